@@ -1,0 +1,234 @@
+"""Cohort, Features and Predictions, and the patient-grouped splits the core makes of them."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import pandas as pd
+from sklearn.model_selection import KFold, StratifiedKFold, train_test_split
+
+ID_COLUMNS = ("record_id", "patient_id")
+PREDICTION_COLUMNS = ("record_id", "patient_id", "model", "task", "kind", "y_true", "y_score")
+
+
+class CardioError(Exception):
+    """An error the user can act on; the CLI prints it as one line and exits with code 2."""
+
+
+def _require_columns(table: pd.DataFrame, columns, what: str) -> None:
+    missing = [c for c in columns if c not in table.columns]
+    if missing:
+        raise CardioError(f"{what} lacks column(s) {missing}; it has {list(table.columns)}")
+
+
+@dataclass
+class PluginInfo:
+    """What `cardio plugins` shows and what a run starts from."""
+
+    name: str
+    description: str
+    modality: str | None = None  # None marks an add-on that wraps or adds to stages
+    default_config: dict = field(default_factory=dict)
+
+
+@dataclass
+class Cohort:
+    """One row per record (record_id, patient_id, site, labels, covariates); arrays load lazily."""
+
+    table: pd.DataFrame
+    loader: Callable[[str], Any] | None = None
+    label: str = "label"
+    root: Path | None = None
+    meta: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        _require_columns(self.table, ID_COLUMNS, "cohort table")
+        dup = self.table["record_id"].duplicated()
+        if dup.any():
+            raise CardioError(f"cohort table has {int(dup.sum())} duplicated record_id value(s)")
+        self.table = self.table.reset_index(drop=True)
+
+    def __len__(self) -> int:
+        return len(self.table)
+
+    def array(self, record_id: str) -> Any:
+        if self.loader is None:
+            raise CardioError("this cohort has no array loader")
+        return self.loader(record_id)
+
+    def subset(self, index) -> "Cohort":
+        return Cohort(self.table.iloc[np.asarray(index)].copy(), self.loader, self.label, self.root, dict(self.meta))
+
+
+@dataclass
+class Features:
+    """What the model consumes: one row of `table` per sample and `x` aligned with those rows.
+
+    A sample may be a record or a part of one (a beat, a clip); `patient_id` groups them so
+    that the core's splits never put one patient on both sides of a fold.
+    """
+
+    table: pd.DataFrame
+    x: Any = None  # an array (N, ...), a dict of aligned arrays, or a path to a cache
+    label: str = "label"
+    meta: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        _require_columns(self.table, ID_COLUMNS, "features table")
+        self.table = self.table.reset_index(drop=True)
+
+    def __len__(self) -> int:
+        return len(self.table)
+
+    @property
+    def y(self) -> np.ndarray:
+        return self.table[self.label].to_numpy()
+
+
+@dataclass
+class Predictions:
+    """Long table: one row per record, model and task (kind is "binary" or "regression").
+
+    An optional `threshold` column carries the operating point chosen on the training fold.
+    """
+
+    table: pd.DataFrame
+
+    def __post_init__(self) -> None:
+        _require_columns(self.table, PREDICTION_COLUMNS, "predictions")
+        self.table = self.table.reset_index(drop=True)
+
+    @classmethod
+    def from_arrays(cls, record_id, patient_id, y_true, y_score, *, model: str = "model",
+                    task: str = "response", kind: str = "binary", threshold: float | None = None,
+                    **extra) -> "Predictions":
+        table = pd.DataFrame({
+            "record_id": np.asarray(record_id).astype(str), "patient_id": np.asarray(patient_id).astype(str),
+            "model": model, "task": task, "kind": kind,
+            "y_true": np.asarray(y_true, dtype=float), "y_score": np.asarray(y_score, dtype=float), **extra,
+        })
+        if threshold is not None:
+            table["threshold"] = float(threshold)
+        return cls(table)
+
+    @classmethod
+    def concat(cls, parts) -> "Predictions":
+        return cls(pd.concat([p.table for p in parts], ignore_index=True))
+
+
+@dataclass
+class Section:
+    """A piece of the report that a plugin adds from cardio_explain or cardio_evaluate."""
+
+    title: str
+    text: str = ""
+    figures: list[Path] = field(default_factory=list)
+    tables: dict[str, pd.DataFrame] = field(default_factory=dict)
+    estimates: list[dict] = field(default_factory=list)
+    tests: list[dict] = field(default_factory=list)
+
+
+@dataclass
+class Fold:
+    """Integer positions into Features.table; val is empty when the protocol has none."""
+
+    name: str
+    train: np.ndarray
+    test: np.ndarray
+    val: np.ndarray = field(default_factory=lambda: np.array([], dtype=int))
+
+
+def _patients(table: pd.DataFrame, label: str | None, extra: tuple[str, ...] = ()) -> pd.DataFrame:
+    """One row per patient; a patient is positive when any of their records is."""
+    cols = {c: "first" for c in extra if c in table.columns}
+    if label is not None:
+        cols[label] = "max"
+    return table.groupby("patient_id", sort=True).agg(cols) if cols else \
+        pd.DataFrame(index=pd.Index(sorted(table["patient_id"].unique()), name="patient_id"))
+
+
+def _rows(table: pd.DataFrame, patients) -> np.ndarray:
+    return np.flatnonzero(table["patient_id"].isin(set(patients)).to_numpy())
+
+
+def _stratify_label(table: pd.DataFrame, label: str | None) -> str | None:
+    """Stratify by the label when it is a binary column; regression or multitask cohorts are not."""
+    if label is None or label not in table.columns:
+        return None
+    values = pd.unique(table[label].dropna())
+    return label if len(values) == 2 else None
+
+
+def make_folds(table: pd.DataFrame, cv: dict, label: str | None, seed: int) -> list[Fold]:
+    """The split of a study: kfold, holdout, external or predefined, always grouped by patient."""
+    _require_columns(table, ID_COLUMNS, "features table")
+    method = cv["method"]
+    strat = _stratify_label(table, label) if cv.get("stratify", True) else None
+    if method == "kfold":
+        pts = _patients(table, strat)
+        k = int(cv["folds"])
+        if len(pts) < k:
+            raise CardioError(f"cv.folds={k} but the cohort has only {len(pts)} patients")
+        if strat is not None and pts[strat].value_counts().min() < k:
+            raise CardioError(f"cv.folds={k} but the rarer class has only "
+                              f"{int(pts[strat].value_counts().min())} patients; lower cv.folds")
+        folds = []
+        for r in range(int(cv.get("repeats", 1))):
+            splitter = (StratifiedKFold if strat else KFold)(n_splits=k, shuffle=True, random_state=seed + r)
+            y = pts[strat].to_numpy() if strat else np.zeros(len(pts))
+            for f, (tr, te) in enumerate(splitter.split(np.zeros(len(pts)), y)):
+                name = f"r{r}f{f}" if cv.get("repeats", 1) > 1 else f"fold{f}"
+                folds.append(Fold(name, _rows(table, pts.index[tr]), _rows(table, pts.index[te])))
+        return folds
+    if method == "holdout":
+        ratios = np.asarray(cv["ratios"], dtype=float)
+        if ratios.shape != (3,) or (ratios < 0).any() or ratios[0] <= 0 or ratios[2] <= 0:
+            raise CardioError(f"cv.ratios must be three numbers train:val:test, got {cv['ratios']}")
+        ratios = ratios / ratios.sum()
+        pts = _patients(table, strat)
+        y = pts[strat] if strat else None
+        rest, test = train_test_split(pts.index, test_size=ratios[2], stratify=y, random_state=seed)
+        val = pd.Index([])
+        if ratios[1] > 0:
+            y_rest = pts.loc[rest, strat] if strat else None
+            rest, val = train_test_split(rest, test_size=ratios[1] / (ratios[0] + ratios[1]),
+                                         stratify=y_rest, random_state=seed)
+        return [Fold("holdout", _rows(table, rest), _rows(table, test), _rows(table, val))]
+    if method == "external":
+        _require_columns(table, ["site"], "features table (cv.method=external)")
+        test_sites = {str(s) for s in cv.get("test_sites") or []}
+        sites = set(table["site"].astype(str))
+        if not test_sites or not test_sites <= sites:
+            raise CardioError(f"cv.test_sites={sorted(test_sites)} must name sites of the cohort: {sorted(sites)}")
+        is_test = table["site"].astype(str).isin(test_sites).to_numpy()
+        both = set(table.loc[is_test, "patient_id"]) & set(table.loc[~is_test, "patient_id"])
+        if both:
+            raise CardioError(f"{len(both)} patient(s) have records at both training and test sites")
+        return [Fold("external", np.flatnonzero(~is_test), np.flatnonzero(is_test))]
+    if method == "predefined":
+        col = cv.get("column", "split")
+        _require_columns(table, [col], f"features table (cv.method=predefined, cv.column={col})")
+        values = table[col].astype(str).str.lower()
+        unknown = set(values) - {"train", "val", "test"}
+        if unknown:
+            raise CardioError(f"column {col!r} may hold only train/val/test, found {sorted(unknown)}")
+        per_patient = table.assign(_s=values).groupby("patient_id")["_s"].nunique()
+        if (per_patient > 1).any():
+            raise CardioError(f"{int((per_patient > 1).sum())} patient(s) appear in more than one split of {col!r}")
+        return [Fold("predefined", np.flatnonzero(values == "train"), np.flatnonzero(values == "test"),
+                     np.flatnonzero(values == "val"))]
+    raise CardioError(f"unknown cv.method {method!r}; use kfold, holdout, external or predefined")
+
+
+def inner_split(table: pd.DataFrame, index, fraction: float, seed: int, label: str | None = None):
+    """Split training rows into (fit, validation) rows by patient, e.g. for early stopping."""
+    index = np.asarray(index)
+    sub = table.iloc[index]
+    strat = _stratify_label(sub, label)
+    pts = _patients(sub, strat)
+    y = pts[strat] if strat is not None and pts[strat].value_counts().min() >= 2 else None
+    fit_p, val_p = train_test_split(pts.index, test_size=fraction, stratify=y, random_state=seed)
+    in_val = sub["patient_id"].isin(set(val_p)).to_numpy()
+    return index[~in_val], index[in_val]
