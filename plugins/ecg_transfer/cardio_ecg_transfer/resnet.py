@@ -1,0 +1,153 @@
+"""torchvision ResNets adapted to one-channel beat spectrograms, with freezing and weight transfer."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+import torchvision
+from torch import nn
+
+from cardio.data import CardioError
+
+ARCHITECTURES = {
+    "resnet18": torchvision.models.resnet18,
+    "resnet50": torchvision.models.resnet50,
+    "resnet101": torchvision.models.resnet101,
+}
+#: Freezing goes stage by stage: "layer2" freezes the stem, layer1 and layer2.
+FREEZE_STAGES: tuple[str, ...] = ("stem", "layer1", "layer2", "layer3", "layer4")
+HEAD_PREFIX = "net.fc."
+
+
+class SpectrogramResNet(nn.Module):
+    """A torchvision ResNet whose first convolution takes one channel (a spectrogram).
+
+    Everything after the first convolution is torchvision's network unchanged; only the
+    final fully connected layer (the head) is sized for `n_outputs`. Input (N, F, T) or
+    (N, 1, F, T). Frozen stages keep their batch-norm statistics: `train()` leaves their
+    batch-norm layers in eval mode, so a frozen stage computes exactly the pretrained function.
+    """
+
+    def __init__(self, arch: str = "resnet18", n_outputs: int = 5) -> None:
+        super().__init__()
+        if arch not in ARCHITECTURES:
+            raise CardioError(f"unknown architecture {arch!r}; use one of {sorted(ARCHITECTURES)}")
+        self.arch = arch
+        self.n_outputs = int(n_outputs)
+        net = ARCHITECTURES[arch](weights=None)
+        old = net.conv1
+        net.conv1 = nn.Conv2d(1, old.out_channels, kernel_size=old.kernel_size, stride=old.stride,
+                              padding=old.padding, bias=False)
+        nn.init.kaiming_normal_(net.conv1.weight, mode="fan_out", nonlinearity="relu")
+        net.fc = nn.Linear(net.fc.in_features, self.n_outputs)
+        self.net = net
+        self.frozen: str | None = None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.dim() == 3:
+            x = x.unsqueeze(1)
+        return self.net(x)
+
+    @property
+    def cam_layer(self) -> nn.Module:
+        """The last convolutional stage, the usual Grad-CAM target."""
+        return self.net.layer4
+
+    def stage_modules(self, stage: str) -> list[nn.Module]:
+        if stage == "stem":
+            return [self.net.conv1, self.net.bn1]
+        return [getattr(self.net, stage)]
+
+    def freeze(self, up_to: str | None) -> list[str]:
+        """Freeze the stem and every stage up to and including `up_to`; return the frozen parameter names.
+
+        `up_to` is None/"none" (train everything) or one of FREEZE_STAGES; the head is never frozen.
+        """
+        for p in self.parameters():
+            p.requires_grad_(True)
+        self.frozen = None
+        if up_to in (None, "none"):
+            return []
+        if up_to not in FREEZE_STAGES:
+            raise CardioError(f"finetune.freeze={up_to!r} is not known; use none or one of {list(FREEZE_STAGES)}")
+        self.frozen = up_to
+        stages = FREEZE_STAGES[: FREEZE_STAGES.index(up_to) + 1]
+        frozen_ids = set()
+        for stage in stages:
+            for module in self.stage_modules(stage):
+                for p in module.parameters():
+                    p.requires_grad_(False)
+                    frozen_ids.add(id(p))
+        names = [n for n, p in self.named_parameters() if id(p) in frozen_ids]
+        self.train(self.training)
+        return names
+
+    def train(self, mode: bool = True) -> "SpectrogramResNet":
+        super().train(mode)
+        if mode and self.frozen is not None:
+            for stage in FREEZE_STAGES[: FREEZE_STAGES.index(self.frozen) + 1]:
+                for module in self.stage_modules(stage):
+                    for m in module.modules():
+                        if isinstance(m, nn.modules.batchnorm._BatchNorm):
+                            m.eval()
+        return self
+
+
+def build_resnet(arch: str = "resnet18", n_outputs: int = 5, seed: int | None = None) -> SpectrogramResNet:
+    """A freshly initialised SpectrogramResNet; `seed` makes the initialisation reproducible."""
+    if seed is None:
+        return SpectrogramResNet(arch, n_outputs)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(int(seed))
+        return SpectrogramResNet(arch, n_outputs)
+
+
+def save_weights(model: SpectrogramResNet, path: Path, meta: dict[str, Any] | None = None) -> Path:
+    """Write the model's weights and how to rebuild it; write-then-rename so a killed run leaves no half file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    payload = {"arch": model.arch, "n_outputs": model.n_outputs,
+               "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+               "meta": dict(meta or {})}
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(payload, tmp)
+    tmp.replace(path)
+    return path
+
+
+def read_weights(path: Path) -> dict[str, Any]:
+    """Load a file written by save_weights (tensors and plain values only: weights_only=True)."""
+    path = Path(path)
+    if not path.is_file():
+        raise CardioError(f"pretrained weights file {path} does not exist")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises several types for truncated or foreign files
+        raise CardioError(f"cannot read pretrained weights {path}: {exc}") from exc
+    if not isinstance(payload, dict) or "state_dict" not in payload or "arch" not in payload:
+        raise CardioError(f"{path} is not a cardio ecg_transfer weights file (no 'arch'/'state_dict')")
+    return payload
+
+
+def load_pretrained(model: SpectrogramResNet, path: Path) -> dict[str, Any]:
+    """Copy every pretrained weight except the head into `model`; return the file's meta.
+
+    The architecture must match; the head (`net.fc`) keeps its fresh initialisation, since the
+    pretraining task (AAMI classes) and the target task have different outputs.
+    """
+    payload = read_weights(path)
+    if payload["arch"] != model.arch:
+        raise CardioError(f"{path} holds {payload['arch']} weights but the model is {model.arch}; "
+                          f"set finetune.arch/pretrain.arch to the same architecture")
+    state = {k: v for k, v in payload["state_dict"].items() if not k.startswith(HEAD_PREFIX)}
+    own = {k for k in model.state_dict() if not k.startswith(HEAD_PREFIX)}
+    missing, unexpected = sorted(own - set(state)), sorted(set(state) - own)
+    if missing or unexpected:
+        raise CardioError(f"{path} does not fit a {model.arch}: missing {missing[:5]}, unexpected {unexpected[:5]}")
+    for k, v in state.items():
+        if model.state_dict()[k].shape != v.shape:
+            raise CardioError(f"{path}: weight {k} has shape {tuple(v.shape)}, "
+                              f"the model expects {tuple(model.state_dict()[k].shape)}")
+    model.load_state_dict(state, strict=False)
+    return dict(payload.get("meta") or {})
