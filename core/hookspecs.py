@@ -45,3 +45,8 @@ def cardio_explain(model, features, index, config, ctx):
 @hookspec
 def cardio_evaluate(predictions, cohort, config, ctx):
     """Add results to the report: return a Section, a list of Sections, or None."""
+
+
+@hookspec
+def cardio_datasets():
+    """Return {name: fetch(dest)} for the public data sets `cardio data fetch` can download."""

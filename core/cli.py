@@ -1,0 +1,134 @@
+"""The `cardio` command line."""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+import cardio
+from cardio import config as config_mod
+from cardio import plugins
+from cardio.data import CardioError
+
+
+class CardioGroup(click.Group):
+    """Turns CardioError into one line on stderr and exit code 2, with no traceback."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except CardioError as e:
+            click.echo(f"cardio: error: {e}", err=True)
+            sys.exit(2)
+
+
+@click.group(cls=CardioGroup)
+@click.version_option(cardio.__version__, prog_name="cardio")
+def main() -> None:
+    """cardio: deep learning on cardiac data, one plugin per published method."""
+
+
+@main.command("plugins")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def plugins_cmd(as_json: bool) -> None:
+    """List installed plugins: name, version, modality, hooks; broken ones with their error."""
+    rows = plugins.listing(plugins.get_plugin_manager())
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    if not rows:
+        click.echo("no cardio plugins installed (pip install -e plugins/<name>)")
+    for r in rows:
+        if r["error"]:
+            click.echo(f"{r['name']:<20} BROKEN  {r['error']}")
+            continue
+        kind = r["modality"] or "add-on"
+        click.echo(f"{r['name']:<20} {r['version']:<8} {kind:<8} {r['description']}")
+        click.echo(f"{'':<20} hooks: {', '.join(h.removeprefix('cardio_') for h in r['hooks'])}")
+
+
+@main.command("config")
+@click.option("--plugin", "plugin", required=True, help="Plugin whose default config to print.")
+def config_cmd(plugin: str) -> None:
+    """Print the default config of a plugin (core keys included) as YAML."""
+    loaded = plugins.get_plugin_manager()
+    pm = plugins.select(loaded, plugin)
+    defaults = config_mod.merge(config_mod.core_defaults(), plugins.info(pm, plugin).default_config, strict=False)
+    click.echo(config_mod.dump(defaults), nl=False)
+
+
+@main.command("run")
+@click.option("--plugin", required=True, help="Modality plugin to run.")
+@click.option("--config", "config_file", type=click.Path(dir_okay=False), help="YAML merged over the defaults.")
+@click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help="Override one key, e.g. train.lr=3e-4.")
+@click.option("--device", type=str, help="auto | cpu | cuda | cuda:N")
+@click.option("--out", type=click.Path(file_okay=False), help="Run directory (default runs/<plugin>-<time>).")
+@click.option("--resume", type=click.Path(file_okay=False, exists=True), help="Continue a killed run.")
+@click.option("--seed", type=int, help="Seed of everything random in the run.")
+def run_cmd(plugin, config_file, sets, device, out, resume, seed) -> None:
+    """Run a study: load, preprocess, featurize, cross-validated train/predict, explain, evaluate."""
+    from cardio.run import run_study  # torch is imported only for commands that train
+
+    run_dir = run_study(plugin, config_file, tuple(sets), device, out, resume, seed)
+    click.echo(str(run_dir))
+
+
+@main.command("report")
+@click.argument("run_dir", type=click.Path(file_okay=False, exists=True))
+def report_cmd(run_dir: str) -> None:
+    """Rewrite report.md/report.html of a run and print its performance table."""
+    from cardio import report
+
+    if not (Path(run_dir) / "report.json").exists():
+        raise CardioError(f"{run_dir} has no report.json: not a finished cardio run")
+    md = report.render(Path(run_dir))
+    click.echo(md.split("\n## ", 2)[1].join(["## ", ""]) if "\n## " in md else md)
+
+
+@main.command("new-plugin")
+@click.argument("name")
+@click.option("--dir", "dest", type=click.Path(file_okay=False), default=".", help="Where to write the package.")
+def new_plugin_cmd(name: str, dest: str) -> None:
+    """Write an installable plugin package that runs end to end on synthetic data."""
+    from cardio.templates import write_plugin
+
+    path = write_plugin(name, Path(dest))
+    click.echo(f"wrote {path}\nnext: pip install -e {path} && cardio run --plugin {name}")
+
+
+@main.group("data")
+def data_cmd() -> None:
+    """Public data sets that plugins know how to download."""
+
+
+@data_cmd.command("list")
+def data_list() -> None:
+    """Data sets offered by the installed plugins."""
+    for name in sorted(_datasets()):
+        click.echo(name)
+
+
+@data_cmd.command("fetch")
+@click.argument("name")
+@click.option("--dir", "dest", type=click.Path(file_okay=False), required=True, help="Destination folder.")
+def data_fetch(name: str, dest: str) -> None:
+    """Download a data set (needs internet), e.g. `cardio data fetch mitdb --dir data/mitdb`."""
+    sets = _datasets()
+    if name not in sets:
+        raise CardioError(f"unknown data set {name!r}; installed plugins offer: {', '.join(sorted(sets)) or 'none'}")
+    Path(dest).mkdir(parents=True, exist_ok=True)
+    sets[name](Path(dest))
+    click.echo(f"{name} -> {dest}")
+
+
+def _datasets() -> dict:
+    out: dict = {}
+    for offered in plugins.get_plugin_manager().pm.hook.cardio_datasets():
+        out.update(offered or {})
+    return out
+
+
+if __name__ == "__main__":
+    main()

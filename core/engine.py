@@ -1,0 +1,310 @@
+"""The one training loop of cardio: device, AMP, DDP via torchrun, early stopping, atomic checkpoints."""
+from __future__ import annotations
+
+import math
+import os
+import random
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from torch import nn
+from torch.utils.data import DataLoader, Dataset, Sampler
+
+from cardio.data import CardioError
+
+SETTINGS = ("epochs", "batch_size", "lr", "weight_decay", "optimizer", "scheduler", "grad_clip",
+            "patience", "amp", "channels_last", "num_workers")
+
+
+class ArrayDataset(Dataset):
+    """(x, y) pairs from aligned arrays; y may be None for prediction."""
+
+    def __init__(self, x: np.ndarray, y: np.ndarray | None = None, transform: Callable | None = None):
+        self.x = x
+        self.y = y
+        self.transform = transform
+        if y is not None and len(y) != len(x):
+            raise CardioError(f"ArrayDataset: {len(x)} inputs but {len(y)} targets")
+
+    def __len__(self) -> int:
+        return len(self.x)
+
+    def __getitem__(self, i: int):
+        x = torch.as_tensor(np.asarray(self.x[i], dtype=np.float32))
+        if self.transform is not None:
+            x = self.transform(x)
+        if self.y is None:
+            return x, torch.zeros(())
+        y = np.asarray(self.y[i])
+        return x, torch.as_tensor(y, dtype=torch.long if y.dtype.kind in "iub" and y.ndim == 0 else torch.float32)
+
+
+@dataclass
+class FitResult:
+    model: nn.Module
+    history: list[dict] = field(default_factory=list)
+    best_epoch: int = -1
+    best_score: float = float("nan")
+    resumed: bool = False
+
+
+def resolve_device(name: str = "auto") -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise CardioError(f"--device {name} asked for, but torch sees no CUDA device")
+    return torch.device(name)
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+    # Deterministic kernels make CPU runs bit-identical and resume exact.
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    torch.backends.cudnn.benchmark = False
+
+
+def init_distributed(device: torch.device) -> tuple[int, int]:
+    """Join the process group torchrun describes (NCCL on GPU, gloo on CPU); (rank, world)."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return 0, 1
+    if not dist.is_initialized():
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    return dist.get_rank(), dist.get_world_size()
+
+
+class ShardedBatchSampler(Sampler):
+    """Each global batch is drawn as in one process, then split across ranks.
+
+    Written by hand because DistributedSampler shards the epoch, not each batch, so DDP would see
+    other batches than a single process; here the averaged DDP gradient equals the one-process one.
+    """
+
+    def __init__(self, n: int, batch_size: int, seed: int, rank: int = 0, world: int = 1,
+                 shuffle: bool = True, weights: np.ndarray | None = None):
+        if batch_size % world:
+            raise CardioError(f"train.batch_size={batch_size} must be divisible by the {world} processes")
+        self.n, self.batch_size, self.seed, self.rank, self.world = n, batch_size, seed, rank, world
+        self.shuffle, self.weights, self.epoch = shuffle, weights, 0
+
+    def __len__(self) -> int:
+        return math.ceil(self.n / self.batch_size)
+
+    def __iter__(self):
+        g = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch)
+        if self.weights is not None:
+            order = torch.multinomial(torch.as_tensor(self.weights, dtype=torch.double), self.n, True, generator=g)
+        elif self.shuffle:
+            order = torch.randperm(self.n, generator=g)
+        else:
+            order = torch.arange(self.n)
+        for start in range(0, self.n, self.batch_size):
+            batch = order[start:start + self.batch_size]
+            # Drop a final batch too small to give every rank one sample.
+            if len(batch) < self.world:
+                return
+            yield batch[self.rank::self.world].tolist()
+
+
+def _settings(ctx, overrides: dict | None) -> dict:
+    s = {k: ctx.config["train"][k] for k in SETTINGS}
+    for k, v in (overrides or {}).items():
+        if k in SETTINGS:
+            s[k] = v
+    return s
+
+
+def _default_loss(out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    if y.dtype == torch.long:
+        return nn.functional.cross_entropy(out, y)
+    return nn.functional.binary_cross_entropy_with_logits(out.reshape(y.shape), y)
+
+
+def _rng_state() -> dict:
+    np_state = np.random.get_state()
+    state = {"torch": torch.get_rng_state(), "python": random.getstate(),
+             "numpy": [np_state[0], torch.from_numpy(np_state[1].astype(np.int64)), *map(float, np_state[2:])]}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def _set_rng_state(state: dict) -> None:
+    torch.set_rng_state(state["torch"])
+    random.setstate(tuple(x if not isinstance(x, list) else tuple(x) for x in state["python"]))
+    name, keys, pos, has_gauss, cached = state["numpy"]
+    np.random.set_state((name, keys.numpy().astype(np.uint32), int(pos), int(has_gauss), float(cached)))
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def save_atomic(obj: Any, path: Path) -> None:
+    """Write to a temporary file, then rename: a kill never leaves a half-written checkpoint."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+def load_checkpoint(path: Path) -> dict:
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # a foreign or damaged file: say which
+        raise CardioError(f"cannot read checkpoint {path}: {e}") from None
+
+
+def _unwrap(model: nn.Module) -> nn.Module:
+    return model.module if isinstance(model, nn.parallel.DistributedDataParallel) else model
+
+
+def _to(x, device, channels_last):
+    x = x.to(device, non_blocking=True)
+    if channels_last and x.ndim == 4:
+        x = x.contiguous(memory_format=torch.channels_last)
+    return x
+
+
+def _autocast(device: torch.device, amp: bool):
+    return torch.autocast("cuda", dtype=torch.bfloat16, enabled=amp and device.type == "cuda")
+
+
+def _outputs(model: nn.Module, loader: DataLoader, device, s: dict, loss_fn=None):
+    """Outputs (and mean loss) over a loader, in float32 on the CPU."""
+    model.eval()
+    outs, ys, total, n = [], [], 0.0, 0
+    with torch.no_grad():
+        for x, y in loader:
+            x, y = _to(x, device, s["channels_last"]), y.to(device)
+            with _autocast(device, s["amp"]):
+                out = model(x)
+            out = out.float()
+            if loss_fn is not None:
+                total += float(loss_fn(out, y)) * len(x)
+                n += len(x)
+            outs.append(out.cpu())
+            ys.append(y.cpu())
+    return torch.cat(outs).numpy(), torch.cat(ys).numpy(), (total / n if n else float("nan"))
+
+
+def fit(model: nn.Module, train_set: Dataset, val_set: Dataset | None, ctx, *, name: str,
+        settings: dict | None = None, loss_fn: Callable | None = None,
+        metric: Callable[[np.ndarray, np.ndarray], float] | None = None,
+        sample_weights: np.ndarray | None = None) -> FitResult:
+    """Train `model`; checkpoints go to checkpoints/<fold>-<name>.pt and a rerun resumes from them."""
+    s = _settings(ctx, settings)
+    loss_fn = loss_fn or _default_loss
+    device = ctx.device
+    tag = f"{ctx.fold}-{name}" if ctx.fold else name
+    ckpt_path = Path(ctx.checkpoint_dir) / f"{tag}.pt"
+    best_path = Path(ctx.checkpoint_dir) / f"{tag}.best.pt"
+
+    model = model.to(device)
+    if s["channels_last"] and device.type == "cuda":
+        model = model.to(memory_format=torch.channels_last)
+    params = [p for p in model.parameters() if p.requires_grad]
+    if s["optimizer"] == "sgd":
+        opt = torch.optim.SGD(params, lr=s["lr"], momentum=0.9, weight_decay=s["weight_decay"])
+    else:
+        opt = torch.optim.AdamW(params, lr=s["lr"], weight_decay=s["weight_decay"])
+    epochs = int(s["epochs"])
+    sched = (torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(epochs, 1))
+             if s["scheduler"] == "cosine" else None)
+
+    state = {"epoch": 0, "best_score": -math.inf, "best_epoch": -1, "bad_epochs": 0, "history": [], "done": False}
+    resumed = False
+    if ckpt_path.exists():
+        ck = load_checkpoint(ckpt_path)
+        model.load_state_dict(ck["model"])
+        opt.load_state_dict(ck["optimizer"])
+        if sched is not None and ck.get("scheduler"):
+            sched.load_state_dict(ck["scheduler"])
+        state = ck["state"]
+        _set_rng_state(ck["rng"])
+        resumed = True
+        ctx.log.info("%s: resuming after epoch %d", tag, state["epoch"])
+
+    rank, world = ctx.rank, ctx.world_size
+    net = model
+    if world > 1:
+        net = nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+    sampler = ShardedBatchSampler(len(train_set), int(s["batch_size"]), ctx.seed, rank, world, weights=sample_weights)
+    pin = device.type == "cuda"
+    train_loader = DataLoader(train_set, batch_sampler=sampler, num_workers=s["num_workers"], pin_memory=pin)
+    val_loader = (DataLoader(val_set, batch_size=int(s["batch_size"]), num_workers=s["num_workers"], pin_memory=pin)
+                  if val_set is not None and len(val_set) else None)
+
+    bar = ctx.progress(range(state["epoch"], epochs), desc=f"train {tag}", total=epochs, initial=state["epoch"])
+    for epoch in bar:
+        if state["done"]:
+            break
+        sampler.epoch = epoch
+        net.train()
+        total, n = 0.0, 0
+        for x, y in train_loader:
+            x, y = _to(x, device, s["channels_last"]), y.to(device, non_blocking=True)
+            opt.zero_grad(set_to_none=True)
+            with _autocast(device, s["amp"]):
+                out = net(x)
+            loss = loss_fn(out.float(), y)
+            loss.backward()
+            if s["grad_clip"]:
+                nn.utils.clip_grad_norm_(params, s["grad_clip"])
+            opt.step()
+            total += float(loss.detach()) * len(x)
+            n += len(x)
+        if sched is not None:
+            sched.step()
+        if world > 1:  # the epoch's loss over all ranks, for the log and history
+            t = torch.tensor([total, n], dtype=torch.float64, device=device)
+            dist.all_reduce(t)
+            total, n = float(t[0]), int(t[1])
+        row = {"epoch": epoch + 1, "train_loss": total / max(n, 1), "lr": opt.param_groups[0]["lr"]}
+        if val_loader is not None:
+            out, yv, vloss = _outputs(model, val_loader, device, s, loss_fn)
+            row["val_loss"] = vloss
+            if metric is not None:
+                row["val_metric"] = float(metric(yv, out))
+            score = row.get("val_metric", -vloss)
+        else:
+            score = -row["train_loss"]
+        state["history"].append(row)
+        state["epoch"] = epoch + 1
+        if score > state["best_score"]:
+            state.update(best_score=score, best_epoch=epoch + 1, bad_epochs=0)
+            if ctx.is_main:
+                save_atomic({"model": _unwrap(model).state_dict()}, best_path)
+        else:
+            state["bad_epochs"] += 1
+        if s["patience"] and state["bad_epochs"] >= s["patience"]:
+            state["done"] = True
+        if state["epoch"] >= epochs:
+            state["done"] = True
+        if ctx.is_main:
+            save_atomic({"model": _unwrap(model).state_dict(), "optimizer": opt.state_dict(),
+                         "scheduler": sched.state_dict() if sched is not None else None,
+                         "state": state, "rng": _rng_state()}, ckpt_path)
+        if world > 1:
+            dist.barrier()
+        if hasattr(bar, "set_postfix"):
+            bar.set_postfix({k: f"{v:.4g}" for k, v in row.items() if k != "epoch"})
+    if hasattr(bar, "close"):
+        bar.close()
+    if best_path.exists():
+        model.load_state_dict(load_checkpoint(best_path)["model"])
+    return FitResult(model, state["history"], state["best_epoch"], float(state["best_score"]), resumed)
+
+
+def predict(model: nn.Module, dataset: Dataset, ctx, batch_size: int | None = None) -> np.ndarray:
+    """Raw model outputs for every item of `dataset`, in order, as float32."""
+    s = _settings(ctx, {"batch_size": batch_size} if batch_size else None)
+    model = _unwrap(model).to(ctx.device)
+    loader = DataLoader(dataset, batch_size=int(s["batch_size"]), num_workers=s["num_workers"],
+                        pin_memory=ctx.device.type == "cuda")
+    return _outputs(model, loader, ctx.device, s)[0].astype(np.float32)

@@ -1,0 +1,161 @@
+"""The run's outputs: metrics.json, predictions.csv, report.json, report.md and report.html."""
+from __future__ import annotations
+
+import base64
+import json
+import re
+from pathlib import Path
+
+import markdown
+import pandas as pd
+
+from cardio.data import Predictions, Section
+
+SCHEMA = "cardio-metrics/1"
+MAX_AGREEMENT_FIGURES = 8
+
+
+def pseudonymize(table: pd.DataFrame) -> pd.DataFrame:
+    """Replace record and patient ids by stable pseudonyms: no input identifier reaches an output."""
+    out = table.copy()
+    for col, prefix in (("patient_id", "P"), ("record_id", "R")):
+        if col in out.columns:
+            codes = {v: f"{prefix}{i + 1:05d}" for i, v in enumerate(sorted(out[col].astype(str).unique()))}
+            out[col] = out[col].astype(str).map(codes)
+    return out
+
+
+def _fmt(e: dict | None, digits: int = 3) -> str:
+    if not e or e.get("estimate") is None:
+        return "–"
+    if e.get("ci_low") is None:
+        return f"{e['estimate']:.{digits}f}"
+    return f"{e['estimate']:.{digits}f} [{e['ci_low']:.{digits}f}, {e['ci_high']:.{digits}f}]"
+
+
+def summary_table(estimates: list[dict]) -> pd.DataFrame:
+    """Pooled out-of-fold estimates, one row per model and task."""
+    pooled = [e for e in estimates if e.get("fold") == "pooled" and e.get("subgroup") is None]
+    rows: dict[tuple, dict] = {}
+    for e in pooled:
+        if e["metric"] == "auc" and e["method"] != "delong":
+            continue  # the bootstrap AUC interval is in metrics.json; the table shows DeLong's
+        row = rows.setdefault((e["model"], e["task"]), {"model": e["model"], "task": e["task"], "n": e["n"]})
+        row[e["metric"]] = _fmt(e)
+    cols = ["model", "task", "n", "auc", "accuracy", "sensitivity", "specificity", "ppv", "npv", "f1",
+            "mae", "rmse", "r2", "ba_bias"]
+    df = pd.DataFrame(list(rows.values()))
+    return df[[c for c in cols if c in df.columns]] if len(df) else df
+
+
+def evaluate_section(predictions: Predictions, config: dict, ctx) -> Section:
+    """The core's evaluation of every model and task, with CIs, tests and figures."""
+    stats = ctx.stats
+    s = config["stats"]
+    table = predictions.table
+    estimates, tests = stats.evaluate_predictions(table, level=s["level"], n_resamples=s["n_resamples"], seed=ctx.seed)
+    figures = []
+    for task, sub in table[table["kind"] == "binary"].groupby("task", sort=False):
+        curves = {m: (g["y_true"].to_numpy(), g["y_score"].to_numpy()) for m, g in sub.groupby("model", sort=False)}
+        fig = stats.plot_roc(curves, title=f"ROC, {task} (out-of-fold)", seed=ctx.seed)
+        figures.append(_save(fig, ctx.figure_path(f"roc_{_slug(task)}")))
+        for model, (y, p) in curves.items():
+            fig = stats.plot_calibration(y, p)
+            fig.axes[0].set_title(f"Calibration, {model} / {task}")
+            figures.append(_save(fig, ctx.figure_path(f"calibration_{_slug(model)}_{_slug(task)}")))
+    regression = table[table["kind"] == "regression"].groupby(["model", "task"], sort=False)
+    for i, ((model, task), g) in enumerate(regression):
+        if i >= MAX_AGREEMENT_FIGURES:
+            break
+        fig = stats.plot_bland_altman(g["y_true"].to_numpy(), g["y_score"].to_numpy(), title=f"{model} / {task}")
+        figures.append(_save(fig, ctx.figure_path(f"bland_altman_{_slug(model)}_{_slug(task)}")))
+    level = int(round(s["level"] * 100))
+    text = (f"Out-of-fold predictions pooled over {table['fold'].nunique()} fold(s) of "
+            f"`cv.method={config['cv']['method']}`, split by patient. Intervals are {level}% "
+            f"(AUC: DeLong; proportions: Wilson; regression: bootstrap, {s['n_resamples']} resamples, seed {ctx.seed}). "
+            "Thresholds were chosen on training folds only (0.5 where a plugin gave none).")
+    tables = {"performance": summary_table(estimates)}
+    if tests:
+        tables["paired DeLong tests"] = pd.DataFrame([{
+            "task": t["extra"].get("task"), "model A": t["extra"].get("model_a"), "model B": t["extra"].get("model_b"),
+            "z": round(t["statistic"], 3) if t["statistic"] is not None else None, "p": t["p_value"]} for t in tests])
+    return Section("Performance", text, figures, tables, estimates, tests)
+
+
+def _slug(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9]+", "_", str(name)).strip("_").lower()
+
+
+def _save(fig, path: Path) -> Path:
+    import matplotlib.pyplot as plt
+
+    fig.savefig(path, dpi=120, bbox_inches="tight")
+    plt.close(fig)
+    return path
+
+
+def _md_table(df: pd.DataFrame) -> str:
+    if df is None or not len(df):
+        return "_(empty)_"
+    cells = [[str(c) for c in df.columns]] + [["" if pd.isna(v) else (f"{v:.4g}" if isinstance(v, float) else str(v))
+                                              for v in row] for row in df.itertuples(index=False)]
+    lines = ["| " + " | ".join(r) + " |" for r in cells]
+    lines.insert(1, "|" + "---|" * len(df.columns))
+    return "\n".join(lines)
+
+
+def _section_dict(sec: Section, run_dir: Path) -> dict:
+    figs = [str(Path(f).resolve().relative_to(run_dir.resolve())) if Path(f).is_absolute() or Path(f).exists()
+            else str(f) for f in sec.figures]
+    return {"title": sec.title, "text": sec.text, "figures": figs,
+            "tables": {k: json.loads(v.to_json(orient="split", index=False)) for k, v in sec.tables.items()}}
+
+
+def write_run(run_dir: Path, meta: dict, predictions: Predictions, sections: list[Section]) -> None:
+    """Write every output file of a finished run."""
+    from cardio.stats.result import json_safe
+
+    estimates, tests = [], []
+    for sec in sections:
+        estimates += [{**e, "section": e.get("section", sec.title)} for e in sec.estimates]
+        tests += [{**t, "section": t.get("section", sec.title)} for t in sec.tests]
+    metrics = {"schema": SCHEMA, **meta, "estimates": estimates, "tests": tests}
+    (run_dir / "metrics.json").write_text(json.dumps(json_safe(metrics), indent=1))
+    pseudonymize(predictions.table).to_csv(run_dir / "predictions.csv", index=False)
+    doc = {"meta": meta, "sections": [_section_dict(s, run_dir) for s in sections]}
+    (run_dir / "report.json").write_text(json.dumps(json_safe(doc), indent=1))
+    render(run_dir)
+
+
+def render(run_dir: Path) -> str:
+    """(Re)write report.md and report.html from report.json; returns the markdown."""
+    run_dir = Path(run_dir)
+    doc = json.loads((run_dir / "report.json").read_text())
+    meta = doc["meta"]
+    lines = [f"# cardio run: {meta['plugin']}", "",
+             f"cardio {meta['cardio_version']}, plugin {meta['plugin']} {meta['plugin_version']}, seed {meta['seed']}, "
+             f"device {meta['device']} x{meta['world_size']}, {meta['n_records']} records of {meta['n_patients']} "
+             f"patients, {len(meta['folds'])} fold(s), {meta['elapsed_s']} s.", ""]
+    for sec in doc["sections"]:
+        lines += [f"## {sec['title']}", "", sec["text"], ""]
+        for name, t in sec["tables"].items():
+            lines += [f"**{name}**", "", _md_table(pd.DataFrame(t["data"], columns=t["columns"])), ""]
+        lines += [f"![{Path(f).stem}]({f})" for f in sec["figures"]] + [""]
+    md = "\n".join(lines)
+    (run_dir / "report.md").write_text(md)
+    html = markdown.markdown(md, extensions=["tables"])
+
+    def embed(m: re.Match) -> str:
+        path = run_dir / m.group(2)
+        if not path.exists():
+            return m.group(0)
+        data = base64.b64encode(path.read_bytes()).decode()
+        return f'<img alt="{m.group(1)}" src="data:image/png;base64,{data}"'
+
+    html = re.sub(r'<img alt="([^"]*)" src="([^"]+)"', embed, html)
+    style = ("body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em}"
+             "table{border-collapse:collapse;font-size:0.9em}td,th{border:1px solid #ccc;padding:3px 6px}"
+             "img{max-width:48%;margin:4px}")
+    (run_dir / "report.html").write_text(f"<!doctype html><html><head><meta charset='utf-8'><title>cardio "
+                                         f"{meta['plugin']}</title><style>{style}</style></head><body>{html}</body></html>")
+    return md

@@ -1,0 +1,47 @@
+"""Add-on shipped with the core: every metric per subgroup column named in `subgroups:` (e.g. sex, site)."""
+from __future__ import annotations
+
+import pandas as pd
+
+from cardio.data import CardioError, PluginInfo, Section
+from cardio.hookspecs import hookimpl
+
+
+@hookimpl
+def cardio_plugin_info():
+    return PluginInfo(name="subgroups", modality=None,
+                      description="Reports every metric per subgroup column named in the config's `subgroups:`.")
+
+
+@hookimpl
+def cardio_evaluate(predictions, cohort, config, ctx):
+    columns = config.get("subgroups") or []
+    if not columns:
+        return None
+    missing = [c for c in columns if c not in cohort.table.columns]
+    if missing:
+        raise CardioError(f"subgroups: column(s) {missing} are not in the cohort table; it has {list(cohort.table.columns)}")
+    s = config["stats"]
+    joined = predictions.table.merge(cohort.table[["record_id", *columns]], on="record_id", how="left")
+    estimates, rows = [], []
+    for col in columns:
+        per_level = ctx.stats.by_subgroup(
+            joined, col, lambda sub: ctx.stats.evaluate_predictions(
+                sub, level=s["level"], n_resamples=s["n_resamples"], seed=ctx.seed)[0])
+        for level, result in per_level.items():
+            if not isinstance(result, list):  # skipped by the stats service, e.g. one outcome class
+                why = "; ".join(getattr(result, "warnings", [])) or str(result)
+                rows.append({"subgroup": f"{col}={level}", "model": "", "task": "", "n": getattr(result, "n", ""),
+                             "auc": f"skipped: {why}"})
+                continue
+            for e in result:
+                if e["fold"] != "pooled":
+                    continue
+                e = {**e, "subgroup": f"{col}={level}"}
+                estimates.append(e)
+                if e["metric"] == "auc" and e["method"] == "delong":
+                    ci = f"{e['estimate']:.3f} [{e['ci_low']:.3f}, {e['ci_high']:.3f}]" if e["ci_low"] is not None else "–"
+                    rows.append({"subgroup": e["subgroup"], "model": e["model"], "task": e["task"], "n": e["n"], "auc": ci})
+    text = (f"Every metric of the performance section, recomputed within each level of {', '.join(columns)}; "
+            "small subgroups give wide intervals.")
+    return Section("Subgroups", text, tables={"AUC by subgroup": pd.DataFrame(rows)}, estimates=estimates)
