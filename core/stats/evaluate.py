@@ -1,0 +1,149 @@
+"""The core's default evaluation of a long-format predictions table: metrics with CIs per model/task/fold, paired tests."""
+from __future__ import annotations
+
+from itertools import combinations
+import numpy as np
+import pandas as pd
+
+from cardio.stats.agreement import agreement
+from cardio.stats.bootstrap import bootstrap_ci
+from cardio.stats.cv import summarize_folds
+from cardio.stats.result import Estimate, StatsError
+from cardio.stats.roc import delong_ci, delong_test
+from cardio.stats.thresholds import binary_metrics
+from cardio.stats.validation import as_binary_labels, as_scores, check_level, check_n_resamples
+
+REQUIRED_COLUMNS = ("record_id", "patient_id", "model", "task", "kind", "y_true", "y_score", "fold")
+DEFAULT_THRESHOLD = 0.5
+KINDS = ("binary", "regression")
+
+
+def _label(keys: dict) -> str:
+    return ", ".join(f"{k}={v}" for k, v in keys.items())
+
+
+def _row(est: Estimate, keys: dict, fold: str) -> dict:
+    return {**est.to_dict(), **keys, "fold": fold, "subgroup": None}
+
+
+def _fold_auc(y: np.ndarray, s: np.ndarray, level: float) -> Estimate:
+    """DeLong AUC of one fold; a fold that cannot carry an AUC gives a NaN estimate with the reason, not a crash."""
+    try:
+        return delong_ci(y, s, level=level)
+    except StatsError as exc:
+        return Estimate(metric="auc", estimate=float("nan"), ci_low=None, ci_high=None, level=level, method="delong",
+                        n=int(len(y)), warnings=[f"fold skipped: {exc}"])
+
+
+def _binary(g: pd.DataFrame, keys: dict, level: float, n_resamples: int, seed: int | None) -> list[dict]:
+    y = as_binary_labels(g["y_true"].to_numpy(), "y_true")
+    s = as_scores(g["y_score"].to_numpy(), "y_score", n=y.size)
+    notes = []
+    n_patients = g["patient_id"].nunique()
+    if n_patients < len(g):
+        notes.append(f"{len(g)} records from {n_patients} patients: intervals treat records as independent")
+    if "threshold" in g.columns:
+        thr = g["threshold"].to_numpy(dtype=np.float64)
+        if np.isnan(thr).any():
+            notes.append(f"{int(np.isnan(thr).sum())} record(s) had no threshold; {DEFAULT_THRESHOLD} used")
+            thr = np.where(np.isnan(thr), DEFAULT_THRESHOLD, thr)
+    else:
+        thr = np.full(y.size, DEFAULT_THRESHOLD)
+    folds = g["fold"].astype(str).to_numpy()
+    per_fold = {f: _fold_auc(y[folds == f], s[folds == f], level) for f in sorted(set(folds))}
+    pooled_auc = delong_ci(y, s, level=level)
+    usable = [e for e in per_fold.values() if np.isfinite(e.estimate)]
+    if len(per_fold) > 1 and usable:
+        summary = summarize_folds(list(per_fold.values()))
+        pooled_auc.extra["fold_summary"] = {k: summary[k] for k in ("n_folds", "n_used", "mean", "sd", "min", "max")}
+    pooled = [pooled_auc, bootstrap_ci(y, s, "auc", n_resamples=n_resamples, seed=seed, level=level)]
+    pooled += list(binary_metrics(y, s, thr, level=level, n_resamples=n_resamples, seed=seed).values())
+    out = []
+    for est in pooled:
+        est.warnings.extend(notes)
+        out.append(_row(est, keys, "pooled"))
+    if len(per_fold) > 1:
+        out += [_row(est, keys, f) for f, est in per_fold.items()]
+    return out
+
+
+def _paired_tests(pred: pd.DataFrame, task_cols: list[str], level: float) -> list[dict]:
+    """Paired DeLong test for every pair of models on the same task, over the records both models scored."""
+    tests = []
+    binary = pred[pred["kind"] == "binary"]
+    for task_key, g in binary.groupby(task_cols, sort=True) if task_cols else [((), binary)]:
+        task_key = task_key if isinstance(task_key, tuple) else (task_key,)
+        keys = dict(zip(task_cols, task_key))
+        models = sorted(g["model"].unique().tolist(), key=str)
+        for a, b in combinations(models, 2):
+            ga = g[g["model"] == a].set_index("record_id")
+            gb = g[g["model"] == b].set_index("record_id")
+            common = ga.index.intersection(gb.index)
+            where = f"{_label(keys)}, models {a} vs {b}"
+            notes = []
+            if len(common) < max(len(ga), len(gb)):
+                notes.append(f"{len(ga) - len(common)} record(s) of {a} and {len(gb) - len(common)} of {b} "
+                             f"are not shared; the test uses the {len(common)} common records")
+            if len(common) == 0:
+                raise StatsError(f"{where}: no record was scored by both models; a paired test is impossible")
+            ya = ga.loc[common, "y_true"].to_numpy(dtype=np.float64)
+            yb = gb.loc[common, "y_true"].to_numpy(dtype=np.float64)
+            if not np.array_equal(ya, yb):
+                raise StatsError(f"{where}: y_true differs for {int((ya != yb).sum())} shared record(s)")
+            try:
+                res = delong_test(ya, ga.loc[common, "y_score"].to_numpy(), gb.loc[common, "y_score"].to_numpy(),
+                                  level=level)
+            except StatsError as exc:
+                raise StatsError(f"{where}: {exc}") from exc
+            res.warnings.extend(notes)
+            ids = {**keys, "model_a": a, "model_b": b}
+            res.extra.update(ids)  # also inside extra, where report tables look for them
+            tests.append({**res.to_dict(), **ids, "fold": "pooled"})
+    return tests
+
+
+def evaluate_predictions(pred: pd.DataFrame, level: float = 0.95, n_resamples: int = 2000, seed: int | None = 0,
+                         group_cols: tuple[str, ...] = ("model", "task")) -> tuple[list[dict], list[dict]]:
+    """Evaluate out-of-fold predictions: (estimate dicts, test dicts), ready for metrics.json.
+
+    Binary: pooled DeLong AUC, stratified bootstrap AUC, accuracy/sensitivity/specificity/PPV/NPV/F1 at the
+    per-row thresholds (default 0.5), and DeLong AUC per fold. Regression: agreement(). Tests: paired
+    DeLong between every two models of a task on their shared records.
+    """
+    level = check_level(level)
+    n_resamples = check_n_resamples(n_resamples)
+    if not isinstance(pred, pd.DataFrame):
+        raise StatsError(f"predictions must be a pandas DataFrame, got {type(pred).__name__}")
+    group_cols = list(group_cols)
+    missing = [c for c in dict.fromkeys([*REQUIRED_COLUMNS, *group_cols]) if c not in pred.columns]
+    if missing:
+        raise StatsError(f"predictions table lacks column(s) {missing}")
+    if pred.empty:
+        raise StatsError("predictions table is empty: 0 records")
+    bad_kind = sorted(set(pred["kind"].astype(str)) - set(KINDS))
+    if bad_kind:
+        raise StatsError(f"unknown kind(s) {bad_kind}; expected one of {list(KINDS)}")
+    estimates: list[dict] = []
+    for key, g in pred.groupby(group_cols, sort=True):
+        key = key if isinstance(key, tuple) else (key,)
+        keys = dict(zip(group_cols, key))
+        where = _label(keys)
+        kinds = g["kind"].unique().tolist()
+        if len(kinds) != 1:
+            raise StatsError(f"{where}: mixes kinds {kinds}; one task is either binary or regression")
+        dup = int(g["record_id"].duplicated().sum())
+        if dup:
+            raise StatsError(f"{where}: {dup} record_id(s) appear more than once; pass one out-of-fold "
+                             "prediction per record (evaluate repeated splits one repeat at a time)")
+        try:
+            if kinds[0] == "binary":
+                estimates += _binary(g, keys, level, n_resamples, seed)
+            else:
+                for est in agreement(g["y_true"].to_numpy(), g["y_score"].to_numpy(), n_resamples=n_resamples,
+                                     seed=seed, level=level).values():
+                    estimates.append(_row(est, keys, "pooled"))
+        except StatsError as exc:
+            raise StatsError(f"{where}: {exc}") from exc
+    tests = _paired_tests(pred, [c for c in group_cols if c != "model"], level) if "model" in group_cols else []
+    return estimates, tests
+
