@@ -1,0 +1,135 @@
+"""Comparators of the paper's Table 2: the guideline rule, and SVM / random forest on clinical covariates.
+
+All of them work on one row per patient. Whatever is fitted (imputation, scaling, the models,
+the Youden threshold) is fitted on the training fold only.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+from sklearn.base import clone
+from sklearn.compose import ColumnTransformer
+from sklearn.ensemble import RandomForestClassifier
+from sklearn.impute import SimpleImputer
+from sklearn.model_selection import StratifiedKFold, cross_val_predict
+from sklearn.pipeline import Pipeline, make_pipeline
+from sklearn.preprocessing import OneHotEncoder, StandardScaler
+from sklearn.svm import SVC
+
+from cardio.data import CardioError
+from cardio.stats import youden_threshold
+
+GUIDELINE = "guideline"
+
+
+def _truthy(values: pd.Series) -> np.ndarray:
+    """LBBB may be coded 1/0, true/false or yes/no; missing counts as absent."""
+    if values.dtype == bool:
+        return values.to_numpy()
+    if pd.api.types.is_numeric_dtype(values):
+        return (values.fillna(0).to_numpy(dtype=float) > 0)
+    text = values.astype(str).str.strip().str.lower()
+    return text.isin({"1", "true", "yes", "y", "lbbb"}).to_numpy()
+
+
+def guideline_rule(patients: pd.DataFrame, rule: dict) -> np.ndarray:
+    """1.0 where the class I indication holds: LBBB and QRS >= qrs_ms and LVEF <= lvef_max, else 0.0.
+
+    The score is the rule itself (0/1), so its AUC equals (sensitivity + specificity) / 2 and its
+    threshold is 0.5. A missing QRS, LVEF or LBBB value counts as the criterion not met.
+    """
+    cols = [rule["lbbb_column"], rule["qrs_column"], rule["lvef_column"]]
+    missing = [c for c in cols if c not in patients.columns]
+    if missing:
+        raise CardioError(f"the guideline rule needs cohort column(s) {missing}; the cohort has {list(patients.columns)}")
+    lbbb = _truthy(patients[rule["lbbb_column"]])
+    qrs = pd.to_numeric(patients[rule["qrs_column"]], errors="coerce").to_numpy(dtype=float)
+    lvef = pd.to_numeric(patients[rule["lvef_column"]], errors="coerce").to_numpy(dtype=float)
+    with np.errstate(invalid="ignore"):
+        meets = lbbb & (qrs >= float(rule["qrs_ms"])) & (lvef <= float(rule["lvef_max"]))
+    return meets.astype(float)
+
+
+def _preprocessor(patients: pd.DataFrame, covariates: list[str]) -> ColumnTransformer:
+    """Median-impute and standardize numeric covariates; one-hot encode the others (e.g. sex as M/F)."""
+    numeric = [c for c in covariates if pd.api.types.is_numeric_dtype(patients[c]) or patients[c].dtype == bool]
+    other = [c for c in covariates if c not in numeric]
+    parts = []
+    if numeric:
+        parts.append(("numeric", make_pipeline(SimpleImputer(strategy="median"), StandardScaler()), numeric))
+    if other:
+        parts.append(("categorical", make_pipeline(SimpleImputer(strategy="most_frequent"),
+                                                   OneHotEncoder(handle_unknown="ignore")), other))
+    return ColumnTransformer(parts)
+
+
+def make_classifiers(patients: pd.DataFrame, covariates: list[str], config: dict, seed: int) -> dict[str, Pipeline]:
+    """Unfitted scikit-learn pipelines (preprocessing + model) for each enabled covariate model."""
+    missing = [c for c in covariates if c not in patients.columns]
+    if missing:
+        raise CardioError(f"baselines.covariates {missing} are not cohort columns; the cohort has {list(patients.columns)}")
+    out = {}
+    svm, rf = config["svm"], config["rf"]
+    if svm["enabled"]:
+        out["svm"] = Pipeline([("prep", _preprocessor(patients, covariates)),
+                               ("model", SVC(C=float(svm["C"]), kernel=svm["kernel"], gamma=svm["gamma"],
+                                             class_weight="balanced", probability=True, random_state=seed))])
+    if rf["enabled"]:
+        out["random_forest"] = Pipeline([("prep", _preprocessor(patients, covariates)),
+                                         ("model", RandomForestClassifier(
+                                             n_estimators=int(rf["n_estimators"]), max_depth=rf["max_depth"],
+                                             min_samples_leaf=int(rf["min_samples_leaf"]),
+                                             class_weight="balanced", random_state=seed, n_jobs=1))])
+    return out
+
+
+@dataclass
+class ClinicalBaselines:
+    """The fitted comparators of one fold: rule settings, fitted pipelines and their thresholds."""
+
+    rule: dict | None
+    covariates: list[str]
+    models: dict[str, Pipeline] = field(default_factory=dict)
+    thresholds: dict[str, float] = field(default_factory=dict)
+
+    def scores(self, patients: pd.DataFrame) -> dict[str, np.ndarray]:
+        """Probability of response (the rule: 0/1) for each comparator, one value per row of `patients`."""
+        out = {}
+        if self.rule is not None:
+            out[GUIDELINE] = guideline_rule(patients, self.rule)
+        for name, model in self.models.items():
+            out[name] = model.predict_proba(patients[self.covariates])[:, 1]
+        return out
+
+
+def fit_baselines(patients: pd.DataFrame, y: np.ndarray, config: dict, seed: int) -> ClinicalBaselines:
+    """Fit the comparators on the training fold's patients (one row each) and pick their thresholds.
+
+    The threshold of the SVM and the forest is Youden's on out-of-fold scores within the training
+    fold (`threshold_cv` inner folds), since a forest's in-sample scores separate the training
+    patients almost perfectly and would give a meaningless cut-off; threshold_cv=0 uses in-sample scores.
+    """
+    y = np.asarray(y).astype(int)
+    covariates = list(config["covariates"])
+    rule = dict(config["guideline"]) if config["guideline"]["enabled"] else None
+    out = ClinicalBaselines(rule=rule, covariates=covariates)
+    if rule is not None:
+        out.thresholds[GUIDELINE] = 0.5
+    if len(np.unique(y)) < 2:
+        raise CardioError("the training fold holds patients of one class only; the covariate models cannot be fitted")
+    x = patients[covariates] if covariates else None
+    for name, pipe in make_classifiers(patients, covariates, config, seed).items():
+        k = int(config["threshold_cv"])
+        k = min(k, int(np.bincount(y).min()))
+        if k >= 2:
+            cv = StratifiedKFold(n_splits=k, shuffle=True, random_state=seed)
+            oof = cross_val_predict(clone(pipe), x, y, cv=cv, method="predict_proba")[:, 1]
+        else:
+            oof = None
+        pipe.fit(x, y)
+        scores = oof if oof is not None else pipe.predict_proba(x)[:, 1]
+        out.models[name] = pipe
+        out.thresholds[name] = youden_threshold(y, scores)
+    return out

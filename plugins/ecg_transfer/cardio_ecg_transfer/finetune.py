@@ -1,0 +1,132 @@
+"""Fine-tuning for CRT response: the pretrained ResNet with a new binary head, and the same ResNet from scratch.
+
+Every beat of a patient carries the patient's label; a patient's score is the mean of the
+predicted response probabilities of their beats (the beats are exchangeable views of one ECG).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from cardio import inner_split
+from cardio.data import CardioError
+from cardio.stats import youden_threshold
+
+from cardio_ecg_transfer.resnet import SpectrogramResNet, build_resnet, load_pretrained
+
+#: settings of config["finetune"] the core's training loop reads (the others are this plugin's)
+ENGINE_KEYS = ("epochs", "batch_size", "lr", "weight_decay", "optimizer", "scheduler", "grad_clip", "patience")
+
+
+@dataclass
+class BeatModel:
+    """A fitted beat classifier, the threshold chosen on its training fold, and how it started."""
+
+    name: str
+    model: SpectrogramResNet
+    threshold: float
+    init: str  # "pretrained" or "scratch"
+    history: list[dict] = field(default_factory=list)
+    frozen: list[str] = field(default_factory=list)
+
+
+def patient_means(patient_id: np.ndarray, beat_scores: np.ndarray) -> pd.Series:
+    """Mean beat score per patient (index: patient id, in order of first appearance)."""
+    s = pd.Series(np.asarray(beat_scores, dtype=float), index=pd.Index(np.asarray(patient_id).astype(str)))
+    return s.groupby(level=0, sort=False).mean()
+
+
+def balanced_beat_weights(patient_id: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Sampling weights giving each class equal mass, and each patient equal mass within a class.
+
+    Without this, patients with fast heart rates (more beats in a fixed-length ECG) and the
+    majority class would dominate the fine-tuning.
+    """
+    frame = pd.DataFrame({"p": np.asarray(patient_id).astype(str), "y": np.asarray(y)})
+    beats_per_patient = frame.groupby("p")["p"].transform("size").to_numpy(dtype=float)
+    patients_per_class = frame.groupby("y")["p"].transform("nunique").to_numpy(dtype=float)
+    w = 1.0 / (beats_per_patient * patients_per_class)
+    return w / w.sum()
+
+
+def beat_probabilities(model: SpectrogramResNet, x: np.ndarray, ctx) -> np.ndarray:
+    """Probability of response for each beat spectrogram."""
+    logits = ctx.engine.predict(model, ctx.engine.ArrayDataset(x), ctx)
+    return 1.0 / (1.0 + np.exp(-logits.reshape(len(x)).astype(np.float64)))
+
+
+def build_beat_model(arch: str, pretrained: Path | None, freeze: str | None, seed: int
+                     ) -> tuple[SpectrogramResNet, list[str], dict]:
+    """A binary-head ResNet, initialised from `pretrained` (all but the head) when given, then frozen."""
+    model = build_resnet(arch, n_outputs=1, seed=seed)
+    meta: dict = {}
+    if pretrained is not None:
+        meta = load_pretrained(model, pretrained)
+    frozen = model.freeze(freeze) if pretrained is not None else model.freeze(None)
+    return model, frozen, meta
+
+
+def train_beat_model(features, train_index: np.ndarray, config: dict, ctx, *, init: str,
+                     pretrained: Path | None = None) -> BeatModel:
+    """Fine-tune (init="pretrained") or train from scratch (init="scratch") on one training fold.
+
+    Early stopping watches the loss on a patient-grouped validation split of the training fold;
+    the Youden threshold is chosen on the patient scores of the whole training fold.
+    """
+    ft = config["finetune"]
+    arch = config["pretrain"]["arch"]
+    if init == "pretrained" and pretrained is None:
+        raise CardioError("fine-tuning needs pretrained weights: enable pretrain or set pretrain.weights_file")
+    model, frozen, meta = build_beat_model(arch, pretrained if init == "pretrained" else None,
+                                           ft["freeze"], seed=ctx.seed)
+    if init == "pretrained":
+        _check_input_matches(meta, features.meta.get("input"), pretrained, ctx)
+
+    table = features.table
+    y_all = table[features.label].to_numpy(dtype=np.float32)
+    pids = table["patient_id"].astype(str).to_numpy()
+    x = features.x
+    fit_rows, val_rows = inner_split(table, train_index, fraction=float(ft["val_fraction"]), seed=ctx.seed,
+                                     label=features.label)
+    if len(np.unique(y_all[fit_rows])) < 2:
+        raise CardioError("the fine-tuning rows of a training fold hold one class only; use more patients")
+    train_ds = ctx.engine.ArrayDataset(x[fit_rows], y_all[fit_rows])
+    val_ds = ctx.engine.ArrayDataset(x[val_rows], y_all[val_rows]) if len(val_rows) else None
+    settings = {k: ft[k] for k in ENGINE_KEYS}
+    weights = balanced_beat_weights(pids[fit_rows], y_all[fit_rows]) if ft["balance"] else None
+    name = "transfer" if init == "pretrained" else "scratch"
+    res = ctx.engine.fit(model, train_ds, val_ds, ctx, name=name, settings=settings, sample_weights=weights)
+
+    train_index = np.asarray(train_index)
+    probs = beat_probabilities(res.model, x[train_index], ctx)
+    per_patient = patient_means(pids[train_index], probs)
+    y_patient = pd.Series(y_all[train_index], index=pids[train_index]).groupby(level=0).max()
+    threshold = youden_threshold(y_patient.loc[per_patient.index].to_numpy(), per_patient.to_numpy())
+    return BeatModel(name=f"{arch}-{name}", model=res.model, threshold=float(threshold), init=init,
+                     history=res.history, frozen=frozen)
+
+
+def _check_input_matches(meta: dict, current: dict | None, path: Path | None, ctx) -> None:
+    """Transfer is only meaningful when pretraining saw spectrograms made the same way."""
+    before = meta.get("input")
+    if before and current and before != current:
+        ctx.log.warning("pretrained weights %s were trained on inputs %s, fine-tuning uses %s",
+                        path, before, current)
+
+
+def predict_patients(beat_model: BeatModel, features, test_index: np.ndarray, ctx) -> pd.Series:
+    """Patient scores (mean beat probability) on the test rows."""
+    test_index = np.asarray(test_index)
+    probs = beat_probabilities(beat_model.model, features.x[test_index], ctx)
+    return patient_means(features.table["patient_id"].astype(str).to_numpy()[test_index], probs)
+
+
+def freeze_report(model: torch.nn.Module) -> dict[str, int]:
+    """How many parameters train and how many are frozen (for the log and the report)."""
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    total = sum(p.numel() for p in model.parameters())
+    return {"trainable": int(trainable), "frozen": int(total - trainable)}

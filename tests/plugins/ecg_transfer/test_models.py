@@ -1,0 +1,110 @@
+"""One-channel ResNets, freezing, and the transfer of pretrained weights into the fine-tuned model."""
+import logging
+
+import numpy as np
+import pytest
+
+pytest.importorskip("cardio_ecg_transfer")
+
+import torch
+
+from cardio.data import CardioError
+from cardio_ecg_transfer import resnet
+from cardio_ecg_transfer.finetune import balanced_beat_weights, build_beat_model, patient_means
+
+
+@pytest.mark.parametrize("arch, width", [("resnet18", 512), ("resnet50", 2048), ("resnet101", 2048)])
+def test_resnets_take_one_channel_spectrograms(arch, width):
+    model = resnet.build_resnet(arch, n_outputs=5, seed=0).eval()
+    assert model.net.conv1.in_channels == 1
+    assert model.net.conv1.out_channels == 64 and model.net.conv1.stride == (2, 2)
+    assert model.net.fc.in_features == width and model.net.fc.out_features == 5
+    with torch.no_grad():
+        assert model(torch.randn(3, 33, 25)).shape == (3, 5)  # (N, F, T) gains its channel axis
+        assert model(torch.randn(2, 1, 17, 29)).shape == (2, 5)
+
+
+def test_unknown_architecture_and_freeze_stage_are_errors():
+    with pytest.raises(CardioError, match="resnet34"):
+        resnet.build_resnet("resnet34")
+    with pytest.raises(CardioError, match="layer9"):
+        resnet.build_resnet("resnet18").freeze("layer9")
+
+
+def _engine_ctx(tmp_path, epochs=1):
+    from cardio.config import core_defaults
+    from cardio.run import RunContext
+
+    cfg = core_defaults()
+    cfg["train"].update(epochs=epochs, batch_size=8, patience=0)
+    return RunContext(config=cfg, device=torch.device("cpu"), seed=0, out_dir=tmp_path, cache_dir=tmp_path,
+                      log=logging.getLogger("test"))
+
+
+def test_freeze_keeps_frozen_stages_and_their_batchnorm_statistics(tmp_path):
+    model = resnet.build_resnet("resnet18", n_outputs=1, seed=0)
+    frozen = model.freeze("layer3")
+    assert frozen and all(n.startswith(("net.conv1", "net.bn1", "net.layer1", "net.layer2", "net.layer3"))
+                          for n in frozen)
+    assert all(p.requires_grad for n, p in model.named_parameters() if n.startswith(("net.layer4", "net.fc")))
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    ctx = _engine_ctx(tmp_path)
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(16, 33, 25)).astype(np.float32)
+    y = (rng.random(16) > 0.5).astype(np.float32)
+    ctx.engine.fit(model, ctx.engine.ArrayDataset(x, y), None, ctx, name="freeze", settings={"lr": 0.01})
+    after = model.state_dict()
+    for k, v in before.items():
+        if k.startswith(("net.conv1", "net.bn1", "net.layer1", "net.layer2", "net.layer3")):
+            assert torch.equal(v, after[k]), f"{k} changed although frozen"
+    assert not torch.equal(before["net.layer4.0.conv1.weight"], after["net.layer4.0.conv1.weight"])
+    assert not torch.equal(before["net.layer4.0.bn1.running_mean"], after["net.layer4.0.bn1.running_mean"])
+    assert model.freeze(None) == [] and all(p.requires_grad for p in model.parameters())
+
+
+def test_fine_tuned_model_starts_from_the_pretrained_weights_except_the_head(tmp_path):
+    pretrained = resnet.build_resnet("resnet18", n_outputs=5, seed=1)
+    with torch.no_grad():  # make the "pretrained" weights unlike any fresh initialisation
+        for v in pretrained.state_dict().values():
+            if v.dtype.is_floating_point:
+                v.add_(0.01 * torch.rand_like(v))
+    path = resnet.save_weights(pretrained, tmp_path / "pretrained-resnet18.pt", meta={"input": {"nperseg": 64}})
+    fresh = resnet.build_resnet("resnet18", n_outputs=1, seed=0).state_dict()
+
+    model, frozen, meta = build_beat_model("resnet18", path, freeze="layer2", seed=0)
+    assert meta == {"input": {"nperseg": 64}}
+    state, source = model.state_dict(), pretrained.state_dict()
+    for k, v in state.items():
+        if k.startswith(resnet.HEAD_PREFIX):
+            assert v.shape[0] == 1 and torch.equal(v, fresh[k]), "the head must be new, not the 5-class head"
+        else:
+            assert torch.equal(v, source[k]), f"{k} was not transferred"
+            if v.dtype.is_floating_point:
+                assert not torch.equal(v, fresh[k]), f"{k} equals a fresh initialisation"
+    assert any(n.startswith("net.layer2") for n in frozen) and not any(n.startswith("net.layer3") for n in frozen)
+
+    scratch, frozen_scratch, _ = build_beat_model("resnet18", None, freeze="layer2", seed=0)
+    assert frozen_scratch == []
+    assert all(torch.equal(v, fresh[k]) for k, v in scratch.state_dict().items())
+
+
+def test_pretrained_weights_of_another_architecture_or_a_bad_file_are_refused(tmp_path):
+    path = resnet.save_weights(resnet.build_resnet("resnet18", 5, seed=0), tmp_path / "w.pt")
+    with pytest.raises(CardioError, match="resnet18 weights but the model is resnet50"):
+        resnet.load_pretrained(resnet.build_resnet("resnet50", 1), path)
+    bad = tmp_path / "bad.pt"
+    bad.write_bytes(b"not a checkpoint")
+    with pytest.raises(CardioError, match="bad.pt"):
+        resnet.load_pretrained(resnet.build_resnet("resnet18", 1), bad)
+    with pytest.raises(CardioError, match="does not exist"):
+        resnet.read_weights(tmp_path / "missing.pt")
+
+
+def test_patient_score_is_the_mean_of_its_beats_and_weights_balance_patients_and_classes():
+    pid = np.array(["a", "a", "b", "c", "c", "c"])
+    scores = patient_means(pid, np.array([0.2, 0.4, 0.9, 0.1, 0.2, 0.3]))
+    assert scores.to_dict() == pytest.approx({"a": 0.3, "b": 0.9, "c": 0.2})
+    w = balanced_beat_weights(pid, np.array([1, 1, 1, 0, 0, 0]))
+    assert w.sum() == pytest.approx(1.0)
+    # class 1 (patients a, b) and class 0 (patient c) each get half; a and b a quarter each
+    assert w[:2].sum() == pytest.approx(0.25) and w[2] == pytest.approx(0.25) and w[3:].sum() == pytest.approx(0.5)
