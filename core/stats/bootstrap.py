@@ -9,8 +9,9 @@ from scipy.special import ndtr, ndtri
 from cardio.stats.result import Estimate, StatsError
 from cardio.stats.validation import as_binary_labels, as_scores, check_level, check_n_resamples
 
-# Rows of resamples handled at once by the vectorized AUC: bounds memory to ~ _CHUNK_CELLS int64 cells.
-_CHUNK_CELLS = 4_000_000
+# Cells (resamples x records) handled at once by the vectorized AUC: small enough to stay in cache,
+# large enough that the per-chunk Python overhead is negligible (measured fastest around 0.5 M).
+_CHUNK_CELLS = 500_000
 
 
 def resample_indices(n_records: int, n_resamples: int, seed: int | None, strata: Any = None) -> np.ndarray:
@@ -22,16 +23,23 @@ def resample_indices(n_records: int, n_resamples: int, seed: int | None, strata:
     rng = np.random.default_rng(seed)
     dtype = np.int32 if n_records < 2**31 else np.int64
     if strata is None:
-        return rng.integers(0, n_records, size=(n_resamples, n_records), dtype=dtype)
+        return rng.integers(0, n_records, size=(n_resamples, n_records), dtype=_draw_dtype(n_records)).astype(dtype)
     strata = np.asarray(strata)
     if strata.shape != (n_records,):
         raise StatsError(f"length mismatch: strata has {strata.size} values but there are {n_records} records")
-    blocks = []
+    out = np.empty((n_resamples, n_records), dtype=dtype)
+    start = 0
     for level in np.unique(strata):
         members = np.flatnonzero(strata == level).astype(dtype)
-        draws = rng.integers(0, members.size, size=(n_resamples, members.size), dtype=dtype)
-        blocks.append(members[draws])
-    return np.concatenate(blocks, axis=1)
+        draws = rng.integers(0, members.size, size=(n_resamples, members.size), dtype=_draw_dtype(members.size))
+        out[:, start:start + members.size] = members[draws]
+        start += members.size
+    return out
+
+
+def _draw_dtype(size: int) -> type:
+    # the narrowest integer type draws fastest (NumPy fills 16-bit draws from one 32-bit word)
+    return np.uint16 if size < 2**16 else (np.uint32 if size < 2**32 else np.int64)
 
 
 def _dense_ranks(score: np.ndarray) -> tuple[np.ndarray, int]:
@@ -62,7 +70,8 @@ def auc_from_indices(y: np.ndarray, score: np.ndarray, indices: np.ndarray) -> n
     for start in range(0, n_res, rows):
         block = indices[start:start + rows]
         c = block.shape[0]
-        keys = key_of_record[block] + (2 * k) * np.arange(c, dtype=np.int64)[:, None]
+        keys = np.take(key_of_record, block)
+        keys += (2 * k) * np.arange(c, dtype=np.int64)[:, None]
         counts = np.bincount(keys.ravel(), minlength=c * 2 * k).reshape(c, 2, k)
         neg, pos = counts[:, 0, :], counts[:, 1, :]
         neg_below = np.cumsum(neg, axis=1) - neg

@@ -28,7 +28,7 @@ def as_binary_labels(y: Any, name: str = "y", require_both: bool = True) -> np.n
             raise StatsError(f"{name} has {n_nan} missing (NaN) label(s) out of {arr.size} records")
         values = np.unique(num)
         if not np.all(np.isin(values, (0.0, 1.0))):
-            shown = [v.item() for v in values[:6]]
+            shown = [int(v) if v.is_integer() else float(v) for v in values[:6].tolist()]
             raise StatsError(
                 f"{name} must contain only the two classes 0 and 1 (or bool); "
                 f"found {values.size} distinct value(s) {shown}{' ...' if values.size > 6 else ''}"

@@ -1,0 +1,127 @@
+"""Figures render without pyplot; evaluate_predictions on a long predictions table (pooled, per fold, tests)."""
+from __future__ import annotations
+
+import io
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from matplotlib.figure import Figure
+
+from cardio.stats import (
+    StatsError,
+    delong_ci,
+    delong_test,
+    evaluate_predictions,
+    plot_bland_altman,
+    plot_calibration,
+    plot_forest,
+    plot_roc,
+    univariate_screen,
+)
+
+
+def _png(fig: Figure) -> bytes:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    return buf.getvalue()
+
+
+def test_figures_render_to_png():
+    rng = np.random.default_rng(0)
+    y = (rng.random(120) < 0.4).astype(int)
+    a, b = rng.normal(size=120) + y, rng.normal(size=120) + 0.4 * y
+    fig = plot_roc({"cnn": (y, a), "qrs": (y, b)}, n_resamples=100, title="t")
+    labels = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    est = delong_ci(y, a)
+    assert labels[0] == f"cnn: AUC {est.estimate:.3f} [{est.ci_low:.3f}–{est.ci_high:.3f}]"
+    prob = 1 / (1 + np.exp(-a))
+    df = pd.DataFrame({"y": y, "a": a, "b": b})
+    for f in (fig, plot_calibration(y, prob, n_bins=8), plot_bland_altman(a, a + rng.normal(size=120)),
+              plot_forest(univariate_screen(df, "y", ["a", "b"]))):
+        assert isinstance(f, Figure) and _png(f).startswith(b"\x89PNG")
+    with pytest.raises(StatsError, match=r"\[0, 1\]"):
+        plot_calibration(y, a)
+
+
+def _predictions(seed=0, n=240, folds=4):
+    rng = np.random.default_rng(seed)
+    y = (rng.random(n) < 0.4).astype(int)
+    rows = []
+    for model, effect in (("cnn", 1.2), ("logistic", 0.7), ("qrs", 0.3)):
+        score = 1 / (1 + np.exp(-(rng.normal(size=n) + effect * y - 0.4)))
+        rows.append(pd.DataFrame({
+            "record_id": np.arange(n), "patient_id": np.arange(n) // 2, "model": model, "task": "crt",
+            "kind": "binary", "y_true": y, "y_score": score, "fold": np.arange(n) % folds,
+            "threshold": np.where(np.arange(n) % folds == 0, 0.45, 0.5)}))
+    lvef = rng.normal(30, 7, n)
+    rows.append(pd.DataFrame({"record_id": np.arange(n), "patient_id": np.arange(n) // 2, "model": "cnn",
+                              "task": "lvef", "kind": "regression", "y_true": lvef,
+                              "y_score": lvef + rng.normal(0, 4, n), "fold": np.arange(n) % folds,
+                              "threshold": np.nan}))
+    return pd.concat(rows, ignore_index=True)
+
+
+def test_evaluate_predictions_pooled_per_fold_and_paired_tests():
+    pred = _predictions()
+    est, tests = evaluate_predictions(pred, n_resamples=200, seed=1)
+    json.dumps(est, allow_nan=False)
+    json.dumps(tests, allow_nan=False)
+    cnn = pred[(pred.model == "cnn") & (pred.task == "crt")]
+    pooled = [e for e in est if e["model"] == "cnn" and e["task"] == "crt" and e["fold"] == "pooled"]
+    by_method = {(e["metric"], e["method"]): e for e in pooled}
+    ref = delong_ci(cnn.y_true, cnn.y_score)
+    assert by_method[("auc", "delong")]["estimate"] == pytest.approx(ref.estimate)
+    assert by_method[("auc", "delong")]["ci_low"] == pytest.approx(ref.ci_low)
+    assert by_method[("auc", "bootstrap-percentile")]["n_resamples"] == 200
+    assert {m for m, _ in by_method} == {"auc", "accuracy", "sensitivity", "specificity", "ppv", "npv", "f1"}
+    sens = by_method[("sensitivity", "wilson")]
+    pos = cnn[cnn.y_true == 1]
+    assert sens["estimate"] == pytest.approx(np.mean(pos.y_score >= pos.threshold))
+    assert sens["extra"]["threshold"] == [0.45, 0.5]
+    assert all(e["subgroup"] is None for e in est)
+    assert any("records from 120 patients" in w for w in by_method[("auc", "delong")]["warnings"])
+    per_fold = [e for e in est if e["model"] == "cnn" and e["task"] == "crt" and e["fold"] != "pooled"]
+    assert sorted(e["fold"] for e in per_fold) == ["0", "1", "2", "3"]
+    assert all(e["metric"] == "auc" and e["method"] == "delong" for e in per_fold)
+    f0 = cnn[cnn.fold == 0]
+    assert [e for e in per_fold if e["fold"] == "0"][0]["estimate"] == pytest.approx(
+        delong_ci(f0.y_true, f0.y_score).estimate)
+    lvef = {e["metric"] for e in est if e["task"] == "lvef"}
+    assert lvef == {"mae", "rmse", "r2", "ba_bias", "ba_loa_low", "ba_loa_high"}
+    assert len(tests) == 3  # three models, one binary task
+    t = [t for t in tests if (t["model_a"], t["model_b"]) == ("cnn", "logistic")][0]
+    lg = pred[(pred.model == "logistic") & (pred.task == "crt")]
+    assert t["statistic"] == pytest.approx(delong_test(cnn.y_true, cnn.y_score, lg.y_score).statistic)
+    assert t["task"] == "crt" and t["extra"]["model_b"] == "logistic"
+
+
+def test_evaluate_fold_with_one_class_is_warned_not_fatal():
+    pred = _predictions(folds=4)
+    pred.loc[(pred.fold == 2) & (pred.kind == "binary"), "y_true"] = 0
+    est, _ = evaluate_predictions(pred[pred.kind == "binary"], n_resamples=50)
+    fold2 = [e for e in est if e["model"] == "cnn" and e["fold"] == "2"][0]
+    assert fold2["estimate"] is None and "only one class" in fold2["warnings"][0]
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_evaluate_non_finite_score_names_model_and_task(bad):
+    pred = _predictions()
+    pred.loc[(pred.model == "logistic") & (pred.record_id == 5), "y_score"] = bad
+    with pytest.raises(StatsError, match=r"model=logistic, task=crt: y_score has"):
+        evaluate_predictions(pred, n_resamples=50)
+
+
+def test_evaluate_input_errors():
+    pred = _predictions()
+    with pytest.raises(StatsError, match="lacks column"):
+        evaluate_predictions(pred.drop(columns="fold"))
+    with pytest.raises(StatsError, match="unknown kind"):
+        evaluate_predictions(pred.assign(kind="survival"))
+    with pytest.raises(StatsError, match="more than once"):
+        evaluate_predictions(pd.concat([pred, pred.iloc[:1]]), n_resamples=50)
+    with pytest.raises(StatsError, match="task=crt.*two classes"):
+        evaluate_predictions(pred[pred.kind == "binary"].assign(y_true=2), n_resamples=50)
+    with pytest.raises(StatsError, match="empty"):
+        evaluate_predictions(pred.iloc[:0])

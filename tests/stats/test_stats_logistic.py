@@ -1,0 +1,139 @@
+"""Logistic regression: odds ratios, CIs, p against statsmodels' own fits; LR test; separation and singular designs."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import statsmodels.api as sm
+from scipy.stats import chi2
+
+from cardio.stats import (
+    EstimationError,
+    StatsError,
+    fit_logistic,
+    likelihood_ratio_test,
+    select_and_fit,
+    univariate_screen,
+)
+
+
+@pytest.fixture(scope="module")
+def cohort() -> pd.DataFrame:
+    rng = np.random.default_rng(42)
+    n = 300
+    df = pd.DataFrame({
+        "qrs": rng.normal(150, 20, n), "lbbb": rng.random(n) < 0.5, "age": rng.normal(65, 10, n),
+        "noise": rng.normal(size=n),
+    })
+    eta = -0.5 + 0.03 * (df.qrs - 150) + 0.9 * df.lbbb - 0.01 * (df.age - 65)
+    df["response"] = (rng.random(n) < 1 / (1 + np.exp(-eta))).astype(int)
+    return df
+
+
+def _sm_fit(df, outcome, cols):
+    x = sm.add_constant(df[cols].astype(float))
+    return sm.GLM(df[outcome], x, family=sm.families.Binomial()).fit(tol=1e-13)  # IRLS run to full convergence
+
+
+@pytest.mark.parametrize("level", [0.95, 0.90])
+def test_fit_matches_statsmodels_glm_binomial(cohort, level):
+    cols = ["qrs", "lbbb", "age"]
+    m = fit_logistic(cohort, "response", cols, level=level)
+    ref = _sm_fit(cohort, "response", cols)
+    ci = ref.conf_int(alpha=1 - level)
+    for _, row in m.table.iterrows():
+        v = row["variable"]
+        assert row["or"] == pytest.approx(np.exp(ref.params[v]), rel=1e-7)
+        assert row["ci_low"] == pytest.approx(np.exp(ci.loc[v, 0]), rel=1e-6)
+        assert row["ci_high"] == pytest.approx(np.exp(ci.loc[v, 1]), rel=1e-6)
+        assert row["p_value"] == pytest.approx(ref.pvalues[v], rel=1e-6, abs=1e-12)
+    assert m.llf == pytest.approx(ref.llf, abs=1e-8)
+    assert m.n == len(cohort) and m.df_model == 3
+    np.testing.assert_allclose(m.predict_proba(cohort), ref.fittedvalues, atol=1e-8)
+    assert m.auc.method == "delong" and 0.5 < m.auc.estimate < 1
+
+
+def test_univariate_screen_matches_one_statsmodels_fit_per_variable(cohort):
+    cols = ["qrs", "lbbb", "age", "noise"]
+    screen = univariate_screen(cohort, "response", cols)
+    assert list(screen.columns[:6]) == ["variable", "n", "or", "ci_low", "ci_high", "p_value"]
+    for _, row in screen.iterrows():
+        ref = _sm_fit(cohort, "response", [row["variable"]])
+        assert row["or"] == pytest.approx(np.exp(ref.params.iloc[1]), rel=1e-7)
+        assert row["p_value"] == pytest.approx(ref.pvalues.iloc[1], rel=1e-6, abs=1e-12)
+        assert row["ci_low"] == pytest.approx(np.exp(ref.conf_int().iloc[1, 0]), rel=1e-6)
+
+
+def test_select_and_fit_enters_only_variables_with_univariate_p_below_threshold(cohort):
+    m = select_and_fit(cohort, "response", ["qrs", "lbbb", "age", "noise"], p_enter=0.1)
+    expected = m.screen.loc[m.screen.p_value < 0.1, "variable"].tolist()
+    assert m.variables == expected and "qrs" in expected
+    with pytest.raises(StatsError, match="no candidate"):
+        select_and_fit(cohort, "response", ["noise"], p_enter=1e-9)
+
+
+def test_likelihood_ratio_test_matches_deviance_difference(cohort):
+    reduced = fit_logistic(cohort, "response", ["age"])
+    full = fit_logistic(cohort, "response", ["age", "qrs", "lbbb"])
+    t = likelihood_ratio_test(reduced, full)
+    dev = _sm_fit(cohort, "response", ["age"]).deviance - _sm_fit(cohort, "response", ["age", "qrs", "lbbb"]).deviance
+    assert t.statistic == pytest.approx(dev, abs=1e-8)
+    assert t.df == 2 and t.p_value == pytest.approx(chi2.sf(dev, 2))
+    assert t.extra["added"] == ["qrs", "lbbb"]
+
+
+def test_lr_test_refuses_non_nested_and_different_records(cohort):
+    a = fit_logistic(cohort, "response", ["age"])
+    b = fit_logistic(cohort, "response", ["qrs"])
+    with pytest.raises(StatsError, match="not nested"):
+        likelihood_ratio_test(a, b)
+    with pytest.raises(StatsError, match="not nested"):
+        likelihood_ratio_test(a, a)
+    holes = cohort.copy()
+    holes.loc[:9, "qrs"] = np.nan
+    full = fit_logistic(holes, "response", ["age", "qrs"])
+    assert any("10 of 300 records dropped" in w for w in full.warnings)
+    with pytest.raises(StatsError, match="different records.*300.*290"):
+        likelihood_ratio_test(a, full)
+
+
+def test_singular_design_is_a_clear_error(cohort):
+    df = cohort.assign(qrs_ms=cohort.qrs * 1.0, twice=2 * cohort.age + 1, const=1.0)
+    with pytest.raises(EstimationError, match="singular design matrix.*'qrs_ms' is a linear combination"):
+        fit_logistic(df, "response", ["qrs", "qrs_ms"])
+    with pytest.raises(EstimationError, match="'twice'"):
+        fit_logistic(df, "response", ["age", "lbbb", "twice"])
+    with pytest.raises(EstimationError, match="constant"):
+        fit_logistic(df, "response", ["age", "const"])
+
+
+def test_perfect_and_quasi_separation_raise_in_a_model_and_are_recorded_in_a_screen(cohort):
+    df = cohort.copy()
+    df["leak"] = df.response * 2.0 + np.random.default_rng(0).random(len(df))  # complete separation
+    quasi = df.response.to_numpy().astype(float)
+    quasi[np.flatnonzero(df.response == 0)[:5]] = 1.0  # y=1 always has 1, y=0 mostly 0
+    df["quasi"] = quasi
+    with pytest.raises(EstimationError, match="complete separation"):
+        fit_logistic(df, "response", ["leak"])
+    with pytest.raises(EstimationError, match="quasi-complete separation"):
+        fit_logistic(df, "response", ["age", "quasi"])
+    screen = univariate_screen(df, "response", ["age", "leak", "quasi"]).set_index("variable")
+    assert np.isfinite(screen.loc["age", "or"])
+    for v in ("leak", "quasi"):
+        assert np.isnan(screen.loc[v, "or"]) and "separation" in screen.loc[v, "warning"]
+
+
+def test_logistic_input_errors(cohort):
+    with pytest.raises(StatsError, match="not found"):
+        fit_logistic(cohort, "response", ["qrs", "missing_col"])
+    with pytest.raises(StatsError, match="not numeric"):
+        fit_logistic(cohort.assign(sex=np.where(cohort.lbbb, "F", "M")), "response", ["sex"])
+    with pytest.raises(StatsError, match="only one class"):
+        fit_logistic(cohort.assign(response=1), "response", ["qrs"])
+    with pytest.raises(StatsError, match="two classes"):
+        fit_logistic(cohort.assign(response=cohort.response + 1), "response", ["qrs"])
+    with pytest.raises(StatsError, match="also listed"):
+        fit_logistic(cohort, "response", ["response"])
+    m = fit_logistic(cohort, "response", ["qrs"])
+    with pytest.raises(StatsError, match="missing or infinite"):
+        m.predict_proba(cohort.assign(qrs=np.nan))

@@ -1,0 +1,189 @@
+"""AUC, DeLong and bootstrap: against sklearn, the O(n^2) DeLong definition, and scipy.stats.bootstrap."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy import stats as sps
+from sklearn.metrics import f1_score, roc_auc_score, roc_curve
+
+from cardio.stats import (
+    StatsError,
+    auc,
+    auc_from_indices,
+    bootstrap_ci,
+    bootstrap_metric,
+    delong_ci,
+    delong_test,
+    resample_indices,
+    roc_curve_band,
+)
+
+
+def _data(n=150, prev=0.3, effect=1.0, decimals=1, seed=0):
+    rng = np.random.default_rng(seed)
+    y = (rng.random(n) < prev).astype(int)
+    y[:2], y[2:4] = 1, 0
+    s = np.round(rng.normal(size=n) + effect * y, decimals)  # rounding makes ties
+    return y, s
+
+
+def _delong_var_quadratic(y, s):
+    """DeLong, DeLong & Clarke-Pearson (1988) straight from the definition, O(m n): the check for the fast one."""
+    x, z = s[y == 1], s[y == 0]
+    psi = (x[:, None] > z[None, :]) + 0.5 * (x[:, None] == z[None, :])
+    v10, v01 = psi.mean(axis=1), psi.mean(axis=0)
+    return psi.mean(), np.var(v10, ddof=1) / x.size + np.var(v01, ddof=1) / z.size
+
+
+@pytest.mark.parametrize("seed,decimals", [(0, 1), (1, 0), (2, 3), (3, 2)])
+def test_auc_and_delong_variance_against_definitions(seed, decimals):
+    y, s = _data(seed=seed, decimals=decimals)
+    a, var = _delong_var_quadratic(y, s)
+    assert auc(y, s) == pytest.approx(roc_auc_score(y, s), abs=1e-12)
+    est = delong_ci(y, s)
+    assert est.estimate == pytest.approx(a, abs=1e-12)
+    assert est.extra["var"] == pytest.approx(var, abs=1e-12)
+    z = sps.norm.ppf(0.975)
+    assert est.ci_low == pytest.approx(a - z * var**0.5, abs=1e-12)
+    assert (est.method, est.n, est.extra["n_pos"]) == ("delong", y.size, int(y.sum()))
+
+
+def test_auc_accepts_bool_labels_and_lists():
+    y, s = _data()
+    assert auc(y.astype(bool), s) == auc(list(y), list(s)) == auc(y.astype(float), s)
+
+
+def test_delong_perfect_separation_warns_and_gives_degenerate_interval():
+    y = np.array([0, 0, 0, 1, 1, 1])
+    est = delong_ci(y, [0.1, 0.2, 0.3, 0.7, 0.8, 0.9])
+    assert (est.estimate, est.ci_low, est.ci_high) == (1.0, 1.0, 1.0)
+    assert any("variance is 0" in w for w in est.warnings)
+
+
+def test_delong_ci_is_clipped_to_unit_interval():
+    y = np.array([0] * 5 + [1] * 5)
+    est = delong_ci(y, [1, 2, 3, 4, 6, 5, 7, 8, 9, 10])
+    assert est.ci_high == 1.0 and est.ci_low < est.estimate
+
+
+def test_paired_delong_is_antisymmetric_and_identical_scores_give_p1():
+    y, s = _data()
+    s2 = s + np.random.default_rng(5).normal(size=s.size)
+    t12, t21 = delong_test(y, s, s2), delong_test(y, s2, s)
+    assert t12.statistic == pytest.approx(-t21.statistic)
+    assert t12.p_value == pytest.approx(t21.p_value)
+    assert t12.extra["diff_ci_low"] < t12.extra["diff"] < t12.extra["diff_ci_high"]
+    same = delong_test(y, s, s)
+    assert (same.statistic, same.p_value) == (0.0, 1.0) and same.warnings
+
+
+def test_roc_band_point_curve_is_the_step_roc_and_band_brackets_it():
+    y, s = _data(n=300, decimals=1)
+    band = roc_curve_band(y, s, n_resamples=300, seed=1)
+    fpr, tpr, _ = roc_curve(y, s)
+    expected = [tpr[fpr <= f + 1e-12].max() for f in band["fpr"]]
+    np.testing.assert_allclose(band["tpr"], expected, atol=1e-12)
+    assert np.all(band["lo"] <= band["hi"])
+    assert np.mean((band["lo"] <= band["tpr"] + 1e-12) & (band["tpr"] <= band["hi"] + 1e-12)) > 0.95
+    assert np.all(np.diff(band["lo"]) >= -1e-12) and band["hi"][-1] == 1.0
+
+
+@pytest.mark.parametrize("strata", ["y", None])
+def test_vectorized_auc_equals_sklearn_loop_over_same_indices(strata):
+    y, s = _data(n=120, prev=0.25, decimals=1, seed=7)
+    idx = resample_indices(y.size, 120, seed=3, strata=y if strata else None)
+    fast = auc_from_indices(y, s, idx)
+    loop = []
+    for i in idx:
+        loop.append(roc_auc_score(y[i], s[i]) if 0 < y[i].sum() < y.size else np.nan)
+    np.testing.assert_allclose(fast, loop, atol=1e-12, rtol=0)
+
+
+def test_stratified_resamples_keep_class_counts():
+    y, _ = _data(n=90, prev=0.2)
+    idx = resample_indices(y.size, 200, seed=0, strata=y)
+    assert np.all(y[idx].sum(axis=1) == y.sum())
+    assert idx.shape == (200, y.size)
+
+
+def test_percentile_interval_is_2_5_and_97_5_percentiles_and_seeded():
+    y, s = _data()
+    est = bootstrap_ci(y, s, n_resamples=500, seed=11)
+    dist = auc_from_indices(y, s, resample_indices(y.size, 500, 11, strata=y))
+    lo, hi = np.percentile(dist, [2.5, 97.5])
+    assert (est.ci_low, est.ci_high) == (lo, hi)
+    assert est.method == "bootstrap-percentile" and est.seed == 11 and est.n_resamples == 500
+    assert bootstrap_ci(y, s, n_resamples=500, seed=11).to_dict() == est.to_dict()
+    assert bootstrap_ci(y, s, n_resamples=500, seed=12).ci_low != est.ci_low
+
+
+def _scipy_bca(data, statistic, dist, level=0.95):
+    """scipy.stats.bootstrap's own BCa from our bootstrap distribution (n_resamples=0 reuses it)."""
+    prior = sps._resampling.BootstrapResult(confidence_interval=None, bootstrap_distribution=dist,
+                                            standard_error=None)
+    res = sps.bootstrap(data, statistic, n_resamples=0, bootstrap_result=prior, paired=True, vectorized=False,
+                        method="BCa", confidence_level=level)
+    return res.confidence_interval
+
+
+@pytest.mark.parametrize("level", [0.95, 0.90])
+def test_bca_auc_matches_scipy_bca(level):
+    y, s = _data(n=80, prev=0.4, decimals=1, seed=4)
+    est = bootstrap_ci(y, s, n_resamples=400, seed=2, method="bca", level=level)
+    dist = auc_from_indices(y, s, resample_indices(y.size, 400, 2, strata=y))
+    ci = _scipy_bca((y, s), lambda a, b: roc_auc_score(a, b), dist, level)
+    assert est.method == "bootstrap-bca"
+    assert est.ci_low == pytest.approx(ci.low, abs=1e-12)
+    assert est.ci_high == pytest.approx(ci.high, abs=1e-12)
+
+
+def test_bca_generic_metric_matches_scipy_bca():
+    rng = np.random.default_rng(9)
+    x = rng.exponential(size=60)
+
+    def mean(a):
+        return float(np.mean(a))
+
+    est = bootstrap_metric(mean, x, n_resamples=400, seed=5, method="bca")
+    dist = np.array([x[i].mean() for i in resample_indices(x.size, 400, 5)])
+    ci = _scipy_bca((x,), mean, dist)
+    assert est.ci_low == pytest.approx(ci.low, abs=1e-12)
+    assert est.ci_high == pytest.approx(ci.high, abs=1e-12)
+    assert est.metric == "mean"
+
+
+def test_bootstrap_ci_with_callable_statistic_f1():
+    y, s = _data()
+    pred_at = 0.5
+
+    def f1(yy, ss):
+        pred = ss >= pred_at
+        tp = np.sum(pred & (yy == 1))
+        return 2 * tp / (2 * tp + np.sum(pred != (yy == 1)))
+
+    est = bootstrap_ci(y, s, statistic=f1, n_resamples=200, seed=0)
+    assert est.estimate == pytest.approx(f1_score(y, (s >= pred_at).astype(int)))
+    assert est.ci_low <= est.estimate <= est.ci_high
+    assert est.extra["n_pos"] == y.sum() and est.metric == "f1"
+
+
+def test_unstratified_bootstrap_drops_resamples_without_a_class_with_warning():
+    y = np.array([1, 1] + [0] * 28)
+    s = np.linspace(0, 1, 30)
+    est = bootstrap_ci(y, s, n_resamples=400, seed=0, stratified=False)
+    assert est.extra["n_valid_resamples"] < 400
+    assert any("undefined in" in w for w in est.warnings)
+
+
+def test_bootstrap_argument_errors():
+    y, s = _data()
+    with pytest.raises(StatsError, match="method"):
+        bootstrap_ci(y, s, method="basic")
+    with pytest.raises(StatsError, match="n_resamples"):
+        bootstrap_ci(y, s, n_resamples=5)
+    with pytest.raises(StatsError, match="level"):
+        bootstrap_ci(y, s, level=95)
+    with pytest.raises(StatsError, match="statistic"):
+        bootstrap_ci(y, s, statistic="brier")
+    with pytest.raises(StatsError, match="length mismatch"):
+        bootstrap_metric(np.mean, np.ones(5), np.ones(6))
