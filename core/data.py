@@ -138,6 +138,7 @@ class Fold:
     train: np.ndarray
     test: np.ndarray
     val: np.ndarray = field(default_factory=lambda: np.array([], dtype=int))
+    repeat: int = 0
 
 
 def _patients(table: pd.DataFrame, label: str | None, extra: tuple[str, ...] = ()) -> pd.DataFrame:
@@ -180,7 +181,7 @@ def make_folds(table: pd.DataFrame, cv: dict, label: str | None, seed: int) -> l
             y = pts[strat].to_numpy() if strat else np.zeros(len(pts))
             for f, (tr, te) in enumerate(splitter.split(np.zeros(len(pts)), y)):
                 name = f"r{r}f{f}" if cv.get("repeats", 1) > 1 else f"fold{f}"
-                folds.append(Fold(name, _rows(table, pts.index[tr]), _rows(table, pts.index[te])))
+                folds.append(Fold(name, _rows(table, pts.index[tr]), _rows(table, pts.index[te]), repeat=r))
         return folds
     if method == "holdout":
         ratios = np.asarray(cv["ratios"], dtype=float)

@@ -269,8 +269,8 @@ def fit(model: nn.Module, train_set: Dataset, val_set: Dataset | None, ctx, *, n
         if val_loader is not None:
             out, yv, vloss = _outputs(model, val_loader, device, s, loss_fn)
             row["val_loss"] = vloss
-            if metric is not None:
-                row["val_metric"] = float(metric(yv, out))
+            if metric is not None:  # one-output models give (N, 1); metrics want (N,)
+                row["val_metric"] = float(metric(yv, out[:, 0] if out.ndim == 2 and out.shape[1] == 1 else out))
             score = row.get("val_metric", -vloss)
         else:
             score = -row["train_loss"]

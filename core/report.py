@@ -35,7 +35,8 @@ def _fmt(e: dict | None, digits: int = 3) -> str:
 
 def summary_table(estimates: list[dict]) -> pd.DataFrame:
     """Pooled out-of-fold estimates, one row per model and task."""
-    pooled = [e for e in estimates if e.get("fold") == "pooled" and e.get("subgroup") is None]
+    pooled = [e for e in estimates if e.get("fold") == "pooled" and e.get("subgroup") is None
+              and e.get("repeat", 0) == 0]
     rows: dict[tuple, dict] = {}
     for e in pooled:
         if e["metric"] == "auc" and e["method"] != "delong":
@@ -53,7 +54,15 @@ def evaluate_section(predictions: Predictions, config: dict, ctx) -> Section:
     stats = ctx.stats
     s = config["stats"]
     table = predictions.table
-    estimates, tests = stats.evaluate_predictions(table, level=s["level"], n_resamples=s["n_resamples"], seed=ctx.seed)
+    estimates, tests = [], []
+    # Repeated k-fold predicts each record once per repeat: each repeat is evaluated on its own.
+    for repeat, part in table.groupby("repeat", sort=True):
+        est, tst = stats.evaluate_predictions(part.drop(columns="repeat"), level=s["level"],
+                                              n_resamples=s["n_resamples"], seed=ctx.seed)
+        estimates += [{**e, "repeat": int(repeat)} for e in est]
+        tests += [{**t, "repeat": int(repeat)} for t in tst]
+    n_repeats = table["repeat"].nunique()
+    table = table[table["repeat"] == table["repeat"].min()]  # figures show the first repeat
     figures = []
     for task, sub in table[table["kind"] == "binary"].groupby("task", sort=False):
         curves = {m: (g["y_true"].to_numpy(), g["y_score"].to_numpy()) for m, g in sub.groupby("model", sort=False)}
@@ -75,10 +84,17 @@ def evaluate_section(predictions: Predictions, config: dict, ctx) -> Section:
             f"(AUC: DeLong; proportions: Wilson; regression: bootstrap, {s['n_resamples']} resamples, seed {ctx.seed}). "
             "Thresholds were chosen on training folds only (0.5 where a plugin gave none).")
     tables = {"performance": summary_table(estimates)}
-    if tests:
+    if n_repeats > 1:
+        text += f" The table and figures show repeat 0 of {n_repeats}; every repeat is in metrics.json."
+        aucs = pd.DataFrame([e for e in estimates if e["metric"] == "auc" and e["method"] == "delong"
+                             and e["fold"] == "pooled"])
+        tables["AUC across repeats"] = aucs.groupby(["model", "task"])["estimate"].agg(
+            ["mean", "std", "min", "max"]).reset_index()
+    shown = [t for t in tests if t["repeat"] == 0]
+    if shown:
         tables["paired DeLong tests"] = pd.DataFrame([{
             "task": t["extra"].get("task"), "model A": t["extra"].get("model_a"), "model B": t["extra"].get("model_b"),
-            "z": round(t["statistic"], 3) if t["statistic"] is not None else None, "p": t["p_value"]} for t in tests])
+            "z": round(t["statistic"], 3) if t["statistic"] is not None else None, "p": t["p_value"]} for t in shown])
     return Section("Performance", text, figures, tables, estimates, tests)
 
 
@@ -111,6 +127,10 @@ def _section_dict(sec: Section, run_dir: Path) -> dict:
             "tables": {k: json.loads(v.to_json(orient="split", index=False)) for k, v in sec.tables.items()}}
 
 
+def write_predictions(run_dir: Path, predictions: Predictions) -> None:
+    pseudonymize(predictions.table).to_csv(run_dir / "predictions.csv", index=False)
+
+
 def write_run(run_dir: Path, meta: dict, predictions: Predictions, sections: list[Section]) -> None:
     """Write every output file of a finished run."""
     from cardio.stats.result import json_safe
@@ -121,7 +141,7 @@ def write_run(run_dir: Path, meta: dict, predictions: Predictions, sections: lis
         tests += [{**t, "section": t.get("section", sec.title)} for t in sec.tests]
     metrics = {"schema": SCHEMA, **meta, "estimates": estimates, "tests": tests}
     (run_dir / "metrics.json").write_text(json.dumps(json_safe(metrics), indent=1))
-    pseudonymize(predictions.table).to_csv(run_dir / "predictions.csv", index=False)
+    write_predictions(run_dir, predictions)
     doc = {"meta": meta, "sections": [_section_dict(s, run_dir) for s in sections]}
     (run_dir / "report.json").write_text(json.dumps(json_safe(doc), indent=1))
     render(run_dir)

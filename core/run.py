@@ -190,7 +190,7 @@ def run_study(plugin: str, config_file: str | None = None, sets: tuple[str, ...]
         pred = hooks.cardio_predict(model=model, features=features, test_index=fold.test, config=cfg, ctx=ctx)
         if not isinstance(pred, Predictions):
             raise CardioError(f"plugin {plugin!r}: cardio_predict must return Predictions, got {type(pred).__name__}")
-        parts.append(pred.table.assign(fold=fold.name))
+        parts.append(pred.table.assign(fold=fold.name, repeat=fold.repeat))
         last = fold
     ctx.fold, ctx.val_index = None, np.array([], dtype=int)
     predictions = Predictions(pd.concat(parts, ignore_index=True))
@@ -202,24 +202,37 @@ def run_study(plugin: str, config_file: str | None = None, sets: tuple[str, ...]
             return run_dir
         ctx.world_size = 1
 
-    sections: list[Section] = []
-    if cfg.get("explain", True) and last is not None:
-        log.info("stage explain")
-        explained = hooks.cardio_explain(model=model, features=features, index=last.test, config=cfg, ctx=ctx)
-        sections += _as_sections(explained)
-    log.info("stage evaluate")
-    core_section = report.evaluate_section(predictions, cfg, ctx)
-    for result in hooks.cardio_evaluate(predictions=predictions, cohort=cohort, config=cfg, ctx=ctx):
-        sections += _as_sections(result)
+    report.write_predictions(run_dir, predictions)  # kept even if a later stage fails
+    from cardio.stats import StatsError
+
+    try:
+        sections = _explain_and_evaluate(hooks, model, features, last, predictions, cohort, cfg, ctx)
+    except StatsError as e:
+        raise CardioError(f"evaluation failed: {e} (predictions are saved in {run_dir / 'predictions.csv'})") from None
     meta = {"plugin": plugin, "plugin_version": loaded.versions.get(plugin, "?"), "cardio_version": cardio.__version__,
             "seed": ctx.seed, "device": str(dev), "world_size": world,
             "n_records": int(len(cohort)), "n_patients": int(cohort.table["patient_id"].nunique()),
             "cv": cfg["cv"], "folds": [{"name": f.name, "n_train": int(len(f.train)), "n_test": int(len(f.test)),
                                         "n_val": int(len(f.val))} for f in folds],
             "elapsed_s": round(time.perf_counter() - t0, 1)}
-    report.write_run(run_dir, meta, predictions, [core_section] + sections)
+    report.write_run(run_dir, meta, predictions, sections)
     log.info("done in %.0f s: %s", time.perf_counter() - t0, run_dir / "report.md")
     return run_dir
+
+
+def _explain_and_evaluate(hooks, model, features, last, predictions, cohort, cfg, ctx) -> list[Section]:
+    sections: list[Section] = []
+    log = ctx.log
+    if cfg.get("explain", True) and last is not None:
+        log.info("stage explain")
+        explained = hooks.cardio_explain(model=model, features=features, index=last.test, config=cfg, ctx=ctx)
+        sections += _as_sections(explained)
+    log.info("stage evaluate")
+    core_section = report.evaluate_section(predictions, cfg, ctx)
+    # pluggy calls the last registered first; the core's section leads whatever plugins add
+    for result in reversed(hooks.cardio_evaluate(predictions=predictions, cohort=cohort, config=cfg, ctx=ctx)):
+        sections += _as_sections(result)
+    return [core_section] + sections
 
 
 def _as_sections(result: Any) -> list[Section]:

@@ -22,7 +22,9 @@ def cardio_evaluate(predictions, cohort, config, ctx):
     if missing:
         raise CardioError(f"subgroups: column(s) {missing} are not in the cohort table; it has {list(cohort.table.columns)}")
     s = config["stats"]
-    joined = predictions.table.merge(cohort.table[["record_id", *columns]], on="record_id", how="left")
+    table = predictions.table
+    table = table[table["repeat"] == table["repeat"].min()].drop(columns="repeat")  # one prediction per record
+    joined = table.merge(cohort.table[["record_id", *columns]], on="record_id", how="left")
     estimates, rows = [], []
     for col in columns:
         per_level = ctx.stats.by_subgroup(

@@ -1,0 +1,39 @@
+"""Shared fixtures: the test plugins really installed (pip --target), and a runner of the real CLI."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = Path(os.environ.get("CARDIO_SHARED_DATA", REPO.parent / "shared" / "data"))
+
+
+@pytest.fixture(scope="session")
+def toy_site(tmp_path_factory) -> Path:
+    """tests/fixtures/toy_plugins installed by pip into a folder of its own, found through PYTHONPATH."""
+    target = tmp_path_factory.mktemp("toy_site")
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation",
+                    "--target", str(target), str(REPO / "tests" / "fixtures" / "toy_plugins")],
+                   check=True, capture_output=True)
+    return target
+
+
+@pytest.fixture()
+def cardio_cli(toy_site, tmp_path):
+    """Run `cardio ...` in a subprocess with the toy plugins importable; returns CompletedProcess."""
+
+    def run(*args: str, env: dict | None = None, check: bool = False, plugins_path: bool = True, **kw):
+        e = {**os.environ, "CARDIO_CACHE": str(tmp_path / "cache"), **(env or {})}
+        if plugins_path:
+            e["PYTHONPATH"] = os.pathsep.join([str(toy_site), e.get("PYTHONPATH", "")])
+        proc = subprocess.run([sys.executable, "-m", "cardio.cli", *args], capture_output=True, text=True,
+                              env=e, cwd=tmp_path, **kw)
+        if check and proc.returncode != 0:
+            raise AssertionError(f"cardio {' '.join(args)} failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
+        return proc
+
+    return run

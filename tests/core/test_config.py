@@ -1,0 +1,53 @@
+"""Config: merge order, typed --set, and one-line errors with exit code 2 and no traceback."""
+import pytest
+import yaml
+
+from cardio import config
+from cardio.data import CardioError
+
+
+def test_set_values_are_typed_and_merged_over_plugin_defaults():
+    cfg = config.resolve({"data": {"n": 3, "name": "x"}}, None, ("train.lr=0.1", "data.n=5", "subgroups=[sex, site]"))
+    assert cfg["train"]["lr"] == 0.1 and cfg["data"] == {"n": 5, "name": "x"} and cfg["subgroups"] == ["sex", "site"]
+
+
+def test_profile_applies_below_user_overrides(tmp_path):
+    defaults = {"model": {"arch": "resnet18", "epochs": 2}, "profiles": {"paper": {"model": {"arch": "resnet50", "epochs": 50}}}}
+    user = tmp_path / "u.yaml"
+    user.write_text("model:\n  epochs: 7\n")
+    cfg = config.resolve(defaults, user, ("profile=paper",))
+    assert cfg["model"] == {"arch": "resnet50", "epochs": 7}
+
+
+def test_unknown_key_names_the_nearest_valid_key():
+    with pytest.raises(CardioError, match=r"unknown config key train\.lrr; did you mean train\.lr\?"):
+        config.resolve({}, None, ("train.lrr=1",))
+
+
+def test_wrong_type_is_an_error():
+    with pytest.raises(CardioError, match="train.epochs must be int"):
+        config.resolve({}, None, ("train.epochs=many",))
+
+
+@pytest.mark.parametrize("content,args,message", [
+    (None, ("--config", "missing.yaml"), "does not exist"),
+    ("a: [1, 2\n", ("--config", "bad.yaml"), "is not valid YAML"),
+    ("- 1\n- 2\n", ("--config", "bad.yaml"), "must hold a mapping"),
+    ("trian:\n  epochs: 2\n", ("--config", "bad.yaml"), "did you mean train?"),
+    (None, ("--set", "train.epochs=lots"), "must be int"),
+    (None, ("--set", "nokey"), "expects key=value"),
+])
+def test_config_errors_are_one_line_exit_2(cardio_cli, tmp_path, content, args, message):
+    if content is not None:
+        (tmp_path / "bad.yaml").write_text(content)
+    proc = cardio_cli("run", "--plugin", "toy", *args)
+    assert proc.returncode == 2, proc.stderr
+    err = proc.stderr.strip()
+    assert "\n" not in err and "Traceback" not in err and message in err
+    assert not (tmp_path / "runs").exists()  # nothing written for a refused run
+
+
+def test_resolved_config_is_written_to_the_run(cardio_cli, tmp_path):
+    cardio_cli("run", "--plugin", "toy", "--out", "r", "--set", "train.epochs=1", "--seed", "3", check=True)
+    written = yaml.safe_load((tmp_path / "r" / "config.yaml").read_text())
+    assert written["train"]["epochs"] == 1 and written["seed"] == 3 and written["data"]["n_patients"] == 60

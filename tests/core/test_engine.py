@@ -1,0 +1,90 @@
+"""The engine: kill -9 and --resume end as an uninterrupted run; torchrun on 2 CPU processes; checkpoints."""
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from cardio import engine
+
+# Big enough that an epoch lasts a noticeable time, so the kill lands inside training.
+SLOW = ["--set", "cv.method=holdout", "--set", "data.n_patients=800", "--set", "data.n_features=128",
+        "--set", "model.hidden=512", "--set", "train.epochs=6", "--set", "train.batch_size=32"]
+
+
+def _estimates(run):
+    m = json.loads((run / "metrics.json").read_text())
+    return {(e["metric"], e["method"], e["fold"], e.get("subgroup")): (e["estimate"], e["ci_low"], e["ci_high"])
+            for e in m["estimates"]}
+
+
+def test_kill_9_mid_training_then_resume_is_bit_identical(cardio_cli, toy_site, tmp_path):
+    cardio_cli("run", "--plugin", "toy", "--out", "full", *SLOW, check=True)
+
+    env = {**os.environ, "PYTHONPATH": f"{toy_site}{os.pathsep}{os.environ.get('PYTHONPATH', '')}",
+           "CARDIO_CACHE": str(tmp_path / "cache")}
+    proc = subprocess.Popen([sys.executable, "-m", "cardio.cli", "run", "--plugin", "toy", "--out", "killed", *SLOW],
+                            cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    ckpt = tmp_path / "killed" / "checkpoints" / "holdout-mlp.pt"
+    deadline = time.time() + 300
+    while not ckpt.exists() and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.05)
+    assert proc.poll() is None, "the run ended before it could be killed; make SLOW slower"
+    first = ckpt.stat().st_mtime_ns
+    while ckpt.stat().st_mtime_ns == first and proc.poll() is None:  # after epoch 2's checkpoint...
+        time.sleep(0.01)
+    time.sleep(0.1)  # ...into epoch 3
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    done = torch.load(ckpt, weights_only=True)["state"]["epoch"]
+    assert 1 <= done < 6 and not (tmp_path / "killed" / "metrics.json").exists()
+    assert not list((tmp_path / "killed" / "checkpoints").glob("*.tmp"))  # atomic writes leave no halves
+
+    cardio_cli("run", "--plugin", "toy", "--resume", "killed", check=True)
+    assert "resuming after epoch" in (tmp_path / "killed" / "run.log").read_text()
+    assert _estimates(tmp_path / "killed") == _estimates(tmp_path / "full")
+
+
+@pytest.mark.skipif(shutil.which("torchrun") is None and not os.path.exists(os.path.join(os.path.dirname(sys.executable), "torchrun")),
+                    reason="torchrun is not installed")
+def test_torchrun_two_cpu_processes_match_one(cardio_cli, toy_site, tmp_path):
+    args = ["run", "--plugin", "toy", "--set", "train.epochs=3", "--set", "cv.folds=3", "--set", "train.batch_size=16"]
+    cardio_cli(*args, "--out", "one", check=True)
+    torchrun = os.path.join(os.path.dirname(sys.executable), "torchrun")
+    env = {**os.environ, "PYTHONPATH": f"{toy_site}{os.pathsep}{os.environ.get('PYTHONPATH', '')}",
+           "CARDIO_CACHE": str(tmp_path / "cache"), "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run([torchrun, "--standalone", "--nproc_per_node", "2", "-m", "cardio.cli", *args, "--out", "two"],
+                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert json.loads((tmp_path / "two" / "run.json").read_text())["world_size"] == 2
+    one, two = _estimates(tmp_path / "one"), _estimates(tmp_path / "two")
+    assert one.keys() == two.keys()
+    # Same global batches, gradients averaged over ranks: equal up to float summation order.
+    for key in one:
+        for a, b in zip(one[key], two[key]):
+            assert (a is None and b is None) or abs(a - b) <= 1e-3, (key, a, b)
+    p1, p2 = (pd.read_csv(tmp_path / d / "predictions.csv")["y_score"].to_numpy() for d in ("one", "two"))
+    assert np.abs(p1 - p2).max() < 1e-4
+
+
+def test_sharded_batches_partition_the_one_process_batches():
+    one = list(engine.ShardedBatchSampler(50, 8, seed=3))
+    shards = [list(engine.ShardedBatchSampler(50, 8, seed=3, rank=r, world=2)) for r in range(2)]
+    for b, (a, c) in zip(one, zip(*shards)):
+        assert sorted(a + c) == sorted(b)
+
+
+def test_checkpoints_load_with_weights_only_and_refuse_foreign_files(tmp_path):
+    path = tmp_path / "x.pt"
+    engine.save_atomic({"model": {"w": torch.ones(2)}, "state": {"epoch": 1}}, path)
+    assert engine.load_checkpoint(path)["state"]["epoch"] == 1
+    (tmp_path / "bad.pt").write_bytes(b"not a checkpoint")
+    with pytest.raises(Exception, match="cannot read checkpoint"):
+        engine.load_checkpoint(tmp_path / "bad.pt")

@@ -1,0 +1,47 @@
+"""Entry-point discovery, broken-plugin isolation, selection and the plugin-facing errors."""
+import json
+
+
+def test_installed_plugins_are_discovered_with_version_and_hooks(cardio_cli):
+    rows = {r["name"]: r for r in json.loads(cardio_cli("plugins", "--json", check=True).stdout)}
+    toy = rows["toy"]
+    assert toy["version"] == "0.0.1" and toy["modality"] == "toy" and toy["error"] is None
+    assert {"cardio_load", "cardio_train", "cardio_predict", "cardio_evaluate"} <= set(toy["hooks"])
+    assert rows["toy_addon"]["modality"] is None
+    assert rows["subgroups"]["modality"] is None  # the core's own add-on, also from an entry point
+
+
+def test_broken_plugin_is_listed_with_its_error_and_breaks_nothing(cardio_cli):
+    proc = cardio_cli("plugins", check=True)
+    assert "broken" in proc.stdout and "BROKEN" in proc.stdout and "on purpose" in proc.stdout
+    assert cardio_cli("config", "--plugin", "toy", check=True).stdout.startswith("seed:")
+    assert cardio_cli("run", "--plugin", "broken").stderr.strip().startswith("cardio: error: plugin 'broken' failed")
+
+
+def test_cardio_plugins_env_restricts_loading(cardio_cli):
+    rows = json.loads(cardio_cli("plugins", "--json", env={"CARDIO_PLUGINS": "toy"}, check=True).stdout)
+    assert [r["name"] for r in rows] == ["toy"]
+
+
+def test_unknown_plugin_lists_installed_ones(cardio_cli):
+    proc = cardio_cli("run", "--plugin", "nope")
+    assert proc.returncode == 2
+    line = proc.stderr.strip()
+    assert "\n" not in line and "unknown plugin 'nope'" in line and "toy" in line
+
+
+def test_plugin_missing_required_hooks_is_refused(cardio_cli):
+    proc = cardio_cli("run", "--plugin", "incomplete")
+    assert proc.returncode == 2
+    assert "cardio_featurize" in proc.stderr and "cardio_train" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_add_on_cannot_be_run_as_modality(cardio_cli):
+    proc = cardio_cli("run", "--plugin", "toy_addon")
+    assert proc.returncode == 2 and "add-on" in proc.stderr
+
+
+def test_version(cardio_cli):
+    import cardio
+
+    assert cardio.__version__ in cardio_cli("--version", check=True).stdout

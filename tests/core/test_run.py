@@ -1,0 +1,135 @@
+"""The orchestrator: stage order, one train/predict per fold, no patient on both sides, run directory."""
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from cardio.data import CardioError, make_folds
+
+STAGES = ["cardio_load", "cardio_preprocess", "cardio_featurize"]
+
+
+def _spy(cardio_cli, tmp_path, *sets):
+    log = tmp_path / "spy.jsonl"
+    args = ["run", "--plugin", "toy", "--out", "r", "--set", "train.epochs=1"]
+    for s in sets:
+        args += ["--set", s]
+    cardio_cli(*args, env={"CARDIO_SPY_LOG": str(log)}, check=True)
+    return [json.loads(line) for line in log.read_text().splitlines()]
+
+
+@pytest.mark.parametrize("cv,n_folds", [("cv.method=kfold", 5), ("cv.repeats=2", 10), ("cv.method=holdout", 1),
+                                        ("cv.method=predefined", 1)])
+def test_stage_order_folds_and_no_patient_leak(cardio_cli, tmp_path, cv, n_folds):
+    calls = _spy(cardio_cli, tmp_path, cv)
+    hooks = [c["hook"] for c in calls]
+    assert hooks[:3] == STAGES
+    trains = [c for c in calls if c["hook"] == "cardio_train"]
+    predicts = [c for c in calls if c["hook"] == "cardio_predict"]
+    assert len(trains) == len(predicts) == n_folds
+    assert len({c["fold"] for c in trains}) == n_folds
+    for tr, te in zip(trains, predicts):
+        assert tr["fold"] == te["fold"]
+        assert not set(tr["patients"]) & set(te["patients"]), f"patient leak in {tr['fold']}"
+    # the add-on's hookwrapper runs around every train, and explain/evaluate come last
+    assert hooks.count("wrap_before_train") == hooks.count("wrap_after_train") == n_folds
+    assert hooks[-2:] == ["cardio_explain", "cardio_evaluate"]
+
+
+def test_run_directory_is_complete(cardio_cli, tmp_path):
+    cardio_cli("run", "--plugin", "toy", "--out", "r", "--set", "train.epochs=2", "--set", "subgroups=[sex]", check=True)
+    run = tmp_path / "r"
+    for name in ("config.yaml", "metrics.json", "predictions.csv", "report.md", "report.html", "report.json", "run.log"):
+        assert (run / name).is_file(), name
+    assert list((run / "checkpoints").glob("fold0-mlp.pt"))
+    assert {p.name for p in (run / "figures").glob("*.png")} >= {"roc_label.png", "calibration_mlp_label.png"}
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["schema"] == "cardio-metrics/1" and metrics["n_patients"] == 60
+    for e in metrics["estimates"]:
+        assert {"metric", "estimate", "ci_low", "ci_high", "level", "method", "n", "seed", "model", "task", "fold"} <= set(e)
+    pooled_auc = [e for e in metrics["estimates"] if e["metric"] == "auc" and e["fold"] == "pooled"
+                  and e["subgroup"] is None and e["method"] == "delong"]
+    assert len(pooled_auc) == 1 and pooled_auc[0]["ci_low"] < pooled_auc[0]["estimate"] < pooled_auc[0]["ci_high"]
+    assert {e["subgroup"] for e in metrics["estimates"]} >= {"sex=F", "sex=M"}
+    html = (run / "report.html").read_text()
+    assert "data:image/png;base64," in html and "Toy add-on" in html
+    preds = pd.read_csv(run / "predictions.csv")
+    assert set(preds.columns) >= {"record_id", "patient_id", "fold", "y_true", "y_score"}
+    assert preds["patient_id"].str.match(r"P\d{5}").all()  # pseudonyms, never the input's identifiers
+    assert "p1" not in (run / "run.log").read_text()
+
+
+def test_existing_output_directory_is_never_overwritten(cardio_cli, tmp_path):
+    (tmp_path / "r").mkdir()
+    (tmp_path / "r" / "metrics.json").write_text("previous run")
+    proc = cardio_cli("run", "--plugin", "toy", "--out", "r")
+    assert proc.returncode == 2 and "already holds files" in proc.stderr
+    assert (tmp_path / "r" / "metrics.json").read_text() == "previous run"
+
+
+def test_resume_refuses_a_run_of_another_plugin(cardio_cli, tmp_path):
+    cardio_cli("run", "--plugin", "toy", "--out", "r", "--set", "train.epochs=1", check=True)
+    meta = json.loads((tmp_path / "r" / "run.json").read_text())
+    (tmp_path / "r" / "run.json").write_text(json.dumps({**meta, "plugin": "other"}))
+    before = (tmp_path / "r" / "metrics.json").read_text()
+    proc = cardio_cli("run", "--plugin", "toy", "--resume", "r")
+    assert proc.returncode == 2 and "is a run of plugin 'other'" in proc.stderr
+    assert (tmp_path / "r" / "metrics.json").read_text() == before
+
+
+def test_report_command_rerenders(cardio_cli, tmp_path):
+    cardio_cli("run", "--plugin", "toy", "--out", "r", "--set", "train.epochs=1", check=True)
+    (tmp_path / "r" / "report.md").unlink()
+    out = cardio_cli("report", "r", check=True).stdout
+    assert "## Performance" in out and (tmp_path / "r" / "report.md").exists()
+
+
+def _table(n_patients=40, per=3, seed=0):
+    rng = np.random.default_rng(seed)
+    rows = []
+    for p in range(n_patients):
+        for r in range(per):
+            rows.append({"record_id": f"{p}-{r}", "patient_id": f"p{p}", "label": int(p % 3 == 0),
+                         "site": f"s{p % 4}", "split": ["train", "train", "val", "test"][p % 4]})
+    return pd.DataFrame(rows).sample(frac=1, random_state=seed).reset_index(drop=True)
+
+
+def _patients(t, idx):
+    return set(t["patient_id"].iloc[idx])
+
+
+@pytest.mark.parametrize("cv", [
+    {"method": "kfold", "folds": 5, "repeats": 2},
+    {"method": "holdout", "ratios": [8, 1, 1]},
+    {"method": "external", "test_sites": ["s3"]},
+    {"method": "predefined", "column": "split"},
+])
+def test_every_split_is_grouped_by_patient(cv):
+    t = _table()
+    folds = make_folds(t, cv, "label", seed=1)
+    for f in folds:
+        parts = [_patients(t, f.train), _patients(t, f.test), _patients(t, f.val)]
+        assert not parts[0] & parts[1] and not parts[0] & parts[2] and not parts[1] & parts[2]
+    if cv["method"] == "kfold":
+        assert len(folds) == 10
+        for r in range(2):  # each patient is tested exactly once per repeat
+            tested = np.concatenate([f.test for f in folds[5 * r:5 * r + 5]])
+            assert sorted(tested) == list(range(len(t)))
+            for f in folds[5 * r:5 * r + 5]:  # stratified: positive share within 0.1 of the cohort's
+                assert abs(t["label"].iloc[f.test].mean() - t["label"].mean()) < 0.1
+    if cv["method"] == "holdout":
+        assert abs(len(folds[0].test) / len(t) - 0.1) < 0.05 and len(folds[0].val)
+    if cv["method"] == "external":
+        assert set(t["site"].iloc[folds[0].test]) == {"s3"}
+
+
+@pytest.mark.parametrize("cv,message", [
+    ({"method": "kfold", "folds": 50}, "only 40 patients"),
+    ({"method": "external", "test_sites": ["nowhere"]}, "must name sites"),
+    ({"method": "holdout", "ratios": [1, 1]}, "three numbers"),
+    ({"method": "magic"}, "unknown cv.method"),
+])
+def test_split_errors(cv, message):
+    with pytest.raises(CardioError, match=message):
+        make_folds(_table(), cv, "label", seed=0)
