@@ -342,8 +342,12 @@ def _check_gates(arr, name: str, harmonics: int) -> np.ndarray:
 
 def phase_analysis_batch(volumes, harmonics: int = 1, *, sources: list[str] | None = None, rings: int = RINGS,
                          sectors: int = SECTORS, band_px: float = 2.0, keep_curves: bool = False,
-                         chunk: int = 16) -> list[PhaseResult]:
-    """Phase analysis of many volumes: an array (P, G, S, H, W) or a list of arrays / GatedVolumes."""
+                         chunk: int = 4) -> list[PhaseResult]:
+    """Phase analysis of many volumes: an array (P, G, S, H, W) or a list of arrays / GatedVolumes.
+
+    `chunk` patients go through each vectorized pass; 2-4 measured fastest on CPU (larger
+    batches spill the cache; benchmarks/spect_pipeline.py compares with one at a time).
+    """
     batch, names = _as_batch(volumes, sources, harmonics)
     labels = aha17_labels(rings, sectors)
     results: list[PhaseResult] = []

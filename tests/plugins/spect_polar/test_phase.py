@@ -163,3 +163,20 @@ def test_real_non_gated_nm_file_loads_but_phase_analysis_refuses_it():
     with pytest.raises(CardioError, match="no gates") as err:
         phase.phase_analysis(vol)
     assert REAL_NM.name in str(err.value) and "not gated" in str(err.value)
+
+
+def test_bullseye_and_histogram_figures(tmp_path):
+    from matplotlib.figure import Figure
+
+    from cardio_spect_polar import bullseye
+    res = phase.phase_analysis(make_phantom(7, pattern="lbbb", dyssynchrony=120).volume)
+    fig = bullseye.plot_phase_summary(res, title="phantom")
+    assert isinstance(fig, Figure) and len([a for a in fig.axes if a.name == "polar"]) == 2
+    fig.savefig(tmp_path / "summary.png")
+    assert (tmp_path / "summary.png").stat().st_size > 10_000
+    assert isinstance(bullseye.plot_bullseye(res.perfusion_map, kind="perfusion"), Figure)
+    assert isinstance(bullseye.plot_phase_histogram((res.phase_map + 200) % 360), Figure)  # wrapped band
+    with pytest.raises(CardioError, match="2-D"):
+        bullseye.plot_bullseye(np.zeros(10))
+    with pytest.raises(CardioError, match="kind"):
+        bullseye.plot_bullseye(res.phase_map, kind="strain")

@@ -1,0 +1,237 @@
+"""A synthetic gated SPECT of a beating left ventricle with a known phase map.
+
+Geometry: the LV is a half prolate ellipsoid (endocardial and epicardial surfaces centred on the
+base plane, long axis along the slice axis, apex at slice ~2), sized from the end-diastolic
+volume. Every point of the myocardium has a polar-grid position (u = fraction of the apex-to-base
+length, theta = angle on the short-axis slice) and so a phase from the true phase map
+(phase.RINGS x phase.SECTORS, the grid of phase.py). Its wall thickens over the R-R interval
+with the waveform w(t - phase/360) (a first plus a 0.2 second harmonic, symmetric about its
+maximum, so the first-harmonic phase and the time of maximal thickening both equal the true
+phase); the endocardium moves in by `shrink * amplitude * w`, where `shrink` follows from the
+ejection fraction. Scar lowers uptake and thickening. Each gate (sampled at the centre of its
+time slot) is rendered with anti-aliased edges, blurred to the camera resolution (Gaussian,
+`fwhm_mm`), so that thickening brightens the wall through partial volume, scaled to `counts`,
+given Poisson noise and a light post-reconstruction smoothing.
+
+Activation patterns (phase = base_phase + dyssynchrony * f(u, theta) + small heterogeneity,
+f normalised to 0..1): "lbbb" (broad, septum earliest, latest at the posterolateral base),
+"focal" (a Gaussian late zone around (late_angle, late_position)), "random" (a smooth random
+field), "synchronous" (heterogeneity only). Positions are compared on a hemisphere (apex at the
+pole, base at the equator), which keeps patterns smooth through the apex.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy.ndimage import gaussian_filter
+
+from cardio.data import CardioError
+from cardio_spect_polar.phase import RINGS, SECTORS, phase_statistics, polar_grid
+
+PATTERNS = ("lbbb", "focal", "random", "synchronous")
+LATERAL_DEG = 345.0  # posterolateral free wall: the usual latest site in LBBB and LV lead target
+WAVE_BETA = 0.2  # second-harmonic weight of the thickening waveform
+
+
+@dataclass
+class Phantom:
+    volume: np.ndarray  # (gates, slices, rows, cols) uint16 counts
+    true_phase: np.ndarray  # (RINGS, SECTORS) degrees, first-harmonic phase of wall thickening
+    true_psd: float
+    true_pbw: float
+    true_peak: float
+    scar_map: np.ndarray  # (RINGS, SECTORS) 0..1 scar weight
+    params: dict = field(default_factory=dict)
+
+
+def _thickening_wave(t: np.ndarray) -> np.ndarray:
+    """Normalised thickening 0..1 over the cycle, maximal at t = 0 (t in cycles)."""
+    c = np.cos(2 * np.pi * t)
+    g = c + WAVE_BETA * (2 * c * c - 1)  # cos(2x) = 2 cos(x)^2 - 1: one cosine instead of two
+    lo, hi = -1.0 + WAVE_BETA, 1.0 + WAVE_BETA  # extremes of g (the minimum is at t = 0.5 while beta <= 0.25)
+    return (g - lo) / (hi - lo)
+
+
+def _unit_vectors(u: np.ndarray, theta_deg: np.ndarray) -> np.ndarray:
+    psi = np.asarray(u) * np.pi / 2
+    th = np.radians(theta_deg)
+    return np.stack([np.sin(psi) * np.cos(th), np.sin(psi) * np.sin(th), np.cos(psi) * np.ones_like(th)], axis=-1)
+
+
+def _grid_vectors(rings: int = RINGS, sectors: int = SECTORS) -> np.ndarray:
+    u, theta = polar_grid(rings, sectors)
+    return _unit_vectors(u[:, None], theta[None, :])  # (rings, sectors, 3)
+
+
+def _arc(vectors: np.ndarray, centre: np.ndarray) -> np.ndarray:
+    return np.arccos(np.clip(vectors @ centre, -1.0, 1.0))
+
+
+def _smooth_field(rng: np.random.Generator, bumps: int, width: float) -> np.ndarray:
+    """A smooth random field on the polar grid with zero mean and unit SD."""
+    vec = _grid_vectors()
+    field_ = np.zeros(vec.shape[:2])
+    for _ in range(bumps):
+        c = _unit_vectors(rng.uniform(0, 1), rng.uniform(0, 360))
+        field_ += rng.normal() * np.exp(-0.5 * (_arc(vec, c) / width) ** 2)
+    sd = field_.std()
+    return (field_ - field_.mean()) / sd if sd > 0 else field_
+
+
+def activation_pattern(pattern: str, rng: np.random.Generator, *, late_angle: float | None = None,
+                       late_position: float | None = None, width: float | None = None) -> tuple[np.ndarray, dict]:
+    """f(u, theta) in 0..1 on the polar grid (1 = latest) and the parameters drawn."""
+    vec = _grid_vectors()
+    if pattern == "synchronous":
+        return np.zeros(vec.shape[:2]), {"late_angle": np.nan, "late_position": np.nan, "width": np.nan}
+    if pattern == "lbbb":
+        late_angle = LATERAL_DEG + rng.normal(0, 10) if late_angle is None else late_angle
+        late_position = 0.8 if late_position is None else late_position
+        width = 1.3 if width is None else width
+    elif pattern == "focal":
+        late_angle = rng.uniform(0, 360) if late_angle is None else late_angle
+        late_position = rng.uniform(0.3, 0.9) if late_position is None else late_position
+        width = rng.uniform(0.55, 1.1) if width is None else width
+    elif pattern == "random":
+        f = _smooth_field(rng, 5, 0.6)
+        f = (f - f.min()) / (f.max() - f.min())
+        i = np.unravel_index(np.argmax(f), f.shape)
+        u, th = polar_grid()
+        return f, {"late_angle": float(th[i[1]]), "late_position": float(u[i[0]]), "width": np.nan}
+    else:
+        raise CardioError(f"unknown activation pattern {pattern!r}; use one of {PATTERNS}")
+    centre = _unit_vectors(late_position, late_angle)
+    f = np.exp(-0.5 * (_arc(vec, centre) / width) ** 2)
+    f = (f - f.min()) / (f.max() - f.min())
+    return f, {"late_angle": float(late_angle % 360), "late_position": float(late_position), "width": float(width)}
+
+
+def scar_pattern(burden_pct: float, rng: np.random.Generator, *, angle: float | None = None,
+                 position: float | None = None) -> tuple[np.ndarray, dict]:
+    """A smooth scar cap (0..1) covering about burden_pct % of the LV (area-weighted)."""
+    vec = _grid_vectors()
+    if burden_pct <= 0:
+        return np.zeros(vec.shape[:2]), {"scar_angle": np.nan, "scar_position": np.nan}
+    angle = rng.uniform(0, 360) if angle is None else angle
+    position = rng.uniform(0.2, 0.8) if position is None else position
+    centre = _unit_vectors(position, angle)
+    arc = _arc(vec, centre)
+    u, _ = polar_grid()
+    area = np.sin(u * np.pi / 2)[:, None] * np.ones(vec.shape[:2])  # hemisphere area element per cell
+    target = burden_pct / 100.0
+    # radius of the cap whose area-weighted coverage (edges half-weighted) matches the burden
+    lo, hi = 0.0, np.pi
+    for _ in range(40):
+        mid = 0.5 * (lo + hi)
+        cover = (area * (1 / (1 + np.exp((arc - mid) / 0.08)))).sum() / area.sum()
+        lo, hi = (mid, hi) if cover < target else (lo, mid)
+    scar = 1 / (1 + np.exp((arc - 0.5 * (lo + hi)) / 0.08))
+    return scar, {"scar_angle": float(angle % 360), "scar_position": float(position)}
+
+
+def make_phantom(seed: int | np.random.Generator = 0, *, pattern: str = "lbbb", dyssynchrony: float = 90.0,
+                 base_phase: float = 135.0, heterogeneity: float = 5.0, late_angle: float | None = None,
+                 late_position: float | None = None, width: float | None = None, scar_burden: float = 0.0,
+                 scar_angle: float | None = None, scar_position: float | None = None, edv_ml: float = 200.0,
+                 lvef: float = 35.0, gates: int = 8, slices: int = 24, size: int = 48, pixel_mm: float = 5.0,
+                 slice_mm: float = 6.0, fwhm_mm: float = 14.0, counts: float = 80.0, noise: bool = True,
+                 post_filter_px: float = 0.6) -> Phantom:
+    """One gated short-axis volume (gates, slices, size, size) and its true phase map."""
+    rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+    if gates < 2:
+        raise CardioError(f"a gated phantom needs >= 2 gates, got {gates}")
+    f, pattern_params = activation_pattern(pattern, rng, late_angle=late_angle, late_position=late_position,
+                                           width=width)
+    hetero = _smooth_field(rng, 8, 0.45) * heterogeneity
+    true_phase = (base_phase + dyssynchrony * f + hetero) % 360.0
+    scar, scar_params = scar_pattern(scar_burden, rng, angle=scar_angle, position=scar_position)
+    uptake = 1.0 - 0.6 * scar  # scar: low counts ...
+    amplitude = 1.0 - 0.85 * scar  # ... and little thickening
+
+    # LV size from EDV: half prolate ellipsoid 2/3 pi a^2 c with c = k a
+    k = rng.uniform(1.6, 1.9)
+    a_endo = (3 * edv_ml * 1000.0 / (2 * np.pi * k)) ** (1 / 3)
+    c_endo = k * a_endo
+    wall = rng.uniform(8.0, 10.0)
+    a_epi, c_epi = a_endo + wall, c_endo + 0.9 * wall
+    shrink = 1.0 - (1.0 - lvef / 100.0) ** (1 / 3)  # uniform shrink giving the EF
+    z_apex = rng.uniform(1.2, 2.2) * slice_mm
+    z_base = z_apex + c_epi
+    if z_base > (slices - 1) * slice_mm:
+        raise CardioError(f"phantom LV ({c_epi:.0f} mm long) does not fit in {slices} slices of {slice_mm} mm")
+    if a_epi + 2 * fwhm_mm > size / 2 * pixel_mm:
+        raise CardioError(f"phantom LV (radius {a_epi:.0f} mm) does not fit in {size} pixels of {pixel_mm} mm")
+
+    centre = (size - 1) / 2 + rng.normal(0, 1.0, 2)
+    tilt = rng.normal(0, 0.04, 2)  # long axis slightly off the slice normal
+    z = (np.arange(slices) + 0.5) * slice_mm
+    yy = (np.arange(size)[None, :, None] - centre[0] - tilt[0] * (z[:, None, None] - z_base) / pixel_mm) * pixel_mm
+    xx = (np.arange(size)[None, None, :] - centre[1] - tilt[1] * (z[:, None, None] - z_base) / pixel_mm) * pixel_mm
+    r = np.sqrt(xx ** 2 + yy ** 2)  # (S, H, W) mm
+    depth = np.broadcast_to((z_base - z)[:, None, None], r.shape)  # >0 below the base plane
+    # Only voxels near the myocardium move; evaluate the beating wall there (flat, float32).
+    near = (np.sqrt((r / (a_epi + 2 * pixel_mm)) ** 2 + (depth / (c_epi + 2 * slice_mm)) ** 2) < 1) \
+        & (depth > -slice_mm)
+    idx = np.flatnonzero(near)
+    r_v = r.ravel()[idx].astype(np.float32)
+    d_v = depth.ravel()[idx].astype(np.float32)
+    y_v = np.broadcast_to(yy, r.shape).ravel()[idx]
+    x_v = np.broadcast_to(xx, r.shape).ravel()[idx]
+    theta = np.degrees(np.arctan2(-y_v, x_v)) % 360.0  # anterior = up, lateral = right
+    u = np.clip((z_base - d_v - z_apex) / (z_base - z_apex), 0, 1)
+
+    # Polar-grid values at every voxel, bilinear in (ring, sector) with wrap-around in angle.
+    ring_c = np.clip(u * RINGS - 0.5, 0, RINGS - 1)
+    sec_c = theta / 360.0 * SECTORS - 0.5
+    r0 = np.minimum(np.floor(ring_c).astype(int), RINGS - 2)
+    fr = ring_c - r0
+    s0 = np.floor(sec_c).astype(int)
+    fs = sec_c - s0
+    s0m, s1m = s0 % SECTORS, (s0 + 1) % SECTORS
+
+    def lookup(grid, circular=False):
+        if circular:
+            grid = np.exp(1j * np.radians(grid))
+        v = ((grid[r0, s0m] * (1 - fs) + grid[r0, s1m] * fs) * (1 - fr)
+             + (grid[r0 + 1, s0m] * (1 - fs) + grid[r0 + 1, s1m] * fs) * fr)
+        v = np.degrees(np.angle(v)) % 360.0 if circular else v
+        return v.astype(np.float32)
+
+    phase_vox, up_vox, amp_vox = lookup(true_phase, circular=True), lookup(uptake), lookup(amplitude)
+
+    t = ((np.arange(gates) + 0.5) / gates).astype(np.float32)  # gate centres
+    w = _thickening_wave(t[:, None] - phase_vox[None] / 360.0) * amp_vox[None]  # (G, voxels)
+    a_n = a_endo * (1 - shrink * w)
+    c_n = c_endo * (1 - shrink * w)
+    a_e = a_epi - 0.2 * a_endo * shrink * w
+    edge = pixel_mm  # anti-aliasing ramp width
+    rho_e = np.sqrt((r_v / a_e) ** 2 + (d_v / c_epi) ** 2)
+    rho_n = np.sqrt((r_v / a_n) ** 2 + (d_v / c_n) ** 2)
+    inside_epi = np.clip(0.5 + (1 - rho_e) * a_e / edge, 0, 1)
+    outside_endo = np.clip(0.5 + (rho_n - 1) * a_n / edge, 0, 1)
+    below_base = np.clip(0.5 + d_v / slice_mm, 0, 1)
+    myo = inside_epi * outside_endo * below_base * up_vox
+    cavity = inside_epi * (1 - outside_endo) * below_base
+    activity = np.full((gates, r.size), 0.04, dtype=np.float32)  # body background
+    activity[:, idx] += myo + 0.08 * cavity  # myocardium and blood pool
+    activity = activity.reshape(gates, *r.shape)
+
+    sig_mm = fwhm_mm / (2 * np.sqrt(2 * np.log(2)))
+    activity = gaussian_filter(activity, sigma=(0, sig_mm / slice_mm, sig_mm / pixel_mm, sig_mm / pixel_mm))
+    activity *= counts / activity.mean(axis=0).max()
+    if noise:
+        activity = rng.poisson(activity).astype(np.float32)
+        if post_filter_px > 0:
+            activity = gaussian_filter(activity, sigma=(0, post_filter_px * pixel_mm / slice_mm,
+                                                        post_filter_px, post_filter_px))
+    volume = np.clip(np.rint(activity), 0, 65535).astype(np.uint16)
+
+    st = phase_statistics(true_phase)
+    params = {"pattern": pattern, "dyssynchrony": float(dyssynchrony), "base_phase": float(base_phase),
+              "heterogeneity": float(heterogeneity), **pattern_params, "scar_burden": float(scar_burden),
+              **scar_params, "edv_ml": float(edv_ml), "lvef": float(lvef), "gates": gates, "slices": slices,
+              "size": size, "pixel_mm": pixel_mm, "slice_mm": slice_mm, "fwhm_mm": fwhm_mm, "counts": counts,
+              "apex_slice": float(z_apex / slice_mm - 0.5), "base_slice": float(z_base / slice_mm - 0.5)}
+    return Phantom(volume=volume, true_phase=true_phase, true_psd=float(st["psd"]), true_pbw=float(st["pbw"]),
+                   true_peak=float(st["peak"]), scar_map=scar, params=params)

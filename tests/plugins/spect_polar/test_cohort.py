@@ -1,0 +1,134 @@
+"""The embedded CRT cohort (written as DICOM, read back) and loading a user's cohort."""
+import numpy as np
+import pandas as pd
+import pytest
+
+pytest.importorskip("cardio_spect_polar")
+
+from cardio.data import CardioError
+from cardio_spect_polar import cohort
+from cardio_spect_polar.dicom_io import GatedVolume
+from cardio_spect_polar.phantom import make_phantom
+
+quiet = lambda it, **kw: it  # noqa: E731  (no progress bars in tests)
+
+
+def test_clinical_table_has_the_paper_columns_and_distributions():
+    clin, truth = cohort.simulate_clinical(3000, seed=5)
+    assert tuple(clin.columns) == cohort.CLINICAL_COLUMNS
+    again, _ = cohort.simulate_clinical(3000, seed=5)
+    pd.testing.assert_frame_equal(clin, again)
+    assert clin["patient_id"].is_unique
+    assert 0.36 < clin["responder"].mean() < 0.52
+    assert clin["age"].mean() == pytest.approx(61.3, abs=1.5)
+    assert clin["sex"].mean() == pytest.approx(0.725, abs=0.03)
+    assert clin["qrs_ms"].mean() == pytest.approx(157, abs=3) and clin["qrs_ms"].min() >= 120
+    assert clin["edv"].mean() == pytest.approx(291, abs=10) and clin["lvef"].max() <= 35
+    assert (clin["esv"] < clin["edv"]).all()
+    assert set(clin["nyha"]) == {2, 3, 4}
+    for col, p in {"cad": 0.245, "ckd": 0.049, "acei_arb": 0.863, "ischemia": 0.235, "smoking": 0.363}.items():
+        assert clin[col].mean() == pytest.approx(p, abs=0.04), col
+
+
+def test_response_depends_on_where_the_late_zone_is_not_on_how_dyssynchronous():
+    clin, truth = cohort.simulate_clinical(6000, seed=1)
+    y = clin["responder"].to_numpy()
+    lateral = np.cos(np.radians(truth["late_angle"] - 345.0))
+    assert np.corrcoef(lateral, y)[0, 1] > 0.3  # the spatial pattern predicts response ...
+    assert abs(np.corrcoef(truth["dyssynchrony"], y)[0, 1]) < 0.06  # ... its magnitude (what PSD sees) barely
+    assert np.corrcoef(clin["qrs_ms"], y)[0, 1] > 0.1  # plus clinical effects
+
+
+@pytest.fixture(scope="module")
+def small_cohort(tmp_path_factory):
+    root = tmp_path_factory.mktemp("spect_cache")
+    return root, cohort.default_cohort(root, n_patients=10, seed=3, progress=quiet)
+
+
+def test_default_cohort_is_written_as_dicom_and_read_back(small_cohort):
+    root, table = small_cohort
+    assert len(table) == 10 and (table["kind"] == "volume").all()
+    assert list(table.columns[:4]) == ["record_id", "patient_id", "path", "kind"]
+    assert set(cohort.CLINICAL_COLUMNS) <= set(table.columns)
+    vol = cohort.load_record(table["path"][0])
+    assert isinstance(vol, GatedVolume) and vol.gated and vol.data.shape == (8, 24, 48, 48)
+    assert np.load(table["true_phase_path"][0]).shape == (32, 64)
+    folder = cohort.default_cohort_dir(root, 10, 3)
+    assert {"clinical.csv", "truth.csv", "params.json"} <= {p.name for p in folder.iterdir()}
+    truth = pd.read_csv(folder / "truth.csv")
+    assert "late_angle" in truth and "late_angle" not in table  # the hidden truth stays out of the CSV
+
+
+def test_default_cohort_is_reused_and_seeded(small_cohort, tmp_path):
+    root, table = small_cohort
+    before = {p: p.stat().st_mtime_ns for p in cohort.default_cohort_dir(root, 10, 3).rglob("*")}
+    again = cohort.default_cohort(root, n_patients=10, seed=3, progress=quiet)
+    pd.testing.assert_frame_equal(table, again)
+    after = {p: p.stat().st_mtime_ns for p in cohort.default_cohort_dir(root, 10, 3).rglob("*")}
+    assert before == after  # nothing rewritten
+    assert cohort.default_cohort_dir(root, 10, 4) != cohort.default_cohort_dir(root, 10, 3)
+    with pytest.raises(CardioError, match="8 or 16"):
+        cohort.write_default_cohort(tmp_path, n_patients=10, gates=12)
+
+
+def test_phase_analysis_of_the_cohort_recovers_the_true_maps(small_cohort):
+    _, table = small_cohort
+    results = cohort.analyze_records(table, progress=quiet)
+    from cardio_spect_polar.phase import circular_abs_error
+    errs = [circular_abs_error(r.phase_map, np.load(p)) for r, p in zip(results, table["true_phase_path"])]
+    assert np.median([np.median(e) for e in errs]) < 15  # scarred, low-count walls included
+
+
+@pytest.fixture()
+def user_folder(tmp_path):
+    vols = tmp_path / "study"
+    vols.mkdir()
+    np.save(vols / "A1.npy", make_phantom(1).volume)
+    np.save(vols / "A2.npy", make_phantom(2).volume)
+    np.savetxt(vols / "A3.csv", make_phantom(3, noise=False).true_phase, delimiter=",")
+    csv = tmp_path / "clinical.csv"
+    pd.DataFrame({"patient_id": ["A1", "A2", "A3"], "responder": [1, 0, 1], "qrs_ms": [150, 160, 170],
+                  "lvef": [25, 30, 20]}).to_csv(csv, index=False)
+    return vols, csv
+
+
+def test_user_cohort_of_npy_volumes_and_polar_maps(user_folder):
+    vols, csv = user_folder
+    table = cohort.load_cohort(vols, csv, columns=["qrs_ms", "lvef"], label="responder")
+    assert table["kind"].tolist() == ["volume", "volume", "polar"]
+    results = cohort.analyze_records(table, progress=quiet)
+    assert all(r.phase_map.shape == (32, 64) for r in results)
+    assert np.isnan(results[2].amplitude_map).all() and results[0].perfusion_map is not None
+
+
+def test_user_cohort_with_a_file_column(user_folder, tmp_path):
+    vols, _ = user_folder
+    csv = tmp_path / "listed.csv"
+    pd.DataFrame({"id": ["x", "y"], "file": ["A1.npy", "A3.csv"], "responder": [0, 1]}).to_csv(csv, index=False)
+    table = cohort.load_cohort(vols, csv, id_column="id")
+    assert table["patient_id"].tolist() == ["x", "y"] and table["kind"].tolist() == ["volume", "polar"]
+    assert "file" not in table and "id" not in table
+    pd.DataFrame({"id": ["x"], "file": ["gone.npy"], "responder": [0]}).to_csv(csv, index=False)
+    with pytest.raises(CardioError, match=r"listed\.csv: 1 of 1 patient"):
+        cohort.load_cohort(vols, csv, id_column="id")
+
+
+def test_user_cohort_errors_name_the_csv(user_folder, tmp_path):
+    vols, csv = user_folder
+    with pytest.raises(CardioError, match=r"clinical\.csv: missing column\(s\) \['nyha'\]"):
+        cohort.load_cohort(vols, csv, columns=["qrs_ms", "nyha"], label="responder")
+    with pytest.raises(CardioError, match=r"clinical\.csv: missing column\(s\) \['crt_response'\]"):
+        cohort.load_cohort(vols, csv, label="crt_response")
+    (vols / "A2.npy").unlink()
+    with pytest.raises(CardioError, match=r"clinical\.csv: 1 of 3 patient\(s\) have no volume .*lines \[3\]"):
+        cohort.load_cohort(vols, csv, label="responder")
+    bad = tmp_path / "bad_label.csv"
+    pd.DataFrame({"patient_id": ["A1", "A3"], "responder": [1, 2]}).to_csv(bad, index=False)
+    with pytest.raises(CardioError, match=r"bad_label\.csv: label column 'responder' must be 0/1"):
+        cohort.load_cohort(vols, bad)
+    dup = tmp_path / "dup.csv"
+    pd.DataFrame({"patient_id": ["A1", "A1"], "responder": [1, 0]}).to_csv(dup, index=False)
+    with pytest.raises(CardioError, match=r"dup\.csv: 1 duplicated"):
+        cohort.load_cohort(vols, dup)
+    with pytest.raises(CardioError, match="does not exist"):
+        cohort.load_cohort(tmp_path / "nowhere", csv)
