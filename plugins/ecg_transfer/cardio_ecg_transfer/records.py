@@ -1,0 +1,454 @@
+"""Reading ECGs (WFDB, CSV, NumPy) at a common sampling rate, CRT cohorts and MIT-BIH.
+
+Every reader returns one lead as float64 in the file's physical units (mV for WFDB), resampled
+to the target rate with a polyphase filter (``scipy.signal.resample_poly``); annotation sample
+indices are mapped to the new rate. Bad input raises ``CardioError`` naming the file and the
+problem; loaders of many records skip a bad one (and report it) only when ``skip_bad`` is true.
+"""
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+from typing import Callable, Iterable, Sequence
+
+import numpy as np
+import pandas as pd
+import wfdb
+from scipy import signal as sps
+
+from cardio.data import CardioError
+
+log = logging.getLogger("cardio.ecg_transfer")
+
+MIN_FS = 100.0
+#: Beat annotation symbols of WFDB (the rest mark rhythm changes, noise, comments...).
+BEAT_SYMBOLS = frozenset("NLRaVFJASEj/QB?!enfr")
+#: Bytes per sample of the WFDB storage formats whose size can be checked against the header.
+_FORMAT_BYTES = {"8": 1.0, "16": 2.0, "24": 3.0, "32": 4.0, "61": 2.0, "80": 1.0, "160": 2.0,
+                 "212": 1.5, "310": 4 / 3, "311": 4 / 3}
+#: Columns a cohort table must have besides the label (record_id names the ECG unless `ecg` does).
+COHORT_ID_COLUMNS = ("patient_id", "record_id")
+MITDB_RECORDS = tuple(str(r) for r in (
+    100, 101, 102, 103, 104, 105, 106, 107, 108, 109, 111, 112, 113, 114, 115, 116, 117, 118, 119,
+    121, 122, 123, 124, 200, 201, 202, 203, 205, 207, 208, 209, 210, 212, 213, 214, 215, 217, 219,
+    220, 221, 222, 223, 228, 230, 231, 232, 233, 234))
+
+
+@dataclass
+class ECGRecord:
+    """One lead of one recording, at `fs` Hz; annotations (if read) are at the same rate."""
+
+    name: str
+    signal: np.ndarray
+    fs: float
+    lead: str
+    source: Path
+    source_fs: float
+    ann_samples: np.ndarray | None = None
+    ann_symbols: np.ndarray | None = None
+
+    @property
+    def seconds(self) -> float:
+        return len(self.signal) / self.fs
+
+
+@dataclass
+class CohortECGs:
+    """A CRT cohort: the validated table and one lead per record at `fs`; `skipped` lists bad records."""
+
+    table: pd.DataFrame
+    signals: dict[str, np.ndarray]
+    fs: float
+    lead: str | int
+    label: str
+    root: Path
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+
+
+# --------------------------------------------------------------------------- resampling
+
+def _ratio(source_fs: float, fs: float) -> tuple[int, int]:
+    frac = Fraction(float(fs) / float(source_fs)).limit_denominator(1000)
+    return frac.numerator, frac.denominator
+
+
+def resample_signal(x: np.ndarray, source_fs: float, fs: float) -> np.ndarray:
+    """Resample along axis 0 from `source_fs` to `fs` Hz (polyphase, anti-aliased)."""
+    x = np.asarray(x, dtype=np.float64)
+    if math.isclose(float(source_fs), float(fs)):
+        return x
+    up, down = _ratio(source_fs, fs)
+    return sps.resample_poly(x, up, down, axis=0)
+
+
+def resample_samples(samples: np.ndarray, source_fs: float, fs: float, n: int | None = None) -> np.ndarray:
+    """Map sample indices at `source_fs` to the nearest index at `fs` (clipped to [0, n))."""
+    s = np.asarray(samples, dtype=np.float64)
+    if math.isclose(float(source_fs), float(fs)):
+        out = s.astype(np.int64)
+    else:
+        up, down = _ratio(source_fs, fs)
+        out = np.rint(s * up / down).astype(np.int64)
+    return np.clip(out, 0, n - 1) if n is not None else out
+
+
+# --------------------------------------------------------------------------- checks
+
+def _check_fs(source_fs: float, path: Path) -> float:
+    try:
+        source_fs = float(source_fs)
+    except (TypeError, ValueError):
+        raise CardioError(f"{path}: sampling rate {source_fs!r} is not a number") from None
+    if not np.isfinite(source_fs) or source_fs < MIN_FS:
+        raise CardioError(f"{path}: sampling rate {source_fs:g} Hz is below the {MIN_FS:g} Hz an ECG needs "
+                          "for QRS detection and spectrograms")
+    return source_fs
+
+
+def check_lead(x: np.ndarray, path: Path | str, lead: str | int) -> np.ndarray:
+    """Reject an all-NaN or flat lead; bridge short NaN gaps linearly."""
+    x = np.asarray(x, dtype=np.float64)
+    finite = np.isfinite(x)
+    if not finite.any():
+        raise CardioError(f"{path}: lead {lead} holds no finite sample (all NaN)")
+    if finite.sum() < 0.5 * len(x):
+        raise CardioError(f"{path}: lead {lead} is mostly missing ({100 * (1 - finite.mean()):.0f}% NaN)")
+    if not finite.all():
+        idx = np.arange(len(x))
+        x = x.copy()
+        x[~finite] = np.interp(idx[~finite], idx[finite], x[finite])
+    if np.ptp(x) <= 1e-9 * max(1.0, float(np.abs(x).max())) or np.std(x) < 1e-6:
+        raise CardioError(f"{path}: lead {lead} is a flat line (no ECG signal)")
+    return x
+
+
+def _pick_lead(names: Sequence[str], lead: str | int | None, path: Path) -> int:
+    names = [str(n) for n in names]
+    if lead is None:
+        return 0
+    if isinstance(lead, (int, np.integer)) or (isinstance(lead, str) and lead.strip().lstrip("-").isdigit()
+                                              and lead not in names):
+        i = int(lead)
+        if not 0 <= i < len(names):
+            raise CardioError(f"{path}: lead index {i} out of range; the file has {len(names)} lead(s) {names}")
+        return i
+    matches = [i for i, n in enumerate(names) if n == lead] or \
+              [i for i, n in enumerate(names) if n.strip().lower() == str(lead).strip().lower()]
+    if not matches:
+        raise CardioError(f"{path}: no lead named {lead!r}; the file has {names}")
+    return matches[0]
+
+
+# --------------------------------------------------------------------------- WFDB
+
+def _wfdb_base(path: Path | str) -> Path:
+    p = Path(path)
+    return p.with_suffix("") if p.suffix in (".hea", ".dat", ".atr") else p
+
+
+def _check_dat_sizes(header, base: Path) -> None:
+    """A .dat shorter than the header promises is truncated (wfdb would fail obscurely or read less)."""
+    if not header.sig_len:
+        return
+    files: dict[str, list[int]] = {}
+    for i, fname in enumerate(header.file_name or []):
+        files.setdefault(fname, []).append(i)
+    for fname, chans in files.items():
+        dat = base.parent / fname
+        if not dat.is_file():
+            raise CardioError(f"{base.with_suffix('.hea')}: its signal file {dat} is missing")
+        fmts = [str(header.fmt[i]) for i in chans]
+        if not all(f in _FORMAT_BYTES for f in fmts):
+            continue
+        spf = [int((header.samps_per_frame or [1] * header.n_sig)[i] or 1) for i in chans]
+        offset = int((header.byte_offset or [0] * header.n_sig)[chans[0]] or 0)
+        need = offset + math.floor(header.sig_len * sum(_FORMAT_BYTES[f] * s for f, s in zip(fmts, spf)))
+        have = dat.stat().st_size
+        if have < need:
+            raise CardioError(f"{dat}: truncated WFDB signal file: the header promises {header.sig_len} samples "
+                              f"per lead ({need} bytes), the file holds {have} bytes")
+
+
+def read_wfdb(path: Path | str, fs: float = 360.0, lead: str | int | None = 0,
+              annotator: str | None = None) -> ECGRecord:
+    """One lead of a WFDB record (path with or without .hea), resampled to `fs`; annotations if asked."""
+    base = _wfdb_base(path)
+    hea = base.with_suffix(".hea")
+    if not hea.is_file():
+        raise CardioError(f"{hea}: WFDB header not found")
+    try:
+        header = wfdb.rdheader(str(base))
+    except Exception as exc:  # wfdb raises assorted errors on malformed headers
+        raise CardioError(f"{hea}: unreadable WFDB header ({exc})") from exc
+    source_fs = _check_fs(header.fs, hea)
+    if not header.n_sig:
+        raise CardioError(f"{hea}: the header declares no signal")
+    _check_dat_sizes(header, base)
+    ch = _pick_lead(header.sig_name or [str(i) for i in range(header.n_sig)], lead, hea)
+    try:
+        rec = wfdb.rdrecord(str(base), channels=[ch])
+    except FileNotFoundError as exc:
+        raise CardioError(f"{hea}: its signal file is missing ({exc.filename})") from exc
+    except Exception as exc:
+        raise CardioError(f"{base}.dat: unreadable or truncated WFDB signal ({exc})") from exc
+    if header.sig_len and rec.sig_len < header.sig_len:
+        raise CardioError(f"{base}.dat: truncated WFDB signal: {rec.sig_len} of {header.sig_len} samples")
+    name = rec.sig_name[0] if rec.sig_name else str(ch)
+    x = check_lead(rec.p_signal[:, 0], hea, name)
+    out = ECGRecord(name=base.name, signal=resample_signal(x, source_fs, fs), fs=float(fs), lead=name,
+                    source=hea, source_fs=source_fs)
+    if annotator:
+        out.ann_samples, out.ann_symbols = read_annotations(base, annotator, source_fs, fs, len(out.signal))
+    return out
+
+
+def read_annotations(path: Path | str, annotator: str = "atr", source_fs: float | None = None,
+                     fs: float | None = None, n: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(sample indices at `fs`, symbols) of a WFDB annotation file."""
+    base = _wfdb_base(path)
+    f = base.parent / f"{base.name}.{annotator}"
+    if not f.is_file():
+        raise CardioError(f"{f}: annotation file not found")
+    try:
+        ann = wfdb.rdann(str(base), annotator)
+    except Exception as exc:
+        raise CardioError(f"{f}: unreadable WFDB annotation file ({exc})") from exc
+    samples = np.asarray(ann.sample, dtype=np.int64)
+    src = float(source_fs or ann.fs or fs or 0)
+    if fs is not None and src:
+        samples = resample_samples(samples, src, fs, n)
+    return samples, np.asarray(ann.symbol, dtype=object).astype(str)
+
+
+# --------------------------------------------------------------------------- CSV and NumPy
+
+def read_csv_signal(path: Path | str, source_fs: float, fs: float = 360.0, lead: str | int | None = 0) -> ECGRecord:
+    """A CSV ECG: one column per lead with a header row of lead names, one row per sample at `source_fs`."""
+    path = Path(path)
+    if not path.is_file():
+        raise CardioError(f"{path}: ECG file not found")
+    source_fs = _check_fs(source_fs, path)
+    try:
+        df = pd.read_csv(path)
+    except Exception as exc:
+        raise CardioError(f"{path}: unreadable CSV ({exc})") from exc
+    df = df.drop(columns=[c for c in df.columns if str(c).strip().lower() in ("time", "t", "sample", "index")])
+    if df.shape[1] == 0 or len(df) == 0:
+        raise CardioError(f"{path}: the CSV holds no signal column or no sample")
+    ch = _pick_lead(list(df.columns), lead, path)
+    col = pd.to_numeric(df.iloc[:, ch], errors="coerce").to_numpy(dtype=np.float64)
+    name = str(df.columns[ch])
+    x = check_lead(col, path, name)
+    return ECGRecord(name=path.stem, signal=resample_signal(x, source_fs, fs), fs=float(fs), lead=name,
+                     source=path, source_fs=source_fs)
+
+
+def read_npy_signal(path: Path | str, source_fs: float, fs: float = 360.0, lead: str | int | None = 0,
+                    lead_names: Sequence[str] | None = None) -> ECGRecord:
+    """A .npy ECG of shape (samples,) or (samples, leads) at `source_fs` (lead names optional)."""
+    path = Path(path)
+    if not path.is_file():
+        raise CardioError(f"{path}: ECG file not found")
+    source_fs = _check_fs(source_fs, path)
+    try:
+        arr = np.load(path, allow_pickle=False)
+    except Exception as exc:
+        raise CardioError(f"{path}: unreadable .npy file ({exc})") from exc
+    if arr.ndim == 1:
+        arr = arr[:, None]
+    if arr.ndim != 2 or arr.shape[0] == 0 or not np.issubdtype(arr.dtype, np.number):
+        raise CardioError(f"{path}: expected a numeric array (samples,) or (samples, leads), got {arr.dtype} {arr.shape}")
+    names = list(lead_names) if lead_names is not None else [str(i) for i in range(arr.shape[1])]
+    if len(names) != arr.shape[1]:
+        raise CardioError(f"{path}: {len(names)} lead names for {arr.shape[1]} columns")
+    if arr.shape[1] == 1 and isinstance(lead, str) and lead not in names:
+        ch = 0  # a single-lead file without names: the named lead is that one
+    else:
+        ch = _pick_lead(names, lead, path)
+    x = check_lead(arr[:, ch], path, names[ch])
+    return ECGRecord(name=path.stem, signal=resample_signal(x, source_fs, fs), fs=float(fs), lead=names[ch],
+                     source=path, source_fs=source_fs)
+
+
+def read_ecg(path: Path | str, fs: float = 360.0, lead: str | int | None = 0,
+             source_fs: float | None = None) -> ECGRecord:
+    """Any supported ECG file by its suffix: WFDB (.hea or no suffix), .csv or .npy (these need `source_fs`)."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix in (".csv", ".npy"):
+        if source_fs is None:
+            raise CardioError(f"{path}: a {suffix} ECG needs its sampling rate (an `fs` column in the cohort "
+                              "table or source_fs)")
+        reader = read_csv_signal if suffix == ".csv" else read_npy_signal
+        return reader(path, source_fs, fs, lead)
+    if suffix in ("", ".hea", ".dat") or not path.exists():
+        return read_wfdb(path, fs, lead)
+    raise CardioError(f"{path}: unsupported ECG file type {suffix!r} (WFDB, .csv or .npy)")
+
+
+def read_many(paths: Iterable[Path | str], fs: float = 360.0, lead: str | int | None = 0,
+              source_fs: float | None = None, skip_bad: bool = False,
+              progress: Callable | None = None) -> tuple[list[ECGRecord], list[tuple[str, str]]]:
+    """Read several ECGs; a bad one raises, or with `skip_bad` is left out and listed as (path, reason)."""
+    paths = list(paths)
+    out, skipped = [], []
+    for p in (progress(paths, desc="ECG records", total=len(paths)) if progress else paths):
+        try:
+            out.append(read_ecg(p, fs, lead, source_fs))
+        except CardioError as exc:
+            if not skip_bad:
+                raise
+            log.warning("skipping a bad ECG record: %s", exc)
+            skipped.append((str(p), str(exc)))
+    return out, skipped
+
+
+# --------------------------------------------------------------------------- CRT cohort
+
+def _cohort_csv(source: Path | str) -> Path:
+    p = Path(source)
+    if p.is_dir():
+        p = p / "cohort.csv"
+    if not p.is_file():
+        raise CardioError(f"{p}: cohort table not found (a folder of ECG records with a cohort.csv)")
+    return p
+
+
+def read_cohort_table(source: Path | str, label: str = "responder") -> pd.DataFrame:
+    """The cohort CSV, checked: patient_id, record_id and the label column; ids as strings.
+
+    The ECG of a row is the file named by its `ecg` column, else by its record_id, relative to
+    the CSV's folder (a WFDB record name, or a .csv/.npy file with an `fs` column for its rate).
+    """
+    csv = _cohort_csv(source)
+    try:
+        table = pd.read_csv(csv, dtype={"patient_id": str, "record_id": str, "ecg": str})
+    except Exception as exc:
+        raise CardioError(f"{csv}: unreadable cohort CSV ({exc})") from exc
+    missing = [c for c in COHORT_ID_COLUMNS if c not in table.columns]
+    if missing:
+        raise CardioError(f"{csv}: cohort table lacks column(s) {missing}")
+    if label not in table.columns:
+        raise CardioError(f"{csv}: cohort table has no label column {label!r}; columns are {list(table.columns)}")
+    lab = pd.to_numeric(table[label], errors="coerce")
+    if lab.isna().any():
+        rows = (np.nonzero(lab.isna().to_numpy())[0] + 2).tolist()  # +2: header line and 1-based lines
+        raise CardioError(f"{csv}: label column {label!r} is missing or not numeric on line(s) {rows[:10]}")
+    table[label] = lab
+    no_id = table["patient_id"].isna() | (table["patient_id"].astype(str).str.strip() == "")
+    if no_id.any():
+        rows = (np.nonzero(no_id.to_numpy())[0] + 2).tolist()
+        raise CardioError(f"{csv}: empty patient_id on line(s) {rows[:10]}")
+    if "ecg" not in table.columns:
+        table["ecg"] = table["record_id"]
+    no_rec = table["ecg"].isna() | (table["ecg"].astype(str).str.strip() == "")
+    if no_rec.any():
+        rows = (np.nonzero(no_rec.to_numpy())[0] + 2).tolist()
+        raise CardioError(f"{csv}: {int(no_rec.sum())} patient row(s) name no ECG record (line(s) {rows[:10]})")
+    return table
+
+
+def _row_fs(row: pd.Series, default: float | None) -> float | None:
+    for col in ("fs", "source_fs", "sampling_rate"):
+        if col in row.index and pd.notna(row[col]):
+            return float(row[col])
+    return default
+
+
+def load_cohort(source: Path | str, fs: float = 360.0, lead: str | int | None = "II", label: str = "responder",
+                skip_bad: bool = False, source_fs: float | None = None,
+                progress: Callable | None = None) -> CohortECGs:
+    """A CRT cohort folder: the checked table and one lead per record at `fs`.
+
+    Rows whose ECG is absent or bad raise CardioError, or with `skip_bad` are dropped from the
+    table and listed in `skipped` as (record_id, reason) (and logged). Messages name files and
+    CSV lines, never patient identifiers.
+    """
+    csv = _cohort_csv(source)
+    table = read_cohort_table(csv, label)
+    root = csv.parent
+    paths = [root / str(e) for e in table["ecg"]]
+    absent = [i for i, p in enumerate(paths)
+              if not (p.is_file() or (p.parent / f"{p.name}.hea").is_file() or p.with_suffix(".hea").is_file())]
+    if absent and not skip_bad:
+        lines = [i + 2 for i in absent]
+        raise CardioError(f"{csv}: {len(absent)} patient row(s) have no ECG record in {root} "
+                          f"(CSV line(s) {lines[:10]}{' ...' if len(lines) > 10 else ''})")
+    signals: dict[str, np.ndarray] = {}
+    skipped: list[tuple[str, str]] = []
+    keep = np.ones(len(table), bool)
+    rows = range(len(table))
+    for i in (progress(rows, desc="cohort ECGs", total=len(table)) if progress else rows):
+        rid = str(table["record_id"].iloc[i])
+        if i in absent:
+            reason = f"{csv}: CSV line {i + 2} names an ECG record that is not in {root}"
+            log.warning("skipping a cohort row: %s", reason)
+            skipped.append((rid, reason))
+            keep[i] = False
+            continue
+        try:
+            rec = read_ecg(paths[i], fs, lead, _row_fs(table.iloc[i], source_fs))
+        except CardioError as exc:
+            if not skip_bad:
+                raise
+            log.warning("skipping a bad cohort ECG: %s", exc)
+            skipped.append((rid, str(exc)))
+            keep[i] = False
+            continue
+        signals[rid] = rec.signal
+    table = table[keep].reset_index(drop=True)
+    if table.empty:
+        raise CardioError(f"{csv}: no readable ECG record left in the cohort")
+    return CohortECGs(table=table, signals=signals, fs=float(fs), lead=lead, label=label, root=root,
+                      skipped=skipped)
+
+
+# --------------------------------------------------------------------------- MIT-BIH
+
+def fetch_mitdb(dest: Path | str) -> None:
+    """Download the MIT-BIH Arrhythmia Database (.hea, .dat, .atr of 48 records) from PhysioNet."""
+    dest = Path(dest)
+    dest.mkdir(parents=True, exist_ok=True)
+    try:
+        wfdb.dl_database("mitdb", str(dest), records="all", annotators=["atr"])
+    except Exception as exc:  # network errors come in many types
+        raise CardioError(f"could not download mitdb from PhysioNet into {dest}: {exc}") from exc
+    missing = [r for r in MITDB_RECORDS if not (dest / f"{r}.hea").is_file()]
+    if missing:
+        raise CardioError(f"mitdb download into {dest} is incomplete: {len(missing)} record(s) missing")
+
+
+def mitdb_records(root: Path | str) -> list[str]:
+    """Record names in `root` that have a header and reference (.atr) annotations, sorted."""
+    root = Path(root)
+    if not root.is_dir():
+        raise CardioError(f"{root}: MIT-BIH directory not found")
+    return sorted(p.stem for p in root.glob("*.hea") if (root / f"{p.stem}.atr").is_file())
+
+
+def load_mitdb(root: Path | str, records: Sequence[str] | None = None, fs: float = 360.0, lead: str | int = 0,
+               skip_bad: bool = False, progress: Callable | None = None
+               ) -> list[tuple[str, np.ndarray, float, np.ndarray, np.ndarray]]:
+    """MIT-BIH records as (name, signal at fs, fs, annotation samples at fs, annotation symbols).
+
+    `records` None means every record in `root` with a .atr file; all annotations are returned
+    (use BEAT_SYMBOLS to keep beats). `lead` 0 is MLII except in records 102, 104 (V5) and 114.
+    """
+    root = Path(root)
+    names = mitdb_records(root) if records is None else [str(r) for r in records]
+    if not names:
+        raise CardioError(f"{root}: no WFDB record with .atr annotations")
+    out = []
+    for name in (progress(names, desc="MIT-BIH records", total=len(names)) if progress else names):
+        try:
+            rec = read_wfdb(root / name, fs, lead, annotator="atr")
+        except CardioError as exc:
+            if not skip_bad:
+                raise
+            log.warning("skipping a bad MIT-BIH record: %s", exc)
+            continue
+        out.append((name, rec.signal, float(fs), rec.ann_samples, rec.ann_symbols))
+    return out

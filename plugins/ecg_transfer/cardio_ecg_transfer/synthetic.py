@@ -1,0 +1,187 @@
+"""The embedded default cohort: synthetic CRT patients with multi-beat ECGs written as WFDB records.
+
+Each beat is a sum of Gaussians (P, Q, R, S, T waves, as in the ECGSYN model of McSharry et
+al. 2003, written here in the time domain) placed on R-peak times with heart-rate variability
+(respiratory and 0.1 Hz modulation plus jitter), then baseline wander, mains hum and noise are
+added. Patients with left bundle branch block (LBBB) have a wide QRS made of two R humps whose
+mid-QRS notch depth varies (from a slurred single hump to a deep notch) and a discordant T wave;
+the others have an intraventricular conduction delay with a terminal R' wave.
+
+Response (a >= 15 % fall of LV end-systolic volume, as in the paper) depends on QRS duration,
+LBBB and LVEF, and on the notch depth (`notch`, the strict-LBBB "mid-QRS notching" of Strauss et
+al. 2011), which no table column records: a model that reads the waveform can beat the guideline
+rule (LBBB and QRS >= 150 ms). The covariates follow Table 1 of the paper (He et al. 2023).
+Everything is deterministic from the seed; the files are read back through records.py.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+import wfdb
+
+from cardio.data import CardioError
+
+_VERSION = 1
+_MANIFEST = "synthetic.json"
+#: Per-lead gain of (P wave, QRS and T wave): a rough frontal/precordial projection of one dipole.
+#: The QRS and T share a gain so that the T stays discordant to the QRS in every lead.
+LEAD_GAINS = {"I": (0.6, 0.9), "II": (1.0, 1.0), "III": (0.4, 0.3), "aVR": (-0.8, -0.9), "aVL": (0.1, 0.6),
+              "aVF": (0.7, 0.6), "V1": (0.5, -1.3), "V2": (0.4, -1.1), "V3": (0.4, -0.3), "V4": (0.5, 0.6),
+              "V5": (0.5, 1.1), "V6": (0.5, 1.0)}
+
+
+def _clip_normal(rng, mean, sd, lo, hi, n):
+    return np.clip(rng.normal(mean, sd, n), lo, hi)
+
+
+def cohort_table(n_patients: int = 71, seed: int = 0) -> pd.DataFrame:
+    """Covariates, hidden waveform parameters (columns starting with `_`) and response of each patient."""
+    rng = np.random.default_rng(np.random.SeedSequence([seed, 1]))
+    n = int(n_patients)
+    lbbb = (rng.random(n) < 0.80).astype(int)
+    qrs_true = np.where(lbbb == 1, _clip_normal(rng, 176, 20, 130, 230, n), _clip_normal(rng, 158, 20, 120, 210, n))
+    # mid-QRS notch depth (LBBB) or terminal R' fragmentation (others), 0..1
+    notch = np.where(lbbb == 1, rng.beta(2.0, 2.0, n), rng.beta(1.5, 3.0, n))
+    lvef = np.round(_clip_normal(rng, 26.9, 5.1, 12, 35, n), 1)
+    age = np.round(_clip_normal(rng, 61.8, 12.6, 25, 88, n)).astype(int)
+    male = (rng.random(n) < 0.79).astype(int)
+    height = np.round(np.where(male == 1, _clip_normal(rng, 169, 6, 150, 190, n), _clip_normal(rng, 160, 6, 140, 180, n)), 1)
+    weight = np.round(_clip_normal(rng, 67.8, 14.7, 40, 120, n), 1)
+    dm = (rng.random(n) < 0.21).astype(int)
+    scar = np.round(_clip_normal(rng, 26, 11.5, 0, 60, n), 1)
+    lvedv = np.round(_clip_normal(rng, 286, 85, 140, 520, n))
+    lvesv = np.round(lvedv * (1 - lvef / 100.0))
+    # measured QRS duration and the reader's LBBB call: the true values with reading error
+    qrs_ms = np.round(qrs_true + rng.normal(0, 6, n)).astype(int)
+    lbbb_read = np.where(rng.random(n) < 0.04, 1 - lbbb, lbbb)
+    logit = (-0.2 + 0.03 * (qrs_true - 170) + 1.3 * lbbb + 0.06 * (lvef - 27) + 4.5 * (notch - 0.45)
+             - 0.8 * dm - 0.04 * (scar - 26) + rng.normal(0, 0.4, n))
+    responder = (rng.random(n) < 1 / (1 + np.exp(-logit))).astype(int)
+    reduction = np.where(responder == 1, rng.uniform(15, 45, n), rng.uniform(-10, 14.9, n))
+    ids = [f"{i + 1:03d}" for i in range(n)]
+    return pd.DataFrame({
+        "patient_id": [f"pt{i}" for i in ids], "record_id": [f"crt{i}" for i in ids],
+        "ecg": [f"ecg/crt{i}" for i in ids], "site": "synthetic",
+        "responder": responder, "lvesv_reduction_pct": np.round(reduction, 1),
+        "age": age, "sex": male, "height_cm": height, "weight_kg": weight,
+        "qrs_ms": qrs_ms, "lbbb": lbbb_read, "lvef": lvef, "lvedv": lvedv, "lvesv": lvesv, "scar": scar,
+        "acei_arb": (rng.random(n) < 0.82).astype(int), "ckd": (rng.random(n) < 0.07).astype(int), "dm": dm,
+        "hypertension": (rng.random(n) < 0.46).astype(int), "smoking": (rng.random(n) < 0.42).astype(int),
+        "beta_blocker": (rng.random(n) < 0.90).astype(int), "spironolactone": (rng.random(n) < 0.86).astype(int),
+        "digoxin": (rng.random(n) < 0.20).astype(int), "diuretic": (rng.random(n) < 0.86).astype(int),
+        "_qrs_true_ms": qrs_true, "_lbbb_true": lbbb, "_notch": notch,
+    })
+
+
+def _beat_times(rng, seconds: float, hr: float) -> np.ndarray:
+    """R-peak times (s) from before 0 to after the end: respiratory and 0.1 Hz RR modulation, jitter."""
+    rr0 = 60.0 / hr
+    f_resp, ph1, ph2 = rng.uniform(0.2, 0.33), rng.uniform(0, 2 * np.pi), rng.uniform(0, 2 * np.pi)
+    a_resp, a_lf = rng.uniform(0.01, 0.04), rng.uniform(0.01, 0.03)
+    t, out = -rr0 * rng.uniform(0.5, 1.0), []
+    while t < seconds + 1.5:  # a loop over beats
+        out.append(t)
+        t += rr0 * (1 + a_resp * np.sin(2 * np.pi * f_resp * t + ph1) + a_lf * np.sin(2 * np.pi * 0.1 * t + ph2)
+                    + 0.01 * rng.standard_normal())
+    return np.asarray(out)
+
+
+def _waves(row: pd.Series, rng) -> tuple[np.ndarray, np.ndarray]:
+    """(P wave, QRS+T) Gaussian parameters: rows of (amplitude mV, offset from R s, width s, T flag)."""
+    d = float(row["_qrs_true_ms"]) / 1000.0
+    n = float(row["_notch"])
+    a = rng.uniform(0.9, 1.5)
+    pr = rng.uniform(0.15, 0.21)
+    p = np.array([[rng.uniform(0.08, 0.16), -pr, 0.022, 0.0]])
+    if int(row["_lbbb_true"]):
+        s = d * (0.12 + 0.14 * n)           # hump separation grows with the notch ...
+        w = max((d - 2 * s) / 5.0, 0.006)   # ... and the humps narrow, so the QRS keeps its duration
+        qrs = [[a, -s, w, 0], [a * rng.uniform(0.85, 1.05), s, w, 0],
+               [-0.35 * a, d / 2 + rng.uniform(0.14, 0.2), rng.uniform(0.05, 0.07), 1]]  # discordant T
+    else:
+        qrs = [[-0.12 * a, -0.32 * d, 0.05 * d, 0], [a, -0.12 * d, 0.09 * d, 0], [-0.4 * a, 0.12 * d, 0.07 * d, 0],
+               [a * (0.15 + 0.45 * n), 0.32 * d, 0.08 * d, 0],                      # terminal R'
+               [0.25 * a, d / 2 + rng.uniform(0.14, 0.2), rng.uniform(0.05, 0.07), 1]]
+    return p, np.asarray(qrs, dtype=np.float64)
+
+
+def synthesize_ecg(row: pd.Series, seed: int, fs: float = 360.0, seconds: float = 10.0,
+                   leads: Sequence[str] = ("II",), return_beats: bool = False):
+    """ECG (samples, leads) in mV of one patient row of `cohort_table` (row.name seeds it);
+    with `return_beats` also the R-peak sample indices inside the record."""
+    unknown = [l for l in leads if l not in LEAD_GAINS]
+    if unknown:
+        raise CardioError(f"synthetic ECG: unknown lead(s) {unknown}; choose from {list(LEAD_GAINS)}")
+    rng = np.random.default_rng(np.random.SeedSequence([seed, 2, int(row.name)]))
+    hr = float(np.clip(rng.normal(72, 10), 50, 105))
+    beats = _beat_times(rng, seconds, hr)
+    p, qrs = _waves(row, rng)
+    n = int(round(seconds * fs))
+    t = np.arange(n) / fs
+    rr = np.diff(beats, append=beats[-1] + 60 / hr)
+    out = np.empty((n, len(leads)))
+    for j, lead in enumerate(leads):
+        gp, gq = LEAD_GAINS[lead]
+        comp = np.vstack([p * [gp, 1, 1, 1], qrs * [gq, 1, 1, 1]])
+        # T waves move with the RR interval (Bazett-like sqrt scaling); QRS and P do not
+        shift = comp[None, :, 1] + comp[None, :, 3] * 0.1 * (np.sqrt(rr[:, None] / 0.8) - 1)
+        centres = (beats[:, None] + shift).ravel()
+        amp = np.broadcast_to(comp[None, :, 0], shift.shape).ravel()
+        width = np.broadcast_to(comp[None, :, 2], shift.shape).ravel()
+        near = np.abs(t[:, None] - centres[None, :]) < 6 * width[None, :]
+        out[:, j] = (amp * np.exp(-0.5 * ((t[:, None] - centres) / width) ** 2) * near).sum(axis=1)
+    # baseline wander (respiration and movement), mains hum, broadband noise: shared then per lead
+    wander = sum(rng.uniform(0.03, 0.15) * np.sin(2 * np.pi * rng.uniform(0.05, 0.4) * t + rng.uniform(0, 6.3))
+                 for _ in range(2))
+    mains = rng.uniform(0, 0.02) * np.sin(2 * np.pi * 50 * t + rng.uniform(0, 6.3))
+    noise_sd = rng.uniform(0.008, 0.03)
+    out += (wander + mains)[:, None] + rng.normal(0, noise_sd, out.shape)
+    if return_beats:
+        r = np.rint(beats * fs).astype(np.int64)
+        return out, r[(r >= 0) & (r < n)]
+    return out
+
+
+def _params(n_patients, seed, fs, seconds, leads) -> dict:
+    return {"version": _VERSION, "n_patients": int(n_patients), "seed": int(seed), "fs": float(fs),
+            "seconds": float(seconds), "leads": list(leads)}
+
+
+def write_synthetic_cohort(dest: Path | str, n_patients: int = 71, seed: int = 0, fs: float = 360,
+                           seconds: float = 10, leads: Sequence[str] = ("II",)) -> Path:
+    """Write (or reuse) the synthetic cohort in `dest`: ecg/<record>.hea/.dat (WFDB, 16-bit, 1 uV
+    resolution) and cohort.csv. Returns the CSV path. Columns starting with `_` hold the hidden
+    generating parameters (for checks only; a model must not read them)."""
+    dest = Path(dest)
+    if int(n_patients) < 2:
+        raise CardioError(f"synthetic cohort needs at least 2 patients, got {n_patients}")
+    if float(fs) < 100 or float(seconds) < 2:
+        raise CardioError(f"synthetic cohort needs fs >= 100 Hz and seconds >= 2, got fs={fs}, seconds={seconds}")
+    leads = tuple(str(l) for l in ([leads] if isinstance(leads, str) else leads))
+    params = _params(n_patients, seed, fs, seconds, leads)
+    csv, manifest = dest / "cohort.csv", dest / _MANIFEST
+    if manifest.is_file() and csv.is_file():
+        try:
+            same = json.loads(manifest.read_text()) == params
+        except (OSError, ValueError):
+            same = False
+        if same:
+            names = pd.read_csv(csv, usecols=["ecg"])["ecg"]
+            if all((dest / f"{e}.hea").is_file() and (dest / f"{e}.dat").is_file() for e in names):
+                return csv
+    manifest.unlink(missing_ok=True)  # written last: a half-written cohort is never reused
+    table = cohort_table(n_patients, seed)
+    ecg_dir = dest / "ecg"
+    ecg_dir.mkdir(parents=True, exist_ok=True)
+    for i, row in table.iterrows():
+        sig = synthesize_ecg(row, seed, fs, seconds, leads)
+        wfdb.wrsamp(row["record_id"], fs=float(fs), units=["mV"] * len(leads), sig_name=list(leads),
+                    p_signal=sig, fmt=["16"] * len(leads), adc_gain=[1000.0] * len(leads),
+                    baseline=[0] * len(leads), comments=["cardio synthetic CRT cohort"], write_dir=str(ecg_dir))
+    table.to_csv(csv, index=False)
+    manifest.write_text(json.dumps(params, indent=1))
+    return csv
