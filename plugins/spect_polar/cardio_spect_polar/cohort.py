@@ -111,25 +111,30 @@ def simulate_clinical(n_patients: int = 103, seed: int = 0) -> tuple[pd.DataFram
     return clinical, truth
 
 
-def _params(n_patients: int, seed: int, gates: int) -> dict:
+def _params(n_patients: int, seed: int, gates: int, slices: int, size: int) -> dict:
+    # The field of view stays 144 x 240 x 240 mm: fewer slices or pixels mean larger voxels.
     return {"generator": "cardio spect_polar default cohort", "version": GENERATOR_VERSION,
-            "n_patients": int(n_patients), "seed": int(seed), "gates": int(gates), "slices": 24, "size": 48,
-            "pixel_mm": 5.0, "slice_mm": 6.0, "response_model": RESPONSE_COEF}
+            "n_patients": int(n_patients), "seed": int(seed), "gates": int(gates), "slices": int(slices),
+            "size": int(size), "pixel_mm": round(240.0 / size, 4), "slice_mm": round(144.0 / slices, 4),
+            "response_model": RESPONSE_COEF}
 
 
-def default_cohort_dir(root: str | Path, n_patients: int = 103, seed: int = 0, gates: int = 8) -> Path:
-    params = _params(n_patients, seed, gates)
+def default_cohort_dir(root: str | Path, n_patients: int = 103, seed: int = 0, gates: int = 8, *,
+                       slices: int = 24, size: int = 48) -> Path:
+    params = _params(n_patients, seed, gates, slices, size)
     digest = hashlib.sha256(json.dumps(params, sort_keys=True).encode()).hexdigest()[:10]
     return Path(root) / f"spect_polar_n{n_patients}_seed{seed}_g{gates}_{digest}"
 
 
 def write_default_cohort(root: str | Path, n_patients: int = 103, seed: int = 0, gates: int = 8,
-                         progress: Progress | None = None) -> Path:
+                         progress: Progress | None = None, *, slices: int = 24, size: int = 48) -> Path:
     """Write (or reuse) the default cohort under root; returns its folder."""
     if gates not in (8, 16):
         raise CardioError(f"the synthetic cohort is gated with 8 or 16 gates, got {gates}")
-    folder = default_cohort_dir(root, n_patients, seed, gates)
-    params = _params(n_patients, seed, gates)
+    if not (16 <= slices <= 64 and 32 <= size <= 128):
+        raise CardioError(f"synthetic volumes need 16-64 slices and 32-128 pixels a side, got {slices} x {size}")
+    folder = default_cohort_dir(root, n_patients, seed, gates, slices=slices, size=size)
+    params = _params(n_patients, seed, gates, slices, size)
     marker = folder / "params.json"
     if marker.is_file():
         try:
@@ -153,7 +158,8 @@ def write_default_cohort(root: str | Path, n_patients: int = 103, seed: int = 0,
                           late_angle=float(hid["late_angle"]), late_position=float(hid["late_position"]),
                           width=float(hid["late_width"]), scar_burden=float(row["scar_burden"]),
                           scar_angle=float(hid["scar_angle"]), scar_position=float(hid["scar_position"]),
-                          edv_ml=float(row["edv"]), lvef=float(row["lvef"]), gates=gates,
+                          edv_ml=float(row["edv"]), lvef=float(row["lvef"]), gates=gates, slices=slices,
+                          size=size, pixel_mm=params["pixel_mm"], slice_mm=params["slice_mm"],
                           counts=float(hid["counts"]))
         write_gated_dicom(folder / "volumes" / f"{pid}.dcm", ph.volume, pixel_spacing_mm=ph.params["pixel_mm"],
                           slice_spacing_mm=ph.params["slice_mm"], patient_id=pid,
@@ -185,9 +191,9 @@ def _atomic_save_npy(path: Path, arr: np.ndarray) -> None:
 
 
 def default_cohort(root: str | Path, n_patients: int = 103, seed: int = 0, gates: int = 8,
-                   progress: Progress | None = None) -> pd.DataFrame:
+                   progress: Progress | None = None, *, slices: int = 24, size: int = 48) -> pd.DataFrame:
     """Write-or-reuse the default cohort and load it like a user cohort (plus true_phase_path)."""
-    folder = write_default_cohort(root, n_patients, seed, gates, progress)
+    folder = write_default_cohort(root, n_patients, seed, gates, progress, slices=slices, size=size)
     table = load_cohort(folder, folder / "clinical.csv", columns=COVARIATES, label="responder")
     table["true_phase_path"] = [str(folder / "truth" / f"{pid}_true_phase.npy") for pid in table["patient_id"]]
     return table
@@ -290,8 +296,11 @@ def load_record(path: str | Path, kind: str | None = None) -> GatedVolume | np.n
 
 
 def analyze_records(table: pd.DataFrame, harmonics: int = 1, *, progress: Progress | None = None,
-                    chunk: int = 8) -> list[PhaseResult]:
-    """Phase analysis of every row of a cohort table (volumes analysed, polar maps summarised)."""
+                    chunk: int = 8, **phase_options) -> list[PhaseResult]:
+    """Phase analysis of every row of a cohort table (volumes analysed, polar maps summarised).
+
+    phase_options go to phase.phase_analysis_batch (rings, sectors, band_px).
+    """
     progress = progress or _tqdm
     results: list[PhaseResult | None] = [None] * len(table)
     kinds = table["kind"].to_numpy()
@@ -305,7 +314,7 @@ def analyze_records(table: pd.DataFrame, harmonics: int = 1, *, progress: Progre
         vols = [read_volume(paths[i]) for i in rows]
         shapes = {v.data.shape for v in vols}
         groups = [vols] if len(shapes) == 1 else [[v] for v in vols]
-        out = [r for g in groups for r in phase_analysis_batch(g, harmonics)]
+        out = [r for g in groups for r in phase_analysis_batch(g, harmonics, **phase_options)]
         for i, r in zip(rows, out):
             results[i] = r
     return results  # type: ignore[return-value]
