@@ -112,7 +112,8 @@ def _waves(row: pd.Series, rng) -> tuple[np.ndarray, np.ndarray]:
 def synthesize_ecg(row: pd.Series, seed: int, fs: float = 360.0, seconds: float = 10.0,
                    leads: Sequence[str] = ("II",), return_beats: bool = False):
     """ECG (samples, leads) in mV of one patient row of `cohort_table` (row.name seeds it);
-    with `return_beats` also the R-peak sample indices inside the record."""
+    with `return_beats` also the R-peak sample indices of every synthesized beat (a few lie just
+    outside the record: part of their QRS or T wave may be inside)."""
     unknown = [l for l in leads if l not in LEAD_GAINS]
     if unknown:
         raise CardioError(f"synthetic ECG: unknown lead(s) {unknown}; choose from {list(LEAD_GAINS)}")
@@ -141,8 +142,7 @@ def synthesize_ecg(row: pd.Series, seed: int, fs: float = 360.0, seconds: float 
     noise_sd = rng.uniform(0.008, 0.03)
     out += (wander + mains)[:, None] + rng.normal(0, noise_sd, out.shape)
     if return_beats:
-        r = np.rint(beats * fs).astype(np.int64)
-        return out, r[(r >= 0) & (r < n)]
+        return out, np.rint(beats * fs).astype(np.int64)
     return out
 
 
