@@ -311,10 +311,7 @@ def analyze_records(table: pd.DataFrame, harmonics: int = 1, *, progress: Progre
     starts = range(0, len(vol_rows), chunk)
     for s in progress(starts, desc="phase analysis", total=len(starts)):
         rows = vol_rows[s:s + chunk]
-        vols = [read_volume(paths[i]) for i in rows]
-        shapes = {v.data.shape for v in vols}
-        groups = [vols] if len(shapes) == 1 else [[v] for v in vols]
-        out = [r for g in groups for r in phase_analysis_batch(g, harmonics, **phase_options)]
+        out = phase_analysis_batch([read_volume(paths[i]) for i in rows], harmonics, **phase_options)
         for i, r in zip(rows, out):
             results[i] = r
     return results  # type: ignore[return-value]

@@ -302,31 +302,31 @@ def sample_count_curves(volumes: np.ndarray, *, rings: int = RINGS, sectors: int
             "centre_row": cy_fit, "centre_col": cx_fit, "ray_limit": r_lim}
 
 
-def _as_batch(volumes, sources, harmonics) -> tuple[np.ndarray, list[str]]:
+def _items(volumes, sources) -> tuple[list, list[str]]:
+    """The volumes as a list (arrays or GatedVolumes, not yet copied) and their names for messages."""
     if isinstance(volumes, GatedVolume):
         volumes = [volumes]
-    if isinstance(volumes, (list, tuple)):
-        arrays, names = [], []
-        for i, v in enumerate(volumes):
-            name = v.source if isinstance(v, GatedVolume) else (sources[i] if sources else f"volume {i}")
-            if isinstance(v, GatedVolume) and not v.gated:
-                raise CardioError(f"{name}: not gated ({v.meta.get('image_type') or 'no Time Slot Vector'}, "
-                                  f"{v.meta.get('number_of_frames', v.n_slices)} frames indexed by "
-                                  f"{'/'.join(v.meta.get('frame_increment_pointer') or ['nothing'])}); "
-                                  "it has no gates, and phase analysis needs a gated short-axis volume (8 or 16 gates)")
-            arrays.append(_check_gates(v.data if isinstance(v, GatedVolume) else v, name, harmonics))
-            names.append(name)
-        shapes = {a.shape for a in arrays}
-        if len(shapes) > 1:
-            raise CardioError(f"volumes of different shapes cannot be analysed in one batch: {sorted(shapes)}")
-        return np.stack(arrays), names
-    arr = np.asarray(volumes)
-    if arr.ndim == 4:
-        arr = arr[None]
-    if arr.ndim != 5:
-        raise CardioError(f"expected volumes of shape (patients, gates, slices, rows, cols), got {arr.shape}")
-    names = list(sources) if sources else [f"volume {i}" for i in range(arr.shape[0])]
-    return np.stack([_check_gates(a, names[i], harmonics) for i, a in enumerate(arr)]), names
+    if not isinstance(volumes, (list, tuple)):
+        arr = np.asarray(volumes)
+        if arr.ndim == 4:
+            arr = arr[None]
+        if arr.ndim != 5:
+            raise CardioError(f"expected volumes of shape (patients, gates, slices, rows, cols), got {arr.shape}")
+        volumes = list(arr)
+    names = [v.source if isinstance(v, GatedVolume) else (sources[i] if sources else f"volume {i}")
+             for i, v in enumerate(volumes)]
+    return list(volumes), names
+
+
+def _volume_data(v, name: str, harmonics: int) -> np.ndarray:
+    if isinstance(v, GatedVolume):
+        if not v.gated:
+            raise CardioError(f"{name}: not gated ({v.meta.get('image_type') or 'no Time Slot Vector'}, "
+                              f"{v.meta.get('number_of_frames', v.n_slices)} frames indexed by "
+                              f"{'/'.join(v.meta.get('frame_increment_pointer') or ['nothing'])}); "
+                              "it has no gates, and phase analysis needs a gated short-axis volume (8 or 16 gates)")
+        v = v.data
+    return _check_gates(v, name, harmonics)
 
 
 def _check_gates(arr, name: str, harmonics: int) -> np.ndarray:
@@ -343,18 +343,25 @@ def _check_gates(arr, name: str, harmonics: int) -> np.ndarray:
 def phase_analysis_batch(volumes, harmonics: int = 1, *, sources: list[str] | None = None, rings: int = RINGS,
                          sectors: int = SECTORS, band_px: float = 2.0, keep_curves: bool = False,
                          chunk: int = 4) -> list[PhaseResult]:
-    """Phase analysis of many volumes: an array (P, G, S, H, W) or a list of arrays / GatedVolumes.
+    """Phase analysis of many volumes: an array (P, G, S, H, W) or a list of arrays / GatedVolumes
+    (of any shapes; a chunk with mixed shapes is analysed one volume at a time).
 
     `chunk` patients go through each vectorized pass; 2-4 measured fastest on CPU (larger
     batches spill the cache; benchmarks/spect_pipeline.py compares with one at a time).
     """
-    batch, names = _as_batch(volumes, sources, harmonics)
+    items, names = _items(volumes, sources)
     labels = aha17_labels(rings, sectors)
     results: list[PhaseResult] = []
-    for start in range(0, len(batch), chunk):
-        part = batch[start:start + chunk]
-        smp = sample_count_curves(part, rings=rings, sectors=sectors, band_px=band_px,
-                                  sources=names[start:start + chunk])
+    # Validate and convert to float32 one chunk at a time, so memory stays bounded by the chunk.
+    groups: list[list[int]] = []
+    for start in range(0, len(items), chunk):
+        idx = list(range(start, min(start + chunk, len(items))))
+        shapes = [np.shape(items[i].data if isinstance(items[i], GatedVolume) else items[i]) for i in idx]
+        groups += [idx] if len(set(shapes)) == 1 else [[i] for i in idx]  # mixed shapes: one at a time
+    for idx in groups:
+        part = np.stack([_volume_data(items[i], names[i], harmonics) for i in idx])
+        part_names = [names[i] for i in idx]
+        smp = sample_count_curves(part, rings=rings, sectors=sectors, band_px=band_px, sources=part_names)
         phase, amp = fourier_phase(smp["curves"], harmonics)
         stats = phase_statistics(phase)
         segs = segment_means(phase, labels)
@@ -365,7 +372,7 @@ def phase_analysis_batch(volumes, harmonics: int = 1, *, sources: list[str] | No
                 phase_map=phase[i], amplitude_map=amp[i], psd=float(stats["psd"][i]), pbw=float(stats["pbw"][i]),
                 peak=float(stats["peak"][i]), entropy=float(stats["entropy"][i]), segments17=segs[i],
                 histogram=stats["histogram"][i], perfusion_map=perf[i],
-                curves=smp["curves"][i] if keep_curves else None, harmonics=harmonics, source=names[start + i],
+                curves=smp["curves"][i] if keep_curves else None, harmonics=harmonics, source=part_names[i],
                 geometry={"apex_slice": float(smp["apex"][i]), "base_slice": float(smp["base"][i]),
                           "ray_limit_px": float(smp["ray_limit"][i])}))
     return results
