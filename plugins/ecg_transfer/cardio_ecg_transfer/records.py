@@ -159,7 +159,7 @@ def _check_dat_sizes(header, base: Path) -> None:
     for fname, chans in files.items():
         dat = base.parent / fname
         if not dat.is_file():
-            raise CardioError(f"{base.with_suffix('.hea')}: its signal file {dat} is missing")
+            raise CardioError(f"{base.parent / (base.name + '.hea')}: its signal file {dat} is missing")
         fmts = [str(header.fmt[i]) for i in chans]
         if not all(f in _FORMAT_BYTES for f in fmts):
             continue
@@ -176,7 +176,7 @@ def read_wfdb(path: Path | str, fs: float = 360.0, lead: str | int | None = 0,
               annotator: str | None = None) -> ECGRecord:
     """One lead of a WFDB record (path with or without .hea), resampled to `fs`; annotations if asked."""
     base = _wfdb_base(path)
-    hea = base.with_suffix(".hea")
+    hea = base.parent / f"{base.name}.hea"
     if not hea.is_file():
         raise CardioError(f"{hea}: WFDB header not found")
     try:

@@ -19,7 +19,8 @@ The thresholds below were tuned on the 48 MIT-BIH records, lead 0.
 from __future__ import annotations
 
 import numpy as np
-from scipy import ndimage, signal
+from scipy import ndimage
+from scipy import signal as sps
 
 from cardio.data import CardioError
 
@@ -32,13 +33,13 @@ SETTINGS = dict(band=(8.0, 20.0), smooth=0.1, norm_window=2.0, strong_q=0.3, str
 
 
 def _bandpass(x: np.ndarray, fs: float, low: float, high: float) -> np.ndarray:
-    sos = signal.cheby1(4, 1.0, [low, min(high, 0.45 * fs)], btype="bandpass", fs=fs, output="sos")
-    return signal.sosfiltfilt(sos, x)
+    sos = sps.cheby1(4, 1.0, [low, min(high, 0.45 * fs)], btype="bandpass", fs=fs, output="sos")
+    return sps.sosfiltfilt(sos, x)
 
 
 def _highpass(x: np.ndarray, fs: float, cutoff: float) -> np.ndarray:
-    sos = signal.butter(2, cutoff, btype="highpass", fs=fs, output="sos")
-    return signal.sosfiltfilt(sos, x)
+    sos = sps.butter(2, cutoff, btype="highpass", fs=fs, output="sos")
+    return sps.sosfiltfilt(sos, x)
 
 
 def shannon_energy_envelope(x: np.ndarray, fs: float) -> np.ndarray:
@@ -139,17 +140,17 @@ def _clean(sig: np.ndarray) -> np.ndarray:
     return x - np.median(x)
 
 
-def detect_rpeaks(signal_: np.ndarray, fs: float) -> np.ndarray:
+def detect_rpeaks(signal: np.ndarray, fs: float) -> np.ndarray:
     """Sample indices (int64, sorted) of the R peaks of one ECG lead sampled at `fs` Hz."""
     fs = float(fs)
     if fs < 100:
         raise CardioError(f"detect_rpeaks needs a sampling rate of at least 100 Hz, got {fs:g} Hz")
-    x = _clean(signal_)
+    x = _clean(signal)
     if len(x) < int(fs) or np.ptp(x) == 0:
         return np.zeros(0, dtype=np.int64)
     s = SETTINGS
     env = shannon_energy_envelope(x, fs)
-    c, _ = signal.find_peaks(env, distance=max(1, int(0.1 * fs)))
+    c, _ = sps.find_peaks(env, distance=max(1, int(0.1 * fs)))
     if not len(c):
         return np.zeros(0, dtype=np.int64)
     h = env[c]
