@@ -1,4 +1,4 @@
-"""Vectorized stratified bootstrap AUC vs a Python loop of sklearn roc_auc_score on the same resamples; DeLong at n=100k.
+"""Vectorized stratified bootstrap AUC vs a loop of sklearn roc_auc_score on the same resamples; DeLong at n=100k.
 
 Usage: python benchmarks/stats_bootstrap.py [--n 2000] [--resamples 10000] [--loop-resamples N]
 Both paths see the identical resample indices; results must agree to 1e-12. Times are measured side by
@@ -64,7 +64,8 @@ def main() -> int:
     t0 = time.perf_counter()
     d = delong_ci(big_y, big_s)
     t_delong = time.perf_counter() - t0
-    print(f"DeLong CI at n = {args.delong_n}: {t_delong:.3f} s  (AUC {d.estimate:.4f} [{d.ci_low:.4f}, {d.ci_high:.4f}])")
+    print(f"DeLong CI at n = {args.delong_n}: {t_delong:.3f} s  "
+          f"(AUC {d.estimate:.4f} [{d.ci_low:.4f}, {d.ci_high:.4f}])")
     return 0 if max_diff < 1e-12 else 1
 
 

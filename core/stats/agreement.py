@@ -1,4 +1,4 @@
-"""Agreement of a continuous prediction with the truth: MAE, RMSE, R², Bland–Altman bias and limits, bootstrap CIs."""
+"""Agreement of a continuous prediction with the truth: MAE, RMSE, R², Bland–Altman bias/limits, bootstrap CIs."""
 from __future__ import annotations
 
 from typing import Any

@@ -58,8 +58,12 @@ def auc_from_indices(y: np.ndarray, score: np.ndarray, indices: np.ndarray) -> n
     i.e. ties count one half, exactly like the rank formula and sklearn's trapezoid AUC.
     Integer arithmetic keeps it exact up to the final division. Resamples lacking a class give NaN.
     """
-    y = np.asarray(y)
-    score = np.asarray(score, dtype=np.float64)
+    y = as_binary_labels(y, require_both=False)
+    score = as_scores(score, n=y.size)
+    indices = np.asarray(indices)
+    if indices.ndim != 2 or indices.dtype.kind not in "iu":
+        raise StatsError(f"indices must be a 2-D integer array (resamples x records), "
+                         f"got {indices.dtype} {indices.shape}")
     ranks, k = _dense_ranks(score)
     n_rec = score.size
     # key of each record: its score rank, shifted by k for positives -> one bincount per resample row
@@ -187,7 +191,8 @@ def _generic_jackknife(fn: Callable[..., float], arrays: tuple[np.ndarray, ...])
         keep[i] = True
     ok = np.isfinite(out)
     if not ok.all():
-        raise StatsError(f"the statistic is undefined in {int((~ok).sum())} of {n} jackknife samples; use method='percentile'")
+        raise StatsError(f"the statistic is undefined in {int((~ok).sum())} of {n} jackknife samples; "
+                         "use method='percentile'")
     return out
 
 

@@ -1,4 +1,4 @@
-"""The core's default evaluation of a long-format predictions table: metrics with CIs per model/task/fold, paired tests."""
+"""The core's default evaluation of a long predictions table: metrics with CIs per model/task/fold, paired tests."""
 from __future__ import annotations
 
 from itertools import combinations

@@ -90,7 +90,8 @@ def plot_bland_altman(y_true: Any, y_pred: Any, title: str | None = None) -> Fig
     fig = Figure(figsize=(6, 4.5))
     ax = fig.add_subplot()
     ax.scatter((p + t) / 2.0, d, s=12, alpha=0.6, color="C0")
-    for value, label, style in ((bias, "bias", "-"), (bias - z * sd, "lower LoA", "--"), (bias + z * sd, "upper LoA", "--")):
+    lines = ((bias, "bias", "-"), (bias - z * sd, "lower LoA", "--"), (bias + z * sd, "upper LoA", "--"))
+    for value, label, style in lines:
         ax.axhline(value, color="C3", ls=style, lw=1.2)
         ax.annotate(f"{label}: {value:.3g}", xy=(1.0, value), xycoords=("axes fraction", "data"),
                     xytext=(-4, 3), textcoords="offset points", ha="right", fontsize=8, color="C3")

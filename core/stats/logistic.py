@@ -49,7 +49,8 @@ class LogisticModel:
         x = _numeric_block(df, self.variables)
         bad = ~np.isfinite(x).all(axis=1)
         if bad.any():
-            raise StatsError(f"cannot predict: {int(bad.sum())} of {len(df)} rows have missing or infinite predictor values")
+            raise StatsError(f"cannot predict: {int(bad.sum())} of {len(df)} rows have missing or infinite "
+                             "predictor values")
         design = pd.DataFrame(np.column_stack([np.ones(len(x)), x]), columns=[INTERCEPT, *self.variables])
         return np.asarray(self.result.predict(design))
 
@@ -66,7 +67,8 @@ def _numeric_block(df: pd.DataFrame, variables: list[str]) -> np.ndarray:
     return np.column_stack(cols) if cols else np.empty((len(df), 0))
 
 
-def _design(df: pd.DataFrame, outcome: str, variables: list[str]) -> tuple[np.ndarray, pd.DataFrame, pd.Index, list[str]]:
+def _design(df: pd.DataFrame, outcome: str,
+            variables: list[str]) -> tuple[np.ndarray, pd.DataFrame, pd.Index, list[str]]:
     """Complete-case outcome vector and design matrix (with intercept) after checking every input."""
     if not isinstance(df, pd.DataFrame):
         raise StatsError(f"expected a pandas DataFrame, got {type(df).__name__}")
@@ -142,7 +144,8 @@ def _fit(y: np.ndarray, design: pd.DataFrame, variables: list[str]) -> tuple[Any
     if not converged:
         notes.append("the maximum-likelihood fit did not converge; estimates are unreliable")
     if not np.all(np.isfinite(res.bse)):
-        raise EstimationError(f"logistic fit for {variables} gave non-finite standard errors (information matrix singular)")
+        raise EstimationError(f"logistic fit for {variables} gave non-finite standard errors "
+                              "(information matrix singular)")
     return res, notes
 
 

@@ -34,7 +34,8 @@ def _delong_cov(y: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarr
     """AUCs and their DeLong covariance matrix S10/m + S01/n (sample covariances, as pROC)."""
     m, n = int(y.sum()), int(y.size - y.sum())
     if m < 2 or n < 2:
-        raise StatsError(f"DeLong variance needs at least 2 positives and 2 negatives; got {m} positive(s) and {n} negative(s)")
+        raise StatsError(f"DeLong variance needs at least 2 positives and 2 negatives; "
+                         f"got {m} positive(s) and {n} negative(s)")
     aucs, v10, v01 = _structural_components(y, scores)
     cov = np.atleast_2d(np.cov(v10, ddof=1)) / m + np.atleast_2d(np.cov(v01, ddof=1)) / n
     return aucs, cov, m, n
@@ -63,8 +64,6 @@ def delong_ci(y: Any, score: Any, level: float = 0.95) -> Estimate:
     se = var**0.5
     z = norm.ppf(0.5 + level / 2.0)
     lo, hi = max(0.0, float(a - z * se)), min(1.0, float(a + z * se))
-    if a < 0.5:
-        warnings.append("AUC below 0.5: higher scores go with the negative class")
     return Estimate(metric="auc", estimate=a, ci_low=lo, ci_high=hi, level=level, method="delong", n=int(yy.size),
                     warnings=warnings, extra={"n_pos": m, "n_neg": n, "se": se, "var": var})
 

@@ -1,10 +1,10 @@
-"""Thresholds and metrics at a threshold: Wilson against statsmodels and the textbook formula, counts against sklearn."""
+"""Thresholds and metrics at a threshold: Wilson against statsmodels and the formula, counts against sklearn."""
 from __future__ import annotations
 
 import numpy as np
 import pytest
 from scipy.stats import norm
-from sklearn.metrics import confusion_matrix, f1_score, roc_curve
+from sklearn.metrics import confusion_matrix, f1_score
 from statsmodels.stats.proportion import proportion_confint
 
 from cardio.stats import StatsError, binary_metrics, threshold_for_sensitivity, wilson_ci, youden_threshold
