@@ -338,10 +338,12 @@ def fold_selection_table(pred_table: pd.DataFrame) -> pd.DataFrame:
 PHASE_COLUMNS = ("psd", "pbw", "entropy", "peak")
 
 
-def add_phase_analysis(cohort: Cohort, harmonics: int, ctx) -> Cohort:
+def add_phase_analysis(cohort: Cohort, cfg: dict, ctx) -> Cohort:
     """Phase analysis of every volume (or summary of every ready phase map): PSD, PBW, entropy,
     peak and the 17 segment phases join the cohort table; the maps go to cohort.meta."""
-    results = spect_cohort.analyze_records(cohort.table, harmonics, progress=ctx.progress)
+    harmonics = int(cfg["harmonics"])
+    results = spect_cohort.analyze_records(cohort.table, harmonics, progress=ctx.progress, rings=int(cfg["rings"]),
+                                           sectors=int(cfg["sectors"]), band_px=float(cfg["band_px"]))
     table = cohort.table.copy()
     for col in PHASE_COLUMNS:
         table[col] = [float(getattr(r, col)) for r in results]

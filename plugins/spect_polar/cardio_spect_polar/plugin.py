@@ -45,7 +45,8 @@ def cardio_load(config, ctx):
         root = Path(data["dir"])
     else:
         table = cohort.default_cohort(Path(ctx.cache_dir) / "spect_polar", int(data["n_patients"]),
-                                      int(data["seed"]), int(data["gates"]), progress=ctx.progress)
+                                      int(data["seed"]), int(data["gates"]), progress=ctx.progress,
+                                      slices=int(data["slices"]), size=int(data["size"]))
         root = Path(table["path"].iloc[0]).parent.parent
     paths = dict(zip(table["record_id"], zip(table["path"], table["kind"])))
     return Cohort(table, loader=lambda rid: cohort.load_record(*paths[rid]), label=OUTCOME, root=root)
@@ -55,7 +56,7 @@ def cardio_load(config, ctx):
 def cardio_preprocess(cohort, config, ctx):
     if _task(config) == "perfusion_risk":
         return perfusion.preprocess(cohort, ctx)
-    return analysis.add_phase_analysis(cohort, int(config["phase"]["harmonics"]), ctx)
+    return analysis.add_phase_analysis(cohort, config["phase"], ctx)
 
 
 @hookimpl

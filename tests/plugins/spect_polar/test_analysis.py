@@ -1,0 +1,138 @@
+"""The paper's analysis (in-sample) and its cross-validated twin: tables, tests, and no leakage."""
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+pytest.importorskip("cardio_spect_polar")
+
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import torch  # noqa: E402
+
+from cardio import config as cardio_config  # noqa: E402
+from cardio.data import Features, make_folds  # noqa: E402
+from cardio.run import RunContext  # noqa: E402
+from cardio_spect_polar import analysis  # noqa: E402
+
+CLINICAL = ["age", "sex", "qrs_ms", "lvef"]
+CATEGORICAL = ["sex"]
+CFG = {"p_enter": 0.1, "p_significant": 0.05, "max_ae_features": 1, "clinical": CLINICAL,
+       "categorical": CATEGORICAL, "in_sample": True}
+AE_CFG = {"hidden": 16, "features": 64, "activation": "relu", "iterations": 30, "batch_size": None, "lr": 3e-3,
+          "weight_decay": 0.0, "cpu_threads": 1}
+
+
+@pytest.fixture()
+def ctx(tmp_path):
+    cfg = cardio_config.merge(cardio_config.core_defaults(), {}, strict=False)
+    (tmp_path / "checkpoints").mkdir()
+    return RunContext(config=cfg, device=torch.device("cpu"), seed=0, out_dir=tmp_path, cache_dir=tmp_path / "cache",
+                      log=logging.getLogger("test"))
+
+
+def study_table(n: int = 80, seed: int = 0) -> tuple[pd.DataFrame, np.ndarray]:
+    """Patients whose response depends on QRS and on a spatial pattern of their phase map."""
+    rng = np.random.default_rng(seed)
+    pattern = rng.normal(size=n)
+    qrs = rng.normal(155, 20, n)
+    logit = 1.5 * pattern + 0.04 * (qrs - 155)
+    y = (rng.random(n) < 1 / (1 + np.exp(-logit))).astype(int)
+    table = pd.DataFrame({"record_id": [f"R{i}" for i in range(n)], "patient_id": [f"P{i:03d}" for i in range(n)],
+                          "responder": y, "age": rng.normal(62, 12, n).round(), "sex": (rng.random(n) < 0.7).astype(int),
+                          "qrs_ms": qrs.round(), "lvef": rng.normal(29, 6, n).round(1),
+                          "psd": rng.normal(55, 15, n), "pbw": rng.normal(190, 60, n)})
+    grid = np.linspace(0, 1, 8 * 16).reshape(8, 16)
+    maps = 140 + 40 * pattern[:, None, None] * grid[None] + rng.normal(0, 3, (n, 8, 16))
+    return table, maps.reshape(n, -1).astype(np.float32)
+
+
+def test_response_models_select_on_their_rows_and_predict(ctx):
+    table, _ = study_table()
+    table["ae_01"] = table["responder"] + np.random.default_rng(1).normal(0, 0.6, len(table))
+    table["ae_02"] = np.random.default_rng(2).normal(size=len(table))
+    fitted = analysis.fit_response_models(table, "responder", CLINICAL, ["ae_01", "ae_02"], max_ae=1)
+    assert list(fitted.screen.columns[:6]) == ["variable", "n", "or", "ci_low", "ci_high", "p_value"]
+    assert set(fitted.screen["variable"]) == set(CLINICAL + ["psd", "pbw", "ae_01", "ae_02"])
+    assert fitted.ae_selected == ["ae_01"] and not fitted.ae_forced
+    assert set(fitted.models) == {"clinical+ae", "clinical+psd", "clinical+pbw", "clinical+psd+ae", "clinical+pbw+ae"}
+    assert fitted.variables["clinical+psd"] == fitted.clinical_selected + ["psd"]
+    assert fitted.patients == table["patient_id"].tolist()
+    scores = fitted.predict(table)
+    assert all(s.shape == (len(table),) and ((s > 0) & (s < 1)).all() for s in scores.values())
+
+
+def test_paper_analysis_tables_figures_and_lr_tests(ctx, tmp_path):
+    table, _ = study_table(90, seed=3)
+    rng = np.random.default_rng(4)
+    for j in range(1, 7):
+        table[f"ae_{j:02d}"] = rng.normal(size=len(table)) + (1.2 * table["responder"] if j == 3 else 0)
+    cols = [f"ae_{j:02d}" for j in range(1, 7)]
+    res = analysis.paper_analysis(table, "responder", CLINICAL, CATEGORICAL, cols, CFG, ctx.figure_path)
+    sec = res.section
+    assert "in-sample" in sec.title.lower() and "explanatory" in sec.title.lower()
+    assert "optimistic" in sec.text
+    t1 = sec.tables["Table 1 by responder status (in-sample)"]
+    assert {"variable", "p_value", "test"} <= set(t1.columns)
+    assert {"age", "qrs_ms", "psd", "pbw", "sex"} <= set(t1["variable"])
+    uni = sec.tables["Univariate logistic regression (in-sample)"]
+    assert list(uni.columns[:7]) == ["variable", "label", "n", "or", "ci_low", "ci_high", "p_value"]
+    assert len(uni) == len(CLINICAL) + 2 + len(cols)
+    multi = sec.tables["Multivariate logistic models (in-sample)"]
+    assert set(multi["model"]) == {"clinical+ae", "clinical+psd", "clinical+pbw", "clinical+psd+ae", "clinical+pbw+ae"}
+    corr = sec.tables["Pearson correlation of significant AE features with PSD/PBW (in-sample)"]
+    assert list(corr.columns) == ["ae_feature", "r_psd", "r_pbw", "p_psd", "p_pbw"]
+    assert "ae_03" in set(corr["ae_feature"]) and res.fitted.ae_selected == ["ae_03"]
+    lr = sec.tables["Likelihood-ratio tests (in-sample)"]
+    assert list(lr["full"]) == ["clinical+psd+ae", "clinical+pbw+ae"]
+    assert (lr["df"] == 1).all() and (lr["p_value"] < 0.05).all()  # ae_03 carries real signal
+    assert {t["name"] for t in sec.tests} == {"LR test: clinical+psd+ae vs clinical+psd (in-sample)",
+                                              "LR test: clinical+pbw+ae vs clinical+pbw (in-sample)"}
+    aucs = sec.tables["In-sample AUC of the multivariate models"]
+    assert ((aucs["ci_low"] <= aucs["auc"]) & (aucs["auc"] <= aucs["ci_high"])).all()
+    names = {p.name for p in sec.figures}
+    assert names == {"spect_univariate_forest.png", "spect_ae_correlation.png", "spect_roc_in_sample.png"}
+    assert all(p.stat().st_size > 5000 for p in sec.figures)
+
+
+def test_cross_validation_is_leak_free(ctx):
+    """Inside every fold the AE, the univariate screen and the regressions see training patients only."""
+    table, x = study_table(60, seed=5)
+    features = Features(table, x=x, label="responder")
+    config = {"autoencoder": AE_CFG, "analysis": CFG}
+    folds = make_folds(table, {"method": "kfold", "folds": 3, "repeats": 1, "stratify": True}, "responder", 0)
+    parts = []
+    for fold in folds:
+        ctx.fold = fold.name
+        train_ids = set(table["patient_id"].iloc[fold.train])
+        test_ids = set(table["patient_id"].iloc[fold.test])
+        model = analysis.fit_phase_pipeline(features, fold.train, config, ctx)
+        assert set(model.ae.patients) == train_ids and not set(model.ae.patients) & test_ids
+        assert set(model.response.patients) == train_ids and not set(model.response.patients) & test_ids
+        assert (model.response.screen["n"] == len(fold.train)).all()
+        assert all(m.n == len(fold.train) for m in model.response.models.values())
+        pred = analysis.predict_phase_pipeline(model, features, fold.test, ctx)
+        t = pred.table
+        assert set(t["patient_id"]) == test_ids and set(t["model"]) == set(analysis.MODEL_NAMES)
+        assert t["threshold"].notna().all() and t["variables"].str.len().gt(0).all()
+        parts.append(t.assign(fold=fold.name))
+    pooled = pd.concat(parts, ignore_index=True)
+    assert pooled.groupby("model")["patient_id"].nunique().eq(len(table)).all()  # every patient scored once
+
+    insample = {"clinical+ae": {"estimate": 0.9, "ci_low": 0.8, "ci_high": 1.0}}
+    side, estimates = analysis.in_sample_vs_out_of_fold(pooled, insample, "responder")
+    assert list(side.columns) == ["model", "in_sample_auc", "in_sample_ci", "out_of_fold_auc", "out_of_fold_ci",
+                                  "optimism", "n_out_of_fold", "folds"]
+    assert list(side["model"]) == list(analysis.MODEL_NAMES) and (side["n_out_of_fold"] == 60).all()
+    assert side.loc[0, "optimism"] == pytest.approx(0.9 - side.loc[0, "out_of_fold_auc"])
+    assert all(e["metric"].startswith("out-of-fold AUC") and e["ci_low"] <= e["estimate"] for e in estimates)
+    sel = analysis.fold_selection_table(pooled)
+    assert list(sel["fold"]) == [f.name for f in folds] and "ae_forced" in sel.columns
+
+
+def test_bad_table_is_a_clear_error():
+    table, _ = study_table(30)
+    table.loc[3, "lvef"] = np.nan
+    with pytest.raises(Exception, match="lvef"):
+        analysis.fit_response_models(table, "responder", CLINICAL, [], max_ae=1)
