@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 from sklearn.base import clone
+from sklearn.calibration import CalibratedClassifierCV
 from sklearn.compose import ColumnTransformer
 from sklearn.ensemble import RandomForestClassifier
 from sklearn.impute import SimpleImputer
@@ -65,7 +66,8 @@ def _preprocessor(patients: pd.DataFrame, covariates: list[str]) -> ColumnTransf
     return ColumnTransformer(parts)
 
 
-def make_classifiers(patients: pd.DataFrame, covariates: list[str], config: dict, seed: int) -> dict[str, Pipeline]:
+def make_classifiers(patients: pd.DataFrame, covariates: list[str], config: dict, seed: int,
+                     calibration_cv: int | None = None) -> dict[str, Pipeline]:
     """Unfitted scikit-learn pipelines (preprocessing + model) for each enabled covariate model."""
     missing = [c for c in covariates if c not in patients.columns]
     if missing:
@@ -73,9 +75,11 @@ def make_classifiers(patients: pd.DataFrame, covariates: list[str], config: dict
     out = {}
     svm, rf = config["svm"], config["rf"]
     if svm["enabled"]:
+        # Platt scaling of the SVM margin on inner folds (scikit-learn's replacement for probability=True)
+        svc = SVC(C=float(svm["C"]), kernel=svm["kernel"], gamma=svm["gamma"], class_weight="balanced")
         out["svm"] = Pipeline([("prep", _preprocessor(patients, covariates)),
-                               ("model", SVC(C=float(svm["C"]), kernel=svm["kernel"], gamma=svm["gamma"],
-                                             class_weight="balanced", probability=True, random_state=seed))])
+                               ("model", CalibratedClassifierCV(svc, method="sigmoid", cv=int(calibration_cv or svm["calibration_cv"]),
+                                                                ensemble=False))])
     if rf["enabled"]:
         out["random_forest"] = Pipeline([("prep", _preprocessor(patients, covariates)),
                                          ("model", RandomForestClassifier(
@@ -120,9 +124,15 @@ def fit_baselines(patients: pd.DataFrame, y: np.ndarray, config: dict, seed: int
     if len(np.unique(y)) < 2:
         raise CardioError("the training fold holds patients of one class only; the covariate models cannot be fitted")
     x = patients[covariates] if covariates else None
-    for name, pipe in make_classifiers(patients, covariates, config, seed).items():
-        k = int(config["threshold_cv"])
-        k = min(k, int(np.bincount(y).min()))
+    minority = int(np.bincount(y).min())
+    k = min(int(config["threshold_cv"]), minority)
+    # the SVM's calibration folds split the (inner) training rows again: each needs both classes
+    inner_minority = minority - int(np.ceil(minority / k)) if k >= 2 else minority
+    cal = min(int(config["svm"]["calibration_cv"]), inner_minority)
+    if config["svm"]["enabled"] and cal < 2:
+        raise CardioError(f"the training fold has only {minority} patient(s) of its rarer class: too few to "
+                          "calibrate the SVM; use more patients, fewer folds, or baselines.svm.enabled=false")
+    for name, pipe in make_classifiers(patients, covariates, config, seed, calibration_cv=cal).items():
         if k >= 2:
             cv = StratifiedKFold(n_splits=k, shuffle=True, random_state=seed)
             oof = cross_val_predict(clone(pipe), x, y, cv=cv, method="predict_proba")[:, 1]

@@ -92,8 +92,12 @@ def train_beat_model(features, train_index: np.ndarray, config: dict, ctx, *, in
     x = features.x
     fit_rows, val_rows = inner_split(table, train_index, fraction=float(ft["val_fraction"]), seed=ctx.seed,
                                      label=features.label)
+    if len(np.unique(y_all[np.asarray(train_index)])) < 2:
+        raise CardioError("a training fold holds patients of one class only; use more patients or fewer folds")
     if len(np.unique(y_all[fit_rows])) < 2:
-        raise CardioError("the fine-tuning rows of a training fold hold one class only; use more patients")
+        # too few patients for a validation split that leaves both classes to fit: no early stopping
+        ctx.log.warning("%s: validation split would leave one class to fit; training on the whole fold", init)
+        fit_rows, val_rows = np.asarray(train_index), np.array([], dtype=int)
     train_ds = ctx.engine.ArrayDataset(x[fit_rows], y_all[fit_rows])
     val_ds = ctx.engine.ArrayDataset(x[val_rows], y_all[val_rows]) if len(val_rows) else None
     settings = {k: ft[k] for k in ENGINE_KEYS}

@@ -1,0 +1,95 @@
+"""The CRT cohort's ECGs through the stages: load (or write the synthetic cohort), filter, beat images."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from cardio.data import CardioError, Cohort, Features
+
+from cardio_ecg_transfer.beat_images import beat_windows, highpass, image_axes, input_spec, to_images
+from cardio_ecg_transfer.records import load_cohort
+from cardio_ecg_transfer.rpeaks import detect_rpeaks
+from cardio_ecg_transfer.synthetic import write_synthetic_cohort
+
+#: Cohort columns that never become model inputs or report rows (the file name of the ECG).
+NOT_COVARIATES = ("ecg",)
+
+
+def cohort_source(config: dict, ctx) -> tuple[Path, bool]:
+    """(cohort folder, synthetic?): data.cohort_dir, or the synthetic cohort written under cache_dir."""
+    data = config["data"]
+    if data["cohort_dir"]:
+        return Path(data["cohort_dir"]).expanduser(), False
+    lead = data["lead"] if isinstance(data["lead"], str) else "II"
+    dest = (Path(ctx.cache_dir) / "ecg_transfer" /
+            f"synthetic-n{data['n_patients']}-seed{data['synthetic_seed']}-fs{data['fs']}-{data['seconds']}s-{lead}")
+    csv = write_synthetic_cohort(dest, n_patients=int(data["n_patients"]), seed=int(data["synthetic_seed"]),
+                                 fs=float(data["fs"]), seconds=float(data["seconds"]), leads=(lead,))
+    return csv.parent, True
+
+
+def load(config: dict, ctx) -> Cohort:
+    data = config["data"]
+    source, synthetic = cohort_source(config, ctx)
+    ecgs = load_cohort(source, fs=float(data["fs"]), lead=data["lead"], label=config["label"],
+                       skip_bad=bool(data["skip_bad"]), progress=ctx.progress)
+    if ecgs.skipped:
+        ctx.log.warning("%d cohort ECG(s) left out as unreadable (data.skip_bad)", len(ecgs.skipped))
+    # Columns starting with "_" hold a synthetic cohort's hidden generating parameters: never inputs.
+    table = ecgs.table[[c for c in ecgs.table.columns if not str(c).startswith("_")]].copy()
+    signals = ecgs.signals
+    return Cohort(table, loader=signals.__getitem__, label=config["label"], root=ecgs.root,
+                  meta={"fs": ecgs.fs, "synthetic": synthetic, "skipped": len(ecgs.skipped)})
+
+
+def preprocess(cohort: Cohort, config: dict, ctx) -> Cohort:
+    """High-pass every lead once (zero phase, so R peaks do not move)."""
+    fs = float(cohort.meta["fs"])
+    cut = float(config["preprocess"]["highpass_hz"])
+    filtered = {rid: highpass(cohort.array(rid), fs, cut)
+                for rid in ctx.progress(cohort.table["record_id"].astype(str), desc="high-pass", total=len(cohort))}
+    return Cohort(cohort.table, loader=filtered.__getitem__, label=cohort.label, root=cohort.root,
+                  meta={**cohort.meta, "highpass_hz": cut})
+
+
+def _evenly(n: int, k: int) -> np.ndarray:
+    if not k or n <= k:
+        return np.arange(n)
+    return np.unique(np.linspace(0, n - 1, k).round().astype(int))
+
+
+def featurize(cohort: Cohort, config: dict, ctx) -> Features:
+    """One row per beat (R peaks detected on the filtered lead) with its patient's label and covariates."""
+    fs = float(cohort.meta["fs"])
+    cap = int(config["preprocess"]["max_beats_per_record"] or 0)
+    skip_bad = bool(config["data"]["skip_bad"])
+    table = cohort.table
+    windows, rows = [], []
+    for i in ctx.progress(range(len(table)), desc="beats", total=len(table)):
+        row = table.iloc[i]
+        sig = cohort.array(str(row["record_id"]))
+        rpeaks = detect_rpeaks(sig, fs)
+        beats, kept = beat_windows(sig, rpeaks, fs, config)
+        if len(beats) == 0:
+            where = Path(cohort.root or ".") / str(row.get("ecg", row["record_id"]))
+            msg = f"{where}: no complete beat found (detected {len(rpeaks)} R peak(s) in {len(sig) / fs:.1f} s)"
+            if skip_bad:
+                ctx.log.warning("leaving out an ECG: %s", msg)
+                continue
+            raise CardioError(msg)
+        pick = _evenly(len(beats), cap)
+        windows.append(beats[pick])
+        rows.append(pd.DataFrame({"record_id": row["record_id"], "beat": pick, "r_sample": np.asarray(kept)[pick]}))
+    if not windows:
+        raise CardioError("no beat could be cut from any cohort ECG")
+    beats = np.concatenate(windows)
+    beat_table = pd.concat(rows, ignore_index=True)
+    covariates = table.drop(columns=[c for c in NOT_COVARIATES if c in table.columns])
+    beat_table = beat_table.merge(covariates, on="record_id", how="left", validate="many_to_one")
+    x = to_images(beats, fs, config, cache_dir=Path(ctx.cache_dir) / "ecg_transfer")
+    ctx.log.info("featurize: %d beats from %d ECGs (%d patients), images %s", len(beat_table),
+                 beat_table["record_id"].nunique(), beat_table["patient_id"].nunique(), tuple(x.shape[1:]))
+    meta = {"input": input_spec(config, fs), **image_axes(config)}
+    return Features(beat_table, x=x, label=config["label"], meta=meta)

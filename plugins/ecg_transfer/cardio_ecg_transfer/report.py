@@ -1,0 +1,160 @@
+"""The plugin's report sections: Table 2 (the paper's model comparison), Table 1, and the pretraining results."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from cardio.data import Predictions, Section
+from cardio.stats import StatsError, binary_metrics, delong_ci, table_one
+
+from cardio_ecg_transfer import pretrain as pretrain_mod
+
+GROUPS = {"guideline": "guideline rule", "svm": "clinical covariates", "random_forest": "clinical covariates"}
+
+
+def _ci(e) -> str:
+    if e.estimate is None or not np.isfinite(e.estimate):
+        return "–"
+    if e.ci_low is None:
+        return f"{e.estimate:.3f}"
+    return f"{e.estimate:.3f} [{e.ci_low:.3f}, {e.ci_high:.3f}]"
+
+
+def _fold_mean_sd(g: pd.DataFrame, metric: str) -> str:
+    """Mean ± SD over folds of a thresholded metric, as the paper reports it."""
+    values = []
+    for _, f in g.groupby("fold"):
+        y = f["y_true"].to_numpy().astype(int)
+        pred = (f["y_score"].to_numpy() >= f["threshold"].to_numpy()).astype(int)
+        if metric == "accuracy":
+            values.append(np.mean(pred == y))
+        elif metric == "sensitivity" and (y == 1).any():
+            values.append(np.mean(pred[y == 1] == 1))
+        elif metric == "specificity" and (y == 0).any():
+            values.append(np.mean(pred[y == 0] == 0))
+    if not values:
+        return "–"
+    sd = np.std(values, ddof=1) if len(values) > 1 else 0.0
+    return f"{np.mean(values):.3f} ± {sd:.3f}"
+
+
+def _training(model: str) -> str:
+    if model.endswith("-transfer"):
+        return "pretrained on MIT-BIH, fine-tuned"
+    if model.endswith("-scratch"):
+        return "from scratch"
+    return GROUPS.get(model, "")
+
+
+def table2(predictions: Predictions, level: float = 0.95, seed: int = 0) -> pd.DataFrame:
+    """One row per model: AUC (DeLong CI); accuracy, sensitivity, specificity at the training-fold
+    thresholds (Wilson CIs) pooled over the out-of-fold patients, and their mean ± SD over folds."""
+    table = predictions.table
+    table = table[(table["kind"] == "binary")].copy()
+    if "threshold" not in table.columns:
+        table["threshold"] = 0.5
+    table["threshold"] = table["threshold"].fillna(0.5)
+    rows = []
+    for model, g in table.groupby("model", sort=False):
+        y, s, thr = g["y_true"].to_numpy(), g["y_score"].to_numpy(), g["threshold"].to_numpy()
+        try:
+            auc = _ci(delong_ci(y, s, level=level))
+        except StatsError:
+            auc = "–"
+        m = binary_metrics(y, s, thr, level=level, n_resamples=200, seed=seed)
+        rows.append({"model": model, "training": _training(model), "n": int(len(g)), "AUC": auc,
+                     "accuracy": _ci(m["accuracy"]), "sensitivity": _ci(m["sensitivity"]),
+                     "specificity": _ci(m["specificity"]),
+                     "accuracy (folds)": _fold_mean_sd(g, "accuracy"),
+                     "sensitivity (folds)": _fold_mean_sd(g, "sensitivity"),
+                     "specificity (folds)": _fold_mean_sd(g, "specificity")})
+    return pd.DataFrame(rows)
+
+
+def patient_table(cohort) -> pd.DataFrame:
+    """One row per patient (the first record's covariates)."""
+    return cohort.table.drop_duplicates("patient_id").reset_index(drop=True)
+
+
+def table1(cohort, config: dict) -> pd.DataFrame | None:
+    rep = config["report"]
+    patients = patient_table(cohort)
+    cont = [c for c in rep["table1_continuous"] if c in patients.columns]
+    cat = [c for c in rep["table1_categorical"] if c in patients.columns]
+    if not cont and not cat:
+        return None
+    data = patients[[config["label"], *cont, *cat]].copy()
+    data[config["label"]] = data[config["label"]].map({1: "responder", 0: "non-responder", True: "responder",
+                                                       False: "non-responder"})
+    return table_one(data, config["label"], cont, cat)
+
+
+def pretraining_section(config: dict, ctx) -> Section:
+    pt = config["pretrain"]
+    results = pretrain_mod.read_results(ctx)
+    if results is None:
+        if pt["weights_file"]:
+            return Section("ecg_transfer: pretraining",
+                           f"No pretraining in this run: the weights of `{pt['weights_file']}` were fine-tuned.")
+        return Section("ecg_transfer: pretraining", "Pretraining was disabled (`pretrain.enabled: false`).")
+    pc = results["per_class"]
+    subset = []
+    if results["max_beats_per_class"]:
+        subset.append(f"at most {results['max_beats_per_class']} DS1 beats per class drawn at random "
+                      f"(of ~51,000; `pretrain.max_beats_per_class`)")
+    if results["max_eval_beats"]:
+        subset.append(f"a random {results['max_eval_beats']} of the ~49,700 DS2 beats as test set "
+                      f"(`pretrain.max_eval_beats`)")
+    subset_text = ("This run used a **subset** of MIT-BIH for speed: " + "; ".join(subset) +
+                   ". `benchmarks/aami_interpatient.py` and `--set profile=paper` use all beats.") if subset else \
+        "All DS1 beats trained and all DS2 beats were tested."
+    text = (f"{results['arch']} trained on MIT-BIH records of DS1 ({len(results['train_records'])} records; beats per "
+            f"AAMI class {results['train_counts']}) and tested on DS2 ({len(results['test_records'])} records, "
+            f"{results['n']} beats: {results['test_counts']}), the de Chazal inter-patient split without the paced "
+            f"records. Beats are cut at the reference beat annotations. {subset_text} "
+            f"Epochs run: {results['epochs_run']} (best {results['best_epoch']}). "
+            + ("Test logits were shifted from the sampled class mix back to DS1's natural one "
+               "(`pretrain.prior_correction`). " if any(results.get("prior_correction") or []) else "")
+            + "\n\n"
+            f"DS2 accuracy **{results['accuracy']:.3f}**, macro F1 {results['macro_f1']:.3f} "
+            f"(over classes {', '.join(results['macro_f1_classes'])}), V sensitivity "
+            f"{_num(pc['V']['se'])}, V +P {_num(pc['V']['ppv'])}, S sensitivity {_num(pc['S']['se'])}.")
+    figures = [p for p in ctx.figures_dir.glob("pretrain_confusion.png")]
+    table = pretrain_mod.results_table(results)
+    return Section("ecg_transfer: pretraining (MIT-BIH, AAMI classes)", text, figures,
+                   {"DS2 per class": table.round(4)},
+                   estimates=[{"metric": "aami_accuracy", "estimate": results["accuracy"], "n": results["n"],
+                               "method": "DS1->DS2", "model": results["arch"], "task": "aami_pretraining"},
+                              {"metric": "aami_macro_f1", "estimate": results["macro_f1"], "n": results["n"],
+                               "method": "DS1->DS2", "model": results["arch"], "task": "aami_pretraining"}])
+
+
+def _num(v) -> str:
+    return "–" if v is None else f"{v:.3f}"
+
+
+def sections(predictions: Predictions, cohort, config: dict, ctx) -> list[Section]:
+    """Table 2, Table 1 and the pretraining results."""
+    level = float(config["stats"]["level"])
+    t2 = table2(predictions, level=level, seed=ctx.seed)
+    text = (f"As the paper's Table 2, out-of-fold over {predictions.table['fold'].nunique()} folds split by patient. "
+            "A patient's ResNet score is the **mean of the response probabilities of their beats**. Each model's "
+            "threshold is Youden's, chosen on its training fold only (ResNets: on the training fold's patient scores; "
+            "SVM and random forest: on out-of-fold scores within the training fold); the guideline rule scores 0/1 "
+            "(LBBB and QRS >= "
+            f"{config['baselines']['guideline']['qrs_ms']} ms and LVEF <= {config['baselines']['guideline']['lvef_max']}%) "
+            f"at threshold 0.5. Pooled columns carry {int(level * 100)}% CIs (AUC: DeLong; proportions: Wilson); "
+            "the (folds) columns are mean ± SD over folds, as the paper reports.")
+    out = [Section("ecg_transfer: Table 2, model comparison", text, tables={"Table 2": t2})]
+    try:
+        t1 = table1(cohort, config)
+    except StatsError as exc:
+        ctx.log.warning("Table 1 skipped: %s", exc)
+        t1 = None
+    if t1 is not None:
+        out.append(Section("ecg_transfer: Table 1, baseline characteristics by response",
+                           "Patients of the cohort by responder status (mean ± SD, Welch t-test; n (%), chi-square "
+                           "or Fisher).", tables={"Table 1": t1}))
+    if config["pretrain"]["enabled"]:
+        out.append(pretraining_section(config, ctx))
+    return out
