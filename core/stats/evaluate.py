@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from itertools import combinations
+
 import numpy as np
 import pandas as pd
 
@@ -50,7 +51,8 @@ def _binary(g: pd.DataFrame, keys: dict, level: float, n_resamples: int, seed: i
     else:
         thr = np.full(y.size, DEFAULT_THRESHOLD)
     folds = g["fold"].astype(str).to_numpy()
-    per_fold = {f: _fold_auc(y[folds == f], s[folds == f], level) for f in sorted(set(folds))}
+    order = sorted(set(folds), key=lambda f: (0, int(f), f) if f.isdigit() else (1, 0, f))  # fold 10 after 9
+    per_fold = {f: _fold_auc(y[folds == f], s[folds == f], level) for f in order}
     pooled_auc = delong_ci(y, s, level=level)
     usable = [e for e in per_fold.values() if np.isfinite(e.estimate)]
     if len(per_fold) > 1 and usable:
