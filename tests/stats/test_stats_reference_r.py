@@ -110,7 +110,8 @@ def test_delong_matches_proc(name, reference):
     assert t.p_value == pytest.approx(r["paired_p"], abs=ROC_TOL)
 
 
-def test_unpaired_delong_matches_proc(reference):
+@pytest.mark.parametrize("sets", ["consecutive-pairs"], ids=[f"consecutive-pairs-{SOURCE}"])
+def test_unpaired_delong_matches_proc(sets, reference):
     pairs = reference["unpaired"]
     assert len(pairs) >= 20
     for pair in pairs:
