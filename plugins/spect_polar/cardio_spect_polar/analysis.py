@@ -206,7 +206,10 @@ def paper_analysis(df: pd.DataFrame, outcome: str, clinical: list[str], categori
         aucs[name] = d
     lr_tests = {}
     for reduced, full in NESTED.items():
-        t = stats.likelihood_ratio_test(fitted.models[reduced], fitted.models[full]).to_dict()
+        try:
+            t = stats.likelihood_ratio_test(fitted.models[reduced], fitted.models[full]).to_dict()
+        except stats.StatsError as exc:  # a clinical variable had to be dropped from one model only
+            t = {"statistic": None, "p_value": None, "df": None, "warnings": [str(exc)]}
         t.update(name=f"LR test: {full} vs {reduced} (in-sample)")
         lr_tests[full] = t
 
@@ -231,7 +234,8 @@ def paper_analysis(df: pd.DataFrame, outcome: str, clinical: list[str], categori
         + (f"; none passed, so the best AE feature ({fitted.ae_selected[0]}) entered the AE model."
            if fitted.ae_forced else f"; entering the multivariate model: {', '.join(fitted.ae_selected)}.")
         + "\n\nLikelihood-ratio tests of the AE features' incremental value: "
-        + "; ".join(f"{full} vs {red}: chi2 = {lr_tests[full]['statistic']:.2f}, p = {lr_tests[full]['p_value']:.3g}"
+        + "; ".join(f"{full} vs {red}: " + (f"chi2 = {lr_tests[full]['statistic']:.2f}, p = {lr_tests[full]['p_value']:.3g}"
+                                             if lr_tests[full]["statistic"] is not None else "not nested, not tested")
                     for red, full in NESTED.items()) + "."
     )
     section = Section(

@@ -74,7 +74,7 @@ def cpu_threads(n: int | None, device):
     """Run a block with n intra-op CPU threads, then restore the previous setting.
 
     The AE's matrices are small: on CPU, thread synchronisation costs more than it saves
-    (measured 20-30x slower per step with 2 threads than with 1 on a busy 2-core machine).
+    (benchmarks/spect_ae_threads.py: one thread 4x faster per step than two on a busy 2-core machine).
     """
     if not n or getattr(device, "type", "cpu") != "cpu":
         yield

@@ -28,12 +28,14 @@ from sklearn.preprocessing import StandardScaler
 from torch import nn
 
 from cardio.data import CardioError, inner_split
+from cardio_spect_polar.autoencoder import cpu_threads
 
 N_SEGMENTS = 17
 SEGMENT_TASKS = [f"mfr_seg{i:02d}" for i in range(1, N_SEGMENTS + 1)]
 RISK_TASKS = ["impaired_mfr", "sex_male", "smoking", "hypertension", "dyslipidemia", "diabetes"]
 CHANNELS = ("rest", "stress", "mfr")
 IMPAIRED_MFR = 2.0
+GENERATOR_VERSION = 2  # bump when synthesize() changes, so that cached cohorts are rewritten
 # AHA 17-segment model: coronary territories used to place synthetic flow defects.
 TERRITORIES = {"LAD": [1, 2, 7, 8, 13, 14, 17], "RCA": [3, 4, 9, 10, 15], "LCX": [5, 6, 11, 12, 16]}
 # Channel scales that bring the maps to about [0, 1] before the network.
@@ -85,7 +87,9 @@ def synthesize(n: int, size: int, seed: int) -> tuple[pd.DataFrame, np.ndarray]:
     hypertension, dyslipidemia and age, women have a higher MFR; a third of patients has a
     territorial flow defect; rest perfusion shows sex-specific attenuation (anterior wall in women,
     inferior wall in men); hypertension brings a relatively brighter septum (hypertrophy); smokers
-    have a patchier rest perfusion (a texture, not a segment-mean effect).
+    have a patchier rest perfusion (a texture, not a segment-mean effect). Every effect has
+    patient-to-patient variability and look-alikes in other patients (attenuation artefacts,
+    some septal brightness, some patchiness), so that no risk factor is trivially readable.
     """
     rng = np.random.default_rng(seed)
     seg = segment_map(size)
@@ -96,7 +100,7 @@ def synthesize(n: int, size: int, seed: int) -> tuple[pd.DataFrame, np.ndarray]:
     htn = rng.random(n) < 0.5
     dyslip = rng.random(n) < np.where(htn, 0.6, 0.4)
     diabetes = rng.random(n) < np.where(htn, 0.35, 0.15)
-    log_mfr = (np.log(2.6) - 0.22 * diabetes - 0.15 * smoking - 0.12 * htn - 0.08 * dyslip
+    log_mfr = (np.log(2.6) - 0.22 * diabetes - 0.06 * smoking - 0.10 * htn - 0.08 * dyslip
                - 0.008 * (age - 63) + 0.08 * ~male + rng.normal(0, 0.18, n))
     global_mfr = np.exp(log_mfr)
     yy, xx = np.mgrid[0:size, 0:size]
@@ -117,14 +121,23 @@ def synthesize(n: int, size: int, seed: int) -> tuple[pd.DataFrame, np.ndarray]:
         mfr_px = np.where(inside, seg_mfr[i][np.clip(seg, 1, None) - 1], 0.0)
         mfr_px = gaussian_filter(mfr_px, 0.8) + rng.normal(0, 0.05, (size, size))
         rest = 80.0 + rng.normal(0, 2.0, (size, size))
-        rest -= (rng.uniform(8, 15) * anterior) if not male[i] else (rng.uniform(8, 15) * inferior)
-        rest += 6.0 * septal * htn[i]
-        if smoking[i]:
-            rest += gaussian_filter(rng.normal(0, 6.0, (size, size)), 1.0) * 2.0
+        # soft-tissue attenuation of variable depth: breast (anterior) mostly in women, diaphragm
+        # (inferior) mostly in men, and an attenuation artefact at a random site in anyone
+        rest -= rng.uniform(0, 10 if not male[i] else 4) * anterior + rng.uniform(0, 10 if male[i] else 4) * inferior
+        site = rng.uniform(0, 360)
+        rest -= rng.uniform(0, 6) * np.exp(-0.5 * (((ang - site + 180) % 360 - 180) / 30.0) ** 2) * (r > 0.3)
+        # hypertrophy in hypertension: a relatively brighter septum, of variable degree
+        rest += (rng.uniform(0, 2) + rng.uniform(0, 2.5) * htn[i]) * septal
         rest = gaussian_filter(rest, 0.7)
-        stress = rest * np.clip(mfr_px / max(mfr_px[inside].max(), 1e-6), 0.1, None) ** 0.7
-        stress = stress / max(stress[inside].max(), 1e-6) * 100.0 + rng.normal(0, 1.5, (size, size))
-        rest = rest / max(rest[inside].max(), 1e-6) * 100.0
+        flow = np.clip(mfr_px / max(mfr_px[inside].max(), 1e-6), 0.1, None) ** 0.7
+        # Both maps are scaled to 100% at the maximum of the texture-free map, so that the texture
+        # below changes the pattern, not the segment means.
+        rest_scale, stress_scale = rest[inside].max(), (rest * flow)[inside].max()
+        # patchy uptake, more so in smokers: a zero-mean texture rather than a segment-level change
+        patchiness = rng.uniform(0.6, 1.6) + 0.6 * smoking[i]
+        rest = rest + gaussian_filter(rng.normal(0, 3.0, (size, size)), 1.0) * patchiness * 2.0
+        stress = rest * flow / max(stress_scale, 1e-6) * 100.0 + rng.normal(0, 1.5, (size, size))
+        rest = rest / max(rest_scale, 1e-6) * 100.0
         for ch, m in enumerate((rest, stress, mfr_px)):
             maps[i, ch] = np.where(inside, m, 0.0)
     table = pd.DataFrame({
@@ -148,7 +161,7 @@ def write_cohort(table: pd.DataFrame, maps: np.ndarray, root: Path) -> None:
 
 def synthetic_root(cache_dir: Path, n: int, size: int, seed: int) -> Path:
     """Write the synthetic cohort once per (n, size, seed) under the cache, then reuse it."""
-    key = hashlib.sha1(json.dumps([n, size, seed, 1]).encode()).hexdigest()[:10]
+    key = hashlib.sha1(json.dumps([n, size, seed, GENERATOR_VERSION]).encode()).hexdigest()[:10]
     root = Path(cache_dir) / "spect_polar" / f"perfusion-{key}"
     if not (root / "labels.csv").exists():
         table, maps = synthesize(n, size, seed)
@@ -282,6 +295,11 @@ def _step_settings(step: dict, n_fit: int) -> dict:
 
 def train_perfusion(features, train_index: np.ndarray, cfg: dict, ctx) -> PerfusionModel:
     """Two-step ResNet training on the training fold, plus the 17-segment regression baselines."""
+    with cpu_threads(cfg.get("cpu_threads"), ctx.device):
+        return _train_perfusion(features, train_index, cfg, ctx)
+
+
+def _train_perfusion(features, train_index: np.ndarray, cfg: dict, ctx) -> PerfusionModel:
     table, maps = features.table, features.x["maps"]
     fit_rows, val_rows = inner_split(table, train_index, fraction=float(cfg["val_fraction"]), seed=ctx.seed,
                                      label="impaired_mfr")

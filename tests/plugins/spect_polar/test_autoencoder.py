@@ -58,14 +58,16 @@ def test_four_layers_and_layer_two_features(tmp_path):
 def test_training_reduces_reconstruction_error_through_the_engine(tmp_path):
     ctx = make_ctx(tmp_path)
     x = phase_maps(20, 40, seed=1)
-    fitted = ae.fit_autoencoder(x, [f"p{i}" for i in range(20)], {**CFG, "iterations": 150}, ctx, name="ae-test")
+    fitted = ae.fit_autoencoder(x, [f"p{i}" for i in range(20)], {**CFG, "iterations": 150, "lr": 1e-2}, ctx,
+                                name="ae-test")
     losses = [h["train_loss"] for h in fitted.history]
     assert len(losses) == 150 and fitted.epochs == 150 and fitted.iterations == 150
     assert losses[-1] < 0.2 * losses[0]
     assert (tmp_path / "checkpoints" / "ae-test.pt").exists()  # the engine's checkpoint, not a hand loop
-    recon = fitted.decode(fitted.transform(x, ctx), ctx)
+    recon = fitted.decode(fitted.encode(x, ctx), ctx)  # the decoder takes raw layer-2 outputs
     assert recon.shape == x.shape
-    assert np.mean(np.abs(recon - x)) < np.mean(np.abs(x - x.mean(0)))
+    # two latent factors: the AE must reconstruct far better than the mean map does
+    assert np.mean(np.abs(recon - x)) < 0.6 * np.mean(np.abs(x - x.mean(0)))
 
 
 def test_iterations_map_onto_engine_epochs():

@@ -32,7 +32,8 @@ def test_plugin_info_and_config_keys():
     cfg = info.default_config
     assert cfg["task"] == "phase_ae" and cfg["autoencoder"]["features"] == 64
     assert cfg["autoencoder"]["iterations"] == 1000 and cfg["analysis"]["p_enter"] == 0.1
-    assert cfg["data"]["n_patients"] == 103 and cfg["perfusion"]["arch"] == "resnet50"
+    assert cfg["data"]["n_patients"] == 103 and cfg["perfusion"]["arch"] == "resnet18"
+    assert cfg["profiles"]["paper"]["perfusion"]["arch"] == "resnet50"
     assert {"paper", "fast"} <= set(cfg["profiles"])
     with pytest.raises(CardioError, match="unknown task"):
         plugin._task({"task": "nonsense"})
