@@ -195,7 +195,8 @@ def paper_analysis(df: pd.DataFrame, outcome: str, clinical: list[str], categori
     figures.append(correlation_heatmap(r, rp, figure_path("spect_ae_correlation"),
                                        "Pearson correlation: AE features vs PSD/PBW (in-sample)"))
     scores = {name: fitted.models[name].predict_proba(df) for name in fitted.models}
-    roc = stats.plot_roc({n: (y, scores[n]) for n in MODEL_NAMES}, title="ROC, in-sample (apparent) fit of the paper's models")
+    roc = stats.plot_roc({n: (y, scores[n]) for n in MODEL_NAMES},
+                         title="ROC, in-sample (apparent) fit of the paper's models")
     figures.append(_save(roc, figure_path("spect_roc_in_sample")))
 
     aucs = {}
@@ -234,9 +235,7 @@ def paper_analysis(df: pd.DataFrame, outcome: str, clinical: list[str], categori
         + (f"; none passed, so the best AE feature ({fitted.ae_selected[0]}) entered the AE model."
            if fitted.ae_forced else f"; entering the multivariate model: {', '.join(fitted.ae_selected)}.")
         + "\n\nLikelihood-ratio tests of the AE features' incremental value: "
-        + "; ".join(f"{full} vs {red}: " + (f"chi2 = {lr_tests[full]['statistic']:.2f}, p = {lr_tests[full]['p_value']:.3g}"
-                                             if lr_tests[full]["statistic"] is not None else "not nested, not tested")
-                    for red, full in NESTED.items()) + "."
+        + "; ".join(f"{full} vs {red}: " + _lr_text(lr_tests[full]) for red, full in NESTED.items()) + "."
     )
     section = Section(
         title="SPECT phase autoencoder: the paper's analysis (in-sample, explanatory)",
@@ -249,6 +248,12 @@ def paper_analysis(df: pd.DataFrame, outcome: str, clinical: list[str], categori
                 "Likelihood-ratio tests (in-sample)": lr_rows},
         estimates=list(aucs.values()), tests=list(lr_tests.values()))
     return InSampleResult(section, fitted, aucs, lr_tests, scores)
+
+
+def _lr_text(t: dict) -> str:
+    if t["statistic"] is None:
+        return "not nested, not tested"
+    return f"chi2 = {t['statistic']:.2f}, p = {t['p_value']:.3g}"
 
 
 def in_sample_vs_out_of_fold(pred_table: pd.DataFrame, insample_aucs: dict[str, dict], task: str,
@@ -424,7 +429,8 @@ def phase_explain_section(model: PhaseAEModel, features: Features, index: np.nda
     for k, (group, title) in enumerate(((1, "responders"), (0, "non-responders"))):
         ax = fig.add_subplot(1, 3, k + 1, projection="polar")
         mean_map = circular_mean_deg(maps[y == group], axis=0)
-        bullseye.plot_bullseye(mean_map, kind="phase", ax=ax, title=f"mean phase, {title} (n={int((y == group).sum())})")
+        bullseye.plot_bullseye(mean_map, kind="phase", ax=ax,
+                               title=f"mean phase, {title} (n={int((y == group).sum())})")
     perf = [r.perfusion_map for r in results if r.perfusion_map is not None]
     if perf:
         ax = fig.add_subplot(1, 3, 3, projection="polar")

@@ -167,7 +167,8 @@ def synthetic_root(cache_dir: Path, n: int, size: int, seed: int) -> Path:
         table, maps = synthesize(n, size, seed)
         tmp = root.with_name(root.name + ".tmp")
         write_cohort(table, maps, tmp)
-        tmp.rename(root) if not root.exists() else None
+        if not root.exists():  # written whole, then renamed: a killed run never leaves half a cohort
+            tmp.rename(root)
     return root
 
 
@@ -311,7 +312,8 @@ def _train_perfusion(features, train_index: np.ndarray, cfg: dict, ctx) -> Perfu
     step1 = PolarResNet(cfg["arch"], N_SEGMENTS, bool(cfg["imagenet"]))
     _freeze(step1, list(cfg["freeze"]))
     r1 = E.fit(step1, E.ArrayDataset(x[fit_rows], y_seg[fit_rows]), E.ArrayDataset(x[val_rows], y_seg[val_rows]),
-               ctx, name="perfusion-step1-mfr", settings=_step_settings(cfg["step1"], len(fit_rows)), loss_fn=nn.MSELoss(), metric=_neg_mae)
+               ctx, name="perfusion-step1-mfr", settings=_step_settings(cfg["step1"], len(fit_rows)),
+               loss_fn=nn.MSELoss(), metric=_neg_mae)
     step1 = r1.model
     # Step 2: the backbone starts from step 1's weights, a new head learns the risk factors.
     step2 = PolarResNet(cfg["arch"], N_SEGMENTS, False)
@@ -337,7 +339,8 @@ def _train_perfusion(features, train_index: np.ndarray, cfg: dict, ctx) -> Perfu
         lr = make_pipeline(StandardScaler(), LogisticRegression(C=float(cfg["baseline_c"]), max_iter=5000))
         lr.fit(seg_x[train_index], yt)
         baselines[task] = lr
-        thresholds[f"logistic/{task}"] = float(ctx.stats.youden_threshold(yt, lr.predict_proba(seg_x[train_index])[:, 1]))
+        train_prob = lr.predict_proba(seg_x[train_index])[:, 1]
+        thresholds[f"logistic/{task}"] = float(ctx.stats.youden_threshold(yt, train_prob))
     ridge = make_pipeline(StandardScaler(), Ridge(alpha=1.0)).fit(seg_x[train_index], y_seg[train_index])
     baselines["mfr_segments"] = ridge
     return PerfusionModel(step1.cpu().eval(), step2.cpu().eval(), baselines, thresholds,

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from cardio import Cohort, Features, PluginInfo, hookimpl
+from cardio import Cohort, PluginInfo, hookimpl
 from cardio.config import package_defaults
 from cardio.data import CardioError
 

@@ -40,7 +40,8 @@ def study_table(n: int = 80, seed: int = 0) -> tuple[pd.DataFrame, np.ndarray]:
     logit = 1.5 * pattern + 0.04 * (qrs - 155)
     y = (rng.random(n) < 1 / (1 + np.exp(-logit))).astype(int)
     table = pd.DataFrame({"record_id": [f"R{i}" for i in range(n)], "patient_id": [f"P{i:03d}" for i in range(n)],
-                          "responder": y, "age": rng.normal(62, 12, n).round(), "sex": (rng.random(n) < 0.7).astype(int),
+                          "responder": y, "age": rng.normal(62, 12, n).round(),
+                          "sex": (rng.random(n) < 0.7).astype(int),
                           "qrs_ms": qrs.round(), "lvef": rng.normal(29, 6, n).round(1),
                           "psd": rng.normal(55, 15, n), "pbw": rng.normal(190, 60, n)})
     grid = np.linspace(0, 1, 8 * 16).reshape(8, 16)
