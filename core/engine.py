@@ -17,7 +17,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 from cardio.data import CardioError
 
 SETTINGS = ("epochs", "batch_size", "lr", "weight_decay", "optimizer", "scheduler", "grad_clip",
-            "patience", "amp", "channels_last", "num_workers")
+            "patience", "amp", "channels_last", "num_workers", "checkpoint_every", "cpu_threads")
 
 
 class ArrayDataset(Dataset):
@@ -107,8 +107,8 @@ class ShardedBatchSampler(Sampler):
             order = torch.arange(self.n)
         for start in range(0, self.n, self.batch_size):
             batch = order[start:start + self.batch_size]
-            # Drop a final batch too small to give every rank one sample.
-            if len(batch) < self.world:
+            # Drop a final batch too small to give every rank two samples (BatchNorm needs two).
+            if len(batch) < 2 * self.world and start > 0:
                 return
             yield batch[self.rank::self.world].tolist()
 
@@ -197,9 +197,22 @@ def fit(model: nn.Module, train_set: Dataset, val_set: Dataset | None, ctx, *, n
         settings: dict | None = None, loss_fn: Callable | None = None,
         metric: Callable[[np.ndarray, np.ndarray], float] | None = None,
         sample_weights: np.ndarray | None = None) -> FitResult:
-    """Train `model`; checkpoints go to checkpoints/<fold>-<name>.pt and a rerun resumes from them."""
+    """Train `model`; checkpoints go to checkpoints/<fold>-<name>.pt and a rerun resumes from them.
+
+    `settings` overrides keys of config["train"] (other keys in it are ignored, so a plugin may
+    pass a whole config section such as config["finetune"]).
+    """
     s = _settings(ctx, settings)
-    loss_fn = loss_fn or _default_loss
+    previous = torch.get_num_threads()
+    if s["cpu_threads"] and ctx.device.type == "cpu":
+        torch.set_num_threads(int(s["cpu_threads"]))
+    try:
+        return _train(model, train_set, val_set, ctx, s, name, loss_fn or _default_loss, metric, sample_weights)
+    finally:
+        torch.set_num_threads(previous)
+
+
+def _train(model, train_set, val_set, ctx, s, name, loss_fn, metric, sample_weights) -> FitResult:
     device = ctx.device
     tag = f"{ctx.fold}-{name}" if ctx.fold else name
     ckpt_path = Path(ctx.checkpoint_dir) / f"{tag}.pt"
@@ -218,6 +231,7 @@ def fit(model: nn.Module, train_set: Dataset, val_set: Dataset | None, ctx, *, n
              if s["scheduler"] == "cosine" else None)
 
     state = {"epoch": 0, "best_score": -math.inf, "best_epoch": -1, "bad_epochs": 0, "history": [], "done": False}
+    best_state, best_dirty = None, False  # best weights live in memory; written with each checkpoint
     resumed = False
     if ckpt_path.exists():
         ck = load_checkpoint(ckpt_path)
@@ -227,6 +241,8 @@ def fit(model: nn.Module, train_set: Dataset, val_set: Dataset | None, ctx, *, n
             sched.load_state_dict(ck["scheduler"])
         state = ck["state"]
         _set_rng_state(ck["rng"])
+        if best_path.exists():
+            best_state = load_checkpoint(best_path)["model"]
         resumed = True
         ctx.log.info("%s: resuming after epoch %d", tag, state["epoch"])
 
@@ -278,26 +294,31 @@ def fit(model: nn.Module, train_set: Dataset, val_set: Dataset | None, ctx, *, n
         state["epoch"] = epoch + 1
         if score > state["best_score"]:
             state.update(best_score=score, best_epoch=epoch + 1, bad_epochs=0)
-            if ctx.is_main:
-                save_atomic({"model": _unwrap(model).state_dict()}, best_path)
+            best_state = {k: v.detach().to("cpu", copy=True) for k, v in _unwrap(model).state_dict().items()}
+            best_dirty = True
         else:
             state["bad_epochs"] += 1
         if s["patience"] and state["bad_epochs"] >= s["patience"]:
             state["done"] = True
         if state["epoch"] >= epochs:
             state["done"] = True
-        if ctx.is_main:
-            save_atomic({"model": _unwrap(model).state_dict(), "optimizer": opt.state_dict(),
-                         "scheduler": sched.state_dict() if sched is not None else None,
-                         "state": state, "rng": _rng_state()}, ckpt_path)
-        if world > 1:
-            dist.barrier()
+        # Every checkpoint_every epochs and at the end; a killed run redoes at most that many.
+        if state["done"] or state["epoch"] % max(int(s["checkpoint_every"]), 1) == 0:
+            if ctx.is_main:
+                if best_dirty:
+                    save_atomic({"model": best_state}, best_path)
+                save_atomic({"model": _unwrap(model).state_dict(), "optimizer": opt.state_dict(),
+                             "scheduler": sched.state_dict() if sched is not None else None,
+                             "state": state, "rng": _rng_state()}, ckpt_path)
+            best_dirty = False
+            if world > 1:
+                dist.barrier()
         if hasattr(bar, "set_postfix"):
             bar.set_postfix({k: f"{v:.4g}" for k, v in row.items() if k != "epoch"})
     if hasattr(bar, "close"):
         bar.close()
-    if best_path.exists():
-        model.load_state_dict(load_checkpoint(best_path)["model"])
+    if best_state is not None:
+        model.load_state_dict(best_state)
     return FitResult(model, state["history"], state["best_epoch"], float(state["best_score"]), resumed)
 
 
