@@ -11,7 +11,8 @@ from cardio.explain import grad_cam
 def class_maps(model, layer_name: str, x: np.ndarray, plus: bool) -> np.ndarray:
     """Grad-CAM maps (N, F, T) of the response logit (output 0) for beat spectrograms x (N, F, T)."""
     layer = getattr(model.net, layer_name)
-    inputs = torch.as_tensor(np.asarray(x, dtype=np.float32)).unsqueeze(1)
+    # Gradients must reach the layer even when fine-tuning froze it: let them flow from the input.
+    inputs = torch.as_tensor(np.asarray(x, dtype=np.float32)).unsqueeze(1).requires_grad_(True)
     return grad_cam(model.cpu(), layer, inputs, target=0, plus=plus)
 
 

@@ -108,3 +108,15 @@ def test_patient_score_is_the_mean_of_its_beats_and_weights_balance_patients_and
     assert w.sum() == pytest.approx(1.0)
     # class 1 (patients a, b) and class 0 (patient c) each get half; a and b a quarter each
     assert w[:2].sum() == pytest.approx(0.25) and w[2] == pytest.approx(0.25) and w[3:].sum() == pytest.approx(0.5)
+
+
+def test_grad_cam_reaches_a_frozen_stage():
+    from cardio_ecg_transfer.attribution import class_maps
+
+    model = resnet.build_resnet("resnet18", n_outputs=1, seed=0)
+    model.freeze("layer3")
+    x = np.random.default_rng(0).normal(size=(3, 33, 33)).astype(np.float32)
+    maps = class_maps(model, "layer2", x, plus=False)
+    assert maps.shape == (3, 33, 33) and np.isfinite(maps).all()
+    assert maps.min() >= 0 and maps.max() <= 1 and maps.max() > 0
+    assert not any(p.requires_grad for n, p in model.named_parameters() if n.startswith("net.layer2"))
