@@ -66,12 +66,13 @@ def test_torchrun_two_cpu_processes_match_one(cardio_cli, toy_site, tmp_path):
     assert json.loads((tmp_path / "two" / "run.json").read_text())["world_size"] == 2
     one, two = _estimates(tmp_path / "one"), _estimates(tmp_path / "two")
     assert one.keys() == two.keys()
-    # Same global batches, gradients averaged over ranks: equal up to float summation order.
+    # Same global batches, gradients averaged over ranks: equal up to float summation order
+    # (measured: scores within 6e-8). A rank-based estimate may move by one swapped pair, ~1e-3.
     for key in one:
         for a, b in zip(one[key], two[key]):
             assert (a is None and b is None) or abs(a - b) <= 1e-3, (key, a, b)
     p1, p2 = (pd.read_csv(tmp_path / d / "predictions.csv")["y_score"].to_numpy() for d in ("one", "two"))
-    assert np.abs(p1 - p2).max() < 1e-4
+    assert np.abs(p1 - p2).max() < 1e-5
 
 
 def test_sharded_batches_partition_the_one_process_batches():
