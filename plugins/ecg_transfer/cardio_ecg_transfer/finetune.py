@@ -75,7 +75,7 @@ def train_beat_model(features, train_index: np.ndarray, config: dict, ctx, *, in
     """Fine-tune (init="pretrained") or train from scratch (init="scratch") on one training fold.
 
     Early stopping watches the loss on a patient-grouped validation split of the training fold;
-    the Youden threshold is chosen on the patient scores of the whole training fold.
+    the Youden threshold is chosen on patient scores of that split (finetune.threshold_rows).
     """
     ft = config["finetune"]
     arch = config["pretrain"]["arch"]
@@ -105,13 +105,29 @@ def train_beat_model(features, train_index: np.ndarray, config: dict, ctx, *, in
     name = "transfer" if init == "pretrained" else "scratch"
     res = ctx.engine.fit(model, train_ds, val_ds, ctx, name=name, settings=settings, sample_weights=weights)
 
-    train_index = np.asarray(train_index)
-    probs = beat_probabilities(res.model, x[train_index], ctx)
-    per_patient = patient_means(pids[train_index], probs)
-    y_patient = pd.Series(y_all[train_index], index=pids[train_index]).groupby(level=0).max()
-    threshold = youden_threshold(y_patient.loc[per_patient.index].to_numpy(), per_patient.to_numpy())
+    threshold = choose_threshold(res.model, features, np.asarray(train_index), val_rows, ft["threshold_rows"], ctx)
     return BeatModel(name=f"{arch}-{name}", model=res.model, threshold=float(threshold), init=init,
                      history=res.history, frozen=frozen)
+
+
+def choose_threshold(model, features, train_index: np.ndarray, val_rows: np.ndarray, rows: str, ctx) -> float:
+    """Youden's cut-off on patient scores of the training fold: its validation patients, or all of it.
+
+    A network fitted to a few dozen patients scores its own fitting patients too confidently, so
+    the default takes the cut-off on the held-out validation patients of the fold (both classes
+    needed), falling back to the whole training fold.
+    """
+    if rows not in ("validation", "training"):
+        raise CardioError(f"finetune.threshold_rows={rows!r}: use validation or training")
+    table = features.table
+    y_all = table[features.label].to_numpy(dtype=np.float32)
+    use = np.asarray(val_rows) if rows == "validation" and len(val_rows) else train_index
+    if len(np.unique(y_all[use])) < 2:
+        use = train_index
+    pids = table["patient_id"].astype(str).to_numpy()[use]
+    per_patient = patient_means(pids, beat_probabilities(model, features.x[use], ctx))
+    y_patient = pd.Series(y_all[use], index=pids).groupby(level=0).max()
+    return float(youden_threshold(y_patient.loc[per_patient.index].to_numpy(), per_patient.to_numpy()))
 
 
 def _check_input_matches(meta: dict, current: dict | None, path: Path | None, ctx) -> None:

@@ -139,7 +139,8 @@ def sections(predictions: Predictions, cohort, config: dict, ctx) -> list[Sectio
     t2 = table2(predictions, level=level, seed=ctx.seed)
     text = (f"As the paper's Table 2, out-of-fold over {predictions.table['fold'].nunique()} folds split by patient. "
             "A patient's ResNet score is the **mean of the response probabilities of their beats**. Each model's "
-            "threshold is Youden's, chosen on its training fold only (ResNets: on the training fold's patient scores; "
+            "threshold is Youden's, chosen on its training fold only (ResNets: on the patient scores of the training "
+            f"fold's {'validation patients' if config['finetune']['threshold_rows'] == 'validation' else 'patients'}; "
             "SVM and random forest: on out-of-fold scores within the training fold); the guideline rule scores 0/1 "
             "(LBBB and QRS >= "
             f"{config['baselines']['guideline']['qrs_ms']} ms and LVEF <= {config['baselines']['guideline']['lvef_max']}%) "
