@@ -236,13 +236,16 @@ def _train(model, train_set, val_set, ctx, s, name, loss_fn, metric, sample_weig
     if ckpt_path.exists():
         ck = load_checkpoint(ckpt_path)
         model.load_state_dict(ck["model"])
-        opt.load_state_dict(ck["optimizer"])
-        if sched is not None and ck.get("scheduler"):
-            sched.load_state_dict(ck["scheduler"])
         state = ck["state"]
         _set_rng_state(ck["rng"])
-        if best_path.exists():
-            best_state = load_checkpoint(best_path)["model"]
+        if state["done"]:  # a finished fit keeps only the weights it returned
+            best_state = ck["model"]
+        else:
+            opt.load_state_dict(ck["optimizer"])
+            if sched is not None and ck.get("scheduler"):
+                sched.load_state_dict(ck["scheduler"])
+            if best_path.exists():
+                best_state = load_checkpoint(best_path)["model"]
         resumed = True
         ctx.log.info("%s: resuming after epoch %d", tag, state["epoch"])
 
@@ -303,13 +306,19 @@ def _train(model, train_set, val_set, ctx, s, name, loss_fn, metric, sample_weig
         if state["epoch"] >= epochs:
             state["done"] = True
         # Every checkpoint_every epochs and at the end; a killed run redoes at most that many.
-        if state["done"] or state["epoch"] % max(int(s["checkpoint_every"]), 1) == 0:
-            if ctx.is_main:
+        due = state["done"] or state["epoch"] % max(int(s["checkpoint_every"]), 1) == 0
+        if due and ctx.is_main:
+            if state["done"]:  # the returned (best) weights alone: a third of a checkpoint with Adam's state
+                save_atomic({"model": best_state if best_state is not None else _unwrap(model).state_dict(),
+                             "state": state, "rng": _rng_state()}, ckpt_path)
+                best_path.unlink(missing_ok=True)
+            else:
                 if best_dirty:
                     save_atomic({"model": best_state}, best_path)
                 save_atomic({"model": _unwrap(model).state_dict(), "optimizer": opt.state_dict(),
                              "scheduler": sched.state_dict() if sched is not None else None,
                              "state": state, "rng": _rng_state()}, ckpt_path)
+        if due:
             best_dirty = False
             if world > 1:
                 dist.barrier()

@@ -24,7 +24,8 @@ def grad_cam(model: nn.Module, layer: nn.Module, x: torch.Tensor, target: int | 
     try:
         maps = []
         for start in range(0, len(x), batch_size):
-            chunk = x[start:start + batch_size]
+            # A gradient must reach the layer even when the layers before it are frozen.
+            chunk = x[start:start + batch_size].detach().clone().requires_grad_(True)
             targets = None if target is None else [ClassifierOutputTarget(target)] * len(chunk)
             maps.append(method(input_tensor=chunk, targets=targets))
     finally:

@@ -42,7 +42,7 @@ def test_run_directory_is_complete(cardio_cli, tmp_path):
     run = tmp_path / "r"
     for name in ("config.yaml", "metrics.json", "predictions.csv", "report.md", "report.html", "report.json", "run.log"):
         assert (run / name).is_file(), name
-    assert list((run / "checkpoints").glob("fold0-mlp.pt"))
+    assert list((run / "checkpoints").glob("fold0-mlp.pt")) and not list((run / "checkpoints").glob("*.best.pt"))
     assert {p.name for p in (run / "figures").glob("*.png")} >= {"roc_label.png", "calibration_mlp_label.png"}
     metrics = json.loads((run / "metrics.json").read_text())
     assert metrics["schema"] == "cardio-metrics/1" and metrics["n_patients"] == 60
