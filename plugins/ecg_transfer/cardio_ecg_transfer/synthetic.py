@@ -3,15 +3,23 @@
 Each beat is a sum of Gaussians (P, Q, R, S, T waves, as in the ECGSYN model of McSharry et
 al. 2003, written here in the time domain) placed on R-peak times with heart-rate variability
 (respiratory and 0.1 Hz modulation plus jitter), then baseline wander, mains hum and noise are
-added. Patients with left bundle branch block (LBBB) have a wide QRS made of two R humps whose
-mid-QRS notch depth varies (from a slurred single hump to a deep notch) and a discordant T wave;
-the others have an intraventricular conduction delay with a terminal R' wave.
+added. Every QRS has a broad R wave that carries, in the middle, a mid-QRS notch of the
+patient's depth (`_notch`, 0 = one slurred hump, 1 = a deep M-shaped notch; the "mid-QRS
+notching" of the strict LBBB criteria of Strauss et al. 2011), the same in every beat. Patients
+with left bundle branch block (LBBB) have a wide monophasic R and a discordant T wave; the others
+an intraventricular conduction delay (q, notched R, S, and a terminal r' of random size that says
+nothing about response) with a concordant T.
 
-Response (a >= 15 % fall of LV end-systolic volume, as in the paper) depends on QRS duration,
-LBBB and LVEF, and on the notch depth (`notch`, the strict-LBBB "mid-QRS notching" of Strauss et
-al. 2011), which no table column records: a model that reads the waveform can beat the guideline
-rule (LBBB and QRS >= 150 ms). The covariates follow Table 1 of the paper (He et al. 2023).
-Everything is deterministic from the seed; the files are read back through records.py.
+Response (a >= 15 % fall of LV end-systolic volume, as in the paper) depends mostly on the notch
+depth, which no table column records (a marker of true left-sided conduction block, the
+dyssynchrony CRT corrects): its share of the response logit (SD about 1.9) is several times that
+of QRS duration (about 0.4) or LBBB (about 0.3), which keep a real but smaller effect, as do
+LVEF, diabetes and scar. So a model that reads the waveform can beat the guideline rule (LBBB
+and QRS >= 150 ms): with 71 patients and 5-fold patient-level cross-validation, a logistic
+regression on the PCA of each patient's mean beat spectrogram scored AUC 0.76 against 0.66 for
+the rule (mean over seeds 0-3; seeds 4-7: 0.71 against 0.55). The covariates follow Table 1
+of the paper (He et al. 2023). Everything is deterministic from the seed; the files are read
+back through records.py.
 """
 from __future__ import annotations
 
@@ -25,7 +33,7 @@ import wfdb
 
 from cardio.data import CardioError
 
-_VERSION = 1
+_VERSION = 2
 _MANIFEST = "synthetic.json"
 #: Per-lead gain of (P wave, QRS and T wave): a rough frontal/precordial projection of one dipole.
 #: The QRS and T share a gain so that the T stays discordant to the QRS in every lead.
@@ -44,8 +52,8 @@ def cohort_table(n_patients: int = 71, seed: int = 0) -> pd.DataFrame:
     n = int(n_patients)
     lbbb = (rng.random(n) < 0.80).astype(int)
     qrs_true = np.where(lbbb == 1, _clip_normal(rng, 176, 20, 130, 230, n), _clip_normal(rng, 158, 20, 120, 210, n))
-    # mid-QRS notch depth (LBBB) or terminal R' fragmentation (others), 0..1
-    notch = np.where(lbbb == 1, rng.beta(2.0, 2.0, n), rng.beta(1.5, 3.0, n))
+    # mid-QRS notch depth, 0..1: often deep in LBBB (near-bimodal: strict or not), mostly shallow otherwise
+    notch = np.where(lbbb == 1, rng.beta(1.2, 1.2, n), rng.beta(1.0, 2.5, n))
     lvef = np.round(_clip_normal(rng, 26.9, 5.1, 12, 35, n), 1)
     age = np.round(_clip_normal(rng, 61.8, 12.6, 25, 88, n)).astype(int)
     male = (rng.random(n) < 0.79).astype(int)
@@ -58,8 +66,9 @@ def cohort_table(n_patients: int = 71, seed: int = 0) -> pd.DataFrame:
     # measured QRS duration and the reader's LBBB call: the true values with reading error
     qrs_ms = np.round(qrs_true + rng.normal(0, 6, n)).astype(int)
     lbbb_read = np.where(rng.random(n) < 0.04, 1 - lbbb, lbbb)
-    logit = (-0.2 + 0.03 * (qrs_true - 170) + 1.3 * lbbb + 0.06 * (lvef - 27) + 4.5 * (notch - 0.45)
-             - 0.8 * dm - 0.04 * (scar - 26) + rng.normal(0, 0.4, n))
+    # the notch term dominates (7.0 x SD 0.27); QRS (0.018 x SD 21 ms) and LBBB (0.8 x SD 0.4) are smaller
+    logit = (0.5 + 0.018 * (qrs_true - 170) + 0.8 * lbbb + 0.04 * (lvef - 27) + 7.0 * (notch - 0.45)
+             - 0.5 * dm - 0.025 * (scar - 26) + rng.normal(0, 0.4, n))
     responder = (rng.random(n) < 1 / (1 + np.exp(-logit))).astype(int)
     reduction = np.where(responder == 1, rng.uniform(15, 45, n), rng.uniform(-10, 14.9, n))
     ids = [f"{i + 1:03d}" for i in range(n)]
@@ -91,21 +100,32 @@ def _beat_times(rng, seconds: float, hr: float) -> np.ndarray:
 
 
 def _waves(row: pd.Series, rng) -> tuple[np.ndarray, np.ndarray]:
-    """(P wave, QRS+T) Gaussian parameters: rows of (amplitude mV, offset from R s, width s, T flag)."""
+    """(P wave, QRS+T) Gaussian parameters: rows of (amplitude mV, offset from R s, width s, T flag).
+
+    The notch is a narrow negative Gaussian (fixed width in ms, not scaled with the QRS) in the
+    middle of a broad R wave: at depth 0 the R is one slurred hump, at depth 1 an M-shaped
+    notched R. Its sharp edges (5 ms SD) put energy at 10-60 Hz that a wider QRS does not, so
+    the spectrogram shows it clearly above the noise, in every beat of the patient.
+    """
     d = float(row["_qrs_true_ms"]) / 1000.0
     n = float(row["_notch"])
     a = rng.uniform(0.9, 1.5)
     pr = rng.uniform(0.15, 0.21)
     p = np.array([[rng.uniform(0.08, 0.16), -pr, 0.022, 0.0]])
+    notch_w = rng.uniform(0.0045, 0.0055)
+    t_off, t_w = d / 2 + rng.uniform(0.14, 0.2), rng.uniform(0.05, 0.07)
     if int(row["_lbbb_true"]):
-        s = d * (0.12 + 0.14 * n)           # hump separation grows with the notch ...
-        w = max((d - 2 * s) / 5.0, 0.006)   # ... and the humps narrow, so the QRS keeps its duration
-        qrs = [[a, -s, w, 0], [a * rng.uniform(0.85, 1.05), s, w, 0],
-               [-0.35 * a, d / 2 + rng.uniform(0.14, 0.2), rng.uniform(0.05, 0.07), 1]]  # discordant T
+        # broad R in two halves (slight random asymmetry), spanning the QRS duration, discordant T
+        skew = rng.uniform(-0.1, 0.1) * d
+        qrs = [[a, -0.11 * d + skew / 2, 0.12 * d, 0], [a * rng.uniform(0.85, 1.05), 0.11 * d + skew / 2, 0.12 * d, 0],
+               [-0.9 * n * a, skew / 2, notch_w, 0],                                  # mid-QRS notch
+               [-0.35 * a, t_off, t_w, 1]]
     else:
-        qrs = [[-0.12 * a, -0.32 * d, 0.05 * d, 0], [a, -0.12 * d, 0.09 * d, 0], [-0.4 * a, 0.12 * d, 0.07 * d, 0],
-               [a * (0.15 + 0.45 * n), 0.32 * d, 0.08 * d, 0],                      # terminal R'
-               [0.25 * a, d / 2 + rng.uniform(0.14, 0.2), rng.uniform(0.05, 0.07), 1]]
+        # intraventricular conduction delay: q, broad (possibly notched) R, S and a terminal r' of random
+        # size that says nothing about response (a distractor), concordant T
+        qrs = [[-0.12 * a, -0.36 * d, 0.05 * d, 0], [a, -0.1 * d, 0.1 * d, 0], [-0.75 * n * a, -0.1 * d, notch_w, 0],
+               [-0.4 * a, 0.14 * d, 0.07 * d, 0], [a * rng.uniform(0.1, 0.5), 0.34 * d, 0.07 * d, 0],
+               [0.25 * a, t_off, t_w, 1]]
     return p, np.asarray(qrs, dtype=np.float64)
 
 
