@@ -120,9 +120,14 @@ def _md_table(df: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
+def _relative(path, run_dir: Path) -> str:
+    """Figures are linked relative to the run directory; one elsewhere keeps its absolute path."""
+    path = Path(path).resolve()
+    return str(path.relative_to(run_dir.resolve())) if path.is_relative_to(run_dir.resolve()) else str(path)
+
+
 def _section_dict(sec: Section, run_dir: Path) -> dict:
-    figs = [str(Path(f).resolve().relative_to(run_dir.resolve())) if Path(f).is_absolute() or Path(f).exists()
-            else str(f) for f in sec.figures]
+    figs = [_relative(f, run_dir) for f in sec.figures]
     return {"title": sec.title, "text": sec.text, "figures": figs,
             "tables": {k: json.loads(v.to_json(orient="split", index=False)) for k, v in sec.tables.items()}}
 
@@ -166,7 +171,7 @@ def render(run_dir: Path) -> str:
     html = markdown.markdown(md, extensions=["tables"])
 
     def embed(m: re.Match) -> str:
-        path = run_dir / m.group(2)
+        path = run_dir / m.group(2)  # an absolute link stays absolute under /
         if not path.exists():
             return m.group(0)
         data = base64.b64encode(path.read_bytes()).decode()
