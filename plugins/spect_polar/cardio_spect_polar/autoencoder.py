@@ -8,7 +8,6 @@ epochs = ceil(iterations / batches per epoch) (full batch by default: one step p
 from __future__ import annotations
 
 import math
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,6 +16,8 @@ import torch
 from torch import nn
 
 from cardio.data import CardioError
+# one CPU thread is 4x faster for the AE's small matrices (benchmarks/spect_ae_threads.py)
+from cardio.engine import cpu_threads
 
 PHASE_SCALE = 360.0  # phase angles are degrees in [0, 360); the AE sees them in [0, 1)
 
@@ -67,24 +68,6 @@ class _Decoder(nn.Module):
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         return self.ae.decode(z)
-
-
-@contextmanager
-def cpu_threads(n: int | None, device):
-    """Run a block with n intra-op CPU threads, then restore the previous setting.
-
-    The AE's matrices are small: on CPU, thread synchronisation costs more than it saves
-    (benchmarks/spect_ae_threads.py: one thread 4x faster per step than two on a busy 2-core machine).
-    """
-    if not n or getattr(device, "type", "cpu") != "cpu":
-        yield
-        return
-    before = torch.get_num_threads()
-    torch.set_num_threads(int(n))
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 def _neg_mse(y_true: Any, outputs: Any) -> float:

@@ -28,7 +28,7 @@ from sklearn.preprocessing import StandardScaler
 from torch import nn
 
 from cardio.data import CardioError, inner_split
-from cardio_spect_polar.autoencoder import cpu_threads
+from cardio.engine import cpu_threads
 
 N_SEGMENTS = 17
 SEGMENT_TASKS = [f"mfr_seg{i:02d}" for i in range(1, N_SEGMENTS + 1)]
