@@ -1,7 +1,6 @@
 """The paper's analysis (in-sample) and its cross-validated twin: tables, tests, and no leakage."""
 from __future__ import annotations
 
-import logging
 
 import pytest
 
@@ -9,11 +8,8 @@ pytest.importorskip("cardio_spect_polar")
 
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
-import torch  # noqa: E402
 
-from cardio import config as cardio_config  # noqa: E402
 from cardio.data import Features, make_folds  # noqa: E402
-from cardio.run import RunContext  # noqa: E402
 from cardio_spect_polar import analysis  # noqa: E402
 
 CLINICAL = ["age", "sex", "qrs_ms", "lvef"]
@@ -22,14 +18,6 @@ CFG = {"p_enter": 0.1, "p_significant": 0.05, "max_ae_features": 1, "clinical": 
        "categorical": CATEGORICAL, "in_sample": True}
 AE_CFG = {"hidden": 16, "features": 64, "activation": "relu", "iterations": 30, "batch_size": None, "lr": 3e-3,
           "weight_decay": 0.0, "cpu_threads": 1}
-
-
-@pytest.fixture()
-def ctx(tmp_path):
-    cfg = cardio_config.merge(cardio_config.core_defaults(), {}, strict=False)
-    (tmp_path / "checkpoints").mkdir()
-    return RunContext(config=cfg, device=torch.device("cpu"), seed=0, out_dir=tmp_path, cache_dir=tmp_path / "cache",
-                      log=logging.getLogger("test"))
 
 
 def study_table(n: int = 80, seed: int = 0) -> tuple[pd.DataFrame, np.ndarray]:

@@ -1,7 +1,6 @@
 """Task perfusion_risk: polar-map geometry, the synthetic .npy cohort, the ResNet and two-step training."""
 from __future__ import annotations
 
-import logging
 
 import pytest
 
@@ -10,9 +9,7 @@ pytest.importorskip("cardio_spect_polar")
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from cardio import config as cardio_config  # noqa: E402
 from cardio.data import CardioError, Cohort  # noqa: E402
-from cardio.run import RunContext  # noqa: E402
 from cardio_spect_polar import perfusion as pf  # noqa: E402
 
 CFG = {"arch": "resnet18", "imagenet": False, "freeze": [], "val_fraction": 0.25, "baseline_c": 1.0,
@@ -26,14 +23,6 @@ def one_thread():
     torch.set_num_threads(1)  # tiny CPU models: threads only add synchronisation on a busy CI runner
     yield
     torch.set_num_threads(before)
-
-
-@pytest.fixture()
-def ctx(tmp_path):
-    cfg = cardio_config.merge(cardio_config.core_defaults(), {}, strict=False)
-    (tmp_path / "checkpoints").mkdir()
-    return RunContext(config=cfg, device=torch.device("cpu"), seed=0, out_dir=tmp_path, cache_dir=tmp_path / "cache",
-                      log=logging.getLogger("test"))
 
 
 def test_segment_map_is_the_aha_bullseye():
