@@ -22,20 +22,31 @@ SETTINGS = ("epochs", "batch_size", "lr", "weight_decay", "optimizer", "schedule
 
 
 class ArrayDataset(Dataset):
-    """(x, y) pairs from aligned arrays; y may be None for prediction."""
+    """(x, y) pairs from aligned arrays; y may be None for prediction.
 
-    def __init__(self, x: np.ndarray, y: np.ndarray | None = None, transform: Callable | None = None):
+    `x` is one array, or a tuple of aligned arrays for a model with several inputs: the engine
+    then calls `model(*inputs)` (e.g. an image and a vector of side features).
+    """
+
+    def __init__(self, x: np.ndarray | tuple[np.ndarray, ...], y: np.ndarray | None = None,
+                 transform: Callable | None = None):
         self.x = x
         self.y = y
         self.transform = transform
-        if y is not None and len(y) != len(x):
-            raise CardioError(f"ArrayDataset: {len(x)} inputs but {len(y)} targets")
+        sizes = {len(a) for a in x} if isinstance(x, tuple) else {len(x)}
+        if len(sizes) != 1:
+            raise CardioError(f"ArrayDataset: the input arrays have different lengths {sorted(sizes)}")
+        if y is not None and len(y) != len(self):
+            raise CardioError(f"ArrayDataset: {len(self)} inputs but {len(y)} targets")
 
     def __len__(self) -> int:
-        return len(self.x)
+        return len(self.x[0]) if isinstance(self.x, tuple) else len(self.x)
 
     def __getitem__(self, i: int):
-        x = torch.as_tensor(np.asarray(self.x[i], dtype=np.float32))
+        if isinstance(self.x, tuple):
+            x = tuple(torch.as_tensor(np.asarray(a[i], dtype=np.float32)) for a in self.x)
+        else:
+            x = torch.as_tensor(np.asarray(self.x[i], dtype=np.float32))
         if self.transform is not None:
             x = self.transform(x)
         if self.y is None:
@@ -180,10 +191,17 @@ def _unwrap(model: nn.Module) -> nn.Module:
 
 
 def _to(x, device, channels_last):
+    if isinstance(x, (tuple, list)):
+        return tuple(_to(a, device, channels_last) for a in x)
     x = x.to(device, non_blocking=True)
     if channels_last and x.ndim == 4:
         x = x.contiguous(memory_format=torch.channels_last)
     return x
+
+
+def _call(model: nn.Module, x):
+    """model(x), or model(*x) for a multi-input batch."""
+    return model(*x) if isinstance(x, tuple) else model(x)
 
 
 def _autocast(device: torch.device, amp: bool):
@@ -198,11 +216,11 @@ def _outputs(model: nn.Module, loader: DataLoader, device, s: dict, loss_fn=None
         for x, y in loader:
             x, y = _to(x, device, s["channels_last"]), y.to(device)
             with _autocast(device, s["amp"]):
-                out = model(x)
+                out = _call(model, x)
             out = out.float()
             if loss_fn is not None:
-                total += float(loss_fn(out, y)) * len(x)
-                n += len(x)
+                total += float(loss_fn(out, y)) * len(y)
+                n += len(y)
             outs.append(out.cpu())
             ys.append(y.cpu())
     return torch.cat(outs).numpy(), torch.cat(ys).numpy(), (total / n if n else float("nan"))
@@ -280,14 +298,14 @@ def _train(model, train_set, val_set, ctx, s, name, loss_fn, metric, sample_weig
             x, y = _to(x, device, s["channels_last"]), y.to(device, non_blocking=True)
             opt.zero_grad(set_to_none=True)
             with _autocast(device, s["amp"]):
-                out = net(x)
+                out = _call(net, x)
             loss = loss_fn(out.float(), y)
             loss.backward()
             if s["grad_clip"]:
                 nn.utils.clip_grad_norm_(params, s["grad_clip"])
             opt.step()
-            total += float(loss.detach()) * len(x)
-            n += len(x)
+            total += float(loss.detach()) * len(y)
+            n += len(y)
         if sched is not None:
             sched.step()
         if world > 1:  # the epoch's loss over all ranks, for the log and history

@@ -89,3 +89,40 @@ def test_checkpoints_load_with_weights_only_and_refuse_foreign_files(tmp_path):
     (tmp_path / "bad.pt").write_bytes(b"not a checkpoint")
     with pytest.raises(Exception, match="cannot read checkpoint"):
         engine.load_checkpoint(tmp_path / "bad.pt")
+
+
+class _TwoInputs(torch.nn.Module):
+    """Sees an uninformative image and an informative side vector."""
+
+    def __init__(self):
+        super().__init__()
+        self.image = torch.nn.Linear(4, 1)
+        self.side = torch.nn.Linear(2, 1)
+
+    def forward(self, image, side):
+        return self.image(image) + self.side(side)
+
+
+def test_a_model_with_two_inputs_trains_and_predicts_from_tuple_datasets(tmp_path):
+    import logging
+
+    from cardio.config import core_defaults
+    from cardio.data import CardioError
+    from cardio.run import RunContext
+
+    cfg = core_defaults()
+    cfg["train"].update(epochs=30, batch_size=16, patience=0, lr=0.05)
+    ctx = RunContext(config=cfg, device=torch.device("cpu"), seed=0, out_dir=tmp_path, cache_dir=tmp_path,
+                     log=logging.getLogger("test"))
+    rng = np.random.default_rng(0)
+    image = rng.normal(size=(96, 4)).astype(np.float32)
+    side = rng.normal(size=(96, 2)).astype(np.float32)
+    y = (side[:, 0] > 0).astype(np.float32)  # only the side input tells the class
+    model = _TwoInputs()
+    res = engine.fit(model, engine.ArrayDataset((image, side), y), engine.ArrayDataset((image, side), y), ctx,
+                     name="two", metric=lambda t, s: float(np.mean((s > 0) == (t > 0.5))))
+    assert res.history[-1]["train_loss"] < 0.5 * res.history[0]["train_loss"]
+    scores = engine.predict(res.model, engine.ArrayDataset((image, side)), ctx)
+    assert scores.shape == (96, 1) and np.mean((scores[:, 0] > 0) == (y > 0.5)) > 0.9
+    with pytest.raises(CardioError, match="different lengths"):
+        engine.ArrayDataset((image, side[:10]), y)
