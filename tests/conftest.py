@@ -37,3 +37,12 @@ def cardio_cli(toy_site, tmp_path):
         return proc
 
     return run
+
+
+@pytest.fixture(scope="session")
+def mitdb_dir() -> Path:
+    """../shared/data/mitdb (or $CARDIO_SHARED_DATA/mitdb); the test is skipped, with the reason, without it."""
+    path = SHARED_DATA / "mitdb"
+    if not (path / "100.atr").is_file():
+        pytest.skip(f"MIT-BIH Arrhythmia Database not found at {path} (set CARDIO_SHARED_DATA)")
+    return path

@@ -46,24 +46,14 @@ def test_split_records_subsets_and_refuses_paced_or_unknown_records():
         aami.split_records("random")
 
 
-def _mitdb_dir():
-    import os
-    from pathlib import Path
-    root = Path(os.environ.get("CARDIO_SHARED_DATA", Path(__file__).resolve().parents[3].parent / "shared" / "data"))
-    path = root / "mitdb"
-    if not (path / "100.atr").is_file():
-        pytest.skip(f"MIT-BIH Arrhythmia Database not found at {path} (set CARDIO_SHARED_DATA)")
-    return path
-
-
 @pytest.mark.parametrize("records, expected", [
     (aami.DS1, [45866, 944, 3788, 415, 8]),
     (aami.DS2, [44259, 1837, 3221, 388, 7]),
 ])
-def test_mitdb_class_counts_equal_de_chazal_2004(records, expected):
+def test_mitdb_class_counts_equal_de_chazal_2004(records, expected, mitdb_dir):
     """Mapping the real .atr files gives the per-class counts de Chazal et al. published (Table I)."""
     wfdb = pytest.importorskip("wfdb")
-    root = _mitdb_dir()
+    root = mitdb_dir
     counts = np.zeros(len(aami.AAMI_CLASSES), dtype=int)
     for record in records:
         idx = aami.class_index(wfdb.rdann(str(root / record), "atr").symbol)
