@@ -18,8 +18,9 @@ from sklearn.metrics import confusion_matrix
 
 from cardio import inner_split
 from cardio.data import CardioError
+from cardio.stats import bootstrap_metric
 
-from cardio_ecg_transfer import aami
+from cardio_ecg_transfer import aami, beat_context
 from cardio_ecg_transfer.beat_images import beat_windows, highpass, input_spec, to_images
 from cardio_ecg_transfer.records import load_mitdb
 from cardio_ecg_transfer.resnet import build_resnet, save_weights
@@ -45,20 +46,25 @@ def weights_path(ctx) -> Path:
 
 @dataclass
 class BeatSet:
-    """Beat images with their AAMI class and record."""
+    """Beat images with their AAMI class, record and side features (beat_context)."""
 
     x: np.ndarray
     y: np.ndarray
     record: np.ndarray
     population: np.ndarray  # beats per class in the records before any subsampling
+    side: np.ndarray  # (n, k) RR / shape features; k = 0 without side features
+
+    def inputs(self, rows: np.ndarray | slice = slice(None)):
+        """The model input of these rows: the images, or (images, side features)."""
+        return (self.x[rows], self.side[rows]) if self.side.shape[1] else self.x[rows]
 
     def counts(self) -> dict[str, int]:
         c = np.bincount(self.y, minlength=len(aami.AAMI_CLASSES))
         return {k: int(v) for k, v in zip(aami.AAMI_CLASSES, c)}
 
 
-def _record_beats(root: Path, record: str, config: dict) -> tuple[np.ndarray, np.ndarray]:
-    """(beat windows, AAMI class) at the annotated beats of one record."""
+def _record_beats(root: Path, record: str, config: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(beat windows, AAMI class, side features) at the annotated beats of one record."""
     data = config["data"]
     loaded = load_mitdb(root, records=[record], fs=int(data["fs"]), lead=data["mitdb_lead"])
     if not loaded:
@@ -72,7 +78,8 @@ def _record_beats(root: Path, record: str, config: dict) -> tuple[np.ndarray, np
     at = np.searchsorted(positions, np.asarray(kept))
     if len(at) and (at.max() >= len(positions) or not np.array_equal(positions[at], kept)):
         raise CardioError(f"beat segmentation of MIT-BIH record {record} returned positions that are not annotated beats")
-    return np.asarray(beats, dtype=np.float32), cls[at]
+    side = beat_context.side_features(filtered, positions, fs, config["pretrain"]["side_features"])
+    return np.asarray(beats, dtype=np.float32), cls[at], side[at]
 
 
 def _choose(y: np.ndarray, max_per_class: int | None, max_total: int | None, rng: np.random.Generator) -> np.ndarray:
@@ -96,13 +103,14 @@ def build_beat_set(root: Path, records: list[str], config: dict, *, max_per_clas
     if not root.is_dir():
         raise CardioError(f"MIT-BIH directory {root} does not exist; set data.mitdb_dir or run "
                           f"`cardio data fetch mitdb --dir DIR`")
-    beats, labels, names = [], [], []
+    beats, labels, names, sides = [], [], [], []
     it = progress(records, desc=f"{desc} beats", total=len(records)) if progress else records
     for record in it:
-        b, c = _record_beats(root, record, config)
+        b, c, side = _record_beats(root, record, config)
         beats.append(b)
         labels.append(c)
         names.append(np.full(len(c), record))
+        sides.append(side)
     y = np.concatenate(labels)
     rec = np.concatenate(names)
     idx = _choose(y, max_per_class, max_total, np.random.default_rng(seed))
@@ -110,7 +118,8 @@ def build_beat_set(root: Path, records: list[str], config: dict, *, max_per_clas
     fs = float(config["data"]["fs"])
     x = to_images(windows, fs, config)
     population = np.bincount(y, minlength=len(aami.AAMI_CLASSES))
-    return BeatSet(x=x, y=y[idx].astype(np.int64), record=rec[idx], population=population)
+    return BeatSet(x=x, y=y[idx].astype(np.int64), record=rec[idx], population=population,
+                   side=np.concatenate(sides)[idx])
 
 
 def cached_beat_set(root: Path, records: list[str], config: dict, cache_dir: Path, *, max_per_class, max_total,
@@ -118,16 +127,17 @@ def cached_beat_set(root: Path, records: list[str], config: dict, cache_dir: Pat
     """build_beat_set, kept in cache_dir under a key of everything that defines it."""
     key = json.dumps({"records": records, "input": input_spec(config, config["data"]["fs"]),
                       "lead": config["data"]["mitdb_lead"], "max_per_class": max_per_class,
-                      "max_total": max_total, "seed": seed, "version": 2}, sort_keys=True)
+                      "max_total": max_total, "seed": seed, "side": list(config["pretrain"]["side_features"]),
+                      "version": 3}, sort_keys=True)
     path = Path(cache_dir) / "ecg_transfer" / "mitdb" / f"{hashlib.sha256(key.encode()).hexdigest()[:16]}.npz"
     if path.is_file():
         with np.load(path, allow_pickle=False) as z:
-            return BeatSet(z["x"], z["y"], z["record"], z["population"])
+            return BeatSet(z["x"], z["y"], z["record"], z["population"], z["side"])
     out = build_beat_set(root, records, config, max_per_class=max_per_class, max_total=max_total, seed=seed,
                          progress=progress, desc=desc)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.stem + ".tmp.npz")
-    np.savez(tmp, x=out.x, y=out.y, record=out.record.astype(str), population=out.population)
+    np.savez(tmp, x=out.x, y=out.y, record=out.record.astype(str), population=out.population, side=out.side)
     tmp.replace(path)
     return out
 
@@ -151,6 +161,33 @@ def prior_shift(train: BeatSet, power: float) -> np.ndarray:
     out = np.zeros(len(shown))
     out[ok] = np.log(natural[ok] / natural[ok].sum()) - np.log(shown[ok] / shown[ok].sum())
     return out
+
+
+#: Strengths of the prior correction tried on the DS1 validation records (1 is the exact Bayes shift).
+PRIOR_STRENGTHS: tuple[float, ...] = (0.0, 0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 1.75, 2.0)
+
+
+def natural_mix_weights(train: BeatSet, y: np.ndarray) -> np.ndarray:
+    """Per-beat weights that give beats drawn from the class-capped subset DS1's natural class mix."""
+    drawn = np.bincount(train.y, minlength=len(aami.AAMI_CLASSES)).astype(float)
+    per_class = np.divide(train.population.astype(float), drawn, out=np.zeros_like(drawn), where=drawn > 0)
+    return per_class[np.asarray(y)]
+
+
+def weighted_macro_f1(y_true: np.ndarray, pred: np.ndarray, weights: np.ndarray) -> float:
+    """Macro F1 over MACRO_CLASSES present in y_true, each beat counted with its weight."""
+    cm = confusion_matrix(y_true, pred, labels=list(range(len(aami.AAMI_CLASSES))), sample_weight=weights)
+    f1 = [2 * cm[i, i] / (cm[i].sum() + cm[:, i].sum())
+          for i, c in enumerate(aami.AAMI_CLASSES) if c in MACRO_CLASSES and cm[i].sum() > 0]
+    return float(np.mean(f1)) if f1 else float("nan")
+
+
+def choose_prior_strength(logits: np.ndarray, y: np.ndarray, shift: np.ndarray,
+                          weights: np.ndarray) -> tuple[float, dict[str, float]]:
+    """The strength of PRIOR_STRENGTHS whose shifted logits give the best weighted macro F1 (ties: nearest 1)."""
+    scores = {s: weighted_macro_f1(y, (logits + s * shift[None, :]).argmax(axis=1), weights) for s in PRIOR_STRENGTHS}
+    best = max(scores, key=lambda s: (np.nan_to_num(scores[s], nan=-1.0), -abs(s - 1.0)))
+    return float(best), {f"{s:g}": float(v) for s, v in scores.items()}
 
 
 def balanced_accuracy(y_true: np.ndarray, outputs: np.ndarray) -> float:
@@ -190,9 +227,49 @@ def classification_results(y_true: np.ndarray, pred: np.ndarray) -> dict:
             "per_class": per_class, "confusion": cm.tolist(), "classes": list(aami.AAMI_CLASSES)}
 
 
+def _accuracy(cms: np.ndarray) -> float:
+    cm = cms.sum(axis=0)
+    return float(np.trace(cm) / cm.sum())
+
+
+def _class_se(c: int):
+    def se(cms: np.ndarray) -> float:
+        cm = cms.sum(axis=0)
+        return float(cm[c, c] / cm[c].sum()) if cm[c].sum() else float("nan")
+    return se
+
+
+def record_bootstrap(y_true: np.ndarray, pred: np.ndarray, record: np.ndarray, config: dict, seed: int) -> dict:
+    """95% CIs of accuracy and per-class Se that resample test records, not beats.
+
+    Beats of one record are alike, so a beat-level interval would be far too narrow; the
+    record (patient) is the unit that varies between studies. Percentile bootstrap of
+    cardio.stats over per-record confusion matrices.
+    """
+    labels = list(range(len(aami.AAMI_CLASSES)))
+    names = np.unique(record)
+    cms = np.stack([confusion_matrix(y_true[record == r], pred[record == r], labels=labels) for r in names])
+    st = config["stats"]
+    kw = dict(n_resamples=int(st["n_resamples"]), seed=seed, level=float(st["level"]))
+    out = {"accuracy": bootstrap_metric(_accuracy, cms, metric="accuracy", **kw).to_dict()}
+    for i, c in enumerate(aami.AAMI_CLASSES):
+        if c in MACRO_CLASSES and cms[:, i].sum():
+            out[f"se_{c}"] = bootstrap_metric(_class_se(i), cms, metric=f"se_{c}", **kw).to_dict()
+    return {"unit": "record", "n_records": int(len(names)), "estimates": out}
+
+
+def ci_text(results: dict, key: str) -> str:
+    """'[lo, hi]' of a record-bootstrap CI in results, or '' where there is none."""
+    e = (results.get("ci") or {}).get("estimates", {}).get(key)
+    if not e or e["ci_low"] is None:
+        return ""
+    return f"[{e['ci_low']:.3f}, {e['ci_high']:.3f}]"
+
+
 def results_table(results: dict) -> pd.DataFrame:
-    rows = [{"class": c, "n": v["support"], "Se": v["se"], "+P": v["ppv"], "F1": v["f1"]}
-            for c, v in results["per_class"].items()]
+    level = (results.get("ci") or {}).get("estimates", {}).get("accuracy", {}).get("level", 0.95)
+    rows = [{"class": c, "n": v["support"], "Se": v["se"], f"Se {level:.0%} CI (records)": ci_text(results, f"se_{c}"),
+             "+P": v["ppv"], "F1": v["f1"]} for c, v in results["per_class"].items()]
     return pd.DataFrame(rows)
 
 
@@ -245,16 +322,29 @@ def pretrain(config: dict, ctx) -> Path:
                             max_total=None, seed=ctx.seed, progress=ctx.progress, desc="DS1")
     test = cached_beat_set(root, test_records, config, ctx.cache_dir, max_per_class=None,
                            max_total=pt["max_eval_beats"], seed=ctx.seed + 1, progress=ctx.progress, desc="DS2")
-    model, fit = train_classifier(train, config, ctx)
-    logits = ctx.engine.predict(model, ctx.engine.ArrayDataset(test.x), ctx)
-    shift = prior_shift(train, float(pt["balance_power"])) if pt["prior_correction"] else np.zeros(logits.shape[1])
+    model, fit, val_rows = train_classifier(train, config, ctx)
+    shift = np.zeros(len(aami.AAMI_CLASSES))
+    strength, strength_scores = 0.0, {}
+    if pt["prior_correction"]:
+        shift = prior_shift(train, float(pt["balance_power"]))
+        strength = 1.0 if pt["prior_strength"] is None else float(pt["prior_strength"])
+        if pt["prior_strength"] is None and len(val_rows):
+            val_logits = ctx.engine.predict(model, ctx.engine.ArrayDataset(train.inputs(val_rows)), ctx)
+            strength, strength_scores = choose_prior_strength(val_logits, train.y[val_rows], shift,
+                                                              natural_mix_weights(train, train.y[val_rows]))
+            ctx.log.info("prior correction strength %g (DS1 validation macro F1 %s)", strength, strength_scores)
+        shift = strength * shift
+    logits = ctx.engine.predict(model, ctx.engine.ArrayDataset(test.inputs()), ctx)
     pred = (logits + shift[None, :]).argmax(axis=1)
     results = classification_results(test.y, pred)
+    results["ci"] = record_bootstrap(test.y, pred, test.record, config, seed=ctx.seed)
     results.update({"arch": pt["arch"], "train_records": train_records, "test_records": test_records,
                     "train_counts": train.counts(), "test_counts": test.counts(),
                     "max_beats_per_class": pt["max_beats_per_class"], "max_eval_beats": pt["max_eval_beats"],
-                    "prior_correction": [float(v) for v in shift], "epochs_run": len(fit.history), "best_epoch": fit.best_epoch, "history": fit.history,
-                    "input": input_spec(config, config["data"]["fs"]), "input_shape": list(train.x.shape[1:])})
+                    "prior_correction": [float(v) for v in shift], "prior_strength": strength,
+                    "prior_strength_scores": strength_scores, "epochs_run": len(fit.history), "best_epoch": fit.best_epoch, "history": fit.history,
+                    "input": input_spec(config, config["data"]["fs"]), "input_shape": list(train.x.shape[1:]),
+                    "side_features": beat_context.names(pt["side_features"])})
     if ctx.is_main:
         save_weights(model, out, meta={"input": input_spec(config, config["data"]["fs"]),
                                        "classes": list(aami.AAMI_CLASSES), "task": "AAMI beat classes, MIT-BIH DS1"})
@@ -272,23 +362,26 @@ def pretrain(config: dict, ctx) -> Path:
 
 
 def train_classifier(train: BeatSet, config: dict, ctx):
-    """Fit the 5-class ResNet with the core's loop; early stopping on a record-grouped part of DS1."""
+    """(model, fit result, validation rows): the 5-class ResNet fitted by the core's loop, early-stopped
+    on a record-grouped part of DS1 (the validation rows; empty with val_fraction 0)."""
     pt = config["pretrain"]
     if len(np.unique(train.y)) < 2:
         raise CardioError(f"the MIT-BIH training beats hold one class only ({train.counts()}); use more records")
-    model = build_resnet(pt["arch"], n_outputs=len(aami.AAMI_CLASSES), seed=ctx.seed)
+    model = build_resnet(pt["arch"], n_outputs=len(aami.AAMI_CLASSES), seed=ctx.seed, n_side=train.side.shape[1])
     rows = np.arange(len(train.y))
-    val_ds = None
+    val_ds, val_rows = None, np.zeros(0, dtype=np.int64)
     if pt["val_fraction"]:
         table = pd.DataFrame({"record_id": np.arange(len(rows)).astype(str), "patient_id": train.record})
         rows, val_rows = inner_split(table, rows, fraction=float(pt["val_fraction"]), seed=ctx.seed)
-        val_ds = ctx.engine.ArrayDataset(train.x[val_rows], train.y[val_rows])
-    train_ds = ctx.engine.ArrayDataset(train.x[rows], train.y[rows])
+        val_ds = ctx.engine.ArrayDataset(train.inputs(val_rows), train.y[val_rows])
+    if model.n_side:
+        model.set_side_scaling(train.side[rows])
+    train_ds = ctx.engine.ArrayDataset(train.inputs(rows), train.y[rows])
     weights = class_weights(train.y[rows], float(pt["balance_power"]))
     settings = {k: pt[k] for k in ENGINE_KEYS}
     res = ctx.engine.fit(model, train_ds, val_ds, ctx, name="pretrain", settings=settings,
                          metric=balanced_accuracy if val_ds is not None else None, sample_weights=weights)
-    return res.model, res
+    return res.model, res, val_rows
 
 
 def read_results(ctx) -> dict | None:

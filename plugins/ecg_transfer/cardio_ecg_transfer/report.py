@@ -112,13 +112,23 @@ def pretraining_section(config: dict, ctx) -> Section:
             f"AAMI class {results['train_counts']}) and tested on DS2 ({len(results['test_records'])} records, "
             f"{results['n']} beats: {results['test_counts']}), the de Chazal inter-patient split without the paced "
             f"records. Beats are cut at the reference beat annotations. {subset_text} "
-            f"Epochs run: {results['epochs_run']} (best {results['best_epoch']}). "
-            + ("Test logits were shifted from the sampled class mix back to DS1's natural one "
-               "(`pretrain.prior_correction`). " if any(results.get("prior_correction") or []) else "")
+            f"Epochs run: {results['epochs_run']} (best {results['best_epoch']}, on the DS1 validation records). "
+            + (f"Besides each beat's spectrogram, the pretraining head saw {len(results['side_features'])} side "
+               f"features ({', '.join(results['side_features'])}: RR intervals and QRS shape relative to the beat's own "
+               f"record, `pretrain.side_features`); fine-tuning transfers the image backbone only. "
+               if results.get("side_features") else "")
+            + (f"Test logits were shifted from the sampled class mix back to DS1's natural one "
+               f"(`pretrain.prior_correction`, strength {results.get('prior_strength', 1.0):g}"
+               + (", chosen by macro F1 on the DS1 validation records" if results.get("prior_strength_scores") else "")
+               + "). " if any(results.get("prior_correction") or []) else "")
             + "\n\n"
-            f"DS2 accuracy **{results['accuracy']:.3f}**, macro F1 {results['macro_f1']:.3f} "
+            f"DS2 accuracy **{results['accuracy']:.3f}** {pretrain_mod.ci_text(results, 'accuracy')}, macro F1 {results['macro_f1']:.3f} "
             f"(over classes {', '.join(results['macro_f1_classes'])}), V sensitivity "
-            f"{_num(pc['V']['se'])}, V +P {_num(pc['V']['ppv'])}, S sensitivity {_num(pc['S']['se'])}.")
+            f"{_num(pc['V']['se'])} {pretrain_mod.ci_text(results, 'se_V')}, V +P {_num(pc['V']['ppv'])}, "
+            f"S sensitivity {_num(pc['S']['se'])}"
+            + (f". Intervals are {results['ci']['estimates']['accuracy']['level']:.0%} percentile bootstrap "
+               f"intervals that resample the {results['ci']['n_records']} test records, not beats."
+               if results.get("ci") else "."))
     figures = [p for p in ctx.figures_dir.glob("pretrain_confusion.png")]
     table = pretrain_mod.results_table(results)
     return Section("ecg_transfer: pretraining (MIT-BIH, AAMI classes)", text, figures,

@@ -4,6 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 import torchvision
 from torch import nn
@@ -18,6 +19,8 @@ ARCHITECTURES = {
 #: Freezing goes stage by stage: "layer2" freezes the stem, layer1 and layer2.
 FREEZE_STAGES: tuple[str, ...] = ("stem", "layer1", "layer2", "layer3", "layer4")
 HEAD_PREFIX = "net.fc."
+#: Buffers of the side-feature input (pretraining only); never transferred.
+SIDE_PREFIX = "side_"
 
 
 class SpectrogramResNet(nn.Module):
@@ -25,11 +28,14 @@ class SpectrogramResNet(nn.Module):
 
     Everything after the first convolution is torchvision's network unchanged; only the
     final fully connected layer (the head) is sized for `n_outputs`. Input (N, F, T) or
-    (N, 1, F, T). Frozen stages keep their batch-norm statistics: `train()` leaves their
+    (N, 1, F, T). With `n_side` > 0 the model also takes a vector of side features per beat
+    (the RR and record-relative shape features of `beat_context.py`), standardized with the training
+    set's mean and SD and joined to the pooled image features before the head; the backbone is
+    the same, so its weights transfer to an image-only model. Frozen stages keep their batch-norm statistics: `train()` leaves their
     batch-norm layers in eval mode, so a frozen stage computes exactly the pretrained function.
     """
 
-    def __init__(self, arch: str = "resnet18", n_outputs: int = 5) -> None:
+    def __init__(self, arch: str = "resnet18", n_outputs: int = 5, n_side: int = 0) -> None:
         super().__init__()
         if arch not in ARCHITECTURES:
             raise CardioError(f"unknown architecture {arch!r}; use one of {sorted(ARCHITECTURES)}")
@@ -40,14 +46,36 @@ class SpectrogramResNet(nn.Module):
         net.conv1 = nn.Conv2d(1, old.out_channels, kernel_size=old.kernel_size, stride=old.stride,
                               padding=old.padding, bias=False)
         nn.init.kaiming_normal_(net.conv1.weight, mode="fan_out", nonlinearity="relu")
-        net.fc = nn.Linear(net.fc.in_features, self.n_outputs)
+        self.n_side = int(n_side)
+        net.fc = nn.Linear(net.fc.in_features + self.n_side, self.n_outputs)
         self.net = net
+        if self.n_side:  # image-only models keep torchvision's state_dict keys
+            self.register_buffer("side_mean", torch.zeros(self.n_side))
+            self.register_buffer("side_std", torch.ones(self.n_side))
         self.frozen: str | None = None
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def set_side_scaling(self, side: np.ndarray) -> None:
+        """Standardize side features with the mean and SD of these (training) rows."""
+        side = torch.as_tensor(np.asarray(side, dtype=np.float32))
+        self.side_mean.copy_(side.mean(0))
+        self.side_std.copy_(side.std(0).clamp_min(1e-6))
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """Pooled image features (N, C): torchvision's forward without the head."""
         if x.dim() == 3:
             x = x.unsqueeze(1)
-        return self.net(x)
+        n = self.net
+        x = n.maxpool(n.relu(n.bn1(n.conv1(x))))
+        x = n.layer4(n.layer3(n.layer2(n.layer1(x))))
+        return torch.flatten(n.avgpool(x), 1)
+
+    def forward(self, x: torch.Tensor, side: torch.Tensor | None = None) -> torch.Tensor:
+        f = self.features(x)
+        if self.n_side:
+            if side is None:
+                raise CardioError(f"this {self.arch} takes {self.n_side} side features per beat besides the image")
+            f = torch.cat([f, (side.to(f.dtype) - self.side_mean) / self.side_std], dim=1)
+        return self.net.fc(f)
 
     @property
     def cam_layer(self) -> nn.Module:
@@ -94,20 +122,21 @@ class SpectrogramResNet(nn.Module):
         return self
 
 
-def build_resnet(arch: str = "resnet18", n_outputs: int = 5, seed: int | None = None) -> SpectrogramResNet:
+def build_resnet(arch: str = "resnet18", n_outputs: int = 5, seed: int | None = None,
+                 n_side: int = 0) -> SpectrogramResNet:
     """A freshly initialised SpectrogramResNet; `seed` makes the initialisation reproducible."""
     if seed is None:
-        return SpectrogramResNet(arch, n_outputs)
+        return SpectrogramResNet(arch, n_outputs, n_side)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(int(seed))
-        return SpectrogramResNet(arch, n_outputs)
+        return SpectrogramResNet(arch, n_outputs, n_side)
 
 
 def save_weights(model: SpectrogramResNet, path: Path, meta: dict[str, Any] | None = None) -> Path:
     """Write the model's weights and how to rebuild it; write-then-rename so a killed run leaves no half file."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    payload = {"arch": model.arch, "n_outputs": model.n_outputs,
+    payload = {"arch": model.arch, "n_outputs": model.n_outputs, "n_side": model.n_side,
                "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
                "meta": dict(meta or {})}
     tmp = path.with_name(path.name + ".tmp")
@@ -134,14 +163,16 @@ def load_pretrained(model: SpectrogramResNet, path: Path) -> dict[str, Any]:
     """Copy every pretrained weight except the head into `model`; return the file's meta.
 
     The architecture must match; the head (`net.fc`) keeps its fresh initialisation, since the
-    pretraining task (AAMI classes) and the target task have different outputs.
+    pretraining task (AAMI classes) and the target task have different outputs, and so does the
+    side-feature scaling (the pretraining head's input only).
     """
     payload = read_weights(path)
     if payload["arch"] != model.arch:
         raise CardioError(f"{path} holds {payload['arch']} weights but the model is {model.arch}; "
                           f"set finetune.arch/pretrain.arch to the same architecture")
-    state = {k: v for k, v in payload["state_dict"].items() if not k.startswith(HEAD_PREFIX)}
-    own = {k for k in model.state_dict() if not k.startswith(HEAD_PREFIX)}
+    skip = (HEAD_PREFIX, SIDE_PREFIX)
+    state = {k: v for k, v in payload["state_dict"].items() if not k.startswith(skip)}
+    own = {k for k in model.state_dict() if not k.startswith(skip)}
     missing, unexpected = sorted(own - set(state)), sorted(set(state) - own)
     if missing or unexpected:
         raise CardioError(f"{path} does not fit a {model.arch}: missing {missing[:5]}, unexpected {unexpected[:5]}")

@@ -77,6 +77,9 @@ def test_cardio_run_end_to_end(tmp_path):
     results = json.loads((ckpt / "pretrain_results.json").read_text())
     assert results["train_records"] == ["101", "106", "119"] and results["test_records"] == ["100", "105"]
     assert results["n"] == 200 and 0.0 <= results["accuracy"] <= 1.0
+    # side features fed the pretraining head; the strength was chosen on DS1 validation records
+    assert results["side_features"][:2] == ["log_pre_rr", "log_post_rr"] and len(results["side_features"]) == 8
+    assert results["prior_strength"] in pretrain.PRIOR_STRENGTHS and len(results["prior_strength_scores"]) == 9
 
     # one row per patient and model, out of fold, thresholds from the training folds
     pred = pd.read_csv(out / "predictions.csv")
@@ -98,6 +101,7 @@ def test_cardio_run_end_to_end(tmp_path):
     for title in ("Table 2", "Table 1", "pretraining (MIT-BIH", "Grad-CAM"):
         assert title in report, title
     assert "subset" in report  # the default-size pretraining says it used a subset
+    assert "side features" in report and "chosen by macro F1 on the DS1 validation records" in report
     figures = {p.name for p in (out / "figures").glob("*.png")}
     assert {"roc_crt_response.png", "pretrain_confusion.png", "gradcam_transfer.png"} <= figures
 
