@@ -240,7 +240,7 @@ def _class_se(c: int):
 
 
 def record_bootstrap(y_true: np.ndarray, pred: np.ndarray, record: np.ndarray, config: dict, seed: int) -> dict:
-    """95% CIs of accuracy and per-class Se that resample test records, not beats.
+    """CIs (stats.level, 95% by default) of accuracy and per-class Se that resample test records, not beats.
 
     Beats of one record are alike, so a beat-level interval would be far too narrow; the
     record (patient) is the unit that varies between studies. Percentile bootstrap of
@@ -342,7 +342,8 @@ def pretrain(config: dict, ctx) -> Path:
                     "train_counts": train.counts(), "test_counts": test.counts(),
                     "max_beats_per_class": pt["max_beats_per_class"], "max_eval_beats": pt["max_eval_beats"],
                     "prior_correction": [float(v) for v in shift], "prior_strength": strength,
-                    "prior_strength_scores": strength_scores, "epochs_run": len(fit.history), "best_epoch": fit.best_epoch, "history": fit.history,
+                    "prior_strength_scores": strength_scores, "epochs_run": len(fit.history),
+                    "best_epoch": fit.best_epoch, "history": fit.history,
                     "input": input_spec(config, config["data"]["fs"]), "input_shape": list(train.x.shape[1:]),
                     "side_features": beat_context.names(pt["side_features"])})
     if ctx.is_main:
