@@ -103,17 +103,10 @@ class _TwoInputs(torch.nn.Module):
         return self.image(image) + self.side(side)
 
 
-def test_a_model_with_two_inputs_trains_and_predicts_from_tuple_datasets(tmp_path):
-    import logging
-
-    from cardio.config import core_defaults
+def test_a_model_with_two_inputs_trains_and_predicts_from_tuple_datasets(cpu_context):
     from cardio.data import CardioError
-    from cardio.run import RunContext
 
-    cfg = core_defaults()
-    cfg["train"].update(epochs=30, batch_size=16, patience=0, lr=0.05)
-    ctx = RunContext(config=cfg, device=torch.device("cpu"), seed=0, out_dir=tmp_path, cache_dir=tmp_path,
-                     log=logging.getLogger("test"))
+    ctx = cpu_context(epochs=30, batch_size=16, patience=0, lr=0.05)
     rng = np.random.default_rng(0)
     image = rng.normal(size=(96, 4)).astype(np.float32)
     side = rng.normal(size=(96, 2)).astype(np.float32)

@@ -1,5 +1,4 @@
 """One-channel ResNets, freezing, and the transfer of pretrained weights into the fine-tuned model."""
-import logging
 
 import numpy as np
 import pytest
@@ -31,24 +30,14 @@ def test_unknown_architecture_and_freeze_stage_are_errors():
         resnet.build_resnet("resnet18").freeze("layer9")
 
 
-def _engine_ctx(tmp_path, epochs=1):
-    from cardio.config import core_defaults
-    from cardio.run import RunContext
-
-    cfg = core_defaults()
-    cfg["train"].update(epochs=epochs, batch_size=8, patience=0)
-    return RunContext(config=cfg, device=torch.device("cpu"), seed=0, out_dir=tmp_path, cache_dir=tmp_path,
-                      log=logging.getLogger("test"))
-
-
-def test_freeze_keeps_frozen_stages_and_their_batchnorm_statistics(tmp_path):
+def test_freeze_keeps_frozen_stages_and_their_batchnorm_statistics(cpu_context):
     model = resnet.build_resnet("resnet18", n_outputs=1, seed=0)
     frozen = model.freeze("layer3")
     assert frozen and all(n.startswith(("net.conv1", "net.bn1", "net.layer1", "net.layer2", "net.layer3"))
                           for n in frozen)
     assert all(p.requires_grad for n, p in model.named_parameters() if n.startswith(("net.layer4", "net.fc")))
     before = {k: v.clone() for k, v in model.state_dict().items()}
-    ctx = _engine_ctx(tmp_path)
+    ctx = cpu_context(epochs=1, batch_size=8, patience=0)
     rng = np.random.default_rng(0)
     x = rng.normal(size=(16, 33, 25)).astype(np.float32)
     y = (rng.random(16) > 0.5).astype(np.float32)

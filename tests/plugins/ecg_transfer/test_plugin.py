@@ -110,19 +110,13 @@ def test_cardio_run_end_to_end(tmp_path):
     assert "_notch" not in report
 
 
-def test_featurize_drops_hidden_columns_and_makes_one_row_per_beat(tmp_path):
-    import logging
-
-    import torch
-
+def test_featurize_drops_hidden_columns_and_makes_one_row_per_beat(cpu_context):
     from cardio.config import resolve
-    from cardio.run import RunContext
     from cardio_ecg_transfer import cohort_ecg, plugin
 
     cfg = resolve(plugin.cardio_plugin_info().default_config,
                   sets=("data.n_patients=6", "preprocess.max_beats_per_record=0"))
-    ctx = RunContext(config=cfg, device=torch.device("cpu"), seed=0, out_dir=tmp_path, cache_dir=tmp_path / "cache",
-                     log=logging.getLogger("test"))
+    ctx = cpu_context(cfg)
     cohort = cohort_ecg.preprocess(cohort_ecg.load(cfg, ctx), cfg, ctx)
     assert not [c for c in cohort.table.columns if c.startswith("_")]
     feats = cohort_ecg.featurize(cohort, cfg, ctx)

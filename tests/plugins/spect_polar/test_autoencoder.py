@@ -1,8 +1,6 @@
 """The phase-map autoencoder: four linear layers, 64 features from layer 2, trained by the core engine."""
 from __future__ import annotations
 
-import logging
-
 import pytest
 
 pytest.importorskip("cardio_spect_polar")
@@ -10,17 +8,8 @@ pytest.importorskip("cardio_spect_polar")
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from cardio import config as cardio_config  # noqa: E402
 from cardio.data import CardioError  # noqa: E402
-from cardio.run import RunContext  # noqa: E402
 from cardio_spect_polar import autoencoder as ae  # noqa: E402
-
-
-def make_ctx(tmp_path, **train):
-    cfg = cardio_config.merge(cardio_config.core_defaults(), {"train": train} if train else {}, strict=False)
-    (tmp_path / "checkpoints").mkdir(exist_ok=True)
-    return RunContext(config=cfg, device=torch.device("cpu"), seed=0, out_dir=tmp_path, cache_dir=tmp_path / "cache",
-                      log=logging.getLogger("test"))
 
 
 def phase_maps(n: int, pixels: int, seed: int = 0) -> np.ndarray:
@@ -35,8 +24,7 @@ CFG = {"hidden": 32, "features": 64, "activation": "relu", "iterations": 40, "ba
        "cpu_threads": 1}
 
 
-def test_four_layers_and_layer_two_features(tmp_path):
-    ctx = make_ctx(tmp_path)
+def test_four_layers_and_layer_two_features(ctx):
     x = phase_maps(12, 48)
     fitted = ae.fit_autoencoder(x, [f"p{i}" for i in range(12)], CFG, ctx)
     model = fitted.model
@@ -55,8 +43,7 @@ def test_four_layers_and_layer_two_features(tmp_path):
     np.testing.assert_allclose(feats, seen["out"].numpy(), rtol=1e-5, atol=1e-6)
 
 
-def test_training_reduces_reconstruction_error_through_the_engine(tmp_path):
-    ctx = make_ctx(tmp_path)
+def test_training_reduces_reconstruction_error_through_the_engine(ctx, tmp_path):
     x = phase_maps(20, 40, seed=1)
     fitted = ae.fit_autoencoder(x, [f"p{i}" for i in range(20)], {**CFG, "iterations": 150, "lr": 1e-2}, ctx,
                                 name="ae-test")
@@ -78,16 +65,14 @@ def test_iterations_map_onto_engine_epochs():
         ae.engine_schedule(10, 0, None)
 
 
-def test_minibatch_iterations_count(tmp_path):
-    ctx = make_ctx(tmp_path)
+def test_minibatch_iterations_count(ctx):
     x = phase_maps(10, 20, seed=2)
     fitted = ae.fit_autoencoder(x, list("abcdefghij"), {**CFG, "iterations": 9, "batch_size": 4}, ctx)
     assert (fitted.epochs, fitted.batch_size, fitted.iterations) == (3, 4, 9)
     assert fitted.patients == list("abcdefghij")
 
 
-def test_bad_inputs_are_clear_errors(tmp_path):
-    ctx = make_ctx(tmp_path)
+def test_bad_inputs_are_clear_errors(ctx):
     with pytest.raises(CardioError, match="non-finite"):
         ae.fit_autoencoder(np.full((4, 8), np.nan), list("abcd"), CFG, ctx)
     with pytest.raises(CardioError, match="flattened"):
