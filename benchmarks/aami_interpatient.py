@@ -71,9 +71,11 @@ def main(argv=None) -> int:
     engine.seed_everything(ctx.seed)
     pt = config["pretrain"]
     print(f"machine: {machine(device)}")
-    print(f"config: arch={pt['arch']} side_features={pt['side_features']} epochs={pt['epochs']} batch_size={pt['batch_size']} lr={pt['lr']} "
+    print(f"config: arch={pt['arch']} side_features={pt['side_features']} epochs={pt['epochs']} "
+          f"batch_size={pt['batch_size']} lr={pt['lr']} "
           f"max_beats_per_class={pt['max_beats_per_class']} max_eval_beats={pt['max_eval_beats']} "
-          f"balance_power={pt['balance_power']} prior_correction={pt['prior_correction']} prior_strength={pt['prior_strength']} "
+          f"balance_power={pt['balance_power']} prior_correction={pt['prior_correction']} "
+          f"prior_strength={pt['prior_strength']} "
           f"val_fraction={pt['val_fraction']} patience={pt['patience']}; beats: length "
           f"{config['preprocess']['beat_length']}, {config['preprocess']['rr_factor']} RR, high-pass "
           f"{config['preprocess']['highpass_hz']} Hz; STFT nperseg {config['spectrogram']['nperseg']}, "
@@ -91,7 +93,8 @@ def main(argv=None) -> int:
         print(f"{c:>5} {v['support']:7d} {fmt(v['se'])} {pretrain.ci_text(r, f'se_{c}'):>26} {fmt(v['ppv'])} "
               f"{fmt(v['f1'])}")
     v_se = r["per_class"]["V"]["se"] or 0.0
-    print(f"accuracy {r['accuracy']:.4f} {pretrain.ci_text(r, 'accuracy')}  macro F1 {r['macro_f1']:.4f} (classes {','.join(r['macro_f1_classes'])}; "
+    print(f"accuracy {r['accuracy']:.4f} {pretrain.ci_text(r, 'accuracy')}  macro F1 {r['macro_f1']:.4f} "
+          f"(classes {','.join(r['macro_f1_classes'])}; "
           f"with every class present {r['macro_f1_present']:.4f}; prior strength {r.get('prior_strength')})"
           f"  V Se {v_se:.4f}  wall {seconds:.0f} s")
     ok = r["accuracy"] >= GOAL_ACCURACY and v_se >= GOAL_V_SE
