@@ -1,10 +1,17 @@
-"""cardio: plugin-based deep learning on cardiac data."""
+"""cardio: plugin-based deep learning on cardiac data.
+
+Everything a plugin uses is importable from here, or from the documented submodules
+`cardio.stats`, `cardio.engine`, `cardio.aha17`, `cardio.figures`, `cardio.explain` and `cardio.testing`.
+"""
 from __future__ import annotations
 
 from importlib.metadata import PackageNotFoundError, version
 
-from cardio.data import Cohort, Features, Fold, PluginInfo, Predictions, Section, inner_split
-from cardio.hookspecs import hookimpl, hookspec
+from cardio.cache import Cache, atomic_path, write_text_atomic
+from cardio.config import package_defaults
+from cardio.context import RunContext
+from cardio.data import CardioError, Cohort, Features, Fold, PluginInfo, Predictions, Section, inner_split
+from cardio.hookspecs import REQUIRED_HOOKS, hookimpl, hookspec
 
 try:
     __version__ = version("cardio")
@@ -12,6 +19,7 @@ except PackageNotFoundError:  # running from a source tree that is not installed
     __version__ = "0.0.0"
 
 __all__ = [
-    "Cohort", "Features", "Fold", "PluginInfo", "Predictions", "Section",
-    "hookimpl", "hookspec", "inner_split", "__version__",
+    "Cache", "CardioError", "Cohort", "Features", "Fold", "PluginInfo", "Predictions", "REQUIRED_HOOKS",
+    "RunContext", "Section", "atomic_path", "hookimpl", "hookspec", "inner_split", "package_defaults",
+    "write_text_atomic", "__version__",
 ]

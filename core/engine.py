@@ -15,10 +15,15 @@ import torch.distributed as dist
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, Sampler
 
+from cardio.cache import atomic_path
 from cardio.data import CardioError
 
-SETTINGS = ("epochs", "batch_size", "lr", "weight_decay", "optimizer", "scheduler", "grad_clip",
-            "patience", "amp", "channels_last", "num_workers", "checkpoint_every", "cpu_threads")
+SETTINGS = ("epochs", "batch_size", "lr", "weight_decay", "optimizer", "optimizer_args", "scheduler",
+            "scheduler_args", "grad_clip", "patience", "amp", "channels_last", "num_workers", "checkpoint_every",
+            "cpu_threads")
+# Short names of torch.optim.lr_scheduler classes; any other class name of that module works too.
+SCHEDULERS = {"cosine": "CosineAnnealingLR", "step": "StepLR", "plateau": "ReduceLROnPlateau",
+              "onecycle": "OneCycleLR", "one-cycle": "OneCycleLR", "exponential": "ExponentialLR"}
 
 
 class ArrayDataset(Dataset):
@@ -140,7 +145,7 @@ class ShardedBatchSampler(Sampler):
 
 
 def _settings(ctx, overrides: dict | None) -> dict:
-    s = {k: ctx.config["train"][k] for k in SETTINGS}
+    s = {k: ctx.train[k] for k in SETTINGS}
     for k, v in (overrides or {}).items():
         if k in SETTINGS:
             s[k] = v
@@ -173,30 +178,89 @@ def _set_rng_state(state: dict) -> None:
 
 def save_atomic(obj: Any, path: Path) -> None:
     """Write to a temporary file, then rename: a kill never leaves a half-written checkpoint."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        torch.save(obj, tmp)
 
 
 def load_checkpoint(path: Path) -> dict:
+    """A checkpoint's tensors and plain values (weights_only: a pickled object is refused)."""
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # a foreign or damaged file: say which
-        raise CardioError(f"cannot read checkpoint {path}: {e}") from None
+    except Exception:  # a foreign or damaged file: say which, never torch's advice to unpickle
+        raise CardioError(f"{path} is not a readable cardio checkpoint") from None
+
+
+def make_optimizer(params, s: dict) -> torch.optim.Optimizer:
+    """A torch.optim class by name (adamw, adam, sgd, ... any class of torch.optim), args from the config."""
+    name = str(s["optimizer"])
+    classes = {n.lower(): getattr(torch.optim, n) for n in dir(torch.optim)
+               if isinstance(getattr(torch.optim, n), type) and issubclass(getattr(torch.optim, n), torch.optim.Optimizer)}
+    cls = classes.get(name.lower())
+    if cls is None:
+        raise CardioError(f"train.optimizer {name!r} is not a torch.optim optimizer; e.g. adamw, adam, sgd")
+    args = dict(s.get("optimizer_args") or {})
+    if cls is torch.optim.SGD:
+        args.setdefault("momentum", 0.9)
+    try:
+        return cls(params, lr=s["lr"], weight_decay=s["weight_decay"], **args)
+    except TypeError as e:
+        raise CardioError(f"train.optimizer_args {args} do not fit {cls.__name__}: {e}") from None
+
+
+def make_scheduler(opt: torch.optim.Optimizer, s: dict, steps_per_epoch: int):
+    """A torch.optim.lr_scheduler class by name (cosine, step, plateau, onecycle, or a class name); None for none.
+
+    OneCycleLR steps every batch, ReduceLROnPlateau on the validation score, the others every epoch.
+    """
+    name = str(s["scheduler"] or "none")
+    if name.lower() == "none":
+        return None
+    cls_name = SCHEDULERS.get(name.lower(), name)
+    cls = getattr(torch.optim.lr_scheduler, cls_name, None)
+    if not isinstance(cls, type):
+        raise CardioError(f"train.scheduler {name!r} is not known; use none, {', '.join(SCHEDULERS)} "
+                          "or a class name of torch.optim.lr_scheduler")
+    epochs = max(int(s["epochs"]), 1)
+    args = dict(s.get("scheduler_args") or {})
+    defaults = {"CosineAnnealingLR": {"T_max": epochs}, "StepLR": {"step_size": max(epochs // 3, 1)},
+                "ReduceLROnPlateau": {"mode": "max"},
+                "OneCycleLR": {"max_lr": s["lr"], "total_steps": epochs * max(steps_per_epoch, 1)}}
+    args = {**defaults.get(cls_name, {}), **args}
+    try:
+        return cls(opt, **args)
+    except TypeError as e:
+        raise CardioError(f"train.scheduler_args {args} do not fit {cls_name}: {e}") from None
 
 
 def _unwrap(model: nn.Module) -> nn.Module:
     return model.module if isinstance(model, nn.parallel.DistributedDataParallel) else model
 
 
+def _memory_format(ndim: int):
+    """Channels-last for images (N, C, H, W), channels-last-3d for video (N, C, T, H, W)."""
+    return {4: torch.channels_last, 5: torch.channels_last_3d}.get(ndim)
+
+
 def _to(x, device, channels_last):
     if isinstance(x, (tuple, list)):
         return tuple(_to(a, device, channels_last) for a in x)
     x = x.to(device, non_blocking=True)
-    if channels_last and x.ndim == 4:
-        x = x.contiguous(memory_format=torch.channels_last)
+    fmt = _memory_format(x.ndim) if channels_last else None
+    if fmt is not None:
+        x = x.contiguous(memory_format=fmt)
     return x
+
+
+def _channels_last(model: nn.Module, dataset: Dataset, s: dict, device: torch.device) -> bool:
+    """Put the model in the memory format of its input (only on CUDA, where it pays); whether inputs follow."""
+    if not s["channels_last"] or device.type != "cuda" or not len(dataset):
+        return False
+    x = dataset[0][0]
+    fmt = _memory_format((x[0] if isinstance(x, tuple) else x).ndim + 1)
+    if fmt is None:
+        return False
+    model.to(memory_format=fmt)
+    return True
 
 
 def _call(model: nn.Module, x):
@@ -247,16 +311,14 @@ def _train(model, train_set, val_set, ctx, s, name, loss_fn, metric, sample_weig
     best_path = Path(ctx.checkpoint_dir) / f"{tag}.best.pt"
 
     model = model.to(device)
-    if s["channels_last"] and device.type == "cuda":
-        model = model.to(memory_format=torch.channels_last)
+    s = {**s, "channels_last": _channels_last(model, train_set, s, device)}
     params = [p for p in model.parameters() if p.requires_grad]
-    if s["optimizer"] == "sgd":
-        opt = torch.optim.SGD(params, lr=s["lr"], momentum=0.9, weight_decay=s["weight_decay"])
-    else:
-        opt = torch.optim.AdamW(params, lr=s["lr"], weight_decay=s["weight_decay"])
+    opt = make_optimizer(params, s)
     epochs = int(s["epochs"])
-    sched = (torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(epochs, 1))
-             if s["scheduler"] == "cosine" else None)
+    steps_per_epoch = math.ceil(len(train_set) / int(s["batch_size"]))
+    sched = make_scheduler(opt, s, steps_per_epoch)
+    per_batch = isinstance(sched, torch.optim.lr_scheduler.OneCycleLR)
+    on_plateau = isinstance(sched, torch.optim.lr_scheduler.ReduceLROnPlateau)
 
     state = {"epoch": 0, "best_score": -math.inf, "best_epoch": -1, "bad_epochs": 0, "history": [], "done": False}
     best_state, best_dirty = None, False  # best weights live in memory; written with each checkpoint
@@ -304,9 +366,11 @@ def _train(model, train_set, val_set, ctx, s, name, loss_fn, metric, sample_weig
             if s["grad_clip"]:
                 nn.utils.clip_grad_norm_(params, s["grad_clip"])
             opt.step()
+            if per_batch:
+                sched.step()
             total += float(loss.detach()) * len(y)
             n += len(y)
-        if sched is not None:
+        if sched is not None and not per_batch and not on_plateau:
             sched.step()
         if world > 1:  # the epoch's loss over all ranks, for the log and history
             t = torch.tensor([total, n], dtype=torch.float64, device=device)
@@ -321,6 +385,8 @@ def _train(model, train_set, val_set, ctx, s, name, loss_fn, metric, sample_weig
             score = row.get("val_metric", -vloss)
         else:
             score = -row["train_loss"]
+        if on_plateau:
+            sched.step(score)
         state["history"].append(row)
         state["epoch"] = epoch + 1
         if score > state["best_score"]:
@@ -366,3 +432,29 @@ def predict(model: nn.Module, dataset: Dataset, ctx, batch_size: int | None = No
     loader = DataLoader(dataset, batch_size=int(s["batch_size"]), num_workers=s["num_workers"],
                         pin_memory=ctx.device.type == "cuda")
     return _outputs(model, loader, ctx.device, s)[0].astype(np.float32)
+
+
+def predict_proba(model: nn.Module, dataset: Dataset, ctx, batch_size: int | None = None,
+                  softmax: bool = False) -> np.ndarray:
+    """Probabilities in float64: sigmoid of every output (one-output models give (N,)), or softmax over them."""
+    out = predict(model, dataset, ctx, batch_size).astype(np.float64)
+    if softmax:
+        return torch.softmax(torch.from_numpy(out), dim=1).numpy()
+    p = 1.0 / (1.0 + np.exp(-out))
+    return p.reshape(len(p)) if p.ndim == 2 and p.shape[1] == 1 else p
+
+
+def threshold(model: nn.Module, val_set: Dataset, ctx, rule: str = "youden", output: int | None = None) -> float:
+    """Decision threshold on the probabilities of `val_set`, rows held out of the fit inside the training fold.
+
+    rule "youden" (max sensitivity + specificity - 1) or "sensitivity:0.9" (highest cut-off reaching it);
+    `output` picks one column of a multi-output model.
+    """
+    from cardio import stats
+
+    y = np.asarray([val_set[i][1].item() for i in range(len(val_set))]) if not hasattr(val_set, "y") \
+        else np.asarray(val_set.y)
+    p = predict_proba(model, val_set, ctx)
+    if output is not None:
+        p, y = p[:, output], (y[:, output] if y.ndim == 2 else y)
+    return stats.choose_threshold(y, p, rule)

@@ -1,52 +1,73 @@
-"""The stages of a cardio study, as pluggy hook specifications."""
+"""The stages of a cardio study, as pluggy hook specifications (the core calls them in this order)."""
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any, Callable
+
 import pluggy
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    import numpy as np
+
+    from cardio.context import RunContext
+    from cardio.data import Cohort, Features, PluginInfo, Predictions, Section
 
 hookspec = pluggy.HookspecMarker("cardio")
 hookimpl = pluggy.HookimplMarker("cardio")
 
+# A modality plugin must implement these; the others are optional.
+REQUIRED_HOOKS = ("cardio_plugin_info", "cardio_load", "cardio_featurize", "cardio_train", "cardio_predict")
+
 
 @hookspec
-def cardio_plugin_info():
+def cardio_plugin_info() -> PluginInfo:
     """Return a PluginInfo: name, modality (None for an add-on), description, default config."""
 
 
 @hookspec(firstresult=True)
-def cardio_load(config, ctx):
-    """Read the cohort from real files, or write the synthetic cohort and read it back."""
+def cardio_load(config: dict, ctx: RunContext) -> Cohort:
+    """Read the cohort from real files, or write the synthetic cohort and read it back; return a Cohort."""
 
 
 @hookspec(firstresult=True)
-def cardio_preprocess(cohort, config, ctx):
-    """Filter, resample, crop or resize the cohort; return a Cohort."""
+def cardio_preprocess(cohort: Cohort, config: dict, ctx: RunContext) -> Cohort | None:
+    """Filter, resample, crop or resize the cohort; return a Cohort (None keeps it as it is)."""
 
 
 @hookspec(firstresult=True)
-def cardio_featurize(cohort, config, ctx):
+def cardio_featurize(cohort: Cohort, config: dict, ctx: RunContext) -> Features:
     """Turn the cohort into the Features a model consumes."""
 
 
 @hookspec(firstresult=True)
-def cardio_train(features, train_index, config, ctx):
+def cardio_prepare(features: Features, config: dict, ctx: RunContext) -> Any:
+    """Do a label-free step once per run, before the folds (e.g. pretraining); the result reaches train and evaluate."""
+
+
+@hookspec(firstresult=True)
+def cardio_train(features: Features, train_index: np.ndarray, prepared: Any, config: dict, ctx: RunContext) -> Any:
     """Fit a model on the training rows of one fold; return the model."""
 
 
 @hookspec(firstresult=True)
-def cardio_predict(model, features, test_index, config, ctx):
+def cardio_predict(model: Any, features: Features, test_index: np.ndarray, config: dict,
+                   ctx: RunContext) -> Predictions:
     """Score the test rows of one fold; return Predictions."""
 
 
 @hookspec(firstresult=True)
-def cardio_explain(model, features, index, config, ctx):
-    """Explain a fitted model on some rows; return a Section (figures, text) or None."""
+def cardio_explain(model: Any, features: Features, index: np.ndarray, config: dict,
+                   ctx: RunContext) -> Section | None:
+    """Explain the last fold's model on its test rows; return a Section (figures, text) or None."""
 
 
 @hookspec
-def cardio_evaluate(predictions, cohort, config, ctx):
-    """Add results to the report: return a Section, a list of Sections, or None."""
+def cardio_evaluate(predictions: Predictions, cohort: Cohort, features: Features, prepared: Any, config: dict,
+                    ctx: RunContext) -> Section | list[Section] | None:
+    """Add results to the report: return a Section, a list of Sections, or None (every plugin may add)."""
 
 
 @hookspec
-def cardio_datasets():
+def cardio_datasets() -> dict[str, Callable[[Path], None]]:
     """Return {name: fetch(dest)} for the public data sets `cardio data fetch` can download."""

@@ -1,8 +1,10 @@
-"""The plugin manager: entry-point group `cardio`, listing, and the selection a run uses."""
+"""The plugin manager: the core's built-in plugins, the entry-point group `cardio`, listing, selection."""
 from __future__ import annotations
 
+import importlib
 import os
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 
 import pluggy
@@ -10,22 +12,39 @@ import pluggy
 from cardio import hookspecs
 from cardio.data import CardioError, PluginInfo
 
-REQUIRED_HOOKS = ("cardio_plugin_info", "cardio_load", "cardio_featurize", "cardio_train", "cardio_predict")
+# The core's own report sections, registered like any plugin (as datasette registers its defaults).
+DEFAULT_PLUGINS = ("cardio.performance", "cardio.subgroups")
 
 
 @dataclass
 class Loaded:
     pm: pluggy.PluginManager
-    failed: dict[str, str]  # entry-point name -> the import error, shown by `cardio plugins`
-    versions: dict[str, str]
+    failed: dict[str, str] = field(default_factory=dict)  # name -> import error, shown by `cardio plugins`
+    versions: dict[str, str] = field(default_factory=dict)
 
 
-def get_plugin_manager() -> Loaded:
-    """Register every plugin of the entry-point group; CARDIO_PLUGINS=a,b restricts which."""
+def _name_of(plugin: object) -> str:
+    info_fn = getattr(plugin, "cardio_plugin_info", None)
+    if info_fn is not None:
+        return info_fn().name
+    return getattr(plugin, "__name__", type(plugin).__name__)
+
+
+def get_plugin_manager(register: Iterable[object] = ()) -> Loaded:
+    """Built-ins, then every plugin of the entry-point group, then `register` (plugin objects, in process).
+
+    CARDIO_PLUGINS=a,b restricts which installed plugins load; the built-ins always do.
+    """
+    import cardio
+
     pm = pluggy.PluginManager("cardio")
     pm.add_hookspecs(hookspecs)
+    loaded = Loaded(pm)
+    for module in DEFAULT_PLUGINS:
+        name = module.rsplit(".", 1)[1]
+        pm.register(importlib.import_module(module), name=name)
+        loaded.versions[name] = f"{cardio.__version__} (built-in)"
     allowed = {n.strip() for n in os.environ.get("CARDIO_PLUGINS", "").split(",") if n.strip()}
-    failed, versions = {}, {}
     for ep in entry_points(group="cardio"):
         if allowed and ep.name not in allowed or pm.has_plugin(ep.name):
             continue
@@ -34,10 +53,16 @@ def get_plugin_manager() -> Loaded:
         try:
             pm.register(ep.load(), name=ep.name)
         except Exception as e:
-            failed[ep.name] = f"{type(e).__name__}: {e}"
+            loaded.failed[ep.name] = f"{type(e).__name__}: {e}"
             continue
-        versions[ep.name] = ep.dist.version if ep.dist else "?"
-    return Loaded(pm, failed, versions)
+        loaded.versions[ep.name] = ep.dist.version if ep.dist else "?"
+    for plugin in register:
+        name = _name_of(plugin)
+        if pm.has_plugin(name):
+            pm.unregister(name=name)  # the object given in process replaces an installed namesake
+        pm.register(plugin, name=name)
+        loaded.versions[name] = "in-process"
+    return loaded
 
 
 def info(pm: pluggy.PluginManager, name: str) -> PluginInfo:
@@ -45,7 +70,10 @@ def info(pm: pluggy.PluginManager, name: str) -> PluginInfo:
     fn = getattr(plugin, "cardio_plugin_info", None)
     if fn is None:
         return PluginInfo(name=name, description="(no cardio_plugin_info hook)")
-    return fn()
+    result = fn()
+    if not isinstance(result, PluginInfo):
+        raise CardioError(f"plugin {name!r}: cardio_plugin_info must return PluginInfo, got {type(result).__name__}")
+    return result
 
 
 def hooks_of(pm: pluggy.PluginManager, name: str) -> list[str]:
@@ -76,7 +104,7 @@ def select(loaded: Loaded, name: str) -> pluggy.PluginManager:
     chosen = info(pm, name)
     if chosen.modality is None:
         raise CardioError(f"plugin {name!r} is an add-on, not a modality; it runs alongside one")
-    missing = [h for h in REQUIRED_HOOKS if h not in hooks_of(pm, name)]
+    missing = [h for h in hookspecs.REQUIRED_HOOKS if h not in hooks_of(pm, name)]
     if missing:
         raise CardioError(f"plugin {name!r} does not implement the required hook(s) {', '.join(missing)}")
     run_pm = pluggy.PluginManager("cardio")

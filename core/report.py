@@ -12,7 +12,6 @@ import pandas as pd
 from cardio.data import Predictions, Section
 
 SCHEMA = "cardio-metrics/1"
-MAX_AGREEMENT_FIGURES = 8
 
 
 def pseudonymize(table: pd.DataFrame) -> pd.DataFrame:
@@ -23,91 +22,6 @@ def pseudonymize(table: pd.DataFrame) -> pd.DataFrame:
             codes = {v: f"{prefix}{i + 1:05d}" for i, v in enumerate(sorted(out[col].astype(str).unique()))}
             out[col] = out[col].astype(str).map(codes)
     return out
-
-
-def _fmt(e: dict | None, digits: int = 3) -> str:
-    if not e or e.get("estimate") is None:
-        return "–"
-    if e.get("ci_low") is None:
-        return f"{e['estimate']:.{digits}f}"
-    return f"{e['estimate']:.{digits}f} [{e['ci_low']:.{digits}f}, {e['ci_high']:.{digits}f}]"
-
-
-def summary_table(estimates: list[dict]) -> pd.DataFrame:
-    """Pooled out-of-fold estimates, one row per model and task."""
-    pooled = [e for e in estimates if e.get("fold") == "pooled" and e.get("subgroup") is None
-              and e.get("repeat", 0) == 0]
-    rows: dict[tuple, dict] = {}
-    for e in pooled:
-        if e["metric"] == "auc" and e["method"] != "delong":
-            continue  # the bootstrap AUC interval is in metrics.json; the table shows DeLong's
-        row = rows.setdefault((e["model"], e["task"]), {"model": e["model"], "task": e["task"], "n": e["n"]})
-        row[e["metric"]] = _fmt(e)
-    cols = ["model", "task", "n", "auc", "accuracy", "sensitivity", "specificity", "ppv", "npv", "f1",
-            "mae", "rmse", "r2", "ba_bias"]
-    df = pd.DataFrame(list(rows.values()))
-    return df[[c for c in cols if c in df.columns]] if len(df) else df
-
-
-def evaluate_section(predictions: Predictions, config: dict, ctx) -> Section:
-    """The core's evaluation of every model and task, with CIs, tests and figures."""
-    stats = ctx.stats
-    s = config["stats"]
-    table = predictions.table
-    estimates, tests = [], []
-    # Repeated k-fold predicts each record once per repeat: each repeat is evaluated on its own.
-    for repeat, part in table.groupby("repeat", sort=True):
-        est, tst = stats.evaluate_predictions(part.drop(columns="repeat"), level=s["level"],
-                                              n_resamples=s["n_resamples"], seed=ctx.seed)
-        estimates += [{**e, "repeat": int(repeat)} for e in est]
-        tests += [{**t, "repeat": int(repeat)} for t in tst]
-    n_repeats = table["repeat"].nunique()
-    table = table[table["repeat"] == table["repeat"].min()]  # figures show the first repeat
-    figures = []
-    for task, sub in table[table["kind"] == "binary"].groupby("task", sort=False):
-        curves = {m: (g["y_true"].to_numpy(), g["y_score"].to_numpy()) for m, g in sub.groupby("model", sort=False)}
-        fig = stats.plot_roc(curves, title=f"ROC, {task} (out-of-fold)", seed=ctx.seed)
-        figures.append(_save(fig, ctx.figure_path(f"roc_{_slug(task)}")))
-        for model, (y, p) in curves.items():
-            fig = stats.plot_calibration(y, p)
-            fig.axes[0].set_title(f"Calibration, {model} / {task}")
-            figures.append(_save(fig, ctx.figure_path(f"calibration_{_slug(model)}_{_slug(task)}")))
-    regression = table[table["kind"] == "regression"].groupby(["model", "task"], sort=False)
-    for i, ((model, task), g) in enumerate(regression):
-        if i >= MAX_AGREEMENT_FIGURES:
-            break
-        fig = stats.plot_bland_altman(g["y_true"].to_numpy(), g["y_score"].to_numpy(), title=f"{model} / {task}")
-        figures.append(_save(fig, ctx.figure_path(f"bland_altman_{_slug(model)}_{_slug(task)}")))
-    level = int(round(s["level"] * 100))
-    text = (f"Out-of-fold predictions pooled over {table['fold'].nunique()} fold(s) of "
-            f"`cv.method={config['cv']['method']}`, split by patient. Intervals are {level}% "
-            f"(AUC: DeLong; proportions: Wilson; regression: bootstrap, {s['n_resamples']} resamples, seed {ctx.seed}). "
-            "Thresholds were chosen on training folds only (0.5 where a plugin gave none).")
-    tables = {"performance": summary_table(estimates)}
-    if n_repeats > 1:
-        text += f" The table and figures show repeat 0 of {n_repeats}; every repeat is in metrics.json."
-        aucs = pd.DataFrame([e for e in estimates if e["metric"] == "auc" and e["method"] == "delong"
-                             and e["fold"] == "pooled"])
-        tables["AUC across repeats"] = aucs.groupby(["model", "task"])["estimate"].agg(
-            ["mean", "std", "min", "max"]).reset_index()
-    shown = [t for t in tests if t["repeat"] == 0]
-    if shown:
-        tables["paired DeLong tests"] = pd.DataFrame([{
-            "task": t["extra"].get("task"), "model A": t["extra"].get("model_a"), "model B": t["extra"].get("model_b"),
-            "z": round(t["statistic"], 3) if t["statistic"] is not None else None, "p": t["p_value"]} for t in shown])
-    return Section("Performance", text, figures, tables, estimates, tests)
-
-
-def _slug(name: str) -> str:
-    return re.sub(r"[^A-Za-z0-9]+", "_", str(name)).strip("_").lower()
-
-
-def _save(fig, path: Path) -> Path:
-    import matplotlib.pyplot as plt
-
-    fig.savefig(path, dpi=120, bbox_inches="tight")
-    plt.close(fig)
-    return path
 
 
 def _md_table(df: pd.DataFrame) -> str:

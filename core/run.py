@@ -6,67 +6,19 @@ import logging
 import os
 import sys
 import time
-from dataclasses import dataclass, field
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import torch
-from tqdm.auto import tqdm
 
 import cardio
 from cardio import config as config_mod
 from cardio import engine, plugins, report
+from cardio.context import RunContext
 from cardio.data import CardioError, Cohort, Features, Predictions, Section, make_folds
-
-
-@dataclass
-class RunContext:
-    """What every hook gets as `ctx`: device, seed, directories, log, progress, rank, services."""
-
-    config: dict
-    device: torch.device
-    seed: int
-    out_dir: Path
-    cache_dir: Path
-    log: logging.Logger
-    rank: int = 0
-    world_size: int = 1
-    fold: str | None = None
-    val_index: np.ndarray = field(default_factory=lambda: np.array([], dtype=int))
-    cohort: Cohort | None = None
-    features: Features | None = None
-
-    @property
-    def figures_dir(self) -> Path:
-        return self.out_dir / "figures"
-
-    @property
-    def checkpoint_dir(self) -> Path:
-        return self.out_dir / "checkpoints"
-
-    @property
-    def is_main(self) -> bool:
-        return self.rank == 0
-
-    @property
-    def stats(self):
-        from cardio import stats  # imported lazily: it pulls in statsmodels
-        return stats
-
-    @property
-    def engine(self):
-        return engine
-
-    def progress(self, iterable: Iterable, desc: str = "", total: int | None = None, **kw) -> Iterable:
-        """A tqdm bar on rank 0 in a terminal; silent elsewhere (logs stay readable)."""
-        return tqdm(iterable, desc=desc, total=total, disable=None if self.is_main else True,
-                    leave=False, dynamic_ncols=True, **kw)
-
-    def figure_path(self, name: str) -> Path:
-        self.figures_dir.mkdir(parents=True, exist_ok=True)
-        return self.figures_dir / f"{name}.png"
 
 
 def default_cache_dir(config: dict) -> Path:
@@ -125,10 +77,23 @@ def _broadcast(value: Any, world: int) -> Any:
     return box[0]
 
 
+def _expect(value: Any, kind: type | tuple[type, ...], hook: str, plugin: str) -> Any:
+    """A hook's result of the wrong type stops the run here, naming the plugin and the hook."""
+    if not isinstance(value, kind):
+        names = " or ".join(k.__name__ for k in (kind if isinstance(kind, tuple) else (kind,)))
+        raise CardioError(f"plugin {plugin!r}: {hook} returned {type(value).__name__}, expected {names}")
+    return value
+
+
 def run_study(plugin: str, config_file: str | None = None, sets: tuple[str, ...] = (), device: str | None = None,
-              out: str | None = None, resume: str | None = None, seed: int | None = None) -> Path:
-    """Run one study end to end and return its run directory."""
-    loaded = plugins.get_plugin_manager()
+              out: str | None = None, resume: str | None = None, seed: int | None = None,
+              register: Iterable[object] = ()) -> Path:
+    """Run one study end to end and return its run directory.
+
+    `register` adds plugin objects (modules, classes with hookimpls) in process, beside the
+    installed ones: tests run a plugin without installing it.
+    """
+    loaded = plugins.get_plugin_manager(register)
     pm = plugins.select(loaded, plugin)
     info = plugins.info(pm, plugin)
     hooks = pm.hook
@@ -164,21 +129,26 @@ def run_study(plugin: str, config_file: str | None = None, sets: tuple[str, ...]
         torch.distributed.barrier()
 
     log = _logger(run_dir, rank == 0)
-    ctx = RunContext(config=cfg, device=dev, seed=int(cfg["seed"]), out_dir=run_dir,
-                     cache_dir=default_cache_dir(cfg), log=log, rank=rank, world_size=world)
+    ctx = RunContext(device=dev, seed=int(cfg["seed"]), out_dir=run_dir, cache_dir=default_cache_dir(cfg), log=log,
+                     train=dict(cfg["train"]), rank=rank, world_size=world)
     ctx.cache_dir.mkdir(parents=True, exist_ok=True)
     engine.seed_everything(ctx.seed)
     log.info("cardio %s, plugin %s, device %s, %d process(es), run %s", cardio.__version__, plugin, dev, world, run_dir)
     t0 = time.perf_counter()
 
     log.info("stage load")
-    cohort = hooks.cardio_load(config=cfg, ctx=ctx)
+    cohort = _expect(hooks.cardio_load(config=cfg, ctx=ctx), Cohort, "cardio_load", plugin)
     log.info("stage preprocess (%d records)", len(cohort))
-    cohort = hooks.cardio_preprocess(cohort=cohort, config=cfg, ctx=ctx) or cohort
-    ctx.cohort = cohort
+    cohort = _expect(hooks.cardio_preprocess(cohort=cohort, config=cfg, ctx=ctx) or cohort, Cohort,
+                     "cardio_preprocess", plugin)
     log.info("stage featurize")
-    features = hooks.cardio_featurize(cohort=cohort, config=cfg, ctx=ctx)
-    ctx.features = features
+    features = _expect(hooks.cardio_featurize(cohort=cohort, config=cfg, ctx=ctx), Features, "cardio_featurize", plugin)
+    prepared = None
+    if hooks.cardio_prepare.get_hookimpls():
+        log.info("stage prepare")
+        prepared = hooks.cardio_prepare(features=features, config=cfg, ctx=ctx)
+        if world > 1:  # every rank has the prepared result (and rank 0 its files) before the folds
+            torch.distributed.barrier()
     label = features.label if features.label in features.table.columns else None
     folds = make_folds(features.table, cfg["cv"], label, ctx.seed)
 
@@ -186,10 +156,11 @@ def run_study(plugin: str, config_file: str | None = None, sets: tuple[str, ...]
     for fold in folds:
         ctx.fold, ctx.val_index = fold.name, fold.val
         log.info("fold %s: %d train rows, %d test rows", fold.name, len(fold.train), len(fold.test))
-        model = hooks.cardio_train(features=features, train_index=fold.train, config=cfg, ctx=ctx)
-        pred = hooks.cardio_predict(model=model, features=features, test_index=fold.test, config=cfg, ctx=ctx)
-        if not isinstance(pred, Predictions):
-            raise CardioError(f"plugin {plugin!r}: cardio_predict must return Predictions, got {type(pred).__name__}")
+        model = hooks.cardio_train(features=features, train_index=fold.train, prepared=prepared, config=cfg, ctx=ctx)
+        if model is None:
+            raise CardioError(f"plugin {plugin!r}: cardio_train returned None, expected a model")
+        pred = _expect(hooks.cardio_predict(model=model, features=features, test_index=fold.test, config=cfg, ctx=ctx),
+                       Predictions, "cardio_predict", plugin)
         parts.append(pred.table.assign(fold=fold.name, repeat=fold.repeat))
         last = fold
     ctx.fold, ctx.val_index = None, np.array([], dtype=int)
@@ -206,7 +177,7 @@ def run_study(plugin: str, config_file: str | None = None, sets: tuple[str, ...]
     from cardio.stats import StatsError
 
     try:
-        sections = _explain_and_evaluate(hooks, model, features, last, predictions, cohort, cfg, ctx)
+        sections = _explain_and_evaluate(pm, plugin, model, features, prepared, last, predictions, cohort, cfg, ctx)
     except StatsError as e:
         raise CardioError(f"evaluation failed: {e} (predictions are saved in {run_dir / 'predictions.csv'})") from None
     meta = {"plugin": plugin, "plugin_version": loaded.versions.get(plugin, "?"), "cardio_version": cardio.__version__,
@@ -220,26 +191,29 @@ def run_study(plugin: str, config_file: str | None = None, sets: tuple[str, ...]
     return run_dir
 
 
-def _explain_and_evaluate(hooks, model, features, last, predictions, cohort, cfg, ctx) -> list[Section]:
+def _explain_and_evaluate(pm, plugin, model, features, prepared, last, predictions, cohort, cfg, ctx) -> list[Section]:
     sections: list[Section] = []
     log = ctx.log
     if cfg.get("explain", True) and last is not None:
         log.info("stage explain")
-        explained = hooks.cardio_explain(model=model, features=features, index=last.test, config=cfg, ctx=ctx)
-        sections += _as_sections(explained)
+        explained = pm.hook.cardio_explain(model=model, features=features, index=last.test, config=cfg, ctx=ctx)
+        sections += _as_sections(explained, "cardio_explain", plugin)
     log.info("stage evaluate")
-    core_section = report.evaluate_section(predictions, cfg, ctx)
-    # pluggy calls the last registered first; the core's section leads whatever plugins add
-    for result in reversed(hooks.cardio_evaluate(predictions=predictions, cohort=cohort, config=cfg, ctx=ctx)):
-        sections += _as_sections(result)
-    return [core_section] + sections
+    # Each plugin's evaluate is called on its own (in pluggy's order: the built-in performance
+    # section first, subgroups last) so that a wrong result names the plugin that gave it.
+    everyone = {p for _, p in pm.list_name_plugin()}
+    for impl in reversed(pm.hook.cardio_evaluate.get_hookimpls()):
+        only = pm.subset_hook_caller("cardio_evaluate", remove_plugins=everyone - {impl.plugin})
+        for result in only(predictions=predictions, cohort=cohort, features=features, prepared=prepared,
+                           config=cfg, ctx=ctx):
+            sections += _as_sections(result, "cardio_evaluate", impl.plugin_name)
+    return sections
 
 
-def _as_sections(result: Any) -> list[Section]:
+def _as_sections(result: Any, hook: str, plugin: str) -> list[Section]:
     if result is None:
         return []
     items = result if isinstance(result, (list, tuple)) else [result]
-    bad = [type(r).__name__ for r in items if not isinstance(r, Section)]
-    if bad:
-        raise CardioError(f"explain/evaluate hooks must return Section objects, got {bad}")
+    for item in items:
+        _expect(item, Section, hook, plugin)
     return list(items)

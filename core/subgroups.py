@@ -1,10 +1,11 @@
-"""Add-on shipped with the core: every metric per subgroup column named in `subgroups:` (e.g. sex, site)."""
+"""Built-in plugin: every metric per subgroup column named in `subgroups:` (e.g. sex, site); its section comes last."""
 from __future__ import annotations
 
 import pandas as pd
 
 from cardio.data import CardioError, PluginInfo, Section
 from cardio.hookspecs import hookimpl
+from cardio.stats.formatting import format_ci
 
 
 @hookimpl
@@ -13,7 +14,7 @@ def cardio_plugin_info():
                       description="Reports every metric per subgroup column named in the config's `subgroups:`.")
 
 
-@hookimpl
+@hookimpl(trylast=True)
 def cardio_evaluate(predictions, cohort, config, ctx):
     columns = config.get("subgroups") or []
     if not columns:
@@ -42,8 +43,8 @@ def cardio_evaluate(predictions, cohort, config, ctx):
                 e = {**e, "subgroup": f"{col}={level}"}
                 estimates.append(e)
                 if e["metric"] == "auc" and e["method"] == "delong":
-                    ci = f"{e['estimate']:.3f} [{e['ci_low']:.3f}, {e['ci_high']:.3f}]" if e["ci_low"] is not None else "–"
-                    rows.append({"subgroup": e["subgroup"], "model": e["model"], "task": e["task"], "n": e["n"], "auc": ci})
+                    rows.append({"subgroup": e["subgroup"], "model": e["model"], "task": e["task"], "n": e["n"],
+                                 "auc": format_ci(e) if e["ci_low"] is not None else "–"})
     text = (f"Every metric of the performance section, recomputed within each level of {', '.join(columns)}; "
             "small subgroups give wide intervals.")
     return Section("Subgroups", text, tables={"AUC by subgroup": pd.DataFrame(rows)}, estimates=estimates)

@@ -1,7 +1,6 @@
 """Shared fixtures: the test plugins really installed (pip --target), and a runner of the real CLI."""
 from __future__ import annotations
 
-import logging
 import os
 import subprocess
 import sys
@@ -51,20 +50,10 @@ def mitdb_dir() -> Path:
 
 @pytest.fixture()
 def cpu_context(tmp_path):
-    """cpu_context(config=None, **train): a CPU RunContext writing to tmp_path.
+    """cpu_context(config=None, **train): cardio.testing.cpu_context writing to tmp_path."""
+    from cardio.testing import cpu_context as make_context
 
-    `config` defaults to the core defaults with `train` overrides (epochs=..., lr=...).
-    """
-    import torch
-
-    from cardio import config as cardio_config
-    from cardio.run import RunContext
-
-    def make(config: dict | None = None, **train) -> RunContext:
-        cfg = config or cardio_config.merge(cardio_config.core_defaults(), {"train": train} if train else {},
-                                            strict=False)
-        (tmp_path / "checkpoints").mkdir(exist_ok=True)
-        return RunContext(config=cfg, device=torch.device("cpu"), seed=0, out_dir=tmp_path,
-                          cache_dir=tmp_path / "cache", log=logging.getLogger("test"))
+    def make(config: dict | None = None, **train):
+        return make_context(tmp_path, config, **train)
 
     return make

@@ -1,11 +1,13 @@
 """cardio.stats: the shared statistics/evaluation service (NumPy/SciPy/statsmodels/scikit-learn, no torch)."""
 from __future__ import annotations
 
+from cardio.stats.aggregate import AGGREGATIONS, aggregate_scores
 from cardio.stats.agreement import agreement
 from cardio.stats.bootstrap import auc_from_indices, bootstrap_ci, bootstrap_metric, resample_indices
 from cardio.stats.correlation import correlation_matrix
 from cardio.stats.cv import summarize_folds
 from cardio.stats.evaluate import evaluate_predictions
+from cardio.stats.formatting import format_ci, format_interval, format_p
 from cardio.stats.figures import plot_bland_altman, plot_calibration, plot_forest, plot_roc
 from cardio.stats.logistic import (
     EstimationError,
@@ -19,13 +21,20 @@ from cardio.stats.result import Estimate, StatsError, TestResult
 from cardio.stats.roc import auc, delong_ci, delong_test, delong_unpaired_test, roc_curve_band
 from cardio.stats.subgroups import SubgroupSkipped, by_subgroup
 from cardio.stats.table1 import table_one
-from cardio.stats.thresholds import binary_metrics, threshold_for_sensitivity, wilson_ci, youden_threshold
+from cardio.stats.thresholds import (
+    binary_metrics,
+    choose_threshold,
+    threshold_for_sensitivity,
+    wilson_ci,
+    youden_threshold,
+)
 
 __all__ = [
     "Estimate", "TestResult", "StatsError", "EstimationError",
     "auc", "delong_ci", "delong_test", "delong_unpaired_test", "roc_curve_band",
     "bootstrap_ci", "bootstrap_metric", "resample_indices", "auc_from_indices",
-    "youden_threshold", "threshold_for_sensitivity", "binary_metrics", "wilson_ci",
+    "youden_threshold", "choose_threshold", "aggregate_scores", "AGGREGATIONS",
+    "format_ci", "format_interval", "format_p", "threshold_for_sensitivity", "binary_metrics", "wilson_ci",
     "univariate_screen", "LogisticModel", "fit_logistic", "select_and_fit", "likelihood_ratio_test",
     "correlation_matrix", "table_one", "agreement", "by_subgroup", "SubgroupSkipped", "summarize_folds",
     "plot_roc", "plot_calibration", "plot_bland_altman", "plot_forest", "evaluate_predictions",

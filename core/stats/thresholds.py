@@ -107,3 +107,21 @@ def binary_metrics(y: Any, score: Any, threshold: float | Any, level: float = 0.
     f1.extra.update(counts)
     out["f1"] = f1
     return out
+
+
+def choose_threshold(y: Any, score: Any, rule: str = "youden") -> float:
+    """A decision threshold by rule: "youden", or "sensitivity:T" (highest cut-off with sensitivity >= T).
+
+    Give it scores of rows the model was not fitted on, inside the training fold (an inner split):
+    in-sample scores overfit and make the threshold optimistic.
+    """
+    name, _, arg = str(rule).partition(":")
+    if name == "youden" and not arg:
+        return youden_threshold(y, score)
+    if name == "sensitivity" and arg:
+        try:
+            target = float(arg)
+        except ValueError:
+            raise StatsError(f"threshold rule {rule!r}: the target sensitivity must be a number") from None
+        return threshold_for_sensitivity(y, score, target)
+    raise StatsError(f"unknown threshold rule {rule!r}; use 'youden' or 'sensitivity:0.9'")

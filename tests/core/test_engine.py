@@ -87,7 +87,7 @@ def test_checkpoints_load_with_weights_only_and_refuse_foreign_files(tmp_path):
     engine.save_atomic({"model": {"w": torch.ones(2)}, "state": {"epoch": 1}}, path)
     assert engine.load_checkpoint(path)["state"]["epoch"] == 1
     (tmp_path / "bad.pt").write_bytes(b"not a checkpoint")
-    with pytest.raises(Exception, match="cannot read checkpoint"):
+    with pytest.raises(Exception, match="is not a readable cardio checkpoint"):
         engine.load_checkpoint(tmp_path / "bad.pt")
 
 

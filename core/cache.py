@@ -1,0 +1,113 @@
+"""The run's disk cache: keyed, versioned entries written atomically, safe for concurrent processes.
+
+An entry is a file or a folder under `<cache_dir>/<namespace>/`, named by a hash of its key (a
+dict of everything the content depends on, plus a version a plugin bumps when its format changes).
+A builder writes into a private temporary path that is renamed into place only when complete, and
+a per-entry file lock makes a second process (another rank, another run) wait and reuse the entry
+instead of building it twice.
+"""
+from __future__ import annotations
+
+import errno
+import fcntl
+import hashlib
+import json
+import os
+import shutil
+import uuid
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from cardio.data import CardioError
+
+
+def key_hash(key: Mapping[str, Any] | str, length: int = 16) -> str:
+    """A stable hex digest of a key (a JSON-able mapping or a string)."""
+    text = key if isinstance(key, str) else json.dumps(key, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:length]
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        path.unlink(missing_ok=True)
+
+
+@contextmanager
+def atomic_path(path: str | Path) -> Iterator[Path]:
+    """Yield a unique temporary path beside `path`; rename it onto `path` when the block succeeds.
+
+    The temporary name keeps the suffix (np.save and pydicom look at it) and is unique per call,
+    so concurrent writers never share one. On any failure it is removed, and a full disk becomes
+    a one-line CardioError naming the path.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.stem}.{uuid.uuid4().hex[:12]}.tmp{path.suffix}")
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    except OSError as e:
+        _remove(tmp)
+        if e.errno == errno.ENOSPC:
+            raise CardioError(f"no space left on device while writing {path}") from None
+        raise
+    except BaseException:
+        _remove(tmp)
+        raise
+
+
+def write_text_atomic(path: str | Path, text: str) -> Path:
+    """Write a text file atomically."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(text)
+    return Path(path)
+
+
+@contextmanager
+def _locked(lock_file: Path) -> Iterator[None]:
+    lock_file.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock_file, "a") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+class Cache:
+    """Keyed entries under one root; `ctx.cache` is the run's instance."""
+
+    def __init__(self, root: str | Path) -> None:
+        self.root = Path(root).expanduser()
+
+    def path(self, namespace: str, key: Mapping[str, Any] | str, suffix: str = "", *, version: int = 1) -> Path:
+        """Where the entry for `key` lives (it may not exist yet)."""
+        full = {"key": key, "version": version}
+        return self.root / namespace / f"{key_hash(full)}{suffix}"
+
+    def get(self, namespace: str, key: Mapping[str, Any] | str, build: Callable[[Path], Any], suffix: str = "",
+            *, version: int = 1, check: Callable[[Path], bool] | None = None) -> Path:
+        """The entry's path, built once by `build(tmp_path)` if it does not exist.
+
+        `build` writes a file (or a folder, when `suffix` is empty and it makes one) at the path it
+        is given. `check(path)`, when given, validates an existing entry; a failing one is rebuilt.
+        """
+        path = self.path(namespace, key, suffix, version=version)
+        if path.exists() and (check is None or check(path)):
+            return path
+        with _locked(path.with_name(path.name + ".lock")):
+            if path.exists():  # another process built it while this one waited
+                if check is None or check(path):
+                    return path
+                _remove(path)
+            with atomic_path(path) as tmp:
+                build(tmp)
+                if not tmp.exists():
+                    raise CardioError(f"cache builder for {namespace} wrote nothing at {tmp}")
+            key_file = path.with_name(path.name + ".key.json")
+            write_text_atomic(key_file, json.dumps({"key": key, "version": version}, default=str, indent=1))
+        return path

@@ -1,0 +1,81 @@
+"""The run context every hook gets as `ctx`: device, seed, directories, log, progress, rank, services."""
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from cardio.cache import Cache
+
+if TYPE_CHECKING:  # torch is imported by the commands that train, not by `import cardio`
+    import torch
+
+
+@dataclass
+class RunContext:
+    """Where a hook writes and which services it uses; the config itself comes as the hook's argument.
+
+    `train` holds the engine's defaults (the config's `train:` section), which `ctx.engine.fit`
+    starts from before a plugin's own settings.
+    """
+
+    device: "torch.device"
+    seed: int
+    out_dir: Path
+    cache_dir: Path
+    log: logging.Logger
+    train: dict = field(default_factory=dict)
+    rank: int = 0
+    world_size: int = 1
+    fold: str | None = None
+    val_index: np.ndarray = field(default_factory=lambda: np.array([], dtype=int))
+
+    @property
+    def figures_dir(self) -> Path:
+        return self.out_dir / "figures"
+
+    @property
+    def checkpoint_dir(self) -> Path:
+        return self.out_dir / "checkpoints"
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    @property
+    def stats(self):
+        from cardio import stats  # imported lazily: it pulls in statsmodels
+
+        return stats
+
+    @property
+    def engine(self):
+        from cardio import engine  # imported lazily: it pulls in torch
+
+        return engine
+
+    @property
+    def cache(self) -> Cache:
+        """The disk cache shared by runs (`cache_dir`): keyed, versioned, atomic, safe across processes."""
+        return Cache(self.cache_dir)
+
+    def progress(self, iterable: Iterable, desc: str = "", total: int | None = None, **kw: Any) -> Iterable:
+        """A tqdm bar on rank 0 in a terminal; silent elsewhere (logs stay readable)."""
+        return tqdm(iterable, desc=desc, total=total, disable=None if self.is_main else True,
+                    leave=False, dynamic_ncols=True, **kw)
+
+    def figure_path(self, name: str) -> Path:
+        """figures/<name>.png (the folder is made)."""
+        self.figures_dir.mkdir(parents=True, exist_ok=True)
+        return self.figures_dir / f"{name}.png"
+
+    def save_figure(self, fig: Any, name: str, dpi: int | None = None) -> Path:
+        """Save a matplotlib Figure as figures/<name>.png, release it, and return the path for a Section."""
+        from cardio.figures import DPI, save_figure
+
+        return save_figure(fig, self.figure_path(name), dpi or DPI)

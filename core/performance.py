@@ -1,0 +1,97 @@
+"""Built-in plugin: the core's evaluation of every model and task, with CIs, tests and figures.
+
+Registered before any installed plugin (`cardio.plugins.DEFAULT_PLUGINS`) and run first, so the
+performance section leads the report.
+"""
+from __future__ import annotations
+
+import re
+
+import pandas as pd
+
+from cardio.data import PluginInfo, Predictions, Section
+from cardio.hookspecs import hookimpl
+from cardio.stats.formatting import format_ci
+
+MAX_AGREEMENT_FIGURES = 8
+
+
+@hookimpl
+def cardio_plugin_info():
+    return PluginInfo(name="performance", modality=None,
+                      description="Evaluates every model and task: AUC with DeLong and bootstrap CIs, "
+                                  "thresholded metrics with Wilson CIs, paired tests, ROC and calibration figures.")
+
+
+@hookimpl(tryfirst=True)
+def cardio_evaluate(predictions, config, ctx):
+    return evaluate_section(predictions, config, ctx)
+
+
+def summary_table(estimates: list[dict]) -> pd.DataFrame:
+    """Pooled out-of-fold estimates, one row per model and task."""
+    pooled = [e for e in estimates if e.get("fold") == "pooled" and e.get("subgroup") is None
+              and e.get("repeat", 0) == 0]
+    rows: dict[tuple, dict] = {}
+    for e in pooled:
+        if e["metric"] == "auc" and e["method"] != "delong":
+            continue  # the bootstrap AUC interval is in metrics.json; the table shows DeLong's
+        row = rows.setdefault((e["model"], e["task"]), {"model": e["model"], "task": e["task"], "n": e["n"]})
+        row[e["metric"]] = format_ci(e)
+    cols = ["model", "task", "n", "auc", "accuracy", "sensitivity", "specificity", "ppv", "npv", "f1",
+            "mae", "rmse", "r2", "ba_bias"]
+    df = pd.DataFrame(list(rows.values()))
+    return df[[c for c in cols if c in df.columns]] if len(df) else df
+
+
+def evaluate_section(predictions: Predictions, config: dict, ctx) -> Section:
+    """The core's evaluation of every model and task, with CIs, tests and figures."""
+    stats = ctx.stats
+    s = config["stats"]
+    table = predictions.table
+    estimates, tests = [], []
+    # Repeated k-fold predicts each record once per repeat: each repeat is evaluated on its own.
+    for repeat, part in table.groupby("repeat", sort=True):
+        est, tst = stats.evaluate_predictions(part.drop(columns="repeat"), level=s["level"],
+                                              n_resamples=s["n_resamples"], seed=ctx.seed)
+        estimates += [{**e, "repeat": int(repeat)} for e in est]
+        tests += [{**t, "repeat": int(repeat)} for t in tst]
+    n_repeats = table["repeat"].nunique()
+    table = table[table["repeat"] == table["repeat"].min()]  # figures show the first repeat
+    figures = []
+    for task, sub in table[table["kind"] == "binary"].groupby("task", sort=False):
+        curves = {m: (g["y_true"].to_numpy(), g["y_score"].to_numpy()) for m, g in sub.groupby("model", sort=False)}
+        fig = stats.plot_roc(curves, title=f"ROC, {task} (out-of-fold)", seed=ctx.seed)
+        figures.append(ctx.save_figure(fig, f"roc_{_slug(task)}"))
+        for model, (y, p) in curves.items():
+            fig = stats.plot_calibration(y, p)
+            fig.axes[0].set_title(f"Calibration, {model} / {task}")
+            figures.append(ctx.save_figure(fig, f"calibration_{_slug(model)}_{_slug(task)}"))
+    regression = table[table["kind"] == "regression"].groupby(["model", "task"], sort=False)
+    for i, ((model, task), g) in enumerate(regression):
+        if i >= MAX_AGREEMENT_FIGURES:
+            break
+        fig = stats.plot_bland_altman(g["y_true"].to_numpy(), g["y_score"].to_numpy(), title=f"{model} / {task}")
+        figures.append(ctx.save_figure(fig, f"bland_altman_{_slug(model)}_{_slug(task)}"))
+    level = int(round(s["level"] * 100))
+    text = (f"Out-of-fold predictions pooled over {table['fold'].nunique()} fold(s) of "
+            f"`cv.method={config['cv']['method']}`, split by patient. Intervals are {level}% "
+            f"(AUC: DeLong; proportions: Wilson; regression: bootstrap, {s['n_resamples']} resamples, seed {ctx.seed}). "
+            "Thresholds were chosen on training folds only (0.5 where a plugin gave none).")
+    tables = {"performance": summary_table(estimates)}
+    if n_repeats > 1:
+        text += f" The table and figures show repeat 0 of {n_repeats}; every repeat is in metrics.json."
+        aucs = pd.DataFrame([e for e in estimates if e["metric"] == "auc" and e["method"] == "delong"
+                             and e["fold"] == "pooled"])
+        tables["AUC across repeats"] = aucs.groupby(["model", "task"])["estimate"].agg(
+            ["mean", "std", "min", "max"]).reset_index()
+    shown = [t for t in tests if t["repeat"] == 0]
+    if shown:
+        tables["paired DeLong tests"] = pd.DataFrame([{
+            "task": t["extra"].get("task"), "model A": t["extra"].get("model_a"), "model B": t["extra"].get("model_b"),
+            "z": round(t["statistic"], 3) if t["statistic"] is not None else None, "p": t["p_value"]} for t in shown])
+    return Section("Performance", text, figures, tables, estimates, tests)
+
+
+def _slug(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9]+", "_", str(name)).strip("_").lower()
