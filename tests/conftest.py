@@ -23,8 +23,33 @@ def toy_site(tmp_path_factory) -> Path:
 
 
 @pytest.fixture()
-def cardio_cli(toy_site, tmp_path):
-    """Run `cardio ...` in a subprocess with the toy plugins importable; returns CompletedProcess."""
+def cardio_cli(toy_site, tmp_path, monkeypatch):
+    """Run `cardio ...` in process (cardio.testing.invoke) in tmp_path, with the toy plugins importable.
+
+    Returns a CompletedProcess (returncode, stdout, stderr), like the command run in a shell.
+    """
+    from cardio.testing import invoke
+
+    def run(*args: str, env: dict | None = None, check: bool = False, plugins_path: bool = True):
+        with monkeypatch.context() as m:
+            m.chdir(tmp_path)
+            m.setenv("CARDIO_CACHE", str(tmp_path / "cache"))
+            for key, value in (env or {}).items():
+                m.setenv(key, value)
+            if plugins_path:
+                m.syspath_prepend(str(toy_site))
+            result = invoke(*args)
+        proc = subprocess.CompletedProcess(list(args), result.exit_code, result.stdout, result.stderr)
+        if check and proc.returncode != 0:
+            raise AssertionError(f"cardio {' '.join(args)} failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
+        return proc
+
+    return run
+
+
+@pytest.fixture()
+def cardio_subprocess(toy_site, tmp_path):
+    """Run `cardio ...` in a fresh interpreter: for what needs one (kill -9, a freshly pip-installed plugin)."""
 
     def run(*args: str, env: dict | None = None, check: bool = False, plugins_path: bool = True, **kw):
         e = {**os.environ, "CARDIO_CACHE": str(tmp_path / "cache"), **(env or {})}

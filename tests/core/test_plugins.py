@@ -8,7 +8,8 @@ def test_installed_plugins_are_discovered_with_version_and_hooks(cardio_cli):
     assert toy["version"] == "0.0.1" and toy["modality"] == "toy" and toy["error"] is None
     assert {"cardio_load", "cardio_train", "cardio_predict", "cardio_evaluate"} <= set(toy["hooks"])
     assert rows["toy_addon"]["modality"] is None
-    assert rows["subgroups"]["modality"] is None  # the core's own add-on, also from an entry point
+    for builtin in ("performance", "subgroups"):  # the core's own sections, registered as plugins
+        assert rows[builtin]["modality"] is None and "built-in" in rows[builtin]["version"]
 
 
 def test_broken_plugin_is_listed_with_its_error_and_breaks_nothing(cardio_cli):
@@ -20,7 +21,7 @@ def test_broken_plugin_is_listed_with_its_error_and_breaks_nothing(cardio_cli):
 
 def test_cardio_plugins_env_restricts_loading(cardio_cli):
     rows = json.loads(cardio_cli("plugins", "--json", env={"CARDIO_PLUGINS": "toy"}, check=True).stdout)
-    assert [r["name"] for r in rows] == ["toy"]
+    assert [r["name"] for r in rows] == ["performance", "subgroups", "toy"]  # built-ins are never dropped
 
 
 def test_unknown_plugin_lists_installed_ones(cardio_cli):

@@ -7,7 +7,7 @@ import pytest
 
 from cardio.data import CardioError, make_folds
 
-STAGES = ["cardio_load", "cardio_preprocess", "cardio_featurize"]
+STAGES = ["cardio_load", "cardio_preprocess", "cardio_featurize", "cardio_prepare"]
 
 
 def _spy(cardio_cli, tmp_path, *sets):
@@ -24,8 +24,11 @@ def _spy(cardio_cli, tmp_path, *sets):
 def test_stage_order_folds_and_no_patient_leak(cardio_cli, tmp_path, cv, n_folds):
     calls = _spy(cardio_cli, tmp_path, cv)
     hooks = [c["hook"] for c in calls]
-    assert hooks[:3] == STAGES
+    assert hooks[:4] == STAGES
     trains = [c for c in calls if c["hook"] == "cardio_train"]
+    # prepare ran once; its result reached every train and the evaluate hook
+    assert hooks.count("cardio_prepare") == 1 and all(c["prepared"] == {"n_features": 16} for c in trains)
+    assert calls[-1]["prepared"] == {"n_features": 16} and calls[-1]["n_features"] > 0
     predicts = [c for c in calls if c["hook"] == "cardio_predict"]
     assert len(trains) == len(predicts) == n_folds
     assert len({c["fold"] for c in trains}) == n_folds

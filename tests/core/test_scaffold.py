@@ -10,20 +10,20 @@ def _pip(*args):
     return subprocess.run([sys.executable, "-m", "pip", *args], capture_output=True, text=True)
 
 
-def test_new_plugin_round_trip(tmp_path, cardio_cli):
+def test_new_plugin_round_trip(tmp_path, cardio_cli, cardio_subprocess):
     proc = cardio_cli("new-plugin", "my_modality", "--dir", str(tmp_path), plugins_path=False, check=True)
     pkg = tmp_path / "cardio-my-modality"
     assert pkg.is_dir() and "pip install -e" in proc.stdout
     installed = _pip("install", "-q", "--no-deps", "--no-build-isolation", "-e", str(pkg))
     assert installed.returncode == 0, installed.stderr
     try:
-        rows = json.loads(cardio_cli("plugins", "--json", plugins_path=False, check=True).stdout)
+        rows = json.loads(cardio_subprocess("plugins", "--json", plugins_path=False, check=True).stdout)
         mine = next(r for r in rows if r["name"] == "my_modality")
         assert mine["error"] is None and "cardio_explain" in mine["hooks"]
         own = subprocess.run([sys.executable, "-m", "pytest", "-q", str(pkg / "tests")], capture_output=True,
                              text=True, cwd=tmp_path)
         assert own.returncode == 0, own.stdout[-3000:]
-        cardio_cli("run", "--plugin", "my_modality", "--out", "r", "--set", "train.epochs=2",
+        cardio_subprocess("run", "--plugin", "my_modality", "--out", "r", "--set", "train.epochs=2",
                    plugins_path=False, check=True)
         run = tmp_path / "r"
         for name in ("config.yaml", "metrics.json", "predictions.csv", "report.md", "report.html", "run.log"):
