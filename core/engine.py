@@ -193,8 +193,8 @@ def load_checkpoint(path: Path) -> dict:
 def make_optimizer(params, s: dict) -> torch.optim.Optimizer:
     """A torch.optim class by name (adamw, adam, sgd, ... any class of torch.optim), args from the config."""
     name = str(s["optimizer"])
-    classes = {n.lower(): getattr(torch.optim, n) for n in dir(torch.optim)
-               if isinstance(getattr(torch.optim, n), type) and issubclass(getattr(torch.optim, n), torch.optim.Optimizer)}
+    members = {n: getattr(torch.optim, n) for n in dir(torch.optim)}
+    classes = {n.lower(): c for n, c in members.items() if isinstance(c, type) and issubclass(c, torch.optim.Optimizer)}
     cls = classes.get(name.lower())
     if cls is None:
         raise CardioError(f"train.optimizer {name!r} is not a torch.optim optimizer; e.g. adamw, adam, sgd")

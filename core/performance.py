@@ -76,7 +76,8 @@ def evaluate_section(predictions: Predictions, config: dict, ctx) -> Section:
     level = int(round(s["level"] * 100))
     text = (f"Out-of-fold predictions pooled over {table['fold'].nunique()} fold(s) of "
             f"`cv.method={config['cv']['method']}`, split by patient. Intervals are {level}% "
-            f"(AUC: DeLong; proportions: Wilson; regression: bootstrap, {s['n_resamples']} resamples, seed {ctx.seed}). "
+            f"(AUC: DeLong; proportions: Wilson; regression: bootstrap, {s['n_resamples']} resamples, "
+            f"seed {ctx.seed}). "
             "Thresholds were chosen on training folds only (0.5 where a plugin gave none).")
     tables = {"performance": summary_table(estimates)}
     if n_repeats > 1:

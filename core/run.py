@@ -104,7 +104,7 @@ def run_study(plugin: str, config_file: str | None = None, sets: tuple[str, ...]
         run_dir = Path(resume)
         cfg = _resume_config(run_dir, plugin)
     else:
-        extra = tuple(sets) + ((f"seed={seed}",) if seed is not None else ()) + ((f"device={device}",) if device else ())
+        extra = (*sets, *((f"seed={seed}",) if seed is not None else ()), *((f"device={device}",) if device else ()))
         cfg = config_mod.resolve(info.default_config, config_file, extra)
         run_dir = None
 

@@ -21,7 +21,8 @@ def cardio_evaluate(predictions, cohort, config, ctx):
         return None
     missing = [c for c in columns if c not in cohort.table.columns]
     if missing:
-        raise CardioError(f"subgroups: column(s) {missing} are not in the cohort table; it has {list(cohort.table.columns)}")
+        raise CardioError(f"subgroups: column(s) {missing} are not in the cohort table; "
+                          f"it has {list(cohort.table.columns)}")
     s = config["stats"]
     table = predictions.table
     table = table[table["repeat"] == table["repeat"].min()].drop(columns="repeat")  # one prediction per record

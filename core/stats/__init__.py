@@ -7,8 +7,8 @@ from cardio.stats.bootstrap import auc_from_indices, bootstrap_ci, bootstrap_met
 from cardio.stats.correlation import correlation_matrix
 from cardio.stats.cv import summarize_folds
 from cardio.stats.evaluate import evaluate_predictions
-from cardio.stats.formatting import format_ci, format_interval, format_p
 from cardio.stats.figures import plot_bland_altman, plot_calibration, plot_forest, plot_roc
+from cardio.stats.formatting import format_ci, format_interval, format_p
 from cardio.stats.logistic import (
     EstimationError,
     LogisticModel,

@@ -12,7 +12,8 @@ def test_set_values_are_typed_and_merged_over_plugin_defaults():
 
 
 def test_profile_applies_below_user_overrides(tmp_path):
-    defaults = {"model": {"arch": "resnet18", "epochs": 2}, "profiles": {"paper": {"model": {"arch": "resnet50", "epochs": 50}}}}
+    defaults = {"model": {"arch": "resnet18", "epochs": 2},
+                "profiles": {"paper": {"model": {"arch": "resnet50", "epochs": 50}}}}
     user = tmp_path / "u.yaml"
     user.write_text("model:\n  epochs: 7\n")
     cfg = config.resolve(defaults, user, ("profile=paper",))

@@ -52,7 +52,8 @@ def test_kill_9_mid_training_then_resume_is_bit_identical(cardio_cli, toy_site, 
     assert _estimates(tmp_path / "killed") == _estimates(tmp_path / "full")
 
 
-@pytest.mark.skipif(shutil.which("torchrun") is None and not os.path.exists(os.path.join(os.path.dirname(sys.executable), "torchrun")),
+@pytest.mark.skipif(shutil.which("torchrun") is None
+                    and not os.path.exists(os.path.join(os.path.dirname(sys.executable), "torchrun")),
                     reason="torchrun is not installed")
 def test_torchrun_two_cpu_processes_match_one(cardio_cli, toy_site, tmp_path):
     args = ["run", "--plugin", "toy", "--set", "train.epochs=3", "--set", "cv.folds=3", "--set", "train.batch_size=16"]
@@ -60,7 +61,8 @@ def test_torchrun_two_cpu_processes_match_one(cardio_cli, toy_site, tmp_path):
     torchrun = os.path.join(os.path.dirname(sys.executable), "torchrun")
     env = {**os.environ, "PYTHONPATH": f"{toy_site}{os.pathsep}{os.environ.get('PYTHONPATH', '')}",
            "CARDIO_CACHE": str(tmp_path / "cache"), "OMP_NUM_THREADS": "1"}
-    proc = subprocess.run([torchrun, "--standalone", "--nproc_per_node", "2", "-m", "cardio.cli", *args, "--out", "two"],
+    proc = subprocess.run([torchrun, "--standalone", "--nproc_per_node", "2", "-m", "cardio.cli", *args,
+                           "--out", "two"],
                           cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert json.loads((tmp_path / "two" / "run.json").read_text())["world_size"] == 2

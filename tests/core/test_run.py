@@ -41,16 +41,19 @@ def test_stage_order_folds_and_no_patient_leak(cardio_cli, tmp_path, cv, n_folds
 
 
 def test_run_directory_is_complete(cardio_cli, tmp_path):
-    cardio_cli("run", "--plugin", "toy", "--out", "r", "--set", "train.epochs=2", "--set", "subgroups=[sex]", check=True)
+    cardio_cli("run", "--plugin", "toy", "--out", "r", "--set", "train.epochs=2", "--set", "subgroups=[sex]",
+               check=True)
     run = tmp_path / "r"
-    for name in ("config.yaml", "metrics.json", "predictions.csv", "report.md", "report.html", "report.json", "run.log"):
+    for name in ("config.yaml", "metrics.json", "predictions.csv", "report.md", "report.html", "report.json",
+                 "run.log"):
         assert (run / name).is_file(), name
     assert list((run / "checkpoints").glob("fold0-mlp.pt")) and not list((run / "checkpoints").glob("*.best.pt"))
     assert {p.name for p in (run / "figures").glob("*.png")} >= {"roc_label.png", "calibration_mlp_label.png"}
     metrics = json.loads((run / "metrics.json").read_text())
     assert metrics["schema"] == "cardio-metrics/1" and metrics["n_patients"] == 60
     for e in metrics["estimates"]:
-        assert {"metric", "estimate", "ci_low", "ci_high", "level", "method", "n", "seed", "model", "task", "fold"} <= set(e)
+        assert {"metric", "estimate", "ci_low", "ci_high", "level", "method", "n", "seed", "model", "task",
+                "fold"} <= set(e)
     pooled_auc = [e for e in metrics["estimates"] if e["metric"] == "auc" and e["fold"] == "pooled"
                   and e["subgroup"] is None and e["method"] == "delong"]
     assert len(pooled_auc) == 1 and pooled_auc[0]["ci_low"] < pooled_auc[0]["estimate"] < pooled_auc[0]["ci_high"]
@@ -89,7 +92,6 @@ def test_report_command_rerenders(cardio_cli, tmp_path):
 
 
 def _table(n_patients=40, per=3, seed=0):
-    rng = np.random.default_rng(seed)
     rows = []
     for p in range(n_patients):
         for r in range(per):

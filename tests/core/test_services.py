@@ -118,7 +118,8 @@ def test_aha17_image_and_segment_values():
     assert img[1, 32] == 1 and img[32, 1] in (2, 3)  # anterior at the top, septum on the left
     maps = np.stack([img, 2 * img]).astype(float)
     values = aha17.segment_values(maps, img)
-    assert values.shape == (2, 17) and np.allclose(values[0], np.arange(1, 18)) and np.allclose(values[1], 2 * values[0])
+    assert values.shape == (2, 17) and np.allclose(values[0], np.arange(1, 18))
+    assert np.allclose(values[1], 2 * values[0])
     phase = np.where(np.arange(96)[None, :] % 2, 359.0, 1.0) * np.ones((48, 1))
     circ = aha17.segment_values(phase, aha17.polar_labels(48, 96), reduce="circular")
     assert np.allclose(np.minimum(circ, 360 - circ), 0.0, atol=1e-6)  # 1 and 359 degrees average to 0, not 180
