@@ -2,14 +2,15 @@
 from __future__ import annotations
 
 import base64
+import html
 import json
-import re
 from pathlib import Path
 
 import markdown
 import pandas as pd
 
-from cardio.data import Predictions, Section
+from cardio.cache import atomic_path, write_text_atomic
+from cardio.data import CardioError, Predictions, Section
 
 SCHEMA = "cardio-metrics/1"
 
@@ -47,7 +48,8 @@ def _section_dict(sec: Section, run_dir: Path) -> dict:
 
 
 def write_predictions(run_dir: Path, predictions: Predictions) -> None:
-    pseudonymize(predictions.table).to_csv(run_dir / "predictions.csv", index=False)
+    with atomic_path(run_dir / "predictions.csv") as tmp:
+        pseudonymize(predictions.table).to_csv(tmp, index=False)
 
 
 def write_run(run_dir: Path, meta: dict, predictions: Predictions, sections: list[Section]) -> None:
@@ -59,42 +61,85 @@ def write_run(run_dir: Path, meta: dict, predictions: Predictions, sections: lis
         estimates += [{**e, "section": e.get("section", sec.title)} for e in sec.estimates]
         tests += [{**t, "section": t.get("section", sec.title)} for t in sec.tests]
     metrics = {"schema": SCHEMA, **meta, "estimates": estimates, "tests": tests}
-    (run_dir / "metrics.json").write_text(json.dumps(json_safe(metrics), indent=1))
+    write_text_atomic(run_dir / "metrics.json", json.dumps(json_safe(metrics), indent=1))
     write_predictions(run_dir, predictions)
     doc = {"meta": meta, "sections": [_section_dict(s, run_dir) for s in sections]}
-    (run_dir / "report.json").write_text(json.dumps(json_safe(doc), indent=1))
+    write_text_atomic(run_dir / "report.json", json.dumps(json_safe(doc), indent=1))
     render(run_dir)
 
 
-def render(run_dir: Path) -> str:
-    """(Re)write report.md and report.html from report.json; returns the markdown."""
-    run_dir = Path(run_dir)
-    doc = json.loads((run_dir / "report.json").read_text())
-    meta = doc["meta"]
+META_KEYS = ("plugin", "cardio_version", "plugin_version", "seed", "device", "world_size", "n_records",
+             "n_patients", "folds", "elapsed_s")
+SECTION_KEYS = ("title", "text", "figures", "tables")
+
+
+def _read_report(run_dir: Path) -> dict:
+    """report.json, checked: a damaged or foreign file is one line naming it, never a traceback."""
+    path = run_dir / "report.json"
+    try:
+        doc = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise CardioError(f"{run_dir} has no report.json: not a finished cardio run") from None
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise CardioError(f"{path} is not valid JSON (damaged, or not written by cardio)") from None
+    ok = (isinstance(doc, dict) and isinstance(doc.get("meta"), dict) and isinstance(doc.get("sections"), list)
+          and all(k in doc["meta"] for k in META_KEYS)
+          and all(isinstance(sec, dict) and all(k in sec for k in SECTION_KEYS) for sec in doc["sections"])
+          and all(isinstance(t, dict) and "data" in t and "columns" in t
+                  for sec in doc["sections"] for t in (sec["tables"].values() if isinstance(sec["tables"], dict)
+                                                       else [None])))
+    if not ok:
+        raise CardioError(f"{path} is incomplete or malformed (damaged, or not written by cardio)")
+    return doc
+
+
+def _figure_html(run_dir: Path, link: str) -> str:
+    """A figure embedded as base64, only when it is a PNG inside the run directory."""
+    root = run_dir.resolve()
+    path = (run_dir / str(link)).resolve()  # an absolute link stays absolute
+    name = html.escape(Path(str(link)).stem)
+    if not path.is_relative_to(root) or not path.is_file():
+        return f"<p><em>figure {name} is not embedded: it does not lie in the run directory</em></p>"
+    data = path.read_bytes()
+    if not data.startswith(b"\x89PNG\r\n\x1a\n"):
+        return f"<p><em>figure {name} is not embedded: it is not a PNG file</em></p>"
+    return f'<img alt="{name}" src="data:image/png;base64,{base64.b64encode(data).decode()}">'
+
+
+def _markdown(doc: dict, run_dir: Path, for_html: bool) -> str:
+    """The report as markdown; for the HTML page every value from the run is escaped first, and
+    figures become embedded images, so a cohort value or an edited report.json cannot carry markup."""
+    esc = (lambda v: html.escape(str(v), quote=False)) if for_html else str
+    meta = {k: esc(v) if not isinstance(v, list) else v for k, v in doc["meta"].items()}
     lines = [f"# cardio run: {meta['plugin']}", "",
              f"cardio {meta['cardio_version']}, plugin {meta['plugin']} {meta['plugin_version']}, seed {meta['seed']}, "
              f"device {meta['device']} x{meta['world_size']}, {meta['n_records']} records of {meta['n_patients']} "
              f"patients, {len(meta['folds'])} fold(s), {meta['elapsed_s']} s.", ""]
     for sec in doc["sections"]:
-        lines += [f"## {sec['title']}", "", sec["text"], ""]
+        lines += [f"## {esc(sec['title'])}", "", esc(sec["text"]), ""]
         for name, t in sec["tables"].items():
-            lines += [f"**{name}**", "", _md_table(pd.DataFrame(t["data"], columns=t["columns"])), ""]
-        lines += [f"![{Path(f).stem}]({f})" for f in sec["figures"]] + [""]
-    md = "\n".join(lines)
-    (run_dir / "report.md").write_text(md)
-    html = markdown.markdown(md, extensions=["tables"])
+            table = pd.DataFrame(t["data"], columns=[esc(c) for c in t["columns"]])
+            if for_html:
+                table = table.map(lambda v: esc(v) if isinstance(v, str) else v)
+            lines += [f"**{esc(name)}**", "", _md_table(table), ""]
+        if for_html:
+            lines += [_figure_html(run_dir, f) for f in sec["figures"]] + [""]
+        else:
+            lines += [f"![{Path(str(f)).stem}]({f})" for f in sec["figures"]] + [""]
+    return "\n".join(lines)
 
-    def embed(m: re.Match) -> str:
-        path = run_dir / m.group(2)  # an absolute link stays absolute under /
-        if not path.exists():
-            return m.group(0)
-        data = base64.b64encode(path.read_bytes()).decode()
-        return f'<img alt="{m.group(1)}" src="data:image/png;base64,{data}"'
 
-    html = re.sub(r'<img alt="([^"]*)" src="([^"]+)"', embed, html)
+def render(run_dir: Path) -> str:
+    """(Re)write report.md and report.html from report.json; returns the markdown."""
+    run_dir = Path(run_dir)
+    doc = _read_report(run_dir)
+    md = _markdown(doc, run_dir, for_html=False)
+    write_text_atomic(run_dir / "report.md", md)
+    body = markdown.markdown(_markdown(doc, run_dir, for_html=True), extensions=["tables"])
     style = ("body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em}"
              "table{border-collapse:collapse;font-size:0.9em}td,th{border:1px solid #ccc;padding:3px 6px}"
              "img{max-width:48%;margin:4px}")
-    (run_dir / "report.html").write_text(f"<!doctype html><html><head><meta charset='utf-8'><title>cardio "
-                                         f"{meta['plugin']}</title><style>{style}</style></head><body>{html}</body></html>")
+    title = html.escape(str(doc["meta"]["plugin"]))
+    write_text_atomic(run_dir / "report.html", f"<!doctype html><html><head><meta charset='utf-8'><title>cardio "
+                                               f"{title}</title><style>{style}</style></head><body>{body}</body></html>")
     return md

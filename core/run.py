@@ -4,9 +4,11 @@ from __future__ import annotations
 import json
 import logging
 import os
+import subprocess
 import sys
 import time
 from collections.abc import Iterable
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +19,7 @@ import torch
 import cardio
 from cardio import config as config_mod
 from cardio import engine, plugins, report
+from cardio.cache import write_text_atomic
 from cardio.context import RunContext
 from cardio.data import CardioError, Cohort, Features, Predictions, Section, make_folds
 
@@ -48,6 +51,9 @@ def _new_run_dir(plugin: str, out: str | None) -> Path:
     if out:
         path = Path(out)
         if path.exists() and any(path.iterdir()):
+            if (path / "run.json").exists() and read_run_json(path).get("status") in ("failed", "interrupted"):
+                raise CardioError(f"output directory {path} holds a run that stopped before its end; continue it "
+                                  f"with --resume {path}, or choose another --out")
             raise CardioError(f"output directory {path} already holds files; a previous run is never overwritten")
     else:
         stamp = time.strftime("%Y%m%d-%H%M%S")
@@ -59,14 +65,44 @@ def _new_run_dir(plugin: str, out: str | None) -> Path:
     return path
 
 
-def _resume_config(run_dir: Path, plugin: str) -> dict:
-    meta_path = run_dir / "run.json"
-    if not meta_path.exists():
+def read_run_json(run_dir: Path) -> dict:
+    """A run's run.json; a missing, damaged or foreign one is one line naming it."""
+    path = run_dir / "run.json"
+    if not path.exists():
         raise CardioError(f"{run_dir} is not a cardio run directory (no run.json)")
-    meta = json.loads(meta_path.read_text())
-    if meta.get("plugin") != plugin:
-        raise CardioError(f"{run_dir} is a run of plugin {meta.get('plugin')!r}, not {plugin!r}")
-    return config_mod.load_yaml(run_dir / "config.yaml")
+    try:
+        meta = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise CardioError(f"{path} is not valid JSON (damaged, or not written by cardio)") from None
+    if not isinstance(meta, dict) or "plugin" not in meta:
+        raise CardioError(f"{path} does not describe a cardio run (no plugin named)")
+    return meta
+
+
+def _update_run_json(run_dir: Path, **fields: Any) -> None:
+    """Merge fields into run.json (rank 0 only; written atomically)."""
+    meta = json.loads((run_dir / "run.json").read_text()) if (run_dir / "run.json").exists() else {}
+    write_text_atomic(run_dir / "run.json", json.dumps({**meta, **fields}, indent=2, default=str))
+
+
+def _versions(plugin: str, loaded: plugins.Loaded) -> dict:
+    out = {"cardio": cardio.__version__, plugin: loaded.versions.get(plugin, "?"), "python": sys.version.split()[0]}
+    for dist in ("torch", "torchvision", "numpy", "scipy", "pandas", "scikit-learn", "statsmodels", "pluggy"):
+        try:
+            out[dist] = version(dist)
+        except PackageNotFoundError:
+            pass
+    return out
+
+
+def _git_commit() -> str | None:
+    """The commit of the project checkout cardio runs from, when it is one."""
+    root = Path(__file__).resolve().parents[1]
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=5)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return out.stdout.strip() or None if out.returncode == 0 else None
 
 
 def _broadcast(value: Any, world: int) -> Any:
@@ -96,13 +132,18 @@ def run_study(plugin: str, config_file: str | None = None, sets: tuple[str, ...]
     loaded = plugins.get_plugin_manager(register)
     pm = plugins.select(loaded, plugin)
     info = plugins.info(pm, plugin)
-    hooks = pm.hook
 
     if resume:
         if config_file or sets or seed is not None:
             raise CardioError("--resume continues a run with its own config; drop --config, --set and --seed")
         run_dir = Path(resume)
-        cfg = _resume_config(run_dir, plugin)
+        previous = read_run_json(run_dir)
+        if previous["plugin"] != plugin:
+            raise CardioError(f"{run_dir} is a run of plugin {previous['plugin']!r}, not {plugin!r}")
+        if previous.get("status") == "finished":
+            print(f"cardio: {run_dir} is a finished run; nothing to resume, nothing written", file=sys.stderr)
+            return run_dir
+        cfg = config_mod.load_yaml(run_dir / "config.yaml")
     else:
         extra = (*sets, *((f"seed={seed}",) if seed is not None else ()), *((f"device={device}",) if device else ()))
         cfg = config_mod.resolve(info.default_config, config_file, extra)
@@ -120,14 +161,33 @@ def run_study(plugin: str, config_file: str | None = None, sets: tuple[str, ...]
         for sub in ("", "figures", "checkpoints"):
             (run_dir / sub).mkdir(parents=True, exist_ok=True)
         if not resume:
-            (run_dir / "config.yaml").write_text(config_mod.dump(cfg))
-            (run_dir / "run.json").write_text(json.dumps({
-                "plugin": plugin, "plugin_version": loaded.versions.get(plugin, "?"),
-                "cardio_version": cardio.__version__, "started": time.strftime("%Y-%m-%dT%H:%M:%S"),
-                "world_size": world, "device": str(dev)}, indent=2))
+            write_text_atomic(run_dir / "config.yaml", config_mod.dump(cfg))
+            _update_run_json(run_dir, plugin=plugin, plugin_version=loaded.versions.get(plugin, "?"),
+                             cardio_version=cardio.__version__, world_size=world, device=str(dev),
+                             device_name=engine.device_name(dev), versions=_versions(plugin, loaded),
+                             git_commit=_git_commit())
+        _update_run_json(run_dir, status="running", started=time.strftime("%Y-%m-%dT%H:%M:%S"), ended=None,
+                         error=None)
     if world > 1:
         torch.distributed.barrier()
+    try:
+        _run_stages(pm, plugin, loaded, cfg, run_dir, dev, rank, world)
+    except BaseException as e:
+        if rank == 0:
+            status = "interrupted" if isinstance(e, KeyboardInterrupt) else "failed"
+            why = str(e).splitlines()[0] if str(e) else type(e).__name__
+            _update_run_json(run_dir, status=status, ended=time.strftime("%Y-%m-%dT%H:%M:%S"),
+                             error=f"{type(e).__name__}: {why}")
+        raise
+    if rank == 0:
+        _update_run_json(run_dir, status="finished", ended=time.strftime("%Y-%m-%dT%H:%M:%S"))
+    return run_dir
 
+
+def _run_stages(pm, plugin: str, loaded: plugins.Loaded, cfg: dict, run_dir: Path, dev, rank: int,
+                world: int) -> None:
+    """load -> preprocess -> featurize -> prepare -> folds (train, predict) -> explain -> evaluate -> write."""
+    hooks = pm.hook
     log = _logger(run_dir, rank == 0)
     ctx = RunContext(device=dev, seed=int(cfg["seed"]), out_dir=run_dir, cache_dir=default_cache_dir(cfg), log=log,
                      train=dict(cfg["train"]), rank=rank, world_size=world)
@@ -152,25 +212,13 @@ def run_study(plugin: str, config_file: str | None = None, sets: tuple[str, ...]
     label = features.label if features.label in features.table.columns else None
     folds = make_folds(features.table, cfg["cv"], label, ctx.seed)
 
-    parts, model, last = [], None, None
-    for fold in folds:
-        ctx.fold, ctx.val_index = fold.name, fold.val
-        log.info("fold %s: %d train rows, %d test rows", fold.name, len(fold.train), len(fold.test))
-        model = hooks.cardio_train(features=features, train_index=fold.train, prepared=prepared, config=cfg, ctx=ctx)
-        if model is None:
-            raise CardioError(f"plugin {plugin!r}: cardio_train returned None, expected a model")
-        pred = _expect(hooks.cardio_predict(model=model, features=features, test_index=fold.test, config=cfg, ctx=ctx),
-                       Predictions, "cardio_predict", plugin)
-        parts.append(pred.table.assign(fold=fold.name, repeat=fold.repeat))
-        last = fold
-    ctx.fold, ctx.val_index = None, np.array([], dtype=int)
-    predictions = Predictions(pd.concat(parts, ignore_index=True))
+    predictions, model, last = _cross_validate(hooks, plugin, features, prepared, folds, cfg, ctx)
 
     if world > 1:  # every rank trained; rank 0 alone explains, evaluates and writes
         torch.distributed.barrier()
         torch.distributed.destroy_process_group()
         if rank != 0:
-            return run_dir
+            return
         ctx.world_size = 1
 
     report.write_predictions(run_dir, predictions)  # kept even if a later stage fails
@@ -188,16 +236,35 @@ def run_study(plugin: str, config_file: str | None = None, sets: tuple[str, ...]
             "elapsed_s": round(time.perf_counter() - t0, 1)}
     report.write_run(run_dir, meta, predictions, sections)
     log.info("done in %.0f s: %s", time.perf_counter() - t0, run_dir / "report.md")
-    return run_dir
+
+
+def _cross_validate(hooks, plugin: str, features: Features, prepared: Any, folds: list, cfg: dict,
+                    ctx: RunContext) -> tuple[Predictions, Any, Any]:
+    """One train and one predict per fold; (out-of-fold predictions, last model, last fold)."""
+    parts, model, last = [], None, None
+    for fold in folds:
+        ctx.fold, ctx.val_index = fold.name, fold.val
+        ctx.log.info("fold %s: %d train rows, %d test rows", fold.name, len(fold.train), len(fold.test))
+        model = hooks.cardio_train(features=features, train_index=fold.train, prepared=prepared, config=cfg, ctx=ctx)
+        if model is None:
+            raise CardioError(f"plugin {plugin!r}: cardio_train returned None, expected a model")
+        pred = _expect(hooks.cardio_predict(model=model, features=features, test_index=fold.test, config=cfg, ctx=ctx),
+                       Predictions, "cardio_predict", plugin)
+        parts.append(pred.table.assign(fold=fold.name, repeat=fold.repeat))
+        last = fold
+    ctx.fold, ctx.val_index = None, np.array([], dtype=int)
+    return Predictions(pd.concat(parts, ignore_index=True)), model, last
 
 
 def _explain_and_evaluate(pm, plugin, model, features, prepared, last, predictions, cohort, cfg, ctx) -> list[Section]:
+    """The report's sections: evaluate's (performance first, subgroups last), then the explanation."""
     sections: list[Section] = []
+    explained: list[Section] = []
     log = ctx.log
     if cfg.get("explain", True) and last is not None:
         log.info("stage explain")
-        explained = pm.hook.cardio_explain(model=model, features=features, index=last.test, config=cfg, ctx=ctx)
-        sections += _as_sections(explained, "cardio_explain", plugin)
+        result = pm.hook.cardio_explain(model=model, features=features, index=last.test, config=cfg, ctx=ctx)
+        explained = _as_sections(result, "cardio_explain", plugin)
     log.info("stage evaluate")
     # Each plugin's evaluate is called on its own (in pluggy's order: the built-in performance
     # section first, subgroups last) so that a wrong result names the plugin that gave it.
@@ -207,7 +274,7 @@ def _explain_and_evaluate(pm, plugin, model, features, prepared, last, predictio
         for result in only(predictions=predictions, cohort=cohort, features=features, prepared=prepared,
                            config=cfg, ctx=ctx):
             sections += _as_sections(result, "cardio_evaluate", impl.plugin_name)
-    return sections
+    return sections + explained
 
 
 def _as_sections(result: Any, hook: str, plugin: str) -> list[Section]:
