@@ -1,6 +1,7 @@
 """The `cardio` command line."""
 from __future__ import annotations
 
+import errno
 import json
 import sys
 from pathlib import Path
@@ -21,6 +22,11 @@ class CardioGroup(click.Group):
             return super().invoke(ctx)
         except CardioError as e:
             click.echo(f"cardio: error: {e}", err=True)
+            sys.exit(2)
+        except OSError as e:  # a full disk or a folder cardio may not write: what and where, not a traceback
+            if e.errno not in (errno.ENOSPC, errno.EACCES, errno.EROFS, errno.EDQUOT):
+                raise
+            click.echo(f"cardio: error: {e.strerror}: {e.filename or 'a file of the run'}", err=True)
             sys.exit(2)
 
 

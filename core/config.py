@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import copy
 import difflib
+import re
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,11 @@ def load_yaml(path: str | Path) -> dict:
         raise CardioError(f"cannot read config file {path}: {e.strerror}") from None
     try:
         data = yaml.safe_load(text)
+    except yaml.constructor.ConstructorError as e:  # safe_load refuses !!python/... and other tags
+        mark = getattr(e, "problem_mark", None)
+        where = f" (line {mark.line + 1})" if mark else ""
+        raise CardioError(f"config file {path} uses a YAML tag{where}; tags are not allowed in cardio configs") \
+            from None
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark else ""
@@ -85,6 +91,8 @@ def parse_set(item: str) -> dict:
         raise CardioError(f"--set expects key=value, got {item!r}")
     try:
         value = yaml.safe_load(raw) if raw.strip() else ""
+    except yaml.constructor.ConstructorError:
+        raise CardioError(f"--set {key.strip()}: YAML tags are not allowed in values") from None
     except yaml.YAMLError:
         value = raw
     out: dict = {}
@@ -94,6 +102,68 @@ def parse_set(item: str) -> dict:
         node = node.setdefault(part, {})
     node[parts[-1]] = value
     return out
+
+
+def _in(lo: float | None, hi: float | None, lo_open: bool = False, hi_open: bool = False):
+    def ok(v: Any) -> bool:
+        if isinstance(v, bool) or not isinstance(v, (int, float)):
+            return False
+        return ((lo is None or (v > lo if lo_open else v >= lo)) and (hi is None or (v < hi if hi_open else v <= hi)))
+    left = "" if lo is None else ("> " if lo_open else ">= ") + f"{lo:g}"
+    right = "" if hi is None else ("< " if hi_open else "<= ") + f"{hi:g}"
+    ok.allowed = " and ".join(p for p in (left, right) if p)  # type: ignore[attr-defined]
+    return ok
+
+
+def _one_of(*values: str):
+    def ok(v: Any) -> bool:
+        return v in values
+    ok.allowed = "one of " + ", ".join(values)  # type: ignore[attr-defined]
+    return ok
+
+
+def _device(v: Any) -> bool:
+    return isinstance(v, str) and (v in ("auto", "cpu", "cuda") or bool(re.fullmatch(r"cuda:\d+", v)))
+
+
+_device.allowed = "auto, cpu, cuda or cuda:N"  # type: ignore[attr-defined]
+
+# Allowed values of core keys, checked before any stage runs (types are checked by merge).
+RULES = {
+    "seed": _in(0, 2**32 - 1), "device": _device,
+    "cv.method": _one_of("kfold", "holdout", "external", "predefined"), "cv.folds": _in(2, None),
+    "cv.repeats": _in(1, None), "train.epochs": _in(0, None), "train.batch_size": _in(1, None),
+    "train.lr": _in(0, None, lo_open=True), "train.weight_decay": _in(0, None), "train.grad_clip": _in(0, None),
+    "train.patience": _in(0, None), "train.num_workers": _in(0, None), "train.checkpoint_every": _in(1, None),
+    "stats.level": _in(0, 1, lo_open=True, hi_open=True), "stats.n_resamples": _in(100, None),
+}
+# The same rules for a plugin's own keys with these names, in any section (e.g. finetune.batch_size).
+NAMED_RULES = {"batch_size": _in(1, None), "epochs": _in(0, None), "lr": _in(0, None, lo_open=True),
+               "folds": _in(2, None), "n_resamples": _in(100, None)}
+
+
+def _walk(node: Any, where: str = ""):
+    if isinstance(node, dict):
+        for k, v in node.items():
+            yield from _walk(v, f"{where}{k}.")
+    else:
+        yield where[:-1], node
+
+
+def validate(config: dict) -> dict:
+    """Check every value against the allowed ranges; one line naming key, value and range."""
+    for key, value in _walk({k: v for k, v in config.items() if k != "profiles"}):
+        rule = RULES.get(key) or NAMED_RULES.get(key.rsplit(".", 1)[-1])
+        if rule is not None and value is not None and not rule(value):
+            raise CardioError(f"config key {key} = {value!r} is out of range; allowed: {rule.allowed}")
+    if config["cv"]["method"] == "holdout":
+        ratios = config["cv"]["ratios"]
+        if not (isinstance(ratios, list) and len(ratios) == 3
+                and all(isinstance(r, (int, float)) and not isinstance(r, bool) and r >= 0 for r in ratios)
+                and ratios[0] > 0 and ratios[2] > 0):
+            raise CardioError(f"config key cv.ratios = {ratios!r} must be three numbers train:val:test, "
+                              "train and test > 0")
+    return config
 
 
 def resolve(plugin_defaults: dict, user_file: str | Path | None = None, sets: tuple[str, ...] = ()) -> dict:
@@ -112,7 +182,7 @@ def resolve(plugin_defaults: dict, user_file: str | Path | None = None, sets: tu
         if profile not in profiles:
             raise CardioError(f"unknown profile {profile!r}; this plugin has {sorted(profiles) or 'none'}")
         config = merge(config, profiles[profile])
-    return merge(merge(config, user), cli)
+    return validate(merge(merge(config, user), cli))
 
 
 def dump(config: dict) -> str:

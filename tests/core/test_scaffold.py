@@ -33,10 +33,20 @@ def test_new_plugin_round_trip(tmp_path, cardio_cli, cardio_subprocess):
         _pip("uninstall", "-y", "cardio-my-modality")
 
 
-@pytest.mark.parametrize("name", ["My-Plugin", "1abc", "class"])
-def test_new_plugin_rejects_bad_names(cardio_cli, tmp_path, name):
-    proc = cardio_cli("new-plugin", name, "--dir", str(tmp_path), plugins_path=False)
-    assert proc.returncode == 2 and "must be lower-case" in proc.stderr
+@pytest.mark.parametrize("name,why", [("My-Plugin", "must be lower-case"), ("1abc", "must be lower-case"),
+                                      ("class", "is a Python keyword"), ("json", "standard-library module"),
+                                      ("toy", "already used by an installed plugin")])
+def test_new_plugin_rejects_bad_names(cardio_cli, tmp_path, name, why):
+    proc = cardio_cli("new-plugin", name, "--dir", str(tmp_path))
+    assert proc.returncode == 2 and why in proc.stderr and "\n" not in proc.stderr.strip()
+    assert not list(tmp_path.glob("cardio-*"))
+
+
+def test_new_plugin_into_an_unwritable_folder_is_one_line(cardio_cli, tmp_path):
+    blocked = tmp_path / "file"
+    blocked.write_text("a file, not a folder")
+    proc = cardio_cli("new-plugin", "fresh_one", "--dir", str(blocked / "sub"))
+    assert proc.returncode == 2 and "cannot write the plugin" in proc.stderr and "Traceback" not in proc.stderr
 
 
 def test_new_plugin_never_overwrites(cardio_cli, tmp_path):
