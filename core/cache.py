@@ -12,6 +12,7 @@ import errno
 import fcntl
 import hashlib
 import json
+import logging
 import os
 import shutil
 import uuid
@@ -21,6 +22,8 @@ from pathlib import Path
 from typing import Any
 
 from cardio.data import CardioError
+
+log = logging.getLogger("cardio.run")
 
 
 def key_hash(key: Mapping[str, Any] | str, length: int = 16) -> str:
@@ -78,6 +81,13 @@ def _locked(lock_file: Path) -> Iterator[None]:
             fcntl.flock(fh, fcntl.LOCK_UN)
 
 
+def _size(path: Path) -> int:
+    """Bytes of a file, or of every file under a folder."""
+    if path.is_dir():
+        return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+    return path.stat().st_size
+
+
 class Cache:
     """Keyed entries under one root; `ctx.cache` is the run's instance."""
 
@@ -94,20 +104,40 @@ class Cache:
         """The entry's path, built once by `build(tmp_path)` if it does not exist.
 
         `build` writes a file (or a folder, when `suffix` is empty and it makes one) at the path it
-        is given. `check(path)`, when given, validates an existing entry; a failing one is rebuilt.
+        is given. An entry whose size differs from the one recorded when it was built (truncated by a
+        crash or a full disk), or that fails `check(path)`, is rebuilt with a warning.
         """
         path = self.path(namespace, key, suffix, version=version)
-        if path.exists() and (check is None or check(path)):
+        if self._intact(path, check):
             return path
         with _locked(path.with_name(path.name + ".lock")):
-            if path.exists():  # another process built it while this one waited
-                if check is None or check(path):
-                    return path
+            if self._intact(path, check):  # another process built it while this one waited
+                return path
+            if path.exists():
+                log.warning("cache entry %s is damaged (truncated or changed since it was written); rebuilding it",
+                            path)
                 _remove(path)
             with atomic_path(path) as tmp:
                 build(tmp)
                 if not tmp.exists():
                     raise CardioError(f"cache builder for {namespace} wrote nothing at {tmp}")
-            key_file = path.with_name(path.name + ".key.json")
-            write_text_atomic(key_file, json.dumps({"key": key, "version": version}, default=str, indent=1))
+                size = _size(tmp)
+            write_text_atomic(self._sidecar(path), json.dumps({"key": key, "version": version, "bytes": size},
+                                                              default=str, indent=1))
         return path
+
+    @staticmethod
+    def _sidecar(path: Path) -> Path:
+        return path.with_name(path.name + ".key.json")
+
+    def _intact(self, path: Path, check: Callable[[Path], bool] | None) -> bool:
+        """The entry exists, has the size recorded when it was built, and passes `check`."""
+        if not path.exists():
+            return False
+        try:
+            recorded = json.loads(self._sidecar(path).read_text()).get("bytes")
+        except (OSError, ValueError):
+            recorded = None  # built by an older cardio, or killed before its sidecar: trust the rename
+        if recorded is not None and _size(path) != recorded:
+            return False
+        return check is None or check(path)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import inspect
+import logging
 import re
 import subprocess
 import sys
@@ -44,6 +45,20 @@ def test_cache_rebuilds_an_entry_that_fails_its_check(tmp_path):
     path.write_text("")  # truncated by a crash of some other tool
     again = cache.get("demo", "k", lambda p: p.write_text("good"), suffix=".txt", check=lambda p: p.stat().st_size > 0)
     assert again == path and path.read_text() == "good"
+
+
+def test_a_truncated_entry_is_rebuilt_with_a_warning(tmp_path):
+    cache, seen = Cache(tmp_path), []
+    handler = logging.Handler()
+    handler.emit = lambda record: seen.append(record.getMessage())
+    logging.getLogger("cardio.run").addHandler(handler)
+    try:
+        path = cache.get("demo", "k", lambda p: np.save(p, np.arange(100)), suffix=".npy")
+        path.write_bytes(path.read_bytes()[:50])
+        again = cache.get("demo", "k", lambda p: np.save(p, np.arange(100)), suffix=".npy")
+    finally:
+        logging.getLogger("cardio.run").removeHandler(handler)
+    assert np.load(again).sum() == 4950 and any("damaged" in m for m in seen)
 
 
 def test_atomic_path_leaves_nothing_behind_on_failure(tmp_path):
