@@ -10,7 +10,17 @@ from importlib.metadata import PackageNotFoundError, version
 from cardio.cache import Cache, atomic_path, write_text_atomic
 from cardio.config import package_defaults
 from cardio.context import RunContext
-from cardio.data import CardioError, Cohort, Features, Fold, PluginInfo, Predictions, Section, inner_split
+from cardio.data import (
+    CardioError,
+    Cohort,
+    Features,
+    Fold,
+    PluginInfo,
+    Predictions,
+    Section,
+    confined_path,
+    inner_split,
+)
 from cardio.hookspecs import REQUIRED_HOOKS, hookimpl, hookspec
 
 try:
@@ -20,6 +30,6 @@ except PackageNotFoundError:  # running from a source tree that is not installed
 
 __all__ = [
     "Cache", "CardioError", "Cohort", "Features", "Fold", "PluginInfo", "Predictions", "REQUIRED_HOOKS",
-    "RunContext", "Section", "atomic_path", "hookimpl", "hookspec", "inner_split", "package_defaults",
+    "RunContext", "Section", "atomic_path", "confined_path", "hookimpl", "hookspec", "inner_split", "package_defaults",
     "write_text_atomic", "__version__",
 ]

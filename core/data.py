@@ -1,6 +1,8 @@
 """Cohort, Features and Predictions, and the patient-grouped splits the core makes of them."""
 from __future__ import annotations
 
+import logging
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -15,6 +17,25 @@ PREDICTION_COLUMNS = ("record_id", "patient_id", "model", "task", "kind", "y_tru
 
 class CardioError(Exception):
     """An error the user can act on; the CLI prints it as one line and exits with code 2."""
+
+
+def confined_path(root: str | Path, value: str | Path, *, allow_outside: bool = False, what: str = "file",
+                  log: logging.Logger | None = None) -> Path:
+    """A path named in a cohort file, resolved against the cohort's folder and kept inside it.
+
+    `../` escapes and absolute paths are refused unless `allow_outside` (a config switch the user
+    sets on purpose); each outside path allowed is logged.
+    """
+    # Lexical normalization, not resolve(): a symlink the user placed inside the folder stays usable.
+    root = Path(os.path.normpath(Path(root).absolute()))
+    path = Path(os.path.normpath(root / Path(str(value))))  # an absolute value replaces root
+    if path.is_relative_to(root):
+        return path
+    if not allow_outside:
+        raise CardioError(f"{what} {str(value)!r} lies outside the cohort folder {root}; set "
+                          "data.allow_outside_paths: true to read files elsewhere")
+    (log or logging.getLogger("cardio.run")).warning("reading %s outside the cohort folder: %s", what, path)
+    return path
 
 
 def _require_columns(table: pd.DataFrame, columns, what: str) -> None:
