@@ -178,6 +178,8 @@ def resolve(plugin_defaults: dict, user_file: str | Path | None = None, sets: tu
     profile = cli.get("profile", user.get("profile", defaults.get("profile")))
     config = defaults
     if profile is not None:
+        if not isinstance(profile, str):
+            raise CardioError(f"config key profile must name a profile, got {profile!r}")
         profiles = defaults.get("profiles") or {}
         if profile not in profiles:
             raise CardioError(f"unknown profile {profile!r}; this plugin has {sorted(profiles) or 'none'}")
