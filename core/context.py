@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import logging
+import sys
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,6 +16,27 @@ from cardio.cache import Cache
 
 if TYPE_CHECKING:  # torch is imported by the commands that train, not by `import cardio`
     import torch
+
+
+def _len(iterable: Iterable) -> int | None:
+    try:
+        return len(iterable)  # type: ignore[arg-type]
+    except TypeError:
+        return None
+
+
+def _logged(iterable: Iterable, desc: str, total: int | None, log: logging.Logger, initial: int = 0):
+    """Yield from iterable, logging progress at each tenth (and at most every 30 s otherwise)."""
+    started, last, step = time.perf_counter(), time.perf_counter(), max((total or 0) // 10, 1)
+    done = initial
+    for item in iterable:
+        yield item
+        done += 1
+        now = time.perf_counter()
+        if (total and done % step == 0) or now - last > 30:
+            of = f"/{total}" if total else ""
+            log.info("%s: %d%s done, %.0f s", desc or "progress", done, of, now - started)
+            last = now
 
 
 @dataclass
@@ -64,8 +87,17 @@ class RunContext:
         """The disk cache shared by runs (`cache_dir`): keyed, versioned, atomic, safe across processes."""
         return Cache(self.cache_dir)
 
-    def progress(self, iterable: Iterable, desc: str = "", total: int | None = None, **kw: Any) -> Iterable:
-        """A tqdm bar on rank 0 in a terminal; silent elsewhere (logs stay readable)."""
+    def progress(self, iterable: Iterable, desc: str = "", total: int | None = None, *, log: bool = True,
+                 **kw: Any) -> Iterable:
+        """A tqdm bar on rank 0 in a terminal; without one (a batch job), a log line every tenth of the way.
+
+        log=False leaves the log alone (for a loop that logs each step itself, like the engine's epochs).
+        """
+        if self.is_main and not sys.stderr.isatty():
+            if not log:
+                return iterable
+            return _logged(iterable, desc, total if total is not None else _len(iterable), self.log,
+                           kw.get("initial", 0))
         return tqdm(iterable, desc=desc, total=total, disable=None if self.is_main else True,
                     leave=False, dynamic_ncols=True, **kw)
 

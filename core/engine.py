@@ -4,6 +4,7 @@ from __future__ import annotations
 import math
 import os
 import random
+import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,7 +16,7 @@ import torch.distributed as dist
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from cardio.cache import atomic_path
+from cardio.cache import atomic_path, write_text_atomic
 from cardio.data import CardioError
 
 SETTINGS = ("epochs", "batch_size", "lr", "weight_decay", "optimizer", "optimizer_args", "scheduler",
@@ -358,10 +359,12 @@ def _train(model, train_set, val_set, ctx, s, name, loss_fn, metric, sample_weig
     val_loader = (DataLoader(val_set, batch_size=int(s["batch_size"]), num_workers=s["num_workers"], pin_memory=pin)
                   if val_set is not None and len(val_set) else None)
 
-    bar = ctx.progress(range(state["epoch"], epochs), desc=f"train {tag}", total=epochs, initial=state["epoch"])
+    bar = ctx.progress(range(state["epoch"], epochs), desc=f"train {tag}", total=epochs, initial=state["epoch"],
+                       log=False)  # each epoch is logged below
     for epoch in bar:
         if state["done"]:
             break
+        started = time.perf_counter()
         sampler.epoch = epoch
         net.train()
         total, n = 0.0, 0
@@ -427,11 +430,29 @@ def _train(model, train_set, val_set, ctx, s, name, loss_fn, metric, sample_weig
                 dist.barrier()
         if hasattr(bar, "set_postfix"):
             bar.set_postfix({k: f"{v:.4g}" for k, v in row.items() if k != "epoch"})
+        if ctx.is_main:
+            _log_epoch(ctx, tag, row, epochs, time.perf_counter() - started)
     if hasattr(bar, "close"):
         bar.close()
+    if ctx.is_main and state["history"]:
+        _write_history(Path(ctx.out_dir) / "history" / f"{tag}.csv", state["history"])
     if best_state is not None:
         model.load_state_dict(best_state)
     return FitResult(model, state["history"], state["best_epoch"], float(state["best_score"]), resumed)
+
+
+def _log_epoch(ctx, tag: str, row: dict, epochs: int, seconds: float) -> None:
+    """One line per epoch in run.log, readable where no progress bar is (a cluster's job log)."""
+    parts = [f"{k} {v:.4g}" for k, v in row.items() if k not in ("epoch", "lr")]
+    ctx.log.info("%s epoch %d/%d: %s, lr %.3g, %.1f s", tag, row["epoch"], epochs, ", ".join(parts), row["lr"],
+                 seconds)
+
+
+def _write_history(path: Path, history: list[dict]) -> None:
+    """history/<fold>-<name>.csv: the epochs of one fit (loss, validation metric, learning rate)."""
+    columns = list(dict.fromkeys(k for row in history for k in row))
+    lines = [",".join(columns)] + [",".join(f"{row.get(c, '')}" for c in columns) for row in history]
+    write_text_atomic(path, "\n".join(lines) + "\n")
 
 
 def predict(model: nn.Module, dataset: Dataset, ctx, batch_size: int | None = None) -> np.ndarray:

@@ -138,3 +138,32 @@ def test_every_split_is_grouped_by_patient(cv):
 def test_split_errors(cv, message):
     with pytest.raises(CardioError, match=message):
         make_folds(_table(), cv, "label", seed=0)
+
+
+def test_run_log_history_and_status_let_a_batch_job_be_watched(cardio_cli, tmp_path):
+    cardio_cli("run", "--plugin", "toy", "--out", "r", "--set", "train.epochs=2", check=True)
+    run = tmp_path / "r"
+    log = (run / "run.log").read_text()
+    assert "fold0-mlp epoch 1/2: train_loss" in log and "fold0-mlp epoch 2/2" in log
+    history = pd.read_csv(run / "history" / "fold0-mlp.csv")
+    assert list(history["epoch"]) == [1, 2] and {"train_loss", "lr"} <= set(history.columns)
+    meta = json.loads((run / "run.json").read_text())
+    assert meta["status"] == "finished" and meta["ended"] >= meta["started"]
+    assert meta["versions"]["torch"] and meta["device_name"].startswith("CPU")
+
+
+def test_resume_of_a_finished_run_writes_nothing(cardio_cli, tmp_path):
+    cardio_cli("run", "--plugin", "toy", "--out", "r", "--set", "train.epochs=1", check=True)
+    before = {p: p.read_bytes() for p in (tmp_path / "r").rglob("*") if p.is_file()}
+    proc = cardio_cli("run", "--plugin", "toy", "--resume", "r")
+    assert proc.returncode == 0 and "finished run" in proc.stderr
+    assert {p: p.read_bytes() for p in (tmp_path / "r").rglob("*") if p.is_file()} == before
+
+
+def test_a_failed_run_is_marked_and_can_be_resumed(cardio_cli, tmp_path):
+    proc = cardio_cli("run", "--plugin", "toy", "--out", "r", "--set", "train.epochs=1", "--set", "subgroups=[nope]")
+    assert proc.returncode == 2 and "subgroups" in proc.stderr
+    meta = json.loads((tmp_path / "r" / "run.json").read_text())
+    assert meta["status"] == "failed" and "nope" in meta["error"]
+    again = cardio_cli("run", "--plugin", "toy", "--out", "r")
+    assert again.returncode == 2 and "--resume r" in again.stderr
