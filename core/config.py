@@ -18,6 +18,8 @@ def load_yaml(path: str | Path) -> dict:
     path = Path(path)
     try:
         text = path.read_text()
+    except UnicodeDecodeError:
+        raise CardioError(f"config file {path} is not a text (UTF-8) file") from None
     except FileNotFoundError:
         raise CardioError(f"config file {path} does not exist") from None
     except OSError as e:

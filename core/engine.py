@@ -217,6 +217,19 @@ def make_optimizer(params, s: dict) -> torch.optim.Optimizer:
         raise CardioError(f"train.optimizer_args {args} do not fit {cls.__name__}: {e}") from None
 
 
+def check_settings(config: dict) -> None:
+    """Check every optimizer and scheduler named in the config before any stage runs."""
+    sections = [config.get("train", {})] + [v for v in config.values() if isinstance(v, dict)]
+    params = [torch.nn.Parameter(torch.zeros(1))]
+    for section in sections:
+        if "optimizer" in section and isinstance(section["optimizer"], str):
+            s = {"lr": 1e-3, "weight_decay": 0.0, "optimizer_args": {}, **section}
+            make_optimizer(params, {**s, "lr": 1e-3, "weight_decay": 0.0})
+        if "scheduler" in section and isinstance(section["scheduler"], str):
+            s = {"epochs": 1, "lr": 1e-3, "scheduler_args": {}, **section}
+            make_scheduler(torch.optim.SGD(params, lr=1e-3), {**s, "epochs": 1}, 1)
+
+
 def make_scheduler(opt: torch.optim.Optimizer, s: dict, steps_per_epoch: int):
     """A torch.optim.lr_scheduler class by name (cosine, step, plateau, onecycle, or a class name); None for none.
 

@@ -149,6 +149,7 @@ def run_study(plugin: str, config_file: str | None = None, sets: tuple[str, ...]
         cfg = config_mod.resolve(info.default_config, config_file, extra)
         run_dir = None
 
+    engine.check_settings(cfg)
     dev = engine.resolve_device(cfg["device"])
     rank, world = engine.init_distributed(dev)
     if dev.type == "cuda" and world > 1:
