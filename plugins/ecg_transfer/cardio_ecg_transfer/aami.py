@@ -10,7 +10,7 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 
-from cardio.data import CardioError
+from cardio import CardioError
 
 #: AAMI classes in the order of the classifier's outputs.
 AAMI_CLASSES: tuple[str, ...] = ("N", "S", "V", "F", "Q")

@@ -19,7 +19,7 @@ from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 from sklearn.svm import SVC
 
-from cardio.data import CardioError
+from cardio import CardioError
 from cardio.stats import youden_threshold
 
 GUIDELINE = "guideline"
@@ -44,7 +44,8 @@ def guideline_rule(patients: pd.DataFrame, rule: dict) -> np.ndarray:
     cols = [rule["lbbb_column"], rule["qrs_column"], rule["lvef_column"]]
     missing = [c for c in cols if c not in patients.columns]
     if missing:
-        raise CardioError(f"the guideline rule needs cohort column(s) {missing}; the cohort has {list(patients.columns)}")
+        raise CardioError(f"the guideline rule needs cohort column(s) {missing}; "
+                          f"the cohort has {list(patients.columns)}")
     lbbb = _truthy(patients[rule["lbbb_column"]])
     qrs = pd.to_numeric(patients[rule["qrs_column"]], errors="coerce").to_numpy(dtype=float)
     lvef = pd.to_numeric(patients[rule["lvef_column"]], errors="coerce").to_numpy(dtype=float)
@@ -71,15 +72,16 @@ def make_classifiers(patients: pd.DataFrame, covariates: list[str], config: dict
     """Unfitted scikit-learn pipelines (preprocessing + model) for each enabled covariate model."""
     missing = [c for c in covariates if c not in patients.columns]
     if missing:
-        raise CardioError(f"baselines.covariates {missing} are not cohort columns; the cohort has {list(patients.columns)}")
+        raise CardioError(f"baselines.covariates {missing} are not cohort columns; "
+                          f"the cohort has {list(patients.columns)}")
     out = {}
     svm, rf = config["svm"], config["rf"]
     if svm["enabled"]:
         # Platt scaling of the SVM margin on inner folds (scikit-learn's replacement for probability=True)
         svc = SVC(C=float(svm["C"]), kernel=svm["kernel"], gamma=svm["gamma"], class_weight="balanced")
+        cv = int(calibration_cv or svm["calibration_cv"])
         out["svm"] = Pipeline([("prep", _preprocessor(patients, covariates)),
-                               ("model", CalibratedClassifierCV(svc, method="sigmoid", cv=int(calibration_cv or svm["calibration_cv"]),
-                                                                ensemble=False))])
+                               ("model", CalibratedClassifierCV(svc, method="sigmoid", cv=cv, ensemble=False))])
     if rf["enabled"]:
         out["random_forest"] = Pipeline([("prep", _preprocessor(patients, covariates)),
                                          ("model", RandomForestClassifier(

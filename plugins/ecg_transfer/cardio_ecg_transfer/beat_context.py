@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from cardio.data import CardioError
+from cardio import CardioError
 
 RR_NAMES = ("log_pre_rr", "log_post_rr", "log_local_rr", "log_pre_over_local", "log_pre_over_post")
 SHAPE_NAMES = ("qrs_corr", "log_qrs_amplitude", "log_qrs_residual")
@@ -72,7 +72,8 @@ def shape_features(filtered: np.ndarray, rpeaks: np.ndarray, fs: float) -> np.nd
     return np.stack([corr, amplitude, residual], axis=1).astype(np.float32)
 
 
-def side_features(filtered: np.ndarray, rpeaks: np.ndarray, fs: float, kinds: list[str] | tuple[str, ...]) -> np.ndarray:
+def side_features(filtered: np.ndarray, rpeaks: np.ndarray, fs: float,
+                  kinds: list[str] | tuple[str, ...]) -> np.ndarray:
     """(n beats, len(names(kinds))) side features of every R peak of one record."""
     names(kinds)
     parts = {"rr": lambda: rr_features(rpeaks), "shape": lambda: shape_features(filtered, rpeaks, fs)}

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from cardio.data import CardioError
+from cardio import CardioError
 
 
 def beat_bounds(rpeaks: np.ndarray, rr_factor: float = 1.2) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -22,7 +22,7 @@ import numpy as np
 from scipy import ndimage
 from scipy import signal as sps
 
-from cardio.data import CardioError
+from cardio import CardioError
 
 #: Detector settings (times in seconds). strong_*: thresholds of confident beats; weak_*: of peaked
 #: beats at least `sep` x RR (and 0.25 s) away from confident ones; fill_*: of beats searched

@@ -6,7 +6,7 @@ pytest.importorskip("cardio_ecg_transfer")
 
 import torch
 
-from cardio.data import CardioError
+from cardio import CardioError
 from cardio_ecg_transfer import beat_context, resnet
 from cardio_ecg_transfer.beat_images import highpass
 

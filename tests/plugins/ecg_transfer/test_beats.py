@@ -4,7 +4,7 @@ import pytest
 
 pytest.importorskip("cardio_ecg_transfer")
 
-from cardio.data import CardioError
+from cardio import CardioError
 from cardio_ecg_transfer.beats import beat_bounds, segment_beats
 
 

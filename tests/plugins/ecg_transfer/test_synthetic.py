@@ -11,7 +11,7 @@ from scipy import signal as sps
 from sklearn.metrics import roc_auc_score
 
 import cardio_ecg_transfer
-from cardio.data import CardioError
+from cardio import CardioError
 from cardio_ecg_transfer.beat_images import beat_windows, highpass, image_axes, to_images
 from cardio_ecg_transfer.records import load_cohort, read_wfdb
 from cardio_ecg_transfer.rpeaks import detect_rpeaks
