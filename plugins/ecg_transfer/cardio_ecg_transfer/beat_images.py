@@ -8,8 +8,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import signal as sps
 
-from cardio.data import CardioError
-
+from cardio import Cache, CardioError
 from cardio_ecg_transfer.beats import segment_beats
 from cardio_ecg_transfer.spectrogram import cached_spectrograms, spectrograms, stft_shape
 
@@ -51,18 +50,18 @@ def beat_windows(filtered: np.ndarray, rpeaks: np.ndarray, fs: float, config: di
                          rr_factor=float(pp["rr_factor"]))
 
 
-def to_images(beats: np.ndarray, fs: float, config: dict, cache_dir=None) -> np.ndarray:
+def to_images(beats: np.ndarray, fs: float, config: dict, cache: Cache | None = None) -> np.ndarray:
     """Log spectrograms (n, freq, time) of beat windows, standardized when the config says so.
 
-    With `cache_dir`, the spectrograms are kept on disk under a hash of the beats and settings.
+    With `cache` (the run's ctx.cache), the spectrograms are kept on disk under a hash of the beats and settings.
     """
     sp = config["spectrogram"]
     params = dict(nperseg=int(sp["nperseg"]), noverlap=int(sp["noverlap"]), log=bool(sp["log"]))
     beats = np.asarray(beats, dtype=np.float32)
     if len(beats) == 0:
         return np.zeros((0, *stft_shape(beats.shape[1], params["nperseg"], params["noverlap"])), dtype=np.float32)
-    if cache_dir is not None:
-        spec = cached_spectrograms(beats, cache_dir, fs=fs, **params)
+    if cache is not None:
+        spec = cached_spectrograms(beats, cache, fs=fs, **params)
     else:
         spec = spectrograms(beats, fs, **params)
     spec = np.asarray(spec, dtype=np.float32)

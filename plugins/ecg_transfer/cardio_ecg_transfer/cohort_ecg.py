@@ -6,28 +6,28 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from cardio.data import CardioError, Cohort, Features
-
+from cardio import CardioError, Cohort, Features
+from cardio_ecg_transfer import synthetic
 from cardio_ecg_transfer.beat_images import beat_windows, highpass, image_axes, input_spec, to_images
 from cardio_ecg_transfer.records import load_cohort
 from cardio_ecg_transfer.rpeaks import detect_rpeaks
-from cardio_ecg_transfer.synthetic import write_synthetic_cohort
 
 #: Cohort columns that never become model inputs or report rows (the file name of the ECG).
 NOT_COVARIATES = ("ecg",)
 
 
 def cohort_source(config: dict, ctx) -> tuple[Path, bool]:
-    """(cohort folder, synthetic?): data.cohort_dir, or the synthetic cohort written under cache_dir."""
+    """(cohort folder, synthetic?): data.cohort_dir, or the synthetic cohort, a folder of the run's cache
+    (ecg_transfer/synthetic) written once for its size, seed, rate, length and lead."""
     data = config["data"]
     if data["cohort_dir"]:
         return Path(data["cohort_dir"]).expanduser(), False
     lead = data["lead"] if isinstance(data["lead"], str) else "II"
-    dest = (Path(ctx.cache_dir) / "ecg_transfer" /
-            f"synthetic-n{data['n_patients']}-seed{data['synthetic_seed']}-fs{data['fs']}-{data['seconds']}s-{lead}")
-    csv = write_synthetic_cohort(dest, n_patients=int(data["n_patients"]), seed=int(data["synthetic_seed"]),
-                                 fs=float(data["fs"]), seconds=float(data["seconds"]), leads=(lead,))
-    return csv.parent, True
+    params = dict(n_patients=int(data["n_patients"]), seed=int(data["synthetic_seed"]), fs=float(data["fs"]),
+                  seconds=float(data["seconds"]), leads=(lead,))
+    folder = ctx.cache.get("ecg_transfer/synthetic", params,
+                           lambda tmp: synthetic.write_synthetic_cohort(tmp, **params), version=synthetic.VERSION)
+    return folder, True
 
 
 def load(config: dict, ctx) -> Cohort:
@@ -88,7 +88,7 @@ def featurize(cohort: Cohort, config: dict, ctx) -> Features:
     beat_table = pd.concat(rows, ignore_index=True)
     covariates = table.drop(columns=[c for c in NOT_COVARIATES if c in table.columns])
     beat_table = beat_table.merge(covariates, on="record_id", how="left", validate="many_to_one")
-    x = to_images(beats, fs, config, cache_dir=Path(ctx.cache_dir) / "ecg_transfer")
+    x = to_images(beats, fs, config, cache=ctx.cache)
     ctx.log.info("featurize: %d beats from %d ECGs (%d patients), images %s", len(beat_table),
                  beat_table["record_id"].nunique(), beat_table["patient_id"].nunique(), tuple(x.shape[1:]))
     meta = {"input": input_spec(config, fs), **image_axes(config)}

@@ -9,7 +9,7 @@ import torch
 import torchvision
 from torch import nn
 
-from cardio.data import CardioError
+from cardio import CardioError, atomic_path
 
 ARCHITECTURES = {
     "resnet18": torchvision.models.resnet18,
@@ -31,8 +31,9 @@ class SpectrogramResNet(nn.Module):
     (N, 1, F, T). With `n_side` > 0 the model also takes a vector of side features per beat
     (the RR and record-relative shape features of `beat_context.py`), standardized with the training
     set's mean and SD and joined to the pooled image features before the head; the backbone is
-    the same, so its weights transfer to an image-only model. Frozen stages keep their batch-norm statistics: `train()` leaves their
-    batch-norm layers in eval mode, so a frozen stage computes exactly the pretrained function.
+    the same, so its weights transfer to an image-only model. Frozen stages keep their batch-norm
+    statistics: `train()` leaves their batch-norm layers in eval mode, so a frozen stage computes
+    exactly the pretrained function.
     """
 
     def __init__(self, arch: str = "resnet18", n_outputs: int = 5, n_side: int = 0) -> None:
@@ -133,15 +134,13 @@ def build_resnet(arch: str = "resnet18", n_outputs: int = 5, seed: int | None = 
 
 
 def save_weights(model: SpectrogramResNet, path: Path, meta: dict[str, Any] | None = None) -> Path:
-    """Write the model's weights and how to rebuild it; write-then-rename so a killed run leaves no half file."""
+    """Write the model's weights and how to rebuild it, atomically (a killed run leaves no half file)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     payload = {"arch": model.arch, "n_outputs": model.n_outputs, "n_side": model.n_side,
                "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
                "meta": dict(meta or {})}
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(payload, tmp)
-    tmp.replace(path)
+    with atomic_path(path) as tmp:
+        torch.save(payload, tmp)
     return path
 
 

@@ -3,24 +3,22 @@
 Both paths give what a loop of ``scipy.signal.stft(beat, fs, window="hamming", nperseg=...,
 noverlap=..., nfft=...)`` over the beats gives (zero boundary padding, zero padding to whole
 segments, "spectrum" scaling), as |Z| or log(|Z| + eps), shape (n_beats, freq, time), float32.
-Results can be cached on disk under a hash of the beats and the parameters.
+Results can be kept in the run's cache (cardio.Cache) under a hash of the beats and the parameters.
 """
 from __future__ import annotations
 
 import hashlib
-import json
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 from scipy import signal as sps
 
-from cardio.data import CardioError
+from cardio import Cache, CardioError
 
 #: Added to |Z| before the log so that silent bins stay finite.
 LOG_EPS = 1e-6
 _CACHE_VERSION = 1
+CACHE_NAMESPACE = "ecg_transfer/spectrograms"
 
 
 def _check(beats: np.ndarray, nperseg: int, noverlap: int, nfft: int | None) -> np.ndarray:
@@ -122,41 +120,38 @@ def spectrogram_loop(beats: np.ndarray, fs: float, nperseg: int = 64, noverlap: 
         else np.zeros((0,) + stft_shape(beats.shape[1], nperseg, noverlap, nfft), np.float32)
 
 
-def cache_key(beats: np.ndarray, fs: float, **params) -> str:
-    """Hash of the beats (values, dtype, shape) and of every parameter that changes the output."""
+def cache_key(beats: np.ndarray, fs: float, **params) -> dict:
+    """The cache key of spectrograms: a hash of the beats (values, dtype, shape) and every parameter that
+    changes the output."""
     beats = np.ascontiguousarray(beats)
-    h = hashlib.sha256()
-    h.update(json.dumps({"shape": beats.shape, "dtype": str(beats.dtype), "fs": float(fs),
-                         "v": _CACHE_VERSION, **params}, sort_keys=True, default=str).encode())
-    h.update(beats.tobytes())
-    return h.hexdigest()[:32]
+    return {"beats": hashlib.sha256(beats.tobytes()).hexdigest()[:32], "shape": list(beats.shape),
+            "dtype": str(beats.dtype), "fs": float(fs), **params}
 
 
-def cached_spectrograms(beats: np.ndarray, cache_dir: Path | str, fs: float = 360.0, nperseg: int = 64,
+def _readable(path: Path) -> bool:
+    """A cached array whose header and length are whole (a damaged entry is recomputed)."""
+    try:
+        np.load(path, mmap_mode="r", allow_pickle=False)
+    except (OSError, ValueError):
+        return False
+    return True
+
+
+def cached_spectrograms(beats: np.ndarray, cache: Cache, fs: float = 360.0, nperseg: int = 64,
                         noverlap: int = 56, nfft: int | None = None, log: bool = True, device: str = "cpu",
                         batch_size: int = 4096) -> np.ndarray:
-    """`spectrograms`, stored as cache_dir/spectrograms/<hash>.npy and read back when present.
+    """`spectrograms`, kept in `cache` (namespace ecg_transfer/spectrograms, one .npy per key) and read back.
 
     The key covers the beats and fs/nperseg/noverlap/nfft/log, not the device or batch size
-    (they change the float rounding only). Files are written atomically (temp file + rename).
+    (they change the float rounding only). The cache writes atomically and builds an entry once
+    when several processes ask for it.
     """
     params = dict(nperseg=int(nperseg), noverlap=int(noverlap), nfft=None if nfft is None else int(nfft),
                   log=bool(log))
-    folder = Path(cache_dir) / "spectrograms"
-    path = folder / f"{cache_key(beats, fs, **params)}.npy"
-    if path.is_file():
-        try:
-            return np.load(path, allow_pickle=False)
-        except (OSError, ValueError):
-            path.unlink(missing_ok=True)  # a damaged cache file is recomputed
-    spec = spectrograms(beats, fs, device=device, batch_size=batch_size, **params)
-    folder.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, suffix=".npy.tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.save(f, spec, allow_pickle=False)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return spec
+
+    def build(tmp: Path) -> None:
+        np.save(tmp, spectrograms(beats, fs, device=device, batch_size=batch_size, **params), allow_pickle=False)
+
+    path = cache.get(CACHE_NAMESPACE, cache_key(beats, fs, **params), build, suffix=".npy",
+                     version=_CACHE_VERSION, check=_readable)
+    return np.load(path, allow_pickle=False)

@@ -31,9 +31,10 @@ import numpy as np
 import pandas as pd
 import wfdb
 
-from cardio.data import CardioError
+from cardio import CardioError, atomic_path, write_text_atomic
 
-_VERSION = 2
+#: Version of the generator: bump it when the same parameters would give other files.
+VERSION = 2
 _MANIFEST = "synthetic.json"
 #: Per-lead gain of (P wave, QRS and T wave): a rough frontal/precordial projection of one dipole.
 #: The QRS and T share a gain so that the T stays discordant to the QRS in every lead.
@@ -57,7 +58,8 @@ def cohort_table(n_patients: int = 71, seed: int = 0) -> pd.DataFrame:
     lvef = np.round(_clip_normal(rng, 26.9, 5.1, 12, 35, n), 1)
     age = np.round(_clip_normal(rng, 61.8, 12.6, 25, 88, n)).astype(int)
     male = (rng.random(n) < 0.79).astype(int)
-    height = np.round(np.where(male == 1, _clip_normal(rng, 169, 6, 150, 190, n), _clip_normal(rng, 160, 6, 140, 180, n)), 1)
+    height = np.round(np.where(male == 1, _clip_normal(rng, 169, 6, 150, 190, n),
+                               _clip_normal(rng, 160, 6, 140, 180, n)), 1)
     weight = np.round(_clip_normal(rng, 67.8, 14.7, 40, 120, n), 1)
     dm = (rng.random(n) < 0.21).astype(int)
     scar = np.round(_clip_normal(rng, 26, 11.5, 0, 60, n), 1)
@@ -134,7 +136,7 @@ def synthesize_ecg(row: pd.Series, seed: int, fs: float = 360.0, seconds: float 
     """ECG (samples, leads) in mV of one patient row of `cohort_table` (row.name seeds it);
     with `return_beats` also the R-peak sample indices of every synthesized beat (a few lie just
     outside the record: part of their QRS or T wave may be inside)."""
-    unknown = [l for l in leads if l not in LEAD_GAINS]
+    unknown = [name for name in leads if name not in LEAD_GAINS]
     if unknown:
         raise CardioError(f"synthetic ECG: unknown lead(s) {unknown}; choose from {list(LEAD_GAINS)}")
     rng = np.random.default_rng(np.random.SeedSequence([seed, 2, int(row.name)]))
@@ -167,7 +169,7 @@ def synthesize_ecg(row: pd.Series, seed: int, fs: float = 360.0, seconds: float 
 
 
 def _params(n_patients, seed, fs, seconds, leads) -> dict:
-    return {"version": _VERSION, "n_patients": int(n_patients), "seed": int(seed), "fs": float(fs),
+    return {"version": VERSION, "n_patients": int(n_patients), "seed": int(seed), "fs": float(fs),
             "seconds": float(seconds), "leads": list(leads)}
 
 
@@ -181,7 +183,7 @@ def write_synthetic_cohort(dest: Path | str, n_patients: int = 71, seed: int = 0
         raise CardioError(f"synthetic cohort needs at least 2 patients, got {n_patients}")
     if float(fs) < 100 or float(seconds) < 2:
         raise CardioError(f"synthetic cohort needs fs >= 100 Hz and seconds >= 2, got fs={fs}, seconds={seconds}")
-    leads = tuple(str(l) for l in ([leads] if isinstance(leads, str) else leads))
+    leads = tuple(str(name) for name in ([leads] if isinstance(leads, str) else leads))
     params = _params(n_patients, seed, fs, seconds, leads)
     csv, manifest = dest / "cohort.csv", dest / _MANIFEST
     if manifest.is_file() and csv.is_file():
@@ -202,6 +204,7 @@ def write_synthetic_cohort(dest: Path | str, n_patients: int = 71, seed: int = 0
         wfdb.wrsamp(row["record_id"], fs=float(fs), units=["mV"] * len(leads), sig_name=list(leads),
                     p_signal=sig, fmt=["16"] * len(leads), adc_gain=[1000.0] * len(leads),
                     baseline=[0] * len(leads), comments=["cardio synthetic CRT cohort"], write_dir=str(ecg_dir))
-    table.to_csv(csv, index=False)
-    manifest.write_text(json.dumps(params, indent=1))
+    with atomic_path(csv) as tmp:
+        table.to_csv(tmp, index=False)
+    write_text_atomic(manifest, json.dumps(params, indent=1))
     return csv

@@ -6,7 +6,7 @@ pytest.importorskip("cardio_ecg_transfer")
 import torch
 from scipy import signal as sps
 
-from cardio.data import CardioError
+from cardio import Cache, CardioError
 from cardio_ecg_transfer.spectrogram import cached_spectrograms, spectrograms, stft_shape
 
 
@@ -33,7 +33,8 @@ def _loop(beats, fs, nperseg, noverlap, nfft, log):
 def test_batched_equals_per_beat_stft_loop(beats, nperseg, noverlap, nfft, log):
     ref = _loop(beats, 360, nperseg, noverlap, nfft, log)
     got = spectrograms(beats, 360, nperseg=nperseg, noverlap=noverlap, nfft=nfft, log=log, batch_size=64)
-    assert got.dtype == np.float32 and got.shape == ref.shape == (len(beats),) + stft_shape(256, nperseg, noverlap, nfft)
+    assert got.dtype == np.float32
+    assert got.shape == ref.shape == (len(beats),) + stft_shape(256, nperseg, noverlap, nfft)
     np.testing.assert_allclose(got, ref, rtol=1e-5, atol=1e-5)
     tor = spectrograms(beats, 360, nperseg=nperseg, noverlap=noverlap, nfft=nfft, log=log, device="torch-cpu",
                        batch_size=100)
@@ -52,19 +53,24 @@ def test_spectrogram_shows_the_beat_energy(beats):
 
 
 def test_cache_hit_returns_the_stored_array(beats, tmp_path):
-    first = cached_spectrograms(beats, tmp_path, fs=360, nperseg=64, noverlap=56)
-    files = list((tmp_path / "spectrograms").glob("*.npy"))
+    cache = Cache(tmp_path)
+    folder = tmp_path / "ecg_transfer" / "spectrograms"
+    first = cached_spectrograms(beats, cache, fs=360, nperseg=64, noverlap=56)
+    files = list(folder.glob("*.npy"))
     assert len(files) == 1
     np.testing.assert_array_equal(first, spectrograms(beats, 360))
     # overwrite the stored file: a hit must read it rather than recompute
     np.save(files[0], np.full_like(first, 7.0))
-    again = cached_spectrograms(beats, tmp_path, fs=360, nperseg=64, noverlap=56, device="torch-cpu")
+    again = cached_spectrograms(beats, cache, fs=360, nperseg=64, noverlap=56, device="torch-cpu")
     assert (again == 7.0).all()
     # other parameters or other beats: another entry
-    cached_spectrograms(beats, tmp_path, fs=360, nperseg=32, noverlap=16)
-    cached_spectrograms(beats[:10], tmp_path, fs=360, nperseg=64, noverlap=56)
-    assert len(list((tmp_path / "spectrograms").glob("*.npy"))) == 3
-    assert not list((tmp_path / "spectrograms").glob("*.tmp"))
+    cached_spectrograms(beats, cache, fs=360, nperseg=32, noverlap=16)
+    cached_spectrograms(beats[:10], cache, fs=360, nperseg=64, noverlap=56)
+    assert len(list(folder.glob("*.npy"))) == 3
+    assert not [p for p in folder.iterdir() if ".tmp" in p.name]
+    # a damaged entry (cut short) is computed again
+    files[0].write_bytes(files[0].read_bytes()[:200])
+    np.testing.assert_array_equal(cached_spectrograms(beats, cache, fs=360, nperseg=64, noverlap=56), first)
 
 
 def test_empty_and_bad_inputs(beats):
