@@ -1,7 +1,8 @@
 """Fine-tuning for CRT response: the pretrained ResNet with a new binary head, and the same ResNet from scratch.
 
 Every beat of a patient carries the patient's label; a patient's score is the mean of the
-predicted response probabilities of their beats (the beats are exchangeable views of one ECG).
+predicted response probabilities of their beats (the beats are exchangeable views of one ECG),
+aggregated by cardio.stats.aggregate_scores.
 """
 from __future__ import annotations
 
@@ -12,14 +13,14 @@ import numpy as np
 import pandas as pd
 import torch
 
-from cardio import inner_split
-from cardio.data import CardioError
-from cardio.stats import youden_threshold
-
+from cardio import CardioError, inner_split
+from cardio.stats import aggregate_scores, choose_threshold
 from cardio_ecg_transfer.resnet import SpectrogramResNet, build_resnet, load_pretrained
 
-#: settings of config["finetune"] the core's training loop reads (the others are this plugin's)
-ENGINE_KEYS = ("epochs", "batch_size", "lr", "weight_decay", "optimizer", "scheduler", "grad_clip", "patience")
+#: How beat probabilities become a patient's score (a rule of cardio.stats.aggregate_scores).
+AGGREGATION = "mean"
+#: How the decision threshold is chosen on the patient scores (a rule of cardio.stats.choose_threshold).
+THRESHOLD_RULE = "youden"
 
 
 @dataclass
@@ -32,12 +33,6 @@ class BeatModel:
     init: str  # "pretrained" or "scratch"
     history: list[dict] = field(default_factory=list)
     frozen: list[str] = field(default_factory=list)
-
-
-def patient_means(patient_id: np.ndarray, beat_scores: np.ndarray) -> pd.Series:
-    """Mean beat score per patient (index: patient id, in order of first appearance)."""
-    s = pd.Series(np.asarray(beat_scores, dtype=float), index=pd.Index(np.asarray(patient_id).astype(str)))
-    return s.groupby(level=0, sort=False).mean()
 
 
 def balanced_beat_weights(patient_id: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -53,10 +48,12 @@ def balanced_beat_weights(patient_id: np.ndarray, y: np.ndarray) -> np.ndarray:
     return w / w.sum()
 
 
-def beat_probabilities(model: SpectrogramResNet, x: np.ndarray, ctx) -> np.ndarray:
-    """Probability of response for each beat spectrogram."""
-    logits = ctx.engine.predict(model, ctx.engine.ArrayDataset(x), ctx)
-    return 1.0 / (1.0 + np.exp(-logits.reshape(len(x)).astype(np.float64)))
+def patient_scores(model: SpectrogramResNet, features, rows: np.ndarray, ctx) -> pd.Series:
+    """Each patient's score on these beat rows: the beats' response probabilities, aggregated
+    (index: patient id, in order of first appearance)."""
+    rows = np.asarray(rows)
+    probs = ctx.engine.predict_proba(model, ctx.engine.ArrayDataset(features.x[rows]), ctx)
+    return aggregate_scores(features.table["patient_id"].astype(str).to_numpy()[rows], probs, how=AGGREGATION)
 
 
 def build_beat_model(arch: str, pretrained: Path | None, freeze: str | None, seed: int
@@ -100,17 +97,16 @@ def train_beat_model(features, train_index: np.ndarray, config: dict, ctx, *, in
         fit_rows, val_rows = np.asarray(train_index), np.array([], dtype=int)
     train_ds = ctx.engine.ArrayDataset(x[fit_rows], y_all[fit_rows])
     val_ds = ctx.engine.ArrayDataset(x[val_rows], y_all[val_rows]) if len(val_rows) else None
-    settings = {k: ft[k] for k in ENGINE_KEYS}
     weights = balanced_beat_weights(pids[fit_rows], y_all[fit_rows]) if ft["balance"] else None
     name = "transfer" if init == "pretrained" else "scratch"
-    res = ctx.engine.fit(model, train_ds, val_ds, ctx, name=name, settings=settings, sample_weights=weights)
+    res = ctx.engine.fit(model, train_ds, val_ds, ctx, name=name, settings=ft, sample_weights=weights)
 
-    threshold = choose_threshold(res.model, features, np.asarray(train_index), val_rows, ft["threshold_rows"], ctx)
+    threshold = fold_threshold(res.model, features, np.asarray(train_index), val_rows, ft["threshold_rows"], ctx)
     return BeatModel(name=f"{arch}-{name}", model=res.model, threshold=float(threshold), init=init,
                      history=res.history, frozen=frozen)
 
 
-def choose_threshold(model, features, train_index: np.ndarray, val_rows: np.ndarray, rows: str, ctx) -> float:
+def fold_threshold(model, features, train_index: np.ndarray, val_rows: np.ndarray, rows: str, ctx) -> float:
     """Youden's cut-off on patient scores of the training fold: its validation patients, or all of it.
 
     A network fitted to a few dozen patients scores its own fitting patients too confidently, so
@@ -125,9 +121,9 @@ def choose_threshold(model, features, train_index: np.ndarray, val_rows: np.ndar
     if len(np.unique(y_all[use])) < 2:
         use = train_index
     pids = table["patient_id"].astype(str).to_numpy()[use]
-    per_patient = patient_means(pids, beat_probabilities(model, features.x[use], ctx))
+    per_patient = patient_scores(model, features, use, ctx)
     y_patient = pd.Series(y_all[use], index=pids).groupby(level=0).max()
-    return float(youden_threshold(y_patient.loc[per_patient.index].to_numpy(), per_patient.to_numpy()))
+    return choose_threshold(y_patient.loc[per_patient.index].to_numpy(), per_patient.to_numpy(), THRESHOLD_RULE)
 
 
 def _check_input_matches(meta: dict, current: dict | None, path: Path | None, ctx) -> None:
@@ -140,9 +136,7 @@ def _check_input_matches(meta: dict, current: dict | None, path: Path | None, ct
 
 def predict_patients(beat_model: BeatModel, features, test_index: np.ndarray, ctx) -> pd.Series:
     """Patient scores (mean beat probability) on the test rows."""
-    test_index = np.asarray(test_index)
-    probs = beat_probabilities(beat_model.model, features.x[test_index], ctx)
-    return patient_means(features.table["patient_id"].astype(str).to_numpy()[test_index], probs)
+    return patient_scores(beat_model.model, features, test_index, ctx)
 
 
 def freeze_report(model: torch.nn.Module) -> dict[str, int]:

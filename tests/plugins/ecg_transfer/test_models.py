@@ -1,15 +1,16 @@
 """One-channel ResNets, freezing, and the transfer of pretrained weights into the fine-tuned model."""
 
 import numpy as np
+import pandas as pd
 import pytest
 
 pytest.importorskip("cardio_ecg_transfer")
 
 import torch
 
-from cardio.data import CardioError
+from cardio import CardioError, Features
 from cardio_ecg_transfer import resnet
-from cardio_ecg_transfer.finetune import balanced_beat_weights, build_beat_model, patient_means
+from cardio_ecg_transfer.finetune import balanced_beat_weights, build_beat_model, patient_scores
 
 
 @pytest.mark.parametrize("arch, width", [("resnet18", 512), ("resnet50", 2048), ("resnet101", 2048)])
@@ -89,10 +90,23 @@ def test_pretrained_weights_of_another_architecture_or_a_bad_file_are_refused(tm
         resnet.read_weights(tmp_path / "missing.pt")
 
 
-def test_patient_score_is_the_mean_of_its_beats_and_weights_balance_patients_and_classes():
+def test_patient_score_is_the_mean_of_its_beats_probabilities(cpu_context):
+    pid = np.array(["b", "b", "a", "c", "c", "c"])
+    x = np.random.default_rng(0).normal(size=(6, 33, 33)).astype(np.float32)
+    features = Features(pd.DataFrame({"record_id": pid, "patient_id": pid, "responder": [1, 1, 0, 1, 1, 1]}), x=x,
+                        label="responder")
+    model = resnet.build_resnet("resnet18", n_outputs=1, seed=0)
+    ctx = cpu_context(batch_size=4)
+    rows = np.array([0, 1, 2, 3, 4, 5])
+    scores = patient_scores(model, features, rows, ctx)
+    logits = ctx.engine.predict(model, ctx.engine.ArrayDataset(x), ctx)[:, 0].astype(np.float64)
+    probs = 1 / (1 + np.exp(-logits))
+    assert list(scores.index) == ["b", "a", "c"]  # in order of first appearance
+    np.testing.assert_allclose(scores.to_numpy(), [probs[:2].mean(), probs[2], probs[3:].mean()], rtol=1e-12)
+
+
+def test_sampling_weights_balance_patients_and_classes():
     pid = np.array(["a", "a", "b", "c", "c", "c"])
-    scores = patient_means(pid, np.array([0.2, 0.4, 0.9, 0.1, 0.2, 0.3]))
-    assert scores.to_dict() == pytest.approx({"a": 0.3, "b": 0.9, "c": 0.2})
     w = balanced_beat_weights(pid, np.array([1, 1, 1, 0, 0, 0]))
     assert w.sum() == pytest.approx(1.0)
     # class 1 (patients a, b) and class 0 (patient c) each get half; a and b a quarter each
