@@ -4,8 +4,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from cardio.data import Section
+from cardio import Section
 from cardio.explain import grad_cam
+from cardio.figures import Figure, subplots
 
 
 def class_maps(model, layer_name: str, x: np.ndarray, plus: bool) -> np.ndarray:
@@ -33,9 +34,8 @@ def explain_section(fold_models, features, index: np.ndarray, config: dict, ctx)
         return Section("ecg_transfer: where the ResNet looks",
                        "The explained fold's test beats hold one class only; no Grad-CAM comparison.")
     maps = class_maps(beat_model.model, gc["layer"], x, bool(gc["plus"]))
-    path = ctx.figure_path(f"gradcam_{wanted}")
-    _plot(x, maps, y, features.meta, path, f"{beat_model.name}, {'Grad-CAM++' if gc['plus'] else 'Grad-CAM'} "
-                                           f"at {gc['layer']}")
+    title = f"{beat_model.name}, {'Grad-CAM++' if gc['plus'] else 'Grad-CAM'} at {gc['layer']}"
+    path = ctx.save_figure(cam_figure(x, maps, y, features.meta, title), f"gradcam_{wanted}")
     peak = {}
     for label, name in ((1, "responders"), (0, "non-responders")):
         m = maps[y == label].mean(axis=0)
@@ -48,7 +48,8 @@ def explain_section(fold_models, features, index: np.ndarray, config: dict, ctx)
             "Bright regions raised the predicted probability of response. Frequency is in cycles per beat window and "
             f"time a fraction of the window (the R peak sits at 1/3; a window spans "
             f"{config['preprocess']['rr_factor']} RR). The maps peak at "
-            + "; ".join(f"{k}: {fr[f]:.0f} cycles per window, {tr[t]:.2f} of the window" for k, (f, t) in peak.items()) + ".")
+            + "; ".join(f"{k}: {fr[f]:.0f} cycles per window, {tr[t]:.2f} of the window"
+                        for k, (f, t) in peak.items()) + ".")
     return Section("ecg_transfer: where the ResNet looks (Grad-CAM)", text, [path])
 
 
@@ -63,14 +64,11 @@ def _axes(meta: dict, shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
     return freqs, times
 
 
-def _plot(x: np.ndarray, maps: np.ndarray, y: np.ndarray, meta: dict, path, title: str):
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+def cam_figure(x: np.ndarray, maps: np.ndarray, y: np.ndarray, meta: dict, title: str) -> Figure:
+    """Mean CAM over the mean spectrogram of responders' and non-responders' beats, and their difference."""
     freqs, times = _axes(meta, x.shape[1:])
     extent = [times[0], times[-1], freqs[0], freqs[-1]]
-    fig, axes = plt.subplots(1, 3, figsize=(11, 3.4), constrained_layout=True)
+    fig, axes = subplots(1, 3, figsize=(11, 3.4), layout="constrained")
     for ax, label, name in ((axes[0], 1, "responders"), (axes[1], 0, "non-responders")):
         spec = x[y == label].mean(axis=0)
         cam = maps[y == label].mean(axis=0)
@@ -87,6 +85,4 @@ def _plot(x: np.ndarray, maps: np.ndarray, y: np.ndarray, meta: dict, path, titl
     axes[2].set_xlabel("time (fraction of beat window)")
     fig.colorbar(im, ax=axes[2], shrink=0.8)
     fig.suptitle(title, fontsize=10)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return fig
