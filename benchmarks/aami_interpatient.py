@@ -24,9 +24,9 @@ from pathlib import Path
 
 import torch
 
-from cardio import engine
+from cardio import RunContext, engine, write_text_atomic
 from cardio.config import resolve
-from cardio.run import RunContext, default_cache_dir
+from cardio.run import default_cache_dir
 from cardio_ecg_transfer import pretrain
 from cardio_ecg_transfer.plugin import cardio_plugin_info
 
@@ -66,8 +66,8 @@ def main(argv=None) -> int:
     log = logging.getLogger("aami_interpatient")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
     device = engine.resolve_device(config["device"])
-    ctx = RunContext(config=config, device=device, seed=int(config["seed"]), out_dir=out,
-                     cache_dir=default_cache_dir(config), log=log)
+    ctx = RunContext(device=device, seed=int(config["seed"]), out_dir=out, cache_dir=default_cache_dir(config),
+                     log=log, train=dict(config["train"]))
     engine.seed_everything(ctx.seed)
     pt = config["pretrain"]
     print(f"machine: {machine(device)}")
@@ -81,9 +81,9 @@ def main(argv=None) -> int:
           f"{config['preprocess']['highpass_hz']} Hz; STFT nperseg {config['spectrogram']['nperseg']}, "
           f"noverlap {config['spectrogram']['noverlap']}")
     t0 = time.perf_counter()
-    pretrain.pretrain(config, ctx)
+    pretrained = pretrain.pretrain(config, ctx)
     seconds = time.perf_counter() - t0
-    r = pretrain.read_results(ctx)
+    r = pretrained.results
     print(f"DS1 training beats {r['train_counts']} (of {sum(r['train_counts'].values())}); "
           f"DS2 test beats {r['test_counts']} (n={r['n']}); epochs run {r['epochs_run']}, best {r['best_epoch']}")
     level = r["ci"]["estimates"]["accuracy"]["level"]
@@ -99,9 +99,9 @@ def main(argv=None) -> int:
           f"  V Se {v_se:.4f}  wall {seconds:.0f} s")
     ok = r["accuracy"] >= GOAL_ACCURACY and v_se >= GOAL_V_SE
     print(f"goal accuracy >= {GOAL_ACCURACY} and V Se >= {GOAL_V_SE}: {'met' if ok else 'NOT met'}")
-    print(f"results: {out / 'checkpoints' / pretrain.RESULTS_NAME}; figure: {out / 'figures' / 'pretrain_confusion.png'}")
-    (out / "summary.json").write_text(json.dumps({"machine": machine(device), "sets": list(sets),
-                                                  "seconds": seconds, "goal_met": ok}, indent=1))
+    print(f"results: {out / 'checkpoints' / pretrain.RESULTS_NAME}; figure: {pretrained.figure}")
+    write_text_atomic(out / "summary.json", json.dumps({"machine": machine(device), "sets": list(sets),
+                                                        "seconds": seconds, "goal_met": ok}, indent=1))
     return 0
 
 

@@ -14,15 +14,11 @@
 from __future__ import annotations
 
 import argparse
-import os
 import time
 from pathlib import Path
 
 import numpy as np
 from scipy import signal as sps
-
-REPO = Path(__file__).resolve().parents[1]
-DEFAULT_MITDB = Path(os.environ.get("CARDIO_SHARED_DATA", REPO.parent / "shared" / "data")) / "mitdb"
 
 
 def preprocess(sig: np.ndarray, fs: float, length: int, nperseg: int, noverlap: int):
@@ -55,8 +51,10 @@ def _time(fn, repeat=1):
 
 
 def main(argv=None) -> int:
+    from cardio_ecg_transfer.records import mitdb_dir  # the plugin's default: $CARDIO_SHARED_DATA/mitdb
+
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--mitdb", type=Path, default=DEFAULT_MITDB)
+    ap.add_argument("--mitdb", type=Path, default=mitdb_dir())
     ap.add_argument("--records", nargs="*", default=None)
     ap.add_argument("--lead", type=int, default=0)
     ap.add_argument("--length", type=int, default=256, help="samples per beat window")

@@ -16,7 +16,6 @@ Goal for ours: Se >= 99.7 % and +P >= 99.7 % over all 48 records.
 from __future__ import annotations
 
 import argparse
-import os
 import time
 import warnings
 from multiprocessing import Pool
@@ -25,8 +24,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-REPO = Path(__file__).resolve().parents[1]
-DEFAULT_MITDB = Path(os.environ.get("CARDIO_SHARED_DATA", REPO.parent / "shared" / "data")) / "mitdb"
 GOAL = 99.7
 
 
@@ -101,8 +98,10 @@ def gross(df: pd.DataFrame, suffix: str = "") -> pd.DataFrame:
 
 
 def main(argv=None) -> int:
+    from cardio_ecg_transfer.records import mitdb_dir  # the plugin's default: $CARDIO_SHARED_DATA/mitdb
+
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--mitdb", type=Path, default=DEFAULT_MITDB, help="folder of the MIT-BIH WFDB files")
+    ap.add_argument("--mitdb", type=Path, default=mitdb_dir(), help="folder of the MIT-BIH WFDB files")
     ap.add_argument("--records", nargs="*", default=None, help="record names (default: all with .atr)")
     ap.add_argument("--lead", default="0", help="lead index or name (default 0: MLII in 45 of 48 records)")
     ap.add_argument("--detectors", nargs="*", default=list(DETECTORS), choices=list(DETECTORS))

@@ -2,15 +2,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from cardio.data import Predictions
-
+from cardio import Predictions
 from cardio_ecg_transfer.baselines import ClinicalBaselines, fit_baselines
-from cardio_ecg_transfer.finetune import BeatModel, freeze_report, predict_patients, train_beat_model
+from cardio_ecg_transfer.finetune import AGGREGATION, BeatModel, freeze_report, predict_patients, train_beat_model
+from cardio_ecg_transfer.pretrain import Pretrained
 
 TASK = "crt_response"
 
@@ -30,11 +29,13 @@ def patients_of(features, index: np.ndarray) -> pd.DataFrame:
     return first.set_index("patient_id", drop=False)
 
 
-def train_fold(features, train_index: np.ndarray, config: dict, ctx, pretrained: Path | None) -> FoldModels:
+def train_fold(features, train_index: np.ndarray, config: dict, ctx, pretrained: Pretrained | None) -> FoldModels:
+    """The fold's models: fine-tuned from `pretrained` (the prepare stage's result; None: no transfer
+    model), from scratch, and the clinical comparators, as the config enables them."""
     out = FoldModels()
     ft = config["finetune"]
     if ft["transfer"] and pretrained is not None:
-        m = train_beat_model(features, train_index, config, ctx, init="pretrained", pretrained=pretrained)
+        m = train_beat_model(features, train_index, config, ctx, init="pretrained", pretrained=pretrained.weights)
         ctx.log.info("%s: %s; training threshold %.3f", m.name, freeze_report(m.model), m.threshold)
         out.beat_models.append(m)
     if ft["scratch"]:
@@ -56,7 +57,8 @@ def predict_fold(models: FoldModels, features, test_index: np.ndarray, ctx) -> P
     for m in models.beat_models:
         scores = predict_patients(m, features, test_index, ctx).loc[patients.index]
         parts.append(Predictions.from_arrays(patients["record_id"], patients.index, y, scores.to_numpy(),
-                                             model=m.name, task=TASK, kind="binary", threshold=m.threshold))
+                                             model=m.name, task=TASK, kind="binary", threshold=m.threshold,
+                                             aggregation=AGGREGATION))
     if models.baselines is not None:
         for name, scores in models.baselines.scores(patients).items():
             parts.append(Predictions.from_arrays(patients["record_id"], patients.index, y, scores, model=name,

@@ -1,16 +1,15 @@
 """Hook implementations of the ecg_transfer plugin; each delegates to the module that does the work."""
 from __future__ import annotations
 
-from cardio import PluginInfo, hookimpl
-from cardio.config import package_defaults
-
+from cardio import PluginInfo, hookimpl, package_defaults
 from cardio_ecg_transfer import attribution, cohort_ecg, fold_models, pretrain, records, report
 
 
 @hookimpl
 def cardio_plugin_info():
     return PluginInfo(name="ecg_transfer", modality="ecg",
-                      description="ECG beat spectrograms; ResNet pretrained on MIT-BIH (AAMI), fine-tuned for CRT response",
+                      description="ECG beat spectrograms; ResNet pretrained on MIT-BIH (AAMI), "
+                                  "fine-tuned for CRT response",
                       default_config=package_defaults("cardio_ecg_transfer"))
 
 
@@ -31,17 +30,19 @@ def cardio_preprocess(cohort, config, ctx):
 
 @hookimpl
 def cardio_featurize(cohort, config, ctx):
-    features = cohort_ecg.featurize(cohort, config, ctx)
-    # Pretraining is done once per run, here, before the folds (it never sees the CRT cohort's labels).
-    if config["pretrain"]["enabled"] and config["finetune"]["transfer"]:
-        features.meta["pretrained"] = str(pretrain.pretrain(config, ctx))
-    return features
+    return cohort_ecg.featurize(cohort, config, ctx)
 
 
 @hookimpl
-def cardio_train(features, train_index, config, ctx):
-    pretrained = features.meta.get("pretrained")
-    return fold_models.train_fold(features, train_index, config, ctx, pretrained)
+def cardio_prepare(config, ctx):
+    # MIT-BIH pretraining, once per run before the folds (it never sees the CRT cohort's labels):
+    # a pretrain.Pretrained, or None when no transfer model is asked for.
+    return pretrain.prepare(config, ctx)
+
+
+@hookimpl
+def cardio_train(features, train_index, prepared, config, ctx):
+    return fold_models.train_fold(features, train_index, config, ctx, prepared)
 
 
 @hookimpl
@@ -55,5 +56,5 @@ def cardio_explain(model, features, index, config, ctx):
 
 
 @hookimpl
-def cardio_evaluate(predictions, cohort, config, ctx):
-    return report.sections(predictions, cohort, config, ctx)
+def cardio_evaluate(predictions, cohort, prepared, config, ctx):
+    return report.sections(predictions, cohort, prepared, config, ctx)

@@ -1,14 +1,14 @@
 """Pretraining on MIT-BIH: beat spectrograms -> ResNet -> AAMI classes, inter-patient (DS1 -> DS2).
 
 Beats are cut around the reference annotations' beat positions (the standard inter-patient
-protocol evaluates the classifier, not a QRS detector). Runs once per study; its weights file
-lives in the run's checkpoints/ and its results go to the report.
+protocol evaluates the classifier, not a QRS detector). It is the plugin's prepare stage: run
+once per study before the folds (it never sees the CRT cohort's labels), it returns a
+`Pretrained` (the weights file, the DS2 results and the confusion figure) that the core hands
+to the folds' training and to the report.
 """
 from __future__ import annotations
 
-import hashlib
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,32 +16,33 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import confusion_matrix
 
-from cardio import inner_split
-from cardio.data import CardioError
-from cardio.stats import bootstrap_metric
-
+from cardio import Cache, CardioError, inner_split, write_text_atomic
+from cardio.figures import Figure, subplots
+from cardio.stats import bootstrap_metric, format_interval
 from cardio_ecg_transfer import aami, beat_context
 from cardio_ecg_transfer.beat_images import beat_windows, highpass, input_spec, to_images
-from cardio_ecg_transfer.records import load_mitdb
+from cardio_ecg_transfer.records import load_mitdb, mitdb_dir
 from cardio_ecg_transfer.resnet import build_resnet, save_weights
 
-ENGINE_KEYS = ("epochs", "batch_size", "lr", "weight_decay", "optimizer", "scheduler", "grad_clip", "patience")
 RESULTS_NAME = "pretrain_results.json"
+FIGURE_NAME = "pretrain_confusion"
+#: Version of the cached MIT-BIH beat sets (bump when their content changes).
+BEAT_SET_VERSION = 3
 
 
-def mitdb_dir(config: dict) -> Path:
-    """data.mitdb_dir, or <repo>/../shared/data/mitdb (CARDIO_SHARED_DATA overrides the data root)."""
-    if config["data"]["mitdb_dir"]:
-        return Path(config["data"]["mitdb_dir"]).expanduser()
-    root = os.environ.get("CARDIO_SHARED_DATA")
-    if root:
-        return Path(root) / "mitdb"
-    return Path(__file__).resolve().parents[3].parent / "shared" / "data" / "mitdb"
+@dataclass
+class Pretrained:
+    """What pretraining hands on: the weights file, and the DS2 results and confusion figure of the
+    pretraining this run did (None for both when pretrain.weights_file gave the weights)."""
+
+    weights: Path
+    results: dict | None = None
+    figure: Path | None = None
 
 
-def weights_path(ctx) -> Path:
-    arch = ctx.config["pretrain"]["arch"]
-    return Path(ctx.checkpoint_dir) / f"pretrained-{arch}.pt"
+def weights_path(config: dict, ctx) -> Path:
+    """checkpoints/pretrained-<arch>.pt of the run."""
+    return Path(ctx.checkpoint_dir) / f"pretrained-{config['pretrain']['arch']}.pt"
 
 
 @dataclass
@@ -77,7 +78,8 @@ def _record_beats(root: Path, record: str, config: dict) -> tuple[np.ndarray, np
     beats, kept = beat_windows(filtered, positions, fs, config)
     at = np.searchsorted(positions, np.asarray(kept))
     if len(at) and (at.max() >= len(positions) or not np.array_equal(positions[at], kept)):
-        raise CardioError(f"beat segmentation of MIT-BIH record {record} returned positions that are not annotated beats")
+        raise CardioError(f"beat segmentation of MIT-BIH record {record} returned positions "
+                          "that are not annotated beats")
     side = beat_context.side_features(filtered, positions, fs, config["pretrain"]["side_features"])
     return np.asarray(beats, dtype=np.float32), cls[at], side[at]
 
@@ -122,24 +124,21 @@ def build_beat_set(root: Path, records: list[str], config: dict, *, max_per_clas
                    side=np.concatenate(sides)[idx])
 
 
-def cached_beat_set(root: Path, records: list[str], config: dict, cache_dir: Path, *, max_per_class, max_total,
+def cached_beat_set(root: Path, records: list[str], config: dict, cache: Cache, *, max_per_class, max_total,
                     seed: int, progress=None, desc: str = "MIT-BIH") -> BeatSet:
-    """build_beat_set, kept in cache_dir under a key of everything that defines it."""
-    key = json.dumps({"records": records, "input": input_spec(config, config["data"]["fs"]),
-                      "lead": config["data"]["mitdb_lead"], "max_per_class": max_per_class,
-                      "max_total": max_total, "seed": seed, "side": list(config["pretrain"]["side_features"]),
-                      "version": 3}, sort_keys=True)
-    path = Path(cache_dir) / "ecg_transfer" / "mitdb" / f"{hashlib.sha256(key.encode()).hexdigest()[:16]}.npz"
-    if path.is_file():
-        with np.load(path, allow_pickle=False) as z:
-            return BeatSet(z["x"], z["y"], z["record"], z["population"], z["side"])
-    out = build_beat_set(root, records, config, max_per_class=max_per_class, max_total=max_total, seed=seed,
-                         progress=progress, desc=desc)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.stem + ".tmp.npz")
-    np.savez(tmp, x=out.x, y=out.y, record=out.record.astype(str), population=out.population, side=out.side)
-    tmp.replace(path)
-    return out
+    """build_beat_set, kept in the run's cache (ecg_transfer/mitdb) under a key of everything that defines it."""
+    key = {"records": records, "input": input_spec(config, config["data"]["fs"]),
+           "lead": config["data"]["mitdb_lead"], "max_per_class": max_per_class,
+           "max_total": max_total, "seed": seed, "side": list(config["pretrain"]["side_features"])}
+
+    def build(tmp: Path) -> None:
+        out = build_beat_set(root, records, config, max_per_class=max_per_class, max_total=max_total, seed=seed,
+                             progress=progress, desc=desc)
+        np.savez(tmp, x=out.x, y=out.y, record=out.record.astype(str), population=out.population, side=out.side)
+
+    path = cache.get("ecg_transfer/mitdb", key, build, suffix=".npz", version=BEAT_SET_VERSION)
+    with np.load(path, allow_pickle=False) as z:
+        return BeatSet(z["x"], z["y"], z["record"], z["population"], z["side"])
 
 
 def class_weights(y: np.ndarray, power: float) -> np.ndarray:
@@ -260,10 +259,8 @@ def record_bootstrap(y_true: np.ndarray, pred: np.ndarray, record: np.ndarray, c
 
 def ci_text(results: dict, key: str) -> str:
     """'[lo, hi]' of a record-bootstrap CI in results, or '' where there is none."""
-    e = (results.get("ci") or {}).get("estimates", {}).get(key)
-    if not e or e["ci_low"] is None:
-        return ""
-    return f"[{e['ci_low']:.3f}, {e['ci_high']:.3f}]"
+    e = (results.get("ci") or {}).get("estimates", {}).get(key) or {}
+    return format_interval(e.get("ci_low"), e.get("ci_high"))
 
 
 def results_table(results: dict) -> pd.DataFrame:
@@ -273,15 +270,12 @@ def results_table(results: dict) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def plot_confusion(results: dict, path: Path, title: str) -> Path:
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+def confusion_figure(results: dict, title: str) -> Figure:
+    """The DS2 confusion matrix: counts, shaded by the fraction of each reference class."""
     cm = np.asarray(results["confusion"], dtype=float)
     rows = cm.sum(axis=1, keepdims=True)
     frac = np.divide(cm, rows, out=np.zeros_like(cm), where=rows > 0)
-    fig, ax = plt.subplots(figsize=(4.6, 4.0))
+    fig, ax = subplots(figsize=(4.6, 4.0), layout="tight")
     ax.imshow(frac, cmap="Blues", vmin=0, vmax=1)
     classes = results["classes"]
     ax.set_xticks(range(len(classes)), classes)
@@ -293,47 +287,46 @@ def plot_confusion(results: dict, path: Path, title: str) -> Path:
             ax.text(j, i, f"{int(cm[i, j])}", ha="center", va="center", fontsize=7,
                     color="white" if frac[i, j] > 0.5 else "black")
     ax.set_title(title, fontsize=9)
-    fig.tight_layout()
-    fig.savefig(path, dpi=130)
-    plt.close(fig)
-    return path
+    return fig
 
 
-def pretrain(config: dict, ctx) -> Path:
-    """Pretrain (or resume, or reuse) the ResNet on MIT-BIH; return the path of its weights file.
+def prepare(config: dict, ctx) -> Pretrained | None:
+    """The prepare stage: pretrain (or take pretrain.weights_file) when a transfer model is asked for, else None."""
+    if not (config["pretrain"]["enabled"] and config["finetune"]["transfer"]):
+        return None
+    return pretrain(config, ctx)
+
+
+def pretrain(config: dict, ctx) -> Pretrained:
+    """Pretrain (or resume, or reuse) the ResNet on MIT-BIH; return its weights file and DS2 results.
 
     With pretrain.weights_file set, that file is used and nothing is trained. The engine's
-    checkpoint `pretrain` makes a killed pretraining resume; a finished one is not redone.
+    checkpoint `pretrain` makes a killed pretraining resume; a finished one is not redone (its
+    results are read back from checkpoints/). Rank 0 alone writes files; every rank returns the
+    same Pretrained, and the core waits for all ranks before the folds read the weights.
     """
     pt = config["pretrain"]
     if pt["weights_file"]:
         path = Path(pt["weights_file"]).expanduser()
         if not path.is_file():
             raise CardioError(f"pretrain.weights_file {path} does not exist")
-        return path
-    out = weights_path(ctx)
-    if out.is_file() and (Path(ctx.checkpoint_dir) / RESULTS_NAME).is_file():
-        return out
-    root = mitdb_dir(config)
+        return Pretrained(weights=path)
+    out = weights_path(config, ctx)
+    results_file = Path(ctx.checkpoint_dir) / RESULTS_NAME
+    figure = ctx.figure_path(FIGURE_NAME)
+    if out.is_file() and results_file.is_file():
+        return Pretrained(weights=out, results=json.loads(results_file.read_text()),
+                          figure=figure if figure.is_file() else None)
+    root = mitdb_dir(config["data"]["mitdb_dir"])
     train_records, test_records = aami.split_records(pt["split"], pt["records"])
     ctx.log.info("pretraining %s on MIT-BIH %d DS1 records, testing on %d DS2 records",
                  pt["arch"], len(train_records), len(test_records))
-    train = cached_beat_set(root, train_records, config, ctx.cache_dir, max_per_class=pt["max_beats_per_class"],
+    train = cached_beat_set(root, train_records, config, ctx.cache, max_per_class=pt["max_beats_per_class"],
                             max_total=None, seed=ctx.seed, progress=ctx.progress, desc="DS1")
-    test = cached_beat_set(root, test_records, config, ctx.cache_dir, max_per_class=None,
+    test = cached_beat_set(root, test_records, config, ctx.cache, max_per_class=None,
                            max_total=pt["max_eval_beats"], seed=ctx.seed + 1, progress=ctx.progress, desc="DS2")
     model, fit, val_rows = train_classifier(train, config, ctx)
-    shift = np.zeros(len(aami.AAMI_CLASSES))
-    strength, strength_scores = 0.0, {}
-    if pt["prior_correction"]:
-        shift = prior_shift(train, float(pt["balance_power"]))
-        strength = 1.0 if pt["prior_strength"] is None else float(pt["prior_strength"])
-        if pt["prior_strength"] is None and len(val_rows):
-            val_logits = ctx.engine.predict(model, ctx.engine.ArrayDataset(train.inputs(val_rows)), ctx)
-            strength, strength_scores = choose_prior_strength(val_logits, train.y[val_rows], shift,
-                                                              natural_mix_weights(train, train.y[val_rows]))
-            ctx.log.info("prior correction strength %g (DS1 validation macro F1 %s)", strength, strength_scores)
-        shift = strength * shift
+    shift, strength, strength_scores = prior_correction(model, train, val_rows, config, ctx)
     logits = ctx.engine.predict(model, ctx.engine.ArrayDataset(test.inputs()), ctx)
     pred = (logits + shift[None, :]).argmax(axis=1)
     results = classification_results(test.y, pred)
@@ -349,17 +342,33 @@ def pretrain(config: dict, ctx) -> Path:
     if ctx.is_main:
         save_weights(model, out, meta={"input": input_spec(config, config["data"]["fs"]),
                                        "classes": list(aami.AAMI_CLASSES), "task": "AAMI beat classes, MIT-BIH DS1"})
-        tmp = Path(ctx.checkpoint_dir) / (RESULTS_NAME + ".tmp")
-        tmp.write_text(json.dumps(results, indent=2))
-        tmp.replace(Path(ctx.checkpoint_dir) / RESULTS_NAME)
-        plot_confusion(results, ctx.figure_path("pretrain_confusion"),
-                       f"{pt['arch']} on MIT-BIH DS2 (acc {results['accuracy']:.3f}, macro F1 {results['macro_f1']:.3f})")
-    if ctx.world_size > 1:
-        import torch.distributed as dist
-        dist.barrier()
+        write_text_atomic(results_file, json.dumps(results, indent=2))
+        ctx.save_figure(confusion_figure(results, f"{pt['arch']} on MIT-BIH DS2 (acc {results['accuracy']:.3f}, "
+                                                  f"macro F1 {results['macro_f1']:.3f})"), FIGURE_NAME)
     ctx.log.info("pretraining: DS2 accuracy %.3f, macro F1 %.3f, V Se %s", results["accuracy"], results["macro_f1"],
                  results["per_class"]["V"]["se"])
-    return out
+    return Pretrained(weights=out, results=results, figure=figure)
+
+
+def prior_correction(model, train: BeatSet, val_rows: np.ndarray, config: dict, ctx
+                     ) -> tuple[np.ndarray, float, dict[str, float]]:
+    """(logit shift, strength, macro F1 per strength tried): the label-shift correction of the test logits.
+
+    Zero without pretrain.prior_correction; the strength is pretrain.prior_strength, or the one of
+    PRIOR_STRENGTHS best on the DS1 validation records (DS2 is never used).
+    """
+    pt = config["pretrain"]
+    if not pt["prior_correction"]:
+        return np.zeros(len(aami.AAMI_CLASSES)), 0.0, {}
+    shift = prior_shift(train, float(pt["balance_power"]))
+    strength = 1.0 if pt["prior_strength"] is None else float(pt["prior_strength"])
+    strength_scores: dict[str, float] = {}
+    if pt["prior_strength"] is None and len(val_rows):
+        val_logits = ctx.engine.predict(model, ctx.engine.ArrayDataset(train.inputs(val_rows)), ctx)
+        strength, strength_scores = choose_prior_strength(val_logits, train.y[val_rows], shift,
+                                                          natural_mix_weights(train, train.y[val_rows]))
+        ctx.log.info("prior correction strength %g (DS1 validation macro F1 %s)", strength, strength_scores)
+    return strength * shift, strength, strength_scores
 
 
 def train_classifier(train: BeatSet, config: dict, ctx):
@@ -379,12 +388,6 @@ def train_classifier(train: BeatSet, config: dict, ctx):
         model.set_side_scaling(train.side[rows])
     train_ds = ctx.engine.ArrayDataset(train.inputs(rows), train.y[rows])
     weights = class_weights(train.y[rows], float(pt["balance_power"]))
-    settings = {k: pt[k] for k in ENGINE_KEYS}
-    res = ctx.engine.fit(model, train_ds, val_ds, ctx, name="pretrain", settings=settings,
+    res = ctx.engine.fit(model, train_ds, val_ds, ctx, name="pretrain", settings=pt,
                          metric=balanced_accuracy if val_ds is not None else None, sample_weights=weights)
     return res.model, res, val_rows
-
-
-def read_results(ctx) -> dict | None:
-    path = Path(ctx.checkpoint_dir) / RESULTS_NAME
-    return json.loads(path.read_text()) if path.is_file() else None

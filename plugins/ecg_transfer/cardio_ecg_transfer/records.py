@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
@@ -19,7 +20,7 @@ import pandas as pd
 import wfdb
 from scipy import signal as sps
 
-from cardio.data import CardioError
+from cardio import CardioError
 
 log = logging.getLogger("cardio.ecg_transfer")
 
@@ -260,7 +261,8 @@ def read_npy_signal(path: Path | str, source_fs: float, fs: float = 360.0, lead:
     if arr.ndim == 1:
         arr = arr[:, None]
     if arr.ndim != 2 or arr.shape[0] == 0 or not np.issubdtype(arr.dtype, np.number):
-        raise CardioError(f"{path}: expected a numeric array (samples,) or (samples, leads), got {arr.dtype} {arr.shape}")
+        raise CardioError(f"{path}: expected a numeric array (samples,) or (samples, leads), "
+                          f"got {arr.dtype} {arr.shape}")
     names = list(lead_names) if lead_names is not None else [str(i) for i in range(arr.shape[1])]
     if len(names) != arr.shape[1]:
         raise CardioError(f"{path}: {len(names)} lead names for {arr.shape[1]} columns")
@@ -407,6 +409,17 @@ def load_cohort(source: Path | str, fs: float = 360.0, lead: str | int | None = 
 
 
 # --------------------------------------------------------------------------- MIT-BIH
+
+def mitdb_dir(configured: Path | str | None = None) -> Path:
+    """Where MIT-BIH lives: `configured` (data.mitdb_dir), else $CARDIO_SHARED_DATA/mitdb, else
+    <repo>/../shared/data/mitdb."""
+    if configured:
+        return Path(configured).expanduser()
+    root = os.environ.get("CARDIO_SHARED_DATA")
+    if root:
+        return Path(root) / "mitdb"
+    return Path(__file__).resolve().parents[3].parent / "shared" / "data" / "mitdb"
+
 
 def fetch_mitdb(dest: Path | str) -> None:
     """Download the MIT-BIH Arrhythmia Database (.hea, .dat, .atr of 48 records) from PhysioNet."""

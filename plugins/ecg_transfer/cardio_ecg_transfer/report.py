@@ -4,20 +4,12 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from cardio.data import Predictions, Section
-from cardio.stats import StatsError, binary_metrics, delong_ci, table_one
-
+from cardio import Predictions, Section
+from cardio.stats import StatsError, binary_metrics, delong_ci, format_ci, table_one
 from cardio_ecg_transfer import pretrain as pretrain_mod
+from cardio_ecg_transfer.pretrain import Pretrained
 
 GROUPS = {"guideline": "guideline rule", "svm": "clinical covariates", "random_forest": "clinical covariates"}
-
-
-def _ci(e) -> str:
-    if e.estimate is None or not np.isfinite(e.estimate):
-        return "–"
-    if e.ci_low is None:
-        return f"{e.estimate:.3f}"
-    return f"{e.estimate:.3f} [{e.ci_low:.3f}, {e.ci_high:.3f}]"
 
 
 def _fold_mean_sd(g: pd.DataFrame, metric: str) -> str:
@@ -58,13 +50,13 @@ def table2(predictions: Predictions, level: float = 0.95, seed: int = 0) -> pd.D
     for model, g in table.groupby("model", sort=False):
         y, s, thr = g["y_true"].to_numpy(), g["y_score"].to_numpy(), g["threshold"].to_numpy()
         try:
-            auc = _ci(delong_ci(y, s, level=level))
+            auc = format_ci(delong_ci(y, s, level=level))
         except StatsError:
             auc = "–"
         m = binary_metrics(y, s, thr, level=level, n_resamples=200, seed=seed)
         rows.append({"model": model, "training": _training(model), "n": int(len(g)), "AUC": auc,
-                     "accuracy": _ci(m["accuracy"]), "sensitivity": _ci(m["sensitivity"]),
-                     "specificity": _ci(m["specificity"]),
+                     "accuracy": format_ci(m["accuracy"]), "sensitivity": format_ci(m["sensitivity"]),
+                     "specificity": format_ci(m["specificity"]),
                      "accuracy (folds)": _fold_mean_sd(g, "accuracy"),
                      "sensitivity (folds)": _fold_mean_sd(g, "sensitivity"),
                      "specificity (folds)": _fold_mean_sd(g, "specificity")})
@@ -84,18 +76,20 @@ def table1(cohort, config: dict) -> pd.DataFrame | None:
     if not cont and not cat:
         return None
     data = patients[[config["label"], *cont, *cat]].copy()
-    data[config["label"]] = data[config["label"]].map({1: "responder", 0: "non-responder", True: "responder",
-                                                       False: "non-responder"})
+    data[config["label"]] = data[config["label"]].map({1: "responder", 0: "non-responder"})  # True == 1
     return table_one(data, config["label"], cont, cat)
 
 
-def pretraining_section(config: dict, ctx) -> Section:
-    pt = config["pretrain"]
-    results = pretrain_mod.read_results(ctx)
+def pretraining_section(prepared: Pretrained | None, config: dict) -> Section:
+    """The MIT-BIH pretraining results of the prepare stage, or why there are none."""
+    results = prepared.results if prepared is not None else None
     if results is None:
-        if pt["weights_file"]:
+        if prepared is not None:
             return Section("ecg_transfer: pretraining",
-                           f"No pretraining in this run: the weights of `{pt['weights_file']}` were fine-tuned.")
+                           f"No pretraining in this run: the weights of `{prepared.weights}` were fine-tuned.")
+        if not config["finetune"]["transfer"]:
+            return Section("ecg_transfer: pretraining",
+                           "No pretraining in this run: no transfer model was asked for (`finetune.transfer: false`).")
         return Section("ecg_transfer: pretraining", "Pretraining was disabled (`pretrain.enabled: false`).")
     pc = results["per_class"]
     subset = []
@@ -114,22 +108,23 @@ def pretraining_section(config: dict, ctx) -> Section:
             f"records. Beats are cut at the reference beat annotations. {subset_text} "
             f"Epochs run: {results['epochs_run']} (best {results['best_epoch']}, on the DS1 validation records). "
             + (f"Besides each beat's spectrogram, the pretraining head saw {len(results['side_features'])} side "
-               f"features ({', '.join(results['side_features'])}: RR intervals and QRS shape relative to the beat's own "
-               f"record, `pretrain.side_features`); fine-tuning transfers the image backbone only. "
+               f"features ({', '.join(results['side_features'])}: RR intervals and QRS shape relative to the "
+               f"beat's own record, `pretrain.side_features`); fine-tuning transfers the image backbone only. "
                if results.get("side_features") else "")
             + (f"Test logits were shifted from the sampled class mix back to DS1's natural one "
                f"(`pretrain.prior_correction`, strength {results.get('prior_strength', 1.0):g}"
                + (", chosen by macro F1 on the DS1 validation records" if results.get("prior_strength_scores") else "")
                + "). " if any(results.get("prior_correction") or []) else "")
             + "\n\n"
-            f"DS2 accuracy **{results['accuracy']:.3f}** {pretrain_mod.ci_text(results, 'accuracy')}, macro F1 {results['macro_f1']:.3f} "
+            f"DS2 accuracy **{results['accuracy']:.3f}** {pretrain_mod.ci_text(results, 'accuracy')}, "
+            f"macro F1 {results['macro_f1']:.3f} "
             f"(over classes {', '.join(results['macro_f1_classes'])}), V sensitivity "
             f"{_num(pc['V']['se'])} {pretrain_mod.ci_text(results, 'se_V')}, V +P {_num(pc['V']['ppv'])}, "
             f"S sensitivity {_num(pc['S']['se'])}"
             + (f". Intervals are {results['ci']['estimates']['accuracy']['level']:.0%} percentile bootstrap "
                f"intervals that resample the {results['ci']['n_records']} test records, not beats."
                if results.get("ci") else "."))
-    figures = [p for p in ctx.figures_dir.glob("pretrain_confusion.png")]
+    figures = [prepared.figure] if prepared.figure is not None and prepared.figure.is_file() else []
     table = pretrain_mod.results_table(results)
     return Section("ecg_transfer: pretraining (MIT-BIH, AAMI classes)", text, figures,
                    {"DS2 per class": table.round(4)},
@@ -143,8 +138,8 @@ def _num(v) -> str:
     return "–" if v is None else f"{v:.3f}"
 
 
-def sections(predictions: Predictions, cohort, config: dict, ctx) -> list[Section]:
-    """Table 2, Table 1 and the pretraining results."""
+def sections(predictions: Predictions, cohort, prepared: Pretrained | None, config: dict, ctx) -> list[Section]:
+    """Table 2, Table 1 and the pretraining results (`prepared`, the prepare stage's result)."""
     level = float(config["stats"]["level"])
     t2 = table2(predictions, level=level, seed=ctx.seed)
     text = (f"As the paper's Table 2, out-of-fold over {predictions.table['fold'].nunique()} folds split by patient. "
@@ -153,7 +148,8 @@ def sections(predictions: Predictions, cohort, config: dict, ctx) -> list[Sectio
             f"fold's {'validation patients' if config['finetune']['threshold_rows'] == 'validation' else 'patients'}; "
             "SVM and random forest: on out-of-fold scores within the training fold); the guideline rule scores 0/1 "
             "(LBBB and QRS >= "
-            f"{config['baselines']['guideline']['qrs_ms']} ms and LVEF <= {config['baselines']['guideline']['lvef_max']}%) "
+            f"{config['baselines']['guideline']['qrs_ms']} ms and LVEF <= "
+            f"{config['baselines']['guideline']['lvef_max']}%) "
             f"at threshold 0.5. Pooled columns carry {int(level * 100)}% CIs (AUC: DeLong; proportions: Wilson); "
             "the (folds) columns are mean ± SD over folds, as the paper reports.")
     out = [Section("ecg_transfer: Table 2, model comparison", text, tables={"Table 2": t2})]
@@ -167,5 +163,5 @@ def sections(predictions: Predictions, cohort, config: dict, ctx) -> list[Sectio
                            "Patients of the cohort by responder status (mean ± SD, Welch t-test; n (%), chi-square "
                            "or Fisher).", tables={"Table 1": t1}))
     if config["pretrain"]["enabled"]:
-        out.append(pretraining_section(config, ctx))
+        out.append(pretraining_section(prepared, config))
     return out

@@ -1,21 +1,21 @@
-"""Plugin ecg_transfer end to end: `cardio run --plugin ecg_transfer` on a tiny config, and its run directory."""
+"""Plugin ecg_transfer end to end: a study on a tiny config run in process, its run directory, the prepare stage."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 pytest.importorskip("cardio_ecg_transfer")
 
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-import yaml  # noqa: E402
+import numpy as np
+import pandas as pd
+import yaml
 
-from cardio_ecg_transfer import pretrain  # noqa: E402
+from cardio import CardioError
+from cardio.config import resolve
+from cardio.testing import invoke, pooled, read_metrics, run_plugin
+from cardio_ecg_transfer import plugin, pretrain, report, resnet
 
 MODELS = {"resnet18-transfer", "resnet18-scratch", "guideline", "svm", "random_forest"}
 TINY = {
@@ -31,8 +31,12 @@ TINY = {
 }
 
 
+def _config(*sets: str) -> dict:
+    return resolve(plugin.cardio_plugin_info().default_config, sets=sets)
+
+
 def test_plugin_info_datasets_and_config():
-    from cardio_ecg_transfer import plugin, records
+    from cardio_ecg_transfer import records
 
     info = plugin.cardio_plugin_info()
     assert info.name == "ecg_transfer" and info.modality == "ecg"
@@ -50,30 +54,22 @@ def test_plugin_info_datasets_and_config():
     assert not undocumented, undocumented
 
 
-def _cardio(tmp_path, *args):
-    env = {**os.environ, "CARDIO_CACHE": str(tmp_path / "cache"), "OMP_NUM_THREADS": "1"}
-    return subprocess.run([sys.executable, "-m", "cardio.cli", *args], capture_output=True, text=True, env=env,
-                          cwd=tmp_path, timeout=900)
+def test_cardio_run_end_to_end(tmp_path, mitdb_dir):
+    config = tmp_path / "tiny.yaml"
+    config.write_text(yaml.safe_dump({**TINY, "data": {**TINY["data"], "mitdb_dir": str(mitdb_dir)}}))
+    out = run_plugin("ecg_transfer", tmp_path / "run", config_file=config, cache_dir=tmp_path / "cache")
 
-
-def test_cardio_run_end_to_end(tmp_path):
-    if not (pretrain.mitdb_dir({"data": {"mitdb_dir": None}}) / "101.atr").is_file():
-        pytest.skip("MIT-BIH Arrhythmia Database not found under <repo>/../shared/data (set CARDIO_SHARED_DATA)")
-    (tmp_path / "tiny.yaml").write_text(yaml.safe_dump({**TINY, "cache_dir": str(tmp_path / "cache")}))
-    out = tmp_path / "run"
-    proc = _cardio(tmp_path, "run", "--plugin", "ecg_transfer", "--config", "tiny.yaml", "--out", str(out))
-    assert proc.returncode == 0, proc.stderr[-3000:]
-
-    # the synthetic cohort was written as WFDB and read back
-    assert len(list((tmp_path / "cache" / "ecg_transfer").glob("synthetic-*/ecg/*.hea"))) == 40
+    # the synthetic cohort was written as WFDB into the cache and read back
+    assert len(list((tmp_path / "cache" / "ecg_transfer" / "synthetic").glob("*/ecg/*.hea"))) == 40
     for name in ("config.yaml", "metrics.json", "predictions.csv", "report.md", "report.html", "run.log"):
         assert (out / name).is_file(), name
 
-    # pretraining ran once for the run (not per fold) and left its weights and results
+    # pretraining ran once for the run (the prepare stage, not per fold) and left its weights and results
     ckpt = out / "checkpoints"
     assert (ckpt / "pretrained-resnet18.pt").is_file() and (ckpt / "pretrain.pt").is_file()
     assert not list(ckpt.glob("fold*-pretrain*.pt"))
     assert {p.name for p in ckpt.glob("fold*-*.pt")} >= {"fold0-transfer.pt", "fold1-scratch.pt"}
+    assert "stage prepare" in (out / "run.log").read_text()
     results = json.loads((ckpt / "pretrain_results.json").read_text())
     assert results["train_records"] == ["101", "106", "119"] and results["test_records"] == ["100", "105"]
     assert results["n"] == 200 and 0.0 <= results["accuracy"] <= 1.0
@@ -88,34 +84,61 @@ def test_cardio_run_end_to_end(tmp_path):
     assert len(pred) == 40 * len(MODELS) and pred["threshold"].notna().all()
     assert set(pred.loc[pred["model"] == "guideline", "y_score"]) <= {0.0, 1.0}
     assert pred["y_score"].between(0, 1).all()
+    # the ResNets' patient scores say how their beats were aggregated
+    resnets = pred["model"].str.startswith("resnet18")
+    assert (pred.loc[resnets, "aggregation"] == "mean").all() and pred.loc[~resnets, "aggregation"].isna().all()
 
-    # AUC with a DeLong CI for every model
-    metrics = json.loads((out / "metrics.json").read_text())
-    aucs = {e["model"]: e for e in metrics["estimates"]
-            if e.get("metric") == "auc" and e.get("method") == "delong" and e.get("fold") == "pooled"
-            and e.get("subgroup") is None}
+    # AUC with a DeLong CI for every model; the pretraining results reach metrics.json through prepare
+    metrics = read_metrics(out)
+    aucs = {e["model"]: e for e in pooled(metrics, "auc")}
     assert set(aucs) == MODELS
     assert all(a["ci_low"] <= a["estimate"] <= a["ci_high"] for a in aucs.values())
+    aami = {e["metric"]: e["estimate"] for e in metrics["estimates"] if e.get("task") == "aami_pretraining"}
+    assert aami == {"aami_accuracy": results["accuracy"], "aami_macro_f1": results["macro_f1"]}
 
-    report = (out / "report.md").read_text()
+    md = (out / "report.md").read_text()
     for title in ("Table 2", "Table 1", "pretraining (MIT-BIH", "Grad-CAM"):
-        assert title in report, title
-    assert "subset" in report  # the default-size pretraining says it used a subset
-    assert "side features" in report and "chosen by macro F1 on the DS1 validation records" in report
+        assert title in md, title
+    assert "subset" in md  # the default-size pretraining says it used a subset
+    assert "side features" in md and "chosen by macro F1 on the DS1 validation records" in md
+    assert "figures/pretrain_confusion.png" in md
     figures = {p.name for p in (out / "figures").glob("*.png")}
     assert {"roc_crt_response.png", "pretrain_confusion.png", "gradcam_transfer.png"} <= figures
 
     # no hidden generating parameter of the synthetic cohort reached the outputs
     assert not any(c.startswith("_") for c in pred.columns)
-    assert "_notch" not in report
+    assert "_notch" not in md
+
+
+def test_prepare_without_transfer_model_or_with_a_weights_file(cpu_context, tmp_path):
+    ctx = cpu_context()
+    for sets in (("finetune.transfer=false",), ("pretrain.enabled=false",)):
+        assert plugin.cardio_prepare(config=_config(*sets), ctx=ctx) is None, sets
+    no_transfer = report.pretraining_section(None, _config("finetune.transfer=false"))
+    assert "finetune.transfer: false" in no_transfer.text and not no_transfer.estimates
+
+    weights = resnet.save_weights(resnet.build_resnet("resnet18", 5, seed=0), tmp_path / "w.pt")
+    prepared = plugin.cardio_prepare(config=_config(f"pretrain.weights_file={weights}"), ctx=ctx)
+    assert prepared == pretrain.Pretrained(weights=weights)  # nothing trained, nothing to report
+    assert "No pretraining in this run" in report.pretraining_section(prepared, _config()).text
+    assert not list(ctx.checkpoint_dir.iterdir())
+    with pytest.raises(CardioError, match="does not exist"):
+        plugin.cardio_prepare(config=_config(f"pretrain.weights_file={tmp_path / 'missing.pt'}"), ctx=ctx)
+
+
+def test_cli_names_a_missing_weights_file(tmp_path):
+    result = invoke("run", "--plugin", "ecg_transfer", "--out", str(tmp_path / "run"),
+                    "--set", f"cache_dir={tmp_path / 'cache'}", "--set", "data.n_patients=6",
+                    "--set", f"pretrain.weights_file={tmp_path / 'missing.pt'}")
+    assert result.exit_code == 2
+    assert f"cardio: error: pretrain.weights_file {tmp_path / 'missing.pt'} does not exist" in result.stderr
+    assert "Traceback" not in result.stderr
 
 
 def test_featurize_drops_hidden_columns_and_makes_one_row_per_beat(cpu_context):
-    from cardio.config import resolve
-    from cardio_ecg_transfer import cohort_ecg, plugin
+    from cardio_ecg_transfer import cohort_ecg
 
-    cfg = resolve(plugin.cardio_plugin_info().default_config,
-                  sets=("data.n_patients=6", "preprocess.max_beats_per_record=0"))
+    cfg = _config("data.n_patients=6", "preprocess.max_beats_per_record=0")
     ctx = cpu_context(cfg)
     cohort = cohort_ecg.preprocess(cohort_ecg.load(cfg, ctx), cfg, ctx)
     assert not [c for c in cohort.table.columns if c.startswith("_")]

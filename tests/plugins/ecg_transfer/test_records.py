@@ -1,5 +1,4 @@
 """ECG readers (WFDB, CSV, npy), resampling, CRT cohort tables and every bad input they must reject."""
-import os
 import shutil
 from pathlib import Path
 
@@ -10,14 +9,9 @@ import pytest
 pytest.importorskip("cardio_ecg_transfer")
 import wfdb
 
-from cardio.data import CardioError
+from cardio import CardioError
 from cardio_ecg_transfer import records
 from cardio_ecg_transfer.synthetic import write_synthetic_cohort
-
-REPO = Path(__file__).resolve().parents[3]
-MITDB = Path(os.environ.get("CARDIO_SHARED_DATA", REPO.parent / "shared" / "data")) / "mitdb"
-needs_mitdb = pytest.mark.skipif(not (MITDB / "100.hea").is_file(),
-                                 reason=f"MIT-BIH not found at {MITDB} (set CARDIO_SHARED_DATA)")
 
 
 @pytest.fixture(scope="module")
@@ -46,23 +40,21 @@ def _ecg_like(n: int, fs: float) -> np.ndarray:
 
 # ---------------------------------------------------------------- WFDB
 
-@needs_mitdb
-def test_mitdb_record_100_reads_with_annotations():
-    rec = records.read_wfdb(MITDB / "100", fs=360, lead="MLII", annotator="atr")
+def test_mitdb_record_100_reads_with_annotations(mitdb_dir):
+    rec = records.read_wfdb(mitdb_dir / "100", fs=360, lead="MLII", annotator="atr")
     assert rec.signal.shape == (650000,) and rec.fs == 360 and rec.lead == "MLII" and rec.source_fs == 360
     beats = np.isin(rec.ann_symbols, list(records.BEAT_SYMBOLS))
     assert beats.sum() == 2273
     # annotations sit on R peaks: the signal there is well above its median
     assert np.median(rec.signal[rec.ann_samples[beats]]) > np.median(rec.signal) + 0.5
-    by_index = records.read_wfdb(MITDB / "100.hea", lead=0)
+    by_index = records.read_wfdb(mitdb_dir / "100.hea", lead=0)
     np.testing.assert_array_equal(by_index.signal, rec.signal)
-    assert records.read_wfdb(MITDB / "100", lead="v5").lead == "V5"  # names match case-insensitively
+    assert records.read_wfdb(mitdb_dir / "100", lead="v5").lead == "V5"  # names match case-insensitively
 
 
-@needs_mitdb
-def test_mitdb_resampling_moves_signal_and_annotations_together():
-    r360 = records.read_wfdb(MITDB / "100", fs=360, annotator="atr")
-    r250 = records.read_wfdb(MITDB / "100", fs=250, annotator="atr")
+def test_mitdb_resampling_moves_signal_and_annotations_together(mitdb_dir):
+    r360 = records.read_wfdb(mitdb_dir / "100", fs=360, annotator="atr")
+    r250 = records.read_wfdb(mitdb_dir / "100", fs=250, annotator="atr")
     assert len(r250.signal) == int(np.ceil(650000 * 250 / 360))
     np.testing.assert_array_equal(r250.ann_samples, np.rint(r360.ann_samples * 250 / 360).astype(int))
     beats = np.isin(r250.ann_symbols, ["N"])
@@ -70,19 +62,17 @@ def test_mitdb_resampling_moves_signal_and_annotations_together():
     assert abs(np.median(r250.signal[r250.ann_samples[beats]]) - np.median(r360.signal[r360.ann_samples[beats]])) < 0.1
 
 
-@needs_mitdb
-def test_load_mitdb_returns_name_signal_fs_annotations():
-    out = records.load_mitdb(MITDB, records=["101"], fs=360, lead=0)
+def test_load_mitdb_returns_name_signal_fs_annotations(mitdb_dir):
+    out = records.load_mitdb(mitdb_dir, records=["101"], fs=360, lead=0)
     assert len(out) == 1
     name, sig, fs, samples, symbols = out[0]
     assert name == "101" and sig.shape == (650000,) and fs == 360.0 and len(samples) == len(symbols)
-    assert len(records.mitdb_records(MITDB)) == 48
+    assert len(records.mitdb_records(mitdb_dir)) == 48
 
 
-@needs_mitdb
-def test_truncated_copy_of_mitdb_dat_is_rejected(tmp_path):
-    shutil.copy(MITDB / "100.hea", tmp_path / "100.hea")
-    (tmp_path / "100.dat").write_bytes((MITDB / "100.dat").read_bytes()[:100000])
+def test_truncated_copy_of_mitdb_dat_is_rejected(tmp_path, mitdb_dir):
+    shutil.copy(mitdb_dir / "100.hea", tmp_path / "100.hea")
+    (tmp_path / "100.dat").write_bytes((mitdb_dir / "100.dat").read_bytes()[:100000])
     with pytest.raises(CardioError, match=r"100\.dat.*truncated"):
         records.read_wfdb(tmp_path / "100")
 

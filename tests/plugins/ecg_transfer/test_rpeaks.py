@@ -1,6 +1,4 @@
 """R-peak detector: sensitivity and positive predictivity on MIT-BIH and on synthetic ECGs, input checks."""
-import os
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -8,15 +6,10 @@ import pytest
 pytest.importorskip("cardio_ecg_transfer")
 from wfdb.processing import compare_annotations
 
-from cardio.data import CardioError
+from cardio import CardioError
 from cardio_ecg_transfer import records
 from cardio_ecg_transfer.rpeaks import detect_rpeaks
 from cardio_ecg_transfer.synthetic import cohort_table, synthesize_ecg
-
-REPO = Path(__file__).resolve().parents[3]
-MITDB = Path(os.environ.get("CARDIO_SHARED_DATA", REPO.parent / "shared" / "data")) / "mitdb"
-needs_mitdb = pytest.mark.skipif(not (MITDB / "100.hea").is_file(),
-                                 reason=f"MIT-BIH not found at {MITDB} (set CARDIO_SHARED_DATA)")
 
 
 def _se_ppv(ref, det, fs):
@@ -24,10 +17,9 @@ def _se_ppv(ref, det, fs):
     return c.tp / c.n_ref, c.tp / max(c.n_test, 1)
 
 
-@needs_mitdb
 @pytest.mark.parametrize("record", ["100", "101"])
-def test_mitdb_sensitivity_and_positive_predictivity_above_99(record):
-    rec = records.read_wfdb(MITDB / record, fs=360, lead=0, annotator="atr")
+def test_mitdb_sensitivity_and_positive_predictivity_above_99(record, mitdb_dir):
+    rec = records.read_wfdb(mitdb_dir / record, fs=360, lead=0, annotator="atr")
     ref = rec.ann_samples[np.isin(rec.ann_symbols, list(records.BEAT_SYMBOLS))]
     det = detect_rpeaks(rec.signal, rec.fs)
     se, ppv = _se_ppv(ref, det, rec.fs)
@@ -39,9 +31,8 @@ def test_mitdb_sensitivity_and_positive_predictivity_above_99(record):
     assert np.mean(d <= 0.03 * rec.fs) > 0.95
 
 
-@needs_mitdb
-def test_mitdb_at_another_sampling_rate():
-    rec = records.read_wfdb(MITDB / "100", fs=250, lead=0, annotator="atr")
+def test_mitdb_at_another_sampling_rate(mitdb_dir):
+    rec = records.read_wfdb(mitdb_dir / "100", fs=250, lead=0, annotator="atr")
     ref = rec.ann_samples[np.isin(rec.ann_symbols, list(records.BEAT_SYMBOLS))]
     se, ppv = _se_ppv(ref, detect_rpeaks(rec.signal, 250), 250)
     assert se > 0.99 and ppv > 0.99
