@@ -1,13 +1,15 @@
 """Helpers for testing cardio and its plugins in process: a CPU run context, a study run, the CLI.
 
-    from cardio.testing import cpu_context, run_plugin, invoke, pooled
+    from cardio.testing import cpu_context, run_plugin, invoke, pooled, check_refused
 
 The core's tests, the plugins' tests, the template's generated test and the benchmarks use these.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,15 +19,31 @@ from cardio import config as config_mod
 from cardio.context import RunContext
 
 
-def cpu_context(out_dir: str | Path, config: dict | None = None, *, seed: int = 0, **train: Any) -> RunContext:
-    """A CPU RunContext writing to `out_dir` (cache in out_dir/cache); `train` overrides engine defaults."""
-    import torch
+def context(out_dir: str | Path, config: dict | None = None, *, device: str = "cpu", seed: int = 0,
+            cache_dir: str | Path | None = None, **train: Any) -> RunContext:
+    """A RunContext writing to `out_dir` on `device` (auto, cpu, cuda...); `train` overrides engine defaults."""
+    from cardio import engine
 
     out_dir = Path(out_dir)
     cfg = config or config_mod.core_defaults()
     (out_dir / "checkpoints").mkdir(parents=True, exist_ok=True)
-    return RunContext(device=torch.device("cpu"), seed=seed, out_dir=out_dir, cache_dir=out_dir / "cache",
-                      log=logging.getLogger("cardio.test"), train={**cfg["train"], **train})
+    return RunContext(device=engine.resolve_device(device), seed=seed, out_dir=out_dir,
+                      cache_dir=Path(cache_dir) if cache_dir else out_dir / "cache",
+                      log=logging.getLogger("cardio.run"), train={**cfg["train"], **train})
+
+
+def cpu_context(out_dir: str | Path, config: dict | None = None, *, seed: int = 0, **train: Any) -> RunContext:
+    """A CPU RunContext writing to `out_dir` (cache in out_dir/cache); `train` overrides engine defaults."""
+    return context(out_dir, config, device="cpu", seed=seed, **train)
+
+
+def plugin_config(plugin: str, sets: Sequence[str] = (), config_file: str | Path | None = None) -> dict:
+    """A plugin's resolved config (core defaults < plugin < profile < file < --set), as a run would have it."""
+    from cardio import plugins
+
+    loaded = plugins.get_plugin_manager()
+    pm = plugins.select(loaded, plugin)
+    return config_mod.resolve(plugins.info(pm, plugin).default_config, config_file, tuple(sets))
 
 
 def run_plugin(plugin: str, out_dir: str | Path, sets: Sequence[str] = (), *, cache_dir: str | Path | None = None,
@@ -59,6 +77,34 @@ def invoke(*args: str) -> CliResult:
 
     result = CliRunner().invoke(main, list(args), catch_exceptions=False)
     return CliResult(result.exit_code, result.stdout, result.stderr)
+
+
+LOG_LINE = re.compile(r"^\d\d:\d\d:\d\d (INFO|WARNING) ")
+
+
+def checksums(*folders: str | Path) -> dict[str, str]:
+    """sha256 of every file under the folders: to show that a refused command changed nothing."""
+    out = {}
+    for folder in map(Path, folders):
+        for p in sorted(folder.rglob("*")) if folder.exists() else []:
+            if p.is_file():
+                out[str(p)] = hashlib.sha256(p.read_bytes()).hexdigest()
+    return out
+
+
+def check_refused(result: Any, must_name: str) -> None:
+    """The shape of every refusal: exit 2, no traceback, one error line naming the file or key.
+
+    `result` has returncode/exit_code and stderr. A problem that shows only in the data is found
+    after the run's progress lines; those may precede the error line, nothing else may.
+    """
+    code = getattr(result, "returncode", getattr(result, "exit_code", None))
+    err = result.stderr.strip()
+    assert code == 2, f"exit {code}: {err[-2000:]}"
+    lines = err.splitlines()
+    assert "Traceback" not in err and lines, err[-2000:]
+    assert all(LOG_LINE.match(line) for line in lines[:-1]), err[-2000:]
+    assert lines[-1].startswith("cardio: error: ") and must_name in lines[-1], err[-2000:]
 
 
 def read_metrics(run_dir: str | Path) -> dict:

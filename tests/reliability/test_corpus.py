@@ -1,45 +1,19 @@
 """The bad-input corpus: every case is exit code 2, one line on stderr naming the file or key, no
 traceback, and nothing already written changes (checksums of a finished run and the cache before
-and after). Plugin-specific cases (WFDB, DICOM, cohort CSVs) live beside the plugins' tests and use
-`check_refused` from here.
+and after). Plugin-specific cases (WFDB, DICOM, cohort CSVs) live beside the plugins' tests and use the same
+`cardio.testing.check_refused` and `checksums`.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import pickle
-import re
 import shutil
 from fractions import Fraction
 from pathlib import Path
 
 import pytest
 
-
-def checksums(*folders: Path) -> dict[str, str]:
-    out = {}
-    for folder in folders:
-        for p in sorted(folder.rglob("*")) if folder.exists() else []:
-            if p.is_file():
-                out[str(p)] = hashlib.sha256(p.read_bytes()).hexdigest()
-    return out
-
-
-LOG_LINE = re.compile(r"^\d\d:\d\d:\d\d (INFO|WARNING) ")
-
-
-def check_refused(proc, must_name: str) -> None:
-    """The shape every refusal has: exit 2, no traceback, one error line naming the file or key.
-
-    A problem that shows only in the data (more folds than patients) is found after the run's
-    progress lines; those may precede the error, nothing else may.
-    """
-    err = proc.stderr.strip()
-    assert proc.returncode == 2, f"exit {proc.returncode}: {err[-2000:]}"
-    lines = err.splitlines()
-    assert "Traceback" not in err and lines, err[-2000:]
-    assert all(LOG_LINE.match(line) for line in lines[:-1]), err[-2000:]
-    assert lines[-1].startswith("cardio: error: ") and must_name in lines[-1], err[-2000:]
+from cardio.testing import check_refused, checksums
 
 
 @pytest.fixture(scope="module")
