@@ -58,11 +58,10 @@ def plugins_cmd(as_json: bool) -> None:
 @main.command("config")
 @click.option("--plugin", "plugin", required=True, help="Plugin whose default config to print.")
 def config_cmd(plugin: str) -> None:
-    """Print the default config of a plugin (core keys included) as YAML."""
+    """Print the default config of a plugin (core keys included) as YAML, with the comments that document it."""
     loaded = plugins.get_plugin_manager()
     pm = plugins.select(loaded, plugin)
-    defaults = config_mod.merge(config_mod.core_defaults(), plugins.info(pm, plugin).default_config, strict=False)
-    click.echo(config_mod.dump(defaults), nl=False)
+    click.echo(config_mod.commented_defaults(plugin, plugins.info(pm, plugin).default_config), nl=False)
 
 
 @main.command("run")

@@ -42,9 +42,30 @@ def load_yaml(path: str | Path) -> dict:
     return data
 
 
-def package_defaults(package: str, name: str = "config.yaml") -> dict:
+class Defaults(dict):
+    """A default config, with the YAML text it was read from (comments included) for `cardio config`."""
+
+    text: str = ""
+
+
+def package_defaults(package: str, name: str = "config.yaml") -> Defaults:
     """The default config a plugin ships inside its package."""
-    return yaml.safe_load(resources.files(package).joinpath(name).read_text()) or {}
+    text = resources.files(package).joinpath(name).read_text()
+    out = Defaults(yaml.safe_load(text) or {})
+    out.text = text
+    return out
+
+
+def commented_defaults(plugin: str, plugin_defaults: dict) -> str:
+    """The core's defaults.yaml and the plugin's config.yaml verbatim, comments included.
+
+    The plugin's keys are merged over the core's (a key it repeats replaces the core's value);
+    a plugin that built its defaults in code gets them dumped without comments.
+    """
+    own = getattr(plugin_defaults, "text", "") or dump(dict(plugin_defaults))
+    return ("# cardio core defaults (cardio/defaults.yaml); every run starts from these.\n"
+            f"{core_defaults().text.rstrip()}\n\n"
+            f"# plugin {plugin}: its defaults, merged over the core's.\n{own.rstrip()}\n")
 
 
 def core_defaults() -> dict:

@@ -9,7 +9,6 @@ from typing import Any, Callable
 
 import numpy as np
 import pandas as pd
-from sklearn.model_selection import KFold, StratifiedKFold, train_test_split
 
 ID_COLUMNS = ("record_id", "patient_id")
 PREDICTION_COLUMNS = ("record_id", "patient_id", "model", "task", "kind", "y_true", "y_score")
@@ -185,6 +184,8 @@ def _stratify_label(table: pd.DataFrame, label: str | None) -> str | None:
 
 def make_folds(table: pd.DataFrame, cv: dict, label: str | None, seed: int) -> list[Fold]:
     """The split of a study: kfold, holdout, external or predefined, always grouped by patient."""
+    from sklearn.model_selection import KFold, StratifiedKFold, train_test_split  # lazily: `cardio plugins` stays fast
+
     _require_columns(table, ID_COLUMNS, "features table")
     method = cv["method"]
     strat = _stratify_label(table, label) if cv.get("stratify", True) else None
@@ -246,6 +247,8 @@ def make_folds(table: pd.DataFrame, cv: dict, label: str | None, seed: int) -> l
 
 def inner_split(table: pd.DataFrame, index, fraction: float, seed: int, label: str | None = None):
     """Split training rows into (fit, validation) rows by patient, e.g. for early stopping."""
+    from sklearn.model_selection import train_test_split
+
     index = np.asarray(index)
     sub = table.iloc[index]
     strat = _stratify_label(sub, label)

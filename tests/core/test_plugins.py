@@ -15,7 +15,9 @@ def test_installed_plugins_are_discovered_with_version_and_hooks(cardio_cli):
 def test_broken_plugin_is_listed_with_its_error_and_breaks_nothing(cardio_cli):
     proc = cardio_cli("plugins", check=True)
     assert "broken" in proc.stdout and "BROKEN" in proc.stdout and "on purpose" in proc.stdout
-    assert cardio_cli("config", "--plugin", "toy", check=True).stdout.startswith("seed:")
+    shown = cardio_cli("config", "--plugin", "toy", check=True).stdout
+    assert shown.startswith("# cardio core defaults") and "# seeds Python, NumPy and torch" in shown  # comments kept
+    assert "# plugin toy" in shown
     assert cardio_cli("run", "--plugin", "broken").stderr.strip().startswith("cardio: error: plugin 'broken' failed")
 
 
