@@ -86,7 +86,7 @@ def _type_ok(default: Any, value: Any) -> bool:
 
 def merge(base: dict, over: dict, where: str = "", strict: bool = True) -> dict:
     """Merge `over` into a copy of `base`; with strict, unknown keys and wrong types are errors."""
-    out = copy.deepcopy(base)
+    out = {k: copy.deepcopy(v) for k, v in base.items()}  # a plain dict, whatever mapping base is
     for key, value in over.items():
         path = f"{where}{key}"
         if key not in base:
@@ -211,4 +211,4 @@ def resolve(plugin_defaults: dict, user_file: str | Path | None = None, sets: tu
 
 
 def dump(config: dict) -> str:
-    return yaml.safe_dump(config, sort_keys=False)
+    return yaml.safe_dump(dict(config), sort_keys=False)

@@ -62,9 +62,14 @@ class Cohort:
     label: str = "label"
     root: Path | None = None
     meta: dict = field(default_factory=dict)
+    # Columns that define the outcome or derive from it (the label's source, follow-up measures,
+    # other tasks' labels): the core refuses them as covariates and permutes them with the label.
+    outcomes: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         _require_columns(self.table, ID_COLUMNS, "cohort table")
+        _require_columns(self.table, [c for c in self.outcomes], "cohort table (its declared outcome columns)")
+        self.outcomes = tuple(self.outcomes)
         dup = self.table["record_id"].duplicated()
         if dup.any():
             raise CardioError(f"cohort table has {int(dup.sum())} duplicated record_id value(s)")
@@ -79,7 +84,8 @@ class Cohort:
         return self.loader(record_id)
 
     def subset(self, index) -> "Cohort":
-        return Cohort(self.table.iloc[np.asarray(index)].copy(), self.loader, self.label, self.root, dict(self.meta))
+        return Cohort(self.table.iloc[np.asarray(index)].copy(), self.loader, self.label, self.root, dict(self.meta),
+                      self.outcomes)
 
 
 @dataclass

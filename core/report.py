@@ -115,6 +115,13 @@ def _markdown(doc: dict, run_dir: Path, for_html: bool) -> str:
              f"cardio {meta['cardio_version']}, plugin {meta['plugin']} {meta['plugin_version']}, seed {meta['seed']}, "
              f"device {meta['device']} x{meta['world_size']}, {meta['n_records']} records of {meta['n_patients']} "
              f"patients, {len(meta['folds'])} fold(s), {meta['elapsed_s']} s.", ""]
+    if doc["meta"].get("null_control"):
+        lines += ["**Null control.** The label and the declared outcome columns were permuted across patients "
+                  "(`cohort.permute_labels: true`): every estimate below should be at chance.", ""]
+    if doc["meta"].get("probable_leaks"):
+        lines += ["**Probable label leak.** These feature columns predict the label almost perfectly: "
+                  + esc(", ".join(doc["meta"]["probable_leaks"])) + ". If they derive from the outcome, the plugin "
+                  "must declare them (`Cohort.outcomes`) and no model may use them.", ""]
     for sec in doc["sections"]:
         lines += [f"## {esc(sec['title'])}", "", esc(sec["text"]), ""]
         for name, t in sec["tables"].items():

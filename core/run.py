@@ -18,7 +18,7 @@ import torch
 
 import cardio
 from cardio import config as config_mod
-from cardio import engine, plugins, report
+from cardio import engine, leakage, plugins, report
 from cardio.cache import write_text_atomic
 from cardio.context import RunContext
 from cardio.data import CardioError, Cohort, Features, Predictions, Section, make_folds
@@ -202,8 +202,15 @@ def _run_stages(pm, plugin: str, loaded: plugins.Loaded, cfg: dict, run_dir: Pat
     log.info("stage preprocess (%d records)", len(cohort))
     cohort = _expect(hooks.cardio_preprocess(cohort=cohort, config=cfg, ctx=ctx) or cohort, Cohort,
                      "cardio_preprocess", plugin)
+    leakage.check_config(cfg, cohort)
+    null_control = bool(cfg["cohort"]["permute_labels"])
+    if null_control:
+        cohort = leakage.permute_outcomes(cohort, ctx.seed)
+        log.warning("null control: %s and %d outcome column(s) permuted across patients (cohort.permute_labels)",
+                    cohort.label, len(cohort.outcomes))
     log.info("stage featurize")
     features = _expect(hooks.cardio_featurize(cohort=cohort, config=cfg, ctx=ctx), Features, "cardio_featurize", plugin)
+    leak_flags = leakage.flag_features(features, cohort, log)
     prepared = None
     if hooks.cardio_prepare.get_hookimpls():
         log.info("stage prepare")
@@ -234,7 +241,8 @@ def _run_stages(pm, plugin: str, loaded: plugins.Loaded, cfg: dict, run_dir: Pat
             "n_records": int(len(cohort)), "n_patients": int(cohort.table["patient_id"].nunique()),
             "cv": cfg["cv"], "folds": [{"name": f.name, "n_train": int(len(f.train)), "n_test": int(len(f.test)),
                                         "n_val": int(len(f.val))} for f in folds],
-            "elapsed_s": round(time.perf_counter() - t0, 1)}
+            "elapsed_s": round(time.perf_counter() - t0, 1), "null_control": null_control,
+            "probable_leaks": leak_flags}
     report.write_run(run_dir, meta, predictions, sections)
     log.info("done in %.0f s: %s", time.perf_counter() - t0, run_dir / "report.md")
 
