@@ -122,13 +122,14 @@ class Cache:
                 if not tmp.exists():
                     raise CardioError(f"cache builder for {namespace} wrote nothing at {tmp}")
                 size = _size(tmp)
-            write_text_atomic(self._sidecar(path), json.dumps({"key": key, "version": version, "bytes": size},
-                                                              default=str, indent=1))
+            # The key itself is not stored: it may hold file names, and file names may hold identifiers.
+            write_text_atomic(self._sidecar(path), json.dumps({"namespace": namespace, "version": version,
+                                                               "bytes": size}))
         return path
 
     @staticmethod
     def _sidecar(path: Path) -> Path:
-        return path.with_name(path.name + ".key.json")
+        return path.with_name(path.name + ".entry.json")
 
     def _intact(self, path: Path, check: Callable[[Path], bool] | None) -> bool:
         """The entry exists, has the size recorded when it was built, and passes `check`."""
