@@ -4,6 +4,7 @@ from __future__ import annotations
 from cardio.stats.aggregate import AGGREGATIONS, aggregate_scores
 from cardio.stats.agreement import agreement
 from cardio.stats.bootstrap import auc_from_indices, bootstrap_ci, bootstrap_metric, resample_indices
+from cardio.stats.calibration import calibration, decision_curve
 from cardio.stats.correlation import correlation_matrix
 from cardio.stats.cv import summarize_folds
 from cardio.stats.evaluate import evaluate_predictions
@@ -17,6 +18,7 @@ from cardio.stats.logistic import (
     select_and_fit,
     univariate_screen,
 )
+from cardio.stats.multitest import adjust_pvalues
 from cardio.stats.result import Estimate, StatsError, TestResult
 from cardio.stats.roc import auc, delong_ci, delong_test, delong_unpaired_test, roc_curve_band
 from cardio.stats.subgroups import SubgroupSkipped, by_subgroup
@@ -34,7 +36,8 @@ __all__ = [
     "auc", "delong_ci", "delong_test", "delong_unpaired_test", "roc_curve_band",
     "bootstrap_ci", "bootstrap_metric", "resample_indices", "auc_from_indices",
     "youden_threshold", "choose_threshold", "aggregate_scores", "AGGREGATIONS",
-    "format_ci", "format_interval", "format_p", "threshold_for_sensitivity", "binary_metrics", "wilson_ci",
+    "format_ci", "format_interval", "format_p", "calibration", "decision_curve", "adjust_pvalues",
+    "threshold_for_sensitivity", "binary_metrics", "wilson_ci",
     "univariate_screen", "LogisticModel", "fit_logistic", "select_and_fit", "likelihood_ratio_test",
     "correlation_matrix", "table_one", "agreement", "by_subgroup", "SubgroupSkipped", "summarize_folds",
     "plot_roc", "plot_calibration", "plot_bland_altman", "plot_forest", "evaluate_predictions",

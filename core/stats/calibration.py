@@ -1,0 +1,86 @@
+"""Calibration of predicted risks (Brier score, intercept and slope) and decision curves (net benefit).
+
+CRT is a treatment decision, so the question for a model is not only "does it rank patients"
+(AUC) but "are its risks right" and "does acting on it beat treating everyone".
+"""
+from __future__ import annotations
+
+import warnings as _warnings
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import statsmodels.api as sm
+from scipy.special import logit
+from scipy.stats import norm
+
+from cardio.stats.bootstrap import bootstrap_metric
+from cardio.stats.result import Estimate, StatsError
+from cardio.stats.validation import as_binary_labels, as_scores, check_level
+
+_EPS = 1e-6  # probabilities are clipped this far from 0 and 1 before the logit
+
+
+def _brier(y: np.ndarray, p: np.ndarray) -> float:
+    return float(np.mean((p - y) ** 2))
+
+
+def _probabilities(y: Any, prob: Any) -> tuple[np.ndarray, np.ndarray]:
+    yy = as_binary_labels(y)
+    p = as_scores(prob, "prob", n=yy.size)
+    if p.min() < 0 or p.max() > 1:
+        raise StatsError(f"calibration needs probabilities in [0, 1], got range [{p.min():g}, {p.max():g}]")
+    return yy.astype(float), p
+
+
+def calibration(y: Any, prob: Any, level: float = 0.95, n_resamples: int = 2000,
+                seed: int | None = 0) -> dict[str, Estimate]:
+    """Brier score (bootstrap CI), calibration intercept and slope (Wald CIs from logistic recalibration).
+
+    Slope: the coefficient of logit(p) in logit P(y=1) = a + b logit(p) (1 is ideal; < 1 means
+    over-confident risks). Intercept: calibration-in-the-large, a in logit P(y=1) = a + logit(p)
+    (0 is ideal; > 0 means risks too low on average). Both by statsmodels GLM (binomial).
+    """
+    level = check_level(level)
+    y, p = _probabilities(y, prob)
+    lp = logit(np.clip(p, _EPS, 1 - _EPS))
+    out = {"brier": bootstrap_metric(_brier, y, p, n_resamples=n_resamples, seed=seed, level=level,
+                                     stratify=y, metric="brier")}
+    z = float(norm.ppf((1 + level) / 2))
+    fits = {
+        "calibration_slope": (sm.add_constant(lp), None, 1),
+        "calibration_intercept": (np.ones((len(y), 1)), lp, 0),
+    }
+    for name, (design, offset, coef) in fits.items():
+        warned: list[str] = []
+        try:
+            with _warnings.catch_warnings(record=True) as caught:
+                _warnings.simplefilter("always")
+                res = sm.GLM(y, design, family=sm.families.Binomial(), offset=offset).fit()
+            warned = [str(w.message).splitlines()[0] for w in caught]
+            b, se = float(res.params[coef]), float(res.bse[coef])
+        except (np.linalg.LinAlgError, ValueError) as e:
+            out[name] = Estimate(name, float("nan"), None, None, level, "logistic recalibration", len(y),
+                                 warnings=[f"not estimable: {e}"])
+            continue
+        out[name] = Estimate(name, b, b - z * se, b + z * se, level, "logistic recalibration (Wald)", len(y),
+                             warnings=warned)
+    return out
+
+
+def decision_curve(y: Any, prob: Any, thresholds: Any = None) -> pd.DataFrame:
+    """Net benefit of treating patients whose risk >= t, against treating all and treating none.
+
+    net benefit = TP/n - FP/n * t / (1 - t) (Vickers & Elkin 2006); treat-none is 0.
+    """
+    y, p = _probabilities(y, prob)
+    t = np.asarray(np.arange(0.05, 0.96, 0.01) if thresholds is None else thresholds, dtype=float)
+    if ((t <= 0) | (t >= 1)).any():
+        raise StatsError("decision-curve thresholds must lie strictly between 0 and 1")
+    n, prevalence = len(y), y.mean()
+    treat = p[None, :] >= t[:, None]
+    tp = (treat & (y[None, :] == 1)).sum(axis=1) / n
+    fp = (treat & (y[None, :] == 0)).sum(axis=1) / n
+    odds = t / (1 - t)
+    return pd.DataFrame({"threshold": t, "model": tp - fp * odds, "treat_all": prevalence - (1 - prevalence) * odds,
+                         "treat_none": 0.0})
