@@ -121,3 +121,21 @@ def test_a_model_with_two_inputs_trains_and_predicts_from_tuple_datasets(cpu_con
     assert scores.shape == (96, 1) and np.mean((scores[:, 0] > 0) == (y > 0.5)) > 0.9
     with pytest.raises(CardioError, match="different lengths"):
         engine.ArrayDataset((image, side[:10]), y)
+
+
+
+def test_two_runs_sharing_one_cache_at_once_agree(toy_site, tmp_path):
+    """Two `cardio run` processes start together on an empty shared cache: both finish, with equal results."""
+    env = {**os.environ, "CARDIO_CACHE": str(tmp_path / "shared-cache"),
+           "PYTHONPATH": os.pathsep.join([str(toy_site), os.environ.get("PYTHONPATH", "")])}
+    for attempt in range(2):  # an empty cache, then a full one
+        procs = [subprocess.Popen([sys.executable, "-m", "cardio.cli", "run", "--plugin", "toy", "--out",
+                                   f"run{attempt}{k}", "--set", "train.epochs=1", "--set", "explain=false"],
+                                  cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                 for k in range(2)]
+        outs = [p.communicate(timeout=300) for p in procs]
+        assert all(p.returncode == 0 for p in procs), [o[1][-2000:] for o in outs]
+        metrics = [json.loads((tmp_path / f"run{attempt}{k}" / "metrics.json").read_text()) for k in range(2)]
+        assert [e["estimate"] for e in metrics[0]["estimates"]] == [e["estimate"] for e in metrics[1]["estimates"]]
+    entries = list((tmp_path / "shared-cache" / "toy").glob("*.npy"))
+    assert len(entries) == 1 and not list((tmp_path / "shared-cache" / "toy").glob("*.tmp*"))
