@@ -1,0 +1,47 @@
+"""How long the everyday `cardio` commands take to start, against `python -c pass` (one run, side by side).
+
+    python benchmarks/cli_startup.py [--repeats 5]
+
+Goal (issue: researcher's workflow): `cardio --help`, `cardio plugins`, `cardio config` and
+`cardio data list` each under 2 s on a warm machine. Printed: the median wall time of each
+command and its ratio to the bare interpreter's start.
+"""
+from __future__ import annotations
+
+import argparse
+import statistics
+import subprocess
+import sys
+import time
+
+COMMANDS = {
+    "python -c pass": [sys.executable, "-c", "pass"],
+    "cardio --help": [sys.executable, "-m", "cardio.cli", "--help"],
+    "cardio plugins": [sys.executable, "-m", "cardio.cli", "plugins"],
+    "cardio config --plugin ecg_transfer": [sys.executable, "-m", "cardio.cli", "config", "--plugin", "ecg_transfer"],
+    "cardio data list": [sys.executable, "-m", "cardio.cli", "data", "list"],
+}
+
+
+def timed(cmd: list[str]) -> float:
+    start = time.perf_counter()
+    subprocess.run(cmd, check=True, capture_output=True)
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--repeats", type=int, default=5)
+    args = ap.parse_args()
+    for cmd in COMMANDS.values():  # warm the file cache once
+        timed(cmd)
+    medians = {name: statistics.median(timed(cmd) for _ in range(args.repeats)) for name, cmd in COMMANDS.items()}
+    base = medians["python -c pass"]
+    print(f"{'command':<40} {'median s':>9} {'x python':>9}  goal < 2 s")
+    for name, t in medians.items():
+        verdict = "" if name == "python -c pass" else ("met" if t < 2 else "MISSED")
+        print(f"{name:<40} {t:>9.2f} {t / base:>9.1f}  {verdict}")
+
+
+if __name__ == "__main__":
+    main()
