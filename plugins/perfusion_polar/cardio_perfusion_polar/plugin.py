@@ -1,0 +1,49 @@
+"""Hook implementations of the perfusion_polar plugin; each delegates to the module that does the work.
+
+cohort.py (labels.csv + maps, the synthetic cohort of synthetic.py in the cache) -> training.py
+(two-step ResNet of model.py and the 17-segment baselines, per fold) -> report.py (figures, tables).
+"""
+from __future__ import annotations
+
+from cardio import PluginInfo, hookimpl, package_defaults
+from cardio_perfusion_polar import cohort as polar_cohort
+from cardio_perfusion_polar import report, training
+
+
+@hookimpl
+def cardio_plugin_info():
+    return PluginInfo(name="perfusion_polar", modality="mpi",
+                      description="Rest/stress/flow-reserve polar maps: two-step multitask ResNet for segmental "
+                                  "MFR and cardiovascular risk factors (Yeung et al.) vs 17-segment logistic "
+                                  "regression",
+                      default_config=package_defaults("cardio_perfusion_polar"))
+
+
+@hookimpl
+def cardio_load(config, ctx):
+    return polar_cohort.load(config["perfusion"], ctx)
+
+
+@hookimpl
+def cardio_featurize(cohort, config, ctx):
+    return polar_cohort.featurize(cohort, ctx)
+
+
+@hookimpl
+def cardio_train(features, train_index, config, ctx):
+    return training.train(features, train_index, config["perfusion"], ctx)
+
+
+@hookimpl
+def cardio_predict(model, features, test_index, config, ctx):
+    return training.predict(model, features, test_index, ctx)
+
+
+@hookimpl
+def cardio_explain(model, features, index, config, ctx):
+    return report.explain_section(model, features, index, ctx)
+
+
+@hookimpl
+def cardio_evaluate(predictions):
+    return report.evaluate_section(predictions)

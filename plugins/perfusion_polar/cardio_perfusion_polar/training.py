@@ -1,0 +1,151 @@
+"""Yeung et al.'s two-step training, fold by fold, and the 17-segment regression baselines on the same rows.
+
+Step 1 regresses the 17 segment MFRs from the three polar maps; step 2 starts from step 1's
+backbone with a new head and classifies impaired global MFR (< 2.0), sex, smoking, hypertension,
+dyslipidemia and diabetes. Both steps go through the core engine on the training fold, with an
+inner validation split (by patient) for early stopping and the ResNet's decision thresholds. The
+comparators, fitted on the whole training fold: a logistic regression per risk factor and a ridge
+regression of the segment MFRs, both on the 51 segment means (17 segments x rest, stress, MFR).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from sklearn.linear_model import LogisticRegression, Ridge
+from sklearn.metrics import roc_auc_score
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+from torch import nn
+
+from cardio import CardioError, Features, Predictions, inner_split
+from cardio.engine import cpu_threads
+from cardio.stats import choose_threshold
+from cardio_perfusion_polar.model import PolarResNet, scaled
+from cardio_perfusion_polar.synthetic import N_SEGMENTS, RISK_TASKS, SEGMENT_TASKS
+
+RESNET, LOGISTIC, RIDGE = "resnet-polar", "logistic-17seg", "ridge-17seg"
+
+
+@dataclass
+class PerfusionModel:
+    """One training fold's fit: both ResNet steps, the baselines and every decision threshold."""
+
+    step1: PolarResNet
+    step2: PolarResNet
+    baselines: dict
+    thresholds: dict[str, float]
+    train_patients: list[str] = field(default_factory=list)
+    history: dict = field(default_factory=dict)
+
+
+def _neg_mae(y: np.ndarray, out: np.ndarray) -> float:
+    """Step 1's validation score (higher is better)."""
+    return -float(np.mean(np.abs(np.asarray(out) - np.asarray(y))))
+
+
+def _mean_auc(y: np.ndarray, out: np.ndarray) -> float:
+    """Step 2's validation score: mean AUC over the outputs that have both classes in the validation rows."""
+    aucs = [roc_auc_score(y[:, j], out[:, j]) for j in range(y.shape[1]) if 0 < y[:, j].sum() < len(y)]
+    return float(np.mean(aucs)) if aucs else 0.0
+
+
+def _step_settings(step: dict, n_fit: int) -> dict:
+    """Engine settings of one step; a last batch of one row would break BatchNorm, so avoid it."""
+    s = dict(step)
+    bs = int(s.get("batch_size") or 32)
+    while n_fit % bs == 1 and bs < n_fit:
+        bs += 1
+    s["batch_size"] = bs
+    return s
+
+
+def train(features: Features, train_index: np.ndarray, cfg: dict, ctx) -> PerfusionModel:
+    """Both ResNet steps and the baselines on the training fold (cfg: the `perfusion` section)."""
+    with cpu_threads(cfg.get("cpu_threads"), ctx.device):
+        return _train(features, train_index, cfg, ctx)
+
+
+def _train(features: Features, train_index: np.ndarray, cfg: dict, ctx) -> PerfusionModel:
+    table = features.table
+    fit_rows, val_rows = inner_split(table, train_index, fraction=float(cfg["val_fraction"]), seed=ctx.seed,
+                                     label="impaired_mfr")
+    x = scaled(features.x["maps"])
+    y_seg = table[SEGMENT_TASKS].to_numpy(np.float32)
+    y_risk = table[RISK_TASKS].to_numpy(np.float32)
+    E = ctx.engine
+    torch.manual_seed(int(ctx.seed))
+    step1 = PolarResNet(cfg["arch"], N_SEGMENTS, bool(cfg["imagenet"]))
+    step1.freeze(list(cfg["freeze"]))
+    r1 = E.fit(step1, E.ArrayDataset(x[fit_rows], y_seg[fit_rows]), E.ArrayDataset(x[val_rows], y_seg[val_rows]),
+               ctx, name="perfusion-step1-mfr", settings=_step_settings(cfg["step1"], len(fit_rows)),
+               loss_fn=nn.MSELoss(), metric=_neg_mae)
+    step1 = r1.model
+    # Step 2: the backbone starts from step 1's weights, a new head learns the risk factors.
+    step2 = PolarResNet(cfg["arch"], N_SEGMENTS, False)
+    step2.load_state_dict({k: v.detach().cpu().clone() for k, v in step1.state_dict().items()})
+    step2.new_head(len(RISK_TASKS))
+    step2.freeze(list(cfg["freeze"]))
+    val_set = E.ArrayDataset(x[val_rows], y_risk[val_rows])
+    r2 = E.fit(step2, E.ArrayDataset(x[fit_rows], y_risk[fit_rows]), val_set, ctx, name="perfusion-step2-risk",
+               settings=_step_settings(cfg["step2"], len(fit_rows)), metric=_mean_auc)
+    step2 = r2.model
+    thresholds = _resnet_thresholds(step2, val_set, ctx)
+    baselines, base_thresholds = _fit_baselines(features.x["segments"], y_seg, y_risk, train_index,
+                                                float(cfg["baseline_c"]))
+    return PerfusionModel(step1.cpu().eval(), step2.cpu().eval(), baselines, {**thresholds, **base_thresholds},
+                          table["patient_id"].iloc[train_index].astype(str).tolist(),
+                          {"step1": r1.history, "step2": r2.history})
+
+
+def _resnet_thresholds(step2: PolarResNet, val_set, ctx) -> dict[str, float]:
+    """Youden thresholds of the risk outputs on the inner validation rows (training data, never the test fold)."""
+    prob = ctx.engine.predict_proba(step2, val_set, ctx)
+    thresholds = {}
+    for j, task in enumerate(RISK_TASKS):
+        yv = val_set.y[:, j]
+        thresholds[f"resnet/{task}"] = choose_threshold(yv, prob[:, j], "youden") if 0 < yv.sum() < len(yv) else 0.5
+    return thresholds
+
+
+def _fit_baselines(seg_x: np.ndarray, y_seg: np.ndarray, y_risk: np.ndarray, train_index: np.ndarray,
+                   c: float) -> tuple[dict, dict[str, float]]:
+    """Logistic regression per risk factor (Youden threshold on its training scores) and a ridge of the MFRs."""
+    baselines, thresholds = {}, {}
+    for j, task in enumerate(RISK_TASKS):
+        yt = y_risk[train_index, j]
+        if not 0 < yt.sum() < len(yt):
+            raise CardioError(f"perfusion task {task!r}: the training fold has only one class")
+        lr = make_pipeline(StandardScaler(), LogisticRegression(C=c, max_iter=5000))
+        lr.fit(seg_x[train_index], yt)
+        baselines[task] = lr
+        thresholds[f"logistic/{task}"] = choose_threshold(yt, lr.predict_proba(seg_x[train_index])[:, 1], "youden")
+    baselines["mfr_segments"] = make_pipeline(StandardScaler(), Ridge(alpha=1.0)).fit(seg_x[train_index],
+                                                                                       y_seg[train_index])
+    return baselines, thresholds
+
+
+def predict(model: PerfusionModel, features: Features, test_index: np.ndarray, ctx) -> Predictions:
+    """Predictions: 17 segment MFRs (regression) and six binary tasks, ResNet and 17-segment baselines."""
+    table = features.table.iloc[test_index]
+    E = ctx.engine
+    ds = E.ArrayDataset(scaled(features.x["maps"][test_index]))
+    seg_pred = E.predict(model.step1, ds, ctx)
+    risk_prob = E.predict_proba(model.step2, ds, ctx)
+    seg_x = features.x["segments"][test_index]
+    ridge_pred = model.baselines["mfr_segments"].predict(seg_x)
+    rid, pid = table["record_id"], table["patient_id"]
+    parts = []
+    for j, task in enumerate(SEGMENT_TASKS):
+        y = table[task].to_numpy()
+        parts.append(Predictions.from_arrays(rid, pid, y, seg_pred[:, j], model=RESNET, task=task, kind="regression"))
+        parts.append(Predictions.from_arrays(rid, pid, y, ridge_pred[:, j], model=RIDGE, task=task, kind="regression"))
+    for j, task in enumerate(RISK_TASKS):
+        y = table[task].to_numpy()
+        parts.append(Predictions.from_arrays(rid, pid, y, risk_prob[:, j], model=RESNET, task=task, kind="binary",
+                                             threshold=model.thresholds[f"resnet/{task}"]))
+        parts.append(Predictions.from_arrays(rid, pid, y, model.baselines[task].predict_proba(seg_x)[:, 1],
+                                             model=LOGISTIC, task=task, kind="binary",
+                                             threshold=model.thresholds[f"logistic/{task}"]))
+    return Predictions.concat(parts)

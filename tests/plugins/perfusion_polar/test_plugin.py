@@ -1,0 +1,65 @@
+"""Plugin perfusion_polar end to end: a tiny study run in process, its run directory, and its independence."""
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("cardio_perfusion_polar")
+
+import pandas as pd
+
+from cardio.testing import invoke, pooled, read_metrics, run_plugin
+from cardio_perfusion_polar import plugin
+
+TINY = ["perfusion.n_patients=36", "perfusion.size=32", "perfusion.step1.epochs=1", "perfusion.step2.epochs=1",
+        "perfusion.cpu_threads=1", "cv.folds=2", "stats.n_resamples=100"]
+
+
+def test_plugin_info_and_documented_config():
+    info = plugin.cardio_plugin_info()
+    assert info.name == "perfusion_polar" and info.modality == "mpi"
+    cfg = info.default_config
+    assert cfg["perfusion"]["arch"] == "resnet18" and cfg["perfusion"]["n_patients"] == 240
+    assert cfg["profiles"]["paper"]["perfusion"]["arch"] == "resnet50" and "task" not in cfg
+    # every key of the shipped config carries a comment (on its line or the line above)
+    lines = (Path(plugin.__file__).parent / "config.yaml").read_text().split("profiles:")[0].splitlines()
+    undocumented = [ln for prev, ln in zip([""] + lines, lines)
+                    if ln.strip() and not ln.lstrip().startswith("#") and ":" in ln
+                    and "#" not in ln and not prev.lstrip().startswith("#")]
+    assert not undocumented, undocumented
+
+
+def test_installable_without_spect_polar():
+    """Importing the plugin never imports cardio_spect_polar (a fresh interpreter, so nothing is preloaded)."""
+    code = ("import sys, cardio_perfusion_polar.plugin; "
+            "sys.exit(any(m.startswith('cardio_spect_polar') for m in sys.modules))")
+    assert subprocess.run([sys.executable, "-c", code]).returncode == 0
+    source = "".join(p.read_text() for p in Path(plugin.__file__).parent.glob("*.py"))
+    assert "cardio_spect_polar" not in source
+
+
+def test_listed_by_the_cli():
+    result = invoke("plugins")
+    assert result.exit_code == 0 and "perfusion_polar" in result.stdout
+
+
+def test_study_end_to_end(tmp_path):
+    out = run_plugin("perfusion_polar", tmp_path / "run", sets=TINY, cache_dir=tmp_path / "cache")
+    assert len(list((tmp_path / "cache" / "perfusion_polar").glob("*/maps/*.npy"))) == 36
+    pred = pd.read_csv(out / "predictions.csv")
+    assert set(pred.loc[pred["kind"] == "regression", "task"]) == {f"mfr_seg{i:02d}" for i in range(1, 18)}
+    assert set(pred.loc[pred["kind"] == "binary", "task"]) == {"impaired_mfr", "sex_male", "smoking", "hypertension",
+                                                               "dyslipidemia", "diabetes"}
+    assert {"resnet-polar", "logistic-17seg", "ridge-17seg"} == set(pred["model"])
+    figures = {p.name for p in (out / "figures").glob("*.png")}
+    assert {"perfusion_bullseye_mean_maps.png", "perfusion_bullseye_mfr_error.png"} <= figures
+    assert "ResNet vs 17-segment logistic regression" in (out / "report.md").read_text()
+    metrics = read_metrics(out)
+    for model in ("resnet-polar", "logistic-17seg"):
+        aucs = pooled(metrics, "auc", model=model)
+        assert {e["task"] for e in aucs} == {"impaired_mfr", "sex_male", "smoking", "hypertension", "dyslipidemia",
+                                              "diabetes"}
+        assert all(0.0 <= e["estimate"] <= 1.0 for e in aucs)
