@@ -93,12 +93,16 @@ def load(cfg: dict, ctx) -> Cohort:
 
 def featurize(cohort: Cohort, ctx) -> Features:
     """Read every map back from disk (checked); x: the maps (for the ResNet) and their 51 segment means
-    (for the baseline), which also join the table as <channel>_segNN columns."""
+    (for the baseline), which also join the table as <channel>_map_segNN columns (rest_map_seg01 ...).
+
+    The names keep "_map_": the segment MFRs of labels.csv (mfr_segNN) are the regression targets,
+    and the MFR map's segment means must not overwrite them.
+    """
     maps = load_maps(cohort.table, ctx.progress)
     means = segment_means(maps)
     table = cohort.table.copy()
     for c, ch in enumerate(CHANNELS):
         for s in range(aha17.N_SEGMENTS):
-            table[f"{ch}_seg{s + 1:02d}"] = means[:, c, s]
+            table[f"{ch}_map_seg{s + 1:02d}"] = means[:, c, s]
     return Features(table, x={"maps": maps, "segments": means.reshape(len(maps), -1)}, label=LABEL,
                     meta={"size": maps.shape[-1]})

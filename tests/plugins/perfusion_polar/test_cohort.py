@@ -64,7 +64,10 @@ def test_featurize_adds_segment_columns_and_declares_outcomes(ctx, tmp_path):
     assert "impaired_mfr" not in loaded.outcomes and "age" not in loaded.outcomes
     feats = cohort.featurize(loaded, ctx)
     assert feats.x["maps"].shape == (20, 3, 24, 24) and feats.x["segments"].shape == (20, 51)
-    np.testing.assert_allclose(feats.table["stress_seg05"], feats.x["segments"][:, 17 + 4])
+    np.testing.assert_allclose(feats.table["stress_map_seg05"], feats.x["segments"][:, 17 + 4])
+    # the labels' segment MFRs stay as they were read (the map's own segment means sit beside them)
+    np.testing.assert_allclose(feats.table["mfr_seg03"], loaded.table["mfr_seg03"])
+    assert not np.allclose(feats.table["mfr_map_seg03"], feats.table["mfr_seg03"])
 
 
 def test_bad_maps_and_labels_are_clear_errors(tmp_path):

@@ -56,3 +56,7 @@ def test_two_step_training_and_predictions(ctx, tmp_path, one_thread):
     assert len(reg) == 10 * 17 * 2 and len(binary) == 10 * 6 * 2
     assert binary["y_score"].between(0, 1).all() and binary["threshold"].notna().all()
     assert set(pred["patient_id"]) == set(feats.table["patient_id"].iloc[test])
+    # the regression targets are the cohort's segment MFRs (labels.csv), not the map's segment means
+    seg = reg[(reg["model"] == "ridge-17seg") & (reg["task"] == "mfr_seg01")].sort_values("record_id")
+    labels = cohort.read_cohort(root).set_index("record_id")["mfr_seg01"]
+    np.testing.assert_allclose(seg["y_true"], labels.loc[seg["record_id"]].to_numpy())
