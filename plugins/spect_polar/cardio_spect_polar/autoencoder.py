@@ -15,7 +15,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from cardio.data import CardioError
+from cardio import CardioError
+
 # one CPU thread is 4x faster for the AE's small matrices (benchmarks/spect_ae_threads.py)
 from cardio.engine import cpu_threads
 

@@ -16,7 +16,8 @@ map, cannot see; QRS, male sex, scar burden and EDV add clinical effects. The hi
 (late-zone angle, magnitude, true PSD/PBW) is kept in truth.csv, outside clinical.csv.
 
 Layout of a cohort folder: clinical.csv, volumes/<id>.dcm, truth/<id>_true_phase.npy, truth.csv,
-params.json (written last; a folder with the same params.json is reused, not rewritten).
+params.json. It is an entry of the run's cache (cardio.Cache, keyed by params.json's content):
+written whole into a temporary folder, renamed into place, then reused by every later run.
 
 A user cohort is a folder of volumes (NM DICOM, or .npy (gates, slices, rows, cols)) or ready
 phase polar maps (.npy / .csv, rings x sectors) named <patient id>.<ext> (or listed in a `file`
@@ -24,16 +25,14 @@ column of the CSV), plus a clinical CSV with one row per patient.
 """
 from __future__ import annotations
 
-import hashlib
 import json
-import os
 from pathlib import Path
 from typing import Callable, Iterable, Sequence
 
 import numpy as np
 import pandas as pd
 
-from cardio.data import CardioError
+from cardio import Cache, CardioError, Cohort
 from cardio_spect_polar.dicom_io import DICOM_SUFFIXES, GatedVolume, read_polar_map, read_volume, write_gated_dicom
 from cardio_spect_polar.phantom import LATERAL_DEG, make_phantom
 from cardio_spect_polar.phase import PhaseResult, phase_analysis_batch, result_from_phase_map
@@ -42,6 +41,8 @@ CLINICAL_COLUMNS = ("patient_id", "responder", "age", "sex", "qrs_ms", "lvef", "
                     "nyha", "cad", "ckd", "acei_arb", "ischemia", "smoking")
 COVARIATES = CLINICAL_COLUMNS[2:]
 GENERATOR_VERSION = 1  # bump when the simulation changes, so that cached cohorts are rewritten
+CACHE_NAMESPACE = "spect_polar"
+LABEL = "responder"
 RECORD_SUFFIXES = DICOM_SUFFIXES | {".npy", ".csv"}
 # Logistic response model; the intercept puts the response rate near the paper's 44%.
 RESPONSE_COEF = {"intercept": -1.17, "late_lateral": 2.2, "qrs_per_ms": 0.03, "male": 0.6,
@@ -111,7 +112,8 @@ def simulate_clinical(n_patients: int = 103, seed: int = 0) -> tuple[pd.DataFram
     return clinical, truth
 
 
-def _params(n_patients: int, seed: int, gates: int, slices: int, size: int) -> dict:
+def cohort_params(n_patients: int = 103, seed: int = 0, gates: int = 8, slices: int = 24, size: int = 48) -> dict:
+    """Everything the synthetic cohort depends on (its cache key, and params.json in its folder)."""
     # The field of view stays 144 x 240 x 240 mm: fewer slices or pixels mean larger voxels.
     return {"generator": "cardio spect_polar default cohort", "version": GENERATOR_VERSION,
             "n_patients": int(n_patients), "seed": int(seed), "gates": int(gates), "slices": int(slices),
@@ -119,36 +121,24 @@ def _params(n_patients: int, seed: int, gates: int, slices: int, size: int) -> d
             "response_model": RESPONSE_COEF}
 
 
-def default_cohort_dir(root: str | Path, n_patients: int = 103, seed: int = 0, gates: int = 8, *,
-                       slices: int = 24, size: int = 48) -> Path:
-    params = _params(n_patients, seed, gates, slices, size)
-    digest = hashlib.sha256(json.dumps(params, sort_keys=True).encode()).hexdigest()[:10]
-    return Path(root) / f"spect_polar_n{n_patients}_seed{seed}_g{gates}_{digest}"
-
-
-def write_default_cohort(root: str | Path, n_patients: int = 103, seed: int = 0, gates: int = 8,
+def write_default_cohort(cache: Cache, n_patients: int = 103, seed: int = 0, gates: int = 8,
                          progress: Progress | None = None, *, slices: int = 24, size: int = 48) -> Path:
-    """Write (or reuse) the default cohort under root; returns its folder."""
+    """The default cohort's folder in a cardio.Cache (`ctx.cache`): written once, whole, then reused."""
     if gates not in (8, 16):
         raise CardioError(f"the synthetic cohort is gated with 8 or 16 gates, got {gates}")
     if not (16 <= slices <= 64 and 32 <= size <= 128):
         raise CardioError(f"synthetic volumes need 16-64 slices and 32-128 pixels a side, got {slices} x {size}")
-    folder = default_cohort_dir(root, n_patients, seed, gates, slices=slices, size=size)
-    params = _params(n_patients, seed, gates, slices, size)
-    marker = folder / "params.json"
-    if marker.is_file():
-        try:
-            same = json.loads(marker.read_text()) == params
-        except (OSError, json.JSONDecodeError):
-            same = False
-        files_ok = all((folder / "volumes" / f"P{i + 1:04d}.dcm").is_file() for i in range(n_patients))
-        if same and files_ok and (folder / "clinical.csv").is_file():
-            return folder
-        marker.unlink()
+    params = cohort_params(n_patients, seed, gates, slices, size)
+    return cache.get(CACHE_NAMESPACE, params, lambda folder: _write_cohort(folder, params, progress or _tqdm),
+                     version=GENERATOR_VERSION)
+
+
+def _write_cohort(folder: Path, params: dict, progress: Progress) -> None:
+    """Simulate the cohort and write it into a new folder (the cache renames it into place when whole)."""
+    n_patients, seed, gates = params["n_patients"], params["seed"], params["gates"]
     clinical, truth = simulate_clinical(n_patients, seed)
-    (folder / "volumes").mkdir(parents=True, exist_ok=True)
-    (folder / "truth").mkdir(parents=True, exist_ok=True)
-    progress = progress or _tqdm
+    (folder / "volumes").mkdir(parents=True)
+    (folder / "truth").mkdir()
     true_psd, true_pbw = [], []
     for i in progress(range(n_patients), desc="writing SPECT cohort", total=n_patients):
         row, hid = clinical.iloc[i], truth.iloc[i]
@@ -158,42 +148,26 @@ def write_default_cohort(root: str | Path, n_patients: int = 103, seed: int = 0,
                           late_angle=float(hid["late_angle"]), late_position=float(hid["late_position"]),
                           width=float(hid["late_width"]), scar_burden=float(row["scar_burden"]),
                           scar_angle=float(hid["scar_angle"]), scar_position=float(hid["scar_position"]),
-                          edv_ml=float(row["edv"]), lvef=float(row["lvef"]), gates=gates, slices=slices,
-                          size=size, pixel_mm=params["pixel_mm"], slice_mm=params["slice_mm"],
+                          edv_ml=float(row["edv"]), lvef=float(row["lvef"]), gates=gates, slices=params["slices"],
+                          size=params["size"], pixel_mm=params["pixel_mm"], slice_mm=params["slice_mm"],
                           counts=float(hid["counts"]))
         write_gated_dicom(folder / "volumes" / f"{pid}.dcm", ph.volume, pixel_spacing_mm=ph.params["pixel_mm"],
                           slice_spacing_mm=ph.params["slice_mm"], patient_id=pid,
                           patient_sex="M" if row["sex"] == 1 else "F", patient_age=int(row["age"]),
                           uid_seed=(str(seed), pid, str(GENERATOR_VERSION), str(gates)))
-        _atomic_save_npy(folder / "truth" / f"{pid}_true_phase.npy", ph.true_phase.astype(np.float32))
+        np.save(folder / "truth" / f"{pid}_true_phase.npy", ph.true_phase.astype(np.float32))
         true_psd.append(ph.true_psd)
         true_pbw.append(ph.true_pbw)
     truth = truth.assign(true_psd=np.round(true_psd, 3), true_pbw=np.round(true_pbw, 3))
-    _atomic_csv(clinical, folder / "clinical.csv")
-    _atomic_csv(truth, folder / "truth.csv")
-    tmp = marker.with_name("params.json.tmp")
-    tmp.write_text(json.dumps(params, sort_keys=True, indent=1))
-    os.replace(tmp, marker)
-    return folder
+    clinical.to_csv(folder / "clinical.csv", index=False)
+    truth.to_csv(folder / "truth.csv", index=False)
+    (folder / "params.json").write_text(json.dumps(params, sort_keys=True, indent=1))
 
 
-def _atomic_csv(df: pd.DataFrame, path: Path) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    df.to_csv(tmp, index=False)
-    os.replace(tmp, path)
-
-
-def _atomic_save_npy(path: Path, arr: np.ndarray) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as fh:
-        np.save(fh, arr)
-    os.replace(tmp, path)
-
-
-def default_cohort(root: str | Path, n_patients: int = 103, seed: int = 0, gates: int = 8,
+def default_cohort(cache: Cache, n_patients: int = 103, seed: int = 0, gates: int = 8,
                    progress: Progress | None = None, *, slices: int = 24, size: int = 48) -> pd.DataFrame:
     """Write-or-reuse the default cohort and load it like a user cohort (plus true_phase_path)."""
-    folder = write_default_cohort(root, n_patients, seed, gates, progress, slices=slices, size=size)
+    folder = write_default_cohort(cache, n_patients, seed, gates, progress, slices=slices, size=size)
     table = load_cohort(folder, folder / "clinical.csv", columns=COVARIATES, label="responder")
     table["true_phase_path"] = [str(folder / "truth" / f"{pid}_true_phase.npy") for pid in table["patient_id"]]
     return table
@@ -315,3 +289,17 @@ def analyze_records(table: pd.DataFrame, harmonics: int = 1, *, progress: Progre
         for i, r in zip(rows, out):
             results[i] = r
     return results  # type: ignore[return-value]
+
+
+def load(config: dict, ctx) -> Cohort:
+    """The cohort of a run: the user's folder (data.dir) or the default cohort in the run's cache."""
+    data = config["data"]
+    if data["dir"]:
+        root = Path(data["dir"]).expanduser()
+        table = load_cohort(root, data["clinical_csv"], columns=list(config["analysis"]["clinical"]), label=LABEL)
+    else:
+        table = default_cohort(ctx.cache, int(data["n_patients"]), int(data["seed"]), int(data["gates"]),
+                               progress=ctx.progress, slices=int(data["slices"]), size=int(data["size"]))
+        root = Path(table["path"].iloc[0]).parent.parent
+    paths = dict(zip(table["record_id"], zip(table["path"], table["kind"])))
+    return Cohort(table, loader=lambda rid: load_record(*paths[rid]), label=LABEL, root=root)

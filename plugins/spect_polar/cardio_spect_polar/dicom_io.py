@@ -13,7 +13,6 @@ each short-axis slice displayed as usual (anterior wall up, septum left, lateral
 """
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
@@ -25,10 +24,9 @@ from pydicom.errors import InvalidDicomError
 from pydicom.multival import MultiValue
 from pydicom.sequence import Sequence as DicomSequence
 from pydicom.tag import Tag
-from pydicom.uid import (PYDICOM_IMPLEMENTATION_UID, ExplicitVRLittleEndian, NuclearMedicineImageStorage,
-                         generate_uid)
+from pydicom.uid import PYDICOM_IMPLEMENTATION_UID, ExplicitVRLittleEndian, NuclearMedicineImageStorage, generate_uid
 
-from cardio.data import CardioError
+from cardio import CardioError, atomic_path
 
 DICOM_SUFFIXES = {".dcm", ".dicom", ".ima", ""}
 POLAR_SUFFIXES = {".npy", ".csv"}
@@ -102,7 +100,8 @@ def stack_gates(gates: Sequence[np.ndarray], source: str = "<gates>") -> np.ndar
     """Stack per-gate (slices, rows, cols) arrays into one volume; gates must have one shape."""
     shapes = [np.shape(g) for g in gates]
     if len(set(shapes)) > 1:
-        raise CardioError(f"{source}: gates of unequal size: {', '.join(f'gate {i + 1} {s}' for i, s in enumerate(shapes))}")
+        sizes = ", ".join(f"gate {i + 1} {s}" for i, s in enumerate(shapes))
+        raise CardioError(f"{source}: gates of unequal size: {sizes}")
     return check_volume(np.stack([np.asarray(g) for g in gates]), source)
 
 
@@ -124,7 +123,8 @@ def read_volume(path: str | Path) -> GatedVolume:
         return read_npy_volume(path)
     if path.suffix.lower() in DICOM_SUFFIXES or _is_dicom(path):
         return read_dicom_volume(path)
-    raise CardioError(f"{path}: unknown volume format {path.suffix!r}; use NM DICOM or .npy (gates, slices, rows, cols)")
+    raise CardioError(f"{path}: unknown volume format {path.suffix!r}; "
+                      "use NM DICOM or .npy (gates, slices, rows, cols)")
 
 
 def read_npy_volume(path: str | Path) -> GatedVolume:
@@ -175,7 +175,8 @@ def read_dicom_volume(path: str | Path) -> GatedVolume:
         raise CardioError(f"{path}: unreadable DICOM file ({exc})") from exc
     modality = str(ds.get("Modality", "")).strip()
     if modality != "NM":
-        raise CardioError(f"{path}: Modality is {modality or 'missing'!r}; a SPECT volume must be NM (nuclear medicine)")
+        raise CardioError(f"{path}: Modality is {modality or 'missing'!r}; "
+                          "a SPECT volume must be NM (nuclear medicine)")
     if not any(k in ds for k in ("PixelData", "FloatPixelData", "DoubleFloatPixelData")):
         raise CardioError(f"{path}: DICOM file has no pixel data (7FE0,0010)")
     try:
@@ -272,7 +273,7 @@ def write_gated_dicom(path: str | Path, volume: np.ndarray, *, pixel_spacing_mm:
 
     Frames are ordered gate-major (time slot slowest, slice fastest), indexed by R-R Interval,
     Time Slot and Slice Vectors named in the Frame Increment Pointer. Counts must be integers in
-    0..65535 (stored as uint16). The file is written to a temporary name and renamed.
+    0..65535 (stored as uint16). The file is written whole or not at all (cardio.atomic_path).
     """
     path = Path(path)
     vol = np.asarray(volume)
@@ -383,8 +384,6 @@ def write_gated_dicom(path: str | Path, volume: np.ndarray, *, pixel_spacing_mm:
     ds.PixelData = vol.reshape(n_frames, rows, cols).astype("<u2").tobytes()
     ds["PixelData"].VR = "OW"
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    ds.save_as(tmp, enforce_file_format=True)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        ds.save_as(tmp, enforce_file_format=True)
     return path

@@ -26,8 +26,9 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.ndimage import gaussian_filter
 
-from cardio.data import CardioError
-from cardio_spect_polar.phase import RINGS, SECTORS, phase_statistics, polar_grid
+from cardio import CardioError
+from cardio.aha17 import polar_grid
+from cardio_spect_polar.phase import RINGS, SECTORS, phase_statistics
 
 PATTERNS = ("lbbb", "focal", "random", "synchronous")
 LATERAL_DEG = 345.0  # posterolateral free wall: the usual latest site in LBBB and LV lead target
@@ -97,7 +98,7 @@ def activation_pattern(pattern: str, rng: np.random.Generator, *, late_angle: fl
         f = _smooth_field(rng, 5, 0.6)
         f = (f - f.min()) / (f.max() - f.min())
         i = np.unravel_index(np.argmax(f), f.shape)
-        u, th = polar_grid()
+        u, th = polar_grid(RINGS, SECTORS)
         return f, {"late_angle": float(th[i[1]]), "late_position": float(u[i[0]]), "width": np.nan}
     else:
         raise CardioError(f"unknown activation pattern {pattern!r}; use one of {PATTERNS}")
@@ -117,7 +118,7 @@ def scar_pattern(burden_pct: float, rng: np.random.Generator, *, angle: float | 
     position = rng.uniform(0.2, 0.8) if position is None else position
     centre = _unit_vectors(position, angle)
     arc = _arc(vec, centre)
-    u, _ = polar_grid()
+    u, _ = polar_grid(RINGS, SECTORS)
     area = np.sin(u * np.pi / 2)[:, None] * np.ones(vec.shape[:2])  # hemisphere area element per cell
     target = burden_pct / 100.0
     # radius of the cap whose area-weighted coverage (edges half-weighted) matches the burden

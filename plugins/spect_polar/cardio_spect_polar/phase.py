@@ -23,7 +23,8 @@ circular moving average. PSD: population standard deviation of the phases unwrap
 percentiles of the same unwrapped phases, i.e. the central interval holding 95% of the
 samples ("95% of the histogram width"). Entropy: Shannon entropy of the 1-degree histogram
 divided by log(360), so 0 = all samples in one bin and 1 = uniform. Every grid sample counts
-once (no area weighting).
+once (no area weighting). Segments: the AHA 17-segment model of cardio.aha17 on this grid
+(apex cap, then apical, mid and basal thirds of the apex-to-base length).
 """
 from __future__ import annotations
 
@@ -31,15 +32,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from cardio.data import CardioError
+from cardio import CardioError, aha17
 from cardio_spect_polar.dicom_io import GatedVolume, check_volume
 
 RINGS = 32
 SECTORS = 64
 HIST_BINS = 360
 PEAK_SMOOTH_DEG = 9
-# Fractions of the apex-to-base length at which the AHA levels start: apex cap, apical, mid, basal.
-AHA_LEVELS = (0.0, 0.125, 0.375, 0.6875)
 
 
 @dataclass
@@ -52,7 +51,7 @@ class PhaseResult:
     pbw: float  # degrees
     peak: float  # degrees
     entropy: float  # 0..1
-    segments17: np.ndarray  # (17,) circular mean phase of AHA segments 1..17, degrees
+    segments17: np.ndarray  # (17,) circular mean phase of AHA segments 1..17 (cardio.aha17), degrees
     histogram: np.ndarray  # (360,) sample counts per 1-degree bin
     perfusion_map: np.ndarray | None = None  # (rings, sectors) time-averaged max counts, % of the maximum
     curves: np.ndarray | None = None  # (rings, sectors, gates) count curves
@@ -61,50 +60,14 @@ class PhaseResult:
     geometry: dict = field(default_factory=dict)  # apex/base slice positions, axis, ray limit
 
 
-def polar_grid(rings: int = RINGS, sectors: int = SECTORS) -> tuple[np.ndarray, np.ndarray]:
-    """(ring positions as a fraction of apex->base, sector angles in degrees) of the polar grid."""
-    return (np.arange(rings) + 0.5) / rings, (np.arange(sectors) + 0.5) * 360.0 / sectors
-
-
-def aha17_labels(rings: int = RINGS, sectors: int = SECTORS) -> np.ndarray:
-    """AHA 17-segment number (1..17) of every polar-grid cell, shape (rings, sectors).
-
-    Levels along the long axis (fractions of apex->base): apex cap 17 below 0.125, apical
-    13-16 to 0.375, mid 7-12 to 0.6875, basal 1-6 above. Basal and mid rings: six 60-degree
-    segments, anterior (1/7) centred at 90 deg, then counter-clockwise anteroseptal,
-    inferoseptal, inferior, inferolateral, anterolateral. Apical ring: four 90-degree segments,
-    anterior 13 (45-135), septal 14, inferior 15, lateral 16.
-    """
-    u, theta = polar_grid(rings, sectors)
-    labels = np.empty((rings, sectors), dtype=np.int64)
-    six = np.floor(((theta - 60.0) % 360.0) / 60.0).astype(int)  # 0 = anterior ... 5 = anterolateral
-    four = np.floor(((theta - 45.0) % 360.0) / 90.0).astype(int)  # 0 = anterior ... 3 = lateral
-    for k, uk in enumerate(u):
-        if uk < AHA_LEVELS[1]:
-            labels[k] = 17
-        elif uk < AHA_LEVELS[2]:
-            labels[k] = 13 + four
-        elif uk < AHA_LEVELS[3]:
-            labels[k] = 7 + six
-        else:
-            labels[k] = 1 + six
-    return labels
-
-
 def circular_mean_deg(phase: np.ndarray, axis=None) -> np.ndarray:
     return np.degrees(np.angle(np.exp(1j * np.radians(phase)).mean(axis=axis))) % 360.0
 
 
-def segment_means(phase_maps: np.ndarray, labels: np.ndarray | None = None) -> np.ndarray:
-    """Circular mean phase per AHA segment: (..., rings, sectors) -> (..., 17)."""
+def segment_phases(phase_maps: np.ndarray) -> np.ndarray:
+    """Circular mean phase of each AHA segment (cardio.aha17): (..., rings, sectors) -> (..., 17) degrees."""
     phase_maps = np.asarray(phase_maps, dtype=np.float64)
-    labels = aha17_labels(*phase_maps.shape[-2:]) if labels is None else labels
-    lead = phase_maps.shape[:-2]
-    rad = np.radians(phase_maps.reshape(-1, labels.size))
-    keys = (np.arange(rad.shape[0])[:, None] * 17 + labels.reshape(1, -1) - 1).ravel()
-    n = rad.shape[0] * 17
-    ang = np.arctan2(np.bincount(keys, np.sin(rad).ravel(), n), np.bincount(keys, np.cos(rad).ravel(), n))
-    return (np.degrees(ang) % 360.0).reshape(*lead, 17)
+    return aha17.segment_values(phase_maps, aha17.polar_labels(*phase_maps.shape[-2:]), reduce="circular")
 
 
 def phase_statistics(phase_maps: np.ndarray) -> dict[str, np.ndarray]:
@@ -144,7 +107,8 @@ def fourier_phase(curves: np.ndarray, harmonics: int = 1) -> tuple[np.ndarray, n
     if harmonics < 1:
         raise CardioError(f"harmonics must be >= 1, got {harmonics}")
     if n_gates < 2 * harmonics + 1:
-        raise CardioError(f"{n_gates} gate(s) cannot resolve {harmonics} harmonic(s); need at least {2 * harmonics + 1}")
+        raise CardioError(f"{n_gates} gate(s) cannot resolve {harmonics} harmonic(s); "
+                          f"need at least {2 * harmonics + 1}")
     spec = np.fft.rfft(curves, axis=-1)
     mean = spec[..., 0].real / n_gates
     amp = 2.0 * np.abs(spec[..., 1]) / n_gates
@@ -350,7 +314,6 @@ def phase_analysis_batch(volumes, harmonics: int = 1, *, sources: list[str] | No
     batches spill the cache; benchmarks/spect_pipeline.py compares with one at a time).
     """
     items, names = _items(volumes, sources)
-    labels = aha17_labels(rings, sectors)
     results: list[PhaseResult] = []
     # Validate and convert to float32 one chunk at a time, so memory stays bounded by the chunk.
     groups: list[list[int]] = []
@@ -364,7 +327,7 @@ def phase_analysis_batch(volumes, harmonics: int = 1, *, sources: list[str] | No
         smp = sample_count_curves(part, rings=rings, sectors=sectors, band_px=band_px, sources=part_names)
         phase, amp = fourier_phase(smp["curves"], harmonics)
         stats = phase_statistics(phase)
-        segs = segment_means(phase, labels)
+        segs = segment_phases(phase)
         perf = smp["perfusion"]
         perf = 100.0 * perf / perf.max(axis=(1, 2), keepdims=True)
         for i in range(len(part)):
@@ -395,7 +358,7 @@ def result_from_phase_map(phase_map: np.ndarray, amplitude_map: np.ndarray | Non
     st = phase_statistics(phase_map)
     amp = np.full(phase_map.shape, np.nan) if amplitude_map is None else np.asarray(amplitude_map, dtype=np.float64)
     return PhaseResult(phase_map=phase_map, amplitude_map=amp, psd=float(st["psd"]), pbw=float(st["pbw"]),
-                       peak=float(st["peak"]), entropy=float(st["entropy"]), segments17=segment_means(phase_map),
+                       peak=float(st["peak"]), entropy=float(st["entropy"]), segments17=segment_phases(phase_map),
                        histogram=st["histogram"], source=source)
 
 

@@ -1,81 +1,36 @@
-"""Bull's-eye (polar map) figures with the AHA 17-segment overlay, and phase histograms.
+"""SPECT phase figures: phase and perfusion bull's-eyes (on cardio.aha17.bullseye), phase histograms.
 
-Bull's-eye orientation is the usual one and matches phase.py: apex at the centre, base at the
+Bull's-eye orientation is cardio.aha17's and matches phase.py: apex at the centre, base at the
 rim, anterior up, septum left, lateral right, inferior down (polar angle = sector angle).
 """
 from __future__ import annotations
 
-import matplotlib
+import numpy as np
 
-matplotlib.use("Agg")
-import numpy as np  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
+from cardio import CardioError, aha17
+from cardio.figures import Figure
+from cardio_spect_polar.phase import HIST_BINS, PhaseResult, phase_statistics
 
-from cardio.data import CardioError  # noqa: E402
-from cardio_spect_polar.phase import AHA_LEVELS, HIST_BINS, PhaseResult, phase_statistics  # noqa: E402
-
-_SIX_CENTRES = [90, 150, 210, 270, 330, 30]  # anterior, anteroseptal, inferoseptal, inferior, inferolateral, anterolateral
-_FOUR_CENTRES = [90, 180, 270, 0]  # anterior, septal, inferior, lateral
-
-
-def _segment_overlay(ax, values: np.ndarray | None = None, fmt: str = "{:.0f}") -> None:
-    """AHA boundaries on a polar axis with radius = apex->base fraction; labels are numbers or values."""
-    kw = dict(color="black", lw=0.8)
-    t = np.linspace(0, 2 * np.pi, 361)
-    for level in (*AHA_LEVELS[1:], 1.0):
-        ax.plot(t, np.full_like(t, level), **kw)
-    for a in range(30, 360, 60):  # basal and mid borders
-        ax.plot([np.radians(a)] * 2, [AHA_LEVELS[2], 1.0], **kw)
-    for a in (45, 135, 225, 315):  # apical borders
-        ax.plot([np.radians(a)] * 2, [AHA_LEVELS[1], AHA_LEVELS[2]], **kw)
-    r_basal = 0.5 * (AHA_LEVELS[3] + 1.0)
-    r_mid = 0.5 * (AHA_LEVELS[2] + AHA_LEVELS[3])
-    r_apical = 0.5 * (AHA_LEVELS[1] + AHA_LEVELS[2])
-    spots = [(np.radians(a), r_basal) for a in _SIX_CENTRES] + [(np.radians(a), r_mid) for a in _SIX_CENTRES] \
-        + [(np.radians(a), r_apical) for a in _FOUR_CENTRES] + [(0.0, 0.0)]
-    for i, (a, r) in enumerate(spots):
-        text = str(i + 1) if values is None else fmt.format(values[i])
-        ax.text(a, r, text, ha="center", va="center", fontsize=7,
-                bbox=dict(boxstyle="round,pad=0.15", fc="white", ec="none", alpha=0.7))
+# Colour map, range and colour-bar label of each kind of polar map.
+KINDS = {"phase": ("twilight_shifted", 0.0, 360.0, "phase (degrees)"),
+         "perfusion": ("hot", 0.0, 100.0, "counts (% of maximum)"),
+         "amplitude": ("viridis", 0.0, None, "relative amplitude")}
 
 
 def plot_bullseye(polar_map: np.ndarray, *, kind: str = "phase", title: str | None = None,
                   segments: np.ndarray | None = None, overlay: bool = True, ax=None, vmin: float | None = None,
                   vmax: float | None = None, cmap: str | None = None) -> Figure:
-    """Bull's-eye of a (rings, sectors) map; kind "phase" (degrees, cyclic colours) or "perfusion" (%)."""
+    """Bull's-eye of a (rings, sectors) map; kind "phase" (degrees, cyclic colours), "perfusion" (%) or "amplitude"."""
+    if kind not in KINDS:
+        raise CardioError(f"unknown bull's-eye kind {kind!r}; use phase, perfusion or amplitude")
     m = np.asarray(polar_map, dtype=float)
     if m.ndim != 2:
         raise CardioError(f"a polar map is 2-D (rings, sectors), got shape {m.shape}")
-    if kind not in ("phase", "perfusion", "amplitude"):
-        raise CardioError(f"unknown bull's-eye kind {kind!r}; use phase, perfusion or amplitude")
-    rings, sectors = m.shape
-    if ax is None:
-        fig = Figure(figsize=(5.0, 4.0), layout="constrained")
-        ax = fig.add_subplot(projection="polar")
-    else:
-        fig = ax.figure
-    theta_edges = np.linspace(0, 2 * np.pi, sectors + 1)
-    r_edges = np.linspace(0, 1, rings + 1)
-    defaults = {"phase": ("twilight_shifted", 0.0, 360.0, "phase (degrees)"),
-                "perfusion": ("hot", 0.0, 100.0, "counts (% of maximum)"),
-                "amplitude": ("viridis", 0.0, float(np.nanmax(m)) if np.isfinite(m).any() else 1.0,
-                              "relative amplitude")}[kind]
-    mesh = ax.pcolormesh(theta_edges, r_edges, m, cmap=cmap or defaults[0],
-                         vmin=defaults[1] if vmin is None else vmin, vmax=defaults[2] if vmax is None else vmax,
-                         shading="flat")
-    ax.set_theta_zero_location("E")
-    ax.set_theta_direction(1)
-    ax.set_ylim(0, 1)
-    ax.set_xticks(np.radians([0, 90, 180, 270]), ["lateral", "anterior", "septal", "inferior"], fontsize=8)
-    ax.set_yticks([])
-    ax.grid(False)
-    if overlay:
-        _segment_overlay(ax, segments)
-    ax.tick_params(axis="x", pad=2)
-    fig.colorbar(mesh, ax=ax, shrink=0.75, pad=0.12, label=defaults[3])
-    if title:
-        ax.set_title(title, fontsize=10)
-    return fig
+    default_cmap, lo, hi, label = KINDS[kind]
+    if hi is None:
+        hi = float(np.nanmax(m)) if np.isfinite(m).any() else 1.0
+    return aha17.bullseye(m, ax=ax, title=title, cmap=cmap or default_cmap, vmin=lo if vmin is None else vmin,
+                          vmax=hi if vmax is None else vmax, label=label, segments=segments, show_overlay=overlay)
 
 
 def plot_phase_histogram(phases_or_result, *, title: str | None = None, ax=None) -> Figure:

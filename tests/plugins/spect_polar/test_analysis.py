@@ -1,16 +1,16 @@
-"""The paper's analysis (in-sample) and its cross-validated twin: tables, tests, and no leakage."""
+"""The paper's analysis (in-sample) and its cross-validated twin (pipeline.py): tables, tests, and no leakage."""
 from __future__ import annotations
-
 
 import pytest
 
 pytest.importorskip("cardio_spect_polar")
 
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
+import numpy as np
+import pandas as pd
 
-from cardio.data import Features, make_folds  # noqa: E402
-from cardio_spect_polar import analysis  # noqa: E402
+from cardio import Features
+from cardio.data import make_folds
+from cardio_spect_polar import analysis, pipeline
 
 CLINICAL = ["age", "sex", "qrs_ms", "lvef"]
 CATEGORICAL = ["sex"]
@@ -58,7 +58,7 @@ def test_paper_analysis_tables_figures_and_lr_tests(ctx, tmp_path):
     for j in range(1, 7):
         table[f"ae_{j:02d}"] = rng.normal(size=len(table)) + (1.2 * table["responder"] if j == 3 else 0)
     cols = [f"ae_{j:02d}" for j in range(1, 7)]
-    res = analysis.paper_analysis(table, "responder", CLINICAL, CATEGORICAL, cols, CFG, ctx.figure_path)
+    res = analysis.paper_analysis(table, "responder", CLINICAL, CATEGORICAL, cols, CFG, ctx.save_figure)
     sec = res.section
     assert "in-sample" in sec.title.lower() and "explanatory" in sec.title.lower()
     assert "optimistic" in sec.text
@@ -96,12 +96,12 @@ def test_cross_validation_is_leak_free(ctx):
         ctx.fold = fold.name
         train_ids = set(table["patient_id"].iloc[fold.train])
         test_ids = set(table["patient_id"].iloc[fold.test])
-        model = analysis.fit_phase_pipeline(features, fold.train, config, ctx)
+        model = pipeline.fit_phase_pipeline(features, fold.train, config, ctx)
         assert set(model.ae.patients) == train_ids and not set(model.ae.patients) & test_ids
         assert set(model.response.patients) == train_ids and not set(model.response.patients) & test_ids
         assert (model.response.screen["n"] == len(fold.train)).all()
         assert all(m.n == len(fold.train) for m in model.response.models.values())
-        pred = analysis.predict_phase_pipeline(model, features, fold.test, ctx)
+        pred = pipeline.predict_phase_pipeline(model, features, fold.test, ctx)
         t = pred.table
         assert set(t["patient_id"]) == test_ids and set(t["model"]) == set(analysis.MODEL_NAMES)
         assert t["threshold"].notna().all() and t["variables"].str.len().gt(0).all()
@@ -116,7 +116,7 @@ def test_cross_validation_is_leak_free(ctx):
     assert list(side["model"]) == list(analysis.MODEL_NAMES) and (side["n_out_of_fold"] == 60).all()
     assert side.loc[0, "optimism"] == pytest.approx(0.9 - side.loc[0, "out_of_fold_auc"])
     assert all(e["metric"].startswith("out-of-fold AUC") and e["ci_low"] <= e["estimate"] for e in estimates)
-    sel = analysis.fold_selection_table(pooled)
+    sel = pipeline.fold_selection_table(pooled)
     assert list(sel["fold"]) == [f.name for f in folds] and "ae_forced" in sel.columns
 
 

@@ -5,11 +5,11 @@ import pytest
 
 pytest.importorskip("cardio_spect_polar")
 
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
+import numpy as np
+import torch
 
-from cardio.data import CardioError  # noqa: E402
-from cardio_spect_polar import autoencoder as ae  # noqa: E402
+from cardio import CardioError
+from cardio_spect_polar import autoencoder as ae
 
 
 def phase_maps(n: int, pixels: int, seed: int = 0) -> np.ndarray:

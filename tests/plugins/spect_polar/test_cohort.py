@@ -5,12 +5,18 @@ import pytest
 
 pytest.importorskip("cardio_spect_polar")
 
-from cardio.data import CardioError
+from cardio import Cache, CardioError
 from cardio_spect_polar import cohort
 from cardio_spect_polar.dicom_io import GatedVolume
 from cardio_spect_polar.phantom import make_phantom
 
 quiet = lambda it, **kw: it  # noqa: E731  (no progress bars in tests)
+
+
+def cohort_dir(root, n_patients, seed):
+    """Where the cache keeps the default cohort of these parameters."""
+    return Cache(root).path(cohort.CACHE_NAMESPACE, cohort.cohort_params(n_patients, seed),
+                            version=cohort.GENERATOR_VERSION)
 
 
 def test_clinical_table_has_the_paper_columns_and_distributions():
@@ -42,7 +48,7 @@ def test_response_depends_on_where_the_late_zone_is_not_on_how_dyssynchronous():
 @pytest.fixture(scope="module")
 def small_cohort(tmp_path_factory):
     root = tmp_path_factory.mktemp("spect_cache")
-    return root, cohort.default_cohort(root, n_patients=10, seed=3, progress=quiet)
+    return root, cohort.default_cohort(Cache(root), n_patients=10, seed=3, progress=quiet)
 
 
 def test_default_cohort_is_written_as_dicom_and_read_back(small_cohort):
@@ -53,22 +59,25 @@ def test_default_cohort_is_written_as_dicom_and_read_back(small_cohort):
     vol = cohort.load_record(table["path"][0])
     assert isinstance(vol, GatedVolume) and vol.gated and vol.data.shape == (8, 24, 48, 48)
     assert np.load(table["true_phase_path"][0]).shape == (32, 64)
-    folder = cohort.default_cohort_dir(root, 10, 3)
+    folder = cohort_dir(root, 10, 3)
+    assert folder.parent.name == "spect_polar" and table["path"][0].startswith(str(folder))
     assert {"clinical.csv", "truth.csv", "params.json"} <= {p.name for p in folder.iterdir()}
+    assert not [p for p in root.rglob("*") if ".tmp" in p.name]  # built in a temporary folder, renamed whole
     truth = pd.read_csv(folder / "truth.csv")
     assert "late_angle" in truth and "late_angle" not in table  # the hidden truth stays out of the CSV
 
 
 def test_default_cohort_is_reused_and_seeded(small_cohort, tmp_path):
     root, table = small_cohort
-    before = {p: p.stat().st_mtime_ns for p in cohort.default_cohort_dir(root, 10, 3).rglob("*")}
-    again = cohort.default_cohort(root, n_patients=10, seed=3, progress=quiet)
+    before = {p: p.stat().st_mtime_ns for p in cohort_dir(root, 10, 3).rglob("*")}
+    again = cohort.default_cohort(Cache(root), n_patients=10, seed=3, progress=quiet)
     pd.testing.assert_frame_equal(table, again)
-    after = {p: p.stat().st_mtime_ns for p in cohort.default_cohort_dir(root, 10, 3).rglob("*")}
+    after = {p: p.stat().st_mtime_ns for p in cohort_dir(root, 10, 3).rglob("*")}
     assert before == after  # nothing rewritten
-    assert cohort.default_cohort_dir(root, 10, 4) != cohort.default_cohort_dir(root, 10, 3)
+    assert cohort_dir(root, 10, 4) != cohort_dir(root, 10, 3)
     with pytest.raises(CardioError, match="8 or 16"):
-        cohort.write_default_cohort(tmp_path, n_patients=10, gates=12)
+        cohort.write_default_cohort(Cache(tmp_path), n_patients=10, gates=12)
+    assert not any(tmp_path.iterdir())  # refused before anything was written
 
 
 def test_phase_analysis_of_the_cohort_recovers_the_true_maps(small_cohort):

@@ -8,7 +8,7 @@ import pytest
 
 pytest.importorskip("cardio_spect_polar")
 
-from cardio.data import CardioError
+from cardio import CardioError
 from cardio_spect_polar import dicom_io
 from cardio_spect_polar.phantom import make_phantom
 

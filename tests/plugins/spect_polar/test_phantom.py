@@ -4,7 +4,7 @@ import pytest
 
 pytest.importorskip("cardio_spect_polar")
 
-from cardio.data import CardioError
+from cardio import CardioError, aha17
 from cardio_spect_polar import phase
 from cardio_spect_polar.phantom import _thickening_wave, activation_pattern, make_phantom, scar_pattern
 
@@ -35,7 +35,7 @@ def test_dyssynchrony_magnitude_sets_the_spread_of_the_true_map():
         ph = make_phantom(1, pattern="lbbb", dyssynchrony=d, heterogeneity=0.0, base_phase=100.0, noise=False)
         assert np.ptp(ph.true_phase) == pytest.approx(d, abs=1e-6)
     f, params = activation_pattern("lbbb", np.random.default_rng(0))
-    u, theta = phase.polar_grid()
+    u, theta = aha17.polar_grid(phase.RINGS, phase.SECTORS)
     late = theta[np.argmax(f[-8:].mean(axis=0))]
     assert phase.circular_abs_error(late, params["late_angle"]) < 12  # latest wall is the requested one
     early = theta[np.argmin(f[-8:].mean(axis=0))]
@@ -55,7 +55,7 @@ def test_partial_volume_brightening_follows_thickening():
 
 def test_scar_lowers_counts_where_it_is():
     scar, _ = scar_pattern(25.0, np.random.default_rng(0), angle=90.0, position=0.6)
-    u, _ = phase.polar_grid()
+    u, _ = aha17.polar_grid(phase.RINGS, phase.SECTORS)
     area = np.sin(u * np.pi / 2)[:, None] * np.ones_like(scar)
     assert (area * scar).sum() / area.sum() == pytest.approx(0.25, abs=0.03)
     ph = make_phantom(3, pattern="synchronous", scar_burden=25.0, scar_angle=90.0, scar_position=0.6)

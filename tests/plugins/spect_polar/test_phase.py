@@ -1,4 +1,4 @@
-"""Phase analysis: Fourier phase, histogram statistics, the AHA 17-segment grid, refusals."""
+"""Phase analysis: Fourier phase, histogram statistics, segments of cardio.aha17, figures, refusals."""
 import os
 from pathlib import Path
 
@@ -7,7 +7,7 @@ import pytest
 
 pytest.importorskip("cardio_spect_polar")
 
-from cardio.data import CardioError
+from cardio import CardioError, aha17
 from cardio_spect_polar import phase
 from cardio_spect_polar.dicom_io import read_volume
 from cardio_spect_polar.phantom import make_phantom
@@ -84,27 +84,29 @@ def test_peak_entropy_and_histogram():
     assert batch["psd"].shape == (2,) and batch["psd"][0] == pytest.approx(batch["psd"][1])
 
 
-def test_aha17_assignment_covers_the_grid():
-    labels = phase.aha17_labels()
-    assert labels.shape == (phase.RINGS, phase.SECTORS)
-    assert set(np.unique(labels)) == set(range(1, 18))
-    u, theta = phase.polar_grid()
-    j = {a: int(np.argmin(np.abs(theta - a))) for a in (0, 30, 90, 150, 180, 210, 270, 330)}
-    base, mid, apical = phase.RINGS - 1, int(np.flatnonzero(u > 0.5)[0]), int(np.flatnonzero(u > 0.2)[0])
-    assert [labels[base, j[a]] for a in (90, 150, 210, 270, 330, 30)] == [1, 2, 3, 4, 5, 6]
-    assert [labels[mid, j[a]] for a in (90, 150, 210, 270, 330, 30)] == [7, 8, 9, 10, 11, 12]
-    assert [labels[apical, j[a]] for a in (90, 180, 270, 0)] == [13, 14, 15, 16]
-    assert (labels[0] == 17).all()
-    # every basal/mid segment spans about 1/6 of the sectors, every apical one 1/4
-    counts = np.bincount(labels[base], minlength=7)[1:7]
-    assert counts.sum() == phase.SECTORS and counts.min() >= 10
-
-
-def test_segment_means_of_piecewise_constant_map():
-    labels = phase.aha17_labels()
+def test_segments_are_the_core_aha17_model_on_the_phase_grid():
+    """segments17 is the circular mean phase over cardio.aha17's cells of the plugin's (rings, sectors) grid."""
+    labels = aha17.polar_labels(phase.RINGS, phase.SECTORS)
     values = np.arange(1, 18) * 20.0
-    got = phase.segment_means(values[labels - 1])
-    np.testing.assert_allclose(got, values % 360, atol=1e-9)
+    np.testing.assert_allclose(phase.segment_phases(values[labels - 1]), values % 360, atol=1e-9)
+    # a map that is late (200 deg) only in the core's basal inferolateral segment (5) moves segment 5 alone
+    ph = np.where(labels == 5, 200.0, 100.0)
+    res = phase.result_from_phase_map(ph)
+    assert res.segments17[4] == pytest.approx(200.0) and np.allclose(np.delete(res.segments17, 4), 100.0)
+    # circular: 350 and 10 degrees average to 0, not 180
+    alternating = np.where(np.arange(phase.SECTORS)[None, :] % 2, 350.0, 10.0) * np.ones((phase.RINGS, 1))
+    assert phase.circular_abs_error(phase.segment_phases(alternating)[16], 0.0) < 1e-9
+
+
+def test_volume_analysis_uses_the_core_segments_on_any_grid():
+    res = phase.phase_analysis(make_phantom(3, pattern="lbbb", dyssynchrony=120).volume, rings=16, sectors=32)
+    labels = aha17.polar_labels(16, 32)
+    for s in (1, 9, 14, 17):
+        cells = np.radians(res.phase_map[labels == s])
+        expect = np.degrees(np.arctan2(np.sin(cells).mean(), np.cos(cells).mean())) % 360
+        assert res.segments17[s - 1] == pytest.approx(expect, abs=1e-6)
+    with pytest.raises(CardioError, match="no cell in AHA segment"):
+        phase.result_from_phase_map(np.zeros((3, 8)))  # too coarse for 17 segments: a clear error
 
 
 def test_phase_analysis_batch_matches_single_and_reports_geometry():
@@ -166,17 +168,18 @@ def test_real_non_gated_nm_file_loads_but_phase_analysis_refuses_it():
 
 
 def test_bullseye_and_histogram_figures(tmp_path):
-    from matplotlib.figure import Figure
+    from cardio.figures import Figure
+    from cardio_spect_polar import phase_figures
 
-    from cardio_spect_polar import bullseye
     res = phase.phase_analysis(make_phantom(7, pattern="lbbb", dyssynchrony=120).volume)
-    fig = bullseye.plot_phase_summary(res, title="phantom")
+    fig = phase_figures.plot_phase_summary(res, title="phantom")
     assert isinstance(fig, Figure) and len([a for a in fig.axes if a.name == "polar"]) == 2
     fig.savefig(tmp_path / "summary.png")
     assert (tmp_path / "summary.png").stat().st_size > 10_000
-    assert isinstance(bullseye.plot_bullseye(res.perfusion_map, kind="perfusion"), Figure)
-    assert isinstance(bullseye.plot_phase_histogram((res.phase_map + 200) % 360), Figure)  # wrapped band
+    assert isinstance(phase_figures.plot_bullseye(res.perfusion_map, kind="perfusion"), Figure)
+    assert isinstance(phase_figures.plot_bullseye(res.amplitude_map, kind="amplitude"), Figure)
+    assert isinstance(phase_figures.plot_phase_histogram((res.phase_map + 200) % 360), Figure)  # wrapped band
     with pytest.raises(CardioError, match="2-D"):
-        bullseye.plot_bullseye(np.zeros(10))
+        phase_figures.plot_bullseye(np.zeros(10))
     with pytest.raises(CardioError, match="kind"):
-        bullseye.plot_bullseye(res.phase_map, kind="strain")
+        phase_figures.plot_bullseye(res.phase_map, kind="strain")

@@ -1,0 +1,46 @@
+"""The featurize stage: phase analysis of every record, and the Features the method consumes.
+
+Table: ids, responder, the clinical variables, PSD, PBW, entropy, peak phase and the circular mean
+phase of the 17 AHA segments (cardio.aha17); x: the flattened phase polar maps (what the
+autoencoder sees); meta: the polar grid and every record's PhaseResult (for the figures).
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from cardio import CardioError, Cohort, Features
+from cardio_spect_polar.cohort import analyze_records
+
+PHASE_COLUMNS = ("psd", "pbw", "entropy", "peak")
+
+
+def check_clinical(table: pd.DataFrame, clinical: list[str]) -> None:
+    """The clinical variables of analysis.clinical are numeric columns without missing values."""
+    missing = [c for c in clinical if c not in table.columns]
+    if missing:
+        raise CardioError(f"clinical variable(s) {missing} named in analysis.clinical are not in the cohort table")
+    bad = [c for c in clinical if not pd.api.types.is_numeric_dtype(table[c]) or table[c].isna().any()]
+    if bad:
+        raise CardioError(f"clinical column(s) {bad} must be numeric without missing values "
+                          "(encode sex as 1 = male, NYHA as 2/3/4, yes/no as 1/0)")
+
+
+def phase_features(cohort: Cohort, config: dict, ctx) -> Features:
+    """Phase analysis of every volume (or summary of every ready phase map) -> Features."""
+    check_clinical(cohort.table, list(config["analysis"]["clinical"]))
+    cfg = config["phase"]
+    results = analyze_records(cohort.table, int(cfg["harmonics"]), progress=ctx.progress, rings=int(cfg["rings"]),
+                              sectors=int(cfg["sectors"]), band_px=float(cfg["band_px"]))
+    shapes = {r.phase_map.shape for r in results}
+    if len(shapes) > 1:
+        raise CardioError(f"phase polar maps of different shapes in one cohort: {sorted(shapes)}; "
+                          "resample them to one grid")
+    table = cohort.table.copy()
+    for col in PHASE_COLUMNS:
+        table[col] = [float(getattr(r, col)) for r in results]
+    segs = np.stack([r.segments17 for r in results])
+    for j in range(segs.shape[1]):
+        table[f"phase_seg{j + 1:02d}"] = segs[:, j]
+    x = np.stack([r.phase_map.ravel() for r in results]).astype(np.float32)
+    return Features(table, x=x, label=cohort.label, meta={"grid": results[0].phase_map.shape, "phase_results": results})

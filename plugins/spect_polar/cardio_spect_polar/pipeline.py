@@ -1,0 +1,69 @@
+"""The method cross-validated: inside each training fold, the autoencoder on the training patients' phase
+maps, then He et al.'s screen and logistic models (analysis.fit_response_models) on the same patients;
+the held-out fold is scored with the fold's Youden thresholds."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from cardio import Features, Predictions
+from cardio_spect_polar.analysis import MODEL_NAMES, FittedResponseModels, fit_response_models
+from cardio_spect_polar.autoencoder import FittedAutoencoder, feature_names, fit_autoencoder
+
+
+@dataclass
+class PhaseAEModel:
+    """One training fold's fit: the AE (unsupervised) and the response models on its features."""
+
+    ae: FittedAutoencoder
+    response: FittedResponseModels
+    ae_cols: list[str]
+    outcome: str
+
+
+def with_ae_features(table: pd.DataFrame, z: np.ndarray) -> tuple[pd.DataFrame, list[str]]:
+    """The table with the AE features (n, k) as columns ae_01..ae_k, and those column names."""
+    cols = feature_names(z.shape[1])
+    return pd.concat([table.reset_index(drop=True), pd.DataFrame(z, columns=cols)], axis=1), cols
+
+
+def fit_phase_pipeline(features: Features, rows: np.ndarray, config: dict, ctx, name: str = "ae") -> PhaseAEModel:
+    """AE on the phase maps of `rows`, then the univariate screen and the logistic models on the
+    same rows (cardio_train gives it the training fold)."""
+    rows = np.asarray(rows)
+    table = features.table.iloc[rows]
+    cfg = config["analysis"]
+    ae = fit_autoencoder(features.x[rows], table["patient_id"], config["autoencoder"], ctx, name=name)
+    df, cols = with_ae_features(table, ae.transform(features.x[rows], ctx))
+    response = fit_response_models(df, features.label, list(cfg["clinical"]), cols, p_enter=float(cfg["p_enter"]),
+                                   p_ae=float(cfg["p_significant"]), max_ae=int(cfg["max_ae_features"]))
+    return PhaseAEModel(ae, response, cols, features.label)
+
+
+def predict_phase_pipeline(model: PhaseAEModel, features: Features, rows: np.ndarray, ctx) -> Predictions:
+    """Scores of the three models on `rows` (the test fold), with the fold's Youden thresholds."""
+    rows = np.asarray(rows)
+    table = features.table.iloc[rows]
+    df, _ = with_ae_features(table, model.ae.transform(features.x[rows], ctx))
+    scores = model.response.predict(df)
+    return Predictions.concat([
+        Predictions.from_arrays(table["record_id"], table["patient_id"], table[model.outcome], scores[name],
+                                model=name, task=model.outcome, kind="binary",
+                                threshold=model.response.thresholds[name],
+                                variables="+".join(model.response.variables[name]),
+                                ae_forced=int(model.response.ae_forced and "ae" in name.split("+")))
+        for name in MODEL_NAMES])
+
+
+def fold_selection_table(pred_table: pd.DataFrame) -> pd.DataFrame:
+    """Which variables each fold's models used (chosen on that fold's training rows)."""
+    if "variables" not in pred_table.columns or "fold" not in pred_table.columns:
+        return pd.DataFrame()
+    sel = pred_table.drop_duplicates(["fold", "model"])[["fold", "model", "variables"]]
+    out = sel.pivot(index="fold", columns="model", values="variables").reset_index()
+    if "ae_forced" in pred_table.columns:
+        forced = pred_table[pred_table["model"] == "clinical+ae"].groupby("fold")["ae_forced"].max()
+        out["ae_forced"] = out["fold"].map(forced).fillna(0).astype(int)
+    return out

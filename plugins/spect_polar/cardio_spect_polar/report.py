@@ -1,0 +1,106 @@
+"""What the run reports: the paper's in-sample analysis beside the cross-validated AUCs (evaluate), and
+the phase bull's-eyes, histograms and the decoder's view of the chosen AE feature (explain)."""
+from __future__ import annotations
+
+import numpy as np
+
+from cardio import Features, Predictions, Section
+from cardio.figures import Figure
+from cardio_spect_polar import phase_figures
+from cardio_spect_polar.analysis import in_sample_vs_out_of_fold, paper_analysis
+from cardio_spect_polar.autoencoder import fit_autoencoder
+from cardio_spect_polar.phase import circular_mean_deg
+from cardio_spect_polar.pipeline import PhaseAEModel, fold_selection_table, with_ae_features
+
+
+def evaluate_sections(predictions: Predictions, features: Features, config: dict, ctx) -> list[Section]:
+    """The paper's in-sample analysis (AE refitted on every patient) and, next to it, the
+    out-of-fold AUCs of the same pipeline refitted inside each training fold."""
+    cfg = config["analysis"]
+    level = float(config["stats"]["level"])
+    sections, insample = [], {}
+    if cfg["in_sample"]:
+        ae = fit_autoencoder(features.x, features.table["patient_id"], config["autoencoder"], ctx, name="ae-all")
+        df, cols = with_ae_features(features.table, ae.transform(features.x, ctx))
+        res = paper_analysis(df, features.label, list(cfg["clinical"]), list(cfg["categorical"]), cols, cfg,
+                             ctx.save_figure, level=level)
+        sections.append(res.section)
+        insample = res.aucs
+    table, estimates = in_sample_vs_out_of_fold(predictions.table, insample, features.label, level=level)
+    selection = fold_selection_table(predictions.table)
+    n_forced = int(selection["ae_forced"].sum()) if "ae_forced" in selection.columns else 0
+    text = (
+        "**The same pipeline, cross-validated.** Inside every training fold the autoencoder was trained on the "
+        "training patients' phase maps only, the univariate screen chose clinical variables (p < "
+        f"{cfg['p_enter']}) and AE features (p < {cfg['p_significant']}, at most {cfg['max_ae_features']}) on those "
+        "patients only, and the logistic models were fitted on them; the held-out fold was then scored. The "
+        "out-of-fold AUC is the honest estimate of how the method predicts response in new patients; the "
+        "in-sample AUC is what the paper's design reports. 'optimism' = in-sample minus out-of-fold. "
+        "The variables chosen in each fold are listed below"
+        + (f" ({n_forced} fold(s) had no AE feature reach p < {cfg['p_significant']}; there the single best AE "
+           "feature entered anyway, column ae_forced)." if n_forced else "."))
+    sections.append(Section(title="SPECT phase autoencoder: in-sample vs cross-validated (out-of-fold)", text=text,
+                            tables={f"In-sample vs out-of-fold AUC (DeLong {level:.0%} CI)": table,
+                                    "Variables chosen inside each training fold": selection},
+                            estimates=estimates))
+    return sections
+
+
+def mean_maps_figure(results: list, y: np.ndarray) -> Figure:
+    """Bull's-eyes of the circular mean phase of responders and of non-responders, and of the mean perfusion."""
+    maps = np.stack([r.phase_map for r in results])
+    fig = Figure(figsize=(13.5, 4.2), layout="constrained")
+    for k, (group, title) in enumerate(((1, "responders"), (0, "non-responders"))):
+        ax = fig.add_subplot(1, 3, k + 1, projection="polar")
+        phase_figures.plot_bullseye(circular_mean_deg(maps[y == group], axis=0), kind="phase", ax=ax,
+                                    title=f"mean phase, {title} (n={int((y == group).sum())})")
+    perf = [r.perfusion_map for r in results if r.perfusion_map is not None]
+    if perf:
+        ax = fig.add_subplot(1, 3, 3, projection="polar")
+        phase_figures.plot_bullseye(np.mean(perf, axis=0), kind="perfusion", ax=ax, title="mean perfusion (all)")
+    return fig
+
+
+def decoder_view(model: PhaseAEModel, features: Features, feature: str, ctx) -> Figure:
+    """How the decoded phase map changes when one AE feature moves from -2 to +2 SD (others at their mean)."""
+    j = model.ae_cols.index(feature)
+    train_rows = np.flatnonzero(features.table["patient_id"].astype(str).isin(set(model.ae.patients)).to_numpy())
+    z = model.ae.encode(features.x[train_rows], ctx)  # raw layer-2 units, what the decoder takes
+    lo, hi = z.mean(axis=0).copy(), z.mean(axis=0).copy()
+    lo[j] -= 2 * z[:, j].std()
+    hi[j] += 2 * z[:, j].std()
+    dec = model.ae.decode(np.stack([lo, hi]), ctx)
+    diff = (dec[1] - dec[0]).reshape(features.meta["grid"])
+    vmax = float(np.abs(diff).max()) or 1.0
+    fig = Figure(figsize=(5.2, 4.2), layout="constrained")
+    ax = fig.add_subplot(projection="polar")
+    phase_figures.plot_bullseye(diff, kind="phase", ax=ax, vmin=-vmax, vmax=vmax, cmap="RdBu_r",
+                                title=f"decoder: {feature} +2 SD minus -2 SD (degrees)")
+    return fig
+
+
+def explain_section(model: PhaseAEModel, features: Features, index: np.ndarray, ctx) -> Section:
+    """Bull's-eyes of the mean phase (responders vs non-responders) and mean perfusion, the phase
+    histograms of one responder and one non-responder of the fold, and the decoder's view of the
+    fold's most predictive AE feature."""
+    results = features.meta["phase_results"]
+    y = features.y.astype(int)
+    figs = [ctx.save_figure(mean_maps_figure(results, y), "spect_bullseye_mean_phase_perfusion")]
+    index = np.asarray(index)
+    for group, name in ((1, "responder"), (0, "non_responder")):
+        rows = index[y[index] == group]
+        if len(rows):
+            title = f"a {name.replace('_', '-')} of the last test fold"
+            figs.append(ctx.save_figure(phase_figures.plot_phase_summary(results[rows[0]], title=title),
+                                        f"spect_phase_summary_{name}"))
+    feature = model.response.ae_selected[0] if model.response.ae_selected else None
+    text = "Mean phase maps are circular means over patients (descriptive, all patients). "
+    if feature is not None:
+        figs.append(ctx.save_figure(decoder_view(model, features, feature, ctx), "spect_ae_feature_decoder_view"))
+        coef = model.response.models["clinical+ae"].table.set_index("variable")
+        or_txt = (f" (OR {coef.loc[feature, 'or']:.3g} per unit in the last fold's clinical+ae model)"
+                  if feature in coef.index else "")
+        text += (f"The last fold's most significant AE feature is {feature}{or_txt}; its decoder view shows how "
+                 "the reconstructed phase map changes when only that feature moves from -2 to +2 SD (other "
+                 "features at their training mean): red = later contraction.")
+    return Section(title="SPECT phase maps and what the autoencoder feature encodes", text=text, figures=figs)
