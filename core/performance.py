@@ -11,6 +11,7 @@ import pandas as pd
 
 from cardio.data import PluginInfo, Predictions, Section
 from cardio.hookspecs import hookimpl
+from cardio.stats.evaluate import is_probabilistic
 from cardio.stats.formatting import format_ci
 
 MAX_AGREEMENT_FIGURES = 8
@@ -39,7 +40,7 @@ def summary_table(estimates: list[dict]) -> pd.DataFrame:
         row = rows.setdefault((e["model"], e["task"]), {"model": e["model"], "task": e["task"], "n": e["n"]})
         row[e["metric"]] = format_ci(e)
     cols = ["model", "task", "n", "auc", "accuracy", "sensitivity", "specificity", "ppv", "npv", "f1",
-            "mae", "rmse", "r2", "ba_bias"]
+            "brier", "calibration_slope", "calibration_intercept", "mae", "rmse", "r2", "ba_bias"]
     df = pd.DataFrame(list(rows.values()))
     return df[[c for c in cols if c in df.columns]] if len(df) else df
 
@@ -63,10 +64,18 @@ def evaluate_section(predictions: Predictions, config: dict, ctx) -> Section:
         curves = {m: (g["y_true"].to_numpy(), g["y_score"].to_numpy()) for m, g in sub.groupby("model", sort=False)}
         fig = stats.plot_roc(curves, title=f"ROC, {task} (out-of-fold)", seed=ctx.seed)
         figures.append(ctx.save_figure(fig, f"roc_{_slug(task)}"))
-        for model, (y, p) in curves.items():
-            fig = stats.plot_calibration(y, p)
+        risks = {m: p for m, (_, p) in curves.items() if is_probabilistic(p)}  # not yes/no rules
+        for model, p in risks.items():
+            fig = stats.plot_calibration(curves[model][0], p)
             fig.axes[0].set_title(f"Calibration, {model} / {task}")
             figures.append(ctx.save_figure(fig, f"calibration_{_slug(model)}_{_slug(task)}"))
+        if risks:  # models aligned on the records every one of them scored
+            wide = sub[sub["model"].isin(list(risks))].pivot_table(index="record_id", columns="model",
+                                                                   values="y_score").dropna()
+            y = sub.drop_duplicates("record_id").set_index("record_id").loc[wide.index, "y_true"].to_numpy()
+            fig = stats.plot_decision_curve(y, {m: wide[m].to_numpy() for m in risks},
+                                            title=f"Decision curve, {task} (out-of-fold, {len(y)} records)")
+            figures.append(ctx.save_figure(fig, f"decision_curve_{_slug(task)}"))
     regression = table[table["kind"] == "regression"].groupby(["model", "task"], sort=False)
     for i, ((model, task), g) in enumerate(regression):
         if i >= MAX_AGREEMENT_FIGURES:
@@ -78,7 +87,10 @@ def evaluate_section(predictions: Predictions, config: dict, ctx) -> Section:
             f"`cv.method={config['cv']['method']}`, split by patient. Intervals are {level}% "
             f"(AUC: DeLong; proportions: Wilson; regression: bootstrap, {s['n_resamples']} resamples, "
             f"seed {ctx.seed}). "
-            "Thresholds were chosen on training folds only (0.5 where a plugin gave none).")
+            "Thresholds were chosen on training folds only (0.5 where a plugin gave none). "
+            "For models that output risks: Brier score (bootstrap CI), calibration slope (1 is ideal) and "
+            "intercept (0 is ideal) with Wald CIs, calibration plots and a decision curve; yes/no rules get none. "
+            "Paired DeLong tests of one task are one family: p-values are shown raw and Holm-adjusted.")
     tables = {"performance": summary_table(estimates)}
     if n_repeats > 1:
         text += f" The table and figures show repeat 0 of {n_repeats}; every repeat is in metrics.json."
@@ -90,7 +102,8 @@ def evaluate_section(predictions: Predictions, config: dict, ctx) -> Section:
     if shown:
         tables["paired DeLong tests"] = pd.DataFrame([{
             "task": t["extra"].get("task"), "model A": t["extra"].get("model_a"), "model B": t["extra"].get("model_b"),
-            "z": round(t["statistic"], 3) if t["statistic"] is not None else None, "p": t["p_value"]} for t in shown])
+            "z": round(t["statistic"], 3) if t["statistic"] is not None else None, "p": t["p_value"],
+            "p (Holm, per task)": t.get("p_adjusted")} for t in shown])
     return Section("Performance", text, figures, tables, estimates, tests)
 
 

@@ -8,7 +8,13 @@ from cardio.stats.calibration import calibration, decision_curve
 from cardio.stats.correlation import correlation_matrix
 from cardio.stats.cv import summarize_folds
 from cardio.stats.evaluate import evaluate_predictions
-from cardio.stats.figures import plot_bland_altman, plot_calibration, plot_forest, plot_roc
+from cardio.stats.figures import (
+    plot_bland_altman,
+    plot_calibration,
+    plot_decision_curve,
+    plot_forest,
+    plot_roc,
+)
 from cardio.stats.formatting import format_ci, format_interval, format_p
 from cardio.stats.logistic import (
     EstimationError,
@@ -40,5 +46,5 @@ __all__ = [
     "threshold_for_sensitivity", "binary_metrics", "wilson_ci",
     "univariate_screen", "LogisticModel", "fit_logistic", "select_and_fit", "likelihood_ratio_test",
     "correlation_matrix", "table_one", "agreement", "by_subgroup", "SubgroupSkipped", "summarize_folds",
-    "plot_roc", "plot_calibration", "plot_bland_altman", "plot_forest", "evaluate_predictions",
+    "plot_roc", "plot_calibration", "plot_decision_curve", "plot_bland_altman", "plot_forest", "evaluate_predictions",
 ]

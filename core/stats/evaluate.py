@@ -8,7 +8,9 @@ import pandas as pd
 
 from cardio.stats.agreement import agreement
 from cardio.stats.bootstrap import bootstrap_ci
+from cardio.stats.calibration import calibration
 from cardio.stats.cv import summarize_folds
+from cardio.stats.multitest import adjust_pvalues
 from cardio.stats.result import Estimate, StatsError
 from cardio.stats.roc import delong_ci, delong_test
 from cardio.stats.thresholds import binary_metrics
@@ -60,6 +62,8 @@ def _binary(g: pd.DataFrame, keys: dict, level: float, n_resamples: int, seed: i
         pooled_auc.extra["fold_summary"] = {k: summary[k] for k in ("n_folds", "n_used", "mean", "sd", "min", "max")}
     pooled = [pooled_auc, bootstrap_ci(y, s, "auc", n_resamples=n_resamples, seed=seed, level=level)]
     pooled += list(binary_metrics(y, s, thr, level=level, n_resamples=n_resamples, seed=seed).values())
+    if is_probabilistic(s):
+        pooled += list(calibration(y, s, level=level, n_resamples=n_resamples, seed=seed).values())
     out = []
     for est in pooled:
         est.warnings.extend(notes)
@@ -67,6 +71,12 @@ def _binary(g: pd.DataFrame, keys: dict, level: float, n_resamples: int, seed: i
     if len(per_fold) > 1:
         out += [_row(est, keys, f) for f, est in per_fold.items()]
     return out
+
+
+def is_probabilistic(score: np.ndarray) -> bool:
+    """Scores that are risks (in [0, 1], more than two values), not a yes/no rule: calibration applies."""
+    s = np.asarray(score, dtype=float)
+    return bool(s.size and s.min() >= 0 and s.max() <= 1 and np.unique(s).size > 2)
 
 
 def _paired_tests(pred: pd.DataFrame, task_cols: list[str], level: float) -> list[dict]:
@@ -104,13 +114,29 @@ def _paired_tests(pred: pd.DataFrame, task_cols: list[str], level: float) -> lis
     return tests
 
 
+def _adjust_families(tests: list[dict], task_cols: list[str], method: str) -> list[dict]:
+    """Holm (or BH) over the paired tests of one task: raw and adjusted p-values side by side."""
+    frame = pd.DataFrame([{c: t.get(c) for c in task_cols} for t in tests])
+    for _, idx in (frame.groupby(task_cols, dropna=False).groups.items() if task_cols and tests
+                   else [(None, list(range(len(tests))))]):
+        idx = list(idx)
+        adjusted = adjust_pvalues([tests[i]["p_value"] if tests[i]["p_value"] is not None else np.nan for i in idx],
+                                  method)
+        for i, p in zip(idx, adjusted):
+            tests[i]["p_adjusted"] = None if not np.isfinite(p) else float(p)
+            tests[i]["adjustment"] = f"{method} over the {len(idx)} paired test(s) of this task"
+    return tests
+
+
 def evaluate_predictions(pred: pd.DataFrame, level: float = 0.95, n_resamples: int = 2000, seed: int | None = 0,
-                         group_cols: tuple[str, ...] = ("model", "task")) -> tuple[list[dict], list[dict]]:
+                         group_cols: tuple[str, ...] = ("model", "task"),
+                         adjust: str = "holm") -> tuple[list[dict], list[dict]]:
     """Evaluate out-of-fold predictions: (estimate dicts, test dicts), ready for metrics.json.
 
     Binary: pooled DeLong AUC, stratified bootstrap AUC, accuracy/sensitivity/specificity/PPV/NPV/F1 at the
-    per-row thresholds (default 0.5), and DeLong AUC per fold. Regression: agreement(). Tests: paired
-    DeLong between every two models of a task on their shared records.
+    per-row thresholds (default 0.5), DeLong AUC per fold, and, for probabilistic scores, Brier score and
+    calibration intercept and slope. Regression: agreement(). Tests: paired DeLong between every two models
+    of a task on their shared records, with p-values adjusted within the task (`adjust`: holm, bh, none).
     """
     level = check_level(level)
     n_resamples = check_n_resamples(n_resamples)
@@ -147,5 +173,5 @@ def evaluate_predictions(pred: pd.DataFrame, level: float = 0.95, n_resamples: i
         except StatsError as exc:
             raise StatsError(f"{where}: {exc}") from exc
     tests = _paired_tests(pred, [c for c in group_cols if c != "model"], level) if "model" in group_cols else []
-    return estimates, tests
+    return estimates, _adjust_families(tests, [c for c in group_cols if c != "model"], adjust)
 

@@ -129,3 +129,25 @@ def plot_forest(table: pd.DataFrame) -> Figure:
     ax.set(xlabel="Odds ratio (log scale)", title="Odds ratios with confidence intervals")
     fig.tight_layout()
     return fig
+
+
+def plot_decision_curve(y: Any, probs: dict[str, Any], title: str | None = None) -> Figure:
+    """Net benefit against the threshold probability for each model, treat-all and treat-none."""
+    from cardio.stats.calibration import decision_curve
+
+    if not probs:
+        raise StatsError("plot_decision_curve needs at least one model's probabilities")
+    fig = Figure(figsize=(6, 4.2))
+    ax = fig.add_subplot()
+    curves = {name: decision_curve(y, p) for name, p in probs.items()}
+    first = next(iter(curves.values()))
+    ax.plot(first["threshold"], first["treat_all"], color="0.45", lw=1.2, ls="--", label="treat all")
+    ax.axhline(0.0, color="0.2", lw=1.0, label="treat none")
+    for i, (name, c) in enumerate(curves.items()):
+        ax.plot(c["threshold"], c["model"], color=f"C{i}", lw=1.8, label=name)
+    prevalence = float(np.mean(as_binary_labels(y)))
+    ax.set(xlim=(0, 1), ylim=(-0.05, max(prevalence, 0.05) * 1.1), xlabel="Threshold probability of response",
+           ylabel="Net benefit (true positives per patient)", title=title or "Decision curve")
+    ax.legend(fontsize=8, loc="upper right")
+    fig.tight_layout()
+    return fig

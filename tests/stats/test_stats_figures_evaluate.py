@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from matplotlib.figure import Figure
+from statsmodels.stats.multitest import multipletests
 
 from cardio.stats import (
     StatsError,
@@ -75,7 +76,8 @@ def test_evaluate_predictions_pooled_per_fold_and_paired_tests():
     assert by_method[("auc", "delong")]["estimate"] == pytest.approx(ref.estimate)
     assert by_method[("auc", "delong")]["ci_low"] == pytest.approx(ref.ci_low)
     assert by_method[("auc", "bootstrap-percentile")]["n_resamples"] == 200
-    assert {m for m, _ in by_method} == {"auc", "accuracy", "sensitivity", "specificity", "ppv", "npv", "f1"}
+    assert {m for m, _ in by_method} == {"auc", "accuracy", "sensitivity", "specificity", "ppv", "npv", "f1",
+                                         "brier", "calibration_intercept", "calibration_slope"}
     sens = by_method[("sensitivity", "wilson")]
     pos = cnn[cnn.y_true == 1]
     assert sens["estimate"] == pytest.approx(np.mean(pos.y_score >= pos.threshold))
@@ -95,6 +97,10 @@ def test_evaluate_predictions_pooled_per_fold_and_paired_tests():
     lg = pred[(pred.model == "logistic") & (pred.task == "crt")]
     assert t["statistic"] == pytest.approx(delong_test(cnn.y_true, cnn.y_score, lg.y_score).statistic)
     assert t["task"] == "crt" and t["extra"]["model_b"] == "logistic"
+    # the three paired tests of the task are one family: Holm-adjusted p beside the raw one
+    raw = [x["p_value"] for x in tests]
+    assert [x["p_adjusted"] for x in tests] == pytest.approx(list(multipletests(raw, method="holm")[1]))
+    assert all("holm over the 3 paired test(s)" in x["adjustment"] for x in tests)
 
 
 def test_evaluate_fold_with_one_class_is_warned_not_fatal():
