@@ -80,6 +80,22 @@ def run_cmd(plugin, config_file, sets, device, out, resume, seed) -> None:
     click.echo(str(run_dir))
 
 
+@main.command("validate")
+@click.option("--plugin", required=True, help="Modality plugin whose cohort to check.")
+@click.option("--config", "config_file", type=click.Path(dir_okay=False), help="YAML merged over the defaults.")
+@click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help="Override one key, e.g. data.dir=cohort/.")
+def validate_cmd(plugin, config_file, sets) -> None:
+    """Load the cohort and check it against the study, listing every problem; trains nothing."""
+    from cardio.run import validate_cohort
+
+    summary, problems = validate_cohort(plugin, config_file, tuple(sets))
+    if problems:
+        for p in problems:
+            click.echo(f"problem: {p}", err=True)
+        raise CardioError(f"{len(problems)} problem(s) in the cohort ({summary})")
+    click.echo(f"cohort OK: {summary}")
+
+
 @main.command("report")
 @click.argument("run_dir", type=click.Path(file_okay=False, exists=True))
 def report_cmd(run_dir: str) -> None:

@@ -17,8 +17,8 @@ import pandas as pd
 import torch
 
 import cardio
+from cardio import checks, engine, leakage, plugins, report
 from cardio import config as config_mod
-from cardio import engine, leakage, plugins, report
 from cardio.cache import write_text_atomic
 from cardio.context import RunContext
 from cardio.data import CardioError, Cohort, Features, Predictions, Section, make_folds
@@ -121,6 +121,27 @@ def _expect(value: Any, kind: type | tuple[type, ...], hook: str, plugin: str) -
     return value
 
 
+def validate_cohort(plugin: str, config_file: str | None = None, sets: tuple[str, ...] = (),
+                    register: Iterable[object] = ()) -> tuple[str, list[str]]:
+    """Load the cohort (nothing else) and check it against the study: (summary, every problem found)."""
+    import tempfile
+
+    loaded = plugins.get_plugin_manager(register)
+    pm = plugins.select(loaded, plugin)
+    cfg = config_mod.resolve(plugins.info(pm, plugin).default_config, config_file, tuple(sets))
+    with tempfile.TemporaryDirectory(prefix="cardio-validate-") as scratch:
+        ctx = RunContext(device=torch.device("cpu"), seed=int(cfg["seed"]), out_dir=Path(scratch),
+                         cache_dir=default_cache_dir(cfg), log=_logger(None, True), train=dict(cfg["train"]))
+        ctx.cache_dir.mkdir(parents=True, exist_ok=True)
+        cohort = _expect(pm.hook.cardio_load(config=cfg, ctx=ctx), Cohort, "cardio_load", plugin)
+    problems = checks.cohort_problems(cohort, cfg)
+    try:
+        leakage.check_config(cfg, cohort)
+    except CardioError as e:
+        problems.append(str(e))
+    return checks.summary(cohort), problems
+
+
 def run_study(plugin: str, config_file: str | None = None, sets: tuple[str, ...] = (), device: str | None = None,
               out: str | None = None, resume: str | None = None, seed: int | None = None,
               register: Iterable[object] = ()) -> Path:
@@ -202,6 +223,10 @@ def _run_stages(pm, plugin: str, loaded: plugins.Loaded, cfg: dict, run_dir: Pat
     log.info("stage preprocess (%d records)", len(cohort))
     cohort = _expect(hooks.cardio_preprocess(cohort=cohort, config=cfg, ctx=ctx) or cohort, Cohort,
                      "cardio_preprocess", plugin)
+    problems = checks.cohort_problems(cohort, cfg)
+    if problems:
+        raise CardioError(f"the cohort does not fit the study: {'; '.join(problems)} (cardio validate lists them)")
+    log.info("cohort: %s", checks.summary(cohort))
     leakage.check_config(cfg, cohort)
     null_control = bool(cfg["cohort"]["permute_labels"])
     if null_control:
