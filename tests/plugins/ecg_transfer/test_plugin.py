@@ -128,7 +128,7 @@ def test_prepare_without_transfer_model_or_with_a_weights_file(cpu_context, tmp_
 
 def test_cli_names_a_missing_weights_file(tmp_path):
     result = invoke("run", "--plugin", "ecg_transfer", "--out", str(tmp_path / "run"),
-                    "--set", f"cache_dir={tmp_path / 'cache'}", "--set", "data.n_patients=6",
+                    "--set", f"cache_dir={tmp_path / 'cache'}", "--set", "data.n_patients=6", "--set", "cv.folds=2",
                     "--set", f"pretrain.weights_file={tmp_path / 'missing.pt'}")
     assert result.exit_code == 2
     assert f"cardio: error: pretrain.weights_file {tmp_path / 'missing.pt'} does not exist" in result.stderr
