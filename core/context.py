@@ -27,7 +27,7 @@ def _len(iterable: Iterable) -> int | None:
 
 def _logged(iterable: Iterable, desc: str, total: int | None, log: logging.Logger, initial: int = 0):
     """Yield from iterable, logging progress at each tenth (and at most every 30 s otherwise)."""
-    started, last, step = time.perf_counter(), time.perf_counter(), max((total or 0) // 10, 1)
+    started, last, step = time.perf_counter(), time.perf_counter(), max(-(-(total or 0) // 10), 1)
     done = initial
     for item in iterable:
         yield item

@@ -221,8 +221,10 @@ def _run_stages(pm, plugin: str, loaded: plugins.Loaded, cfg: dict, run_dir: Pat
     log.info("stage load")
     cohort = _expect(hooks.cardio_load(config=cfg, ctx=ctx), Cohort, "cardio_load", plugin)
     log.info("stage preprocess (%d records)", len(cohort))
+    loaded_outcomes = cohort.outcomes
     cohort = _expect(hooks.cardio_preprocess(cohort=cohort, config=cfg, ctx=ctx) or cohort, Cohort,
                      "cardio_preprocess", plugin)
+    cohort.outcomes = tuple(dict.fromkeys([*loaded_outcomes, *cohort.outcomes]))  # a rebuilt Cohort keeps them
     problems = checks.cohort_problems(cohort, cfg)
     if problems:
         raise CardioError(f"the cohort does not fit the study: {'; '.join(problems)} (cardio validate lists them)")

@@ -1,6 +1,7 @@
 """The CRT cohort's ECGs through the stages: load (or write the synthetic cohort), filter, beat images."""
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +13,9 @@ from cardio_ecg_transfer.beat_images import beat_windows, highpass, image_axes, 
 from cardio_ecg_transfer.records import load_cohort
 from cardio_ecg_transfer.rpeaks import detect_rpeaks
 
+#: Columns that define the CRT outcome (response is an LVESV reduction >= 15%): the core refuses them
+#: as covariates and permutes them with the label in a null control.
+OUTCOME_COLUMNS = ("lvesv_reduction_pct",)
 #: Cohort columns that never become model inputs or report rows (the file name of the ECG).
 NOT_COVARIATES = ("ecg",)
 
@@ -34,14 +38,16 @@ def load(config: dict, ctx) -> Cohort:
     data = config["data"]
     source, synthetic = cohort_source(config, ctx)
     ecgs = load_cohort(source, fs=float(data["fs"]), lead=data["lead"], label=config["label"],
-                       skip_bad=bool(data["skip_bad"]), progress=ctx.progress)
+                       skip_bad=bool(data["skip_bad"]), progress=ctx.progress,
+                       allow_outside=bool(data["allow_outside_paths"]))
     if ecgs.skipped:
         ctx.log.warning("%d cohort ECG(s) left out as unreadable (data.skip_bad)", len(ecgs.skipped))
     # Columns starting with "_" hold a synthetic cohort's hidden generating parameters: never inputs.
     table = ecgs.table[[c for c in ecgs.table.columns if not str(c).startswith("_")]].copy()
     signals = ecgs.signals
     return Cohort(table, loader=signals.__getitem__, label=config["label"], root=ecgs.root,
-                  meta={"fs": ecgs.fs, "synthetic": synthetic, "skipped": len(ecgs.skipped)})
+                  meta={"fs": ecgs.fs, "synthetic": synthetic, "skipped": len(ecgs.skipped)},
+                  outcomes=tuple(c for c in OUTCOME_COLUMNS if c in table.columns))
 
 
 def preprocess(cohort: Cohort, config: dict, ctx) -> Cohort:
@@ -50,8 +56,7 @@ def preprocess(cohort: Cohort, config: dict, ctx) -> Cohort:
     cut = float(config["preprocess"]["highpass_hz"])
     filtered = {rid: highpass(cohort.array(rid), fs, cut)
                 for rid in ctx.progress(cohort.table["record_id"].astype(str), desc="high-pass", total=len(cohort))}
-    return Cohort(cohort.table, loader=filtered.__getitem__, label=cohort.label, root=cohort.root,
-                  meta={**cohort.meta, "highpass_hz": cut})
+    return dataclasses.replace(cohort, loader=filtered.__getitem__, meta={**cohort.meta, "highpass_hz": cut})
 
 
 def _evenly(n: int, k: int) -> np.ndarray:

@@ -20,11 +20,12 @@ import pandas as pd
 import wfdb
 from scipy import signal as sps
 
-from cardio import CardioError
+from cardio import CardioError, confined_path
 
 log = logging.getLogger("cardio.ecg_transfer")
 
 MIN_FS = 100.0
+MAX_FS = 20000.0  # above any ECG recorder; a header claiming more is damaged
 #: Beat annotation symbols of WFDB (the rest mark rhythm changes, noise, comments...).
 BEAT_SYMBOLS = frozenset("NLRaVFJASEj/QB?!enfr")
 #: Bytes per sample of the WFDB storage formats whose size can be checked against the header.
@@ -106,6 +107,8 @@ def _check_fs(source_fs: float, path: Path) -> float:
     if not np.isfinite(source_fs) or source_fs < MIN_FS:
         raise CardioError(f"{path}: sampling rate {source_fs:g} Hz is below the {MIN_FS:g} Hz an ECG needs "
                           "for QRS detection and spectrograms")
+    if source_fs > MAX_FS:
+        raise CardioError(f"{path}: sampling rate {source_fs:g} Hz is above {MAX_FS:g} Hz; the header is damaged")
     return source_fs
 
 
@@ -128,8 +131,8 @@ def check_lead(x: np.ndarray, path: Path | str, lead: str | int) -> np.ndarray:
 
 def _pick_lead(names: Sequence[str], lead: str | int | None, path: Path) -> int:
     names = [str(n) for n in names]
-    if lead is None:
-        return 0
+    if lead is None:  # lead II where the file has one, else its first lead
+        return names.index("II") if "II" in names else 0
     if isinstance(lead, (int, np.integer)) or (isinstance(lead, str) and lead.strip().lstrip("-").isdigit()
                                               and lead not in names):
         i = int(lead)
@@ -173,6 +176,25 @@ def _check_dat_sizes(header, base: Path) -> None:
                               f"per lead ({need} bytes), the file holds {have} bytes")
 
 
+def _check_declared_fs(hea: Path) -> None:
+    """The record line's sampling-rate field, when present, must be a number.
+
+    wfdb reads a field it cannot parse as its default of 250 Hz, which would resample the ECG
+    wrongly without a word; the WFDB format allows "fs", "fs/counter" and "fs/counter(base)".
+    """
+    try:
+        lines = hea.read_text(errors="replace").splitlines()
+    except OSError as exc:
+        raise CardioError(f"{hea}: unreadable WFDB header ({exc.strerror})") from None
+    record = next((ln.split() for ln in lines if ln.strip() and not ln.lstrip().startswith("#")), [])
+    if len(record) >= 3:
+        declared = record[2].split("/")[0]
+        try:
+            float(declared)
+        except ValueError:
+            raise CardioError(f"{hea}: sampling rate {declared!r} in the record line is not a number") from None
+
+
 def read_wfdb(path: Path | str, fs: float = 360.0, lead: str | int | None = 0,
               annotator: str | None = None) -> ECGRecord:
     """One lead of a WFDB record (path with or without .hea), resampled to `fs`; annotations if asked."""
@@ -184,6 +206,7 @@ def read_wfdb(path: Path | str, fs: float = 360.0, lead: str | int | None = 0,
         header = wfdb.rdheader(str(base))
     except Exception as exc:  # wfdb raises assorted errors on malformed headers
         raise CardioError(f"{hea}: unreadable WFDB header ({exc})") from exc
+    _check_declared_fs(hea)
     source_fs = _check_fs(header.fs, hea)
     if not header.n_sig:
         raise CardioError(f"{hea}: the header declares no signal")
@@ -339,6 +362,11 @@ def read_cohort_table(source: Path | str, label: str = "responder") -> pd.DataFr
     if lab.isna().any():
         rows = (np.nonzero(lab.isna().to_numpy())[0] + 2).tolist()  # +2: header line and 1-based lines
         raise CardioError(f"{csv}: label column {label!r} is missing or not numeric on line(s) {rows[:10]}")
+    odd = ~lab.isin([0, 1])
+    if odd.any():
+        rows = (np.nonzero(odd.to_numpy())[0] + 2).tolist()
+        raise CardioError(f"{csv}: label column {label!r} must hold 0 or 1; line(s) {rows[:10]} hold "
+                          f"{sorted(set(lab[odd].tolist()))[:5]}")
     table[label] = lab
     no_id = table["patient_id"].isna() | (table["patient_id"].astype(str).str.strip() == "")
     if no_id.any():
@@ -362,7 +390,7 @@ def _row_fs(row: pd.Series, default: float | None) -> float | None:
 
 def load_cohort(source: Path | str, fs: float = 360.0, lead: str | int | None = "II", label: str = "responder",
                 skip_bad: bool = False, source_fs: float | None = None,
-                progress: Callable | None = None) -> CohortECGs:
+                progress: Callable | None = None, allow_outside: bool = False) -> CohortECGs:
     """A CRT cohort folder: the checked table and one lead per record at `fs`.
 
     Rows whose ECG is absent or bad raise CardioError, or with `skip_bad` are dropped from the
@@ -372,7 +400,9 @@ def load_cohort(source: Path | str, fs: float = 360.0, lead: str | int | None = 
     csv = _cohort_csv(source)
     table = read_cohort_table(csv, label)
     root = csv.parent
-    paths = [root / str(e) for e in table["ecg"]]
+    # The CSV is data from someone else: its file names stay inside the cohort folder unless allowed.
+    paths = [confined_path(root, str(e), allow_outside=allow_outside, what=f"{csv.name} ECG file", log=log)
+             for e in table["ecg"]]
     absent = [i for i, p in enumerate(paths)
               if not (p.is_file() or (p.parent / f"{p.name}.hea").is_file() or p.with_suffix(".hea").is_file())]
     if absent and not skip_bad:
