@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import platform
 import sys
 import tempfile
@@ -24,11 +25,9 @@ from pathlib import Path
 
 import torch
 
-from cardio import RunContext, engine, write_text_atomic
-from cardio.config import resolve
-from cardio.run import default_cache_dir
+from cardio import engine, write_text_atomic
+from cardio.testing import context, plugin_config
 from cardio_ecg_transfer import pretrain
-from cardio_ecg_transfer.plugin import cardio_plugin_info
 
 #: The CPU size: every S, V and F beat of DS1 with at most 5,000 N beats, and all of DS2.
 CPU_SETS = ("pretrain.max_beats_per_class=5000", "pretrain.max_eval_beats=null", "pretrain.epochs=6",
@@ -60,14 +59,12 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
 
     sets = (("profile=paper",) if args.profile == "paper" else CPU_SETS) + tuple(args.sets) + (f"device={args.device}",)
-    config = resolve(cardio_plugin_info().default_config, sets=sets)
+    config = plugin_config("ecg_transfer", sets)
     out = Path(args.out or tempfile.mkdtemp(prefix="aami_interpatient-"))
-    (out / "checkpoints").mkdir(parents=True, exist_ok=True)
-    log = logging.getLogger("aami_interpatient")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
-    device = engine.resolve_device(config["device"])
-    ctx = RunContext(device=device, seed=int(config["seed"]), out_dir=out, cache_dir=default_cache_dir(config),
-                     log=log, train=dict(config["train"]))
+    cache = config["cache_dir"] or os.environ.get("CARDIO_CACHE", Path.home() / ".cache" / "cardio")
+    ctx = context(out, config, device=config["device"], seed=int(config["seed"]), cache_dir=cache)
+    device = ctx.device
     engine.seed_everything(ctx.seed)
     pt = config["pretrain"]
     print(f"machine: {machine(device)}")
