@@ -1,8 +1,11 @@
-"""Hook implementations of the ecg_transfer plugin; each delegates to the module that does the work."""
+"""Hook implementations of the ecg_transfer plugin; each delegates to the module that does the work.
+
+The modules are imported inside the hooks: listing plugins (`cardio plugins`, `cardio config`)
+then never loads torch, wfdb or the models.
+"""
 from __future__ import annotations
 
 from cardio import PluginInfo, hookimpl, package_defaults
-from cardio_ecg_transfer import attribution, cohort_ecg, fold_models, pretrain, records, report
 
 
 @hookimpl
@@ -15,26 +18,36 @@ def cardio_plugin_info():
 
 @hookimpl
 def cardio_datasets():
+    from cardio_ecg_transfer import records
+
     return {"mitdb": records.fetch_mitdb}
 
 
 @hookimpl
 def cardio_load(config, ctx):
+    from cardio_ecg_transfer import cohort_ecg
+
     return cohort_ecg.load(config, ctx)
 
 
 @hookimpl
 def cardio_preprocess(cohort, config, ctx):
+    from cardio_ecg_transfer import cohort_ecg
+
     return cohort_ecg.preprocess(cohort, config, ctx)
 
 
 @hookimpl
 def cardio_featurize(cohort, config, ctx):
+    from cardio_ecg_transfer import cohort_ecg
+
     return cohort_ecg.featurize(cohort, config, ctx)
 
 
 @hookimpl
 def cardio_prepare(config, ctx):
+    from cardio_ecg_transfer import pretrain
+
     # MIT-BIH pretraining, once per run before the folds (it never sees the CRT cohort's labels):
     # a pretrain.Pretrained, or None when no transfer model is asked for.
     return pretrain.prepare(config, ctx)
@@ -42,19 +55,27 @@ def cardio_prepare(config, ctx):
 
 @hookimpl
 def cardio_train(features, train_index, prepared, config, ctx):
+    from cardio_ecg_transfer import fold_models
+
     return fold_models.train_fold(features, train_index, config, ctx, prepared)
 
 
 @hookimpl
 def cardio_predict(model, features, test_index, config, ctx):
+    from cardio_ecg_transfer import fold_models
+
     return fold_models.predict_fold(model, features, test_index, ctx)
 
 
 @hookimpl
 def cardio_explain(model, features, index, config, ctx):
+    from cardio_ecg_transfer import attribution
+
     return attribution.explain_section(model, features, index, config, ctx)
 
 
 @hookimpl
 def cardio_evaluate(predictions, cohort, prepared, config, ctx):
+    from cardio_ecg_transfer import report
+
     return report.sections(predictions, cohort, prepared, config, ctx)

@@ -152,3 +152,14 @@ def test_featurize_drops_hidden_columns_and_makes_one_row_per_beat(cpu_context):
     # standardized images: zero mean and unit variance per beat
     assert np.allclose(feats.x.mean(axis=(1, 2)), 0, atol=1e-4)
     assert np.allclose(feats.x.std(axis=(1, 2)), 1, atol=1e-3)
+
+
+def test_listing_the_plugin_does_not_import_torch():
+    """`cardio plugins` and `cardio config` stay fast: the plugin module loads no model code."""
+    import subprocess
+    import sys
+
+    code = ("import sys, cardio_ecg_transfer.plugin as p; p.cardio_plugin_info(); "
+            "print('torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "False"
