@@ -153,9 +153,23 @@ def bullseye(polar_map: np.ndarray, *, ax=None, title: str | None = None, cmap: 
 def image_bullseye(ax, image: np.ndarray, *, title: str = "", cmap: str = "viridis", vmin: float | None = None,
                    vmax: float | None = None):
     """A (size, size) bull's-eye image on an ordinary axis, blank outside the disc, segment borders drawn."""
-    labels = image_labels(image.shape[-1])
+    size = image.shape[-1]
+    labels = image_labels(size)
     im = ax.imshow(np.ma.masked_where(labels == 0, image), cmap=cmap, vmin=vmin, vmax=vmax)
-    ax.contour(labels, levels=np.arange(0.5, 18), colors="k", linewidths=0.4)
+    # Borders drawn as geometry (circles and spokes), in pixel coordinates with y pointing down.
+    c, radius = (size - 1) / 2.0, size / 2.0
+    t = np.linspace(0, 2 * np.pi, 361)
+    kw = dict(color="black", lw=0.6)
+    for level in (*LEVELS[1:], 1.0):
+        ax.plot(c + level * radius * np.cos(t), c - level * radius * np.sin(t), **kw)
+    spokes = [(a, LEVELS[2], 1.0) for a in range(30, 360, 60)] \
+        + [(a, LEVELS[1], LEVELS[2]) for a in (45, 135, 225, 315)]
+    for a, r0, r1 in spokes:
+        th = np.radians(a)
+        ax.plot([c + r0 * radius * np.cos(th), c + r1 * radius * np.cos(th)],
+                [c - r0 * radius * np.sin(th), c - r1 * radius * np.sin(th)], **kw)
+    ax.set_xlim(-0.5, size - 0.5)
+    ax.set_ylim(size - 0.5, -0.5)
     ax.set_title(title, fontsize=9)
     ax.axis("off")
     return im
