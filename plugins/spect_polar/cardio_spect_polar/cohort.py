@@ -32,7 +32,7 @@ from typing import Callable, Iterable, Sequence
 import numpy as np
 import pandas as pd
 
-from cardio import Cache, CardioError, Cohort
+from cardio import Cache, CardioError, Cohort, confined_path
 from cardio_spect_polar.dicom_io import DICOM_SUFFIXES, GatedVolume, read_polar_map, read_volume, write_gated_dicom
 from cardio_spect_polar.phantom import LATERAL_DEG, make_phantom
 from cardio_spect_polar.phase import PhaseResult, phase_analysis_batch, result_from_phase_map
@@ -193,7 +193,7 @@ def _record_kind(path: Path) -> str:
 
 def load_cohort(folder: str | Path, clinical_csv: str | Path | None = None, *, columns: Sequence[str] = (),
                 label: str | None = "responder", id_column: str = "patient_id",
-                file_column: str = "file") -> pd.DataFrame:
+                file_column: str = "file", allow_outside: bool = False) -> pd.DataFrame:
     """Table of a cohort: record_id, patient_id, path, kind ('volume' | 'polar') and the CSV columns.
 
     `columns` (and `label`) are the columns the configuration names; a CSV without one of them,
@@ -234,7 +234,9 @@ def load_cohort(folder: str | Path, clinical_csv: str | Path | None = None, *, c
         table[label] = lab.astype(int)
 
     if file_column in table.columns:
-        paths = [folder / str(f) if pd.notna(f) else None for f in table[file_column]]
+        # The CSV is someone else's data: its file names stay inside the cohort folder unless allowed.
+        paths = [confined_path(folder, str(f), allow_outside=allow_outside, what=f"{csv.name} file")
+                 if pd.notna(f) else None for f in table[file_column]]
         lacking = [i for i, p in enumerate(paths) if p is None or not p.is_file()]
     else:
         index: dict[str, list[Path]] = {}
@@ -296,7 +298,8 @@ def load(config: dict, ctx) -> Cohort:
     data = config["data"]
     if data["dir"]:
         root = Path(data["dir"]).expanduser()
-        table = load_cohort(root, data["clinical_csv"], columns=list(config["analysis"]["clinical"]), label=LABEL)
+        table = load_cohort(root, data["clinical_csv"], columns=list(config["analysis"]["clinical"]), label=LABEL,
+                            allow_outside=bool(data["allow_outside_paths"]))
     else:
         table = default_cohort(ctx.cache, int(data["n_patients"]), int(data["seed"]), int(data["gates"]),
                                progress=ctx.progress, slices=int(data["slices"]), size=int(data["size"]))

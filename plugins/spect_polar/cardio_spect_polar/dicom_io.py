@@ -173,12 +173,23 @@ def read_dicom_volume(path: str | Path) -> GatedVolume:
         raise CardioError(f"{path}: not a DICOM file ({exc})") from exc
     except (OSError, EOFError, ValueError, KeyError) as exc:
         raise CardioError(f"{path}: unreadable DICOM file ({exc})") from exc
+    lacking = [k for k in ("Modality", "Rows", "Columns") if k not in ds]
+    if lacking:
+        raise CardioError(f"{path}: DICOM file lacks {', '.join(lacking)}: truncated, or not an image "
+                          f"({path.stat().st_size} bytes)")
     modality = str(ds.get("Modality", "")).strip()
     if modality != "NM":
         raise CardioError(f"{path}: Modality is {modality or 'missing'!r}; "
                           "a SPECT volume must be NM (nuclear medicine)")
     if not any(k in ds for k in ("PixelData", "FloatPixelData", "DoubleFloatPixelData")):
         raise CardioError(f"{path}: DICOM file has no pixel data (7FE0,0010)")
+    declared = ds.get("NumberOfFrames")
+    try:
+        ok = declared in (None, "") or int(declared) >= 1
+    except (TypeError, ValueError):
+        ok = False
+    if not ok:
+        raise CardioError(f"{path}: NumberOfFrames is {declared!r}; a volume needs at least one frame")
     try:
         pixels = ds.pixel_array
     except Exception as exc:  # pydicom raises many types for truncated or undecodable data
@@ -188,7 +199,11 @@ def read_dicom_volume(path: str | Path) -> GatedVolume:
         pixels = apply_modality_lut(pixels, ds)
     n_frames = int(ds.get("NumberOfFrames", 1) or 1)
     rows, cols = int(ds.Rows), int(ds.Columns)
-    pixels = np.asarray(pixels).reshape(n_frames, rows, cols)
+    pixels = np.asarray(pixels)
+    if pixels.size != n_frames * rows * cols:
+        raise CardioError(f"{path}: pixel data holds {pixels.size} values, not NumberOfFrames x Rows x Columns "
+                          f"= {n_frames} x {rows} x {cols}")
+    pixels = pixels.reshape(n_frames, rows, cols)
     image_type = [str(v) for v in (ds.get("ImageType") or [])]
     spacing = tuple(float(v) for v in ds.PixelSpacing) if "PixelSpacing" in ds else None
     slice_spacing = float(ds.SpacingBetweenSlices) if ds.get("SpacingBetweenSlices") not in (None, "") else (
