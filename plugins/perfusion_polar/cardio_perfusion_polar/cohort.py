@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from cardio import CardioError, Cohort, Features, aha17
+from cardio import CardioError, Cohort, Features, aha17, confined_path
 from cardio_perfusion_polar.synthetic import CHANNELS, IMPAIRED_MFR, RISK_TASKS, SEGMENT_TASKS, cached_cohort
 
 LABEL = "impaired_mfr"
@@ -23,7 +23,10 @@ def read_cohort(root: Path) -> pd.DataFrame:
     csv = root / "labels.csv"
     if not csv.exists():
         raise CardioError(f"perfusion cohort {root}: labels.csv not found")
-    table = pd.read_csv(csv, dtype={"patient_id": str})
+    try:
+        table = pd.read_csv(csv, dtype={"patient_id": str})
+    except (ValueError, UnicodeDecodeError, pd.errors.ParserError) as e:  # empty, binary or malformed
+        raise CardioError(f"{csv}: unreadable CSV ({str(e).splitlines()[0]})") from None
     need = ["patient_id"] + SEGMENT_TASKS + [t for t in RISK_TASKS if t != LABEL]
     missing = [c for c in need if c not in table.columns]
     if missing:
@@ -37,7 +40,9 @@ def read_cohort(root: Path) -> pd.DataFrame:
     if LABEL not in table.columns:
         table[LABEL] = (table[SEGMENT_TASKS].mean(axis=1) < IMPAIRED_MFR).astype(int)
     table["record_id"] = table["patient_id"].astype(str)
-    table["map_path"] = [str(root / "maps" / f"{p}.npy") for p in table["patient_id"]]
+    # a patient id such as "../x" must not reach outside the cohort folder
+    table["map_path"] = [str(confined_path(root, f"maps/{p}.npy", what=f"{csv.name} patient_id's map"))
+                         for p in table["patient_id"]]
     return table
 
 
