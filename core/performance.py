@@ -11,8 +11,6 @@ import pandas as pd
 
 from cardio.data import PluginInfo, Predictions, Section
 from cardio.hookspecs import hookimpl
-from cardio.stats.evaluate import is_probabilistic
-from cardio.stats.formatting import format_ci
 
 MAX_AGREEMENT_FIGURES = 8
 
@@ -31,6 +29,8 @@ def cardio_evaluate(predictions, config, ctx):
 
 def summary_table(estimates: list[dict]) -> pd.DataFrame:
     """Pooled out-of-fold estimates, one row per model and task."""
+    from cardio.stats import format_ci  # loaded when a run evaluates: `cardio plugins` stays fast
+
     pooled = [e for e in estimates if e.get("fold") == "pooled" and e.get("subgroup") is None
               and e.get("repeat", 0) == 0]
     rows: dict[tuple, dict] = {}
@@ -47,6 +47,8 @@ def summary_table(estimates: list[dict]) -> pd.DataFrame:
 
 def evaluate_section(predictions: Predictions, config: dict, ctx) -> Section:
     """The core's evaluation of every model and task, with CIs, tests and figures."""
+    from cardio.stats.evaluate import is_probabilistic
+
     stats = ctx.stats
     s = config["stats"]
     table = predictions.table

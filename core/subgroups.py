@@ -5,7 +5,6 @@ import pandas as pd
 
 from cardio.data import CardioError, PluginInfo, Section
 from cardio.hookspecs import hookimpl
-from cardio.stats.formatting import format_ci
 
 
 @hookimpl
@@ -19,6 +18,7 @@ def cardio_evaluate(predictions, cohort, config, ctx):
     columns = config.get("subgroups") or []
     if not columns:
         return None
+    from cardio.stats import format_ci  # loaded only when a run asks for subgroups
     missing = [c for c in columns if c not in cohort.table.columns]
     if missing:
         raise CardioError(f"subgroups: column(s) {missing} are not in the cohort table; "

@@ -48,3 +48,16 @@ def test_version(cardio_cli):
     import cardio
 
     assert cardio.__version__ in cardio_cli("--version", check=True).stdout
+
+
+def test_listing_plugins_loads_neither_torch_nor_the_stats_service(toy_site):
+    """`cardio plugins` stays under 2 s: the built-ins and installed plugins load no model or stats code."""
+    import os
+    import subprocess
+    import sys
+
+    code = ("import sys; from cardio import plugins; plugins.listing(plugins.get_plugin_manager()); "
+            "print(sorted(m for m in ('torch', 'statsmodels', 'sklearn') if m in sys.modules))")
+    env = {**os.environ, "CARDIO_PLUGINS": "ecg_transfer,spect_polar,perfusion_polar"}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env).stdout
+    assert out.strip() == "[]"

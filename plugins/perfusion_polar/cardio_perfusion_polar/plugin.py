@@ -2,12 +2,11 @@
 
 cohort.py (labels.csv + maps, the synthetic cohort of synthetic.py in the cache) -> training.py
 (two-step ResNet of model.py and the 17-segment baselines, per fold) -> report.py (figures, tables).
+Modules are imported inside the hooks: listing plugins never loads torch or the models.
 """
 from __future__ import annotations
 
 from cardio import PluginInfo, hookimpl, package_defaults
-from cardio_perfusion_polar import cohort as polar_cohort
-from cardio_perfusion_polar import report, training
 
 
 @hookimpl
@@ -21,29 +20,41 @@ def cardio_plugin_info():
 
 @hookimpl
 def cardio_load(config, ctx):
+    from cardio_perfusion_polar import cohort as polar_cohort
+
     return polar_cohort.load(config["perfusion"], ctx)
 
 
 @hookimpl
 def cardio_featurize(cohort, config, ctx):
+    from cardio_perfusion_polar import cohort as polar_cohort
+
     return polar_cohort.featurize(cohort, ctx)
 
 
 @hookimpl
 def cardio_train(features, train_index, config, ctx):
+    from cardio_perfusion_polar import training
+
     return training.train(features, train_index, config["perfusion"], ctx)
 
 
 @hookimpl
 def cardio_predict(model, features, test_index, config, ctx):
+    from cardio_perfusion_polar import training
+
     return training.predict(model, features, test_index, ctx)
 
 
 @hookimpl
 def cardio_explain(model, features, index, config, ctx):
+    from cardio_perfusion_polar import report
+
     return report.explain_section(model, features, index, ctx)
 
 
 @hookimpl
 def cardio_evaluate(predictions):
+    from cardio_perfusion_polar import report
+
     return report.evaluate_section(predictions)
