@@ -26,6 +26,7 @@ column of the CSV), plus a clinical CSV with one row per patient.
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 from typing import Callable, Iterable, Sequence
 
@@ -193,11 +194,13 @@ def _record_kind(path: Path) -> str:
 
 def load_cohort(folder: str | Path, clinical_csv: str | Path | None = None, *, columns: Sequence[str] = (),
                 label: str | None = "responder", id_column: str = "patient_id",
-                file_column: str = "file", allow_outside: bool = False) -> pd.DataFrame:
+                file_column: str = "file", allow_outside: bool = False,
+                log: logging.Logger | None = None) -> pd.DataFrame:
     """Table of a cohort: record_id, patient_id, path, kind ('volume' | 'polar') and the CSV columns.
 
     `columns` (and `label`) are the columns the configuration names; a CSV without one of them,
-    or patients without a volume / polar map, is an error that names the CSV.
+    or patients without a volume / polar map, is an error that names the CSV. Files named in
+    `file_column` stay inside `folder` unless `allow_outside` (each outside one is logged to `log`).
     """
     folder = Path(folder)
     if not folder.is_dir():
@@ -235,7 +238,7 @@ def load_cohort(folder: str | Path, clinical_csv: str | Path | None = None, *, c
 
     if file_column in table.columns:
         # The CSV is someone else's data: its file names stay inside the cohort folder unless allowed.
-        paths = [confined_path(folder, str(f), allow_outside=allow_outside, what=f"{csv.name} file")
+        paths = [confined_path(folder, str(f), allow_outside=allow_outside, what=f"{csv.name} file", log=log)
                  if pd.notna(f) else None for f in table[file_column]]
         lacking = [i for i, p in enumerate(paths) if p is None or not p.is_file()]
     else:
@@ -299,7 +302,7 @@ def load(config: dict, ctx) -> Cohort:
     if data["dir"]:
         root = Path(data["dir"]).expanduser()
         table = load_cohort(root, data["clinical_csv"], columns=list(config["analysis"]["clinical"]), label=LABEL,
-                            allow_outside=bool(data["allow_outside_paths"]))
+                            allow_outside=bool(data["allow_outside_paths"]), log=ctx.log)
     else:
         table = default_cohort(ctx.cache, int(data["n_patients"]), int(data["seed"]), int(data["gates"]),
                                progress=ctx.progress, slices=int(data["slices"]), size=int(data["size"]))

@@ -70,6 +70,12 @@ def _name(path) -> str:
     return str(path)
 
 
+def _detail(exc: BaseException) -> str:
+    """A library's exception as one short line: its first line (pydicom may append a whole traceback)."""
+    first = next((line.strip() for line in str(exc).splitlines() if line.strip()), "")
+    return f"{type(exc).__name__}: {first}"[:240]
+
+
 def check_volume(data: np.ndarray, source: str, *, gated: bool = True) -> np.ndarray:
     """Validate a (gates, slices, rows, cols) array; returns it as float32."""
     arr = np.asarray(data)
@@ -138,41 +144,65 @@ def read_npy_volume(path: str | Path) -> GatedVolume:
     return GatedVolume(check_volume(arr, _name(path)), gated=True, source=_name(path), meta={"format": "npy"})
 
 
+def _numbers(ds: Dataset, keyword: str, path: Path, count: int = 1) -> list[float] | None:
+    """A DS/IS element as `count` finite numbers, None when absent or empty; anything else names the element."""
+    try:
+        value = ds.get(keyword)
+    except (TypeError, ValueError) as exc:  # pydicom converts DS/IS lazily and may refuse here
+        raise CardioError(f"{path}: {keyword} is malformed ({_detail(exc)})") from None
+    if value is None or value == "":
+        return None
+    items = list(value) if isinstance(value, (list, tuple, MultiValue)) else [value]
+    try:
+        out = [float(v) for v in items]
+    except (TypeError, ValueError):
+        out = []
+    if len(out) != count or not np.isfinite(out).all():
+        raise CardioError(f"{path}: {keyword} is {str(value)[:40]!r}; expected {count} finite number(s)")
+    return out
+
+
 def _vector(ds: Dataset, tag: Tag, n_frames: int, path: Path) -> np.ndarray:
     name = _VECTORS.get(tag, str(tag))
+    named = f"{name} {tag}" if tag in _VECTORS else str(tag)
     if tag not in ds:
-        raise CardioError(f"{path}: Frame Increment Pointer names {name} {tag} but the file lacks it")
-    vec = np.atleast_1d(np.asarray(ds[tag].value, dtype=np.int64))
-    if vec.size != n_frames:
+        raise CardioError(f"{path}: Frame Increment Pointer names {named} but the file lacks it")
+    try:
+        vec = np.atleast_1d(np.asarray(ds[tag].value, dtype=np.int64))
+    except (TypeError, ValueError, OverflowError):
+        raise CardioError(f"{path}: Frame Increment Pointer names {named}, which is not a vector of "
+                          "frame indices") from None
+    if vec.ndim != 1 or vec.size != n_frames:
         raise CardioError(f"{path}: {name} has {vec.size} values for {n_frames} frames")
     return vec
 
 
-def _gating_info(ds: Dataset) -> tuple[float | None, list[float] | None]:
+def _gating_info(ds: Dataset, path: Path) -> tuple[float | None, list[float] | None]:
     """Nominal R-R interval and the time-slot start times from the NM Multi-gated Acquisition Module."""
     rr, slots = None, None
     gis = ds.get("GatedInformationSequence")
-    if gis:
-        dis = gis[0].get("DataInformationSequence")
-        if dis:
-            item = dis[0]
-            if item.get("NominalInterval") not in (None, ""):
-                rr = float(item.NominalInterval)
-            tsi = item.get("TimeSlotInformationSequence")
-            if tsi:
-                slots = [float(x.TimeSlotTime) for x in tsi if x.get("TimeSlotTime") not in (None, "")]
-    return rr, slots or None
+    dis = gis[0].get("DataInformationSequence") if gis else None
+    if dis:
+        item = dis[0]
+        nominal = _numbers(item, "NominalInterval", path)
+        rr = nominal[0] if nominal else None
+        for slot in item.get("TimeSlotInformationSequence") or []:
+            time = _numbers(slot, "TimeSlotTime", path)
+            if time is not None:
+                slots = [*(slots or []), time[0]]
+    return rr, slots
 
 
-def read_dicom_volume(path: str | Path) -> GatedVolume:
-    """An NM multi-frame short-axis reconstruction, gated or not, as (gates, slices, rows, cols)."""
-    path = Path(path)
+def _open_dicom(path: Path) -> Dataset:
+    """The dataset of a DICOM image file; a truncated or foreign file is an error naming it."""
     try:
         ds = pydicom.dcmread(path)
+        ds.walk(lambda dataset, element: None)  # pydicom parses elements lazily: parse every one here, once
     except InvalidDicomError as exc:
         raise CardioError(f"{path}: not a DICOM file ({exc})") from exc
-    except (OSError, EOFError, ValueError, KeyError) as exc:
-        raise CardioError(f"{path}: unreadable DICOM file ({exc})") from exc
+    except Exception as exc:  # damaged bytes make pydicom raise many types (struct.error, NotImplementedError...)
+        raise CardioError(f"{path}: unreadable DICOM file, damaged or truncated ({_detail(exc)})") from exc
+    # pydicom stops quietly where a file ends: a cut file reads as a dataset that lacks elements.
     lacking = [k for k in ("Modality", "Rows", "Columns") if k not in ds]
     if lacking:
         raise CardioError(f"{path}: DICOM file lacks {', '.join(lacking)}: truncated, or not an image "
@@ -182,33 +212,37 @@ def read_dicom_volume(path: str | Path) -> GatedVolume:
         raise CardioError(f"{path}: Modality is {modality or 'missing'!r}; "
                           "a SPECT volume must be NM (nuclear medicine)")
     if not any(k in ds for k in ("PixelData", "FloatPixelData", "DoubleFloatPixelData")):
-        raise CardioError(f"{path}: DICOM file has no pixel data (7FE0,0010)")
+        raise CardioError(f"{path}: DICOM file has no pixel data (7FE0,0010): truncated, or not an image "
+                          f"({path.stat().st_size} bytes)")
+    return ds
+
+
+def _frames(ds: Dataset, path: Path) -> np.ndarray:
+    """The pixel data as (frames, rows, cols), in counts (the modality rescale applied)."""
     declared = ds.get("NumberOfFrames")
     try:
-        ok = declared in (None, "") or int(declared) >= 1
+        n_frames = 1 if declared in (None, "") else int(declared)
     except (TypeError, ValueError):
-        ok = False
-    if not ok:
+        n_frames = 0
+    if n_frames < 1:
         raise CardioError(f"{path}: NumberOfFrames is {declared!r}; a volume needs at least one frame")
+    slope, intercept = _numbers(ds, "RescaleSlope", path), _numbers(ds, "RescaleIntercept", path)
     try:
         pixels = ds.pixel_array
     except Exception as exc:  # pydicom raises many types for truncated or undecodable data
-        raise CardioError(f"{path}: pixel data cannot be decoded ({type(exc).__name__}: {exc})") from exc
-    if "RescaleSlope" in ds or "RescaleIntercept" in ds:
-        from pydicom.pixels import apply_modality_lut
-        pixels = apply_modality_lut(pixels, ds)
-    n_frames = int(ds.get("NumberOfFrames", 1) or 1)
+        raise CardioError(f"{path}: pixel data cannot be decoded ({_detail(exc)})") from exc
+    if slope is not None or intercept is not None:
+        pixels = pixels * (slope or [1.0])[0] + (intercept or [0.0])[0]
     rows, cols = int(ds.Rows), int(ds.Columns)
     pixels = np.asarray(pixels)
     if pixels.size != n_frames * rows * cols:
         raise CardioError(f"{path}: pixel data holds {pixels.size} values, not NumberOfFrames x Rows x Columns "
                           f"= {n_frames} x {rows} x {cols}")
-    pixels = pixels.reshape(n_frames, rows, cols)
-    image_type = [str(v) for v in (ds.get("ImageType") or [])]
-    spacing = tuple(float(v) for v in ds.PixelSpacing) if "PixelSpacing" in ds else None
-    slice_spacing = float(ds.SpacingBetweenSlices) if ds.get("SpacingBetweenSlices") not in (None, "") else (
-        float(ds.SliceThickness) if ds.get("SliceThickness") not in (None, "") else None)
+    return pixels.reshape(n_frames, rows, cols)
 
+
+def _frame_grid(ds: Dataset, n_frames: int, path: Path) -> tuple[np.ndarray, np.ndarray, int, bool, list[str]]:
+    """(time slot, slice) of every frame from the Frame Increment Pointer's vectors; gates, gated, vector names."""
     fip = ds.get("FrameIncrementPointer")
     tags = [] if fip is None else [Tag(t) for t in (fip if isinstance(fip, (list, tuple, MultiValue)) else [fip])]
     vectors = {_VECTORS.get(t, str(t)): _vector(ds, t, n_frames, path) for t in tags}
@@ -223,7 +257,6 @@ def read_dicom_volume(path: str | Path) -> GatedVolume:
     slice_vec = vectors.get("SliceVector", np.arange(1, n_frames + 1) if not gated else np.ones(n_frames, int))
     slot_vec = vectors.get("TimeSlotVector", np.ones(n_frames, int))
     n_slots = int(ds.get("NumberOfTimeSlots") or slot_vec.max()) if gated else 1
-    n_slices = int(slice_vec.max())
     if slot_vec.min() < 1 or slot_vec.max() > n_slots or slice_vec.min() < 1:
         raise CardioError(f"{path}: Time Slot / Slice Vector values out of range (NumberOfTimeSlots={n_slots})")
     if gated and n_slots == 1:
@@ -232,6 +265,17 @@ def read_dicom_volume(path: str | Path) -> GatedVolume:
     if gated and np.unique(per_slot).size > 1:
         detail = ", ".join(f"gate {g + 1}: {c}" for g, c in enumerate(per_slot))
         raise CardioError(f"{path}: gates of unequal size (slices per time slot: {detail})")
+    return slot_vec, slice_vec, n_slots, gated, list(vectors)
+
+
+def read_dicom_volume(path: str | Path) -> GatedVolume:
+    """An NM multi-frame short-axis reconstruction, gated or not, as (gates, slices, rows, cols)."""
+    path = Path(path)
+    ds = _open_dicom(path)
+    pixels = _frames(ds, path)
+    n_frames, rows, cols = pixels.shape
+    slot_vec, slice_vec, n_slots, gated, vector_names = _frame_grid(ds, n_frames, path)
+    n_slices = int(slice_vec.max())
     volume = np.zeros((n_slots, n_slices, rows, cols), dtype=np.float32)
     seen = np.zeros((n_slots, n_slices), dtype=np.int64)
     np.add.at(seen, (slot_vec - 1, slice_vec - 1), 1)
@@ -239,13 +283,16 @@ def read_dicom_volume(path: str | Path) -> GatedVolume:
         raise CardioError(f"{path}: frames do not fill the (time slot, slice) grid exactly once "
                           f"({int((seen == 0).sum())} missing, {int((seen > 1).sum())} repeated)")
     volume[slot_vec - 1, slice_vec - 1] = pixels.astype(np.float32)
-    rr, slots = _gating_info(ds)
-    meta = {"format": "dicom", "modality": modality, "image_type": image_type, "number_of_frames": n_frames,
-            "frame_increment_pointer": list(vectors), "image_id": str(ds.get("ImageID", "")),
-            "number_of_time_slots": n_slots if gated else 0}
+    spacing = _numbers(ds, "PixelSpacing", path, count=2)
+    slice_spacing = _numbers(ds, "SpacingBetweenSlices", path) or _numbers(ds, "SliceThickness", path)
+    rr, slots = _gating_info(ds, path)
+    meta = {"format": "dicom", "modality": "NM", "image_type": [str(v) for v in (ds.get("ImageType") or [])],
+            "number_of_frames": n_frames, "frame_increment_pointer": vector_names,
+            "image_id": str(ds.get("ImageID", "")), "number_of_time_slots": n_slots if gated else 0}
     check_volume(volume, _name(path), gated=gated)
-    return GatedVolume(volume, gated=gated, source=_name(path), pixel_spacing=spacing, slice_spacing=slice_spacing,
-                       rr_ms=rr, time_slot_ms=slots, meta=meta)
+    return GatedVolume(volume, gated=gated, source=_name(path), pixel_spacing=tuple(spacing) if spacing else None,
+                       slice_spacing=slice_spacing[0] if slice_spacing else None, rr_ms=rr, time_slot_ms=slots,
+                       meta=meta)
 
 
 def read_polar_map(path: str | Path, shape: tuple[int, int] | None = None) -> np.ndarray:

@@ -26,16 +26,26 @@ def check_clinical(table: pd.DataFrame, clinical: list[str]) -> None:
                           "(encode sex as 1 = male, NYHA as 2/3/4, yes/no as 1/0)")
 
 
+def check_one_grid(results: list, kinds: list[str], grid: tuple[int, int]) -> None:
+    """Every phase map on one (rings, sectors) grid: volumes are sampled on phase.rings x phase.sectors,
+    ready maps keep theirs; a map off the cohort's grid is an error naming its file."""
+    shapes = [r.phase_map.shape for r in results]
+    if len(set(shapes)) < 2:
+        return
+    expected = grid if "volume" in kinds else max(set(shapes), key=shapes.count)
+    odd = [(r.source, shape) for r, shape in zip(results, shapes) if shape != expected]
+    more = f" (and {len(odd) - 1} more file(s))" if len(odd) > 1 else ""
+    raise CardioError(f"{odd[0][0]}: phase polar map of shape {odd[0][1]}, the cohort's maps are {expected} "
+                      f"(rings, sectors; phase.rings / phase.sectors for volumes){more}; resample to one grid")
+
+
 def phase_features(cohort: Cohort, config: dict, ctx) -> Features:
     """Phase analysis of every volume (or summary of every ready phase map) -> Features."""
     check_clinical(cohort.table, list(config["analysis"]["clinical"]))
     cfg = config["phase"]
     results = analyze_records(cohort.table, int(cfg["harmonics"]), progress=ctx.progress, rings=int(cfg["rings"]),
                               sectors=int(cfg["sectors"]), band_px=float(cfg["band_px"]))
-    shapes = {r.phase_map.shape for r in results}
-    if len(shapes) > 1:
-        raise CardioError(f"phase polar maps of different shapes in one cohort: {sorted(shapes)}; "
-                          "resample them to one grid")
+    check_one_grid(results, cohort.table["kind"].tolist(), (int(cfg["rings"]), int(cfg["sectors"])))
     table = cohort.table.copy()
     for col in PHASE_COLUMNS:
         table[col] = [float(getattr(r, col)) for r in results]

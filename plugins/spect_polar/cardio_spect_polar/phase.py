@@ -38,6 +38,7 @@ from cardio_spect_polar.dicom_io import GatedVolume, check_volume
 RINGS = 32
 SECTORS = 64
 HIST_BINS = 360
+MIN_GATES = 8  # fewer frames per R-R interval cannot time contraction (phase analysis is validated on 8 and 16)
 PEAK_SMOOTH_DEG = 9
 
 
@@ -301,6 +302,9 @@ def _check_gates(arr, name: str, harmonics: int) -> np.ndarray:
     if arr.shape[0] < 2 * harmonics + 1:
         raise CardioError(f"{name}: {arr.shape[0]} gates cannot resolve {harmonics} harmonic(s); "
                           f"need at least {2 * harmonics + 1} (8 or 16 in practice)")
+    if arr.shape[0] < MIN_GATES:
+        raise CardioError(f"{name}: {arr.shape[0]} gates; phase analysis needs a gated volume of at least "
+                          f"{MIN_GATES} gates (8 or 16 in practice)")
     return arr
 
 

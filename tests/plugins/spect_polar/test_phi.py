@@ -15,7 +15,7 @@ from cardio import Cache
 from cardio.testing import invoke
 from cardio_spect_polar.cohort import write_default_cohort
 
-PLANTED = ("Doe^Jane", "MRN-938475", "19471103", "St Elsewhere Clinic", "ACC-55512")
+PLANTED = ("Doe^Jane", "Doe_Jane", "MRN-938475", "MRN-93847561", "19471103", "St Elsewhere Clinic", "ACC-55512")
 
 
 def _text(folder: Path) -> str:
@@ -36,13 +36,16 @@ def test_no_identifier_reaches_any_output(tmp_path):
                                progress=lambda it, **kw: it, slices=16, size=32)
     d = shutil.copytree(src, tmp_path / "cohort")
     table = pd.read_csv(d / "clinical.csv", dtype={"patient_id": str})
-    new_ids = {pid: f"MRN-938475{i:02d}" for i, pid in enumerate(table["patient_id"])}
-    for old, new in new_ids.items():
+    new_ids = {pid: f"MRN-938475{i + 61:02d}" for i, pid in enumerate(table["patient_id"])}
+    for i, (old, new) in enumerate(new_ids.items()):
         ds = pydicom.dcmread(d / "volumes" / f"{old}.dcm")
         ds.PatientName, ds.PatientID, ds.PatientBirthDate = "Doe^Jane", new, "19471103"
         ds.InstitutionName, ds.AccessionNumber = "St Elsewhere Clinic", "ACC-55512"
-        ds.save_as(d / "volumes" / f"{new}.dcm")
+        # file names carry the MRN or the patient's name; the CSV's `file` column lists them
+        ds.save_as(d / "volumes" / (f"{new}.dcm" if i % 2 else f"Doe_Jane_{i:02d}.dcm"))
         (d / "volumes" / f"{old}.dcm").unlink()
+    table["file"] = [f"volumes/{new}.dcm" if i % 2 else f"volumes/Doe_Jane_{i:02d}.dcm"
+                     for i, new in enumerate(new_ids.values())]
     table["patient_id"] = table["patient_id"].map(new_ids)
     table["notes"] = "referred by St Elsewhere Clinic for Doe^Jane"
     table.to_csv(d / "clinical.csv", index=False)

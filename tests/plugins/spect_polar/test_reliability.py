@@ -1,9 +1,12 @@
 """Bad SPECT inputs through the real CLI: one error line naming the file, exit 2, the cohort folder unchanged."""
 from __future__ import annotations
 
+import logging
 import shutil
+import struct
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pydicom
 import pytest
@@ -12,6 +15,8 @@ pytest.importorskip("cardio_spect_polar")
 from cardio import Cache, CardioError
 from cardio.testing import check_refused, checksums, invoke
 from cardio_spect_polar.cohort import load_cohort, write_default_cohort
+from cardio_spect_polar.dicom_io import write_gated_dicom
+from cardio_spect_polar.phantom import make_phantom
 
 
 @pytest.fixture(scope="module")
@@ -29,6 +34,10 @@ def _csv(d: Path, edit) -> None:
     table.to_csv(d / "clinical.csv", index=False)
 
 
+def _first(t: pd.DataFrame, column: str, value) -> pd.DataFrame:
+    return t.assign(**{column: [value] + list(t[column][1:])})
+
+
 def _with_file_column(d: Path, first: str) -> None:
     def edit(t):
         t["file"] = [f"volumes/{p}.dcm" for p in t["patient_id"]]
@@ -44,21 +53,98 @@ def _dicom(d: Path, name: str, change) -> None:
     ds.save_as(path)
 
 
+def _patch(d: Path, name: str, tag: int, value: bytes | None = None, vr: bytes | None = None) -> None:
+    """Overwrite a top-level element's bytes (explicit VR little endian, 2-byte length): values pydicom won't write."""
+    path = d / "volumes" / name
+    data = path.read_bytes()
+    i = data.index(struct.pack("<HH", tag >> 16, tag & 0xFFFF))
+    n = struct.unpack("<H", data[i + 6:i + 8])[0]
+    if value is None:
+        value = data[i + 8:i + 8 + n]
+    value += b" " * (len(value) % 2)
+    path.write_bytes(data[:i + 4] + (vr or data[i + 4:i + 6]) + struct.pack("<H", len(value)) + value
+                     + data[i + 8 + n:])
+
+
+def _volume(d: Path, name: str, volume) -> None:
+    """Replace a patient's file by another gated volume (a .npy when the name says so)."""
+    (d / "volumes" / "P0001.dcm").unlink()
+    if name.endswith(".npy"):
+        np.save(d / "volumes" / name, volume, allow_pickle=True)
+    else:
+        write_gated_dicom(d / "volumes" / name, volume)
+
+
+def _not_gated(ds) -> None:
+    """A reconstructed but non-gated volume (RECON TOMO): the frames are slices, indexed by the Slice Vector only."""
+    ds.ImageType = ["ORIGINAL", "PRIMARY", "RECON TOMO", "EMISSION"]
+    ds.FrameIncrementPointer = [0x00540080]
+    ds.SliceVector = list(range(1, int(ds.NumberOfFrames) + 1))
+    ds.NumberOfSlices = int(ds.NumberOfFrames)
+    for keyword in ("TimeSlotVector", "RRIntervalVector", "NumberOfTimeSlots", "NumberOfRRIntervals"):
+        delattr(ds, keyword)
+
+
+def _nan_volume():
+    volume = make_phantom(1, slices=16, size=32).volume.astype(np.float32)
+    volume[0, 3, 10, 10] = np.nan
+    return volume
+
+
+PHANTOM = make_phantom(1, slices=16, size=32).volume
+
+# (id, corrupt(cohort folder), what the one error line must name)
 CASES = [
+    # paths named in the clinical CSV
     ("file-parent", lambda d: _with_file_column(d, "../elsewhere/P0001.dcm"), "outside the cohort folder"),
     ("file-absolute", lambda d: _with_file_column(d, "/etc/hostname"), "outside the cohort folder"),
+    ("file-missing", lambda d: _with_file_column(d, "volumes/gone.dcm"), "clinical.csv"),
+    # damaged DICOM files
     ("dicom-300-bytes", lambda d: (d / "volumes" / "P0002.dcm").write_bytes((d / "volumes" / "P0002.dcm")
                                                                           .read_bytes()[:300]), "truncated"),
+    ("dicom-cut-in-pixels", lambda d: (d / "volumes" / "P0002.dcm").write_bytes((d / "volumes" / "P0002.dcm")
+                                                                              .read_bytes()[:60000]), "P0002.dcm"),
+    ("dicom-empty", lambda d: (d / "volumes" / "P0002.dcm").write_bytes(b""), "P0002.dcm"),
+    ("dicom-not-dicom", lambda d: (d / "volumes" / "P0006.dcm").write_text("hello"), "P0006.dcm"),
+    ("dicom-unknown-vr", lambda d: _patch(d, "P0002.dcm", 0x00180088, vr=b"\x44\xef"), "damaged or truncated"),
     ("dicom-frames-0", lambda d: _dicom(d, "P0003.dcm", lambda ds: setattr(ds, "NumberOfFrames", 0)),
      "NumberOfFrames"),
+    ("dicom-frames-text", lambda d: _patch(d, "P0003.dcm", 0x00280008, b"abc"), "NumberOfFrames"),
+    ("dicom-frames-too-few", lambda d: _dicom(d, "P0003.dcm", lambda ds: setattr(ds, "NumberOfFrames", 7)),
+     "P0003.dcm"),
     ("dicom-no-pixels", lambda d: _dicom(d, "P0004.dcm", lambda ds: delattr(ds, "PixelData")), "no pixel data"),
+    ("dicom-zero-counts", lambda d: _dicom(d, "P0004.dcm", lambda ds: setattr(ds, "PixelData", bytes(
+        len(ds.PixelData)))), "P0004.dcm"),
+    ("dicom-pixel-spacing-text", lambda d: _patch(d, "P0004.dcm", 0x00280030, b"a\\b"), "PixelSpacing"),
+    ("dicom-pixel-spacing-one-value", lambda d: _patch(d, "P0004.dcm", 0x00280030, b"5"), "PixelSpacing"),
+    ("dicom-rescale-nan", lambda d: _dicom(d, "P0004.dcm", lambda ds: setattr(ds, "RescaleSlope", "NaN")),
+     "RescaleSlope"),
+    ("dicom-frame-pointer-not-a-vector", lambda d: _dicom(d, "P0004.dcm", lambda ds: setattr(
+        ds, "FrameIncrementPointer", [0x00100010])), "Frame Increment Pointer"),
     ("dicom-ct", lambda d: _dicom(d, "P0005.dcm", lambda ds: setattr(ds, "Modality", "CT")), "must be NM"),
-    ("dicom-not-dicom", lambda d: (d / "volumes" / "P0006.dcm").write_text("hello"), "P0006.dcm"),
-    ("label-2", lambda d: _csv(d, lambda t: t.assign(responder=[2] + list(t["responder"][1:]))), "must be 0/1"),
+    # not a gated short-axis volume, or the wrong gates
+    ("dicom-not-gated", lambda d: _dicom(d, "P0005.dcm", _not_gated), "not gated"),
+    ("dicom-one-time-slot", lambda d: _dicom(d, "P0005.dcm", lambda ds: setattr(ds, "NumberOfTimeSlots", 1)),
+     "P0005.dcm"),
+    ("dicom-3-gates", lambda d: _volume(d, "P0001.dcm", PHANTOM[:3]), "at least 8 gates"),
+    ("npy-one-gate", lambda d: _volume(d, "P0001.npy", PHANTOM[:1]), "one gate"),
+    ("npy-nan", lambda d: _volume(d, "P0001.npy", _nan_volume()), "NaN"),
+    ("npy-object", lambda d: _volume(d, "P0001.npy", np.array([PHANTOM, "x"], dtype=object)), "P0001.npy"),
+    ("npy-3d", lambda d: _volume(d, "P0001.npy", PHANTOM[0]), "P0001.npy"),
+    ("polar-map-nan", lambda d: _volume(d, "P0001.npy", np.full((16, 32), np.nan)), "NaN"),
+    ("polar-map-other-grid", lambda d: _volume(d, "P0001.npy", np.ones((8, 8))), "P0001.npy"),
+    # the clinical CSV
+    ("label-2", lambda d: _csv(d, lambda t: _first(t, "responder", 2)), "must be 0/1"),
+    ("label-text", lambda d: _csv(d, lambda t: _first(t, "responder", "yes")), "must be 0/1"),
     ("label-missing", lambda d: _csv(d, lambda t: t.drop(columns=["responder"])), "responder"),
     ("covariate-missing", lambda d: _csv(d, lambda t: t.drop(columns=["lvef"])), "lvef"),
+    ("covariate-text", lambda d: _csv(d, lambda t: _first(t, "age", "old")), "age"),
+    ("patient-id-empty", lambda d: _csv(d, lambda t: _first(t, "patient_id", None)), "patient_id"),
     ("patient-without-volume", lambda d: (d / "volumes" / "P0007.dcm").unlink(), "no volume or polar map"),
     ("csv-header-only", lambda d: _csv(d, lambda t: t.iloc[:0]), "no patients"),
+    ("csv-empty-file", lambda d: (d / "clinical.csv").write_text(""), "clinical.csv"),
+    ("csv-binary", lambda d: (d / "clinical.csv").write_bytes(b"\xff\xfe\x00\x01garbage"), "clinical.csv"),
+    ("csv-missing", lambda d: (d / "clinical.csv").unlink(), "clinical.csv"),
     ("csv-duplicate-patient", lambda d: _csv(d, lambda t: pd.concat([t, t.iloc[:1]])), "duplicated"),
 ]
 
@@ -70,16 +156,19 @@ def test_bad_spect_input_is_one_line_and_changes_nothing(good_cohort, tmp_path, 
     before = checksums(d)
     result = invoke("run", "--plugin", "spect_polar", "--out", str(tmp_path / "run"), "--set", f"data.dir={d}",
                     "--set", f"cache_dir={tmp_path / 'cache'}", "--set", "cv.folds=2",
-                    "--set", "autoencoder.iterations=2")
+                    "--set", "phase.rings=16", "--set", "phase.sectors=32", "--set", "autoencoder.iterations=2")
     check_refused(result, names)
     assert checksums(d) == before
 
 
-def test_outside_paths_only_with_the_switch(good_cohort, tmp_path):
+def test_outside_paths_only_with_the_switch(good_cohort, tmp_path, caplog):
     d = shutil.copytree(good_cohort, tmp_path / "cohort")
     shutil.copytree(d / "volumes", tmp_path / "elsewhere")
     _with_file_column(d, "../elsewhere/P0001.dcm")
     with pytest.raises(CardioError, match="outside the cohort folder"):
         load_cohort(d, label="responder")
-    table = load_cohort(d, label="responder", allow_outside=True)
+    with caplog.at_level(logging.WARNING, logger="cardio.test"):
+        table = load_cohort(d, label="responder", allow_outside=True, log=logging.getLogger("cardio.test"))
     assert table.loc[0, "path"].endswith("elsewhere/P0001.dcm") and len(table) == 12
+    assert [r.getMessage() for r in caplog.records] == [  # each outside file read is logged, nothing else
+        f"reading clinical.csv file outside the cohort folder: {tmp_path / 'elsewhere' / 'P0001.dcm'}"]
