@@ -21,40 +21,75 @@ def read_cohort(root: Path) -> pd.DataFrame:
     """labels.csv of a perfusion cohort folder, checked; adds record_id and the map path."""
     root = Path(root)
     csv = root / "labels.csv"
-    if not csv.exists():
+    if not csv.is_file():
         raise CardioError(f"perfusion cohort {root}: labels.csv not found")
     try:
         table = pd.read_csv(csv, dtype={"patient_id": str})
     except (ValueError, UnicodeDecodeError, pd.errors.ParserError) as e:  # empty, binary or malformed
         raise CardioError(f"{csv}: unreadable CSV ({str(e).splitlines()[0]})") from None
+    check_labels(table, csv)
+    if LABEL not in table.columns:
+        table[LABEL] = (table[SEGMENT_TASKS].mean(axis=1) < IMPAIRED_MFR).astype(int)
+    table["record_id"] = table["patient_id"].astype(str)
+    table["map_path"] = map_paths(table["patient_id"], root, csv)
+    return table
+
+
+def _lines(mask) -> str:
+    """CSV line numbers (header = line 1) of the rows a check flags, the first ten."""
+    rows = [int(i) + 2 for i in np.flatnonzero(np.asarray(mask))]
+    return f"(CSV lines {rows[:10]}{' ...' if len(rows) > 10 else ''})"
+
+
+def check_labels(table: pd.DataFrame, csv: Path) -> None:
+    """The columns of labels.csv: ids present and unique, segment MFRs finite numbers, risk factors 0/1."""
     need = ["patient_id"] + SEGMENT_TASKS + [t for t in RISK_TASKS if t != LABEL]
     missing = [c for c in need if c not in table.columns]
     if missing:
         raise CardioError(f"{csv}: column(s) {missing} missing")
+    if table.empty:
+        raise CardioError(f"{csv}: no patients (the CSV has a header only)")
+    ids = table["patient_id"]
+    if ids.isna().any():
+        raise CardioError(f"{csv}: {int(ids.isna().sum())} row(s) lack a patient_id {_lines(ids.isna())}")
+    if ids.duplicated().any():
+        raise CardioError(f"{csv}: {int(ids.duplicated().sum())} duplicated patient_id value(s) "
+                          f"{_lines(ids.duplicated())}")
     bad = [c for c in need[1:] if table[c].isna().any()]
     if bad:
         raise CardioError(f"{csv}: column(s) {bad} have missing values")
-    for c in RISK_TASKS[1:]:
-        if not set(table[c].unique()) <= {0, 1}:
-            raise CardioError(f"{csv}: column {c!r} must be 0/1")
-    if LABEL not in table.columns:
-        table[LABEL] = (table[SEGMENT_TASKS].mean(axis=1) < IMPAIRED_MFR).astype(int)
-    table["record_id"] = table["patient_id"].astype(str)
-    # a patient id such as "../x" must not reach outside the cohort folder
-    table["map_path"] = [str(confined_path(root, f"maps/{p}.npy", what=f"{csv.name} patient_id's map"))
-                         for p in table["patient_id"]]
-    return table
+    for c in SEGMENT_TASKS:
+        values = pd.to_numeric(table[c], errors="coerce")
+        if not np.isfinite(values).all():
+            raise CardioError(f"{csv}: column {c!r} must hold finite numbers (flow reserves) "
+                              f"{_lines(~np.isfinite(values))}")
+    for c in [t for t in RISK_TASKS if t in table.columns]:  # impaired_mfr too, when the CSV gives it
+        not_binary = ~pd.to_numeric(table[c], errors="coerce").isin([0, 1])
+        if not_binary.any():
+            raise CardioError(f"{csv}: column {c!r} must be 0/1 {_lines(not_binary)}")
+
+
+def map_paths(ids: pd.Series, root: Path, csv: Path) -> list[str]:
+    """maps/<patient_id>.npy of every patient; an id that is not a plain file name is refused."""
+    odd = [i for i, p in enumerate(ids) if p in (".", "..") or "/" in p or "\\" in p or not p.strip()]
+    if odd:
+        raise CardioError(f"{csv}: patient_id {ids.iloc[odd[0]]!r} is not a plain file name (its map is "
+                          f"maps/<patient_id>.npy) {_lines(np.isin(np.arange(len(ids)), odd))}")
+    # confined_path as well: no id may lead a path out of the cohort folder
+    return [str(confined_path(root, f"maps/{p}.npy", what=f"{csv.name} patient_id's map")) for p in ids]
 
 
 def load_map(path: str | Path, size: int | None = None) -> np.ndarray:
     """One (3, H, W) float32 polar map from .npy, checked; errors name the file."""
     path = Path(path)
-    if not path.exists():
+    if not path.is_file():
         raise CardioError(f"polar map {path} not found")
     try:
         m = np.load(path, allow_pickle=False)
-    except (ValueError, OSError) as e:
-        raise CardioError(f"polar map {path} is not a readable .npy array: {e}") from None
+    except (ValueError, OSError, EOFError) as e:  # pickled/object, damaged, truncated or empty files
+        raise CardioError(f"polar map {path} is not a readable .npy array: {' '.join(str(e).split())}") from None
+    if not isinstance(m, np.ndarray) or not np.issubdtype(m.dtype, np.number) or np.iscomplexobj(m):
+        raise CardioError(f"polar map {path} must hold real numbers; got {getattr(m, 'dtype', type(m).__name__)}")
     if m.ndim != 3 or m.shape[0] != 3 or m.shape[1] != m.shape[2]:
         raise CardioError(f"polar map {path} must have shape (3, N, N) (rest, stress, MFR); got {m.shape}")
     if size is not None and m.shape[1] != size:

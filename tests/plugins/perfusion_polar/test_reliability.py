@@ -24,24 +24,47 @@ def _first_map(d: Path) -> Path:
     return sorted((d / "maps").glob("*.npy"))[0]
 
 
+def _first(t: pd.DataFrame, column: str, value) -> pd.DataFrame:
+    return t.assign(**{column: [value] + list(t[column][1:])})
+
+
 def _csv(d: Path, edit) -> None:
     table = pd.read_csv(d / "labels.csv", dtype={"patient_id": str})
     edit(table).to_csv(d / "labels.csv", index=False)
 
 
 CASES = [
-    ("patient-id-escapes", lambda d: _csv(d, lambda t: t.assign(patient_id=["../../x"] + list(t["patient_id"][1:]))),
-     "outside the cohort folder"),
+    # patient ids name the map files: maps/<patient_id>.npy
+    ("patient-id-escapes", lambda d: _csv(d, lambda t: _first(t, "patient_id", "../../x")), "not a plain file name"),
+    ("patient-id-absolute", lambda d: _csv(d, lambda t: _first(t, "patient_id", "/etc/passwd")),
+     "not a plain file name"),
+    ("patient-id-empty", lambda d: _csv(d, lambda t: _first(t, "patient_id", None)), "lack a patient_id"),
+    ("patient-id-duplicated", lambda d: _csv(d, lambda t: pd.concat([t, t.iloc[:1]])), "duplicated patient_id"),
+    # the maps
     ("map-pickled", lambda d: _first_map(d).write_bytes(pickle.dumps({"a": 1})), ".npy"),
     ("map-object-array", lambda d: np.save(_first_map(d), np.array([{"a": 1}], dtype=object), allow_pickle=True),
      ".npy"),
+    ("map-empty-file", lambda d: _first_map(d).write_bytes(b""), ".npy"),
+    ("map-truncated", lambda d: _first_map(d).write_bytes(_first_map(d).read_bytes()[:300]), ".npy"),
+    ("map-strings", lambda d: np.save(_first_map(d), np.full((3, 32, 32), "a")), "real numbers"),
+    ("map-complex", lambda d: np.save(_first_map(d), np.ones((3, 32, 32), np.complex64)), "real numbers"),
     ("map-wrong-shape", lambda d: np.save(_first_map(d), np.zeros((2, 32, 32))), "must have shape (3, N, N)"),
+    ("map-not-square", lambda d: np.save(_first_map(d), np.zeros((3, 32, 24))), "must have shape (3, N, N)"),
+    ("map-other-size", lambda d: np.save(sorted((d / "maps").glob("*.npy"))[1], np.ones((3, 16, 16))), ".npy"),
     ("map-nan", lambda d: np.save(_first_map(d), np.full((3, 32, 32), np.nan)), "NaN"),
     ("map-missing", lambda d: _first_map(d).unlink(), "not found"),
+    # labels.csv
     ("labels-missing-column", lambda d: _csv(d, lambda t: t.drop(columns=["mfr_seg05"])), "mfr_seg05"),
     ("labels-risk-not-binary", lambda d: _csv(d, lambda t: t.assign(smoking=2)), "'smoking' must be 0/1"),
+    ("labels-risk-text", lambda d: _csv(d, lambda t: _first(t, "diabetes", "yes")), "'diabetes' must be 0/1"),
+    ("labels-label-not-binary", lambda d: _csv(d, lambda t: _first(t, "impaired_mfr", 2)), "'impaired_mfr'"),
+    ("labels-mfr-text", lambda d: _csv(d, lambda t: _first(t, "mfr_seg01", "high")), "mfr_seg01"),
+    ("labels-mfr-inf", lambda d: _csv(d, lambda t: _first(t, "mfr_seg01", np.inf)), "mfr_seg01"),
+    ("labels-mfr-missing-value", lambda d: _csv(d, lambda t: _first(t, "mfr_seg01", None)), "mfr_seg01"),
+    ("labels-header-only", lambda d: _csv(d, lambda t: t.iloc[:0]), "no patients"),
     ("labels-empty-file", lambda d: (d / "labels.csv").write_text(""), "labels.csv"),
     ("labels-binary-file", lambda d: (d / "labels.csv").write_bytes(b"\xff\xfe\x00\x01"), "labels.csv"),
+    ("labels-missing", lambda d: (d / "labels.csv").unlink(), "labels.csv"),
 ]
 
 
