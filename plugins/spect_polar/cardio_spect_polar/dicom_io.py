@@ -13,6 +13,7 @@ each short-axis slice displayed as usual (anterior wall up, septum left, lateral
 """
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
@@ -271,8 +272,12 @@ def _frame_grid(ds: Dataset, n_frames: int, path: Path) -> tuple[np.ndarray, np.
 def read_dicom_volume(path: str | Path) -> GatedVolume:
     """An NM multi-frame short-axis reconstruction, gated or not, as (gates, slices, rows, cols)."""
     path = Path(path)
-    ds = _open_dicom(path)
-    pixels = _frames(ds, path)
+    with warnings.catch_warnings():
+        # pydicom warns (on stderr, mid-run) about values it keeps anyway; each value used here is checked
+        # instead, and a bad one is one error line naming the file
+        warnings.simplefilter("ignore")
+        ds = _open_dicom(path)
+        pixels = _frames(ds, path)
     n_frames, rows, cols = pixels.shape
     slot_vec, slice_vec, n_slots, gated, vector_names = _frame_grid(ds, n_frames, path)
     n_slices = int(slice_vec.max())
@@ -282,7 +287,8 @@ def read_dicom_volume(path: str | Path) -> GatedVolume:
     if (seen != 1).any():
         raise CardioError(f"{path}: frames do not fill the (time slot, slice) grid exactly once "
                           f"({int((seen == 0).sum())} missing, {int((seen > 1).sum())} repeated)")
-    volume[slot_vec - 1, slice_vec - 1] = pixels.astype(np.float32)
+    with np.errstate(over="ignore"):  # counts beyond float32 become inf, which check_volume reports
+        volume[slot_vec - 1, slice_vec - 1] = pixels.astype(np.float32)
     spacing = _numbers(ds, "PixelSpacing", path, count=2)
     slice_spacing = _numbers(ds, "SpacingBetweenSlices", path) or _numbers(ds, "SliceThickness", path)
     rr, slots = _gating_info(ds, path)
