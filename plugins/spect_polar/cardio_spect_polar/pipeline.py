@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from cardio import Features, Predictions
+from cardio import CardioError, Features, Predictions, stats
 from cardio_spect_polar.analysis import MODEL_NAMES, FittedResponseModels, fit_response_models
 from cardio_spect_polar.autoencoder import FittedAutoencoder, feature_names, fit_autoencoder
 
@@ -37,8 +37,16 @@ def fit_phase_pipeline(features: Features, rows: np.ndarray, config: dict, ctx, 
     cfg = config["analysis"]
     ae = fit_autoencoder(features.x[rows], table["patient_id"], config["autoencoder"], ctx, name=name)
     df, cols = with_ae_features(table, ae.transform(features.x[rows], ctx))
-    response = fit_response_models(df, features.label, list(cfg["clinical"]), cols, p_enter=float(cfg["p_enter"]),
-                                   p_ae=float(cfg["p_significant"]), max_ae=int(cfg["max_ae_features"]))
+    try:  # statsmodels' logistic overflows exp() on separated data; the fit itself reports that
+        with np.errstate(over="ignore"):
+            response = fit_response_models(df, features.label, list(cfg["clinical"]), cols,
+                                           p_enter=float(cfg["p_enter"]), p_ae=float(cfg["p_significant"]),
+                                           max_ae=int(cfg["max_ae_features"]))
+    except stats.StatsError as exc:  # a training fold too small or too one-sided for the logistic models
+        y = table[features.label].to_numpy()
+        raise CardioError(f"training fold {getattr(ctx, 'fold', None) or ''}: the response models cannot be fitted on "
+                          f"{len(rows)} patients ({int((y == 1).sum())} responders, {int((y == 0).sum())} not): "
+                          f"{' '.join(str(exc).split())}; use fewer cv.folds or a larger cohort") from None
     return PhaseAEModel(ae, response, cols, features.label)
 
 
