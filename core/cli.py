@@ -20,8 +20,8 @@ class CardioGroup(click.Group):
     def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
-        except CardioError as e:
-            click.echo(f"cardio: error: {e}", err=True)
+        except CardioError as e:  # one line, even when a library's message spans several
+            click.echo("cardio: error: " + " ".join(str(e).split()), err=True)
             sys.exit(2)
         except OSError as e:  # a full disk or a folder cardio may not write: what and where, not a traceback
             if e.errno not in (errno.ENOSPC, errno.EACCES, errno.EROFS, errno.EDQUOT):

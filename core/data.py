@@ -19,11 +19,11 @@ class CardioError(Exception):
 
 
 def confined_path(root: str | Path, value: str | Path, *, allow_outside: bool = False, what: str = "file",
-                  log: logging.Logger | None = None) -> Path:
+                  log: logging.Logger | None = None, switch: str | None = "data.allow_outside_paths") -> Path:
     """A path named in a cohort file, resolved against the cohort's folder and kept inside it.
 
-    `../` escapes and absolute paths are refused unless `allow_outside` (a config switch the user
-    sets on purpose); each outside path allowed is logged.
+    `../` escapes and absolute paths are refused unless `allow_outside` (the config switch `switch`,
+    which the user sets on purpose; None where a plugin has none); each outside path allowed is logged.
     """
     # Lexical normalization, not resolve(): a symlink the user placed inside the folder stays usable.
     root = Path(os.path.normpath(Path(root).absolute()))
@@ -31,8 +31,8 @@ def confined_path(root: str | Path, value: str | Path, *, allow_outside: bool = 
     if path.is_relative_to(root):
         return path
     if not allow_outside:
-        raise CardioError(f"{what} {str(value)!r} lies outside the cohort folder {root}; set "
-                          "data.allow_outside_paths: true to read files elsewhere")
+        how = f"; set {switch}: true to read files elsewhere" if switch else ""
+        raise CardioError(f"{what} {str(value)!r} lies outside the cohort folder {root}{how}")
     (log or logging.getLogger("cardio.run")).warning("reading %s outside the cohort folder: %s", what, path)
     return path
 

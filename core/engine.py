@@ -5,6 +5,7 @@ import math
 import os
 import random
 import time
+import warnings
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -195,7 +196,9 @@ def save_atomic(obj: Any, path: Path) -> None:
 def load_checkpoint(path: Path) -> dict:
     """A checkpoint's tensors and plain values (weights_only: a pickled object is refused)."""
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # torch's advice about foreign pickles is not for the user
+            warnings.simplefilter("ignore")
+            return torch.load(path, map_location="cpu", weights_only=True)
     except Exception:  # a foreign or damaged file: say which, never torch's advice to unpickle
         raise CardioError(f"{path} is not a readable cardio checkpoint") from None
 

@@ -44,7 +44,30 @@ def _logger(out_dir: Path | None, is_main: bool) -> logging.Logger:
         fh = logging.FileHandler(out_dir / "run.log")
         fh.setFormatter(fmt)
         log.addHandler(fh)
+    # Library warnings become log lines (stderr and run.log) instead of raw text between them.
+    logging.captureWarnings(True)
+    py_warnings = logging.getLogger("py.warnings")
+    py_warnings.handlers[:] = list(log.handlers)
+    py_warnings.propagate = False
+    py_warnings.filters[:] = [_first_line]
     return log
+
+
+def _first_line(record: logging.LogRecord) -> bool:
+    """A captured warning as one log line (Python appends the offending source line)."""
+    record.msg, record.args = " ".join(str(record.getMessage()).splitlines()[:1]).strip(), ()
+    return True
+
+
+def _close_log() -> None:
+    """Release run.log (a failed in-process run must not keep it open)."""
+    for name in ("cardio.run", "py.warnings"):
+        logger = logging.getLogger(name)
+        for handler in logger.handlers:
+            if isinstance(handler, logging.FileHandler):
+                handler.close()
+        logger.handlers[:] = [h for h in logger.handlers if not isinstance(h, logging.FileHandler)]
+    logging.captureWarnings(False)
 
 
 def _new_run_dir(plugin: str, out: str | None) -> Path:
@@ -195,12 +218,14 @@ def run_study(plugin: str, config_file: str | None = None, sets: tuple[str, ...]
     try:
         _run_stages(pm, plugin, loaded, cfg, run_dir, dev, rank, world)
     except BaseException as e:
+        _close_log()
         if rank == 0:
             status = "interrupted" if isinstance(e, KeyboardInterrupt) else "failed"
             why = str(e).splitlines()[0] if str(e) else type(e).__name__
             _update_run_json(run_dir, status=status, ended=time.strftime("%Y-%m-%dT%H:%M:%S"),
                              error=f"{type(e).__name__}: {why}")
         raise
+    _close_log()
     if rank == 0:
         _update_run_json(run_dir, status="finished", ended=time.strftime("%Y-%m-%dT%H:%M:%S"))
     return run_dir
