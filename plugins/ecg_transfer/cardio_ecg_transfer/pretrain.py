@@ -26,6 +26,9 @@ from cardio_ecg_transfer.resnet import build_resnet, save_weights
 
 RESULTS_NAME = "pretrain_results.json"
 FIGURE_NAME = "pretrain_confusion"
+#: What the report reads from the results file of a finished pretraining.
+RESULT_KEYS = ("arch", "accuracy", "macro_f1", "macro_f1_classes", "n", "per_class", "train_records", "test_records",
+               "train_counts", "test_counts", "epochs_run", "best_epoch", "max_beats_per_class", "max_eval_beats")
 #: Version of the cached MIT-BIH beat sets (bump when their content changes).
 BEAT_SET_VERSION = 3
 
@@ -297,6 +300,18 @@ def prepare(config: dict, ctx) -> Pretrained | None:
     return pretrain(config, ctx)
 
 
+def _read_results(path: Path) -> dict:
+    """The DS2 results a finished pretraining of this run left (read back when the run resumes)."""
+    try:
+        results = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        raise CardioError(f"{path} is not a readable pretraining results file") from None
+    missing = [k for k in RESULT_KEYS if k not in results] if isinstance(results, dict) else list(RESULT_KEYS)
+    if missing:
+        raise CardioError(f"{path} is not a pretraining results file (it lacks {missing[:5]})")
+    return results
+
+
 def pretrain(config: dict, ctx) -> Pretrained:
     """Pretrain (or resume, or reuse) the ResNet on MIT-BIH; return its weights file and DS2 results.
 
@@ -315,7 +330,7 @@ def pretrain(config: dict, ctx) -> Pretrained:
     results_file = Path(ctx.checkpoint_dir) / RESULTS_NAME
     figure = ctx.figure_path(FIGURE_NAME)
     if out.is_file() and results_file.is_file():
-        return Pretrained(weights=out, results=json.loads(results_file.read_text()),
+        return Pretrained(weights=out, results=_read_results(results_file),
                           figure=figure if figure.is_file() else None)
     root = mitdb_dir(config["data"]["mitdb_dir"])
     train_records, test_records = aami.split_records(pt["split"], pt["records"])

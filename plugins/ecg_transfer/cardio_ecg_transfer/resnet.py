@@ -1,6 +1,7 @@
 """torchvision ResNets adapted to one-channel beat spectrograms, with freezing and weight transfer."""
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -150,10 +151,13 @@ def read_weights(path: Path) -> dict[str, Any]:
     if not path.is_file():
         raise CardioError(f"pretrained weights file {path} does not exist")
     try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch raises several types for truncated or foreign files
-        raise CardioError(f"cannot read pretrained weights {path}: {exc}") from exc
-    if not isinstance(payload, dict) or "state_dict" not in payload or "arch" not in payload:
+        with warnings.catch_warnings():  # torch warns, on stderr, about the pickle protocol of foreign files
+            warnings.simplefilter("ignore")
+            payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception:  # a foreign or damaged file: say which, never torch's advice to unpickle it
+        raise CardioError(f"{path} is not a readable cardio checkpoint (tensors and plain values only)") from None
+    if (not isinstance(payload, dict) or "arch" not in payload
+            or not isinstance(payload.get("state_dict"), dict)):
         raise CardioError(f"{path} is not a cardio ecg_transfer weights file (no 'arch'/'state_dict')")
     return payload
 
@@ -168,7 +172,7 @@ def load_pretrained(model: SpectrogramResNet, path: Path) -> dict[str, Any]:
     payload = read_weights(path)
     if payload["arch"] != model.arch:
         raise CardioError(f"{path} holds {payload['arch']} weights but the model is {model.arch}; "
-                          f"set finetune.arch/pretrain.arch to the same architecture")
+                          "set pretrain.arch to the architecture of the weights")
     skip = (HEAD_PREFIX, SIDE_PREFIX)
     state = {k: v for k, v in payload["state_dict"].items() if not k.startswith(skip)}
     own = {k for k in model.state_dict() if not k.startswith(skip)}
