@@ -10,7 +10,7 @@ import pandas as pd
 from cardio import CardioError, Cohort, Features
 from cardio_ecg_transfer import synthetic
 from cardio_ecg_transfer.beat_images import beat_windows, highpass, image_axes, input_spec, to_images
-from cardio_ecg_transfer.records import load_cohort
+from cardio_ecg_transfer.records import MAX_FS, MIN_FS, load_cohort
 from cardio_ecg_transfer.rpeaks import detect_rpeaks
 
 #: Columns that define the CRT outcome (response is an LVESV reduction >= 15%): the core refuses them
@@ -20,15 +20,46 @@ OUTCOME_COLUMNS = ("lvesv_reduction_pct",)
 NOT_COVARIATES = ("ecg",)
 
 
+#: The twelve standard leads in their usual order: the synthetic cohort's leads for a lead given by index.
+STANDARD_LEADS = ("I", "II", "III", "aVR", "aVL", "aVF", "V1", "V2", "V3", "V4", "V5", "V6")
+
+
+def check_data_settings(data: dict) -> None:
+    """The data section's values the core's type check lets through: data.lead is a lead name, a 0-based
+    index or null (its default null admits both types); data.fs is a rate an ECG can have."""
+    lead = data["lead"]
+    if lead is not None and (isinstance(lead, bool) or not isinstance(lead, (str, int))
+                             or (isinstance(lead, int) and lead < 0) or (isinstance(lead, str) and not lead.strip())):
+        raise CardioError(f"config key data.lead = {lead!r} must be a lead name (V1), a 0-based index (1) or null")
+    fs = data["fs"]
+    if isinstance(fs, bool) or not isinstance(fs, (int, float)) or not MIN_FS <= fs <= MAX_FS:
+        raise CardioError(f"config key data.fs = {fs!r} is out of range; allowed: {MIN_FS:g} to {MAX_FS:g} Hz")
+
+
+def _synthetic_leads(lead: str | int | None) -> tuple[str, ...]:
+    """The leads the synthetic cohort writes so that data.lead picks a lead in it."""
+    if lead is None:
+        return ("II",)
+    if isinstance(lead, str):
+        return (lead,)
+    if lead >= len(STANDARD_LEADS):
+        raise CardioError(f"config key data.lead = {lead}: the synthetic cohort has the {len(STANDARD_LEADS)} "
+                          f"standard leads {list(STANDARD_LEADS)} (0-based index up to {len(STANDARD_LEADS) - 1})")
+    return STANDARD_LEADS[:lead + 1]
+
+
 def cohort_source(config: dict, ctx) -> tuple[Path, bool]:
     """(cohort folder, synthetic?): data.cohort_dir, or the synthetic cohort, a folder of the run's cache
-    (ecg_transfer/synthetic) written once for its size, seed, rate, length and lead."""
+    (ecg_transfer/synthetic) written once for its size, seed, rate, length and lead(s)."""
     data = config["data"]
     if data["cohort_dir"]:
         return Path(data["cohort_dir"]).expanduser(), False
-    lead = data["lead"] if isinstance(data["lead"], str) else "II"
+    for key in ("n_patients", "seconds"):
+        value = data[key]
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+            raise CardioError(f"config key data.{key} = {value!r} is out of range; allowed: > 0")
     params = dict(n_patients=int(data["n_patients"]), seed=int(data["synthetic_seed"]), fs=float(data["fs"]),
-                  seconds=float(data["seconds"]), leads=(lead,))
+                  seconds=float(data["seconds"]), leads=_synthetic_leads(data["lead"]))
     folder = ctx.cache.get("ecg_transfer/synthetic", params,
                            lambda tmp: synthetic.write_synthetic_cohort(tmp, **params), version=synthetic.VERSION)
     return folder, True
@@ -36,10 +67,11 @@ def cohort_source(config: dict, ctx) -> tuple[Path, bool]:
 
 def load(config: dict, ctx) -> Cohort:
     data = config["data"]
+    check_data_settings(data)
     source, synthetic = cohort_source(config, ctx)
     ecgs = load_cohort(source, fs=float(data["fs"]), lead=data["lead"], label=config["label"],
                        skip_bad=bool(data["skip_bad"]), progress=ctx.progress,
-                       allow_outside=bool(data["allow_outside_paths"]))
+                       allow_outside=bool(data["allow_outside_paths"]), log=ctx.log)
     if ecgs.skipped:
         ctx.log.warning("%d cohort ECG(s) left out as unreadable (data.skip_bad)", len(ecgs.skipped))
     # Columns starting with "_" hold a synthetic cohort's hidden generating parameters: never inputs.

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+import re
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
@@ -19,6 +20,7 @@ import numpy as np
 import pandas as pd
 import wfdb
 from scipy import signal as sps
+from wfdb.io import header as wfdb_header
 
 from cardio import CardioError, confined_path
 
@@ -26,6 +28,11 @@ log = logging.getLogger("cardio.ecg_transfer")
 
 MIN_FS = 100.0
 MAX_FS = 20000.0  # above any ECG recorder; a header claiming more is damaged
+#: Largest magnitude a lead may hold, in any unit (mV, uV, ADC counts of a 24-bit recorder): beyond
+#: it a file is damaged, and filters and spectrograms would overflow.
+MAX_ABS_VALUE = 1e12
+#: The sampling-rate field of a WFDB record line: "fs", "fs/counter" or "fs/counter(base)".
+_FS_FIELD = re.compile(r"(\d+\.?\d*|\.\d+)(/\d*\.?\d*(\(-?\d*\.?\d*\))?)?")
 #: Beat annotation symbols of WFDB (the rest mark rhythm changes, noise, comments...).
 BEAT_SYMBOLS = frozenset("NLRaVFJASEj/QB?!enfr")
 #: Bytes per sample of the WFDB storage formats whose size can be checked against the header.
@@ -120,6 +127,8 @@ def check_lead(x: np.ndarray, path: Path | str, lead: str | int) -> np.ndarray:
         raise CardioError(f"{path}: lead {lead} holds no finite sample (all NaN)")
     if finite.sum() < 0.5 * len(x):
         raise CardioError(f"{path}: lead {lead} is mostly missing ({100 * (1 - finite.mean()):.0f}% NaN)")
+    if np.abs(x[finite]).max() > MAX_ABS_VALUE:
+        raise CardioError(f"{path}: lead {lead} holds values beyond ±{MAX_ABS_VALUE:g} (a damaged file, in any unit)")
     if not finite.all():
         idx = np.arange(len(x))
         x = x.copy()
@@ -130,9 +139,12 @@ def check_lead(x: np.ndarray, path: Path | str, lead: str | int) -> np.ndarray:
 
 
 def _pick_lead(names: Sequence[str], lead: str | int | None, path: Path) -> int:
+    """The column of `lead`: a name (exact, else case-insensitive) or a 0-based index; None: II, else the first."""
     names = [str(n) for n in names]
     if lead is None:  # lead II where the file has one, else its first lead
         return names.index("II") if "II" in names else 0
+    if isinstance(lead, bool) or not isinstance(lead, (str, int, np.integer)):
+        raise CardioError(f"{path}: lead {lead!r} is neither a lead name nor a 0-based index; the file has {names}")
     if isinstance(lead, (int, np.integer)) or (isinstance(lead, str) and lead.strip().lstrip("-").isdigit()
                                               and lead not in names):
         i = int(lead)
@@ -176,23 +188,58 @@ def _check_dat_sizes(header, base: Path) -> None:
                               f"per lead ({need} bytes), the file holds {have} bytes")
 
 
-def _check_declared_fs(hea: Path) -> None:
-    """The record line's sampling-rate field, when present, must be a number.
+def _check_skew(header, base: Path) -> None:
+    """A signal's skew (its delay, in samples) longer than the record is damage; wfdb would allocate it."""
+    skew = max([int(k or 0) for k in (header.skew or [])] or [0])
+    if not skew:
+        return
+    files = [base.parent / f for f in set(header.file_name or []) if f != "~"]
+    limit = header.sig_len or max([f.stat().st_size for f in files if f.is_file()] or [0])
+    if skew > limit:
+        raise CardioError(f"{base.parent / (base.name + '.hea')}: a skew of {skew} samples is longer than the "
+                          f"record (at most {limit} samples); the header is damaged")
 
-    wfdb reads a field it cannot parse as its default of 250 Hz, which would resample the ECG
-    wrongly without a word; the WFDB format allows "fs", "fs/counter" and "fs/counter(base)".
+
+def _record_line(hea: Path) -> list[str]:
+    """The fields of a header's record line, as wfdb sees the file, checked before wfdb parses it.
+
+    wfdb sizes lists by the record line's counts before it reads further: a damaged count
+    ("r 99999999999") would fill the memory. A record line may not declare more signals than the
+    header has signal lines; a multi-segment record is refused (the plugin reads one segment).
     """
     try:
-        lines = hea.read_text(errors="replace").splitlines()
+        content = hea.read_bytes().decode("ascii", errors="ignore")  # as wfdb.rdheader reads it
     except OSError as exc:
         raise CardioError(f"{hea}: unreadable WFDB header ({exc.strerror})") from None
-    record = next((ln.split() for ln in lines if ln.strip() and not ln.lstrip().startswith("#")), [])
-    if len(record) >= 3:
-        declared = record[2].split("/")[0]
-        try:
-            float(declared)
-        except ValueError:
-            raise CardioError(f"{hea}: sampling rate {declared!r} in the record line is not a number") from None
+    lines, _ = wfdb_header.parse_header_content(content)
+    if not lines:
+        raise CardioError(f"{hea}: not a WFDB header (no record line)")
+    record = lines[0].split()
+    if "/" in record[0]:
+        raise CardioError(f"{hea}: a multi-segment WFDB record; write it as one segment "
+                          "(wfdb.rdrecord(...) then wfdb.wrsamp) to use it")
+    if len(record) >= 2 and record[1].isdigit() and int(record[1]) > len(lines) - 1:
+        raise CardioError(f"{hea}: the record line declares {int(record[1])} signal(s), the header describes "
+                          f"{len(lines) - 1}")
+    return record
+
+
+def _check_declared_fs(hea: Path, record: list[str], header) -> None:
+    """The record line's sampling-rate field, when present, must be a rate wfdb reads as written.
+
+    wfdb reads a field it cannot parse ("-360", "nan", "1e3", "fast") as its default of 250 Hz, or
+    keeps only the digits in front ("3_60" as 3 Hz), which would resample the ECG wrongly without a
+    word. The WFDB format allows "fs", "fs/counter" and "fs/counter(base)".
+    """
+    if len(record) < 3:
+        return  # no rate stated: WFDB's default of 250 Hz
+    field_ = record[2]
+    if not _FS_FIELD.fullmatch(field_):
+        raise CardioError(f"{hea}: sampling rate {field_!r} in the record line is not a rate in Hz")
+    declared = float(field_.split("/")[0])
+    if header.fs is None or not math.isclose(declared, float(header.fs)):
+        raise CardioError(f"{hea}: sampling rate {field_!r} in the record line is read as {header.fs!r} Hz; "
+                          "the header is damaged")
 
 
 def read_wfdb(path: Path | str, fs: float = 360.0, lead: str | int | None = 0,
@@ -202,15 +249,19 @@ def read_wfdb(path: Path | str, fs: float = 360.0, lead: str | int | None = 0,
     hea = base.parent / f"{base.name}.hea"
     if not hea.is_file():
         raise CardioError(f"{hea}: WFDB header not found")
+    record_line = _record_line(hea)
     try:
         header = wfdb.rdheader(str(base))
     except Exception as exc:  # wfdb raises assorted errors on malformed headers
         raise CardioError(f"{hea}: unreadable WFDB header ({exc})") from exc
-    _check_declared_fs(hea)
+    if isinstance(header, wfdb.MultiRecord):
+        raise CardioError(f"{hea}: a multi-segment WFDB record; write it as one segment to use it")
+    _check_declared_fs(hea, record_line, header)
     source_fs = _check_fs(header.fs, hea)
     if not header.n_sig:
         raise CardioError(f"{hea}: the header declares no signal")
     _check_dat_sizes(header, base)
+    _check_skew(header, base)
     ch = _pick_lead(header.sig_name or [str(i) for i in range(header.n_sig)], lead, hea)
     try:
         rec = wfdb.rdrecord(str(base), channels=[ch])
@@ -225,13 +276,19 @@ def read_wfdb(path: Path | str, fs: float = 360.0, lead: str | int | None = 0,
     out = ECGRecord(name=base.name, signal=resample_signal(x, source_fs, fs), fs=float(fs), lead=name,
                     source=hea, source_fs=source_fs)
     if annotator:
-        out.ann_samples, out.ann_symbols = read_annotations(base, annotator, source_fs, fs, len(out.signal))
+        out.ann_samples, out.ann_symbols = read_annotations(base, annotator, source_fs, fs, len(out.signal),
+                                                            source_len=rec.sig_len)
     return out
 
 
 def read_annotations(path: Path | str, annotator: str = "atr", source_fs: float | None = None,
-                     fs: float | None = None, n: int | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """(sample indices at `fs`, symbols) of a WFDB annotation file."""
+                     fs: float | None = None, n: int | None = None,
+                     source_len: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(sample indices at `fs`, symbols) of a WFDB annotation file.
+
+    A damaged file is refused: annotations out of time order, before the record or past its
+    `source_len` samples (at the file's own rate), or with codes WFDB does not define.
+    """
     base = _wfdb_base(path)
     f = base.parent / f"{base.name}.{annotator}"
     if not f.is_file():
@@ -241,10 +298,26 @@ def read_annotations(path: Path | str, annotator: str = "atr", source_fs: float 
     except Exception as exc:
         raise CardioError(f"{f}: unreadable WFDB annotation file ({exc})") from exc
     samples = np.asarray(ann.sample, dtype=np.int64)
+    symbols = np.asarray(ann.symbol, dtype=object).astype(str)
+    _check_annotations(f, samples, symbols, source_len)
     src = float(source_fs or ann.fs or fs or 0)
     if fs is not None and src:
         samples = resample_samples(samples, src, fs, n)
-    return samples, np.asarray(ann.symbol, dtype=object).astype(str)
+    return samples, symbols
+
+
+def _check_annotations(f: Path, samples: np.ndarray, symbols: np.ndarray, source_len: int | None) -> None:
+    if len(samples) == 0:
+        return
+    if samples.min() < 0 or (np.diff(samples) < 0).any():
+        raise CardioError(f"{f}: damaged WFDB annotation file: annotation times are negative or out of order")
+    if source_len and samples.max() >= source_len:
+        raise CardioError(f"{f}: damaged WFDB annotation file: an annotation at sample {int(samples.max())} lies "
+                          f"past the record's {source_len} samples")
+    unknown = int((symbols == "nan").sum())  # wfdb's symbol for a code it does not define
+    if unknown:
+        raise CardioError(f"{f}: damaged WFDB annotation file: {unknown} annotation(s) with a code WFDB does not "
+                          "define")
 
 
 # --------------------------------------------------------------------------- CSV and NumPy
@@ -368,10 +441,15 @@ def read_cohort_table(source: Path | str, label: str = "responder") -> pd.DataFr
         raise CardioError(f"{csv}: label column {label!r} must hold 0 or 1; line(s) {rows[:10]} hold "
                           f"{sorted(set(lab[odd].tolist()))[:5]}")
     table[label] = lab
-    no_id = table["patient_id"].isna() | (table["patient_id"].astype(str).str.strip() == "")
-    if no_id.any():
-        rows = (np.nonzero(no_id.to_numpy())[0] + 2).tolist()
-        raise CardioError(f"{csv}: empty patient_id on line(s) {rows[:10]}")
+    for col in COHORT_ID_COLUMNS:
+        empty = table[col].isna() | (table[col].astype(str).str.strip() == "")
+        if empty.any():
+            rows = (np.nonzero(empty.to_numpy())[0] + 2).tolist()
+            raise CardioError(f"{csv}: empty {col} on line(s) {rows[:10]}")
+    dup = table["record_id"].duplicated(keep=False)
+    if dup.any():
+        rows = (np.nonzero(dup.to_numpy())[0] + 2).tolist()
+        raise CardioError(f"{csv}: duplicated record_id on line(s) {rows[:10]}; each row is one ECG record")
     if "ecg" not in table.columns:
         table["ecg"] = table["record_id"]
     no_rec = table["ecg"].isna() | (table["ecg"].astype(str).str.strip() == "")
@@ -381,26 +459,33 @@ def read_cohort_table(source: Path | str, label: str = "responder") -> pd.DataFr
     return table
 
 
-def _row_fs(row: pd.Series, default: float | None) -> float | None:
+def _row_fs(row: pd.Series, default: float | None, csv: Path, line: int) -> float | None:
+    """The ECG's sampling rate from the row's fs (or source_fs, sampling_rate) column, else `default`."""
     for col in ("fs", "source_fs", "sampling_rate"):
-        if col in row.index and pd.notna(row[col]):
-            return float(row[col])
+        if col in row.index and pd.notna(row[col]) and str(row[col]).strip():
+            try:
+                return float(row[col])
+            except (TypeError, ValueError):
+                raise CardioError(f"{csv}: column {col!r} on line {line} is {row[col]!r}, not a sampling rate "
+                                  "in Hz") from None
     return default
 
 
 def load_cohort(source: Path | str, fs: float = 360.0, lead: str | int | None = "II", label: str = "responder",
                 skip_bad: bool = False, source_fs: float | None = None,
-                progress: Callable | None = None, allow_outside: bool = False) -> CohortECGs:
+                progress: Callable | None = None, allow_outside: bool = False,
+                log: logging.Logger = log) -> CohortECGs:
     """A CRT cohort folder: the checked table and one lead per record at `fs`.
 
     Rows whose ECG is absent or bad raise CardioError, or with `skip_bad` are dropped from the
-    table and listed in `skipped` as (record_id, reason) (and logged). Messages name files and
-    CSV lines, never patient identifiers.
+    table and listed in `skipped` as (record_id, reason) (and logged to `log`, the run's log in a
+    run). Messages name files and CSV lines, never patient identifiers.
     """
     csv = _cohort_csv(source)
     table = read_cohort_table(csv, label)
     root = csv.parent
-    # The CSV is data from someone else: its file names stay inside the cohort folder unless allowed.
+    # The CSV is data from someone else: its file names stay inside the cohort folder unless allowed;
+    # each outside path allowed is logged.
     paths = [confined_path(root, str(e), allow_outside=allow_outside, what=f"{csv.name} ECG file", log=log)
              for e in table["ecg"]]
     absent = [i for i, p in enumerate(paths)
@@ -408,7 +493,8 @@ def load_cohort(source: Path | str, fs: float = 360.0, lead: str | int | None = 
     if absent and not skip_bad:
         lines = [i + 2 for i in absent]
         raise CardioError(f"{csv}: {len(absent)} patient row(s) have no ECG record in {root} "
-                          f"(CSV line(s) {lines[:10]}{' ...' if len(lines) > 10 else ''})")
+                          f"(CSV line(s) {lines[:10]}{' ...' if len(lines) > 10 else ''}; the `ecg` column, "
+                          "else record_id, names the file)")
     signals: dict[str, np.ndarray] = {}
     skipped: list[tuple[str, str]] = []
     keep = np.ones(len(table), bool)
@@ -422,7 +508,7 @@ def load_cohort(source: Path | str, fs: float = 360.0, lead: str | int | None = 
             keep[i] = False
             continue
         try:
-            rec = read_ecg(paths[i], fs, lead, _row_fs(table.iloc[i], source_fs))
+            rec = read_ecg(paths[i], fs, lead, _row_fs(table.iloc[i], source_fs, csv, i + 2))
         except CardioError as exc:
             if not skip_bad:
                 raise

@@ -1,10 +1,16 @@
-"""Bad ECG inputs through the real CLI: one error line naming the file, exit 2, nothing written before changed.
+"""Bad ECG inputs through the real CLI: one error line naming the file or key, exit 2, nothing written before changed.
 
-Every case fails while loading the cohort, before any pretraining (so MIT-BIH DS2 is never predicted here).
+Every case fails before any pretraining on MIT-BIH: the runs set pretrain.enabled=false and
+finetune.transfer=false, and the few cases that need the prepare stage point data.mitdb_dir at a
+folder of synthetic records (or at none), so MIT-BIH DS2 is never predicted here.
 """
 from __future__ import annotations
 
+import functools
+import pickle
 import shutil
+import tempfile
+from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +18,7 @@ import pandas as pd
 import pytest
 
 pytest.importorskip("cardio_ecg_transfer")
+import wfdb
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -19,6 +26,11 @@ from cardio import CardioError
 from cardio.testing import check_refused, checksums, invoke
 from cardio_ecg_transfer import records
 from cardio_ecg_transfer.synthetic import write_synthetic_cohort
+
+# Small and fast, and never a look at MIT-BIH: no pretraining, no transfer model, no ResNet at all.
+FAST = ("--set", "cv.folds=2", "--set", "pretrain.enabled=false", "--set", "finetune.transfer=false",
+        "--set", "finetune.scratch=false", "--set", "baselines.svm.enabled=false", "--set", "train.epochs=1",
+        "--set", "finetune.epochs=1")
 
 
 @pytest.fixture(scope="module")
@@ -28,107 +40,442 @@ def good_cohort(tmp_path_factory) -> Path:
     return d
 
 
-def _edit_csv(d: Path, **changes) -> None:
-    table = pd.read_csv(d / "cohort.csv", dtype=str)
-    for (row, col), value in changes.get("cells", {}).items():
+def _run(cohort: Path, out: Path, *sets: str):
+    return invoke("run", "--plugin", "ecg_transfer", "--out", str(out), "--set", f"data.cohort_dir={cohort}",
+                  "--set", f"cache_dir={out.parent / 'cache'}", *FAST, *sets)
+
+
+# ------------------------------------------------------------------ ways to damage a cohort
+
+def _edit_csv(d: Path, cells: dict | None = None, drop: tuple = (), add: dict | None = None) -> None:
+    table = pd.read_csv(d / "cohort.csv", dtype=str, keep_default_na=False)
+    for (row, col), value in (cells or {}).items():
         table.loc[row, col] = value
-    table = table.drop(columns=changes.get("drop", []))
-    table.to_csv(d / "cohort.csv", index=False)
+    for col, value in (add or {}).items():
+        table[col] = value
+    table.drop(columns=list(drop)).to_csv(d / "cohort.csv", index=False)
 
 
-def _header_fs(d: Path, fs: str) -> None:
-    hea = d / "ecg" / "crt002.hea"
+def _record_field(d: Path, index: int, value: str, record: str = "crt002") -> None:
+    """Set field `index` of a header's record line (0 name, 1 signals, 2 rate, 3 samples)."""
+    hea = d / "ecg" / f"{record}.hea"
     first, *rest = hea.read_text().splitlines()
     parts = first.split()
-    parts[2] = fs
+    parts[index] = value
     hea.write_text("\n".join([" ".join(parts), *rest]) + "\n")
 
 
-def _csv_ecg_with_text(d: Path) -> None:
-    pd.DataFrame({"II": ["0.1", "abc", "0.3"] * 400}).to_csv(d / "ecg" / "text.csv", index=False)
-    _edit_csv(d, cells={(1, "ecg"): "ecg/text.csv"})
+def _header_lines(d: Path, keep, record: str = "crt002") -> None:
+    hea = d / "ecg" / f"{record}.hea"
+    hea.write_text("\n".join(keep(hea.read_text().splitlines())) + "\n")
 
 
-# Should a case ever get past loading, it must not pretrain: that would predict MIT-BIH DS2, the test set.
-NO_PRETRAINING = ("--set", "pretrain.enabled=false", "--set", "finetune.transfer=false", "--set", "train.epochs=1")
+def _dat(d: Path, content, record: str = "crt002") -> None:
+    dat = d / "ecg" / f"{record}.dat"
+    dat.write_bytes(content(dat.read_bytes()))
 
+
+def _other_ecg(d: Path, name: str, write, fs: str | None = "360") -> None:
+    """Row 1's ECG becomes ecg/<name>, written by write(path); its rate goes in an fs column."""
+    write(d / "ecg" / name)
+    fs_col = [""] * len(pd.read_csv(d / "cohort.csv"))
+    if fs is not None:
+        fs_col[1] = fs
+    _edit_csv(d, cells={(1, "ecg"): f"ecg/{name}"}, add={"fs": fs_col})
+
+
+def _csv_ecg(values, fs: str | None = "360", header: str = "II"):
+    return lambda d: _other_ecg(d, "x.csv", lambda p: pd.DataFrame({header: values}).to_csv(p, index=False), fs)
+
+
+def _raw_ecg(name: str, content: bytes, fs: str | None = "360"):
+    return lambda d: _other_ecg(d, name, lambda p: p.write_bytes(content), fs)
+
+
+def _npy_ecg(array):
+    return lambda d: _other_ecg(d, "x.npy", lambda p: np.save(p, array, allow_pickle=True))
+
+
+def _short_ecg(d: Path) -> None:
+    """A tenth of a second of ECG: readable, but no beat to cut."""
+    x = np.sin(np.arange(36) / 5)[:, None]
+    wfdb.wrsamp("crt002", fs=360, units=["mV"], sig_name=["II"], p_signal=x, fmt=["16"], write_dir=str(d / "ecg"))
+
+
+def _ecg_like(seconds: float, fs: float) -> np.ndarray:
+    t = np.arange(int(seconds * fs)) / fs
+    return (np.exp(-0.5 * ((t % 0.8 - 0.4) / 0.012) ** 2) + 0.05 * np.sin(2 * np.pi * 0.3 * t))[:, None]
+
+
+def _fake_mitdb(d: Path, damage) -> None:
+    """tmp/mitdb: synthetic records named like MIT-BIH's 101 (DS1) and 100 (DS2), not MIT-BIH itself;
+    `damage` spoils the annotations of 101, the first record pretraining reads."""
+    root = d.parent / "mitdb"
+    root.mkdir()
+    for name in ("101", "100"):
+        wfdb.wrsamp(name, fs=360, units=["mV"], sig_name=["MLII"], p_signal=_ecg_like(10, 360), fmt=["212"],
+                    write_dir=str(root))
+        wfdb.wrann(name, "atr", sample=np.arange(144, 3600, 288), symbol=["N"] * 12, write_dir=str(root))
+    damage(root / "101.atr")
+
+
+def _annotation_past_the_end(atr: Path) -> None:
+    wfdb.wrann("101", "atr", sample=np.array([144, 432, 99_999]), symbol=["N"] * 3, write_dir=str(atr.parent))
+
+
+def _weights(d: Path, payload) -> None:
+    import torch
+
+    if isinstance(payload, bytes):
+        (d.parent / "weights.pt").write_bytes(payload)
+    else:
+        torch.save(payload, d.parent / "weights.pt")
+
+
+def _cohort_csv_header_only(d: Path) -> None:
+    (d / "cohort.csv").write_text((d / "cohort.csv").read_text().splitlines()[0] + "\n")
+
+
+def _outside_file(d: Path) -> None:
+    shutil.copytree(d / "ecg", d.parent / "elsewhere")
+
+
+PRETRAIN_ON_FAKE_MITDB = ("--set", "pretrain.enabled=true", "--set", "finetune.transfer=true",
+                          "--set", "pretrain.records=[101, 100]", "--set", "data.mitdb_dir={tmp}/mitdb")
+WEIGHTS = ("--set", "pretrain.enabled=true", "--set", "finetune.transfer=true",
+           "--set", "pretrain.weights_file={tmp}/weights.pt")
+
+# (id, damage(cohort folder) or None, extra --set arguments ({tmp} is the case's folder), what the line names)
 CASES = [
-    ("path-parent", lambda d: _edit_csv(d, cells={(0, "ecg"): "../elsewhere/crt001"}), [], "outside the cohort folder"),
+    # paths in the cohort table: kept inside the cohort folder
+    ("path-parent", lambda d: (_outside_file(d), _edit_csv(d, cells={(0, "ecg"): "../elsewhere/crt001"})), [],
+     "outside the cohort folder"),
     ("path-absolute", lambda d: _edit_csv(d, cells={(0, "ecg"): "/etc/hostname"}), [], "outside the cohort folder"),
-    ("label-0-1-2", lambda d: _edit_csv(d, cells={(0, "responder"): "2"}), [], "must hold 0 or 1"),
-    ("label-yes-no", lambda d: _edit_csv(d, cells={(0, "responder"): "yes"}), [], "not numeric"),
-    ("label-missing", lambda d: _edit_csv(d, drop=["responder"]), [], "no label column 'responder'"),
-    ("patient-id-missing", lambda d: _edit_csv(d, drop=["patient_id"]), [], "lacks column"),
     ("file-absent", lambda d: _edit_csv(d, cells={(3, "ecg"): "ecg/none"}), [], "no ECG record"),
-    ("fs-1e9", lambda d: _header_fs(d, "1000000000"), [], "crt002"),
-    ("fs-50", lambda d: _header_fs(d, "50"), [], "below the 100 Hz"),
-    ("fs-text", lambda d: _header_fs(d, "fast"), [], "crt002"),
-    ("dat-truncated", lambda d: (d / "ecg" / "crt004.dat").write_bytes((d / "ecg" / "crt004.dat").read_bytes()[:300]),
-     [], "truncated"),
-    ("hea-garbage", lambda d: (d / "ecg" / "crt005.hea").write_text("\x00\x01 not a header\n"), [], "crt005"),
-    ("hea-empty", lambda d: (d / "ecg" / "crt005.hea").write_text(""), [], "crt005"),
-    ("csv-ecg-text", _csv_ecg_with_text, [], "text.csv"),
+    ("ecg-is-a-folder", lambda d: _edit_csv(d, cells={(3, "ecg"): "ecg"}), [], "no ECG record"),
+    ("ecg-cell-empty", lambda d: _edit_csv(d, cells={(2, "ecg"): " "}), [], "name no ECG record"),
+    ("ecg-column-missing", lambda d: _edit_csv(d, drop=("ecg",)), [], "else record_id, names the file"),
+    ("ecg-unsupported-suffix", _raw_ecg("x.txt", b"1\n2\n"), [], "x.txt"),
+    # the cohort table itself
+    ("cohort-csv-missing", lambda d: (d / "cohort.csv").unlink(), [], "cohort.csv"),
     ("cohort-csv-empty", lambda d: (d / "cohort.csv").write_text(""), [], "cohort.csv"),
     ("cohort-csv-binary", lambda d: (d / "cohort.csv").write_bytes(b"\xff\xfe\x00\x00garbage"), [], "cohort.csv"),
-    ("lead-unknown", None, ["--set", "data.lead=V7"], "no lead named 'V7'"),
-    ("lead-index-out-of-range", None, ["--set", "data.lead=5"], "lead index 5 out of range"),
-    # the column the label is derived from, named as a covariate: refused before any model sees it
+    ("cohort-csv-header-only", _cohort_csv_header_only, [], "cohort.csv"),
+    ("patient-id-missing", lambda d: _edit_csv(d, drop=("patient_id",)), [], "lacks column"),
+    ("record-id-missing", lambda d: _edit_csv(d, drop=("record_id",)), [], "lacks column(s) ['record_id']"),
+    ("record-id-empty", lambda d: _edit_csv(d, cells={(4, "record_id"): ""}), [], "empty record_id on line(s) [6]"),
+    ("record-id-duplicated", lambda d: _edit_csv(d, cells={(1, "record_id"): "crt001"}), [],
+     "duplicated record_id on line(s) [2, 3]"),
+    # the outcome: 0 or 1, both present
+    ("label-missing", lambda d: _edit_csv(d, drop=("responder",)), [], "no label column 'responder'"),
+    ("label-0-1-2", lambda d: _edit_csv(d, cells={(0, "responder"): "2"}), [], "'responder' must hold 0 or 1"),
+    ("label-half", lambda d: _edit_csv(d, cells={(0, "responder"): "0.5"}), [], "hold [0.5]"),
+    ("label-yes-no", lambda d: _edit_csv(d, cells={(0, "responder"): "yes"}), [], "not numeric"),
+    ("label-empty-cell", lambda d: _edit_csv(d, cells={(5, "responder"): ""}), [], "not numeric on line(s) [7]"),
+    ("label-one-class", lambda d: _edit_csv(d, add={"responder": "1"}), [], "'responder' is constant"),
     ("covariate-is-outcome", None, ["--set", "baselines.covariates=[qrs_ms, lvesv_reduction_pct]"],
      "baselines.covariates names 'lvesv_reduction_pct'"),
+    # WFDB headers
+    ("fs-1e9", lambda d: _record_field(d, 2, "1000000000"), [], "crt002.hea"),
+    ("fs-50", lambda d: _record_field(d, 2, "50"), [], "below the 100 Hz"),
+    ("fs-text", lambda d: _record_field(d, 2, "fast"), [], "crt002.hea"),
+    ("fs-negative", lambda d: _record_field(d, 2, "-360"), [], "crt002.hea: sampling rate '-360'"),
+    ("fs-nan", lambda d: _record_field(d, 2, "nan"), [], "crt002.hea: sampling rate 'nan'"),
+    ("signals-99999999999", lambda d: _record_field(d, 1, "99999999999"), [], "declares 99999999999 signal(s)"),
+    ("skew-99999999999", lambda d: _header_lines(d, lambda L: [L[0], *[ln.replace(" 16 ", " 16:99999999999 ")
+                                                                     for ln in L[1:]]]), [], "crt002.hea: a skew"),
+    ("signal-line-missing", lambda d: _header_lines(d, lambda lines: lines[:2]), [], "crt002.hea"),
+    ("multi-segment", lambda d: _header_lines(d, lambda lines: ["crt002/2 2 360 1440", "a 720", "b 720"]), [],
+     "crt002.hea: a multi-segment"),
+    ("hea-garbage", lambda d: (d / "ecg" / "crt005.hea").write_text("\x00\x01 not a header\n"), [], "crt005"),
+    ("hea-empty", lambda d: (d / "ecg" / "crt005.hea").write_text(""), [], "crt005"),
+    ("hea-comments-only", lambda d: (d / "ecg" / "crt005.hea").write_text("# nothing else\n"), [],
+     "crt005.hea: not a WFDB header"),
+    ("fmt-unknown", lambda d: _header_lines(d, lambda L: [L[0], *[ln.replace(" 16 ", " 999 ") for ln in L[1:]]]),
+     [], "crt002"),
+    # WFDB signal files
+    ("dat-truncated", lambda d: _dat(d, lambda b: b[:300], "crt004"), [], "truncated"),
+    ("dat-empty", lambda d: _dat(d, lambda b: b""), [], "crt002.dat: truncated"),
+    ("dat-missing", lambda d: (d / "ecg" / "crt002.dat").unlink(), [], "crt002.dat"),
+    ("dat-all-nan", lambda d: _dat(d, lambda b: b"\x00\x80" * (len(b) // 2)), [], "crt002.hea: lead II holds no"),
+    ("ecg-too-short", _short_ecg, [], "crt002: no complete beat found"),
+    # CSV and NumPy ECGs
+    ("csv-ecg-text", _csv_ecg(["0.1", "abc", "0.3"] * 400), [], "x.csv"),
+    ("csv-ecg-all-nan", _csv_ecg([np.nan] * 1440), [], "x.csv: lead II holds no finite sample"),
+    ("csv-ecg-mostly-nan", _csv_ecg([np.nan, np.nan, 0.5] * 480), [], "x.csv: lead II is mostly missing"),
+    ("csv-ecg-flat", _csv_ecg([0.25] * 1440), [], "x.csv: lead II is a flat line"),
+    ("csv-ecg-1e300", _csv_ecg(list(_ecg_like(4, 360)[:, 0] * 1e300)), [], "x.csv: lead II holds values beyond"),
+    ("csv-ecg-header-only", _raw_ecg("x.csv", b"II\n"), [], "x.csv"),
+    ("csv-ecg-binary", _raw_ecg("x.csv", b"\xff\xfe\x00\x01garbage\x00"), [], "x.csv"),
+    ("csv-ecg-no-rate", _csv_ecg(list(_ecg_like(4, 360)[:, 0]), fs=None), [], "x.csv: a .csv ECG needs"),
+    ("csv-ecg-rate-text", _csv_ecg(list(_ecg_like(4, 360)[:, 0]), fs="fast"), [], "column 'fs' on line 3"),
+    ("csv-ecg-rate-1e9", _csv_ecg(list(_ecg_like(4, 360)[:, 0]), fs="1e9"), [], "x.csv: sampling rate 1e+09"),
+    ("csv-ecg-no-such-lead", _csv_ecg(list(_ecg_like(4, 360)[:, 0]), header="V5"), ["--set", "data.lead=II"],
+     "x.csv: no lead named 'II'; the file has ['V5']"),
+    ("npy-pickled", _npy_ecg(np.array([{"a": 1}], dtype=object)), [], "x.npy"),
+    ("npy-3d", _npy_ecg(np.zeros((3, 3, 3))), [], "x.npy"),
+    ("npy-garbage", _raw_ecg("x.npy", b"garbage"), [], "x.npy"),
+    # data settings
+    ("lead-unknown", None, ["--set", "data.lead=V7"], "no lead named 'V7'; the file has ['II', 'V1']"),
+    ("lead-index-out-of-range", None, ["--set", "data.lead=5"], "lead index 5 out of range"),
+    ("lead-negative", None, ["--set", "data.lead=-1"], "data.lead"),
+    ("lead-true", None, ["--set", "data.lead=true"], "data.lead"),
+    ("lead-list", None, ["--set", "data.lead=[1]"], "data.lead"),
+    ("data-fs-0", None, ["--set", "data.fs=0"], "data.fs"),
+    ("data-fs-huge", None, ["--set", "data.fs=1000000000"], "data.fs"),
+    # MIT-BIH for pretraining (a folder of synthetic records, never MIT-BIH itself), and weights files
+    ("mitdb-missing", None, ["--set", "pretrain.enabled=true", "--set", "finetune.transfer=true",
+                             "--set", "data.mitdb_dir={tmp}/nowhere"], "nowhere"),
+    ("mitdb-annotations-truncated", lambda d: _fake_mitdb(d, lambda atr: atr.write_bytes(atr.read_bytes()[:7])),
+     PRETRAIN_ON_FAKE_MITDB, "101.atr"),
+    ("mitdb-annotations-garbage", lambda d: _fake_mitdb(d, lambda atr: atr.write_bytes(b"\xff" * 40)),
+     PRETRAIN_ON_FAKE_MITDB, "101.atr"),
+    ("mitdb-annotation-past-the-end", lambda d: _fake_mitdb(d, _annotation_past_the_end), PRETRAIN_ON_FAKE_MITDB,
+     "101.atr: damaged WFDB annotation file"),
+    ("weights-missing", None, WEIGHTS, "weights.pt"),
+    ("weights-pickled", lambda d: _weights(d, pickle.dumps({"arch": "resnet18", "state_dict": Fraction(1, 3)})),
+     WEIGHTS, "weights.pt is not a readable cardio checkpoint"),
+    ("weights-garbage", lambda d: _weights(d, b"garbage" * 10), WEIGHTS, "weights.pt is not a readable"),
+    ("weights-other-arch", lambda d: _weights(d, {"arch": "resnet50", "state_dict": {}}), WEIGHTS,
+     "weights.pt holds resnet50 weights"),
 ]
 
 
-@pytest.mark.parametrize("case_id,corrupt,sets,names", CASES, ids=[c[0] for c in CASES])
-def test_bad_ecg_input_is_one_line_and_changes_nothing(good_cohort, tmp_path, case_id, corrupt, sets, names):
+@pytest.mark.parametrize("case_id,damage,sets,names", CASES, ids=[c[0] for c in CASES])
+def test_bad_ecg_input_is_one_line_and_changes_nothing(good_cohort, tmp_path, case_id, damage, sets, names):
     d = shutil.copytree(good_cohort, tmp_path / "cohort")
-    if corrupt is not None:
-        corrupt(d)
-    before = checksums(d)
-    result = invoke("run", "--plugin", "ecg_transfer", "--out", str(tmp_path / "run"), "--set", f"data.cohort_dir={d}",
-                    "--set", f"cache_dir={tmp_path / 'cache'}", "--set", "cv.folds=2", *NO_PRETRAINING, *sets)
+    if damage is not None:
+        damage(d)
+    before = checksums(tmp_path)  # the cohort, and the MIT-BIH folder or weights file of the case
+    result = _run(d, tmp_path / "run", *(s.replace("{tmp}", str(tmp_path)) for s in sets))
     check_refused(result, names)
-    assert checksums(d) == before
+    after = checksums(tmp_path)
+    assert {f: after.get(f) for f in before} == before, "a refused run changed files that were already there"
 
 
-def test_outside_paths_only_with_the_switch(good_cohort, tmp_path):
-    d = shutil.copytree(good_cohort, tmp_path / "cohort")
-    shutil.copytree(d / "ecg", tmp_path / "elsewhere")
-    _edit_csv(d, cells={(0, "ecg"): "../elsewhere/crt001", (1, "ecg"): str(tmp_path / "elsewhere" / "crt002")})
-    with pytest.raises(CardioError, match="outside the cohort folder"):
-        records.load_cohort(d, fs=360, lead="II")
-    loaded = records.load_cohort(d, fs=360, lead="II", allow_outside=True)
-    assert len(loaded.table) == 12
+def test_corpus_is_large():
+    assert len(CASES) >= 60 and len({c[0] for c in CASES}) == len(CASES)
 
 
-def test_lead_by_index_or_name_from_the_command_line(good_cohort):
-    """`--set data.lead=1` (an index) and `--set data.lead=V1` (a name) pass the config check and pick V1."""
+# ------------------------------------------------------------------ paths outside the cohort folder
+
+def test_outside_paths_refused_by_default_accepted_and_logged_with_the_switch(good_cohort, tmp_path):
+    shutil.copytree(good_cohort / "ecg", tmp_path / "elsewhere")
+    relative, absolute = "../elsewhere/crt001", str(tmp_path / "elsewhere" / "crt002")
+    cohorts = {}
+    for name, cells in {"relative": {(0, "ecg"): relative}, "absolute": {(1, "ecg"): absolute},
+                        "both": {(0, "ecg"): relative, (1, "ecg"): absolute}}.items():
+        cohorts[name] = shutil.copytree(good_cohort, tmp_path / name)
+        _edit_csv(cohorts[name], cells=cells)
+    before = checksums(tmp_path)
+
+    check_refused(_run(cohorts["relative"], tmp_path / "run-relative"), f"{relative!r} lies outside the cohort folder")
+    check_refused(_run(cohorts["absolute"], tmp_path / "run-absolute"), f"{absolute!r} lies outside the cohort folder")
+    result = _run(cohorts["both"], tmp_path / "run", "--set", "data.allow_outside_paths=true")
+    assert result.exit_code == 0, result.stderr[-2000:]
+    log = (tmp_path / "run" / "run.log").read_text()
+    for path in (tmp_path / "elsewhere" / "crt001", absolute):
+        assert f"WARNING reading cohort.csv ECG file outside the cohort folder: {path}\n" in log
+        assert f"outside the cohort folder: {path}" in result.stderr
+    assert log.count("outside the cohort folder") == 2
+    after = checksums(tmp_path)
+    assert {f: after.get(f) for f in before} == before
+
+
+# ------------------------------------------------------------------ data.lead: a name or a 0-based index
+
+def test_lead_by_index_or_name_end_to_end(good_cohort, tmp_path):
+    """`--set data.lead=1` and `--set data.lead=V1` pass the config check, run the study and read lead V1;
+    the default (null) reads lead II. (The bad leads are cases of the corpus above.)"""
     from cardio.testing import plugin_config
 
+    logs = {}
     for value in ("1", "V1"):
-        cfg = plugin_config("ecg_transfer", [f"data.lead={value}"])
-        got = records.load_cohort(good_cohort, fs=360, lead=cfg["data"]["lead"])
-        ref = records.load_cohort(good_cohort, fs=360, lead="V1")
-        assert all(np.array_equal(got.signals[k], ref.signals[k]) for k in ref.signals)
-    default = records.load_cohort(good_cohort, fs=360, lead=plugin_config("ecg_transfer")["data"]["lead"])
-    ii = records.load_cohort(good_cohort, fs=360, lead="II")
-    assert all(np.array_equal(default.signals[k], ii.signals[k]) for k in ii.signals)
+        out = tmp_path / f"lead-{value}"
+        result = _run(good_cohort, out, "--set", f"data.lead={value}")
+        assert result.exit_code == 0, result.stderr[-2000:]
+        logs[value] = [ln.split(" ", 1)[1] for ln in (out / "run.log").read_text().splitlines() if "featurize:" in ln]
+    assert logs["1"] == logs["V1"] and len(logs["1"]) == 1
+
+    def signals(*sets):
+        lead = plugin_config("ecg_transfer", sets)["data"]["lead"]
+        return records.load_cohort(good_cohort, fs=360, lead=lead).signals
+
+    v1, ii = signals("data.lead=V1"), signals()
+    for got in (signals("data.lead=1"), v1):
+        assert all(np.array_equal(got[k], v1[k]) for k in v1)
+    assert all(np.array_equal(ii[k], records.read_wfdb(good_cohort / "ecg" / k, lead="II").signal) for k in ii)
+    assert not any(np.array_equal(ii[k], v1[k]) for k in ii)
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(st.text(max_size=300))
-def test_any_header_text_is_read_or_refused(tmp_path, text):
-    (tmp_path / "r.hea").write_text(text)
+def test_lead_by_index_on_the_synthetic_cohort_takes_the_standard_order(tmp_path):
+    from cardio.testing import cpu_context, plugin_config
+    from cardio_ecg_transfer import cohort_ecg
+
+    cfg = plugin_config("ecg_transfer", ["data.n_patients=4", "data.seconds=3", "data.lead=6"])
+    ctx = cpu_context(tmp_path)
+    source, synthetic = cohort_ecg.cohort_source(cfg, ctx)
+    header = wfdb.rdheader(str(next((source / "ecg").glob("*.hea")).with_suffix("")))
+    assert synthetic and header.sig_name[6] == "V1" and len(header.sig_name) == 7
+    with pytest.raises(CardioError, match="data.lead = 12: the synthetic cohort has the 12 standard leads"):
+        cohort_ecg.cohort_source(plugin_config("ecg_transfer", ["data.lead=12"]), ctx)
+
+
+# ------------------------------------------------------------------ MIT-BIH annotations (a DS1 record)
+
+def test_damaged_annotations_of_a_mitdb_record_are_refused(mitdb_dir, tmp_path):
+    for ext in ("hea", "dat", "atr"):
+        shutil.copy(mitdb_dir / f"101.{ext}", tmp_path / f"101.{ext}")
+    good = records.read_wfdb(tmp_path / "101", fs=360, lead=0, annotator="atr")
+    atr = tmp_path / "101.atr"
+    data = atr.read_bytes()
+    atr.write_bytes(data[: len(data) // 2 + 1])  # cut inside a two-byte word
+    with pytest.raises(CardioError, match=r"101\.atr: unreadable WFDB annotation file"):
+        records.load_mitdb(tmp_path, records=["101"])
+    # the first annotation's code (the top 6 bits of its first word) set to 42, which WFDB leaves undefined
+    word = int.from_bytes(data[:2], "little")
+    atr.write_bytes(((42 << 10) | (word & 0x3FF)).to_bytes(2, "little") + data[2:])
+    with pytest.raises(CardioError, match=r"101\.atr: damaged WFDB annotation file: 1 annotation\(s\) with a code"):
+        records.read_wfdb(tmp_path / "101", fs=360, lead=0, annotator="atr")
+    late = np.r_[good.ann_samples[:-1], 650_000 + 10]  # the record has 650,000 samples
+    wfdb.wrann("101", "atr", sample=late, symbol=list(good.ann_symbols), write_dir=str(tmp_path))
+    with pytest.raises(CardioError, match=r"101\.atr: damaged WFDB annotation file: an annotation at sample 650010"):
+        records.read_wfdb(tmp_path / "101", fs=250, lead=0, annotator="atr")
+
+
+def test_damaged_pretraining_results_of_a_resumed_run_are_refused(tmp_path):
+    """A resumed run reads back the results its finished pretraining left (and pretrains nothing)."""
+    from cardio.testing import cpu_context, plugin_config
+    from cardio_ecg_transfer import pretrain
+
+    config = plugin_config("ecg_transfer", ["data.mitdb_dir=/nowhere"])
+    ctx = cpu_context(tmp_path)
+    pretrain.weights_path(config, ctx).write_bytes(b"weights")
+    results = Path(ctx.checkpoint_dir) / pretrain.RESULTS_NAME
+    for text, says in (("{not json", "is not a readable pretraining results file"), ("[1, 2]", "(it lacks ['arch'"),
+                       ('{"arch": "resnet18"}', "it lacks ['accuracy'"), (b"\xff\xfe", "not a readable")):
+        results.write_bytes(text if isinstance(text, bytes) else text.encode())
+        with pytest.raises(CardioError) as refused:
+            pretrain.pretrain(config, ctx)
+        assert f"{results} " in str(refused.value) and says in str(refused.value)
+
+
+# ------------------------------------------------------------------ properties of the readers
+
+_TOKENS = st.one_of(st.sampled_from(["", "0", "1", "2", "-1", "360", "250.5", "360/10(2)", "1e9", "nan", "-360",
+                                     "99999999999", "16", "212", "999", "16x9999", "16:99999999999", "16+9999",
+                                     "200(0)/mV", "0/mV", "~", "r.dat", "../r.dat", "II", "#"]),
+                    st.text(alphabet="0123456789.-+e/()x:_ ~#abc\t", max_size=10))
+
+
+@st.composite
+def _damaged_record(draw):
+    """A valid two-lead header and signal file, then a few fields, lines and bytes changed."""
+    good_header, dat, good_atr = _good_record()
+    lines = [ln.split() for ln in good_header.decode().splitlines()]
+    for _ in range(draw(st.integers(0, 4))):
+        row = draw(st.integers(0, len(lines) - 1))
+        if lines[row]:
+            lines[row][draw(st.integers(0, len(lines[row]) - 1))] = draw(_TOKENS)
+    if draw(st.booleans()):
+        del lines[draw(st.integers(0, len(lines) - 1))]
+    header = "\n".join(" ".join(ln) for ln in lines) + "\n"
+    if draw(st.integers(0, 9)) == 0:
+        header = draw(st.text(max_size=200))
+    cut = draw(st.one_of(st.none(), st.integers(0, len(dat))))
+    if cut is not None:
+        dat = dat[:cut]
+    for pos, byte in draw(st.lists(st.tuples(st.integers(0, max(len(dat) - 1, 0)), st.integers(0, 255)),
+                                   max_size=3)):
+        if dat:
+            dat = dat[:pos] + bytes([byte]) + dat[pos + 1:]
+    atr = good_atr[: draw(st.integers(0, len(good_atr)))] + draw(st.binary(max_size=6))
+    return header, dat, atr
+
+
+@functools.cache
+def _good_record() -> tuple[bytes, bytes, bytes]:
+    """The header, signal and annotation bytes of a valid two-lead record (2 s at 360 Hz, two beats)."""
+    two_leads = np.c_[_ecg_like(2, 360), -_ecg_like(2, 360)]
+    with tempfile.TemporaryDirectory() as folder:
+        wfdb.wrsamp("r", fs=360, units=["mV", "mV"], sig_name=["II", "V1"], p_signal=two_leads, fmt=["16", "16"],
+                    write_dir=folder)
+        wfdb.wrann("r", "atr", sample=np.arange(144, 720, 288), symbol=["N", "V"], write_dir=folder)
+        return tuple((Path(folder) / f"r.{ext}").read_bytes() for ext in ("hea", "dat", "atr"))
+
+
+LEADS = st.one_of(st.none(), st.integers(-2, 3), st.sampled_from(["II", "V1", "v1", "V6", "1", ""]))
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(_damaged_record(), LEADS, st.sampled_from([250, 360, 500]), st.booleans())
+def test_any_damaged_wfdb_record_is_read_or_refused(tmp_path, record, lead, fs, annotations):
+    header, dat, atr = record
+    (tmp_path / "r.hea").write_text(header)
+    (tmp_path / "r.dat").write_bytes(dat)
+    (tmp_path / "r.atr").write_bytes(atr)
     try:
-        records.read_ecg(tmp_path / "r", fs=360, lead=None)
+        rec = records.read_wfdb(tmp_path / "r", fs=fs, lead=lead, annotator="atr" if annotations else None)
     except CardioError:
-        pass
+        return
+    assert rec.fs == fs and len(rec.signal) and np.isfinite(rec.signal).all()
+    if annotations:
+        assert len(rec.ann_samples) == len(rec.ann_symbols) and (rec.ann_samples < len(rec.signal)).all()
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(st.text(max_size=300))
-def test_any_csv_ecg_text_is_read_or_refused(tmp_path, text):
+_CELLS = st.one_of(st.floats(allow_nan=True, allow_infinity=True), st.integers(-10**20, 10**20),
+                   st.sampled_from(["", "abc", "1e400", "-", "0x10", "nan", "\x00"]), st.text(max_size=5))
+
+
+@st.composite
+def _csv_text(draw):
+    if draw(st.integers(0, 4)) == 0:
+        return draw(st.text(max_size=300))
+    names = draw(st.lists(st.sampled_from(["II", "V1", "time", "", "a,b", "II"]) | st.text(max_size=4),
+                          min_size=1, max_size=3))
+    column = st.one_of(st.lists(_CELLS, min_size=len(names), max_size=len(names)),
+                       st.floats(-5, 5).map(lambda v: [v] * len(names)))
+    rows = draw(st.lists(column, max_size=40))
+    if draw(st.booleans()):  # a real signal underneath, with some cells spoiled
+        base = _ecg_like(2, 360)[:, 0]
+        rows = [[v] * len(names) for v in base] + rows
+    frame = pd.DataFrame(rows, columns=range(len(names))) if rows else pd.DataFrame(columns=range(len(names)))
+    frame.columns = names
+    return frame.to_csv(index=False)
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(_csv_text(), LEADS, st.one_of(st.sampled_from([360, 250, 1e9, 0, -1, float("nan"), 99.9, 20000]),
+                                     st.floats(allow_nan=True, allow_infinity=True)))
+def test_any_csv_ecg_is_read_or_refused(tmp_path, text, lead, source_fs):
     (tmp_path / "e.csv").write_text(text)
     try:
-        records.read_ecg(tmp_path / "e.csv", fs=360, lead=None, source_fs=250)
+        rec = records.read_ecg(tmp_path / "e.csv", fs=360, lead=lead, source_fs=source_fs)
     except CardioError:
-        pass
+        return
+    assert len(rec.signal) and np.isfinite(rec.signal).all()
+
+
+@st.composite
+def _cohort_text(draw):
+    if draw(st.integers(0, 4)) == 0:
+        return draw(st.text(max_size=300))
+    cell = {"patient_id": st.sampled_from(["p1", "p2", "p3", "", " ", "nan"]),
+            "record_id": st.sampled_from(["r1", "r2", "r3", "r4", "", "NA"]),
+            "responder": st.sampled_from(["0", "1", "1.0", "2", "-1", "", "yes", "nan", "inf", "1e400"]),
+            "ecg": st.sampled_from(["ecg/r1", "", "../x", "/abs/r2", "ecg/r3.csv"]),
+            "fs": st.sampled_from(["360", "", "fast", "-1"])}
+    columns = draw(st.lists(st.sampled_from(list(cell)), unique=True, min_size=1, max_size=len(cell)))
+    rows = draw(st.lists(st.tuples(*[cell[c] for c in columns]), max_size=8))
+    return pd.DataFrame(rows, columns=columns).to_csv(index=False)
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(_cohort_text())
+def test_any_cohort_table_text_is_read_or_refused(tmp_path, text):
+    (tmp_path / "cohort.csv").write_text(text)
+    try:
+        table = records.read_cohort_table(tmp_path)
+    except CardioError:
+        return
+    assert set(table["responder"]) <= {0, 1} and not table["record_id"].duplicated().any()
