@@ -222,15 +222,13 @@ def make_optimizer(params, s: dict) -> torch.optim.Optimizer:
 
 def check_settings(config: dict) -> None:
     """Check every optimizer and scheduler named in the config before any stage runs."""
-    sections = [config.get("train", {})] + [v for v in config.values() if isinstance(v, dict)]
     params = [torch.nn.Parameter(torch.zeros(1))]
-    for section in sections:
-        if "optimizer" in section and isinstance(section["optimizer"], str):
-            s = {"lr": 1e-3, "weight_decay": 0.0, "optimizer_args": {}, **section}
-            make_optimizer(params, {**s, "lr": 1e-3, "weight_decay": 0.0})
-        if "scheduler" in section and isinstance(section["scheduler"], str):
-            s = {"epochs": 1, "lr": 1e-3, "scheduler_args": {}, **section}
-            make_scheduler(torch.optim.SGD(params, lr=1e-3), {**s, "epochs": 1}, 1)
+    for section in (v for v in config.values() if isinstance(v, dict)):  # train: and plugin sections alike
+        if isinstance(section.get("optimizer"), str):
+            make_optimizer(params, {"optimizer_args": {}, **section, "lr": 1e-3, "weight_decay": 0.0})
+        if isinstance(section.get("scheduler"), str):
+            make_scheduler(torch.optim.SGD(params, lr=1e-3),
+                           {"scheduler_args": {}, **section, "lr": 1e-3, "epochs": 1}, 1)
 
 
 def make_scheduler(opt: torch.optim.Optimizer, s: dict, steps_per_epoch: int):
