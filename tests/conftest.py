@@ -9,7 +9,9 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED_DATA = Path(os.environ.get("CARDIO_SHARED_DATA", REPO.parent / "shared" / "data"))
+# The real data sets: $CARDIO_DATA (what .ci/run sets), else the development tree's ../shared/data.
+SHARED_DATA = Path(os.environ.get("CARDIO_DATA") or os.environ.get("CARDIO_SHARED_DATA")
+                   or REPO.parent / "shared" / "data")
 
 
 @pytest.fixture(scope="session")
@@ -66,10 +68,19 @@ def cardio_subprocess(toy_site, tmp_path):
 
 @pytest.fixture(scope="session")
 def mitdb_dir() -> Path:
-    """../shared/data/mitdb (or $CARDIO_SHARED_DATA/mitdb); the test is skipped, with the reason, without it."""
+    """$CARDIO_DATA/mitdb; the test is skipped, with the reason, without it."""
     path = SHARED_DATA / "mitdb"
     if not (path / "100.atr").is_file():
-        pytest.skip(f"MIT-BIH Arrhythmia Database not found at {path} (set CARDIO_SHARED_DATA)")
+        pytest.skip(f"MIT-BIH Arrhythmia Database not found at {path} (set CARDIO_DATA)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def echo_dicom_dir() -> Path:
+    """$CARDIO_DATA/echo_dicom: four real echo cine DICOMs (see its SOURCE.md); skipped, with the reason, without it."""
+    path = SHARED_DATA / "echo_dicom"
+    if not (path / "color3d_jpeg_baseline.dcm").is_file():
+        pytest.skip(f"real echo DICOM clips not found at {path} (set CARDIO_DATA)")
     return path
 
 

@@ -13,7 +13,7 @@ from cardio_spect_polar import dicom_io
 from cardio_spect_polar.phantom import make_phantom
 
 REPO = Path(__file__).resolve().parents[3]
-SHARED = Path(os.environ.get("CARDIO_SHARED_DATA", REPO.parent / "shared" / "data"))
+SHARED = Path(os.environ.get("CARDIO_DATA") or os.environ.get("CARDIO_SHARED_DATA") or REPO.parent / "shared" / "data")
 REAL_NM = SHARED / "spect_nm" / "NM-MONO2-16-13x-heart.dcm"
 
 
@@ -168,7 +168,7 @@ def test_bad_numpy_inputs_name_the_file(tmp_path, volume):
         dicom_io.write_gated_dicom(tmp_path / "big.dcm", volume.astype(np.float32) * 1000)
 
 
-@pytest.mark.skipif(not REAL_NM.is_file(), reason=f"real NM DICOM not found at {REAL_NM} (set CARDIO_SHARED_DATA)")
+@pytest.mark.skipif(not REAL_NM.is_file(), reason=f"real NM DICOM not found at {REAL_NM} (set CARDIO_DATA)")
 def test_real_nm_file_loads_as_a_non_gated_stack():
     vol = dicom_io.read_volume(REAL_NM)
     assert not vol.gated and vol.data.shape == (1, 13, 64, 64)

@@ -13,7 +13,7 @@ from cardio_spect_polar.dicom_io import read_volume
 from cardio_spect_polar.phantom import make_phantom
 
 REPO = Path(__file__).resolve().parents[3]
-SHARED = Path(os.environ.get("CARDIO_SHARED_DATA", REPO.parent / "shared" / "data"))
+SHARED = Path(os.environ.get("CARDIO_DATA") or os.environ.get("CARDIO_SHARED_DATA") or REPO.parent / "shared" / "data")
 REAL_NM = SHARED / "spect_nm" / "NM-MONO2-16-13x-heart.dcm"
 
 
@@ -158,7 +158,7 @@ def test_ready_phase_map_summary():
         phase.result_from_phase_map(np.full((4, 4), np.nan), source="map.npy")
 
 
-@pytest.mark.skipif(not REAL_NM.is_file(), reason=f"real NM DICOM not found at {REAL_NM} (set CARDIO_SHARED_DATA)")
+@pytest.mark.skipif(not REAL_NM.is_file(), reason=f"real NM DICOM not found at {REAL_NM} (set CARDIO_DATA)")
 def test_real_non_gated_nm_file_loads_but_phase_analysis_refuses_it():
     vol = read_volume(REAL_NM)
     assert not vol.gated
