@@ -1,0 +1,93 @@
+"""Virtual M-mode speed: VTK's vtkImageReslice against the batched torch grid_sample path, on the same sequences.
+
+Both make the x11 M-modes (500 x 500, one per septal offset) of every sequence of the synthetic
+cohort (the plugin's generator, default config). VTK reslices one line at a time, as the paper
+does (the volume is imported once per sequence); the fast path samples every line of a batch of
+same-sized sequences in one grid_sample call. Printed: the maximum absolute difference (goal: at
+most one grey level), the times and their ratio (goal: >= 10x on the CPU; on a GPU when one is
+present, its own line).
+
+    python benchmarks/mmode_reslice.py                 # 48 sequences, x11 lines, batches of 16
+    python benchmarks/mmode_reslice.py --n 143 --batch 32
+"""
+from __future__ import annotations
+
+import argparse
+import time
+
+import numpy as np
+import torch
+
+
+def cohort(n: int, size: int):
+    """n synthetic sequences cut to a common frame count (so that batches stack), their lines and cycles."""
+    from cardio_mmode_septal_flash.geometry import mmode_line
+    from cardio_mmode_septal_flash.plugin import cardio_plugin_info
+    from cardio_mmode_septal_flash.synthetic import synthesize
+
+    cfg = dict(cardio_plugin_info().default_config["septal_flash"]["synthetic"], n_patients=n, n_sf=n // 3, size=size)
+    mcfg = cardio_plugin_info().default_config["septal_flash"]["mmode"]
+    items = list(synthesize(cfg))
+    t = min(len(frames) for _, frames, _ in items)
+    frames = np.stack([f[:t] for _, f, _ in items])
+    k = int(mcfg["offsets"])
+    lines = [[mmode_line(p, size, "right", float(mcfg["length"]), float(mcfg["rv_share"]), o) for o in range(-k, k + 1)]
+             for _, _, p in items]
+    cycles = [(r["cycle_start"], min(r["cycle_end"], t - 1)) for r, _, _ in items]
+    return frames, lines, cycles
+
+
+def run_vtk(frames, lines, cycles, size):
+    from cardio_mmode_septal_flash.mmode import mmodes_vtk
+
+    return np.stack([mmodes_vtk(f, ls, *c, size=size) for f, ls, c in zip(frames, lines, cycles)])
+
+
+def run_torch(frames, lines, cycles, size, batch, device):
+    from cardio_mmode_septal_flash.mmode import mmodes_torch
+
+    vol = torch.as_tensor(frames).to(device)  # on the device once, as a batched pipeline keeps it
+    out = [mmodes_torch(vol[i:i + batch], lines[i:i + batch], cycles[i:i + batch], size, device)
+           for i in range(0, len(frames), batch)]
+    if device != "cpu":
+        torch.cuda.synchronize()
+    return np.concatenate(out)
+
+
+def timed(fn, repeats: int):
+    best, out = float("inf"), None
+    for _ in range(repeats):
+        t = time.perf_counter()
+        out = fn()
+        best = min(best, time.perf_counter() - t)
+    return best, out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--n", type=int, default=48, help="sequences")
+    ap.add_argument("--frame-size", type=int, default=128)
+    ap.add_argument("--batch", type=int, default=16, help="sequences per grid_sample call")
+    ap.add_argument("--repeats", type=int, default=3)
+    args = ap.parse_args()
+    size = (500, 500)
+    frames, lines, cycles = cohort(args.n, args.frame_size)
+    n_lines = sum(len(ls) for ls in lines)
+    print(f"{args.n} sequences of {frames.shape[1]} frames x {frames.shape[2]} x {frames.shape[3]} px, "
+          f"{n_lines} M-modes of {size[0]} x {size[1]}; torch {torch.__version__}, {torch.get_num_threads()} threads")
+    run_torch(frames[:2], lines[:2], cycles[:2], size, args.batch, "cpu")  # warm-up
+    t_vtk, ref = timed(lambda: run_vtk(frames, lines, cycles, size), args.repeats)
+    devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+    for device in devices:
+        if device != "cpu":
+            run_torch(frames[:2], lines[:2], cycles[:2], size, args.batch, device)
+        t_fast, out = timed(lambda: run_torch(frames, lines, cycles, size, args.batch, device), args.repeats)
+        diff = int(np.abs(out.astype(np.int16) - ref.astype(np.int16)).max())
+        share = float((out != ref).mean())
+        print(f"{device:>4}: vtkImageReslice {t_vtk:.3f} s ({1e3 * t_vtk / n_lines:.2f} ms/M-mode), torch grid_sample "
+              f"{t_fast:.3f} s ({1e3 * t_fast / n_lines:.2f} ms/M-mode): ratio {t_vtk / t_fast:.1f}x; max |diff| "
+              f"{diff} grey level(s), {100 * share:.3f}% of pixels differ (goal: <= 1, ratio >= 10x)")
+
+
+if __name__ == "__main__":
+    main()

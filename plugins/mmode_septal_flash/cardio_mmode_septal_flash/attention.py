@@ -1,0 +1,110 @@
+"""Grad-CAM++ maps of the trained networks, their overlays on the M-modes, and an attention score.
+
+Maps come from `cardio.explain.grad_cam(plus=True)` on the last dense block (8 x 8 for a 256 x 256
+input), each normalized to [0, 1] with high = attention and upsampled to the input; the raw maps
+(before scaling, at the block's resolution) are kept beside them. The attention score, beyond the
+paper, is the share of a map's mass inside the true SF window (time) and the septal depth band
+(depth): for SF patients their planted or annotated window, for the others the MVC-AVO interval
+where a flash would be. A map spread evenly scores the box's share of the image area.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from cardio import stats
+from cardio.figures import subplots
+
+
+def box(row: pd.Series, variant: str, depth_band: tuple[float, float]) -> tuple[float, float, float, float]:
+    """(depth0, depth1, time0, time1) of the SF box, shares of the variant's image (cropped: upper-left quarter)."""
+    d0, d1 = (float(v) for v in depth_band)
+    t0, t1 = row["window_start_ms"] / row["cycle_ms"], row["window_end_ms"] / row["cycle_ms"]
+    if variant == "cropped":  # the crop keeps the upper half in depth and the first half of the cycle
+        d0, d1, t0, t1 = 2 * d0, 2 * d1, 2 * t0, 2 * t1
+    return tuple(float(np.clip(v, 0.0, 1.0)) for v in (d0, d1, t0, t1))
+
+
+def _slices(shape: tuple[int, int], b: tuple[float, float, float, float]) -> tuple[slice, slice]:
+    h, w = shape
+    return (slice(int(np.floor(b[0] * h)), int(np.ceil(b[1] * h))),
+            slice(int(np.floor(b[2] * w)), int(np.ceil(b[3] * w))))
+
+
+def attention_score(cam: np.ndarray, b: tuple[float, float, float, float]) -> float:
+    """Share of a (depth, time) map's mass inside box b (shares of its extent); NaN for an all-zero map."""
+    total = float(cam.sum())
+    if total <= 0:
+        return float("nan")
+    rows, cols = _slices(cam.shape, b)
+    return float(cam[rows, cols].sum()) / total
+
+
+def area_share(shape: tuple[int, int], b: tuple[float, float, float, float]) -> float:
+    """The box's share of the image: the score of an evenly spread map."""
+    rows, cols = _slices(shape, b)
+    return len(range(*rows.indices(shape[0]))) * len(range(*cols.indices(shape[1]))) / float(shape[0] * shape[1])
+
+
+def maps(model, variant: str, images: np.ndarray, batch_size: int = 8) -> tuple[np.ndarray, np.ndarray]:
+    """Grad-CAM++ of the predicted class for (n, s, s) uint8 M-modes: (normalized (n, s, s), raw (n, h, w))."""
+    import torch
+
+    from cardio.explain import grad_cam
+
+    net, inputs = model.nets[variant], model.inputs[variant]
+    x = torch.stack([inputs(torch.as_tensor(im, dtype=torch.float32)) for im in images])
+    return grad_cam(net.cpu(), net.last_block, x, target=None, plus=True, batch_size=batch_size, raw=True)
+
+
+def score_table(table: pd.DataFrame, cams: np.ndarray, variant: str, depth_band) -> pd.DataFrame:
+    """One row per explained patient: true class, attention score and the box's area share."""
+    rows = []
+    for (_, row), cam in zip(table.iterrows(), cams):
+        b = box(row, variant, depth_band)
+        rows.append({"record_id": row["record_id"], "septal_flash": int(row["septal_flash"]),
+                     "score": attention_score(cam, b), "area_share": area_share(cam.shape, b)})
+    return pd.DataFrame(rows)
+
+
+def summarize(scores: pd.DataFrame, variant: str, n_resamples: int, seed: int, level: float) -> list[dict]:
+    """Mean attention score per class with a bootstrap CI (cardio.stats), and the even-spread reference."""
+    out = []
+    for cls, name in ((1, "SF"), (0, "non-SF")):
+        s = scores.loc[(scores["septal_flash"] == cls) & scores["score"].notna(), "score"].to_numpy()
+        if len(s) < 2:
+            continue
+        est = stats.bootstrap_metric(np.mean, s, n_resamples=n_resamples, seed=seed, level=level,
+                                     metric="attention_score")
+        area = float(scores.loc[scores["septal_flash"] == cls, "area_share"].mean())
+        out.append({**est.to_dict(), "model": f"densenet121-{variant}", "task": "septal_flash", "group": name,
+                    "area_share": area})
+    return out
+
+
+def overlay_figure(mmodes: np.ndarray, cams: np.ndarray, table: pd.DataFrame, probs: np.ndarray, variant: str,
+                   depth_band, title: str):
+    """M-modes with their upsampled Grad-CAM++ maps, MVC and AVO marked, the SF box outlined; one column each."""
+    import cv2
+    from matplotlib.patches import Rectangle
+
+    n = len(mmodes)
+    fig, axes = subplots(1, n, figsize=(3.2 * n, 3.6), layout="constrained", squeeze=False)
+    for ax, mm, cam, (_, row), p in zip(axes[0], mmodes, cams, table.iterrows(), probs):
+        img = mm[: mm.shape[0] // 2, : mm.shape[1] // 2] if variant == "cropped" else mm
+        h, w = img.shape
+        span_ms = row["cycle_ms"] / (2 if variant == "cropped" else 1)
+        ax.imshow(img, cmap="gray", extent=(0, span_ms, h, 0), aspect="auto")
+        ax.imshow(cv2.resize(cam, (w, h), interpolation=cv2.INTER_LINEAR), cmap="jet", alpha=0.4, vmin=0, vmax=1,
+                  extent=(0, span_ms, h, 0), aspect="auto")
+        for t, name, style in ((row["mvc_ms"], "MVC", "-"), (row["avo_ms"], "AVO", "--")):
+            ax.axvline(t, color="white", ls=style, lw=1)
+            ax.text(t, h * 0.02, name, color="white", fontsize=7, va="top")
+        d0, d1, t0, t1 = box(row, variant, depth_band)
+        ax.add_patch(Rectangle((t0 * span_ms, d0 * h), (t1 - t0) * span_ms, (d1 - d0) * h, fill=False, ec="lime", lw=1))
+        ax.set_title(f"{row['patient_id']}: {'SF' if row['septal_flash'] else 'non-SF'}, p(SF)={p:.2f}", fontsize=8)
+        ax.set_xlabel("ms after R")
+        ax.set_yticks([])
+    axes[0, 0].set_ylabel("depth: RV -> septum -> LV")
+    fig.suptitle(title, fontsize=9)
+    return fig

@@ -1,0 +1,92 @@
+"""Where the virtual M-mode line lies: the normal to the mid-basal septum, through a septal point, toward the LV.
+
+Image coordinates are (x, y) in pixels: x the column (to the right), y the row (down). The 62
+septum points are ordered from the basal septum (at the mitral annulus) toward the apex, as the
+paper's segmentations; points 10 and 20 (0-based) give the tangent of the mid-basal septum and
+point 15, between them, the septal point of interest.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from cardio import CardioError
+
+N_POINTS = 62
+TANGENT_POINTS = (10, 20)
+CENTRE_POINT = 15
+LV_SIDES = ("right", "left")
+
+
+@dataclass(frozen=True)
+class Line:
+    """A sampling line in pixel coordinates: from `start` (RV side) to `end` (LV lateral wall side)."""
+
+    start: np.ndarray  # (2,) x, y
+    end: np.ndarray  # (2,)
+    centre: np.ndarray  # (2,) the septal point it crosses
+    normal: np.ndarray  # (2,) unit vector toward the LV
+
+    @property
+    def length(self) -> float:
+        return float(np.hypot(*(self.end - self.start)))
+
+
+def check_points(points: np.ndarray, shape: tuple[int, int], path: Path | str) -> np.ndarray:
+    """62 finite (x, y) points inside an image of `shape` (H, W); a CardioError naming `path` otherwise."""
+    p = np.asarray(points, dtype=float)
+    if p.ndim != 2 or p.shape[1] != 2:
+        raise CardioError(f"{path}: septum points must be (x, y) pairs, got an array of shape {p.shape}")
+    if len(p) != N_POINTS:
+        raise CardioError(f"{path}: {len(p)} septum points, expected {N_POINTS} ordered points (base to apex)")
+    if not np.isfinite(p).all():
+        raise CardioError(f"{path}: septum points hold NaN/inf values")
+    h, w = shape
+    outside = (p[:, 0] < 0) | (p[:, 0] > w - 1) | (p[:, 1] < 0) | (p[:, 1] > h - 1)
+    if outside.any():
+        i = int(np.flatnonzero(outside)[0])
+        raise CardioError(f"{path}: {int(outside.sum())} septum point(s) outside the {w} x {h} image "
+                          f"(point {i} at x={p[i, 0]:.1f}, y={p[i, 1]:.1f})")
+    return p
+
+
+def septal_normal(points: np.ndarray, lv_side: str = "right") -> np.ndarray:
+    """Unit normal of the mid-basal septum (tangent from point 10 to point 20), pointing toward the LV.
+
+    The points alone cannot tell the LV from the RV; `lv_side` is the image side the LV lies on
+    (the usual apical four-chamber display has it on the right).
+    """
+    if lv_side not in LV_SIDES:
+        raise CardioError(f"mmode.lv_side must be one of {list(LV_SIDES)}, got {lv_side!r}")
+    p = np.asarray(points, dtype=float)
+    tangent = p[TANGENT_POINTS[1]] - p[TANGENT_POINTS[0]]
+    norm = float(np.hypot(*tangent))
+    if norm < 1e-6:
+        raise CardioError("septum points 10 and 20 coincide: no septal direction")
+    tangent /= norm
+    normal = np.array([-tangent[1], tangent[0]])
+    if abs(normal[0]) < 1e-3:
+        raise CardioError("the mid-basal septum lies horizontal in the image: mmode.lv_side cannot orient its normal")
+    if (normal[0] > 0) != (lv_side == "right"):
+        normal = -normal
+    return normal
+
+
+def mmode_line(points: np.ndarray, width: int, lv_side: str = "right", length: float = 0.6,
+               rv_share: float = 0.25, offset: int = 0) -> Line:
+    """The M-mode line through septal point CENTRE_POINT + offset, along the mid-basal normal.
+
+    `length` is the line's length as a share of the image width; `rv_share` of it lies on the RV
+    side of the septal point, the rest crosses the LV toward its lateral wall. Offsets move the
+    point along the septum (the paper's offline augmentation) and keep the normal.
+    """
+    p = np.asarray(points, dtype=float)
+    i = CENTRE_POINT + int(offset)
+    if not 0 <= i < len(p):
+        raise CardioError(f"septal offset {offset} leaves the {len(p)} septum points")
+    n = septal_normal(p, lv_side)
+    total = float(length) * width
+    centre = p[i]
+    return Line(start=centre - rv_share * total * n, end=centre + (1 - rv_share) * total * n, centre=centre, normal=n)

@@ -1,0 +1,61 @@
+"""Hook implementations of the mmode_septal_flash plugin; each delegates to the module that does the work.
+
+cohort.py (labels.csv, sequences through cardio.cine, septum points; the synthetic cohort of
+synthetic.py in the cache) -> preprocess.py (geometry.py's line, mmode.py's VTK or torch reslice,
+full and cropped variants) -> training.py (DenseNet-121 of model.py per variant, per fold) ->
+report.py (attention.py's Grad-CAM++ overlays and score; Table 1). Modules are imported inside the
+hooks: listing plugins never loads torch, VTK or the models.
+"""
+from __future__ import annotations
+
+from cardio import PluginInfo, hookimpl, package_defaults
+
+
+@hookimpl
+def cardio_plugin_info():
+    return PluginInfo(name="mmode_septal_flash", modality="echo",
+                      description="Virtual anatomical M-mode from A4C sequences -> DenseNet-121 septal-flash "
+                                  "classifier (full vs cropped) -> Grad-CAM++ localization (Saiz-Vivo et al.)",
+                      default_config=package_defaults("cardio_mmode_septal_flash"))
+
+
+@hookimpl
+def cardio_load(config, ctx):
+    from cardio_mmode_septal_flash import cohort
+
+    return cohort.load(config["septal_flash"], ctx)
+
+
+@hookimpl
+def cardio_featurize(cohort, config, ctx):
+    from cardio_mmode_septal_flash import preprocess
+
+    return preprocess.featurize(cohort, config["septal_flash"], ctx)
+
+
+@hookimpl
+def cardio_train(features, train_index, config, ctx):
+    from cardio_mmode_septal_flash import training
+
+    return training.train(features, train_index, config["septal_flash"], ctx)
+
+
+@hookimpl
+def cardio_predict(model, features, test_index, config, ctx):
+    from cardio_mmode_septal_flash import training
+
+    return training.predict(model, features, test_index, ctx)
+
+
+@hookimpl
+def cardio_explain(model, features, index, config, ctx):
+    from cardio_mmode_septal_flash import report
+
+    return report.explain_section(model, features, index, config, ctx)
+
+
+@hookimpl
+def cardio_evaluate(predictions, config):
+    from cardio_mmode_septal_flash import report
+
+    return report.evaluate_section(predictions, config)

@@ -1,0 +1,141 @@
+"""What the run reports: the M-mode line and Grad-CAM++ overlays (explain), the paper's Table 1 (evaluate)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from cardio import Features, Predictions, Section, stats
+from cardio.figures import subplots
+from cardio_mmode_septal_flash import attention
+from cardio_mmode_septal_flash.cohort import LABEL, read_sequence
+from cardio_mmode_septal_flash.geometry import TANGENT_POINTS, mmode_line
+from cardio_mmode_septal_flash.training import SeptalFlashModel, model_name, probabilities
+
+
+def synthetic_truth(cfg: dict) -> str:
+    """The planted effects of the synthetic cohort, as config values (empty for a user's cohort)."""
+    if cfg["dir"]:
+        return ""
+    s = cfg["synthetic"]
+    return (f"Synthetic truth: {s['n_patients']} A4C-like sequences, {s['n_sf']} with septal flash "
+            f"(seed {s['seed']}, {s['size']} x {s['size']} px, frame time {s['frame_time_ms']} ms). The flash is a "
+            f"sin^2 septal excursion toward the LV of flash_amplitude={s['flash_amplitude']} x image width "
+            f"(x U[{1 - s['flash_spread']:.2f}, {1 + s['flash_spread']:.2f}] per patient) lasting 70-85% of the "
+            f"MVC-AVO interval; every patient's septum moves septal_excursion={s['septal_excursion']} x width in "
+            f"systole and the lateral wall lateral_excursion={s['lateral_excursion']}, with beat jitter "
+            f"motion_noise={s['motion_noise']} and speckle={s['speckle']}. Nothing else differs between classes.")
+
+
+def line_figure(row: pd.Series, cfg: dict):
+    """Fig. 1 of the paper for one patient: end-diastolic frame, septum points, the normal line; its M-mode."""
+    seq = read_sequence(row)
+    mcfg = cfg["mmode"]
+    line = mmode_line(seq.points, seq.frames.shape[2], cfg["lv_side"], float(mcfg["length"]), float(mcfg["rv_share"]))
+    from cardio_mmode_septal_flash.preprocess import patient_mmodes
+
+    mm = patient_mmodes(seq, {**mcfg, "offsets": 0}, cfg["lv_side"])[0]
+    fig, (a, b) = subplots(1, 2, figsize=(9, 4), layout="constrained")
+    a.imshow(seq.frames[seq.cycle[0]], cmap="gray")
+    a.plot(seq.points[:, 0], seq.points[:, 1], ".", color="lime", ms=2, label="septum (62 points)")
+    a.plot(*seq.points[list(TANGENT_POINTS)].T, "o", color="red", ms=4, label="points 10 and 20")
+    a.plot([line.start[0], line.end[0]], [line.start[1], line.end[1]], "-", color="yellow", lw=1, label="M-mode line")
+    a.arrow(*line.centre, *(line.normal * 0.15 * line.length), color="red", width=0.6, head_width=3)
+    a.legend(fontsize=7, loc="lower right")
+    a.set_title(f"{row['patient_id']}: end-diastolic frame {seq.cycle[0]}", fontsize=9)
+    cycle_ms = (seq.cycle[1] - seq.cycle[0]) * seq.frame_time_ms
+    b.imshow(mm, cmap="gray", extent=(0, cycle_ms, mm.shape[0], 0), aspect="auto")
+    for t, name in ((row.get("mvc_ms"), "MVC"), (row.get("avo_ms"), "AVO")):
+        if t is not None and pd.notna(t):
+            b.axvline(float(t), color="yellow", lw=1)
+            b.text(float(t), 10, name, color="yellow", fontsize=7, va="top")
+    b.set_xlabel("ms after R")
+    b.set_ylabel("depth sample: RV (top) -> LV (bottom)")
+    b.set_title(f"virtual M-mode, {mm.shape[0]} x {mm.shape[1]}", fontsize=9)
+    return fig
+
+
+def _pick(y: np.ndarray, n: int) -> np.ndarray:
+    """Up to n SF patients, then up to n others (positions in the explained rows)."""
+    return np.concatenate([np.flatnonzero(y == 1)[:n], np.flatnonzero(y == 0)[:n]])
+
+
+def explain_section(model: SeptalFlashModel, features: Features, index: np.ndarray, config: dict, ctx) -> Section:
+    """Grad-CAM++ of both variants on the last fold's test patients; overlays, raw maps on disk, attention score."""
+    index = np.asarray(index)
+    table = features.table.iloc[index]
+    cfg = config["septal_flash"]
+    acfg, level, n_res = cfg["attention"], float(config["stats"]["level"]), int(config["stats"]["n_resamples"])
+    band = tuple(acfg["depth_band"])
+    figs = [ctx.save_figure(line_figure(table.iloc[0], cfg), "mmode_line_example")]
+    estimates, rows = [], []
+    out = Path(ctx.out_dir) / "attention"
+    out.mkdir(parents=True, exist_ok=True)
+    for variant in model.nets:
+        x = features.x[variant]
+        images = x[index, x.shape[1] // 2]
+        probs = probabilities(model, variant, images, ctx)
+        cams, raw = attention.maps(model, variant, images)
+        np.savez_compressed(out / f"gradcampp_{variant}.npz", record_id=table["record_id"].to_numpy().astype(str),
+                            normalized=cams.astype(np.float16), raw=raw, p_sf=probs)
+        scores = attention.score_table(table, cams, variant, band)
+        scores.to_csv(out / f"attention_scores_{variant}.csv", index=False)
+        est = attention.summarize(scores, variant, n_res, ctx.seed, level)
+        estimates += est
+        for e in est:
+            rows.append({"model": model_name(variant), "class": e["group"], "n": e["n"],
+                         "attention score": f"{e['estimate']:.3f}",
+                         f"{int(level * 100)}% CI": stats.format_interval(e["ci_low"], e["ci_high"]),
+                         "even spread": f"{e['area_share']:.3f}"})
+        pick = _pick(table[LABEL].to_numpy(), int(acfg["n_examples"]))
+        fig = attention.overlay_figure(features.x["mmode"][index[pick]], cams[pick], table.iloc[pick], probs[pick],
+                                       variant, band, f"Grad-CAM++ ({model_name(variant)}, last dense block, "
+                                       f"{raw.shape[1]}x{raw.shape[2]}); green: SF window x septal band")
+        figs.append(ctx.save_figure(fig, f"mmode_gradcampp_{variant}"))
+    text = (f"Grad-CAM++ (cardio.explain.grad_cam, plus=True) of the predicted class on the last dense block, for "
+            f"the {len(index)} test patients of the last fold. Maps are normalized to [0, 1] per patient, high = "
+            f"attention, and upsampled to the M-mode; MVC (solid) and AVO (dashed) are marked. Raw maps (before "
+            f"scaling, block resolution) and normalized maps are kept in attention/gradcampp_<variant>.npz. Attention "
+            f"score: share of the map's mass inside the SF window (SF patients: their true window; others: MVC-AVO) "
+            f"and the septal depth band {list(band)} (shares of the M-mode depth); 'even spread' is the score of a "
+            f"uniform map. Backbone weights: {model.weights_source}.")
+    return Section(title="Septal flash: M-mode attention maps (Grad-CAM++)", text=text, figures=figs,
+                   tables={"Attention score per class (mean, bootstrap CI)": pd.DataFrame(rows)},
+                   estimates=estimates)
+
+
+def table_one(predictions: Predictions, level: float = 0.95) -> tuple[pd.DataFrame, list[dict]]:
+    """The paper's Table 1: accuracy (Wilson CI, at argmax) and AUC (DeLong CI) of each variant, side by side."""
+    t = predictions.table
+    rows, tests = [], []
+    scores = {}
+    for model in sorted(t["model"].unique(), key=lambda m: (not m.endswith("full"), m)):
+        sub = t[t["model"] == model].sort_values("record_id")
+        y, p = sub["y_true"].to_numpy().astype(int), sub["y_score"].to_numpy()
+        scores[model] = (y, p)
+        acc = stats.binary_metrics(y, p, 0.5, level=level)["accuracy"]
+        auc = stats.delong_ci(y, p, level=level)
+        rows.append({"CNN model": f"w. {model.rsplit('-', 1)[-1]} M-mode", "n test": len(y),
+                     "accuracy": f"{acc.estimate:.2f}", "accuracy CI": stats.format_interval(acc.ci_low, acc.ci_high,
+                                                                                            digits=2),
+                     "AUC": f"{auc.estimate:.2f}", "AUC CI": stats.format_interval(auc.ci_low, auc.ci_high, digits=2)})
+    if len(scores) == 2:
+        (a, (ya, pa)), (b, (_, pb)) = scores.items()
+        test = stats.delong_test(ya, pa, pb, level=level)
+        tests.append({**test.to_dict(), "models": [a, b]})
+    return pd.DataFrame(rows), tests
+
+
+def evaluate_section(predictions: Predictions, config: dict) -> Section:
+    """Table 1 of the paper on the out-of-fold predictions, and the synthetic truth."""
+    cfg = config["septal_flash"]
+    table, tests = table_one(predictions, float(config["stats"]["level"]))
+    text = ("Test accuracy and AUC of the DenseNet-121 trained on full and on cropped virtual M-modes "
+            "(out-of-fold; accuracy at the softmax argmax with a Wilson CI, AUC with a DeLong CI; the core's "
+            "performance section above adds bootstrap CIs and calibration). ")
+    if tests:
+        text += f"Paired DeLong test, full vs cropped: p = {stats.format_p(tests[0].get('p_value'))}. "
+    text += synthetic_truth(cfg)
+    return Section(title="Septal flash: Table 1 (full vs cropped M-mode)", text=text,
+                   tables={"Table 1: accuracy and AUC": table}, tests=tests)

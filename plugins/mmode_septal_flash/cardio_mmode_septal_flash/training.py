@@ -1,0 +1,110 @@
+"""Training and prediction, per fold and per variant (full, cropped M-modes), through the core engine.
+
+Inside the training fold only: an inner validation split by patient (the core's holdout
+validation rows when the protocol has them, else cardio.inner_split), the mean image of the
+training images (subtracted from every input), the x11 offline augmentation (every shifted line of
+a training patient is a sample) and the online random contrast. Validation and test patients are
+seen through the unshifted line only, as in the paper.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from sklearn.metrics import roc_auc_score
+
+from cardio import CardioError, Features, Predictions, inner_split
+from cardio.engine import cpu_threads
+from cardio_mmode_septal_flash.cohort import LABEL
+from cardio_mmode_septal_flash.model import SeptalFlashNet
+
+
+def model_name(variant: str) -> str:
+    return f"densenet121-{variant}"
+
+
+class Inputs:
+    """uint8 M-mode -> [0, 1], optional random contrast, minus the training mean image; (1, s, s) float32."""
+
+    def __init__(self, mean: np.ndarray, contrast: tuple[float, float] | None = None) -> None:
+        self.mean = torch.as_tensor(mean, dtype=torch.float32)
+        self.contrast = contrast
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        x = x / 255.0
+        if self.contrast is not None:  # contrast about the image's own mean, as Keras' random_contrast
+            lo, hi = self.contrast
+            c = lo + (hi - lo) * torch.rand(())
+            m = x.mean()
+            x = ((x - m) * c + m).clamp(0.0, 1.0)
+        return (x - self.mean)[None] if x.ndim == 2 else x - self.mean
+
+
+@dataclass
+class SeptalFlashModel:
+    """One fold's fit: a network and its training mean image per variant."""
+
+    nets: dict[str, SeptalFlashNet]
+    inputs: dict[str, Inputs]
+    weights_source: str
+    history: dict = field(default_factory=dict)
+
+
+def _auc(y: np.ndarray, out: np.ndarray) -> float:
+    """Validation score: AUC of the SF softmax probability (0.5 when the rows hold one class)."""
+    p = torch.softmax(torch.as_tensor(out), dim=1)[:, 1].numpy()
+    return float(roc_auc_score(y, p)) if 0 < y.sum() < len(y) else 0.5
+
+
+def _rows(features: Features, train_index: np.ndarray, val_fraction: float, ctx) -> tuple[np.ndarray, np.ndarray]:
+    val = np.asarray(ctx.val_index, dtype=int)
+    if len(val):  # the protocol's own validation rows (cv.method=holdout with a validation share)
+        return np.asarray(train_index), val
+    return inner_split(features.table, train_index, fraction=val_fraction, seed=ctx.seed, label=LABEL)
+
+
+def train(features: Features, train_index: np.ndarray, cfg: dict, ctx) -> SeptalFlashModel:
+    """One DenseNet-121 per variant on the training fold (cfg: the `septal_flash` section)."""
+    mcfg = cfg["model"]
+    with cpu_threads(mcfg.get("cpu_threads"), ctx.device):
+        fit_rows, val_rows = _rows(features, train_index, float(mcfg["val_fraction"]), ctx)
+        y = features.table[LABEL].to_numpy().astype(np.int64)
+        if len(np.unique(y[fit_rows])) < 2:
+            raise CardioError("septal_flash: the training fold holds one class only; use more patients")
+        E = ctx.engine
+        nets, inputs, history, source = {}, {}, {}, ""
+        for variant in features.meta["variants"]:
+            x = features.x[variant]  # (N, K, s, s) uint8
+            k, centre = x.shape[1], x.shape[1] // 2
+            train_x = x[fit_rows].reshape(-1, *x.shape[2:])
+            train_y = np.repeat(y[fit_rows], k)
+            mean = train_x.mean(axis=0, dtype=np.float64).astype(np.float32) / 255.0
+            lo, hi = (float(v) for v in mcfg["contrast"])
+            torch.manual_seed(int(ctx.seed))
+            net = SeptalFlashNet(mcfg["weights"])
+            fit = E.fit(net, E.ArrayDataset(train_x, train_y, transform=Inputs(mean, (lo, hi))),
+                        E.ArrayDataset(x[val_rows, centre], y[val_rows], transform=Inputs(mean)), ctx,
+                        name=f"septal-flash-{variant}", settings=cfg["train"], metric=_auc)
+            nets[variant], inputs[variant] = fit.model.cpu().eval(), Inputs(mean)
+            history[variant], source = fit.history, net.source
+        return SeptalFlashModel(nets, inputs, source, history)
+
+
+def probabilities(model: SeptalFlashModel, variant: str, images: np.ndarray, ctx) -> np.ndarray:
+    """Softmax probability of SF for (n, s, s) uint8 M-modes."""
+    E = ctx.engine
+    return E.predict_proba(model.nets[variant], E.ArrayDataset(images, transform=model.inputs[variant]), ctx,
+                           softmax=True)[:, 1]
+
+
+def predict(model: SeptalFlashModel, features: Features, test_index: np.ndarray, ctx) -> Predictions:
+    """SF probabilities of the test patients, unshifted line, one model per variant; threshold 0.5 (argmax)."""
+    table = features.table.iloc[test_index]
+    parts = []
+    for variant in model.nets:
+        x = features.x[variant]
+        p = probabilities(model, variant, x[test_index, x.shape[1] // 2], ctx)
+        parts.append(Predictions.from_arrays(table["record_id"], table["patient_id"], table[LABEL], p,
+                                             model=model_name(variant), task=LABEL, kind="binary", threshold=0.5))
+    return Predictions.concat(parts)
