@@ -56,6 +56,30 @@ def beat_mask(symbols: Iterable[str]) -> np.ndarray:
     return class_index(symbols) >= 0
 
 
+def ds1_records(records: Sequence[str] | str | None = None) -> list[str]:
+    """The DS1 records a run pretrains on: all of DS1, or those of `records` ("all" / None: every one).
+
+    Runs and tests see DS1 only. DS2 is the untouched test set: it is predicted by
+    `benchmarks/aami_interpatient.py --final` alone, which records every look in a ledger.
+    """
+    if records is None or (isinstance(records, str) and records == "all"):
+        return list(DS1)
+    if isinstance(records, str):
+        raise CardioError(f"pretrain.records must be 'all' or a list of MIT-BIH DS1 record names, got {records!r}")
+    wanted = [str(r) for r in records]
+    test = sorted(set(wanted) & set(DS2))
+    if test:
+        raise CardioError(f"pretrain.records names DS2 record(s) {test}: DS2 is the untouched test set, predicted "
+                          "only by `benchmarks/aami_interpatient.py --final` (ledgered); name DS1 records")
+    paced = sorted(set(wanted) & set(PACED))
+    if paced:
+        raise CardioError(f"pretrain.records includes paced record(s) {paced}; the AAMI protocol excludes them")
+    unknown = sorted(set(wanted) - set(DS1))
+    if unknown:
+        raise CardioError(f"pretrain.records includes {unknown}, which are not MIT-BIH records of DS1")
+    return [r for r in DS1 if r in wanted]
+
+
 def split_records(split: str = "de_chazal", records: Sequence[str] | str | None = None
                   ) -> tuple[list[str], list[str]]:
     """(train records, test records) of a named split, restricted to `records` when given.

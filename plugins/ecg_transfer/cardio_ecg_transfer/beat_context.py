@@ -15,15 +15,20 @@ from cardio import CardioError
 
 RR_NAMES = ("log_pre_rr", "log_post_rr", "log_local_rr", "log_pre_over_local", "log_pre_over_post")
 SHAPE_NAMES = ("qrs_corr", "log_qrs_amplitude", "log_qrs_residual")
+DECHAZAL_NAMES = ("pre_rr_norm", "post_rr_norm", "average_rr_norm", "local_rr_norm")
 #: Beats averaged for the local RR (the beat itself and the ones before it), as de Chazal et al.
 LOCAL_BEATS = 10
+#: de Chazal et al. 2004: the average RR is the mean over +-5 minutes around the beat, the local RR the mean
+#: over the +-10 beats around it; here each is divided by the record's mean RR (as Mondejar-Guerra et al. 2019).
+AVERAGE_SECONDS = 300.0
+LOCAL_HALF_BEATS = 10
 #: QRS window around the R peak for the shape features (s): before, after.
 QRS_WINDOW = (0.10, 0.15)
 
 
 def names(kinds: list[str] | tuple[str, ...]) -> list[str]:
     """Feature names, in column order, of the side feature kinds ('rr', 'shape')."""
-    table = {"rr": RR_NAMES, "shape": SHAPE_NAMES}
+    table = {"rr": RR_NAMES, "shape": SHAPE_NAMES, "dechazal_rr": DECHAZAL_NAMES}
     unknown = [k for k in kinds if k not in table]
     if unknown:
         raise CardioError(f"pretrain.side_features: unknown kind(s) {unknown}; use any of {sorted(table)}")
@@ -48,6 +53,28 @@ def rr_features(rpeaks: np.ndarray) -> np.ndarray:
     local = (csum[i + 1] - csum[lo]) / (i + 1 - lo)
     return np.stack([np.log(pre / typical), np.log(post / typical), np.log(local / typical),
                      np.log(pre / local), np.log(pre / post)], axis=1).astype(np.float32)
+
+
+def dechazal_rr_features(rpeaks: np.ndarray, fs: float) -> np.ndarray:
+    """(n, 4) pre-RR, post-RR, average RR (+-5 min) and local RR (+-10 beats) of every beat, each over the
+    record's mean RR. The first and last beat borrow their missing interval from their neighbour."""
+    r = np.asarray(rpeaks, dtype=np.float64)
+    if len(r) < 3 or np.any(np.diff(r) <= 0):
+        raise CardioError(f"RR features need at least 3 increasing R peaks, got {len(r)}")
+    d = np.diff(r)
+    pre = np.concatenate([d[:1], d])
+    post = np.concatenate([d, d[-1:]])
+    csum = np.concatenate([[0.0], np.cumsum(pre)])
+    i = np.arange(len(pre))
+
+    def window_mean(lo: np.ndarray, hi: np.ndarray) -> np.ndarray:  # mean of pre[lo:hi] for every beat
+        return (csum[hi] - csum[lo]) / (hi - lo)
+
+    half = AVERAGE_SECONDS * float(fs)
+    average = window_mean(np.searchsorted(r, r - half), np.searchsorted(r, r + half, side="right"))
+    local = window_mean(np.maximum(0, i - LOCAL_HALF_BEATS), np.minimum(len(pre), i + LOCAL_HALF_BEATS + 1))
+    mean_rr = d.mean()
+    return (np.stack([pre, post, average, local], axis=1) / mean_rr).astype(np.float32)
 
 
 def shape_features(filtered: np.ndarray, rpeaks: np.ndarray, fs: float) -> np.ndarray:
@@ -76,6 +103,7 @@ def side_features(filtered: np.ndarray, rpeaks: np.ndarray, fs: float,
                   kinds: list[str] | tuple[str, ...]) -> np.ndarray:
     """(n beats, len(names(kinds))) side features of every R peak of one record."""
     names(kinds)
-    parts = {"rr": lambda: rr_features(rpeaks), "shape": lambda: shape_features(filtered, rpeaks, fs)}
+    parts = {"rr": lambda: rr_features(rpeaks), "shape": lambda: shape_features(filtered, rpeaks, fs),
+             "dechazal_rr": lambda: dechazal_rr_features(rpeaks, fs)}
     cols = [parts[k]() for k in kinds]
     return np.concatenate(cols, axis=1) if cols else np.zeros((len(rpeaks), 0), np.float32)

@@ -59,7 +59,8 @@ def cohort_source(config: dict, ctx) -> tuple[Path, bool]:
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
             raise CardioError(f"config key data.{key} = {value!r} is out of range; allowed: > 0")
     params = dict(n_patients=int(data["n_patients"]), seed=int(data["synthetic_seed"]), fs=float(data["fs"]),
-                  seconds=float(data["seconds"]), leads=_synthetic_leads(data["lead"]))
+                  seconds=float(data["seconds"]), leads=_synthetic_leads(data["lead"]),
+                  planted=synthetic.effects(data.get("synthetic_effects")))
     folder = ctx.cache.get("ecg_transfer/synthetic", params,
                            lambda tmp: synthetic.write_synthetic_cohort(tmp, **params), version=synthetic.VERSION)
     return folder, True

@@ -1,10 +1,15 @@
-"""Pretraining on MIT-BIH: beat spectrograms -> ResNet -> AAMI classes, inter-patient (DS1 -> DS2).
+"""Pretraining on MIT-BIH DS1: beat spectrograms -> ResNet -> AAMI classes.
 
 Beats are cut around the reference annotations' beat positions (the standard inter-patient
 protocol evaluates the classifier, not a QRS detector). It is the plugin's prepare stage: run
 once per study before the folds (it never sees the CRT cohort's labels), it returns a
-`Pretrained` (the weights file, the DS2 results and the confusion figure) that the core hands
-to the folds' training and to the report.
+`Pretrained` (the weights file, the results on held-out DS1 records and the confusion figure)
+that the core hands to the folds' training and to the report.
+
+A run sees DS1 only: DS1 records are split by record into fitting and validation records; the
+validation records stop the training, choose the prior-correction strength and are what the run
+reports. DS2, the inter-patient test set, is predicted by `interpatient.ds2_look` alone
+(`benchmarks/aami_interpatient.py --final`), which appends every look to a ledger.
 """
 from __future__ import annotations
 
@@ -16,26 +21,26 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import confusion_matrix
 
-from cardio import Cache, CardioError, inner_split, write_text_atomic
+from cardio import Cache, CardioError, write_text_atomic
 from cardio.figures import Figure, subplots
 from cardio.stats import bootstrap_metric, format_interval
 from cardio_ecg_transfer import aami, beat_context
 from cardio_ecg_transfer.beat_images import beat_windows, highpass, input_spec, to_images
-from cardio_ecg_transfer.records import load_mitdb, mitdb_dir
+from cardio_ecg_transfer.records import ensure_mitdb, load_mitdb, mitdb_dir
 from cardio_ecg_transfer.resnet import build_resnet, save_weights
 
 RESULTS_NAME = "pretrain_results.json"
 FIGURE_NAME = "pretrain_confusion"
 #: What the report reads from the results file of a finished pretraining.
-RESULT_KEYS = ("arch", "accuracy", "macro_f1", "macro_f1_classes", "n", "per_class", "train_records", "test_records",
-               "train_counts", "test_counts", "epochs_run", "best_epoch", "max_beats_per_class", "max_eval_beats")
+RESULT_KEYS = ("arch", "accuracy", "macro_f1", "macro_f1_classes", "n", "per_class", "train_records", "val_records",
+               "train_counts", "val_counts", "epochs_run", "best_epoch", "max_beats_per_class", "max_eval_beats")
 #: Version of the cached MIT-BIH beat sets (bump when their content changes).
-BEAT_SET_VERSION = 3
+BEAT_SET_VERSION = 4
 
 
 @dataclass
 class Pretrained:
-    """What pretraining hands on: the weights file, and the DS2 results and confusion figure of the
+    """What pretraining hands on: the weights file, and the DS1 validation results and confusion figure of the
     pretraining this run did (None for both when pretrain.weights_file gave the weights)."""
 
     weights: Path
@@ -103,11 +108,18 @@ def _choose(y: np.ndarray, max_per_class: int | None, max_total: int | None, rng
 
 
 def build_beat_set(root: Path, records: list[str], config: dict, *, max_per_class: int | None,
-                   max_total: int | None, seed: int, progress=None, desc: str = "MIT-BIH") -> BeatSet:
-    """Beat images of `records` (subsampled as asked), the same for every run with the same settings."""
+                   max_total: int | None, seed: int, progress=None, desc: str = "MIT-BIH",
+                   test_look: bool = False) -> BeatSet:
+    """Beat images of `records` (subsampled as asked), the same for every run with the same settings.
+
+    DS2 records are refused unless `test_look` (only interpatient.ds2_look, which ledgers the look, sets it).
+    """
+    if not test_look and set(records) & set(aami.DS2):
+        raise CardioError(f"DS2 record(s) {sorted(set(records) & set(aami.DS2))} asked for outside the ledgered "
+                          "DS2 look (benchmarks/aami_interpatient.py --final)")
     if not root.is_dir():
         raise CardioError(f"MIT-BIH directory {root} does not exist; set data.mitdb_dir or run "
-                          f"`cardio data fetch mitdb --dir DIR`")
+                          f"`cardio data fetch mitdb --dir {root}`")
     beats, labels, names, sides = [], [], [], []
     it = progress(records, desc=f"{desc} beats", total=len(records)) if progress else records
     for record in it:
@@ -128,7 +140,7 @@ def build_beat_set(root: Path, records: list[str], config: dict, *, max_per_clas
 
 
 def cached_beat_set(root: Path, records: list[str], config: dict, cache: Cache, *, max_per_class, max_total,
-                    seed: int, progress=None, desc: str = "MIT-BIH") -> BeatSet:
+                    seed: int, progress=None, desc: str = "MIT-BIH", test_look: bool = False) -> BeatSet:
     """build_beat_set, kept in the run's cache (ecg_transfer/mitdb) under a key of everything that defines it."""
     key = {"records": records, "input": input_spec(config, config["data"]["fs"]),
            "lead": config["data"]["mitdb_lead"], "max_per_class": max_per_class,
@@ -136,7 +148,7 @@ def cached_beat_set(root: Path, records: list[str], config: dict, cache: Cache, 
 
     def build(tmp: Path) -> None:
         out = build_beat_set(root, records, config, max_per_class=max_per_class, max_total=max_total, seed=seed,
-                             progress=progress, desc=desc)
+                             progress=progress, desc=desc, test_look=test_look)
         np.savez(tmp, x=out.x, y=out.y, record=out.record.astype(str), population=out.population, side=out.side)
 
     path = cache.get("ecg_transfer/mitdb", key, build, suffix=".npz", version=BEAT_SET_VERSION)
@@ -169,13 +181,6 @@ def prior_shift(train: BeatSet, power: float) -> np.ndarray:
 PRIOR_STRENGTHS: tuple[float, ...] = (0.0, 0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 1.75, 2.0)
 
 
-def natural_mix_weights(train: BeatSet, y: np.ndarray) -> np.ndarray:
-    """Per-beat weights that give beats drawn from the class-capped subset DS1's natural class mix."""
-    drawn = np.bincount(train.y, minlength=len(aami.AAMI_CLASSES)).astype(float)
-    per_class = np.divide(train.population.astype(float), drawn, out=np.zeros_like(drawn), where=drawn > 0)
-    return per_class[np.asarray(y)]
-
-
 def weighted_macro_f1(y_true: np.ndarray, pred: np.ndarray, weights: np.ndarray) -> float:
     """Macro F1 over MACRO_CLASSES present in y_true, each beat counted with its weight."""
     cm = confusion_matrix(y_true, pred, labels=list(range(len(aami.AAMI_CLASSES))), sample_weight=weights)
@@ -205,10 +210,12 @@ MACRO_CLASSES = ("N", "S", "V", "F")
 
 
 def classification_results(y_true: np.ndarray, pred: np.ndarray) -> dict:
-    """Accuracy, per-class sensitivity (Se), positive predictivity (+P) and F1, macro F1, confusion matrix.
+    """Accuracy, per-class sensitivity (Se), positive predictivity (+P) and F1, macro F1, balanced accuracy,
+    confusion matrix.
 
-    Macro F1 averages N, S, V and F where they occur in the test set; `macro_f1_present` averages
-    every class that occurs (Q too). A class never predicted has +P undefined (None).
+    Macro F1 and balanced accuracy (mean Se) average N, S, V and F where they occur in the test set;
+    `macro_f1_present` averages every class that occurs (Q too). A class never predicted has +P
+    undefined (None) and F1 0.
     """
     k = len(aami.AAMI_CLASSES)
     cm = confusion_matrix(y_true, pred, labels=list(range(k)))
@@ -225,10 +232,17 @@ def classification_results(y_true: np.ndarray, pred: np.ndarray) -> dict:
     present = [c for c in aami.AAMI_CLASSES if per_class[c]["support"]]
     return {"n": int(len(y_true)), "accuracy": float(np.mean(y_true == pred)),
             "macro_f1": float(np.mean([per_class[c]["f1"] for c in macro])), "macro_f1_classes": macro,
+            "balanced_accuracy": float(np.mean([per_class[c]["se"] for c in macro])),
             "macro_f1_present": float(np.mean([per_class[c]["f1"] for c in present])),
             "per_class": per_class, "confusion": cm.tolist(), "classes": list(aami.AAMI_CLASSES)}
 
 
+def always_n(y_true: np.ndarray) -> dict:
+    """classification_results of the baseline that calls every beat N."""
+    return classification_results(np.asarray(y_true), np.zeros(len(y_true), dtype=np.int64))
+
+
+# Metrics of a stack of per-record confusion matrices (the record bootstrap resamples records).
 def _accuracy(cms: np.ndarray) -> float:
     cm = cms.sum(axis=0)
     return float(np.trace(cm) / cm.sum())
@@ -241,8 +255,28 @@ def _class_se(c: int):
     return se
 
 
+def _class_ppv(c: int):
+    def ppv(cms: np.ndarray) -> float:
+        cm = cms.sum(axis=0)
+        return float(cm[c, c] / cm[:, c].sum()) if cm[:, c].sum() else float("nan")
+    return ppv
+
+
+def _macro(classes: list[int], kind: str):
+    def metric(cms: np.ndarray) -> float:
+        cm = cms.sum(axis=0)
+        vals = []
+        for c in classes:
+            if not cm[c].sum():
+                continue
+            vals.append(cm[c, c] / cm[c].sum() if kind == "se" else 2 * cm[c, c] / (cm[c].sum() + cm[:, c].sum()))
+        return float(np.mean(vals)) if vals else float("nan")
+    return metric
+
+
 def record_bootstrap(y_true: np.ndarray, pred: np.ndarray, record: np.ndarray, config: dict, seed: int) -> dict:
-    """CIs (stats.level, 95% by default) of accuracy and per-class Se that resample test records, not beats.
+    """CIs (stats.level, 95% by default) of accuracy, macro F1, balanced accuracy and per-class Se and +P that
+    resample test records, not beats.
 
     Beats of one record are alike, so a beat-level interval would be far too narrow; the
     record (patient) is the unit that varies between studies. Percentile bootstrap of
@@ -250,13 +284,21 @@ def record_bootstrap(y_true: np.ndarray, pred: np.ndarray, record: np.ndarray, c
     """
     labels = list(range(len(aami.AAMI_CLASSES)))
     names = np.unique(record)
+    if len(names) < 2:  # one record: nothing to resample (the report says there is no interval)
+        return {"unit": "record", "n_records": int(len(names)), "estimates": {},
+                "skipped": "a record-level interval needs at least 2 records"}
     cms = np.stack([confusion_matrix(y_true[record == r], pred[record == r], labels=labels) for r in names])
     st = config["stats"]
     kw = dict(n_resamples=int(st["n_resamples"]), seed=seed, level=float(st["level"]))
-    out = {"accuracy": bootstrap_metric(_accuracy, cms, metric="accuracy", **kw).to_dict()}
+    macro = [aami.AAMI_CLASSES.index(c) for c in MACRO_CLASSES]
+    out = {"accuracy": bootstrap_metric(_accuracy, cms, metric="accuracy", **kw).to_dict(),
+           "macro_f1": bootstrap_metric(_macro(macro, "f1"), cms, metric="macro_f1", **kw).to_dict(),
+           "balanced_accuracy": bootstrap_metric(_macro(macro, "se"), cms, metric="balanced_accuracy", **kw).to_dict()}
     for i, c in enumerate(aami.AAMI_CLASSES):
         if c in MACRO_CLASSES and cms[:, i].sum():
             out[f"se_{c}"] = bootstrap_metric(_class_se(i), cms, metric=f"se_{c}", **kw).to_dict()
+        if c in MACRO_CLASSES and cms[:, :, i].sum():
+            out[f"ppv_{c}"] = bootstrap_metric(_class_ppv(i), cms, metric=f"ppv_{c}", **kw).to_dict()
     return {"unit": "record", "n_records": int(len(names)), "estimates": out}
 
 
@@ -269,7 +311,8 @@ def ci_text(results: dict, key: str) -> str:
 def results_table(results: dict) -> pd.DataFrame:
     level = (results.get("ci") or {}).get("estimates", {}).get("accuracy", {}).get("level", 0.95)
     rows = [{"class": c, "n": v["support"], "Se": v["se"], f"Se {level:.0%} CI (records)": ci_text(results, f"se_{c}"),
-             "+P": v["ppv"], "F1": v["f1"]} for c, v in results["per_class"].items()]
+             "+P": v["ppv"], f"+P {level:.0%} CI (records)": ci_text(results, f"ppv_{c}"), "F1": v["f1"]}
+            for c, v in results["per_class"].items()]
     return pd.DataFrame(rows)
 
 
@@ -301,7 +344,7 @@ def prepare(config: dict, ctx) -> Pretrained | None:
 
 
 def _read_results(path: Path) -> dict:
-    """The DS2 results a finished pretraining of this run left (read back when the run resumes)."""
+    """The results a finished pretraining of this run left (read back when the run resumes)."""
     try:
         results = json.loads(path.read_text())
     except (OSError, UnicodeDecodeError, json.JSONDecodeError):
@@ -312,8 +355,66 @@ def _read_results(path: Path) -> dict:
     return results
 
 
+def mitdb_root(config: dict, ctx) -> Path:
+    """MIT-BIH's folder (data.mitdb_dir, $CARDIO_DATA/mitdb or the cache), downloaded there when absent and online."""
+    return ensure_mitdb(mitdb_dir(config["data"]["mitdb_dir"], ctx.cache_dir), progress=ctx.progress)
+
+
+def split_fit_val(records: list[str], config: dict, seed: int) -> tuple[list[str], list[str]]:
+    """(fitting records, validation records): DS1 records split by record (grouped: a record's beats stay
+    together), pretrain.val_fraction of them for validation, at least one on each side."""
+    frac = float(config["pretrain"]["val_fraction"])
+    if not 0 < frac < 1:
+        raise CardioError(f"pretrain.val_fraction={frac:g} must be in (0, 1): held-out DS1 records stop the "
+                          "training, choose the prior strength and are what a run reports")
+    if len(records) < 2:
+        raise CardioError(f"pretraining needs at least 2 DS1 records (fitting and validation), got {records}")
+    rng = np.random.default_rng(np.random.SeedSequence([seed, 7]))
+    n_val = min(len(records) - 1, max(1, int(round(frac * len(records)))))
+    val = set(rng.choice(records, size=n_val, replace=False).tolist())
+    return [r for r in records if r not in val], [r for r in records if r in val]
+
+
+@dataclass
+class Fitted:
+    """A pretrained network with its logit shift, and what it was fitted and validated on."""
+
+    model: object
+    shift: np.ndarray
+    strength: float
+    strength_scores: dict
+    fit: object
+    train: BeatSet
+    val: BeatSet
+    fit_records: list[str]
+    val_records: list[str]
+
+
+def fit_pretraining(root: Path, records: list[str], config: dict, ctx, seed: int | None = None,
+                    name: str = "pretrain") -> Fitted:
+    """Fit the 5-class ResNet on `records` (DS1 or a part of it): a grouped fitting/validation split of the
+    records, class-capped fitting beats, early stopping and the prior strength on the validation records.
+    `name` names the engine's checkpoint (a rerun resumes from it)."""
+    pt = config["pretrain"]
+    seed = ctx.seed if seed is None else int(seed)
+    fit_records, val_records = split_fit_val(records, config, seed)
+    train = cached_beat_set(root, fit_records, config, ctx.cache, max_per_class=pt["max_beats_per_class"],
+                            max_total=None, seed=seed, progress=ctx.progress, desc="DS1 fitting")
+    val = cached_beat_set(root, val_records, config, ctx.cache, max_per_class=None,
+                          max_total=pt["max_eval_beats"], seed=seed + 1, progress=ctx.progress, desc="DS1 validation")
+    model, fit = train_classifier(train, val, config, ctx, seed, name)
+    shift, strength, scores = prior_correction(model, train, val, config, ctx)
+    return Fitted(model, shift, strength, scores, fit, train, val, fit_records, val_records)
+
+
+def predict(fitted: Fitted, beats: BeatSet, ctx) -> np.ndarray:
+    """AAMI class index of every beat: the network's logits plus the prior shift."""
+    logits = ctx.engine.predict(fitted.model, ctx.engine.ArrayDataset(beats.inputs()), ctx)
+    return (logits + fitted.shift[None, :]).argmax(axis=1)
+
+
 def pretrain(config: dict, ctx) -> Pretrained:
-    """Pretrain (or resume, or reuse) the ResNet on MIT-BIH; return its weights file and DS2 results.
+    """Pretrain (or resume, or reuse) the ResNet on MIT-BIH DS1; return its weights file and DS1 validation results.
 
     With pretrain.weights_file set, that file is used and nothing is trained. The engine's
     checkpoint `pretrain` makes a killed pretraining resume; a finished one is not redone (its
@@ -332,45 +433,47 @@ def pretrain(config: dict, ctx) -> Pretrained:
     if out.is_file() and results_file.is_file():
         return Pretrained(weights=out, results=_read_results(results_file),
                           figure=figure if figure.is_file() else None)
-    root = mitdb_dir(config["data"]["mitdb_dir"])
-    train_records, test_records = aami.split_records(pt["split"], pt["records"])
-    ctx.log.info("pretraining %s on MIT-BIH %d DS1 records, testing on %d DS2 records",
-                 pt["arch"], len(train_records), len(test_records))
-    train = cached_beat_set(root, train_records, config, ctx.cache, max_per_class=pt["max_beats_per_class"],
-                            max_total=None, seed=ctx.seed, progress=ctx.progress, desc="DS1")
-    test = cached_beat_set(root, test_records, config, ctx.cache, max_per_class=None,
-                           max_total=pt["max_eval_beats"], seed=ctx.seed + 1, progress=ctx.progress, desc="DS2")
-    model, fit, val_rows = train_classifier(train, config, ctx)
-    shift, strength, strength_scores = prior_correction(model, train, val_rows, config, ctx)
-    logits = ctx.engine.predict(model, ctx.engine.ArrayDataset(test.inputs()), ctx)
-    pred = (logits + shift[None, :]).argmax(axis=1)
-    results = classification_results(test.y, pred)
-    results["ci"] = record_bootstrap(test.y, pred, test.record, config, seed=ctx.seed)
-    results.update({"arch": pt["arch"], "train_records": train_records, "test_records": test_records,
-                    "train_counts": train.counts(), "test_counts": test.counts(),
-                    "max_beats_per_class": pt["max_beats_per_class"], "max_eval_beats": pt["max_eval_beats"],
-                    "prior_correction": [float(v) for v in shift], "prior_strength": strength,
-                    "prior_strength_scores": strength_scores, "epochs_run": len(fit.history),
-                    "best_epoch": fit.best_epoch, "history": fit.history,
-                    "input": input_spec(config, config["data"]["fs"]), "input_shape": list(train.x.shape[1:]),
-                    "side_features": beat_context.names(pt["side_features"])})
+    records = aami.ds1_records(pt["records"])
+    root = mitdb_root(config, ctx)
+    ctx.log.info("pretraining %s on MIT-BIH DS1 (%d records; DS2 is not used)", pt["arch"], len(records))
+    fitted = fit_pretraining(root, records, config, ctx)
+    pred = predict(fitted, fitted.val, ctx)
+    results = classification_results(fitted.val.y, pred)
+    results["ci"] = record_bootstrap(fitted.val.y, pred, fitted.val.record, config, seed=ctx.seed)
+    results["always_n"] = always_n(fitted.val.y)
+    results.update(describe(fitted, config))
     if ctx.is_main:
-        save_weights(model, out, meta={"input": input_spec(config, config["data"]["fs"]),
-                                       "classes": list(aami.AAMI_CLASSES), "task": "AAMI beat classes, MIT-BIH DS1"})
+        save_weights(fitted.model, out, meta={"input": input_spec(config, config["data"]["fs"]),
+                                              "classes": list(aami.AAMI_CLASSES),
+                                              "task": "AAMI beat classes, MIT-BIH DS1"})
         write_text_atomic(results_file, json.dumps(results, indent=2))
-        ctx.save_figure(confusion_figure(results, f"{pt['arch']} on MIT-BIH DS2 (acc {results['accuracy']:.3f}, "
-                                                  f"macro F1 {results['macro_f1']:.3f})"), FIGURE_NAME)
-    ctx.log.info("pretraining: DS2 accuracy %.3f, macro F1 %.3f, V Se %s", results["accuracy"], results["macro_f1"],
-                 results["per_class"]["V"]["se"])
+        ctx.save_figure(confusion_figure(results, f"{pt['arch']} on held-out DS1 records (macro F1 "
+                                                  f"{results['macro_f1']:.3f})"), FIGURE_NAME)
+    ctx.log.info("pretraining: DS1 validation macro F1 %.3f, balanced accuracy %.3f, V Se %s, S Se %s",
+                 results["macro_f1"], results["balanced_accuracy"], results["per_class"]["V"]["se"],
+                 results["per_class"]["S"]["se"])
     return Pretrained(weights=out, results=results, figure=figure)
 
 
-def prior_correction(model, train: BeatSet, val_rows: np.ndarray, config: dict, ctx
+def describe(fitted: Fitted, config: dict) -> dict:
+    """The settings and choices of a fitted pretraining, for its results file and the ledger."""
+    pt = config["pretrain"]
+    return {"arch": pt["arch"], "evaluated_on": "DS1 validation records", "train_records": fitted.fit_records,
+            "val_records": fitted.val_records, "train_counts": fitted.train.counts(), "val_counts": fitted.val.counts(),
+            "max_beats_per_class": pt["max_beats_per_class"], "max_eval_beats": pt["max_eval_beats"],
+            "prior_correction": [float(v) for v in fitted.shift], "prior_strength": fitted.strength,
+            "prior_strength_scores": fitted.strength_scores, "epochs_run": len(fitted.fit.history),
+            "best_epoch": fitted.fit.best_epoch, "history": fitted.fit.history,
+            "input": input_spec(config, config["data"]["fs"]), "input_shape": list(fitted.train.x.shape[1:]),
+            "side_features": beat_context.names(pt["side_features"])}
+
+
+def prior_correction(model, train: BeatSet, val: BeatSet, config: dict, ctx
                      ) -> tuple[np.ndarray, float, dict[str, float]]:
     """(logit shift, strength, macro F1 per strength tried): the label-shift correction of the test logits.
 
     Zero without pretrain.prior_correction; the strength is pretrain.prior_strength, or the one of
-    PRIOR_STRENGTHS best on the DS1 validation records (DS2 is never used).
+    PRIOR_STRENGTHS best on the DS1 validation records (their natural class mix; DS2 is never used).
     """
     pt = config["pretrain"]
     if not pt["prior_correction"]:
@@ -378,31 +481,26 @@ def prior_correction(model, train: BeatSet, val_rows: np.ndarray, config: dict, 
     shift = prior_shift(train, float(pt["balance_power"]))
     strength = 1.0 if pt["prior_strength"] is None else float(pt["prior_strength"])
     strength_scores: dict[str, float] = {}
-    if pt["prior_strength"] is None and len(val_rows):
-        val_logits = ctx.engine.predict(model, ctx.engine.ArrayDataset(train.inputs(val_rows)), ctx)
-        strength, strength_scores = choose_prior_strength(val_logits, train.y[val_rows], shift,
-                                                          natural_mix_weights(train, train.y[val_rows]))
-        ctx.log.info("prior correction strength %g (DS1 validation macro F1 %s)", strength, strength_scores)
+    if pt["prior_strength"] is None and len(val.y):
+        val_logits = ctx.engine.predict(model, ctx.engine.ArrayDataset(val.inputs()), ctx)
+        strength, strength_scores = choose_prior_strength(val_logits, val.y, shift, np.ones(len(val.y)))
+        ctx.log.info("prior correction strength %g (DS1 validation macro F1 %s)", strength,
+                     {k: round(v, 3) for k, v in strength_scores.items()})
     return strength * shift, strength, strength_scores
 
 
-def train_classifier(train: BeatSet, config: dict, ctx):
-    """(model, fit result, validation rows): the 5-class ResNet fitted by the core's loop, early-stopped
-    on a record-grouped part of DS1 (the validation rows; empty with val_fraction 0)."""
+def train_classifier(train: BeatSet, val: BeatSet, config: dict, ctx, seed: int, name: str = "pretrain"):
+    """(model, fit result): the 5-class ResNet fitted by the core's loop on the fitting records' beats,
+    early-stopped on the validation records' balanced accuracy."""
     pt = config["pretrain"]
     if len(np.unique(train.y)) < 2:
         raise CardioError(f"the MIT-BIH training beats hold one class only ({train.counts()}); use more records")
-    model = build_resnet(pt["arch"], n_outputs=len(aami.AAMI_CLASSES), seed=ctx.seed, n_side=train.side.shape[1])
-    rows = np.arange(len(train.y))
-    val_ds, val_rows = None, np.zeros(0, dtype=np.int64)
-    if pt["val_fraction"]:
-        table = pd.DataFrame({"record_id": np.arange(len(rows)).astype(str), "patient_id": train.record})
-        rows, val_rows = inner_split(table, rows, fraction=float(pt["val_fraction"]), seed=ctx.seed)
-        val_ds = ctx.engine.ArrayDataset(train.inputs(val_rows), train.y[val_rows])
+    model = build_resnet(pt["arch"], n_outputs=len(aami.AAMI_CLASSES), seed=seed, n_side=train.side.shape[1])
     if model.n_side:
-        model.set_side_scaling(train.side[rows])
-    train_ds = ctx.engine.ArrayDataset(train.inputs(rows), train.y[rows])
-    weights = class_weights(train.y[rows], float(pt["balance_power"]))
-    res = ctx.engine.fit(model, train_ds, val_ds, ctx, name="pretrain", settings=pt,
-                         metric=balanced_accuracy if val_ds is not None else None, sample_weights=weights)
-    return res.model, res, val_rows
+        model.set_side_scaling(train.side)
+    train_ds = ctx.engine.ArrayDataset(train.inputs(), train.y)
+    val_ds = ctx.engine.ArrayDataset(val.inputs(), val.y)
+    weights = class_weights(train.y, float(pt["balance_power"]))
+    res = ctx.engine.fit(model, train_ds, val_ds, ctx, name=name, settings=pt, metric=balanced_accuracy,
+                         sample_weights=weights)
+    return res.model, res

@@ -526,23 +526,61 @@ def load_cohort(source: Path | str, fs: float = 360.0, lead: str | int | None = 
 
 # --------------------------------------------------------------------------- MIT-BIH
 
-def mitdb_dir(configured: Path | str | None = None) -> Path:
-    """Where MIT-BIH lives: `configured` (data.mitdb_dir), else $CARDIO_SHARED_DATA/mitdb, else
-    <repo>/../shared/data/mitdb."""
+#: Host the MIT-BIH download comes from (wfdb.dl_database reads PhysioNet).
+PHYSIONET = ("physionet.org", 443)
+
+
+def mitdb_dir(configured: Path | str | None = None, cache_dir: Path | str | None = None) -> Path:
+    """Where MIT-BIH lives: `configured` (data.mitdb_dir), else $CARDIO_DATA/mitdb, else <cache_dir>/mitdb
+    (cache_dir: the run's cache, by default $CARDIO_CACHE or ~/.cache/cardio)."""
     if configured:
         return Path(configured).expanduser()
-    root = os.environ.get("CARDIO_SHARED_DATA")
-    if root:
-        return Path(root) / "mitdb"
-    return Path(__file__).resolve().parents[3].parent / "shared" / "data" / "mitdb"
+    if os.environ.get("CARDIO_DATA"):
+        return Path(os.environ["CARDIO_DATA"]).expanduser() / "mitdb"
+    cache = cache_dir or os.environ.get("CARDIO_CACHE") or Path.home() / ".cache" / "cardio"
+    return Path(cache).expanduser() / "mitdb"
 
 
-def fetch_mitdb(dest: Path | str) -> None:
-    """Download the MIT-BIH Arrhythmia Database (.hea, .dat, .atr of 48 records) from PhysioNet."""
+def _online(timeout: float = 3.0) -> bool:
+    import socket
+
+    try:
+        socket.create_connection(PHYSIONET, timeout=timeout).close()
+        return True
+    except OSError:
+        return False
+
+
+def ensure_mitdb(root: Path | str, progress: Callable | None = None, online: Callable[[], bool] = _online) -> Path:
+    """`root` when it holds MIT-BIH; else download it there from PhysioNet when online; else one line naming
+    the fetch command."""
+    root = Path(root)
+    if root.is_dir() and all((root / f"{r}.atr").is_file() for r in MITDB_RECORDS):
+        return root
+    if root.is_dir() and any(root.glob("*.atr")):  # a partial copy (or a restricted set of records): use it
+        return root
+    if not online():
+        raise CardioError(f"MIT-BIH not found at {root} and PhysioNet is out of reach: fetch it with "
+                          f"`cardio data fetch mitdb --dir {root}` (or set data.mitdb_dir or $CARDIO_DATA)")
+    log.info("MIT-BIH not found at %s: downloading it from PhysioNet (48 records, ~100 MB)", root)
+    fetch_mitdb(root, progress=progress)
+    return root
+
+
+def fetch_mitdb(dest: Path | str, progress: Callable | None = None) -> None:
+    """Download the MIT-BIH Arrhythmia Database (.hea, .dat, .atr of 48 records) from PhysioNet, record by record
+    (a progress bar, and an interrupted download resumes: files already there are kept)."""
     dest = Path(dest)
     dest.mkdir(parents=True, exist_ok=True)
+    if progress is None:
+        from tqdm import tqdm
+
+        def progress(it, desc="", total=None):
+            return tqdm(it, desc=desc, total=total)
     try:
-        wfdb.dl_database("mitdb", str(dest), records="all", annotators=["atr"])
+        for record in progress(MITDB_RECORDS, desc="MIT-BIH download", total=len(MITDB_RECORDS)):
+            if not all((dest / f"{record}.{ext}").is_file() for ext in ("hea", "dat", "atr")):
+                wfdb.dl_database("mitdb", str(dest), records=[record], annotators=["atr"])
     except Exception as exc:  # network errors come in many types
         raise CardioError(f"could not download mitdb from PhysioNet into {dest}: {exc}") from exc
     missing = [r for r in MITDB_RECORDS if not (dest / f"{r}.hea").is_file()]

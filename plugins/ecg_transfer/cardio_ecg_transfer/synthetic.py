@@ -47,8 +47,32 @@ def _clip_normal(rng, mean, sd, lo, hi, n):
     return np.clip(rng.normal(mean, sd, n), lo, hi)
 
 
-def cohort_table(n_patients: int = 71, seed: int = 0) -> pd.DataFrame:
-    """Covariates, hidden waveform parameters (columns starting with `_`) and response of each patient."""
+#: Planted effects on the response logit (config data.synthetic_effects): notch per unit depth (centred at 0.45),
+#: QRS per ms (centred at 170 ms), LBBB, LVEF per % (centred at 27 %), diabetes, scar per % (centred at 26 %),
+#: the intercept and the SD of the unexplained part. The report states them ("synthetic truth").
+EFFECTS = {"notch": 7.0, "qrs_per_ms": 0.018, "lbbb": 0.8, "lvef_per_pct": 0.04, "dm": -0.5,
+           "scar_per_pct": -0.025, "intercept": 0.5, "noise_sd": 0.4}
+
+
+def effects(given: dict | None = None) -> dict:
+    """EFFECTS with the given values over them; an unknown name or a non-number is one line."""
+    out = dict(EFFECTS)
+    for k, v in (given or {}).items():
+        if k not in EFFECTS:
+            raise CardioError(f"data.synthetic_effects.{k} is not a planted effect; use any of {sorted(EFFECTS)}")
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not np.isfinite(v):
+            raise CardioError(f"data.synthetic_effects.{k} = {v!r} must be a finite number")
+        out[k] = float(v)
+    if out["noise_sd"] < 0:
+        raise CardioError(f"data.synthetic_effects.noise_sd = {out['noise_sd']:g} must be >= 0")
+    return out
+
+
+def cohort_table(n_patients: int = 71, seed: int = 0, planted: dict | None = None) -> pd.DataFrame:
+    """Covariates, hidden waveform parameters (columns starting with `_`) and response of each patient.
+
+    `planted`: the response logit's effects (EFFECTS, the defaults, where not given)."""
+    e = effects(planted)
     rng = np.random.default_rng(np.random.SeedSequence([seed, 1]))
     n = int(n_patients)
     lbbb = (rng.random(n) < 0.80).astype(int)
@@ -68,9 +92,10 @@ def cohort_table(n_patients: int = 71, seed: int = 0) -> pd.DataFrame:
     # measured QRS duration and the reader's LBBB call: the true values with reading error
     qrs_ms = np.round(qrs_true + rng.normal(0, 6, n)).astype(int)
     lbbb_read = np.where(rng.random(n) < 0.04, 1 - lbbb, lbbb)
-    # the notch term dominates (7.0 x SD 0.27); QRS (0.018 x SD 21 ms) and LBBB (0.8 x SD 0.4) are smaller
-    logit = (0.5 + 0.018 * (qrs_true - 170) + 0.8 * lbbb + 0.04 * (lvef - 27) + 7.0 * (notch - 0.45)
-             - 0.5 * dm - 0.025 * (scar - 26) + rng.normal(0, 0.4, n))
+    # by default the notch term dominates (7.0 x SD 0.27); QRS (0.018 x SD 21 ms) and LBBB (0.8 x SD 0.4) are smaller
+    logit = (e["intercept"] + e["qrs_per_ms"] * (qrs_true - 170) + e["lbbb"] * lbbb + e["lvef_per_pct"] * (lvef - 27)
+             + e["notch"] * (notch - 0.45) + e["dm"] * dm + e["scar_per_pct"] * (scar - 26)
+             + e["noise_sd"] * rng.normal(0, 1, n))
     responder = (rng.random(n) < 1 / (1 + np.exp(-logit))).astype(int)
     reduction = np.where(responder == 1, rng.uniform(15, 45, n), rng.uniform(-10, 14.9, n))
     ids = [f"{i + 1:03d}" for i in range(n)]
@@ -168,13 +193,16 @@ def synthesize_ecg(row: pd.Series, seed: int, fs: float = 360.0, seconds: float 
     return out
 
 
-def _params(n_patients, seed, fs, seconds, leads) -> dict:
-    return {"version": VERSION, "n_patients": int(n_patients), "seed": int(seed), "fs": float(fs),
-            "seconds": float(seconds), "leads": list(leads)}
+def _params(n_patients, seed, fs, seconds, leads, planted=None) -> dict:
+    out = {"version": VERSION, "n_patients": int(n_patients), "seed": int(seed), "fs": float(fs),
+           "seconds": float(seconds), "leads": list(leads)}
+    if planted is not None and effects(planted) != EFFECTS:  # the default cohort keeps its manifest
+        out["effects"] = effects(planted)
+    return out
 
 
 def write_synthetic_cohort(dest: Path | str, n_patients: int = 71, seed: int = 0, fs: float = 360,
-                           seconds: float = 10, leads: Sequence[str] = ("II",)) -> Path:
+                           seconds: float = 10, leads: Sequence[str] = ("II",), planted: dict | None = None) -> Path:
     """Write (or reuse) the synthetic cohort in `dest`: ecg/<record>.hea/.dat (WFDB, 16-bit, 1 uV
     resolution) and cohort.csv. Returns the CSV path. Columns starting with `_` hold the hidden
     generating parameters (for checks only; a model must not read them)."""
@@ -184,7 +212,7 @@ def write_synthetic_cohort(dest: Path | str, n_patients: int = 71, seed: int = 0
     if float(fs) < 100 or float(seconds) < 2:
         raise CardioError(f"synthetic cohort needs fs >= 100 Hz and seconds >= 2, got fs={fs}, seconds={seconds}")
     leads = tuple(str(name) for name in ([leads] if isinstance(leads, str) else leads))
-    params = _params(n_patients, seed, fs, seconds, leads)
+    params = _params(n_patients, seed, fs, seconds, leads, planted)
     csv, manifest = dest / "cohort.csv", dest / _MANIFEST
     if manifest.is_file() and csv.is_file():
         try:
@@ -196,7 +224,7 @@ def write_synthetic_cohort(dest: Path | str, n_patients: int = 71, seed: int = 0
             if all((dest / f"{e}.hea").is_file() and (dest / f"{e}.dat").is_file() for e in names):
                 return csv
     manifest.unlink(missing_ok=True)  # written last: a half-written cohort is never reused
-    table = cohort_table(n_patients, seed)
+    table = cohort_table(n_patients, seed, planted)
     ecg_dir = dest / "ecg"
     ecg_dir.mkdir(parents=True, exist_ok=True)
     for i, row in table.iterrows():

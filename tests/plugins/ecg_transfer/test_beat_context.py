@@ -99,3 +99,20 @@ def test_a_side_feature_network_transfers_its_backbone_to_an_image_only_model(tm
         if not k.startswith(resnet.HEAD_PREFIX):
             assert torch.equal(v, source[k]), k
     assert "side_mean" not in target.state_dict() and target.net.fc.in_features == 512
+
+
+def test_de_chazal_rr_features_of_a_premature_beat():
+    fs = 360.0
+    r = np.arange(0, 40 * 300, 300, dtype=float)  # 300-sample RR
+    r[20] -= 120  # a premature beat with a compensatory pause
+    f = beat_context.dechazal_rr_features(r, fs)
+    assert f.shape == (40, 4) and beat_context.names(["dechazal_rr"]) == list(beat_context.DECHAZAL_NAMES)
+    pre, post, average, local = f.T
+    mean_rr = 300.0  # the pause makes up for the early beat
+    assert pre[20] == pytest.approx(180 / mean_rr) and post[20] == pytest.approx(420 / mean_rr)
+    np.testing.assert_allclose(average, 1.0, atol=1e-6)  # +-5 min holds the whole record: its mean RR
+    assert local[20] == pytest.approx(1.0, abs=1e-6) and local[2] == pytest.approx(1.0)  # ten beats either side
+    # the record's own rhythm sets the scale: a record at half the heart rate gives the same features
+    np.testing.assert_allclose(beat_context.dechazal_rr_features(2 * r, fs), f, atol=1e-6)
+    with pytest.raises(CardioError, match="increasing"):
+        beat_context.dechazal_rr_features(np.array([0.0, 10.0, 5.0]), fs)

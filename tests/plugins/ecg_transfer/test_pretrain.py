@@ -1,23 +1,22 @@
-"""Choices the pretraining makes on DS1 alone: natural-mix weights and the prior-correction strength."""
+"""Choices the pretraining makes on DS1 alone (record split, prior strength), its metrics, and the DS2 ledger."""
+import csv
+from pathlib import Path
+
 import numpy as np
 import pytest
 
 pytest.importorskip("cardio_ecg_transfer")
 
-from cardio_ecg_transfer import pretrain
+from cardio import CardioError
+from cardio_ecg_transfer import aami, interpatient, pretrain
+
+REPO = Path(__file__).resolve().parents[3]
 
 
 def _beat_set(y, population):
     y = np.asarray(y)
     return pretrain.BeatSet(np.zeros((len(y), 2, 2), np.float32), y, np.full(len(y), "100"),
                             np.asarray(population), np.zeros((len(y), 0), np.float32))
-
-
-def test_natural_mix_weights_give_the_subset_the_population_class_mix():
-    train = _beat_set([0] * 10 + [1] * 5 + [2] * 10, [1000, 5, 50, 0, 0])
-    w = pretrain.natural_mix_weights(train, train.y)
-    mix = np.bincount(train.y, weights=w, minlength=5)
-    np.testing.assert_allclose(mix / mix.sum(), np.array([1000, 5, 50, 0, 0]) / 1055)
 
 
 def test_weighted_macro_f1_matches_a_hand_count():
@@ -61,3 +60,75 @@ def test_confidence_intervals_resample_records_not_beats():
     acc = ci["estimates"]["accuracy"]
     assert acc["estimate"] == pytest.approx(240 / 300) and acc["ci_low"] < acc["estimate"] < acc["ci_high"]
     assert acc["method"] == "bootstrap-percentile" and acc["level"] == 0.95
+
+
+def test_ppv_macro_f1_and_balanced_accuracy_cis_resample_records():
+    record = np.repeat(["A", "B", "C", "D"], 50)
+    y = np.r_[np.zeros(50), np.full(50, 2), np.zeros(50), np.full(50, 1)].astype(int)
+    pred = y.copy()
+    pred[0:10] = 2  # ten of A's N beats called V
+    config = {"stats": {"n_resamples": 300, "level": 0.95}}
+    ci = pretrain.record_bootstrap(y, pred, record, config, seed=0)["estimates"]
+    assert ci["ppv_V"]["estimate"] == pytest.approx(50 / 60) and ci["se_V"]["estimate"] == 1.0
+    r = pretrain.classification_results(y, pred)
+    assert ci["macro_f1"]["estimate"] == pytest.approx(r["macro_f1"])
+    assert ci["balanced_accuracy"]["estimate"] == pytest.approx(r["balanced_accuracy"])
+    assert r["balanced_accuracy"] == pytest.approx(np.mean([90 / 100, 1.0, 1.0]))  # N, S, V present; F absent
+
+
+def test_always_n_baseline():
+    y = np.array([0] * 89 + [1] * 5 + [2] * 6)
+    base = pretrain.always_n(y)
+    assert base["accuracy"] == pytest.approx(0.89) and base["balanced_accuracy"] == pytest.approx(1 / 3)
+    assert base["per_class"]["S"]["ppv"] is None and base["per_class"]["S"]["f1"] == 0.0
+
+
+def test_runs_see_ds1_only():
+    assert aami.ds1_records(None) == list(aami.DS1)
+    assert aami.ds1_records(["119", "101"]) == ["101", "119"]
+    with pytest.raises(CardioError, match=r"DS2 record\(s\) \['100'\].*aami_interpatient.py --final"):
+        aami.ds1_records(["101", "100"])
+    with pytest.raises(CardioError, match="paced"):
+        aami.ds1_records(["101", "217"])
+    config = {"pretrain": {"side_features": []}}
+    with pytest.raises(CardioError, match="outside the ledgered DS2 look"):
+        pretrain.build_beat_set(Path("/nowhere"), ["101", "105"], config, max_per_class=None, max_total=None, seed=0)
+
+
+def test_fitting_and_validation_records_are_split_by_record():
+    config = {"pretrain": {"val_fraction": 0.2}}
+    fit, val = pretrain.split_fit_val(list(aami.DS1), config, seed=0)
+    assert len(val) == 4 and not set(fit) & set(val) and sorted(fit + val) == sorted(aami.DS1)
+    assert pretrain.split_fit_val(list(aami.DS1), config, seed=0) == (fit, val)  # the seed fixes it
+    assert pretrain.split_fit_val(list(aami.DS1), config, seed=1) != (fit, val)
+    assert len(pretrain.split_fit_val(["101", "106"], config, seed=0)[1]) == 1
+    with pytest.raises(CardioError, match="val_fraction"):
+        pretrain.split_fit_val(list(aami.DS1), {"pretrain": {"val_fraction": 0}}, seed=0)
+
+
+def test_ds1_cv_folds_partition_the_records():
+    folds = interpatient._fold_records(list(aami.DS1), 4, seed=0)
+    assert sorted(r for f in folds for r in f) == sorted(aami.DS1) and {len(f) for f in folds} == {5, 6}
+
+
+def test_the_ds2_ledger_lists_the_earlier_looks_and_appends(tmp_path):
+    rows = interpatient.read_ledger(REPO / "benchmarks" / "ledgers" / "aami_ds2.csv")
+    assert rows and list(rows[0]) == list(interpatient.LEDGER_COLUMNS)
+    earlier = [r for r in rows if r["status"] == "earlier look"]
+    assert [r["look"] for r in rows[:len(earlier)]] == [str(i + 1) for i in range(len(earlier))]
+    assert {"0.905", "0.914", "0.901"} <= {r["accuracy"] for r in earlier}  # the development looks at DS2
+    ledger = tmp_path / "l.csv"
+    interpatient.append_ledger(ledger, {"look": 1, "seed": 0, "macro_f1": "0.5"})
+    interpatient.append_ledger(ledger, {"look": 2, "seed": 1})
+    with ledger.open() as f:
+        got = list(csv.DictReader(f))
+    assert [r["look"] for r in got] == ["1", "2"] and got[0]["macro_f1"] == "0.5" and got[1]["macro_f1"] == ""
+
+
+def test_config_hash_covers_the_pretraining_settings_only():
+    from cardio.testing import plugin_config
+
+    base = interpatient.config_hash(plugin_config("ecg_transfer", []))
+    assert base == interpatient.config_hash(plugin_config("ecg_transfer", ["seed=5", "cv.folds=3"]))
+    assert base != interpatient.config_hash(plugin_config("ecg_transfer", ["pretrain.epochs=9"]))
+    assert interpatient.git_state(REPO)[0] != "unknown"

@@ -108,11 +108,11 @@ def _ecg_like(seconds: float, fs: float) -> np.ndarray:
 
 
 def _fake_mitdb(d: Path, damage) -> None:
-    """tmp/mitdb: synthetic records named like MIT-BIH's 101 (DS1) and 100 (DS2), not MIT-BIH itself;
-    `damage` spoils the annotations of 101, the first record pretraining reads."""
+    """tmp/mitdb: synthetic records named like MIT-BIH's DS1 records 101 and 106, not MIT-BIH itself;
+    `damage` spoils the annotations of 101, which pretraining reads (as a fitting or a validation record)."""
     root = d.parent / "mitdb"
     root.mkdir()
-    for name in ("101", "100"):
+    for name in ("101", "106"):
         wfdb.wrsamp(name, fs=360, units=["mV"], sig_name=["MLII"], p_signal=_ecg_like(10, 360), fmt=["212"],
                     write_dir=str(root))
         wfdb.wrann(name, "atr", sample=np.arange(144, 3600, 288), symbol=["N"] * 12, write_dir=str(root))
@@ -141,7 +141,7 @@ def _outside_file(d: Path) -> None:
 
 
 PRETRAIN_ON_FAKE_MITDB = ("--set", "pretrain.enabled=true", "--set", "finetune.transfer=true",
-                          "--set", "pretrain.records=[101, 100]", "--set", "data.mitdb_dir={tmp}/mitdb")
+                          "--set", "pretrain.records=[101, 106]", "--set", "data.mitdb_dir={tmp}/mitdb")
 WEIGHTS = ("--set", "pretrain.enabled=true", "--set", "finetune.transfer=true",
            "--set", "pretrain.weights_file={tmp}/weights.pt")
 
