@@ -73,7 +73,7 @@ def _neurokit_missing() -> str | None:
         import neurokit2  # noqa: F401
     except ImportError:
         return ("neurokit2 is not installed: it requires pandas < 3 and the project's lock has pandas 3, so it lives "
-                "in a separate environment (scripts/setup.sh --bench); skipped")
+                "in an environment of its own (README, Benchmarks); skipped")
     return None
 
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Create .venv and install cardio, its plugins and the test tools into it, at the versions in
-# requirements.lock (what CI passes with). Safe to run again.
+# requirements.lock (what CI passes with). Safe to run again. `--bench` adds the benchmarks' extra (.[bench]).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
@@ -9,7 +9,9 @@ pip() { .venv/bin/python -m pip "$@"; }
 pip install -q --upgrade pip setuptools wheel
 # torch first and pinned, so no later requirement pulls another build.
 .venv/bin/python -c "import torch, torchvision" 2>/dev/null || pip install -q -c requirements.lock torch==2.14.1 torchvision==0.29.1
-pip install -q --no-build-isolation -c requirements.lock -e '.[test]'
+extras=test
+[ "${1:-}" = "--bench" ] && extras=test,bench  # ./scripts/setup.sh --bench: the benchmarks' dependencies too
+pip install -q --no-build-isolation -c requirements.lock -e ".[$extras]"
 for plugin in plugins/*/; do
   [ -f "$plugin/pyproject.toml" ] && pip install -q --no-build-isolation -c requirements.lock -e "$plugin"
 done
