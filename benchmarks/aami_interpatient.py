@@ -190,7 +190,11 @@ def main(argv=None) -> int:
         result = run_cv(config, ctx, args.folds, args.seeds, out)
     else:
         result = run_final(config, ctx, args.seeds, out, args.note)
-        print(f"ledger: {LEDGER.relative_to(REPO)} (every DS2 look, earlier ones included)")
+        print(f"\nEvery DS2 look on record ({LEDGER.relative_to(REPO)}):")
+        for row in interpatient.read_ledger(LEDGER):
+            print(f"  look {row['look']} {row['utc_date']} {row['git_commit'][:10]} seed {row['seed']} "
+                  f"[{row['status']}] macro F1 {row['macro_f1'] or '–'} S Se {row['se_S'] or '–'} "
+                  f"V Se {row['se_V'] or '–'} V +P {row['ppv_V'] or '–'} accuracy {row['accuracy'] or '–'}")
     print_published()
     seconds = time.perf_counter() - t0
     print(f"wall {seconds:.0f} s; results in {out}")

@@ -317,21 +317,24 @@ def results_table(results: dict) -> pd.DataFrame:
 
 
 def confusion_figure(results: dict, title: str) -> Figure:
-    """The DS2 confusion matrix: counts, shaded by the fraction of each reference class."""
+    """A confusion matrix: counts with the row-normalized rate (the fraction of each reference class) in every
+    cell, shaded by that rate; a class the model never predicted is flagged on its axis label."""
     cm = np.asarray(results["confusion"], dtype=float)
     rows = cm.sum(axis=1, keepdims=True)
     frac = np.divide(cm, rows, out=np.zeros_like(cm), where=rows > 0)
-    fig, ax = subplots(figsize=(4.6, 4.0), layout="tight")
-    ax.imshow(frac, cmap="Blues", vmin=0, vmax=1)
+    fig, ax = subplots(figsize=(5.2, 4.4), layout="tight")
+    image = ax.imshow(frac, cmap="Blues", vmin=0, vmax=1)
+    fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04, label="fraction of the reference class")
     classes = results["classes"]
-    ax.set_xticks(range(len(classes)), classes)
-    ax.set_yticks(range(len(classes)), classes)
-    ax.set_xlabel("predicted")
-    ax.set_ylabel("reference (AAMI)")
+    never = cm.sum(axis=0) == 0
+    ax.set_xticks(range(len(classes)), [f"{c}\n(never)" if n else c for c, n in zip(classes, never)])
+    ax.set_yticks(range(len(classes)), [f"{c} (n={int(r)})" for c, r in zip(classes, rows[:, 0])])
+    ax.set_xlabel("predicted AAMI class")
+    ax.set_ylabel("reference AAMI class (beats)")
     for i in range(len(classes)):
         for j in range(len(classes)):
-            ax.text(j, i, f"{int(cm[i, j])}", ha="center", va="center", fontsize=7,
-                    color="white" if frac[i, j] > 0.5 else "black")
+            ax.text(j, i, f"{int(cm[i, j])}\n{frac[i, j]:.0%}" if rows[i, 0] else "–", ha="center", va="center",
+                    fontsize=6.5, color="white" if frac[i, j] > 0.5 else "black")
     ax.set_title(title, fontsize=9)
     return fig
 
