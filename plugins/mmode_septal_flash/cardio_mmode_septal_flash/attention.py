@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from cardio import stats
-from cardio.figures import subplots
+from cardio.figures import SEQUENTIAL, subplots
 
 
 def box(row: pd.Series, variant: str, depth_band: tuple[float, float]) -> tuple[float, float, float, float]:
@@ -84,27 +84,35 @@ def summarize(scores: pd.DataFrame, variant: str, n_resamples: int, seed: int, l
 
 def overlay_figure(mmodes: np.ndarray, cams: np.ndarray, table: pd.DataFrame, probs: np.ndarray, variant: str,
                    depth_band, title: str):
-    """M-modes with their upsampled Grad-CAM++ maps, MVC and AVO marked, the SF box outlined; one column each."""
+    """M-modes with their upsampled Grad-CAM++ maps, MVC and AVO marked, the SF box outlined; SF row, non-SF row."""
     import cv2
     from matplotlib.patches import Rectangle
 
-    n = len(mmodes)
-    fig, axes = subplots(1, n, figsize=(3.2 * n, 3.6), layout="constrained", squeeze=False)
-    for ax, mm, cam, (_, row), p in zip(axes[0], mmodes, cams, table.iterrows(), probs):
+    y = table["septal_flash"].to_numpy()
+    groups = [np.flatnonzero(y == 1), np.flatnonzero(y == 0)]  # SF patients on top, the others below
+    n = max(1, *(len(g) for g in groups))
+    fig, axes = subplots(2, n, figsize=(3.2 * n, 6.6), layout="constrained", squeeze=False)
+    for ax in axes.ravel():
+        ax.set_axis_off()
+    cells = [(axes[r, c], i) for r, g in enumerate(groups) for c, i in enumerate(g)]
+    for ax, i in cells:
+        mm, cam, row, p = mmodes[i], cams[i], table.iloc[i], probs[i]
+        ax.set_axis_on()
         img = mm[: mm.shape[0] // 2, : mm.shape[1] // 2] if variant == "cropped" else mm
         h, w = img.shape
         span_ms = row["cycle_ms"] / (2 if variant == "cropped" else 1)
         ax.imshow(img, cmap="gray", extent=(0, span_ms, h, 0), aspect="auto")
-        ax.imshow(cv2.resize(cam, (w, h), interpolation=cv2.INTER_LINEAR), cmap="jet", alpha=0.4, vmin=0, vmax=1,
+        ax.imshow(cv2.resize(cam, (w, h), interpolation=cv2.INTER_LINEAR), cmap=SEQUENTIAL, alpha=0.45, vmin=0, vmax=1,
                   extent=(0, span_ms, h, 0), aspect="auto")
-        for t, name, style in ((row["mvc_ms"], "MVC", "-"), (row["avo_ms"], "AVO", "--")):
+        for t, name, style, at in ((row["mvc_ms"], "MVC", "-", 0.02), (row["avo_ms"], "AVO", "--", 0.1)):
             ax.axvline(t, color="white", ls=style, lw=1)
-            ax.text(t, h * 0.02, name, color="white", fontsize=7, va="top")
+            ax.text(t, h * at, f" {name}", color="white", fontsize=7, va="top")
         d0, d1, t0, t1 = box(row, variant, depth_band)
         ax.add_patch(Rectangle((t0 * span_ms, d0 * h), (t1 - t0) * span_ms, (d1 - d0) * h, fill=False, ec="lime", lw=1))
         ax.set_title(f"{row['patient_id']}: {'SF' if row['septal_flash'] else 'non-SF'}, p(SF)={p:.2f}", fontsize=8)
         ax.set_xlabel("ms after R")
         ax.set_yticks([])
-    axes[0, 0].set_ylabel("depth: RV -> septum -> LV")
+    for r in range(2):
+        axes[r, 0].set_ylabel(("SF" if r == 0 else "non-SF") + "\ndepth: RV -> septum -> LV")
     fig.suptitle(title, fontsize=9)
     return fig

@@ -99,7 +99,8 @@ def explain_section(model: SeptalFlashModel, features: Features, index: np.ndarr
             f"scaling, block resolution) and normalized maps are kept in attention/gradcampp_<variant>.npz. Attention "
             f"score: share of the map's mass inside the SF window (SF patients: their true window; others: MVC-AVO) "
             f"and the septal depth band {list(band)} (shares of the M-mode depth); 'even spread' is the score of a "
-            f"uniform map. Backbone weights: {model.weights_source}.")
+            f"uniform map; a map that is zero everywhere has no score (n counts the others). Backbone weights: "
+            f"{model.weights_source}.")
     return Section(title="Septal flash: M-mode attention maps (Grad-CAM++)", text=text, figures=figs,
                    tables={"Attention score per class (mean, bootstrap CI)": pd.DataFrame(rows)},
                    estimates=estimates)
