@@ -5,10 +5,12 @@ cohort (the plugin's generator, default config). VTK reslices one line at a time
 does (the volume is imported once per sequence); the fast path samples every line of a batch of
 same-sized sequences in one grid_sample call. Printed: the maximum absolute difference (goal: at
 most one grey level), the times and their ratio (goal: >= 10x on the CPU; on a GPU when one is
-present, its own line).
+present, its own line). Each CPU comparison gives both libraries the same number of threads (torch's
+intra-op threads, VTK's SMP and multi-threader); on a machine shared with other processes one
+thread each is the fair setting (OpenMP threads spin while they wait for a busy core).
 
-    python benchmarks/mmode_reslice.py                 # 48 sequences, x11 lines, batches of 16
-    python benchmarks/mmode_reslice.py --n 143 --batch 32
+    python benchmarks/mmode_reslice.py                 # 48 sequences, x11 lines, batches of 16, 1 and 2 threads
+    python benchmarks/mmode_reslice.py --n 143 --batch 32 --threads 2
 """
 from __future__ import annotations
 
@@ -69,25 +71,32 @@ def main() -> None:
     ap.add_argument("--frame-size", type=int, default=128)
     ap.add_argument("--batch", type=int, default=16, help="sequences per grid_sample call")
     ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--threads", type=int, nargs="+", default=[1, 2], help="CPU threads given to each library")
     args = ap.parse_args()
     size = (500, 500)
     frames, lines, cycles = cohort(args.n, args.frame_size)
     n_lines = sum(len(ls) for ls in lines)
     print(f"{args.n} sequences of {frames.shape[1]} frames x {frames.shape[2]} x {frames.shape[3]} px, "
-          f"{n_lines} M-modes of {size[0]} x {size[1]}; torch {torch.__version__}, {torch.get_num_threads()} threads")
-    run_torch(frames[:2], lines[:2], cycles[:2], size, args.batch, "cpu")  # warm-up
-    t_vtk, ref = timed(lambda: run_vtk(frames, lines, cycles, size), args.repeats)
-    devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
-    for device in devices:
-        if device != "cpu":
-            run_torch(frames[:2], lines[:2], cycles[:2], size, args.batch, device)
-        t_fast, out = timed(lambda: run_torch(frames, lines, cycles, size, args.batch, device), args.repeats)
-        diff = int(np.abs(out.astype(np.int16) - ref.astype(np.int16)).max())
-        share = float((out != ref).mean())
-        print(f"{device:>4}: vtkImageReslice {t_vtk:.3f} s ({1e3 * t_vtk / n_lines:.2f} ms/M-mode), torch grid_sample "
-              f"{t_fast:.3f} s ({1e3 * t_fast / n_lines:.2f} ms/M-mode): ratio {t_vtk / t_fast:.1f}x; max |diff| "
-              f"{diff} grey level(s), {100 * share:.3f}% of pixels differ (goal: <= 1, ratio >= 10x)")
+          f"{n_lines} M-modes of {size[0]} x {size[1]}; torch {torch.__version__}; best of {args.repeats}")
+    from vtkmodules.vtkCommonCore import vtkMultiThreader, vtkSMPTools
 
+    for threads in args.threads:
+        torch.set_num_threads(threads)
+        vtkMultiThreader.SetGlobalMaximumNumberOfThreads(threads)
+        vtkSMPTools.Initialize(threads)
+        run_torch(frames[:2], lines[:2], cycles[:2], size, args.batch, "cpu")  # warm-up
+        t_vtk, ref = timed(lambda: run_vtk(frames, lines, cycles, size), args.repeats)
+        devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() and threads == args.threads[-1] else [])
+        for device in devices:
+            if device != "cpu":
+                run_torch(frames[:2], lines[:2], cycles[:2], size, args.batch, device)
+            t_fast, out = timed(lambda: run_torch(frames, lines, cycles, size, args.batch, device), args.repeats)
+            diff = int(np.abs(out.astype(np.int16) - ref.astype(np.int16)).max())
+            share = float((out != ref).mean())
+            print(f"{device:>4}, {threads} thread(s): vtkImageReslice {t_vtk:.3f} s ({1e3 * t_vtk / n_lines:.2f} "
+                  f"ms/M-mode), torch grid_sample {t_fast:.3f} s ({1e3 * t_fast / n_lines:.2f} ms/M-mode): ratio "
+                  f"{t_vtk / t_fast:.1f}x; max |diff| {diff} grey level(s), {100 * share:.3f}% of pixels differ "
+                  f"(goal: <= 1, ratio >= 10x)")
 
 if __name__ == "__main__":
     main()

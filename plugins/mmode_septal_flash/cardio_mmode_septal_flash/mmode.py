@@ -8,7 +8,7 @@ last frame of the cycle). Both paths sample it with one trilinear interpolation:
 - `mmodes_vtk`: VTK's vtkImageReslice (the paper's tool), one reslice per line;
 - `mmodes_torch`: the fast path, every line of a batch of same-sized sequences at once: bilinear
   `grid_sample` in (x, y) with the frames as channels, then linear interpolation in time
-  (`interpolate`, the depth axis unchanged). Trilinear interpolation is separable, so this is the
+  (1-D `interpolate` along time). Trilinear interpolation is separable, so this is the
   same weighted sum of the same eight voxels; the results agree to within one grey level
   (float rounding), tested and benchmarked (benchmarks/mmode_reslice.py).
 """
@@ -99,7 +99,8 @@ def mmodes_torch(volumes: np.ndarray | torch.Tensor, lines: Sequence[Sequence[Li
     k = sampled.shape[2]
     out = torch.empty(b, k, depth, width, dtype=torch.uint8, device=device)
     for i, (t0, t1) in enumerate(cycles):  # linear in time, first to last frame of the cycle
-        cyc = sampled[i, t0 - lo:t1 - lo + 1].permute(1, 2, 0)[:, None]  # (K, 1, D, frames)
-        res = torch.nn.functional.interpolate(cyc, size=(depth, width), mode="bilinear", align_corners=True)
-        out[i] = res[:, 0].add_(0.5).clamp_(0, 255).to(torch.uint8)  # round half up, as VTK does
+        cyc = sampled[i, t0 - lo:t1 - lo + 1].permute(1, 2, 0).reshape(k * depth, 1, -1)  # (K * D, 1, frames)
+        res = torch.nn.functional.interpolate(cyc, size=width, mode="linear", align_corners=True)
+        # round half up, as VTK does; a convex combination of 0..255 needs no clamp, and the cast truncates
+        out[i] = res.view(k, depth, width).add_(0.5).to(torch.uint8)
     return out.cpu().numpy()
