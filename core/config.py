@@ -179,6 +179,11 @@ def validate(config: dict) -> dict:
         rule = RULES.get(key) or NAMED_RULES.get(key.rsplit(".", 1)[-1])
         if rule is not None and value is not None and not rule(value):
             raise CardioError(f"config key {key} = {value!r} is out of range; allowed: {rule.allowed}")
+    names = config["report"]["display_names"]
+    bad = [k for k, v in names.items() if not isinstance(v, str) or not v.strip()]
+    if bad:
+        raise CardioError(f"config key report.display_names: {bad[0]!r} must map to a non-empty text, "
+                          f"got {names[bad[0]]!r}")
     if config["cv"]["method"] == "holdout":
         ratios = config["cv"]["ratios"]
         if not (isinstance(ratios, list) and len(ratios) == 3

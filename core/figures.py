@@ -1,22 +1,51 @@
-"""The one figure helper: a headless backend chosen once, and figures saved where the report finds them.
+"""The one figure helper: a headless backend chosen once, a colour-blind-safe style, and figures saved where the
+report finds them (PNG at 300 dpi for the report, SVG beside it for a journal).
 
 Plugins build figures with `cardio.figures.subplots` (or `Figure`), which never touch a GUI, and
-hand them to `ctx.save_figure(fig, name)`.
+hand them to `ctx.save_figure(fig, name)`. Colours: `PALETTE` (Okabe–Ito) for lines and groups,
+`SEQUENTIAL`/`CVD_SEQUENTIAL` for magnitudes, `DIVERGING` for signed differences, `CYCLIC` for phase.
 """
 from __future__ import annotations
 
+import os
 import sys
+import warnings
 from pathlib import Path
 from typing import Any
 
 import matplotlib
 
-matplotlib.use("Agg")  # the one place cardio picks a backend: runs are headless (clusters, CI)
+if "MPLBACKEND" not in os.environ:  # a notebook's kernel sets it: cardio.stats' figures keep working inline there
+    matplotlib.use("Agg")  # the one place cardio picks a backend: runs are headless (clusters, CI)
+from cycler import cycler
 from matplotlib.figure import Figure
 
-DPI = 120
+DPI = 300  # print resolution: journals ask for >= 300 dpi
+# Okabe & Ito (2008), "Color universal design": distinguishable with every common colour-vision deficiency.
+# Yellow (#F0E442) is last: it is faint on white.
+PALETTE = ("#0072B2", "#D55E00", "#009E73", "#E69F00", "#CC79A7", "#56B4E9", "#000000", "#F0E442")
+SEQUENTIAL = "viridis"       # perceptually uniform, readable in grey and with colour-vision deficiency
+CVD_SEQUENTIAL = "cividis"   # optimized for deuteranopia and protanopia
+DIVERGING = "berlin"         # Crameri's perceptually uniform diverging map (zero is dark), colour-blind-safe
+CYCLIC = "twilight"          # perceptually uniform and cyclic: phase angles
+# Colormaps whose lightness jumps or bands (false edges) and whose hues collide with colour-vision deficiency.
+NOT_UNIFORM = frozenset({"jet", "rainbow", "gist_rainbow", "hsv", "nipy_spectral", "gist_ncar", "turbo", "prism",
+                         "flag", "brg", "gist_stern", "Spectral", "CMRmap", "gnuplot", "gnuplot2"})
 
-__all__ = ["Figure", "subplots", "save_figure", "DPI"]
+matplotlib.rcParams.update({
+    "axes.prop_cycle": cycler(color=list(PALETTE)),
+    "image.cmap": SEQUENTIAL,
+    "savefig.dpi": DPI,
+    "svg.fonttype": "none",  # text stays text in the SVG: a journal's editor can restyle it
+    "svg.hashsalt": "cardio",  # fixed element ids: the same figure gives the same SVG bytes
+})
+
+__all__ = ["Figure", "subplots", "save_figure", "DPI", "PALETTE", "SEQUENTIAL", "CVD_SEQUENTIAL", "DIVERGING",
+           "CYCLIC", "NOT_UNIFORM", "FigureWarning", "colormaps_used"]
+
+
+class FigureWarning(UserWarning):
+    """A saved figure uses a colormap that is not perceptually uniform (e.g. jet)."""
 
 
 def subplots(nrows: int = 1, ncols: int = 1, **kwargs: Any) -> tuple[Figure, Any]:
@@ -31,13 +60,38 @@ def subplots(nrows: int = 1, ncols: int = 1, **kwargs: Any) -> tuple[Figure, Any
     return fig, axes
 
 
-def save_figure(fig: Any, path: str | Path, dpi: int = DPI) -> Path:
-    """Save a Figure as PNG (tight bounding box) and release it, pyplot's or not."""
+def colormaps_used(fig: Any) -> set[str]:
+    """Names of the colormaps of every image, mesh and scatter in a figure (without a `_r` suffix)."""
+    names = set()
+    for ax in fig.axes:
+        for artist in [*ax.images, *ax.collections]:
+            cmap = getattr(artist, "cmap", None) if artist.get_array() is not None else None
+            if cmap is not None:
+                names.add(cmap.name.removesuffix("_r"))
+    return names
+
+
+def save_figure(fig: Any, path: str | Path, dpi: int = DPI, svg: bool = True) -> Path:
+    """Save a Figure as PNG at `dpi` (tight bounding box) and, with `svg`, as SVG beside it; release it.
+
+    Returns the PNG's path (the report embeds it). A path with another suffix (.pdf, .svg) is written in
+    that format alone. A colormap that is not perceptually uniform raises a FigureWarning naming it.
+    """
     from cardio.cache import atomic_path
 
     path = Path(path)
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=dpi, bbox_inches="tight", format=path.suffix.lstrip(".") or "png")
+    fmt = path.suffix.lstrip(".").lower() or "png"
+    bad = sorted(colormaps_used(fig) & NOT_UNIFORM)
+    if bad:
+        warnings.warn(f"figure {path.stem} uses colormap(s) {', '.join(bad)}, which are not perceptually uniform "
+                      f"nor colour-blind-safe; use cardio.figures.SEQUENTIAL ({SEQUENTIAL}) or DIVERGING "
+                      f"({DIVERGING})", FigureWarning, stacklevel=2)
+    targets = [(path, fmt)] + ([(path.with_suffix(".svg"), "svg")] if svg and fmt == "png" else [])
+    for target, kind in targets:
+        # no creation date in the SVG (with svg.hashsalt): the same figure gives the same bytes
+        meta = {"Date": None} if kind == "svg" else None
+        with atomic_path(target) as tmp:
+            fig.savefig(tmp, dpi=dpi, bbox_inches="tight", format=kind, metadata=meta)
     if "matplotlib.pyplot" in sys.modules:  # a pyplot figure stays in its registry until closed
         import matplotlib.pyplot as plt
 

@@ -13,13 +13,20 @@ from cardio.data import PluginInfo, Predictions, Section
 from cardio.hookspecs import hookimpl
 
 MAX_AGREEMENT_FIGURES = 8
+# The performance table's columns, as the report shows them (metrics.json keeps the metric names).
+HEADERS = {"model": "model", "task": "task", "n": "n", "auc": "AUC", "accuracy": "accuracy",
+           "sensitivity": "sensitivity", "specificity": "specificity", "ppv": "PPV", "npv": "NPV", "f1": "F1",
+           "brier": "Brier score", "calibration_slope": "calibration slope",
+           "calibration_intercept": "calibration intercept", "mae": "MAE", "rmse": "RMSE", "r2": "R²",
+           "ba_bias": "Bland–Altman bias"}
 
 
 @hookimpl
 def cardio_plugin_info():
     return PluginInfo(name="performance", modality=None,
                       description="Evaluates every model and task: AUC with DeLong and bootstrap CIs, "
-                                  "thresholded metrics with Wilson CIs, paired tests, ROC and calibration figures.")
+                                  "thresholded metrics with Wilson CIs, paired tests, ROC, calibration and confusion "
+                                  "figures.")
 
 
 @hookimpl(tryfirst=True)
@@ -39,18 +46,17 @@ def summary_table(estimates: list[dict]) -> pd.DataFrame:
             continue  # the bootstrap AUC interval is in metrics.json; the table shows DeLong's
         row = rows.setdefault((e["model"], e["task"]), {"model": e["model"], "task": e["task"], "n": e["n"]})
         row[e["metric"]] = format_ci(e)
-    cols = ["model", "task", "n", "auc", "accuracy", "sensitivity", "specificity", "ppv", "npv", "f1",
-            "brier", "calibration_slope", "calibration_intercept", "mae", "rmse", "r2", "ba_bias"]
     df = pd.DataFrame(list(rows.values()))
-    return df[[c for c in cols if c in df.columns]] if len(df) else df
+    return df[[c for c in HEADERS if c in df.columns]].rename(columns=HEADERS) if len(df) else df
 
 
 def evaluate_section(predictions: Predictions, config: dict, ctx) -> Section:
     """The core's evaluation of every model and task, with CIs, tests and figures."""
-    from cardio.stats.evaluate import is_probabilistic
+    from cardio.report import display_name, split_unit
 
     stats = ctx.stats
     s = config["stats"]
+    names = config["report"]["display_names"]
     table = predictions.table
     estimates, tests = [], []
     # Repeated k-fold predicts each record once per repeat: each repeat is evaluated on its own.
@@ -63,33 +69,22 @@ def evaluate_section(predictions: Predictions, config: dict, ctx) -> Section:
     table = table[table["repeat"] == table["repeat"].min()]  # figures show the first repeat
     figures = []
     for task, sub in table[table["kind"] == "binary"].groupby("task", sort=False):
-        curves = {m: (g["y_true"].to_numpy(), g["y_score"].to_numpy()) for m, g in sub.groupby("model", sort=False)}
-        fig = stats.plot_roc(curves, title=f"ROC, {task} (out-of-fold)", seed=ctx.seed)
-        figures.append(ctx.save_figure(fig, f"roc_{_slug(task)}"))
-        risks = {m: p for m, (_, p) in curves.items() if is_probabilistic(p)}  # not yes/no rules
-        for model, p in risks.items():
-            fig = stats.plot_calibration(curves[model][0], p)
-            fig.axes[0].set_title(f"Calibration, {model} / {task}")
-            figures.append(ctx.save_figure(fig, f"calibration_{_slug(model)}_{_slug(task)}"))
-        if risks:  # models aligned on the records every one of them scored
-            wide = sub[sub["model"].isin(list(risks))].pivot_table(index="record_id", columns="model",
-                                                                   values="y_score").dropna()
-            y = sub.drop_duplicates("record_id").set_index("record_id").loc[wide.index, "y_true"].to_numpy()
-            fig = stats.plot_decision_curve(y, {m: wide[m].to_numpy() for m in risks},
-                                            title=f"Decision curve, {task} (out-of-fold, {len(y)} records)")
-            figures.append(ctx.save_figure(fig, f"decision_curve_{_slug(task)}"))
+        figures += binary_figures(task, sub, names, float(s["level"]), ctx)
     regression = table[table["kind"] == "regression"].groupby(["model", "task"], sort=False)
     for i, ((model, task), g) in enumerate(regression):
         if i >= MAX_AGREEMENT_FIGURES:
             break
-        fig = stats.plot_bland_altman(g["y_true"].to_numpy(), g["y_score"].to_numpy(), title=f"{model} / {task}")
+        quantity, unit = split_unit(display_name(task, names))
+        fig = stats.plot_bland_altman(g["y_true"].to_numpy(), g["y_score"].to_numpy(), quantity=quantity, unit=unit,
+                                      title=f"{display_name(model, names)} / {quantity} (out-of-fold)")
         figures.append(ctx.save_figure(fig, f"bland_altman_{_slug(model)}_{_slug(task)}"))
     level = int(round(s["level"] * 100))
     text = (f"Out-of-fold predictions pooled over {table['fold'].nunique()} fold(s) of "
             f"`cv.method={config['cv']['method']}`, split by patient. Intervals are {level}% "
             f"(AUC: DeLong; proportions: Wilson; regression: bootstrap, {s['n_resamples']} resamples, "
             f"seed {ctx.seed}). "
-            "Thresholds were chosen on training folds only (0.5 where a plugin gave none). "
+            "Thresholds were chosen on training folds only (0.5 where a plugin gave none); the confusion matrices "
+            "show counts and the rate within each true class at those thresholds. "
             "For models that output risks: Brier score (bootstrap CI), calibration slope (1 is ideal) and "
             "intercept (0 is ideal) with Wald CIs, calibration plots and a decision curve; yes/no rules get none. "
             "Paired DeLong tests of one task are one family: p-values are shown raw and Holm-adjusted.")
@@ -107,6 +102,44 @@ def evaluate_section(predictions: Predictions, config: dict, ctx) -> Section:
             "z": round(t["statistic"], 3) if t["statistic"] is not None else None, "p": t["p_value"],
             "p (Holm, per task)": t.get("p_adjusted")} for t in shown])
     return Section("Performance", text, figures, tables, estimates, tests)
+
+
+def binary_figures(task: str, sub: pd.DataFrame, names: dict, level: float, ctx) -> list:
+    """ROC (small multiples when several models), calibration and decision curve for the models that output
+    risks, and the confusion matrices at the training-fold thresholds, of one binary task."""
+    from sklearn.metrics import confusion_matrix
+
+    from cardio.report import display_name
+    from cardio.stats.evaluate import DEFAULT_THRESHOLD, is_probabilistic
+
+    stats = ctx.stats
+    shown = display_name(task, names)
+    curves = {m: (g["y_true"].to_numpy(), g["y_score"].to_numpy()) for m, g in sub.groupby("model", sort=False)}
+    fig = stats.plot_roc({display_name(m, names): c for m, c in curves.items()},
+                         title=f"ROC, {shown} (out-of-fold)", seed=ctx.seed, level=level)
+    figures = [ctx.save_figure(fig, f"roc_{_slug(task)}")]
+    risks = {m: p for m, (_, p) in curves.items() if is_probabilistic(p)}  # not yes/no rules
+    for model, p in risks.items():
+        fig = stats.plot_calibration(curves[model][0], p,
+                                     title=f"Calibration, {display_name(model, names)} / {shown} (out-of-fold)")
+        figures.append(ctx.save_figure(fig, f"calibration_{_slug(model)}_{_slug(task)}"))
+    if risks:  # models aligned on the records every one of them scored
+        wide = sub[sub["model"].isin(list(risks))].pivot_table(index="record_id", columns="model",
+                                                               values="y_score").dropna()
+        y = sub.drop_duplicates("record_id").set_index("record_id").loc[wide.index, "y_true"].to_numpy()
+        fig = stats.plot_decision_curve(y, {display_name(m, names): wide[m].to_numpy() for m in risks},
+                                        title=f"Decision curve, {shown} (out-of-fold, {len(y)} records)")
+        figures.append(ctx.save_figure(fig, f"decision_curve_{_slug(task)}"))
+    matrices = {}
+    for model, g in sub.groupby("model", sort=False):
+        thr = g["threshold"].fillna(DEFAULT_THRESHOLD) if "threshold" in g.columns else DEFAULT_THRESHOLD
+        predicted = (g["y_score"] >= thr).astype(int)
+        matrices[display_name(model, names)] = confusion_matrix(g["y_true"].astype(int), predicted, labels=[0, 1])
+    classes = [names.get(f"{task}=0", "negative (0)"), names.get(f"{task}=1", "positive (1)")]
+    fig = stats.plot_confusion(matrices, classes,
+                               title=f"Confusion at the training-fold thresholds, {shown} (out-of-fold)")
+    figures.append(ctx.save_figure(fig, f"confusion_{_slug(task)}"))
+    return figures
 
 
 def _slug(name: str) -> str:

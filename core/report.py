@@ -25,6 +25,56 @@ def pseudonymize(table: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+# Table columns whose cells are names of columns, models or tasks: shown through report.display_names.
+NAME_COLUMNS = ("variable", "model", "task", "model A", "model B", "feature")
+
+
+def display_name(name, names: dict | None) -> str:
+    """The name tables and figures show for a column, model or task (report.display_names), else the name."""
+    return str((names or {}).get(str(name), name))
+
+
+def split_unit(name: str) -> tuple[str, str | None]:
+    """"LVEF (%)" -> ("LVEF", "%"): a display name carries its unit in a trailing parenthesis, or has none."""
+    name = str(name).strip()
+    if name.endswith(")") and "(" in name:
+        head, _, unit = name[:-1].rpartition("(")
+        if head.strip() and unit.strip():
+            return head.strip(), unit.strip()
+    return name, None
+
+
+def display_table(table: pd.DataFrame, names: dict | None) -> pd.DataFrame:
+    """Headers and the cells of name columns (variable, model, task, ...; subgroup's `column=level`) shown
+    through the display names; the data in report.json and metrics.json keep the column names."""
+    if not names:
+        return table
+    out = table.copy()
+    for col in out.columns:
+        if col in NAME_COLUMNS:
+            out[col] = out[col].map(lambda v: v if v is None or (isinstance(v, float) and pd.isna(v))
+                                    else display_name(v, names))
+        elif col == "subgroup":
+            out[col] = out[col].map(lambda v: "=".join([display_name(str(v).partition("=")[0], names),
+                                                        str(v).partition("=")[2]]) if "=" in str(v) else v)
+    return out.rename(columns=lambda c: display_name(c, names) if c not in NAME_COLUMNS else c)
+
+
+def run_display_names(run_dir: Path) -> dict:
+    """report.display_names of the run's config.yaml ({} for a run without one)."""
+    import yaml
+
+    path = Path(run_dir) / "config.yaml"
+    if not path.is_file():
+        return {}
+    try:
+        config = yaml.safe_load(path.read_text())
+    except (yaml.YAMLError, UnicodeDecodeError):
+        raise CardioError(f"{path} is not valid YAML (damaged, or not written by cardio)") from None
+    names = ((config or {}).get("report") or {}).get("display_names") if isinstance(config, dict) else None
+    return {str(k): str(v) for k, v in names.items()} if isinstance(names, dict) else {}
+
+
 def _md_table(df: pd.DataFrame) -> str:
     if df is None or not len(df):
         return "_(empty)_"
@@ -106,9 +156,10 @@ def _figure_html(run_dir: Path, link: str) -> str:
     return f'<img alt="{name}" src="data:image/png;base64,{base64.b64encode(data).decode()}">'
 
 
-def _markdown(doc: dict, run_dir: Path, for_html: bool) -> str:
+def _markdown(doc: dict, run_dir: Path, for_html: bool, names: dict | None = None) -> str:
     """The report as markdown; for the HTML page every value from the run is escaped first, and
-    figures become embedded images, so a cohort value or an edited report.json cannot carry markup."""
+    figures become embedded images, so a cohort value or an edited report.json cannot carry markup.
+    Tables show `names` (report.display_names) for columns, models and tasks."""
     esc = (lambda v: html.escape(str(v), quote=False)) if for_html else str
     meta = {k: esc(v) if not isinstance(v, list) else v for k, v in doc["meta"].items()}
     lines = [f"# cardio run: {meta['plugin']}", "",
@@ -125,7 +176,8 @@ def _markdown(doc: dict, run_dir: Path, for_html: bool) -> str:
     for sec in doc["sections"]:
         lines += [f"## {esc(sec['title'])}", "", esc(sec["text"]), ""]
         for name, t in sec["tables"].items():
-            table = pd.DataFrame(t["data"], columns=[esc(c) for c in t["columns"]])
+            table = display_table(pd.DataFrame(t["data"], columns=t["columns"]), names)
+            table.columns = [esc(c) for c in table.columns]
             if for_html:
                 table = table.map(lambda v: esc(v) if isinstance(v, str) else v)
             lines += [f"**{esc(name)}**", "", _md_table(table), ""]
@@ -137,12 +189,14 @@ def _markdown(doc: dict, run_dir: Path, for_html: bool) -> str:
 
 
 def render(run_dir: Path) -> str:
-    """(Re)write report.md and report.html from report.json; returns the markdown."""
+    """(Re)write report.md and report.html from report.json (tables through the display names of the run's
+    config.yaml); returns the markdown."""
     run_dir = Path(run_dir)
     doc = _read_report(run_dir)
-    md = _markdown(doc, run_dir, for_html=False)
+    names = run_display_names(run_dir)
+    md = _markdown(doc, run_dir, for_html=False, names=names)
     write_text_atomic(run_dir / "report.md", md)
-    body = markdown.markdown(_markdown(doc, run_dir, for_html=True), extensions=["tables"])
+    body = markdown.markdown(_markdown(doc, run_dir, for_html=True, names=names), extensions=["tables"])
     style = ("body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em}"
              "table{border-collapse:collapse;font-size:0.9em}td,th{border:1px solid #ccc;padding:3px 6px}"
              "img{max-width:48%;margin:4px}")

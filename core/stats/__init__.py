@@ -11,6 +11,7 @@ from cardio.stats.evaluate import evaluate_predictions
 from cardio.stats.figures import (
     plot_bland_altman,
     plot_calibration,
+    plot_confusion,
     plot_decision_curve,
     plot_forest,
     plot_roc,
@@ -46,5 +47,6 @@ __all__ = [
     "threshold_for_sensitivity", "binary_metrics", "wilson_ci",
     "univariate_screen", "LogisticModel", "fit_logistic", "select_and_fit", "likelihood_ratio_test",
     "correlation_matrix", "table_one", "agreement", "by_subgroup", "SubgroupSkipped", "summarize_folds",
-    "plot_roc", "plot_calibration", "plot_decision_curve", "plot_bland_altman", "plot_forest", "evaluate_predictions",
+    "plot_roc", "plot_calibration", "plot_confusion", "plot_decision_curve", "plot_bland_altman", "plot_forest",
+    "evaluate_predictions",
 ]

@@ -117,9 +117,10 @@ def _paired_tests(pred: pd.DataFrame, task_cols: list[str], level: float) -> lis
 def _adjust_families(tests: list[dict], task_cols: list[str], method: str) -> list[dict]:
     """Holm (or BH) over the paired tests of one task: raw and adjusted p-values side by side."""
     frame = pd.DataFrame([{c: t.get(c) for c in task_cols} for t in tests])
-    for _, idx in (frame.groupby(task_cols, dropna=False).groups.items() if task_cols and tests
-                   else [(None, list(range(len(tests))))]):
-        idx = list(idx)
+    family = (frame.groupby(task_cols, dropna=False).ngroup().to_numpy() if task_cols and tests
+              else np.zeros(len(tests), dtype=int))
+    for code in np.unique(family):
+        idx = np.flatnonzero(family == code).tolist()
         adjusted = adjust_pvalues([tests[i]["p_value"] if tests[i]["p_value"] is not None else np.nan for i in idx],
                                   method)
         for i, p in zip(idx, adjusted):

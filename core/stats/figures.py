@@ -1,58 +1,128 @@
-"""Report figures (ROC with CI band, calibration, Bland–Altman, forest plot) as matplotlib Figures, no pyplot."""
+"""Report figures (ROC, calibration, decision curve, Bland–Altman, forest plot, confusion matrix) as bare matplotlib
+Figures, no pyplot. Colours are cardio.figures' Okabe–Ito palette and perceptually uniform colormaps; every axis
+states its unit; names are whatever the caller passes (display names, not column names)."""
 from __future__ import annotations
 
+import math
+import textwrap
 from typing import Any
 
+import matplotlib
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure  # a bare Figure renders with Agg and never touches a GUI or pyplot state
 from scipy.stats import norm
 from sklearn.metrics import roc_curve
 
+from cardio.figures import CVD_SEQUENTIAL, PALETTE
 from cardio.stats.agreement import LOA_COVERAGE
 from cardio.stats.result import StatsError
 from cardio.stats.roc import delong_ci, roc_curve_band
 from cardio.stats.thresholds import wilson_ci
 from cardio.stats.validation import as_binary_labels, as_scores
 
+FPR_LABEL = "1 − specificity (false-positive rate, proportion)"
+TPR_LABEL = "Sensitivity (true-positive rate, proportion)"
+GREY = "0.6"
+# A unit for a quantity whose unit the caller did not give: says so rather than inventing one.
+UNKNOWN_UNIT = "unit not stated"
+
+
+def colour(i: int) -> str:
+    """The i-th colour of the palette (cycled)."""
+    return PALETTE[i % len(PALETTE)]
+
+
+def _roc_label(name: str, y: np.ndarray, score: np.ndarray, level: float) -> tuple[str, np.ndarray, np.ndarray]:
+    est = delong_ci(y, score, level=level)
+    yy = as_binary_labels(y)
+    fpr, tpr, _ = roc_curve(yy, as_scores(score, n=len(y)))
+    n_pos, n_neg = int(yy.sum()), int(yy.size - yy.sum())
+    label = (f"{name}: AUC {est.estimate:.3f} [{est.ci_low:.3f}–{est.ci_high:.3f}]\n"
+             f"n = {n_pos} positive, {n_neg} negative")
+    return label, fpr, tpr
+
+
+def _roc_axes(ax, chance: bool = True) -> None:
+    if chance:
+        ax.plot([0, 1], [0, 1], ls="--", color=GREY, lw=1)
+    ax.set(xlim=(0, 1), ylim=(0, 1.01))
+    ax.set_aspect("equal")
+
 
 def plot_roc(curves: dict[str, tuple[Any, Any]], ci_band: bool = True, n_resamples: int = 500, seed: int | None = 0,
-             title: str | None = None) -> Figure:
-    """Overlaid ROC curves, legend "name: AUC x [lo–hi]" (DeLong 95% CI), optional bootstrap band per curve."""
+             title: str | None = None, level: float = 0.95) -> Figure:
+    """ROC curves, legend "name: AUC x [lo–hi]" (DeLong CI) and "n = positives, negatives".
+
+    With `ci_band`, each curve gets its pointwise stratified-bootstrap band, and each band its own panel:
+    one curve is one panel; several curves are small multiples (one panel per curve, the others drawn thin
+    and grey for comparison), so bands never overlap. Without bands, the curves share one panel.
+    """
     if not curves:
         raise StatsError("plot_roc needs at least one (y, score) curve")
-    fig = Figure(figsize=(5.5, 5))
-    ax = fig.add_subplot()
-    ax.plot([0, 1], [0, 1], ls="--", color="0.6", lw=1)
-    for i, (name, (y, score)) in enumerate(curves.items()):
-        color = f"C{i}"
-        est = delong_ci(y, score)
-        fpr, tpr, _ = roc_curve(as_binary_labels(y), as_scores(score, n=len(y)))
-        ax.plot(fpr, tpr, color=color, lw=1.8,
-                label=f"{name}: AUC {est.estimate:.3f} [{est.ci_low:.3f}–{est.ci_high:.3f}]")
+    drawn = {name: _roc_label(name, y, score, level) for name, (y, score) in curves.items()}
+    pct = f"{level * 100:.0f}%"
+    if len(curves) == 1 or not ci_band:
+        fig = Figure(figsize=(5.6, 5.4))
+        ax = fig.add_subplot()
+        _roc_axes(ax)
+        for i, (label, fpr, tpr) in enumerate(drawn.values()):
+            ax.plot(fpr, tpr, color=colour(i), lw=1.8, label=label)
         if ci_band:
-            band = roc_curve_band(y, score, n_resamples=n_resamples, seed=seed)
-            ax.fill_between(band["fpr"], band["lo"], band["hi"], color=color, alpha=0.15, lw=0, step="post")
-    ax.set(xlim=(0, 1), ylim=(0, 1.01), xlabel="1 − specificity (false-positive rate)",
-           ylabel="Sensitivity (true-positive rate)", title=title or "ROC curves")
-    ax.set_aspect("equal")
-    ax.legend(loc="lower right", fontsize=8, title="AUC [DeLong 95% CI]", title_fontsize=8)
-    fig.tight_layout()
+            y, score = next(iter(curves.values()))
+            band = roc_curve_band(y, score, n_resamples=n_resamples, seed=seed, level=level)
+            ax.fill_between(band["fpr"], band["lo"], band["hi"], color=colour(0), alpha=0.18, lw=0, step="post",
+                            label=f"{pct} bootstrap band ({n_resamples} resamples)")
+        ax.set(xlabel=FPR_LABEL, ylabel=TPR_LABEL, title=title or "ROC curve")
+        ax.legend(loc="lower right", fontsize=7.5, title=f"AUC [DeLong {pct} CI]", title_fontsize=7.5)
+        fig.tight_layout()
+        return fig
+    ncols = min(len(curves), 3)
+    nrows = math.ceil(len(curves) / ncols)
+    fig = Figure(figsize=(3.9 * ncols, 4.0 * nrows + 0.9), layout="constrained")
+    axes = np.atleast_1d(fig.subplots(nrows, ncols, sharex=True, sharey=True, squeeze=False)).ravel()
+    names = list(curves)
+    for i, (ax, name) in enumerate(zip(axes, names)):
+        _roc_axes(ax)
+        for other in names:
+            if other != name:
+                _, fpr, tpr = drawn[other]
+                ax.plot(fpr, tpr, color=GREY, lw=0.8, alpha=0.8)
+        y, score = curves[name]
+        band = roc_curve_band(y, score, n_resamples=n_resamples, seed=seed, level=level)
+        ax.fill_between(band["fpr"], band["lo"], band["hi"], color=colour(i), alpha=0.18, lw=0, step="post")
+        label, fpr, tpr = drawn[name]
+        ax.plot(fpr, tpr, color=colour(i), lw=1.8)
+        ax.set_title(name, fontsize=9)
+        ax.text(0.97, 0.03, label.split(": ", 1)[1], transform=ax.transAxes, ha="right", va="bottom", fontsize=7.5,
+                bbox={"facecolor": "white", "edgecolor": "0.8", "alpha": 0.9, "pad": 2})
+    for ax in axes[len(names):]:
+        ax.set_visible(False)
+    fig.supxlabel(f"{FPR_LABEL}\nshaded: {pct} bootstrap band ({n_resamples} resamples); grey: the other models; "
+                  f"AUC [DeLong {pct} CI]", fontsize=9)
+    fig.supylabel(TPR_LABEL, fontsize=9)
+    fig.suptitle(title or "ROC curves", fontsize=10)
     return fig
 
 
-def plot_calibration(y: Any, prob: Any, n_bins: int = 10) -> Figure:
-    """Observed vs predicted risk in equal-width bins with Wilson 95% CIs, and the distribution of predictions."""
+def plot_calibration(y: Any, prob: Any, n_bins: int = 10, title: str | None = None) -> Figure:
+    """Observed vs predicted risk in equal-width bins with Wilson 95% CIs, and the distribution of predictions.
+
+    Only for risks: a yes/no rule (two score values) has no calibration and is refused.
+    """
     yy = as_binary_labels(y, require_both=False)
     p = as_scores(prob, "prob", n=yy.size)
     if p.min() < 0 or p.max() > 1:
         raise StatsError(f"probabilities must lie in [0, 1], got range [{p.min():g}, {p.max():g}]")
+    if np.unique(p).size <= 2:
+        raise StatsError("calibration needs predicted risks; these scores take "
+                         f"{np.unique(p).size} value(s), a yes/no rule (report its confusion matrix instead)")
     if int(n_bins) < 2:
         raise StatsError(f"n_bins must be >= 2, got {n_bins}")
     edges = np.linspace(0.0, 1.0, int(n_bins) + 1)
     # binned by hand (sklearn's calibration_curve drops the bin counts needed for the error bars)
     which = np.clip(np.digitize(p, edges[1:-1], right=True), 0, n_bins - 1)
-    mean_pred, observed, err_lo, err_hi, counts = [], [], [], [], []
+    mean_pred, observed, err_lo, err_hi = [], [], [], []
     for b in range(n_bins):
         sel = which == b
         k = int(sel.sum())
@@ -64,22 +134,25 @@ def plot_calibration(y: Any, prob: Any, n_bins: int = 10) -> Figure:
         observed.append(events / k)
         err_lo.append(max(events / k - lo, 0.0))  # Wilson bounds can cross the point by rounding
         err_hi.append(max(hi - events / k, 0.0))
-        counts.append(k)
     fig = Figure(figsize=(5.5, 6))
     ax, hx = fig.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": [3, 1]})
-    ax.plot([0, 1], [0, 1], ls="--", color="0.6", lw=1, label="perfect calibration")
-    ax.errorbar(mean_pred, observed, yerr=[err_lo, err_hi], fmt="o-", color="C0", capsize=3,
-                label="observed (Wilson 95% CI)")
-    ax.set(ylim=(-0.02, 1.02), ylabel="Observed proportion", title="Calibration")
+    ax.plot([0, 1], [0, 1], ls="--", color=GREY, lw=1, label="perfect calibration")
+    ax.errorbar(mean_pred, observed, yerr=[err_lo, err_hi], fmt="o-", color=colour(0), capsize=3,
+                label=f"observed, Wilson 95% CI\n(n = {int(yy.sum())} events in {yy.size} records)")
+    ax.set(ylim=(-0.02, 1.02), ylabel="Observed event rate (proportion)", title=title or "Calibration")
     ax.legend(loc="upper left", fontsize=8)
-    hx.hist(p, bins=edges, color="C0", alpha=0.6)
-    hx.set(xlim=(0, 1), xlabel="Predicted probability", ylabel="Records")
+    hx.hist(p, bins=edges, color=colour(0), alpha=0.6)
+    hx.set(xlim=(0, 1), xlabel="Predicted risk (probability)", ylabel="Records (count)")
     fig.tight_layout()
     return fig
 
 
-def plot_bland_altman(y_true: Any, y_pred: Any, title: str | None = None) -> Figure:
-    """Difference (prediction − truth) against the mean of the two, with bias and 95% limits of agreement."""
+def plot_bland_altman(y_true: Any, y_pred: Any, title: str | None = None, quantity: str | None = None,
+                      unit: str | None = None) -> Figure:
+    """Difference (prediction − truth) against the mean of the two, with bias and 95% limits of agreement.
+
+    `quantity` and `unit` name the axes ("LVEF", "%"); without a unit the axes say it was not stated.
+    """
     t = as_scores(y_true, "y_true")
     p = as_scores(y_pred, "y_pred", n=t.size)
     if t.size < 3:
@@ -87,15 +160,20 @@ def plot_bland_altman(y_true: Any, y_pred: Any, title: str | None = None) -> Fig
     d = p - t
     bias, sd = d.mean(), d.std(ddof=1)
     z = norm.ppf(0.5 + LOA_COVERAGE / 2.0)
+    what = f" {quantity}" if quantity else ""
+    u = unit or UNKNOWN_UNIT
     fig = Figure(figsize=(6, 4.5))
     ax = fig.add_subplot()
-    ax.scatter((p + t) / 2.0, d, s=12, alpha=0.6, color="C0")
+    ax.scatter((p + t) / 2.0, d, s=12, alpha=0.6, color=colour(0), label=f"records (n = {t.size})")
     lines = ((bias, "bias", "-"), (bias - z * sd, "lower LoA", "--"), (bias + z * sd, "upper LoA", "--"))
     for value, label, style in lines:
-        ax.axhline(value, color="C3", ls=style, lw=1.2)
+        ax.axhline(value, color=colour(1), ls=style, lw=1.2)
         ax.annotate(f"{label}: {value:.3g}", xy=(1.0, value), xycoords=("axes fraction", "data"),
-                    xytext=(-4, 3), textcoords="offset points", ha="right", fontsize=8, color="C3")
-    ax.set(xlabel="Mean of truth and prediction", ylabel="Prediction − truth", title=title or "Bland–Altman")
+                    xytext=(-4, 3), textcoords="offset points", ha="right", fontsize=8, color=colour(1))
+    ax.axhline(0.0, color=GREY, lw=0.8)
+    ax.set(xlabel=f"Mean of measured and predicted{what} ({u})", ylabel=f"Predicted − measured{what} ({u})",
+           title=title or "Bland–Altman")
+    ax.legend(loc="upper left", fontsize=8, title=f"LoA: bias ± {z:.2f} SD", title_fontsize=8)
     fig.tight_layout()
     return fig
 
@@ -114,8 +192,8 @@ def plot_forest(table: pd.DataFrame) -> Figure:
     ok = np.isfinite(rows[["or", "ci_low", "ci_high"]].to_numpy(dtype=float)).all(axis=1) & (rows["or"] > 0)
     ax.errorbar(rows.loc[ok, "or"], ypos[ok],
                 xerr=[rows.loc[ok, "or"] - rows.loc[ok, "ci_low"], rows.loc[ok, "ci_high"] - rows.loc[ok, "or"]],
-                fmt="s", color="C0", capsize=3)
-    ax.axvline(1.0, color="0.5", ls="--", lw=1)
+                fmt="s", color=colour(0), capsize=3)
+    ax.axvline(1.0, color=GREY, ls="--", lw=1)
     ax.set_xscale("log")
     labels = []
     for i, r in rows.iterrows():
@@ -126,7 +204,8 @@ def plot_forest(table: pd.DataFrame) -> Figure:
         else:
             labels.append(f"{r['variable']}  not estimable")
     ax.set_yticks(ypos, labels, fontsize=8)
-    ax.set(xlabel="Odds ratio (log scale)", title="Odds ratios with confidence intervals")
+    ax.set(xlabel="Odds ratio per unit of the variable (ratio, log scale)",
+           title="Odds ratios with confidence intervals")
     fig.tight_layout()
     return fig
 
@@ -144,10 +223,80 @@ def plot_decision_curve(y: Any, probs: dict[str, Any], title: str | None = None)
     ax.plot(first["threshold"], first["treat_all"], color="0.45", lw=1.2, ls="--", label="treat all")
     ax.axhline(0.0, color="0.2", lw=1.0, label="treat none")
     for i, (name, c) in enumerate(curves.items()):
-        ax.plot(c["threshold"], c["model"], color=f"C{i}", lw=1.8, label=name)
-    prevalence = float(np.mean(as_binary_labels(y)))
-    ax.set(xlim=(0, 1), ylim=(-0.05, max(prevalence, 0.05) * 1.1), xlabel="Threshold probability of response",
+        ax.plot(c["threshold"], c["model"], color=colour(i), lw=1.8, label=name)
+    yy = as_binary_labels(y)
+    prevalence = float(np.mean(yy))
+    ax.set(xlim=(0, 1), ylim=(-0.05, max(prevalence, 0.05) * 1.1), xlabel="Threshold risk (probability)",
            ylabel="Net benefit (true positives per patient)", title=title or "Decision curve")
-    ax.legend(fontsize=8, loc="upper right")
+    ax.legend(fontsize=8, loc="upper right", title=f"n = {int(yy.sum())} positive, {int(yy.size - yy.sum())} negative",
+              title_fontsize=8)
     fig.tight_layout()
+    return fig
+
+
+def _confusion_panel(ax_n, ax_r, cm: np.ndarray, labels: list[str], unit: str) -> Any:
+    rows = cm.sum(axis=1, keepdims=True)
+    rate = np.divide(cm, rows, out=np.full(cm.shape, np.nan), where=rows > 0)
+    never = cm.sum(axis=0) == 0
+    k = len(labels)
+    ax_n.imshow(np.zeros_like(cm), cmap="Greys", vmin=0, vmax=1)  # counts: a plain grid, the rates carry colour
+    cmap = matplotlib.colormaps[CVD_SEQUENTIAL].with_extremes(bad="0.93")  # a class with no record: light grey
+    image = ax_r.imshow(np.ma.masked_invalid(rate), cmap=cmap, vmin=0, vmax=1)
+    xt = [textwrap.fill(str(c), 14) + ("\nnever\npredicted" if n else "") for c, n in zip(labels, never)]
+    for ax, what in ((ax_n, f"count ({unit})"), (ax_r, "rate (fraction of the true class)")):
+        ax.set_xticks(range(k), xt, fontsize=8)
+        ax.set_yticks(range(k), [f"{textwrap.fill(str(c), 18)}\n(n = {int(r)})" for c, r in zip(labels, rows[:, 0])]
+                      if ax is ax_n else [], fontsize=8)
+        ax.set_xlabel("Predicted class", fontsize=8)
+        ax.set_title(what, fontsize=8)
+        for tick, flag in zip(ax.get_xticklabels(), never):
+            if flag:
+                tick.set_color(colour(1))
+                tick.set_fontweight("bold")
+        ax.set_xticks(np.arange(k + 1) - 0.5, minor=True)
+        ax.set_yticks(np.arange(k + 1) - 0.5, minor=True)
+        ax.grid(which="minor", color="0.75", lw=0.8)
+        ax.tick_params(which="minor", length=0)
+    ax_n.set_ylabel("True class", fontsize=8)
+    for i in range(k):
+        for j in range(k):
+            ax_n.text(j, i, f"{int(cm[i, j])}", ha="center", va="center", fontsize=9)
+            text = "–" if not rows[i, 0] else f"{rate[i, j]:.0%}"
+            dark = rows[i, 0] and rate[i, j] < 0.5  # cividis is dark at the low end
+            ax_r.text(j, i, text, ha="center", va="center", fontsize=9, color="white" if dark else "black")
+    return image
+
+
+def plot_confusion(matrices: dict[str, Any], labels: list[str], title: str | None = None,
+                   unit: str = "records") -> Figure:
+    """Confusion matrices, one row of panels per model: counts beside row-normalized rates (the fraction of
+    each true class, on a perceptually uniform colour scale); a class never predicted is flagged on its axis.
+
+    `matrices`: name -> square count matrix, rows the true class and columns the predicted one, in `labels` order
+    (sklearn.metrics.confusion_matrix(y_true, y_pred, labels=...)).
+    """
+    if not matrices:
+        raise StatsError("plot_confusion needs at least one confusion matrix")
+    k = len(labels)
+    checked = {}
+    for name, cm in matrices.items():
+        cm = np.asarray(cm, dtype=float)
+        if cm.shape != (k, k):
+            raise StatsError(f"confusion matrix of {name} has shape {cm.shape}, expected ({k}, {k}) for {k} labels")
+        if not np.isfinite(cm).all() or (cm < 0).any() or (cm != np.round(cm)).any():
+            raise StatsError(f"confusion matrix of {name} must hold non-negative whole counts")
+        checked[name] = cm
+    side = 1.2 + 0.7 * k
+    fig = Figure(figsize=(2 * side + 2.0, side * len(checked) + 0.8), layout="constrained")
+    axes = fig.subplots(len(checked), 2, squeeze=False)
+    image = None
+    for (name, cm), (ax_n, ax_r) in zip(checked.items(), axes):
+        image = _confusion_panel(ax_n, ax_r, cm, [str(c) for c in labels], unit)
+        ax_n.set_title(f"{name}\n{ax_n.get_title()}", fontsize=8)
+        ax_r.set_title(f"{name}\n{ax_r.get_title()}", fontsize=8)
+    bar = fig.colorbar(image, ax=axes[:, 1].tolist(), fraction=0.05, pad=0.04, shrink=min(1.0, 0.9 / len(checked)))
+    bar.set_label("Rate (fraction of the true class)", fontsize=8)
+    bar.ax.tick_params(labelsize=7)
+    if title:
+        fig.suptitle(title, fontsize=9)
     return fig

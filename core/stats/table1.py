@@ -1,57 +1,38 @@
-""""Table 1": baseline characteristics by group with t-test / chi-square / Fisher p-values."""
+""""Table 1": baseline characteristics by group, computed by the `tableone` package (Pollard et al., JAMIA Open
+2018): mean (SD) or median [Q1, Q3] for skewed variables, n (%), an overall column, standardized mean differences,
+and the test behind every p-value named."""
 from __future__ import annotations
+
+import warnings
 
 import numpy as np
 import pandas as pd
-from scipy.stats import chi2_contingency, f_oneway, fisher_exact, ttest_ind
+from scipy.stats import skew
 from statsmodels.stats.oneway import anova_oneway
 
 from cardio.stats.result import StatsError
 
-
-def _group_labels(df: pd.DataFrame, group: str) -> tuple[list, dict]:
-    values = df[group].dropna()
-    levels = sorted(values.unique().tolist(), key=str)
-    if len(levels) < 2:
-        raise StatsError(f"group column {group!r} has {len(levels)} level(s) ({levels}); Table 1 compares >= 2 groups")
-    headers = {lv: f"{group}={lv} (n={int((values == lv).sum())})" for lv in levels}
-    return levels, headers
-
-
-def _continuous_test(samples: list[np.ndarray], equal_var: bool) -> tuple[float | None, str]:
-    if any(s.size < 2 for s in samples):
-        return None, "not tested: a group has < 2 values"
-    if all(np.ptp(s) == 0 for s in samples):
-        return None, "not tested: no variation"
-    if len(samples) == 2:
-        p = ttest_ind(samples[0], samples[1], equal_var=equal_var).pvalue
-        return float(p), "Student t-test" if equal_var else "Welch t-test"
-    if equal_var:
-        return float(f_oneway(*samples).pvalue), "one-way ANOVA"
-    return float(anova_oneway(samples, use_var="unequal").pvalue), "Welch ANOVA"
+# |sample skewness| above this: median [Q1, Q3] and Kruskal–Wallis instead of mean (SD) and a t-test or ANOVA
+SKEW_LIMIT = 1.0
+# the level a two-level variable's one row counts, when it has one of these (else the last level in sorted order)
+POSITIVE = ("1", "1.0", "True", "true", "yes", "Yes", "y", "Y", "positive", "present")
+# tableone's test names, as the table shows them
+TESTS = {"Welch’s T-test": "Welch t-test", "Pooled T-test": "Student t-test", "One-way ANOVA": "one-way ANOVA",
+         "Kruskal-Wallis": "Kruskal–Wallis", "Fisher's exact": "Fisher exact",
+         "Chi-squared (warning: expected count < 5)": "chi-square (some expected counts < 5)"}
+SUMMARY = {"normal": "mean (SD)", "skewed": "median [Q1, Q3]", "categorical": "n (%)"}
 
 
-def _categorical_test(table: np.ndarray) -> tuple[float | None, str]:
-    table = table[table.sum(axis=1) > 0][:, table.sum(axis=0) > 0]
-    if table.shape[0] < 2 or table.shape[1] < 2:
-        return None, "not tested: one level"
-    expected = chi2_contingency(table, correction=False).expected_freq
-    if table.shape == (2, 2):
-        if (expected < 5).any():  # the chi-square approximation fails with small expected counts
-            return float(fisher_exact(table).pvalue), "Fisher exact"
-        return float(chi2_contingency(table, correction=True).pvalue), "chi-square (Yates)"
-    p = float(chi2_contingency(table, correction=False).pvalue)
-    small = int((expected < 5).sum())
-    return p, f"chi-square ({small} cell(s) with expected count < 5)" if small else "chi-square"
+def _welch_anova(*samples: np.ndarray) -> float:
+    """Welch's ANOVA (unequal variances) for > 2 groups; tableone's own is the equal-variance one."""
+    return float(anova_oneway([s[~np.isnan(s)] for s in samples], use_var="unequal").pvalue)
 
 
-def table_one(df: pd.DataFrame, group: str, continuous: list[str], categorical: list[str],
-              equal_var: bool = False, digits: int = 1) -> pd.DataFrame:
-    """Baseline table: "mean ± SD" (Welch t-test, or Student with ``equal_var=True``) and "n (%)" per level
-    (chi-square with Yates correction for 2x2, Fisher exact when a 2x2 expected count is < 5).
+_welch_anova.__name__ = "Welch ANOVA"  # tableone names a custom test by its function's name
 
-    Columns: variable, level, one per group, p_value, test, missing (values left out as missing).
-    """
+
+def _check(df: pd.DataFrame, group: str, continuous: list[str], categorical: list[str]) -> list:
+    """The group's levels (sorted), after the checks every caller relies on."""
     if group not in df.columns:
         raise StatsError(f"group column {group!r} not found")
     wanted = [*continuous, *categorical]
@@ -62,41 +43,140 @@ def table_one(df: pd.DataFrame, group: str, continuous: list[str], categorical: 
         raise StatsError(f"the group column {group!r} is also listed as a variable")
     if not wanted:
         raise StatsError("no variables given for Table 1")
-    levels, headers = _group_labels(df, group)
-    data = df[df[group].notna()]
-    rows: list[dict] = []
+    if len(set(wanted)) < len(wanted):
+        raise StatsError(f"a variable is listed twice: {sorted({c for c in wanted if wanted.count(c) > 1})}")
+    levels = sorted(df[group].dropna().unique().tolist(), key=str)
+    if len(levels) < 2:
+        raise StatsError(f"group column {group!r} has {len(levels)} level(s) ({levels}); Table 1 compares >= 2 groups")
     for var in continuous:
-        col = data[var]
+        col = df[var]
         if col.dtype == bool or not pd.api.types.is_numeric_dtype(col):
             raise StatsError(f"continuous variable {var!r} is not numeric (dtype {col.dtype}); list it as categorical")
-        values = col.to_numpy(dtype=np.float64)
-        if np.isinf(values).any():
-            raise StatsError(f"continuous variable {var!r} has {int(np.isinf(values).sum())} infinite value(s)")
-        row = {"variable": var, "level": None}
-        samples = []
-        for lv in levels:
-            s = values[(data[group] == lv).to_numpy()]
-            s = s[~np.isnan(s)]
-            samples.append(s)
-            row[headers[lv]] = (f"{s.mean():.{digits}f} ± {s.std(ddof=1):.{digits}f}" if s.size >= 2
-                                else (f"{s.mean():.{digits}f}" if s.size else "–"))
-        row["p_value"], row["test"] = _continuous_test(samples, equal_var)
-        row["missing"] = int(np.isnan(values).sum())
-        rows.append(row)
+        n_inf = int(np.isinf(col.to_numpy(dtype=np.float64)).sum())
+        if n_inf:
+            raise StatsError(f"continuous variable {var!r} has {n_inf} infinite value(s)")
+    return levels
+
+
+def _text(v) -> str | None:
+    """A category as text (True -> "True", 1.0 -> "1"); missing stays missing."""
+    if v is None or (isinstance(v, float) and np.isnan(v)) or v is pd.NA:
+        return None
+    if isinstance(v, (float, np.floating)) and float(v).is_integer():
+        return str(int(v))
+    return str(v)
+
+
+def _shown_level(levels: list[str]) -> str:
+    """The level whose count is the one row of a two-level variable."""
+    hits = [lv for lv in levels if lv in POSITIVE]
+    return hits[0] if hits else sorted(levels)[-1]
+
+
+def _reason_untested(samples: list[np.ndarray]) -> str:
+    if any(s.size < 2 for s in samples):
+        return "not tested: a group has < 2 values"
+    if all(np.ptp(s) == 0 for s in samples):
+        return "not tested: no variation"
+    return "not tested"
+
+
+def table_one(df: pd.DataFrame, group: str, continuous: list[str], categorical: list[str],
+              equal_var: bool = False, digits: int = 1, *, nonnormal: list[str] | None = None,
+              display_names: dict | None = None) -> pd.DataFrame:
+    """Baseline table by `group`, computed by tableone.
+
+    Continuous variables: mean (SD) with a Welch t-test (Student with ``equal_var=True``; Welch ANOVA for > 2
+    groups, one-way ANOVA with ``equal_var``), or, when skewed (``nonnormal``, by default those with
+    |skewness| > 1), median [Q1, Q3] with Kruskal–Wallis. Categorical: n (%) with chi-square (Yates for 2x2),
+    Fisher exact for a 2x2 table with an expected count or a group count < 5; a two-level variable is one row
+    naming the level it counts (1, True, yes, ... else the last level). SMD: absolute standardized mean difference
+    between two groups (one column per pair of groups when more). `display_names` relabels the variable column.
+
+    Columns: variable, level, summary, overall (n=N), one per group "group=level (n=k)", SMD..., p_value, test,
+    missing (values left out as missing). ``attrs["notes"]`` says what the columns mean and lists the warnings.
+    """
+    from tableone import TableOne  # tableone loads its plotting stack: only when a table is made
+
+    levels = _check(df, group, continuous, categorical)
+    data = df.loc[df[group].notna(), [group, *continuous, *categorical]].copy()
+    data[group] = data[group].map(_text)
+    headers = {_text(lv): f"{group}={lv} (n={int((data[group] == _text(lv)).sum())})" for lv in levels}
+    if nonnormal is None:
+        nonnormal = [v for v in continuous if data[v].notna().sum() > 2 and data[v].nunique() > 1
+                     and abs(skew(data[v].to_numpy(dtype=float), nan_policy="omit", bias=False)) > SKEW_LIMIT]
+    order, limit = {}, {}
     for var in categorical:
-        col = data[var]
-        present = col.notna().to_numpy()
-        cats = sorted(col[present].unique().tolist(), key=str)
-        table = np.array([[int(((col == c) & (data[group] == lv)).sum()) for lv in levels] for c in cats])
-        p, test = _categorical_test(table) if cats else (None, "not tested: all missing")
-        rows.append({"variable": var, "level": None, **{headers[lv]: "" for lv in levels}, "p_value": p,
-                     "test": test, "missing": int((~present).sum())})
-        totals = table.sum(axis=0) if cats else np.zeros(len(levels))
-        for i, c in enumerate(cats):
-            row = {"variable": var, "level": str(c), "p_value": None, "test": None, "missing": None}
-            for j, lv in enumerate(levels):
-                pct = 100.0 * table[i, j] / totals[j] if totals[j] else 0.0
-                row[headers[lv]] = f"{table[i, j]} ({pct:.{digits}f}%)"
-            rows.append(row)
-    columns = ["variable", "level", *headers.values(), "p_value", "test", "missing"]
-    return pd.DataFrame(rows, columns=columns)
+        data[var] = data[var].map(_text).astype(object)
+        cats = sorted({v for v in data[var] if v is not None})
+        if len(cats) == 2:  # one labelled row
+            shown = _shown_level(cats)
+            order[var], limit[var] = [shown, *[c for c in cats if c != shown]], 1
+        elif cats:
+            order[var] = cats
+    htest = {v: _welch_anova for v in continuous if v not in nonnormal} if len(levels) > 2 and not equal_var else None
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        # tableone's own use of deprecated pandas calls is not ours to fix; ours stay errors in the tests
+        warnings.filterwarnings("ignore", category=DeprecationWarning, module="tableone")
+        t = TableOne(data, columns=[*continuous, *categorical], categorical=list(categorical),
+                     continuous=list(continuous), groupby=group, nonnormal=list(nonnormal), pval=True,
+                     htest_name=True, smd=True, overall=True, missing=True, order=order or None, limit=limit or None,
+                     decimals=digits, ttest_equal_var=equal_var, label_suffix=False, include_null=False,
+                     htest=htest, dip_test=False, normal_test=False, tukey_test=False)
+    notes = sorted({str(w.message).splitlines()[0] for w in caught if not issubclass(w.category, DeprecationWarning)})
+    out = _reshape(t, data, group, list(continuous), list(categorical), list(nonnormal), headers, display_names)
+    out.attrs["notes"] = [
+        "continuous: mean (SD), or median [Q1, Q3] when skewed (|skewness| > "
+        f"{SKEW_LIMIT:g} unless listed); categorical: n (%) of the non-missing values",
+        "SMD: absolute standardized mean difference (categorical: Yang & Dalton 2012); < 0.1 is commonly read as "
+        "balance", "computed by tableone", *notes]
+    return out
+
+
+def _reshape(t, data: pd.DataFrame, group: str, continuous: list[str], categorical: list[str], nonnormal: list[str],
+             headers: dict, display_names: dict | None) -> pd.DataFrame:
+    """tableone's display table as cardio's: one row per continuous variable and two-level variable, a header
+    row and one row per level for the others; numeric p-values and SMDs."""
+    table = t.tableone.droplevel(0, axis=1)  # drop the "Grouped by ..." level
+    overall = f"overall (n={len(data)})"
+    smd_cols = sorted(c for c in t.smd_table.columns)
+    pair = {c: ("SMD" if len(smd_cols) == 1 else c.replace(",", " vs ")) for c in smd_cols}
+    htest = t.htest_table
+    names = display_names or {}
+    rows: list[dict] = []
+
+    def cells(r: pd.Series) -> dict:
+        return {overall: r["Overall"], **{h: r[lv] for lv, h in headers.items()}}
+
+    for var in [*continuous, *categorical]:
+        p = htest.loc[var, "P-Value"]
+        test = TESTS.get(htest.loc[var, "Test"], htest.loc[var, "Test"])
+        if test == "Chi-squared":
+            test = "chi-square (Yates)" if data[var].nunique() == 2 and len(headers) == 2 else "chi-square"
+        if p is None or not np.isfinite(float(p)):
+            samples = [data.loc[data[group] == lv, var] for lv in headers]
+            p = None
+            test = _reason_untested([s.to_numpy(dtype=float) for s in samples]) if var in continuous else (
+                "not tested: all missing" if data[var].isna().all() else "not tested")
+        base = {"variable": names.get(var, var), "level": None,
+                "summary": SUMMARY["skewed" if var in nonnormal else "normal"] if var in continuous
+                else SUMMARY["categorical"],
+                **{pair[c]: abs(float(t.smd_table.loc[var, c])) if pd.notna(t.smd_table.loc[var, c]) else None
+                   for c in smd_cols},
+                "p_value": None if p is None else float(p), "test": test, "missing": int(data[var].isna().sum())}
+        block = table.loc[[var]] if var in table.index.get_level_values(0) else table.iloc[:0]
+        if var in continuous or len(block) == 1:
+            level = None if var in continuous else block.index[0][1]
+            level = "yes" if level in ("1", "True", "true") else level  # a 0/1 or boolean flag
+            rows.append({**base, "level": level, **cells(block.iloc[0])} if len(block) else base)
+            continue
+        rows.append({**base, overall: "", **{h: "" for h in headers.values()}})
+        for (_, level), r in block.iterrows():
+            rows.append({"variable": names.get(var, var), "level": level, "summary": SUMMARY["categorical"],
+                         **cells(r), "p_value": None, "test": None, "missing": None})
+    columns = ["variable", "level", "summary", overall, *headers.values(), *pair.values(), "p_value", "test",
+               "missing"]
+    out = pd.DataFrame(rows, columns=columns)
+    out["missing"] = out["missing"].astype("Int64")
+    return out

@@ -33,14 +33,15 @@ def test_figures_render_to_png():
     rng = np.random.default_rng(0)
     y = (rng.random(120) < 0.4).astype(int)
     a, b = rng.normal(size=120) + y, rng.normal(size=120) + 0.4 * y
-    fig = plot_roc({"cnn": (y, a), "qrs": (y, b)}, n_resamples=100, title="t")
+    fig = plot_roc({"cnn": (y, a)}, n_resamples=100, title="t")
     labels = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
     est = delong_ci(y, a)
-    assert labels[0] == f"cnn: AUC {est.estimate:.3f} [{est.ci_low:.3f}–{est.ci_high:.3f}]"
+    assert labels[0] == (f"cnn: AUC {est.estimate:.3f} [{est.ci_low:.3f}–{est.ci_high:.3f}]\n"
+                         f"n = {y.sum()} positive, {(1 - y).sum()} negative")
     prob = 1 / (1 + np.exp(-a))
     df = pd.DataFrame({"y": y, "a": a, "b": b})
-    for f in (fig, plot_calibration(y, prob, n_bins=8), plot_bland_altman(a, a + rng.normal(size=120)),
-              plot_forest(univariate_screen(df, "y", ["a", "b"]))):
+    for f in (fig, plot_roc({"cnn": (y, a), "qrs": (y, b)}, n_resamples=100), plot_calibration(y, prob, n_bins=8),
+              plot_bland_altman(a, a + rng.normal(size=120)), plot_forest(univariate_screen(df, "y", ["a", "b"]))):
         assert isinstance(f, Figure) and _png(f).startswith(b"\x89PNG")
     with pytest.raises(StatsError, match=r"\[0, 1\]"):
         plot_calibration(y, a)

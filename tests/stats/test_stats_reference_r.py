@@ -47,8 +47,8 @@ LOGIT_SETS = sorted(p.stem for p in DATA.glob("logit_*.csv"))
 
 
 def _read(name: str) -> pd.DataFrame:
-    # round_trip parsing: the same decimal text becomes the same double as in R's read.csv
-    return pd.read_csv(DATA / f"{name}.csv", float_precision="round_trip")
+    # pandas 3 parses floats round-trip by default: the same decimal text becomes the same double as in R
+    return pd.read_csv(DATA / f"{name}.csv")
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,210 @@
+"""Figures fit for a paper: PNG at 300 dpi with SVG beside it from the one saving path, colour-blind-safe colours,
+a unit on every quantitative axis, one CI band per ROC panel with n positive/negative, calibration only for risks,
+confusion matrices with rates beside counts, and display names from the config in figures and tables."""
+from __future__ import annotations
+
+import json
+import re
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from matplotlib.collections import PolyCollection
+from matplotlib.colors import to_hex
+from PIL import Image
+
+from cardio import Predictions, report
+from cardio.config import resolve
+from cardio.figures import PALETTE, FigureWarning, save_figure, subplots
+from cardio.performance import evaluate_section
+from cardio.stats import (
+    StatsError,
+    plot_bland_altman,
+    plot_calibration,
+    plot_confusion,
+    plot_decision_curve,
+    plot_forest,
+    plot_roc,
+    univariate_screen,
+)
+from cardio.testing import cpu_context
+
+NUMBER = re.compile(r"^[−\-+]?\d*\.?\d+(e[−\-+]?\d+)?%?$")
+
+
+@pytest.fixture(scope="module")
+def data():
+    rng = np.random.default_rng(0)
+    y = (rng.random(150) < 0.4).astype(int)
+    return y, rng.normal(size=150) + y, rng.normal(size=150) + 0.4 * y, rng
+
+
+def test_save_figure_writes_png_at_300_dpi_and_svg_beside_it(tmp_path):
+    fig, ax = subplots(figsize=(2, 1.5))
+    ax.plot([0, 1], [0, 1])
+    path = save_figure(fig, tmp_path / "line.png")
+    assert path == tmp_path / "line.png"
+    with Image.open(path) as im:
+        assert im.info["dpi"] == pytest.approx((300, 300), abs=0.5)
+    svg = (tmp_path / "line.svg").read_text()
+    assert "<svg" in svg
+    fig2, ax2 = subplots(figsize=(2, 1.5))
+    ax2.plot([0, 1], [0, 1])
+    save_figure(fig2, tmp_path / "again.png")
+    assert (tmp_path / "again.svg").read_text() == svg  # no date inside: the same figure, the same bytes
+    # plugins save through ctx.save_figure, the same path
+    ctx = cpu_context(tmp_path / "run")
+    fig3, ax3 = subplots()
+    ax3.plot([0, 1])
+    png = ctx.save_figure(fig3, "x")
+    assert png.suffix == ".png" and png.with_suffix(".svg").is_file()
+
+
+def test_a_colormap_that_is_not_perceptually_uniform_is_flagged(tmp_path):
+    fig, ax = subplots()
+    ax.imshow(np.arange(16.0).reshape(4, 4), cmap="jet")
+    with pytest.warns(FigureWarning, match="jet"):
+        save_figure(fig, tmp_path / "jet.png")
+    fig, ax = subplots()
+    ax.imshow(np.arange(16.0).reshape(4, 4))  # the default is viridis
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        save_figure(fig, tmp_path / "viridis.png")
+
+
+def _quantitative_axes_have_units(fig) -> list[str]:
+    """Labels of every axis whose ticks are numbers; an axis without its own label uses the figure's."""
+    fig.draw_without_rendering()
+    sup = {"x": fig.get_supxlabel(), "y": fig.get_supylabel()}
+    missing = []
+    for ax in fig.axes:
+        if not ax.get_visible() or ax.get_label() == "<colorbar>":
+            continue
+        for which, axis in (("x", ax.xaxis), ("y", ax.yaxis)):
+            ticks = [t.get_text() for t in axis.get_ticklabels() if t.get_text()]
+            if not ticks or not all(NUMBER.match(t) for t in ticks):
+                continue  # categories (a forest plot's variables, a confusion matrix's classes)
+            label = axis.get_label_text() or sup[which]
+            if not re.search(r"\([^)]+\)", label):
+                missing.append(f"{ax.get_title() or fig.get_suptitle()}: {which} axis {label!r}")
+    return missing
+
+
+def test_every_quantitative_axis_states_its_unit(data):
+    y, a, b, rng = data
+    prob = 1 / (1 + np.exp(-a))
+    df = pd.DataFrame({"y": y, "a": a, "b": b})
+    figures = [plot_roc({"cnn": (y, a)}, n_resamples=100), plot_roc({"cnn": (y, a), "qrs": (y, b)}, n_resamples=100),
+               plot_roc({"cnn": (y, a), "qrs": (y, b)}, ci_band=False), plot_calibration(y, prob),
+               plot_decision_curve(y, {"cnn": prob}), plot_bland_altman(a, a + rng.normal(size=150)),
+               plot_bland_altman(a, a + 1, quantity="LVEF", unit="%"), plot_forest(univariate_screen(df, "y", ["a"])),
+               plot_confusion({"m": [[5, 1], [2, 7]]}, ["no", "yes"])]
+    assert [m for f in figures for m in _quantitative_axes_have_units(f)] == []
+    ba = plot_bland_altman(a, a + 1, quantity="LVEF", unit="%")
+    assert ba.axes[0].get_xlabel() == "Mean of measured and predicted LVEF (%)"
+    assert "(unit not stated)" in plot_bland_altman(a, a + 1).axes[0].get_ylabel()
+
+
+def _bands(ax) -> list:
+    return [c for c in ax.collections if isinstance(c, PolyCollection)]
+
+
+def test_roc_has_one_band_per_panel_and_counts_in_the_legend(data):
+    y, a, b, _ = data
+    n = f"n = {y.sum()} positive, {(1 - y).sum()} negative"
+    one = plot_roc({"cnn": (y, a)}, n_resamples=100)
+    assert len(one.axes) == 1 and len(_bands(one.axes[0])) == 1
+    assert n in one.axes[0].get_legend().get_texts()[0].get_text()
+    three = plot_roc({"cnn": (y, a), "qrs": (y, b), "svm": (y, a + b)}, n_resamples=100, title="ROC")
+    panels = [ax for ax in three.axes if ax.get_visible()]
+    assert [ax.get_title() for ax in panels] == ["cnn", "qrs", "svm"]
+    for i, ax in enumerate(panels):
+        (band,) = _bands(ax)  # exactly one band in each panel
+        own = [ln for ln in ax.get_lines() if to_hex(ln.get_color()) == PALETTE[i].lower()]
+        assert len(own) == 1 and to_hex(band.get_facecolor()[0][:3]) == PALETTE[i].lower()
+        assert n in " ".join(t.get_text() for t in ax.texts)
+    bare = plot_roc({"cnn": (y, a), "qrs": (y, b)}, ci_band=False)
+    assert len(bare.axes) == 1 and not _bands(bare.axes[0])
+    assert sum(n in t.get_text() for t in bare.axes[0].get_legend().get_texts()) == 2
+
+
+def test_calibration_is_refused_for_a_yes_no_rule(data):
+    y, a, _, _ = data
+    with pytest.raises(StatsError, match="yes/no rule"):
+        plot_calibration(y, (a > 0.5).astype(float))
+
+
+def test_confusion_matrix_shows_counts_beside_rates_and_flags_a_class_never_predicted():
+    cm = np.array([[30, 0, 2], [5, 0, 1], [4, 0, 8]])
+    fig = plot_confusion({"ResNet": cm}, ["N", "S", "V"], unit="beats")
+    counts, rates = fig.axes[0], fig.axes[1]
+    assert sorted(int(t.get_text()) for t in counts.texts) == sorted(cm.ravel().tolist())
+    expected = sorted(f"{v:.0%}" for v in (cm / cm.sum(axis=1, keepdims=True)).ravel())
+    assert sorted(t.get_text() for t in rates.texts) == expected
+    ticks = [t.get_text() for t in counts.get_xticklabels()]
+    assert ticks[1].startswith("S") and "never" in ticks[1] and "never" not in ticks[0] + ticks[2]
+    assert "(beats)" in counts.get_title() and "(n = 32)" in counts.get_yticklabels()[0].get_text()
+    empty = plot_confusion({"m": [[3, 1], [0, 0]]}, ["a", "b"])
+    assert "–" in [t.get_text() for t in empty.axes[1].texts]  # a class with no record has no rate
+    with pytest.raises(StatsError, match="shape"):
+        plot_confusion({"m": cm}, ["N", "S"])
+    with pytest.raises(StatsError, match="whole counts"):
+        plot_confusion({"m": [[1.5, 0], [0, 1]]}, ["a", "b"])
+
+
+def _predictions(seed: int = 0, n: int = 80) -> Predictions:
+    rng = np.random.default_rng(seed)
+    y = (rng.random(n) < 0.5).astype(float)
+    risk = 1 / (1 + np.exp(-(2 * y - 1 + rng.normal(size=n))))
+    lvef = rng.normal(30, 6, n)
+    ids, pids = [f"r{i}" for i in range(n)], [f"p{i}" for i in range(n)]
+    fold = np.arange(n) % 2
+    parts = [Predictions.from_arrays(ids, pids, y, risk, model="risk_model", task="crt", fold=fold),
+             Predictions.from_arrays(ids, pids, y, (risk > 0.5).astype(float), model="qrs_rule", task="crt",
+                                     fold=fold),
+             Predictions.from_arrays(ids, pids, lvef, lvef + rng.normal(0, 3, n), model="risk_model", task="lvef",
+                                     kind="regression", fold=fold)]
+    table = Predictions.concat(parts).table.assign(repeat=0)
+    return Predictions(table)
+
+
+def test_performance_section_figures_use_display_names_and_skip_calibration_for_rules(tmp_path):
+    names = {"risk_model": "Risk model", "qrs_rule": "QRS rule", "crt": "CRT response", "lvef": "LVEF (%)",
+             "crt=1": "responder", "crt=0": "non-responder"}
+    cfg = resolve({}, sets=(f"report.display_names={json.dumps(names)}", "stats.n_resamples=200"))
+    ctx = cpu_context(tmp_path / "run")
+    sec = evaluate_section(_predictions(), cfg, ctx)
+    pngs = {p.name for p in sec.figures}
+    assert {"roc_crt.png", "confusion_crt.png", "calibration_risk_model_crt.png", "decision_curve_crt.png",
+            "bland_altman_risk_model_lvef.png"} == pngs  # no calibration for the yes/no rule
+    assert all(p.with_suffix(".svg").is_file() for p in sec.figures)
+    figs = tmp_path / "run" / "figures"
+    roc = (figs / "roc_crt.svg").read_text()
+    assert "Risk model" in roc and "QRS rule" in roc and "CRT response" in roc and "risk_model" not in roc
+    confusion = (figs / "confusion_crt.svg").read_text()
+    assert "responder" in confusion and "never" not in confusion
+    assert "LVEF (%)" in (figs / "bland_altman_risk_model_lvef.svg").read_text()
+    assert {"AUC", "PPV", "Brier score", "calibration slope", "Bland–Altman bias"} <= set(
+        sec.tables["performance"].columns)
+
+    # the report's tables show the display names of the run's config.yaml; report.json keeps the names
+    run_dir = tmp_path / "run"
+    (run_dir / "config.yaml").write_text(yaml.safe_dump(cfg))
+    meta = {k: 0 for k in report.META_KEYS} | {"plugin": "toy", "folds": ["0", "1"]}
+    report.write_run(run_dir, meta, _predictions(), [sec])
+    md = (run_dir / "report.md").read_text()
+    assert "| Risk model | CRT response |" in md and "| risk_model |" not in md
+    assert "| QRS rule | LVEF (%) |" not in md and "| Risk model | LVEF (%) |" in md
+    assert json.loads((run_dir / "report.json").read_text())["sections"][0]["tables"]["performance"]["data"][0][0] \
+        in ("risk_model", "qrs_rule")
+
+
+def test_display_table_maps_names_columns_and_subgroups():
+    t = pd.DataFrame({"variable": ["lvef", "age"], "subgroup": ["sex=F", "sex=M"], "lvef": [1, 2], "p": [0.1, 0.2]})
+    shown = report.display_table(t, {"lvef": "LVEF (%)", "sex": "Sex"})
+    assert shown["variable"].tolist() == ["LVEF (%)", "age"]
+    assert shown["subgroup"].tolist() == ["Sex=F", "Sex=M"] and "LVEF (%)" in shown.columns
+    assert report.split_unit("QRS duration (ms)") == ("QRS duration", "ms") and report.split_unit("age") == ("age",
+                                                                                                           None)
