@@ -1,0 +1,122 @@
+"""The synthetic cohort (planted flash in its window, stored truth) and the loader's refusals of bad input."""
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("cardio_mmode_septal_flash")
+
+import numpy as np
+import pandas as pd
+
+from cardio import Cache
+from cardio.testing import check_refused, checksums, invoke
+from cardio_mmode_septal_flash import cohort, preprocess, synthetic
+from cardio_mmode_septal_flash.plugin import cardio_plugin_info
+
+DEFAULTS = cardio_plugin_info().default_config["septal_flash"]
+SMALL = {**DEFAULTS["synthetic"], "n_patients": 12, "n_sf": 5, "size": 64, "seed": 3}
+
+
+@pytest.fixture(scope="module")
+def small_cohort(tmp_path_factory) -> Path:
+    return synthetic.write_cohort(SMALL, tmp_path_factory.mktemp("sf") / "cohort")
+
+
+def _lv_edge(mm: np.ndarray) -> np.ndarray:
+    """Depth of the septum's LV-side edge per instant: last bright sample of the upper half."""
+    upper = mm[: mm.shape[0] // 2].astype(float)
+    bright = upper > 0.5 * upper.max()
+    return upper.shape[0] - 1 - np.argmax(bright[::-1], axis=0)
+
+
+def test_synthetic_cohort_stores_its_truth_and_plants_the_flash_in_its_window(small_cohort, tmp_path):
+    table = cohort.read_labels(small_cohort)
+    assert len(table) == 12 and table["septal_flash"].sum() == 5
+    sf = table["septal_flash"] == 1
+    assert table.loc[sf, ["sf_start_ms", "sf_end_ms"]].notna().all().all()
+    assert table.loc[~sf, ["sf_start_ms", "sf_end_ms"]].isna().all().all()
+    assert ((table.loc[sf, "sf_start_ms"] >= table.loc[sf, "mvc_ms"])
+            & (table.loc[sf, "sf_end_ms"] <= table.loc[sf, "avo_ms"])).all()
+    gain = []
+    for _, row in table.iterrows():
+        seq = cohort.read_sequence(row)
+        assert seq.points.shape == (62, 2) and seq.frames.dtype == np.uint8
+        mm = preprocess.patient_mmodes(seq, {**DEFAULTS["mmode"], "offsets": 0}, "right")[0]
+        edge = _lv_edge(mm)
+        cycle_ms = (seq.cycle[1] - seq.cycle[0]) * seq.frame_time_ms
+        t = np.linspace(0, cycle_ms, mm.shape[1])
+        window = (t >= row["mvc_ms"]) & (t <= row["avo_ms"])
+        gain.append(edge[window].max() - edge[t < row["mvc_ms"]].mean())  # excursion toward the LV before AVO
+    gain = np.array(gain)
+    assert gain[sf.to_numpy()].min() > gain[~sf.to_numpy()].max()  # the planted flash, and only there
+    cache = Cache(tmp_path)
+    root = synthetic.cached_cohort(cache, SMALL)
+    assert synthetic.cached_cohort(cache, SMALL) == root  # written once, then reused
+    assert synthetic.cached_cohort(cache, {**SMALL, "flash_amplitude": 0.03}) != root
+
+
+def _edit_labels(d: Path, **columns) -> None:
+    t = pd.read_csv(d / "labels.csv", dtype={"patient_id": str})
+    for k, v in columns.items():
+        t[k] = [v] + list(t[k][1:]) if k in t.columns else [v] + [None] * (len(t) - 1)
+    t.to_csv(d / "labels.csv", index=False)
+
+
+def _first(d: Path, folder: str, suffix: str) -> Path:
+    return sorted((d / folder).glob(f"*{suffix}"))[0]
+
+
+def _septum(d: Path, edit) -> None:
+    p = _first(d, "septum", ".csv")
+    edit(pd.read_csv(p)).to_csv(p, index=False)
+
+
+def _dicom_without_timing(d: Path) -> None:
+    import pydicom
+
+    from cardio.cine import write_dicom_cine
+
+    npy = _first(d, "sequences", ".npy")
+    dcm = write_dicom_cine(npy.with_suffix(".dcm"), np.load(npy), 20.0)
+    ds = pydicom.dcmread(dcm)
+    for keyword in ("FrameTime", "FrameTimeVector", "CineRate", "RecommendedDisplayFrameRate",
+                    "ActualFrameDuration", "FrameIncrementPointer"):
+        if keyword in ds:
+            delattr(ds, keyword)
+    ds.save_as(dcm)
+    npy.unlink()
+    t = pd.read_csv(d / "labels.csv", dtype={"patient_id": str})
+    t["frame_time_ms"] = t["frame_time_ms"].astype(object)
+    t.loc[0, "frame_time_ms"] = None
+    t.to_csv(d / "labels.csv", index=False)
+
+
+CASES = [
+    ("septum-61-points", lambda d: _septum(d, lambda p: p.iloc[:61]), "61 septum points"),
+    ("septum-point-outside", lambda d: _septum(d, lambda p: p.assign(x=p["x"].where(p.index > 0, 500.0))),
+     "outside the 64 x 64 image"),
+    ("septum-no-xy", lambda d: _septum(d, lambda p: p.rename(columns={"x": "col"})), "columns x and y"),
+    ("sequence-shorter-than-cycle", lambda d: _edit_labels(d, cycle_end=400), "shorter than one cycle"),
+    ("dicom-without-frame-timing", _dicom_without_timing, ".dcm"),
+    ("label-not-yes-no", lambda d: _edit_labels(d, septal_flash="maybe"), "'septal_flash' must be 0/1"),
+    ("no-cycle-columns", lambda d: pd.read_csv(d / "labels.csv").drop(columns=["cycle_start", "cycle_end"])
+     .to_csv(d / "labels.csv", index=False), "cycle_start and cycle_end"),
+    ("sequence-missing", lambda d: _first(d, "sequences", ".npy").unlink(), "no sequences/SF0001"),
+]
+
+
+@pytest.mark.parametrize("case_id,corrupt,names", CASES, ids=[c[0] for c in CASES])
+def test_bad_input_is_one_line_naming_the_file(small_cohort, tmp_path, case_id, corrupt, names):
+    d = shutil.copytree(small_cohort, tmp_path / "cohort")
+    corrupt(d)
+    before = checksums(d)
+    result = invoke("run", "--plugin", "mmode_septal_flash", "--out", str(tmp_path / "run"),
+                    "--set", f"septal_flash.dir={d}", "--set", f"cache_dir={tmp_path / 'cache'}")
+    check_refused(result, names)
+    last = result.stderr.strip().splitlines()[-1]
+    if case_id.startswith(("septum", "sequence", "dicom", "label", "no-cycle")):
+        assert "SF0001" in last or "labels.csv" in last, last  # the file is named
+    assert checksums(d) == before
