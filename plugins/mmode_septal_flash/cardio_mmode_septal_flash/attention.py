@@ -114,5 +114,10 @@ def overlay_figure(mmodes: np.ndarray, cams: np.ndarray, table: pd.DataFrame, pr
         ax.set_yticks([])
     for r in range(2):
         axes[r, 0].set_ylabel(("SF" if r == 0 else "non-SF") + "\ndepth: RV -> septum -> LV")
+    from matplotlib.cm import ScalarMappable
+    from matplotlib.colors import Normalize
+
+    fig.colorbar(ScalarMappable(Normalize(0, 1), SEQUENTIAL), ax=axes, shrink=0.6,
+                 label="Grad-CAM++, normalized (high = attention)")
     fig.suptitle(title, fontsize=9)
     return fig
