@@ -45,6 +45,8 @@ def test_wrong_type_is_an_error():
     (None, ("--set", "stats.level=1.5"), "stats.level = 1.5 is out of range; allowed: > 0 and < 1"),
     (None, ("--set", "cv.method=loo"), "cv.method = 'loo' is out of range; allowed: one of kfold"),
     ("seed: !!python/object/apply:os.system [echo hi]\n", ("--config", "bad.yaml"), "tags are not allowed"),
+    (None, ("--set", "report.display_names={lvef: 3}"), "report.display_names: 'lvef' must map to a non-empty text"),
+    (None, ("--set", "report.display_names=[lvef]"), "report.display_names must be dict"),
 ])
 def test_config_errors_are_one_line_exit_2(cardio_cli, tmp_path, content, args, message):
     if content is not None:
@@ -60,3 +62,17 @@ def test_resolved_config_is_written_to_the_run(cardio_cli, tmp_path):
     cardio_cli("run", "--plugin", "toy", "--out", "r", "--set", "train.epochs=1", "--seed", "3", check=True)
     written = yaml.safe_load((tmp_path / "r" / "config.yaml").read_text())
     assert written["train"]["epochs"] == 1 and written["seed"] == 3 and written["data"]["n_patients"] == 60
+
+
+def test_cardio_config_prints_every_core_key_with_its_comments(cardio_cli):
+    proc = cardio_cli("config", "--plugin", "toy", check=True)
+    text = proc.stdout
+    assert "# cardio core defaults" in text and "# plugin toy" in text
+    for line in config.core_defaults().text.splitlines():  # the packaged file verbatim, comments included
+        assert line in text
+    assert "display_names: {}     # name -> what tables and figures show" in text
+
+
+def test_display_names_reach_the_config():
+    cfg = config.resolve({}, None, ("report.display_names={lvef: LVEF (%), resnet: ResNet-18}",))
+    assert cfg["report"]["display_names"] == {"lvef": "LVEF (%)", "resnet": "ResNet-18"}
