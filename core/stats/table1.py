@@ -90,7 +90,7 @@ def table_one(df: pd.DataFrame, group: str, continuous: list[str], categorical: 
     groups, one-way ANOVA with ``equal_var``), or, when skewed (``nonnormal``, by default those with
     |skewness| > 1), median [Q1, Q3] with Kruskal–Wallis. Categorical: n (%) with chi-square (Yates for 2x2),
     Fisher exact for a 2x2 table with an expected count or a group count < 5; a two-level variable is one row
-    naming the level it counts (1, True, yes, ... else the last level). SMD: absolute standardized mean difference
+    naming the level it counts (1, True as "yes", ... else the last level). SMD: absolute standardized mean difference
     between two groups (one column per pair of groups when more). `display_names` relabels the variable column.
 
     Columns: variable, level, summary, overall (n=N), one per group "group=level (n=k)", SMD..., p_value, test,
@@ -154,21 +154,24 @@ def _reshape(t, data: pd.DataFrame, group: str, continuous: list[str], categoric
         test = TESTS.get(htest.loc[var, "Test"], htest.loc[var, "Test"])
         if test == "Chi-squared":
             test = "chi-square (Yates)" if data[var].nunique() == 2 and len(headers) == 2 else "chi-square"
-        if p is None or not np.isfinite(float(p)):
+        if var in categorical and data[var].nunique() < 2:
+            p, test = None, "not tested: one level" if data[var].notna().any() else "not tested: all missing"
+        elif p is None or not np.isfinite(float(p)):
             samples = [data.loc[data[group] == lv, var] for lv in headers]
             p = None
             test = _reason_untested([s.to_numpy(dtype=float) for s in samples]) if var in continuous else (
                 "not tested: all missing" if data[var].isna().all() else "not tested")
+        var_varies = data[var].nunique() > 1
         base = {"variable": names.get(var, var), "level": None,
                 "summary": SUMMARY["skewed" if var in nonnormal else "normal"] if var in continuous
                 else SUMMARY["categorical"],
-                **{pair[c]: abs(float(t.smd_table.loc[var, c])) if pd.notna(t.smd_table.loc[var, c]) else None
-                   for c in smd_cols},
+                **{pair[c]: round(abs(float(t.smd_table.loc[var, c])), 3) if pd.notna(t.smd_table.loc[var, c])
+                   and var_varies else None for c in smd_cols},
                 "p_value": None if p is None else float(p), "test": test, "missing": int(data[var].isna().sum())}
         block = table.loc[[var]] if var in table.index.get_level_values(0) else table.iloc[:0]
         if var in continuous or len(block) == 1:
             level = None if var in continuous else block.index[0][1]
-            level = "yes" if level in ("1", "True", "true") else level  # a 0/1 or boolean flag
+            level = "yes" if level in ("True", "true") and data[var].notna().any() else level  # a boolean flag
             rows.append({**base, "level": level, **cells(block.iloc[0])} if len(block) else base)
             continue
         rows.append({**base, overall: "", **{h: "" for h in headers.values()}})
