@@ -15,6 +15,7 @@ from cardio.data import (
     Cohort,
     Features,
     Fold,
+    ModelState,
     PluginInfo,
     Predictions,
     Section,
@@ -29,7 +30,7 @@ except PackageNotFoundError:  # running from a source tree that is not installed
     __version__ = "0.0.0"
 
 __all__ = [
-    "Cache", "CardioError", "Cohort", "Features", "Fold", "PluginInfo", "Predictions", "REQUIRED_HOOKS",
+    "Cache", "CardioError", "Cohort", "Features", "Fold", "ModelState", "PluginInfo", "Predictions", "REQUIRED_HOOKS",
     "RunContext", "Section", "atomic_path", "confined_path", "hookimpl", "hookspec", "inner_split", "package_defaults",
     "write_text_atomic", "__version__",
 ]

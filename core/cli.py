@@ -40,7 +40,12 @@ def main() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def plugins_cmd(as_json: bool) -> None:
     """List installed plugins: name, version, modality, hooks; broken ones with their error."""
-    rows = plugins.listing(plugins.get_plugin_manager())
+    from cardio import bundle
+
+    loaded = plugins.get_plugin_manager()
+    rows = plugins.listing(loaded)
+    for r in rows:  # whether a run's final model can be applied to a new cohort (None: yes; else why not)
+        r["bundle"] = bundle.support(loaded.pm, r["name"]) if r["modality"] and not r["error"] else None
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return
@@ -53,6 +58,8 @@ def plugins_cmd(as_json: bool) -> None:
         kind = r["modality"] or "add-on"
         click.echo(f"{r['name']:<20} {r['version']:<8} {kind:<8} {r['description']}")
         click.echo(f"{'':<20} hooks: {', '.join(h.removeprefix('cardio_') for h in r['hooks'])}")
+        if r["modality"]:
+            click.echo(f"{'':<20} cardio predict: {'yes' if r['bundle'] is None else 'no, ' + r['bundle']}")
 
 
 @main.command("config")
@@ -78,6 +85,20 @@ def run_cmd(plugin, config_file, sets, device, out, resume, seed) -> None:
 
     run_dir = run_study(plugin, config_file, tuple(sets), device, out, resume, seed)
     click.echo(str(run_dir))
+
+
+@main.command("predict")
+@click.option("--model", "model_dir", required=True, type=click.Path(file_okay=False, exists=True),
+              help="A finished run directory holding a model bundle (model/).")
+@click.option("--cohort", "cohort", required=True, type=click.Path(),
+              help="The new cohort's file or folder (the plugin's cohort key is set to it).")
+@click.option("--out", type=click.Path(file_okay=False), help="Output folder (default runs/<plugin>-predict-<time>).")
+@click.option("--device", type=str, help="auto | cpu | cuda | cuda:N")
+def predict_cmd(model_dir, cohort, out, device) -> None:
+    """Apply a run's final model to a new cohort: predictions.csv, and an external-validation report when labelled."""
+    from cardio.run import predict_cohort
+
+    click.echo(str(predict_cohort(model_dir, cohort, out, device)))
 
 
 @main.command("validate")

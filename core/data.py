@@ -51,6 +51,20 @@ class PluginInfo:
     description: str
     modality: str | None = None  # None marks an add-on that wraps or adds to stages
     default_config: dict = field(default_factory=dict)
+    # The config key naming the cohort's file or folder: `cardio predict --cohort PATH` sets it.
+    cohort_key: str | None = None
+    # Why this plugin cannot export a model bundle (None: it can, given cardio_export_model and
+    # cardio_import_model); `cardio plugins` shows it, and `cardio predict` refuses with it.
+    no_bundle: str | None = None
+
+
+@dataclass
+class ModelState:
+    """A fitted model as a bundle holds it: named arrays (weights, scaler means, coefficients) and
+    JSON-safe params (thresholds, selected features, architecture); never a pickled object."""
+
+    tensors: dict[str, Any] = field(default_factory=dict)  # name -> torch.Tensor or np.ndarray
+    params: dict = field(default_factory=dict)
 
 
 @dataclass

@@ -22,7 +22,7 @@ from cardio.data import CardioError
 
 SETTINGS = ("epochs", "batch_size", "lr", "weight_decay", "optimizer", "optimizer_args", "scheduler",
             "scheduler_args", "grad_clip", "patience", "amp", "channels_last", "num_workers", "checkpoint_every",
-            "cpu_threads")
+            "cpu_threads", "tensorboard")
 # Short names of torch.optim.lr_scheduler classes; any other class name of that module works too.
 SCHEDULERS = {"cosine": "CosineAnnealingLR", "step": "StepLR", "plateau": "ReduceLROnPlateau",
               "onecycle": "OneCycleLR", "one-cycle": "OneCycleLR", "exponential": "ExponentialLR"}
@@ -156,7 +156,8 @@ class ShardedBatchSampler(Sampler):
 
 
 def _settings(ctx, overrides: dict | None) -> dict:
-    s = {k: ctx.train[k] for k in SETTINGS}
+    s = {k: ctx.train[k] for k in SETTINGS if k != "tensorboard"}
+    s["tensorboard"] = bool(ctx.train.get("tensorboard", False))  # a context built by hand may lack it
     for k, v in (overrides or {}).items():
         if k in SETTINGS:
             s[k] = v
@@ -375,6 +376,7 @@ def _train(model, train_set, val_set, ctx, s, name, loss_fn, metric, sample_weig
 
     bar = ctx.progress(range(state["epoch"], epochs), desc=f"train {tag}", total=epochs, initial=state["epoch"],
                        log=False)  # each epoch is logged below
+    board = _board(ctx, tag) if s["tensorboard"] and ctx.is_main and not state["done"] else None
     for epoch in bar:
         if state["done"]:
             break
@@ -446,13 +448,27 @@ def _train(model, train_set, val_set, ctx, s, name, loss_fn, metric, sample_weig
             bar.set_postfix({k: f"{v:.4g}" for k, v in row.items() if k != "epoch"})
         if ctx.is_main:
             _log_epoch(ctx, tag, row, epochs, time.perf_counter() - started)
+        if board is not None:
+            for key, value in row.items():
+                if key != "epoch":
+                    board.add_scalar(f"{tag}/{key}", value, row["epoch"])
+            board.flush()
     if hasattr(bar, "close"):
         bar.close()
+    if board is not None:
+        board.close()
     if ctx.is_main and state["history"]:
         _write_history(Path(ctx.out_dir) / "history" / f"{tag}.csv", state["history"])
     if best_state is not None:
         model.load_state_dict(best_state)
     return FitResult(model, state["history"], state["best_epoch"], float(state["best_score"]), resumed)
+
+
+def _board(ctx, tag: str):
+    """torch's own TensorBoard writer for one fit (train.tensorboard), under <run>/tensorboard/<fold>-<name>/."""
+    from torch.utils.tensorboard import SummaryWriter  # imported only when asked for: it loads tensorboard
+
+    return SummaryWriter(log_dir=str(Path(ctx.out_dir) / "tensorboard" / tag))
 
 
 def _log_epoch(ctx, tag: str, row: dict, epochs: int, seconds: float) -> None:

@@ -11,7 +11,7 @@ if TYPE_CHECKING:
     import numpy as np
 
     from cardio.context import RunContext
-    from cardio.data import Cohort, Features, PluginInfo, Predictions, Section
+    from cardio.data import Cohort, Features, ModelState, PluginInfo, Predictions, Section
 
 hookspec = pluggy.HookspecMarker("cardio")
 hookimpl = pluggy.HookimplMarker("cardio")
@@ -66,6 +66,16 @@ def cardio_explain(model: Any, features: Features, index: np.ndarray, config: di
 def cardio_evaluate(predictions: Predictions, cohort: Cohort, features: Features, prepared: Any, config: dict,
                     ctx: RunContext) -> Section | list[Section] | None:
     """Add results to the report: return a Section, a list of Sections, or None (every plugin may add)."""
+
+
+@hookspec(firstresult=True)
+def cardio_export_model(model: Any, config: dict, ctx: RunContext) -> ModelState:
+    """Describe the final model (fitted on every row) as tensors and JSON params for its bundle."""
+
+
+@hookspec(firstresult=True)
+def cardio_import_model(state: ModelState, config: dict, ctx: RunContext) -> Any:
+    """Rebuild the model cardio_export_model described; `cardio predict` passes it to cardio_predict."""
 
 
 @hookspec

@@ -17,11 +17,11 @@ import pandas as pd
 import torch
 
 import cardio
-from cardio import checks, engine, leakage, plugins, report
+from cardio import bundle, checks, engine, leakage, plugins, report
 from cardio import config as config_mod
 from cardio.cache import write_text_atomic
 from cardio.context import RunContext
-from cardio.data import CardioError, Cohort, Features, Predictions, Section, make_folds
+from cardio.data import CardioError, Cohort, Features, ModelState, Predictions, Section, make_folds
 
 
 def default_cache_dir(config: dict) -> Path:
@@ -273,6 +273,9 @@ def _run_stages(pm, plugin: str, loaded: plugins.Loaded, cfg: dict, run_dir: Pat
     folds = make_folds(features.table, cfg["cv"], label, ctx.seed)
 
     predictions, model, last = _cross_validate(hooks, plugin, features, prepared, folds, cfg, ctx)
+    if rank == 0:
+        report.write_predictions(run_dir, predictions)  # kept even if a later stage fails
+    final = _final_model(pm, plugin, loaded, features, prepared, cohort, cfg, ctx, null_control)
 
     if world > 1:  # every rank trained; rank 0 alone explains, evaluates and writes
         torch.distributed.barrier()
@@ -281,7 +284,6 @@ def _run_stages(pm, plugin: str, loaded: plugins.Loaded, cfg: dict, run_dir: Pat
             return
         ctx.world_size = 1
 
-    report.write_predictions(run_dir, predictions)  # kept even if a later stage fails
     from cardio.stats import StatsError
 
     try:
@@ -294,9 +296,50 @@ def _run_stages(pm, plugin: str, loaded: plugins.Loaded, cfg: dict, run_dir: Pat
             "cv": cfg["cv"], "folds": [{"name": f.name, "n_train": int(len(f.train)), "n_test": int(len(f.test)),
                                         "n_val": int(len(f.val))} for f in folds],
             "elapsed_s": round(time.perf_counter() - t0, 1), "null_control": null_control,
-            "probable_leaks": leak_flags}
+            "probable_leaks": leak_flags, "final_model": final}
     report.write_run(run_dir, meta, predictions, sections)
+    _keep_key(run_dir, predictions, cfg)
     log.info("done in %.0f s: %s", time.perf_counter() - t0, run_dir / "report.md")
+
+
+def _final_model(pm, plugin: str, loaded: plugins.Loaded, features: Features, prepared: Any, cohort: Cohort,
+                 cfg: dict, ctx: RunContext, null_control: bool) -> dict | None:
+    """Fit once on every row and export the model bundle (<run>/model/); what was fitted, or None when skipped."""
+    if not cfg["final_model"]:
+        return None
+    why = bundle.support(pm, plugin) or ("the null control's labels are permuted" if null_control else None)
+    if why:
+        ctx.log.info("final model not fitted: %s", why)
+        return None
+    every = np.arange(len(features))
+    ctx.log.info("final model: fitting on all %d rows (%d patients)", len(every),
+                 features.table["patient_id"].nunique())
+    ctx.fold, ctx.val_index = "final", np.array([], dtype=int)  # its checkpoints and history are tagged final-<name>
+    try:
+        model = pm.hook.cardio_train(features=features, train_index=every, prepared=prepared, config=cfg, ctx=ctx)
+        if model is None:
+            raise CardioError(f"plugin {plugin!r}: cardio_train returned None, expected a model")
+        state = _expect(pm.hook.cardio_export_model(model=model, config=cfg, ctx=ctx), ModelState,
+                        "cardio_export_model", plugin)
+    finally:
+        ctx.fold = None
+    fitted = {"n_rows": int(len(every)), "n_patients": int(features.table["patient_id"].nunique()),
+              "n_records": int(len(cohort)), "label": cohort.label, "bundle": "model"}
+    if ctx.is_main:
+        meta = {"plugin": plugin, "plugin_version": loaded.versions.get(plugin, "?"),
+                "cardio_version": cardio.__version__, "versions": _versions(plugin, loaded), "seed": ctx.seed,
+                "git_commit": _git_commit(), **fitted}
+        path = bundle.write(ctx.out_dir, state, cfg, meta)
+        ctx.log.info("final model exported: %s (cardio predict --model %s --cohort PATH)", path, ctx.out_dir)
+    return fitted
+
+
+def _keep_key(out_dir: Path, predictions: Predictions, cfg: dict) -> None:
+    """report.keep_key: the pseudonym key beside the run, owner-only; named on stderr, never in the run's files."""
+    if not (cfg.get("report") or {}).get("keep_key"):
+        return
+    path = bundle.write_key(out_dir, predictions.table)
+    print(f"cardio: pseudonym key written to {path} (mode 0600; keep it apart from the run)", file=sys.stderr)
 
 
 def _cross_validate(hooks, plugin: str, features: Features, prepared: Any, folds: list, cfg: dict,
@@ -345,3 +388,120 @@ def _as_sections(result: Any, hook: str, plugin: str) -> list[Section]:
     for item in items:
         _expect(item, Section, hook, plugin)
     return list(items)
+
+
+def _set_key(cfg: dict, key: str, value: Any) -> None:
+    node = cfg
+    *parents, last = key.split(".")
+    for part in parents:
+        node = node.get(part) if isinstance(node, dict) else None
+    if not isinstance(node, dict) or last not in node:
+        raise CardioError(f"the plugin's cohort_key {key!r} is not a key of its config")
+    node[last] = value
+
+
+def predict_cohort(model_dir: str, cohort_path: str, out: str | None = None, device: str | None = None,
+                   register: Iterable[object] = ()) -> Path:
+    """Apply a run's model bundle to a new cohort of the same plugin; return the output directory.
+
+    load -> preprocess -> featurize with the bundle's config (the cohort path set by the plugin's
+    cohort_key) -> cardio_import_model -> cardio_predict on every row. predictions.csv always; when
+    the cohort has labels, the core's performance section on it (external validation, with CIs).
+    """
+    run_dir = Path(model_dir)
+    plugin = read_run_json(run_dir)["plugin"]
+    loaded = plugins.get_plugin_manager(register)
+    pm = plugins.select(loaded, plugin)
+    why = bundle.support(pm, plugin)
+    if why:
+        raise CardioError(f"plugin {plugin!r} cannot apply a trained model to a new cohort: {why}")
+    info, state, cfg = bundle.read(run_dir)
+    if info.get("plugin") != plugin:
+        raise CardioError(f"{run_dir / 'model' / 'bundle.json'} is a bundle of plugin {info.get('plugin')!r}, "
+                          f"but the run is one of {plugin!r}")
+    if not Path(cohort_path).exists():
+        raise CardioError(f"cohort {cohort_path} does not exist")
+    plugin_info = plugins.info(pm, plugin)
+    cfg = config_mod.validate(config_mod.merge(config_mod.resolve(plugin_info.default_config), cfg))
+    key = plugin_info.cohort_key
+    _set_key(cfg, key, str(Path(cohort_path).expanduser().absolute()))
+    cfg["cohort"]["permute_labels"] = False
+    if device:
+        cfg["device"] = device
+    dev = engine.resolve_device(cfg["device"])
+    out_dir = _new_run_dir(f"{plugin}-predict", out)
+    for sub in ("", "figures", "checkpoints"):
+        (out_dir / sub).mkdir(parents=True, exist_ok=True)
+    write_text_atomic(out_dir / "config.yaml", config_mod.dump(cfg))
+    _update_run_json(out_dir, plugin=plugin, kind="predict", model=str(run_dir.absolute()),
+                     model_bundle={k: info.get(k) for k in ("plugin_version", "cardio_version", "n_patients",
+                                                             "created", "weights_sha256")},
+                     plugin_version=loaded.versions.get(plugin, "?"), cardio_version=cardio.__version__,
+                     device=str(dev), device_name=engine.device_name(dev), versions=_versions(plugin, loaded),
+                     git_commit=_git_commit(), status="running", started=time.strftime("%Y-%m-%dT%H:%M:%S"))
+    try:
+        _predict_stages(pm, plugin, loaded, info, state, cfg, out_dir, dev, run_dir, key)
+    except BaseException as e:
+        _close_log()
+        why = str(e).splitlines()[0] if str(e) else type(e).__name__
+        _update_run_json(out_dir, status="interrupted" if isinstance(e, KeyboardInterrupt) else "failed",
+                         ended=time.strftime("%Y-%m-%dT%H:%M:%S"), error=f"{type(e).__name__}: {why}")
+        raise
+    _close_log()
+    _update_run_json(out_dir, status="finished", ended=time.strftime("%Y-%m-%dT%H:%M:%S"))
+    return out_dir
+
+
+def _predict_stages(pm, plugin: str, loaded: plugins.Loaded, info: dict, state: ModelState, cfg: dict,
+                    out_dir: Path, dev, run_dir: Path, key: str) -> None:
+    hooks = pm.hook
+    log = _logger(out_dir, True)
+    ctx = RunContext(device=dev, seed=int(cfg["seed"]), out_dir=out_dir, cache_dir=default_cache_dir(cfg), log=log,
+                     train=dict(cfg["train"]))
+    ctx.cache_dir.mkdir(parents=True, exist_ok=True)
+    engine.seed_everything(ctx.seed)
+    t0 = time.perf_counter()
+    if info.get("plugin_version") != loaded.versions.get(plugin):
+        log.warning("the model was exported by %s %s; %s is now installed", plugin, info.get("plugin_version"),
+                    loaded.versions.get(plugin, "?"))
+    log.info("cardio %s, plugin %s, device %s: model of %s applied to the cohort of %s", cardio.__version__, plugin,
+             dev, run_dir, key)
+    cohort = _expect(hooks.cardio_load(config=cfg, ctx=ctx), Cohort, "cardio_load", plugin)
+    cohort = _expect(hooks.cardio_preprocess(cohort=cohort, config=cfg, ctx=ctx) or cohort, Cohort,
+                     "cardio_preprocess", plugin)
+    log.info("cohort: %s", checks.summary(cohort))
+    features = _expect(hooks.cardio_featurize(cohort=cohort, config=cfg, ctx=ctx), Features, "cardio_featurize", plugin)
+    model = hooks.cardio_import_model(state=state, config=cfg, ctx=ctx)
+    if model is None:
+        raise CardioError(f"plugin {plugin!r}: cardio_import_model returned None, expected a model")
+    predictions = _expect(hooks.cardio_predict(model=model, features=features, test_index=np.arange(len(features)),
+                                               config=cfg, ctx=ctx), Predictions, "cardio_predict", plugin)
+    table = predictions.table.assign(fold="external", repeat=0)
+    predictions = Predictions(table)
+    report.write_predictions(out_dir, predictions)
+    labelled = Predictions(table[np.isfinite(table["y_true"].to_numpy(dtype=float))])
+    meta = {"plugin": plugin, "plugin_version": loaded.versions.get(plugin, "?"), "cardio_version": cardio.__version__,
+            "seed": ctx.seed, "device": str(dev), "world_size": 1, "n_records": int(len(cohort)),
+            "n_patients": int(cohort.table["patient_id"].nunique()), "kind": "external validation",
+            "folds": [{"name": "external", "n_train": int(info.get("n_rows", 0)), "n_test": int(len(features)),
+                       "n_val": 0}], "model_n_patients": info.get("n_patients"),
+            "elapsed_s": round(time.perf_counter() - t0, 1)}
+    if len(labelled.table):
+        from cardio.performance import evaluate_section
+        from cardio.stats import StatsError
+
+        about = Section("External validation",
+                        f"The final model of a {plugin} run, fitted on all {info.get('n_patients')} patients of its "
+                        f"cohort, applied unchanged to a new cohort of {meta['n_patients']} patients "
+                        f"({len(labelled.table)} labelled prediction rows). Every estimate below is on the new "
+                        "cohort alone.")
+        try:
+            sections = [about, evaluate_section(labelled, cfg, ctx)]
+        except StatsError as e:
+            raise CardioError(f"evaluation failed: {e} (predictions are saved in {out_dir / 'predictions.csv'})") \
+                from None
+        report.write_run(out_dir, meta, predictions, sections)
+    else:
+        log.info("the cohort has no labels: predictions only, no external-validation report")
+    _keep_key(out_dir, predictions, cfg)
+    log.info("done in %.0f s: %s", time.perf_counter() - t0, out_dir / "predictions.csv")

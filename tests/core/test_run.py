@@ -25,7 +25,13 @@ def test_stage_order_folds_and_no_patient_leak(cardio_cli, tmp_path, cv, n_folds
     calls = _spy(cardio_cli, tmp_path, cv)
     hooks = [c["hook"] for c in calls]
     assert hooks[:4] == STAGES
-    trains = [c for c in calls if c["hook"] == "cardio_train"]
+    trains = [c for c in calls if c["hook"] == "cardio_train" and c["fold"] != "final"]
+    # after the folds, one final fit on every patient, exported before explain and evaluate
+    final = [c for c in calls if c["hook"] == "cardio_train" and c["fold"] == "final"]
+    assert len(final) == 1 and len(final[0]["patients"]) == 60
+    last_predict = max(i for i, h in enumerate(hooks) if h == "cardio_predict")
+    assert hooks.count("cardio_export_model") == 1
+    assert last_predict < hooks.index("cardio_export_model") < hooks.index("cardio_explain")
     # prepare ran once; its result reached every train and the evaluate hook
     assert hooks.count("cardio_prepare") == 1 and all(c["prepared"] == {"n_features": 16} for c in trains)
     assert calls[-1]["prepared"] == {"n_features": 16} and calls[-1]["n_features"] > 0
@@ -36,7 +42,7 @@ def test_stage_order_folds_and_no_patient_leak(cardio_cli, tmp_path, cv, n_folds
         assert tr["fold"] == te["fold"]
         assert not set(tr["patients"]) & set(te["patients"]), f"patient leak in {tr['fold']}"
     # the add-on's hookwrapper runs around every train, and explain/evaluate come last
-    assert hooks.count("wrap_before_train") == hooks.count("wrap_after_train") == n_folds
+    assert hooks.count("wrap_before_train") == hooks.count("wrap_after_train") == n_folds + 1
     assert hooks[-2:] == ["cardio_explain", "cardio_evaluate"]
 
 

@@ -1,0 +1,144 @@
+"""A run's model bundle (<run>/model/): the final model as safetensors + JSON, and reading it back.
+
+Files: `weights.safetensors` (every array of the plugin's ModelState), `params.json` (its JSON
+params), `config.yaml` (the run's resolved config) and `bundle.json` (format, plugin, versions,
+the weights' sha256, the cohort it was fitted on). Nothing is pickled, so a foreign or damaged
+bundle can be refused without running any of its content.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from cardio import config as config_mod
+from cardio.cache import atomic_path
+from cardio.data import CardioError, ModelState
+
+FORMAT = "cardio-bundle/1"
+FILES = ("bundle.json", "weights.safetensors", "params.json", "config.yaml")
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _as_tensors(state: ModelState, plugin: str) -> dict:
+    import torch
+
+    out = {}
+    for name, value in state.tensors.items():
+        if isinstance(value, torch.Tensor):
+            t = value.detach().cpu()
+        elif isinstance(value, np.ndarray) and value.dtype.kind in "biuf":
+            t = torch.from_numpy(np.ascontiguousarray(value))
+        else:
+            raise CardioError(f"plugin {plugin!r}: cardio_export_model tensor {name!r} is {type(value).__name__}; "
+                              "give tensors or numeric arrays (anything else belongs in params)")
+        out[str(name)] = t.contiguous().clone()  # safetensors refuses tensors that share memory
+    return out
+
+
+def write(run_dir: Path, state: ModelState, config: dict, meta: dict) -> Path:
+    """Write <run_dir>/model/ (replacing a bundle of a resumed run only once the new one is complete)."""
+    from safetensors.torch import save_file
+
+    plugin = meta["plugin"]
+    try:
+        params = json.dumps(state.params, indent=1, allow_nan=True)
+    except (TypeError, ValueError) as e:
+        raise CardioError(f"plugin {plugin!r}: cardio_export_model params are not JSON ({e})") from None
+    dest = Path(run_dir) / "model"
+    tmp = Path(run_dir) / f".model-{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    save_file(_as_tensors(state, plugin), str(tmp / "weights.safetensors"))
+    (tmp / "params.json").write_text(params)
+    (tmp / "config.yaml").write_text(config_mod.dump(config))
+    info = {"format": FORMAT, **meta, "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
+            "tensors": sorted(state.tensors), "weights_sha256": _sha256(tmp / "weights.safetensors")}
+    (tmp / "bundle.json").write_text(json.dumps(info, indent=1, default=str))
+    shutil.rmtree(dest, ignore_errors=True)
+    os.replace(tmp, dest)
+    return dest
+
+
+def read(run_dir: Path) -> tuple[dict, ModelState, dict]:
+    """(bundle.json, ModelState, config) of a run's bundle; anything missing, damaged or foreign is one line."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    folder = Path(run_dir) / "model"
+    if not (folder / "bundle.json").is_file():
+        raise CardioError(f"{run_dir} holds no model bundle (model/bundle.json); the run was made with "
+                          "final_model: false, by a plugin that cannot export, or did not finish")
+    missing = [f for f in FILES if not (folder / f).is_file()]
+    if missing:
+        raise CardioError(f"model bundle {folder} lacks {', '.join(missing)}")
+    info = _json(folder / "bundle.json")
+    if not isinstance(info, dict) or info.get("format") != FORMAT:
+        raise CardioError(f"{folder / 'bundle.json'} is not a {FORMAT} bundle description")
+    weights = folder / "weights.safetensors"
+    if _sha256(weights) != info.get("weights_sha256"):
+        raise CardioError(f"{weights} does not match the checksum in bundle.json (damaged or replaced)")
+    try:
+        tensors = load_file(str(weights))
+    except (SafetensorError, OSError, ValueError, RuntimeError) as e:
+        raise CardioError(f"{weights} is not a readable safetensors file ({' '.join(str(e).split())[:120]})") from None
+    params = _json(folder / "params.json")
+    config = config_mod.load_yaml(folder / "config.yaml")
+    if not isinstance(params, dict) or not isinstance(config, dict):
+        raise CardioError(f"model bundle {folder}: params.json and config.yaml must each hold a mapping")
+    return info, ModelState(tensors, params), config
+
+
+def _json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise CardioError(f"{path} is not valid JSON (damaged, or not written by cardio)") from None
+
+
+def write_key(beside: Path, table, mode: int = 0o600) -> Path:
+    """<run>.key.csv beside the run directory (owner-only): pseudonym -> input id of every row's patient
+    and record, the same pseudonyms predictions.csv carries (cardio.report.pseudonymize)."""
+    import pandas as pd
+
+    from cardio.report import pseudonymize
+
+    ids = table[["patient_id", "record_id"]].astype(str).drop_duplicates()
+    codes = pseudonymize(ids)
+    key = pd.DataFrame({"pseudonym_patient_id": codes["patient_id"].to_numpy(), "patient_id": ids["patient_id"],
+                        "pseudonym_record_id": codes["record_id"].to_numpy(), "record_id": ids["record_id"]})
+    path = Path(beside).parent / f"{Path(beside).name}.key.csv"
+    with atomic_path(path) as tmp:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)  # never readable by others, even briefly
+        with os.fdopen(fd, "w") as f:
+            key.sort_values(["pseudonym_patient_id", "pseudonym_record_id"]).to_csv(f, index=False)
+    os.chmod(path, mode)
+    return path
+
+
+def support(pm, plugin: str) -> str | None:
+    """Why `plugin` cannot export a model bundle for `cardio predict`, or None when it can."""
+    from cardio import plugins
+
+    info = plugins.info(pm, plugin)
+    if info.no_bundle:
+        return info.no_bundle
+    missing = [h for h in ("cardio_export_model", "cardio_import_model") if h not in plugins.hooks_of(pm, plugin)]
+    if missing:
+        return f"the plugin does not implement {' and '.join(missing)}"
+    if not info.cohort_key:
+        return "the plugin's info names no cohort_key (the config key of the cohort's path)"
+    return None

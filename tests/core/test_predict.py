@@ -1,0 +1,227 @@
+"""The final model, its bundle and `cardio predict`; the pseudonym key; TensorBoard event files."""
+import json
+import os
+import pickle
+import stat
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from cardio import CardioError, PluginInfo, hookimpl
+from cardio.testing import check_refused
+
+RUN = ("run", "--plugin", "toy", "--out", "a", "--set", "train.epochs=3")
+
+
+def _site_b(toy_site, tmp_path, seed=7, labelled=True):
+    """A second site: the toy cohort generated with another seed, written as a cohort folder."""
+    sys.path.insert(0, str(toy_site))
+    try:
+        from cardio_toy.plugin import synthetic_table
+    finally:
+        sys.path.remove(str(toy_site))
+    d = yaml.safe_load((toy_site / "cardio_toy" / "config.yaml").read_text())["data"]
+    table = synthetic_table(d, seed).assign(site="B")
+    if not labelled:
+        table = table.drop(columns=["label"])
+    folder = tmp_path / f"site_b_{seed}_{int(labelled)}"
+    folder.mkdir()
+    table.to_csv(folder / "cohort.csv", index=False)
+    return folder, table
+
+
+def test_round_trip_site_a_to_site_b(cardio_cli, toy_site, tmp_path):
+    cardio_cli(*RUN, check=True)
+    run = tmp_path / "a"
+    model = run / "model"
+    assert sorted(p.name for p in model.iterdir()) == ["bundle.json", "config.yaml", "params.json",
+                                                       "weights.safetensors"]
+    info = json.loads((model / "bundle.json").read_text())
+    assert info["plugin"] == "toy" and info["n_patients"] == 60 and info["versions"]["torch"]
+    assert info["cardio_version"] and info["plugin_version"] == "0.0.1"
+    assert json.loads((model / "params.json").read_text()) == {"n_features": 16, "hidden": 32}
+    # the final fit has its own checkpoint, history and log lines
+    assert (run / "checkpoints" / "final-mlp.pt").is_file()
+    assert list(pd.read_csv(run / "history" / "final-mlp.csv")["epoch"]) == [1, 2, 3]
+    assert "final-mlp epoch 3/3" in (run / "run.log").read_text()
+    assert json.loads((run / "metrics.json").read_text())["final_model"]["n_patients"] == 60
+
+    folder, table = _site_b(toy_site, tmp_path)
+    cardio_cli("predict", "--model", "a", "--cohort", str(folder), "--out", "b", check=True)
+    out = tmp_path / "b"
+    pred = pd.read_csv(out / "predictions.csv")
+    assert len(pred) == len(table) and pred["patient_id"].str.match(r"P\d{5}").all()
+    assert set(pred["fold"]) == {"external"}
+    metrics = json.loads((out / "metrics.json").read_text())
+    auc = [e for e in metrics["estimates"] if e["metric"] == "auc" and e["method"] == "delong"
+           and e["fold"] == "pooled" and e["subgroup"] is None]
+    assert len(auc) == 1 and auc[0]["ci_low"] > 0.5 and auc[0]["n"] == 120  # the planted signal reaches site B
+    assert {"calibration_slope", "brier"} <= {e["metric"] for e in metrics["estimates"]}
+    report = (out / "report.md").read_text()
+    assert "## External validation" in report and "fitted on all 60 patients" in report
+    meta = json.loads((out / "run.json").read_text())
+    assert meta["status"] == "finished" and meta["kind"] == "predict"
+    assert meta["model_bundle"]["weights_sha256"] == info["weights_sha256"]
+
+    # the scores are those of the final model's own weights (the engine's checkpoint), to float32 precision
+    import torch
+
+    from cardio.engine import load_checkpoint
+
+    weights = load_checkpoint(run / "checkpoints" / "final-mlp.pt")["model"]
+    net = torch.nn.Sequential(torch.nn.Linear(16, 32), torch.nn.ReLU(), torch.nn.Linear(32, 1))
+    net.load_state_dict(weights)
+    x = torch.tensor(table[[f"x{i}" for i in range(16)]].to_numpy(np.float32))
+    expected = torch.sigmoid(net(x)).detach().numpy().reshape(-1)
+    assert np.allclose(pred["y_score"].to_numpy(), expected, atol=1e-6)  # rows keep the cohort's order
+
+
+def test_unlabelled_cohort_gets_predictions_only(cardio_cli, toy_site, tmp_path):
+    cardio_cli(*RUN, "--set", "train.epochs=1", check=True)
+    folder, table = _site_b(toy_site, tmp_path, labelled=False)
+    cardio_cli("predict", "--model", "a", "--cohort", str(folder), "--out", "b", check=True)
+    pred = pd.read_csv(tmp_path / "b" / "predictions.csv")
+    assert len(pred) == len(table) and pred["y_true"].isna().all() and pred["y_score"].between(0, 1).all()
+    assert not (tmp_path / "b" / "metrics.json").exists()
+
+
+class Trojan:
+    """Unpickling this writes a marker file: a bundle loader that unpickles would leave it behind."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))
+
+
+def _refused(cardio_cli, tmp_path, must_name):
+    before = {p: p.read_bytes() for p in (tmp_path / "a").rglob("*") if p.is_file()}
+    proc = cardio_cli("predict", "--model", "a", "--cohort", str(tmp_path / "a"), "--out", "b")
+    check_refused(proc, must_name)
+    assert {p: p.read_bytes() for p in (tmp_path / "a").rglob("*") if p.is_file()} == before
+
+
+def test_damaged_or_foreign_bundles_are_one_line_and_never_unpickled(cardio_cli, tmp_path):
+    cardio_cli(*RUN, "--set", "train.epochs=1", check=True)
+    model = tmp_path / "a" / "model"
+    good = {p.name: p.read_bytes() for p in model.iterdir()}
+    marker = tmp_path / "unpickled"
+
+    # a pickle in place of the weights, its checksum updated so that the reader gets as far as parsing it
+    payload = pickle.dumps(Trojan(marker))
+    (model / "weights.safetensors").write_bytes(payload)
+    _refused(cardio_cli, tmp_path, "does not match the checksum")
+    info = json.loads(good["bundle.json"])
+    import hashlib
+
+    info["weights_sha256"] = hashlib.sha256(payload).hexdigest()
+    (model / "bundle.json").write_text(json.dumps(info))
+    _refused(cardio_cli, tmp_path, "is not a readable safetensors file")
+    assert not marker.exists()
+
+    for name, content in good.items():
+        (model / name).write_bytes(content)
+    (model / "bundle.json").write_text("{not json")
+    _refused(cardio_cli, tmp_path, "bundle.json is not valid JSON")
+    (model / "bundle.json").write_text(json.dumps({**json.loads(good["bundle.json"]), "format": "other/9"}))
+    _refused(cardio_cli, tmp_path, "is not a cardio-bundle/1 bundle")
+    (model / "bundle.json").write_text(json.dumps({**json.loads(good["bundle.json"]), "plugin": "spect_polar"}))
+    _refused(cardio_cli, tmp_path, "is a bundle of plugin 'spect_polar'")
+    (model / "bundle.json").write_bytes(good["bundle.json"])
+    (model / "params.json").unlink()
+    _refused(cardio_cli, tmp_path, "lacks params.json")
+
+
+def test_a_run_without_a_bundle_and_a_missing_cohort_are_one_line(cardio_cli, tmp_path):
+    cardio_cli(*RUN, "--set", "train.epochs=1", "--set", "final_model=false", check=True)
+    assert not (tmp_path / "a" / "model").exists() and not (tmp_path / "a" / "history" / "final-mlp.csv").exists()
+    _refused(cardio_cli, tmp_path, "holds no model bundle")
+    proc = cardio_cli("predict", "--model", str(tmp_path), "--cohort", "x")
+    check_refused(proc, "is not a cardio run directory")
+
+
+def test_listing_says_which_plugins_can_predict(cardio_cli):
+    lines = cardio_cli("plugins", check=True).stdout.splitlines()
+    at = next(i for i, line in enumerate(lines) if line.startswith("toy "))
+    assert lines[at + 2].split() == ["cardio", "predict:", "yes"]
+    rows = {r["name"]: r for r in json.loads(cardio_cli("plugins", "--json", check=True).stdout)}
+    assert rows["toy"]["bundle"] is None and rows["toy_addon"]["bundle"] is None
+
+
+def test_a_plugin_that_cannot_export_skips_the_final_fit_and_predict_refuses(toy_site, tmp_path, monkeypatch):
+    monkeypatch.syspath_prepend(str(toy_site))
+    monkeypatch.setenv("CARDIO_CACHE", str(tmp_path / "cache"))
+    from cardio.run import predict_cohort
+    from cardio.testing import run_plugin
+    from cardio_toy import plugin as toy
+
+    class Opaque:  # the toy's stages, under another name, declaring that its model cannot be exported
+        @staticmethod
+        @hookimpl
+        def cardio_plugin_info():
+            return PluginInfo(name="opaque", modality="toy", description="no bundle",
+                              default_config=toy.cardio_plugin_info().default_config, cohort_key="data.dir",
+                              no_bundle="its model is a nearest-neighbour index of the training patients")
+
+    for name in ("cardio_load", "cardio_featurize", "cardio_train", "cardio_predict", "cardio_export_model",
+                 "cardio_import_model"):
+        setattr(Opaque, name, staticmethod(getattr(toy, name)))
+    run = run_plugin("opaque", tmp_path / "a", ["train.epochs=1"], register=[Opaque])
+    assert not (run / "model").exists() and not (run / "checkpoints" / "final-mlp.pt").exists()
+    assert "final model not fitted: its model is a nearest-neighbour index" in (run / "run.log").read_text()
+    with pytest.raises(CardioError, match="cannot apply a trained model to a new cohort: its model is a nearest"):
+        predict_cohort(str(run), str(tmp_path), register=[Opaque])
+
+
+def test_pseudonym_key_is_owner_only_beside_the_run_and_never_named(cardio_cli, toy_site, tmp_path):
+    proc = cardio_cli(*RUN, "--set", "train.epochs=1", "--set", "report.keep_key=true", check=True)
+    key_path = tmp_path / "a.key.csv"
+    assert key_path.is_file() and stat.S_IMODE(os.stat(key_path).st_mode) == 0o600
+    assert "a.key.csv" in proc.stderr  # the user is told where it is, on the terminal only
+    key = pd.read_csv(key_path)
+    pred = pd.read_csv(tmp_path / "a" / "predictions.csv")
+    assert len(key) == 120 and set(key["pseudonym_record_id"]) == set(pred["record_id"])
+    pairs = dict(zip(key["pseudonym_record_id"], key["record_id"]))
+    # the key maps back to the toy's own ids: a record's patient is the id before "-r"
+    assert all(pairs[r].split("-r")[0] == dict(zip(key["pseudonym_patient_id"], key["patient_id"]))[p]
+               for r, p in zip(pred["record_id"], pred["patient_id"]))
+    assert {v.split("-r")[0] for v in key["record_id"]} == {f"p{i}" for i in range(60)}
+    for f in (tmp_path / "a").rglob("*"):
+        if f.is_file() and f.suffix in (".md", ".html", ".json", ".log", ".csv", ".yaml"):
+            assert "key.csv" not in f.read_text(errors="ignore"), f
+    # predict keeps a key of its own predictions when the model's config asks for one
+    folder, _ = _site_b(toy_site, tmp_path)
+    cardio_cli("predict", "--model", "a", "--cohort", str(folder), "--out", "b", check=True)
+    assert stat.S_IMODE(os.stat(tmp_path / "b.key.csv").st_mode) == 0o600
+    # off by default
+    cardio_cli("run", "--plugin", "toy", "--out", "c", "--set", "train.epochs=1", "--set", "final_model=false",
+               check=True)
+    assert not (tmp_path / "c.key.csv").exists()
+
+
+def test_tensorboard_event_files_per_fit(cardio_cli, tmp_path):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    cardio_cli("run", "--plugin", "toy", "--out", "a", "--set", "train.epochs=2", "--set", "cv.method=holdout",
+               "--set", "train.tensorboard=true", check=True)
+    board = tmp_path / "a" / "tensorboard"
+    assert sorted(p.name for p in board.iterdir()) == ["final-mlp", "holdout-mlp"]
+    for tag in ("final-mlp", "holdout-mlp"):
+        events = EventAccumulator(str(board / tag))
+        events.Reload()
+        loss = events.Scalars(f"{tag}/train_loss")
+        assert [e.step for e in loss] == [1, 2] and all(np.isfinite(e.value) for e in loss)
+        assert [e.step for e in events.Scalars(f"{tag}/lr")] == [1, 2]
+    cardio_cli("run", "--plugin", "toy", "--out", "b", "--set", "train.epochs=1", "--set", "cv.method=holdout",
+               check=True)
+    assert not (tmp_path / "b" / "tensorboard").exists()
+
+
+def test_engine_imports_tensorboard_only_when_asked():
+    code = "import sys, cardio.engine, cardio.run; sys.exit('tensorboard' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code]).returncode == 0
