@@ -15,7 +15,7 @@ def cardio_plugin_info():
                       description="Rest/stress/flow-reserve polar maps: two-step multitask ResNet for segmental "
                                   "MFR and cardiovascular risk factors (Yeung et al.) vs 17-segment logistic "
                                   "regression",
-                      default_config=package_defaults("cardio_perfusion_polar"))
+                      default_config=package_defaults("cardio_perfusion_polar"), cohort_key="perfusion.dir")
 
 
 @hookimpl
@@ -44,6 +44,20 @@ def cardio_predict(model, features, test_index, config, ctx):
     from cardio_perfusion_polar import training
 
     return training.predict(model, features, test_index, ctx)
+
+
+@hookimpl
+def cardio_export_model(model, config, ctx):
+    from cardio_perfusion_polar import bundle
+
+    return bundle.export(model, config["perfusion"])
+
+
+@hookimpl
+def cardio_import_model(state, config, ctx):
+    from cardio_perfusion_polar import bundle
+
+    return bundle.load(state)
 
 
 @hookimpl
