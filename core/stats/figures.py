@@ -11,6 +11,7 @@ import matplotlib
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure  # a bare Figure renders with Agg and never touches a GUI or pyplot state
+from matplotlib.ticker import NullFormatter
 from scipy.stats import norm
 from sklearn.metrics import roc_curve
 
@@ -195,6 +196,10 @@ def plot_forest(table: pd.DataFrame) -> Figure:
                 fmt="s", color=colour(0), capsize=3)
     ax.axvline(1.0, color=GREY, ls="--", lw=1)
     ax.set_xscale("log")
+    lo, hi = ax.get_xlim()
+    ticks = [t for t in (0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 20, 50, 100) if lo <= t <= hi]
+    ax.set_xticks(ticks, [f"{t:g}" for t in ticks])  # 0.5, 1, 2 rather than 5 x 10^-1
+    ax.xaxis.set_minor_formatter(NullFormatter())
     labels = []
     for i, r in rows.iterrows():
         if ok[i]:
@@ -287,7 +292,7 @@ def plot_confusion(matrices: dict[str, Any], labels: list[str], title: str | Non
             raise StatsError(f"confusion matrix of {name} must hold non-negative whole counts")
         checked[name] = cm
     side = 1.2 + 0.7 * k
-    fig = Figure(figsize=(2 * side + 2.0, side * len(checked) + 0.8), layout="constrained")
+    fig = Figure(figsize=(2 * side + 1.5, side * len(checked) + 0.8), layout="constrained")
     axes = fig.subplots(len(checked), 2, squeeze=False)
     image = None
     for (name, cm), (ax_n, ax_r) in zip(checked.items(), axes):
