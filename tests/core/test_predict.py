@@ -141,6 +141,11 @@ def test_a_run_without_a_bundle_and_a_missing_cohort_are_one_line(cardio_cli, tm
     cardio_cli(*RUN, "--set", "train.epochs=1", "--set", "final_model=false", check=True)
     assert not (tmp_path / "a" / "model").exists() and not (tmp_path / "a" / "history" / "final-mlp.csv").exists()
     _refused(cardio_cli, tmp_path, "holds no model bundle")
+    # the null control's model has learnt permuted labels: no bundle of it
+    cardio_cli("run", "--plugin", "toy", "--out", "null", "--set", "train.epochs=1", "--set",
+               "cohort.permute_labels=true", check=True)
+    assert not (tmp_path / "null" / "model").exists()
+    assert "final model not fitted: the null control" in (tmp_path / "null" / "run.log").read_text()
     proc = cardio_cli("predict", "--model", str(tmp_path), "--cohort", "x")
     check_refused(proc, "is not a cardio run directory")
 
