@@ -40,7 +40,8 @@ def git_state(repo: Path) -> tuple[str, str]:
     try:
         commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True, text=True,
                                 check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--", "plugins/ecg_transfer", "benchmarks"],
+        dirty = subprocess.run(["git", "status", "--porcelain", "--", "plugins/ecg_transfer", "benchmarks",
+                                ":(exclude)benchmarks/ledgers"],  # the ledger's own new rows are no change
                                cwd=repo, capture_output=True, text=True, check=True).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return "unknown", "unknown"
