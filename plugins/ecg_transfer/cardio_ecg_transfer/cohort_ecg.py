@@ -36,8 +36,25 @@ def check_data_settings(data: dict) -> None:
         raise CardioError(f"config key data.fs = {fs!r} is out of range; allowed: {MIN_FS:g} to {MAX_FS:g} Hz")
 
 
-def _synthetic_leads(lead: str | int | None) -> tuple[str, ...]:
-    """The leads the synthetic cohort writes so that data.lead picks a lead in it."""
+def check_leads(leads) -> list[str] | None:
+    """data.leads: null (one lead, data.lead) or a non-empty list of distinct lead names."""
+    if leads is None:
+        return None
+    if isinstance(leads, str) or not isinstance(leads, (list, tuple)) or not leads \
+            or not all(isinstance(n, str) and n.strip() for n in leads) or len(set(leads)) != len(leads):
+        raise CardioError(f"config key data.leads = {leads!r} must be null or a list of distinct lead names "
+                          "([I, II, V1])")
+    return [str(n) for n in leads]
+
+
+def _synthetic_leads(lead: str | int | None, leads: list[str] | None = None) -> tuple[str, ...]:
+    """The leads the synthetic cohort writes so that data.lead (or data.leads) picks leads in it."""
+    if leads:
+        unknown = [n for n in leads if n not in STANDARD_LEADS]
+        if unknown:
+            raise CardioError(f"config key data.leads: the synthetic cohort has the standard leads "
+                              f"{list(STANDARD_LEADS)}, not {unknown}")
+        return tuple(leads)
     if lead is None:
         return ("II",)
     if isinstance(lead, str):
@@ -59,7 +76,8 @@ def cohort_source(config: dict, ctx) -> tuple[Path, bool]:
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
             raise CardioError(f"config key data.{key} = {value!r} is out of range; allowed: > 0")
     params = dict(n_patients=int(data["n_patients"]), seed=int(data["synthetic_seed"]), fs=float(data["fs"]),
-                  seconds=float(data["seconds"]), leads=_synthetic_leads(data["lead"]),
+                  seconds=float(data["seconds"]),
+                  leads=_synthetic_leads(data["lead"], check_leads(data.get("leads"))),
                   planted=synthetic.effects(data.get("synthetic_effects")))
     folder = ctx.cache.get("ecg_transfer/synthetic", params,
                            lambda tmp: synthetic.write_synthetic_cohort(tmp, **params), version=synthetic.VERSION)
@@ -70,16 +88,25 @@ def load(config: dict, ctx) -> Cohort:
     data = config["data"]
     check_data_settings(data)
     source, synthetic = cohort_source(config, ctx)
-    ecgs = load_cohort(source, fs=float(data["fs"]), lead=data["lead"], label=config["label"],
-                       skip_bad=bool(data["skip_bad"]), progress=ctx.progress,
-                       allow_outside=bool(data["allow_outside_paths"]), log=ctx.log)
+    leads = check_leads(data.get("leads"))
+    if leads:  # several leads per record: (leads, samples) arrays, any of WFDB, DICOM waveform, EDF, CSV
+        from cardio_ecg_transfer.leads import load_cohort_leads
+
+        ecgs = load_cohort_leads(source, leads, fs=float(data["fs"]), label=config["label"],
+                                 skip_bad=bool(data["skip_bad"]), progress=ctx.progress,
+                                 allow_outside=bool(data["allow_outside_paths"]), log=ctx.log)
+    else:
+        ecgs = load_cohort(source, fs=float(data["fs"]), lead=data["lead"], label=config["label"],
+                           skip_bad=bool(data["skip_bad"]), progress=ctx.progress,
+                           allow_outside=bool(data["allow_outside_paths"]), log=ctx.log)
     if ecgs.skipped:
         ctx.log.warning("%d cohort ECG(s) left out as unreadable (data.skip_bad)", len(ecgs.skipped))
     # Columns starting with "_" hold a synthetic cohort's hidden generating parameters: never inputs.
     table = ecgs.table[[c for c in ecgs.table.columns if not str(c).startswith("_")]].copy()
     signals = ecgs.signals
     return Cohort(table, loader=signals.__getitem__, label=config["label"], root=ecgs.root,
-                  meta={"fs": ecgs.fs, "synthetic": synthetic, "skipped": len(ecgs.skipped)},
+                  meta={"fs": ecgs.fs, "synthetic": synthetic, "skipped": len(ecgs.skipped),
+                        "leads": leads},
                   outcomes=tuple(c for c in OUTCOME_COLUMNS if c in table.columns))
 
 
@@ -104,12 +131,17 @@ def featurize(cohort: Cohort, config: dict, ctx) -> Features:
     cap = int(config["preprocess"]["max_beats_per_record"] or 0)
     skip_bad = bool(config["data"]["skip_bad"])
     table = cohort.table
+    leads = list(cohort.meta.get("leads") or [])
     windows, rows = [], []
     for i in ctx.progress(range(len(table)), desc="beats", total=len(table)):
         row = table.iloc[i]
-        sig = cohort.array(str(row["record_id"]))
-        rpeaks = detect_rpeaks(sig, fs)
-        beats, kept = beat_windows(sig, rpeaks, fs, config)
+        sig = np.asarray(cohort.array(str(row["record_id"])))
+        # Several leads: R peaks found once, on lead II (else the first lead), and the same beat windows
+        # cut from every lead, so a beat's leads are one moment of the heart.
+        multi = sig.ndim == 2
+        ref = sig[leads.index("II") if "II" in leads else 0] if multi else sig
+        rpeaks = detect_rpeaks(ref, fs)
+        beats, kept = beat_windows(ref, rpeaks, fs, config)
         if len(beats) == 0:
             where = Path(cohort.root or ".") / str(row.get("ecg", row["record_id"]))
             msg = f"{where}: no complete beat found (detected {len(rpeaks)} R peak(s) in {len(sig) / fs:.1f} s)"
@@ -118,8 +150,16 @@ def featurize(cohort: Cohort, config: dict, ctx) -> Features:
                 continue
             raise CardioError(msg)
         pick = _evenly(len(beats), cap)
-        windows.append(beats[pick])
-        rows.append(pd.DataFrame({"record_id": row["record_id"], "beat": pick, "r_sample": np.asarray(kept)[pick]}))
+        if not multi:
+            windows.append(beats[pick])
+            rows.append(pd.DataFrame({"record_id": row["record_id"], "beat": pick,
+                                      "r_sample": np.asarray(kept)[pick]}))
+            continue
+        for j, name in enumerate(leads):  # one row per beat and lead: the per-lead spectrograms share one
+            lead_beats, _ = beat_windows(sig[j], rpeaks, fs, config)  # network and are fused with the beats
+            windows.append(lead_beats[pick])
+            rows.append(pd.DataFrame({"record_id": row["record_id"], "beat": pick, "lead": name,
+                                      "r_sample": np.asarray(kept)[pick]}))
     if not windows:
         raise CardioError("no beat could be cut from any cohort ECG")
     beats = np.concatenate(windows)
@@ -127,7 +167,8 @@ def featurize(cohort: Cohort, config: dict, ctx) -> Features:
     covariates = table.drop(columns=[c for c in NOT_COVARIATES if c in table.columns])
     beat_table = beat_table.merge(covariates, on="record_id", how="left", validate="many_to_one")
     x = to_images(beats, fs, config, cache=ctx.cache)
-    ctx.log.info("featurize: %d beats from %d ECGs (%d patients), images %s", len(beat_table),
-                 beat_table["record_id"].nunique(), beat_table["patient_id"].nunique(), tuple(x.shape[1:]))
-    meta = {"input": input_spec(config, fs), **image_axes(config)}
+    ctx.log.info("featurize: %d beat images from %d ECGs (%d patients, %d lead(s)), images %s", len(beat_table),
+                 beat_table["record_id"].nunique(), beat_table["patient_id"].nunique(), max(1, len(leads)),
+                 tuple(x.shape[1:]))
+    meta = {"input": input_spec(config, fs), **image_axes(config), "leads": leads or None}
     return Features(beat_table, x=x, label=config["label"], meta=meta)
