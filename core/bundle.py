@@ -64,6 +64,8 @@ def write(run_dir: Path, state: ModelState, config: dict, meta: dict) -> Path:
     tmp.mkdir(parents=True)
     save_file(_as_tensors(state, plugin), str(tmp / "weights.safetensors"))
     (tmp / "params.json").write_text(params)
+    # safetensors creates its file owner-only; a bundle is shared like the run's other files (the umask decides)
+    os.chmod(tmp / "weights.safetensors", (tmp / "params.json").stat().st_mode & 0o777)
     (tmp / "config.yaml").write_text(config_mod.dump(config))
     info = {"format": FORMAT, **meta, "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
             "tensors": sorted(state.tensors), "weights_sha256": _sha256(tmp / "weights.safetensors")}

@@ -44,6 +44,8 @@ def test_round_trip_site_a_to_site_b(cardio_cli, toy_site, tmp_path):
     assert info["plugin"] == "toy" and info["n_patients"] == 60 and info["versions"]["torch"]
     assert info["cardio_version"] and info["plugin_version"] == "0.0.1"
     assert json.loads((model / "params.json").read_text()) == {"n_features": 16, "hidden": 32}
+    modes = {stat.S_IMODE(p.stat().st_mode) for p in model.iterdir()}
+    assert len(modes) == 1  # the weights are as readable as the rest of the run (safetensors alone makes them 0600)
     # the final fit has its own checkpoint, history and log lines
     assert (run / "checkpoints" / "final-mlp.pt").is_file()
     assert list(pd.read_csv(run / "history" / "final-mlp.csv")["epoch"]) == [1, 2, 3]
