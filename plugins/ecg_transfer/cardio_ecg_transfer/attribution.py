@@ -6,7 +6,7 @@ import torch
 
 from cardio import Section
 from cardio.explain import grad_cam
-from cardio.figures import Figure, subplots
+from cardio.figures import DIVERGING, SEQUENTIAL, Figure, subplots
 
 
 def class_maps(model, layer_name: str, x: np.ndarray, plus: bool) -> np.ndarray:
@@ -35,21 +35,23 @@ def explain_section(fold_models, features, index: np.ndarray, config: dict, ctx)
                        "The explained fold's test beats hold one class only; no Grad-CAM comparison.")
     maps = class_maps(beat_model.model, gc["layer"], x, bool(gc["plus"]))
     title = f"{beat_model.name}, {'Grad-CAM++' if gc['plus'] else 'Grad-CAM'} at {gc['layer']}"
-    path = ctx.save_figure(cam_figure(x, maps, y, features.meta, title), f"gradcam_{wanted}")
+    path = ctx.save_figure(cam_figure(x, maps, y, features.meta, title, window_scale(features.table.iloc[index])),
+                           f"gradcam_{wanted}")
     peak = {}
     for label, name in ((1, "responders"), (0, "non-responders")):
         m = maps[y == label].mean(axis=0)
         f, t = np.unravel_index(int(np.argmax(m)), m.shape)
         peak[name] = (f, t)
-    fr, tr = _axes(features.meta, x.shape[1:])
+    scale = window_scale(features.table.iloc[index])
+    fr, tr = physical_axes(features.meta, x.shape[1:], scale)
     text = (f"Grad-CAM of the response output of `{beat_model.name}` (layer `{gc['layer']}`) on {len(index)} test "
             f"beats of fold {ctx.fold or 'last'} ({int((y == 1).sum())} from responders, {int((y == 0).sum())} from "
-            "non-responders), averaged per group and drawn as contours over the group's mean log spectrogram. "
-            "Bright regions raised the predicted probability of response. Frequency is in cycles per beat window and "
-            f"time a fraction of the window (the R peak sits at 1/3; a window spans "
-            f"{config['preprocess']['rr_factor']} RR). The maps peak at "
-            + "; ".join(f"{k}: {fr[f]:.0f} cycles per window, {tr[t]:.2f} of the window"
-                        for k, (f, t) in peak.items()) + ".")
+            "non-responders), averaged per group; the mean log spectrogram of each group is drawn as contours. "
+            "Bright regions raised the predicted probability of response. Each beat window spans "
+            f"{config['preprocess']['rr_factor']} RR and is resampled to a fixed length, so its bins are in cycles "
+            "per window; the axes give them in Hz and in ms from the R peak (dashed line) at the median window "
+            f"of the beats shown, {scale[0]:.0f} ms, with the R peak at {scale[1]:.2f} of it. The maps peak at "
+            + "; ".join(f"{k}: {fr[f]:.1f} Hz, {tr[t]:+.0f} ms from the R peak" for k, (f, t) in peak.items()) + ".")
     return Section("ecg_transfer: where the ResNet looks (Grad-CAM)", text, [path])
 
 
@@ -64,25 +66,53 @@ def _axes(meta: dict, shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
     return freqs, times
 
 
-def cam_figure(x: np.ndarray, maps: np.ndarray, y: np.ndarray, meta: dict, title: str) -> Figure:
-    """Mean CAM over the mean spectrogram of responders' and non-responders' beats, and their difference."""
-    freqs, times = _axes(meta, x.shape[1:])
+def window_scale(rows) -> tuple[float, float] | None:
+    """(median window length in ms, median R-peak position as a fraction of the window) of these beat rows, or
+    None when the table lacks the timing columns."""
+    if "window_ms" not in rows or "r_fraction" not in rows or not len(rows):
+        return None
+    return float(np.median(rows["window_ms"])), float(np.median(rows["r_fraction"]))
+
+
+def physical_axes(meta: dict, shape: tuple[int, int], scale: tuple[float, float] | None) -> tuple[np.ndarray,
+                                                                                                   np.ndarray]:
+    """Bin centres in Hz and ms from the R peak at a window of scale[0] ms (cycles per window and window
+    fractions when scale is None)."""
+    freqs, times = _axes(meta, shape)
+    if scale is None:
+        return freqs, times
+    window_ms, r_fraction = scale
+    return freqs / (window_ms / 1000.0), (times - r_fraction) * window_ms
+
+
+def cam_figure(x: np.ndarray, maps: np.ndarray, y: np.ndarray, meta: dict, title: str,
+               scale: tuple[float, float] | None = None) -> Figure:
+    """Mean CAM of responders' and non-responders' beats (their mean spectrogram as contours), and the
+    difference; axes in Hz and ms from the R peak at the median window `scale` (see window_scale)."""
+    freqs, times = physical_axes(meta, x.shape[1:], scale)
     extent = [times[0], times[-1], freqs[0], freqs[-1]]
-    fig, axes = subplots(1, 3, figsize=(11, 3.4), layout="constrained")
+    xlabel = "time from R peak (ms)" if scale else "time (fraction of beat window)"
+    ylabel = "frequency (Hz)" if scale else "frequency (cycles per beat window)"
+    fig, axes = subplots(1, 3, figsize=(11, 3.4), layout="constrained", sharey=True)
     for ax, label, name in ((axes[0], 1, "responders"), (axes[1], 0, "non-responders")):
         spec = x[y == label].mean(axis=0)
         cam = maps[y == label].mean(axis=0)
-        ax.imshow(spec, origin="lower", aspect="auto", extent=extent, cmap="gray")
-        cs = ax.imshow(cam, origin="lower", aspect="auto", extent=extent, cmap="jet", alpha=0.45, vmin=0, vmax=1)
+        cs = ax.imshow(cam, origin="lower", aspect="auto", extent=extent, cmap=SEQUENTIAL, vmin=0, vmax=1)
+        ax.contour(times, freqs, spec, levels=4, colors="white", linewidths=0.6, alpha=0.8)
         ax.set_title(f"{name} (n={int((y == label).sum())} beats)", fontsize=9)
-        ax.set_xlabel("time (fraction of beat window)")
-        ax.set_ylabel("cycles per beat window")
-    fig.colorbar(cs, ax=axes[:2], shrink=0.8, label="mean CAM")
+        ax.set_xlabel(xlabel)
+    axes[0].set_ylabel(ylabel)
+    fig.colorbar(cs, ax=axes[:2], shrink=0.8, label="mean Grad-CAM (0-1)")
     diff = maps[y == 1].mean(axis=0) - maps[y == 0].mean(axis=0)
     lim = float(np.abs(diff).max()) or 1.0
-    im = axes[2].imshow(diff, origin="lower", aspect="auto", extent=extent, cmap="coolwarm", vmin=-lim, vmax=lim)
+    im = axes[2].imshow(diff, origin="lower", aspect="auto", extent=extent, cmap=DIVERGING, vmin=-lim, vmax=lim)
     axes[2].set_title("responders - non-responders", fontsize=9)
-    axes[2].set_xlabel("time (fraction of beat window)")
-    fig.colorbar(im, ax=axes[2], shrink=0.8)
-    fig.suptitle(title, fontsize=10)
+    axes[2].set_xlabel(xlabel)
+    fig.colorbar(im, ax=axes[2], shrink=0.8, label="difference in mean Grad-CAM")
+    r_at = 0.0 if scale else 1.0 / 3.0
+    for ax in axes:
+        ax.axvline(r_at, color="#E69F00", linestyle="--", linewidth=1.0)
+    axes[0].annotate("R peak", (r_at, freqs[-1]), xytext=(3, -10), textcoords="offset points", color="#E69F00",
+                     fontsize=8)
+    fig.suptitle(f"{title} (white contours: mean log spectrogram)", fontsize=10)
     return fig

@@ -10,6 +10,7 @@ import pandas as pd
 from cardio import CardioError, Cohort, Features
 from cardio_ecg_transfer import synthetic
 from cardio_ecg_transfer.beat_images import beat_windows, highpass, image_axes, input_spec, to_images
+from cardio_ecg_transfer.beats import beat_bounds
 from cardio_ecg_transfer.records import MAX_FS, MIN_FS, load_cohort
 from cardio_ecg_transfer.rpeaks import detect_rpeaks
 
@@ -125,6 +126,17 @@ def _evenly(n: int, k: int) -> np.ndarray:
     return np.unique(np.linspace(0, n - 1, k).round().astype(int))
 
 
+def _window_timing(rpeaks: np.ndarray, kept: np.ndarray, fs: float, rr_factor: float) -> dict:
+    """Each kept beat's window length (ms) and where its R peak sits in it (fraction): the image's bins are in
+    cycles per window, which the Grad-CAM figure turns into Hz and ms from the R peak."""
+    r = np.unique(np.asarray(rpeaks, dtype=np.int64))
+    inner, start, end = beat_bounds(r, rr_factor)
+    at = {int(v): i for i, v in enumerate(r[inner])}
+    i = np.array([at[int(k)] for k in kept], dtype=np.int64)
+    span = end[i] - start[i]
+    return {"window_ms": span / fs * 1000.0, "r_fraction": (r[inner][i] - start[i]) / span}
+
+
 def featurize(cohort: Cohort, config: dict, ctx) -> Features:
     """One row per beat (R peaks detected on the filtered lead) with its patient's label and covariates."""
     fs = float(cohort.meta["fs"])
@@ -150,16 +162,17 @@ def featurize(cohort: Cohort, config: dict, ctx) -> Features:
                 continue
             raise CardioError(msg)
         pick = _evenly(len(beats), cap)
+        timing = _window_timing(rpeaks, np.asarray(kept)[pick], fs, float(config["preprocess"]["rr_factor"]))
         if not multi:
             windows.append(beats[pick])
             rows.append(pd.DataFrame({"record_id": row["record_id"], "beat": pick,
-                                      "r_sample": np.asarray(kept)[pick]}))
+                                      "r_sample": np.asarray(kept)[pick], **timing}))
             continue
         for j, name in enumerate(leads):  # one row per beat and lead: the per-lead spectrograms share one
             lead_beats, _ = beat_windows(sig[j], rpeaks, fs, config)  # network and are fused with the beats
             windows.append(lead_beats[pick])
             rows.append(pd.DataFrame({"record_id": row["record_id"], "beat": pick, "lead": name,
-                                      "r_sample": np.asarray(kept)[pick]}))
+                                      "r_sample": np.asarray(kept)[pick], **timing}))
     if not windows:
         raise CardioError("no beat could be cut from any cohort ECG")
     beats = np.concatenate(windows)

@@ -1,0 +1,39 @@
+"""The Grad-CAM figure: axes in Hz and ms from the R peak, the R peak marked, perceptually uniform colormaps."""
+from __future__ import annotations
+
+import pytest
+
+pytest.importorskip("cardio_ecg_transfer")
+
+import numpy as np
+
+from cardio.config import resolve
+from cardio.figures import NOT_UNIFORM, colormaps_used
+from cardio.testing import cpu_context
+from cardio_ecg_transfer import attribution, cohort_ecg, plugin, resnet
+
+
+def test_gradcam_figure_has_physical_axes_and_r_peak(tmp_path):
+    config = resolve(plugin.cardio_plugin_info().default_config,
+                     sets=["data.n_patients=10", "preprocess.max_beats_per_record=3"])
+    ctx = cpu_context(tmp_path / "run", config)
+    feats = cohort_ecg.featurize(cohort_ecg.preprocess(cohort_ecg.load(config, ctx), config, ctx), config, ctx)
+    table = feats.table
+    # the window spans rr_factor RR: 1.2 x RR at 50-105 bpm, R at a third of it in a regular rhythm
+    assert table["window_ms"].between(1.2 * 60000 / 110, 1.2 * 60000 / 45).all()
+    assert table["r_fraction"].between(0.2, 0.5).all()
+    scale = attribution.window_scale(table)
+    freqs, times = attribution.physical_axes(feats.meta, feats.x.shape[1:], scale)
+    # the top bin is the Nyquist of the resampled window: beat_length / 2 samples over the window
+    assert freqs[-1] == pytest.approx(config["preprocess"]["beat_length"] / 2 / (scale[0] / 1000))
+    assert times[0] < 0 < times[-1] and times[0] == pytest.approx(-scale[1] * scale[0])
+    model = resnet.SpectrogramResNet("resnet18", n_outputs=1).eval()
+    y = table["responder"].to_numpy().astype(int)
+    maps = attribution.class_maps(model, "layer2", feats.x, False)
+    fig = attribution.cam_figure(feats.x, maps, y, feats.meta, "t", scale)
+    axes = fig.axes[:3]
+    assert axes[0].get_ylabel() == "frequency (Hz)"
+    assert all(ax.get_xlabel() == "time from R peak (ms)" for ax in axes)
+    assert all(any(np.allclose(line.get_xdata(), 0.0) for line in ax.get_lines()) for ax in axes)  # R peak
+    used = colormaps_used(fig)
+    assert used and not used & NOT_UNIFORM, used
