@@ -74,24 +74,57 @@ def _septum(d: Path, edit) -> None:
     edit(pd.read_csv(p)).to_csv(p, index=False)
 
 
+def write_dicom(path: Path, frames: np.ndarray, frame_time_ms: float | None) -> Path:
+    """A multi-frame MONOCHROME2 ultrasound DICOM, with FrameTime or without any frame timing."""
+    from pydicom.dataset import Dataset, FileMetaDataset
+    from pydicom.uid import ExplicitVRLittleEndian, UltrasoundMultiFrameImageStorage, generate_uid
+
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID = UltrasoundMultiFrameImageStorage
+    meta.MediaStorageSOPInstanceUID = generate_uid()
+    meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds = Dataset()
+    ds.file_meta = meta
+    ds.SOPClassUID, ds.SOPInstanceUID = meta.MediaStorageSOPClassUID, meta.MediaStorageSOPInstanceUID
+    ds.Modality = "US"
+    ds.NumberOfFrames, (ds.Rows, ds.Columns) = len(frames), frames.shape[1:]
+    ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 8, 8, 7, 0
+    if frame_time_ms is not None:
+        ds.FrameTime = f"{frame_time_ms:.3f}"
+    ds.PixelData = np.ascontiguousarray(frames, dtype=np.uint8).tobytes()
+    ds.save_as(path, enforce_file_format=True)
+    return path
+
+
 def _dicom_without_timing(d: Path) -> None:
-    import pydicom
-
-    from cardio.cine import write_dicom_cine
-
     npy = _first(d, "sequences", ".npy")
-    dcm = write_dicom_cine(npy.with_suffix(".dcm"), np.load(npy), 20.0)
-    ds = pydicom.dcmread(dcm)
-    for keyword in ("FrameTime", "FrameTimeVector", "CineRate", "RecommendedDisplayFrameRate",
-                    "ActualFrameDuration", "FrameIncrementPointer"):
-        if keyword in ds:
-            delattr(ds, keyword)
-    ds.save_as(dcm)
+    write_dicom(npy.with_suffix(".dcm"), np.load(npy), None)
     npy.unlink()
     t = pd.read_csv(d / "labels.csv", dtype={"patient_id": str})
     t["frame_time_ms"] = t["frame_time_ms"].astype(object)
     t.loc[0, "frame_time_ms"] = None
     t.to_csv(d / "labels.csv", index=False)
+
+
+def test_sequences_from_dicom_avi_and_numpy_read_alike(small_cohort, tmp_path):
+    """The same frames as DICOM (frame time from the header), AVI (from the frame rate) and NumPy (labels.csv)."""
+    import cv2
+
+    from cardio_mmode_septal_flash.cine import read_cine
+
+    npy = _first(small_cohort, "sequences", ".npy")
+    frames = np.load(npy)
+    dcm = read_cine(write_dicom(tmp_path / "a.dcm", frames, 20.0), need_frame_time=True)
+    assert dcm.source == "dicom" and dcm.frame_time_ms == 20.0 and np.array_equal(dcm.frames, frames)
+    writer = cv2.VideoWriter(str(tmp_path / "a.avi"), cv2.VideoWriter_fourcc(*"MJPG"), 50.0, frames.shape[:0:-1])
+    for f in frames:
+        writer.write(cv2.cvtColor(f, cv2.COLOR_GRAY2BGR))
+    writer.release()
+    avi = read_cine(tmp_path / "a.avi", need_frame_time=True)
+    assert avi.frame_time_ms == pytest.approx(20.0) and avi.frames.shape == (*frames.shape, 3)
+    assert np.abs(avi.frames[..., 0].astype(int) - frames).mean() < 8  # MJPEG is lossy
+    assert read_cine(npy).frame_time_ms is None
 
 
 CASES = [
