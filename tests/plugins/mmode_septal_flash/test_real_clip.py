@@ -13,7 +13,7 @@ import pandas as pd
 from scipy.ndimage import gaussian_filter
 
 from cardio.figures import save_figure, subplots
-from cardio_mmode_septal_flash import cohort, preprocess
+from cardio_mmode_septal_flash import cohort, geometry, preprocess
 
 FIXTURE = Path(__file__).parents[2] / "fixtures" / "color3d_a4c_septum.json"
 # End-diastole to end-diastole: frames 2 and 63 are the two largest LV blood-pool shares (see the fixture)
@@ -42,7 +42,9 @@ def test_real_a4c_mmode_shows_the_septum_as_a_band(echo_dicom_dir, tmp_path):
     fig, (a, b) = subplots(1, 2, figsize=(10, 4), layout="constrained")
     a.imshow(seq.frames[CYCLE[0]], cmap="gray")
     a.plot(*seq.points.T, ".", color="lime", ms=1)
-    a.set_title("color3d_jpeg_baseline.dcm, frame 2: septum fixture")
+    line = geometry.mmode_line(seq.points, seq.frames.shape[2], "right", MMODE["length"], MMODE["rv_share"])
+    a.plot([line.start[0], line.end[0]], [line.start[1], line.end[1]], "-", color="yellow", lw=1)
+    a.set_title("color3d_jpeg_baseline.dcm, frame 2: septum fixture, M-mode line")
     ms = seq.frame_time_ms * (CYCLE[1] - CYCLE[0])
     b.imshow(vtk_mm, cmap="gray", aspect="auto", extent=(0, ms, 500, 0))
     b.plot(np.linspace(0, ms, 500), track, ".", color="red", ms=1)
