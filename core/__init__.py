@@ -1,7 +1,7 @@
 """cardio: plugin-based deep learning on cardiac data.
 
 Everything a plugin uses is importable from here, or from the documented submodules
-`cardio.stats`, `cardio.engine`, `cardio.aha17`, `cardio.figures`, `cardio.explain` and `cardio.testing`.
+`cardio.stats`, `cardio.engine`, `cardio.aha17`, `cardio.figures`, `cardio.explain`, `cardio.cine` and `cardio.testing`.
 """
 from __future__ import annotations
 
