@@ -30,6 +30,9 @@ def read_cohort(root: Path) -> pd.DataFrame:
     check_labels(table, csv)
     if LABEL not in table.columns:
         table[LABEL] = (table[SEGMENT_TASKS].mean(axis=1) < IMPAIRED_MFR).astype(int)
+        if table[LABEL].nunique() == 1:
+            raise CardioError(f"{csv}: impaired_mfr (mean segment MFR < {IMPAIRED_MFR}) is {int(table[LABEL].iloc[0])} "
+                              "for every patient; the label needs both classes")
     table["record_id"] = table["patient_id"].astype(str)
     table["map_path"] = map_paths(table["patient_id"], root, csv)
     return table
@@ -67,6 +70,10 @@ def check_labels(table: pd.DataFrame, csv: Path) -> None:
         not_binary = ~pd.to_numeric(table[c], errors="coerce").isin([0, 1])
         if not_binary.any():
             raise CardioError(f"{csv}: column {c!r} must be 0/1 {_lines(not_binary)}")
+        values = pd.to_numeric(table[c])
+        if values.nunique() == 1:  # no AUC, no fit: refused before any training
+            raise CardioError(f"{csv}: column {c!r} is {int(values.iloc[0])} for every patient; each task needs "
+                              "both classes")
 
 
 def map_paths(ids: pd.Series, root: Path, csv: Path) -> list[str]:
@@ -124,7 +131,7 @@ def load(cfg: dict, ctx) -> Cohort:
     if cfg["dir"]:
         root = Path(cfg["dir"]).expanduser()
     else:
-        root = cached_cohort(ctx.cache, int(cfg["n_patients"]), int(cfg["size"]), int(cfg["seed"]))
+        root = cached_cohort(ctx.cache, int(cfg["n_patients"]), int(cfg["size"]), int(cfg["seed"]), cfg.get("truth"))
     table = read_cohort(root)
     paths = dict(zip(table["record_id"], table["map_path"]))
     return Cohort(table, loader=lambda rid: load_map(paths[rid]), label=LABEL, root=root,

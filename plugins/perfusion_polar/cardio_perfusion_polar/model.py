@@ -18,21 +18,24 @@ IMAGENET_WEIGHTS = {"resnet18": "IMAGENET1K_V1", "resnet34": "IMAGENET1K_V1", "r
 class PolarResNet(nn.Module):
     """A torchvision ResNet on 3-channel polar maps (rest, stress, MFR as the three input planes)."""
 
-    def __init__(self, arch: str, n_outputs: int, imagenet: bool = False) -> None:
+    def __init__(self, arch: str, n_outputs: int, imagenet: bool = False, weights_file: str | None = None) -> None:
         super().__init__()
         import torchvision
 
         if arch not in ARCHS:
             raise CardioError(f"perfusion.arch must be one of {list(ARCHS)}, got {arch!r}")
         # Real ImageNet weights for users with internet (torchvision downloads and caches them).
-        weights = IMAGENET_WEIGHTS[arch] if imagenet else None
+        weights = IMAGENET_WEIGHTS[arch] if imagenet and not weights_file else None
         try:
             self.net = getattr(torchvision.models, arch)(weights=weights)
         except Exception as e:  # no network, or a corrupt download
             raise CardioError(f"cannot load ImageNet weights {weights} for {arch}: {e}; "
                               "set perfusion.imagenet=false to train from scratch") from None
+        if weights_file:
+            load_backbone(self.net, weights_file, arch)
         self.net.fc = nn.Linear(self.net.fc.in_features, n_outputs)
-        mean, std = (IMAGENET_MEAN, IMAGENET_STD) if imagenet else ((0.5,) * 3, (0.25,) * 3)
+        pretrained = bool(imagenet or weights_file)
+        mean, std = (IMAGENET_MEAN, IMAGENET_STD) if pretrained else ((0.5,) * 3, (0.25,) * 3)
         self.register_buffer("mean", torch.tensor(mean).view(1, 3, 1, 1))
         self.register_buffer("std", torch.tensor(std).view(1, 3, 1, 1))
 
@@ -47,6 +50,55 @@ class PolarResNet(nn.Module):
         """Keep the backbone parameters whose names start with one of `prefixes` fixed."""
         for name, p in self.net.named_parameters():
             p.requires_grad = not any(name.startswith(pref) for pref in prefixes)
+
+
+def load_backbone(net: nn.Module, path: str, arch: str) -> None:
+    """A torchvision ResNet state dict from a file (.pth/.pt by torch.load without pickle, or .safetensors);
+    the classifier (fc.*) is dropped, every other weight must fit `arch`. Errors name the file."""
+    from pathlib import Path
+
+    p = Path(path).expanduser()
+    if not p.is_file():
+        raise CardioError(f"perfusion.weights {p}: file not found")
+    try:
+        if p.suffix == ".safetensors":
+            from safetensors.torch import load_file
+
+            state = load_file(str(p))
+        else:
+            state = torch.load(p, map_location="cpu", weights_only=True)
+    except Exception as e:  # damaged file, a pickle with objects, or not a weights file at all
+        raise CardioError(f"perfusion.weights {p}: not a readable weights file ({' '.join(str(e).split())[:200]})") \
+            from None
+    if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
+        state = state["state_dict"]
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise CardioError(f"perfusion.weights {p}: not a state dict of tensors")
+    state = {k.removeprefix("module."): v for k, v in state.items() if not k.removeprefix("module.").startswith("fc.")}
+    names = set(net.state_dict())
+    missing = sorted(k for k in names - set(state) if not k.startswith("fc."))
+    unexpected = sorted(set(state) - names)
+    if missing or unexpected:
+        raise CardioError(f"perfusion.weights {p}: does not fit a torchvision {arch} ({len(missing)} missing, "
+                          f"{len(unexpected)} unexpected weight(s), e.g. {(missing + unexpected)[0]})")
+    try:
+        net.load_state_dict(state, strict=False)
+    except RuntimeError:  # shapes of another architecture
+        raise CardioError(f"perfusion.weights {p}: weight shapes do not fit a torchvision {arch}") from None
+
+
+def weights_source(cfg: dict) -> str:
+    """Which starting weights the backbone had, for the report."""
+    if cfg.get("weights"):
+        import hashlib
+        from pathlib import Path
+
+        p = Path(cfg["weights"]).expanduser()
+        digest = hashlib.sha256(p.read_bytes()).hexdigest()[:12] if p.is_file() else "missing"
+        return f"ImageNet-pretrained {cfg['arch']} from the file {p.name} (sha256 {digest}...)"
+    if cfg.get("imagenet"):
+        return f"torchvision ImageNet weights {IMAGENET_WEIGHTS[cfg['arch']]} for {cfg['arch']}"
+    return f"{cfg['arch']} from random initialisation (no ImageNet weights)"
 
 
 def scaled(maps: np.ndarray) -> np.ndarray:

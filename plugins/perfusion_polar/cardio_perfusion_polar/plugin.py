@@ -68,7 +68,7 @@ def cardio_explain(model, features, index, config, ctx):
 
 
 @hookimpl
-def cardio_evaluate(predictions):
+def cardio_evaluate(predictions, config):
     from cardio_perfusion_polar import report
 
-    return report.evaluate_section(predictions)
+    return report.evaluate_section(predictions, config)

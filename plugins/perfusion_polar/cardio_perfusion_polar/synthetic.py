@@ -20,7 +20,44 @@ SEGMENT_TASKS = [f"mfr_seg{i:02d}" for i in range(1, N_SEGMENTS + 1)]
 RISK_TASKS = ["impaired_mfr", "sex_male", "smoking", "hypertension", "dyslipidemia", "diabetes"]
 CHANNELS = ("rest", "stress", "mfr")
 IMPAIRED_MFR = 2.0  # global MFR below this is impaired
-GENERATOR_VERSION = 2  # bump when synthesize() changes, so that cached cohorts are rewritten
+GENERATOR_VERSION = 3  # bump when synthesize() changes, so that cached cohorts are rewritten
+# The planted effects (config `perfusion.truth`; these are its defaults). Log-MFR effects are per patient;
+# attenuation and septal brightness are % of the rest-map maximum; smoking_texture scales a zero-mean patchiness
+# that no segment mean can see (0 by default: a positive value plants a "ResNet sees what the 17-segment
+# regression cannot" result, the paper's own conclusion, into the cohort).
+DEFAULT_TRUTH = {"mfr_median": 2.6, "log_mfr_sd": 0.18, "log_mfr_diabetes": -0.22, "log_mfr_smoking": -0.06,
+                 "log_mfr_hypertension": -0.10, "log_mfr_dyslipidemia": -0.08, "log_mfr_female": 0.08,
+                 "log_mfr_age_per_year": -0.008, "defect_fraction": 0.33, "attenuation_sex_typical": 10.0,
+                 "attenuation_other": 4.0, "septum_hypertension": 2.5, "smoking_texture": 0.0}
+
+
+def truth_of(truth: dict | None) -> dict:
+    """The planted effects: DEFAULT_TRUTH updated by `truth`; an unknown key or a non-number is refused."""
+    from cardio import CardioError
+
+    out = dict(DEFAULT_TRUTH)
+    for k, v in (truth or {}).items():
+        if k not in DEFAULT_TRUTH:
+            raise CardioError(f"perfusion.truth.{k} is not a planted effect; use one of {sorted(DEFAULT_TRUTH)}")
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not np.isfinite(v):
+            raise CardioError(f"perfusion.truth.{k} must be a finite number, got {v!r}")
+        out[k] = float(v)
+    if not 0 <= out["defect_fraction"] <= 1 or out["mfr_median"] <= 0 or out["log_mfr_sd"] < 0:
+        raise CardioError("perfusion.truth: defect_fraction must lie in [0, 1], mfr_median > 0, log_mfr_sd >= 0")
+    return out
+
+
+def truth_text(truth: dict | None) -> str:
+    """The planted effects as the report states them ("synthetic truth: ...")."""
+    t = truth_of(truth)
+    return ("synthetic truth: log global MFR = log({mfr_median:g}) {log_mfr_diabetes:+g} diabetes "
+            "{log_mfr_smoking:+g} smoking {log_mfr_hypertension:+g} hypertension {log_mfr_dyslipidemia:+g} "
+            "dyslipidemia {log_mfr_female:+g} female {log_mfr_age_per_year:+g} per year of age over 63 "
+            "+ N(0, {log_mfr_sd:g}); impaired MFR = global MFR < 2.0; a territorial flow defect in a share "
+            "{defect_fraction:g} of patients; rest attenuation up to {attenuation_sex_typical:g}% in the "
+            "sex-typical wall (anterior in women, inferior in men) and up to {attenuation_other:g}% in the other; "
+            "septal brightness up to {septum_hypertension:g}% more in hypertension; smoking texture "
+            "{smoking_texture:g} (invisible to segment means)").format(**t)
 
 
 def _wall(ang: np.ndarray, r: np.ndarray, centre: float, width: float) -> np.ndarray:
@@ -28,17 +65,18 @@ def _wall(ang: np.ndarray, r: np.ndarray, centre: float, width: float) -> np.nda
     return np.exp(-0.5 * (((ang - centre + 180) % 360 - 180) / width) ** 2) * (r > 0.3)
 
 
-def synthesize(n: int, size: int, seed: int) -> tuple[pd.DataFrame, np.ndarray]:
+def synthesize(n: int, size: int, seed: int, truth: dict | None = None) -> tuple[pd.DataFrame, np.ndarray]:
     """Patients with known risk factors and flow reserve, and their (n, 3, size, size) polar maps.
 
-    Effects built in (so a model can be checked against them): MFR falls with diabetes, smoking,
-    hypertension, dyslipidemia and age, women have a higher MFR; a third of patients has a
+    Effects built in (sizes: `truth`, see DEFAULT_TRUTH), so a model can be checked against them: MFR
+    falls with diabetes, smoking, hypertension, dyslipidemia and age, women have a higher MFR; a third of patients has a
     territorial flow defect; rest perfusion shows sex-specific attenuation (anterior wall in women,
     inferior wall in men); hypertension brings a relatively brighter septum (hypertrophy); smokers
-    have a patchier rest perfusion (a texture, not a segment-mean effect). Every effect has
+    may have a patchier rest perfusion (a texture, not a segment-mean effect; 0 by default). Every effect has
     patient-to-patient variability and look-alikes in other patients (attenuation artefacts,
     some septal brightness, some patchiness), so that no risk factor is trivially readable.
     """
+    t = truth_of(truth)
     rng = np.random.default_rng(seed)
     seg = aha17.image_labels(size)
     inside = seg > 0
@@ -48,8 +86,10 @@ def synthesize(n: int, size: int, seed: int) -> tuple[pd.DataFrame, np.ndarray]:
     htn = rng.random(n) < 0.5
     dyslip = rng.random(n) < np.where(htn, 0.6, 0.4)
     diabetes = rng.random(n) < np.where(htn, 0.35, 0.15)
-    log_mfr = (np.log(2.6) - 0.22 * diabetes - 0.06 * smoking - 0.10 * htn - 0.08 * dyslip
-               - 0.008 * (age - 63) + 0.08 * ~male + rng.normal(0, 0.18, n))
+    log_mfr = (np.log(t["mfr_median"]) + t["log_mfr_diabetes"] * diabetes + t["log_mfr_smoking"] * smoking
+               + t["log_mfr_hypertension"] * htn + t["log_mfr_dyslipidemia"] * dyslip
+               + t["log_mfr_age_per_year"] * (age - 63) + t["log_mfr_female"] * ~male
+               + rng.normal(0, t["log_mfr_sd"], n))
     global_mfr = np.exp(log_mfr)
     yy, xx = np.mgrid[0:size, 0:size]
     c = (size - 1) / 2.0
@@ -61,7 +101,7 @@ def synthesize(n: int, size: int, seed: int) -> tuple[pd.DataFrame, np.ndarray]:
     territories = list(aha17.TERRITORIES)
     for i in range(n):
         factor = np.exp(rng.normal(0, 0.06, N_SEGMENTS))
-        if rng.random() < 0.33:
+        if rng.random() < t["defect_fraction"]:
             terr = aha17.TERRITORIES[rng.choice(territories)]
             factor[np.asarray(terr) - 1] *= rng.uniform(0.5, 0.8)
         seg_mfr[i] = global_mfr[i] * factor
@@ -70,18 +110,20 @@ def synthesize(n: int, size: int, seed: int) -> tuple[pd.DataFrame, np.ndarray]:
         rest = 80.0 + rng.normal(0, 2.0, (size, size))
         # soft-tissue attenuation of variable depth: breast (anterior) mostly in women, diaphragm
         # (inferior) mostly in men, and an attenuation artefact at a random site in anyone
-        rest -= rng.uniform(0, 10 if not male[i] else 4) * anterior + rng.uniform(0, 10 if male[i] else 4) * inferior
+        typical, other = t["attenuation_sex_typical"], t["attenuation_other"]
+        rest -= (rng.uniform(0, other if male[i] else typical) * anterior
+                 + rng.uniform(0, typical if male[i] else other) * inferior)
         site = rng.uniform(0, 360)
         rest -= rng.uniform(0, 6) * _wall(ang, r, site, 30.0)
         # hypertrophy in hypertension: a relatively brighter septum, of variable degree
-        rest += (rng.uniform(0, 2) + rng.uniform(0, 2.5) * htn[i]) * septal
+        rest += (rng.uniform(0, 2) + rng.uniform(0, t["septum_hypertension"]) * htn[i]) * septal
         rest = gaussian_filter(rest, 0.7)
         flow = np.clip(mfr_px / max(mfr_px[inside].max(), 1e-6), 0.1, None) ** 0.7
         # Both maps are scaled to 100% at the maximum of the texture-free map, so that the texture
         # below changes the pattern, not the segment means.
         rest_scale, stress_scale = rest[inside].max(), (rest * flow)[inside].max()
         # patchy uptake, more so in smokers: a zero-mean texture rather than a segment-level change
-        patchiness = rng.uniform(0.6, 1.6) + 0.6 * smoking[i]
+        patchiness = rng.uniform(0.6, 1.6) + t["smoking_texture"] * smoking[i]
         rest = rest + gaussian_filter(rng.normal(0, 3.0, (size, size)), 1.0) * patchiness * 2.0
         stress = rest * flow / max(stress_scale, 1e-6) * 100.0 + rng.normal(0, 1.5, (size, size))
         rest = rest / max(rest_scale, 1e-6) * 100.0
@@ -108,15 +150,16 @@ def write_cohort(table: pd.DataFrame, maps: np.ndarray, root: Path) -> Path:
     return root
 
 
-def cohort_key(n: int, size: int, seed: int) -> dict:
-    """What the synthetic cohort depends on: its size and seed, and where the AHA segments lie."""
-    return {"n_patients": int(n), "size": int(size), "seed": int(seed), "aha17_levels": list(aha17.LEVELS)}
+def cohort_key(n: int, size: int, seed: int, truth: dict | None = None) -> dict:
+    """What the synthetic cohort depends on: its size, seed, planted effects, and where the AHA segments lie."""
+    return {"n_patients": int(n), "size": int(size), "seed": int(seed), "truth": truth_of(truth),
+            "aha17_levels": list(aha17.LEVELS)}
 
 
-def cached_cohort(cache, n: int, size: int, seed: int) -> Path:
+def cached_cohort(cache, n: int, size: int, seed: int, truth: dict | None = None) -> Path:
     """The synthetic cohort's folder in a cardio.Cache: written once per key, atomically, then reused."""
     def build(tmp: Path) -> None:
-        table, maps = synthesize(n, size, seed)
+        table, maps = synthesize(n, size, seed, truth)
         write_cohort(table, maps, tmp)
 
-    return cache.get("perfusion_polar", cohort_key(n, size, seed), build, version=GENERATOR_VERSION)
+    return cache.get("perfusion_polar", cohort_key(n, size, seed, truth), build, version=GENERATOR_VERSION)

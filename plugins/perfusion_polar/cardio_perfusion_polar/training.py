@@ -6,6 +6,9 @@ dyslipidemia and diabetes. Both steps go through the core engine on the training
 inner validation split (by patient) for early stopping and the ResNet's decision thresholds. The
 comparators, fitted on the whole training fold: a logistic regression per risk factor and a ridge
 regression of the segment MFRs, both on the 51 segment means (17 segments x rest, stress, MFR).
+With `separate_inputs` (rest, stress, mfr), Yeung et al.'s per-input models are fitted beside the joint
+one: the same two steps on one map (copied into the three input planes) and a logistic regression on
+that map's 17 segment means.
 """
 from __future__ import annotations
 
@@ -22,10 +25,32 @@ from torch import nn
 from cardio import CardioError, Features, Predictions, inner_split
 from cardio.engine import cpu_threads
 from cardio.stats import choose_threshold
-from cardio_perfusion_polar.model import PolarResNet, scaled
-from cardio_perfusion_polar.synthetic import N_SEGMENTS, RISK_TASKS, SEGMENT_TASKS
+from cardio_perfusion_polar.model import PolarResNet, scaled, weights_source
+from cardio_perfusion_polar.synthetic import CHANNELS, N_SEGMENTS, RISK_TASKS, SEGMENT_TASKS
 
 RESNET, LOGISTIC, RIDGE = "resnet-polar", "logistic-17seg", "ridge-17seg"
+
+
+def model_names(channel: str | None) -> tuple[str, str]:
+    """(ResNet, logistic) model names of the joint model (channel None) or of one input map's models."""
+    return (RESNET, LOGISTIC) if channel is None else (f"resnet-{channel}", f"logistic-{channel}")
+
+
+def channel_input(maps: np.ndarray, channel: str | None) -> np.ndarray:
+    """The network's input: the three scaled maps, or one map copied into all three input planes."""
+    x = scaled(maps)
+    if channel is None:
+        return x
+    c = CHANNELS.index(channel)
+    return np.ascontiguousarray(x[:, [c, c, c]])
+
+
+def channel_segments(segments: np.ndarray, channel: str | None) -> np.ndarray:
+    """The logistic regression's input: all 51 segment means, or the 17 of one map."""
+    if channel is None:
+        return segments
+    c = CHANNELS.index(channel)
+    return segments.reshape(len(segments), len(CHANNELS), N_SEGMENTS)[:, c]
 
 
 @dataclass
@@ -38,6 +63,9 @@ class PerfusionModel:
     thresholds: dict[str, float]
     train_patients: list[str] = field(default_factory=list)
     history: dict = field(default_factory=dict)
+    # per-input models (rest, stress, mfr): {"step2": PolarResNet, "baselines": {task: pipeline}, "thresholds": ...}
+    separate: dict = field(default_factory=dict)
+    weights: str = ""  # the backbone's starting weights, in words (model.weights_source)
 
 
 def _neg_mae(y: np.ndarray, out: np.ndarray) -> float:
@@ -67,19 +95,48 @@ def train(features: Features, train_index: np.ndarray, cfg: dict, ctx) -> Perfus
         return _train(features, train_index, cfg, ctx)
 
 
+def _check_inputs(cfg: dict) -> list[str]:
+    separate = list(cfg.get("separate_inputs") or [])
+    bad = [c for c in separate if c not in CHANNELS]
+    if bad or len(set(separate)) != len(separate):
+        raise CardioError(f"perfusion.separate_inputs must list distinct maps of {list(CHANNELS)}, got {separate}")
+    return separate
+
+
 def _train(features: Features, train_index: np.ndarray, cfg: dict, ctx) -> PerfusionModel:
+    separate = _check_inputs(cfg)
     table = features.table
     fit_rows, val_rows = inner_split(table, train_index, fraction=float(cfg["val_fraction"]), seed=ctx.seed,
                                      label="impaired_mfr")
-    x = scaled(features.x["maps"])
     y_seg = table[SEGMENT_TASKS].to_numpy(np.float32)
     y_risk = table[RISK_TASKS].to_numpy(np.float32)
+    maps, segments = features.x["maps"], features.x["segments"]
+    step1, step2, thresholds, history = _two_steps(channel_input(maps, None), y_seg, y_risk, fit_rows, val_rows,
+                                                   cfg, ctx, None)
+    baselines, base_thresholds = _fit_baselines(segments, y_seg, y_risk, train_index, float(cfg["baseline_c"]))
+    extra = {}
+    for ch in separate:
+        _, net, thr, hist = _two_steps(channel_input(maps, ch), y_seg, y_risk, fit_rows, val_rows, cfg, ctx, ch)
+        logit, logit_thr = _fit_baselines(channel_segments(segments, ch), y_seg, y_risk, train_index,
+                                          float(cfg["baseline_c"]), ridge=False)
+        extra[ch] = {"step2": net, "baselines": logit, "history": hist,
+                     "thresholds": {**{k.replace("resnet/", f"resnet-{ch}/"): v for k, v in thr.items()},
+                                    **{k.replace("logistic/", f"logistic-{ch}/"): v for k, v in logit_thr.items()}}}
+    return PerfusionModel(step1, step2, baselines, {**thresholds, **base_thresholds},
+                          table["patient_id"].iloc[train_index].astype(str).tolist(), history,
+                          separate=extra, weights=weights_source(cfg))
+
+
+def _two_steps(x: np.ndarray, y_seg: np.ndarray, y_risk: np.ndarray, fit_rows: np.ndarray, val_rows: np.ndarray,
+               cfg: dict, ctx, channel: str | None) -> tuple[PolarResNet, PolarResNet, dict, dict]:
+    """Step 1 (segment MFRs) then step 2 (risk outputs from step 1's backbone) on one input, with thresholds."""
     E = ctx.engine
+    tag = "perfusion" if channel is None else f"perfusion-{channel}"
     torch.manual_seed(int(ctx.seed))
-    step1 = PolarResNet(cfg["arch"], N_SEGMENTS, bool(cfg["imagenet"]))
+    step1 = PolarResNet(cfg["arch"], N_SEGMENTS, bool(cfg["imagenet"]), cfg.get("weights"))
     step1.freeze(list(cfg["freeze"]))
     r1 = E.fit(step1, E.ArrayDataset(x[fit_rows], y_seg[fit_rows]), E.ArrayDataset(x[val_rows], y_seg[val_rows]),
-               ctx, name="perfusion-step1-mfr", settings=_step_settings(cfg["step1"], len(fit_rows)),
+               ctx, name=f"{tag}-step1-mfr", settings=_step_settings(cfg["step1"], len(fit_rows)),
                loss_fn=nn.MSELoss(), metric=_neg_mae)
     step1 = r1.model
     # Step 2: the backbone starts from step 1's weights, a new head learns the risk factors.
@@ -88,15 +145,11 @@ def _train(features: Features, train_index: np.ndarray, cfg: dict, ctx) -> Perfu
     step2.new_head(len(RISK_TASKS))
     step2.freeze(list(cfg["freeze"]))
     val_set = E.ArrayDataset(x[val_rows], y_risk[val_rows])
-    r2 = E.fit(step2, E.ArrayDataset(x[fit_rows], y_risk[fit_rows]), val_set, ctx, name="perfusion-step2-risk",
+    r2 = E.fit(step2, E.ArrayDataset(x[fit_rows], y_risk[fit_rows]), val_set, ctx, name=f"{tag}-step2-risk",
                settings=_step_settings(cfg["step2"], len(fit_rows)), metric=_mean_auc)
     step2 = r2.model
     thresholds = _resnet_thresholds(step2, val_set, ctx)
-    baselines, base_thresholds = _fit_baselines(features.x["segments"], y_seg, y_risk, train_index,
-                                                float(cfg["baseline_c"]))
-    return PerfusionModel(step1.cpu().eval(), step2.cpu().eval(), baselines, {**thresholds, **base_thresholds},
-                          table["patient_id"].iloc[train_index].astype(str).tolist(),
-                          {"step1": r1.history, "step2": r2.history})
+    return step1.cpu().eval(), step2.cpu().eval(), thresholds, {"step1": r1.history, "step2": r2.history}
 
 
 def _resnet_thresholds(step2: PolarResNet, val_set, ctx) -> dict[str, float]:
@@ -110,17 +163,21 @@ def _resnet_thresholds(step2: PolarResNet, val_set, ctx) -> dict[str, float]:
 
 
 def _fit_baselines(seg_x: np.ndarray, y_seg: np.ndarray, y_risk: np.ndarray, train_index: np.ndarray,
-                   c: float) -> tuple[dict, dict[str, float]]:
+                   c: float, ridge: bool = True) -> tuple[dict, dict[str, float]]:
     """Logistic regression per risk factor (Youden threshold on its training scores) and a ridge of the MFRs."""
     baselines, thresholds = {}, {}
     for j, task in enumerate(RISK_TASKS):
         yt = y_risk[train_index, j]
         if not 0 < yt.sum() < len(yt):
-            raise CardioError(f"perfusion task {task!r}: the training fold has only one class")
+            which = "positive" if yt.sum() else "negative"
+            raise CardioError(f"perfusion task {task!r}: a training fold holds only {which} cases"
+                              f"  ({len(yt)} patients); use fewer cv.folds or a cohort with both classes")
         lr = make_pipeline(StandardScaler(), LogisticRegression(C=c, max_iter=5000))
         lr.fit(seg_x[train_index], yt)
         baselines[task] = lr
         thresholds[f"logistic/{task}"] = choose_threshold(yt, lr.predict_proba(seg_x[train_index])[:, 1], "youden")
+    if not ridge:
+        return baselines, thresholds
     baselines["mfr_segments"] = make_pipeline(StandardScaler(), Ridge(alpha=1.0)).fit(seg_x[train_index],
                                                                                        y_seg[train_index])
     return baselines, thresholds
@@ -130,7 +187,8 @@ def predict(model: PerfusionModel, features: Features, test_index: np.ndarray, c
     """Predictions: 17 segment MFRs (regression) and six binary tasks, ResNet and 17-segment baselines."""
     table = features.table.iloc[test_index]
     E = ctx.engine
-    ds = E.ArrayDataset(scaled(features.x["maps"][test_index]))
+    maps = features.x["maps"][test_index]
+    ds = E.ArrayDataset(channel_input(maps, None))
     seg_pred = E.predict(model.step1, ds, ctx)
     risk_prob = E.predict_proba(model.step2, ds, ctx)
     seg_x = features.x["segments"][test_index]
@@ -148,4 +206,15 @@ def predict(model: PerfusionModel, features: Features, test_index: np.ndarray, c
         parts.append(Predictions.from_arrays(rid, pid, y, model.baselines[task].predict_proba(seg_x)[:, 1],
                                              model=LOGISTIC, task=task, kind="binary",
                                              threshold=model.thresholds[f"logistic/{task}"]))
+    for ch, fit in model.separate.items():  # per-input models: the risk outputs only
+        resnet, logistic = model_names(ch)
+        prob = E.predict_proba(fit["step2"], E.ArrayDataset(channel_input(maps, ch)), ctx)
+        seg_ch = channel_segments(seg_x, ch)
+        for j, task in enumerate(RISK_TASKS):
+            y = table[task].to_numpy()
+            parts.append(Predictions.from_arrays(rid, pid, y, prob[:, j], model=resnet, task=task, kind="binary",
+                                                 threshold=fit["thresholds"][f"{resnet}/{task}"]))
+            parts.append(Predictions.from_arrays(rid, pid, y, fit["baselines"][task].predict_proba(seg_ch)[:, 1],
+                                                 model=logistic, task=task, kind="binary",
+                                                 threshold=fit["thresholds"][f"{logistic}/{task}"]))
     return Predictions.concat(parts)
