@@ -1,4 +1,5 @@
-"""Comparators of the paper's Table 2: the guideline rule, and SVM / random forest on clinical covariates.
+"""Comparators of the paper's Table 2: the guideline rule, and SVM / random forest / logistic regression on
+clinical covariates or on the fine-tuned network's deep features (fold_models.deep_features).
 
 All of them work on one row per patient. Whatever is fitted (imputation, scaling, the models,
 the Youden threshold) is fitted on the training fold only.
@@ -14,6 +15,7 @@ from sklearn.calibration import CalibratedClassifierCV
 from sklearn.compose import ColumnTransformer
 from sklearn.ensemble import RandomForestClassifier
 from sklearn.impute import SimpleImputer
+from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold, cross_val_predict
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
@@ -88,6 +90,11 @@ def make_classifiers(patients: pd.DataFrame, covariates: list[str], config: dict
                                              n_estimators=int(rf["n_estimators"]), max_depth=rf["max_depth"],
                                              min_samples_leaf=int(rf["min_samples_leaf"]),
                                              class_weight="balanced", random_state=seed, n_jobs=1))])
+    lr = config.get("logistic") or {"enabled": False}
+    if lr["enabled"]:
+        out["logistic"] = Pipeline([("prep", _preprocessor(patients, covariates)),
+                                    ("model", LogisticRegression(C=float(lr["C"]), class_weight="balanced",
+                                                                 max_iter=2000))])
     return out
 
 

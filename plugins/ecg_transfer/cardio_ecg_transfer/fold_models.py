@@ -5,19 +5,50 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+import torch
 
-from cardio import Predictions
+from cardio import CardioError, Predictions
 from cardio_ecg_transfer.baselines import ClinicalBaselines, fit_baselines
 from cardio_ecg_transfer.finetune import AGGREGATION, BeatModel, freeze_report, predict_patients, train_beat_model
 from cardio_ecg_transfer.pretrain import Pretrained
+from cardio_ecg_transfer.pretrain import prepare as pretrain_prepare
 
 TASK = "crt_response"
+
+
+#: Suffix of the comparators fitted on a fine-tuned network's deep features.
+DEEP = "-deep"
 
 
 @dataclass
 class FoldModels:
     beat_models: list[BeatModel] = field(default_factory=list)
     baselines: ClinicalBaselines | None = None
+    #: SVM / forest / logistic regression on the pooled features of beat_models[deep_source]
+    deep: ClinicalBaselines | None = None
+    deep_source: int = 0
+
+
+class _Pooled(torch.nn.Module):
+    """The network up to its pooled image features, so that the core's batched predict returns them."""
+
+    def __init__(self, model) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model.features(x)
+
+
+def deep_features(beat_model: BeatModel, features, index: np.ndarray, ctx) -> pd.DataFrame:
+    """One row per patient among `index` rows: the fine-tuned network's pooled features, averaged over the
+    patient's beats and leads (columns deep_0 ... deep_{C-1}, index patient_id)."""
+    index = np.asarray(index)
+    out = ctx.engine.predict(_Pooled(beat_model.model), ctx.engine.ArrayDataset(features.x[index]), ctx)
+    frame = pd.DataFrame(out.reshape(len(index), -1), columns=[f"deep_{i}" for i in range(out.reshape(
+        len(index), -1).shape[1])])
+    frame["patient_id"] = features.table["patient_id"].astype(str).to_numpy()[index]
+    return frame.groupby("patient_id", sort=False).mean()
 
 
 def patients_of(features, index: np.ndarray) -> pd.DataFrame:
@@ -29,23 +60,64 @@ def patients_of(features, index: np.ndarray) -> pd.DataFrame:
     return first.set_index("patient_id", drop=False)
 
 
-def train_fold(features, train_index: np.ndarray, config: dict, ctx, pretrained: Pretrained | None) -> FoldModels:
-    """The fold's models: fine-tuned from `pretrained` (the prepare stage's result; None: no transfer
-    model), from scratch, and the clinical comparators, as the config enables them."""
+def architectures(config: dict) -> list[str]:
+    """The ResNets of the run: finetune.archs (the paper's three in its profile), else pretrain.arch."""
+    archs = config["finetune"].get("archs")
+    if archs is None:
+        return [config["pretrain"]["arch"]]
+    if isinstance(archs, str) or not isinstance(archs, (list, tuple)) or not archs or len(set(archs)) != len(archs):
+        raise CardioError(f"config key finetune.archs = {archs!r} must be null or a list of distinct architectures")
+    return [str(a) for a in archs]
+
+
+def with_arch(config: dict, arch: str) -> dict:
+    return {**config, "pretrain": {**config["pretrain"], "arch": arch}}
+
+
+def prepare(config: dict, ctx) -> Pretrained | dict[str, Pretrained | None] | None:
+    """Pretraining through pretrain.prepare, once per architecture of finetune.archs (a dict arch -> result),
+    or once for pretrain.arch (its result, as before)."""
+    archs = config["finetune"].get("archs")
+    if archs is None:
+        return pretrain_prepare(config, ctx)
+    if config["pretrain"]["weights_file"] and len(architectures(config)) > 1:
+        raise CardioError("config keys finetune.archs and pretrain.weights_file: one weights file cannot serve "
+                          f"{len(archs)} architectures; set finetune.archs: null")
+    return {arch: pretrain_prepare(with_arch(config, arch), ctx) for arch in architectures(config)}
+
+
+def train_fold(features, train_index: np.ndarray, config: dict, ctx,
+               pretrained: Pretrained | dict[str, Pretrained | None] | None) -> FoldModels:
+    """The fold's models: per architecture, fine-tuned from `pretrained` (the prepare stage's result; None: no
+    transfer model) and from scratch, and the comparators, as the config enables them."""
     out = FoldModels()
     ft = config["finetune"]
-    if ft["transfer"] and pretrained is not None:
-        m = train_beat_model(features, train_index, config, ctx, init="pretrained", pretrained=pretrained.weights)
-        ctx.log.info("%s: %s; training threshold %.3f", m.name, freeze_report(m.model), m.threshold)
-        out.beat_models.append(m)
-    if ft["scratch"]:
-        m = train_beat_model(features, train_index, config, ctx, init="scratch")
-        ctx.log.info("%s: training threshold %.3f", m.name, m.threshold)
-        out.beat_models.append(m)
+    by_arch = pretrained if isinstance(pretrained, dict) else {config["pretrain"]["arch"]: pretrained}
+    for arch in architectures(config):
+        cfg, pre = with_arch(config, arch), by_arch.get(arch)
+        if ft["transfer"] and pre is not None:
+            m = train_beat_model(features, train_index, cfg, ctx, init="pretrained", pretrained=pre.weights)
+            ctx.log.info("%s: %s; training threshold %.3f", m.name, freeze_report(m.model), m.threshold)
+            out.beat_models.append(m)
+        if ft["scratch"]:
+            m = train_beat_model(features, train_index, cfg, ctx, init="scratch")
+            ctx.log.info("%s: training threshold %.3f", m.name, m.threshold)
+            out.beat_models.append(m)
     bl = config["baselines"]
-    if bl["guideline"]["enabled"] or bl["svm"]["enabled"] or bl["rf"]["enabled"]:
+    if bl["guideline"]["enabled"] or bl["svm"]["enabled"] or bl["rf"]["enabled"] or bl["logistic"]["enabled"]:
         patients = patients_of(features, train_index)
         out.baselines = fit_baselines(patients, patients[features.label].to_numpy(), bl, ctx.seed)
+    models_on = bl["svm"]["enabled"] or bl["rf"]["enabled"] or bl["logistic"]["enabled"]
+    if bl["deep_features"] and out.beat_models and models_on:
+        # the paper's classifiers on CNN features: the transfer model's (else the first network's), fitted on
+        # the training fold's patients only, as the network itself was
+        order = [f"{config['pretrain']['arch']}-transfer"] + [m.name for m in out.beat_models if m.init == "pretrained"]
+        names = [m.name for m in out.beat_models]
+        out.deep_source = next((names.index(n) for n in order if n in names), 0)
+        deep = deep_features(out.beat_models[out.deep_source], features, train_index, ctx)
+        y = patients_of(features, train_index)[features.label].loc[deep.index].to_numpy()
+        settings = {**bl, "covariates": list(deep.columns), "guideline": {**bl["guideline"], "enabled": False}}
+        out.deep = fit_baselines(deep, y, settings, ctx.seed)
     return out
 
 
@@ -64,4 +136,10 @@ def predict_fold(models: FoldModels, features, test_index: np.ndarray, ctx) -> P
             parts.append(Predictions.from_arrays(patients["record_id"], patients.index, y, scores, model=name,
                                                  task=TASK, kind="binary",
                                                  threshold=models.baselines.thresholds[name]))
+    if models.deep is not None:
+        deep = deep_features(models.beat_models[models.deep_source], features, test_index, ctx).loc[patients.index]
+        for name, scores in models.deep.scores(deep).items():
+            parts.append(Predictions.from_arrays(patients["record_id"], patients.index, y, scores,
+                                                 model=name + DEEP, task=TASK, kind="binary",
+                                                 threshold=models.deep.thresholds[name]))
     return Predictions.concat(parts)

@@ -46,11 +46,11 @@ def cardio_featurize(cohort, config, ctx):
 
 @hookimpl
 def cardio_prepare(config, ctx):
-    from cardio_ecg_transfer import pretrain
+    from cardio_ecg_transfer import fold_models
 
     # MIT-BIH pretraining, once per run before the folds (it never sees the CRT cohort's labels):
-    # a pretrain.Pretrained, or None when no transfer model is asked for.
-    return pretrain.prepare(config, ctx)
+    # a pretrain.Pretrained, or None when no transfer model is asked for; with finetune.archs, one per architecture.
+    return fold_models.prepare(config, ctx)
 
 
 @hookimpl

@@ -1,11 +1,13 @@
 """The plugin's report sections: Table 2 (the paper's model comparison), Table 1, and the pretraining results."""
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pandas as pd
 
 from cardio import Predictions, Section
-from cardio.stats import StatsError, binary_metrics, delong_ci, format_ci, table_one
+from cardio.stats import StatsError, adjust_pvalues, binary_metrics, delong_ci, delong_test, format_ci, table_one
 from cardio_ecg_transfer import pretrain as pretrain_mod
 from cardio_ecg_transfer.pretrain import Pretrained
 
@@ -60,7 +62,35 @@ def table2(predictions: Predictions, level: float = 0.95, seed: int = 0) -> pd.D
                      "accuracy (folds)": _fold_mean_sd(g, "accuracy"),
                      "sensitivity (folds)": _fold_mean_sd(g, "sensitivity"),
                      "specificity (folds)": _fold_mean_sd(g, "specificity")})
-    return pd.DataFrame(rows)
+    return _against_best(pd.DataFrame(rows), table, level)
+
+
+def _against_best(t2: pd.DataFrame, table: pd.DataFrame, level: float) -> pd.DataFrame:
+    """Columns comparing each model's AUC with the best one's: paired DeLong test on the patients both scored,
+    p-values Holm-adjusted over the family of comparisons with the best."""
+    auc = pd.to_numeric(t2["AUC"].astype(str).str.split(" ").str[0], errors="coerce")
+    if auc.notna().sum() < 2:
+        return t2
+    best = t2["model"].iloc[int(auc.idxmax())]
+    wide = table.pivot_table(index="patient_id", columns="model", values="y_score", aggfunc="first")
+    y = table.groupby("patient_id")["y_true"].first()
+    p: dict[str, float] = {}
+    for model in t2["model"]:
+        if model == best or model not in wide:
+            continue
+        both = wide[[best, model]].dropna()
+        try:
+            test = delong_test(y.loc[both.index].to_numpy(), both[best].to_numpy(), both[model].to_numpy(), level)
+        except StatsError:
+            continue
+        p[model] = float(test.p_value)
+    holm = dict(zip(p, adjust_pvalues(list(p.values()), "holm"))) if p else {}
+    t2 = t2.copy()
+    t2["ΔAUC vs best"] = [("best" if m == best else f"{a - auc.max():+.3f}" if pd.notna(a) else "–")
+                          for m, a in zip(t2["model"], auc)]
+    t2["p vs best (DeLong)"] = [f"{p[m]:.3g}" if m in p else "–" for m in t2["model"]]
+    t2["p vs best (Holm)"] = [f"{holm[m]:.3g}" if m in holm else "–" for m in t2["model"]]
+    return t2
 
 
 def table2_repeats(predictions: Predictions, level: float = 0.95, seed: int = 0
@@ -210,6 +240,8 @@ def sections(predictions: Predictions, cohort, prepared: Pretrained | None, conf
             f"{config['baselines']['guideline']['qrs_ms']} ms and LVEF <= "
             f"{config['baselines']['guideline']['lvef_max']}%) "
             f"at threshold 0.5. Pooled columns carry {int(level * 100)}% CIs (AUC: DeLong; proportions: Wilson); "
+            "each AUC is compared with the best model's by a paired DeLong test on the same patients, the p-values "
+            "Holm-adjusted over those comparisons; "
             "the (folds) columns are mean ± SD over folds, as the paper reports.")
     tables = {"Table 2": t2}
     if over_repeats is not None:
@@ -233,5 +265,7 @@ def sections(predictions: Predictions, cohort, prepared: Pretrained | None, conf
                            "Patients of the cohort by responder status (mean ± SD, Welch t-test; n (%), chi-square "
                            "or Fisher).", tables={"Table 1": t1}))
     if config["pretrain"]["enabled"]:
-        out.append(pretraining_section(prepared, config))
+        for arch, one in (prepared.items() if isinstance(prepared, dict) else [(None, prepared)]):
+            section = pretraining_section(one, config)
+            out.append(section if arch is None else dataclasses.replace(section, title=f"{section.title} ({arch})"))
     return out

@@ -17,7 +17,8 @@ from cardio.config import resolve
 from cardio.testing import invoke, pooled, read_metrics, run_plugin
 from cardio_ecg_transfer import plugin, pretrain, report, resnet
 
-MODELS = {"resnet18-transfer", "resnet18-scratch", "guideline", "svm", "random_forest"}
+MODELS = {"resnet18-transfer", "resnet18-scratch", "guideline", "svm", "random_forest", "logistic",
+          "svm-deep", "random_forest-deep", "logistic-deep"}
 TINY = {
     "data": {"n_patients": 40},
     "preprocess": {"max_beats_per_record": 4},
