@@ -130,3 +130,12 @@ def test_synthetic_cohort_writes_twelve_leads(tmp_path):
     assert arr.shape[0] == 12 and cohort.meta["leads"] == list(STANDARD_LEADS)
     header = wfdb.rdheader(str(Path(cohort.root) / str(pd.read_csv(Path(cohort.root) / "cohort.csv")["ecg"][0])))
     assert header.sig_name == list(STANDARD_LEADS)
+
+
+def test_both_mitdb_leads(mitdb_dir):
+    import wfdb as _wfdb
+
+    names = _wfdb.rdheader(str(mitdb_dir / "100")).sig_name  # MLII and V5
+    rec = leads.read_leads(mitdb_dir / "100", names, fs=360.0)
+    assert rec.signals.shape == (2, 650000) and rec.names == list(names)
+    assert np.corrcoef(rec.signals[0, :36000], rec.signals[1, :36000])[0, 1] < 0.99  # two leads, not one copied
