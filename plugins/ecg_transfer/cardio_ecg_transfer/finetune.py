@@ -99,7 +99,10 @@ def train_beat_model(features, train_index: np.ndarray, config: dict, ctx, *, in
     val_ds = ctx.engine.ArrayDataset(x[val_rows], y_all[val_rows]) if len(val_rows) else None
     weights = balanced_beat_weights(pids[fit_rows], y_all[fit_rows]) if ft["balance"] else None
     name = "transfer" if init == "pretrained" else "scratch"
-    res = ctx.engine.fit(model, train_ds, val_ds, ctx, name=name, settings=ft, sample_weights=weights)
+    # several architectures in one run (finetune.archs): each fit its own checkpoint, <fold>-<arch>-<name>
+    several = len(ft.get("archs") or []) > 1
+    res = ctx.engine.fit(model, train_ds, val_ds, ctx, name=f"{arch}-{name}" if several else name, settings=ft,
+                         sample_weights=weights)
 
     threshold = fold_threshold(res.model, features, np.asarray(train_index), val_rows, ft["threshold_rows"], ctx)
     return BeatModel(name=f"{arch}-{name}", model=res.model, threshold=float(threshold), init=init,

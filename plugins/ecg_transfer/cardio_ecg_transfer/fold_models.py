@@ -1,6 +1,7 @@
 """Everything trained in one fold: the fine-tuned and from-scratch ResNets and the clinical comparators."""
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -83,7 +84,12 @@ def prepare(config: dict, ctx) -> Pretrained | dict[str, Pretrained | None] | No
     if config["pretrain"]["weights_file"] and len(architectures(config)) > 1:
         raise CardioError("config keys finetune.archs and pretrain.weights_file: one weights file cannot serve "
                           f"{len(archs)} architectures; set finetune.archs: null")
-    return {arch: pretrain_prepare(with_arch(config, arch), ctx) for arch in architectures(config)}
+    archs = architectures(config)
+    if len(archs) == 1:
+        return {archs[0]: pretrain_prepare(with_arch(config, archs[0]), ctx)}
+    # the core's loop names a fit's checkpoint <fold>-<name>; pretraining's name is the same for every
+    # architecture, so each gets its own tag (checkpoints/<arch>-pretrain.pt) and none resumes another's
+    return {arch: pretrain_prepare(with_arch(config, arch), dataclasses.replace(ctx, fold=arch)) for arch in archs}
 
 
 def train_fold(features, train_index: np.ndarray, config: dict, ctx,
