@@ -58,6 +58,13 @@ CASES = [
     ("labels-risk-not-binary", lambda d: _csv(d, lambda t: t.assign(smoking=2)), "'smoking' must be 0/1"),
     ("labels-risk-text", lambda d: _csv(d, lambda t: _first(t, "diabetes", "yes")), "'diabetes' must be 0/1"),
     ("labels-label-not-binary", lambda d: _csv(d, lambda t: _first(t, "impaired_mfr", 2)), "'impaired_mfr'"),
+    ("labels-risk-constant", lambda d: _csv(d, lambda t: t.assign(diabetes=0)), "'diabetes' is 0 for every patient"),
+    ("labels-label-constant", lambda d: _csv(d, lambda t: t.assign(impaired_mfr=1)),
+     "'impaired_mfr' is 1 for every patient"),
+    ("labels-label-computed-constant",
+     lambda d: _csv(d, lambda t: t.drop(columns=["impaired_mfr"]).assign(**{f"mfr_seg{i:02d}": 3.0
+                                                                             for i in range(1, 18)})),
+     "impaired_mfr (mean segment MFR < 2.0) is 0 for every patient"),
     ("labels-mfr-text", lambda d: _csv(d, lambda t: _first(t, "mfr_seg01", "high")), "mfr_seg01"),
     ("labels-mfr-inf", lambda d: _csv(d, lambda t: _first(t, "mfr_seg01", np.inf)), "mfr_seg01"),
     ("labels-mfr-missing-value", lambda d: _csv(d, lambda t: _first(t, "mfr_seg01", None)), "mfr_seg01"),

@@ -60,3 +60,57 @@ def test_two_step_training_and_predictions(ctx, tmp_path, one_thread):
     seg = reg[(reg["model"] == "ridge-17seg") & (reg["task"] == "mfr_seg01")].sort_values("record_id")
     labels = cohort.read_cohort(root).set_index("record_id")["mfr_seg01"]
     np.testing.assert_allclose(seg["y_true"], labels.loc[seg["record_id"]].to_numpy())
+
+
+def test_separate_input_models_see_one_map(ctx, one_thread):
+    maps = np.random.default_rng(0).random((4, 3, 8, 8)).astype(np.float32)
+    rest = training.channel_input(maps, "rest")
+    assert rest.shape == (4, 3, 8, 8) and np.allclose(rest[:, 1], rest[:, 0]) and np.allclose(rest[:, 0],
+                                                                                              maps[:, 0] / 100)
+    seg = np.arange(2 * 51).reshape(2, 51)
+    np.testing.assert_array_equal(training.channel_segments(seg, "mfr"), seg[:, 34:])
+    root = synthetic.cached_cohort(ctx.cache, 24, 32, seed=1)
+    feats = cohort.featurize(cohort.load({"dir": str(root)}, ctx), ctx)
+    ctx.fold = "fold0"
+    model = training.train(feats, np.arange(18), {**CFG, "separate_inputs": ["rest"]}, ctx)
+    assert set(model.separate) == {"rest"} and model.weights.endswith("(no ImageNet weights)")
+    pred = training.predict(model, feats, np.arange(18, 24), ctx).table
+    assert {"resnet-rest", "logistic-rest"} <= set(pred["model"])
+    assert len(pred[pred["model"] == "logistic-rest"]) == 6 * len(synthetic.RISK_TASKS)
+    with pytest.raises(CardioError, match="separate_inputs"):
+        training.train(feats, np.arange(18), {**CFG, "separate_inputs": ["perfusion"]}, ctx)
+
+
+def test_a_training_fold_with_one_class_is_one_line():
+    y_risk = np.zeros((20, len(synthetic.RISK_TASKS)), np.float32)
+    y_risk[::2, :] = 1
+    y_risk[:, -1] = 0  # diabetes: no positive case in the fold
+    with pytest.raises(CardioError, match="'diabetes': a training fold holds only negative cases"):
+        training._fit_baselines(np.random.default_rng(0).random((20, 51)), np.ones((20, 17)), y_risk,
+                                np.arange(20), 1.0)
+
+
+def test_backbone_weights_from_a_file(tmp_path, one_thread):
+    """A torchvision state dict (here a seeded ResNet-18 standing in for ImageNet weights) seeds the backbone;
+    the classifier is new; a file of another architecture or a damaged file is one line naming it."""
+    import torchvision
+    from safetensors.torch import save_file
+
+    from cardio_perfusion_polar.model import weights_source
+
+    torch.manual_seed(3)
+    source = torchvision.models.resnet18(weights=None)
+    torch.save(source.state_dict(), tmp_path / "r18.pth")
+    save_file({k: v.contiguous() for k, v in source.state_dict().items()}, tmp_path / "r18.safetensors")
+    for f in ("r18.pth", "r18.safetensors"):
+        m = PolarResNet("resnet18", 17, weights_file=str(tmp_path / f))
+        assert torch.equal(m.net.conv1.weight, source.conv1.weight) and m.net.fc.out_features == 17
+        assert torch.allclose(m.mean.flatten(), torch.tensor([0.485, 0.456, 0.406]))
+    assert "r18.pth (sha256" in weights_source({"arch": "resnet18", "weights": str(tmp_path / "r18.pth")})
+    with pytest.raises(CardioError, match="r18.pth: does not fit a torchvision resnet50"):
+        PolarResNet("resnet50", 17, weights_file=str(tmp_path / "r18.pth"))
+    (tmp_path / "bad.pth").write_bytes(b"not weights")
+    with pytest.raises(CardioError, match="bad.pth: not a readable weights file"):
+        PolarResNet("resnet18", 17, weights_file=str(tmp_path / "bad.pth"))
+    with pytest.raises(CardioError, match="missing.pth: file not found"):
+        PolarResNet("resnet18", 17, weights_file=str(tmp_path / "missing.pth"))

@@ -1,0 +1,54 @@
+"""The comparison table: per CV repeat (never pooled duplicates), Holm beside raw p, one-class tasks skipped."""
+from __future__ import annotations
+
+import pytest
+
+pytest.importorskip("cardio_perfusion_polar")
+
+import numpy as np
+import pandas as pd
+
+from cardio import Predictions
+from cardio_perfusion_polar import report
+from cardio_perfusion_polar.synthetic import RISK_TASKS
+
+
+def _predictions(n_repeats: int, n: int = 40, constant: str | None = None) -> Predictions:
+    rng = np.random.default_rng(0)
+    rows = []
+    for r in range(n_repeats):
+        for task in RISK_TASKS:
+            y = np.zeros(n, int) if task == constant else (np.arange(n) % 2)
+            for model, signal in (("resnet-polar", 1.0), ("logistic-17seg", 0.3), ("resnet-rest", 0.5),
+                                  ("logistic-rest", 0.5)):
+                score = 1 / (1 + np.exp(-(signal * y + rng.normal(0, 1, n))))
+                rows.append(pd.DataFrame({"record_id": [f"P{i:03d}" for i in range(n)],
+                                          "patient_id": [f"P{i:03d}" for i in range(n)], "y_true": y,
+                                          "y_score": score, "model": model, "task": task, "kind": "binary",
+                                          "threshold": 0.5, "repeat": r}))
+    return Predictions(pd.concat(rows, ignore_index=True))
+
+
+def test_one_table_per_repeat_with_holm_beside_raw_p():
+    table = report.comparison_table(_predictions(2))
+    # 2 repeats x 2 inputs (joint, rest) x 6 tasks, each patient once per row's AUC
+    assert len(table) == 24 and set(table["repeat"]) == {0, 1} and set(table["input"]) == {"joint", "rest"}
+    assert table[["resnet_auc", "logistic_auc", "delong_p", "delong_p_holm"]].notna().all().all()
+    raw = pd.to_numeric(table["delong_p"].str.lstrip("<"), errors="coerce")
+    holm = pd.to_numeric(table["delong_p_holm"].str.lstrip("<"), errors="coerce")
+    assert (holm >= raw).all() and (holm > raw).any()
+    assert table.loc[(table["input"] == "rest") & (table["task"] == "sex_male"), "paper (DL / LR)"].iloc[0] \
+        == "0.81 / 0.85"
+    # every AUC is over one repeat's 40 patients, never the 80 pooled rows
+    assert set(table["n (pos/neg)"]) == {"20/20"}
+    summary = report.repeats_summary(_predictions(2))
+    assert set(summary["repeats used"]) == {2} and len(summary) == 4 * 6
+    assert report.repeats_summary(_predictions(1)) is None
+
+
+def test_a_task_with_one_class_is_a_labelled_skip_never_nan():
+    table = report.comparison_table(_predictions(1, constant="diabetes"))
+    skipped = table[table["task"] == "diabetes"]
+    assert (skipped["resnet_auc"] == "skipped: one class").all() and (skipped["delong_p"] == "skipped").all()
+    assert not table.isna().any().any()
+    assert not table.astype(str).apply(lambda c: c.str.contains("nan", case=False)).any().any()
