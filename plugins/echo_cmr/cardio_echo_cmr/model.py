@@ -1,0 +1,97 @@
+"""The network: torchvision r2plus1d_18 with one output per head (BCE logits, then squared-loss regressions)."""
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from cardio import CardioError
+
+BINARY_HEADS = ("wma_view", "wma", "lge", "t1_abnormal", "t2_abnormal", "ecv_abnormal")
+REGRESSION_HEADS = ("t1_ms", "t2_ms", "ecv_pct")
+HEADS = BINARY_HEADS + REGRESSION_HEADS
+
+
+class EchoVideoNet(nn.Module):
+    """r2plus1d_18 on (N, 3, T, H, W) clips normalised by the training fold's mean and SD."""
+
+    def __init__(self, mean: float = 0.0, sd: float = 1.0, weights_file: str | None = None,
+                 arch: str = "r2plus1d_18") -> None:
+        super().__init__()
+        from torchvision.models.video import r2plus1d_18
+        from torchvision.models.video.resnet import BasicBlock, Conv2Plus1D, R2Plus1dStem, VideoResNet
+
+        if arch == "r2plus1d_18":
+            self.net = r2plus1d_18(weights=None)
+        elif arch == "r2plus1d_10":  # torchvision's own (2+1)D blocks, one per stage: a CPU-sized run
+            self.net = VideoResNet(BasicBlock, [Conv2Plus1D] * 4, [1, 1, 1, 1], R2Plus1dStem)
+        else:
+            raise CardioError(f"echo_cmr.arch must be r2plus1d_18 or r2plus1d_10, got {arch!r}")
+        if weights_file:
+            load_kinetics(self.net, weights_file)
+        self.net.fc = nn.Linear(self.net.fc.in_features, len(HEADS))
+        self.register_buffer("mean", torch.tensor(float(mean)))
+        self.register_buffer("sd", torch.tensor(float(sd)))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.ndim == 4:  # (N, T, H, W) grey clips: the three input planes get the same frame
+            x = x.unsqueeze(1).expand(-1, 3, -1, -1, -1)
+        return self.net((x - self.mean) / self.sd)
+
+
+def load_kinetics(net: nn.Module, path: str) -> None:
+    """A torchvision r2plus1d_18 state dict (Kinetics-400) from a .pth or .safetensors file; fc is replaced."""
+    p = Path(path).expanduser()
+    if not p.is_file():
+        raise CardioError(f"echo_cmr.weights {p}: file not found")
+    try:
+        if p.suffix == ".safetensors":
+            from safetensors.torch import load_file
+
+            state = load_file(str(p))
+        else:
+            state = torch.load(p, map_location="cpu", weights_only=True)
+    except Exception as e:  # damaged file or not a weights file
+        raise CardioError(f"echo_cmr.weights {p}: not a readable weights file ({str(e)[:200]})") from None
+    state = {k: v for k, v in state.items() if not k.startswith("fc.")}
+    missing, unexpected = net.load_state_dict(state, strict=False)
+    if unexpected or [k for k in missing if not k.startswith("fc.")]:
+        raise CardioError(f"echo_cmr.weights {p}: does not fit torchvision r2plus1d_18")
+
+
+def weights_source(cfg: dict) -> str:
+    if cfg.get("arch", "r2plus1d_18") != "r2plus1d_18":
+        return (f"{cfg['arch']} (torchvision VideoResNet, one (2+1)D block per stage) trained from scratch; the "
+                "paper's r2plus1d_18 is the `paper` profile")
+    if cfg.get("weights"):
+        p = Path(cfg["weights"]).expanduser()
+        digest = hashlib.sha256(p.read_bytes()).hexdigest()[:12] if p.is_file() else "missing"
+        return f"Kinetics-400 r2plus1d_18 weights from {p.name} (sha256 {digest}...)"
+    return "r2plus1d_18 trained from scratch (no Kinetics-400 weights file given; none can be downloaded here)"
+
+
+class HeadLoss(nn.Module):
+    """BCE-with-logits on the binary heads plus MSE on the (standardised) regression heads."""
+
+    def forward(self, out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        nb = len(BINARY_HEADS)
+        bce = nn.functional.binary_cross_entropy_with_logits(out[:, :nb].float(), y[:, :nb].float())
+        mse = nn.functional.mse_loss(out[:, nb:].float(), y[:, nb:].float())
+        return bce + mse
+
+
+def flops_per_clip(frames: int, size: int, arch: str = "r2plus1d_18") -> float:
+    """Forward multiply-accumulates x 2 of r2plus1d_18 on one clip, counted by torch's FLOP counter."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    net = EchoVideoNet(arch=arch).eval()
+    with FlopCounterMode(display=False) as counter, torch.no_grad():
+        net(torch.zeros(1, 3, frames, size, size))
+    return float(counter.get_total_flops())
+
+
+def as_array(x) -> np.ndarray:
+    return np.asarray(x, dtype=np.float32)

@@ -1,0 +1,60 @@
+"""Hook implementations of the echo_cmr plugin; each delegates to the module that does the work.
+
+cohort.py (labels.csv + videos read through cardio.cine; the synthetic cohort of synthetic.py in the cache) ->
+video.py (sector mask, crop, 112x112 cubic, uint8 clip cache, parallel) -> training.py (r2plus1d_18 per view
+through cardio.engine, view fusion) -> report.py (Table 2 layout, Grad-CAM, masking figure).
+"""
+from __future__ import annotations
+
+from cardio import PluginInfo, hookimpl, package_defaults
+
+
+@hookimpl
+def cardio_plugin_info():
+    return PluginInfo(name="echo_cmr", modality="echo",
+                      description="Echo videos (A4C, A2C, PLAX) -> r2plus1d_18 video CNN per view predicting CMR "
+                                  "wall-motion abnormality, LGE and T1/T2/ECV, fused by logistic regression "
+                                  "(Sahashi et al.)",
+                      default_config=package_defaults("cardio_echo_cmr"), cohort_key="echo_cmr.dir")
+
+
+@hookimpl
+def cardio_load(config, ctx):
+    from cardio_echo_cmr import cohort
+
+    return cohort.load(config["echo_cmr"], ctx)
+
+
+@hookimpl
+def cardio_featurize(cohort, config, ctx):
+    from cardio_echo_cmr import cohort as echo_cohort
+
+    return echo_cohort.featurize(cohort, config["echo_cmr"], ctx)
+
+
+@hookimpl
+def cardio_train(features, train_index, config, ctx):
+    from cardio_echo_cmr import training
+
+    return training.train(features, train_index, config["echo_cmr"], ctx)
+
+
+@hookimpl
+def cardio_predict(model, features, test_index, config, ctx):
+    from cardio_echo_cmr import training
+
+    return training.predict(model, features, test_index, config["echo_cmr"], ctx)
+
+
+@hookimpl
+def cardio_explain(model, features, index, config, ctx):
+    from cardio_echo_cmr import report
+
+    return report.explain_section(model, features, index, config["echo_cmr"], ctx)
+
+
+@hookimpl
+def cardio_evaluate(predictions, config):
+    from cardio_echo_cmr import report
+
+    return report.evaluate_section(predictions, config)

@@ -1,0 +1,176 @@
+"""What the run reports: the paper's Table 2 layout (AUROC per label, per view and fused, bootstrap CIs), T1/T2/ECV
+agreement, Grad-CAM over space and time, and the real clips before and after sector masking."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from cardio import Features, Predictions, Section, stats
+from cardio.cine import read_cine, sector_mask, to_gray
+from cardio.figures import subplots
+from cardio_echo_cmr.model import BINARY_HEADS, HEADS, weights_source
+from cardio_echo_cmr.synthetic import VIEWS, truth_text
+from cardio_echo_cmr.training import EchoModel
+from cardio_echo_cmr.video import load_clip, preprocess_frames, sample_clip
+
+ROW_NAMES = {"wma_view": "WMA in the view's segments", "wma": "WMA (global)", "lge": "LGE (global)",
+             "t1_abnormal": "native T1 abnormal", "t2_abnormal": "T2 abnormal", "ecv_abnormal": "ECV abnormal"}
+UNITS = {"t1_ms": ("native T1", "ms"), "t2_ms": ("T2", "ms"), "ecv_pct": ("ECV", "%")}
+
+
+def table2(predictions: Predictions, n_resamples: int, level: float) -> pd.DataFrame:
+    """AUROC (bootstrap CI) of each binary label: one column per view and one for the fusion."""
+    t = predictions.table
+    t = t[t["kind"] == "binary"]
+    rows = []
+    for task in BINARY_HEADS:
+        row = {"label": ROW_NAMES[task]}
+        for model in [f"r2plus1d-{v}" for v in VIEWS] + ["fused"]:
+            col = model.removeprefix("r2plus1d-")
+            g = t[(t["model"] == model) & (t["task"] == (f"wma_{col}" if task == "wma_view" else task))]
+            if g.empty:
+                row[col] = "-"
+            elif not 0 < g["y_true"].sum() < len(g):
+                row[col] = "skipped: one class"
+            else:
+                est = stats.bootstrap_ci(g["y_true"].to_numpy(), g["y_score"].to_numpy(), "auc",
+                                         n_resamples=n_resamples, level=level)
+                row[col] = stats.format_ci(est)
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def agreement_table(predictions: Predictions, n_resamples: int, level: float) -> pd.DataFrame:
+    """MAE and R2 (bootstrap CIs) of T1, T2 and ECV per view."""
+    t = predictions.table
+    rows = []
+    for (model, task), g in t[t["kind"] == "regression"].groupby(["model", "task"], sort=True):
+        y, p = g["y_true"].to_numpy(), g["y_score"].to_numpy()
+        mae = stats.bootstrap_metric(lambda a, b: float(np.mean(np.abs(a - b))), y, p, n_resamples=n_resamples,
+                                     level=level, metric="mae")
+        r2 = stats.bootstrap_metric(lambda a, b: float(1 - np.sum((a - b) ** 2) / np.sum((a - a.mean()) ** 2)),
+                                    y, p, n_resamples=n_resamples, level=level, metric="r2")
+        name, unit = UNITS[task]
+        rows.append({"quantity": f"{name} ({unit})", "view": model.removeprefix("r2plus1d-"),
+                     "MAE": stats.format_ci(mae, digits=2), "R²": stats.format_ci(r2, digits=3)})
+    return pd.DataFrame(rows)
+
+
+def evaluate_section(predictions: Predictions, config: dict) -> Section:
+    cfg = config["echo_cmr"]
+    s = config.get("stats", {})
+    n, level = int(s.get("n_resamples", 2000)), float(s.get("level", 0.95))
+    thr = cfg["thresholds"]
+    text = ("Out-of-fold AUROC with stratified bootstrap CIs (" f"{n} resamples), laid out like Sahashi et al.'s "
+            "Table 2: one r2plus1d_18 per view (A4C, A2C, PLAX), test-time averaged over every clip of a video, and "
+            "the fused study-level prediction (logistic regression on the three views' logits, fitted on each "
+            f"training fold's rows only). Abnormal thresholds: T1 >= {thr['t1_ms']} ms, T2 >= {thr['t2_ms']} ms, "
+            f"ECV >= {thr['ecv_pct']}%. MAE, R² and Bland-Altman plots of T1/T2/ECV per view are also in the "
+            f"performance section. Backbone: {weights_source(cfg)}.")
+    if not cfg["dir"]:
+        text += " Cohort: synthetic; " + truth_text(cfg["synthetic"].get("truth")) + "."
+    return Section(title="Echo -> CMR findings (Table 2 layout)", text=text,
+                   tables={"AUROC per label, view and fusion": table2(predictions, n, level),
+                           "T1/T2/ECV agreement per view": agreement_table(predictions, n, level)})
+
+
+def gradcam_maps(net, clip: np.ndarray, head: int) -> np.ndarray:
+    """(T, H, W) Grad-CAM of one head over space and time for one (T, H, W) uint8 clip."""
+    import torch
+
+    from cardio.explain import grad_cam
+
+    x = torch.from_numpy(clip.astype(np.float32))[None, None].expand(-1, 3, -1, -1, -1).contiguous()
+    return grad_cam(net, net.net.layer4, x, target=head)[0]
+
+
+def gradcam_strip(clip: np.ndarray, cam: np.ndarray, title: str, n: int = 8):
+    idx = np.linspace(0, len(clip) - 1, min(n, len(clip))).round().astype(int)
+    fig, axes = subplots(2, len(idx), figsize=(1.6 * len(idx), 3.6), layout="constrained")
+    for k, i in enumerate(idx):
+        axes[0, k].imshow(clip[i], cmap="gray", vmin=0, vmax=255)
+        axes[0, k].set_title(f"frame {i}", fontsize=7)
+        axes[1, k].imshow(clip[i], cmap="gray", vmin=0, vmax=255)
+        im = axes[1, k].imshow(cam[i], cmap="viridis", alpha=0.5, vmin=0, vmax=1)
+        for ax in axes[:, k]:
+            ax.set_xticks([])
+            ax.set_yticks([])
+    fig.colorbar(im, ax=axes[1, -1], shrink=0.8, label="Grad-CAM (scaled 0-1)")
+    fig.suptitle(title, fontsize=9)
+    return fig
+
+
+def write_gif(path: Path, clip: np.ndarray, cam: np.ndarray, fps: float = 8.0) -> Path:
+    """The clip with its Grad-CAM blended in (viridis), as an animated GIF (Pillow)."""
+    from matplotlib import colormaps
+    from PIL import Image
+
+    heat = (colormaps["viridis"](cam)[..., :3] * 255).astype(np.float32)
+    grey = np.repeat(clip[..., None], 3, -1).astype(np.float32)
+    frames = [Image.fromarray(np.clip(0.55 * g + 0.45 * h, 0, 255).astype(np.uint8)).resize((224, 224))
+              for g, h in zip(grey, heat)]
+    frames[0].save(path, save_all=True, append_images=frames[1:], duration=int(1000 / fps), loop=0)
+    return path
+
+
+def masking_figure(paths: list[Path]):
+    """Each real clip's first frame before and after sector masking, with the mask's outline."""
+    fig, axes = subplots(2, len(paths), figsize=(3.2 * len(paths), 5.4), layout="constrained")
+    axes = np.asarray(axes).reshape(2, -1)
+    for k, p in enumerate(paths):
+        cine = read_cine(p)
+        gray = to_gray(cine.frames)[0]
+        mask = sector_mask(cine.frames)
+        clip, _ = preprocess_frames(cine.frames, 112)
+        axes[0, k].imshow(gray, cmap="gray")
+        axes[0, k].contour(mask, levels=[0.5], colors=["#E69F00"], linewidths=0.8)
+        axes[0, k].set_title(f"{p.name}\n{cine.photometric}, {cine.n_frames} frames", fontsize=7)
+        axes[1, k].imshow(clip[0], cmap="gray")
+        axes[1, k].set_title("masked, cropped, 112x112 cubic", fontsize=7)
+        for ax in axes[:, k]:
+            ax.set_xticks([])
+            ax.set_yticks([])
+    return fig
+
+
+def real_clips_dir(cfg: dict) -> Path | None:
+    if cfg.get("real_clips"):
+        return Path(cfg["real_clips"]).expanduser()
+    if os.environ.get("CARDIO_DATA"):
+        return Path(os.environ["CARDIO_DATA"]).expanduser() / "echo_dicom"
+    return None
+
+
+def explain_section(model: EchoModel, features: Features, index: np.ndarray, cfg: dict, ctx) -> Section:
+    """Grad-CAM over space and time of the global-WMA head on one WMA-positive test study per view (strip + GIF),
+    and the real clips before and after masking when a folder of them is configured."""
+    figs, gifs = [], []
+    index = np.asarray(index)
+    table = features.table
+    pos = index[table["wma"].to_numpy()[index] == 1]
+    pick = int(pos[0] if len(pos) else index[0])
+    frames, period = int(cfg["clip"]["frames"]), int(cfg["clip"]["period"])
+    head = HEADS.index("wma")
+    for view in VIEWS:
+        path = features.x[view][pick]
+        if path is None:
+            continue
+        clip, _ = sample_clip(load_clip(path), 0, frames, period)
+        cam = gradcam_maps(model.nets[view], clip, head)
+        name = f"echo_gradcam_{view.lower()}"
+        figs.append(ctx.save_figure(gradcam_strip(clip, cam, f"{view}: Grad-CAM of the global-WMA head "
+                                                             f"(study with WMA={int(table['wma'].iloc[pick])})"), name))
+        gifs.append(write_gif(ctx.figure_path(name).with_suffix(".gif"), clip, cam).name)
+    real = real_clips_dir(cfg)
+    if real is not None and real.is_dir():
+        clips = sorted(real.glob("*.dcm"))
+        if clips:
+            figs.append(ctx.save_figure(masking_figure(clips), "echo_real_clips_masking"))
+    text = ("Grad-CAM (cardio.explain.grad_cam on layer4 of r2plus1d_18) of the global-WMA output over space and "
+            "time, on one test study of the last fold; each panel column is one frame of the clip. Animated "
+            f"overlays: {', '.join(gifs)} (figures folder). Training history (epochs run per view): "
+            + ", ".join(f"{v} {len(h)}" for v, h in model.history.items()) + ".")
+    return Section(title="Echo -> CMR: Grad-CAM and sector masking", text=text, figures=figs)

@@ -1,0 +1,126 @@
+"""The synthetic echo cohort: beating-heart A4C-, A2C- and PLAX-like cine loops with planted CMR labels.
+
+Each view shows an elliptical left ventricle inside an ultrasound fan, with speckle, burned-in text and a sweeping
+ECG trace outside the fan. Regional wall-motion abnormality (WMA) is reduced inward motion of the wall regions whose
+AHA segments lie in the affected coronary territory. LGE, T1, T2 and ECV are drawn from WMA and each other with no
+visible signal unless `truth.lge_brightness` > 0. A4C and A2C are written as DICOM, PLAX as AVI, and every clip is
+read back through cardio.cine by the loader, like a user's files.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from cardio import aha17
+from cardio.cine import write_dicom_cine, write_video
+
+VIEWS = ("A4C", "A2C", "PLAX")
+# Wall regions of each view: (centre angle in degrees around the LV centre, image coordinates, 0 = right,
+# 90 = down towards the base) and the AHA segments each region shows.
+VIEW_REGIONS = {
+    "A4C": [(180, (3, 9)), (225, (14,)), (315, (16,)), (0, (6, 12)), (270, (17,))],
+    "A2C": [(180, (4, 10)), (225, (15,)), (315, (13,)), (0, (1, 7)), (270, (17,))],
+    "PLAX": [(270, (2, 8)), (90, (5, 11))],
+}
+VIEW_SEGMENTS = {v: sorted({s for _, segs in r for s in segs}) for v, r in VIEW_REGIONS.items()}
+DEFAULT_TRUTH = {"wma_fraction": 0.4, "wma_motion_reduction": 0.8, "lge_given_wma": 0.7, "lge_without_wma": 0.1,
+                 "lge_brightness": 0.0, "t1_ms": 1020.0, "t1_sd": 35.0, "t1_lge_shift": 25.0, "t2_ms": 53.0,
+                 "t2_sd": 4.0, "ecv_pct": 28.0, "ecv_sd": 3.5, "ecv_lge_shift": 3.0}
+
+
+def truth_text(truth: dict | None) -> str:
+    t = {**DEFAULT_TRUTH, **(truth or {})}
+    return ("synthetic truth: WMA in {wma_fraction:.0%} of patients (one coronary territory), its wall regions move "
+            "{wma_motion_reduction:.0%} less; LGE probability {lge_given_wma} with WMA and {lge_without_wma} without, "
+            "LGE brightness {lge_brightness} (0 = invisible); T1 {t1_ms}+/-{t1_sd} ms (+{t1_lge_shift} with LGE), "
+            "T2 {t2_ms}+/-{t2_sd} ms (no planted effect), ECV {ecv_pct}+/-{ecv_sd}% (+{ecv_lge_shift} with LGE); "
+            "tissue labels have no visible signal of their own").format(**t)
+
+
+def render_view(view: str, affected: set[int], rng: np.random.Generator, *, n_frames: int, height: int,
+                width: int, reduction: float, lge_brightness: float = 0.0, lge: bool = False,
+                period: float = 16.0) -> np.ndarray:
+    """(T, H, W) uint8 cine of one view: fan, LV wall moving with the cardiac phase, text and ECG outside."""
+    y, x = np.mgrid[0:height, 0:width].astype(np.float32)
+    apex_x, apex_y = width / 2, 2.0
+    r_fan = np.hypot(x - apex_x, y - apex_y)
+    ang_fan = np.degrees(np.arctan2(x - apex_x, y - apex_y))
+    fan = (r_fan < 0.8 * height) & (np.abs(ang_fan) < 38)
+    cx, cy = width / 2, 0.42 * height
+    ax_long, ax_short = (0.28 * height, 0.15 * width) if view != "PLAX" else (0.14 * height, 0.28 * width)
+    theta = np.degrees(np.arctan2(y - cy, x - cx)) % 360
+    # motion amplitude per pixel angle: 1 in normal regions, 1 - reduction in affected ones (smooth by angle)
+    amp = np.ones_like(theta)
+    for centre, segs in VIEW_REGIONS[view]:
+        if affected.intersection(segs):
+            d = np.abs((theta - centre + 180) % 360 - 180)
+            amp -= reduction * np.clip(1 - d / 50, 0, 1)
+    rho = np.hypot((x - cx) / ax_short, (y - cy) / ax_long)
+    phase0 = rng.uniform(0, 2 * np.pi)
+    speckle_bg = rng.uniform(0.15, 0.35, (height, width))
+    frames = np.zeros((n_frames, height, width), np.float32)
+    for t in range(n_frames):
+        squeeze = 0.5 * (1 - np.cos(2 * np.pi * t / period + phase0))  # 0 (diastole) .. 1 (systole)
+        endo = 1.0 - 0.3 * amp * squeeze
+        wall = (rho > endo) & (rho < endo + 0.35)
+        img = speckle_bg * rng.uniform(0.7, 1.0, (height, width))
+        img[wall] = rng.uniform(0.55, 0.95, int(wall.sum()))
+        if lge and lge_brightness:
+            img[wall & (amp < 1)] += lge_brightness
+        img[rho <= endo] *= 0.25
+        img[~fan] = 0
+        frames[t] = img
+    frames = np.clip(frames * 255, 0, 255).astype(np.uint8)
+    frames[:, 2:6, 2:int(width * 0.25)] = 230                          # burned-in text, static
+    ecg_y = height - 4
+    for t in range(n_frames):                                           # ECG trace sweeping along the bottom
+        sweep = int((t + 1) / n_frames * (width - 8))
+        frames[t, ecg_y - 1:ecg_y + 1, 4:4 + sweep] = 200
+    return frames
+
+
+def write_cohort(root: Path, n_patients: int, seed: int, *, n_frames: int = 32, height: int = 64, width: int = 80,
+                 frame_time_ms: float = 33.3, truth: dict | None = None) -> Path:
+    """labels.csv (one row per study and view) and the videos under videos/; returns root."""
+    t = {**DEFAULT_TRUTH, **(truth or {})}
+    rng = np.random.default_rng(seed)
+    root = Path(root)
+    (root / "videos").mkdir(parents=True, exist_ok=True)
+    rows = []
+    territories = list(aha17.TERRITORIES)
+    for i in range(n_patients):
+        pid = f"P{i:04d}"
+        wma = rng.random() < t["wma_fraction"]
+        affected = set(aha17.TERRITORIES[territories[rng.integers(len(territories))]]) if wma else set()
+        lge = rng.random() < (t["lge_given_wma"] if wma else t["lge_without_wma"])
+        t1 = rng.normal(t["t1_ms"] + t["t1_lge_shift"] * lge, t["t1_sd"])
+        t2 = rng.normal(t["t2_ms"], t["t2_sd"])
+        ecv = rng.normal(t["ecv_pct"] + t["ecv_lge_shift"] * lge, t["ecv_sd"])
+        for view in VIEWS:
+            frames = render_view(view, affected, rng, n_frames=n_frames, height=height, width=width,
+                                 reduction=t["wma_motion_reduction"], lge_brightness=t["lge_brightness"], lge=lge)
+            name = f"{pid}_{view}" + (".avi" if view == "PLAX" else ".dcm")
+            if view == "PLAX":
+                write_video(root / "videos" / name, frames, fps=1000.0 / frame_time_ms)
+            else:
+                write_dicom_cine(root / "videos" / name, frames, frame_time_ms,
+                                 transfer_syntax="rle" if view == "A2C" else "explicit")
+            view_wma = bool(affected.intersection(VIEW_SEGMENTS[view]))
+            rows.append({"patient_id": pid, "study_id": f"S{i:04d}", "view": view, "file": f"videos/{name}",
+                         "wma_view": int(view_wma), "wma_global": int(wma), "lge_view": int(lge and view_wma),
+                         "lge_global": int(lge), "t1_ms": round(float(t1), 1), "t2_ms": round(float(t2), 1),
+                         "ecv_pct": round(float(ecv), 2)})
+    pd.DataFrame(rows).to_csv(root / "labels.csv", index=False)
+    return root
+
+
+def cached_cohort(cache, cfg: dict) -> Path:
+    """The synthetic cohort folder in ctx.cache, written once per setting."""
+    key = {k: cfg[k] for k in ("n_patients", "seed", "n_frames", "height", "width")}
+    key["truth"] = {**DEFAULT_TRUTH, **(cfg.get("truth") or {})}
+    return cache.get("echo_cmr_synthetic", key,
+                     lambda tmp: write_cohort(tmp, int(cfg["n_patients"]), int(cfg["seed"]),
+                                              n_frames=int(cfg["n_frames"]), height=int(cfg["height"]),
+                                              width=int(cfg["width"]), truth=cfg.get("truth")))

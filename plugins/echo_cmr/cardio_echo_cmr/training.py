@@ -1,0 +1,178 @@
+"""Per-view r2plus1d_18 training through cardio.engine, test-time clip averaging, and the view fusion.
+
+One model per view learns every head at once (BCE for the binary labels, MSE for standardised T1/T2/ECV) on the
+training fold, with an inner validation split (by patient) for early stopping on the validation AUROC of the view's
+WMA. The fold's pixel mean and SD (training rows only) normalise the clips. The fused study-level prediction of each
+binary label is a logistic regression on the three views' logits of that label, fitted on the training rows only.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import roc_auc_score
+from torch.utils.data import Dataset
+
+from cardio import CardioError, Features, Predictions, inner_split
+from cardio_echo_cmr.model import BINARY_HEADS, HEADS, REGRESSION_HEADS, EchoVideoNet, HeadLoss, weights_source
+from cardio_echo_cmr.synthetic import VIEWS
+from cardio_echo_cmr.video import clip_starts, load_clip, sample_clip
+
+FUSED_TASKS = ("wma", "lge", "t1_abnormal", "t2_abnormal", "ecv_abnormal")
+
+
+class ClipDataset(Dataset):
+    """One clip per video; a random start each time in training, the first clip otherwise."""
+
+    def __init__(self, paths: list[str], y: np.ndarray | None, frames: int, period: int, train: bool, seed: int = 0):
+        self.paths, self.y, self.frames, self.period, self.train = paths, y, frames, period, train
+        self.rng = np.random.default_rng(seed)
+        self.videos = [load_clip(p) for p in paths]  # uint8, small: (T, size, size)
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __getitem__(self, i: int):
+        v = self.videos[i]
+        span = self.frames * self.period
+        start = int(self.rng.integers(0, max(1, len(v) - span + 1))) if self.train else 0
+        clip, _ = sample_clip(v, start, self.frames, self.period)
+        x = torch.from_numpy(clip.astype(np.float32))
+        y = torch.zeros(()) if self.y is None else torch.as_tensor(self.y[i], dtype=torch.float32)
+        return x, y
+
+
+class AllClips(Dataset):
+    """Every non-overlapping clip of every video (test-time averaging); `owner` maps clips to videos."""
+
+    def __init__(self, paths: list[str], frames: int, period: int):
+        self.items, owner = [], []
+        for j, p in enumerate(paths):
+            v = load_clip(p)
+            for s in clip_starts(len(v), frames, period):
+                self.items.append(sample_clip(v, s, frames, period)[0])
+                owner.append(j)
+        self.owner = np.asarray(owner)
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, i: int):
+        return torch.from_numpy(self.items[i].astype(np.float32)), torch.zeros(())
+
+
+@dataclass
+class EchoModel:
+    nets: dict[str, EchoVideoNet]
+    reg_stats: dict[str, tuple[float, float]]          # T1/T2/ECV mean and SD of the training fold
+    fusion: dict[str, LogisticRegression]
+    thresholds: dict[str, float] = field(default_factory=dict)
+    history: dict = field(default_factory=dict)
+    weights: str = ""
+    train_records: list[str] = field(default_factory=list)
+
+
+def targets(table, view: str, reg_stats: dict) -> np.ndarray:
+    cols = [f"wma_{view}", "wma", "lge", "t1_abnormal", "t2_abnormal", "ecv_abnormal"]
+    y = [table[c].to_numpy(float) for c in cols]
+    y += [(table[c].to_numpy(float) - reg_stats[c][0]) / reg_stats[c][1] for c in REGRESSION_HEADS]
+    return np.stack(y, 1).astype(np.float32)
+
+
+def _val_auc(y: np.ndarray, out: np.ndarray) -> float:
+    """Early stopping: validation AUROC of the view's WMA head (0.5 when the validation rows hold one class)."""
+    return float(roc_auc_score(y[:, 0], out[:, 0])) if 0 < y[:, 0].sum() < len(y) else 0.5
+
+
+def pixel_stats(paths: list[str]) -> tuple[float, float]:
+    vals = np.concatenate([load_clip(p).reshape(-1)[::7] for p in paths]).astype(np.float64)
+    return float(vals.mean()), float(vals.std() or 1.0)
+
+
+def view_logits(net: EchoVideoNet, paths: list[str], cfg: dict, ctx) -> np.ndarray:
+    """(n_videos, n_heads) outputs averaged over every clip of each video."""
+    ds = AllClips(paths, int(cfg["clip"]["frames"]), int(cfg["clip"]["period"]))
+    out = ctx.engine.predict(net, ds, ctx)
+    return np.stack([out[ds.owner == j].mean(0) for j in range(len(paths))])
+
+
+def fit_fusion(view_scores: np.ndarray, y: np.ndarray, train_rows: np.ndarray, c: float = 1.0) -> LogisticRegression:
+    """Logistic regression of a label on the per-view logits (n, n_views), fitted on `train_rows` only."""
+    yt = y[train_rows]
+    if not 0 < yt.sum() < len(yt):
+        raise CardioError("echo_cmr fusion: a training fold holds one class only; use fewer cv.folds")
+    return LogisticRegression(C=c, max_iter=1000).fit(view_scores[train_rows], yt)
+
+
+def train(features: Features, train_index: np.ndarray, cfg: dict, ctx) -> EchoModel:
+    table = features.table
+    train_index = np.asarray(train_index)
+    fit_rows, val_rows = inner_split(table, train_index, fraction=float(cfg["val_fraction"]), seed=ctx.seed,
+                                     label="wma")
+    reg_stats = {c: (float(table[c].iloc[train_index].mean()), float(table[c].iloc[train_index].std() or 1.0))
+                 for c in REGRESSION_HEADS}
+    nets, history, logits = {}, {}, {}
+    frames, period = int(cfg["clip"]["frames"]), int(cfg["clip"]["period"])
+    settings = dict(cfg["train"])
+    for view in VIEWS:
+        has = table[f"video_{view}"].notna().to_numpy()
+        fr, vr = fit_rows[has[fit_rows]], val_rows[has[val_rows]]
+        paths = features.x[view]
+        mean, sd = pixel_stats([paths[i] for i in fr])
+        torch.manual_seed(int(ctx.seed))
+        net = EchoVideoNet(mean, sd, cfg.get("weights"), cfg.get("arch", "r2plus1d_18"))
+        y = targets(table, view, reg_stats)
+        bs = int(settings.get("batch_size") or 10)
+        while len(fr) % bs == 1 and bs < len(fr):  # a last batch of one clip breaks BatchNorm
+            bs += 1
+        result = ctx.engine.fit(
+            net, ClipDataset([paths[i] for i in fr], y[fr], frames, period, train=True, seed=ctx.seed),
+            ClipDataset([paths[i] for i in vr], y[vr], frames, period, train=False) if len(vr) else None,
+            ctx, name=f"echo-{view}", settings={**settings, "batch_size": bs}, loss_fn=HeadLoss(), metric=_val_auc)
+        nets[view] = result.model.cpu().eval()
+        history[view] = result.history
+        out = np.zeros((len(table), len(HEADS)), np.float32)
+        rows = train_index[has[train_index]]
+        out[rows] = view_logits(nets[view], [paths[i] for i in rows], cfg, ctx)
+        logits[view] = out
+    fusion = {}
+    for task in FUSED_TASKS:
+        j = BINARY_HEADS.index(task)
+        scores = np.stack([logits[v][:, j] for v in VIEWS], 1)
+        fusion[task] = fit_fusion(scores, table[task].to_numpy(int), train_index, float(cfg["fusion_c"]))
+    return EchoModel(nets, reg_stats, fusion, history=history, weights=weights_source(cfg),
+                     train_records=table["record_id"].iloc[train_index].astype(str).tolist())
+
+
+def predict(model: EchoModel, features: Features, test_index: np.ndarray, cfg: dict, ctx) -> Predictions:
+    """Per-view predictions of every head (model r2plus1d-<VIEW>) and the fused study-level ones (model fused)."""
+    table = features.table.iloc[test_index]
+    test_index = np.asarray(test_index)
+    rid, pid = table["record_id"], table["patient_id"]
+    parts, view_scores = [], {}
+    for view in VIEWS:
+        has = table[f"video_{view}"].notna().to_numpy()
+        rows = test_index[has]
+        out = np.zeros((len(test_index), len(HEADS)), np.float32)
+        out[has] = view_logits(model.nets[view], [features.x[view][i] for i in rows], cfg, ctx)
+        view_scores[view] = out
+        name = f"r2plus1d-{view}"
+        for j, head in enumerate(BINARY_HEADS):
+            col = f"wma_{view}" if head == "wma_view" else head
+            prob = 1.0 / (1.0 + np.exp(-out[has, j]))
+            parts.append(Predictions.from_arrays(rid[has], pid[has], table[col].to_numpy()[has], prob, model=name,
+                                                 task=col, kind="binary"))
+        for k, head in enumerate(REGRESSION_HEADS):
+            mu, sd = model.reg_stats[head]
+            pred = out[has, len(BINARY_HEADS) + k] * sd + mu
+            parts.append(Predictions.from_arrays(rid[has], pid[has], table[head].to_numpy()[has], pred, model=name,
+                                                 task=head, kind="regression"))
+    for task in FUSED_TASKS:
+        j = BINARY_HEADS.index(task)
+        scores = np.stack([view_scores[v][:, j] for v in VIEWS], 1)
+        prob = model.fusion[task].predict_proba(scores)[:, 1]
+        parts.append(Predictions.from_arrays(rid, pid, table[task].to_numpy(), prob, model="fused", task=task,
+                                             kind="binary"))
+    return Predictions.concat(parts)
