@@ -46,7 +46,7 @@ def cardio_train(features, train_index, config, ctx):
 def cardio_predict(model, features, test_index, config, ctx):
     from cardio_mmode_septal_flash import training
 
-    return training.predict(model, features, test_index, ctx)
+    return training.predict(model, features, test_index, config["septal_flash"], ctx)
 
 
 @hookimpl

@@ -98,13 +98,14 @@ def probabilities(model: SeptalFlashModel, variant: str, images: np.ndarray, ctx
                            softmax=True)[:, 1]
 
 
-def predict(model: SeptalFlashModel, features: Features, test_index: np.ndarray, ctx) -> Predictions:
+def predict(model: SeptalFlashModel, features: Features, test_index: np.ndarray, cfg: dict, ctx) -> Predictions:
     """SF probabilities of the test patients, unshifted line, one model per variant; threshold 0.5 (argmax)."""
     table = features.table.iloc[test_index]
     parts = []
-    for variant in model.nets:
-        x = features.x[variant]
-        p = probabilities(model, variant, x[test_index, x.shape[1] // 2], ctx)
-        parts.append(Predictions.from_arrays(table["record_id"], table["patient_id"], table[LABEL], p,
-                                             model=model_name(variant), task=LABEL, kind="binary", threshold=0.5))
+    with cpu_threads(cfg["model"].get("cpu_threads"), ctx.device):
+        for variant in model.nets:
+            x = features.x[variant]
+            p = probabilities(model, variant, x[test_index, x.shape[1] // 2], ctx)
+            parts.append(Predictions.from_arrays(table["record_id"], table["patient_id"], table[LABEL], p,
+                                                 model=model_name(variant), task=LABEL, kind="binary", threshold=0.5))
     return Predictions.concat(parts)
