@@ -5,7 +5,7 @@ labels.csv columns: patient_id, septal_flash (0/1 or yes/no), the cycle as cycle
 optional frame_time_ms (needed for NumPy sequences; DICOM and video carry it), mvc_ms/avo_ms
 (valve events, ms after the first R peak), sf_start_ms/sf_end_ms (a known SF window), sequence and
 septum (paths inside the folder; by default sequences/<id>.{dcm,avi,mp4,npy} and
-septum/<id>.{csv,json}). Sequences are read by cine.py (DICOM, AVI, MP4, NumPy).
+septum/<id>.{csv,json}). Sequences are read by the core's cardio.cine (DICOM, AVI, MP4, NumPy).
 """
 from __future__ import annotations
 
@@ -132,7 +132,7 @@ def _cycle(row: pd.Series, frame_time_ms: float, n_frames: int, path: Path) -> t
 
 def read_sequence(row: pd.Series) -> Sequence:
     """A patient's grey frames, frame time, cycle and septum points, all checked against each other."""
-    from cardio_mmode_septal_flash.cine import read_cine, to_gray
+    from cardio.cine import read_cine, to_gray
 
     path = Path(row["sequence_path"])
     given = row.get("frame_time_ms")

@@ -1,6 +1,6 @@
 """Hook implementations of the mmode_septal_flash plugin; each delegates to the module that does the work.
 
-cohort.py (labels.csv, sequences through cine.py, septum points; the synthetic cohort of
+cohort.py (labels.csv, sequences through cardio.cine, septum points; the synthetic cohort of
 synthetic.py in the cache) -> preprocess.py (geometry.py's line, mmode.py's VTK or torch reslice,
 full and cropped variants) -> training.py (DenseNet-121 of model.py per variant, per fold) ->
 report.py (attention.py's Grad-CAM++ overlays and score; Table 1). Modules are imported inside the

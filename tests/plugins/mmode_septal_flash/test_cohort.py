@@ -111,7 +111,7 @@ def test_sequences_from_dicom_avi_and_numpy_read_alike(small_cohort, tmp_path):
     """The same frames as DICOM (frame time from the header), AVI (from the frame rate) and NumPy (labels.csv)."""
     import cv2
 
-    from cardio_mmode_septal_flash.cine import read_cine
+    from cardio.cine import read_cine
 
     npy = _first(small_cohort, "sequences", ".npy")
     frames = np.load(npy)
