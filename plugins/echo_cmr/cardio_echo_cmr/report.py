@@ -169,8 +169,8 @@ def explain_section(model: EchoModel, features: Features, index: np.ndarray, cfg
         clips = sorted(real.glob("*.dcm"))
         if clips:
             figs.append(ctx.save_figure(masking_figure(clips), "echo_real_clips_masking"))
-    text = ("Grad-CAM (cardio.explain.grad_cam on layer4 of r2plus1d_18) of the global-WMA output over space and "
-            "time, on one test study of the last fold; each panel column is one frame of the clip. Animated "
+    text = ("Grad-CAM (cardio.explain.grad_cam on the last residual stage, layer4) of the global-WMA output over "
+            "space and time, on one test study of the last fold; each panel column is one frame of the clip. Animated "
             f"overlays: {', '.join(gifs)} (figures folder). Training history (epochs run per view): "
             + ", ".join(f"{v} {len(h)}" for v, h in model.history.items()) + ".")
     return Section(title="Echo -> CMR: Grad-CAM and sector masking", text=text, figures=figs)

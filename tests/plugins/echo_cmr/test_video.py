@@ -100,3 +100,11 @@ def test_real_clips_masked_cropped_resized(echo_dicom_dir):
         assert clip.shape == (cine.n_frames, 112, 112) and clip.dtype == np.uint8
         assert clip.mean() > 5, p.name
         assert mask.shape == to_gray(cine.frames).shape[1:]
+
+
+def test_masking_figure_of_the_real_clips(echo_dicom_dir, tmp_path):
+    from cardio_echo_cmr.report import masking_figure
+
+    fig = masking_figure(sorted(echo_dicom_dir.glob("*.dcm")))
+    fig.savefig(tmp_path / "masking.png", dpi=80)
+    assert (tmp_path / "masking.png").stat().st_size > 10_000
