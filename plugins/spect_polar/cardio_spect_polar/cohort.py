@@ -46,8 +46,10 @@ CACHE_NAMESPACE = "spect_polar"
 LABEL = "responder"
 RECORD_SUFFIXES = DICOM_SUFFIXES | {".npy", ".csv"}
 # Logistic response model; the intercept puts the response rate near the paper's 44%.
-RESPONSE_COEF = {"intercept": -1.17, "late_lateral": 2.2, "qrs_per_ms": 0.03, "male": 0.6,
-                 "scar_per_pct": -0.035, "edv_per_ml": -0.003}
+# `dyssynchrony_per_sd` is the effect of the global dyssynchrony magnitude (what PSD/PBW measure) per SD
+# (45 degrees); the config's data.truth overrides any of these (the report states them as synthetic truth).
+RESPONSE_COEF = {"intercept": -1.17, "late_lateral": 2.2, "dyssynchrony_per_sd": 0.5, "qrs_per_ms": 0.03,
+                 "male": 0.6, "scar_per_pct": -0.035, "edv_per_ml": -0.003}
 
 Progress = Callable[..., Iterable]
 
@@ -57,7 +59,16 @@ def _tqdm(iterable, desc: str = "", total: int | None = None):
     return tqdm(iterable, desc=desc, total=total, leave=False)
 
 
-def simulate_clinical(n_patients: int = 103, seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:
+def response_coef(truth: dict | None = None) -> dict[str, float]:
+    """The response model's coefficients: the defaults overridden by `truth` (data.truth)."""
+    unknown = sorted(set(truth or {}) - set(RESPONSE_COEF))
+    if unknown:
+        raise CardioError(f"data.truth: unknown key(s) {unknown}; known: {sorted(RESPONSE_COEF)}")
+    return {k: float((truth or {}).get(k, v)) for k, v in RESPONSE_COEF.items()}
+
+
+def simulate_clinical(n_patients: int = 103, seed: int = 0,
+                      truth: dict | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(clinical table with CLINICAL_COLUMNS, hidden truth per patient) for the default cohort."""
     if n_patients < 10:
         raise CardioError(f"the synthetic cohort needs at least 10 patients, got {n_patients}")
@@ -94,8 +105,9 @@ def simulate_clinical(n_patients: int = 103, seed: int = 0) -> tuple[pd.DataFram
     counts = np.clip(rng.normal(80, 15, n), 40, 130)
 
     late_lateral = np.cos(np.radians(late_angle - LATERAL_DEG)) * dyssynchrony / (dyssynchrony + 60)
-    c = RESPONSE_COEF
-    logit = (c["intercept"] + c["late_lateral"] * late_lateral + c["qrs_per_ms"] * (qrs - 157) + c["male"] * male
+    c = response_coef(truth)
+    logit = (c["intercept"] + c["late_lateral"] * late_lateral + c["dyssynchrony_per_sd"] * (dyssynchrony - 150) / 45
+             + c["qrs_per_ms"] * (qrs - 157) + c["male"] * male
              + c["scar_per_pct"] * (scar - 27) + c["edv_per_ml"] * (edv - 291))
     p_resp = 1 / (1 + np.exp(-logit))
     responder = rng.random(n) < p_resp
@@ -113,23 +125,25 @@ def simulate_clinical(n_patients: int = 103, seed: int = 0) -> tuple[pd.DataFram
     return clinical, truth
 
 
-def cohort_params(n_patients: int = 103, seed: int = 0, gates: int = 8, slices: int = 24, size: int = 48) -> dict:
+def cohort_params(n_patients: int = 103, seed: int = 0, gates: int = 8, slices: int = 24, size: int = 48,
+                  truth: dict | None = None) -> dict:
     """Everything the synthetic cohort depends on (its cache key, and params.json in its folder)."""
     # The field of view stays 144 x 240 x 240 mm: fewer slices or pixels mean larger voxels.
     return {"generator": "cardio spect_polar default cohort", "version": GENERATOR_VERSION,
             "n_patients": int(n_patients), "seed": int(seed), "gates": int(gates), "slices": int(slices),
             "size": int(size), "pixel_mm": round(240.0 / size, 4), "slice_mm": round(144.0 / slices, 4),
-            "response_model": RESPONSE_COEF}
+            "response_model": response_coef(truth)}
 
 
 def write_default_cohort(cache: Cache, n_patients: int = 103, seed: int = 0, gates: int = 8,
-                         progress: Progress | None = None, *, slices: int = 24, size: int = 48) -> Path:
+                         progress: Progress | None = None, *, slices: int = 24, size: int = 48,
+                         truth: dict | None = None) -> Path:
     """The default cohort's folder in a cardio.Cache (`ctx.cache`): written once, whole, then reused."""
     if gates not in (8, 16):
         raise CardioError(f"the synthetic cohort is gated with 8 or 16 gates, got {gates}")
     if not (16 <= slices <= 64 and 32 <= size <= 128):
         raise CardioError(f"synthetic volumes need 16-64 slices and 32-128 pixels a side, got {slices} x {size}")
-    params = cohort_params(n_patients, seed, gates, slices, size)
+    params = cohort_params(n_patients, seed, gates, slices, size, truth)
     return cache.get(CACHE_NAMESPACE, params, lambda folder: _write_cohort(folder, params, progress or _tqdm),
                      version=GENERATOR_VERSION)
 
@@ -137,7 +151,7 @@ def write_default_cohort(cache: Cache, n_patients: int = 103, seed: int = 0, gat
 def _write_cohort(folder: Path, params: dict, progress: Progress) -> None:
     """Simulate the cohort and write it into a new folder (the cache renames it into place when whole)."""
     n_patients, seed, gates = params["n_patients"], params["seed"], params["gates"]
-    clinical, truth = simulate_clinical(n_patients, seed)
+    clinical, truth = simulate_clinical(n_patients, seed, params["response_model"])
     (folder / "volumes").mkdir(parents=True)
     (folder / "truth").mkdir()
     true_psd, true_pbw = [], []
@@ -166,9 +180,10 @@ def _write_cohort(folder: Path, params: dict, progress: Progress) -> None:
 
 
 def default_cohort(cache: Cache, n_patients: int = 103, seed: int = 0, gates: int = 8,
-                   progress: Progress | None = None, *, slices: int = 24, size: int = 48) -> pd.DataFrame:
+                   progress: Progress | None = None, *, slices: int = 24, size: int = 48,
+                   truth: dict | None = None) -> pd.DataFrame:
     """Write-or-reuse the default cohort and load it like a user cohort (plus true_phase_path)."""
-    folder = write_default_cohort(cache, n_patients, seed, gates, progress, slices=slices, size=size)
+    folder = write_default_cohort(cache, n_patients, seed, gates, progress, slices=slices, size=size, truth=truth)
     table = load_cohort(folder, folder / "clinical.csv", columns=COVARIATES, label="responder")
     table["true_phase_path"] = [str(folder / "truth" / f"{pid}_true_phase.npy") for pid in table["patient_id"]]
     return table
@@ -299,13 +314,18 @@ def analyze_records(table: pd.DataFrame, harmonics: int = 1, *, progress: Progre
 def load(config: dict, ctx) -> Cohort:
     """The cohort of a run: the user's folder (data.dir) or the default cohort in the run's cache."""
     data = config["data"]
+    label = str(config.get("label") or LABEL)
     if data["dir"]:
         root = Path(data["dir"]).expanduser()
-        table = load_cohort(root, data["clinical_csv"], columns=list(config["analysis"]["clinical"]), label=LABEL,
+        table = load_cohort(root, data["clinical_csv"], columns=list(config["analysis"]["clinical"]), label=label,
                             allow_outside=bool(data["allow_outside_paths"]), log=ctx.log)
     else:
+        if label != LABEL:
+            raise CardioError(f"label: the synthetic cohort's outcome column is {LABEL!r}, not {label!r} "
+                              "(set data.dir for a cohort of your own)")
         table = default_cohort(ctx.cache, int(data["n_patients"]), int(data["seed"]), int(data["gates"]),
-                               progress=ctx.progress, slices=int(data["slices"]), size=int(data["size"]))
+                               progress=ctx.progress, slices=int(data["slices"]), size=int(data["size"]),
+                               truth=dict(data.get("truth") or {}))
         root = Path(table["path"].iloc[0]).parent.parent
     paths = dict(zip(table["record_id"], zip(table["path"], table["kind"])))
-    return Cohort(table, loader=lambda rid: load_record(*paths[rid]), label=LABEL, root=root)
+    return Cohort(table, loader=lambda rid: load_record(*paths[rid]), label=label, root=root)

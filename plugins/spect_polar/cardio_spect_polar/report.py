@@ -7,7 +7,7 @@ import numpy as np
 from cardio import Features, Predictions, Section
 from cardio.figures import Figure
 from cardio_spect_polar import phase_figures
-from cardio_spect_polar.analysis import in_sample_vs_out_of_fold, paper_analysis
+from cardio_spect_polar.analysis import held_out_incremental_value, in_sample_vs_out_of_fold, paper_analysis
 from cardio_spect_polar.autoencoder import fit_autoencoder
 from cardio_spect_polar.phase import circular_mean_deg
 from cardio_spect_polar.pipeline import PhaseAEModel, fold_selection_table, with_ae_features
@@ -27,6 +27,7 @@ def evaluate_sections(predictions: Predictions, features: Features, config: dict
         sections.append(res.section)
         insample = res.aucs
     table, estimates = in_sample_vs_out_of_fold(predictions.table, insample, features.label, level=level)
+    held_out = held_out_incremental_value(predictions.table, features.label, level=level)
     selection = fold_selection_table(predictions.table)
     n_forced = int(selection["ae_forced"].sum()) if "ae_forced" in selection.columns else 0
     text = (
@@ -38,9 +39,15 @@ def evaluate_sections(predictions: Predictions, features: Features, config: dict
         "in-sample AUC is what the paper's design reports. 'optimism' = in-sample minus out-of-fold. "
         "The variables chosen in each fold are listed below"
         + (f" ({n_forced} fold(s) had no AE feature reach p < {cfg['p_significant']}; there the single best AE "
-           "feature entered anyway, column ae_forced)." if n_forced else "."))
+           "feature entered anyway, column ae_forced)." if n_forced else ".")
+        + " With repeated CV each repeat is evaluated on its own (a patient appears once per repeat); the AUC "
+        "table shows repeat 0 and the mean and range over repeats. The held-out incremental-value table is the "
+        "out-of-fold counterpart of the in-sample LR test and ORs: response regressed on the held-out scores' "
+        "log-odds (per SD). Every number in this section is valid under selection.")
     sections.append(Section(title="SPECT phase autoencoder: in-sample vs cross-validated (out-of-fold)", text=text,
                             tables={f"In-sample vs out-of-fold AUC (DeLong {level:.0%} CI)": table,
+                                    "Held-out incremental value of the AE score (out-of-fold LR test, OR per SD)":
+                                        held_out,
                                     "Variables chosen inside each training fold": selection},
                             estimates=estimates))
     return sections

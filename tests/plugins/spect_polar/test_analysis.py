@@ -66,16 +66,25 @@ def test_paper_analysis_tables_figures_and_lr_tests(ctx, tmp_path):
     assert {"variable", "p_value", "test"} <= set(t1.columns)
     assert {"age", "qrs_ms", "psd", "pbw", "sex"} <= set(t1["variable"])
     uni = sec.tables["Univariate logistic regression (in-sample)"]
-    assert list(uni.columns[:7]) == ["variable", "label", "n", "or", "ci_low", "ci_high", "p_value"]
+    assert list(uni.columns[:9]) == ["variable", "label", "n", "or_per_unit", "or_per_sd", "ci_low", "ci_high",
+                                     "p_value", "p_holm"]
+    assert (uni["p_holm"] >= uni["p_value"]).all() and uni[["p_value", "p_holm"]].notna().all().all()
+    sd = table["qrs_ms"].std()
+    qrs = uni.set_index("variable").loc["qrs_ms"]
+    assert qrs["or_per_sd"] == pytest.approx(qrs["or_per_unit"] ** sd, rel=1e-6)
     assert len(uni) == len(CLINICAL) + 2 + len(cols)
     multi = sec.tables["Multivariate logistic models (in-sample)"]
     assert set(multi["model"]) == {"clinical+ae", "clinical+psd", "clinical+pbw", "clinical+psd+ae", "clinical+pbw+ae"}
     corr = sec.tables["Pearson correlation of significant AE features with PSD/PBW (in-sample)"]
     assert list(corr.columns) == ["ae_feature", "r_psd", "r_pbw", "p_psd", "p_pbw"]
     assert "ae_03" in set(corr["ae_feature"]) and res.fitted.ae_selected == ["ae_03"]
-    lr = sec.tables["Likelihood-ratio tests (in-sample)"]
+    lr = sec.tables["Likelihood-ratio tests (in-sample chi-square p; permutation p valid under selection)"]
     assert list(lr["full"]) == ["clinical+psd+ae", "clinical+pbw+ae"]
-    assert (lr["df"] == 1).all() and (lr["p_value"] < 0.05).all()  # ae_03 carries real signal
+    assert (lr["df"] == 1).all() and (lr["p_value_in_sample"] < 0.05).all()  # ae_03 carries real signal
+    # the permutation p re-runs the whole recipe: larger than the in-sample p, still small for a real signal
+    assert (lr["permutations"] == 1000).all() and (lr["p_value_permutation"] < 0.05).all()
+    assert (lr["p_value_permutation"] >= lr["p_value_in_sample"]).all()
+    assert "Valid under selection" in sec.text
     assert {t["name"] for t in sec.tests} == {"LR test: clinical+psd+ae vs clinical+psd (in-sample)",
                                               "LR test: clinical+pbw+ae vs clinical+pbw (in-sample)"}
     aucs = sec.tables["In-sample AUC of the multivariate models"]
@@ -125,3 +134,57 @@ def test_bad_table_is_a_clear_error():
     table.loc[3, "lvef"] = np.nan
     with pytest.raises(Exception, match="lvef"):
         analysis.fit_response_models(table, "responder", CLINICAL, [], max_ae=1)
+
+
+def test_paper_profile_models_side_by_side_and_student_t(ctx):
+    """analysis.ae_model_sizes [1, 2]: the single-feature and the two-feature AE models in one report;
+    student_t: Table 1 with Student's t-test."""
+    table, _ = study_table(90, seed=3)
+    rng = np.random.default_rng(4)
+    for j in range(1, 7):
+        table[f"ae_{j:02d}"] = rng.normal(size=len(table)) + (1.2 * table["responder"] if j in (3, 5) else 0)
+    cols = [f"ae_{j:02d}" for j in range(1, 7)]
+    cfg = {**CFG, "ae_model_sizes": [1, 2], "student_t": True, "permutations": 50}
+    res = analysis.paper_analysis(table, "responder", CLINICAL, CATEGORICAL, cols, cfg, ctx.save_figure)
+    multi = res.section.tables["Multivariate logistic models (in-sample)"]
+    assert {"clinical+ae", "clinical+ae(2)"} <= set(multi["model"])
+    assert set(res.fitted.variables["clinical+ae(2)"]) >= {"ae_03", "ae_05"}
+    assert "clinical+ae(2)" in set(res.section.tables["In-sample AUC of the multivariate models"]["model"])
+    t1 = res.section.tables["Table 1 by responder status (in-sample)"]
+    tests = set(t1["test"].dropna().astype(str))
+    assert "Student t-test" in tests and "Welch t-test" not in tests
+
+
+def _pred_table(n=60, repeats=2, signal=2.0, seed=0):
+    rng = np.random.default_rng(seed)
+    y = np.arange(n) % 2
+    rows = []
+    for r in range(repeats):
+        for name in analysis.MODEL_NAMES:
+            s = 1 / (1 + np.exp(-(signal * (y - 0.5) * (name == "clinical+ae") + rng.normal(size=n))))
+            rows.append(pd.DataFrame({"record_id": [f"r{i}" for i in range(n)],
+                                      "patient_id": [f"p{i}" for i in range(n)],
+                                      "model": name, "task": "responder", "kind": "binary", "y_true": y, "y_score": s,
+                                      "fold": np.arange(n) % 3, "repeat": r}))
+    return pd.concat(rows, ignore_index=True)
+
+
+def test_repeats_are_not_pooled_and_held_out_incremental_value():
+    pred = _pred_table()
+    table, estimates = analysis.in_sample_vs_out_of_fold(pred, {}, "responder")
+    assert (table["n_out_of_fold"] == 60).all() and (table["repeats"] == 2).all()  # never 120 pooled duplicates
+    assert len(estimates) == 2 * len(analysis.MODEL_NAMES) and {e["repeat"] for e in estimates} == {0, 1}
+    held = analysis.held_out_incremental_value(pred, "responder")
+    assert len(held) == 4 and (held["status"] == "estimated").all() and (held["n"] == 60).all()
+    assert (held["p_value"] < 0.01).all() and (held["or_ae_per_sd"] > 1).all()  # the AE score carries the signal
+    null = analysis.held_out_incremental_value(_pred_table(signal=0.0, seed=1), "responder")
+    assert null[["lr_chi2", "p_value"]].notna().all().all()
+
+
+def test_one_class_fold_gives_no_nan_row():
+    pred = _pred_table(repeats=1)
+    pred.loc[pred["model"] == "clinical+psd", "y_true"] = 1  # one class only for this model
+    table, _ = analysis.in_sample_vs_out_of_fold(pred, {}, "responder")
+    assert "clinical+psd" not in set(table["model"]) and table["out_of_fold_auc"].notna().all()
+    held = analysis.held_out_incremental_value(pred.assign(y_true=1), "responder")
+    assert held["status"].str.startswith("skipped").all() and not held.isna().any().any()

@@ -30,7 +30,9 @@ def test_plugin_info_and_config_keys():
     assert cfg["autoencoder"]["features"] == 64 and cfg["autoencoder"]["iterations"] == 1000
     assert cfg["analysis"]["p_enter"] == 0.1 and cfg["data"]["n_patients"] == 103
     assert {"paper", "fast"} <= set(cfg["profiles"])
-    assert cfg["profiles"]["paper"] == {"autoencoder": {"batch_size": None}}
+    assert cfg["profiles"]["paper"]["autoencoder"] == {"batch_size": None, "activation": "none", "iterations": 1000}
+    assert cfg["profiles"]["paper"]["analysis"] == {"student_t": True, "ae_model_sizes": [1, 2]}
+    assert cfg["label"] == "responder" and cfg["analysis"]["multitest"] == "holm"
     # every key of the shipped config carries a comment (on its line or the line above)
     lines = (Path(plugin.__file__).parent / "config.yaml").read_text().split("profiles:")[0].splitlines()
     undocumented = [ln for prev, ln in zip([""] + lines, lines)
