@@ -156,7 +156,8 @@ def evaluate_section(predictions: Predictions, config: dict | None = None) -> Se
     reg = t[t["kind"] == "regression"]
     mae = reg.assign(err=(reg["y_score"] - reg["y_true"]).abs()).groupby("model")["err"].mean()
     n_repeats = int(t["repeat"].nunique()) if "repeat" in t.columns else 1
-    text = ("Out-of-fold comparison, as in Yeung et al.: the ResNet on the three polar maps vs a logistic "
+    text = ("Comparison on predictions for patients outside each model's training rows (out-of-fold, or the "
+            "holdout test set), as in Yeung et al.: the ResNet on the three polar maps vs a logistic "
             "regression on the 51 segment values (17 segments x rest, stress, MFR)"
             + (", and per input map (rest, stress, MFR alone: that map into a ResNet, its 17 segment values into "
                "a logistic regression)" if cfg.get("separate_inputs") else "") + ". "
