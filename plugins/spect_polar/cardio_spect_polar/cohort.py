@@ -39,9 +39,12 @@ from cardio_spect_polar.phantom import LATERAL_DEG, make_phantom
 from cardio_spect_polar.phase import PhaseResult, phase_analysis_batch, result_from_phase_map
 
 CLINICAL_COLUMNS = ("patient_id", "responder", "age", "sex", "qrs_ms", "lvef", "edv", "esv", "scar_burden",
-                    "nyha", "cad", "ckd", "acei_arb", "ischemia", "smoking")
-COVARIATES = CLINICAL_COLUMNS[2:]
-GENERATOR_VERSION = 1  # bump when the simulation changes, so that cached cohorts are rewritten
+                    "nyha", "cad", "ckd", "acei_arb", "ischemia", "smoking", "lvesv_reduction_pct")
+# Columns that define or derive from the outcome: declared as Cohort.outcomes, so the core refuses them
+# as covariates and permutes them with the label in the null control.
+OUTCOME_COLUMNS = ("lvesv_reduction_pct",)
+COVARIATES = tuple(c for c in CLINICAL_COLUMNS[2:] if c not in OUTCOME_COLUMNS)
+GENERATOR_VERSION = 2  # bump when the simulation changes, so that cached cohorts are rewritten
 CACHE_NAMESPACE = "spect_polar"
 LABEL = "responder"
 RECORD_SUFFIXES = DICOM_SUFFIXES | {".npy", ".csv"}
@@ -110,13 +113,20 @@ def simulate_clinical(n_patients: int = 103, seed: int = 0,
              + c["qrs_per_ms"] * (qrs - 157) + c["male"] * male
              + c["scar_per_pct"] * (scar - 27) + c["edv_per_ml"] * (edv - 291))
     p_resp = 1 / (1 + np.exp(-logit))
-    responder = rng.random(n) < p_resp
+    u = rng.random(n)
+    responder = u < p_resp
+    # Follow-up LVESV reduction (%) consistent with the draw: >= 15% exactly for responders (latent
+    # logistic variable logit - logit(u), scaled); it defines the outcome and is declared as such.
+    lvesv_reduction = 15.0 + 10.0 * (logit - np.log(u / (1 - u)))
 
     clinical = pd.DataFrame({
         "patient_id": ids, "responder": responder.astype(int), "age": age.astype(int), "sex": male.astype(int),
         "qrs_ms": qrs.astype(int), "lvef": lvef, "edv": edv, "esv": esv, "scar_burden": scar, "nyha": nyha,
         "cad": cad.astype(int), "ckd": ckd.astype(int), "acei_arb": acei.astype(int),
-        "ischemia": ischemia.astype(int), "smoking": smoking.astype(int)})
+        "ischemia": ischemia.astype(int), "smoking": smoking.astype(int),
+        # rounding keeps the 15% cut exact
+        "lvesv_reduction_pct": np.where(responder, np.maximum(lvesv_reduction.round(2), 15.0),
+                                        np.minimum(lvesv_reduction.round(2), 14.99))})
     truth = pd.DataFrame({
         "patient_id": ids, "late_angle": late_angle.round(2), "late_position": late_position.round(4),
         "late_width": width.round(4), "late_lateral": late_lateral.round(4), "dyssynchrony": dyssynchrony.round(2),
@@ -327,5 +337,10 @@ def load(config: dict, ctx) -> Cohort:
                                progress=ctx.progress, slices=int(data["slices"]), size=int(data["size"]),
                                truth=dict(data.get("truth") or {}))
         root = Path(table["path"].iloc[0]).parent.parent
+    if table[label].nunique() < 2:
+        raise CardioError(f"{data['clinical_csv'] or Path(root) / 'clinical.csv'}: label column {label!r} is constant "
+                          f"({int(table[label].iloc[0])} for all {len(table)} patients); the response models need "
+                          "responders and non-responders")
     paths = dict(zip(table["record_id"], zip(table["path"], table["kind"])))
-    return Cohort(table, loader=lambda rid: load_record(*paths[rid]), label=label, root=root)
+    outcomes = tuple(c for c in (*OUTCOME_COLUMNS, *(data.get("outcomes") or ())) if c in table.columns)
+    return Cohort(table, loader=lambda rid: load_record(*paths[rid]), label=label, root=root, outcomes=outcomes)

@@ -70,3 +70,19 @@ def test_configured_label_is_used(tmp_path):
     assert cohort.label == "crt_response" and set(cohort.table["crt_response"]) <= {0, 1}
     with pytest.raises(CardioError, match="crt_response"):
         load({**cfg, "label": "responder"}, Ctx())
+
+
+def test_constant_label_is_one_line(tmp_path):
+    clinical, _ = simulate_clinical(12, seed=0)
+    clinical.assign(responder=1).to_csv(tmp_path / "clinical.csv", index=False)
+    for pid in clinical["patient_id"]:
+        np.save(tmp_path / f"{pid}.npy", np.full((16, 32), 120.0))
+    cfg = {"label": "responder", "analysis": {"clinical": ["age"]},
+           "data": {"dir": str(tmp_path), "clinical_csv": None, "allow_outside_paths": False}}
+
+    class Ctx:
+        log = None
+
+    with pytest.raises(CardioError, match="label column 'responder' is constant") as err:
+        load(cfg, Ctx())
+    assert "\n" not in str(err.value)
