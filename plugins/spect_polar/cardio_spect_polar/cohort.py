@@ -12,7 +12,8 @@ half the patients and elsewhere (anterior, septal, inferior: 80-280 degrees away
 Response (LVESV reduction >= 15%) is drawn from a logistic model in which the imaging effect is
 spatial: what matters is WHERE the latest zone is (cos of its angle to the posterolateral wall,
 scaled by the dyssynchrony magnitude), which PSD and PBW, being invariant to rotating the phase
-map, cannot see; QRS, male sex, scar burden and EDV add clinical effects. The hidden truth
+map, cannot see; the global dyssynchrony magnitude (what PSD/PBW measure) has its own effect
+(data.truth.dyssynchrony_per_sd); QRS, male sex, scar burden and EDV add clinical effects. The hidden truth
 (late-zone angle, magnitude, true PSD/PBW) is kept in truth.csv, outside clinical.csv.
 
 Layout of a cohort folder: clinical.csv, volumes/<id>.dcm, truth/<id>_true_phase.npy, truth.csv,
