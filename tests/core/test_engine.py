@@ -14,9 +14,12 @@ import torch
 
 from cardio import engine
 
-# Big enough that an epoch lasts a noticeable time, so the kill lands inside training.
+# Many epochs with early stopping off, so a kill right after epoch 2's checkpoint lands inside training
+# however fast the machine is (6 epochs once ran to the end within the test's 0.1 s wait).
+EPOCHS = 40
 SLOW = ["--set", "cv.method=holdout", "--set", "data.n_patients=800", "--set", "data.n_features=128",
-        "--set", "model.hidden=512", "--set", "train.epochs=6", "--set", "train.batch_size=32"]
+        "--set", "model.hidden=512", "--set", f"train.epochs={EPOCHS}", "--set", "train.patience=0",
+        "--set", "train.batch_size=32"]
 
 
 def _estimates(run):
@@ -38,13 +41,12 @@ def test_kill_9_mid_training_then_resume_is_bit_identical(cardio_cli, toy_site, 
         time.sleep(0.05)
     assert proc.poll() is None, "the run ended before it could be killed; make SLOW slower"
     first = ckpt.stat().st_mtime_ns
-    while ckpt.stat().st_mtime_ns == first and proc.poll() is None:  # after epoch 2's checkpoint...
-        time.sleep(0.01)
-    time.sleep(0.1)  # ...into epoch 3
+    while ckpt.stat().st_mtime_ns == first and proc.poll() is None:  # after epoch 2's checkpoint
+        time.sleep(0.005)
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
     done = torch.load(ckpt, weights_only=True)["state"]["epoch"]
-    assert 1 <= done < 6 and not (tmp_path / "killed" / "metrics.json").exists()
+    assert 1 <= done < EPOCHS and not (tmp_path / "killed" / "metrics.json").exists()
     assert not list((tmp_path / "killed" / "checkpoints").glob("*.tmp"))  # atomic writes leave no halves
 
     cardio_cli("run", "--plugin", "toy", "--resume", "killed", check=True)
