@@ -71,9 +71,13 @@ def response_coef(truth: dict | None = None) -> dict[str, float]:
     return {k: float((truth or {}).get(k, v)) for k, v in RESPONSE_COEF.items()}
 
 
-def simulate_clinical(n_patients: int = 103, seed: int = 0,
-                      truth: dict | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(clinical table with CLINICAL_COLUMNS, hidden truth per patient) for the default cohort."""
+def simulate_clinical(n_patients: int = 103, seed: int = 0, truth: dict | None = None,
+                      esv_outliers: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(clinical table with CLINICAL_COLUMNS, hidden truth per patient) for the default cohort.
+
+    `esv_outliers` patients get an implausibly small SPECT ESV reading (12-18 ml; He et al. excluded one
+    patient with 16 ml as an artefact of gated SPECT's low resolution); their phantoms are unchanged.
+    """
     if n_patients < 10:
         raise CardioError(f"the synthetic cohort needs at least 10 patients, got {n_patients}")
     rng = np.random.default_rng([seed, 2020])
@@ -120,6 +124,13 @@ def simulate_clinical(n_patients: int = 103, seed: int = 0,
     # logistic variable logit - logit(u), scaled); it defines the outcome and is declared as such.
     lvesv_reduction = 15.0 + 10.0 * (logit - np.log(u / (1 - u)))
 
+    if not 0 <= esv_outliers <= n // 10:
+        raise CardioError(f"data.esv_outliers = {esv_outliers} is out of range; allowed: 0 to {n // 10} "
+                          f"(a tenth of {n} patients)")
+    # Drawn last, so the cohort with no outliers is the one earlier versions wrote.
+    outlier_rows = rng.choice(n, size=esv_outliers, replace=False) if esv_outliers else np.zeros(0, int)
+    esv[outlier_rows] = rng.uniform(12.0, 18.0, esv_outliers).round(1)
+
     clinical = pd.DataFrame({
         "patient_id": ids, "responder": responder.astype(int), "age": age.astype(int), "sex": male.astype(int),
         "qrs_ms": qrs.astype(int), "lvef": lvef, "edv": edv, "esv": esv, "scar_burden": scar, "nyha": nyha,
@@ -137,24 +148,27 @@ def simulate_clinical(n_patients: int = 103, seed: int = 0,
 
 
 def cohort_params(n_patients: int = 103, seed: int = 0, gates: int = 8, slices: int = 24, size: int = 48,
-                  truth: dict | None = None) -> dict:
+                  truth: dict | None = None, esv_outliers: int = 0) -> dict:
     """Everything the synthetic cohort depends on (its cache key, and params.json in its folder)."""
     # The field of view stays 144 x 240 x 240 mm: fewer slices or pixels mean larger voxels.
-    return {"generator": "cardio spect_polar default cohort", "version": GENERATOR_VERSION,
-            "n_patients": int(n_patients), "seed": int(seed), "gates": int(gates), "slices": int(slices),
-            "size": int(size), "pixel_mm": round(240.0 / size, 4), "slice_mm": round(144.0 / slices, 4),
-            "response_model": response_coef(truth)}
+    params = {"generator": "cardio spect_polar default cohort", "version": GENERATOR_VERSION,
+              "n_patients": int(n_patients), "seed": int(seed), "gates": int(gates), "slices": int(slices),
+              "size": int(size), "pixel_mm": round(240.0 / size, 4), "slice_mm": round(144.0 / slices, 4),
+              "response_model": response_coef(truth)}
+    if esv_outliers:  # absent when 0, so the cohorts cached before this option keep their key
+        params["esv_outliers"] = int(esv_outliers)
+    return params
 
 
 def write_default_cohort(cache: Cache, n_patients: int = 103, seed: int = 0, gates: int = 8,
                          progress: Progress | None = None, *, slices: int = 24, size: int = 48,
-                         truth: dict | None = None) -> Path:
+                         truth: dict | None = None, esv_outliers: int = 0) -> Path:
     """The default cohort's folder in a cardio.Cache (`ctx.cache`): written once, whole, then reused."""
     if gates not in (8, 16):
         raise CardioError(f"the synthetic cohort is gated with 8 or 16 gates, got {gates}")
     if not (16 <= slices <= 64 and 32 <= size <= 128):
         raise CardioError(f"synthetic volumes need 16-64 slices and 32-128 pixels a side, got {slices} x {size}")
-    params = cohort_params(n_patients, seed, gates, slices, size, truth)
+    params = cohort_params(n_patients, seed, gates, slices, size, truth, esv_outliers)
     return cache.get(CACHE_NAMESPACE, params, lambda folder: _write_cohort(folder, params, progress or _tqdm),
                      version=GENERATOR_VERSION)
 
@@ -162,7 +176,7 @@ def write_default_cohort(cache: Cache, n_patients: int = 103, seed: int = 0, gat
 def _write_cohort(folder: Path, params: dict, progress: Progress) -> None:
     """Simulate the cohort and write it into a new folder (the cache renames it into place when whole)."""
     n_patients, seed, gates = params["n_patients"], params["seed"], params["gates"]
-    clinical, truth = simulate_clinical(n_patients, seed, params["response_model"])
+    clinical, truth = simulate_clinical(n_patients, seed, params["response_model"], params.get("esv_outliers", 0))
     (folder / "volumes").mkdir(parents=True)
     (folder / "truth").mkdir()
     true_psd, true_pbw = [], []
@@ -192,9 +206,10 @@ def _write_cohort(folder: Path, params: dict, progress: Progress) -> None:
 
 def default_cohort(cache: Cache, n_patients: int = 103, seed: int = 0, gates: int = 8,
                    progress: Progress | None = None, *, slices: int = 24, size: int = 48,
-                   truth: dict | None = None) -> pd.DataFrame:
+                   truth: dict | None = None, esv_outliers: int = 0) -> pd.DataFrame:
     """Write-or-reuse the default cohort and load it like a user cohort (plus true_phase_path)."""
-    folder = write_default_cohort(cache, n_patients, seed, gates, progress, slices=slices, size=size, truth=truth)
+    folder = write_default_cohort(cache, n_patients, seed, gates, progress, slices=slices, size=size, truth=truth,
+                                  esv_outliers=esv_outliers)
     table = load_cohort(folder, folder / "clinical.csv", columns=COVARIATES, label="responder")
     table["true_phase_path"] = [str(folder / "truth" / f"{pid}_true_phase.npy") for pid in table["patient_id"]]
     return table
@@ -336,12 +351,37 @@ def load(config: dict, ctx) -> Cohort:
                               "(set data.dir for a cohort of your own)")
         table = default_cohort(ctx.cache, int(data["n_patients"]), int(data["seed"]), int(data["gates"]),
                                progress=ctx.progress, slices=int(data["slices"]), size=int(data["size"]),
-                               truth=dict(data.get("truth") or {}))
+                               truth=dict(data.get("truth") or {}), esv_outliers=int(data["esv_outliers"]))
         root = Path(table["path"].iloc[0]).parent.parent
+    csv_name = data["clinical_csv"] or Path(root) / "clinical.csv"
+    table, excluded = exclude_small_esv(table, data["min_esv_ml"], csv_name)
+    if excluded:
+        ctx.log.info("excluded %d patient(s) with ESV < %g ml before the analysis (He et al.'s outlier step): %s",
+                     len(excluded), float(data["min_esv_ml"]), ", ".join(excluded))
     if table[label].nunique() < 2:
         raise CardioError(f"{data['clinical_csv'] or Path(root) / 'clinical.csv'}: label column {label!r} is constant "
                           f"({int(table[label].iloc[0])} for all {len(table)} patients); the response models need "
                           "responders and non-responders")
     paths = dict(zip(table["record_id"], zip(table["path"], table["kind"])))
     outcomes = tuple(c for c in (*OUTCOME_COLUMNS, *(data.get("outcomes") or ())) if c in table.columns)
-    return Cohort(table, loader=lambda rid: load_record(*paths[rid]), label=label, root=root, outcomes=outcomes)
+    return Cohort(table, loader=lambda rid: load_record(*paths[rid]), label=label, root=root, outcomes=outcomes,
+                  meta={"esv_excluded": excluded, "min_esv_ml": data["min_esv_ml"]})
+
+
+def exclude_small_esv(table: pd.DataFrame, min_esv_ml: float | None,
+                      csv_name: str | Path) -> tuple[pd.DataFrame, list[str]]:
+    """(table without the patients whose baseline ESV is below `min_esv_ml`, their patient ids).
+
+    He et al. excluded one of 103 patients for an ESV of 16 ml, "an outlier caused by the low resolution of
+    gated SPECT MPI"; the rule is label-free, so it runs on the whole cohort before any split.
+    """
+    if min_esv_ml is None:
+        return table, []
+    if "esv" not in table.columns:
+        raise CardioError(f"{csv_name}: data.min_esv_ml = {min_esv_ml} needs an 'esv' column (baseline ESV, ml)")
+    esv = pd.to_numeric(table["esv"], errors="coerce")
+    if esv.isna().any():
+        rows = [int(i) + 2 for i in np.flatnonzero(esv.isna())][:10]
+        raise CardioError(f"{csv_name}: column 'esv' must be numeric for data.min_esv_ml; CSV lines {rows} are not")
+    small = (esv < float(min_esv_ml)).to_numpy()
+    return table.loc[~small].reset_index(drop=True), table.loc[small, "patient_id"].astype(str).tolist()

@@ -53,4 +53,5 @@ def phase_features(cohort: Cohort, config: dict, ctx) -> Features:
     for j in range(segs.shape[1]):
         table[f"phase_seg{j + 1:02d}"] = segs[:, j]
     x = np.stack([r.phase_map.ravel() for r in results]).astype(np.float32)
-    return Features(table, x=x, label=cohort.label, meta={"grid": results[0].phase_map.shape, "phase_results": results})
+    return Features(table, x=x, label=cohort.label, meta={"grid": results[0].phase_map.shape, "phase_results": results,
+                                                          "esv_excluded": cohort.meta.get("esv_excluded", [])})

@@ -44,6 +44,12 @@ def evaluate_sections(predictions: Predictions, features: Features, config: dict
         "table shows repeat 0 and the mean and range over repeats. The held-out incremental-value table is the "
         "out-of-fold counterpart of the in-sample LR test and ORs: response regressed on the held-out scores' "
         "log-odds (per SD). Every number in this section is valid under selection.")
+    excluded = features.meta.get("esv_excluded") or []
+    min_esv = config["data"]["min_esv_ml"]
+    if min_esv is not None:
+        text += (f"\n\n**Outlier exclusion** (data.min_esv_ml = {min_esv:g} ml, He et al.'s step): "
+                 f"{len(excluded)} patient(s) with a baseline ESV below it were excluded before any analysis"
+                 + (f" ({', '.join(excluded)})" if excluded else "") + f"; {len(features.table)} analysed.")
     if not config["data"]["dir"]:
         from cardio_spect_polar.cohort import response_coef
         c = response_coef(config["data"].get("truth"))
@@ -51,7 +57,9 @@ def evaluate_sections(predictions: Predictions, features: Features, config: dict
             f"{v:g}" + ("" if k == "intercept" else f" x {k}") for k, v in c.items()) + ")), where late_lateral = "
             "cos(angle of the latest zone to the posterolateral wall) x dyssynchrony / (dyssynchrony + 60) (a "
             "spatial effect PSD/PBW cannot see), dyssynchrony_per_sd = the global dyssynchrony magnitude in SDs "
-            "of 45 degrees (what PSD/PBW measure), and the clinical terms are centred on the cohort means.")
+            "of 45 degrees (what PSD/PBW measure), and the clinical terms are centred on the cohort means."
+            + (f" {config['data']['esv_outliers']} patient(s) were given an artefactual SPECT ESV of 12-18 ml "
+               "(data.esv_outliers)." if config["data"]["esv_outliers"] else ""))
     sections.append(Section(title="SPECT phase autoencoder: in-sample vs cross-validated (out-of-fold)", text=text,
                             tables={f"In-sample vs out-of-fold AUC (DeLong {level:.0%} CI)": table,
                                     "Held-out incremental value of the AE score (out-of-fold LR test, OR per SD)":

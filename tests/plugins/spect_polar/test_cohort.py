@@ -148,3 +148,25 @@ def test_user_cohort_errors_name_the_csv(user_folder, tmp_path):
         cohort.load_cohort(vols, dup)
     with pytest.raises(CardioError, match="does not exist"):
         cohort.load_cohort(tmp_path / "nowhere", csv)
+
+
+def test_esv_outlier_is_planted_and_the_papers_exclusion_removes_it_alone():
+    """He et al. excluded one of 103 patients for an ESV of 16 ml; data.esv_outliers plants such a reading and
+    data.min_esv_ml excludes it, leaving every other patient (and the cohort without outliers) unchanged."""
+    clean, _ = cohort.simulate_clinical(103, seed=0)
+    planted, _ = cohort.simulate_clinical(103, seed=0, esv_outliers=1)
+    changed = np.flatnonzero(clean["esv"].to_numpy() != planted["esv"].to_numpy())
+    assert len(changed) == 1 and 12 <= planted["esv"].iloc[changed[0]] <= 18
+    pd.testing.assert_frame_equal(clean.drop(index=changed), planted.drop(index=changed))
+    assert "esv_outliers" not in cohort.cohort_params(103, 0)  # cached cohorts without outliers keep their key
+
+    kept, excluded = cohort.exclude_small_esv(planted, 20, "clinical.csv")
+    assert excluded == [planted["patient_id"].iloc[changed[0]]] and len(kept) == 102
+    assert cohort.exclude_small_esv(planted, None, "clinical.csv") == (planted, [])
+    with pytest.raises(CardioError, match="out of range"):
+        cohort.simulate_clinical(20, seed=0, esv_outliers=5)
+    with pytest.raises(CardioError, match=r"my\.csv: data\.min_esv_ml = 20 needs an 'esv' column"):
+        cohort.exclude_small_esv(planted.drop(columns="esv"), 20, "my.csv")
+    with pytest.raises(CardioError, match=r"my\.csv: column 'esv' must be numeric .* CSV lines \[3\]"):
+        cohort.exclude_small_esv(planted.assign(esv=["x" if i == 1 else v for i, v in enumerate(planted["esv"])]),
+                                 20, "my.csv")
