@@ -18,6 +18,15 @@ results. Goal (final, mean over seeds): V Se >= 0.90 with V +P >= 0.90, and S Se
     python benchmarks/aami_interpatient.py                             # DS1 CV of the frozen protocol
     python benchmarks/aami_interpatient.py --folds 3 --set pretrain.side_features=[rr,dechazal_rr,shape]
     python benchmarks/aami_interpatient.py --mode final --seeds 0 1 2  # the ledgered DS2 look
+
+Issue 10 comparison (rule fixed before any of its runs): candidates are the validated protocol frozen at 3fdc5b8
+(FROZEN below) and the fused protocol (interpatient.fit_fused: all training records, Q left out, class-balanced
+sampling pretrain.balance_power=1, 6 epochs, no validation split, no prior correction; rules "cnn" = the balanced
+CNN's argmax and "fused" = argmax of the CNN's plus the balanced side-feature logistic regression's
+log-probabilities; "side" = that regression alone, reported as the reference of what RR + shape give without
+the network, not a candidate). The chosen candidate is the one with the highest DS1 grouped 3-fold CV macro F1,
+mean over the seeds run (0, 1, 2 where time allows, the same seeds for every candidate). DS2 is looked at only if
+the chosen candidate's DS1 CV means meet the goal.
 """
 from __future__ import annotations
 
@@ -47,6 +56,8 @@ LEDGER = REPO / "benchmarks" / "ledgers" / "aami_ds2.csv"
 FROZEN = ("pretrain.max_beats_per_class=2000", "pretrain.max_eval_beats=null", "pretrain.epochs=6",
           "pretrain.patience=3", "pretrain.batch_size=64", "pretrain.side_features=[rr,shape]",
           "pretrain.val_fraction=0.2", "pretrain.prior_strength=null")
+#: interpatient.PROTOCOLS: how the network is fitted and how it decides.
+PROTOCOL = "validated"
 GOALS = {"V Se": 0.90, "V +P": 0.90, "S Se": 0.60}
 #: Published DS1 -> DS2 results (percent), as printed in the papers' result tables.
 PUBLISHED = {
@@ -119,18 +130,26 @@ def print_published() -> None:
         print("  " + name + ": " + ", ".join(f"{k} {'–' if x is None else x}" for k, x in v.items()))
 
 
-def run_cv(config: dict, ctx, folds: int, seeds: list[int], out: Path) -> dict:
+def run_cv(config: dict, ctx, folds: int, seeds: list[int], out: Path, protocol: str) -> dict:
     runs = []
     for seed in seeds:
         engine.seed_everything(seed)
         t0 = time.perf_counter()
-        r = interpatient.ds1_cv(config, ctx, folds=folds, seed=seed)
+        r = interpatient.ds1_cv(config, ctx, folds=folds, seed=seed, protocol=protocol)
         r["seconds"] = time.perf_counter() - t0
-        print_results(f"DS1 grouped {folds}-fold CV, seed {seed} (prior strength per fold "
-                      f"{[f['prior_strength'] for f in r['folds']]}; {r['seconds']:.0f} s)", r)
+        for rule, rr in (r.get("rules") or {protocol: r}).items():
+            print_results(f"DS1 grouped {folds}-fold CV, seed {seed}, {protocol} protocol, rule {rule} (prior "
+                          f"strength per fold {[f['prior_strength'] for f in r['folds']]}; {r['seconds']:.0f} s)", rr)
         runs.append(r)
-    write_text_atomic(out / "ds1_cv.json", json.dumps(runs, indent=1, default=str))
-    return {"runs": runs, "summary": summary_over_seeds(runs)}
+        write_text_atomic(out / "ds1_cv.json", json.dumps(runs, indent=1, default=str))
+    summary = summary_over_seeds(runs)
+    rules = {rule: summary_over_seeds([r["rules"][rule] for r in runs]) for rule in (runs[0].get("rules") or {})}
+    for rule, summ in (rules or {protocol: summary}).items():
+        print(f"\nDS1 CV over seeds {seeds}, rule {rule} (mean ± SD): " + "; ".join(
+            f"{k} {v['mean']:.3f} ± {v['sd']:.3f}" for k, v in summ.items()))
+        print("goal on DS1 CV (mean over seeds): " + ", ".join(
+            f"{k} >= {g}: {'met' if summ[k]['mean'] >= g else 'NOT met'}" for k, g in GOALS.items()))
+    return {"runs": runs, "summary": summary, "rules": rules}
 
 
 def run_final(config: dict, ctx, seeds: list[int], out: Path, note: str) -> dict:
@@ -138,7 +157,7 @@ def run_final(config: dict, ctx, seeds: list[int], out: Path, note: str) -> dict
     for seed in seeds:
         engine.seed_everything(seed)
         t0 = time.perf_counter()
-        r = interpatient.ds2_look(config, ctx, LEDGER, REPO, seed=seed, note=note)
+        r = interpatient.ds2_look(config, ctx, LEDGER, REPO, seed=seed, note=note, protocol=PROTOCOL)
         r["seconds"] = time.perf_counter() - t0
         print_results(f"DS2 look {r['look']} (ledgered), seed {seed}: prior strength {r['prior_strength']}, "
                       f"epochs run {r['epochs_run']} (best {r['best_epoch']}), validation records "
@@ -160,14 +179,16 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--mode", choices=("cv", "final"), default="cv")
     ap.add_argument("--seeds", type=int, nargs="+", default=[0], help="training seeds (final: at least 3)")
-    ap.add_argument("--folds", type=int, default=4, help="cv: record folds of DS1")
+    ap.add_argument("--folds", type=int, default=3, help="cv: record folds of DS1")
+    ap.add_argument("--protocol", choices=interpatient.PROTOCOLS, default=PROTOCOL,
+                    help="cv only: the protocol to cross-validate (final runs PROTOCOL)")
     ap.add_argument("--set", action="append", default=[], dest="sets", help="cv only: override, e.g. pretrain.epochs=8")
     ap.add_argument("--note", default="", help="final: a note for the ledger row")
     ap.add_argument("--device", default="auto")
     ap.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     ap.add_argument("--out", default=None, help="folder for checkpoints and results")
     args = ap.parse_args(argv)
-    if args.mode == "final" and args.sets:
+    if args.mode == "final" and (args.sets or args.protocol != PROTOCOL):
         ap.error("the final mode runs the frozen protocol (FROZEN); change it, commit it, then look")
     if args.mode == "final" and len(args.seeds) < 3:
         ap.error("the final mode needs at least 3 seeds")
@@ -182,14 +203,15 @@ def main(argv=None) -> int:
     ctx = context(out, config, device=config["device"], seed=args.seeds[0], cache_dir=cache)
     pt = config["pretrain"]
     print(f"machine: {machine(ctx.device)}")
-    print(f"protocol ({args.mode}; config hash {interpatient.config_hash(config)}): arch={pt['arch']} "
+    chash = interpatient.config_hash(config, args.protocol)
+    print(f"protocol ({args.mode}, {args.protocol}; config hash {chash}): arch={pt['arch']} "
           f"side_features={pt['side_features']} epochs={pt['epochs']} batch_size={pt['batch_size']} lr={pt['lr']} "
           f"max_beats_per_class={pt['max_beats_per_class']} max_eval_beats={pt['max_eval_beats']} "
           f"balance_power={pt['balance_power']} prior_correction={pt['prior_correction']} "
           f"prior_strength={pt['prior_strength']} val_fraction={pt['val_fraction']} patience={pt['patience']}")
     t0 = time.perf_counter()
     if args.mode == "cv":
-        result = run_cv(config, ctx, args.folds, args.seeds, out)
+        result = run_cv(config, ctx, args.folds, args.seeds, out, args.protocol)
     else:
         result = run_final(config, ctx, args.seeds, out, args.note)
         print(f"\nEvery DS2 look on record ({LEDGER.relative_to(REPO)}):")
@@ -202,7 +224,8 @@ def main(argv=None) -> int:
     print(f"wall {seconds:.0f} s; results in {out}")
     write_text_atomic(out / "summary.json", json.dumps({"machine": machine(ctx.device), "mode": args.mode,
                                                         "sets": list(sets), "seeds": args.seeds, "seconds": seconds,
-                                                        "summary": result["summary"],
+                                                        "summary": result["summary"], "rules": result.get("rules"),
+                                                        "protocol": args.protocol,
                                                         "goal_met": result.get("goal_met")}, indent=1))
     return 0
 

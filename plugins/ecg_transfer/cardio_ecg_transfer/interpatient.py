@@ -9,6 +9,7 @@ the ledger `benchmarks/ledgers/aami_ds2.csv`, so that every look at the test set
 from __future__ import annotations
 
 import csv
+import dataclasses
 import datetime as dt
 import hashlib
 import json
@@ -24,14 +25,24 @@ from cardio_ecg_transfer import aami, pretrain
 LEDGER_COLUMNS = ("look", "utc_date", "git_commit", "tree", "config_hash", "seed", "status", "records", "n_beats",
                   "macro_f1", "balanced_accuracy", "accuracy", "se_N", "ppv_N", "se_S", "ppv_S", "se_V", "ppv_V",
                   "se_F", "ppv_F", "prior_strength", "side_features", "note")
+#: Protocols: "validated" is pretrain.fit_pretraining as a plugin run does it (record-level validation split, early
+#: stopping, prior strength searched on the validation records); "fused" fits every training record, class-balanced,
+#: a fixed number of epochs, and decides by a rule fixed beforehand (argmax of the summed log-probabilities of the
+#: balanced CNN and the balanced side-feature logistic regression), so nothing is chosen on a few records.
+PROTOCOLS = ("validated", "fused")
+#: Decision rules of the fused protocol, all from one fit: the CNN alone, the side features alone, both summed.
+FUSED_RULES = ("cnn", "side", "fused")
 #: Config sections that define the pretraining (the ledger's config hash covers these and nothing else).
 HASHED = ("preprocess", "spectrogram", "pretrain")
 
 
-def config_hash(config: dict) -> str:
-    """First 12 hex digits of the SHA-256 of the settings that define a pretraining (seed excluded)."""
+def config_hash(config: dict, protocol: str = "validated") -> str:
+    """First 12 hex digits of the SHA-256 of the settings that define a pretraining (seed excluded); the protocol
+    counts when it is not "validated" (so earlier hashes stay the same)."""
     part = {k: config[k] for k in HASHED}
     part["data"] = {k: config["data"][k] for k in ("fs", "mitdb_lead")}
+    if protocol != "validated":
+        part["protocol"] = protocol
     return hashlib.sha256(json.dumps(part, sort_keys=True, default=str).encode()).hexdigest()[:12]
 
 
@@ -56,29 +67,82 @@ def _fold_records(records: list[str], folds: int, seed: int) -> list[list[str]]:
     return [order[i::folds] for i in range(folds)]
 
 
-def ds1_cv(config: dict, ctx, folds: int = 4, seed: int | None = None) -> dict:
-    """Grouped (record-level) cross-validation inside DS1: per fold a pretraining fitted on the other records
-    predicts every beat of the held-out records; the pooled predictions are scored with record-bootstrap CIs."""
-    seed = ctx.seed if seed is None else int(seed)
-    root = pretrain.mitdb_root(config, ctx)
-    records = aami.ds1_records(config["pretrain"]["records"])
-    ys, preds, recs, per_fold = [], [], [], []
-    for k, held_out in enumerate(_fold_records(records, folds, seed)):
-        rest = [r for r in records if r not in held_out]
-        fitted = pretrain.fit_pretraining(root, rest, config, ctx, seed=seed + 100 * k, name=f"cv{seed}-{k}")
-        test = pretrain.cached_beat_set(root, held_out, config, ctx.cache, max_per_class=None, max_total=None,
-                                        seed=0, progress=ctx.progress, desc=f"DS1 fold {k}")  # all beats
-        ys.append(test.y)
-        preds.append(pretrain.predict(fitted, test, ctx))
-        recs.append(test.record)
-        per_fold.append({"held_out": held_out, "prior_strength": fitted.strength,
-                         "epochs_run": len(fitted.fit.history), "best_epoch": fitted.fit.best_epoch})
-        ctx.log.info("DS1 CV fold %d: held out %s, prior strength %g", k, held_out, fitted.strength)
-    y, pred, rec = np.concatenate(ys), np.concatenate(preds), np.concatenate(recs)
+@dataclasses.dataclass
+class FusedFit:
+    """The fused protocol's fit: the balanced CNN and the balanced side-feature logistic regression."""
+
+    model: object
+    side_model: object
+    fit: object
+    train_counts: dict
+    strength: float = 0.0  # no prior correction (the ledger's prior_strength column)
+
+
+def fit_fused(root: Path, records: list[str], config: dict, ctx, seed: int, name: str) -> FusedFit:
+    """The fused protocol on `records`: the CNN on class-capped beats of every record (no validation split, Q left
+    out, sampled with pretrain.balance_power, all pretrain.epochs), the side model on every beat of them."""
+    pt = config["pretrain"]
+    beats = pretrain.cached_beat_set(root, records, config, ctx.cache, max_per_class=pt["max_beats_per_class"],
+                                     max_total=None, seed=seed, progress=ctx.progress, desc="DS1 fitting")
+    train = pretrain.subset(beats, np.flatnonzero(beats.y != aami.AAMI_CLASSES.index("Q")))
+    fctx = dataclasses.replace(ctx, seed=int(seed))  # the engine's sampler draws with ctx.seed
+    model, fit = pretrain.train_classifier(train, None, config, fctx, int(seed), name)
+    every = pretrain.cached_beat_set(root, records, config, ctx.cache, max_per_class=None, max_total=None, seed=0,
+                                     progress=ctx.progress, desc="DS1 side model")
+    return FusedFit(model, pretrain.fit_side_model(every), fit, train.counts())
+
+
+def fused_log_proba(fitted: FusedFit, beats: pretrain.BeatSet, ctx) -> dict[str, np.ndarray]:
+    """(n, 5) scores of every rule of FUSED_RULES; each rule predicts the argmax of its scores."""
+    logits = ctx.engine.predict(fitted.model, ctx.engine.ArrayDataset(beats.inputs()), ctx).astype(np.float64)
+    cnn = logits - np.logaddexp.reduce(logits, axis=1, keepdims=True)
+    side = pretrain.side_log_proba(fitted.side_model, beats)
+    return {"cnn": cnn, "side": side, "fused": cnn + side}
+
+
+def _scored(y: np.ndarray, pred: np.ndarray, rec: np.ndarray, config: dict, seed: int) -> dict:
     results = pretrain.classification_results(y, pred)
     results["ci"] = pretrain.record_bootstrap(y, pred, rec, config, seed=seed)
     results["always_n"] = pretrain.always_n(y)
+    return results
+
+
+def ds1_cv(config: dict, ctx, folds: int = 4, seed: int | None = None, protocol: str = "validated") -> dict:
+    """Grouped (record-level) cross-validation inside DS1: per fold a pretraining fitted on the other records
+    predicts every beat of the held-out records; the pooled predictions are scored with record-bootstrap CIs.
+
+    With protocol "fused" the results are those of the fused rule, and `rules` holds every rule of FUSED_RULES
+    (one fit per fold serves them all)."""
+    if protocol not in PROTOCOLS:
+        raise CardioError(f"unknown protocol {protocol!r}; use one of {PROTOCOLS}")
+    seed = ctx.seed if seed is None else int(seed)
+    root = pretrain.mitdb_root(config, ctx)
+    records = aami.ds1_records(config["pretrain"]["records"])
+    ys, preds, recs, per_fold = [], {r: [] for r in FUSED_RULES}, [], []
+    for k, held_out in enumerate(_fold_records(records, folds, seed)):
+        rest = [r for r in records if r not in held_out]
+        test = pretrain.cached_beat_set(root, held_out, config, ctx.cache, max_per_class=None, max_total=None,
+                                        seed=0, progress=ctx.progress, desc=f"DS1 fold {k}")  # all beats
+        if protocol == "validated":
+            fitted = pretrain.fit_pretraining(root, rest, config, ctx, seed=seed + 100 * k, name=f"cv{seed}-{k}")
+            preds["fused"].append(pretrain.predict(fitted, test, ctx))
+            per_fold.append({"held_out": held_out, "prior_strength": fitted.strength,
+                             "epochs_run": len(fitted.fit.history), "best_epoch": fitted.fit.best_epoch})
+        else:
+            fused = fit_fused(root, rest, config, ctx, seed=seed + 100 * k, name=f"cv{seed}-{k}-fused")
+            for rule, score in fused_log_proba(fused, test, ctx).items():
+                preds[rule].append(score.argmax(axis=1))
+            per_fold.append({"held_out": held_out, "prior_strength": 0.0, "train_counts": fused.train_counts,
+                             "epochs_run": len(fused.fit.history), "best_epoch": fused.fit.best_epoch})
+        ys.append(test.y)
+        recs.append(test.record)
+        ctx.log.info("DS1 CV fold %d: held out %s, %s", k, held_out, per_fold[-1])
+    y, rec = np.concatenate(ys), np.concatenate(recs)
+    results = _scored(y, np.concatenate(preds["fused"]), rec, config, seed)
+    if protocol == "fused":
+        results["rules"] = {r: _scored(y, np.concatenate(preds[r]), rec, config, seed) for r in FUSED_RULES}
     results["folds"] = per_fold
+    results["protocol"] = protocol
     return results
 
 
@@ -114,7 +178,8 @@ def append_ledger(ledger: Path, row: dict) -> None:
         w.writerow({k: row.get(k, "") for k in LEDGER_COLUMNS})
 
 
-def ds2_look(config: dict, ctx, ledger: Path, repo: Path, seed: int, note: str = "") -> dict:
+def ds2_look(config: dict, ctx, ledger: Path, repo: Path, seed: int, note: str = "",
+             protocol: str = "validated") -> dict:
     """Fit the pretraining on DS1 (seed `seed`), predict every DS2 beat once, append the look to `ledger`.
 
     The only function that predicts DS2. The row is written before the results are returned.
@@ -122,20 +187,34 @@ def ds2_look(config: dict, ctx, ledger: Path, repo: Path, seed: int, note: str =
     pt = config["pretrain"]
     if pt["records"] not in (None, "all"):
         raise CardioError("the DS2 look trains on all of DS1 and tests on all of DS2 (pretrain.records: null)")
+    if protocol not in PROTOCOLS:
+        raise CardioError(f"unknown protocol {protocol!r}; use one of {PROTOCOLS}")
     root = pretrain.mitdb_root(config, ctx)
-    fitted = pretrain.fit_pretraining(root, list(aami.DS1), config, ctx, seed=seed, name=f"ds2-seed{seed}")
+    if protocol == "validated":
+        fitted = pretrain.fit_pretraining(root, list(aami.DS1), config, ctx, seed=seed, name=f"ds2-seed{seed}")
+    else:
+        fitted = fit_fused(root, list(aami.DS1), config, ctx, seed=seed, name=f"ds2-seed{seed}-fused")
     # every DS2 beat (no sampling, so one cached set serves every seed)
     test = pretrain.cached_beat_set(root, list(aami.DS2), config, ctx.cache, max_per_class=None, max_total=None,
                                     seed=0, progress=ctx.progress, desc="DS2", test_look=True)
-    pred = pretrain.predict(fitted, test, ctx)
+    if protocol == "validated":
+        pred = pretrain.predict(fitted, test, ctx)
+    else:
+        pred = fused_log_proba(fitted, test, ctx)["fused"].argmax(axis=1)
     results = pretrain.classification_results(test.y, pred)
     results["ci"] = pretrain.record_bootstrap(test.y, pred, test.record, config, seed=seed)
     results["always_n"] = pretrain.always_n(test.y)
-    results.update(pretrain.describe(fitted, config))
+    if protocol == "validated":
+        results.update(pretrain.describe(fitted, config))
+    else:
+        results.update({"arch": pt["arch"], "train_counts": fitted.train_counts, "prior_strength": 0.0,
+                        "epochs_run": len(fitted.fit.history), "best_epoch": fitted.fit.best_epoch,
+                        "val_records": [], "protocol": protocol})
     results["evaluated_on"] = "DS2 (all beats)"
     results["side_kinds"] = list(pt["side_features"])
     commit, tree = git_state(repo)
     look = len(read_ledger(ledger)) + 1
-    append_ledger(ledger, _ledger_row(results, look, commit, tree, config_hash(config), seed, note))
-    results.update({"look": look, "git_commit": commit, "tree": tree, "config_hash": config_hash(config)})
+    chash = config_hash(config, protocol)
+    append_ledger(ledger, _ledger_row(results, look, commit, tree, chash, seed, note or f"{protocol} protocol"))
+    results.update({"look": look, "git_commit": commit, "tree": tree, "config_hash": chash})
     return results

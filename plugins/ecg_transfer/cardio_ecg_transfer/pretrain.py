@@ -492,9 +492,9 @@ def prior_correction(model, train: BeatSet, val: BeatSet, config: dict, ctx
     return strength * shift, strength, strength_scores
 
 
-def train_classifier(train: BeatSet, val: BeatSet, config: dict, ctx, seed: int, name: str = "pretrain"):
+def train_classifier(train: BeatSet, val: BeatSet | None, config: dict, ctx, seed: int, name: str = "pretrain"):
     """(model, fit result): the 5-class ResNet fitted by the core's loop on the fitting records' beats,
-    early-stopped on the validation records' balanced accuracy."""
+    early-stopped on the validation records' balanced accuracy (val None: every epoch runs, no stopping)."""
     pt = config["pretrain"]
     if len(np.unique(train.y)) < 2:
         raise CardioError(f"the MIT-BIH training beats hold one class only ({train.counts()}); use more records")
@@ -502,8 +502,43 @@ def train_classifier(train: BeatSet, val: BeatSet, config: dict, ctx, seed: int,
     if model.n_side:
         model.set_side_scaling(train.side)
     train_ds = ctx.engine.ArrayDataset(train.inputs(), train.y)
-    val_ds = ctx.engine.ArrayDataset(val.inputs(), val.y)
+    val_ds = None if val is None else ctx.engine.ArrayDataset(val.inputs(), val.y)
     weights = class_weights(train.y, float(pt["balance_power"]))
-    res = ctx.engine.fit(model, train_ds, val_ds, ctx, name=name, settings=pt, metric=balanced_accuracy,
-                         sample_weights=weights)
+    settings = pt if val is not None else {**pt, "patience": 0}
+    res = ctx.engine.fit(model, train_ds, val_ds, ctx, name=name, settings=settings,
+                         metric=balanced_accuracy if val is not None else None, sample_weights=weights)
     return res.model, res
+
+
+def subset(beats: BeatSet, rows: np.ndarray) -> BeatSet:
+    """The beats of `rows` (population kept: it describes the records, not the subset)."""
+    return BeatSet(beats.x[rows], beats.y[rows], beats.record[rows], beats.population, beats.side[rows])
+
+
+#: Classes the side-feature model is fitted on; Q (8 DS1 beats) would be a class of a handful of points.
+SIDE_MODEL_CLASSES = ("N", "S", "V", "F")
+
+
+def fit_side_model(beats: BeatSet):
+    """Class-balanced multinomial logistic regression on the standardized side features of `beats` (N, S, V, F).
+
+    The linear, de Chazal-like component of the fused protocol: RR intervals relative to the record's own
+    rhythm find S beats that the spectrogram alone cannot tell from N; balanced class weights give it the
+    same (uniform) class prior as the balanced CNN, so their log-probabilities add.
+    """
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    if not beats.side.shape[1]:
+        raise CardioError("the side-feature model needs pretrain.side_features")
+    keep = np.isin(beats.y, [aami.AAMI_CLASSES.index(c) for c in SIDE_MODEL_CLASSES])
+    model = make_pipeline(StandardScaler(), LogisticRegression(class_weight="balanced", max_iter=2000))
+    return model.fit(beats.side[keep], beats.y[keep])
+
+
+def side_log_proba(model, beats: BeatSet) -> np.ndarray:
+    """(n, 5) log-probabilities of the side-feature model over AAMI_CLASSES (-30 for a class it was not fitted on)."""
+    out = np.full((len(beats.y), len(aami.AAMI_CLASSES)), -30.0)
+    out[:, model.classes_] = model.predict_log_proba(beats.side)
+    return out
