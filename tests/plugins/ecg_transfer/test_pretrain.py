@@ -132,3 +132,28 @@ def test_config_hash_covers_the_pretraining_settings_only():
     assert base == interpatient.config_hash(plugin_config("ecg_transfer", ["seed=5", "cv.folds=3"]))
     assert base != interpatient.config_hash(plugin_config("ecg_transfer", ["pretrain.epochs=9"]))
     assert interpatient.git_state(REPO)[0] != "unknown"
+    # the fused protocol hashes apart from the validated one, which keeps the hashes of the ledgered looks
+    assert interpatient.config_hash(plugin_config("ecg_transfer", []), "validated") == base
+    assert interpatient.config_hash(plugin_config("ecg_transfer", []), "fused") != base
+
+
+def test_side_model_is_balanced_and_scores_every_aami_class():
+    # S beats (class 1) are rare and premature (short pre-RR): a balanced regression still finds them
+    rng = np.random.default_rng(0)
+    y = np.r_[np.zeros(950), np.ones(50), np.full(3, 4)].astype(int)
+    side = np.c_[np.where(y == 1, -0.4, 0.0) + rng.normal(0, 0.1, len(y)), rng.normal(0, 1, len(y))]
+    beats = pretrain.BeatSet(np.zeros((len(y), 2, 2), np.float32), y, np.full(len(y), "101"),
+                             np.bincount(y, minlength=5), side.astype(np.float32))
+    model = pretrain.fit_side_model(beats)
+    assert list(model.classes_) == [0, 1]  # Q (class 4) is left out of the fit
+    logp = pretrain.side_log_proba(model, beats)
+    assert logp.shape == (len(y), 5) and np.all(logp[:, [2, 3, 4]] == -30.0)
+    pred = logp.argmax(axis=1)
+    assert np.mean(pred[y == 1] == 1) > 0.9 and np.mean(pred[y == 0] == 0) > 0.9
+    with pytest.raises(CardioError, match="side_features"):
+        pretrain.fit_side_model(_beat_set([0, 1], [1, 1, 0, 0, 0]))
+
+
+def test_unknown_protocol_is_refused():
+    with pytest.raises(CardioError, match="unknown protocol"):
+        interpatient.ds1_cv({}, None, protocol="best-on-ds2")
