@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from importlib.metadata import PackageNotFoundError, version
 
+from cardio.bundle import sklearn_from_array, sklearn_to_array
 from cardio.cache import Cache, atomic_path, write_text_atomic
 from cardio.config import package_defaults
 from cardio.context import RunContext
@@ -32,5 +33,5 @@ except PackageNotFoundError:  # running from a source tree that is not installed
 __all__ = [
     "Cache", "CardioError", "Cohort", "Features", "Fold", "ModelState", "PluginInfo", "Predictions", "REQUIRED_HOOKS",
     "RunContext", "Section", "atomic_path", "confined_path", "hookimpl", "hookspec", "inner_split", "package_defaults",
-    "write_text_atomic", "__version__",
+    "sklearn_from_array", "sklearn_to_array", "write_text_atomic", "__version__",
 ]

@@ -232,3 +232,65 @@ def test_tensorboard_event_files_per_fit(cardio_cli, tmp_path):
 def test_engine_imports_tensorboard_only_when_asked():
     code = "import sys, cardio.engine, cardio.run; sys.exit('tensorboard' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0
+
+
+# --------------------------------------------------------------------------- scikit-learn objects in a bundle
+
+SKLEARN_TRUSTED = ("sklearn.pipeline.Pipeline", "sklearn.compose._column_transformer.ColumnTransformer",
+                   "sklearn.impute._base.SimpleImputer", "sklearn.preprocessing._data.StandardScaler",
+                   "sklearn.preprocessing._encoders.OneHotEncoder", "sklearn.linear_model._logistic.LogisticRegression")
+
+
+def _fitted_pipeline():
+    from sklearn.compose import ColumnTransformer
+    from sklearn.impute import SimpleImputer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import Pipeline, make_pipeline
+    from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+    rng = np.random.default_rng(0)
+    x = pd.DataFrame({"qrs": rng.normal(150, 20, 60), "sex": rng.choice(["F", "M"], 60)})
+    x.loc[3, "qrs"] = np.nan
+    y = (x["qrs"].fillna(150) > 150).astype(int)
+    prep = ColumnTransformer([("num", make_pipeline(SimpleImputer(strategy="median"), StandardScaler()), ["qrs"]),
+                              ("cat", OneHotEncoder(handle_unknown="ignore"), ["sex"])])
+    return Pipeline([("prep", prep), ("model", LogisticRegression())]).fit(x, y), x
+
+
+def test_sklearn_arrays_round_trip_a_pipeline_without_pickle():
+    import torch
+
+    from cardio import sklearn_from_array, sklearn_to_array
+
+    pipe, x = _fitted_pipeline()
+    arr = sklearn_to_array(pipe)
+    assert arr.dtype == np.uint8 and arr.ndim == 1 and arr[:2].tobytes() == b"PK"  # skops' zip, not a pickle
+    for given in (arr, torch.from_numpy(arr)):  # as written, and as the bundle reads it back (a tensor)
+        again = sklearn_from_array(given, SKLEARN_TRUSTED)
+        assert np.array_equal(again.predict_proba(x), pipe.predict_proba(x))
+
+
+def test_sklearn_arrays_refuse_types_outside_the_allow_list_before_loading(monkeypatch):
+    import skops.io
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import FunctionTransformer
+
+    from cardio import sklearn_from_array, sklearn_to_array
+
+    def never(*a, **k):
+        raise AssertionError("skops.io.loads was called on a refused array")
+
+    monkeypatch.setattr(skops.io, "loads", never)
+    evil = sklearn_to_array(make_pipeline(FunctionTransformer(os.system)))
+    with pytest.raises(CardioError, match=rf"holds type\(s\) outside the plugin's allow-list, refused without "
+                                          rf"loading: .*{os.system.__module__}\.system") as e:
+        sklearn_from_array(evil, SKLEARN_TRUSTED, what="array 'x'")
+    assert str(e.value).startswith("array 'x' ") and "\n" not in str(e.value)
+    # skops trusts every scikit-learn estimator by default; the allow-list is stricter: only what the plugin names
+    pipe, _ = _fitted_pipeline()
+    with pytest.raises(CardioError, match=r"sklearn\.linear_model\._logistic\.LogisticRegression$"):
+        sklearn_from_array(sklearn_to_array(pipe), [t for t in SKLEARN_TRUSTED if not t.endswith("Regression")])
+    for bad, why in ((np.frombuffer(b"garbage", np.uint8), "not a readable skops file"),
+                     (np.zeros(4, np.float32), "not a skops byte array")):
+        with pytest.raises(CardioError, match=why):
+            sklearn_from_array(bad, SKLEARN_TRUSTED)
