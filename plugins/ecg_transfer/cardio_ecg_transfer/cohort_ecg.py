@@ -90,16 +90,20 @@ def load(config: dict, ctx) -> Cohort:
     check_data_settings(data)
     source, synthetic = cohort_source(config, ctx)
     leads = check_leads(data.get("leads"))
+    # require_label=False: a cohort without the label column loads as unlabelled, for cardio predict;
+    # cardio run's check of the study (the core's) refuses it
     if leads:  # several leads per record: (leads, samples) arrays, any of WFDB, DICOM waveform, EDF, CSV
         from cardio_ecg_transfer.leads import load_cohort_leads
 
         ecgs = load_cohort_leads(source, leads, fs=float(data["fs"]), label=config["label"],
                                  skip_bad=bool(data["skip_bad"]), progress=ctx.progress,
-                                 allow_outside=bool(data["allow_outside_paths"]), log=ctx.log)
+                                 allow_outside=bool(data["allow_outside_paths"]), log=ctx.log,
+                                 require_label=False)
     else:
         ecgs = load_cohort(source, fs=float(data["fs"]), lead=data["lead"], label=config["label"],
                            skip_bad=bool(data["skip_bad"]), progress=ctx.progress,
-                           allow_outside=bool(data["allow_outside_paths"]), log=ctx.log)
+                           allow_outside=bool(data["allow_outside_paths"]), log=ctx.log,
+                           require_label=False)
     if ecgs.skipped:
         ctx.log.warning("%d cohort ECG(s) left out as unreadable (data.skip_bad)", len(ecgs.skipped))
     # Columns starting with "_" hold a synthetic cohort's hidden generating parameters: never inputs.

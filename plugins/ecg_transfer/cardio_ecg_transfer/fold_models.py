@@ -53,11 +53,15 @@ def deep_features(beat_model: BeatModel, features, index: np.ndarray, ctx) -> pd
 
 
 def patients_of(features, index: np.ndarray) -> pd.DataFrame:
-    """One row per patient among `index` rows: the patient's first record id and covariates."""
+    """One row per patient among `index` rows: the patient's first record id and covariates (and label: NaN
+    throughout for an unlabelled cohort, which `cardio predict` accepts)."""
     rows = features.table.iloc[np.asarray(index)]
     first = rows.drop_duplicates("patient_id").copy()
     first["patient_id"] = first["patient_id"].astype(str)
-    first[features.label] = rows.groupby("patient_id", sort=False)[features.label].max().to_numpy()
+    if features.label in rows.columns:
+        first[features.label] = rows.groupby("patient_id", sort=False)[features.label].max().to_numpy()
+    else:
+        first[features.label] = np.nan
     return first.set_index("patient_id", drop=False)
 
 

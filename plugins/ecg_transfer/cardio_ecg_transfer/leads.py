@@ -174,10 +174,10 @@ def read_leads(path: Path | str, leads: Sequence[str], fs: float = 360.0, source
 
 def load_cohort_leads(source: Path | str, leads: Sequence[str], fs: float = 360.0, label: str = "responder",
                       skip_bad: bool = False, progress: Callable | None = None, allow_outside: bool = False,
-                      log: logging.Logger = log) -> CohortLeads:
+                      log: logging.Logger = log, require_label: bool = True) -> CohortLeads:
     """A CRT cohort folder whose `ecg` files hold several leads: the checked table and (leads, n) per record."""
     csv = Path(source) / "cohort.csv" if Path(source).is_dir() else Path(source)
-    table = read_cohort_table(csv, label)
+    table = read_cohort_table(csv, label, require_label)
     root = csv.parent
     signals: dict[str, np.ndarray] = {}
     skipped: list[tuple[str, str]] = []

@@ -13,7 +13,7 @@ def cardio_plugin_info():
     return PluginInfo(name="ecg_transfer", modality="ecg",
                       description="ECG beat spectrograms; ResNet pretrained on MIT-BIH (AAMI), "
                                   "fine-tuned for CRT response",
-                      default_config=package_defaults("cardio_ecg_transfer"))
+                      default_config=package_defaults("cardio_ecg_transfer"), cohort_key="data.cohort_dir")
 
 
 @hookimpl
@@ -65,6 +65,20 @@ def cardio_predict(model, features, test_index, config, ctx):
     from cardio_ecg_transfer import fold_models
 
     return fold_models.predict_fold(model, features, test_index, ctx)
+
+
+@hookimpl
+def cardio_export_model(model, config, ctx):
+    from cardio_ecg_transfer import bundle
+
+    return bundle.export(model)
+
+
+@hookimpl
+def cardio_import_model(state, config, ctx):
+    from cardio_ecg_transfer import bundle
+
+    return bundle.load(state)
 
 
 @hookimpl

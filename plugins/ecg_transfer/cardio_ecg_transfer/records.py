@@ -415,11 +415,12 @@ def _cohort_csv(source: Path | str) -> Path:
     return p
 
 
-def read_cohort_table(source: Path | str, label: str = "responder") -> pd.DataFrame:
+def read_cohort_table(source: Path | str, label: str = "responder", require_label: bool = True) -> pd.DataFrame:
     """The cohort CSV, checked: patient_id, record_id and the label column; ids as strings.
 
     The ECG of a row is the file named by its `ecg` column, else by its record_id, relative to
     the CSV's folder (a WFDB record name, or a .csv/.npy file with an `fs` column for its rate).
+    With require_label=False a table without the label column is read as an unlabelled cohort.
     """
     csv = _cohort_csv(source)
     try:
@@ -429,8 +430,10 @@ def read_cohort_table(source: Path | str, label: str = "responder") -> pd.DataFr
     missing = [c for c in COHORT_ID_COLUMNS if c not in table.columns]
     if missing:
         raise CardioError(f"{csv}: cohort table lacks column(s) {missing}")
-    if label not in table.columns:
+    if label not in table.columns and require_label:
         raise CardioError(f"{csv}: cohort table has no label column {label!r}; columns are {list(table.columns)}")
+    if label not in table.columns:  # an unlabelled cohort for cardio predict
+        return _checked_ids(table, csv)
     lab = pd.to_numeric(table[label], errors="coerce")
     if lab.isna().any():
         rows = (np.nonzero(lab.isna().to_numpy())[0] + 2).tolist()  # +2: header line and 1-based lines
@@ -441,6 +444,11 @@ def read_cohort_table(source: Path | str, label: str = "responder") -> pd.DataFr
         raise CardioError(f"{csv}: label column {label!r} must hold 0 or 1; line(s) {rows[:10]} hold "
                           f"{sorted(set(lab[odd].tolist()))[:5]}")
     table[label] = lab
+    return _checked_ids(table, csv)
+
+
+def _checked_ids(table: pd.DataFrame, csv: Path) -> pd.DataFrame:
+    """Every row names its record once and an ECG file (the `ecg` column, else record_id)."""
     for col in COHORT_ID_COLUMNS:
         empty = table[col].isna() | (table[col].astype(str).str.strip() == "")
         if empty.any():
@@ -474,7 +482,7 @@ def _row_fs(row: pd.Series, default: float | None, csv: Path, line: int) -> floa
 def load_cohort(source: Path | str, fs: float = 360.0, lead: str | int | None = "II", label: str = "responder",
                 skip_bad: bool = False, source_fs: float | None = None,
                 progress: Callable | None = None, allow_outside: bool = False,
-                log: logging.Logger = log) -> CohortECGs:
+                log: logging.Logger = log, require_label: bool = True) -> CohortECGs:
     """A CRT cohort folder: the checked table and one lead per record at `fs`.
 
     Rows whose ECG is absent or bad raise CardioError, or with `skip_bad` are dropped from the
@@ -482,7 +490,7 @@ def load_cohort(source: Path | str, fs: float = 360.0, lead: str | int | None = 
     run). Messages name files and CSV lines, never patient identifiers.
     """
     csv = _cohort_csv(source)
-    table = read_cohort_table(csv, label)
+    table = read_cohort_table(csv, label, require_label)
     root = csv.parent
     # The CSV is data from someone else: its file names stay inside the cohort folder unless allowed;
     # each outside path allowed is logged.

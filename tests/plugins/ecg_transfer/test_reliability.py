@@ -167,7 +167,9 @@ CASES = [
     ("record-id-duplicated", lambda d: _edit_csv(d, cells={(1, "record_id"): "crt001"}), [],
      "duplicated record_id on line(s) [2, 3]"),
     # the outcome: 0 or 1, both present
-    ("label-missing", lambda d: _edit_csv(d, drop=("responder",)), [], "no label column 'responder'"),
+    # without the outcome column the cohort loads as unlabelled (cardio predict takes it); cardio run refuses it
+    ("label-missing", lambda d: _edit_csv(d, drop=("responder",)), [],
+     "the outcome column 'responder' is not in the cohort table"),
     ("label-0-1-2", lambda d: _edit_csv(d, cells={(0, "responder"): "2"}), [], "'responder' must hold 0 or 1"),
     ("label-half", lambda d: _edit_csv(d, cells={(0, "responder"): "0.5"}), [], "hold [0.5]"),
     ("label-yes-no", lambda d: _edit_csv(d, cells={(0, "responder"): "yes"}), [], "not numeric"),
