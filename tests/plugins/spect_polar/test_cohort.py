@@ -170,3 +170,19 @@ def test_esv_outlier_is_planted_and_the_papers_exclusion_removes_it_alone():
     with pytest.raises(CardioError, match=r"my\.csv: column 'esv' must be numeric .* CSV lines \[3\]"):
         cohort.exclude_small_esv(planted.assign(esv=["x" if i == 1 else v for i, v in enumerate(planted["esv"])]),
                                  20, "my.csv")
+
+
+def test_paper_profile_load_excludes_the_planted_outlier_and_keeps_its_id(tmp_path):
+    """--set profile=paper: load plants one artefactual ESV and excludes it; the cohort's meta names the patient
+    (the report states it) and nobody else is dropped."""
+    from cardio.testing import cpu_context, plugin_config
+
+    config = plugin_config("spect_polar", sets=["profile=paper", "data.n_patients=12", "data.slices=16",
+                                                "data.size=32"])
+    assert config["data"]["esv_outliers"] == 1 and config["data"]["min_esv_ml"] == 20
+    ctx = cpu_context(tmp_path, config)
+    ctx.progress = quiet
+    loaded = cohort.load(config, ctx)
+    assert len(loaded) == 11 and len(loaded.meta["esv_excluded"]) == 1
+    assert loaded.meta["esv_excluded"][0] not in set(loaded.table["patient_id"])
+    assert (loaded.table["esv"] >= 20).all()
