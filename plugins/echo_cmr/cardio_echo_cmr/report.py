@@ -159,7 +159,8 @@ def explain_section(model: EchoModel, features: Features, index: np.ndarray, cfg
         if path is None:
             continue
         clip, _ = sample_clip(load_clip(path), 0, frames, period)
-        cam = gradcam_maps(model.nets[view], clip, head)
+        with ctx.engine.cpu_threads(cfg["train"].get("cpu_threads"), ctx.device):
+            cam = gradcam_maps(model.nets[view], clip, head)
         name = f"echo_gradcam_{view.lower()}"
         figs.append(ctx.save_figure(gradcam_strip(clip, cam, f"{view}: Grad-CAM of the global-WMA head "
                                                              f"(study with WMA={int(table['wma'].iloc[pick])})"), name))

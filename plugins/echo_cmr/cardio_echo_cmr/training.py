@@ -82,8 +82,17 @@ def targets(table, view: str, reg_stats: dict) -> np.ndarray:
 
 
 def _val_auc(y: np.ndarray, out: np.ndarray) -> float:
-    """Early stopping: validation AUROC of the view's WMA head (0.5 when the validation rows hold one class)."""
-    return float(roc_auc_score(y[:, 0], out[:, 0])) if 0 < y[:, 0].sum() < len(y) else 0.5
+    """Early stopping: validation AUROC of the view's WMA head (0.5 when the validation rows hold one class).
+
+    Ties go to the lower BCE of that head: on a few validation patients the AUROC reaches 1 within an epoch or
+    two, and the first such epoch is an undertrained network. The BCE term is scaled below half the AUROC's
+    smallest step, 0.5 / (n_pos * n_neg), so it never outranks a real AUROC difference.
+    """
+    pos = int(y[:, 0].sum())
+    auc = float(roc_auc_score(y[:, 0], out[:, 0])) if 0 < pos < len(y) else 0.5
+    bce = float(torch.nn.functional.binary_cross_entropy_with_logits(torch.from_numpy(out[:, 0]).float(),
+                                                                     torch.from_numpy(y[:, 0]).float()))
+    return auc - 0.25 / max(pos * (len(y) - pos), 1) * bce / (1.0 + bce)
 
 
 def pixel_stats(paths: list[str]) -> tuple[float, float]:
@@ -94,7 +103,8 @@ def pixel_stats(paths: list[str]) -> tuple[float, float]:
 def view_logits(net: EchoVideoNet, paths: list[str], cfg: dict, ctx) -> np.ndarray:
     """(n_videos, n_heads) outputs averaged over every clip of each video."""
     ds = AllClips(paths, int(cfg["clip"]["frames"]), int(cfg["clip"]["period"]))
-    out = ctx.engine.predict(net, ds, ctx)
+    with ctx.engine.cpu_threads(cfg["train"].get("cpu_threads"), ctx.device):  # training's count, not torch's
+        out = ctx.engine.predict(net, ds, ctx)
     return np.stack([out[ds.owner == j].mean(0) for j in range(len(paths))])
 
 
@@ -109,8 +119,11 @@ def fit_fusion(view_scores: np.ndarray, y: np.ndarray, train_rows: np.ndarray, c
 def train(features: Features, train_index: np.ndarray, cfg: dict, ctx) -> EchoModel:
     table = features.table
     train_index = np.asarray(train_index)
-    fit_rows, val_rows = inner_split(table, train_index, fraction=float(cfg["val_fraction"]), seed=ctx.seed,
-                                     label="wma")
+    fraction = float(cfg["val_fraction"])
+    if fraction > 0:
+        fit_rows, val_rows = inner_split(table, train_index, fraction=fraction, seed=ctx.seed, label="wma")
+    else:  # no inner validation: the engine keeps the epoch of lowest training loss
+        fit_rows, val_rows = train_index, train_index[:0]
     reg_stats = {c: (float(table[c].iloc[train_index].mean()), float(table[c].iloc[train_index].std() or 1.0))
                  for c in REGRESSION_HEADS}
     nets, history, logits = {}, {}, {}
