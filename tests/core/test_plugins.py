@@ -61,3 +61,14 @@ def test_listing_plugins_loads_neither_torch_nor_the_stats_service(toy_site):
     env = {**os.environ, "CARDIO_PLUGINS": "ecg_transfer,spect_polar,perfusion_polar"}
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env).stdout
     assert out.strip() == "[]"
+
+
+def test_listing_data_sets_loads_no_signal_or_model_code():
+    """`cardio data list` names the data sets without importing what a fetch needs (SciPy signal, wfdb, torch)."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from cardio import cli; cli._datasets(); "
+            "print(sorted(m for m in ('torch', 'scipy.signal', 'wfdb', 'sklearn') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"

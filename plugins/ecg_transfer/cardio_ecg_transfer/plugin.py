@@ -18,9 +18,14 @@ def cardio_plugin_info():
 
 @hookimpl
 def cardio_datasets():
+    return {"mitdb": _fetch_mitdb}
+
+
+def _fetch_mitdb(dest):
+    # records imports SciPy's signal module (1.5 s): only a fetch needs it, not `cardio data list`
     from cardio_ecg_transfer import records
 
-    return {"mitdb": records.fetch_mitdb}
+    return records.fetch_mitdb(dest)
 
 
 @hookimpl
