@@ -77,14 +77,38 @@ def evaluate_section(predictions: Predictions, config: dict) -> Section:
                            "T1/T2/ECV agreement per view": agreement_table(predictions, n, level)})
 
 
-def gradcam_maps(net, clip: np.ndarray, head: int) -> np.ndarray:
-    """(T, H, W) Grad-CAM of one head over space and time for one (T, H, W) uint8 clip."""
+#: Fewest positions per spatial axis a Grad-CAM layer needs: at 16 x 16 px, layer4 is 1 x 1 x 1 and its map
+#: is one value, constant after scaling (every overlay of the CPU default was blank).
+MIN_CAM_SIDE = 4
+
+
+def cam_layer(net, x) -> tuple[str, object]:
+    """(name, module) of the deepest residual stage whose output keeps MIN_CAM_SIDE positions per spatial axis
+    for input x (layer4 at the paper's 112 x 112, an earlier stage for the small CPU clips)."""
+    import torch
+
+    shapes, hooks = {}, []
+    stages = [(name, getattr(net.net, name)) for name in ("layer4", "layer3", "layer2", "layer1")]
+    for name, module in stages:
+        hooks.append(module.register_forward_hook(lambda m, i, o, name=name: shapes.__setitem__(name, o.shape)))
+    try:
+        with torch.no_grad():
+            net(x)
+    finally:
+        for h in hooks:
+            h.remove()
+    return next(((n, m) for n, m in stages if min(shapes[n][-2:]) >= MIN_CAM_SIDE), stages[-1])
+
+
+def gradcam_maps(net, clip: np.ndarray, head: int) -> tuple[np.ndarray, str]:
+    """((T, H, W) Grad-CAM of one head over space and time for one (T, H, W) uint8 clip, the layer's name)."""
     import torch
 
     from cardio.explain import grad_cam
 
     x = torch.from_numpy(clip.astype(np.float32))[None, None].expand(-1, 3, -1, -1, -1).contiguous()
-    return grad_cam(net, net.net.layer4, x, target=head)[0]
+    name, layer = cam_layer(net, x)
+    return grad_cam(net, layer, x, target=head)[0], name
 
 
 def gradcam_strip(clip: np.ndarray, cam: np.ndarray, title: str, n: int = 8):
@@ -147,7 +171,7 @@ def real_clips_dir(cfg: dict) -> Path | None:
 def explain_section(model: EchoModel, features: Features, index: np.ndarray, cfg: dict, ctx) -> Section:
     """Grad-CAM over space and time of the global-WMA head on one WMA-positive test study per view (strip + GIF),
     and the real clips before and after masking when a folder of them is configured."""
-    figs, gifs = [], []
+    figs, gifs, layers = [], [], set()
     index = np.asarray(index)
     table = features.table
     pos = index[table["wma"].to_numpy()[index] == 1]
@@ -160,7 +184,8 @@ def explain_section(model: EchoModel, features: Features, index: np.ndarray, cfg
             continue
         clip, _ = sample_clip(load_clip(path), 0, frames, period)
         with ctx.engine.cpu_threads(cfg["train"].get("cpu_threads"), ctx.device):
-            cam = gradcam_maps(model.nets[view], clip, head)
+            cam, layer_name = gradcam_maps(model.nets[view], clip, head)
+        layers.add(layer_name)
         name = f"echo_gradcam_{view.lower()}"
         figs.append(ctx.save_figure(gradcam_strip(clip, cam, f"{view}: Grad-CAM of the global-WMA head "
                                                              f"(study with WMA={int(table['wma'].iloc[pick])})"), name))
@@ -170,8 +195,10 @@ def explain_section(model: EchoModel, features: Features, index: np.ndarray, cfg
         clips = sorted(real.glob("*.dcm"))
         if clips:
             figs.append(ctx.save_figure(masking_figure(clips), "echo_real_clips_masking"))
-    text = ("Grad-CAM (cardio.explain.grad_cam on the last residual stage, layer4) of the global-WMA output over "
-            "space and time, on one test study of the last fold; each panel column is one frame of the clip. Animated "
-            f"overlays: {', '.join(gifs)} (figures folder). Training history (epochs run per view): "
+    stage = ", ".join(sorted(layers)) or "none"
+    text = ("Grad-CAM (cardio.explain.grad_cam on the deepest residual stage that keeps at least "
+            f"{MIN_CAM_SIDE} x {MIN_CAM_SIDE} positions: {stage}) of the global-WMA output over space and time, on "
+            "one test study of the last fold; each panel column is one frame of the clip. Animated overlays: "
+            f"{', '.join(gifs)} (figures folder). Training history (epochs run per view): "
             + ", ".join(f"{v} {len(h)}" for v, h in model.history.items()) + ".")
     return Section(title="Echo -> CMR: Grad-CAM and sector masking", text=text, figures=figs)
