@@ -351,13 +351,13 @@ def load(config: dict, ctx) -> Cohort:
                               "(set data.dir for a cohort of your own)")
         table = default_cohort(ctx.cache, int(data["n_patients"]), int(data["seed"]), int(data["gates"]),
                                progress=ctx.progress, slices=int(data["slices"]), size=int(data["size"]),
-                               truth=dict(data.get("truth") or {}), esv_outliers=int(data["esv_outliers"]))
+                               truth=dict(data.get("truth") or {}), esv_outliers=int(data.get("esv_outliers") or 0))
         root = Path(table["path"].iloc[0]).parent.parent
     csv_name = data["clinical_csv"] or Path(root) / "clinical.csv"
-    table, excluded = exclude_small_esv(table, data["min_esv_ml"], csv_name)
+    table, excluded = exclude_small_esv(table, data.get("min_esv_ml"), csv_name)
     if excluded:
         ctx.log.info("excluded %d patient(s) with ESV < %g ml before the analysis (He et al.'s outlier step): %s",
-                     len(excluded), float(data["min_esv_ml"]), ", ".join(excluded))
+                     len(excluded), float(data.get("min_esv_ml")), ", ".join(excluded))
     if table[label].nunique() < 2:
         raise CardioError(f"{data['clinical_csv'] or Path(root) / 'clinical.csv'}: label column {label!r} is constant "
                           f"({int(table[label].iloc[0])} for all {len(table)} patients); the response models need "
@@ -365,7 +365,7 @@ def load(config: dict, ctx) -> Cohort:
     paths = dict(zip(table["record_id"], zip(table["path"], table["kind"])))
     outcomes = tuple(c for c in (*OUTCOME_COLUMNS, *(data.get("outcomes") or ())) if c in table.columns)
     return Cohort(table, loader=lambda rid: load_record(*paths[rid]), label=label, root=root, outcomes=outcomes,
-                  meta={"esv_excluded": excluded, "min_esv_ml": data["min_esv_ml"]})
+                  meta={"esv_excluded": excluded, "min_esv_ml": data.get("min_esv_ml")})
 
 
 def exclude_small_esv(table: pd.DataFrame, min_esv_ml: float | None,
@@ -377,6 +377,8 @@ def exclude_small_esv(table: pd.DataFrame, min_esv_ml: float | None,
     """
     if min_esv_ml is None:
         return table, []
+    if isinstance(min_esv_ml, bool) or not isinstance(min_esv_ml, (int, float)) or not min_esv_ml > 0:
+        raise CardioError(f"data.min_esv_ml = {min_esv_ml!r} is out of range; allowed: null or a number of ml > 0")
     if "esv" not in table.columns:
         raise CardioError(f"{csv_name}: data.min_esv_ml = {min_esv_ml} needs an 'esv' column (baseline ESV, ml)")
     esv = pd.to_numeric(table["esv"], errors="coerce")

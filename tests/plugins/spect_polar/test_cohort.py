@@ -165,6 +165,9 @@ def test_esv_outlier_is_planted_and_the_papers_exclusion_removes_it_alone():
     assert cohort.exclude_small_esv(planted, None, "clinical.csv") == (planted, [])
     with pytest.raises(CardioError, match="out of range"):
         cohort.simulate_clinical(20, seed=0, esv_outliers=5)
+    for bad in ("abc", -3, True):
+        with pytest.raises(CardioError, match=r"data\.min_esv_ml = .* is out of range"):
+            cohort.exclude_small_esv(planted, bad, "clinical.csv")
     with pytest.raises(CardioError, match=r"my\.csv: data\.min_esv_ml = 20 needs an 'esv' column"):
         cohort.exclude_small_esv(planted.drop(columns="esv"), 20, "my.csv")
     with pytest.raises(CardioError, match=r"my\.csv: column 'esv' must be numeric .* CSV lines \[3\]"):
