@@ -204,6 +204,31 @@ def load_checkpoint(path: Path) -> dict:
         raise CardioError(f"{path} is not a readable cardio checkpoint") from None
 
 
+def read_weights(path: str | Path, key: str) -> dict[str, torch.Tensor]:
+    """A state dict of tensors from a user's weights file (.pt/.pth by torch.load without pickle, or
+    .safetensors), unwrapped from {"state_dict": ...} and "module." (DataParallel) prefixes; a missing,
+    damaged or foreign file is one CardioError line naming the config `key` and the file."""
+    p = Path(path).expanduser()
+    if not p.is_file():
+        raise CardioError(f"{key} {p}: file not found")
+    try:
+        if p.suffix == ".safetensors":
+            from safetensors.torch import load_file
+
+            state = load_file(str(p))
+        else:
+            with warnings.catch_warnings():  # torch's advice about foreign pickles is not for the user
+                warnings.simplefilter("ignore")
+                state = torch.load(p, map_location="cpu", weights_only=True)
+    except Exception as e:  # damaged file, a pickle with objects, or not a weights file at all
+        raise CardioError(f"{key} {p}: not a readable weights file ({' '.join(str(e).split())[:200]})") from None
+    if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
+        state = state["state_dict"]
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise CardioError(f"{key} {p}: not a state dict of tensors")
+    return {str(k).removeprefix("module."): v for k, v in state.items()}
+
+
 def make_optimizer(params, s: dict) -> torch.optim.Optimizer:
     """A torch.optim class by name (adamw, adam, sgd, ... any class of torch.optim), args from the config."""
     name = str(s["optimizer"])

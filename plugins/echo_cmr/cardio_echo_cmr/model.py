@@ -44,19 +44,10 @@ class EchoVideoNet(nn.Module):
 
 def load_kinetics(net: nn.Module, path: str) -> None:
     """A torchvision r2plus1d_18 state dict (Kinetics-400) from a .pth or .safetensors file; fc is replaced."""
-    p = Path(path).expanduser()
-    if not p.is_file():
-        raise CardioError(f"echo_cmr.weights {p}: file not found")
-    try:
-        if p.suffix == ".safetensors":
-            from safetensors.torch import load_file
+    from cardio.engine import read_weights
 
-            state = load_file(str(p))
-        else:
-            state = torch.load(p, map_location="cpu", weights_only=True)
-    except Exception as e:  # damaged file or not a weights file
-        raise CardioError(f"echo_cmr.weights {p}: not a readable weights file ({str(e)[:200]})") from None
-    state = {k: v for k, v in state.items() if not k.startswith("fc.")}
+    p = Path(path).expanduser()
+    state = {k: v for k, v in read_weights(p, "echo_cmr.weights").items() if not k.startswith("fc.")}
     missing, unexpected = net.load_state_dict(state, strict=False)
     if unexpected or [k for k in missing if not k.startswith("fc.")]:
         raise CardioError(f"echo_cmr.weights {p}: does not fit torchvision r2plus1d_18")

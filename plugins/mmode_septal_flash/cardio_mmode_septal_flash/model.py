@@ -31,22 +31,10 @@ class SeptalFlashNet(nn.Module):
 
     def _load_file(self, path: Path) -> None:
         """A DenseNet-121 backbone state dict (.pt/.pth, or .safetensors); the classifier is replaced anyway."""
-        if not path.is_file():
-            raise CardioError(f"{path}: DenseNet-121 weights file not found (septal_flash.model.weights)")
-        try:
-            if path.suffix == ".safetensors":
-                from safetensors.torch import load_file
+        from cardio.engine import read_weights
 
-                state = load_file(str(path))
-            else:
-                state = torch.load(path, map_location="cpu", weights_only=True)
-        except Exception as e:  # pickled objects, damaged or foreign files
-            raise CardioError(f"{path}: not a readable weights file ({' '.join(str(e).split())[:200]})") from None
-        state = state.get("state_dict", state) if isinstance(state, dict) else state
-        if not isinstance(state, dict):
-            raise CardioError(f"{path}: expected a state dict of DenseNet-121 tensors")
-        state = {k.removeprefix("module.").removeprefix("net."): v for k, v in state.items()
-                 if not k.removeprefix("module.").removeprefix("net.").startswith("classifier.")}
+        state = {k.removeprefix("net."): v for k, v in read_weights(path, "septal_flash.model.weights").items()
+                 if not k.removeprefix("net.").startswith("classifier.")}
         missing, unexpected = self.net.load_state_dict(state, strict=False)
         missing = [k for k in missing if not k.startswith("classifier.")]
         if missing or unexpected:

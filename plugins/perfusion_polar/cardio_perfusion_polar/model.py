@@ -57,24 +57,10 @@ def load_backbone(net: nn.Module, path: str, arch: str) -> None:
     the classifier (fc.*) is dropped, every other weight must fit `arch`. Errors name the file."""
     from pathlib import Path
 
-    p = Path(path).expanduser()
-    if not p.is_file():
-        raise CardioError(f"perfusion.weights {p}: file not found")
-    try:
-        if p.suffix == ".safetensors":
-            from safetensors.torch import load_file
+    from cardio.engine import read_weights
 
-            state = load_file(str(p))
-        else:
-            state = torch.load(p, map_location="cpu", weights_only=True)
-    except Exception as e:  # damaged file, a pickle with objects, or not a weights file at all
-        raise CardioError(f"perfusion.weights {p}: not a readable weights file ({' '.join(str(e).split())[:200]})") \
-            from None
-    if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
-        state = state["state_dict"]
-    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
-        raise CardioError(f"perfusion.weights {p}: not a state dict of tensors")
-    state = {k.removeprefix("module."): v for k, v in state.items() if not k.removeprefix("module.").startswith("fc.")}
+    p = Path(path).expanduser()
+    state = {k: v for k, v in read_weights(p, "perfusion.weights").items() if not k.startswith("fc.")}
     names = set(net.state_dict())
     missing = sorted(k for k in names - set(state) if not k.startswith("fc."))
     unexpected = sorted(set(state) - names)
