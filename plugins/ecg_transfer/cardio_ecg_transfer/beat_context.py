@@ -3,8 +3,10 @@
 Inter-patient beat classification fails mostly on morphology that is normal for one patient and
 ectopic for another. De Chazal et al. (2004) and most inter-patient methods since add the RR
 intervals, normalized by the record's own rhythm; the same idea applied to shape compares each
-QRS with the record's median QRS. These side features join the pooled image features of the
-pretraining network only (resnet.SpectrogramResNet n_side); the transferred backbone is image-only.
+QRS with the record's median QRS, and the "two_lead" kind compares QRS, T and P of both MIT-BIH
+channels with the record's median beat. These side features join the pooled image features of the
+pretraining network only (resnet.SpectrogramResNet n_side), and feed the fused protocol's side models
+(pretrain.fit_side_models); the transferred backbone is image-only.
 No library computes these per-record normalizations, so they are written here, vectorized.
 """
 from __future__ import annotations
@@ -16,6 +18,11 @@ from cardio import CardioError
 RR_NAMES = ("log_pre_rr", "log_post_rr", "log_local_rr", "log_pre_over_local", "log_pre_over_post")
 SHAPE_NAMES = ("qrs_corr", "log_qrs_amplitude", "log_qrs_residual")
 DECHAZAL_NAMES = ("pre_rr_norm", "post_rr_norm", "average_rr_norm", "local_rr_norm")
+#: Per lead of the "two_lead" kind, each against the record's median beat on that lead (or its neighbours').
+MORPHOLOGY_NAMES = ("qrs_corr", "t_corr", "p_corr", "log_qrs_residual", "log_t_residual", "log_qrs_amplitude",
+                    "log_qrs_width_ratio", "log_qrs_width", "qrs_area_change", "t_area_change", "neighbour_qrs_corr",
+                    "log_t_noise")
+TWO_LEAD_NAMES = tuple(f"ch{c}_{n}" for c in (0, 1) for n in MORPHOLOGY_NAMES)
 #: Beats averaged for the local RR (the beat itself and the ones before it), as de Chazal et al.
 LOCAL_BEATS = 10
 #: de Chazal et al. 2004: the average RR is the mean over +-5 minutes around the beat, the local RR the mean
@@ -24,11 +31,15 @@ AVERAGE_SECONDS = 300.0
 LOCAL_HALF_BEATS = 10
 #: QRS window around the R peak for the shape features (s): before, after.
 QRS_WINDOW = (0.10, 0.15)
+#: Windows of the morphology features (s from the R peak): the beat, its P, QRS and T parts.
+BEAT_WINDOW, P_WINDOW, T_WINDOW = (-0.25, 0.45), (-0.25, -0.08), (0.15, 0.45)
+#: Beats on either side whose median QRS is the "neighbours" template (the beat itself left out).
+NEIGHBOURS = 4
 
 
 def names(kinds: list[str] | tuple[str, ...]) -> list[str]:
     """Feature names, in column order, of the side feature kinds ('rr', 'shape')."""
-    table = {"rr": RR_NAMES, "shape": SHAPE_NAMES, "dechazal_rr": DECHAZAL_NAMES}
+    table = {"rr": RR_NAMES, "shape": SHAPE_NAMES, "dechazal_rr": DECHAZAL_NAMES, "two_lead": TWO_LEAD_NAMES}
     unknown = [k for k in kinds if k not in table]
     if unknown:
         raise CardioError(f"pretrain.side_features: unknown kind(s) {unknown}; use any of {sorted(table)}")
@@ -99,11 +110,67 @@ def shape_features(filtered: np.ndarray, rpeaks: np.ndarray, fs: float) -> np.nd
     return np.stack([corr, amplitude, residual], axis=1).astype(np.float32)
 
 
-def side_features(filtered: np.ndarray, rpeaks: np.ndarray, fs: float,
-                  kinds: list[str] | tuple[str, ...]) -> np.ndarray:
-    """(n beats, len(names(kinds))) side features of every R peak of one record."""
+def _corr(x: np.ndarray, t: np.ndarray) -> np.ndarray:
+    """Row-wise Pearson correlation of x (n, k) with t (k,) or (n, k)."""
+    xc = x - x.mean(axis=-1, keepdims=True)
+    tc = t - t.mean(axis=-1, keepdims=True)
+    return (xc * tc).sum(axis=-1) / (np.linalg.norm(xc, axis=-1) * np.linalg.norm(tc, axis=-1) + 1e-12)
+
+
+def _qrs_width(w: np.ndarray, fs: float) -> np.ndarray:
+    """Seconds between the first and last sample whose slope exceeds 20% of the row's steepest slope."""
+    d = np.abs(np.diff(w, axis=-1))
+    above = d > 0.2 * d.max(axis=-1, keepdims=True)
+    first, last = above.argmax(axis=-1), above.shape[-1] - 1 - above[..., ::-1].argmax(axis=-1)
+    return (last - first + 1) / fs
+
+
+def morphology_features(filtered: np.ndarray, rpeaks: np.ndarray, fs: float) -> np.ndarray:
+    """(n, 12) MORPHOLOGY_NAMES of every beat of one lead against the record's median beat on that lead.
+
+    A ventricular beat is unlike the patient's own dominant beat in QRS and T, whatever the dominant
+    beat looks like (a bundle-branch block, a lead other than MLII); its neighbours' median QRS
+    separates a noisy stretch, where all beats change together, from a single ectopic beat.
+    """
+    x = np.asarray(filtered, dtype=np.float64)
+    start, stop = (int(round(s * fs)) for s in BEAT_WINDOW)
+    if len(x) < stop - start + 1:
+        raise CardioError(f"a lead of {len(x)} samples is shorter than one beat window ({stop - start} samples)")
+    at = np.clip(np.asarray(rpeaks, dtype=np.int64), -start, len(x) - stop - 1)
+    w = x[at[:, None] + np.arange(start, stop)[None, :]]
+    part = {k: slice(int(round(a * fs)) - start, int(round(b * fs)) - start)
+            for k, (a, b) in {"p": P_WINDOW, "t": T_WINDOW, "qrs": (-QRS_WINDOW[0], QRS_WINDOW[1])}.items()}
+    w = w - np.median(w[:, part["p"]], axis=1, keepdims=True)  # the P-R stretch as each beat's baseline
+    tm = np.median(w, axis=0)
+    q, t = part["qrs"], part["t"]
+    scale = np.linalg.norm(tm[q]) + 1e-9
+    near = np.clip(np.arange(len(w))[:, None] + np.r_[-NEIGHBOURS:0, 1:NEIGHBOURS + 1][None, :], 0, len(w) - 1)
+    noise = np.abs(np.diff(w[:, t], 2, axis=1)).mean(axis=1)
+    width = _qrs_width(w[:, q], fs)
+    return np.stack([
+        _corr(w[:, q], tm[q]), _corr(w[:, t], tm[t]), _corr(w[:, part["p"]], tm[part["p"]]),
+        np.log(np.linalg.norm(w[:, q] - tm[q], axis=1) / scale + 1e-3),
+        np.log(np.linalg.norm(w[:, t] - tm[t], axis=1) / scale + 1e-3),
+        np.log(np.ptp(w[:, q], axis=1) / (np.ptp(tm[q]) + 1e-6) + 1e-3),
+        np.log(width / _qrs_width(tm[q], fs)), np.log(width),
+        (w[:, q].sum(axis=1) - tm[q].sum()) / (np.abs(tm[q]).sum() + 1e-9),
+        (w[:, t].sum(axis=1) - tm[t].sum()) / (np.abs(tm[q]).sum() + 1e-9),
+        _corr(w[:, q], np.median(w[near][:, :, q], axis=1)),
+        np.log(noise / (np.median(noise) + 1e-12) + 1e-3),
+    ], axis=1).astype(np.float32)
+
+
+def side_features(filtered: np.ndarray, rpeaks: np.ndarray, fs: float, kinds: list[str] | tuple[str, ...],
+                  channels: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
+    """(n beats, len(names(kinds))) side features of every R peak of one record.
+
+    `channels`: both high-passed channels of the record, which the "two_lead" kind needs.
+    """
     names(kinds)
+    if "two_lead" in kinds and (channels is None or len(channels) != 2):
+        raise CardioError("side feature kind 'two_lead' needs both channels of the record")
     parts = {"rr": lambda: rr_features(rpeaks), "shape": lambda: shape_features(filtered, rpeaks, fs),
-             "dechazal_rr": lambda: dechazal_rr_features(rpeaks, fs)}
+             "dechazal_rr": lambda: dechazal_rr_features(rpeaks, fs),
+             "two_lead": lambda: np.concatenate([morphology_features(c, rpeaks, fs) for c in channels], axis=1)}
     cols = [parts[k]() for k in kinds]
     return np.concatenate(cols, axis=1) if cols else np.zeros((len(rpeaks), 0), np.float32)

@@ -72,7 +72,7 @@ class FusedFit:
     """The fused protocol's fit: the balanced CNN and the balanced side-feature logistic regression."""
 
     model: object
-    side_model: object
+    side_model: list  # pretrain.SideModel per entry of pretrain.side_models
     fit: object
     train_counts: dict
     strength: float = 0.0  # no prior correction (the ledger's prior_strength column)
@@ -89,15 +89,22 @@ def fit_fused(root: Path, records: list[str], config: dict, ctx, seed: int, name
     model, fit = pretrain.train_classifier(train, None, config, fctx, int(seed), name)
     every = pretrain.cached_beat_set(root, records, config, ctx.cache, max_per_class=None, max_total=None, seed=0,
                                      progress=ctx.progress, desc="DS1 side model")
-    return FusedFit(model, pretrain.fit_side_model(every), fit, train.counts())
+    return FusedFit(model, pretrain.fit_side_models(every, config, seed=int(seed)), fit, train.counts())
 
 
 def fused_log_proba(fitted: FusedFit, beats: pretrain.BeatSet, ctx) -> dict[str, np.ndarray]:
-    """(n, 5) scores of every rule of FUSED_RULES; each rule predicts the argmax of its scores."""
+    """(n, 5) scores of every rule of FUSED_RULES; each rule predicts the argmax of its scores.
+
+    With several side models, "side<i>" and "fused<i>" are the rules of side model i alone (so one
+    network fit per fold compares them)."""
     logits = ctx.engine.predict(fitted.model, ctx.engine.ArrayDataset(beats.inputs()), ctx).astype(np.float64)
     cnn = logits - np.logaddexp.reduce(logits, axis=1, keepdims=True)
-    side = pretrain.side_log_proba(fitted.side_model, beats)
-    return {"cnn": cnn, "side": side, "fused": cnn + side}
+    parts = [pretrain.side_log_proba(m, beats) for m in fitted.side_model]
+    out = {"cnn": cnn, "side": sum(parts), "fused": cnn + sum(parts)}
+    if len(parts) > 1:
+        for i, p in enumerate(parts):
+            out[f"side{i}"], out[f"fused{i}"] = p, cnn + p
+    return out
 
 
 def _scored(y: np.ndarray, pred: np.ndarray, rec: np.ndarray, config: dict, seed: int) -> dict:
@@ -118,20 +125,20 @@ def ds1_cv(config: dict, ctx, folds: int = 4, seed: int | None = None, protocol:
     seed = ctx.seed if seed is None else int(seed)
     root = pretrain.mitdb_root(config, ctx)
     records = aami.ds1_records(config["pretrain"]["records"])
-    ys, preds, recs, per_fold = [], {r: [] for r in FUSED_RULES}, [], []
+    ys, preds, recs, per_fold = [], {}, [], []
     for k, held_out in enumerate(_fold_records(records, folds, seed)):
         rest = [r for r in records if r not in held_out]
         test = pretrain.cached_beat_set(root, held_out, config, ctx.cache, max_per_class=None, max_total=None,
                                         seed=0, progress=ctx.progress, desc=f"DS1 fold {k}")  # all beats
         if protocol == "validated":
             fitted = pretrain.fit_pretraining(root, rest, config, ctx, seed=seed + 100 * k, name=f"cv{seed}-{k}")
-            preds["fused"].append(pretrain.predict(fitted, test, ctx))
+            preds.setdefault("fused", []).append(pretrain.predict(fitted, test, ctx))
             per_fold.append({"held_out": held_out, "prior_strength": fitted.strength,
                              "epochs_run": len(fitted.fit.history), "best_epoch": fitted.fit.best_epoch})
         else:
             fused = fit_fused(root, rest, config, ctx, seed=seed + 100 * k, name=f"cv{seed}-{k}-fused")
             for rule, score in fused_log_proba(fused, test, ctx).items():
-                preds[rule].append(score.argmax(axis=1))
+                preds.setdefault(rule, []).append(score.argmax(axis=1))
             per_fold.append({"held_out": held_out, "prior_strength": 0.0, "train_counts": fused.train_counts,
                              "epochs_run": len(fused.fit.history), "best_epoch": fused.fit.best_epoch})
         ys.append(test.y)
@@ -140,7 +147,7 @@ def ds1_cv(config: dict, ctx, folds: int = 4, seed: int | None = None, protocol:
     y, rec = np.concatenate(ys), np.concatenate(recs)
     results = _scored(y, np.concatenate(preds["fused"]), rec, config, seed)
     if protocol == "fused":
-        results["rules"] = {r: _scored(y, np.concatenate(preds[r]), rec, config, seed) for r in FUSED_RULES}
+        results["rules"] = {r: _scored(y, np.concatenate(p), rec, config, seed) for r, p in preds.items()}
     results["folds"] = per_fold
     results["protocol"] = protocol
     return results

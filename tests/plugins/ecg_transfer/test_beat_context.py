@@ -45,6 +45,30 @@ def test_a_wide_tall_beat_is_unlike_its_records_median_qrs():
     assert residual[15] > residual[normal].max() + 3
 
 
+def test_morphology_of_a_wide_beat_with_a_discordant_t_wave_on_one_channel():
+    fs = 360.0
+    r = np.arange(200, 200 + 40 * 300, 300)
+    t = np.arange(r[-1] + 300, dtype=float)
+    x = np.zeros(len(t))
+    for i, p in enumerate(r):
+        odd = i == 20  # a wide QRS with an inverted T wave, the picture of a ventricular beat
+        x += _qrs(t - p, 22 if odd else 6, 1.0) + (-0.6 if odd else 0.3) * np.exp(-0.5 * ((t - p - 100) / 25) ** 2)
+    f = beat_context.morphology_features(x, r, fs)
+    assert f.shape == (len(r), len(beat_context.MORPHOLOGY_NAMES))
+    col = {n: f[:, i] for i, n in enumerate(beat_context.MORPHOLOGY_NAMES)}
+    normal = np.delete(np.arange(len(r)), 20)
+    assert np.all(col["qrs_corr"][normal] > 0.999) and col["qrs_corr"][20] < 0.95
+    assert col["t_corr"][20] < 0 < 0.99 < col["t_corr"][normal].min()  # the T wave turned over
+    assert col["log_qrs_width_ratio"][20] > np.log(2.0) and np.all(np.abs(col["log_qrs_width_ratio"][normal]) < 0.1)
+    # the neighbours' median is normal, so the odd beat is unlike its neighbours too; its neighbours are not
+    assert col["neighbour_qrs_corr"][20] < 0.95 and col["neighbour_qrs_corr"][normal].min() > 0.999
+    both = beat_context.side_features(x, r, fs, ["two_lead"], channels=(x, -x))
+    assert both.shape == (len(r), len(beat_context.TWO_LEAD_NAMES))
+    np.testing.assert_allclose(both[:, :3], f[:, :3], atol=1e-6)  # channel 0 is this lead
+    with pytest.raises(CardioError, match="both channels"):
+        beat_context.side_features(x, r, fs, ["rr", "two_lead"])
+
+
 def test_names_and_unknown_kinds():
     assert beat_context.names(["rr", "shape"]) == list(beat_context.RR_NAMES + beat_context.SHAPE_NAMES)
     assert beat_context.side_features(np.zeros(1000), np.array([100, 400, 700]), 360.0, []).shape == (3, 0)
@@ -71,6 +95,13 @@ def test_ventricular_beats_of_mitdb_record_119_stand_out(mitdb_dir):
     assert np.median(pre[v]) < np.median(pre[n]) - 0.3  # premature
     assert np.median(corr[v]) < 0.8 < 0.95 < np.median(corr[n])  # unlike the record's (normal) median QRS
     assert np.median(residual[v]) > np.median(residual[n]) + 2.0
+    # on the second channel (V1) as on MLII, V beats are unlike the record's median beat
+    other = highpass(wfdb.rdrecord(str(mitdb_dir / "119"), channels=[1]).p_signal[:, 0], rec.fs, 0.5)
+    two = beat_context.side_features(x, pos, rec.fs, ["two_lead"], channels=(x, other))
+    qrs = [beat_context.TWO_LEAD_NAMES.index(f"ch{c}_qrs_corr") for c in (0, 1)]
+    for c in qrs:
+        assert np.median(two[n, c]) > 0.95 and np.median(two[v, c]) < np.median(two[n, c]) - 0.1
+        assert np.mean(two[v, c] < np.quantile(two[n, c], 0.05)) > 0.8  # most V beats below 95% of N beats
 
 
 def test_side_features_feed_the_pretraining_head_only():

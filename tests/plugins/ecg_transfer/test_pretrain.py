@@ -144,14 +144,41 @@ def test_side_model_is_balanced_and_scores_every_aami_class():
     side = np.c_[np.where(y == 1, -0.4, 0.0) + rng.normal(0, 0.1, len(y)), rng.normal(0, 1, len(y))]
     beats = pretrain.BeatSet(np.zeros((len(y), 2, 2), np.float32), y, np.full(len(y), "101"),
                              np.bincount(y, minlength=5), side.astype(np.float32))
-    model = pretrain.fit_side_model(beats)
-    assert list(model.classes_) == [0, 1]  # Q (class 4) is left out of the fit
-    logp = pretrain.side_log_proba(model, beats)
-    assert logp.shape == (len(y), 5) and np.all(logp[:, [2, 3, 4]] == -30.0)
-    pred = logp.argmax(axis=1)
-    assert np.mean(pred[y == 1] == 1) > 0.9 and np.mean(pred[y == 0] == 0) > 0.9
+    for kind in pretrain.SIDE_MODELS:
+        model = pretrain.fit_side_model(beats, kind)
+        assert list(model.model.classes_) == [0, 1]  # Q (class 4) is left out of the fit
+        logp = pretrain.side_log_proba(model, beats)
+        assert logp.shape == (len(y), 5) and np.all(logp[:, [2, 3, 4]] == -30.0) and np.all(np.isfinite(logp))
+        pred = logp.argmax(axis=1)
+        assert np.mean(pred[y == 1] == 1) > 0.9 and np.mean(pred[y == 0] == 0) > 0.9, kind
     with pytest.raises(CardioError, match="side_features"):
         pretrain.fit_side_model(_beat_set([0, 1], [1, 1, 0, 0, 0]))
+    with pytest.raises(CardioError, match="'forest' is not known"):
+        pretrain.fit_side_model(beats, "forest")
+
+
+def test_side_models_read_their_own_columns_and_add_up():
+    # column 0 (an "rr" feature) tells S from N; the "shape" columns are noise
+    rng = np.random.default_rng(1)
+    y = np.r_[np.zeros(600), np.ones(200)].astype(int)
+    side = rng.normal(0, 1, (len(y), 8))
+    side[:, 0] += np.where(y == 1, -2.0, 0.0)
+    beats = pretrain.BeatSet(np.zeros((len(y), 2, 2), np.float32), y, np.full(len(y), "101"),
+                             np.bincount(y, minlength=5), side.astype(np.float32))
+    config = {"pretrain": {"side_features": ["rr", "shape"], "side_models": [
+        {"model": "logistic", "features": ["rr"]}, {"model": "boosting", "features": ["shape"]}]}}
+    rr, shape = pretrain.fit_side_models(beats, config)
+    assert rr.columns.tolist() == [0, 1, 2, 3, 4] and shape.columns.tolist() == [5, 6, 7]
+    total = pretrain.side_log_proba([rr, shape], beats)
+    np.testing.assert_allclose(total, pretrain.side_log_proba(rr, beats) + pretrain.side_log_proba(shape, beats))
+    assert np.mean(pretrain.side_log_proba(rr, beats).argmax(1) == y) > 0.8  # the rr columns carry the signal
+    # null: the default is one logistic regression on every side feature
+    (only,) = pretrain.fit_side_models(beats, {"pretrain": {"side_features": ["rr", "shape"], "side_models": None}})
+    assert only.columns.tolist() == list(range(8))
+    for bad, match in (([{"model": "logistic", "features": ["two_lead"]}], "not in pretrain.side_features"),
+                       ([{"model": "logistic"}], "each entry is"), ([{"model": "svm", "features": ["rr"]}], "svm")):
+        with pytest.raises(CardioError, match=match):
+            pretrain.fit_side_models(beats, {"pretrain": {"side_features": ["rr", "shape"], "side_models": bad}})
 
 
 def test_unknown_protocol_is_refused():
