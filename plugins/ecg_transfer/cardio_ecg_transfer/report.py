@@ -186,7 +186,7 @@ def pretraining_section(prepared: Pretrained | None, config: dict) -> Section:
             f"annotations; paced records are left out. {subset_text}"
             f"Epochs run: {results['epochs_run']} (best {results['best_epoch']}). "
             + (f"Besides each beat's spectrogram, the pretraining head saw {len(results['side_features'])} side "
-               f"features ({', '.join(results['side_features'])}: RR intervals and QRS shape relative to the "
+               f"features ({', '.join(results['side_features'])}: RR intervals and beat shape relative to the "
                f"beat's own record, `pretrain.side_features`); fine-tuning transfers the image backbone only. "
                if results.get("side_features") else "")
             + (f"Logits were shifted from the sampled class mix back to DS1's natural one "

@@ -184,3 +184,25 @@ def test_side_models_read_their_own_columns_and_add_up():
 def test_unknown_protocol_is_refused():
     with pytest.raises(CardioError, match="unknown protocol"):
         interpatient.ds1_cv({}, None, protocol="best-on-ds2")
+
+
+def test_the_benchmarks_frozen_protocol_is_a_valid_config_whose_side_models_resolve():
+    import importlib.util
+
+    from cardio.testing import plugin_config
+    from cardio_ecg_transfer import beat_context
+
+    spec = importlib.util.spec_from_file_location("aami_interpatient", REPO / "benchmarks" / "aami_interpatient.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    config = plugin_config("ecg_transfer", bench.FROZEN)
+    pt = config["pretrain"]
+    width = len(beat_context.names(pt["side_features"]))
+    rng = np.random.default_rng(0)
+    y = np.repeat([0, 1, 2, 3], 30)
+    beats = pretrain.BeatSet(np.zeros((len(y), 2, 2), np.float32), y, np.full(len(y), "101"),
+                             np.bincount(y, minlength=5), rng.normal(size=(len(y), width)).astype(np.float32))
+    models = pretrain.fit_side_models(beats, config)
+    assert [len(m.columns) for m in models] == [len(beat_context.names(s["features"])) for s in pt["side_models"]]
+    # the hash of ledger looks 8-10: if it changes, the frozen protocol is no longer the one looked at
+    assert interpatient.config_hash(config, bench.PROTOCOL) == "f3a38e3e9499"
