@@ -14,7 +14,8 @@ from cardio.hookspecs import hookimpl
 
 MAX_AGREEMENT_FIGURES = 8
 # The performance table's columns, as the report shows them (metrics.json keeps the metric names).
-HEADERS = {"model": "model", "task": "task", "n": "n", "auc": "AUC", "accuracy": "accuracy",
+HEADERS = {"model": "model", "task": "task", "n": "n", "auc": "AUC", "auc_fold_mean": "AUC, mean ± SD over folds",
+           "accuracy": "accuracy",
            "sensitivity": "sensitivity", "specificity": "specificity", "ppv": "PPV", "npv": "NPV", "f1": "F1",
            "brier": "Brier score", "calibration_slope": "calibration slope",
            "calibration_intercept": "calibration intercept", "mae": "MAE", "rmse": "RMSE", "r2": "R²",
@@ -46,6 +47,10 @@ def summary_table(estimates: list[dict]) -> pd.DataFrame:
             continue  # the bootstrap AUC interval is in metrics.json; the table shows DeLong's
         row = rows.setdefault((e["model"], e["task"]), {"model": e["model"], "task": e["task"], "n": e["n"]})
         row[e["metric"]] = format_ci(e)
+        folds = (e.get("extra") or {}).get("fold_summary") if e["metric"] == "auc" else None
+        if folds:  # beside the pooled AUC: pooling can rank below chance when there is no signal
+            sd = "" if folds["sd"] is None else f" ± {folds['sd']:.3f}"
+            row["auc_fold_mean"] = f"{folds['mean']:.3f}{sd}"
     df = pd.DataFrame(list(rows.values()))
     return df[[c for c in HEADERS if c in df.columns]].rename(columns=HEADERS) if len(df) else df
 
@@ -82,12 +87,21 @@ def evaluate_section(predictions: Predictions, config: dict, ctx) -> Section:
     text = (f"Out-of-fold predictions pooled over {table['fold'].nunique()} fold(s) of "
             f"`cv.method={config['cv']['method']}`, split by patient. Intervals are {level}% "
             f"(AUC: DeLong; proportions: Wilson; regression: bootstrap, {s['n_resamples']} resamples, "
-            f"seed {ctx.seed}). "
+            f"seed {ctx.seed}). The pooled AUC ranks every out-of-fold score together; beside it, the mean ± SD of "
+            "the per-fold AUCs (with no signal, pooled scores of models fitted on different folds can rank below "
+            "0.5; the report flags a pooled AUC whose interval lies below chance). "
             "Thresholds were chosen on training folds only (0.5 where a plugin gave none); the confusion matrices "
             "show counts and the rate within each true class at those thresholds. "
             "For models that output risks: Brier score (bootstrap CI), calibration slope (1 is ideal) and "
             "intercept (0 is ideal) with Wald CIs, calibration plots and a decision curve; yes/no rules get none. "
             "Paired DeLong tests of one task are one family: p-values are shown raw and Holm-adjusted.")
+    below = [e for e in estimates if e["metric"] == "auc" and e["method"] == "delong" and e["fold"] == "pooled"
+             and e.get("subgroup") is None and e["repeat"] == 0 and e["ci_high"] is not None and e["ci_high"] < 0.5]
+    if below:
+        text += (" **Pooled AUC below chance** (interval under 0.5): " + "; ".join(
+            f"{display_name(e['model'], names)} / {display_name(e['task'], names)} {e['estimate']:.3f}, mean over "
+            f"folds {e['extra']['fold_summary']['mean']:.3f}" for e in below if e["extra"].get("fold_summary"))
+            + ". Read these as no signal, not as a reversed one.")
     tables = {"performance": summary_table(estimates)}
     if n_repeats > 1:
         text += f" The table and figures show repeat 0 of {n_repeats}; every repeat is in metrics.json."

@@ -60,6 +60,13 @@ def _binary(g: pd.DataFrame, keys: dict, level: float, n_resamples: int, seed: i
     if len(per_fold) > 1 and usable:
         summary = summarize_folds(list(per_fold.values()))
         pooled_auc.extra["fold_summary"] = {k: summary[k] for k in ("n_folds", "n_used", "mean", "sd", "min", "max")}
+        if pooled_auc.ci_high is not None and pooled_auc.ci_high < 0.5:
+            # Pooling scores of models fitted on different folds: with no signal, a fold rich in positives was
+            # scored by a model that saw fewer of them, so the pooled ranking falls below chance.
+            pooled_auc.warnings.append(
+                f"pooled AUC {pooled_auc.estimate:.3f} lies below chance: with little or no signal, pooled "
+                "out-of-fold scores rank below 0.5 because each fold's model learned the other folds' class mix; "
+                f"the mean of the per-fold AUCs is {summary['mean']:.3f}")
     pooled = [pooled_auc, bootstrap_ci(y, s, "auc", n_resamples=n_resamples, seed=seed, level=level)]
     pooled += list(binary_metrics(y, s, thr, level=level, n_resamples=n_resamples, seed=seed).values())
     if is_probabilistic(s):

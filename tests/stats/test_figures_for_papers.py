@@ -186,8 +186,19 @@ def test_performance_section_figures_use_display_names_and_skip_calibration_for_
     confusion = (figs / "confusion_crt.svg").read_text()
     assert "responder" in confusion and "never" not in confusion
     assert "LVEF (%)" in (figs / "bland_altman_risk_model_lvef.svg").read_text()
-    assert {"AUC", "PPV", "Brier score", "calibration slope", "Bland–Altman bias"} <= set(
-        sec.tables["performance"].columns)
+    assert {"AUC", "AUC, mean ± SD over folds", "PPV", "Brier score", "calibration slope",
+            "Bland–Altman bias"} <= set(sec.tables["performance"].columns)
+    assert "**Pooled AUC below chance**" not in sec.text  # a real signal: no flag
+
+    # no signal, scored as a model that learned only the other folds' class mix: the section flags it
+    n, rng = 200, np.random.default_rng(3)
+    y = (rng.random(n) < 0.4).astype(float)
+    fold = rng.permutation(np.arange(n) % 20)
+    null = np.array([y[fold != fold[i]].mean() for i in range(n)]) + rng.normal(0, 1e-4, n)
+    flat = Predictions(Predictions.from_arrays([f"r{i}" for i in range(n)], [f"p{i}" for i in range(n)], y, null,
+                                               model="risk_model", task="crt", fold=fold).table.assign(repeat=0))
+    null_sec = evaluate_section(flat, cfg, cpu_context(tmp_path / "null"))
+    assert "**Pooled AUC below chance**" in null_sec.text and "Risk model / CRT response" in null_sec.text
 
     # the report's tables show the display names of the run's config.yaml; report.json keeps the names
     run_dir = tmp_path / "run"

@@ -132,3 +132,23 @@ def test_evaluate_input_errors():
         evaluate_predictions(pred[pred.kind == "binary"].assign(y_true=2), n_resamples=50)
     with pytest.raises(StatsError, match="empty"):
         evaluate_predictions(pred.iloc[:0])
+
+
+def test_pooled_auc_below_chance_without_signal_is_flagged_beside_the_fold_mean():
+    # No signal: each fold's "model" predicts the positive rate of the other folds (what a model that learned
+    # nothing returns). Folds rich in positives get the lowest scores, so the pooled ranking falls below chance.
+    rng = np.random.default_rng(3)
+    n, folds = 200, 20
+    y = (rng.random(n) < 0.4).astype(int)
+    fold = rng.permutation(np.arange(n) % folds)
+    score = np.array([y[fold != fold[i]].mean() for i in range(n)]) + rng.normal(0, 1e-4, n)
+    pred = pd.DataFrame({"record_id": np.arange(n), "patient_id": np.arange(n), "model": "null", "task": "crt",
+                         "kind": "binary", "y_true": y, "y_score": score, "fold": fold})
+    est, _ = evaluate_predictions(pred, n_resamples=50)
+    auc = [e for e in est if e["metric"] == "auc" and e["method"] == "delong" and e["fold"] == "pooled"][0]
+    fold_mean = auc["extra"]["fold_summary"]["mean"]
+    assert auc["ci_high"] < 0.5 and abs(fold_mean - 0.5) < 0.1
+    assert any("below chance" in w and f"{fold_mean:.3f}" in w for w in auc["warnings"])
+    # a model with signal gets no such warning
+    strong, _ = evaluate_predictions(_predictions(), n_resamples=50)
+    assert not any("below chance" in w for e in strong for w in e["warnings"])
