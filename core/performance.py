@@ -101,7 +101,7 @@ def evaluate_section(predictions: Predictions, config: dict, ctx) -> Section:
         text += (" **Pooled AUC below chance** (interval under 0.5): " + "; ".join(
             f"{display_name(e['model'], names)} / {display_name(e['task'], names)} {e['estimate']:.3f}, mean over "
             f"folds {e['extra']['fold_summary']['mean']:.3f}" for e in below if e["extra"].get("fold_summary"))
-            + ". Read these as no signal, not as a reversed one.")
+            + ". A pooled AUC below chance is no evidence of a reversed effect.")
     tables = {"performance": summary_table(estimates)}
     if n_repeats > 1:
         text += f" The table and figures show repeat 0 of {n_repeats}; every repeat is in metrics.json."
