@@ -155,7 +155,7 @@ def morphology_features(filtered: np.ndarray, rpeaks: np.ndarray, fs: float) -> 
         np.log(width / _qrs_width(tm[q], fs)), np.log(width),
         (w[:, q].sum(axis=1) - tm[q].sum()) / (np.abs(tm[q]).sum() + 1e-9),
         (w[:, t].sum(axis=1) - tm[t].sum()) / (np.abs(tm[q]).sum() + 1e-9),
-        _corr(w[:, q], np.median(w[near][:, :, q], axis=1)),
+        _corr(w[:, q], np.median(w[:, q][near], axis=1)),
         np.log(noise / (np.median(noise) + 1e-12) + 1e-3),
     ], axis=1).astype(np.float32)
 

@@ -100,11 +100,17 @@ def fused_log_proba(fitted: FusedFit, beats: pretrain.BeatSet, ctx) -> dict[str,
     logits = ctx.engine.predict(fitted.model, ctx.engine.ArrayDataset(beats.inputs()), ctx).astype(np.float64)
     cnn = logits - np.logaddexp.reduce(logits, axis=1, keepdims=True)
     parts = [pretrain.side_log_proba(m, beats) for m in fitted.side_model]
-    out = {"cnn": cnn, "side": sum(parts), "fused": cnn + sum(parts)}
+    side = sum(parts)
+    out = {"cnn": cnn, "side": side, "fused": cnn + side}
     if len(parts) > 1:
         for i, p in enumerate(parts):
             out[f"side{i}"], out[f"fused{i}"] = p, cnn + p
     return out
+
+
+def _check_protocol(protocol: str) -> None:
+    if protocol not in PROTOCOLS:
+        raise CardioError(f"unknown protocol {protocol!r}; use one of {PROTOCOLS}")
 
 
 def _scored(y: np.ndarray, pred: np.ndarray, rec: np.ndarray, config: dict, seed: int) -> dict:
@@ -120,8 +126,7 @@ def ds1_cv(config: dict, ctx, folds: int = 4, seed: int | None = None, protocol:
 
     With protocol "fused" the results are those of the fused rule, and `rules` holds every rule of FUSED_RULES
     (one fit per fold serves them all)."""
-    if protocol not in PROTOCOLS:
-        raise CardioError(f"unknown protocol {protocol!r}; use one of {PROTOCOLS}")
+    _check_protocol(protocol)
     seed = ctx.seed if seed is None else int(seed)
     root = pretrain.mitdb_root(config, ctx)
     records = aami.ds1_records(config["pretrain"]["records"])
@@ -194,13 +199,16 @@ def ds2_look(config: dict, ctx, ledger: Path, repo: Path, seed: int, note: str =
     pt = config["pretrain"]
     if pt["records"] not in (None, "all"):
         raise CardioError("the DS2 look trains on all of DS1 and tests on all of DS2 (pretrain.records: null)")
-    if protocol not in PROTOCOLS:
-        raise CardioError(f"unknown protocol {protocol!r}; use one of {PROTOCOLS}")
+    _check_protocol(protocol)
     root = pretrain.mitdb_root(config, ctx)
     if protocol == "validated":
         fitted = pretrain.fit_pretraining(root, list(aami.DS1), config, ctx, seed=seed, name=f"ds2-seed{seed}")
+        described = pretrain.describe(fitted, config)
     else:
         fitted = fit_fused(root, list(aami.DS1), config, ctx, seed=seed, name=f"ds2-seed{seed}-fused")
+        described = {"arch": pt["arch"], "train_counts": fitted.train_counts, "prior_strength": 0.0,
+                     "epochs_run": len(fitted.fit.history), "best_epoch": fitted.fit.best_epoch,
+                     "val_records": [], "protocol": protocol}
     # every DS2 beat (no sampling, so one cached set serves every seed)
     test = pretrain.cached_beat_set(root, list(aami.DS2), config, ctx.cache, max_per_class=None, max_total=None,
                                     seed=0, progress=ctx.progress, desc="DS2", test_look=True)
@@ -208,15 +216,8 @@ def ds2_look(config: dict, ctx, ledger: Path, repo: Path, seed: int, note: str =
         pred = pretrain.predict(fitted, test, ctx)
     else:
         pred = fused_log_proba(fitted, test, ctx)["fused"].argmax(axis=1)
-    results = pretrain.classification_results(test.y, pred)
-    results["ci"] = pretrain.record_bootstrap(test.y, pred, test.record, config, seed=seed)
-    results["always_n"] = pretrain.always_n(test.y)
-    if protocol == "validated":
-        results.update(pretrain.describe(fitted, config))
-    else:
-        results.update({"arch": pt["arch"], "train_counts": fitted.train_counts, "prior_strength": 0.0,
-                        "epochs_run": len(fitted.fit.history), "best_epoch": fitted.fit.best_epoch,
-                        "val_records": [], "protocol": protocol})
+    results = _scored(test.y, pred, test.record, config, seed)
+    results.update(described)
     results["evaluated_on"] = "DS2 (all beats)"
     results["side_kinds"] = list(pt["side_features"])
     commit, tree = git_state(repo)

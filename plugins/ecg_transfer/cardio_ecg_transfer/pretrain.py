@@ -82,7 +82,8 @@ def _record_beats(root: Path, record: str, config: dict) -> tuple[np.ndarray, np
     cls = aami.class_index(ann_symbols)
     keep = cls >= 0
     positions, cls = np.asarray(ann_samples)[keep], cls[keep]
-    filtered = highpass(np.asarray(sig, dtype=np.float64), fs, float(config["preprocess"]["highpass_hz"]))
+    cutoff = float(config["preprocess"]["highpass_hz"])
+    filtered = highpass(np.asarray(sig, dtype=np.float64), fs, cutoff)
     beats, kept = beat_windows(filtered, positions, fs, config)
     at = np.searchsorted(positions, np.asarray(kept))
     if len(at) and (at.max() >= len(positions) or not np.array_equal(positions[at], kept)):
@@ -90,10 +91,10 @@ def _record_beats(root: Path, record: str, config: dict) -> tuple[np.ndarray, np
                           "that are not annotated beats")
     kinds = config["pretrain"]["side_features"]
     channels = None
-    if "two_lead" in kinds:  # both MIT-BIH channels, high-passed the same way
-        channels = tuple(highpass(np.asarray(load_mitdb(root, records=[record], fs=int(data["fs"]), lead=c)[0][1],
-                                             dtype=np.float64), fs, float(config["preprocess"]["highpass_hz"]))
-                         for c in (0, 1))
+    if "two_lead" in kinds:  # both MIT-BIH channels, high-passed the same way; the one read above is reused
+        channels = tuple(filtered if c == data["mitdb_lead"] else highpass(np.asarray(
+            load_mitdb(root, records=[record], fs=int(data["fs"]), lead=c)[0][1], dtype=np.float64), fs, cutoff)
+            for c in (0, 1))
     side = beat_context.side_features(filtered, positions, fs, kinds, channels)
     return np.asarray(beats, dtype=np.float32), cls[at], side[at]
 

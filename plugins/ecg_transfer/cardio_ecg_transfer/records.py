@@ -430,10 +430,11 @@ def read_cohort_table(source: Path | str, label: str = "responder", require_labe
     missing = [c for c in COHORT_ID_COLUMNS if c not in table.columns]
     if missing:
         raise CardioError(f"{csv}: cohort table lacks column(s) {missing}")
-    if label not in table.columns and require_label:
-        raise CardioError(f"{csv}: cohort table has no label column {label!r}; columns are {list(table.columns)}")
-    if label not in table.columns:  # an unlabelled cohort for cardio predict
-        return _checked_ids(table, csv)
+    if label not in table.columns:
+        if require_label:
+            raise CardioError(f"{csv}: cohort table has no label column {label!r}; columns are "
+                              f"{list(table.columns)}")
+        return _checked_ids(table, csv)  # an unlabelled cohort for cardio predict
     lab = pd.to_numeric(table[label], errors="coerce")
     if lab.isna().any():
         rows = (np.nonzero(lab.isna().to_numpy())[0] + 2).tolist()  # +2: header line and 1-based lines
