@@ -95,12 +95,12 @@ def evaluate_section(predictions: Predictions, config: dict, ctx) -> Section:
             "For models that output risks: Brier score (bootstrap CI), calibration slope (1 is ideal) and "
             "intercept (0 is ideal) with Wald CIs, calibration plots and a decision curve; yes/no rules get none. "
             "Paired DeLong tests of one task are one family: p-values are shown raw and Holm-adjusted.")
-    below = [e for e in estimates if e["metric"] == "auc" and e["method"] == "delong" and e["fold"] == "pooled"
-             and e.get("subgroup") is None and e["repeat"] == 0 and e["ci_high"] is not None and e["ci_high"] < 0.5]
+    below = [e for e in estimates if e["repeat"] == 0 and e.get("subgroup") is None
+             and (e.get("extra") or {}).get("below_chance")]
     if below:
         text += (" **Pooled AUC below chance** (interval under 0.5): " + "; ".join(
             f"{display_name(e['model'], names)} / {display_name(e['task'], names)} {e['estimate']:.3f}, mean over "
-            f"folds {e['extra']['fold_summary']['mean']:.3f}" for e in below if e["extra"].get("fold_summary"))
+            f"folds {e['extra']['fold_summary']['mean']:.3f}" for e in below)
             + ". A pooled AUC below chance is no evidence of a reversed effect.")
     tables = {"performance": summary_table(estimates)}
     if n_repeats > 1:

@@ -63,6 +63,7 @@ def _binary(g: pd.DataFrame, keys: dict, level: float, n_resamples: int, seed: i
         if pooled_auc.ci_high is not None and pooled_auc.ci_high < 0.5:
             # Pooling scores of models fitted on different folds: with no signal, a fold rich in positives was
             # scored by a model that saw fewer of them, so the pooled ranking falls below chance.
+            pooled_auc.extra["below_chance"] = True  # the performance section flags it
             pooled_auc.warnings.append(
                 f"pooled AUC {pooled_auc.estimate:.3f} lies below chance: with little or no signal, pooled "
                 "out-of-fold scores rank below 0.5 because each fold's model learned the other folds' class mix; "

@@ -149,6 +149,8 @@ def test_pooled_auc_below_chance_without_signal_is_flagged_beside_the_fold_mean(
     fold_mean = auc["extra"]["fold_summary"]["mean"]
     assert auc["ci_high"] < 0.5 and abs(fold_mean - 0.5) < 0.1
     assert any("below chance" in w and f"{fold_mean:.3f}" in w for w in auc["warnings"])
+    assert auc["extra"]["below_chance"] is True
     # a model with signal gets no such warning
     strong, _ = evaluate_predictions(_predictions(), n_resamples=50)
     assert not any("below chance" in w for e in strong for w in e["warnings"])
+    assert not any((e.get("extra") or {}).get("below_chance") for e in strong)
