@@ -66,7 +66,7 @@ def _binary(g: pd.DataFrame, keys: dict, level: float, n_resamples: int, seed: i
             pooled_auc.extra["below_chance"] = True  # the performance section flags it
             pooled_auc.warnings.append(
                 f"pooled AUC {pooled_auc.estimate:.3f} lies below chance: with little or no signal, pooled "
-                "out-of-fold scores rank below 0.5 because each fold's model learned the other folds' class mix; "
+                "out-of-fold scores can rank below 0.5 (each fold's model learned the other folds' class mix); "
                 f"the mean of the per-fold AUCs is {summary['mean']:.3f}")
     pooled = [pooled_auc, bootstrap_ci(y, s, "auc", n_resamples=n_resamples, seed=seed, level=level)]
     pooled += list(binary_metrics(y, s, thr, level=level, n_resamples=n_resamples, seed=seed).values())
