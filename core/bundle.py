@@ -150,8 +150,6 @@ def support(pm, plugin: str) -> str | None:
     missing = [h for h in ("cardio_export_model", "cardio_import_model") if h not in plugins.hooks_of(pm, plugin)]
     if missing:
         return f"the plugin does not implement {' and '.join(missing)}"
-    if not info.cohort_key:
-        return "the plugin's info names no cohort_key (the config key of the cohort's path)"
     return None
 
 

@@ -194,13 +194,34 @@ def validate(config: dict) -> dict:
     return config
 
 
-def resolve(plugin_defaults: dict, user_file: str | Path | None = None, sets: tuple[str, ...] = ()) -> dict:
-    """The config of a run: core defaults < plugin defaults < profile < user file < --set."""
+def check_moved(config: dict, moved: dict[str, str], where: str) -> None:
+    """A key that moved (old dotted name -> new) is one line naming the new key, not an unknown-key hint."""
+    present = {key for key, _ in _sections(config)}
+    for old, new in moved.items():
+        if old in present:
+            raise CardioError(f"config key {old} ({where}) has moved: use {new}")
+
+
+def _sections(node: Any, where: str = ""):
+    if isinstance(node, dict):
+        for k, v in node.items():
+            yield f"{where}{k}", v
+            yield from _sections(v, f"{where}{k}.")
+
+
+def resolve(plugin_defaults: dict, user_file: str | Path | None = None, sets: tuple[str, ...] = (),
+            moved: dict[str, str] | None = None) -> dict:
+    """The config of a run: core defaults < plugin defaults < profile < user file < --set.
+
+    `moved` maps a plugin's old keys to their new names (PluginInfo.moved_keys): either is one line.
+    """
     defaults = merge(core_defaults(), plugin_defaults, strict=False)
     user = load_yaml(user_file) if user_file else {}
     cli: dict = {}
     for item in sets:
         cli = merge(cli, parse_set(item), strict=False)
+    check_moved(user, moved or {}, str(user_file))
+    check_moved(cli, moved or {}, "--set")
     # Validate what the user wrote before applying the profile it may name.
     merge(merge(defaults, user), cli)
     profile = cli.get("profile", user.get("profile", defaults.get("profile")))

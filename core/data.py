@@ -19,7 +19,7 @@ class CardioError(Exception):
 
 
 def confined_path(root: str | Path, value: str | Path, *, allow_outside: bool = False, what: str = "file",
-                  log: logging.Logger | None = None, switch: str | None = "data.allow_outside_paths") -> Path:
+                  log: logging.Logger | None = None, switch: str | None = "cohort.allow_outside_paths") -> Path:
     """A path named in a cohort file, resolved against the cohort's folder and kept inside it.
 
     `../` escapes and absolute paths are refused unless `allow_outside` (the config switch `switch`,
@@ -37,6 +37,11 @@ def confined_path(root: str | Path, value: str | Path, *, allow_outside: bool = 
     return path
 
 
+def target_mask(table: pd.DataFrame, targets) -> pd.DataFrame:
+    """True where a target has a value (the mask that travels with the labels)."""
+    return pd.DataFrame({t: table[t].notna().to_numpy() for t in targets if t in table.columns}, index=table.index)
+
+
 def _require_columns(table: pd.DataFrame, columns, what: str) -> None:
     missing = [c for c in columns if c not in table.columns]
     if missing:
@@ -51,8 +56,8 @@ class PluginInfo:
     description: str
     modality: str | None = None  # None marks an add-on that wraps or adds to stages
     default_config: dict = field(default_factory=dict)
-    # The config key naming the cohort's file or folder: `cardio predict --cohort PATH` sets it.
-    cohort_key: str | None = None
+    # Old config keys of this plugin and their new names: a config that uses one is refused in one line naming it.
+    moved_keys: dict[str, str] = field(default_factory=dict)
     # Why this plugin cannot export a model bundle (None: it can, given cardio_export_model and
     # cardio_import_model); `cardio plugins` shows it, and `cardio predict` refuses with it.
     no_bundle: str | None = None
@@ -79,9 +84,15 @@ class Cohort:
     # Columns that define the outcome or derive from it (the label's source, follow-up measures,
     # other tasks' labels): the core refuses them as covariates and permutes them with the label.
     outcomes: tuple[str, ...] = ()
+    # The labels the models learn (the label first); NaN marks a missing one (the mask). Empty: the label alone.
+    targets: tuple[str, ...] = ()
+    # The level predictions are reported at (record | study | patient) and how record scores aggregate to it.
+    level: str = "record"
+    aggregate: str = "mean"
 
     def __post_init__(self) -> None:
         _require_columns(self.table, ID_COLUMNS, "cohort table")
+        self.targets = tuple(dict.fromkeys([self.label, *self.targets])) if self.targets else (self.label,)
         _require_columns(self.table, [c for c in self.outcomes], "cohort table (its declared outcome columns)")
         self.outcomes = tuple(self.outcomes)
         dup = self.table["record_id"].duplicated()
@@ -99,7 +110,12 @@ class Cohort:
 
     def subset(self, index) -> "Cohort":
         return Cohort(self.table.iloc[np.asarray(index)].copy(), self.loader, self.label, self.root, dict(self.meta),
-                      self.outcomes)
+                      self.outcomes, self.targets, self.level, self.aggregate)
+
+    @property
+    def mask(self) -> pd.DataFrame:
+        """True where a target has a value: one boolean column per target present in the table."""
+        return target_mask(self.table, self.targets)
 
 
 @dataclass
@@ -114,10 +130,26 @@ class Features:
     x: Any = None  # an array (N, ...), a dict of aligned arrays, or a path to a cache
     label: str = "label"
     meta: dict = field(default_factory=dict)
+    # The labels the models learn, NaN where missing (empty: the label alone); rows missing all are not trained on.
+    targets: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         _require_columns(self.table, ID_COLUMNS, "features table")
         self.table = self.table.reset_index(drop=True)
+        self.targets = tuple(dict.fromkeys([self.label, *self.targets])) if self.targets else (self.label,)
+
+    @property
+    def mask(self) -> pd.DataFrame:
+        """True where a target has a value: one boolean column per target present in the table."""
+        return target_mask(self.table, self.targets)
+
+    def trainable(self, index) -> np.ndarray:
+        """The rows of `index` with at least one target present (all-missing rows serve label-free steps only)."""
+        index = np.asarray(index, dtype=int)
+        mask = self.mask
+        if mask.shape[1] == 0:
+            return index
+        return index[mask.to_numpy().any(axis=1)[index]]
 
     def __len__(self) -> int:
         return len(self.table)
@@ -182,12 +214,22 @@ class Fold:
 
 
 def _patients(table: pd.DataFrame, label: str | None, extra: tuple[str, ...] = ()) -> pd.DataFrame:
-    """One row per patient; a patient is positive when any of their records is."""
+    """One row per patient; a patient is positive when any of their records is, and -1 when unlabelled
+    (the missing label is a stratum of its own, so unlabelled patients spread over the folds too)."""
     cols = {c: "first" for c in extra if c in table.columns}
     if label is not None:
         cols[label] = "max"
-    return table.groupby("patient_id", sort=True).agg(cols) if cols else \
-        pd.DataFrame(index=pd.Index(sorted(table["patient_id"].unique()), name="patient_id"))
+    if not cols:
+        return pd.DataFrame(index=pd.Index(sorted(table["patient_id"].unique()), name="patient_id"))
+    pts = table.groupby("patient_id", sort=True).agg(cols)
+    if label is not None and pts[label].isna().any():
+        pts[label] = pts[label].fillna(-1)
+    return pts
+
+
+def _class_counts(pts: pd.DataFrame, strat: str) -> pd.Series:
+    """Patients per class of the label, unlabelled patients left out."""
+    return pts.loc[pts[strat] != -1, strat].value_counts()
 
 
 def _rows(table: pd.DataFrame, patients) -> np.ndarray:
@@ -214,9 +256,9 @@ def make_folds(table: pd.DataFrame, cv: dict, label: str | None, seed: int) -> l
         k = int(cv["folds"])
         if len(pts) < k:
             raise CardioError(f"cv.folds={k} but the cohort has only {len(pts)} patients")
-        if strat is not None and pts[strat].value_counts().min() < k:
+        if strat is not None and _class_counts(pts, strat).min() < k:
             raise CardioError(f"cv.folds={k} but the rarer class has only "
-                              f"{int(pts[strat].value_counts().min())} patients; lower cv.folds")
+                              f"{int(_class_counts(pts, strat).min())} patients; lower cv.folds")
         folds = []
         for r in range(int(cv.get("repeats", 1))):
             splitter = (StratifiedKFold if strat else KFold)(n_splits=k, shuffle=True, random_state=seed + r)
@@ -232,10 +274,14 @@ def make_folds(table: pd.DataFrame, cv: dict, label: str | None, seed: int) -> l
         ratios = ratios / ratios.sum()
         pts = _patients(table, strat)
         y = pts[strat] if strat else None
+        if y is not None and (y == -1).sum() == 1:  # one unlabelled patient cannot be a stratum of its own
+            y = y.replace(-1, 0)
         rest, test = train_test_split(pts.index, test_size=ratios[2], stratify=y, random_state=seed)
         val = pd.Index([])
         if ratios[1] > 0:
-            y_rest = pts.loc[rest, strat] if strat else None
+            y_rest = y.loc[rest] if y is not None else None
+            if y_rest is not None and y_rest.value_counts().min() < 2:
+                y_rest = None
             rest, val = train_test_split(rest, test_size=ratios[1] / (ratios[0] + ratios[1]),
                                          stratify=y_rest, random_state=seed)
         return [Fold("holdout", _rows(table, rest), _rows(table, test), _rows(table, val))]
@@ -273,7 +319,7 @@ def inner_split(table: pd.DataFrame, index, fraction: float, seed: int, label: s
     sub = table.iloc[index]
     strat = _stratify_label(sub, label)
     pts = _patients(sub, strat)
-    y = pts[strat] if strat is not None and pts[strat].value_counts().min() >= 2 else None
+    y = pts[strat] if strat is not None and pts[strat].value_counts().min() >= 2 else None  # -1: unlabelled
     fit_p, val_p = train_test_split(pts.index, test_size=fraction, stratify=y, random_state=seed)
     in_val = sub["patient_id"].isin(set(val_p)).to_numpy()
     return index[~in_val], index[in_val]

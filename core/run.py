@@ -20,6 +20,7 @@ import cardio
 from cardio import bundle, checks, engine, leakage, plugins, report
 from cardio import config as config_mod
 from cardio.cache import write_text_atomic
+from cardio.cohort import CohortProblems
 from cardio.context import RunContext
 from cardio.data import CardioError, Cohort, Features, ModelState, Predictions, Section, make_folds
 
@@ -151,12 +152,16 @@ def validate_cohort(plugin: str, config_file: str | None = None, sets: tuple[str
 
     loaded = plugins.get_plugin_manager(register)
     pm = plugins.select(loaded, plugin)
-    cfg = config_mod.resolve(plugins.info(pm, plugin).default_config, config_file, tuple(sets))
+    info = plugins.info(pm, plugin)
+    cfg = config_mod.resolve(info.default_config, config_file, tuple(sets), info.moved_keys)
     with tempfile.TemporaryDirectory(prefix="cardio-validate-") as scratch:
         ctx = RunContext(device=torch.device("cpu"), seed=int(cfg["seed"]), out_dir=Path(scratch),
                          cache_dir=default_cache_dir(cfg), log=_logger(None, True), train=dict(cfg["train"]))
         ctx.cache_dir.mkdir(parents=True, exist_ok=True)
-        cohort = _expect(pm.hook.cardio_load(config=cfg, ctx=ctx), Cohort, "cardio_load", plugin)
+        try:
+            cohort = _expect(pm.hook.cardio_load(config=cfg, ctx=ctx), Cohort, "cardio_load", plugin)
+        except CohortProblems as e:  # the table's problems, every one of them
+            return "the cohort table did not load", [str(p) for p in e.problems]
     problems = checks.cohort_problems(cohort, cfg)
     try:
         leakage.check_config(cfg, cohort)
@@ -190,7 +195,7 @@ def run_study(plugin: str, config_file: str | None = None, sets: tuple[str, ...]
         cfg = config_mod.load_yaml(run_dir / "config.yaml")
     else:
         extra = (*sets, *((f"seed={seed}",) if seed is not None else ()), *((f"device={device}",) if device else ()))
-        cfg = config_mod.resolve(info.default_config, config_file, extra)
+        cfg = config_mod.resolve(info.default_config, config_file, extra, info.moved_keys)
         run_dir = None
 
     engine.check_settings(cfg)
@@ -273,6 +278,7 @@ def _run_stages(pm, plugin: str, loaded: plugins.Loaded, cfg: dict, run_dir: Pat
     folds = make_folds(features.table, cfg["cv"], label, ctx.seed)
 
     predictions, model, last = _cross_validate(hooks, plugin, features, prepared, folds, cfg, ctx)
+    predictions = at_level(predictions, cohort)
     if rank == 0:
         report.write_predictions(run_dir, predictions)  # kept even if a later stage fails
     final = _final_model(pm, plugin, loaded, features, prepared, cohort, cfg, ctx, null_control)
@@ -347,9 +353,13 @@ def _cross_validate(hooks, plugin: str, features: Features, prepared: Any, folds
     """One train and one predict per fold; (out-of-fold predictions, last model, last fold)."""
     parts, model, last = [], None, None
     for fold in folds:
-        ctx.fold, ctx.val_index = fold.name, fold.val
-        ctx.log.info("fold %s: %d train rows, %d test rows", fold.name, len(fold.train), len(fold.test))
-        model = hooks.cardio_train(features=features, train_index=fold.train, prepared=prepared, config=cfg, ctx=ctx)
+        ctx.fold, ctx.val_index = fold.name, features.trainable(fold.val)
+        train = features.trainable(fold.train)  # rows with every target missing are not trained on
+        ctx.log.info("fold %s: %d train rows, %d test rows", fold.name, len(train), len(fold.test))
+        if len(train) < len(fold.train):
+            ctx.log.info("fold %s: %d training row(s) have no target value and are left out of training",
+                         fold.name, len(fold.train) - len(train))
+        model = hooks.cardio_train(features=features, train_index=train, prepared=prepared, config=cfg, ctx=ctx)
         if model is None:
             raise CardioError(f"plugin {plugin!r}: cardio_train returned None, expected a model")
         pred = _expect(hooks.cardio_predict(model=model, features=features, test_index=fold.test, config=cfg, ctx=ctx),
@@ -358,6 +368,30 @@ def _cross_validate(hooks, plugin: str, features: Features, prepared: Any, folds
         last = fold
     ctx.fold, ctx.val_index = None, np.array([], dtype=int)
     return Predictions(pd.concat(parts, ignore_index=True)), model, last
+
+
+def at_level(predictions: Predictions, cohort: Cohort) -> Predictions:
+    """Record scores aggregated to the level the plugin predicts at (Cohort.level, by Cohort.aggregate).
+
+    One row per model, task and study (or patient); unchanged when every study has one record.
+    """
+    if cohort.level == "record" or "study_id" not in cohort.table.columns:
+        return predictions
+    from cardio.stats import aggregate_scores
+
+    column = "study_id" if cohort.level == "study" else "patient_id"
+    ids = dict(zip(cohort.table["record_id"].astype(str), cohort.table[column].astype(str)))
+    table = predictions.table
+    level_id = table["record_id"].map(ids).fillna(table["record_id"])
+    if not level_id.duplicated().any() and level_id.equals(table["record_id"]):
+        return predictions
+    keys = [c for c in ("model", "task", "kind", "fold", "repeat") if c in table.columns]
+    table = table.assign(record_id=level_id)
+    group = table[[*keys, "record_id"]].astype(str).agg("|".join, axis=1)
+    scores = aggregate_scores(group, table["y_score"], cohort.aggregate)  # in order of first appearance
+    first = table.loc[~group.duplicated().to_numpy()].reset_index(drop=True)
+    first["y_score"] = scores.to_numpy()
+    return Predictions(first)
 
 
 def _explain_and_evaluate(pm, plugin, model, features, prepared, last, predictions, cohort, cfg, ctx) -> list[Section]:
@@ -390,22 +424,12 @@ def _as_sections(result: Any, hook: str, plugin: str) -> list[Section]:
     return list(items)
 
 
-def _set_key(cfg: dict, key: str, value: Any) -> None:
-    node = cfg
-    *parents, last = key.split(".")
-    for part in parents:
-        node = node.get(part) if isinstance(node, dict) else None
-    if not isinstance(node, dict) or last not in node:
-        raise CardioError(f"the plugin's cohort_key {key!r} is not a key of its config")
-    node[last] = value
-
-
 def predict_cohort(model_dir: str, cohort_path: str, out: str | None = None, device: str | None = None,
                    register: Iterable[object] = ()) -> Path:
     """Apply a run's model bundle to a new cohort of the same plugin; return the output directory.
 
     load -> preprocess -> featurize with the bundle's config (the cohort path set by the plugin's
-    cohort_key) -> cardio_import_model -> cardio_predict on every row. predictions.csv always; when
+    cohort.dir) -> cardio_import_model -> cardio_predict on every row. predictions.csv always; when
     the cohort has labels, the core's performance section on it (external validation, with CIs).
     """
     run_dir = Path(model_dir)
@@ -423,8 +447,8 @@ def predict_cohort(model_dir: str, cohort_path: str, out: str | None = None, dev
         raise CardioError(f"cohort {cohort_path} does not exist")
     plugin_info = plugins.info(pm, plugin)
     cfg = config_mod.validate(config_mod.merge(config_mod.resolve(plugin_info.default_config), cfg))
-    key = plugin_info.cohort_key
-    _set_key(cfg, key, str(Path(cohort_path).expanduser().absolute()))
+    key = "cohort.dir"
+    cfg["cohort"]["dir"] = str(Path(cohort_path).expanduser().absolute())
     cfg["cohort"]["permute_labels"] = False
     if device:
         cfg["device"] = device
@@ -476,8 +500,8 @@ def _predict_stages(pm, plugin: str, loaded: plugins.Loaded, info: dict, state: 
         raise CardioError(f"plugin {plugin!r}: cardio_import_model returned None, expected a model")
     predictions = _expect(hooks.cardio_predict(model=model, features=features, test_index=np.arange(len(features)),
                                                config=cfg, ctx=ctx), Predictions, "cardio_predict", plugin)
-    table = predictions.table.assign(fold="external", repeat=0)
-    predictions = Predictions(table)
+    predictions = at_level(Predictions(predictions.table.assign(fold="external", repeat=0)), cohort)
+    table = predictions.table
     report.write_predictions(out_dir, predictions)
     labelled = Predictions(table[np.isfinite(table["y_true"].to_numpy(dtype=float))])
     meta = {"plugin": plugin, "plugin_version": loaded.versions.get(plugin, "?"), "cardio_version": cardio.__version__,

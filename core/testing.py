@@ -43,7 +43,8 @@ def plugin_config(plugin: str, sets: Sequence[str] = (), config_file: str | Path
 
     loaded = plugins.get_plugin_manager()
     pm = plugins.select(loaded, plugin)
-    return config_mod.resolve(plugins.info(pm, plugin).default_config, config_file, tuple(sets))
+    info = plugins.info(pm, plugin)
+    return config_mod.resolve(info.default_config, config_file, tuple(sets), info.moved_keys)
 
 
 def run_plugin(plugin: str, out_dir: str | Path, sets: Sequence[str] = (), *, cache_dir: str | Path | None = None,
@@ -118,3 +119,31 @@ def pooled(metrics: dict, metric: str = "auc", *, model: str | None = None, task
             if e.get("metric") == metric and e.get("fold") == "pooled" and e.get("subgroup") is None
             and e.get("repeat", 0) == 0 and (method is None or e.get("method") == method)
             and (model is None or e.get("model") == model) and (task is None or e.get("task") == task)]
+
+
+def split_overlaps(table: Any, cv: dict, label: str | None, seeds: Iterable[int] = range(20)) -> list[str]:
+    """Patients that the core's split puts in two of train/validation/test, over `seeds` (empty: none).
+
+    What every plugin's cohort test asserts on its own generated cohort with several records per patient.
+    """
+    from cardio.data import make_folds
+
+    found = []
+    for seed in seeds:
+        for fold in make_folds(table, cv, label, seed):
+            parts = {name: set(table["patient_id"].iloc[rows]) for name, rows in
+                     (("train", fold.train), ("val", fold.val), ("test", fold.test))}
+            for a, b in (("train", "val"), ("train", "test"), ("val", "test")):
+                both = parts[a] & parts[b]
+                if both:
+                    found.append(f"seed {seed}, {fold.name}: {len(both)} patient(s) in {a} and {b}")
+    return found
+
+
+def target_counts(metrics: dict, metric: str | None = "auc") -> dict[str, int]:
+    """Each task's n (records or studies with a label) in metrics.json's pooled `metric` estimates."""
+    out: dict[str, int] = {}
+    for e in metrics["estimates"]:
+        if (metric is None or e.get("metric") == metric) and e.get("fold") == "pooled" and not e.get("subgroup"):
+            out.setdefault(str(e.get("task")), int(e["n"]))
+    return out

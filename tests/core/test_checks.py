@@ -22,7 +22,7 @@ def _cohort(labels, patients=None):
     ([1, 2] * 20, "code it as 0/1"),
     ([1] * 40, "is constant"),
     (["yes", "no"] * 20, "is not numeric"),
-    ([0, 1] * 19 + [np.nan, 1], "have no value"),
+    ([np.nan] * 40, "hold no value at all"),
     ([0] * 37 + [1] * 3, "the rarer outcome has only 3 patients"),
 ])
 def test_each_problem_is_named(labels, problem):
@@ -32,8 +32,12 @@ def test_each_problem_is_named(labels, problem):
 
 def test_several_problems_are_listed_at_once():
     labels = [0, 1] * 2
-    problems = cohort_problems(_cohort(labels, ["a", "a", "b", "c"]), core_defaults())
-    assert len(problems) == 2 and "different outcomes" in problems[0] and "cv.folds=5" in problems[1]
+    cohort = _cohort(labels, ["a", "a", "b", "c"])
+    cohort.level = "patient"  # the outcome is the patient's: their records must agree
+    problems = cohort_problems(cohort, core_defaults())
+    assert len(problems) == 2 and "different values of 'label'" in problems[0] and "cv.folds=5" in problems[1]
+    cohort.level = "record"  # records predicted one by one (baseline and follow-up) may differ
+    assert len(cohort_problems(cohort, core_defaults())) == 1
 
 
 class BadLabels:
@@ -68,3 +72,13 @@ def test_validate_lists_and_run_stops_before_featurize(tmp_path):
 def test_validate_command_on_a_good_cohort(cardio_cli):
     proc = cardio_cli("validate", "--plugin", "toy", check=True)
     assert proc.stdout.startswith("cohort OK: 120 records of 60 patients; label: 30 positive, 30 negative")
+
+
+def test_missing_labels_are_masked_not_problems():
+    """A missing label leaves that record out of training and of its metrics; validate counts it."""
+    from cardio.checks import summary
+
+    cohort = _cohort([0, 1] * 15 + [np.nan] * 10)
+    assert cohort_problems(cohort, core_defaults()) == []
+    assert "label 30 present, 10 missing" in summary(cohort)
+    assert cohort.mask["label"].sum() == 30

@@ -172,7 +172,7 @@ def test_a_plugin_that_cannot_export_skips_the_final_fit_and_predict_refuses(toy
         @hookimpl
         def cardio_plugin_info():
             return PluginInfo(name="opaque", modality="toy", description="no bundle",
-                              default_config=toy.cardio_plugin_info().default_config, cohort_key="data.dir",
+                              default_config=toy.cardio_plugin_info().default_config,
                               no_bundle="its model is a nearest-neighbour index of the training patients")
 
     for name in ("cardio_load", "cardio_featurize", "cardio_train", "cardio_predict", "cardio_export_model",

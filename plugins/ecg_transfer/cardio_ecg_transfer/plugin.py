@@ -13,7 +13,7 @@ def cardio_plugin_info():
     return PluginInfo(name="ecg_transfer", modality="ecg",
                       description="ECG beat spectrograms; ResNet pretrained on MIT-BIH (AAMI), "
                                   "fine-tuned for CRT response",
-                      default_config=package_defaults("cardio_ecg_transfer"), cohort_key="data.cohort_dir")
+                      default_config=package_defaults("cardio_ecg_transfer"))
 
 
 @hookimpl

@@ -15,7 +15,7 @@ def cardio_plugin_info():
                       description="Echo videos (A4C, A2C, PLAX) -> r2plus1d_18 video CNN per view predicting CMR "
                                   "wall-motion abnormality, LGE and T1/T2/ECV, fused by logistic regression "
                                   "(Sahashi et al.)",
-                      default_config=package_defaults("cardio_echo_cmr"), cohort_key="echo_cmr.dir")
+                      default_config=package_defaults("cardio_echo_cmr"))
 
 
 @hookimpl

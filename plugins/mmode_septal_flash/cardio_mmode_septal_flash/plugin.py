@@ -17,7 +17,6 @@ def cardio_plugin_info():
                       description="Virtual anatomical M-mode from A4C sequences -> DenseNet-121 septal-flash "
                                   "classifier (full vs cropped) -> Grad-CAM++ localization (Saiz-Vivo et al.)",
                       default_config=package_defaults("cardio_mmode_septal_flash"),
-                      cohort_key="septal_flash.dir",
                       no_bundle="model export (two DenseNet-121 and their training mean images) is not implemented")
 
 

@@ -15,7 +15,7 @@ def cardio_plugin_info():
                       description="Rest/stress/flow-reserve polar maps: two-step multitask ResNet for segmental "
                                   "MFR and cardiovascular risk factors (Yeung et al.) vs 17-segment logistic "
                                   "regression",
-                      default_config=package_defaults("cardio_perfusion_polar"), cohort_key="perfusion.dir")
+                      default_config=package_defaults("cardio_perfusion_polar"))
 
 
 @hookimpl

@@ -1,0 +1,329 @@
+"""The cohort contract: one reader for every plugin's cohort table.
+
+A cohort is a folder holding one CSV table (its name is the plugin's `Schema.table`, e.g. labels.csv)
+and the files its rows name. Rows follow the hierarchy patient -> study -> record: `patient_id` is
+required; `study_id` groups a patient's records of one visit (several clips, baseline and follow-up
+are two studies); `record_id` names one row's data. Missing `study_id` means one study per record;
+missing `record_id` means the study (else the patient) names the record, numbered `#2`, `#3`... when
+a study holds several rows. Splits are made by patient, so a study's records always stay together.
+
+A plugin declares its columns once (`Schema`): their kinds, which are required, which are targets
+(labels that may be missing row by row: NaN is the mask) and which are file paths (resolved inside
+the cohort folder; `cohort.allow_outside_paths` is the one switch that lets them out). `read_table`
+checks all of it and raises `CohortProblems` listing every problem at once, each naming the file,
+the CSV line and the column; `cardio validate` prints them as rows.
+"""
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from cardio.data import CardioError
+
+HIERARCHY = ("patient_id", "study_id", "record_id")
+KINDS = ("text", "number", "integer", "binary", "category", "path", "date")
+LEVELS = ("record", "study", "patient")
+OUTSIDE_SWITCH = "cohort.allow_outside_paths"
+_YES_NO = {"1": 1, "0": 0, "1.0": 1, "0.0": 0, "yes": 1, "no": 0, "true": 1, "false": 0, "y": 1, "n": 0}
+
+
+@dataclass(frozen=True)
+class Column:
+    """One column of a cohort table.
+
+    kind: text | number | integer | binary (0/1, yes/no, true/false) | category (one of `values`) |
+    path (a file inside the cohort folder) | date (ISO 8601). A `target` is a label the models learn:
+    an empty cell is a missing label (masked), never a problem. A path column may be absent from the
+    CSV when `default` gives the file name, e.g. "maps/{record_id}" with `suffixes` (".npy",) tried in order.
+    """
+
+    name: str
+    kind: str = "number"
+    required: bool = False
+    target: bool = False
+    values: tuple = ()
+    low: float | None = None
+    high: float | None = None
+    default: str | None = None
+    suffixes: tuple[str, ...] = ()
+    description: str = ""
+
+    def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise ValueError(f"column {self.name!r}: kind must be one of {KINDS}, got {self.kind!r}")
+        if self.kind == "category" and not self.values:
+            raise ValueError(f"column {self.name!r}: a category column lists its values")
+
+
+@dataclass(frozen=True)
+class Schema:
+    """A plugin's cohort table: its file name, its columns, and the level predictions are made at.
+
+    level: record | study | patient; `aggregate` (mean, max, logit_mean: cardio.stats.aggregate_scores)
+    turns the scores of a level's records into one. Columns not declared are kept as they are.
+    """
+
+    columns: tuple[Column, ...]
+    table: str = "labels.csv"
+    level: str = "record"
+    aggregate: str = "mean"
+
+    def __post_init__(self) -> None:
+        if self.level not in LEVELS:
+            raise ValueError(f"schema level must be one of {LEVELS}, got {self.level!r}")
+        names = [c.name for c in self.columns]
+        if len(set(names)) != len(names):
+            raise ValueError(f"schema declares a column twice: {names}")
+
+    @property
+    def targets(self) -> tuple[str, ...]:
+        return tuple(c.name for c in self.columns if c.target)
+
+    def column(self, name: str) -> Column:
+        for c in self.columns:
+            if c.name == name:
+                return c
+        raise KeyError(name)
+
+    def describe(self) -> pd.DataFrame:
+        """The schema as a table (docs, `cardio new-cohort`): name, kind, required, target, allowed, description."""
+        rows = []
+        for c in (Column("patient_id", "text", required=True, description="the patient; splits group by it"),
+                  Column("study_id", "text", description="one visit of the patient (default: one per record)"),
+                  Column("record_id", "text", description="one row's data (default: the study, else the patient)"),
+                  *self.columns):
+            allowed = ", ".join(map(str, c.values)) if c.values else (
+                "0/1" if c.kind == "binary" else _range_text(c.low, c.high) if c.kind in ("number", "integer") else "")
+            rows.append({"column": c.name, "kind": c.kind, "required": c.required, "target": c.target,
+                         "allowed": allowed, "description": c.description})
+        return pd.DataFrame(rows)
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One problem of a cohort: the file, the CSV line (header = line 1) and the column where it is."""
+
+    file: str
+    message: str
+    line: int | None = None
+    column: str | None = None
+
+    def __str__(self) -> str:
+        where = ", ".join(p for p in (f"line {self.line}" if self.line else "",
+                                      f"column {self.column!r}" if self.column else "") if p)
+        return f"{self.file}: {where + ': ' if where else ''}{self.message}"
+
+
+class CohortProblems(CardioError):
+    """Every problem found in a cohort; its text is the first one and how many more there are."""
+
+    def __init__(self, problems: list[Problem]):
+        self.problems = list(problems)
+        more = len(self.problems) - 1
+        suffix = f" (and {more} more problem(s); `cardio validate` lists them all)" if more else ""
+        super().__init__(f"{self.problems[0]}{suffix}")
+
+
+class Problems:
+    """Collects the problems of one cohort file; plugins add their own row checks to the same list."""
+
+    def __init__(self, file: str | Path):
+        self.file = str(file)
+        self.items: list[Problem] = []
+
+    def add(self, message: str, line: int | None = None, column: str | None = None) -> None:
+        self.items.append(Problem(self.file, message, line, column))
+
+    def rows(self, mask: Any, message: str, column: str | None = None, limit: int = 10) -> None:
+        """One problem per flagged row (the first `limit`, then one line counting the rest)."""
+        flagged = np.flatnonzero(np.asarray(mask, dtype=bool))
+        for i in flagged[:limit]:
+            self.add(message, int(i) + 2, column)
+        if flagged.size > limit:
+            self.add(f"{flagged.size - limit} more row(s): {message}", None, column)
+
+    def raise_if_any(self) -> None:
+        if self.items:
+            raise CohortProblems(self.items)
+
+
+def _range_text(low: float | None, high: float | None) -> str:
+    if low is None and high is None:
+        return "a number"
+    if low is not None and high is not None:
+        return f"{low:g} to {high:g}"
+    return f">= {low:g}" if low is not None else f"<= {high:g}"
+
+
+def _blank(values: pd.Series) -> np.ndarray:
+    return (values.isna() | (values.astype(str).str.strip() == "")).to_numpy()
+
+
+def _typed(values: pd.Series, col: Column, problems: Problems) -> pd.Series:
+    """The column as its kind (NaN where empty); every unreadable or out-of-range cell is a problem."""
+    empty = _blank(values)
+    text = values.astype(str).str.strip()
+    if col.kind in ("text", "path"):
+        return text.where(~empty, None)
+    if col.kind == "binary":
+        mapped = text.str.lower().map(_YES_NO)
+        bad = ~empty & mapped.isna().to_numpy()
+        problems.rows(bad, f"must be 0/1 (or yes/no), found {_examples(values[bad])}", col.name)
+        return mapped.where(~empty & ~bad).astype(float)
+    if col.kind == "category":
+        allowed = {str(v).lower(): v for v in col.values}
+        mapped = text.str.lower().map(allowed)
+        bad = ~empty & mapped.isna().to_numpy()
+        problems.rows(bad, f"must be one of {list(col.values)}, found {_examples(values[bad])}", col.name)
+        return mapped.where(~empty & ~bad)
+    if col.kind == "date":
+        parsed = pd.to_datetime(text.where(~empty, None), errors="coerce", format="ISO8601")
+        bad = ~empty & parsed.isna().to_numpy()
+        problems.rows(bad, f"must be a date (YYYY-MM-DD), found {_examples(values[bad])}", col.name)
+        return parsed
+    number = pd.to_numeric(text.where(~empty, None), errors="coerce")
+    bad = ~empty & ~np.isfinite(number.to_numpy(dtype=float, na_value=np.nan))
+    problems.rows(bad, f"must be a finite number, found {_examples(values[bad])}", col.name)
+    if col.kind == "integer":
+        frac = ~empty & ~bad & (number.fillna(0) % 1 != 0).to_numpy()
+        problems.rows(frac, f"must be a whole number, found {_examples(values[frac])}", col.name)
+        bad |= frac
+    ok = ~empty & ~bad
+    out_low = ok & (number < col.low).to_numpy() if col.low is not None else np.zeros(len(values), bool)
+    out_high = ok & (number > col.high).to_numpy() if col.high is not None else np.zeros(len(values), bool)
+    out = out_low | out_high
+    problems.rows(out, f"must be {_range_text(col.low, col.high)}, found {_examples(values[out])}", col.name)
+    return number.where(ok & ~out).astype(float)
+
+
+def _examples(values: pd.Series, n: int = 3) -> str:
+    shown = [str(v) for v in pd.unique(values)[:n]]
+    return ", ".join(repr(v) for v in shown) + (" ..." if values.nunique() > n else "")
+
+
+def _hierarchy(table: pd.DataFrame, problems: Problems) -> pd.DataFrame:
+    """patient_id, study_id and record_id as text, defaults filled, each level nested in the one above."""
+    for c in HIERARCHY:
+        if c in table.columns:
+            empty = _blank(table[c])
+            if c == "patient_id" or not empty.all():
+                problems.rows(empty, "is empty", c)
+            table[c] = table[c].astype(str).str.strip().where(~empty, None)
+    pid = table["patient_id"].fillna("")
+    if "study_id" not in table.columns or table["study_id"].isna().all():
+        table["study_id"] = table["record_id"] if "record_id" in table.columns else pid
+    if "record_id" not in table.columns or table["record_id"].isna().all():
+        base = table["study_id"].fillna("")
+        k = base.groupby(base).cumcount() + 1
+        table["record_id"] = base.where(k == 1, base + "#" + k.astype(str))
+    dup = table["record_id"].duplicated(keep=False).to_numpy() & table["record_id"].notna().to_numpy()
+    problems.rows(dup, "record_id appears on more than one row (each row is one record)", "record_id")
+    for child, parent in (("study_id", "patient_id"), ("record_id", "study_id")):
+        parents = table.groupby(child)[parent].nunique()
+        shared = table[child].isin(parents.index[parents > 1]).to_numpy()
+        problems.rows(shared, f"one {child} belongs to several {parent} values", child)
+    return table
+
+
+def _file(root: Path, value: str, col: Column, allow_outside: bool, log: logging.Logger | None) -> tuple[Path, str]:
+    """(path, problem or ''): the file a cell names, inside the cohort folder unless allowed, that exists."""
+    root = Path(os.path.normpath(Path(root).absolute()))
+    path = Path(os.path.normpath(root / value))  # an absolute value replaces root
+    candidates = [path] if path.suffix or not col.suffixes else [path.with_name(path.name + s) for s in col.suffixes]
+    found = next((p for p in candidates if p.is_file()), candidates[0])
+    # A symlink inside the folder that points outside it is an outside path as well.
+    inside = found.is_relative_to(root) and (not found.exists() or found.resolve().is_relative_to(root.resolve()))
+    if not inside:
+        if not allow_outside:
+            return found, f"names {value!r}, outside the cohort folder; set {OUTSIDE_SWITCH}: true to allow it"
+        (log or logging.getLogger("cardio.run")).warning("reading a file outside the cohort folder: %s", found)
+    if not found.is_file():
+        tried = "{" + ",".join(col.suffixes) + "}" if len(candidates) > 1 else ""
+        return found, f"names {value}{tried}, which is not a file in {root}"
+    return found, ""
+
+
+def _paths(table: pd.DataFrame, root: Path, col: Column, problems: Problems, allow_outside: bool,
+           log: logging.Logger | None) -> pd.Series:
+    given = table[col.name] if col.name in table.columns else pd.Series([None] * len(table), dtype=object)
+    out: list[str | None] = []
+    for i, value in enumerate(given):
+        value = None if value is None or pd.isna(value) or not str(value).strip() else str(value).strip()
+        if value is None and col.default is not None:
+            value = col.default.format(**{k: table[k].iloc[i] for k in HIERARCHY})
+        if value is None:
+            if col.required:
+                problems.add("names no file", i + 2, col.name)
+            out.append(None)
+            continue
+        path, problem = _file(root, str(value), col, allow_outside, log)
+        if problem:
+            problems.add(problem, i + 2, col.name)
+        out.append(str(path))
+    return pd.Series(out, index=table.index, dtype=object)
+
+
+def read_table(root: str | Path, schema: Schema, *, allow_outside: bool = False, log: logging.Logger | None = None,
+               checks: Iterable[Callable[[pd.DataFrame, Problems], None]] = (),
+               table: str | None = None) -> pd.DataFrame:
+    """The cohort table of folder `root`, typed and checked against `schema`; raises CohortProblems.
+
+    Returns one row per record: patient_id, study_id, record_id (text), every declared column as its
+    kind (targets NaN where missing; paths absolute), and the other columns as read. `checks` run on
+    the typed table and add the plugin's own row problems to the same list.
+    """
+    root = Path(root).expanduser()
+    csv = root / (table or schema.table)
+    if not root.is_dir():
+        raise CardioError(f"cohort folder {root} does not exist")
+    if not csv.is_file():
+        raise CardioError(f"{csv}: cohort table not found (write it with `cardio new-cohort`)")
+    try:
+        raw = pd.read_csv(csv, dtype=str, keep_default_na=False, na_values=[""])
+    except (ValueError, UnicodeDecodeError, pd.errors.ParserError) as e:
+        raise CardioError(f"{csv}: unreadable CSV ({str(e).splitlines()[0]})") from None
+    problems = Problems(csv)
+    raw.columns = [str(c).strip() for c in raw.columns]
+    needed = ["patient_id", *(c.name for c in schema.columns if c.required and not (c.kind == "path" and c.default))]
+    missing = [c for c in needed if c not in raw.columns]
+    if missing:
+        problems.add(f"lacks column(s) {missing}; it has {list(raw.columns)}")
+        problems.raise_if_any()
+    if raw.empty:
+        problems.add("holds no rows (a header only)")
+        problems.raise_if_any()
+    out = _hierarchy(raw.copy(), problems)
+    for col in schema.columns:
+        if col.kind == "path":
+            out[col.name] = _paths(out, root, col, problems, allow_outside, log)
+            continue
+        if col.name not in out.columns:
+            out[col.name] = np.nan if col.kind != "text" else None
+            continue
+        typed = _typed(out[col.name], col, problems)
+        if col.required and not col.target:
+            problems.rows(_blank(out[col.name]), "is empty", col.name)
+        out[col.name] = typed
+    for check in checks:
+        check(out, problems)
+    problems.raise_if_any()
+    order = [*HIERARCHY, *(c for c in out.columns if c not in HIERARCHY)]
+    return out[order].reset_index(drop=True)
+
+
+def missingness(table: pd.DataFrame, targets: Iterable[str]) -> pd.DataFrame:
+    """Per target: n present, n missing, the missing share, and patients with a value (cardio validate)."""
+    rows = []
+    for t in targets:
+        present = table[t].notna() if t in table.columns else pd.Series(False, index=table.index)
+        rows.append({"target": t, "n": int(present.sum()), "missing": int((~present).sum()),
+                     "missing_share": float((~present).mean()) if len(table) else 0.0,
+                     "patients": int(table.loc[present, "patient_id"].nunique())})
+    return pd.DataFrame(rows, columns=["target", "n", "missing", "missing_share", "patients"])
