@@ -1,6 +1,6 @@
 """cardio: plugin-based deep learning on cardiac data.
 
-Everything a plugin uses is importable from here, or from the documented submodules
+Everything a plugin uses is importable from here, or from the documented submodules `cardio.cohort`,
 `cardio.stats`, `cardio.engine`, `cardio.aha17`, `cardio.figures`, `cardio.explain`, `cardio.cine` and `cardio.testing`.
 """
 from __future__ import annotations

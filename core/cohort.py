@@ -150,8 +150,8 @@ class Problems:
             self.add(f"{flagged.size - limit} more row(s): {message}", None, column)
 
     def raise_if_any(self) -> None:
-        if self.items:
-            raise CohortProblems(self.items)
+        if self.items:  # in file order: table-wide problems first, then by line
+            raise CohortProblems(sorted(self.items, key=lambda p: p.line or 0))
 
 
 def _range_text(low: float | None, high: float | None) -> str:
