@@ -293,7 +293,8 @@ def _run_stages(pm, plugin: str, loaded: plugins.Loaded, cfg: dict, run_dir: Pat
     from cardio.stats import StatsError
 
     try:
-        sections = _explain_and_evaluate(pm, plugin, model, features, prepared, last, predictions, cohort, cfg, ctx)
+        sections = _explain_and_evaluate(pm, plugin, model, features, prepared, last, labelled(predictions), cohort,
+                                         cfg, ctx)
     except StatsError as e:
         raise CardioError(f"evaluation failed: {e} (predictions are saved in {run_dir / 'predictions.csv'})") from None
     meta = {"plugin": plugin, "plugin_version": loaded.versions.get(plugin, "?"), "cardio_version": cardio.__version__,
@@ -368,6 +369,12 @@ def _cross_validate(hooks, plugin: str, features: Features, prepared: Any, folds
         last = fold
     ctx.fold, ctx.val_index = None, np.array([], dtype=int)
     return Predictions(pd.concat(parts, ignore_index=True)), model, last
+
+
+def labelled(predictions: Predictions) -> Predictions:
+    """The rows whose target is known: every metric of a task is computed on its own non-missing rows."""
+    table = predictions.table
+    return Predictions(table[np.isfinite(table["y_true"].to_numpy(dtype=float))])
 
 
 def at_level(predictions: Predictions, cohort: Cohort) -> Predictions:
@@ -503,24 +510,24 @@ def _predict_stages(pm, plugin: str, loaded: plugins.Loaded, info: dict, state: 
     predictions = at_level(Predictions(predictions.table.assign(fold="external", repeat=0)), cohort)
     table = predictions.table
     report.write_predictions(out_dir, predictions)
-    labelled = Predictions(table[np.isfinite(table["y_true"].to_numpy(dtype=float))])
+    labelled_rows = labelled(predictions)
     meta = {"plugin": plugin, "plugin_version": loaded.versions.get(plugin, "?"), "cardio_version": cardio.__version__,
             "seed": ctx.seed, "device": str(dev), "world_size": 1, "n_records": int(len(cohort)),
             "n_patients": int(cohort.table["patient_id"].nunique()), "kind": "external validation",
             "folds": [{"name": "external", "n_train": int(info.get("n_rows", 0)), "n_test": int(len(features)),
                        "n_val": 0}], "model_n_patients": info.get("n_patients"),
             "elapsed_s": round(time.perf_counter() - t0, 1)}
-    if len(labelled.table):
+    if len(labelled_rows.table):
         from cardio.performance import evaluate_section
         from cardio.stats import StatsError
 
         about = Section("External validation",
                         f"The final model of a {plugin} run, fitted on all {info.get('n_patients')} patients of its "
                         f"cohort, applied unchanged to a new cohort of {meta['n_patients']} patients "
-                        f"({len(labelled.table)} labelled prediction rows). Every estimate below is on the new "
+                        f"({len(labelled_rows.table)} labelled prediction rows). Every estimate below is on the new "
                         "cohort alone.")
         try:
-            sections = [about, evaluate_section(labelled, cfg, ctx)]
+            sections = [about, evaluate_section(labelled_rows, cfg, ctx)]
         except StatsError as e:
             raise CardioError(f"evaluation failed: {e} (predictions are saved in {out_dir / 'predictions.csv'})") \
                 from None

@@ -21,6 +21,10 @@ FILES = {
     "package/plugin.py.tmpl": "$pkg/plugin.py",
     "package/synthetic.py.tmpl": "$pkg/synthetic.py",
     "package/model.py.tmpl": "$pkg/model.py",
+    "package/cohort.py.tmpl": "$pkg/cohort.py",
+    "package/training.py.tmpl": "$pkg/training.py",
+    "package/bundle.py.tmpl": "$pkg/bundle.py",
+    "package/report.py.tmpl": "$pkg/report.py",
     "package/config.yaml.tmpl": "$pkg/config.yaml",
     "tests/test_plugin.py.tmpl": "tests/test_plugin.py",
 }
