@@ -124,7 +124,8 @@ def report_cmd(run_dir: str) -> None:
     from cardio import report
 
     md = report.render(Path(run_dir))
-    click.echo(md.split("\n## ", 2)[1].join(["## ", ""]) if "\n## " in md else md)
+    sections = [s for s in md.split("\n## ")[1:] if not s.startswith("Contents")]
+    click.echo("## " + sections[0] if sections else md)  # the first section: performance
 
 
 @main.command("new-plugin")

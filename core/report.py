@@ -4,6 +4,7 @@ from __future__ import annotations
 import base64
 import html
 import json
+import re
 from pathlib import Path
 
 import markdown
@@ -143,27 +144,107 @@ def _read_report(run_dir: Path) -> dict:
     return doc
 
 
-def _figure_html(run_dir: Path, link: str) -> str:
-    """A figure embedded as base64, only when it is a PNG inside the run directory."""
+# Headers the core's own tables use, shown by name unless report.display_names says otherwise.
+STAT_NAMES = {"p_value": "p", "p_adjusted": "p (adjusted)", "ci_low": "CI low", "ci_high": "CI high",
+              "estimate": "estimate", "n_pos": "positives", "n_neg": "negatives", "model_a": "model A",
+              "model_b": "model B", "n_resamples": "resamples", "se": "SE"}
+LONG_TABLE = 15  # rows: a longer table is collapsed and follows the figures
+EMBED_WIDTH = 1400  # pixels: figures are embedded at most this wide (the PNG files keep 300 dpi)
+_LINK_END = re.compile(r"\](?=\s*[(\[:])")  # the only ways a "]" can close a link, image or reference
+
+
+def _text(v) -> str:
+    """Text with no way to link or embed in Markdown: HTML escaped, backslashes and link-closing brackets too."""
+    return _LINK_END.sub(r"\\]", html.escape(str(v), quote=False).replace("\\", "\\\\"))
+
+
+def _value(v) -> str:
+    """A value from the data as text in a Markdown table: as _text, and no bar left to split a cell."""
+    return _text(v).replace("|", "\\|")
+
+
+class _TextOnly(markdown.Extension):
+    """Markdown without links, images or raw HTML: what a section's text may hold (emphasis, lists, code)."""
+
+    def extendMarkdown(self, md) -> None:
+        for name in ("reference", "link", "image_link", "image_reference", "short_reference", "short_image_ref",
+                     "autolink", "automail", "html"):
+            if name in md.inlinePatterns:
+                md.inlinePatterns.deregister(name)
+        md.preprocessors.deregister("html_block")
+
+
+def _text_html(text: str) -> str:
+    return markdown.markdown(_text(text), extensions=[_TextOnly()])
+
+
+def _figure_png(run_dir: Path, link: str) -> bytes | None:
+    """The figure's PNG when it lies in the run directory (else None), at most EMBED_WIDTH pixels wide."""
+    import io
+
+    from PIL import Image
+
     root = run_dir.resolve()
     path = (run_dir / str(link)).resolve()  # an absolute link stays absolute
-    name = html.escape(Path(str(link)).stem)
     if not path.is_relative_to(root) or not path.is_file():
-        return f"<p><em>figure {name} is not embedded: it does not lie in the run directory</em></p>"
+        return None
     data = path.read_bytes()
     if not data.startswith(b"\x89PNG\r\n\x1a\n"):
+        return b""
+    try:
+        image = Image.open(io.BytesIO(data))
+        if image.width > EMBED_WIDTH:
+            image = image.resize((EMBED_WIDTH, round(image.height * EMBED_WIDTH / image.width)), Image.LANCZOS)
+        if image.mode not in ("RGB", "L"):
+            image = image.convert("RGB")  # drops alpha and any text chunks the file carried
+        out = io.BytesIO()
+        image.save(out, format="PNG", optimize=True)
+        return out.getvalue()
+    except (OSError, ValueError):
+        return b""
+
+
+def _figure_html(run_dir: Path, link: str) -> str:
+    """A figure embedded as base64, only when it is a PNG inside the run directory; wide ones span the page."""
+    name = html.escape(Path(str(link)).stem)
+    data = _figure_png(run_dir, link)
+    if data is None:
+        return f"<p><em>figure {name} is not embedded: it does not lie in the run directory</em></p>"
+    if not data:
         return f"<p><em>figure {name} is not embedded: it is not a PNG file</em></p>"
-    return f'<img alt="{name}" src="data:image/png;base64,{base64.b64encode(data).decode()}">'
+    wide = int.from_bytes(data[16:20], "big") >= EMBED_WIDTH  # the IHDR width: a multi-panel figure
+    return (f'<figure class="{"wide" if wide else "narrow"}"><img alt="{name}" '
+            f'src="data:image/png;base64,{base64.b64encode(data).decode()}"><figcaption>{name}</figcaption></figure>')
 
 
-def _markdown(doc: dict, run_dir: Path, for_html: bool, names: dict | None = None) -> str:
-    """The report as markdown; for the HTML page every value from the run is escaped first, and
-    figures become embedded images, so a cohort value or an edited report.json cannot carry markup.
-    Tables show `names` (report.display_names) for columns, models and tasks."""
-    esc = (lambda v: html.escape(str(v), quote=False)) if for_html else str
-    meta = {k: esc(v) if not isinstance(v, list) else v for k, v in doc["meta"].items()}
-    lines = [f"# cardio run: {meta['plugin']}", "",
-             f"cardio {meta['cardio_version']}, plugin {meta['plugin']} {meta['plugin_version']}, seed {meta['seed']}, "
+def _cell(v) -> str:
+    if v is None or (isinstance(v, float) and pd.isna(v)):
+        return ""
+    return f"{v:.4g}" if isinstance(v, float) else str(v)
+
+
+def _tables(sec: dict, names: dict | None) -> list[tuple[str, pd.DataFrame]]:
+    out = []
+    for name, t in sec["tables"].items():
+        table = display_table(pd.DataFrame(t["data"], columns=t["columns"]), {**STAT_NAMES, **(names or {})})
+        out.append((str(name), table))
+    return out
+
+
+def _html_table(name: str, table: pd.DataFrame) -> str:
+    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in table.columns)
+    rows = "".join("<tr>" + "".join(f"<td>{html.escape(_cell(v))}</td>" for v in row) + "</tr>"
+                   for row in table.itertuples(index=False))
+    body = f"<table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>"
+    if len(table) > LONG_TABLE:
+        return f"<details><summary>{html.escape(name)} ({len(table)} rows)</summary>{body}</details>"
+    return f"<p><strong>{html.escape(name)}</strong></p>{body}"
+
+
+def _intro(doc: dict) -> list[str]:
+    """The run's one-line description and its warnings, as Markdown with every value escaped."""
+    meta = {k: _value(v) if not isinstance(v, list) else v for k, v in doc["meta"].items()}
+    lines = [f"cardio {meta['cardio_version']}, plugin {meta['plugin']} {meta['plugin_version']}, seed {meta['seed']}, "
              f"device {meta['device']} x{meta['world_size']}, {meta['n_records']} records of {meta['n_patients']} "
              f"patients, {len(meta['folds'])} fold(s), {meta['elapsed_s']} s.", ""]
     if doc["meta"].get("null_control"):
@@ -171,21 +252,66 @@ def _markdown(doc: dict, run_dir: Path, for_html: bool, names: dict | None = Non
                   "(`cohort.permute_labels: true`): every estimate below should be at chance.", ""]
     if doc["meta"].get("probable_leaks"):
         lines += ["**Probable label leak.** These feature columns predict the label almost perfectly: "
-                  + esc(", ".join(doc["meta"]["probable_leaks"])) + ". If they derive from the outcome, the plugin "
-                  "must declare them (`Cohort.outcomes`) and no model may use them.", ""]
+                  + _value(", ".join(doc["meta"]["probable_leaks"])) + ". If they derive from the outcome, the "
+                  "plugin must declare them (`Cohort.outcomes`) and no model may use them.", ""]
+    return lines
+
+
+def _figure_md(run_dir: Path, link: str) -> str:
+    """A figure of the run directory as a Markdown image (its path quoted); anything else as a note."""
+    from urllib.parse import quote
+
+    path = (run_dir / str(link)).resolve()
+    if not path.is_relative_to(run_dir.resolve()) or not path.is_file():
+        return f"_figure {_value(Path(str(link)).stem)} lies outside the run directory_"
+    relative = path.relative_to(run_dir.resolve()).as_posix()
+    return f"![{_value(path.stem)}]({quote(relative)})"
+
+
+def _markdown(doc: dict, run_dir: Path, names: dict | None = None) -> str:
+    """report.md: short tables, then figures, then long tables; values from the run are text, never Markdown."""
+    lines = [f"# cardio run: {_value(doc['meta']['plugin'])}", "", *_intro(doc), "## Contents", ""]
+    lines += [f"{i + 1}. {_value(sec['title'])}" for i, sec in enumerate(doc["sections"])] + [""]
     for sec in doc["sections"]:
-        lines += [f"## {esc(sec['title'])}", "", esc(sec["text"]), ""]
-        for name, t in sec["tables"].items():
-            table = display_table(pd.DataFrame(t["data"], columns=t["columns"]), names)
-            table.columns = [esc(c) for c in table.columns]
-            if for_html:
-                table = table.map(lambda v: esc(v) if isinstance(v, str) else v)
-            lines += [f"**{esc(name)}**", "", _md_table(table), ""]
-        if for_html:
-            lines += [_figure_html(run_dir, f) for f in sec["figures"]] + [""]
-        else:
-            lines += [f"![{Path(str(f)).stem}]({f})" for f in sec["figures"]] + [""]
+        lines += [f"## {_value(sec['title'])}", "", _text(sec["text"]), ""]
+        tables = _tables(sec, names)
+        cells = [(n, t.map(lambda v: _value(_cell(v))).rename(columns=_value)) for n, t in tables]
+        for name, table in [c for c in cells if len(c[1]) <= LONG_TABLE]:
+            lines += [f"**{_value(name)}**", "", _md_table(table), ""]
+        lines += [_figure_md(run_dir, f) for f in sec["figures"]] + [""]
+        for name, table in [c for c in cells if len(c[1]) > LONG_TABLE]:
+            lines += [f"**{_value(name)}** ({len(table)} rows)", "", _md_table(table), ""]
     return "\n".join(lines)
+
+
+def _html(doc: dict, run_dir: Path, names: dict | None = None) -> str:
+    """report.html: contents, then per section its text, short tables, figures and the long tables collapsed.
+
+    Only cardio writes markup here: section text goes through Markdown without links, images or raw HTML,
+    and table cells and names are escaped text.
+    """
+    title = html.escape(str(doc["meta"]["plugin"]))
+    intro = markdown.markdown("\n".join(_intro(doc)), extensions=[_TextOnly()])  # its values escaped by _value
+    parts = [f"<h1>cardio run: {title}</h1>", intro]
+    toc = "".join(f'<li><a href="#s{i + 1}">{html.escape(str(sec["title"]))}</a></li>'
+                  for i, sec in enumerate(doc["sections"]))
+    parts.append(f"<nav><h2>Contents</h2><ol>{toc}</ol></nav>")
+    for i, sec in enumerate(doc["sections"]):
+        tables = _tables(sec, names)
+        parts += [f'<section id="s{i + 1}"><h2>{html.escape(str(sec["title"]))}</h2>', _text_html(sec["text"])]
+        parts += [_html_table(n, t) for n, t in tables if len(t) <= LONG_TABLE]
+        parts += [_figure_html(run_dir, f) for f in sec["figures"]]
+        parts += [_html_table(n, t) for n, t in tables if len(t) > LONG_TABLE]
+        parts.append("</section>")
+    return "\n".join(parts)
+
+
+STYLE = ("body{font-family:system-ui,sans-serif;max-width:1200px;margin:2em auto;padding:0 1em;line-height:1.4}"
+         "table{border-collapse:collapse;font-size:0.9em;margin:0.5em 0}td,th{border:1px solid #ccc;padding:3px 6px}"
+         "th{background:#f3f3f3}figure{display:inline-block;margin:6px;vertical-align:top}"
+         "figure.wide{display:block;width:100%}figure.narrow{width:48%}figure img{width:100%}"
+         "figcaption{font-size:0.8em;color:#555}details{margin:0.5em 0}summary{cursor:pointer;font-weight:bold}"
+         "nav ol{columns:2}")
 
 
 def render(run_dir: Path) -> str:
@@ -194,13 +320,10 @@ def render(run_dir: Path) -> str:
     run_dir = Path(run_dir)
     doc = _read_report(run_dir)
     names = run_display_names(run_dir)
-    md = _markdown(doc, run_dir, for_html=False, names=names)
+    md = _markdown(doc, run_dir, names=names)
     write_text_atomic(run_dir / "report.md", md)
-    body = markdown.markdown(_markdown(doc, run_dir, for_html=True, names=names), extensions=["tables"])
-    style = ("body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em}"
-             "table{border-collapse:collapse;font-size:0.9em}td,th{border:1px solid #ccc;padding:3px 6px}"
-             "img{max-width:48%;margin:4px}")
     title = html.escape(str(doc["meta"]["plugin"]))
     write_text_atomic(run_dir / "report.html", f"<!doctype html><html><head><meta charset='utf-8'><title>cardio "
-                                               f"{title}</title><style>{style}</style></head><body>{body}</body></html>")
+                                               f"{title}</title><style>{STYLE}</style></head><body>"
+                                               f"{_html(doc, run_dir, names)}</body></html>")
     return md
