@@ -14,7 +14,7 @@ import statsmodels.api as sm
 from scipy.special import logit
 from scipy.stats import norm
 
-from cardio.stats.bootstrap import bootstrap_metric
+from cardio.stats.bootstrap import bootstrap_metric, patients_of
 from cardio.stats.result import Estimate, StatsError
 from cardio.stats.validation import as_binary_labels, as_scores, check_level
 
@@ -34,18 +34,26 @@ def _probabilities(y: Any, prob: Any) -> tuple[np.ndarray, np.ndarray]:
 
 
 def calibration(y: Any, prob: Any, level: float = 0.95, n_resamples: int = 2000,
-                seed: int | None = 0) -> dict[str, Estimate]:
+                seed: int | None = 0, groups: Any = None) -> dict[str, Estimate]:
     """Brier score (bootstrap CI), calibration intercept and slope (Wald CIs from logistic recalibration).
 
     Slope: the coefficient of logit(p) in logit P(y=1) = a + b logit(p) (1 is ideal; < 1 means
     over-confident risks). Intercept: calibration-in-the-large, a in logit P(y=1) = a + logit(p)
     (0 is ideal; > 0 means risks too low on average). Both by statsmodels GLM (binomial).
+
+    With ``groups`` (patient ids, one per record) and a patient with several records, the Brier bootstrap
+    resamples patients and the Wald intervals use cluster-robust (sandwich) standard errors by patient.
     """
     level = check_level(level)
     y, p = _probabilities(y, prob)
+    patients = patients_of(groups, y.size)
+    clustered = patients is not None and not patients.singletons
     lp = logit(np.clip(p, _EPS, 1 - _EPS))
     out = {"brier": bootstrap_metric(_brier, y, p, n_resamples=n_resamples, seed=seed, level=level,
-                                     stratify=y, metric="brier")}
+                                     stratify=y, metric="brier", groups=groups)}
+    wald = "logistic recalibration (Wald, cluster-robust by patient)" if clustered else "logistic recalibration (Wald)"
+    fit_args = {"cov_type": "cluster", "cov_kwds": {"groups": patients.codes}} if clustered else {}
+    unit = {"n_groups": int(patients.n_groups)} if clustered else {}
     z = float(norm.ppf((1 + level) / 2))
     fits = {
         "calibration_slope": (sm.add_constant(lp), None, 1),
@@ -56,15 +64,14 @@ def calibration(y: Any, prob: Any, level: float = 0.95, n_resamples: int = 2000,
         try:
             with _warnings.catch_warnings(record=True) as caught:
                 _warnings.simplefilter("always")
-                res = sm.GLM(y, design, family=sm.families.Binomial(), offset=offset).fit()
+                res = sm.GLM(y, design, family=sm.families.Binomial(), offset=offset).fit(**fit_args)
             warned = [str(w.message).splitlines()[0] for w in caught]
             b, se = float(res.params[coef]), float(res.bse[coef])
         except (np.linalg.LinAlgError, ValueError) as e:
             out[name] = Estimate(name, float("nan"), None, None, level, "logistic recalibration", len(y),
                                  warnings=[f"not estimable: {e}"])
             continue
-        out[name] = Estimate(name, b, b - z * se, b + z * se, level, "logistic recalibration (Wald)", len(y),
-                             warnings=warned)
+        out[name] = Estimate(name, b, b - z * se, b + z * se, level, wald, len(y), warnings=warned, extra=dict(unit))
     return out
 
 

@@ -7,7 +7,7 @@ import numpy as np
 from scipy.stats import norm, rankdata
 from scipy.stats import t as t_dist
 
-from cardio.stats.bootstrap import resample_indices
+from cardio.stats.bootstrap import Patients, patients_of, resample_indices
 from cardio.stats.result import Estimate, StatsError, TestResult
 from cardio.stats.validation import as_binary_labels, as_scores, check_level, check_n_resamples
 
@@ -30,15 +30,51 @@ def _structural_components(y: np.ndarray, scores: np.ndarray) -> tuple[np.ndarra
     return aucs, v10, v01
 
 
-def _delong_cov(y: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray, int, int]:
-    """AUCs and their DeLong covariance matrix S10/m + S01/n (sample covariances, as pROC)."""
+def _delong_cov(y: np.ndarray, scores: np.ndarray,
+                patients: Patients | None = None) -> tuple[np.ndarray, np.ndarray, int, int]:
+    """AUCs and their DeLong covariance matrix S10/m + S01/n (sample covariances, as pROC).
+
+    With patients holding several records, Obuchowski's (1997, Biometrics 53:567) clustered covariance
+    (see ``_clustered_cov``); when every patient has one record it is the ordinary DeLong covariance.
+    """
     m, n = int(y.sum()), int(y.size - y.sum())
     if m < 2 or n < 2:
         raise StatsError(f"DeLong variance needs at least 2 positives and 2 negatives; "
                          f"got {m} positive(s) and {n} negative(s)")
     aucs, v10, v01 = _structural_components(y, scores)
+    if patients is not None and not patients.singletons:
+        return aucs, _clustered_cov(y, aucs, v10, v01, patients), m, n
     cov = np.atleast_2d(np.cov(v10, ddof=1)) / m + np.atleast_2d(np.cov(v01, ddof=1)) / n
     return aucs, cov, m, n
+
+
+def _clustered_cov(y: np.ndarray, aucs: np.ndarray, v10: np.ndarray, v01: np.ndarray,
+                   patients: Patients) -> np.ndarray:
+    """Obuchowski's (1997) clustered DeLong covariance of k AUCs over the same records.
+
+    Hand-written (no SciPy/statsmodels function). With I clusters (patients), I10 of them holding positive
+    records and I01 negative ones, M positives and N negatives in all, cluster sums of the placements
+    V10_i = sum_j v10_ij and V01_i = sum_k v01_ik, and A_i = V10_i - m_i AUC, B_i = V01_i - n_i AUC:
+        S10 = I10 / ((I10 - 1) M) sum_i A_i A_i',  S01 = I01 / ((I01 - 1) N) sum_i B_i B_i',
+        S11 = I / (I - 1) sum_i A_i B_i',
+        cov = S10 / M + S01 / N + (S11 + S11') / (M N).
+    One record per cluster gives S11 = 0 and the ordinary DeLong covariance.
+    """
+    pos = y == 1
+    m, n, g = int(pos.sum()), int((~pos).sum()), patients.n_groups
+    codes_pos, codes_neg = patients.codes[pos], patients.codes[~pos]
+    m_i = np.bincount(codes_pos, minlength=g)
+    n_i = np.bincount(codes_neg, minlength=g)
+    i10, i01 = int(np.count_nonzero(m_i)), int(np.count_nonzero(n_i))
+    if i10 < 2 or i01 < 2:
+        raise StatsError(f"clustered DeLong variance needs at least 2 patients with positive and 2 with negative "
+                         f"records; got {i10} and {i01}")
+    a = np.array([np.bincount(codes_pos, weights=row, minlength=g) for row in v10]) - aucs[:, None] * m_i
+    b = np.array([np.bincount(codes_neg, weights=row, minlength=g) for row in v01]) - aucs[:, None] * n_i
+    s10 = i10 / ((i10 - 1) * m) * (a @ a.T)
+    s01 = i01 / ((i01 - 1) * n) * (b @ b.T)
+    s11 = g / (g - 1) * (a @ b.T)
+    return s10 / m + s01 / n + (s11 + s11.T) / (m * n)
 
 
 def auc(y: Any, score: Any) -> float:
@@ -50,12 +86,31 @@ def auc(y: Any, score: Any) -> float:
     return float((r[yy == 1].sum() - m * (m + 1) / 2.0) / (m * n))
 
 
-def delong_ci(y: Any, score: Any, level: float = 0.95) -> Estimate:
-    """AUC with DeLong standard error and normal CI clipped to [0, 1] (pROC ci.auc(method="delong"))."""
+CLUSTERED = "delong-clustered (Obuchowski 1997)"
+
+
+def _cluster_extra(y: np.ndarray, patients: Patients | None) -> dict:
+    """What a DeLong result records when its variance counted patients, not records."""
+    if patients is None or patients.singletons:
+        return {} if patients is None else {"n_groups": int(patients.n_groups)}
+    pos = y == 1
+    return {"variance": CLUSTERED, "n_groups": int(patients.n_groups),
+            "n_pos_groups": int(np.count_nonzero(np.bincount(patients.codes[pos], minlength=patients.n_groups))),
+            "n_neg_groups": int(np.count_nonzero(np.bincount(patients.codes[~pos], minlength=patients.n_groups)))}
+
+
+def delong_ci(y: Any, score: Any, level: float = 0.95, groups: Any = None) -> Estimate:
+    """AUC with DeLong standard error and normal CI clipped to [0, 1] (pROC ci.auc(method="delong")).
+
+    With ``groups`` (patient ids, one per record) and a patient with several records, the variance is
+    Obuchowski's clustered DeLong (``extra.variance``); with one record per patient it is DeLong's.
+    ``method`` stays "delong" either way: the estimator is the same, only its variance counts patients.
+    """
     level = check_level(level)
     yy = as_binary_labels(y)
     s = as_scores(score, n=yy.size)
-    aucs, cov, m, n = _delong_cov(yy, s[None, :])
+    patients = patients_of(groups, yy.size)
+    aucs, cov, m, n = _delong_cov(yy, s[None, :], patients)
     a, var = float(aucs[0]), float(cov[0, 0])
     warnings: list[str] = []
     if var <= 0.0:
@@ -65,19 +120,25 @@ def delong_ci(y: Any, score: Any, level: float = 0.95) -> Estimate:
     z = norm.ppf(0.5 + level / 2.0)
     lo, hi = max(0.0, float(a - z * se)), min(1.0, float(a + z * se))
     return Estimate(metric="auc", estimate=a, ci_low=lo, ci_high=hi, level=level, method="delong", n=int(yy.size),
-                    warnings=warnings, extra={"n_pos": m, "n_neg": n, "se": se, "var": var})
+                    warnings=warnings,
+                    extra={"n_pos": m, "n_neg": n, "se": se, "var": var, **_cluster_extra(yy, patients)})
 
 
-def delong_test(y: Any, score1: Any, score2: Any, level: float = 0.95) -> TestResult:
-    """Paired DeLong test of two AUCs on the same records (pROC roc.test(method="delong", paired=TRUE))."""
+def delong_test(y: Any, score1: Any, score2: Any, level: float = 0.95, groups: Any = None) -> TestResult:
+    """Paired DeLong test of two AUCs on the same records (pROC roc.test(method="delong", paired=TRUE)).
+
+    With ``groups`` (patient ids) and several records per patient, the covariance of the two AUCs is
+    Obuchowski's clustered one (``extra.variance``).
+    """
     level = check_level(level)
     yy = as_binary_labels(y)
     s1 = as_scores(score1, "score1", n=yy.size)
     s2 = as_scores(score2, "score2", n=yy.size)
-    aucs, cov, m, n = _delong_cov(yy, np.vstack([s1, s2]))
+    patients = patients_of(groups, yy.size)
+    aucs, cov, m, n = _delong_cov(yy, np.vstack([s1, s2]), patients)
     var_diff = float(cov[0, 0] + cov[1, 1] - 2.0 * cov[0, 1])
     return _z_test("delong_paired", "delong-paired", aucs[0], aucs[1], var_diff, level, int(yy.size),
-                   {"n_pos": m, "n_neg": n, "cov": float(cov[0, 1])})
+                   {"n_pos": m, "n_neg": n, "cov": float(cov[0, 1]), **_cluster_extra(yy, patients)})
 
 
 def delong_unpaired_test(y1: Any, score1: Any, y2: Any, score2: Any) -> TestResult:
@@ -125,41 +186,57 @@ def _z_test(name: str, method: str, a1: float, a2: float, var_diff: float, level
                       warnings=warnings)
 
 
+def _tpr_rows(pos_ranks: np.ndarray, neg_ranks: np.ndarray, grid: np.ndarray, k: int) -> np.ndarray:
+    """Step-ROC TPR on an FPR grid for rows of (positive, negative) score ranks (k distinct ranks).
+
+    Hand-written batched step-ROC: one global searchsorted with per-row offsets instead of a loop.
+    """
+    b, m = pos_ranks.shape
+    n = neg_ranks.shape[1]
+    allowed = np.floor(grid * n + 1e-9).astype(np.int64)  # negatives allowed above the threshold
+    neg_desc = -np.sort(-neg_ranks, axis=1)
+    thr = neg_desc[:, np.minimum(allowed, n - 1)]  # (b, grid)
+    offset = (np.arange(b, dtype=np.int64) * k)[:, None]
+    flat_pos = (np.sort(pos_ranks, axis=1) + offset).ravel()
+    at_or_below = np.searchsorted(flat_pos, (thr + offset).ravel(), side="right").reshape(b, -1)
+    at_or_below -= (np.arange(b, dtype=np.int64) * m)[:, None]
+    tpr = (m - at_or_below) / m
+    tpr[:, allowed >= n] = 1.0
+    return tpr
+
+
 def roc_curve_band(y: Any, score: Any, n_resamples: int = 2000, seed: int | None = 0, level: float = 0.95,
-                   n_grid: int = 101) -> dict:
-    """Pointwise stratified-bootstrap band of the ROC curve: TPR and percentile limits on a fixed FPR grid."""
+                   n_grid: int = 101, groups: Any = None) -> dict:
+    """Pointwise stratified-bootstrap band of the ROC curve: TPR and percentile limits on a fixed FPR grid.
+
+    With ``groups`` (patient ids, one per record) patients are resampled with all their records, stratified by
+    patient class (positive if any record is); the FPR grid then applies to each resample's own negatives.
+    """
     level = check_level(level)
     n_resamples = check_n_resamples(n_resamples)
     yy = as_binary_labels(y)
     s = as_scores(score, n=yy.size)
+    patients = patients_of(groups, yy.size)
     pos_idx, neg_idx = np.flatnonzero(yy == 1), np.flatnonzero(yy == 0)
     m, n = pos_idx.size, neg_idx.size
     _, ranks = np.unique(s, return_inverse=True)
+    ranks = ranks.ravel()
     k = int(ranks.max()) + 1
     grid = np.linspace(0.0, 1.0, n_grid)
-    allowed = np.floor(grid * n + 1e-9).astype(np.int64)  # negatives allowed above the threshold
-
-    def tpr_rows(pos_ranks: np.ndarray, neg_ranks: np.ndarray) -> np.ndarray:
-        # hand-written batched step-ROC: one global searchsorted with per-row offsets instead of a loop
-        b = pos_ranks.shape[0]
-        neg_desc = -np.sort(-neg_ranks, axis=1)
-        thr = neg_desc[:, np.minimum(allowed, n - 1)]  # (b, grid)
-        offset = (np.arange(b, dtype=np.int64) * k)[:, None]
-        flat_pos = (np.sort(pos_ranks, axis=1) + offset).ravel()
-        at_or_below = np.searchsorted(flat_pos, (thr + offset).ravel(), side="right").reshape(b, -1)
-        at_or_below -= (np.arange(b, dtype=np.int64) * m)[:, None]
-        tpr = (m - at_or_below) / m
-        tpr[:, allowed >= n] = 1.0
-        return tpr
-
-    point = tpr_rows(ranks[pos_idx][None, :], ranks[neg_idx][None, :])[0]
-    idx = resample_indices(yy.size, n_resamples, seed, strata=yy)  # columns: negatives block, then positives
+    point = _tpr_rows(ranks[pos_idx][None, :], ranks[neg_idx][None, :], grid, k)[0]
     boot = np.empty((n_resamples, n_grid))
-    rows = max(1, 2_000_000 // (yy.size + n_grid))
-    for start in range(0, n_resamples, rows):
-        block = idx[start:start + rows]
-        boot[start:start + rows] = tpr_rows(ranks[block[:, n:]], ranks[block[:, :n]])
+    if patients is None or patients.singletons:
+        idx = resample_indices(yy.size, n_resamples, seed, strata=yy)  # columns: negatives block, then positives
+        rows = max(1, 2_000_000 // (yy.size + n_grid))
+        for start in range(0, n_resamples, rows):
+            block = idx[start:start + rows]
+            boot[start:start + rows] = _tpr_rows(ranks[block[:, n:]], ranks[block[:, :n]], grid, k)
+    else:  # resamples differ in length: one at a time
+        for r, i in enumerate(resample_indices(yy.size, n_resamples, seed, strata=yy, groups=groups)):
+            is_pos = yy[i] == 1
+            boot[r] = _tpr_rows(ranks[i[is_pos]][None, :], ranks[i[~is_pos]][None, :], grid, k)[0]
     alpha = (1.0 - level) / 2.0
     lo, hi = np.percentile(boot, [100 * alpha, 100 * (1 - alpha)], axis=0)
-    return {"fpr": grid, "tpr": point, "lo": lo, "hi": hi, "level": level, "n_resamples": n_resamples,
-            "seed": seed, "method": "bootstrap-percentile (stratified, pointwise)", "n_pos": int(m), "n_neg": int(n)}
+    out = {"fpr": grid, "tpr": point, "lo": lo, "hi": hi, "level": level, "n_resamples": n_resamples,
+           "seed": seed, "method": "bootstrap-percentile (stratified, pointwise)", "n_pos": int(m), "n_neg": int(n)}
+    return out if patients is None else {**out, **patients.extra()}

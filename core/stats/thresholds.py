@@ -7,9 +7,9 @@ import numpy as np
 from sklearn.metrics import roc_curve
 from statsmodels.stats.proportion import proportion_confint
 
-from cardio.stats.bootstrap import bootstrap_metric
+from cardio.stats.bootstrap import Patients, bootstrap_metric, patient_counts, patients_of
 from cardio.stats.result import Estimate, StatsError
-from cardio.stats.validation import as_binary_labels, as_scores, check_level
+from cardio.stats.validation import as_binary_labels, as_scores, check_level, check_n_resamples
 
 
 def _roc(y: Any, score: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -58,15 +58,49 @@ def f1_score_counts(y: np.ndarray, pred: np.ndarray) -> float:
     return 2.0 * tp / denom if denom else float("nan")
 
 
+# numerator and denominator of each proportion, as columns of the (tp, fp, tn, fn) tallies
+_PROPORTIONS = {"accuracy": ((0, 2), (0, 1, 2, 3)), "sensitivity": ((0,), (0, 3)), "specificity": ((2,), (2, 1)),
+                "ppv": ((0,), (0, 1)), "npv": ((2,), (2, 3))}
+
+
+def _patient_bootstrap(yy: np.ndarray, pred: np.ndarray, patients: Patients, n_resamples: int, seed: int | None,
+                       level: float) -> dict[str, tuple[float, float, list[str]]]:
+    """Percentile intervals of the five proportions, resampling patients (stratified by patient class).
+
+    Vectorized: each resample's (tp, fp, tn, fn) is its patient draw counts times each patient's tallies.
+    """
+    cells = np.stack([(yy == 1) & (pred == 1), (yy == 0) & (pred == 1), (yy == 0) & (pred == 0),
+                      (yy == 1) & (pred == 0)], axis=1).astype(np.float64)
+    tallies = np.zeros((patients.n_groups, 4))
+    for j in range(4):
+        tallies[:, j] = np.bincount(patients.codes, weights=cells[:, j], minlength=patients.n_groups)
+    boot = np.concatenate([counts @ tallies for _, counts in patient_counts(patients, n_resamples, seed, yy)])
+    alpha = 100 * (1.0 - level) / 2.0
+    out = {}
+    for name, (num, den) in _PROPORTIONS.items():
+        with np.errstate(invalid="ignore", divide="ignore"):
+            values = boot[:, list(num)].sum(axis=1) / boot[:, list(den)].sum(axis=1)
+        ok = np.isfinite(values)
+        warnings = [] if ok.all() else [f"{name} undefined in {int((~ok).sum())} of {values.size} resamples; "
+                                        "those were left out"]
+        lo, hi = np.percentile(values[ok], [alpha, 100 - alpha]) if ok.any() else (np.nan, np.nan)
+        out[name] = (float(lo), float(hi), warnings)
+    return out
+
+
 def binary_metrics(y: Any, score: Any, threshold: float | Any, level: float = 0.95, n_resamples: int = 2000,
-                   seed: int | None = 0) -> dict[str, Estimate]:
+                   seed: int | None = 0, groups: Any = None) -> dict[str, Estimate]:
     """Accuracy, sensitivity, specificity, PPV, NPV (Wilson CIs) and F1 (bootstrap CI) at ``score >= threshold``.
 
     ``threshold`` is one number or one per record (thresholds fitted per training fold).
+    With ``groups`` (patient ids, one per record) and a patient with several records, the five proportions
+    get percentile intervals from a bootstrap of patients (stratified by patient class) instead of Wilson's,
+    and F1's bootstrap resamples patients too; with one record per patient nothing changes.
     """
     level = check_level(level)
     yy = as_binary_labels(y)
     s = as_scores(score, n=yy.size)
+    patients = patients_of(groups, yy.size)
     thr = np.asarray(threshold, dtype=np.float64)
     if thr.ndim == 0:
         thr_extra: Any = float(thr)
@@ -92,18 +126,27 @@ def binary_metrics(y: Any, score: Any, threshold: float | Any, level: float = 0.
         "npv": (tn, tn + fn, "records predicted negative"),
     }
     out: dict[str, Estimate] = {}
+    clustered = patients is not None and not patients.singletons
+    boot = _patient_bootstrap(yy, pred, patients, check_n_resamples(n_resamples), seed, level) if clustered else {}
     for name, (k, d, what) in parts.items():
         extra = {**counts, "numerator": k, "denominator": d}
+        method = "bootstrap-percentile" if clustered else "wilson"
+        resampling = {"seed": seed, "n_resamples": n_resamples} if clustered else {}
         if d == 0:
             out[name] = Estimate(metric=name, estimate=float("nan"), ci_low=None, ci_high=None, level=level,
-                                 method="wilson", n=int(yy.size), extra=extra,
+                                 method=method, n=int(yy.size), extra=extra, **resampling,
                                  warnings=[f"{name} undefined at this threshold: there are no {what}"])
+            continue
+        if clustered:
+            lo, hi, warned = boot[name]
+            out[name] = Estimate(metric=name, estimate=k / d, ci_low=lo, ci_high=hi, level=level, method=method,
+                                 n=int(yy.size), extra={**extra, **patients.extra()}, warnings=warned, **resampling)
             continue
         lo, hi = wilson_ci(k, d, level)
         out[name] = Estimate(metric=name, estimate=k / d, ci_low=lo, ci_high=hi, level=level, method="wilson",
                              n=int(yy.size), extra=extra)
     f1 = bootstrap_metric(f1_score_counts, yy, pred, n_resamples=n_resamples, seed=seed, level=level,
-                          stratify=yy, metric="f1")
+                          stratify=yy, metric="f1", groups=groups)
     f1.extra.update(counts)
     out["f1"] = f1
     return out

@@ -1,0 +1,343 @@
+"""Statistics that count patients: bootstraps that resample patients, and Obuchowski's clustered DeLong.
+
+References computed here independently: sklearn's AUC on the expanded resamples, leave-one-patient-out
+AUCs, and Obuchowski's (1997) formula written out pair by pair.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats as sps
+from sklearn.metrics import roc_auc_score
+
+from cardio.stats import (
+    StatsError,
+    agreement,
+    binary_metrics,
+    bootstrap_ci,
+    bootstrap_metric,
+    calibration,
+    delong_ci,
+    delong_test,
+    evaluate_predictions,
+    resample_indices,
+    roc_curve_band,
+)
+from cardio.stats.bootstrap import _auc_from_draws, _auc_jackknife, _unit_blocks, patients_of
+from cardio.stats.roc import _clustered_cov, _delong_cov, _structural_components
+
+CLUSTERED = "delong-clustered (Obuchowski 1997)"
+
+
+def _clustered_data(n_patients=80, seed=0, decimals=1, max_records=3):
+    """Patients with 1..max_records records, a patient effect shared by their records, ties from rounding."""
+    rng = np.random.default_rng(seed)
+    sizes = rng.integers(1, max_records + 1, n_patients)
+    groups = np.repeat(np.arange(n_patients), sizes)
+    rng.shuffle(groups)  # a patient's records need not be next to each other
+    y = (rng.random(groups.size) < 0.4).astype(int)
+    y[:2], y[2:4] = 1, 0
+    s = np.round(rng.normal(size=groups.size) + y + 0.8 * rng.normal(size=n_patients)[groups], decimals)
+    return y, s, np.array([f"pt{g}" for g in groups])
+
+
+def _record_data(n=150, seed=2024):
+    rng = np.random.default_rng(seed)
+    y = (rng.random(n) < 0.3).astype(int)
+    y[:2], y[2:4] = 1, 0
+    return y, np.round(rng.normal(size=n) + y, 1)
+
+
+def _without_unit(d: dict) -> dict:
+    d = dict(d)
+    d["extra"] = {k: v for k, v in d["extra"].items() if k not in ("resampled", "n_groups")}
+    return d
+
+
+# --- groups=None: the numbers of cardio 0.1, to the last bit ---------------------------------------------------
+
+@pytest.mark.parametrize("kwargs,lo,hi", [
+    ({}, 0.7049872819767442, 0.8453261264534884),
+    ({"method": "bca"}, 0.7035552867622895, 0.8442591300490601),
+    ({"stratified": False}, 0.6942669028887141, 0.8471518969941348),
+])
+def test_ungrouped_auc_bootstrap_is_unchanged_for_the_same_seed(kwargs, lo, hi):
+    y, s = _record_data()
+    est = bootstrap_ci(y, s, n_resamples=500, seed=7, **kwargs)
+    assert (est.ci_low, est.ci_high) == (lo, hi)
+    assert "resampled" not in est.extra and "n_groups" not in est.extra
+
+
+def test_ungrouped_metric_bootstrap_and_band_are_unchanged_for_the_same_seed():
+    y, s = _record_data()
+
+    def diff(a, b):
+        return float(np.mean(b[a == 1]) - np.mean(b[a == 0]))
+
+    est = bootstrap_metric(diff, y, s, n_resamples=300, seed=7, stratify=y)
+    assert (est.ci_low, est.ci_high) == (0.7106440770348839, 1.389520348837209)
+    band = roc_curve_band(y, s, n_resamples=200, seed=7)
+    assert (band["lo"][30], band["hi"][30]) == (0.546484375, 0.8753906250000001)
+
+
+# --- one record per patient: groups change nothing but the note of the unit ------------------------------------
+
+@pytest.mark.parametrize("kwargs", [{}, {"method": "bca"}, {"stratified": False}, {"level": 0.9}])
+def test_one_record_per_patient_gives_the_record_level_numbers(kwargs):
+    y, s = _record_data()
+    ids = np.random.default_rng(1).permutation(y.size).astype(str)  # any labels, any order
+    plain = bootstrap_ci(y, s, n_resamples=300, seed=3, **kwargs)
+    grouped = bootstrap_ci(y, s, n_resamples=300, seed=3, groups=ids, **kwargs)
+    assert _without_unit(grouped.to_dict()) == plain.to_dict()
+    assert grouped.extra["resampled"] == "patients" and grouped.extra["n_groups"] == y.size
+
+
+def test_one_record_per_patient_every_other_bootstrap_and_delong_unchanged():
+    y, s = _record_data()
+    ids = np.arange(y.size)[::-1]
+    prob = 1 / (1 + np.exp(-s))
+    pairs = [
+        (bootstrap_metric(np.mean, s, n_resamples=200, seed=1, method="bca"),
+         bootstrap_metric(np.mean, s, n_resamples=200, seed=1, method="bca", groups=ids)),
+        (bootstrap_ci(y, s, statistic=lambda a, b: float(np.mean(b[a == 1])), n_resamples=200, seed=1),
+         bootstrap_ci(y, s, statistic=lambda a, b: float(np.mean(b[a == 1])), n_resamples=200, seed=1, groups=ids)),
+        *zip(agreement(s, s + y, n_resamples=200).values(), agreement(s, s + y, n_resamples=200, groups=ids).values()),
+        *zip(calibration(y, prob, n_resamples=200).values(),
+             calibration(y, prob, n_resamples=200, groups=ids).values()),
+        *zip(binary_metrics(y, s, 0.5, n_resamples=200).values(),
+             binary_metrics(y, s, 0.5, n_resamples=200, groups=ids).values()),
+        (delong_ci(y, s), delong_ci(y, s, groups=ids)),
+    ]
+    for plain, grouped in pairs:
+        d = _without_unit(grouped.to_dict())
+        assert d == plain.to_dict(), plain.metric
+    t0, t1 = delong_test(y, s, s * 0.5 + y), delong_test(y, s, s * 0.5 + y, groups=ids)
+    assert (t0.statistic, t0.p_value) == (t1.statistic, t1.p_value)
+    b0, b1 = roc_curve_band(y, s, n_resamples=100), roc_curve_band(y, s, n_resamples=100, groups=ids)
+    assert all(np.array_equal(b0[k], b1[k]) for k in ("tpr", "lo", "hi"))
+
+
+def test_grouped_indices_with_one_record_each_equal_record_indices():
+    y, _ = _record_data(n=60)
+    plain = resample_indices(y.size, 40, 5, strata=y)
+    grouped = resample_indices(y.size, 40, 5, strata=y, groups=[f"p{i}" for i in range(y.size)])
+    assert np.array_equal(np.array(grouped), plain)
+
+
+# --- patients resampled ------------------------------------------------------------------------------------------
+
+def test_resampled_patients_bring_all_their_records_and_strata_hold():
+    y, _, groups = _clustered_data()
+    codes, ids = pd.factorize(groups)
+    sizes = np.bincount(codes)
+    positive_patient = np.bincount(codes, weights=y) > 0  # a patient is positive if any record is
+    for i in resample_indices(y.size, 200, 0, strata=y, groups=groups):
+        per_record = np.bincount(i, minlength=y.size)
+        drawn = np.bincount(codes[i], minlength=ids.size) // sizes  # times each patient was drawn
+        assert np.array_equal(per_record, drawn[codes])  # every record of a patient drawn k times, k times
+        assert drawn[positive_patient].sum() == positive_patient.sum()  # stratified by patient class
+        assert drawn.sum() == ids.size
+
+
+@pytest.mark.parametrize("stratified", [True, False])
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_grouped_auc_equals_sklearn_on_the_expanded_resamples(stratified, seed):
+    y, s, groups = _clustered_data(seed=seed)
+    patients = patients_of(groups, y.size)
+    blocks = _unit_blocks(y.size, 150, seed, y if stratified else None, patients)
+    fast = _auc_from_draws(y, s, blocks, patients)
+    idx = resample_indices(y.size, 150, seed, strata=y if stratified else None, groups=groups)
+    ref = [roc_auc_score(y[i], s[i]) if 0 < y[i].sum() < i.size else np.nan for i in idx]
+    np.testing.assert_allclose(fast, ref, atol=1e-12, rtol=0)
+    est = bootstrap_ci(y, s, n_resamples=150, seed=seed, stratified=stratified, groups=groups)
+    valid = np.asarray(ref)[np.isfinite(ref)]
+    assert est.ci_low == pytest.approx(np.percentile(valid, 2.5), abs=1e-12)
+    assert est.ci_high == pytest.approx(np.percentile(valid, 97.5), abs=1e-12)
+    assert est.extra["resampled"] == "patients" and est.extra["n_groups"] == len(set(groups))
+
+
+def test_grouped_jackknife_leaves_one_patient_out():
+    y, s, groups = _clustered_data(seed=4)
+    patients = patients_of(groups, y.size)
+    jack = _auc_jackknife(y, s, patients)
+    ref = [roc_auc_score(y[patients.codes != g], s[patients.codes != g]) for g in range(patients.n_groups)]
+    np.testing.assert_allclose(jack, ref, atol=1e-12, rtol=0)
+    est = bootstrap_ci(y, s, n_resamples=300, seed=0, method="bca", groups=groups)
+    assert est.method == "bootstrap-bca" and est.ci_low < est.estimate < est.ci_high
+
+
+def test_grouped_metric_bootstrap_resamples_patients_and_bca_leaves_patients_out():
+    y, s, groups = _clustered_data(seed=5)
+
+    def mean_pos(a, b):
+        return float(np.mean(b[a == 1]))
+
+    est = bootstrap_metric(mean_pos, y, s, n_resamples=200, seed=2, stratify=y, groups=groups)
+    idx = resample_indices(y.size, 200, 2, strata=y, groups=groups)
+    dist = [mean_pos(y[i], s[i]) for i in idx]
+    assert (est.ci_low, est.ci_high) == tuple(np.percentile(dist, [2.5, 97.5]))
+    bca = bootstrap_metric(mean_pos, y, s, n_resamples=200, seed=2, stratify=y, groups=groups, method="bca")
+    assert bca.method == "bootstrap-bca" and bca.extra["n_groups"] == len(set(groups))
+
+
+def test_duplicating_every_record_keeps_the_patient_interval_and_narrows_the_record_one():
+    """Each patient now has 2 identical records: no new patients, so no new evidence."""
+    y, s = _record_data(n=400, seed=11)
+    ids = np.arange(y.size)
+    y2, s2, ids2 = np.repeat(y, 2), np.repeat(s, 2), np.repeat(ids, 2)
+
+    def width(e):
+        return e.ci_high - e.ci_low
+
+    base = width(bootstrap_ci(y, s, n_resamples=2000, seed=0))
+    patients = width(bootstrap_ci(y2, s2, n_resamples=2000, seed=0, groups=ids2))
+    records = width(bootstrap_ci(y2, s2, n_resamples=2000, seed=0))
+    assert abs(patients / base - 1) < 0.05
+    assert 1.25 <= base / records <= 1.6  # about sqrt(2): records counted as independent
+    d1, d2 = delong_ci(y, s), delong_ci(y2, s2, groups=ids2)
+    assert d2.extra["var"] == pytest.approx(d1.extra["var"], rel=1e-12)
+
+
+def test_grouped_agreement_and_proportions_match_loops_over_expanded_resamples():
+    y, s, groups = _clustered_data(seed=6)
+    t = s * 10 + 30
+    p = t + np.random.default_rng(0).normal(0, 3, t.size)
+    out = agreement(t, p, n_resamples=200, seed=4, groups=groups)
+    idx = resample_indices(t.size, 200, 4, groups=groups)
+    mae = [np.mean(np.abs(p[i] - t[i])) for i in idx]
+    sd = [np.std(p[i] - t[i], ddof=1) for i in idx]
+    bias = [np.mean(p[i] - t[i]) for i in idx]
+    assert out["mae"].ci_low == pytest.approx(np.percentile(mae, 2.5), abs=1e-10)
+    loa = np.array(bias) + sps.norm.ppf(0.975) * np.array(sd)
+    assert out["ba_loa_high"].ci_high == pytest.approx(np.percentile(loa, 97.5), abs=1e-10)
+    assert out["mae"].extra["resampled"] == "patients"
+
+    m = binary_metrics(y, s, 0.5, n_resamples=200, seed=4, groups=groups)
+    idx = resample_indices(y.size, 200, 4, strata=y, groups=groups)
+    pred = s >= 0.5
+    sens = [np.mean(pred[i][y[i] == 1]) for i in idx]
+    npv = [np.mean(y[i][~pred[i]] == 0) for i in idx]
+    assert (m["sensitivity"].ci_low, m["sensitivity"].ci_high) == pytest.approx(
+        tuple(np.percentile(sens, [2.5, 97.5])), abs=1e-12)
+    assert m["npv"].ci_high == pytest.approx(np.percentile(npv, 97.5), abs=1e-12)
+    assert m["sensitivity"].method == "bootstrap-percentile" and m["sensitivity"].extra["resampled"] == "patients"
+    assert m["f1"].extra["resampled"] == "patients"
+
+
+def test_grouped_calibration_uses_cluster_robust_wald_and_patient_brier():
+    y, s, groups = _clustered_data(seed=7)
+    prob = 1 / (1 + np.exp(-s))
+    out = calibration(y, prob, n_resamples=200, groups=groups)
+    assert out["brier"].extra["resampled"] == "patients"
+    assert out["calibration_slope"].method == "logistic recalibration (Wald, cluster-robust by patient)"
+    assert out["calibration_slope"].ci_low < out["calibration_slope"].estimate < out["calibration_slope"].ci_high
+
+
+def test_grouped_band_brackets_the_curve():
+    y, s, groups = _clustered_data(seed=8)
+    band = roc_curve_band(y, s, n_resamples=200, seed=1, groups=groups)
+    assert np.all(band["lo"] <= band["hi"]) and band["resampled"] == "patients"
+    assert np.mean((band["lo"] <= band["tpr"] + 1e-12) & (band["tpr"] <= band["hi"] + 1e-12)) > 0.9
+
+
+def test_group_argument_errors():
+    y, s = _record_data(n=30)
+    with pytest.raises(StatsError, match="length mismatch: groups"):
+        bootstrap_ci(y, s, n_resamples=20, groups=np.arange(29))
+    with pytest.raises(StatsError, match="missing patient id"):
+        bootstrap_ci(y, s, n_resamples=20, groups=[None] + list(range(29)))
+    with pytest.raises(StatsError, match="at least 2 patients"):
+        bootstrap_ci(y, s, n_resamples=20, groups=np.zeros(30))
+    with pytest.raises(StatsError, match="2 patients with positive"):
+        delong_ci(y, s, groups=np.where(y == 1, 0, np.arange(30)))
+
+
+# --- Obuchowski's clustered DeLong -------------------------------------------------------------------------------
+
+def _obuchowski(y, scores, groups):
+    """Obuchowski (1997) covariance of the AUCs of the rows of ``scores``, written out pair by pair, O(M N)."""
+    pos, neg = y == 1, y == 0
+    big_m, big_n = pos.sum(), neg.sum()
+    clusters = np.unique(groups)
+    i_all = clusters.size
+    i10, i01 = np.unique(groups[pos]).size, np.unique(groups[neg]).size
+    comps = []
+    for s in scores:
+        x, z = s[pos], s[neg]
+        psi = (x[:, None] > z[None, :]) + 0.5 * (x[:, None] == z[None, :])
+        auc = psi.mean()
+        v10 = np.array([psi[groups[pos] == c].sum() / big_n for c in clusters])
+        v01 = np.array([psi[:, groups[neg] == c].sum() / big_m for c in clusters])
+        m_i = np.array([np.sum(groups[pos] == c) for c in clusters])
+        n_i = np.array([np.sum(groups[neg] == c) for c in clusters])
+        comps.append((auc, v10 - m_i * auc, v01 - n_i * auc))
+    k = len(scores)
+    cov = np.empty((k, k))
+    for r in range(k):
+        for c in range(k):
+            s10 = i10 / ((i10 - 1) * big_m) * np.sum(comps[r][1] * comps[c][1])
+            s01 = i01 / ((i01 - 1) * big_n) * np.sum(comps[r][2] * comps[c][2])
+            s11_rc = i_all / (i_all - 1) * np.sum(comps[r][1] * comps[c][2])
+            s11_cr = i_all / (i_all - 1) * np.sum(comps[c][1] * comps[r][2])
+            cov[r, c] = s10 / big_m + s01 / big_n + (s11_rc + s11_cr) / (big_m * big_n)
+    return np.array([a for a, _, _ in comps]), cov
+
+
+@pytest.mark.parametrize("seed,decimals", [(0, 1), (1, 0), (2, 2)])
+def test_clustered_delong_matches_obuchowski_written_out(seed, decimals):
+    y, s, groups = _clustered_data(seed=seed, decimals=decimals)
+    s2 = np.round(s + np.random.default_rng(seed).normal(size=s.size), decimals)
+    aucs, cov = _obuchowski(y, [s, s2], groups)
+    est = delong_ci(y, s, groups=groups)
+    assert est.estimate == pytest.approx(aucs[0], abs=1e-12)
+    assert est.extra["var"] == pytest.approx(cov[0, 0], rel=1e-10)
+    assert est.extra["variance"] == CLUSTERED and est.method == "delong"
+    z = sps.norm.ppf(0.975)
+    assert est.ci_low == pytest.approx(max(0.0, aucs[0] - z * cov[0, 0] ** 0.5), abs=1e-12)
+    test = delong_test(y, s, s2, groups=groups)
+    var_diff = cov[0, 0] + cov[1, 1] - 2 * cov[0, 1]
+    assert test.extra["se_diff"] == pytest.approx(var_diff**0.5, rel=1e-10)
+    assert test.statistic == pytest.approx((aucs[0] - aucs[1]) / var_diff**0.5, rel=1e-10)
+    assert test.extra["cov"] == pytest.approx(cov[0, 1], rel=1e-10) and test.extra["variance"] == CLUSTERED
+
+
+def test_clustered_delong_with_one_record_per_cluster_is_delong():
+    y, s = _record_data()
+    s2 = s + np.random.default_rng(0).normal(size=s.size)
+    scores = np.vstack([s, s2])
+    aucs, v10, v01 = _structural_components(y, scores)
+    clustered = _clustered_cov(y, aucs, v10, v01, patients_of(np.arange(y.size), y.size))
+    _, plain, _, _ = _delong_cov(y, scores)
+    np.testing.assert_allclose(clustered, plain, rtol=1e-12, atol=0)
+    # through the public functions the numbers are identical to the bit
+    assert _without_unit(delong_ci(y, s, groups=np.arange(y.size)).to_dict()) == delong_ci(y, s).to_dict()
+
+
+def test_clustered_variance_is_unchanged_by_duplicating_every_record_and_grows_with_shared_effects():
+    y, s, groups = _clustered_data(seed=9)
+    one = delong_ci(y, s, groups=groups)
+    two = delong_ci(np.repeat(y, 2), np.repeat(s, 2), groups=np.repeat(groups, 2))
+    assert two.extra["var"] == pytest.approx(one.extra["var"], rel=1e-12)
+    assert two.ci_low == pytest.approx(one.ci_low, abs=1e-12)
+    naive = delong_ci(np.repeat(y, 2), np.repeat(s, 2))
+    assert naive.extra["var"] < 0.6 * one.extra["var"]  # records as independent: about half the variance
+
+
+def test_evaluate_groups_only_tasks_with_more_records_than_patients():
+    rng = np.random.default_rng(0)
+    n = 160
+    y = (rng.random(n) < 0.4).astype(int)
+    score = 1 / (1 + np.exp(-(rng.normal(size=n) + y)))
+    base = pd.DataFrame({"record_id": np.arange(n), "model": "m", "task": "t", "kind": "binary", "y_true": y,
+                         "y_score": score, "fold": np.arange(n) % 4})
+    one_each, _ = evaluate_predictions(base.assign(patient_id=np.arange(n)), n_resamples=100)
+    assert not any("resampled" in e["extra"] or "variance" in e["extra"] for e in one_each)
+    auc = [e for e in one_each if e["metric"] == "auc" and e["method"] == "delong" and e["fold"] == "pooled"][0]
+    assert auc["ci_low"] == delong_ci(y, score).ci_low
+    boot = [e for e in one_each if e["method"] == "bootstrap-percentile" and e["metric"] == "auc"][0]
+    assert boot["ci_low"] == bootstrap_ci(y, score, n_resamples=100, seed=0).ci_low
+    pairs, _ = evaluate_predictions(base.assign(patient_id=np.arange(n) % 80), n_resamples=100)
+    auc = [e for e in pairs if e["metric"] == "auc" and e["method"] == "delong" and e["fold"] == "pooled"][0]
+    assert auc["extra"]["variance"] == CLUSTERED and auc["extra"]["n_groups"] == 80
+    assert all(e["extra"].get("resampled") == "patients" for e in pairs if e["method"].startswith("bootstrap"))
