@@ -1,9 +1,9 @@
 """A run's model bundle (<run>/model/): the final model as safetensors + JSON, and reading it back.
 
 Files: `weights.safetensors` (every array of the plugin's ModelState), `params.json` (its JSON
-params), `config.yaml` (the run's resolved config) and `bundle.json` (format, plugin, versions,
-the weights' sha256, the cohort it was fitted on). Nothing is pickled, so a foreign or damaged
-bundle can be refused without running any of its content.
+params), `config.yaml` (the run's resolved config) and `bundle.json` (format, plugin, versions, the
+cohort it was fitted on, a manifest of the other files' sha256: any edit is refused). Nothing is
+pickled, so a foreign or damaged bundle can be refused without running any of its content.
 
 Fitted scikit-learn objects travel inside the weights as uint8 arrays in skops' format
 (`sklearn_to_array`, `sklearn_from_array`): skops rebuilds them without pickle, and every type the
@@ -77,7 +77,9 @@ def write(run_dir: Path, state: ModelState, config: dict, meta: dict) -> Path:
     os.chmod(tmp / "weights.safetensors", (tmp / "params.json").stat().st_mode & 0o777)
     (tmp / "config.yaml").write_text(config_mod.dump(config))
     info = {"format": FORMAT, **meta, "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
-            "tensors": sorted(state.tensors), "weights_sha256": _sha256(tmp / "weights.safetensors")}
+            "tensors": sorted(state.tensors), "weights_sha256": _sha256(tmp / "weights.safetensors"),
+            # the manifest: every other file of the bundle, so that an edited threshold or config is refused too
+            "files": {f: _sha256(tmp / f) for f in FILES if f != "bundle.json"}}
     (tmp / "bundle.json").write_text(json.dumps(info, indent=1, default=str))
     shutil.rmtree(dest, ignore_errors=True)
     os.replace(tmp, dest)
@@ -100,6 +102,17 @@ def read(run_dir: Path) -> tuple[dict, ModelState, dict]:
     if not isinstance(info, dict) or info.get("format") != FORMAT:
         raise CardioError(f"{folder / 'bundle.json'} is not a {FORMAT} bundle description")
     weights = folder / "weights.safetensors"
+    manifest = info.get("files")
+    if not isinstance(manifest, dict) or set(manifest) != set(FILES) - {"bundle.json"}:
+        raise CardioError(f"{folder / 'bundle.json'} has no manifest of the bundle's files (written by an older "
+                          "cardio, or edited); export the model again")
+    for name, digest in manifest.items():
+        if _sha256(folder / name) != digest:
+            raise CardioError(f"{folder / name} does not match its checksum in bundle.json (edited, damaged or "
+                              "replaced); a bundle is used only as it was exported")
+    extra = sorted(p.name for p in folder.iterdir() if p.name not in FILES)
+    if extra:
+        raise CardioError(f"model bundle {folder} holds files it was not exported with: {', '.join(extra[:5])}")
     if _sha256(weights) != info.get("weights_sha256"):
         raise CardioError(f"{weights} does not match the checksum in bundle.json (damaged or replaced)")
     try:
@@ -120,6 +133,11 @@ def _json(path: Path) -> Any:
         raise CardioError(f"{path} is not valid JSON (damaged, or not written by cardio)") from None
 
 
+def key_path(run_dir: Path) -> Path:
+    """Where report.keep_key writes the pseudonym key of a run or prediction: <folder>.key.csv beside it."""
+    return Path(run_dir).parent / f"{Path(run_dir).name}.key.csv"
+
+
 def write_key(beside: Path, table, mode: int = 0o600) -> Path:
     """<run>.key.csv beside the run directory (owner-only): pseudonym -> input id of every row's patient
     and record, the same pseudonyms predictions.csv carries (cardio.report.pseudonymize)."""
@@ -131,7 +149,10 @@ def write_key(beside: Path, table, mode: int = 0o600) -> Path:
     codes = pseudonymize(ids)
     key = pd.DataFrame({"pseudonym_patient_id": codes["patient_id"].to_numpy(), "patient_id": ids["patient_id"],
                         "pseudonym_record_id": codes["record_id"].to_numpy(), "record_id": ids["record_id"]})
-    path = Path(beside).parent / f"{Path(beside).name}.key.csv"
+    path = key_path(beside)
+    if path.exists():
+        raise CardioError(f"{path} already exists; a pseudonym key is never replaced (move it, or choose "
+                          "another --out)")
     with atomic_path(path) as tmp:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)  # never readable by others, even briefly
         with os.fdopen(fd, "w") as f:

@@ -94,11 +94,18 @@ def run_cmd(plugin, config_file, sets, device, out, resume, seed) -> None:
               help="The new cohort's file or folder (the plugin's cohort key is set to it).")
 @click.option("--out", type=click.Path(file_okay=False), help="Output folder (default runs/<plugin>-predict-<time>).")
 @click.option("--device", type=str, help="auto | cpu | cuda | cuda:N")
-def predict_cmd(model_dir, cohort, out, device) -> None:
-    """Apply a run's final model to a new cohort: predictions.csv, and an external-validation report when labelled."""
+@click.option("--set", "sets", multiple=True, metavar="KEY=VALUE",
+              help="Override one key of the model's config for this cohort, e.g. ecg_transfer.lead=V1.")
+@click.option("--keep-key", is_flag=True, help="Write <out>.key.csv (mode 0600) mapping the pseudonyms to the ids.")
+def predict_cmd(model_dir, cohort, out, device, sets, keep_key) -> None:
+    """Apply a run's final model to a new cohort: predictions.csv, and an external-validation report when labelled.
+
+    What the model's bundle may not decide is the user's alone: cohort.allow_outside_paths, cache_dir and
+    report.keep_key come from this command (--set, --keep-key) and the environment, never from the bundle.
+    """
     from cardio.run import predict_cohort
 
-    click.echo(str(predict_cohort(model_dir, cohort, out, device)))
+    click.echo(str(predict_cohort(model_dir, cohort, out, device, sets=tuple(sets), keep_key=keep_key)))
 
 
 @main.command("validate")

@@ -206,6 +206,8 @@ def run_study(plugin: str, config_file: str | None = None, sets: tuple[str, ...]
         torch.cuda.set_device(dev)
     if run_dir is None:
         run_dir = _new_run_dir(plugin, out) if rank == 0 else None
+        if rank == 0:
+            _check_key_free(run_dir, cfg)
         run_dir = Path(_broadcast(str(run_dir) if run_dir else None, world))
     if rank == 0:
         for sub in ("", "figures", "checkpoints"):
@@ -341,6 +343,14 @@ def _final_model(pm, plugin: str, loaded: plugins.Loaded, features: Features, pr
     return fitted
 
 
+def _check_key_free(out_dir: Path, cfg: dict) -> None:
+    """Before anything is written: a key file that report.keep_key would replace stops the command."""
+    path = bundle.key_path(out_dir)
+    if (cfg.get("report") or {}).get("keep_key") and path.exists():
+        raise CardioError(f"{path} already exists; a pseudonym key is never replaced (move it, or choose another "
+                          "--out)")
+
+
 def _keep_key(out_dir: Path, predictions: Predictions, cfg: dict) -> None:
     """report.keep_key: the pseudonym key beside the run, owner-only; named on stderr, never in the run's files."""
     if not (cfg.get("report") or {}).get("keep_key"):
@@ -431,8 +441,32 @@ def _as_sections(result: Any, hook: str, plugin: str) -> list[Section]:
     return list(items)
 
 
+# What a bundle's config may never decide for the user: where files may be read, where the cache lives, whether a
+# key file of identifiers is written. They come from the user's command and environment only.
+USER_KEYS = ("cohort.allow_outside_paths", "cache_dir", "report.keep_key")
+
+
+def _user_only(cfg: dict, sets: tuple[str, ...], keep_key: bool, moved: dict) -> dict:
+    """The bundle's config with USER_KEYS at the core defaults, then the user's --set and --keep-key over it."""
+    defaults = config_mod.core_defaults()
+    for key in USER_KEYS:
+        *parents, last = key.split(".")
+        node, default = cfg, defaults
+        for part in parents:
+            node, default = node[part], default[part]
+        node[last] = default[last]
+    for item in sets:  # the user's --set over the model's config, checked like a run's
+        over = config_mod.parse_set(item)
+        config_mod.check_moved(over, moved, "--set")
+        cfg = config_mod.merge(cfg, over)
+    config_mod.validate(cfg)
+    if keep_key:
+        cfg["report"]["keep_key"] = True
+    return cfg
+
+
 def predict_cohort(model_dir: str, cohort_path: str, out: str | None = None, device: str | None = None,
-                   register: Iterable[object] = ()) -> Path:
+                   register: Iterable[object] = (), sets: tuple[str, ...] = (), keep_key: bool = False) -> Path:
     """Apply a run's model bundle to a new cohort of the same plugin; return the output directory.
 
     load -> preprocess -> featurize with the bundle's config (the cohort path set by the plugin's
@@ -454,6 +488,7 @@ def predict_cohort(model_dir: str, cohort_path: str, out: str | None = None, dev
         raise CardioError(f"cohort {cohort_path} does not exist")
     plugin_info = plugins.info(pm, plugin)
     cfg = config_mod.validate(config_mod.merge(config_mod.resolve(plugin_info.default_config), cfg))
+    cfg = _user_only(cfg, tuple(sets), keep_key, plugin_info.moved_keys)
     key = "cohort.dir"
     cfg["cohort"]["dir"] = str(Path(cohort_path).expanduser().absolute())
     cfg["cohort"]["permute_labels"] = False
@@ -461,6 +496,7 @@ def predict_cohort(model_dir: str, cohort_path: str, out: str | None = None, dev
         cfg["device"] = device
     dev = engine.resolve_device(cfg["device"])
     out_dir = _new_run_dir(f"{plugin}-predict", out)
+    _check_key_free(out_dir, cfg)
     for sub in ("", "figures", "checkpoints"):
         (out_dir / sub).mkdir(parents=True, exist_ok=True)
     write_text_atomic(out_dir / "config.yaml", config_mod.dump(cfg))
@@ -508,7 +544,6 @@ def _predict_stages(pm, plugin: str, loaded: plugins.Loaded, info: dict, state: 
     predictions = _expect(hooks.cardio_predict(model=model, features=features, test_index=np.arange(len(features)),
                                                config=cfg, ctx=ctx), Predictions, "cardio_predict", plugin)
     predictions = at_level(Predictions(predictions.table.assign(fold="external", repeat=0)), cohort)
-    table = predictions.table
     report.write_predictions(out_dir, predictions)
     labelled_rows = labelled(predictions)
     meta = {"plugin": plugin, "plugin_version": loaded.versions.get(plugin, "?"), "cardio_version": cardio.__version__,

@@ -117,11 +117,11 @@ def test_damaged_or_foreign_bundles_are_one_line_and_never_unpickled(cardio_cli,
     # a pickle in place of the weights, its checksum updated so that the reader gets as far as parsing it
     payload = pickle.dumps(Trojan(marker))
     (model / "weights.safetensors").write_bytes(payload)
-    _refused(cardio_cli, tmp_path, "does not match the checksum")
+    _refused(cardio_cli, tmp_path, "weights.safetensors does not match its checksum")
     info = json.loads(good["bundle.json"])
     import hashlib
 
-    info["weights_sha256"] = hashlib.sha256(payload).hexdigest()
+    info["weights_sha256"] = info["files"]["weights.safetensors"] = hashlib.sha256(payload).hexdigest()
     (model / "bundle.json").write_text(json.dumps(info))
     _refused(cardio_cli, tmp_path, "is not a readable safetensors file")
     assert not marker.exists()
@@ -201,10 +201,19 @@ def test_pseudonym_key_is_owner_only_beside_the_run_and_never_named(cardio_cli, 
     for f in (tmp_path / "a").rglob("*"):
         if f.is_file() and f.suffix in (".md", ".html", ".json", ".log", ".csv", ".yaml"):
             assert "key.csv" not in f.read_text(errors="ignore"), f
-    # predict keeps a key of its own predictions when the model's config asks for one
+    # the model's config never turns a key file on: the user asks for one with --keep-key
     folder, _ = _site_b(toy_site, tmp_path)
     cardio_cli("predict", "--model", "a", "--cohort", str(folder), "--out", "b", check=True)
-    assert stat.S_IMODE(os.stat(tmp_path / "b.key.csv").st_mode) == 0o600
+    assert not (tmp_path / "b.key.csv").exists()
+    cardio_cli("predict", "--model", "a", "--cohort", str(folder), "--out", "b2", "--keep-key", check=True)
+    assert stat.S_IMODE(os.stat(tmp_path / "b2.key.csv").st_mode) == 0o600
+    # an existing key file is never replaced, by run or predict: refused before anything is written
+    (tmp_path / "b3.key.csv").write_text("someone's key")
+    proc = cardio_cli("predict", "--model", "a", "--cohort", str(folder), "--out", "b3", "--keep-key")
+    check_refused(proc, "b3.key.csv already exists")
+    proc = cardio_cli(*RUN[:4], "b3", "--set", "report.keep_key=true")
+    check_refused(proc, "b3.key.csv already exists")
+    assert (tmp_path / "b3.key.csv").read_text() == "someone's key" and not (tmp_path / "b3").exists()
     # off by default
     cardio_cli("run", "--plugin", "toy", "--out", "c", "--set", "train.epochs=1", "--set", "final_model=false",
                check=True)
@@ -294,3 +303,40 @@ def test_sklearn_arrays_refuse_types_outside_the_allow_list_before_loading(monke
                      (np.zeros(4, np.float32), "not a skops byte array")):
         with pytest.raises(CardioError, match=why):
             sklearn_from_array(bad, SKLEARN_TRUSTED)
+
+
+def test_a_bundle_is_used_only_as_exported_and_never_widens_what_the_user_allowed(cardio_cli, toy_site, tmp_path):
+    """Issue 27 item 3: every file is in the manifest; the bundle's config cannot allow outside paths, move the
+    cache or write a key file."""
+    cardio_cli(*RUN, "--set", "train.epochs=1", check=True)
+    model = tmp_path / "a" / "model"
+    good = {p.name: p.read_bytes() for p in model.iterdir()}
+    params = json.loads(good["params.json"])
+    (model / "params.json").write_text(json.dumps({**params, "hidden": params["hidden"] + 0, "threshold": 0.0}))
+    _refused(cardio_cli, tmp_path, "params.json does not match its checksum")
+    (model / "params.json").write_bytes(good["params.json"])
+    (model / "extra.py").write_text("print('hi')")
+    _refused(cardio_cli, tmp_path, "holds files it was not exported with: extra.py")
+    (model / "extra.py").unlink()
+    # a config edited to widen the path guard, move the cache and keep a key: refused as an edit ...
+    config = yaml.safe_load(good["config.yaml"])
+    config["cohort"]["allow_outside_paths"] = True
+    config["cache_dir"] = str(tmp_path / "elsewhere")
+    config["report"]["keep_key"] = True
+    (model / "config.yaml").write_text(yaml.safe_dump(config))
+    _refused(cardio_cli, tmp_path, "config.yaml does not match its checksum")
+    # ... and even a bundle whose manifest was rewritten to match gets the user's values, not its own
+    import hashlib
+
+    info = json.loads(good["bundle.json"])
+    info["files"]["config.yaml"] = hashlib.sha256((model / "config.yaml").read_bytes()).hexdigest()
+    (model / "bundle.json").write_text(json.dumps(info))
+    folder, _ = _site_b(toy_site, tmp_path)
+    cardio_cli("predict", "--model", "a", "--cohort", str(folder), "--out", "b", check=True)
+    used = yaml.safe_load((tmp_path / "b" / "config.yaml").read_text())
+    assert used["cohort"]["allow_outside_paths"] is False and used["cache_dir"] != str(tmp_path / "elsewhere")
+    assert used["report"]["keep_key"] is False and not (tmp_path / "b.key.csv").exists()
+    assert not (tmp_path / "elsewhere").exists()
+    # the user's own --set reaches the model's config, checked like a run's
+    proc = cardio_cli("predict", "--model", "a", "--cohort", str(folder), "--out", "c", "--set", "nope.x=1")
+    check_refused(proc, "unknown config key nope")
