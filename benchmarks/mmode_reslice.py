@@ -27,8 +27,9 @@ def cohort(n: int, size: int):
     from cardio_mmode_septal_flash.plugin import cardio_plugin_info
     from cardio_mmode_septal_flash.synthetic import synthesize
 
-    cfg = dict(cardio_plugin_info().default_config["septal_flash"]["synthetic"], n_patients=n, n_sf=n // 3, size=size)
-    mcfg = cardio_plugin_info().default_config["septal_flash"]["mmode"]
+    defaults = cardio_plugin_info().default_config["mmode_septal_flash"]
+    cfg = dict(defaults["synthetic"], n_patients=n, n_sf=n // 3, size=size)
+    mcfg = defaults["mmode"]
     items = list(synthesize(cfg))
     t = min(len(frames) for _, frames, _ in items)
     frames = np.stack([f[:t] for _, f, _ in items])

@@ -58,11 +58,11 @@ def maps(model, variant: str, images: np.ndarray, batch_size: int = 8) -> tuple[
 
 
 def score_table(table: pd.DataFrame, cams: np.ndarray, variant: str, depth_band) -> pd.DataFrame:
-    """One row per explained patient: true class, attention score and the box's area share."""
+    """One row per explained record: true class (NaN when unlabelled), attention score and the box's area share."""
     rows = []
     for (_, row), cam in zip(table.iterrows(), cams):
         b = box(row, variant, depth_band)
-        rows.append({"record_id": row["record_id"], "septal_flash": int(row["septal_flash"]),
+        rows.append({"record_id": row["record_id"], "septal_flash": float(row["septal_flash"]),  # NaN: unlabelled
                      "score": attention_score(cam, b), "area_share": area_share(cam.shape, b)})
     return pd.DataFrame(rows)
 

@@ -1,11 +1,11 @@
-"""A septal-flash cohort folder: labels.csv, one A4C sequence and one septum tracing per patient, checked.
+"""A septal-flash cohort folder: labels.csv (SCHEMA, read by cardio.cohort.read_table), one A4C sequence and one
+septum tracing per record.
 
-labels.csv columns: patient_id, septal_flash (0/1 or yes/no), the cycle as cycle_start/cycle_end
-(frame indices of two successive R peaks) or r_peaks_ms ("412;1230", read with the frame time);
-optional frame_time_ms (needed for NumPy sequences; DICOM and video carry it), mvc_ms/avo_ms
-(valve events, ms after the first R peak), sf_start_ms/sf_end_ms (a known SF window), sequence and
-septum (paths inside the folder; by default sequences/<id>.{dcm,avi,mp4,npy} and
-septum/<id>.{csv,json}). Sequences are read by the core's cardio.cine (DICOM, AVI, MP4, NumPy).
+Rows follow the core's patient -> study -> record hierarchy: a record is one sequence (the paper's 89
+patients gave 143: baseline and 12-month follow-up), predicted on its own (level "record"); the core's
+splits keep a patient's records together. Sequences are read by the core's cardio.cine (DICOM, AVI,
+MP4, NumPy) when the M-modes are made; the table's own problems, the septum tracings' included, are
+listed at once when it is read.
 """
 from __future__ import annotations
 
@@ -16,7 +16,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from cardio import CardioError, Cohort, confined_path
+from cardio import CardioError, Cohort
+from cardio.cohort import Column, Problems, Schema, read_table
 from cardio_mmode_septal_flash.geometry import N_POINTS, check_points
 
 LABEL = "septal_flash"
@@ -26,10 +27,32 @@ MIN_CYCLE_FRAMES = 8
 # Outcome-derived columns: the SF window exists for SF patients only, so it is permuted with the label.
 OUTCOME_COLUMNS = ("sf_start_ms", "sf_end_ms")
 
+SCHEMA = Schema(columns=(
+    Column(LABEL, "binary", required=True, target=True,
+           description="septal flash seen on the sequence: 0/1 or yes/no; empty = not assessed (masked)"),
+    Column("cycle_start", "integer", low=0, description="frame index of the first R peak of the cycle"),
+    Column("cycle_end", "integer", low=0, description="frame index of the next R peak (or give r_peaks_ms)"),
+    Column("r_peaks_ms", "text", description='R peaks in ms from the first frame, e.g. "412;1230" (the first two '
+                                            "give the cycle; instead of cycle_start/cycle_end)"),
+    Column("frame_time_ms", "number", description="ms between frames, > 0; needed for NumPy sequences (DICOM, "
+                                                  "AVI and MP4 carry it)"),
+    Column("mvc_ms", "number", description="mitral valve closure, ms after the first R peak (default: "
+                                           "mmode_septal_flash.events.mvc_ms); before avo_ms"),
+    Column("avo_ms", "number", description="aortic valve opening, ms after the first R peak (default: "
+                                           "mmode_septal_flash.events.avo_ms)"),
+    Column("sf_start_ms", "number", description="start of an annotated SF window, ms after the first R peak "
+                                                "(outcome-derived: permuted with the label in a null control)"),
+    Column("sf_end_ms", "number", description="end of the annotated SF window, ms after the first R peak"),
+    Column("sequence", "path", default="sequences/{record_id}", suffixes=SEQUENCE_SUFFIXES,
+           description="the A4C B-mode sequence (multi-frame DICOM, AVI, MP4 or NumPy (T, H, W))"),
+    Column("septum", "path", default="septum/{record_id}", suffixes=SEPTUM_SUFFIXES,
+           description=f"{N_POINTS} septum points (x, y) on the end-diastolic frame, base to apex: CSV x,y or JSON"),
+), table="labels.csv", level="record")
+
 
 @dataclass(frozen=True)
 class Sequence:
-    """One patient's cycle, ready for the M-mode: grey frames, frame time, cycle frames, septum points."""
+    """One record's cycle, ready for the M-mode: grey frames, frame time, cycle frames, septum points."""
 
     frames: np.ndarray  # (T, H, W) uint8
     frame_time_ms: float
@@ -38,54 +61,56 @@ class Sequence:
     path: Path
 
 
-def _yes_no(values: pd.Series, csv: Path) -> pd.Series:
-    text = values.astype(str).str.strip().str.lower()
-    mapped = text.map({"1": 1, "0": 0, "1.0": 1, "0.0": 0, "yes": 1, "no": 0, "true": 1, "false": 0})
-    if mapped.isna().any():
-        bad = values[mapped.isna()].iloc[0]
-        raise CardioError(f"{csv}: column {LABEL!r} must be 0/1 or yes/no, found {bad!r}")
-    return mapped.astype(int)
+def r_peaks(text: str) -> list[float]:
+    """R-peak times (ms) of an r_peaks_ms cell such as "412;1230" (commas also separate)."""
+    return [float(v) for v in str(text).replace(",", ";").split(";") if v.strip()]
 
 
-def _find(root: Path, folder: str, pid: str, suffixes: tuple[str, ...], csv: Path) -> str:
-    for suffix in suffixes:
-        p = root / folder / f"{pid}{suffix}"
-        if p.is_file():
-            return str(p)
-    raise CardioError(f"{csv}: no {folder}/{pid}{{{','.join(suffixes)}}} for patient {pid!r}")
+def check_cycle(table: pd.DataFrame, problems: Problems) -> None:
+    """Every row gives its cycle: two R peaks in r_peaks_ms (used first), else cycle_start/cycle_end spanning
+    MIN_CYCLE_FRAMES frames or more (R peaks in ms are turned into frames with the clip's frame time on load)."""
+    frames = table[["cycle_start", "cycle_end"]].notna().all(axis=1)
+    peaks = table["r_peaks_ms"].notna()
+    if not (frames | peaks).any():
+        problems.add("give the cycle as cycle_start and cycle_end (frame indices of two R peaks) or as r_peaks_ms")
+        return
+    problems.rows(~(frames | peaks), "gives no cycle: fill cycle_start and cycle_end, or r_peaks_ms", "cycle_start")
+    short = frames & ~peaks & ~((table["cycle_end"] - table["cycle_start"]) >= MIN_CYCLE_FRAMES)
+    problems.rows(short, f"the cycle (cycle_start to cycle_end) must span at least {MIN_CYCLE_FRAMES} frames",
+                  "cycle_end")
+    for i in np.flatnonzero(peaks.to_numpy()):
+        try:
+            times = r_peaks(table["r_peaks_ms"].iloc[i])
+        except ValueError:
+            times = []
+        if len(times) < 2 or times[0] < 0 or times[1] <= times[0]:
+            problems.add(f"must list two increasing R-peak times in ms (>= 0), found {table['r_peaks_ms'].iloc[i]!r}",
+                         int(i) + 2, "r_peaks_ms")
 
 
-def read_labels(root: Path) -> pd.DataFrame:
-    """labels.csv of a cohort folder, checked; adds record_id and the sequence and septum paths."""
-    root = Path(root)
-    csv = root / "labels.csv"
-    if not csv.is_file():
-        raise CardioError(f"septal-flash cohort {root}: labels.csv not found")
-    try:
-        table = pd.read_csv(csv, dtype={"patient_id": str, "sequence": str, "septum": str, "r_peaks_ms": str})
-    except (ValueError, UnicodeDecodeError, pd.errors.ParserError) as e:
-        raise CardioError(f"{csv}: unreadable CSV ({str(e).splitlines()[0]})") from None
-    missing = [c for c in ("patient_id", LABEL) if c not in table.columns]
-    if missing:
-        raise CardioError(f"{csv}: column(s) {missing} missing")
-    if table.empty:
-        raise CardioError(f"{csv}: no patients (the CSV has a header only)")
-    if table["patient_id"].isna().any() or table["patient_id"].duplicated().any():
-        raise CardioError(f"{csv}: patient_id values must be present and unique")
-    if not ({"cycle_start", "cycle_end"} <= set(table.columns) or "r_peaks_ms" in table.columns):
-        raise CardioError(f"{csv}: give the cycle as cycle_start and cycle_end (frame indices of two R peaks) "
-                          "or as r_peaks_ms")
-    table[LABEL] = _yes_no(table[LABEL], csv)
-    pids = table["patient_id"].astype(str)
-    odd = [p for p in pids if p in (".", "..") or "/" in p or "\\" in p or not p.strip()]
-    if odd:
-        raise CardioError(f"{csv}: patient_id {odd[0]!r} is not a plain file name")
-    table["record_id"] = pids
-    for col, folder, suffixes in (("sequence", "sequences", SEQUENCE_SUFFIXES), ("septum", "septum", SEPTUM_SUFFIXES)):
-        given = table[col] if col in table.columns else pd.Series([None] * len(table))
-        table[f"{col}_path"] = [str(confined_path(root, g, what=f"{csv.name} {col}")) if isinstance(g, str) and g
-                                else _find(root, folder, p, suffixes, csv) for g, p in zip(given, pids)]
-    return table
+def check_timing(table: pd.DataFrame, problems: Problems) -> None:
+    """A positive frame time, MVC before AVO, and an SF window that starts before it ends."""
+    problems.rows(table["frame_time_ms"] <= 0, "must be > 0 ms", "frame_time_ms")
+    problems.rows(table["mvc_ms"] >= table["avo_ms"], "mvc_ms must be before avo_ms", "mvc_ms")
+    problems.rows(table["sf_start_ms"] >= table["sf_end_ms"], "sf_start_ms must be before sf_end_ms", "sf_start_ms")
+
+
+def check_septum(table: pd.DataFrame, problems: Problems) -> None:
+    """Each septum file holds 62 readable (x, y) points (that they lie inside the frames is checked on load)."""
+    flagged = {p.line for p in problems.items if p.column == "septum"}  # missing or refused files: listed already
+    for i, path in enumerate(table["septum"]):
+        if i + 2 in flagged or path is None:
+            continue
+        try:
+            read_septum(path)
+        except CardioError as e:
+            problems.add(str(e), i + 2, "septum")
+
+
+def read_labels(root: Path, allow_outside: bool = False, log=None) -> pd.DataFrame:
+    """labels.csv of a cohort folder, typed and checked against SCHEMA; every problem at once (CohortProblems)."""
+    return read_table(root, SCHEMA, allow_outside=allow_outside, log=log,
+                      checks=[check_cycle, check_timing, check_septum])
 
 
 def read_septum(path: str | Path) -> np.ndarray:
@@ -110,31 +135,23 @@ def read_septum(path: str | Path) -> np.ndarray:
 
 
 def _cycle(row: pd.Series, frame_time_ms: float, n_frames: int, path: Path) -> tuple[int, int]:
-    if "r_peaks_ms" in row and isinstance(row["r_peaks_ms"], str) and row["r_peaks_ms"].strip():
-        try:
-            peaks = [float(v) for v in row["r_peaks_ms"].replace(",", ";").split(";") if v.strip()]
-        except ValueError:
-            raise CardioError(f"{path}: r_peaks_ms {row['r_peaks_ms']!r} is not a list of times") from None
-        if len(peaks) < 2:
-            raise CardioError(f"{path}: r_peaks_ms needs two R peaks, got {row['r_peaks_ms']!r}")
-        t0, t1 = (int(round(p / frame_time_ms)) for p in peaks[:2])
+    """The cycle's frames (checked in the table) against the clip: the clip must hold them."""
+    if isinstance(row.get("r_peaks_ms"), str):
+        t0, t1 = (int(round(p / frame_time_ms)) for p in r_peaks(row["r_peaks_ms"])[:2])
+        if t1 - t0 < MIN_CYCLE_FRAMES:
+            raise CardioError(f"{path}: the cycle (frames {t0}..{t1}) must span at least {MIN_CYCLE_FRAMES} frames")
     else:
-        try:
-            t0, t1 = int(row["cycle_start"]), int(row["cycle_end"])
-        except (TypeError, ValueError):
-            raise CardioError(f"{path}: cycle_start/cycle_end must be frame indices") from None
-    if t1 - t0 < MIN_CYCLE_FRAMES or t0 < 0:
-        raise CardioError(f"{path}: the cycle (frames {t0}..{t1}) must span at least {MIN_CYCLE_FRAMES} frames")
+        t0, t1 = int(row["cycle_start"]), int(row["cycle_end"])
     if t1 > n_frames - 1:
         raise CardioError(f"{path}: {n_frames} frames, shorter than one cycle (R peaks at frames {t0} and {t1})")
     return t0, t1
 
 
 def read_sequence(row: pd.Series) -> Sequence:
-    """A patient's grey frames, frame time, cycle and septum points, all checked against each other."""
+    """A record's grey frames, frame time, cycle and septum points, all checked against each other."""
     from cardio.cine import read_cine, to_gray
 
-    path = Path(row["sequence_path"])
+    path = Path(row["sequence"])
     given = row.get("frame_time_ms")
     has_time = given is not None and pd.notna(given)
     cine = read_cine(path, min_frames=2, need_frame_time=not has_time)
@@ -144,17 +161,19 @@ def read_sequence(row: pd.Series) -> Sequence:
     frames = to_gray(cine.frames)
     frames = frames if frames.dtype == np.uint8 else np.clip(frames, 0, 255).astype(np.uint8)
     cycle = _cycle(row, frame_time, len(frames), path)
-    septum = Path(row["septum_path"])
+    septum = Path(row["septum"])
     points = check_points(read_septum(septum), frames.shape[1:], septum)
     return Sequence(frames, frame_time, cycle, points, path)
 
 
-def load(cfg: dict, ctx) -> Cohort:
-    """The user's folder (septal_flash.dir) or the synthetic cohort, written once into the run's cache."""
+def load(config: dict, ctx) -> Cohort:
+    """The user's folder (cohort.dir) or the synthetic cohort, written once into the run's cache."""
     from cardio_mmode_septal_flash.synthetic import cached_cohort
 
-    root = Path(cfg["dir"]).expanduser() if cfg["dir"] else cached_cohort(ctx.cache, cfg["synthetic"], ctx.progress)
-    table = read_labels(root)
+    where = config["cohort"]
+    synthetic = config["mmode_septal_flash"]["synthetic"]
+    root = Path(where["dir"]).expanduser() if where["dir"] else cached_cohort(ctx.cache, synthetic, ctx.progress)
+    table = read_labels(root, bool(where["allow_outside_paths"]), ctx.log)
     rows = {rid: row for rid, (_, row) in zip(table["record_id"], table.iterrows())}
     return Cohort(table, loader=lambda rid: read_sequence(rows[rid]), label=LABEL, root=root,
-                  outcomes=tuple(c for c in OUTCOME_COLUMNS if c in table.columns))
+                  outcomes=OUTCOME_COLUMNS, targets=(LABEL,), level=SCHEMA.level, aggregate=SCHEMA.aggregate)

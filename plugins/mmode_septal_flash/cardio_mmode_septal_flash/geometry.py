@@ -59,7 +59,7 @@ def septal_normal(points: np.ndarray, lv_side: str = "right") -> np.ndarray:
     (the usual apical four-chamber display has it on the right).
     """
     if lv_side not in LV_SIDES:
-        raise CardioError(f"mmode.lv_side must be one of {list(LV_SIDES)}, got {lv_side!r}")
+        raise CardioError(f"mmode_septal_flash.lv_side must be one of {list(LV_SIDES)}, got {lv_side!r}")
     p = np.asarray(points, dtype=float)
     tangent = p[TANGENT_POINTS[1]] - p[TANGENT_POINTS[0]]
     norm = float(np.hypot(*tangent))
@@ -68,7 +68,8 @@ def septal_normal(points: np.ndarray, lv_side: str = "right") -> np.ndarray:
     tangent /= norm
     normal = np.array([-tangent[1], tangent[0]])
     if abs(normal[0]) < 1e-3:
-        raise CardioError("the mid-basal septum lies horizontal in the image: mmode.lv_side cannot orient its normal")
+        raise CardioError("the mid-basal septum lies horizontal in the image: mmode_septal_flash.lv_side cannot "
+                          "orient its normal")
     if (normal[0] > 0) != (lv_side == "right"):
         normal = -normal
     return normal

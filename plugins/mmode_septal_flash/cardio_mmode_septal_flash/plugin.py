@@ -1,14 +1,19 @@
 """Hook implementations of the mmode_septal_flash plugin; each delegates to the module that does the work.
 
-cohort.py (labels.csv, sequences through cardio.cine, septum points; the synthetic cohort of
-synthetic.py in the cache) -> preprocess.py (geometry.py's line, mmode.py's VTK or torch reslice,
-full and cropped variants) -> training.py (DenseNet-121 of model.py per variant, per fold) ->
-report.py (attention.py's Grad-CAM++ overlays and score; Table 1). Modules are imported inside the
-hooks: listing plugins never loads torch, VTK or the models.
+cohort.py (labels.csv read by cardio.cohort.read_table against the plugin's SCHEMA, sequences through
+cardio.cine, septum points; the synthetic cohort of synthetic.py in the cache) -> preprocess.py
+(geometry.py's line, mmode.py's VTK or torch reslice, full and cropped variants) -> training.py
+(DenseNet-121 of model.py per variant, per fold) -> report.py (attention.py's Grad-CAM++ overlays and
+score; Table 1). Every key of the plugin is under `mmode_septal_flash:`; the cohort folder is the
+core's `cohort.dir`. Modules are imported inside the hooks: listing plugins never loads torch, VTK or
+the models.
 """
 from __future__ import annotations
 
 from cardio import PluginInfo, hookimpl, package_defaults
+
+# Keys of earlier versions: a config naming one is refused in one line naming its new key.
+MOVED_KEYS = {"septal_flash.dir": "cohort.dir", "septal_flash": "mmode_septal_flash"}
 
 
 @hookimpl
@@ -17,6 +22,7 @@ def cardio_plugin_info():
                       description="Virtual anatomical M-mode from A4C sequences -> DenseNet-121 septal-flash "
                                   "classifier (full vs cropped) -> Grad-CAM++ localization (Saiz-Vivo et al.)",
                       default_config=package_defaults("cardio_mmode_septal_flash"),
+                      moved_keys=MOVED_KEYS,
                       no_bundle="model export (two DenseNet-121 and their training mean images) is not implemented")
 
 
@@ -24,28 +30,28 @@ def cardio_plugin_info():
 def cardio_load(config, ctx):
     from cardio_mmode_septal_flash import cohort
 
-    return cohort.load(config["septal_flash"], ctx)
+    return cohort.load(config, ctx)
 
 
 @hookimpl
 def cardio_featurize(cohort, config, ctx):
     from cardio_mmode_septal_flash import preprocess
 
-    return preprocess.featurize(cohort, config["septal_flash"], ctx)
+    return preprocess.featurize(cohort, config["mmode_septal_flash"], ctx)
 
 
 @hookimpl
 def cardio_train(features, train_index, config, ctx):
     from cardio_mmode_septal_flash import training
 
-    return training.train(features, train_index, config["septal_flash"], ctx)
+    return training.train(features, train_index, config["mmode_septal_flash"], ctx)
 
 
 @hookimpl
 def cardio_predict(model, features, test_index, config, ctx):
     from cardio_mmode_septal_flash import training
 
-    return training.predict(model, features, test_index, config["septal_flash"], ctx)
+    return training.predict(model, features, test_index, config["mmode_septal_flash"], ctx)
 
 
 @hookimpl

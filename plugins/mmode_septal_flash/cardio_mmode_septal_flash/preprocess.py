@@ -1,4 +1,4 @@
-"""Featurize: every patient's virtual M-modes (x11 along the septum), in the full and cropped variants.
+"""Featurize: every record's virtual M-modes (x11 along the septum), in the full and cropped variants.
 
 Per patient: the sequence and its 62 septum points (cohort.py), the line through septal point
 15 + k (k = -offsets..offsets) along the mid-basal normal toward the LV (geometry.py), one M-mode
@@ -25,7 +25,7 @@ BACKENDS = ("torch", "vtk")
 def variant(mmodes: np.ndarray, name: str, size: int) -> np.ndarray:
     """(..., D, W) uint8 M-modes as the network sees them: (..., size, size), full or cropped."""
     if name not in VARIANTS:
-        raise CardioError(f"septal_flash.model.variants: unknown variant {name!r}; use {list(VARIANTS)}")
+        raise CardioError(f"mmode_septal_flash.model.variants: unknown variant {name!r}; use {list(VARIANTS)}")
     lead = mmodes.shape[:-2]
     flat = mmodes.reshape(-1, *mmodes.shape[-2:])
     if name == "cropped":
@@ -45,7 +45,7 @@ def patient_mmodes(seq, mcfg: dict, lv_side: str) -> np.ndarray:
     if mcfg["backend"] == "vtk":
         return mmodes_vtk(seq.frames, lines, *seq.cycle, size=size)
     if mcfg["backend"] != "torch":
-        raise CardioError(f"septal_flash.mmode.backend must be one of {list(BACKENDS)}, got {mcfg['backend']!r}")
+        raise CardioError(f"mmode_septal_flash.mmode.backend must be one of {list(BACKENDS)}, got {mcfg['backend']!r}")
     return mmodes_torch(seq.frames, [lines], [seq.cycle], size=size)[0]
 
 
@@ -76,7 +76,7 @@ def featurize(cohort: Cohort, cfg: dict, ctx) -> Features:
                        pd.DataFrame(timing)], axis=1)
     arrays = {name: np.stack(v) for name, v in x.items()}
     arrays["mmode"] = np.stack(centre)
-    return Features(table, x=arrays, label=LABEL, meta={"variants": names, "input_size": size})
+    return Features(table, x=arrays, label=LABEL, targets=(LABEL,), meta={"variants": names, "input_size": size})
 
 
 def _number(row: pd.Series, column: str, default: float) -> float:

@@ -14,11 +14,11 @@ from cardio_mmode_septal_flash.geometry import TANGENT_POINTS, mmode_line
 from cardio_mmode_septal_flash.training import SeptalFlashModel, model_name, probabilities
 
 
-def synthetic_truth(cfg: dict) -> str:
+def synthetic_truth(config: dict) -> str:
     """The planted effects of the synthetic cohort, as config values (empty for a user's cohort)."""
-    if cfg["dir"]:
+    if config["cohort"]["dir"]:
         return ""
-    s = cfg["synthetic"]
+    s = config["mmode_septal_flash"]["synthetic"]
     return (f"Synthetic truth: {s['n_patients']} A4C-like sequences, {s['n_sf']} with septal flash "
             f"(seed {s['seed']}, {s['size']} x {s['size']} px, frame time {s['frame_time_ms']} ms). The flash is a "
             f"sin^2 septal excursion toward the LV of flash_amplitude={s['flash_amplitude']} x image width "
@@ -65,14 +65,14 @@ def explain_section(model: SeptalFlashModel, features: Features, index: np.ndarr
     """Grad-CAM++ of both variants on the last fold's test patients; overlays, raw maps on disk, attention score."""
     from cardio.engine import cpu_threads
 
-    with cpu_threads(config["septal_flash"]["model"].get("cpu_threads"), ctx.device):
+    with cpu_threads(config["mmode_septal_flash"]["model"].get("cpu_threads"), ctx.device):
         return _explain(model, features, index, config, ctx)
 
 
 def _explain(model: SeptalFlashModel, features: Features, index: np.ndarray, config: dict, ctx) -> Section:
     index = np.asarray(index)
     table = features.table.iloc[index]
-    cfg = config["septal_flash"]
+    cfg = config["mmode_septal_flash"]
     acfg, level, n_res = cfg["attention"], float(config["stats"]["level"]), int(config["stats"]["n_resamples"])
     band = tuple(acfg["depth_band"])
     figs = [ctx.save_figure(line_figure(table.iloc[0], cfg), "mmode_line_example")]
@@ -87,7 +87,7 @@ def _explain(model: SeptalFlashModel, features: Features, index: np.ndarray, con
         np.savez_compressed(out / f"gradcampp_{variant}.npz", record_id=table["record_id"].to_numpy().astype(str),
                             normalized=cams.astype(np.float16), raw=raw, p_sf=probs)
         scores = attention.score_table(table, cams, variant, band)
-        scores.to_csv(out / f"attention_scores_{variant}.csv", index=False)
+        scores.astype({LABEL: "Int64"}).to_csv(out / f"attention_scores_{variant}.csv", index=False)
         est = attention.summarize(scores, variant, n_res, ctx.seed, level)
         estimates += est
         for e in est:
@@ -101,12 +101,13 @@ def _explain(model: SeptalFlashModel, features: Features, index: np.ndarray, con
                                        f"{raw.shape[1]}x{raw.shape[2]}); green: SF window x septal band")
         figs.append(ctx.save_figure(fig, f"mmode_gradcampp_{variant}"))
     text = (f"Grad-CAM++ (cardio.explain.grad_cam, plus=True) of the predicted class on the last dense block, for "
-            f"the {len(index)} test patients of the last fold. Maps are normalized to [0, 1] per patient, high = "
+            f"the {len(index)} test records of the last fold. Maps are normalized to [0, 1] per record, high = "
             f"attention, and upsampled to the M-mode; MVC (solid) and AVO (dashed) are marked. Raw maps (before "
             f"scaling, block resolution) and normalized maps are kept in attention/gradcampp_<variant>.npz. Attention "
             f"score: share of the map's mass inside the SF window (SF patients: their true window; others: MVC-AVO) "
             f"and the septal depth band {list(band)} (shares of the M-mode depth); 'even spread' is the score of a "
-            f"uniform map; a map that is zero everywhere has no score (n counts the others). Backbone weights: "
+            f"uniform map; a map that is zero everywhere has no score (n counts the others), nor has a record "
+            f"without a label (its map is kept). Backbone weights: "
             f"{model.weights_source}.")
     return Section(title="Septal flash: M-mode attention maps (Grad-CAM++)", text=text, figures=figs,
                    tables={"Attention score per class (mean, bootstrap CI)": pd.DataFrame(rows)},
@@ -114,8 +115,9 @@ def _explain(model: SeptalFlashModel, features: Features, index: np.ndarray, con
 
 
 def table_one(predictions: Predictions, level: float = 0.95) -> tuple[pd.DataFrame, list[dict]]:
-    """The paper's Table 1: accuracy (Wilson CI, at argmax) and AUC (DeLong CI) of each variant, side by side."""
-    t = predictions.table
+    """The paper's Table 1: accuracy (Wilson CI, at argmax) and AUC (DeLong CI) of each variant, side by side,
+    on the labelled records."""
+    t = predictions.table[predictions.table["y_true"].notna()]
     rows, tests = [], []
     scores = {}
     for model in sorted(t["model"].unique(), key=lambda m: (not m.endswith("full"), m)):
@@ -137,13 +139,12 @@ def table_one(predictions: Predictions, level: float = 0.95) -> tuple[pd.DataFra
 
 def evaluate_section(predictions: Predictions, config: dict) -> Section:
     """Table 1 of the paper on the out-of-fold predictions, and the synthetic truth."""
-    cfg = config["septal_flash"]
     table, tests = table_one(predictions, float(config["stats"]["level"]))
     text = ("Test accuracy and AUC of the DenseNet-121 trained on full and on cropped virtual M-modes "
             "(out-of-fold; accuracy at the softmax argmax with a Wilson CI, AUC with a DeLong CI; the core's "
             "performance section above adds bootstrap CIs and calibration). ")
     if tests:
         text += f"Paired DeLong test, full vs cropped: p = {stats.format_p(tests[0].get('p_value'))}. "
-    text += synthetic_truth(cfg)
+    text += synthetic_truth(config)
     return Section(title="Septal flash: Table 1 (full vs cropped M-mode)", text=text,
                    tables={"Table 1: accuracy and AUC": table}, tests=tests)

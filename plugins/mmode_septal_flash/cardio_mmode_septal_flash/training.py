@@ -4,7 +4,8 @@ Inside the training fold only: an inner validation split by patient (the core's 
 validation rows when the protocol has them, else cardio.inner_split), the mean image of the
 training images (subtracted from every input), the x11 offline augmentation (every shifted line of
 a training patient is a sample) and the online random contrast. Validation and test patients are
-seen through the unshifted line only, as in the paper.
+seen through the unshifted line only, as in the paper. Records without a label (septal_flash empty)
+are neither fitted nor validated on; they are predicted, with y_true NaN.
 """
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ import torch
 from sklearn.metrics import roc_auc_score
 
 from cardio import CardioError, Features, Predictions, inner_split
-from cardio.engine import cpu_threads
+from cardio.engine import MISSING_CLASS, cpu_threads
 from cardio_mmode_septal_flash.cohort import LABEL
 from cardio_mmode_septal_flash.model import SeptalFlashNet
 
@@ -58,20 +59,24 @@ def _auc(y: np.ndarray, out: np.ndarray) -> float:
 
 
 def _rows(features: Features, train_index: np.ndarray, val_fraction: float, ctx) -> tuple[np.ndarray, np.ndarray]:
+    """(fit, validation) rows of the training fold, both with a label (a record without one teaches nothing)."""
     val = np.asarray(ctx.val_index, dtype=int)
     if len(val):  # the protocol's own validation rows (cv.method=holdout with a validation share)
-        return np.asarray(train_index), val
-    return inner_split(features.table, train_index, fraction=val_fraction, seed=ctx.seed, label=LABEL)
+        fit = np.asarray(train_index, dtype=int)
+    else:
+        fit, val = inner_split(features.table, train_index, fraction=val_fraction, seed=ctx.seed, label=LABEL)
+    labelled = features.mask[LABEL].to_numpy()
+    return fit[labelled[fit]], val[labelled[val]]
 
 
 def train(features: Features, train_index: np.ndarray, cfg: dict, ctx) -> SeptalFlashModel:
-    """One DenseNet-121 per variant on the training fold (cfg: the `septal_flash` section)."""
+    """One DenseNet-121 per variant on the training fold (cfg: the `mmode_septal_flash` section)."""
     mcfg = cfg["model"]
     with cpu_threads(mcfg.get("cpu_threads"), ctx.device):
         fit_rows, val_rows = _rows(features, train_index, float(mcfg["val_fraction"]), ctx)
-        y = features.table[LABEL].to_numpy().astype(np.int64)
+        y = features.table[LABEL].fillna(MISSING_CLASS).to_numpy().astype(np.int64)  # rows used all have one
         if len(np.unique(y[fit_rows])) < 2:
-            raise CardioError("septal_flash: the training fold holds one class only; use more patients")
+            raise CardioError("mmode_septal_flash: the training fold holds one class only; use more patients")
         E = ctx.engine
         nets, inputs, history, source = {}, {}, {}, ""
         for variant in features.meta["variants"]:
@@ -99,7 +104,8 @@ def probabilities(model: SeptalFlashModel, variant: str, images: np.ndarray, ctx
 
 
 def predict(model: SeptalFlashModel, features: Features, test_index: np.ndarray, cfg: dict, ctx) -> Predictions:
-    """SF probabilities of the test patients, unshifted line, one model per variant; threshold 0.5 (argmax)."""
+    """SF probabilities of the test records (y_true NaN where unlabelled), unshifted line, one model per variant;
+    threshold 0.5 (argmax)."""
     table = features.table.iloc[test_index]
     parts = []
     with cpu_threads(cfg["model"].get("cpu_threads"), ctx.device):

@@ -12,11 +12,12 @@ import numpy as np
 import pandas as pd
 
 from cardio import Cache
+from cardio.cohort import CohortProblems
 from cardio.testing import check_refused, checksums, invoke
 from cardio_mmode_septal_flash import cohort, preprocess, synthetic
 from cardio_mmode_septal_flash.plugin import cardio_plugin_info
 
-DEFAULTS = cardio_plugin_info().default_config["septal_flash"]
+DEFAULTS = cardio_plugin_info().default_config["mmode_septal_flash"]
 SMALL = {**DEFAULTS["synthetic"], "n_patients": 12, "n_sf": 5, "size": 64, "seed": 3}
 
 
@@ -35,6 +36,9 @@ def _lv_edge(mm: np.ndarray) -> np.ndarray:
 def test_synthetic_cohort_stores_its_truth_and_plants_the_flash_in_its_window(small_cohort, tmp_path):
     table = cohort.read_labels(small_cohort)
     assert len(table) == 12 and table["septal_flash"].sum() == 5
+    # no record_id column (the format before the cohort contract): each patient's one sequence is the record
+    assert (table["record_id"] == table["patient_id"]).all()
+    assert table["sequence"].iloc[0] == str(small_cohort / "sequences" / "SF0001.npy")
     sf = table["septal_flash"] == 1
     assert table.loc[sf, ["sf_start_ms", "sf_end_ms"]].notna().all().all()
     assert table.loc[~sf, ["sf_start_ms", "sf_end_ms"]].isna().all().all()
@@ -134,10 +138,10 @@ CASES = [
     ("septum-no-xy", lambda d: _septum(d, lambda p: p.rename(columns={"x": "col"})), "columns x and y"),
     ("sequence-shorter-than-cycle", lambda d: _edit_labels(d, cycle_end=400), "shorter than one cycle"),
     ("dicom-without-frame-timing", _dicom_without_timing, ".dcm"),
-    ("label-not-yes-no", lambda d: _edit_labels(d, septal_flash="maybe"), "'septal_flash' must be 0/1"),
+    ("label-not-yes-no", lambda d: _edit_labels(d, septal_flash="maybe"), "column 'septal_flash': must be 0/1"),
     ("no-cycle-columns", lambda d: pd.read_csv(d / "labels.csv").drop(columns=["cycle_start", "cycle_end"])
      .to_csv(d / "labels.csv", index=False), "cycle_start and cycle_end"),
-    ("sequence-missing", lambda d: _first(d, "sequences", ".npy").unlink(), "no sequences/SF0001"),
+    ("sequence-missing", lambda d: _first(d, "sequences", ".npy").unlink(), "sequences/SF0001{.dcm,.avi,.mp4,.npy}"),
 ]
 
 
@@ -147,9 +151,27 @@ def test_bad_input_is_one_line_naming_the_file(small_cohort, tmp_path, case_id, 
     corrupt(d)
     before = checksums(d)
     result = invoke("run", "--plugin", "mmode_septal_flash", "--out", str(tmp_path / "run"),
-                    "--set", f"septal_flash.dir={d}", "--set", f"cache_dir={tmp_path / 'cache'}")
+                    "--set", f"cohort.dir={d}", "--set", f"cache_dir={tmp_path / 'cache'}")
     check_refused(result, names)
     last = result.stderr.strip().splitlines()[-1]
     if case_id.startswith(("septum", "sequence", "dicom", "label", "no-cycle")):
         assert "SF0001" in last or "labels.csv" in last, last  # the file is named
     assert checksums(d) == before
+
+
+def test_every_problem_of_the_table_is_listed_at_once(small_cohort, tmp_path):
+    d = shutil.copytree(small_cohort, tmp_path / "cohort")
+    t = pd.read_csv(d / "labels.csv", dtype=str, keep_default_na=False)
+    t.loc[0, "septal_flash"] = "maybe"  # CSV line 2
+    t.loc[1, ["mvc_ms", "avo_ms"]] = ["130", "90"]  # line 3: MVC after AVO
+    t.loc[2, "cycle_end"] = t.loc[2, "cycle_start"]  # line 4: a cycle of no frames
+    t.loc[3, "frame_time_ms"] = "0"  # line 5
+    t.loc[6, "septal_flash"] = ""  # line 8: not assessed, a missing label and no problem
+    t.to_csv(d / "labels.csv", index=False)
+    septum = d / "septum" / "SF0005.csv"  # line 6
+    pd.read_csv(septum).iloc[:61].to_csv(septum, index=False)
+    with pytest.raises(CohortProblems) as e:
+        cohort.read_labels(d)
+    found = {(p.line, p.column) for p in e.value.problems}
+    assert found == {(2, "septal_flash"), (3, "mvc_ms"), (4, "cycle_end"), (5, "frame_time_ms"), (6, "septum")}
+    assert "61 septum points" in str(next(p for p in e.value.problems if p.column == "septum"))

@@ -14,9 +14,9 @@ from cardio.testing import invoke, pooled, read_metrics, run_plugin
 from cardio_mmode_septal_flash import plugin
 
 # Small and fast: 60 patients, 64 x 64 frames and inputs, x5 augmentation, 3 epochs, one thread.
-SMALL = ["septal_flash.synthetic.n_patients=60", "septal_flash.synthetic.n_sf=24", "septal_flash.synthetic.size=64",
-         "septal_flash.mmode.offsets=2", "septal_flash.model.input_size=64", "septal_flash.train.epochs=3",
-         "septal_flash.model.cpu_threads=1", "septal_flash.attention.n_examples=2", "stats.n_resamples=200"]
+SMALL = [f"mmode_septal_flash.{key}" for key in (
+    "synthetic.n_patients=60", "synthetic.n_sf=24", "synthetic.size=64", "mmode.offsets=2", "model.input_size=64",
+    "train.epochs=3", "model.cpu_threads=1", "attention.n_examples=2")] + ["stats.n_resamples=200"]
 MODELS = ("densenet121-full", "densenet121-cropped")
 
 
@@ -24,11 +24,11 @@ def test_plugin_info_and_documented_config():
     info = plugin.cardio_plugin_info()
     assert info.name == "mmode_septal_flash" and info.modality == "echo"
     cfg = info.default_config
-    s = cfg["septal_flash"]
+    s = cfg["mmode_septal_flash"]
     assert s["synthetic"]["n_patients"] == 143 and s["synthetic"]["n_sf"] == 55
     assert s["mmode"]["size"] == [500, 500] and s["mmode"]["offsets"] == 5 and s["model"]["contrast"] == [0.5, 2.0]
-    assert cfg["profiles"]["paper"]["septal_flash"]["model"]["input_size"] == 256
-    assert cfg["profiles"]["paper"]["septal_flash"]["train"] == {"epochs": 5, "batch_size": 4}
+    assert cfg["profiles"]["paper"]["mmode_septal_flash"]["model"]["input_size"] == 256
+    assert cfg["profiles"]["paper"]["mmode_septal_flash"]["train"] == {"epochs": 5, "batch_size": 4}
     assert cfg["cv"]["method"] == "holdout"
     lines = (Path(plugin.__file__).parent / "config.yaml").read_text().split("profiles:")[0].splitlines()
     undocumented = [ln for prev, ln in zip([""] + lines, lines)

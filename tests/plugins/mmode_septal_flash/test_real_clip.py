@@ -22,8 +22,8 @@ MMODE = {"offsets": 0, "length": 0.28, "rv_share": 0.25, "size": [500, 500], "ba
 
 
 def test_real_a4c_mmode_shows_the_septum_as_a_band(echo_dicom_dir, tmp_path):
-    row = pd.Series({"patient_id": "color3d", "sequence_path": str(echo_dicom_dir / "color3d_jpeg_baseline.dcm"),
-                     "septum_path": str(FIXTURE), "cycle_start": CYCLE[0], "cycle_end": CYCLE[1]})
+    row = pd.Series({"patient_id": "color3d", "sequence": str(echo_dicom_dir / "color3d_jpeg_baseline.dcm"),
+                     "septum": str(FIXTURE), "cycle_start": CYCLE[0], "cycle_end": CYCLE[1]})
     seq = cohort.read_sequence(row)  # RGB (YBR JPEG) frames -> grey, frame time from the header
     assert seq.frames.shape == (120, 480, 640) and seq.frame_time_ms == pytest.approx(33.333, abs=1e-3)
     vtk_mm = preprocess.patient_mmodes(seq, MMODE, "right")[0]
