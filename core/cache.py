@@ -53,14 +53,39 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     try:
         yield tmp
         os.replace(tmp, path)
-    except OSError as e:
-        _remove(tmp)
-        if e.errno == errno.ENOSPC:
-            raise CardioError(f"no space left on device while writing {path}") from None
-        raise
-    except BaseException:
+    except (KeyboardInterrupt, SystemExit, CardioError):
         _remove(tmp)
         raise
+    except BaseException as e:
+        why = _write_failure(e, tmp)
+        _remove(tmp)
+        if why:
+            raise CardioError(f"{why} while writing {path}") from None
+        raise
+
+
+_FULL = {errno.ENOSPC: "no space left on device", errno.EDQUOT: "disk quota exceeded",
+         errno.EFBIG: "file too large for the file-size limit (ulimit -f)"}
+_FREE_BYTES = 1 << 20  # a write that fails with less than this left on its disk failed for want of space
+
+
+def _write_failure(e: BaseException, tmp: Path) -> str | None:
+    """Why a write failed when the cause is the disk, whatever the library's exception says (pydicom re-raises
+    without errno, NumPy reports "N requested and M written", torch "file write failed"); else None."""
+    import resource
+
+    for exc in (e, e.__cause__, e.__context__):
+        if isinstance(exc, OSError) and exc.errno in _FULL:
+            return _FULL[exc.errno]
+    try:
+        if shutil.disk_usage(tmp.parent).free < _FREE_BYTES:
+            return _FULL[errno.ENOSPC]
+        limit = resource.getrlimit(resource.RLIMIT_FSIZE)[0]
+        if limit != resource.RLIM_INFINITY and tmp.exists() and _size(tmp) >= limit - 4096:
+            return f"file-size limit reached (ulimit -f: {limit} bytes)"
+    except OSError:
+        return None
+    return None
 
 
 def write_text_atomic(path: str | Path, text: str) -> Path:

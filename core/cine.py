@@ -67,6 +67,14 @@ def _read_npy(path: Path) -> Cine:
         raise CardioError(f"{path}: unreadable .npy cine ({exc})") from None
     if arr.ndim not in (3, 4) or (arr.ndim == 4 and arr.shape[-1] != 3):
         raise CardioError(f"{path}: .npy cine must be (T, H, W) or (T, H, W, 3), got {arr.shape}")
+    if arr.dtype.kind == "f":  # one NaN would make the min-max scaling blank every frame
+        bad = ~np.isfinite(arr.reshape(len(arr), -1)).all(axis=1)
+        if bad.any():
+            frames = np.flatnonzero(bad)
+            raise CardioError(f"{path}: {bad.sum()} frame(s) hold NaN or infinite values (frames "
+                              f"{frames[:10].tolist()}{' ...' if len(frames) > 10 else ''})")
+    elif arr.dtype.kind not in "ui":
+        raise CardioError(f"{path}: .npy cine must hold numbers, got {arr.dtype}")
     return Cine(_to_uint8(arr), None, path, "npy")
 
 
@@ -106,12 +114,18 @@ def _read_dicom(path: Path) -> Cine:
     tsyntax = ds.file_meta.get("TransferSyntaxUID") if hasattr(ds, "file_meta") else None
     if tsyntax is not None and tsyntax.is_compressed:
         _require_decoder(path, tsyntax)
+    declared = ds.get("NumberOfFrames", 1)
+    try:
+        n_frames = int(declared if declared not in (None, "") else 1)
+    except (TypeError, ValueError):
+        raise CardioError(f"{path}: NumberOfFrames is {declared!r}, not a number") from None
+    if n_frames < 1:
+        raise CardioError(f"{path}: NumberOfFrames is {n_frames}: the file declares no frame")
     photometric = str(ds.get("PhotometricInterpretation", "MONOCHROME2")).strip()
     try:
         arr = ds.pixel_array  # pydicom 3 returns RGB for YBR_FULL/YBR_FULL_422
     except Exception as exc:  # the handlers raise many types; all mean "this file's pixels cannot be decoded"
         raise CardioError(f"{path}: pixel data cannot be decoded ({type(exc).__name__}: {exc})") from None
-    n_frames = int(ds.get("NumberOfFrames", 1) or 1)
     samples = int(ds.get("SamplesPerPixel", 1))
     if n_frames == 1:
         arr = arr[None]

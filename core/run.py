@@ -109,6 +109,32 @@ def _update_run_json(run_dir: Path, **fields: Any) -> None:
     write_text_atomic(run_dir / "run.json", json.dumps({**meta, **fields}, indent=2, default=str))
 
 
+def _record_end(run_dir: Path, **fields: Any) -> None:
+    """The run's final status, even on a full disk: atomically if possible, else over the old file in place (its
+    blocks are free to reuse); never an error that would hide the one that ended the run."""
+    try:
+        _update_run_json(run_dir, **fields)
+    except (CardioError, OSError):
+        path = run_dir / "run.json"
+        try:
+            meta = json.loads(path.read_text())
+            with open(path, "r+") as f:
+                f.truncate(0)
+                f.write(json.dumps({**meta, **fields}, default=str))
+        except (OSError, ValueError):
+            pass
+
+
+def _discard_if_empty(run_dir: Path, created: bool) -> bool:
+    """Remove a run folder this command made when the run stopped before any fold: nothing to resume there."""
+    if not created or any((run_dir / "checkpoints").glob("*")) or (run_dir / "predictions.csv").exists():
+        return False
+    import shutil
+
+    shutil.rmtree(run_dir, ignore_errors=True)
+    return True
+
+
 def _versions(plugin: str, loaded: plugins.Loaded) -> dict:
     out = {"cardio": cardio.__version__, plugin: loaded.versions.get(plugin, "?"), "python": sys.version.split()[0]}
     for dist in ("torch", "torchvision", "numpy", "scipy", "pandas", "scikit-learn", "statsmodels", "pluggy"):
@@ -193,6 +219,11 @@ def run_study(plugin: str, config_file: str | None = None, sets: tuple[str, ...]
             print(f"cardio: {run_dir} is a finished run; nothing to resume, nothing written", file=sys.stderr)
             return run_dir
         cfg = config_mod.load_yaml(run_dir / "config.yaml")
+        # the same checks as a new run: a config.yaml edited since (folds: 1, an unknown key) is one line
+        try:
+            cfg = config_mod.validate(config_mod.merge(config_mod.resolve(info.default_config), cfg))
+        except CardioError as e:
+            raise CardioError(f"{run_dir / 'config.yaml'}: {e}") from None
     else:
         extra = (*sets, *((f"seed={seed}",) if seed is not None else ()), *((f"device={device}",) if device else ()))
         cfg = config_mod.resolve(info.default_config, config_file, extra, info.moved_keys)
@@ -204,6 +235,7 @@ def run_study(plugin: str, config_file: str | None = None, sets: tuple[str, ...]
     if dev.type == "cuda" and world > 1:
         dev = torch.device("cuda", int(os.environ.get("LOCAL_RANK", rank)))
         torch.cuda.set_device(dev)
+    created = run_dir is None and not (out and Path(out).exists())
     if run_dir is None:
         run_dir = _new_run_dir(plugin, out) if rank == 0 else None
         if rank == 0:
@@ -229,8 +261,10 @@ def run_study(plugin: str, config_file: str | None = None, sets: tuple[str, ...]
         if rank == 0:
             status = "interrupted" if isinstance(e, KeyboardInterrupt) else "failed"
             why = str(e).splitlines()[0] if str(e) else type(e).__name__
-            _update_run_json(run_dir, status=status, ended=time.strftime("%Y-%m-%dT%H:%M:%S"),
-                             error=f"{type(e).__name__}: {why}")
+            if isinstance(e, CardioError) and _discard_if_empty(run_dir, created and not resume):
+                raise  # stopped on its input or config before any fold: no half-made run is left behind
+            _record_end(run_dir, status=status, ended=time.strftime("%Y-%m-%dT%H:%M:%S"),
+                        error=f"{type(e).__name__}: {why}")
         raise
     _close_log()
     if rank == 0:
