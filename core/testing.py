@@ -147,3 +147,98 @@ def target_counts(metrics: dict, metric: str | None = "auc") -> dict[str, int]:
         if (metric is None or e.get("metric") == metric) and e.get("fold") == "pooled" and not e.get("subgroup"):
             out.setdefault(str(e.get("task")), int(e["n"]))
     return out
+
+
+#: The identifiers every plugin's PHI test plants (DICOM tags, MRN-like ids in file names and CSV ids, free text).
+PLANTS = {"PatientName": "Doe^Jane", "PatientID": "MRN-93847561", "PatientBirthDate": "19471103",
+          "InstitutionName": "St Elsewhere Clinic", "AccessionNumber": "ACC-55501234",
+          "ReferringPhysicianName": "Welby^Marcus"}
+
+
+def plant_dicom(path: str | Path) -> None:
+    """Write PLANTS into a DICOM file's header (as a scanner or cart would), in place."""
+    import pydicom
+
+    ds = pydicom.dcmread(path)
+    for tag, value in PLANTS.items():
+        setattr(ds, tag, value)
+    ds.save_as(path)
+
+
+def _png_text(data: bytes) -> list[str]:
+    """The tEXt, zTXt and iTXt chunks of a PNG, decompressed."""
+    import struct
+    import zlib
+
+    out, pos = [], 8
+    while pos + 8 <= len(data):
+        length, kind = struct.unpack(">I4s", data[pos:pos + 8])
+        body = data[pos + 8:pos + 8 + length]
+        if kind == b"tEXt":
+            out.append(body.decode("latin-1"))
+        elif kind == b"zTXt":
+            key, _, rest = body.partition(b"\0")
+            out.append(key.decode("latin-1") + zlib.decompress(rest[1:]).decode("latin-1", "replace"))
+        elif kind == b"iTXt":
+            key, _, rest = body.partition(b"\0")
+            flag, text = rest[0], rest[2:].split(b"\0", 2)[-1]
+            out.append(key.decode("latin-1") + (zlib.decompress(text) if flag else text).decode("utf-8", "replace"))
+        pos += 12 + length
+    return out
+
+
+def _decoded(name: str, data: bytes) -> list[str]:
+    """The text a file holds, looking inside what hides text: zip/npz members, gzip, base64 figures, PNG chunks."""
+    import base64
+    import gzip
+    import io
+    import zipfile
+
+    out = [name, data.decode("latin-1")]
+    if data[:2] == b"\x1f\x8b":
+        try:
+            out += _decoded(name, gzip.decompress(data))
+        except (OSError, EOFError):
+            pass
+    if data[:4] == b"PK\x03\x04":
+        try:
+            with zipfile.ZipFile(io.BytesIO(data)) as z:
+                for member in z.namelist():
+                    out += _decoded(member, z.read(member))
+        except (zipfile.BadZipFile, OSError):
+            pass
+    if data.startswith(b"\x89PNG\r\n\x1a\n"):
+        out += _png_text(data)
+    if data.startswith(b"\x93NUMPY"):  # text arrays are UTF-32 inside a .npy
+        import numpy as np
+
+        try:
+            arr = np.load(io.BytesIO(data), allow_pickle=False)
+            if arr.dtype.kind in "US":
+                out.append(" ".join(arr.ravel().astype(str).tolist()))
+        except (ValueError, OSError):
+            pass
+    if name.endswith((".html", ".md", ".json", ".svg")):
+        for b64 in re.findall(rb"base64,([A-Za-z0-9+/=]+)", data):
+            out += _decoded(name + "#embedded", base64.b64decode(b64))
+    return out
+
+
+def written_text(*folders: str | Path) -> str:
+    """Everything the folders hold as text (file names included), for PHI tests: see _decoded."""
+    chunks: list[str] = []
+    for folder in folders:
+        for p in sorted(Path(folder).rglob("*")):
+            chunks.append(str(p.relative_to(folder)))
+            if p.is_file() and not p.is_symlink():
+                chunks += _decoded(p.name, p.read_bytes())
+    return "\n".join(chunks)
+
+
+def planted_in(*folders: str | Path, text: str = "", plants: Iterable[str] = ()) -> list[str]:
+    """The planted identifiers (PLANTS' values, and `plants`) found in the folders' files or in `text`
+    (stdout, stderr): every plugin's PHI test asserts this is empty."""
+    everything = written_text(*folders) + "\n" + text
+    wanted = [*PLANTS.values(), *plants]
+    variants = {p: {p, p.replace("^", " "), p.replace("^", "_")} for p in wanted}
+    return [p for p in wanted if any(v in everything for v in variants[p])]
