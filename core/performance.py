@@ -95,6 +95,11 @@ def evaluate_section(predictions: Predictions, config: dict, ctx) -> Section:
             "For models that output risks: Brier score (bootstrap CI), calibration slope (1 is ideal) and "
             "intercept (0 is ideal) with Wald CIs, calibration plots and a decision curve; yes/no rules get none. "
             "Paired DeLong tests of one task are one family: p-values are shown raw and Holm-adjusted.")
+    if table["record_id"].nunique() > table["patient_id"].nunique():
+        text += (" Some patients have several records, and records of one patient are not independent: for those "
+                 "tasks every interval and test counts patients. DeLong's variance is Obuchowski's clustered one "
+                 "(1997), the bootstraps resample patients with all their records (thresholded proportions then get "
+                 "these intervals instead of Wilson's), and calibration intervals are cluster-robust by patient.")
     below = [e for e in estimates if e["repeat"] == 0 and e.get("subgroup") is None
              and (e.get("extra") or {}).get("below_chance")]
     if below:

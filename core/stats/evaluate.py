@@ -29,10 +29,16 @@ def _row(est: Estimate, keys: dict, fold: str) -> dict:
     return {**est.to_dict(), **keys, "fold": fold, "subgroup": None}
 
 
-def _fold_auc(y: np.ndarray, s: np.ndarray, level: float) -> Estimate:
+def _patient_ids(g: pd.DataFrame) -> np.ndarray | None:
+    """Patient ids of the records when some patient has several records (intervals then count patients);
+    None when every patient has one record, so those estimates stay exactly those of record-level methods."""
+    return g["patient_id"].to_numpy() if g["patient_id"].nunique() < len(g) else None
+
+
+def _fold_auc(y: np.ndarray, s: np.ndarray, level: float, groups: np.ndarray | None) -> Estimate:
     """DeLong AUC of one fold; a fold that cannot carry an AUC gives a NaN estimate with the reason, not a crash."""
     try:
-        return delong_ci(y, s, level=level)
+        return delong_ci(y, s, level=level, groups=groups)
     except StatsError as exc:
         return Estimate(metric="auc", estimate=float("nan"), ci_low=None, ci_high=None, level=level, method="delong",
                         n=int(len(y)), warnings=[f"fold skipped: {exc}"])
@@ -42,9 +48,7 @@ def _binary(g: pd.DataFrame, keys: dict, level: float, n_resamples: int, seed: i
     y = as_binary_labels(g["y_true"].to_numpy(), "y_true")
     s = as_scores(g["y_score"].to_numpy(), "y_score", n=y.size)
     notes = []
-    n_patients = g["patient_id"].nunique()
-    if n_patients < len(g):
-        notes.append(f"{len(g)} records from {n_patients} patients: intervals treat records as independent")
+    groups = _patient_ids(g)
     if "threshold" in g.columns:
         thr = g["threshold"].to_numpy(dtype=np.float64)
         if np.isnan(thr).any():
@@ -54,8 +58,9 @@ def _binary(g: pd.DataFrame, keys: dict, level: float, n_resamples: int, seed: i
         thr = np.full(y.size, DEFAULT_THRESHOLD)
     folds = g["fold"].astype(str).to_numpy()
     order = sorted(set(folds), key=lambda f: (0, int(f), f) if f.isdigit() else (1, 0, f))  # fold 10 after 9
-    per_fold = {f: _fold_auc(y[folds == f], s[folds == f], level) for f in order}
-    pooled_auc = delong_ci(y, s, level=level)
+    per_fold = {f: _fold_auc(y[folds == f], s[folds == f], level, None if groups is None else groups[folds == f])
+                for f in order}
+    pooled_auc = delong_ci(y, s, level=level, groups=groups)
     usable = [e for e in per_fold.values() if np.isfinite(e.estimate)]
     if len(per_fold) > 1 and usable:
         summary = summarize_folds(list(per_fold.values()))
@@ -68,10 +73,11 @@ def _binary(g: pd.DataFrame, keys: dict, level: float, n_resamples: int, seed: i
                 f"pooled AUC {pooled_auc.estimate:.3f} lies below chance: with little or no signal, pooled "
                 "out-of-fold scores can rank below 0.5 (each fold's model learned the other folds' class mix); "
                 f"the mean of the per-fold AUCs is {summary['mean']:.3f}")
-    pooled = [pooled_auc, bootstrap_ci(y, s, "auc", n_resamples=n_resamples, seed=seed, level=level)]
-    pooled += list(binary_metrics(y, s, thr, level=level, n_resamples=n_resamples, seed=seed).values())
+    pooled = [pooled_auc, bootstrap_ci(y, s, "auc", n_resamples=n_resamples, seed=seed, level=level, groups=groups)]
+    pooled += list(binary_metrics(y, s, thr, level=level, n_resamples=n_resamples, seed=seed,
+                                  groups=groups).values())
     if is_probabilistic(s):
-        pooled += list(calibration(y, s, level=level, n_resamples=n_resamples, seed=seed).values())
+        pooled += list(calibration(y, s, level=level, n_resamples=n_resamples, seed=seed, groups=groups).values())
     out = []
     for est in pooled:
         est.warnings.extend(notes)
@@ -110,9 +116,10 @@ def _paired_tests(pred: pd.DataFrame, task_cols: list[str], level: float) -> lis
             yb = gb.loc[common, "y_true"].to_numpy(dtype=np.float64)
             if not np.array_equal(ya, yb):
                 raise StatsError(f"{where}: y_true differs for {int((ya != yb).sum())} shared record(s)")
+            shared = ga.loc[common]
             try:
-                res = delong_test(ya, ga.loc[common, "y_score"].to_numpy(), gb.loc[common, "y_score"].to_numpy(),
-                                  level=level)
+                res = delong_test(ya, shared["y_score"].to_numpy(), gb.loc[common, "y_score"].to_numpy(),
+                                  level=level, groups=_patient_ids(shared))
             except StatsError as exc:
                 raise StatsError(f"{where}: {exc}") from exc
             res.warnings.extend(notes)
@@ -146,6 +153,10 @@ def evaluate_predictions(pred: pd.DataFrame, level: float = 0.95, n_resamples: i
     per-row thresholds (default 0.5), DeLong AUC per fold, and, for probabilistic scores, Brier score and
     calibration intercept and slope. Regression: agreement(). Tests: paired DeLong between every two models
     of a task on their shared records, with p-values adjusted within the task (`adjust`: holm, bh, none).
+
+    Where a task has more records than patients, every interval and test counts patients (``patient_id``):
+    clustered DeLong (Obuchowski 1997), bootstraps that resample patients, cluster-robust calibration
+    intervals. Where each patient has one record the record-level methods run unchanged.
     """
     level = check_level(level)
     n_resamples = check_n_resamples(n_resamples)
@@ -177,7 +188,7 @@ def evaluate_predictions(pred: pd.DataFrame, level: float = 0.95, n_resamples: i
                 estimates += _binary(g, keys, level, n_resamples, seed)
             else:
                 for est in agreement(g["y_true"].to_numpy(), g["y_score"].to_numpy(), n_resamples=n_resamples,
-                                     seed=seed, level=level).values():
+                                     seed=seed, level=level, groups=_patient_ids(g)).values():
                     estimates.append(_row(est, keys, "pooled"))
         except StatsError as exc:
             raise StatsError(f"{where}: {exc}") from exc

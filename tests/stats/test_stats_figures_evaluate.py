@@ -73,18 +73,25 @@ def test_evaluate_predictions_pooled_per_fold_and_paired_tests():
     cnn = pred[(pred.model == "cnn") & (pred.task == "crt")]
     pooled = [e for e in est if e["model"] == "cnn" and e["task"] == "crt" and e["fold"] == "pooled"]
     by_method = {(e["metric"], e["method"]): e for e in pooled}
-    ref = delong_ci(cnn.y_true, cnn.y_score)
+    # two records per patient: the DeLong variance is clustered by patient, the bootstraps resample patients
+    ref = delong_ci(cnn.y_true, cnn.y_score, groups=cnn.patient_id)
     assert by_method[("auc", "delong")]["estimate"] == pytest.approx(ref.estimate)
     assert by_method[("auc", "delong")]["ci_low"] == pytest.approx(ref.ci_low)
+    assert by_method[("auc", "delong")]["extra"]["variance"] == "delong-clustered (Obuchowski 1997)"
+    assert by_method[("auc", "delong")]["extra"]["n_groups"] == 120
     assert by_method[("auc", "bootstrap-percentile")]["n_resamples"] == 200
+    assert by_method[("auc", "bootstrap-percentile")]["extra"]["resampled"] == "patients"
     assert {m for m, _ in by_method} == {"auc", "accuracy", "sensitivity", "specificity", "ppv", "npv", "f1",
                                          "brier", "calibration_intercept", "calibration_slope"}
-    sens = by_method[("sensitivity", "wilson")]
+    sens = by_method[("sensitivity", "bootstrap-percentile")]
+    assert sens["extra"]["resampled"] == "patients"
+    assert by_method[("f1", "bootstrap-percentile")]["extra"]["n_groups"] == 120
+    assert ("calibration_slope", "logistic recalibration (Wald, cluster-robust by patient)") in by_method
     pos = cnn[cnn.y_true == 1]
     assert sens["estimate"] == pytest.approx(np.mean(pos.y_score >= pos.threshold))
     assert sens["extra"]["threshold"] == [0.45, 0.5]
     assert all(e["subgroup"] is None for e in est)
-    assert any("records from 120 patients" in w for w in by_method[("auc", "delong")]["warnings"])
+    assert not any("independent" in w for e in est for w in e["warnings"])
     per_fold = [e for e in est if e["model"] == "cnn" and e["task"] == "crt" and e["fold"] != "pooled"]
     assert sorted(e["fold"] for e in per_fold) == ["0", "1", "2", "3"]
     assert all(e["metric"] == "auc" and e["method"] == "delong" for e in per_fold)
@@ -93,10 +100,13 @@ def test_evaluate_predictions_pooled_per_fold_and_paired_tests():
         delong_ci(f0.y_true, f0.y_score).estimate)
     lvef = {e["metric"] for e in est if e["task"] == "lvef"}
     assert lvef == {"mae", "rmse", "r2", "ba_bias", "ba_loa_low", "ba_loa_high"}
+    assert all(e["extra"]["resampled"] == "patients" for e in est if e["task"] == "lvef")
     assert len(tests) == 3  # three models, one binary task
     t = [t for t in tests if (t["model_a"], t["model_b"]) == ("cnn", "logistic")][0]
     lg = pred[(pred.model == "logistic") & (pred.task == "crt")]
-    assert t["statistic"] == pytest.approx(delong_test(cnn.y_true, cnn.y_score, lg.y_score).statistic)
+    assert t["statistic"] == pytest.approx(delong_test(cnn.y_true, cnn.y_score, lg.y_score,
+                                                       groups=cnn.patient_id).statistic)
+    assert t["extra"]["variance"] == "delong-clustered (Obuchowski 1997)"
     assert t["task"] == "crt" and t["extra"]["model_b"] == "logistic"
     # the three paired tests of the task are one family: Holm-adjusted p beside the raw one
     raw = [x["p_value"] for x in tests]
