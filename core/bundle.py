@@ -138,7 +138,7 @@ def key_path(run_dir: Path) -> Path:
     return Path(run_dir).parent / f"{Path(run_dir).name}.key.csv"
 
 
-def write_key(beside: Path, table, mode: int = 0o600) -> Path:
+def write_key(beside: Path, table, mode: int = 0o600, key: bytes | None = None) -> Path:
     """<run>.key.csv beside the run directory (owner-only): pseudonym -> input id of every row's patient
     and record, the same pseudonyms predictions.csv carries (cardio.report.pseudonymize)."""
     import pandas as pd
@@ -146,7 +146,7 @@ def write_key(beside: Path, table, mode: int = 0o600) -> Path:
     from cardio.report import pseudonymize
 
     ids = table[["patient_id", "record_id"]].astype(str).drop_duplicates()
-    codes = pseudonymize(ids)
+    codes = pseudonymize(ids, key)
     key = pd.DataFrame({"pseudonym_patient_id": codes["patient_id"].to_numpy(), "patient_id": ids["patient_id"],
                         "pseudonym_record_id": codes["record_id"].to_numpy(), "record_id": ids["record_id"]})
     path = key_path(beside)

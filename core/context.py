@@ -59,6 +59,20 @@ class RunContext:
     val_index: np.ndarray = field(default_factory=lambda: np.array([], dtype=int))
 
     @property
+    def pseudonym_key(self) -> bytes:
+        """The project's pseudonym key (in the cache folder, never in a run directory)."""
+        from cardio.report import pseudonym_key
+
+        return pseudonym_key(self.cache_dir)
+
+    def pseudonyms(self, ids, prefix: str = "R") -> list[str]:
+        """The pseudonyms predictions.csv gives these ids (R for records, P for patients): what a plugin writes
+        wherever an output names a record or a patient (figure titles, attention tables, arrays)."""
+        from cardio.report import pseudonyms
+
+        return pseudonyms(ids, self.pseudonym_key, prefix)
+
+    @property
     def figures_dir(self) -> Path:
         return self.out_dir / "figures"
 

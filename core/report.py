@@ -4,6 +4,7 @@ from __future__ import annotations
 import base64
 import html
 import json
+import os
 import re
 from pathlib import Path
 
@@ -16,13 +17,54 @@ from cardio.data import CardioError, Predictions, Section
 SCHEMA = "cardio-metrics/1"
 
 
-def pseudonymize(table: pd.DataFrame) -> pd.DataFrame:
-    """Replace record and patient ids by stable pseudonyms: no input identifier reaches an output."""
+KEY_FILE = "pseudonym.key"
+
+
+def pseudonym_key(cache_dir: str | Path) -> bytes:
+    """The project's pseudonym key: <cache_dir>/pseudonym.key (owner-only), made once, never in a run directory.
+
+    One key per cache, so runs of different plugins on the same patients give them the same pseudonyms
+    (what `cardio fuse` joins on), while nobody without the key can recompute them from a list of MRNs.
+    """
+    import secrets
+
+    path = Path(cache_dir).expanduser() / KEY_FILE
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{KEY_FILE}.{secrets.token_hex(6)}")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(secrets.token_hex(32))
+        try:
+            os.link(tmp, path)  # atomic, and never replaces a key another run made meanwhile
+        except FileExistsError:
+            pass
+        finally:
+            tmp.unlink()
+    text = path.read_text().strip()
+    if len(text) != 64 or any(c not in "0123456789abcdef" for c in text):
+        raise CardioError(f"{path} is not a cardio pseudonym key (64 hex digits); restore it or remove it (a new key "
+                          "gives every patient new pseudonyms)")
+    return bytes.fromhex(text)
+
+
+def pseudonyms(values, key: bytes | None, prefix: str) -> list[str]:
+    """Keyed-hash pseudonyms (HMAC-SHA256, 12 hex digits): the same id gives the same pseudonym in every run
+    and output made with the same key; without a key (None) a fresh random one is used."""
+    import hashlib
+    import hmac
+    import secrets
+
+    key = key if key is not None else secrets.token_bytes(32)
+    return [prefix + hmac.new(key, str(v).encode(), hashlib.sha256).hexdigest()[:12].upper() for v in values]
+
+
+def pseudonymize(table: pd.DataFrame, key: bytes | None = None) -> pd.DataFrame:
+    """Replace record and patient ids by keyed pseudonyms: no input identifier reaches an output."""
     out = table.copy()
     for col, prefix in (("patient_id", "P"), ("record_id", "R")):
         if col in out.columns:
-            codes = {v: f"{prefix}{i + 1:05d}" for i, v in enumerate(sorted(out[col].astype(str).unique()))}
-            out[col] = out[col].astype(str).map(codes)
+            out[col] = pseudonyms(out[col].astype(str), key, prefix)
     return out
 
 
@@ -98,12 +140,14 @@ def _section_dict(sec: Section, run_dir: Path) -> dict:
             "tables": {k: json.loads(v.to_json(orient="split", index=False)) for k, v in sec.tables.items()}}
 
 
-def write_predictions(run_dir: Path, predictions: Predictions) -> None:
+def write_predictions(run_dir: Path, predictions: Predictions, key: bytes | None = None) -> None:
+    """predictions.csv, pseudonymized; rows in the order the plugin gave them (the cohort's, per model and task)."""
     with atomic_path(run_dir / "predictions.csv") as tmp:
-        pseudonymize(predictions.table).to_csv(tmp, index=False)
+        pseudonymize(predictions.table, key).to_csv(tmp, index=False)
 
 
-def write_run(run_dir: Path, meta: dict, predictions: Predictions, sections: list[Section]) -> None:
+def write_run(run_dir: Path, meta: dict, predictions: Predictions, sections: list[Section],
+              key: bytes | None = None) -> None:
     """Write every output file of a finished run."""
     from cardio.stats.result import json_safe
 
@@ -113,7 +157,7 @@ def write_run(run_dir: Path, meta: dict, predictions: Predictions, sections: lis
         tests += [{**t, "section": t.get("section", sec.title)} for t in sec.tests]
     metrics = {"schema": SCHEMA, **meta, "estimates": estimates, "tests": tests}
     write_text_atomic(run_dir / "metrics.json", json.dumps(json_safe(metrics), indent=1))
-    write_predictions(run_dir, predictions)
+    write_predictions(run_dir, predictions, key)
     doc = {"meta": meta, "sections": [_section_dict(s, run_dir) for s in sections]}
     write_text_atomic(run_dir / "report.json", json.dumps(json_safe(doc), indent=1))
     render(run_dir)

@@ -316,7 +316,7 @@ def _run_stages(pm, plugin: str, loaded: plugins.Loaded, cfg: dict, run_dir: Pat
     predictions, model, last = _cross_validate(hooks, plugin, features, prepared, folds, cfg, ctx)
     predictions = at_level(predictions, cohort)
     if rank == 0:
-        report.write_predictions(run_dir, predictions)  # kept even if a later stage fails
+        report.write_predictions(run_dir, predictions, ctx.pseudonym_key)  # kept even if a later stage fails
     final = _final_model(pm, plugin, loaded, features, prepared, cohort, cfg, ctx, null_control)
 
     if world > 1:  # every rank trained; rank 0 alone explains, evaluates and writes
@@ -340,8 +340,8 @@ def _run_stages(pm, plugin: str, loaded: plugins.Loaded, cfg: dict, run_dir: Pat
                                         "n_val": int(len(f.val))} for f in folds],
             "elapsed_s": round(time.perf_counter() - t0, 1), "null_control": null_control,
             "probable_leaks": leak_flags, "final_model": final}
-    report.write_run(run_dir, meta, predictions, sections)
-    _keep_key(run_dir, predictions, cfg)
+    report.write_run(run_dir, meta, predictions, sections, ctx.pseudonym_key)
+    _keep_key(run_dir, predictions, cfg, ctx.pseudonym_key)
     log.info("done in %.0f s: %s", time.perf_counter() - t0, run_dir / "report.md")
 
 
@@ -385,11 +385,11 @@ def _check_key_free(out_dir: Path, cfg: dict) -> None:
                           "--out)")
 
 
-def _keep_key(out_dir: Path, predictions: Predictions, cfg: dict) -> None:
+def _keep_key(out_dir: Path, predictions: Predictions, cfg: dict, key: bytes) -> None:
     """report.keep_key: the pseudonym key beside the run, owner-only; named on stderr, never in the run's files."""
     if not (cfg.get("report") or {}).get("keep_key"):
         return
-    path = bundle.write_key(out_dir, predictions.table)
+    path = bundle.write_key(out_dir, predictions.table, key=key)
     print(f"cardio: pseudonym key written to {path} (mode 0600; keep it apart from the run)", file=sys.stderr)
 
 
@@ -578,7 +578,7 @@ def _predict_stages(pm, plugin: str, loaded: plugins.Loaded, info: dict, state: 
     predictions = _expect(hooks.cardio_predict(model=model, features=features, test_index=np.arange(len(features)),
                                                config=cfg, ctx=ctx), Predictions, "cardio_predict", plugin)
     predictions = at_level(Predictions(predictions.table.assign(fold="external", repeat=0)), cohort)
-    report.write_predictions(out_dir, predictions)
+    report.write_predictions(out_dir, predictions, ctx.pseudonym_key)
     labelled_rows = labelled(predictions)
     meta = {"plugin": plugin, "plugin_version": loaded.versions.get(plugin, "?"), "cardio_version": cardio.__version__,
             "seed": ctx.seed, "device": str(dev), "world_size": 1, "n_records": int(len(cohort)),
@@ -600,8 +600,8 @@ def _predict_stages(pm, plugin: str, loaded: plugins.Loaded, info: dict, state: 
         except StatsError as e:
             raise CardioError(f"evaluation failed: {e} (predictions are saved in {out_dir / 'predictions.csv'})") \
                 from None
-        report.write_run(out_dir, meta, predictions, sections)
+        report.write_run(out_dir, meta, predictions, sections, ctx.pseudonym_key)
     else:
         log.info("the cohort has no labels: predictions only, no external-validation report")
-    _keep_key(out_dir, predictions, cfg)
+    _keep_key(out_dir, predictions, cfg, ctx.pseudonym_key)
     log.info("done in %.0f s: %s", time.perf_counter() - t0, out_dir / "predictions.csv")

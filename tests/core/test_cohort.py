@@ -134,3 +134,22 @@ def test_moved_keys_are_one_line_naming_the_new_key(tmp_path):
     (tmp_path / "c.yaml").write_text("perfusion:\n  n_patients: 3\n")
     with pytest.raises(CardioError, match="config key perfusion .* has moved: use perfusion_polar"):
         resolve({"perfusion_polar": {"n_patients": 1}}, tmp_path / "c.yaml", (), moved)
+
+
+def test_pseudonyms_are_keyed_stable_and_kept_out_of_runs(tmp_path):
+    """One key per cache: the same id gets the same pseudonym in every run (fusion joins on it); another key,
+    another pseudonym; the key file is owner-only and lives in the cache, not in a run directory."""
+    import stat
+
+    from cardio.report import pseudonym_key, pseudonyms
+
+    key = pseudonym_key(tmp_path / "cache")
+    assert pseudonym_key(tmp_path / "cache") == key and len(key) == 32
+    assert stat.S_IMODE((tmp_path / "cache" / "pseudonym.key").stat().st_mode) == 0o600
+    a = pseudonyms(["MRN-1", "MRN-2", "MRN-1"], key, "P")
+    assert a[0] == a[2] != a[1] and a[0].startswith("P") and "MRN" not in "".join(a)
+    assert pseudonyms(["MRN-1"], pseudonym_key(tmp_path / "other"), "P")[0] != a[0]
+    (tmp_path / "bad").mkdir()
+    (tmp_path / "bad" / "pseudonym.key").write_text("not a key")
+    with pytest.raises(CardioError, match="is not a cardio pseudonym key"):
+        pseudonym_key(tmp_path / "bad")

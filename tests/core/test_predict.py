@@ -56,7 +56,7 @@ def test_round_trip_site_a_to_site_b(cardio_cli, toy_site, tmp_path):
     cardio_cli("predict", "--model", "a", "--cohort", str(folder), "--out", "b", check=True)
     out = tmp_path / "b"
     pred = pd.read_csv(out / "predictions.csv")
-    assert len(pred) == len(table) and pred["patient_id"].str.match(r"P\d{5}").all()
+    assert len(pred) == len(table) and pred["patient_id"].str.fullmatch(r"P[0-9A-F]{12}").all()
     assert set(pred["fold"]) == {"external"}
     metrics = json.loads((out / "metrics.json").read_text())
     auc = [e for e in metrics["estimates"] if e["metric"] == "auc" and e["method"] == "delong"

@@ -68,7 +68,7 @@ def test_run_directory_is_complete(cardio_cli, tmp_path):
     assert "data:image/png;base64," in html and "Toy add-on" in html
     preds = pd.read_csv(run / "predictions.csv")
     assert set(preds.columns) >= {"record_id", "patient_id", "fold", "y_true", "y_score"}
-    assert preds["patient_id"].str.match(r"P\d{5}").all()  # pseudonyms, never the input's identifiers
+    assert preds["patient_id"].str.fullmatch(r"P[0-9A-F]{12}").all()  # pseudonyms, never the input's identifiers
     assert "p1" not in (run / "run.log").read_text()
 
 
