@@ -72,6 +72,9 @@ def explain_section(model: SeptalFlashModel, features: Features, index: np.ndarr
 def _explain(model: SeptalFlashModel, features: Features, index: np.ndarray, config: dict, ctx) -> Section:
     index = np.asarray(index)
     table = features.table.iloc[index]
+    # the ids predictions.csv shows, in every figure title, attention table and array written here
+    table = table.assign(patient_id=ctx.pseudonyms(table["patient_id"], "P"),
+                         record_id=ctx.pseudonyms(table["record_id"], "R"))
     cfg = config["mmode_septal_flash"]
     acfg, level, n_res = cfg["attention"], float(config["stats"]["level"]), int(config["stats"]["n_resamples"])
     band = tuple(acfg["depth_band"])
