@@ -1,20 +1,88 @@
-"""Vectorized stratified bootstrap AUC vs a loop of sklearn roc_auc_score on the same resamples; DeLong at n=100k.
+"""Stratified bootstrap AUC: cardio against a loop of sklearn roc_auc_score and against R pROC, records and patients.
 
-Usage: python benchmarks/stats_bootstrap.py [--n 2000] [--resamples 10000] [--loop-resamples N]
-Both paths see the identical resample indices; results must agree to 1e-12. Times are measured side by
-side in this one run; --loop-resamples times the sklearn loop on the first N resamples only (the ratio is then
-scaled per resample) for a quick look, the default loops over all of them.
+Usage: python benchmarks/stats_bootstrap.py [--n 2000] [--resamples 10000] [--loop-resamples N] [--repeats 5]
+                                             [--no-proc]
+
+Measured side by side in this one run, on the same data:
+  1. auc_from_indices against a Python loop of sklearn roc_auc_score on identical resample indices (exact to 1e-12);
+  2. bootstrap_ci end to end: records, patients with 1-3 records (groups=), and one record per patient under
+     relabelled ids; the grouped AUCs are checked against sklearn on the expanded resamples (exact to 1e-12);
+  3. R pROC ci.auc(method="bootstrap", boot.n, boot.stratified=TRUE) through Rscript: its own system.time around
+     ci.auc and the wall time of the whole subprocess; skipped, with the reason, when R or pROC is missing;
+  4. interval widths when every record is duplicated: the patient interval stays, the record one narrows;
+  5. DeLong at n = 100,000, records and clustered.
+Times are medians of --repeats runs (cardio runs before and after pROC's), wall and CPU; quote ratios, not seconds.
 """
 from __future__ import annotations
 
 import argparse
+import shutil
+import subprocess
 import sys
+import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
 from sklearn.metrics import roc_auc_score
 
 from cardio.stats import auc_from_indices, bootstrap_ci, delong_ci, resample_indices
+from cardio.stats.bootstrap import _auc_from_draws, _unit_blocks, patients_of
+
+PROC_SCRIPT = r"""
+suppressMessages(library(pROC))
+args <- commandArgs(trailingOnly = TRUE)
+d <- read.csv(args[1])
+set.seed(1)
+r <- roc(d$y, d$s, levels = c(0, 1), direction = "<", quiet = TRUE)
+t <- system.time(ci <- ci.auc(r, method = "bootstrap", boot.n = as.integer(args[2]), boot.stratified = TRUE,
+                              progress = "none"))
+cat(sprintf("%.17g %.17g %.17g %.6f %.6f %s\n", ci[1], ci[2], ci[3], t[["elapsed"]],
+            t[["user.self"]] + t[["sys.self"]], as.character(packageVersion("pROC"))))
+"""
+
+
+def _timed(fn) -> tuple[float, float, object]:
+    w0, c0 = time.perf_counter(), time.process_time()
+    out = fn()
+    return time.perf_counter() - w0, time.process_time() - c0, out
+
+
+def _proc(y: np.ndarray, score: np.ndarray, n_resamples: int) -> dict | str:
+    """pROC's bootstrap CI and times, or the reason it was skipped."""
+    rscript = shutil.which("Rscript")
+    if rscript is None:
+        return "Rscript is not on PATH"
+    check = subprocess.run([rscript, "-e", "library(pROC)"], capture_output=True, text=True)
+    if check.returncode != 0:
+        return f"R has no pROC ({check.stderr.strip().splitlines()[-1] if check.stderr.strip() else 'library failed'})"
+    with tempfile.TemporaryDirectory() as tmp:
+        data, script = Path(tmp) / "d.csv", Path(tmp) / "proc.R"
+        np.savetxt(data, np.column_stack([y, score]), delimiter=",", header="y,s", comments="", fmt=["%d", "%.17g"])
+        script.write_text(PROC_SCRIPT)
+        w0 = time.perf_counter()
+        run = subprocess.run([rscript, str(script), str(data), str(n_resamples)], capture_output=True, text=True)
+        wall = time.perf_counter() - w0
+    if run.returncode != 0:
+        return f"Rscript failed: {run.stderr.strip()[-300:]}"
+    lo, auc, hi, elapsed, cpu, version = run.stdout.split()
+    return {"lo": float(lo), "auc": float(auc), "hi": float(hi), "ci_auc_wall": float(elapsed),
+            "ci_auc_cpu": float(cpu), "process_wall": wall, "version": version}
+
+
+def _patients(n: int, rng: np.random.Generator) -> np.ndarray:
+    """Patient ids for n records, 1-3 records a patient, records of a patient scattered over the table."""
+    ids = np.repeat(np.arange(n), rng.integers(1, 4, n))[:n]
+    return rng.permutation(ids)
+
+
+def _mostly_single(n: int, rng: np.random.Generator) -> np.ndarray:
+    """Patient ids for n records where a tenth of the records join another patient: the grouped path's worst
+    case (almost as many patients as records, yet not one record each)."""
+    ids = np.arange(n)
+    moved = rng.choice(n, n // 10, replace=False)
+    ids[moved] = ids[(moved + 1) % n]
+    return rng.permutation(ids)
 
 
 def main() -> int:
@@ -22,51 +90,109 @@ def main() -> int:
     ap.add_argument("--n", type=int, default=2000)
     ap.add_argument("--resamples", type=int, default=10_000)
     ap.add_argument("--loop-resamples", type=int, default=None)
+    ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--delong-n", type=int, default=100_000)
+    ap.add_argument("--no-proc", action="store_true", help="skip R pROC")
     args = ap.parse_args()
     rng = np.random.default_rng(0)
     y = (rng.random(args.n) < 0.3).astype(int)
     score = np.round(rng.normal(size=args.n) + 0.8 * y, 2)  # rounded: ties, the harder case
+    groups = _patients(args.n, rng)
+    mostly_single = _mostly_single(args.n, rng)
+    relabelled = rng.permutation(args.n).astype(str)  # one record per patient, ids in no particular order
+    ok = True
 
-    t0 = time.perf_counter()
-    idx = resample_indices(y.size, args.resamples, seed=1, strata=y)
-    t_draw = time.perf_counter() - t0
-
-    t0 = time.perf_counter()
-    fast = auc_from_indices(y, score, idx)
-    t_fast = time.perf_counter() - t0
-
+    # 1. the vectorized AUC against the sklearn loop, identical indices
+    t_draw, _, idx = _timed(lambda: resample_indices(y.size, args.resamples, seed=1, strata=y))
+    t_fast, _, fast = _timed(lambda: auc_from_indices(y, score, idx))
     n_loop = args.loop_resamples or args.resamples
-    t0 = time.perf_counter()
-    slow = np.array([roc_auc_score(y[i], score[i]) for i in idx[:n_loop]])
-    t_slow = time.perf_counter() - t0
+    t_slow, _, slow = _timed(lambda: np.array([roc_auc_score(y[i], score[i]) for i in idx[:n_loop]]))
     max_diff = float(np.max(np.abs(fast[:n_loop] - slow)))
-    per_resample_ratio = (t_slow / n_loop) / (t_fast / args.resamples)
+    ok &= max_diff < 1e-12
 
-    t0 = time.perf_counter()
-    est = bootstrap_ci(y, score, n_resamples=args.resamples, seed=1)
-    t_full = time.perf_counter() - t0
+    # 2. bootstrap_ci end to end: records, patients, relabelled singletons (interleaved, repeated)
+    cases = {"records": None, "patients (1-3 records)": groups, "patients (90% one record)": mostly_single,
+             "one record each, relabelled": relabelled}
+    times: dict[str, list[tuple[float, float]]] = {k: [] for k in cases}
+    ests = {}
+
+    def run_cardio(repeats: int) -> None:
+        for _ in range(repeats):
+            for name, g in cases.items():
+                w, c, ests[name] = _timed(lambda g=g: bootstrap_ci(y, score, n_resamples=args.resamples, seed=1,
+                                                                   groups=g))
+                times[name].append((w, c))
+
+    run_cardio(max(1, args.repeats // 2))
+    proc = "skipped: --no-proc" if args.no_proc else _proc(y, score, args.resamples)
+    run_cardio(args.repeats - max(1, args.repeats // 2))
+    est = ests["records"]
     assert est.ci_low == float(np.percentile(fast, 2.5)) and est.ci_high == float(np.percentile(fast, 97.5))
+    same = ests["one record each, relabelled"]
+    ok &= (same.ci_low, same.ci_high) == (est.ci_low, est.ci_high)
+    patients = patients_of(groups, y.size)
+    check_n = min(300, args.resamples)
+    grouped_auc = _auc_from_draws(y, score, _unit_blocks(y.size, check_n, 1, y, patients), patients)
+    expanded = resample_indices(y.size, check_n, 1, strata=y, groups=groups)
+    grouped_diff = float(np.max(np.abs(grouped_auc - [roc_auc_score(y[i], score[i]) for i in expanded])))
+    ok &= grouped_diff < 1e-12
+    med = {k: (float(np.median([w for w, _ in v])), float(np.median([c for _, c in v]))) for k, v in times.items()}
 
-    print(f"stratified bootstrap AUC, n = {args.n} ({int(y.sum())} positive), {args.resamples} resamples, same indices")
-    print(f"  drawing the resample indices:            {t_draw:8.3f} s")
-    print(f"  vectorized auc_from_indices:             {t_fast:8.3f} s")
-    print(f"  Python loop, sklearn roc_auc_score:      {t_slow:8.3f} s  ({n_loop} resamples)")
-    print(f"  speed-up (per resample):                 {per_resample_ratio:8.1f} x  (goal >= 100 x)")
-    print(f"  bootstrap_ci end to end (draw + AUC + CI): {t_full:6.3f} s  -> "
-          f"{(t_slow / n_loop * args.resamples) / t_full:.1f} x the loop")
-    print(f"  max |vectorized - sklearn|:              {max_diff:.2e}  (must be < 1e-12)")
-    print(f"  AUC {est.estimate:.4f}, 95% CI [{est.ci_low:.4f}, {est.ci_high:.4f}]")
+    print(f"stratified bootstrap AUC, n = {args.n} ({int(y.sum())} positive), {args.resamples} resamples")
+    print(f"  drawing the resample indices:              {t_draw:8.3f} s")
+    print(f"  vectorized auc_from_indices:               {t_fast:8.3f} s")
+    print(f"  Python loop, sklearn roc_auc_score:        {t_slow:8.3f} s  ({n_loop} resamples)")
+    print(f"  speed-up (per resample):                   {(t_slow / n_loop) / (t_fast / args.resamples):8.1f} x")
+    print(f"  max |vectorized - sklearn|:                {max_diff:.2e}  (must be < 1e-12)")
+    print(f"bootstrap_ci end to end (draw + AUC + CI), median of {args.repeats}, wall / CPU:")
+    for name, (w, c) in med.items():
+        e = ests[name]
+        print(f"  {name:30s} {w:7.3f} s / {c:7.3f} s   AUC {e.estimate:.4f} [{e.ci_low:.4f}, {e.ci_high:.4f}]"
+              + (f"  ({e.extra['n_groups']} patients)" if name.startswith("patients") else ""))
+    for name in ("patients (1-3 records)", "patients (90% one record)"):
+        print(f"  grouped / ungrouped, {name:25s} {med[name][0] / med['records'][0]:.2f} x wall, "
+              f"{med[name][1] / med['records'][1]:.2f} x CPU  (goal <= 1.5 x)")
+    print(f"  relabelled singletons / ungrouped:         "
+          f"{med['one record each, relabelled'][0] / med['records'][0]:.2f} x wall (same interval: "
+          f"{(same.ci_low, same.ci_high) == (est.ci_low, est.ci_high)})")
+    print(f"  max |grouped AUC - sklearn on expanded|:   {grouped_diff:.2e}  ({check_n} resamples, must be < 1e-12)")
+    loop_total = t_slow / n_loop * args.resamples
+    print(f"  vs the sklearn loop:                       {loop_total / med['records'][0]:.1f} x")
+    if isinstance(proc, str):
+        print(f"R pROC: skipped: {proc}")
+    else:
+        print(f"R pROC {proc['version']} ci.auc(method='bootstrap', boot.n={args.resamples}, boot.stratified=TRUE):")
+        print(f"  ci.auc (system.time inside R):             {proc['ci_auc_wall']:7.3f} s wall / "
+              f"{proc['ci_auc_cpu']:7.3f} s CPU   median {proc['auc']:.4f} [{proc['lo']:.4f}, {proc['hi']:.4f}]")
+        print(f"  whole Rscript subprocess:                  {proc['process_wall']:7.3f} s wall")
+        for name in ("records", "patients (1-3 records)"):
+            w, c = med[name]
+            print(f"  pROC / cardio {name:24s} {proc['ci_auc_wall'] / w:6.1f} x wall (ci.auc), "
+                  f"{proc['ci_auc_cpu'] / c:6.1f} x CPU, {proc['process_wall'] / w:6.1f} x end to end  (goal >= 40 x)")
 
+    # 4. duplicating every record
+    def width(e) -> float:
+        return e.ci_high - e.ci_low
+
+    y2, s2, ids2 = np.repeat(y, 2), np.repeat(score, 2), np.repeat(np.arange(args.n), 2)
+    base = width(est)
+    dup_patients = width(bootstrap_ci(y2, s2, n_resamples=args.resamples, seed=1, groups=ids2))
+    dup_records = width(bootstrap_ci(y2, s2, n_resamples=args.resamples, seed=1))
+    print("every record duplicated (each patient now has 2 identical records):")
+    print(f"  width original {base:.4f}, patients {dup_patients:.4f} ({dup_patients / base:.3f} x), "
+          f"records {dup_records:.4f} (original / records = {base / dup_records:.3f}, sqrt(2) = 1.414)")
+
+    # 5. DeLong
     big_y = (rng.random(args.delong_n) < 0.3).astype(int)
     big_s = rng.normal(size=args.delong_n) + 0.5 * big_y
+    big_g = _patients(args.delong_n, rng)
     delong_ci(big_y[:1000], big_s[:1000])  # warm-up
-    t0 = time.perf_counter()
-    d = delong_ci(big_y, big_s)
-    t_delong = time.perf_counter() - t0
-    print(f"DeLong CI at n = {args.delong_n}: {t_delong:.3f} s  "
+    t_delong, _, d = _timed(lambda: delong_ci(big_y, big_s))
+    t_clustered, _, dc = _timed(lambda: delong_ci(big_y, big_s, groups=big_g))
+    print(f"DeLong CI at n = {args.delong_n}: {t_delong:.3f} s "
           f"(AUC {d.estimate:.4f} [{d.ci_low:.4f}, {d.ci_high:.4f}])")
-    return 0 if max_diff < 1e-12 else 1
+    print(f"  clustered, {dc.extra['n_groups']} patients: {t_clustered:.3f} s ([{dc.ci_low:.4f}, {dc.ci_high:.4f}])")
+    return 0 if ok else 1
 
 
 if __name__ == "__main__":
