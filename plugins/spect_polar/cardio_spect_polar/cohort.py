@@ -13,29 +13,32 @@ Response (LVESV reduction >= 15%) is drawn from a logistic model in which the im
 spatial: what matters is WHERE the latest zone is (cos of its angle to the posterolateral wall,
 scaled by the dyssynchrony magnitude), which PSD and PBW, being invariant to rotating the phase
 map, cannot see; the global dyssynchrony magnitude (what PSD/PBW measure) has its own effect
-(data.truth.dyssynchrony_per_sd); QRS, male sex, scar burden and EDV add clinical effects. The hidden truth
-(late-zone angle, magnitude, true PSD/PBW) is kept in truth.csv, outside clinical.csv.
+(spect_polar.synthetic.truth.dyssynchrony_per_sd); QRS, male sex, scar burden and EDV add clinical effects.
+The hidden truth (late-zone angle, magnitude, true PSD/PBW) is kept in truth.csv, outside clinical.csv.
 
 Layout of a cohort folder: clinical.csv, volumes/<id>.dcm, truth/<id>_true_phase.npy, truth.csv,
 params.json. It is an entry of the run's cache (cardio.Cache, keyed by params.json's content):
 written whole into a temporary folder, renamed into place, then reused by every later run.
 
-A user cohort is a folder of volumes (NM DICOM, or .npy (gates, slices, rows, cols)) or ready
-phase polar maps (.npy / .csv, rings x sectors) named <patient id>.<ext> (or listed in a `file`
-column of the CSV), plus a clinical CSV with one row per patient.
+A user cohort (cohort.dir) has the same layout: clinical.csv, read by cardio.cohort.read_table against SCHEMA
+(one row per scan; patient -> study -> record; an empty `responder` is a missing label), and per row a volume
+(NM DICOM, or .npy (gates, slices, rows, cols)) or a ready phase polar map (.npy / .csv, rings x sectors),
+named in the `file` column or else found as volumes/<record_id>.<ext>.
 """
 from __future__ import annotations
 
 import json
 import logging
+from dataclasses import replace
 from pathlib import Path
 from typing import Callable, Iterable, Sequence
 
 import numpy as np
 import pandas as pd
 
-from cardio import Cache, CardioError, Cohort, confined_path
-from cardio_spect_polar.dicom_io import DICOM_SUFFIXES, GatedVolume, read_polar_map, read_volume, write_gated_dicom
+from cardio import Cache, CardioError, Cohort
+from cardio.cohort import Column, Problems, Schema, read_table
+from cardio_spect_polar.dicom_io import GatedVolume, check_dicom_header, read_polar_map, read_volume, write_gated_dicom
 from cardio_spect_polar.phantom import LATERAL_DEG, make_phantom
 from cardio_spect_polar.phase import PhaseResult, phase_analysis_batch, result_from_phase_map
 
@@ -48,10 +51,11 @@ COVARIATES = tuple(c for c in CLINICAL_COLUMNS[2:] if c not in OUTCOME_COLUMNS)
 GENERATOR_VERSION = 2  # bump when the simulation changes, so that cached cohorts are rewritten
 CACHE_NAMESPACE = "spect_polar"
 LABEL = "responder"
-RECORD_SUFFIXES = DICOM_SUFFIXES | {".npy", ".csv"}
+# Tried in this order when a row names no file (volumes/<record_id><suffix>); "" = a DICOM file without suffix.
+RECORD_SUFFIXES = (".dcm", ".dicom", ".ima", ".npy", ".csv", "")
 # Logistic response model; the intercept puts the response rate near the paper's 44%.
 # `dyssynchrony_per_sd` is the effect of the global dyssynchrony magnitude (what PSD/PBW measure) per SD
-# (45 degrees); the config's data.truth overrides any of these (the report states them as synthetic truth).
+# (45 degrees); spect_polar.synthetic.truth overrides any of these (the report states them as synthetic truth).
 RESPONSE_COEF = {"intercept": -1.17, "late_lateral": 2.2, "dyssynchrony_per_sd": 0.5, "qrs_per_ms": 0.03,
                  "male": 0.6, "scar_per_pct": -0.035, "edv_per_ml": -0.003}
 
@@ -64,10 +68,10 @@ def _tqdm(iterable, desc: str = "", total: int | None = None):
 
 
 def response_coef(truth: dict | None = None) -> dict[str, float]:
-    """The response model's coefficients: the defaults overridden by `truth` (data.truth)."""
+    """The response model's coefficients: the defaults overridden by `truth` (spect_polar.synthetic.truth)."""
     unknown = sorted(set(truth or {}) - set(RESPONSE_COEF))
     if unknown:
-        raise CardioError(f"data.truth: unknown key(s) {unknown}; known: {sorted(RESPONSE_COEF)}")
+        raise CardioError(f"spect_polar.synthetic.truth: unknown key(s) {unknown}; known: {sorted(RESPONSE_COEF)}")
     return {k: float((truth or {}).get(k, v)) for k, v in RESPONSE_COEF.items()}
 
 
@@ -125,8 +129,8 @@ def simulate_clinical(n_patients: int = 103, seed: int = 0, truth: dict | None =
     lvesv_reduction = 15.0 + 10.0 * (logit - np.log(u / (1 - u)))
 
     if not 0 <= esv_outliers <= n // 10:
-        raise CardioError(f"data.esv_outliers = {esv_outliers} is out of range; allowed: 0 to {n // 10} "
-                          f"(a tenth of {n} patients)")
+        raise CardioError(f"spect_polar.synthetic.esv_outliers = {esv_outliers} is out of range; allowed: 0 to "
+                          f"{n // 10} (a tenth of {n} patients)")
     # Drawn last, so the cohort with no outliers is the one earlier versions wrote.
     outlier_rows = rng.choice(n, size=esv_outliers, replace=False) if esv_outliers else np.zeros(0, int)
     esv[outlier_rows] = rng.uniform(12.0, 18.0, esv_outliers).round(1)
@@ -210,102 +214,104 @@ def default_cohort(cache: Cache, n_patients: int = 103, seed: int = 0, gates: in
     """Write-or-reuse the default cohort and load it like a user cohort (plus true_phase_path)."""
     folder = write_default_cohort(cache, n_patients, seed, gates, progress, slices=slices, size=size, truth=truth,
                                   esv_outliers=esv_outliers)
-    table = load_cohort(folder, folder / "clinical.csv", columns=COVARIATES, label="responder")
+    table = load_cohort(folder, run_schema(LABEL, COVARIATES))
     table["true_phase_path"] = [str(folder / "truth" / f"{pid}_true_phase.npy") for pid in table["patient_id"]]
     return table
 
 
+def _binary(name: str, description: str) -> Column:
+    return Column(name, "binary", description=f"{description}: 1 yes, 0 no")
+
+
+# The cohort table (clinical.csv in cohort.dir): one row per gated SPECT scan (a record); a patient with a
+# baseline and a follow-up scan has two rows (distinct record_id / study_id, one patient_id). CRT response is
+# the patient's, so predictions are made per patient: the scores of a patient's scans are averaged.
+# Coding: sex and yes/no variables are 0/1 (sex 1 = male, as in the paper's logistic models); NYHA 1-4.
+SCHEMA = Schema(
+    table="clinical.csv", level="patient", aggregate="mean",
+    columns=(
+        Column(LABEL, "binary", required=True, target=True,
+               description="CRT response (LVESV reduction >= 15% at follow-up): 1 responder, 0 not; empty = not "
+                           "known (the scan is phase-analysed, but not trained on or scored)"),
+        Column("file", "path", required=True, default="volumes/{record_id}", suffixes=RECORD_SUFFIXES,
+               description="the scan, relative to cohort.dir: a gated short-axis NM DICOM, a .npy volume (gates, "
+                           "slices, rows, cols) or a ready phase polar map (.npy / .csv, rings x sectors); "
+                           "empty: volumes/<record_id> with one of " + ", ".join(s or "(none)" for s in
+                                                                                 RECORD_SUFFIXES)),
+        Column("age", low=0, high=120, description="age (years)"),
+        Column("sex", "binary", description="sex: 1 male, 0 female (M/F is not read: code it 1/0)"),
+        Column("qrs_ms", low=0, high=400, description="QRS duration (ms)"),
+        Column("lvef", low=0, high=100, description="LV ejection fraction (%)"),
+        Column("edv", low=0, description="LV end-diastolic volume (ml)"),
+        Column("esv", low=0, description="LV end-systolic volume (ml), baseline; spect_polar.min_esv_ml reads it"),
+        Column("scar_burden", low=0, high=100, description="scar burden (% of the LV)"),
+        Column("nyha", "integer", low=1, high=4, description="NYHA class (1-4)"),
+        _binary("cad", "coronary artery disease"), _binary("ckd", "chronic kidney disease"),
+        _binary("acei_arb", "on ACE inhibitor or ARB"), _binary("ischemia", "ischemia"),
+        _binary("smoking", "smoker"),
+        Column("lvesv_reduction_pct", description="LVESV reduction at follow-up (%): defines the outcome, so it "
+                                                  "is refused as a covariate (Cohort.outcomes)"),
+    ))
+
+
+def run_schema(label: str, clinical: Sequence[str], need_esv: bool = False) -> Schema:
+    """SCHEMA for one run: `label` as the target, the covariates the config names required (cells too),
+    a covariate SCHEMA does not declare read as a number, and `esv` required when min_esv_ml excludes by it."""
+    need = {*clinical, *(["esv"] if need_esv else [])}
+    columns = []
+    for col in SCHEMA.columns:
+        if col.target and col.name != label:
+            continue  # another outcome column is the label: `responder` is then an ordinary column
+        columns.append(replace(col, required=True) if col.name in need and not col.target else col)
+    declared = {c.name for c in columns}
+    if label not in declared:
+        columns.insert(0, replace(SCHEMA.column(LABEL), name=label))
+    columns += [Column(c, "number", required=True, description="covariate named in spect_polar.analysis.clinical")
+                for c in dict.fromkeys(clinical) if c not in declared and c != label]
+    return replace(SCHEMA, columns=tuple(columns))
+
+
 def _record_kind(path: Path) -> str:
+    """'volume' or 'polar' (a .csv, or a 2-D .npy); a .npy of another shape is an error naming it."""
     suffix = path.suffix.lower()
     if suffix == ".csv":
         return "polar"
-    if suffix == ".npy":
-        try:
-            arr = np.load(path, mmap_mode="r", allow_pickle=False)
-        except (ValueError, OSError, EOFError) as exc:
-            raise CardioError(f"{path}: unreadable .npy file ({exc})") from exc
-        if arr.ndim == 4:
-            return "volume"
-        if arr.ndim == 2:
-            return "polar"
+    if suffix != ".npy":
+        return "volume"
+    try:
+        arr = np.load(path, mmap_mode="r", allow_pickle=False)
+    except (ValueError, OSError, EOFError) as exc:
+        raise CardioError(f"{path}: unreadable .npy file ({exc})") from exc
+    if arr.ndim not in (2, 4):
         raise CardioError(f"{path}: .npy of shape {arr.shape} is neither a volume (gates, slices, rows, cols) "
                           "nor a polar map (rings, sectors)")
-    return "volume"
+    return "volume" if arr.ndim == 4 else "polar"
 
 
-def load_cohort(folder: str | Path, clinical_csv: str | Path | None = None, *, columns: Sequence[str] = (),
-                label: str | None = "responder", id_column: str = "patient_id",
-                file_column: str = "file", allow_outside: bool = False,
+def check_records(table: pd.DataFrame, problems: Problems) -> None:
+    """read_table check: every file found is a readable record (a DICOM header, a .npy's shape) and no two
+    rows name the same file. Rows whose file read_table already refused (missing, outside) are not opened."""
+    refused = {p.line for p in problems.items if p.column == "file"}
+    for i, path in enumerate(table["file"]):
+        if i + 2 in refused or path is None:
+            continue
+        path = Path(path)
+        try:
+            if _record_kind(path) == "volume" and path.suffix.lower() != ".npy":
+                check_dicom_header(path)
+        except CardioError as exc:
+            problems.add(str(exc), i + 2, "file")
+    problems.rows(table["file"].duplicated(keep=False) & table["file"].notna(),
+                  "names a file another row names too (one scan per row)", "file")
+
+
+def load_cohort(root: str | Path, schema: Schema = SCHEMA, *, table: str | None = None, allow_outside: bool = False,
                 log: logging.Logger | None = None) -> pd.DataFrame:
-    """Table of a cohort: record_id, patient_id, path, kind ('volume' | 'polar') and the CSV columns.
-
-    `columns` (and `label`) are the columns the configuration names; a CSV without one of them,
-    or patients without a volume / polar map, is an error that names the CSV. Files named in
-    `file_column` stay inside `folder` unless `allow_outside` (each outside one is logged to `log`).
-    """
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise CardioError(f"{folder}: cohort folder does not exist")
-    csv = Path(clinical_csv) if clinical_csv is not None else folder / "clinical.csv"
-    if not csv.is_absolute() and not csv.is_file():
-        csv = folder / csv
-    if not csv.is_file():
-        raise CardioError(f"{csv}: clinical CSV not found")
-    try:
-        table = pd.read_csv(csv, dtype={id_column: str})
-    except (ValueError, OSError, pd.errors.ParserError) as exc:
-        raise CardioError(f"{csv}: unreadable CSV ({exc})") from exc
-    needed = [id_column, *columns, *([label] if label else [])]
-    missing = [c for c in dict.fromkeys(needed) if c not in table.columns]
-    if missing:
-        raise CardioError(f"{csv}: missing column(s) {missing} named in the configuration; "
-                          f"it has {list(table.columns)}")
-    if table.empty:
-        raise CardioError(f"{csv}: no patients (the CSV has a header only)")
-    ids = table[id_column].astype(str).str.strip()
-    if table[id_column].isna().any():
-        raise CardioError(f"{csv}: {int(table[id_column].isna().sum())} row(s) lack a {id_column}")
-    dup = ids.duplicated()
-    if dup.any():
-        raise CardioError(f"{csv}: {int(dup.sum())} duplicated {id_column} value(s) "
-                          f"(CSV lines {[int(i) + 2 for i in np.flatnonzero(dup)][:10]})")
-    if label:
-        lab = pd.to_numeric(table[label], errors="coerce")
-        bad = lab.isna() | ~lab.isin([0, 1])
-        if bad.any():
-            raise CardioError(f"{csv}: label column {label!r} must be 0/1; {int(bad.sum())} row(s) are not "
-                              f"(CSV lines {[int(i) + 2 for i in np.flatnonzero(bad)][:10]})")
-        table[label] = lab.astype(int)
-
-    if file_column in table.columns:
-        # The CSV is someone else's data: its file names stay inside the cohort folder unless allowed.
-        paths = [confined_path(folder, str(f), allow_outside=allow_outside, what=f"{csv.name} file", log=log)
-                 if pd.notna(f) else None for f in table[file_column]]
-        lacking = [i for i, p in enumerate(paths) if p is None or not p.is_file()]
-    else:
-        index: dict[str, list[Path]] = {}
-        for p in sorted(folder.rglob("*")):
-            if p.is_file() and p.suffix.lower() in RECORD_SUFFIXES and p.resolve() != csv.resolve():
-                index.setdefault(p.stem if p.suffix else p.name, []).append(p)
-        paths, lacking = [], []
-        for i, pid in enumerate(ids):
-            found = index.get(pid, [])
-            if len(found) > 1:
-                raise CardioError(f"{csv}: CSV line {i + 2} matches {len(found)} files in {folder}: "
-                                  f"{[str(f.relative_to(folder)) for f in found]}; keep one, or add a "
-                                  f"{file_column!r} column")
-            paths.append(found[0] if found else None)
-            if not found:
-                lacking.append(i)
-    if lacking:
-        raise CardioError(f"{csv}: {len(lacking)} of {len(table)} patient(s) have no volume or polar map in "
-                          f"{folder} (CSV lines {[i + 2 for i in lacking][:10]}{' ...' if len(lacking) > 10 else ''})")
-    out = table.drop(columns=[file_column, id_column, "record_id", "patient_id", "path", "kind"], errors="ignore")
-    out.insert(0, "kind", [_record_kind(p) for p in paths])
-    out.insert(0, "path", [str(p) for p in paths])
-    out.insert(0, "patient_id", ids.to_numpy())
-    out.insert(0, "record_id", ids.to_numpy())
-    return out.reset_index(drop=True)
+    """The cohort table of folder `root` (cardio.cohort.read_table with `schema` and check_records), plus
+    `kind` ('volume' | 'polar') per record; every problem of the table is listed at once (CohortProblems)."""
+    out = read_table(root, schema, allow_outside=allow_outside, log=log, checks=[check_records], table=table)
+    out.insert(out.columns.get_loc("file") + 1, "kind", [_record_kind(Path(p)) for p in out["file"]])
+    return out
 
 
 def load_record(path: str | Path, kind: str | None = None) -> GatedVolume | np.ndarray:
@@ -324,7 +330,7 @@ def analyze_records(table: pd.DataFrame, harmonics: int = 1, *, progress: Progre
     progress = progress or _tqdm
     results: list[PhaseResult | None] = [None] * len(table)
     kinds = table["kind"].to_numpy()
-    paths = table["path"].to_numpy()
+    paths = table["file"].to_numpy()
     vol_rows = np.flatnonzero(kinds == "volume")
     for i in np.flatnonzero(kinds == "polar"):
         results[i] = result_from_phase_map(read_polar_map(paths[i]), source=str(paths[i]))
@@ -338,52 +344,60 @@ def analyze_records(table: pd.DataFrame, harmonics: int = 1, *, progress: Progre
 
 
 def load(config: dict, ctx) -> Cohort:
-    """The cohort of a run: the user's folder (data.dir) or the default cohort in the run's cache."""
-    data = config["data"]
+    """The cohort of a run: the user's folder (cohort.dir) or the default cohort in the run's cache."""
+    sp = config["spect_polar"]
     label = str(config.get("label") or LABEL)
-    if data["dir"]:
-        root = Path(data["dir"]).expanduser()
-        table = load_cohort(root, data["clinical_csv"], columns=list(config["analysis"]["clinical"]), label=label,
-                            allow_outside=bool(data["allow_outside_paths"]), log=ctx.log)
+    min_esv = sp["min_esv_ml"]
+    schema = run_schema(label, list(sp["analysis"]["clinical"]), need_esv=check_min_esv(min_esv) is not None)
+    if config["cohort"]["dir"]:
+        root = Path(config["cohort"]["dir"]).expanduser()
+        table = load_cohort(root, schema, table=sp["clinical_csv"],
+                            allow_outside=bool(config["cohort"]["allow_outside_paths"]), log=ctx.log)
     else:
         if label != LABEL:
             raise CardioError(f"label: the synthetic cohort's outcome column is {LABEL!r}, not {label!r} "
-                              "(set data.dir for a cohort of your own)")
-        table = default_cohort(ctx.cache, int(data["n_patients"]), int(data["seed"]), int(data["gates"]),
-                               progress=ctx.progress, slices=int(data["slices"]), size=int(data["size"]),
-                               truth=dict(data.get("truth") or {}), esv_outliers=int(data.get("esv_outliers") or 0))
-        root = Path(table["path"].iloc[0]).parent.parent
-    csv_name = data["clinical_csv"] or Path(root) / "clinical.csv"
-    table, excluded = exclude_small_esv(table, data.get("min_esv_ml"), csv_name)
+                              "(set cohort.dir for a cohort of your own)")
+        syn = sp["synthetic"]
+        root = write_default_cohort(ctx.cache, int(syn["n_patients"]), int(syn["seed"]), int(syn["gates"]),
+                                    ctx.progress, slices=int(syn["slices"]), size=int(syn["size"]),
+                                    truth=dict(syn["truth"] or {}), esv_outliers=int(syn["esv_outliers"] or 0))
+        table = load_cohort(root, schema, log=ctx.log)
+    table, excluded = exclude_small_esv(table, min_esv)
     if excluded:
         ctx.log.info("excluded %d patient(s) with ESV < %g ml before the analysis (He et al.'s outlier step): %s",
-                     len(excluded), float(data.get("min_esv_ml")), ", ".join(excluded))
-    if table[label].nunique() < 2:
-        raise CardioError(f"{data['clinical_csv'] or Path(root) / 'clinical.csv'}: label column {label!r} is constant "
-                          f"({int(table[label].iloc[0])} for all {len(table)} patients); the response models need "
-                          "responders and non-responders")
-    paths = dict(zip(table["record_id"], zip(table["path"], table["kind"])))
-    outcomes = tuple(c for c in (*OUTCOME_COLUMNS, *(data.get("outcomes") or ())) if c in table.columns)
+                     len(excluded), float(min_esv), ", ".join(excluded))
+    labels = table[label].dropna()
+    if labels.nunique() < 2:
+        csv = root / (sp["clinical_csv"] or schema.table)
+        raise CardioError(f"{csv}: label column {label!r} is constant ("
+                          + (f"{labels.iloc[0]:g} for all {len(labels)} labelled records" if len(labels) else
+                             "empty in every row") + "); the response models need responders and non-responders")
+    paths = dict(zip(table["record_id"], zip(table["file"], table["kind"])))
+    outcomes = tuple(c for c in (*OUTCOME_COLUMNS, *(sp["outcomes"] or ())) if c in table.columns)
     return Cohort(table, loader=lambda rid: load_record(*paths[rid]), label=label, root=root, outcomes=outcomes,
-                  meta={"esv_excluded": excluded, "min_esv_ml": data.get("min_esv_ml")})
+                  targets=(label,), level=schema.level, aggregate=schema.aggregate,
+                  meta={"esv_excluded": excluded, "min_esv_ml": min_esv})
 
 
-def exclude_small_esv(table: pd.DataFrame, min_esv_ml: float | None,
-                      csv_name: str | Path) -> tuple[pd.DataFrame, list[str]]:
+def check_min_esv(min_esv_ml: float | None) -> float | None:
+    """spect_polar.min_esv_ml: null or a number of ml > 0 (one line naming the key otherwise)."""
+    if min_esv_ml is None:
+        return None
+    if isinstance(min_esv_ml, bool) or not isinstance(min_esv_ml, (int, float)) or not min_esv_ml > 0:
+        raise CardioError(f"spect_polar.min_esv_ml = {min_esv_ml!r} is out of range; allowed: null or a number "
+                          "of ml > 0")
+    return float(min_esv_ml)
+
+
+def exclude_small_esv(table: pd.DataFrame, min_esv_ml: float | None) -> tuple[pd.DataFrame, list[str]]:
     """(table without the patients whose baseline ESV is below `min_esv_ml`, their patient ids).
 
     He et al. excluded one of 103 patients for an ESV of 16 ml, "an outlier caused by the low resolution of
-    gated SPECT MPI"; the rule is label-free, so it runs on the whole cohort before any split.
+    gated SPECT MPI"; the rule is label-free, so it runs on the whole cohort before any split. `esv` is a
+    number column of the schema, required when min_esv_ml is set (run_schema). A patient with a small ESV on
+    any scan is excluded whole.
     """
-    if min_esv_ml is None:
+    if check_min_esv(min_esv_ml) is None:
         return table, []
-    if isinstance(min_esv_ml, bool) or not isinstance(min_esv_ml, (int, float)) or not min_esv_ml > 0:
-        raise CardioError(f"data.min_esv_ml = {min_esv_ml!r} is out of range; allowed: null or a number of ml > 0")
-    if "esv" not in table.columns:
-        raise CardioError(f"{csv_name}: data.min_esv_ml = {min_esv_ml} needs an 'esv' column (baseline ESV, ml)")
-    esv = pd.to_numeric(table["esv"], errors="coerce")
-    if esv.isna().any():
-        rows = [int(i) + 2 for i in np.flatnonzero(esv.isna())][:10]
-        raise CardioError(f"{csv_name}: column 'esv' must be numeric for data.min_esv_ml; CSV lines {rows} are not")
-    small = (esv < float(min_esv_ml)).to_numpy()
-    return table.loc[~small].reset_index(drop=True), table.loc[small, "patient_id"].astype(str).tolist()
+    small = table.loc[(table["esv"] < float(min_esv_ml)).to_numpy(), "patient_id"].astype(str).unique().tolist()
+    return table.loc[~table["patient_id"].isin(small)].reset_index(drop=True), small

@@ -194,10 +194,19 @@ def _gating_info(ds: Dataset, path: Path) -> tuple[float | None, list[float] | N
     return rr, slots
 
 
-def _open_dicom(path: Path) -> Dataset:
-    """The dataset of a DICOM image file; a truncated or foreign file is an error naming it."""
+def check_dicom_header(path: str | Path) -> None:
+    """Read only the header of a DICOM volume (no pixel data): a foreign, damaged or non-NM file is an error
+    naming it. The cohort reader calls it on every DICOM row, so such files are listed before any analysis."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        _open_dicom(Path(path), pixels=False)
+
+
+def _open_dicom(path: Path, pixels: bool = True) -> Dataset:
+    """The dataset of a DICOM image file (without its pixel data when not `pixels`); a truncated or foreign
+    file is an error naming it."""
     try:
-        ds = pydicom.dcmread(path)
+        ds = pydicom.dcmread(path, stop_before_pixels=not pixels)
         ds.walk(lambda dataset, element: None)  # pydicom parses elements lazily: parse every one here, once
     except InvalidDicomError as exc:
         raise CardioError(f"{path}: not a DICOM file ({exc})") from exc
@@ -212,7 +221,7 @@ def _open_dicom(path: Path) -> Dataset:
     if modality != "NM":
         raise CardioError(f"{path}: Modality is {modality or 'missing'!r}; "
                           "a SPECT volume must be NM (nuclear medicine)")
-    if not any(k in ds for k in ("PixelData", "FloatPixelData", "DoubleFloatPixelData")):
+    if pixels and not any(k in ds for k in ("PixelData", "FloatPixelData", "DoubleFloatPixelData")):
         raise CardioError(f"{path}: DICOM file has no pixel data (7FE0,0010): truncated, or not an image "
                           f"({path.stat().st_size} bytes)")
     return ds

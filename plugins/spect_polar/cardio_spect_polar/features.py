@@ -16,10 +16,12 @@ PHASE_COLUMNS = ("psd", "pbw", "entropy", "peak")
 
 
 def check_clinical(table: pd.DataFrame, clinical: list[str]) -> None:
-    """The clinical variables of analysis.clinical are numeric columns without missing values."""
+    """The clinical variables of spect_polar.analysis.clinical are numeric columns without missing values
+    (the cohort reader requires them; a table built otherwise is checked here)."""
     missing = [c for c in clinical if c not in table.columns]
     if missing:
-        raise CardioError(f"clinical variable(s) {missing} named in analysis.clinical are not in the cohort table")
+        raise CardioError(f"clinical variable(s) {missing} named in spect_polar.analysis.clinical are not in the "
+                          "cohort table")
     bad = [c for c in clinical if not pd.api.types.is_numeric_dtype(table[c]) or table[c].isna().any()]
     if bad:
         raise CardioError(f"clinical column(s) {bad} must be numeric without missing values "
@@ -40,9 +42,10 @@ def check_one_grid(results: list, kinds: list[str], grid: tuple[int, int]) -> No
 
 
 def phase_features(cohort: Cohort, config: dict, ctx) -> Features:
-    """Phase analysis of every volume (or summary of every ready phase map) -> Features."""
-    check_clinical(cohort.table, list(config["analysis"]["clinical"]))
-    cfg = config["phase"]
+    """Phase analysis of every volume (or summary of every ready phase map) -> Features. Scans without a label
+    are analysed too: the core leaves them out of training and scoring."""
+    check_clinical(cohort.table, list(config["spect_polar"]["analysis"]["clinical"]))
+    cfg = config["spect_polar"]["phase"]
     results = analyze_records(cohort.table, int(cfg["harmonics"]), progress=ctx.progress, rings=int(cfg["rings"]),
                               sectors=int(cfg["sectors"]), band_px=float(cfg["band_px"]))
     check_one_grid(results, cohort.table["kind"].tolist(), (int(cfg["rings"]), int(cfg["sectors"])))
@@ -53,5 +56,6 @@ def phase_features(cohort: Cohort, config: dict, ctx) -> Features:
     for j in range(segs.shape[1]):
         table[f"phase_seg{j + 1:02d}"] = segs[:, j]
     x = np.stack([r.phase_map.ravel() for r in results]).astype(np.float32)
-    return Features(table, x=x, label=cohort.label, meta={"grid": results[0].phase_map.shape, "phase_results": results,
-                                                          "esv_excluded": cohort.meta.get("esv_excluded", [])})
+    return Features(table, x=x, label=cohort.label, targets=cohort.targets,
+                    meta={"grid": results[0].phase_map.shape, "phase_results": results,
+                          "esv_excluded": cohort.meta.get("esv_excluded", [])})

@@ -30,13 +30,17 @@ def with_ae_features(table: pd.DataFrame, z: np.ndarray) -> tuple[pd.DataFrame, 
 
 
 def fit_phase_pipeline(features: Features, rows: np.ndarray, config: dict, ctx, name: str = "ae") -> PhaseAEModel:
-    """AE on the phase maps of `rows`, then the univariate screen and the logistic models on the
-    same rows (cardio_train gives it the training fold)."""
+    """AE on the phase maps of `rows` (label-free), then the univariate screen, the logistic models and
+    their thresholds on those of `rows` that have a label (cardio_train gives it the training fold's
+    labelled rows; called with unlabelled rows, the AE uses them and the response models do not)."""
     rows = np.asarray(rows)
-    table = features.table.iloc[rows]
-    cfg = config["analysis"]
-    ae = fit_autoencoder(features.x[rows], table["patient_id"], config["autoencoder"], ctx, name=name)
-    df, cols = with_ae_features(table, ae.transform(features.x[rows], ctx))
+    sp = config["spect_polar"]
+    cfg = sp["analysis"]
+    ae = fit_autoencoder(features.x[rows], features.table["patient_id"].iloc[rows], sp["autoencoder"], ctx,
+                         name=name)
+    labelled = rows[features.table[features.label].iloc[rows].notna().to_numpy()]
+    table = features.table.iloc[labelled]
+    df, cols = with_ae_features(table, ae.transform(features.x[labelled], ctx))
     try:  # statsmodels' logistic overflows exp() on separated data; the fit itself reports that
         with np.errstate(over="ignore"):
             response = fit_response_models(df, features.label, list(cfg["clinical"]), cols,
@@ -45,13 +49,14 @@ def fit_phase_pipeline(features: Features, rows: np.ndarray, config: dict, ctx, 
     except stats.StatsError as exc:  # a training fold too small or too one-sided for the logistic models
         y = table[features.label].to_numpy()
         raise CardioError(f"training fold {getattr(ctx, 'fold', None) or ''}: the response models cannot be fitted on "
-                          f"{len(rows)} patients ({int((y == 1).sum())} responders, {int((y == 0).sum())} not): "
+                          f"{len(labelled)} scans ({int((y == 1).sum())} responders, {int((y == 0).sum())} not): "
                           f"{' '.join(str(exc).split())}; use fewer cv.folds or a larger cohort") from None
     return PhaseAEModel(ae, response, cols, features.label)
 
 
 def predict_phase_pipeline(model: PhaseAEModel, features: Features, rows: np.ndarray, ctx) -> Predictions:
-    """Scores of the three models on `rows` (the test fold), with the fold's Youden thresholds."""
+    """Scores of the three models on `rows` (the test fold), with the fold's Youden thresholds; y_true is NaN
+    where the label is missing (the core scores labelled rows only)."""
     rows = np.asarray(rows)
     table = features.table.iloc[rows]
     df, _ = with_ae_features(table, model.ae.transform(features.x[rows], ctx))

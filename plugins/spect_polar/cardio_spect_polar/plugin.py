@@ -10,12 +10,26 @@ from __future__ import annotations
 from cardio import PluginInfo, hookimpl, package_defaults
 
 
+def moved_keys(defaults: dict) -> dict[str, str]:
+    """The keys of the sections `data`, `phase`, `autoencoder` and `analysis` before every key moved under
+    `spect_polar` (issue 22), and the cohort folder and its outside-paths switch, now the core's cohort keys."""
+    sp = defaults["spect_polar"]
+    moved = {"data.dir": "cohort.dir", "data.allow_outside_paths": "cohort.allow_outside_paths",
+             **{f"data.{k}": f"spect_polar.{k}" for k in ("clinical_csv", "outcomes", "min_esv_ml")},
+             **{f"data.{k}": f"spect_polar.synthetic.{k}" for k in sp["synthetic"]},
+             **{f"{s}.{k}": f"spect_polar.{s}.{k}" for s in ("phase", "autoencoder", "analysis") for k in sp[s]}}
+    # a section named whole, or with a key it never had: the section's new place
+    return {**moved, "data": "cohort.dir, cohort.allow_outside_paths or spect_polar.synthetic",
+            **{s: f"spect_polar.{s}" for s in ("phase", "autoencoder", "analysis")}}
+
+
 @hookimpl
 def cardio_plugin_info():
+    defaults = package_defaults("cardio_spect_polar")
     return PluginInfo(name="spect_polar", modality="spect",
                       description="Gated SPECT MPI phase polar maps: autoencoder dyssynchrony features and "
                                   "PSD/PBW in logistic models of CRT response (He et al.)",
-                      default_config=package_defaults("cardio_spect_polar"))
+                      default_config=defaults, moved_keys=moved_keys(defaults))
 
 
 @hookimpl

@@ -16,18 +16,22 @@ from cardio_spect_polar.pipeline import PhaseAEModel, fold_selection_table, with
 def evaluate_sections(predictions: Predictions, features: Features, config: dict, ctx) -> list[Section]:
     """The paper's in-sample analysis (AE refitted on every patient) and, next to it, the
     out-of-fold AUCs of the same pipeline refitted inside each training fold."""
-    cfg = config["analysis"]
+    sp = config["spect_polar"]
+    cfg = sp["analysis"]
     level = float(config["stats"]["level"])
     sections, insample = [], {}
+    labelled = features.table[features.label].notna().to_numpy()
     if cfg["in_sample"]:
-        ae = fit_autoencoder(features.x, features.table["patient_id"], config["autoencoder"], ctx, name="ae-all")
+        # the AE is label-free: every scan; the screen and the models: the labelled scans
+        ae = fit_autoencoder(features.x, features.table["patient_id"], sp["autoencoder"], ctx, name="ae-all")
         df, cols = with_ae_features(features.table, ae.transform(features.x, ctx))
-        res = paper_analysis(df, features.label, list(cfg["clinical"]), list(cfg["categorical"]), cols, cfg,
-                             ctx.save_figure, level=level)
+        res = paper_analysis(df[labelled].reset_index(drop=True), features.label, list(cfg["clinical"]),
+                             list(cfg["categorical"]), cols, cfg, ctx.save_figure, level=level)
         sections.append(res.section)
         insample = res.aucs
-    table, estimates = in_sample_vs_out_of_fold(predictions.table, insample, features.label, level=level)
-    held_out = held_out_incremental_value(predictions.table, features.label, level=level)
+    scored = predictions.table[np.isfinite(predictions.table["y_true"].to_numpy(dtype=float))]
+    table, estimates = in_sample_vs_out_of_fold(scored, insample, features.label, level=level)
+    held_out = held_out_incremental_value(scored, features.label, level=level)
     selection = fold_selection_table(predictions.table)
     n_forced = int(selection["ae_forced"].sum()) if "ae_forced" in selection.columns else 0
     text = (
@@ -44,22 +48,25 @@ def evaluate_sections(predictions: Predictions, features: Features, config: dict
         "table shows repeat 0 and the mean and range over repeats. The held-out incremental-value table is the "
         "out-of-fold counterpart of the in-sample LR test and ORs: response regressed on the held-out scores' "
         "log-odds (per SD). Every number in this section is valid under selection.")
+    text += _cohort_text(features, labelled)
     excluded = features.meta.get("esv_excluded") or []
-    min_esv = config["data"]["min_esv_ml"]
+    min_esv = sp["min_esv_ml"]
     if min_esv is not None:
-        text += (f"\n\n**Outlier exclusion** (data.min_esv_ml = {min_esv:g} ml, He et al.'s step): "
+        text += (f"\n\n**Outlier exclusion** (spect_polar.min_esv_ml = {min_esv:g} ml, He et al.'s step): "
                  f"{len(excluded)} patient(s) with a baseline ESV below it were excluded before any analysis"
-                 + (f" ({', '.join(excluded)})" if excluded else "") + f"; {len(features.table)} analysed.")
-    if not config["data"]["dir"]:
+                 + (f" ({', '.join(excluded)})" if excluded else "")
+                 + f"; {features.table['patient_id'].nunique()} analysed.")
+    if not config["cohort"]["dir"]:
         from cardio_spect_polar.cohort import response_coef
-        c = response_coef(config["data"].get("truth"))
-        text += ("\n\n**Synthetic truth** (data.truth): response ~ Bernoulli(logistic(" + " + ".join(
+        syn = sp["synthetic"]
+        c = response_coef(syn["truth"])
+        text += ("\n\n**Synthetic truth** (spect_polar.synthetic.truth): response ~ Bernoulli(logistic(" + " + ".join(
             f"{v:g}" + ("" if k == "intercept" else f" x {k}") for k, v in c.items()) + ")), where late_lateral = "
             "cos(angle of the latest zone to the posterolateral wall) x dyssynchrony / (dyssynchrony + 60) (a "
             "spatial effect PSD/PBW cannot see), dyssynchrony_per_sd = the global dyssynchrony magnitude in SDs "
             "of 45 degrees (what PSD/PBW measure), and the clinical terms are centred on the cohort means."
-            + (f" {config['data']['esv_outliers']} patient(s) were given an artefactual SPECT ESV of 12-18 ml "
-               "(data.esv_outliers)." if config["data"]["esv_outliers"] else ""))
+            + (f" {syn['esv_outliers']} patient(s) were given an artefactual SPECT ESV of 12-18 ml "
+               "(spect_polar.synthetic.esv_outliers)." if syn["esv_outliers"] else ""))
     sections.append(Section(title="SPECT phase autoencoder: in-sample vs cross-validated (out-of-fold)", text=text,
                             tables={f"In-sample vs out-of-fold AUC (DeLong {level:.0%} CI)": table,
                                     "Held-out incremental value of the AE score (out-of-fold LR test, OR per SD)":
@@ -67,6 +74,19 @@ def evaluate_sections(predictions: Predictions, features: Features, config: dict
                                     "Variables chosen inside each training fold": selection},
                             estimates=estimates))
     return sections
+
+
+def _cohort_text(features: Features, labelled: np.ndarray) -> str:
+    """What was analysed when some scans lack a label or some patients have several scans ('' otherwise)."""
+    table = features.table
+    patients, scans = table["patient_id"].nunique(), len(table)
+    unlabelled = table.loc[~labelled, "patient_id"].nunique()
+    if not unlabelled and patients == scans:
+        return ""
+    return (f"\n\n**Scans and labels.** {scans} scans of {patients} patients were phase-analysed; "
+            f"{unlabelled} patient(s) without a known response were analysed but neither trained on nor scored "
+            "(they take part in the label-free in-sample autoencoder only). Out-of-fold scores are per patient, "
+            "the mean of the patient's scans; the in-sample analysis counts every labelled scan.")
 
 
 def mean_maps_figure(results: list, y: np.ndarray) -> Figure:
@@ -107,7 +127,7 @@ def explain_section(model: PhaseAEModel, features: Features, index: np.ndarray, 
     histograms of one responder and one non-responder of the fold, and the decoder's view of the
     fold's most predictive AE feature."""
     results = features.meta["phase_results"]
-    y = features.y.astype(int)
+    y = features.y.astype(float)  # NaN: no label (in neither group)
     figs = [ctx.save_figure(mean_maps_figure(results, y), "spect_bullseye_mean_phase_perfusion")]
     index = np.asarray(index)
     for group, name in ((1, "responder"), (0, "non_responder")):

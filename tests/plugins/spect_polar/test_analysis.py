@@ -98,7 +98,7 @@ def test_cross_validation_is_leak_free(ctx):
     """Inside every fold the AE, the univariate screen and the regressions see training patients only."""
     table, x = study_table(60, seed=5)
     features = Features(table, x=x, label="responder")
-    config = {"autoencoder": AE_CFG, "analysis": CFG}
+    config = {"spect_polar": {"autoencoder": AE_CFG, "analysis": CFG}}
     folds = make_folds(table, {"method": "kfold", "folds": 3, "repeats": 1, "stratify": True}, "responder", 0)
     parts = []
     for fold in folds:
@@ -127,6 +127,23 @@ def test_cross_validation_is_leak_free(ctx):
     assert all(e["metric"].startswith("out-of-fold AUC") and e["ci_low"] <= e["estimate"] for e in estimates)
     sel = pipeline.fold_selection_table(pooled)
     assert list(sel["fold"]) == [f.name for f in folds] and "ae_forced" in sel.columns
+
+
+def test_unlabelled_rows_reach_the_autoencoder_only(ctx):
+    """A missing label (NaN) leaves the scan to the label-free AE: the screen, the models and the thresholds see
+    the labelled training rows; predictions keep y_true NaN for the core to leave unscored."""
+    table, x = study_table(60, seed=6)
+    table["responder"] = table["responder"].astype(float).where(np.arange(60) % 3 != 0)
+    features = Features(table, x=x, label="responder")
+    rows = np.arange(40)
+    labelled = rows[table["responder"].iloc[rows].notna().to_numpy()]
+    config = {"spect_polar": {"autoencoder": AE_CFG, "analysis": CFG}}
+    model = pipeline.fit_phase_pipeline(features, rows, config, ctx)
+    assert model.ae.patients == table["patient_id"].iloc[rows].tolist()
+    assert model.response.patients == table["patient_id"].iloc[labelled].tolist() and len(labelled) == 26
+    assert all(m.n == len(labelled) for m in model.response.models.values())
+    pred = pipeline.predict_phase_pipeline(model, features, np.arange(40, 60), ctx).table
+    assert pred["y_true"].isna().sum() == 3 * 6 and pred["y_score"].notna().all()  # 6 unlabelled of 20, 3 models
 
 
 def test_bad_table_is_a_clear_error():

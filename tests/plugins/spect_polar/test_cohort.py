@@ -6,6 +6,7 @@ import pytest
 pytest.importorskip("cardio_spect_polar")
 
 from cardio import Cache, CardioError
+from cardio.cohort import CohortProblems
 from cardio_spect_polar import cohort
 from cardio_spect_polar.dicom_io import GatedVolume
 from cardio_spect_polar.phantom import make_phantom
@@ -43,7 +44,7 @@ def test_response_depends_on_the_late_zone_site_and_on_the_configured_dyssynchro
     y = clin["responder"].to_numpy()
     lateral = np.cos(np.radians(truth["late_angle"] - 345.0))
     assert np.corrcoef(lateral, y)[0, 1] > 0.25  # the spatial pattern predicts response ...
-    # ... and so does the global magnitude (what PSD sees): data.truth.dyssynchrony_per_sd 0.5 by default
+    # ... and so does the global magnitude (what PSD sees): spect_polar.synthetic.truth.dyssynchrony_per_sd 0.5
     assert roc_auc_score(y, truth["dyssynchrony"]) > 0.55
     assert np.corrcoef(clin["qrs_ms"], y)[0, 1] > 0.1  # plus clinical effects
     # the outcome-defining column: LVESV reduction >= 15% exactly for responders
@@ -61,13 +62,14 @@ def small_cohort(tmp_path_factory):
 def test_default_cohort_is_written_as_dicom_and_read_back(small_cohort):
     root, table = small_cohort
     assert len(table) == 10 and (table["kind"] == "volume").all()
-    assert list(table.columns[:4]) == ["record_id", "patient_id", "path", "kind"]
-    assert set(cohort.CLINICAL_COLUMNS) <= set(table.columns)
-    vol = cohort.load_record(table["path"][0])
+    assert list(table.columns[:3]) == ["patient_id", "study_id", "record_id"]
+    assert (table["record_id"] == table["patient_id"]).all()  # one scan per patient
+    assert set(cohort.CLINICAL_COLUMNS) <= set(table.columns) and {"file", "kind"} <= set(table.columns)
+    vol = cohort.load_record(table["file"][0])
     assert isinstance(vol, GatedVolume) and vol.gated and vol.data.shape == (8, 24, 48, 48)
     assert np.load(table["true_phase_path"][0]).shape == (32, 64)
     folder = cohort_dir(root, 10, 3)
-    assert folder.parent.name == "spect_polar" and table["path"][0].startswith(str(folder))
+    assert folder.parent.name == "spect_polar" and table["file"][0] == str(folder / "volumes" / "P0001.dcm")
     assert {"clinical.csv", "truth.csv", "params.json"} <= {p.name for p in folder.iterdir()}
     assert not [p for p in root.rglob("*") if ".tmp" in p.name]  # built in a temporary folder, renamed whole
     truth = pd.read_csv(folder / "truth.csv")
@@ -97,62 +99,82 @@ def test_phase_analysis_of_the_cohort_recovers_the_true_maps(small_cohort):
 
 @pytest.fixture()
 def user_folder(tmp_path):
-    vols = tmp_path / "study"
-    vols.mkdir()
-    np.save(vols / "A1.npy", make_phantom(1).volume)
-    np.save(vols / "A2.npy", make_phantom(2).volume)
-    np.savetxt(vols / "A3.csv", make_phantom(3, noise=False).true_phase, delimiter=",")
-    csv = tmp_path / "clinical.csv"
+    """A cohort folder: clinical.csv and volumes/<patient id>.<ext> (two .npy volumes, one .csv polar map)."""
+    root = tmp_path / "study"
+    (root / "volumes").mkdir(parents=True)
+    np.save(root / "volumes" / "A1.npy", make_phantom(1).volume)
+    np.save(root / "volumes" / "A2.npy", make_phantom(2).volume)
+    np.savetxt(root / "volumes" / "A3.csv", make_phantom(3, noise=False).true_phase, delimiter=",")
     pd.DataFrame({"patient_id": ["A1", "A2", "A3"], "responder": [1, 0, 1], "qrs_ms": [150, 160, 170],
-                  "lvef": [25, 30, 20]}).to_csv(csv, index=False)
-    return vols, csv
+                  "lvef": [25, 30, 20]}).to_csv(root / "clinical.csv", index=False)
+    return root
 
 
 def test_user_cohort_of_npy_volumes_and_polar_maps(user_folder):
-    vols, csv = user_folder
-    table = cohort.load_cohort(vols, csv, columns=["qrs_ms", "lvef"], label="responder")
+    table = cohort.load_cohort(user_folder, cohort.run_schema("responder", ["qrs_ms", "lvef"]))
     assert table["kind"].tolist() == ["volume", "volume", "polar"]
+    assert table["qrs_ms"].tolist() == [150.0, 160.0, 170.0] and table["responder"].tolist() == [1.0, 0.0, 1.0]
     results = cohort.analyze_records(table, progress=quiet)
     assert all(r.phase_map.shape == (32, 64) for r in results)
     assert np.isnan(results[2].amplitude_map).all() and results[0].perfusion_map is not None
 
 
-def test_user_cohort_with_a_file_column(user_folder, tmp_path):
-    vols, _ = user_folder
-    csv = tmp_path / "listed.csv"
-    pd.DataFrame({"id": ["x", "y"], "file": ["A1.npy", "A3.csv"], "responder": [0, 1]}).to_csv(csv, index=False)
-    table = cohort.load_cohort(vols, csv, id_column="id")
-    assert table["patient_id"].tolist() == ["x", "y"] and table["kind"].tolist() == ["volume", "polar"]
-    assert "file" not in table and "id" not in table
-    pd.DataFrame({"id": ["x"], "file": ["gone.npy"], "responder": [0]}).to_csv(csv, index=False)
-    with pytest.raises(CardioError, match=r"listed\.csv: 1 of 1 patient"):
-        cohort.load_cohort(vols, csv, id_column="id")
+def test_user_cohort_with_a_file_column_and_two_scans_of_one_patient(user_folder):
+    pd.DataFrame({"patient_id": ["x", "x", "y"], "study_id": ["x-base", "x-follow", "y"],
+                  "file": ["volumes/A1.npy", "volumes/A2.npy", "volumes/A3.csv"], "responder": [0, 0, None]}
+                 ).to_csv(user_folder / "listed.csv", index=False)
+    table = cohort.load_cohort(user_folder, table="listed.csv")
+    assert table["patient_id"].tolist() == ["x", "x", "y"] and table["kind"].tolist() == ["volume", "volume", "polar"]
+    assert table["record_id"].tolist() == ["x-base", "x-follow", "y"]  # a record per scan, one patient
+    assert table["file"].tolist() == [str(user_folder / "volumes" / f) for f in ("A1.npy", "A2.npy", "A3.csv")]
+    assert table["responder"].isna().tolist() == [False, False, True]  # an empty label is missing, not a problem
+    assert cohort.SCHEMA.level == "patient" and cohort.SCHEMA.aggregate == "mean"
+    pd.DataFrame({"patient_id": ["x"], "file": ["gone.npy"], "responder": [0]}).to_csv(user_folder / "listed.csv",
+                                                                                        index=False)
+    with pytest.raises(CohortProblems, match=r"listed\.csv: line 2, column 'file': names gone\.npy"):
+        cohort.load_cohort(user_folder, table="listed.csv")
 
 
-def test_user_cohort_errors_name_the_csv(user_folder, tmp_path):
-    vols, csv = user_folder
-    with pytest.raises(CardioError, match=r"clinical\.csv: missing column\(s\) \['nyha'\]"):
-        cohort.load_cohort(vols, csv, columns=["qrs_ms", "nyha"], label="responder")
-    with pytest.raises(CardioError, match=r"clinical\.csv: missing column\(s\) \['crt_response'\]"):
-        cohort.load_cohort(vols, csv, label="crt_response")
-    (vols / "A2.npy").unlink()
-    with pytest.raises(CardioError, match=r"clinical\.csv: 1 of 3 patient\(s\) have no volume .*lines \[3\]"):
-        cohort.load_cohort(vols, csv, label="responder")
-    bad = tmp_path / "bad_label.csv"
-    pd.DataFrame({"patient_id": ["A1", "A3"], "responder": [1, 2]}).to_csv(bad, index=False)
-    with pytest.raises(CardioError, match=r"bad_label\.csv: label column 'responder' must be 0/1"):
-        cohort.load_cohort(vols, bad)
-    dup = tmp_path / "dup.csv"
-    pd.DataFrame({"patient_id": ["A1", "A1"], "responder": [1, 0]}).to_csv(dup, index=False)
-    with pytest.raises(CardioError, match=r"dup\.csv: 1 duplicated"):
-        cohort.load_cohort(vols, dup)
+def test_every_problem_of_the_table_is_listed_at_once(user_folder):
+    """Each bad cell is one problem naming the line and the column: a label 2, sex M (sex is 1/0), a text
+    covariate, an empty covariate the config names, a text file in place of a DICOM, a scan without a file."""
+    (user_folder / "volumes" / "A4.dcm").write_text("not a DICOM file")
+    pd.DataFrame({"patient_id": ["A1", "A2", "A3", "A4", "A5"], "responder": [2, 0, 1, 1, 0],
+                  "sex": ["1", "M", "0", "1", "0"], "qrs_ms": ["150", "160", "wide", "170", None],
+                  "lvef": [25, 30, 20, 22, 28]}).to_csv(user_folder / "clinical.csv", index=False)
+    with pytest.raises(CohortProblems) as err:
+        cohort.load_cohort(user_folder, cohort.run_schema("responder", ["sex", "qrs_ms", "lvef"]))
+    found = {(p.line, p.column) for p in err.value.problems}
+    assert found == {(2, "responder"), (3, "sex"), (4, "qrs_ms"), (6, "qrs_ms"), (6, "file"), (5, "file")}, \
+        [str(p) for p in err.value.problems]
+    text = {(p.line, p.column): p.message for p in err.value.problems}
+    assert "'M'" in text[(3, "sex")] and "not a DICOM file" in text[(5, "file")] and "A4.dcm" in text[(5, "file")]
+    assert "\n" not in str(err.value) and "(and 5 more problem(s)" in str(err.value)
+
+
+def test_missing_columns_and_folders_are_one_line(user_folder, tmp_path):
+    with pytest.raises(CohortProblems, match=r"clinical\.csv: lacks column\(s\) \['nyha'\]"):
+        cohort.load_cohort(user_folder, cohort.run_schema("responder", ["qrs_ms", "nyha"]))
+    with pytest.raises(CohortProblems, match=r"lacks column\(s\) \['crt_response'\]"):
+        cohort.load_cohort(user_folder, cohort.run_schema("crt_response", []))
     with pytest.raises(CardioError, match="does not exist"):
-        cohort.load_cohort(tmp_path / "nowhere", csv)
+        cohort.load_cohort(tmp_path / "nowhere")
+
+
+def test_run_schema_follows_the_config():
+    schema = cohort.run_schema("crt_response", ["age", "bnp"], need_esv=True)
+    assert schema.targets == ("crt_response",) and "responder" not in {c.name for c in schema.columns}
+    assert schema.column("bnp").kind == "number" and schema.column("bnp").required
+    assert schema.column("age").required and schema.column("esv").required and not schema.column("lvef").required
+    assert schema.column("sex").kind == "binary" and schema.column("file").default == "volumes/{record_id}"
+    described = cohort.SCHEMA.describe().set_index("column")
+    assert described["description"].str.len().gt(0).all()  # every column documented
 
 
 def test_esv_outlier_is_planted_and_the_papers_exclusion_removes_it_alone():
-    """He et al. excluded one of 103 patients for an ESV of 16 ml; data.esv_outliers plants such a reading and
-    data.min_esv_ml excludes it, leaving every other patient (and the cohort without outliers) unchanged."""
+    """He et al. excluded one of 103 patients for an ESV of 16 ml; spect_polar.synthetic.esv_outliers plants such
+    a reading and spect_polar.min_esv_ml excludes it, leaving every other patient (and the cohort without
+    outliers) unchanged."""
     clean, _ = cohort.simulate_clinical(103, seed=0)
     planted, _ = cohort.simulate_clinical(103, seed=0, esv_outliers=1)
     changed = np.flatnonzero(clean["esv"].to_numpy() != planted["esv"].to_numpy())
@@ -160,19 +182,18 @@ def test_esv_outlier_is_planted_and_the_papers_exclusion_removes_it_alone():
     pd.testing.assert_frame_equal(clean.drop(index=changed), planted.drop(index=changed))
     assert "esv_outliers" not in cohort.cohort_params(103, 0)  # cached cohorts without outliers keep their key
 
-    kept, excluded = cohort.exclude_small_esv(planted, 20, "clinical.csv")
+    kept, excluded = cohort.exclude_small_esv(planted, 20)
     assert excluded == [planted["patient_id"].iloc[changed[0]]] and len(kept) == 102
-    assert cohort.exclude_small_esv(planted, None, "clinical.csv") == (planted, [])
+    assert cohort.exclude_small_esv(planted, None) == (planted, [])
     with pytest.raises(CardioError, match="out of range"):
         cohort.simulate_clinical(20, seed=0, esv_outliers=5)
     for bad in ("abc", -3, True):
-        with pytest.raises(CardioError, match=r"data\.min_esv_ml = .* is out of range"):
-            cohort.exclude_small_esv(planted, bad, "clinical.csv")
-    with pytest.raises(CardioError, match=r"my\.csv: data\.min_esv_ml = 20 needs an 'esv' column"):
-        cohort.exclude_small_esv(planted.drop(columns="esv"), 20, "my.csv")
-    with pytest.raises(CardioError, match=r"my\.csv: column 'esv' must be numeric .* CSV lines \[3\]"):
-        cohort.exclude_small_esv(planted.assign(esv=["x" if i == 1 else v for i, v in enumerate(planted["esv"])]),
-                                 20, "my.csv")
+        with pytest.raises(CardioError, match=r"spect_polar\.min_esv_ml = .* is out of range"):
+            cohort.exclude_small_esv(planted, bad)
+    # a patient whose follow-up scan reads small is excluded whole
+    two = pd.concat([planted.iloc[:3], planted.iloc[:1].assign(esv=15.0)], ignore_index=True)
+    kept, excluded = cohort.exclude_small_esv(two, 20)
+    assert excluded == [planted["patient_id"].iloc[0]] and len(kept) == 2
 
 
 def test_paper_profile_load_excludes_the_planted_outlier_and_keeps_its_id(tmp_path):
@@ -180,9 +201,9 @@ def test_paper_profile_load_excludes_the_planted_outlier_and_keeps_its_id(tmp_pa
     (the report states it) and nobody else is dropped."""
     from cardio.testing import cpu_context, plugin_config
 
-    config = plugin_config("spect_polar", sets=["profile=paper", "data.n_patients=12", "data.slices=16",
-                                                "data.size=32"])
-    assert config["data"]["esv_outliers"] == 1 and config["data"]["min_esv_ml"] == 20
+    config = plugin_config("spect_polar", sets=["profile=paper", "spect_polar.synthetic.n_patients=12",
+                                                "spect_polar.synthetic.slices=16", "spect_polar.synthetic.size=32"])
+    assert config["spect_polar"]["synthetic"]["esv_outliers"] == 1 and config["spect_polar"]["min_esv_ml"] == 20
     ctx = cpu_context(tmp_path, config)
     ctx.progress = quiet
     loaded = cohort.load(config, ctx)

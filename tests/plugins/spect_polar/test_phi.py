@@ -50,9 +50,9 @@ def test_no_identifier_reaches_any_output(tmp_path):
     table["notes"] = "referred by St Elsewhere Clinic for Doe^Jane"
     table.to_csv(d / "clinical.csv", index=False)
     assert all(p in _text(d) for p in PLANTED)  # the detector sees them where they are
-    result = invoke("run", "--plugin", "spect_polar", "--out", str(tmp_path / "run"), "--set", f"data.dir={d}",
+    result = invoke("run", "--plugin", "spect_polar", "--out", str(tmp_path / "run"), "--set", f"cohort.dir={d}",
                     "--set", f"cache_dir={tmp_path / 'cache'}", "--set", "cv.folds=2",
-                    "--set", "autoencoder.iterations=20", "--set", "stats.n_resamples=200")
+                    "--set", "spect_polar.autoencoder.iterations=20", "--set", "stats.n_resamples=200")
     assert result.exit_code == 0, result.stderr[-3000:]
     written = _text(tmp_path / "run") + _text(tmp_path / "cache") + result.stdout + result.stderr
     assert not [p for p in PLANTED if p in written]

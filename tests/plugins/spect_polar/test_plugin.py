@@ -14,9 +14,9 @@ from cardio.testing import invoke, pooled, read_metrics, run_plugin
 from cardio_spect_polar import plugin
 
 SMALL = {
-    "data": {"n_patients": 30, "slices": 20, "size": 40},
-    "phase": {"rings": 16, "sectors": 32},
-    "autoencoder": {"hidden": 32, "iterations": 40, "batch_size": None},
+    "spect_polar": {"synthetic": {"n_patients": 30, "slices": 20, "size": 40},
+                    "phase": {"rings": 16, "sectors": 32},
+                    "autoencoder": {"hidden": 32, "iterations": 40, "batch_size": None}},
     "cv": {"folds": 3},
     "stats": {"n_resamples": 200},
 }
@@ -27,12 +27,16 @@ def test_plugin_info_and_config_keys():
     assert info.name == "spect_polar" and info.modality == "spect"
     cfg = info.default_config
     assert "task" not in cfg and "perfusion" not in cfg  # one method: perfusion polar maps are perfusion_polar's
-    assert cfg["autoencoder"]["features"] == 64 and cfg["autoencoder"]["iterations"] == 1000
-    assert cfg["analysis"]["p_enter"] == 0.1 and cfg["data"]["n_patients"] == 103
+    assert set(cfg) == {"label", "spect_polar", "profiles"}  # one namespace (label is the core's key)
+    sp = cfg["spect_polar"]
+    assert sp["autoencoder"]["features"] == 64 and sp["autoencoder"]["iterations"] == 1000
+    assert sp["analysis"]["p_enter"] == 0.1 and sp["synthetic"]["n_patients"] == 103
     assert {"paper", "fast"} <= set(cfg["profiles"])
-    assert cfg["profiles"]["paper"]["autoencoder"] == {"batch_size": None, "activation": "none", "iterations": 1000}
-    assert cfg["profiles"]["paper"]["analysis"] == {"student_t": True, "ae_model_sizes": [1, 2]}
-    assert cfg["label"] == "responder" and cfg["analysis"]["multitest"] == "holm"
+    paper = cfg["profiles"]["paper"]["spect_polar"]
+    assert paper["autoencoder"] == {"batch_size": None, "activation": "none", "iterations": 1000}
+    assert paper["analysis"] == {"student_t": True, "ae_model_sizes": [1, 2]}
+    assert cfg["label"] == "responder" and sp["analysis"]["multitest"] == "holm"
+    assert info.moved_keys["data.dir"] == "cohort.dir" and info.moved_keys["phase.rings"] == "spect_polar.phase.rings"
     # every key of the shipped config carries a comment (on its line or the line above)
     lines = (Path(plugin.__file__).parent / "config.yaml").read_text().split("profiles:")[0].splitlines()
     undocumented = [ln for prev, ln in zip([""] + lines, lines)
@@ -62,7 +66,7 @@ def test_cardio_run_end_to_end(tmp_path):
     assert len(list((tmp_path / "cache" / "spect_polar").glob("*/volumes/*.dcm"))) == 30
     for name in ("config.yaml", "metrics.json", "predictions.csv", "report.md", "report.html", "run.log"):
         assert (out / name).is_file(), name
-    assert yaml.safe_load((out / "config.yaml").read_text())["autoencoder"]["iterations"] == 40
+    assert yaml.safe_load((out / "config.yaml").read_text())["spect_polar"]["autoencoder"]["iterations"] == 40
 
     figures = {p.name for p in (out / "figures").glob("*.png")}
     assert {"spect_bullseye_mean_phase_perfusion.png",  # phase and perfusion bull's-eyes
@@ -87,8 +91,9 @@ def test_cardio_run_end_to_end(tmp_path):
     assert "| model | in_sample_auc | in_sample_ci | out_of_fold_auc |" in report
 
 
-CONTROL = {**SMALL, "data": {**SMALL["data"], "n_patients": 60, "truth": {"dyssynchrony_per_sd": 3.0}},
-           "analysis": {"in_sample": False}}
+CONTROL = {**SMALL, "spect_polar": {**SMALL["spect_polar"], "analysis": {"in_sample": False},
+                                     "synthetic": {**SMALL["spect_polar"]["synthetic"], "n_patients": 60,
+                                                   "truth": {"dyssynchrony_per_sd": 3.0}}}}
 
 
 @pytest.mark.parametrize("permute", [False, True], ids=["positive_control", "null_control"])
@@ -112,8 +117,8 @@ def test_controls(tmp_path, permute):
 def test_outcome_column_is_refused_as_covariate(tmp_path):
     """lvesv_reduction_pct defines the label: declared in Cohort.outcomes, refused as a covariate in one line."""
     config = tmp_path / "leak.yaml"
-    leak = {**SMALL, "data": {**SMALL["data"], "n_patients": 30}, "cache_dir": str(tmp_path / "c"),
-            "analysis": {"clinical": ["age", "qrs_ms", "lvesv_reduction_pct"]}}
+    leak = {**SMALL, "cache_dir": str(tmp_path / "c"),
+            "spect_polar": {**SMALL["spect_polar"], "analysis": {"clinical": ["age", "qrs_ms", "lvesv_reduction_pct"]}}}
     config.write_text(yaml.safe_dump(leak))
     result = invoke("run", "--plugin", "spect_polar", "--config", str(config), "--out", str(tmp_path / "run"))
     assert result.exit_code == 2 and "lvesv_reduction_pct" in result.stderr.strip().splitlines()[-1]

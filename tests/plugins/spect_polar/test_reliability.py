@@ -14,6 +14,7 @@ import pytest
 
 pytest.importorskip("cardio_spect_polar")
 from cardio import Cache, CardioError
+from cardio.cohort import CohortProblems
 from cardio.testing import check_refused, checksums, invoke
 from cardio_spect_polar.cohort import load_cohort, write_default_cohort
 from cardio_spect_polar.dicom_io import write_gated_dicom
@@ -138,17 +139,21 @@ CASES = [
     ("polar-map-other-grid", lambda d: _volume(d, "P0001.npy", np.ones((8, 8))), "P0001.npy"),
     # the clinical CSV
     ("label-2", lambda d: _csv(d, lambda t: _first(t, "responder", 2)), "must be 0/1"),
-    ("label-text", lambda d: _csv(d, lambda t: _first(t, "responder", "yes")), "must be 0/1"),
+    ("label-text", lambda d: _csv(d, lambda t: _first(t, "responder", "maybe")), "must be 0/1"),
+    ("sex-letter", lambda d: _csv(d, lambda t: _first(t, "sex", "M")), "'sex': must be 0/1"),
     ("label-missing", lambda d: _csv(d, lambda t: t.drop(columns=["responder"])), "responder"),
     ("covariate-missing", lambda d: _csv(d, lambda t: t.drop(columns=["lvef"])), "lvef"),
     ("covariate-text", lambda d: _csv(d, lambda t: _first(t, "age", "old")), "age"),
     ("patient-id-empty", lambda d: _csv(d, lambda t: _first(t, "patient_id", None)), "patient_id"),
-    ("patient-without-volume", lambda d: (d / "volumes" / "P0007.dcm").unlink(), "no volume or polar map"),
-    ("csv-header-only", lambda d: _csv(d, lambda t: t.iloc[:0]), "no patients"),
+    ("patient-without-volume", lambda d: (d / "volumes" / "P0007.dcm").unlink(), "line 8, column 'file'"),
+    ("csv-header-only", lambda d: _csv(d, lambda t: t.iloc[:0]), "no rows"),
     ("csv-empty-file", lambda d: (d / "clinical.csv").write_text(""), "clinical.csv"),
     ("csv-binary", lambda d: (d / "clinical.csv").write_bytes(b"\xff\xfe\x00\x01garbage"), "clinical.csv"),
     ("csv-missing", lambda d: (d / "clinical.csv").unlink(), "clinical.csv"),
-    ("csv-duplicate-patient", lambda d: _csv(d, lambda t: pd.concat([t, t.iloc[:1]])), "duplicated"),
+    # a repeated row is a second scan of that patient (record P0001#2), whose file is not there
+    ("csv-duplicate-patient", lambda d: _csv(d, lambda t: pd.concat([t, t.iloc[:1]])), "P0001#2"),
+    ("csv-duplicate-file", lambda d: (_with_file_column(d, "volumes/P0001.dcm"),
+                                      _csv(d, lambda t: pd.concat([t, t.iloc[:1]]))), "another row names too"),
     # a cohort too one-sided for the response models of a training fold (was a StatsError traceback)
     ("two-responders", lambda d: _csv(d, lambda t: t.assign(responder=[1, 1] + [0] * (len(t) - 2))), "cv.folds"),
 ]
@@ -161,9 +166,10 @@ def test_bad_spect_input_is_one_line_and_changes_nothing(good_cohort, tmp_path, 
     before = checksums(d)
     with warnings.catch_warnings(record=True) as caught:  # a Python warning would reach a user's stderr
         warnings.simplefilter("always")
-        result = invoke("run", "--plugin", "spect_polar", "--out", str(tmp_path / "run"), "--set", f"data.dir={d}",
+        result = invoke("run", "--plugin", "spect_polar", "--out", str(tmp_path / "run"), "--set", f"cohort.dir={d}",
                         "--set", f"cache_dir={tmp_path / 'cache'}", "--set", "cv.folds=2",
-                        "--set", "phase.rings=16", "--set", "phase.sectors=32", "--set", "autoencoder.iterations=2")
+                        "--set", "spect_polar.phase.rings=16", "--set", "spect_polar.phase.sectors=32",
+                        "--set", "spect_polar.autoencoder.iterations=2")
     check_refused(result, names)
     # ResourceWarning is silent by default (and the core's failed run leaves its run.log handler open)
     assert not [str(w.message) for w in caught if not issubclass(w.category, ResourceWarning)]
@@ -174,18 +180,28 @@ def test_outside_paths_only_with_the_switch(good_cohort, tmp_path, caplog):
     d = shutil.copytree(good_cohort, tmp_path / "cohort")
     shutil.copytree(d / "volumes", tmp_path / "elsewhere")
     _with_file_column(d, "../elsewhere/P0001.dcm")
-    with pytest.raises(CardioError, match="outside the cohort folder"):
-        load_cohort(d, label="responder")
+    with pytest.raises(CohortProblems, match="outside the cohort folder; set cohort.allow_outside_paths") as err:
+        load_cohort(d)
+    assert [(p.line, p.column) for p in err.value.problems] == [(2, "file")]  # the rest of the table is fine
     with caplog.at_level(logging.WARNING, logger="cardio.test"):
-        table = load_cohort(d, label="responder", allow_outside=True, log=logging.getLogger("cardio.test"))
-    assert table.loc[0, "path"].endswith("elsewhere/P0001.dcm") and len(table) == 12
+        table = load_cohort(d, allow_outside=True, log=logging.getLogger("cardio.test"))
+    assert table.loc[0, "file"] == str(tmp_path / "elsewhere" / "P0001.dcm") and len(table) == 12
     assert [r.getMessage() for r in caplog.records] == [  # each outside file read is logged, nothing else
-        f"reading clinical.csv file outside the cohort folder: {tmp_path / 'elsewhere' / 'P0001.dcm'}"]
+        f"reading a file outside the cohort folder: {tmp_path / 'elsewhere' / 'P0001.dcm'}"]
+
+
+def test_a_symlink_out_of_the_folder_is_an_outside_path(good_cohort, tmp_path):
+    d = shutil.copytree(good_cohort, tmp_path / "cohort")
+    shutil.copytree(d / "volumes", tmp_path / "elsewhere")
+    (d / "volumes" / "P0003.dcm").unlink()
+    (d / "volumes" / "P0003.dcm").symlink_to(tmp_path / "elsewhere" / "P0003.dcm")
+    with pytest.raises(CohortProblems, match="line 4, column 'file': names .*outside the cohort folder"):
+        load_cohort(d)
 
 
 @pytest.mark.parametrize("outside", ["../elsewhere/P0001.dcm", "ABSOLUTE"], ids=["parent", "absolute"])
 def test_outside_paths_refused_by_default_accepted_with_the_set_switch(good_cohort, tmp_path, caplog, outside):
-    """What `--set data.allow_outside_paths=true` does: the config a run resolves, given to the plugin's loader."""
+    """What `--set cohort.allow_outside_paths=true` does: the config a run resolves, given to the plugin's loader."""
     from cardio.testing import context, plugin_config
     from cardio_spect_polar.cohort import load
 
@@ -194,14 +210,14 @@ def test_outside_paths_refused_by_default_accepted_with_the_set_switch(good_coho
     outside = str(tmp_path / "elsewhere" / "P0001.dcm") if outside == "ABSOLUTE" else outside
     _with_file_column(d, outside)
     before = checksums(d)
-    sets = [f"data.dir={d}"]
+    sets = [f"cohort.dir={d}"]
     ctx = context(tmp_path / "run", plugin_config("spect_polar", sets))
-    with pytest.raises(CardioError, match="lies outside the cohort folder .*data.allow_outside_paths"):
+    with pytest.raises(CardioError, match="outside the cohort folder; set cohort.allow_outside_paths: true"):
         load(plugin_config("spect_polar", sets), ctx)
     with caplog.at_level(logging.WARNING, logger=ctx.log.name):
-        cohort = load(plugin_config("spect_polar", [*sets, "data.allow_outside_paths=true"]), ctx)
-    assert len(cohort) == 12 and cohort.table.loc[0, "path"] == str(tmp_path / "elsewhere" / "P0001.dcm")
+        cohort = load(plugin_config("spect_polar", [*sets, "cohort.allow_outside_paths=true"]), ctx)
+    assert len(cohort) == 12 and cohort.table.loc[0, "file"] == str(tmp_path / "elsewhere" / "P0001.dcm")
     assert cohort.array(cohort.table.loc[0, "record_id"]) is not None
     assert [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING] == [
-        f"reading clinical.csv file outside the cohort folder: {tmp_path / 'elsewhere' / 'P0001.dcm'}"]
+        f"reading a file outside the cohort folder: {tmp_path / 'elsewhere' / 'P0001.dcm'}"]
     assert checksums(d) == before

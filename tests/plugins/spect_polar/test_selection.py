@@ -50,35 +50,44 @@ def test_dyssynchrony_effect_is_configurable():
     c1, _ = simulate_clinical(4000, seed=1, truth={"dyssynchrony_per_sd": 1.0, "late_lateral": 0.0})
     assert roc_auc_score(c0["responder"], t0["dyssynchrony"]) == pytest.approx(0.5, abs=0.03)
     assert roc_auc_score(c1["responder"], t1["dyssynchrony"]) > 0.65
-    with pytest.raises(CardioError, match="data.truth"):
+    with pytest.raises(CardioError, match="spect_polar.synthetic.truth"):
         simulate_clinical(20, truth={"psd_effect": 1.0})
+
+
+def _folder(root, clinical):
+    """A cohort folder: clinical.csv and a ready phase polar map per patient (volumes/<id>.npy)."""
+    clinical.to_csv(root / "clinical.csv", index=False)
+    (root / "volumes").mkdir()
+    for pid in clinical["patient_id"]:
+        np.save(root / "volumes" / f"{pid}.npy", np.full((16, 32), 120.0))
+
+
+def _config(root, label, clinical):
+    return {"label": label, "cohort": {"dir": str(root), "allow_outside_paths": False},
+            "spect_polar": {"clinical_csv": None, "outcomes": [], "min_esv_ml": None,
+                            "analysis": {"clinical": clinical}}}
 
 
 def test_configured_label_is_used(tmp_path):
     clinical, _ = simulate_clinical(12, seed=0)
     clinical = clinical.rename(columns={"responder": "crt_response"})
-    clinical.to_csv(tmp_path / "clinical.csv", index=False)
-    for pid in clinical["patient_id"]:
-        np.save(tmp_path / f"{pid}.npy", np.full((16, 32), 120.0))
-    cfg = {"label": "crt_response", "data": {"dir": str(tmp_path), "clinical_csv": None, "allow_outside_paths": False},
-           "analysis": {"clinical": ["age", "qrs_ms"]}}
+    _folder(tmp_path, clinical)
+    cfg = _config(tmp_path, "crt_response", ["age", "qrs_ms"])
 
     class Ctx:
         log = None
 
     cohort = load(cfg, Ctx())
     assert cohort.label == "crt_response" and set(cohort.table["crt_response"]) <= {0, 1}
-    with pytest.raises(CardioError, match="crt_response"):
+    assert cohort.targets == ("crt_response",) and cohort.level == "patient"
+    with pytest.raises(CardioError, match="crt_response"):  # the table has no `responder` column
         load({**cfg, "label": "responder"}, Ctx())
 
 
 def test_constant_label_is_one_line(tmp_path):
     clinical, _ = simulate_clinical(12, seed=0)
-    clinical.assign(responder=1).to_csv(tmp_path / "clinical.csv", index=False)
-    for pid in clinical["patient_id"]:
-        np.save(tmp_path / f"{pid}.npy", np.full((16, 32), 120.0))
-    cfg = {"label": "responder", "analysis": {"clinical": ["age"]},
-           "data": {"dir": str(tmp_path), "clinical_csv": None, "allow_outside_paths": False}}
+    _folder(tmp_path, clinical.assign(responder=1))
+    cfg = _config(tmp_path, "responder", ["age"])
 
     class Ctx:
         log = None
