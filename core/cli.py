@@ -30,6 +30,39 @@ class CardioGroup(click.Group):
             sys.exit(2)
 
 
+class Device(click.ParamType):
+    """auto, cpu, cuda or cuda:N, checked when the command line is read."""
+
+    name = "auto|cpu|cuda|cuda:N"
+
+    def convert(self, value, param, ctx):
+        if config_mod.RULES["device"](value):
+            return value
+        self.fail(f"{value!r} is not a device; use auto, cpu, cuda or cuda:N", param, ctx)
+
+
+class RunCommand(click.Command):
+    """`cardio run --help` ends with the installed plugins, their profiles and an example."""
+
+    def format_epilog(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        try:
+            loaded = plugins.get_plugin_manager()
+            rows = []
+            for r in plugins.listing(loaded):
+                if r["error"] or not r["modality"]:
+                    continue
+                profiles = sorted((plugins.info(loaded.pm, r["name"]).default_config.get("profiles") or {}))
+                rows.append((r["name"], f"profiles: {', '.join(profiles)}" if profiles else "no profiles"))
+        except Exception as e:  # help must print whatever a plugin does
+            rows = [("(plugins could not be listed)", str(e).splitlines()[0] if str(e) else type(e).__name__)]
+        with formatter.section("Installed plugins"):
+            formatter.write_dl(rows or [("(none)", "pip install -e plugins/<name>")])
+        with formatter.section("Examples"):
+            formatter.write_text("cardio run --plugin ecg_transfer")
+            formatter.write_text("cardio run --plugin echo_cmr --set profile=paper --set cohort.dir=my_cohort/")
+            formatter.write_text("cardio run --resume runs/ecg_transfer-20260101-120000")
+
+
 @click.group(cls=CardioGroup)
 @click.version_option(cardio.__version__, prog_name="cardio")
 def main() -> None:
@@ -71,18 +104,24 @@ def config_cmd(plugin: str) -> None:
     click.echo(config_mod.commented_defaults(plugin, plugins.info(pm, plugin).default_config), nl=False)
 
 
-@main.command("run")
-@click.option("--plugin", required=True, help="Modality plugin to run.")
+@main.command("run", cls=RunCommand)
+@click.option("--plugin", help="Modality plugin to run (a resumed run knows its own).")
 @click.option("--config", "config_file", type=click.Path(dir_okay=False), help="YAML merged over the defaults.")
-@click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help="Override one key, e.g. train.lr=3e-4.")
-@click.option("--device", type=str, help="auto | cpu | cuda | cuda:N")
+@click.option("--set", "sets", multiple=True, metavar="KEY=VALUE",
+              help="Override one key, e.g. train.lr=3e-4 or profile=paper; repeat --set for each key.")
+@click.option("--device", type=Device(), metavar="DEVICE",
+              help="Where to train: auto (CUDA when present), cpu, cuda or cuda:N.")
 @click.option("--out", type=click.Path(file_okay=False), help="Run directory (default runs/<plugin>-<time>).")
-@click.option("--resume", type=click.Path(file_okay=False, exists=True), help="Continue a killed run.")
+@click.option("--resume", type=click.Path(file_okay=False, exists=True), help="Continue a killed or failed run.")
 @click.option("--seed", type=int, help="Seed of everything random in the run.")
 def run_cmd(plugin, config_file, sets, device, out, resume, seed) -> None:
     """Run a study: load, preprocess, featurize, cross-validated train/predict, explain, evaluate."""
-    from cardio.run import run_study  # torch is imported only for commands that train
+    from cardio.run import read_run_json, run_study  # torch is imported only for commands that train
 
+    if plugin is None:
+        if not resume:
+            raise CardioError("name the plugin to run (--plugin NAME), or a run to continue (--resume RUN_DIR)")
+        plugin = read_run_json(Path(resume))["plugin"]
     run_dir = run_study(plugin, config_file, tuple(sets), device, out, resume, seed)
     click.echo(str(run_dir))
 
@@ -91,9 +130,9 @@ def run_cmd(plugin, config_file, sets, device, out, resume, seed) -> None:
 @click.option("--model", "model_dir", required=True, type=click.Path(file_okay=False, exists=True),
               help="A finished run directory holding a model bundle (model/).")
 @click.option("--cohort", "cohort", required=True, type=click.Path(),
-              help="The new cohort's file or folder (the plugin's cohort key is set to it).")
+              help="The new cohort's folder (its table and files, as the plugin's data guide describes).")
 @click.option("--out", type=click.Path(file_okay=False), help="Output folder (default runs/<plugin>-predict-<time>).")
-@click.option("--device", type=str, help="auto | cpu | cuda | cuda:N")
+@click.option("--device", type=Device(), metavar="DEVICE", help="auto (CUDA when present), cpu, cuda or cuda:N.")
 @click.option("--set", "sets", multiple=True, metavar="KEY=VALUE",
               help="Override one key of the model's config for this cohort, e.g. ecg_transfer.lead=V1.")
 @click.option("--keep-key", is_flag=True, help="Write <out>.key.csv (mode 0600) mapping the pseudonyms to the ids.")

@@ -397,10 +397,13 @@ def _cross_validate(hooks, plugin: str, features: Features, prepared: Any, folds
                     ctx: RunContext) -> tuple[Predictions, Any, Any]:
     """One train and one predict per fold; (out-of-fold predictions, last model, last fold)."""
     parts, model, last = [], None, None
-    for fold in folds:
+    started = time.perf_counter()
+    for i, fold in enumerate(folds):
         ctx.fold, ctx.val_index = fold.name, features.trainable(fold.val)
         train = features.trainable(fold.train)  # rows with every target missing are not trained on
-        ctx.log.info("fold %s: %d train rows, %d test rows", fold.name, len(train), len(fold.test))
+        left = "" if i == 0 else f", about {_duration((time.perf_counter() - started) / i * (len(folds) - i))} left"
+        ctx.log.info("fold %d of %d (%s): %d train rows, %d test rows%s", i + 1, len(folds), fold.name, len(train),
+                     len(fold.test), left)
         if len(train) < len(fold.train):
             ctx.log.info("fold %s: %d training row(s) have no target value and are left out of training",
                          fold.name, len(fold.train) - len(train))
@@ -443,6 +446,16 @@ def at_level(predictions: Predictions, cohort: Cohort) -> Predictions:
     first = table.loc[~group.duplicated().to_numpy()].reset_index(drop=True)
     first["y_score"] = scores.to_numpy()
     return Predictions(first)
+
+
+def _duration(seconds: float) -> str:
+    """42 s, 3 min 10 s, 2 h 05 min: how long, as a person says it."""
+    seconds = int(round(seconds))
+    if seconds < 60:
+        return f"{seconds} s"
+    if seconds < 3600:
+        return f"{seconds // 60} min {seconds % 60:02d} s"
+    return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"
 
 
 def _explain_and_evaluate(pm, plugin, model, features, prepared, last, predictions, cohort, cfg, ctx) -> list[Section]:

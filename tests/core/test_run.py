@@ -173,3 +173,18 @@ def test_a_failed_run_is_marked_and_can_be_resumed(cardio_cli, tmp_path):
     assert meta["status"] == "failed" and "nope" in meta["error"]
     again = cardio_cli("run", "--plugin", "toy", "--out", "r")
     assert again.returncode == 2 and "--resume r" in again.stderr
+
+
+def test_command_line_for_people(cardio_cli, tmp_path):
+    """run --help names the plugins, their profiles and an example; --device is checked; --resume needs no --plugin;
+    the log says which fold of how many, and the time left."""
+    help_text = cardio_cli("run", "--help", check=True).stdout
+    assert "Installed plugins:" in help_text and "toy" in help_text and "Examples:" in help_text
+    bad = cardio_cli("run", "--plugin", "toy", "--device", "gpu")
+    assert bad.returncode == 2 and "'gpu' is not a device" in bad.stderr
+    proc = cardio_cli("run", "--plugin", "toy", "--out", "r", "--set", "train.epochs=1", "--set", "subgroups=[nope]")
+    assert proc.returncode == 2
+    (tmp_path / "r" / "config.yaml").write_text((tmp_path / "r" / "config.yaml").read_text().replace("- nope", "- sex"))
+    cardio_cli("run", "--resume", "r", check=True)
+    log = (tmp_path / "r" / "run.log").read_text()
+    assert "fold 1 of 5 (fold0)" in log and "fold 5 of 5 (fold4)" in log and " left" in log
