@@ -85,6 +85,107 @@ def _mostly_single(n: int, rng: np.random.Generator) -> np.ndarray:
     return rng.permutation(ids)
 
 
+def _against_sklearn_loop(y: np.ndarray, score: np.ndarray,
+                          args: argparse.Namespace) -> tuple[np.ndarray, float, float, bool]:
+    """auc_from_indices against a loop of sklearn roc_auc_score on identical indices; (AUCs, loop s, diff, ok)."""
+    t_draw, _, idx = _timed(lambda: resample_indices(y.size, args.resamples, seed=1, strata=y))
+    t_fast, _, fast = _timed(lambda: auc_from_indices(y, score, idx))
+    n_loop = args.loop_resamples or args.resamples
+    t_slow, _, slow = _timed(lambda: np.array([roc_auc_score(y[i], score[i]) for i in idx[:n_loop]]))
+    max_diff = float(np.max(np.abs(fast[:n_loop] - slow)))
+    print(f"stratified bootstrap AUC, n = {args.n} ({int(y.sum())} positive), {args.resamples} resamples")
+    print(f"  drawing the resample indices:              {t_draw:8.3f} s")
+    print(f"  vectorized auc_from_indices:               {t_fast:8.3f} s")
+    print(f"  Python loop, sklearn roc_auc_score:        {t_slow:8.3f} s  ({n_loop} resamples)")
+    print(f"  speed-up (per resample):                   {(t_slow / n_loop) / (t_fast / args.resamples):8.1f} x")
+    print(f"  max |vectorized - sklearn|:                {max_diff:.2e}  (must be < 1e-12)")
+    return fast, t_slow / n_loop * args.resamples, max_diff, max_diff < 1e-12
+
+
+def _end_to_end(y: np.ndarray, score: np.ndarray, cases: dict, args: argparse.Namespace) -> tuple[dict, dict, object]:
+    """bootstrap_ci for every case, interleaved and repeated, pROC run halfway: (median times, estimates, pROC)."""
+    times: dict[str, list[tuple[float, float]]] = {k: [] for k in cases}
+    ests = {}
+
+    def run_cardio(repeats: int) -> None:
+        for _ in range(repeats):
+            for name, g in cases.items():
+                w, c, ests[name] = _timed(lambda g=g: bootstrap_ci(y, score, n_resamples=args.resamples, seed=1,
+                                                                   groups=g))
+                times[name].append((w, c))
+
+    run_cardio(max(1, args.repeats // 2))
+    proc = "--no-proc" if args.no_proc else _proc(y, score, args.resamples)
+    run_cardio(args.repeats - max(1, args.repeats // 2))
+    med = {k: (float(np.median([w for w, _ in v])), float(np.median([c for _, c in v]))) for k, v in times.items()}
+    return med, ests, proc
+
+
+def _grouped_exactness(y: np.ndarray, score: np.ndarray, groups: np.ndarray, n_check: int) -> float:
+    """Largest gap between the grouped vectorized AUCs and sklearn on the expanded resamples."""
+    patients = patients_of(groups, y.size)
+    grouped_auc = _auc_from_draws(y, score, _unit_blocks(y.size, n_check, 1, y, patients), patients)
+    expanded = resample_indices(y.size, n_check, 1, strata=y, groups=groups)
+    return float(np.max(np.abs(grouped_auc - [roc_auc_score(y[i], score[i]) for i in expanded])))
+
+
+def _print_end_to_end(med: dict, ests: dict, loop_total: float, grouped_diff: float, n_check: int,
+                      repeats: int) -> None:
+    est, same = ests["records"], ests["one record each, relabelled"]
+    print(f"bootstrap_ci end to end (draw + AUC + CI), median of {repeats}, wall / CPU:")
+    for name, (w, c) in med.items():
+        e = ests[name]
+        print(f"  {name:30s} {w:7.3f} s / {c:7.3f} s   AUC {e.estimate:.4f} [{e.ci_low:.4f}, {e.ci_high:.4f}]"
+              + (f"  ({e.extra['n_groups']} patients)" if name.startswith("patients") else ""))
+    for name in ("patients (1-3 records)", "patients (90% one record)"):
+        print(f"  grouped / ungrouped, {name:25s} {med[name][0] / med['records'][0]:.2f} x wall, "
+              f"{med[name][1] / med['records'][1]:.2f} x CPU  (goal <= 1.5 x)")
+    print(f"  relabelled singletons / ungrouped:         "
+          f"{med['one record each, relabelled'][0] / med['records'][0]:.2f} x wall (same interval: "
+          f"{(same.ci_low, same.ci_high) == (est.ci_low, est.ci_high)})")
+    print(f"  max |grouped AUC - sklearn on expanded|:   {grouped_diff:.2e}  ({n_check} resamples, must be < 1e-12)")
+    print(f"  vs the sklearn loop:                       {loop_total / med['records'][0]:.1f} x")
+
+
+def _print_proc(proc: dict | str, med: dict, n_resamples: int) -> None:
+    if isinstance(proc, str):
+        print(f"R pROC: skipped: {proc}")
+        return
+    print(f"R pROC {proc['version']} ci.auc(method='bootstrap', boot.n={n_resamples}, boot.stratified=TRUE):")
+    print(f"  ci.auc (system.time inside R):             {proc['ci_auc_wall']:7.3f} s wall / "
+          f"{proc['ci_auc_cpu']:7.3f} s CPU   median {proc['auc']:.4f} [{proc['lo']:.4f}, {proc['hi']:.4f}]")
+    print(f"  whole Rscript subprocess:                  {proc['process_wall']:7.3f} s wall")
+    for name in ("records", "patients (1-3 records)"):
+        w, c = med[name]
+        print(f"  pROC / cardio {name:24s} {proc['ci_auc_wall'] / w:6.1f} x wall (ci.auc), "
+              f"{proc['ci_auc_cpu'] / c:6.1f} x CPU, {proc['process_wall'] / w:6.1f} x end to end  (goal >= 40 x)")
+
+
+def _duplicated(y: np.ndarray, score: np.ndarray, est, n_resamples: int) -> None:
+    """Widths when every record is duplicated: the patient interval stays, the record one narrows by ~sqrt(2)."""
+    def width(e) -> float:
+        return e.ci_high - e.ci_low
+
+    y2, s2, ids2 = np.repeat(y, 2), np.repeat(score, 2), np.repeat(np.arange(y.size), 2)
+    base = width(est)
+    dup_patients = width(bootstrap_ci(y2, s2, n_resamples=n_resamples, seed=1, groups=ids2))
+    dup_records = width(bootstrap_ci(y2, s2, n_resamples=n_resamples, seed=1))
+    print("every record duplicated (each patient now has 2 identical records):")
+    print(f"  width original {base:.4f}, patients {dup_patients:.4f} ({dup_patients / base:.3f} x), "
+          f"records {dup_records:.4f} (original / records = {base / dup_records:.3f}, sqrt(2) = 1.414)")
+
+
+def _delong(rng: np.random.Generator, n: int) -> None:
+    big_y = (rng.random(n) < 0.3).astype(int)
+    big_s = rng.normal(size=n) + 0.5 * big_y
+    big_g = _patients(n, rng)
+    delong_ci(big_y[:1000], big_s[:1000])  # warm-up
+    t_delong, _, d = _timed(lambda: delong_ci(big_y, big_s))
+    t_clustered, _, dc = _timed(lambda: delong_ci(big_y, big_s, groups=big_g))
+    print(f"DeLong CI at n = {n}: {t_delong:.3f} s (AUC {d.estimate:.4f} [{d.ci_low:.4f}, {d.ci_high:.4f}])")
+    print(f"  clustered, {dc.extra['n_groups']} patients: {t_clustered:.3f} s ([{dc.ci_low:.4f}, {dc.ci_high:.4f}])")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, default=2000)
@@ -98,100 +199,21 @@ def main() -> int:
     y = (rng.random(args.n) < 0.3).astype(int)
     score = np.round(rng.normal(size=args.n) + 0.8 * y, 2)  # rounded: ties, the harder case
     groups = _patients(args.n, rng)
-    mostly_single = _mostly_single(args.n, rng)
-    relabelled = rng.permutation(args.n).astype(str)  # one record per patient, ids in no particular order
-    ok = True
+    cases = {"records": None, "patients (1-3 records)": groups,
+             "patients (90% one record)": _mostly_single(args.n, rng),
+             "one record each, relabelled": rng.permutation(args.n).astype(str)}  # ids in no particular order
 
-    # 1. the vectorized AUC against the sklearn loop, identical indices
-    t_draw, _, idx = _timed(lambda: resample_indices(y.size, args.resamples, seed=1, strata=y))
-    t_fast, _, fast = _timed(lambda: auc_from_indices(y, score, idx))
-    n_loop = args.loop_resamples or args.resamples
-    t_slow, _, slow = _timed(lambda: np.array([roc_auc_score(y[i], score[i]) for i in idx[:n_loop]]))
-    max_diff = float(np.max(np.abs(fast[:n_loop] - slow)))
-    ok &= max_diff < 1e-12
-
-    # 2. bootstrap_ci end to end: records, patients, relabelled singletons (interleaved, repeated)
-    cases = {"records": None, "patients (1-3 records)": groups, "patients (90% one record)": mostly_single,
-             "one record each, relabelled": relabelled}
-    times: dict[str, list[tuple[float, float]]] = {k: [] for k in cases}
-    ests = {}
-
-    def run_cardio(repeats: int) -> None:
-        for _ in range(repeats):
-            for name, g in cases.items():
-                w, c, ests[name] = _timed(lambda g=g: bootstrap_ci(y, score, n_resamples=args.resamples, seed=1,
-                                                                   groups=g))
-                times[name].append((w, c))
-
-    run_cardio(max(1, args.repeats // 2))
-    proc = "skipped: --no-proc" if args.no_proc else _proc(y, score, args.resamples)
-    run_cardio(args.repeats - max(1, args.repeats // 2))
-    est = ests["records"]
+    fast, loop_total, _, ok = _against_sklearn_loop(y, score, args)
+    med, ests, proc = _end_to_end(y, score, cases, args)
+    est, same = ests["records"], ests["one record each, relabelled"]
     assert est.ci_low == float(np.percentile(fast, 2.5)) and est.ci_high == float(np.percentile(fast, 97.5))
-    same = ests["one record each, relabelled"]
-    ok &= (same.ci_low, same.ci_high) == (est.ci_low, est.ci_high)
-    patients = patients_of(groups, y.size)
-    check_n = min(300, args.resamples)
-    grouped_auc = _auc_from_draws(y, score, _unit_blocks(y.size, check_n, 1, y, patients), patients)
-    expanded = resample_indices(y.size, check_n, 1, strata=y, groups=groups)
-    grouped_diff = float(np.max(np.abs(grouped_auc - [roc_auc_score(y[i], score[i]) for i in expanded])))
-    ok &= grouped_diff < 1e-12
-    med = {k: (float(np.median([w for w, _ in v])), float(np.median([c for _, c in v]))) for k, v in times.items()}
-
-    print(f"stratified bootstrap AUC, n = {args.n} ({int(y.sum())} positive), {args.resamples} resamples")
-    print(f"  drawing the resample indices:              {t_draw:8.3f} s")
-    print(f"  vectorized auc_from_indices:               {t_fast:8.3f} s")
-    print(f"  Python loop, sklearn roc_auc_score:        {t_slow:8.3f} s  ({n_loop} resamples)")
-    print(f"  speed-up (per resample):                   {(t_slow / n_loop) / (t_fast / args.resamples):8.1f} x")
-    print(f"  max |vectorized - sklearn|:                {max_diff:.2e}  (must be < 1e-12)")
-    print(f"bootstrap_ci end to end (draw + AUC + CI), median of {args.repeats}, wall / CPU:")
-    for name, (w, c) in med.items():
-        e = ests[name]
-        print(f"  {name:30s} {w:7.3f} s / {c:7.3f} s   AUC {e.estimate:.4f} [{e.ci_low:.4f}, {e.ci_high:.4f}]"
-              + (f"  ({e.extra['n_groups']} patients)" if name.startswith("patients") else ""))
-    for name in ("patients (1-3 records)", "patients (90% one record)"):
-        print(f"  grouped / ungrouped, {name:25s} {med[name][0] / med['records'][0]:.2f} x wall, "
-              f"{med[name][1] / med['records'][1]:.2f} x CPU  (goal <= 1.5 x)")
-    print(f"  relabelled singletons / ungrouped:         "
-          f"{med['one record each, relabelled'][0] / med['records'][0]:.2f} x wall (same interval: "
-          f"{(same.ci_low, same.ci_high) == (est.ci_low, est.ci_high)})")
-    print(f"  max |grouped AUC - sklearn on expanded|:   {grouped_diff:.2e}  ({check_n} resamples, must be < 1e-12)")
-    loop_total = t_slow / n_loop * args.resamples
-    print(f"  vs the sklearn loop:                       {loop_total / med['records'][0]:.1f} x")
-    if isinstance(proc, str):
-        print(f"R pROC: skipped: {proc}")
-    else:
-        print(f"R pROC {proc['version']} ci.auc(method='bootstrap', boot.n={args.resamples}, boot.stratified=TRUE):")
-        print(f"  ci.auc (system.time inside R):             {proc['ci_auc_wall']:7.3f} s wall / "
-              f"{proc['ci_auc_cpu']:7.3f} s CPU   median {proc['auc']:.4f} [{proc['lo']:.4f}, {proc['hi']:.4f}]")
-        print(f"  whole Rscript subprocess:                  {proc['process_wall']:7.3f} s wall")
-        for name in ("records", "patients (1-3 records)"):
-            w, c = med[name]
-            print(f"  pROC / cardio {name:24s} {proc['ci_auc_wall'] / w:6.1f} x wall (ci.auc), "
-                  f"{proc['ci_auc_cpu'] / c:6.1f} x CPU, {proc['process_wall'] / w:6.1f} x end to end  (goal >= 40 x)")
-
-    # 4. duplicating every record
-    def width(e) -> float:
-        return e.ci_high - e.ci_low
-
-    y2, s2, ids2 = np.repeat(y, 2), np.repeat(score, 2), np.repeat(np.arange(args.n), 2)
-    base = width(est)
-    dup_patients = width(bootstrap_ci(y2, s2, n_resamples=args.resamples, seed=1, groups=ids2))
-    dup_records = width(bootstrap_ci(y2, s2, n_resamples=args.resamples, seed=1))
-    print("every record duplicated (each patient now has 2 identical records):")
-    print(f"  width original {base:.4f}, patients {dup_patients:.4f} ({dup_patients / base:.3f} x), "
-          f"records {dup_records:.4f} (original / records = {base / dup_records:.3f}, sqrt(2) = 1.414)")
-
-    # 5. DeLong
-    big_y = (rng.random(args.delong_n) < 0.3).astype(int)
-    big_s = rng.normal(size=args.delong_n) + 0.5 * big_y
-    big_g = _patients(args.delong_n, rng)
-    delong_ci(big_y[:1000], big_s[:1000])  # warm-up
-    t_delong, _, d = _timed(lambda: delong_ci(big_y, big_s))
-    t_clustered, _, dc = _timed(lambda: delong_ci(big_y, big_s, groups=big_g))
-    print(f"DeLong CI at n = {args.delong_n}: {t_delong:.3f} s "
-          f"(AUC {d.estimate:.4f} [{d.ci_low:.4f}, {d.ci_high:.4f}])")
-    print(f"  clustered, {dc.extra['n_groups']} patients: {t_clustered:.3f} s ([{dc.ci_low:.4f}, {dc.ci_high:.4f}])")
+    n_check = min(300, args.resamples)
+    grouped_diff = _grouped_exactness(y, score, groups, n_check)
+    ok &= (same.ci_low, same.ci_high) == (est.ci_low, est.ci_high) and grouped_diff < 1e-12
+    _print_end_to_end(med, ests, loop_total, grouped_diff, n_check, args.repeats)
+    _print_proc(proc, med, args.resamples)
+    _duplicated(y, score, est, args.resamples)
+    _delong(rng, args.delong_n)
     return 0 if ok else 1
 
 

@@ -88,6 +88,22 @@ def _patient_bootstrap(yy: np.ndarray, pred: np.ndarray, patients: Patients, n_r
     return out
 
 
+def _thresholds(threshold: float | Any, n: int) -> tuple[np.ndarray, Any]:
+    """The threshold(s) as an array, and as the metrics record them: one number, or the sorted distinct values."""
+    thr = np.asarray(threshold, dtype=np.float64)
+    if thr.ndim == 0:
+        thr_extra: Any = float(thr)
+    elif thr.shape == (n,):
+        thr_extra = sorted(set(np.unique(thr).tolist()))
+        if len(thr_extra) == 1:
+            thr_extra = thr_extra[0]
+    else:
+        raise StatsError(f"threshold must be one number or one per record ({n}), got shape {thr.shape}")
+    if not np.isfinite(thr).all():
+        raise StatsError("threshold has NaN or infinite value(s)")
+    return thr, thr_extra
+
+
 def binary_metrics(y: Any, score: Any, threshold: float | Any, level: float = 0.95, n_resamples: int = 2000,
                    seed: int | None = 0, groups: Any = None) -> dict[str, Estimate]:
     """Accuracy, sensitivity, specificity, PPV, NPV (Wilson CIs) and F1 (bootstrap CI) at ``score >= threshold``.
@@ -101,17 +117,7 @@ def binary_metrics(y: Any, score: Any, threshold: float | Any, level: float = 0.
     yy = as_binary_labels(y)
     s = as_scores(score, n=yy.size)
     patients = patients_of(groups, yy.size)
-    thr = np.asarray(threshold, dtype=np.float64)
-    if thr.ndim == 0:
-        thr_extra: Any = float(thr)
-    elif thr.shape == (yy.size,):
-        thr_extra = sorted(set(np.unique(thr).tolist()))
-        if len(thr_extra) == 1:
-            thr_extra = thr_extra[0]
-    else:
-        raise StatsError(f"threshold must be one number or one per record ({yy.size}), got shape {thr.shape}")
-    if not np.isfinite(thr).all():
-        raise StatsError("threshold has NaN or infinite value(s)")
+    thr, thr_extra = _thresholds(threshold, yy.size)
     pred = (s >= thr).astype(np.int8)
     tp = int(np.count_nonzero((yy == 1) & (pred == 1)))
     fp = int(np.count_nonzero((yy == 0) & (pred == 1)))
