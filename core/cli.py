@@ -3,8 +3,13 @@ from __future__ import annotations
 
 import errno
 import json
+import os
 import sys
 from pathlib import Path
+
+# Before torch loads: OpenMP threads that spin while they wait make every multi-threaded op up to ten times
+# slower on a shared node, a loaded CI machine or a SLURM allocation (benchmarks/threads_shared.py).
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import click
 

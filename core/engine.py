@@ -85,6 +85,29 @@ def cpu_threads(n: int | None, device: torch.device):
         torch.set_num_threads(before)
 
 
+def allotted_cpus() -> int:
+    """The CPUs this process may use: SLURM's allocation, else the affinity mask, not the machine's count."""
+    import os
+
+    slurm = os.environ.get("SLURM_CPUS_PER_TASK")
+    if slurm and slurm.isdigit() and int(slurm) > 0:
+        return int(slurm)
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def default_threads() -> int:
+    """Torch's CPU threads for a run: the allotted CPUs, unless the user set OMP_NUM_THREADS (train.cpu_threads
+    still overrides both around each fit)."""
+    import os
+
+    n = int(os.environ["OMP_NUM_THREADS"]) if os.environ.get("OMP_NUM_THREADS", "").isdigit() else allotted_cpus()
+    torch.set_num_threads(max(1, n))
+    return torch.get_num_threads()
+
+
 def resolve_device(name: str = "auto") -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")

@@ -281,7 +281,9 @@ def _run_stages(pm, plugin: str, loaded: plugins.Loaded, cfg: dict, run_dir: Pat
                      train=dict(cfg["train"]), rank=rank, world_size=world)
     ctx.cache_dir.mkdir(parents=True, exist_ok=True)
     engine.seed_everything(ctx.seed)
-    log.info("cardio %s, plugin %s, device %s, %d process(es), run %s", cardio.__version__, plugin, dev, world, run_dir)
+    threads = engine.default_threads()
+    log.info("cardio %s, plugin %s, device %s, %d process(es), %d CPU thread(s), run %s", cardio.__version__, plugin,
+             dev, world, threads, run_dir)
     t0 = time.perf_counter()
 
     log.info("stage load")

@@ -1,0 +1,71 @@
+"""Torch on a shared CPU: a training step with 1 and 2 threads while another process keeps one core busy,
+with OpenMP's default (spinning) wait policy against PASSIVE, which `cardio` sets before torch loads.
+
+Usage: python benchmarks/threads_shared.py [--steps 30]
+Each setting runs in a fresh interpreter (the policy must be set before torch loads), side by side in this one run,
+with the same competing process; the ratios are what to read (these machines are noisy: never the absolute times).
+The goal (issue 28): with PASSIVE, 2 threads are no slower than 1 under one competing process.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import time
+
+STEP = """
+import time, torch
+torch.set_num_threads({threads}); torch.manual_seed(0)
+net = torch.nn.Sequential(torch.nn.Conv2d(1, 16, 3, padding=1), torch.nn.ReLU(), torch.nn.Conv2d(16, 16, 3, padding=1),
+                          torch.nn.ReLU(), torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten(), torch.nn.Linear(16, 2))
+opt = torch.optim.AdamW(net.parameters())
+x, y = torch.randn(16, 1, 96, 96), torch.randint(0, 2, (16,))
+def step():
+    opt.zero_grad(); torch.nn.functional.cross_entropy(net(x), y).backward(); opt.step()
+step()
+t0 = time.perf_counter()
+for _ in range({steps}):
+    step()
+print(time.perf_counter() - t0)
+"""
+SPIN = "import time\nend = time.time() + 600\nwhile time.time() < end:\n    pass\n"
+
+
+def _time(threads: int, policy: str | None, steps: int) -> float:
+    env = {k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY", "OMP_NUM_THREADS")}
+    if policy:
+        env["OMP_WAIT_POLICY"] = policy
+    out = subprocess.run([sys.executable, "-c", STEP.format(threads=threads, steps=steps)], env=env,
+                         capture_output=True, text=True, check=True)
+    return float(out.stdout.strip())
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--steps", type=int, default=30)
+    ap.add_argument("--repeats", type=int, default=3)
+    args = ap.parse_args()
+    cpus = len(os.sched_getaffinity(0))
+    print(f"{cpus} CPUs allotted; one competing process spins on the same CPUs; {args.steps} training steps, "
+          f"best of {args.repeats}")
+    spin = subprocess.Popen([sys.executable, "-c", SPIN])
+    try:
+        time.sleep(0.5)
+        results = {}
+        for policy in (None, "PASSIVE"):
+            for threads in (1, 2):
+                results[policy, threads] = min(_time(threads, policy, args.steps) for _ in range(args.repeats))
+    finally:
+        spin.kill()
+    for policy in (None, "PASSIVE"):
+        one, two = results[policy, 1], results[policy, 2]
+        print(f"  wait policy {policy or 'default (spin)':<16} 1 thread {one:6.2f} s, 2 threads {two:6.2f} s: "
+              f"2 threads take {two / one:.2f}x the time of 1")
+    print(f"  2 threads, default / PASSIVE: {results[None, 2] / results['PASSIVE', 2]:.2f}x "
+          f"(goal met: {results['PASSIVE', 2] <= results['PASSIVE', 1] * 1.05})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
