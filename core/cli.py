@@ -168,6 +168,26 @@ def validate_cmd(plugin, config_file, sets) -> None:
     click.echo(f"cohort OK: {summary}")
 
 
+@main.command("new-cohort")
+@click.option("--plugin", required=True, help="Modality plugin whose cohort to lay out.")
+@click.argument("dest", type=click.Path(file_okay=False))
+@click.option("--config", "config_file", type=click.Path(dir_okay=False), help="YAML merged over the defaults.")
+@click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help="Settings that change the table, e.g. label.")
+def new_cohort_cmd(plugin: str, dest: str, config_file, sets) -> None:
+    """Write a cohort folder to fill in: the plugin's table (header only) and a README of its columns."""
+    from cardio.cohort import write_template
+
+    loaded = plugins.get_plugin_manager()
+    pm = plugins.select(loaded, plugin)
+    info = plugins.info(pm, plugin)
+    cfg = config_mod.resolve(info.default_config, config_file, tuple(sets), info.moved_keys)
+    schema = pm.hook.cardio_cohort_schema(config=cfg)
+    if schema is None:
+        raise CardioError(f"plugin {plugin!r} does not describe its cohort table (no cardio_cohort_schema hook)")
+    for path in write_template(dest, schema, plugin):
+        click.echo(str(path))
+
+
 @main.command("report")
 @click.argument("run_dir", type=click.Path(file_okay=False, exists=True))
 def report_cmd(run_dir: str) -> None:

@@ -327,3 +327,36 @@ def missingness(table: pd.DataFrame, targets: Iterable[str]) -> pd.DataFrame:
                      "missing_share": float((~present).mean()) if len(table) else 0.0,
                      "patients": int(table.loc[present, "patient_id"].nunique())})
     return pd.DataFrame(rows, columns=["target", "n", "missing", "missing_share", "patients"])
+
+
+def write_template(dest: str | Path, schema: Schema, plugin: str) -> list[Path]:
+    """A cohort folder to fill in: the table with its header only, and a README describing every column."""
+    dest = Path(dest)
+    if dest.exists() and any(dest.iterdir()):
+        raise CardioError(f"{dest} already holds files; a cohort template is written into a new or empty folder")
+    described = schema.describe()
+    dest.mkdir(parents=True, exist_ok=True)
+    table = dest / schema.table
+    table.write_text(",".join(described["column"]) + "\n")
+    rows = ["| column | kind | required | target | allowed | what it holds |", "|---|---|---|---|---|---|"]
+    rows += [f"| `{r.column}` | {r.kind} | {'yes' if r.required else ''} | {'yes' if r.target else ''} | "
+             f"{r.allowed} | {r.description} |" for r in described.itertuples()]
+    paths = [c for c in schema.columns if c.kind == "path"]
+    files = [f"- `{c.name}`: {c.description or 'a file'}; default `{c.default}`"
+             f"{'{' + ','.join(c.suffixes) + '}' if c.suffixes else ''}" for c in paths]
+    level = {"record": "each record (row)", "study": "each study (the records of one study_id together)",
+             "patient": "each patient (all their records together)"}[schema.level]
+    text = [f"# A {plugin} cohort", "",
+            f"Fill in `{schema.table}`: one row per record. Then check it and run:", "",
+            f"    cardio validate --plugin {plugin} --set cohort.dir={dest}",
+            f"    cardio run --plugin {plugin} --set cohort.dir={dest}", "",
+            "`cardio validate` lists every problem of the table at once (file, line, column). An empty target cell "
+            "is a missing label: that record is left out of training and of that target's metrics.", "",
+            f"Predictions are made for {level}; scores of several records are combined by their {schema.aggregate}. "
+            "Splits keep every patient's records on one side.", "", "## Columns", "", *rows, ""]
+    if files:
+        text += ["## Files", "", "Paths are relative to this folder and must stay inside it "
+                 "(`cohort.allow_outside_paths: true` allows others, each one logged).", "", *files, ""]
+    readme = dest / "README.md"
+    readme.write_text("\n".join(text))
+    return [table, readme]

@@ -10,6 +10,7 @@ if TYPE_CHECKING:
 
     import numpy as np
 
+    from cardio.cohort import Schema
     from cardio.context import RunContext
     from cardio.data import Cohort, Features, ModelState, PluginInfo, Predictions, Section
 
@@ -23,6 +24,11 @@ REQUIRED_HOOKS = ("cardio_plugin_info", "cardio_load", "cardio_featurize", "card
 @hookspec
 def cardio_plugin_info() -> PluginInfo:
     """Return a PluginInfo: name, modality (None for an add-on), description, default config."""
+
+
+@hookspec(firstresult=True)
+def cardio_cohort_schema(config: dict) -> Schema:
+    """Return the Schema of the cohort table a run with this config reads (`cardio new-cohort`, the data guide)."""
 
 
 @hookspec(firstresult=True)

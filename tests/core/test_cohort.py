@@ -153,3 +153,19 @@ def test_pseudonyms_are_keyed_stable_and_kept_out_of_runs(tmp_path):
     (tmp_path / "bad" / "pseudonym.key").write_text("not a key")
     with pytest.raises(CardioError, match="is not a cardio pseudonym key"):
         pseudonym_key(tmp_path / "bad")
+
+
+def test_new_cohort_writes_a_template_the_reader_accepts_once_filled(cardio_cli, tmp_path):
+    proc = cardio_cli("new-cohort", "--plugin", "toy", "site", check=True)
+    assert "cohort.csv" in proc.stdout and "README.md" in proc.stdout
+    header = (tmp_path / "site" / "cohort.csv").read_text().strip().split(",")
+    assert header[:3] == ["patient_id", "study_id", "record_id"] and "label" in header and "x15" in header
+    readme = (tmp_path / "site" / "README.md").read_text()
+    assert "cardio validate --plugin toy --set cohort.dir=site" in readme and "| `label` | binary |" in readme
+    row = {c: "1" for c in header} | {"patient_id": "p1", "study_id": "", "record_id": "", "sex": "F"}
+    pd.DataFrame([row]).to_csv(tmp_path / "site" / "cohort.csv", index=False)
+    from cardio_toy.plugin import schema  # the toy plugin is importable in cardio_cli's path only during calls
+
+    assert len(read_table(tmp_path / "site", schema(16))) == 1
+    again = cardio_cli("new-cohort", "--plugin", "toy", "site")
+    assert again.returncode == 2 and "already holds files" in again.stderr

@@ -27,6 +27,12 @@ def cardio_plugin_info():
 
 
 @hookimpl
+def cardio_cohort_schema(config):
+    from cardio_mmode_septal_flash import cohort
+
+    return cohort.SCHEMA
+
+@hookimpl
 def cardio_load(config, ctx):
     from cardio_mmode_septal_flash import cohort
 

@@ -343,12 +343,19 @@ def analyze_records(table: pd.DataFrame, harmonics: int = 1, *, progress: Progre
     return results  # type: ignore[return-value]
 
 
+def config_schema(config: dict) -> Schema:
+    """The schema a run with this config reads: its label, its covariates, esv when min_esv_ml excludes by it."""
+    sp = config["spect_polar"]
+    return run_schema(str(config.get("label") or LABEL), list(sp["analysis"]["clinical"]),
+                      need_esv=check_min_esv(sp["min_esv_ml"]) is not None)
+
+
 def load(config: dict, ctx) -> Cohort:
     """The cohort of a run: the user's folder (cohort.dir) or the default cohort in the run's cache."""
     sp = config["spect_polar"]
     label = str(config.get("label") or LABEL)
     min_esv = sp["min_esv_ml"]
-    schema = run_schema(label, list(sp["analysis"]["clinical"]), need_esv=check_min_esv(min_esv) is not None)
+    schema = config_schema(config)
     if config["cohort"]["dir"]:
         root = Path(config["cohort"]["dir"]).expanduser()
         table = load_cohort(root, schema, table=sp["clinical_csv"],

@@ -33,6 +33,12 @@ def cardio_plugin_info():
 
 
 @hookimpl
+def cardio_cohort_schema(config):
+    from cardio_spect_polar import cohort
+
+    return cohort.config_schema(config)
+
+@hookimpl
 def cardio_load(config, ctx):
     from cardio_spect_polar import cohort as spect_cohort
 
