@@ -22,7 +22,7 @@ FITTED = {"logistic": ("coef_", "intercept_", "classes_"), "ridge": ("coef_", "i
 
 
 def export(model: PerfusionModel, cfg: dict) -> ModelState:
-    """cfg: the `perfusion` section the model was trained with."""
+    """cfg: the `perfusion_polar` section the model was trained with."""
     tensors = {f"step1.{k}": v for k, v in model.step1.state_dict().items()}
     tensors.update({f"step2.{k}": v for k, v in model.step2.state_dict().items()})
     kinds = {}

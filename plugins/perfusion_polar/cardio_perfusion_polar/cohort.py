@@ -1,8 +1,10 @@
-"""A perfusion polar-map cohort: a folder of labels.csv + maps/<patient_id>.npy, checked and read back.
+"""A perfusion polar-map cohort: labels.csv and one polar map per record, read through the core's cohort reader.
 
-The folder is the user's (`perfusion.dir`) or the synthetic one (synthetic.py), kept in the run's
-cache. Featurizing reads every map and adds the 17-segment means of each channel (AHA model of
-`cardio.aha17`), which the logistic baseline uses.
+The folder is the user's (`cohort.dir`) or the synthetic one (synthetic.py), kept in the run's cache.
+labels.csv follows the core's hierarchy (cardio.cohort): a patient may have several studies (a rest/stress
+study on another date), each one record with its own map, `maps/<record_id>.npy` unless the `map` column
+names another file in the folder. Featurizing reads every map and adds the 17-segment means of each channel
+(AHA model of `cardio.aha17`), which the logistic baseline uses.
 """
 from __future__ import annotations
 
@@ -11,79 +13,67 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from cardio import CardioError, Cohort, Features, aha17, confined_path
+from cardio import CardioError, Cohort, Features, aha17
+from cardio.cohort import Column, Problems, Schema, read_table
 from cardio_perfusion_polar.synthetic import CHANNELS, IMPAIRED_MFR, RISK_TASKS, SEGMENT_TASKS, cached_cohort
 
 LABEL = "impaired_mfr"
+RISK_FACTORS = tuple(t for t in RISK_TASKS if t != LABEL)
+_RISK_TEXT = {"sex_male": "1 = male, 0 = female", "smoking": "1 = smoker",
+              "hypertension": "1 = hypertension", "dyslipidemia": "1 = dyslipidemia", "diabetes": "1 = diabetes"}
+
+# labels.csv of a perfusion cohort, one row per study (= record: one set of rest, stress and MFR maps).
+SCHEMA = Schema(columns=(
+    Column("map", "path", required=True, default="maps/{record_id}", suffixes=(".npy",),
+           description="the study's polar maps, a (3, N, N) .npy array (rest %, stress %, MFR) laid out like "
+                       "cardio.aha17.image_labels(N); default maps/<record_id>.npy"),
+    *(Column(name, "number", required=True, target=True, low=0.0,
+             description=f"myocardial flow reserve of AHA segment {i + 1} (step 1's regression target; "
+                         "empty = not measured)") for i, name in enumerate(SEGMENT_TASKS)),
+    Column(LABEL, "binary", target=True,
+           description=f"impaired global MFR (mean segment MFR < {IMPAIRED_MFR}): the label. When the column is "
+                       "absent or empty it is derived from the segment MFRs, only for studies with all 17 "
+                       "(else missing)"),
+    *(Column(name, "binary", required=True, target=True, description=f"{_RISK_TEXT[name]} (step 2's target; "
+                                                                     "empty = unknown)") for name in RISK_FACTORS),
+    Column("global_mfr", "number", low=0.0, description="global MFR (an outcome: never a covariate)"),
+    Column("age", "number", low=0.0, high=120.0, description="years at the study (described, not modelled)"),
+), table="labels.csv", level="record", aggregate="mean")
+TARGETS = (LABEL, *RISK_FACTORS, *SEGMENT_TASKS)
 
 
-def read_cohort(root: Path) -> pd.DataFrame:
-    """labels.csv of a perfusion cohort folder, checked; adds record_id and the map path."""
-    root = Path(root)
-    csv = root / "labels.csv"
-    if not csv.is_file():
-        raise CardioError(f"perfusion cohort {root}: labels.csv not found")
-    try:
-        table = pd.read_csv(csv, dtype={"patient_id": str})
-    except (ValueError, UnicodeDecodeError, pd.errors.ParserError) as e:  # empty, binary or malformed
-        raise CardioError(f"{csv}: unreadable CSV ({str(e).splitlines()[0]})") from None
-    check_labels(table, csv)
-    if LABEL not in table.columns:
-        table[LABEL] = (table[SEGMENT_TASKS].mean(axis=1) < IMPAIRED_MFR).astype(int)
-        if table[LABEL].nunique() == 1:
-            raise CardioError(f"{csv}: impaired_mfr (mean segment MFR < {IMPAIRED_MFR}) is {int(table[LABEL].iloc[0])} "
-                              "for every patient; the label needs both classes")
-    table["record_id"] = table["patient_id"].astype(str)
-    table["map_path"] = map_paths(table["patient_id"], root, csv)
+def derived_label(table: pd.DataFrame) -> pd.Series:
+    """Impaired MFR from the segment MFRs: 1.0 when their mean is below 2.0, NaN unless all 17 are present."""
+    segments = table[SEGMENT_TASKS]
+    impaired = (segments.mean(axis=1) < IMPAIRED_MFR).astype(float)
+    return impaired.where(segments.notna().all(axis=1))
+
+
+def label_values(table: pd.DataFrame) -> pd.Series:
+    """The label as given in labels.csv, or derived from the segment MFRs when no row gives it."""
+    return table[LABEL] if table[LABEL].notna().any() else derived_label(table)
+
+
+def check_both_classes(table: pd.DataFrame, problems: Problems) -> None:
+    """Each binary task holds both classes among the studies that have it (no fit or AUC otherwise)."""
+    for task in RISK_TASKS:
+        values = label_values(table) if task == LABEL else table[task]
+        what = (f"{LABEL} (derived: mean of the 17 segment MFRs < {IMPAIRED_MFR})"
+                if task == LABEL and table[LABEL].isna().all() else "the column")
+        present = values.dropna()
+        if present.empty:
+            problems.add(f"{what} has no value in any row", column=task)
+        elif present.nunique() == 1:
+            problems.add(f"{what} is {int(present.iloc[0])} in every one of its {len(present)} row(s); "
+                         "each task needs both classes", column=task)
+
+
+def read_cohort(root: str | Path, allow_outside: bool = False, log=None) -> pd.DataFrame:
+    """labels.csv of a perfusion cohort folder, typed and checked (every problem at once), the label derived
+    when the table has none; `map` holds each record's absolute map path."""
+    table = read_table(root, SCHEMA, allow_outside=allow_outside, log=log, checks=[check_both_classes])
+    table[LABEL] = label_values(table)
     return table
-
-
-def _lines(mask) -> str:
-    """CSV line numbers (header = line 1) of the rows a check flags, the first ten."""
-    rows = [int(i) + 2 for i in np.flatnonzero(np.asarray(mask))]
-    return f"(CSV lines {rows[:10]}{' ...' if len(rows) > 10 else ''})"
-
-
-def check_labels(table: pd.DataFrame, csv: Path) -> None:
-    """The columns of labels.csv: ids present and unique, segment MFRs finite numbers, risk factors 0/1."""
-    need = ["patient_id"] + SEGMENT_TASKS + [t for t in RISK_TASKS if t != LABEL]
-    missing = [c for c in need if c not in table.columns]
-    if missing:
-        raise CardioError(f"{csv}: column(s) {missing} missing")
-    if table.empty:
-        raise CardioError(f"{csv}: no patients (the CSV has a header only)")
-    ids = table["patient_id"]
-    if ids.isna().any():
-        raise CardioError(f"{csv}: {int(ids.isna().sum())} row(s) lack a patient_id {_lines(ids.isna())}")
-    if ids.duplicated().any():
-        raise CardioError(f"{csv}: {int(ids.duplicated().sum())} duplicated patient_id value(s) "
-                          f"{_lines(ids.duplicated())}")
-    bad = [c for c in need[1:] if table[c].isna().any()]
-    if bad:
-        raise CardioError(f"{csv}: column(s) {bad} have missing values")
-    for c in SEGMENT_TASKS:
-        values = pd.to_numeric(table[c], errors="coerce")
-        if not np.isfinite(values).all():
-            raise CardioError(f"{csv}: column {c!r} must hold finite numbers (flow reserves) "
-                              f"{_lines(~np.isfinite(values))}")
-    for c in [t for t in RISK_TASKS if t in table.columns]:  # impaired_mfr too, when the CSV gives it
-        not_binary = ~pd.to_numeric(table[c], errors="coerce").isin([0, 1])
-        if not_binary.any():
-            raise CardioError(f"{csv}: column {c!r} must be 0/1 {_lines(not_binary)}")
-        values = pd.to_numeric(table[c])
-        if values.nunique() == 1:  # no AUC, no fit: refused before any training
-            raise CardioError(f"{csv}: column {c!r} is {int(values.iloc[0])} for every patient; each task needs "
-                              "both classes")
-
-
-def map_paths(ids: pd.Series, root: Path, csv: Path) -> list[str]:
-    """maps/<patient_id>.npy of every patient; an id that is not a plain file name is refused."""
-    odd = [i for i, p in enumerate(ids) if p in (".", "..") or "/" in p or "\\" in p or not p.strip()]
-    if odd:
-        raise CardioError(f"{csv}: patient_id {ids.iloc[odd[0]]!r} is not a plain file name (its map is "
-                          f"maps/<patient_id>.npy) {_lines(np.isin(np.arange(len(ids)), odd))}")
-    # confined_path as well: no id may lead a path out of the cohort folder
-    return [str(confined_path(root, f"maps/{p}.npy", what=f"{csv.name} patient_id's map")) for p in ids]
 
 
 def load_map(path: str | Path, size: int | None = None) -> np.ndarray:
@@ -108,7 +98,7 @@ def load_map(path: str | Path, size: int | None = None) -> np.ndarray:
 
 def load_maps(table: pd.DataFrame, progress=None) -> np.ndarray:
     """Every map of the table, (n, 3, N, N); all maps must share the first one's size."""
-    paths = table["map_path"].tolist()
+    paths = table["map"].tolist()
     first = load_map(paths[0])
     it = progress(paths, desc="read polar maps", total=len(paths)) if progress else paths
     return np.stack([load_map(p, first.shape[1]) for p in it])
@@ -126,16 +116,18 @@ def outcome_columns(table: pd.DataFrame) -> tuple[str, ...]:
 
 # --------------------------------------------------------------------------- stages
 
-def load(cfg: dict, ctx) -> Cohort:
-    """The user's folder (perfusion.dir) or the synthetic cohort, written once into the run's cache."""
-    if cfg["dir"]:
-        root = Path(cfg["dir"]).expanduser()
+def load(config: dict, ctx) -> Cohort:
+    """The user's folder (cohort.dir) or the synthetic cohort, written once into the run's cache."""
+    cfg, where = config["perfusion_polar"], config["cohort"]
+    if where["dir"]:
+        root = Path(where["dir"]).expanduser()
     else:
-        root = cached_cohort(ctx.cache, int(cfg["n_patients"]), int(cfg["size"]), int(cfg["seed"]), cfg.get("truth"))
-    table = read_cohort(root)
-    paths = dict(zip(table["record_id"], table["map_path"]))
+        root = cached_cohort(ctx.cache, int(cfg["n_patients"]), int(cfg["size"]), int(cfg["seed"]), cfg.get("truth"),
+                             float(cfg["second_scans"]))
+    table = read_cohort(root, allow_outside=bool(where["allow_outside_paths"]), log=ctx.log)
+    paths = dict(zip(table["record_id"], table["map"]))
     return Cohort(table, loader=lambda rid: load_map(paths[rid]), label=LABEL, root=root,
-                  outcomes=outcome_columns(table))
+                  outcomes=outcome_columns(table), targets=TARGETS, level=SCHEMA.level, aggregate=SCHEMA.aggregate)
 
 
 def featurize(cohort: Cohort, ctx) -> Features:
@@ -152,4 +144,4 @@ def featurize(cohort: Cohort, ctx) -> Features:
         for s in range(aha17.N_SEGMENTS):
             table[f"{ch}_map_seg{s + 1:02d}"] = means[:, c, s]
     return Features(table, x={"maps": maps, "segments": means.reshape(len(maps), -1)}, label=LABEL,
-                    meta={"size": maps.shape[-1]})
+                    targets=cohort.targets)

@@ -23,14 +23,14 @@ class PolarResNet(nn.Module):
         import torchvision
 
         if arch not in ARCHS:
-            raise CardioError(f"perfusion.arch must be one of {list(ARCHS)}, got {arch!r}")
+            raise CardioError(f"perfusion_polar.arch must be one of {list(ARCHS)}, got {arch!r}")
         # Real ImageNet weights for users with internet (torchvision downloads and caches them).
         weights = IMAGENET_WEIGHTS[arch] if imagenet and not weights_file else None
         try:
             self.net = getattr(torchvision.models, arch)(weights=weights)
         except Exception as e:  # no network, or a corrupt download
             raise CardioError(f"cannot load ImageNet weights {weights} for {arch}: {e}; "
-                              "set perfusion.imagenet=false to train from scratch") from None
+                              "set perfusion_polar.imagenet=false to train from scratch") from None
         if weights_file:
             load_backbone(self.net, weights_file, arch)
         self.net.fc = nn.Linear(self.net.fc.in_features, n_outputs)
@@ -60,17 +60,17 @@ def load_backbone(net: nn.Module, path: str, arch: str) -> None:
     from cardio.engine import read_weights
 
     p = Path(path).expanduser()
-    state = {k: v for k, v in read_weights(p, "perfusion.weights").items() if not k.startswith("fc.")}
+    state = {k: v for k, v in read_weights(p, "perfusion_polar.weights").items() if not k.startswith("fc.")}
     names = set(net.state_dict())
     missing = sorted(k for k in names - set(state) if not k.startswith("fc."))
     unexpected = sorted(set(state) - names)
     if missing or unexpected:
-        raise CardioError(f"perfusion.weights {p}: does not fit a torchvision {arch} ({len(missing)} missing, "
+        raise CardioError(f"perfusion_polar.weights {p}: does not fit a torchvision {arch} ({len(missing)} missing, "
                           f"{len(unexpected)} unexpected weight(s), e.g. {(missing + unexpected)[0]})")
     try:
         net.load_state_dict(state, strict=False)
     except RuntimeError:  # shapes of another architecture
-        raise CardioError(f"perfusion.weights {p}: weight shapes do not fit a torchvision {arch}") from None
+        raise CardioError(f"perfusion_polar.weights {p}: weight shapes do not fit a torchvision {arch}") from None
 
 
 def weights_source(cfg: dict) -> str:

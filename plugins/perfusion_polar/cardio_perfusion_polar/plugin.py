@@ -8,21 +8,42 @@ from __future__ import annotations
 
 from cardio import PluginInfo, hookimpl, package_defaults
 
+NAMESPACE = "perfusion_polar"
+
+
+def _dotted(node: dict, prefix: str = "") -> list[str]:
+    """Every key of a config section as a dotted name, its sub-sections included."""
+    out = []
+    for key, value in node.items():
+        out.append(f"{prefix}{key}")
+        if isinstance(value, dict):
+            out += _dotted(value, f"{prefix}{key}.")
+    return out
+
+
+def moved_keys(defaults: dict) -> dict[str, str]:
+    """The old `perfusion:` section's keys -> their names now: perfusion.dir is the core's cohort.dir, every other
+    key moved under perfusion_polar. Deepest first, so that the error names the very key; the section itself last."""
+    keys = sorted(_dotted(defaults[NAMESPACE]), key=lambda k: -k.count("."))
+    return {"perfusion.dir": "cohort.dir", **{f"perfusion.{k}": f"{NAMESPACE}.{k}" for k in keys},
+            "perfusion": NAMESPACE}
+
 
 @hookimpl
 def cardio_plugin_info():
+    defaults = package_defaults("cardio_perfusion_polar")
     return PluginInfo(name="perfusion_polar", modality="mpi",
                       description="Rest/stress/flow-reserve polar maps: two-step multitask ResNet for segmental "
                                   "MFR and cardiovascular risk factors (Yeung et al.) vs 17-segment logistic "
                                   "regression",
-                      default_config=package_defaults("cardio_perfusion_polar"))
+                      default_config=defaults, moved_keys=moved_keys(defaults))
 
 
 @hookimpl
 def cardio_load(config, ctx):
     from cardio_perfusion_polar import cohort as polar_cohort
 
-    return polar_cohort.load(config["perfusion"], ctx)
+    return polar_cohort.load(config, ctx)
 
 
 @hookimpl
@@ -36,7 +57,7 @@ def cardio_featurize(cohort, config, ctx):
 def cardio_train(features, train_index, config, ctx):
     from cardio_perfusion_polar import training
 
-    return training.train(features, train_index, config["perfusion"], ctx)
+    return training.train(features, train_index, config["perfusion_polar"], ctx)
 
 
 @hookimpl
@@ -50,7 +71,7 @@ def cardio_predict(model, features, test_index, config, ctx):
 def cardio_export_model(model, config, ctx):
     from cardio_perfusion_polar import bundle
 
-    return bundle.export(model, config["perfusion"])
+    return bundle.export(model, config["perfusion_polar"])
 
 
 @hookimpl

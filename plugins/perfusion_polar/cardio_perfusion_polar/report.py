@@ -15,7 +15,8 @@ RANGES = {"rest": (40, 100, "hot"), "stress": (40, 100, "hot"), "mfr": (1.0, 3.5
 
 
 def mean_maps_figure(maps: np.ndarray, y: np.ndarray):
-    """Mean rest, stress and MFR bull's-eyes of patients with and without impaired MFR (descriptive)."""
+    """Mean rest, stress and MFR bull's-eyes of studies with and without impaired MFR (descriptive; studies
+    without the label are in neither row)."""
     fig, axes = subplots(2, 3, figsize=(10, 6.5), layout="constrained")
     for r, (grp, name) in enumerate(((0, "MFR >= 2.0"), (1, "impaired MFR < 2.0"))):
         for c, ch in enumerate(CHANNELS):
@@ -38,13 +39,16 @@ def segment_error_figure(mae: np.ndarray, size: int):
 
 
 def explain_section(model: PerfusionModel, features: Features, index: np.ndarray, ctx) -> Section:
-    """Mean polar maps by impaired MFR, and the ResNet's per-segment MFR error on the last test fold."""
+    """Mean polar maps by impaired MFR, and the ResNet's per-segment MFR error on the last test fold (over the
+    studies that have that segment's MFR)."""
     maps = features.x["maps"]
     y = features.table["impaired_mfr"].to_numpy()
     figs = [ctx.save_figure(mean_maps_figure(maps, y), "perfusion_bullseye_mean_maps")]
     index = np.asarray(index)
     pred = ctx.engine.predict(model.step1, ctx.engine.ArrayDataset(scaled(maps[index])), ctx)
-    mae = np.abs(pred - features.table[SEGMENT_TASKS].to_numpy()[index]).mean(axis=0)
+    err = np.abs(pred - features.table[SEGMENT_TASKS].to_numpy(dtype=float)[index])
+    present = ~np.isnan(err)
+    mae = np.where(present, err, 0.0).sum(axis=0) / np.maximum(present.sum(axis=0), 1)
     figs.append(ctx.save_figure(segment_error_figure(mae, maps.shape[-1]), "perfusion_bullseye_mfr_error"))
     h1, h2 = model.history.get("step1") or [], model.history.get("step2") or []
     text = ("Two-step training (last fold): step 1 regressed the 17 segment MFRs for "
@@ -72,7 +76,8 @@ def _auc(y: np.ndarray, score: np.ndarray):
 
 
 def comparison_table(predictions: Predictions) -> pd.DataFrame:
-    """Out-of-fold AUC of each ResNet and its logistic regression per input and risk factor, paired DeLong test.
+    """Out-of-fold AUC of each ResNet and its logistic regression per input and risk factor, paired DeLong test,
+    on the records that have the task (a missing label is left out, never counted as a class).
 
     Each repeat of a repeated k-fold predicts every patient once: the table is computed per repeat (a
     `repeat` column), never on the pooled duplicates. The DeLong tests of one repeat are one family,
@@ -81,7 +86,7 @@ def comparison_table(predictions: Predictions) -> pd.DataFrame:
     t = predictions.table
     if "repeat" not in t.columns:
         t = t.assign(repeat=0)
-    t = t[t["kind"] == "binary"]
+    t = t[(t["kind"] == "binary") & t["y_true"].notna()]
     pairs = [(RESNET, LOGISTIC)] + [(m, "logistic-" + m.removeprefix("resnet-")) for m in sorted(set(t["model"]))
                                     if m.startswith("resnet-") and m != RESNET]
     rows = []
@@ -127,7 +132,7 @@ def repeats_summary(predictions: Predictions) -> pd.DataFrame | None:
     if "repeat" not in t.columns or t["repeat"].nunique() < 2:
         return None
     rows = []
-    for (model, task), g in t[t["kind"] == "binary"].groupby(["model", "task"], sort=True):
+    for (model, task), g in t[(t["kind"] == "binary") & t["y_true"].notna()].groupby(["model", "task"], sort=True):
         per = [stats.delong_ci(r["y_true"].to_numpy(), r["y_score"].to_numpy()) for _, r in g.groupby("repeat")
                if 0 < r["y_true"].sum() < len(r)]
         if not per:
@@ -151,9 +156,9 @@ CIRCULARITY = ("Circularity: impaired MFR (global MFR < 2.0) is read almost dire
 def evaluate_section(predictions: Predictions, config: dict | None = None) -> Section:
     """ResNet vs 17-segment logistic regression per input and risk factor, and the segment-MFR error of both
     regressions; the synthetic cohort's planted effects and the backbone's weights are stated."""
-    cfg = (config or {}).get("perfusion", {})
+    cfg = (config or {}).get("perfusion_polar", {})
     t = predictions.table
-    reg = t[t["kind"] == "regression"]
+    reg = t[(t["kind"] == "regression") & t["y_true"].notna()]
     mae = reg.assign(err=(reg["y_score"] - reg["y_true"]).abs()).groupby("model")["err"].mean()
     n_repeats = int(t["repeat"].nunique()) if "repeat" in t.columns else 1
     text = ("Comparison on predictions for patients outside each model's training rows (out-of-fold, or the "
@@ -171,7 +176,7 @@ def evaluate_section(predictions: Predictions, config: dict | None = None) -> Se
                  "SD and range of their AUCs; no test or bootstrap runs on the pooled duplicates.")
     if cfg:
         text += f" Backbone weights: {weights_source(cfg)}."
-        if not cfg.get("dir"):
+        if not (config or {}).get("cohort", {}).get("dir"):
             text += " Cohort: synthetic; " + truth_text(cfg.get("truth")) + "."
     tables = {"AUC per input and risk factor (out-of-fold, DeLong, Holm)": comparison_table(predictions)}
     summary = repeats_summary(predictions)

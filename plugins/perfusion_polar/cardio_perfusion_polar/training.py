@@ -9,6 +9,11 @@ regression of the segment MFRs, both on the 51 segment means (17 segments x rest
 With `separate_inputs` (rest, stress, mfr), Yeung et al.'s per-input models are fitted beside the joint
 one: the same two steps on one map (copied into the three input planes) and a logistic regression on
 that map's 17 segment means.
+
+Targets may be missing (NaN) study by study: a missing segment MFR or risk factor adds nothing to the loss or
+its gradient (cardio.engine.masked_mse, masked_loss), each step fits and validates on the rows that have at
+least one of its targets, every validation score and threshold uses the rows that have that output's target,
+and each logistic regression is fitted on the rows that have its task (the ridge on rows with all 17 MFRs).
 """
 from __future__ import annotations
 
@@ -20,10 +25,9 @@ from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.metrics import roc_auc_score
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
-from torch import nn
 
 from cardio import CardioError, Features, Predictions, inner_split
-from cardio.engine import cpu_threads
+from cardio.engine import cpu_threads, masked_loss, masked_mse
 from cardio.stats import choose_threshold
 from cardio_perfusion_polar.model import PolarResNet, scaled, weights_source
 from cardio_perfusion_polar.synthetic import CHANNELS, N_SEGMENTS, RISK_TASKS, SEGMENT_TASKS
@@ -69,14 +73,33 @@ class PerfusionModel:
 
 
 def _neg_mae(y: np.ndarray, out: np.ndarray) -> float:
-    """Step 1's validation score (higher is better)."""
-    return -float(np.mean(np.abs(np.asarray(out) - np.asarray(y))))
+    """Step 1's validation score (higher is better): minus the mean absolute error over the MFRs present."""
+    y = np.asarray(y)
+    err = np.abs(np.asarray(out) - y)[~np.isnan(y)]
+    return -float(err.mean()) if err.size else -np.inf
+
+
+def _both_classes(y: np.ndarray) -> bool:
+    return 0 < y.sum() < len(y)
 
 
 def _mean_auc(y: np.ndarray, out: np.ndarray) -> float:
-    """Step 2's validation score: mean AUC over the outputs that have both classes in the validation rows."""
-    aucs = [roc_auc_score(y[:, j], out[:, j]) for j in range(y.shape[1]) if 0 < y[:, j].sum() < len(y)]
+    """Step 2's validation score: mean AUC over the outputs that have both classes among the rows that have them."""
+    aucs = []
+    for j in range(y.shape[1]):
+        present = ~np.isnan(y[:, j])
+        if _both_classes(y[present, j]):
+            aucs.append(roc_auc_score(y[present, j], out[present, j]))
     return float(np.mean(aucs)) if aucs else 0.0
+
+
+def _with_targets(y: np.ndarray, rows: np.ndarray, step: str | None = None) -> np.ndarray:
+    """The rows that have at least one of a step's targets (the others would add nothing but batch statistics);
+    with `step` (fitting rows), none is one line naming the step."""
+    kept = rows[~np.isnan(y[rows]).all(axis=1)]
+    if step and not len(kept):
+        raise CardioError(f"perfusion {step}: no training record of this fold has any of its targets")
+    return kept
 
 
 def _step_settings(step: dict, n_fit: int) -> dict:
@@ -90,7 +113,7 @@ def _step_settings(step: dict, n_fit: int) -> dict:
 
 
 def train(features: Features, train_index: np.ndarray, cfg: dict, ctx) -> PerfusionModel:
-    """Both ResNet steps and the baselines on the training fold (cfg: the `perfusion` section)."""
+    """Both ResNet steps and the baselines on the training fold (cfg: the `perfusion_polar` section)."""
     with cpu_threads(cfg.get("cpu_threads"), ctx.device):
         return _train(features, train_index, cfg, ctx)
 
@@ -99,7 +122,8 @@ def _check_inputs(cfg: dict) -> list[str]:
     separate = list(cfg.get("separate_inputs") or [])
     bad = [c for c in separate if c not in CHANNELS]
     if bad or len(set(separate)) != len(separate):
-        raise CardioError(f"perfusion.separate_inputs must list distinct maps of {list(CHANNELS)}, got {separate}")
+        raise CardioError(f"perfusion_polar.separate_inputs must list distinct maps of {list(CHANNELS)}, "
+                          f"got {separate}")
     return separate
 
 
@@ -123,7 +147,7 @@ def _train(features: Features, train_index: np.ndarray, cfg: dict, ctx) -> Perfu
                      "thresholds": {**{k.replace("resnet/", f"resnet-{ch}/"): v for k, v in thr.items()},
                                     **{k.replace("logistic/", f"logistic-{ch}/"): v for k, v in logit_thr.items()}}}
     return PerfusionModel(step1, step2, baselines, {**thresholds, **base_thresholds},
-                          table["patient_id"].iloc[train_index].astype(str).tolist(), history,
+                          list(dict.fromkeys(table["patient_id"].iloc[train_index].astype(str))), history,
                           separate=extra, weights=weights_source(cfg))
 
 
@@ -135,56 +159,66 @@ def _two_steps(x: np.ndarray, y_seg: np.ndarray, y_risk: np.ndarray, fit_rows: n
     torch.manual_seed(int(ctx.seed))
     step1 = PolarResNet(cfg["arch"], N_SEGMENTS, bool(cfg["imagenet"]), cfg.get("weights"))
     step1.freeze(list(cfg["freeze"]))
-    r1 = E.fit(step1, E.ArrayDataset(x[fit_rows], y_seg[fit_rows]), E.ArrayDataset(x[val_rows], y_seg[val_rows]),
-               ctx, name=f"{tag}-step1-mfr", settings=_step_settings(cfg["step1"], len(fit_rows)),
-               loss_fn=nn.MSELoss(), metric=_neg_mae)
+    fit1, val1 = _with_targets(y_seg, fit_rows, "step 1 (segment MFRs)"), _with_targets(y_seg, val_rows)
+    r1 = E.fit(step1, E.ArrayDataset(x[fit1], y_seg[fit1]), E.ArrayDataset(x[val1], y_seg[val1]),
+               ctx, name=f"{tag}-step1-mfr", settings=_step_settings(cfg["step1"], len(fit1)),
+               loss_fn=masked_mse, metric=_neg_mae)
     step1 = r1.model
     # Step 2: the backbone starts from step 1's weights, a new head learns the risk factors.
     step2 = PolarResNet(cfg["arch"], N_SEGMENTS, False)
     step2.load_state_dict({k: v.detach().cpu().clone() for k, v in step1.state_dict().items()})
     step2.new_head(len(RISK_TASKS))
     step2.freeze(list(cfg["freeze"]))
-    val_set = E.ArrayDataset(x[val_rows], y_risk[val_rows])
-    r2 = E.fit(step2, E.ArrayDataset(x[fit_rows], y_risk[fit_rows]), val_set, ctx, name=f"{tag}-step2-risk",
-               settings=_step_settings(cfg["step2"], len(fit_rows)), metric=_mean_auc)
+    fit2, val2 = _with_targets(y_risk, fit_rows, "step 2 (risk outputs)"), _with_targets(y_risk, val_rows)
+    val_set = E.ArrayDataset(x[val2], y_risk[val2])
+    r2 = E.fit(step2, E.ArrayDataset(x[fit2], y_risk[fit2]), val_set, ctx, name=f"{tag}-step2-risk",
+               settings=_step_settings(cfg["step2"], len(fit2)), loss_fn=masked_loss, metric=_mean_auc)
     step2 = r2.model
     thresholds = _resnet_thresholds(step2, val_set, ctx)
     return step1.cpu().eval(), step2.cpu().eval(), thresholds, {"step1": r1.history, "step2": r2.history}
 
 
 def _resnet_thresholds(step2: PolarResNet, val_set, ctx) -> dict[str, float]:
-    """Youden thresholds of the risk outputs on the inner validation rows (training data, never the test fold)."""
-    prob = ctx.engine.predict_proba(step2, val_set, ctx)
+    """Youden thresholds of the risk outputs on the inner validation rows that have the task (training data,
+    never the test fold); 0.5 where those rows hold one class."""
+    prob = ctx.engine.predict_proba(step2, val_set, ctx) if len(val_set) else np.zeros((0, len(RISK_TASKS)))
     thresholds = {}
     for j, task in enumerate(RISK_TASKS):
-        yv = val_set.y[:, j]
-        thresholds[f"resnet/{task}"] = choose_threshold(yv, prob[:, j], "youden") if 0 < yv.sum() < len(yv) else 0.5
+        present = ~np.isnan(val_set.y[:, j])
+        yv, pv = val_set.y[present, j], prob[present, j]
+        thresholds[f"resnet/{task}"] = choose_threshold(yv, pv, "youden") if _both_classes(yv) else 0.5
     return thresholds
 
 
 def _fit_baselines(seg_x: np.ndarray, y_seg: np.ndarray, y_risk: np.ndarray, train_index: np.ndarray,
                    c: float, ridge: bool = True) -> tuple[dict, dict[str, float]]:
-    """Logistic regression per risk factor (Youden threshold on its training scores) and a ridge of the MFRs."""
+    """Logistic regression per risk factor on the training rows that have it (Youden threshold on its training
+    scores) and a ridge of the MFRs on the training rows that have all 17."""
     baselines, thresholds = {}, {}
     for j, task in enumerate(RISK_TASKS):
-        yt = y_risk[train_index, j]
-        if not 0 < yt.sum() < len(yt):
+        rows = train_index[~np.isnan(y_risk[train_index, j])]
+        yt = y_risk[rows, j]
+        if not _both_classes(yt):
             which = "positive" if yt.sum() else "negative"
             raise CardioError(f"perfusion task {task!r}: a training fold holds only {which} cases"
-                              f"  ({len(yt)} patients); use fewer cv.folds or a cohort with both classes")
+                              f"  ({len(yt)} records with the task); use fewer cv.folds or a cohort with both classes")
         lr = make_pipeline(StandardScaler(), LogisticRegression(C=c, max_iter=5000))
-        lr.fit(seg_x[train_index], yt)
+        lr.fit(seg_x[rows], yt)
         baselines[task] = lr
-        thresholds[f"logistic/{task}"] = choose_threshold(yt, lr.predict_proba(seg_x[train_index])[:, 1], "youden")
+        thresholds[f"logistic/{task}"] = choose_threshold(yt, lr.predict_proba(seg_x[rows])[:, 1], "youden")
     if not ridge:
         return baselines, thresholds
-    baselines["mfr_segments"] = make_pipeline(StandardScaler(), Ridge(alpha=1.0)).fit(seg_x[train_index],
-                                                                                       y_seg[train_index])
+    rows = train_index[~np.isnan(y_seg[train_index]).any(axis=1)]
+    if not len(rows):
+        raise CardioError("perfusion task 'mfr_segments': no record of a training fold has all 17 segment MFRs "
+                          "(the ridge baseline needs some)")
+    baselines["mfr_segments"] = make_pipeline(StandardScaler(), Ridge(alpha=1.0)).fit(seg_x[rows], y_seg[rows])
     return baselines, thresholds
 
 
 def predict(model: PerfusionModel, features: Features, test_index: np.ndarray, ctx) -> Predictions:
-    """Predictions: 17 segment MFRs (regression) and six binary tasks, ResNet and 17-segment baselines."""
+    """Predictions: 17 segment MFRs (regression) and six binary tasks, ResNet and 17-segment baselines, one row
+    per test record; y_true is NaN where the record lacks that target."""
     table = features.table.iloc[test_index]
     E = ctx.engine
     maps = features.x["maps"][test_index]

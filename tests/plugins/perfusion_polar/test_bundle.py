@@ -16,8 +16,9 @@ from cardio.testing import invoke, pooled, read_metrics, run_plugin
 from cardio_perfusion_polar import bundle
 from cardio_perfusion_polar.synthetic import RISK_TASKS, synthesize, write_cohort
 
-TINY = ["perfusion.n_patients=48", "perfusion.size=32", "perfusion.step1.epochs=1", "perfusion.step2.epochs=1",
-        "perfusion.cpu_threads=1", "cv.folds=2", "stats.n_resamples=100", "explain=false"]
+TINY = ["perfusion_polar.n_patients=48", "perfusion_polar.size=32", "perfusion_polar.step1.epochs=1",
+        "perfusion_polar.step2.epochs=1", "perfusion_polar.cpu_threads=1", "cv.folds=2", "stats.n_resamples=100",
+        "explain=false"]
 
 
 def test_site_a_model_predicts_site_b(tmp_path, one_thread):
@@ -26,9 +27,9 @@ def test_site_a_model_predicts_site_b(tmp_path, one_thread):
     assert info["plugin"] == "perfusion_polar" and info["n_patients"] == 48
     assert state.params["risk_tasks"] == list(RISK_TASKS) and set(state.params["thresholds"]) == {
         f"{m}/{t}" for m in ("resnet", "logistic") for t in RISK_TASKS}
-    assert cfg["perfusion"]["n_patients"] == 48
+    assert cfg["perfusion_polar"]["n_patients"] == 48
     # import then export gives back every array, bit for bit: nothing is lost on the way
-    again = bundle.export(bundle.load(state), cfg["perfusion"])
+    again = bundle.export(bundle.load(state), cfg["perfusion_polar"])
     assert set(again.tensors) == set(state.tensors)
     for name, value in again.tensors.items():
         assert np.array_equal(torch.as_tensor(value).numpy(), state.tensors[name].numpy()), name

@@ -1,4 +1,4 @@
-"""The perfusion cohort: AHA segments from cardio.aha17, the synthetic cohort in the cache, the loader's checks."""
+"""The perfusion cohort: AHA segments from cardio.aha17, the synthetic cohort in the cache, the schema's checks."""
 from __future__ import annotations
 
 import pytest
@@ -6,8 +6,11 @@ import pytest
 pytest.importorskip("cardio_perfusion_polar")
 
 import numpy as np
+import pandas as pd
 
 from cardio import Cache, CardioError, aha17
+from cardio.cohort import CohortProblems
+from cardio.testing import plugin_config
 from cardio_perfusion_polar import cohort, synthetic
 
 
@@ -58,8 +61,10 @@ def test_the_cached_cohort_follows_the_segment_model(tmp_path, monkeypatch):
 
 def test_featurize_adds_segment_columns_and_declares_outcomes(ctx, tmp_path):
     root = synthetic.cached_cohort(ctx.cache, 20, 24, seed=2)
-    loaded = cohort.load({"dir": str(root), "n_patients": 0, "size": 0, "seed": 0}, ctx)
-    assert loaded.label == "impaired_mfr" and len(loaded) == 20
+    loaded = cohort.load(plugin_config("perfusion_polar", [f"cohort.dir={root}"]), ctx)
+    assert loaded.label == "impaired_mfr" and len(loaded) == 20 and loaded.level == "record"
+    assert loaded.targets == ("impaired_mfr", "sex_male", "smoking", "hypertension", "dyslipidemia", "diabetes",
+                              *synthetic.SEGMENT_TASKS)
     assert {"mfr_seg01", "global_mfr", "sex_male", "diabetes"} <= set(loaded.outcomes)
     assert "impaired_mfr" not in loaded.outcomes and "age" not in loaded.outcomes
     feats = cohort.featurize(loaded, ctx)
@@ -84,5 +89,51 @@ def test_bad_maps_and_labels_are_clear_errors(tmp_path):
         cohort.load_map(tmp_path / "missing.npy")
     (tmp_path / "c").mkdir()
     (tmp_path / "c" / "labels.csv").write_text("patient_id,sex_male\nA,1\n")
-    with pytest.raises(CardioError, match="labels.csv.*missing"):
+    with pytest.raises(CohortProblems, match="labels.csv.*lacks column.*mfr_seg01"):
         cohort.read_cohort(tmp_path / "c")
+
+
+def _cohort(tmp_path) -> pd.DataFrame:
+    """12 synthetic patients, about half with a second study, written to tmp_path/c."""
+    table, maps = synthetic.synthesize(12, 16, seed=4, second_scans=0.5)
+    synthetic.write_cohort(table, maps, tmp_path / "c")
+    return table
+
+
+def test_second_studies_are_records_of_the_same_patient(tmp_path):
+    """A second rest/stress study of a patient is its own record (and map); the patient groups both."""
+    written = _cohort(tmp_path)
+    table = cohort.read_cohort(tmp_path / "c")
+    assert len(table) == len(written) > 12 and table["patient_id"].nunique() == 12
+    second = table[table["study_id"].str.endswith("-2")]
+    assert len(second) and (second["record_id"] == second["study_id"]).all()
+    assert all(p.endswith(f"maps/{r}.npy") for p, r in zip(table["map"], table["record_id"]))
+    again = table[table["patient_id"] == second["patient_id"].iloc[0]]
+    assert len(again) == 2 and again["sex_male"].nunique() == 1  # one patient's risk factors, two studies
+
+
+def test_impaired_mfr_is_derived_only_from_all_17_segments(tmp_path):
+    written = _cohort(tmp_path)
+    csv = pd.read_csv(tmp_path / "c" / "labels.csv").drop(columns=["impaired_mfr"])
+    csv.loc[0, "mfr_seg05"] = None  # one segment not measured: the label is missing, not guessed
+    csv.to_csv(tmp_path / "c" / "labels.csv", index=False)
+    table = cohort.read_cohort(tmp_path / "c")
+    assert np.isnan(table["impaired_mfr"].iloc[0]) and np.isnan(table["mfr_seg05"].iloc[0])
+    np.testing.assert_array_equal(table["impaired_mfr"].iloc[1:], written["impaired_mfr"].iloc[1:])
+
+
+def test_every_problem_of_labels_csv_at_once(tmp_path):
+    """Typing, ranges and the plugin's own check (both classes per task) in one list, each naming its line
+    and column; empty targets are missing values, not problems."""
+    _cohort(tmp_path)
+    csv = pd.read_csv(tmp_path / "c" / "labels.csv", dtype=str)
+    csv.loc[1, "smoking"] = "2"
+    csv.loc[2, "mfr_seg03"] = "-1"
+    csv.loc[3, "hypertension"] = None
+    csv["diabetes"] = "0"
+    csv.to_csv(tmp_path / "c" / "labels.csv", index=False)
+    with pytest.raises(CohortProblems) as e:
+        cohort.read_cohort(tmp_path / "c")
+    found = {(p.line, p.column) for p in e.value.problems}
+    assert found == {(None, "diabetes"), (3, "smoking"), (4, "mfr_seg03")}, e.value.problems
+    assert "both classes" in str(e.value.problems[0])

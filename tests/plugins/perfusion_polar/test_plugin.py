@@ -14,16 +14,21 @@ import pandas as pd
 from cardio.testing import invoke, pooled, read_metrics, run_plugin
 from cardio_perfusion_polar import plugin
 
-TINY = ["perfusion.n_patients=36", "perfusion.size=32", "perfusion.step1.epochs=1", "perfusion.step2.epochs=1",
-        "perfusion.cpu_threads=1", "cv.folds=2", "stats.n_resamples=100"]
+TINY = ["perfusion_polar.n_patients=36", "perfusion_polar.size=32", "perfusion_polar.step1.epochs=1",
+        "perfusion_polar.step2.epochs=1", "perfusion_polar.cpu_threads=1", "cv.folds=2", "stats.n_resamples=100"]
 
 
 def test_plugin_info_and_documented_config():
     info = plugin.cardio_plugin_info()
     assert info.name == "perfusion_polar" and info.modality == "mpi"
     cfg = info.default_config
-    assert cfg["perfusion"]["arch"] == "resnet18" and cfg["perfusion"]["n_patients"] == 240
-    assert cfg["profiles"]["paper"]["perfusion"]["arch"] == "resnet50" and "task" not in cfg
+    assert cfg["perfusion_polar"]["arch"] == "resnet18" and cfg["perfusion_polar"]["n_patients"] == 240
+    assert cfg["profiles"]["paper"]["perfusion_polar"]["arch"] == "resnet50" and "task" not in cfg
+    # one namespace named after the plugin; the cohort folder is the core's cohort.dir
+    assert set(cfg) == {"perfusion_polar", "profiles"} and "dir" not in cfg["perfusion_polar"]
+    assert all(set(p) <= {"perfusion_polar", "cv"} for p in cfg["profiles"].values())
+    assert info.moved_keys["perfusion.dir"] == "cohort.dir" and info.moved_keys["perfusion"] == "perfusion_polar"
+    assert info.moved_keys["perfusion.step1.epochs"] == "perfusion_polar.step1.epochs"
     # every key of the shipped config carries a comment (on its line or the line above)
     lines = (Path(plugin.__file__).parent / "config.yaml").read_text().split("profiles:")[0].splitlines()
     undocumented = [ln for prev, ln in zip([""] + lines, lines)
@@ -88,5 +93,5 @@ def test_paper_profile_settings():
     """profile=paper: ResNet-50, the published 851/93 holdout of 944 patients, and the per-input models."""
     paper = plugin.cardio_plugin_info().default_config["profiles"]["paper"]
     assert paper["cv"] == {"method": "holdout", "ratios": [851, 0, 93]}
-    assert paper["perfusion"]["n_patients"] == 944 and paper["perfusion"]["arch"] == "resnet50"
-    assert paper["perfusion"]["separate_inputs"] == ["rest", "stress", "mfr"]
+    assert paper["perfusion_polar"]["n_patients"] == 944 and paper["perfusion_polar"]["arch"] == "resnet50"
+    assert paper["perfusion_polar"]["separate_inputs"] == ["rest", "stress", "mfr"]

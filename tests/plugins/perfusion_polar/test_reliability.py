@@ -1,4 +1,5 @@
-"""Bad polar-map cohorts: one error naming the file, never a traceback or a read outside the cohort folder."""
+"""Bad polar-map cohorts: one error naming the file (and the line and column of labels.csv), never a traceback or a
+read outside the cohort folder."""
 from __future__ import annotations
 
 import pickle
@@ -33,13 +34,22 @@ def _csv(d: Path, edit) -> None:
     edit(table).to_csv(d / "labels.csv", index=False)
 
 
+def _map_column(value: str):
+    """labels.csv gets a `map` column naming the default files, and `value` in its first row."""
+    return lambda d: _csv(d, lambda t: t.assign(map=[value] + [f"maps/{p}.npy" for p in t["patient_id"][1:]]))
+
+
 CASES = [
-    # patient ids name the map files: maps/<patient_id>.npy
-    ("patient-id-escapes", lambda d: _csv(d, lambda t: _first(t, "patient_id", "../../x")), "not a plain file name"),
-    ("patient-id-absolute", lambda d: _csv(d, lambda t: _first(t, "patient_id", "/etc/passwd")),
-     "not a plain file name"),
-    ("patient-id-empty", lambda d: _csv(d, lambda t: _first(t, "patient_id", None)), "lack a patient_id"),
-    ("patient-id-duplicated", lambda d: _csv(d, lambda t: pd.concat([t, t.iloc[:1]])), "duplicated patient_id"),
+    # the maps' paths: maps/<record_id>.npy by default (the record is the patient here), or the `map` column;
+    # whichever names them, they stay inside the cohort folder (cohort.allow_outside_paths is off)
+    ("patient-id-escapes", lambda d: _csv(d, lambda t: _first(t, "patient_id", "../../x")),
+     "outside the cohort folder"),
+    ("patient-id-absolute", lambda d: _csv(d, lambda t: _first(t, "patient_id", "/etc/passwd")), "not a file"),
+    ("map-column-escapes", _map_column("../x.npy"), "'map': names '../x.npy', outside the cohort folder"),
+    ("map-column-absolute", _map_column("/etc/passwd"), "'map': names '/etc/passwd', outside the cohort folder"),
+    ("patient-id-empty", lambda d: _csv(d, lambda t: _first(t, "patient_id", None)), "'patient_id': is empty"),
+    # a repeated row is a second record of the patient (record_id PF0001#2), whose map is not there
+    ("patient-id-duplicated", lambda d: _csv(d, lambda t: pd.concat([t, t.iloc[:1]])), "PF0001#2"),
     # the maps
     ("map-pickled", lambda d: _first_map(d).write_bytes(pickle.dumps({"a": 1})), ".npy"),
     ("map-object-array", lambda d: np.save(_first_map(d), np.array([{"a": 1}], dtype=object), allow_pickle=True),
@@ -52,23 +62,28 @@ CASES = [
     ("map-not-square", lambda d: np.save(_first_map(d), np.zeros((3, 32, 24))), "must have shape (3, N, N)"),
     ("map-other-size", lambda d: np.save(sorted((d / "maps").glob("*.npy"))[1], np.ones((3, 16, 16))), ".npy"),
     ("map-nan", lambda d: np.save(_first_map(d), np.full((3, 32, 32), np.nan)), "NaN"),
-    ("map-missing", lambda d: _first_map(d).unlink(), "not found"),
-    # labels.csv
+    ("map-missing", lambda d: _first_map(d).unlink(), "'map': names maps/PF0001, which is not a file"),
+    # labels.csv (an empty target cell is a missing label, not a problem)
     ("labels-missing-column", lambda d: _csv(d, lambda t: t.drop(columns=["mfr_seg05"])), "mfr_seg05"),
-    ("labels-risk-not-binary", lambda d: _csv(d, lambda t: t.assign(smoking=2)), "'smoking' must be 0/1"),
-    ("labels-risk-text", lambda d: _csv(d, lambda t: _first(t, "diabetes", "yes")), "'diabetes' must be 0/1"),
+    ("labels-risk-not-binary", lambda d: _csv(d, lambda t: t.assign(smoking=2)), "must be 0/1 (or yes/no), found '2'"),
+    ("labels-risk-text", lambda d: _csv(d, lambda t: _first(t, "diabetes", "maybe")), "'diabetes': must be 0/1"),
     ("labels-label-not-binary", lambda d: _csv(d, lambda t: _first(t, "impaired_mfr", 2)), "'impaired_mfr'"),
-    ("labels-risk-constant", lambda d: _csv(d, lambda t: t.assign(diabetes=0)), "'diabetes' is 0 for every patient"),
+    ("labels-risk-constant", lambda d: _csv(d, lambda t: t.assign(diabetes=0)),
+     "'diabetes': the column is 0 in every one of its 24 row(s)"),
+    ("labels-risk-all-missing", lambda d: _csv(d, lambda t: t.assign(smoking=None)),
+     "'smoking': the column has no value in any row"),
     ("labels-label-constant", lambda d: _csv(d, lambda t: t.assign(impaired_mfr=1)),
-     "'impaired_mfr' is 1 for every patient"),
+     "'impaired_mfr': the column is 1 in every"),
     ("labels-label-computed-constant",
      lambda d: _csv(d, lambda t: t.drop(columns=["impaired_mfr"]).assign(**{f"mfr_seg{i:02d}": 3.0
                                                                              for i in range(1, 18)})),
-     "impaired_mfr (mean segment MFR < 2.0) is 0 for every patient"),
-    ("labels-mfr-text", lambda d: _csv(d, lambda t: _first(t, "mfr_seg01", "high")), "mfr_seg01"),
-    ("labels-mfr-inf", lambda d: _csv(d, lambda t: _first(t, "mfr_seg01", np.inf)), "mfr_seg01"),
-    ("labels-mfr-missing-value", lambda d: _csv(d, lambda t: _first(t, "mfr_seg01", None)), "mfr_seg01"),
-    ("labels-header-only", lambda d: _csv(d, lambda t: t.iloc[:0]), "no patients"),
+     "impaired_mfr (derived: mean of the 17 segment MFRs < 2.0) is 0 in every"),
+    ("labels-mfr-text", lambda d: _csv(d, lambda t: _first(t, "mfr_seg01", "high")),
+     "'mfr_seg01': must be a finite number"),
+    ("labels-mfr-inf", lambda d: _csv(d, lambda t: _first(t, "mfr_seg01", np.inf)),
+     "'mfr_seg01': must be a finite number"),
+    ("labels-mfr-negative", lambda d: _csv(d, lambda t: _first(t, "mfr_seg01", -0.5)), "'mfr_seg01': must be >= 0"),
+    ("labels-header-only", lambda d: _csv(d, lambda t: t.iloc[:0]), "holds no rows"),
     ("labels-empty-file", lambda d: (d / "labels.csv").write_text(""), "labels.csv"),
     ("labels-binary-file", lambda d: (d / "labels.csv").write_bytes(b"\xff\xfe\x00\x01"), "labels.csv"),
     ("labels-missing", lambda d: (d / "labels.csv").unlink(), "labels.csv"),
@@ -81,7 +96,7 @@ def test_bad_polar_map_cohort_is_one_line_and_changes_nothing(good_cohort, tmp_p
     corrupt(d)
     before = checksums(d)
     result = invoke("run", "--plugin", "perfusion_polar", "--out", str(tmp_path / "run"),
-                    "--set", f"perfusion.dir={d}", "--set", f"cache_dir={tmp_path / 'cache'}", "--set", "cv.folds=2")
+                    "--set", f"cohort.dir={d}", "--set", f"cache_dir={tmp_path / 'cache'}", "--set", "cv.folds=2")
     check_refused(result, names)
     assert checksums(d) == before
 

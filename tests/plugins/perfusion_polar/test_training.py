@@ -9,6 +9,7 @@ import numpy as np
 import torch
 
 from cardio import CardioError
+from cardio.testing import plugin_config
 from cardio_perfusion_polar import cohort, synthetic, training
 from cardio_perfusion_polar.model import PolarResNet
 
@@ -16,6 +17,12 @@ CFG = {"arch": "resnet18", "imagenet": False, "freeze": [], "val_fraction": 0.25
        "cpu_threads": 1,
        "step1": {"epochs": 1, "batch_size": 8, "lr": 1e-3, "patience": 0},
        "step2": {"epochs": 1, "batch_size": 8, "lr": 0.0, "weight_decay": 0.0, "patience": 0}}
+
+
+def _features(ctx, n: int):
+    """Features of a synthetic cohort of n patients (maps 32 x 32), read through the plugin's cohort stage."""
+    root = synthetic.cached_cohort(ctx.cache, n, 32, seed=1)
+    return cohort.featurize(cohort.load(plugin_config("perfusion_polar", [f"cohort.dir={root}"]), ctx), ctx)
 
 
 def test_resnet_outputs_and_architectures(one_thread):
@@ -33,8 +40,7 @@ def test_resnet_outputs_and_architectures(one_thread):
 
 
 def test_two_step_training_and_predictions(ctx, tmp_path, one_thread):
-    root = synthetic.cached_cohort(ctx.cache, 40, 32, seed=1)
-    feats = cohort.featurize(cohort.load({"dir": str(root)}, ctx), ctx)
+    feats = _features(ctx, 40)
     train, test = np.arange(30), np.arange(30, 40)
     ctx.fold = "fold0"
     model = training.train(feats, train, CFG, ctx)
@@ -58,7 +64,7 @@ def test_two_step_training_and_predictions(ctx, tmp_path, one_thread):
     assert set(pred["patient_id"]) == set(feats.table["patient_id"].iloc[test])
     # the regression targets are the cohort's segment MFRs (labels.csv), not the map's segment means
     seg = reg[(reg["model"] == "ridge-17seg") & (reg["task"] == "mfr_seg01")].sort_values("record_id")
-    labels = cohort.read_cohort(root).set_index("record_id")["mfr_seg01"]
+    labels = cohort.read_cohort(synthetic.cached_cohort(ctx.cache, 40, 32, seed=1)).set_index("record_id")["mfr_seg01"]
     np.testing.assert_allclose(seg["y_true"], labels.loc[seg["record_id"]].to_numpy())
 
 
@@ -69,8 +75,7 @@ def test_separate_input_models_see_one_map(ctx, one_thread):
                                                                                               maps[:, 0] / 100)
     seg = np.arange(2 * 51).reshape(2, 51)
     np.testing.assert_array_equal(training.channel_segments(seg, "mfr"), seg[:, 34:])
-    root = synthetic.cached_cohort(ctx.cache, 24, 32, seed=1)
-    feats = cohort.featurize(cohort.load({"dir": str(root)}, ctx), ctx)
+    feats = _features(ctx, 24)
     ctx.fold = "fold0"
     model = training.train(feats, np.arange(18), {**CFG, "separate_inputs": ["rest"]}, ctx)
     assert set(model.separate) == {"rest"} and model.weights.endswith("(no ImageNet weights)")
@@ -114,3 +119,33 @@ def test_backbone_weights_from_a_file(tmp_path, one_thread):
         PolarResNet("resnet18", 17, weights_file=str(tmp_path / "bad.pth"))
     with pytest.raises(CardioError, match="missing.pth: file not found"):
         PolarResNet("resnet18", 17, weights_file=str(tmp_path / "missing.pth"))
+
+
+def test_missing_targets_are_left_out_of_every_fit(ctx, one_thread):
+    """A missing risk factor or segment MFR (NaN) adds nothing to either step's loss (the weights stay finite:
+    an unmasked NaN target would make them NaN), each logistic regression is the fit on the rows that have its
+    task, the ridge the fit on rows with all 17 MFRs, and predictions keep the missing y_true as NaN."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    feats = _features(ctx, 40)
+    t = feats.table
+    rng = np.random.default_rng(0)
+    t.loc[rng.random(len(t)) < 0.35, "smoking"] = np.nan
+    t.loc[[0, 5], synthetic.SEGMENT_TASKS] = np.nan
+    t.loc[7, "mfr_seg02"] = np.nan
+    train = np.arange(30)
+    ctx.fold = "fold0"
+    model = training.train(feats, train, {**CFG, "step2": {**CFG["step2"], "lr": 1e-3}}, ctx)
+    for net in (model.step1, model.step2):
+        assert all(torch.isfinite(p).all() for p in net.parameters())
+    rows = train[t["smoking"].notna().to_numpy()[train]]
+    expect = make_pipeline(StandardScaler(), LogisticRegression(C=1.0, max_iter=5000))
+    expect.fit(feats.x["segments"][rows], t["smoking"].to_numpy()[rows])
+    np.testing.assert_allclose(model.baselines["smoking"][-1].coef_, expect[-1].coef_)
+    assert model.baselines["mfr_segments"][0].n_samples_seen_ == 27  # 30 training rows, 3 lack an MFR
+    pred = training.predict(model, feats, np.arange(30, 40), ctx).table
+    smoking = pred[(pred["task"] == "smoking") & (pred["model"] == "resnet-polar")]
+    assert smoking["y_true"].isna().sum() == t["smoking"].iloc[30:].isna().sum()
+    assert smoking["y_score"].notna().all()
