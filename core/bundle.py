@@ -133,6 +133,47 @@ def _json(path: Path) -> Any:
         raise CardioError(f"{path} is not valid JSON (damaged, or not written by cardio)") from None
 
 
+def _content(value: Any) -> bytes:
+    """The bytes a feature value stands for: an array's, or a cached file's when the value names one."""
+    if isinstance(value, np.ndarray) and value.dtype.kind in "biuf":
+        return np.ascontiguousarray(value).tobytes()
+    if isinstance(value, (str, Path)) and Path(value).is_file():
+        return Path(value).read_bytes()
+    return repr(value).encode()
+
+
+def fingerprints(features, salt: str) -> dict[str, list[str]]:
+    """Salted digests of every record's id and of its features' content (16 hex digits each).
+
+    A bundle keeps those of its training records, so that `cardio predict` can tell a new cohort that shares
+    records with the training one, by id or by content, without the bundle holding any id.
+    """
+    x = features.x if isinstance(features.x, dict) else {"x": features.x}
+    ids = features.table["record_id"].astype(str).to_numpy()
+    content: dict[str, hashlib._Hash] = {}
+    for i, rid in enumerate(ids):
+        h = content.setdefault(rid, hashlib.sha256(salt.encode()))
+        for name in sorted(x):
+            arr = x[name]
+            if arr is not None and not isinstance(arr, (str, Path)) and len(arr) == len(ids):
+                h.update(_content(arr[i]))
+
+    def digest(text: str) -> str:
+        return hashlib.sha256((salt + text).encode()).hexdigest()[:16]
+
+    return {"ids": sorted({digest(r) for r in ids}), "content": sorted(h.hexdigest()[:16] for h in content.values())}
+
+
+def overlap(features, stored: dict) -> dict[str, int]:
+    """Records of `features` whose id or content matches the training records' fingerprints in a bundle."""
+    if not stored or "salt" not in stored:
+        return {}
+    mine = fingerprints(features, stored["salt"])
+    by_id = len(set(mine["ids"]) & set(stored.get("ids", [])))
+    by_content = len(set(mine["content"]) & set(stored.get("content", [])))
+    return {"records": len(mine["ids"]), "same_id": by_id, "same_content": by_content}
+
+
 def key_path(run_dir: Path) -> Path:
     """Where report.keep_key writes the pseudonym key of a run or prediction: <folder>.key.csv beside it."""
     return Path(run_dir).parent / f"{Path(run_dir).name}.key.csv"

@@ -356,7 +356,7 @@ def _final_model(pm, plugin: str, loaded: plugins.Loaded, features: Features, pr
     if why:
         ctx.log.info("final model not fitted: %s", why)
         return None
-    every = np.arange(len(features))
+    every = features.trainable(np.arange(len(features)))  # rows with a target: the folds' rule
     ctx.log.info("final model: fitting on all %d rows (%d patients)", len(every),
                  features.table["patient_id"].nunique())
     ctx.fold, ctx.val_index = "final", np.array([], dtype=int)  # its checkpoints and history are tagged final-<name>
@@ -368,15 +368,39 @@ def _final_model(pm, plugin: str, loaded: plugins.Loaded, features: Features, pr
                         "cardio_export_model", plugin)
     finally:
         ctx.fold = None
-    fitted = {"n_rows": int(len(every)), "n_patients": int(features.table["patient_id"].nunique()),
+    fitted = {"n_rows": int(len(every)), "n_patients": int(features.table["patient_id"].iloc[every].nunique()),
               "n_records": int(len(cohort)), "label": cohort.label, "bundle": "model"}
     if ctx.is_main:
+        import secrets
+
+        salt = secrets.token_hex(16)
         meta = {"plugin": plugin, "plugin_version": loaded.versions.get(plugin, "?"),
                 "cardio_version": cardio.__version__, "versions": _versions(plugin, loaded), "seed": ctx.seed,
-                "git_commit": _git_commit(), **fitted}
+                "git_commit": _git_commit(), "run": ctx.out_dir.name, **fitted,
+                "training_fingerprints": {"salt": salt, **bundle.fingerprints(features, salt)}}
         path = bundle.write(ctx.out_dir, state, cfg, meta)
         ctx.log.info("final model exported: %s (cardio predict --model %s --cohort PATH)", path, ctx.out_dir)
     return fitted
+
+
+def _about_model(plugin: str, info: dict, run_dir: Path, cfg: dict, meta: dict, n_labelled: int, shared: dict,
+                 external: bool) -> Section:
+    """The first section of a prediction's report: which model, trained where and when, applied to which cohort."""
+    trained = (f"The final model of {plugin} run `{info.get('run') or run_dir.name}` "
+               f"(plugin {info.get('plugin_version')}, cardio {info.get('cardio_version')}, exported "
+               f"{info.get('created')}), fitted on all {info.get('n_patients')} patients of its cohort after "
+               f"cross-validation, was applied unchanged to the cohort in `{Path(cfg['cohort']['dir']).name}`: "
+               f"{meta['n_patients']} patients, {n_labelled} labelled prediction rows. Every estimate below is on "
+               "this cohort alone; nothing was refitted or recalibrated on it, and the thresholds are those chosen "
+               "when the model was trained.")
+    if external:
+        return Section("External validation", trained + " None of its records matches a training record, by id or "
+                       "by content (salted fingerprints kept in the model bundle).")
+    return Section("Not an external validation: the cohort overlaps the training cohort",
+                   f"**{max(shared['same_id'], shared['same_content'])} of {shared['records']} records** of this "
+                   f"cohort are records the model was trained on ({shared['same_id']} by id, "
+                   f"{shared['same_content']} by content). Estimates on training records are optimistic: they say "
+                   "nothing about new patients. " + trained)
 
 
 def _check_key_free(out_dir: Path, cfg: dict) -> None:
@@ -592,12 +616,20 @@ def _predict_stages(pm, plugin: str, loaded: plugins.Loaded, info: dict, state: 
         raise CardioError(f"plugin {plugin!r}: cardio_import_model returned None, expected a model")
     predictions = _expect(hooks.cardio_predict(model=model, features=features, test_index=np.arange(len(features)),
                                                config=cfg, ctx=ctx), Predictions, "cardio_predict", plugin)
+    shared = bundle.overlap(features, info.get("training_fingerprints") or {})
+    external = not (shared.get("same_id") or shared.get("same_content"))
+    if not external:
+        log.warning("%d of %d record(s) of this cohort are records the model was trained on (%d by id, %d by "
+                    "content): this is not an external validation", max(shared["same_id"], shared["same_content"]),
+                    shared["records"], shared["same_id"], shared["same_content"])
     predictions = at_level(Predictions(predictions.table.assign(fold="external", repeat=0)), cohort)
     report.write_predictions(out_dir, predictions, ctx.pseudonym_key)
     labelled_rows = labelled(predictions)
     meta = {"plugin": plugin, "plugin_version": loaded.versions.get(plugin, "?"), "cardio_version": cardio.__version__,
             "seed": ctx.seed, "device": str(dev), "world_size": 1, "n_records": int(len(cohort)),
-            "n_patients": int(cohort.table["patient_id"].nunique()), "kind": "external validation",
+            "n_patients": int(cohort.table["patient_id"].nunique()),
+            "kind": "external validation" if external else "validation on records the model was trained on",
+            "overlap_with_training": shared,
             "folds": [{"name": "external", "n_train": int(info.get("n_rows", 0)), "n_test": int(len(features)),
                        "n_val": 0}], "model_n_patients": info.get("n_patients"),
             "elapsed_s": round(time.perf_counter() - t0, 1)}
@@ -605,11 +637,7 @@ def _predict_stages(pm, plugin: str, loaded: plugins.Loaded, info: dict, state: 
         from cardio.performance import evaluate_section
         from cardio.stats import StatsError
 
-        about = Section("External validation",
-                        f"The final model of a {plugin} run, fitted on all {info.get('n_patients')} patients of its "
-                        f"cohort, applied unchanged to a new cohort of {meta['n_patients']} patients "
-                        f"({len(labelled_rows.table)} labelled prediction rows). Every estimate below is on the new "
-                        "cohort alone.")
+        about = _about_model(plugin, info, run_dir, cfg, meta, len(labelled_rows.table), shared, external)
         try:
             sections = [about, evaluate_section(labelled_rows, cfg, ctx)]
         except StatsError as e:

@@ -17,8 +17,8 @@ from cardio.testing import check_refused
 RUN = ("run", "--plugin", "toy", "--out", "a", "--set", "train.epochs=3")
 
 
-def _site_b(toy_site, tmp_path, seed=7, labelled=True):
-    """A second site: the toy cohort generated with another seed, written as a cohort folder."""
+def _site_b(toy_site, tmp_path, seed=7, labelled=True, prefix="b"):
+    """A second site: the toy cohort generated with another seed, its ids prefixed, written as a cohort folder."""
     sys.path.insert(0, str(toy_site))
     try:
         from cardio_toy.plugin import synthetic_table
@@ -26,6 +26,7 @@ def _site_b(toy_site, tmp_path, seed=7, labelled=True):
         sys.path.remove(str(toy_site))
     d = yaml.safe_load((toy_site / "cardio_toy" / "config.yaml").read_text())["data"]
     table = synthetic_table(d, seed).assign(site="B")
+    table = table.assign(record_id=prefix + table["record_id"], patient_id=prefix + table["patient_id"])
     if not labelled:
         table = table.drop(columns=["label"])
     folder = tmp_path / f"site_b_{seed}_{int(labelled)}"
@@ -340,3 +341,30 @@ def test_a_bundle_is_used_only_as_exported_and_never_widens_what_the_user_allowe
     # the user's own --set reaches the model's config, checked like a run's
     proc = cardio_cli("predict", "--model", "a", "--cohort", str(folder), "--out", "c", "--set", "nope.x=1")
     check_refused(proc, "unknown config key nope")
+
+
+def test_a_cohort_that_overlaps_the_training_one_is_not_called_external(cardio_cli, toy_site, tmp_path):
+    """Issue 26 item 4: training patients given back as a 'new site' are found by id or by content (salted
+    fingerprints in the bundle, no id), and the report says it is not an external validation."""
+    cardio_cli(*RUN, "--set", "train.epochs=1", check=True)
+    info = json.loads((tmp_path / "a" / "model" / "bundle.json").read_text())
+    prints = info["training_fingerprints"]
+    assert len(prints["ids"]) == 120 and "p0-r0" not in json.dumps(info)  # fingerprints only, no ids
+    folder, table = _site_b(toy_site, tmp_path, seed=0, prefix="")  # the training cohort itself
+    cardio_cli("predict", "--model", "a", "--cohort", str(folder), "--out", "same", check=True)
+    meta = json.loads((tmp_path / "same" / "metrics.json").read_text())
+    assert meta["overlap_with_training"]["same_id"] == 120 and meta["kind"].startswith("validation on records")
+    assert "Not an external validation" in (tmp_path / "same" / "report.md").read_text()
+    renamed = tmp_path / "renamed"
+    renamed.mkdir()
+    table.assign(record_id="x" + table["record_id"], patient_id="x" + table["patient_id"]).to_csv(
+        renamed / "cohort.csv", index=False)  # new ids, the same records
+    cardio_cli("predict", "--model", "a", "--cohort", str(renamed), "--out", "renamed_out", check=True)
+    shared = json.loads((tmp_path / "renamed_out" / "metrics.json").read_text())["overlap_with_training"]
+    assert shared["same_id"] == 0 and shared["same_content"] == 120
+    other, _ = _site_b(toy_site, tmp_path, seed=7)
+    cardio_cli("predict", "--model", "a", "--cohort", str(other), "--out", "b", check=True)
+    meta = json.loads((tmp_path / "b" / "metrics.json").read_text())
+    assert meta["kind"] == "external validation" and meta["overlap_with_training"]["same_content"] == 0
+    text = (tmp_path / "b" / "report.md").read_text()
+    assert "run `a`" in text and "applied unchanged to the cohort in" in text
