@@ -1,0 +1,57 @@
+"""The layering, as a test: benchmarks -> plugins -> core, no import running back up, and plugins only on the
+core's public API (names in `cardio.__all__` and the documented submodules), never on another plugin."""
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import cardio
+
+REPO = Path(__file__).resolve().parents[2]
+# The submodules a plugin may import (docs/plugin-api.md); everything else in core/ is the core's own.
+PUBLIC_SUBMODULES = {"cohort", "stats", "engine", "aha17", "figures", "explain", "cine", "testing"}
+
+
+def _imports(path: Path):
+    """(module, names, line) of every import in a file; names is () for `import x`."""
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                yield alias.name, (), node.lineno
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            yield node.module, tuple(a.name for a in node.names), node.lineno
+
+
+def _files(folder: Path):
+    return sorted(p for p in folder.rglob("*.py") if "templates" not in p.parts)
+
+
+def test_the_core_never_imports_a_plugin_or_a_benchmark():
+    bad = [f"{p.relative_to(REPO)}:{line} imports {mod}" for p in _files(REPO / "core")
+           for mod, _, line in _imports(p) if mod.split(".")[0].startswith("cardio_") or mod.startswith("benchmarks")]
+    assert not bad, bad
+
+
+def test_plugins_use_only_the_public_api_and_never_another_plugin():
+    public = set(cardio.__all__)
+    bad = []
+    for package in sorted((REPO / "plugins").glob("*/cardio_*")):
+        own = package.name
+        for p in _files(package):
+            for mod, names, line in _imports(p):
+                where = f"{p.relative_to(REPO)}:{line}"
+                top, _, rest = mod.partition(".")
+                if top.startswith("cardio_") and top != own:
+                    bad.append(f"{where} imports another plugin, {mod}")
+                elif top == "cardio" and not rest:
+                    bad += [f"{where} imports cardio.{n}, which is not in cardio.__all__" for n in names
+                            if n not in public and n not in PUBLIC_SUBMODULES]
+                elif top == "cardio" and rest.split(".")[0] not in PUBLIC_SUBMODULES:
+                    bad.append(f"{where} imports {mod}, not a documented submodule")
+    assert not bad, "\n".join(bad)
+
+
+def test_the_template_teaches_the_same_rules():
+    text = "\n".join(p.read_text() for p in (REPO / "core" / "templates" / "plugin").rglob("*.tmpl"))
+    imported = [line.split()[1] for line in text.splitlines() if line.startswith("from cardio")]
+    assert all(m == "cardio" or m.split(".")[1] in PUBLIC_SUBMODULES for m in imported), imported
