@@ -17,14 +17,14 @@ The headline is macro F1, balanced accuracy and per-class Se / +P with 95% CIs t
 results. Goal (final, mean over seeds): V Se >= 0.90 with V +P >= 0.90, and S Se >= 0.60.
 
     python benchmarks/aami_interpatient.py                             # DS1 CV of the frozen protocol
-    python benchmarks/aami_interpatient.py --folds 3 --set pretrain.side_models=null
+    python benchmarks/aami_interpatient.py --folds 3 --set ecg_transfer.pretrain.side_models=null
     python benchmarks/aami_interpatient.py --mode final --seeds 0 1 2  # the ledgered DS2 look
 
 Issue 10, first comparison (rule fixed before any of its runs): candidates were the validated protocol frozen at
-3fdc5b8 (balance_power 0.5: now `--protocol validated --set pretrain.balance_power=0.5 --set
-pretrain.side_features=[rr,shape] --set pretrain.side_models=null`) and the fused protocol with one logistic side
-model on [rr, shape] (a970518). Rule: the highest DS1 grouped 3-fold CV macro F1, mean over seeds 0, 1, 2. Fused won
-(0.497 +- 0.030 against 0.434 +- 0.031).
+3fdc5b8 (balance_power 0.5: now `--protocol validated --set ecg_transfer.pretrain.balance_power=0.5 --set
+ecg_transfer.pretrain.side_features=[rr,shape] --set ecg_transfer.pretrain.side_models=null`) and the fused protocol
+with one logistic side model on [rr, shape] (a970518). Rule: the highest DS1 grouped 3-fold CV macro F1, mean over
+seeds 0, 1, 2. Fused won (0.497 +- 0.030 against 0.434 +- 0.031).
 
 Second comparison (bb5ef65; candidates and rule fixed before its runs, one network fit per fold serving all three):
 the fused protocol with side models (a) logistic on [rr, shape] (a970518, measured above), (b) gradient boosting on
@@ -66,11 +66,13 @@ LEDGER = REPO / "benchmarks" / "ledgers" / "aami_ds2.csv"
 #: [rr, shape] and gradient boosting on [rr, shape, two_lead]. Chosen by the second comparison above, DS1 grouped
 #: 3-fold CV, mean +- SD over seeds 0, 1, 2: macro F1 0.565 +- 0.021, S Se 0.502, V Se 0.923, V +P 0.826.
 #: prior_strength, val_fraction and patience apply to "validated" only.
-FROZEN = ("pretrain.max_beats_per_class=2000", "pretrain.max_eval_beats=null", "pretrain.epochs=6",
-          "pretrain.patience=3", "pretrain.batch_size=64", "pretrain.side_features=[rr,shape,two_lead]",
-          "pretrain.side_models=[{model: logistic, features: [rr, shape]}, "
+FROZEN = ("ecg_transfer.pretrain.max_beats_per_class=2000", "ecg_transfer.pretrain.max_eval_beats=null",
+          "ecg_transfer.pretrain.epochs=6", "ecg_transfer.pretrain.patience=3", "ecg_transfer.pretrain.batch_size=64",
+          "ecg_transfer.pretrain.side_features=[rr,shape,two_lead]",
+          "ecg_transfer.pretrain.side_models=[{model: logistic, features: [rr, shape]}, "
           "{model: boosting, features: [rr, shape, two_lead]}]",
-          "pretrain.val_fraction=0.2", "pretrain.prior_strength=null", "pretrain.balance_power=1")
+          "ecg_transfer.pretrain.val_fraction=0.2", "ecg_transfer.pretrain.prior_strength=null",
+          "ecg_transfer.pretrain.balance_power=1")
 #: interpatient.PROTOCOLS: how the network is fitted and how it decides (see FROZEN).
 PROTOCOL = "fused"
 GOALS = {"V Se": 0.90, "V +P": 0.90, "S Se": 0.60}
@@ -197,7 +199,8 @@ def main(argv=None) -> int:
     ap.add_argument("--folds", type=int, default=3, help="cv: record folds of DS1")
     ap.add_argument("--protocol", choices=interpatient.PROTOCOLS, default=PROTOCOL,
                     help="cv only: the protocol to cross-validate (final runs PROTOCOL)")
-    ap.add_argument("--set", action="append", default=[], dest="sets", help="cv only: override, e.g. pretrain.epochs=8")
+    ap.add_argument("--set", action="append", default=[], dest="sets",
+                    help="cv only: override, e.g. ecg_transfer.pretrain.epochs=8")
     ap.add_argument("--note", default="", help="final: a note for the ledger row")
     ap.add_argument("--device", default="auto")
     ap.add_argument("--threads", type=int, default=None, help="torch CPU threads")
@@ -216,7 +219,7 @@ def main(argv=None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
     cache = config["cache_dir"] or os.environ.get("CARDIO_CACHE", Path.home() / ".cache" / "cardio")
     ctx = context(out, config, device=config["device"], seed=args.seeds[0], cache_dir=cache)
-    pt = config["pretrain"]
+    pt = config["ecg_transfer"]["pretrain"]
     print(f"machine: {machine(ctx.device)}")
     chash = interpatient.config_hash(config, args.protocol)
     print(f"protocol ({args.mode}, {args.protocol}; config hash {chash}): arch={pt['arch']} "

@@ -183,7 +183,8 @@ def gross(df: pd.DataFrame, suffix: str = "") -> pd.DataFrame:
 
 
 def main(argv=None) -> int:
-    from cardio_ecg_transfer.records import mitdb_dir  # data.mitdb_dir's default: $CARDIO_DATA/mitdb, else the cache
+    # ecg_transfer.mitdb_dir's default: $CARDIO_DATA/mitdb, else the cache
+    from cardio_ecg_transfer.records import mitdb_dir
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--mitdb", type=Path, default=mitdb_dir(), help="folder of the MIT-BIH WFDB files")

@@ -65,18 +65,20 @@ def ds1_records(records: Sequence[str] | str | None = None) -> list[str]:
     if records is None or (isinstance(records, str) and records == "all"):
         return list(DS1)
     if isinstance(records, str):
-        raise CardioError(f"pretrain.records must be 'all' or a list of MIT-BIH DS1 record names, got {records!r}")
+        raise CardioError(f"ecg_transfer.pretrain.records must be 'all' or a list of MIT-BIH DS1 record names, "
+                          f"got {records!r}")
     wanted = [str(r) for r in records]
     test = sorted(set(wanted) & set(DS2))
     if test:
-        raise CardioError(f"pretrain.records names DS2 record(s) {test}: DS2 is the untouched test set, predicted "
-                          "only by `benchmarks/aami_interpatient.py --final` (ledgered); name DS1 records")
+        raise CardioError(f"ecg_transfer.pretrain.records names DS2 record(s) {test}: DS2 is the untouched test set, "
+                          "predicted only by `benchmarks/aami_interpatient.py --final` (ledgered); name DS1 records")
     paced = sorted(set(wanted) & set(PACED))
     if paced:
-        raise CardioError(f"pretrain.records includes paced record(s) {paced}; the AAMI protocol excludes them")
+        raise CardioError(f"ecg_transfer.pretrain.records includes paced record(s) {paced}; the AAMI protocol "
+                          "excludes them")
     unknown = sorted(set(wanted) - set(DS1))
     if unknown:
-        raise CardioError(f"pretrain.records includes {unknown}, which are not MIT-BIH records of DS1")
+        raise CardioError(f"ecg_transfer.pretrain.records includes {unknown}, which are not MIT-BIH records of DS1")
     return [r for r in DS1 if r in wanted]
 
 
@@ -89,22 +91,25 @@ def split_records(split: str = "de_chazal", records: Sequence[str] | str | None 
     belong to the split.
     """
     if split != "de_chazal":
-        raise CardioError(f"pretrain.split={split!r} is not known; use 'de_chazal' (DS1 -> DS2)")
+        raise CardioError(f"ecg_transfer.pretrain.split={split!r} is not known; use 'de_chazal' (DS1 -> DS2)")
     train, test = list(DS1), list(DS2)
     if records is None or (isinstance(records, str) and records == "all"):
         return train, test
     if isinstance(records, str):
-        raise CardioError(f"pretrain.records must be 'all' or a list of MIT-BIH record names, got {records!r}")
+        raise CardioError(f"ecg_transfer.pretrain.records must be 'all' or a list of MIT-BIH record names, "
+                          f"got {records!r}")
     wanted = [str(r) for r in records]
     paced = sorted(set(wanted) & set(PACED))
     if paced:
-        raise CardioError(f"pretrain.records includes paced record(s) {paced}; the AAMI protocol excludes them")
+        raise CardioError(f"ecg_transfer.pretrain.records includes paced record(s) {paced}; the AAMI protocol "
+                          "excludes them")
     unknown = sorted(set(wanted) - set(DS1) - set(DS2))
     if unknown:
-        raise CardioError(f"pretrain.records includes {unknown}, which are not MIT-BIH records of DS1 or DS2")
+        raise CardioError(f"ecg_transfer.pretrain.records includes {unknown}, which are not MIT-BIH records of DS1 "
+                          "or DS2")
     train = [r for r in train if r in wanted]
     test = [r for r in test if r in wanted]
     if not train or not test:
-        raise CardioError(f"pretrain.records={wanted} must name at least one DS1 and one DS2 record "
+        raise CardioError(f"ecg_transfer.pretrain.records={wanted} must name at least one DS1 and one DS2 record "
                           f"(DS1: {list(DS1)}; DS2: {list(DS2)})")
     return train, test

@@ -19,12 +19,13 @@ def class_maps(model, layer_name: str, x: np.ndarray, plus: bool) -> np.ndarray:
 
 def explain_section(fold_models, features, index: np.ndarray, config: dict, ctx) -> Section | None:
     """Average CAM over responder and non-responder test beats, drawn over their mean spectrograms."""
-    gc = config["gradcam"]
+    gc = config["ecg_transfer"]["gradcam"]
     wanted = "transfer" if gc["model"] == "transfer" else "scratch"
     beat_model = next((m for m in fold_models.beat_models if m.name.endswith(wanted)), None)
     if beat_model is None:
         return None
     index = np.asarray(index)
+    index = index[features.table[features.label].notna().to_numpy()[index]]  # beats of patients with a label
     rng = np.random.default_rng(ctx.seed)
     if gc["max_beats"] and len(index) > gc["max_beats"]:
         index = np.sort(rng.choice(index, size=int(gc["max_beats"]), replace=False))
@@ -48,9 +49,9 @@ def explain_section(fold_models, features, index: np.ndarray, config: dict, ctx)
             f"beats of fold {ctx.fold or 'last'} ({int((y == 1).sum())} from responders, {int((y == 0).sum())} from "
             "non-responders), averaged per group; the mean log spectrogram of each group is drawn as contours. "
             "Bright regions raised the predicted probability of response. Each beat window spans "
-            f"{config['preprocess']['rr_factor']} RR and is resampled to a fixed length, so its bins are in cycles "
-            "per window; the axes give them in Hz and in ms from the R peak (dashed line) at the median window "
-            f"of the beats shown, {scale[0]:.0f} ms, with the R peak at {scale[1]:.2f} of it. The maps peak at "
+            f"{config['ecg_transfer']['preprocess']['rr_factor']} RR and is resampled to a fixed length, so its bins "
+            "are in cycles per window; the axes give them in Hz and in ms from the R peak (dashed line) at the median "
+            f"window of the beats shown, {scale[0]:.0f} ms, with the R peak at {scale[1]:.2f} of it. The maps peak at "
             + "; ".join(f"{k}: {fr[f]:.1f} Hz, {tr[t]:+.0f} ms from the R peak" for k, (f, t) in peak.items()) + ".")
     return Section("ecg_transfer: where the ResNet looks (Grad-CAM)", text, [path])
 

@@ -74,7 +74,7 @@ def make_classifiers(patients: pd.DataFrame, covariates: list[str], config: dict
     """Unfitted scikit-learn pipelines (preprocessing + model) for each enabled covariate model."""
     missing = [c for c in covariates if c not in patients.columns]
     if missing:
-        raise CardioError(f"baselines.covariates {missing} are not cohort columns; "
+        raise CardioError(f"ecg_transfer.baselines.covariates {missing} are not cohort columns; "
                           f"the cohort has {list(patients.columns)}")
     out = {}
     svm, rf = config["svm"], config["rf"]
@@ -140,7 +140,8 @@ def fit_baselines(patients: pd.DataFrame, y: np.ndarray, config: dict, seed: int
     cal = min(int(config["svm"]["calibration_cv"]), inner_minority)
     if config["svm"]["enabled"] and cal < 2:
         raise CardioError(f"the training fold has only {minority} patient(s) of its rarer class: too few to "
-                          "calibrate the SVM; use more patients, fewer folds, or baselines.svm.enabled=false")
+                          "calibrate the SVM; use more patients, fewer folds, or "
+                          "ecg_transfer.baselines.svm.enabled=false")
     for name, pipe in make_classifiers(patients, covariates, config, seed, calibration_cv=cal).items():
         if k >= 2:
             cv = StratifiedKFold(n_splits=k, shuffle=True, random_state=seed)

@@ -42,7 +42,7 @@ def names(kinds: list[str] | tuple[str, ...]) -> list[str]:
     table = {"rr": RR_NAMES, "shape": SHAPE_NAMES, "dechazal_rr": DECHAZAL_NAMES, "two_lead": TWO_LEAD_NAMES}
     unknown = [k for k in kinds if k not in table]
     if unknown:
-        raise CardioError(f"pretrain.side_features: unknown kind(s) {unknown}; use any of {sorted(table)}")
+        raise CardioError(f"ecg_transfer.pretrain.side_features: unknown kind(s) {unknown}; use any of {sorted(table)}")
     return [n for k in kinds for n in table[k]]
 
 

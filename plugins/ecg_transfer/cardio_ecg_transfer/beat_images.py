@@ -18,14 +18,14 @@ def highpass(x: np.ndarray, fs: float, cutoff_hz: float, order: int = 2) -> np.n
     if not cutoff_hz:
         return np.asarray(x, dtype=np.float64)
     if not 0 < cutoff_hz < fs / 2:
-        raise CardioError(f"preprocess.highpass_hz={cutoff_hz} must lie between 0 and fs/2 = {fs / 2}")
+        raise CardioError(f"ecg_transfer.preprocess.highpass_hz={cutoff_hz} must lie between 0 and fs/2 = {fs / 2}")
     sos = sps.butter(order, cutoff_hz, btype="highpass", fs=fs, output="sos")
     return sps.sosfiltfilt(sos, np.asarray(x, dtype=np.float64))
 
 
 def input_spec(config: dict, fs: float) -> dict:
     """What defines an input image; stored with pretrained weights so fine-tuning can check it."""
-    pp, sp = config["preprocess"], config["spectrogram"]
+    pp, sp = config["ecg_transfer"]["preprocess"], config["ecg_transfer"]["spectrogram"]
     return {"fs": float(fs), "highpass_hz": float(pp["highpass_hz"]), "beat_length": int(pp["beat_length"]),
             "rr_factor": float(pp["rr_factor"]), "nperseg": int(sp["nperseg"]), "noverlap": int(sp["noverlap"]),
             "log": bool(sp["log"]), "standardize": bool(sp["standardize"])}
@@ -45,7 +45,7 @@ def standardize(spec: np.ndarray) -> np.ndarray:
 
 def beat_windows(filtered: np.ndarray, rpeaks: np.ndarray, fs: float, config: dict) -> tuple[np.ndarray, np.ndarray]:
     """(beats (n, beat_length), kept R-peak positions) of an already high-passed lead."""
-    pp = config["preprocess"]
+    pp = config["ecg_transfer"]["preprocess"]
     return segment_beats(filtered, np.asarray(rpeaks), fs, length=int(pp["beat_length"]),
                          rr_factor=float(pp["rr_factor"]))
 
@@ -55,7 +55,7 @@ def to_images(beats: np.ndarray, fs: float, config: dict, cache: Cache | None = 
 
     With `cache` (the run's ctx.cache), the spectrograms are kept on disk under a hash of the beats and settings.
     """
-    sp = config["spectrogram"]
+    sp = config["ecg_transfer"]["spectrogram"]
     params = dict(nperseg=int(sp["nperseg"]), noverlap=int(sp["noverlap"]), log=bool(sp["log"]))
     beats = np.asarray(beats, dtype=np.float32)
     if len(beats) == 0:
@@ -74,7 +74,7 @@ def image_axes(config: dict) -> dict:
     A beat window spans rr_factor x RR and is resampled to beat_length samples, so bins are in
     units of the window, not Hz (a window's duration depends on the heart rate).
     """
-    pp, sp = config["preprocess"], config["spectrogram"]
+    pp, sp = config["ecg_transfer"]["preprocess"], config["ecg_transfer"]["spectrogram"]
     length, nperseg, noverlap = int(pp["beat_length"]), int(sp["nperseg"]), int(sp["noverlap"])
     n_freq, n_time = stft_shape(length, nperseg, noverlap)
     return {"freqs": (np.arange(n_freq) * length / nperseg).tolist(),

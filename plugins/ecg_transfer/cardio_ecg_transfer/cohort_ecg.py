@@ -8,10 +8,10 @@ import numpy as np
 import pandas as pd
 
 from cardio import CardioError, Cohort, Features
-from cardio_ecg_transfer import synthetic
+from cardio_ecg_transfer import cohort_table, synthetic
 from cardio_ecg_transfer.beat_images import beat_windows, highpass, image_axes, input_spec, to_images
 from cardio_ecg_transfer.beats import beat_bounds
-from cardio_ecg_transfer.records import MAX_FS, MIN_FS, load_cohort
+from cardio_ecg_transfer.records import MAX_FS, MIN_FS
 from cardio_ecg_transfer.rpeaks import detect_rpeaks
 
 #: Columns that define the CRT outcome (response is an LVESV reduction >= 15%): the core refuses them
@@ -25,35 +25,37 @@ NOT_COVARIATES = ("ecg",)
 STANDARD_LEADS = ("I", "II", "III", "aVR", "aVL", "aVF", "V1", "V2", "V3", "V4", "V5", "V6")
 
 
-def check_data_settings(data: dict) -> None:
-    """The data section's values the core's type check lets through: data.lead is a lead name, a 0-based
-    index or null (its default null admits both types); data.fs is a rate an ECG can have."""
-    lead = data["lead"]
+def check_data_settings(settings: dict) -> None:
+    """The values the core's type check lets through: ecg_transfer.lead is a lead name, a 0-based index or null
+    (its default null admits both types); ecg_transfer.fs is a rate an ECG can have."""
+    lead = settings["lead"]
     if lead is not None and (isinstance(lead, bool) or not isinstance(lead, (str, int))
                              or (isinstance(lead, int) and lead < 0) or (isinstance(lead, str) and not lead.strip())):
-        raise CardioError(f"config key data.lead = {lead!r} must be a lead name (V1), a 0-based index (1) or null")
-    fs = data["fs"]
+        raise CardioError(f"config key ecg_transfer.lead = {lead!r} must be a lead name (V1), a 0-based index (1) "
+                          "or null")
+    fs = settings["fs"]
     if isinstance(fs, bool) or not isinstance(fs, (int, float)) or not MIN_FS <= fs <= MAX_FS:
-        raise CardioError(f"config key data.fs = {fs!r} is out of range; allowed: {MIN_FS:g} to {MAX_FS:g} Hz")
+        raise CardioError(f"config key ecg_transfer.fs = {fs!r} is out of range; allowed: {MIN_FS:g} to "
+                          f"{MAX_FS:g} Hz")
 
 
 def check_leads(leads) -> list[str] | None:
-    """data.leads: null (one lead, data.lead) or a non-empty list of distinct lead names."""
+    """ecg_transfer.leads: null (one lead, ecg_transfer.lead) or a non-empty list of distinct lead names."""
     if leads is None:
         return None
     if isinstance(leads, str) or not isinstance(leads, (list, tuple)) or not leads \
             or not all(isinstance(n, str) and n.strip() for n in leads) or len(set(leads)) != len(leads):
-        raise CardioError(f"config key data.leads = {leads!r} must be null or a list of distinct lead names "
+        raise CardioError(f"config key ecg_transfer.leads = {leads!r} must be null or a list of distinct lead names "
                           "([I, II, V1])")
     return [str(n) for n in leads]
 
 
 def _synthetic_leads(lead: str | int | None, leads: list[str] | None = None) -> tuple[str, ...]:
-    """The leads the synthetic cohort writes so that data.lead (or data.leads) picks leads in it."""
+    """The leads the synthetic cohort writes so that ecg_transfer.lead (or .leads) picks leads in it."""
     if leads:
         unknown = [n for n in leads if n not in STANDARD_LEADS]
         if unknown:
-            raise CardioError(f"config key data.leads: the synthetic cohort has the standard leads "
+            raise CardioError(f"config key ecg_transfer.leads: the synthetic cohort has the standard leads "
                               f"{list(STANDARD_LEADS)}, not {unknown}")
         return tuple(leads)
     if lead is None:
@@ -61,64 +63,64 @@ def _synthetic_leads(lead: str | int | None, leads: list[str] | None = None) -> 
     if isinstance(lead, str):
         return (lead,)
     if lead >= len(STANDARD_LEADS):
-        raise CardioError(f"config key data.lead = {lead}: the synthetic cohort has the {len(STANDARD_LEADS)} "
-                          f"standard leads {list(STANDARD_LEADS)} (0-based index up to {len(STANDARD_LEADS) - 1})")
+        raise CardioError(f"config key ecg_transfer.lead = {lead}: the synthetic cohort has the "
+                          f"{len(STANDARD_LEADS)} standard leads {list(STANDARD_LEADS)} (0-based index up to "
+                          f"{len(STANDARD_LEADS) - 1})")
     return STANDARD_LEADS[:lead + 1]
 
 
 def cohort_source(config: dict, ctx) -> tuple[Path, bool]:
-    """(cohort folder, synthetic?): data.cohort_dir, or the synthetic cohort, a folder of the run's cache
-    (ecg_transfer/synthetic) written once for its size, seed, rate, length and lead(s)."""
-    data = config["data"]
-    if data["cohort_dir"]:
-        return Path(data["cohort_dir"]).expanduser(), False
+    """(cohort folder, synthetic?): the core's cohort.dir, or the synthetic cohort (ecg_transfer.synthetic), a
+    folder of the run's cache (ecg_transfer/synthetic) written once for its size, seed, rate, length and lead(s)."""
+    if config["cohort"]["dir"]:
+        return Path(config["cohort"]["dir"]).expanduser(), False
+    s = config["ecg_transfer"]
+    made = s["synthetic"]
     for key in ("n_patients", "seconds"):
-        value = data[key]
+        value = made[key]
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
-            raise CardioError(f"config key data.{key} = {value!r} is out of range; allowed: > 0")
-    params = dict(n_patients=int(data["n_patients"]), seed=int(data["synthetic_seed"]), fs=float(data["fs"]),
-                  seconds=float(data["seconds"]),
-                  leads=_synthetic_leads(data["lead"], check_leads(data.get("leads"))),
-                  planted=synthetic.effects(data.get("synthetic_effects")))
+            raise CardioError(f"config key ecg_transfer.synthetic.{key} = {value!r} is out of range; allowed: > 0")
+    params = dict(n_patients=int(made["n_patients"]), seed=int(made["seed"]), fs=float(s["fs"]),
+                  seconds=float(made["seconds"]), leads=_synthetic_leads(s["lead"], check_leads(s.get("leads"))),
+                  planted=synthetic.effects(made.get("effects")))
     folder = ctx.cache.get("ecg_transfer/synthetic", params,
                            lambda tmp: synthetic.write_synthetic_cohort(tmp, **params), version=synthetic.VERSION)
     return folder, True
 
 
 def load(config: dict, ctx) -> Cohort:
-    data = config["data"]
-    check_data_settings(data)
-    source, synthetic = cohort_source(config, ctx)
-    leads = check_leads(data.get("leads"))
-    # require_label=False: a cohort without the label column loads as unlabelled, for cardio predict;
-    # cardio run's check of the study (the core's) refuses it
-    if leads:  # several leads per record: (leads, samples) arrays, any of WFDB, DICOM waveform, EDF, CSV
-        from cardio_ecg_transfer.leads import load_cohort_leads
+    """The cohort table (cohort_table.SCHEMA, every problem at once) and each record's ECG at ecg_transfer.fs.
 
-        ecgs = load_cohort_leads(source, leads, fs=float(data["fs"]), label=config["label"],
-                                 skip_bad=bool(data["skip_bad"]), progress=ctx.progress,
-                                 allow_outside=bool(data["allow_outside_paths"]), log=ctx.log,
-                                 require_label=False)
-    else:
-        ecgs = load_cohort(source, fs=float(data["fs"]), lead=data["lead"], label=config["label"],
-                           skip_bad=bool(data["skip_bad"]), progress=ctx.progress,
-                           allow_outside=bool(data["allow_outside_paths"]), log=ctx.log,
-                           require_label=False)
+    A cohort without the label column loads as unlabelled (the label all missing), for cardio predict;
+    cardio run's check of the study (the core's) refuses it."""
+    s = config["ecg_transfer"]
+    check_data_settings(s)
+    source, synthetic = cohort_source(config, ctx)
+    leads = check_leads(s.get("leads"))  # several leads per record: (leads, samples) arrays
+    ecgs = cohort_table.load_cohort(source, cohort_table.schema(config), fs=float(s["fs"]), lead=s["lead"],
+                                    leads=leads, skip_bad=bool(s["skip_bad"]),
+                                    allow_outside=bool(config["cohort"]["allow_outside_paths"]),
+                                    progress=ctx.progress, log=ctx.log)
     if ecgs.skipped:
-        ctx.log.warning("%d cohort ECG(s) left out as unreadable (data.skip_bad)", len(ecgs.skipped))
-    # Columns starting with "_" hold a synthetic cohort's hidden generating parameters: never inputs.
-    table = ecgs.table[[c for c in ecgs.table.columns if not str(c).startswith("_")]].copy()
+        ctx.log.warning("%d cohort ECG(s) left out as unreadable (ecg_transfer.skip_bad)", len(ecgs.skipped))
+    # Columns starting with "_" hold a synthetic cohort's hidden generating parameters: never inputs. A declared
+    # column the table lacks (or leaves empty) is left out, so that the covariate models name it as missing;
+    # the label stays (all missing: an unlabelled cohort).
+    table = ecgs.table
+    table = table[[c for c in table.columns if not str(c).startswith("_")
+                   and (c == config["label"] or table[c].notna().any())]].copy()
     signals = ecgs.signals
     return Cohort(table, loader=signals.__getitem__, label=config["label"], root=ecgs.root,
                   meta={"fs": ecgs.fs, "synthetic": synthetic, "skipped": len(ecgs.skipped),
                         "leads": leads},
-                  outcomes=tuple(c for c in OUTCOME_COLUMNS if c in table.columns))
+                  outcomes=tuple(c for c in OUTCOME_COLUMNS if c in table.columns), targets=(config["label"],),
+                  level=cohort_table.SCHEMA.level, aggregate=cohort_table.SCHEMA.aggregate)
 
 
 def preprocess(cohort: Cohort, config: dict, ctx) -> Cohort:
     """High-pass every lead once (zero phase, so R peaks do not move)."""
     fs = float(cohort.meta["fs"])
-    cut = float(config["preprocess"]["highpass_hz"])
+    cut = float(config["ecg_transfer"]["preprocess"]["highpass_hz"])
     filtered = {rid: highpass(cohort.array(rid), fs, cut)
                 for rid in ctx.progress(cohort.table["record_id"].astype(str), desc="high-pass", total=len(cohort))}
     return dataclasses.replace(cohort, loader=filtered.__getitem__, meta={**cohort.meta, "highpass_hz": cut})
@@ -144,8 +146,9 @@ def _window_timing(rpeaks: np.ndarray, kept: np.ndarray, fs: float, rr_factor: f
 def featurize(cohort: Cohort, config: dict, ctx) -> Features:
     """One row per beat (R peaks detected on the filtered lead) with its patient's label and covariates."""
     fs = float(cohort.meta["fs"])
-    cap = int(config["preprocess"]["max_beats_per_record"] or 0)
-    skip_bad = bool(config["data"]["skip_bad"])
+    pp = config["ecg_transfer"]["preprocess"]
+    cap = int(pp["max_beats_per_record"] or 0)
+    skip_bad = bool(config["ecg_transfer"]["skip_bad"])
     table = cohort.table
     leads = list(cohort.meta.get("leads") or [])
     windows, rows = [], []
@@ -159,14 +162,14 @@ def featurize(cohort: Cohort, config: dict, ctx) -> Features:
         rpeaks = detect_rpeaks(ref, fs)
         beats, kept = beat_windows(ref, rpeaks, fs, config)
         if len(beats) == 0:
-            where = Path(cohort.root or ".") / str(row.get("ecg", row["record_id"]))
+            where = Path(cohort.root or ".") / str(row.get("ecg", row["record_id"]))  # ecg: an absolute path
             msg = f"{where}: no complete beat found (detected {len(rpeaks)} R peak(s) in {len(sig) / fs:.1f} s)"
             if skip_bad:
                 ctx.log.warning("leaving out an ECG: %s", msg)
                 continue
             raise CardioError(msg)
         pick = _evenly(len(beats), cap)
-        timing = _window_timing(rpeaks, np.asarray(kept)[pick], fs, float(config["preprocess"]["rr_factor"]))
+        timing = _window_timing(rpeaks, np.asarray(kept)[pick], fs, float(pp["rr_factor"]))
         if not multi:
             windows.append(beats[pick])
             rows.append(pd.DataFrame({"record_id": row["record_id"], "beat": pick,
@@ -188,4 +191,4 @@ def featurize(cohort: Cohort, config: dict, ctx) -> Features:
                  beat_table["record_id"].nunique(), beat_table["patient_id"].nunique(), max(1, len(leads)),
                  tuple(x.shape[1:]))
     meta = {"input": input_spec(config, fs), **image_axes(config), "leads": leads or None}
-    return Features(beat_table, x=x, label=config["label"], meta=meta)
+    return Features(beat_table, x=x, label=config["label"], meta=meta, targets=(config["label"],))

@@ -1,8 +1,9 @@
 """Fine-tuning for CRT response: the pretrained ResNet with a new binary head, and the same ResNet from scratch.
 
-Every beat of a patient carries the patient's label; a patient's score is the mean of the
-predicted response probabilities of their beats (the beats are exchangeable views of one ECG),
-aggregated by cardio.stats.aggregate_scores.
+Every beat of a patient carries the patient's label; an ECG record's score is the mean of the
+predicted response probabilities of its beats (the beats are exchangeable views of one ECG), and a
+patient's the mean of their ECGs' scores (cardio.stats.aggregate_scores, as the core aggregates
+the predictions to the patient).
 """
 from __future__ import annotations
 
@@ -48,12 +49,21 @@ def balanced_beat_weights(patient_id: np.ndarray, y: np.ndarray) -> np.ndarray:
     return w / w.sum()
 
 
-def patient_scores(model: SpectrogramResNet, features, rows: np.ndarray, ctx) -> pd.Series:
-    """Each patient's score on these beat rows: the beats' response probabilities, aggregated
-    (index: patient id, in order of first appearance)."""
+def record_scores(model: SpectrogramResNet, features, rows: np.ndarray, ctx) -> pd.Series:
+    """Each ECG record's score on these beat rows: the beats' (and leads') response probabilities, aggregated
+    (index: record id, in order of first appearance)."""
     rows = np.asarray(rows)
     probs = ctx.engine.predict_proba(model, ctx.engine.ArrayDataset(features.x[rows]), ctx)
-    return aggregate_scores(features.table["patient_id"].astype(str).to_numpy()[rows], probs, how=AGGREGATION)
+    return aggregate_scores(features.table["record_id"].astype(str).to_numpy()[rows], probs, how=AGGREGATION)
+
+
+def patient_scores(model: SpectrogramResNet, features, rows: np.ndarray, ctx) -> pd.Series:
+    """Each patient's score on these beat rows: the scores of their ECG records, aggregated as the core aggregates
+    the predictions (index: patient id, in order of first appearance)."""
+    records = record_scores(model, features, rows, ctx)
+    table = features.table
+    owner = dict(zip(table["record_id"].astype(str), table["patient_id"].astype(str)))
+    return aggregate_scores([owner[r] for r in records.index], records.to_numpy(), how=AGGREGATION)
 
 
 def build_beat_model(arch: str, pretrained: Path | None, freeze: str | None, seed: int
@@ -74,10 +84,11 @@ def train_beat_model(features, train_index: np.ndarray, config: dict, ctx, *, in
     Early stopping watches the loss on a patient-grouped validation split of the training fold;
     the Youden threshold is chosen on patient scores of that split (finetune.threshold_rows).
     """
-    ft = config["finetune"]
-    arch = config["pretrain"]["arch"]
+    ft = config["ecg_transfer"]["finetune"]
+    arch = config["ecg_transfer"]["pretrain"]["arch"]
     if init == "pretrained" and pretrained is None:
-        raise CardioError("fine-tuning needs pretrained weights: enable pretrain or set pretrain.weights_file")
+        raise CardioError("fine-tuning needs pretrained weights: enable ecg_transfer.pretrain or set "
+                          "ecg_transfer.pretrain.weights_file")
     model, frozen, meta = build_beat_model(arch, pretrained if init == "pretrained" else None,
                                            ft["freeze"], seed=ctx.seed)
     if init == "pretrained":
@@ -117,7 +128,7 @@ def fold_threshold(model, features, train_index: np.ndarray, val_rows: np.ndarra
     needed), falling back to the whole training fold.
     """
     if rows not in ("validation", "training"):
-        raise CardioError(f"finetune.threshold_rows={rows!r}: use validation or training")
+        raise CardioError(f"ecg_transfer.finetune.threshold_rows={rows!r}: use validation or training")
     table = features.table
     y_all = table[features.label].to_numpy(dtype=np.float32)
     use = np.asarray(val_rows) if rows == "validation" and len(val_rows) else train_index
@@ -135,11 +146,6 @@ def _check_input_matches(meta: dict, current: dict | None, path: Path | None, ct
     if before and current and before != current:
         ctx.log.warning("pretrained weights %s were trained on inputs %s, fine-tuning uses %s",
                         path, before, current)
-
-
-def predict_patients(beat_model: BeatModel, features, test_index: np.ndarray, ctx) -> pd.Series:
-    """Patient scores (mean beat probability) on the test rows."""
-    return patient_scores(beat_model.model, features, test_index, ctx)
 
 
 def freeze_report(model: torch.nn.Module) -> dict[str, int]:

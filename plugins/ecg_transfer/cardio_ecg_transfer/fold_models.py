@@ -10,7 +10,7 @@ import torch
 
 from cardio import CardioError, Predictions
 from cardio_ecg_transfer.baselines import ClinicalBaselines, fit_baselines
-from cardio_ecg_transfer.finetune import AGGREGATION, BeatModel, freeze_report, predict_patients, train_beat_model
+from cardio_ecg_transfer.finetune import AGGREGATION, BeatModel, freeze_report, record_scores, train_beat_model
 from cardio_ecg_transfer.pretrain import Pretrained
 from cardio_ecg_transfer.pretrain import prepare as pretrain_prepare
 
@@ -54,7 +54,7 @@ def deep_features(beat_model: BeatModel, features, index: np.ndarray, ctx) -> pd
 
 def patients_of(features, index: np.ndarray) -> pd.DataFrame:
     """One row per patient among `index` rows: the patient's first record id and covariates (and label: NaN
-    throughout for an unlabelled cohort, which `cardio predict` accepts)."""
+    for a patient without one, and throughout for an unlabelled cohort, which `cardio predict` accepts)."""
     rows = features.table.iloc[np.asarray(index)]
     first = rows.drop_duplicates("patient_id").copy()
     first["patient_id"] = first["patient_id"].astype(str)
@@ -65,29 +65,41 @@ def patients_of(features, index: np.ndarray) -> pd.DataFrame:
     return first.set_index("patient_id", drop=False)
 
 
+def records_of(features, index: np.ndarray) -> pd.DataFrame:
+    """One row per ECG record among `index` rows (its first beat's): record_id, patient_id and the label (NaN
+    where the patient has none), in order of first appearance."""
+    rows = features.table.iloc[np.asarray(index)].drop_duplicates("record_id")
+    y = rows[features.label].to_numpy(dtype=float) if features.label in rows.columns else np.full(len(rows), np.nan)
+    return pd.DataFrame({"record_id": rows["record_id"].astype(str).to_numpy(),
+                         "patient_id": rows["patient_id"].astype(str).to_numpy(), "y": y})
+
+
 def architectures(config: dict) -> list[str]:
     """The ResNets of the run: finetune.archs (the paper's three in its profile), else pretrain.arch."""
-    archs = config["finetune"].get("archs")
+    archs = config["ecg_transfer"]["finetune"].get("archs")
     if archs is None:
-        return [config["pretrain"]["arch"]]
+        return [config["ecg_transfer"]["pretrain"]["arch"]]
     if isinstance(archs, str) or not isinstance(archs, (list, tuple)) or not archs or len(set(archs)) != len(archs):
-        raise CardioError(f"config key finetune.archs = {archs!r} must be null or a list of distinct architectures")
+        raise CardioError(f"config key ecg_transfer.finetune.archs = {archs!r} must be null or a list of distinct "
+                          "architectures")
     return [str(a) for a in archs]
 
 
 def with_arch(config: dict, arch: str) -> dict:
-    return {**config, "pretrain": {**config["pretrain"], "arch": arch}}
+    s = config["ecg_transfer"]
+    return {**config, "ecg_transfer": {**s, "pretrain": {**s["pretrain"], "arch": arch}}}
 
 
 def prepare(config: dict, ctx) -> Pretrained | dict[str, Pretrained | None] | None:
     """Pretraining through pretrain.prepare, once per architecture of finetune.archs (a dict arch -> result),
     or once for pretrain.arch (its result, as before)."""
-    archs = config["finetune"].get("archs")
+    archs = config["ecg_transfer"]["finetune"].get("archs")
     if archs is None:
         return pretrain_prepare(config, ctx)
-    if config["pretrain"]["weights_file"] and len(architectures(config)) > 1:
-        raise CardioError("config keys finetune.archs and pretrain.weights_file: one weights file cannot serve "
-                          f"{len(archs)} architectures; set finetune.archs: null")
+    if config["ecg_transfer"]["pretrain"]["weights_file"] and len(architectures(config)) > 1:
+        raise CardioError("config keys ecg_transfer.finetune.archs and ecg_transfer.pretrain.weights_file: one "
+                          f"weights file cannot serve {len(archs)} architectures; set "
+                          "ecg_transfer.finetune.archs: null")
     archs = architectures(config)
     if len(archs) == 1:
         return {archs[0]: pretrain_prepare(with_arch(config, archs[0]), ctx)}
@@ -101,8 +113,12 @@ def train_fold(features, train_index: np.ndarray, config: dict, ctx,
     """The fold's models: per architecture, fine-tuned from `pretrained` (the prepare stage's result; None: no
     transfer model) and from scratch, and the comparators, as the config enables them."""
     out = FoldModels()
-    ft = config["finetune"]
-    by_arch = pretrained if isinstance(pretrained, dict) else {config["pretrain"]["arch"]: pretrained}
+    s = config["ecg_transfer"]
+    ft = s["finetune"]
+    # only patients with a label are trained on (the core leaves the others out of a fold's training rows, not
+    # out of the final model's); their beats were featurized all the same
+    train_index = features.trainable(train_index)
+    by_arch = pretrained if isinstance(pretrained, dict) else {s["pretrain"]["arch"]: pretrained}
     for arch in architectures(config):
         cfg, pre = with_arch(config, arch), by_arch.get(arch)
         if ft["transfer"] and pre is not None:
@@ -113,7 +129,7 @@ def train_fold(features, train_index: np.ndarray, config: dict, ctx,
             m = train_beat_model(features, train_index, cfg, ctx, init="scratch")
             ctx.log.info("%s: training threshold %.3f", m.name, m.threshold)
             out.beat_models.append(m)
-    bl = config["baselines"]
+    bl = s["baselines"]
     if bl["guideline"]["enabled"] or bl["svm"]["enabled"] or bl["rf"]["enabled"] or bl["logistic"]["enabled"]:
         patients = patients_of(features, train_index)
         out.baselines = fit_baselines(patients, patients[features.label].to_numpy(), bl, ctx.seed)
@@ -121,7 +137,7 @@ def train_fold(features, train_index: np.ndarray, config: dict, ctx,
     if bl["deep_features"] and out.beat_models and models_on:
         # the paper's classifiers on CNN features: the transfer model's (else the first network's), fitted on
         # the training fold's patients only, as the network itself was
-        order = [f"{config['pretrain']['arch']}-transfer"] + [m.name for m in out.beat_models if m.init == "pretrained"]
+        order = [f"{s['pretrain']['arch']}-transfer"] + [m.name for m in out.beat_models if m.init == "pretrained"]
         names = [m.name for m in out.beat_models]
         out.deep_source = next((names.index(n) for n in order if n in names), 0)
         deep = deep_features(out.beat_models[out.deep_source], features, train_index, ctx)
@@ -132,24 +148,28 @@ def train_fold(features, train_index: np.ndarray, config: dict, ctx,
 
 
 def predict_fold(models: FoldModels, features, test_index: np.ndarray, ctx) -> Predictions:
-    """Patient-level predictions of every model of the fold (one row per patient and model)."""
+    """Predictions of every model of the fold, one row per ECG record and model: a ResNet scores each ECG (the mean
+    over its beats and leads); the covariate models score the patient, given to each of the patient's ECGs. The
+    core averages a patient's ECG scores into the patient's (cohort_table.SCHEMA.level)."""
+    recs = records_of(features, test_index)
     patients = patients_of(features, test_index)
-    y = patients[features.label].to_numpy(dtype=float)
     parts = []
+
+    def rows(scores: np.ndarray, name: str, threshold: float, **extra) -> Predictions:
+        return Predictions.from_arrays(recs["record_id"], recs["patient_id"], recs["y"], scores, model=name,
+                                       task=TASK, kind="binary", threshold=threshold, **extra)
+
     for m in models.beat_models:
-        scores = predict_patients(m, features, test_index, ctx).loc[patients.index]
-        parts.append(Predictions.from_arrays(patients["record_id"], patients.index, y, scores.to_numpy(),
-                                             model=m.name, task=TASK, kind="binary", threshold=m.threshold,
-                                             aggregation=AGGREGATION))
+        scores = record_scores(m.model, features, test_index, ctx).loc[recs["record_id"]]
+        parts.append(rows(scores.to_numpy(), m.name, m.threshold, aggregation=AGGREGATION))
     if models.baselines is not None:
         for name, scores in models.baselines.scores(patients).items():
-            parts.append(Predictions.from_arrays(patients["record_id"], patients.index, y, scores, model=name,
-                                                 task=TASK, kind="binary",
-                                                 threshold=models.baselines.thresholds[name]))
+            per_patient = pd.Series(scores, index=patients.index)
+            parts.append(rows(per_patient.loc[recs["patient_id"]].to_numpy(), name, models.baselines.thresholds[name]))
     if models.deep is not None:
         deep = deep_features(models.beat_models[models.deep_source], features, test_index, ctx).loc[patients.index]
         for name, scores in models.deep.scores(deep).items():
-            parts.append(Predictions.from_arrays(patients["record_id"], patients.index, y, scores,
-                                                 model=name + DEEP, task=TASK, kind="binary",
-                                                 threshold=models.deep.thresholds[name]))
+            per_patient = pd.Series(scores, index=patients.index)
+            parts.append(rows(per_patient.loc[recs["patient_id"]].to_numpy(), name + DEEP,
+                              models.deep.thresholds[name]))
     return Predictions.concat(parts)

@@ -32,15 +32,21 @@ LEDGER_COLUMNS = ("look", "utc_date", "git_commit", "tree", "config_hash", "seed
 PROTOCOLS = ("validated", "fused")
 #: Decision rules of the fused protocol, all from one fit: the CNN alone, the side features alone, both summed.
 FUSED_RULES = ("cnn", "side", "fused")
-#: Config sections that define the pretraining (the ledger's config hash covers these and nothing else).
+#: Sections of the plugin's config that define the pretraining (the ledger's config hash covers these, the rate and
+#: the MIT-BIH lead, and nothing else).
 HASHED = ("preprocess", "spectrogram", "pretrain")
 
 
 def config_hash(config: dict, protocol: str = "validated") -> str:
     """First 12 hex digits of the SHA-256 of the settings that define a pretraining (seed excluded); the protocol
-    counts when it is not "validated" (so earlier hashes stay the same)."""
-    part = {k: config[k] for k in HASHED}
-    part["data"] = {k: config["data"][k] for k in ("fs", "mitdb_lead")}
+    counts when it is not "validated" (so earlier hashes stay the same).
+
+    The hash is of the values, not of where the config keeps them: it hashes the dict the ledgered looks were
+    hashed with (the three sections and data: {fs, mitdb_lead}, as the keys were named then), built from the
+    ecg_transfer namespace, so moving keys leaves the ledger's hashes valid."""
+    s = config["ecg_transfer"]
+    part = {k: s[k] for k in HASHED}
+    part["data"] = {k: s[k] for k in ("fs", "mitdb_lead")}
     if protocol != "validated":
         part["protocol"] = protocol
     return hashlib.sha256(json.dumps(part, sort_keys=True, default=str).encode()).hexdigest()[:12]
@@ -81,7 +87,7 @@ class FusedFit:
 def fit_fused(root: Path, records: list[str], config: dict, ctx, seed: int, name: str) -> FusedFit:
     """The fused protocol on `records`: the CNN on class-capped beats of every record (no validation split, Q left
     out, sampled with pretrain.balance_power, all pretrain.epochs), the side model on every beat of them."""
-    pt = config["pretrain"]
+    pt = config["ecg_transfer"]["pretrain"]
     beats = pretrain.cached_beat_set(root, records, config, ctx.cache, max_per_class=pt["max_beats_per_class"],
                                      max_total=None, seed=seed, progress=ctx.progress, desc="DS1 fitting")
     train = pretrain.subset(beats, np.flatnonzero(beats.y != aami.AAMI_CLASSES.index("Q")))
@@ -129,7 +135,7 @@ def ds1_cv(config: dict, ctx, folds: int = 4, seed: int | None = None, protocol:
     _check_protocol(protocol)
     seed = ctx.seed if seed is None else int(seed)
     root = pretrain.mitdb_root(config, ctx)
-    records = aami.ds1_records(config["pretrain"]["records"])
+    records = aami.ds1_records(config["ecg_transfer"]["pretrain"]["records"])
     ys, preds, recs, per_fold = [], {}, [], []
     for k, held_out in enumerate(_fold_records(records, folds, seed)):
         rest = [r for r in records if r not in held_out]
@@ -196,9 +202,10 @@ def ds2_look(config: dict, ctx, ledger: Path, repo: Path, seed: int, note: str =
 
     The only function that predicts DS2. The row is written before the results are returned.
     """
-    pt = config["pretrain"]
+    pt = config["ecg_transfer"]["pretrain"]
     if pt["records"] not in (None, "all"):
-        raise CardioError("the DS2 look trains on all of DS1 and tests on all of DS2 (pretrain.records: null)")
+        raise CardioError("the DS2 look trains on all of DS1 and tests on all of DS2 "
+                          "(ecg_transfer.pretrain.records: null)")
     _check_protocol(protocol)
     root = pretrain.mitdb_root(config, ctx)
     if protocol == "validated":

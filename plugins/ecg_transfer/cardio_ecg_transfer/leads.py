@@ -6,26 +6,15 @@ CardioError naming the file. Writers for the same formats serve the synthetic co
 """
 from __future__ import annotations
 
-import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Sequence
 
 import numpy as np
 import pandas as pd
 
-from cardio import CardioError, atomic_path, confined_path
-from cardio_ecg_transfer.records import (
-    MAX_FS,
-    MIN_FS,
-    _row_fs,
-    check_lead,
-    read_cohort_table,
-    read_ecg,
-    resample_signal,
-)
-
-log = logging.getLogger(__name__)
+from cardio import CardioError, atomic_path
+from cardio_ecg_transfer.records import MAX_FS, MIN_FS, check_lead, read_ecg, resample_signal
 
 #: File suffixes read here besides WFDB and the single-lead readers of records.py.
 DICOM_SUFFIXES = (".dcm", ".dicom")
@@ -45,18 +34,6 @@ class MultiLead:
     names: list[str]
     fs: float
     source: Path
-
-
-@dataclass
-class CohortLeads:
-    """A CRT cohort with several leads per record: the checked table and (n_leads, n) arrays at `fs`."""
-
-    table: pd.DataFrame
-    signals: dict[str, np.ndarray]
-    fs: float
-    leads: list[str]
-    root: Path
-    skipped: list[tuple[str, str]] = field(default_factory=list)
 
 
 def _norm(name: str) -> str:
@@ -170,37 +147,6 @@ def read_leads(path: Path | str, leads: Sequence[str], fs: float = 360.0, source
     recs = [read_ecg(path, fs, lead, source_fs) for lead in leads]
     n = min(len(r.signal) for r in recs)
     return MultiLead(np.stack([r.signal[:n] for r in recs]), leads, float(fs), path)
-
-
-def load_cohort_leads(source: Path | str, leads: Sequence[str], fs: float = 360.0, label: str = "responder",
-                      skip_bad: bool = False, progress: Callable | None = None, allow_outside: bool = False,
-                      log: logging.Logger = log, require_label: bool = True) -> CohortLeads:
-    """A CRT cohort folder whose `ecg` files hold several leads: the checked table and (leads, n) per record."""
-    csv = Path(source) / "cohort.csv" if Path(source).is_dir() else Path(source)
-    table = read_cohort_table(csv, label, require_label)
-    root = csv.parent
-    signals: dict[str, np.ndarray] = {}
-    skipped: list[tuple[str, str]] = []
-    keep = np.ones(len(table), bool)
-    rows = range(len(table))
-    for i in (progress(rows, desc="cohort ECGs", total=len(table)) if progress else rows):
-        rid = str(table["record_id"].iloc[i])
-        try:
-            path = confined_path(root, str(table["ecg"].iloc[i]), allow_outside=allow_outside,
-                                 what=f"{csv.name} ECG file", log=log)
-            rec = read_leads(path, leads, fs, _row_fs(table.iloc[i], None, csv, i + 2))
-        except CardioError as exc:
-            if not skip_bad:
-                raise
-            log.warning("skipping a bad cohort ECG: %s", exc)
-            skipped.append((rid, str(exc)))
-            keep[i] = False
-            continue
-        signals[rid] = rec.signals
-    table = table[keep].reset_index(drop=True)
-    if table.empty:
-        raise CardioError(f"{csv}: no readable ECG record left in the cohort")
-    return CohortLeads(table, signals, float(fs), list(leads), root, skipped)
 
 
 # --------------------------------------------------------------------------- writers (synthetic cohort, tests)

@@ -6,14 +6,16 @@ then never loads torch, wfdb or the models.
 from __future__ import annotations
 
 from cardio import PluginInfo, hookimpl, package_defaults
+from cardio_ecg_transfer.settings import moved_keys
 
 
 @hookimpl
 def cardio_plugin_info():
+    defaults = package_defaults("cardio_ecg_transfer")
     return PluginInfo(name="ecg_transfer", modality="ecg",
                       description="ECG beat spectrograms; ResNet pretrained on MIT-BIH (AAMI), "
                                   "fine-tuned for CRT response",
-                      default_config=package_defaults("cardio_ecg_transfer"))
+                      default_config=defaults, moved_keys=moved_keys(defaults))
 
 
 @hookimpl
@@ -26,6 +28,13 @@ def _fetch_mitdb(dest):
     from cardio_ecg_transfer import records
 
     return records.fetch_mitdb(dest)
+
+
+@hookimpl
+def cardio_cohort_schema(config):
+    from cardio_ecg_transfer import cohort_table
+
+    return cohort_table.schema(config)
 
 
 @hookimpl

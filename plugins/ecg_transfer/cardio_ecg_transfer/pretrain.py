@@ -50,7 +50,7 @@ class Pretrained:
 
 def weights_path(config: dict, ctx) -> Path:
     """checkpoints/pretrained-<arch>.pt of the run."""
-    return Path(ctx.checkpoint_dir) / f"pretrained-{config['pretrain']['arch']}.pt"
+    return Path(ctx.checkpoint_dir) / f"pretrained-{config['ecg_transfer']['pretrain']['arch']}.pt"
 
 
 @dataclass
@@ -74,7 +74,7 @@ class BeatSet:
 
 def _record_beats(root: Path, record: str, config: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(beat windows, AAMI class, side features) at the annotated beats of one record."""
-    data = config["data"]
+    data = config["ecg_transfer"]
     loaded = load_mitdb(root, records=[record], fs=int(data["fs"]), lead=data["mitdb_lead"])
     if not loaded:
         raise CardioError(f"MIT-BIH record {record} could not be read from {root}")
@@ -82,14 +82,14 @@ def _record_beats(root: Path, record: str, config: dict) -> tuple[np.ndarray, np
     cls = aami.class_index(ann_symbols)
     keep = cls >= 0
     positions, cls = np.asarray(ann_samples)[keep], cls[keep]
-    cutoff = float(config["preprocess"]["highpass_hz"])
+    cutoff = float(config["ecg_transfer"]["preprocess"]["highpass_hz"])
     filtered = highpass(np.asarray(sig, dtype=np.float64), fs, cutoff)
     beats, kept = beat_windows(filtered, positions, fs, config)
     at = np.searchsorted(positions, np.asarray(kept))
     if len(at) and (at.max() >= len(positions) or not np.array_equal(positions[at], kept)):
         raise CardioError(f"beat segmentation of MIT-BIH record {record} returned positions "
                           "that are not annotated beats")
-    kinds = config["pretrain"]["side_features"]
+    kinds = config["ecg_transfer"]["pretrain"]["side_features"]
     channels = None
     if "two_lead" in kinds:  # both MIT-BIH channels, high-passed the same way; the one read above is reused
         channels = tuple(filtered if c == data["mitdb_lead"] else highpass(np.asarray(
@@ -125,7 +125,7 @@ def build_beat_set(root: Path, records: list[str], config: dict, *, max_per_clas
         raise CardioError(f"DS2 record(s) {sorted(set(records) & set(aami.DS2))} asked for outside the ledgered "
                           "DS2 look (benchmarks/aami_interpatient.py --final)")
     if not root.is_dir():
-        raise CardioError(f"MIT-BIH directory {root} does not exist; set data.mitdb_dir or run "
+        raise CardioError(f"MIT-BIH directory {root} does not exist; set ecg_transfer.mitdb_dir or run "
                           f"`cardio data fetch mitdb --dir {root}`")
     beats, labels, names, sides = [], [], [], []
     it = progress(records, desc=f"{desc} beats", total=len(records)) if progress else records
@@ -139,7 +139,7 @@ def build_beat_set(root: Path, records: list[str], config: dict, *, max_per_clas
     rec = np.concatenate(names)
     idx = _choose(y, max_per_class, max_total, np.random.default_rng(seed))
     windows = np.concatenate(beats)[idx]
-    fs = float(config["data"]["fs"])
+    fs = float(config["ecg_transfer"]["fs"])
     x = to_images(windows, fs, config)
     population = np.bincount(y, minlength=len(aami.AAMI_CLASSES))
     return BeatSet(x=x, y=y[idx].astype(np.int64), record=rec[idx], population=population,
@@ -149,9 +149,9 @@ def build_beat_set(root: Path, records: list[str], config: dict, *, max_per_clas
 def cached_beat_set(root: Path, records: list[str], config: dict, cache: Cache, *, max_per_class, max_total,
                     seed: int, progress=None, desc: str = "MIT-BIH", test_look: bool = False) -> BeatSet:
     """build_beat_set, kept in the run's cache (ecg_transfer/mitdb) under a key of everything that defines it."""
-    key = {"records": records, "input": input_spec(config, config["data"]["fs"]),
-           "lead": config["data"]["mitdb_lead"], "max_per_class": max_per_class,
-           "max_total": max_total, "seed": seed, "side": list(config["pretrain"]["side_features"])}
+    key = {"records": records, "input": input_spec(config, config["ecg_transfer"]["fs"]),
+           "lead": config["ecg_transfer"]["mitdb_lead"], "max_per_class": max_per_class,
+           "max_total": max_total, "seed": seed, "side": list(config["ecg_transfer"]["pretrain"]["side_features"])}
 
     def build(tmp: Path) -> None:
         out = build_beat_set(root, records, config, max_per_class=max_per_class, max_total=max_total, seed=seed,
@@ -348,7 +348,7 @@ def confusion_figure(results: dict, title: str) -> Figure:
 
 def prepare(config: dict, ctx) -> Pretrained | None:
     """The prepare stage: pretrain (or take pretrain.weights_file) when a transfer model is asked for, else None."""
-    if not (config["pretrain"]["enabled"] and config["finetune"]["transfer"]):
+    if not (config["ecg_transfer"]["pretrain"]["enabled"] and config["ecg_transfer"]["finetune"]["transfer"]):
         return None
     return pretrain(config, ctx)
 
@@ -366,17 +366,18 @@ def _read_results(path: Path) -> dict:
 
 
 def mitdb_root(config: dict, ctx) -> Path:
-    """MIT-BIH's folder (data.mitdb_dir, $CARDIO_DATA/mitdb or the cache), downloaded there when absent and online."""
-    return ensure_mitdb(mitdb_dir(config["data"]["mitdb_dir"], ctx.cache_dir), progress=ctx.progress)
+    """MIT-BIH's folder (ecg_transfer.mitdb_dir, $CARDIO_DATA/mitdb or the cache), downloaded there when absent and
+    online."""
+    return ensure_mitdb(mitdb_dir(config["ecg_transfer"]["mitdb_dir"], ctx.cache_dir), progress=ctx.progress)
 
 
 def split_fit_val(records: list[str], config: dict, seed: int) -> tuple[list[str], list[str]]:
     """(fitting records, validation records): DS1 records split by record (grouped: a record's beats stay
     together), pretrain.val_fraction of them for validation, at least one on each side."""
-    frac = float(config["pretrain"]["val_fraction"])
+    frac = float(config["ecg_transfer"]["pretrain"]["val_fraction"])
     if not 0 < frac < 1:
-        raise CardioError(f"pretrain.val_fraction={frac:g} must be in (0, 1): held-out DS1 records stop the "
-                          "training, choose the prior strength and are what a run reports")
+        raise CardioError(f"ecg_transfer.pretrain.val_fraction={frac:g} must be in (0, 1): held-out DS1 records "
+                          "stop the training, choose the prior strength and are what a run reports")
     if len(records) < 2:
         raise CardioError(f"pretraining needs at least 2 DS1 records (fitting and validation), got {records}")
     rng = np.random.default_rng(np.random.SeedSequence([seed, 7]))
@@ -405,7 +406,7 @@ def fit_pretraining(root: Path, records: list[str], config: dict, ctx, seed: int
     """Fit the 5-class ResNet on `records` (DS1 or a part of it): a grouped fitting/validation split of the
     records, class-capped fitting beats, early stopping and the prior strength on the validation records.
     `name` names the engine's checkpoint (a rerun resumes from it)."""
-    pt = config["pretrain"]
+    pt = config["ecg_transfer"]["pretrain"]
     seed = ctx.seed if seed is None else int(seed)
     fit_records, val_records = split_fit_val(records, config, seed)
     train = cached_beat_set(root, fit_records, config, ctx.cache, max_per_class=pt["max_beats_per_class"],
@@ -431,11 +432,11 @@ def pretrain(config: dict, ctx) -> Pretrained:
     results are read back from checkpoints/). Rank 0 alone writes files; every rank returns the
     same Pretrained, and the core waits for all ranks before the folds read the weights.
     """
-    pt = config["pretrain"]
+    pt = config["ecg_transfer"]["pretrain"]
     if pt["weights_file"]:
         path = Path(pt["weights_file"]).expanduser()
         if not path.is_file():
-            raise CardioError(f"pretrain.weights_file {path} does not exist")
+            raise CardioError(f"ecg_transfer.pretrain.weights_file {path} does not exist")
         return Pretrained(weights=path)
     out = weights_path(config, ctx)
     results_file = Path(ctx.checkpoint_dir) / RESULTS_NAME
@@ -453,7 +454,7 @@ def pretrain(config: dict, ctx) -> Pretrained:
     results["always_n"] = always_n(fitted.val.y)
     results.update(describe(fitted, config))
     if ctx.is_main:
-        save_weights(fitted.model, out, meta={"input": input_spec(config, config["data"]["fs"]),
+        save_weights(fitted.model, out, meta={"input": input_spec(config, config["ecg_transfer"]["fs"]),
                                               "classes": list(aami.AAMI_CLASSES),
                                               "task": "AAMI beat classes, MIT-BIH DS1"})
         write_text_atomic(results_file, json.dumps(results, indent=2))
@@ -467,14 +468,14 @@ def pretrain(config: dict, ctx) -> Pretrained:
 
 def describe(fitted: Fitted, config: dict) -> dict:
     """The settings and choices of a fitted pretraining, for its results file and the ledger."""
-    pt = config["pretrain"]
+    pt = config["ecg_transfer"]["pretrain"]
     return {"arch": pt["arch"], "evaluated_on": "DS1 validation records", "train_records": fitted.fit_records,
             "val_records": fitted.val_records, "train_counts": fitted.train.counts(), "val_counts": fitted.val.counts(),
             "max_beats_per_class": pt["max_beats_per_class"], "max_eval_beats": pt["max_eval_beats"],
             "prior_correction": [float(v) for v in fitted.shift], "prior_strength": fitted.strength,
             "prior_strength_scores": fitted.strength_scores, "epochs_run": len(fitted.fit.history),
             "best_epoch": fitted.fit.best_epoch, "history": fitted.fit.history,
-            "input": input_spec(config, config["data"]["fs"]), "input_shape": list(fitted.train.x.shape[1:]),
+            "input": input_spec(config, config["ecg_transfer"]["fs"]), "input_shape": list(fitted.train.x.shape[1:]),
             "side_features": beat_context.names(pt["side_features"])}
 
 
@@ -485,7 +486,7 @@ def prior_correction(model, train: BeatSet, val: BeatSet, config: dict, ctx
     Zero without pretrain.prior_correction; the strength is pretrain.prior_strength, or the one of
     PRIOR_STRENGTHS best on the DS1 validation records (their natural class mix; DS2 is never used).
     """
-    pt = config["pretrain"]
+    pt = config["ecg_transfer"]["pretrain"]
     if not pt["prior_correction"]:
         return np.zeros(len(aami.AAMI_CLASSES)), 0.0, {}
     shift = prior_shift(train, float(pt["balance_power"]))
@@ -502,7 +503,7 @@ def prior_correction(model, train: BeatSet, val: BeatSet, config: dict, ctx
 def train_classifier(train: BeatSet, val: BeatSet | None, config: dict, ctx, seed: int, name: str = "pretrain"):
     """(model, fit result): the 5-class ResNet fitted by the core's loop on the fitting records' beats,
     early-stopped on the validation records' balanced accuracy (val None: every epoch runs, no stopping)."""
-    pt = config["pretrain"]
+    pt = config["ecg_transfer"]["pretrain"]
     if len(np.unique(train.y)) < 2:
         raise CardioError(f"the MIT-BIH training beats hold one class only ({train.counts()}); use more records")
     model = build_resnet(pt["arch"], n_outputs=len(aami.AAMI_CLASSES), seed=seed, n_side=train.side.shape[1])
@@ -554,9 +555,9 @@ def fit_side_model(beats: BeatSet, kind: str = "logistic", columns: np.ndarray |
     from sklearn.preprocessing import StandardScaler
 
     if kind not in SIDE_MODELS:
-        raise CardioError(f"pretrain.side_models: model {kind!r} is not known; use one of {SIDE_MODELS}")
+        raise CardioError(f"ecg_transfer.pretrain.side_models: model {kind!r} is not known; use one of {SIDE_MODELS}")
     if not beats.side.shape[1]:
-        raise CardioError("the side-feature model needs pretrain.side_features")
+        raise CardioError("the side-feature model needs ecg_transfer.pretrain.side_features")
     columns = np.arange(beats.side.shape[1]) if columns is None else np.asarray(columns, dtype=np.int64)
     keep = np.isin(beats.y, [aami.AAMI_CLASSES.index(c) for c in SIDE_MODEL_CLASSES])
     if kind == "logistic":
@@ -569,17 +570,18 @@ def fit_side_model(beats: BeatSet, kind: str = "logistic", columns: np.ndarray |
 
 def fit_side_models(beats: BeatSet, config: dict, seed: int = 0) -> list[SideModel]:
     """Every side model of pretrain.side_models, each on the columns of its feature kinds."""
-    pt = config["pretrain"]
+    pt = config["ecg_transfer"]["pretrain"]
     specs = pt.get("side_models") or [{"model": "logistic", "features": list(pt["side_features"])}]
     all_names = beat_context.names(pt["side_features"])
     fitted = []
     for spec in specs:
         if not isinstance(spec, dict) or set(spec) != {"model", "features"}:
-            raise CardioError(f"pretrain.side_models: each entry is {{model: ..., features: [...]}}, got {spec!r}")
+            raise CardioError("ecg_transfer.pretrain.side_models: each entry is {model: ..., features: [...]}, "
+                              f"got {spec!r}")
         missing = [k for k in spec["features"] if k not in pt["side_features"]]
         if missing:
-            raise CardioError(f"pretrain.side_models: features {missing} are not in pretrain.side_features "
-                              f"{list(pt['side_features'])}")
+            raise CardioError(f"ecg_transfer.pretrain.side_models: features {missing} are not in "
+                              f"ecg_transfer.pretrain.side_features {list(pt['side_features'])}")
         wanted = set(beat_context.names(spec["features"]))
         columns = np.array([i for i, n in enumerate(all_names) if n in wanted])
         fitted.append(fit_side_model(beats, spec["model"], columns, seed=seed))

@@ -1,4 +1,4 @@
-"""Reading ECGs (WFDB, CSV, NumPy) at a common sampling rate, CRT cohorts and MIT-BIH.
+"""Reading ECGs (WFDB, CSV, NumPy) at a common sampling rate, and MIT-BIH (the cohort table: cohort_table.py).
 
 Every reader returns one lead as float64 in the file's physical units (mV for WFDB), resampled
 to the target rate with a polyphase filter (``scipy.signal.resample_poly``); annotation sample
@@ -11,7 +11,7 @@ import logging
 import math
 import os
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 from typing import Callable, Iterable, Sequence
@@ -22,7 +22,7 @@ import wfdb
 from scipy import signal as sps
 from wfdb.io import header as wfdb_header
 
-from cardio import CardioError, confined_path
+from cardio import CardioError
 
 log = logging.getLogger("cardio.ecg_transfer")
 
@@ -38,8 +38,6 @@ BEAT_SYMBOLS = frozenset("NLRaVFJASEj/QB?!enfr")
 #: Bytes per sample of the WFDB storage formats whose size can be checked against the header.
 _FORMAT_BYTES = {"8": 1.0, "16": 2.0, "24": 3.0, "32": 4.0, "61": 2.0, "80": 1.0, "160": 2.0,
                  "212": 1.5, "310": 4 / 3, "311": 4 / 3}
-#: Columns a cohort table must have besides the label (record_id names the ECG unless `ecg` does).
-COHORT_ID_COLUMNS = ("patient_id", "record_id")
 MITDB_RECORDS = tuple(str(r) for r in (
     100, 101, 102, 103, 104, 105, 106, 107, 108, 109, 111, 112, 113, 114, 115, 116, 117, 118, 119,
     121, 122, 123, 124, 200, 201, 202, 203, 205, 207, 208, 209, 210, 212, 213, 214, 215, 217, 219,
@@ -62,19 +60,6 @@ class ECGRecord:
     @property
     def seconds(self) -> float:
         return len(self.signal) / self.fs
-
-
-@dataclass
-class CohortECGs:
-    """A CRT cohort: the validated table and one lead per record at `fs`; `skipped` lists bad records."""
-
-    table: pd.DataFrame
-    signals: dict[str, np.ndarray]
-    fs: float
-    lead: str | int
-    label: str
-    root: Path
-    skipped: list[tuple[str, str]] = field(default_factory=list)
 
 
 # --------------------------------------------------------------------------- resampling
@@ -222,6 +207,18 @@ def _record_line(hea: Path) -> list[str]:
         raise CardioError(f"{hea}: the record line declares {int(record[1])} signal(s), the header describes "
                           f"{len(lines) - 1}")
     return record
+
+
+def wfdb_signal_files(hea: Path) -> list[str]:
+    """The signal files a WFDB header names, as written (a name relative to its folder; "~" names none). Empty
+    when the header is no single-segment header (reading the record says why)."""
+    try:
+        lines, _ = wfdb_header.parse_header_content(hea.read_bytes().decode("ascii", errors="ignore"))
+    except OSError:
+        return []
+    if not lines or "/" in lines[0].split()[0]:
+        return []
+    return [line.split()[0] for line in lines[1:] if line.split()[0] != "~"]
 
 
 def _check_declared_fs(hea: Path, record: list[str], header) -> None:
@@ -404,135 +401,6 @@ def read_many(paths: Iterable[Path | str], fs: float = 360.0, lead: str | int | 
     return out, skipped
 
 
-# --------------------------------------------------------------------------- CRT cohort
-
-def _cohort_csv(source: Path | str) -> Path:
-    p = Path(source)
-    if p.is_dir():
-        p = p / "cohort.csv"
-    if not p.is_file():
-        raise CardioError(f"{p}: cohort table not found (a folder of ECG records with a cohort.csv)")
-    return p
-
-
-def read_cohort_table(source: Path | str, label: str = "responder", require_label: bool = True) -> pd.DataFrame:
-    """The cohort CSV, checked: patient_id, record_id and the label column; ids as strings.
-
-    The ECG of a row is the file named by its `ecg` column, else by its record_id, relative to
-    the CSV's folder (a WFDB record name, or a .csv/.npy file with an `fs` column for its rate).
-    With require_label=False a table without the label column is read as an unlabelled cohort.
-    """
-    csv = _cohort_csv(source)
-    try:
-        table = pd.read_csv(csv, dtype={"patient_id": str, "record_id": str, "ecg": str})
-    except Exception as exc:
-        raise CardioError(f"{csv}: unreadable cohort CSV ({exc})") from exc
-    missing = [c for c in COHORT_ID_COLUMNS if c not in table.columns]
-    if missing:
-        raise CardioError(f"{csv}: cohort table lacks column(s) {missing}")
-    if label not in table.columns:
-        if require_label:
-            raise CardioError(f"{csv}: cohort table has no label column {label!r}; columns are "
-                              f"{list(table.columns)}")
-        return _checked_ids(table, csv)  # an unlabelled cohort for cardio predict
-    lab = pd.to_numeric(table[label], errors="coerce")
-    if lab.isna().any():
-        rows = (np.nonzero(lab.isna().to_numpy())[0] + 2).tolist()  # +2: header line and 1-based lines
-        raise CardioError(f"{csv}: label column {label!r} is missing or not numeric on line(s) {rows[:10]}")
-    odd = ~lab.isin([0, 1])
-    if odd.any():
-        rows = (np.nonzero(odd.to_numpy())[0] + 2).tolist()
-        raise CardioError(f"{csv}: label column {label!r} must hold 0 or 1; line(s) {rows[:10]} hold "
-                          f"{sorted(set(lab[odd].tolist()))[:5]}")
-    table[label] = lab
-    return _checked_ids(table, csv)
-
-
-def _checked_ids(table: pd.DataFrame, csv: Path) -> pd.DataFrame:
-    """Every row names its record once and an ECG file (the `ecg` column, else record_id)."""
-    for col in COHORT_ID_COLUMNS:
-        empty = table[col].isna() | (table[col].astype(str).str.strip() == "")
-        if empty.any():
-            rows = (np.nonzero(empty.to_numpy())[0] + 2).tolist()
-            raise CardioError(f"{csv}: empty {col} on line(s) {rows[:10]}")
-    dup = table["record_id"].duplicated(keep=False)
-    if dup.any():
-        rows = (np.nonzero(dup.to_numpy())[0] + 2).tolist()
-        raise CardioError(f"{csv}: duplicated record_id on line(s) {rows[:10]}; each row is one ECG record")
-    if "ecg" not in table.columns:
-        table["ecg"] = table["record_id"]
-    no_rec = table["ecg"].isna() | (table["ecg"].astype(str).str.strip() == "")
-    if no_rec.any():
-        rows = (np.nonzero(no_rec.to_numpy())[0] + 2).tolist()
-        raise CardioError(f"{csv}: {int(no_rec.sum())} patient row(s) name no ECG record (line(s) {rows[:10]})")
-    return table
-
-
-def _row_fs(row: pd.Series, default: float | None, csv: Path, line: int) -> float | None:
-    """The ECG's sampling rate from the row's fs (or source_fs, sampling_rate) column, else `default`."""
-    for col in ("fs", "source_fs", "sampling_rate"):
-        if col in row.index and pd.notna(row[col]) and str(row[col]).strip():
-            try:
-                return float(row[col])
-            except (TypeError, ValueError):
-                raise CardioError(f"{csv}: column {col!r} on line {line} is {row[col]!r}, not a sampling rate "
-                                  "in Hz") from None
-    return default
-
-
-def load_cohort(source: Path | str, fs: float = 360.0, lead: str | int | None = "II", label: str = "responder",
-                skip_bad: bool = False, source_fs: float | None = None,
-                progress: Callable | None = None, allow_outside: bool = False,
-                log: logging.Logger = log, require_label: bool = True) -> CohortECGs:
-    """A CRT cohort folder: the checked table and one lead per record at `fs`.
-
-    Rows whose ECG is absent or bad raise CardioError, or with `skip_bad` are dropped from the
-    table and listed in `skipped` as (record_id, reason) (and logged to `log`, the run's log in a
-    run). Messages name files and CSV lines, never patient identifiers.
-    """
-    csv = _cohort_csv(source)
-    table = read_cohort_table(csv, label, require_label)
-    root = csv.parent
-    # The CSV is data from someone else: its file names stay inside the cohort folder unless allowed;
-    # each outside path allowed is logged.
-    paths = [confined_path(root, str(e), allow_outside=allow_outside, what=f"{csv.name} ECG file", log=log)
-             for e in table["ecg"]]
-    absent = [i for i, p in enumerate(paths)
-              if not (p.is_file() or (p.parent / f"{p.name}.hea").is_file() or p.with_suffix(".hea").is_file())]
-    if absent and not skip_bad:
-        lines = [i + 2 for i in absent]
-        raise CardioError(f"{csv}: {len(absent)} patient row(s) have no ECG record in {root} "
-                          f"(CSV line(s) {lines[:10]}{' ...' if len(lines) > 10 else ''}; the `ecg` column, "
-                          "else record_id, names the file)")
-    signals: dict[str, np.ndarray] = {}
-    skipped: list[tuple[str, str]] = []
-    keep = np.ones(len(table), bool)
-    rows = range(len(table))
-    for i in (progress(rows, desc="cohort ECGs", total=len(table)) if progress else rows):
-        rid = str(table["record_id"].iloc[i])
-        if i in absent:
-            reason = f"{csv}: CSV line {i + 2} names an ECG record that is not in {root}"
-            log.warning("skipping a cohort row: %s", reason)
-            skipped.append((rid, reason))
-            keep[i] = False
-            continue
-        try:
-            rec = read_ecg(paths[i], fs, lead, _row_fs(table.iloc[i], source_fs, csv, i + 2))
-        except CardioError as exc:
-            if not skip_bad:
-                raise
-            log.warning("skipping a bad cohort ECG: %s", exc)
-            skipped.append((rid, str(exc)))
-            keep[i] = False
-            continue
-        signals[rid] = rec.signal
-    table = table[keep].reset_index(drop=True)
-    if table.empty:
-        raise CardioError(f"{csv}: no readable ECG record left in the cohort")
-    return CohortECGs(table=table, signals=signals, fs=float(fs), lead=lead, label=label, root=root,
-                      skipped=skipped)
-
-
 # --------------------------------------------------------------------------- MIT-BIH
 
 #: Host the MIT-BIH download comes from (wfdb.dl_database reads PhysioNet).
@@ -540,7 +408,7 @@ PHYSIONET = ("physionet.org", 443)
 
 
 def mitdb_dir(configured: Path | str | None = None, cache_dir: Path | str | None = None) -> Path:
-    """Where MIT-BIH lives: `configured` (data.mitdb_dir), else $CARDIO_DATA/mitdb, else <cache_dir>/mitdb
+    """Where MIT-BIH lives: `configured` (ecg_transfer.mitdb_dir), else $CARDIO_DATA/mitdb, else <cache_dir>/mitdb
     (cache_dir: the run's cache, by default $CARDIO_CACHE or ~/.cache/cardio)."""
     if configured:
         return Path(configured).expanduser()
@@ -570,7 +438,7 @@ def ensure_mitdb(root: Path | str, progress: Callable | None = None, online: Cal
         return root
     if not online():
         raise CardioError(f"MIT-BIH not found at {root} and PhysioNet is out of reach: fetch it with "
-                          f"`cardio data fetch mitdb --dir {root}` (or set data.mitdb_dir or $CARDIO_DATA)")
+                          f"`cardio data fetch mitdb --dir {root}` (or set ecg_transfer.mitdb_dir or $CARDIO_DATA)")
     log.info("MIT-BIH not found at %s: downloading it from PhysioNet (48 records, ~100 MB)", root)
     fetch_mitdb(root, progress=progress)
     return root

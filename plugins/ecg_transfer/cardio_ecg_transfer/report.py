@@ -44,7 +44,7 @@ def table2(predictions: Predictions, level: float = 0.95, seed: int = 0) -> pd.D
     """One row per model: AUC (DeLong CI); accuracy, sensitivity, specificity at the training-fold
     thresholds (Wilson CIs) pooled over the out-of-fold patients, and their mean ± SD over folds."""
     table = predictions.table
-    table = table[(table["kind"] == "binary")].copy()
+    table = table[(table["kind"] == "binary") & table["y_true"].notna()].copy()  # patients without a label: no row
     if "threshold" not in table.columns:
         table["threshold"] = 0.5
     table["threshold"] = table["threshold"].fillna(0.5)
@@ -124,12 +124,12 @@ def table2_repeats(predictions: Predictions, level: float = 0.95, seed: int = 0
 
 def synthetic_truth(config: dict) -> str:
     """'Synthetic truth: ...' of the embedded cohort: its planted effects as config values ('' for a real cohort)."""
-    if config["data"]["cohort_dir"]:
+    if config["cohort"]["dir"]:
         return ""
     from cardio_ecg_transfer import synthetic
 
-    e = synthetic.effects(config["data"].get("synthetic_effects"))
-    return ("Synthetic truth (`data.synthetic_effects`): response ~ Bernoulli(logistic(logit)), logit = "
+    e = synthetic.effects(config["ecg_transfer"]["synthetic"].get("effects"))
+    return ("Synthetic truth (`ecg_transfer.synthetic.effects`): response ~ Bernoulli(logistic(logit)), logit = "
             f"{e['intercept']:g} + {e['notch']:g} × (mid-QRS notch depth − 0.45) "
             f"+ {e['qrs_per_ms']:g} × (QRS ms − 170) "
             f"+ {e['lbbb']:g} × LBBB + {e['lvef_per_pct']:g} × (LVEF % − 27) + {e['dm']:g} × diabetes "
@@ -139,12 +139,13 @@ def synthetic_truth(config: dict) -> str:
 
 
 def patient_table(cohort) -> pd.DataFrame:
-    """One row per patient (the first record's covariates)."""
-    return cohort.table.drop_duplicates("patient_id").reset_index(drop=True)
+    """One row per patient with a label (the first record's covariates)."""
+    table = cohort.table
+    return table[table[cohort.label].notna()].drop_duplicates("patient_id").reset_index(drop=True)
 
 
 def table1(cohort, config: dict) -> pd.DataFrame | None:
-    rep = config["report"]
+    rep = config["ecg_transfer"]["report"]
     patients = patient_table(cohort)
     cont = [c for c in rep["table1_continuous"] if c in patients.columns]
     cat = [c for c in rep["table1_categorical"] if c in patients.columns]
@@ -162,19 +163,20 @@ def pretraining_section(prepared: Pretrained | None, config: dict) -> Section:
         if prepared is not None:
             return Section("ecg_transfer: pretraining",
                            f"No pretraining in this run: the weights of `{prepared.weights}` were fine-tuned.")
-        if not config["finetune"]["transfer"]:
-            return Section("ecg_transfer: pretraining",
-                           "No pretraining in this run: no transfer model was asked for (`finetune.transfer: false`).")
-        return Section("ecg_transfer: pretraining", "Pretraining was disabled (`pretrain.enabled: false`).")
+        if not config["ecg_transfer"]["finetune"]["transfer"]:
+            return Section("ecg_transfer: pretraining", "No pretraining in this run: no transfer model was asked "
+                           "for (`ecg_transfer.finetune.transfer: false`).")
+        return Section("ecg_transfer: pretraining",
+                       "Pretraining was disabled (`ecg_transfer.pretrain.enabled: false`).")
     pc = results["per_class"]
     base = results.get("always_n") or {}
     subset = []
     if results["max_beats_per_class"]:
         subset.append(f"at most {results['max_beats_per_class']} beats per class of the fitting records drawn at "
-                      f"random (`pretrain.max_beats_per_class`)")
+                      f"random (`ecg_transfer.pretrain.max_beats_per_class`)")
     if results["max_eval_beats"]:
         subset.append(f"a random {results['max_eval_beats']} beats of the validation records "
-                      f"(`pretrain.max_eval_beats`)")
+                      f"(`ecg_transfer.pretrain.max_eval_beats`)")
     subset_text = ("This run used a **subset** of DS1 for speed: " + "; ".join(subset) + ". ") if subset else ""
     text = (f"{results['arch']} trained on MIT-BIH DS1 records ({len(results['train_records'])} fitting records; "
             f"beats per AAMI class {results['train_counts']}) and evaluated on {len(results['val_records'])} other "
@@ -187,10 +189,11 @@ def pretraining_section(prepared: Pretrained | None, config: dict) -> Section:
             f"Epochs run: {results['epochs_run']} (best {results['best_epoch']}). "
             + (f"Besides each beat's spectrogram, the pretraining head saw {len(results['side_features'])} side "
                f"features ({', '.join(results['side_features'])}: RR intervals and beat shape relative to the "
-               f"beat's own record, `pretrain.side_features`); fine-tuning transfers the image backbone only. "
+               f"beat's own record, `ecg_transfer.pretrain.side_features`); fine-tuning transfers the image "
+               "backbone only. "
                if results.get("side_features") else "")
             + (f"Logits were shifted from the sampled class mix back to DS1's natural one "
-               f"(`pretrain.prior_correction`, strength {results.get('prior_strength', 1.0):g}"
+               f"(`ecg_transfer.pretrain.prior_correction`, strength {results.get('prior_strength', 1.0):g}"
                + (", chosen by macro F1 on the DS1 validation records" if results.get("prior_strength_scores") else "")
                + "). " if results.get("prior_strength_scores") or any(results.get("prior_correction") or []) else "")
             + "\n\n"
@@ -203,7 +206,8 @@ def pretraining_section(prepared: Pretrained | None, config: dict) -> Section:
             + (f". Intervals are {results['ci']['estimates']['accuracy']['level']:.0%} percentile bootstrap "
                f"intervals that resample the {results['ci']['n_records']} validation records, not beats."
                if (results.get("ci") or {}).get("estimates") else
-               f". No interval: {results['ci']['skipped']} (`pretrain.val_fraction`, `pretrain.records`)."
+               f". No interval: {results['ci']['skipped']} (`ecg_transfer.pretrain.val_fraction`, "
+               "`ecg_transfer.pretrain.records`)."
                if (results.get("ci") or {}).get("skipped") else "."))
     figures = [prepared.figure] if prepared.figure is not None and prepared.figure.is_file() else []
     table = pretrain_mod.results_table(results)
@@ -230,15 +234,18 @@ def _num(v) -> str:
 def sections(predictions: Predictions, cohort, prepared: Pretrained | None, config: dict, ctx) -> list[Section]:
     """Table 2, Table 1 and the pretraining results (`prepared`, the prepare stage's result)."""
     level = float(config["stats"]["level"])
+    s = config["ecg_transfer"]
+    rule = s["baselines"]["guideline"]
     t2, over_repeats = table2_repeats(predictions, level=level, seed=ctx.seed)
     text = (f"As the paper's Table 2, out-of-fold over {predictions.table['fold'].nunique()} folds split by patient. "
-            "A patient's ResNet score is the **mean of the response probabilities of their beats**. Each model's "
+            "A patient's ResNet score is the **mean of the response probabilities of their beats** (with several "
+            "ECGs, the mean of each ECG's). Each model's "
             "threshold is Youden's, chosen on its training fold only (ResNets: on the patient scores of the training "
-            f"fold's {'validation patients' if config['finetune']['threshold_rows'] == 'validation' else 'patients'}; "
+            f"fold's {'validation patients' if s['finetune']['threshold_rows'] == 'validation' else 'patients'}; "
             "SVM and random forest: on out-of-fold scores within the training fold); the guideline rule scores 0/1 "
             "(LBBB and QRS >= "
-            f"{config['baselines']['guideline']['qrs_ms']} ms and LVEF <= "
-            f"{config['baselines']['guideline']['lvef_max']}%) "
+            f"{rule['qrs_ms']} ms and LVEF <= "
+            f"{rule['lvef_max']}%) "
             f"at threshold 0.5. Pooled columns carry {int(level * 100)}% CIs (AUC: DeLong; proportions: Wilson); "
             "each AUC is compared with the best model's by a paired DeLong test on the same patients, the p-values "
             "Holm-adjusted over those comparisons; "
@@ -264,7 +271,7 @@ def sections(predictions: Predictions, cohort, prepared: Pretrained | None, conf
         out.append(Section("ecg_transfer: Table 1, baseline characteristics by response",
                            "Patients of the cohort by responder status (mean ± SD, Welch t-test; n (%), chi-square "
                            "or Fisher).", tables={"Table 1": t1}))
-    if config["pretrain"]["enabled"]:
+    if s["pretrain"]["enabled"]:
         for arch, one in (prepared.items() if isinstance(prepared, dict) else [(None, prepared)]):
             section = pretraining_section(one, config)
             out.append(section if arch is None else dataclasses.replace(section, title=f"{section.title} ({arch})"))

@@ -100,7 +100,8 @@ class SpectrogramResNet(nn.Module):
         if up_to in (None, "none"):
             return []
         if up_to not in FREEZE_STAGES:
-            raise CardioError(f"finetune.freeze={up_to!r} is not known; use none or one of {list(FREEZE_STAGES)}")
+            raise CardioError(f"ecg_transfer.finetune.freeze={up_to!r} is not known; use none or one of "
+                              f"{list(FREEZE_STAGES)}")
         self.frozen = up_to
         stages = FREEZE_STAGES[: FREEZE_STAGES.index(up_to) + 1]
         frozen_ids = set()
@@ -172,7 +173,7 @@ def load_pretrained(model: SpectrogramResNet, path: Path) -> dict[str, Any]:
     payload = read_weights(path)
     if payload["arch"] != model.arch:
         raise CardioError(f"{path} holds {payload['arch']} weights but the model is {model.arch}; "
-                          "set pretrain.arch to the architecture of the weights")
+                          "set ecg_transfer.pretrain.arch to the architecture of the weights")
     skip = (HEAD_PREFIX, SIDE_PREFIX)
     state = {k: v for k, v in payload["state_dict"].items() if not k.startswith(skip)}
     own = {k for k in model.state_dict() if not k.startswith(skip)}

@@ -47,8 +47,8 @@ def _clip_normal(rng, mean, sd, lo, hi, n):
     return np.clip(rng.normal(mean, sd, n), lo, hi)
 
 
-#: Planted effects on the response logit (config data.synthetic_effects): notch per unit depth (centred at 0.45),
-#: QRS per ms (centred at 170 ms), LBBB, LVEF per % (centred at 27 %), diabetes, scar per % (centred at 26 %),
+#: Planted effects on the response logit (config ecg_transfer.synthetic.effects): notch per unit depth (centred at
+#: 0.45), QRS per ms (centred at 170 ms), LBBB, LVEF per % (centred at 27 %), diabetes, scar per % (centred at 26 %),
 #: the intercept and the SD of the unexplained part. The report states them ("synthetic truth").
 EFFECTS = {"notch": 7.0, "qrs_per_ms": 0.018, "lbbb": 0.8, "lvef_per_pct": 0.04, "dm": -0.5,
            "scar_per_pct": -0.025, "intercept": 0.5, "noise_sd": 0.4}
@@ -59,12 +59,13 @@ def effects(given: dict | None = None) -> dict:
     out = dict(EFFECTS)
     for k, v in (given or {}).items():
         if k not in EFFECTS:
-            raise CardioError(f"data.synthetic_effects.{k} is not a planted effect; use any of {sorted(EFFECTS)}")
+            raise CardioError(f"ecg_transfer.synthetic.effects.{k} is not a planted effect; use any of "
+                              f"{sorted(EFFECTS)}")
         if isinstance(v, bool) or not isinstance(v, (int, float)) or not np.isfinite(v):
-            raise CardioError(f"data.synthetic_effects.{k} = {v!r} must be a finite number")
+            raise CardioError(f"ecg_transfer.synthetic.effects.{k} = {v!r} must be a finite number")
         out[k] = float(v)
     if out["noise_sd"] < 0:
-        raise CardioError(f"data.synthetic_effects.noise_sd = {out['noise_sd']:g} must be >= 0")
+        raise CardioError(f"ecg_transfer.synthetic.effects.noise_sd = {out['noise_sd']:g} must be >= 0")
     return out
 
 

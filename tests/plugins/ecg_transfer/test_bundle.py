@@ -25,9 +25,9 @@ MODELS = {"resnet18-transfer", "resnet18-scratch", "guideline", "svm", "random_f
 N_B = 20
 # Every model of the plugin, kept small: random pretrained weights from a file instead of MIT-BIH pretraining
 # (what is tested is the bundle, not the transfer), 3 beats per ECG, one epoch, 10 trees, no Grad-CAM.
-TINY = ["data.n_patients=30", "preprocess.max_beats_per_record=3", "cv.folds=2", "finetune.epochs=1",
-        "baselines.threshold_cv=2", "baselines.rf.n_estimators=10", "stats.n_resamples=100", "explain=false",
-        "train.cpu_threads=1"]
+TINY = ["ecg_transfer.synthetic.n_patients=30", "ecg_transfer.preprocess.max_beats_per_record=3", "cv.folds=2",
+        "ecg_transfer.finetune.epochs=1", "ecg_transfer.baselines.threshold_cv=2",
+        "ecg_transfer.baselines.rf.n_estimators=10", "stats.n_resamples=100", "explain=false", "train.cpu_threads=1"]
 
 
 class KeepFinalModel:
@@ -59,7 +59,7 @@ def site_a(tmp_path_factory, one_thread_module):
     weights = resnet.save_weights(resnet.build_resnet("resnet18", 5, seed=0), tmp / "pretrained.pt")
     keep = KeepFinalModel()
     t0 = time.perf_counter()
-    run = run_plugin("ecg_transfer", tmp / "a", sets=[*TINY, f"pretrain.weights_file={weights}"],
+    run = run_plugin("ecg_transfer", tmp / "a", sets=[*TINY, f"ecg_transfer.pretrain.weights_file={weights}"],
                      cache_dir=tmp / "cache", register=[keep])
     print(f"site A run: {time.perf_counter() - t0:.1f} s")
     site_b = tmp / "site_b"
@@ -68,7 +68,7 @@ def site_a(tmp_path_factory, one_thread_module):
 
 
 def _features(cfg: dict, cohort_dir, tmp):
-    cfg = {**cfg, "data": {**cfg["data"], "cohort_dir": str(cohort_dir)}}
+    cfg = {**cfg, "cohort": {**cfg["cohort"], "dir": str(cohort_dir)}}
     ctx = cpu_context(tmp / "featurize", cfg, cpu_threads=1)
     cohort = cohort_ecg.preprocess(cohort_ecg.load(cfg, ctx), cfg, ctx)
     return cohort_ecg.featurize(cohort, cfg, ctx), ctx
@@ -124,9 +124,9 @@ def test_an_unlabelled_cohort_gets_predictions_only(site_a):
     assert pred["y_true"].isna().all() and pred["y_score"].between(0, 1).all()
     assert not (tmp / "u" / "metrics.json").exists()
     # cardio run still refuses a cohort without its outcome, in one line
-    refused = invoke("run", "--plugin", "ecg_transfer", "--out", str(tmp / "r"), "--set", f"data.cohort_dir={folder}",
+    refused = invoke("run", "--plugin", "ecg_transfer", "--out", str(tmp / "r"), "--set", f"cohort.dir={folder}",
                      "--set", f"cache_dir={tmp / 'cache'}")
-    check_refused(refused, "the outcome column 'responder' is not in the cohort table")
+    check_refused(refused, "target column(s) ['responder'] hold no value at all")
 
 
 def test_a_bundle_holding_an_untrusted_type_is_refused_unloaded(site_a):
@@ -146,7 +146,7 @@ def test_a_bundle_holding_an_untrusted_type_is_refused_unloaded(site_a):
     tensors["baselines.svm"] = torch.from_numpy(sklearn_to_array(make_pipeline(FunctionTransformer(os.system))))
     save_file(tensors, str(weights))
     info = json.loads((forged / "model" / "bundle.json").read_text())
-    info["weights_sha256"] = hashlib.sha256(weights.read_bytes()).hexdigest()
+    info["weights_sha256"] = info["files"]["weights.safetensors"] = hashlib.sha256(weights.read_bytes()).hexdigest()
     (forged / "model" / "bundle.json").write_text(json.dumps(info))
 
     result = invoke("predict", "--model", str(forged), "--cohort", str(site_a["site_b"]), "--out", str(tmp / "f"))

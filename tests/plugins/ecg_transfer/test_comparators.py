@@ -50,7 +50,7 @@ def test_logistic_comparator_is_fitted_with_the_others():
                              "lvef": rng.normal(27, 5, n), "age": rng.normal(65, 8, n),
                              "sex": rng.choice(["M", "F"], n)})
     y = (patients["qrs_ms"] + rng.normal(0, 10, n) > 160).astype(int).to_numpy()
-    config = resolve(plugin.cardio_plugin_info().default_config)["baselines"]
+    config = resolve(plugin.cardio_plugin_info().default_config)["ecg_transfer"]["baselines"]
     fitted = baselines.fit_baselines(patients, y, config, seed=0)
     assert set(fitted.models) == {"svm", "random_forest", "logistic"}
     lr = fitted.models["logistic"].predict_proba(patients[fitted.covariates])[:, 1]
@@ -59,8 +59,9 @@ def test_logistic_comparator_is_fitted_with_the_others():
 
 def test_deep_feature_comparators_fit_in_the_training_fold_only(tmp_path):
     config = resolve(plugin.cardio_plugin_info().default_config,
-                     sets=["data.n_patients=40", "preprocess.max_beats_per_record=2", "baselines.threshold_cv=2",
-                           "baselines.rf.n_estimators=10", "baselines.svm.calibration_cv=2"])
+                     sets=["ecg_transfer.synthetic.n_patients=40", "ecg_transfer.preprocess.max_beats_per_record=2",
+                           "ecg_transfer.baselines.threshold_cv=2", "ecg_transfer.baselines.rf.n_estimators=10",
+                           "ecg_transfer.baselines.svm.calibration_cv=2"])
     ctx = cpu_context(tmp_path / "run", config)
     feats = cohort_ecg.featurize(cohort_ecg.preprocess(cohort_ecg.load(config, ctx), config, ctx), config, ctx)
     model = SpectrogramResNet("resnet18", n_outputs=1).eval()
@@ -79,7 +80,7 @@ def test_deep_feature_comparators_fit_in_the_training_fold_only(tmp_path):
     np.testing.assert_allclose(deep.loc[one].to_numpy(), direct, rtol=1e-4, atol=1e-5)
     fm = fold_models.FoldModels(beat_models=[beat])
     y = fold_models.patients_of(feats, train_index)[feats.label].loc[deep.index].to_numpy()
-    bl = config["baselines"]
+    bl = config["ecg_transfer"]["baselines"]
     fm.deep = baselines.fit_baselines(deep, y, {**bl, "covariates": list(deep.columns),
                                                 "guideline": {**bl["guideline"], "enabled": False}}, 0)
     preds = fold_models.predict_fold(fm, feats, test_index, ctx).table
@@ -94,8 +95,9 @@ def test_architectures_of_a_run():
     assert fold_models.architectures(paper) == ["resnet18", "resnet50", "resnet101"]
     with pytest.raises(CardioError, match="finetune.archs"):
         fold_models.architectures(resolve(plugin.cardio_plugin_info().default_config,
-                                          sets=["finetune.archs=[resnet18, resnet18]"]))
+                                          sets=["ecg_transfer.finetune.archs=[resnet18, resnet18]"]))
     with pytest.raises(CardioError, match="pretrain.weights_file"):
         fold_models.prepare(resolve(plugin.cardio_plugin_info().default_config,
-                                    sets=["finetune.archs=[resnet18, resnet50]", "pretrain.weights_file=w.pt"]),
+                                    sets=["ecg_transfer.finetune.archs=[resnet18, resnet50]",
+                                          "ecg_transfer.pretrain.weights_file=w.pt"]),
                             None)

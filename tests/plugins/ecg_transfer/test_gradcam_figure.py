@@ -15,7 +15,7 @@ from cardio_ecg_transfer import attribution, cohort_ecg, plugin, resnet
 
 def test_gradcam_figure_has_physical_axes_and_r_peak(tmp_path):
     config = resolve(plugin.cardio_plugin_info().default_config,
-                     sets=["data.n_patients=10", "preprocess.max_beats_per_record=3"])
+                     sets=["ecg_transfer.synthetic.n_patients=10", "ecg_transfer.preprocess.max_beats_per_record=3"])
     ctx = cpu_context(tmp_path / "run", config)
     feats = cohort_ecg.featurize(cohort_ecg.preprocess(cohort_ecg.load(config, ctx), config, ctx), config, ctx)
     table = feats.table
@@ -25,7 +25,7 @@ def test_gradcam_figure_has_physical_axes_and_r_peak(tmp_path):
     scale = attribution.window_scale(table)
     freqs, times = attribution.physical_axes(feats.meta, feats.x.shape[1:], scale)
     # the top bin is the Nyquist of the resampled window: beat_length / 2 samples over the window
-    assert freqs[-1] == pytest.approx(config["preprocess"]["beat_length"] / 2 / (scale[0] / 1000))
+    assert freqs[-1] == pytest.approx(config["ecg_transfer"]["preprocess"]["beat_length"] / 2 / (scale[0] / 1000))
     assert times[0] < 0 < times[-1] and times[0] == pytest.approx(-scale[1] * scale[0])
     model = resnet.SpectrogramResNet("resnet18", n_outputs=1).eval()
     y = table["responder"].to_numpy().astype(int)

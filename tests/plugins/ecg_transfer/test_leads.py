@@ -63,8 +63,8 @@ def test_twelve_leads_read_back_and_featurize(tmp_path, fmt):
 
     folder = _cohort(tmp_path / "cohort", fmt)
     config = resolve(plugin.cardio_plugin_info().default_config,
-                     sets=[f"data.cohort_dir={folder}", "data.leads=[I, II, V1, V6]",
-                           "preprocess.max_beats_per_record=3"])
+                     sets=[f"cohort.dir={folder}", "ecg_transfer.leads=[I, II, V1, V6]",
+                           "ecg_transfer.preprocess.max_beats_per_record=3"])
     ctx = cpu_context(tmp_path / "run", config)
     feats = cohort_ecg.featurize(cohort_ecg.preprocess(cohort_ecg.load(config, ctx), config, ctx), config, ctx)
     table = feats.table
@@ -114,16 +114,16 @@ def test_wrong_rate_is_refused(tmp_path):
 def test_cohort_with_a_missing_lead_stops_in_one_line(tmp_path):
     folder = _cohort(tmp_path / "c", "edf", n=4)
     config = resolve(plugin.cardio_plugin_info().default_config,
-                     sets=[f"data.cohort_dir={folder}", "data.leads=[II, V7]"])
+                     sets=[f"cohort.dir={folder}", "ecg_transfer.leads=[II, V7]"])
     with pytest.raises(CardioError, match=r"\.edf: no lead named 'V7'"):
         cohort_ecg.load(config, cpu_context(tmp_path / "run", config))
-    with pytest.raises(CardioError, match="data.leads"):
+    with pytest.raises(CardioError, match="ecg_transfer.leads"):
         cohort_ecg.check_leads("II")
 
 
 def test_synthetic_cohort_writes_twelve_leads(tmp_path):
     config = resolve(plugin.cardio_plugin_info().default_config,
-                     sets=["data.n_patients=4", f"data.leads=[{', '.join(STANDARD_LEADS)}]"])
+                     sets=["ecg_transfer.synthetic.n_patients=4", f"ecg_transfer.leads=[{', '.join(STANDARD_LEADS)}]"])
     ctx = cpu_context(tmp_path / "run", config)
     cohort = cohort_ecg.load(config, ctx)
     arr = cohort.array(str(cohort.table["record_id"].iloc[0]))

@@ -55,9 +55,10 @@ def test_no_identifier_reaches_any_output(tmp_path):
     cohort = _planted_cohort(src, tmp_path / "cohort")
     assert all(p in _written_text(cohort) for p in PLANTED)  # the detector sees them where they are
     result = invoke("run", "--plugin", "ecg_transfer", "--out", str(tmp_path / "run"),
-                    "--set", f"data.cohort_dir={cohort}", "--set", f"cache_dir={tmp_path / 'cache'}",
-                    "--set", "cv.folds=2", "--set", "pretrain.enabled=false", "--set", "finetune.transfer=false",
-                    "--set", "train.epochs=1", "--set", "finetune.epochs=1", "--set", "stats.n_resamples=200")
+                    "--set", f"cohort.dir={cohort}", "--set", f"cache_dir={tmp_path / 'cache'}",
+                    "--set", "cv.folds=2", "--set", "ecg_transfer.pretrain.enabled=false",
+                    "--set", "ecg_transfer.finetune.transfer=false", "--set", "train.epochs=1",
+                    "--set", "ecg_transfer.finetune.epochs=1", "--set", "stats.n_resamples=200")
     assert result.exit_code == 0, result.stderr[-3000:]
     written = _written_text(tmp_path / "run") + _written_text(tmp_path / "cache") + result.stdout + result.stderr
     found = [p for p in PLANTED if p in written]

@@ -20,15 +20,17 @@ from cardio_ecg_transfer import plugin, pretrain, report, resnet
 MODELS = {"resnet18-transfer", "resnet18-scratch", "guideline", "svm", "random_forest", "logistic",
           "svm-deep", "random_forest-deep", "logistic-deep"}
 TINY = {
-    "data": {"n_patients": 40},
-    "preprocess": {"max_beats_per_record": 4},
     "cv": {"folds": 2},
-    "pretrain": {"records": ["101", "106", "119", "118", "109"], "max_beats_per_class": 30,
-                 "max_eval_beats": 200, "epochs": 1},
-    "finetune": {"epochs": 1},
-    "baselines": {"threshold_cv": 2, "rf": {"n_estimators": 20}},
-    "gradcam": {"max_beats": 40},
     "stats": {"n_resamples": 200},
+    "ecg_transfer": {
+        "synthetic": {"n_patients": 40},
+        "preprocess": {"max_beats_per_record": 4},
+        "pretrain": {"records": ["101", "106", "119", "118", "109"], "max_beats_per_class": 30,
+                     "max_eval_beats": 200, "epochs": 1},
+        "finetune": {"epochs": 1},
+        "baselines": {"threshold_cv": 2, "rf": {"n_estimators": 20}},
+        "gradcam": {"max_beats": 40},
+    },
 }
 
 
@@ -41,9 +43,12 @@ def test_plugin_info_datasets_and_config():
     info = plugin.cardio_plugin_info()
     assert info.name == "ecg_transfer" and info.modality == "ecg"
     cfg = info.default_config
-    assert cfg["pretrain"]["arch"] == "resnet18" and cfg["pretrain"]["split"] == "de_chazal"
-    assert cfg["profiles"]["paper"]["pretrain"]["arch"] == "resnet50"
-    assert cfg["profiles"]["paper"]["pretrain"]["max_beats_per_class"] is None
+    pt = cfg["ecg_transfer"]["pretrain"]
+    assert pt["arch"] == "resnet18" and pt["split"] == "de_chazal"
+    paper = cfg["profiles"]["paper"]["ecg_transfer"]
+    assert paper["pretrain"]["arch"] == "resnet50" and paper["pretrain"]["max_beats_per_class"] is None
+    # every key of the plugin is in its namespace; the cohort's location is the core's
+    assert set(cfg) == {"label", "ecg_transfer", "profiles"} and set(cfg["profiles"]["paper"]) == {"ecg_transfer"}
     assert set(plugin.cardio_datasets()) == {"mitdb"}  # the fetch imports records.fetch_mitdb when called
     # every key of the shipped config carries a comment (on its line or the line above) saying what it does;
     # the profiles at the end only repeat documented keys
@@ -56,7 +61,7 @@ def test_plugin_info_datasets_and_config():
 
 def test_cardio_run_end_to_end(tmp_path, mitdb_dir):
     config = tmp_path / "tiny.yaml"
-    config.write_text(yaml.safe_dump({**TINY, "data": {**TINY["data"], "mitdb_dir": str(mitdb_dir)}}))
+    config.write_text(yaml.safe_dump({**TINY, "ecg_transfer": {**TINY["ecg_transfer"], "mitdb_dir": str(mitdb_dir)}}))
     out = run_plugin("ecg_transfer", tmp_path / "run", config_file=config, cache_dir=tmp_path / "cache")
 
     # the synthetic cohort was written as WFDB into the cache and read back
@@ -120,33 +125,35 @@ def test_cardio_run_end_to_end(tmp_path, mitdb_dir):
 
 def test_prepare_without_transfer_model_or_with_a_weights_file(cpu_context, tmp_path):
     ctx = cpu_context()
-    for sets in (("finetune.transfer=false",), ("pretrain.enabled=false",)):
+    for sets in (("ecg_transfer.finetune.transfer=false",), ("ecg_transfer.pretrain.enabled=false",)):
         assert plugin.cardio_prepare(config=_config(*sets), ctx=ctx) is None, sets
-    no_transfer = report.pretraining_section(None, _config("finetune.transfer=false"))
+    no_transfer = report.pretraining_section(None, _config("ecg_transfer.finetune.transfer=false"))
     assert "finetune.transfer: false" in no_transfer.text and not no_transfer.estimates
 
     weights = resnet.save_weights(resnet.build_resnet("resnet18", 5, seed=0), tmp_path / "w.pt")
-    prepared = plugin.cardio_prepare(config=_config(f"pretrain.weights_file={weights}"), ctx=ctx)
+    prepared = plugin.cardio_prepare(config=_config(f"ecg_transfer.pretrain.weights_file={weights}"), ctx=ctx)
     assert prepared == pretrain.Pretrained(weights=weights)  # nothing trained, nothing to report
     assert "No pretraining in this run" in report.pretraining_section(prepared, _config()).text
     assert not list(ctx.checkpoint_dir.iterdir())
     with pytest.raises(CardioError, match="does not exist"):
-        plugin.cardio_prepare(config=_config(f"pretrain.weights_file={tmp_path / 'missing.pt'}"), ctx=ctx)
+        plugin.cardio_prepare(config=_config(f"ecg_transfer.pretrain.weights_file={tmp_path / 'missing.pt'}"), ctx=ctx)
 
 
 def test_cli_names_a_missing_weights_file(tmp_path):
     result = invoke("run", "--plugin", "ecg_transfer", "--out", str(tmp_path / "run"),
-                    "--set", f"cache_dir={tmp_path / 'cache'}", "--set", "data.n_patients=6", "--set", "cv.folds=2",
-                    "--set", f"pretrain.weights_file={tmp_path / 'missing.pt'}")
+                    "--set", f"cache_dir={tmp_path / 'cache'}", "--set", "ecg_transfer.synthetic.n_patients=6",
+                    "--set", "cv.folds=2",
+                    "--set", f"ecg_transfer.pretrain.weights_file={tmp_path / 'missing.pt'}")
     assert result.exit_code == 2
-    assert f"cardio: error: pretrain.weights_file {tmp_path / 'missing.pt'} does not exist" in result.stderr
+    assert f"cardio: error: ecg_transfer.pretrain.weights_file {tmp_path / 'missing.pt'} does not exist" \
+        in result.stderr
     assert "Traceback" not in result.stderr
 
 
 def test_featurize_drops_hidden_columns_and_makes_one_row_per_beat(cpu_context):
     from cardio_ecg_transfer import cohort_ecg
 
-    cfg = _config("data.n_patients=6", "preprocess.max_beats_per_record=0")
+    cfg = _config("ecg_transfer.synthetic.n_patients=6", "ecg_transfer.preprocess.max_beats_per_record=0")
     ctx = cpu_context(cfg)
     cohort = cohort_ecg.preprocess(cohort_ecg.load(cfg, ctx), cfg, ctx)
     assert not [c for c in cohort.table.columns if c.startswith("_")]
@@ -177,10 +184,11 @@ def test_listing_the_plugin_does_not_import_torch():
 # QRS and LBBB effects are strong (data.synthetic_effects), 120 patients, 5 folds (with 60 patients and 3 folds the
 # permuted labels of seed 0 gave an out-of-fold AUC of 0.24 [0.10, 0.38]: cross-validation's anti-learning on
 # small null samples, which the CI does not account for).
-CONTROL = ("data.n_patients=120", "cv.folds=5", "finetune.transfer=false", "finetune.scratch=false",
-           "baselines.rf.n_estimators=50", "baselines.threshold_cv=2", "stats.n_resamples=200",
-           "data.synthetic_effects.lbbb=3.0", "data.synthetic_effects.qrs_per_ms=0.08",
-           "data.synthetic_effects.notch=0.0", "explain=false")
+CONTROL = ("ecg_transfer.synthetic.n_patients=120", "cv.folds=5", "ecg_transfer.finetune.transfer=false",
+           "ecg_transfer.finetune.scratch=false", "ecg_transfer.baselines.rf.n_estimators=50",
+           "ecg_transfer.baselines.threshold_cv=2", "stats.n_resamples=200",
+           "ecg_transfer.synthetic.effects.lbbb=3.0", "ecg_transfer.synthetic.effects.qrs_per_ms=0.08",
+           "ecg_transfer.synthetic.effects.notch=0.0", "explain=false")
 
 
 @pytest.mark.parametrize("null", [False, True], ids=["positive-control", "null-control"])
@@ -222,13 +230,14 @@ def test_table2_with_repeats_is_computed_per_repeat_then_summarised():
 def test_synthetic_effects_are_config_values():
     from cardio_ecg_transfer import synthetic
 
-    cfg = _config("data.synthetic_effects.notch=2.5")
+    cfg = _config("ecg_transfer.synthetic.effects.notch=2.5")
     assert "2.5 × (mid-QRS notch" in report.synthetic_truth(cfg)
-    assert report.synthetic_truth(_config("data.cohort_dir=/somewhere")) == ""
-    assert set(cfg["data"]["synthetic_effects"]) == set(synthetic.EFFECTS)  # the config documents every effect
+    assert report.synthetic_truth(_config("cohort.dir=/somewhere")) == ""
+    # the config documents every effect
+    assert set(cfg["ecg_transfer"]["synthetic"]["effects"]) == set(synthetic.EFFECTS)
     strong = synthetic.cohort_table(400, seed=0, planted={"notch": 0.0, "lbbb": 0.0, "qrs_per_ms": 0.0,
                                                           "lvef_per_pct": 0.0, "dm": 0.0, "scar_per_pct": 0.0,
                                                           "noise_sd": 0.0, "intercept": 6.0})
     assert strong["responder"].mean() > 0.98  # the logit is what the values say
-    with pytest.raises(CardioError, match="synthetic_effects.size"):
+    with pytest.raises(CardioError, match="ecg_transfer.synthetic.effects.size"):
         synthetic.effects({"size": 1.0})

@@ -90,20 +90,20 @@ def test_runs_see_ds1_only():
         aami.ds1_records(["101", "100"])
     with pytest.raises(CardioError, match="paced"):
         aami.ds1_records(["101", "217"])
-    config = {"pretrain": {"side_features": []}}
+    config = {"ecg_transfer": {"pretrain": {"side_features": []}}}
     with pytest.raises(CardioError, match="outside the ledgered DS2 look"):
         pretrain.build_beat_set(Path("/nowhere"), ["101", "105"], config, max_per_class=None, max_total=None, seed=0)
 
 
 def test_fitting_and_validation_records_are_split_by_record():
-    config = {"pretrain": {"val_fraction": 0.2}}
+    config = {"ecg_transfer": {"pretrain": {"val_fraction": 0.2}}}
     fit, val = pretrain.split_fit_val(list(aami.DS1), config, seed=0)
     assert len(val) == 4 and not set(fit) & set(val) and sorted(fit + val) == sorted(aami.DS1)
     assert pretrain.split_fit_val(list(aami.DS1), config, seed=0) == (fit, val)  # the seed fixes it
     assert pretrain.split_fit_val(list(aami.DS1), config, seed=1) != (fit, val)
     assert len(pretrain.split_fit_val(["101", "106"], config, seed=0)[1]) == 1
     with pytest.raises(CardioError, match="val_fraction"):
-        pretrain.split_fit_val(list(aami.DS1), {"pretrain": {"val_fraction": 0}}, seed=0)
+        pretrain.split_fit_val(list(aami.DS1), {"ecg_transfer": {"pretrain": {"val_fraction": 0}}}, seed=0)
 
 
 def test_ds1_cv_folds_partition_the_records():
@@ -130,7 +130,7 @@ def test_config_hash_covers_the_pretraining_settings_only():
 
     base = interpatient.config_hash(plugin_config("ecg_transfer", []))
     assert base == interpatient.config_hash(plugin_config("ecg_transfer", ["seed=5", "cv.folds=3"]))
-    assert base != interpatient.config_hash(plugin_config("ecg_transfer", ["pretrain.epochs=9"]))
+    assert base != interpatient.config_hash(plugin_config("ecg_transfer", ["ecg_transfer.pretrain.epochs=9"]))
     assert interpatient.git_state(REPO)[0] != "unknown"
     # the fused protocol hashes apart from the validated one, which keeps the hashes of the ledgered looks
     assert interpatient.config_hash(plugin_config("ecg_transfer", []), "validated") == base
@@ -165,20 +165,22 @@ def test_side_models_read_their_own_columns_and_add_up():
     side[:, 0] += np.where(y == 1, -2.0, 0.0)
     beats = pretrain.BeatSet(np.zeros((len(y), 2, 2), np.float32), y, np.full(len(y), "101"),
                              np.bincount(y, minlength=5), side.astype(np.float32))
-    config = {"pretrain": {"side_features": ["rr", "shape"], "side_models": [
-        {"model": "logistic", "features": ["rr"]}, {"model": "boosting", "features": ["shape"]}]}}
+    config = {"ecg_transfer": {"pretrain": {"side_features": ["rr", "shape"], "side_models": [
+        {"model": "logistic", "features": ["rr"]}, {"model": "boosting", "features": ["shape"]}]}}}
     rr, shape = pretrain.fit_side_models(beats, config)
     assert rr.columns.tolist() == [0, 1, 2, 3, 4] and shape.columns.tolist() == [5, 6, 7]
     total = pretrain.side_log_proba([rr, shape], beats)
     np.testing.assert_allclose(total, pretrain.side_log_proba(rr, beats) + pretrain.side_log_proba(shape, beats))
     assert np.mean(pretrain.side_log_proba(rr, beats).argmax(1) == y) > 0.8  # the rr columns carry the signal
     # null: the default is one logistic regression on every side feature
-    (only,) = pretrain.fit_side_models(beats, {"pretrain": {"side_features": ["rr", "shape"], "side_models": None}})
+    (only,) = pretrain.fit_side_models(beats, {"ecg_transfer": {"pretrain": {"side_features": ["rr", "shape"],
+                                                                              "side_models": None}}})
     assert only.columns.tolist() == list(range(8))
-    for bad, match in (([{"model": "logistic", "features": ["two_lead"]}], "not in pretrain.side_features"),
+    for bad, match in (([{"model": "logistic", "features": ["two_lead"]}], "not in ecg_transfer.pretrain.side_feat"),
                        ([{"model": "logistic"}], "each entry is"), ([{"model": "svm", "features": ["rr"]}], "svm")):
         with pytest.raises(CardioError, match=match):
-            pretrain.fit_side_models(beats, {"pretrain": {"side_features": ["rr", "shape"], "side_models": bad}})
+            pretrain.fit_side_models(beats, {"ecg_transfer": {"pretrain": {"side_features": ["rr", "shape"],
+                                                                           "side_models": bad}}})
 
 
 def test_unknown_protocol_is_refused():
@@ -196,7 +198,7 @@ def test_the_benchmarks_frozen_protocol_is_a_valid_config_whose_side_models_reso
     bench = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(bench)
     config = plugin_config("ecg_transfer", bench.FROZEN)
-    pt = config["pretrain"]
+    pt = config["ecg_transfer"]["pretrain"]
     width = len(beat_context.names(pt["side_features"]))
     rng = np.random.default_rng(0)
     y = np.repeat([0, 1, 2, 3], 30)

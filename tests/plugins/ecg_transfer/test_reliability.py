@@ -1,6 +1,6 @@
 """Bad ECG inputs through the real CLI: one error line naming the file or key, exit 2, nothing written before changed.
 
-Every case fails before any pretraining on MIT-BIH: the runs set pretrain.enabled=false and
+Every case fails before any pretraining on MIT-BIH: the runs set ecg_transfer.pretrain.enabled=false and
 finetune.transfer=false, and the few cases that need the prepare stage point data.mitdb_dir at a
 folder of synthetic records (or at none), so MIT-BIH DS2 is never predicted here.
 """
@@ -24,13 +24,14 @@ from hypothesis import strategies as st
 
 from cardio import CardioError
 from cardio.testing import check_refused, checksums, invoke
-from cardio_ecg_transfer import records
+from cardio_ecg_transfer import cohort_table, records
 from cardio_ecg_transfer.synthetic import write_synthetic_cohort
 
 # Small and fast, and never a look at MIT-BIH: no pretraining, no transfer model, no ResNet at all.
-FAST = ("--set", "cv.folds=2", "--set", "pretrain.enabled=false", "--set", "finetune.transfer=false",
-        "--set", "finetune.scratch=false", "--set", "baselines.svm.enabled=false", "--set", "train.epochs=1",
-        "--set", "finetune.epochs=1")
+FAST = ("--set", "cv.folds=2", "--set", "ecg_transfer.pretrain.enabled=false",
+        "--set", "ecg_transfer.finetune.transfer=false", "--set", "ecg_transfer.finetune.scratch=false",
+        "--set", "ecg_transfer.baselines.svm.enabled=false", "--set", "train.epochs=1",
+        "--set", "ecg_transfer.finetune.epochs=1")
 
 
 @pytest.fixture(scope="module")
@@ -41,7 +42,7 @@ def good_cohort(tmp_path_factory) -> Path:
 
 
 def _run(cohort: Path, out: Path, *sets: str):
-    return invoke("run", "--plugin", "ecg_transfer", "--out", str(out), "--set", f"data.cohort_dir={cohort}",
+    return invoke("run", "--plugin", "ecg_transfer", "--out", str(out), "--set", f"cohort.dir={cohort}",
                   "--set", f"cache_dir={out.parent / 'cache'}", *FAST, *sets)
 
 
@@ -140,10 +141,11 @@ def _outside_file(d: Path) -> None:
     shutil.copytree(d / "ecg", d.parent / "elsewhere")
 
 
-PRETRAIN_ON_FAKE_MITDB = ("--set", "pretrain.enabled=true", "--set", "finetune.transfer=true",
-                          "--set", "pretrain.records=[101, 106]", "--set", "data.mitdb_dir={tmp}/mitdb")
-WEIGHTS = ("--set", "pretrain.enabled=true", "--set", "finetune.transfer=true",
-           "--set", "pretrain.weights_file={tmp}/weights.pt")
+PRETRAIN_ON_FAKE_MITDB = ("--set", "ecg_transfer.pretrain.enabled=true", "--set", "ecg_transfer.finetune.transfer=true",
+                          "--set", "ecg_transfer.pretrain.records=[101, 106]",
+                          "--set", "ecg_transfer.mitdb_dir={tmp}/mitdb")
+WEIGHTS = ("--set", "ecg_transfer.pretrain.enabled=true", "--set", "ecg_transfer.finetune.transfer=true",
+           "--set", "ecg_transfer.pretrain.weights_file={tmp}/weights.pt")
 
 # (id, damage(cohort folder) or None, extra --set arguments ({tmp} is the case's folder), what the line names)
 CASES = [
@@ -151,10 +153,20 @@ CASES = [
     ("path-parent", lambda d: (_outside_file(d), _edit_csv(d, cells={(0, "ecg"): "../elsewhere/crt001"})), [],
      "outside the cohort folder"),
     ("path-absolute", lambda d: _edit_csv(d, cells={(0, "ecg"): "/etc/hostname"}), [], "outside the cohort folder"),
-    ("file-absent", lambda d: _edit_csv(d, cells={(3, "ecg"): "ecg/none"}), [], "no ECG record"),
-    ("ecg-is-a-folder", lambda d: _edit_csv(d, cells={(3, "ecg"): "ecg"}), [], "no ECG record"),
-    ("ecg-cell-empty", lambda d: _edit_csv(d, cells={(2, "ecg"): " "}), [], "name no ECG record"),
-    ("ecg-column-missing", lambda d: _edit_csv(d, drop=("ecg",)), [], "else record_id, names the file"),
+    ("file-absent", lambda d: _edit_csv(d, cells={(3, "ecg"): "ecg/none"}), [],
+     "line 5, column 'ecg': names ecg/none{.hea,.csv,.npy,.dcm,.edf}, which is not a file"),
+    ("ecg-is-a-folder", lambda d: _edit_csv(d, cells={(3, "ecg"): "ecg"}), [], "line 5, column 'ecg': names ecg{"),
+    # an empty cell, or no ecg column, names the record_id: not a file in the cohort folder's top level
+    ("ecg-cell-empty", lambda d: _edit_csv(d, cells={(2, "ecg"): " "}), [], "line 4, column 'ecg': names crt003{"),
+    ("ecg-column-missing", lambda d: _edit_csv(d, drop=("ecg",)), [],
+     "line 2, column 'ecg': names crt001{.hea,.csv,.npy,.dcm,.edf}, which is not a file in "),
+    # WFDB: a record is its header and the signal files the header names, inside the cohort folder
+    ("dat-named-outside", lambda d: (_outside_file(d), _header_lines(d, lambda L: [L[0], *[
+        ln.replace("crt002.dat", "../../elsewhere/crt002.dat") for ln in L[1:]]])), [],
+     "WFDB record crt002 names the signal file '../../elsewhere/crt002.dat', outside the cohort folder"),
+    ("dat-symlink-outside", lambda d: (_outside_file(d), (d / "ecg" / "crt002.dat").unlink(),
+                                       (d / "ecg" / "crt002.dat").symlink_to(d.parent / "elsewhere" / "crt002.dat")),
+     [], "line 3, column 'ecg': WFDB record crt002 names the signal file 'crt002.dat', outside the cohort folder"),
     ("ecg-unsupported-suffix", _raw_ecg("x.txt", b"1\n2\n"), [], "x.txt"),
     # the cohort table itself
     ("cohort-csv-missing", lambda d: (d / "cohort.csv").unlink(), [], "cohort.csv"),
@@ -162,20 +174,41 @@ CASES = [
     ("cohort-csv-binary", lambda d: (d / "cohort.csv").write_bytes(b"\xff\xfe\x00\x00garbage"), [], "cohort.csv"),
     ("cohort-csv-header-only", _cohort_csv_header_only, [], "cohort.csv"),
     ("patient-id-missing", lambda d: _edit_csv(d, drop=("patient_id",)), [], "lacks column"),
-    ("record-id-missing", lambda d: _edit_csv(d, drop=("record_id",)), [], "lacks column(s) ['record_id']"),
-    ("record-id-empty", lambda d: _edit_csv(d, cells={(4, "record_id"): ""}), [], "empty record_id on line(s) [6]"),
+    # the hierarchy patient -> study -> record (no record_id column is no problem: the patient names the record)
+    ("study-of-two-patients", lambda d: _edit_csv(d, add={"study_id": ["s1", "s1", *(f"s{i}" for i in range(2, 12))]}),
+     [], "line 2, column 'study_id': one study_id belongs to several patient_id values"),
+    ("record-id-empty", lambda d: _edit_csv(d, cells={(4, "record_id"): ""}), [],
+     "line 6, column 'record_id': is empty"),
     ("record-id-duplicated", lambda d: _edit_csv(d, cells={(1, "record_id"): "crt001"}), [],
-     "duplicated record_id on line(s) [2, 3]"),
-    # the outcome: 0 or 1, both present
+     "line 2, column 'record_id': record_id appears on more than one row (each row is one record)"),
+    ("patient-id-empty", lambda d: _edit_csv(d, cells={(3, "patient_id"): " "}), [],
+     "line 5, column 'patient_id': is empty"),
+    # the outcome: 0 or 1 (yes/no), both present; an empty cell is a missing label (masked), not a problem
     # without the outcome column the cohort loads as unlabelled (cardio predict takes it); cardio run refuses it
     ("label-missing", lambda d: _edit_csv(d, drop=("responder",)), [],
-     "the outcome column 'responder' is not in the cohort table"),
-    ("label-0-1-2", lambda d: _edit_csv(d, cells={(0, "responder"): "2"}), [], "'responder' must hold 0 or 1"),
-    ("label-half", lambda d: _edit_csv(d, cells={(0, "responder"): "0.5"}), [], "hold [0.5]"),
-    ("label-yes-no", lambda d: _edit_csv(d, cells={(0, "responder"): "yes"}), [], "not numeric"),
-    ("label-empty-cell", lambda d: _edit_csv(d, cells={(5, "responder"): ""}), [], "not numeric on line(s) [7]"),
+     "target column(s) ['responder'] hold no value at all"),
+    ("label-0-1-2", lambda d: _edit_csv(d, cells={(0, "responder"): "2"}), [],
+     "line 2, column 'responder': must be 0/1 (or yes/no), found '2'"),
+    ("label-half", lambda d: _edit_csv(d, cells={(0, "responder"): "0.5"}), [], "found '0.5'"),
+    ("label-text", lambda d: _edit_csv(d, cells={(0, "responder"): "improved"}), [], "found 'improved'"),
+    ("label-all-empty", lambda d: _edit_csv(d, add={"responder": ""}), [], "hold no value at all"),
     ("label-one-class", lambda d: _edit_csv(d, add={"responder": "1"}), [], "'responder' is constant"),
-    ("covariate-is-outcome", None, ["--set", "baselines.covariates=[qrs_ms, lvesv_reduction_pct]"],
+    ("label-differs-within-a-patient", lambda d: _edit_csv(d, cells={(1, "patient_id"): "pt001",
+                                                                     (0, "responder"): "1", (1, "responder"): "0"}),
+     [], "1 patient(s) have records with different values of 'responder'"),
+    # covariates the schema declares: numbers and 0/1, every bad cell a problem of the table
+    ("covariate-qrs-text", lambda d: _edit_csv(d, cells={(2, "qrs_ms"): "abc"}), [],
+     "line 4, column 'qrs_ms': must be a finite number, found 'abc'"),
+    ("covariate-lvef-over-100", lambda d: _edit_csv(d, cells={(0, "lvef"): "135"}), [],
+     "line 2, column 'lvef': must be 0 to 100, found '135'"),
+    ("covariate-lbbb-text", lambda d: _edit_csv(d, cells={(3, "lbbb"): "maybe"}), [],
+     "line 5, column 'lbbb': must be 0/1 (or yes/no), found 'maybe'"),
+    ("covariate-named-in-config-text", lambda d: _edit_csv(d, add={"nyha": "III"}),
+     ["--set", "ecg_transfer.baselines.covariates=[qrs_ms, nyha]"],
+     "column 'nyha': 2 more row(s): must be a finite number, found 'III' (and 10 more problem(s)"),
+    ("problems-listed-at-once", lambda d: _edit_csv(d, cells={(2, "qrs_ms"): "abc", (4, "ecg"): "ecg/none",
+                                                             (0, "responder"): "2"}), [], "(and 2 more problem(s)"),
+    ("covariate-is-outcome", None, ["--set", "ecg_transfer.baselines.covariates=[qrs_ms, lvesv_reduction_pct]"],
      "baselines.covariates names 'lvesv_reduction_pct'"),
     # WFDB headers
     ("fs-1e9", lambda d: _record_field(d, 2, "1000000000"), [], "crt002.hea"),
@@ -200,7 +233,7 @@ CASES = [
     ("dat-empty", lambda d: _dat(d, lambda b: b""), [], "crt002.dat: truncated"),
     ("dat-missing", lambda d: (d / "ecg" / "crt002.dat").unlink(), [], "crt002.dat"),
     ("dat-all-nan", lambda d: _dat(d, lambda b: b"\x00\x80" * (len(b) // 2)), [], "crt002.hea: lead II holds no"),
-    ("ecg-too-short", _short_ecg, [], "crt002: no complete beat found"),
+    ("ecg-too-short", _short_ecg, [], "crt002.hea: no complete beat found"),
     # CSV and NumPy ECGs
     ("csv-ecg-text", _csv_ecg(["0.1", "abc", "0.3"] * 400), [], "x.csv"),
     ("csv-ecg-all-nan", _csv_ecg([np.nan] * 1440), [], "x.csv: lead II holds no finite sample"),
@@ -209,25 +242,34 @@ CASES = [
     ("csv-ecg-1e300", _csv_ecg(list(_ecg_like(4, 360)[:, 0] * 1e300)), [], "x.csv: lead II holds values beyond"),
     ("csv-ecg-header-only", _raw_ecg("x.csv", b"II\n"), [], "x.csv"),
     ("csv-ecg-binary", _raw_ecg("x.csv", b"\xff\xfe\x00\x01garbage\x00"), [], "x.csv"),
-    ("csv-ecg-no-rate", _csv_ecg(list(_ecg_like(4, 360)[:, 0]), fs=None), [], "x.csv: a .csv ECG needs"),
-    ("csv-ecg-rate-text", _csv_ecg(list(_ecg_like(4, 360)[:, 0]), fs="fast"), [], "column 'fs' on line 3"),
-    ("csv-ecg-rate-1e9", _csv_ecg(list(_ecg_like(4, 360)[:, 0]), fs="1e9"), [], "x.csv: sampling rate 1e+09"),
-    ("csv-ecg-no-such-lead", _csv_ecg(list(_ecg_like(4, 360)[:, 0]), header="V5"), ["--set", "data.lead=II"],
+    ("csv-ecg-no-rate", _csv_ecg(list(_ecg_like(4, 360)[:, 0]), fs=None), [],
+     "line 3, column 'fs': x.csv is a .csv ECG: its sampling rate (Hz) goes in this column"),
+    ("csv-ecg-rate-text", _csv_ecg(list(_ecg_like(4, 360)[:, 0]), fs="fast"), [],
+     "line 3, column 'fs': must be a finite number, found 'fast'"),
+    ("csv-ecg-rate-1e9", _csv_ecg(list(_ecg_like(4, 360)[:, 0]), fs="1e9"), [],
+     "line 3, column 'fs': must be 100 to 20000, found '1e9'"),
+    ("csv-ecg-no-such-lead", _csv_ecg(list(_ecg_like(4, 360)[:, 0]), header="V5"), ["--set", "ecg_transfer.lead=II"],
      "x.csv: no lead named 'II'; the file has ['V5']"),
     ("npy-pickled", _npy_ecg(np.array([{"a": 1}], dtype=object)), [], "x.npy"),
     ("npy-3d", _npy_ecg(np.zeros((3, 3, 3))), [], "x.npy"),
     ("npy-garbage", _raw_ecg("x.npy", b"garbage"), [], "x.npy"),
     # data settings
-    ("lead-unknown", None, ["--set", "data.lead=V7"], "no lead named 'V7'; the file has ['II', 'V1']"),
-    ("lead-index-out-of-range", None, ["--set", "data.lead=5"], "lead index 5 out of range"),
-    ("lead-negative", None, ["--set", "data.lead=-1"], "data.lead"),
-    ("lead-true", None, ["--set", "data.lead=true"], "data.lead"),
-    ("lead-list", None, ["--set", "data.lead=[1]"], "data.lead"),
-    ("data-fs-0", None, ["--set", "data.fs=0"], "data.fs"),
-    ("data-fs-huge", None, ["--set", "data.fs=1000000000"], "data.fs"),
+    ("lead-unknown", None, ["--set", "ecg_transfer.lead=V7"], "no lead named 'V7'; the file has ['II', 'V1']"),
+    ("lead-index-out-of-range", None, ["--set", "ecg_transfer.lead=5"], "lead index 5 out of range"),
+    ("lead-negative", None, ["--set", "ecg_transfer.lead=-1"], "ecg_transfer.lead"),
+    ("lead-true", None, ["--set", "ecg_transfer.lead=true"], "ecg_transfer.lead"),
+    ("lead-list", None, ["--set", "ecg_transfer.lead=[1]"], "ecg_transfer.lead"),
+    ("data-fs-0", None, ["--set", "ecg_transfer.fs=0"], "ecg_transfer.fs"),
+    ("data-fs-huge", None, ["--set", "ecg_transfer.fs=1000000000"], "ecg_transfer.fs"),
+    # keys of earlier versions: one line naming the new key
+    ("old-key-cohort-dir", None, ["--set", "data.cohort_dir={tmp}/cohort"],
+     "data.cohort_dir (--set) has moved: use cohort.dir"),
+    ("old-key-lead", None, ["--set", "data.lead=V1"], "data.lead (--set) has moved: use ecg_transfer.lead"),
+    ("old-key-section", None, ["--set", "finetune.epochs=2"], "use ecg_transfer.finetune.epochs"),
     # MIT-BIH for pretraining (a folder of synthetic records, never MIT-BIH itself), and weights files
-    ("mitdb-missing", None, ["--set", "pretrain.enabled=true", "--set", "finetune.transfer=true",
-                             "--set", "data.mitdb_dir={tmp}/nowhere"], "nowhere"),
+    ("mitdb-missing", None, ["--set", "ecg_transfer.pretrain.enabled=true",
+                             "--set", "ecg_transfer.finetune.transfer=true",
+                             "--set", "ecg_transfer.mitdb_dir={tmp}/nowhere"], "nowhere"),
     ("mitdb-annotations-truncated", lambda d: _fake_mitdb(d, lambda atr: atr.write_bytes(atr.read_bytes()[:7])),
      PRETRAIN_ON_FAKE_MITDB, "101.atr"),
     ("mitdb-annotations-garbage", lambda d: _fake_mitdb(d, lambda atr: atr.write_bytes(b"\xff" * 40)),
@@ -271,13 +313,16 @@ def test_outside_paths_refused_by_default_accepted_and_logged_with_the_switch(go
         _edit_csv(cohorts[name], cells=cells)
     before = checksums(tmp_path)
 
-    check_refused(_run(cohorts["relative"], tmp_path / "run-relative"), f"{relative!r} lies outside the cohort folder")
-    check_refused(_run(cohorts["absolute"], tmp_path / "run-absolute"), f"{absolute!r} lies outside the cohort folder")
-    result = _run(cohorts["both"], tmp_path / "run", "--set", "data.allow_outside_paths=true")
+    switch = "set cohort.allow_outside_paths: true to allow it"
+    check_refused(_run(cohorts["relative"], tmp_path / "run-relative"),
+                  f"line 2, column 'ecg': names {relative!r}, outside the cohort folder; {switch}")
+    check_refused(_run(cohorts["absolute"], tmp_path / "run-absolute"),
+                  f"line 3, column 'ecg': names {absolute!r}, outside the cohort folder; {switch}")
+    result = _run(cohorts["both"], tmp_path / "run", "--set", "cohort.allow_outside_paths=true")
     assert result.exit_code == 0, result.stderr[-2000:]
     log = (tmp_path / "run" / "run.log").read_text()
-    for path in (tmp_path / "elsewhere" / "crt001", absolute):
-        assert f"WARNING reading cohort.csv ECG file outside the cohort folder: {path}\n" in log
+    for path in (tmp_path / "elsewhere" / "crt001.hea", f"{absolute}.hea"):  # a WFDB record: its header
+        assert f"WARNING reading a file outside the cohort folder: {path}\n" in log
         assert f"outside the cohort folder: {path}" in result.stderr
     assert log.count("outside the cohort folder") == 2
     after = checksums(tmp_path)
@@ -287,24 +332,24 @@ def test_outside_paths_refused_by_default_accepted_and_logged_with_the_switch(go
 # ------------------------------------------------------------------ data.lead: a name or a 0-based index
 
 def test_lead_by_index_or_name_end_to_end(good_cohort, tmp_path):
-    """`--set data.lead=1` and `--set data.lead=V1` pass the config check, run the study and read lead V1;
-    the default (null) reads lead II. (The bad leads are cases of the corpus above.)"""
+    """`--set ecg_transfer.lead=1` and `--set ecg_transfer.lead=V1` pass the config check, run the study and read
+    lead V1; the default (null) reads lead II. (The bad leads are cases of the corpus above.)"""
     from cardio.testing import plugin_config
 
     logs = {}
     for value in ("1", "V1"):
         out = tmp_path / f"lead-{value}"
-        result = _run(good_cohort, out, "--set", f"data.lead={value}")
+        result = _run(good_cohort, out, "--set", f"ecg_transfer.lead={value}")
         assert result.exit_code == 0, result.stderr[-2000:]
         logs[value] = [ln.split(" ", 1)[1] for ln in (out / "run.log").read_text().splitlines() if "featurize:" in ln]
     assert logs["1"] == logs["V1"] and len(logs["1"]) == 1
 
     def signals(*sets):
-        lead = plugin_config("ecg_transfer", sets)["data"]["lead"]
-        return records.load_cohort(good_cohort, fs=360, lead=lead).signals
+        lead = plugin_config("ecg_transfer", sets)["ecg_transfer"]["lead"]
+        return cohort_table.load_cohort(good_cohort, fs=360, lead=lead).signals
 
-    v1, ii = signals("data.lead=V1"), signals()
-    for got in (signals("data.lead=1"), v1):
+    v1, ii = signals("ecg_transfer.lead=V1"), signals()
+    for got in (signals("ecg_transfer.lead=1"), v1):
         assert all(np.array_equal(got[k], v1[k]) for k in v1)
     assert all(np.array_equal(ii[k], records.read_wfdb(good_cohort / "ecg" / k, lead="II").signal) for k in ii)
     assert not any(np.array_equal(ii[k], v1[k]) for k in ii)
@@ -314,13 +359,14 @@ def test_lead_by_index_on_the_synthetic_cohort_takes_the_standard_order(tmp_path
     from cardio.testing import cpu_context, plugin_config
     from cardio_ecg_transfer import cohort_ecg
 
-    cfg = plugin_config("ecg_transfer", ["data.n_patients=4", "data.seconds=3", "data.lead=6"])
+    cfg = plugin_config("ecg_transfer", ["ecg_transfer.synthetic.n_patients=4", "ecg_transfer.synthetic.seconds=3",
+                                         "ecg_transfer.lead=6"])
     ctx = cpu_context(tmp_path)
     source, synthetic = cohort_ecg.cohort_source(cfg, ctx)
     header = wfdb.rdheader(str(next((source / "ecg").glob("*.hea")).with_suffix("")))
     assert synthetic and header.sig_name[6] == "V1" and len(header.sig_name) == 7
-    with pytest.raises(CardioError, match="data.lead = 12: the synthetic cohort has the 12 standard leads"):
-        cohort_ecg.cohort_source(plugin_config("ecg_transfer", ["data.lead=12"]), ctx)
+    with pytest.raises(CardioError, match="ecg_transfer.lead = 12: the synthetic cohort has the 12 standard leads"):
+        cohort_ecg.cohort_source(plugin_config("ecg_transfer", ["ecg_transfer.lead=12"]), ctx)
 
 
 # ------------------------------------------------------------------ MIT-BIH annotations (a DS1 record)
@@ -350,7 +396,7 @@ def test_damaged_pretraining_results_of_a_resumed_run_are_refused(tmp_path):
     from cardio.testing import cpu_context, plugin_config
     from cardio_ecg_transfer import pretrain
 
-    config = plugin_config("ecg_transfer", ["data.mitdb_dir=/nowhere"])
+    config = plugin_config("ecg_transfer", ["ecg_transfer.mitdb_dir=/nowhere"])
     ctx = cpu_context(tmp_path)
     pretrain.weights_path(config, ctx).write_bytes(b"weights")
     results = Path(ctx.checkpoint_dir) / pretrain.RESULTS_NAME
@@ -477,7 +523,7 @@ def _cohort_text(draw):
 def test_any_cohort_table_text_is_read_or_refused(tmp_path, text):
     (tmp_path / "cohort.csv").write_text(text)
     try:
-        table = records.read_cohort_table(tmp_path)
+        table = cohort_table.read_cohort_table(tmp_path)
     except CardioError:
         return
-    assert set(table["responder"]) <= {0, 1} and not table["record_id"].duplicated().any()
+    assert set(table["responder"].dropna()) <= {0, 1} and not table["record_id"].duplicated().any()

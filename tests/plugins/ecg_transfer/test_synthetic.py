@@ -13,7 +13,8 @@ from sklearn.metrics import roc_auc_score
 import cardio_ecg_transfer
 from cardio import CardioError
 from cardio_ecg_transfer.beat_images import beat_windows, highpass, image_axes, to_images
-from cardio_ecg_transfer.records import load_cohort, read_wfdb
+from cardio_ecg_transfer.cohort_table import load_cohort
+from cardio_ecg_transfer.records import read_wfdb
 from cardio_ecg_transfer.rpeaks import detect_rpeaks
 from cardio_ecg_transfer.synthetic import cohort_table, synthesize_ecg, write_synthetic_cohort
 
@@ -94,8 +95,9 @@ def test_notch_shows_in_the_qrs_of_every_beat_spectrogram():
     config = yaml.safe_load((Path(cardio_ecg_transfer.__file__).parent / "config.yaml").read_text())
     axes = image_axes(config)
     freqs, starts = np.asarray(axes["freqs"]), np.asarray(axes["times"])
-    span = int(config["spectrogram"]["nperseg"]) / int(config["preprocess"]["beat_length"])
-    r_at = 0.4 / float(config["preprocess"]["rr_factor"])  # the R peak's place in the beat window
+    s = config["ecg_transfer"]
+    span = int(s["spectrogram"]["nperseg"]) / int(s["preprocess"]["beat_length"])
+    r_at = 0.4 / float(s["preprocess"]["rr_factor"])  # the R peak's place in the beat window
     in_qrs = (starts <= r_at) & (starts + span >= r_at)
     band = (freqs >= 16) & (freqs <= 48)  # cycles per window: about 13-40 Hz at 72 beats/min
     t = cohort_table(2, seed=3)
