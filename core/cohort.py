@@ -150,8 +150,9 @@ class Problems:
             self.add(f"{flagged.size - limit} more row(s): {message}", None, column)
 
     def raise_if_any(self) -> None:
-        if self.items:  # in file order: table-wide problems first, then by line
-            raise CohortProblems(sorted(self.items, key=lambda p: p.line or 0))
+        if self.items:  # in file order: table-wide problems first, then by line, each "N more rows" last
+            raise CohortProblems(sorted(self.items, key=lambda p: p.line if p.line is not None else
+                                        (0 if p.column is None else 10**9)))
 
 
 def _range_text(low: float | None, high: float | None) -> str:
