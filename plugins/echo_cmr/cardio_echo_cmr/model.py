@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from cardio import CardioError
+from cardio.engine import masked_loss, masked_mse
 
 BINARY_HEADS = ("wma_view", "wma", "lge", "t1_abnormal", "t2_abnormal", "ecv_abnormal")
 REGRESSION_HEADS = ("t1_ms", "t2_ms", "ecv_pct")
@@ -65,13 +66,13 @@ def weights_source(cfg: dict) -> str:
 
 
 class HeadLoss(nn.Module):
-    """BCE-with-logits on the binary heads plus MSE on the (standardised) regression heads."""
+    """BCE-with-logits on the binary heads plus MSE on the (standardised) regression heads, each over the targets
+    present: a NaN target (a missing label) changes neither the loss nor any gradient (cardio.engine's masked
+    losses; with every target present they equal the plain BCE and MSE)."""
 
     def forward(self, out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         nb = len(BINARY_HEADS)
-        bce = nn.functional.binary_cross_entropy_with_logits(out[:, :nb].float(), y[:, :nb].float())
-        mse = nn.functional.mse_loss(out[:, nb:].float(), y[:, nb:].float())
-        return bce + mse
+        return masked_loss(out[:, :nb].float(), y[:, :nb].float()) + masked_mse(out[:, nb:].float(), y[:, nb:].float())
 
 
 def flops_per_clip(frames: int, size: int, arch: str = "r2plus1d_18") -> float:

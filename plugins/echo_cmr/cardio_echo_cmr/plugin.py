@@ -1,6 +1,7 @@
 """Hook implementations of the echo_cmr plugin; each delegates to the module that does the work.
 
-cohort.py (labels.csv + videos read through cardio.cine; the synthetic cohort of synthetic.py in the cache) ->
+cohort.py (labels.csv, one row per clip, through cardio.cohort.read_table with its SCHEMA, to one record per study;
+the synthetic cohort of synthetic.py in the cache) ->
 video.py (sector mask, crop, 112x112 cubic, uint8 clip cache, parallel) -> training.py (r2plus1d_18 per view
 through cardio.engine, view fusion) -> report.py (Table 2 layout, Grad-CAM, masking figure).
 """
@@ -15,14 +16,15 @@ def cardio_plugin_info():
                       description="Echo videos (A4C, A2C, PLAX) -> r2plus1d_18 video CNN per view predicting CMR "
                                   "wall-motion abnormality, LGE and T1/T2/ECV, fused by logistic regression "
                                   "(Sahashi et al.)",
-                      default_config=package_defaults("cardio_echo_cmr"))
+                      default_config=package_defaults("cardio_echo_cmr"),
+                      moved_keys={"echo_cmr.dir": "cohort.dir"})
 
 
 @hookimpl
 def cardio_load(config, ctx):
     from cardio_echo_cmr import cohort
 
-    return cohort.load(config["echo_cmr"], ctx)
+    return cohort.load(config, ctx)
 
 
 @hookimpl

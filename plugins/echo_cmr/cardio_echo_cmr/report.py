@@ -22,9 +22,10 @@ UNITS = {"t1_ms": ("native T1", "ms"), "t2_ms": ("T2", "ms"), "ecv_pct": ("ECV",
 
 
 def table2(predictions: Predictions, n_resamples: int, level: float) -> pd.DataFrame:
-    """AUROC (bootstrap CI) of each binary label: one column per view and one for the fusion."""
+    """AUROC (bootstrap CI) of each binary label on the studies that have it: one column per view and one for the
+    fusion."""
     t = predictions.table
-    t = t[t["kind"] == "binary"]
+    t = t[(t["kind"] == "binary") & t["y_true"].notna()]
     rows = []
     for task in BINARY_HEADS:
         row = {"label": ROW_NAMES[task]}
@@ -44,10 +45,10 @@ def table2(predictions: Predictions, n_resamples: int, level: float) -> pd.DataF
 
 
 def agreement_table(predictions: Predictions, n_resamples: int, level: float) -> pd.DataFrame:
-    """MAE and R2 (bootstrap CIs) of T1, T2 and ECV per view."""
+    """MAE and R2 (bootstrap CIs) of T1, T2 and ECV per view, on the studies that have the value."""
     t = predictions.table
     rows = []
-    for (model, task), g in t[t["kind"] == "regression"].groupby(["model", "task"], sort=True):
+    for (model, task), g in t[(t["kind"] == "regression") & t["y_true"].notna()].groupby(["model", "task"], sort=True):
         y, p = g["y_true"].to_numpy(), g["y_score"].to_numpy()
         mae = stats.bootstrap_metric(lambda a, b: float(np.mean(np.abs(a - b))), y, p, n_resamples=n_resamples,
                                      level=level, metric="mae")
@@ -65,12 +66,13 @@ def evaluate_section(predictions: Predictions, config: dict) -> Section:
     n, level = int(s.get("n_resamples", 2000)), float(s.get("level", 0.95))
     thr = cfg["thresholds"]
     text = ("Out-of-fold AUROC with stratified bootstrap CIs (" f"{n} resamples), laid out like Sahashi et al.'s "
-            "Table 2: one r2plus1d_18 per view (A4C, A2C, PLAX), test-time averaged over every clip of a video, and "
-            "the fused study-level prediction (logistic regression on the three views' logits, fitted on each "
-            f"training fold's rows only). Abnormal thresholds: T1 >= {thr['t1_ms']} ms, T2 >= {thr['t2_ms']} ms, "
-            f"ECV >= {thr['ecv_pct']}%. MAE, R² and Bland-Altman plots of T1/T2/ECV per view are also in the "
-            f"performance section. Backbone: {weights_source(cfg)}.")
-    if not cfg["dir"]:
+            "Table 2: one r2plus1d_18 per view (A4C, A2C, PLAX), test-time averaged over every window of a clip and "
+            "over the study's clips of the view, and the fused study-level prediction (logistic regression on the "
+            "three views' logits, fitted on each training fold's studies that have the label). Each label's "
+            "estimates are on the studies that have it. Abnormal thresholds: "
+            f"T1 >= {thr['t1_ms']} ms, T2 >= {thr['t2_ms']} ms, ECV >= {thr['ecv_pct']}%. MAE, R² and Bland-Altman "
+            f"plots of T1/T2/ECV per view are also in the performance section. Backbone: {weights_source(cfg)}.")
+    if not config["cohort"]["dir"]:
         text += " Cohort: synthetic; " + truth_text(cfg["synthetic"].get("truth")) + "."
     return Section(title="Echo -> CMR findings (Table 2 layout)", text=text,
                    tables={"AUROC per label, view and fusion": table2(predictions, n, level),
@@ -169,26 +171,29 @@ def real_clips_dir(cfg: dict) -> Path | None:
 
 
 def explain_section(model: EchoModel, features: Features, index: np.ndarray, cfg: dict, ctx) -> Section:
-    """Grad-CAM over space and time of the global-WMA head on one WMA-positive test study per view (strip + GIF),
+    """Grad-CAM over space and time of the global-WMA head on one WMA-positive test study per view (its first clip
+    of the view; strip + GIF),
     and the real clips before and after masking when a folder of them is configured."""
     figs, gifs, layers = [], [], set()
     index = np.asarray(index)
     table = features.table
     pos = index[table["wma"].to_numpy()[index] == 1]
     pick = int(pos[0] if len(pos) else index[0])
+    wma = table["wma"].iloc[pick]
+    shown = "missing" if pd.isna(wma) else int(wma)
     frames, period = int(cfg["clip"]["frames"]), int(cfg["clip"]["period"])
     head = HEADS.index("wma")
     for view in VIEWS:
-        path = features.x[view][pick]
-        if path is None:
+        clips = features.x[view][pick]
+        if not clips:
             continue
-        clip, _ = sample_clip(load_clip(path), 0, frames, period)
+        clip, _ = sample_clip(load_clip(clips[0]), 0, frames, period)
         with ctx.engine.cpu_threads(cfg["train"].get("cpu_threads"), ctx.device):
             cam, layer_name = gradcam_maps(model.nets[view], clip, head)
         layers.add(layer_name)
         name = f"echo_gradcam_{view.lower()}"
         figs.append(ctx.save_figure(gradcam_strip(clip, cam, f"{view}: Grad-CAM of the global-WMA head "
-                                                             f"(study with WMA={int(table['wma'].iloc[pick])})"), name))
+                                                             f"(study with WMA={shown})"), name))
         gifs.append(write_gif(ctx.figure_path(name).with_suffix(".gif"), clip, cam).name)
     real = real_clips_dir(cfg)
     if real is not None and real.is_dir():

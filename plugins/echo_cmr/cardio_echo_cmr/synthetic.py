@@ -83,7 +83,8 @@ def render_view(view: str, affected: set[int], rng: np.random.Generator, *, n_fr
 
 def write_cohort(root: Path, n_patients: int, seed: int, *, n_frames: int = 32, height: int = 64, width: int = 80,
                  frame_time_ms: float = 33.3, truth: dict | None = None) -> Path:
-    """labels.csv (one row per study and view) and the videos under videos/; returns root."""
+    """labels.csv (one row per clip: here one clip per view of each patient's one study; SCHEMA of cohort.py) and
+    the videos under videos/; returns root."""
     t = {**DEFAULT_TRUTH, **(truth or {})}
     rng = np.random.default_rng(seed)
     root = Path(root)

@@ -78,7 +78,8 @@ def test_clip_cache_built_once_and_parallel(tmp_path, cpu_context):
 def test_label_csv_naming_a_missing_video(tmp_path):
     root = synthetic.write_cohort(tmp_path / "c", 2, seed=3, n_frames=8, height=48, width=64)
     (root / "videos" / "P0001_A2C.dcm").unlink()
-    with pytest.raises(CardioError, match=r"labels\.csv: study S0001 view A2C names videos/P0001_A2C\.dcm"):
+    with pytest.raises(CardioError, match=r"labels\.csv: line 6, column 'file': names videos/P0001_A2C\.dcm, which "
+                                          r"is not a file"):
         cohort.read_cohort(root, THRESHOLDS)
 
 
