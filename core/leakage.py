@@ -8,6 +8,7 @@ label and every outcome column together across patients.
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -82,4 +83,4 @@ def permute_outcomes(cohort: Cohort, seed: int) -> Cohort:
     shuffled = pd.DataFrame(first.to_numpy()[donors], index=first.index, columns=columns)
     for col in columns:
         table[col] = table["patient_id"].map(shuffled[col]).astype(first[col].dtype)
-    return Cohort(table, cohort.loader, cohort.label, cohort.root, dict(cohort.meta), cohort.outcomes)
+    return replace(cohort, table=table, meta=dict(cohort.meta))  # targets, level and aggregation kept

@@ -21,6 +21,12 @@ def cardio_plugin_info():
 
 
 @hookimpl
+def cardio_cohort_schema(config):
+    from cardio_echo_cmr import cohort
+
+    return cohort.SCHEMA
+
+@hookimpl
 def cardio_load(config, ctx):
     from cardio_echo_cmr import cohort
 

@@ -68,10 +68,37 @@ def check_both_classes(table: pd.DataFrame, problems: Problems) -> None:
                          "each task needs both classes", column=task)
 
 
+def check_map_headers(table: pd.DataFrame, problems: Problems) -> None:
+    """Each map's .npy header (no data read): a real-number (3, N, N) array, every map of one size N."""
+    sizes: dict[int, int] = {}
+    for i, path in enumerate(table["map"]):
+        if path is None or not Path(path).is_file():
+            continue  # the reader has listed it already
+        try:
+            with open(path, "rb") as f:
+                version = np.lib.format.read_magic(f)
+                read = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+                shape, _, dtype = read(f)
+        except (ValueError, OSError, EOFError) as e:
+            problems.add(f"{Path(path).name} is not a readable .npy array ({' '.join(str(e).split())[:80]})", i + 2,
+                         "map")
+            continue
+        if dtype.kind not in "biuf":
+            problems.add(f"{Path(path).name} holds {dtype}, not real numbers", i + 2, "map")
+        elif len(shape) != 3 or shape[0] != 3 or shape[1] != shape[2]:
+            problems.add(f"{Path(path).name} has shape {shape}; a map is (3, N, N): rest, stress, MFR", i + 2, "map")
+        else:
+            sizes.setdefault(shape[1], i + 2)
+    if len(sizes) > 1:
+        seen = ", ".join(f"{n}x{n} first on line {line}" for n, line in sizes.items())
+        problems.add(f"maps of {len(sizes)} sizes ({seen}); every map of a cohort has one size", column="map")
+
+
 def read_cohort(root: str | Path, allow_outside: bool = False, log=None) -> pd.DataFrame:
     """labels.csv of a perfusion cohort folder, typed and checked (every problem at once), the label derived
     when the table has none; `map` holds each record's absolute map path."""
-    table = read_table(root, SCHEMA, allow_outside=allow_outside, log=log, checks=[check_both_classes])
+    table = read_table(root, SCHEMA, allow_outside=allow_outside, log=log,
+                       checks=[check_both_classes, check_map_headers])
     table[LABEL] = label_values(table)
     return table
 
@@ -91,9 +118,11 @@ def load_map(path: str | Path, size: int | None = None) -> np.ndarray:
         raise CardioError(f"polar map {path} must have shape (3, N, N) (rest, stress, MFR); got {m.shape}")
     if size is not None and m.shape[1] != size:
         raise CardioError(f"polar map {path} is {m.shape[1]}x{m.shape[2]}, the cohort's maps are {size}x{size}")
+    m = m.astype(np.float32)  # checked after the cast: 1e300 is finite in float64 and inf in float32
     if not np.isfinite(m).all():
-        raise CardioError(f"polar map {path} holds {int((~np.isfinite(m)).sum())} NaN/inf value(s)")
-    return m.astype(np.float32)
+        raise CardioError(f"polar map {path} holds {int((~np.isfinite(m)).sum())} NaN/inf value(s) (as float32: "
+                          "values beyond 3.4e38 count too)")
+    return m
 
 
 def load_maps(table: pd.DataFrame, progress=None) -> np.ndarray:

@@ -40,6 +40,12 @@ def cardio_plugin_info():
 
 
 @hookimpl
+def cardio_cohort_schema(config):
+    from cardio_perfusion_polar import cohort
+
+    return cohort.SCHEMA
+
+@hookimpl
 def cardio_load(config, ctx):
     from cardio_perfusion_polar import cohort as polar_cohort
 

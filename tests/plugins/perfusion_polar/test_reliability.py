@@ -58,9 +58,10 @@ CASES = [
     ("map-truncated", lambda d: _first_map(d).write_bytes(_first_map(d).read_bytes()[:300]), ".npy"),
     ("map-strings", lambda d: np.save(_first_map(d), np.full((3, 32, 32), "a")), "real numbers"),
     ("map-complex", lambda d: np.save(_first_map(d), np.ones((3, 32, 32), np.complex64)), "real numbers"),
-    ("map-wrong-shape", lambda d: np.save(_first_map(d), np.zeros((2, 32, 32))), "must have shape (3, N, N)"),
-    ("map-not-square", lambda d: np.save(_first_map(d), np.zeros((3, 32, 24))), "must have shape (3, N, N)"),
-    ("map-other-size", lambda d: np.save(sorted((d / "maps").glob("*.npy"))[1], np.ones((3, 16, 16))), ".npy"),
+    # shapes are read from the .npy headers with the table: listed by cardio validate, before any run
+    ("map-wrong-shape", lambda d: np.save(_first_map(d), np.zeros((2, 32, 32))), "a map is (3, N, N)"),
+    ("map-not-square", lambda d: np.save(_first_map(d), np.zeros((3, 32, 24))), "a map is (3, N, N)"),
+    ("map-other-size", lambda d: np.save(sorted((d / "maps").glob("*.npy"))[1], np.ones((3, 16, 16))), "2 sizes"),
     ("map-nan", lambda d: np.save(_first_map(d), np.full((3, 32, 32), np.nan)), "NaN"),
     ("map-missing", lambda d: _first_map(d).unlink(), "'map': names maps/PF0001, which is not a file"),
     # labels.csv (an empty target cell is a missing label, not a problem)
@@ -100,3 +101,24 @@ def test_bad_polar_map_cohort_is_one_line_and_changes_nothing(good_cohort, tmp_p
     check_refused(result, names)
     assert checksums(d) == before
 
+
+
+def test_round_three_maps(tmp_path):
+    """Issue 27: a map of the wrong shape is a listed problem before any run (cardio validate lists it); a float64
+    map holding 1e300 is finite as float64 but inf as float32, and refused after the cast."""
+    from cardio import CardioError
+    from cardio.cohort import CohortProblems
+    from cardio_perfusion_polar.cohort import load_map, read_cohort
+    root = write_cohort(*synthesize(24, 16, seed=1), tmp_path / "c")
+    maps = sorted((root / "maps").glob("*.npy"))
+    np.save(maps[2], np.zeros((3, 16, 12), np.float32))
+    np.save(maps[3], np.zeros((3, 20, 20), np.float32))
+    with pytest.raises(CohortProblems) as e:
+        read_cohort(root)
+    text = [str(p) for p in e.value.problems]
+    assert any("has shape (3, 16, 12)" in t for t in text) and any("maps of 2 sizes" in t for t in text), text
+    huge = np.ones((3, 16, 16))
+    huge[1, 2, 2] = 1e300
+    np.save(tmp_path / "huge.npy", huge)
+    with pytest.raises(CardioError, match=r"huge.npy holds 1 NaN/inf value\(s\) \(as float32"):
+        load_map(tmp_path / "huge.npy")
