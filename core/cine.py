@@ -60,6 +60,58 @@ def read_cine(path: str | Path, *, min_frames: int = 2, need_frame_time: bool = 
     return cine
 
 
+def probe(path: str | Path) -> int:
+    """The number of frames a cine holds, from its header and size without decoding it (cardio validate);
+    a file that cannot hold its frames (truncated pixel data, an empty or unreadable video) is a CardioError."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix in _VIDEO_SUFFIXES:
+        import cv2
+
+        if path.stat().st_size == 0:
+            raise CardioError(f"{path}: empty video file (0 bytes)")
+        cap = cv2.VideoCapture(str(path))
+        try:
+            ok = cap.isOpened() and cap.read()[0]
+            n = int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
+        finally:
+            cap.release()
+        if not ok or n < 1:
+            raise CardioError(f"{path}: video has no decodable frames")
+        return n
+    if suffix == ".npy":
+        try:
+            with open(path, "rb") as f:
+                version = np.lib.format.read_magic(f)
+                read = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+                shape, _, dtype = read(f)
+                offset = f.tell()
+        except (ValueError, OSError, EOFError) as exc:
+            raise CardioError(f"{path}: unreadable .npy cine ({exc})") from None
+        if path.stat().st_size < offset + int(np.prod(shape)) * dtype.itemsize:
+            raise CardioError(f"{path}: truncated .npy cine (shorter than its {shape} {dtype} array)")
+        return int(shape[0]) if shape else 0
+    import pydicom
+    from pydicom.errors import InvalidDicomError
+
+    try:
+        ds = pydicom.dcmread(path)  # reads the pixel bytes, decodes nothing
+    except (InvalidDicomError, OSError, EOFError, ValueError) as exc:
+        raise CardioError(f"{path}: not a readable DICOM file ({type(exc).__name__}: {exc})") from None
+    if "PixelData" not in ds:
+        raise CardioError(f"{path}: DICOM has no pixel data")
+    n = int(ds.get("NumberOfFrames", 1) or 0)
+    if n < 1:
+        raise CardioError(f"{path}: NumberOfFrames is {n}: the file declares no frame")
+    tsyntax = ds.file_meta.get("TransferSyntaxUID") if hasattr(ds, "file_meta") else None
+    if tsyntax is None or not tsyntax.is_compressed:
+        need = (int(ds.Rows) * int(ds.Columns) * int(ds.get("SamplesPerPixel", 1)) * n
+                * -(-int(ds.get("BitsAllocated", 8)) // 8))
+        if len(ds.PixelData) < need:
+            raise CardioError(f"{path}: truncated pixel data ({len(ds.PixelData)} of {need} bytes for {n} frames)")
+    return n
+
+
 def _read_npy(path: Path) -> Cine:
     try:
         arr = np.load(path, allow_pickle=False)

@@ -70,7 +70,22 @@ def _view_values_agree(table: pd.DataFrame, problems: Problems) -> None:
         problems.rows((n > 1).to_numpy(), "differs between clips of one view in one study", col)
 
 
-CHECKS = (_study_values_agree, _view_values_agree)
+def _clips_readable(table: pd.DataFrame, problems: Problems) -> None:
+    """Each clip's header and size (cardio.cine.probe, nothing decoded): a truncated or unreadable clip is a
+    listed problem of cardio validate, not a failure minutes into featurizing."""
+    from cardio import CardioError
+    from cardio.cine import probe
+
+    for i, path in enumerate(table["file"]):
+        if path is None or not Path(path).is_file():
+            continue  # listed by the reader already
+        try:
+            probe(path)
+        except CardioError as e:
+            problems.add(str(e).replace(f"{path}: ", f"{Path(path).name}: "), i + 2, "file")
+
+
+CHECKS = (_study_values_agree, _view_values_agree, _clips_readable)
 
 
 def read_clips(root: Path, *, allow_outside: bool = False, log=None) -> pd.DataFrame:

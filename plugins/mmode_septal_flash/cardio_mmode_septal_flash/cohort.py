@@ -88,6 +88,23 @@ def check_cycle(table: pd.DataFrame, problems: Problems) -> None:
                          int(i) + 2, "r_peaks_ms")
 
 
+def check_sequences(table: pd.DataFrame, problems: Problems) -> None:
+    """Each sequence's header (cardio.cine.probe, nothing decoded): readable, complete, and long enough for the
+    cycle_end it is given (a cycle in R-peak times is checked against the frames on load, with the frame time)."""
+    from cardio.cine import probe
+
+    for i, (path, end) in enumerate(zip(table["sequence"], table["cycle_end"])):
+        if path is None or not Path(path).is_file():
+            continue  # listed by the reader already
+        try:
+            n = probe(path)
+        except CardioError as e:
+            problems.add(str(e).replace(f"{path}: ", f"{Path(path).name}: "), i + 2, "sequence")
+            continue
+        if pd.notna(end) and end > n - 1:
+            problems.add(f"cycle_end {int(end)} lies past the clip's last frame ({n} frames)", i + 2, "cycle_end")
+
+
 def check_timing(table: pd.DataFrame, problems: Problems) -> None:
     """A positive frame time, MVC before AVO, and an SF window that starts before it ends."""
     problems.rows(table["frame_time_ms"] <= 0, "must be > 0 ms", "frame_time_ms")
@@ -110,7 +127,7 @@ def check_septum(table: pd.DataFrame, problems: Problems) -> None:
 def read_labels(root: Path, allow_outside: bool = False, log=None) -> pd.DataFrame:
     """labels.csv of a cohort folder, typed and checked against SCHEMA; every problem at once (CohortProblems)."""
     return read_table(root, SCHEMA, allow_outside=allow_outside, log=log,
-                      checks=[check_cycle, check_timing, check_septum])
+                      checks=[check_cycle, check_timing, check_septum, check_sequences])
 
 
 def read_septum(path: str | Path) -> np.ndarray:

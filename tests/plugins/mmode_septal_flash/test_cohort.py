@@ -175,3 +175,28 @@ def test_every_problem_of_the_table_is_listed_at_once(small_cohort, tmp_path):
     found = {(p.line, p.column) for p in e.value.problems}
     assert found == {(2, "septal_flash"), (3, "mvc_ms"), (4, "cycle_end"), (5, "frame_time_ms"), (6, "septum")}
     assert "61 septum points" in str(next(p for p in e.value.problems if p.column == "septum"))
+
+
+def test_validate_lists_a_short_septum_and_a_cycle_past_the_clip(tmp_path):
+    """Issue 27 item 13 / issue 26 item 1: a 61-point tracing and a cycle end past the clip's last frame are problems
+    of cardio validate (read with the table), not failures 25 s into featurizing."""
+    from cardio.testing import invoke, plugin_config
+    from cardio_mmode_septal_flash import synthetic
+
+    cfg = plugin_config("mmode_septal_flash", ["profile=fast", "mmode_septal_flash.synthetic.n_patients=10",
+                                               "mmode_septal_flash.synthetic.n_sf=4",
+                                               "mmode_septal_flash.synthetic.size=64"])["mmode_septal_flash"]
+    root = synthetic.write_cohort(cfg["synthetic"], tmp_path / "c")
+    table = pd.read_csv(root / "labels.csv", dtype=str, keep_default_na=False)
+    septum = root / "septum" / f"{table.loc[1, 'patient_id']}.csv"
+    points = pd.read_csv(septum)
+    points.iloc[:61].to_csv(septum, index=False)
+    frames = len(np.load(root / "sequences" / f"{table.loc[4, 'patient_id']}.npy", mmap_mode="r"))
+    table.loc[4, "cycle_end"] = str(frames + 5)
+    table.loc[4, "r_peaks_ms"] = ""
+    table.to_csv(root / "labels.csv", index=False)
+    result = invoke("validate", "--plugin", "mmode_septal_flash", "--set", f"cohort.dir={root}")
+    assert result.exit_code == 2
+    text = "\n".join(line for line in result.stderr.splitlines() if line.startswith("problem:"))
+    assert "line 3, column 'septum'" in text and "61" in text, text
+    assert f"line 6, column 'cycle_end': cycle_end {frames + 5} lies past the clip's last frame" in text, text

@@ -1,0 +1,35 @@
+"""cardio validate lists, at once, what a run would refuse or crash on (issue 27 item 13): a truncated clip, a label
+of 2, a label in words and a non-numeric T1, each naming its file, line and column."""
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+pytest.importorskip("cardio_echo_cmr")
+
+from cardio.testing import invoke
+from cardio_echo_cmr import synthetic
+
+
+def test_validate_lists_every_damage_at_once(tmp_path):
+    root = tmp_path / "cohort"
+    synthetic.write_cohort(root, 8, seed=3, n_frames=8, height=48, width=64)
+    table = pd.read_csv(root / "labels.csv", dtype=str, keep_default_na=False)
+    clip = root / table.loc[0, "file"]
+    clip.write_bytes(clip.read_bytes()[: clip.stat().st_size // 2])  # truncated
+    study = table["study_id"] == table.loc[3, "study_id"]
+    table.loc[study, "wma_global"] = "2"
+    study = table["study_id"] == table.loc[6, "study_id"]
+    table.loc[study, "lge_global"] = "abnormal"
+    table.loc[9, "t1_ms"] = "high"
+    table.to_csv(root / "labels.csv", index=False)
+    result = invoke("validate", "--plugin", "echo_cmr", "--set", f"cohort.dir={root}",
+                    "--set", f"cache_dir={tmp_path / 'cache'}")
+    assert result.exit_code == 2
+    problems = [line for line in result.stderr.splitlines() if line.startswith("problem:")]
+    text = "\n".join(problems)
+    clip_line = next(line for line in problems if "line 2, column 'file'" in line)
+    assert "truncated" in clip_line or "no decodable frames" in clip_line, clip_line
+    assert "column 'wma_global': must be 0/1 (or yes/no), found '2'" in text
+    assert "column 'lge_global': must be 0/1 (or yes/no), found 'abnormal'" in text
+    assert "line 11, column 't1_ms': must be a finite number, found 'high'" in text
