@@ -73,11 +73,12 @@ def evaluate_section(predictions: Predictions, config: dict, ctx) -> Section:
     n_repeats = table["repeat"].nunique()
     table = table[table["repeat"] == table["repeat"].min()]  # figures show the first repeat
     figures = []
+    draw = bool(config["report"].get("figures", True))  # off: sweeps and tests that read metrics.json only
     for task, sub in table[table["kind"] == "binary"].groupby("task", sort=False):
-        figures += binary_figures(task, sub, names, float(s["level"]), ctx)
+        figures += binary_figures(task, sub, names, float(s["level"]), ctx) if draw else []
     regression = table[table["kind"] == "regression"].groupby(["model", "task"], sort=False)
     for i, ((model, task), g) in enumerate(regression):
-        if i >= MAX_AGREEMENT_FIGURES:
+        if i >= MAX_AGREEMENT_FIGURES or not draw:
             break
         quantity, unit = split_unit(display_name(task, names))
         fig = stats.plot_bland_altman(g["y_true"].to_numpy(), g["y_score"].to_numpy(), quantity=quantity, unit=unit,

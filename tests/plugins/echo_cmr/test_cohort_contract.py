@@ -115,14 +115,10 @@ def test_studies_clips_and_missing_values(generated):
     assert (table["t1_abnormal"].isna() == table["t1_ms"].isna()).all()
 
 
-def test_run_splits_by_patient_and_counts_each_target(generated, tmp_path, monkeypatch):
-    # The core's ROC/calibration/decision-curve/confusion figures of the 8 binary tasks take ~50 s of CPU here
-    # (7 s for every estimate without them); they are the positive control's to check (test_plugin.py), and the
-    # core has no switch to leave them out, so this run draws none.
-    import cardio.performance
-
-    monkeypatch.setattr(cardio.performance, "binary_figures", lambda *args, **kwargs: [])
-    sets = [f"cohort.dir={generated}", *SMALL]
+def test_run_splits_by_patient_and_counts_each_target(generated, tmp_path):
+    # The core's figures of the 8 binary tasks take ~50 s of CPU here (7 s for every estimate without them); they
+    # are the positive control's to check (test_plugin.py), so this run draws none (report.figures=false).
+    sets = [f"cohort.dir={generated}", *SMALL, "report.figures=false"]
     out = run_plugin("echo_cmr", tmp_path / "run", sets=sets, cache_dir=tmp_path / "cache")
     table = cohort.read_cohort(generated, THRESHOLDS)
     cfg = plugin_config("echo_cmr", sets)
