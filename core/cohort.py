@@ -292,7 +292,9 @@ def read_table(root: str | Path, schema: Schema, *, allow_outside: bool = False,
         raise CardioError(f"{csv}: unreadable CSV ({str(e).splitlines()[0]})") from None
     problems = Problems(csv)
     raw.columns = [str(c).strip() for c in raw.columns]
-    needed = ["patient_id", *(c.name for c in schema.columns if c.required and not (c.kind == "path" and c.default))]
+    # A target column may be absent: a cohort to predict has no labels (a run's checks refuse an empty target).
+    needed = ["patient_id", *(c.name for c in schema.columns
+                              if c.required and not c.target and not (c.kind == "path" and c.default))]
     missing = [c for c in needed if c not in raw.columns]
     if missing:
         problems.add(f"lacks column(s) {missing}; it has {list(raw.columns)}")

@@ -43,8 +43,11 @@ def test_every_problem_is_listed_at_once_with_file_line_and_column(tmp_path):
 
 def test_missing_columns_and_empty_tables_are_one_problem(tmp_path):
     root = _folder(tmp_path, {"patient_id": ["p1"], "age": [3]})
-    with pytest.raises(CohortProblems, match=r"lacks column\(s\) \['y'\]"):
-        read_table(root, SCHEMA)
+    with pytest.raises(CohortProblems, match=r"lacks column\(s\) \['qrs'\]"):
+        read_table(root, Schema((*SCHEMA.columns, Column("qrs", "number", required=True))))
+    (tmp_path / "clips" / "p1.npy").write_bytes(b"x")
+    unlabelled = read_table(root, SCHEMA)  # a required target may be absent: a cohort to predict has no labels
+    assert unlabelled["y"].isna().all() and unlabelled["t1_ms"].isna().all()
     pd.DataFrame(columns=["patient_id", "y"]).to_csv(tmp_path / "labels.csv", index=False)
     with pytest.raises(CohortProblems, match="holds no rows"):
         read_table(root, SCHEMA)

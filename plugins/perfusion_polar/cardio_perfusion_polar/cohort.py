@@ -62,8 +62,8 @@ def check_both_classes(table: pd.DataFrame, problems: Problems) -> None:
                 if task == LABEL and table[LABEL].isna().all() else "the column")
         present = values.dropna()
         if present.empty:
-            problems.add(f"{what} has no value in any row", column=task)
-        elif present.nunique() == 1:
+            continue  # unlabelled (a cohort to predict); a run's checks refuse a target with no value
+        if present.nunique() == 1:
             problems.add(f"{what} is {int(present.iloc[0])} in every one of its {len(present)} row(s); "
                          "each task needs both classes", column=task)
 
