@@ -71,8 +71,29 @@ def calibration(y: Any, prob: Any, level: float = 0.95, n_resamples: int = 2000,
             out[name] = Estimate(name, float("nan"), None, None, level, "logistic recalibration", len(y),
                                  warnings=[f"not estimable: {e}"])
             continue
+        why = _unstable(res, b, se, warned)
+        if why:  # flagged, not printed: a slope of 481 [-707128, 708091] says only that the fit failed
+            out[name] = Estimate(name, float("nan"), None, None, level, wald, len(y),
+                                 warnings=[f"not estimable: the recalibration fit is unstable ({why}); "
+                                           f"raw value {b:.3g} with SE {se:.3g} not reported", *warned],
+                                 extra={**unit, "unstable": True})
+            continue
         out[name] = Estimate(name, b, b - z * se, b + z * se, level, wald, len(y), warnings=warned, extra=dict(unit))
     return out
+
+
+MAX_SE = 5.0  # on the logit scale: a Wald interval wider than about 20 units carries no information
+
+
+def _unstable(res: Any, b: float, se: float, warned: list[str]) -> str:
+    """Why a logistic recalibration cannot be reported ('' when it can): no convergence, separation, a huge SE."""
+    if not getattr(res, "converged", True):
+        return "it did not converge"
+    if any("separation" in w.lower() for w in warned):
+        return "the scores separate the classes perfectly"
+    if not np.isfinite(b) or not np.isfinite(se) or se > MAX_SE:
+        return f"standard error above {MAX_SE:g}"
+    return ""
 
 
 def decision_curve(y: Any, prob: Any, thresholds: Any = None) -> pd.DataFrame:

@@ -58,3 +58,21 @@ def test_adjust_pvalues_holm_and_bh_as_statsmodels_with_nans_left_out():
     assert (holm[ok] >= p[ok]).all()
     with pytest.raises(StatsError):
         adjust_pvalues(p, "magic")
+
+
+def test_an_unstable_recalibration_is_flagged_not_printed():
+    """Issue 26 item 4: scores that separate the classes give a slope like 481 [-707128, 708091]; it is reported
+    as not estimable, with the reason, and a usable fit is unchanged."""
+    import numpy as np
+
+    from cardio.stats import calibration
+
+    rng = np.random.default_rng(0)
+    y = np.r_[np.zeros(10), np.ones(10)]
+    p = np.r_[np.full(10, 0.4999), np.full(10, 0.5001)] + rng.normal(0, 1e-6, 20)
+    slope = calibration(y, p, n_resamples=200)["calibration_slope"]
+    assert np.isnan(slope.estimate) and slope.ci_low is None and slope.extra["unstable"]
+    assert "unstable" in slope.warnings[0] and "not reported" in slope.warnings[0]
+    y = (rng.random(200) < 0.3).astype(int)
+    fine = calibration(y, np.clip(rng.random(200), 0.01, 0.99), n_resamples=200)["calibration_slope"]
+    assert np.isfinite(fine.estimate) and not fine.extra.get("unstable")
