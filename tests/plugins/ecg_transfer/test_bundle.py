@@ -64,6 +64,10 @@ def site_a(tmp_path_factory, one_thread_module):
     print(f"site A run: {time.perf_counter() - t0:.1f} s")
     site_b = tmp / "site_b"
     synthetic.write_synthetic_cohort(site_b, n_patients=N_B, seed=1)
+    # other patients than site A's (its ids would be crt001... too: the core reports such a cohort as overlapping)
+    table = pd.read_csv(site_b / "cohort.csv", dtype=str)
+    table[["patient_id", "record_id"]] = "b-" + table[["patient_id", "record_id"]]
+    table.to_csv(site_b / "cohort.csv", index=False)
     return {"run": run, "final": keep.models, "site_b": site_b, "tmp": tmp}
 
 
