@@ -85,17 +85,10 @@ def evaluate_section(predictions: Predictions, config: dict, ctx) -> Section:
                                       title=f"{display_name(model, names)} / {quantity} (out-of-fold)")
         figures.append(ctx.save_figure(fig, f"bland_altman_{_slug(model)}_{_slug(task)}"))
     level = int(round(s["level"] * 100))
-    text = (f"Out-of-fold predictions pooled over {table['fold'].nunique()} fold(s) of "
-            f"`cv.method={config['cv']['method']}`, split by patient. Intervals are {level}% "
-            f"(AUC: DeLong; proportions: Wilson; regression: bootstrap, {s['n_resamples']} resamples, "
-            f"seed {ctx.seed}). The pooled AUC ranks every out-of-fold score together; beside it, the mean ± SD of "
-            "the per-fold AUCs (with no signal, pooled scores of models fitted on different folds can rank below "
-            "0.5; the report flags a pooled AUC whose interval lies below chance). "
-            "Thresholds were chosen on training folds only (0.5 where a plugin gave none); the confusion matrices "
-            "show counts and the rate within each true class at those thresholds. "
-            "For models that output risks: Brier score (bootstrap CI), calibration slope (1 is ideal) and "
-            "intercept (0 is ideal) with Wald CIs, calibration plots and a decision curve; yes/no rules get none. "
-            "Paired DeLong tests of one task are one family: p-values are shown raw and Holm-adjusted.")
+    if set(table["fold"].astype(str)) == {"external"}:
+        text = _external_text(level, s, ctx.seed)
+    else:
+        text = _cv_text(table, config, level, s, ctx.seed)
     if table["record_id"].nunique() > table["patient_id"].nunique():
         text += (" Some patients have several records, and records of one patient are not independent: for those "
                  "tasks every interval and test counts patients. DeLong's variance is Obuchowski's clustered one "
@@ -164,3 +157,30 @@ def binary_figures(task: str, sub: pd.DataFrame, names: dict, level: float, ctx)
 
 def _slug(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9]+", "_", str(name)).strip("_").lower()
+
+
+def _cv_text(table: pd.DataFrame, config: dict, level: int, s: dict, seed: int) -> str:
+    """What the estimates of a cross-validated run are."""
+    return (f"Out-of-fold predictions pooled over {table['fold'].nunique()} fold(s) of "
+            f"`cv.method={config['cv']['method']}`, split by patient. Intervals are {level}% "
+            f"(AUC: DeLong; proportions: Wilson; regression: bootstrap, {s['n_resamples']} resamples, "
+            f"seed {seed}). The pooled AUC ranks every out-of-fold score together; beside it, the mean ± SD of "
+            "the per-fold AUCs (with no signal, pooled scores of models fitted on different folds can rank below "
+            "0.5; the report flags a pooled AUC whose interval lies below chance). "
+            "Thresholds were chosen on training folds only (0.5 where a plugin gave none); the confusion matrices "
+            "show counts and the rate within each true class at those thresholds. "
+            "For models that output risks: Brier score (bootstrap CI), calibration slope (1 is ideal) and "
+            "intercept (0 is ideal) with Wald CIs, calibration plots and a decision curve; yes/no rules get none. "
+            "Paired DeLong tests of one task are one family: p-values are shown raw and Holm-adjusted.")
+
+
+def _external_text(level: int, s: dict, seed: int) -> str:
+    """What the estimates of a model applied to a new cohort (cardio predict) are."""
+    return (f"Predictions of the exported model on this cohort: one set of scores, nothing cross-validated, "
+            f"refitted or recalibrated here. Intervals are {level}% (AUC: DeLong; proportions: Wilson; "
+            f"regression: bootstrap, {s['n_resamples']} resamples, seed {seed}). Thresholds are those chosen on "
+            "the training cohort when the model was fitted (0.5 where a plugin gave none); the confusion matrices "
+            "show counts and the rate within each true class at those thresholds. For models that output risks: "
+            "Brier score (bootstrap CI), calibration slope and intercept on this cohort with Wald CIs (a fit that "
+            "is unstable is reported as not estimable), calibration plots and a decision curve. Paired DeLong tests "
+            "of one task are one family: p-values are shown raw and Holm-adjusted.")

@@ -368,3 +368,4 @@ def test_a_cohort_that_overlaps_the_training_one_is_not_called_external(cardio_c
     assert meta["kind"] == "external validation" and meta["overlap_with_training"]["same_content"] == 0
     text = (tmp_path / "b" / "report.md").read_text()
     assert "run `a`" in text and "applied unchanged to the cohort in" in text
+    assert "nothing cross-validated" in text and "Out-of-fold" not in text and "training folds" not in text
