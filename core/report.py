@@ -189,11 +189,12 @@ def _read_report(run_dir: Path) -> dict:
 
 
 # Headers the core's own tables use, shown by name unless report.display_names says otherwise.
-STAT_NAMES = {"p_value": "p", "p_adjusted": "p (adjusted)", "ci_low": "CI low", "ci_high": "CI high",
+STAT_NAMES = {"auc": "AUC", "p_value": "p", "p_adjusted": "p (adjusted)", "ci_low": "CI low", "ci_high": "CI high",
               "estimate": "estimate", "n_pos": "positives", "n_neg": "negatives", "model_a": "model A",
               "model_b": "model B", "n_resamples": "resamples", "se": "SE"}
 LONG_TABLE = 15  # rows: a longer table is collapsed and follows the figures
 EMBED_WIDTH = 1400  # pixels: figures are embedded at most this wide (the PNG files keep 300 dpi)
+WIDE_PIXELS = 2700  # a saved figure at least this wide (9 inches at 300 dpi: several panels) spans the page
 _LINK_END = re.compile(r"\](?=\s*[(\[:])")  # the only ways a "]" can close a link, image or reference
 
 
@@ -256,7 +257,8 @@ def _figure_html(run_dir: Path, link: str) -> str:
         return f"<p><em>figure {name} is not embedded: it does not lie in the run directory</em></p>"
     if not data:
         return f"<p><em>figure {name} is not embedded: it is not a PNG file</em></p>"
-    wide = int.from_bytes(data[16:20], "big") >= EMBED_WIDTH  # the IHDR width: a multi-panel figure
+    source = (run_dir / str(link)).resolve().read_bytes()
+    wide = int.from_bytes(source[16:20], "big") >= WIDE_PIXELS  # the PNG's IHDR width: a multi-panel figure
     return (f'<figure class="{"wide" if wide else "narrow"}"><img alt="{name}" '
             f'src="data:image/png;base64,{base64.b64encode(data).decode()}"><figcaption>{name}</figcaption></figure>')
 
