@@ -205,7 +205,7 @@ CASES = [
      "line 5, column 'lbbb': must be 0/1 (or yes/no), found 'maybe'"),
     ("covariate-named-in-config-text", lambda d: _edit_csv(d, add={"nyha": "III"}),
      ["--set", "ecg_transfer.baselines.covariates=[qrs_ms, nyha]"],
-     "column 'nyha': 2 more row(s): must be a finite number, found 'III' (and 10 more problem(s)"),
+     "must be a finite number, found 'III' (and 10 more problem(s)"),  # 12 rows: 10 by line, then a count
     ("problems-listed-at-once", lambda d: _edit_csv(d, cells={(2, "qrs_ms"): "abc", (4, "ecg"): "ecg/none",
                                                              (0, "responder"): "2"}), [], "(and 2 more problem(s)"),
     ("covariate-is-outcome", None, ["--set", "ecg_transfer.baselines.covariates=[qrs_ms, lvesv_reduction_pct]"],
