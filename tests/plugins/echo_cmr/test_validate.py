@@ -22,6 +22,7 @@ def test_validate_lists_every_damage_at_once(tmp_path):
     study = table["study_id"] == table.loc[6, "study_id"]
     table.loc[study, "lge_global"] = "abnormal"
     table.loc[9, "t1_ms"] = "high"
+    table.loc[12, "wma_view"] = "abnormal"  # a crash before (issue 27 item 11)
     table.to_csv(root / "labels.csv", index=False)
     result = invoke("validate", "--plugin", "echo_cmr", "--set", f"cohort.dir={root}",
                     "--set", f"cache_dir={tmp_path / 'cache'}")
@@ -33,3 +34,4 @@ def test_validate_lists_every_damage_at_once(tmp_path):
     assert "column 'wma_global': must be 0/1 (or yes/no), found '2'" in text
     assert "column 'lge_global': must be 0/1 (or yes/no), found 'abnormal'" in text
     assert "line 11, column 't1_ms': must be a finite number, found 'high'" in text
+    assert "line 14, column 'wma_view': must be 0/1 (or yes/no), found 'abnormal'" in text

@@ -166,6 +166,7 @@ def test_every_problem_of_the_table_is_listed_at_once(small_cohort, tmp_path):
     t.loc[1, ["mvc_ms", "avo_ms"]] = ["130", "90"]  # line 3: MVC after AVO
     t.loc[2, "cycle_end"] = t.loc[2, "cycle_start"]  # line 4: a cycle of no frames
     t.loc[3, "frame_time_ms"] = "0"  # line 5
+    t.loc[4, "frame_time_ms"] = "fast"  # line 6: not a number (issue 27 item 11: a crash before)
     t.loc[6, "septal_flash"] = ""  # line 8: not assessed, a missing label and no problem
     t.to_csv(d / "labels.csv", index=False)
     septum = d / "septum" / "SF0005.csv"  # line 6
@@ -173,7 +174,8 @@ def test_every_problem_of_the_table_is_listed_at_once(small_cohort, tmp_path):
     with pytest.raises(CohortProblems) as e:
         cohort.read_labels(d)
     found = {(p.line, p.column) for p in e.value.problems}
-    assert found == {(2, "septal_flash"), (3, "mvc_ms"), (4, "cycle_end"), (5, "frame_time_ms"), (6, "septum")}
+    assert found == {(2, "septal_flash"), (3, "mvc_ms"), (4, "cycle_end"), (5, "frame_time_ms"), (6, "septum"),
+                     (6, "frame_time_ms")}
     assert "61 septum points" in str(next(p for p in e.value.problems if p.column == "septum"))
 
 
