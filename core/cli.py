@@ -43,7 +43,7 @@ class Device(click.ParamType):
     def convert(self, value, param, ctx):
         if config_mod.RULES["device"](value):
             return value
-        self.fail(f"{value!r} is not a device; use auto, cpu, cuda or cuda:N", param, ctx)
+        raise CardioError(f"--device {value!r} is not a device; use auto, cpu, cuda or cuda:N")  # one line, exit 2
 
 
 class RunCommand(click.Command):

@@ -40,7 +40,7 @@ def test_wrong_type_is_an_error():
     (None, ("--set", "cv.folds=1"), "cv.folds = 1 is out of range; allowed: >= 2"),
     (None, ("--set", "cv.folds=-2"), "cv.folds = -2 is out of range"),
     (None, ("--seed", "-1"), "seed = -1 is out of range"),
-    (None, ("--device", "tpu"), "device = 'tpu' is out of range; allowed: auto, cpu, cuda or cuda:N"),
+    (None, ("--device", "tpu"), "--device 'tpu' is not a device; use auto, cpu, cuda or cuda:N"),
     (None, ("--set", "train.batch_size=0"), "train.batch_size = 0 is out of range"),
     (None, ("--set", "stats.level=1.5"), "stats.level = 1.5 is out of range; allowed: > 0 and < 1"),
     (None, ("--set", "cv.method=loo"), "cv.method = 'loo' is out of range; allowed: one of kfold"),

@@ -181,7 +181,7 @@ def test_command_line_for_people(cardio_cli, tmp_path):
     help_text = cardio_cli("run", "--help", check=True).stdout
     assert "Installed plugins:" in help_text and "toy" in help_text and "Examples:" in help_text
     bad = cardio_cli("run", "--plugin", "toy", "--device", "gpu")
-    assert bad.returncode == 2 and "'gpu' is not a device" in bad.stderr
+    assert bad.returncode == 2 and "--device 'gpu' is not a device" in bad.stderr and "\n" not in bad.stderr.strip()
     proc = cardio_cli("run", "--plugin", "toy", "--out", "r", "--set", "train.epochs=1", "--set", "subgroups=[nope]")
     assert proc.returncode == 2
     (tmp_path / "r" / "config.yaml").write_text((tmp_path / "r" / "config.yaml").read_text().replace("- nope", "- sex"))

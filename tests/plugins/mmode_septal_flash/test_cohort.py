@@ -136,7 +136,7 @@ CASES = [
     ("septum-point-outside", lambda d: _septum(d, lambda p: p.assign(x=p["x"].where(p.index > 0, 500.0))),
      "outside the 64 x 64 image"),
     ("septum-no-xy", lambda d: _septum(d, lambda p: p.rename(columns={"x": "col"})), "columns x and y"),
-    ("sequence-shorter-than-cycle", lambda d: _edit_labels(d, cycle_end=400), "shorter than one cycle"),
+    ("sequence-shorter-than-cycle", lambda d: _edit_labels(d, cycle_end=400), "lies past the clip's last frame"),
     ("dicom-without-frame-timing", _dicom_without_timing, ".dcm"),
     ("label-not-yes-no", lambda d: _edit_labels(d, septal_flash="maybe"), "column 'septal_flash': must be 0/1"),
     ("no-cycle-columns", lambda d: pd.read_csv(d / "labels.csv").drop(columns=["cycle_start", "cycle_end"])

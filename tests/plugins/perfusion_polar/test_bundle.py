@@ -35,7 +35,8 @@ def test_site_a_model_predicts_site_b(tmp_path, one_thread):
         assert np.array_equal(torch.as_tensor(value).numpy(), state.tensors[name].numpy()), name
     assert (run / "history" / "final-perfusion-step1-mfr.csv").is_file()
 
-    table, maps = synthesize(40, 32, seed=99)  # a second site: another seed of the generator
+    table, maps = synthesize(40, 32, seed=99)  # a second site: another seed of the generator, ids of its own
+    table = table.assign(patient_id="B" + table["patient_id"].astype(str))  # (site A's ids would be an overlap)
     site_b = tmp_path / "site_b"
     write_cohort(table, maps, site_b)
     result = invoke("predict", "--model", str(run), "--cohort", str(site_b), "--out", str(tmp_path / "b"))
