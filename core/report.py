@@ -193,7 +193,7 @@ STAT_NAMES = {"auc": "AUC", "p_value": "p", "p_adjusted": "p (adjusted)", "ci_lo
               "estimate": "estimate", "n_pos": "positives", "n_neg": "negatives", "model_a": "model A",
               "model_b": "model B", "n_resamples": "resamples", "se": "SE"}
 LONG_TABLE = 15  # rows: a longer table is collapsed and follows the figures
-EMBED_WIDTH = 1400  # pixels: figures are embedded at most this wide (the PNG files keep 300 dpi)
+EMBED_WIDTH = 1200  # pixels: figures are embedded at most this wide (the PNG files keep 300 dpi)
 WIDE_PIXELS = 2700  # a saved figure at least this wide (9 inches at 300 dpi: several panels) spans the page
 _LINK_END = re.compile(r"\](?=\s*[(\[:])")  # the only ways a "]" can close a link, image or reference
 
@@ -240,8 +240,8 @@ def _figure_png(run_dir: Path, link: str) -> bytes | None:
         image = Image.open(io.BytesIO(data))
         if image.width > EMBED_WIDTH:
             image = image.resize((EMBED_WIDTH, round(image.height * EMBED_WIDTH / image.width)), Image.LANCZOS)
-        if image.mode not in ("RGB", "L"):
-            image = image.convert("RGB")  # drops alpha and any text chunks the file carried
+        # 256 colours: plots lose nothing visible, and the page stays small (the PNG files keep every colour)
+        image = image.convert("RGB").quantize(256)  # also drops alpha and any text chunks the file carried
         out = io.BytesIO()
         image.save(out, format="PNG", optimize=True)
         return out.getvalue()
