@@ -22,8 +22,10 @@ def cohort_problems(cohort: Cohort, config: dict) -> list[str]:
     # A missing label is masked, not a problem: the record is left out of training and of that target's metrics.
     empty = [t for t in cohort.targets if t in table.columns and table[t].notna().sum() == 0]
     if empty:
+        others = [c for c in table.columns if c not in (*cohort.targets, "patient_id", "study_id", "record_id")
+                  and table[c].notna().any()]
         problems.append(f"target column(s) {empty} hold no value at all (absent from the cohort table, or every "
-                        "cell empty)")
+                        f"cell empty); its columns with values are {others}")
     values = pd.unique(y.dropna())
     if not pd.api.types.is_numeric_dtype(y):
         problems.append(f"the outcome column {label!r} is not numeric (values such as {list(values[:5])}); "

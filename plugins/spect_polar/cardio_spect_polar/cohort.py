@@ -374,7 +374,7 @@ def load(config: dict, ctx) -> Cohort:
         ctx.log.info("excluded %d patient(s) with ESV < %g ml before the analysis (He et al.'s outlier step): %s",
                      len(excluded), float(min_esv), ", ".join(excluded))
     labels = table[label].dropna()
-    if labels.nunique() < 2:
+    if len(labels) and labels.nunique() < 2:  # no label at all: a cohort to predict, or the core's run check names it
         csv = root / (sp["clinical_csv"] or schema.table)
         raise CardioError(f"{csv}: label column {label!r} is constant ("
                           + (f"{labels.iloc[0]:g} for all {len(labels)} labelled records" if len(labels) else
