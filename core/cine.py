@@ -80,12 +80,10 @@ def probe(path: str | Path) -> int:
             raise CardioError(f"{path}: video has no decodable frames")
         return n
     if suffix == ".npy":
+        from cardio.cohort import npy_header
+
         try:
-            with open(path, "rb") as f:
-                version = np.lib.format.read_magic(f)
-                read = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
-                shape, _, dtype = read(f)
-                offset = f.tell()
+            shape, dtype, offset = npy_header(path)
         except (ValueError, OSError, EOFError) as exc:
             raise CardioError(f"{path}: unreadable .npy cine ({exc})") from None
         if path.stat().st_size < offset + int(np.prod(shape)) * dtype.itemsize:

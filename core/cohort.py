@@ -321,6 +321,15 @@ def read_table(root: str | Path, schema: Schema, *, allow_outside: bool = False,
     return out[order].reset_index(drop=True)
 
 
+def npy_header(path: str | Path) -> tuple[tuple[int, ...], np.dtype, int]:
+    """(shape, dtype, data offset) of a .npy file, from its header alone: what table checks read before any run."""
+    with open(path, "rb") as f:
+        version = np.lib.format.read_magic(f)
+        read = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+        shape, _, dtype = read(f)
+        return shape, dtype, f.tell()
+
+
 def missingness(table: pd.DataFrame, targets: Iterable[str]) -> pd.DataFrame:
     """Per target: n present, n missing, the missing share, and patients with a value (cardio validate)."""
     rows = []

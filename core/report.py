@@ -223,8 +223,9 @@ def _text_html(text: str) -> str:
     return markdown.markdown(_text(text), extensions=[_TextOnly()])
 
 
-def _figure_png(run_dir: Path, link: str) -> bytes | None:
-    """The figure's PNG when it lies in the run directory (else None), at most EMBED_WIDTH pixels wide."""
+def _figure_png(run_dir: Path, link: str) -> tuple[bytes, int] | None:
+    """(the figure's PNG at most EMBED_WIDTH pixels wide, the saved file's width) when it lies in the run
+    directory; None when it does not; empty bytes when it is not a readable PNG."""
     import io
 
     from PIL import Image
@@ -235,7 +236,8 @@ def _figure_png(run_dir: Path, link: str) -> bytes | None:
         return None
     data = path.read_bytes()
     if not data.startswith(b"\x89PNG\r\n\x1a\n"):
-        return b""
+        return b"", 0
+    width = int.from_bytes(data[16:20], "big")  # the IHDR width
     try:
         image = Image.open(io.BytesIO(data))
         if image.width > EMBED_WIDTH:
@@ -244,21 +246,21 @@ def _figure_png(run_dir: Path, link: str) -> bytes | None:
         image = image.convert("RGB").quantize(256)  # also drops alpha and any text chunks the file carried
         out = io.BytesIO()
         image.save(out, format="PNG", optimize=True)
-        return out.getvalue()
+        return out.getvalue(), width
     except (OSError, ValueError):
-        return b""
+        return b"", 0
 
 
 def _figure_html(run_dir: Path, link: str) -> str:
     """A figure embedded as base64, only when it is a PNG inside the run directory; wide ones span the page."""
     name = html.escape(Path(str(link)).stem)
-    data = _figure_png(run_dir, link)
-    if data is None:
+    found = _figure_png(run_dir, link)
+    if found is None:
         return f"<p><em>figure {name} is not embedded: it does not lie in the run directory</em></p>"
+    data, width = found
     if not data:
         return f"<p><em>figure {name} is not embedded: it is not a PNG file</em></p>"
-    source = (run_dir / str(link)).resolve().read_bytes()
-    wide = int.from_bytes(source[16:20], "big") >= WIDE_PIXELS  # the PNG's IHDR width: a multi-panel figure
+    wide = width >= WIDE_PIXELS  # a multi-panel figure
     return (f'<figure class="{"wide" if wide else "narrow"}"><img alt="{name}" '
             f'src="data:image/png;base64,{base64.b64encode(data).decode()}"><figcaption>{name}</figcaption></figure>')
 

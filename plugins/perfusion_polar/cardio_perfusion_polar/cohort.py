@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from cardio import CardioError, Cohort, Features, aha17
-from cardio.cohort import Column, Problems, Schema, read_table
+from cardio.cohort import Column, Problems, Schema, npy_header, read_table
 from cardio_perfusion_polar.synthetic import CHANNELS, IMPAIRED_MFR, RISK_TASKS, SEGMENT_TASKS, cached_cohort
 
 LABEL = "impaired_mfr"
@@ -75,10 +75,7 @@ def check_map_headers(table: pd.DataFrame, problems: Problems) -> None:
         if path is None or not Path(path).is_file():
             continue  # the reader has listed it already
         try:
-            with open(path, "rb") as f:
-                version = np.lib.format.read_magic(f)
-                read = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
-                shape, _, dtype = read(f)
+            shape, dtype, _ = npy_header(path)
         except (ValueError, OSError, EOFError) as e:
             problems.add(f"{Path(path).name} is not a readable .npy array ({' '.join(str(e).split())[:80]})", i + 2,
                          "map")
