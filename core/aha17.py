@@ -38,6 +38,10 @@ NAMES = (
 RINGS = {"basal": range(1, 7), "mid": range(7, 13), "apical": range(13, 17), "apex": range(17, 18)}
 # The usual assignment of segments to coronary territories (Cerqueira et al., figure 4).
 TERRITORIES = {"LAD": (1, 2, 7, 8, 13, 14, 17), "RCA": (3, 4, 9, 10, 15), "LCX": (5, 6, 11, 12, 16)}
+# Segments each standard echo view shows (Lang et al., JASE 2015, figure 3): apical four-chamber the
+# inferoseptal and anterolateral walls, apical two-chamber the inferior and anterior walls, parasternal long
+# axis the anteroseptal and inferolateral walls.
+VIEW_SEGMENTS = {"A4C": (3, 6, 9, 12, 14, 16, 17), "A2C": (1, 4, 7, 10, 13, 15, 17), "PLAX": (2, 5, 8, 11)}
 _SIX_CENTRES = (90, 150, 210, 270, 330, 30)
 _FOUR_CENTRES = (90, 180, 270, 0)
 
@@ -173,3 +177,16 @@ def image_bullseye(ax, image: np.ndarray, *, title: str = "", cmap: str = "virid
     ax.set_title(title, fontsize=9)
     ax.axis("off")
     return im
+
+
+def view_finding(segments: Any, view: str) -> np.ndarray:
+    """Per-view finding from a 17-segment report: (n, 17) 0/1 values (NaN: not read) -> (n,) 1 where any of
+    the view's segments (VIEW_SEGMENTS) is 1, 0 where all of them are 0, NaN otherwise."""
+    if view not in VIEW_SEGMENTS:
+        raise CardioError(f"no AHA segment map for echo view {view!r}; known: {', '.join(VIEW_SEGMENTS)}")
+    values = np.atleast_2d(np.asarray(segments, dtype=float))
+    if values.shape[-1] != N_SEGMENTS:
+        raise CardioError(f"a 17-segment report needs {N_SEGMENTS} values per row, got {values.shape[-1]}")
+    shown = values[:, [s - 1 for s in VIEW_SEGMENTS[view]]]
+    any_positive = np.nan_to_num(shown, nan=0.0).max(1) > 0
+    return np.where(any_positive, 1.0, np.where(np.isnan(shown).any(1), np.nan, 0.0))
