@@ -184,6 +184,10 @@ def validate(config: dict) -> dict:
     if bad:
         raise CardioError(f"config key report.display_names: {bad[0]!r} must map to a non-empty text, "
                           f"got {names[bad[0]]!r}")
+    ref = config["stats"].get("reference")
+    if not (ref is None or (isinstance(ref, str) and ref) or (isinstance(ref, dict) and all(
+            isinstance(k, str) and isinstance(v, str) and v for k, v in ref.items()))):
+        raise CardioError(f"config key stats.reference = {ref!r} must be a model name or a mapping task -> model")
     if config["cv"]["method"] == "holdout":
         ratios = config["cv"]["ratios"]
         if not (isinstance(ratios, list) and len(ratios) == 3

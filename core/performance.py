@@ -67,7 +67,8 @@ def evaluate_section(predictions: Predictions, config: dict, ctx) -> Section:
     # Repeated k-fold predicts each record once per repeat: each repeat is evaluated on its own.
     for repeat, part in table.groupby("repeat", sort=True):
         est, tst = stats.evaluate_predictions(part.drop(columns="repeat"), level=s["level"],
-                                              n_resamples=s["n_resamples"], seed=ctx.seed)
+                                              n_resamples=s["n_resamples"], seed=ctx.seed,
+                                              reference=s.get("reference"))
         estimates += [{**e, "repeat": int(repeat)} for e in est]
         tests += [{**t, "repeat": int(repeat)} for t in tst]
     n_repeats = table["repeat"].nunique()
@@ -109,12 +110,41 @@ def evaluate_section(predictions: Predictions, config: dict, ctx) -> Section:
         tables["AUC across repeats"] = aucs.groupby(["model", "task"])["estimate"].agg(
             ["mean", "std", "min", "max"]).reset_index()
     shown = [t for t in tests if t["repeat"] == 0]
-    if shown:
-        tables["paired DeLong tests"] = pd.DataFrame([{
-            "task": t["extra"].get("task"), "model A": t["extra"].get("model_a"), "model B": t["extra"].get("model_b"),
-            "z": round(t["statistic"], 3) if t["statistic"] is not None else None, "p": t["p_value"],
-            "p (Holm, per task)": t.get("p_adjusted")} for t in shown])
+    text += _reference_text(s.get("reference"), shown, names)
+    for family, title in (("reference", "paired DeLong tests against the reference"),
+                          ("all pairs", "paired DeLong tests"),
+                          ("exploratory", "exploratory paired DeLong tests (neither model the reference)")):
+        rows = [t for t in shown if t["extra"].get("family", "all pairs") == family]
+        if rows:
+            tables[title] = pd.DataFrame([{
+                "task": t["extra"].get("task"), "model A": t["extra"].get("model_a"),
+                "model B": t["extra"].get("model_b"), "ΔAUC (A − B)": _diff(t["extra"], level),
+                "z": round(t["statistic"], 3) if t["statistic"] is not None else None, "p": t["p_value"],
+                "p (Holm, per task)": t.get("p_adjusted")} for t in rows])
     return Section("Performance", text, figures, tables, estimates, tests)
+
+
+def _diff(extra: dict, level: int) -> str:
+    """The AUC difference with its DeLong interval, as one cell."""
+    if extra.get("diff") is None:
+        return "–"
+    return f"{extra['diff']:+.3f} [{extra['diff_ci_low']:+.3f}, {extra['diff_ci_high']:+.3f}]"
+
+
+def _reference_text(reference: str | dict | None, tests: list[dict], names: dict) -> str:
+    """What the paired tests are: against a reference fixed in the config, or every pair (no reference)."""
+    from cardio.report import display_name
+
+    if not tests:
+        return ""
+    if reference is None:
+        return (" No reference model was named (`stats.reference`), so every pair of models is tested, one Holm "
+                "family per task; name the reference before looking at results to test a pre-specified claim.")
+    named = (display_name(reference, names) if isinstance(reference, str)
+             else "; ".join(f"{display_name(t, names)}: {display_name(m, names)}" for t, m in reference.items()))
+    return (f" The reference model, fixed in the config before the results (`stats.reference`), is {named}: its "
+            "paired DeLong tests against each other model are the confirmatory family (Holm per task). Tests "
+            "between two other models are exploratory, adjusted as a family of their own.")
 
 
 def binary_figures(task: str, sub: pd.DataFrame, names: dict, level: float, ctx) -> list:

@@ -93,15 +93,39 @@ def is_probabilistic(score: np.ndarray) -> bool:
     return bool(s.size and s.min() >= 0 and s.max() <= 1 and np.unique(s).size > 2)
 
 
-def _paired_tests(pred: pd.DataFrame, task_cols: list[str], level: float) -> list[dict]:
-    """Paired DeLong test for every pair of models on the same task, over the records both models scored."""
-    tests = []
+def reference_of(reference: str | dict | None, task: object) -> str | None:
+    """The pre-specified reference model of a task: one name for every task, or a task -> model mapping."""
+    if isinstance(reference, dict):
+        return reference.get(task)
+    return reference
+
+
+def _pairs(models: list, ref: str | None) -> list[tuple[object, object, str]]:
+    """Every pair of models, the reference first in its pairs; each pair's family: `reference` (the
+    pre-specified comparisons), `exploratory` (the other pairs when a reference is named) or `all pairs`."""
+    if ref is None or ref not in models:
+        return [(a, b, "all pairs") for a, b in combinations(models, 2)]
+    others = [m for m in models if m != ref]
+    return [(ref, m, "reference") for m in others] + [(a, b, "exploratory") for a, b in combinations(others, 2)]
+
+
+def _paired_tests(pred: pd.DataFrame, task_cols: list[str], level: float,
+                  reference: str | dict | None = None) -> list[dict]:
+    """Paired DeLong test for every pair of models on the same task, over the records both models scored;
+    with a pre-specified reference, its tests against each other model form the task's confirmatory family."""
+    tests: list[dict] = []
+    seen: set = set()
     binary = pred[pred["kind"] == "binary"]
     for task_key, g in binary.groupby(task_cols, sort=True) if task_cols else [((), binary)]:
         task_key = task_key if isinstance(task_key, tuple) else (task_key,)
         keys = dict(zip(task_cols, task_key))
         models = sorted(g["model"].unique().tolist(), key=str)
-        for a, b in combinations(models, 2):
+        ref = reference_of(reference, keys.get("task"))
+        if isinstance(reference, dict) and ref is not None and len(models) > 1 and ref not in models:
+            raise StatsError(f"{_label(keys)}: the reference model {ref!r} (stats.reference) made no prediction "
+                             f"for this task; its models are {models}")
+        seen.update(models)
+        for a, b, family in _pairs(models, ref):
             ga = g[g["model"] == a].set_index("record_id")
             gb = g[g["model"] == b].set_index("record_id")
             common = ga.index.intersection(gb.index)
@@ -124,35 +148,45 @@ def _paired_tests(pred: pd.DataFrame, task_cols: list[str], level: float) -> lis
                 raise StatsError(f"{where}: {exc}") from exc
             res.warnings.extend(notes)
             ids = {**keys, "model_a": a, "model_b": b}
-            res.extra.update(ids)  # also inside extra, where report tables look for them
+            res.extra.update({**ids, "family": family})  # also inside extra, where report tables look for them
             tests.append({**res.to_dict(), **ids, "fold": "pooled"})
+    if isinstance(reference, str) and seen and reference not in seen:
+        raise StatsError(f"the reference model {reference!r} (stats.reference) is none of the models: {sorted(seen)}")
     return tests
 
 
 def _adjust_families(tests: list[dict], task_cols: list[str], method: str) -> list[dict]:
     """Holm (or BH) over the paired tests of one task: raw and adjusted p-values side by side."""
-    frame = pd.DataFrame([{c: t.get(c) for c in task_cols} for t in tests])
-    family = (frame.groupby(task_cols, dropna=False).ngroup().to_numpy() if task_cols and tests
-              else np.zeros(len(tests), dtype=int))
+    cols = [*task_cols, "family"]
+    frame = pd.DataFrame([{**{c: t.get(c) for c in task_cols}, "family": t["extra"].get("family", "all pairs")}
+                          for t in tests])
+    family = (frame.groupby(cols, dropna=False).ngroup().to_numpy() if tests else np.zeros(0, dtype=int))
     for code in np.unique(family):
         idx = np.flatnonzero(family == code).tolist()
         adjusted = adjust_pvalues([tests[i]["p_value"] if tests[i]["p_value"] is not None else np.nan for i in idx],
                                   method)
+        which = {"reference": "comparisons with the pre-specified reference",
+                 "exploratory": "exploratory comparisons (neither model the reference)",
+                 "all pairs": "paired test(s)"}[frame["family"].iloc[idx[0]]]
         for i, p in zip(idx, adjusted):
             tests[i]["p_adjusted"] = None if not np.isfinite(p) else float(p)
-            tests[i]["adjustment"] = f"{method} over the {len(idx)} paired test(s) of this task"
+            tests[i]["adjustment"] = f"{method} over the {len(idx)} {which} of this task"
     return tests
 
 
 def evaluate_predictions(pred: pd.DataFrame, level: float = 0.95, n_resamples: int = 2000, seed: int | None = 0,
                          group_cols: tuple[str, ...] = ("model", "task"),
-                         adjust: str = "holm") -> tuple[list[dict], list[dict]]:
+                         adjust: str = "holm",
+                         reference: str | dict | None = None) -> tuple[list[dict], list[dict]]:
     """Evaluate out-of-fold predictions: (estimate dicts, test dicts), ready for metrics.json.
 
     Binary: pooled DeLong AUC, stratified bootstrap AUC, accuracy/sensitivity/specificity/PPV/NPV/F1 at the
     per-row thresholds (default 0.5), DeLong AUC per fold, and, for probabilistic scores, Brier score and
     calibration intercept and slope. Regression: agreement(). Tests: paired DeLong between every two models
     of a task on their shared records, with p-values adjusted within the task (`adjust`: holm, bh, none).
+    With a `reference` (a model name, or task -> model; fixed in the config before any result is seen), the
+    reference's tests against each other model are the task's confirmatory family, adjusted on their own; the
+    other pairs are a second family, marked exploratory (`extra.family`).
 
     Where a task has more records than patients, every interval and test counts patients (``patient_id``):
     clustered DeLong (Obuchowski 1997), bootstraps that resample patients, cluster-robust calibration
@@ -192,6 +226,7 @@ def evaluate_predictions(pred: pd.DataFrame, level: float = 0.95, n_resamples: i
                     estimates.append(_row(est, keys, "pooled"))
         except StatsError as exc:
             raise StatsError(f"{where}: {exc}") from exc
-    tests = _paired_tests(pred, [c for c in group_cols if c != "model"], level) if "model" in group_cols else []
+    tests = (_paired_tests(pred, [c for c in group_cols if c != "model"], level, reference)
+             if "model" in group_cols else [])
     return estimates, _adjust_families(tests, [c for c in group_cols if c != "model"], adjust)
 
