@@ -344,44 +344,63 @@ def in_sample_vs_out_of_fold(pred_table: pd.DataFrame, insample_aucs: dict[str, 
     return pd.DataFrame(rows), estimates
 
 
-def held_out_incremental_value(pred_table: pd.DataFrame, task: str, level: float = 0.95) -> pd.DataFrame:
+def reference_model(config: dict, task: str) -> str | None:
+    """The pre-specified reference of `task` (core key stats.reference: one model name, or task -> model)."""
+    ref = config["stats"].get("reference")
+    ref = ref.get(task) if isinstance(ref, dict) else ref
+    if ref is not None and ref not in MODEL_NAMES:
+        raise CardioError(f"stats.reference = {ref!r} names no spect_polar model; its models are {list(MODEL_NAMES)}")
+    return ref
+
+
+def held_out_incremental_value(pred_table: pd.DataFrame, task: str, level: float = 0.95,
+                               reference: str | None = "clinical+ae") -> pd.DataFrame:
     """Out-of-fold counterparts of the incremental-value LR test and of the ORs, per CV repeat.
 
     On the held-out predictions (each made by models that never saw that patient's label), response is
-    regressed on the log-odds of the clinical + PSD (or PBW) score, then on it plus the clinical + AE score's
-    log-odds: the LR test asks whether the AE model's held-out score adds to the conventional one, and the
-    OR per SD of each held-out score is the out-of-fold counterpart of the in-sample ORs.
+    regressed on the log-odds of each other model's score, then on it plus the reference model's log-odds:
+    the LR test asks whether the reference's held-out score adds to the other one, and the OR per SD of each
+    held-out score is the out-of-fold counterpart of the in-sample ORs. The reference's tests form one
+    family per repeat (Holm); with no pre-specified reference (None) clinical+ae is tested and the family
+    is labelled exploratory.
     """
+    ref = reference or "clinical+ae"
+    family = "confirmatory (stats.reference)" if reference else "exploratory (no stats.reference)"
     rows = []
     for r, part in _repeats(pred_table[pred_table["task"] == task]):
-        wide = part.pivot_table(index="record_id" if "record_id" in part.columns else part.index,
-                                columns="model", values="y_score", aggfunc="first")
-        y = part.groupby("record_id" if "record_id" in part.columns else part.index)["y_true"].first()
-        if "clinical+ae" not in wide.columns:
+        key = "record_id" if "record_id" in part.columns else part.index
+        wide = part.pivot_table(index=key, columns="model", values="y_score", aggfunc="first")
+        if ref not in wide.columns:
             continue
         eps = 1e-6
         df = np.log(wide.clip(eps, 1 - eps) / (1 - wide.clip(eps, 1 - eps)))
-        df.columns = [c.replace("+", "_") for c in df.columns]
         df = (df - df.mean()) / df.std(ddof=0).replace(0, 1)
-        df["y"] = y.reindex(df.index).astype(int)
-        for conv in CONVENTIONAL:
-            red_col = f"clinical_{conv}"
-            if red_col not in df.columns:
-                continue
-            row = {"repeat": r, "comparison": f"held-out clinical+ae score added to clinical+{conv} score",
-                   "n": int(len(df))}
-            try:
-                reduced = stats.fit_logistic(df, "y", [red_col], level=level)
-                full = stats.fit_logistic(df, "y", [red_col, "clinical_ae"], level=level)
-                lr = stats.likelihood_ratio_test(reduced, full)
-                t = full.table.set_index("variable")
-                row.update(lr_chi2=float(lr.statistic), p_value=float(lr.p_value),
-                           or_ae_per_sd=float(t.loc["clinical_ae", "or"]),
-                           or_ae_ci=stats.format_interval(t.loc["clinical_ae", "ci_low"],
-                                                          t.loc["clinical_ae", "ci_high"]),
-                           or_conv_per_sd=float(t.loc[red_col, "or"]), status="estimated")
-            except (stats.StatsError, CardioError) as exc:  # a labelled skip, never NaN cells
-                row.update(lr_chi2="", p_value="", or_ae_per_sd="", or_ae_ci="", or_conv_per_sd="",
-                           status=f"skipped: {str(exc).splitlines()[0]}")
-            rows.append(row)
+        df.columns = [c.replace("+", "_") for c in df.columns]
+        df["y"] = part.groupby(key)["y_true"].first().reindex(df.index).astype(int)
+        found = [_held_out_lr(df, r, ref, other, level) for other in MODEL_NAMES if other != ref
+                 and other.replace("+", "_") in df.columns]
+        p = np.array([row["p_value"] if row["status"] == "estimated" else np.nan for row in found], dtype=float)
+        adjusted = stats.adjust_pvalues(p, "holm")
+        for row, p_holm in zip(found, adjusted):
+            row.update(p_holm="" if np.isnan(p_holm) else float(p_holm), family=family)
+        rows += found
     return pd.DataFrame(rows)
+
+
+def _held_out_lr(df: pd.DataFrame, repeat: int, ref: str, other: str, level: float) -> dict:
+    """One held-out LR test: the reference's score added to `other`'s (columns with '_' for '+')."""
+    red_col, ref_col = other.replace("+", "_"), ref.replace("+", "_")
+    row = {"repeat": repeat, "comparison": f"held-out {ref} score added to {other} score", "n": int(len(df))}
+    try:
+        reduced = stats.fit_logistic(df, "y", [red_col], level=level)
+        full = stats.fit_logistic(df, "y", [red_col, ref_col], level=level)
+        lr = stats.likelihood_ratio_test(reduced, full)
+        t = full.table.set_index("variable")
+        row.update(lr_chi2=float(lr.statistic), p_value=float(lr.p_value),
+                   or_reference_per_sd=float(t.loc[ref_col, "or"]),
+                   or_reference_ci=stats.format_interval(t.loc[ref_col, "ci_low"], t.loc[ref_col, "ci_high"]),
+                   or_other_per_sd=float(t.loc[red_col, "or"]), status="estimated")
+    except (stats.StatsError, CardioError) as exc:  # a labelled skip, never NaN cells
+        row.update(lr_chi2="", p_value="", or_reference_per_sd="", or_reference_ci="", or_other_per_sd="",
+                   status=f"skipped: {str(exc).splitlines()[0]}")
+    return row

@@ -8,7 +8,7 @@ pytest.importorskip("cardio_spect_polar")
 import numpy as np
 import pandas as pd
 
-from cardio import Features
+from cardio import CardioError, Features
 from cardio.data import make_folds
 from cardio_spect_polar import analysis, pipeline
 
@@ -193,9 +193,28 @@ def test_repeats_are_not_pooled_and_held_out_incremental_value():
     assert len(estimates) == 2 * len(analysis.MODEL_NAMES) and {e["repeat"] for e in estimates} == {0, 1}
     held = analysis.held_out_incremental_value(pred, "responder")
     assert len(held) == 4 and (held["status"] == "estimated").all() and (held["n"] == 60).all()
-    assert (held["p_value"] < 0.01).all() and (held["or_ae_per_sd"] > 1).all()  # the AE score carries the signal
+    assert (held["p_value"] < 0.01).all() and (held["or_reference_per_sd"] > 1).all()  # the AE score's signal
+    assert set(held["comparison"]) == {"held-out clinical+ae score added to clinical+psd score",
+                                       "held-out clinical+ae score added to clinical+pbw score"}
+    assert (held["p_holm"] >= held["p_value"]).all() and set(held["family"]) == {"confirmatory (stats.reference)"}
+    # another pre-specified reference is tested against the others, and none at all is labelled exploratory
+    psd = analysis.held_out_incremental_value(pred, "responder", reference="clinical+psd")
+    assert set(psd["comparison"]) == {"held-out clinical+psd score added to clinical+ae score",
+                                      "held-out clinical+psd score added to clinical+pbw score"}
+    assert psd.loc[psd["comparison"].str.endswith("clinical+ae score"), "p_value"].iloc[0] > 0.01
+    none = analysis.held_out_incremental_value(pred, "responder", reference=None)
+    assert set(none["family"]) == {"exploratory (no stats.reference)"}
     null = analysis.held_out_incremental_value(_pred_table(signal=0.0, seed=1), "responder")
     assert null[["lr_chi2", "p_value"]].notna().all().all()
+
+
+def test_reference_is_read_from_the_config_and_checked():
+    assert analysis.reference_model({"stats": {"reference": "clinical+ae"}}, "responder") == "clinical+ae"
+    assert analysis.reference_model({"stats": {"reference": {"responder": "clinical+pbw"}}}, "responder") == \
+        "clinical+pbw"
+    assert analysis.reference_model({"stats": {}}, "responder") is None
+    with pytest.raises(CardioError, match="stats.reference = 'svm' names no spect_polar model"):
+        analysis.reference_model({"stats": {"reference": "svm"}}, "responder")
 
 
 def test_one_class_fold_gives_no_nan_row():

@@ -27,7 +27,9 @@ def test_plugin_info_and_config_keys():
     assert info.name == "spect_polar" and info.modality == "spect"
     cfg = info.default_config
     assert "task" not in cfg and "perfusion" not in cfg  # one method: perfusion polar maps are perfusion_polar's
-    assert set(cfg) == {"label", "spect_polar", "profiles"}  # one namespace (label is the core's key)
+    assert set(cfg) == {"stats", "label", "spect_polar", "profiles"}  # one namespace (stats, label: core keys)
+    assert cfg["stats"] == {"reference": "clinical+ae"}  # the paper's claim, fixed before any result
+    assert cfg["profiles"]["neutral"] == {"spect_polar": {"synthetic": {"truth": {"late_lateral": 0}}}}
     sp = cfg["spect_polar"]
     assert sp["autoencoder"]["features"] == 64 and sp["autoencoder"]["iterations"] == 1000
     assert sp["analysis"]["p_enter"] == 0.1 and sp["synthetic"]["n_patients"] == 103
