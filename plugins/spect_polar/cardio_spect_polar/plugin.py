@@ -78,3 +78,17 @@ def cardio_evaluate(predictions, features, config, ctx):
     from cardio_spect_polar import report
 
     return report.evaluate_sections(predictions, features, config, ctx)
+
+
+@hookimpl
+def cardio_export_model(model, config, ctx):
+    from cardio_spect_polar import bundle
+
+    return bundle.export(model)
+
+
+@hookimpl
+def cardio_import_model(state, config, ctx):
+    from cardio_spect_polar import bundle
+
+    return bundle.load(state)
