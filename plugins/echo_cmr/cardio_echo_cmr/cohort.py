@@ -11,6 +11,11 @@ training uses every clip with its study's labels, and at test time a view's scor
 clips' scores (each clip itself averaged over its non-overlapping windows), so the fusion sees one score per view.
 The cohort's level is therefore "study": patients with several studies keep them as several records, always in the
 same fold (splits group by patient).
+
+Per-view labels come from `wma_view`/`lge_view`, or, where those are empty, from a 17-segment CMR report
+(`wma_s1..wma_s17`, `lge_s1..lge_s17`) through cardio.aha17's map of the segments each view shows. With
+`echo_date` and `cmr_date`, a study whose CMR lies more than `echo_cmr.max_days` from its echo keeps its clips (they
+are still predicted) but loses its CMR labels: the pair is not used for training or scoring (the paper's rule).
 """
 from __future__ import annotations
 
@@ -19,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from cardio import Cohort, Features
+from cardio import Cohort, Features, aha17
 from cardio.cohort import Column, Problems, Schema, read_table
 from cardio_echo_cmr import video
 from cardio_echo_cmr.synthetic import VIEWS, cached_cohort
@@ -28,6 +33,7 @@ BINARY = ("wma", "lge", "t1_abnormal", "t2_abnormal", "ecv_abnormal")
 CONTINUOUS = ("t1_ms", "t2_ms", "ecv_pct")
 FLAGS = {"t1_ms": "t1_abnormal", "t2_ms": "t2_abnormal", "ecv_pct": "ecv_abnormal"}  # value -> its abnormal flag
 LABEL = "wma"
+LABEL_PREFIXES = ("wma", "lge", "t1", "t2", "ecv")  # columns holding a CMR finding (labels, never covariates)
 
 SCHEMA = Schema(
     columns=(
@@ -47,18 +53,27 @@ SCHEMA = Schema(
                description="T2 (ms) of the study's CMR; empty: missing"),
         Column("ecv_pct", "number", required=True, target=True, low=0, high=100,
                description="extracellular volume (%) of the study's CMR; empty: missing"),
+        Column("echo_date", "date", description="date of the echo study (with cmr_date: pairs over "
+                                                "echo_cmr.max_days apart lose their CMR labels)"),
+        Column("cmr_date", "date", description="date of the CMR the study's labels come from"),
+        *(Column(f"{f}_s{k}", "binary", description=f"CMR {f.upper()} in AHA segment {k} ({aha17.NAMES[k - 1]}); "
+                                                    f"fills {f}_view where that is empty")
+          for f in ("wma", "lge") for k in range(1, aha17.N_SEGMENTS + 1)),
     ),
     table="labels.csv", level="study", aggregate="mean")
 
 # Values of the study (its CMR), repeated on each of its rows; and values of a view of the study.
 STUDY_COLUMNS = ("wma_global", "lge_global", *CONTINUOUS)
+SEGMENT_COLUMNS = {f: tuple(f"{f}_s{k}" for k in range(1, aha17.N_SEGMENTS + 1)) for f in ("wma", "lge")}
+DATE_COLUMNS = ("echo_date", "cmr_date")
 VIEW_COLUMNS = ("wma_view", "lge_view")
 
 
 def _study_values_agree(table: pd.DataFrame, problems: Problems) -> None:
     """A study's CMR findings are one value: rows of one study that disagree are problems (an empty cell is
     filled from the study's other rows)."""
-    for col in STUDY_COLUMNS:
+    present = [c for c in (*DATE_COLUMNS, *SEGMENT_COLUMNS["wma"], *SEGMENT_COLUMNS["lge"]) if c in table]
+    for col in (*STUDY_COLUMNS, *present):
         n = table.groupby("study_id")[col].transform("nunique")
         problems.rows((n > 1).to_numpy(), "differs between rows of one study (its CMR has one value)", col)
 
@@ -98,43 +113,70 @@ def _flag(values: pd.Series, threshold: float) -> pd.Series:
     return (values >= threshold).astype(float).where(values.notna())
 
 
-def studies(clips: pd.DataFrame, thresholds: dict) -> pd.DataFrame:
+def _from_segments(by_study, finding: str, view: str, index: pd.Index) -> pd.Series:
+    """A view's finding from the study's 17-segment columns (NaN where they do not decide it)."""
+    cols = SEGMENT_COLUMNS[finding]
+    if not all(c in by_study.obj for c in cols):
+        return pd.Series(np.nan, index=index)
+    report = by_study[list(cols)].first().reindex(index).to_numpy(float)
+    return pd.Series(aha17.view_finding(report, view), index=index)
+
+
+def unpaired(table: pd.DataFrame, max_days: float) -> np.ndarray:
+    """Studies whose CMR is more than max_days from the echo (both dates given); False where a date is missing."""
+    if not all(c in table for c in DATE_COLUMNS):
+        return np.zeros(len(table), bool)
+    cmr, echo = (pd.to_datetime(table[c], errors="coerce") for c in ("cmr_date", "echo_date"))  # absent: all NaT
+    days = (cmr - echo).dt.days.abs().to_numpy(dtype=float, na_value=np.nan)
+    return np.nan_to_num(days, nan=0.0) > max_days
+
+
+def studies(clips: pd.DataFrame, thresholds: dict, max_days: float = 30) -> pd.DataFrame:
     """One row per study: record_id (= study_id), patient_id, study_id, video_<VIEW> (a tuple of clip paths, empty
     when the view is absent), wma_<VIEW>, lge_<VIEW>, the global labels and T1/T2/ECV with their abnormal flags at
-    the configured thresholds (NaN where missing)."""
+    the configured thresholds (NaN where missing; every CMR label NaN where the pair is over max_days apart)."""
     by_study = clips.groupby("study_id", sort=True)
-    table = by_study[["patient_id", *STUDY_COLUMNS]].first()  # first non-missing value (they agree: checked)
+    dates = [c for c in DATE_COLUMNS if c in clips]
+    table = by_study[["patient_id", *STUDY_COLUMNS, *dates]].first()  # first non-missing value (agree: checked)
     table = table.rename(columns={"wma_global": "wma", "lge_global": "lge"})
     for view in VIEWS:
         part = clips[clips["view"] == view].groupby("study_id", sort=True)
         paths = part["file"].agg(tuple).reindex(table.index)
         table[f"video_{view}"] = [p if isinstance(p, tuple) else () for p in paths]
-        table[f"wma_{view}"] = part["wma_view"].first().reindex(table.index)
-        table[f"lge_{view}"] = part["lge_view"].first().reindex(table.index)
+        for finding in ("wma", "lge"):
+            given = part[f"{finding}_view"].first().reindex(table.index)
+            table[f"{finding}_{view}"] = given.fillna(_from_segments(by_study, finding, view, table.index))
     for value, flag in FLAGS.items():
         table[flag] = _flag(table[value], thresholds[value])
+    far = unpaired(table, max_days)
+    table.loc[far, [c for c in table.columns if c.startswith(LABEL_PREFIXES)]] = np.nan
     table = table.reset_index()
     table.insert(0, "record_id", table["study_id"])
     return table
 
 
-def read_cohort(root: Path, thresholds: dict, *, allow_outside: bool = False, log=None) -> pd.DataFrame:
+def read_cohort(root: Path, thresholds: dict, *, max_days: float = 30, allow_outside: bool = False,
+                log=None) -> pd.DataFrame:
     """The cohort folder's studies (see `studies`)."""
-    return studies(read_clips(root, allow_outside=allow_outside, log=log), thresholds)
+    return studies(read_clips(root, allow_outside=allow_outside, log=log), thresholds, max_days)
 
 
 def targets(table: pd.DataFrame) -> tuple[str, ...]:
-    """What the networks learn: the global labels, T1/T2/ECV, and each view's WMA where the cohort has any."""
-    per_view = tuple(f"wma_{v}" for v in VIEWS if table[f"wma_{v}"].notna().any())
+    """What the networks learn: the global labels, T1/T2/ECV, and each view's WMA and LGE where the cohort has any."""
+    per_view = tuple(f"{f}_{v}" for f in ("wma", "lge") for v in VIEWS if table[f"{f}_{v}"].notna().any())
     return (*BINARY, *CONTINUOUS, *per_view)
 
 
 def load(config: dict, ctx) -> Cohort:
     cfg, where = config["echo_cmr"], config["cohort"]["dir"]
     root = Path(where).expanduser() if where else cached_cohort(ctx.cache, cfg["synthetic"])
-    table = read_cohort(root, cfg["thresholds"], allow_outside=bool(config["cohort"]["allow_outside_paths"]),
-                        log=ctx.log)
-    outcomes = tuple(c for c in table.columns if c.startswith(("wma", "lge", "t1", "t2", "ecv")) and c != LABEL)
+    table = read_cohort(root, cfg["thresholds"], max_days=float(cfg["max_days"]),
+                        allow_outside=bool(config["cohort"]["allow_outside_paths"]), log=ctx.log)
+    far = int(unpaired(table, float(cfg["max_days"])).sum())
+    if far:
+        ctx.log.warning("echo_cmr: %d of %d studies have their CMR more than %s days from the echo "
+                        "(echo_cmr.max_days): their CMR labels are not used", far, len(table), cfg["max_days"])
+    outcomes = tuple(c for c in table.columns if c.startswith(LABEL_PREFIXES) and c != LABEL)
     return Cohort(table, label=LABEL, root=root, outcomes=outcomes, targets=targets(table), level=SCHEMA.level,
                   aggregate=SCHEMA.aggregate)
 

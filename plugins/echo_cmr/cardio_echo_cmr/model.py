@@ -11,7 +11,7 @@ from torch import nn
 from cardio import CardioError
 from cardio.engine import masked_loss, masked_mse
 
-BINARY_HEADS = ("wma_view", "wma", "lge", "t1_abnormal", "t2_abnormal", "ecv_abnormal")
+BINARY_HEADS = ("wma_view", "lge_view", "wma", "lge", "t1_abnormal", "t2_abnormal", "ecv_abnormal")
 REGRESSION_HEADS = ("t1_ms", "t2_ms", "ecv_pct")
 HEADS = BINARY_HEADS + REGRESSION_HEADS
 

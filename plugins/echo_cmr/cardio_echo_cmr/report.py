@@ -13,10 +13,11 @@ from cardio.cine import read_cine, sector_mask, to_gray
 from cardio.figures import subplots
 from cardio_echo_cmr.model import BINARY_HEADS, HEADS, weights_source
 from cardio_echo_cmr.synthetic import VIEWS, truth_text
-from cardio_echo_cmr.training import EchoModel
+from cardio_echo_cmr.training import EchoModel, head_column
 from cardio_echo_cmr.video import load_clip, preprocess_frames, sample_clip
 
-ROW_NAMES = {"wma_view": "WMA in the view's segments", "wma": "WMA (global)", "lge": "LGE (global)",
+ROW_NAMES = {"wma_view": "WMA in the view's segments", "lge_view": "LGE in the view's segments",
+             "wma": "WMA (global)", "lge": "LGE (global)",
              "t1_abnormal": "native T1 abnormal", "t2_abnormal": "T2 abnormal", "ecv_abnormal": "ECV abnormal"}
 UNITS = {"t1_ms": ("native T1", "ms"), "t2_ms": ("T2", "ms"), "ecv_pct": ("ECV", "%")}
 
@@ -31,7 +32,11 @@ def table2(predictions: Predictions, n_resamples: int, level: float) -> pd.DataF
         row = {"label": ROW_NAMES[task]}
         for model in [f"r2plus1d-{v}" for v in VIEWS] + ["fused"]:
             col = model.removeprefix("r2plus1d-")
-            g = t[(t["model"] == model) & (t["task"] == (f"wma_{col}" if task == "wma_view" else task))]
+            per_view = task in ("wma_view", "lge_view")
+            if per_view and col == "fused":
+                row[col] = "-"
+                continue
+            g = t[(t["model"] == model) & (t["task"] == (head_column(task, col) if per_view else task))]
             if g.empty:
                 row[col] = "-"
             elif not 0 < g["y_true"].sum() < len(g):
@@ -189,7 +194,7 @@ def explain_section(model: EchoModel, features: Features, index: np.ndarray, cfg
             continue
         clip, _ = sample_clip(load_clip(clips[0]), 0, frames, period)
         with ctx.engine.cpu_threads(cfg["train"].get("cpu_threads"), ctx.device):
-            cam, layer_name = gradcam_maps(model.nets[view], clip, head)
+            cam, layer_name = gradcam_maps(model.views[view].net_for("wma"), clip, head)
         layers.add(layer_name)
         name = f"echo_gradcam_{view.lower()}"
         figs.append(ctx.save_figure(gradcam_strip(clip, cam, f"{view}: Grad-CAM of the global-WMA head "
@@ -204,6 +209,16 @@ def explain_section(model: EchoModel, features: Features, index: np.ndarray, cfg
     text = ("Grad-CAM (cardio.explain.grad_cam on the deepest residual stage that keeps at least "
             f"{MIN_CAM_SIDE} x {MIN_CAM_SIDE} positions: {stage}) of the global-WMA output over space and time, on "
             "one test study of the last fold; each panel column is one frame of the clip. Animated overlays: "
-            f"{', '.join(gifs)} (figures folder). Training history (epochs run per view): "
-            + ", ".join(f"{v} {len(h)}" for v, h in model.history.items()) + ".")
-    return Section(title="Echo -> CMR: Grad-CAM and sector masking", text=text, figures=figs)
+            f"{', '.join(gifs)} (figures folder). Each output of a view's network is predicted by the weights of "
+            "the epoch where its own validation metric was best (AUROC, or minus the MSE of T1/T2/ECV): the table "
+            "gives that epoch per output and view for this fold (0: no validation rows, the engine's epoch of lowest "
+            "training loss; the engine's history/ files hold every epoch's loss).")
+    return Section(title="Echo -> CMR: Grad-CAM and sector masking", text=text, figures=figs,
+                   tables={"Best epoch of each output (validation metric)": best_epochs(model)})
+
+
+def best_epochs(model: EchoModel) -> pd.DataFrame:
+    """One row per output: the epoch whose weights predict it, per view, and the epochs each view ran."""
+    rows = [{"output": h, **{v: model.views[v].best_epoch[h] for v in VIEWS}} for h in model.heads]
+    rows.append({"output": "epochs with a validation score", **{v: len(model.history.get(v, [])) for v in VIEWS}})
+    return pd.DataFrame(rows)

@@ -24,7 +24,8 @@ VIEW_REGIONS = {
     "A2C": [(180, (4, 10)), (225, (15,)), (315, (13,)), (0, (1, 7)), (270, (17,))],
     "PLAX": [(270, (2, 8)), (90, (5, 11))],
 }
-VIEW_SEGMENTS = {v: sorted({s for _, segs in r for s in segs}) for v, r in VIEW_REGIONS.items()}
+VIEW_SEGMENTS = aha17.VIEW_SEGMENTS  # the regions above draw exactly these segments
+assert all(sorted(VIEW_SEGMENTS[v]) == sorted({s for _, segs in r for s in segs}) for v, r in VIEW_REGIONS.items())
 DEFAULT_TRUTH = {"wma_fraction": 0.4, "wma_motion_reduction": 0.8, "lge_given_wma": 0.7, "lge_without_wma": 0.1,
                  "lge_brightness": 0.0, "t1_ms": 1020.0, "t1_sd": 35.0, "t1_lge_shift": 25.0, "t2_ms": 53.0,
                  "t2_sd": 4.0, "ecv_pct": 28.0, "ecv_sd": 3.5, "ecv_lge_shift": 3.0}
@@ -82,9 +83,15 @@ def render_view(view: str, affected: set[int], rng: np.random.Generator, *, n_fr
 
 
 def write_cohort(root: Path, n_patients: int, seed: int, *, n_frames: int = 32, height: int = 64, width: int = 80,
-                 frame_time_ms: float = 33.3, truth: dict | None = None) -> Path:
+                 frame_time_ms: float | tuple[float, ...] = 33.3, truth: dict | None = None,
+                 segments: bool = False) -> Path:
     """labels.csv (one row per clip: here one clip per view of each patient's one study; SCHEMA of cohort.py) and
-    the videos under videos/; returns root."""
+    the videos under videos/; returns root.
+
+    frame_time_ms: one value, or a tuple the patients take in turn (patient i: item i % len); every video lasts
+    n_frames x 33.3 ms with a heartbeat every 16 x 33.3 ms, so a 60 fps video has twice the frames of a 30 fps one.
+    segments: the per-view labels as the 17-segment report (wma_s1..17, lge_s1..17) instead of wma_view/lge_view.
+    """
     t = {**DEFAULT_TRUTH, **(truth or {})}
     rng = np.random.default_rng(seed)
     root = Path(root)
@@ -99,20 +106,28 @@ def write_cohort(root: Path, n_patients: int, seed: int, *, n_frames: int = 32, 
         t1 = rng.normal(t["t1_ms"] + t["t1_lge_shift"] * lge, t["t1_sd"])
         t2 = rng.normal(t["t2_ms"], t["t2_sd"])
         ecv = rng.normal(t["ecv_pct"] + t["ecv_lge_shift"] * lge, t["ecv_sd"])
+        ft = frame_time_ms[i % len(frame_time_ms)] if isinstance(frame_time_ms, tuple) else frame_time_ms
+        per_beat = 33.3 / ft  # frames of this video per frame of a 30 fps one
         for view in VIEWS:
-            frames = render_view(view, affected, rng, n_frames=n_frames, height=height, width=width,
-                                 reduction=t["wma_motion_reduction"], lge_brightness=t["lge_brightness"], lge=lge)
+            frames = render_view(view, affected, rng, n_frames=round(n_frames * per_beat), height=height,
+                                 width=width, reduction=t["wma_motion_reduction"],
+                                 lge_brightness=t["lge_brightness"], lge=lge, period=16.0 * per_beat)
             name = f"{pid}_{view}" + (".avi" if view == "PLAX" else ".dcm")
             if view == "PLAX":
-                write_video(root / "videos" / name, frames, fps=1000.0 / frame_time_ms)
+                write_video(root / "videos" / name, frames, fps=1000.0 / ft)
             else:
-                write_dicom_cine(root / "videos" / name, frames, frame_time_ms,
+                write_dicom_cine(root / "videos" / name, frames, ft,
                                  transfer_syntax="rle" if view == "A2C" else "explicit")
             view_wma = bool(affected.intersection(VIEW_SEGMENTS[view]))
-            rows.append({"patient_id": pid, "study_id": f"S{i:04d}", "view": view, "file": f"videos/{name}",
-                         "wma_view": int(view_wma), "wma_global": int(wma), "lge_view": int(lge and view_wma),
-                         "lge_global": int(lge), "t1_ms": round(float(t1), 1), "t2_ms": round(float(t2), 1),
-                         "ecv_pct": round(float(ecv), 2)})
+            row = {"patient_id": pid, "study_id": f"S{i:04d}", "view": view, "file": f"videos/{name}",
+                   "wma_view": int(view_wma), "wma_global": int(wma), "lge_view": int(lge and view_wma),
+                   "lge_global": int(lge), "t1_ms": round(float(t1), 1), "t2_ms": round(float(t2), 1),
+                   "ecv_pct": round(float(ecv), 2)}
+            if segments:  # LGE lies in the hypokinetic territory
+                del row["wma_view"], row["lge_view"]
+                row.update({f"wma_s{k}": int(k in affected) for k in range(1, 18)})
+                row.update({f"lge_s{k}": int(lge and k in affected) for k in range(1, 18)})
+            rows.append(row)
     pd.DataFrame(rows).to_csv(root / "labels.csv", index=False)
     return root
 

@@ -1,12 +1,16 @@
 """Per-view r2plus1d_18 training through cardio.engine, test-time clip averaging, and the view fusion.
 
-One model per view learns every head at once (BCE for the binary labels, MSE for standardised T1/T2/ECV) on every
-clip of that view in the training fold's studies, with an inner validation split (by patient) for early stopping on
-the validation AUROC of the view's WMA. A missing label (NaN) is left out of its head's loss, of the early-stopping
-AUROC and of its fusion. The fold's pixel mean and SD (training clips only) normalise the clips. At test time a
-view's score of a study is the mean over its clips (each averaged over its non-overlapping windows). The fused
-study-level prediction of each binary label is a logistic regression on the three views' logits of that label,
-fitted on the training studies that have the label.
+One network per view learns every output at once (BCE for the binary labels, MSE for standardised T1/T2/ECV) on
+every clip of that view in the training studies. Each output keeps the weights of the epoch where its own
+validation metric was best (selection.py), so one view's network is up to one checkpoint per output. The
+validation rows are the core's (`ctx.val_index`, cv.method holdout/predefined) when it gives them, else an inner
+split of the training rows (by patient, `echo_cmr.val_fraction`). A missing label (NaN) is left out of its output's
+loss, of its selection metric and of its fusion. The fold's pixel mean and SD (training clips only) normalise the
+clips. At test time a view's score of a study is the mean over its clips (each averaged over its non-overlapping
+windows). The fused study-level prediction of each binary label is a logistic regression on the three views'
+logits of that label, and of T1/T2/ECV a linear regression on the three views' standardised outputs; both are
+fitted on the training studies that have the label (a view a study lacks enters as 0: logit 0, or the training
+mean).
 """
 from __future__ import annotations
 
@@ -14,16 +18,17 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import torch
-from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import roc_auc_score
+from sklearn.linear_model import LinearRegression, LogisticRegression
 from torch.utils.data import Dataset
 
 from cardio import CardioError, Features, Predictions, inner_split
 from cardio_echo_cmr.model import BINARY_HEADS, HEADS, REGRESSION_HEADS, EchoVideoNet, HeadLoss, weights_source
+from cardio_echo_cmr.selection import BestPerHead, select_nets
 from cardio_echo_cmr.synthetic import VIEWS
 from cardio_echo_cmr.video import clip_starts, load_clip, sample_clip
 
 FUSED_TASKS = ("wma", "lge", "t1_abnormal", "t2_abnormal", "ecv_abnormal")
+PER_VIEW = {"wma_view": "wma", "lge_view": "lge"}  # per-view output -> the column prefix of its label
 
 
 class ClipDataset(Dataset):
@@ -67,42 +72,36 @@ class AllClips(Dataset):
 
 
 @dataclass
+class ViewModel:
+    """One view's network: {epoch: weights} and, per output, the epoch whose weights predict it."""
+    nets: dict[int, EchoVideoNet]
+    best_epoch: dict[str, int]
+
+    def net_for(self, head: str) -> EchoVideoNet:
+        return self.nets[self.best_epoch[head]]
+
+
+@dataclass
 class EchoModel:
-    nets: dict[str, EchoVideoNet]
+    views: dict[str, ViewModel]
     reg_stats: dict[str, tuple[float, float]]          # T1/T2/ECV mean and SD of the training fold
-    fusion: dict[str, LogisticRegression]
-    thresholds: dict[str, float] = field(default_factory=dict)
-    history: dict = field(default_factory=dict)
+    fusion: dict[str, LogisticRegression | LinearRegression]
+    heads: tuple[str, ...] = HEADS                     # outputs with a label in training (others not reported)
+    history: dict = field(default_factory=dict)        # view -> per-epoch validation score of each output
     weights: str = ""
     train_records: list[str] = field(default_factory=list)
 
 
+def head_column(head: str, view: str) -> str:
+    """The table column an output of a view's network predicts (wma_view of A4C: wma_A4C)."""
+    return f"{PER_VIEW[head]}_{view}" if head in PER_VIEW else head
+
+
 def targets(table, view: str, reg_stats: dict) -> np.ndarray:
     """(n_studies, n_heads) targets of one view's network, NaN where a label is missing."""
-    cols = [f"wma_{view}", "wma", "lge", "t1_abnormal", "t2_abnormal", "ecv_abnormal"]
-    y = [table[c].to_numpy(float) for c in cols]
+    y = [table[head_column(h, view)].to_numpy(float) for h in BINARY_HEADS]
     y += [(table[c].to_numpy(float) - reg_stats[c][0]) / reg_stats[c][1] for c in REGRESSION_HEADS]
     return np.stack(y, 1).astype(np.float32)
-
-
-def _val_auc(y: np.ndarray, out: np.ndarray) -> float:
-    """Early stopping: validation AUROC of the view's WMA head (0.5 when the validation rows hold one class).
-
-    Ties go to the lower BCE of that head: on a few validation patients the AUROC reaches 1 within an epoch or
-    two, and the first such epoch is an undertrained network. The BCE term is scaled below half the AUROC's
-    smallest step, 0.5 / (n_pos * n_neg), so it never outranks a real AUROC difference. Rows without the view's
-    WMA label are left out (none labelled: 0.5).
-    """
-    present = ~np.isnan(y[:, 0])
-    if not present.all():
-        if not present.any():
-            return 0.5
-        y, out = y[present], out[present]
-    pos = int(y[:, 0].sum())
-    auc = float(roc_auc_score(y[:, 0], out[:, 0])) if 0 < pos < len(y) else 0.5
-    bce = float(torch.nn.functional.binary_cross_entropy_with_logits(torch.from_numpy(out[:, 0]).float(),
-                                                                     torch.from_numpy(y[:, 0]).float()))
-    return auc - 0.25 / max(pos * (len(y) - pos), 1) * bce / (1.0 + bce)
 
 
 def pixel_stats(paths: list[str]) -> tuple[float, float]:
@@ -110,27 +109,44 @@ def pixel_stats(paths: list[str]) -> tuple[float, float]:
     return float(vals.mean()), float(vals.std() or 1.0)
 
 
-def view_logits(net: EchoVideoNet, studies: list[tuple[str, ...]], cfg: dict, ctx) -> np.ndarray:
-    """(n_studies, n_heads): each clip's outputs averaged over its windows, then over the study's clips of the view
-    (every study given has at least one clip)."""
-    paths = [p for clips in studies for p in clips]
-    if not paths:
-        return np.zeros((len(studies), len(HEADS)), np.float32)
+def _window_logits(net: EchoVideoNet, paths: list[str], cfg: dict, ctx) -> list[np.ndarray]:
+    """Each clip's outputs averaged over its non-overlapping windows."""
     ds = AllClips(paths, int(cfg["clip"]["frames"]), int(cfg["clip"]["period"]))
     with ctx.engine.cpu_threads(cfg["train"].get("cpu_threads"), ctx.device):  # training's count, not torch's
         out = ctx.engine.predict(net, ds, ctx)
-    per_clip = [out[ds.owner == j].mean(0) for j in range(len(paths))]
+    return [out[ds.owner == j].mean(0) for j in range(len(paths))]
+
+
+def view_logits(view: ViewModel, studies: list[tuple[str, ...]], cfg: dict, ctx) -> np.ndarray:
+    """(n_studies, n_heads): each output from the weights selected for it, averaged over each clip's windows and
+    then over the study's clips of the view (every study given has at least one clip)."""
+    paths = [p for clips in studies for p in clips]
+    result = np.zeros((len(studies), len(HEADS)), np.float32)
+    if not paths:
+        return result
     ends = np.cumsum([len(clips) for clips in studies])
-    return np.stack([np.mean(per_clip[end - len(clips):end], 0) for clips, end in zip(studies, ends)])
+    for epoch, net in view.nets.items():
+        cols = [j for j, h in enumerate(HEADS) if view.best_epoch[h] == epoch]
+        if not cols:
+            continue
+        per_clip = _window_logits(net, paths, cfg, ctx)
+        per_study = np.stack([np.mean(per_clip[end - len(clips):end], 0) for clips, end in zip(studies, ends)])
+        result[:, cols] = per_study[:, cols]
+    return result
 
 
 def fit_fusion(view_scores: np.ndarray, y: np.ndarray, train_rows: np.ndarray, c: float = 1.0,
-               task: str = "wma") -> LogisticRegression:
-    """Logistic regression of a label on the per-view logits (n, n_views), fitted on the `train_rows` that have
-    the label (NaN: missing)."""
+               task: str = "wma") -> LogisticRegression | LinearRegression:
+    """The fusion of one label on the per-view outputs (n, n_views), fitted on the `train_rows` that have the label
+    (NaN: missing): logistic regression for a binary label, linear regression for T1/T2/ECV."""
     rows = np.asarray(train_rows)
     rows = rows[~np.isnan(np.asarray(y, dtype=float)[rows])]
     yt = np.asarray(y, dtype=float)[rows]
+    if task in REGRESSION_HEADS:
+        if len(yt) < view_scores.shape[1] + 1:
+            raise CardioError(f"echo_cmr fusion of {task}: {len(yt)} training studies have a value; use fewer "
+                              "cv.folds")
+        return LinearRegression().fit(view_scores[rows], yt)
     if not 0 < yt.sum() < len(yt):
         raise CardioError(f"echo_cmr fusion of {task}: the training fold's studies with a {task} label hold one "
                           "class only; use fewer cv.folds")
@@ -150,77 +166,104 @@ def _clips(studies: list[tuple[str, ...]], y: np.ndarray, rows: np.ndarray) -> t
     return paths, y[np.asarray(owner, dtype=int)]
 
 
+def split_rows(table, train_index: np.ndarray, cfg: dict, ctx) -> tuple[np.ndarray, np.ndarray]:
+    """(fit rows, validation rows): the core's validation rows when the protocol gives them, else an inner split
+    by patient of `echo_cmr.val_fraction`, else none (the engine keeps the epoch of lowest training loss)."""
+    given = np.asarray(getattr(ctx, "val_index", []), dtype=int)
+    if len(given):
+        return train_index, given
+    fraction = float(cfg["val_fraction"])
+    if fraction > 0:
+        return inner_split(table, train_index, fraction=fraction, seed=ctx.seed, label="wma")
+    return train_index, train_index[:0]
+
+
+def _fit_view(view: str, features: Features, rows: tuple[np.ndarray, np.ndarray], y: np.ndarray, cfg: dict,
+              ctx) -> tuple[ViewModel, list]:
+    """One view's network, trained on the fit rows' clips and selected per output on the validation rows'."""
+    studies = features.x[view]
+    has = np.array([len(clips) > 0 for clips in studies])
+    (fit_paths, fit_y), (val_paths, val_y) = (_clips(studies, y, r[has[r]]) for r in rows)
+    if not fit_paths:
+        raise CardioError(f"echo_cmr: no training study has a {view} clip")
+    frames, period = int(cfg["clip"]["frames"]), int(cfg["clip"]["period"])
+    settings = dict(cfg["train"])
+    mean, sd = pixel_stats(fit_paths)
+    torch.manual_seed(int(ctx.seed))
+    net = EchoVideoNet(mean, sd, cfg.get("weights"), cfg.get("arch", "r2plus1d_18"))
+    bs = int(settings.get("batch_size") or 10)
+    while len(fit_paths) % bs == 1 and bs < len(fit_paths):  # a last batch of one clip breaks BatchNorm
+        bs += 1
+    selector = BestPerHead(net) if val_paths else None
+    result = ctx.engine.fit(
+        net, ClipDataset(fit_paths, fit_y, frames, period, train=True, seed=ctx.seed),
+        ClipDataset(val_paths, val_y, frames, period, train=False) if val_paths else None,
+        ctx, name=f"echo-{view}", settings={**settings, "batch_size": bs}, loss_fn=HeadLoss(), metric=selector)
+    nets, best = select_nets(result.model, selector)
+    return ViewModel(nets, best), (selector.scores if selector else [])
+
+
 def train(features: Features, train_index: np.ndarray, cfg: dict, ctx) -> EchoModel:
     table = features.table
     train_index = np.asarray(train_index)
-    fraction = float(cfg["val_fraction"])
-    if fraction > 0:
-        fit_rows, val_rows = inner_split(table, train_index, fraction=fraction, seed=ctx.seed, label="wma")
-    else:  # no inner validation: the engine keeps the epoch of lowest training loss
-        fit_rows, val_rows = train_index, train_index[:0]
+    rows = split_rows(table, train_index, cfg, ctx)
     reg_stats = {c: _reg_stats(table[c], train_index) for c in REGRESSION_HEADS}
-    nets, history, logits = {}, {}, {}
-    frames, period = int(cfg["clip"]["frames"]), int(cfg["clip"]["period"])
-    settings = dict(cfg["train"])
+    views, history, outputs = {}, {}, {}
     for view in VIEWS:
+        views[view], history[view] = _fit_view(view, features, rows, targets(table, view, reg_stats), cfg, ctx)
         studies = features.x[view]
-        has = np.array([len(clips) > 0 for clips in studies])
-        y = targets(table, view, reg_stats)
-        fit_paths, fit_y = _clips(studies, y, fit_rows[has[fit_rows]])
-        val_paths, val_y = _clips(studies, y, val_rows[has[val_rows]])
-        mean, sd = pixel_stats(fit_paths)
-        torch.manual_seed(int(ctx.seed))
-        net = EchoVideoNet(mean, sd, cfg.get("weights"), cfg.get("arch", "r2plus1d_18"))
-        bs = int(settings.get("batch_size") or 10)
-        while len(fit_paths) % bs == 1 and bs < len(fit_paths):  # a last batch of one clip breaks BatchNorm
-            bs += 1
-        result = ctx.engine.fit(
-            net, ClipDataset(fit_paths, fit_y, frames, period, train=True, seed=ctx.seed),
-            ClipDataset(val_paths, val_y, frames, period, train=False) if val_paths else None,
-            ctx, name=f"echo-{view}", settings={**settings, "batch_size": bs}, loss_fn=HeadLoss(), metric=_val_auc)
-        nets[view] = result.model.cpu().eval()
-        history[view] = result.history
-        out = np.zeros((len(table), len(HEADS)), np.float32)  # a study without the view: logit 0
-        rows = train_index[has[train_index]]
-        out[rows] = view_logits(nets[view], [studies[i] for i in rows], cfg, ctx)
-        logits[view] = out
-    fusion = {}
-    for task in FUSED_TASKS:
-        j = BINARY_HEADS.index(task)
-        scores = np.stack([logits[v][:, j] for v in VIEWS], 1)
-        fusion[task] = fit_fusion(scores, table[task].to_numpy(float), train_index, float(cfg["fusion_c"]), task)
-    return EchoModel(nets, reg_stats, fusion, history=history, weights=weights_source(cfg),
+        out = np.zeros((len(table), len(HEADS)), np.float32)  # a study without the view: 0
+        fitted = train_index[[len(studies[i]) > 0 for i in train_index]]
+        out[fitted] = view_logits(views[view], [studies[i] for i in fitted], cfg, ctx)
+        outputs[view] = out
+    fusion = {task: fit_fusion(np.stack([outputs[v][:, HEADS.index(task)] for v in VIEWS], 1),
+                               table[task].to_numpy(float), train_index, float(cfg["fusion_c"]), task)
+              for task in (*FUSED_TASKS, *REGRESSION_HEADS)}
+    labelled = {h for v in VIEWS for h in HEADS if table[head_column(h, v)].iloc[train_index].notna().any()}
+    return EchoModel(views, reg_stats, fusion, heads=tuple(h for h in HEADS if h in labelled), history=history,
+                     weights=weights_source(cfg),
                      train_records=table["record_id"].iloc[train_index].astype(str).tolist())
 
 
+def _column(table, col: str) -> np.ndarray:
+    """A label column of the studies predicted (NaN when a new cohort lacks it)."""
+    return table[col].to_numpy(float) if col in table else np.full(len(table), np.nan)
+
+
+def _view_predictions(model: EchoModel, view: str, out: np.ndarray, has: np.ndarray, table) -> list[Predictions]:
+    rid, pid = table["record_id"][has], table["patient_id"][has]
+    parts, name = [], f"r2plus1d-{view}"
+    for j, head in enumerate(HEADS):
+        if head not in model.heads:
+            continue
+        col = head_column(head, view)
+        if head in BINARY_HEADS:
+            score, kind = 1.0 / (1.0 + np.exp(-out[has, j])), "binary"
+        else:
+            mu, sd = model.reg_stats[head]
+            score, kind = out[has, j] * sd + mu, "regression"
+        parts.append(Predictions.from_arrays(rid, pid, _column(table, col)[has], score, model=name, task=col,
+                                             kind=kind))
+    return parts
+
+
 def predict(model: EchoModel, features: Features, test_index: np.ndarray, cfg: dict, ctx) -> Predictions:
-    """Per-view predictions of every head (model r2plus1d-<VIEW>) and the fused study-level ones (model fused), one
-    row per study; y_true is NaN where the study's label is missing."""
+    """Per-view predictions of every output (model r2plus1d-<VIEW>) and the fused study-level ones (model fused),
+    one row per study; y_true is NaN where the study's label is missing."""
     table = features.table.iloc[test_index]
     test_index = np.asarray(test_index)
-    rid, pid = table["record_id"], table["patient_id"]
     parts, view_scores = [], {}
     for view in VIEWS:
         has = np.array([len(features.x[view][i]) > 0 for i in test_index], dtype=bool)
-        rows = test_index[has]
         out = np.zeros((len(test_index), len(HEADS)), np.float32)
-        out[has] = view_logits(model.nets[view], [features.x[view][i] for i in rows], cfg, ctx)
+        out[has] = view_logits(model.views[view], [features.x[view][i] for i in test_index[has]], cfg, ctx)
         view_scores[view] = out
-        name = f"r2plus1d-{view}"
-        for j, head in enumerate(BINARY_HEADS):
-            col = f"wma_{view}" if head == "wma_view" else head
-            prob = 1.0 / (1.0 + np.exp(-out[has, j]))
-            parts.append(Predictions.from_arrays(rid[has], pid[has], table[col].to_numpy()[has], prob, model=name,
-                                                 task=col, kind="binary"))
-        for k, head in enumerate(REGRESSION_HEADS):
-            mu, sd = model.reg_stats[head]
-            pred = out[has, len(BINARY_HEADS) + k] * sd + mu
-            parts.append(Predictions.from_arrays(rid[has], pid[has], table[head].to_numpy()[has], pred, model=name,
-                                                 task=head, kind="regression"))
-    for task in FUSED_TASKS:
-        j = BINARY_HEADS.index(task)
-        scores = np.stack([view_scores[v][:, j] for v in VIEWS], 1)
-        prob = model.fusion[task].predict_proba(scores)[:, 1]
-        parts.append(Predictions.from_arrays(rid, pid, table[task].to_numpy(), prob, model="fused", task=task,
-                                             kind="binary"))
+        parts += _view_predictions(model, view, out, has, table)
+    for task in (*FUSED_TASKS, *REGRESSION_HEADS):
+        scores = np.stack([view_scores[v][:, HEADS.index(task)] for v in VIEWS], 1)
+        fused = model.fusion[task]
+        binary = task in FUSED_TASKS
+        score = fused.predict_proba(scores)[:, 1] if binary else fused.predict(scores)
+        parts.append(Predictions.from_arrays(table["record_id"], table["patient_id"], _column(table, task), score,
+                                             model="fused", task=task, kind="binary" if binary else "regression"))
     return Predictions.concat(parts)
