@@ -39,6 +39,7 @@ import pandas as pd
 from cardio import Cache, CardioError, Cohort
 from cardio.cohort import Column, Problems, Schema, read_table
 from cardio_spect_polar.dicom_io import GatedVolume, check_dicom_header, read_polar_map, read_volume, write_gated_dicom
+from cardio_spect_polar.orientation import Orientation
 from cardio_spect_polar.phantom import LATERAL_DEG, make_phantom
 from cardio_spect_polar.phase import PhaseResult, phase_analysis_batch, result_from_phase_map
 
@@ -311,7 +312,24 @@ def load_cohort(root: str | Path, schema: Schema = SCHEMA, *, table: str | None 
     `kind` ('volume' | 'polar') per record; every problem of the table is listed at once (CohortProblems)."""
     out = read_table(root, schema, allow_outside=allow_outside, log=log, checks=[check_records], table=table)
     out.insert(out.columns.get_loc("file") + 1, "kind", [_record_kind(Path(p)) for p in out["file"]])
+    out.insert(out.columns.get_loc("kind") + 1, "orientation",
+               [record_orientation(Path(p), k) for p, k in zip(out["file"], out["kind"])])
     return out
+
+
+def record_orientation(path: Path, kind: str) -> str:
+    """'header' when the file's header placed apex, base and walls; else what is assumed (orientation.py)."""
+    if kind == "polar":
+        return "polar map as given (rings apex to base)"
+    if path.suffix.lower() == ".npy":
+        return Orientation().describe() + " (a .npy volume has no header)"
+    return check_dicom_header(path).describe()
+
+
+def log_orientation(table: pd.DataFrame, log: logging.Logger) -> None:
+    """One log line per orientation source: how many volumes the header placed, and what was assumed."""
+    for text, n in table["orientation"].value_counts(sort=False).items():
+        log.info("orientation of %d of %d record(s): %s", n, len(table), text)
 
 
 def load_record(path: str | Path, kind: str | None = None) -> GatedVolume | np.ndarray:
@@ -369,6 +387,7 @@ def load(config: dict, ctx) -> Cohort:
                                     ctx.progress, slices=int(syn["slices"]), size=int(syn["size"]),
                                     truth=dict(syn["truth"] or {}), esv_outliers=int(syn["esv_outliers"] or 0))
         table = load_cohort(root, schema, log=ctx.log)
+    log_orientation(table, ctx.log)
     table, excluded = exclude_small_esv(table, min_esv)
     if excluded:
         ctx.log.info("excluded %d patient(s) with ESV < %g ml before the analysis (He et al.'s outlier step): %s",

@@ -28,6 +28,7 @@ from pydicom.tag import Tag
 from pydicom.uid import PYDICOM_IMPLEMENTATION_UID, ExplicitVRLittleEndian, NuclearMedicineImageStorage, generate_uid
 
 from cardio import CardioError, atomic_path
+from cardio_spect_polar.orientation import Orientation, from_header
 
 DICOM_SUFFIXES = {".dcm", ".dicom", ".ima", ""}
 POLAR_SUFFIXES = {".npy", ".csv"}
@@ -57,6 +58,7 @@ class GatedVolume:
     rr_ms: float | None = None  # nominal R-R interval
     time_slot_ms: list[float] | None = None  # start of each gate within the R-R interval
     meta: dict = field(default_factory=dict)
+    orientation: Orientation = field(default_factory=Orientation)  # what the header said, what was assumed
 
     @property
     def n_gates(self) -> int:
@@ -194,12 +196,19 @@ def _gating_info(ds: Dataset, path: Path) -> tuple[float | None, list[float] | N
     return rr, slots
 
 
-def check_dicom_header(path: str | Path) -> None:
+def check_dicom_header(path: str | Path) -> Orientation:
     """Read only the header of a DICOM volume (no pixel data): a foreign, damaged or non-NM file is an error
-    naming it. The cohort reader calls it on every DICOM row, so such files are listed before any analysis."""
+    naming it. The cohort reader calls it on every DICOM row, so such files are listed before any analysis.
+    Returns the volume's orientation as the header gives it (and what it leaves to be assumed)."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        _open_dicom(Path(path), pixels=False)
+        ds = _open_dicom(Path(path), pixels=False)
+    slices = ds.get("SliceVector")
+    try:
+        slice_vec = None if slices is None else np.atleast_1d(np.asarray(slices, dtype=np.int64))
+    except (TypeError, ValueError):
+        slice_vec = None  # the full read names a malformed Slice Vector
+    return from_header(ds, Path(path), slice_vec)
 
 
 def _open_dicom(path: Path, pixels: bool = True) -> Dataset:
@@ -305,9 +314,11 @@ def read_dicom_volume(path: str | Path) -> GatedVolume:
             "number_of_frames": n_frames, "frame_increment_pointer": vector_names,
             "image_id": str(ds.get("ImageID", "")), "number_of_time_slots": n_slots if gated else 0}
     check_volume(volume, _name(path), gated=gated)
-    return GatedVolume(volume, gated=gated, source=_name(path), pixel_spacing=tuple(spacing) if spacing else None,
-                       slice_spacing=slice_spacing[0] if slice_spacing else None, rr_ms=rr, time_slot_ms=slots,
-                       meta=meta)
+    orientation = from_header(ds, path, slice_vec)
+    return GatedVolume(orientation.apply(volume), gated=gated, source=_name(path),
+                       pixel_spacing=tuple(spacing) if spacing else None,
+                       slice_spacing=abs(slice_spacing[0]) if slice_spacing else None, rr_ms=rr, time_slot_ms=slots,
+                       meta=meta, orientation=orientation)
 
 
 def read_polar_map(path: str | Path, shape: tuple[int, int] | None = None) -> np.ndarray:
@@ -345,15 +356,18 @@ def _uid(seed_parts: Sequence[str], what: str) -> str:
 def write_gated_dicom(path: str | Path, volume: np.ndarray, *, pixel_spacing_mm: float = 5.0,
                       slice_spacing_mm: float = 6.0, rr_ms: float = 1000.0, patient_id: str = "ANONYMOUS",
                       patient_sex: str = "", patient_age: int | None = None,
-                      uid_seed: Sequence[str] = (), series_description: str = "gated SPECT MPI short axis") -> Path:
+                      uid_seed: Sequence[str] = (), series_description: str = "gated SPECT MPI short axis",
+                      base_first: bool = False, geometry: bool = True) -> Path:
     """Write (gates, slices, rows, cols) counts as an NM multi-frame RECON GATED TOMO file.
 
     Frames are ordered gate-major (time slot slowest, slice fastest), indexed by R-R Interval,
     Time Slot and Slice Vectors named in the Frame Increment Pointer. Counts must be integers in
     0..65535 (stored as uint16). The file is written whole or not at all (cardio.atomic_path).
+    `volume` is apex first; `base_first` stores the slices base first with a negative SpacingBetweenSlices
+    (as some NM systems write it), `geometry=False` leaves out the plane's position and orientation.
     """
     path = Path(path)
-    vol = np.asarray(volume)
+    vol = np.asarray(volume)[:, ::-1] if base_first else np.asarray(volume)
     check_volume(vol, _name(path))
     if vol.min() < 0 or vol.max() > 65535:
         raise CardioError(f"{path}: counts must lie in 0..65535 for 16-bit NM pixel data "
@@ -397,7 +411,7 @@ def write_gated_dicom(path: str | Path, volume: np.ndarray, *, pixel_spacing_mm:
     ds.PatientOrientation = ""
     ds.ImageID = "SA gated"
     ds.SliceThickness = f"{slice_spacing_mm:.4g}"
-    ds.SpacingBetweenSlices = f"{slice_spacing_mm:.4g}"
+    ds.SpacingBetweenSlices = f"{-slice_spacing_mm if base_first else slice_spacing_mm:.4g}"
     ds.PixelSpacing = [f"{pixel_spacing_mm:.4g}", f"{pixel_spacing_mm:.4g}"]
     ds.CountsAccumulated = int(min(vol.sum(dtype=np.int64), 2**31 - 1))
     ds.TypeOfDetectorMotion = "STEP AND SHOOT"
@@ -414,8 +428,9 @@ def write_gated_dicom(path: str | Path, volume: np.ndarray, *, pixel_spacing_mm:
     ds.EnergyWindowInformationSequence = DicomSequence([window])
     ds.RadiopharmaceuticalInformationSequence = DicomSequence([])
     detector = Dataset()
-    detector.ImagePositionPatient = ["0", "0", "0"]
-    detector.ImageOrientationPatient = ["1", "0", "0", "0", "1", "0"]
+    if geometry:  # transaxial axes: slices step superiorly (apex first), rows down (posterior), columns left
+        detector.ImagePositionPatient = ["0", "0", "0"]
+        detector.ImageOrientationPatient = ["1", "0", "0", "0", "1", "0"]
     ds.DetectorInformationSequence = DicomSequence([detector])
     ds.NumberOfEnergyWindows = 1
     ds.NumberOfDetectors = 1

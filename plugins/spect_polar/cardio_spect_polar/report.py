@@ -57,6 +57,7 @@ def evaluate_sections(predictions: Predictions, features: Features, config: dict
         "log-odds (per SD). Every number in this section is valid under selection.")
     text += _reference_text(reference)
     text += _cohort_text(features, labelled)
+    text += _orientation_text(features.table)
     excluded = features.meta.get("esv_excluded") or []
     min_esv = sp["min_esv_ml"]
     if min_esv is not None:
@@ -95,6 +96,17 @@ def _reference_text(reference: str | None) -> str:
             f"{others} in the performance section, and its held-out LR tests here, are the confirmatory family "
             "(Holm-adjusted within it); any other pair, and any comparison with whichever model scored best on "
             "these data, is exploratory.")
+
+
+def _orientation_text(table) -> str:
+    """How each scan's apex, base and walls were placed: from its header, or assumed (and which)."""
+    if "orientation" not in table.columns:
+        return ""
+    counts = table["orientation"].value_counts()
+    parts = [f"{n} of {len(table)} scans: {'from the DICOM header' if text == 'header' else text}"
+             for text, n in counts.items()]
+    return ("\n\n**Orientation** (apex-to-base slice order from the slice positions, anterior up and lateral "
+            "right from the image orientation): " + "; ".join(parts) + ".")
 
 
 def _cohort_text(features: Features, labelled: np.ndarray) -> str:
