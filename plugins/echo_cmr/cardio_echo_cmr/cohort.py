@@ -189,7 +189,8 @@ def featurize(cohort: Cohort, cfg: dict, ctx) -> Features:
     x, padded = {}, 0
     for view in VIEWS:
         per_study = table[f"video_{view}"].tolist()
-        built = iter(video.preprocess_all([p for clips in per_study for p in clips], size, ctx, cfg.get("workers")))
+        built = iter(video.preprocess_all([p for clips in per_study for p in clips], cfg["clip"], ctx,
+                                          cfg.get("workers")))
         x[view] = [tuple(next(built) for _ in clips) for clips in per_study]
         need = int(cfg["clip"]["frames"]) * int(cfg["clip"]["period"])
         padded += sum(len(np.load(p, mmap_mode="r")) < need for clips in x[view] for p in clips)

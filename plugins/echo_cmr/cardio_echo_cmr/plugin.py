@@ -66,3 +66,17 @@ def cardio_evaluate(predictions, config):
     from cardio_echo_cmr import report
 
     return report.evaluate_section(predictions, config)
+
+
+@hookimpl
+def cardio_export_model(model, config, ctx):
+    from cardio_echo_cmr import bundle
+
+    return bundle.export(model, config["echo_cmr"])
+
+
+@hookimpl
+def cardio_import_model(state, config, ctx):
+    from cardio_echo_cmr import bundle
+
+    return bundle.load(state)

@@ -155,12 +155,12 @@ def masking_figure(paths: list[Path]):
         cine = read_cine(p)
         gray = to_gray(cine.frames)[0]
         mask = sector_mask(cine.frames)
-        clip, _ = preprocess_frames(cine.frames, 112)
+        clip, _ = preprocess_frames(cine.frames, 112, cine.pixel_spacing_mm)
         axes[0, k].imshow(gray, cmap="gray")
         axes[0, k].contour(mask, levels=[0.5], colors=["#E69F00"], linewidths=0.8)
         axes[0, k].set_title(f"{p.name}\n{cine.photometric}, {cine.n_frames} frames", fontsize=7)
         axes[1, k].imshow(clip[0], cmap="gray")
-        axes[1, k].set_title("masked, cropped, 112x112 cubic", fontsize=7)
+        axes[1, k].set_title("masked, cropped, 112x112 cubic (aspect kept)", fontsize=7)
         for ax in axes[:, k]:
             ax.set_xticks([])
             ax.set_yticks([])

@@ -1,8 +1,12 @@
-"""Clip preprocessing: sector mask, crop to the sector, cubic resize, uint8 cache, clip sampling.
+"""Clip preprocessing: frame-rate resampling, sector mask, crop to the sector, cubic resize, uint8 cache, clip
+sampling.
 
-Every video is decoded once (cardio.cine), masked with the sector learned from frame-to-frame variance, cropped to
-the sector's bounding box and resized with cubic interpolation; the result is cached as uint8 .npy in ctx.cache, so
-training never decodes a video twice and an interrupted preprocessing restarts where it stopped.
+Every video is decoded once (cardio.cine), resampled in time to `clip.fps` (the nearest frame at each output time,
+from the DICOM FrameTime or the container's rate), masked with the sector learned from frame-to-frame variance,
+cropped to the sector's bounding box and resized with cubic interpolation, keeping the physical aspect ratio (pixel
+spacing from the DICOM ultrasound regions, else square pixels) with the rest of the square zero; the result is
+cached as uint8 .npy in ctx.cache, so training never decodes a video twice and an interrupted preprocessing restarts
+where it stopped.
 """
 from __future__ import annotations
 
@@ -17,12 +21,28 @@ from cardio import Cache, CardioError
 from cardio.cine import read_cine, sector_mask, to_gray
 
 log = logging.getLogger(__name__)
-CACHE_VERSION = 1
+CACHE_VERSION = 2
 
 
-def preprocess_frames(frames: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
-    """(T, size, size) uint8: greyscale, everything outside the sector zeroed, cropped to it, cubic resize;
-    and the (H, W) mask."""
+def resample_times(n_frames: int, fps_in: float, fps_out: float) -> np.ndarray:
+    """Indices of the frames nearest to each output time when a video at fps_in is shown at fps_out (same span)."""
+    n_out = max(1, int(round(n_frames * fps_out / fps_in)))
+    return np.minimum(np.round(np.arange(n_out) * fps_in / fps_out).astype(int), n_frames - 1)
+
+
+def fit_size(height: int, width: int, size: int, spacing: tuple[float, float] | None) -> tuple[int, int]:
+    """(rows, cols) of a crop of height x width pixels resized into size x size at its physical aspect ratio
+    (spacing: (row, col) mm per pixel; None: square pixels)."""
+    dy, dx = spacing or (1.0, 1.0)
+    tall, wide = height * dy, width * dx
+    scale = size / max(tall, wide)
+    return max(1, min(size, round(tall * scale))), max(1, min(size, round(wide * scale)))
+
+
+def preprocess_frames(frames: np.ndarray, size: int, spacing: tuple[float, float] | None = None,
+                      keep_aspect: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """(T, size, size) uint8: greyscale, everything outside the sector zeroed, cropped to it, cubic resize (at the
+    physical aspect ratio, centred, when keep_aspect); and the (H, W) mask."""
     import cv2
 
     gray = to_gray(frames)
@@ -30,37 +50,56 @@ def preprocess_frames(frames: np.ndarray, size: int) -> tuple[np.ndarray, np.nda
     rows, cols = np.flatnonzero(mask.any(1)), np.flatnonzero(mask.any(0))
     masked = gray * mask[None]
     crop = masked[:, rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1]
-    out = np.stack([cv2.resize(f, (size, size), interpolation=cv2.INTER_CUBIC) for f in crop])
-    return out.astype(np.uint8), mask
+    h, w = fit_size(*crop.shape[1:], size, spacing) if keep_aspect else (size, size)
+    out = np.zeros((len(crop), size, size), np.uint8)
+    top, left = (size - h) // 2, (size - w) // 2
+    for i, f in enumerate(crop):
+        out[i, top:top + h, left:left + w] = np.clip(cv2.resize(f, (w, h), interpolation=cv2.INTER_CUBIC), 0, 255)
+    return out, mask
 
 
-def cached_clip(cache: Cache, path: str | Path, size: int) -> Path:
-    """The cache entry (.npy) of one preprocessed video; keyed by the file's path, size and mtime."""
+def read_frames(path: Path, fps: float | None) -> tuple[np.ndarray, tuple[float, float] | None]:
+    """A video's frames at `fps` (None: as recorded) and its pixel spacing."""
+    cine = read_cine(path)
+    frames = cine.frames
+    if fps:
+        if not cine.fps:
+            raise CardioError(f"{path}: no frame rate in the file (FrameTime, or the container's rate); it cannot "
+                              "be resampled to echo_cmr.clip.fps (null keeps every video's own frames)")
+        frames = frames[resample_times(len(frames), cine.fps, float(fps))]
+    return frames, cine.pixel_spacing_mm
+
+
+def cached_clip(cache: Cache, path: str | Path, clip: dict) -> Path:
+    """The cache entry (.npy) of one preprocessed video; keyed by the file's path, mtime and the clip settings."""
     path = Path(path)
     st = path.stat()
-    key = {"file": str(path.resolve()), "bytes": st.st_size, "mtime_ns": st.st_mtime_ns, "size": size}
+    key = {"file": str(path.resolve()), "bytes": st.st_size, "mtime_ns": st.st_mtime_ns, "size": int(clip["size"]),
+           "fps": clip.get("fps"), "keep_aspect": bool(clip.get("keep_aspect", True))}
 
     def build(tmp: Path) -> None:
-        clip, _ = preprocess_frames(read_cine(path).frames, size)
+        frames, spacing = read_frames(path, key["fps"])
+        out, _ = preprocess_frames(frames, key["size"], spacing, key["keep_aspect"])
         with open(tmp, "wb") as fh:
-            np.save(fh, clip)
+            np.save(fh, out)
 
     return cache.get("echo_cmr_clips", key, build, suffix=".npy", version=CACHE_VERSION)
 
 
-def _one(args: tuple[str, str, int]) -> str:
-    root, path, size = args
-    return str(cached_clip(Cache(root), path, size))
+def _one(args: tuple[str, str, dict]) -> str:
+    root, path, clip = args
+    return str(cached_clip(Cache(root), path, clip))
 
 
-def preprocess_all(paths: list[str], size: int, ctx, workers: int | None = None) -> list[str]:
+def preprocess_all(paths: list[str], clip: dict, ctx, workers: int | None = None) -> list[str]:
     """Cache entries of every video, built in worker processes with a progress bar; under torchrun each rank
     builds its share first (rank::world_size), then finds the others' entries (the cache's file lock waits)."""
     root = str(ctx.cache.root)
     rank, world = int(getattr(ctx, "rank", 0)), int(getattr(ctx, "world_size", 1))
     order = paths[rank::world] + [p for i, p in enumerate(paths) if i % world != rank]
     workers = max(1, min(int(workers or os.cpu_count() or 1), len(order)))
-    jobs = [(root, p, size) for p in order]
+    clip = {k: clip.get(k) for k in ("size", "fps", "keep_aspect")}
+    jobs = [(root, p, clip) for p in order]
     if workers == 1:
         built = [_one(j) for j in ctx.progress(jobs, desc="preprocess echo clips", total=len(jobs))]
     else:

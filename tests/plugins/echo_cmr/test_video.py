@@ -1,6 +1,8 @@
 """Loader, preprocessing, clip sampling and the bad-input errors of echo_cmr."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -49,6 +51,35 @@ def test_masking_a_frame_with_burned_in_text():
     assert clip.shape == (16, 24, 24) and clip.dtype == np.uint8
 
 
+CLIP = {"size": 16, "fps": 30, "keep_aspect": True}
+
+
+def test_a_60_fps_video_is_resampled_to_the_30_fps_one(tmp_path):
+    """The same heartbeat written at 30 and at 60 fps gives one clip after resampling to 30 fps."""
+    root = synthetic.write_cohort(tmp_path / "c", 2, seed=5, n_frames=16, height=48, width=64,
+                                  frame_time_ms=(33.3, 16.65))
+    slow, _ = video.read_frames(root / "videos" / "P0000_A4C.dcm", 30)
+    fast, _ = video.read_frames(root / "videos" / "P0001_A4C.dcm", 30)
+    assert read_cine(root / "videos" / "P0001_A4C.dcm").n_frames == 32 and len(fast) == len(slow) == 16
+    assert video.resample_times(32, 60.06, 30).tolist() == list(range(0, 32, 2))
+    assert video.resample_times(8, 10, 30).tolist() == [0, 0, 1, 1, 1, 2, 2, 2, 3, 3, 3, 4, 4, 4, 5, 5, 5, 6, 6, 6,
+                                                        7, 7, 7, 7]
+    with pytest.raises(CardioError, match=r"x\.npy: no frame rate"):
+        np.save(tmp_path / "x.npy", np.zeros((4, 8, 8), np.uint8))
+        video.read_frames(tmp_path / "x.npy", 30)
+
+
+def test_aspect_ratio_kept_from_the_pixel_spacing():
+    assert video.fit_size(50, 100, 32, None) == (16, 32)              # square pixels: 1:2 stays 1:2
+    assert video.fit_size(50, 100, 32, (0.4, 0.2)) == (32, 32)        # rows twice as tall: a square in mm
+    frames = np.zeros((3, 40, 80), np.uint8)
+    frames[:, 5:35, 5:75] = np.random.default_rng(0).integers(50, 250, (3, 30, 70))
+    clip, _ = video.preprocess_frames(frames, 32)
+    assert clip[:, :6].max() == 0 and clip[:, 12:20].min() > 0      # zero bands above and below the sector
+    stretched, _ = video.preprocess_frames(frames, 32, keep_aspect=False)
+    assert stretched[:, :6].max() > 0
+
+
 def test_clip_sampling_at_the_edges():
     v = np.arange(10)[:, None, None].repeat(2, 1).repeat(2, 2).astype(np.uint8)
     clip, padded = video.sample_clip(v, 0, 4, 2)
@@ -65,13 +96,14 @@ def test_clip_cache_built_once_and_parallel(tmp_path, cpu_context):
     ctx = cpu_context()
     ctx.cache_dir = tmp_path / "cache"
     paths = sorted(str(p) for p in (root / "videos").iterdir())
-    built = video.preprocess_all(paths, 16, ctx, workers=2)
+    built = video.preprocess_all(paths, CLIP, ctx, workers=2)
     assert len(built) == 6 and all(np.load(p).shape == (8, 16, 16) for p in built)
     stamps = [p and __import__("os").stat(p).st_mtime_ns for p in built]
-    again = video.preprocess_all(paths, 16, ctx, workers=1)
+    again = video.preprocess_all(paths, CLIP, ctx, workers=1)
     assert again == built and stamps == [__import__("os").stat(p).st_mtime_ns for p in again]
     # the cached clip equals decoding and preprocessing the file directly
-    direct, _ = video.preprocess_frames(read_cine(paths[0]).frames, 16)
+    frames, spacing = video.read_frames(Path(paths[0]), 30)
+    direct, _ = video.preprocess_frames(frames, 16, spacing)
     assert np.array_equal(direct, np.load(built[0]))
 
 
@@ -86,18 +118,18 @@ def test_label_csv_naming_a_missing_video(tmp_path):
 def test_bad_video_in_the_cohort_names_the_file_and_keeps_the_cache(tmp_path):
     root = synthetic.write_cohort(tmp_path / "c", 2, seed=4, n_frames=8, height=48, width=64)
     cache = Cache(tmp_path / "cache")
-    good = video.cached_clip(cache, root / "videos" / "P0000_A4C.dcm", 16)
+    good = video.cached_clip(cache, root / "videos" / "P0000_A4C.dcm", CLIP)
     before = good.read_bytes()
     (root / "videos" / "P0001_PLAX.avi").write_bytes(b"")
     with pytest.raises(CardioError, match=r"P0001_PLAX\.avi: empty video"):
-        video.cached_clip(cache, root / "videos" / "P0001_PLAX.avi", 16)
+        video.cached_clip(cache, root / "videos" / "P0001_PLAX.avi", CLIP)
     assert good.read_bytes() == before
 
 
 def test_real_clips_masked_cropped_resized(echo_dicom_dir):
     for p in sorted(echo_dicom_dir.glob("*.dcm")):
         cine = read_cine(p)
-        clip, mask = video.preprocess_frames(cine.frames, 112)
+        clip, mask = video.preprocess_frames(cine.frames, 112, cine.pixel_spacing_mm)
         assert clip.shape == (cine.n_frames, 112, 112) and clip.dtype == np.uint8
         assert clip.mean() > 5, p.name
         assert mask.shape == to_gray(cine.frames).shape[1:]
