@@ -9,6 +9,7 @@ from cardio.stats.correlation import correlation_matrix
 from cardio.stats.cv import summarize_folds
 from cardio.stats.evaluate import evaluate_predictions
 from cardio.stats.figures import (
+    forest_figures,
     plot_bland_altman,
     plot_calibration,
     plot_confusion,
@@ -48,5 +49,6 @@ __all__ = [
     "univariate_screen", "LogisticModel", "fit_logistic", "select_and_fit", "likelihood_ratio_test",
     "correlation_matrix", "table_one", "agreement", "by_subgroup", "SubgroupSkipped", "summarize_folds",
     "plot_roc", "plot_calibration", "plot_confusion", "plot_decision_curve", "plot_bland_altman", "plot_forest",
+    "forest_figures",
     "evaluate_predictions",
 ]

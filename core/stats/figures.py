@@ -29,9 +29,20 @@ GREY = "0.6"
 UNKNOWN_UNIT = "unit not stated"
 
 
+# Lines and markers skip the palette's yellow, too pale on white; past seven curves the colours repeat with
+# another dash pattern, so no two curves of one panel look alike.
+LINE_COLOURS = tuple(c for c in PALETTE if c.upper() != "#F0E442")
+DASHES = ("-", "--", ":", "-.")
+
+
 def colour(i: int) -> str:
-    """The i-th colour of the palette (cycled)."""
-    return PALETTE[i % len(PALETTE)]
+    """The i-th line colour of the palette (cycled; see line_style)."""
+    return LINE_COLOURS[i % len(LINE_COLOURS)]
+
+
+def line_style(i: int) -> str:
+    """The dash pattern of the i-th curve: solid for the first seven, then dashed, dotted..."""
+    return DASHES[(i // len(LINE_COLOURS)) % len(DASHES)]
 
 
 def _roc_label(name: str, y: np.ndarray, score: np.ndarray, level: float) -> tuple[str, np.ndarray, np.ndarray]:
@@ -68,7 +79,7 @@ def plot_roc(curves: dict[str, tuple[Any, Any]], ci_band: bool = True, n_resampl
         ax = fig.add_subplot()
         _roc_axes(ax)
         for i, (label, fpr, tpr) in enumerate(drawn.values()):
-            ax.plot(fpr, tpr, color=colour(i), lw=1.8, label=label)
+            ax.plot(fpr, tpr, color=colour(i), ls=line_style(i), lw=1.8, label=label)
         if ci_band:
             y, score = next(iter(curves.values()))
             band = roc_curve_band(y, score, n_resamples=n_resamples, seed=seed, level=level)
@@ -106,8 +117,17 @@ def plot_roc(curves: dict[str, tuple[Any, Any]], ci_band: bool = True, n_resampl
     return fig
 
 
+def _quantile_bins(p: np.ndarray, n_bins: int) -> np.ndarray:
+    """Bin index of each risk: equal-count bins (at least 10 records each where n allows), so no point rests
+    on one record; ties never split across bins."""
+    k = int(max(2, min(n_bins, p.size // 10)))
+    edges = np.unique(np.quantile(p, np.linspace(0.0, 1.0, k + 1)))
+    return np.clip(np.searchsorted(edges, p, side="right") - 1, 0, max(edges.size - 2, 0))
+
+
 def plot_calibration(y: Any, prob: Any, n_bins: int = 10, title: str | None = None) -> Figure:
-    """Observed vs predicted risk in equal-width bins with Wilson 95% CIs, and the distribution of predictions.
+    """Observed vs predicted risk in equal-count (quantile) bins with Wilson 95% CIs, each point's n written
+    beside it, and the distribution of predictions below.
 
     Only for risks: a yes/no rule (two score values) has no calibration and is refused.
     """
@@ -120,31 +140,29 @@ def plot_calibration(y: Any, prob: Any, n_bins: int = 10, title: str | None = No
                          f"{np.unique(p).size} value(s), a yes/no rule (report its confusion matrix instead)")
     if int(n_bins) < 2:
         raise StatsError(f"n_bins must be >= 2, got {n_bins}")
-    edges = np.linspace(0.0, 1.0, int(n_bins) + 1)
+    which = _quantile_bins(p, int(n_bins))
     # binned by hand (sklearn's calibration_curve drops the bin counts needed for the error bars)
-    which = np.clip(np.digitize(p, edges[1:-1], right=True), 0, n_bins - 1)
-    mean_pred, observed, err_lo, err_hi = [], [], [], []
-    for b in range(n_bins):
+    points = []
+    for b in np.unique(which):
         sel = which == b
-        k = int(sel.sum())
-        if k == 0:
-            continue
-        events = int(yy[sel].sum())
+        k, events = int(sel.sum()), int(yy[sel].sum())
         lo, hi = wilson_ci(events, k)
-        mean_pred.append(p[sel].mean())
-        observed.append(events / k)
-        err_lo.append(max(events / k - lo, 0.0))  # Wilson bounds can cross the point by rounding
-        err_hi.append(max(hi - events / k, 0.0))
-    fig = Figure(figsize=(5.5, 6))
+        points.append((p[sel].mean(), events / k, max(events / k - lo, 0.0), max(hi - events / k, 0.0), k))
+    mean_pred, observed, err_lo, err_hi, counts = map(np.array, zip(*points))
+    fig = Figure(figsize=(5.6, 6.4), layout="constrained")
     ax, hx = fig.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": [3, 1]})
     ax.plot([0, 1], [0, 1], ls="--", color=GREY, lw=1, label="perfect calibration")
     ax.errorbar(mean_pred, observed, yerr=[err_lo, err_hi], fmt="o-", color=colour(0), capsize=3,
-                label=f"observed, Wilson 95% CI\n(n = {int(yy.sum())} events in {yy.size} records)")
-    ax.set(ylim=(-0.02, 1.02), ylabel="Observed event rate (proportion)", title=title or "Calibration")
-    ax.legend(loc="upper left", fontsize=8)
-    hx.hist(p, bins=edges, color=colour(0), alpha=0.6)
+                label=f"observed in {len(points)} equal-count bins, Wilson 95% CI "
+                      f"({int(yy.sum())} events in {yy.size} records)")
+    for x, o, k in zip(mean_pred, observed, counts):
+        ax.annotate(f"n={k}", (x, o), xytext=(4, -10), textcoords="offset points", fontsize=6.5, color="0.3")
+    ax.set(ylim=(-0.02, 1.02), ylabel="Observed event rate (proportion)")
+    ax.set_title(title or "Calibration", fontsize=10)
+    # the legend sits above the axes, where it can never cover a point
+    fig.legend(*ax.get_legend_handles_labels(), loc="outside upper center", fontsize=7.5, ncols=1, frameon=False)
+    hx.hist(p, bins=np.linspace(0, 1, 21), color=colour(0), alpha=0.6)
     hx.set(xlim=(0, 1), xlabel="Predicted risk (probability)", ylabel="Records (count)")
-    fig.tight_layout()
     return fig
 
 
@@ -179,13 +197,40 @@ def plot_bland_altman(y_true: Any, y_pred: Any, title: str | None = None, quanti
     return fig
 
 
-def plot_forest(table: pd.DataFrame) -> Figure:
-    """Odds ratios with CIs on a log scale, one row per variable (univariate_screen or model table)."""
+FOREST_ROWS = 30  # rows of one forest plot; a longer table is split (forest_figures)
+
+
+def forest_figures(table: pd.DataFrame, max_rows: int = FOREST_ROWS, title: str | None = None) -> list[Figure]:
+    """Forest plots of a long or mixed table: one figure per scale of the `per` column (odds ratios per unit
+    and per SD never share an axis), each split into figures of at most `max_rows` rows."""
+    if not isinstance(table, pd.DataFrame) or table.empty:
+        raise StatsError("forest_figures needs a non-empty DataFrame")
+    groups = table.groupby("per", sort=False) if "per" in table.columns else [(None, table)]
+    figures = []
+    for per, part in groups:
+        chunks = [part.iloc[i:i + max_rows] for i in range(0, len(part), max_rows)]
+        for j, chunk in enumerate(chunks):
+            where = (f" ({j + 1} of {len(chunks)})" if len(chunks) > 1 else "")
+            figures.append(plot_forest(chunk, title=f"{title or 'Odds ratios with confidence intervals'}"
+                                                    f"{f', per {per}' if per is not None else ''}{where}"))
+    return figures
+
+
+def plot_forest(table: pd.DataFrame, title: str | None = None) -> Figure:
+    """Odds ratios with CIs on a log scale, one row per variable (univariate_screen or model table).
+
+    An optional `per` column names the scale of every odds ratio (`unit`, `SD`, ...); one plot holds one
+    scale, so ORs per unit and per SD are never read off one axis (forest_figures splits a mixed table).
+    """
     needed = {"variable", "or", "ci_low", "ci_high"}
     if not isinstance(table, pd.DataFrame) or not needed <= set(table.columns):
         raise StatsError(f"plot_forest needs a DataFrame with columns {sorted(needed)}")
     if table.empty:
         raise StatsError("plot_forest got an empty table")
+    per = table["per"].unique().tolist() if "per" in table.columns else ["unit of the variable"]
+    if len(per) > 1:
+        raise StatsError(f"plot_forest got odds ratios on {len(per)} scales {per}; one plot holds one scale "
+                         "(forest_figures splits the table by its `per` column)")
     rows = table.reset_index(drop=True)
     fig = Figure(figsize=(7, 0.45 * len(rows) + 1.4))
     ax = fig.add_subplot()
@@ -209,8 +254,8 @@ def plot_forest(table: pd.DataFrame) -> Figure:
         else:
             labels.append(f"{r['variable']}  not estimable")
     ax.set_yticks(ypos, labels, fontsize=8)
-    ax.set(xlabel="Odds ratio per unit of the variable (ratio, log scale)",
-           title="Odds ratios with confidence intervals")
+    ax.set(xlabel=f"Odds ratio per {per[0]} (ratio, log scale)",
+           title=title or "Odds ratios with confidence intervals")
     fig.tight_layout()
     return fig
 
@@ -228,7 +273,7 @@ def plot_decision_curve(y: Any, probs: dict[str, Any], title: str | None = None)
     ax.plot(first["threshold"], first["treat_all"], color="0.45", lw=1.2, ls="--", label="treat all")
     ax.axhline(0.0, color="0.2", lw=1.0, label="treat none")
     for i, (name, c) in enumerate(curves.items()):
-        ax.plot(c["threshold"], c["model"], color=colour(i), lw=1.8, label=name)
+        ax.plot(c["threshold"], c["model"], color=colour(i), ls=line_style(i), lw=1.8, label=name)
     yy = as_binary_labels(y)
     prevalence = float(np.mean(yy))
     ax.set(xlim=(0, 1), ylim=(-0.05, max(prevalence, 0.05) * 1.1), xlabel="Threshold risk (probability)",
@@ -239,43 +284,43 @@ def plot_decision_curve(y: Any, probs: dict[str, Any], title: str | None = None)
     return fig
 
 
-def _confusion_panel(ax_n, ax_r, cm: np.ndarray, labels: list[str], unit: str) -> Any:
+def _confusion_panel(ax, cm: np.ndarray, labels: list[str], unit: str, first_column: bool) -> Any:
+    """One model: each cell holds its count and its rate (fraction of the true class), coloured by the rate."""
     rows = cm.sum(axis=1, keepdims=True)
     rate = np.divide(cm, rows, out=np.full(cm.shape, np.nan), where=rows > 0)
     never = cm.sum(axis=0) == 0
     k = len(labels)
-    ax_n.imshow(np.zeros_like(cm), cmap="Greys", vmin=0, vmax=1)  # counts: a plain grid, the rates carry colour
     cmap = matplotlib.colormaps[CVD_SEQUENTIAL].with_extremes(bad="0.93")  # a class with no record: light grey
-    image = ax_r.imshow(np.ma.masked_invalid(rate), cmap=cmap, vmin=0, vmax=1)
+    image = ax.imshow(np.ma.masked_invalid(rate), cmap=cmap, vmin=0, vmax=1)
     xt = [textwrap.fill(str(c), 14) + ("\nnever\npredicted" if n else "") for c, n in zip(labels, never)]
-    for ax, what in ((ax_n, f"count ({unit})"), (ax_r, "rate (fraction of the true class)")):
-        ax.set_xticks(range(k), xt, fontsize=8)
-        ax.set_yticks(range(k), [f"{textwrap.fill(str(c), 18)}\n(n = {int(r)})" for c, r in zip(labels, rows[:, 0])]
-                      if ax is ax_n else [], fontsize=8)
-        ax.set_xlabel("Predicted class", fontsize=8)
-        ax.set_title(what, fontsize=8)
-        for tick, flag in zip(ax.get_xticklabels(), never):
-            if flag:
-                tick.set_color(colour(1))
-                tick.set_fontweight("bold")
-        ax.set_xticks(np.arange(k + 1) - 0.5, minor=True)
-        ax.set_yticks(np.arange(k + 1) - 0.5, minor=True)
-        ax.grid(which="minor", color="0.75", lw=0.8)
-        ax.tick_params(which="minor", length=0)
-    ax_n.set_ylabel("True class", fontsize=8)
+    ax.set_xticks(range(k), xt, fontsize=8)
+    ax.set_yticks(range(k), [f"{textwrap.fill(str(c), 16)}\n(n = {int(r)})" for c, r in zip(labels, rows[:, 0])],
+                  fontsize=8)
+    ax.tick_params(axis="y", labelleft=True)
+    ax.set_xlabel("Predicted class", fontsize=8)
+    if first_column:
+        ax.set_ylabel("True class", fontsize=8)
+    for tick, flag in zip(ax.get_xticklabels(), never):
+        if flag:
+            tick.set_color(colour(1))
+            tick.set_fontweight("bold")
+    ax.set_xticks(np.arange(k + 1) - 0.5, minor=True)
+    ax.set_yticks(np.arange(k + 1) - 0.5, minor=True)
+    ax.grid(which="minor", color="0.75", lw=0.8)
+    ax.tick_params(which="minor", length=0)
     for i in range(k):
         for j in range(k):
-            ax_n.text(j, i, f"{int(cm[i, j])}", ha="center", va="center", fontsize=9)
-            text = "–" if not rows[i, 0] else f"{rate[i, j]:.0%}"
+            text = f"{int(cm[i, j])}" + ("" if not rows[i, 0] else f"\n{rate[i, j]:.0%}")
             dark = rows[i, 0] and rate[i, j] < 0.5  # cividis is dark at the low end
-            ax_r.text(j, i, text, ha="center", va="center", fontsize=9, color="white" if dark else "black")
+            ax.text(j, i, text, ha="center", va="center", fontsize=9, color="white" if dark else "black")
     return image
 
 
 def plot_confusion(matrices: dict[str, Any], labels: list[str], title: str | None = None,
                    unit: str = "records") -> Figure:
-    """Confusion matrices, one row of panels per model: counts beside row-normalized rates (the fraction of
-    each true class, on a perceptually uniform colour scale); a class never predicted is flagged on its axis.
+    """Confusion matrices, one panel per model in a grid of up to three columns: each cell holds the count
+    and the row-normalized rate (the fraction of each true class, on a perceptually uniform colour scale);
+    a class never predicted is flagged on its axis.
 
     `matrices`: name -> square count matrix, rows the true class and columns the predicted one, in `labels` order
     (sklearn.metrics.confusion_matrix(y_true, y_pred, labels=...)).
@@ -291,16 +336,19 @@ def plot_confusion(matrices: dict[str, Any], labels: list[str], title: str | Non
         if not np.isfinite(cm).all() or (cm < 0).any() or (cm != np.round(cm)).any():
             raise StatsError(f"confusion matrix of {name} must hold non-negative whole counts")
         checked[name] = cm
-    side = 1.2 + 0.7 * k
-    fig = Figure(figsize=(2 * side + 1.5, side * len(checked) + 0.8), layout="constrained")
-    axes = fig.subplots(len(checked), 2, squeeze=False)
+    ncols = min(3, len(checked))
+    nrows = math.ceil(len(checked) / ncols)
+    side = 1.6 + 0.75 * k
+    fig = Figure(figsize=(side * ncols + 1.2, side * nrows + 0.9), layout="constrained")
+    axes = fig.subplots(nrows, ncols, squeeze=False).ravel()
     image = None
-    for (name, cm), (ax_n, ax_r) in zip(checked.items(), axes):
-        image = _confusion_panel(ax_n, ax_r, cm, [str(c) for c in labels], unit)
-        ax_n.set_title(f"{name}\n{ax_n.get_title()}", fontsize=8)
-        ax_r.set_title(f"{name}\n{ax_r.get_title()}", fontsize=8)
-    bar = fig.colorbar(image, ax=axes[:, 1].tolist(), fraction=0.05, pad=0.04, shrink=min(1.0, 0.9 / len(checked)))
-    bar.set_label("Rate (fraction of the true class)", fontsize=8)
+    for i, (name, cm) in enumerate(checked.items()):
+        image = _confusion_panel(axes[i], cm, [str(c) for c in labels], unit, i % ncols == 0)
+        axes[i].set_title(textwrap.fill(str(name), 28), fontsize=8.5)
+    for ax in axes[len(checked):]:
+        ax.set_visible(False)
+    bar = fig.colorbar(image, ax=axes.tolist(), fraction=0.04, pad=0.02, shrink=0.8 if nrows > 1 else 1.0)
+    bar.set_label(f"Rate (fraction of the true class); cells: count ({unit}) and rate", fontsize=8)
     bar.ax.tick_params(labelsize=7)
     if title:
         fig.suptitle(title, fontsize=9)

@@ -21,6 +21,7 @@ from cardio.figures import PALETTE, FigureWarning, save_figure, subplots
 from cardio.performance import evaluate_section
 from cardio.stats import (
     StatsError,
+    forest_figures,
     plot_bland_altman,
     plot_calibration,
     plot_confusion,
@@ -29,6 +30,7 @@ from cardio.stats import (
     plot_roc,
     univariate_screen,
 )
+from cardio.stats.figures import colour, line_style
 from cardio.testing import cpu_context
 
 NUMBER = re.compile(r"^[−\-+]?\d*\.?\d+(e[−\-+]?\d+)?%?$")
@@ -139,19 +141,56 @@ def test_calibration_is_refused_for_a_yes_no_rule(data):
 def test_confusion_matrix_shows_counts_beside_rates_and_flags_a_class_never_predicted():
     cm = np.array([[30, 0, 2], [5, 0, 1], [4, 0, 8]])
     fig = plot_confusion({"ResNet": cm}, ["N", "S", "V"], unit="beats")
-    counts, rates = fig.axes[0], fig.axes[1]
-    assert sorted(int(t.get_text()) for t in counts.texts) == sorted(cm.ravel().tolist())
+    panel = fig.axes[0]
+    cells = [t.get_text().split("\n") for t in panel.texts]
+    assert sorted(int(c[0]) for c in cells) == sorted(cm.ravel().tolist())
     expected = sorted(f"{v:.0%}" for v in (cm / cm.sum(axis=1, keepdims=True)).ravel())
-    assert sorted(t.get_text() for t in rates.texts) == expected
-    ticks = [t.get_text() for t in counts.get_xticklabels()]
+    assert sorted(c[1] for c in cells) == expected  # each cell: its count, then its rate
+    ticks = [t.get_text() for t in panel.get_xticklabels()]
     assert ticks[1].startswith("S") and "never" in ticks[1] and "never" not in ticks[0] + ticks[2]
-    assert "(beats)" in counts.get_title() and "(n = 32)" in counts.get_yticklabels()[0].get_text()
+    assert "(n = 32)" in panel.get_yticklabels()[0].get_text() and panel.get_title() == "ResNet"
+    assert "count (beats)" in fig.axes[-1].get_ylabel()  # the colour bar says what the cells hold
     empty = plot_confusion({"m": [[3, 1], [0, 0]]}, ["a", "b"])
-    assert "–" in [t.get_text() for t in empty.axes[1].texts]  # a class with no record has no rate
+    assert ["0"] in [t.get_text().split("\n") for t in empty.axes[0].texts]  # a class with no record has no rate
     with pytest.raises(StatsError, match="shape"):
         plot_confusion({"m": cm}, ["N", "S"])
     with pytest.raises(StatsError, match="whole counts"):
         plot_confusion({"m": [[1.5, 0], [0, 1]]}, ["a", "b"])
+
+
+def test_nine_models_fit_a_readable_grid():
+    """Nine models: a 3 x 3 grid of panels no taller than wide (was one row per model, 24 inches tall)."""
+    fig = plot_confusion({f"model {i}": [[5, 1], [2, 6]] for i in range(9)}, ["no", "yes"])
+    width, height = fig.get_size_inches()
+    assert height <= width < 12 and sum(ax.get_visible() for ax in fig.axes[:-1]) == 9
+
+
+def test_curves_never_share_a_look_and_lines_are_never_yellow():
+    styles = [(colour(i), line_style(i)) for i in range(12)]
+    assert len(set(styles)) == 12 and "#F0E442" not in {c for c, _ in styles}
+
+
+def test_calibration_bins_hold_equal_counts_and_the_legend_covers_no_point():
+    rng = np.random.default_rng(3)
+    p = rng.beta(2, 5, 200)
+    y = (rng.random(200) < p).astype(int)
+    fig = plot_calibration(y, p)
+    ax = fig.axes[0]
+    counts = [int(t.get_text().removeprefix("n=")) for t in ax.texts]
+    assert sum(counts) == 200 and min(counts) >= 15 and len(counts) == 10
+    assert ax.get_legend() is None and fig.legends  # the legend is the figure's, above the axes
+    small = plot_calibration(y[:35], p[:35])
+    assert min(int(t.get_text().removeprefix("n=")) for t in small.axes[0].texts) >= 10  # 3 bins, not 10 of ~3
+
+
+def test_forest_plots_keep_one_scale_each_and_split_long_tables():
+    rows = pd.DataFrame({"variable": [f"v{i}" for i in range(70)], "or": 1.5, "ci_low": 1.1, "ci_high": 2.0,
+                         "per": ["SD"] * 40 + ["unit"] * 30})
+    figures = forest_figures(rows, max_rows=30)
+    assert [len(f.axes[0].get_yticklabels()) for f in figures] == [30, 10, 30]
+    assert ["per SD" in f.axes[0].get_xlabel() for f in figures] == [True, True, False]
+    with pytest.raises(StatsError, match="2 scales"):
+        plot_forest(rows)
 
 
 def _predictions(seed: int = 0, n: int = 80) -> Predictions:
