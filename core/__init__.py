@@ -14,6 +14,7 @@ from cardio.context import RunContext
 from cardio.data import (
     CardioError,
     Cohort,
+    Dataset,
     Features,
     Fold,
     ModelState,
@@ -31,7 +32,8 @@ except PackageNotFoundError:  # running from a source tree that is not installed
     __version__ = "0.0.0"
 
 __all__ = [
-    "Cache", "CardioError", "Cohort", "Features", "Fold", "ModelState", "PluginInfo", "Predictions", "REQUIRED_HOOKS",
-    "RunContext", "Section", "atomic_path", "confined_path", "hookimpl", "hookspec", "inner_split", "package_defaults",
+    "Cache", "CardioError", "Cohort", "Dataset", "Features", "Fold", "ModelState", "PluginInfo", "Predictions",
+    "REQUIRED_HOOKS", "RunContext", "Section", "atomic_path", "confined_path", "hookimpl", "hookspec", "inner_split",
+    "package_defaults",
     "sklearn_from_array", "sklearn_to_array", "write_text_atomic", "__version__",
 ]

@@ -217,9 +217,11 @@ def data_cmd() -> None:
 
 @data_cmd.command("list")
 def data_list() -> None:
-    """Data sets offered by the installed plugins."""
-    for name in sorted(_datasets()):
-        click.echo(name)
+    """Data sets offered by the installed plugins: what each is, its size and its licence."""
+    sets = _datasets()
+    for name in sorted(sets):
+        d = sets[name]
+        click.echo(f"{name}  {d.description}\n    {d.size}; licence {d.licence}; {d.url}")
 
 
 @data_cmd.command("fetch")
@@ -231,7 +233,7 @@ def data_fetch(name: str, dest: str) -> None:
     if name not in sets:
         raise CardioError(f"unknown data set {name!r}; installed plugins offer: {', '.join(sorted(sets)) or 'none'}")
     Path(dest).mkdir(parents=True, exist_ok=True)
-    sets[name](Path(dest))
+    sets[name].fetch(Path(dest))
     click.echo(f"{name} -> {dest}")
 
 

@@ -63,6 +63,17 @@ class PluginInfo:
     no_bundle: str | None = None
 
 
+@dataclass(frozen=True)
+class Dataset:
+    """A public data set a plugin can download (`cardio data list` / `cardio data fetch NAME --dir D`)."""
+
+    description: str
+    size: str              # on disk once fetched, e.g. "104 MB (48 records)"
+    licence: str           # e.g. "ODC-By 1.0 (PhysioNet)"
+    url: str               # where it comes from
+    fetch: Callable[[Path], None] = field(repr=False, compare=False)  # downloads into the folder it is given
+
+
 @dataclass
 class ModelState:
     """A fitted model as a bundle holds it: named arrays (weights, scaler means, coefficients) and

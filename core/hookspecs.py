@@ -1,18 +1,16 @@
 """The stages of a cardio study, as pluggy hook specifications (the core calls them in this order)."""
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
 import pluggy
 
 if TYPE_CHECKING:
-    from pathlib import Path
-
     import numpy as np
 
     from cardio.cohort import Schema
     from cardio.context import RunContext
-    from cardio.data import Cohort, Features, ModelState, PluginInfo, Predictions, Section
+    from cardio.data import Cohort, Dataset, Features, ModelState, PluginInfo, Predictions, Section
 
 hookspec = pluggy.HookspecMarker("cardio")
 hookimpl = pluggy.HookimplMarker("cardio")
@@ -85,5 +83,5 @@ def cardio_import_model(state: ModelState, config: dict, ctx: RunContext) -> Any
 
 
 @hookspec
-def cardio_datasets() -> dict[str, Callable[[Path], None]]:
-    """Return {name: fetch(dest)} for the public data sets `cardio data fetch` can download."""
+def cardio_datasets() -> dict[str, Dataset]:
+    """Return {name: Dataset} (description, size, licence, source, fetch) for `cardio data list` / `fetch`."""

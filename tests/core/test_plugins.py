@@ -1,6 +1,8 @@
 """Entry-point discovery, broken-plugin isolation, selection and the plugin-facing errors."""
 import json
 
+import pytest
+
 
 def test_installed_plugins_are_discovered_with_version_and_hooks(cardio_cli):
     rows = {r["name"]: r for r in json.loads(cardio_cli("plugins", "--json", check=True).stdout)}
@@ -61,6 +63,20 @@ def test_listing_plugins_loads_neither_torch_nor_the_stats_service(toy_site):
     env = {**os.environ, "CARDIO_PLUGINS": "ecg_transfer,spect_polar,perfusion_polar"}
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env).stdout
     assert out.strip() == "[]"
+
+
+def test_data_list_says_what_each_set_is_its_size_and_licence():
+    from click.testing import CliRunner
+
+    from cardio import Dataset, cli
+
+    sets = cli._datasets()
+    if not sets:
+        pytest.skip("no installed plugin offers a data set")
+    out = CliRunner().invoke(cli.main, ["data", "list"]).output
+    for name, d in sets.items():
+        assert isinstance(d, Dataset) and all([d.description, d.size, d.licence, d.url]) and callable(d.fetch)
+        assert f"{name}  {d.description}" in out and d.licence in out and d.size in out
 
 
 def test_listing_data_sets_loads_no_signal_or_model_code():

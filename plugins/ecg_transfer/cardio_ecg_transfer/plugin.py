@@ -5,7 +5,7 @@ then never loads torch, wfdb or the models.
 """
 from __future__ import annotations
 
-from cardio import PluginInfo, hookimpl, package_defaults
+from cardio import Dataset, PluginInfo, hookimpl, package_defaults
 from cardio_ecg_transfer.settings import moved_keys
 
 
@@ -20,7 +20,10 @@ def cardio_plugin_info():
 
 @hookimpl
 def cardio_datasets():
-    return {"mitdb": _fetch_mitdb}
+    return {"mitdb": Dataset(description="MIT-BIH Arrhythmia Database: 48 two-lead Holter excerpts of 30 min, "
+                                         "360 Hz, every beat annotated (pretraining and the AAMI benchmark)",
+                             size="about 100 MB (48 records)", licence="ODC-By 1.0",
+                             url="https://physionet.org/content/mitdb/1.0.0/", fetch=_fetch_mitdb)}
 
 
 def _fetch_mitdb(dest):
