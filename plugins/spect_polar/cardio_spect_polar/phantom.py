@@ -80,6 +80,19 @@ def _smooth_field(rng: np.random.Generator, bumps: int, width: float) -> np.ndar
     return (field_ - field_.mean()) / sd if sd > 0 else field_
 
 
+def _extracardiac_blob(xx: np.ndarray, yy: np.ndarray, z: np.ndarray, z_base: float, a_epi: float, c_epi: float,
+                       gap_mm: float) -> np.ndarray:
+    """Liver/gut uptake: a solid ellipsoid (radii 35 x 35 mm in plane, 45 mm along the slices) below the inferior
+    wall, towards the septum (the patient's right), beside the mid-to-basal LV; 1 inside, 0 outside."""
+    angle = np.radians(250.0)  # inferoseptal, counter-clockwise from the lateral wall (270 = inferior)
+    radius, half_length = 35.0, 45.0
+    dist = a_epi + gap_mm + radius
+    cx, cy = dist * np.cos(angle), -dist * np.sin(angle)  # mm from the LV axis; image rows grow inferiorly
+    cz = z_base - 0.35 * c_epi
+    rho = ((xx - cx) / radius) ** 2 + ((yy - cy) / radius) ** 2 + ((z[:, None, None] - cz) / half_length) ** 2
+    return (rho <= 1).astype(np.float32)
+
+
 def activation_pattern(pattern: str, rng: np.random.Generator, *, late_angle: float | None = None,
                        late_position: float | None = None, width: float | None = None) -> tuple[np.ndarray, dict]:
     """f(u, theta) in 0..1 on the polar grid (1 = latest) and the parameters drawn."""
@@ -137,8 +150,11 @@ def make_phantom(seed: int | np.random.Generator = 0, *, pattern: str = "lbbb", 
                  scar_angle: float | None = None, scar_position: float | None = None, edv_ml: float = 200.0,
                  lvef: float = 35.0, gates: int = 8, slices: int = 24, size: int = 48, pixel_mm: float = 5.0,
                  slice_mm: float = 6.0, fwhm_mm: float = 14.0, counts: float = 80.0, noise: bool = True,
-                 post_filter_px: float = 0.6) -> Phantom:
-    """One gated short-axis volume (gates, slices, size, size) and its true phase map."""
+                 post_filter_px: float = 0.6, extracardiac: float = 0.0, extracardiac_gap_mm: float = 10.0) -> Phantom:
+    """One gated short-axis volume (gates, slices, size, size) and its true phase map.
+
+    `extracardiac` > 0 plants liver/gut uptake below the inferior wall (a static blob, as hot as `extracardiac`
+    times the hottest myocardium after blurring, `extracardiac_gap_mm` from the epicardium at its closest)."""
     rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
     if gates < 2:
         raise CardioError(f"a gated phantom needs >= 2 gates, got {gates}")
@@ -220,7 +236,12 @@ def make_phantom(seed: int | np.random.Generator = 0, *, pattern: str = "lbbb", 
 
     sig_mm = fwhm_mm / (2 * np.sqrt(2 * np.log(2)))
     activity = gaussian_filter(activity, sigma=(0, sig_mm / slice_mm, sig_mm / pixel_mm, sig_mm / pixel_mm))
-    activity *= counts / activity.mean(axis=0).max()
+    scale = counts / activity.mean(axis=0).max()  # the myocardium's peak sets the counts, extracardiac or not
+    if extracardiac > 0:
+        blob = _extracardiac_blob(xx, yy, z, z_base, a_epi, c_epi, extracardiac_gap_mm)
+        blob = gaussian_filter(blob, sigma=(sig_mm / slice_mm, sig_mm / pixel_mm, sig_mm / pixel_mm))
+        activity += (extracardiac * activity.mean(axis=0).max() / blob.max()) * blob[None]
+    activity *= scale
     if noise:
         activity = rng.poisson(activity).astype(np.float32)
         if post_filter_px > 0:
@@ -233,6 +254,8 @@ def make_phantom(seed: int | np.random.Generator = 0, *, pattern: str = "lbbb", 
               "heterogeneity": float(heterogeneity), **pattern_params, "scar_burden": float(scar_burden),
               **scar_params, "edv_ml": float(edv_ml), "lvef": float(lvef), "gates": gates, "slices": slices,
               "size": size, "pixel_mm": pixel_mm, "slice_mm": slice_mm, "fwhm_mm": fwhm_mm, "counts": counts,
+              **({"extracardiac": float(extracardiac), "extracardiac_gap_mm": float(extracardiac_gap_mm)}
+                 if extracardiac > 0 else {}),
               "apex_slice": float(z_apex / slice_mm - 0.5), "base_slice": float(z_base / slice_mm - 0.5)}
     return Phantom(volume=volume, true_phase=true_phase, true_psd=float(st["psd"]), true_pbw=float(st["pbw"]),
                    true_peak=float(st["peak"]), scar_map=scar, params=params)

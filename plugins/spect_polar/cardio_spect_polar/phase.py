@@ -34,6 +34,7 @@ import numpy as np
 
 from cardio import CardioError, aha17
 from cardio_spect_polar.dicom_io import GatedVolume, check_volume
+from cardio_spect_polar.localize import suppress_extracardiac
 
 RINGS = 32
 SECTORS = 64
@@ -187,6 +188,10 @@ def sample_count_curves(volumes: np.ndarray, *, rings: int = RINGS, sectors: int
     counts) and the geometry found (apex, base, centres, ray limit).
     """
     vol = np.asarray(volumes, dtype=np.float32)
+    cleaned = [suppress_extracardiac(v) for v in vol]  # liver/gut beside the LV zeroed (localize.py)
+    extracardiac = np.array([fraction for _, fraction in cleaned])
+    if extracardiac.any():
+        vol = np.stack([v for v, _ in cleaned])
     n_pat, n_g, n_s, h, w = vol.shape
     sources = sources or [f"volume {p}" for p in range(n_pat)]
     mean = vol.mean(axis=1)  # (P, S, H, W)
@@ -264,7 +269,7 @@ def sample_count_curves(volumes: np.ndarray, *, rings: int = RINGS, sectors: int
     for p in np.flatnonzero(empty):
         raise CardioError(f"{sources[p]}: all-zero myocardium (the sampled myocardial band holds no counts)")
     return {"curves": curves, "perfusion": perfusion, "apex": apex, "base": base,
-            "centre_row": cy_fit, "centre_col": cx_fit, "ray_limit": r_lim}
+            "centre_row": cy_fit, "centre_col": cx_fit, "ray_limit": r_lim, "extracardiac_fraction": extracardiac}
 
 
 def _items(volumes, sources) -> tuple[list, list[str]]:
@@ -341,7 +346,8 @@ def phase_analysis_batch(volumes, harmonics: int = 1, *, sources: list[str] | No
                 histogram=stats["histogram"][i], perfusion_map=perf[i],
                 curves=smp["curves"][i] if keep_curves else None, harmonics=harmonics, source=part_names[i],
                 geometry={"apex_slice": float(smp["apex"][i]), "base_slice": float(smp["base"][i]),
-                          "ray_limit_px": float(smp["ray_limit"][i])}))
+                          "ray_limit_px": float(smp["ray_limit"][i]),
+                          "extracardiac_fraction": float(smp["extracardiac_fraction"][i])}))
     return results
 
 
