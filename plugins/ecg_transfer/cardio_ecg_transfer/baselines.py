@@ -16,7 +16,7 @@ from sklearn.compose import ColumnTransformer
 from sklearn.ensemble import RandomForestClassifier
 from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression
-from sklearn.model_selection import StratifiedKFold, cross_val_predict
+from sklearn.model_selection import StratifiedKFold
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 from sklearn.svm import SVC
@@ -79,7 +79,8 @@ def make_classifiers(patients: pd.DataFrame, covariates: list[str], config: dict
     out = {}
     svm, rf = config["svm"], config["rf"]
     if svm["enabled"]:
-        # Platt scaling of the SVM margin on inner folds (scikit-learn's replacement for probability=True)
+        # Platt scaling of the SVM margin on inner folds (scikit-learn's replacement for probability=True);
+        # fit_pipeline keeps its slope from running backwards
         svc = SVC(C=float(svm["C"]), kernel=svm["kernel"], gamma=svm["gamma"], class_weight="balanced")
         cv = int(calibration_cv or svm["calibration_cv"])
         out["svm"] = Pipeline([("prep", _preprocessor(patients, covariates)),
@@ -117,6 +118,44 @@ class ClinicalBaselines:
         return out
 
 
+def platt_prior(y: np.ndarray) -> float:
+    """The probability a flat Platt fit gives every row: the mean of Platt's smoothed targets
+    ((N+ + 1) / (N+ + 2) for a positive, 1 / (N- + 2) for a negative; Platt 1999, section 2.2)."""
+    y = np.asarray(y).astype(int)
+    pos, neg = int(y.sum()), int(y.size - y.sum())
+    return (pos * (pos + 1.0) / (pos + 2.0) + neg / (neg + 2.0)) / y.size
+
+
+def fit_pipeline(pipe: Pipeline, x: pd.DataFrame | None, y: np.ndarray) -> Pipeline:
+    """Fit a comparator; an SVM's Platt map from margin to probability is held non-decreasing.
+
+    Platt's slope is fitted on the margins of inner folds. With a weak signal in a small cohort, an RBF
+    SVM's cross-validated margins often rank the held-out patients backwards (leaving a fold out tilts the
+    rest's class balance the other way), the fitted slope comes out decreasing, and the final SVM's margin,
+    which orders its own training patients well, is turned upside down (in-sample AUC far below 0.5).
+    The log-likelihood is concave in (slope, intercept), so the fit constrained to a non-decreasing map is
+    the unconstrained one when its slope has the right sign, and otherwise slope 0 with the intercept of
+    the targets' mean: every patient gets the same probability (the inner folds found no ranking to keep).
+    """
+    pipe.fit(x, y)
+    model = pipe.steps[-1][1]
+    if isinstance(model, CalibratedClassifierCV) and model.method == "sigmoid":
+        for fitted in model.calibrated_classifiers_:
+            for sigmoid in fitted.calibrators:
+                if sigmoid.a_ > 0:  # probability = expit(-(a_ * margin + b_)): a_ > 0 falls with the margin
+                    sigmoid.a_, sigmoid.b_ = 0.0, -float(np.log(platt_prior(y) / (1.0 - platt_prior(y))))
+    return pipe
+
+
+def out_of_fold(pipe: Pipeline, x: pd.DataFrame | None, y: np.ndarray, k: int, seed: int) -> np.ndarray:
+    """Response probabilities of the training rows, each from a copy of `pipe` fitted without its fold."""
+    oof = np.zeros(len(y))
+    for train, test in StratifiedKFold(n_splits=k, shuffle=True, random_state=seed).split(np.zeros(len(y)), y):
+        fitted = fit_pipeline(clone(pipe), x.iloc[train] if x is not None else None, y[train])
+        oof[test] = fitted.predict_proba(x.iloc[test] if x is not None else None)[:, 1]
+    return oof
+
+
 def fit_baselines(patients: pd.DataFrame, y: np.ndarray, config: dict, seed: int) -> ClinicalBaselines:
     """Fit the comparators on the training fold's patients (one row each) and pick their thresholds.
 
@@ -143,13 +182,8 @@ def fit_baselines(patients: pd.DataFrame, y: np.ndarray, config: dict, seed: int
                           "calibrate the SVM; use more patients, fewer folds, or "
                           "ecg_transfer.baselines.svm.enabled=false")
     for name, pipe in make_classifiers(patients, covariates, config, seed, calibration_cv=cal).items():
-        if k >= 2:
-            cv = StratifiedKFold(n_splits=k, shuffle=True, random_state=seed)
-            oof = cross_val_predict(clone(pipe), x, y, cv=cv, method="predict_proba")[:, 1]
-        else:
-            oof = None
-        pipe.fit(x, y)
-        scores = oof if oof is not None else pipe.predict_proba(x)[:, 1]
+        fit_pipeline(pipe, x, y)
+        scores = out_of_fold(pipe, x, y, k, seed) if k >= 2 else pipe.predict_proba(x)[:, 1]
         out.models[name] = pipe
         out.thresholds[name] = youden_threshold(y, scores)
     return out

@@ -7,8 +7,18 @@ import numpy as np
 import pandas as pd
 
 from cardio import Predictions, Section
-from cardio.stats import StatsError, adjust_pvalues, binary_metrics, delong_ci, delong_test, format_ci, table_one
+from cardio.stats import (
+    StatsError,
+    TestResult,
+    adjust_pvalues,
+    binary_metrics,
+    delong_ci,
+    delong_test,
+    format_ci,
+    table_one,
+)
 from cardio_ecg_transfer import pretrain as pretrain_mod
+from cardio_ecg_transfer.fold_models import TASK
 from cardio_ecg_transfer.pretrain import Pretrained
 
 GROUPS = {"guideline": "guideline rule", "svm": "clinical covariates", "random_forest": "clinical covariates"}
@@ -40,9 +50,11 @@ def _training(model: str) -> str:
     return GROUPS.get(model, "")
 
 
-def table2(predictions: Predictions, level: float = 0.95, seed: int = 0) -> pd.DataFrame:
+def table2(predictions: Predictions, level: float = 0.95, seed: int = 0, reference: str | None = None
+           ) -> pd.DataFrame:
     """One row per model: AUC (DeLong CI); accuracy, sensitivity, specificity at the training-fold
-    thresholds (Wilson CIs) pooled over the out-of-fold patients, and their mean ± SD over folds."""
+    thresholds (Wilson CIs) pooled over the out-of-fold patients, and their mean ± SD over folds; then the
+    comparisons with `reference` (pre-specified) and with the best model (exploratory)."""
     table = predictions.table
     table = table[(table["kind"] == "binary") & table["y_true"].notna()].copy()  # patients without a label: no row
     if "threshold" not in table.columns:
@@ -52,7 +64,7 @@ def table2(predictions: Predictions, level: float = 0.95, seed: int = 0) -> pd.D
     for model, g in table.groupby("model", sort=False):
         y, s, thr = g["y_true"].to_numpy(), g["y_score"].to_numpy(), g["threshold"].to_numpy()
         try:
-            auc = format_ci(delong_ci(y, s, level=level))
+            auc = format_ci(delong_ci(y, s, level=level, groups=g["patient_id"].to_numpy()))
         except StatsError:
             auc = "–"
         m = binary_metrics(y, s, thr, level=level, n_resamples=200, seed=seed)
@@ -62,38 +74,76 @@ def table2(predictions: Predictions, level: float = 0.95, seed: int = 0) -> pd.D
                      "accuracy (folds)": _fold_mean_sd(g, "accuracy"),
                      "sensitivity (folds)": _fold_mean_sd(g, "sensitivity"),
                      "specificity (folds)": _fold_mean_sd(g, "specificity")})
-    return _against_best(pd.DataFrame(rows), table, level)
+    return _comparisons(pd.DataFrame(rows), table, level, reference)
 
 
-def _against_best(t2: pd.DataFrame, table: pd.DataFrame, level: float) -> pd.DataFrame:
-    """Columns comparing each model's AUC with the best one's: paired DeLong test on the patients both scored,
-    p-values Holm-adjusted over the family of comparisons with the best."""
-    auc = pd.to_numeric(t2["AUC"].astype(str).str.split(" ").str[0], errors="coerce")
-    if auc.notna().sum() < 2:
-        return t2
-    best = t2["model"].iloc[int(auc.idxmax())]
-    wide = table.pivot_table(index="patient_id", columns="model", values="y_score", aggfunc="first")
-    y = table.groupby("patient_id")["y_true"].first()
-    p: dict[str, float] = {}
-    for model in t2["model"]:
-        if model == best or model not in wide:
-            continue
-        both = wide[[best, model]].dropna()
-        try:
-            test = delong_test(y.loc[both.index].to_numpy(), both[best].to_numpy(), both[model].to_numpy(), level)
-        except StatsError:
-            continue
-        p[model] = float(test.p_value)
-    holm = dict(zip(p, adjust_pvalues(list(p.values()), "holm"))) if p else {}
+def reference_model(config: dict, task: str = TASK) -> str | None:
+    """The model named in the config before any result (`stats.reference`: a name, or task -> name)."""
+    ref = config["stats"].get("reference")
+    return ref.get(task) if isinstance(ref, dict) else ref
+
+
+def paired_delong(table: pd.DataFrame, a: str, b: str, level: float) -> TestResult | None:
+    """Paired DeLong test of model a's AUC against b's on the patients both scored (extra: diff = a − b and its
+    CI), clustered by patient where a patient has several rows; None where the test cannot be run."""
+    both = table[table["model"].isin([a, b])].pivot_table(index=["patient_id", "record_id"], columns="model",
+                                                          values="y_score", aggfunc="first").dropna()
+    if a not in both or b not in both or both.empty:
+        return None
+    y = table.drop_duplicates("record_id").set_index("record_id")["y_true"]
+    try:
+        test = delong_test(y.loc[both.index.get_level_values("record_id")].to_numpy(), both[a].to_numpy(),
+                           both[b].to_numpy(), level, groups=both.index.get_level_values("patient_id").to_numpy())
+    except StatsError:
+        return None
+    return test
+
+
+def _diff(test: TestResult) -> str:
+    e = test.extra
+    return f"{e['diff']:+.3f} [{e['diff_ci_low']:+.3f}, {e['diff_ci_high']:+.3f}]"
+
+
+def _comparisons(t2: pd.DataFrame, table: pd.DataFrame, level: float, reference: str | None) -> pd.DataFrame:
+    """Columns comparing each model's AUC with the pre-specified reference's (paired DeLong, Holm over that
+    family), and with the best model of these data (exploratory: the best is picked after seeing them)."""
     t2 = t2.copy()
-    t2["ΔAUC vs best"] = [("best" if m == best else f"{a - auc.max():+.3f}" if pd.notna(a) else "–")
-                          for m, a in zip(t2["model"], auc)]
-    t2["p vs best (DeLong)"] = [f"{p[m]:.3g}" if m in p else "–" for m in t2["model"]]
-    t2["p vs best (Holm)"] = [f"{holm[m]:.3g}" if m in holm else "–" for m in t2["model"]]
+    if reference is not None and reference in set(t2["model"]):
+        vs = {m: paired_delong(table, reference, m, level) for m in t2["model"] if m != reference}
+        vs = {m: r for m, r in vs.items() if r is not None}
+        holm = dict(zip(vs, adjust_pvalues([r.p_value for r in vs.values()], "holm"))) if vs else {}
+        t2[f"ΔAUC {reference} − model [CI]"] = ["reference" if m == reference else _diff(vs[m]) if m in vs else "–"
+                                                for m in t2["model"]]
+        t2["p vs reference (DeLong)"] = [f"{vs[m].p_value:.3g}" if m in vs else "–" for m in t2["model"]]
+        t2["p vs reference (Holm)"] = [f"{holm[m]:.3g}" if m in holm else "–" for m in t2["model"]]
+    auc = pd.to_numeric(t2["AUC"].astype(str).str.split(" ").str[0], errors="coerce")
+    if auc.notna().sum() >= 2:
+        best = t2["model"].iloc[int(auc.idxmax())]
+        vb = {m: paired_delong(table, best, m, level) for m in t2["model"] if m != best}
+        t2["exploratory: ΔAUC best − model"] = ["best" if m == best else f"{vb[m].extra['diff']:+.3f}" if vb.get(m)
+                                                else "–" for m in t2["model"]]
+        t2["exploratory: p vs best (unadjusted)"] = [f"{vb[m].p_value:.3g}" if vb.get(m) else "–"
+                                                     for m in t2["model"]]
     return t2
 
 
-def table2_repeats(predictions: Predictions, level: float = 0.95, seed: int = 0
+def comparison_text(reference: str | None, models: list[str]) -> str:
+    """What Table 2's comparison columns test, naming the pre-specified reference."""
+    explore = ("The exploratory columns compare each model with the best AUC of these data; that model is picked "
+               "after seeing the results, so their p-values are too small and test nothing.")
+    if reference is None:
+        return ("No reference model was named before the results (`stats.reference: null`): no comparison is "
+                "confirmatory. " + explore)
+    if reference not in models:
+        return (f"The pre-specified reference `{reference}` (`stats.reference`) made no prediction in this run "
+                f"(models: {', '.join(models)}): no confirmatory comparison. " + explore)
+    return (f"The reference, named in the config before any result (`stats.reference`), is **{reference}**, the "
+            "paper's claim. It is compared with each other model by a paired DeLong test on the patients both "
+            "scored (clustered by patient where a patient has several ECG rows), the p-values Holm-adjusted over "
+            "those comparisons. " + explore)
+
+
+def table2_repeats(predictions: Predictions, level: float = 0.95, seed: int = 0, reference: str | None = None
                    ) -> tuple[pd.DataFrame, pd.DataFrame | None]:
     """(Table 2 of the first repeat, or of the single one; a summary over repeats or None).
 
@@ -104,10 +154,10 @@ def table2_repeats(predictions: Predictions, level: float = 0.95, seed: int = 0
     """
     table = predictions.table
     if "repeat" not in table.columns or table["repeat"].nunique() <= 1:
-        return table2(predictions, level=level, seed=seed), None
+        return table2(predictions, level=level, seed=seed, reference=reference), None
     per_repeat = []
     for r, part in table.groupby("repeat", sort=True):
-        t = table2(Predictions(part.drop(columns="repeat")), level=level, seed=seed)
+        t = table2(Predictions(part.drop(columns="repeat")), level=level, seed=seed, reference=reference)
         t.insert(0, "repeat", int(r))
         per_repeat.append(t)
     first = per_repeat[0].drop(columns="repeat")
@@ -236,7 +286,8 @@ def sections(predictions: Predictions, cohort, prepared: Pretrained | None, conf
     level = float(config["stats"]["level"])
     s = config["ecg_transfer"]
     rule = s["baselines"]["guideline"]
-    t2, over_repeats = table2_repeats(predictions, level=level, seed=ctx.seed)
+    reference = reference_model(config)
+    t2, over_repeats = table2_repeats(predictions, level=level, seed=ctx.seed, reference=reference)
     text = (f"As the paper's Table 2, out-of-fold over {predictions.table['fold'].nunique()} folds split by patient. "
             "A patient's ResNet score is the **mean of the response probabilities of their beats** (with several "
             "ECGs, the mean of each ECG's). Each model's "
@@ -247,9 +298,8 @@ def sections(predictions: Predictions, cohort, prepared: Pretrained | None, conf
             f"{rule['qrs_ms']} ms and LVEF <= "
             f"{rule['lvef_max']}%) "
             f"at threshold 0.5. Pooled columns carry {int(level * 100)}% CIs (AUC: DeLong; proportions: Wilson); "
-            "each AUC is compared with the best model's by a paired DeLong test on the same patients, the p-values "
-            "Holm-adjusted over those comparisons; "
-            "the (folds) columns are mean ± SD over folds, as the paper reports.")
+            "the (folds) columns are mean ± SD over folds, as the paper reports. "
+            + comparison_text(reference, [str(m) for m in t2["model"]]))
     tables = {"Table 2": t2}
     if over_repeats is not None:
         n_rep = predictions.table["repeat"].nunique()

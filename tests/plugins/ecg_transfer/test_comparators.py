@@ -1,4 +1,5 @@
-"""Table 2's comparisons with the best model (paired DeLong, Holm), the logistic comparator, the comparators on
+"""Table 2's comparisons with the pre-specified reference (paired DeLong, Holm) and, exploratory, with the best
+model; the SVM's probabilities in the order of its margin; the logistic comparator, the comparators on
 the fine-tuned network's deep features, and several architectures in one run."""
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ pytest.importorskip("cardio_ecg_transfer")
 import numpy as np
 import pandas as pd
 import torch
+from sklearn.metrics import roc_auc_score
 
 from cardio import CardioError, Predictions
 from cardio.config import resolve
@@ -30,17 +32,98 @@ def _predictions(n: int = 80, seed: int = 0) -> tuple[Predictions, np.ndarray, d
     return out, y, scores
 
 
-def test_table2_compares_every_model_with_the_best_by_delong_holm():
+def test_table2_tests_the_prespecified_reference_against_each_model_by_delong_holm():
     preds, y, scores = _predictions()
-    t2 = report.table2(preds).set_index("model")
-    assert t2.loc["strong", "ΔAUC vs best"] == "best" and t2.loc["strong", "p vs best (DeLong)"] == "–"
-    raw = [delong_test(y, scores["strong"], scores[m]).p_value for m in ("middle", "noise")]
-    holm = adjust_pvalues(raw, "holm")
-    for m, p, h in zip(("middle", "noise"), raw, holm):
-        assert float(t2.loc[m, "p vs best (DeLong)"]) == pytest.approx(p, rel=1e-2)
-        assert float(t2.loc[m, "p vs best (Holm)"]) == pytest.approx(h, rel=1e-2)
-        assert float(t2.loc[m, "ΔAUC vs best"]) < 0
-    assert float(t2.loc["noise", "p vs best (Holm)"]) < 0.05  # a planted gap is found
+    # the reference is named before the results: here the middle model, not the best one
+    t2 = report.table2(preds, reference="middle").set_index("model")
+    delta = "ΔAUC middle − model [CI]"
+    assert t2.loc["middle", delta] == "reference" and t2.loc["middle", "p vs reference (DeLong)"] == "–"
+    tests = [delong_test(y, scores["middle"], scores[m]) for m in ("strong", "noise")]
+    holm = adjust_pvalues([t.p_value for t in tests], "holm")
+    for m, t, h in zip(("strong", "noise"), tests, holm):
+        assert float(t2.loc[m, "p vs reference (DeLong)"]) == pytest.approx(t.p_value, rel=1e-2)
+        assert float(t2.loc[m, "p vs reference (Holm)"]) == pytest.approx(h, rel=1e-2)
+        assert float(t2.loc[m, delta].split(" ")[0]) == pytest.approx(t.extra["diff"], abs=1e-3)
+    assert float(t2.loc["strong", delta].split(" ")[0]) < 0 < float(t2.loc["noise", delta].split(" ")[0])
+    # the comparison with the best of these data is there, labelled exploratory and not adjusted
+    assert t2.loc["strong", "exploratory: ΔAUC best − model"] == "best"
+    assert float(t2.loc["noise", "exploratory: p vs best (unadjusted)"]) == pytest.approx(
+        delong_test(y, scores["strong"], scores["noise"]).p_value, rel=1e-2)
+    assert not any("vs best (Holm)" in c for c in t2.columns)
+
+
+def test_table2_without_a_usable_reference_is_exploratory_only():
+    preds, _, _ = _predictions()
+    for reference in (None, "resnet18-transfer"):  # not named; named but not fitted in this run
+        t2 = report.table2(preds, reference=reference)
+        assert not [c for c in t2.columns if "reference" in c]
+        assert "exploratory: p vs best (unadjusted)" in t2.columns
+    models = ["strong", "middle", "noise"]
+    assert "no comparison is confirmatory" in report.comparison_text(None, models)
+    assert "`resnet18-transfer` (`stats.reference`) made no prediction" in report.comparison_text(
+        "resnet18-transfer", models)
+    assert "**middle**" in report.comparison_text("middle", models)
+    cfg = resolve(plugin.cardio_plugin_info().default_config)
+    assert report.reference_model(cfg) == "resnet18-transfer"
+    assert report.reference_model(resolve(plugin.cardio_plugin_info().default_config, sets=["profile=paper"])) \
+        == "resnet50-transfer"
+
+
+def test_reference_test_counts_patients_with_several_records():
+    rng = np.random.default_rng(3)
+    n = 40
+    y = np.repeat((rng.random(n) < 0.5).astype(float), 2)  # two records per patient
+    pids = np.repeat([f"p{i}" for i in range(n)], 2)
+    rids = [f"r{i}" for i in range(2 * n)]
+    a, b = y + rng.normal(0, 0.8, 2 * n), rng.normal(0, 1, 2 * n)
+    preds = Predictions.concat([Predictions.from_arrays(rids, pids, y, s, model=m, task="t", threshold=0.5)
+                                for m, s in (("a", a), ("b", b))])
+    preds.table["fold"] = 0
+    t2 = report.table2(preds, reference="a").set_index("model")
+    clustered = delong_test(y, a, b, groups=pids)
+    assert clustered.p_value != pytest.approx(delong_test(y, a, b).p_value, rel=1e-3)
+    assert float(t2.loc["b", "p vs reference (DeLong)"]) == pytest.approx(clustered.p_value, rel=1e-2)
+
+
+def _covariates(rng: np.random.Generator, n: int) -> pd.DataFrame:
+    return pd.DataFrame({"qrs_ms": rng.normal(160, 20, n), "lbbb": rng.integers(0, 2, n),
+                         "lvef": rng.normal(27, 5, n), "age": rng.normal(65, 8, n), "sex": rng.choice(["M", "F"], n)})
+
+
+def test_svm_ranks_its_own_training_patients_where_the_signal_is_clear():
+    rng = np.random.default_rng(4)
+    patients = _covariates(rng, 60)
+    y = (patients["qrs_ms"] + 30 * patients["lbbb"] + rng.normal(0, 8, 60) > 175).astype(int).to_numpy()
+    config = resolve(plugin.cardio_plugin_info().default_config)["ecg_transfer"]["baselines"]
+    fitted = baselines.fit_baselines(patients, y, config, seed=0)  # the plugin's path: make_classifiers, fit_pipeline
+    prob = fitted.scores(patients)["svm"]
+    assert roc_auc_score(y, prob) > 0.9
+
+
+def test_svm_probabilities_never_run_against_its_margin_over_200_null_fits():
+    config = resolve(plugin.cardio_plugin_info().default_config)["ecg_transfer"]["baselines"]
+    config = {**config, "rf": {**config["rf"], "enabled": False}, "logistic": {"enabled": False}}
+    flat = 0
+    for seed in range(200):
+        rng = np.random.default_rng(seed)
+        patients = _covariates(rng, 24)
+        y = np.resize([0, 1], 24)
+        rng.shuffle(y)
+        pipe = baselines.make_classifiers(patients, list(config["covariates"]), config, seed)["svm"]
+        baselines.fit_pipeline(pipe, patients, y)
+        prob = pipe.predict_proba(patients)[:, 1]
+        margin = pipe.named_steps["model"].calibrated_classifiers_[0].estimator.decision_function(
+            pipe.named_steps["prep"].transform(patients))
+        order = np.argsort(margin, kind="stable")
+        assert np.all(np.diff(prob[order]) >= -1e-12), f"seed {seed}: the probability falls as the margin rises"
+        flat += int(np.ptp(prob) == 0)
+    # the unconstrained Platt fit ran backwards in many of these null fits: those now give the prior to all
+    assert 0 < flat < 200
+
+
+def test_a_flat_platt_fit_gives_every_patient_the_smoothed_prior():
+    y = np.array([1] * 4 + [0] * 6)
+    assert baselines.platt_prior(y) == pytest.approx((4 * 5 / 6 + 6 / 8) / 10)
 
 
 def test_logistic_comparator_is_fitted_with_the_others():
