@@ -4,10 +4,16 @@
 """
 from __future__ import annotations
 
+import shutil
+from pathlib import Path
+
 import pandas as pd
 
 from cardio.cohort import missingness
-from cardio.data import Cohort
+from cardio.data import CardioError, Cohort, make_folds
+
+# The pooled DeLong variance needs two records of each class; a fold's own AUC needs one of each.
+MIN_TEST_PER_CLASS = 2
 
 
 def cohort_problems(cohort: Cohort, config: dict) -> list[str]:
@@ -51,11 +57,66 @@ def cohort_problems(cohort: Cohort, config: dict) -> list[str]:
             if counts.min() < k:
                 problems.append(f"cv.folds={k} but the rarer outcome has only {int(counts.min())} patients; "
                                 "lower cv.folds")
+    if not problems and len(values) == 2:
+        problems += split_problems(cohort, config)
     return problems
 
 
-def summary(cohort: Cohort) -> str:
-    """One line describing a cohort that passed its checks, with each target's missing values."""
+def split_problems(cohort: Cohort, config: dict) -> list[str]:
+    """The configured split, made as the run will make it: each part's patients of each class.
+
+    A holdout test part (or every fold's together) with fewer than two patients of a class has no DeLong
+    interval, and a training part without both classes fits nothing: a run would fail at evaluate.
+    """
+    table, label = cohort.table, cohort.label
+    try:
+        folds = make_folds(table, config["cv"], label, int(config["seed"]))
+    except CardioError as e:
+        return [str(e)]
+    except ValueError as e:  # scikit-learn's own refusal of a split too small to stratify
+        return [f"the split {config['cv']['method']} cannot be made on {table['patient_id'].nunique()} patients "
+                f"({' '.join(str(e).split())[:160]})"]
+    per_patient = table.groupby("patient_id")[label].max()
+    problems = []
+    for fold in folds:
+        for part, rows in (("training", fold.train), ("test", fold.test)):
+            counts = per_patient.loc[table["patient_id"].iloc[rows].unique()].value_counts()
+            pos, neg = int(counts.get(1, 0)), int(counts.get(0, 0))
+            need = MIN_TEST_PER_CLASS if (part == "test" and config["cv"]["method"] != "kfold") else 1
+            if min(pos, neg) < need:
+                problems.append(f"the {part} part of {fold.name} would hold {pos} positive and {neg} negative "
+                                f"patients; it needs at least {need} of each (more patients, or other cv.ratios)")
+    return problems
+
+
+def footprint(cohort: Cohort, config: dict | None = None) -> str:
+    """What the run will read and make: the files the table names (count, size) and the fits to train."""
+    root = Path(cohort.root) if cohort.root else None
+    files: set[Path] = set()
+    if root is not None:
+        for column in cohort.table.columns:
+            values = cohort.table[column]
+            if values.dtype == object or pd.api.types.is_string_dtype(values):
+                for v in values.dropna().astype(str).unique()[:100000]:
+                    p = root / v
+                    if len(v) < 512 and p.is_file():
+                        files.add(p)
+    size = sum(p.stat().st_size for p in files)
+    text = f"input files: {len(files)}, {size / 1e6:,.1f} MB" if files else ""
+    if config is not None:
+        cv = config["cv"]
+        fits = int(cv.get("folds", 1)) * int(cv.get("repeats", 1)) if cv["method"] == "kfold" else 1
+        text += (", " if text else "") + (f"fits per model: {fits} fold(s)"
+                                          + (" + the final model" if config.get("final_model") else ""))
+        cache = Path(config["cache_dir"]).expanduser() if config.get("cache_dir") else None
+        if cache is not None and cache.exists():
+            text += f", free at the cache ({cache}): {shutil.disk_usage(cache).free / 1e9:,.1f} GB"
+    return text
+
+
+def summary(cohort: Cohort, config: dict | None = None) -> str:
+    """One line describing a cohort that passed its checks, with each target's missing values, the files the
+    table names and, given the config, the fits the run will make."""
     table, label = cohort.table, cohort.label
     text = f"{len(table)} records of {table['patient_id'].nunique()} patients"
     if "study_id" in table.columns and table["study_id"].nunique() != len(table):
@@ -68,4 +129,5 @@ def summary(cohort: Cohort) -> str:
         per_patient = table.groupby("patient_id")[label].max()
         positive, negative = int((per_patient == 1).sum()), int((per_patient == 0).sum())
         text += f"; {label}: {positive} positive, {negative} negative patients"
-    return text
+    work = footprint(cohort, config)
+    return text + (f"; {work}" if work else "")

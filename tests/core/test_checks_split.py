@@ -1,0 +1,48 @@
+"""`cardio validate` makes the configured split and counts each part's classes, and says what the run reads."""
+import numpy as np
+import pandas as pd
+
+from cardio import Cohort
+from cardio.checks import cohort_problems, summary
+from cardio.config import core_defaults
+
+
+def _cohort(n_pos: int, n_neg: int, root=None, files: bool = False) -> Cohort:
+    n = n_pos + n_neg
+    table = pd.DataFrame({"record_id": [f"r{i}" for i in range(n)], "patient_id": [f"p{i}" for i in range(n)],
+                          "label": [1] * n_pos + [0] * n_neg})
+    if files:
+        for i in range(n):
+            (root / f"r{i}.npy").write_bytes(b"x" * 1000)
+        table["file"] = [f"r{i}.npy" for i in range(n)]
+    return Cohort(table, root=root)
+
+
+def _config(method: str, **cv) -> dict:
+    config = core_defaults()
+    config["cv"] = {**config["cv"], "method": method, **cv}
+    return config
+
+
+def test_a_holdout_test_part_without_two_patients_of_each_class_is_a_problem():
+    """Ten patients, 8:1:1: the test part holds one patient, so DeLong has no variance (it failed at evaluate)."""
+    problems = cohort_problems(_cohort(6, 6), _config("holdout", ratios=[8, 1, 1]))
+    assert problems == ["the test part of holdout would hold 1 positive and 1 negative patients; it needs at least "
+                        "2 of each (more patients, or other cv.ratios)"]
+    (tiny,) = cohort_problems(_cohort(5, 5), _config("holdout", ratios=[8, 1, 1]))
+    assert tiny.startswith("the split holdout cannot be made on 10 patients")
+    assert cohort_problems(_cohort(30, 30), _config("holdout", ratios=[8, 1, 1])) == []
+
+
+def test_kfold_parts_need_both_classes_and_pass_when_stratified():
+    assert cohort_problems(_cohort(10, 20), _config("kfold", folds=5)) == []
+    assert any("rarer outcome" in p for p in cohort_problems(_cohort(3, 20), _config("kfold", folds=5)))
+
+
+def test_summary_counts_the_input_files_and_the_fits(tmp_path):
+    config = _config("kfold", folds=5)
+    config["cache_dir"] = str(tmp_path)
+    text = summary(_cohort(10, 10, tmp_path, files=True), config)
+    assert "input files: 20, 0.0 MB" in text and "fits per model: 5 fold(s) + the final model" in text
+    assert "free at the cache" in text
+    assert np.isfinite(float(text.split("free at the cache (")[1].split(": ")[1].split(" GB")[0].replace(",", "")))
