@@ -36,7 +36,8 @@ def export(model: PerfusionModel, cfg: dict) -> ModelState:
             tensors[f"baseline.{name}.{attr}"] = np.asarray(getattr(fitted, attr), dtype=np.float64)
     params = {"arch": cfg["arch"], "n_segments": N_SEGMENTS, "risk_tasks": list(RISK_TASKS),
               "baselines": kinds, "thresholds": {k: float(v) for k, v in model.thresholds.items()},
-              "n_train_patients": len(model.train_patients), "scikit-learn": sklearn.__version__}
+              "n_train_patients": len(model.train_patients), "scikit-learn": sklearn.__version__,
+              "map_size": model.map_size}
     return ModelState(tensors, params)
 
 
@@ -76,4 +77,4 @@ def load(state: ModelState) -> PerfusionModel:
         baselines = {name: _baseline(state, name, kind) for name, kind in p["baselines"].items()}
     except KeyError as e:
         raise CardioError(f"the perfusion model bundle lacks the baseline array {e}") from None
-    return PerfusionModel(step1.eval(), step2.eval(), baselines, dict(p["thresholds"]))
+    return PerfusionModel(step1.eval(), step2.eval(), baselines, dict(p["thresholds"]), map_size=p.get("map_size"))

@@ -14,7 +14,9 @@ import numpy as np
 import pandas as pd
 
 from cardio import CardioError, Cohort, Features, aha17
-from cardio.cohort import Column, Problems, Schema, npy_header, read_table
+from cardio.cohort import Column, Problems, Schema, read_table
+from cardio_perfusion_polar import polar_table
+from cardio_perfusion_polar.polar_table import Orientation
 from cardio_perfusion_polar.synthetic import CHANNELS, IMPAIRED_MFR, RISK_TASKS, SEGMENT_TASKS, cached_cohort
 
 LABEL = "impaired_mfr"
@@ -24,9 +26,10 @@ _RISK_TEXT = {"sex_male": "1 = male, 0 = female", "smoking": "1 = smoker",
 
 # labels.csv of a perfusion cohort, one row per study (= record: one set of rest, stress and MFR maps).
 SCHEMA = Schema(columns=(
-    Column("map", "path", required=True, default="maps/{record_id}", suffixes=(".npy",),
-           description="the study's polar maps, a (3, N, N) .npy array (rest %, stress %, MFR) laid out like "
-                       "cardio.aha17.image_labels(N); default maps/<record_id>.npy"),
+    Column("map", "path", required=True, default="maps/{record_id}", suffixes=(".npy", ".csv"),
+           description="the study's polar maps: a (3, N, N) .npy array (rest %, stress %, MFR) laid out like "
+                       "cardio.aha17.image_labels(N), or a ring x sector .csv table (channel, ring, sector, value; "
+                       "docs/data/perfusion_polar.md); default maps/<record_id>.npy, else .csv"),
     *(Column(name, "number", required=True, target=True, low=0.0,
              description=f"myocardial flow reserve of AHA segment {i + 1} (step 1's regression target; "
                          "empty = not measured)") for i, name in enumerate(SEGMENT_TASKS)),
@@ -54,8 +57,9 @@ def label_values(table: pd.DataFrame) -> pd.Series:
     return table[LABEL] if table[LABEL].notna().any() else derived_label(table)
 
 
-def check_both_classes(table: pd.DataFrame, problems: Problems) -> None:
-    """Each binary task holds both classes among the studies that have it (no fit or AUC otherwise)."""
+def check_classes(table: pd.DataFrame, problems: Problems) -> None:
+    """Each binary task holds both classes among the studies that have it, each in at least two patients: the
+    split that tests a class's only patient leaves its training rows without that class, which stops a run."""
     for task in RISK_TASKS:
         values = label_values(table) if task == LABEL else table[task]
         what = (f"{LABEL} (derived: mean of the 17 segment MFRs < {IMPAIRED_MFR})"
@@ -66,68 +70,89 @@ def check_both_classes(table: pd.DataFrame, problems: Problems) -> None:
         if present.nunique() == 1:
             problems.add(f"{what} is {int(present.iloc[0])} in every one of its {len(present)} row(s); "
                          "each task needs both classes", column=task)
-
-
-def check_map_headers(table: pd.DataFrame, problems: Problems) -> None:
-    """Each map's .npy header (no data read): a real-number (3, N, N) array, every map of one size N."""
-    sizes: dict[int, int] = {}
-    for i, path in enumerate(table["map"]):
-        if path is None or not Path(path).is_file():
-            continue  # the reader has listed it already
-        try:
-            shape, dtype, _ = npy_header(path)
-        except (ValueError, OSError, EOFError) as e:
-            problems.add(f"{Path(path).name} is not a readable .npy array ({' '.join(str(e).split())[:80]})", i + 2,
-                         "map")
             continue
-        if dtype.kind not in "biuf":
-            problems.add(f"{Path(path).name} holds {dtype}, not real numbers", i + 2, "map")
-        elif len(shape) != 3 or shape[0] != 3 or shape[1] != shape[2]:
-            problems.add(f"{Path(path).name} has shape {shape}; a map is (3, N, N): rest, stress, MFR", i + 2, "map")
-        else:
-            sizes.setdefault(shape[1], i + 2)
-    if len(sizes) > 1:
-        seen = ", ".join(f"{n}x{n} first on line {line}" for n, line in sizes.items())
-        problems.add(f"maps of {len(sizes)} sizes ({seen}); every map of a cohort has one size", column="map")
+        per_class = table.loc[present.index].assign(y=present).groupby("y")["patient_id"].nunique()
+        if per_class.min() < 2:
+            problems.add(f"{what} is {int(per_class.idxmin())} in one patient only; each task needs two "
+                         "patients of each class", column=task)
 
 
-def read_cohort(root: str | Path, allow_outside: bool = False, log=None) -> pd.DataFrame:
-    """labels.csv of a perfusion cohort folder, typed and checked (every problem at once), the label derived
-    when the table has none; `map` holds each record's absolute map path."""
+def check_maps(size: int | None = None, orientation: Orientation = Orientation()):
+    """A table check reading every map as featurize will (a .npy array, or a ring x sector table resampled to
+    size x size): each map that would stop a run is a problem of its line, and the maps must share one size, so
+    that a cohort `cardio validate` passes does not fail on its maps later."""
+    def check(table: pd.DataFrame, problems: Problems) -> None:
+        sizes: dict[int, int] = {}
+        for i, path in enumerate(table["map"]):
+            if path is None or not Path(path).is_file():
+                continue  # the reader has listed it already
+            try:
+                m = _read(Path(path), size, orientation)
+            except CardioError as e:
+                problems.add(f"{Path(path).name} {e}", i + 2, "map")
+                continue
+            sizes.setdefault(m.shape[1], i + 2)
+        if len(sizes) > 1:
+            seen = ", ".join(f"{n}x{n} first on line {line}" for n, line in sizes.items())
+            problems.add(f"maps of {len(sizes)} sizes ({seen}); every map of a cohort has one size (ring x sector "
+                         f"tables are resampled to perfusion_polar.size = {size})", column="map")
+    return check
+
+
+def read_cohort(root: str | Path, allow_outside: bool = False, log=None, size: int | None = None,
+                orientation: Orientation = Orientation()) -> pd.DataFrame:
+    """labels.csv of a perfusion cohort folder, typed and checked (every problem at once, every map read), the
+    label derived when the table has none; `map` holds each record's absolute map path. `size` and `orientation`
+    say how ring x sector tables become (3, size, size) maps (polar_table.py)."""
     table = read_table(root, SCHEMA, allow_outside=allow_outside, log=log,
-                       checks=[check_both_classes, check_map_headers])
+                       checks=[check_classes, check_maps(size, orientation)])
     table[LABEL] = label_values(table)
     return table
 
 
-def load_map(path: str | Path, size: int | None = None) -> np.ndarray:
-    """One (3, H, W) float32 polar map from .npy, checked; errors name the file."""
+def _read(path: Path, size: int | None, orientation: Orientation) -> np.ndarray:
+    """One (3, N, N) float32 map; CardioError with the problem alone (the caller names the file)."""
+    if path.suffix.lower() == ".csv":
+        if size is None:
+            raise CardioError("is a ring x sector table: give the grid size it is resampled to (perfusion_polar.size)")
+        m = polar_table.to_image(polar_table.read_table(path), size, orientation)
+    else:
+        try:
+            m = np.load(path, allow_pickle=False)
+        except (ValueError, OSError, EOFError) as e:  # pickled/object, damaged, truncated or empty files
+            raise CardioError(f"is not a readable .npy array: {' '.join(str(e).split())[:120]}") from None
+    if not isinstance(m, np.ndarray) or not np.issubdtype(m.dtype, np.number) or np.iscomplexobj(m):
+        raise CardioError(f"must hold real numbers; got {getattr(m, 'dtype', type(m).__name__)}")
+    if m.ndim != 3 or m.shape[0] != 3 or m.shape[1] != m.shape[2]:
+        raise CardioError(f"has shape {m.shape}; a map is (3, N, N): rest, stress, MFR")
+    m = m.astype(np.float32)  # checked after the cast: 1e300 is finite in float64 and inf in float32
+    if not np.isfinite(m).all():
+        raise CardioError(f"holds {int((~np.isfinite(m)).sum())} NaN/inf value(s) (as float32: values beyond "
+                          "3.4e38 count too)")
+    return m
+
+
+def load_map(path: str | Path, size: int | None = None, orientation: Orientation = Orientation()) -> np.ndarray:
+    """One (3, N, N) float32 polar map from .npy, or from a ring x sector .csv table resampled to size x size;
+    checked, errors name the file."""
     path = Path(path)
     if not path.is_file():
         raise CardioError(f"polar map {path} not found")
     try:
-        m = np.load(path, allow_pickle=False)
-    except (ValueError, OSError, EOFError) as e:  # pickled/object, damaged, truncated or empty files
-        raise CardioError(f"polar map {path} is not a readable .npy array: {' '.join(str(e).split())}") from None
-    if not isinstance(m, np.ndarray) or not np.issubdtype(m.dtype, np.number) or np.iscomplexobj(m):
-        raise CardioError(f"polar map {path} must hold real numbers; got {getattr(m, 'dtype', type(m).__name__)}")
-    if m.ndim != 3 or m.shape[0] != 3 or m.shape[1] != m.shape[2]:
-        raise CardioError(f"polar map {path} must have shape (3, N, N) (rest, stress, MFR); got {m.shape}")
-    if size is not None and m.shape[1] != size:
-        raise CardioError(f"polar map {path} is {m.shape[1]}x{m.shape[2]}, the cohort's maps are {size}x{size}")
-    m = m.astype(np.float32)  # checked after the cast: 1e300 is finite in float64 and inf in float32
-    if not np.isfinite(m).all():
-        raise CardioError(f"polar map {path} holds {int((~np.isfinite(m)).sum())} NaN/inf value(s) (as float32: "
-                          "values beyond 3.4e38 count too)")
-    return m
+        return _read(path, size, orientation)
+    except CardioError as e:
+        raise CardioError(f"polar map {path} {e}") from None
 
 
-def load_maps(table: pd.DataFrame, progress=None) -> np.ndarray:
-    """Every map of the table, (n, 3, N, N); all maps must share the first one's size."""
-    paths = table["map"].tolist()
-    first = load_map(paths[0])
-    it = progress(paths, desc="read polar maps", total=len(paths)) if progress else paths
-    return np.stack([load_map(p, first.shape[1]) for p in it])
+def load_maps(cohort: Cohort, progress=None) -> np.ndarray:
+    """Every map of the cohort through its loader, (n, 3, N, N); all maps must share one size."""
+    ids = cohort.table["record_id"].tolist()
+    it = progress(ids, desc="read polar maps", total=len(ids)) if progress else ids
+    maps = [cohort.loader(rid) for rid in it]
+    sizes = sorted({m.shape[1] for m in maps})
+    if len(sizes) > 1:
+        raise CardioError(f"the cohort's polar maps have {len(sizes)} sizes {sizes}; every map has one size")
+    return np.stack(maps)
 
 
 def segment_means(maps: np.ndarray) -> np.ndarray:
@@ -150,9 +175,11 @@ def load(config: dict, ctx) -> Cohort:
     else:
         root = cached_cohort(ctx.cache, int(cfg["n_patients"]), int(cfg["size"]), int(cfg["seed"]), cfg.get("truth"),
                              float(cfg["second_scans"]))
-    table = read_cohort(root, allow_outside=bool(where["allow_outside_paths"]), log=ctx.log)
+    size, orientation = int(cfg["size"]), Orientation.from_config(cfg)
+    table = read_cohort(root, allow_outside=bool(where["allow_outside_paths"]), log=ctx.log, size=size,
+                        orientation=orientation)
     paths = dict(zip(table["record_id"], table["map"]))
-    return Cohort(table, loader=lambda rid: load_map(paths[rid]), label=LABEL, root=root,
+    return Cohort(table, loader=lambda rid: load_map(paths[rid], size, orientation), label=LABEL, root=root,
                   outcomes=outcome_columns(table), targets=TARGETS, level=SCHEMA.level, aggregate=SCHEMA.aggregate)
 
 
@@ -163,7 +190,7 @@ def featurize(cohort: Cohort, ctx) -> Features:
     The names keep "_map_": the segment MFRs of labels.csv (mfr_segNN) are the regression targets,
     and the MFR map's segment means must not overwrite them.
     """
-    maps = load_maps(cohort.table, ctx.progress)
+    maps = load_maps(cohort, ctx.progress)
     means = segment_means(maps)
     table = cohort.table.copy()
     for c, ch in enumerate(CHANNELS):

@@ -14,6 +14,7 @@ import pandas as pd
 from scipy.ndimage import gaussian_filter
 
 from cardio import aha17
+from cardio_perfusion_polar.polar_table import Orientation, sample_image, write_table
 
 N_SEGMENTS = aha17.N_SEGMENTS
 SEGMENT_TASKS = [f"mfr_seg{i:02d}" for i in range(1, N_SEGMENTS + 1)]
@@ -171,14 +172,20 @@ def _scan(rng: np.random.Generator, t: dict, g: dict, global_mfr: float, male: b
     return maps, seg_mfr
 
 
-def write_cohort(table: pd.DataFrame, maps: np.ndarray, root: Path) -> Path:
+def write_cohort(table: pd.DataFrame, maps: np.ndarray, root: Path, tables: tuple[int, int] | None = None,
+                 orientation: Orientation = Orientation()) -> Path:
     """Write labels.csv and each record's maps/<record_id>.npy (3, H, W: rest, stress, MFR) under root (a new
-    folder); the record is named as cardio.cohort names it: record_id, else study_id, else patient_id."""
+    folder); the record is named as cardio.cohort names it: record_id, else study_id, else patient_id.
+    `tables=(rings, sectors)` writes each map as a ring x sector CSV table numbered as `orientation` says
+    (maps/<record_id>.csv), as a clinical program exports it, instead."""
     root = Path(root)
     (root / "maps").mkdir(parents=True, exist_ok=True)
     names = next(table[c] for c in ("record_id", "study_id", "patient_id") if c in table.columns)
     for name, m in zip(names, maps):
-        np.save(root / "maps" / f"{name}.npy", m.astype(np.float32))
+        if tables:
+            write_table(sample_image(m, *tables, orientation), root / "maps" / f"{name}.csv")
+        else:
+            np.save(root / "maps" / f"{name}.npy", m.astype(np.float32))
     table.to_csv(root / "labels.csv", index=False)
     return root
 

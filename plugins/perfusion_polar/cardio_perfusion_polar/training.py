@@ -70,6 +70,7 @@ class PerfusionModel:
     # per-input models (rest, stress, mfr): {"step2": PolarResNet, "baselines": {task: pipeline}, "thresholds": ...}
     separate: dict = field(default_factory=dict)
     weights: str = ""  # the backbone's starting weights, in words (model.weights_source)
+    map_size: int | None = None  # the maps' N it was trained on (None: a bundle from before it was recorded)
 
 
 def _neg_mae(y: np.ndarray, out: np.ndarray) -> float:
@@ -148,7 +149,7 @@ def _train(features: Features, train_index: np.ndarray, cfg: dict, ctx) -> Perfu
                                     **{k.replace("logistic/", f"logistic-{ch}/"): v for k, v in logit_thr.items()}}}
     return PerfusionModel(step1, step2, baselines, {**thresholds, **base_thresholds},
                           list(dict.fromkeys(table["patient_id"].iloc[train_index].astype(str))), history,
-                          separate=extra, weights=weights_source(cfg))
+                          separate=extra, weights=weights_source(cfg), map_size=int(maps.shape[-1]))
 
 
 def _two_steps(x: np.ndarray, y_seg: np.ndarray, y_risk: np.ndarray, fit_rows: np.ndarray, val_rows: np.ndarray,
@@ -222,6 +223,10 @@ def predict(model: PerfusionModel, features: Features, test_index: np.ndarray, c
     table = features.table.iloc[test_index]
     E = ctx.engine
     maps = features.x["maps"][test_index]
+    if model.map_size is not None and maps.shape[-1] != model.map_size:
+        raise CardioError(f"the model was trained on {model.map_size}x{model.map_size} polar maps, this cohort's are "
+                          f"{maps.shape[-1]}x{maps.shape[-1]}; ring x sector tables follow perfusion_polar.size "
+                          f"(--set perfusion_polar.size={model.map_size}), .npy maps must be of that size")
     ds = E.ArrayDataset(channel_input(maps, None))
     seg_pred = E.predict(model.step1, ds, ctx)
     risk_prob = E.predict_proba(model.step2, ds, ctx)

@@ -35,7 +35,7 @@ def test_synthetic_cohort_round_trip_and_known_effects(tmp_path):
     assert synthetic.cached_cohort(cache, 300, 24, seed=3) == root  # written once, then reused
     assert {p: p.stat().st_mtime_ns for p in root.rglob("*")} == mtimes
     table = cohort.read_cohort(root)
-    maps = cohort.load_maps(table)
+    maps = np.stack([cohort.load_map(p) for p in table["map"]])
     assert maps.shape == (300, 3, 24, 24) and maps.dtype == np.float32
     expect, _ = synthetic.synthesize(300, 24, 3)
     np.testing.assert_allclose(table[synthetic.SEGMENT_TASKS].to_numpy(), expect[synthetic.SEGMENT_TASKS].to_numpy(),
