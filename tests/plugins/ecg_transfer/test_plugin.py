@@ -48,7 +48,9 @@ def test_plugin_info_datasets_and_config():
     paper = cfg["profiles"]["paper"]["ecg_transfer"]
     assert paper["pretrain"]["arch"] == "resnet50" and paper["pretrain"]["max_beats_per_class"] is None
     # every key of the plugin is in its namespace; the cohort's location is the core's
-    assert set(cfg) == {"label", "ecg_transfer", "profiles"} and set(cfg["profiles"]["paper"]) == {"ecg_transfer"}
+    # (and the core's stats.reference: the paper's claim, fixed before any result)
+    assert set(cfg) == {"label", "stats", "ecg_transfer", "profiles"}
+    assert set(cfg["profiles"]["paper"]) == {"ecg_transfer", "stats"}
     assert set(plugin.cardio_datasets()) == {"mitdb"}  # the fetch imports records.fetch_mitdb when called
     # every key of the shipped config carries a comment (on its line or the line above) saying what it does;
     # the profiles at the end only repeat documented keys
