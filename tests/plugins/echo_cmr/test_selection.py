@@ -39,7 +39,7 @@ def test_each_output_keeps_the_weights_of_its_own_best_epoch():
     nets, best = select_nets(net, sel)
     assert best["wma"] == 1 and best["lge"] == 2 and best["t1_ms"] == 3
     for head in ("wma", "lge", "t1_ms"):   # the weights kept are those of that epoch
-        assert float(nets[best[head]].weight) == best[head]
+        assert float(nets[best[head]].weight.detach()) == best[head]
     assert set(nets) == set(best.values())  # a checkpoint no output uses is dropped
 
 
