@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from cardio import CardioError, Cohort, Features
-from cardio_ecg_transfer import cohort_table, synthetic
+from cardio_ecg_transfer import cohort_table, lead_codes, synthetic
 from cardio_ecg_transfer.beat_images import beat_windows, highpass, image_axes, input_spec, to_images
 from cardio_ecg_transfer.beats import beat_bounds
 from cardio_ecg_transfer.records import MAX_FS, MIN_FS
@@ -22,7 +22,7 @@ NOT_COVARIATES = ("ecg",)
 
 
 #: The twelve standard leads in their usual order: the synthetic cohort's leads for a lead given by index.
-STANDARD_LEADS = ("I", "II", "III", "aVR", "aVL", "aVF", "V1", "V2", "V3", "V4", "V5", "V6")
+STANDARD_LEADS = lead_codes.STANDARD_LEADS
 
 
 def check_data_settings(settings: dict) -> None:
@@ -100,7 +100,7 @@ def load(config: dict, ctx) -> Cohort:
     ecgs = cohort_table.load_cohort(source, cohort_table.schema(config), fs=float(s["fs"]), lead=s["lead"],
                                     leads=leads, skip_bad=bool(s["skip_bad"]),
                                     allow_outside=bool(config["cohort"]["allow_outside_paths"]),
-                                    progress=ctx.progress, log=ctx.log)
+                                    progress=ctx.progress, log=ctx.log, config=config)
     if ecgs.skipped:
         ctx.log.warning("%d cohort ECG(s) left out as unreadable (ecg_transfer.skip_bad)", len(ecgs.skipped))
     # Columns starting with "_" hold a synthetic cohort's hidden generating parameters: never inputs. A declared

@@ -23,13 +23,14 @@ import pandas as pd
 
 from cardio import CardioError
 from cardio.cohort import OUTSIDE_SWITCH, Column, Problems, Schema, read_table
+from cardio_ecg_transfer.leads import MULTI_LEAD_SUFFIXES, lead_name, probe, read_leads
 from cardio_ecg_transfer.records import MAX_FS, MIN_FS, read_ecg, wfdb_signal_files
 
 log = logging.getLogger("cardio.ecg_transfer")
 
 #: Suffixes an `ecg` value without one is tried with, in order: a WFDB record (x.hea and its .dat), a CSV or NumPy
-#: ECG (its rate in `fs`), a DICOM waveform or an EDF file (several leads, ecg_transfer.leads).
-ECG_SUFFIXES = (".hea", ".csv", ".npy", ".dcm", ".edf")
+#: ECG (its rate in `fs`), a DICOM waveform, a GE MUSE or HL7 aECG XML file, or an EDF file.
+ECG_SUFFIXES = (".hea", ".csv", ".npy", ".dcm", ".xml", ".edf")
 #: ECG files that carry no sampling rate of their own: the row's `fs` gives it.
 RATE_FROM_TABLE = (".csv", ".npy")
 _YES = "1 = yes, 0 = no (also yes/no, true/false)"
@@ -43,10 +44,10 @@ SCHEMA = Schema(
         Column("ecg", "path", default="{record_id}", suffixes=ECG_SUFFIXES,
                description="the ECG file, relative to the cohort folder: a WFDB record by its base name (ecg/x for "
                            "ecg/x.hea + ecg/x.dat; a base name with a dot needs its .hea written), a .csv (one "
-                           "column per lead) or .npy file (rate in `fs`), a DICOM waveform (.dcm) or EDF (.edf); "
-                           "empty or no column: the record_id"),
+                           "column per lead) or .npy file (rate in `fs`), a DICOM ECG waveform (.dcm), a GE MUSE or "
+                           "HL7 aECG export (.xml) or EDF (.edf); empty or no column: the record_id"),
         Column("fs", "number", low=MIN_FS, high=MAX_FS,
-               description="sampling rate (Hz) of a .csv or .npy ECG (WFDB, DICOM and EDF files state their own)"),
+               description="sampling rate (Hz) of a .csv or .npy ECG (WFDB, DICOM, XML and EDF files state their own)"),
         Column("site", "text", description="the recording site (cv.method=external splits by it)"),
         Column("lvesv_reduction_pct", "number", high=100,
                description="LVESV reduction (%) at follow-up: defines the outcome, never a covariate"),
@@ -119,12 +120,67 @@ def signal_files(table: pd.DataFrame, problems: Problems, root: Path, allow_outs
                              f"a file in {dat.parent}", i + 2, "ecg")
 
 
+def files_read(table: pd.DataFrame, problems: Problems, leads: Sequence[str | int | None]) -> None:
+    """Every ECG file reads and holds the leads asked for, checked from its header (leads.probe): a truncated or
+    unreadable file, a missing lead or a format cardio does not read is a problem of its row."""
+    flagged = {p.line for p in problems.items if p.column in ("ecg", "fs")}
+    rate = table["fs"] if "fs" in table.columns else pd.Series(np.nan, index=table.index)
+    for i, (path, fs) in enumerate(zip(table["ecg"], rate)):
+        if i + 2 in flagged or path is None:
+            continue
+        try:
+            probe(path, leads, None if pd.isna(fs) else float(fs))
+        except CardioError as exc:
+            problems.add(str(exc).replace(f"{path}: ", f"{Path(path).name}: ", 1), i + 2, "ecg")
+
+
+def files_shared(table: pd.DataFrame, problems: Problems) -> None:
+    """One ECG file named by rows of two patients: the same recording on both sides of a split."""
+    owners: dict[str, tuple[str, int]] = {}
+    for i, (path, pid) in enumerate(zip(table["ecg"], table["patient_id"])):
+        if path is None:
+            continue
+        key = os.path.realpath(path)
+        if key in owners and owners[key][0] != pid:
+            problems.add(f"{Path(path).name} is also the ECG of another patient (line {owners[key][1]}); a "
+                         "recording belongs to one patient", i + 2, "ecg")
+        owners.setdefault(key, (pid, i + 2))
+
+
+def named_covariates(config: dict) -> dict[str, list[str]]:
+    """Cohort columns the config's baseline models read: column -> the config keys naming it."""
+    b = config["ecg_transfer"]["baselines"]
+    named: dict[str, list[str]] = {}
+    if any(b[m]["enabled"] for m in ("svm", "rf", "logistic")):
+        for c in b["covariates"]:
+            named.setdefault(c, []).append("ecg_transfer.baselines.covariates")
+    if b["guideline"]["enabled"]:
+        for k in ("qrs_column", "lvef_column", "lbbb_column"):
+            named.setdefault(b["guideline"][k], []).append(f"ecg_transfer.baselines.guideline.{k}")
+    return named
+
+
+def covariates_present(table: pd.DataFrame, problems: Problems, named: dict[str, list[str]]) -> None:
+    """A column the config's models read must be in the table with values (a run would stop at its first fold)."""
+    flagged = {p.column for p in problems.items}  # a column whose cells are all bad is named by those already
+    for column, keys in named.items():
+        if column not in flagged and (column not in table.columns or table[column].isna().all()):
+            problems.add(f"is named by config key(s) {', '.join(keys)} but the table has no such column or no value "
+                         "in it (add it, or leave it out of those keys)", None, column)
+
+
 def read_cohort_table(root: str | Path, schema: Schema = SCHEMA, *, allow_outside: bool = False,
-                      log: logging.Logger = log) -> pd.DataFrame:
-    """cohort.csv of folder `root`, typed and checked (cardio.cohort.read_table); raises CohortProblems."""
-    return read_table(root, schema, allow_outside=allow_outside, log=log,
-                      checks=[rate_given, functools.partial(signal_files, root=Path(root).expanduser(),
-                                                            allow_outside=allow_outside)])
+                      log: logging.Logger = log, config: dict | None = None,
+                      leads: Sequence[str | int | None] | None = None) -> pd.DataFrame:
+    """cohort.csv of folder `root`, typed and checked (cardio.cohort.read_table); raises CohortProblems. With
+    `leads`, each ECG file's header is read for them; with `config`, the columns its models read must hold values."""
+    checks = [rate_given, functools.partial(signal_files, root=Path(root).expanduser(), allow_outside=allow_outside),
+              files_shared]
+    if leads:
+        checks.append(functools.partial(files_read, leads=list(leads)))
+    if config is not None:
+        checks.append(functools.partial(covariates_present, named=named_covariates(config)))
+    return read_table(root, schema, allow_outside=allow_outside, log=log, checks=checks)
 
 
 @dataclass
@@ -141,12 +197,14 @@ class CohortECGs:
 
 def load_cohort(root: str | Path, schema: Schema = SCHEMA, *, fs: float = 360.0, lead: str | int | None = None,
                 leads: Sequence[str] | None = None, skip_bad: bool = False, allow_outside: bool = False,
-                progress: Callable | None = None, log: logging.Logger = log) -> CohortECGs:
+                progress: Callable | None = None, log: logging.Logger = log, config: dict | None = None) -> CohortECGs:
     """A CRT cohort folder: its checked table and every record's ECG at `fs` (`leads`: several leads by name, else
     `lead`). An ECG file that cannot be read raises CardioError naming it, or with `skip_bad` is left out, listed
-    in `skipped` and logged to `log` (the run's log in a run). Messages name files and CSV lines, never patients."""
+    in `skipped` and logged to `log` (the run's log in a run). Messages name files and CSV lines, never patients.
+    Every file's header is checked with the table (but for skip_bad, which leaves a bad file out instead)."""
     root = Path(root).expanduser()
-    table = read_cohort_table(root, schema, allow_outside=allow_outside, log=log)
+    table = read_cohort_table(root, schema, allow_outside=allow_outside, log=log, config=config,
+                              leads=None if skip_bad else (leads or [lead]))
     rate = table["fs"] if "fs" in table.columns else pd.Series(np.nan, index=table.index)
     signals: dict[str, np.ndarray] = {}
     skipped: list[tuple[str, str]] = []
@@ -157,9 +215,9 @@ def load_cohort(root: str | Path, schema: Schema = SCHEMA, *, fs: float = 360.0,
         source_fs = None if pd.isna(rate.iloc[i]) else float(rate.iloc[i])
         try:
             if leads:
-                from cardio_ecg_transfer.leads import read_leads
-
                 signals[rid] = read_leads(path, leads, fs, source_fs).signals
+            elif path.suffix.lower() in MULTI_LEAD_SUFFIXES:  # a cart file: its leads by standard name
+                signals[rid] = read_leads(path, [lead_name(lead)], fs, source_fs).signals[0]
             else:
                 signals[rid] = read_ecg(path, fs, lead, source_fs).signal
         except CardioError as exc:

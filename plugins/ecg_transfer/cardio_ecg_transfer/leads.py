@@ -1,4 +1,5 @@
-"""Multi-lead ECG files: WFDB, DICOM waveform (pydicom), EDF (pyEDFlib) and CSV, read as (leads, samples) at one rate.
+"""Multi-lead ECG files: WFDB, DICOM waveform (pydicom), GE MUSE and HL7 aECG XML, EDF (pyEDFlib) and CSV, read as
+(leads, samples) at one rate.
 
 A 12-lead ECG arrives in any of these formats; each reader returns the leads asked for, by name, resampled to
 the rate the models work at. A lead the file lacks, a rate out of range or a file the library cannot read is one
@@ -14,16 +15,26 @@ import numpy as np
 import pandas as pd
 
 from cardio import CardioError, atomic_path
-from cardio_ecg_transfer.records import MAX_FS, MIN_FS, check_lead, read_ecg, resample_signal
+from cardio.cohort import npy_header
+from cardio_ecg_transfer import dicom_waveform, hl7_aecg, muse_xml
+from cardio_ecg_transfer.ecg_xml import root_name
+from cardio_ecg_transfer.lead_codes import STANDARD_LEADS, Waveform, lead_from_label
+from cardio_ecg_transfer.records import (
+    MAX_FS,
+    MIN_FS,
+    _pick_lead,
+    check_lead,
+    probe_wfdb,
+    read_ecg,
+    resample_signal,
+)
 
 #: File suffixes read here besides WFDB and the single-lead readers of records.py.
 DICOM_SUFFIXES = (".dcm", ".dicom")
+XML_SUFFIXES = (".xml",)
 EDF_SUFFIXES = (".edf",)
-#: DICOM 12-lead ECG waveform storage (PS3.4 A.34.3).
-TWELVE_LEAD_SOP = "1.2.840.10008.5.1.4.1.1.9.1.1"
-#: MDC codes of the 12 standard leads (ISO/IEEE 11073-10101, DICOM CID 3001), for the DICOM writer.
-MDC_LEADS = {"I": "2:1", "II": "2:2", "III": "2:61", "aVR": "2:62", "aVL": "2:63", "aVF": "2:64",
-             "V1": "2:3", "V2": "2:4", "V3": "2:5", "V4": "2:6", "V5": "2:7", "V6": "2:8"}
+#: Files holding several leads by name: read through read_leads even when one lead is asked for.
+MULTI_LEAD_SUFFIXES = DICOM_SUFFIXES + XML_SUFFIXES + EDF_SUFFIXES
 
 
 @dataclass
@@ -37,12 +48,8 @@ class MultiLead:
 
 
 def _norm(name: str) -> str:
-    # "Lead II" (DICOM code meanings), "ECG II" and "II" (EDF labels) name the same lead
-    n = str(name).strip()
-    for prefix in ("lead ", "ecg "):
-        if n.lower().startswith(prefix):
-            n = n[len(prefix):]
-    return n.strip().lower()
+    # "Lead II" (code meanings), "ECG II", "LEAD_II" and "II" (EDF labels) name the same lead
+    return lead_from_label(name) or str(name).strip().lower()
 
 
 def _pick(names: Sequence[str], wanted: Sequence[str], path: Path) -> list[int]:
@@ -91,62 +98,113 @@ def read_edf(path: Path, leads: Sequence[str], fs: float) -> MultiLead:
     return _finish(raw, rates, list(leads), fs, path)
 
 
-def _dicom_label(channel) -> str:
-    src = channel.get("ChannelSourceSequence")
-    if src and src[0].get("CodeMeaning"):
-        return str(src[0].CodeMeaning)
-    return str(channel.get("ChannelLabel", ""))
+def read_waveform(path: Path | str, group: str = "rhythm") -> Waveform:
+    """Every lead of a cart file, in mV at the file's rate: a DICOM waveform (.dcm), a GE MUSE or an HL7 aECG XML
+    file (.xml, told apart by the root element); `group` "rhythm" or "median" (the median or representative beat)."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if not path.is_file():
+        raise CardioError(f"{path}: ECG file not found")
+    if suffix in DICOM_SUFFIXES:
+        return dicom_waveform.read_waveform(path, group)
+    if suffix in XML_SUFFIXES:
+        root = root_name(path)
+        if root == muse_xml.ROOT:
+            return muse_xml.read_muse(path, group)
+        if root == hl7_aecg.ROOT:
+            return hl7_aecg.read_aecg(path, group)
+        raise CardioError(f"{path}: neither a GE MUSE (<RestingECG>) nor an HL7 aECG (<AnnotatedECG>) XML file"
+                          + (f" (root <{root}>)" if root else " (no readable XML)"))
+    raise CardioError(f"{path}: not a cart file (.dcm or .xml)")
 
 
-#: Channel sensitivity units (UCUM codes) to mV.
-_MV_PER_UNIT = {"uV": 1e-3, "mV": 1.0, "V": 1e3}
+def _from_waveform(path: Path, leads: Sequence[str], fs: float) -> MultiLead:
+    wave = read_waveform(path)
+    names = list(wave.leads)
+    idx = _pick(names, leads, path)
+    return _finish([wave.leads[names[i]] for i in idx], [wave.fs] * len(idx), list(leads), fs, path)
 
 
-def _unit(channel) -> str:
-    units = channel.get("ChannelSensitivityUnitsSequence")
-    return str(units[0].get("CodeValue", "mV")) if units else "mV"
-
-
-def read_dicom_waveform(path: Path, leads: Sequence[str], fs: float) -> MultiLead:
-    import pydicom
-    from pydicom.errors import InvalidDicomError
-
-    try:
-        ds = pydicom.dcmread(path)
-    except (InvalidDicomError, OSError, EOFError, ValueError) as exc:
-        raise CardioError(f"{path}: unreadable DICOM file ({str(exc).strip() or type(exc).__name__})") from None
-    if "WaveformSequence" not in ds or not len(ds.WaveformSequence):
-        raise CardioError(f"{path}: DICOM file holds no waveform (WaveformSequence)")
-    group = ds.WaveformSequence[0]  # the first multiplex group holds the rhythm leads
-    labels = [_dicom_label(c) for c in group.ChannelDefinitionSequence]
-    idx = _pick(labels, leads, path)
-    try:
-        data = ds.waveform_array(0)  # (samples, channels), sensitivity and baseline applied
-    except (ValueError, AttributeError, KeyError) as exc:
-        raise CardioError(f"{path}: unreadable DICOM waveform data ({exc})") from None
-    rate = float(group.SamplingFrequency)
-    # waveform_array gives values in each channel's sensitivity unit; the models work in mV
-    scale = [_MV_PER_UNIT.get(_unit(group.ChannelDefinitionSequence[i]), 1.0) for i in idx]
-    return _finish([data[:, i] * s for i, s in zip(idx, scale)], [rate] * len(idx), list(leads), fs, path)
+def lead_name(lead: str | int | None) -> str:
+    """ecg_transfer.lead as a lead of a file read as the standard leads: a name, a 0-based index into the twelve
+    standard leads, or None (lead II)."""
+    if lead is None:
+        return "II"
+    if isinstance(lead, int) and not isinstance(lead, bool):
+        if not 0 <= lead < len(STANDARD_LEADS):
+            raise CardioError(f"config key ecg_transfer.lead = {lead}: a 12-lead file's index runs 0 to 11 "
+                              f"{list(STANDARD_LEADS)}")
+        return STANDARD_LEADS[lead]
+    return str(lead)
 
 
 def read_leads(path: Path | str, leads: Sequence[str], fs: float = 360.0, source_fs: float | None = None) -> MultiLead:
-    """The named `leads` of one ECG file at `fs` Hz, by suffix: .dcm (DICOM waveform), .edf (EDF), else WFDB,
-    .csv or .npy through records.read_ecg (a .csv/.npy needs `source_fs`)."""
+    """The named `leads` of one ECG file at `fs` Hz, by suffix: .dcm (DICOM waveform), .xml (GE MUSE, HL7 aECG),
+    .edf (EDF), else WFDB, .csv or .npy through records.read_ecg (a .csv/.npy needs `source_fs`)."""
     path = Path(path)
     leads = [str(n) for n in leads]
     if not leads:
         raise CardioError(f"{path}: no lead asked for")
     suffix = path.suffix.lower()
-    if suffix in DICOM_SUFFIXES + EDF_SUFFIXES and not path.is_file():
+    if suffix in MULTI_LEAD_SUFFIXES and not path.is_file():
         raise CardioError(f"{path}: ECG file not found")
-    if suffix in DICOM_SUFFIXES:
-        return read_dicom_waveform(path, leads, fs)
+    if suffix in DICOM_SUFFIXES + XML_SUFFIXES:
+        return _from_waveform(path, leads, fs)
     if suffix in EDF_SUFFIXES:
         return read_edf(path, leads, fs)
     recs = [read_ecg(path, fs, lead, source_fs) for lead in leads]
     n = min(len(r.signal) for r in recs)
     return MultiLead(np.stack([r.signal[:n] for r in recs]), leads, float(fs), path)
+
+
+def _probe_edf(path: Path, leads: Sequence[str]) -> None:
+    import pyedflib
+
+    try:
+        with pyedflib.EdfReader(str(path)) as f:
+            labels = [s.strip() for s in f.getSignalLabels()]
+            rates = [float(f.getSampleFrequency(i)) for i in _pick(labels, leads, path)]
+    except OSError as exc:
+        raise CardioError(f"{path}: unreadable EDF file ({str(exc).strip() or type(exc).__name__})") from None
+    _check_rate(rates[0], path)
+
+
+def _probe_npy(path: Path, lead: str | int | None) -> None:
+    try:
+        shape, dtype, offset = npy_header(path)
+    except (ValueError, OSError, EOFError) as exc:
+        raise CardioError(f"{path}: unreadable .npy file ({exc})") from None
+    need = offset + int(np.prod(shape)) * dtype.itemsize
+    if len(shape) not in (1, 2) or not np.issubdtype(dtype, np.number) or path.stat().st_size < need:
+        raise CardioError(f"{path}: expected a numeric array (samples,) or (samples, leads) of {need} bytes, found "
+                          f"{dtype} {shape} in {path.stat().st_size} bytes")
+
+
+def probe(path: Path | str, leads: Sequence[str | int | None], source_fs: float | None = None) -> None:
+    """Check that an ECG file reads and holds `leads`, from its header where the format has one (cardio validate):
+    WFDB header and file sizes, EDF and .npy headers, a CSV's header row; cart files (DICOM, XML) are parsed."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix in DICOM_SUFFIXES + XML_SUFFIXES:
+        wave = read_waveform(path)
+        _pick(list(wave.leads), [lead_name(lead) for lead in leads], path)
+        _check_rate(wave.fs, path)
+    elif suffix in EDF_SUFFIXES:
+        _probe_edf(path, [lead_name(lead) for lead in leads])
+    elif suffix == ".npy":
+        _probe_npy(path, leads[0])
+    elif suffix == ".csv":
+        try:
+            columns = list(pd.read_csv(path, nrows=0).columns)
+        except (ValueError, UnicodeDecodeError, pd.errors.ParserError) as exc:
+            raise CardioError(f"{path}: unreadable CSV ({str(exc).splitlines()[0] if str(exc) else exc})") from None
+        for lead in leads:
+            _pick_lead(columns, lead, path)
+    elif suffix in ("", ".hea", ".dat"):
+        for lead in leads:
+            probe_wfdb(path, lead)
+    else:
+        raise CardioError(f"{path}: unsupported ECG file type {suffix!r} (WFDB, .csv, .npy, .dcm, .xml or .edf)")
 
 
 # --------------------------------------------------------------------------- writers (synthetic cohort, tests)
@@ -172,56 +230,6 @@ def write_edf(path: Path | str, signals: np.ndarray, fs: float, names: Sequence[
             w.writeSamples([np.ascontiguousarray(x[:, j]) for j in range(len(names))])
         finally:
             w.close()
-    return path
-
-
-def write_dicom_waveform(path: Path | str, signals: np.ndarray, fs: float, names: Sequence[str]) -> Path:
-    """signals (samples, leads) in mV as a DICOM 12-lead ECG waveform object (16-bit, 1 uV per unit).
-
-    pydicom reads waveforms but has no writer for them, so the module is built here (PS3.3 C.10.9)."""
-    from pydicom.dataset import Dataset, FileMetaDataset
-    from pydicom.uid import ExplicitVRLittleEndian, generate_uid
-
-    x = np.asarray(signals, dtype=np.float64)
-    meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = TWELVE_LEAD_SOP
-    meta.MediaStorageSOPInstanceUID = generate_uid()
-    meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    ds = Dataset()
-    ds.file_meta = meta
-    ds.SOPClassUID, ds.SOPInstanceUID = TWELVE_LEAD_SOP, meta.MediaStorageSOPInstanceUID
-    ds.Modality = "ECG"
-    ds.StudyInstanceUID, ds.SeriesInstanceUID = generate_uid(), generate_uid()
-    group = Dataset()
-    group.WaveformOriginality = "ORIGINAL"
-    group.NumberOfWaveformChannels = len(names)
-    group.NumberOfWaveformSamples = len(x)
-    group.SamplingFrequency = f"{float(fs):g}"
-    group.MultiplexGroupLabel = "RHYTHM"
-    channels = []
-    for name in names:
-        src = Dataset()
-        src.CodeValue, src.CodingSchemeDesignator = MDC_LEADS.get(str(name), "2:0"), "MDC"
-        src.CodeMeaning = f"Lead {name}"
-        unit = Dataset()
-        unit.CodeValue, unit.CodingSchemeDesignator, unit.CodeMeaning = "uV", "UCUM", "microvolt"
-        ch = Dataset()
-        ch.ChannelSourceSequence = [src]
-        ch.ChannelSensitivity = "1"
-        ch.ChannelSensitivityUnitsSequence = [unit]
-        ch.ChannelSensitivityCorrectionFactor = "1"
-        ch.ChannelBaseline = "0"
-        ch.ChannelSampleSkew = "0"
-        ch.WaveformBitsStored = 16
-        channels.append(ch)
-    group.ChannelDefinitionSequence = channels
-    group.WaveformBitsAllocated = 16
-    group.WaveformSampleInterpretation = "SS"
-    group.WaveformData = np.clip(np.rint(x * 1000), -32768, 32767).astype("<i2").tobytes()
-    ds.WaveformSequence = [group]
-    path = Path(path)
-    with atomic_path(path) as tmp:
-        ds.save_as(tmp, enforce_file_format=True)
     return path
 
 

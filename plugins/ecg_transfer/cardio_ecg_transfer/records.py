@@ -239,11 +239,8 @@ def _check_declared_fs(hea: Path, record: list[str], header) -> None:
                           "the header is damaged")
 
 
-def read_wfdb(path: Path | str, fs: float = 360.0, lead: str | int | None = 0,
-              annotator: str | None = None) -> ECGRecord:
-    """One lead of a WFDB record (path with or without .hea), resampled to `fs`; annotations if asked."""
-    base = _wfdb_base(path)
-    hea = base.parent / f"{base.name}.hea"
+def _wfdb_header(base: Path, hea: Path, lead: str | int | None) -> tuple[object, float, int]:
+    """(header, rate, channel of `lead`) of a WFDB record, every check made on the header and the files' sizes."""
     if not hea.is_file():
         raise CardioError(f"{hea}: WFDB header not found")
     record_line = _record_line(hea)
@@ -260,6 +257,21 @@ def read_wfdb(path: Path | str, fs: float = 360.0, lead: str | int | None = 0,
     _check_dat_sizes(header, base)
     _check_skew(header, base)
     ch = _pick_lead(header.sig_name or [str(i) for i in range(header.n_sig)], lead, hea)
+    return header, source_fs, ch
+
+
+def probe_wfdb(path: Path | str, lead: str | int | None = 0) -> None:
+    """Check a WFDB record as its header and file sizes allow (cardio validate), nothing decoded."""
+    base = _wfdb_base(path)
+    _wfdb_header(base, base.parent / f"{base.name}.hea", lead)
+
+
+def read_wfdb(path: Path | str, fs: float = 360.0, lead: str | int | None = 0,
+              annotator: str | None = None) -> ECGRecord:
+    """One lead of a WFDB record (path with or without .hea), resampled to `fs`; annotations if asked."""
+    base = _wfdb_base(path)
+    hea = base.parent / f"{base.name}.hea"
+    header, source_fs, ch = _wfdb_header(base, hea, lead)
     try:
         rec = wfdb.rdrecord(str(base), channels=[ch])
     except FileNotFoundError as exc:

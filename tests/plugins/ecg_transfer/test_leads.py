@@ -15,7 +15,7 @@ import wfdb
 from cardio import CardioError
 from cardio.config import resolve
 from cardio.testing import cpu_context
-from cardio_ecg_transfer import cohort_ecg, leads, plugin, synthetic
+from cardio_ecg_transfer import cohort_ecg, dicom_waveform, leads, plugin, synthetic
 from cardio_ecg_transfer.cohort_ecg import STANDARD_LEADS
 from cardio_ecg_transfer.records import resample_signal
 
@@ -29,7 +29,7 @@ def _write(fmt: str, folder: Path, name: str, sig: np.ndarray, names=STANDARD_LE
                     write_dir=str(folder))
         return name
     if fmt == "dicom":
-        return leads.write_dicom_waveform(folder / f"{name}.dcm", sig, FS_FILE, names).name
+        return dicom_waveform.write_waveform(folder / f"{name}.dcm", sig, FS_FILE, names).name
     if fmt == "edf":
         return leads.write_edf(folder / f"{name}.edf", sig, FS_FILE, names).name
     return leads.write_csv(folder / f"{name}.csv", sig, names).name
@@ -103,7 +103,7 @@ def test_wrong_rate_is_refused(tmp_path):
     row = synthetic.cohort_table(2, seed=1).iloc[0]
     sig = synthetic.synthesize_ecg(row, 1, 50.0, 10, ("I", "II"))
     for path in (leads.write_edf(tmp_path / "slow.edf", sig, 50.0, ("I", "II")),
-                 leads.write_dicom_waveform(tmp_path / "slow.dcm", sig, 50.0, ("I", "II"))):
+                 dicom_waveform.write_waveform(tmp_path / "slow.dcm", sig, 50.0, ("I", "II"))):
         with pytest.raises(CardioError, match=rf"{path.name}: sampling rate 50 Hz is outside"):
             leads.read_leads(path, ["II"], 360.0)
     csv = leads.write_csv(tmp_path / "x.csv", sig, ("I", "II"))

@@ -154,12 +154,12 @@ CASES = [
      "outside the cohort folder"),
     ("path-absolute", lambda d: _edit_csv(d, cells={(0, "ecg"): "/etc/hostname"}), [], "outside the cohort folder"),
     ("file-absent", lambda d: _edit_csv(d, cells={(3, "ecg"): "ecg/none"}), [],
-     "line 5, column 'ecg': names ecg/none{.hea,.csv,.npy,.dcm,.edf}, which is not a file"),
+     "line 5, column 'ecg': names ecg/none{.hea,.csv,.npy,.dcm,.xml,.edf}, which is not a file"),
     ("ecg-is-a-folder", lambda d: _edit_csv(d, cells={(3, "ecg"): "ecg"}), [], "line 5, column 'ecg': names ecg{"),
     # an empty cell, or no ecg column, names the record_id: not a file in the cohort folder's top level
     ("ecg-cell-empty", lambda d: _edit_csv(d, cells={(2, "ecg"): " "}), [], "line 4, column 'ecg': names crt003{"),
     ("ecg-column-missing", lambda d: _edit_csv(d, drop=("ecg",)), [],
-     "line 2, column 'ecg': names crt001{.hea,.csv,.npy,.dcm,.edf}, which is not a file in "),
+     "line 2, column 'ecg': names crt001{.hea,.csv,.npy,.dcm,.xml,.edf}, which is not a file in "),
     # WFDB: a record is its header and the signal files the header names, inside the cohort folder
     ("dat-named-outside", lambda d: (_outside_file(d), _header_lines(d, lambda L: [L[0], *[
         ln.replace("crt002.dat", "../../elsewhere/crt002.dat") for ln in L[1:]]])), [],

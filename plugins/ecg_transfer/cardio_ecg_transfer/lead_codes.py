@@ -1,0 +1,69 @@
+"""The twelve standard leads by code and by name, and the limb leads an 8-lead file leaves out.
+
+Cart files name a lead three ways: a code (DICOM CID 3001 gives SCP-ECG `5.6.3-9-1` and MDC `2:1` for lead I;
+HL7 aECG writes `MDC_ECG_LEAD_I`), a code meaning ("Lead I (Einthoven)", "Lead aVR, augmented voltage, right")
+and a free label ("I", "ECG II", "LEAD_AVR", "avr"). `lead_from_code` and `lead_from_label` turn each into the
+one name used here (I, II, III, aVR, aVL, aVF, V1-V6); the readers try the code first, then the meaning, then
+the label.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+#: The twelve standard leads in their usual order.
+STANDARD_LEADS = ("I", "II", "III", "aVR", "aVL", "aVF", "V1", "V2", "V3", "V4", "V5", "V6")
+#: Lead number shared by the SCP-ECG and MDC code tables of DICOM CID 3001 (5.6.3-9-N, 2:N).
+LEAD_NUMBER = {"I": 1, "II": 2, "V1": 3, "V2": 4, "V3": 5, "V4": 6, "V5": 7, "V6": 8,
+               "III": 61, "aVR": 62, "aVL": 63, "aVF": 64}
+_BY_NUMBER = {n: lead for lead, n in LEAD_NUMBER.items()}
+_CODE = re.compile(r"(?:5\.6\.3-9-|2:|MDC_ECG_LEAD_)(\w+)", re.IGNORECASE)
+_BY_KEY = {lead.lower(): lead for lead in STANDARD_LEADS}
+#: Limb leads computed from I and II (Einthoven's law, Goldberger's augmented leads).
+DERIVED = ("III", "aVR", "aVL", "aVF")
+
+
+def lead_from_code(code: str | None) -> str | None:
+    """The standard lead a CID 3001 code value (SCP-ECG or MDC) or an MDC_ECG_LEAD_* name stands for, else None."""
+    m = _CODE.fullmatch(str(code or "").strip())
+    if not m:
+        return None
+    key = m.group(1)
+    return _BY_NUMBER.get(int(key)) if key.isdigit() else _BY_KEY.get(key.lower())
+
+
+def lead_from_label(label: str | None) -> str | None:
+    """The standard lead a code meaning or a free label names ("Lead I (Einthoven)", "ECG aVR", "LEAD_V1"), else
+    None."""
+    text = str(label or "").strip().lower()
+    text = re.sub(r"\(.*?\)", "", text).split(",")[0]  # "(Einthoven)", ", augmented voltage, right"
+    text = re.sub(r"^(mdc_ecg_lead_|lead|ecg|ekg)[\s_:-]*", "", text.strip())
+    return _BY_KEY.get(re.sub(r"[\s_:]+", "", text))  # "-aVR" (inverted, Cabrera) stays unknown
+
+
+def derive_limb_leads(leads: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """`leads` with III, aVR, aVL and aVF computed from I and II where the file leaves them out (a MUSE export
+    stores I, II and V1-V6 only); a lead the file holds is kept as it is; the standard leads first, in order."""
+    if "I" not in leads or "II" not in leads:
+        return dict(leads)
+    i, ii = np.asarray(leads["I"], float), np.asarray(leads["II"], float)
+    n = min(len(i), len(ii))
+    i, ii = i[:n], ii[:n]
+    made = {"III": ii - i, "aVR": -(i + ii) / 2, "aVL": i - ii / 2, "aVF": ii - i / 2}
+    full = {**{k: v for k, v in made.items() if k not in leads}, **leads}
+    return {k: full[k] for k in sorted(full, key=lambda k: STANDARD_LEADS.index(k) if k in STANDARD_LEADS else 99)}
+
+
+@dataclass(frozen=True)
+class Waveform:
+    """Every lead of one multiplex group of a file, in mV at `fs` Hz: name -> samples (names as above where the
+    file's code or label is a standard lead, else the file's label); `group` is the group's label."""
+
+    leads: dict[str, np.ndarray]
+    fs: float
+    group: str
+    source: Path
+    derived: tuple[str, ...] = ()
