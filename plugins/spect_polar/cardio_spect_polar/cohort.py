@@ -37,11 +37,11 @@ import numpy as np
 import pandas as pd
 
 from cardio import Cache, CardioError, Cohort
-from cardio.cohort import Column, Problems, Schema, read_table
+from cardio.cohort import Column, Problems, Schema, npy_header, read_table
 from cardio_spect_polar.dicom_io import GatedVolume, check_dicom_header, read_polar_map, read_volume, write_gated_dicom
 from cardio_spect_polar.orientation import Orientation
 from cardio_spect_polar.phantom import LATERAL_DEG, make_phantom
-from cardio_spect_polar.phase import PhaseResult, phase_analysis_batch, result_from_phase_map
+from cardio_spect_polar.phase import MIN_GATES, PhaseResult, phase_analysis_batch, result_from_phase_map
 
 CLINICAL_COLUMNS = ("patient_id", "responder", "age", "sex", "qrs_ms", "lvef", "edv", "esv", "scar_burden",
                     "nyha", "cad", "ckd", "acei_arb", "ischemia", "smoking", "lvesv_reduction_pct")
@@ -298,12 +298,29 @@ def check_records(table: pd.DataFrame, problems: Problems) -> None:
             continue
         path = Path(path)
         try:
-            if _record_kind(path) == "volume" and path.suffix.lower() != ".npy":
-                check_dicom_header(path)
+            gates = _record_gates(path)
         except CardioError as exc:
             problems.add(str(exc), i + 2, "file")
+            continue
+        if gates is not None and gates < MIN_GATES:
+            problems.add(f"{path}: " + ("has one gate (not gated)" if gates == 1 else f"{gates} gates")
+                         + f"; phase analysis needs a gated volume of at least {MIN_GATES} gates", i + 2, "file")
     problems.rows(table["file"].duplicated(keep=False) & table["file"].notna(),
                   "names a file another row names too (one scan per row)", "file")
+
+
+def _record_gates(path: Path) -> int | None:
+    """The gates of a volume from its header (None for a polar map); a file a full read would refuse is an
+    error naming it (a DICOM's pixel bytes are read, not decoded)."""
+    kind = _record_kind(path)
+    if kind == "polar":
+        return None
+    if path.suffix.lower() != ".npy":
+        return check_dicom_header(path).gates
+    shape, dtype, offset = npy_header(path)
+    if path.stat().st_size < offset + int(np.prod(shape)) * dtype.itemsize:
+        raise CardioError(f"{path}: truncated .npy volume (shorter than its {shape} {dtype} array)")
+    return int(shape[0])
 
 
 def load_cohort(root: str | Path, schema: Schema = SCHEMA, *, table: str | None = None, allow_outside: bool = False,
@@ -323,7 +340,7 @@ def record_orientation(path: Path, kind: str) -> str:
         return "polar map as given (rings apex to base)"
     if path.suffix.lower() == ".npy":
         return Orientation().describe() + " (a .npy volume has no header)"
-    return check_dicom_header(path).describe()
+    return check_dicom_header(path, pixels=False).orientation.describe()
 
 
 def log_orientation(table: pd.DataFrame, log: logging.Logger) -> None:

@@ -196,19 +196,48 @@ def _gating_info(ds: Dataset, path: Path) -> tuple[float | None, list[float] | N
     return rr, slots
 
 
-def check_dicom_header(path: str | Path) -> Orientation:
-    """Read only the header of a DICOM volume (no pixel data): a foreign, damaged or non-NM file is an error
-    naming it. The cohort reader calls it on every DICOM row, so such files are listed before any analysis.
-    Returns the volume's orientation as the header gives it (and what it leaves to be assumed)."""
+@dataclass(frozen=True)
+class HeaderFacts:
+    """What a DICOM volume's header says: its gates (1 = not gated) and its orientation."""
+
+    gates: int
+    orientation: Orientation
+
+
+def check_dicom_header(path: str | Path, pixels: bool = True) -> HeaderFacts:
+    """Every check a full read makes, without decoding the pixels: a foreign, damaged or non-NM file, a frame
+    count its vectors or its pixel bytes do not match, frames that do not fill the (gate, slice) grid, a bad
+    orientation are each an error naming the file. The cohort reader calls it on every DICOM row, so such files
+    are listed before any analysis. `pixels=False` reads the header alone (no frame-count check)."""
+    path = Path(path)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        ds = _open_dicom(Path(path), pixels=False)
-    slices = ds.get("SliceVector")
-    try:
-        slice_vec = None if slices is None else np.atleast_1d(np.asarray(slices, dtype=np.int64))
-    except (TypeError, ValueError):
-        slice_vec = None  # the full read names a malformed Slice Vector
-    return from_header(ds, Path(path), slice_vec)
+        ds = _open_dicom(path, pixels=pixels)
+    if not pixels:
+        slices = ds.get("SliceVector")
+        try:
+            slice_vec = None if slices is None else np.atleast_1d(np.asarray(slices, dtype=np.int64))
+        except (TypeError, ValueError):
+            slice_vec = None  # the full read names a malformed Slice Vector
+        return HeaderFacts(int(ds.get("NumberOfTimeSlots") or 1), from_header(ds, path, slice_vec))
+    n_frames = _frame_count(ds, path)
+    syntax = ds.file_meta.get("TransferSyntaxUID") if hasattr(ds, "file_meta") else None
+    if "PixelData" in ds and (syntax is None or not syntax.is_compressed):
+        need = n_frames * int(ds.Rows) * int(ds.Columns) * -(-int(ds.get("BitsAllocated", 16)) // 8)
+        if len(ds.PixelData) < need:
+            raise CardioError(f"{path}: pixel data holds {len(ds.PixelData)} bytes, not the {need} of "
+                              f"NumberOfFrames x Rows x Columns = {n_frames} x {ds.Rows} x {ds.Columns}")
+    slot_vec, slice_vec, n_slots, gated, _ = _frame_grid(ds, n_frames, path)
+    _check_grid(slot_vec, slice_vec, n_slots, path)
+    return HeaderFacts(n_slots if gated else 1, from_header(ds, path, slice_vec))
+
+
+def _check_grid(slot_vec: np.ndarray, slice_vec: np.ndarray, n_slots: int, path: Path) -> None:
+    seen = np.zeros((n_slots, int(slice_vec.max())), dtype=np.int64)
+    np.add.at(seen, (slot_vec - 1, slice_vec - 1), 1)
+    if (seen != 1).any():
+        raise CardioError(f"{path}: frames do not fill the (time slot, slice) grid exactly once "
+                          f"({int((seen == 0).sum())} missing, {int((seen > 1).sum())} repeated)")
 
 
 def _open_dicom(path: Path, pixels: bool = True) -> Dataset:
@@ -236,8 +265,7 @@ def _open_dicom(path: Path, pixels: bool = True) -> Dataset:
     return ds
 
 
-def _frames(ds: Dataset, path: Path) -> np.ndarray:
-    """The pixel data as (frames, rows, cols), in counts (the modality rescale applied)."""
+def _frame_count(ds: Dataset, path: Path) -> int:
     declared = ds.get("NumberOfFrames")
     try:
         n_frames = 1 if declared in (None, "") else int(declared)
@@ -245,6 +273,12 @@ def _frames(ds: Dataset, path: Path) -> np.ndarray:
         n_frames = 0
     if n_frames < 1:
         raise CardioError(f"{path}: NumberOfFrames is {declared!r}; a volume needs at least one frame")
+    return n_frames
+
+
+def _frames(ds: Dataset, path: Path) -> np.ndarray:
+    """The pixel data as (frames, rows, cols), in counts (the modality rescale applied)."""
+    n_frames = _frame_count(ds, path)
     slope, intercept = _numbers(ds, "RescaleSlope", path), _numbers(ds, "RescaleIntercept", path)
     try:
         pixels = ds.pixel_array
@@ -298,13 +332,8 @@ def read_dicom_volume(path: str | Path) -> GatedVolume:
         pixels = _frames(ds, path)
     n_frames, rows, cols = pixels.shape
     slot_vec, slice_vec, n_slots, gated, vector_names = _frame_grid(ds, n_frames, path)
-    n_slices = int(slice_vec.max())
-    volume = np.zeros((n_slots, n_slices, rows, cols), dtype=np.float32)
-    seen = np.zeros((n_slots, n_slices), dtype=np.int64)
-    np.add.at(seen, (slot_vec - 1, slice_vec - 1), 1)
-    if (seen != 1).any():
-        raise CardioError(f"{path}: frames do not fill the (time slot, slice) grid exactly once "
-                          f"({int((seen == 0).sum())} missing, {int((seen > 1).sum())} repeated)")
+    _check_grid(slot_vec, slice_vec, n_slots, path)
+    volume = np.zeros((n_slots, int(slice_vec.max()), rows, cols), dtype=np.float32)
     with np.errstate(over="ignore"):  # counts beyond float32 become inf, which check_volume reports
         volume[slot_vec - 1, slice_vec - 1] = pixels.astype(np.float32)
     spacing = _numbers(ds, "PixelSpacing", path, count=2)
