@@ -3,7 +3,8 @@
 
 A 12-lead ECG arrives in any of these formats; each reader returns the leads asked for, by name, resampled to
 the rate the models work at. A lead the file lacks, a rate out of range or a file the library cannot read is one
-CardioError naming the file. Writers for the same formats serve the synthetic cohort and the tests.
+CardioError naming the file. The EDF and CSV writers here, and those of dicom_waveform, muse_xml and hl7_aecg, serve
+the synthetic cohort and the tests.
 """
 from __future__ import annotations
 
@@ -169,7 +170,7 @@ def _probe_edf(path: Path, leads: Sequence[str]) -> None:
     _check_rate(rates[0], path)
 
 
-def _probe_npy(path: Path, lead: str | int | None) -> None:
+def _probe_npy(path: Path) -> None:
     try:
         shape, dtype, offset = npy_header(path)
     except (ValueError, OSError, EOFError) as exc:
@@ -192,7 +193,7 @@ def probe(path: Path | str, leads: Sequence[str | int | None], source_fs: float 
     elif suffix in EDF_SUFFIXES:
         _probe_edf(path, [lead_name(lead) for lead in leads])
     elif suffix == ".npy":
-        _probe_npy(path, leads[0])
+        _probe_npy(path)
     elif suffix == ".csv":
         try:
             columns = list(pd.read_csv(path, nrows=0).columns)
