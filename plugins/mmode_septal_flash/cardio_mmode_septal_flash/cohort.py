@@ -36,6 +36,9 @@ SCHEMA = Schema(columns=(
                                             "give the cycle; instead of cycle_start/cycle_end)"),
     Column("frame_time_ms", "number", description="ms between frames, > 0; needed for NumPy sequences (DICOM, "
                                                   "AVI and MP4 carry it)"),
+    Column("pixel_spacing_mm", "number", description="mm per pixel (square pixels), for clips without a calibration in "
+                                                     "their header (AVI, MP4, NumPy); a DICOM's ultrasound regions "
+                                                     "are used when this is empty"),
     Column("mvc_ms", "number", description="mitral valve closure, ms after the first R peak (default: "
                                            "mmode_septal_flash.events.mvc_ms); before avo_ms"),
     Column("avo_ms", "number", description="aortic valve opening, ms after the first R peak (default: "
@@ -59,6 +62,7 @@ class Sequence:
     cycle: tuple[int, int]
     points: np.ndarray  # (62, 2) x, y
     path: Path
+    spacing_mm: tuple[float, float] | None = None  # (row, column) mm per pixel; None: not calibrated
 
 
 def r_peaks(text: str) -> list[float]:
@@ -88,12 +92,48 @@ def check_cycle(table: pd.DataFrame, problems: Problems) -> None:
                          int(i) + 2, "r_peaks_ms")
 
 
+def frame_size(path: str | Path) -> tuple[int, int] | None:
+    """(height, width) of a clip's frames from its header, nothing decoded (None where the header does not say)."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix == ".npy":
+        from cardio.cohort import npy_header
+
+        shape = npy_header(path)[0]
+        return (int(shape[1]), int(shape[2])) if len(shape) >= 3 else None
+    if suffix in (".avi", ".mp4"):
+        import cv2
+
+        cap = cv2.VideoCapture(str(path))
+        try:
+            h, w = int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT)), int(cap.get(cv2.CAP_PROP_FRAME_WIDTH))
+        finally:
+            cap.release()
+        return (h, w) if h and w else None
+    import pydicom
+
+    ds = pydicom.dcmread(path, stop_before_pixels=True, specific_tags=["Rows", "Columns"])
+    return (int(ds.Rows), int(ds.Columns)) if "Rows" in ds and "Columns" in ds else None
+
+
+def _peak_frames(table: pd.DataFrame, i: int) -> int | None:
+    """The last frame a row's R-peak cycle needs, where r_peaks_ms and frame_time_ms are both in the table."""
+    peaks, ms = table["r_peaks_ms"].iloc[i], table["frame_time_ms"].iloc[i]
+    if not isinstance(peaks, str) or pd.isna(ms) or ms <= 0:
+        return None
+    try:
+        return int(round(r_peaks(peaks)[1] / ms))
+    except (ValueError, IndexError):
+        return None  # listed by check_cycle
+
+
 def check_sequences(table: pd.DataFrame, problems: Problems) -> None:
-    """Each sequence's header (cardio.cine.probe, nothing decoded): readable, complete, and long enough for the
-    cycle_end it is given (a cycle in R-peak times is checked against the frames on load, with the frame time)."""
+    """Each sequence's header (cardio.cine.probe, nothing decoded): readable, complete, long enough for the cycle
+    it is given, and with frames that hold the record's septum points."""
     from cardio.cine import probe
 
-    for i, (path, end) in enumerate(zip(table["sequence"], table["cycle_end"])):
+    flagged = {p.line for p in problems.items if p.column == "septum"}
+    for i, path in enumerate(table["sequence"]):
         if path is None or not Path(path).is_file():
             continue  # listed by the reader already
         try:
@@ -101,19 +141,29 @@ def check_sequences(table: pd.DataFrame, problems: Problems) -> None:
         except CardioError as e:
             problems.add(str(e).replace(f"{path}: ", f"{Path(path).name}: "), i + 2, "sequence")
             continue
-        if pd.notna(end) and end > n - 1:
-            problems.add(f"cycle_end {int(end)} lies past the clip's last frame ({n} frames)", i + 2, "cycle_end")
+        end = table["cycle_end"].iloc[i] if pd.isna(table["r_peaks_ms"].iloc[i]) else _peak_frames(table, i)
+        if end is not None and pd.notna(end) and end > n - 1:
+            what, column = (f"cycle_end {int(end)}", "cycle_end") if pd.isna(table["r_peaks_ms"].iloc[i]) else \
+                (f"the second R peak (frame {int(end)})", "r_peaks_ms")
+            problems.add(f"{what} lies past the clip's last frame ({n} frames)", i + 2, column)
+        size = frame_size(path)
+        if size is not None and i + 2 not in flagged and table["septum"].iloc[i] is not None:
+            try:
+                check_points(read_septum(table["septum"].iloc[i]), size, Path(table["septum"].iloc[i]).name)
+            except CardioError as e:
+                problems.add(str(e), i + 2, "septum")
 
 
 def check_timing(table: pd.DataFrame, problems: Problems) -> None:
-    """A positive frame time, MVC before AVO, and an SF window that starts before it ends."""
+    """A positive frame time and pixel spacing, MVC before AVO, and an SF window that starts before it ends."""
     problems.rows(table["frame_time_ms"] <= 0, "must be > 0 ms", "frame_time_ms")
+    problems.rows(table["pixel_spacing_mm"] <= 0, "must be > 0 mm", "pixel_spacing_mm")
     problems.rows(table["mvc_ms"] >= table["avo_ms"], "mvc_ms must be before avo_ms", "mvc_ms")
     problems.rows(table["sf_start_ms"] >= table["sf_end_ms"], "sf_start_ms must be before sf_end_ms", "sf_start_ms")
 
 
 def check_septum(table: pd.DataFrame, problems: Problems) -> None:
-    """Each septum file holds 62 readable (x, y) points (that they lie inside the frames is checked on load)."""
+    """Each septum file holds 62 readable, finite (x, y) points (inside the frames: check_sequences)."""
     flagged = {p.line for p in problems.items if p.column == "septum"}  # missing or refused files: listed already
     for i, path in enumerate(table["septum"]):
         if i + 2 in flagged or path is None:
@@ -148,6 +198,10 @@ def read_septum(path: str | Path) -> np.ndarray:
     if pts.ndim != 2 or pts.shape[1:] != (2,) or len(pts) != N_POINTS:
         n = len(pts) if pts.ndim == 2 and pts.shape[1:] == (2,) else f"shape {pts.shape}"
         raise CardioError(f"{path}: {n} septum points, expected {N_POINTS} ordered (x, y) points (base to apex)")
+    bad = ~np.isfinite(pts).all(axis=1)
+    if bad.any():
+        raise CardioError(f"{path}: {int(bad.sum())} septum point(s) with an empty or non-finite coordinate "
+                          f"(first: point {int(np.flatnonzero(bad)[0])}, counted from 0 at the base)")
     return pts
 
 
@@ -165,7 +219,8 @@ def _cycle(row: pd.Series, frame_time_ms: float, n_frames: int, path: Path) -> t
 
 
 def read_sequence(row: pd.Series) -> Sequence:
-    """A record's grey frames, frame time, cycle and septum points, all checked against each other."""
+    """A record's grey frames, frame time, cycle, septum points and pixel spacing (the table's, else the DICOM's
+    ultrasound regions, else None), all checked against each other."""
     from cardio.cine import read_cine, to_gray
 
     path = Path(row["sequence"])
@@ -175,12 +230,14 @@ def read_sequence(row: pd.Series) -> Sequence:
     frame_time = float(given) if has_time else cine.frame_time_ms
     if frame_time is None or not np.isfinite(frame_time) or frame_time <= 0:
         raise CardioError(f"{path}: no usable frame time (give frame_time_ms in labels.csv)")
+    spacing = row.get("pixel_spacing_mm")
+    spacing = (float(spacing),) * 2 if spacing is not None and pd.notna(spacing) else cine.pixel_spacing_mm
     frames = to_gray(cine.frames)
     frames = frames if frames.dtype == np.uint8 else np.clip(frames, 0, 255).astype(np.uint8)
     cycle = _cycle(row, frame_time, len(frames), path)
     septum = Path(row["septum"])
     points = check_points(read_septum(septum), frames.shape[1:], septum)
-    return Sequence(frames, frame_time, cycle, points, path)
+    return Sequence(frames, frame_time, cycle, points, path, spacing)
 
 
 def load(config: dict, ctx) -> Cohort:

@@ -28,6 +28,7 @@ class Line:
     end: np.ndarray  # (2,)
     centre: np.ndarray  # (2,) the septal point it crosses
     normal: np.ndarray  # (2,) unit vector toward the LV
+    length_mm: float | None = None  # its physical length where the clip is calibrated
 
     @property
     def length(self) -> float:
@@ -75,19 +76,29 @@ def septal_normal(points: np.ndarray, lv_side: str = "right") -> np.ndarray:
     return normal
 
 
+def mm_per_step(normal: np.ndarray, spacing_mm: tuple[float, float]) -> float:
+    """Millimetres of one pixel step along `normal` (x, y), for (row, column) spacing: anisotropic pixels too."""
+    dy, dx = spacing_mm
+    return float(np.hypot(dx * normal[0], dy * normal[1]))
+
+
 def mmode_line(points: np.ndarray, width: int, lv_side: str = "right", length: float = 0.6,
-               rv_share: float = 0.25, offset: int = 0) -> Line:
+               rv_share: float = 0.25, offset: int = 0, spacing_mm: tuple[float, float] | None = None,
+               length_mm: float | None = None) -> Line:
     """The M-mode line through septal point CENTRE_POINT + offset, along the mid-basal normal.
 
-    `length` is the line's length as a share of the image width; `rv_share` of it lies on the RV
-    side of the septal point, the rest crosses the LV toward its lateral wall. Offsets move the
-    point along the septum (the paper's offline augmentation) and keep the normal.
+    The line is `length_mm` long where the clip is calibrated (`spacing_mm`, mm per pixel as (row, column)), else
+    `length` x the image width in pixels. `rv_share` of it lies on the RV side of the septal point, the rest
+    crosses the LV toward its lateral wall. Offsets move the point along the septum (the paper's offline
+    augmentation) and keep the normal.
     """
     p = np.asarray(points, dtype=float)
     i = CENTRE_POINT + int(offset)
     if not 0 <= i < len(p):
         raise CardioError(f"septal offset {offset} leaves the {len(p)} septum points")
     n = septal_normal(p, lv_side)
-    total = float(length) * width
+    calibrated = spacing_mm is not None and length_mm is not None
+    total = float(length_mm) / mm_per_step(n, spacing_mm) if calibrated else float(length) * width
     centre = p[i]
-    return Line(start=centre - rv_share * total * n, end=centre + (1 - rv_share) * total * n, centre=centre, normal=n)
+    return Line(start=centre - rv_share * total * n, end=centre + (1 - rv_share) * total * n, centre=centre, normal=n,
+                length_mm=float(length_mm) if calibrated else None)

@@ -23,7 +23,7 @@ class SeptalFlashNet(nn.Module):
                 self.net = torchvision.models.densenet121(weights="IMAGENET1K_V1")
             except Exception as e:  # no network, or a corrupt download
                 raise CardioError(f"cannot load ImageNet weights for DenseNet-121: {e}; set "
-                                  "septal_flash.model.weights to a file or null") from None
+                                  "mmode_septal_flash.model.weights to a file or null") from None
             self.source = "ImageNet (torchvision IMAGENET1K_V1)"
         elif weights:
             self._load_file(Path(weights).expanduser())
@@ -33,7 +33,7 @@ class SeptalFlashNet(nn.Module):
         """A DenseNet-121 backbone state dict (.pt/.pth, or .safetensors); the classifier is replaced anyway."""
         from cardio.engine import read_weights
 
-        state = {k.removeprefix("net."): v for k, v in read_weights(path, "septal_flash.model.weights").items()
+        state = {k.removeprefix("net."): v for k, v in read_weights(path, "mmode_septal_flash.model.weights").items()
                  if not k.removeprefix("net.").startswith("classifier.")}
         missing, unexpected = self.net.load_state_dict(state, strict=False)
         missing = [k for k in missing if not k.startswith("classifier.")]

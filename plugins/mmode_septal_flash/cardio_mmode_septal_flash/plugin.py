@@ -3,10 +3,10 @@
 cohort.py (labels.csv read by cardio.cohort.read_table against the plugin's SCHEMA, sequences through
 cardio.cine, septum points; the synthetic cohort of synthetic.py in the cache) -> preprocess.py
 (geometry.py's line, mmode.py's VTK or torch reslice, full and cropped variants) -> training.py
-(DenseNet-121 of model.py per variant, per fold) -> report.py (attention.py's Grad-CAM++ overlays and
-score; Table 1). Every key of the plugin is under `mmode_septal_flash:`; the cohort folder is the
-core's `cohort.dir`. Modules are imported inside the hooks: listing plugins never loads torch, VTK or
-the models.
+(DenseNet-121 of model.py per variant, per fold; bundle.py exports the final one for `cardio predict`) ->
+report.py (attention.py's Grad-CAM++ overlays and score; Table 1). Every key of the plugin is under
+`mmode_septal_flash:`; the cohort folder is the core's `cohort.dir`. Modules are imported inside the hooks:
+listing plugins never loads torch, VTK or the models.
 """
 from __future__ import annotations
 
@@ -22,8 +22,7 @@ def cardio_plugin_info():
                       description="Virtual anatomical M-mode from A4C sequences -> DenseNet-121 septal-flash "
                                   "classifier (full vs cropped) -> Grad-CAM++ localization (Saiz-Vivo et al.)",
                       default_config=package_defaults("cardio_mmode_septal_flash"),
-                      moved_keys=MOVED_KEYS,
-                      no_bundle="model export (two DenseNet-121 and their training mean images) is not implemented")
+                      moved_keys=MOVED_KEYS)
 
 
 @hookimpl
@@ -31,6 +30,7 @@ def cardio_cohort_schema(config):
     from cardio_mmode_septal_flash import cohort
 
     return cohort.SCHEMA
+
 
 @hookimpl
 def cardio_load(config, ctx):
@@ -61,6 +61,20 @@ def cardio_predict(model, features, test_index, config, ctx):
 
 
 @hookimpl
+def cardio_export_model(model, config, ctx):
+    from cardio_mmode_septal_flash import bundle
+
+    return bundle.export(model)
+
+
+@hookimpl
+def cardio_import_model(state, config, ctx):
+    from cardio_mmode_septal_flash import bundle
+
+    return bundle.load(state, int(config["mmode_septal_flash"]["model"]["input_size"]))
+
+
+@hookimpl
 def cardio_explain(model, features, index, config, ctx):
     from cardio_mmode_septal_flash import report
 
@@ -68,7 +82,7 @@ def cardio_explain(model, features, index, config, ctx):
 
 
 @hookimpl
-def cardio_evaluate(predictions, config):
+def cardio_evaluate(predictions, features, config):
     from cardio_mmode_septal_flash import report
 
-    return report.evaluate_section(predictions, config)
+    return report.evaluate_section(predictions, features, config)

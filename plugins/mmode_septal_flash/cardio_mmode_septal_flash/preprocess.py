@@ -15,7 +15,7 @@ import pandas as pd
 
 from cardio import CardioError, Cohort, Features
 from cardio_mmode_septal_flash.cohort import LABEL, read_sequence
-from cardio_mmode_septal_flash.geometry import mmode_line
+from cardio_mmode_septal_flash.geometry import Line, mmode_line
 from cardio_mmode_septal_flash.mmode import mmodes_torch, mmodes_vtk
 
 VARIANTS = ("full", "cropped")
@@ -35,12 +35,19 @@ def variant(mmodes: np.ndarray, name: str, size: int) -> np.ndarray:
     return out.reshape(*lead, size, size)
 
 
+def septal_lines(seq, mcfg: dict, lv_side: str) -> list[Line]:
+    """The 2 * offsets + 1 lines of one record, the unshifted one in the middle: `mmode.length_mm` long where the
+    clip is calibrated, else `mmode.length` x the image width in pixels."""
+    k = int(mcfg["offsets"])
+    length_mm = mcfg.get("length_mm")
+    return [mmode_line(seq.points, seq.frames.shape[2], lv_side, float(mcfg["length"]), float(mcfg["rv_share"]),
+                       offset=o, spacing_mm=seq.spacing_mm, length_mm=None if length_mm is None else float(length_mm))
+            for o in range(-k, k + 1)]
+
+
 def patient_mmodes(seq, mcfg: dict, lv_side: str) -> np.ndarray:
     """(2 * offsets + 1, depth, time) uint8 M-modes of one patient, the unshifted line in the middle."""
-    k = int(mcfg["offsets"])
-    width = seq.frames.shape[2]
-    lines = [mmode_line(seq.points, width, lv_side, float(mcfg["length"]), float(mcfg["rv_share"]), offset=o)
-             for o in range(-k, k + 1)]
+    lines = septal_lines(seq, mcfg, lv_side)
     size = tuple(int(v) for v in mcfg["size"])
     if mcfg["backend"] == "vtk":
         return mmodes_vtk(seq.frames, lines, *seq.cycle, size=size)
@@ -50,7 +57,8 @@ def patient_mmodes(seq, mcfg: dict, lv_side: str) -> np.ndarray:
 
 
 def featurize(cohort: Cohort, cfg: dict, ctx) -> Features:
-    """x: per variant (N, K, s, s) uint8 network inputs, and the unshifted 500 x 500 M-modes for the figures."""
+    """x: per variant (N, K, s, s) uint8 network inputs, and the unshifted 500 x 500 M-modes for the figures; the
+    table gains each record's timing and its line's length in mm (NaN where the clip has no calibration)."""
     mcfg, size = cfg["mmode"], int(cfg["model"]["input_size"])
     names = list(cfg["model"]["variants"])
     for name in names:
@@ -70,13 +78,15 @@ def featurize(cohort: Cohort, cfg: dict, ctx) -> Features:
         mvc = _number(row, "mvc_ms", events["mvc_ms"])
         avo = _number(row, "avo_ms", events["avo_ms"])
         start, end = _number(row, "sf_start_ms", mvc), _number(row, "sf_end_ms", avo)
+        line_mm = septal_lines(seq, {**mcfg, "offsets": 0}, cfg["lv_side"])[0].length_mm
         timing.append({"cycle_ms": cycle_ms, "mvc_ms": mvc, "avo_ms": avo, "window_start_ms": start,
-                       "window_end_ms": end, "n_frames": len(seq.frames)})
+                       "window_end_ms": end, "n_frames": len(seq.frames),
+                       "line_mm": np.nan if line_mm is None else line_mm})
     table = pd.concat([table.drop(columns=[c for c in ("mvc_ms", "avo_ms") if c in table.columns]),
                        pd.DataFrame(timing)], axis=1)
     arrays = {name: np.stack(v) for name, v in x.items()}
     arrays["mmode"] = np.stack(centre)
-    return Features(table, x=arrays, label=LABEL, targets=(LABEL,), meta={"variants": names, "input_size": size})
+    return Features(table, x=arrays, label=LABEL, targets=(LABEL,))
 
 
 def _number(row: pd.Series, column: str, default: float) -> float:

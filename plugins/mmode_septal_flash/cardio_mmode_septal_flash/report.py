@@ -10,7 +10,7 @@ from cardio import Features, Predictions, Section, stats
 from cardio.figures import subplots
 from cardio_mmode_septal_flash import attention
 from cardio_mmode_septal_flash.cohort import LABEL, read_sequence
-from cardio_mmode_septal_flash.geometry import TANGENT_POINTS, mmode_line
+from cardio_mmode_septal_flash.geometry import TANGENT_POINTS
 from cardio_mmode_septal_flash.training import SeptalFlashModel, model_name, probabilities
 
 
@@ -29,13 +29,14 @@ def synthetic_truth(config: dict) -> str:
 
 
 def line_figure(row: pd.Series, cfg: dict):
-    """Fig. 1 of the paper for one patient: end-diastolic frame, septum points, the normal line; its M-mode."""
-    seq = read_sequence(row)
-    mcfg = cfg["mmode"]
-    line = mmode_line(seq.points, seq.frames.shape[2], cfg["lv_side"], float(mcfg["length"]), float(mcfg["rv_share"]))
-    from cardio_mmode_septal_flash.preprocess import patient_mmodes
+    """Fig. 1 of the paper for one record: end-diastolic frame, septum points, the normal line; its M-mode, the
+    depth in mm where the clip is calibrated (else in samples)."""
+    from cardio_mmode_septal_flash.preprocess import patient_mmodes, septal_lines
 
-    mm = patient_mmodes(seq, {**mcfg, "offsets": 0}, cfg["lv_side"])[0]
+    seq = read_sequence(row)
+    mcfg = {**cfg["mmode"], "offsets": 0}
+    [line] = septal_lines(seq, mcfg, cfg["lv_side"])
+    mm = patient_mmodes(seq, mcfg, cfg["lv_side"])[0]
     fig, (a, b) = subplots(1, 2, figsize=(9, 4), layout="constrained")
     a.imshow(seq.frames[seq.cycle[0]], cmap="gray")
     a.plot(seq.points[:, 0], seq.points[:, 1], ".", color="lime", ms=2, label="septum (62 points)")
@@ -45,15 +46,38 @@ def line_figure(row: pd.Series, cfg: dict):
     a.legend(fontsize=7, loc="lower right")
     a.set_title(f"{row['patient_id']}: end-diastolic frame {seq.cycle[0]}", fontsize=9)
     cycle_ms = (seq.cycle[1] - seq.cycle[0]) * seq.frame_time_ms
-    b.imshow(mm, cmap="gray", extent=(0, cycle_ms, mm.shape[0], 0), aspect="auto")
-    for t, name in ((row.get("mvc_ms"), "MVC"), (row.get("avo_ms"), "AVO")):
+    depth = line.length_mm if line.length_mm is not None else mm.shape[0]
+    b.imshow(mm, cmap="gray", extent=(0, cycle_ms, depth, 0), aspect="auto")
+    # MVC precedes AVO: its label left of its line, AVO's right of its own, so the two never overlap
+    for t, name, ha in ((row.get("mvc_ms"), "MVC", "right"), (row.get("avo_ms"), "AVO", "left")):
         if t is not None and pd.notna(t):
             b.axvline(float(t), color="yellow", lw=1)
-            b.text(float(t), 10, name, color="yellow", fontsize=7, va="top")
+            b.text(float(t), 0.985, f" {name} " if ha == "left" else f"{name} ", color="yellow", fontsize=7,
+                   va="top", ha=ha, transform=b.get_xaxis_transform())
     b.set_xlabel("ms after R")
-    b.set_ylabel("depth sample: RV (top) -> LV (bottom)")
-    b.set_title(f"virtual M-mode, {mm.shape[0]} x {mm.shape[1]}", fontsize=9)
+    unit = "mm" if line.length_mm is not None else "sample (no calibration in the clip)"
+    b.set_ylabel(f"depth, {unit}: RV (top) -> LV (bottom)")
+    b.set_title(f"virtual M-mode, {mm.shape[0]} x {mm.shape[1]}" +
+                (f", line {line.length_mm:.0f} mm" if line.length_mm is not None else f", line {line.length:.0f} px"),
+                fontsize=9)
     return fig
+
+
+def line_statement(table: pd.DataFrame, cfg: dict) -> str:
+    """Which records' lines are in millimetres (a calibrated clip) and which in pixels (the fallback)."""
+    mcfg = cfg["mmode"]
+    calibrated = int(table["line_mm"].notna().sum()) if "line_mm" in table else 0
+    n = len(table)
+    pixels = f"{mcfg['length']} x the image width in pixels"
+    if mcfg.get("length_mm") is None:
+        return f"M-mode line: {pixels} for all {n} records (mmode_septal_flash.mmode.length_mm is null). "
+    if calibrated == n:
+        return f"M-mode line: {mcfg['length_mm']} mm on all {n} records (pixel spacing of each clip). "
+    if calibrated == 0:
+        return (f"M-mode line: {pixels} for all {n} records: no clip carries a pixel spacing (DICOM ultrasound "
+                f"regions or the table's pixel_spacing_mm), so the {mcfg['length_mm']} mm line was not used. ")
+    return (f"M-mode line: {mcfg['length_mm']} mm on {calibrated} of {n} records (their clips' pixel spacing); "
+            f"{pixels} on the {n - calibrated} without a calibration. ")
 
 
 def _pick(y: np.ndarray, n: int) -> np.ndarray:
@@ -140,14 +164,14 @@ def table_one(predictions: Predictions, level: float = 0.95) -> tuple[pd.DataFra
     return pd.DataFrame(rows), tests
 
 
-def evaluate_section(predictions: Predictions, config: dict) -> Section:
-    """Table 1 of the paper on the out-of-fold predictions, and the synthetic truth."""
+def evaluate_section(predictions: Predictions, features: Features, config: dict) -> Section:
+    """Table 1 of the paper on the out-of-fold predictions, how long the M-mode lines were, the synthetic truth."""
     table, tests = table_one(predictions, float(config["stats"]["level"]))
     text = ("Test accuracy and AUC of the DenseNet-121 trained on full and on cropped virtual M-modes "
             "(out-of-fold; accuracy at the softmax argmax with a Wilson CI, AUC with a DeLong CI; the core's "
             "performance section above adds bootstrap CIs and calibration). ")
     if tests:
         text += f"Paired DeLong test, full vs cropped: p = {stats.format_p(tests[0].get('p_value'))}. "
-    text += synthetic_truth(config)
+    text += line_statement(features.table, config["mmode_septal_flash"]) + synthetic_truth(config)
     return Section(title="Septal flash: Table 1 (full vs cropped M-mode)", text=text,
                    tables={"Table 1: accuracy and AUC": table}, tests=tests)

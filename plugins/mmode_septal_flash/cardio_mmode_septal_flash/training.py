@@ -1,11 +1,13 @@
 """Training and prediction, per fold and per variant (full, cropped M-modes), through the core engine.
 
 Inside the training fold only: an inner validation split by patient (the core's holdout
-validation rows when the protocol has them, else cardio.inner_split), the mean image of the
-training images (subtracted from every input), the x11 offline augmentation (every shifted line of
-a training patient is a sample) and the online random contrast. Validation and test patients are
-seen through the unshifted line only, as in the paper. Records without a label (septal_flash empty)
-are neither fitted nor validated on; they are predicted, with y_true NaN.
+validation rows, ctx.val_index, when the protocol has them, else cardio.inner_split), the mean image
+of the training images (subtracted from every input), the x11 offline augmentation (every shifted
+line of a training patient is a sample) and the online random contrast. Validation records are
+augmented offline as the paper's were (its 253 validation samples are 23 patients x 11 lines;
+`model.val_augment: false` scores the unshifted line only); test records are seen through the
+unshifted line only, as in the paper. Records without a label (septal_flash empty) are neither
+fitted nor validated on; they are predicted, with y_true NaN.
 """
 from __future__ import annotations
 
@@ -16,7 +18,7 @@ import torch
 from sklearn.metrics import roc_auc_score
 
 from cardio import CardioError, Features, Predictions, inner_split
-from cardio.engine import MISSING_CLASS, cpu_threads
+from cardio.engine import MISSING_CLASS, ArrayDataset, cpu_threads
 from cardio_mmode_septal_flash.cohort import LABEL
 from cardio_mmode_septal_flash.model import SeptalFlashNet
 
@@ -42,6 +44,10 @@ class Inputs:
         return (x - self.mean)[None] if x.ndim == 2 else x - self.mean
 
 
+# A 2-unit softmax head: SF is called at the argmax, i.e. p(SF) >= 0.5.
+THRESHOLD = 0.5
+
+
 @dataclass
 class SeptalFlashModel:
     """One fold's fit: a network and its training mean image per variant."""
@@ -50,6 +56,7 @@ class SeptalFlashModel:
     inputs: dict[str, Inputs]
     weights_source: str
     history: dict = field(default_factory=dict)
+    thresholds: dict[str, float] = field(default_factory=dict)  # per variant; THRESHOLD when absent
 
 
 def _auc(y: np.ndarray, out: np.ndarray) -> float:
@@ -69,6 +76,14 @@ def _rows(features: Features, train_index: np.ndarray, val_fraction: float, ctx)
     return fit[labelled[fit]], val[labelled[val]]
 
 
+def _validation_set(x: np.ndarray, y: np.ndarray, rows: np.ndarray, augment: bool, mean: np.ndarray):
+    """The validation rows' M-modes: every shifted line of each (the paper's x11), or the unshifted line only."""
+    k = x.shape[1]
+    if augment:
+        return ArrayDataset(x[rows].reshape(-1, *x.shape[2:]), np.repeat(y[rows], k), transform=Inputs(mean))
+    return ArrayDataset(x[rows, k // 2], y[rows], transform=Inputs(mean))
+
+
 def train(features: Features, train_index: np.ndarray, cfg: dict, ctx) -> SeptalFlashModel:
     """One DenseNet-121 per variant on the training fold (cfg: the `mmode_septal_flash` section)."""
     mcfg = cfg["model"]
@@ -79,21 +94,20 @@ def train(features: Features, train_index: np.ndarray, cfg: dict, ctx) -> Septal
             raise CardioError("mmode_septal_flash: the training fold holds one class only; use more patients")
         E = ctx.engine
         nets, inputs, history, source = {}, {}, {}, ""
-        for variant in features.meta["variants"]:
+        for variant in mcfg["variants"]:
             x = features.x[variant]  # (N, K, s, s) uint8
-            k, centre = x.shape[1], x.shape[1] // 2
             train_x = x[fit_rows].reshape(-1, *x.shape[2:])
-            train_y = np.repeat(y[fit_rows], k)
+            train_y = np.repeat(y[fit_rows], x.shape[1])
             mean = train_x.mean(axis=0, dtype=np.float64).astype(np.float32) / 255.0
             lo, hi = (float(v) for v in mcfg["contrast"])
             torch.manual_seed(int(ctx.seed))
             net = SeptalFlashNet(mcfg["weights"])
             fit = E.fit(net, E.ArrayDataset(train_x, train_y, transform=Inputs(mean, (lo, hi))),
-                        E.ArrayDataset(x[val_rows, centre], y[val_rows], transform=Inputs(mean)), ctx,
+                        _validation_set(x, y, val_rows, bool(mcfg["val_augment"]), mean), ctx,
                         name=f"septal-flash-{variant}", settings=cfg["train"], metric=_auc)
             nets[variant], inputs[variant] = fit.model.cpu().eval(), Inputs(mean)
             history[variant], source = fit.history, net.source
-        return SeptalFlashModel(nets, inputs, source, history)
+        return SeptalFlashModel(nets, inputs, source, history, {v: THRESHOLD for v in nets})
 
 
 def probabilities(model: SeptalFlashModel, variant: str, images: np.ndarray, ctx) -> np.ndarray:
@@ -105,7 +119,7 @@ def probabilities(model: SeptalFlashModel, variant: str, images: np.ndarray, ctx
 
 def predict(model: SeptalFlashModel, features: Features, test_index: np.ndarray, cfg: dict, ctx) -> Predictions:
     """SF probabilities of the test records (y_true NaN where unlabelled), unshifted line, one model per variant;
-    threshold 0.5 (argmax)."""
+    each variant's threshold (0.5: the argmax)."""
     table = features.table.iloc[test_index]
     parts = []
     with cpu_threads(cfg["model"].get("cpu_threads"), ctx.device):
@@ -113,5 +127,6 @@ def predict(model: SeptalFlashModel, features: Features, test_index: np.ndarray,
             x = features.x[variant]
             p = probabilities(model, variant, x[test_index, x.shape[1] // 2], ctx)
             parts.append(Predictions.from_arrays(table["record_id"], table["patient_id"], table[LABEL], p,
-                                                 model=model_name(variant), task=LABEL, kind="binary", threshold=0.5))
+                                                 model=model_name(variant), task=LABEL, kind="binary",
+                                                 threshold=model.thresholds.get(variant, THRESHOLD)))
     return Predictions.concat(parts)

@@ -5,6 +5,7 @@ One small run (the `fast` profile on 28 sequences of 64 x 64 px, no Grad-CAM) se
 """
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
 
@@ -33,7 +34,7 @@ LABEL = cohort.LABEL
 N_RECORDS, N_SF, FOLLOW_UP = 28, 11, 6  # sequences, of them SF, patients with a baseline and a follow-up sequence
 MISSING = 10  # labels not assessed: 36% of the sequences
 FAST = ["profile=fast", "mmode_septal_flash.model.cpu_threads=1"]
-RUN = [*FAST, "stats.n_resamples=200", "explain=false"]
+RUN = [*FAST, "stats.n_resamples=200", "explain=false", "final_model=false"]
 BAD_ROW = 1  # the follow-up sequence of patient P01: CSV line 3
 
 
@@ -125,3 +126,63 @@ def test_an_old_key_is_one_line_naming_the_new_one(tmp_path, old, new):
     config.write_text("septal_flash:\n  dir: /data/sf\n")
     result = invoke("run", "--plugin", "mmode_septal_flash", "--out", str(tmp_path / "run"), "--config", str(config))
     check_refused(result, "use cohort.dir")
+
+
+def _damage(d: Path) -> dict[tuple[int, str], str]:
+    """Ten damages of the cohort at d; {(CSV line, column): text its problem must hold}."""
+    from cardio.cine import write_dicom_cine
+
+    t = pd.read_csv(d / "labels.csv", dtype=str, keep_default_na=False)
+    rid = t["record_id"]
+    septum = lambda i: d / "septum" / f"{rid[i]}.csv"  # noqa: E731
+    pd.read_csv(septum(2)).iloc[:61].to_csv(septum(2), index=False)
+    n = len(np.load(d / "sequences" / f"{rid[3]}.npy", mmap_mode="r"))
+    t.loc[3, "cycle_end"] = str(n + 4)
+    (d / "sequences" / f"{rid[4]}.npy").unlink()
+    dcm = write_dicom_cine(d / "sequences" / f"{rid[5]}.dcm", np.load(d / "sequences" / f"{rid[5]}.npy"), 20.0)
+    (d / "sequences" / f"{rid[5]}.npy").unlink()
+    dcm.write_bytes(dcm.read_bytes()[: dcm.stat().st_size // 2])
+    t.loc[6, "mvc_ms"] = "early"
+    t.loc[9, "septum"] = "../elsewhere/tracing.csv"
+    points = pd.read_csv(septum(10))
+    points.loc[30, "y"] = None
+    points.to_csv(septum(10), index=False)
+    pd.read_csv(septum(11)).assign(x=lambda p: p["x"] + 60.0).to_csv(septum(11), index=False)  # 64 px frames
+    t.loc[12, LABEL] = "2"
+    t = pd.concat([t, t.iloc[[0]]])  # a row pasted twice: one record on CSV lines 2 and 30
+    t.to_csv(d / "labels.csv", index=False)
+    return {(4, "septum"): "61 septum points", (5, "cycle_end"): f"cycle_end {n + 4} lies past the clip's last frame",
+            (6, "sequence"): "sequences/", (7, "sequence"): "truncated", (8, "mvc_ms"): "'early'",
+            (2, "record_id"): "more than one row", (30, "record_id"): "more than one row", (11, "septum"): "'../elsewhere/tracing.csv'", (12, "septum"): "non-finite",
+            (13, "septum"): "outside the 64 x 64 image", (14, LABEL): "'2'"}
+
+
+def test_validate_lists_ten_damages_at_once_and_a_clean_cohort_passes(generated, tmp_path):
+    """Issue 26: one validate lists every damage (file, line, column); the run refuses the same cohort before any
+    work; the undamaged cohort passes validate, and its run (the `run` fixture) finishes."""
+    d = shutil.copytree(generated, tmp_path / "cohort")
+    expected = _damage(d)
+    result = invoke("validate", "--plugin", "mmode_septal_flash", "--set", f"cohort.dir={d}")
+    assert result.exit_code == 2
+    problems = [line for line in result.stderr.splitlines() if line.startswith("problem:")]
+    where = [re.search(r"line (\d+), column '(\w+)'", p) for p in problems]
+    assert sorted((int(m[1]), m[2]) for m in where) == sorted(expected), "\n".join(problems)
+    for (line, column), text in expected.items():
+        [found] = [p for p in problems if f"line {line}, column '{column}'" in p]
+        assert text in found, (line, column, text, found)
+    run = invoke("run", "--plugin", "mmode_septal_flash", "--out", str(tmp_path / "run"), "--set", f"cohort.dir={d}")
+    check_refused(run, f"and {len(expected) - 1} more")  # the first problem and the count
+    ok = invoke("validate", "--plugin", "mmode_septal_flash", "--set", f"cohort.dir={generated}")
+    assert ok.exit_code == 0 and "cohort OK" in ok.stdout, ok.stderr[-2000:]
+
+
+def test_validate_finds_a_cohort_too_small_for_the_holdout(generated, tmp_path):
+    """Ten patients: the default holdout's test part holds two, too few for a DeLong interval (issue 26)."""
+    d = shutil.copytree(generated, tmp_path / "cohort")
+    t = pd.read_csv(d / "labels.csv", dtype=str, keep_default_na=False)
+    t[t["patient_id"].isin(t["patient_id"].unique()[:10])].to_csv(d / "labels.csv", index=False)
+    result = invoke("validate", "--plugin", "mmode_septal_flash", "--set", f"cohort.dir={d}")
+    assert result.exit_code == 2
+    [problem] = [line for line in result.stderr.splitlines() if line.startswith("problem:")]
+    # the core names the part that falls short, or scikit-learn's refusal to stratify so few patients
+    assert "the test part of holdout would hold" in problem or "holdout cannot be made on 10 patients" in problem

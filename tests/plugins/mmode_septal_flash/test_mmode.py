@@ -44,6 +44,19 @@ def test_line_crosses_the_septal_point_from_rv_to_lv():
     np.testing.assert_allclose(shifted.normal, line.normal)  # the offsets keep the normal
 
 
+def test_a_calibrated_line_is_length_mm_long_and_pixels_are_the_fallback():
+    pts = _septum(x0=60.0, tilt=0.5)  # normal (2, 1) / sqrt(5): a step along it crosses columns and rows
+    iso = geometry.mmode_line(pts, width=128, length=0.5, spacing_mm=(0.5, 0.5), length_mm=40.0)
+    assert iso.length == pytest.approx(80.0) and iso.length_mm == 40.0
+    aniso = geometry.mmode_line(pts, width=128, spacing_mm=(0.25, 0.5), length_mm=40.0)  # rows 0.25 mm, columns 0.5
+    step = (aniso.end - aniso.start) / aniso.length
+    mm = aniso.length * np.hypot(0.5 * step[0], 0.25 * step[1])
+    assert mm == pytest.approx(40.0) and aniso.length == pytest.approx(40.0 / np.hypot(0.5 * 2, 0.25) * np.sqrt(5))
+    uncalibrated = geometry.mmode_line(pts, width=128, length=0.5, spacing_mm=None, length_mm=40.0)
+    assert uncalibrated.length == pytest.approx(64.0) and uncalibrated.length_mm is None
+    np.testing.assert_allclose(iso.normal, uncalibrated.normal)
+
+
 def _moving_edge(n_frames: int = 30, size: int = 96) -> tuple[np.ndarray, np.ndarray]:
     """A bright half-plane x > edge(t) whose edge moves as 40 + 12 sin(2 pi t / 29): frames and edge positions."""
     t = np.arange(n_frames)
@@ -87,7 +100,8 @@ def test_lines_leaving_the_image_agree_with_vtk():
 
 def test_offline_augmentation_gives_eleven_mmodes_along_the_septum():
     frames, _ = _moving_edge(20, 64)
-    seq = type("S", (), {"frames": frames, "cycle": (1, 18), "points": _septum(30.0, base_y=60.0, apex_y=4.0)})
+    seq = type("S", (), {"frames": frames, "cycle": (1, 18), "points": _septum(30.0, base_y=60.0, apex_y=4.0),
+                         "spacing_mm": None})
     mcfg = {"offsets": 5, "length": 0.6, "rv_share": 0.25, "size": [50, 40], "backend": "torch"}
     mm = preprocess.patient_mmodes(seq, mcfg, "right")
     assert mm.shape == (11, 50, 40)

@@ -13,12 +13,13 @@ import pandas as pd
 from scipy.ndimage import gaussian_filter
 
 from cardio.figures import save_figure, subplots
-from cardio_mmode_septal_flash import cohort, geometry, preprocess
+from cardio_mmode_septal_flash import cohort, preprocess
 
 FIXTURE = Path(__file__).parents[2] / "fixtures" / "color3d_a4c_septum.json"
 # End-diastole to end-diastole: frames 2 and 63 are the two largest LV blood-pool shares (see the fixture)
 CYCLE = (2, 63)
-MMODE = {"offsets": 0, "length": 0.28, "rv_share": 0.25, "size": [500, 500], "backend": "vtk"}
+# 90 mm (the default) from the clip's ultrasound regions (0.51 mm per pixel): 176 px, 0.28 of its width
+MMODE = {"offsets": 0, "length_mm": 90.0, "length": 0.28, "rv_share": 0.25, "size": [500, 500], "backend": "vtk"}
 
 
 def test_real_a4c_mmode_shows_the_septum_as_a_band(echo_dicom_dir, tmp_path):
@@ -26,6 +27,9 @@ def test_real_a4c_mmode_shows_the_septum_as_a_band(echo_dicom_dir, tmp_path):
                      "septum": str(FIXTURE), "cycle_start": CYCLE[0], "cycle_end": CYCLE[1]})
     seq = cohort.read_sequence(row)  # RGB (YBR JPEG) frames -> grey, frame time from the header
     assert seq.frames.shape == (120, 480, 640) and seq.frame_time_ms == pytest.approx(33.333, abs=1e-3)
+    assert seq.spacing_mm == pytest.approx((0.5105, 0.5105), abs=1e-4)  # SequenceOfUltrasoundRegions, cm -> mm
+    [line] = preprocess.septal_lines(seq, MMODE, "right")
+    assert line.length_mm == 90.0 and line.length == pytest.approx(90.0 / 0.51050, rel=1e-4)
     vtk_mm = preprocess.patient_mmodes(seq, MMODE, "right")[0]
     fast = preprocess.patient_mmodes(seq, {**MMODE, "backend": "torch"}, "right")[0]
     assert np.abs(vtk_mm.astype(int) - fast.astype(int)).max() <= 1
@@ -42,14 +46,15 @@ def test_real_a4c_mmode_shows_the_septum_as_a_band(echo_dicom_dir, tmp_path):
     fig, (a, b) = subplots(1, 2, figsize=(10, 4), layout="constrained")
     a.imshow(seq.frames[CYCLE[0]], cmap="gray")
     a.plot(*seq.points.T, ".", color="lime", ms=1)
-    line = geometry.mmode_line(seq.points, seq.frames.shape[2], "right", MMODE["length"], MMODE["rv_share"])
     a.plot([line.start[0], line.end[0]], [line.start[1], line.end[1]], "-", color="yellow", lw=1)
     a.set_title("color3d_jpeg_baseline.dcm, frame 2: septum fixture, M-mode line")
     ms = seq.frame_time_ms * (CYCLE[1] - CYCLE[0])
-    b.imshow(vtk_mm, cmap="gray", aspect="auto", extent=(0, ms, 500, 0))
-    b.plot(np.linspace(0, ms, 500), track, ".", color="red", ms=1)
+    mm_per_sample = line.length_mm / (vtk_mm.shape[0] - 1)
+    b.imshow(vtk_mm, cmap="gray", aspect="auto", extent=(0, ms, line.length_mm, 0))
+    b.plot(np.linspace(0, ms, 500), track * mm_per_sample, ".", color="red", ms=1)
     b.set_xlabel("ms")
-    b.set_title(f"virtual M-mode (VTK): septal band at depth {centre:.0f}")
+    b.set_ylabel("depth, mm")
+    b.set_title(f"virtual M-mode (VTK): septal band at {centre * mm_per_sample:.0f} mm")
     out = save_figure(fig, tmp_path / "real_a4c_mmode.png")
     print(f"M-mode figure: {out}")
 
