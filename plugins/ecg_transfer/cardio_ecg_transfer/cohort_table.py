@@ -120,18 +120,25 @@ def signal_files(table: pd.DataFrame, problems: Problems, root: Path, allow_outs
                              f"a file in {dat.parent}", i + 2, "ecg")
 
 
-def files_read(table: pd.DataFrame, problems: Problems, leads: Sequence[str | int | None]) -> None:
+def files_read(table: pd.DataFrame, problems: Problems, leads: Sequence[str | int | None], limit: int = 10) -> None:
     """Every ECG file reads and holds the leads asked for, checked from its header (leads.probe): a truncated or
-    unreadable file, a missing lead or a format cardio does not read is a problem of its row."""
+    unreadable file, a missing lead or a format cardio does not read is a problem of its row (the first `limit`
+    listed, then one line counting the rest: a lead no file has would otherwise fill the screen)."""
     flagged = {p.line for p in problems.items if p.column in ("ecg", "fs")}
     rate = table["fs"] if "fs" in table.columns else pd.Series(np.nan, index=table.index)
+    bad = 0
     for i, (path, fs) in enumerate(zip(table["ecg"], rate)):
         if i + 2 in flagged or path is None:
             continue
         try:
             probe(path, leads, None if pd.isna(fs) else float(fs))
         except CardioError as exc:
-            problems.add(str(exc).replace(f"{path}: ", f"{Path(path).name}: ", 1), i + 2, "ecg")
+            bad += 1
+            if bad <= limit:
+                problems.add(str(exc).replace(f"{path}: ", f"{Path(path).name}: ", 1), i + 2, "ecg")
+    if bad > limit:
+        problems.add(f"{bad - limit} more row(s) whose ECG file does not read or lacks lead(s) {list(leads)}",
+                     None, "ecg")
 
 
 def files_shared(table: pd.DataFrame, problems: Problems) -> None:

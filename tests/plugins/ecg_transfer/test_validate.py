@@ -13,8 +13,9 @@ pytest.importorskip("cardio_ecg_transfer")
 import numpy as np
 import pandas as pd
 
+from cardio.cohort import CohortProblems
 from cardio.testing import cpu_context, invoke, plugin_config, split_overlaps
-from cardio_ecg_transfer import cohort_ecg, muse_xml, synthetic
+from cardio_ecg_transfer import cohort_ecg, cohort_table, muse_xml, synthetic
 from cardio_ecg_transfer.lead_codes import STANDARD_LEADS
 
 N_PATIENTS = 16
@@ -112,3 +113,12 @@ def test_the_cohort_that_passes_validate_runs_its_input_stages(folders, tmp_path
     covariates = config["ecg_transfer"]["baselines"]["covariates"]
     assert features.table[covariates].notna().all().all()  # every covariate the models read, as numbers
     assert split_overlaps(features.table, config["cv"], config["label"], seeds=range(3)) == []
+
+
+def test_a_lead_no_file_has_is_ten_lines_and_a_count(folders):
+    with pytest.raises(CohortProblems) as refused:
+        cohort_table.read_cohort_table(folders["good"], leads=["V7"])
+    lines = [str(p) for p in refused.value.problems]
+    assert len(lines) == 11 and all("no lead named 'V7'; the file has ['II']" in line for line in lines[:10])
+    assert lines[-1].endswith(f"column 'ecg': {N_PATIENTS - 10} more row(s) whose ECG file does not read or lacks "
+                              "lead(s) ['V7']")
