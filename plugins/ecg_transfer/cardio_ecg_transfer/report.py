@@ -130,7 +130,8 @@ def _comparisons(t2: pd.DataFrame, table: pd.DataFrame, level: float, reference:
 def comparison_text(reference: str | None, models: list[str]) -> str:
     """What Table 2's comparison columns test, naming the pre-specified reference."""
     explore = ("The exploratory columns compare each model with the best AUC of these data; that model is picked "
-               "after seeing the results, so their p-values are too small and test nothing.")
+               "after seeing the results, so their p-values are too small to test anything: they describe these "
+               "data only.")
     if reference is None:
         return ("No reference model was named before the results (`stats.reference: null`): no comparison is "
                 "confirmatory. " + explore)
