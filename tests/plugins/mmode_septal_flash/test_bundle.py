@@ -48,8 +48,9 @@ def site_a(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("mmode_bundle")
     keep = KeepFinalModel()
     run = run_plugin("mmode_septal_flash", tmp / "a", sets=TINY, cache_dir=tmp / "cache", register=[keep])
-    cfg = plugin_config("mmode_septal_flash", [*TINY, f"mmode_septal_flash.synthetic.n_patients={N_B}",
-                                               "mmode_septal_flash.synthetic.n_sf=7", "mmode_septal_flash.synthetic.seed=99"])
+    site = [f"mmode_septal_flash.synthetic.n_patients={N_B}", "mmode_septal_flash.synthetic.n_sf=7",
+            "mmode_septal_flash.synthetic.seed=99"]
+    cfg = plugin_config("mmode_septal_flash", [*TINY, *site])
     site_b = synthetic.write_cohort(cfg["mmode_septal_flash"]["synthetic"], tmp / "site_b")
     table = pd.read_csv(site_b / "labels.csv", dtype=str, keep_default_na=False)
     # ids of its own: site A's (SF0001...) would read as an overlap with the training cohort

@@ -204,3 +204,33 @@ def test_validate_lists_a_short_septum_and_a_cycle_past_the_clip(tmp_path):
     text = "\n".join(line for line in result.stderr.splitlines() if line.startswith("problem:"))
     assert "line 3, column 'septum'" in text and "61" in text, text
     assert f"line 6, column 'cycle_end': cycle_end {frames + 5} lies past the clip's last frame" in text, text
+
+
+def test_pixel_spacing_from_the_dicom_regions_or_the_table_and_the_report_says_which(small_cohort, tmp_path):
+    import pydicom
+    from pydicom.dataset import Dataset
+
+    from cardio.cine import write_dicom_cine
+    from cardio_mmode_septal_flash.report import line_statement
+
+    npy = _first(small_cohort, "sequences", ".npy")
+    dcm = write_dicom_cine(tmp_path / "a.dcm", np.load(npy), 20.0)
+    ds = pydicom.dcmread(dcm)
+    region = Dataset()
+    region.RegionSpatialFormat, region.PhysicalUnitsXDirection, region.PhysicalUnitsYDirection = 1, 3, 3
+    region.PhysicalDeltaX, region.PhysicalDeltaY = 0.04, 0.04  # cm per pixel
+    ds.SequenceOfUltrasoundRegions = [region]
+    ds.save_as(dcm)
+    t = cohort.read_labels(small_cohort)
+    row = t.iloc[0].copy()
+    row["sequence"], row["frame_time_ms"] = str(dcm), None
+    seq = cohort.read_sequence(row)
+    assert seq.spacing_mm == pytest.approx((0.4, 0.4))
+    [line] = preprocess.septal_lines(seq, {**DEFAULTS["mmode"], "offsets": 0}, "right")
+    assert line.length_mm == 90.0 and line.length == pytest.approx(225.0)  # 90 mm at 0.4 mm per pixel
+    row["pixel_spacing_mm"] = 0.5  # the table's value wins over the header's
+    assert cohort.read_sequence(row).spacing_mm == (0.5, 0.5)
+    assert cohort.read_sequence(t.iloc[0]).spacing_mm is None  # NumPy: no calibration, pixels
+    cfg = {"mmode": DEFAULTS["mmode"]}
+    assert "90 mm on 1 of 3 records" in line_statement(pd.DataFrame({"line_mm": [90.0, np.nan, np.nan]}), cfg)
+    assert "0.6 x the image width in pixels for all 2" in line_statement(pd.DataFrame({"line_mm": [np.nan] * 2}), cfg)

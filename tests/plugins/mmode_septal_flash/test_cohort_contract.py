@@ -153,7 +153,8 @@ def _damage(d: Path) -> dict[tuple[int, str], str]:
     t.to_csv(d / "labels.csv", index=False)
     return {(4, "septum"): "61 septum points", (5, "cycle_end"): f"cycle_end {n + 4} lies past the clip's last frame",
             (6, "sequence"): "sequences/", (7, "sequence"): "truncated", (8, "mvc_ms"): "'early'",
-            (2, "record_id"): "more than one row", (30, "record_id"): "more than one row", (11, "septum"): "'../elsewhere/tracing.csv'", (12, "septum"): "non-finite",
+            (2, "record_id"): "more than one row", (30, "record_id"): "more than one row",
+            (11, "septum"): "'../elsewhere/tracing.csv'", (12, "septum"): "non-finite",
             (13, "septum"): "outside the 64 x 64 image", (14, LABEL): "'2'"}
 
 
