@@ -384,7 +384,12 @@ def held_out_incremental_value(pred_table: pd.DataFrame, task: str, level: float
         for row, p_holm in zip(found, adjusted):
             row.update(p_holm="" if np.isnan(p_holm) else float(p_holm), family=family)
         rows += found
-    return pd.DataFrame(rows)
+    out = pd.DataFrame(rows)
+    if out.empty:
+        return out
+    order = [c for c in out.columns if c not in ("p_holm", "family")]
+    order.insert(order.index("p_value") + 1, "p_holm")
+    return out[["family", *order]]
 
 
 def _held_out_lr(df: pd.DataFrame, repeat: int, ref: str, other: str, level: float) -> dict:
