@@ -77,6 +77,24 @@ def test_dicom_lead_by_code_before_meaning_and_label(tmp_path):
     assert "lead(s) ['II'] appear on more than one channel" in _error(path)
 
 
+def test_a_mortara_cart_file_reads_as_twelve_leads_in_mv():
+    """pydicom's test file waveform_ecg.dcm, written by a Mortara cart: SCP-ECG codes, 1.25 uV per count, a RHYTHM
+    and a MEDIAN BEAT group. The limb leads obey Einthoven's and Goldberger's laws to half a count: the leads are
+    the ones named and the unit is right."""
+    from pydicom.data import get_testdata_file
+
+    path = get_testdata_file("waveform_ecg.dcm")
+    wave = leads.read_waveform(path)
+    assert list(wave.leads) == list(STANDARD_LEADS) and wave.fs == 1000 and len(wave.leads["II"]) == 10000
+    lead = wave.leads
+    half = 1.25e-3 / 2
+    assert np.abs(lead["III"] - (lead["II"] - lead["I"])).max() <= half
+    assert np.abs(lead["aVR"] + (lead["I"] + lead["II"]) / 2).max() <= half + 1e-12
+    assert np.abs(lead["aVF"] - (lead["II"] - lead["I"] / 2)).max() <= half + 1e-12
+    assert 0.3 < np.ptp(lead["II"]) < 5  # mV: a QRS, not counts or volts
+    assert len(leads.read_waveform(path, "median").leads["V1"]) == 1200
+
+
 def _error(path, asked=("II",)) -> str:
     with pytest.raises(CardioError) as err:
         leads.read_leads(path, list(asked), fs=FS)
