@@ -28,7 +28,8 @@ def test_plugin_info_and_documented_config():
     assert s["synthetic"]["n_patients"] == 143 and s["synthetic"]["n_sf"] == 55
     assert s["mmode"]["size"] == [500, 500] and s["mmode"]["offsets"] == 5 and s["model"]["contrast"] == [0.5, 2.0]
     assert cfg["profiles"]["paper"]["mmode_septal_flash"]["model"]["input_size"] == 256
-    assert cfg["profiles"]["paper"]["mmode_septal_flash"]["train"] == {"epochs": 5, "batch_size": 4}
+    assert cfg["profiles"]["paper"]["mmode_septal_flash"]["train"] == {"epochs": 5, "batch_size": 4, "grad_clip": 0.0}
+    assert s["model"]["val_augment"] is True and s["mmode"]["length_mm"] == 90
     assert cfg["cv"]["method"] == "holdout"
     lines = (Path(plugin.__file__).parent / "config.yaml").read_text().split("profiles:")[0].splitlines()
     undocumented = [ln for prev, ln in zip([""] + lines, lines)
