@@ -11,6 +11,13 @@ is "fused" (PROTOCOL), whose side models are not part of the transferred network
   final  the frozen protocol (FROZEN below, committed before the look; no --set) on >= 3 training seeds:
          each seed fits on DS1 and predicts every DS2 beat once, through interpatient.ds2_look, which
          appends the look to benchmarks/ledgers/aami_ds2.csv before anything is printed.
+  external  the same frozen protocol, fitted on DS1 exactly as for the DS2 looks (DS2 stays a test set, never
+         training data), on >= 3 seeds, predicts every annotated beat of a database never used in development
+         (--db svdb | incartdb, --dir where `cardio data fetch <db>` put it) once, through
+         interpatient.external_look, which appends each seed's look to benchmarks/ledgers/aami_<db>.csv before
+         anything is printed. svdb (128 Hz) and incartdb (257 Hz) are resampled to 360 Hz; incartdb's lead II is
+         read as MIT-BIH's MLII and V1 as its second channel (databases.py). A database whose ledger already holds
+         a look of this protocol is refused: the first look is its result.
 
 The headline is macro F1, balanced accuracy and per-class Se / +P with 95% CIs that resample records
 (beats of one record are not independent), beside the "always N" baseline and published inter-patient
@@ -19,6 +26,8 @@ results. Goal (final, mean over seeds): V Se >= 0.90 with V +P >= 0.90, and S Se
     python benchmarks/aami_interpatient.py                             # DS1 CV of the frozen protocol
     python benchmarks/aami_interpatient.py --folds 3 --set ecg_transfer.pretrain.side_models=null
     python benchmarks/aami_interpatient.py --mode final --seeds 0 1 2  # the ledgered DS2 look
+    cardio data fetch svdb --dir data/svdb                             # needs internet (PhysioNet)
+    python benchmarks/aami_interpatient.py --mode external --db svdb --dir data/svdb --seeds 0 1 2
 
 Issue 10, first comparison (rule fixed before any of its runs): candidates were the validated protocol frozen at
 3fdc5b8 (balance_power 0.5: now `--protocol validated --set ecg_transfer.pretrain.balance_power=0.5 --set
@@ -53,9 +62,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from cardio import engine, write_text_atomic
+from cardio import CardioError, engine, write_text_atomic
 from cardio.testing import context, plugin_config
-from cardio_ecg_transfer import interpatient, pretrain
+from cardio_ecg_transfer import databases, interpatient, pretrain
 
 REPO = Path(__file__).resolve().parents[1]
 LEDGER = REPO / "benchmarks" / "ledgers" / "aami_ds2.csv"
@@ -192,10 +201,41 @@ def run_final(config: dict, ctx, seeds: list[int], out: Path, note: str) -> dict
     return {"runs": runs, "summary": summary, "goal_met": all(met.values())}
 
 
+def external_ledger(db: str) -> Path:
+    return REPO / "benchmarks" / "ledgers" / f"aami_{db}.csv"
+
+
+def run_external(config: dict, ctx, db: str, db_dir: Path, seeds: list[int], out: Path, note: str,
+                 ledger: Path | None = None) -> dict:
+    """The frozen protocol's one look at an external database, one ledger row per seed."""
+    ledger = ledger or external_ledger(db)
+    chash = interpatient.config_hash(config, PROTOCOL)
+    earlier = [r for r in interpatient.read_ledger(ledger) if r["config_hash"] == chash and r["status"] == "ledgered"]
+    if earlier:
+        raise CardioError(f"{ledger} already holds {len(earlier)} look(s) of this protocol (config hash {chash}) at "
+                          f"{db}: the first look is its result; a new look needs a new protocol, frozen first")
+    runs = []
+    for seed in seeds:
+        engine.seed_everything(seed)
+        t0 = time.perf_counter()
+        r = interpatient.external_look(config, ctx, db_dir, db, ledger, REPO, seed=seed, note=note)
+        r["seconds"] = time.perf_counter() - t0
+        print_results(f"{db} look {r['look']} (ledgered in {ledger.name}), seed {seed}: leads {r['leads']}; "
+                      f"{r['seconds']:.0f} s", r)
+        runs.append(r)
+        write_text_atomic(out / f"{db}_seed{seed}.json", json.dumps(r, indent=1, default=str))
+    summary = summary_over_seeds(runs)
+    print(f"\n{db} over {len(seeds)} seeds (mean ± SD): " + "; ".join(
+        f"{k} {v['mean']:.3f} ± {v['sd']:.3f}" for k, v in summary.items()))
+    return {"runs": runs, "summary": summary}
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--mode", choices=("cv", "final"), default="cv")
-    ap.add_argument("--seeds", type=int, nargs="+", default=[0], help="training seeds (final: at least 3)")
+    ap.add_argument("--mode", choices=("cv", "final", "external"), default="cv")
+    ap.add_argument("--db", choices=sorted(databases.DATABASES), help="external: the beat database")
+    ap.add_argument("--dir", dest="db_dir", help="external: the folder `cardio data fetch <db>` filled")
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0], help="training seeds (final, external: >= 3)")
     ap.add_argument("--folds", type=int, default=3, help="cv: record folds of DS1")
     ap.add_argument("--protocol", choices=interpatient.PROTOCOLS, default=PROTOCOL,
                     help="cv only: the protocol to cross-validate (final runs PROTOCOL)")
@@ -206,10 +246,12 @@ def main(argv=None) -> int:
     ap.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     ap.add_argument("--out", default=None, help="folder for checkpoints and results")
     args = ap.parse_args(argv)
-    if args.mode == "final" and (args.sets or args.protocol != PROTOCOL):
-        ap.error("the final mode runs the frozen protocol (FROZEN); change it, commit it, then look")
-    if args.mode == "final" and len(args.seeds) < 3:
-        ap.error("the final mode needs at least 3 seeds")
+    if args.mode != "cv" and (args.sets or args.protocol != PROTOCOL):
+        ap.error(f"the {args.mode} mode runs the frozen protocol (FROZEN); change it, commit it, then look")
+    if args.mode != "cv" and len(args.seeds) < 3:
+        ap.error(f"the {args.mode} mode needs at least 3 seeds")
+    if (args.mode == "external") != bool(args.db and args.db_dir):
+        ap.error("--db and --dir go with --mode external, and it needs both")
     if args.threads:
         torch.set_num_threads(args.threads)
 
@@ -231,6 +273,8 @@ def main(argv=None) -> int:
     t0 = time.perf_counter()
     if args.mode == "cv":
         result = run_cv(config, ctx, args.folds, args.seeds, out, args.protocol)
+    elif args.mode == "external":
+        result = run_external(config, ctx, args.db, Path(args.db_dir), args.seeds, out, args.note)
     else:
         result = run_final(config, ctx, args.seeds, out, args.note)
         print(f"\nEvery DS2 look on record ({LEDGER.relative_to(REPO)}):")

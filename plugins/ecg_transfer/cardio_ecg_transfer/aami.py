@@ -27,6 +27,9 @@ SYMBOL_TO_CLASS: dict[str, str] = {
     "F": "F",
     # Q: paced, fusion of paced and normal, unclassifiable
     "/": "Q", "f": "Q", "Q": "Q",
+    # symbols MIT-BIH never uses (so its classes are unchanged) but svdb and incartdb may: bundle branch block beat
+    # and supraventricular escape beat (N, like L, R, e, j), R-on-T ventricular premature beat (V), unclassified (Q)
+    "B": "N", "n": "N", "r": "V", "?": "Q",
 }
 
 #: de Chazal et al. 2004, DS1 (training) records.

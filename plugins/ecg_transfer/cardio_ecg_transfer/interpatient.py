@@ -5,6 +5,8 @@ whole DS1 records per fold and fits a pretraining (with its own record-level val
 on the rest. `ds2_look` is the one function that predicts DS2, the untouched test set: it fits on
 DS1, predicts every DS2 beat and appends the result (UTC date, git commit, config hash, seed) to
 the ledger `benchmarks/ledgers/aami_ds2.csv`, so that every look at the test set is on record.
+`external_look` does the same for a beat database never used in development (databases.py: svdb,
+incartdb), fitted on DS1 as the DS2 looks were, into a ledger of its own.
 """
 from __future__ import annotations
 
@@ -14,12 +16,13 @@ import datetime as dt
 import hashlib
 import json
 import subprocess
+import tempfile
 from pathlib import Path
 
 import numpy as np
 
 from cardio import CardioError
-from cardio_ecg_transfer import aami, pretrain
+from cardio_ecg_transfer import aami, databases, pretrain
 
 #: Columns of the DS2 ledger, in order.
 LEDGER_COLUMNS = ("look", "utc_date", "git_commit", "tree", "config_hash", "seed", "status", "records", "n_beats",
@@ -164,11 +167,12 @@ def ds1_cv(config: dict, ctx, folds: int = 4, seed: int | None = None, protocol:
     return results
 
 
-def _ledger_row(results: dict, look: int, commit: str, tree: str, chash: str, seed: int, note: str) -> dict:
+def _ledger_row(results: dict, look: int, commit: str, tree: str, chash: str, seed: int, note: str,
+                records: str = "DS2 (22)") -> dict:
     pc = results["per_class"]
     row = {"look": look, "utc_date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
            "git_commit": commit, "tree": tree, "config_hash": chash, "seed": seed, "status": "ledgered",
-           "records": "DS2 (22)", "n_beats": results["n"], "macro_f1": results["macro_f1"],
+           "records": records, "n_beats": results["n"], "macro_f1": results["macro_f1"],
            "balanced_accuracy": results["balanced_accuracy"], "accuracy": results["accuracy"],
            "prior_strength": results["prior_strength"], "side_features": "+".join(results["side_kinds"]),
            "note": note}
@@ -232,4 +236,35 @@ def ds2_look(config: dict, ctx, ledger: Path, repo: Path, seed: int, note: str =
     chash = config_hash(config, protocol)
     append_ledger(ledger, _ledger_row(results, look, commit, tree, chash, seed, note or f"{protocol} protocol"))
     results.update({"look": look, "git_commit": commit, "tree": tree, "config_hash": chash})
+    return results
+
+
+def external_look(config: dict, ctx, db_root: Path, db: str, ledger: Path, repo: Path, seed: int, note: str = "",
+                  fitted: FusedFit | None = None) -> dict:
+    """The fused protocol fitted on all of DS1 (as its DS2 looks were; `fitted`: a fit already made) predicts every
+    annotated beat of the external database `db` in `db_root` once; the look is appended to `ledger` (records
+    named `db (n)`) before the results are returned. The database's records are first written as MIT-BIH's (two
+    channels at the protocol's rate, .atr labels) so that the pretraining's beat reader reads them unchanged."""
+    pt = config["ecg_transfer"]["pretrain"]
+    if fitted is None:
+        if pt["records"] not in (None, "all"):
+            raise CardioError("the external look trains on all of DS1 (ecg_transfer.pretrain.records: null)")
+        fitted = fit_fused(pretrain.mitdb_root(config, ctx), list(aami.DS1), config, ctx, seed=seed,
+                           name=f"{db}-seed{seed}-fused")
+    with tempfile.TemporaryDirectory(prefix=f"{db}-as-mitdb-") as tmp:
+        names = databases.to_mitdb_layout(db_root, db, tmp, fs=float(config["ecg_transfer"]["fs"]))
+        test = pretrain.build_beat_set(Path(tmp), names, config, max_per_class=None, max_total=None, seed=0,
+                                       progress=ctx.progress, desc=db)
+    pred = fused_log_proba(fitted, test, ctx)["fused"].argmax(axis=1)
+    results = _scored(test.y, pred, test.record, config, seed)
+    results.update({"arch": pt["arch"], "train_counts": fitted.train_counts, "prior_strength": 0.0,
+                    "epochs_run": len(fitted.fit.history), "best_epoch": fitted.fit.best_epoch, "protocol": "fused",
+                    "evaluated_on": f"{db} (all annotated beats)", "side_kinds": list(pt["side_features"]),
+                    "leads": [str(x) for x in databases.database(db).leads]})
+    commit, tree = git_state(repo)
+    look = len(read_ledger(ledger)) + 1
+    chash = config_hash(config, "fused")
+    append_ledger(ledger, _ledger_row(results, look, commit, tree, chash, seed, note or "fused protocol, fitted on DS1",
+                                      records=f"{db} ({len(names)})"))
+    results.update({"look": look, "git_commit": commit, "tree": tree, "config_hash": chash, "records": names})
     return results

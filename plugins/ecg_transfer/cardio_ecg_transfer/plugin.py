@@ -23,7 +23,16 @@ def cardio_datasets():
     return {"mitdb": Dataset(description="MIT-BIH Arrhythmia Database: 48 two-lead Holter excerpts of 30 min, "
                                          "360 Hz, every beat annotated (pretraining and the AAMI benchmark)",
                              size="about 100 MB (48 records)", licence="ODC-By 1.0",
-                             url="https://physionet.org/content/mitdb/1.0.0/", fetch=_fetch_mitdb)}
+                             url="https://physionet.org/content/mitdb/1.0.0/", fetch=_fetch_mitdb),
+            # external beat databases for benchmarks/aami_interpatient.py --mode external (never used in development)
+            "svdb": Dataset(description="MIT-BIH Supraventricular Arrhythmia Database: 78 two-lead Holter excerpts "
+                                        "of 30 min, 128 Hz, every beat annotated (external AAMI look)",
+                            size="about 55 MB (78 records)", licence="ODC-By 1.0",
+                            url="https://physionet.org/content/svdb/1.0.0/", fetch=_fetcher("svdb")),
+            "incartdb": Dataset(description="St Petersburg INCART 12-lead Arrhythmia Database: 75 recordings of "
+                                            "30 min, 257 Hz, every beat annotated (external AAMI look)",
+                                size="about 800 MB (75 records)", licence="ODC-By 1.0",
+                                url="https://physionet.org/content/incartdb/1.0.0/", fetch=_fetcher("incartdb"))}
 
 
 def _fetch_mitdb(dest):
@@ -31,6 +40,14 @@ def _fetch_mitdb(dest):
     from cardio_ecg_transfer import records
 
     return records.fetch_mitdb(dest)
+
+
+def _fetcher(name):
+    def fetch(dest):
+        from cardio_ecg_transfer import databases
+
+        return databases.fetch(name, dest)
+    return fetch
 
 
 @hookimpl

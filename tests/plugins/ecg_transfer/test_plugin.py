@@ -51,7 +51,8 @@ def test_plugin_info_datasets_and_config():
     # (and the core's stats.reference: the paper's claim, fixed before any result)
     assert set(cfg) == {"label", "stats", "ecg_transfer", "profiles"}
     assert set(cfg["profiles"]["paper"]) == {"ecg_transfer", "stats"}
-    assert set(plugin.cardio_datasets()) == {"mitdb"}  # the fetch imports records.fetch_mitdb when called
+    # the fetches import records / databases when called; svdb and incartdb serve the external AAMI look
+    assert set(plugin.cardio_datasets()) == {"mitdb", "svdb", "incartdb"}
     # every key of the shipped config carries a comment (on its line or the line above) saying what it does;
     # the profiles at the end only repeat documented keys
     lines = (Path(plugin.__file__).parent / "config.yaml").read_text().split("profiles:")[0].splitlines()
