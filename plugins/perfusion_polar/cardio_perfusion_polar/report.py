@@ -10,8 +10,11 @@ from cardio_perfusion_polar.model import scaled, weights_source
 from cardio_perfusion_polar.synthetic import CHANNELS, RISK_TASKS, SEGMENT_TASKS, truth_text
 from cardio_perfusion_polar.training import LOGISTIC, RESNET, PerfusionModel
 
-# Display range and colour map of each channel.
+# Display range and colour map of each channel, and its colour bar's label.
 RANGES = {"rest": (40, 100, "hot"), "stress": (40, 100, "hot"), "mfr": (1.0, 3.5, "viridis")}
+UNITS = {"rest": "uptake (% of maximum)", "stress": "uptake (% of maximum)", "mfr": "MFR (stress / rest flow)"}
+# The bull's-eye images carry no wall names: the orientation is said once, above the panels.
+ORIENTATION = "apex at the centre, base at the rim, anterior up, septum left; AHA 17-segment borders"
 
 
 def mean_maps_figure(maps: np.ndarray, y: np.ndarray):
@@ -22,8 +25,9 @@ def mean_maps_figure(maps: np.ndarray, y: np.ndarray):
         for c, ch in enumerate(CHANNELS):
             lo, hi, cmap = RANGES[ch]
             im = aha17.image_bullseye(axes[r, c], maps[y == grp, c].mean(axis=0), cmap=cmap, vmin=lo, vmax=hi,
-                                      title=f"mean {ch}, {name} (n={int((y == grp).sum())})")
-            fig.colorbar(im, ax=axes[r, c], shrink=0.7)
+                                      title=f"{ch}, {name} (n={int((y == grp).sum())})")
+            fig.colorbar(im, ax=axes[r, c], shrink=0.7, label=UNITS[ch])
+    fig.suptitle(f"Mean polar maps ({ORIENTATION})", fontsize=10)
     return fig
 
 
@@ -33,8 +37,9 @@ def segment_error_figure(mae: np.ndarray, size: int):
     err = np.where(labels > 0, mae[np.clip(labels, 1, None) - 1], 0.0)
     fig, ax = subplots(figsize=(4.6, 4), layout="constrained")
     im = aha17.image_bullseye(ax, err, cmap="magma", vmin=0, vmax=float(mae.max()) or 1.0,
-                              title="ResNet step 1: MFR absolute error per segment (last fold)")
-    fig.colorbar(im, ax=ax, shrink=0.8)
+                              title="ResNet step 1, last fold: MFR error per segment\n"
+                                    "(apex centre, anterior up, septum left)")
+    fig.colorbar(im, ax=ax, shrink=0.8, label="mean absolute MFR error")
     return fig
 
 

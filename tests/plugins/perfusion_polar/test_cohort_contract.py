@@ -20,7 +20,8 @@ from cardio.cohort import CohortProblems
 from cardio.testing import check_refused, invoke, plugin_config, read_metrics, run_plugin, split_overlaps, target_counts
 from cardio_perfusion_polar import cohort, synthetic
 
-SMALL = ["profile=fast", "cv.folds=2", "final_model=false", "explain=false", "stats.n_resamples=100"]
+SMALL = ["profile=fast", "cv.folds=2", "final_model=false", "explain=false", "stats.n_resamples=100",
+         "report.figures=false"]
 MISSING_SHARE = 0.35
 
 

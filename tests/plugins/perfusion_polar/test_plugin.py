@@ -51,9 +51,10 @@ def test_listed_by_the_cli():
     assert result.exit_code == 0 and "perfusion_polar" in result.stdout
 
 
-def test_study_end_to_end(tmp_path):
-    out = run_plugin("perfusion_polar", tmp_path / "run", sets=TINY, cache_dir=tmp_path / "cache")
-    assert len(list((tmp_path / "cache" / "perfusion_polar").glob("*/maps/*.npy"))) == 36
+def test_study_end_to_end(site_a):
+    """The shared TINY run (conftest.py: 48 patients, 2 folds, one epoch a step, explain on)."""
+    out = site_a["run"]
+    assert len(list((site_a["tmp"] / "cache" / "perfusion_polar").glob("*/maps/*.npy"))) == 48
     pred = pd.read_csv(out / "predictions.csv")
     assert set(pred.loc[pred["kind"] == "regression", "task"]) == {f"mfr_seg{i:02d}" for i in range(1, 18)}
     assert set(pred.loc[pred["kind"] == "binary", "task"]) == {"impaired_mfr", "sex_male", "smoking", "hypertension",
@@ -81,8 +82,9 @@ def test_study_end_to_end(tmp_path):
 
 def test_null_control_permuted_labels(tmp_path):
     """cohort.permute_labels: the label and every outcome column permuted; impaired MFR's AUC CI covers 0.5."""
-    out = run_plugin("perfusion_polar", tmp_path / "run", sets=TINY + ["cohort.permute_labels=true"],
-                     cache_dir=tmp_path / "cache")
+    # only the pooled AUCs are read: no final model, explanation or figures
+    sets = [*TINY, "cohort.permute_labels=true", "final_model=false", "explain=false", "report.figures=false"]
+    out = run_plugin("perfusion_polar", tmp_path / "run", sets=sets, cache_dir=tmp_path / "cache")
     metrics = read_metrics(out)
     for model in ("resnet-polar", "logistic-17seg"):
         (e,) = pooled(metrics, "auc", model=model, task="impaired_mfr")
