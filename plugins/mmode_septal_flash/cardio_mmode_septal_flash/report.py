@@ -48,12 +48,12 @@ def line_figure(row: pd.Series, cfg: dict):
     cycle_ms = (seq.cycle[1] - seq.cycle[0]) * seq.frame_time_ms
     depth = line.length_mm if line.length_mm is not None else mm.shape[0]
     b.imshow(mm, cmap="gray", extent=(0, cycle_ms, depth, 0), aspect="auto")
-    # MVC precedes AVO: its label left of its line, AVO's right of its own, so the two never overlap
-    for t, name, ha in ((row.get("mvc_ms"), "MVC", "right"), (row.get("avo_ms"), "AVO", "left")):
+    # the labels on two rows: MVC and AVO are often less than a label's width apart
+    for t, name, at in ((row.get("mvc_ms"), "MVC", 0.985), (row.get("avo_ms"), "AVO", 0.92)):
         if t is not None and pd.notna(t):
             b.axvline(float(t), color="yellow", lw=1)
-            b.text(float(t), 0.985, f" {name} " if ha == "left" else f"{name} ", color="yellow", fontsize=7,
-                   va="top", ha=ha, transform=b.get_xaxis_transform())
+            b.text(float(t), at, name, color="yellow", fontsize=7, va="top", ha="left", zorder=3,
+                   transform=b.get_xaxis_transform(), bbox={"facecolor": "black", "lw": 0, "pad": 1.0})
     b.set_xlabel("ms after R")
     unit = "mm" if line.length_mm is not None else "sample (no calibration in the clip)"
     b.set_ylabel(f"depth, {unit}: RV (top) -> LV (bottom)")
