@@ -55,8 +55,8 @@ def line_figure(row: pd.Series, cfg: dict):
             b.text(float(t), at, name, color="yellow", fontsize=7, va="top", ha="left", zorder=3,
                    transform=b.get_xaxis_transform(), bbox={"facecolor": "black", "lw": 0, "pad": 1.0})
     b.set_xlabel("ms after R")
-    unit = "mm" if line.length_mm is not None else "sample (no calibration in the clip)"
-    b.set_ylabel(f"depth, {unit}: RV (top) -> LV (bottom)")
+    unit = "mm" if line.length_mm is not None else "samples (clip not calibrated)"
+    b.set_ylabel(f"depth, {unit}\nRV (top) -> LV (bottom)")
     b.set_title(f"virtual M-mode, {mm.shape[0]} x {mm.shape[1]}" +
                 (f", line {line.length_mm:.0f} mm" if line.length_mm is not None else f", line {line.length:.0f} px"),
                 fontsize=9)
