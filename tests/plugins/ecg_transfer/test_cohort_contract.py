@@ -40,7 +40,7 @@ OUTSIDE_ROW = 5  # the row whose ecg names ../x (CSV line 7)
 # The smallest useful run: no MIT-BIH pretraining, one ResNet from scratch for one epoch on 2 beats per ECG, the
 # guideline rule, logistic regression and a small forest; the final model is fitted (unlabelled rows reach it).
 SMALL = ("cv.folds=2", "stats.n_resamples=100", "explain=false", "train.cpu_threads=2",
-         "ecg_transfer.pretrain.enabled=false", "ecg_transfer.finetune.transfer=false",
+         "ecg_transfer.pretrain.enabled=false", "ecg_transfer.finetune.transfer=false", "stats.reference=null",
          "ecg_transfer.finetune.epochs=1", "ecg_transfer.preprocess.max_beats_per_record=2",
          "ecg_transfer.baselines.svm.enabled=false", "ecg_transfer.baselines.deep_features=false",
          "ecg_transfer.baselines.threshold_cv=2", "ecg_transfer.baselines.rf.n_estimators=10")

@@ -43,7 +43,8 @@ def test_no_identifier_reaches_any_output(tmp_path):
     result = invoke("run", "--plugin", "ecg_transfer", "--out", str(tmp_path / "run"),
                     "--set", f"cohort.dir={cohort}", "--set", f"cache_dir={tmp_path / 'cache'}",
                     "--set", "cv.folds=2", "--set", "ecg_transfer.pretrain.enabled=false",
-                    "--set", "ecg_transfer.finetune.transfer=false", "--set", "train.epochs=1",
+                    "--set", "ecg_transfer.finetune.transfer=false", "--set", "stats.reference=null",
+                    "--set", "train.epochs=1",
                     "--set", "ecg_transfer.finetune.epochs=1", "--set", "stats.n_resamples=200")
     assert result.exit_code == 0, result.stderr[-3000:]
     found = planted_in(tmp_path / "run", tmp_path / "cache", text=result.stdout + result.stderr, plants=mrns)

@@ -188,6 +188,7 @@ def test_listing_the_plugin_does_not_import_torch():
 # permuted labels of seed 0 gave an out-of-fold AUC of 0.24 [0.10, 0.38]: cross-validation's anti-learning on
 # small null samples, which the CI does not account for).
 CONTROL = ("ecg_transfer.synthetic.n_patients=120", "cv.folds=5", "ecg_transfer.finetune.transfer=false",
+           "stats.reference=null",  # no transfer model: the core refuses a reference that made no prediction
            "ecg_transfer.finetune.scratch=false", "ecg_transfer.baselines.rf.n_estimators=50",
            "ecg_transfer.baselines.threshold_cv=2", "stats.n_resamples=200",
            "ecg_transfer.synthetic.effects.lbbb=3.0", "ecg_transfer.synthetic.effects.qrs_per_ms=0.08",

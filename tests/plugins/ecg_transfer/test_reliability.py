@@ -29,7 +29,8 @@ from cardio_ecg_transfer.synthetic import write_synthetic_cohort
 
 # Small and fast, and never a look at MIT-BIH: no pretraining, no transfer model, no ResNet at all.
 FAST = ("--set", "cv.folds=2", "--set", "ecg_transfer.pretrain.enabled=false",
-        "--set", "ecg_transfer.finetune.transfer=false", "--set", "ecg_transfer.finetune.scratch=false",
+        "--set", "ecg_transfer.finetune.transfer=false", "--set", "stats.reference=null",
+        "--set", "ecg_transfer.finetune.scratch=false",
         "--set", "ecg_transfer.baselines.svm.enabled=false", "--set", "train.epochs=1",
         "--set", "ecg_transfer.finetune.epochs=1")
 
