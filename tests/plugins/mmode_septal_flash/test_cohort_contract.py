@@ -112,8 +112,10 @@ def test_the_run_finishes_and_reports_each_target_on_its_labelled_records(genera
 def test_no_patient_is_in_two_parts_of_the_split(generated):
     table = cohort.read_labels(generated)
     cv = plugin_config("mmode_septal_flash", FAST)["cv"]
-    assert cv["method"] == "holdout"
+    assert cv["method"] == "holdout" and cv["ratios"] == [64, 16, 20]  # train, validation and test
     assert split_overlaps(table, cv, LABEL, seeds=range(20)) == []
+    kfold = plugin_config("mmode_septal_flash", [*FAST, "cv.method=kfold", "cv.folds=3"])["cv"]
+    assert split_overlaps(table, kfold, LABEL, seeds=range(20)) == []  # each of 3 folds' train and test
 
 
 @pytest.mark.parametrize("old,new", [("septal_flash.dir", "cohort.dir"),
