@@ -62,10 +62,10 @@ def cardio_explain(model, features, index, config, ctx):
 
 
 @hookimpl
-def cardio_evaluate(predictions, config):
+def cardio_evaluate(predictions, cohort, config):
     from cardio_echo_cmr import report
 
-    return report.evaluate_section(predictions, config)
+    return report.evaluate_section(predictions, config, cohort)
 
 
 @hookimpl

@@ -11,6 +11,7 @@ import pandas as pd
 from cardio import Features, Predictions, Section, stats
 from cardio.cine import read_cine, sector_mask, to_gray
 from cardio.figures import subplots
+from cardio_echo_cmr.cohort import unpaired
 from cardio_echo_cmr.model import BINARY_HEADS, HEADS, weights_source
 from cardio_echo_cmr.synthetic import VIEWS, truth_text
 from cardio_echo_cmr.training import EchoModel, head_column
@@ -43,45 +44,86 @@ def table2(predictions: Predictions, n_resamples: int, level: float) -> pd.DataF
                 row[col] = "skipped: one class"
             else:
                 est = stats.bootstrap_ci(g["y_true"].to_numpy(), g["y_score"].to_numpy(), "auc",
-                                         n_resamples=n_resamples, level=level)
+                                         n_resamples=n_resamples, level=level, groups=g["patient_id"].to_numpy())
                 row[col] = stats.format_ci(est)
         rows.append(row)
     return pd.DataFrame(rows)
 
 
 def agreement_table(predictions: Predictions, n_resamples: int, level: float) -> pd.DataFrame:
-    """MAE and R2 (bootstrap CIs) of T1, T2 and ECV per view, on the studies that have the value."""
+    """MAE and R2 (bootstrap CIs, patients resampled) of T1, T2 and ECV per view and fused, on the studies that have
+    the value."""
     t = predictions.table
     rows = []
     for (model, task), g in t[(t["kind"] == "regression") & t["y_true"].notna()].groupby(["model", "task"], sort=True):
-        y, p = g["y_true"].to_numpy(), g["y_score"].to_numpy()
+        y, p, groups = g["y_true"].to_numpy(), g["y_score"].to_numpy(), g["patient_id"].to_numpy()
         mae = stats.bootstrap_metric(lambda a, b: float(np.mean(np.abs(a - b))), y, p, n_resamples=n_resamples,
-                                     level=level, metric="mae")
+                                     level=level, metric="mae", groups=groups)
         r2 = stats.bootstrap_metric(lambda a, b: float(1 - np.sum((a - b) ** 2) / np.sum((a - a.mean()) ** 2)),
-                                    y, p, n_resamples=n_resamples, level=level, metric="r2")
+                                    y, p, n_resamples=n_resamples, level=level, metric="r2", groups=groups)
         name, unit = UNITS[task]
         rows.append({"quantity": f"{name} ({unit})", "view": model.removeprefix("r2plus1d-"),
                      "MAE": stats.format_ci(mae, digits=2), "R²": stats.format_ci(r2, digits=3)})
     return pd.DataFrame(rows)
 
 
-def evaluate_section(predictions: Predictions, config: dict) -> Section:
+#: The paper's comparison, fixed before any result: wall motion (function) against LGE (tissue), fused.
+COMPARISON = ("wma", "lge")
+
+
+def delta_auc(predictions: Predictions, n_resamples: int, level: float, model: str = "fused",
+              tasks: tuple[str, str] = COMPARISON):
+    """AUROC of tasks[0] minus AUROC of tasks[1] for one model, on the studies that have both labels, with a paired
+    bootstrap CI (patients resampled with all their studies, both AUROCs on each resample)."""
+    from sklearn.metrics import roc_auc_score
+
+    t = predictions.table
+    t = t[(t["model"] == model) & t["task"].isin(tasks)]
+    wide = t.pivot_table(index=["record_id", "patient_id"], columns="task", values=["y_true", "y_score"])
+    wide = wide.dropna()
+    a, b = tasks
+    arrays = [wide[("y_true", a)].to_numpy(), wide[("y_score", a)].to_numpy(), wide[("y_true", b)].to_numpy(),
+              wide[("y_score", b)].to_numpy()]
+
+    def diff(ya, sa, yb, sb):
+        if min(len(set(ya)), len(set(yb))) < 2:
+            return float("nan")
+        return float(roc_auc_score(ya, sa) - roc_auc_score(yb, sb))
+
+    return stats.bootstrap_metric(diff, *arrays, n_resamples=n_resamples, level=level, metric="delta_auc",
+                                  groups=wide.index.get_level_values("patient_id").to_numpy())
+
+
+def evaluate_section(predictions: Predictions, config: dict, cohort=None) -> Section:
     cfg = config["echo_cmr"]
     s = config.get("stats", {})
     n, level = int(s.get("n_resamples", 2000)), float(s.get("level", 0.95))
     thr = cfg["thresholds"]
-    text = ("Out-of-fold AUROC with stratified bootstrap CIs (" f"{n} resamples), laid out like Sahashi et al.'s "
-            "Table 2: one r2plus1d_18 per view (A4C, A2C, PLAX), test-time averaged over every window of a clip and "
-            "over the study's clips of the view, and the fused study-level prediction (logistic regression on the "
-            "three views' logits, fitted on each training fold's studies that have the label). Each label's "
-            "estimates are on the studies that have it. Abnormal thresholds: "
+    text = ("AUROC with bootstrap CIs (" f"{n} resamples of patients, stratified by class), laid out like Sahashi et "
+            "al.'s Table 2: one video network per view (A4C, A2C, PLAX), each output from the weights of the epoch "
+            "where its own validation metric was best, test-time averaged over every window of a clip and over the "
+            "study's clips of the view, and the fused study-level prediction (logistic regression on the three "
+            "views' logits; for T1/T2/ECV a linear regression on the three views' outputs; both fitted on the "
+            "training studies that have the label, a missing view entering as 0). Each label's estimates are on "
+            "the studies that have it. Abnormal thresholds: "
             f"T1 >= {thr['t1_ms']} ms, T2 >= {thr['t2_ms']} ms, ECV >= {thr['ecv_pct']}%. MAE, R² and Bland-Altman "
-            f"plots of T1/T2/ECV per view are also in the performance section. Backbone: {weights_source(cfg)}.")
+            "plots of T1/T2/ECV per view and fused are also in the performance section. Backbone: "
+            f"{weights_source(cfg)}.")
+    if cohort is not None:
+        far = int(unpaired(cohort.table, float(cfg["max_days"])).sum())
+        if far or all(c in cohort.table for c in ("echo_date", "cmr_date")):
+            text += (f" Echo-CMR pairs more than {cfg['max_days']} days apart: {far} of {len(cohort.table)} "
+                     "studies, their CMR labels not used.")
     if not config["cohort"]["dir"]:
         text += " Cohort: synthetic; " + truth_text(cfg["synthetic"].get("truth")) + "."
+    a, b = COMPARISON
+    delta = delta_auc(predictions, n, level)
+    text += (f" The paper's comparison, fixed in advance: fused AUROC of {ROW_NAMES[a]} minus {ROW_NAMES[b]}, "
+             f"paired bootstrap over patients on the {delta.n} studies with both labels: "
+             f"{stats.format_ci(delta)}.")
     return Section(title="Echo -> CMR findings (Table 2 layout)", text=text,
                    tables={"AUROC per label, view and fusion": table2(predictions, n, level),
-                           "T1/T2/ECV agreement per view": agreement_table(predictions, n, level)})
+                           "T1/T2/ECV agreement per view and fused": agreement_table(predictions, n, level)})
 
 
 #: Fewest positions per spatial axis a Grad-CAM layer needs: at 16 x 16 px, layer4 is 1 x 1 x 1 and its map
@@ -212,7 +254,8 @@ def explain_section(model: EchoModel, features: Features, index: np.ndarray, cfg
             f"{', '.join(gifs)} (figures folder). Each output of a view's network is predicted by the weights of "
             "the epoch where its own validation metric was best (AUROC, or minus the MSE of T1/T2/ECV): the table "
             "gives that epoch per output and view for this fold (0: no validation rows, the engine's epoch of lowest "
-            "training loss; the engine's history/ files hold every epoch's loss).")
+            "training loss; in the engine's history/ files, whose losses cover every epoch, val_metric counts the "
+            "epochs in which some output improved: training stops after train.patience epochs without one).")
     return Section(title="Echo -> CMR: Grad-CAM and sector masking", text=text, figures=figs,
                    tables={"Best epoch of each output (validation metric)": best_epochs(model)})
 
