@@ -328,15 +328,15 @@ def in_sample_vs_out_of_fold(pred_table: pd.DataFrame, insample_aucs: dict[str, 
         d, sub = per_repeat[0]
         aucs = [e["estimate"] for e, _ in per_repeat]
         ins = insample_aucs.get(name, {})
-        row = {"model": name,
-               "in_sample_auc": ins.get("estimate"),
-               "in_sample_ci": stats.format_interval(ins.get("ci_low"), ins.get("ci_high")),
-               "out_of_fold_auc": d["estimate"],
-               "out_of_fold_ci": stats.format_interval(d["ci_low"], d["ci_high"]),
-               "optimism": (ins["estimate"] - d["estimate"]) if ins.get("estimate") is not None
-               and d["estimate"] is not None else None,
-               "n_out_of_fold": int(len(sub)),
-               "folds": int(sub["fold"].nunique()) if "fold" in sub.columns else None}
+        row = {"model": name}
+        if insample_aucs:  # the opt-in in-sample replication ran: its AUC beside the honest one
+            row.update(in_sample_auc=ins.get("estimate"),
+                       in_sample_ci=stats.format_interval(ins.get("ci_low"), ins.get("ci_high")))
+        row.update(out_of_fold_auc=d["estimate"], out_of_fold_ci=stats.format_interval(d["ci_low"], d["ci_high"]))
+        if insample_aucs:
+            row["optimism"] = (ins["estimate"] - d["estimate"]) if ins.get("estimate") is not None \
+                and d["estimate"] is not None else None
+        row.update(n_out_of_fold=int(len(sub)), folds=int(sub["fold"].nunique()) if "fold" in sub.columns else None)
         if len(per_repeat) > 1:
             row.update(repeats=len(per_repeat), out_of_fold_auc_mean=float(np.mean(aucs)),
                        out_of_fold_auc_range=f"{min(aucs):.3f}-{max(aucs):.3f}")

@@ -343,8 +343,10 @@ def record_orientation(path: Path, kind: str) -> str:
     return check_dicom_header(path, pixels=False).orientation.describe()
 
 
-def log_orientation(table: pd.DataFrame, log: logging.Logger) -> None:
+def log_orientation(table: pd.DataFrame, log: logging.Logger | None) -> None:
     """One log line per orientation source: how many volumes the header placed, and what was assumed."""
+    if log is None:
+        return
     for text, n in table["orientation"].value_counts(sort=False).items():
         log.info("orientation of %d of %d record(s): %s", n, len(table), text)
 

@@ -12,13 +12,16 @@ from cardio import PluginInfo, hookimpl, package_defaults
 
 def moved_keys(defaults: dict) -> dict[str, str]:
     """The keys of the sections `data`, `phase`, `autoencoder` and `analysis` before every key moved under
-    `spect_polar` (issue 22), and the cohort folder and its outside-paths switch, now the core's cohort keys."""
+    `spect_polar` (issue 22), and the cohort folder and its outside-paths switch, now the core's cohort keys;
+    analysis.in_sample became the opt-in spect_polar.in_sample_analysis (off by default)."""
     sp = defaults["spect_polar"]
     moved = {"data.dir": "cohort.dir", "data.allow_outside_paths": "cohort.allow_outside_paths",
              **{f"data.{k}": f"spect_polar.{k}" for k in ("clinical_csv", "outcomes", "min_esv_ml")},
              **{f"data.{k}": f"spect_polar.synthetic.{k}" for k in sp["synthetic"]},
              **{f"{s}.{k}": f"spect_polar.{s}.{k}" for s in ("phase", "autoencoder", "analysis") for k in sp[s]}}
     # a section named whole, or with a key it never had: the section's new place
+    moved.update({"analysis.in_sample": "spect_polar.in_sample_analysis",
+                  "spect_polar.analysis.in_sample": "spect_polar.in_sample_analysis"})
     return {**moved, "data": "cohort.dir, cohort.allow_outside_paths or spect_polar.synthetic",
             **{s: f"spect_polar.{s}" for s in ("phase", "autoencoder", "analysis")}}
 

@@ -15,7 +15,7 @@ from cardio_spect_polar import analysis, pipeline
 CLINICAL = ["age", "sex", "qrs_ms", "lvef"]
 CATEGORICAL = ["sex"]
 CFG = {"p_enter": 0.1, "p_significant": 0.05, "max_ae_features": 1, "clinical": CLINICAL,
-       "categorical": CATEGORICAL, "in_sample": True}
+       "categorical": CATEGORICAL}
 AE_CFG = {"hidden": 16, "features": 64, "activation": "relu", "iterations": 30, "batch_size": None, "lr": 3e-3,
           "weight_decay": 0.0, "cpu_threads": 1}
 

@@ -26,7 +26,7 @@ GRID = ["spect_polar.synthetic.slices=20", "spect_polar.synthetic.size=40", "spe
         "spect_polar.phase.sectors=32"]
 SITE_A = ["profile=neutral", "spect_polar.synthetic.n_patients=60", *GRID, "spect_polar.autoencoder.hidden=32",
           "spect_polar.autoencoder.iterations=40", "spect_polar.autoencoder.batch_size=null",
-          "spect_polar.analysis.in_sample=false", "cv.folds=3", "stats.n_resamples=100", "report.figures=false",
+          "cv.folds=3", "stats.n_resamples=100", "report.figures=false",
           "explain=false"]
 
 

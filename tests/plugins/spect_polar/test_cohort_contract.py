@@ -39,7 +39,8 @@ MISSING = ("P0002", "P0004", "P0007", "P0009", "P0012", "P0015", "P0018", "P0021
 BAD_ROW = 3  # the follow-up scan of P0002: CSV line 5
 RUN = ["spect_polar.phase.rings=16", "spect_polar.phase.sectors=32", "spect_polar.autoencoder.hidden=32",
        "spect_polar.autoencoder.iterations=20", "spect_polar.autoencoder.batch_size=null",
-       "spect_polar.analysis.permutations=50", "cv.folds=3", "stats.n_resamples=200", "explain=false"]
+       "spect_polar.analysis.permutations=50", "spect_polar.in_sample_analysis=true",
+       "cv.folds=3", "stats.n_resamples=200", "explain=false"]
 
 
 @pytest.fixture(scope="module")

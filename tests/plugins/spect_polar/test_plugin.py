@@ -14,7 +14,7 @@ from cardio.testing import invoke, pooled, read_metrics, run_plugin
 from cardio_spect_polar import plugin
 
 SMALL = {
-    "spect_polar": {"synthetic": {"n_patients": 30, "slices": 20, "size": 40},
+    "spect_polar": {"in_sample_analysis": True, "synthetic": {"n_patients": 30, "slices": 20, "size": 40},
                     "phase": {"rings": 16, "sectors": 32},
                     "autoencoder": {"hidden": 32, "iterations": 40, "batch_size": None}},
     "cv": {"folds": 3},
@@ -37,6 +37,9 @@ def test_plugin_info_and_config_keys():
     paper = cfg["profiles"]["paper"]["spect_polar"]
     assert paper["autoencoder"] == {"batch_size": None, "activation": "none", "iterations": 1000}
     assert paper["analysis"] == {"student_t": True, "ae_model_sizes": [1, 2]}
+    # the in-sample replication is opt-in: off by default, on in the paper profile; the old key names the new one
+    assert sp["in_sample_analysis"] is False and paper["in_sample_analysis"] is True
+    assert info.moved_keys["spect_polar.analysis.in_sample"] == "spect_polar.in_sample_analysis"
     assert cfg["label"] == "responder" and sp["analysis"]["multitest"] == "holm"
     assert info.moved_keys["data.dir"] == "cohort.dir" and info.moved_keys["phase.rings"] == "spect_polar.phase.rings"
     # every key of the shipped config carries a comment (on its line or the line above)
@@ -93,7 +96,7 @@ def test_cardio_run_end_to_end(tmp_path):
     assert "| model | in_sample_auc | in_sample_ci | out_of_fold_auc |" in report
 
 
-CONTROL = {**SMALL, "spect_polar": {**SMALL["spect_polar"], "analysis": {"in_sample": False},
+CONTROL = {**SMALL, "spect_polar": {**SMALL["spect_polar"], "in_sample_analysis": False,
                                      "synthetic": {**SMALL["spect_polar"]["synthetic"], "n_patients": 60,
                                                    "truth": {"dyssynchrony_per_sd": 3.0}}}}
 
