@@ -20,6 +20,7 @@ SMALL = {
     "cv": {"folds": 3},
     "stats": {"n_resamples": 200},
 }
+SMALL["spect_polar"]["analysis"] = {"permutations": 200}  # the permutation LR test runs; 1,000 adds nothing here
 
 
 def test_plugin_info_and_config_keys():
@@ -96,9 +97,10 @@ def test_cardio_run_end_to_end(tmp_path):
     assert "| model | in_sample_auc | in_sample_ci | out_of_fold_auc |" in report
 
 
-CONTROL = {**SMALL, "spect_polar": {**SMALL["spect_polar"], "in_sample_analysis": False,
-                                     "synthetic": {**SMALL["spect_polar"]["synthetic"], "n_patients": 60,
-                                                   "truth": {"dyssynchrony_per_sd": 3.0}}}}
+CONTROL = {**SMALL, "report": {"figures": False}, "explain": False,  # the controls read metrics and text only
+           "spect_polar": {**SMALL["spect_polar"], "in_sample_analysis": False,
+                           "synthetic": {**SMALL["spect_polar"]["synthetic"], "n_patients": 60,
+                                         "truth": {"dyssynchrony_per_sd": 3.0}}}}
 
 
 @pytest.mark.parametrize("permute", [False, True], ids=["positive_control", "null_control"])
