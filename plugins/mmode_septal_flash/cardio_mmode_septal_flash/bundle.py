@@ -39,8 +39,9 @@ def load(state: ModelState, input_size: int) -> SeptalFlashModel:
         prefix = f"{variant}."
         weights = {k.removeprefix(prefix): v for k, v in state.tensors.items() if k.startswith(prefix)}
         mean = weights.pop("mean", None)
-        if mean is None:
-            raise CardioError(f"the septal-flash model bundle lacks the {variant} training mean image")
+        if mean is None or tuple(mean.shape) != (int(input_size),) * 2:
+            raise CardioError(f"the septal-flash model bundle lacks a {input_size} x {input_size} {variant} training "
+                              "mean image")
         net = SeptalFlashNet(None)
         try:
             net.load_state_dict(weights)

@@ -12,8 +12,8 @@ import numpy as np
 import pandas as pd
 import torch
 
+from cardio import CardioError, ModelState, hookimpl
 from cardio import bundle as core_bundle
-from cardio import hookimpl
 from cardio.testing import cpu_context, invoke, plugin_config, pooled, read_metrics, run_plugin
 from cardio_mmode_septal_flash import bundle, cohort, preprocess, synthetic, training
 
@@ -115,5 +115,11 @@ def test_an_unlabelled_cohort_gets_predictions_only(site_a):
 
 def test_a_bundle_of_another_input_size_is_one_line(site_a):
     _, state, _ = core_bundle.read(site_a["run"])
-    with pytest.raises(Exception, match="trained on 32 x 32 inputs, its config asks for 64"):
+    with pytest.raises(CardioError, match="trained on 32 x 32 inputs, its config asks for 64"):
         bundle.load(state, 64)
+    without = ModelState({k: v for k, v in state.tensors.items() if k != "full.mean"}, state.params)
+    with pytest.raises(CardioError, match="lacks a 32 x 32 full training mean image"):
+        bundle.load(without, 32)
+    cut = ModelState({k: v for k, v in state.tensors.items() if k != "cropped.net.classifier.bias"}, state.params)
+    with pytest.raises(CardioError, match="cropped weights do not fit a DenseNet-121"):
+        bundle.load(cut, 32)

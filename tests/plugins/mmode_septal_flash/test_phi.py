@@ -41,7 +41,8 @@ def test_no_identifier_reaches_any_output(tmp_path):
     assert planted_in(cohort) == list(PLANTS.values())  # the detector finds every plant where it is
     result = invoke("run", "--plugin", "mmode_septal_flash", "--out", str(tmp_path / "run"),
                     "--set", f"cohort.dir={cohort}", "--set", f"cache_dir={tmp_path / 'cache'}",
-                    *(f"--set={s}" for s in FAST), "--set", "stats.n_resamples=200")
+                    *(f"--set={s}" for s in FAST), "--set", "stats.n_resamples=200",
+                    "--set", "final_model=false")  # the bundle holds weights, mean images and hashed fingerprints
     assert result.exit_code == 0, result.stderr[-3000:]
     assert (tmp_path / "run" / "attention").is_dir()  # the outputs that named patients are there
     found = planted_in(tmp_path / "run", tmp_path / "cache", text=result.stdout + result.stderr,
