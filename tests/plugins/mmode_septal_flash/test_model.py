@@ -31,3 +31,20 @@ def test_weights_from_a_file_or_from_scratch(tmp_path, one_thread):
         SeptalFlashNet(str(tmp_path / "broken.pt"))
     with pytest.raises(CardioError, match="missing.pt.*not found"):
         SeptalFlashNet(str(tmp_path / "missing.pt"))
+
+
+def test_validation_records_are_augmented_as_the_paper_s():
+    """The paper's 253 validation samples are 23 patients x 11 lines; val_augment=false keeps the unshifted line."""
+    import numpy as np
+
+    from cardio_mmode_septal_flash.training import _validation_set
+
+    x = np.arange(30 * 11 * 4, dtype=np.uint8).reshape(30, 11, 2, 2)  # 30 records, 11 lines, 2 x 2 inputs
+    y = np.arange(30) % 2
+    rows = np.arange(23)
+    mean = np.zeros((2, 2), np.float32)
+    augmented = _validation_set(x, y, rows, True, mean)
+    assert len(augmented) == 253 and np.array_equal(augmented.y, np.repeat(y[rows], 11))
+    assert np.array_equal(augmented.x[11:22], x[1])  # record 1's eleven lines, in order
+    centre = _validation_set(x, y, rows, False, mean)
+    assert len(centre) == 23 and np.array_equal(centre.x, x[rows, 5])
