@@ -63,7 +63,7 @@ CASES = [
     ("map-not-square", lambda d: np.save(_first_map(d), np.zeros((3, 32, 24))), "a map is (3, N, N)"),
     ("map-other-size", lambda d: np.save(sorted((d / "maps").glob("*.npy"))[1], np.ones((3, 16, 16))), "2 sizes"),
     ("map-nan", lambda d: np.save(_first_map(d), np.full((3, 32, 32), np.nan)), "NaN"),
-    ("map-missing", lambda d: _first_map(d).unlink(), "'map': names maps/PF0001, which is not a file"),
+    ("map-missing", lambda d: _first_map(d).unlink(), "'map': names maps/PF0001{.npy,.csv}, which is not a file"),
     # labels.csv (an empty target cell is a missing label, not a problem)
     ("labels-missing-column", lambda d: _csv(d, lambda t: t.drop(columns=["mfr_seg05"])), "mfr_seg05"),
     ("labels-risk-not-binary", lambda d: _csv(d, lambda t: t.assign(smoking=2)), "must be 0/1 (or yes/no), found '2'"),
