@@ -81,16 +81,20 @@ def _smooth_field(rng: np.random.Generator, bumps: int, width: float) -> np.ndar
 
 
 def _extracardiac_blob(xx: np.ndarray, yy: np.ndarray, z: np.ndarray, z_base: float, a_epi: float, c_epi: float,
-                       gap_mm: float) -> np.ndarray:
+                       gap_mm: float, blur: tuple[float, float, float]) -> np.ndarray:
     """Liver/gut uptake: a solid ellipsoid (radii 35 x 35 mm in plane, 45 mm along the slices) below the inferior
-    wall, towards the septum (the patient's right), beside the mid-to-basal LV; 1 inside, 0 outside."""
+    wall, towards the septum (the patient's right), beside the mid-to-basal LV; blurred like the myocardium
+    (blur: slice mm, pixel mm, Gaussian sigma mm) and scaled to a peak of 1."""
     angle = np.radians(250.0)  # inferoseptal, counter-clockwise from the lateral wall (270 = inferior)
     radius, half_length = 35.0, 45.0
     dist = a_epi + gap_mm + radius
     cx, cy = dist * np.cos(angle), -dist * np.sin(angle)  # mm from the LV axis; image rows grow inferiorly
     cz = z_base - 0.35 * c_epi
     rho = ((xx - cx) / radius) ** 2 + ((yy - cy) / radius) ** 2 + ((z[:, None, None] - cz) / half_length) ** 2
-    return (rho <= 1).astype(np.float32)
+    slice_mm, pixel_mm, sig_mm = blur
+    blob = gaussian_filter((rho <= 1).astype(np.float32), sigma=(sig_mm / slice_mm, sig_mm / pixel_mm,
+                                                                  sig_mm / pixel_mm))
+    return blob / blob.max()
 
 
 def activation_pattern(pattern: str, rng: np.random.Generator, *, late_angle: float | None = None,
@@ -237,10 +241,9 @@ def make_phantom(seed: int | np.random.Generator = 0, *, pattern: str = "lbbb", 
     sig_mm = fwhm_mm / (2 * np.sqrt(2 * np.log(2)))
     activity = gaussian_filter(activity, sigma=(0, sig_mm / slice_mm, sig_mm / pixel_mm, sig_mm / pixel_mm))
     scale = counts / activity.mean(axis=0).max()  # the myocardium's peak sets the counts, extracardiac or not
-    if extracardiac > 0:
-        blob = _extracardiac_blob(xx, yy, z, z_base, a_epi, c_epi, extracardiac_gap_mm)
-        blob = gaussian_filter(blob, sigma=(sig_mm / slice_mm, sig_mm / pixel_mm, sig_mm / pixel_mm))
-        activity += (extracardiac * activity.mean(axis=0).max() / blob.max()) * blob[None]
+    if extracardiac > 0:  # as hot as `extracardiac` times the blurred myocardium's peak
+        blob = _extracardiac_blob(xx, yy, z, z_base, a_epi, c_epi, extracardiac_gap_mm, (slice_mm, pixel_mm, sig_mm))
+        activity += extracardiac * activity.mean(axis=0).max() * blob[None]
     activity *= scale
     if noise:
         activity = rng.poisson(activity).astype(np.float32)

@@ -180,6 +180,14 @@ def _bilinear_gather(vol: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.
     return (v00 * (1 - fc) + v01 * fc) * (1 - fr) + (v10 * (1 - fc) + v11 * fc) * fr
 
 
+def _without_extracardiac(vol: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(P, G, S, H, W) volumes with liver/gut uptake beside the LV zeroed (localize.py), and the fraction of
+    voxels zeroed per volume; volumes with nothing beside their LV are returned as they are."""
+    cleaned = [suppress_extracardiac(v) for v in vol]
+    fractions = np.array([fraction for _, fraction in cleaned])
+    return (np.stack([v for v, _ in cleaned]) if fractions.any() else vol), fractions
+
+
 def sample_count_curves(volumes: np.ndarray, *, rings: int = RINGS, sectors: int = SECTORS, band_px: float = 2.0,
                         radial_step: float = 0.5, sources: list[str] | None = None) -> dict[str, np.ndarray]:
     """Maximal-count sampling of (P, gates, slices, rows, cols) volumes.
@@ -187,11 +195,7 @@ def sample_count_curves(volumes: np.ndarray, *, rings: int = RINGS, sectors: int
     Returns curves (P, rings, sectors, gates), perfusion (P, rings, sectors) (time-averaged max
     counts) and the geometry found (apex, base, centres, ray limit).
     """
-    vol = np.asarray(volumes, dtype=np.float32)
-    cleaned = [suppress_extracardiac(v) for v in vol]  # liver/gut beside the LV zeroed (localize.py)
-    extracardiac = np.array([fraction for _, fraction in cleaned])
-    if extracardiac.any():
-        vol = np.stack([v for v, _ in cleaned])
+    vol, extracardiac = _without_extracardiac(np.asarray(volumes, dtype=np.float32))
     n_pat, n_g, n_s, h, w = vol.shape
     sources = sources or [f"volume {p}" for p in range(n_pat)]
     mean = vol.mean(axis=1)  # (P, S, H, W)
