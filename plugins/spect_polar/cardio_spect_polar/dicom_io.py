@@ -28,7 +28,7 @@ from pydicom.tag import Tag
 from pydicom.uid import PYDICOM_IMPLEMENTATION_UID, ExplicitVRLittleEndian, NuclearMedicineImageStorage, generate_uid
 
 from cardio import CardioError, atomic_path
-from cardio_spect_polar.orientation import Orientation, from_header
+from cardio_spect_polar.orientation import SHORT_AXIS_IOP, Orientation, from_header
 
 DICOM_SUFFIXES = {".dcm", ".dicom", ".ima", ""}
 POLAR_SUFFIXES = {".npy", ".csv"}
@@ -457,9 +457,9 @@ def write_gated_dicom(path: str | Path, volume: np.ndarray, *, pixel_spacing_mm:
     ds.EnergyWindowInformationSequence = DicomSequence([window])
     ds.RadiopharmaceuticalInformationSequence = DicomSequence([])
     detector = Dataset()
-    if geometry:  # transaxial axes: slices step superiorly (apex first), rows down (posterior), columns left
+    if geometry:  # the short-axis plane in patient coordinates: columns lateral, rows inferior, normal to the base
         detector.ImagePositionPatient = ["0", "0", "0"]
-        detector.ImageOrientationPatient = ["1", "0", "0", "0", "1", "0"]
+        detector.ImageOrientationPatient = [f"{v:.6g}" for v in SHORT_AXIS_IOP]
     ds.DetectorInformationSequence = DicomSequence([detector])
     ds.NumberOfEnergyWindows = 1
     ds.NumberOfDetectors = 1

@@ -35,6 +35,10 @@ def _in_plane(direction: np.ndarray) -> np.ndarray:
 
 LATERAL = _in_plane(np.array([1.0, 0.0, 0.0]))  # patient left, in the short-axis plane
 INFERIOR = _in_plane(np.array([0.0, 0.0, -1.0]))
+_DOWN = INFERIOR - np.dot(INFERIOR, LATERAL) * LATERAL
+# ImageOrientationPatient of short-axis slices in the plugin's convention (columns grow laterally, rows
+# inferiorly); its normal points from apex to base, so apex-first slices have a positive spacing
+SHORT_AXIS_IOP = tuple(float(v) + 0.0 for v in np.round(np.concatenate([LATERAL, _DOWN / np.linalg.norm(_DOWN)]), 6))
 
 
 @dataclass(frozen=True)

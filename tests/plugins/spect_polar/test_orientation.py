@@ -30,6 +30,8 @@ def test_base_first_with_a_header_that_says_so_gives_the_apex_first_map(tmp_path
     stored = pydicom.dcmread(base).pixel_array.reshape(phantom.shape)
     np.testing.assert_array_equal(stored, phantom[:, ::-1])  # the file really holds the base first
     assert float(pydicom.dcmread(base).SpacingBetweenSlices) < 0
+    iop = [float(v) for v in pydicom.dcmread(apex).DetectorInformationSequence[0].ImageOrientationPatient]
+    assert iop == list(orientation.SHORT_AXIS_IOP)  # a short-axis plane: columns lateral, rows inferior
     back = dicom_io.read_volume(base)
     assert back.orientation.reverse_slices and back.orientation.describe() == "header" and back.slice_spacing > 0
     np.testing.assert_array_equal(back.data, phantom)
