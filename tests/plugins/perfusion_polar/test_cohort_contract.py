@@ -20,8 +20,10 @@ from cardio.cohort import CohortProblems
 from cardio.testing import check_refused, invoke, plugin_config, read_metrics, run_plugin, split_overlaps, target_counts
 from cardio_perfusion_polar import cohort, synthetic
 
+# What is checked is the contract (rows, counts, splits), not the fit: one epoch a step, one thread, no figures.
 SMALL = ["profile=fast", "cv.folds=2", "final_model=false", "explain=false", "stats.n_resamples=100",
-         "report.figures=false"]
+         "report.figures=false", "perfusion_polar.step1.epochs=1", "perfusion_polar.step2.epochs=1",
+         "perfusion_polar.cpu_threads=1"]
 MISSING_SHARE = 0.35
 
 
