@@ -2,9 +2,11 @@
 
 The folder is the user's (`cohort.dir`) or the synthetic one (synthetic.py), kept in the run's cache.
 labels.csv follows the core's hierarchy (cardio.cohort): a patient may have several studies (a rest/stress
-study on another date), each one record with its own map, `maps/<record_id>.npy` unless the `map` column
-names another file in the folder. Featurizing reads every map and adds the 17-segment means of each channel
-(AHA model of `cardio.aha17`), which the logistic baseline uses.
+study on another date), each one record with its own map, `maps/<record_id>.npy` (else `.csv`, a ring x sector
+table resampled onto the bull's-eye grid: polar_table.py) unless the `map` column names another file in the
+folder. Loading reads every map once to check it (so `cardio validate` lists a bad map with the table's other
+problems); featurizing reads them again through the cohort's loader and adds the 17-segment means of each
+channel (AHA model of `cardio.aha17`), which the logistic baseline uses.
 """
 from __future__ import annotations
 
