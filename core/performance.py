@@ -6,11 +6,15 @@ performance section leads the report.
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
 from cardio.data import PluginInfo, Predictions, Section
 from cardio.hookspecs import hookimpl
+
+if TYPE_CHECKING:
+    from cardio.context import RunContext
 
 MAX_AGREEMENT_FIGURES = 8
 # The performance table's columns, as the report shows them (metrics.json keeps the metric names).
@@ -23,7 +27,7 @@ HEADERS = {"model": "model", "task": "task", "n": "n", "auc": "AUC", "auc_fold_m
 
 
 @hookimpl
-def cardio_plugin_info():
+def cardio_plugin_info() -> PluginInfo:
     return PluginInfo(name="performance", modality=None,
                       description="Evaluates every model and task: AUC with DeLong and bootstrap CIs, "
                                   "thresholded metrics with Wilson CIs, paired tests, ROC, calibration and confusion "
@@ -31,7 +35,7 @@ def cardio_plugin_info():
 
 
 @hookimpl(tryfirst=True)
-def cardio_evaluate(predictions, config, ctx):
+def cardio_evaluate(predictions: Predictions, config: dict, ctx: RunContext) -> Section:
     return evaluate_section(predictions, config, ctx)
 
 
@@ -140,6 +144,9 @@ def _reference_text(reference: str | dict | None, tests: list[dict], names: dict
     if reference is None:
         return (" No reference model was named (`stats.reference`), so every pair of models is tested, one Holm "
                 "family per task; name the reference before looking at results to test a pre-specified claim.")
+    if not any(t["extra"].get("family") == "reference" for t in tests):
+        return (f" The reference model named in the config (`stats.reference`: {reference}) made no prediction in "
+                "this run, so every pair of models is tested, one Holm family per task.")
     named = (display_name(reference, names) if isinstance(reference, str)
              else "; ".join(f"{display_name(t, names)}: {display_name(m, names)}" for t, m in reference.items()))
     return (f" The reference model, fixed in the config before the results (`stats.reference`), is {named}: its "

@@ -151,7 +151,10 @@ def _paired_tests(pred: pd.DataFrame, task_cols: list[str], level: float,
             res.extra.update({**ids, "family": family})  # also inside extra, where report tables look for them
             tests.append({**res.to_dict(), **ids, "fold": "pooled"})
     if isinstance(reference, str) and seen and reference not in seen:
-        raise StatsError(f"the reference model {reference!r} (stats.reference) is none of the models: {sorted(seen)}")
+        # a run that leaves the reference out (a switch in the config) has no confirmatory family
+        for t in tests:
+            t["warnings"].append(f"the reference model {reference!r} (stats.reference) made no prediction in this "
+                                 f"run (its models: {sorted(map(str, seen))}); every pair is tested")
     return tests
 
 
@@ -196,8 +199,8 @@ def evaluate_predictions(pred: pd.DataFrame, level: float = 0.95, n_resamples: i
     n_resamples = check_n_resamples(n_resamples)
     if not isinstance(pred, pd.DataFrame):
         raise StatsError(f"predictions must be a pandas DataFrame, got {type(pred).__name__}")
-    group_cols = list(group_cols)
-    missing = [c for c in dict.fromkeys([*REQUIRED_COLUMNS, *group_cols]) if c not in pred.columns]
+    cols = list(group_cols)
+    missing = [c for c in dict.fromkeys([*REQUIRED_COLUMNS, *cols]) if c not in pred.columns]
     if missing:
         raise StatsError(f"predictions table lacks column(s) {missing}")
     if pred.empty:
@@ -206,9 +209,9 @@ def evaluate_predictions(pred: pd.DataFrame, level: float = 0.95, n_resamples: i
     if bad_kind:
         raise StatsError(f"unknown kind(s) {bad_kind}; expected one of {list(KINDS)}")
     estimates: list[dict] = []
-    for key, g in pred.groupby(group_cols, sort=True):
+    for key, g in pred.groupby(cols, sort=True):
         key = key if isinstance(key, tuple) else (key,)
-        keys = dict(zip(group_cols, key))
+        keys = dict(zip(cols, key))
         where = _label(keys)
         kinds = g["kind"].unique().tolist()
         if len(kinds) != 1:
@@ -226,7 +229,7 @@ def evaluate_predictions(pred: pd.DataFrame, level: float = 0.95, n_resamples: i
                     estimates.append(_row(est, keys, "pooled"))
         except StatsError as exc:
             raise StatsError(f"{where}: {exc}") from exc
-    tests = (_paired_tests(pred, [c for c in group_cols if c != "model"], level, reference)
-             if "model" in group_cols else [])
-    return estimates, _adjust_families(tests, [c for c in group_cols if c != "model"], adjust)
+    tests = (_paired_tests(pred, [c for c in cols if c != "model"], level, reference)
+             if "model" in cols else [])
+    return estimates, _adjust_families(tests, [c for c in cols if c != "model"], adjust)
 
