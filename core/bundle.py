@@ -188,8 +188,8 @@ def write_key(beside: Path, table, mode: int = 0o600, key: bytes | None = None) 
 
     ids = table[["patient_id", "record_id"]].astype(str).drop_duplicates()
     codes = pseudonymize(ids, key)
-    key = pd.DataFrame({"pseudonym_patient_id": codes["patient_id"].to_numpy(), "patient_id": ids["patient_id"],
-                        "pseudonym_record_id": codes["record_id"].to_numpy(), "record_id": ids["record_id"]})
+    rows = pd.DataFrame({"pseudonym_patient_id": codes["patient_id"].to_numpy(), "patient_id": ids["patient_id"],
+                         "pseudonym_record_id": codes["record_id"].to_numpy(), "record_id": ids["record_id"]})
     path = key_path(beside)
     if path.exists():
         raise CardioError(f"{path} already exists; a pseudonym key is never replaced (move it, or choose "
@@ -197,7 +197,7 @@ def write_key(beside: Path, table, mode: int = 0o600, key: bytes | None = None) 
     with atomic_path(path) as tmp:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)  # never readable by others, even briefly
         with os.fdopen(fd, "w") as f:
-            key.sort_values(["pseudonym_patient_id", "pseudonym_record_id"]).to_csv(f, index=False)
+            rows.sort_values(["pseudonym_patient_id", "pseudonym_record_id"]).to_csv(f, index=False)
     os.chmod(path, mode)
     return path
 

@@ -42,7 +42,7 @@ def cohort_problems(cohort: Cohort, config: dict) -> list[str]:
         problems.append(f"the binary outcome {label!r} holds {sorted(values.tolist())}; code it as 0/1")
     # One outcome per unit predicted: records of a study (or a patient) predicted as one must agree.
     unit = {"study": "study_id", "patient": "patient_id"}.get(cohort.level)
-    if unit in table.columns:
+    if unit is not None and unit in table.columns:
         per_unit = table.groupby(unit)[label].nunique()
         if (per_unit > 1).any():
             problems.append(f"{int((per_unit > 1).sum())} {unit.split('_')[0]}(s) have records with different "

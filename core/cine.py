@@ -276,7 +276,7 @@ def write_dicom_cine(path: str | Path, frames: np.ndarray, frame_time_ms: float,
     from pydicom.dataset import Dataset, FileMetaDataset
     from pydicom.encaps import encapsulate
     from pydicom.pixels import convert_color_space
-    from pydicom.uid import ExplicitVRLittleEndian, JPEGBaseline8Bit, RLELossless, generate_uid
+    from pydicom.uid import UID, ExplicitVRLittleEndian, JPEGBaseline8Bit, RLELossless, generate_uid
 
     path = Path(path)
     frames = np.asarray(frames)
@@ -292,7 +292,7 @@ def write_dicom_cine(path: str | Path, frames: np.ndarray, frame_time_ms: float,
 
     ds = Dataset()
     ds.file_meta = FileMetaDataset()
-    ds.file_meta.MediaStorageSOPClassUID = US_MULTIFRAME_STORAGE
+    ds.file_meta.MediaStorageSOPClassUID = UID(US_MULTIFRAME_STORAGE)
     ds.file_meta.MediaStorageSOPInstanceUID = generate_uid()
     ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
     ds.SOPClassUID = US_MULTIFRAME_STORAGE
@@ -366,7 +366,7 @@ def write_video(path: str | Path, frames: np.ndarray, fps: float) -> Path:
         raise CardioError(f"{path}: write_video writes .avi or .mp4")
     rgb = _to_rgb(frames)
     path.parent.mkdir(parents=True, exist_ok=True)
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*codecs[suffix]), float(fps),
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*codecs[suffix]), float(fps),
                              (int(rgb.shape[2]), int(rgb.shape[1])))
     if not writer.isOpened():
         raise CardioError(f"{path}: OpenCV cannot open a {codecs[suffix]} writer")

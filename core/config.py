@@ -68,7 +68,7 @@ def commented_defaults(plugin: str, plugin_defaults: dict) -> str:
             f"# plugin {plugin}: its defaults, merged over the core's.\n{own.rstrip()}\n")
 
 
-def core_defaults() -> dict:
+def core_defaults() -> Defaults:
     return package_defaults("cardio", "defaults.yaml")
 
 

@@ -239,9 +239,10 @@ def _figure_png(run_dir: Path, link: str) -> tuple[bytes, int] | None:
         return b"", 0
     width = int.from_bytes(data[16:20], "big")  # the IHDR width
     try:
-        image = Image.open(io.BytesIO(data))
+        image: Image.Image = Image.open(io.BytesIO(data))
         if image.width > EMBED_WIDTH:
-            image = image.resize((EMBED_WIDTH, round(image.height * EMBED_WIDTH / image.width)), Image.LANCZOS)
+            image = image.resize((EMBED_WIDTH, round(image.height * EMBED_WIDTH / image.width)),
+                                 Image.Resampling.LANCZOS)
         # 256 colours: plots lose nothing visible, and the page stays small (the PNG files keep every colour)
         image = image.convert("RGB").quantize(256)  # also drops alpha and any text chunks the file carried
         out = io.BytesIO()

@@ -1,20 +1,25 @@
 """Built-in plugin: every metric per subgroup column named in `subgroups:` (e.g. sex, site); its section comes last."""
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import pandas as pd
 
-from cardio.data import CardioError, PluginInfo, Section
+from cardio.data import CardioError, Cohort, PluginInfo, Predictions, Section
 from cardio.hookspecs import hookimpl
+
+if TYPE_CHECKING:
+    from cardio.context import RunContext
 
 
 @hookimpl
-def cardio_plugin_info():
+def cardio_plugin_info() -> PluginInfo:
     return PluginInfo(name="subgroups", modality=None,
                       description="Reports every metric per subgroup column named in the config's `subgroups:`.")
 
 
 @hookimpl(trylast=True)
-def cardio_evaluate(predictions, cohort, config, ctx):
+def cardio_evaluate(predictions: Predictions, cohort: Cohort, config: dict, ctx: RunContext) -> Section | None:
     columns = config.get("subgroups") or []
     if not columns:
         return None

@@ -85,7 +85,7 @@ def _draw_blocks(n_units: int, n_resamples: int, seed: int | None,
     strata = np.asarray(strata)
     if strata.shape != (n_units,):
         raise StatsError(f"length mismatch: strata has {strata.size} values but there are {n_units} records")
-    blocks = []
+    blocks: list[tuple[np.ndarray | None, np.ndarray]] = []
     for level in np.unique(strata):
         members = np.flatnonzero(strata == level)
         draws = rng.integers(0, members.size, size=(n_resamples, members.size), dtype=_draw_dtype(members.size))
@@ -325,6 +325,7 @@ def _interval(theta_hat: float, theta_b: np.ndarray, jackknife: np.ndarray | Non
     # bias correction: share of resamples below the estimate, ties counted half (as scipy.stats.bootstrap)
     share = (np.count_nonzero(theta_b < theta_hat) + np.count_nonzero(theta_b <= theta_hat)) / (2.0 * theta_b.size)
     z0 = ndtri(share)
+    assert jackknife is not None  # BCa is asked for only with the jackknife values
     u = jackknife.mean() - jackknife
     denom = float(np.sum(u**2))
     if not np.isfinite(z0) or denom == 0.0:
@@ -452,7 +453,7 @@ def bootstrap_metric(fn: Callable[..., float], *arrays: Any, n_resamples: int = 
         raise StatsError(f"bootstrap needs at least 2 records, got {n}")
     patients = patients_of(groups, n)
     _check_patients(patients)
-    name = metric or getattr(fn, "__name__", "statistic")
+    name = str(metric or getattr(fn, "__name__", "statistic"))
     warnings: list[str] = []
     unit = {} if patients is None else patients.extra()
     theta_hat = float(fn(*arrs))

@@ -341,13 +341,13 @@ def plot_confusion(matrices: dict[str, Any], labels: list[str], title: str | Non
     side = 1.6 + 0.75 * k
     fig = Figure(figsize=(side * ncols + 1.2, side * nrows + 0.9), layout="constrained")
     axes = fig.subplots(nrows, ncols, squeeze=False).ravel()
-    image = None
+    images = []
     for i, (name, cm) in enumerate(checked.items()):
-        image = _confusion_panel(axes[i], cm, [str(c) for c in labels], unit, i % ncols == 0)
+        images.append(_confusion_panel(axes[i], cm, [str(c) for c in labels], unit, i % ncols == 0))
         axes[i].set_title(textwrap.fill(str(name), 28), fontsize=8.5)
     for ax in axes[len(checked):]:
         ax.set_visible(False)
-    bar = fig.colorbar(image, ax=axes.tolist(), fraction=0.04, pad=0.02, shrink=0.8 if nrows > 1 else 1.0)
+    bar = fig.colorbar(images[0], ax=axes.tolist(), fraction=0.04, pad=0.02, shrink=0.8 if nrows > 1 else 1.0)
     bar.set_label(f"Rate (fraction of the true class); cells: count ({unit}) and rate", fontsize=8)
     bar.ax.tick_params(labelsize=7)
     if title:

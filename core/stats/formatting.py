@@ -37,6 +37,6 @@ def format_interval(low: float | None, high: float | None, digits: int = 3, sep:
 
 def format_p(p: float | None) -> str:
     """p-values as journals print them: "<0.001" below a thousandth, three decimals otherwise."""
-    if not _finite(p):
+    if p is None or not _finite(p):
         return "–"
     return "<0.001" if p < 0.001 else f"{p:.3f}"

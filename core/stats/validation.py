@@ -21,8 +21,8 @@ def as_binary_labels(y: Any, name: str = "y", require_both: bool = True) -> np.n
         try:
             num = arr.astype(np.float64)
         except (TypeError, ValueError):
-            values = sorted({str(v) for v in arr.tolist()})[:5]
-            raise StatsError(f"{name} must be binary 0/1 or bool labels, got values {values}") from None
+            seen = sorted({str(v) for v in arr.tolist()})[:5]
+            raise StatsError(f"{name} must be binary 0/1 or bool labels, got values {seen}") from None
         n_nan = int(np.isnan(num).sum())
         if n_nan:
             raise StatsError(f"{name} has {n_nan} missing (NaN) label(s) out of {arr.size} records")
