@@ -145,12 +145,12 @@ def bullseye(polar_map: np.ndarray, *, ax=None, title: str | None = None, cmap: 
     ax.set_xticks(np.radians([0, 90, 180, 270]), ["lateral", "anterior", "septal", "inferior"], fontsize=8)
     ax.set_yticks([])
     ax.grid(False)
-    ax.tick_params(axis="x", pad=2)
+    ax.tick_params(axis="x", pad=7)  # the wall names stand off the outer ring, never on it
     if show_overlay:
         overlay(ax, segments, fmt)
-    fig.colorbar(mesh, ax=ax, shrink=0.75, pad=0.12, label=label)
+    fig.colorbar(mesh, ax=ax, shrink=0.75, pad=0.16, label=label)
     if title:
-        ax.set_title(title, fontsize=10)
+        ax.set_title(title, fontsize=10, pad=16)  # above the "anterior" label
     return fig
 
 
