@@ -119,16 +119,37 @@ def config_cmd(plugin: str) -> None:
 @click.option("--out", type=click.Path(file_okay=False), help="Run directory (default runs/<plugin>-<time>).")
 @click.option("--resume", type=click.Path(file_okay=False, exists=True), help="Continue a killed or failed run.")
 @click.option("--seed", type=int, help="Seed of everything random in the run.")
-def run_cmd(plugin, config_file, sets, device, out, resume, seed) -> None:
-    """Run a study: load, preprocess, featurize, cross-validated train/predict, explain, evaluate."""
+@click.option("--executor", type=click.Choice(["inline", "local", "slurm"]),
+              help="Where the fits run: inline (this process, the default), local (a process per fit, a GPU each), "
+                   "slurm (job arrays; executor.slurm.* keys). Same results on each.")
+@click.option("--workers", type=click.IntRange(1), help="local: fits at once; slurm: the array's concurrency cap.")
+def run_cmd(plugin, config_file, sets, device, out, resume, seed, executor, workers) -> None:
+    """Run a study: load, preprocess, featurize, cross-validated train/predict, explain, evaluate.
+
+    A run is a list of tasks (prepare, one fit per fold, the final model, evaluate), each finished one marked
+    done in <run>/tasks/; the same command again, or --resume RUN, runs only the tasks not yet done.
+    """
     from cardio.run import read_run_json, run_study  # torch is imported only for commands that train
 
     if plugin is None:
         if not resume:
             raise CardioError("name the plugin to run (--plugin NAME), or a run to continue (--resume RUN_DIR)")
         plugin = read_run_json(Path(resume))["plugin"]
-    run_dir = run_study(plugin, config_file, tuple(sets), device, out, resume, seed)
+    run_dir = run_study(plugin, config_file, tuple(sets), device, out, resume, seed, executor=executor,
+                        workers=workers)
     click.echo(str(run_dir))
+
+
+@main.command("status")
+@click.argument("run_dir", type=click.Path(file_okay=False, exists=True))
+def status_cmd(run_dir: str) -> None:
+    """List a run's tasks: done, running, failed with the error, or missing (run the command again for those)."""
+    from cardio.run import run_status
+
+    status, rows = run_status(Path(run_dir))
+    click.echo(f"{run_dir}: {status}")
+    for name, state, detail in rows:
+        click.echo(f"{name:<16} {state:<8} {detail}".rstrip())
 
 
 @main.command("predict")

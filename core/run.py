@@ -7,7 +7,9 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
@@ -17,12 +19,12 @@ import pandas as pd
 import torch
 
 import cardio
-from cardio import bundle, checks, engine, leakage, plugins, report
+from cardio import bundle, checks, engine, leakage, plugins, report, tasks
 from cardio import config as config_mod
 from cardio.cache import write_text_atomic
 from cardio.cohort import CohortProblems
 from cardio.context import RunContext
-from cardio.data import CardioError, Cohort, Features, ModelState, Predictions, Section, make_folds
+from cardio.data import CardioError, Cohort, Features, ModelState, PluginInfo, Predictions, Section, make_folds
 
 
 def default_cache_dir(config: dict) -> Path:
@@ -31,7 +33,7 @@ def default_cache_dir(config: dict) -> Path:
     return Path(os.environ.get("CARDIO_CACHE", Path.home() / ".cache" / "cardio"))
 
 
-def _logger(out_dir: Path | None, is_main: bool) -> logging.Logger:
+def _logger(log_file: Path | None, is_main: bool) -> logging.Logger:
     log = logging.getLogger("cardio.run")
     log.handlers.clear()
     log.setLevel(logging.INFO)
@@ -41,8 +43,9 @@ def _logger(out_dir: Path | None, is_main: bool) -> logging.Logger:
     stream.setFormatter(fmt)
     stream.setLevel(logging.INFO if is_main else logging.WARNING)
     log.addHandler(stream)
-    if out_dir is not None and is_main:
-        fh = logging.FileHandler(out_dir / "run.log")
+    if log_file is not None and is_main:
+        log_file.parent.mkdir(parents=True, exist_ok=True)
+        fh = logging.FileHandler(log_file)
         fh.setFormatter(fmt)
         log.addHandler(fh)
     # Library warnings become log lines (stderr and run.log) instead of raw text between them.
@@ -127,7 +130,8 @@ def _record_end(run_dir: Path, **fields: Any) -> None:
 
 def _discard_if_empty(run_dir: Path, created: bool) -> bool:
     """Remove a run folder this command made when the run stopped before any fold: nothing to resume there."""
-    if not created or any((run_dir / "checkpoints").glob("*")) or (run_dir / "predictions.csv").exists():
+    if not created or any((run_dir / "checkpoints").glob("*")) or (run_dir / "predictions.csv").exists() \
+            or any((run_dir / tasks.TASKS).glob("*/done.json")):
         return False
     import shutil
 
@@ -193,21 +197,70 @@ def validate_cohort(plugin: str, config_file: str | None = None, sets: tuple[str
         leakage.check_config(cfg, cohort)
     except CardioError as e:
         problems.append(str(e))
-    return checks.summary(cohort), problems
+    return checks.summary(cohort, cfg), problems
 
 
 def run_study(plugin: str, config_file: str | None = None, sets: tuple[str, ...] = (), device: str | None = None,
               out: str | None = None, resume: str | None = None, seed: int | None = None,
-              register: Iterable[object] = ()) -> Path:
+              register: Iterable[object] = (), executor: str | None = None, workers: int | None = None) -> Path:
     """Run one study end to end and return its run directory.
 
-    `register` adds plugin objects (modules, classes with hookimpls) in process, beside the
-    installed ones: tests run a plugin without installing it.
+    The run is a list of tasks (cardio.tasks): prepare, a fit per fold, the final model, evaluate. The
+    executor (config `executor.name`, or `executor` here) runs them in this process (inline), in a process
+    each (local) or as SLURM jobs (slurm); a task with a done marker is never run again. `register` adds
+    plugin objects (modules, classes with hookimpls) in process: tests run a plugin without installing it.
     """
     loaded = plugins.get_plugin_manager(register)
     pm = plugins.select(loaded, plugin)
     info = plugins.info(pm, plugin)
+    cfg, run_dir = _resolve_run(info, plugin, config_file, sets, device, out, resume, seed)
+    if run_dir is not None and read_run_json(run_dir).get("status") == "finished":
+        print(f"cardio: {run_dir} is a finished run; nothing to resume, nothing written", file=sys.stderr)
+        return run_dir
+    cfg = _with_executor(cfg, executor, workers)
+    engine.check_settings(cfg)
+    dev = engine.resolve_device(cfg["device"])
+    rank, world = engine.init_distributed(dev)
+    if world > 1 and cfg["executor"]["name"] != "inline":
+        raise CardioError(f"--executor {cfg['executor']['name']} runs each fit in a process of its own; under "
+                          "torchrun use the inline executor")
+    if dev.type == "cuda" and world > 1:
+        dev = torch.device("cuda", int(os.environ.get("LOCAL_RANK", rank)))
+        torch.cuda.set_device(dev)
+    continuing = run_dir is not None
+    created = not continuing and not (out and Path(out).exists())
+    if run_dir is None:
+        run_dir = _new_run_dir(plugin, out) if rank == 0 else None
+        if rank == 0:
+            _check_key_free(run_dir, cfg)
+        run_dir = Path(_broadcast(str(run_dir) if run_dir else None, world))
+    if rank == 0:
+        _start_run_dir(run_dir, cfg, plugin, loaded, dev, world, write_config=not continuing)
+    if world > 1:
+        torch.distributed.barrier()
+    spec = TaskSpec(plugin, str(run_dir.absolute()), "", tuple(register))
+    try:
+        finished = _execute(pm, spec, loaded, cfg, run_dir, dev, rank, world)
+    except BaseException as e:
+        _close_log()
+        if rank == 0:
+            status = "interrupted" if isinstance(e, KeyboardInterrupt) else "failed"
+            why = str(e).splitlines()[0] if str(e) else type(e).__name__
+            if isinstance(e, CardioError) and _discard_if_empty(run_dir, created):
+                raise  # stopped on its input or config before any fold: no half-made run is left behind
+            _record_end(run_dir, status=status, ended=time.strftime("%Y-%m-%dT%H:%M:%S"),
+                        error=f"{type(e).__name__}: {why}")
+        raise
+    _close_log()
+    if rank == 0 and not finished:
+        _update_run_json(run_dir, status="submitted")
+    return run_dir
 
+
+def _resolve_run(info: PluginInfo, plugin: str, config_file: str | None, sets: tuple[str, ...], device: str | None,
+                 out: str | None, resume: str | None, seed: int | None) -> tuple[dict, Path | None]:
+    """(config, run directory to continue or None). `--resume RUN` continues RUN with its own config; so does the
+    same command again on the --out folder of a run that stopped before its end (its tasks without a done marker)."""
     if resume:
         if config_file or sets or seed is not None:
             raise CardioError("--resume continues a run with its own config; drop --config, --set and --seed")
@@ -215,77 +268,175 @@ def run_study(plugin: str, config_file: str | None = None, sets: tuple[str, ...]
         previous = read_run_json(run_dir)
         if previous["plugin"] != plugin:
             raise CardioError(f"{run_dir} is a run of plugin {previous['plugin']!r}, not {plugin!r}")
-        if previous.get("status") == "finished":
-            print(f"cardio: {run_dir} is a finished run; nothing to resume, nothing written", file=sys.stderr)
-            return run_dir
-        cfg = config_mod.load_yaml(run_dir / "config.yaml")
-        # the same checks as a new run: a config.yaml edited since (folds: 1, an unknown key) is one line
-        try:
-            cfg = config_mod.validate(config_mod.merge(config_mod.resolve(info.default_config), cfg))
-        except CardioError as e:
-            raise CardioError(f"{run_dir / 'config.yaml'}: {e}") from None
-    else:
-        extra = (*sets, *((f"seed={seed}",) if seed is not None else ()), *((f"device={device}",) if device else ()))
-        cfg = config_mod.resolve(info.default_config, config_file, extra, info.moved_keys)
-        run_dir = None
+        return run_config(info, run_dir), run_dir
+    extra = (*sets, *((f"seed={seed}",) if seed is not None else ()), *((f"device={device}",) if device else ()))
+    cfg = config_mod.resolve(info.default_config, config_file, extra, info.moved_keys)
+    if out and (Path(out) / "run.json").exists() and (Path(out) / "config.yaml").exists():
+        meta = read_run_json(Path(out))
+        if meta["plugin"] == plugin and meta.get("status") != "finished" and \
+                tasks.config_hash(run_config(info, Path(out))) == tasks.config_hash(cfg):
+            return run_config(info, Path(out)), Path(out)  # the same command again: its missing tasks
+    return cfg, None
 
-    engine.check_settings(cfg)
-    dev = engine.resolve_device(cfg["device"])
-    rank, world = engine.init_distributed(dev)
-    if dev.type == "cuda" and world > 1:
-        dev = torch.device("cuda", int(os.environ.get("LOCAL_RANK", rank)))
-        torch.cuda.set_device(dev)
-    created = run_dir is None and not (out and Path(out).exists())
-    if run_dir is None:
-        run_dir = _new_run_dir(plugin, out) if rank == 0 else None
-        if rank == 0:
-            _check_key_free(run_dir, cfg)
-        run_dir = Path(_broadcast(str(run_dir) if run_dir else None, world))
-    if rank == 0:
-        for sub in ("", "figures", "checkpoints"):
-            (run_dir / sub).mkdir(parents=True, exist_ok=True)
-        if not resume:
-            write_text_atomic(run_dir / "config.yaml", config_mod.dump(cfg))
-            _update_run_json(run_dir, plugin=plugin, plugin_version=loaded.versions.get(plugin, "?"),
-                             cardio_version=cardio.__version__, world_size=world, device=str(dev),
-                             device_name=engine.device_name(dev), versions=_versions(plugin, loaded),
-                             git_commit=_git_commit())
-        _update_run_json(run_dir, status="running", started=time.strftime("%Y-%m-%dT%H:%M:%S"), ended=None,
-                         error=None)
-    if world > 1:
-        torch.distributed.barrier()
+
+def run_config(info: PluginInfo, run_dir: Path) -> dict:
+    """A run's config.yaml over the current defaults, checked as a new run's (an edited one is one line)."""
+    cfg = config_mod.load_yaml(run_dir / "config.yaml")
     try:
-        _run_stages(pm, plugin, loaded, cfg, run_dir, dev, rank, world)
-    except BaseException as e:
-        _close_log()
-        if rank == 0:
-            status = "interrupted" if isinstance(e, KeyboardInterrupt) else "failed"
-            why = str(e).splitlines()[0] if str(e) else type(e).__name__
-            if isinstance(e, CardioError) and _discard_if_empty(run_dir, created and not resume):
-                raise  # stopped on its input or config before any fold: no half-made run is left behind
-            _record_end(run_dir, status=status, ended=time.strftime("%Y-%m-%dT%H:%M:%S"),
-                        error=f"{type(e).__name__}: {why}")
-        raise
-    _close_log()
-    if rank == 0:
-        _update_run_json(run_dir, status="finished", ended=time.strftime("%Y-%m-%dT%H:%M:%S"))
-    return run_dir
+        return config_mod.validate(config_mod.merge(config_mod.resolve(info.default_config), cfg))
+    except CardioError as e:
+        raise CardioError(f"{run_dir / 'config.yaml'}: {e}") from None
 
 
-def _run_stages(pm, plugin: str, loaded: plugins.Loaded, cfg: dict, run_dir: Path, dev, rank: int,
-                world: int) -> None:
-    """load -> preprocess -> featurize -> prepare -> folds (train, predict) -> explain -> evaluate -> write."""
-    hooks = pm.hook
-    log = _logger(run_dir, rank == 0)
+def _with_executor(cfg: dict, executor: str | None, workers: int | None) -> dict:
+    """--executor and --workers over the config's executor section (where a fit runs never changes a result)."""
+    out = {**cfg, "executor": dict(cfg["executor"])}
+    if executor:
+        out["executor"]["name"] = executor
+    if workers is not None:
+        out["executor"]["workers"] = workers
+    if out["executor"]["name"] not in EXECUTORS:
+        raise CardioError(f"config key executor.name is {out['executor']['name']!r}; use {', '.join(EXECUTORS)}")
+    if not isinstance(out["executor"]["workers"], int) or out["executor"]["workers"] < 1:
+        raise CardioError(f"config key executor.workers must be an integer >= 1, got {out['executor']['workers']!r}")
+    return out
+
+
+def _start_run_dir(run_dir: Path, cfg: dict, plugin: str, loaded: plugins.Loaded, dev, world: int,
+                   write_config: bool) -> None:
+    for sub in ("", "figures", "checkpoints"):
+        (run_dir / sub).mkdir(parents=True, exist_ok=True)
+    if write_config:
+        write_text_atomic(run_dir / "config.yaml", config_mod.dump(cfg))
+        _update_run_json(run_dir, plugin=plugin, plugin_version=loaded.versions.get(plugin, "?"),
+                         cardio_version=cardio.__version__, world_size=world, device=str(dev),
+                         device_name=engine.device_name(dev), versions=_versions(plugin, loaded),
+                         git_commit=_git_commit())
+    _update_run_json(run_dir, status="running", started=time.strftime("%Y-%m-%dT%H:%M:%S"), ended=None,
+                     error=None, executor=cfg["executor"]["name"])
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    """What a process needs to run one task of a run: the run directory holds everything else."""
+
+    plugin: str
+    run_dir: str
+    name: str
+    register: tuple = ()
+
+
+EXECUTORS = ("inline", "local", "slurm")
+
+
+def _execute(pm, spec: TaskSpec, loaded: plugins.Loaded, cfg: dict, run_dir: Path, dev, rank: int,
+             world: int) -> bool:
+    """Run or submit the tasks without a done marker; True when the run is finished here."""
+    if cfg["executor"]["name"] == "inline":
+        _run_inline(pm, spec.plugin, loaded, cfg, run_dir, dev, rank, world)
+        return True
+    from cardio import executors
+
+    log = _logger(run_dir / "run.log", True)
+    todo = tasks.pending(run_dir, cfg)
+    log.info("cardio %s, plugin %s, executor %s: %d of %d task(s) to run (%s), run %s", cardio.__version__,
+             spec.plugin, cfg["executor"]["name"], len(todo), len(tasks.task_names(cfg)), ", ".join(todo), run_dir)
+    return executors.submit(spec, cfg, run_dir, todo, log)
+
+
+def run_status(run_dir: Path, register: Iterable[object] = ()) -> tuple[str, list[tuple[str, str, str]]]:
+    """(run.json's status, [(task, done | running | failed | missing, detail)]) for `cardio status`."""
+    meta = read_run_json(run_dir)
+    pm = plugins.select(plugins.get_plugin_manager(register), meta["plugin"])
+    cfg = run_config(plugins.info(pm, meta["plugin"]), run_dir)
+    return str(meta.get("status")), [(n, *tasks.state(run_dir, n, cfg)) for n in tasks.task_names(cfg)]
+
+
+def _context(cfg: dict, run_dir: Path, dev, rank: int, world: int, log: logging.Logger) -> RunContext:
     ctx = RunContext(device=dev, seed=int(cfg["seed"]), out_dir=run_dir, cache_dir=default_cache_dir(cfg), log=log,
                      train=dict(cfg["train"]), rank=rank, world_size=world)
     ctx.cache_dir.mkdir(parents=True, exist_ok=True)
-    engine.seed_everything(ctx.seed)
+    return ctx
+
+
+def _run_inline(pm, plugin: str, loaded: plugins.Loaded, cfg: dict, run_dir: Path, dev, rank: int,
+                world: int) -> None:
+    """Every task in this process, in order, on one build of the stages before the folds."""
+    log = _logger(run_dir / "run.log", rank == 0)
+    ctx = _context(cfg, run_dir, dev, rank, world, log)
     threads = engine.default_threads()
     log.info("cardio %s, plugin %s, device %s, %d process(es), %d CPU thread(s), run %s", cardio.__version__, plugin,
              dev, world, threads, run_dir)
-    t0 = time.perf_counter()
+    with _task(run_dir, "prepare", cfg, ctx):
+        study = build_study(pm, plugin, cfg, ctx)
+    started = time.perf_counter()
+    todo = [i for i, f in enumerate(study.folds) if tasks.state(run_dir, f"fit-{f.name}", cfg)[0] != "done"]
+    for n, i in enumerate(todo):
+        left = "" if n == 0 else f", about {_duration((time.perf_counter() - started) / n * (len(todo) - n))} left"
+        with _task(run_dir, f"fit-{study.folds[i].name}", cfg, ctx):
+            _fit_fold(pm, plugin, study, i, cfg, ctx, left)
+    if "final" in tasks.task_names(cfg) and tasks.state(run_dir, "final", cfg)[0] != "done":
+        with _task(run_dir, "final", cfg, ctx):
+            fitted = _final_model(pm, plugin, loaded, study, cfg, ctx)
+            if ctx.is_main:
+                tasks.write_final(run_dir, fitted)
+    if world > 1:  # every rank trained; rank 0 alone evaluates and writes
+        torch.distributed.barrier()
+        torch.distributed.destroy_process_group()
+        if rank != 0:
+            return
+        ctx.world_size = 1
+    with _task(run_dir, "evaluate", cfg, ctx):
+        _evaluate(pm, plugin, loaded, study, cfg, ctx)
 
+
+@contextmanager
+def _task(run_dir: Path, name: str, cfg: dict, ctx: RunContext) -> Iterator[None]:
+    """A task's markers (rank 0): running while it runs, then done with the config's hash, or failed."""
+    started = time.perf_counter()
+    if ctx.is_main:
+        tasks.mark_running(run_dir, name)
+    try:
+        yield
+    except BaseException as e:
+        if ctx.is_main:
+            tasks.mark_failed(run_dir, name, e)
+        raise
+    if ctx.is_main:
+        tasks.mark_done(run_dir, name, cfg, started)
+
+
+def run_task(spec: TaskSpec) -> str:
+    """Run one task of a run in this process (the local and slurm executors call this); its name when done."""
+    loaded = plugins.get_plugin_manager(spec.register)
+    pm = plugins.select(loaded, spec.plugin)
+    run_dir = Path(spec.run_dir)
+    cfg = run_config(plugins.info(pm, spec.plugin), run_dir)
+    log = _logger(tasks.task_dir(run_dir, spec.name) / "task.log", True)
+    ctx = _context(cfg, run_dir, engine.resolve_device(cfg["device"]), 0, 1, log)
+    engine.default_threads()  # as inline: the same thread count gives the same floats (train.cpu_threads sets it)
+    log.info("cardio %s, plugin %s, task %s, device %s, %d CPU thread(s)", cardio.__version__, spec.plugin,
+             spec.name, ctx.device, torch.get_num_threads())
+    try:
+        with _task(run_dir, spec.name, cfg, ctx):
+            study = build_study(pm, spec.plugin, cfg, ctx)
+            if spec.name.startswith("fit-"):
+                names = [f"fit-{f.name}" for f in study.folds]
+                _fit_fold(pm, spec.plugin, study, names.index(spec.name), cfg, ctx, "")
+            elif spec.name == "final":
+                tasks.write_final(run_dir, _final_model(pm, spec.plugin, loaded, study, cfg, ctx))
+            elif spec.name == "evaluate":
+                _evaluate(pm, spec.plugin, loaded, study, cfg, ctx)
+    finally:
+        _close_log()
+    return spec.name
+
+
+def build_study(pm, plugin: str, cfg: dict, ctx: RunContext) -> tasks.Study:
+    """load -> preprocess -> checks -> featurize -> prepare -> folds: what every task starts from."""
+    hooks = pm.hook
+    log = ctx.log
+    engine.seed_everything(ctx.seed)
     log.info("stage load")
     cohort = _expect(hooks.cardio_load(config=cfg, ctx=ctx), Cohort, "cardio_load", plugin)
     log.info("stage preprocess (%d records)", len(cohort))
@@ -310,58 +461,101 @@ def _run_stages(pm, plugin: str, loaded: plugins.Loaded, cfg: dict, run_dir: Pat
     if hooks.cardio_prepare.get_hookimpls():
         log.info("stage prepare")
         prepared = hooks.cardio_prepare(features=features, config=cfg, ctx=ctx)
-        if world > 1:  # every rank has the prepared result (and rank 0 its files) before the folds
+        if ctx.world_size > 1:  # every rank has the prepared result (and rank 0 its files) before the folds
             torch.distributed.barrier()
     label = features.label if features.label in features.table.columns else None
     folds = make_folds(features.table, cfg["cv"], label, ctx.seed)
+    if [f.name for f in folds] != tasks.fold_names(cfg["cv"]):
+        raise CardioError(f"cv: the split made folds {[f.name for f in folds]}, the run's tasks name "
+                          f"{tasks.fold_names(cfg['cv'])}")
+    return tasks.Study(cohort, features, prepared, folds, leak_flags, null_control)
 
-    predictions, model, last = _cross_validate(hooks, plugin, features, prepared, folds, cfg, ctx)
-    predictions = at_level(predictions, cohort)
-    if rank == 0:
-        report.write_predictions(run_dir, predictions, ctx.pseudonym_key)  # kept even if a later stage fails
-    final = _final_model(pm, plugin, loaded, features, prepared, cohort, cfg, ctx, null_control)
 
-    if world > 1:  # every rank trained; rank 0 alone explains, evaluates and writes
-        torch.distributed.barrier()
-        torch.distributed.destroy_process_group()
-        if rank != 0:
-            return
-        ctx.world_size = 1
+def _fit_fold(pm, plugin: str, study: tasks.Study, i: int, cfg: dict, ctx: RunContext, left: str) -> None:
+    """Fold i's task: train, predict its test rows, and, for the last fold, explain; written to tasks/fit-<fold>/."""
+    features, fold = study.features, study.folds[i]
+    engine.seed_everything(ctx.seed)  # the fold's model does not depend on which fits ran before it here
+    ctx.fold, ctx.val_index = fold.name, features.trainable(fold.val)
+    train = features.trainable(fold.train)  # rows with every target missing are not trained on
+    ctx.log.info("fold %d of %d (%s): %d train rows, %d test rows%s", i + 1, len(study.folds), fold.name, len(train),
+                 len(fold.test), left)
+    if len(train) < len(fold.train):
+        ctx.log.info("fold %s: %d training row(s) have no target value and are left out of training",
+                     fold.name, len(fold.train) - len(train))
+    try:
+        model = pm.hook.cardio_train(features=features, train_index=train, prepared=study.prepared, config=cfg,
+                                     ctx=ctx)
+        if model is None:
+            raise CardioError(f"plugin {plugin!r}: cardio_train returned None, expected a model")
+        pred = _expect(pm.hook.cardio_predict(model=model, features=features, test_index=fold.test, config=cfg,
+                                              ctx=ctx), Predictions, "cardio_predict", plugin)
+    finally:
+        ctx.fold, ctx.val_index = None, np.array([], dtype=int)
+    if not ctx.is_main:
+        return
+    name = f"fit-{fold.name}"
+    tasks.write_predictions(ctx.out_dir, name, Predictions(pred.table.assign(fold=fold.name, repeat=fold.repeat)))
+    if cfg.get("explain", True) and i == len(study.folds) - 1:
+        ctx.log.info("stage explain (fold %s)", fold.name)
+        result = pm.hook.cardio_explain(model=model, features=features, index=fold.test, config=cfg, ctx=ctx)
+        tasks.write_sections(ctx.out_dir, name, _as_sections(result, "cardio_explain", plugin))
 
+
+def _evaluate(pm, plugin: str, loaded: plugins.Loaded, study: tasks.Study, cfg: dict, ctx: RunContext) -> None:
+    """The evaluate task: every fold's predictions from its task folder, the report's sections, the run's files."""
     from cardio.stats import StatsError
 
+    run_dir = ctx.out_dir
+    names = [f"fit-{f.name}" for f in study.folds]
+    predictions = Predictions(pd.concat([tasks.read_predictions(run_dir, n).table for n in names], ignore_index=True))
+    predictions = at_level(predictions, study.cohort)
+    report.write_predictions(run_dir, predictions, ctx.pseudonym_key)  # kept even if evaluation fails
+    engine.seed_everything(ctx.seed)
     try:
-        sections = _explain_and_evaluate(pm, plugin, model, features, prepared, last, labelled(predictions), cohort,
-                                         cfg, ctx)
+        sections = _evaluate_sections(pm, study.features, study.prepared, labelled(predictions), study.cohort, cfg,
+                                      ctx) + tasks.read_sections(run_dir, names[-1])
     except StatsError as e:
         raise CardioError(f"evaluation failed: {e} (predictions are saved in {run_dir / 'predictions.csv'})") from None
     meta = {"plugin": plugin, "plugin_version": loaded.versions.get(plugin, "?"), "cardio_version": cardio.__version__,
-            "seed": ctx.seed, "device": str(dev), "world_size": world,
-            "n_records": int(len(cohort)), "n_patients": int(cohort.table["patient_id"].nunique()),
+            "seed": ctx.seed, "device": str(ctx.device), "world_size": read_run_json(run_dir).get("world_size", 1),
+            "n_records": int(len(study.cohort)), "n_patients": int(study.cohort.table["patient_id"].nunique()),
             "cv": cfg["cv"], "folds": [{"name": f.name, "n_train": int(len(f.train)), "n_test": int(len(f.test)),
-                                        "n_val": int(len(f.val))} for f in folds],
-            "elapsed_s": round(time.perf_counter() - t0, 1), "null_control": null_control,
-            "probable_leaks": leak_flags, "final_model": final}
+                                        "n_val": int(len(f.val))} for f in study.folds],
+            "elapsed_s": _elapsed(run_dir), "null_control": study.null_control,
+            "probable_leaks": study.leak_flags, "final_model": tasks.read_final(run_dir)}
     report.write_run(run_dir, meta, predictions, sections, ctx.pseudonym_key)
     _keep_key(run_dir, predictions, cfg, ctx.pseudonym_key)
-    log.info("done in %.0f s: %s", time.perf_counter() - t0, run_dir / "report.md")
+    _update_run_json(run_dir, status="finished", ended=time.strftime("%Y-%m-%dT%H:%M:%S"))
+    ctx.log.info("done in %s: %s", _duration(meta["elapsed_s"]), run_dir / "report.md")
 
 
-def _final_model(pm, plugin: str, loaded: plugins.Loaded, features: Features, prepared: Any, cohort: Cohort,
-                 cfg: dict, ctx: RunContext, null_control: bool) -> dict | None:
+def _elapsed(run_dir: Path) -> float:
+    """Seconds since this run (or its latest continuation) started, from run.json."""
+    started = read_run_json(run_dir).get("started")
+    try:
+        return round(time.time() - time.mktime(time.strptime(started, "%Y-%m-%dT%H:%M:%S")), 1)
+    except (TypeError, ValueError):
+        return 0.0
+
+
+def _final_model(pm, plugin: str, loaded: plugins.Loaded, study: tasks.Study, cfg: dict,
+                 ctx: RunContext) -> dict | None:
     """Fit once on every row and export the model bundle (<run>/model/); what was fitted, or None when skipped."""
+    features, cohort = study.features, study.cohort
     if not cfg["final_model"]:
         return None
-    why = bundle.support(pm, plugin) or ("the null control's labels are permuted" if null_control else None)
+    why = bundle.support(pm, plugin) or ("the null control's labels are permuted" if study.null_control else None)
     if why:
         ctx.log.info("final model not fitted: %s", why)
         return None
     every = features.trainable(np.arange(len(features)))  # rows with a target: the folds' rule
     ctx.log.info("final model: fitting on all %d rows (%d patients)", len(every),
                  features.table["patient_id"].nunique())
+    engine.seed_everything(ctx.seed)
     ctx.fold, ctx.val_index = "final", np.array([], dtype=int)  # its checkpoints and history are tagged final-<name>
     try:
-        model = pm.hook.cardio_train(features=features, train_index=every, prepared=prepared, config=cfg, ctx=ctx)
+        model = pm.hook.cardio_train(features=features, train_index=every, prepared=study.prepared, config=cfg,
+                                     ctx=ctx)
         if model is None:
             raise CardioError(f"plugin {plugin!r}: cardio_train returned None, expected a model")
         state = _expect(pm.hook.cardio_export_model(model=model, config=cfg, ctx=ctx), ModelState,
@@ -419,31 +613,6 @@ def _keep_key(out_dir: Path, predictions: Predictions, cfg: dict, key: bytes) ->
     print(f"cardio: pseudonym key written to {path} (mode 0600; keep it apart from the run)", file=sys.stderr)
 
 
-def _cross_validate(hooks, plugin: str, features: Features, prepared: Any, folds: list, cfg: dict,
-                    ctx: RunContext) -> tuple[Predictions, Any, Any]:
-    """One train and one predict per fold; (out-of-fold predictions, last model, last fold)."""
-    parts, model, last = [], None, None
-    started = time.perf_counter()
-    for i, fold in enumerate(folds):
-        ctx.fold, ctx.val_index = fold.name, features.trainable(fold.val)
-        train = features.trainable(fold.train)  # rows with every target missing are not trained on
-        left = "" if i == 0 else f", about {_duration((time.perf_counter() - started) / i * (len(folds) - i))} left"
-        ctx.log.info("fold %d of %d (%s): %d train rows, %d test rows%s", i + 1, len(folds), fold.name, len(train),
-                     len(fold.test), left)
-        if len(train) < len(fold.train):
-            ctx.log.info("fold %s: %d training row(s) have no target value and are left out of training",
-                         fold.name, len(fold.train) - len(train))
-        model = hooks.cardio_train(features=features, train_index=train, prepared=prepared, config=cfg, ctx=ctx)
-        if model is None:
-            raise CardioError(f"plugin {plugin!r}: cardio_train returned None, expected a model")
-        pred = _expect(hooks.cardio_predict(model=model, features=features, test_index=fold.test, config=cfg, ctx=ctx),
-                       Predictions, "cardio_predict", plugin)
-        parts.append(pred.table.assign(fold=fold.name, repeat=fold.repeat))
-        last = fold
-    ctx.fold, ctx.val_index = None, np.array([], dtype=int)
-    return Predictions(pd.concat(parts, ignore_index=True)), model, last
-
-
 def labelled(predictions: Predictions) -> Predictions:
     """The rows whose target is known: every metric of a task is computed on its own non-missing rows."""
     table = predictions.table
@@ -484,25 +653,19 @@ def _duration(seconds: float) -> str:
     return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"
 
 
-def _explain_and_evaluate(pm, plugin, model, features, prepared, last, predictions, cohort, cfg, ctx) -> list[Section]:
-    """The report's sections: evaluate's (performance first, subgroups last), then the explanation."""
+def _evaluate_sections(pm, features: Features, prepared: Any, predictions: Predictions, cohort: Cohort, cfg: dict,
+                       ctx: RunContext) -> list[Section]:
+    """Every plugin's evaluate sections, each called on its own (in pluggy's order: the built-in performance
+    section first, subgroups last) so that a wrong result names the plugin that gave it."""
+    ctx.log.info("stage evaluate")
     sections: list[Section] = []
-    explained: list[Section] = []
-    log = ctx.log
-    if cfg.get("explain", True) and last is not None:
-        log.info("stage explain")
-        result = pm.hook.cardio_explain(model=model, features=features, index=last.test, config=cfg, ctx=ctx)
-        explained = _as_sections(result, "cardio_explain", plugin)
-    log.info("stage evaluate")
-    # Each plugin's evaluate is called on its own (in pluggy's order: the built-in performance
-    # section first, subgroups last) so that a wrong result names the plugin that gave it.
     everyone = {p for _, p in pm.list_name_plugin()}
     for impl in reversed(pm.hook.cardio_evaluate.get_hookimpls()):
         only = pm.subset_hook_caller("cardio_evaluate", remove_plugins=everyone - {impl.plugin})
         for result in only(predictions=predictions, cohort=cohort, features=features, prepared=prepared,
                            config=cfg, ctx=ctx):
             sections += _as_sections(result, "cardio_evaluate", impl.plugin_name)
-    return sections + explained
+    return sections
 
 
 def _as_sections(result: Any, hook: str, plugin: str) -> list[Section]:
@@ -595,7 +758,7 @@ def predict_cohort(model_dir: str, cohort_path: str, out: str | None = None, dev
 def _predict_stages(pm, plugin: str, loaded: plugins.Loaded, info: dict, state: ModelState, cfg: dict,
                     out_dir: Path, dev, run_dir: Path, key: str) -> None:
     hooks = pm.hook
-    log = _logger(out_dir, True)
+    log = _logger(out_dir / "run.log", True)
     ctx = RunContext(device=dev, seed=int(cfg["seed"]), out_dir=out_dir, cache_dir=default_cache_dir(cfg), log=log,
                      train=dict(cfg["train"]))
     ctx.cache_dir.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,174 @@
+"""Where a run's tasks run when not inline: a process each on this machine, or SLURM jobs, through submitit.
+
+local: submitit's LocalExecutor starts each task's process; cardio's throttle keeps at most `executor.workers`
+running (with GPUs, one task per GPU through CUDA_VISIBLE_DEVICES, the next starting when one frees: submitit's
+local executor does not share GPUs out). slurm: one job for prepare, a job array for the fits and the final
+model (after prepare, at most `executor.workers` at once), one job for evaluate (after the array). In both, a
+task is submitit's Checkpointable: on the preemption signal or at its time limit it is requeued, and the engine
+resumes its fit from the last checkpoint. The run directory is the only state; rerunning the command submits
+only the tasks without a done marker.
+"""
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from cardio.data import CardioError
+from cardio.run import TaskSpec
+
+try:
+    import submitit
+except ImportError:  # the cluster extra: pip install 'cardio[cluster]'
+    submitit = None
+
+
+def _submitit():
+    if submitit is None:
+        raise CardioError("--executor local and slurm need submitit: pip install 'cardio[cluster]'")
+    return submitit
+
+
+class TaskCall(submitit.helpers.Checkpointable if submitit else object):
+    """One task of a run in a process of its own. checkpoint() (Checkpointable's) resubmits the same call; the
+    engine's checkpoints, written every `train.checkpoint_every` epochs, are what it resumes from."""
+
+    def __call__(self, spec: TaskSpec) -> str:
+        from cardio.run import run_task
+
+        return run_task(spec)
+
+
+def submit(spec: TaskSpec, config: dict, run_dir: Path, todo: list[str], log: logging.Logger) -> bool:
+    """Run or submit the tasks in `todo`; True when the run finished here (local, or slurm with wait)."""
+    _submitit()
+    ex = config["executor"]
+    os.environ["SUBMITIT_PREEMPT_SIGNAL"] = str(ex["signal"])  # the task processes read it when submitit loads
+    folder = Path(ex["folder"] or Path(run_dir) / "tasks" / "submitit") / "%j"
+    if ex["name"] == "local":
+        run_local(spec, config, folder, todo, log)
+        return True
+    return submit_slurm(spec, config, folder, todo, log)
+
+
+def phases(todo: Sequence[str]) -> list[list[str]]:
+    """prepare, then every fit and the final model (independent of each other), then evaluate."""
+    middle = [n for n in todo if n not in ("prepare", "evaluate")]
+    return [p for p in (["prepare"] if "prepare" in todo else [], middle,
+                        ["evaluate"] if "evaluate" in todo else []) if p]
+
+
+def slots(config: dict) -> list[int | None]:
+    """One slot per GPU to share out (executor.gpus, else every GPU torch sees unless device is cpu), else
+    `executor.workers` CPU slots."""
+    ex = config["executor"]
+    gpus = ex["gpus"]
+    if gpus is None and config["device"] != "cpu":
+        import torch
+
+        gpus = list(range(torch.cuda.device_count()))
+    if gpus:
+        return [int(g) for g in gpus]
+    return [None] * int(ex["workers"])
+
+
+def throttle(names: Sequence[str], start: Callable[[str, Any], Any], slots: Sequence[Any],
+             poll_s: float = 0.2) -> dict[str, str]:
+    """Start each name on a free slot (start(name, slot) returns a job with done() and exception()), never two on
+    one slot; after a failure start nothing new. Returns {name: error} of the tasks that failed."""
+    free, queue, running, failed = list(slots), list(names), {}, {}
+    while running or (queue and not failed):
+        while queue and free and not failed:
+            slot = free.pop(0)
+            name = queue.pop(0)
+            running[name] = (start(name, slot), slot)
+        time.sleep(poll_s)
+        for name, (job, slot) in list(running.items()):
+            if job.done():
+                del running[name]
+                free.append(slot)
+                error = job.exception()
+                if error is not None:
+                    failed[name] = " ".join(str(error).split())[-400:] or type(error).__name__
+    return failed
+
+
+def run_local(spec: TaskSpec, config: dict, folder: Path, todo: list[str], log: logging.Logger) -> None:
+    """Every phase through the throttle, a process per task; a failed task stops the run after the running ones."""
+    ex = config["executor"]
+    where = slots(config)
+
+    def start(name: str, slot: int | None):
+        executor = submitit.LocalExecutor(folder=folder)
+        executor.update_parameters(timeout_min=ex["timeout_min"], signal_delay_s=ex["signal_delay_s"],
+                                   gpus_per_node=0 if slot is None else 1,
+                                   visible_gpus=() if slot is None else (slot,))
+        log.info("task %s started%s", name, "" if slot is None else f" on GPU {slot}")
+        return executor.submit(TaskCall(), dataclasses.replace(spec, name=name))
+
+    for phase in phases(todo):
+        failed = throttle(phase, start, where)
+        if failed:
+            raise CardioError("task(s) failed: " + "; ".join(f"{n}: {e}" for n, e in failed.items())
+                              + f" (their logs: {Path(spec.run_dir) / 'tasks'}/<task>/task.log; run the same "
+                              "command again to rerun the tasks without a done marker)")
+
+
+def slurm_executor(config: dict, folder: Path, plugin: str):
+    """submitit's SlurmExecutor with the run's executor section: partition, time, GPUs, CPUs, memory, signal."""
+    from submitit.slurm import slurm
+
+    ex = config["executor"]
+    sl = config["executor"]["slurm"]
+    slurm.SlurmJobEnvironment.USR_SIG = str(ex["signal"])  # rendered as --signal=<SIG>@<delay>
+    executor = submitit.SlurmExecutor(folder=folder, max_num_timeout=3)
+    params = {"time": int(ex["timeout_min"]), "cpus_per_task": int(sl["cpus_per_task"]), "mem": f"{sl['mem_gb']}GB",
+              "job_name": f"cardio-{plugin}",
+              "signal_delay_s": int(ex["signal_delay_s"]), "array_parallelism": int(ex["workers"]),
+              "setup": [f"export SUBMITIT_PREEMPT_SIGNAL={ex['signal']}"],
+              "additional_parameters": dict(sl["extra"] or {})}
+    if sl["partition"]:
+        params["partition"] = sl["partition"]
+    if sl["gpus_per_task"]:  # a cluster without GPUs refuses even --gpus-per-node=0
+        params["gpus_per_node"] = int(sl["gpus_per_task"])
+    executor.update_parameters(**params)
+    return executor
+
+
+def _after(executor, job_id: str | None, extra: dict) -> None:
+    options = dict(extra)
+    if job_id:
+        options.update(dependency=f"afterok:{job_id}", kill_on_invalid_dep="yes")
+    executor.update_parameters(additional_parameters=options)
+
+
+def submit_slurm(spec: TaskSpec, config: dict, folder: Path, todo: list[str], log: logging.Logger) -> bool:
+    """One job for prepare, an array for the fits (after prepare), one job for evaluate (after the array)."""
+    executor = slurm_executor(config, folder, spec.plugin)
+    extra = dict(config["executor"]["slurm"]["extra"] or {})
+    call, after, evaluate = TaskCall(), None, None
+    for phase in phases(todo):
+        _after(executor, after, extra)
+        specs = [dataclasses.replace(spec, name=n) for n in phase]
+        if len(specs) == 1:
+            job = executor.submit(call, specs[0])
+            after = job.job_id
+        else:
+            with executor.batch():
+                jobs = [executor.submit(call, s) for s in specs]
+            job, after = jobs[0], jobs[0].job_id.split("_")[0]
+        log.info("slurm job %s: %s", after, ", ".join(phase))
+        evaluate = job if phase == ["evaluate"] else None
+    if not config["executor"]["wait"] or evaluate is None:
+        log.info("submitted; follow it with: cardio status %s", spec.run_dir)
+        return False
+    try:
+        evaluate.result()
+    except Exception as e:  # submitit's error names the job and its log
+        raise CardioError(f"slurm job {evaluate.job_id} (evaluate) failed: {str(e).splitlines()[0]}; cardio status "
+                          f"{spec.run_dir} lists every task") from None
+    return True

@@ -1,0 +1,204 @@
+"""A run as tasks: `prepare` (once, label-free), one `fit-<fold>` per fold, `final` (the exported model), `evaluate`.
+
+Each task owns a folder `<run>/tasks/<name>/`. A fit task writes its out-of-fold predictions there
+(`predictions.npz`, no pickle), the last fold's also its explanation (`sections.json`), and the final
+task what it fitted (`final.json`); checkpoints and histories stay in `<run>/checkpoints/` and
+`<run>/history/`, tagged by fold as the engine names them. A task ends by writing `done.json` with the
+config's hash: a rerun skips it, and evaluate reads every fit from these folders. Every process that
+runs a task builds the stages before the folds itself (load, preprocess, featurize through the cache,
+prepare reading back its finished result), and every fit starts from the run's seed, so a fold's model
+is the same whichever process, machine or order fits it.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import socket
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from cardio import config as config_mod
+from cardio.cache import atomic_path, write_text_atomic
+from cardio.data import CardioError, Cohort, Features, Predictions, Section
+
+TASKS = "tasks"
+
+
+def config_hash(cfg: dict) -> str:
+    """What a done marker records: the config minus `executor:` (where a fit runs never changes it)."""
+    text = config_mod.dump({k: v for k, v in cfg.items() if k != "executor"})
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def fold_names(cv: dict) -> list[str]:
+    """The folds' names from the config alone (make_folds names them the same), so a submitter needs no data."""
+    if cv["method"] != "kfold":
+        return [str(cv["method"])]
+    repeats, k = int(cv.get("repeats", 1)), int(cv["folds"])
+    return [f"r{r}f{f}" if repeats > 1 else f"fold{f}" for r in range(repeats) for f in range(k)]
+
+
+def task_names(cfg: dict) -> list[str]:
+    """Every task of a run, in the order the inline executor runs them (final only with final_model: true)."""
+    return ["prepare", *(f"fit-{n}" for n in fold_names(cfg["cv"])), *(["final"] if cfg["final_model"] else []),
+            "evaluate"]
+
+
+def task_dir(run_dir: Path, name: str) -> Path:
+    return Path(run_dir) / TASKS / name
+
+
+# ---- markers: done, running, failed --------------------------------------------------------------------------
+
+def _write_marker(run_dir: Path, name: str, kind: str, **fields: Any) -> None:
+    write_text_atomic(task_dir(run_dir, name) / f"{kind}.json", json.dumps(fields, indent=1, default=str))
+
+
+def mark_running(run_dir: Path, name: str) -> None:
+    (task_dir(run_dir, name) / "failed.json").unlink(missing_ok=True)
+    env = os.environ
+    job = f"{env['SLURM_ARRAY_JOB_ID']}_{env.get('SLURM_ARRAY_TASK_ID')}" if env.get("SLURM_ARRAY_JOB_ID") else None
+    _write_marker(run_dir, name, "running", host=socket.gethostname(), pid=os.getpid(),
+                  job=job or os.environ.get("SLURM_JOB_ID"), started=time.strftime("%Y-%m-%dT%H:%M:%S"))
+
+
+def mark_done(run_dir: Path, name: str, cfg: dict, started: float) -> None:
+    _write_marker(run_dir, name, "done", config_hash=config_hash(cfg), host=socket.gethostname(),
+                  ended=time.strftime("%Y-%m-%dT%H:%M:%S"), ended_at=time.time(),
+                  elapsed_s=round(time.perf_counter() - started, 1))
+    (task_dir(run_dir, name) / "running.json").unlink(missing_ok=True)
+
+
+def mark_failed(run_dir: Path, name: str, error: BaseException) -> None:
+    why = str(error).splitlines()[0] if str(error) else type(error).__name__
+    _write_marker(run_dir, name, "failed", error=f"{type(error).__name__}: {why}", host=socket.gethostname(),
+                  ended=time.strftime("%Y-%m-%dT%H:%M:%S"))
+    (task_dir(run_dir, name) / "running.json").unlink(missing_ok=True)
+
+
+def _read(path: Path) -> dict | None:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def state(run_dir: Path, name: str, cfg: dict) -> tuple[str, str]:
+    """(done | running | failed | missing, detail). A done marker of another config is an error: the run's
+    config.yaml was edited after the task finished, and its result would mix two studies."""
+    folder = task_dir(run_dir, name)
+    done = _read(folder / "done.json")
+    if done is not None:
+        if done.get("config_hash") != config_hash(cfg):
+            raise CardioError(f"{folder / 'done.json'} was written with another config (hash {done.get('config_hash')}"
+                              f", now {config_hash(cfg)}); {run_dir / 'config.yaml'} changed after the task ran")
+        return "done", f"{done.get('elapsed_s')} s on {done.get('host')}"
+    failed = _read(folder / "failed.json")
+    if failed is not None:
+        return "failed", failed.get("error", "?")
+    running = _read(folder / "running.json")
+    if running is not None:
+        where = f"{running.get('host')} pid {running.get('pid')}" + (f" job {running['job']}" if running.get("job")
+                                                                      else "")
+        if running.get("host") == socket.gethostname() and not _alive(int(running.get("pid", 0))):
+            return "failed", f"stopped without an error (killed?) on {where}"
+        return "running", f"since {running.get('started')} on {where}"
+    return "missing", ""
+
+
+def pending(run_dir: Path, cfg: dict) -> list[str]:
+    """The tasks a rerun must still run: every task without a done marker."""
+    return [n for n in task_names(cfg) if state(run_dir, n, cfg)[0] != "done"]
+
+
+# ---- what a task leaves for evaluate ------------------------------------------------------------------------
+
+def write_predictions(run_dir: Path, name: str, predictions: Predictions) -> None:
+    """A fit's out-of-fold predictions, column by column in a .npz (exact floats, strings as text, no pickle)."""
+    arrays: dict[str, np.ndarray] = {}
+    columns = []
+    for i, (col, values) in enumerate(predictions.table.items()):
+        numeric = values.dtype.kind in "biuf"
+        columns.append({"name": str(col), "dtype": str(values.dtype), "numeric": numeric})
+        if numeric:
+            arrays[f"c{i}"] = values.to_numpy()
+        else:
+            missing = values.isna().to_numpy()
+            arrays[f"c{i}"] = np.array(["" if m else str(v) for v, m in zip(values, missing)], dtype=str)
+            arrays[f"m{i}"] = missing
+    arrays["columns"] = np.array(json.dumps(columns))
+    with atomic_path(task_dir(run_dir, name) / "predictions.npz") as tmp:
+        np.savez(tmp, **arrays)
+
+
+def read_predictions(run_dir: Path, name: str) -> Predictions:
+    path = task_dir(run_dir, name) / "predictions.npz"
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            columns = json.loads(str(z["columns"]))
+            data = {}
+            for i, c in enumerate(columns):
+                if c["numeric"]:
+                    data[c["name"]] = pd.Series(z[f"c{i}"], dtype=c["dtype"])
+                else:
+                    values = np.where(z[f"m{i}"], None, z[f"c{i}"].astype(object))
+                    data[c["name"]] = pd.Series(values, dtype=None if c["dtype"] == "object" else c["dtype"])
+    except (OSError, ValueError, KeyError) as e:
+        raise CardioError(f"{path} cannot be read ({type(e).__name__}); delete {path.parent} to fit it again") \
+            from None
+    return Predictions(pd.DataFrame(data))
+
+
+def write_sections(run_dir: Path, name: str, sections: list[Section]) -> None:
+    """The explanation of the last fold, as report.json keeps sections (tables in pandas' split form)."""
+    from cardio.stats.result import json_safe
+
+    doc = [{"title": s.title, "text": s.text, "figures": [str(f) for f in s.figures],
+            "tables": {k: json.loads(v.to_json(orient="split", index=False)) for k, v in s.tables.items()},
+            "estimates": s.estimates, "tests": s.tests} for s in sections]
+    write_text_atomic(task_dir(run_dir, name) / "sections.json", json.dumps(json_safe(doc), indent=1))
+
+
+def read_sections(run_dir: Path, name: str) -> list[Section]:
+    doc = _read(task_dir(run_dir, name) / "sections.json") or []
+    return [Section(d["title"], d["text"], [Path(f) for f in d["figures"]],
+                    {k: pd.DataFrame(t["data"], columns=t["columns"]) for k, t in d["tables"].items()},
+                    d["estimates"], d["tests"]) for d in doc]
+
+
+def write_final(run_dir: Path, fitted: dict | None) -> None:
+    from cardio.stats.result import json_safe
+
+    write_text_atomic(task_dir(run_dir, "final") / "final.json", json.dumps(json_safe({"fitted": fitted})))
+
+
+def read_final(run_dir: Path) -> dict | None:
+    return (_read(task_dir(run_dir, "final") / "final.json") or {}).get("fitted")
+
+
+@dataclass
+class Study:
+    """What every task of a run starts from: the stages before the folds, built once per process."""
+
+    cohort: Cohort
+    features: Features
+    prepared: Any
+    folds: list
+    leak_flags: list[str]
+    null_control: bool

@@ -1,0 +1,192 @@
+"""A run as tasks on every executor: inline and local (2 workers) give the same metrics.json; a killed fold task
+is what a rerun of the same command submits, and it ends with the same metrics; the sbatch scripts submitit
+renders for SLURM (array size, cap, dependencies, signal); cardio's GPU throttle never puts two tasks on one GPU."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import stat
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+submitit = pytest.importorskip("submitit")
+
+from cardio import executors, tasks  # noqa: E402
+from cardio.testing import run_plugin  # noqa: E402
+
+SPECT = ("spect_polar.synthetic.n_patients=30", "spect_polar.synthetic.slices=20", "spect_polar.synthetic.size=40",
+         "spect_polar.phase.rings=16", "spect_polar.phase.sectors=32", "spect_polar.autoencoder.hidden=32",
+         "spect_polar.autoencoder.iterations=40", "cv.folds=3", "stats.n_resamples=200", "report.figures=false")
+# Pretraining on five MIT-BIH records for one epoch: the prepare task's result is read back by every fit task.
+ECG = ("ecg_transfer.synthetic.n_patients=24", "cv.folds=2",
+       "ecg_transfer.pretrain.records=['101','106','108','109','112']",
+       "ecg_transfer.pretrain.max_beats_per_class=20", "ecg_transfer.pretrain.max_eval_beats=100",
+       "ecg_transfer.pretrain.epochs=1", "ecg_transfer.finetune.epochs=1", "ecg_transfer.baselines.rf.n_estimators=20",
+       "ecg_transfer.baselines.threshold_cv=2", "ecg_transfer.baselines.svm.enabled=false", "stats.n_resamples=100",
+       "report.figures=false", "final_model=false")
+
+
+def _metrics(run: Path) -> dict:
+    out = json.loads((run / "metrics.json").read_text())
+    out.pop("elapsed_s")  # how long it took is the one thing allowed to differ
+    return out
+
+
+def _same_run(a: Path, b: Path) -> None:
+    assert _metrics(a) == _metrics(b)
+    assert (a / "predictions.csv").read_bytes() == (b / "predictions.csv").read_bytes()
+
+
+@pytest.mark.parametrize("plugin,sets", [("spect_polar", SPECT), ("ecg_transfer", ECG)], ids=["spect", "ecg"])
+def test_inline_and_local_give_the_same_metrics(plugin, sets, tmp_path, monkeypatch):
+    pytest.importorskip(f"cardio_{plugin}")
+    if plugin == "ecg_transfer" and not (Path(os.environ.get("CARDIO_DATA", "")) / "mitdb" / "101.atr").exists():
+        pytest.skip("MIT-BIH not found under $CARDIO_DATA/mitdb")
+    monkeypatch.setenv("CARDIO_CACHE", str(tmp_path / "cache"))
+    inline = run_plugin(plugin, tmp_path / "inline", sets=sets)
+    local = run_plugin(plugin, tmp_path / "local", sets=(*sets, "executor.name=local", "executor.workers=2"))
+    _same_run(inline, local)
+    names = tasks.task_names(tasks_config(local))
+    assert all((local / "tasks" / n / "done.json").exists() for n in names)
+    assert {n for n in names if n.startswith("fit-")} == {p.parent.name for p in
+                                                          (local / "tasks").glob("fit-*/predictions.npz")}
+
+
+def tasks_config(run: Path) -> dict:
+    import yaml
+
+    return yaml.safe_load((run / "config.yaml").read_text())
+
+
+# Fits long enough to be killed mid-way on a loaded machine: two folds of 150 epochs (~15 s), a checkpoint each.
+SLOW = ["--set", "cv.folds=2", "--set", "data.n_patients=400", "--set", "data.n_features=64", "--set",
+        "model.hidden=256", "--set", "train.epochs=150", "--set", "train.batch_size=16", "--set", "final_model=false",
+        "--set", "report.figures=false", "--set", "stats.n_resamples=200", "--set", "train.cpu_threads=1"]
+
+
+def _cli(tmp_path: Path, toy_site: Path, *args: str, env: dict | None = None) -> subprocess.Popen:
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(toy_site), os.environ.get("PYTHONPATH", "")]),
+           "CARDIO_CACHE": str(tmp_path / "cache"), **(env or {})}
+    return subprocess.Popen([sys.executable, "-m", "cardio.cli", *args], cwd=tmp_path, env=env, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+
+def test_a_killed_fold_task_is_all_a_rerun_submits(toy_site, tmp_path):
+    local = ["run", "--plugin", "toy", "--out", "r", *SLOW, "--executor", "local", "--workers", "2"]
+    proc = _cli(tmp_path, toy_site, *local)
+    running, ckpt = tmp_path / "r" / "tasks" / "fit-fold1" / "running.json", tmp_path / "r" / "checkpoints"
+    deadline = time.time() + 400
+    while not (ckpt / "fold1-mlp.pt").exists() and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.1)
+    assert proc.poll() is None, proc.communicate()[1][-2000:]
+    os.kill(json.loads(running.read_text())["pid"], signal.SIGKILL)  # the fold's own process, mid-fit
+    _, err = proc.communicate(timeout=600)
+    assert proc.returncode == 2 and "fit-fold1" in err.strip().splitlines()[-1], err[-2000:]
+    status = _cli(tmp_path, toy_site, "status", "r").communicate()[0]
+    assert [line.split()[:2] for line in status.splitlines()[1:]] == [
+        ["prepare", "done"], ["fit-fold0", "done"], ["fit-fold1", "failed"], ["evaluate", "missing"]], status
+    kept = {n: (tmp_path / "r" / "tasks" / n / "done.json").stat().st_mtime_ns for n in ("prepare", "fit-fold0")}
+
+    again = _cli(tmp_path, toy_site, *local)  # the same command: only the tasks without a done marker
+    _, err = again.communicate(timeout=600)
+    assert again.returncode == 0, err[-3000:]
+    assert "2 of 4 task(s) to run (fit-fold1, evaluate)" in err
+    assert kept == {n: (tmp_path / "r" / "tasks" / n / "done.json").stat().st_mtime_ns for n in kept}
+    assert "fold1-mlp: resuming after epoch" in (tmp_path / "r" / "tasks" / "fit-fold1" / "task.log").read_text()
+    inline = _cli(tmp_path, toy_site, "run", "--plugin", "toy", "--out", "inline", *SLOW)
+    _, err = inline.communicate(timeout=600)
+    assert inline.returncode == 0, err[-2000:]
+    _same_run(tmp_path / "r", tmp_path / "inline")
+
+
+class _Job:
+    """A fake job: a thread holding its 'GPU' for a while, recording when."""
+
+    def __init__(self, name: str, gpu: int, spans: list, seconds: float):
+        self.thread = threading.Thread(target=self._run, args=(name, gpu, spans, seconds))
+        self.thread.start()
+
+    @staticmethod
+    def _run(name, gpu, spans, seconds):
+        begin = time.perf_counter()
+        time.sleep(seconds)
+        spans.append((gpu, begin, time.perf_counter(), name))
+
+    def done(self) -> bool:
+        return not self.thread.is_alive()
+
+    def exception(self):
+        return None
+
+
+def test_throttle_six_tasks_on_two_gpus_never_share_one():
+    spans: list = []
+    gpus = executors.slots({"device": "cuda", "executor": {"gpus": [7, 9], "workers": 5}})
+    assert gpus == [7, 9]  # one slot per GPU, whatever the worker count
+    names = [f"fit-fold{i}" for i in range(6)]
+    failed = executors.throttle(names, lambda n, g: _Job(n, g, spans, 0.05 + 0.03 * (int(n[-1]) % 3)), gpus,
+                                poll_s=0.01)
+    assert not failed and sorted(s[3] for s in spans) == names
+    for gpu in gpus:
+        mine = sorted(s[1:3] for s in spans if s[0] == gpu)
+        assert len(mine) >= 2 and all(a_end <= b_begin for (_, a_end), (b_begin, _) in zip(mine, mine[1:])), mine
+
+
+def test_throttle_starts_nothing_after_a_failure():
+    class Failed(_Job):
+        def exception(self):
+            return RuntimeError("out of memory")
+
+    started: list = []
+
+    def start(name, gpu):
+        started.append(name)
+        return (Failed if name == "fit-fold0" else _Job)(name, gpu, [], 0.05)
+
+    failed = executors.throttle([f"fit-fold{i}" for i in range(4)], start, [0], poll_s=0.01)
+    assert failed == {"fit-fold0": "out of memory"} and started == ["fit-fold0"]
+
+
+FAKE_SBATCH = """#!/bin/sh
+# stands in for sbatch: keeps the script it is given and answers as sbatch does
+n=$(ls "{dir}" | wc -l)
+cp "$1" "{dir}/$n.sh"
+echo "Submitted batch job $((1000 + n))"
+"""
+
+
+def test_sbatch_scripts_array_cap_dependencies_and_signal(toy_site, tmp_path):
+    """submitit 1.5.4's rendering (pinned in requirements.lock), checked as text: a job for prepare, an array of
+    the fits and the final model after it with the cap, evaluate after the array, the configured signal."""
+    assert submitit.__version__ == "1.5.4"
+    scripts, bin_dir = tmp_path / "scripts", tmp_path / "bin"
+    scripts.mkdir()
+    bin_dir.mkdir()
+    (bin_dir / "sbatch").write_text(FAKE_SBATCH.format(dir=scripts))
+    (bin_dir / "srun").write_text("#!/bin/sh\nexit 1\n")  # submitit looks for it; nothing here runs a job
+    for tool in ("sbatch", "srun"):
+        (bin_dir / tool).chmod(stat.S_IRWXU)
+    env = {"PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"}
+    proc = _cli(tmp_path, toy_site, "run", "--plugin", "toy", "--out", "r", "--executor", "slurm", "--workers", "3",
+                "--set", "cv.folds=5", "--set", "executor.signal=USR1", "--set", "executor.slurm.partition=gpu",
+                "--set", "executor.slurm.gpus_per_task=1", "--set", "executor.slurm.extra={qos: high}",
+                env=env)
+    _, err = proc.communicate(timeout=300)
+    assert proc.returncode == 0, err[-2000:]
+    prepare, fits, evaluate = ((scripts / f"{i}.sh").read_text() for i in range(3))
+    for text in (prepare, fits, evaluate):
+        assert "#SBATCH --signal=USR1@120" in text and "export SUBMITIT_PREEMPT_SIGNAL=USR1" in text
+        assert "#SBATCH --partition=gpu" in text and "#SBATCH --qos=high" in text
+        assert "#SBATCH --gpus-per-node=1" in text
+    assert "--array" not in prepare and "--dependency" not in prepare
+    assert "#SBATCH --array=0-5%3" in fits and "#SBATCH --dependency=afterok:1000" in fits  # 5 folds + final
+    assert "#SBATCH --dependency=afterok:1001" in evaluate and "--array" not in evaluate
+    assert "#SBATCH --kill-on-invalid-dep=yes" in evaluate
+    assert json.loads((tmp_path / "r" / "run.json").read_text())["status"] == "submitted"
+    assert "cardio status" in err
