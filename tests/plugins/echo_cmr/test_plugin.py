@@ -26,7 +26,8 @@ def test_plugin_info_and_documented_config():
     cfg = info.default_config
     assert cfg["echo_cmr"]["thresholds"] == {"t1_ms": 1060, "t2_ms": 58, "ecv_pct": 33}
     paper = cfg["profiles"]["paper"]
-    assert paper["echo_cmr"]["clip"] == {"size": 112, "frames": 32, "period": 2}
+    assert paper["echo_cmr"]["clip"] == {"size": 112, "frames": 32, "period": 2, "fps": 50, "keep_aspect": True}
+    assert paper["stats"]["n_resamples"] == 10000 and paper["echo_cmr"]["max_days"] == 30
     assert paper["echo_cmr"]["arch"] == "r2plus1d_18" and paper["cv"]["ratios"] == [8, 1, 1]
     lines = (Path(plugin.__file__).parent / "config.yaml").read_text().split("profiles:")[0].splitlines()
     undocumented = [ln for prev, ln in zip([""] + lines, lines)
@@ -46,8 +47,23 @@ def _fused_wma_auc(out: Path) -> dict:
     return auc
 
 
-def test_positive_control_end_to_end(tmp_path):
-    out = run_plugin("echo_cmr", tmp_path / "run", sets=SMALL, cache_dir=tmp_path / "cache")
+#: Issue 29's neutral setting: LGE made visible in the scarred walls (echo cannot see it; `lge_brightness: 0` is the
+#: default), every other planted effect kept, so the paper's "function is seen, tissue is not" is absent.
+NEUTRAL = ["echo_cmr.synthetic.truth.lge_brightness=0.5"]
+
+
+def test_positive_control_end_to_end_in_the_neutral_setting(tmp_path):
+    """The positive control (fused WMA AUROC above 0.5) on the neutral setting, where the paper's comparison (fused
+    WMA minus fused LGE AUROC, paired bootstrap over patients) must have a CI that covers 0."""
+    import numpy as np
+
+    from cardio import Predictions
+    from cardio_echo_cmr.report import delta_auc
+
+    # report.figures=false: the core's ROC/calibration/decision figures of the 14 binary and 6 regression tasks took
+    # 8 of this run's 19 minutes on the loaded 2-core machine; the Grad-CAM figures checked below are still drawn
+    out = run_plugin("echo_cmr", tmp_path / "run", sets=SMALL + NEUTRAL + ["report.figures=false"],
+                     cache_dir=tmp_path / "cache")
     pred = pd.read_csv(out / "predictions.csv")
     assert {"r2plus1d-A4C", "r2plus1d-A2C", "r2plus1d-PLAX", "fused"} == set(pred["model"])
     assert {"t1_ms", "t2_ms", "ecv_pct"} == set(pred.loc[pred["kind"] == "regression", "task"])
@@ -57,10 +73,15 @@ def test_positive_control_end_to_end(tmp_path):
     assert {"echo_gradcam_a4c.png", "echo_gradcam_a4c.gif"} <= figures
     auc = _fused_wma_auc(out)
     assert auc["ci_low"] > 0.5, auc
+    delta = delta_auc(Predictions(pred), 300, 0.95)
+    print(f"neutral setting: fused AUROC WMA - LGE {delta.estimate:.3f} [{delta.ci_low:.3f}, {delta.ci_high:.3f}]")
+    assert np.isfinite(delta.estimate) and delta.ci_low <= 0 <= delta.ci_high, delta
+    assert "fixed in advance" in report
 
 
 def test_null_control(tmp_path):
-    out = run_plugin("echo_cmr", tmp_path / "run", sets=SMALL + ["cohort.permute_labels=true", "explain=false"],
+    out = run_plugin("echo_cmr", tmp_path / "run", sets=SMALL + ["cohort.permute_labels=true", "explain=false",
+                                                                 "report.figures=false"],  # metrics only
                      cache_dir=tmp_path / "cache")
     auc = _fused_wma_auc(out)
     assert auc["ci_low"] <= 0.5 <= auc["ci_high"], auc
