@@ -6,7 +6,16 @@ Modules are imported inside the hooks: listing plugins never loads torch or the 
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from cardio import PluginInfo, hookimpl, package_defaults
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from cardio import Cohort, Features, ModelState, Predictions, RunContext, Section
+    from cardio.cohort import Schema
+
 
 NAMESPACE = "perfusion_polar"
 
@@ -30,7 +39,7 @@ def moved_keys(defaults: dict) -> dict[str, str]:
 
 
 @hookimpl
-def cardio_plugin_info():
+def cardio_plugin_info() -> PluginInfo:
     defaults = package_defaults("cardio_perfusion_polar")
     return PluginInfo(name="perfusion_polar", modality="mpi",
                       description="Rest/stress/flow-reserve polar maps: two-step multitask ResNet for segmental "
@@ -40,62 +49,63 @@ def cardio_plugin_info():
 
 
 @hookimpl
-def cardio_cohort_schema(config):
+def cardio_cohort_schema(config: dict) -> Schema:
     from cardio_perfusion_polar import cohort
 
     return cohort.SCHEMA
 
 @hookimpl
-def cardio_load(config, ctx):
+def cardio_load(config: dict, ctx: RunContext) -> Cohort:
     from cardio_perfusion_polar import cohort as polar_cohort
 
     return polar_cohort.load(config, ctx)
 
 
 @hookimpl
-def cardio_featurize(cohort, config, ctx):
+def cardio_featurize(cohort: Cohort, config: dict, ctx: RunContext) -> Features:
     from cardio_perfusion_polar import cohort as polar_cohort
 
     return polar_cohort.featurize(cohort, ctx)
 
 
 @hookimpl
-def cardio_train(features, train_index, config, ctx):
+def cardio_train(features: Features, train_index: np.ndarray, config: dict, ctx: RunContext) -> Any:
     from cardio_perfusion_polar import training
 
     return training.train(features, train_index, config["perfusion_polar"], ctx)
 
 
 @hookimpl
-def cardio_predict(model, features, test_index, config, ctx):
+def cardio_predict(model: Any, features: Features, test_index: np.ndarray, config: dict,
+                   ctx: RunContext) -> Predictions:
     from cardio_perfusion_polar import training
 
     return training.predict(model, features, test_index, ctx)
 
 
 @hookimpl
-def cardio_export_model(model, config, ctx):
+def cardio_export_model(model: Any, config: dict, ctx: RunContext) -> ModelState:
     from cardio_perfusion_polar import bundle
 
     return bundle.export(model, config["perfusion_polar"])
 
 
 @hookimpl
-def cardio_import_model(state, config, ctx):
+def cardio_import_model(state: ModelState, config: dict, ctx: RunContext) -> Any:
     from cardio_perfusion_polar import bundle
 
     return bundle.load(state)
 
 
 @hookimpl
-def cardio_explain(model, features, index, config, ctx):
+def cardio_explain(model: Any, features: Features, index: np.ndarray, config: dict, ctx: RunContext) -> Section | None:
     from cardio_perfusion_polar import report
 
     return report.explain_section(model, features, index, ctx)
 
 
 @hookimpl
-def cardio_evaluate(predictions, config):
+def cardio_evaluate(predictions: Predictions, config: dict) -> Section | list[Section] | None:
     from cardio_perfusion_polar import report
 
     return report.evaluate_section(predictions, config)

@@ -7,7 +7,16 @@ Modules are imported inside the hooks: listing plugins never loads torch or the 
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from cardio import PluginInfo, hookimpl, package_defaults
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from cardio import Cohort, Features, ModelState, Predictions, RunContext, Section
+    from cardio.cohort import Schema
+
 
 
 def moved_keys(defaults: dict) -> dict[str, str]:
@@ -27,7 +36,7 @@ def moved_keys(defaults: dict) -> dict[str, str]:
 
 
 @hookimpl
-def cardio_plugin_info():
+def cardio_plugin_info() -> PluginInfo:
     defaults = package_defaults("cardio_spect_polar")
     return PluginInfo(name="spect_polar", modality="spect",
                       description="Gated SPECT MPI phase polar maps: autoencoder dyssynchrony features and "
@@ -36,62 +45,64 @@ def cardio_plugin_info():
 
 
 @hookimpl
-def cardio_cohort_schema(config):
+def cardio_cohort_schema(config: dict) -> Schema:
     from cardio_spect_polar import cohort
 
     return cohort.config_schema(config)
 
 @hookimpl
-def cardio_load(config, ctx):
+def cardio_load(config: dict, ctx: RunContext) -> Cohort:
     from cardio_spect_polar import cohort as spect_cohort
 
     return spect_cohort.load(config, ctx)
 
 
 @hookimpl
-def cardio_featurize(cohort, config, ctx):
+def cardio_featurize(cohort: Cohort, config: dict, ctx: RunContext) -> Features:
     from cardio_spect_polar import features as spect_features
 
     return spect_features.phase_features(cohort, config, ctx)
 
 
 @hookimpl
-def cardio_train(features, train_index, config, ctx):
+def cardio_train(features: Features, train_index: np.ndarray, config: dict, ctx: RunContext) -> Any:
     from cardio_spect_polar import pipeline
 
     return pipeline.fit_phase_pipeline(features, train_index, config, ctx)
 
 
 @hookimpl
-def cardio_predict(model, features, test_index, config, ctx):
+def cardio_predict(model: Any, features: Features, test_index: np.ndarray, config: dict,
+                   ctx: RunContext) -> Predictions:
     from cardio_spect_polar import pipeline
 
     return pipeline.predict_phase_pipeline(model, features, test_index, ctx)
 
 
 @hookimpl
-def cardio_explain(model, features, index, config, ctx):
+def cardio_explain(model: Any, features: Features, index: np.ndarray, config: dict, ctx: RunContext) -> Section | None:
     from cardio_spect_polar import report
 
     return report.explain_section(model, features, index, ctx)
 
 
 @hookimpl
-def cardio_evaluate(predictions, features, config, ctx):
+def cardio_evaluate(predictions: Predictions, features: Features, config: dict,
+                    ctx: RunContext) -> Section | list[Section] | None:
     from cardio_spect_polar import report
 
     return report.evaluate_sections(predictions, features, config, ctx)
 
 
 @hookimpl
-def cardio_export_model(model, config, ctx):
+def cardio_export_model(model: Any, config: dict, ctx: RunContext) -> ModelState:
     from cardio_spect_polar import bundle
 
     return bundle.export(model)
 
 
 @hookimpl
-def cardio_import_model(state, config, ctx):
+def cardio_import_model(state: ModelState, config: dict, ctx: RunContext) -> Any:
     from cardio_spect_polar import bundle
 
     return bundle.load(state)
