@@ -57,7 +57,8 @@ def cohort_problems(cohort: Cohort, config: dict) -> list[str]:
             if counts.min() < k:
                 problems.append(f"cv.folds={k} but the rarer outcome has only {int(counts.min())} patients; "
                                 "lower cv.folds")
-    if not problems and len(values) == 2:
+    fold_counts = any(p.startswith("cv.folds=") for p in problems)  # the split cannot be made at all
+    if len(values) == 2 and set(values.tolist()) == {0, 1} and not fold_counts:
         problems += split_problems(cohort, config)
     return problems
 
