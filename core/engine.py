@@ -7,7 +7,7 @@ import random
 import time
 import warnings
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
@@ -50,6 +50,7 @@ class ArrayDataset(Dataset):
         return len(self.x[0]) if isinstance(self.x, tuple) else len(self.x)
 
     def __getitem__(self, i: int):
+        x: torch.Tensor | tuple[torch.Tensor, ...]
         if isinstance(self.x, tuple):
             x = tuple(torch.as_tensor(np.asarray(a[i], dtype=np.float32)) for a in self.x)
         else:
@@ -225,8 +226,8 @@ _default_loss = masked_loss
 
 
 def _rng_state() -> dict:
-    np_state = np.random.get_state()
-    state = {"torch": torch.get_rng_state(), "python": random.getstate(),
+    np_state: Any = np.random.get_state()
+    state: dict[str, Any] = {"torch": torch.get_rng_state(), "python": random.getstate(),
              "numpy": [np_state[0], torch.from_numpy(np_state[1].astype(np.int64)), *map(float, np_state[2:])]}
     if torch.cuda.is_available():
         state["cuda"] = torch.cuda.get_rng_state_all()
@@ -265,6 +266,7 @@ def read_weights(path: str | Path, key: str) -> dict[str, torch.Tensor]:
     p = Path(path).expanduser()
     if not p.is_file():
         raise CardioError(f"{key} {p}: file not found")
+    state: Any  # whatever the file holds, checked below
     try:
         if p.suffix == ".safetensors":
             from safetensors.torch import load_file
@@ -287,7 +289,8 @@ def make_optimizer(params, s: dict) -> torch.optim.Optimizer:
     """A torch.optim class by name (adamw, adam, sgd, ... any class of torch.optim), args from the config."""
     name = str(s["optimizer"])
     members = {n: getattr(torch.optim, n) for n in dir(torch.optim)}
-    classes = {n.lower(): c for n, c in members.items() if isinstance(c, type) and issubclass(c, torch.optim.Optimizer)}
+    classes: dict[str, Any] = {n.lower(): c for n, c in members.items()
+                               if isinstance(c, type) and issubclass(c, torch.optim.Optimizer)}
     cls = classes.get(name.lower())
     if cls is None:
         raise CardioError(f"train.optimizer {name!r} is not a torch.optim optimizer; e.g. adamw, adam, sgd")
@@ -326,14 +329,20 @@ def make_scheduler(opt: torch.optim.Optimizer, s: dict, steps_per_epoch: int):
                           "or a class name of torch.optim.lr_scheduler")
     epochs = max(int(s["epochs"]), 1)
     args = dict(s.get("scheduler_args") or {})
-    defaults = {"CosineAnnealingLR": {"T_max": epochs}, "StepLR": {"step_size": max(epochs // 3, 1)},
-                "ReduceLROnPlateau": {"mode": "max"},
-                "OneCycleLR": {"max_lr": s["lr"], "total_steps": epochs * max(steps_per_epoch, 1)}}
+    defaults: dict[str, dict] = {
+        "CosineAnnealingLR": {"T_max": epochs}, "StepLR": {"step_size": max(epochs // 3, 1)},
+        "ReduceLROnPlateau": {"mode": "max"},
+        "OneCycleLR": {"max_lr": s["lr"], "total_steps": epochs * max(steps_per_epoch, 1)}}
     args = {**defaults.get(cls_name, {}), **args}
     try:
         return cls(opt, **args)
     except TypeError as e:
         raise CardioError(f"train.scheduler_args {args} do not fit {cls_name}: {e}") from None
+
+
+def _size(dataset: Dataset) -> int:
+    """A map-style dataset's length (torch's Dataset type does not declare __len__)."""
+    return len(dataset)  # type: ignore[arg-type]
 
 
 def _unwrap(model: nn.Module) -> nn.Module:
@@ -357,7 +366,7 @@ def _to(x, device, channels_last):
 
 def _channels_last(model: nn.Module, dataset: Dataset, s: dict, device: torch.device) -> bool:
     """Put the model in the memory format of its input (only on CUDA, where it pays); whether inputs follow."""
-    if not s["channels_last"] or device.type != "cuda" or not len(dataset):
+    if not s["channels_last"] or device.type != "cuda" or not _size(dataset):
         return False
     x = dataset[0][0]
     fmt = _memory_format((x[0] if isinstance(x, tuple) else x).ndim + 1)
@@ -397,150 +406,185 @@ def _outputs(model: nn.Module, loader: DataLoader, device, s: dict, loss_fn=None
 def fit(model: nn.Module, train_set: Dataset, val_set: Dataset | None, ctx, *, name: str,
         settings: dict | None = None, loss_fn: Callable | None = None,
         metric: Callable[[np.ndarray, np.ndarray], float] | None = None,
-        sample_weights: np.ndarray | None = None) -> FitResult:
-    """Train `model`; checkpoints go to checkpoints/<fold>-<name>.pt and a rerun resumes from them.
+        sample_weights: np.ndarray | None = None, tag: str | None = None, seed: int | None = None) -> FitResult:
+    """Train `model`; checkpoints go to checkpoints/<tag>.pt and a rerun resumes from them.
 
     `settings` overrides keys of config["train"] (other keys in it are ignored, so a plugin may
-    pass a whole config section such as config["finetune"]).
+    pass a whole config section such as config["finetune"]). `tag` names the fit's checkpoints, history
+    and log lines (default `<fold>-<name>`, from the fold the core runs); `seed` orders its batches
+    (default the run's seed). A plugin that fits several networks in one fold gives each its own tag.
     """
     s = _settings(ctx, settings)
+    tag = tag or (f"{ctx.fold}-{name}" if ctx.fold else name)
     with cpu_threads(s["cpu_threads"], ctx.device):
-        return _train(model, train_set, val_set, ctx, s, name, loss_fn or _default_loss, metric, sample_weights)
+        run = _Fit(model, train_set, ctx, s, tag, loss_fn or _default_loss, metric)
+        return run.train(val_set, sample_weights, ctx.seed if seed is None else int(seed))
 
 
-def _train(model, train_set, val_set, ctx, s, name, loss_fn, metric, sample_weights) -> FitResult:
-    device = ctx.device
-    tag = f"{ctx.fold}-{name}" if ctx.fold else name
-    ckpt_path = Path(ctx.checkpoint_dir) / f"{tag}.pt"
-    best_path = Path(ctx.checkpoint_dir) / f"{tag}.best.pt"
+@dataclass
+class _FitState:
+    """What a checkpoint records of a fit's progress (saved as a dict: checkpoints hold no classes)."""
 
-    model = model.to(device)
-    s = {**s, "channels_last": _channels_last(model, train_set, s, device)}
-    params = [p for p in model.parameters() if p.requires_grad]
-    opt = make_optimizer(params, s)
-    epochs = int(s["epochs"])
-    steps_per_epoch = math.ceil(len(train_set) / int(s["batch_size"]))
-    sched = make_scheduler(opt, s, steps_per_epoch)
-    per_batch = isinstance(sched, torch.optim.lr_scheduler.OneCycleLR)
-    on_plateau = isinstance(sched, torch.optim.lr_scheduler.ReduceLROnPlateau)
+    epoch: int = 0
+    best_score: float = -math.inf
+    best_epoch: int = -1
+    bad_epochs: int = 0
+    history: list[dict] = field(default_factory=list)
+    done: bool = False
 
-    state = {"epoch": 0, "best_score": -math.inf, "best_epoch": -1, "bad_epochs": 0, "history": [], "done": False}
-    best_state, best_dirty = None, False  # best weights live in memory; written with each checkpoint
-    resumed = False
-    if ckpt_path.exists():
-        ck = load_checkpoint(ckpt_path)
-        model.load_state_dict(ck["model"])
-        state = ck["state"]
+
+class _Fit:
+    """One fit: its optimizer and schedule, progress, best weights and checkpoints."""
+
+    def __init__(self, model: nn.Module, train_set: Dataset, ctx, s: dict, tag: str, loss_fn: Callable,
+                 metric: Callable | None) -> None:
+        self.ctx, self.tag, self.loss_fn, self.metric, self.train_set = ctx, tag, loss_fn, metric, train_set
+        self.device = ctx.device
+        self.model = model.to(self.device)
+        self.s = {**s, "channels_last": _channels_last(self.model, train_set, s, self.device)}
+        self.params = [p for p in self.model.parameters() if p.requires_grad]
+        self.opt = make_optimizer(self.params, self.s)
+        self.epochs = int(self.s["epochs"])
+        self.sched = make_scheduler(self.opt, self.s, math.ceil(_size(train_set) / int(self.s["batch_size"])))
+        self.per_batch = isinstance(self.sched, torch.optim.lr_scheduler.OneCycleLR)
+        self.on_plateau = isinstance(self.sched, torch.optim.lr_scheduler.ReduceLROnPlateau)
+        self.ckpt_path = Path(ctx.checkpoint_dir) / f"{tag}.pt"
+        self.best_path = Path(ctx.checkpoint_dir) / f"{tag}.best.pt"
+        self.state = _FitState()
+        self.best_state: dict | None = None  # best weights live in memory; written with each checkpoint
+        self.best_dirty = False
+        self.resumed = self._resume()
+
+    def _resume(self) -> bool:
+        if not self.ckpt_path.exists():
+            return False
+        ck = load_checkpoint(self.ckpt_path)
+        self.model.load_state_dict(ck["model"])
+        self.state = _FitState(**ck["state"])
         _set_rng_state(ck["rng"])
-        if state["done"]:  # a finished fit keeps only the weights it returned
-            best_state = ck["model"]
+        if self.state.done:  # a finished fit keeps only the weights it returned
+            self.best_state = ck["model"]
         else:
-            opt.load_state_dict(ck["optimizer"])
-            if sched is not None and ck.get("scheduler"):
-                sched.load_state_dict(ck["scheduler"])
-            if best_path.exists():
-                best_state = load_checkpoint(best_path)["model"]
-        resumed = True
-        ctx.log.info("%s: resuming after epoch %d", tag, state["epoch"])
+            self.opt.load_state_dict(ck["optimizer"])
+            if self.sched is not None and ck.get("scheduler"):
+                self.sched.load_state_dict(ck["scheduler"])
+            if self.best_path.exists():
+                self.best_state = load_checkpoint(self.best_path)["model"]
+        self.ctx.log.info("%s: resuming after epoch %d", self.tag, self.state.epoch)
+        return True
 
-    rank, world = ctx.rank, ctx.world_size
-    net = model
-    if world > 1:
-        net = nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
-    sampler = ShardedBatchSampler(len(train_set), int(s["batch_size"]), ctx.seed, rank, world, weights=sample_weights)
-    pin = device.type == "cuda"
-    train_loader = DataLoader(train_set, batch_sampler=sampler, num_workers=s["num_workers"], pin_memory=pin)
-    val_loader = (DataLoader(val_set, batch_size=int(s["batch_size"]), num_workers=s["num_workers"], pin_memory=pin)
-                  if val_set is not None and len(val_set) else None)
+    def train(self, val_set: Dataset | None, sample_weights: np.ndarray | None, seed: int) -> FitResult:
+        ctx, s, state = self.ctx, self.s, self.state
+        net: nn.Module = self.model
+        if ctx.world_size > 1:
+            ids = [self.device.index] if self.device.type == "cuda" else None
+            net = nn.parallel.DistributedDataParallel(self.model, device_ids=ids)
+        sampler = ShardedBatchSampler(_size(self.train_set), int(s["batch_size"]), seed, ctx.rank, ctx.world_size,
+                                      weights=sample_weights)
+        pin = self.device.type == "cuda"
+        loader = DataLoader(self.train_set, batch_sampler=sampler, num_workers=s["num_workers"], pin_memory=pin)
+        val_loader = (DataLoader(val_set, batch_size=int(s["batch_size"]), num_workers=s["num_workers"],
+                                 pin_memory=pin) if val_set is not None and _size(val_set) else None)
+        bar = ctx.progress(range(state.epoch, self.epochs), desc=f"train {self.tag}", total=self.epochs,
+                           initial=state.epoch, log=False)  # each epoch is logged below
+        board = _board(ctx, self.tag) if s["tensorboard"] and ctx.is_main and not state.done else None
+        for epoch in bar:
+            if state.done:
+                break
+            started = time.perf_counter()
+            sampler.epoch = epoch
+            row = self._epoch(net, loader, val_loader, epoch)
+            self._checkpoint()
+            if hasattr(bar, "set_postfix"):
+                bar.set_postfix({k: f"{v:.4g}" for k, v in row.items() if k != "epoch"})
+            if ctx.is_main:
+                _log_epoch(ctx, self.tag, row, self.epochs, time.perf_counter() - started)
+            if board is not None:
+                for key, value in row.items():
+                    if key != "epoch":
+                        board.add_scalar(f"{self.tag}/{key}", value, row["epoch"])
+                board.flush()
+        if hasattr(bar, "close"):
+            bar.close()
+        if board is not None:
+            board.close()
+        if ctx.is_main and state.history:
+            _write_history(Path(ctx.out_dir) / "history" / f"{self.tag}.csv", state.history)
+        if self.best_state is not None:
+            self.model.load_state_dict(self.best_state)
+        return FitResult(self.model, state.history, state.best_epoch, float(state.best_score), self.resumed)
 
-    bar = ctx.progress(range(state["epoch"], epochs), desc=f"train {tag}", total=epochs, initial=state["epoch"],
-                       log=False)  # each epoch is logged below
-    board = _board(ctx, tag) if s["tensorboard"] and ctx.is_main and not state["done"] else None
-    for epoch in bar:
-        if state["done"]:
-            break
-        started = time.perf_counter()
-        sampler.epoch = epoch
-        net.train()
-        total, n = 0.0, 0
-        for x, y in train_loader:
-            x, y = _to(x, device, s["channels_last"]), y.to(device, non_blocking=True)
-            opt.zero_grad(set_to_none=True)
-            with _autocast(device, s["amp"]):
-                out = _call(net, x)
-            loss = loss_fn(out.float(), y)
-            loss.backward()
-            if s["grad_clip"]:
-                nn.utils.clip_grad_norm_(params, s["grad_clip"])
-            opt.step()
-            if per_batch:
-                sched.step()
-            total += float(loss.detach()) * len(y)
-            n += len(y)
-        if sched is not None and not per_batch and not on_plateau:
-            sched.step()
-        if world > 1:  # the epoch's loss over all ranks, for the log and history
-            t = torch.tensor([total, n], dtype=torch.float64, device=device)
-            dist.all_reduce(t)
-            total, n = float(t[0]), int(t[1])
-        row = {"epoch": epoch + 1, "train_loss": total / max(n, 1), "lr": opt.param_groups[0]["lr"]}
+    def _epoch(self, net: nn.Module, loader: DataLoader, val_loader: DataLoader | None, epoch: int) -> dict:
+        """Train one epoch, score it, keep the best weights and decide whether to stop."""
+        state, s = self.state, self.s
+        row = {"epoch": epoch + 1, "train_loss": self._train_loss(net, loader), "lr": self.opt.param_groups[0]["lr"]}
         if val_loader is not None:
-            out, yv, vloss = _outputs(model, val_loader, device, s, loss_fn)
+            out, yv, vloss = _outputs(self.model, val_loader, self.device, s, self.loss_fn)
             row["val_loss"] = vloss
-            if metric is not None:  # one-output models give (N, 1); metrics want (N,)
-                row["val_metric"] = float(metric(yv, out[:, 0] if out.ndim == 2 and out.shape[1] == 1 else out))
+            if self.metric is not None:  # one-output models give (N, 1); metrics want (N,)
+                row["val_metric"] = float(self.metric(yv, out[:, 0] if out.ndim == 2 and out.shape[1] == 1 else out))
             score = row.get("val_metric", -vloss)
         else:
             score = -row["train_loss"]
-        if on_plateau:
-            sched.step(score)
-        state["history"].append(row)
-        state["epoch"] = epoch + 1
-        if score > state["best_score"]:
-            state.update(best_score=score, best_epoch=epoch + 1, bad_epochs=0)
-            best_state = {k: v.detach().to("cpu", copy=True) for k, v in _unwrap(model).state_dict().items()}
-            best_dirty = True
+        if self.on_plateau:
+            self.sched.step(score)
+        state.history.append(row)
+        state.epoch = epoch + 1
+        if score > state.best_score:
+            state.best_score, state.best_epoch, state.bad_epochs = score, epoch + 1, 0
+            self.best_state = {k: v.detach().to("cpu", copy=True) for k, v in _unwrap(self.model).state_dict().items()}
+            self.best_dirty = True
         else:
-            state["bad_epochs"] += 1
-        if s["patience"] and state["bad_epochs"] >= s["patience"]:
-            state["done"] = True
-        if state["epoch"] >= epochs:
-            state["done"] = True
-        # Every checkpoint_every epochs and at the end; a killed run redoes at most that many.
-        due = state["done"] or state["epoch"] % max(int(s["checkpoint_every"]), 1) == 0
-        if due and ctx.is_main:
-            if state["done"]:  # the returned (best) weights alone: a third of a checkpoint with Adam's state
-                save_atomic({"model": best_state if best_state is not None else _unwrap(model).state_dict(),
-                             "state": state, "rng": _rng_state()}, ckpt_path)
-                best_path.unlink(missing_ok=True)
+            state.bad_epochs += 1
+        state.done = bool((s["patience"] and state.bad_epochs >= s["patience"]) or state.epoch >= self.epochs)
+        return row
+
+    def _train_loss(self, net: nn.Module, loader: DataLoader) -> float:
+        """One pass over the training batches; the mean loss over every rank's records."""
+        s, total, n = self.s, 0.0, 0
+        net.train()
+        for x, y in loader:
+            x, y = _to(x, self.device, s["channels_last"]), y.to(self.device, non_blocking=True)
+            self.opt.zero_grad(set_to_none=True)
+            with _autocast(self.device, s["amp"]):
+                out = _call(net, x)
+            loss = self.loss_fn(out.float(), y)
+            loss.backward()
+            if s["grad_clip"]:
+                nn.utils.clip_grad_norm_(self.params, s["grad_clip"])
+            self.opt.step()
+            if self.per_batch:
+                self.sched.step()
+            total += float(loss.detach()) * len(y)
+            n += len(y)
+        if self.sched is not None and not self.per_batch and not self.on_plateau:
+            self.sched.step()
+        if self.ctx.world_size > 1:  # the epoch's loss over all ranks, for the log and history
+            t = torch.tensor([total, n], dtype=torch.float64, device=self.device)
+            dist.all_reduce(t)
+            total, n = float(t[0]), int(t[1])
+        return total / max(n, 1)
+
+    def _checkpoint(self) -> None:
+        """Every checkpoint_every epochs and at the end; a killed run redoes at most that many."""
+        state = self.state
+        if not (state.done or state.epoch % max(int(self.s["checkpoint_every"]), 1) == 0):
+            return
+        if self.ctx.is_main:
+            saved = {"state": asdict(state), "rng": _rng_state()}
+            if state.done:  # the returned (best) weights alone: a third of a checkpoint with Adam's state
+                weights = self.best_state if self.best_state is not None else _unwrap(self.model).state_dict()
+                save_atomic({"model": weights, **saved}, self.ckpt_path)
+                self.best_path.unlink(missing_ok=True)
             else:
-                if best_dirty:
-                    save_atomic({"model": best_state}, best_path)
-                save_atomic({"model": _unwrap(model).state_dict(), "optimizer": opt.state_dict(),
-                             "scheduler": sched.state_dict() if sched is not None else None,
-                             "state": state, "rng": _rng_state()}, ckpt_path)
-        if due:
-            best_dirty = False
-            if world > 1:
-                dist.barrier()
-        if hasattr(bar, "set_postfix"):
-            bar.set_postfix({k: f"{v:.4g}" for k, v in row.items() if k != "epoch"})
-        if ctx.is_main:
-            _log_epoch(ctx, tag, row, epochs, time.perf_counter() - started)
-        if board is not None:
-            for key, value in row.items():
-                if key != "epoch":
-                    board.add_scalar(f"{tag}/{key}", value, row["epoch"])
-            board.flush()
-    if hasattr(bar, "close"):
-        bar.close()
-    if board is not None:
-        board.close()
-    if ctx.is_main and state["history"]:
-        _write_history(Path(ctx.out_dir) / "history" / f"{tag}.csv", state["history"])
-    if best_state is not None:
-        model.load_state_dict(best_state)
-    return FitResult(model, state["history"], state["best_epoch"], float(state["best_score"]), resumed)
+                if self.best_dirty:
+                    save_atomic({"model": self.best_state}, self.best_path)
+                save_atomic({"model": _unwrap(self.model).state_dict(), "optimizer": self.opt.state_dict(),
+                             "scheduler": self.sched.state_dict() if self.sched is not None else None, **saved},
+                            self.ckpt_path)
+        self.best_dirty = False
+        if self.ctx.world_size > 1:
+            dist.barrier()
 
 
 def _board(ctx, tag: str):
@@ -591,7 +635,7 @@ def threshold(model: nn.Module, val_set: Dataset, ctx, rule: str = "youden", out
     """
     from cardio import stats
 
-    y = np.asarray([val_set[i][1].item() for i in range(len(val_set))]) if not hasattr(val_set, "y") \
+    y = np.asarray([val_set[i][1].item() for i in range(_size(val_set))]) if not hasattr(val_set, "y") \
         else np.asarray(val_set.y)
     p = predict_proba(model, val_set, ctx)
     if output is not None:
