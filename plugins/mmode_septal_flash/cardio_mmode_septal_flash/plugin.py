@@ -10,14 +10,23 @@ listing plugins never loads torch, VTK or the models.
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from cardio import PluginInfo, hookimpl, package_defaults
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from cardio import Cohort, Features, ModelState, Predictions, RunContext, Section
+    from cardio.cohort import Schema
+
 
 # Keys of earlier versions: a config naming one is refused in one line naming its new key.
 MOVED_KEYS = {"septal_flash.dir": "cohort.dir", "septal_flash": "mmode_septal_flash"}
 
 
 @hookimpl
-def cardio_plugin_info():
+def cardio_plugin_info() -> PluginInfo:
     return PluginInfo(name="mmode_septal_flash", modality="echo",
                       description="Virtual anatomical M-mode from A4C sequences -> DenseNet-121 septal-flash "
                                   "classifier (full vs cropped) -> Grad-CAM++ localization (Saiz-Vivo et al.)",
@@ -26,63 +35,64 @@ def cardio_plugin_info():
 
 
 @hookimpl
-def cardio_cohort_schema(config):
+def cardio_cohort_schema(config: dict) -> Schema:
     from cardio_mmode_septal_flash import cohort
 
     return cohort.SCHEMA
 
 
 @hookimpl
-def cardio_load(config, ctx):
+def cardio_load(config: dict, ctx: RunContext) -> Cohort:
     from cardio_mmode_septal_flash import cohort
 
     return cohort.load(config, ctx)
 
 
 @hookimpl
-def cardio_featurize(cohort, config, ctx):
+def cardio_featurize(cohort: Cohort, config: dict, ctx: RunContext) -> Features:
     from cardio_mmode_septal_flash import preprocess
 
     return preprocess.featurize(cohort, config["mmode_septal_flash"], ctx)
 
 
 @hookimpl
-def cardio_train(features, train_index, config, ctx):
+def cardio_train(features: Features, train_index: np.ndarray, config: dict, ctx: RunContext) -> Any:
     from cardio_mmode_septal_flash import training
 
     return training.train(features, train_index, config["mmode_septal_flash"], ctx)
 
 
 @hookimpl
-def cardio_predict(model, features, test_index, config, ctx):
+def cardio_predict(model: Any, features: Features, test_index: np.ndarray, config: dict,
+                   ctx: RunContext) -> Predictions:
     from cardio_mmode_septal_flash import training
 
     return training.predict(model, features, test_index, config["mmode_septal_flash"], ctx)
 
 
 @hookimpl
-def cardio_export_model(model, config, ctx):
+def cardio_export_model(model: Any, config: dict, ctx: RunContext) -> ModelState:
     from cardio_mmode_septal_flash import bundle
 
     return bundle.export(model)
 
 
 @hookimpl
-def cardio_import_model(state, config, ctx):
+def cardio_import_model(state: ModelState, config: dict, ctx: RunContext) -> Any:
     from cardio_mmode_septal_flash import bundle
 
     return bundle.load(state, int(config["mmode_septal_flash"]["model"]["input_size"]))
 
 
 @hookimpl
-def cardio_explain(model, features, index, config, ctx):
+def cardio_explain(model: Any, features: Features, index: np.ndarray, config: dict, ctx: RunContext) -> Section | None:
     from cardio_mmode_septal_flash import report
 
     return report.explain_section(model, features, index, config, ctx)
 
 
 @hookimpl
-def cardio_evaluate(predictions, features, config):
+def cardio_evaluate(predictions: Predictions, features: Features, config: dict) -> Section | list[Section] | None:
     from cardio_mmode_septal_flash import report
 
     return report.evaluate_section(predictions, features, config)
