@@ -180,10 +180,18 @@ def paper_analysis(df: pd.DataFrame, outcome: str, clinical: list[str], categori
     sig_ae = [c for c in ae_cols if p[c] < float(cfg["p_significant"])]
     shown = (screen["variable"].isin(clinical + list(CONVENTIONAL))
              | (screen["variable"].isin(ae_cols) & (screen["p_value"] < float(cfg["p_enter"]))))
-    forest_rows = screen[shown].rename(columns={"or_per_unit": "or"}).drop(columns="or_per_sd")
-    forest = stats.plot_forest(forest_rows.assign(variable=forest_rows["label"]))
-    forest.axes[0].set_title("Univariate logistic regression, in-sample (OR per unit; AE per SD)", fontsize=9)
-    figures = [save_figure(forest, "spect_univariate_forest")]
+    # One scale on one axis: every OR per SD of its variable in this cohort (an OR per ms of QRS looks null
+    # beside ORs per SD), the CI bounds raised to the same power; long tables are split across figures.
+    per_sd = dict(zip(screen["variable"], sd))
+    rows = screen[shown]
+    power = rows["variable"].map(per_sd).to_numpy(float)
+    forest_rows = pd.DataFrame({"variable": rows["label"], "or": rows["or_per_sd"],
+                                "ci_low": rows["ci_low"].to_numpy(float) ** power,
+                                "ci_high": rows["ci_high"].to_numpy(float) ** power,
+                                "p_value": rows["p_value"], "per": "SD of the variable"})
+    forests = stats.forest_figures(forest_rows, title="Univariate logistic regression, in-sample")
+    figures = [save_figure(f, "spect_univariate_forest" + (f"_{i + 1}" if i else ""))
+               for i, f in enumerate(forests)]
 
     corr_ae = sig_ae or fitted.ae_selected
     r, rp = stats.correlation_matrix(df, corr_ae + list(CONVENTIONAL), "pearson")
