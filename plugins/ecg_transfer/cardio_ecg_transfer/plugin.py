@@ -5,12 +5,20 @@ then never loads torch, wfdb or the models.
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from cardio import Dataset, PluginInfo, hookimpl, package_defaults
 from cardio_ecg_transfer.settings import moved_keys
 
+if TYPE_CHECKING:
+    import numpy as np
+
+    from cardio import Cohort, Features, ModelState, Predictions, RunContext, Section
+    from cardio.cohort import Schema
+
 
 @hookimpl
-def cardio_plugin_info():
+def cardio_plugin_info() -> PluginInfo:
     defaults = package_defaults("cardio_ecg_transfer")
     return PluginInfo(name="ecg_transfer", modality="ecg",
                       description="ECG beat spectrograms; ResNet pretrained on MIT-BIH (AAMI), "
@@ -19,7 +27,7 @@ def cardio_plugin_info():
 
 
 @hookimpl
-def cardio_datasets():
+def cardio_datasets() -> dict[str, Dataset]:
     return {"mitdb": Dataset(description="MIT-BIH Arrhythmia Database: 48 two-lead Holter excerpts of 30 min, "
                                          "360 Hz, every beat annotated (pretraining and the AAMI benchmark)",
                              size="about 100 MB (48 records)", licence="ODC-By 1.0",
@@ -51,35 +59,35 @@ def _fetcher(name):
 
 
 @hookimpl
-def cardio_cohort_schema(config):
+def cardio_cohort_schema(config: dict) -> Schema:
     from cardio_ecg_transfer import cohort_table
 
     return cohort_table.schema(config)
 
 
 @hookimpl
-def cardio_load(config, ctx):
+def cardio_load(config: dict, ctx: RunContext) -> Cohort:
     from cardio_ecg_transfer import cohort_ecg
 
     return cohort_ecg.load(config, ctx)
 
 
 @hookimpl
-def cardio_preprocess(cohort, config, ctx):
+def cardio_preprocess(cohort: Cohort, config: dict, ctx: RunContext) -> Cohort | None:
     from cardio_ecg_transfer import cohort_ecg
 
     return cohort_ecg.preprocess(cohort, config, ctx)
 
 
 @hookimpl
-def cardio_featurize(cohort, config, ctx):
+def cardio_featurize(cohort: Cohort, config: dict, ctx: RunContext) -> Features:
     from cardio_ecg_transfer import cohort_ecg
 
     return cohort_ecg.featurize(cohort, config, ctx)
 
 
 @hookimpl
-def cardio_prepare(config, ctx):
+def cardio_prepare(config: dict, ctx: RunContext) -> Any:
     from cardio_ecg_transfer import fold_models
 
     # MIT-BIH pretraining, once per run before the folds (it never sees the CRT cohort's labels):
@@ -88,42 +96,44 @@ def cardio_prepare(config, ctx):
 
 
 @hookimpl
-def cardio_train(features, train_index, prepared, config, ctx):
+def cardio_train(features: Features, train_index: np.ndarray, prepared: Any, config: dict, ctx: RunContext) -> Any:
     from cardio_ecg_transfer import fold_models
 
     return fold_models.train_fold(features, train_index, config, ctx, prepared)
 
 
 @hookimpl
-def cardio_predict(model, features, test_index, config, ctx):
+def cardio_predict(model: Any, features: Features, test_index: np.ndarray, config: dict,
+                   ctx: RunContext) -> Predictions:
     from cardio_ecg_transfer import fold_models
 
     return fold_models.predict_fold(model, features, test_index, ctx)
 
 
 @hookimpl
-def cardio_export_model(model, config, ctx):
+def cardio_export_model(model: Any, config: dict, ctx: RunContext) -> ModelState:
     from cardio_ecg_transfer import bundle
 
     return bundle.export(model)
 
 
 @hookimpl
-def cardio_import_model(state, config, ctx):
+def cardio_import_model(state: ModelState, config: dict, ctx: RunContext) -> Any:
     from cardio_ecg_transfer import bundle
 
     return bundle.load(state)
 
 
 @hookimpl
-def cardio_explain(model, features, index, config, ctx):
+def cardio_explain(model: Any, features: Features, index: np.ndarray, config: dict, ctx: RunContext) -> Section | None:
     from cardio_ecg_transfer import attribution
 
     return attribution.explain_section(model, features, index, config, ctx)
 
 
 @hookimpl
-def cardio_evaluate(predictions, cohort, prepared, config, ctx):
+def cardio_evaluate(predictions: Predictions, cohort: Cohort, prepared: Any, config: dict,
+                    ctx: RunContext) -> Section | list[Section] | None:
     from cardio_ecg_transfer import report
 
     return report.sections(predictions, cohort, prepared, config, ctx)
