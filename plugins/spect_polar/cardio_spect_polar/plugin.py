@@ -18,7 +18,6 @@ if TYPE_CHECKING:
     from cardio.cohort import Schema
 
 
-
 def moved_keys(defaults: dict) -> dict[str, str]:
     """The keys of the sections `data`, `phase`, `autoencoder` and `analysis` before every key moved under
     `spect_polar` (issue 22), and the cohort folder and its outside-paths switch, now the core's cohort keys;
