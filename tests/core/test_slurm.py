@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -81,9 +82,11 @@ def test_job_array_with_a_killed_task_finishes_on_the_same_command(toy_site, tmp
         """fold 1's first checkpoint"""
         return (run / "checkpoints" / "fold1-mlp.pt").exists() and (run / "tasks" / "fit-fold1" / "running.json")
     running = _wait(fold1_fitting, 600)
-    job = json.loads(running.read_text())["job"]
-    assert "_" in job  # an array task: <array job>_<index>
-    subprocess.run(["scancel", job], check=True)  # killed mid-fit, as a preemption without requeue would
+    marker = json.loads(running.read_text())
+    assert "_" in marker["job"]  # an array task: <array job>_<index>
+    # SIGKILL to the array task's process mid-fit, as a node failure would (scancel's SIGTERM lets a short fit
+    # finish within its grace time, and its --signal=KILL did not reach the step's process here)
+    os.kill(marker["pid"], signal.SIGKILL)
     _wait(lambda: _settled(run), 600, 2)
     states = dict(line.split()[:2] for line in
                   _cli(tmp_path, toy_site, "status", "r").communicate()[0].splitlines()[1:])
