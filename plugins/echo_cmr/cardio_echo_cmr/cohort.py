@@ -185,7 +185,6 @@ def featurize(cohort: Cohort, cfg: dict, ctx) -> Features:
     """Every clip preprocessed once into the clip cache (parallel, progress bar); x[view] holds, per study, the
     tuple of its clips' cache paths."""
     table = cohort.table.copy()
-    size = int(cfg["clip"]["size"])
     x, padded = {}, 0
     for view in VIEWS:
         per_study = table[f"video_{view}"].tolist()
@@ -197,4 +196,4 @@ def featurize(cohort: Cohort, cfg: dict, ctx) -> Features:
     if padded:
         ctx.log.warning("echo_cmr: %d video(s) are shorter than a clip (%d frames at period %d); their clips are "
                         "padded by repeating the last frame", padded, cfg["clip"]["frames"], cfg["clip"]["period"])
-    return Features(table, x=x, label=LABEL, targets=cohort.targets, meta={"padded_videos": padded, "size": size})
+    return Features(table, x=x, label=LABEL, targets=cohort.targets)

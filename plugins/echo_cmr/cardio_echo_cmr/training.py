@@ -252,7 +252,7 @@ def predict(model: EchoModel, features: Features, test_index: np.ndarray, cfg: d
     one row per study; y_true is NaN where the study's label is missing."""
     table = features.table.iloc[test_index]
     test_index = np.asarray(test_index)
-    parts, view_scores = [], {}
+    parts, view_scores, fused_parts = [], {}, []
     for view in VIEWS:
         has = np.array([len(features.x[view][i]) > 0 for i in test_index], dtype=bool)
         out = np.zeros((len(test_index), len(HEADS)), np.float32)
@@ -264,6 +264,7 @@ def predict(model: EchoModel, features: Features, test_index: np.ndarray, cfg: d
         fused = model.fusion[task]
         binary = task in FUSED_TASKS
         score = fused.predict_proba(scores)[:, 1] if binary else fused.predict(scores)
-        parts.append(Predictions.from_arrays(table["record_id"], table["patient_id"], _column(table, task), score,
-                                             model="fused", task=task, kind="binary" if binary else "regression"))
-    return Predictions.concat(parts)
+        fused_parts.append(Predictions.from_arrays(table["record_id"], table["patient_id"], _column(table, task), score,
+                                                   model="fused", task=task,
+                                                   kind="binary" if binary else "regression"))
+    return Predictions.concat(fused_parts + parts)  # fused first: the core draws its figures in this order, up to a cap
