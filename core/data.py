@@ -91,7 +91,9 @@ class Cohort:
     loader: Callable[[str], Any] | None = None
     label: str = "label"
     root: Path | None = None
-    meta: dict = field(default_factory=dict)
+    # What travels from load to the plugin's later stages (sampling rate and leads, scans left out): the
+    # plugin's own frozen dataclass, typed and documented there. The core carries it untouched, never reads it.
+    stage: Any = None
     # Columns that define the outcome or derive from it (the label's source, follow-up measures,
     # other tasks' labels): the core refuses them as covariates and permutes them with the label.
     outcomes: tuple[str, ...] = ()
@@ -120,7 +122,7 @@ class Cohort:
         return self.loader(record_id)
 
     def subset(self, index) -> "Cohort":
-        return Cohort(self.table.iloc[np.asarray(index)].copy(), self.loader, self.label, self.root, dict(self.meta),
+        return Cohort(self.table.iloc[np.asarray(index)].copy(), self.loader, self.label, self.root, self.stage,
                       self.outcomes, self.targets, self.level, self.aggregate)
 
     @property
@@ -140,7 +142,9 @@ class Features:
     table: pd.DataFrame
     x: Any = None  # an array (N, ...), a dict of aligned arrays, or a path to a cache
     label: str = "label"
-    meta: dict = field(default_factory=dict)
+    # What travels from featurize to train, predict, explain and evaluate (the polar grid, the input kind, the
+    # variants): the plugin's own frozen dataclass, typed and documented there; the core never reads it.
+    stage: Any = None
     # The labels the models learn, NaN where missing (empty: the label alone); rows missing all are not trained on.
     targets: tuple[str, ...] = ()
 

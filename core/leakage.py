@@ -83,4 +83,4 @@ def permute_outcomes(cohort: Cohort, seed: int) -> Cohort:
     shuffled = pd.DataFrame(first.to_numpy()[donors], index=first.index, columns=columns)
     for col in columns:
         table[col] = table["patient_id"].map(shuffled[col]).astype(first[col].dtype)
-    return replace(cohort, table=table, meta=dict(cohort.meta))  # targets, level and aggregation kept
+    return replace(cohort, table=table)  # targets, level, aggregation and the plugin's stage data kept

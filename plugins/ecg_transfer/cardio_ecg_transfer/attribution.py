@@ -7,6 +7,7 @@ import torch
 from cardio import Section
 from cardio.explain import grad_cam
 from cardio.figures import DIVERGING, SEQUENTIAL, Figure, subplots
+from cardio_ecg_transfer.cohort_ecg import BeatImages
 
 
 def class_maps(model, layer_name: str, x: np.ndarray, plus: bool) -> np.ndarray:
@@ -36,7 +37,7 @@ def explain_section(fold_models, features, index: np.ndarray, config: dict, ctx)
                        "The explained fold's test beats hold one class only; no Grad-CAM comparison.")
     maps = class_maps(beat_model.model, gc["layer"], x, bool(gc["plus"]))
     title = f"{beat_model.name}, {'Grad-CAM++' if gc['plus'] else 'Grad-CAM'} at {gc['layer']}"
-    path = ctx.save_figure(cam_figure(x, maps, y, features.meta, title, window_scale(features.table.iloc[index])),
+    path = ctx.save_figure(cam_figure(x, maps, y, features.stage, title, window_scale(features.table.iloc[index])),
                            f"gradcam_{wanted}")
     peak = {}
     for label, name in ((1, "responders"), (0, "non-responders")):
@@ -44,7 +45,7 @@ def explain_section(fold_models, features, index: np.ndarray, config: dict, ctx)
         f, t = np.unravel_index(int(np.argmax(m)), m.shape)
         peak[name] = (f, t)
     scale = window_scale(features.table.iloc[index])
-    fr, tr = physical_axes(features.meta, x.shape[1:], scale)
+    fr, tr = physical_axes(features.stage, x.shape[1:], scale)
     text = (f"Grad-CAM of the response output of `{beat_model.name}` (layer `{gc['layer']}`) on {len(index)} test "
             f"beats of fold {ctx.fold or 'last'} ({int((y == 1).sum())} from responders, {int((y == 0).sum())} from "
             "non-responders), averaged per group; the mean log spectrogram of each group is drawn as contours. "
@@ -56,10 +57,10 @@ def explain_section(fold_models, features, index: np.ndarray, config: dict, ctx)
     return Section("ecg_transfer: where the ResNet looks (Grad-CAM)", text, [path])
 
 
-def _axes(meta: dict, shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+def _axes(images: BeatImages | None, shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
     """Frequency (cycles per beat window) and time (fraction of the window) of each spectrogram bin."""
-    freqs = np.asarray(meta.get("freqs", np.arange(shape[0])), dtype=float)
-    times = np.asarray(meta.get("times", np.arange(shape[1])), dtype=float)
+    freqs = np.asarray(images.freqs if images is not None else np.arange(shape[0]), dtype=float)
+    times = np.asarray(images.times if images is not None else np.arange(shape[1]), dtype=float)
     if len(freqs) != shape[0]:
         freqs = np.arange(shape[0], dtype=float)
     if len(times) != shape[1]:
@@ -75,22 +76,22 @@ def window_scale(rows) -> tuple[float, float] | None:
     return float(np.median(rows["window_ms"])), float(np.median(rows["r_fraction"]))
 
 
-def physical_axes(meta: dict, shape: tuple[int, int], scale: tuple[float, float] | None) -> tuple[np.ndarray,
-                                                                                                   np.ndarray]:
+def physical_axes(images: BeatImages | None, shape: tuple[int, int],
+                  scale: tuple[float, float] | None) -> tuple[np.ndarray, np.ndarray]:
     """Bin centres in Hz and ms from the R peak at a window of scale[0] ms (cycles per window and window
     fractions when scale is None)."""
-    freqs, times = _axes(meta, shape)
+    freqs, times = _axes(images, shape)
     if scale is None:
         return freqs, times
     window_ms, r_fraction = scale
     return freqs / (window_ms / 1000.0), (times - r_fraction) * window_ms
 
 
-def cam_figure(x: np.ndarray, maps: np.ndarray, y: np.ndarray, meta: dict, title: str,
+def cam_figure(x: np.ndarray, maps: np.ndarray, y: np.ndarray, images: BeatImages | None, title: str,
                scale: tuple[float, float] | None = None) -> Figure:
     """Mean CAM of responders' and non-responders' beats (their mean spectrogram as contours), and the
     difference; axes in Hz and ms from the R peak at the median window `scale` (see window_scale)."""
-    freqs, times = physical_axes(meta, x.shape[1:], scale)
+    freqs, times = physical_axes(images, x.shape[1:], scale)
     extent = [times[0], times[-1], freqs[0], freqs[-1]]
     xlabel = "time from R peak (ms)" if scale else "time (fraction of beat window)"
     ylabel = "frequency (Hz)" if scale else "frequency (cycles per beat window)"

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import dataclasses
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -111,19 +112,40 @@ def load(config: dict, ctx) -> Cohort:
                    and (c == config["label"] or table[c].notna().any())]].copy()
     signals = ecgs.signals
     return Cohort(table, loader=signals.__getitem__, label=config["label"], root=ecgs.root,
-                  meta={"fs": ecgs.fs, "synthetic": synthetic, "skipped": len(ecgs.skipped),
-                        "leads": leads},
+                  stage=Recordings(float(ecgs.fs), tuple(leads or ()), bool(synthetic), len(ecgs.skipped)),
                   outcomes=tuple(c for c in OUTCOME_COLUMNS if c in table.columns), targets=(config["label"],),
                   level=cohort_table.SCHEMA.level, aggregate=cohort_table.SCHEMA.aggregate)
 
 
+@dataclass(frozen=True)
+class Recordings:
+    """What load (and the high-pass of preprocess) hands to featurize: how the cohort's ECGs were read."""
+
+    fs: float                        # every ECG resampled to this rate (Hz)
+    leads: tuple[str, ...] = ()      # several leads in this order; empty: one lead (ecg_transfer.lead)
+    synthetic: bool = False
+    skipped: int = 0                 # unreadable ECGs left out (ecg_transfer.skip_bad)
+    highpass_hz: float | None = None
+
+
+@dataclass(frozen=True)
+class BeatImages:
+    """What featurize hands to training and attribution beside the beat table and the images."""
+
+    input: dict                      # what defines an image (input_spec), checked against pretrained weights
+    freqs: tuple[float, ...]         # bin centres in cycles per beat window
+    times: tuple[float, ...]         # bin centres as a fraction of the beat window
+    leads: tuple[str, ...] = ()      # the leads of the rows (empty: one lead)
+
+
 def preprocess(cohort: Cohort, config: dict, ctx) -> Cohort:
     """High-pass every lead once (zero phase, so R peaks do not move)."""
-    fs = float(cohort.meta["fs"])
+    fs = cohort.stage.fs
     cut = float(config["ecg_transfer"]["preprocess"]["highpass_hz"])
     filtered = {rid: highpass(cohort.array(rid), fs, cut)
                 for rid in ctx.progress(cohort.table["record_id"].astype(str), desc="high-pass", total=len(cohort))}
-    return dataclasses.replace(cohort, loader=filtered.__getitem__, meta={**cohort.meta, "highpass_hz": cut})
+    return dataclasses.replace(cohort, loader=filtered.__getitem__,
+                               stage=dataclasses.replace(cohort.stage, highpass_hz=cut))
 
 
 def _evenly(n: int, k: int) -> np.ndarray:
@@ -145,12 +167,12 @@ def _window_timing(rpeaks: np.ndarray, kept: np.ndarray, fs: float, rr_factor: f
 
 def featurize(cohort: Cohort, config: dict, ctx) -> Features:
     """One row per beat (R peaks detected on the filtered lead) with its patient's label and covariates."""
-    fs = float(cohort.meta["fs"])
+    fs = cohort.stage.fs
     pp = config["ecg_transfer"]["preprocess"]
     cap = int(pp["max_beats_per_record"] or 0)
     skip_bad = bool(config["ecg_transfer"]["skip_bad"])
     table = cohort.table
-    leads = list(cohort.meta.get("leads") or [])
+    leads = list(cohort.stage.leads)
     windows, rows = [], []
     for i in ctx.progress(range(len(table)), desc="beats", total=len(table)):
         row = table.iloc[i]
@@ -190,5 +212,6 @@ def featurize(cohort: Cohort, config: dict, ctx) -> Features:
     ctx.log.info("featurize: %d beat images from %d ECGs (%d patients, %d lead(s)), images %s", len(beat_table),
                  beat_table["record_id"].nunique(), beat_table["patient_id"].nunique(), max(1, len(leads)),
                  tuple(x.shape[1:]))
-    meta = {"input": input_spec(config, fs), **image_axes(config), "leads": leads or None}
-    return Features(beat_table, x=x, label=config["label"], meta=meta, targets=(config["label"],))
+    axes = image_axes(config)
+    stage = BeatImages(input_spec(config, fs), tuple(axes["freqs"]), tuple(axes["times"]), tuple(leads))
+    return Features(beat_table, x=x, label=config["label"], stage=stage, targets=(config["label"],))

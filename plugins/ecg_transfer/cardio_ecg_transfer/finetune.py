@@ -92,7 +92,7 @@ def train_beat_model(features, train_index: np.ndarray, config: dict, ctx, *, in
     model, frozen, meta = build_beat_model(arch, pretrained if init == "pretrained" else None,
                                            ft["freeze"], seed=ctx.seed)
     if init == "pretrained":
-        _check_input_matches(meta, features.meta.get("input"), pretrained, ctx)
+        _check_input_matches(meta, features.stage.input if features.stage is not None else None, pretrained, ctx)
 
     table = features.table
     y_all = table[features.label].to_numpy(dtype=np.float32)

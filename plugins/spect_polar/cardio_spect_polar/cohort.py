@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable, Iterable, Sequence
 
@@ -421,7 +421,15 @@ def load(config: dict, ctx) -> Cohort:
     outcomes = tuple(c for c in (*OUTCOME_COLUMNS, *(sp["outcomes"] or ())) if c in table.columns)
     return Cohort(table, loader=lambda rid: load_record(*paths[rid]), label=label, root=root, outcomes=outcomes,
                   targets=(label,), level=schema.level, aggregate=schema.aggregate,
-                  meta={"esv_excluded": excluded, "min_esv_ml": min_esv})
+                  stage=Exclusions(tuple(excluded), min_esv))
+
+
+@dataclass(frozen=True)
+class Exclusions:
+    """What load tells the later stages: the patients left out below the ESV floor (He et al.'s outlier step)."""
+
+    esv_excluded: tuple[str, ...] = ()
+    min_esv_ml: float | None = None
 
 
 def check_min_esv(min_esv_ml: float | None) -> float | None:

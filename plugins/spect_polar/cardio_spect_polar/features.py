@@ -2,17 +2,29 @@
 
 Table: ids, responder, the clinical variables, PSD, PBW, entropy, peak phase and the circular mean
 phase of the 17 AHA segments (cardio.aha17); x: the flattened phase polar maps (what the
-autoencoder sees); meta: the polar grid and every record's PhaseResult (for the figures).
+autoencoder sees); stage: PhaseStage, the polar grid and every record's PhaseResult (for the figures).
 """
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
 from cardio import CardioError, Cohort, Features
-from cardio_spect_polar.cohort import analyze_records
+from cardio_spect_polar.cohort import Exclusions, analyze_records
+from cardio_spect_polar.phase import PhaseResult
 
 PHASE_COLUMNS = ("psd", "pbw", "entropy", "peak")
+
+
+@dataclass(frozen=True)
+class PhaseStage:
+    """What featurize hands to explain and evaluate beside the table and the maps."""
+
+    grid: tuple[int, int]                     # (rings, sectors) of every phase polar map
+    phase_results: tuple[PhaseResult, ...]    # one per row of the table, for the figures
+    esv_excluded: tuple[str, ...] = ()        # patients load left out below the ESV floor
 
 
 def check_clinical(table: pd.DataFrame, clinical: list[str]) -> None:
@@ -57,5 +69,5 @@ def phase_features(cohort: Cohort, config: dict, ctx) -> Features:
         table[f"phase_seg{j + 1:02d}"] = segs[:, j]
     x = np.stack([r.phase_map.ravel() for r in results]).astype(np.float32)
     return Features(table, x=x, label=cohort.label, targets=cohort.targets,
-                    meta={"grid": results[0].phase_map.shape, "phase_results": results,
-                          "esv_excluded": cohort.meta.get("esv_excluded", [])})
+                    stage=PhaseStage(tuple(results[0].phase_map.shape), tuple(results),
+                                     cohort.stage.esv_excluded if isinstance(cohort.stage, Exclusions) else ()))

@@ -56,7 +56,7 @@ def evaluate_sections(predictions: Predictions, features: Features, config: dict
     text += _reference_text(reference)
     text += _cohort_text(features, labelled)
     text += _orientation_text(features.table)
-    excluded = features.meta.get("esv_excluded") or []
+    excluded = list(features.stage.esv_excluded)
     min_esv = sp["min_esv_ml"]
     if min_esv is not None:
         text += (f"\n\n**Outlier exclusion** (spect_polar.min_esv_ml = {min_esv:g} ml, He et al.'s step): "
@@ -166,7 +166,7 @@ def decoder_view(model: PhaseAEModel, features: Features, feature: str, ctx) -> 
     lo[j] -= 2 * z[:, j].std()
     hi[j] += 2 * z[:, j].std()
     dec = model.ae.decode(np.stack([lo, hi]), ctx)
-    diff = (dec[1] - dec[0]).reshape(features.meta["grid"])
+    diff = (dec[1] - dec[0]).reshape(features.stage.grid)
     vmax = float(np.abs(diff).max()) or 1.0
     fig = Figure(figsize=(5.2, 4.2), layout="constrained")
     ax = fig.add_subplot(projection="polar")
@@ -179,7 +179,7 @@ def explain_section(model: PhaseAEModel, features: Features, index: np.ndarray, 
     """Bull's-eyes of the mean phase (responders vs non-responders) and mean perfusion, the phase
     histograms of one responder and one non-responder of the fold, and the decoder's view of the
     fold's most predictive AE feature."""
-    results = features.meta["phase_results"]
+    results = features.stage.phase_results
     y = features.y.astype(float)  # NaN: no label (in neither group)
     figs = [ctx.save_figure(mean_maps_figure(results, y), "spect_bullseye_mean_phase_perfusion")]
     index = np.asarray(index)

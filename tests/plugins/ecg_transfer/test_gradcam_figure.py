@@ -23,14 +23,14 @@ def test_gradcam_figure_has_physical_axes_and_r_peak(tmp_path):
     assert table["window_ms"].between(1.2 * 60000 / 110, 1.2 * 60000 / 45).all()
     assert table["r_fraction"].between(0.2, 0.5).all()
     scale = attribution.window_scale(table)
-    freqs, times = attribution.physical_axes(feats.meta, feats.x.shape[1:], scale)
+    freqs, times = attribution.physical_axes(feats.stage, feats.x.shape[1:], scale)
     # the top bin is the Nyquist of the resampled window: beat_length / 2 samples over the window
     assert freqs[-1] == pytest.approx(config["ecg_transfer"]["preprocess"]["beat_length"] / 2 / (scale[0] / 1000))
     assert times[0] < 0 < times[-1] and times[0] == pytest.approx(-scale[1] * scale[0])
     model = resnet.SpectrogramResNet("resnet18", n_outputs=1).eval()
     y = table["responder"].to_numpy().astype(int)
     maps = attribution.class_maps(model, "layer2", feats.x, False)
-    fig = attribution.cam_figure(feats.x, maps, y, feats.meta, "t", scale)
+    fig = attribution.cam_figure(feats.x, maps, y, feats.stage, "t", scale)
     axes = fig.axes[:3]
     assert axes[0].get_ylabel() == "frequency (Hz)"
     assert all(ax.get_xlabel() == "time from R peak (ms)" for ax in axes)

@@ -68,7 +68,7 @@ def test_twelve_leads_read_back_and_featurize(tmp_path, fmt):
     ctx = cpu_context(tmp_path / "run", config)
     feats = cohort_ecg.featurize(cohort_ecg.preprocess(cohort_ecg.load(config, ctx), config, ctx), config, ctx)
     table = feats.table
-    assert set(table["lead"]) == {"I", "II", "V1", "V6"} and feats.meta["leads"] == ["I", "II", "V1", "V6"]
+    assert set(table["lead"]) == {"I", "II", "V1", "V6"} and feats.stage.leads == ("I", "II", "V1", "V6")
     per = table.groupby(["record_id", "beat"])["lead"].nunique()
     assert (per == 4).all() and table["record_id"].nunique() == 8  # every beat in every lead, every record
     assert feats.x.shape[0] == len(table) and np.isfinite(feats.x).all()
@@ -127,7 +127,7 @@ def test_synthetic_cohort_writes_twelve_leads(tmp_path):
     ctx = cpu_context(tmp_path / "run", config)
     cohort = cohort_ecg.load(config, ctx)
     arr = cohort.array(str(cohort.table["record_id"].iloc[0]))
-    assert arr.shape[0] == 12 and cohort.meta["leads"] == list(STANDARD_LEADS)
+    assert arr.shape[0] == 12 and cohort.stage.leads == tuple(STANDARD_LEADS)
     header = wfdb.rdheader(str(Path(cohort.root) / str(pd.read_csv(Path(cohort.root) / "cohort.csv")["ecg"][0])))
     assert header.sig_name == list(STANDARD_LEADS)
 

@@ -207,6 +207,6 @@ def test_paper_profile_load_excludes_the_planted_outlier_and_keeps_its_id(tmp_pa
     ctx = cpu_context(tmp_path, config)
     ctx.progress = quiet
     loaded = cohort.load(config, ctx)
-    assert len(loaded) == 11 and len(loaded.meta["esv_excluded"]) == 1
-    assert loaded.meta["esv_excluded"][0] not in set(loaded.table["patient_id"])
+    assert len(loaded) == 11 and len(loaded.stage.esv_excluded) == 1
+    assert loaded.stage.esv_excluded[0] not in set(loaded.table["patient_id"])
     assert (loaded.table["esv"] >= 20).all()
