@@ -8,7 +8,7 @@ that the core hands to the folds' training and to the report.
 
 A run sees DS1 only: DS1 records are split by record into fitting and validation records; the
 validation records stop the training, choose the prior-correction strength and are what the run
-reports. DS2, the inter-patient test set, is predicted by `interpatient.ds2_look` alone
+reports. DS2, the inter-patient test set, is predicted by `ds2_look` in `benchmarks/aami_interpatient.py` alone
 (`benchmarks/aami_interpatient.py --final`), which appends every look to a ledger.
 """
 from __future__ import annotations
@@ -119,7 +119,8 @@ def build_beat_set(root: Path, records: list[str], config: dict, *, max_per_clas
                    test_look: bool = False) -> BeatSet:
     """Beat images of `records` (subsampled as asked), the same for every run with the same settings.
 
-    DS2 records are refused unless `test_look` (only interpatient.ds2_look, which ledgers the look, sets it).
+    DS2 records are refused unless `test_look` (only ds2_look of benchmarks/aami_interpatient.py, which ledgers
+    the look, sets it).
     """
     if not test_look and set(records) & set(aami.DS2):
         raise CardioError(f"DS2 record(s) {sorted(set(records) & set(aami.DS2))} asked for outside the ledgered "

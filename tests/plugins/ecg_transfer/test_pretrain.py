@@ -1,5 +1,7 @@
 """Choices the pretraining makes on DS1 alone (record split, prior strength), its metrics, and the DS2 ledger."""
 import csv
+import importlib.util
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -8,9 +10,22 @@ import pytest
 pytest.importorskip("cardio_ecg_transfer")
 
 from cardio import CardioError
-from cardio_ecg_transfer import aami, interpatient, pretrain
+from cardio_ecg_transfer import aami, pretrain
 
 REPO = Path(__file__).resolve().parents[3]
+
+
+def _benchmark():
+    """benchmarks/aami_interpatient.py: the inter-patient protocol and its ledgers (benchmark code, not the
+    plugin's)."""
+    spec = importlib.util.spec_from_file_location("aami_interpatient", REPO / "benchmarks" / "aami_interpatient.py")
+    module = sys.modules.setdefault(spec.name, importlib.util.module_from_spec(spec))
+    if not hasattr(module, "main"):  # loaded once per session (its dataclasses look themselves up by module)
+        spec.loader.exec_module(module)
+    return module
+
+
+bench = _benchmark()
 
 
 def _beat_set(y, population):
@@ -107,19 +122,19 @@ def test_fitting_and_validation_records_are_split_by_record():
 
 
 def test_ds1_cv_folds_partition_the_records():
-    folds = interpatient._fold_records(list(aami.DS1), 4, seed=0)
+    folds = bench._fold_records(list(aami.DS1), 4, seed=0)
     assert sorted(r for f in folds for r in f) == sorted(aami.DS1) and {len(f) for f in folds} == {5, 6}
 
 
 def test_the_ds2_ledger_lists_the_earlier_looks_and_appends(tmp_path):
-    rows = interpatient.read_ledger(REPO / "benchmarks" / "ledgers" / "aami_ds2.csv")
-    assert rows and list(rows[0]) == list(interpatient.LEDGER_COLUMNS)
+    rows = bench.read_ledger(REPO / "benchmarks" / "ledgers" / "aami_ds2.csv")
+    assert rows and list(rows[0]) == list(bench.LEDGER_COLUMNS)
     earlier = [r for r in rows if r["status"] == "earlier look"]
     assert [r["look"] for r in rows[:len(earlier)]] == [str(i + 1) for i in range(len(earlier))]
     assert {"0.905", "0.914", "0.901"} <= {r["accuracy"] for r in earlier}  # the development looks at DS2
     ledger = tmp_path / "l.csv"
-    interpatient.append_ledger(ledger, {"look": 1, "seed": 0, "macro_f1": "0.5"})
-    interpatient.append_ledger(ledger, {"look": 2, "seed": 1})
+    bench.append_ledger(ledger, {"look": 1, "seed": 0, "macro_f1": "0.5"})
+    bench.append_ledger(ledger, {"look": 2, "seed": 1})
     with ledger.open() as f:
         got = list(csv.DictReader(f))
     assert [r["look"] for r in got] == ["1", "2"] and got[0]["macro_f1"] == "0.5" and got[1]["macro_f1"] == ""
@@ -128,13 +143,13 @@ def test_the_ds2_ledger_lists_the_earlier_looks_and_appends(tmp_path):
 def test_config_hash_covers_the_pretraining_settings_only():
     from cardio.testing import plugin_config
 
-    base = interpatient.config_hash(plugin_config("ecg_transfer", []))
-    assert base == interpatient.config_hash(plugin_config("ecg_transfer", ["seed=5", "cv.folds=3"]))
-    assert base != interpatient.config_hash(plugin_config("ecg_transfer", ["ecg_transfer.pretrain.epochs=9"]))
-    assert interpatient.git_state(REPO)[0] != "unknown"
+    base = bench.config_hash(plugin_config("ecg_transfer", []))
+    assert base == bench.config_hash(plugin_config("ecg_transfer", ["seed=5", "cv.folds=3"]))
+    assert base != bench.config_hash(plugin_config("ecg_transfer", ["ecg_transfer.pretrain.epochs=9"]))
+    assert bench.git_state(REPO)[0] != "unknown"
     # the fused protocol hashes apart from the validated one, which keeps the hashes of the ledgered looks
-    assert interpatient.config_hash(plugin_config("ecg_transfer", []), "validated") == base
-    assert interpatient.config_hash(plugin_config("ecg_transfer", []), "fused") != base
+    assert bench.config_hash(plugin_config("ecg_transfer", []), "validated") == base
+    assert bench.config_hash(plugin_config("ecg_transfer", []), "fused") != base
 
 
 def test_side_model_is_balanced_and_scores_every_aami_class():
@@ -185,18 +200,13 @@ def test_side_models_read_their_own_columns_and_add_up():
 
 def test_unknown_protocol_is_refused():
     with pytest.raises(CardioError, match="unknown protocol"):
-        interpatient.ds1_cv({}, None, protocol="best-on-ds2")
+        bench.ds1_cv({}, None, protocol="best-on-ds2")
 
 
 def test_the_benchmarks_frozen_protocol_is_a_valid_config_whose_side_models_resolve():
-    import importlib.util
-
     from cardio.testing import plugin_config
     from cardio_ecg_transfer import beat_context
 
-    spec = importlib.util.spec_from_file_location("aami_interpatient", REPO / "benchmarks" / "aami_interpatient.py")
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
     config = plugin_config("ecg_transfer", bench.FROZEN)
     pt = config["ecg_transfer"]["pretrain"]
     width = len(beat_context.names(pt["side_features"]))
@@ -207,4 +217,4 @@ def test_the_benchmarks_frozen_protocol_is_a_valid_config_whose_side_models_reso
     models = pretrain.fit_side_models(beats, config)
     assert [len(m.columns) for m in models] == [len(beat_context.names(s["features"])) for s in pt["side_models"]]
     # the hash of ledger looks 8-10: if it changes, the frozen protocol is no longer the one looked at
-    assert interpatient.config_hash(config, bench.PROTOCOL) == "f3a38e3e9499"
+    assert bench.config_hash(config, bench.PROTOCOL) == "f3a38e3e9499"
