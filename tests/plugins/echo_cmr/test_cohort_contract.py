@@ -216,8 +216,12 @@ def test_real_clips_through_cardio_predict(site_a, tmp_path, echo_dicom_dir, cap
     """The four real echo DICOM clips as an unlabelled cohort (outside the folder, so allowed by the user)."""
     import time
 
+    # views as the clips look (the masking figure): a PLAX, two apical four-chamber loops, and a colour-Doppler
+    # loop of no standard view, given as A2C
+    views = {"US-MONO2-8-8x-execho.dcm": "PLAX", "US-PAL-8-10x-echo.dcm": "A2C", "color3d_jpeg_baseline.dcm": "A4C",
+             "examples_ybr_color.dcm": "A4C"}
     clips = sorted(echo_dicom_dir.glob("*.dcm"))
-    table = pd.DataFrame({"patient_id": [f"R{i}" for i in range(len(clips))], "view": ["A4C", "A2C", "PLAX", "A4C"],
+    table = pd.DataFrame({"patient_id": [f"R{i}" for i in range(len(clips))], "view": [views[p.name] for p in clips],
                           "file": [str(p) for p in clips]})
     (tmp_path / "real").mkdir()
     table.to_csv(tmp_path / "real" / "labels.csv", index=False)
