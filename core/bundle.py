@@ -206,9 +206,6 @@ def support(pm, plugin: str) -> str | None:
     """Why `plugin` cannot export a model bundle for `cardio predict`, or None when it can."""
     from cardio import plugins
 
-    info = plugins.info(pm, plugin)
-    if info.no_bundle:
-        return info.no_bundle
     missing = [h for h in ("cardio_export_model", "cardio_import_model") if h not in plugins.hooks_of(pm, plugin)]
     if missing:
         return f"the plugin does not implement {' and '.join(missing)}"

@@ -58,9 +58,6 @@ class PluginInfo:
     default_config: dict = field(default_factory=dict)
     # Old config keys of this plugin and their new names: a config that uses one is refused in one line naming it.
     moved_keys: dict[str, str] = field(default_factory=dict)
-    # Why this plugin cannot export a model bundle (None: it can, given cardio_export_model and
-    # cardio_import_model); `cardio plugins` shows it, and `cardio predict` refuses with it.
-    no_bundle: str | None = None
 
 
 @dataclass(frozen=True)

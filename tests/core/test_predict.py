@@ -168,21 +168,19 @@ def test_a_plugin_that_cannot_export_skips_the_final_fit_and_predict_refuses(toy
     from cardio.testing import run_plugin
     from cardio_toy import plugin as toy
 
-    class Opaque:  # the toy's stages, under another name, declaring that its model cannot be exported
+    class Opaque:  # the toy's stages, under another name, without the export and import hooks
         @staticmethod
         @hookimpl
         def cardio_plugin_info():
             return PluginInfo(name="opaque", modality="toy", description="no bundle",
-                              default_config=toy.cardio_plugin_info().default_config,
-                              no_bundle="its model is a nearest-neighbour index of the training patients")
+                              default_config=toy.cardio_plugin_info().default_config)
 
-    for name in ("cardio_load", "cardio_featurize", "cardio_train", "cardio_predict", "cardio_export_model",
-                 "cardio_import_model"):
+    for name in ("cardio_load", "cardio_featurize", "cardio_train", "cardio_predict"):
         setattr(Opaque, name, staticmethod(getattr(toy, name)))
     run = run_plugin("opaque", tmp_path / "a", ["train.epochs=1"], register=[Opaque])
     assert not (run / "model").exists() and not (run / "checkpoints" / "final-mlp.pt").exists()
-    assert "final model not fitted: its model is a nearest-neighbour index" in (run / "run.log").read_text()
-    with pytest.raises(CardioError, match="cannot apply a trained model to a new cohort: its model is a nearest"):
+    assert "final model not fitted: the plugin does not implement cardio_export_model" in (run / "run.log").read_text()
+    with pytest.raises(CardioError, match="cannot apply a trained model to a new cohort: the plugin does not"):
         predict_cohort(str(run), str(tmp_path), register=[Opaque])
 
 
