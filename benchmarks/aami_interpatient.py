@@ -78,7 +78,7 @@ import torch
 
 from cardio import CardioError, engine, write_text_atomic
 from cardio.testing import context, plugin_config
-from cardio_ecg_transfer import aami, databases, pretrain
+from cardio_ecg_transfer import aami, beat_metrics, beat_set, databases, pretrain, side_models
 
 REPO = Path(__file__).resolve().parents[1]
 LEDGER = REPO / "benchmarks" / "ledgers" / "aami_ds2.csv"
@@ -165,7 +165,7 @@ class FusedFit:
     """The fused protocol's fit: the balanced CNN and the balanced side-feature logistic regression."""
 
     model: object
-    side_model: list  # pretrain.SideModel per entry of pretrain.side_models
+    side_model: list  # side_models.SideModel per entry of pretrain.side_models
     fit: object
     train_counts: dict
     strength: float = 0.0  # no prior correction (the ledger's prior_strength column)
@@ -175,24 +175,24 @@ def fit_fused(root: Path, records: list[str], config: dict, ctx, seed: int, name
     """The fused protocol on `records`: the CNN on class-capped beats of every record (no validation split, Q left
     out, sampled with pretrain.balance_power, all pretrain.epochs), the side model on every beat of them."""
     pt = config["ecg_transfer"]["pretrain"]
-    beats = pretrain.cached_beat_set(root, records, config, ctx.cache, max_per_class=pt["max_beats_per_class"],
+    beats = beat_set.cached_beat_set(root, records, config, ctx.cache, max_per_class=pt["max_beats_per_class"],
                                      max_total=None, seed=seed, progress=ctx.progress, desc="DS1 fitting")
-    train = pretrain.subset(beats, np.flatnonzero(beats.y != aami.AAMI_CLASSES.index("Q")))
+    train = beat_set.subset(beats, np.flatnonzero(beats.y != aami.AAMI_CLASSES.index("Q")))
     fctx = dataclasses.replace(ctx, seed=int(seed))  # the engine's sampler draws with ctx.seed
     model, fit = pretrain.train_classifier(train, None, config, fctx, int(seed), name)
-    every = pretrain.cached_beat_set(root, records, config, ctx.cache, max_per_class=None, max_total=None, seed=0,
+    every = beat_set.cached_beat_set(root, records, config, ctx.cache, max_per_class=None, max_total=None, seed=0,
                                      progress=ctx.progress, desc="DS1 side model")
-    return FusedFit(model, pretrain.fit_side_models(every, config, seed=int(seed)), fit, train.counts())
+    return FusedFit(model, side_models.fit_side_models(every, config, seed=int(seed)), fit, train.counts())
 
 
-def fused_log_proba(fitted: FusedFit, beats: pretrain.BeatSet, ctx) -> dict[str, np.ndarray]:
+def fused_log_proba(fitted: FusedFit, beats: beat_set.BeatSet, ctx) -> dict[str, np.ndarray]:
     """(n, 5) scores of every rule of FUSED_RULES; each rule predicts the argmax of its scores.
 
     With several side models, "side<i>" and "fused<i>" are the rules of side model i alone (so one
     network fit per fold compares them)."""
     logits = ctx.engine.predict(fitted.model, ctx.engine.ArrayDataset(beats.inputs()), ctx).astype(np.float64)
     cnn = logits - np.logaddexp.reduce(logits, axis=1, keepdims=True)
-    parts = [pretrain.side_log_proba(m, beats) for m in fitted.side_model]
+    parts = [side_models.side_log_proba(m, beats) for m in fitted.side_model]
     side = sum(parts)
     out = {"cnn": cnn, "side": side, "fused": cnn + side}
     if len(parts) > 1:
@@ -207,9 +207,9 @@ def _check_protocol(protocol: str) -> None:
 
 
 def _scored(y: np.ndarray, pred: np.ndarray, rec: np.ndarray, config: dict, seed: int) -> dict:
-    results = pretrain.classification_results(y, pred)
-    results["ci"] = pretrain.record_bootstrap(y, pred, rec, config, seed=seed)
-    results["always_n"] = pretrain.always_n(y)
+    results = beat_metrics.classification_results(y, pred)
+    results["ci"] = beat_metrics.record_bootstrap(y, pred, rec, config, seed=seed)
+    results["always_n"] = beat_metrics.always_n(y)
     return results
 
 
@@ -226,7 +226,7 @@ def ds1_cv(config: dict, ctx, folds: int = 4, seed: int | None = None, protocol:
     ys, preds, recs, per_fold = [], {}, [], []
     for k, held_out in enumerate(_fold_records(records, folds, seed)):
         rest = [r for r in records if r not in held_out]
-        test = pretrain.cached_beat_set(root, held_out, config, ctx.cache, max_per_class=None, max_total=None,
+        test = beat_set.cached_beat_set(root, held_out, config, ctx.cache, max_per_class=None, max_total=None,
                                         seed=0, progress=ctx.progress, desc=f"DS1 fold {k}")  # all beats
         if protocol == "validated":
             fitted = pretrain.fit_pretraining(root, rest, config, ctx, seed=seed + 100 * k, name=f"cv{seed}-{k}")
@@ -305,7 +305,7 @@ def ds2_look(config: dict, ctx, ledger: Path, repo: Path, seed: int, note: str =
                      "epochs_run": len(fitted.fit.history), "best_epoch": fitted.fit.best_epoch,
                      "val_records": [], "protocol": protocol}
     # every DS2 beat (no sampling, so one cached set serves every seed)
-    test = pretrain.cached_beat_set(root, list(aami.DS2), config, ctx.cache, max_per_class=None, max_total=None,
+    test = beat_set.cached_beat_set(root, list(aami.DS2), config, ctx.cache, max_per_class=None, max_total=None,
                                     seed=0, progress=ctx.progress, desc="DS2", test_look=True)
     if protocol == "validated":
         pred = pretrain.predict(fitted, test, ctx)
@@ -337,7 +337,7 @@ def external_look(config: dict, ctx, db_root: Path, db: str, ledger: Path, repo:
                            name=f"{db}-seed{seed}-fused")
     with tempfile.TemporaryDirectory(prefix=f"{db}-as-mitdb-") as tmp:
         names = databases.to_mitdb_layout(db_root, db, tmp, fs=float(config["ecg_transfer"]["fs"]))
-        test = pretrain.build_beat_set(Path(tmp), names, config, max_per_class=None, max_total=None, seed=0,
+        test = beat_set.build_beat_set(Path(tmp), names, config, max_per_class=None, max_total=None, seed=0,
                                        progress=ctx.progress, desc=db)
     pred = fused_log_proba(fitted, test, ctx)["fused"].argmax(axis=1)
     results = _scored(test.y, pred, test.record, config, seed)
@@ -390,10 +390,10 @@ def print_results(title: str, r: dict) -> None:
     print(f"{'':>10} {'model':>6} {'CI':>16} {'always N':>9}")
     base = headline(r["always_n"])
     for key, ci_key in (("macro F1", "macro_f1"), ("bal. acc.", "balanced_accuracy"), ("accuracy", "accuracy")):
-        print(f"{key:>10} {_fmt(headline(r)[key]):>6} {pretrain.ci_text(r, ci_key):>16} {_fmt(base[key]):>9}")
+        print(f"{key:>10} {_fmt(headline(r)[key]):>6} {beat_metrics.ci_text(r, ci_key):>16} {_fmt(base[key]):>9}")
     for c in ("N", "S", "V", "F"):
         for m, k in (("Se", "se"), ("+P", "ppv")):
-            print(f"{c + ' ' + m:>10} {_fmt(headline(r)[f'{c} {m}']):>6} {pretrain.ci_text(r, f'{k}_{c}'):>16} "
+            print(f"{c + ' ' + m:>10} {_fmt(headline(r)[f'{c} {m}']):>6} {beat_metrics.ci_text(r, f'{k}_{c}'):>16} "
                   f"{_fmt(base[f'{c} {m}']):>9}")
     print(f"  (Q: {r['per_class']['Q']['support']} beats, reported in the results file, not averaged)")
 

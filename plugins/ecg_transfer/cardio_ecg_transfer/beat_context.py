@@ -6,7 +6,7 @@ intervals, normalized by the record's own rhythm; the same idea applied to shape
 QRS with the record's median QRS, and the "two_lead" kind compares QRS, T and P of both MIT-BIH
 channels with the record's median beat. These side features join the pooled image features of the
 pretraining network only (resnet.SpectrogramResNet n_side), and feed the fused protocol's side models
-(pretrain.fit_side_models); the transferred backbone is image-only.
+(side_models.fit_side_models); the transferred backbone is image-only.
 No library computes these per-record normalizations, so they are written here, vectorized.
 """
 from __future__ import annotations

@@ -3,7 +3,7 @@ Supraventricular Arrhythmia Database (svdb) and St Petersburg INCART 12-lead Arr
 
 `fetch` downloads one (`cardio data fetch svdb --dir D`); `to_mitdb_layout` writes its records as MIT-BIH's are
 (two channels at 360 Hz, the reference beat labels in .atr), so that the pretraining's own beat reader, filter,
-windows and side features (pretrain.build_beat_set) read them unchanged. Neither database was used to develop
+windows and side features (beat_set.build_beat_set) read them unchanged. Neither database was used to develop
 the protocol.
 """
 from __future__ import annotations

@@ -44,10 +44,10 @@ def cardio_datasets() -> dict[str, Dataset]:
 
 
 def _fetch_mitdb(dest):
-    # records imports SciPy's signal module (1.5 s): only a fetch needs it, not `cardio data list`
-    from cardio_ecg_transfer import records
+    # mitdb imports wfdb and SciPy's signal module (1.5 s): only a fetch needs them, not `cardio data list`
+    from cardio_ecg_transfer import mitdb
 
-    return records.fetch_mitdb(dest)
+    return mitdb.fetch_mitdb(dest)
 
 
 def _fetcher(name):

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 import re
 from dataclasses import dataclass
 from fractions import Fraction
@@ -38,10 +37,6 @@ BEAT_SYMBOLS = frozenset("NLRaVFJASEj/QB?!enfr")
 #: Bytes per sample of the WFDB storage formats whose size can be checked against the header.
 _FORMAT_BYTES = {"8": 1.0, "16": 2.0, "24": 3.0, "32": 4.0, "61": 2.0, "80": 1.0, "160": 2.0,
                  "212": 1.5, "310": 4 / 3, "311": 4 / 3}
-MITDB_RECORDS = tuple(str(r) for r in (
-    100, 101, 102, 103, 104, 105, 106, 107, 108, 109, 111, 112, 113, 114, 115, 116, 117, 118, 119,
-    121, 122, 123, 124, 200, 201, 202, 203, 205, 207, 208, 209, 210, 212, 213, 214, 215, 217, 219,
-    220, 221, 222, 223, 228, 230, 231, 232, 233, 234))
 
 
 @dataclass
@@ -415,96 +410,4 @@ def read_many(paths: Iterable[Path | str], fs: float = 360.0, lead: str | int | 
 
 # --------------------------------------------------------------------------- MIT-BIH
 
-#: Host the MIT-BIH download comes from (wfdb.dl_database reads PhysioNet).
-PHYSIONET = ("physionet.org", 443)
 
-
-def mitdb_dir(configured: Path | str | None = None, cache_dir: Path | str | None = None) -> Path:
-    """Where MIT-BIH lives: `configured` (ecg_transfer.mitdb_dir), else $CARDIO_DATA/mitdb, else <cache_dir>/mitdb
-    (cache_dir: the run's cache, by default $CARDIO_CACHE or ~/.cache/cardio)."""
-    if configured:
-        return Path(configured).expanduser()
-    if os.environ.get("CARDIO_DATA"):
-        return Path(os.environ["CARDIO_DATA"]).expanduser() / "mitdb"
-    cache = cache_dir or os.environ.get("CARDIO_CACHE") or Path.home() / ".cache" / "cardio"
-    return Path(cache).expanduser() / "mitdb"
-
-
-def _online(timeout: float = 3.0) -> bool:
-    import socket
-
-    try:
-        socket.create_connection(PHYSIONET, timeout=timeout).close()
-        return True
-    except OSError:
-        return False
-
-
-def ensure_mitdb(root: Path | str, progress: Callable | None = None, online: Callable[[], bool] = _online) -> Path:
-    """`root` when it holds MIT-BIH; else download it there from PhysioNet when online; else one line naming
-    the fetch command."""
-    root = Path(root)
-    if root.is_dir() and all((root / f"{r}.atr").is_file() for r in MITDB_RECORDS):
-        return root
-    if root.is_dir() and any(root.glob("*.atr")):  # a partial copy (or a restricted set of records): use it
-        return root
-    if not online():
-        raise CardioError(f"MIT-BIH not found at {root} and PhysioNet is out of reach: fetch it with "
-                          f"`cardio data fetch mitdb --dir {root}` (or set ecg_transfer.mitdb_dir or $CARDIO_DATA)")
-    log.info("MIT-BIH not found at %s: downloading it from PhysioNet (48 records, ~100 MB)", root)
-    fetch_mitdb(root, progress=progress)
-    return root
-
-
-def fetch_mitdb(dest: Path | str, progress: Callable | None = None) -> None:
-    """Download the MIT-BIH Arrhythmia Database (.hea, .dat, .atr of 48 records) from PhysioNet, record by record
-    (a progress bar, and an interrupted download resumes: files already there are kept)."""
-    dest = Path(dest)
-    dest.mkdir(parents=True, exist_ok=True)
-    if progress is None:
-        from tqdm import tqdm
-
-        def progress(it, desc="", total=None):
-            return tqdm(it, desc=desc, total=total)
-    try:
-        for record in progress(MITDB_RECORDS, desc="MIT-BIH download", total=len(MITDB_RECORDS)):
-            if not all((dest / f"{record}.{ext}").is_file() for ext in ("hea", "dat", "atr")):
-                wfdb.dl_database("mitdb", str(dest), records=[record], annotators=["atr"])
-    except Exception as exc:  # network errors come in many types
-        raise CardioError(f"could not download mitdb from PhysioNet into {dest}: {exc}") from exc
-    missing = [r for r in MITDB_RECORDS if not (dest / f"{r}.hea").is_file()]
-    if missing:
-        raise CardioError(f"mitdb download into {dest} is incomplete: {len(missing)} record(s) missing")
-
-
-def mitdb_records(root: Path | str) -> list[str]:
-    """Record names in `root` that have a header and reference (.atr) annotations, sorted."""
-    root = Path(root)
-    if not root.is_dir():
-        raise CardioError(f"{root}: MIT-BIH directory not found")
-    return sorted(p.stem for p in root.glob("*.hea") if (root / f"{p.stem}.atr").is_file())
-
-
-def load_mitdb(root: Path | str, records: Sequence[str] | None = None, fs: float = 360.0, lead: str | int = 0,
-               skip_bad: bool = False, progress: Callable | None = None
-               ) -> list[tuple[str, np.ndarray, float, np.ndarray, np.ndarray]]:
-    """MIT-BIH records as (name, signal at fs, fs, annotation samples at fs, annotation symbols).
-
-    `records` None means every record in `root` with a .atr file; all annotations are returned
-    (use BEAT_SYMBOLS to keep beats). `lead` 0 is MLII except in records 102, 104 (V5) and 114.
-    """
-    root = Path(root)
-    names = mitdb_records(root) if records is None else [str(r) for r in records]
-    if not names:
-        raise CardioError(f"{root}: no WFDB record with .atr annotations")
-    out = []
-    for name in (progress(names, desc="MIT-BIH records", total=len(names)) if progress else names):
-        try:
-            rec = read_wfdb(root / name, fs, lead, annotator="atr")
-        except CardioError as exc:
-            if not skip_bad:
-                raise
-            log.warning("skipping a bad MIT-BIH record: %s", exc)
-            continue
-        out.append((name, rec.signal, float(fs), rec.ann_samples, rec.ann_symbols))
-    return out

@@ -17,7 +17,7 @@ from cardio.stats import (
     format_ci,
     table_one,
 )
-from cardio_ecg_transfer import pretrain as pretrain_mod
+from cardio_ecg_transfer import beat_metrics
 from cardio_ecg_transfer.fold_models import TASK
 from cardio_ecg_transfer.pretrain import Pretrained
 
@@ -261,7 +261,7 @@ def pretraining_section(prepared: Pretrained | None, config: dict) -> Section:
                "`ecg_transfer.pretrain.records`)."
                if (results.get("ci") or {}).get("skipped") else "."))
     figures = [prepared.figure] if prepared.figure is not None and prepared.figure.is_file() else []
-    table = pretrain_mod.results_table(results)
+    table = beat_metrics.results_table(results)
     if base:
         table["Se (always N)"] = [v["se"] for v in base["per_class"].values()]
         table["+P (always N)"] = [v["ppv"] for v in base["per_class"].values()]
@@ -274,7 +274,7 @@ def pretraining_section(prepared: Pretrained | None, config: dict) -> Section:
 
 
 def _ci(results: dict, key: str) -> str:
-    text = pretrain_mod.ci_text(results, key)
+    text = beat_metrics.ci_text(results, key)
     return f" {text}" if text else ""
 
 

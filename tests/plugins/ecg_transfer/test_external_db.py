@@ -17,7 +17,7 @@ import wfdb
 
 from cardio import CardioError
 from cardio.testing import cpu_context, plugin_config
-from cardio_ecg_transfer import aami, databases, plugin, pretrain
+from cardio_ecg_transfer import aami, beat_set, databases, plugin
 
 REPO = Path(__file__).resolve().parents[3]
 
@@ -85,7 +85,7 @@ def test_records_are_read_as_mitdb_and_labelled_in_aami_classes(small_dbs, tmp_p
     header = wfdb.rdheader(str(tmp_path / "as_mitdb" / names[0]))
     assert header.fs == 360 and header.sig_name == (["ECG1", "ECG2"] if db == "svdb" else ["II", "V1"])
     config = plugin_config("ecg_transfer", ("ecg_transfer.pretrain.side_features=[rr,shape,two_lead]",))
-    beats = pretrain.build_beat_set(tmp_path / "as_mitdb", names, config, max_per_class=None, max_total=None, seed=0)
+    beats = beat_set.build_beat_set(tmp_path / "as_mitdb", names, config, max_per_class=None, max_total=None, seed=0)
     # every beat label became its AAMI class (B, n -> N; r -> V; ? -> Q); the rhythm mark is no beat
     expected = np.bincount(aami.class_index(symbols), minlength=5)
     got = np.bincount(beats.y, minlength=5)

@@ -15,7 +15,7 @@ import yaml
 from cardio import CardioError
 from cardio.config import resolve
 from cardio.testing import invoke, pooled, read_metrics, run_plugin
-from cardio_ecg_transfer import plugin, pretrain, report, resnet
+from cardio_ecg_transfer import plugin, pretrain, prior_correction, report, resnet
 
 MODELS = {"resnet18-transfer", "resnet18-scratch", "guideline", "svm", "random_forest", "logistic",
           "svm-deep", "random_forest-deep", "logistic-deep"}
@@ -88,7 +88,7 @@ def test_cardio_run_end_to_end(tmp_path, mitdb_dir):
     assert results["ci"]["n_records"] == 1 and not results["ci"]["estimates"]  # one validation record: no CI
     # side features fed the pretraining head; the strength was chosen on DS1 validation records
     assert results["side_features"][:2] == ["log_pre_rr", "log_post_rr"] and len(results["side_features"]) == 8
-    assert results["prior_strength"] in pretrain.PRIOR_STRENGTHS and len(results["prior_strength_scores"]) == 9
+    assert results["prior_strength"] in prior_correction.PRIOR_STRENGTHS and len(results["prior_strength_scores"]) == 9
 
     # one row per patient and model, out of fold, thresholds from the training folds
     pred = pd.read_csv(out / "predictions.csv")

@@ -10,7 +10,7 @@ import pytest
 pytest.importorskip("cardio_ecg_transfer")
 
 from cardio import CardioError
-from cardio_ecg_transfer import aami, pretrain
+from cardio_ecg_transfer import aami, beat_metrics, beat_set, prior_correction, side_models
 
 REPO = Path(__file__).resolve().parents[3]
 
@@ -30,7 +30,7 @@ bench = _benchmark()
 
 def _beat_set(y, population):
     y = np.asarray(y)
-    return pretrain.BeatSet(np.zeros((len(y), 2, 2), np.float32), y, np.full(len(y), "100"),
+    return beat_set.BeatSet(np.zeros((len(y), 2, 2), np.float32), y, np.full(len(y), "100"),
                             np.asarray(population), np.zeros((len(y), 0), np.float32))
 
 
@@ -39,7 +39,7 @@ def test_weighted_macro_f1_matches_a_hand_count():
     pred = np.array([0, 1, 1, 1])
     # weights 2 for the N beats, 1 for the S beats. N: tp 2, support 4, predicted 2 -> F1 4/6;
     # S: tp 2, support 2, predicted 2 (S beats) + 2 (the N beat called S) = 4 -> F1 4/6
-    f1 = pretrain.weighted_macro_f1(y, pred, np.array([2.0, 2.0, 1.0, 1.0]))
+    f1 = beat_metrics.weighted_macro_f1(y, pred, np.array([2.0, 2.0, 1.0, 1.0]))
     assert f1 == pytest.approx(np.mean([2 * 2 / (4 + 2), 2 * 2 / (2 + 4)]))
 
 
@@ -51,11 +51,11 @@ def test_prior_strength_is_chosen_by_validation_macro_f1():
     logits[:, 0] = 0.0
     logits[:, 1] = np.where(y == 1, 1.0, 0.6) + rng.normal(0, 0.5, n)  # a network trained on a balanced mix
     shift = np.array([0.0, -1.0, 0.0, 0.0, 0.0])  # the natural mix makes class 1 less likely
-    best, scores = pretrain.choose_prior_strength(logits, y, shift, np.ones(n))
-    assert set(scores) == {f"{s:g}" for s in pretrain.PRIOR_STRENGTHS}
+    best, scores = prior_correction.choose_prior_strength(logits, y, shift, np.ones(n))
+    assert set(scores) == {f"{s:g}" for s in prior_correction.PRIOR_STRENGTHS}
     assert scores[f"{best:g}"] == max(scores.values()) and best > 0
     # a flat criterion keeps the exact Bayes correction (strength 1)
-    flat, _ = pretrain.choose_prior_strength(np.zeros((n, 5)), y, np.zeros(5), np.ones(n))
+    flat, _ = prior_correction.choose_prior_strength(np.zeros((n, 5)), y, np.zeros(5), np.ones(n))
     assert flat == 1.0
 
 
@@ -68,7 +68,7 @@ def test_confidence_intervals_resample_records_not_beats():
     pred[100:150] = 0  # half of B's V beats called N
     pred[200:210] = 1  # ten of C's N beats called S
     config = {"stats": {"n_resamples": 400, "level": 0.95}}
-    ci = pretrain.record_bootstrap(y, pred, record, config, seed=0)
+    ci = beat_metrics.record_bootstrap(y, pred, record, config, seed=0)
     assert ci["unit"] == "record" and ci["n_records"] == 3
     v = ci["estimates"]["se_V"]
     assert v["estimate"] == v["ci_low"] == v["ci_high"] == 0.5
@@ -83,9 +83,9 @@ def test_ppv_macro_f1_and_balanced_accuracy_cis_resample_records():
     pred = y.copy()
     pred[0:10] = 2  # ten of A's N beats called V
     config = {"stats": {"n_resamples": 300, "level": 0.95}}
-    ci = pretrain.record_bootstrap(y, pred, record, config, seed=0)["estimates"]
+    ci = beat_metrics.record_bootstrap(y, pred, record, config, seed=0)["estimates"]
     assert ci["ppv_V"]["estimate"] == pytest.approx(50 / 60) and ci["se_V"]["estimate"] == 1.0
-    r = pretrain.classification_results(y, pred)
+    r = beat_metrics.classification_results(y, pred)
     assert ci["macro_f1"]["estimate"] == pytest.approx(r["macro_f1"])
     assert ci["balanced_accuracy"]["estimate"] == pytest.approx(r["balanced_accuracy"])
     assert r["balanced_accuracy"] == pytest.approx(np.mean([90 / 100, 1.0, 1.0]))  # N, S, V present; F absent
@@ -93,7 +93,7 @@ def test_ppv_macro_f1_and_balanced_accuracy_cis_resample_records():
 
 def test_always_n_baseline():
     y = np.array([0] * 89 + [1] * 5 + [2] * 6)
-    base = pretrain.always_n(y)
+    base = beat_metrics.always_n(y)
     assert base["accuracy"] == pytest.approx(0.89) and base["balanced_accuracy"] == pytest.approx(1 / 3)
     assert base["per_class"]["S"]["ppv"] is None and base["per_class"]["S"]["f1"] == 0.0
 
@@ -107,18 +107,18 @@ def test_runs_see_ds1_only():
         aami.ds1_records(["101", "217"])
     config = {"ecg_transfer": {"pretrain": {"side_features": []}}}
     with pytest.raises(CardioError, match="outside the ledgered DS2 look"):
-        pretrain.build_beat_set(Path("/nowhere"), ["101", "105"], config, max_per_class=None, max_total=None, seed=0)
+        beat_set.build_beat_set(Path("/nowhere"), ["101", "105"], config, max_per_class=None, max_total=None, seed=0)
 
 
 def test_fitting_and_validation_records_are_split_by_record():
     config = {"ecg_transfer": {"pretrain": {"val_fraction": 0.2}}}
-    fit, val = pretrain.split_fit_val(list(aami.DS1), config, seed=0)
+    fit, val = beat_set.split_fit_val(list(aami.DS1), config, seed=0)
     assert len(val) == 4 and not set(fit) & set(val) and sorted(fit + val) == sorted(aami.DS1)
-    assert pretrain.split_fit_val(list(aami.DS1), config, seed=0) == (fit, val)  # the seed fixes it
-    assert pretrain.split_fit_val(list(aami.DS1), config, seed=1) != (fit, val)
-    assert len(pretrain.split_fit_val(["101", "106"], config, seed=0)[1]) == 1
+    assert beat_set.split_fit_val(list(aami.DS1), config, seed=0) == (fit, val)  # the seed fixes it
+    assert beat_set.split_fit_val(list(aami.DS1), config, seed=1) != (fit, val)
+    assert len(beat_set.split_fit_val(["101", "106"], config, seed=0)[1]) == 1
     with pytest.raises(CardioError, match="val_fraction"):
-        pretrain.split_fit_val(list(aami.DS1), {"ecg_transfer": {"pretrain": {"val_fraction": 0}}}, seed=0)
+        beat_set.split_fit_val(list(aami.DS1), {"ecg_transfer": {"pretrain": {"val_fraction": 0}}}, seed=0)
 
 
 def test_ds1_cv_folds_partition_the_records():
@@ -157,19 +157,19 @@ def test_side_model_is_balanced_and_scores_every_aami_class():
     rng = np.random.default_rng(0)
     y = np.r_[np.zeros(950), np.ones(50), np.full(3, 4)].astype(int)
     side = np.c_[np.where(y == 1, -0.4, 0.0) + rng.normal(0, 0.1, len(y)), rng.normal(0, 1, len(y))]
-    beats = pretrain.BeatSet(np.zeros((len(y), 2, 2), np.float32), y, np.full(len(y), "101"),
+    beats = beat_set.BeatSet(np.zeros((len(y), 2, 2), np.float32), y, np.full(len(y), "101"),
                              np.bincount(y, minlength=5), side.astype(np.float32))
-    for kind in pretrain.SIDE_MODELS:
-        model = pretrain.fit_side_model(beats, kind)
+    for kind in side_models.SIDE_MODELS:
+        model = side_models.fit_side_model(beats, kind)
         assert list(model.model.classes_) == [0, 1]  # Q (class 4) is left out of the fit
-        logp = pretrain.side_log_proba(model, beats)
+        logp = side_models.side_log_proba(model, beats)
         assert logp.shape == (len(y), 5) and np.all(logp[:, [2, 3, 4]] == -30.0) and np.all(np.isfinite(logp))
         pred = logp.argmax(axis=1)
         assert np.mean(pred[y == 1] == 1) > 0.9 and np.mean(pred[y == 0] == 0) > 0.9, kind
     with pytest.raises(CardioError, match="side_features"):
-        pretrain.fit_side_model(_beat_set([0, 1], [1, 1, 0, 0, 0]))
+        side_models.fit_side_model(_beat_set([0, 1], [1, 1, 0, 0, 0]))
     with pytest.raises(CardioError, match="'forest' is not known"):
-        pretrain.fit_side_model(beats, "forest")
+        side_models.fit_side_model(beats, "forest")
 
 
 def test_side_models_read_their_own_columns_and_add_up():
@@ -178,23 +178,23 @@ def test_side_models_read_their_own_columns_and_add_up():
     y = np.r_[np.zeros(600), np.ones(200)].astype(int)
     side = rng.normal(0, 1, (len(y), 8))
     side[:, 0] += np.where(y == 1, -2.0, 0.0)
-    beats = pretrain.BeatSet(np.zeros((len(y), 2, 2), np.float32), y, np.full(len(y), "101"),
+    beats = beat_set.BeatSet(np.zeros((len(y), 2, 2), np.float32), y, np.full(len(y), "101"),
                              np.bincount(y, minlength=5), side.astype(np.float32))
     config = {"ecg_transfer": {"pretrain": {"side_features": ["rr", "shape"], "side_models": [
         {"model": "logistic", "features": ["rr"]}, {"model": "boosting", "features": ["shape"]}]}}}
-    rr, shape = pretrain.fit_side_models(beats, config)
+    rr, shape = side_models.fit_side_models(beats, config)
     assert rr.columns.tolist() == [0, 1, 2, 3, 4] and shape.columns.tolist() == [5, 6, 7]
-    total = pretrain.side_log_proba([rr, shape], beats)
-    np.testing.assert_allclose(total, pretrain.side_log_proba(rr, beats) + pretrain.side_log_proba(shape, beats))
-    assert np.mean(pretrain.side_log_proba(rr, beats).argmax(1) == y) > 0.8  # the rr columns carry the signal
+    total = side_models.side_log_proba([rr, shape], beats)
+    np.testing.assert_allclose(total, side_models.side_log_proba(rr, beats) + side_models.side_log_proba(shape, beats))
+    assert np.mean(side_models.side_log_proba(rr, beats).argmax(1) == y) > 0.8  # the rr columns carry the signal
     # null: the default is one logistic regression on every side feature
-    (only,) = pretrain.fit_side_models(beats, {"ecg_transfer": {"pretrain": {"side_features": ["rr", "shape"],
+    (only,) = side_models.fit_side_models(beats, {"ecg_transfer": {"pretrain": {"side_features": ["rr", "shape"],
                                                                               "side_models": None}}})
     assert only.columns.tolist() == list(range(8))
     for bad, match in (([{"model": "logistic", "features": ["two_lead"]}], "not in ecg_transfer.pretrain.side_feat"),
                        ([{"model": "logistic"}], "each entry is"), ([{"model": "svm", "features": ["rr"]}], "svm")):
         with pytest.raises(CardioError, match=match):
-            pretrain.fit_side_models(beats, {"ecg_transfer": {"pretrain": {"side_features": ["rr", "shape"],
+            side_models.fit_side_models(beats, {"ecg_transfer": {"pretrain": {"side_features": ["rr", "shape"],
                                                                            "side_models": bad}}})
 
 
@@ -212,9 +212,9 @@ def test_the_benchmarks_frozen_protocol_is_a_valid_config_whose_side_models_reso
     width = len(beat_context.names(pt["side_features"]))
     rng = np.random.default_rng(0)
     y = np.repeat([0, 1, 2, 3], 30)
-    beats = pretrain.BeatSet(np.zeros((len(y), 2, 2), np.float32), y, np.full(len(y), "101"),
+    beats = beat_set.BeatSet(np.zeros((len(y), 2, 2), np.float32), y, np.full(len(y), "101"),
                              np.bincount(y, minlength=5), rng.normal(size=(len(y), width)).astype(np.float32))
-    models = pretrain.fit_side_models(beats, config)
+    models = side_models.fit_side_models(beats, config)
     assert [len(m.columns) for m in models] == [len(beat_context.names(s["features"])) for s in pt["side_models"]]
     # the hash of ledger looks 8-10: if it changes, the frozen protocol is no longer the one looked at
     assert bench.config_hash(config, bench.PROTOCOL) == "f3a38e3e9499"

@@ -11,7 +11,7 @@ import wfdb
 
 from cardio import CardioError
 from cardio.cohort import CohortProblems
-from cardio_ecg_transfer import cohort_table, records
+from cardio_ecg_transfer import cohort_table, mitdb, records
 from cardio_ecg_transfer.synthetic import write_synthetic_cohort
 
 
@@ -64,11 +64,11 @@ def test_mitdb_resampling_moves_signal_and_annotations_together(mitdb_dir):
 
 
 def test_load_mitdb_returns_name_signal_fs_annotations(mitdb_dir):
-    out = records.load_mitdb(mitdb_dir, records=["101"], fs=360, lead=0)
+    out = mitdb.load_mitdb(mitdb_dir, records=["101"], fs=360, lead=0)
     assert len(out) == 1
     name, sig, fs, samples, symbols = out[0]
     assert name == "101" and sig.shape == (650000,) and fs == 360.0 and len(samples) == len(symbols)
-    assert len(records.mitdb_records(mitdb_dir)) == 48
+    assert len(mitdb.mitdb_records(mitdb_dir)) == 48
 
 
 def test_truncated_copy_of_mitdb_dat_is_rejected(tmp_path, mitdb_dir):

@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 
 from cardio import CardioError
 from cardio.testing import check_refused, checksums, invoke
-from cardio_ecg_transfer import cohort_table, records
+from cardio_ecg_transfer import cohort_table, mitdb, records
 from cardio_ecg_transfer.synthetic import write_synthetic_cohort
 
 # Small and fast, and never a look at MIT-BIH: no pretraining, no transfer model, no ResNet at all.
@@ -380,7 +380,7 @@ def test_damaged_annotations_of_a_mitdb_record_are_refused(mitdb_dir, tmp_path):
     data = atr.read_bytes()
     atr.write_bytes(data[: len(data) // 2 + 1])  # cut inside a two-byte word
     with pytest.raises(CardioError, match=r"101\.atr: unreadable WFDB annotation file"):
-        records.load_mitdb(tmp_path, records=["101"])
+        mitdb.load_mitdb(tmp_path, records=["101"])
     # the first annotation's code (the top 6 bits of its first word) set to 42, which WFDB leaves undefined
     word = int.from_bytes(data[:2], "little")
     atr.write_bytes(((42 << 10) | (word & 0x3FF)).to_bytes(2, "little") + data[2:])
