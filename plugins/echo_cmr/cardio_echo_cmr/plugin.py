@@ -7,11 +7,19 @@ through cardio.engine, view fusion) -> report.py (Table 2 layout, Grad-CAM, mask
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from cardio import PluginInfo, hookimpl, package_defaults
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from cardio import Cohort, Features, ModelState, Predictions, RunContext, Section
+    from cardio.cohort import Schema
 
 
 @hookimpl
-def cardio_plugin_info():
+def cardio_plugin_info() -> PluginInfo:
     return PluginInfo(name="echo_cmr", modality="echo",
                       description="Echo videos (A4C, A2C, PLAX) -> r2plus1d_18 video CNN per view predicting CMR "
                                   "wall-motion abnormality, LGE and T1/T2/ECV, fused by logistic regression "
@@ -21,62 +29,63 @@ def cardio_plugin_info():
 
 
 @hookimpl
-def cardio_cohort_schema(config):
+def cardio_cohort_schema(config: dict) -> Schema:
     from cardio_echo_cmr import cohort
 
     return cohort.SCHEMA
 
 @hookimpl
-def cardio_load(config, ctx):
+def cardio_load(config: dict, ctx: RunContext) -> Cohort:
     from cardio_echo_cmr import cohort
 
     return cohort.load(config, ctx)
 
 
 @hookimpl
-def cardio_featurize(cohort, config, ctx):
+def cardio_featurize(cohort: Cohort, config: dict, ctx: RunContext) -> Features:
     from cardio_echo_cmr import cohort as echo_cohort
 
     return echo_cohort.featurize(cohort, config["echo_cmr"], ctx)
 
 
 @hookimpl
-def cardio_train(features, train_index, config, ctx):
+def cardio_train(features: Features, train_index: np.ndarray, config: dict, ctx: RunContext) -> Any:
     from cardio_echo_cmr import training
 
     return training.train(features, train_index, config["echo_cmr"], ctx)
 
 
 @hookimpl
-def cardio_predict(model, features, test_index, config, ctx):
+def cardio_predict(model: Any, features: Features, test_index: np.ndarray, config: dict,
+                   ctx: RunContext) -> Predictions:
     from cardio_echo_cmr import training
 
     return training.predict(model, features, test_index, config["echo_cmr"], ctx)
 
 
 @hookimpl
-def cardio_explain(model, features, index, config, ctx):
+def cardio_explain(model: Any, features: Features, index: np.ndarray, config: dict, ctx: RunContext) -> Section | None:
     from cardio_echo_cmr import report
 
     return report.explain_section(model, features, index, config["echo_cmr"], ctx)
 
 
 @hookimpl
-def cardio_evaluate(predictions, cohort, config):
+def cardio_evaluate(predictions: Predictions, cohort: Cohort, config: dict) -> Section | list[Section] | None:
     from cardio_echo_cmr import report
 
     return report.evaluate_section(predictions, config, cohort)
 
 
 @hookimpl
-def cardio_export_model(model, config, ctx):
+def cardio_export_model(model: Any, config: dict, ctx: RunContext) -> ModelState:
     from cardio_echo_cmr import bundle
 
     return bundle.export(model, config["echo_cmr"])
 
 
 @hookimpl
-def cardio_import_model(state, config, ctx):
+def cardio_import_model(state: ModelState, config: dict, ctx: RunContext) -> Any:
     from cardio_echo_cmr import bundle
 
     return bundle.load(state)
