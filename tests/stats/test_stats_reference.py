@@ -3,8 +3,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from cardio.config import core_defaults, validate
 from cardio import CardioError
+from cardio.config import core_defaults, validate
 from cardio.stats import StatsError, adjust_pvalues, evaluate_predictions
 
 
