@@ -1,7 +1,6 @@
 """Everything trained in one fold: the fine-tuned and from-scratch ResNets and the clinical comparators."""
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -103,9 +102,8 @@ def prepare(config: dict, ctx) -> Pretrained | dict[str, Pretrained | None] | No
     archs = architectures(config)
     if len(archs) == 1:
         return {archs[0]: pretrain_prepare(with_arch(config, archs[0]), ctx)}
-    # the core's loop names a fit's checkpoint <fold>-<name>; pretraining's name is the same for every
-    # architecture, so each gets its own tag (checkpoints/<arch>-pretrain.pt) and none resumes another's
-    return {arch: pretrain_prepare(with_arch(config, arch), dataclasses.replace(ctx, fold=arch)) for arch in archs}
+    # each architecture's pretraining gets its own engine tag (checkpoints/<arch>-pretrain.pt): none resumes another's
+    return {arch: pretrain_prepare(with_arch(config, arch), ctx, tag=f"{arch}-pretrain") for arch in archs}
 
 
 def train_fold(features, train_index: np.ndarray, config: dict, ctx,

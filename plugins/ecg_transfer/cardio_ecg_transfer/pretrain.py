@@ -58,11 +58,11 @@ def confusion_figure(results: dict, title: str) -> Figure:
                           unit="beats")
 
 
-def prepare(config: dict, ctx) -> Pretrained | None:
+def prepare(config: dict, ctx, tag: str | None = None) -> Pretrained | None:
     """The prepare stage: pretrain (or take pretrain.weights_file) when a transfer model is asked for, else None."""
     if not (config["ecg_transfer"]["pretrain"]["enabled"] and config["ecg_transfer"]["finetune"]["transfer"]):
         return None
-    return pretrain(config, ctx)
+    return pretrain(config, ctx, tag)
 
 
 def _read_results(path: Path) -> dict:
@@ -99,7 +99,7 @@ class Fitted:
 
 
 def fit_pretraining(root: Path, records: list[str], config: dict, ctx, seed: int | None = None,
-                    name: str = "pretrain") -> Fitted:
+                    name: str = "pretrain", tag: str | None = None) -> Fitted:
     """Fit the 5-class ResNet on `records` (DS1 or a part of it): a grouped fitting/validation split of the
     records, class-capped fitting beats, early stopping and the prior strength on the validation records.
     `name` names the engine's checkpoint (a rerun resumes from it)."""
@@ -110,7 +110,7 @@ def fit_pretraining(root: Path, records: list[str], config: dict, ctx, seed: int
                             max_total=None, seed=seed, progress=ctx.progress, desc="DS1 fitting")
     val = cached_beat_set(root, val_records, config, ctx.cache, max_per_class=None,
                           max_total=pt["max_eval_beats"], seed=seed + 1, progress=ctx.progress, desc="DS1 validation")
-    model, fit = train_classifier(train, val, config, ctx, seed, name)
+    model, fit = train_classifier(train, val, config, ctx, seed, name, tag)
     shift, strength, scores = prior_correction(model, train, val, config, ctx)
     return Fitted(model, shift, strength, scores, fit, train, val, fit_records, val_records)
 
@@ -121,7 +121,7 @@ def predict(fitted: Fitted, beats: BeatSet, ctx) -> np.ndarray:
     return (logits + fitted.shift[None, :]).argmax(axis=1)
 
 
-def pretrain(config: dict, ctx) -> Pretrained:
+def pretrain(config: dict, ctx, tag: str | None = None) -> Pretrained:
     """Pretrain (or resume, or reuse) the ResNet on MIT-BIH DS1; return its weights file and DS1 validation results.
 
     With pretrain.weights_file set, that file is used and nothing is trained. The engine's
@@ -144,7 +144,7 @@ def pretrain(config: dict, ctx) -> Pretrained:
     records = aami.ds1_records(pt["records"])
     root = mitdb_root(config, ctx)
     ctx.log.info("pretraining %s on MIT-BIH DS1 (%d records; DS2 is not used)", pt["arch"], len(records))
-    fitted = fit_pretraining(root, records, config, ctx)
+    fitted = fit_pretraining(root, records, config, ctx, tag=tag)
     pred = predict(fitted, fitted.val, ctx)
     results = classification_results(fitted.val.y, pred)
     results["ci"] = record_bootstrap(fitted.val.y, pred, fitted.val.record, config, seed=ctx.seed)
@@ -176,7 +176,8 @@ def describe(fitted: Fitted, config: dict) -> dict:
             "side_features": beat_context.names(pt["side_features"])}
 
 
-def train_classifier(train: BeatSet, val: BeatSet | None, config: dict, ctx, seed: int, name: str = "pretrain"):
+def train_classifier(train: BeatSet, val: BeatSet | None, config: dict, ctx, seed: int, name: str = "pretrain",
+                     tag: str | None = None):
     """(model, fit result): the 5-class ResNet fitted by the core's loop on the fitting records' beats,
     early-stopped on the validation records' balanced accuracy (val None: every epoch runs, no stopping)."""
     pt = config["ecg_transfer"]["pretrain"]
@@ -189,7 +190,7 @@ def train_classifier(train: BeatSet, val: BeatSet | None, config: dict, ctx, see
     val_ds = None if val is None else ctx.engine.ArrayDataset(val.inputs(), val.y)
     weights = class_weights(train.y, float(pt["balance_power"]))
     settings = pt if val is not None else {**pt, "patience": 0}
-    res = ctx.engine.fit(model, train_ds, val_ds, ctx, name=name, settings=settings,
+    res = ctx.engine.fit(model, train_ds, val_ds, ctx, name=name, tag=tag, settings=settings,
                          metric=balanced_accuracy if val is not None else None, sample_weights=weights)
     return res.model, res
 
