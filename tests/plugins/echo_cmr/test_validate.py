@@ -1,5 +1,7 @@
-"""cardio validate lists, at once, what a run would refuse or crash on (issue 27 item 13): a truncated clip, a label
-of 2, a label in words and a non-numeric T1, each naming its file, line and column."""
+"""cardio validate lists, at once, what a run would refuse or crash on: ten damages of one cohort (a truncated clip,
+a label of 2, a label in words, a non-numeric T1, a per-view label in words, a missing clip, a clip outside the
+folder, a text file saved as a clip, an unknown view, a study shared by two patients), each naming its file, line
+and column."""
 from __future__ import annotations
 
 import pandas as pd
@@ -23,6 +25,12 @@ def test_validate_lists_every_damage_at_once(tmp_path):
     table.loc[study, "lge_global"] = "abnormal"
     table.loc[9, "t1_ms"] = "high"
     table.loc[12, "wma_view"] = "abnormal"  # a crash before (issue 27 item 11)
+    table.loc[15, "file"] = "videos/not_there.dcm"
+    table.loc[16, "file"] = "../outside.dcm"
+    (root / "videos" / "notes.dcm").write_text("a text file saved as a clip")
+    table.loc[17, "file"] = "videos/notes.dcm"
+    table.loc[18, "view"] = "A5C"
+    table.loc[table["patient_id"] == table.loc[21, "patient_id"], "study_id"] = table.loc[0, "study_id"]
     table.to_csv(root / "labels.csv", index=False)
     result = invoke("validate", "--plugin", "echo_cmr", "--set", f"cohort.dir={root}",
                     "--set", f"cache_dir={tmp_path / 'cache'}")
@@ -35,3 +43,7 @@ def test_validate_lists_every_damage_at_once(tmp_path):
     assert "column 'lge_global': must be 0/1 (or yes/no), found 'abnormal'" in text
     assert "line 11, column 't1_ms': must be a finite number, found 'high'" in text
     assert "line 14, column 'wma_view': must be 0/1 (or yes/no), found 'abnormal'" in text
+    for line, column in ((17, "file"), (18, "file"), (19, "file"), (20, "view")):
+        assert any(f"line {line}, column '{column}'" in p for p in problems), (line, column, text)
+    assert any("study" in p and "patient" in p for p in problems), text  # one study, two patients
+    assert len(problems) >= 10
