@@ -193,8 +193,9 @@ STAT_NAMES = {"auc": "AUC", "p_value": "p", "p_adjusted": "p (adjusted)", "ci_lo
               "estimate": "estimate", "n_pos": "positives", "n_neg": "negatives", "model_a": "model A",
               "model_b": "model B", "n_resamples": "resamples", "se": "SE"}
 LONG_TABLE = 15  # rows: a longer table is collapsed and follows the figures
-EMBED_WIDTH = 1200  # pixels: figures are embedded at most this wide (the PNG files keep 300 dpi)
-WIDE_PIXELS = 2700  # a saved figure at least this wide (9 inches at 300 dpi: several panels) spans the page
+EMBED_WIDTH = 1000  # pixels: a wide figure is embedded at most this wide (the PNG files keep 300 dpi)
+NARROW_WIDTH = 640  # pixels: a one-panel figure, shown half the page wide (about 560 px), at most this
+WIDE_PIXELS = 2200  # a saved figure at least this wide (7.3 inches at 300 dpi: two panels or more) spans the page
 _LINK_END = re.compile(r"\](?=\s*[(\[:])")  # the only ways a "]" can close a link, image or reference
 
 
@@ -224,7 +225,8 @@ def _text_html(text: str) -> str:
 
 
 def _figure_png(run_dir: Path, link: str) -> tuple[bytes, int] | None:
-    """(the figure's PNG at most EMBED_WIDTH pixels wide, the saved file's width) when it lies in the run
+    """(the figure's PNG at most EMBED_WIDTH pixels wide, NARROW_WIDTH for a one-panel figure, the saved file's
+    width) when it lies in the run
     directory; None when it does not; empty bytes when it is not a readable PNG."""
     import io
 
@@ -240,11 +242,12 @@ def _figure_png(run_dir: Path, link: str) -> tuple[bytes, int] | None:
     width = int.from_bytes(data[16:20], "big")  # the IHDR width
     try:
         image: Image.Image = Image.open(io.BytesIO(data))
-        if image.width > EMBED_WIDTH:
-            image = image.resize((EMBED_WIDTH, round(image.height * EMBED_WIDTH / image.width)),
-                                 Image.Resampling.LANCZOS)
-        # 256 colours: plots lose nothing visible, and the page stays small (the PNG files keep every colour)
-        image = image.convert("RGB").quantize(256)  # also drops alpha and any text chunks the file carried
+        limit = EMBED_WIDTH if width >= WIDE_PIXELS else NARROW_WIDTH
+        if image.width > limit:
+            image = image.resize((limit, round(image.height * limit / image.width)), Image.Resampling.LANCZOS)
+        # 128 colours: plots and colour maps lose nothing visible at this size, and the page stays small (the PNG
+        # files keep every colour)
+        image = image.convert("RGB").quantize(128)  # also drops alpha and any text chunks the file carried
         out = io.BytesIO()
         image.save(out, format="PNG", optimize=True)
         return out.getvalue(), width

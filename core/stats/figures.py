@@ -155,8 +155,11 @@ def plot_calibration(y: Any, prob: Any, n_bins: int = 10, title: str | None = No
     ax.errorbar(mean_pred, observed, yerr=[err_lo, err_hi], fmt="o-", color=colour(0), capsize=3,
                 label=f"observed in {len(points)} equal-count bins, Wilson 95% CI "
                       f"({int(yy.sum())} events in {yy.size} records)")
+    last = (-1.0, -1.0)
     for x, o, k in zip(mean_pred, observed, counts):
-        ax.annotate(f"n={k}", (x, o), xytext=(4, -10), textcoords="offset points", fontsize=6.5, color="0.3")
+        if abs(x - last[0]) > 0.04 or abs(o - last[1]) > 0.08:  # bins crowded at one risk share one label
+            ax.annotate(f"n={k}", (x, o), xytext=(4, -10), textcoords="offset points", fontsize=6.5, color="0.3")
+            last = (x, o)
     ax.set(ylim=(-0.02, 1.02), ylabel="Observed event rate (proportion)")
     ax.set_title(title or "Calibration", fontsize=10)
     # the legend sits above the axes, where it can never cover a point
