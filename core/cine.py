@@ -273,10 +273,7 @@ def write_dicom_cine(path: str | Path, frames: np.ndarray, frame_time_ms: float,
     transfer_syntax: explicit | rle | jpeg_baseline; photometric: MONOCHROME2 | RGB | YBR_FULL | YBR_FULL_422 |
     PALETTE COLOR (8-bit indices into a 256-entry 16-bit LUT: the grey value mapped through a warm ramp).
     """
-    from pydicom.dataset import Dataset, FileMetaDataset
-    from pydicom.encaps import encapsulate
-    from pydicom.pixels import convert_color_space
-    from pydicom.uid import UID, ExplicitVRLittleEndian, JPEGBaseline8Bit, RLELossless, generate_uid
+    from pydicom.uid import RLELossless
 
     path = Path(path)
     frames = np.asarray(frames)
@@ -289,6 +286,24 @@ def write_dicom_cine(path: str | Path, frames: np.ndarray, frame_time_ms: float,
         raise CardioError(f"{path}: transfer_syntax must be one of {sorted(combos)}, got {transfer_syntax!r}")
     if photometric not in combos[transfer_syntax]:
         raise CardioError(f"{path}: photometric {photometric!r} is not written with {transfer_syntax}")
+    ds = _cine_header(frames, frame_time_ms, photometric)
+    data = _cine_pixels(ds, frames, photometric, transfer_syntax, path)
+    if transfer_syntax == "jpeg_baseline":
+        _encode_jpeg(ds, data if photometric == "MONOCHROME2" else _to_rgb(frames), photometric)
+    else:
+        ds.PixelData = np.ascontiguousarray(data).tobytes()
+        ds["PixelData"].VR = "OB"
+        if transfer_syntax == "rle":
+            ds.compress(RLELossless)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    ds.save_as(path, enforce_file_format=True)
+    return path
+
+
+def _cine_header(frames: np.ndarray, frame_time_ms: float, photometric: str):
+    """The dataset of an 8-bit US multi-frame image: ids, geometry, frame timing (no pixels yet)."""
+    from pydicom.dataset import Dataset, FileMetaDataset
+    from pydicom.uid import UID, ExplicitVRLittleEndian, generate_uid
 
     ds = Dataset()
     ds.file_meta = FileMetaDataset()
@@ -305,54 +320,55 @@ def write_dicom_cine(path: str | Path, frames: np.ndarray, frame_time_ms: float,
     ds.FrameTime = f"{float(frame_time_ms):.4f}"
     ds.FrameIncrementPointer = 0x00181063
     ds.PhotometricInterpretation = photometric
+    return ds
+
+
+def _cine_pixels(ds, frames: np.ndarray, photometric: str, transfer_syntax: str, path: Path) -> np.ndarray:
+    """The frames in the photometric interpretation's layout (grey indices with a LUT, RGB, YBR, packed 4:2:2)."""
+    from pydicom.pixels import convert_color_space
 
     if photometric in ("MONOCHROME2", "PALETTE COLOR"):
         ds.SamplesPerPixel = 1
-        data = to_gray(frames)
         if photometric == "PALETTE COLOR":
             ramp = np.arange(256, dtype=np.float64) / 255.0
             for name, curve in (("Red", ramp ** 0.5), ("Green", ramp), ("Blue", ramp ** 2)):
                 setattr(ds, f"{name}PaletteColorLookupTableDescriptor", [256, 0, 16])
                 lut = np.round(curve * 65535).astype("<u2")
                 setattr(ds, f"{name}PaletteColorLookupTableData", lut.tobytes())
-    else:
-        ds.SamplesPerPixel = 3
-        ds.PlanarConfiguration = 0
-        rgb = _to_rgb(frames)
-        data = rgb if photometric == "RGB" else convert_color_space(rgb, "RGB", "YBR_FULL")
-        if photometric == "YBR_FULL_422" and transfer_syntax == "explicit":
-            if rgb.shape[2] % 2:
-                raise CardioError(f"{path}: YBR_FULL_422 needs an even number of columns, got {rgb.shape[2]}")
-            # native 4:2:2 packs each pixel pair as Y1 Y2 Cb Cr (PS3.5 8.2.1); no library writes it
-            pairs = data.reshape(data.shape[0], data.shape[1], -1, 2, 3).astype(np.uint16)
-            chroma = ((pairs[..., 0, 1:] + pairs[..., 1, 1:] + 1) // 2).astype(np.uint8)
-            data = np.concatenate([pairs[..., :, 0].astype(np.uint8), chroma], axis=-1)
+        return to_gray(frames)
+    ds.SamplesPerPixel = 3
+    ds.PlanarConfiguration = 0
+    rgb = _to_rgb(frames)
+    data = rgb if photometric == "RGB" else convert_color_space(rgb, "RGB", "YBR_FULL")
+    if photometric == "YBR_FULL_422" and transfer_syntax == "explicit":
+        if rgb.shape[2] % 2:
+            raise CardioError(f"{path}: YBR_FULL_422 needs an even number of columns, got {rgb.shape[2]}")
+        # native 4:2:2 packs each pixel pair as Y1 Y2 Cb Cr (PS3.5 8.2.1); no library writes it
+        pairs = data.reshape(data.shape[0], data.shape[1], -1, 2, 3).astype(np.uint16)
+        chroma = ((pairs[..., 0, 1:] + pairs[..., 1, 1:] + 1) // 2).astype(np.uint8)
+        data = np.concatenate([pairs[..., :, 0].astype(np.uint8), chroma], axis=-1)
+    return data
 
-    if transfer_syntax == "jpeg_baseline":
-        import io
 
-        from PIL import Image
+def _encode_jpeg(ds, frames: np.ndarray, photometric: str) -> None:
+    """Baseline JPEG, one fragment per frame (Pillow converts RGB to YCbCr; 4:2:2 only for YBR_FULL_422)."""
+    import io
 
-        encoded = []
-        for frame in (data if photometric == "MONOCHROME2" else _to_rgb(frames)):
-            buf = io.BytesIO()
-            image = Image.fromarray(frame, mode="L" if frame.ndim == 2 else "RGB")
-            # Pillow converts RGB to YCbCr itself; 4:2:2 subsampling for YBR_FULL_422, none for YBR_FULL
-            image.save(buf, format="JPEG", quality=95, subsampling=1 if photometric == "YBR_FULL_422" else 0)
-            encoded.append(buf.getvalue())
-        ds.file_meta.TransferSyntaxUID = JPEGBaseline8Bit
-        ds.PixelData = encapsulate(encoded)
-        ds["PixelData"].VR = "OB"
-        ds["PixelData"].is_undefined_length = True
-        ds.LossyImageCompression = "01"
-    else:
-        ds.PixelData = np.ascontiguousarray(data).tobytes()
-        ds["PixelData"].VR = "OB"
-        if transfer_syntax == "rle":
-            ds.compress(RLELossless)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    ds.save_as(path, enforce_file_format=True)
-    return path
+    from PIL import Image
+    from pydicom.encaps import encapsulate
+    from pydicom.uid import JPEGBaseline8Bit
+
+    encoded = []
+    for frame in frames:
+        buf = io.BytesIO()
+        image = Image.fromarray(frame, mode="L" if frame.ndim == 2 else "RGB")
+        image.save(buf, format="JPEG", quality=95, subsampling=1 if photometric == "YBR_FULL_422" else 0)
+        encoded.append(buf.getvalue())
+    ds.file_meta.TransferSyntaxUID = JPEGBaseline8Bit
+    ds.PixelData = encapsulate(encoded)
+    ds["PixelData"].VR = "OB"
+    ds["PixelData"].is_undefined_length = True
+    ds.LossyImageCompression = "01"
 
 
 def write_video(path: str | Path, frames: np.ndarray, fps: float) -> Path:
