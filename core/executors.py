@@ -21,6 +21,7 @@ from typing import Any
 from cardio.data import CardioError
 from cardio.run import TaskSpec
 
+submitit: Any
 try:
     import submitit
 except ImportError:  # the cluster extra: pip install 'cardio[cluster]'
@@ -33,7 +34,7 @@ def _submitit():
     return submitit
 
 
-class TaskCall(submitit.helpers.Checkpointable if submitit else object):
+class TaskCall(submitit.helpers.Checkpointable if submitit else object):  # type: ignore[misc]
     """One task of a run in a process of its own. checkpoint() (Checkpointable's) resubmits the same call; the
     engine's checkpoints, written every `train.checkpoint_every` epochs, are what it resumes from."""
 
@@ -80,7 +81,9 @@ def throttle(names: Sequence[str], start: Callable[[str, Any], Any], slots: Sequ
              poll_s: float = 0.2) -> dict[str, str]:
     """Start each name on a free slot (start(name, slot) returns a job with done() and exception()), never two on
     one slot; after a failure start nothing new. Returns {name: error} of the tasks that failed."""
-    free, queue, running, failed = list(slots), list(names), {}, {}
+    free, queue = list(slots), list(names)
+    running: dict[str, tuple[Any, Any]] = {}
+    failed: dict[str, str] = {}
     while running or (queue and not failed):
         while queue and free and not failed:
             slot = free.pop(0)

@@ -197,7 +197,8 @@ def validate_cohort(plugin: str, config_file: str | None = None, sets: tuple[str
         leakage.check_config(cfg, cohort)
     except CardioError as e:
         problems.append(str(e))
-    return checks.summary(cohort, cfg), problems
+    estimate = checks.time_estimate(default_cache_dir(cfg), plugin, len(cohort), checks.fits_of(cfg))
+    return f"{checks.summary(cohort, cfg)}; {estimate}", problems
 
 
 def run_study(plugin: str, config_file: str | None = None, sets: tuple[str, ...] = (), device: str | None = None,
@@ -231,7 +232,7 @@ def run_study(plugin: str, config_file: str | None = None, sets: tuple[str, ...]
     created = not continuing and not (out and Path(out).exists())
     if run_dir is None:
         run_dir = _new_run_dir(plugin, out) if rank == 0 else None
-        if rank == 0:
+        if run_dir is not None:  # rank 0
             _check_key_free(run_dir, cfg)
         run_dir = Path(_broadcast(str(run_dir) if run_dir else None, world))
     if rank == 0:
@@ -494,7 +495,8 @@ def _fit_fold(pm, plugin: str, study: tasks.Study, i: int, cfg: dict, ctx: RunCo
     if not ctx.is_main:
         return
     name = f"fit-{fold.name}"
-    tasks.write_predictions(ctx.out_dir, name, Predictions(pred.table.assign(fold=fold.name, repeat=fold.repeat)))
+    tasks.write_predictions(ctx.out_dir, name, Predictions(pred.table.assign(fold=fold.name, repeat=fold.repeat)),
+                            ctx.pseudonym_key)
     if cfg.get("explain", True) and i == len(study.folds) - 1:
         ctx.log.info("stage explain (fold %s)", fold.name)
         result = pm.hook.cardio_explain(model=model, features=features, index=fold.test, config=cfg, ctx=ctx)
@@ -507,7 +509,8 @@ def _evaluate(pm, plugin: str, loaded: plugins.Loaded, study: tasks.Study, cfg: 
 
     run_dir = ctx.out_dir
     names = [f"fit-{f.name}" for f in study.folds]
-    predictions = Predictions(pd.concat([tasks.read_predictions(run_dir, n).table for n in names], ignore_index=True))
+    parts = [tasks.read_predictions(run_dir, n, ctx.pseudonym_key, study.features.table).table for n in names]
+    predictions = Predictions(pd.concat(parts, ignore_index=True))
     predictions = at_level(predictions, study.cohort)
     report.write_predictions(run_dir, predictions, ctx.pseudonym_key)  # kept even if evaluation fails
     engine.seed_everything(ctx.seed)
@@ -526,6 +529,9 @@ def _evaluate(pm, plugin: str, loaded: plugins.Loaded, study: tasks.Study, cfg: 
     report.write_run(run_dir, meta, predictions, sections, ctx.pseudonym_key)
     _keep_key(run_dir, predictions, cfg, ctx.pseudonym_key)
     _update_run_json(run_dir, status="finished", ended=time.strftime("%Y-%m-%dT%H:%M:%S"))
+    if not study.null_control:
+        checks.record_timing(ctx.cache_dir, plugin, len(study.cohort), checks.fits_of(cfg), meta["elapsed_s"],
+                             engine.device_name(ctx.device))
     ctx.log.info("done in %s: %s", _duration(meta["elapsed_s"]), run_dir / "report.md")
 
 
@@ -533,7 +539,7 @@ def _elapsed(run_dir: Path) -> float:
     """Seconds since this run (or its latest continuation) started, from run.json."""
     started = read_run_json(run_dir).get("started")
     try:
-        return round(time.time() - time.mktime(time.strptime(started, "%Y-%m-%dT%H:%M:%S")), 1)
+        return round(time.time() - time.mktime(time.strptime(str(started), "%Y-%m-%dT%H:%M:%S")), 1)
     except (TypeError, ValueError):
         return 0.0
 

@@ -30,9 +30,14 @@ from cardio.data import CardioError, Cohort, Features, Predictions, Section
 TASKS = "tasks"
 
 
+# Sections that change where a fit runs or how the evaluate step reports, never what a fit computes: a run that
+# failed at evaluate (a subgroup column misnamed) is fixed in config.yaml and resumed without refitting.
+NOT_HASHED = ("executor", "report", "subgroups")
+
+
 def config_hash(cfg: dict) -> str:
-    """What a done marker records: the config minus `executor:` (where a fit runs never changes it)."""
-    text = config_mod.dump({k: v for k, v in cfg.items() if k != "executor"})
+    """What a done marker records: the config minus the sections of NOT_HASHED."""
+    text = config_mod.dump({k: v for k, v in cfg.items() if k not in NOT_HASHED})
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
@@ -129,11 +134,23 @@ def pending(run_dir: Path, cfg: dict) -> list[str]:
 
 # ---- what a task leaves for evaluate ------------------------------------------------------------------------
 
-def write_predictions(run_dir: Path, name: str, predictions: Predictions) -> None:
-    """A fit's out-of-fold predictions, column by column in a .npz (exact floats, strings as text, no pickle)."""
+# A task folder is part of the run directory, which holds no input identifier: ids are written as the
+# project's keyed pseudonyms and mapped back through the run's own cohort when evaluate reads them.
+ID_PREFIXES = (("patient_id", "P"), ("study_id", "S"), ("record_id", "R"))
+
+
+def write_predictions(run_dir: Path, name: str, predictions: Predictions, key: bytes) -> None:
+    """A fit's out-of-fold predictions, column by column in a .npz (exact floats, strings as text, no pickle;
+    ids as keyed pseudonyms)."""
+    from cardio.report import pseudonyms
+
+    table = predictions.table.copy()
+    for col, prefix in ID_PREFIXES:
+        if col in table.columns:
+            table[col] = pseudonyms(table[col].astype(str), key, prefix)
     arrays: dict[str, np.ndarray] = {}
     columns = []
-    for i, (col, values) in enumerate(predictions.table.items()):
+    for i, (col, values) in enumerate(table.items()):
         numeric = values.dtype.kind in "biuf"
         columns.append({"name": str(col), "dtype": str(values.dtype), "numeric": numeric})
         if numeric:
@@ -144,10 +161,11 @@ def write_predictions(run_dir: Path, name: str, predictions: Predictions) -> Non
             arrays[f"m{i}"] = missing
     arrays["columns"] = np.array(json.dumps(columns))
     with atomic_path(task_dir(run_dir, name) / "predictions.npz") as tmp:
-        np.savez(tmp, **arrays)
+        np.savez(tmp, **arrays)  # type: ignore[arg-type]  # numpy's stub reads a keyword as allow_pickle
 
 
-def read_predictions(run_dir: Path, name: str) -> Predictions:
+def read_predictions(run_dir: Path, name: str, key: bytes, ids: pd.DataFrame) -> Predictions:
+    """The predictions write_predictions kept, their ids mapped back through `ids` (the run's features table)."""
     path = task_dir(run_dir, name) / "predictions.npz"
     try:
         with np.load(path, allow_pickle=False) as z:
@@ -162,7 +180,23 @@ def read_predictions(run_dir: Path, name: str) -> Predictions:
     except (OSError, ValueError, KeyError) as e:
         raise CardioError(f"{path} cannot be read ({type(e).__name__}); delete {path.parent} to fit it again") \
             from None
-    return Predictions(pd.DataFrame(data))
+    return Predictions(_identified(pd.DataFrame(data), key, ids, path))
+
+
+def _identified(table: pd.DataFrame, key: bytes, ids: pd.DataFrame, path: Path) -> pd.DataFrame:
+    from cardio.report import pseudonyms
+
+    for col, prefix in ID_PREFIXES:
+        if col not in table.columns or col not in ids.columns:
+            continue
+        known = pd.unique(ids[col])
+        back = dict(zip(pseudonyms([str(v) for v in known], key, prefix), known))
+        unknown = int((~table[col].isin(list(back))).sum())
+        if unknown:
+            raise CardioError(f"{path}: {unknown} {col} value(s) belong to no record of this run's cohort (another "
+                              f"cohort, or another pseudonym key in the cache); delete {path.parent} to fit it again")
+        table[col] = table[col].map(back)
+    return table
 
 
 def write_sections(run_dir: Path, name: str, sections: list[Section]) -> None:
@@ -176,7 +210,7 @@ def write_sections(run_dir: Path, name: str, sections: list[Section]) -> None:
 
 
 def read_sections(run_dir: Path, name: str) -> list[Section]:
-    doc = _read(task_dir(run_dir, name) / "sections.json") or []
+    doc: Any = _read(task_dir(run_dir, name) / "sections.json") or []  # a list of sections
     return [Section(d["title"], d["text"], [Path(f) for f in d["figures"]],
                     {k: pd.DataFrame(t["data"], columns=t["columns"]) for k, t in d["tables"].items()},
                     d["estimates"], d["tests"]) for d in doc]
