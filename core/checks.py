@@ -4,11 +4,13 @@
 """
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
 import pandas as pd
 
+from cardio.cache import write_text_atomic
 from cardio.cohort import missingness
 from cardio.data import CardioError, Cohort, make_folds
 
@@ -90,6 +92,35 @@ def split_problems(cohort: Cohort, config: dict) -> list[str]:
     return problems
 
 
+TIMINGS = "timings"  # <cache>/timings/<plugin>.json: the last finished run's size and time, for validate's estimate
+
+
+def fits_of(config: dict) -> int:
+    """The fits a run makes per model: its folds (x repeats), and the final model."""
+    cv = config["cv"]
+    fits = int(cv.get("folds", 1)) * int(cv.get("repeats", 1)) if cv["method"] == "kfold" else 1
+    return fits + (1 if config.get("final_model") else 0)
+
+
+def record_timing(cache_dir: Path, plugin: str, n_records: int, fits: int, elapsed_s: float, device: str) -> None:
+    """Keep a finished run's size and wall time in the cache (no id, no data): validate scales it."""
+    write_text_atomic(Path(cache_dir) / TIMINGS / f"{plugin}.json", json.dumps(
+        {"n_records": int(n_records), "fits": int(fits), "elapsed_s": float(elapsed_s), "device": device}))
+
+
+def time_estimate(cache_dir: Path, plugin: str, n_records: int, fits: int) -> str:
+    """The run's wall time, scaled from the last finished run of the plugin in this cache by records and fits."""
+    try:
+        last = json.loads((Path(cache_dir) / TIMINGS / f"{plugin}.json").read_text())
+        scale = n_records / max(int(last["n_records"]), 1) * fits / max(int(last["fits"]), 1)
+        minutes = float(last["elapsed_s"]) * scale / 60.0
+    except (OSError, ValueError, KeyError, TypeError):
+        return f"time: no finished {plugin} run in this cache to scale from"
+    return (f"time: about {minutes:,.0f} min (a finished run of {last['n_records']} records and {last['fits']} fits "
+            f"on {last['device']} took {float(last['elapsed_s']) / 60:,.1f} min; scaled by records and fits, the "
+            "other settings taken as equal)")
+
+
 def footprint(cohort: Cohort, config: dict | None = None) -> str:
     """What the run will read and make: the files the table names (count, size) and the fits to train."""
     root = Path(cohort.root) if cohort.root else None
@@ -105,9 +136,8 @@ def footprint(cohort: Cohort, config: dict | None = None) -> str:
     size = sum(p.stat().st_size for p in files)
     text = f"input files: {len(files)}, {size / 1e6:,.1f} MB" if files else ""
     if config is not None:
-        cv = config["cv"]
-        fits = int(cv.get("folds", 1)) * int(cv.get("repeats", 1)) if cv["method"] == "kfold" else 1
-        text += (", " if text else "") + (f"fits per model: {fits} fold(s)"
+        folds = fits_of(config) - (1 if config.get("final_model") else 0)
+        text += (", " if text else "") + (f"fits per model: {folds} fold(s)"
                                           + (" + the final model" if config.get("final_model") else ""))
         cache = Path(config["cache_dir"]).expanduser() if config.get("cache_dir") else None
         if cache is not None and cache.exists():

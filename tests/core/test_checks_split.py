@@ -46,3 +46,14 @@ def test_summary_counts_the_input_files_and_the_fits(tmp_path):
     assert "input files: 20, 0.0 MB" in text and "fits per model: 5 fold(s) + the final model" in text
     assert "free at the cache" in text
     assert np.isfinite(float(text.split("free at the cache (")[1].split(": ")[1].split(" GB")[0].replace(",", "")))
+
+
+def test_time_is_estimated_from_the_last_finished_run_in_the_cache(tmp_path):
+    from cardio.checks import record_timing, time_estimate
+
+    assert "no finished toy run in this cache" in time_estimate(tmp_path, "toy", 100, 6)
+    record_timing(tmp_path, "toy", n_records=50, fits=6, elapsed_s=600.0, device="CPU x86_64 (2 logical cores)")
+    text = time_estimate(tmp_path, "toy", 100, 3)  # twice the records, half the fits: the same time
+    assert text.startswith("time: about 10 min") and "50 records and 6 fits" in text and "2 logical cores" in text
+    (tmp_path / "timings" / "toy.json").write_text("{not json")
+    assert "no finished toy run" in time_estimate(tmp_path, "toy", 100, 3)
