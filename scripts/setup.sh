@@ -9,8 +9,8 @@ pip() { .venv/bin/python -m pip "$@"; }
 pip install -q --upgrade pip setuptools wheel
 # torch first and pinned, so no later requirement pulls another build.
 .venv/bin/python -c "import torch, torchvision" 2>/dev/null || pip install -q -c requirements.lock torch==2.14.1 torchvision==0.29.1
-extras=test
-[ "${1:-}" = "--bench" ] && extras=test,bench  # ./scripts/setup.sh --bench: the benchmarks' dependencies too
+extras=test,cluster  # cluster: submitit, for --executor local|slurm (its tests run in CI)
+[ "${1:-}" = "--bench" ] && extras=test,cluster,bench  # ./scripts/setup.sh --bench: the benchmarks' dependencies too
 pip install -q --no-build-isolation -c requirements.lock -e ".[$extras]"
 for plugin in plugins/*/; do
   [ -f "$plugin/pyproject.toml" ] && pip install -q --no-build-isolation -c requirements.lock -e "$plugin"
