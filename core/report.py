@@ -255,10 +255,34 @@ def _figure_png(run_dir: Path, link: str) -> tuple[bytes, int] | None:
         return b"", 0
 
 
-def _figure_html(run_dir: Path, link: str) -> str:
-    """A figure embedded as base64, only when it is a PNG inside the run directory; wide ones span the page."""
+PAGE_BUDGET = 1_900_000  # bytes of embedded figures: a report stays under 2 MB; the rest are linked
+
+
+def _embedding(run_dir: Path, sections: list[dict]) -> tuple[dict, set]:
+    """Every figure's embeddable PNG, and which of them fit the page's budget: taken in turn from each section
+    (every section's first figure, then every section's second, ...), so no section loses all its figures."""
+    found = {str(f): _figure_png(run_dir, f) for sec in sections for f in sec["figures"]}
+    rounds = max((len(sec["figures"]) for sec in sections), default=0)
+    order = [str(sec["figures"][k]) for k in range(rounds) for sec in sections if k < len(sec["figures"])]
+    keep, used = set(), 0
+    for link in order:
+        data = (found.get(link) or (b"", 0))[0]
+        size = 4 * ((len(data) + 2) // 3)  # base64
+        if data and used + size <= PAGE_BUDGET:
+            keep.add(link)
+            used += size
+    return found, keep
+
+
+def _figure_html(run_dir: Path, link: str, found: tuple[bytes, int] | None = None, embed: bool = True) -> str:
+    """A figure embedded as base64, only when it is a PNG inside the run directory; wide ones span the page;
+    past the page's budget, a link to the file beside the report."""
     name = html.escape(Path(str(link)).stem)
-    found = _figure_png(run_dir, link)
+    found = _figure_png(run_dir, link) if found is None else found
+    if found is not None and found[0] and not embed:
+        href = html.escape(str(link))
+        return (f'<figure class="narrow"><a href="{href}">{name}</a><figcaption>linked, not embedded (the page '
+                f"stays under 2 MB): {href}</figcaption></figure>")
     if found is None:
         return f"<p><em>figure {name} is not embedded: it does not lie in the run directory</em></p>"
     data, width = found
@@ -348,11 +372,16 @@ def _html(doc: dict, run_dir: Path, names: dict | None = None) -> str:
     toc = "".join(f'<li><a href="#s{i + 1}">{html.escape(str(sec["title"]))}</a></li>'
                   for i, sec in enumerate(doc["sections"]))
     parts.append(f"<nav><h2>Contents</h2><ol>{toc}</ol></nav>")
+    found, keep = _embedding(run_dir, doc["sections"])
+    linked = sum(1 for link, data in found.items() if data and data[0] and link not in keep)
+    if linked:
+        parts.append(f"<p><em>{linked} of {len(found)} figures are linked rather than embedded, so that this page "
+                     "stays under 2 MB; open the report from its run folder to follow the links.</em></p>")
     for i, sec in enumerate(doc["sections"]):
         tables = _tables(sec, names)
         parts += [f'<section id="s{i + 1}"><h2>{html.escape(str(sec["title"]))}</h2>', _text_html(sec["text"])]
         parts += [_html_table(n, t) for n, t in tables if len(t) <= LONG_TABLE]
-        parts += [_figure_html(run_dir, f) for f in sec["figures"]]
+        parts += [_figure_html(run_dir, f, found.get(str(f)), str(f) in keep) for f in sec["figures"]]
         parts += [_html_table(n, t) for n, t in tables if len(t) > LONG_TABLE]
         parts.append("</section>")
     return "\n".join(parts)
