@@ -17,6 +17,7 @@ from typing import Any
 
 from cardio import config as config_mod
 from cardio.context import RunContext
+from cardio.data import CardioError
 
 
 def context(out_dir: str | Path, config: dict | None = None, *, device: str = "cpu", seed: int = 0,
@@ -68,6 +69,24 @@ class CliResult:
     exit_code: int
     stdout: str
     stderr: str
+
+
+def load_script(path: str | Path) -> Any:
+    """A script outside the packages (a benchmark) as a module, loaded once per process: tests call its functions.
+    It is registered in sys.modules before it runs, so its dataclasses can find their module."""
+    import importlib.util
+    import sys
+
+    path = Path(path).resolve()
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    if spec is None or spec.loader is None:
+        raise CardioError(f"{path}: not a Python script")
+    module = sys.modules.get(spec.name)
+    if module is None or getattr(module, "__file__", None) != str(path):
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[spec.name] = module
+        spec.loader.exec_module(module)
+    return module
 
 
 def invoke(*args: str) -> CliResult:

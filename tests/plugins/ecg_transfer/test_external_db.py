@@ -4,8 +4,6 @@ benchmarks/aami_interpatient.py writes its ledger row (a tmp ledger, never the r
 time."""
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
 
 import pytest
@@ -16,23 +14,12 @@ import numpy as np
 import wfdb
 
 from cardio import CardioError
-from cardio.testing import cpu_context, plugin_config
+from cardio.testing import cpu_context, load_script, plugin_config
 from cardio_ecg_transfer import aami, beat_set, databases, plugin
 
 REPO = Path(__file__).resolve().parents[3]
 
-
-def _benchmark():
-    """benchmarks/aami_interpatient.py: the inter-patient protocol and its ledgers (benchmark code, not the
-    plugin's)."""
-    spec = importlib.util.spec_from_file_location("aami_interpatient", REPO / "benchmarks" / "aami_interpatient.py")
-    module = sys.modules.setdefault(spec.name, importlib.util.module_from_spec(spec))
-    if not hasattr(module, "main"):  # loaded once per session (its dataclasses look themselves up by module)
-        spec.loader.exec_module(module)
-    return module
-
-
-bench = _benchmark()
+bench = load_script(REPO / "benchmarks" / "aami_interpatient.py")  # the protocol and its ledgers
 INCART_LEADS = ["I", "II", "III", "aVR", "aVL", "aVF", "V1", "V2", "V3", "V4", "V5", "V6"]
 #: Beat labels of a small record: MIT-BIH's symbols and the ones only these databases use (B, n, r, ?).
 SYMBOLS = ["N", "N", "A", "N", "V", "N", "B", "n", "N", "r", "S", "F", "N", "?", "N", "j"]

@@ -1,7 +1,5 @@
 """Choices the pretraining makes on DS1 alone (record split, prior strength), its metrics, and the DS2 ledger."""
 import csv
-import importlib.util
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -10,22 +8,12 @@ import pytest
 pytest.importorskip("cardio_ecg_transfer")
 
 from cardio import CardioError
+from cardio.testing import load_script
 from cardio_ecg_transfer import aami, beat_metrics, beat_set, prior_correction, side_models
 
 REPO = Path(__file__).resolve().parents[3]
 
-
-def _benchmark():
-    """benchmarks/aami_interpatient.py: the inter-patient protocol and its ledgers (benchmark code, not the
-    plugin's)."""
-    spec = importlib.util.spec_from_file_location("aami_interpatient", REPO / "benchmarks" / "aami_interpatient.py")
-    module = sys.modules.setdefault(spec.name, importlib.util.module_from_spec(spec))
-    if not hasattr(module, "main"):  # loaded once per session (its dataclasses look themselves up by module)
-        spec.loader.exec_module(module)
-    return module
-
-
-bench = _benchmark()
+bench = load_script(REPO / "benchmarks" / "aami_interpatient.py")  # the protocol and its ledgers
 
 
 def _beat_set(y, population):
