@@ -6,7 +6,10 @@ from typing import TYPE_CHECKING, Any
 import pluggy
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     import numpy as np
+    import pandas as pd
 
     from cardio.cohort import Schema
     from cardio.context import RunContext
@@ -85,3 +88,15 @@ def cardio_import_model(state: ModelState, config: dict, ctx: RunContext) -> Any
 @hookspec
 def cardio_datasets() -> dict[str, Dataset]:
     """Return {name: Dataset} (description, size, licence, source, fetch) for `cardio data list` / `fetch`."""
+
+
+@hookspec(firstresult=True)
+def cardio_write_synthetic(patients: pd.DataFrame, dest: Path, seed: int, config: dict) -> Path:
+    """Write this plugin's modality for the given patients into `dest`, a cohort folder that
+    `cardio run --plugin <this> --set cohort.dir=<dest>` reads, and return its table's path.
+
+    `patients` holds `patient_id`, `responder` (0/1) and `drive`, a standard-normal number per patient
+    from the multimodal cohort's shared latent model (`cardio synthetic-crt`). The plugin plants its
+    modality's response signal from `drive`, monotonically (a higher drive looks more like a responder),
+    and draws everything else as its own synthetic cohort does; `responder` is written as the table's
+    `responder` column unchanged. The same arguments write the same files."""
