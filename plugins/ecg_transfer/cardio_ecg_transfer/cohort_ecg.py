@@ -70,6 +70,24 @@ def _synthetic_leads(lead: str | int | None, leads: list[str] | None = None) -> 
     return STANDARD_LEADS[:lead + 1]
 
 
+def synthetic_signal(config: dict) -> dict:
+    """fs, seconds and leads of a synthetic ECG for this config: the models' rate (ecg_transfer.fs), the length
+    ecg_transfer.synthetic.seconds and the leads ecg_transfer.lead (or .leads) picks."""
+    s = config["ecg_transfer"]
+    seconds = s["synthetic"]["seconds"]
+    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not seconds > 0:
+        raise CardioError(f"config key ecg_transfer.synthetic.seconds = {seconds!r} is out of range; allowed: > 0")
+    leads = _synthetic_leads(s["lead"], check_leads(s.get("leads")))
+    return dict(fs=float(s["fs"]), seconds=float(seconds), leads=leads)
+
+
+def write_multimodal(patients: pd.DataFrame, dest: Path, seed: int, config: dict) -> Path:
+    """The ECG part of a multimodal synthetic cohort (hook cardio_write_synthetic): synthetic.write_multimodal_cohort
+    at this config's rate, length and leads, so that a run with cohort.dir=dest reads it as written."""
+    check_data_settings(config["ecg_transfer"])
+    return synthetic.write_multimodal_cohort(patients, dest, seed, **synthetic_signal(config))
+
+
 def cohort_source(config: dict, ctx) -> tuple[Path, bool]:
     """(cohort folder, synthetic?): the core's cohort.dir, or the synthetic cohort (ecg_transfer.synthetic), a
     folder of the run's cache (ecg_transfer/synthetic) written once for its size, seed, rate, length and lead(s)."""
@@ -77,12 +95,10 @@ def cohort_source(config: dict, ctx) -> tuple[Path, bool]:
         return Path(config["cohort"]["dir"]).expanduser(), False
     s = config["ecg_transfer"]
     made = s["synthetic"]
-    for key in ("n_patients", "seconds"):
-        value = made[key]
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
-            raise CardioError(f"config key ecg_transfer.synthetic.{key} = {value!r} is out of range; allowed: > 0")
-    params = dict(n_patients=int(made["n_patients"]), seed=int(made["seed"]), fs=float(s["fs"]),
-                  seconds=float(made["seconds"]), leads=_synthetic_leads(s["lead"], check_leads(s.get("leads"))),
+    value = made["n_patients"]
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+        raise CardioError(f"config key ecg_transfer.synthetic.n_patients = {value!r} is out of range; allowed: > 0")
+    params = dict(n_patients=int(made["n_patients"]), seed=int(made["seed"]), **synthetic_signal(config),
                   planted=synthetic.effects(made.get("effects")))
     folder = ctx.cache.get("ecg_transfer/synthetic", params,
                            lambda tmp: synthetic.write_synthetic_cohort(tmp, **params), version=synthetic.VERSION)

@@ -11,7 +11,10 @@ from cardio import Dataset, PluginInfo, hookimpl, package_defaults
 from cardio_ecg_transfer.settings import moved_keys
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     import numpy as np
+    import pandas as pd
 
     from cardio import Cohort, Features, ModelState, Predictions, RunContext, Section
     from cardio.cohort import Schema
@@ -63,6 +66,14 @@ def cardio_cohort_schema(config: dict) -> Schema:
     from cardio_ecg_transfer import cohort_table
 
     return cohort_table.schema(config)
+
+
+@hookimpl
+def cardio_write_synthetic(patients: pd.DataFrame, dest: Path, seed: int, config: dict) -> Path:
+    from cardio_ecg_transfer import cohort_ecg
+
+    # the multimodal cohort's ECGs: the patients' drive sets the mid-QRS notch depth, nothing else carries response
+    return cohort_ecg.write_multimodal(patients, dest, seed, config)
 
 
 @hookimpl

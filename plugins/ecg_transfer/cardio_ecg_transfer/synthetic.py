@@ -32,6 +32,7 @@ chance only (tests/plugins/ecg_transfer/test_neutral.py: 40 patients, 2 folds, Î
 """
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 from typing import Sequence
@@ -39,6 +40,7 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 import wfdb
+from scipy.special import ndtr
 
 from cardio import CardioError, atomic_path, write_text_atomic
 
@@ -85,6 +87,18 @@ def cohort_table(n_patients: int = 71, seed: int = 0, planted: dict | None = Non
     e = effects(planted)
     rng = np.random.default_rng(np.random.SeedSequence([seed, 1]))
     n = int(n_patients)
+    c = _patient_draws(rng, n)
+    # by default the notch term dominates (7.0 x SD 0.27); QRS (0.018 x SD 21 ms) and LBBB (0.8 x SD 0.4) are smaller
+    logit = (e["intercept"] + e["qrs_per_ms"] * (c["qrs_true"] - 170) + e["lbbb"] * c["lbbb"]
+             + e["lvef_per_pct"] * (c["lvef"] - 27) + e["notch"] * (c["notch"] - 0.45) + e["dm"] * c["dm"]
+             + e["scar_per_pct"] * (c["scar"] - 26) + e["noise_sd"] * rng.normal(0, 1, n))
+    responder = (rng.random(n) < 1 / (1 + np.exp(-logit))).astype(int)
+    ids = [f"{i + 1:03d}" for i in range(n)]
+    return _table([f"pt{i}" for i in ids], [f"crt{i}" for i in ids], c, responder, rng)
+
+
+def _patient_draws(rng, n: int) -> dict[str, np.ndarray]:
+    """The covariates and hidden waveform parameters of n patients, none of them drawn from response."""
     lbbb = (rng.random(n) < 0.80).astype(int)
     qrs_true = np.where(lbbb == 1, _clip_normal(rng, 176, 20, 130, 230, n), _clip_normal(rng, 158, 20, 120, 210, n))
     # mid-QRS notch depth, 0..1: often deep in LBBB (near-bimodal: strict or not), mostly shallow otherwise
@@ -98,28 +112,34 @@ def cohort_table(n_patients: int = 71, seed: int = 0, planted: dict | None = Non
     dm = (rng.random(n) < 0.21).astype(int)
     scar = np.round(_clip_normal(rng, 26, 11.5, 0, 60, n), 1)
     lvedv = np.round(_clip_normal(rng, 286, 85, 140, 520, n))
-    lvesv = np.round(lvedv * (1 - lvef / 100.0))
     # measured QRS duration and the reader's LBBB call: the true values with reading error
     qrs_ms = np.round(qrs_true + rng.normal(0, 6, n)).astype(int)
     lbbb_read = np.where(rng.random(n) < 0.04, 1 - lbbb, lbbb)
-    # by default the notch term dominates (7.0 x SD 0.27); QRS (0.018 x SD 21 ms) and LBBB (0.8 x SD 0.4) are smaller
-    logit = (e["intercept"] + e["qrs_per_ms"] * (qrs_true - 170) + e["lbbb"] * lbbb + e["lvef_per_pct"] * (lvef - 27)
-             + e["notch"] * (notch - 0.45) + e["dm"] * dm + e["scar_per_pct"] * (scar - 26)
-             + e["noise_sd"] * rng.normal(0, 1, n))
-    responder = (rng.random(n) < 1 / (1 + np.exp(-logit))).astype(int)
+    return {"lbbb": lbbb, "qrs_true": qrs_true, "notch": notch, "lvef": lvef, "age": age, "male": male,
+            "height": height, "weight": weight, "dm": dm, "scar": scar, "lvedv": lvedv,
+            "lvesv": np.round(lvedv * (1 - lvef / 100.0)), "qrs_ms": qrs_ms, "lbbb_read": lbbb_read}
+
+
+def _table(patient_ids: Sequence[str], record_ids: Sequence[str], c: dict[str, np.ndarray], responder: np.ndarray,
+           rng) -> pd.DataFrame:
+    """The cohort table of `_patient_draws` and the response; the LVESV reduction and the drugs are drawn here."""
+    n = len(responder)
+    responder = np.asarray(responder, dtype=float)
     reduction = np.where(responder == 1, rng.uniform(15, 45, n), rng.uniform(-10, 14.9, n))
-    ids = [f"{i + 1:03d}" for i in range(n)]
+    reduction[np.isnan(responder)] = np.nan  # an unknown outcome has no follow-up volume either
     return pd.DataFrame({
-        "patient_id": [f"pt{i}" for i in ids], "record_id": [f"crt{i}" for i in ids],
-        "ecg": [f"ecg/crt{i}" for i in ids], "site": "synthetic",
-        "responder": responder, "lvesv_reduction_pct": np.round(reduction, 1),
-        "age": age, "sex": male, "height_cm": height, "weight_kg": weight,
-        "qrs_ms": qrs_ms, "lbbb": lbbb_read, "lvef": lvef, "lvedv": lvedv, "lvesv": lvesv, "scar": scar,
-        "acei_arb": (rng.random(n) < 0.82).astype(int), "ckd": (rng.random(n) < 0.07).astype(int), "dm": dm,
+        "patient_id": list(patient_ids), "record_id": list(record_ids),
+        "ecg": [f"ecg/{r}" for r in record_ids], "site": "synthetic",
+        "responder": responder.astype(int) if not np.isnan(responder).any() else pd.array(responder, dtype="Int64"),
+        "lvesv_reduction_pct": np.round(reduction, 1),
+        "age": c["age"], "sex": c["male"], "height_cm": c["height"], "weight_kg": c["weight"],
+        "qrs_ms": c["qrs_ms"], "lbbb": c["lbbb_read"], "lvef": c["lvef"], "lvedv": c["lvedv"], "lvesv": c["lvesv"],
+        "scar": c["scar"],
+        "acei_arb": (rng.random(n) < 0.82).astype(int), "ckd": (rng.random(n) < 0.07).astype(int), "dm": c["dm"],
         "hypertension": (rng.random(n) < 0.46).astype(int), "smoking": (rng.random(n) < 0.42).astype(int),
         "beta_blocker": (rng.random(n) < 0.90).astype(int), "spironolactone": (rng.random(n) < 0.86).astype(int),
         "digoxin": (rng.random(n) < 0.20).astype(int), "diuretic": (rng.random(n) < 0.86).astype(int),
-        "_qrs_true_ms": qrs_true, "_lbbb_true": lbbb, "_notch": notch,
+        "_qrs_true_ms": c["qrs_true"], "_lbbb_true": c["lbbb"], "_notch": c["notch"],
     })
 
 
@@ -211,33 +231,36 @@ def _params(n_patients, seed, fs, seconds, leads, planted=None) -> dict:
     return out
 
 
-def write_synthetic_cohort(dest: Path | str, n_patients: int = 71, seed: int = 0, fs: float = 360,
-                           seconds: float = 10, leads: Sequence[str] = ("II",), planted: dict | None = None) -> Path:
-    """Write (or reuse) the synthetic cohort in `dest`: ecg/<record>.hea/.dat (WFDB, 16-bit, 1 uV
-    resolution) and cohort.csv. Returns the CSV path. Columns starting with `_` hold the hidden
-    generating parameters (for checks only; a model must not read them)."""
-    dest = Path(dest)
-    if int(n_patients) < 2:
-        raise CardioError(f"synthetic cohort needs at least 2 patients, got {n_patients}")
+def _checked_leads(fs, seconds, leads) -> tuple[str, ...]:
     if float(fs) < 100 or float(seconds) < 2:
         raise CardioError(f"synthetic cohort needs fs >= 100 Hz and seconds >= 2, got fs={fs}, seconds={seconds}")
-    leads = tuple(str(name) for name in ([leads] if isinstance(leads, str) else leads))
-    params = _params(n_patients, seed, fs, seconds, leads, planted)
+    return tuple(str(name) for name in ([leads] if isinstance(leads, str) else leads))
+
+
+def _reusable(dest: Path, params: dict) -> Path | None:
+    """The cohort.csv of a complete cohort in `dest` written with the same parameters, else None."""
     csv, manifest = dest / "cohort.csv", dest / _MANIFEST
-    if manifest.is_file() and csv.is_file():
-        try:
-            same = json.loads(manifest.read_text()) == params
-        except (OSError, ValueError):
-            same = False
-        if same:
-            names = pd.read_csv(csv, usecols=["ecg"])["ecg"]
-            if all((dest / f"{e}.hea").is_file() and (dest / f"{e}.dat").is_file() for e in names):
-                return csv
+    if not (manifest.is_file() and csv.is_file()):
+        return None
+    try:
+        same = json.loads(manifest.read_text()) == params
+    except (OSError, ValueError):
+        same = False
+    if same:
+        names = pd.read_csv(csv, usecols=["ecg"])["ecg"]
+        if all((dest / f"{e}.hea").is_file() and (dest / f"{e}.dat").is_file() for e in names):
+            return csv
+    return None
+
+
+def _write(dest: Path, table: pd.DataFrame, params: dict, seed: int, fs: float, seconds: float,
+           leads: tuple[str, ...]) -> Path:
+    """One WFDB record per row of `table` (16-bit, 1 uV), then cohort.csv, then the manifest."""
+    csv, manifest = dest / "cohort.csv", dest / _MANIFEST
     manifest.unlink(missing_ok=True)  # written last: a half-written cohort is never reused
-    table = cohort_table(n_patients, seed, planted)
     ecg_dir = dest / "ecg"
     ecg_dir.mkdir(parents=True, exist_ok=True)
-    for i, row in table.iterrows():
+    for _, row in table.iterrows():
         sig = synthesize_ecg(row, seed, fs, seconds, leads)
         wfdb.wrsamp(row["record_id"], fs=float(fs), units=["mV"] * len(leads), sig_name=list(leads),
                     p_signal=sig, fmt=["16"] * len(leads), adc_gain=[1000.0] * len(leads),
@@ -246,3 +269,81 @@ def write_synthetic_cohort(dest: Path | str, n_patients: int = 71, seed: int = 0
         table.to_csv(tmp, index=False)
     write_text_atomic(manifest, json.dumps(params, indent=1))
     return csv
+
+
+def write_synthetic_cohort(dest: Path | str, n_patients: int = 71, seed: int = 0, fs: float = 360,
+                           seconds: float = 10, leads: Sequence[str] = ("II",), planted: dict | None = None) -> Path:
+    """Write (or reuse) the synthetic cohort in `dest`: ecg/<record>.hea/.dat (WFDB, 16-bit, 1 uV
+    resolution) and cohort.csv. Returns the CSV path. Columns starting with `_` hold the hidden
+    generating parameters (for checks only; a model must not read them)."""
+    dest = Path(dest)
+    if int(n_patients) < 2:
+        raise CardioError(f"synthetic cohort needs at least 2 patients, got {n_patients}")
+    leads = _checked_leads(fs, seconds, leads)
+    params = _params(n_patients, seed, fs, seconds, leads, planted)
+    return _reusable(dest, params) or _write(dest, cohort_table(n_patients, seed, planted), params, seed, fs,
+                                             seconds, leads)
+
+
+#: The columns of a multimodal cohort's patients (hookspecs.cardio_write_synthetic).
+PATIENT_COLUMNS = ("patient_id", "responder", "drive")
+
+
+def notch_of_drive(drive: np.ndarray) -> np.ndarray:
+    """Mid-QRS notch depth (0..1) from a multimodal cohort's drive: the standard normal CDF, strictly monotone, so
+    a standard-normal drive gives depths uniform on 0..1."""
+    return ndtr(np.asarray(drive, dtype=float))
+
+
+def _checked_patients(patients: pd.DataFrame) -> pd.DataFrame:
+    """The patients with a fresh index, or one line naming what is wrong with them."""
+    missing = [c for c in PATIENT_COLUMNS if c not in getattr(patients, "columns", ())]
+    if missing:
+        raise CardioError(f"multimodal synthetic ECG: the patients lack column(s) {missing}")
+    p = patients[list(PATIENT_COLUMNS)].reset_index(drop=True)
+    ids = p["patient_id"]
+    if len(p) < 2 or not all(isinstance(i, str) and i.strip() for i in ids) or not ids.is_unique:
+        raise CardioError(f"multimodal synthetic ECG: needs at least 2 patients with distinct non-empty string "
+                          f"patient_id values, got {len(p)} row(s)")
+    responder = pd.to_numeric(p["responder"], errors="coerce")
+    if not responder.dropna().isin([0, 1]).all() or responder.isna().sum() > p["responder"].isna().sum():
+        raise CardioError("multimodal synthetic ECG: responder must be 0, 1 or missing")
+    drive = pd.to_numeric(p["drive"], errors="coerce").to_numpy(dtype=float)
+    if not np.isfinite(drive).all():
+        raise CardioError("multimodal synthetic ECG: drive must be a finite number for every patient")
+    return p.assign(responder=responder.to_numpy(dtype=float), drive=drive)
+
+
+def multimodal_table(patients: pd.DataFrame, seed: int) -> pd.DataFrame:
+    """The cohort table of a multimodal cohort's patients: their patient_id and responder as given, the mid-QRS
+    notch depth (`_notch`) from their drive (notch_of_drive), and every other covariate and hidden waveform
+    parameter drawn from the seed as cohort_table draws it, but independent of response (the planted effects
+    play no part). So in the multimodal cohort the ECG carries exactly the drive: QRS duration, LBBB, LVEF and
+    the rest say nothing about response, and the guideline rule scores at chance. Records are crt0001, ... in
+    the patients' order."""
+    p = _checked_patients(patients)
+    rng = np.random.default_rng(np.random.SeedSequence([seed, 1]))
+    c = _patient_draws(rng, len(p))
+    c["notch"] = notch_of_drive(p["drive"].to_numpy())  # replaces the drawn depth: response reaches the ECG only here
+    records = [f"crt{i + 1:04d}" for i in range(len(p))]
+    return _table(p["patient_id"].tolist(), records, c, p["responder"].to_numpy(), rng)
+
+
+def _digest(patients: pd.DataFrame) -> str:
+    p = _checked_patients(patients)
+    h = hashlib.sha256("\0".join(p["patient_id"]).encode())
+    h.update(p["responder"].to_numpy(dtype=float).tobytes())
+    h.update(p["drive"].to_numpy(dtype=float).tobytes())
+    return h.hexdigest()
+
+
+def write_multimodal_cohort(patients: pd.DataFrame, dest: Path | str, seed: int, fs: float = 360,
+                            seconds: float = 10, leads: Sequence[str] = ("II",)) -> Path:
+    """Write (or reuse) the ECG part of a multimodal cohort in `dest`, in write_synthetic_cohort's layout: one
+    WFDB record per patient (ecg/crt0001.hea/.dat, ...) and cohort.csv with multimodal_table's columns. Returns
+    the CSV path. The same patients, seed and settings write the same bytes."""
+    dest = Path(dest)
+    leads = _checked_leads(fs, seconds, leads)
+    table = multimodal_table(patients, seed)
+    params = {**_params(len(table), seed, fs, seconds, leads), "multimodal": _digest(patients)}
+    return _reusable(dest, params) or _write(dest, table, params, seed, fs, seconds, leads)
