@@ -382,30 +382,10 @@ def _uid(seed_parts: Sequence[str], what: str) -> str:
     return generate_uid(entropy_srcs=[*map(str, seed_parts), what]) if seed_parts else generate_uid()
 
 
-def write_gated_dicom(path: str | Path, volume: np.ndarray, *, pixel_spacing_mm: float = 5.0,
-                      slice_spacing_mm: float = 6.0, rr_ms: float = 1000.0, patient_id: str = "ANONYMOUS",
-                      patient_sex: str = "", patient_age: int | None = None,
-                      uid_seed: Sequence[str] = (), series_description: str = "gated SPECT MPI short axis",
-                      base_first: bool = False, geometry: bool = True) -> Path:
-    """Write (gates, slices, rows, cols) counts as an NM multi-frame RECON GATED TOMO file.
-
-    Frames are ordered gate-major (time slot slowest, slice fastest), indexed by R-R Interval,
-    Time Slot and Slice Vectors named in the Frame Increment Pointer. Counts must be integers in
-    0..65535 (stored as uint16). The file is written whole or not at all (cardio.atomic_path).
-    `volume` is apex first; `base_first` stores the slices base first with a negative SpacingBetweenSlices
-    (as some NM systems write it), `geometry=False` leaves out the plane's position and orientation.
-    """
-    path = Path(path)
-    vol = np.asarray(volume)[:, ::-1] if base_first else np.asarray(volume)
-    check_volume(vol, _name(path))
-    if vol.min() < 0 or vol.max() > 65535:
-        raise CardioError(f"{path}: counts must lie in 0..65535 for 16-bit NM pixel data "
-                          f"(got {vol.min():g}..{vol.max():g})")
-    vol = np.rint(vol).astype(np.uint16)
-    n_gates, n_slices, rows, cols = vol.shape
-    n_frames = n_gates * n_slices
-    sop_uid = _uid(uid_seed, "sop")
-
+def _nm_header(vol: np.ndarray, sop_uid: str, *, pixel_spacing_mm: float, slice_spacing_mm: float,
+               patient_id: str, patient_sex: str, patient_age: int | None, uid_seed: Sequence[str],
+               series_description: str, base_first: bool) -> Dataset:
+    """File meta, patient, study, series and NM image modules of a gated short-axis volume."""
     meta = FileMetaDataset()
     meta.MediaStorageSOPClassUID = NuclearMedicineImageStorage
     meta.MediaStorageSOPInstanceUID = sop_uid
@@ -446,8 +426,11 @@ def write_gated_dicom(path: str | Path, volume: np.ndarray, *, pixel_spacing_mm:
     ds.TypeOfDetectorMotion = "STEP AND SHOOT"
     ds.BeatRejectionFlag = "N"
     ds.TriggerSourceOrType = "ECG"
+    return ds
 
-    # NM Isotope and Detector modules: one 99mTc photopeak window (20% at 140 keV), one detector item
+
+def _add_isotope_and_detector(ds: Dataset, geometry: bool) -> None:
+    """NM Isotope and Detector modules: one 99mTc photopeak window (20% at 140 keV), one detector item."""
     window = Dataset()
     rng_item = Dataset()
     rng_item.EnergyWindowLowerLimit = "126"
@@ -464,7 +447,9 @@ def write_gated_dicom(path: str | Path, volume: np.ndarray, *, pixel_spacing_mm:
     ds.NumberOfEnergyWindows = 1
     ds.NumberOfDetectors = 1
 
-    # NM Multi-gated Acquisition Module: R-R window and the start time of every time slot
+
+def _add_gating(ds: Dataset, rr_ms: float, n_gates: int) -> None:
+    """NM Multi-gated Acquisition Module: R-R window and the start time of every time slot."""
     slot_ms = rr_ms / n_gates
     data_info = Dataset()
     data_info.FrameTime = f"{slot_ms:.6g}"
@@ -485,7 +470,12 @@ def write_gated_dicom(path: str | Path, volume: np.ndarray, *, pixel_spacing_mm:
     gated.DataInformationSequence = DicomSequence([data_info])
     ds.GatedInformationSequence = DicomSequence([gated])
 
-    # NM Multi-frame Module: which (R-R window, time slot, slice) each frame is
+
+def _add_frames(ds: Dataset, vol: np.ndarray) -> None:
+    """NM Multi-frame Module (which R-R window, time slot and slice each frame is; gate-major) and the
+    16-bit pixel data."""
+    n_gates, n_slices, rows, cols = vol.shape
+    n_frames = n_gates * n_slices
     ds.NumberOfFrames = n_frames
     ds.FrameIncrementPointer = [Tag(0x0054, 0x0060), Tag(0x0054, 0x0070), Tag(0x0054, 0x0080)]
     ds.NumberOfRRIntervals = 1
@@ -505,6 +495,34 @@ def write_gated_dicom(path: str | Path, volume: np.ndarray, *, pixel_spacing_mm:
     ds.PixelData = vol.reshape(n_frames, rows, cols).astype("<u2").tobytes()
     ds["PixelData"].VR = "OW"
 
+
+def write_gated_dicom(path: str | Path, volume: np.ndarray, *, pixel_spacing_mm: float = 5.0,
+                      slice_spacing_mm: float = 6.0, rr_ms: float = 1000.0, patient_id: str = "ANONYMOUS",
+                      patient_sex: str = "", patient_age: int | None = None,
+                      uid_seed: Sequence[str] = (), series_description: str = "gated SPECT MPI short axis",
+                      base_first: bool = False, geometry: bool = True) -> Path:
+    """Write (gates, slices, rows, cols) counts as an NM multi-frame RECON GATED TOMO file.
+
+    Frames are ordered gate-major (time slot slowest, slice fastest), indexed by R-R Interval,
+    Time Slot and Slice Vectors named in the Frame Increment Pointer. Counts must be integers in
+    0..65535 (stored as uint16). The file is written whole or not at all (cardio.atomic_path).
+    `volume` is apex first; `base_first` stores the slices base first with a negative SpacingBetweenSlices
+    (as some NM systems write it), `geometry=False` leaves out the plane's position and orientation.
+    """
+    path = Path(path)
+    vol = np.asarray(volume)[:, ::-1] if base_first else np.asarray(volume)
+    check_volume(vol, _name(path))
+    if vol.min() < 0 or vol.max() > 65535:
+        raise CardioError(f"{path}: counts must lie in 0..65535 for 16-bit NM pixel data "
+                          f"(got {vol.min():g}..{vol.max():g})")
+    vol = np.rint(vol).astype(np.uint16)
+    ds = _nm_header(vol, _uid(uid_seed, "sop"), pixel_spacing_mm=pixel_spacing_mm,
+                    slice_spacing_mm=slice_spacing_mm, patient_id=patient_id, patient_sex=patient_sex,
+                    patient_age=patient_age, uid_seed=uid_seed, series_description=series_description,
+                    base_first=base_first)
+    _add_isotope_and_detector(ds, geometry)
+    _add_gating(ds, rr_ms, vol.shape[0])
+    _add_frames(ds, vol)
     with atomic_path(path) as tmp:
         ds.save_as(tmp, enforce_file_format=True)
     return path
