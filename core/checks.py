@@ -96,9 +96,10 @@ TIMINGS = "timings"  # <cache>/timings/<plugin>.json: the last finished run's si
 
 
 def fits_of(config: dict) -> int:
-    """The fits a run makes per model: its folds (x repeats), and the final model."""
+    """The fits a run makes per model: its folds (x repeats, each x (1 + inner folds)), and the final model."""
     cv = config["cv"]
     fits = int(cv.get("folds", 1)) * int(cv.get("repeats", 1)) if cv["method"] == "kfold" else 1
+    fits *= 1 + int(cv.get("inner_folds") or 0)
     return fits + (1 if config.get("final_model") else 0)
 
 

@@ -151,11 +151,18 @@ def _device(v: Any) -> bool:
 
 _device.allowed = "auto, cpu, cuda or cuda:N"  # type: ignore[attr-defined]
 
+def _inner_folds(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool) and (v == 0 or v >= 2)
+
+
+_inner_folds.allowed = "0 (none) or an integer >= 2"  # type: ignore[attr-defined]
+
 # Allowed values of core keys, checked before any stage runs (types are checked by merge).
 RULES = {
     "seed": _in(0, 2**32 - 1), "device": _device,
     "cv.method": _one_of("kfold", "holdout", "external", "predefined"), "cv.folds": _in(2, None),
-    "cv.repeats": _in(1, None), "train.epochs": _in(0, None), "train.batch_size": _in(1, None),
+    "cv.repeats": _in(1, None), "cv.inner_folds": _inner_folds,
+    "train.epochs": _in(0, None), "train.batch_size": _in(1, None),
     "train.lr": _in(0, None, lo_open=True), "train.weight_decay": _in(0, None), "train.grad_clip": _in(0, None),
     "train.patience": _in(0, None), "train.num_workers": _in(0, None), "train.checkpoint_every": _in(1, None),
     "stats.level": _in(0, 1, lo_open=True, hi_open=True), "stats.n_resamples": _in(100, None),

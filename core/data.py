@@ -223,6 +223,7 @@ class Fold:
     test: np.ndarray
     val: np.ndarray = field(default_factory=lambda: np.array([], dtype=int))
     repeat: int = 0
+    inner: list["Fold"] = field(default_factory=list)  # cv.inner_folds: folds of this fold's training patients
 
 
 def _patients(table: pd.DataFrame, label: str | None, extra: tuple[str, ...] = ()) -> pd.DataFrame:
@@ -245,7 +246,8 @@ def _class_counts(pts: pd.DataFrame, strat: str) -> pd.Series:
 
 
 def _rows(table: pd.DataFrame, patients) -> np.ndarray:
-    return np.flatnonzero(table["patient_id"].isin(set(patients)).to_numpy())
+    """Rows of these patients, ids compared as text (cv.patients reads them as text)."""
+    return np.flatnonzero(table["patient_id"].astype(str).isin({str(p) for p in patients}).to_numpy())
 
 
 def _stratify_label(table: pd.DataFrame, label: str | None) -> str | None:
@@ -257,34 +259,62 @@ def _stratify_label(table: pd.DataFrame, label: str | None) -> str | None:
 
 
 def make_folds(table: pd.DataFrame, cv: dict, label: str | None, seed: int) -> list[Fold]:
-    """The split of a study: kfold, holdout, external or predefined, always grouped by patient."""
-    from sklearn.model_selection import KFold, StratifiedKFold, train_test_split  # lazily: `cardio plugins` stays fast
+    """The split of a study: kfold, holdout, external or predefined, always grouped by patient.
 
+    With `cv.patients` (a CSV of patient_id and the label) kfold and holdout split those patients, not the
+    table's own: runs of several modalities of one cohort get the same fold for each patient, even when a
+    patient misses a modality. With `cv.inner_folds: k`, each fold also carries k inner folds over its
+    training patients (`Fold.inner`), made the same way, for nested schemes (fusion, choosing a setting)."""
     _require_columns(table, ID_COLUMNS, "features table")
-    method = cv["method"]
     strat = _stratify_label(table, label) if cv.get("stratify", True) else None
+    universe = _universe(table, cv, label, strat)
+    pts = universe if universe is not None else _patients(table, strat)
+    outer = _outer_folds(table, pts, cv, strat, seed)
+    k_in = int(cv.get("inner_folds") or 0)
+    if k_in:
+        for fold, train_pts in outer:
+            inner_pts = train_pts if train_pts is not None else _patients(table.iloc[fold.train], strat)
+            fold.inner = [f for f, _ in _kfold(table, inner_pts, k_in, strat, seed + fold.repeat,
+                                               f"{fold.name}-inner", fold.repeat, what="cv.inner_folds",
+                                               val=fold.val)]
+    return [fold for fold, _ in outer]
+
+
+def _kfold(table: pd.DataFrame, pts: pd.DataFrame, k: int, strat: str | None, seed: int, prefix: str,
+           repeat: int, *, what: str = "cv.folds",
+           val: np.ndarray | None = None) -> list[tuple[Fold, pd.DataFrame]]:
+    """k patient-grouped folds of these patients (stratified by the label when it is binary), each with its
+    training patients."""
+    from sklearn.model_selection import KFold, StratifiedKFold  # lazily: `cardio plugins` stays fast
+
+    of = "the cohort" if what == "cv.folds" else f"the training part of {prefix.removesuffix('-inner')}"
+    if len(pts) < k:
+        raise CardioError(f"{what}={k} but {of} has only {len(pts)} patients")
+    if strat is not None and _class_counts(pts, strat).min() < k:
+        raise CardioError(f"{what}={k} but the rarer class of {of} has only "
+                          f"{int(_class_counts(pts, strat).min())} patients; lower {what}")
+    splitter = (StratifiedKFold if strat else KFold)(n_splits=k, shuffle=True, random_state=seed)
+    y = pts[strat].to_numpy() if strat else np.zeros(len(pts))
+    empty = np.array([], dtype=int) if val is None else val
+    return [(Fold(f"{prefix}{f}", _rows(table, pts.index[tr]), _rows(table, pts.index[te]), empty, repeat=repeat),
+             pts.iloc[tr]) for f, (tr, te) in enumerate(splitter.split(np.zeros(len(pts)), y))]
+
+
+def _outer_folds(table: pd.DataFrame, pts: pd.DataFrame, cv: dict, strat: str | None,
+                 seed: int) -> list[tuple[Fold, pd.DataFrame | None]]:
+    """Each fold with its training patients (None where the fold is made from rows, not patients)."""
+    from sklearn.model_selection import train_test_split
+
+    method = cv["method"]
     if method == "kfold":
-        pts = _patients(table, strat)
-        k = int(cv["folds"])
-        if len(pts) < k:
-            raise CardioError(f"cv.folds={k} but the cohort has only {len(pts)} patients")
-        if strat is not None and _class_counts(pts, strat).min() < k:
-            raise CardioError(f"cv.folds={k} but the rarer class has only "
-                              f"{int(_class_counts(pts, strat).min())} patients; lower cv.folds")
-        folds = []
-        for r in range(int(cv.get("repeats", 1))):
-            splitter = (StratifiedKFold if strat else KFold)(n_splits=k, shuffle=True, random_state=seed + r)
-            y = pts[strat].to_numpy() if strat else np.zeros(len(pts))
-            for f, (tr, te) in enumerate(splitter.split(np.zeros(len(pts)), y)):
-                name = f"r{r}f{f}" if cv.get("repeats", 1) > 1 else f"fold{f}"
-                folds.append(Fold(name, _rows(table, pts.index[tr]), _rows(table, pts.index[te]), repeat=r))
-        return folds
+        k, repeats = int(cv["folds"]), int(cv.get("repeats", 1))
+        return [pair for r in range(repeats)
+                for pair in _kfold(table, pts, k, strat, seed + r, f"r{r}f" if repeats > 1 else "fold", r)]
     if method == "holdout":
         ratios = np.asarray(cv["ratios"], dtype=float)
         if ratios.shape != (3,) or (ratios < 0).any() or ratios[0] <= 0 or ratios[2] <= 0:
             raise CardioError(f"cv.ratios must be three numbers train:val:test, got {cv['ratios']}")
         ratios = ratios / ratios.sum()
-        pts = _patients(table, strat)
         y = pts[strat] if strat else None
         if y is not None and (y == -1).sum() == 1:  # one unlabelled patient cannot be a stratum of its own
             y = y.replace(-1, 0)
@@ -296,31 +326,73 @@ def make_folds(table: pd.DataFrame, cv: dict, label: str | None, seed: int) -> l
                 y_rest = None
             rest, val = train_test_split(rest, test_size=ratios[1] / (ratios[0] + ratios[1]),
                                          stratify=y_rest, random_state=seed)
-        return [Fold("holdout", _rows(table, rest), _rows(table, test), _rows(table, val))]
+        return [(Fold("holdout", _rows(table, rest), _rows(table, test), _rows(table, val)), pts.loc[rest])]
     if method == "external":
-        _require_columns(table, ["site"], "features table (cv.method=external)")
-        test_sites = {str(s) for s in cv.get("test_sites") or []}
-        sites = set(table["site"].astype(str))
-        if not test_sites or not test_sites <= sites:
-            raise CardioError(f"cv.test_sites={sorted(test_sites)} must name sites of the cohort: {sorted(sites)}")
-        is_test = table["site"].astype(str).isin(test_sites).to_numpy()
-        both = set(table.loc[is_test, "patient_id"]) & set(table.loc[~is_test, "patient_id"])
-        if both:
-            raise CardioError(f"{len(both)} patient(s) have records at both training and test sites")
-        return [Fold("external", np.flatnonzero(~is_test), np.flatnonzero(is_test))]
+        return [(_external_fold(table, cv), None)]
     if method == "predefined":
-        col = cv.get("column", "split")
-        _require_columns(table, [col], f"features table (cv.method=predefined, cv.column={col})")
-        values = table[col].astype(str).str.lower()
-        unknown = set(values) - {"train", "val", "test"}
-        if unknown:
-            raise CardioError(f"column {col!r} may hold only train/val/test, found {sorted(unknown)}")
-        per_patient = table.assign(_s=values).groupby("patient_id")["_s"].nunique()
-        if (per_patient > 1).any():
-            raise CardioError(f"{int((per_patient > 1).sum())} patient(s) appear in more than one split of {col!r}")
-        return [Fold("predefined", np.flatnonzero(values == "train"), np.flatnonzero(values == "test"),
-                     np.flatnonzero(values == "val"))]
+        return [(_predefined_fold(table, cv), None)]
     raise CardioError(f"unknown cv.method {method!r}; use kfold, holdout, external or predefined")
+
+
+def _external_fold(table: pd.DataFrame, cv: dict) -> Fold:
+    _require_columns(table, ["site"], "features table (cv.method=external)")
+    test_sites = {str(s) for s in cv.get("test_sites") or []}
+    sites = set(table["site"].astype(str))
+    if not test_sites or not test_sites <= sites:
+        raise CardioError(f"cv.test_sites={sorted(test_sites)} must name sites of the cohort: {sorted(sites)}")
+    is_test = table["site"].astype(str).isin(test_sites).to_numpy()
+    both = set(table.loc[is_test, "patient_id"]) & set(table.loc[~is_test, "patient_id"])
+    if both:
+        raise CardioError(f"{len(both)} patient(s) have records at both training and test sites")
+    return Fold("external", np.flatnonzero(~is_test), np.flatnonzero(is_test))
+
+
+def _predefined_fold(table: pd.DataFrame, cv: dict) -> Fold:
+    col = cv.get("column", "split")
+    _require_columns(table, [col], f"features table (cv.method=predefined, cv.column={col})")
+    values = table[col].astype(str).str.lower()
+    unknown = set(values) - {"train", "val", "test"}
+    if unknown:
+        raise CardioError(f"column {col!r} may hold only train/val/test, found {sorted(unknown)}")
+    per_patient = table.assign(_s=values).groupby("patient_id")["_s"].nunique()
+    if (per_patient > 1).any():
+        raise CardioError(f"{int((per_patient > 1).sum())} patient(s) appear in more than one split of {col!r}")
+    return Fold("predefined", np.flatnonzero(values == "train"), np.flatnonzero(values == "test"),
+                np.flatnonzero(values == "val"))
+
+
+def _universe(table: pd.DataFrame, cv: dict, label: str | None, strat: str | None) -> pd.DataFrame | None:
+    """cv.patients read as the patients to split (one row each, the label per patient, -1 unlabelled)."""
+    if not cv.get("patients") or cv["method"] not in ("kfold", "holdout"):
+        return None
+    path = Path(str(cv["patients"])).expanduser()
+    try:
+        given = pd.read_csv(path, dtype={"patient_id": str})
+    except (OSError, ValueError) as e:
+        raise CardioError(f"cv.patients: {path} cannot be read ({type(e).__name__})") from None
+    if "patient_id" not in given.columns:
+        raise CardioError(f"cv.patients: {path} has no patient_id column")
+    twice = given["patient_id"][given["patient_id"].duplicated()]
+    if len(twice):
+        raise CardioError(f"cv.patients: {path} lists patient {twice.iloc[0]!r} twice")
+    ours = _patients(table, strat)
+    ours.index = ours.index.astype(str)
+    absent = sorted(set(ours.index) - set(given["patient_id"]))
+    if absent:
+        raise CardioError(f"cv.patients: {len(absent)} patient(s) of the cohort are not in {path} "
+                          f"(first {absent[0]!r})")
+    pts = given.set_index("patient_id").sort_index()
+    if strat is None:
+        return pts[[]]
+    if strat not in pts.columns:
+        raise CardioError(f"cv.patients: {path} has no {strat!r} column, which the split stratifies by")
+    pts = pts[[strat]].fillna(-1)
+    labelled = ours.index[ours[strat] != -1]
+    differ = [p for p in labelled if float(pts.at[p, strat]) != float(ours.at[p, strat])]
+    if differ:
+        raise CardioError(f"cv.patients: {len(differ)} patient(s) have another {strat} in {path} than in the "
+                          f"cohort (first {differ[0]!r})")
+    return pts
 
 
 def inner_split(table: pd.DataFrame, index, fraction: float, seed: int, label: str | None = None):

@@ -473,34 +473,49 @@ def build_study(pm, plugin: str, cfg: dict, ctx: RunContext) -> tasks.Study:
 
 
 def _fit_fold(pm, plugin: str, study: tasks.Study, i: int, cfg: dict, ctx: RunContext, left: str) -> None:
-    """Fold i's task: train, predict its test rows, and, for the last fold, explain; written to tasks/fit-<fold>/."""
+    """Fold i's task: train, predict its test rows, and, for the last fold, explain; written to tasks/fit-<fold>/.
+    With cv.inner_folds, the fold's inner folds are fitted after it and their predictions kept beside."""
     features, fold = study.features, study.folds[i]
-    engine.seed_everything(ctx.seed)  # the fold's model does not depend on which fits ran before it here
-    ctx.fold, ctx.val_index = fold.name, features.trainable(fold.val)
-    train = features.trainable(fold.train)  # rows with every target missing are not trained on
-    ctx.log.info("fold %d of %d (%s): %d train rows, %d test rows%s", i + 1, len(study.folds), fold.name, len(train),
-                 len(fold.test), left)
-    if len(train) < len(fold.train):
+    ctx.log.info("fold %d of %d (%s): %d train rows, %d test rows%s", i + 1, len(study.folds), fold.name,
+                 len(features.trainable(fold.train)), len(fold.test), left)
+    if len(features.trainable(fold.train)) < len(fold.train):
         ctx.log.info("fold %s: %d training row(s) have no target value and are left out of training",
-                     fold.name, len(fold.train) - len(train))
-    try:
-        model = pm.hook.cardio_train(features=features, train_index=train, prepared=study.prepared, config=cfg,
-                                     ctx=ctx)
-        if model is None:
-            raise CardioError(f"plugin {plugin!r}: cardio_train returned None, expected a model")
-        pred = _expect(pm.hook.cardio_predict(model=model, features=features, test_index=fold.test, config=cfg,
-                                              ctx=ctx), Predictions, "cardio_predict", plugin)
-    finally:
-        ctx.fold, ctx.val_index = None, np.array([], dtype=int)
+                     fold.name, len(fold.train) - len(features.trainable(fold.train)))
+    model, pred = _fit_predict(pm, plugin, features, fold, study.prepared, cfg, ctx)
+    name = f"fit-{fold.name}"
+    inner = [_fit_predict(pm, plugin, features, f, study.prepared, cfg, ctx, f"inner fit {j + 1} of "
+                          f"{len(fold.inner)}")[1].table.assign(inner_fold=f.name) for j, f in enumerate(fold.inner)]
     if not ctx.is_main:
         return
-    name = f"fit-{fold.name}"
+    if inner:
+        tasks.write_predictions(ctx.out_dir, name, Predictions(pd.concat(inner, ignore_index=True).assign(
+            fold=fold.name, repeat=fold.repeat)), ctx.pseudonym_key, tasks.INNER)
     tasks.write_predictions(ctx.out_dir, name, Predictions(pred.table.assign(fold=fold.name, repeat=fold.repeat)),
                             ctx.pseudonym_key)
     if cfg.get("explain", True) and i == len(study.folds) - 1:
         ctx.log.info("stage explain (fold %s)", fold.name)
         result = pm.hook.cardio_explain(model=model, features=features, index=fold.test, config=cfg, ctx=ctx)
         tasks.write_sections(ctx.out_dir, name, _as_sections(result, "cardio_explain", plugin))
+
+
+def _fit_predict(pm, plugin: str, features: Features, fold, prepared: Any, cfg: dict, ctx: RunContext,
+                 what: str = "") -> tuple[Any, Predictions]:
+    """One fit on a fold's trainable rows (ctx.fold tags its checkpoints) and its predictions on the test rows."""
+    engine.seed_everything(ctx.seed)  # the fold's model does not depend on which fits ran before it here
+    if what:
+        ctx.log.info("%s: %s, %d train rows, %d test rows", fold.name, what, len(features.trainable(fold.train)),
+                     len(fold.test))
+    ctx.fold, ctx.val_index = fold.name, features.trainable(fold.val)
+    try:
+        model = pm.hook.cardio_train(features=features, train_index=features.trainable(fold.train),
+                                     prepared=prepared, config=cfg, ctx=ctx)
+        if model is None:
+            raise CardioError(f"plugin {plugin!r}: cardio_train returned None, expected a model")
+        pred = _expect(pm.hook.cardio_predict(model=model, features=features, test_index=fold.test, config=cfg,
+                                              ctx=ctx), Predictions, "cardio_predict", plugin)
+    finally:
+        ctx.fold, ctx.val_index = None, np.array([], dtype=int)
+    return model, pred
 
 
 def _evaluate(pm, plugin: str, loaded: plugins.Loaded, study: tasks.Study, cfg: dict, ctx: RunContext) -> None:

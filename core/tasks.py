@@ -139,7 +139,11 @@ def pending(run_dir: Path, cfg: dict) -> list[str]:
 ID_PREFIXES = (("patient_id", "P"), ("study_id", "S"), ("record_id", "R"))
 
 
-def write_predictions(run_dir: Path, name: str, predictions: Predictions, key: bytes) -> None:
+PREDICTIONS, INNER = "predictions.npz", "inner.npz"  # a fit task's out-of-fold and inner-fold (cv.inner_folds) ones
+
+
+def write_predictions(run_dir: Path, name: str, predictions: Predictions, key: bytes,
+                      file: str = PREDICTIONS) -> None:
     """A fit's out-of-fold predictions, column by column in a .npz (exact floats, strings as text, no pickle;
     ids as keyed pseudonyms)."""
     from cardio.report import pseudonyms
@@ -160,13 +164,15 @@ def write_predictions(run_dir: Path, name: str, predictions: Predictions, key: b
             arrays[f"c{i}"] = np.array(["" if m else str(v) for v, m in zip(values, missing)], dtype=str)
             arrays[f"m{i}"] = missing
     arrays["columns"] = np.array(json.dumps(columns))
-    with atomic_path(task_dir(run_dir, name) / "predictions.npz") as tmp:
+    with atomic_path(task_dir(run_dir, name) / file) as tmp:
         np.savez(tmp, **arrays)  # type: ignore[arg-type]  # numpy's stub reads a keyword as allow_pickle
 
 
-def read_predictions(run_dir: Path, name: str, key: bytes, ids: pd.DataFrame) -> Predictions:
-    """The predictions write_predictions kept, their ids mapped back through `ids` (the run's features table)."""
-    path = task_dir(run_dir, name) / "predictions.npz"
+def read_predictions(run_dir: Path, name: str, key: bytes, ids: pd.DataFrame | None,
+                     file: str = PREDICTIONS) -> Predictions:
+    """The predictions write_predictions kept, their ids mapped back through `ids` (the run's features table);
+    with ids None they stay pseudonyms (cardio fuse joins runs by them)."""
+    path = task_dir(run_dir, name) / file
     try:
         with np.load(path, allow_pickle=False) as z:
             columns = json.loads(str(z["columns"]))
@@ -180,7 +186,8 @@ def read_predictions(run_dir: Path, name: str, key: bytes, ids: pd.DataFrame) ->
     except (OSError, ValueError, KeyError) as e:
         raise CardioError(f"{path} cannot be read ({type(e).__name__}); delete {path.parent} to fit it again") \
             from None
-    return Predictions(_identified(pd.DataFrame(data), key, ids, path))
+    table = pd.DataFrame(data)
+    return Predictions(table if ids is None else _identified(table, key, ids, path))
 
 
 def _identified(table: pd.DataFrame, key: bytes, ids: pd.DataFrame, path: Path) -> pd.DataFrame:
