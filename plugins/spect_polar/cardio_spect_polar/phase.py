@@ -188,24 +188,13 @@ def _without_extracardiac(vol: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return (np.stack([v for v, _ in cleaned]) if fractions.any() else vol), fractions
 
 
-def sample_count_curves(volumes: np.ndarray, *, rings: int = RINGS, sectors: int = SECTORS, band_px: float = 2.0,
-                        radial_step: float = 0.5, sources: list[str] | None = None) -> dict[str, np.ndarray]:
-    """Maximal-count sampling of (P, gates, slices, rows, cols) volumes.
+def _long_axis(mean: np.ndarray, slice_max: np.ndarray,
+               in_lv: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(centre rows, centre cols) (P, S) on the LV long axis, and the bright-myocardium mask (P, S, H, W).
 
-    Returns curves (P, rings, sectors, gates), perfusion (P, rings, sectors) (time-averaged max
-    counts) and the geometry found (apex, base, centres, ray limit).
-    """
-    vol, extracardiac = _without_extracardiac(np.asarray(volumes, dtype=np.float32))
-    n_pat, n_g, n_s, h, w = vol.shape
-    sources = sources or [f"volume {p}" for p in range(n_pat)]
-    mean = vol.mean(axis=1)  # (P, S, H, W)
-    slice_max = mean.max(axis=(2, 3))
-    for p in np.flatnonzero(slice_max.max(axis=1) <= 0):
-        raise CardioError(f"{sources[p]}: all-zero myocardium (no counts in any slice)")
-    apex, base, in_lv = _lv_extent(slice_max, sources)
-
-    # LV long axis: count-weighted centroid of the bright myocardium of each LV slice, then a
-    # weighted straight-line fit through those centroids (robust at the apex and base).
+    The axis is the count-weighted centroid of the bright myocardium of each LV slice, then a weighted
+    straight-line fit through those centroids (robust at the apex and base)."""
+    _, n_s, h, w = mean.shape
     mask = mean >= 0.5 * slice_max[:, :, None, None]
     wts = np.where(mask, mean, 0.0)
     tot = wts.sum(axis=(2, 3))
@@ -225,12 +214,14 @@ def sample_count_curves(volumes: np.ndarray, *, rings: int = RINGS, sectors: int
         slope = (sw * (s - s_bar) * (c - c_bar)).sum(axis=1, keepdims=True) / var
         return c_bar + slope * (s - s_bar)
 
-    cy_fit, cx_fit = line(cy), line(cx)
-    # Ray length: the farthest bright myocardial pixel of any LV slice, plus the band.
-    dist = np.sqrt((yy[None, None, :, None] - cy_fit[:, :, None, None]) ** 2 +
-                   (xx[None, None, None, :] - cx_fit[:, :, None, None]) ** 2)
-    far = np.where(mask & in_lv[:, :, None, None], dist, 0.0).max(axis=(1, 2, 3))
-    r_lim = np.minimum(far + band_px + 1.0, 0.5 * min(h, w))
+    return line(cy), line(cx), mask
+
+
+def _max_count_rays(vol: np.ndarray, mean: np.ndarray, cy_fit: np.ndarray, cx_fit: np.ndarray, r_lim: np.ndarray,
+                    sectors: int, band_px: float, radial_step: float) -> tuple[np.ndarray, np.ndarray]:
+    """(max count per gate (P, G, S, sectors), time-averaged max count (P, S, sectors)) along `sectors` rays
+    from the long axis on every slice, up to `r_lim` pixels."""
+    n_pat, n_g, n_s = vol.shape[:3]
     radii = np.arange(0.0, r_lim.max() + radial_step, radial_step, dtype=np.float32)
     theta = np.radians((np.arange(sectors) + 0.5) * 360.0 / sectors)
     rows = cy_fit[:, :, None, None] - np.sin(theta)[:, None] * radii  # anterior = up
@@ -255,8 +246,14 @@ def sample_count_curves(volumes: np.ndarray, *, rings: int = RINGS, sectors: int
     samples = _bilinear_gather(vol, rows_b.reshape(n_pat, n_s, -1), cols_b.reshape(n_pat, n_s, -1))
     samples = samples.reshape(n_pat, n_g, n_s, sectors, 2 * half + 1)
     per_gate = np.where(valid[:, None], samples, -np.inf).max(axis=-1)  # (P, G, S, sectors)
+    return per_gate, perf_slices
 
-    # Resample slices to rings evenly spaced from apex to base.
+
+def _slices_to_rings(per_gate: np.ndarray, perf_slices: np.ndarray, apex: np.ndarray, base: np.ndarray,
+                     rings: int) -> tuple[np.ndarray, np.ndarray]:
+    """Slices resampled to rings evenly spaced from apex to base: (curves (P, rings, sectors, G),
+    perfusion (P, rings, sectors))."""
+    n_s = per_gate.shape[2]
     u = (np.arange(rings) + 0.5) / rings
     z = np.clip(apex[:, None] + u[None, :] * (base - apex)[:, None], 0, n_s - 1)  # (P, rings)
     i0 = np.minimum(np.floor(z).astype(np.int64), n_s - 1)
@@ -268,7 +265,33 @@ def sample_count_curves(volumes: np.ndarray, *, rings: int = RINGS, sectors: int
     p0 = np.take_along_axis(perf_slices, i0[:, :, None], axis=1)
     p1 = np.take_along_axis(perf_slices, i1[:, :, None], axis=1)
     perfusion = p0 * (1 - f[:, :, None]) + p1 * f[:, :, None]
-    curves = np.moveaxis(curves, 1, -1)
+    return np.moveaxis(curves, 1, -1), perfusion
+
+
+def sample_count_curves(volumes: np.ndarray, *, rings: int = RINGS, sectors: int = SECTORS, band_px: float = 2.0,
+                        radial_step: float = 0.5, sources: list[str] | None = None) -> dict[str, np.ndarray]:
+    """Maximal-count sampling of (P, gates, slices, rows, cols) volumes.
+
+    Returns curves (P, rings, sectors, gates), perfusion (P, rings, sectors) (time-averaged max
+    counts) and the geometry found (apex, base, centres, ray limit).
+    """
+    vol, extracardiac = _without_extracardiac(np.asarray(volumes, dtype=np.float32))
+    n_pat, _, _, h, w = vol.shape
+    sources = sources or [f"volume {p}" for p in range(n_pat)]
+    mean = vol.mean(axis=1)  # (P, S, H, W)
+    slice_max = mean.max(axis=(2, 3))
+    for p in np.flatnonzero(slice_max.max(axis=1) <= 0):
+        raise CardioError(f"{sources[p]}: all-zero myocardium (no counts in any slice)")
+    apex, base, in_lv = _lv_extent(slice_max, sources)
+    cy_fit, cx_fit, mask = _long_axis(mean, slice_max, in_lv)
+    # Ray length: the farthest bright myocardial pixel of any LV slice, plus the band.
+    yy, xx = np.arange(h, dtype=np.float32), np.arange(w, dtype=np.float32)
+    dist = np.sqrt((yy[None, None, :, None] - cy_fit[:, :, None, None]) ** 2 +
+                   (xx[None, None, None, :] - cx_fit[:, :, None, None]) ** 2)
+    far = np.where(mask & in_lv[:, :, None, None], dist, 0.0).max(axis=(1, 2, 3))
+    r_lim = np.minimum(far + band_px + 1.0, 0.5 * min(h, w))
+    per_gate, perf_slices = _max_count_rays(vol, mean, cy_fit, cx_fit, r_lim, sectors, band_px, radial_step)
+    curves, perfusion = _slices_to_rings(per_gate, perf_slices, apex, base, rings)
     empty = ~(curves.max(axis=(1, 2, 3)) > 0)
     for p in np.flatnonzero(empty):
         raise CardioError(f"{sources[p]}: all-zero myocardium (the sampled myocardial band holds no counts)")
