@@ -167,34 +167,12 @@ def paper_analysis(df: pd.DataFrame, outcome: str, clinical: list[str], categori
     continuous = [c for c in clinical + list(CONVENTIONAL) if c not in categorical]
     table1 = stats.table_one(df, outcome, continuous, [c for c in categorical if c in clinical],
                              equal_var=bool(cfg.get("student_t", False)))
-
-    screen = _label_table(fitted.screen)
-    # ORs per raw unit (as the paper reports the clinical ones) beside per SD of the variable in this cohort.
-    sd = df[screen["variable"].tolist()].std(ddof=1).to_numpy(float)
-    screen.insert(screen.columns.get_loc("or") + 1, "or_per_sd", np.exp(screen["coef"].to_numpy(float) * sd))
-    screen = screen.rename(columns={"or": "or_per_unit"}).drop(columns=["coef", "se"], errors="ignore")
-    method = str(cfg.get("multitest", "holm"))
-    screen.insert(screen.columns.get_loc("p_value") + 1, f"p_{method}",
-                  stats.adjust_pvalues(screen["p_value"].to_numpy(float), method))
+    screen = _univariate_table(fitted, df, str(cfg.get("multitest", "holm")))
     p = _p_column(fitted.screen)
     sig_ae = [c for c in ae_cols if p[c] < float(cfg["p_significant"])]
-    shown = (screen["variable"].isin(clinical + list(CONVENTIONAL))
-             | (screen["variable"].isin(ae_cols) & (screen["p_value"] < float(cfg["p_enter"]))))
-    # One scale on one axis: every OR per SD of its variable in this cohort (an OR per ms of QRS looks null
-    # beside ORs per SD), the CI bounds raised to the same power; long tables are split across figures.
-    per_sd = dict(zip(screen["variable"], sd))
-    rows = screen[shown]
-    power = rows["variable"].map(per_sd).to_numpy(float)
-    forest_rows = pd.DataFrame({"variable": rows["label"], "or": rows["or_per_sd"],
-                                "ci_low": rows["ci_low"].to_numpy(float) ** power,
-                                "ci_high": rows["ci_high"].to_numpy(float) ** power,
-                                "p_value": rows["p_value"], "per": "SD of the variable"})
-    forests = stats.forest_figures(forest_rows, title="Univariate logistic regression, in-sample")
-    figures = [save_figure(f, "spect_univariate_forest" + (f"_{i + 1}" if i else ""))
-               for i, f in enumerate(forests)]
+    figures = _forest_figures(screen, df, clinical, ae_cols, float(cfg["p_enter"]), save_figure)
 
-    corr_ae = sig_ae or fitted.ae_selected
-    r, rp = stats.correlation_matrix(df, corr_ae + list(CONVENTIONAL), "pearson")
+    r, rp = stats.correlation_matrix(df, (sig_ae or fitted.ae_selected) + list(CONVENTIONAL), "pearson")
     figures.append(save_figure(correlation_heatmap(r, rp, "Pearson correlation: AE features vs PSD/PBW (in-sample)"),
                                "spect_ae_correlation"))
     _add_ae_model_sizes(fitted, df, outcome, ae_cols, cfg)
@@ -206,10 +184,60 @@ def paper_analysis(df: pd.DataFrame, outcome: str, clinical: list[str], categori
 
     aucs = {}
     for name in fitted.models:
-        est = stats.delong_ci(y, scores[name], level=level)
-        d = est.to_dict()
+        d = stats.delong_ci(y, scores[name], level=level).to_dict()
         d.update(metric=f"in-sample AUC {name}", model=name)
         aucs[name] = d
+    lr_tests = _nested_lr_tests(fitted)
+    perm = _permutation_tests(df, outcome, clinical, ae_cols, fitted, cfg)
+    ae_rows = [c for c in r.index if c not in CONVENTIONAL]
+    corr_table = r.loc[ae_rows, list(CONVENTIONAL)].add_prefix("r_").join(
+        rp.loc[ae_rows, list(CONVENTIONAL)].add_prefix("p_")).rename_axis("ae_feature").reset_index()
+    section = Section(
+        title="SPECT phase autoencoder: the paper's analysis (in-sample, explanatory)",
+        text=_in_sample_text(fitted, len(df), int(np.sum(y == 1)), sig_ae, lr_tests, perm, cfg), figures=figures,
+        tables={"Table 1 by responder status (in-sample)": table1,
+                "Univariate logistic regression (in-sample)": screen,
+                "Multivariate logistic models (in-sample)": pd.concat([_model_table(fitted, n)
+                                                                       for n in fitted.variables], ignore_index=True),
+                "Pearson correlation of significant AE features with PSD/PBW (in-sample)": corr_table,
+                "In-sample AUC of the multivariate models": _auc_rows(fitted, aucs),
+                "Likelihood-ratio tests (in-sample chi-square p; permutation p valid under selection)":
+                    _lr_rows(lr_tests, perm)},
+        estimates=list(aucs.values()), tests=list(lr_tests.values()))
+    return InSampleResult(section, fitted, aucs, lr_tests, scores)
+
+
+def _univariate_table(fitted: FittedResponseModels, df: pd.DataFrame, method: str) -> pd.DataFrame:
+    """The screen for the report: ORs per raw unit (as the paper reports the clinical ones) beside per SD of the
+    variable in this cohort, and the screen's p-values adjusted as a family (`method`: holm | bh)."""
+    screen = _label_table(fitted.screen)
+    sd = df[screen["variable"].tolist()].std(ddof=1).to_numpy(float)
+    screen.insert(screen.columns.get_loc("or") + 1, "or_per_sd", np.exp(screen["coef"].to_numpy(float) * sd))
+    screen = screen.rename(columns={"or": "or_per_unit"}).drop(columns=["coef", "se"], errors="ignore")
+    screen.insert(screen.columns.get_loc("p_value") + 1, f"p_{method}",
+                  stats.adjust_pvalues(screen["p_value"].to_numpy(float), method))
+    return screen
+
+
+def _forest_figures(screen: pd.DataFrame, df: pd.DataFrame, clinical: list[str], ae_cols: list[str], p_enter: float,
+                    save_figure: Callable[[Figure, str], Path]) -> list[Path]:
+    """Forest plots of the clinical variables, PSD/PBW and the AE features with p < p_enter, saved."""
+    shown = (screen["variable"].isin(clinical + list(CONVENTIONAL))
+             | (screen["variable"].isin(ae_cols) & (screen["p_value"] < p_enter)))
+    # One scale on one axis: every OR per SD of its variable in this cohort (an OR per ms of QRS looks null
+    # beside ORs per SD), the CI bounds raised to the same power; long tables are split across figures.
+    rows = screen[shown]
+    power = df[rows["variable"].tolist()].std(ddof=1).to_numpy(float)
+    forest_rows = pd.DataFrame({"variable": rows["label"], "or": rows["or_per_sd"],
+                                "ci_low": rows["ci_low"].to_numpy(float) ** power,
+                                "ci_high": rows["ci_high"].to_numpy(float) ** power,
+                                "p_value": rows["p_value"], "per": "SD of the variable"})
+    forests = stats.forest_figures(forest_rows, title="Univariate logistic regression, in-sample")
+    return [save_figure(f, "spect_univariate_forest" + (f"_{i + 1}" if i else "")) for i, f in enumerate(forests)]
+
+
+def _nested_lr_tests(fitted: FittedResponseModels) -> dict[str, dict]:
+    """The in-sample likelihood-ratio test of each NESTED pair, keyed by the full model."""
     lr_tests = {}
     for reduced, full in NESTED.items():
         try:
@@ -218,23 +246,27 @@ def paper_analysis(df: pd.DataFrame, outcome: str, clinical: list[str], categori
             t = {"statistic": None, "p_value": None, "df": None, "warnings": [str(exc)]}
         t.update(name=f"LR test: {full} vs {reduced} (in-sample)")
         lr_tests[full] = t
+    return lr_tests
 
-    perm = _permutation_tests(df, outcome, clinical, ae_cols, fitted, cfg)
-    multivariate = pd.concat([_model_table(fitted, n) for n in fitted.variables], ignore_index=True)
-    ae_rows = [c for c in r.index if c not in CONVENTIONAL]
-    corr_table = r.loc[ae_rows, list(CONVENTIONAL)].add_prefix("r_").join(
-        rp.loc[ae_rows, list(CONVENTIONAL)].add_prefix("p_")).rename_axis("ae_feature").reset_index()
-    auc_rows = pd.DataFrame([{"model": n, "variables": ", ".join(fitted.variables[n]), "auc": aucs[n]["estimate"],
-                              "ci_low": aucs[n]["ci_low"], "ci_high": aucs[n]["ci_high"]} for n in fitted.variables])
-    lr_rows = pd.DataFrame([{"reduced": red, "full": full, "lr_chi2": lr_tests[full]["statistic"],
-                             "df": lr_tests[full]["df"], "p_value_in_sample": lr_tests[full]["p_value"],
-                             "p_value_permutation": perm[full]["p_value"],
-                             "permutations": perm[full]["permutations"]}
-                            for red, full in NESTED.items()])
-    n_pos = int(np.sum(y == 1))
-    text = (
+
+def _auc_rows(fitted: FittedResponseModels, aucs: dict[str, dict]) -> pd.DataFrame:
+    return pd.DataFrame([{"model": n, "variables": ", ".join(fitted.variables[n]), "auc": aucs[n]["estimate"],
+                          "ci_low": aucs[n]["ci_low"], "ci_high": aucs[n]["ci_high"]} for n in fitted.variables])
+
+
+def _lr_rows(lr_tests: dict[str, dict], perm: dict[str, dict]) -> pd.DataFrame:
+    return pd.DataFrame([{"reduced": red, "full": full, "lr_chi2": lr_tests[full]["statistic"],
+                          "df": lr_tests[full]["df"], "p_value_in_sample": lr_tests[full]["p_value"],
+                          "p_value_permutation": perm[full]["p_value"], "permutations": perm[full]["permutations"]}
+                         for red, full in NESTED.items()])
+
+
+def _in_sample_text(fitted: FittedResponseModels, n: int, n_pos: int, sig_ae: list[str], lr_tests: dict[str, dict],
+                    perm: dict[str, dict], cfg: dict) -> str:
+    """What the in-sample section says: what was selected, the LR tests, and which numbers survive selection."""
+    return (
         "**In-sample, explanatory analysis (as in He et al.).** The autoencoder was trained on all "
-        f"{len(df)} phase polar maps and the variables were selected on the same {len(df)} patients "
+        f"{n} phase polar maps and the variables were selected on the same {n} patients "
         f"({n_pos} responders); the AUCs below are therefore optimistic and describe association, not "
         "prediction. The honest, cross-validated estimate of the same pipeline is in the next section.\n\n"
         f"Clinical variables with univariate p < {cfg['p_enter']}: "
@@ -253,17 +285,6 @@ def paper_analysis(df: pd.DataFrame, outcome: str, clinical: list[str], categori
         "which were computed on the patients that chose the variables (in a pure-noise simulation the in-sample "
         "LR test rejects in about 9 of 10 data sets; benchmarks/selection_null.py)."
     )
-    section = Section(
-        title="SPECT phase autoencoder: the paper's analysis (in-sample, explanatory)",
-        text=text, figures=figures,
-        tables={"Table 1 by responder status (in-sample)": table1,
-                "Univariate logistic regression (in-sample)": screen,
-                "Multivariate logistic models (in-sample)": multivariate,
-                "Pearson correlation of significant AE features with PSD/PBW (in-sample)": corr_table,
-                "In-sample AUC of the multivariate models": auc_rows,
-                "Likelihood-ratio tests (in-sample chi-square p; permutation p valid under selection)": lr_rows},
-        estimates=list(aucs.values()), tests=list(lr_tests.values()))
-    return InSampleResult(section, fitted, aucs, lr_tests, scores)
 
 
 def _add_ae_model_sizes(fitted: FittedResponseModels, df: pd.DataFrame, outcome: str, ae_cols: list[str],
