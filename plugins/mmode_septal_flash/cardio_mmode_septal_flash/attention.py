@@ -5,7 +5,8 @@ input), each normalized to [0, 1] with high = attention and upsampled to the inp
 (before scaling, at the block's resolution) are kept beside them. The attention score, beyond the
 paper, is the share of a map's mass inside the true SF window (time) and the septal depth band
 (depth): for SF patients their planted or annotated window, for the others the MVC-AVO interval
-where a flash would be. A map spread evenly scores the box's share of the image area.
+where a flash would be. A map spread evenly scores the box's share of the image area. Classes are
+the run's label's (SF / non-SF by default; e.g. responder / non-responder with label=responder).
 """
 from __future__ import annotations
 
@@ -14,6 +15,12 @@ import pandas as pd
 
 from cardio import stats
 from cardio.figures import SEQUENTIAL, subplots
+
+
+def class_names(label: str) -> tuple[str, str]:
+    """(positive, negative) class names of a label: SF / non-SF for septal_flash, else e.g. responder /
+    non-responder."""
+    return ("SF", "non-SF") if label == "septal_flash" else (label, f"non-{label}")
 
 
 def box(row: pd.Series, variant: str, depth_band: tuple[float, float]) -> tuple[float, float, float, float]:
@@ -57,39 +64,44 @@ def maps(model, variant: str, images: np.ndarray, batch_size: int = 8) -> tuple[
     return grad_cam(net.cpu(), net.last_block, x, target=None, plus=True, batch_size=batch_size, raw=True)
 
 
-def score_table(table: pd.DataFrame, cams: np.ndarray, variant: str, depth_band) -> pd.DataFrame:
-    """One row per explained record: true class (NaN when unlabelled), attention score and the box's area share."""
+def score_table(table: pd.DataFrame, cams: np.ndarray, variant: str, depth_band,
+                label: str = "septal_flash") -> pd.DataFrame:
+    """One row per explained record: true class (column `label`, NaN when unlabelled), attention score and the
+    box's area share."""
     rows = []
     for (_, row), cam in zip(table.iterrows(), cams):
         b = box(row, variant, depth_band)
-        rows.append({"record_id": row["record_id"], "septal_flash": float(row["septal_flash"]),  # NaN: unlabelled
+        rows.append({"record_id": row["record_id"], label: float(row[label]),  # NaN: unlabelled
                      "score": attention_score(cam, b), "area_share": area_share(cam.shape, b)})
     return pd.DataFrame(rows)
 
 
-def summarize(scores: pd.DataFrame, variant: str, n_resamples: int, seed: int, level: float) -> list[dict]:
+def summarize(scores: pd.DataFrame, variant: str, n_resamples: int, seed: int, level: float,
+              label: str = "septal_flash") -> list[dict]:
     """Mean attention score per class with a bootstrap CI (cardio.stats), and the even-spread reference."""
     out = []
-    for cls, name in ((1, "SF"), (0, "non-SF")):
-        s = scores.loc[(scores["septal_flash"] == cls) & scores["score"].notna(), "score"].to_numpy()
+    for cls, name in zip((1, 0), class_names(label)):
+        s = scores.loc[(scores[label] == cls) & scores["score"].notna(), "score"].to_numpy()
         if len(s) < 2:
             continue
         est = stats.bootstrap_metric(np.mean, s, n_resamples=n_resamples, seed=seed, level=level,
                                      metric="attention_score")
-        area = float(scores.loc[scores["septal_flash"] == cls, "area_share"].mean())
-        out.append({**est.to_dict(), "model": f"densenet121-{variant}", "task": "septal_flash", "group": name,
+        area = float(scores.loc[scores[label] == cls, "area_share"].mean())
+        out.append({**est.to_dict(), "model": f"densenet121-{variant}", "task": label, "group": name,
                     "area_share": area})
     return out
 
 
 def overlay_figure(mmodes: np.ndarray, cams: np.ndarray, table: pd.DataFrame, probs: np.ndarray, variant: str,
-                   depth_band, title: str):
-    """M-modes with their upsampled Grad-CAM++ maps, MVC and AVO marked, the SF box outlined; SF row, non-SF row."""
+                   depth_band, title: str, label: str = "septal_flash"):
+    """M-modes with their upsampled Grad-CAM++ maps, MVC and AVO marked, the SF box outlined; the label's positive
+    class on top (SF), its negative class below (non-SF)."""
     import cv2
     from matplotlib.patches import Rectangle
 
-    y = table["septal_flash"].to_numpy()
+    y = table[label].to_numpy()
     groups = [np.flatnonzero(y == 1), np.flatnonzero(y == 0)]  # SF patients on top, the others below
+    pos, neg = class_names(label)
     n = max(1, *(len(g) for g in groups))
     fig, axes = subplots(2, n, figsize=(3.2 * n, 6.6), layout="constrained", squeeze=False)
     for ax in axes.ravel():
@@ -109,11 +121,11 @@ def overlay_figure(mmodes: np.ndarray, cams: np.ndarray, table: pd.DataFrame, pr
             ax.text(t, h * at, f" {name}", color="white", fontsize=7, va="top")
         d0, d1, t0, t1 = box(row, variant, depth_band)
         ax.add_patch(Rectangle((t0 * span_ms, d0 * h), (t1 - t0) * span_ms, (d1 - d0) * h, fill=False, ec="lime", lw=1))
-        ax.set_title(f"{row['patient_id']}: {'SF' if row['septal_flash'] else 'non-SF'}, p(SF)={p:.2f}", fontsize=8)
+        ax.set_title(f"{row['patient_id']}: {pos if row[label] else neg}, p({pos})={p:.2f}", fontsize=8)
         ax.set_xlabel("ms after R")
         ax.set_yticks([])
     for r in range(2):
-        axes[r, 0].set_ylabel(("SF" if r == 0 else "non-SF") + "\ndepth: RV -> septum -> LV")
+        axes[r, 0].set_ylabel((pos if r == 0 else neg) + "\ndepth: RV -> septum -> LV")
     from matplotlib.cm import ScalarMappable
     from matplotlib.colors import Normalize
 

@@ -6,11 +6,15 @@ patients gave 143: baseline and 12-month follow-up), predicted on its own (level
 splits keep a patient's records together. Sequences are read by the core's cardio.cine (DICOM, AVI,
 MP4, NumPy) when the M-modes are made; the table's own problems, the septum tracings' included, are
 listed at once when it is read.
+
+The outcome is the config's `label`: `septal_flash` by default (the paper's task), or another binary column of
+the table, e.g. `responder` in a multimodal CRT cohort (run_schema); septal_flash is then another task's label,
+an optional column declared as an outcome (never a covariate, permuted with the label in a null control).
 """
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -63,6 +67,30 @@ class Sequence:
     points: np.ndarray  # (62, 2) x, y
     path: Path
     spacing_mm: tuple[float, float] | None = None  # (row, column) mm per pixel; None: not calibrated
+
+
+def label_of(config: dict) -> str:
+    """The run's outcome column: the config's `label` (septal_flash, the plugin's default)."""
+    return str(config.get("label") or LABEL)
+
+
+def run_schema(label: str) -> Schema:
+    """SCHEMA for a run predicting `label`: SCHEMA itself for septal_flash; for another label (e.g. responder) that
+    label is the binary target and septal_flash an optional column."""
+    if label == LABEL:
+        return SCHEMA
+    sf = replace(SCHEMA.column(LABEL), required=False, target=False,
+                 description="septal flash seen on the sequence (0/1), optional; another task's label, so an outcome "
+                             "column of this run (never a covariate, permuted with the label in a null control)")
+    target = Column(label, "binary", required=True, target=True,
+                    description=f"the run's outcome (config `label`: {label}): 0/1 or yes/no; empty = unknown (masked)")
+    return replace(SCHEMA, columns=(target, *(sf if c.name == LABEL else c for c in SCHEMA.columns)))
+
+
+def outcome_columns(label: str) -> tuple[str, ...]:
+    """Columns that define or derive from an outcome, besides the label: the SF window, and septal_flash itself
+    when it is not the label."""
+    return OUTCOME_COLUMNS if label == LABEL else (LABEL, *OUTCOME_COLUMNS)
 
 
 def r_peaks(text: str) -> list[float]:
@@ -174,9 +202,10 @@ def check_septum(table: pd.DataFrame, problems: Problems) -> None:
             problems.add(str(e), i + 2, "septum")
 
 
-def read_labels(root: Path, allow_outside: bool = False, log=None) -> pd.DataFrame:
-    """labels.csv of a cohort folder, typed and checked against SCHEMA; every problem at once (CohortProblems)."""
-    return read_table(root, SCHEMA, allow_outside=allow_outside, log=log,
+def read_labels(root: Path, allow_outside: bool = False, log=None, label: str = LABEL) -> pd.DataFrame:
+    """labels.csv of a cohort folder, typed and checked against the schema of a run predicting `label` (SCHEMA for
+    septal_flash); every problem at once (CohortProblems)."""
+    return read_table(root, run_schema(label), allow_outside=allow_outside, log=log,
                       checks=[check_cycle, check_timing, check_septum, check_sequences])
 
 
@@ -241,13 +270,17 @@ def read_sequence(row: pd.Series) -> Sequence:
 
 
 def load(config: dict, ctx) -> Cohort:
-    """The user's folder (cohort.dir) or the synthetic cohort, written once into the run's cache."""
+    """The user's folder (cohort.dir) or the synthetic cohort, written once into the run's cache; the outcome is
+    the config's `label`."""
     from cardio_mmode_septal_flash.synthetic import cached_cohort
 
-    where = config["cohort"]
+    where, label = config["cohort"], label_of(config)
+    if not where["dir"] and label != LABEL:
+        raise CardioError(f"label: the synthetic cohort's outcome column is {LABEL!r}, not {label!r} (set cohort.dir "
+                          "to a cohort folder that has it, e.g. one written by cardio_write_synthetic)")
     synthetic = config["mmode_septal_flash"]["synthetic"]
     root = Path(where["dir"]).expanduser() if where["dir"] else cached_cohort(ctx.cache, synthetic, ctx.progress)
-    table = read_labels(root, bool(where["allow_outside_paths"]), ctx.log)
+    table = read_labels(root, bool(where["allow_outside_paths"]), ctx.log, label)
     rows = {rid: row for rid, (_, row) in zip(table["record_id"], table.iterrows())}
-    return Cohort(table, loader=lambda rid: read_sequence(rows[rid]), label=LABEL, root=root,
-                  outcomes=OUTCOME_COLUMNS, targets=(LABEL,), level=SCHEMA.level, aggregate=SCHEMA.aggregate)
+    return Cohort(table, loader=lambda rid: read_sequence(rows[rid]), label=label, root=root,
+                  outcomes=outcome_columns(label), targets=(label,), level=SCHEMA.level, aggregate=SCHEMA.aggregate)

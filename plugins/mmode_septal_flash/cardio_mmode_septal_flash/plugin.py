@@ -4,9 +4,10 @@ cohort.py (labels.csv read by cardio.cohort.read_table against the plugin's SCHE
 cardio.cine, septum points; the synthetic cohort of synthetic.py in the cache) -> preprocess.py
 (geometry.py's line, mmode.py's VTK or torch reslice, full and cropped variants) -> training.py
 (DenseNet-121 of model.py per variant, per fold; bundle.py exports the final one for `cardio predict`) ->
-report.py (attention.py's Grad-CAM++ overlays and score; Table 1). Every key of the plugin is under
-`mmode_septal_flash:`; the cohort folder is the core's `cohort.dir`. Modules are imported inside the hooks:
-listing plugins never loads torch, VTK or the models.
+report.py (attention.py's Grad-CAM++ overlays and score; Table 1). The outcome is the config's `label`
+(septal_flash; responder in a multimodal CRT cohort, whose echo cardio_write_synthetic writes). Every key of
+the plugin is under `mmode_septal_flash:`; the cohort folder is the core's `cohort.dir`. Modules are imported
+inside the hooks: listing plugins never loads torch, VTK or the models.
 """
 from __future__ import annotations
 
@@ -15,7 +16,10 @@ from typing import TYPE_CHECKING, Any
 from cardio import PluginInfo, hookimpl, package_defaults
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     import numpy as np
+    import pandas as pd
 
     from cardio import Cohort, Features, ModelState, Predictions, RunContext, Section
     from cardio.cohort import Schema
@@ -38,7 +42,7 @@ def cardio_plugin_info() -> PluginInfo:
 def cardio_cohort_schema(config: dict) -> Schema:
     from cardio_mmode_septal_flash import cohort
 
-    return cohort.SCHEMA
+    return cohort.run_schema(cohort.label_of(config))
 
 
 @hookimpl
@@ -46,6 +50,13 @@ def cardio_load(config: dict, ctx: RunContext) -> Cohort:
     from cardio_mmode_septal_flash import cohort
 
     return cohort.load(config, ctx)
+
+
+@hookimpl
+def cardio_write_synthetic(patients: pd.DataFrame, dest: Path, seed: int, config: dict) -> Path:
+    from cardio_mmode_septal_flash import synthetic
+
+    return synthetic.write_for_patients(patients, dest, seed, config)
 
 
 @hookimpl

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from cardio import CardioError, Cohort, Features
-from cardio_mmode_septal_flash.cohort import LABEL, read_sequence
+from cardio_mmode_septal_flash.cohort import read_sequence
 from cardio_mmode_septal_flash.geometry import Line, mmode_line
 from cardio_mmode_septal_flash.mmode import mmodes_torch, mmodes_vtk
 
@@ -86,7 +86,7 @@ def featurize(cohort: Cohort, cfg: dict, ctx) -> Features:
                        pd.DataFrame(timing)], axis=1)
     arrays = {name: np.stack(v) for name, v in x.items()}
     arrays["mmode"] = np.stack(centre)
-    return Features(table, x=arrays, label=LABEL, targets=(LABEL,))
+    return Features(table, x=arrays, label=cohort.label, targets=(cohort.label,))
 
 
 def _number(row: pd.Series, column: str, default: float) -> float:

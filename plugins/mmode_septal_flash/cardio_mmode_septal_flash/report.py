@@ -9,7 +9,7 @@ import pandas as pd
 from cardio import Features, Predictions, Section, stats
 from cardio.figures import subplots
 from cardio_mmode_septal_flash import attention
-from cardio_mmode_septal_flash.cohort import LABEL, read_sequence
+from cardio_mmode_septal_flash.cohort import read_sequence
 from cardio_mmode_septal_flash.geometry import TANGENT_POINTS
 from cardio_mmode_septal_flash.training import SeptalFlashModel, model_name, probabilities
 
@@ -81,7 +81,7 @@ def line_statement(table: pd.DataFrame, cfg: dict) -> str:
 
 
 def _pick(y: np.ndarray, n: int) -> np.ndarray:
-    """Up to n SF patients, then up to n others (positions in the explained rows)."""
+    """Up to n records of class 1 (SF), then up to n of class 0 (positions in the explained rows)."""
     return np.concatenate([np.flatnonzero(y == 1)[:n], np.flatnonzero(y == 0)[:n]])
 
 
@@ -101,7 +101,7 @@ def _explain(model: SeptalFlashModel, features: Features, index: np.ndarray, con
                          record_id=ctx.pseudonyms(table["record_id"], "R"))
     cfg = config["mmode_septal_flash"]
     acfg, level, n_res = cfg["attention"], float(config["stats"]["level"]), int(config["stats"]["n_resamples"])
-    band = tuple(acfg["depth_band"])
+    band, label = tuple(acfg["depth_band"]), features.label
     figs = [ctx.save_figure(line_figure(table.iloc[0], cfg), "mmode_line_example")]
     estimates, rows = [], []
     out = Path(ctx.out_dir) / "attention"
@@ -113,19 +113,19 @@ def _explain(model: SeptalFlashModel, features: Features, index: np.ndarray, con
         cams, raw = attention.maps(model, variant, images)
         np.savez_compressed(out / f"gradcampp_{variant}.npz", record_id=table["record_id"].to_numpy().astype(str),
                             normalized=cams.astype(np.float16), raw=raw, p_sf=probs)
-        scores = attention.score_table(table, cams, variant, band)
-        scores.astype({LABEL: "Int64"}).to_csv(out / f"attention_scores_{variant}.csv", index=False)
-        est = attention.summarize(scores, variant, n_res, ctx.seed, level)
+        scores = attention.score_table(table, cams, variant, band, label)
+        scores.astype({label: "Int64"}).to_csv(out / f"attention_scores_{variant}.csv", index=False)
+        est = attention.summarize(scores, variant, n_res, ctx.seed, level, label)
         estimates += est
         for e in est:
             rows.append({"model": model_name(variant), "class": e["group"], "n": e["n"],
                          "attention score": f"{e['estimate']:.3f}",
                          f"{int(level * 100)}% CI": stats.format_interval(e["ci_low"], e["ci_high"]),
                          "even spread": f"{e['area_share']:.3f}"})
-        pick = _pick(table[LABEL].to_numpy(), int(acfg["n_examples"]))
+        pick = _pick(table[label].to_numpy(), int(acfg["n_examples"]))
         fig = attention.overlay_figure(features.x["mmode"][index[pick]], cams[pick], table.iloc[pick], probs[pick],
                                        variant, band, f"Grad-CAM++ ({model_name(variant)}, last dense block, "
-                                       f"{raw.shape[1]}x{raw.shape[2]}); green: SF window x septal band")
+                                       f"{raw.shape[1]}x{raw.shape[2]}); green: SF window x septal band", label)
         figs.append(ctx.save_figure(fig, f"mmode_gradcampp_{variant}"))
     text = (f"Grad-CAM++ (cardio.explain.grad_cam, plus=True) of the predicted class on the last dense block, for "
             f"the {len(index)} test records of the last fold. Maps are normalized to [0, 1] per record, high = "

@@ -10,19 +10,25 @@ classes (the flash does not change the later systolic motion). The septum's 62 p
 on the end-diastolic frame (the first R peak) from base to apex, with annotation jitter.
 
 Written as sequences/<id>.npy + septum/<id>.csv + labels.csv and read back through the loader a
-user's folder goes through (cohort.py).
+user's folder goes through (cohort.py). The same layout holds the echo of a multimodal CRT cohort
+(write_for_patients, the cardio_write_synthetic hook): there the given patients' latent drive, not
+a random draw, sets who has a flash and how large it is (planted_flash), and responder is a column.
 """
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from scipy.ndimage import gaussian_filter
+from scipy.special import ndtr
 
+from cardio import CardioError
 from cardio_mmode_septal_flash.geometry import N_POINTS
 
 GENERATOR_VERSION = 1  # bump when synthesize() changes, so that cached cohorts are rewritten
+SAFE_ID = r"[A-Za-z0-9][A-Za-z0-9._-]*"  # a patient id that is a plain file name (sequences/<id>.npy)
 LEVELS = {"tissue": 45.0, "blood": 10.0, "septum": 150.0, "lateral": 135.0, "rv_wall": 110.0}
 
 
@@ -103,7 +109,16 @@ def sequence(rng: np.random.Generator, size: int, frame_time_ms: float, flash: f
     return frames, pts, timing
 
 
-def synthesize(cfg: dict):
+def _record(rng: np.random.Generator, cfg: dict, patient_id: str,
+            flash: float | None) -> tuple[dict, np.ndarray, np.ndarray]:
+    """One patient's labels.csv row, frames and septum points; `flash` is the planted amplitude (None: no flash)."""
+    frames, pts, timing = sequence(rng, int(cfg["size"]), float(cfg["frame_time_ms"]), flash, cfg)
+    row = {"patient_id": patient_id, "septal_flash": int(flash is not None),
+           "frame_time_ms": float(cfg["frame_time_ms"]), **timing}
+    return row, frames, pts
+
+
+def synthesize(cfg: dict) -> Iterator[tuple[dict, np.ndarray, np.ndarray]]:
     """Yield (patient row, frames, septum points) of the cohort `cfg` (the `synthetic` config section)."""
     rng = np.random.default_rng(int(cfg["seed"]))
     n, n_sf = int(cfg["n_patients"]), int(cfg["n_sf"])
@@ -112,27 +127,85 @@ def synthesize(cfg: dict):
     for i in range(n):
         flash = float(cfg["flash_amplitude"]) * rng.uniform(1 - cfg["flash_spread"], 1 + cfg["flash_spread"]) \
             if sf[i] else None
-        frames, pts, timing = sequence(rng, int(cfg["size"]), float(cfg["frame_time_ms"]), flash, cfg)
-        row = {"patient_id": f"SF{i + 1:04d}", "septal_flash": int(sf[i]),
-               "frame_time_ms": float(cfg["frame_time_ms"]), **timing}
-        yield row, frames, pts
+        yield _record(rng, cfg, f"SF{i + 1:04d}", flash)
 
 
-def write_cohort(cfg: dict, root: Path, progress=None) -> Path:
-    """sequences/<id>.npy, septum/<id>.csv (x, y) and labels.csv under root (a new folder)."""
+def write_records(root: Path, items: Iterable[tuple[dict, np.ndarray, np.ndarray]]) -> Path:
+    """sequences/<id>.npy, septum/<id>.csv (x, y) and labels.csv (one row per item, in order) under root."""
     root = Path(root)
     (root / "sequences").mkdir(parents=True, exist_ok=True)
     (root / "septum").mkdir(parents=True, exist_ok=True)
     rows = []
-    items = synthesize(cfg)
-    for row, frames, pts in (progress(items, desc="synthetic A4C sequences", total=int(cfg["n_patients"]))
-                             if progress else items):
+    for row, frames, pts in items:
         np.save(root / "sequences" / f"{row['patient_id']}.npy", frames)
         pd.DataFrame({"x": pts[:, 0].round(2), "y": pts[:, 1].round(2)}).to_csv(
             root / "septum" / f"{row['patient_id']}.csv", index=False)
         rows.append(row)
     pd.DataFrame(rows).to_csv(root / "labels.csv", index=False)
     return root
+
+
+def write_cohort(cfg: dict, root: Path, progress=None) -> Path:
+    """The embedded cohort of `cfg` (the `synthetic` section) under root (a new folder)."""
+    items = synthesize(cfg)
+    return write_records(root, progress(items, desc="synthetic A4C sequences", total=int(cfg["n_patients"]))
+                         if progress else items)
+
+
+def planted_flash(drive: np.ndarray, cfg: dict) -> np.ndarray:
+    """Flash amplitude per patient from the multimodal cohort's latent drive (0: no flash), monotone in the drive.
+
+    A flash where the drive's normal CDF passes 1 - share (share = n_sf / n_patients, the embedded cohort's SF
+    share), its amplitude rising with the drive's rank among those patients from flash_amplitude x (1 - spread) to
+    x (1 + spread): for a standard-normal drive, the embedded cohort's share and U[1 - spread, 1 + spread] spread.
+    """
+    share = int(cfg["n_sf"]) / int(cfg["n_patients"])
+    if share <= 0:
+        return np.zeros(len(drive))
+    p = ndtr(np.asarray(drive, dtype=float))
+    rank = np.clip((p - (1 - share)) / share, 0.0, 1.0)  # 0 at the cut, 1 at the highest drive
+    spread = float(cfg["flash_spread"])
+    return np.where(p > 1 - share, float(cfg["flash_amplitude"]) * (1 - spread + 2 * spread * rank), 0.0)
+
+
+def _check_patients(patients: pd.DataFrame) -> None:
+    """The multimodal cohort's patients: ids usable as file names, once each; responder 0/1 (or empty); a finite
+    drive."""
+    missing = [c for c in ("patient_id", "responder", "drive") if c not in patients.columns]
+    if missing:
+        raise CardioError(f"mmode_septal_flash: patients lacks column(s) {missing}; it has {list(patients.columns)}")
+    ids = patients["patient_id"].astype(str)
+    problems = []
+    if (~ids.str.fullmatch(SAFE_ID)).any():
+        problems.append(f"patient ids that are not plain file names: {list(ids[~ids.str.fullmatch(SAFE_ID)][:3])}")
+    if ids.duplicated().any():
+        problems.append(f"patient ids given twice: {sorted(set(ids[ids.duplicated()]))[:3]}")
+    y = pd.to_numeric(patients["responder"], errors="coerce")
+    bad = ~(y.isin([0, 1]) | patients["responder"].isna())
+    if bad.any():
+        problems.append(f"responder values other than 0/1: {list(patients['responder'][bad][:3])}")
+    if not np.isfinite(pd.to_numeric(patients["drive"], errors="coerce").to_numpy(dtype=float)).all():
+        problems.append("drive values that are empty or not finite numbers")
+    if problems:
+        raise CardioError("mmode_septal_flash: patients has " + "; ".join(problems))
+
+
+def write_for_patients(patients: pd.DataFrame, dest: Path, seed: int, config: dict) -> Path:
+    """The echo of a multimodal CRT cohort (cardio_write_synthetic): one sequence per given patient, drawn as the
+    embedded cohort's (the `synthetic` section of the plugin's config) from `seed`, with the flash of
+    planted_flash(drive); labels.csv holds responder as given and septal_flash as planted. Returns its path."""
+    _check_patients(patients)
+    cfg = config["mmode_septal_flash"]["synthetic"]
+    flash = planted_flash(patients["drive"].to_numpy(dtype=float), cfg)
+    responder = pd.to_numeric(patients["responder"]).astype("Int64")  # 1/0, empty where unknown
+    rng = np.random.default_rng(int(seed))
+
+    def items() -> Iterator[tuple[dict, np.ndarray, np.ndarray]]:
+        for pid, y, amplitude in zip(patients["patient_id"].astype(str), responder, flash):
+            row, frames, pts = _record(rng, cfg, pid, float(amplitude) if amplitude > 0 else None)
+            yield {"patient_id": pid, "responder": y, **row}, frames, pts
+
+    return write_records(Path(dest), items()) / "labels.csv"
 
 
 def cached_cohort(cache, cfg: dict, progress=None) -> Path:

@@ -6,8 +6,9 @@ of the training images (subtracted from every input), the x11 offline augmentati
 line of a training patient is a sample) and the online random contrast. Validation records are
 augmented offline as the paper's were (its 253 validation samples are 23 patients x 11 lines;
 `model.val_augment: false` scores the unshifted line only); test records are seen through the
-unshifted line only, as in the paper. Records without a label (septal_flash empty) are neither
-fitted nor validated on; they are predicted, with y_true NaN.
+unshifted line only, as in the paper. The outcome is features.label (septal_flash, or the config's
+`label`, e.g. responder). Records without a label are neither fitted nor validated on; they are
+predicted, with y_true NaN.
 """
 from __future__ import annotations
 
@@ -19,7 +20,6 @@ from sklearn.metrics import roc_auc_score
 
 from cardio import CardioError, Features, Predictions, inner_split
 from cardio.engine import MISSING_CLASS, ArrayDataset, cpu_threads
-from cardio_mmode_septal_flash.cohort import LABEL
 from cardio_mmode_septal_flash.model import SeptalFlashNet
 
 
@@ -71,8 +71,9 @@ def _rows(features: Features, train_index: np.ndarray, val_fraction: float, ctx)
     if len(val):  # the protocol's own validation rows (cv.method=holdout with a validation share)
         fit = np.asarray(train_index, dtype=int)
     else:
-        fit, val = inner_split(features.table, train_index, fraction=val_fraction, seed=ctx.seed, label=LABEL)
-    labelled = features.mask[LABEL].to_numpy()
+        fit, val = inner_split(features.table, train_index, fraction=val_fraction, seed=ctx.seed,
+                               label=features.label)
+    labelled = features.mask[features.label].to_numpy()
     return fit[labelled[fit]], val[labelled[val]]
 
 
@@ -89,7 +90,7 @@ def train(features: Features, train_index: np.ndarray, cfg: dict, ctx) -> Septal
     mcfg = cfg["model"]
     with cpu_threads(mcfg.get("cpu_threads"), ctx.device):
         fit_rows, val_rows = _rows(features, train_index, float(mcfg["val_fraction"]), ctx)
-        y = features.table[LABEL].fillna(MISSING_CLASS).to_numpy().astype(np.int64)  # rows used all have one
+        y = features.table[features.label].fillna(MISSING_CLASS).to_numpy().astype(np.int64)  # rows used all have one
         if len(np.unique(y[fit_rows])) < 2:
             raise CardioError("mmode_septal_flash: the training fold holds one class only; use more patients")
         E = ctx.engine
@@ -126,7 +127,7 @@ def predict(model: SeptalFlashModel, features: Features, test_index: np.ndarray,
         for variant in model.nets:
             x = features.x[variant]
             p = probabilities(model, variant, x[test_index, x.shape[1] // 2], ctx)
-            parts.append(Predictions.from_arrays(table["record_id"], table["patient_id"], table[LABEL], p,
-                                                 model=model_name(variant), task=LABEL, kind="binary",
+            parts.append(Predictions.from_arrays(table["record_id"], table["patient_id"], table[features.label], p,
+                                                 model=model_name(variant), task=features.label, kind="binary",
                                                  threshold=model.thresholds.get(variant, THRESHOLD)))
     return Predictions.concat(parts)
