@@ -36,7 +36,7 @@ from typing import Callable, Iterable, Sequence
 import numpy as np
 import pandas as pd
 
-from cardio import Cache, CardioError, Cohort
+from cardio import Cache, CardioError, Cohort, atomic_path
 from cardio.cohort import Column, Problems, Schema, npy_header, read_table
 from cardio_spect_polar.dicom_io import GatedVolume, check_dicom_header, read_polar_map, read_volume, write_gated_dicom
 from cardio_spect_polar.orientation import Orientation
@@ -52,6 +52,7 @@ COVARIATES = tuple(c for c in CLINICAL_COLUMNS[2:] if c not in OUTCOME_COLUMNS)
 GENERATOR_VERSION = 2  # bump when the simulation changes, so that cached cohorts are rewritten
 CACHE_NAMESPACE = "spect_polar"
 LABEL = "responder"
+SCHEMA_TABLE = "clinical.csv"  # the cohort table's file name (SCHEMA.table)
 # Tried in this order when a row names no file (volumes/<record_id><suffix>); "" = a DICOM file without suffix.
 RECORD_SUFFIXES = (".dcm", ".dicom", ".ima", ".npy", ".csv", "")
 # Logistic response model; the intercept puts the response rate near the paper's 44%.
@@ -76,18 +77,8 @@ def response_coef(truth: dict | None = None) -> dict[str, float]:
     return {k: float((truth or {}).get(k, v)) for k, v in RESPONSE_COEF.items()}
 
 
-def simulate_clinical(n_patients: int = 103, seed: int = 0, truth: dict | None = None,
-                      esv_outliers: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(clinical table with CLINICAL_COLUMNS, hidden truth per patient) for the default cohort.
-
-    `esv_outliers` patients get an implausibly small SPECT ESV reading (12-18 ml; He et al. excluded one
-    patient with 16 ml as an artefact of gated SPECT's low resolution); their phantoms are unchanged.
-    """
-    if n_patients < 10:
-        raise CardioError(f"the synthetic cohort needs at least 10 patients, got {n_patients}")
-    rng = np.random.default_rng([seed, 2020])
-    n = n_patients
-    ids = [f"P{i + 1:04d}" for i in range(n)]
+def draw_covariates(rng: np.random.Generator, n: int) -> dict[str, np.ndarray]:
+    """The clinical variables of `n` patients, as in He et al.'s Table 1 (no outcome in them)."""
     male = rng.random(n) < 0.725
     age = np.clip(rng.normal(61.3, 13.0, n), 25, 88).round()
     qrs = np.clip(rng.normal(157.3, 22.0, n), 120, 220).round()
@@ -102,8 +93,15 @@ def simulate_clinical(n_patients: int = 103, seed: int = 0, truth: dict | None =
     ckd = rng.random(n) < 0.049
     acei = rng.random(n) < 0.863
     smoking = rng.random(n) < np.where(male, 0.44, 0.15)
+    return {"age": age.astype(int), "sex": male.astype(int), "qrs_ms": qrs.astype(int), "lvef": lvef, "edv": edv,
+            "esv": esv, "scar_burden": scar, "nyha": nyha, "cad": cad.astype(int), "ckd": ckd.astype(int),
+            "acei_arb": acei.astype(int), "ischemia": ischemia.astype(int), "smoking": smoking.astype(int)}
 
-    # Imaging truth: where the latest zone is, how late, how wide; where the scar is.
+
+def draw_imaging(rng: np.random.Generator, cad: np.ndarray) -> dict[str, np.ndarray]:
+    """Imaging truth per patient: where the latest zone is, how late, how wide; where the scar is (in a
+    coronary territory when `cad`); the camera's counts."""
+    n = len(cad)
     lateral = rng.random(n) < 0.5
     late_angle = np.where(lateral, LATERAL_DEG + rng.normal(0, 20, n), LATERAL_DEG + rng.uniform(80, 280, n)) % 360
     late_position = rng.uniform(0.35, 0.9, n)
@@ -116,12 +114,58 @@ def simulate_clinical(n_patients: int = 103, seed: int = 0, truth: dict | None =
                            for t in territory]) % 360
     scar_position = np.where(territory == "LAD", rng.uniform(0.15, 0.5, n), rng.uniform(0.35, 0.85, n))
     counts = np.clip(rng.normal(80, 15, n), 40, 130)
+    return {"late_angle": late_angle, "late_position": late_position, "late_width": width,
+            "dyssynchrony": dyssynchrony, "base_phase": base_phase, "scar_territory": territory,
+            "scar_angle": scar_angle, "scar_position": scar_position, "counts": counts}
 
-    late_lateral = np.cos(np.radians(late_angle - LATERAL_DEG)) * dyssynchrony / (dyssynchrony + 60)
+
+def late_lateral(late_angle: np.ndarray, dyssynchrony: np.ndarray) -> np.ndarray:
+    """The spatial imaging effect: cos of the late zone's angle to the posterolateral wall, scaled by how late."""
+    return np.cos(np.radians(late_angle - LATERAL_DEG)) * dyssynchrony / (dyssynchrony + 60)
+
+
+def clinical_table(ids: Sequence[str], covariates: dict[str, np.ndarray], responder: np.ndarray,
+                   lvesv_reduction: np.ndarray) -> pd.DataFrame:
+    """The cohort table (CLINICAL_COLUMNS); the LVESV reduction is rounded so that the 15% cut stays exact."""
+    responder = np.asarray(responder).astype(bool)
+    return pd.DataFrame({
+        "patient_id": list(ids), "responder": responder.astype(int), **covariates,
+        "lvesv_reduction_pct": np.where(responder, np.maximum(lvesv_reduction.round(2), 15.0),
+                                        np.minimum(lvesv_reduction.round(2), 14.99))})[list(CLINICAL_COLUMNS)]
+
+
+def truth_table(ids: Sequence[str], imaging: dict[str, np.ndarray], **extra: np.ndarray) -> pd.DataFrame:
+    """The hidden imaging truth per patient (truth.csv): draw_imaging's values, the late-lateral effect, `extra`."""
+    img = imaging
+    return pd.DataFrame({
+        "patient_id": list(ids), "late_angle": img["late_angle"].round(2),
+        "late_position": img["late_position"].round(4), "late_width": img["late_width"].round(4),
+        "late_lateral": late_lateral(img["late_angle"], img["dyssynchrony"]).round(4),
+        "dyssynchrony": img["dyssynchrony"].round(2), "base_phase": img["base_phase"].round(2),
+        "scar_territory": img["scar_territory"], "scar_angle": img["scar_angle"].round(2),
+        "scar_position": img["scar_position"].round(4), "counts": img["counts"].round(2), **extra})
+
+
+def simulate_clinical(n_patients: int = 103, seed: int = 0, truth: dict | None = None,
+                      esv_outliers: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(clinical table with CLINICAL_COLUMNS, hidden truth per patient) for the default cohort.
+
+    `esv_outliers` patients get an implausibly small SPECT ESV reading (12-18 ml; He et al. excluded one
+    patient with 16 ml as an artefact of gated SPECT's low resolution); their phantoms are unchanged.
+    """
+    if n_patients < 10:
+        raise CardioError(f"the synthetic cohort needs at least 10 patients, got {n_patients}")
+    rng = np.random.default_rng([seed, 2020])
+    n = n_patients
+    ids = [f"P{i + 1:04d}" for i in range(n)]
+    cov = draw_covariates(rng, n)
+    img = draw_imaging(rng, cov["cad"].astype(bool))
     c = response_coef(truth)
-    logit = (c["intercept"] + c["late_lateral"] * late_lateral + c["dyssynchrony_per_sd"] * (dyssynchrony - 150) / 45
-             + c["qrs_per_ms"] * (qrs - 157) + c["male"] * male
-             + c["scar_per_pct"] * (scar - 27) + c["edv_per_ml"] * (edv - 291))
+    dyssynchrony = img["dyssynchrony"]
+    logit = (c["intercept"] + c["late_lateral"] * late_lateral(img["late_angle"], dyssynchrony)
+             + c["dyssynchrony_per_sd"] * (dyssynchrony - 150) / 45 + c["qrs_per_ms"] * (cov["qrs_ms"] - 157)
+             + c["male"] * cov["sex"].astype(bool) + c["scar_per_pct"] * (cov["scar_burden"] - 27)
+             + c["edv_per_ml"] * (cov["edv"] - 291))
     p_resp = 1 / (1 + np.exp(-logit))
     u = rng.random(n)
     responder = u < p_resp
@@ -133,23 +177,11 @@ def simulate_clinical(n_patients: int = 103, seed: int = 0, truth: dict | None =
         raise CardioError(f"spect_polar.synthetic.esv_outliers = {esv_outliers} is out of range; allowed: 0 to "
                           f"{n // 10} (a tenth of {n} patients)")
     # Drawn last, so the cohort with no outliers is the one earlier versions wrote.
+    esv = cov["esv"]
     outlier_rows = rng.choice(n, size=esv_outliers, replace=False) if esv_outliers else np.zeros(0, int)
     esv[outlier_rows] = rng.uniform(12.0, 18.0, esv_outliers).round(1)
-
-    clinical = pd.DataFrame({
-        "patient_id": ids, "responder": responder.astype(int), "age": age.astype(int), "sex": male.astype(int),
-        "qrs_ms": qrs.astype(int), "lvef": lvef, "edv": edv, "esv": esv, "scar_burden": scar, "nyha": nyha,
-        "cad": cad.astype(int), "ckd": ckd.astype(int), "acei_arb": acei.astype(int),
-        "ischemia": ischemia.astype(int), "smoking": smoking.astype(int),
-        # rounding keeps the 15% cut exact
-        "lvesv_reduction_pct": np.where(responder, np.maximum(lvesv_reduction.round(2), 15.0),
-                                        np.minimum(lvesv_reduction.round(2), 14.99))})
-    truth = pd.DataFrame({
-        "patient_id": ids, "late_angle": late_angle.round(2), "late_position": late_position.round(4),
-        "late_width": width.round(4), "late_lateral": late_lateral.round(4), "dyssynchrony": dyssynchrony.round(2),
-        "base_phase": base_phase.round(2), "scar_territory": territory, "scar_angle": scar_angle.round(2),
-        "scar_position": scar_position.round(4), "counts": counts.round(2), "p_response": p_resp.round(4)})
-    return clinical, truth
+    return (clinical_table(ids, cov, responder, lvesv_reduction),
+            truth_table(ids, img, p_response=p_resp.round(4)))
 
 
 def cohort_params(n_patients: int = 103, seed: int = 0, gates: int = 8, slices: int = 24, size: int = 48,
@@ -165,14 +197,19 @@ def cohort_params(n_patients: int = 103, seed: int = 0, gates: int = 8, slices: 
     return params
 
 
-def write_default_cohort(cache: Cache, n_patients: int = 103, seed: int = 0, gates: int = 8,
-                         progress: Progress | None = None, *, slices: int = 24, size: int = 48,
-                         truth: dict | None = None, esv_outliers: int = 0) -> Path:
-    """The default cohort's folder in a cardio.Cache (`ctx.cache`): written once, whole, then reused."""
+def check_volume_settings(gates: int, slices: int, size: int) -> None:
+    """spect_polar.synthetic's gates (8 or 16), slices (16-64) and size (32-128): one line otherwise."""
     if gates not in (8, 16):
         raise CardioError(f"the synthetic cohort is gated with 8 or 16 gates, got {gates}")
     if not (16 <= slices <= 64 and 32 <= size <= 128):
         raise CardioError(f"synthetic volumes need 16-64 slices and 32-128 pixels a side, got {slices} x {size}")
+
+
+def write_default_cohort(cache: Cache, n_patients: int = 103, seed: int = 0, gates: int = 8,
+                         progress: Progress | None = None, *, slices: int = 24, size: int = 48,
+                         truth: dict | None = None, esv_outliers: int = 0) -> Path:
+    """The default cohort's folder in a cardio.Cache (`ctx.cache`): written once, whole, then reused."""
+    check_volume_settings(gates, slices, size)
     params = cohort_params(n_patients, seed, gates, slices, size, truth, esv_outliers)
     return cache.get(CACHE_NAMESPACE, params, lambda folder: _write_cohort(folder, params, progress or _tqdm),
                      version=GENERATOR_VERSION)
@@ -180,15 +217,27 @@ def write_default_cohort(cache: Cache, n_patients: int = 103, seed: int = 0, gat
 
 def _write_cohort(folder: Path, params: dict, progress: Progress) -> None:
     """Simulate the cohort and write it into a new folder (the cache renames it into place when whole)."""
-    n_patients, seed, gates = params["n_patients"], params["seed"], params["gates"]
-    clinical, truth = simulate_clinical(n_patients, seed, params["response_model"], params.get("esv_outliers", 0))
-    (folder / "volumes").mkdir(parents=True)
-    (folder / "truth").mkdir()
+    clinical, truth = simulate_clinical(params["n_patients"], params["seed"], params["response_model"],
+                                        params.get("esv_outliers", 0))
+    write_cohort_files(folder, clinical, truth, params, progress)
+
+
+def write_cohort_files(folder: Path, clinical: pd.DataFrame, truth: pd.DataFrame, params: dict,
+                       progress: Progress, stream: tuple[int, ...] = (), table: str = SCHEMA_TABLE) -> Path:
+    """Write a cohort folder: per patient a gated NM DICOM of the phantom its clinical and truth rows describe
+    (volumes/<id>.dcm) and its true phase map (truth/<id>_true_phase.npy); truth.csv (with the phantoms' true
+    PSD/PBW), params.json, and the cohort table `table` last (written whole), which it returns.
+
+    Each phantom's noise comes from (params' seed, the patient's row, 7, *stream) and its UIDs from the seed,
+    the id and `stream` too: a cohort with another `stream` shares no scan with the default one."""
+    seed, gates = params["seed"], params["gates"]
+    (folder / "volumes").mkdir(parents=True, exist_ok=True)
+    (folder / "truth").mkdir(exist_ok=True)
     true_psd, true_pbw = [], []
-    for i in progress(range(n_patients), desc="writing SPECT cohort", total=n_patients):
+    for i in progress(range(len(clinical)), desc="writing SPECT cohort", total=len(clinical)):
         row, hid = clinical.iloc[i], truth.iloc[i]
         pid = row["patient_id"]
-        ph = make_phantom(np.random.default_rng([seed, i, 7]), pattern="focal",
+        ph = make_phantom(np.random.default_rng([seed, i, 7, *stream]), pattern="focal",
                           dyssynchrony=float(hid["dyssynchrony"]), base_phase=float(hid["base_phase"]),
                           late_angle=float(hid["late_angle"]), late_position=float(hid["late_position"]),
                           width=float(hid["late_width"]), scar_burden=float(row["scar_burden"]),
@@ -199,14 +248,16 @@ def _write_cohort(folder: Path, params: dict, progress: Progress) -> None:
         write_gated_dicom(folder / "volumes" / f"{pid}.dcm", ph.volume, pixel_spacing_mm=ph.params["pixel_mm"],
                           slice_spacing_mm=ph.params["slice_mm"], patient_id=pid,
                           patient_sex="M" if row["sex"] == 1 else "F", patient_age=int(row["age"]),
-                          uid_seed=(str(seed), pid, str(GENERATOR_VERSION), str(gates)))
+                          uid_seed=(str(seed), pid, str(GENERATOR_VERSION), str(gates), *map(str, stream)))
         np.save(folder / "truth" / f"{pid}_true_phase.npy", ph.true_phase.astype(np.float32))
         true_psd.append(ph.true_psd)
         true_pbw.append(ph.true_pbw)
     truth = truth.assign(true_psd=np.round(true_psd, 3), true_pbw=np.round(true_pbw, 3))
-    clinical.to_csv(folder / "clinical.csv", index=False)
     truth.to_csv(folder / "truth.csv", index=False)
     (folder / "params.json").write_text(json.dumps(params, sort_keys=True, indent=1))
+    with atomic_path(folder / table) as tmp:
+        clinical.to_csv(tmp, index=False)
+    return folder / table
 
 
 def default_cohort(cache: Cache, n_patients: int = 103, seed: int = 0, gates: int = 8,
@@ -229,7 +280,7 @@ def _binary(name: str, description: str) -> Column:
 # the patient's, so predictions are made per patient: the scores of a patient's scans are averaged.
 # Coding: sex and yes/no variables are 0/1 (sex 1 = male, as in the paper's logistic models); NYHA 1-4.
 SCHEMA = Schema(
-    table="clinical.csv", level="patient", aggregate="mean",
+    table=SCHEMA_TABLE, level="patient", aggregate="mean",
     columns=(
         Column(LABEL, "binary", required=True, target=True,
                description="CRT response (LVESV reduction >= 15% at follow-up): 1 responder, 0 not; empty = not "
