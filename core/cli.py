@@ -152,6 +152,56 @@ def status_cmd(run_dir: str) -> None:
         click.echo(f"{name:<16} {state:<8} {detail}".rstrip())
 
 
+class SweepCommand(click.Command):
+    """`--seeds 0 1 2` and `--grid a=1,2 b=3,4`: the values up to the next option belong to it (click's options
+    take one value each, so they are read as --seeds 0 --seeds 1 --seeds 2)."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        out, greedy = [], None
+        for arg in args:
+            if arg.startswith("-"):
+                greedy = arg if arg in ("--seeds", "--grid") else None
+                out.append(arg)
+            elif greedy and out[-1] != greedy:
+                out += [greedy, arg]
+            else:
+                out.append(arg)
+        return super().parse_args(ctx, out)
+
+
+@main.command("sweep", cls=SweepCommand)
+@click.option("--plugin", required=True, help="Modality plugin to run.")
+@click.option("--config", "config_file", type=click.Path(dir_okay=False), help="Base YAML merged over the defaults.")
+@click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help="Override one key in every run.")
+@click.option("--grid", "grid", multiple=True, required=True, metavar="KEY=V1,V2",
+              help="A key and its values; the sweep runs every combination of the --grid keys.")
+@click.option("--seeds", "seeds", multiple=True, type=click.IntRange(0), help="Seeds, e.g. --seeds 0 1 2 (default: "
+              "the config's seed).")
+@click.option("--out", required=True, type=click.Path(file_okay=False),
+              help="The sweep's folder: <setting>/seed<k>/ runs, summary.csv, summary.md.")
+@click.option("--device", type=Device(), metavar="DEVICE", help="auto (CUDA when present), cpu, cuda or cuda:N.")
+@click.option("--executor", type=click.Choice(["inline", "local", "slurm"]),
+              help="inline: runs one after another here; local: a process per run; slurm: one job array of runs.")
+@click.option("--workers", type=click.IntRange(1), help="local: runs at once (one per GPU with GPUs); slurm: the "
+              "array's concurrency cap.")
+@click.option("--select-metric", default="auc", show_default=True, help="Pooled metric that ranks the settings.")
+@click.option("--select-model", help="Model whose metric ranks them (default: the config's stats.reference).")
+@click.option("--select-task", help="Task whose metric ranks them, where the runs predict several.")
+@click.option("--nested", is_flag=True, help="Also estimate the choose-the-best recipe by nested CV (needs "
+              "cv.inner_folds >= 2).")
+def sweep_cmd(plugin, config_file, sets, grid, seeds, out, device, executor, workers, select_metric, select_model,
+              select_task, nested) -> None:
+    """Run every setting of a grid x every seed as a run of its own, then summarize every estimate with its CI.
+
+    The same command again skips the finished runs and continues the others.
+    """
+    from cardio.sweep import Selection, run_sweep
+
+    summary = run_sweep(plugin, tuple(grid), out, config_file, tuple(sets), tuple(seeds), device, executor, workers,
+                        Selection(select_metric, select_model, select_task), nested)
+    click.echo(str(summary) if summary else f"submitted; run the same command again to write {out}/summary.md")
+
+
 @main.command("predict")
 @click.option("--model", "model_dir", required=True, type=click.Path(file_okay=False, exists=True),
               help="A finished run directory holding a model bundle (model/).")

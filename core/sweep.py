@@ -1,0 +1,584 @@
+"""Sweeps: every setting of a grid × every seed as a whole run, and a summary of every estimate with its CI.
+
+`cardio sweep --plugin X --grid key=v1,v2 --seeds 0 1 --out DIR` makes one normal run directory per setting and
+seed, `DIR/<key=value,...>/seed<k>/`, through `cardio.run.run_study` (the code path of `cardio run`), so
+`cardio status` and resume work on each. The same command again skips the finished runs and continues the others.
+When every run is finished it writes `DIR/summary.csv` and `DIR/summary.md`.
+
+Why a whole run is what the sweep submits (and not each run's tasks): a sweep has more runs than there are
+GPUs, CPU slots or array tasks, and a run's prepare and evaluate steps are serial. One run per slot keeps every
+slot busy with no dependency between jobs, where running the runs' tasks would either serialize the runs (each
+run's own executor, one run after another) or need a task graph across runs: a scheduler of our own. A run is also
+the unit resume already knows. So: inline runs them one after another in this process; local starts a process
+per run through executors.throttle (at most `executor.workers` at once, or one per GPU); slurm submits one job
+array of whole runs (at most `executor.workers` at once), each requeued on preemption and continued from its done
+markers and checkpoints. Inside its process or job a run is inline: the same metrics as on any executor.
+
+Selection: settings are ranked by the mean over seeds of one pooled metric of one model. The best setting's
+CV estimate is optimistic, because it was chosen on the folds it is scored on; the summary says so. `--nested`
+estimates the choose-the-best recipe itself from the runs' inner folds (cv.inner_folds): for each outer fold,
+the setting with the best inner-CV metric is chosen and its predictions on that outer fold are kept.
+"""
+from __future__ import annotations
+
+import itertools
+import json
+import logging
+import os
+import re
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from cardio import config as config_mod
+from cardio import plugins, tasks
+from cardio.cache import write_text_atomic
+from cardio.data import CardioError
+
+OPTIMISM = ("The best setting's CV estimate is optimistic: the setting was chosen on the same folds it is scored on; "
+            "use --nested for an estimate of the choose-the-best recipe.")
+HIGHER_IS_BETTER = ("auc", "accuracy", "sensitivity", "specificity", "ppv", "npv", "f1", "r2")
+LOWER_IS_BETTER = ("mae", "rmse", "brier")
+SUMMARY_COLUMNS = ("setting", "seed", "run", "model", "task", "metric", "method", "repeat", "estimate", "ci_low",
+                   "ci_high", "level", "n", "sd_over_seeds", "n_seeds")
+
+submitit: Any
+try:
+    import submitit
+except ImportError:  # the cluster extra: pip install 'cardio[cluster]'
+    submitit = None
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """One run of a sweep: what `cardio run` would be given for it."""
+
+    plugin: str
+    config_file: str | None
+    sets: tuple[str, ...]
+    device: str | None
+    out: str
+    seed: int
+    register: tuple = ()
+
+
+class RunCall(submitit.helpers.Checkpointable if submitit else object):  # type: ignore[misc]
+    """A whole run in a process or job of its own (inline inside it); requeued on preemption, it continues
+    from the run's done markers and the engine's checkpoints."""
+
+    def __call__(self, spec: RunSpec) -> str:
+        return str(make_run(spec))
+
+
+def make_run(spec: RunSpec) -> Path:
+    """The run of `spec` through run_study, inline: new, or continued when its folder holds a partial one."""
+    from cardio.run import run_study
+
+    return run_study(spec.plugin, spec.config_file, spec.sets, spec.device, spec.out, seed=spec.seed,
+                     register=spec.register, executor="inline")
+
+
+@dataclass(frozen=True)
+class Member:
+    """A setting × seed of the sweep and its run."""
+
+    setting: str
+    values: tuple[tuple[str, str], ...]
+    seed: int
+    spec: RunSpec
+
+    @property
+    def run_dir(self) -> Path:
+        return Path(self.spec.out)
+
+
+# ---- the grid ----------------------------------------------------------------------------------------------------
+
+def _split_values(text: str) -> list[str]:
+    """v1,v2,[a,b] -> ['v1', 'v2', '[a,b]']: commas inside brackets or braces belong to a YAML value."""
+    out, depth, part = [], 0, ""
+    for ch in text:
+        depth += ch in "[{"
+        depth -= ch in "]}"
+        if ch == "," and depth == 0:
+            out.append(part)
+            part = ""
+        else:
+            part += ch
+    return [*out, part]
+
+
+def parse_grid(items: Sequence[str]) -> list[tuple[str, list[str]]]:
+    """['train.lr=1e-3,3e-4', 'model.hidden=16,32'] -> [(key, values)], checked: each key once, values given."""
+    grid: list[tuple[str, list[str]]] = []
+    for item in items:
+        key, eq, values = item.partition("=")
+        key = key.strip()
+        parts = [v.strip() for v in _split_values(values)]
+        if not eq or not key or not all(parts):
+            raise CardioError(f"--grid {item!r}: write KEY=V1,V2,... (e.g. train.lr=1e-3,3e-4)")
+        if key == "seed":
+            raise CardioError("--grid seed=...: seeds are --seeds 0 1 2")
+        if key in (k for k, _ in grid):
+            raise CardioError(f"--grid names {key} twice")
+        grid.append((key, list(dict.fromkeys(parts))))
+    if not grid:
+        raise CardioError("a sweep needs at least one --grid KEY=V1,V2")
+    return grid
+
+
+def setting_name(values: Iterable[tuple[str, str]]) -> str:
+    """A setting's folder name, key=value,...; characters a path should not hold become _."""
+    return ",".join(f"{k}={re.sub(r'[^A-Za-z0-9._+-]', '_', v)}" for k, v in values)
+
+
+def members(plugin: str, config_file: str | None, sets: Sequence[str], grid: list[tuple[str, list[str]]],
+            seeds: Sequence[int], out: Path, device: str | None, register: tuple = ()) -> list[Member]:
+    """Every setting × seed, in grid order; two settings whose folder names would be one are refused."""
+    keys = [k for k, _ in grid]
+    found: list[Member] = []
+    names: dict[str, tuple] = {}
+    for combo in itertools.product(*(v for _, v in grid)):
+        values = tuple(zip(keys, combo))
+        name = setting_name(values)
+        if names.setdefault(name, values) != values:
+            raise CardioError(f"--grid settings {names[name]} and {values} would share the folder {out / name}")
+        for seed in seeds:
+            spec = RunSpec(plugin, config_file, (*sets, *(f"{k}={v}" for k, v in values)), device,
+                           str((out / name / f"seed{seed}").absolute()), int(seed), register)
+            found.append(Member(name, values, int(seed), spec))
+    return found
+
+
+# ---- which runs are still to do ---------------------------------------------------------------------------------
+
+def run_state(member: Member, info: plugins.PluginInfo) -> str:
+    """finished | partial | new. A finished run of another config under the same folder stops the sweep: its
+    numbers would be mixed into this sweep's summary."""
+    from cardio.run import read_run_json, run_config
+
+    run_dir = member.run_dir
+    if not (run_dir / "run.json").exists():
+        return "partial" if run_dir.exists() and any(run_dir.iterdir()) else "new"
+    spec = member.spec
+    extra = (*spec.sets, f"seed={spec.seed}", *((f"device={spec.device}",) if spec.device else ()))
+    wanted = config_mod.resolve(info.default_config, spec.config_file, extra, info.moved_keys)
+    if tasks.config_hash(run_config(info, run_dir)) != tasks.config_hash(wanted):
+        raise CardioError(f"{run_dir} holds a run of another config than this sweep's; choose another --out")
+    return "finished" if read_run_json(run_dir).get("status") == "finished" else "partial"
+
+
+def _executor(cfg: dict, executor: str | None, workers: int | None) -> dict:
+    """The base config with --executor and --workers over its executor section."""
+    ex = {**cfg["executor"], **({"name": executor} if executor else {}),
+          **({"workers": workers} if workers is not None else {})}
+    if ex["name"] not in ("inline", "local", "slurm"):
+        raise CardioError(f"config key executor.name is {ex['name']!r}; use inline, local or slurm")
+    if not isinstance(ex["workers"], int) or ex["workers"] < 1:
+        raise CardioError(f"config key executor.workers must be an integer >= 1, got {ex['workers']!r}")
+    return {**cfg, "executor": ex}
+
+
+# ---- where the runs run -----------------------------------------------------------------------------------------
+
+def _inline(todo: list[Member], log: logging.Logger) -> None:
+    for n, m in enumerate(todo):
+        log.info("sweep: run %d of %d, %s seed %d", n + 1, len(todo), m.setting, m.seed)
+        try:
+            make_run(m.spec)
+        except CardioError as e:
+            raise CardioError(f"{m.run_dir}: {e} (the same sweep command again continues it)") from None
+
+
+def _submitit() -> Any:
+    if submitit is None:
+        raise CardioError("--executor local and slurm need submitit: pip install 'cardio[cluster]'")
+    return submitit
+
+
+def _local(todo: list[Member], cfg: dict, folder: Path, log: logging.Logger) -> None:
+    """A process per run, at most executor.workers at once (one per GPU with GPUs): executors.throttle."""
+    from cardio import executors
+
+    sub = _submitit()
+    ex = cfg["executor"]
+    by_name = {str(m.run_dir): m for m in todo}
+
+    def start(name: str, slot: int | None):
+        executor = sub.LocalExecutor(folder=folder)
+        executor.update_parameters(timeout_min=ex["timeout_min"], signal_delay_s=ex["signal_delay_s"],
+                                   gpus_per_node=0 if slot is None else 1,
+                                   visible_gpus=() if slot is None else (slot,))
+        log.info("sweep: %s seed %d started%s", by_name[name].setting, by_name[name].seed,
+                 "" if slot is None else f" on GPU {slot}")
+        return executor.submit(RunCall(), by_name[name].spec)
+
+    failed = executors.throttle(list(by_name), start, executors.slots(cfg))
+    if failed:
+        raise CardioError("run(s) failed: " + "; ".join(f"{n}: {e}" for n, e in failed.items())
+                          + " (each run's run.log and `cardio status RUN` say where; the same sweep command again "
+                          "continues them)")
+
+
+def _slurm(todo: list[Member], cfg: dict, folder: Path, out: Path, log: logging.Logger) -> bool:
+    """One job array of whole runs (at most executor.workers at once); True when it was waited for."""
+    from cardio import executors
+
+    _submitit()
+    executor = executors.slurm_executor(cfg, folder, todo[0].spec.plugin)
+    with executor.batch():
+        jobs = [executor.submit(RunCall(), m.spec) for m in todo]
+    array = jobs[0].job_id.split("_")[0]
+    _record(out, slurm_array=array, submitted=[str(m.run_dir) for m in todo])
+    log.info("sweep: slurm job array %s, %d run(s), at most %d at once", array, len(jobs), cfg["executor"]["workers"])
+    if not cfg["executor"]["wait"]:
+        return False
+    failed = []
+    for m, job in zip(todo, jobs):
+        try:
+            job.result()
+        except Exception as e:  # submitit's error names the job and its log
+            failed.append(f"{m.run_dir}: {str(e).splitlines()[0] if str(e) else type(e).__name__}")
+    if failed:
+        raise CardioError(f"slurm job array {array}: {len(failed)} run(s) failed: {'; '.join(failed)}")
+    return True
+
+
+def _queued(out: Path) -> str | None:
+    """The sweep's SLURM array when squeue still lists it (a rerun then must not submit its runs again)."""
+    array = _read_record(out).get("slurm_array")
+    if not array or shutil.which("squeue") is None:
+        return None
+    try:
+        proc = subprocess.run(["squeue", "-h", "-j", str(array), "-o", "%i"], capture_output=True, text=True,
+                              timeout=30)
+    except subprocess.TimeoutExpired:
+        return None
+    return str(array) if proc.returncode == 0 and proc.stdout.strip() else None
+
+
+def _read_record(out: Path) -> dict:
+    try:
+        return json.loads((out / "sweep.json").read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def _record(out: Path, **fields: Any) -> None:
+    write_text_atomic(out / "sweep.json", json.dumps({**_read_record(out), **fields}, indent=1, default=str))
+
+
+# ---- the command ------------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Selection:
+    """Which pooled estimate ranks the settings."""
+
+    metric: str = "auc"
+    model: str | None = None
+    task: str | None = None
+
+
+def run_sweep(plugin: str, grid_items: Sequence[str], out: str, config_file: str | None = None,
+              sets: Sequence[str] = (), seeds: Sequence[int] = (), device: str | None = None,
+              executor: str | None = None, workers: int | None = None, selection: Selection = Selection(),
+              nested: bool = False, register: Iterable[object] = ()) -> Path | None:
+    """Run (or continue) every setting × seed of the grid; the summary's path when every run is finished, else
+    None (slurm without executor.wait: the same command again writes it once the array has ended)."""
+    loaded = plugins.get_plugin_manager(register)
+    pm = plugins.select(loaded, plugin)
+    info = plugins.info(pm, plugin)
+    grid = parse_grid(grid_items)
+    base = config_mod.resolve(info.default_config, config_file, (*sets, *((f"device={device}",) if device else ())),
+                              info.moved_keys)
+    cfg = _executor(base, executor, workers)
+    if selection.metric not in HIGHER_IS_BETTER + LOWER_IS_BETTER:
+        raise CardioError(f"--select-metric {selection.metric!r}: use one of "
+                          f"{', '.join(HIGHER_IS_BETTER + LOWER_IS_BETTER)}")
+    root = Path(out).absolute()
+    every = members(plugin, str(Path(config_file).absolute()) if config_file else None, tuple(sets), grid,
+                    list(dict.fromkeys(seeds)) or [int(base["seed"])], root, device, tuple(register))
+    for m in every:  # every setting's config checked (unknown keys, ranges) before any run starts
+        config_mod.resolve(info.default_config, m.spec.config_file, (*m.spec.sets, f"seed={m.seed}"), info.moved_keys)
+    log = _sweep_log()
+    states = {m: run_state(m, info) for m in every}
+    todo = [m for m in every if states[m] != "finished"]
+    root.mkdir(parents=True, exist_ok=True)
+    _record(root, plugin=plugin, config=config_file, sets=list(sets), grid=[f"{k}={','.join(v)}" for k, v in grid],
+            seeds=sorted({m.seed for m in every}), runs=[str(m.run_dir.relative_to(root)) for m in every])
+    log.info("sweep: %d setting(s) x %d seed(s); %d run(s) finished, %d to run, executor %s", len(every) //
+             len({m.seed for m in every}), len({m.seed for m in every}), len(every) - len(todo), len(todo),
+             cfg["executor"]["name"])
+    if todo:
+        if cfg["executor"]["name"] == "slurm" and _queued(root):
+            raise CardioError(f"the sweep's slurm job array {_queued(root)} is still queued or running; run the same "
+                              "command again when it has ended (cardio status RUN follows each run)")
+        os.environ["SUBMITIT_PREEMPT_SIGNAL"] = str(cfg["executor"]["signal"])
+        folder = Path(cfg["executor"]["folder"] or root / "submitit") / "%j"
+        if cfg["executor"]["name"] == "inline":
+            _inline(todo, log)
+        elif cfg["executor"]["name"] == "local":
+            _local(todo, cfg, folder, log)
+        elif not _slurm(todo, cfg, folder, root, log):
+            log.info("sweep: submitted; run the same command again when the array has ended to write the summary")
+            return None
+    summary = write_summary(root, every, base, selection, nested)
+    log.info("sweep: summary written to %s and %s; %s", summary, root / "summary.csv", OPTIMISM)
+    return summary
+
+
+def _sweep_log() -> logging.Logger:
+    """The sweep's own lines on stderr (made anew per command: stderr may have been replaced since)."""
+    log = logging.getLogger("cardio.sweep")
+    log.handlers.clear()
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s", "%H:%M:%S"))
+    log.addHandler(handler)
+    log.setLevel(logging.INFO)
+    log.propagate = False
+    return log
+
+
+
+# ---- the summary -------------------------------------------------------------------------------------------------
+
+def estimates(every: Sequence[Member], root: Path) -> pd.DataFrame:
+    """One row per run × model × task × metric × method × repeat: every pooled estimate (no subgroup) of each
+    run's metrics.json, with its interval."""
+    rows = []
+    for m in every:
+        try:
+            metrics = json.loads((m.run_dir / "metrics.json").read_text())
+        except (OSError, ValueError):
+            raise CardioError(f"{m.run_dir / 'metrics.json'} cannot be read; the same sweep command again reruns "
+                              "the run's evaluate step after `rm` of its tasks/evaluate folder") from None
+        for e in metrics.get("estimates", []):
+            if e.get("fold") != "pooled" or e.get("subgroup") is not None:
+                continue
+            rows.append({"setting": m.setting, **dict(m.values), "seed": m.seed,
+                         "run": str(m.run_dir.relative_to(root)), "model": e.get("model"), "task": e.get("task"),
+                         "metric": e.get("metric"), "method": e.get("method"), "repeat": e.get("repeat", 0),
+                         "estimate": e.get("estimate"), "ci_low": e.get("ci_low"), "ci_high": e.get("ci_high"),
+                         "level": e.get("level"), "n": e.get("n")})
+    if not rows:
+        raise CardioError(f"the sweep's runs report no pooled estimate ({root})")
+    return pd.DataFrame(rows)
+
+
+def seed_means(runs: pd.DataFrame) -> pd.DataFrame:
+    """Per setting × model × task × metric × method × repeat: the mean of the estimates over seeds, their SD and
+    count (each run's own CI is in its row; a mean over seeds has none of its own)."""
+    keys = ["setting", "model", "task", "metric", "method", "repeat"]
+    grid = [c for c in runs.columns if c not in SUMMARY_COLUMNS]
+    first = runs.groupby(keys, sort=False, dropna=False)[grid].first()
+    stats = runs.groupby(keys, sort=False, dropna=False)["estimate"].agg(["mean", "std", "count"])
+    out = pd.concat([first, stats], axis=1).reset_index()
+    return out.rename(columns={"mean": "estimate", "std": "sd_over_seeds", "count": "n_seeds"}).assign(seed="mean")
+
+
+@dataclass(frozen=True)
+class Ranking:
+    """The settings ranked on one pooled estimate: per run and per setting (mean over seeds), and the best."""
+
+    metric: str
+    model: str
+    task: str
+    method: str
+    per_run: pd.DataFrame  # setting, seed, value
+    per_setting: pd.Series  # setting -> mean over seeds, in grid order
+    best: str
+
+
+def _one(values: Iterable[Any], what: str, option: str) -> str:
+    found = sorted({str(v) for v in values})
+    if len(found) != 1:
+        raise CardioError(f"the runs report {len(found)} {what}s ({', '.join(found)}); name one with {option}")
+    return found[0]
+
+
+def rank(runs: pd.DataFrame, base: dict, selection: Selection) -> Ranking:
+    """Settings ranked by the mean over seeds of the pooled selection metric of one model and task (higher is
+    better, or lower for mae, rmse and brier); the model defaults to the run's stats.reference."""
+    from cardio.stats.evaluate import reference_of
+
+    rows = runs[runs["metric"] == selection.metric]
+    if rows.empty:
+        raise CardioError(f"no run reports a pooled {selection.metric}; --select-metric one of "
+                          f"{', '.join(sorted(set(runs['metric'])))}")
+    task = selection.task or _one(rows["task"], "task", "--select-task")
+    model = selection.model or reference_of(base["stats"].get("reference"), task) or \
+        _one(rows.loc[rows["task"] == task, "model"], "model", "--select-model")
+    rows = rows[(rows["task"] == task) & (rows["model"] == model)]
+    if rows.empty:
+        raise CardioError(f"no run reports a pooled {selection.metric} of model {model!r}, task {task!r}")
+    methods = sorted(set(rows["method"]))
+    method = "delong" if "delong" in methods else methods[0]  # the interval the report leads with
+    rows = rows[rows["method"] == method]
+    per_run = rows.groupby(["setting", "seed"], sort=False)["estimate"].mean().rename("value").reset_index()
+    per_setting = per_run.groupby("setting", sort=False)["value"].mean()
+    best = str(per_setting.idxmin() if selection.metric in LOWER_IS_BETTER else per_setting.idxmax())
+    return Ranking(selection.metric, str(model), str(task), method, per_run, per_setting, best)
+
+
+def write_summary(root: Path, every: Sequence[Member], base: dict, selection: Selection, nested: bool) -> Path:
+    """DIR/summary.csv (every pooled estimate of every run, then the means over seeds) and DIR/summary.md."""
+    runs = estimates(every, root)
+    means = seed_means(runs)
+    ranking = rank(runs, base, selection)
+    recipe = nested_estimates(every, base, ranking) if nested else None
+    table = pd.concat([runs, means], ignore_index=True)
+    grid = [c for c in runs.columns if c not in SUMMARY_COLUMNS]
+    table = table[["setting", *grid, *SUMMARY_COLUMNS[1:]]].astype({"n": "Int64", "n_seeds": "Int64"})
+    write_text_atomic(root / "summary.csv", table.to_csv(index=False))
+    if recipe is not None:
+        write_text_atomic(root / "nested.csv", recipe.to_csv(index=False))
+    write_text_atomic(root / "summary.md", _markdown(root, every, runs, ranking, recipe))
+    return root / "summary.md"
+
+
+# ---- nested CV of the choose-the-best recipe -------------------------------------------------------------------
+
+NESTED_METRICS = ("auc", "mae", "rmse", "r2")
+
+
+def _point(metric: str, y: np.ndarray, score: np.ndarray) -> float:
+    """The selection metric on one table of predictions (inner folds pooled)."""
+    from cardio.stats import auc
+
+    if metric == "auc":
+        return auc(y, score) if len(set(y.tolist())) == 2 else float("nan")
+    err = score - y
+    if metric == "mae":
+        return float(np.mean(np.abs(err)))
+    if metric == "rmse":
+        return float(np.sqrt(np.mean(err ** 2)))
+    return float(1 - np.sum(err ** 2) / np.sum((y - y.mean()) ** 2))
+
+
+def _rows(table: pd.DataFrame, ranking: Ranking) -> pd.DataFrame:
+    """The ranked model's and task's labelled rows."""
+    keep = (table["model"].astype(str) == ranking.model) & (table["task"].astype(str) == ranking.task)
+    table = table[keep]
+    return table[np.isfinite(table["y_true"].to_numpy(dtype=float))]
+
+
+def _inner_value(m: Member, fold: str, ranking: Ranking) -> float:
+    """The setting's selection metric on the inner folds of outer fold `fold` (their out-of-fold predictions)."""
+    path = tasks.task_dir(m.run_dir, f"fit-{fold}") / tasks.INNER
+    if not path.exists():
+        raise CardioError(f"--nested needs the runs' inner folds, and {path} does not exist: set cv.inner_folds "
+                          "(e.g. --set cv.inner_folds=3) in the sweep's config, in a new --out folder")
+    inner = _rows(tasks.read_predictions(m.run_dir, f"fit-{fold}", b"", None, file=tasks.INNER).table, ranking)
+    return _point(ranking.metric, inner["y_true"].to_numpy(dtype=float), inner["y_score"].to_numpy(dtype=float))
+
+
+def _nested_seed(ms: Sequence[Member], base: dict, ranking: Ranking) -> list[dict]:
+    """One seed's nested estimate per repeat: in each outer fold, the setting best on that fold's inner folds, and
+    its predictions on the outer fold; pooled over the folds and evaluated as a run's are (cardio.stats)."""
+    from cardio.stats import StatsError, evaluate_predictions
+
+    outer = {m: _rows(pd.read_csv(m.run_dir / "predictions.csv", dtype={"fold": str}), ranking) for m in ms}
+    first = outer[ms[0]]
+    out = []
+    for repeat, rows in first.groupby("repeat", sort=True):
+        chosen, parts = [], []
+        for fold in dict.fromkeys(rows["fold"]):
+            patients = set(rows.loc[rows["fold"] == fold, "patient_id"])
+            for m in ms:  # the settings of one seed must share their folds, or the choice mixes test patients
+                if set(outer[m].loc[outer[m]["fold"] == fold, "patient_id"]) != patients:
+                    raise CardioError(f"--nested: {m.run_dir} has other patients in fold {fold} than "
+                                      f"{ms[0].run_dir}; a grid key changes the cohort or the split")
+            values = [_inner_value(m, fold, ranking) for m in ms]
+            lower = ranking.metric in LOWER_IS_BETTER
+            best = ms[int(np.nanargmin(values) if lower else np.nanargmax(values))]
+            chosen.append(f"{fold}: {best.setting}")
+            parts.append(outer[best][outer[best]["fold"] == fold])
+        pooled = pd.concat(parts, ignore_index=True).assign(model="choose-the-best")
+        try:
+            found, _ = evaluate_predictions(pooled, level=float(base["stats"]["level"]),
+                                            n_resamples=int(base["stats"]["n_resamples"]), seed=ms[0].seed)
+        except StatsError as e:
+            raise CardioError(f"--nested, seed {ms[0].seed}: {e}") from None
+        methods = [e for e in found if e["metric"] == ranking.metric and e["fold"] == "pooled"]
+        est = next((e for e in methods if e["method"] == ranking.method), methods[0])
+        out.append({"seed": ms[0].seed, "repeat": int(repeat), "metric": ranking.metric, "method": est["method"],
+                    "estimate": est["estimate"], "ci_low": est["ci_low"], "ci_high": est["ci_high"],
+                    "level": est["level"], "n": est["n"], "chosen": "; ".join(chosen)})
+    return out
+
+
+def nested_estimates(every: Sequence[Member], base: dict, ranking: Ranking) -> pd.DataFrame:
+    """The nested-CV estimate of choosing the best setting, per seed and repeat (nested_seed)."""
+    if ranking.metric not in NESTED_METRICS:
+        raise CardioError(f"--nested chooses on {', '.join(NESTED_METRICS)}; --select-metric {ranking.metric} is "
+                          "a thresholded metric whose threshold the inner folds do not carry")
+    rows = []
+    for seed in dict.fromkeys(m.seed for m in every):
+        rows += _nested_seed([m for m in every if m.seed == seed], base, ranking)
+    return pd.DataFrame(rows)
+
+
+def _nested_markdown(recipe: pd.DataFrame, ranking: Ranking) -> list[str]:
+    out = ["## Nested CV of the choose-the-best recipe", "",
+           f"In each outer fold, the setting with the best {ranking.metric} of model `{ranking.model}` on that fold's "
+           "inner folds (its training patients only) was chosen, and its predictions on the outer fold kept; the "
+           "folds' predictions are pooled and evaluated as a run's. This estimates what choosing the best setting "
+           "gives on new patients, and replaces the best setting's estimate above.", "",
+           "| seed | repeat | estimate [CI] | method | chosen per outer fold |", "| --- | --- | --- | --- | --- |"]
+    out += [f"| {r['seed']} | {r['repeat']} | {_cell(r)} | {r['method']} | {r['chosen']} |"
+            for _, r in recipe.iterrows()]
+    if len(recipe) > 1:
+        out.append(f"| mean | | {recipe['estimate'].mean():.3f} | | |")
+    return [*out, ""]
+
+
+def _cell(row: pd.Series | dict) -> str:
+    from cardio.stats import format_ci
+
+    return format_ci({"estimate": row["estimate"], "ci_low": row["ci_low"], "ci_high": row["ci_high"]})
+
+
+def _markdown(root: Path, every: Sequence[Member], runs: pd.DataFrame, ranking: Ranking,
+              recipe: pd.DataFrame | None) -> str:
+    seeds = list(dict.fromkeys(m.seed for m in every))
+    settings = list(ranking.per_setting.index)
+    grid = [c for c in runs.columns if c not in SUMMARY_COLUMNS]
+    plugin = json.loads((every[0].run_dir / "run.json").read_text()).get("plugin", "?")
+    levels = sorted({float(v) for v in runs["level"].dropna()})
+    level = f"{levels[0]:.0%}" if len(levels) == 1 else "the stated"
+    out = [f"# Sweep of {plugin}: {len(settings)} setting(s) x {len(seeds)} seed(s)", "",
+           f"Grid over {', '.join(f'`{k}`' for k in grid)}; seeds {', '.join(map(str, seeds))}. Each setting x seed is "
+           f"a run directory of its own, `<setting>/seed<k>/` under this folder (`cardio status` and resume work on "
+           f"each). `summary.csv` holds every pooled estimate of every run with its {level} interval, and per "
+           "setting the mean over seeds (seed `mean`, with the SD over seeds; the intervals are each run's own).", "",
+           "## Choosing the setting", "",
+           f"Settings are ranked by the mean over seeds of the pooled {ranking.metric} ({ranking.method}) of model "
+           f"`{ranking.model}`, task `{ranking.task}` "
+           f"({'lower' if ranking.metric in LOWER_IS_BETTER else 'higher'} is better).", "",
+           "| setting | " + " | ".join(f"seed {s}" for s in seeds) + " | mean over seeds |",
+           "| --- | " + " | ".join("---" for _ in seeds) + " | --- |"]
+    chosen = runs[(runs["metric"] == ranking.metric) & (runs["model"] == ranking.model)
+                  & (runs["task"] == ranking.task) & (runs["method"] == ranking.method) & (runs["repeat"] == 0)]
+    for setting in settings:
+        cells = []
+        for seed in seeds:
+            row = chosen[(chosen["setting"] == setting) & (chosen["seed"] == seed)]
+            cells.append(_cell(row.iloc[0]) if len(row) else "–")
+        name = f"**{setting}** (best)" if setting == ranking.best else setting
+        out.append(f"| {name} | " + " | ".join(cells) + f" | {ranking.per_setting[setting]:.3f} |")
+    out += ["", f"Best setting: `{ranking.best}`, mean {ranking.metric} {ranking.per_setting[ranking.best]:.3f} "
+            f"over {len(seeds)} seed(s).", "", f"**{OPTIMISM}**", ""]
+    if recipe is not None:
+        out += _nested_markdown(recipe, ranking)
+    out += ["## Every pooled estimate", "", "| setting | seed | model | task | metric | method | repeat | estimate "
+            f"[{level} CI] |", "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+    out += [f"| {r.setting} | {r.seed} | {r.model} | {r.task} | {r.metric} | {r.method} | {r.repeat} | "
+            f"{_cell(r._asdict())} |" for r in runs.itertuples(index=False)]
+    return "\n".join(out) + "\n"

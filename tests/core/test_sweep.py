@@ -1,0 +1,116 @@
+"""cardio sweep on the toy plugin: a 2x2 grid x 2 seeds as eight normal runs, the summary's rows taken from each
+run's metrics.json and the optimism sentence; the same command again runs only what is not finished; local with
+2 workers writes the same summary as inline."""
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from cardio import sweep
+from cardio.data import CardioError
+from cardio.testing import invoke
+
+QUICK = ("--set", "train.epochs=1", "--set", "cv.folds=2", "--set", "report.figures=false", "--set",
+         "final_model=false", "--set", "stats.n_resamples=100", "--set", "explain=false")
+GRID = ("--grid", "model.hidden=8,16", "train.lr=0.001,0.01")  # two keys after one --grid, as the README writes
+
+
+@pytest.fixture(scope="module")
+def toy_env(toy_site, tmp_path_factory):
+    """The toy plugin importable here and in the processes the local executor starts; a cache of its own."""
+    root = tmp_path_factory.mktemp("sweep")
+    with pytest.MonkeyPatch.context() as m:
+        m.chdir(root)
+        m.setenv("CARDIO_CACHE", str(root / "cache"))
+        m.setenv("PYTHONPATH", str(toy_site))
+        m.syspath_prepend(str(toy_site))
+        yield root
+
+
+def _sweep(*args: str) -> str:
+    result = invoke("sweep", "--plugin", "toy", *QUICK, *args)
+    assert result.exit_code == 0, result.stderr[-3000:]
+    return result.stderr
+
+
+@pytest.fixture(scope="module")
+def grid_sweep(toy_env) -> Path:
+    _sweep(*GRID, "--seeds", "0", "1", "--out", "grid")
+    return toy_env / "grid"
+
+
+def _done_times(root: Path) -> dict[str, int]:
+    return {str(p.relative_to(root)): p.stat().st_mtime_ns for p in root.glob("*/seed*/tasks/*/done.json")}
+
+
+def test_a_grid_by_seeds_is_eight_runs_and_every_estimate_in_the_summary(grid_sweep):
+    runs = sorted(p.parent for p in grid_sweep.glob("*/seed*/run.json"))
+    assert [str(p.relative_to(grid_sweep)) for p in runs] == sorted(
+        f"model.hidden={h},train.lr={lr}/seed{s}" for h in (8, 16) for lr in ("0.001", "0.01") for s in (0, 1))
+    assert all(json.loads((r / "run.json").read_text())["status"] == "finished" for r in runs)
+    table = pd.read_csv(grid_sweep / "summary.csv", dtype={"seed": str})
+    per_run = table[table["seed"] != "mean"]
+    for run in runs:  # each run's pooled estimates, every one, with its interval, as its metrics.json has them
+        pooled = [e for e in json.loads((run / "metrics.json").read_text())["estimates"]
+                  if e["fold"] == "pooled" and e["subgroup"] is None]
+        mine = per_run[per_run["run"] == str(run.relative_to(grid_sweep))]
+        assert len(mine) == len(pooled) > 5
+        for e, (_, row) in zip(pooled, mine.iterrows()):
+            assert (row["metric"], row["method"], row["model"]) == (e["metric"], e["method"], e["model"])
+            assert row["estimate"] == e["estimate"] and row["ci_low"] == pytest.approx(e["ci_low"], nan_ok=True)
+    means = table[table["seed"] == "mean"]
+    assert len(means) == 4 * len(per_run) // 8 and set(means["n_seeds"]) == {2}
+    auc = per_run[(per_run["metric"] == "auc") & (per_run["method"] == "delong")]
+    by_setting = auc.groupby("setting")["estimate"].mean()
+    mean_rows = means[(means["metric"] == "auc") & (means["method"] == "delong")].set_index("setting")["estimate"]
+    assert mean_rows.to_dict() == pytest.approx(by_setting.to_dict())
+    text = (grid_sweep / "summary.md").read_text()
+    assert sweep.OPTIMISM in text and "pooled auc (delong) of model `mlp`, task `label`" in text
+    assert f"Best setting: `{by_setting.idxmax()}`" in text
+
+
+def test_the_same_command_again_runs_only_what_is_not_finished(grid_sweep, toy_env):
+    copy = toy_env / "again"
+    shutil.copytree(grid_sweep, copy)
+    before, summary = _done_times(copy), (copy / "summary.csv").read_bytes()
+    gone = "model.hidden=16,train.lr=0.01/seed1"
+    shutil.rmtree(copy / gone)  # never run
+    partial = copy / "model.hidden=8,train.lr=0.01/seed0"  # stopped before its evaluate step
+    shutil.rmtree(partial / "tasks" / "evaluate")
+    (partial / "metrics.json").unlink()
+    meta = json.loads((partial / "run.json").read_text())
+    (partial / "run.json").write_text(json.dumps({**meta, "status": "interrupted"}))
+    err = _sweep(*GRID, "--seeds", "0", "1", "--out", "again")
+    assert "6 run(s) finished, 2 to run" in err
+    after = _done_times(copy)
+    changed = {k for k in before if after.get(k) != before[k]}
+    # the partial run refits nothing: inline rebuilds its stages before the folds (prepare) and evaluates
+    assert changed == {f"{gone}/tasks/{t}/done.json" for t in ("prepare", "fit-fold0", "fit-fold1", "evaluate")} | {
+        f"model.hidden=8,train.lr=0.01/seed0/tasks/{t}/done.json" for t in ("prepare", "evaluate")}
+    assert (copy / "summary.csv").read_bytes() == summary
+    other = invoke("sweep", "--plugin", "toy", *QUICK, "--set", "train.batch_size=8", *GRID, "--seeds", "0", "1",
+                   "--out", "again")
+    assert other.exit_code == 2 and "holds a run of another config" in other.stderr
+
+
+def test_local_with_two_workers_writes_the_summary_inline_writes(toy_env):
+    grid = ("--grid", "model.hidden=8,16", "--seeds", "0")
+    _sweep(*grid, "--out", "inline")
+    _sweep(*grid, "--out", "local", "--executor", "local", "--workers", "2")
+    for name in ("summary.csv", "summary.md"):
+        assert (toy_env / "local" / name).read_bytes() == (toy_env / "inline" / name).read_bytes()
+    assert len(list((toy_env / "local" / "submitit").glob("*/*_result.pkl"))) == 2  # one process per run
+
+
+def test_the_grid_as_written():
+    assert sweep.parse_grid(["subgroups=[sex,site],[]", "train.lr=1e-3, 3e-4"]) == [
+        ("subgroups", ["[sex,site]", "[]"]), ("train.lr", ["1e-3", "3e-4"])]
+    for bad, says in ((["train.lr"], "KEY=V1,V2"), (["a=1", "a=2"], "twice"), (["seed=1,2"], "--seeds"),
+                      ([], "at least one")):
+        with pytest.raises(CardioError, match=says):
+            sweep.parse_grid(bad)
+    assert sweep.setting_name([("subgroups", "[sex,site]"), ("x", "a/b")]) == "subgroups=_sex_site_,x=a_b"
