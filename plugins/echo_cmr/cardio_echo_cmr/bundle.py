@@ -1,6 +1,6 @@
-"""The final EchoModel as a cardio model bundle, and back: every view network's kept checkpoints (each with its
-pixel mean and SD), which checkpoint predicts which output, the T1/T2/ECV standardisation and the fusion models,
-as arrays and JSON (no pickle).
+"""The final EchoModel as a cardio model bundle, and back: the targets it predicts (targets.py) and its views, every
+view network's kept checkpoints (each with its pixel mean and SD), which checkpoint predicts which output, the
+continuous targets' standardisation and the fusion models, as arrays and JSON (no pickle).
 
 The fusion models are rebuilt from their fitted attributes (coefficients, intercepts, classes): scikit-learn has no
 array export of its own.
@@ -12,8 +12,8 @@ import torch
 from sklearn.linear_model import LinearRegression, LogisticRegression
 
 from cardio import CardioError, ModelState
-from cardio_echo_cmr.model import HEADS, REGRESSION_HEADS, EchoVideoNet
-from cardio_echo_cmr.synthetic import VIEWS
+from cardio_echo_cmr.model import EchoVideoNet
+from cardio_echo_cmr.targets import DEFAULT, from_params, names, to_params
 from cardio_echo_cmr.training import EchoModel, ViewModel
 
 FITTED = {"logistic": ("coef_", "intercept_", "classes_"), "linear": ("coef_", "intercept_")}
@@ -30,7 +30,8 @@ def export(model: EchoModel, cfg: dict) -> ModelState:
         fusion[task] = kind
         for attr in FITTED[kind]:
             tensors[f"fusion.{task}.{attr}"] = np.asarray(getattr(fitted, attr), dtype=np.float64)
-    params = {"arch": cfg.get("arch", "r2plus1d_18"), "heads": list(HEADS), "views": list(VIEWS),
+    params = {"arch": cfg.get("arch", "r2plus1d_18"), "heads": list(names(model.targets)),
+              "targets": to_params(model.targets), "views": list(model.view_names),
               "trained_heads": list(model.heads), "fusion": fusion,
               "best_epoch": {v: dict(vm.best_epoch) for v, vm in model.views.items()},
               "reg_stats": {k: [float(a), float(b)] for k, (a, b) in model.reg_stats.items()},
@@ -45,24 +46,24 @@ def _array(state: ModelState, name: str) -> np.ndarray:
         raise CardioError(f"the echo_cmr model bundle lacks the array {name!r}") from None
 
 
-def _fusion(state: ModelState, task: str, kind: str) -> LogisticRegression | LinearRegression:
+def _fusion(state: ModelState, task: str, kind: str, n_views: int) -> LogisticRegression | LinearRegression:
     fitted = LogisticRegression() if kind == "logistic" else LinearRegression()
     for attr in FITTED[kind]:
         setattr(fitted, attr, _array(state, f"fusion.{task}.{attr}"))
     if kind == "logistic":
         fitted.classes_ = fitted.classes_.astype(int)
-    fitted.n_features_in_ = len(VIEWS)
+    fitted.n_features_in_ = n_views
     return fitted
 
 
-def _view(state: ModelState, view: str, arch: str) -> ViewModel:
+def _view(state: ModelState, view: str, arch: str, n_outputs: int) -> ViewModel:
     best = {h: int(e) for h, e in state.params["best_epoch"][view].items()}
     nets = {}
     for epoch in sorted(set(best.values())):
         prefix = f"{view}.e{epoch}."
         weights = {k.removeprefix(prefix): torch.as_tensor(v) for k, v in state.tensors.items()
                    if k.startswith(prefix)}
-        net = EchoVideoNet(arch=arch)
+        net = EchoVideoNet(arch=arch, n_outputs=n_outputs)
         try:
             net.load_state_dict(weights)
         except RuntimeError:  # missing, extra or mis-shaped weights: torch's message lists every one
@@ -73,15 +74,18 @@ def _view(state: ModelState, view: str, arch: str) -> ViewModel:
 
 
 def load(state: ModelState) -> EchoModel:
-    """The EchoModel `export` described; a bundle of another output set is one line."""
+    """The EchoModel `export` described; a bundle whose outputs disagree with its targets is one line. A bundle
+    written before targets were config predicts the CMR set."""
     p = state.params
-    if p.get("heads") != list(HEADS) or p.get("views") != list(VIEWS):
-        raise CardioError(f"the echo_cmr model bundle predicts {p.get('heads')} from {p.get('views')}, this plugin "
-                          f"{list(HEADS)} from {list(VIEWS)}: it was exported by another version")
-    views = {v: _view(state, v, p["arch"]) for v in VIEWS}
-    fusion = {task: _fusion(state, task, kind) for task, kind in p["fusion"].items()}
+    targets = from_params(p["targets"]) if "targets" in p else DEFAULT
+    if p.get("heads") != list(names(targets)) or not p.get("views"):
+        raise CardioError(f"the echo_cmr model bundle predicts {p.get('heads')} from {p.get('views')}, its targets "
+                          f"are {list(names(targets))}: it was exported by another version")
+    views = {v: _view(state, v, p["arch"], len(targets)) for v in p["views"]}
+    fusion = {task: _fusion(state, task, kind, len(views)) for task, kind in p["fusion"].items()}
     reg_stats = {k: (float(a), float(b)) for k, (a, b) in p["reg_stats"].items()}
-    missing = [k for k in REGRESSION_HEADS if k not in reg_stats]
+    missing = [t.name for t in targets if not t.binary and t.name not in reg_stats]
     if missing:
         raise CardioError(f"the echo_cmr model bundle lacks the standardisation of {', '.join(missing)}")
-    return EchoModel(views, reg_stats, fusion, heads=tuple(p["trained_heads"]), weights=p.get("weights", ""))
+    return EchoModel(views, reg_stats, fusion, heads=tuple(p["trained_heads"]), weights=p.get("weights", ""),
+                     targets=targets)

@@ -1,9 +1,9 @@
-"""An echo-CMR cohort: labels.csv (one row per clip) read through the core's cohort contract, then one record per
-study with the clips of each view.
+"""An echo cohort: labels.csv (one row per clip), or EchoNet-Dynamic's FileList.csv, read through the core's cohort
+contract, then one record per study with the clips of each view.
 
-The table is `SCHEMA`, read by `cardio.cohort.read_table` (kinds, paths confined to the cohort folder, every problem
-listed at once); the two checks below are the ones it cannot make: a study's CMR findings, and a view's labels,
-must agree between its rows.
+The table's schema follows the config (`schema(cfg)`: the views, the targets of targets.py, the layout) and is read
+by `cardio.cohort.read_table` (kinds, paths confined to the cohort folder, every problem listed at once); the two
+checks below are the ones it cannot make: a study's values, and a view's labels, must agree between its rows.
 
 Why one record per study: the paper predicts per study, and the view fusion needs one score per view per study.
 Each record keeps a tuple of clips per view (several A4C clips of one study are allowed, and a view may be absent);
@@ -12,10 +12,11 @@ clips' scores (each clip itself averaged over its non-overlapping windows), so t
 The cohort's level is therefore "study": patients with several studies keep them as several records, always in the
 same fold (splits group by patient).
 
-Per-view labels come from `wma_view`/`lge_view`, or, where those are empty, from a 17-segment CMR report
-(`wma_s1..wma_s17`, `lge_s1..lge_s17`) through cardio.aha17's map of the segments each view shows. With
+View-level labels come from their column (`wma_view`/`lge_view` in the CMR set), or, where that is empty, from a
+17-segment report (`wma_s1..wma_s17`...) through cardio.aha17's map of the segments each view shows. With
 `echo_date` and `cmr_date`, a study whose CMR lies more than `echo_cmr.max_days` from its echo keeps its clips (they
-are still predicted) but loses its CMR labels: the pair is not used for training or scoring (the paper's rule).
+are still predicted) but loses its labels: the pair is not used for training or scoring (the paper's rule).
+EchoNet-Dynamic's FileList.csv names no patient: each video is its own patient and study (read_echonet).
 """
 from __future__ import annotations
 
@@ -25,64 +26,121 @@ import numpy as np
 import pandas as pd
 
 from cardio import Cohort, Features, aha17
-from cardio.cohort import Column, Problems, Schema, read_table
+from cardio.cohort import CohortProblems, Column, Problems, Schema, read_table
 from cardio_echo_cmr import video
 from cardio_echo_cmr.synthetic import VIEWS, cached_cohort
+from cardio_echo_cmr.targets import DEFAULT, Target, parse, to_config
 
-BINARY = ("wma", "lge", "t1_abnormal", "t2_abnormal", "ecv_abnormal")
-CONTINUOUS = ("t1_ms", "t2_ms", "ecv_pct")
-FLAGS = {"t1_ms": "t1_abnormal", "t2_ms": "t2_abnormal", "ecv_pct": "ecv_abnormal"}  # value -> its abnormal flag
-LABEL = "wma"
-LABEL_PREFIXES = ("wma", "lge", "t1", "t2", "ecv")  # columns holding a CMR finding (labels, never covariates)
+LABEL = "wma"  # the default targets' label (the first study-level target; cohort_label)
+DATE_COLUMNS = ("echo_date", "cmr_date")
+ECHONET_TABLE = "FileList.csv"
+# The CMR set's column texts (a configured target's column is described from its title otherwise).
+DESCRIPTIONS = {
+    "wma_view": "CMR wall-motion abnormality in the AHA segments this view shows (empty: unknown)",
+    "lge_view": "CMR LGE in the segments this view shows (empty: unknown)",
+    "wma_global": "CMR wall-motion abnormality anywhere (the study's; empty: missing label)",
+    "lge_global": "CMR late gadolinium enhancement anywhere (the study's; empty: missing label)",
+    "t1_ms": "native T1 (ms) of the study's CMR; empty: missing",
+    "t2_ms": "T2 (ms) of the study's CMR; empty: missing",
+    "ecv_pct": "extracellular volume (%) of the study's CMR; empty: missing",
+}
+RANGES = {"t1_ms": (0, None), "t2_ms": (0, None), "ecv_pct": (0, 100), "EF": (0, 100), "ESV": (0, None),
+          "EDV": (0, None)}
 
-SCHEMA = Schema(
-    columns=(
-        Column("view", "category", required=True, values=VIEWS, description="the echo view of the clip"),
+
+def _is_flag(t: Target, thresholds: dict) -> bool:
+    """A binary target read from a value column with a threshold (T1 -> T1 abnormal)."""
+    return t.binary and t.source in (thresholds or {})
+
+
+def segment_columns(t: Target) -> tuple[str, ...]:
+    """The 17-segment report columns that fill a view-level target (wma_view: wma_s1 ... wma_s17)."""
+    prefix = t.name.removesuffix("_view")
+    return tuple(f"{prefix}_s{k}" for k in range(1, aha17.N_SEGMENTS + 1))
+
+
+def target_columns(targets: tuple[Target, ...], thresholds: dict) -> list[Column]:
+    """One column per source of the targets: study-level ones required (a value may be empty: a missing label),
+    view-level ones optional (a clip row's label of its view's segments)."""
+    out: dict[str, Column] = {}
+    for t in sorted(targets, key=lambda t: t.level != "view"):  # the view columns first, as the table shows them
+        if t.source in out:
+            continue
+        kind = "binary" if t.binary and not _is_flag(t, thresholds) else "number"
+        low, high = RANGES.get(t.source, (None, None))
+        text = DESCRIPTIONS.get(t.source) or f"{t.title}{f' ({t.unit})' if t.unit else ''}: the {t.level}'s " \
+                                             f"{t.kind} target; empty: missing"
+        study = t.level == "study"
+        out[t.source] = Column(t.source, kind, required=study, target=study, low=low if kind == "number" else None,
+                               high=high if kind == "number" else None, description=text)
+    return list(out.values())
+
+
+def schema(cfg: dict) -> Schema:
+    """The cohort table of the configured layout, views and targets (`echo_cmr.layout`: labels | echonet)."""
+    targets, views = parse(cfg), tuple(cfg.get("views") or VIEWS)
+    if cfg.get("layout", "labels") == "echonet":
+        return echonet_schema(targets, cfg.get("thresholds") or {})
+    segments = [Column(c, "binary", description=f"CMR {t.name.removesuffix('_view').upper()} in AHA segment "
+                                                f"{k} ({aha17.NAMES[k - 1]}); fills {t.source} where that is empty")
+                for t in targets if t.level == "view" and t.binary for k, c in enumerate(segment_columns(t), 1)]
+    return Schema(columns=(
+        Column("view", "category", required=True, values=views, description="the echo view of the clip"),
         Column("file", "path", required=True,
                description="the clip: a multi-frame ultrasound DICOM or an AVI/MP4 inside the cohort folder"),
-        Column("wma_view", "binary",
-               description="CMR wall-motion abnormality in the AHA segments this view shows (empty: unknown)"),
-        Column("lge_view", "binary", description="CMR LGE in the segments this view shows (empty: unknown)"),
-        Column("wma_global", "binary", required=True, target=True,
-               description="CMR wall-motion abnormality anywhere (the study's; empty: missing label)"),
-        Column("lge_global", "binary", required=True, target=True,
-               description="CMR late gadolinium enhancement anywhere (the study's; empty: missing label)"),
-        Column("t1_ms", "number", required=True, target=True, low=0,
-               description="native T1 (ms) of the study's CMR; empty: missing"),
-        Column("t2_ms", "number", required=True, target=True, low=0,
-               description="T2 (ms) of the study's CMR; empty: missing"),
-        Column("ecv_pct", "number", required=True, target=True, low=0, high=100,
-               description="extracellular volume (%) of the study's CMR; empty: missing"),
+        *target_columns(targets, cfg.get("thresholds") or {}),
         Column("echo_date", "date", description="date of the echo study (with cmr_date: pairs over "
                                                 "echo_cmr.max_days apart lose their CMR labels)"),
         Column("cmr_date", "date", description="date of the CMR the study's labels come from"),
-        *(Column(f"{f}_s{k}", "binary", description=f"CMR {f.upper()} in AHA segment {k} ({aha17.NAMES[k - 1]}); "
-                                                    f"fills {f}_view where that is empty")
-          for f in ("wma", "lge") for k in range(1, aha17.N_SEGMENTS + 1)),
-    ),
-    table="labels.csv", level="study", aggregate="mean")
-
-# Values of the study (its CMR), repeated on each of its rows; and values of a view of the study.
-STUDY_COLUMNS = ("wma_global", "lge_global", *CONTINUOUS)
-SEGMENT_COLUMNS = {f: tuple(f"{f}_s{k}" for k in range(1, aha17.N_SEGMENTS + 1)) for f in ("wma", "lge")}
-DATE_COLUMNS = ("echo_date", "cmr_date")
-VIEW_COLUMNS = ("wma_view", "lge_view")
+        *segments), table="labels.csv", level="study", aggregate="mean")
 
 
-def _study_values_agree(table: pd.DataFrame, problems: Problems) -> None:
-    """A study's CMR findings are one value: rows of one study that disagree are problems (an empty cell is
-    filled from the study's other rows)."""
-    present = [c for c in (*DATE_COLUMNS, *SEGMENT_COLUMNS["wma"], *SEGMENT_COLUMNS["lge"]) if c in table]
-    for col in (*STUDY_COLUMNS, *present):
-        n = table.groupby("study_id")[col].transform("nunique")
-        problems.rows((n > 1).to_numpy(), "differs between rows of one study (its CMR has one value)", col)
+def echonet_schema(targets: tuple[Target, ...], thresholds: dict) -> Schema:
+    """EchoNet-Dynamic's FileList.csv: one row per video, `Videos/<FileName>.avi`, its Split; no patient column, so
+    each video is its own patient and study (a `patient_id` column, when added, is used)."""
+    declared = target_columns(targets, thresholds)
+    names = {c.name for c in declared}
+    plain = [Column(c, "number", low=0, description=f"{c} (mL), EchoNet-Dynamic's; not a target here (an outcome: "
+                                                    "never a covariate)") for c in ("ESV", "EDV") if c not in names]
+    return Schema(columns=(
+        Column("FileName", "text", required=True, description="the video's name (Videos/<FileName>.avi); also its "
+                                                               "patient and study"),
+        Column("file", "path", default="Videos/{record_id}", suffixes=(".avi",),
+               description="the video (default Videos/<FileName>.avi)"),
+        Column("view", "category", values=("A4C",), description="the view (EchoNet-Dynamic: A4C, filled in)"),
+        Column("Split", "category", required=True, values=("TRAIN", "VAL", "TEST"),
+               description="the dataset's split, used by cv.method: predefined (column split)"),
+        *declared, *plain,
+        Column("FPS", "number", low=0, description="frame rate (the container's rate is read from the video)"),
+        *(Column(c, "integer", low=0, description=f"{c} as the dataset lists it (not used)")
+          for c in ("FrameHeight", "FrameWidth", "NumberOfFrames"))),
+        table=ECHONET_TABLE, level="study", aggregate="mean")
 
 
-def _view_values_agree(table: pd.DataFrame, problems: Problems) -> None:
-    """The clips of one view in one study show the same segments: their wma_view / lge_view must agree."""
-    for col in VIEW_COLUMNS:
-        n = table.groupby(["study_id", "view"])[col].transform("nunique")
-        problems.rows((n > 1).to_numpy(), "differs between clips of one view in one study", col)
+SCHEMA = schema({"targets": to_config(DEFAULT), "views": list(VIEWS),
+                 "thresholds": {"t1_ms": 1060, "t2_ms": 58, "ecv_pct": 33}})
+
+
+def _study_values_agree(targets: tuple[Target, ...]):
+    def check(table: pd.DataFrame, problems: Problems) -> None:
+        """A study's values are one value: rows of one study that disagree are problems (an empty cell is
+        filled from the study's other rows)."""
+        views = [t for t in targets if t.level == "view" and t.binary]
+        present = [c for c in (*DATE_COLUMNS, *(c for t in views for c in segment_columns(t))) if c in table]
+        study = list(dict.fromkeys(t.source for t in targets if t.level == "study"))
+        for col in (*study, *present):
+            n = table.groupby("study_id")[col].transform("nunique")
+            problems.rows((n > 1).to_numpy(), "differs between rows of one study (its CMR has one value)", col)
+    return check
+
+
+def _view_values_agree(targets: tuple[Target, ...]):
+    def check(table: pd.DataFrame, problems: Problems) -> None:
+        """The clips of one view in one study show the same segments: their view-level labels must agree."""
+        for col in dict.fromkeys(t.source for t in targets if t.level == "view"):
+            n = table.groupby(["study_id", "view"])[col].transform("nunique")
+            problems.rows((n > 1).to_numpy(), "differs between clips of one view in one study", col)
+    return check
 
 
 def _clips_readable(table: pd.DataFrame, problems: Problems) -> None:
@@ -100,12 +158,48 @@ def _clips_readable(table: pd.DataFrame, problems: Problems) -> None:
             problems.add(str(e).replace(f"{path}: ", f"{Path(path).name}: "), i + 2, "file")
 
 
-CHECKS = (_study_values_agree, _view_values_agree, _clips_readable)
+def _checks(targets: tuple[Target, ...]) -> tuple:
+    return _study_values_agree(targets), _view_values_agree(targets), _clips_readable
 
 
-def read_clips(root: Path, *, allow_outside: bool = False, log=None) -> pd.DataFrame:
-    """labels.csv as typed by SCHEMA, one row per clip (raises CohortProblems listing every problem)."""
-    return read_table(root, SCHEMA, allow_outside=allow_outside, log=log, checks=CHECKS)
+def read_clips(root: Path, *, allow_outside: bool = False, log=None, cfg: dict | None = None) -> pd.DataFrame:
+    """labels.csv as typed by the schema of `cfg` (the echo_cmr section; None: the CMR set), one row per clip
+    (raises CohortProblems listing every problem)."""
+    cfg = cfg or {"targets": to_config(DEFAULT)}
+    table_schema = schema(cfg) if cfg.get("targets") else SCHEMA
+    return read_table(root, table_schema, allow_outside=allow_outside, log=log, checks=_checks(parse(cfg)))
+
+
+def read_echonet(root: Path, cfg: dict, *, allow_outside: bool = False, log=None) -> pd.DataFrame:
+    """EchoNet-Dynamic's FileList.csv as clips, through the core's reader: FileList.csv has no patient column, so
+    each video becomes its own patient (patient_id = record_id = FileName; a patient_id column, when added, is kept)
+    and its view A4C. The reader reads a copy with those columns added (same rows, so the same CSV lines); its
+    problems name FileList.csv."""
+    import dataclasses
+    import tempfile
+
+    from cardio.cohort import Problem
+
+    csv = Path(root).expanduser() / ECHONET_TABLE
+    table_schema = schema(cfg)
+    try:
+        raw = pd.read_csv(csv, dtype=str, keep_default_na=False)
+    except (OSError, ValueError, UnicodeDecodeError):  # missing or unreadable: the reader's own one-line error
+        return read_table(root, table_schema, allow_outside=allow_outside, log=log)
+    raw.columns = [str(c).strip() for c in raw.columns]
+    if "FileName" not in raw.columns:
+        raise CohortProblems([Problem(str(csv), f"lacks column(s) ['FileName']; it has {list(raw.columns)}")])
+    name = raw["FileName"].str.strip()
+    raw = raw.assign(**{c: v for c, v in (("patient_id", name), ("record_id", name), ("view", "A4C"))
+                        if c not in raw.columns})
+    with tempfile.TemporaryDirectory(prefix="echonet-") as tmp:
+        copy = Path(tmp) / ECHONET_TABLE
+        raw.to_csv(copy, index=False)
+        try:
+            return read_table(root, table_schema, allow_outside=allow_outside, log=log, table=str(copy),
+                              checks=(_clips_readable,))
+        except CohortProblems as e:
+            raise CohortProblems([dataclasses.replace(p, file=str(csv)) for p in e.problems]) from None
 
 
 def _flag(values: pd.Series, threshold: float) -> pd.Series:
@@ -113,10 +207,10 @@ def _flag(values: pd.Series, threshold: float) -> pd.Series:
     return (values >= threshold).astype(float).where(values.notna())
 
 
-def _from_segments(by_study, finding: str, view: str, index: pd.Index) -> pd.Series:
+def _from_segments(by_study, t: Target, view: str, index: pd.Index) -> pd.Series:
     """A view's finding from the study's 17-segment columns (NaN where they do not decide it)."""
-    cols = SEGMENT_COLUMNS[finding]
-    if not all(c in by_study.obj for c in cols):
+    cols = segment_columns(t)
+    if not t.binary or not all(c in by_study.obj for c in cols):
         return pd.Series(np.nan, index=index)
     report = by_study[list(cols)].first().reindex(index).to_numpy(float)
     return pd.Series(aha17.view_finding(report, view), index=index)
@@ -131,54 +225,100 @@ def unpaired(table: pd.DataFrame, max_days: float) -> np.ndarray:
     return np.nan_to_num(days, nan=0.0) > max_days
 
 
-def studies(clips: pd.DataFrame, thresholds: dict, max_days: float = 30) -> pd.DataFrame:
+def studies(clips: pd.DataFrame, thresholds: dict, max_days: float = 30, targets: tuple[Target, ...] = DEFAULT,
+            views: tuple[str, ...] = VIEWS) -> pd.DataFrame:
     """One row per study: record_id (= study_id), patient_id, study_id, video_<VIEW> (a tuple of clip paths, empty
-    when the view is absent), wma_<VIEW>, lge_<VIEW>, the global labels and T1/T2/ECV with their abnormal flags at
-    the configured thresholds (NaN where missing; every CMR label NaN where the pair is over max_days apart)."""
+    when the view is absent), each view-level target per view (wma_<VIEW>...), each study-level target (a flag at
+    its configured threshold), NaN where missing; every label NaN where the echo-CMR pair is over max_days apart;
+    `split` (lower case) where the table has a Split column."""
     by_study = clips.groupby("study_id", sort=True)
     dates = [c for c in DATE_COLUMNS if c in clips]
-    table = by_study[["patient_id", *STUDY_COLUMNS, *dates]].first()  # first non-missing value (agree: checked)
-    table = table.rename(columns={"wma_global": "wma", "lge_global": "lge"})
-    for view in VIEWS:
+    study = [t for t in targets if t.level == "study"]
+    sources = list(dict.fromkeys(t.source for t in study))
+    table = by_study[["patient_id", *sources, *dates]].first()  # first non-missing value (agree: checked)
+    plain = [t for t in study if not _is_flag(t, thresholds)]
+    named = {t.name for t in targets}
+    table = table.rename(columns={t.source: t.name for t in plain if t.source != t.name and t.source not in named
+                                  and sum(u.source == t.source for u in study) == 1})
+    for t in plain:
+        if t.name not in table:
+            table[t.name] = table[t.source]
+    for view in views:
         part = clips[clips["view"] == view].groupby("study_id", sort=True)
         paths = part["file"].agg(tuple).reindex(table.index)
         table[f"video_{view}"] = [p if isinstance(p, tuple) else () for p in paths]
-        for finding in ("wma", "lge"):
-            given = part[f"{finding}_view"].first().reindex(table.index)
-            table[f"{finding}_{view}"] = given.fillna(_from_segments(by_study, finding, view, table.index))
-    for value, flag in FLAGS.items():
-        table[flag] = _flag(table[value], thresholds[value])
+        for t in (t for t in targets if t.level == "view"):
+            given = part[t.source].first().reindex(table.index)
+            table[t.task(view)] = given.fillna(_from_segments(by_study, t, view, table.index))
+    for t in study:
+        if _is_flag(t, thresholds):
+            table[t.name] = _flag(table[t.source], thresholds[t.source])
     far = unpaired(table, max_days)
-    table.loc[far, [c for c in table.columns if c.startswith(LABEL_PREFIXES)]] = np.nan
+    labels = [c for c in table.columns if c in label_columns(targets, views)]
+    table.loc[far, labels] = np.nan
+    if "Split" in clips:
+        table["split"] = by_study["Split"].first().str.lower()
     table = table.reset_index()
     table.insert(0, "record_id", table["study_id"])
     return table
 
 
+def label_columns(targets: tuple[Target, ...], views: tuple[str, ...]) -> tuple[str, ...]:
+    """Every column of the study table that holds a label or its source value."""
+    tasks = [t.task(v) for t in targets if t.level == "view" for v in views]
+    return tuple(dict.fromkeys([*(t.name for t in targets if t.level == "study"), *tasks,
+                                *(t.source for t in targets if t.level == "study")]))
+
+
 def read_cohort(root: Path, thresholds: dict, *, max_days: float = 30, allow_outside: bool = False,
-                log=None) -> pd.DataFrame:
-    """The cohort folder's studies (see `studies`)."""
-    return studies(read_clips(root, allow_outside=allow_outside, log=log), thresholds, max_days)
+                log=None, cfg: dict | None = None) -> pd.DataFrame:
+    """The cohort folder's studies (see `studies`); `cfg` (the echo_cmr section) names the layout, views and
+    targets (None: labels.csv and the CMR set)."""
+    cfg = cfg or {}
+    targets = parse(cfg) if cfg.get("targets") else DEFAULT
+    views = tuple(cfg.get("views") or VIEWS)
+    if cfg.get("layout", "labels") == "echonet":
+        clips = read_echonet(root, cfg, allow_outside=allow_outside, log=log)
+    else:
+        clips = read_clips(root, allow_outside=allow_outside, log=log, cfg=cfg or None)
+    return studies(clips, thresholds, max_days, targets, views)
 
 
-def targets(table: pd.DataFrame) -> tuple[str, ...]:
-    """What the networks learn: the global labels, T1/T2/ECV, and each view's WMA and LGE where the cohort has any."""
-    per_view = tuple(f"{f}_{v}" for f in ("wma", "lge") for v in VIEWS if table[f"{f}_{v}"].notna().any())
-    return (*BINARY, *CONTINUOUS, *per_view)
+def cohort_label(targets: tuple[Target, ...]) -> str:
+    """The cohort's label (folds are stratified by it when binary): the first study-level binary target, else the
+    first study-level target."""
+    study = [t for t in targets if t.level == "study"]
+    if not study:
+        from cardio import CardioError
+
+        raise CardioError("echo_cmr.targets needs at least one study-level target (the run's label)")
+    return next((t.name for t in study if t.binary), study[0].name)
+
+
+def cohort_targets(table: pd.DataFrame, targets: tuple[Target, ...], views: tuple[str, ...]) -> tuple[str, ...]:
+    """What the networks learn: the study-level targets, then each view's view-level ones where the cohort has
+    any."""
+    per_view = tuple(t.task(v) for t in targets if t.level == "view" for v in views if table[t.task(v)].notna().any())
+    return (*(t.name for t in targets if t.level == "study"), *per_view)
 
 
 def load(config: dict, ctx) -> Cohort:
     cfg, where = config["echo_cmr"], config["cohort"]["dir"]
+    targets, views = parse(cfg), tuple(cfg["views"])
     root = Path(where).expanduser() if where else cached_cohort(ctx.cache, cfg["synthetic"])
     table = read_cohort(root, cfg["thresholds"], max_days=float(cfg["max_days"]),
-                        allow_outside=bool(config["cohort"]["allow_outside_paths"]), log=ctx.log)
+                        allow_outside=bool(config["cohort"]["allow_outside_paths"]), log=ctx.log, cfg=cfg)
+    if cfg.get("layout") == "echonet":
+        ctx.log.info("echo_cmr: EchoNet-Dynamic layout, %d videos; FileList.csv names no patient, so each video is "
+                     "its own patient and study", len(table))
     far = int(unpaired(table, float(cfg["max_days"])).sum())
     if far:
         ctx.log.warning("echo_cmr: %d of %d studies have their CMR more than %s days from the echo "
                         "(echo_cmr.max_days): their CMR labels are not used", far, len(table), cfg["max_days"])
-    outcomes = tuple(c for c in table.columns if c.startswith(LABEL_PREFIXES) and c != LABEL)
-    return Cohort(table, label=LABEL, root=root, outcomes=outcomes, targets=targets(table), level=SCHEMA.level,
-                  aggregate=SCHEMA.aggregate)
+    label = cohort_label(targets)
+    outcomes = tuple(c for c in table.columns if c in label_columns(targets, views) and c != label)
+    return Cohort(table, label=label, root=root, outcomes=outcomes, targets=cohort_targets(table, targets, views),
+                  level="study", aggregate="mean")
 
 
 def featurize(cohort: Cohort, cfg: dict, ctx) -> Features:
@@ -186,7 +326,7 @@ def featurize(cohort: Cohort, cfg: dict, ctx) -> Features:
     tuple of its clips' cache paths."""
     table = cohort.table.copy()
     x, padded = {}, 0
-    for view in VIEWS:
+    for view in cfg["views"]:
         per_study = table[f"video_{view}"].tolist()
         built = iter(video.preprocess_all([p for clips in per_study for p in clips], cfg["clip"], ctx,
                                           cfg.get("workers")))
@@ -196,4 +336,4 @@ def featurize(cohort: Cohort, cfg: dict, ctx) -> Features:
     if padded:
         ctx.log.warning("echo_cmr: %d video(s) are shorter than a clip (%d frames at period %d); their clips are "
                         "padded by repeating the last frame", padded, cfg["clip"]["frames"], cfg["clip"]["period"])
-    return Features(table, x=x, label=LABEL, targets=cohort.targets)
+    return Features(table, x=x, label=cohort.label, targets=cohort.targets)

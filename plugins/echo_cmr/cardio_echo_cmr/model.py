@@ -1,4 +1,5 @@
-"""The network: torchvision r2plus1d_18 with one output per head (BCE logits, then squared-loss regressions)."""
+"""The network: torchvision r2plus1d_18 with one output per configured target (BCE logits of the binary ones, then
+squared-loss regressions of the continuous ones; targets.py)."""
 from __future__ import annotations
 
 import hashlib
@@ -10,9 +11,11 @@ from torch import nn
 
 from cardio import CardioError
 from cardio.engine import masked_loss, masked_mse
+from cardio_echo_cmr.targets import DEFAULT
 
-BINARY_HEADS = ("wma_view", "lge_view", "wma", "lge", "t1_abnormal", "t2_abnormal", "ecv_abnormal")
-REGRESSION_HEADS = ("t1_ms", "t2_ms", "ecv_pct")
+# The default targets' outputs (the CMR set); a configured list gives its own (targets.parse).
+BINARY_HEADS = tuple(t.name for t in DEFAULT if t.binary)
+REGRESSION_HEADS = tuple(t.name for t in DEFAULT if not t.binary)
 HEADS = BINARY_HEADS + REGRESSION_HEADS
 
 
@@ -20,7 +23,7 @@ class EchoVideoNet(nn.Module):
     """r2plus1d_18 on (N, 3, T, H, W) clips normalised by the training fold's mean and SD."""
 
     def __init__(self, mean: float = 0.0, sd: float = 1.0, weights_file: str | None = None,
-                 arch: str = "r2plus1d_18") -> None:
+                 arch: str = "r2plus1d_18", n_outputs: int = len(HEADS)) -> None:
         super().__init__()
         from torchvision.models.video import r2plus1d_18
         from torchvision.models.video.resnet import BasicBlock, Conv2Plus1D, R2Plus1dStem, VideoResNet
@@ -33,7 +36,7 @@ class EchoVideoNet(nn.Module):
             raise CardioError(f"echo_cmr.arch must be r2plus1d_18 or r2plus1d_10, got {arch!r}")
         if weights_file:
             load_kinetics(self.net, weights_file)
-        self.net.fc = nn.Linear(self.net.fc.in_features, len(HEADS))
+        self.net.fc = nn.Linear(self.net.fc.in_features, n_outputs)
         self.register_buffer("mean", torch.tensor(float(mean)))
         self.register_buffer("sd", torch.tensor(float(sd)))
 
@@ -66,13 +69,22 @@ def weights_source(cfg: dict) -> str:
 
 
 class HeadLoss(nn.Module):
-    """BCE-with-logits on the binary heads plus MSE on the (standardised) regression heads, each over the targets
-    present: a NaN target (a missing label) changes neither the loss nor any gradient (cardio.engine's masked
-    losses; with every target present they equal the plain BCE and MSE)."""
+    """BCE-with-logits on the first `n_binary` heads plus MSE on the (standardised) regression heads after them,
+    each over the targets present: a NaN target (a missing label) changes neither the loss nor any gradient
+    (cardio.engine's masked losses; with every target present they equal the plain BCE and MSE). A block with no
+    head adds nothing."""
+
+    def __init__(self, n_binary: int = len(BINARY_HEADS)) -> None:
+        super().__init__()
+        self.nb = n_binary
 
     def forward(self, out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        nb = len(BINARY_HEADS)
-        return masked_loss(out[:, :nb].float(), y[:, :nb].float()) + masked_mse(out[:, nb:].float(), y[:, nb:].float())
+        nb, loss = self.nb, out.new_zeros(())
+        if nb:
+            loss = loss + masked_loss(out[:, :nb].float(), y[:, :nb].float())
+        if out.shape[1] > nb:
+            loss = loss + masked_mse(out[:, nb:].float(), y[:, nb:].float())
+        return loss
 
 
 def flops_per_clip(frames: int, size: int, arch: str = "r2plus1d_18") -> float:

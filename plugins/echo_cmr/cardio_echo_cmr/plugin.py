@@ -32,7 +32,7 @@ def cardio_plugin_info() -> PluginInfo:
 def cardio_cohort_schema(config: dict) -> Schema:
     from cardio_echo_cmr import cohort
 
-    return cohort.SCHEMA
+    return cohort.schema(config["echo_cmr"])
 
 @hookimpl
 def cardio_load(config: dict, ctx: RunContext) -> Cohort:

@@ -1,5 +1,6 @@
-"""What the run reports: the paper's Table 2 layout (AUROC per label, per view and fused, bootstrap CIs), T1/T2/ECV
-agreement, Grad-CAM over space and time, and the real clips before and after sector masking."""
+"""What the run reports: the paper's Table 2 layout (AUROC per binary target, per view and fused, bootstrap CIs),
+agreement of the continuous targets (T1/T2/ECV, or EF), Grad-CAM over space and time, and the real clips before and
+after sector masking. Every row follows the configured targets (targets.py)."""
 from __future__ import annotations
 
 import os
@@ -12,32 +13,29 @@ from cardio import Features, Predictions, Section, stats
 from cardio.cine import read_cine, sector_mask, to_gray
 from cardio.figures import subplots
 from cardio_echo_cmr.cohort import unpaired
-from cardio_echo_cmr.model import BINARY_HEADS, HEADS, weights_source
+from cardio_echo_cmr.model import weights_source
 from cardio_echo_cmr.synthetic import VIEWS, truth_text
-from cardio_echo_cmr.training import EchoModel, head_column
+from cardio_echo_cmr.targets import DEFAULT, Target, parse
+from cardio_echo_cmr.training import EchoModel
 from cardio_echo_cmr.video import load_clip, preprocess_frames, sample_clip
 
-ROW_NAMES = {"wma_view": "WMA in the view's segments", "lge_view": "LGE in the view's segments",
-             "wma": "WMA (global)", "lge": "LGE (global)",
-             "t1_abnormal": "native T1 abnormal", "t2_abnormal": "T2 abnormal", "ecv_abnormal": "ECV abnormal"}
-UNITS = {"t1_ms": ("native T1", "ms"), "t2_ms": ("T2", "ms"), "ecv_pct": ("ECV", "%")}
 
-
-def table2(predictions: Predictions, n_resamples: int, level: float) -> pd.DataFrame:
-    """AUROC (bootstrap CI) of each binary label on the studies that have it: one column per view and one for the
-    fusion."""
+def table2(predictions: Predictions, n_resamples: int, level: float, targets: tuple[Target, ...] = DEFAULT,
+           views: tuple[str, ...] = VIEWS) -> pd.DataFrame:
+    """AUROC (bootstrap CI) of each binary target on the studies that have it: one column per view and one for the
+    fusion (a view-level target is not fused)."""
     t = predictions.table
     t = t[(t["kind"] == "binary") & t["y_true"].notna()]
     rows = []
-    for task in BINARY_HEADS:
-        row = {"label": ROW_NAMES[task]}
-        for model in [f"r2plus1d-{v}" for v in VIEWS] + ["fused"]:
+    for target in (x for x in targets if x.binary):
+        row = {"label": target.title}
+        for model in [f"r2plus1d-{v}" for v in views] + ["fused"]:
             col = model.removeprefix("r2plus1d-")
-            per_view = task in ("wma_view", "lge_view")
+            per_view = target.level == "view"
             if per_view and col == "fused":
                 row[col] = "-"
                 continue
-            g = t[(t["model"] == model) & (t["task"] == (head_column(task, col) if per_view else task))]
+            g = t[(t["model"] == model) & (t["task"] == target.task(col if per_view else None))]
             if g.empty:
                 row[col] = "-"
             elif not 0 < g["y_true"].sum() < len(g):
@@ -50,10 +48,12 @@ def table2(predictions: Predictions, n_resamples: int, level: float) -> pd.DataF
     return pd.DataFrame(rows)
 
 
-def agreement_table(predictions: Predictions, n_resamples: int, level: float) -> pd.DataFrame:
-    """MAE and R2 (bootstrap CIs, patients resampled) of T1, T2 and ECV per view and fused, on the studies that have
-    the value."""
+def agreement_table(predictions: Predictions, n_resamples: int, level: float,
+                    targets: tuple[Target, ...] = DEFAULT, views: tuple[str, ...] = VIEWS) -> pd.DataFrame:
+    """MAE and R2 (bootstrap CIs, patients resampled) of each continuous target (T1, T2, ECV; EF) per view and fused,
+    on the studies that have the value."""
     t = predictions.table
+    units = {x.task(v): (x.title, x.unit) for x in targets if not x.binary for v in (*views, None)}
     rows = []
     for (model, task), g in t[(t["kind"] == "regression") & t["y_true"].notna()].groupby(["model", "task"], sort=True):
         y, p, groups = g["y_true"].to_numpy(), g["y_score"].to_numpy(), g["patient_id"].to_numpy()
@@ -61,8 +61,8 @@ def agreement_table(predictions: Predictions, n_resamples: int, level: float) ->
                                      level=level, metric="mae", groups=groups)
         r2 = stats.bootstrap_metric(lambda a, b: float(1 - np.sum((a - b) ** 2) / np.sum((a - a.mean()) ** 2)),
                                     y, p, n_resamples=n_resamples, level=level, metric="r2", groups=groups)
-        name, unit = UNITS[task]
-        rows.append({"quantity": f"{name} ({unit})", "view": model.removeprefix("r2plus1d-"),
+        name, unit = units.get(task, (task, ""))
+        rows.append({"quantity": f"{name} ({unit})" if unit else name, "view": model.removeprefix("r2plus1d-"),
                      "MAE": stats.format_ci(mae, digits=2), "R²": stats.format_ci(r2, digits=3)})
     return pd.DataFrame(rows)
 
@@ -94,21 +94,40 @@ def delta_auc(predictions: Predictions, n_resamples: int, level: float, model: s
                                   groups=wide.index.get_level_values("patient_id").to_numpy())
 
 
+def _method_text(targets: tuple[Target, ...], views: tuple[str, ...], cfg: dict, n: int) -> str:
+    """What the section's tables hold and how they were made, for the configured targets and views."""
+    thr = cfg["thresholds"]
+    continuous = "/".join(t.title.removeprefix("native ") for t in targets if not t.binary)
+    text = (f"AUROC with bootstrap CIs ({n} resamples of patients, stratified by class), laid out like Sahashi et "
+            f"al.'s Table 2: one video network per view ({', '.join(views)}), each output from the weights of the "
+            "epoch where its own validation metric was best, test-time averaged over every window of a clip and over "
+            f"the study's clips of the view, and the fused study-level prediction (logistic regression on the "
+            f"{_count(views)} views' logits; for {continuous or 'a continuous target'} a linear regression on the "
+            f"{_count(views)} views' outputs; both fitted on the training studies that have the label, a missing "
+            "view entering as 0). Each label's estimates are on the studies that have it.")
+    flags = [(t, thr[t.source]) for t in targets if t.binary and t.source in thr]
+    if flags:
+        units = {t.source: t.unit for t in targets if not t.binary}
+        shown = {"t1_ms": "T1", "t2_ms": "T2", "ecv_pct": "ECV"}
+        text += " Abnormal thresholds: " + ", ".join(
+            f"{shown.get(t.source, t.source)} >= {v}{' ' if units.get(t.source) != '%' else ''}"
+            f"{units.get(t.source, '')}".rstrip() for t, v in flags) + "."
+    if continuous:
+        text += (f" MAE, R² and Bland-Altman plots of {continuous} per view and fused are also in the performance "
+                 "section.")
+    return text + f" Backbone: {weights_source(cfg)}."
+
+
+def _count(views: tuple[str, ...]) -> str:
+    return {1: "one", 2: "two", 3: "three"}.get(len(views), str(len(views)))
+
+
 def evaluate_section(predictions: Predictions, config: dict, cohort=None) -> Section:
     cfg = config["echo_cmr"]
+    targets, views = parse(cfg), tuple(cfg["views"])
     s = config.get("stats", {})
     n, level = int(s.get("n_resamples", 2000)), float(s.get("level", 0.95))
-    thr = cfg["thresholds"]
-    text = ("AUROC with bootstrap CIs (" f"{n} resamples of patients, stratified by class), laid out like Sahashi et "
-            "al.'s Table 2: one video network per view (A4C, A2C, PLAX), each output from the weights of the epoch "
-            "where its own validation metric was best, test-time averaged over every window of a clip and over the "
-            "study's clips of the view, and the fused study-level prediction (logistic regression on the three "
-            "views' logits; for T1/T2/ECV a linear regression on the three views' outputs; both fitted on the "
-            "training studies that have the label, a missing view entering as 0). Each label's estimates are on "
-            "the studies that have it. Abnormal thresholds: "
-            f"T1 >= {thr['t1_ms']} ms, T2 >= {thr['t2_ms']} ms, ECV >= {thr['ecv_pct']}%. MAE, R² and Bland-Altman "
-            "plots of T1/T2/ECV per view and fused are also in the performance section. Backbone: "
-            f"{weights_source(cfg)}.")
+    text = _method_text(targets, views, cfg, n)
     if cohort is not None:
         far = int(unpaired(cohort.table, float(cfg["max_days"])).sum())
         if far or all(c in cohort.table for c in ("echo_date", "cmr_date")):
@@ -116,14 +135,21 @@ def evaluate_section(predictions: Predictions, config: dict, cohort=None) -> Sec
                      "studies, their CMR labels not used.")
     if not config["cohort"]["dir"]:
         text += " Cohort: synthetic; " + truth_text(cfg["synthetic"].get("truth")) + "."
-    a, b = COMPARISON
-    delta = delta_auc(predictions, n, level)
-    text += (f" The paper's comparison, fixed in advance: fused AUROC of {ROW_NAMES[a]} minus {ROW_NAMES[b]}, "
-             f"paired bootstrap over patients on the {delta.n} studies with both labels: "
-             f"{stats.format_ci(delta)}.")
-    return Section(title="Echo -> CMR findings (Table 2 layout)", text=text,
-                   tables={"AUROC per label, view and fusion": table2(predictions, n, level),
-                           "T1/T2/ECV agreement per view and fused": agreement_table(predictions, n, level)})
+    titles = {t.name: t.title for t in targets if t.binary and t.level == "study"}
+    if all(task in titles for task in COMPARISON):  # the paper's comparison, where both targets are configured
+        a, b = COMPARISON
+        delta = delta_auc(predictions, n, level)
+        text += (f" The paper's comparison, fixed in advance: fused AUROC of {titles[a]} minus {titles[b]}, "
+                 f"paired bootstrap over patients on the {delta.n} studies with both labels: "
+                 f"{stats.format_ci(delta)}.")
+    tables = {}
+    if any(t.binary for t in targets):
+        tables["AUROC per label, view and fusion"] = table2(predictions, n, level, targets, views)
+    if not all(t.binary for t in targets):
+        names = "/".join(t.title.removeprefix("native ") for t in targets if not t.binary)
+        tables[f"{names} agreement per view and fused"] = agreement_table(predictions, n, level, targets, views)
+    title = "Echo -> CMR findings (Table 2 layout)" if targets == DEFAULT else "Echo targets (Table 2 layout)"
+    return Section(title=title, text=text, tables=tables)
 
 
 #: Fewest positions per spatial axis a Grad-CAM layer needs: at 16 x 16 px, layer4 is 1 x 1 x 1 and its map
@@ -217,30 +243,37 @@ def real_clips_dir(cfg: dict) -> Path | None:
     return None
 
 
-def explain_section(model: EchoModel, features: Features, index: np.ndarray, cfg: dict, ctx) -> Section:
-    """Grad-CAM over space and time of the global-WMA head on one WMA-positive test study per view (its first clip
-    of the view; strip + GIF),
-    and the real clips before and after masking when a folder of them is configured."""
-    figs, gifs, layers = [], [], set()
-    index = np.asarray(index)
-    table = features.table
-    pos = index[table["wma"].to_numpy()[index] == 1]
+def _shown_study(model: EchoModel, table: pd.DataFrame, index: np.ndarray, label: str) -> tuple[int, str]:
+    """(row, its label as text): the first test study positive for a binary label, else the first test study."""
+    target = next(t for t in model.targets if t.name == label)
+    values = table[label].to_numpy()[index]
+    pos = index[values == 1] if target.binary else index[:0]
     pick = int(pos[0] if len(pos) else index[0])
-    wma = table["wma"].iloc[pick]
-    shown = "missing" if pd.isna(wma) else int(wma)
+    value = table[label].iloc[pick]
+    return pick, "missing" if pd.isna(value) else (str(int(value)) if target.binary else f"{value:.4g}")
+
+
+def explain_section(model: EchoModel, features: Features, index: np.ndarray, cfg: dict, ctx) -> Section:
+    """Grad-CAM over space and time of the label's head (global WMA in the CMR set) on one test study per view,
+    positive where the label is binary (its first clip of the view; strip + GIF), and the real clips before and
+    after masking when a folder of them is configured."""
+    figs, gifs, layers = [], [], set()
+    label = features.label
+    title = next(t.title for t in model.targets if t.name == label)
+    pick, shown = _shown_study(model, features.table, np.asarray(index), label)
     frames, period = int(cfg["clip"]["frames"]), int(cfg["clip"]["period"])
-    head = HEADS.index("wma")
-    for view in VIEWS:
+    head = [t.name for t in model.targets].index(label)
+    for view in model.view_names:
         clips = features.x[view][pick]
         if not clips:
             continue
         clip, _ = sample_clip(load_clip(clips[0]), 0, frames, period)
         with ctx.engine.cpu_threads(cfg["train"].get("cpu_threads"), ctx.device):
-            cam, layer_name = gradcam_maps(model.views[view].net_for("wma"), clip, head)
+            cam, layer_name = gradcam_maps(model.views[view].net_for(label), clip, head)
         layers.add(layer_name)
         name = f"echo_gradcam_{view.lower()}"
-        figs.append(ctx.save_figure(gradcam_strip(clip, cam, f"{view}: Grad-CAM of the global-WMA head "
-                                                             f"(study with WMA={shown})"), name))
+        figs.append(ctx.save_figure(gradcam_strip(clip, cam, f"{view}: Grad-CAM of the {title} head "
+                                                             f"(study with {label}={shown})"), name))
         gifs.append(write_gif(ctx.figure_path(name).with_suffix(".gif"), clip, cam).name)
     real = real_clips_dir(cfg)
     if real is not None and real.is_dir():
@@ -249,19 +282,22 @@ def explain_section(model: EchoModel, features: Features, index: np.ndarray, cfg
             figs.append(ctx.save_figure(masking_figure(clips), "echo_real_clips_masking"))
     stage = ", ".join(sorted(layers)) or "none"
     text = ("Grad-CAM (cardio.explain.grad_cam on the deepest residual stage that keeps at least "
-            f"{MIN_CAM_SIDE} x {MIN_CAM_SIDE} positions: {stage}) of the global-WMA output over space and time, on "
+            f"{MIN_CAM_SIDE} x {MIN_CAM_SIDE} positions: {stage}) of the {title} output over space and time, on "
             "one test study of the last fold; each panel column is one frame of the clip. Animated overlays: "
             f"{', '.join(gifs)} (figures folder). Each output of a view's network is predicted by the weights of "
-            "the epoch where its own validation metric was best (AUROC, or minus the MSE of T1/T2/ECV): the table "
-            "gives that epoch per output and view for this fold (0: no validation rows, the engine's epoch of lowest "
-            "training loss; in the engine's history/ files, whose losses cover every epoch, val_metric counts the "
-            "epochs in which some output improved: training stops after train.patience epochs without one).")
-    return Section(title="Echo -> CMR: Grad-CAM and sector masking", text=text, figures=figs,
+            "the epoch where its own validation metric was best (AUROC, or minus the MSE of a continuous target): "
+            "the table gives that epoch per output and view for this fold (0: no validation rows, the engine's epoch "
+            "of lowest training loss; in the engine's history/ files, whose losses cover every epoch, val_metric "
+            "counts the epochs in which some output improved: training stops after train.patience epochs without "
+            "one).")
+    where = "Echo -> CMR" if model.targets == DEFAULT else "Echo"
+    return Section(title=f"{where}: Grad-CAM and sector masking", text=text, figures=figs,
                    tables={"Best epoch of each output (validation metric)": best_epochs(model)})
 
 
 def best_epochs(model: EchoModel) -> pd.DataFrame:
     """One row per output: the epoch whose weights predict it, per view, and the epochs each view ran."""
-    rows = [{"output": h, **{v: model.views[v].best_epoch[h] for v in VIEWS}} for h in model.heads]
-    rows.append({"output": "epochs with a validation score", **{v: len(model.history.get(v, [])) for v in VIEWS}})
+    views = model.view_names
+    rows = [{"output": h, **{v: model.views[v].best_epoch[h] for v in views}} for h in model.heads]
+    rows.append({"output": "epochs with a validation score", **{v: len(model.history.get(v, [])) for v in views}})
     return pd.DataFrame(rows)

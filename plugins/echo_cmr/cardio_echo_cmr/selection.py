@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from sklearn.metrics import roc_auc_score
 
-from cardio_echo_cmr.model import BINARY_HEADS, HEADS
+from cardio_echo_cmr.targets import DEFAULT, Target
 
 
 def binary_score(y: np.ndarray, out: np.ndarray) -> float:
@@ -45,9 +45,11 @@ def regression_score(y: np.ndarray, out: np.ndarray) -> float:
 class BestPerHead:
     """The engine metric that keeps the best weights of each output (see the module's text)."""
 
-    def __init__(self, net: torch.nn.Module) -> None:
+    def __init__(self, net: torch.nn.Module, targets: tuple[Target, ...] = DEFAULT) -> None:
         self.net = net
-        self.best = {h: -math.inf for h in HEADS}
+        self.heads = tuple(t.name for t in targets)
+        self.binary = tuple(t.binary for t in targets)
+        self.best = {h: -math.inf for h in self.heads}
         self.epoch_of: dict[str, int] = {}
         self.states: dict[int, dict] = {}
         self.scores: list[dict[str, float]] = []
@@ -55,11 +57,10 @@ class BestPerHead:
 
     def __call__(self, y: np.ndarray, out: np.ndarray) -> float:
         epoch = len(self.scores) + 1
-        scores = {h: (binary_score if h in BINARY_HEADS else regression_score)(y[:, j].astype(float),
-                                                                               out[:, j].astype(float))
-                  for j, h in enumerate(HEADS)}
+        scores = {h: (binary_score if b else regression_score)(y[:, j].astype(float), out[:, j].astype(float))
+                  for j, (h, b) in enumerate(zip(self.heads, self.binary))}
         self.scores.append(scores)
-        improved = [h for h in HEADS if scores[h] > self.best[h]]
+        improved = [h for h in self.heads if scores[h] > self.best[h]]
         if improved:
             self.improving_epochs += 1
             self.states[epoch] = {k: v.detach().to("cpu", copy=True) for k, v in self.net.state_dict().items()}
@@ -70,17 +71,19 @@ class BestPerHead:
         return float(self.improving_epochs)
 
 
-def select_nets(net: torch.nn.Module, selector: BestPerHead | None) -> tuple[dict[int, torch.nn.Module], dict]:
+def select_nets(net: torch.nn.Module, selector: BestPerHead | None,
+                heads: tuple[str, ...] | None = None) -> tuple[dict[int, torch.nn.Module], dict]:
     """({epoch: network}, {output: epoch}) after training: each output's best epoch and its weights; without
     validation rows (no selector scores) every output keeps the engine's weights (lowest training loss), epoch 0."""
     import copy
 
     if selector is None or not selector.states:
-        return {0: net.cpu().eval()}, dict.fromkeys(HEADS, 0)
+        return {0: net.cpu().eval()}, dict.fromkeys(heads or (selector.heads if selector else
+                                                              tuple(t.name for t in DEFAULT)), 0)
     nets = {}
     for epoch, state in selector.states.items():
         clone = copy.deepcopy(net).cpu()
         clone.load_state_dict(state)
         nets[epoch] = clone.eval()
     last = max(selector.states)  # an output whose score was never finite keeps the last kept weights
-    return nets, {h: selector.epoch_of.get(h, last) for h in HEADS}
+    return nets, {h: selector.epoch_of.get(h, last) for h in selector.heads}

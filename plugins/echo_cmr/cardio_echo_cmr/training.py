@@ -1,16 +1,17 @@
 """Per-view r2plus1d_18 training through cardio.engine, test-time clip averaging, and the view fusion.
 
-One network per view learns every output at once (BCE for the binary labels, MSE for standardised T1/T2/ECV) on
-every clip of that view in the training studies. Each output keeps the weights of the epoch where its own
-validation metric was best (selection.py), so one view's network is up to one checkpoint per output. The
+One network per view learns every configured target at once (targets.py; BCE for the binary ones, MSE for the
+standardised continuous ones) on every clip of that view in the training studies. Each output keeps the weights of
+the epoch where its own validation metric was best (selection.py), so one view's network is up to one checkpoint
+per output. The
 validation rows are the core's (`ctx.val_index`, cv.method holdout/predefined) when it gives them, else an inner
 split of the training rows (by patient, `echo_cmr.val_fraction`). A missing label (NaN) is left out of its output's
 loss, of its selection metric and of its fusion. The fold's pixel mean and SD (training clips only) normalise the
 clips. At test time a view's score of a study is the mean over its clips (each averaged over its non-overlapping
-windows). The fused study-level prediction of each binary label is a logistic regression on the three views'
-logits of that label, and of T1/T2/ECV a linear regression on the three views' standardised outputs; both are
-fitted on the training studies that have the label (a view a study lacks enters as 0: logit 0, or the training
-mean).
+windows). The fused study-level prediction of each binary study-level target is a logistic regression on the
+views' logits of that target, and of each continuous one (T1/T2/ECV, EF) a linear regression on the views'
+standardised outputs; both are fitted on the training studies that have the label (a view a study lacks enters as
+0: logit 0, or the training mean). View-level targets are reported per view, not fused.
 """
 from __future__ import annotations
 
@@ -22,13 +23,10 @@ from sklearn.linear_model import LinearRegression, LogisticRegression
 from torch.utils.data import Dataset
 
 from cardio import CardioError, Features, Predictions, inner_split
-from cardio_echo_cmr.model import BINARY_HEADS, HEADS, REGRESSION_HEADS, EchoVideoNet, HeadLoss, weights_source
+from cardio_echo_cmr.model import EchoVideoNet, HeadLoss, weights_source
 from cardio_echo_cmr.selection import BestPerHead, select_nets
-from cardio_echo_cmr.synthetic import VIEWS
+from cardio_echo_cmr.targets import DEFAULT, Target, n_binary, names, parse
 from cardio_echo_cmr.video import clip_starts, load_clip, sample_clip
-
-FUSED_TASKS = ("wma", "lge", "t1_abnormal", "t2_abnormal", "ecv_abnormal")
-PER_VIEW = {"wma_view": "wma", "lge_view": "lge"}  # per-view output -> the column prefix of its label
 
 
 class ClipDataset(Dataset):
@@ -84,23 +82,27 @@ class ViewModel:
 @dataclass
 class EchoModel:
     views: dict[str, ViewModel]
-    reg_stats: dict[str, tuple[float, float]]          # T1/T2/ECV mean and SD of the training fold
+    reg_stats: dict[str, tuple[float, float]]          # each continuous target's mean and SD of the training fold
     fusion: dict[str, LogisticRegression | LinearRegression]
-    heads: tuple[str, ...] = HEADS                     # outputs with a label in training (others not reported)
+    heads: tuple[str, ...] = names(DEFAULT)            # outputs with a label in training (others not reported)
     history: dict = field(default_factory=dict)        # view -> per-epoch validation score of each output
     weights: str = ""
     train_records: list[str] = field(default_factory=list)
+    targets: tuple[Target, ...] = DEFAULT              # the network's outputs, in order
+
+    @property
+    def view_names(self) -> tuple[str, ...]:
+        return tuple(self.views)
+
+    def fused(self) -> tuple[Target, ...]:
+        """The study-level targets: fused across the views."""
+        return tuple(t for t in self.targets if t.level == "study")
 
 
-def head_column(head: str, view: str) -> str:
-    """The table column an output of a view's network predicts (wma_view of A4C: wma_A4C)."""
-    return f"{PER_VIEW[head]}_{view}" if head in PER_VIEW else head
-
-
-def targets(table, view: str, reg_stats: dict) -> np.ndarray:
-    """(n_studies, n_heads) targets of one view's network, NaN where a label is missing."""
-    y = [table[head_column(h, view)].to_numpy(float) for h in BINARY_HEADS]
-    y += [(table[c].to_numpy(float) - reg_stats[c][0]) / reg_stats[c][1] for c in REGRESSION_HEADS]
+def view_targets(table, view: str, targets: tuple[Target, ...], reg_stats: dict) -> np.ndarray:
+    """(n_studies, n_heads) targets of one view's network (continuous ones standardised), NaN where missing."""
+    y = [table[t.task(view)].to_numpy(float) if t.binary else
+         (table[t.task(view)].to_numpy(float) - reg_stats[t.name][0]) / reg_stats[t.name][1] for t in targets]
     return np.stack(y, 1).astype(np.float32)
 
 
@@ -117,16 +119,17 @@ def _window_logits(net: EchoVideoNet, paths: list[str], cfg: dict, ctx) -> list[
     return [out[ds.owner == j].mean(0) for j in range(len(paths))]
 
 
-def view_logits(view: ViewModel, studies: list[tuple[str, ...]], cfg: dict, ctx) -> np.ndarray:
+def view_logits(view: ViewModel, studies: list[tuple[str, ...]], cfg: dict, ctx,
+                heads: tuple[str, ...] = names(DEFAULT)) -> np.ndarray:
     """(n_studies, n_heads): each output from the weights selected for it, averaged over each clip's windows and
     then over the study's clips of the view (every study given has at least one clip)."""
     paths = [p for clips in studies for p in clips]
-    result = np.zeros((len(studies), len(HEADS)), np.float32)
+    result = np.zeros((len(studies), len(heads)), np.float32)
     if not paths:
         return result
     ends = np.cumsum([len(clips) for clips in studies])
     for epoch, net in view.nets.items():
-        cols = [j for j, h in enumerate(HEADS) if view.best_epoch[h] == epoch]
+        cols = [j for j, h in enumerate(heads) if view.best_epoch[h] == epoch]
         if not cols:
             continue
         per_clip = _window_logits(net, paths, cfg, ctx)
@@ -136,13 +139,13 @@ def view_logits(view: ViewModel, studies: list[tuple[str, ...]], cfg: dict, ctx)
 
 
 def fit_fusion(view_scores: np.ndarray, y: np.ndarray, train_rows: np.ndarray, c: float = 1.0,
-               task: str = "wma") -> LogisticRegression | LinearRegression:
+               task: str = "wma", binary: bool = True) -> LogisticRegression | LinearRegression:
     """The fusion of one label on the per-view outputs (n, n_views), fitted on the `train_rows` that have the label
-    (NaN: missing): logistic regression for a binary label, linear regression for T1/T2/ECV."""
+    (NaN: missing): logistic regression for a binary label, linear regression for a continuous one."""
     rows = np.asarray(train_rows)
     rows = rows[~np.isnan(np.asarray(y, dtype=float)[rows])]
     yt = np.asarray(y, dtype=float)[rows]
-    if task in REGRESSION_HEADS:
+    if not binary:
         if len(yt) < view_scores.shape[1] + 1:
             raise CardioError(f"echo_cmr fusion of {task}: {len(yt)} training studies have a value; use fewer "
                               "cv.folds")
@@ -166,7 +169,7 @@ def _clips(studies: list[tuple[str, ...]], y: np.ndarray, rows: np.ndarray) -> t
     return paths, y[np.asarray(owner, dtype=int)]
 
 
-def split_rows(table, train_index: np.ndarray, cfg: dict, ctx) -> tuple[np.ndarray, np.ndarray]:
+def split_rows(table, train_index: np.ndarray, cfg: dict, ctx, label: str = "wma") -> tuple[np.ndarray, np.ndarray]:
     """(fit rows, validation rows): the core's validation rows when the protocol gives them, else an inner split
     by patient of `echo_cmr.val_fraction`, else none (the engine keeps the epoch of lowest training loss)."""
     given = np.asarray(getattr(ctx, "val_index", []), dtype=int)
@@ -174,54 +177,57 @@ def split_rows(table, train_index: np.ndarray, cfg: dict, ctx) -> tuple[np.ndarr
         return train_index, given
     fraction = float(cfg["val_fraction"])
     if fraction > 0:
-        return inner_split(table, train_index, fraction=fraction, seed=ctx.seed, label="wma")
+        return inner_split(table, train_index, fraction=fraction, seed=ctx.seed, label=label)
     return train_index, train_index[:0]
 
 
 def _fit_view(view: str, features: Features, rows: tuple[np.ndarray, np.ndarray], y: np.ndarray, cfg: dict,
-              ctx) -> tuple[ViewModel, list]:
+              ctx, targets: tuple[Target, ...] = DEFAULT) -> tuple[ViewModel, list]:
     """One view's network, trained on the fit rows' clips and selected per output on the validation rows'."""
     studies = features.x[view]
     has = np.array([len(clips) > 0 for clips in studies])
     (fit_paths, fit_y), (val_paths, val_y) = (_clips(studies, y, r[has[r]]) for r in rows)
     if not fit_paths:
-        raise CardioError(f"echo_cmr: no training study has a {view} clip")
+        raise CardioError(f"echo_cmr: no training study has a {view} clip (echo_cmr.views lists the views to fit)")
     frames, period = int(cfg["clip"]["frames"]), int(cfg["clip"]["period"])
     settings = dict(cfg["train"])
     mean, sd = pixel_stats(fit_paths)
     torch.manual_seed(int(ctx.seed))
-    net = EchoVideoNet(mean, sd, cfg.get("weights"), cfg.get("arch", "r2plus1d_18"))
+    net = EchoVideoNet(mean, sd, cfg.get("weights"), cfg.get("arch", "r2plus1d_18"), n_outputs=len(targets))
     bs = int(settings.get("batch_size") or 10)
     while len(fit_paths) % bs == 1 and bs < len(fit_paths):  # a last batch of one clip breaks BatchNorm
         bs += 1
-    selector = BestPerHead(net) if val_paths else None
+    selector = BestPerHead(net, targets) if val_paths else None
     result = ctx.engine.fit(
         net, ClipDataset(fit_paths, fit_y, frames, period, train=True, seed=ctx.seed),
         ClipDataset(val_paths, val_y, frames, period, train=False) if val_paths else None,
-        ctx, name=f"echo-{view}", settings={**settings, "batch_size": bs}, loss_fn=HeadLoss(), metric=selector)
-    nets, best = select_nets(result.model, selector)
+        ctx, name=f"echo-{view}", settings={**settings, "batch_size": bs}, loss_fn=HeadLoss(n_binary(targets)),
+        metric=selector)
+    nets, best = select_nets(result.model, selector, names(targets))
     return ViewModel(nets, best), (selector.scores if selector else [])
 
 
 def train(features: Features, train_index: np.ndarray, cfg: dict, ctx) -> EchoModel:
-    table = features.table
+    table, targets, views = features.table, parse(cfg), tuple(cfg["views"])
+    heads = names(targets)
     train_index = np.asarray(train_index)
-    rows = split_rows(table, train_index, cfg, ctx)
-    reg_stats = {c: _reg_stats(table[c], train_index) for c in REGRESSION_HEADS}
-    views, history, outputs = {}, {}, {}
-    for view in VIEWS:
-        views[view], history[view] = _fit_view(view, features, rows, targets(table, view, reg_stats), cfg, ctx)
+    rows = split_rows(table, train_index, cfg, ctx, features.label)
+    reg_stats = {t.name: _reg_stats(table[t.name], train_index) for t in targets if not t.binary}
+    models, history, outputs = {}, {}, {}
+    for view in views:
+        y = view_targets(table, view, targets, reg_stats)
+        models[view], history[view] = _fit_view(view, features, rows, y, cfg, ctx, targets)
         studies = features.x[view]
-        out = np.zeros((len(table), len(HEADS)), np.float32)  # a study without the view: 0
+        out = np.zeros((len(table), len(heads)), np.float32)  # a study without the view: 0
         fitted = train_index[[len(studies[i]) > 0 for i in train_index]]
-        out[fitted] = view_logits(views[view], [studies[i] for i in fitted], cfg, ctx)
+        out[fitted] = view_logits(models[view], [studies[i] for i in fitted], cfg, ctx, heads)
         outputs[view] = out
-    fusion = {task: fit_fusion(np.stack([outputs[v][:, HEADS.index(task)] for v in VIEWS], 1),
-                               table[task].to_numpy(float), train_index, float(cfg["fusion_c"]), task)
-              for task in (*FUSED_TASKS, *REGRESSION_HEADS)}
-    labelled = {h for v in VIEWS for h in HEADS if table[head_column(h, v)].iloc[train_index].notna().any()}
-    return EchoModel(views, reg_stats, fusion, heads=tuple(h for h in HEADS if h in labelled), history=history,
-                     weights=weights_source(cfg),
+    fusion = {t.name: fit_fusion(np.stack([outputs[v][:, heads.index(t.name)] for v in views], 1),
+                                 table[t.name].to_numpy(float), train_index, float(cfg["fusion_c"]), t.name, t.binary)
+              for t in targets if t.level == "study"}
+    labelled = {t.name for v in views for t in targets if table[t.task(v)].iloc[train_index].notna().any()}
+    return EchoModel(models, reg_stats, fusion, heads=tuple(h for h in heads if h in labelled), history=history,
+                     weights=weights_source(cfg), targets=targets,
                      train_records=table["record_id"].iloc[train_index].astype(str).tolist())
 
 
@@ -233,17 +239,16 @@ def _column(table, col: str) -> np.ndarray:
 def _view_predictions(model: EchoModel, view: str, out: np.ndarray, has: np.ndarray, table) -> list[Predictions]:
     rid, pid = table["record_id"][has], table["patient_id"][has]
     parts, name = [], f"r2plus1d-{view}"
-    for j, head in enumerate(HEADS):
-        if head not in model.heads:
+    for j, t in enumerate(model.targets):
+        if t.name not in model.heads:
             continue
-        col = head_column(head, view)
-        if head in BINARY_HEADS:
+        if t.binary:
             score, kind = 1.0 / (1.0 + np.exp(-out[has, j])), "binary"
         else:
-            mu, sd = model.reg_stats[head]
+            mu, sd = model.reg_stats[t.name]
             score, kind = out[has, j] * sd + mu, "regression"
-        parts.append(Predictions.from_arrays(rid, pid, _column(table, col)[has], score, model=name, task=col,
-                                             kind=kind))
+        parts.append(Predictions.from_arrays(rid, pid, _column(table, t.task(view))[has], score, model=name,
+                                             task=t.task(view), kind=kind))
     return parts
 
 
@@ -252,19 +257,19 @@ def predict(model: EchoModel, features: Features, test_index: np.ndarray, cfg: d
     one row per study; y_true is NaN where the study's label is missing."""
     table = features.table.iloc[test_index]
     test_index = np.asarray(test_index)
+    heads = names(model.targets)
     parts, view_scores, fused_parts = [], {}, []
-    for view in VIEWS:
+    for view in model.view_names:
         has = np.array([len(features.x[view][i]) > 0 for i in test_index], dtype=bool)
-        out = np.zeros((len(test_index), len(HEADS)), np.float32)
-        out[has] = view_logits(model.views[view], [features.x[view][i] for i in test_index[has]], cfg, ctx)
+        out = np.zeros((len(test_index), len(heads)), np.float32)
+        out[has] = view_logits(model.views[view], [features.x[view][i] for i in test_index[has]], cfg, ctx, heads)
         view_scores[view] = out
         parts += _view_predictions(model, view, out, has, table)
-    for task in (*FUSED_TASKS, *REGRESSION_HEADS):
-        scores = np.stack([view_scores[v][:, HEADS.index(task)] for v in VIEWS], 1)
-        fused = model.fusion[task]
-        binary = task in FUSED_TASKS
-        score = fused.predict_proba(scores)[:, 1] if binary else fused.predict(scores)
-        fused_parts.append(Predictions.from_arrays(table["record_id"], table["patient_id"], _column(table, task), score,
-                                                   model="fused", task=task,
-                                                   kind="binary" if binary else "regression"))
+    for t in model.fused():
+        scores = np.stack([view_scores[v][:, heads.index(t.name)] for v in model.view_names], 1)
+        fused = model.fusion[t.name]
+        score = fused.predict_proba(scores)[:, 1] if t.binary else fused.predict(scores)
+        fused_parts.append(Predictions.from_arrays(table["record_id"], table["patient_id"], _column(table, t.name),
+                                                   score, model="fused", task=t.name,
+                                                   kind="binary" if t.binary else "regression"))
     return Predictions.concat(fused_parts + parts)  # fused first: the core draws its figures in this order, up to a cap
