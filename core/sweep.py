@@ -331,6 +331,8 @@ def run_sweep(plugin: str, grid_items: Sequence[str], out: str, config_file: str
             return None
     summary = write_summary(root, every, base, selection, nested)
     log.info("sweep: summary written to %s and %s; %s", summary, root / "summary.csv", OPTIMISM)
+    if nested:
+        log.info("sweep: nested CV of the choose-the-best recipe in %s", root / "nested.csv")
     return summary
 
 
@@ -557,7 +559,8 @@ def _markdown(root: Path, every: Sequence[Member], runs: pd.DataFrame, ranking: 
            f"Grid over {', '.join(f'`{k}`' for k in grid)}; seeds {', '.join(map(str, seeds))}. Each setting x seed is "
            f"a run directory of its own, `<setting>/seed<k>/` under this folder (`cardio status` and resume work on "
            f"each). `summary.csv` holds every pooled estimate of every run with its {level} interval, and per "
-           "setting the mean over seeds (seed `mean`, with the SD over seeds; the intervals are each run's own).", "",
+           "setting the mean over seeds (seed `mean`, with the SD over seeds; the intervals are each run's own)."
+           + (" `nested.csv` holds the nested-CV estimates below." if recipe is not None else ""), "",
            "## Choosing the setting", "",
            f"Settings are ranked by the mean over seeds of the pooled {ranking.metric} ({ranking.method}) of model "
            f"`{ranking.model}`, task `{ranking.task}` "

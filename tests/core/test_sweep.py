@@ -92,6 +92,8 @@ def test_the_same_command_again_runs_only_what_is_not_finished(grid_sweep, toy_e
     assert changed == {f"{gone}/tasks/{t}/done.json" for t in ("prepare", "fit-fold0", "fit-fold1", "evaluate")} | {
         f"model.hidden=8,train.lr=0.01/seed0/tasks/{t}/done.json" for t in ("prepare", "evaluate")}
     assert (copy / "summary.csv").read_bytes() == summary
+    no_inner = invoke("sweep", "--plugin", "toy", *QUICK, *GRID, "--seeds", "0", "1", "--out", "again", "--nested")
+    assert no_inner.exit_code == 2 and "--set cv.inner_folds=3" in no_inner.stderr, no_inner.stderr[-2000:]
     other = invoke("sweep", "--plugin", "toy", *QUICK, "--set", "train.batch_size=8", *GRID, "--seeds", "0", "1",
                    "--out", "again")
     assert other.exit_code == 2 and "holds a run of another config" in other.stderr
@@ -114,3 +116,32 @@ def test_the_grid_as_written():
         with pytest.raises(CardioError, match=says):
             sweep.parse_grid(bad)
     assert sweep.setting_name([("subgroups", "[sex,site]"), ("x", "a/b")]) == "subgroups=_sex_site_,x=a_b"
+
+
+def test_nested_cv_of_choosing_the_best_on_a_null_setting(toy_env):
+    """Labels independent of the features (data.signal=0): the recipe's nested estimate is chance, its CI covers
+    0.5; each outer fold's choice is the setting best on that fold's inner folds, recomputed here by scikit-learn."""
+    from sklearn.metrics import roc_auc_score
+
+    from cardio import tasks
+
+    _sweep(*GRID, "--seeds", "0", "--out", "null", "--set", "data.signal=0", "--set", "cv.inner_folds=2",
+           "--nested")
+    root = toy_env / "null"
+    nested = pd.read_csv(root / "nested.csv")
+    assert len(nested) == 1 and nested["ci_low"][0] < 0.5 < nested["ci_high"][0]
+    settings = [f"model.hidden={h},train.lr={lr}" for h in (8, 16) for lr in ("0.001", "0.01")]  # grid order
+    parts = []
+    for fold in ("fold0", "fold1"):
+        inner = {s: tasks.read_predictions(root / s / "seed0", f"fit-{fold}", b"", None, file=tasks.INNER).table
+                 for s in settings}
+        assert all(set(t["inner_fold"]) == {f"{fold}-inner0", f"{fold}-inner1"} for t in inner.values())
+        best = max(settings, key=lambda s: (roc_auc_score(inner[s]["y_true"], inner[s]["y_score"]),
+                                            -settings.index(s)))  # a tie goes to the first in grid order
+        assert f"{fold}: {best}" in nested["chosen"][0]
+        outer = pd.read_csv(root / best / "seed0" / "predictions.csv")
+        parts.append(outer[outer["fold"] == fold])
+    pooled = pd.concat(parts)
+    assert nested["estimate"][0] == pytest.approx(roc_auc_score(pooled["y_true"], pooled["y_score"]))
+    text = (root / "summary.md").read_text()
+    assert "## Nested CV of the choose-the-best recipe" in text and sweep.OPTIMISM in text
