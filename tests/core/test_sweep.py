@@ -145,3 +145,33 @@ def test_nested_cv_of_choosing_the_best_on_a_null_setting(toy_env):
     assert nested["estimate"][0] == pytest.approx(roc_auc_score(pooled["y_true"], pooled["y_score"]))
     text = (root / "summary.md").read_text()
     assert "## Nested CV of the choose-the-best recipe" in text and sweep.OPTIMISM in text
+
+
+FAKE = {"sbatch": "#!/bin/sh\n# keeps the script it is given and answers as sbatch does\ncp \"$1\" \"{dir}/array.sh\"\n"
+                  "echo 'Submitted batch job 4242'\n",
+        "squeue": "#!/bin/sh\n# lists the array while {dir}/queued exists\n[ -e \"{dir}/queued\" ] && echo 4242_0\n"
+                  "exit 0\n",
+        "srun": "#!/bin/sh\nexit 1\n"}
+
+
+def test_slurm_gets_one_array_of_whole_runs_and_a_rerun_waits_for_it(toy_env, monkeypatch):
+    """submitit's sbatch script (a fake sbatch keeps it): one array of the 2 runs, capped, with the signal; while
+    squeue lists the array, the same command submits nothing again."""
+    pytest.importorskip("submitit")
+    folder = toy_env / "fake_slurm"
+    folder.mkdir()
+    for tool, text in FAKE.items():
+        (folder / tool).write_text(text.format(dir=folder))
+        (folder / tool).chmod(0o700)
+    monkeypatch.setenv("PATH", f"{folder}:{Path(shutil.which('sh') or '/bin/sh').parent}")
+    args = ("--grid", "model.hidden=8,16", "--out", "slurm", "--executor", "slurm", "--workers", "1", "--set",
+            "executor.signal=USR1")
+    result = invoke("sweep", "--plugin", "toy", *QUICK, *args)
+    assert result.exit_code == 0 and "submitted" in result.stdout, result.stderr[-2000:]
+    script = (folder / "array.sh").read_text()
+    assert "#SBATCH --array=0-1%1" in script and "#SBATCH --signal=USR1@120" in script
+    assert "--dependency" not in script
+    assert json.loads((toy_env / "slurm" / "sweep.json").read_text())["slurm_array"] == "4242"
+    (folder / "queued").touch()
+    again = invoke("sweep", "--plugin", "toy", *QUICK, *args)
+    assert again.exit_code == 2 and "4242 is still queued or running" in again.stderr, again.stderr[-2000:]
