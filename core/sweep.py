@@ -11,8 +11,9 @@ slot busy with no dependency between jobs, where running the runs' tasks would e
 run's own executor, one run after another) or need a task graph across runs: a scheduler of our own. A run is also
 the unit resume already knows. So: inline runs them one after another in this process; local starts a process
 per run through executors.throttle (at most `executor.workers` at once, or one per GPU); slurm submits one job
-array of whole runs (at most `executor.workers` at once), each requeued on preemption and continued from its done
-markers and checkpoints. Inside its process or job a run is inline: the same metrics as on any executor.
+array of whole runs (at most `executor.workers` at once; `executor.timeout_min` is then a whole run's limit), each
+requeued on preemption or at its limit and continued from its done markers and checkpoints. Inside its process
+or job a run is inline: the same metrics as on any executor.
 
 Selection: settings are ranked by the mean over seeds of one pooled metric of one model. The best setting's
 CV estimate is optimistic, because it was chosen on the folds it is scored on; the summary says so. `--nested`
@@ -116,14 +117,15 @@ def _split_values(text: str) -> list[str]:
 
 
 def parse_grid(items: Sequence[str]) -> list[tuple[str, list[str]]]:
-    """['train.lr=1e-3,3e-4', 'model.hidden=16,32'] -> [(key, values)], checked: each key once, values given."""
+    """['train.lr=0.001,0.0003', 'model.hidden=16,32'] -> [(key, values)], checked: each key once, values given
+    (each value is read as YAML, as --set reads it: write 0.001, not 1e-3, which YAML reads as text)."""
     grid: list[tuple[str, list[str]]] = []
     for item in items:
         key, eq, values = item.partition("=")
         key = key.strip()
         parts = [v.strip() for v in _split_values(values)]
         if not eq or not key or not all(parts):
-            raise CardioError(f"--grid {item!r}: write KEY=V1,V2,... (e.g. train.lr=1e-3,3e-4)")
+            raise CardioError(f"--grid {item!r}: write KEY=V1,V2,... (e.g. train.lr=0.001,0.0003)")
         if key == "seed":
             raise CardioError("--grid seed=...: seeds are --seeds 0 1 2")
         if key in (k for k, _ in grid):
@@ -348,7 +350,6 @@ def _sweep_log() -> logging.Logger:
     return log
 
 
-
 # ---- the summary -------------------------------------------------------------------------------------------------
 
 def estimates(every: Sequence[Member], root: Path) -> pd.DataFrame:
@@ -359,8 +360,8 @@ def estimates(every: Sequence[Member], root: Path) -> pd.DataFrame:
         try:
             metrics = json.loads((m.run_dir / "metrics.json").read_text())
         except (OSError, ValueError):
-            raise CardioError(f"{m.run_dir / 'metrics.json'} cannot be read; the same sweep command again reruns "
-                              "the run's evaluate step after `rm` of its tasks/evaluate folder") from None
+            raise CardioError(f"{m.run_dir / 'metrics.json'} cannot be read, though the run says it finished; "
+                              "remove that run's folder and the same sweep command again makes it anew") from None
         for e in metrics.get("estimates", []):
             if e.get("fold") != "pooled" or e.get("subgroup") is not None:
                 continue
