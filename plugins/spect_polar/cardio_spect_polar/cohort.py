@@ -260,6 +260,70 @@ def write_cohort_files(folder: Path, clinical: pd.DataFrame, truth: pd.DataFrame
     return folder / table
 
 
+MULTIMODAL_STREAM = 30  # the multimodal cohort's random streams (issue 30), apart from the default cohort's
+
+
+def drive_to_late_offset(drive: np.ndarray) -> np.ndarray:
+    """The planted response signal of the multimodal cohort: the late zone's angular distance (degrees) from the
+    posterolateral wall, 180 * Phi(-drive). Strictly decreasing in the drive: near 0 (at the LV lead's usual
+    site, what responders show) for a high drive, 90 at 0, near 180 (septal) for a low one; uniform on 0-180
+    for a standard-normal drive."""
+    from scipy.special import ndtr
+
+    return 180.0 * ndtr(-np.asarray(drive, dtype=float))
+
+
+def _check_patients(patients: pd.DataFrame) -> None:
+    missing = [c for c in ("patient_id", "responder", "drive") if c not in patients.columns]
+    if missing:
+        raise CardioError(f"the multimodal cohort's patients lack column(s) {missing}")
+    ids = patients["patient_id"].astype(str)
+    if ids.duplicated().any() or (ids.str.strip() == "").any():
+        raise CardioError("the multimodal cohort's patient_id values must be unique and not empty")
+    # each id names its scan (volumes/<id>.dcm): a path would write outside the folder
+    bad = [row for row, i in enumerate(ids) if Path(i).name != i or i.startswith(".")]
+    if bad:  # rows, not ids: no patient identifier in an error message
+        raise CardioError(f"the multimodal cohort's patient_id values name files (volumes/<id>.dcm), so they must be "
+                          f"plain file names; {len(bad)} are not (first in row {bad[0] + 1} of patients)")
+    if not patients["responder"].isin([0, 1]).all() or not np.isfinite(patients["drive"].to_numpy(float)).all():
+        raise CardioError("the multimodal cohort's responder must be 0/1 and its drive a finite number, per patient")
+
+
+def write_multimodal_cohort(patients: pd.DataFrame, dest: str | Path, seed: int, config: dict,
+                            progress: Progress | None = None) -> Path:
+    """The SPECT of a multimodal CRT cohort (cardio_write_synthetic): a gated NM DICOM per patient and the cohort
+    table in `dest`, laid out as the default cohort (write_cohort_files), read by a run with cohort.dir = dest.
+
+    Response reaches the SPECT only through `patients.drive`: it sets where the late-activated zone is, its
+    angular distance from the posterolateral wall (drive_to_late_offset, monotone), which is what the
+    autoencoder features see and PSD/PBW, invariant to rotating the phase map, do not. The side it lies on
+    (anterior or inferior of the wall) and everything else (clinical variables, dyssynchrony magnitude, the
+    zone's size and depth, scar, counts, noise) are drawn from `seed` as in the default cohort, independent of
+    response. `responder` is written unchanged; lvesv_reduction_pct (an outcome column) is drawn to agree with
+    it (>= 15% exactly for responders). Gates, slices and size come from spect_polar.synthetic; the table's
+    name from spect_polar.clinical_csv. The same (patients, seed, config) write the same bytes."""
+    syn = config["spect_polar"]["synthetic"]
+    gates, slices, size = int(syn["gates"]), int(syn["slices"]), int(syn["size"])
+    check_volume_settings(gates, slices, size)
+    _check_patients(patients)
+    rng = np.random.default_rng([int(seed), MULTIMODAL_STREAM])
+    n = len(patients)
+    ids = patients["patient_id"].astype(str).tolist()
+    cov = draw_covariates(rng, n)
+    img = draw_imaging(rng, cov["cad"].astype(bool))
+    drive = patients["drive"].to_numpy(float)
+    offset = drive_to_late_offset(drive)
+    img["late_angle"] = (LATERAL_DEG + rng.choice([-1.0, 1.0], n) * offset) % 360
+    responder = patients["responder"].to_numpy(int)
+    reduction = np.where(responder == 1, 15.0 + rng.exponential(10.0, n), 15.0 - rng.exponential(10.0, n))
+    params = {**cohort_params(n, int(seed), gates, slices, size), "generator": "cardio spect_polar multimodal cohort",
+              "stream": MULTIMODAL_STREAM, "response_model": "late_offset = 180 * Phi(-drive) degrees"}
+    return write_cohort_files(Path(dest).expanduser(), clinical_table(ids, cov, responder, reduction),
+                              truth_table(ids, img, drive=drive.round(6), late_offset=offset.round(3)), params,
+                              progress or _tqdm, stream=(MULTIMODAL_STREAM,),
+                              table=config["spect_polar"]["clinical_csv"] or SCHEMA_TABLE)
+
+
 def default_cohort(cache: Cache, n_patients: int = 103, seed: int = 0, gates: int = 8,
                    progress: Progress | None = None, *, slices: int = 24, size: int = 48,
                    truth: dict | None = None, esv_outliers: int = 0) -> pd.DataFrame:

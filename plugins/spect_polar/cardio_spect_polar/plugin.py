@@ -1,7 +1,7 @@
 """Hook implementations of the spect_polar plugin; each delegates to the module that does the work.
 
-cohort.py (gated DICOM cohort, synthetic one in the cache) -> features.py (phase analysis of
-phase.py) -> pipeline.py (autoencoder.py + analysis.py's logistic models, per training fold) ->
+cohort.py (gated DICOM cohort, synthetic one in the cache; a multimodal cohort's SPECT) -> features.py
+(phase analysis of phase.py) -> pipeline.py (autoencoder.py + analysis.py's logistic models, per training fold) ->
 report.py (the paper's in-sample analysis beside the cross-validated AUCs; phase_figures.py).
 Modules are imported inside the hooks: listing plugins never loads torch or the models.
 """
@@ -12,7 +12,10 @@ from typing import TYPE_CHECKING, Any
 from cardio import PluginInfo, hookimpl, package_defaults
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     import numpy as np
+    import pandas as pd
 
     from cardio import Cohort, Features, ModelState, Predictions, RunContext, Section
     from cardio.cohort import Schema
@@ -48,6 +51,14 @@ def cardio_cohort_schema(config: dict) -> Schema:
     from cardio_spect_polar import cohort
 
     return cohort.config_schema(config)
+
+
+@hookimpl
+def cardio_write_synthetic(patients: pd.DataFrame, dest: Path, seed: int, config: dict) -> Path:
+    from cardio_spect_polar import cohort
+
+    return cohort.write_multimodal_cohort(patients, dest, seed, config)
+
 
 @hookimpl
 def cardio_load(config: dict, ctx: RunContext) -> Cohort:
