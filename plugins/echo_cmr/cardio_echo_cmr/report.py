@@ -97,14 +97,20 @@ def delta_auc(predictions: Predictions, n_resamples: int, level: float, model: s
 def _method_text(targets: tuple[Target, ...], views: tuple[str, ...], cfg: dict, n: int) -> str:
     """What the section's tables hold and how they were made, for the configured targets and views."""
     thr = cfg["thresholds"]
+    binary = any(t.binary and t.level == "study" for t in targets)
     continuous = "/".join(t.title.removeprefix("native ") for t in targets if not t.binary)
-    text = (f"AUROC with bootstrap CIs ({n} resamples of patients, stratified by class), laid out like Sahashi et "
-            f"al.'s Table 2: one video network per view ({', '.join(views)}), each output from the weights of the "
-            "epoch where its own validation metric was best, test-time averaged over every window of a clip and over "
-            f"the study's clips of the view, and the fused study-level prediction (logistic regression on the "
-            f"{_count(views)} views' logits; for {continuous or 'a continuous target'} a linear regression on the "
-            f"{_count(views)} views' outputs; both fitted on the training studies that have the label, a missing "
-            "view entering as 0). Each label's estimates are on the studies that have it.")
+    measure = (f"AUROC with bootstrap CIs ({n} resamples of patients, stratified by class)" if binary else
+               f"MAE and R² with bootstrap CIs ({n} resamples of patients)")
+    fusion = "; ".join(part for part in (
+        f"logistic regression on {_their(views)} logits" if binary else "",
+        f"for {continuous} a linear regression on {_their(views)} outputs" if continuous else "") if part)
+    if len(views) == 1:
+        fusion += ": with one view, a recalibration of its output"
+    text = (f"{measure}, laid out like Sahashi et al.'s Table 2: one video network per view ({', '.join(views)}), "
+            "each output from the weights of the epoch where its own validation metric was best, test-time averaged "
+            "over every window of a clip and over the study's clips of the view, and the fused study-level "
+            f"prediction ({fusion}; fitted on the training studies that have the label, a missing view entering as "
+            "0). Each label's estimates are on the studies that have it.")
     flags = [(t, thr[t.source]) for t in targets if t.binary and t.source in thr]
     if flags:
         units = {t.source: t.unit for t in targets if not t.binary}
@@ -118,8 +124,8 @@ def _method_text(targets: tuple[Target, ...], views: tuple[str, ...], cfg: dict,
     return text + f" Backbone: {weights_source(cfg)}."
 
 
-def _count(views: tuple[str, ...]) -> str:
-    return {1: "one", 2: "two", 3: "three"}.get(len(views), str(len(views)))
+def _their(views: tuple[str, ...]) -> str:
+    return "the view's" if len(views) == 1 else f"the {({2: 'two', 3: 'three'}).get(len(views), len(views))} views'"
 
 
 def evaluate_section(predictions: Predictions, config: dict, cohort=None) -> Section:

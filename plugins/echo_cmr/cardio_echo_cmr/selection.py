@@ -57,6 +57,8 @@ class BestPerHead:
 
     def __call__(self, y: np.ndarray, out: np.ndarray) -> float:
         epoch = len(self.scores) + 1
+        # the engine hands a one-output network's outputs as (N,): one column per head again
+        y, out = (np.asarray(a).reshape(len(a), len(self.heads)) for a in (y, out))
         scores = {h: (binary_score if b else regression_score)(y[:, j].astype(float), out[:, j].astype(float))
                   for j, (h, b) in enumerate(zip(self.heads, self.binary))}
         self.scores.append(scores)

@@ -42,8 +42,10 @@ def truth_text(truth: dict | None) -> str:
 
 def render_view(view: str, affected: set[int], rng: np.random.Generator, *, n_frames: int, height: int,
                 width: int, reduction: float, lge_brightness: float = 0.0, lge: bool = False,
-                period: float = 16.0) -> np.ndarray:
-    """(T, H, W) uint8 cine of one view: fan, LV wall moving with the cardiac phase, text and ECG outside."""
+                period: float = 16.0, contraction: float = 0.3) -> np.ndarray:
+    """(T, H, W) uint8 cine of one view: fan, LV wall moving with the cardiac phase, text and ECG outside.
+    contraction: the share by which a normal wall moves inward at end-systole (the cavity's area falls by
+    1 - (1 - contraction)^2)."""
     y, x = np.mgrid[0:height, 0:width].astype(np.float32)
     apex_x, apex_y = width / 2, 2.0
     r_fan = np.hypot(x - apex_x, y - apex_y)
@@ -64,7 +66,7 @@ def render_view(view: str, affected: set[int], rng: np.random.Generator, *, n_fr
     frames = np.zeros((n_frames, height, width), np.float32)
     for t in range(n_frames):
         squeeze = 0.5 * (1 - np.cos(2 * np.pi * t / period + phase0))  # 0 (diastole) .. 1 (systole)
-        endo = 1.0 - 0.3 * amp * squeeze
+        endo = 1.0 - contraction * amp * squeeze
         wall = (rho > endo) & (rho < endo + 0.35)
         img = speckle_bg * rng.uniform(0.7, 1.0, (height, width))
         img[wall] = rng.uniform(0.55, 0.95, int(wall.sum()))
@@ -129,6 +131,30 @@ def write_cohort(root: Path, n_patients: int, seed: int, *, n_frames: int = 32, 
                 row.update({f"lge_s{k}": int(lge and k in affected) for k in range(1, 18)})
             rows.append(row)
     pd.DataFrame(rows).to_csv(root / "labels.csv", index=False)
+    return root
+
+
+def write_echonet(root: Path, n_videos: int, seed: int, *, n_frames: int = 40, size: int = 40, fps: float = 50.0,
+                  splits: tuple[float, float] = (0.6, 0.8)) -> Path:
+    """An EchoNet-Dynamic-layout folder: FileList.csv (FileName, EF, ESV, EDV, FrameHeight, FrameWidth, FPS,
+    NumberOfFrames, Split; FileName without .avi, as the dataset has it) and Videos/<FileName>.avi, A4C-like loops
+    whose cavity area falls by EF between end-diastole and end-systole (EF drawn uniformly 25-75%, the planted
+    truth). The first `splits[0]` of the videos are TRAIN, up to `splits[1]` VAL, the rest TEST; returns root."""
+    rng = np.random.default_rng(seed)
+    root = Path(root)
+    (root / "Videos").mkdir(parents=True, exist_ok=True)
+    rows = []
+    for i in range(n_videos):
+        ef = float(rng.uniform(25, 75))
+        edv = float(rng.uniform(80, 160))
+        frames = render_view("A4C", set(), rng, n_frames=n_frames, height=size, width=size, reduction=0.0,
+                             period=16.0 * fps / 30.0, contraction=1.0 - np.sqrt(1.0 - ef / 100.0))
+        name = f"0X{seed:04X}{i:06X}"
+        write_video(root / "Videos" / f"{name}.avi", frames, fps=fps)
+        split = "TRAIN" if i < round(n_videos * splits[0]) else "VAL" if i < round(n_videos * splits[1]) else "TEST"
+        rows.append({"FileName": name, "EF": round(ef, 2), "ESV": round(edv * (1 - ef / 100), 2), "EDV": round(edv, 2),
+                     "FrameHeight": size, "FrameWidth": size, "FPS": fps, "NumberOfFrames": n_frames, "Split": split})
+    pd.DataFrame(rows).to_csv(root / "FileList.csv", index=False)
     return root
 
 
