@@ -117,8 +117,8 @@ def echonet_schema(targets: tuple[Target, ...], thresholds: dict) -> Schema:
         table=ECHONET_TABLE, level="study", aggregate="mean")
 
 
-SCHEMA = schema({"targets": to_config(DEFAULT), "views": list(VIEWS),
-                 "thresholds": {"t1_ms": 1060, "t2_ms": 58, "ecv_pct": 33}})
+PAPER_THRESHOLDS = {"t1_ms": 1060, "t2_ms": 58, "ecv_pct": 33}
+SCHEMA = schema({"targets": to_config(DEFAULT), "views": list(VIEWS), "thresholds": PAPER_THRESHOLDS})
 
 
 def _study_values_agree(targets: tuple[Target, ...]):
@@ -165,9 +165,8 @@ def _checks(targets: tuple[Target, ...]) -> tuple:
 def read_clips(root: Path, *, allow_outside: bool = False, log=None, cfg: dict | None = None) -> pd.DataFrame:
     """labels.csv as typed by the schema of `cfg` (the echo_cmr section; None: the CMR set), one row per clip
     (raises CohortProblems listing every problem)."""
-    cfg = cfg or {"targets": to_config(DEFAULT)}
-    table_schema = schema(cfg) if cfg.get("targets") else SCHEMA
-    return read_table(root, table_schema, allow_outside=allow_outside, log=log, checks=_checks(parse(cfg)))
+    cfg = {"targets": to_config(DEFAULT), "thresholds": PAPER_THRESHOLDS, **(cfg or {})}
+    return read_table(root, schema(cfg), allow_outside=allow_outside, log=log, checks=_checks(parse(cfg)))
 
 
 def read_echonet(root: Path, cfg: dict, *, allow_outside: bool = False, log=None) -> pd.DataFrame:
@@ -274,13 +273,12 @@ def read_cohort(root: Path, thresholds: dict, *, max_days: float = 30, allow_out
                 log=None, cfg: dict | None = None) -> pd.DataFrame:
     """The cohort folder's studies (see `studies`); `cfg` (the echo_cmr section) names the layout, views and
     targets (None: labels.csv and the CMR set)."""
-    cfg = cfg or {}
-    targets = parse(cfg) if cfg.get("targets") else DEFAULT
-    views = tuple(cfg.get("views") or VIEWS)
+    cfg = {"targets": to_config(DEFAULT), **(cfg or {}), "thresholds": thresholds}
+    targets, views = parse(cfg), tuple(cfg.get("views") or VIEWS)
     if cfg.get("layout", "labels") == "echonet":
         clips = read_echonet(root, cfg, allow_outside=allow_outside, log=log)
     else:
-        clips = read_clips(root, allow_outside=allow_outside, log=log, cfg=cfg or None)
+        clips = read_clips(root, allow_outside=allow_outside, log=log, cfg=cfg)
     return studies(clips, thresholds, max_days, targets, views)
 
 

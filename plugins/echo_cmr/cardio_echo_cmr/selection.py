@@ -6,15 +6,25 @@ task of a shared network, so the tissue outputs are not reported at the epoch th
 (AUROC for a binary output, ties to the lower BCE; minus the MSE of a standardised regression output), keeps a copy of
 the weights for each output that improved, and returns the number of epochs in which any output improved, so the
 engine stops after `patience` epochs in which none did.
+
+A killed run keeps its selection (`selector_for`): the engine's checkpoint holds one network, not one per output, so
+the selector keeps its own beside it in checkpoints/<tag>.heads/: each kept epoch's weights once (e<epoch>.pt,
+written when that epoch first improves an output, deleted once no snapshot uses it) and index.pt, the small state
+after each of the last epochs. On resume it takes the state of the epoch the engine's checkpoint resumes from (a
+kill between the selector's write and the engine's leaves the selector one save ahead), so a resumed fit selects
+exactly as an uninterrupted one, and a view whose fit had finished keeps its per-output weights.
 """
 from __future__ import annotations
 
+import logging
 import math
+from pathlib import Path
 
 import numpy as np
 import torch
 from sklearn.metrics import roc_auc_score
 
+from cardio.engine import load_checkpoint, save_atomic
 from cardio_echo_cmr.targets import DEFAULT, Target
 
 
@@ -45,8 +55,10 @@ def regression_score(y: np.ndarray, out: np.ndarray) -> float:
 class BestPerHead:
     """The engine metric that keeps the best weights of each output (see the module's text)."""
 
-    def __init__(self, net: torch.nn.Module, targets: tuple[Target, ...] = DEFAULT) -> None:
-        self.net = net
+    def __init__(self, net: torch.nn.Module, targets: tuple[Target, ...] = DEFAULT, store: Path | None = None,
+                 keep: int = 1, write: bool = True) -> None:
+        self.net, self.store, self.keep, self.write = net, store, max(int(keep), 1), write
+        self.snapshots: dict[int, dict] = {}  # epoch -> the small state after it (the last `keep` + 1 epochs)
         self.heads = tuple(t.name for t in targets)
         self.binary = tuple(t.binary for t in targets)
         self.best = {h: -math.inf for h in self.heads}
@@ -70,7 +82,69 @@ class BestPerHead:
                 self.best[h], self.epoch_of[h] = scores[h], epoch
             kept = set(self.epoch_of.values())
             self.states = {e: s for e, s in self.states.items() if e in kept}
+        if self.store is not None and self.write:  # the main process writes; every rank may read
+            self._save(epoch, epoch in self.states)
         return float(self.improving_epochs)
+
+    def _snapshot(self) -> dict:
+        return {"best": dict(self.best), "epoch_of": dict(self.epoch_of), "scores": [dict(s) for s in self.scores],
+                "improving_epochs": self.improving_epochs}
+
+    def _save(self, epoch: int, new_weights: bool) -> None:
+        """The epoch's weights when it improved an output, then the index; weights no kept snapshot uses go."""
+        assert self.store is not None
+        self.store.mkdir(parents=True, exist_ok=True)
+        if new_weights:
+            save_atomic({"model": self.states[epoch]}, self.store / f"e{epoch}.pt")
+        self.snapshots[epoch] = self._snapshot()
+        # the engine's checkpoint is at most `keep` epochs behind: the snapshots it may resume from stay
+        self.snapshots = {e: s for e, s in self.snapshots.items() if e >= epoch - self.keep}
+        save_atomic({"snapshots": self.snapshots}, self.store / "index.pt")
+        self._prune()
+
+    def _prune(self) -> None:
+        assert self.store is not None
+        used = {e for s in self.snapshots.values() for e in s["epoch_of"].values()}
+        for f in self.store.glob("e*.pt"):
+            if int(f.stem[1:]) not in used:
+                f.unlink()
+
+    def restore(self, epoch: int) -> bool:
+        """The state after `epoch` (the engine's resumed epoch) and its kept weights; False when none was saved."""
+        index = self.store / "index.pt" if self.store is not None else None
+        if index is None or not index.exists():
+            return False
+        snap = load_checkpoint(index)["snapshots"].get(epoch)
+        files = {e: self.store / f"e{e}.pt" for e in set(snap["epoch_of"].values())} if snap else {}
+        if snap is None or not all(f.exists() for f in files.values()):
+            return False
+        self.best, self.epoch_of = dict(snap["best"]), dict(snap["epoch_of"])
+        self.scores, self.improving_epochs = list(snap["scores"]), int(snap["improving_epochs"])
+        self.states = {e: load_checkpoint(f)["model"] for e, f in files.items()}
+        self.snapshots = {epoch: snap}
+        if self.write:  # the engine never goes back before `epoch`: the snapshots before it and their weights go
+            save_atomic({"snapshots": self.snapshots}, index)
+            self._prune()
+        return True
+
+
+def selector_for(net: torch.nn.Module, targets: tuple[Target, ...], ctx, tag: str, settings: dict) -> BestPerHead:
+    """The fit's selector, its state kept in checkpoints/<tag>.heads/ and restored when the engine's checkpoint
+    checkpoints/<tag>.pt resumes (fit with the same `tag`)."""
+    ckpt = Path(ctx.checkpoint_dir) / f"{tag}.pt"
+    store = Path(ctx.checkpoint_dir) / f"{tag}.heads"
+    every = int(settings.get("checkpoint_every") or ctx.train.get("checkpoint_every") or 1)
+    selector = BestPerHead(net, targets, store, keep=every, write=ctx.is_main)
+    if not ckpt.exists():
+        for f in store.glob("*.pt") if ctx.is_main else ():  # a start killed before the engine's first checkpoint
+            f.unlink()
+        return selector
+    epoch = int(load_checkpoint(ckpt)["state"]["epoch"])  # the engine resumes after this epoch
+    if not selector.restore(epoch):
+        logging.getLogger("cardio.run").warning(
+            "%s: no per-output selection saved for epoch %d: each output is selected among the epochs after it "
+            "only", tag, epoch)
+    return selector
 
 
 def select_nets(net: torch.nn.Module, selector: BestPerHead | None,

@@ -24,7 +24,7 @@ from torch.utils.data import Dataset
 
 from cardio import CardioError, Features, Predictions, inner_split
 from cardio_echo_cmr.model import EchoVideoNet, HeadLoss, weights_source
-from cardio_echo_cmr.selection import BestPerHead, select_nets
+from cardio_echo_cmr.selection import select_nets, selector_for
 from cardio_echo_cmr.targets import DEFAULT, Target, n_binary, names, parse
 from cardio_echo_cmr.video import clip_starts, load_clip, sample_clip
 
@@ -197,12 +197,13 @@ def _fit_view(view: str, features: Features, rows: tuple[np.ndarray, np.ndarray]
     bs = int(settings.get("batch_size") or 10)
     while len(fit_paths) % bs == 1 and bs < len(fit_paths):  # a last batch of one clip breaks BatchNorm
         bs += 1
-    selector = BestPerHead(net, targets) if val_paths else None
+    tag = f"{ctx.fold}-echo-{view}" if ctx.fold else f"echo-{view}"  # the engine's default, named for the selector
+    selector = selector_for(net, targets, ctx, tag, settings) if val_paths else None
     result = ctx.engine.fit(
         net, ClipDataset(fit_paths, fit_y, frames, period, train=True, seed=ctx.seed),
         ClipDataset(val_paths, val_y, frames, period, train=False) if val_paths else None,
         ctx, name=f"echo-{view}", settings={**settings, "batch_size": bs}, loss_fn=HeadLoss(n_binary(targets)),
-        metric=selector)
+        metric=selector, tag=tag)
     nets, best = select_nets(result.model, selector, names(targets))
     return ViewModel(nets, best), (selector.scores if selector else [])
 

@@ -185,10 +185,10 @@ def test_site_a_bundle_predicts_site_b_as_the_final_model(site_a, tmp_path):
 
     from cardio import bundle as core_bundle
     from cardio.testing import cpu_context
-    from cardio_echo_cmr import bundle, training
+    from cardio_echo_cmr import bundle, model, training
 
     info, state, cfg = core_bundle.read(site_a)
-    assert info["plugin"] == "echo_cmr" and state.params["heads"] == list(training.HEADS)
+    assert info["plugin"] == "echo_cmr" and state.params["heads"] == list(model.HEADS)
     again = bundle.export(bundle.load(state), cfg["echo_cmr"])   # nothing lost on the way
     assert set(again.tensors) == set(state.tensors)
     assert all(np.array_equal(torch.as_tensor(v).numpy(), state.tensors[k].numpy()) for k, v in again.tensors.items())

@@ -66,3 +66,69 @@ def test_the_cores_validation_rows_are_used_as_given():
     ctx.val_index = np.array([], dtype=int)    # cross-validation: an inner split of the training rows
     fit, val = split_rows(table, train, {"val_fraction": 0.25}, ctx)
     assert len(val) and not set(val) & set(fit) and set(fit) | set(val) == set(train)
+
+
+class _Clips(torch.utils.data.Dataset):
+    """Fixed inputs and three targets (two binary, one continuous), some missing."""
+
+    def __init__(self, n: int, seed: int):
+        rng = np.random.default_rng(seed)
+        x = rng.normal(size=(n, 6)).astype(np.float32)
+        y = np.stack([x[:, 0] > 0, x[:, 1] + rng.normal(size=n) > 0, x[:, 2] + rng.normal(size=n)], 1)
+        y = y.astype(np.float32)
+        y[::5, 1] = np.nan
+        self.x, self.y = torch.from_numpy(x), torch.from_numpy(y)
+
+    def __len__(self) -> int:
+        return len(self.x)
+
+    def __getitem__(self, i: int):
+        return self.x[i], self.y[i]
+
+
+class _Killed(Exception):
+    pass
+
+
+def _fit(out, kill_after: int | None = None):
+    """A 3-output fit through the engine with the per-output selector; killed after the selector has scored epoch
+    `kill_after` and before the engine checkpoints it (the narrowest window a kill can hit)."""
+    from cardio.testing import cpu_context
+    from cardio_echo_cmr.model import HeadLoss
+    from cardio_echo_cmr.selection import selector_for
+    from cardio_echo_cmr.targets import Target
+
+    targets = (Target("a", "binary", "study", "a"), Target("b", "binary", "study", "b"),
+               Target("c", "continuous", "study", "c"))
+    ctx = cpu_context(out, epochs=8, batch_size=8, lr=0.05, patience=0)
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Linear(6, 8), torch.nn.ReLU(), torch.nn.Linear(8, 3))
+    selector = selector_for(net, targets, ctx, "fold0-echo-A4C", {})
+
+    def metric(y, out_):
+        score = selector(y, out_)
+        if kill_after is not None and len(selector.scores) == kill_after:
+            raise _Killed
+        return score
+
+    result = ctx.engine.fit(net, _Clips(48, 1), _Clips(24, 2), ctx, name="echo-A4C", tag="fold0-echo-A4C",
+                            loss_fn=HeadLoss(2), metric=metric)
+    return select_nets(result.model, selector, ("a", "b", "c")), selector
+
+
+def test_a_killed_fit_resumes_its_per_output_selection(tmp_path):
+    (nets, best), whole = _fit(tmp_path / "whole")
+    assert len(set(best.values())) > 1  # the outputs were selected at different epochs: there is something to lose
+    with pytest.raises(_Killed):
+        _fit(tmp_path / "killed", kill_after=5)
+    store = tmp_path / "killed" / "checkpoints" / "fold0-echo-A4C.heads"
+    assert (store / "index.pt").is_file()
+    (nets2, best2), resumed = _fit(tmp_path / "killed")  # the engine resumes after epoch 4, the selector with it
+    assert best2 == best and resumed.scores == whole.scores
+    for epoch in set(best.values()):
+        assert all(torch.equal(a, b) for a, b in zip(nets[epoch].state_dict().values(),
+                                                      nets2[epoch].state_dict().values()))
+    # a finished fit run again (a kill in the next view's fit) returns at once with the same selection
+    (nets3, best3), _ = _fit(tmp_path / "killed")
+    assert best3 == best and set(nets3) == set(nets)
+    assert {f.name for f in store.glob("e*.pt")} == {f"e{e}.pt" for e in set(best.values())}
