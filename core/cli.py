@@ -223,6 +223,73 @@ def predict_cmd(model_dir, cohort, out, device, sets, keep_key) -> None:
     click.echo(str(predict_cohort(model_dir, cohort, out, device, sets=tuple(sets), keep_key=keep_key)))
 
 
+def _run_pairs(pairs: tuple[str, ...], option: str) -> dict[str, str]:
+    """RUN=VALUE options keyed by the run's path as given."""
+    out = {}
+    for item in pairs:
+        run, sep, value = item.rpartition("=")
+        if not sep or not run or not value:
+            raise CardioError(f"{option} expects RUN=VALUE, got {item!r}")
+        out[run] = value
+    return out
+
+
+@main.command("fuse")
+@click.argument("runs", nargs=-1, required=True, type=click.Path(file_okay=False, exists=True))
+@click.option("--out", required=True, type=click.Path(file_okay=False), help="The fusion's folder (new).")
+@click.option("--model", "models", multiple=True, metavar="RUN=MODEL",
+              help="The model of a run to fuse (default: the run's stats.reference, or its only model).")
+@click.option("--name", "names", multiple=True, metavar="RUN=NAME", help="What the report calls a run "
+              "(default: its plugin).")
+@click.option("--clinical", type=click.Path(dir_okay=False, exists=True),
+              help="A CSV with patient_id and clinical columns (e.g. the ECG cohort's table).")
+@click.option("--covariates", default="", help="Comma-separated columns of --clinical the fusion model also uses.")
+@click.option("--guideline", help="A rule on --clinical columns drawn in the decision curve and tested, e.g. "
+              "'lbbb == 1 and qrs_ms >= 150'.")
+@click.option("--n-resamples", type=click.IntRange(100), help="Bootstrap resamples (default: the runs' stats).")
+def fuse_cmd(runs, out, models, names, clinical, covariates, guideline, n_resamples) -> None:
+    """Fuse the runs of several modalities on the same patients into one CRT prediction, without leaks.
+
+    Each run must be finished and made with cv.inner_folds (and cv.patients where a modality misses some
+    patients), the same seed, label and split, and the same cache (its pseudonym key joins the patients).
+    """
+    from cardio.fusion import fuse
+
+    click.echo(str(fuse([Path(r) for r in runs], Path(out), models=_run_pairs(models, "--model"),
+                        names=_run_pairs(names, "--name"), clinical=Path(clinical) if clinical else None,
+                        covariates=tuple(c.strip() for c in covariates.split(",") if c.strip()),
+                        guideline=guideline, n_resamples=n_resamples)))
+
+
+@main.command("synthetic-crt")
+@click.option("--out", required=True, type=click.Path(file_okay=False), help="The cohort's folder.")
+@click.option("--plugins", "names", required=True, help="Comma-separated modality plugins, e.g. "
+              "ecg_transfer,spect_polar,mmode_septal_flash (the first is never missing).")
+@click.option("--patients", "n", type=click.IntRange(20), default=300, show_default=True)
+@click.option("--setting", type=click.Choice(["planted", "neutral"]), default="planted", show_default=True,
+              help="planted: every modality carries its own part of response; neutral: only the first does.")
+@click.option("--overlap", type=float, default=0.0, show_default=True,
+              help="Correlation of the modalities' latent components.")
+@click.option("--missing", type=float, default=0.0, show_default=True,
+              help="Share of patients missing each modality but the first.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--set", "sets", multiple=True, metavar="PLUGIN:KEY=VALUE",
+              help="A plugin's config key for its generator, e.g. spect_polar:spect_polar.synthetic.size=40.")
+def synthetic_crt_cmd(out, names, n, setting, overlap, missing, seed, sets) -> None:
+    """Write one set of CRT patients in several modalities from one latent response model (truth.json says it)."""
+    from cardio.multimodal import truth_text, write_cohort
+
+    per: dict[str, tuple[str, ...]] = {}
+    for item in sets:
+        plugin, sep, kv = item.partition(":")
+        if not sep:
+            raise CardioError(f"--set expects PLUGIN:KEY=VALUE, got {item!r}")
+        per[plugin] = (*per.get(plugin, ()), kv)
+    truth = write_cohort(Path(out), [p.strip() for p in names.split(",") if p.strip()], n, seed, setting, overlap,
+                         missing, per)
+    click.echo(truth_text(truth))
+
+
 @main.command("validate")
 @click.option("--plugin", required=True, help="Modality plugin whose cohort to check.")
 @click.option("--config", "config_file", type=click.Path(dir_okay=False), help="YAML merged over the defaults.")

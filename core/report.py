@@ -140,14 +140,16 @@ def _section_dict(sec: Section, run_dir: Path) -> dict:
             "tables": {k: json.loads(v.to_json(orient="split", index=False)) for k, v in sec.tables.items()}}
 
 
-def write_predictions(run_dir: Path, predictions: Predictions, key: bytes | None = None) -> None:
-    """predictions.csv, pseudonymized; rows in the order the plugin gave them (the cohort's, per model and task)."""
+def write_predictions(run_dir: Path, predictions: Predictions, key: bytes | None = None,
+                      pseudonymous: bool = False) -> None:
+    """predictions.csv, pseudonymized (unless its ids already are pseudonyms: cardio fuse's); rows in the order
+    the plugin gave them (the cohort's, per model and task)."""
     with atomic_path(run_dir / "predictions.csv") as tmp:
-        pseudonymize(predictions.table, key).to_csv(tmp, index=False)
+        (predictions.table if pseudonymous else pseudonymize(predictions.table, key)).to_csv(tmp, index=False)
 
 
 def write_run(run_dir: Path, meta: dict, predictions: Predictions, sections: list[Section],
-              key: bytes | None = None) -> None:
+              key: bytes | None = None, pseudonymous: bool = False) -> None:
     """Write every output file of a finished run."""
     from cardio.stats.result import json_safe
 
@@ -157,7 +159,7 @@ def write_run(run_dir: Path, meta: dict, predictions: Predictions, sections: lis
         tests += [{**t, "section": t.get("section", sec.title)} for t in sec.tests]
     metrics = {"schema": SCHEMA, **meta, "estimates": estimates, "tests": tests}
     write_text_atomic(run_dir / "metrics.json", json.dumps(json_safe(metrics), indent=1))
-    write_predictions(run_dir, predictions, key)
+    write_predictions(run_dir, predictions, key, pseudonymous)
     doc = {"meta": meta, "sections": [_section_dict(s, run_dir) for s in sections]}
     write_text_atomic(run_dir / "report.json", json.dumps(json_safe(doc), indent=1))
     render(run_dir)

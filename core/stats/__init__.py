@@ -27,6 +27,7 @@ from cardio.stats.logistic import (
     univariate_screen,
 )
 from cardio.stats.multitest import adjust_pvalues
+from cardio.stats.reclassification import idi, nri, reclassification
 from cardio.stats.result import Estimate, StatsError, TestResult
 from cardio.stats.roc import auc, delong_ci, delong_test, delong_unpaired_test, roc_curve_band
 from cardio.stats.subgroups import SubgroupSkipped, by_subgroup
@@ -50,5 +51,5 @@ __all__ = [
     "correlation_matrix", "table_one", "agreement", "by_subgroup", "SubgroupSkipped", "summarize_folds",
     "plot_roc", "plot_calibration", "plot_confusion", "plot_decision_curve", "plot_bland_altman", "plot_forest",
     "forest_figures",
-    "evaluate_predictions",
+    "evaluate_predictions", "nri", "idi", "reclassification",
 ]

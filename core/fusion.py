@@ -1,0 +1,291 @@
+"""`cardio fuse`: one CRT prediction from the runs of several modalities on the same patients, without leaks.
+
+A core command, not a plugin: a plugin is one modality's stages on its own files, while fusion reads
+finished run directories (their tasks, folds and pseudonyms are the core's format) and reports through the
+core's statistics. It fits no deep model; it learns how much to trust each modality's score.
+
+**Why nested, and how.** A stacker fitted on the pooled out-of-fold scores leaks: a training patient's
+score came from a base model that saw the labels of the fold being scored (benchmarks/fusion_leak.py
+measures the optimism). So every base run is made with `cv.inner_folds: k` (and `cv.patients` when a
+modality misses patients, so that every run gives a patient the same fold). For outer fold f, the base run's
+fit task kept the inner out-of-fold scores of f's training patients, from models that never saw f's test
+labels. Fold f's fusion model, a logistic regression on the modalities' logit scores (and the clinical
+covariates, if asked), is fitted on those inner scores only, then applied to the outer scores of f's test
+patients, which the base model fitted on f's training patients produced. No label of fold f reaches its
+fused score, and no base model is refitted here: the base runs made every fit, through the core.
+
+**Missing modalities.** A test patient is fused from the modalities present: fold f gets one fusion model
+per combination its test patients have, fitted on the training patients with that combination. The report
+counts each combination. Each single-modality row is that modality's score recalibrated by the same nested
+logistic model, so fused and single rows differ only in the modalities used (and NRI/IDI compare risks).
+"""
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+import cardio
+from cardio import config as config_mod
+from cardio import tasks
+from cardio.data import CardioError, Predictions
+
+FUSED = "fused"
+CLINICAL = "clinical"
+GUIDELINE = "guideline"
+_EPS = 1e-6
+
+
+@dataclass
+class Modality:
+    """One base run, reduced to patient-level scores of its chosen model (ids are the project's pseudonyms)."""
+
+    name: str
+    run: Path
+    plugin: str
+    model: str
+    config: dict
+    outer: pd.DataFrame  # patient_id, fold, y, score
+    inner: pd.DataFrame  # patient_id, fold, y, score (inner out-of-fold, per outer fold)
+
+
+def _read_config(run: Path) -> dict:
+    try:
+        return config_mod.load_yaml(run / "config.yaml")
+    except (OSError, CardioError):
+        raise CardioError(f"{run} is not a cardio run directory (no readable config.yaml)") from None
+
+
+def _patient_scores(table: pd.DataFrame, model: str, task: str, by: list[str]) -> pd.DataFrame:
+    """One score per patient (and fold): the mean of the patient's records, as the core's at_level does."""
+    rows = table[(table["model"].astype(str) == model) & (table["task"].astype(str) == task)]
+    return (rows.groupby(["patient_id", *by], sort=True)
+            .agg(y=("y_true", "max"), score=("y_score", "mean")).reset_index())
+
+
+def read_modality(run: Path, model: str | None, name: str | None) -> tuple[Modality | None, list[str]]:
+    """The base run's scores, or the problems that keep it out (every one, not the first)."""
+    run = Path(run)
+    cfg = _read_config(run)
+    meta = json.loads((run / "run.json").read_text()) if (run / "run.json").exists() else {}
+    plugin = str(meta.get("plugin", run.name))
+    folds = tasks.fold_names(cfg["cv"])
+    problems = [f"{run}: task fit-{f} is not done" for f in folds
+                if tasks.state(run, f"fit-{f}", cfg)[0] != "done"]
+    if not int(cfg["cv"].get("inner_folds") or 0):
+        problems.append(f"{run}: made without cv.inner_folds, so it has no inner-fold scores to fit a fusion "
+                        f"model on without leaks (re-run it with --set cv.inner_folds=3)")
+    if int(cfg["cv"].get("repeats", 1)) != 1:
+        problems.append(f"{run}: cv.repeats={cfg['cv']['repeats']}; fusion needs one prediction per patient")
+    if problems:
+        return None, problems
+    outer = pd.concat([tasks.read_predictions(run, f"fit-{f}", b"", None).table for f in folds], ignore_index=True)
+    inner = pd.concat([tasks.read_predictions(run, f"fit-{f}", b"", None, tasks.INNER).table for f in folds],
+                      ignore_index=True)
+    label = str(cfg["label"])
+    models = sorted(outer.loc[outer["task"].astype(str) == label, "model"].astype(str).unique())
+    ref = cfg["stats"].get("reference")
+    ref = ref.get(label) if isinstance(ref, dict) else ref
+    chosen = model or (ref if ref in models else (models[0] if len(models) == 1 else None))
+    if chosen is None or chosen not in models:
+        return None, [f"{run}: choose its model with --model {run}=NAME; task {label!r} has {models}"
+                      if chosen is None else f"{run}: model {chosen!r} made no {label!r} prediction; it has {models}"]
+    return Modality(name or plugin, run, plugin, chosen, cfg, _patient_scores(outer, chosen, label, ["fold"]),
+                    _patient_scores(inner, chosen, label, ["fold"])), []
+
+
+def check_runs(mods: list[Modality]) -> list[str]:
+    """Every reason these runs cannot be fused: label, seed, split settings, pseudonym key, folds, labels."""
+    problems = []
+    first = mods[0]
+    for m in mods[1:]:
+        for what, a, b in (("label", first.config["label"], m.config["label"]),
+                           ("seed", first.config["seed"], m.config["seed"]),
+                           ("cv", _split_settings(first.config), _split_settings(m.config)),
+                           ("cache_dir (the pseudonym key)", _cache(first.config), _cache(m.config))):
+            if a != b:
+                problems.append(f"{m.run} has {what} {b!r}, {first.run} has {a!r}")
+    seen = pd.concat([m.outer.assign(_run=str(m.run)) for m in mods], ignore_index=True)
+    if not set.intersection(*(set(m.outer["patient_id"]) for m in mods)) and len(mods) > 1:
+        problems.append("the runs share no patient (another cohort, or another pseudonym key)")
+    folds = seen.groupby("patient_id")["fold"].nunique()
+    if (folds > 1).any():
+        problems.append(f"{int((folds > 1).sum())} patient(s) sit in different folds in different runs: make "
+                        f"every run with the same seed and cv.patients")
+    labels = seen.dropna(subset=["y"]).groupby("patient_id")["y"].nunique()
+    if (labels > 1).any():
+        problems.append(f"{int((labels > 1).sum())} patient(s) have different labels in different runs")
+    names = [m.name for m in mods]
+    if len(set(names)) < len(names):
+        problems.append(f"two runs have one name {names}: name them with --name RUN=NAME")
+    return problems
+
+
+def _split_settings(cfg: dict) -> dict:
+    cv = dict(cfg["cv"])
+    if cv.get("patients"):
+        cv["patients"] = str(Path(str(cv["patients"])).expanduser().resolve())
+    return cv
+
+
+def _cache(cfg: dict) -> str:
+    from cardio.run import default_cache_dir
+
+    return str(default_cache_dir(cfg).expanduser().resolve())
+
+
+def _logit(p: np.ndarray) -> np.ndarray:
+    p = np.clip(np.asarray(p, dtype=np.float64), _EPS, 1 - _EPS)
+    return np.log(p / (1 - p))
+
+
+def _wide(mods: list[Modality], part: str, fold: str) -> pd.DataFrame:
+    """patient_id -> y and each modality's logit score (NaN where the patient lacks it) in one fold."""
+    cols = []
+    for m in mods:
+        t = getattr(m, part)
+        t = t[t["fold"] == fold].set_index("patient_id")
+        cols.append(pd.DataFrame({f"y_{m.name}": t["y"], m.name: _logit(t["score"].to_numpy())}, index=t.index))
+    wide = pd.concat(cols, axis=1)
+    wide["y"] = wide[[c for c in wide.columns if c.startswith("y_")]].max(axis=1)
+    return wide[["y", *(m.name for m in mods)]]
+
+
+def _fit_lr(x: pd.DataFrame, y: pd.Series, where: str):
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    keep = y.notna()
+    x, y = x[keep], y[keep].astype(int)
+    if y.nunique() < 2 or y.value_counts().min() < 2:
+        raise CardioError(f"{where}: the fusion model needs at least 2 training patients of each class, has "
+                          f"{y.value_counts().to_dict()}")
+    return make_pipeline(StandardScaler(), LogisticRegression(C=1.0, max_iter=1000)).fit(x.to_numpy(), y.to_numpy())
+
+
+def fuse_fold(mods: list[Modality], fold: str, clinical: pd.DataFrame | None) -> tuple[pd.DataFrame, list[dict]]:
+    """Fold `fold`'s fused and recalibrated single-modality risks of its test patients, fitted on inner scores
+    only; and the fusion models' standardized coefficients."""
+    train, test = _wide(mods, "inner", fold), _wide(mods, "outer", fold)
+    covs = [] if clinical is None else list(clinical.columns)
+    if covs:
+        train, test = train.join(clinical, how="inner"), test.join(clinical, how="inner")
+    names = [m.name for m in mods]
+    present = test[names].notna()
+    rows, coefs = [], []
+    for combo, idx in present.groupby(names, sort=False).groups.items():
+        used = [n for n, has in zip(names, combo) if has]
+        if not used:
+            continue
+        fit_on = train.dropna(subset=used)
+        lr = _fit_lr(fit_on[used + covs], fit_on["y"], f"fold {fold}, modalities {'+'.join(used)}")
+        part = test.loc[idx]
+        rows.append(pd.DataFrame({"patient_id": part.index, "model": FUSED, "y_true": part["y"],
+                                  "y_score": lr.predict_proba(part[used + covs].to_numpy())[:, 1],
+                                  "modalities": "+".join(used)}))
+        coefs.append({"fold": fold, "modalities": "+".join(used), "n_train": int(fit_on["y"].notna().sum()),
+                      **dict(zip(used + covs, np.round(lr[-1].coef_[0], 3)))})
+    singles = [(n, [n]) for n in names] + ([(CLINICAL, [])] if covs else [])
+    for model, used in singles:
+        fit_on, part = train.dropna(subset=used), test.dropna(subset=used)
+        lr = _fit_lr(fit_on[used + covs] if model == CLINICAL else fit_on[used], fit_on["y"], f"fold {fold}, {model}")
+        x = part[covs] if model == CLINICAL else part[used]
+        rows.append(pd.DataFrame({"patient_id": part.index, "model": model, "y_true": part["y"],
+                                  "y_score": lr.predict_proba(x.to_numpy())[:, 1], "modalities": model}))
+    return pd.concat(rows, ignore_index=True).assign(fold=fold), coefs
+
+
+def _clinical(path: Path, covariates: list[str], guideline: str | None, key: bytes) -> pd.DataFrame:
+    """The clinical table's covariates (and the guideline rule as 0/1), indexed by the project's pseudonyms."""
+    from cardio.report import pseudonyms
+
+    try:
+        table = pd.read_csv(path, dtype={"patient_id": str})
+    except (OSError, ValueError) as e:
+        raise CardioError(f"--clinical {path} cannot be read ({type(e).__name__})") from None
+    missing = [c for c in ["patient_id", *covariates] if c not in table.columns]
+    if missing:
+        raise CardioError(f"--clinical {path} lacks column(s) {missing}")
+    table = table.drop_duplicates("patient_id")
+    out = pd.DataFrame(index=pd.Index(pseudonyms(table["patient_id"], key, "P"), name="patient_id"))
+    for c in covariates:
+        values = pd.to_numeric(table[c], errors="coerce")
+        if values.isna().any():
+            raise CardioError(f"--clinical {path}: column {c!r} has {int(values.isna().sum())} missing or "
+                              f"non-numeric value(s); fusion needs every covariate of every patient")
+        out[c] = values.to_numpy(dtype=float)
+    if guideline:
+        try:
+            rule = table.eval(guideline)
+        except Exception as e:  # pandas raises many kinds for a bad expression: one line names it
+            raise CardioError(f"--guideline {guideline!r} cannot be evaluated on {path}: {e}") from None
+        out[GUIDELINE] = np.asarray(rule, dtype=float)
+    return out
+
+
+def fuse(runs: list[Path], out: Path, *, models: dict[str, str] | None = None, names: dict[str, str] | None = None,
+         clinical: Path | None = None, covariates: tuple[str, ...] = (), guideline: str | None = None,
+         n_resamples: int | None = None) -> Path:
+    """Fuse finished runs into `out`: predictions.csv, metrics.json and the report. See the module docstring."""
+    from cardio.context import RunContext
+    from cardio.report import pseudonym_key
+    from cardio.run import _logger, default_cache_dir
+
+    if len(runs) < 2:
+        raise CardioError("cardio fuse needs the runs of at least two modalities")
+    started = time.perf_counter()
+    read = [read_modality(Path(r), (models or {}).get(str(r)), (names or {}).get(str(r))) for r in runs]
+    problems = [p for _, ps in read for p in ps]
+    mods = [m for m, _ in read if m is not None]
+    problems += check_runs(mods) if len(mods) == len(runs) else []
+    if problems:
+        raise CardioError("cannot fuse these runs: " + "; ".join(problems))
+    out = Path(out)
+    if out.exists() and any(out.iterdir()):
+        raise CardioError(f"--out {out} exists and is not empty; fusion writes a new folder")
+    out.mkdir(parents=True, exist_ok=True)
+    cfg = _report_config(mods[0].config, n_resamples)
+    key = pseudonym_key(default_cache_dir(mods[0].config))
+    clin = _clinical(Path(clinical), list(covariates), guideline, key) if clinical else None
+    log = _logger(out / "run.log", True)
+    ctx = RunContext(device="cpu", seed=int(cfg["seed"]), out_dir=out, cache_dir=default_cache_dir(cfg), log=log)
+    fold_names = sorted(set.union(*(set(m.outer["fold"]) for m in mods)))
+    covs = clin[list(covariates)] if clin is not None and covariates else None
+    parts, coefs = zip(*(fuse_fold(mods, f, covs) for f in fold_names))
+    pred = pd.concat(parts, ignore_index=True)
+    if clin is not None and GUIDELINE in clin.columns:
+        fused = pred[pred["model"] == FUSED]
+        rule = clin[GUIDELINE].reindex(fused["patient_id"]).to_numpy()
+        pred = pd.concat([pred, fused.assign(model=GUIDELINE, y_score=rule, modalities=GUIDELINE)
+                          .dropna(subset=["y_score"])], ignore_index=True)
+    pred = pred.assign(record_id=pred["patient_id"], task=str(cfg["label"]), kind="binary", repeat=0)
+    from cardio import report
+    from cardio.fusion_report import fusion_section
+    from cardio.performance import evaluate_section
+
+    predictions = Predictions(pred.dropna(subset=["y_true"]).reset_index(drop=True))
+    sections = [evaluate_section(predictions, cfg, ctx), fusion_section(mods, predictions, list(coefs), cfg, ctx)]
+    meta = {"plugin": "fuse", "plugin_version": cardio.__version__, "cardio_version": cardio.__version__,
+            "seed": int(cfg["seed"]), "device": "cpu", "world_size": 1, "n_records": int(len(predictions.table)),
+            "n_patients": int(predictions.table["patient_id"].nunique()), "cv": mods[0].config["cv"],
+            "folds": [{"name": f} for f in fold_names], "elapsed_s": round(time.perf_counter() - started, 1),
+            "runs": [{"run": str(m.run), "plugin": m.plugin, "name": m.name, "model": m.model} for m in mods]}
+    report.write_run(out, meta, predictions, sections, key, pseudonymous=True)
+    log.info("fused %d runs in %.1f s: %s", len(mods), meta["elapsed_s"], out / "report.md")
+    return out
+
+
+def _report_config(base: dict, n_resamples: int | None) -> dict:
+    """The core's defaults with the runs' seed and label, and the fused model as the pre-specified reference."""
+    cfg = config_mod.merge(config_mod.core_defaults(), {"seed": base["seed"], "label": base["label"],
+                                                        "cache_dir": base.get("cache_dir")}, strict=False)
+    cfg["stats"] = {**cfg["stats"], **{k: base["stats"][k] for k in ("level", "n_resamples") if k in base["stats"]},
+                    "reference": FUSED}
+    if n_resamples is not None:
+        cfg["stats"]["n_resamples"] = int(n_resamples)
+    return cfg

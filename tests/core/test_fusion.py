@@ -1,0 +1,101 @@
+"""cardio fuse on three modalities of one cohort (the toy plugin's runs, each with its own planted drive):
+fusion beats the best single modality where each carries its own part of response, scores chance when the
+labels are permuted (the leak check; the neutral setting is benchmarks/fusion_leak.py's), falls back to the
+modalities a patient has, and refuses runs that cannot be joined, listing every reason."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from cardio import plugins
+from cardio.config import resolve
+from cardio.multimodal import latent
+
+MODALITIES = ["ecg", "spect", "echo"]
+RUN = ("--set", "label=responder", "--set", "cv.folds=4", "--set", "cv.inner_folds=2", "--set", "train.epochs=10",
+       "--set", "train.lr=0.01", "--set", "data.n_features=4", "--set", "final_model=false", "--set", "explain=false",
+       "--set", "report.figures=false", "--set", "stats.n_resamples=500")
+
+
+def _write(root: Path, setting: str, n: int, toy_site, *, permute: bool = False, missing: float = 0.0) -> None:
+    """The multimodal cohort as cardio synthetic-crt writes it, each modality through the toy plugin's hook."""
+    import sys
+
+    sys.path.insert(0, str(toy_site))
+    table, _ = latent(n, 5, MODALITIES, setting)
+    if permute:  # one permutation for every modality: the runs still agree on each patient's label
+        table["responder"] = np.random.default_rng(9).permutation(table["responder"].to_numpy())
+    pm = plugins.select(plugins.get_plugin_manager(), "toy")
+    cfg = resolve(plugins.info(pm, "toy").default_config, None, ("data.n_features=4", "data.signal=2.5"))
+    rng = np.random.default_rng(1)
+    for i, m in enumerate(MODALITIES):
+        has = np.ones(n, bool) if i == 0 else rng.random(n) >= missing
+        part = table.loc[has, ["patient_id", "responder", f"drive_{m}"]].rename(columns={f"drive_{m}": "drive"})
+        pm.hook.cardio_write_synthetic(patients=part.reset_index(drop=True), dest=root / m, seed=i, config=cfg)
+    table[["patient_id", "responder"]].to_csv(root / "patients.csv", index=False)
+
+
+def _fused(cardio_cli, tmp_path: Path, setting: str, toy_site, name: str | None = None, **kw) -> dict:
+    root = tmp_path / (name or setting)
+    _write(root, setting, 200, toy_site, **kw)
+    setting = name or setting
+    runs, names = [], []
+    for m in MODALITIES:
+        out = f"{setting}-{m}"
+        res = cardio_cli("run", "--plugin", "toy", "--out", out, "--set", f"cohort.dir={root / m}",
+                         "--set", f"cv.patients={root / 'patients.csv'}", *RUN)
+        assert res.returncode == 0, res.stderr[-2000:]
+        runs.append(out)
+        names += ["--name", f"{out}={m}"]
+    res = cardio_cli("fuse", *runs, *names, "--out", f"{setting}-fused")
+    assert res.returncode == 0, res.stderr[-2000:]
+    return json.loads((tmp_path / f"{setting}-fused" / "metrics.json").read_text())
+
+
+def _auc(metrics: dict, model: str) -> dict:
+    return next(e for e in metrics["estimates"] if e["model"] == model and e["metric"] == "auc"
+                and e["method"] == "delong" and e["fold"] == "pooled" and e["section"] == "Performance")
+
+
+def _test(metrics: dict, other: str) -> dict:
+    return next(t for t in metrics["tests"] if {t["model_a"], t["model_b"]} == {"fused", other})
+
+
+def test_fusion_adds_what_each_modality_carries_and_is_at_chance_without_labels(cardio_cli, tmp_path, toy_site):
+    planted = _fused(cardio_cli, tmp_path, "planted", toy_site, missing=0.1)
+    best = max(MODALITIES, key=lambda m: _auc(planted, m)["estimate"])
+    assert _auc(planted, "fused")["estimate"] > _auc(planted, best)["estimate"]
+    assert _test(planted, best)["p_adjusted"] < 0.05  # Holm over the three pre-specified comparisons
+    assert _test(planted, best)["extra"]["family"] == "reference"
+    nri = [e for e in planted["estimates"] if e["metric"] == "nri" and e["extra"]["over"] == best]
+    assert nri and nri[0]["ci_low"] > 0
+    report = (tmp_path / "planted-fused" / "report.md").read_text()
+    assert "modality combination" in report and "ecg+spect+echo" in report
+    fused = pd.read_csv(tmp_path / "planted-fused" / "predictions.csv")
+    combos = fused.loc[fused["model"] == "fused", "modalities"].value_counts()
+    assert len(combos) > 1 and combos["ecg+spect+echo"] < 200  # patients missing a modality were fused anyway
+    assert (tmp_path / "planted-fused" / "figures" / "decision_curve_fusion.png").exists()
+
+    null = _fused(cardio_cli, tmp_path, "planted", toy_site, "null", permute=True)
+    auc = _auc(null, "fused")
+    assert auc["ci_low"] <= 0.5 <= auc["ci_high"], auc
+
+
+def test_runs_that_cannot_be_joined_are_refused_with_every_reason(cardio_cli, tmp_path, toy_site):
+    root = tmp_path / "c"
+    _write(root, "planted", 60, toy_site)
+    common = ("--set", "cv.folds=3", "--set", "train.epochs=1", "--set", "label=responder", "--set",
+              "data.n_features=4", "--set", "final_model=false", "--set", "report.figures=false")
+    a = cardio_cli("run", "--plugin", "toy", "--out", "a", "--set", f"cohort.dir={root / 'ecg'}",
+                   "--set", "cv.inner_folds=2", *common)
+    b = cardio_cli("run", "--plugin", "toy", "--out", "b", "--set", f"cohort.dir={root / 'spect'}", "--seed", "3",
+                   *common)
+    assert a.returncode == 0 and b.returncode == 0, a.stderr + b.stderr
+    res = cardio_cli("fuse", "a", "b", "--out", "f")
+    assert res.returncode == 2
+    line = res.stderr.strip()
+    assert line.count("\n") == 0 and "without cv.inner_folds" in line
+    assert not (tmp_path / "f").exists()
