@@ -13,6 +13,19 @@ import yaml
 from cardio.data import CardioError
 
 
+class _Loader(yaml.SafeLoader):
+    """safe_load, reading 1e-3 and 3E+4 as numbers (YAML 1.1, PyYAML's, reads them as text; YAML 1.2 does not)."""
+
+
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9_]+)[eE][-+]?[0-9]+$"), list("-+0123456789."))
+
+
+def _safe_load(text: str) -> Any:
+    return yaml.load(text, Loader=_Loader)  # a SafeLoader: no tags beyond plain data
+
+
 def load_yaml(path: str | Path) -> dict:
     """Read a YAML mapping with safe_load; every failure is one line naming the file."""
     path = Path(path)
@@ -25,7 +38,7 @@ def load_yaml(path: str | Path) -> dict:
     except OSError as e:
         raise CardioError(f"cannot read config file {path}: {e.strerror}") from None
     try:
-        data = yaml.safe_load(text)
+        data = _safe_load(text)
     except yaml.constructor.ConstructorError as e:  # safe_load refuses !!python/... and other tags
         mark = getattr(e, "problem_mark", None)
         where = f" (line {mark.line + 1})" if mark else ""
@@ -51,7 +64,7 @@ class Defaults(dict):
 def package_defaults(package: str, name: str = "config.yaml") -> Defaults:
     """The default config a plugin ships inside its package."""
     text = resources.files(package).joinpath(name).read_text()
-    out = Defaults(yaml.safe_load(text) or {})
+    out = Defaults(_safe_load(text) or {})
     out.text = text
     return out
 
@@ -113,7 +126,7 @@ def parse_set(item: str) -> dict:
     if not sep or not key.strip():
         raise CardioError(f"--set expects key=value, got {item!r}")
     try:
-        value = yaml.safe_load(raw) if raw.strip() else ""
+        value = _safe_load(raw) if raw.strip() else ""
     except yaml.constructor.ConstructorError:
         raise CardioError(f"--set {key.strip()}: YAML tags are not allowed in values") from None
     except yaml.YAMLError:

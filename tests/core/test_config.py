@@ -76,3 +76,15 @@ def test_cardio_config_prints_every_core_key_with_its_comments(cardio_cli):
 def test_display_names_reach_the_config():
     cfg = config.resolve({}, None, ("report.display_names={lvef: LVEF (%), resnet: ResNet-18}",))
     assert cfg["report"]["display_names"] == {"lvef": "LVEF (%)", "resnet": "ResNet-18"}
+
+
+def test_exponent_numbers_are_numbers_in_set_and_in_files(tmp_path):
+    """PyYAML (YAML 1.1) reads 1e-3 as text; the README's `--set train.lr=3e-4` must be a float."""
+    from cardio.config import core_defaults, load_yaml, parse_set, resolve
+
+    assert parse_set("train.lr=3e-4") == {"train": {"lr": 3e-4}}
+    assert parse_set("a=1e3x") == {"a": "1e3x"}
+    (tmp_path / "c.yaml").write_text("train:\n  lr: 1E-3\n  weight_decay: 5e-5\n")
+    assert load_yaml(tmp_path / "c.yaml")["train"] == {"lr": 1e-3, "weight_decay": 5e-5}
+    cfg = resolve({}, tmp_path / "c.yaml", ("train.grad_clip=2e0",))
+    assert cfg["train"]["lr"] == 1e-3 and cfg["train"]["grad_clip"] == 2.0 and core_defaults()["train"]["lr"] == 0.001
