@@ -1,9 +1,10 @@
 """Hook implementations of the echo_cmr plugin; each delegates to the module that does the work.
 
-cohort.py (labels.csv, one row per clip, through cardio.cohort.read_table with its SCHEMA, to one record per study;
-the synthetic cohort of synthetic.py in the cache) ->
-video.py (sector mask, crop, 112x112 cubic, uint8 clip cache, parallel) -> training.py (r2plus1d_18 per view
-through cardio.engine, view fusion) -> report.py (Table 2 layout, Grad-CAM, masking figure).
+cohort.py (labels.csv, one row per clip, or EchoNet-Dynamic's FileList.csv, through cardio.cohort.read_table with the
+schema of the configured views and targets (targets.py) to one record per study; the synthetic cohort of
+synthetic.py in the cache) -> video.py (sector mask, crop, 112x112 cubic, uint8 clip cache, parallel) -> training.py
+(r2plus1d_18 per view through cardio.engine, an output per target selected on its own validation metric, view
+fusion) -> report.py (Table 2 layout, Grad-CAM, masking figure) -> bundle.py (the final model, cardio predict).
 """
 from __future__ import annotations
 
