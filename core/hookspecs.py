@@ -71,8 +71,14 @@ def cardio_explain(model: Any, features: Features, index: np.ndarray, config: di
 
 @hookspec
 def cardio_evaluate(predictions: Predictions, cohort: Cohort, features: Features, prepared: Any, config: dict,
-                    ctx: RunContext) -> Section | list[Section] | None:
-    """Add results to the report: return a Section, a list of Sections, or None (every plugin may add)."""
+                    ctx: RunContext, estimates: list[dict], tests: list[dict]) -> Section | list[Section] | None:
+    """Add results to the report: return a Section, a list of Sections, or None (every plugin may add).
+
+    `estimates` and `tests` are what the sections before this one computed, the core's performance section
+    first: every model and task's pooled and per-fold AUC (DeLong, patient-clustered where a patient has
+    several records), thresholded metrics, calibration, regression agreement, and the paired DeLong tests
+    against the reference (Holm). A plugin's tables pivot them (`cardio.stats.estimate_table`, `pick`) and
+    never compute a second interval for the same number."""
 
 
 @hookspec(firstresult=True)

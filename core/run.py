@@ -683,8 +683,9 @@ def _evaluate_sections(pm, features: Features, prepared: Any, predictions: Predi
     everyone = {p for _, p in pm.list_name_plugin()}
     for impl in reversed(pm.hook.cardio_evaluate.get_hookimpls()):
         only = pm.subset_hook_caller("cardio_evaluate", remove_plugins=everyone - {impl.plugin})
+        before = [e for s in sections for e in s.estimates], [t for s in sections for t in s.tests]
         for result in only(predictions=predictions, cohort=cohort, features=features, prepared=prepared,
-                           config=cfg, ctx=ctx):
+                           config=cfg, ctx=ctx, estimates=before[0], tests=before[1]):
             sections += _as_sections(result, "cardio_evaluate", impl.plugin_name)
     return sections
 

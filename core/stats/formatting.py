@@ -40,3 +40,34 @@ def format_p(p: float | None) -> str:
     if p is None or not _finite(p):
         return "–"
     return "<0.001" if p < 0.001 else f"{p:.3f}"
+
+
+def pick(estimates: list[dict], **keys: Any) -> list[dict]:
+    """The estimates whose fields equal `keys` (e.g. metric="auc", method="delong", fold="pooled"); an `extra`
+    field is matched inside `extra`. Repeat 0 and no subgroup unless the keys say otherwise."""
+    keys = {"repeat": 0, "subgroup": None, **keys}
+    out = []
+    for e in estimates:
+        extra = e.get("extra") or {}
+        if all((e.get(k, 0 if k == "repeat" else None) if k in e or k in ("repeat", "subgroup") else extra.get(k))
+               == v for k, v in keys.items()):
+            out.append(e)
+    return out
+
+
+def estimate_table(estimates: list[dict], rows: str | tuple[str, ...] = "model", columns: str = "metric",
+                   digits: int = 3, **keys: Any) -> Any:
+    """A paper's table from the core's estimates: one row per value of `rows`, one column per value of `columns`,
+    each cell "estimate [low, high]" (pooled estimates by default; the AUC's DeLong interval, as the performance
+    table shows). A plugin's report pivots these instead of computing an interval the core already has."""
+    import pandas as pd
+
+    rows = (rows,) if isinstance(rows, str) else tuple(rows)
+    keys = {"fold": "pooled", **keys}
+    chosen = [e for e in pick(estimates, **keys)
+              if not (e.get("metric") == "auc" and "method" not in keys and e.get("method") != "delong")]
+    cells: dict[tuple, dict] = {}
+    for e in chosen:
+        row = cells.setdefault(tuple(e.get(r) for r in rows), dict(zip(rows, (e.get(r) for r in rows))))
+        row[str(e.get(columns))] = format_ci(e, digits)
+    return pd.DataFrame(list(cells.values())).fillna("–")

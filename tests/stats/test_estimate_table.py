@@ -1,0 +1,32 @@
+"""A plugin's paper table pivots the core's estimates: one interval per number, the performance table's."""
+from __future__ import annotations
+
+from cardio.stats import estimate_table, pick
+
+
+def _e(model, metric, est, lo, hi, method="delong", fold="pooled", **kw):
+    return {"model": model, "task": "responder", "metric": metric, "method": method, "fold": fold, "estimate": est,
+            "ci_low": lo, "ci_high": hi, "repeat": 0, **kw}
+
+
+ESTIMATES = [_e("a", "auc", 0.8, 0.7, 0.9), _e("a", "auc", 0.8, 0.71, 0.88, method="bootstrap-percentile"),
+             _e("b", "auc", 0.6, 0.5, 0.7), _e("b", "brier", 0.2, 0.1, 0.3, method="bootstrap-percentile"),
+             _e("b", "auc", 0.65, 0.5, 0.8, fold="fold0"), _e("b", "auc", 0.9, 0.8, 1.0, subgroup="sex=F"),
+             _e("b", "auc", 0.61, 0.51, 0.71, repeat=1)]
+
+
+def test_the_table_shows_the_pooled_delong_auc_of_repeat_0_only():
+    t = estimate_table(ESTIMATES)
+    assert t.to_dict("records") == [{"model": "a", "auc": "0.800 [0.700, 0.900]", "brier": "–"},
+                                    {"model": "b", "auc": "0.600 [0.500, 0.700]", "brier": "0.200 [0.100, 0.300]"}]
+    assert estimate_table(ESTIMATES, metric="auc", method="bootstrap-percentile")["auc"].tolist() == [
+        "0.800 [0.710, 0.880]"]
+    fold0 = estimate_table(ESTIMATES, rows="fold", metric="auc", fold="fold0")
+    assert fold0["auc"].tolist() == ["0.650 [0.500, 0.800]"]
+
+
+def test_pick_matches_fields_and_extra():
+    tagged = [{**ESTIMATES[0], "extra": {"over": "b"}}]
+    assert pick(tagged, metric="auc", over="b") == tagged and pick(tagged, over="c") == []
+    assert [e["estimate"] for e in pick(ESTIMATES, model="b", metric="auc", repeat=1)] == [0.61]
+    assert [e["estimate"] for e in pick(ESTIMATES, model="b", metric="auc", subgroup="sex=F")] == [0.9]
