@@ -140,6 +140,19 @@ def pooled(metrics: dict, metric: str = "auc", *, model: str | None = None, task
             and (model is None or e.get("model") == model) and (task is None or e.get("task") == task)]
 
 
+CORE_METRICS = ("auc", "mae", "rmse", "r2")
+
+
+def second_intervals(metrics: dict) -> list[str]:
+    """Estimates a plugin's section computed again for a model and task whose pooled AUC (or MAE, RMSE, R²) the
+    core's performance section already estimated: one number, two intervals in one report (empty: none)."""
+    core = {(e["model"], e["task"], e["metric"]) for e in metrics["estimates"]
+            if e.get("section") == "Performance" and e.get("metric") in CORE_METRICS}
+    return [f"{e.get('section')}: {e['model']} / {e['task']} {e['metric']} {e.get('estimate')}"
+            for e in metrics["estimates"] if e.get("section") != "Performance" and e.get("fold") == "pooled"
+            and e.get("subgroup") is None and (e.get("model"), e.get("task"), e.get("metric")) in core]
+
+
 def split_overlaps(table: Any, cv: dict, label: str | None, seeds: Iterable[int] = range(20)) -> list[str]:
     """Patients that the core's split puts in two of train/validation/test, over `seeds` (empty: none).
 
