@@ -235,13 +235,13 @@ def _run_pairs(pairs: tuple[str, ...], option: str) -> dict[str, str]:
 
 
 @main.command("fuse")
-@click.argument("runs", nargs=-1, required=True, type=click.Path(file_okay=False, exists=True))
+@click.argument("runs", nargs=-1, required=True, type=click.Path(file_okay=False))
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="The fusion's folder (new).")
 @click.option("--model", "models", multiple=True, metavar="RUN=MODEL",
               help="The model of a run to fuse (default: the run's stats.reference, or its only model).")
 @click.option("--name", "names", multiple=True, metavar="RUN=NAME", help="What the report calls a run "
               "(default: its plugin).")
-@click.option("--clinical", type=click.Path(dir_okay=False, exists=True),
+@click.option("--clinical", type=click.Path(dir_okay=False),
               help="A CSV with patient_id and clinical columns (e.g. the ECG cohort's table).")
 @click.option("--covariates", default="", help="Comma-separated columns of --clinical the fusion model also uses.")
 @click.option("--guideline", help="A rule on --clinical columns drawn in the decision curve and tested, e.g. "

@@ -53,11 +53,11 @@ class Modality:
     inner: pd.DataFrame  # patient_id, fold, y, score (inner out-of-fold, per outer fold)
 
 
-def _read_config(run: Path) -> dict:
+def _read_config(run: Path) -> dict | None:
     try:
         return config_mod.load_yaml(run / "config.yaml")
     except (OSError, CardioError):
-        raise CardioError(f"{run} is not a cardio run directory (no readable config.yaml)") from None
+        return None
 
 
 def _patient_scores(table: pd.DataFrame, model: str, task: str, by: list[str]) -> pd.DataFrame:
@@ -71,6 +71,8 @@ def read_modality(run: Path, model: str | None, name: str | None) -> tuple[Modal
     """The base run's scores, or the problems that keep it out (every one, not the first)."""
     run = Path(run)
     cfg = _read_config(run)
+    if cfg is None:
+        return None, [f"{run} is not a cardio run directory (no readable config.yaml)"]
     meta = json.loads((run / "run.json").read_text()) if (run / "run.json").exists() else {}
     plugin = str(meta.get("plugin", run.name))
     folds = tasks.fold_names(cfg["cv"])
