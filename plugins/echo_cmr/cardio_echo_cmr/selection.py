@@ -16,6 +16,7 @@ exactly as an uninterrupted one, and a view whose fit had finished keeps its per
 """
 from __future__ import annotations
 
+import json
 import logging
 import math
 from pathlib import Path
@@ -56,8 +57,10 @@ class BestPerHead:
     """The engine metric that keeps the best weights of each output (see the module's text)."""
 
     def __init__(self, net: torch.nn.Module, targets: tuple[Target, ...] = DEFAULT, store: Path | None = None,
-                 keep: int = 1, write: bool = True) -> None:
+                 keep: int = 1, write: bool = True, rng: np.random.Generator | None = None) -> None:
         self.net, self.store, self.keep, self.write = net, store, max(int(keep), 1), write
+        # the training clips' random starts: the engine restores its own generators on resume, not a dataset's
+        self.rng = rng
         self.snapshots: dict[int, dict] = {}  # epoch -> the small state after it (the last `keep` + 1 epochs)
         self.heads = tuple(t.name for t in targets)
         self.binary = tuple(t.binary for t in targets)
@@ -88,7 +91,8 @@ class BestPerHead:
 
     def _snapshot(self) -> dict:
         return {"best": dict(self.best), "epoch_of": dict(self.epoch_of), "scores": [dict(s) for s in self.scores],
-                "improving_epochs": self.improving_epochs}
+                "improving_epochs": self.improving_epochs,
+                "rng": json.dumps(self.rng.bit_generator.state) if self.rng is not None else ""}
 
     def _save(self, epoch: int, new_weights: bool) -> None:
         """The epoch's weights when it improved an output, then the index; weights no kept snapshot uses go."""
@@ -120,6 +124,8 @@ class BestPerHead:
             return False
         self.best, self.epoch_of = dict(snap["best"]), dict(snap["epoch_of"])
         self.scores, self.improving_epochs = list(snap["scores"]), int(snap["improving_epochs"])
+        if self.rng is not None and snap.get("rng"):
+            self.rng.bit_generator.state = json.loads(snap["rng"])
         self.states = {e: load_checkpoint(f)["model"] for e, f in files.items()}
         self.snapshots = {epoch: snap}
         if self.write:  # the engine never goes back before `epoch`: the snapshots before it and their weights go
@@ -128,13 +134,14 @@ class BestPerHead:
         return True
 
 
-def selector_for(net: torch.nn.Module, targets: tuple[Target, ...], ctx, tag: str, settings: dict) -> BestPerHead:
+def selector_for(net: torch.nn.Module, targets: tuple[Target, ...], ctx, tag: str, settings: dict,
+                 rng: np.random.Generator | None = None) -> BestPerHead:
     """The fit's selector, its state kept in checkpoints/<tag>.heads/ and restored when the engine's checkpoint
-    checkpoints/<tag>.pt resumes (fit with the same `tag`)."""
+    checkpoints/<tag>.pt resumes (fit with the same `tag`); `rng`, the training set's generator, resumes with it."""
     ckpt = Path(ctx.checkpoint_dir) / f"{tag}.pt"
     store = Path(ctx.checkpoint_dir) / f"{tag}.heads"
     every = int(settings.get("checkpoint_every") or ctx.train.get("checkpoint_every") or 1)
-    selector = BestPerHead(net, targets, store, keep=every, write=ctx.is_main)
+    selector = BestPerHead(net, targets, store, keep=every, write=ctx.is_main, rng=rng)
     if not ckpt.exists():
         for f in store.glob("*.pt") if ctx.is_main else ():  # a start killed before the engine's first checkpoint
             f.unlink()

@@ -198,10 +198,10 @@ def _fit_view(view: str, features: Features, rows: tuple[np.ndarray, np.ndarray]
     while len(fit_paths) % bs == 1 and bs < len(fit_paths):  # a last batch of one clip breaks BatchNorm
         bs += 1
     tag = f"{ctx.fold}-echo-{view}" if ctx.fold else f"echo-{view}"  # the engine's default, named for the selector
-    selector = selector_for(net, targets, ctx, tag, settings) if val_paths else None
+    train_set = ClipDataset(fit_paths, fit_y, frames, period, train=True, seed=ctx.seed)
+    selector = selector_for(net, targets, ctx, tag, settings, train_set.rng) if val_paths else None
     result = ctx.engine.fit(
-        net, ClipDataset(fit_paths, fit_y, frames, period, train=True, seed=ctx.seed),
-        ClipDataset(val_paths, val_y, frames, period, train=False) if val_paths else None,
+        net, train_set, ClipDataset(val_paths, val_y, frames, period, train=False) if val_paths else None,
         ctx, name=f"echo-{view}", settings={**settings, "batch_size": bs}, loss_fn=HeadLoss(n_binary(targets)),
         metric=selector, tag=tag)
     nets, best = select_nets(result.model, selector, names(targets))

@@ -69,9 +69,11 @@ def test_the_cores_validation_rows_are_used_as_given():
 
 
 class _Clips(torch.utils.data.Dataset):
-    """Fixed inputs and three targets (two binary, one continuous), some missing."""
+    """Three targets (two binary, one continuous), some missing; training inputs jittered by the set's own generator
+    (as ClipDataset draws its random clip starts)."""
 
-    def __init__(self, n: int, seed: int):
+    def __init__(self, n: int, seed: int, train: bool = False):
+        self.rng, self.train = np.random.default_rng(seed), train
         rng = np.random.default_rng(seed)
         x = rng.normal(size=(n, 6)).astype(np.float32)
         y = np.stack([x[:, 0] > 0, x[:, 1] + rng.normal(size=n) > 0, x[:, 2] + rng.normal(size=n)], 1)
@@ -83,7 +85,8 @@ class _Clips(torch.utils.data.Dataset):
         return len(self.x)
 
     def __getitem__(self, i: int):
-        return self.x[i], self.y[i]
+        jitter = torch.from_numpy(self.rng.normal(0, 0.3, 6).astype(np.float32)) if self.train else 0
+        return self.x[i] + jitter, self.y[i]
 
 
 class _Killed(Exception):
@@ -103,7 +106,8 @@ def _fit(out, kill_after: int | None = None):
     ctx = cpu_context(out, epochs=8, batch_size=8, lr=0.05, patience=0)
     torch.manual_seed(0)
     net = torch.nn.Sequential(torch.nn.Linear(6, 8), torch.nn.ReLU(), torch.nn.Linear(8, 3))
-    selector = selector_for(net, targets, ctx, "fold0-echo-A4C", {})
+    train_set = _Clips(48, 1, train=True)
+    selector = selector_for(net, targets, ctx, "fold0-echo-A4C", {}, train_set.rng)
 
     def metric(y, out_):
         score = selector(y, out_)
@@ -111,7 +115,7 @@ def _fit(out, kill_after: int | None = None):
             raise _Killed
         return score
 
-    result = ctx.engine.fit(net, _Clips(48, 1), _Clips(24, 2), ctx, name="echo-A4C", tag="fold0-echo-A4C",
+    result = ctx.engine.fit(net, train_set, _Clips(24, 2), ctx, name="echo-A4C", tag="fold0-echo-A4C",
                             loss_fn=HeadLoss(2), metric=metric)
     return select_nets(result.model, selector, ("a", "b", "c")), selector
 
