@@ -58,14 +58,17 @@ def fusion_section(mods: list[Modality], predictions: Predictions, coefs: list[l
             "patients only, then applied to the outer scores of its test patients: no test label reaches the "
             "fused score (nested stacking; a stacker on pooled out-of-fold scores would leak). Each single-"
             "modality row is that modality's score recalibrated by the same nested model. "
-            f"{n_all} of {len(fused)} patients had every modality; the others were fused from the modalities "
-            "they had (table below). NRI is category-free; NRI and IDI compare the fused risk with each single "
+            + (f"All {len(fused)} patients had every modality. " if n_all == len(fused) else
+               f"{n_all} of {len(fused)} patients had every modality; the others were fused from the modalities "
+               "they had (table below). ")
+            + "NRI is category-free; NRI and IDI compare the fused risk with each single "
             f"model's on the patients both scored, with {level}% bootstrap intervals over patients.")
     tables = {"patients per modality combination": combos,
               "what fusion adds (NRI, IDI)": _value_table(estimates, level),
               "fusion model weights (standardized log-odds per SD), per fold": pd.DataFrame(
                   [c for fold in coefs for c in fold]).fillna("")}
-    figures = [_decision_curve(pred, names, cfg, ctx)]
+    # the performance section draws the models' decision curve; this one adds the guideline rule beside them
+    figures = [_decision_curve(pred, names, cfg, ctx)] if GUIDELINE in set(pred["model"]) else []
     return Section("Fusion", text, figures, tables, estimates)
 
 

@@ -36,6 +36,9 @@ def _write(root: Path, setting: str, n: int, toy_site, *, permute: bool = False,
         part = table.loc[has, ["patient_id", "responder", f"drive_{m}"]].rename(columns={f"drive_{m}": "drive"})
         pm.hook.cardio_write_synthetic(patients=part.reset_index(drop=True), dest=root / m, seed=i, config=cfg)
     table[["patient_id", "responder"]].to_csv(root / "patients.csv", index=False)
+    clinical = pd.DataFrame({"patient_id": table["patient_id"], "lbbb": rng.integers(0, 2, n),
+                             "qrs_ms": rng.normal(150, 20, n).round()})  # a guideline rule that knows nothing
+    clinical.to_csv(root / "clinical.csv", index=False)
 
 
 def _fused(cardio_cli, tmp_path: Path, setting: str, toy_site, name: str | None = None, **kw) -> dict:
@@ -50,7 +53,8 @@ def _fused(cardio_cli, tmp_path: Path, setting: str, toy_site, name: str | None 
         assert res.returncode == 0, res.stderr[-2000:]
         runs.append(out)
         names += ["--name", f"{out}={m}"]
-    res = cardio_cli("fuse", *runs, *names, "--out", f"{setting}-fused")
+    res = cardio_cli("fuse", *runs, *names, "--out", f"{setting}-fused", "--clinical", str(root / "clinical.csv"),
+                     "--guideline", "lbbb == 1 and qrs_ms >= 150")
     assert res.returncode == 0, res.stderr[-2000:]
     return json.loads((tmp_path / f"{setting}-fused" / "metrics.json").read_text())
 
@@ -78,6 +82,9 @@ def test_fusion_adds_what_each_modality_carries_and_is_at_chance_without_labels(
     combos = fused.loc[fused["model"] == "fused", "modalities"].value_counts()
     assert len(combos) > 1 and combos["ecg+spect+echo"] < 200  # patients missing a modality were fused anyway
     assert (tmp_path / "planted-fused" / "figures" / "decision_curve_fusion.png").exists()
+    # the guideline rule, read from the clinical table by its input ids, joined through the project's pseudonyms
+    assert set(fused.loc[fused["model"] == "guideline", "y_score"]) == {0.0, 1.0}
+    assert _test(planted, "guideline")["extra"]["family"] == "reference"
 
     null = _fused(cardio_cli, tmp_path, "planted", toy_site, "null", permute=True)
     auc = _auc(null, "fused")
