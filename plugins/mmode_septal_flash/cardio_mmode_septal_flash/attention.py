@@ -121,7 +121,8 @@ def overlay_figure(mmodes: np.ndarray, cams: np.ndarray, table: pd.DataFrame, pr
             ax.text(t, h * at, f" {name}", color="white", fontsize=7, va="top")
         d0, d1, t0, t1 = box(row, variant, depth_band)
         ax.add_patch(Rectangle((t0 * span_ms, d0 * h), (t1 - t0) * span_ms, (d1 - d0) * h, fill=False, ec="lime", lw=1))
-        ax.set_title(f"{row['patient_id']}: {pos if row[label] else neg}, p({pos})={p:.2f}", fontsize=8)
+        sep = ": " if len(pos) <= 2 else ":\n"  # a long class name (responder) on its own line: titles stay apart
+        ax.set_title(f"{row['patient_id']}{sep}{pos if row[label] else neg}, p({pos})={p:.2f}", fontsize=8)
         ax.set_xlabel("ms after R")
         ax.set_yticks([])
     for r in range(2):
