@@ -137,14 +137,14 @@ def cardio_import_model(state: ModelState, config: dict, ctx: RunContext) -> Any
 
 @hookimpl
 def cardio_explain(model: Any, features: Features, index: np.ndarray, config: dict, ctx: RunContext) -> Section | None:
-    from cardio_ecg_transfer import attribution
+    from cardio_ecg_transfer import report
 
-    return attribution.explain_section(model, features, index, config, ctx)
+    return report.explain_section(model, features, index, config, ctx)
 
 
 @hookimpl
-def cardio_evaluate(predictions: Predictions, cohort: Cohort, prepared: Any, config: dict,
-                    ctx: RunContext) -> Section | list[Section] | None:
+def cardio_evaluate(predictions: Predictions, cohort: Cohort, prepared: Any, config: dict, ctx: RunContext,
+                    estimates: list[dict], tests: list[dict]) -> Section | list[Section] | None:
     from cardio_ecg_transfer import report
 
-    return report.sections(predictions, cohort, prepared, config, ctx)
+    return report.evaluate_sections(predictions, cohort, prepared, config, ctx, estimates, tests)

@@ -7,16 +7,7 @@ import numpy as np
 import pandas as pd
 
 from cardio import Predictions, Section
-from cardio.stats import (
-    StatsError,
-    TestResult,
-    adjust_pvalues,
-    binary_metrics,
-    delong_ci,
-    delong_test,
-    format_ci,
-    table_one,
-)
+from cardio.stats import StatsError, format_ci, pick, table_one
 from cardio_ecg_transfer import beat_metrics
 from cardio_ecg_transfer.fold_models import TASK
 from cardio_ecg_transfer.pretrain import Pretrained
@@ -50,31 +41,36 @@ def _training(model: str) -> str:
     return GROUPS.get(model, "")
 
 
-def table2(predictions: Predictions, level: float = 0.95, seed: int = 0, reference: str | None = None
-           ) -> pd.DataFrame:
-    """One row per model: AUC (DeLong CI); accuracy, sensitivity, specificity at the training-fold
-    thresholds (Wilson CIs) pooled over the out-of-fold patients, and their mean ± SD over folds; then the
-    comparisons with `reference` (pre-specified) and with the best model (exploratory)."""
+def _one(estimates: list[dict], **keys) -> dict | None:
+    """The core's pooled estimate of these keys (the AUC's DeLong one), or None where it computed none."""
+    found = pick(estimates, fold="pooled", **keys)
+    return found[0] if found else None
+
+
+def table2(predictions: Predictions, estimates: list[dict], tests: list[dict], reference: str | None = None,
+           repeat: int = 0) -> pd.DataFrame:
+    """One row per model: the performance section's pooled AUC (DeLong CI) and accuracy, sensitivity, specificity
+    at the training-fold thresholds, then their mean ± SD over folds (the paper's columns, from `predictions`);
+    then the comparisons with `reference` (pre-specified) and with the best model (exploratory), from `tests`."""
     table = predictions.table
+    if "repeat" in table.columns:
+        table = table[table["repeat"] == repeat]
     table = table[(table["kind"] == "binary") & table["y_true"].notna()].copy()  # patients without a label: no row
     if "threshold" not in table.columns:
         table["threshold"] = 0.5
     table["threshold"] = table["threshold"].fillna(0.5)
     rows = []
-    for model, g in table.groupby("model", sort=False):
-        y, s, thr = g["y_true"].to_numpy(), g["y_score"].to_numpy(), g["threshold"].to_numpy()
-        try:
-            auc = format_ci(delong_ci(y, s, level=level, groups=g["patient_id"].to_numpy()))
-        except StatsError:
-            auc = "–"
-        m = binary_metrics(y, s, thr, level=level, n_resamples=200, seed=seed)
-        rows.append({"model": model, "training": _training(model), "n": int(len(g)), "AUC": auc,
-                     "accuracy": format_ci(m["accuracy"]), "sensitivity": format_ci(m["sensitivity"]),
-                     "specificity": format_ci(m["specificity"]),
-                     "accuracy (folds)": _fold_mean_sd(g, "accuracy"),
-                     "sensitivity (folds)": _fold_mean_sd(g, "sensitivity"),
-                     "specificity (folds)": _fold_mean_sd(g, "specificity")})
-    return _comparisons(pd.DataFrame(rows), table, level, reference)
+    for (model, task), g in table.groupby(["model", "task"], sort=False):
+        keys = {"model": model, "task": task, "repeat": repeat}
+        auc = _one(estimates, metric="auc", method="delong", **keys)
+        row = {"model": model, "training": _training(model), "n": int(len(g)), "AUC": format_ci(auc)}
+        for metric in ("accuracy", "sensitivity", "specificity"):
+            row[metric] = format_ci(_one(estimates, metric=metric, **keys))
+        for metric in ("accuracy", "sensitivity", "specificity"):
+            row[f"{metric} (folds)"] = _fold_mean_sd(g, metric)
+        rows.append(row)
+    task = table["task"].iloc[0] if len(table) else None
+    return _comparisons(pd.DataFrame(rows), pick(tests, task=task, repeat=repeat), reference)
 
 
 def reference_model(config: dict, task: str = TASK) -> str | None:
@@ -83,46 +79,45 @@ def reference_model(config: dict, task: str = TASK) -> str | None:
     return ref.get(task) if isinstance(ref, dict) else ref
 
 
-def paired_delong(table: pd.DataFrame, a: str, b: str, level: float) -> TestResult | None:
-    """Paired DeLong test of model a's AUC against b's on the patients both scored (extra: diff = a − b and its
-    CI), clustered by patient where a patient has several rows; None where the test cannot be run."""
-    both = table[table["model"].isin([a, b])].pivot_table(index=["patient_id", "record_id"], columns="model",
-                                                          values="y_score", aggfunc="first").dropna()
-    if a not in both or b not in both or both.empty:
-        return None
-    y = table.drop_duplicates("record_id").set_index("record_id")["y_true"]
-    try:
-        test = delong_test(y.loc[both.index.get_level_values("record_id")].to_numpy(), both[a].to_numpy(),
-                           both[b].to_numpy(), level, groups=both.index.get_level_values("patient_id").to_numpy())
-    except StatsError:
-        return None
-    return test
+def paired(tests: list[dict], a: str, b: str) -> dict | None:
+    """The core's paired DeLong test of a and b, its difference turned to read a − b; None where it ran none."""
+    for t in tests:
+        e = t.get("extra") or {}
+        if (t.get("model_a"), t.get("model_b")) == (a, b):
+            return {**t, "diff": e.get("diff"), "low": e.get("diff_ci_low"), "high": e.get("diff_ci_high")}
+        if (t.get("model_a"), t.get("model_b")) == (b, a) and e.get("diff") is not None:
+            return {**t, "diff": -e["diff"], "low": -e["diff_ci_high"], "high": -e["diff_ci_low"]}
+    return None
 
 
-def _diff(test: TestResult) -> str:
-    e = test.extra
-    return f"{e['diff']:+.3f} [{e['diff_ci_low']:+.3f}, {e['diff_ci_high']:+.3f}]"
+def _diff(test: dict) -> str:
+    if test.get("diff") is None:
+        return "–"
+    return f"{test['diff']:+.3f} [{test['low']:+.3f}, {test['high']:+.3f}]"
 
 
-def _comparisons(t2: pd.DataFrame, table: pd.DataFrame, level: float, reference: str | None) -> pd.DataFrame:
-    """Columns comparing each model's AUC with the pre-specified reference's (paired DeLong, Holm over that
-    family), and with the best model of these data (exploratory: the best is picked after seeing them)."""
+def _p(p: float | None) -> str:
+    return "–" if p is None else f"{p:.3g}"
+
+
+def _comparisons(t2: pd.DataFrame, tests: list[dict], reference: str | None) -> pd.DataFrame:
+    """Columns comparing each model's AUC with the pre-specified reference's (the core's paired DeLong tests, Holm
+    over that family), and with the best model of these data (exploratory: the best is picked after seeing them)."""
     t2 = t2.copy()
     if reference is not None and reference in set(t2["model"]):
-        vs = {m: paired_delong(table, reference, m, level) for m in t2["model"] if m != reference}
-        vs = {m: r for m, r in vs.items() if r is not None}
-        holm = dict(zip(vs, adjust_pvalues([r.p_value for r in vs.values()], "holm"))) if vs else {}
-        t2[f"ΔAUC {reference} − model [CI]"] = ["reference" if m == reference else _diff(vs[m]) if m in vs else "–"
-                                                for m in t2["model"]]
-        t2["p vs reference (DeLong)"] = [f"{vs[m].p_value:.3g}" if m in vs else "–" for m in t2["model"]]
-        t2["p vs reference (Holm)"] = [f"{holm[m]:.3g}" if m in holm else "–" for m in t2["model"]]
-    auc = pd.to_numeric(t2["AUC"].astype(str).str.split(" ").str[0], errors="coerce")
+        vs = {m: paired(tests, reference, m) for m in t2["model"] if m != reference}
+        t2[f"ΔAUC {reference} − model [CI]"] = ["reference" if m == reference else _diff(vs[m]) if vs.get(m)
+                                                else "–" for m in t2["model"]]
+        t2["p vs reference (DeLong)"] = [_p(vs[m]["p_value"]) if vs.get(m) else "–" for m in t2["model"]]
+        t2["p vs reference (Holm)"] = [_p(vs[m].get("p_adjusted")) if vs.get(m) else "–" for m in t2["model"]]
+    auc = pd.to_numeric(t2["AUC"].astype(str).str.split(" ").str[0], errors="coerce") if len(t2) else pd.Series()
     if auc.notna().sum() >= 2:
         best = t2["model"].iloc[int(auc.idxmax())]
-        vb = {m: paired_delong(table, best, m, level) for m in t2["model"] if m != best}
-        t2["exploratory: ΔAUC best − model"] = ["best" if m == best else f"{vb[m].extra['diff']:+.3f}" if vb.get(m)
-                                                else "–" for m in t2["model"]]
-        t2["exploratory: p vs best (unadjusted)"] = [f"{vb[m].p_value:.3g}" if vb.get(m) else "–"
+        vb = {m: paired(tests, best, m) for m in t2["model"] if m != best}
+        t2["exploratory: ΔAUC best − model"] = ["best" if m == best else f"{vb[m]['diff']:+.3f}"
+                                                if vb.get(m) and vb[m]["diff"] is not None else "–"
+                                                for m in t2["model"]]
+        t2["exploratory: p vs best (unadjusted)"] = [_p(vb[m]["p_value"]) if vb.get(m) else "–"
                                                      for m in t2["model"]]
     return t2
 
@@ -144,21 +139,21 @@ def comparison_text(reference: str | None, models: list[str]) -> str:
             "those comparisons. " + explore)
 
 
-def table2_repeats(predictions: Predictions, level: float = 0.95, seed: int = 0, reference: str | None = None
+def table2_repeats(predictions: Predictions, estimates: list[dict], tests: list[dict], reference: str | None = None
                    ) -> tuple[pd.DataFrame, pd.DataFrame | None]:
     """(Table 2 of the first repeat, or of the single one; a summary over repeats or None).
 
     Repeated k-fold predicts each patient once per repeat: pooling the repeats would count every
-    patient several times and make the CIs too narrow. So each repeat gets its own Table 2 (its
-    CIs valid: each patient once) and the repeats are summarised by the mean, SD and range of
-    each model's estimates over them.
+    patient several times and make the CIs too narrow. The performance section evaluates each repeat on
+    its own; each repeat's Table 2 pivots that repeat's estimates, and the repeats are summarised by the
+    mean, SD and range of each model's estimates over them.
     """
     table = predictions.table
     if "repeat" not in table.columns or table["repeat"].nunique() <= 1:
-        return table2(predictions, level=level, seed=seed, reference=reference), None
+        return table2(predictions, estimates, tests, reference), None
     per_repeat = []
-    for r, part in table.groupby("repeat", sort=True):
-        t = table2(Predictions(part.drop(columns="repeat")), level=level, seed=seed, reference=reference)
+    for r in sorted(table["repeat"].unique()):
+        t = table2(predictions, estimates, tests, reference, repeat=int(r))
         t.insert(0, "repeat", int(r))
         per_repeat.append(t)
     first = per_repeat[0].drop(columns="repeat")
@@ -282,13 +277,22 @@ def _num(v) -> str:
     return "–" if v is None else f"{v:.3f}"
 
 
-def sections(predictions: Predictions, cohort, prepared: Pretrained | None, config: dict, ctx) -> list[Section]:
-    """Table 2, Table 1 and the pretraining results (`prepared`, the prepare stage's result)."""
+def explain_section(fold_models, features, index: np.ndarray, config: dict, ctx) -> Section | None:
+    """Grad-CAM of the explained fold's ResNet (attribution.py computes and draws it)."""
+    from cardio_ecg_transfer import attribution  # torch: loaded when a run explains, not when it evaluates
+
+    return attribution.explain_section(fold_models, features, index, config, ctx)
+
+
+def evaluate_sections(predictions: Predictions, cohort, prepared: Pretrained | None, config: dict, ctx,
+                      estimates: list[dict], tests: list[dict]) -> list[Section]:
+    """Table 2 (the performance section's `estimates` and `tests` in the paper's layout), Table 1 and the
+    pretraining results (`prepared`, the prepare stage's result)."""
     level = float(config["stats"]["level"])
     s = config["ecg_transfer"]
     rule = s["baselines"]["guideline"]
     reference = reference_model(config)
-    t2, over_repeats = table2_repeats(predictions, level=level, seed=ctx.seed, reference=reference)
+    t2, over_repeats = table2_repeats(predictions, estimates, tests, reference)
     text = (f"As the paper's Table 2, out-of-fold over {predictions.table['fold'].nunique()} folds split by patient. "
             "A patient's ResNet score is the **mean of the response probabilities of their beats** (with several "
             "ECGs, the mean of each ECG's). Each model's "
@@ -298,8 +302,10 @@ def sections(predictions: Predictions, cohort, prepared: Pretrained | None, conf
             "(LBBB and QRS >= "
             f"{rule['qrs_ms']} ms and LVEF <= "
             f"{rule['lvef_max']}%) "
-            f"at threshold 0.5. Pooled columns carry {int(level * 100)}% CIs (AUC: DeLong; proportions: Wilson); "
-            "the (folds) columns are mean ± SD over folds, as the paper reports. "
+            f"at threshold 0.5. The pooled columns and the comparisons are the performance section's estimates and "
+            f"paired tests, laid out as the paper's table ({int(level * 100)}% CIs; AUC: DeLong; proportions: "
+            "Wilson, or a patient bootstrap where a patient has several ECGs); the (folds) columns are mean ± SD "
+            "over folds, as the paper reports, computed here from the out-of-fold predictions. "
             + comparison_text(reference, [str(m) for m in t2["model"]]))
     tables = {"Table 2": t2}
     if over_repeats is not None:

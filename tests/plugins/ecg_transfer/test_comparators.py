@@ -14,7 +14,7 @@ from sklearn.metrics import roc_auc_score
 
 from cardio import CardioError, Predictions
 from cardio.config import resolve
-from cardio.stats import adjust_pvalues, delong_test
+from cardio.stats import adjust_pvalues, delong_test, evaluate_predictions
 from cardio.testing import cpu_context
 from cardio_ecg_transfer import baselines, cohort_ecg, fold_models, plugin, report
 from cardio_ecg_transfer.finetune import BeatModel
@@ -32,10 +32,16 @@ def _predictions(n: int = 80, seed: int = 0) -> tuple[Predictions, np.ndarray, d
     return out, y, scores
 
 
+def _table2(preds: Predictions, reference: str | None) -> pd.DataFrame:
+    """Table 2 pivoted from what the core's performance section computes for these predictions."""
+    estimates, tests = evaluate_predictions(preds.table, n_resamples=200, reference=reference)
+    return report.table2(preds, estimates, tests, reference=reference)
+
+
 def test_table2_tests_the_prespecified_reference_against_each_model_by_delong_holm():
     preds, y, scores = _predictions()
     # the reference is named before the results: here the middle model, not the best one
-    t2 = report.table2(preds, reference="middle").set_index("model")
+    t2 = _table2(preds, "middle").set_index("model")
     delta = "ΔAUC middle − model [CI]"
     assert t2.loc["middle", delta] == "reference" and t2.loc["middle", "p vs reference (DeLong)"] == "–"
     tests = [delong_test(y, scores["middle"], scores[m]) for m in ("strong", "noise")]
@@ -55,7 +61,7 @@ def test_table2_tests_the_prespecified_reference_against_each_model_by_delong_ho
 def test_table2_without_a_usable_reference_is_exploratory_only():
     preds, _, _ = _predictions()
     for reference in (None, "resnet18-transfer"):  # not named; named but not fitted in this run
-        t2 = report.table2(preds, reference=reference)
+        t2 = _table2(preds, reference)
         assert not [c for c in t2.columns if "reference" in c]
         assert "exploratory: p vs best (unadjusted)" in t2.columns
     models = ["strong", "middle", "noise"]
@@ -79,7 +85,7 @@ def test_reference_test_counts_patients_with_several_records():
     preds = Predictions.concat([Predictions.from_arrays(rids, pids, y, s, model=m, task="t", threshold=0.5)
                                 for m, s in (("a", a), ("b", b))])
     preds.table["fold"] = 0
-    t2 = report.table2(preds, reference="a").set_index("model")
+    t2 = _table2(preds, "a").set_index("model")
     clustered = delong_test(y, a, b, groups=pids)
     assert clustered.p_value != pytest.approx(delong_test(y, a, b).p_value, rel=1e-3)
     assert float(t2.loc["b", "p vs reference (DeLong)"]) == pytest.approx(clustered.p_value, rel=1e-2)

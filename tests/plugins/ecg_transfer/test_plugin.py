@@ -14,7 +14,7 @@ import yaml
 
 from cardio import CardioError
 from cardio.config import resolve
-from cardio.testing import invoke, pooled, read_metrics, run_plugin
+from cardio.testing import invoke, pooled, read_metrics, run_plugin, second_intervals
 from cardio_ecg_transfer import plugin, pretrain, prior_correction, report, resnet
 
 MODELS = {"resnet18-transfer", "resnet18-scratch", "guideline", "svm", "random_forest", "logistic",
@@ -103,6 +103,7 @@ def test_cardio_run_end_to_end(tmp_path, mitdb_dir):
 
     # AUC with a DeLong CI for every model; the pretraining results reach metrics.json through prepare
     metrics = read_metrics(out)
+    assert second_intervals(metrics) == []  # Table 2 pivots the performance section's estimates
     aucs = {e["model"]: e for e in pooled(metrics, "auc")}
     assert set(aucs) == MODELS
     assert all(a["ci_low"] <= a["estimate"] <= a["ci_high"] for a in aucs.values())
@@ -210,6 +211,7 @@ def test_controls_planted_signal_found_permuted_labels_at_chance(tmp_path, null)
 
 def test_table2_with_repeats_is_computed_per_repeat_then_summarised():
     from cardio import Predictions
+    from cardio.stats import delong_ci, evaluate_predictions, format_ci
 
     rng = np.random.default_rng(0)
     parts = []
@@ -221,13 +223,20 @@ def test_table2_with_repeats_is_computed_per_repeat_then_summarised():
                                    "model": "svm", "task": "response", "kind": "binary", "y_true": y,
                                    "y_score": score, "threshold": 0.5, "fold": f"r{r}f0", "repeat": r}))
     pred = Predictions(pd.concat(parts))
-    first, across = report.table2_repeats(pred, level=0.95, seed=0)
+    # what the core's performance section hands to cardio_evaluate: each repeat evaluated on its own
+    estimates, tests = [], []
+    for r, part in enumerate(parts):
+        est, tst = evaluate_predictions(part.drop(columns="repeat"), n_resamples=200)
+        estimates += [{**e, "repeat": r} for e in est]
+        tests += [{**t, "repeat": r} for t in tst]
+    first, across = report.table2_repeats(pred, estimates, tests)
     assert first["n"].tolist() == [40]  # each patient once, not 3 times
-    assert first.equals(report.table2(Predictions(parts[0].drop(columns="repeat")), level=0.95, seed=0))
+    aucs = [delong_ci(p["y_true"].to_numpy(), p["y_score"].to_numpy()).estimate for p in parts]
+    assert first["AUC"][0] == format_ci(delong_ci(parts[0]["y_true"].to_numpy(), parts[0]["y_score"].to_numpy()))
     assert across["repeats"].tolist() == [3]
-    aucs = [float(report.table2(Predictions(p.drop(columns="repeat")))["AUC"][0].split()[0]) for p in parts]
-    assert across["AUC mean ± SD"][0] == f"{np.mean(aucs):.3f} ± {np.std(aucs, ddof=1):.3f}"
-    single, none = report.table2_repeats(Predictions(parts[0].drop(columns="repeat")))
+    assert across["AUC mean ± SD"][0] == f"{np.mean([round(a, 3) for a in aucs]):.3f} ± " \
+        f"{np.std([round(a, 3) for a in aucs], ddof=1):.3f}"
+    single, none = report.table2_repeats(Predictions(parts[0].drop(columns="repeat")), estimates, tests)
     assert none is None and single["n"].tolist() == [40]
 
 
