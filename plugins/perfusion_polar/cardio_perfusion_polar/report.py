@@ -73,20 +73,57 @@ def _input(model: str) -> str:
     return INPUT_OF.get(model, model.split("-", 1)[-1])
 
 
-def _auc(y: np.ndarray, score: np.ndarray):
-    """DeLong AUC and CI, or None when the rows hold one class (the table says 'skipped', never NaN)."""
-    if not 0 < int(np.sum(y)) < len(y):
+def _paired(tests: list[dict], a: str, b: str) -> dict | None:
+    """The core's paired DeLong test of a and b, its difference turned to read a − b; None where it ran none."""
+    for t in tests:
+        e = t.get("extra") or {}
+        if (t.get("model_a"), t.get("model_b")) == (a, b):
+            return {**t, "diff": e.get("diff"), "low": e.get("diff_ci_low"), "high": e.get("diff_ci_high")}
+        if (t.get("model_a"), t.get("model_b")) == (b, a) and e.get("diff") is not None:
+            return {**t, "diff": -e["diff"], "low": -e["diff_ci_high"], "high": -e["diff_ci_low"]}
+    return None
+
+
+def _auc(estimates: list[dict], **keys) -> dict | None:
+    """The performance section's pooled DeLong AUC of these keys, or None where it computed none."""
+    found = stats.pick(estimates, metric="auc", method="delong", fold="pooled", **keys)
+    return found[0] if found else None
+
+
+def _comparison_row(part: pd.DataFrame, estimates: list[dict], tests: list[dict], resnet: str, logistic: str,
+                    task: str, repeat: int) -> dict | None:
+    """One row of the comparison table: both models' AUCs and their paired test, from the core's results."""
+    sub = part[part["task"] == task]
+    a, b = sub[sub["model"] == resnet], sub[sub["model"] == logistic]
+    if a.empty or b.empty:
         return None
-    return stats.delong_ci(y, score)
+    y = a["y_true"].to_numpy()
+    paper = PUBLISHED.get((task, _input(resnet)), (None, None))
+    row = {"repeat": repeat, "input": _input(resnet), "task": task,
+           "n (pos/neg)": f"{int(y.sum())}/{int(len(y) - y.sum())}"}
+    ea = _auc(estimates, model=resnet, task=task, repeat=repeat)
+    eb = _auc(estimates, model=logistic, task=task, repeat=repeat)
+    test = _paired(stats.pick(tests, task=task, repeat=repeat), resnet, logistic)
+    skip = "skipped: one class" if not 0 < int(np.sum(y)) < len(y) else "–"
+    row.update({"resnet_auc": stats.format_ci(ea) if ea else skip, "logistic_auc": stats.format_ci(eb) if eb else skip,
+                "ΔAUC (ResNet − logistic)": "–" if test is None or test["diff"] is None else
+                f"{test['diff']:+.3f} [{test['low']:+.3f}, {test['high']:+.3f}]",
+                "delong_p": stats.format_p(test["p_value"]) if test else "skipped",
+                "delong_p_holm": stats.format_p(test.get("p_adjusted")) if test else "skipped",
+                "Holm family": (test.get("extra") or {}).get("family", "") if test else ""})
+    row["paper (DL / LR)"] = " / ".join("-" if v is None else f"{v:.2f}" for v in paper) \
+        if any(v is not None for v in paper) else ""
+    return row
 
 
-def comparison_table(predictions: Predictions) -> pd.DataFrame:
-    """Out-of-fold AUC of each ResNet and its logistic regression per input and risk factor, paired DeLong test,
-    on the records that have the task (a missing label is left out, never counted as a class).
+def comparison_table(predictions: Predictions, estimates: list[dict], tests: list[dict]) -> pd.DataFrame:
+    """Out-of-fold AUC of each ResNet and its logistic regression per input and risk factor, and their paired
+    DeLong test: the performance section's `estimates` and `tests` laid out as Yeung et al.'s comparison, on the
+    records that have the task (a missing label is left out, never counted as a class).
 
-    Each repeat of a repeated k-fold predicts every patient once: the table is computed per repeat (a
-    `repeat` column), never on the pooled duplicates. The DeLong tests of one repeat are one family,
-    reported with raw and Holm-adjusted p-values side by side.
+    Each repeat of a repeated k-fold predicts every patient once: the core evaluates each repeat on its own, and
+    the table has a `repeat` column, never the pooled duplicates. The Holm-adjusted p-value is the core's: per
+    task, over the reference's comparisons (`stats.reference`) or over the exploratory pairs.
     """
     t = predictions.table
     if "repeat" not in t.columns:
@@ -94,61 +131,12 @@ def comparison_table(predictions: Predictions) -> pd.DataFrame:
     t = t[(t["kind"] == "binary") & t["y_true"].notna()]
     pairs = [(RESNET, LOGISTIC)] + [(m, "logistic-" + m.removeprefix("resnet-")) for m in sorted(set(t["model"]))
                                     if m.startswith("resnet-") and m != RESNET]
-    rows = []
-    for repeat, part in t.groupby("repeat", sort=True):
-        family = []
-        for resnet, logistic in pairs:
-            for task in RISK_TASKS:
-                sub = part[part["task"] == task]
-                a = sub[sub["model"] == resnet].sort_values("record_id")
-                b = sub[sub["model"] == logistic].sort_values("record_id")
-                if a.empty or b.empty:
-                    continue
-                y = a["y_true"].to_numpy()
-                ea, eb = _auc(y, a["y_score"].to_numpy()), _auc(y, b["y_score"].to_numpy())
-                paper = PUBLISHED.get((task, _input(resnet)), (None, None))
-                row = {"repeat": int(repeat), "input": _input(resnet), "task": task,
-                       "n (pos/neg)": f"{int(y.sum())}/{int(len(y) - y.sum())}"}
-                if ea is None:
-                    row.update({"resnet_auc": "skipped: one class", "logistic_auc": "skipped: one class",
-                                "delong_p": "skipped", "delong_p_holm": "skipped"})
-                else:
-                    test = stats.delong_test(y, a["y_score"].to_numpy(), b["y_score"].to_numpy())
-                    row.update({"resnet_auc": stats.format_ci(ea),
-                                "logistic_auc": stats.format_ci(eb),
-                                "_p": test.p_value})
-                    family.append(row)
-                row["paper (DL / LR)"] = " / ".join("-" if v is None else f"{v:.2f}" for v in paper) \
-                    if any(v is not None for v in paper) else ""
-                rows.append(row)
-        if family:
-            adjusted = stats.adjust_pvalues([r["_p"] for r in family], "holm")
-            for r, p_adj in zip(family, adjusted):
-                r["delong_p"], r["delong_p_holm"] = stats.format_p(r.pop("_p")), stats.format_p(float(p_adj))
-    columns = ["repeat", "input", "task", "n (pos/neg)", "resnet_auc", "logistic_auc", "delong_p", "delong_p_holm",
-               "paper (DL / LR)"]
+    rows = [row for repeat, part in t.groupby("repeat", sort=True) for resnet, logistic in pairs
+            for task in RISK_TASKS
+            if (row := _comparison_row(part, estimates, tests, resnet, logistic, task, int(repeat))) is not None]
+    columns = ["repeat", "input", "task", "n (pos/neg)", "resnet_auc", "logistic_auc", "ΔAUC (ResNet − logistic)",
+               "delong_p", "delong_p_holm", "Holm family", "paper (DL / LR)"]
     return pd.DataFrame(rows, columns=columns)
-
-
-def repeats_summary(predictions: Predictions) -> pd.DataFrame | None:
-    """With repeated k-fold: each model's AUC per task summarised over repeats (mean, SD, range of the per-repeat
-    AUCs, cardio.stats.summarize_folds), the duplicates never pooled. None with one repeat."""
-    t = predictions.table
-    if "repeat" not in t.columns or t["repeat"].nunique() < 2:
-        return None
-    rows = []
-    for (model, task), g in t[(t["kind"] == "binary") & t["y_true"].notna()].groupby(["model", "task"], sort=True):
-        per = [stats.delong_ci(r["y_true"].to_numpy(), r["y_score"].to_numpy()) for _, r in g.groupby("repeat")
-               if 0 < r["y_true"].sum() < len(r)]
-        if not per:
-            rows.append({"model": model, "task": task, "repeats used": 0, "AUC mean (SD)": "skipped: one class",
-                         "AUC range": ""})
-            continue
-        s = stats.summarize_folds(per)
-        sd = f" ({s['sd']:.3f})" if s["sd"] is not None else ""
-        rows.append({"model": model, "task": task, "repeats used": s["n_used"],
-                     "AUC mean (SD)": f"{s['mean']:.3f}{sd}", "AUC range": f"{s['min']:.3f}-{s['max']:.3f}"})
-    return pd.DataFrame(rows)
 
 
 CIRCULARITY = ("Circularity: impaired MFR (global MFR < 2.0) is read almost directly off the MFR input map, which "
@@ -158,9 +146,11 @@ CIRCULARITY = ("Circularity: impaired MFR (global MFR < 2.0) is read almost dire
                "other five risk factors, are the informative comparisons.")
 
 
-def evaluate_section(predictions: Predictions, config: dict | None = None) -> Section:
-    """ResNet vs 17-segment logistic regression per input and risk factor, and the segment-MFR error of both
-    regressions; the synthetic cohort's planted effects and the backbone's weights are stated."""
+def evaluate_sections(predictions: Predictions, estimates: list[dict], tests: list[dict],
+                      config: dict | None = None) -> list[Section]:
+    """ResNet vs 17-segment logistic regression per input and risk factor (the performance section's estimates
+    and tests), and the segment-MFR error of both regressions; the synthetic cohort's planted effects and the
+    backbone's weights are stated."""
     cfg = (config or {}).get("perfusion_polar", {})
     t = predictions.table
     reg = t[(t["kind"] == "regression") & t["y_true"].notna()]
@@ -171,20 +161,31 @@ def evaluate_section(predictions: Predictions, config: dict | None = None) -> Se
             "regression on the 51 segment values (17 segments x rest, stress, MFR)"
             + (", and per input map (rest, stress, MFR alone: that map into a ResNet, its 17 segment values into "
                "a logistic regression)" if cfg.get("separate_inputs") else "") + ". "
-            "AUCs with DeLong 95% CIs; the paired DeLong tests of one repeat are one family, p-values raw and "
-            "Holm-adjusted side by side; calibration (Brier score, slope, intercept, decision curves) is in the "
-            "performance section. Mean absolute error of the 17 segment MFRs: "
+            "The AUCs, their DeLong CIs and the paired DeLong tests are the performance section's (at "
+            f"`stats.level` {_level(config)}), laid out here by input and risk factor; p-values raw and "
+            "Holm-adjusted as that section adjusts them, per task over the family the table names (`reference`: "
+            "the pre-specified model's comparisons, `stats.reference`; `exploratory`: the other pairs). "
+            "Calibration (Brier score, slope, intercept, decision curves) is in the performance section too. "
+            "Mean absolute error of the 17 segment MFRs (point values from the out-of-fold predictions; the "
+            "performance section gives each segment's MAE with its interval): "
             + ", ".join(f"{m} {v:.3f}" for m, v in mae.items()) + ". " + CIRCULARITY)
     if n_repeats > 1:
         text += (f" Repeated k-fold ({n_repeats} repeats): every patient is predicted once per repeat, so every "
-                 "AUC, CI and DeLong test is computed within one repeat, and the repeats are summarised by the mean, "
-                 "SD and range of their AUCs; no test or bootstrap runs on the pooled duplicates.")
+                 "AUC, CI and DeLong test is computed within one repeat (the table's `repeat` column), and the "
+                 "performance section's table across repeats summarises them; no test runs on the pooled "
+                 "duplicates.")
     if cfg:
         text += f" Backbone weights: {weights_source(cfg)}."
         if not (config or {}).get("cohort", {}).get("dir"):
             text += " Cohort: synthetic; " + truth_text(cfg.get("truth")) + "."
-    tables = {"AUC per input and risk factor (out-of-fold, DeLong, Holm)": comparison_table(predictions)}
-    summary = repeats_summary(predictions)
-    if summary is not None:
-        tables["AUC over repeats (per-repeat AUCs summarised)"] = summary
-    return Section(title="Perfusion risk factors: ResNet vs 17-segment logistic regression", text=text, tables=tables)
+    table = comparison_table(predictions, estimates, tests)
+    if n_repeats == 1:
+        table = table.drop(columns="repeat")
+    tables = {"AUC per input and risk factor (out-of-fold, DeLong, Holm)": table}
+    return [Section(title="Perfusion risk factors: ResNet vs 17-segment logistic regression", text=text,
+                    tables=tables)]
+
+
+def _level(config: dict | None) -> str:
+    level = ((config or {}).get("stats") or {}).get("level")
+    return "–" if level is None else f"{float(level):g}"

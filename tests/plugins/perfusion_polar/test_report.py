@@ -1,4 +1,5 @@
-"""The comparison table: per CV repeat (never pooled duplicates), Holm beside raw p, one-class tasks skipped."""
+"""The comparison table: the core's estimates and tests per CV repeat (never pooled duplicates), Holm beside raw p,
+one-class tasks skipped."""
 from __future__ import annotations
 
 import pytest
@@ -9,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from cardio import Predictions
+from cardio.stats import evaluate_predictions
 from cardio_perfusion_polar import report
 from cardio_perfusion_polar.synthetic import RISK_TASKS
 
@@ -25,12 +27,26 @@ def _predictions(n_repeats: int, n: int = 40, constant: str | None = None) -> Pr
                 rows.append(pd.DataFrame({"record_id": [f"P{i:03d}" for i in range(n)],
                                           "patient_id": [f"P{i:03d}" for i in range(n)], "y_true": y,
                                           "y_score": score, "model": model, "task": task, "kind": "binary",
-                                          "threshold": 0.5, "repeat": r}))
+                                          "threshold": 0.5, "fold": "0", "repeat": r}))
     return Predictions(pd.concat(rows, ignore_index=True))
 
 
+def _core(predictions: Predictions, skip: str | None = None) -> tuple[list[dict], list[dict]]:
+    """What the performance section hands to cardio_evaluate: each repeat evaluated on its own (a task with one
+    class, `skip`, gets no estimate)."""
+    estimates, tests = [], []
+    for r, part in predictions.table.groupby("repeat"):
+        est, tst = evaluate_predictions(part[part["task"] != skip].drop(columns="repeat"), n_resamples=100,
+                                        reference="resnet-polar")
+        estimates += [{**e, "repeat": int(r)} for e in est]
+        tests += [{**t, "repeat": int(r)} for t in tst]
+    return estimates, tests
+
+
 def test_one_table_per_repeat_with_holm_beside_raw_p():
-    table = report.comparison_table(_predictions(2))
+    predictions = _predictions(2)
+    estimates, tests = _core(predictions)
+    table = report.comparison_table(predictions, estimates, tests)
     # 2 repeats x 2 inputs (joint, rest) x 6 tasks, each patient once per row's AUC
     assert len(table) == 24 and set(table["repeat"]) == {0, 1} and set(table["input"]) == {"joint", "rest"}
     assert table[["resnet_auc", "logistic_auc", "delong_p", "delong_p_holm"]].notna().all().all()
@@ -41,13 +57,21 @@ def test_one_table_per_repeat_with_holm_beside_raw_p():
         == "0.81 / 0.85"
     # every AUC is over one repeat's 40 patients, never the 80 pooled rows
     assert set(table["n (pos/neg)"]) == {"20/20"}
-    summary = report.repeats_summary(_predictions(2))
-    assert set(summary["repeats used"]) == {2} and len(summary) == 4 * 6
-    assert report.repeats_summary(_predictions(1)) is None
+    # each cell is the core's number of that repeat: ResNet (joint) on smoking, repeat 1, and its test
+    row = table[(table["repeat"] == 1) & (table["input"] == "joint") & (table["task"] == "smoking")].iloc[0]
+    (auc,) = [e for e in estimates if e["repeat"] == 1 and e["model"] == "resnet-polar" and e["task"] == "smoking"
+              and e["metric"] == "auc" and e["method"] == "delong" and e["fold"] == "pooled"]
+    (test,) = [t for t in tests if t["repeat"] == 1 and t["task"] == "smoking"
+               and {t["model_a"], t["model_b"]} == {"resnet-polar", "logistic-17seg"}]
+    assert row["resnet_auc"].startswith(f"{auc['estimate']:.3f} [") and row["Holm family"] == "reference"
+    assert float(row["ΔAUC (ResNet − logistic)"].split()[0]) == pytest.approx(test["extra"]["diff"], abs=1e-3)
+    # the per-input pair is not the reference's: the core adjusts it with the exploratory pairs
+    assert set(table.loc[table["input"] == "rest", "Holm family"]) == {"exploratory"}
 
 
 def test_a_task_with_one_class_is_a_labelled_skip_never_nan():
-    table = report.comparison_table(_predictions(1, constant="diabetes"))
+    predictions = _predictions(1, constant="diabetes")
+    table = report.comparison_table(predictions, *_core(predictions, skip="diabetes"))
     skipped = table[table["task"] == "diabetes"]
     assert (skipped["resnet_auc"] == "skipped: one class").all() and (skipped["delong_p"] == "skipped").all()
     assert not table.isna().any().any()
