@@ -4,7 +4,8 @@ cohort.py (labels.csv, one row per clip, or EchoNet-Dynamic's FileList.csv, thro
 schema of the configured views and targets (targets.py) to one record per study; the synthetic cohort of
 synthetic.py in the cache) -> video.py (sector mask, crop, 112x112 cubic, uint8 clip cache, parallel) -> training.py
 (r2plus1d_18 per view through cardio.engine, an output per target selected on its own validation metric, view
-fusion) -> report.py (Table 2 layout, Grad-CAM, masking figure) -> bundle.py (the final model, cardio predict).
+fusion) -> report.py (Table 2 layout from the core's estimates, Grad-CAM, masking figure) -> bundle.py
+(the final model, cardio predict).
 """
 from __future__ import annotations
 
@@ -72,10 +73,12 @@ def cardio_explain(model: Any, features: Features, index: np.ndarray, config: di
 
 
 @hookimpl
-def cardio_evaluate(predictions: Predictions, cohort: Cohort, config: dict) -> Section | list[Section] | None:
-    from cardio_echo_cmr import report
+def cardio_evaluate(predictions: Predictions, cohort: Cohort, config: dict, ctx: RunContext,
+                    estimates: list[dict]) -> Section | list[Section] | None:
+    from cardio_echo_cmr import report, selection
 
-    return report.evaluate_section(predictions, config, cohort)
+    selection.remove_stores(ctx)  # every fit is done before evaluate: no resume needs its selection again
+    return report.evaluate_sections(predictions, config, estimates, cohort)
 
 
 @hookimpl

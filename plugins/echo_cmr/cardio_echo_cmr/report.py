@@ -1,6 +1,7 @@
-"""What the run reports: the paper's Table 2 layout (AUROC per binary target, per view and fused, bootstrap CIs),
-agreement of the continuous targets (T1/T2/ECV, or EF), Grad-CAM over space and time, and the real clips before and
-after sector masking. Every row follows the configured targets (targets.py)."""
+"""What the run reports: the paper's Table 2 layout (AUROC per binary target, per view and fused) and the agreement
+of the continuous targets (T1/T2/ECV, or EF), both pivoted from the performance section's estimates; the paper's
+WMA-minus-LGE comparison; Grad-CAM over space and time, and the real clips before and after sector masking. Every
+row follows the configured targets (targets.py)."""
 from __future__ import annotations
 
 import os
@@ -9,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from cardio import Features, Predictions, Section, stats
+from cardio import Cohort, Features, Predictions, Section, stats
 from cardio.cine import read_cine, sector_mask, to_gray
 from cardio.figures import subplots
 from cardio_echo_cmr.cohort import unpaired
@@ -20,10 +21,17 @@ from cardio_echo_cmr.training import EchoModel
 from cardio_echo_cmr.video import load_clip, preprocess_frames, sample_clip
 
 
-def table2(predictions: Predictions, n_resamples: int, level: float, targets: tuple[Target, ...] = DEFAULT,
+def _pooled(estimates: list[dict], metric: str, model: str, task: str) -> dict | None:
+    """The performance section's pooled estimate of one model and task (the AUC's DeLong one), or None."""
+    keys = {"method": "delong"} if metric == "auc" else {}
+    found = stats.pick(estimates, metric=metric, fold="pooled", model=model, task=task, **keys)
+    return found[0] if found else None
+
+
+def table2(estimates: list[dict], predictions: Predictions, targets: tuple[Target, ...] = DEFAULT,
            views: tuple[str, ...] = VIEWS) -> pd.DataFrame:
-    """AUROC (bootstrap CI) of each binary target on the studies that have it: one column per view and one for the
-    fusion (a view-level target is not fused)."""
+    """AUROC (DeLong CI) of each binary target on the studies that have it, from the performance section's pooled
+    out-of-fold estimates: one column per view and one for the fusion (a view-level target is not fused)."""
     t = predictions.table
     t = t[(t["kind"] == "binary") & t["y_true"].notna()]
     rows = []
@@ -35,35 +43,32 @@ def table2(predictions: Predictions, n_resamples: int, level: float, targets: tu
             if per_view and col == "fused":
                 row[col] = "-"
                 continue
-            g = t[(t["model"] == model) & (t["task"] == target.task(col if per_view else None))]
-            if g.empty:
-                row[col] = "-"
-            elif not 0 < g["y_true"].sum() < len(g):
-                row[col] = "skipped: one class"
-            else:
-                est = stats.bootstrap_ci(g["y_true"].to_numpy(), g["y_score"].to_numpy(), "auc",
-                                         n_resamples=n_resamples, level=level, groups=g["patient_id"].to_numpy())
+            task = target.task(col if per_view else None)
+            est = _pooled(estimates, "auc", model, task)
+            g = t[(t["model"] == model) & (t["task"] == task)]
+            if est is not None:
                 row[col] = stats.format_ci(est)
+            elif g.empty:
+                row[col] = "-"
+            else:
+                row[col] = "skipped: one class" if not 0 < g["y_true"].sum() < len(g) else "–"
         rows.append(row)
     return pd.DataFrame(rows)
 
 
-def agreement_table(predictions: Predictions, n_resamples: int, level: float,
-                    targets: tuple[Target, ...] = DEFAULT, views: tuple[str, ...] = VIEWS) -> pd.DataFrame:
-    """MAE and R2 (bootstrap CIs, patients resampled) of each continuous target (T1, T2, ECV; EF) per view and fused,
-    on the studies that have the value."""
-    t = predictions.table
+def agreement_table(estimates: list[dict], targets: tuple[Target, ...] = DEFAULT,
+                    views: tuple[str, ...] = VIEWS) -> pd.DataFrame:
+    """MAE and R² (bootstrap CIs, patients resampled) of each continuous target (T1, T2, ECV; EF) per view and
+    fused, from the performance section's pooled out-of-fold estimates (the studies that have the value)."""
     units = {x.task(v): (x.title, x.unit) for x in targets if not x.binary for v in (*views, None)}
+    found = sorted({(e["model"], e["task"]) for e in stats.pick(estimates, metric="mae", fold="pooled")
+                    if e["task"] in units})
     rows = []
-    for (model, task), g in t[(t["kind"] == "regression") & t["y_true"].notna()].groupby(["model", "task"], sort=True):
-        y, p, groups = g["y_true"].to_numpy(), g["y_score"].to_numpy(), g["patient_id"].to_numpy()
-        mae = stats.bootstrap_metric(lambda a, b: float(np.mean(np.abs(a - b))), y, p, n_resamples=n_resamples,
-                                     level=level, metric="mae", groups=groups)
-        r2 = stats.bootstrap_metric(lambda a, b: float(1 - np.sum((a - b) ** 2) / np.sum((a - a.mean()) ** 2)),
-                                    y, p, n_resamples=n_resamples, level=level, metric="r2", groups=groups)
-        name, unit = units.get(task, (task, ""))
+    for model, task in found:
+        name, unit = units[task]
         rows.append({"quantity": f"{name} ({unit})" if unit else name, "view": model.removeprefix("r2plus1d-"),
-                     "MAE": stats.format_ci(mae, digits=2), "R²": stats.format_ci(r2, digits=3)})
+                     "MAE": stats.format_ci(_pooled(estimates, "mae", model, task), digits=2),
+                     "R²": stats.format_ci(_pooled(estimates, "r2", model, task), digits=3)})
     return pd.DataFrame(rows)
 
 
@@ -78,6 +83,8 @@ def delta_auc(predictions: Predictions, n_resamples: int, level: float, model: s
     from sklearn.metrics import roc_auc_score
 
     t = predictions.table
+    if "repeat" in t:  # repeated k-fold: the first repeat, as the tables show
+        t = t[t["repeat"] == t["repeat"].min()]
     t = t[(t["model"] == model) & t["task"].isin(tasks)]
     wide = t.pivot_table(index=["record_id", "patient_id"], columns="task", values=["y_true", "y_score"])
     wide = wide.dropna()
@@ -94,13 +101,15 @@ def delta_auc(predictions: Predictions, n_resamples: int, level: float, model: s
                                   groups=wide.index.get_level_values("patient_id").to_numpy())
 
 
-def _method_text(targets: tuple[Target, ...], views: tuple[str, ...], cfg: dict, n: int) -> str:
-    """What the section's tables hold and how they were made, for the configured targets and views."""
+def _method_text(targets: tuple[Target, ...], views: tuple[str, ...], cfg: dict, stats_cfg: dict) -> str:
+    """What the section's tables hold and where their numbers come from, for the configured targets and views."""
     thr = cfg["thresholds"]
     binary = any(t.binary and t.level == "study" for t in targets)
     continuous = "/".join(t.title.removeprefix("native ") for t in targets if not t.binary)
-    measure = (f"AUROC with bootstrap CIs ({n} resamples of patients, stratified by class)" if binary else
-               f"MAE and R² with bootstrap CIs ({n} resamples of patients)")
+    level, n = f"{100 * float(stats_cfg['level']):g}%", int(stats_cfg["n_resamples"])
+    regression = f"MAE and R² with {level} bootstrap CIs ({n} resamples of patients)"
+    measure = (f"Out-of-fold AUROC with {level} DeLong CIs" if binary else regression) + \
+        " (the performance section's pooled estimates: each number and interval is the one in its table)"
     fusion = "; ".join(part for part in (
         f"logistic regression on {_their(views)} logits" if binary else "",
         f"for {continuous} a linear regression on {_their(views)} outputs" if continuous else "") if part)
@@ -118,9 +127,12 @@ def _method_text(targets: tuple[Target, ...], views: tuple[str, ...], cfg: dict,
         text += " Abnormal thresholds: " + ", ".join(
             f"{shown.get(t.source, t.source)} >= {v}{' ' if units.get(t.source) != '%' else ''}"
             f"{units.get(t.source, '')}".rstrip() for t, v in flags) + "."
-    if continuous:
-        text += (f" MAE, R² and Bland-Altman plots of {continuous} per view and fused are also in the performance "
-                 "section.")
+    if continuous and binary:
+        text += (f" {continuous} agreement: the performance section's {regression}; its Bland-Altman plots are "
+                 "there too.")
+    if binary and len(views) > 1:
+        text += (" Paired comparisons of the models (fused against each view where `stats.reference` is fused): the "
+                 "performance section's DeLong tests (ΔAUC, p, Holm's p per task).")
     return text + f" Backbone: {weights_source(cfg)}."
 
 
@@ -128,12 +140,15 @@ def _their(views: tuple[str, ...]) -> str:
     return "the view's" if len(views) == 1 else f"the {({2: 'two', 3: 'three'}).get(len(views), len(views))} views'"
 
 
-def evaluate_section(predictions: Predictions, config: dict, cohort=None) -> Section:
+def evaluate_sections(predictions: Predictions, config: dict, estimates: list[dict],
+                      cohort: Cohort | None = None) -> list[Section]:
+    """The Table 2 layout and the agreement table from the performance section's `estimates`, and the paper's
+    comparison of two targets (which the core does not make) computed here."""
     cfg = config["echo_cmr"]
     targets, views = parse(cfg), tuple(cfg["views"])
-    s = config.get("stats", {})
-    n, level = int(s.get("n_resamples", 2000)), float(s.get("level", 0.95))
-    text = _method_text(targets, views, cfg, n)
+    s = config["stats"]
+    n, level = int(s["n_resamples"]), float(s["level"])
+    text = _method_text(targets, views, cfg, s)
     if cohort is not None:
         far = int(unpaired(cohort.table, float(cfg["max_days"])).sum())
         if far or all(c in cohort.table for c in ("echo_date", "cmr_date")):
@@ -146,16 +161,16 @@ def evaluate_section(predictions: Predictions, config: dict, cohort=None) -> Sec
         a, b = COMPARISON
         delta = delta_auc(predictions, n, level)
         text += (f" The paper's comparison, fixed in advance: fused AUROC of {titles[a]} minus {titles[b]}, "
-                 f"paired bootstrap over patients on the {delta.n} studies with both labels: "
-                 f"{stats.format_ci(delta)}.")
+                 f"paired bootstrap over patients ({n} resamples; computed here: the core compares models, not "
+                 f"targets) on the {delta.n} studies with both labels: {stats.format_ci(delta)}.")
     tables = {}
     if any(t.binary for t in targets):
-        tables["AUROC per label, view and fusion"] = table2(predictions, n, level, targets, views)
+        tables["AUROC per label, view and fusion"] = table2(estimates, predictions, targets, views)
     if not all(t.binary for t in targets):
         names = "/".join(t.title.removeprefix("native ") for t in targets if not t.binary)
-        tables[f"{names} agreement per view and fused"] = agreement_table(predictions, n, level, targets, views)
+        tables[f"{names} agreement per view and fused"] = agreement_table(estimates, targets, views)
     title = "Echo -> CMR findings (Table 2 layout)" if targets == DEFAULT else "Echo targets (Table 2 layout)"
-    return Section(title=title, text=text, tables=tables)
+    return [Section(title=title, text=text, tables=tables)]
 
 
 #: Fewest positions per spatial axis a Grad-CAM layer needs: at 16 x 16 px, layer4 is 1 x 1 x 1 and its map

@@ -12,7 +12,8 @@ the selector keeps its own beside it in checkpoints/<tag>.heads/: each kept epoc
 written when that epoch first improves an output, deleted once no snapshot uses it) and index.pt, the small state
 after each of the last epochs. On resume it takes the state of the epoch the engine's checkpoint resumes from (a
 kill between the selector's write and the engine's leaves the selector one save ahead), so a resumed fit selects
-exactly as an uninterrupted one, and a view whose fit had finished keeps its per-output weights.
+exactly as an uninterrupted one, and a view whose fit had finished keeps its per-output weights. The folders go
+when the run's evaluate starts (`remove_stores`): every fit task is done by then and never runs again.
 """
 from __future__ import annotations
 
@@ -152,6 +153,18 @@ def selector_for(net: torch.nn.Module, targets: tuple[Target, ...], ctx, tag: st
             "%s: no per-output selection saved for epoch %d: each output is selected among the epochs after it "
             "only", tag, epoch)
     return selector
+
+
+def remove_stores(ctx) -> list[Path]:
+    """Delete every fit's checkpoints/<tag>.heads/ (the folders removed). Only once every fit task of the run is
+    done, as when evaluate starts: a done task never runs again, so no resume reads them (they held ~4 GB on the
+    default run)."""
+    import shutil
+
+    removed = sorted(Path(ctx.checkpoint_dir).glob("*.heads")) if ctx.is_main else []
+    for store in removed:
+        shutil.rmtree(store)
+    return removed
 
 
 def select_nets(net: torch.nn.Module, selector: BestPerHead | None,

@@ -8,7 +8,7 @@ import pytest
 
 pytest.importorskip("cardio_echo_cmr")
 
-from cardio.testing import invoke, pooled, read_metrics, run_plugin
+from cardio.testing import invoke, pooled, read_metrics, run_plugin, second_intervals
 from cardio_echo_cmr import plugin
 
 # The controls' CPU-sized config (both runs together ~4 min on 2 cores): 40 studies with WMA planted in half
@@ -57,7 +57,7 @@ def test_positive_control_end_to_end_in_the_neutral_setting(tmp_path):
     WMA minus fused LGE AUROC, paired bootstrap over patients) must have a CI that covers 0."""
     import numpy as np
 
-    from cardio import Predictions
+    from cardio import Predictions, stats
     from cardio_echo_cmr.report import delta_auc
 
     # report.figures=false: the core's ROC/calibration/decision figures of the 14 binary and 6 regression tasks took
@@ -73,6 +73,10 @@ def test_positive_control_end_to_end_in_the_neutral_setting(tmp_path):
     assert {"echo_gradcam_a4c.png", "echo_gradcam_a4c.gif"} <= figures
     auc = _fused_wma_auc(out)
     assert auc["ci_low"] > 0.5, auc
+    # one interval per number: Table 2's fused WMA cell is the performance section's DeLong AUC, none recomputed
+    row = next(line for line in report.splitlines() if line.startswith("| WMA (global) |"))
+    assert row.endswith(f"| {stats.format_ci(auc)} |"), row
+    assert second_intervals(read_metrics(out)) == []
     delta = delta_auc(Predictions(pred), 300, 0.95)
     print(f"neutral setting: fused AUROC WMA - LGE {delta.estimate:.3f} [{delta.ci_low:.3f}, {delta.ci_high:.3f}]")
     assert np.isfinite(delta.estimate) and delta.ci_low <= 0 <= delta.ci_high, delta
