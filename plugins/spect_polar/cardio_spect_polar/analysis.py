@@ -268,7 +268,8 @@ def _in_sample_text(fitted: FittedResponseModels, n: int, n_pos: int, sig_ae: li
         "**In-sample, explanatory analysis (as in He et al.).** The autoencoder was trained on all "
         f"{n} phase polar maps and the variables were selected on the same {n} patients "
         f"({n_pos} responders); the AUCs below are therefore optimistic and describe association, not "
-        "prediction. The honest, cross-validated estimate of the same pipeline is in the next section.\n\n"
+        "prediction. The honest, cross-validated estimate of the same pipeline is the performance section's "
+        "out-of-fold AUC; the next section sets the two side by side.\n\n"
         f"Clinical variables with univariate p < {cfg['p_enter']}: "
         f"{', '.join(LABELS.get(v, v) for v in fitted.clinical_selected) or 'none'}. "
         f"AE features with univariate p < {cfg['p_significant']}: {', '.join(sig_ae) or 'none'}"
@@ -329,48 +330,22 @@ def _repeats(pred_table: pd.DataFrame) -> list[tuple[int, pd.DataFrame]]:
     return [(int(r), part) for r, part in pred_table.groupby("repeat", sort=True)]
 
 
-def in_sample_vs_out_of_fold(pred_table: pd.DataFrame, insample_aucs: dict[str, dict], task: str,
-                             level: float = 0.95) -> tuple[pd.DataFrame, list[dict]]:
-    """Side by side: the in-sample AUC of each model and the out-of-fold AUC of the same recipe refitted
-    inside every training fold (DeLong CIs for both).
+def optimism_table(insample_aucs: dict[str, dict], estimates: list[dict], task: str) -> pd.DataFrame:
+    """In-sample AUC minus out-of-fold AUC of each model: the in-sample one from paper_analysis, the out-of-fold
+    one the core's performance section estimated (pooled DeLong, repeat 0), never an AUC computed here again.
 
-    With repeated CV every patient is predicted once per repeat: the AUC is computed per repeat (never on
-    pooled duplicates); the table gives repeat 0's AUC and CI and the mean and range over the repeats.
+    Point estimates only: their intervals are printed once, in the in-sample section and in the performance table.
     """
-    rows, estimates = [], []
-    repeats = _repeats(pred_table[pred_table["task"] == task])
+    rows = []
     for name in MODEL_NAMES:
-        per_repeat = []
-        for r, part in repeats:
-            sub = part[part["model"] == name]
-            if sub.empty:
-                continue
-            y = sub["y_true"].to_numpy()
-            if len(np.unique(y)) < 2:  # one class only: no AUC (never a NaN in the table)
-                continue
-            d = stats.delong_ci(y, sub["y_score"].to_numpy(), level=level).to_dict()
-            d.update(metric=f"out-of-fold AUC {name}", model=name, repeat=r)
-            estimates.append(d)
-            per_repeat.append((d, sub))
-        if not per_repeat:
+        ins = insample_aucs.get(name, {}).get("estimate")
+        core = stats.pick(estimates, metric="auc", method="delong", fold="pooled", model=name, task=task)
+        oof = core[0]["estimate"] if core else None
+        if ins is None or oof is None:  # no in-sample fit, or no AUC (one class only): no row, never a NaN
             continue
-        d, sub = per_repeat[0]
-        aucs = [e["estimate"] for e, _ in per_repeat]
-        ins = insample_aucs.get(name, {})
-        row = {"model": name}
-        if insample_aucs:  # the opt-in in-sample replication ran: its AUC beside the honest one
-            row.update(in_sample_auc=ins.get("estimate"),
-                       in_sample_ci=stats.format_interval(ins.get("ci_low"), ins.get("ci_high")))
-        row.update(out_of_fold_auc=d["estimate"], out_of_fold_ci=stats.format_interval(d["ci_low"], d["ci_high"]))
-        if insample_aucs:
-            row["optimism"] = (ins["estimate"] - d["estimate"]) if ins.get("estimate") is not None \
-                and d["estimate"] is not None else None
-        row.update(n_out_of_fold=int(len(sub)), folds=int(sub["fold"].nunique()) if "fold" in sub.columns else None)
-        if len(per_repeat) > 1:
-            row.update(repeats=len(per_repeat), out_of_fold_auc_mean=float(np.mean(aucs)),
-                       out_of_fold_auc_range=f"{min(aucs):.3f}-{max(aucs):.3f}")
-        rows.append(row)
-    return pd.DataFrame(rows), estimates
+        rows.append({"model": name, "in_sample_auc": float(ins), "out_of_fold_auc": float(oof),
+                     "optimism": float(ins) - float(oof)})
+    return pd.DataFrame(rows)
 
 
 def reference_model(config: dict, task: str) -> str | None:

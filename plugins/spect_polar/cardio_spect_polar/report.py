@@ -10,7 +10,7 @@ from cardio_spect_polar import phase_figures
 from cardio_spect_polar.analysis import (
     MODEL_NAMES,
     held_out_incremental_value,
-    in_sample_vs_out_of_fold,
+    optimism_table,
     paper_analysis,
     reference_model,
 )
@@ -19,9 +19,11 @@ from cardio_spect_polar.phase import circular_mean_deg
 from cardio_spect_polar.pipeline import PhaseAEModel, fold_selection_table, with_ae_features
 
 
-def evaluate_sections(predictions: Predictions, features: Features, config: dict, ctx) -> list[Section]:
-    """The paper's in-sample analysis (AE refitted on every patient) and, next to it, the
-    out-of-fold AUCs of the same pipeline refitted inside each training fold."""
+def evaluate_sections(predictions: Predictions, features: Features, config: dict, ctx,
+                      estimates: list[dict]) -> list[Section]:
+    """The paper's in-sample analysis (AE refitted on every patient) and the cross-validated counterpart of what
+    it adds to the core's performance section: the optimism of the in-sample AUCs against the out-of-fold AUCs
+    the core estimated (`estimates`), the held-out incremental value, and the variables each fold chose."""
     sp = config["spect_polar"]
     cfg = sp["analysis"]
     level = float(config["stats"]["level"])
@@ -32,7 +34,7 @@ def evaluate_sections(predictions: Predictions, features: Features, config: dict
         sections.append(res.section)
         insample = res.aucs
     scored = predictions.table[np.isfinite(predictions.table["y_true"].to_numpy(dtype=float))]
-    table, estimates = in_sample_vs_out_of_fold(scored, insample, features.label, level=level)
+    optimism = optimism_table(insample, estimates, features.label)
     reference = reference_model(config, features.label)
     held_out = held_out_incremental_value(scored, features.label, level=level, reference=reference)
     selection = fold_selection_table(predictions.table)
@@ -42,17 +44,18 @@ def evaluate_sections(predictions: Predictions, features: Features, config: dict
         "training patients' phase maps only, the univariate screen chose clinical variables (p < "
         f"{cfg['p_enter']}) and AE features (p < {cfg['p_significant']}, at most {cfg['max_ae_features']}) on those "
         "patients only, and the logistic models were fitted on them; the held-out fold was then scored. The "
-        "out-of-fold AUC is the honest estimate of how the method predicts response in new patients"
-        + ("; the in-sample AUC is what the paper's design reports. 'optimism' = in-sample minus out-of-fold. "
+        "out-of-fold AUC is the honest estimate of how the method predicts response in new patients; it, its "
+        f"DeLong {level:.0%} interval and the paired DeLong tests of the models are the performance section's"
+        + (". The in-sample AUC is what the paper's design reports (its interval is in the in-sample section); "
+           "'optimism' = in-sample minus out-of-fold AUC (repeat 0). "
            if insample else ". The paper's in-sample replication is not part of this run "
            "(spect_polar.in_sample_analysis: false; `--set profile=paper` adds it, labelled in-sample). ")
         + "The variables chosen in each fold are listed below"
         + (f" ({n_forced} fold(s) had no AE feature reach p < {cfg['p_significant']}; there the single best AE "
            "feature entered anyway, column ae_forced)." if n_forced else ".")
-        + " With repeated CV each repeat is evaluated on its own (a patient appears once per repeat); the AUC "
-        "table shows repeat 0 and the mean and range over repeats. The held-out incremental-value table is the "
-        "out-of-fold counterpart of the in-sample LR test and ORs: response regressed on the held-out scores' "
-        "log-odds (per SD). Every number in this section is valid under selection.")
+        + " The held-out incremental-value table is this plugin's own analysis, the out-of-fold counterpart of "
+        "the in-sample LR test and ORs: response regressed on the held-out scores' log-odds (per SD), per CV "
+        f"repeat, with {level:.0%} Wald intervals. Every number in this section is valid under selection.")
     text += _reference_text(reference)
     text += _cohort_text(features, labelled)
     text += _orientation_text(features.table)
@@ -67,13 +70,12 @@ def evaluate_sections(predictions: Predictions, features: Features, config: dict
         text += _synthetic_text(sp["synthetic"])
     title = ("SPECT phase autoencoder: in-sample vs cross-validated (out-of-fold)" if insample
              else "SPECT phase autoencoder: cross-validated (out-of-fold)")
+    tables = {"Optimism: in-sample minus out-of-fold AUC": optimism} if len(optimism) else {}
     sections.append(Section(title=title, text=text,
-                            tables={f"{'In-sample vs out-of-fold' if insample else 'Out-of-fold'} AUC (DeLong "
-                                    f"{level:.0%} CI)": table,
+                            tables={**tables,
                                     f"Held-out incremental value of the {reference or 'clinical+ae'} score "
                                     "(out-of-fold LR test, OR per SD, Holm)": held_out,
-                                    "Variables chosen inside each training fold": selection},
-                            estimates=estimates))
+                                    "Variables chosen inside each training fold": selection}))
     return sections
 
 

@@ -8,7 +8,7 @@ pytest.importorskip("cardio_spect_polar")
 import numpy as np
 import pandas as pd
 
-from cardio import CardioError, Features
+from cardio import CardioError, Features, stats
 from cardio.data import make_folds
 from cardio_spect_polar import analysis, pipeline
 
@@ -118,13 +118,15 @@ def test_cross_validation_is_leak_free(ctx):
     pooled = pd.concat(parts, ignore_index=True)
     assert pooled.groupby("model")["patient_id"].nunique().eq(len(table)).all()  # every patient scored once
 
-    insample = {"clinical+ae": {"estimate": 0.9, "ci_low": 0.8, "ci_high": 1.0}}
-    side, estimates = analysis.in_sample_vs_out_of_fold(pooled, insample, "responder")
-    assert list(side.columns) == ["model", "in_sample_auc", "in_sample_ci", "out_of_fold_auc", "out_of_fold_ci",
-                                  "optimism", "n_out_of_fold", "folds"]
-    assert list(side["model"]) == list(analysis.MODEL_NAMES) and (side["n_out_of_fold"] == 60).all()
-    assert side.loc[0, "optimism"] == pytest.approx(0.9 - side.loc[0, "out_of_fold_auc"])
-    assert all(e["metric"].startswith("out-of-fold AUC") and e["ci_low"] <= e["estimate"] for e in estimates)
+    # the optimism table takes the out-of-fold AUC from the core's estimates of these predictions
+    estimates = [{**e, "repeat": 0} for e in stats.evaluate_predictions(pooled, n_resamples=20)[0]]
+    insample = {name: {"estimate": 0.9} for name in analysis.MODEL_NAMES[:2]}
+    side = analysis.optimism_table(insample, estimates, "responder")
+    core = stats.pick(estimates, metric="auc", method="delong", fold="pooled", model="clinical+ae")
+    assert list(side.columns) == ["model", "in_sample_auc", "out_of_fold_auc", "optimism"]
+    assert list(side["model"]) == list(analysis.MODEL_NAMES[:2])  # no in-sample AUC, no row
+    assert side.loc[0, "out_of_fold_auc"] == core[0]["estimate"]
+    assert side.loc[0, "optimism"] == pytest.approx(0.9 - core[0]["estimate"])
     sel = pipeline.fold_selection_table(pooled)
     assert list(sel["fold"]) == [f.name for f in folds] and "ae_forced" in sel.columns
 
@@ -186,11 +188,8 @@ def _pred_table(n=60, repeats=2, signal=2.0, seed=0):
     return pd.concat(rows, ignore_index=True)
 
 
-def test_repeats_are_not_pooled_and_held_out_incremental_value():
+def test_held_out_incremental_value_per_repeat():
     pred = _pred_table()
-    table, estimates = analysis.in_sample_vs_out_of_fold(pred, {}, "responder")
-    assert (table["n_out_of_fold"] == 60).all() and (table["repeats"] == 2).all()  # never 120 pooled duplicates
-    assert len(estimates) == 2 * len(analysis.MODEL_NAMES) and {e["repeat"] for e in estimates} == {0, 1}
     held = analysis.held_out_incremental_value(pred, "responder")
     assert len(held) == 4 and (held["status"] == "estimated").all() and (held["n"] == 60).all()
     assert (held["p_value"] < 0.01).all() and (held["or_reference_per_sd"] > 1).all()  # the AE score's signal
@@ -220,7 +219,11 @@ def test_reference_is_read_from_the_config_and_checked():
 def test_one_class_fold_gives_no_nan_row():
     pred = _pred_table(repeats=1)
     pred.loc[pred["model"] == "clinical+psd", "y_true"] = 1  # one class only for this model
-    table, _ = analysis.in_sample_vs_out_of_fold(pred, {}, "responder")
+    # the core estimates no AUC of a one-class model (the performance section says why): no row for it here
+    estimates, _ = stats.evaluate_predictions(pred[pred["model"] != "clinical+psd"].drop(columns="repeat"),
+                                              n_resamples=20)
+    table = analysis.optimism_table({name: {"estimate": 0.8} for name in analysis.MODEL_NAMES},
+                                    [{**e, "repeat": 0} for e in estimates], "responder")
     assert "clinical+psd" not in set(table["model"]) and table["out_of_fold_auc"].notna().all()
     held = analysis.held_out_incremental_value(pred.assign(y_true=1), "responder")
     assert held["status"].str.startswith("skipped").all() and not held.isna().any().any()
