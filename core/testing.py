@@ -144,13 +144,22 @@ CORE_METRICS = ("auc", "mae", "rmse", "r2")
 
 
 def second_intervals(metrics: dict) -> list[str]:
-    """Estimates a plugin's section computed again for a model and task whose pooled AUC (or MAE, RMSE, R²) the
-    core's performance section already estimated: one number, two intervals in one report (empty: none)."""
-    core = {(e["model"], e["task"], e["metric"]) for e in metrics["estimates"]
-            if e.get("section") == "Performance" and e.get("metric") in CORE_METRICS}
-    return [f"{e.get('section')}: {e['model']} / {e['task']} {e['metric']} {e.get('estimate')}"
-            for e in metrics["estimates"] if e.get("section") != "Performance" and e.get("fold") == "pooled"
-            and e.get("subgroup") is None and (e.get("model"), e.get("task"), e.get("metric")) in core]
+    """Estimates a plugin's section computed again for a number the core's performance section already estimated
+    (a model's pooled AUC, MAE, RMSE or R²): one number, two intervals in one report (empty: none). A plugin's row
+    counts when its metric names one of those (e.g. "out-of-fold AUC clinical+ae") and its value is the core's,
+    whatever else it records; an in-sample AUC of the same model is another number and does not count."""
+    core = {(e["model"], e["metric"], round(float(e["estimate"]), 9)) for e in metrics["estimates"]
+            if e.get("section") == "Performance" and e.get("metric") in CORE_METRICS and e.get("estimate") is not None}
+    out = []
+    for e in metrics["estimates"]:
+        if e.get("section") == "Performance" or e.get("fold") not in (None, "pooled") or e.get("subgroup"):
+            continue
+        words = str(e.get("metric", "")).lower().replace("²", "2").replace("-", " ").split()
+        named = [m for m in CORE_METRICS if m in words or e.get("metric") == m]
+        value = round(float(e["estimate"]), 9) if e.get("estimate") is not None else None
+        if any((e.get("model"), m, value) in core for m in named) and e.get("ci_low") is not None:
+            out.append(f"{e.get('section')}: {e.get('model')} / {e.get('task')} {e['metric']} {e.get('estimate')}")
+    return out
 
 
 def split_overlaps(table: Any, cv: dict, label: str | None, seeds: Iterable[int] = range(20)) -> list[str]:
