@@ -21,19 +21,17 @@ PLUGINS = ["ecg_transfer", "spect_polar", "mmode_septal_flash"]
 # Each plugin's fast settings for a 5-fold run with inner folds (measured in each plugin's README).
 WRITE = ["ecg_transfer:ecg_transfer.fs=250", "ecg_transfer:ecg_transfer.synthetic.seconds=5"]
 RUN = {
-    "ecg_transfer": ["ecg_transfer.fs=250", "ecg_transfer.preprocess.max_beats_per_record=2",
-                     "ecg_transfer.preprocess.beat_length=128", "ecg_transfer.spectrogram.nperseg=32",
-                     "ecg_transfer.spectrogram.noverlap=28", "ecg_transfer.finetune.epochs=2",
-                     "ecg_transfer.finetune.scratch=false", "ecg_transfer.pretrain.epochs=1",
-                     "ecg_transfer.pretrain.max_beats_per_class=50", "ecg_transfer.pretrain.max_eval_beats=200",
-                     "ecg_transfer.baselines.deep_features=false", "ecg_transfer.baselines.svm.enabled=false",
-                     "ecg_transfer.baselines.rf.enabled=false", "ecg_transfer.baselines.logistic.enabled=false"],
+    "ecg_transfer": ["profile=fast"],
     "spect_polar": ["spect_polar.phase.rings=16", "spect_polar.phase.sectors=32", "spect_polar.autoencoder.hidden=64",
                     "spect_polar.autoencoder.features=16", "spect_polar.autoencoder.iterations=100",
                     "spect_polar.autoencoder.batch_size=32"],
-    "mmode_septal_flash": ["label=responder"],
+    "mmode_septal_flash": ["label=responder", "mmode_septal_flash.model.variants=[cropped]",
+                           "mmode_septal_flash.mmode.offsets=1", "mmode_septal_flash.model.input_size=32",
+                           "mmode_septal_flash.train.epochs=3", "mmode_septal_flash.train.batch_size=16",
+                           "mmode_septal_flash.model.val_augment=false"],
 }
-COMMON = ["cv.folds=5", "cv.inner_folds=3", "explain=false", "final_model=false", "report.figures=false"]
+COMMON = ["cv.method=kfold", "cv.folds=5", "cv.inner_folds=2", "explain=false", "final_model=false",
+          "report.figures=false"]
 
 
 def _cardio(*args: str, env: dict) -> float:
@@ -93,7 +91,7 @@ def main() -> None:
     args = ap.parse_args()
     root = Path(args.out or tempfile.mkdtemp(prefix="crt_fusion_"))
     env = {**os.environ, "CARDIO_CACHE": str(root / "cache")}
-    print(f"multimodal CRT fusion, {args.patients} patients, {', '.join(PLUGINS)}, folds 5 x inner 3, in {root}")
+    print(f"multimodal CRT fusion, {args.patients} patients, {', '.join(PLUGINS)}, folds 5 x inner 2, in {root}")
     for setting in args.settings:
         show(setting, one(setting, args.patients, root, env))
 
