@@ -128,7 +128,11 @@ def check_runs(mods: list[Modality]) -> list[str]:
 
 
 def _split_settings(cfg: dict) -> dict:
-    cv = dict(cfg["cv"])
+    """The cv keys that decide who is in which fold (ratios matter only to holdout, and so on)."""
+    used = {"kfold": ("folds", "repeats", "stratify"), "holdout": ("ratios", "stratify"),
+            "external": ("test_sites",), "predefined": ("column",)}
+    method = cfg["cv"]["method"]
+    cv = {k: cfg["cv"].get(k) for k in ("method", *used.get(method, ()), "patients", "inner_folds")}
     if cv.get("patients"):
         cv["patients"] = str(Path(str(cv["patients"])).expanduser().resolve())
     return cv
