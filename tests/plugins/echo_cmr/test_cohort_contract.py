@@ -21,7 +21,15 @@ pytest.importorskip("cardio_echo_cmr")
 
 from cardio import aha17
 from cardio.cohort import CohortProblems
-from cardio.testing import check_refused, invoke, plugin_config, read_metrics, run_plugin, split_overlaps
+from cardio.testing import (
+    check_refused,
+    invoke,
+    plugin_config,
+    read_metrics,
+    run_plugin,
+    second_intervals,
+    split_overlaps,
+)
 from cardio_echo_cmr import cohort, synthetic
 
 N_STUDIES = 24
@@ -162,6 +170,9 @@ def test_run_splits_by_patient_and_counts_each_target(generated, site_a):
     assert not wrong, wrong
     assert f"{len(FAR)} of {N_STUDIES} studies have their CMR more than 30 days" in (out / "run.log").read_text()
     assert "Best epoch of each output" in (out / "report.md").read_text()
+    assert second_intervals(read_metrics(out)) == []
+    # the per-output selection's folders (~50 MB per kept epoch) go when evaluate starts; the engine's stay
+    assert not list((out / "checkpoints").glob("*.heads")) and list((out / "checkpoints").glob("fold0-echo-*.pt"))
 
 
 def test_the_old_cohort_key_names_the_new_one(tmp_path):
