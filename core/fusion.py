@@ -89,15 +89,19 @@ def read_modality(run: Path, model: str | None, name: str | None) -> tuple[Modal
     inner = pd.concat([tasks.read_predictions(run, f"fit-{f}", b"", None, tasks.INNER).table for f in folds],
                       ignore_index=True)
     label = str(cfg["label"])
-    models = sorted(outer.loc[outer["task"].astype(str) == label, "model"].astype(str).unique())
+    binary = sorted(outer.loc[outer["kind"] == "binary", "task"].astype(str).unique())
+    task = label if label in binary else (binary[0] if len(binary) == 1 else None)  # e.g. ecg's crt_response
+    if task is None:
+        return None, [f"{run}: no binary task of the label {label!r} among its tasks {binary}"]
+    models = sorted(outer.loc[outer["task"].astype(str) == task, "model"].astype(str).unique())
     ref = cfg["stats"].get("reference")
-    ref = ref.get(label) if isinstance(ref, dict) else ref
+    ref = ref.get(task) if isinstance(ref, dict) else ref
     chosen = model or (ref if ref in models else (models[0] if len(models) == 1 else None))
     if chosen is None or chosen not in models:
-        return None, [f"{run}: choose its model with --model {run}=NAME; task {label!r} has {models}"
-                      if chosen is None else f"{run}: model {chosen!r} made no {label!r} prediction; it has {models}"]
-    return Modality(name or plugin, run, plugin, chosen, cfg, _patient_scores(outer, chosen, label, ["fold"]),
-                    _patient_scores(inner, chosen, label, ["fold"])), []
+        return None, [f"{run}: choose its model with --model {run}=NAME; task {task!r} has {models}"
+                      if chosen is None else f"{run}: model {chosen!r} made no {task!r} prediction; it has {models}"]
+    return Modality(name or plugin, run, plugin, chosen, cfg, _patient_scores(outer, chosen, task, ["fold"]),
+                    _patient_scores(inner, chosen, task, ["fold"])), []
 
 
 def check_runs(mods: list[Modality]) -> list[str]:
