@@ -72,7 +72,8 @@ def evaluate_section(predictions: Predictions, config: dict, ctx) -> Section:
     for repeat, part in table.groupby("repeat", sort=True):
         est, tst = stats.evaluate_predictions(part.drop(columns="repeat"), level=s["level"],
                                               n_resamples=s["n_resamples"], seed=ctx.seed,
-                                              reference=s.get("reference"))
+                                              reference=s.get("reference"),
+                                              across_tasks=bool(s.get("reference_across_tasks")))
         estimates += [{**e, "repeat": int(repeat)} for e in est]
         tests += [{**t, "repeat": int(repeat)} for t in tst]
     n_repeats = table["repeat"].nunique()
@@ -124,7 +125,7 @@ def evaluate_section(predictions: Predictions, config: dict, ctx) -> Section:
                 "task": t["extra"].get("task"), "model A": t["extra"].get("model_a"),
                 "model B": t["extra"].get("model_b"), "ΔAUC (A − B)": _diff(t["extra"], level),
                 "z": round(t["statistic"], 3) if t["statistic"] is not None else None, "p": t["p_value"],
-                "p (Holm, per task)": t.get("p_adjusted")} for t in rows])
+                "p (Holm)": t.get("p_adjusted")} for t in rows])
     return Section("Performance", text, figures, tables, estimates, tests)
 
 
@@ -149,8 +150,10 @@ def _reference_text(reference: str | dict | None, tests: list[dict], names: dict
                 "this run, so every pair of models is tested, one Holm family per task.")
     named = (display_name(reference, names) if isinstance(reference, str)
              else "; ".join(f"{display_name(t, names)}: {display_name(m, names)}" for t, m in reference.items()))
+    over = "Holm over every task: `stats.reference_across_tasks`" if any(
+        "over every task" in str(t.get("adjustment", "")) for t in tests) else "Holm per task"
     return (f" The reference model, fixed in the config before the results (`stats.reference`), is {named}: its "
-            "paired DeLong tests against each other model are the confirmatory family (Holm per task). Tests "
+            f"paired DeLong tests against each other model are the confirmatory family ({over}). Tests "
             "between two other models are exploratory, adjusted as a family of their own.")
 
 

@@ -158,29 +158,34 @@ def _paired_tests(pred: pd.DataFrame, task_cols: list[str], level: float,
     return tests
 
 
-def _adjust_families(tests: list[dict], task_cols: list[str], method: str) -> list[dict]:
-    """Holm (or BH) over the paired tests of one task: raw and adjusted p-values side by side."""
+def _adjust_families(tests: list[dict], task_cols: list[str], method: str, across_tasks: bool = False) -> list[dict]:
+    """Holm (or BH) over the paired tests of one task: raw and adjusted p-values side by side. With
+    `across_tasks`, the comparisons with the reference form one family over every task (a plugin whose paper
+    claims the reference wins on each of several tasks)."""
     cols = [*task_cols, "family"]
-    frame = pd.DataFrame([{**{c: t.get(c) for c in task_cols}, "family": t["extra"].get("family", "all pairs")}
-                          for t in tests])
+    frame = pd.DataFrame([{**{c: (None if across_tasks and t["extra"].get("family") == "reference" else t.get(c))
+                              for c in task_cols}, "family": t["extra"].get("family", "all pairs")} for t in tests])
     family = (frame.groupby(cols, dropna=False).ngroup().to_numpy() if tests else np.zeros(0, dtype=int))
     for code in np.unique(family):
         idx = np.flatnonzero(family == code).tolist()
         adjusted = adjust_pvalues([tests[i]["p_value"] if tests[i]["p_value"] is not None else np.nan for i in idx],
                                   method)
-        which = {"reference": "comparisons with the pre-specified reference",
+        which = {"reference": "comparisons with the pre-specified reference"
+                 + (" over every task" if across_tasks else ""),
                  "exploratory": "exploratory comparisons (neither model the reference)",
                  "all pairs": "paired test(s)"}[frame["family"].iloc[idx[0]]]
         for i, p in zip(idx, adjusted):
             tests[i]["p_adjusted"] = None if not np.isfinite(p) else float(p)
-            tests[i]["adjustment"] = f"{method} over the {len(idx)} {which} of this task"
+            scope = "" if across_tasks and frame["family"].iloc[idx[0]] == "reference" else " of this task"
+            tests[i]["adjustment"] = f"{method} over the {len(idx)} {which}{scope}"
     return tests
 
 
 def evaluate_predictions(pred: pd.DataFrame, level: float = 0.95, n_resamples: int = 2000, seed: int | None = 0,
                          group_cols: tuple[str, ...] = ("model", "task"),
                          adjust: str = "holm",
-                         reference: str | dict | None = None) -> tuple[list[dict], list[dict]]:
+                         reference: str | dict | None = None,
+                         across_tasks: bool = False) -> tuple[list[dict], list[dict]]:
     """Evaluate out-of-fold predictions: (estimate dicts, test dicts), ready for metrics.json.
 
     Binary: pooled DeLong AUC, stratified bootstrap AUC, accuracy/sensitivity/specificity/PPV/NPV/F1 at the
@@ -231,5 +236,5 @@ def evaluate_predictions(pred: pd.DataFrame, level: float = 0.95, n_resamples: i
             raise StatsError(f"{where}: {exc}") from exc
     tests = (_paired_tests(pred, [c for c in cols if c != "model"], level, reference)
              if "model" in cols else [])
-    return estimates, _adjust_families(tests, [c for c in cols if c != "model"], adjust)
+    return estimates, _adjust_families(tests, [c for c in cols if c != "model"], adjust, across_tasks)
 

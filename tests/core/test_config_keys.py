@@ -34,12 +34,6 @@ ALLOWED: dict[tuple[str, str], str] = {
     ("core", "cohort.allow_outside_paths"): "read by each plugin's cardio_load and handed to cardio.cohort.read_table, "
                                             "the one place that applies it",
     # Mismatches in plugins (their files belong to their plugins; the fix each needs):
-    ("core", "label"): "no core code reads it: the splits stratify by Cohort.label, which each plugin sets; only "
-                       "ecg_transfer reads config['label'] (spect_polar, perfusion_polar and mmode_septal_flash "
-                       "hard-code LABEL, so --set label=... does nothing there). Fix: the core defaults "
-                       "Cohort.label from config['label'], or the key moves to ecg_transfer's config.yaml",
-    ("mmode_septal_flash", "label"): "cohort.py hard-codes LABEL = 'septal_flash': read config['label'] there, "
-                                     "or drop the key from config.yaml",
     ("ecg_transfer", "ecg_transfer.pretrain.split"): "never read: aami.split_records(split=...) is never called "
                                                      "with it; pass config['ecg_transfer']['pretrain']['split'] where "
                                                      "the DS1 records are chosen, or drop it",

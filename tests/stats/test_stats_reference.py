@@ -55,3 +55,17 @@ def test_config_checks_the_reference():
         validate(config)
     config["stats"]["reference"] = {"crt": "transfer"}
     assert validate(config)["stats"]["reference"] == {"crt": "transfer"}
+
+
+def test_the_reference_family_can_span_every_task():
+    """perfusion_polar claims its ResNet wins on each risk factor: those tests are one family, not one per task."""
+    one, two = _predictions(seed=1), _predictions(seed=2).assign(task="lvef")
+    pred = pd.concat([one, two])
+    _, per_task = evaluate_predictions(pred, n_resamples=200, reference="transfer")
+    _, across = evaluate_predictions(pred, n_resamples=200, reference="transfer", across_tasks=True)
+    ref = [t for t in across if t["extra"]["family"] == "reference"]
+    assert len(ref) == 6 and all("6 comparisons" in t["adjustment"] and "every task" in t["adjustment"] for t in ref)
+    assert [t["p_adjusted"] for t in ref] == pytest.approx(list(adjust_pvalues([t["p_value"] for t in ref], "holm")))
+    # the exploratory pairs stay one family per task
+    assert {t["adjustment"] for t in across if t["extra"]["family"] == "exploratory"} == {
+        t["adjustment"] for t in per_task if t["extra"]["family"] == "exploratory"}

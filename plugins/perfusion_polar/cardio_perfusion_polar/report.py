@@ -122,8 +122,9 @@ def comparison_table(predictions: Predictions, estimates: list[dict], tests: lis
     records that have the task (a missing label is left out, never counted as a class).
 
     Each repeat of a repeated k-fold predicts every patient once: the core evaluates each repeat on its own, and
-    the table has a `repeat` column, never the pooled duplicates. The Holm-adjusted p-value is the core's: per
-    task, over the reference's comparisons (`stats.reference`) or over the exploratory pairs.
+    the table has a `repeat` column, never the pooled duplicates. The Holm-adjusted p-value is the core's: over
+    the reference's comparisons on every risk factor (`stats.reference_across_tasks`), or per task over the
+    exploratory pairs.
     """
     t = predictions.table
     if "repeat" not in t.columns:
@@ -163,8 +164,9 @@ def evaluate_sections(predictions: Predictions, estimates: list[dict], tests: li
                "a logistic regression)" if cfg.get("separate_inputs") else "") + ". "
             "The AUCs, their DeLong CIs and the paired DeLong tests are the performance section's (at "
             f"`stats.level` {_level(config)}), laid out here by input and risk factor; p-values raw and "
-            "Holm-adjusted as that section adjusts them, per task over the family the table names (`reference`: "
-            "the pre-specified model's comparisons, `stats.reference`; `exploratory`: the other pairs). "
+            "Holm-adjusted as that section adjusts them, over the family the table names (`reference`: the "
+            "pre-specified model's comparisons, `stats.reference`, one family over every risk factor when "
+            "`stats.reference_across_tasks` is true; `exploratory`: the other pairs, per task). "
             "Calibration (Brier score, slope, intercept, decision curves) is in the performance section too. "
             "Mean absolute error of the 17 segment MFRs (point values from the out-of-fold predictions; the "
             "performance section gives each segment's MAE with its interval): "

@@ -26,7 +26,7 @@ def test_plugin_info_and_documented_config():
     assert cfg["profiles"]["paper"]["perfusion_polar"]["arch"] == "resnet50" and "task" not in cfg
     # one namespace named after the plugin (and the core's stats.reference); the cohort folder is the core's cohort.dir
     assert set(cfg) == {"perfusion_polar", "profiles", "stats"} and "dir" not in cfg["perfusion_polar"]
-    assert cfg["stats"] == {"reference": "resnet-polar"}
+    assert cfg["stats"] == {"reference": "resnet-polar", "reference_across_tasks": True}
     assert all(set(p) <= {"perfusion_polar", "cv"} for p in cfg["profiles"].values())
     assert info.moved_keys["perfusion.dir"] == "cohort.dir" and info.moved_keys["perfusion"] == "perfusion_polar"
     assert info.moved_keys["perfusion.step1.epochs"] == "perfusion_polar.step1.epochs"
