@@ -71,14 +71,22 @@ def cardio_explain(model: Any, features: Features, index: np.ndarray, config: di
 
 @hookspec
 def cardio_evaluate(predictions: Predictions, cohort: Cohort, features: Features, prepared: Any, config: dict,
-                    ctx: RunContext, estimates: list[dict], tests: list[dict]) -> Section | list[Section] | None:
+                    ctx: RunContext, estimates: list[dict], tests: list[dict],
+                    model_facts: dict[str, dict]) -> Section | list[Section] | None:
     """Add results to the report: return a Section, a list of Sections, or None (every plugin may add).
 
     `estimates` and `tests` are what the sections before this one computed, the core's performance section
     first: every model and task's pooled and per-fold AUC (DeLong, patient-clustered where a patient has
     several records), thresholded metrics, calibration, regression agreement, and the paired DeLong tests
     against the reference (Holm). A plugin's tables pivot them (`cardio.stats.estimate_table`, `pick`) and
-    never compute a second interval for the same number."""
+    never compute a second interval for the same number. `model_facts` maps each fold to what
+    `cardio_describe_model` said of its model."""
+
+
+@hookspec(firstresult=True)
+def cardio_describe_model(model: Any, config: dict) -> dict:
+    """JSON-able facts about one fold's fitted model (the variables a selection chose, a threshold): the core keeps
+    them in the fold's task folder (model.json) and hands every fold's to cardio_evaluate as `model_facts`."""
 
 
 @hookspec(firstresult=True)

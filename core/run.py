@@ -487,6 +487,9 @@ def _fit_fold(pm, plugin: str, study: tasks.Study, i: int, cfg: dict, ctx: RunCo
                           f"{len(fold.inner)}")[1].table.assign(inner_fold=f.name) for j, f in enumerate(fold.inner)]
     if not ctx.is_main:
         return
+    facts = pm.hook.cardio_describe_model(model=model, config=cfg)
+    if facts is not None:
+        tasks.write_model_facts(ctx.out_dir, name, _expect(facts, dict, "cardio_describe_model", plugin))
     if inner:
         tasks.write_predictions(ctx.out_dir, name, Predictions(pd.concat(inner, ignore_index=True).assign(
             fold=fold.name, repeat=fold.repeat)), ctx.pseudonym_key, tasks.INNER)
@@ -530,8 +533,9 @@ def _evaluate(pm, plugin: str, loaded: plugins.Loaded, study: tasks.Study, cfg: 
     report.write_predictions(run_dir, predictions, ctx.pseudonym_key)  # kept even if evaluation fails
     engine.seed_everything(ctx.seed)
     try:
+        facts = {f.name: tasks.read_model_facts(run_dir, f"fit-{f.name}") or {} for f in study.folds}
         sections = _evaluate_sections(pm, study.features, study.prepared, labelled(predictions), study.cohort, cfg,
-                                      ctx) + tasks.read_sections(run_dir, names[-1])
+                                      ctx, facts) + tasks.read_sections(run_dir, names[-1])
     except StatsError as e:
         raise CardioError(f"evaluation failed: {e} (predictions are saved in {run_dir / 'predictions.csv'})") from None
     meta = {"plugin": plugin, "plugin_version": loaded.versions.get(plugin, "?"), "cardio_version": cardio.__version__,
@@ -675,7 +679,7 @@ def _duration(seconds: float) -> str:
 
 
 def _evaluate_sections(pm, features: Features, prepared: Any, predictions: Predictions, cohort: Cohort, cfg: dict,
-                       ctx: RunContext) -> list[Section]:
+                       ctx: RunContext, model_facts: dict[str, dict] | None = None) -> list[Section]:
     """Every plugin's evaluate sections, each called on its own (in pluggy's order: the built-in performance
     section first, subgroups last) so that a wrong result names the plugin that gave it."""
     ctx.log.info("stage evaluate")
@@ -685,7 +689,8 @@ def _evaluate_sections(pm, features: Features, prepared: Any, predictions: Predi
         only = pm.subset_hook_caller("cardio_evaluate", remove_plugins=everyone - {impl.plugin})
         before = [e for s in sections for e in s.estimates], [t for s in sections for t in s.tests]
         for result in only(predictions=predictions, cohort=cohort, features=features, prepared=prepared,
-                           config=cfg, ctx=ctx, estimates=before[0], tests=before[1]):
+                           config=cfg, ctx=ctx, estimates=before[0], tests=before[1],
+                           model_facts=model_facts or {}):
             sections += _as_sections(result, "cardio_evaluate", impl.plugin_name)
     return sections
 

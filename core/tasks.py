@@ -206,6 +206,20 @@ def _identified(table: pd.DataFrame, key: bytes, ids: pd.DataFrame, path: Path) 
     return table
 
 
+MODEL_FACTS = "model.json"
+
+
+def write_model_facts(run_dir: Path, name: str, facts: dict) -> None:
+    """What cardio_describe_model said of a fit task's model."""
+    from cardio.stats.result import json_safe
+
+    write_text_atomic(task_dir(run_dir, name) / MODEL_FACTS, json.dumps(json_safe(facts), indent=1))
+
+
+def read_model_facts(run_dir: Path, name: str) -> dict | None:
+    return _read(task_dir(run_dir, name) / MODEL_FACTS)
+
+
 def write_sections(run_dir: Path, name: str, sections: list[Section]) -> None:
     """The explanation of the last fold, as report.json keeps sections (tables in pandas' split form)."""
     from cardio.stats.result import json_safe

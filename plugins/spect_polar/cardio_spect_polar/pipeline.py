@@ -64,19 +64,19 @@ def predict_phase_pipeline(model: PhaseAEModel, features: Features, rows: np.nda
     return Predictions.concat([
         Predictions.from_arrays(table["record_id"], table["patient_id"], table[model.outcome], scores[name],
                                 model=name, task=model.outcome, kind="binary",
-                                threshold=model.response.thresholds[name],
-                                variables="+".join(model.response.variables[name]),
-                                ae_forced=int(model.response.ae_forced and "ae" in name.split("+")))
+                                threshold=model.response.thresholds[name])
         for name in MODEL_NAMES])
 
 
-def fold_selection_table(pred_table: pd.DataFrame) -> pd.DataFrame:
-    """Which variables each fold's models used (chosen on that fold's training rows)."""
-    if "variables" not in pred_table.columns or "fold" not in pred_table.columns:
-        return pd.DataFrame()
-    sel = pred_table.drop_duplicates(["fold", "model"])[["fold", "model", "variables"]]
-    out = sel.pivot(index="fold", columns="model", values="variables").reset_index()
-    if "ae_forced" in pred_table.columns:
-        forced = pred_table[pred_table["model"] == "clinical+ae"].groupby("fold")["ae_forced"].max()
-        out["ae_forced"] = out["fold"].map(forced).fillna(0).astype(int)
-    return out
+def describe(model) -> dict:
+    """What a fold's models chose on its training rows (cardio_describe_model: the core keeps it per fold)."""
+    return {"variables": {name: list(model.response.variables[name]) for name in MODEL_NAMES},
+            "ae_forced": bool(model.response.ae_forced)}
+
+
+def fold_selection_table(model_facts: dict[str, dict]) -> pd.DataFrame:
+    """Which variables each fold's models used (chosen on that fold's training rows), from describe()'s facts."""
+    rows = [{"fold": fold, **{name: "+".join(v) for name, v in facts["variables"].items()},
+             "ae_forced": int(bool(facts.get("ae_forced")))}
+            for fold, facts in model_facts.items() if facts.get("variables")]
+    return pd.DataFrame(rows)

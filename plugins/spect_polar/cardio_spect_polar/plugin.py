@@ -91,6 +91,13 @@ def cardio_predict(model: Any, features: Features, test_index: np.ndarray, confi
 
 
 @hookimpl
+def cardio_describe_model(model: Any, config: dict) -> dict:
+    from cardio_spect_polar import pipeline
+
+    return pipeline.describe(model)
+
+
+@hookimpl
 def cardio_explain(model: Any, features: Features, index: np.ndarray, config: dict, ctx: RunContext) -> Section | None:
     from cardio_spect_polar import report
 
@@ -99,10 +106,10 @@ def cardio_explain(model: Any, features: Features, index: np.ndarray, config: di
 
 @hookimpl
 def cardio_evaluate(predictions: Predictions, features: Features, config: dict, ctx: RunContext,
-                    estimates: list[dict]) -> Section | list[Section] | None:
+                    estimates: list[dict], model_facts: dict[str, dict]) -> Section | list[Section] | None:
     from cardio_spect_polar import report
 
-    return report.evaluate_sections(predictions, features, config, ctx, estimates)
+    return report.evaluate_sections(predictions, features, config, ctx, estimates, model_facts)
 
 
 @hookimpl

@@ -20,7 +20,7 @@ from cardio_spect_polar.pipeline import PhaseAEModel, fold_selection_table, with
 
 
 def evaluate_sections(predictions: Predictions, features: Features, config: dict, ctx,
-                      estimates: list[dict]) -> list[Section]:
+                      estimates: list[dict], model_facts: dict[str, dict]) -> list[Section]:
     """The paper's in-sample analysis (AE refitted on every patient) and the cross-validated counterpart of what
     it adds to the core's performance section: the optimism of the in-sample AUCs against the out-of-fold AUCs
     the core estimated (`estimates`), the held-out incremental value, and the variables each fold chose."""
@@ -37,7 +37,7 @@ def evaluate_sections(predictions: Predictions, features: Features, config: dict
     optimism = optimism_table(insample, estimates, features.label)
     reference = reference_model(config, features.label)
     held_out = held_out_incremental_value(scored, features.label, level=level, reference=reference)
-    selection = fold_selection_table(predictions.table)
+    selection = fold_selection_table(model_facts)
     n_forced = int(selection["ae_forced"].sum()) if "ae_forced" in selection.columns else 0
     text = (
         "**The same pipeline, cross-validated.** Inside every training fold the autoencoder was trained on the "

@@ -100,7 +100,7 @@ def test_cross_validation_is_leak_free(ctx):
     features = Features(table, x=x, label="responder")
     config = {"spect_polar": {"autoencoder": AE_CFG, "analysis": CFG}}
     folds = make_folds(table, {"method": "kfold", "folds": 3, "repeats": 1, "stratify": True}, "responder", 0)
-    parts = []
+    parts, facts = [], {}
     for fold in folds:
         ctx.fold = fold.name
         train_ids = set(table["patient_id"].iloc[fold.train])
@@ -113,7 +113,9 @@ def test_cross_validation_is_leak_free(ctx):
         pred = pipeline.predict_phase_pipeline(model, features, fold.test, ctx)
         t = pred.table
         assert set(t["patient_id"]) == test_ids and set(t["model"]) == set(analysis.MODEL_NAMES)
-        assert t["threshold"].notna().all() and t["variables"].str.len().gt(0).all()
+        assert t["threshold"].notna().all() and "variables" not in t.columns  # the fold's choice is a model fact
+        facts[fold.name] = pipeline.describe(model)
+        assert all(len(v) for v in facts[fold.name]["variables"].values())
         parts.append(t.assign(fold=fold.name))
     pooled = pd.concat(parts, ignore_index=True)
     assert pooled.groupby("model")["patient_id"].nunique().eq(len(table)).all()  # every patient scored once
@@ -127,8 +129,9 @@ def test_cross_validation_is_leak_free(ctx):
     assert list(side["model"]) == list(analysis.MODEL_NAMES[:2])  # no in-sample AUC, no row
     assert side.loc[0, "out_of_fold_auc"] == core[0]["estimate"]
     assert side.loc[0, "optimism"] == pytest.approx(0.9 - core[0]["estimate"])
-    sel = pipeline.fold_selection_table(pooled)
+    sel = pipeline.fold_selection_table(facts)
     assert list(sel["fold"]) == [f.name for f in folds] and "ae_forced" in sel.columns
+    assert sel.loc[0, "clinical+ae"] == "+".join(facts[folds[0].name]["variables"]["clinical+ae"])
 
 
 def test_unlabelled_rows_reach_the_autoencoder_only(ctx):

@@ -1,6 +1,7 @@
 """Plugin spect_polar end to end: a study on a small config run in process (cardio.testing), and its run directory."""
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -96,6 +97,11 @@ def test_cardio_run_end_to_end(tmp_path):
     assert "the paper's analysis (in-sample, explanatory)" in report
     assert "in-sample vs cross-validated (out-of-fold)" in report
     assert "| model | in_sample_auc | out_of_fold_auc | optimism |" in report
+    # each fold's chosen variables reach the report as model facts (cardio_describe_model), not prediction columns
+    facts = json.loads((out / "tasks" / "fit-fold0" / "model.json").read_text())
+    assert "Variables chosen inside each training fold" in report and facts["variables"]["clinical+ae"]
+    assert "+".join(facts["variables"]["clinical+ae"]) in report
+    assert "variables" not in pd.read_csv(out / "predictions.csv").columns
 
 
 CONTROL = {**SMALL, "report": {"figures": False}, "explain": False,  # the controls read metrics and text only
