@@ -46,10 +46,11 @@ def _sets(items: list[str]) -> list[str]:
     return [a for s in items for a in ("--set", s)]
 
 
-def one(setting: str, n: int, root: Path, env: dict) -> dict:
+def one(setting: str, n: int, root: Path, env: dict, weight: float = 1.2) -> dict:
     cohort = root / setting / "cohort"
     times = {"synthetic-crt": _cardio("synthetic-crt", "--out", str(cohort), "--plugins", ",".join(PLUGINS),
                                       "--patients", str(n), "--setting", setting, "--missing", "0.1",
+                                      "--weight", str(weight),
                                       *_sets(WRITE), env=env)}
     runs = []
     for p in PLUGINS:
@@ -87,13 +88,14 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--patients", type=int, default=300)
     ap.add_argument("--settings", nargs="+", default=["planted", "neutral"])
+    ap.add_argument("--weight", type=float, default=1.2, help="cardio synthetic-crt --weight")
     ap.add_argument("--out")
     args = ap.parse_args()
     root = Path(args.out or tempfile.mkdtemp(prefix="crt_fusion_"))
     env = {**os.environ, "CARDIO_CACHE": str(root / "cache")}
     print(f"multimodal CRT fusion, {args.patients} patients, {', '.join(PLUGINS)}, folds 5 x inner 2, in {root}")
     for setting in args.settings:
-        show(setting, one(setting, args.patients, root, env))
+        show(setting, one(setting, args.patients, root, env, args.weight))
 
 
 if __name__ == "__main__":

@@ -270,12 +270,14 @@ def fuse_cmd(runs, out, models, names, clinical, covariates, guideline, n_resamp
               help="planted: every modality carries its own part of response; neutral: only the first does.")
 @click.option("--overlap", type=float, default=0.0, show_default=True,
               help="Correlation of the modalities' latent components.")
+@click.option("--weight", type=float, default=1.2, show_default=True,
+              help="Log-odds of response per SD of a carrying modality's component.")
 @click.option("--missing", type=float, default=0.0, show_default=True,
               help="Share of patients missing each modality but the first.")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--set", "sets", multiple=True, metavar="PLUGIN:KEY=VALUE",
               help="A plugin's config key for its generator, e.g. spect_polar:spect_polar.synthetic.size=40.")
-def synthetic_crt_cmd(out, names, n, setting, overlap, missing, seed, sets) -> None:
+def synthetic_crt_cmd(out, names, n, setting, overlap, weight, missing, seed, sets) -> None:
     """Write one set of CRT patients in several modalities from one latent response model (truth.json says it)."""
     from cardio.multimodal import truth_text, write_cohort
 
@@ -286,7 +288,7 @@ def synthetic_crt_cmd(out, names, n, setting, overlap, missing, seed, sets) -> N
             raise CardioError(f"--set expects PLUGIN:KEY=VALUE, got {item!r}")
         per[plugin] = (*per.get(plugin, ()), kv)
     truth = write_cohort(Path(out), [p.strip() for p in names.split(",") if p.strip()], n, seed, setting, overlap,
-                         missing, per)
+                         missing, per, weight=weight)
     click.echo(truth_text(truth))
 
 

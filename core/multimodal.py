@@ -6,9 +6,10 @@ modalities. Response is drawn from logistic(intercept + sum_m w_m z_m). Each plu
 patient's `drive` (hook `cardio_write_synthetic`) and plants its modality's response signal from it alone, so
 w_m is how much modality m carries and `overlap` how much the modalities say the same thing.
 
-Settings. `planted`: every modality carries its own component (w = 1.2 each, overlap 0), so fusion has
-something to add. `neutral`: only the first modality carries response (w = 2.0, the others 0): the other
-modalities add nothing, and fused against the first modality alone should differ by chance only.
+Settings. `planted`: every modality carries its own component (w = `weight`, 1.2 by default, each; overlap 0),
+so fusion has something to add. `neutral`: only the first modality carries response (w = `weight` for it, 0 for
+the others): the other modalities add nothing, and fused against the first modality alone should differ by
+chance only.
 """
 from __future__ import annotations
 
@@ -29,22 +30,24 @@ PATIENTS = "patients.csv"
 TRUTH = "truth.json"
 
 
-def weights_of(setting: str, modalities: list[str]) -> dict[str, float]:
+def weights_of(setting: str, modalities: list[str], weight: float = 1.2) -> dict[str, float]:
+    if not weight > 0:
+        raise CardioError(f"--weight {weight} must be > 0")
     if setting == "planted":
-        return {m: 1.2 for m in modalities}
+        return {m: float(weight) for m in modalities}
     if setting == "neutral":
-        return {m: (2.0 if i == 0 else 0.0) for i, m in enumerate(modalities)}
+        return {m: (float(weight) if i == 0 else 0.0) for i, m in enumerate(modalities)}
     raise CardioError(f"--setting {setting!r}: use one of {', '.join(SETTINGS)}")
 
 
 def latent(n: int, seed: int, modalities: list[str], setting: str = "planted", overlap: float = 0.0,
-           intercept: float = 0.0) -> tuple[pd.DataFrame, dict]:
+           intercept: float = 0.0, weight: float = 1.2) -> tuple[pd.DataFrame, dict]:
     """patient_id, responder and one drive per modality (drive_<m>); the truth that made them."""
     if not 0.0 <= overlap < 1.0:
         raise CardioError(f"--overlap {overlap} must lie in [0, 1)")
     if n < 20:
         raise CardioError(f"--patients {n}: a multimodal cohort needs at least 20 patients")
-    w = weights_of(setting, modalities)
+    w = weights_of(setting, modalities, weight)
     k = len(modalities)
     rng = np.random.default_rng(np.random.SeedSequence([seed, 30]))
     cov = np.full((k, k), overlap) + (1 - overlap) * np.eye(k)
@@ -70,7 +73,7 @@ def _aucs(table: pd.DataFrame, modalities: list[str], logit: np.ndarray) -> dict
 
 def write_cohort(out: Path, modalities: list[str], n: int = 300, seed: int = 0, setting: str = "planted",
                  overlap: float = 0.0, missing: float = 0.0, sets: dict[str, tuple[str, ...]] | None = None,
-                 register: Iterable[object] = ()) -> dict:
+                 register: Iterable[object] = (), weight: float = 1.2) -> dict:
     """Write <out>/patients.csv, <out>/<plugin>/ for each modality plugin, truth.json; return the truth."""
     if len(set(modalities)) != len(modalities) or len(modalities) < 2:
         raise CardioError(f"--plugins {modalities}: name at least two different modality plugins")
@@ -82,7 +85,7 @@ def write_cohort(out: Path, modalities: list[str], n: int = 300, seed: int = 0, 
     if lacking:
         raise CardioError(f"plugin(s) {lacking} cannot write a modality for a multimodal cohort "
                           "(no cardio_write_synthetic hook)")
-    table, truth = latent(n, seed, modalities, setting, overlap)
+    table, truth = latent(n, seed, modalities, setting, overlap, weight=weight)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(np.random.SeedSequence([seed, 31]))
