@@ -49,6 +49,7 @@ def _modality(name: str, x: np.ndarray, table: pd.DataFrame, folds) -> Modality:
                                    "y": y[f.test], "score": _scores(x, y, f.train, f.test)}))
         for g in f.inner:
             inner.append(pd.DataFrame({"patient_id": table["patient_id"].iloc[g.test], "fold": f.name,
+                                       "inner_fold": g.name,
                                        "y": y[g.test], "score": _scores(x, y, g.train, g.test)}))
     return Modality(name, Path(name), "benchmark", "logistic", {"cv": CV}, pd.concat(outer), pd.concat(inner))
 

@@ -9,8 +9,9 @@ score came from a base model that saw the labels of the fold being scored (bench
 measures the optimism). So every base run is made with `cv.inner_folds: k` (and `cv.patients` when a
 modality misses patients, so that every run gives a patient the same fold). For outer fold f, the base run's
 fit task kept the inner out-of-fold scores of f's training patients, from models that never saw f's test
-labels. Fold f's fusion model, a logistic regression on the modalities' logit scores (and the clinical
-covariates, if asked), is fitted on those inner scores only, then applied to the outer scores of f's test
+labels. Fold f's fusion model, a logistic regression on the modalities' logit scores (each z-scored within the
+set one model scored, without labels: deep models' scores shift from fold to fold) and the clinical
+covariates if asked, is fitted on those inner scores only, then applied to the outer scores of f's test
 patients, which the base model fitted on f's training patients produced. No label of fold f reaches its
 fused score, and no base model is refitted here: the base runs made every fit, through the core.
 
@@ -101,7 +102,7 @@ def read_modality(run: Path, model: str | None, name: str | None) -> tuple[Modal
         return None, [f"{run}: choose its model with --model {run}=NAME; task {task!r} has {models}"
                       if chosen is None else f"{run}: model {chosen!r} made no {task!r} prediction; it has {models}"]
     return Modality(name or plugin, run, plugin, chosen, cfg, _patient_scores(outer, chosen, task, ["fold"]),
-                    _patient_scores(inner, chosen, task, ["fold"])), []
+                    _patient_scores(inner, chosen, task, ["fold", "inner_fold"])), []
 
 
 def check_runs(mods: list[Modality]) -> list[str]:
@@ -153,13 +154,23 @@ def _logit(p: np.ndarray) -> np.ndarray:
     return np.log(p / (1 - p))
 
 
+def _standardized(t: pd.DataFrame) -> np.ndarray:
+    """Logit scores z-scored within each set one model scored (an outer fold's test patients, or one inner fold's):
+    a deep model's scores shift and stretch from fold to fold, and the stacker must weigh modalities, not those
+    shifts. Uses the scores only, never a label."""
+    logit = pd.Series(_logit(t["score"].to_numpy()), index=t.index)
+    by = t["inner_fold"] if "inner_fold" in t.columns else pd.Series(0, index=t.index)
+    sd = logit.groupby(by).transform("std").replace(0.0, 1.0).fillna(1.0)
+    return ((logit - logit.groupby(by).transform("mean")) / sd).to_numpy()
+
+
 def _wide(mods: list[Modality], part: str, fold: str) -> pd.DataFrame:
-    """patient_id -> y and each modality's logit score (NaN where the patient lacks it) in one fold."""
+    """patient_id -> y and each modality's standardized logit score (NaN where the patient lacks it) in one fold."""
     cols = []
     for m in mods:
         t = getattr(m, part)
         t = t[t["fold"] == fold].set_index("patient_id")
-        cols.append(pd.DataFrame({f"y_{m.name}": t["y"], m.name: _logit(t["score"].to_numpy())}, index=t.index))
+        cols.append(pd.DataFrame({f"y_{m.name}": t["y"], m.name: _standardized(t)}, index=t.index))
     wide = pd.concat(cols, axis=1)
     wide["y"] = wide[[c for c in wide.columns if c.startswith("y_")]].max(axis=1)
     return wide[["y", *(m.name for m in mods)]]
