@@ -141,37 +141,36 @@ def _explain(model: SeptalFlashModel, features: Features, index: np.ndarray, con
                    estimates=estimates)
 
 
-def table_one(predictions: Predictions, level: float = 0.95) -> tuple[pd.DataFrame, list[dict]]:
-    """The paper's Table 1: accuracy (Wilson CI, at argmax) and AUC (DeLong CI) of each variant, side by side,
-    on the labelled records."""
-    t = predictions.table[predictions.table["y_true"].notna()]
-    rows, tests = [], []
-    scores = {}
-    for model in sorted(t["model"].unique(), key=lambda m: (not m.endswith("full"), m)):
-        sub = t[t["model"] == model].sort_values("record_id")
-        y, p = sub["y_true"].to_numpy().astype(int), sub["y_score"].to_numpy()
-        scores[model] = (y, p)
-        acc = stats.binary_metrics(y, p, 0.5, level=level)["accuracy"]
-        auc = stats.delong_ci(y, p, level=level)
-        rows.append({"CNN model": f"w. {model.rsplit('-', 1)[-1]} M-mode", "n test": len(y),
-                     "accuracy": f"{acc.estimate:.2f}", "accuracy CI": stats.format_interval(acc.ci_low, acc.ci_high,
-                                                                                            digits=2),
-                     "AUC": f"{auc.estimate:.2f}", "AUC CI": stats.format_interval(auc.ci_low, auc.ci_high, digits=2)})
-    if len(scores) == 2:
-        (a, (ya, pa)), (b, (_, pb)) = scores.items()
-        test = stats.delong_test(ya, pa, pb, level=level)
-        tests.append({**test.to_dict(), "models": [a, b]})
-    return pd.DataFrame(rows), tests
+def table_one(estimates: list[dict], tests: list[dict], task: str) -> tuple[pd.DataFrame, dict | None]:
+    """The paper's Table 1 from the core's estimates: accuracy (Wilson CI, at the 0.5 threshold of the argmax) and
+    AUC (DeLong CI) of each variant side by side, and the core's paired DeLong test of full against cropped."""
+    models = sorted({e["model"] for e in stats.pick(estimates, metric="auc", method="delong", fold="pooled",
+                                                    task=task)}, key=lambda m: (not m.endswith("full"), m))
+    rows = []
+    for model in models:
+        [auc] = stats.pick(estimates, metric="auc", method="delong", fold="pooled", task=task, model=model)
+        acc = stats.pick(estimates, metric="accuracy", fold="pooled", task=task, model=model)
+        rows.append({"CNN model": f"w. {model.rsplit('-', 1)[-1]} M-mode", "n test": auc["n"],
+                     "accuracy": f"{acc[0]['estimate']:.2f}" if acc else "–",
+                     "accuracy CI": stats.format_interval(acc[0]["ci_low"], acc[0]["ci_high"], digits=2) if acc else "",
+                     "AUC": f"{auc['estimate']:.2f}", "AUC CI": stats.format_interval(auc["ci_low"], auc["ci_high"],
+                                                                                    digits=2)})
+    paired = [t for t in tests if t.get("fold") == "pooled" and t.get("repeat", 0) == 0 and t.get("task") == task
+              and {t.get("model_a"), t.get("model_b")} == set(models) and len(models) == 2]
+    return pd.DataFrame(rows), (paired[0] if paired else None)
 
 
-def evaluate_section(predictions: Predictions, features: Features, config: dict) -> Section:
-    """Table 1 of the paper on the out-of-fold predictions, how long the M-mode lines were, the synthetic truth."""
-    table, tests = table_one(predictions, float(config["stats"]["level"]))
+def evaluate_sections(predictions: Predictions, features: Features, config: dict, estimates: list[dict],
+                      tests: list[dict]) -> list[Section]:
+    """Table 1 of the paper from the performance section's estimates, how long the M-mode lines were, the
+    synthetic truth."""
+    table, test = table_one(estimates, tests, features.label)
     text = ("Test accuracy and AUC of the DenseNet-121 trained on full and on cropped virtual M-modes "
-            "(out-of-fold; accuracy at the softmax argmax with a Wilson CI, AUC with a DeLong CI; the core's "
-            "performance section above adds bootstrap CIs and calibration). ")
-    if tests:
-        text += f"Paired DeLong test, full vs cropped: p = {stats.format_p(tests[0].get('p_value'))}. "
+            "(out-of-fold; accuracy at the softmax argmax with a Wilson CI, AUC with a DeLong CI: the performance "
+            "section's estimates, laid out as the paper's Table 1). ")
+    if test:
+        text += (f"Paired DeLong test, {test['model_a']} vs {test['model_b']} (the performance section's): "
+                 f"ΔAUC {test['extra']['diff']:+.3f}, p = {stats.format_p(test.get('p_value'))}. ")
     text += line_statement(features.table, config["mmode_septal_flash"]) + synthetic_truth(config)
-    return Section(title="Septal flash: Table 1 (full vs cropped M-mode)", text=text,
-                   tables={"Table 1: accuracy and AUC": table}, tests=tests)
+    return [Section(title="Septal flash: Table 1 (full vs cropped M-mode)", text=text,
+                    tables={"Table 1: accuracy and AUC": table})]

@@ -10,7 +10,7 @@ pytest.importorskip("cardio_mmode_septal_flash")
 import numpy as np
 import pandas as pd
 
-from cardio.testing import invoke, pooled, read_metrics, run_plugin
+from cardio.testing import invoke, pooled, read_metrics, run_plugin, second_intervals
 from cardio_mmode_septal_flash import plugin
 
 # Small and fast: 60 patients, 64 x 64 frames and inputs, x5 augmentation, 3 epochs, one thread, no final model.
@@ -64,6 +64,10 @@ def test_positive_control_finds_the_planted_flash(tmp_path):
     assert {"mmode_line_example.png", "mmode_gradcampp_full.png", "mmode_gradcampp_cropped.png"} <= figures
     report = (out / "report.md").read_text()
     assert "Table 1" in report and "Synthetic truth:" in report and "flash_amplitude=0.05" in report
+    metrics = read_metrics(out)
+    assert second_intervals(metrics) == [] and all(t["section"] == "Performance" for t in metrics["tests"])
+    full = aucs["densenet121-full"]  # Table 1 shows the performance section's AUC and interval, not its own
+    assert f"| {full['estimate']:.2f} | [{full['ci_low']:.2f}, {full['ci_high']:.2f}] |" in report
     assert "Backbone weights: none (trained from scratch)" in report
     assert "mmode_gradcampp_full.png" in report
     maps = np.load(out / "attention" / "gradcampp_cropped.npz")
