@@ -17,7 +17,7 @@ from cardio.stats.figures import (
     plot_forest,
     plot_roc,
 )
-from cardio.stats.formatting import estimate_table, format_ci, format_interval, format_p, pick
+from cardio.stats.formatting import estimate_table, format_ci, format_interval, format_p, paired_test, pick
 from cardio.stats.logistic import (
     EstimationError,
     LogisticModel,
@@ -51,5 +51,5 @@ __all__ = [
     "correlation_matrix", "table_one", "agreement", "by_subgroup", "SubgroupSkipped", "summarize_folds",
     "plot_roc", "plot_calibration", "plot_confusion", "plot_decision_curve", "plot_bland_altman", "plot_forest",
     "forest_figures",
-    "evaluate_predictions", "nri", "idi", "reclassification", "estimate_table", "pick",
+    "evaluate_predictions", "nri", "idi", "reclassification", "estimate_table", "pick", "paired_test",
 ]

@@ -71,3 +71,15 @@ def estimate_table(estimates: list[dict], rows: str | tuple[str, ...] = "model",
         row = cells.setdefault(tuple(e.get(r) for r in rows), dict(zip(rows, (e.get(r) for r in rows))))
         row[str(e.get(columns))] = format_ci(e, digits)
     return pd.DataFrame(list(cells.values())).fillna("–")
+
+
+def paired_test(tests: list[dict], a: str, b: str) -> dict | None:
+    """The core's paired DeLong test of models a and b, with its difference turned to read a − b (`diff`, `low`,
+    `high`); None where it ran none."""
+    for t in tests:
+        e = t.get("extra") or {}
+        if (t.get("model_a"), t.get("model_b")) == (a, b):
+            return {**t, "diff": e.get("diff"), "low": e.get("diff_ci_low"), "high": e.get("diff_ci_high")}
+        if (t.get("model_a"), t.get("model_b")) == (b, a) and e.get("diff") is not None:
+            return {**t, "diff": -e["diff"], "low": -e["diff_ci_high"], "high": -e["diff_ci_low"]}
+    return None

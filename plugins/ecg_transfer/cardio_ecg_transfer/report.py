@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 
 from cardio import Predictions, Section
-from cardio.stats import StatsError, format_ci, pick, table_one
+from cardio.stats import StatsError, format_ci, paired_test, pick, table_one
 from cardio_ecg_transfer import beat_metrics
 from cardio_ecg_transfer.fold_models import TASK
 from cardio_ecg_transfer.pretrain import Pretrained
@@ -79,17 +79,6 @@ def reference_model(config: dict, task: str = TASK) -> str | None:
     return ref.get(task) if isinstance(ref, dict) else ref
 
 
-def paired(tests: list[dict], a: str, b: str) -> dict | None:
-    """The core's paired DeLong test of a and b, its difference turned to read a − b; None where it ran none."""
-    for t in tests:
-        e = t.get("extra") or {}
-        if (t.get("model_a"), t.get("model_b")) == (a, b):
-            return {**t, "diff": e.get("diff"), "low": e.get("diff_ci_low"), "high": e.get("diff_ci_high")}
-        if (t.get("model_a"), t.get("model_b")) == (b, a) and e.get("diff") is not None:
-            return {**t, "diff": -e["diff"], "low": -e["diff_ci_high"], "high": -e["diff_ci_low"]}
-    return None
-
-
 def _diff(test: dict) -> str:
     if test.get("diff") is None:
         return "–"
@@ -105,7 +94,7 @@ def _comparisons(t2: pd.DataFrame, tests: list[dict], reference: str | None) -> 
     over that family), and with the best model of these data (exploratory: the best is picked after seeing them)."""
     t2 = t2.copy()
     if reference is not None and reference in set(t2["model"]):
-        vs = {m: paired(tests, reference, m) for m in t2["model"] if m != reference}
+        vs = {m: paired_test(tests, reference, m) for m in t2["model"] if m != reference}
         t2[f"ΔAUC {reference} − model [CI]"] = ["reference" if m == reference else _diff(vs[m]) if vs.get(m)
                                                 else "–" for m in t2["model"]]
         t2["p vs reference (DeLong)"] = [_p(vs[m]["p_value"]) if vs.get(m) else "–" for m in t2["model"]]
@@ -113,7 +102,7 @@ def _comparisons(t2: pd.DataFrame, tests: list[dict], reference: str | None) -> 
     auc = pd.to_numeric(t2["AUC"].astype(str).str.split(" ").str[0], errors="coerce") if len(t2) else pd.Series()
     if auc.notna().sum() >= 2:
         best = t2["model"].iloc[int(auc.idxmax())]
-        vb = {m: paired(tests, best, m) for m in t2["model"] if m != best}
+        vb = {m: paired_test(tests, best, m) for m in t2["model"] if m != best}
         t2["exploratory: ΔAUC best − model"] = ["best" if m == best else f"{vb[m]['diff']:+.3f}"
                                                 if vb.get(m) and vb[m]["diff"] is not None else "–"
                                                 for m in t2["model"]]

@@ -73,17 +73,6 @@ def _input(model: str) -> str:
     return INPUT_OF.get(model, model.split("-", 1)[-1])
 
 
-def _paired(tests: list[dict], a: str, b: str) -> dict | None:
-    """The core's paired DeLong test of a and b, its difference turned to read a − b; None where it ran none."""
-    for t in tests:
-        e = t.get("extra") or {}
-        if (t.get("model_a"), t.get("model_b")) == (a, b):
-            return {**t, "diff": e.get("diff"), "low": e.get("diff_ci_low"), "high": e.get("diff_ci_high")}
-        if (t.get("model_a"), t.get("model_b")) == (b, a) and e.get("diff") is not None:
-            return {**t, "diff": -e["diff"], "low": -e["diff_ci_high"], "high": -e["diff_ci_low"]}
-    return None
-
-
 def _auc(estimates: list[dict], **keys) -> dict | None:
     """The performance section's pooled DeLong AUC of these keys, or None where it computed none."""
     found = stats.pick(estimates, metric="auc", method="delong", fold="pooled", **keys)
@@ -103,7 +92,7 @@ def _comparison_row(part: pd.DataFrame, estimates: list[dict], tests: list[dict]
            "n (pos/neg)": f"{int(y.sum())}/{int(len(y) - y.sum())}"}
     ea = _auc(estimates, model=resnet, task=task, repeat=repeat)
     eb = _auc(estimates, model=logistic, task=task, repeat=repeat)
-    test = _paired(stats.pick(tests, task=task, repeat=repeat), resnet, logistic)
+    test = stats.paired_test(stats.pick(tests, task=task, repeat=repeat), resnet, logistic)
     skip = "skipped: one class" if not 0 < int(np.sum(y)) < len(y) else "–"
     row.update({"resnet_auc": stats.format_ci(ea) if ea else skip, "logistic_auc": stats.format_ci(eb) if eb else skip,
                 "ΔAUC (ResNet − logistic)": "–" if test is None or test["diff"] is None else
