@@ -102,14 +102,36 @@ def invoke(*args: str) -> CliResult:
 LOG_LINE = re.compile(r"^\d\d:\d\d:\d\d (INFO|WARNING) ")
 
 
-def checksums(*folders: str | Path) -> dict[str, str]:
-    """sha256 of every file under the folders: to show that a refused command changed nothing."""
+def checksums(*folders: str | Path, relative: bool = False) -> dict[str, str]:
+    """sha256 of every file under the folders: to show that a refused command changed nothing (`relative`: keyed
+    by the path inside its folder, to compare two folders written alike)."""
     out = {}
     for folder in map(Path, folders):
         for p in sorted(folder.rglob("*")) if folder.exists() else []:
             if p.is_file():
-                out[str(p)] = hashlib.sha256(p.read_bytes()).hexdigest()
+                out[str(p.relative_to(folder) if relative else p)] = hashlib.sha256(p.read_bytes()).hexdigest()
     return out
+
+
+def drive_patients(n: int, seed: int = 0) -> Any:
+    """n patients as `cardio synthetic-crt`'s latent model hands them to cardio_write_synthetic, with a strong
+    planted link: drive standard normal, responder = drive + 0.5 x noise > 0."""
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(seed)
+    drive = rng.normal(size=n)
+    responder = (drive + 0.5 * rng.normal(size=n) > 0).astype(int)
+    return pd.DataFrame({"patient_id": [f"p{i + 1:04d}" for i in range(n)], "responder": responder, "drive": drive})
+
+
+def write_modality(plugin: str, patients: Any, dest: str | Path, seed: int = 3, sets: Sequence[str] = ()) -> Path:
+    """The plugin's cardio_write_synthetic through the plugin manager, with its config and `sets`."""
+    from cardio import plugins
+
+    pm = plugins.select(plugins.get_plugin_manager(), plugin)
+    return pm.hook.cardio_write_synthetic(patients=patients, dest=Path(dest), seed=seed,
+                                          config=plugin_config(plugin, sets))
 
 
 def check_refused(result: Any, must_name: str) -> None:

@@ -2,7 +2,6 @@
 latent drive, read back by the plugin's reader, and run with label=responder."""
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 import pytest
@@ -12,8 +11,8 @@ pytest.importorskip("cardio_mmode_septal_flash")
 import numpy as np
 import pandas as pd
 
-from cardio import CardioError, plugins
-from cardio.testing import plugin_config, pooled, read_metrics, run_plugin
+from cardio import CardioError
+from cardio.testing import checksums, drive_patients, plugin_config, pooled, read_metrics, run_plugin, write_modality
 from cardio_mmode_septal_flash import cohort
 from cardio_mmode_septal_flash.synthetic import planted_flash
 
@@ -26,22 +25,15 @@ RUN = ["label=responder", "mmode_septal_flash.model.variants=[cropped]", "mmode_
 
 
 def _patients(seed: int = 0) -> pd.DataFrame:
-    """N patients as the core's latent model gives them: drive standard normal, responder = drive + noise > 0."""
-    rng = np.random.default_rng(seed)
-    drive = rng.normal(size=N)
-    responder = (drive + 0.5 * rng.normal(size=N) > 0).astype(int)
-    return pd.DataFrame({"patient_id": [f"p{i + 1:04d}" for i in range(N)], "responder": responder, "drive": drive})
+    return drive_patients(N, seed)
 
 
 def _write(patients: pd.DataFrame, dest: Path, seed: int = 3) -> Path:
-    pm = plugins.select(plugins.get_plugin_manager(), "mmode_septal_flash")
-    return pm.hook.cardio_write_synthetic(patients=patients, dest=dest, seed=seed,
-                                          config=plugin_config("mmode_septal_flash", SMALL))
+    return write_modality("mmode_septal_flash", patients, dest, seed, SMALL)
 
 
 def _files(root: Path) -> dict[str, str]:
-    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(root.rglob("*")) if p.is_file()}
+    return checksums(root, relative=True)
 
 
 @pytest.fixture(scope="module")

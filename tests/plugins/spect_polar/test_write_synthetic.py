@@ -2,7 +2,6 @@
 their latent drive through the plugin manager, read back by the plugin's reader."""
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 import pytest
@@ -15,7 +14,7 @@ from scipy.stats import spearmanr
 
 from cardio import CardioError, plugins
 from cardio.aha17 import polar_grid
-from cardio.testing import plugin_config
+from cardio.testing import checksums, drive_patients, plugin_config, write_modality
 from cardio_spect_polar import cohort
 from cardio_spect_polar.phantom import LATERAL_DEG
 
@@ -24,22 +23,15 @@ SMALL = ["spect_polar.synthetic.slices=16", "spect_polar.synthetic.size=32"]
 
 
 def _patients(seed: int = 0) -> pd.DataFrame:
-    """N patients as the core's latent model gives them: drive standard normal, responder = drive + noise > 0."""
-    rng = np.random.default_rng(seed)
-    drive = rng.normal(size=N)
-    responder = (drive + 0.5 * rng.normal(size=N) > 0).astype(int)
-    return pd.DataFrame({"patient_id": [f"p{i + 1:04d}" for i in range(N)], "responder": responder, "drive": drive})
+    return drive_patients(N, seed)
 
 
 def _write(patients: pd.DataFrame, dest: Path, seed: int = 3) -> Path:
-    pm = plugins.select(plugins.get_plugin_manager(), "spect_polar")
-    return pm.hook.cardio_write_synthetic(patients=patients, dest=dest, seed=seed,
-                                          config=plugin_config("spect_polar", SMALL))
+    return write_modality("spect_polar", patients, dest, seed, SMALL)
 
 
 def _files(root: Path) -> dict[str, str]:
-    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(root.rglob("*")) if p.is_file()}
+    return checksums(root, relative=True)
 
 
 def _late_offset(phase_map: np.ndarray) -> float:
