@@ -520,7 +520,7 @@ def main(argv=None) -> int:
     out = Path(args.out or tempfile.mkdtemp(prefix=f"aami_{args.mode}-"))
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
     cache = config["cache_dir"] or os.environ.get("CARDIO_CACHE", Path.home() / ".cache" / "cardio")
-    ctx = context(out, config, device=config["device"], seed=args.seeds[0], cache_dir=cache)
+    ctx = context(out, device=config["device"], seed=args.seeds[0], cache_dir=cache)
     pt = config["ecg_transfer"]["pretrain"]
     print(f"machine: {machine(ctx.device)}")
     chash = config_hash(config, args.protocol)

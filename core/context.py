@@ -5,11 +5,10 @@ import logging
 import sys
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
 from tqdm.auto import tqdm
 
 from cardio.cache import Cache
@@ -39,12 +38,12 @@ def _logged(iterable: Iterable, desc: str, total: int | None, log: logging.Logge
             last = now
 
 
-@dataclass
+@dataclass(frozen=True)
 class RunContext:
     """Where a hook writes and which services it uses; the config itself comes as the hook's argument.
 
-    `train` holds the engine's defaults (the config's `train:` section), which `ctx.engine.fit`
-    starts from before a plugin's own settings.
+    Frozen: the core gives each fit its own context (`for_fit`), whose `fold` tags the fit's checkpoints, so
+    no hook sees a context that another fold changed.
     """
 
     device: "torch.device"
@@ -52,11 +51,13 @@ class RunContext:
     out_dir: Path
     cache_dir: Path
     log: logging.Logger
-    train: dict = field(default_factory=dict)
     rank: int = 0
     world_size: int = 1
     fold: str | None = None
-    val_index: np.ndarray = field(default_factory=lambda: np.array([], dtype=int))
+
+    def for_fit(self, fold: str | None) -> "RunContext":
+        """This context for one fit: `fold` (a fold's name, an inner fold's, or "final") prefixes its tags."""
+        return replace(self, fold=fold)
 
     @property
     def pseudonym_key(self) -> bytes:

@@ -1,11 +1,13 @@
 """The one training loop of cardio: device, AMP, DDP via torchrun, early stopping, atomic checkpoints."""
 from __future__ import annotations
 
+import functools
 import math
 import os
 import random
 import time
 import warnings
+from collections.abc import Mapping
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -18,6 +20,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from cardio.cache import atomic_path, write_text_atomic
+from cardio.config import core_defaults
 from cardio.data import CardioError
 
 SETTINGS = ("epochs", "batch_size", "lr", "weight_decay", "optimizer", "optimizer_args", "scheduler",
@@ -179,13 +182,12 @@ class ShardedBatchSampler(Sampler):
             yield batch[self.rank::self.world].tolist()
 
 
-def _settings(ctx, overrides: dict | None) -> dict:
-    s = {k: ctx.train[k] for k in SETTINGS if k != "tensorboard"}
-    s["tensorboard"] = bool(ctx.train.get("tensorboard", False))  # a context built by hand may lack it
-    for k, v in (overrides or {}).items():
-        if k in SETTINGS:
-            s[k] = v
-    return s
+def _settings(train: Mapping, overrides: Mapping | None) -> dict:
+    merged = {**train, **{k: v for k, v in (overrides or {}).items() if k in SETTINGS}}
+    missing = [k for k in SETTINGS if k not in merged]
+    if missing:
+        raise CardioError(f"engine.fit: train= lacks {missing}; pass the config's train section")
+    return {k: merged[k] for k in SETTINGS}
 
 
 MISSING_CLASS = -100  # a class target that is missing (cross-entropy's ignore_index)
@@ -403,18 +405,19 @@ def _outputs(model: nn.Module, loader: DataLoader, device, s: dict, loss_fn=None
     return torch.cat(outs).numpy(), torch.cat(ys).numpy(), (total / n if n else float("nan"))
 
 
-def fit(model: nn.Module, train_set: Dataset, val_set: Dataset | None, ctx, *, name: str,
-        settings: dict | None = None, loss_fn: Callable | None = None,
+def fit(model: nn.Module, train_set: Dataset, val_set: Dataset | None, ctx, *, name: str, train: Mapping,
+        settings: Mapping | None = None, loss_fn: Callable | None = None,
         metric: Callable[[np.ndarray, np.ndarray], float] | None = None,
         sample_weights: np.ndarray | None = None, tag: str | None = None, seed: int | None = None) -> FitResult:
     """Train `model`; checkpoints go to checkpoints/<tag>.pt and a rerun resumes from them.
 
-    `settings` overrides keys of config["train"] (other keys in it are ignored, so a plugin may
-    pass a whole config section such as config["finetune"]). `tag` names the fit's checkpoints, history
-    and log lines (default `<fold>-<name>`, from the fold the core runs); `seed` orders its batches
-    (default the run's seed). A plugin that fits several networks in one fold gives each its own tag.
+    `train` is the config's train section (the engine's settings); `settings` overrides its keys (other keys
+    in it are ignored, so a plugin may pass a whole config section such as its finetune section). `tag` names
+    the fit's checkpoints, history and log lines (default `<fold>-<name>`, the fold of the context the core
+    gave this fit); `seed` orders its batches (default the run's seed).
+    A plugin that fits several networks in one fold gives each its own tag.
     """
-    s = _settings(ctx, settings)
+    s = _settings(train, settings)
     tag = tag or (f"{ctx.fold}-{name}" if ctx.fold else name)
     with cpu_threads(s["cpu_threads"], ctx.device):
         run = _Fit(model, train_set, ctx, s, tag, loss_fn or _default_loss, metric)
@@ -608,9 +611,19 @@ def _write_history(path: Path, history: list[dict]) -> None:
     write_text_atomic(path, "\n".join(lines) + "\n")
 
 
-def predict(model: nn.Module, dataset: Dataset, ctx, batch_size: int | None = None) -> np.ndarray:
-    """Raw model outputs for every item of `dataset`, in order, as float32."""
-    s = _settings(ctx, {"batch_size": batch_size} if batch_size else None)
+@functools.cache
+def _default_train() -> dict:
+    return dict(core_defaults()["train"])
+
+
+def predict(model: nn.Module, dataset: Dataset, ctx, batch_size: int | None = None, *,
+            train: Mapping | None = None) -> np.ndarray:
+    """Raw model outputs for every item of `dataset`, in order, as float32.
+
+    `train` (the config's train section) sets the batch size, workers, autocast and memory format; None: the
+    core's defaults, which give the same outputs (batch size and workers only change speed and memory)."""
+    s = _settings(_default_train() if train is None else train,
+                  {"batch_size": batch_size} if batch_size else None)
     model = _unwrap(model).to(ctx.device)
     loader = DataLoader(dataset, batch_size=int(s["batch_size"]), num_workers=s["num_workers"],
                         pin_memory=ctx.device.type == "cuda")
@@ -618,9 +631,9 @@ def predict(model: nn.Module, dataset: Dataset, ctx, batch_size: int | None = No
 
 
 def predict_proba(model: nn.Module, dataset: Dataset, ctx, batch_size: int | None = None,
-                  softmax: bool = False) -> np.ndarray:
+                  softmax: bool = False, *, train: Mapping | None = None) -> np.ndarray:
     """Probabilities in float64: sigmoid of every output (one-output models give (N,)), or softmax over them."""
-    out = predict(model, dataset, ctx, batch_size).astype(np.float64)
+    out = predict(model, dataset, ctx, batch_size, train=train).astype(np.float64)
     if softmax:
         return torch.softmax(torch.from_numpy(out), dim=1).numpy()
     p = 1.0 / (1.0 + np.exp(-out))

@@ -53,8 +53,13 @@ def cardio_prepare(features: Features, config: dict, ctx: RunContext) -> Any:
 
 
 @hookspec(firstresult=True)
-def cardio_train(features: Features, train_index: np.ndarray, prepared: Any, config: dict, ctx: RunContext) -> Any:
-    """Fit a model on the training rows of one fold; return the model."""
+def cardio_train(features: Features, train_index: np.ndarray, val_index: np.ndarray, prepared: Any, config: dict,
+                 ctx: RunContext) -> Any:
+    """Fit a model on the training rows of one fold; return the model.
+
+    `train_index` are the rows to fit on and `val_index` the validation rows the core chose (for early stopping
+    and thresholds): the protocol's own (holdout, predefined), else `train.val_fraction` of the fold's training
+    patients, else none. Both hold only rows with a target, and no patient is in both."""
 
 
 @hookspec(firstresult=True)

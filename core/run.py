@@ -9,7 +9,7 @@ import sys
 import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
@@ -24,7 +24,17 @@ from cardio import config as config_mod
 from cardio.cache import write_text_atomic
 from cardio.cohort import CohortProblems
 from cardio.context import RunContext
-from cardio.data import CardioError, Cohort, Features, ModelState, PluginInfo, Predictions, Section, make_folds
+from cardio.data import (
+    CardioError,
+    Cohort,
+    Features,
+    ModelState,
+    PluginInfo,
+    Predictions,
+    Section,
+    inner_split,
+    make_folds,
+)
 
 
 def default_cache_dir(config: dict) -> Path:
@@ -186,7 +196,7 @@ def validate_cohort(plugin: str, config_file: str | None = None, sets: tuple[str
     cfg = config_mod.resolve(info.default_config, config_file, tuple(sets), info.moved_keys)
     with tempfile.TemporaryDirectory(prefix="cardio-validate-") as scratch:
         ctx = RunContext(device=torch.device("cpu"), seed=int(cfg["seed"]), out_dir=Path(scratch),
-                         cache_dir=default_cache_dir(cfg), log=_logger(None, True), train=dict(cfg["train"]))
+                         cache_dir=default_cache_dir(cfg), log=_logger(None, True))
         ctx.cache_dir.mkdir(parents=True, exist_ok=True)
         try:
             cohort = _expect(pm.hook.cardio_load(config=cfg, ctx=ctx), Cohort, "cardio_load", plugin)
@@ -355,7 +365,7 @@ def run_status(run_dir: Path, register: Iterable[object] = ()) -> tuple[str, lis
 
 def _context(cfg: dict, run_dir: Path, dev, rank: int, world: int, log: logging.Logger) -> RunContext:
     ctx = RunContext(device=dev, seed=int(cfg["seed"]), out_dir=run_dir, cache_dir=default_cache_dir(cfg), log=log,
-                     train=dict(cfg["train"]), rank=rank, world_size=world)
+                     rank=rank, world_size=world)
     ctx.cache_dir.mkdir(parents=True, exist_ok=True)
     return ctx
 
@@ -386,7 +396,7 @@ def _run_inline(pm, plugin: str, loaded: plugins.Loaded, cfg: dict, run_dir: Pat
         torch.distributed.destroy_process_group()
         if rank != 0:
             return
-        ctx.world_size = 1
+        ctx = replace(ctx, world_size=1)
     with _task(run_dir, "evaluate", cfg, ctx):
         _evaluate(pm, plugin, loaded, study, cfg, ctx)
 
@@ -497,28 +507,39 @@ def _fit_fold(pm, plugin: str, study: tasks.Study, i: int, cfg: dict, ctx: RunCo
                             ctx.pseudonym_key)
     if cfg.get("explain", True) and i == len(study.folds) - 1:
         ctx.log.info("stage explain (fold %s)", fold.name)
-        result = pm.hook.cardio_explain(model=model, features=features, index=fold.test, config=cfg, ctx=ctx)
+        result = pm.hook.cardio_explain(model=model, features=features, index=fold.test, config=cfg,
+                                        ctx=ctx.for_fit(fold.name))
         tasks.write_sections(ctx.out_dir, name, _as_sections(result, "cardio_explain", plugin))
 
 
 def _fit_predict(pm, plugin: str, features: Features, fold, prepared: Any, cfg: dict, ctx: RunContext,
                  what: str = "") -> tuple[Any, Predictions]:
-    """One fit on a fold's trainable rows (ctx.fold tags its checkpoints) and its predictions on the test rows."""
+    """One fit on a fold's trainable rows (its context's fold tags its checkpoints) and its predictions on the
+    test rows."""
     engine.seed_everything(ctx.seed)  # the fold's model does not depend on which fits ran before it here
     if what:
         ctx.log.info("%s: %s, %d train rows, %d test rows", fold.name, what, len(features.trainable(fold.train)),
                      len(fold.test))
-    ctx.fold, ctx.val_index = fold.name, features.trainable(fold.val)
-    try:
-        model = pm.hook.cardio_train(features=features, train_index=features.trainable(fold.train),
-                                     prepared=prepared, config=cfg, ctx=ctx)
-        if model is None:
-            raise CardioError(f"plugin {plugin!r}: cardio_train returned None, expected a model")
-        pred = _expect(pm.hook.cardio_predict(model=model, features=features, test_index=fold.test, config=cfg,
-                                              ctx=ctx), Predictions, "cardio_predict", plugin)
-    finally:
-        ctx.fold, ctx.val_index = None, np.array([], dtype=int)
+    fit_ctx = ctx.for_fit(fold.name)
+    model = _train(pm, plugin, features, features.trainable(fold.train), features.trainable(fold.val), prepared,
+                   cfg, fit_ctx)
+    pred = _expect(pm.hook.cardio_predict(model=model, features=features, test_index=fold.test, config=cfg,
+                                          ctx=fit_ctx), Predictions, "cardio_predict", plugin)
     return model, pred
+
+
+def _train(pm, plugin: str, features: Features, train: np.ndarray, val: np.ndarray, prepared: Any, cfg: dict,
+           ctx: RunContext) -> Any:
+    """cardio_train on the rows to fit and the validation rows the core chose: the protocol's own (holdout,
+    predefined), else `train.val_fraction` of the training patients (inner_split), else none."""
+    fraction = float(cfg["train"]["val_fraction"])
+    if not len(val) and fraction > 0:
+        train, val = inner_split(features.table, train, fraction=fraction, seed=ctx.seed, label=features.label)
+    model = pm.hook.cardio_train(features=features, train_index=train, val_index=val, prepared=prepared,
+                                 config=cfg, ctx=ctx)
+    if model is None:
+        raise CardioError(f"plugin {plugin!r}: cardio_train returned None, expected a model")
+    return model
 
 
 def _evaluate(pm, plugin: str, loaded: plugins.Loaded, study: tasks.Study, cfg: dict, ctx: RunContext) -> None:
@@ -577,16 +598,10 @@ def _final_model(pm, plugin: str, loaded: plugins.Loaded, study: tasks.Study, cf
     ctx.log.info("final model: fitting on all %d rows (%d patients)", len(every),
                  features.table["patient_id"].nunique())
     engine.seed_everything(ctx.seed)
-    ctx.fold, ctx.val_index = "final", np.array([], dtype=int)  # its checkpoints and history are tagged final-<name>
-    try:
-        model = pm.hook.cardio_train(features=features, train_index=every, prepared=study.prepared, config=cfg,
-                                     ctx=ctx)
-        if model is None:
-            raise CardioError(f"plugin {plugin!r}: cardio_train returned None, expected a model")
-        state = _expect(pm.hook.cardio_export_model(model=model, config=cfg, ctx=ctx), ModelState,
-                        "cardio_export_model", plugin)
-    finally:
-        ctx.fold = None
+    fit_ctx = ctx.for_fit("final")  # its checkpoints and history are tagged final-<name>
+    model = _train(pm, plugin, features, every, every[:0], study.prepared, cfg, fit_ctx)
+    state = _expect(pm.hook.cardio_export_model(model=model, config=cfg, ctx=fit_ctx), ModelState,
+                    "cardio_export_model", plugin)
     fitted = {"n_rows": int(len(every)), "n_patients": int(features.table["patient_id"].iloc[every].nunique()),
               "n_records": int(len(cohort)), "label": cohort.label, "bundle": "model"}
     if ctx.is_main:
@@ -786,8 +801,7 @@ def _predict_stages(pm, plugin: str, loaded: plugins.Loaded, info: dict, state: 
                     out_dir: Path, dev, run_dir: Path, key: str) -> None:
     hooks = pm.hook
     log = _logger(out_dir / "run.log", True)
-    ctx = RunContext(device=dev, seed=int(cfg["seed"]), out_dir=out_dir, cache_dir=default_cache_dir(cfg), log=log,
-                     train=dict(cfg["train"]))
+    ctx = RunContext(device=dev, seed=int(cfg["seed"]), out_dir=out_dir, cache_dir=default_cache_dir(cfg), log=log)
     ctx.cache_dir.mkdir(parents=True, exist_ok=True)
     engine.seed_everything(ctx.seed)
     t0 = time.perf_counter()

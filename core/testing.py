@@ -20,22 +20,26 @@ from cardio.context import RunContext
 from cardio.data import CardioError
 
 
-def context(out_dir: str | Path, config: dict | None = None, *, device: str = "cpu", seed: int = 0,
-            cache_dir: str | Path | None = None, **train: Any) -> RunContext:
-    """A RunContext writing to `out_dir` on `device` (auto, cpu, cuda...); `train` overrides engine defaults."""
+def context(out_dir: str | Path, *, device: str = "cpu", seed: int = 0,
+            cache_dir: str | Path | None = None) -> RunContext:
+    """A RunContext writing to `out_dir` on `device` (auto, cpu, cuda...); engine settings go to `engine.fit`."""
     from cardio import engine
 
     out_dir = Path(out_dir)
-    cfg = config or config_mod.core_defaults()
     (out_dir / "checkpoints").mkdir(parents=True, exist_ok=True)
     return RunContext(device=engine.resolve_device(device), seed=seed, out_dir=out_dir,
                       cache_dir=Path(cache_dir) if cache_dir else out_dir / "cache",
-                      log=logging.getLogger("cardio.run"), train={**cfg["train"], **train})
+                      log=logging.getLogger("cardio.run"))
 
 
-def cpu_context(out_dir: str | Path, config: dict | None = None, *, seed: int = 0, **train: Any) -> RunContext:
-    """A CPU RunContext writing to `out_dir` (cache in out_dir/cache); `train` overrides engine defaults."""
-    return context(out_dir, config, device="cpu", seed=seed, **train)
+def cpu_context(out_dir: str | Path, *, seed: int = 0) -> RunContext:
+    """A CPU RunContext writing to `out_dir` (cache in out_dir/cache)."""
+    return context(out_dir, device="cpu", seed=seed)
+
+
+def train_settings(**overrides: Any) -> dict:
+    """The core's default train section with `overrides`: the `train=` of an `engine.fit` in a test."""
+    return {**config_mod.core_defaults()["train"], **overrides}
 
 
 def plugin_config(plugin: str, sets: Sequence[str] = (), config_file: str | Path | None = None) -> dict:

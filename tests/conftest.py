@@ -86,10 +86,10 @@ def echo_dicom_dir() -> Path:
 
 @pytest.fixture()
 def cpu_context(tmp_path):
-    """cpu_context(config=None, **train): cardio.testing.cpu_context writing to tmp_path."""
+    """cpu_context(): cardio.testing.cpu_context writing to tmp_path."""
     from cardio.testing import cpu_context as make_context
 
-    def make(config: dict | None = None, **train):
-        return make_context(tmp_path, config, **train)
+    def make():
+        return make_context(tmp_path)
 
     return make

@@ -7,8 +7,7 @@ copied into plain dicts (`dict(cfg["train"])` for the engine), and one small run
 of CPU to the suite. The scan reads every module's AST once (well under a second) and covers every branch.
 
 What it resolves: chains of string subscripts and `.get("key")` calls rooted at a name `config`, at a local
-alias of such a chain (`pt = config["pretrain"]`, `s = dict(config["stats"])`), or at `ctx.train` (the train
-section the engine receives). Those reads must name a key of the defaults (core defaults, then the plugin's),
+alias of such a chain (`pt = config["pretrain"]`, `s = dict(config["stats"])`). Those reads must name a key of the defaults (core defaults, then the plugin's),
 from the root or below one of its sections (a helper handed `config["baselines"]` as `config`).
 A key of the defaults counts as read when such a chain names it, or, for sections handed to helpers under
 another name (`cfg`, `s`, `settings`), when its own name is read as a key (subscript, `.get`, `in`) or listed
@@ -82,9 +81,6 @@ class _Reads(ast.NodeVisitor):
                 if node.id in scope:
                     return scope[node.id]
             return None
-        if isinstance(node, ast.Attribute) and node.attr == "train" and isinstance(node.value, ast.Name) \
-                and node.value.id == "ctx":
-            return ("train",)
         if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "dict" \
                 and len(node.args) == 1:
             return self.chain(node.args[0])
@@ -232,12 +228,12 @@ def test_plugin_reads_only_documented_keys_and_reads_every_one(name, own, folder
 
 
 def test_the_scan_finds_reads_and_aliases():
-    """The scanner itself: aliases, .get, ctx.train, dict() copies, and a read of an undocumented key."""
+    """The scanner itself: aliases, .get, dict() copies, and a read of an undocumented key."""
     code = ("def f(config, ctx):\n"
             "    pt = config['pretrain']\n"
             "    s = dict(config['stats'])\n"
             "    a, b = config['cv'], 3\n"
-            "    return pt['arch'], s.get('level'), ctx.train['epochs'], a['folds'], config['nope']['x']\n")
+            "    return pt['arch'], s.get('level'), config['train']['epochs'], a['folds'], config['nope']['x']\n")
     reads = _Reads()
     reads.visit(ast.parse(code))
     paths = {p for p, _ in reads.resolved}

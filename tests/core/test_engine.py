@@ -13,6 +13,7 @@ import pytest
 import torch
 
 from cardio import engine
+from cardio.testing import train_settings
 
 # Many epochs with early stopping off, so a kill right after epoch 2's checkpoint lands inside training
 # however fast the machine is (6 epochs once ran to the end within the test's 0.1 s wait).
@@ -110,14 +111,15 @@ class _TwoInputs(torch.nn.Module):
 def test_a_model_with_two_inputs_trains_and_predicts_from_tuple_datasets(cpu_context):
     from cardio.data import CardioError
 
-    ctx = cpu_context(epochs=30, batch_size=16, patience=0, lr=0.05)
+    ctx = cpu_context()
     rng = np.random.default_rng(0)
     image = rng.normal(size=(96, 4)).astype(np.float32)
     side = rng.normal(size=(96, 2)).astype(np.float32)
     y = (side[:, 0] > 0).astype(np.float32)  # only the side input tells the class
     model = _TwoInputs()
     res = engine.fit(model, engine.ArrayDataset((image, side), y), engine.ArrayDataset((image, side), y), ctx,
-                     name="two", metric=lambda t, s: float(np.mean((s > 0) == (t > 0.5))))
+                     name="two", train=train_settings(epochs=30, batch_size=16, patience=0, lr=0.05),
+                     metric=lambda t, s: float(np.mean((s > 0) == (t > 0.5))))
     assert res.history[-1]["train_loss"] < 0.5 * res.history[0]["train_loss"]
     scores = engine.predict(res.model, engine.ArrayDataset((image, side)), ctx)
     assert scores.shape == (96, 1) and np.mean((scores[:, 0] > 0) == (y > 0.5)) > 0.9

@@ -76,14 +76,19 @@ def test_cv_patients_problems_are_one_line(universe, tmp_path):
 
 
 def test_a_run_keeps_its_inner_predictions(cardio_cli, tmp_path, monkeypatch):
+    """Also: every fit (outer, inner) gets validation rows the core chose inside its own training patients."""
     log = tmp_path / "spy.jsonl"
     res = cardio_cli("run", "--plugin", "toy", "--out", "r", "--set", "cv.folds=3", "--set", "cv.inner_folds=2",
                      "--set", "train.epochs=2", "--set", "final_model=false", "--set", "report.figures=false",
-                     "--set", "stats.n_resamples=200", env={"CARDIO_SPY_LOG": str(log)})
+                     "--set", "stats.n_resamples=200", "--set", "train.val_fraction=0.25",
+                     env={"CARDIO_SPY_LOG": str(log)})
     assert res.returncode == 0, res.stderr
     run = tmp_path / "r"
     calls = [json.loads(line) for line in log.read_text().splitlines()]
-    trains = {c["fold"]: set(c["patients"]) for c in calls if c["hook"] == "cardio_train"}
+    fits = {c["fold"]: (set(c["patients"]), set(c["val_patients"])) for c in calls if c["hook"] == "cardio_train"}
+    for fit, val in fits.values():
+        assert val and not fit & val and 0.15 < len(val) / len(fit | val) < 0.35  # a quarter, by patient
+    trains = {name: fit | val for name, (fit, val) in fits.items()}
     tests_of = {c["fold"]: set(c["patients"]) for c in calls if c["hook"] == "cardio_predict"}
     assert sorted(trains) == sorted([f"fold{k}" for k in range(3)] + [f"fold{k}-inner{j}" for k in range(3)
                                                                       for j in range(2)])
@@ -97,3 +102,31 @@ def test_a_run_keeps_its_inner_predictions(cardio_cli, tmp_path, monkeypatch):
             assert tests_of[f"fold{k}-inner{j}"] <= trains[f"fold{k}"]
     outer = pd.read_csv(run / "predictions.csv")
     assert "inner_fold" not in outer.columns
+
+
+def test_the_core_chooses_the_validation_rows(cardio_cli, tmp_path):
+    """cardio_train's val_index: the holdout protocol's validation patients when it has them, else
+    train.val_fraction of the fit's training patients (the final model's too), else none."""
+    log = tmp_path / "spy.jsonl"
+    res = cardio_cli("run", "--plugin", "toy", "--out", "r", "--set", "cv.method=holdout", "--set", "cv.ratios=[6,2,2]",
+                     "--set", "train.epochs=1", "--set", "train.val_fraction=0.25", "--set", "report.figures=false",
+                     "--set", "stats.n_resamples=100", env={"CARDIO_SPY_LOG": str(log)})
+    assert res.returncode == 0, res.stderr
+    calls = [json.loads(line) for line in log.read_text().splitlines()]
+    fits = {c["fold"]: (set(c["patients"]), set(c["val_patients"])) for c in calls if c["hook"] == "cardio_train"}
+    tested = {p for c in calls if c["hook"] == "cardio_predict" and c["fold"] == "holdout" for p in c["patients"]}
+    fit, val = fits["holdout"]
+    folds = json.loads((tmp_path / "r" / "metrics.json").read_text())["folds"]
+    assert not fit & val and not val & tested and not fit & tested
+    assert 0.15 < len(val) / len(fit | val | tested) < 0.25  # the protocol's fifth, not a quarter of the training side
+    assert folds[0]["n_val"] > 0
+    final_fit, final_val = fits["final"]
+    assert not final_fit & final_val and 0.15 < len(final_val) / len(final_fit | final_val) < 0.35
+
+    log.unlink()
+    res = cardio_cli("run", "--plugin", "toy", "--out", "s", "--set", "cv.folds=2", "--set", "train.epochs=1",
+                     "--set", "final_model=false", "--set", "report.figures=false", "--set", "stats.n_resamples=100",
+                     env={"CARDIO_SPY_LOG": str(log)})
+    assert res.returncode == 0, res.stderr
+    calls = [json.loads(line) for line in log.read_text().splitlines()]
+    assert all(c["val_patients"] == [] for c in calls if c["hook"] == "cardio_train")  # the core's default: none

@@ -17,7 +17,7 @@ import cardio
 from cardio import CardioError, Cohort, Features, PluginInfo, Predictions, aha17, hookimpl, hookspecs
 from cardio.cache import Cache, atomic_path
 from cardio.stats import StatsError, aggregate_scores, choose_threshold, format_ci, format_p
-from cardio.testing import cpu_context, run_plugin
+from cardio.testing import cpu_context, run_plugin, train_settings
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -177,14 +177,15 @@ def test_choose_threshold_rules():
 # --------------------------------------------------------------------------- engine by name
 
 def _toy_fit(tmp_path, **train):
-    ctx = cpu_context(tmp_path, epochs=3, batch_size=8, **train)
+    ctx = cpu_context(tmp_path)
     rng = np.random.default_rng(0)
     x = rng.normal(size=(64, 4)).astype(np.float32)
     y = (x[:, 0] > 0).astype(np.float32)
     torch.manual_seed(0)
     net = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.ReLU(), torch.nn.Linear(8, 1))
     ds = ctx.engine.ArrayDataset(x, y)
-    res = ctx.engine.fit(net, ds, ds, ctx, name="m", metric=ctx.stats.auc)
+    res = ctx.engine.fit(net, ds, ds, ctx, name="m", train=train_settings(epochs=3, batch_size=8, **train),
+                         metric=ctx.stats.auc)
     return ctx, res, ds
 
 

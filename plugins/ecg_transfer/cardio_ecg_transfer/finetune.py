@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from cardio import CardioError, inner_split
+from cardio import CardioError
 from cardio.stats import aggregate_scores, choose_threshold
 from cardio_ecg_transfer.resnet import SpectrogramResNet, build_resnet, load_pretrained
 
@@ -77,12 +77,12 @@ def build_beat_model(arch: str, pretrained: Path | None, freeze: str | None, see
     return model, frozen, meta
 
 
-def train_beat_model(features, train_index: np.ndarray, config: dict, ctx, *, init: str,
+def train_beat_model(features, fit_rows: np.ndarray, val_rows: np.ndarray, config: dict, ctx, *, init: str,
                      pretrained: Path | None = None) -> BeatModel:
     """Fine-tune (init="pretrained") or train from scratch (init="scratch") on one training fold.
 
-    Early stopping watches the loss on a patient-grouped validation split of the training fold;
-    the Youden threshold is chosen on patient scores of that split (finetune.threshold_rows).
+    Early stopping watches the loss on the core's validation rows (patients of the training fold held out,
+    `train.val_fraction`); the Youden threshold is chosen on patient scores of them (finetune.threshold_rows).
     """
     ft = config["ecg_transfer"]["finetune"]
     arch = config["ecg_transfer"]["pretrain"]["arch"]
@@ -98,8 +98,7 @@ def train_beat_model(features, train_index: np.ndarray, config: dict, ctx, *, in
     y_all = table[features.label].to_numpy(dtype=np.float32)
     pids = table["patient_id"].astype(str).to_numpy()
     x = features.x
-    fit_rows, val_rows = inner_split(table, train_index, fraction=float(ft["val_fraction"]), seed=ctx.seed,
-                                     label=features.label)
+    train_index = np.union1d(fit_rows, val_rows)
     if len(np.unique(y_all[np.asarray(train_index)])) < 2:
         raise CardioError("a training fold holds patients of one class only; use more patients or fewer folds")
     if len(np.unique(y_all[fit_rows])) < 2:
@@ -112,8 +111,8 @@ def train_beat_model(features, train_index: np.ndarray, config: dict, ctx, *, in
     name = "transfer" if init == "pretrained" else "scratch"
     # several architectures in one run (finetune.archs): each fit its own checkpoint, <fold>-<arch>-<name>
     several = len(ft.get("archs") or []) > 1
-    res = ctx.engine.fit(model, train_ds, val_ds, ctx, name=f"{arch}-{name}" if several else name, settings=ft,
-                         sample_weights=weights)
+    res = ctx.engine.fit(model, train_ds, val_ds, ctx, name=f"{arch}-{name}" if several else name,
+                         train=config["train"], settings=ft, sample_weights=weights)
 
     threshold = fold_threshold(res.model, features, np.asarray(train_index), val_rows, ft["threshold_rows"], ctx)
     return BeatModel(name=f"{arch}-{name}", model=res.model, threshold=float(threshold), init=init,

@@ -106,25 +106,24 @@ def prepare(config: dict, ctx) -> Pretrained | dict[str, Pretrained | None] | No
     return {arch: pretrain_prepare(with_arch(config, arch), ctx, tag=f"{arch}-pretrain") for arch in archs}
 
 
-def train_fold(features, train_index: np.ndarray, config: dict, ctx,
+def train_fold(features, fit_index: np.ndarray, val_index: np.ndarray, config: dict, ctx,
                pretrained: Pretrained | dict[str, Pretrained | None] | None) -> FoldModels:
     """The fold's models: per architecture, fine-tuned from `pretrained` (the prepare stage's result; None: no
-    transfer model) and from scratch, and the comparators, as the config enables them."""
+    transfer model) and from scratch, and the comparators, as the config enables them. The networks fit on
+    `fit_index` and stop early on the core's validation rows; the comparators fit on the whole training fold."""
     out = FoldModels()
     s = config["ecg_transfer"]
     ft = s["finetune"]
-    # only patients with a label are trained on (the core leaves the others out of a fold's training rows, not
-    # out of the final model's); their beats were featurized all the same
-    train_index = features.trainable(train_index)
+    train_index = np.union1d(fit_index, val_index)  # the training fold: its rows were sorted
     by_arch = pretrained if isinstance(pretrained, dict) else {s["pretrain"]["arch"]: pretrained}
     for arch in architectures(config):
         cfg, pre = with_arch(config, arch), by_arch.get(arch)
         if ft["transfer"] and pre is not None:
-            m = train_beat_model(features, train_index, cfg, ctx, init="pretrained", pretrained=pre.weights)
+            m = train_beat_model(features, fit_index, val_index, cfg, ctx, init="pretrained", pretrained=pre.weights)
             ctx.log.info("%s: %s; training threshold %.3f", m.name, freeze_report(m.model), m.threshold)
             out.beat_models.append(m)
         if ft["scratch"]:
-            m = train_beat_model(features, train_index, cfg, ctx, init="scratch")
+            m = train_beat_model(features, fit_index, val_index, cfg, ctx, init="scratch")
             ctx.log.info("%s: training threshold %.3f", m.name, m.threshold)
             out.beat_models.append(m)
     bl = s["baselines"]

@@ -107,10 +107,11 @@ def cardio_prepare(config: dict, ctx: RunContext) -> Any:
 
 
 @hookimpl
-def cardio_train(features: Features, train_index: np.ndarray, prepared: Any, config: dict, ctx: RunContext) -> Any:
+def cardio_train(features: Features, train_index: np.ndarray, val_index: np.ndarray, prepared: Any, config: dict,
+                 ctx: RunContext) -> Any:
     from cardio_ecg_transfer import fold_models
 
-    return fold_models.train_fold(features, train_index, config, ctx, prepared)
+    return fold_models.train_fold(features, train_index, val_index, config, ctx, prepared)
 
 
 @hookimpl

@@ -190,7 +190,7 @@ def train_classifier(train: BeatSet, val: BeatSet | None, config: dict, ctx, see
     val_ds = None if val is None else ctx.engine.ArrayDataset(val.inputs(), val.y)
     weights = class_weights(train.y, float(pt["balance_power"]))
     settings = pt if val is not None else {**pt, "patience": 0}
-    res = ctx.engine.fit(model, train_ds, val_ds, ctx, name=name, tag=tag, settings=settings,
+    res = ctx.engine.fit(model, train_ds, val_ds, ctx, name=name, tag=tag, train=config["train"], settings=settings,
                          metric=balanced_accuracy if val is not None else None, sample_weights=weights)
     return res.model, res
 

@@ -35,6 +35,9 @@ def moved_keys(defaults: dict) -> dict[str, str]:
     ns = defaults[NAMESPACE]
     out = {f"data.synthetic_effects.{k}": f"{NAMESPACE}.synthetic.effects.{k}" for k in ns["synthetic"]["effects"]}
     out.update(DATA_KEYS)
+    # the validation share of a training fold is the core's now: it chooses every plugin's validation rows
+    out.update({f"{NAMESPACE}.finetune.val_fraction": "train.val_fraction",
+                "finetune.val_fraction": "train.val_fraction"})
     for section in SECTIONS:
         out.update({leaf: f"{NAMESPACE}.{leaf}" for leaf in _leaves(ns[section], section)})
     out.update({f"report.{k}": f"{NAMESPACE}.report.{k}" for k in ns["report"]})

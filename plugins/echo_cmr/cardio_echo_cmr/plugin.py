@@ -27,7 +27,7 @@ def cardio_plugin_info() -> PluginInfo:
                                   "wall-motion abnormality, LGE and T1/T2/ECV, fused by logistic regression "
                                   "(Sahashi et al.)",
                       default_config=package_defaults("cardio_echo_cmr"),
-                      moved_keys={"echo_cmr.dir": "cohort.dir"})
+                      moved_keys={"echo_cmr.dir": "cohort.dir", "echo_cmr.val_fraction": "train.val_fraction"})
 
 
 @hookimpl
@@ -51,10 +51,11 @@ def cardio_featurize(cohort: Cohort, config: dict, ctx: RunContext) -> Features:
 
 
 @hookimpl
-def cardio_train(features: Features, train_index: np.ndarray, config: dict, ctx: RunContext) -> Any:
+def cardio_train(features: Features, train_index: np.ndarray, val_index: np.ndarray, config: dict,
+                 ctx: RunContext) -> Any:
     from cardio_echo_cmr import training
 
-    return training.train(features, train_index, config["echo_cmr"], ctx)
+    return training.train(features, train_index, val_index, config, ctx)
 
 
 @hookimpl

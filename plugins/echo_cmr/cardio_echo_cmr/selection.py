@@ -141,7 +141,7 @@ def selector_for(net: torch.nn.Module, targets: tuple[Target, ...], ctx, tag: st
     checkpoints/<tag>.pt resumes (fit with the same `tag`); `rng`, the training set's generator, resumes with it."""
     ckpt = Path(ctx.checkpoint_dir) / f"{tag}.pt"
     store = Path(ctx.checkpoint_dir) / f"{tag}.heads"
-    every = int(settings.get("checkpoint_every") or ctx.train.get("checkpoint_every") or 1)
+    every = int(settings.get("checkpoint_every") or 1)  # the fit's engine settings
     selector = BestPerHead(net, targets, store, keep=every, write=ctx.is_main, rng=rng)
     if not ckpt.exists():
         for f in store.glob("*.pt") if ctx.is_main else ():  # a start killed before the engine's first checkpoint

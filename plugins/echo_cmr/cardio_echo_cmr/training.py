@@ -4,8 +4,8 @@ One network per view learns every configured target at once (targets.py; BCE for
 standardised continuous ones) on every clip of that view in the training studies. Each output keeps the weights of
 the epoch where its own validation metric was best (selection.py), so one view's network is up to one checkpoint
 per output. The
-validation rows are the core's (`ctx.val_index`, cv.method holdout/predefined) when it gives them, else an inner
-split of the training rows (by patient, `echo_cmr.val_fraction`). A missing label (NaN) is left out of its output's
+validation rows are the core's (`val_index`: the protocol's under cv.method holdout/predefined, else
+`train.val_fraction` of the training patients). A missing label (NaN) is left out of its output's
 loss, of its selection metric and of its fusion. The fold's pixel mean and SD (training clips only) normalise the
 clips. At test time a view's score of a study is the mean over its clips (each averaged over its non-overlapping
 windows). The fused study-level prediction of each binary study-level target is a logistic regression on the
@@ -22,7 +22,7 @@ import torch
 from sklearn.linear_model import LinearRegression, LogisticRegression
 from torch.utils.data import Dataset
 
-from cardio import CardioError, Features, Predictions, inner_split
+from cardio import CardioError, Features, Predictions
 from cardio_echo_cmr.model import EchoVideoNet, HeadLoss, weights_source
 from cardio_echo_cmr.selection import select_nets, selector_for
 from cardio_echo_cmr.targets import DEFAULT, Target, n_binary, names, parse
@@ -169,21 +169,10 @@ def _clips(studies: list[tuple[str, ...]], y: np.ndarray, rows: np.ndarray) -> t
     return paths, y[np.asarray(owner, dtype=int)]
 
 
-def split_rows(table, train_index: np.ndarray, cfg: dict, ctx, label: str = "wma") -> tuple[np.ndarray, np.ndarray]:
-    """(fit rows, validation rows): the core's validation rows when the protocol gives them, else an inner split
-    by patient of `echo_cmr.val_fraction`, else none (the engine keeps the epoch of lowest training loss)."""
-    given = np.asarray(getattr(ctx, "val_index", []), dtype=int)
-    if len(given):
-        return train_index, given
-    fraction = float(cfg["val_fraction"])
-    if fraction > 0:
-        return inner_split(table, train_index, fraction=fraction, seed=ctx.seed, label=label)
-    return train_index, train_index[:0]
-
-
 def _fit_view(view: str, features: Features, rows: tuple[np.ndarray, np.ndarray], y: np.ndarray, cfg: dict,
-              ctx, targets: tuple[Target, ...] = DEFAULT) -> tuple[ViewModel, list]:
-    """One view's network, trained on the fit rows' clips and selected per output on the validation rows'."""
+              core_train: dict, ctx, targets: tuple[Target, ...] = DEFAULT) -> tuple[ViewModel, list]:
+    """One view's network, trained on the fit rows' clips and selected per output on the validation rows'
+    (none: the engine keeps the epoch of lowest training loss)."""
     studies = features.x[view]
     has = np.array([len(clips) > 0 for clips in studies])
     (fit_paths, fit_y), (val_paths, val_y) = (_clips(studies, y, r[has[r]]) for r in rows)
@@ -199,25 +188,27 @@ def _fit_view(view: str, features: Features, rows: tuple[np.ndarray, np.ndarray]
         bs += 1
     tag = f"{ctx.fold}-echo-{view}" if ctx.fold else f"echo-{view}"  # the engine's default, named for the selector
     train_set = ClipDataset(fit_paths, fit_y, frames, period, train=True, seed=ctx.seed)
-    selector = selector_for(net, targets, ctx, tag, settings, train_set.rng) if val_paths else None
+    selector = selector_for(net, targets, ctx, tag, {**core_train, **settings}, train_set.rng) if val_paths else None
     result = ctx.engine.fit(
         net, train_set, ClipDataset(val_paths, val_y, frames, period, train=False) if val_paths else None,
-        ctx, name=f"echo-{view}", settings={**settings, "batch_size": bs}, loss_fn=HeadLoss(n_binary(targets)),
-        metric=selector, tag=tag)
+        ctx, name=f"echo-{view}", train=core_train, settings={**settings, "batch_size": bs},
+        loss_fn=HeadLoss(n_binary(targets)), metric=selector, tag=tag)
     nets, best = select_nets(result.model, selector, names(targets))
     return ViewModel(nets, best), (selector.scores if selector else [])
 
 
-def train(features: Features, train_index: np.ndarray, cfg: dict, ctx) -> EchoModel:
+def train(features: Features, fit_index: np.ndarray, val_index: np.ndarray, config: dict, ctx) -> EchoModel:
+    """Each view's network on the fit rows, selected on the core's validation rows; the standardisation of continuous
+    targets and the fusion of the views on the whole training fold."""
+    cfg, core_train, rows = config["echo_cmr"], config["train"], (fit_index, val_index)
     table, targets, views = features.table, parse(cfg), tuple(cfg["views"])
     heads = names(targets)
-    train_index = np.asarray(train_index)
-    rows = split_rows(table, train_index, cfg, ctx, features.label)
+    train_index = np.union1d(fit_index, val_index)
     reg_stats = {t.name: _reg_stats(table[t.name], train_index) for t in targets if not t.binary}
     models, history, outputs = {}, {}, {}
     for view in views:
         y = view_targets(table, view, targets, reg_stats)
-        models[view], history[view] = _fit_view(view, features, rows, y, cfg, ctx, targets)
+        models[view], history[view] = _fit_view(view, features, rows, y, cfg, core_train, ctx, targets)
         studies = features.x[view]
         out = np.zeros((len(table), len(heads)), np.float32)  # a study without the view: 0
         fitted = train_index[[len(studies[i]) > 0 for i in train_index]]

@@ -26,7 +26,8 @@ if TYPE_CHECKING:
 
 
 # Keys of earlier versions: a config naming one is refused in one line naming its new key.
-MOVED_KEYS = {"septal_flash.dir": "cohort.dir", "septal_flash": "mmode_septal_flash"}
+MOVED_KEYS = {"septal_flash.dir": "cohort.dir", "mmode_septal_flash.model.val_fraction": "train.val_fraction",
+              "septal_flash": "mmode_septal_flash"}
 
 
 @hookimpl
@@ -67,10 +68,11 @@ def cardio_featurize(cohort: Cohort, config: dict, ctx: RunContext) -> Features:
 
 
 @hookimpl
-def cardio_train(features: Features, train_index: np.ndarray, config: dict, ctx: RunContext) -> Any:
+def cardio_train(features: Features, train_index: np.ndarray, val_index: np.ndarray, config: dict,
+                 ctx: RunContext) -> Any:
     from cardio_mmode_septal_flash import training
 
-    return training.train(features, train_index, config["mmode_septal_flash"], ctx)
+    return training.train(features, train_index, val_index, config, ctx)
 
 
 @hookimpl

@@ -1,7 +1,7 @@
 """Training and prediction, per fold and per variant (full, cropped M-modes), through the core engine.
 
-Inside the training fold only: an inner validation split by patient (the core's holdout
-validation rows, ctx.val_index, when the protocol has them, else cardio.inner_split), the mean image
+Inside the training fold only: the validation rows the core chose (the holdout protocol's validation
+patients, else `train.val_fraction` of the training patients), the mean image
 of the training images (subtracted from every input), the x11 offline augmentation (every shifted
 line of a training patient is a sample) and the online random contrast. Validation records are
 augmented offline as the paper's were (its 253 validation samples are 23 patients x 11 lines;
@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from sklearn.metrics import roc_auc_score
 
-from cardio import CardioError, Features, Predictions, inner_split
+from cardio import CardioError, Features, Predictions
 from cardio.engine import MISSING_CLASS, ArrayDataset, cpu_threads
 from cardio_mmode_septal_flash.model import SeptalFlashNet
 
@@ -65,16 +65,10 @@ def _auc(y: np.ndarray, out: np.ndarray) -> float:
     return float(roc_auc_score(y, p)) if 0 < y.sum() < len(y) else 0.5
 
 
-def _rows(features: Features, train_index: np.ndarray, val_fraction: float, ctx) -> tuple[np.ndarray, np.ndarray]:
-    """(fit, validation) rows of the training fold, both with a label (a record without one teaches nothing)."""
-    val = np.asarray(ctx.val_index, dtype=int)
-    if len(val):  # the protocol's own validation rows (cv.method=holdout with a validation share)
-        fit = np.asarray(train_index, dtype=int)
-    else:
-        fit, val = inner_split(features.table, train_index, fraction=val_fraction, seed=ctx.seed,
-                               label=features.label)
-    labelled = features.mask[features.label].to_numpy()
-    return fit[labelled[fit]], val[labelled[val]]
+def _labelled(features: Features, rows: np.ndarray) -> np.ndarray:
+    """The rows with this run's label (a record without one teaches nothing)."""
+    rows = np.asarray(rows, dtype=int)
+    return rows[features.mask[features.label].to_numpy()[rows]]
 
 
 def _validation_set(x: np.ndarray, y: np.ndarray, rows: np.ndarray, augment: bool, mean: np.ndarray):
@@ -85,11 +79,14 @@ def _validation_set(x: np.ndarray, y: np.ndarray, rows: np.ndarray, augment: boo
     return ArrayDataset(x[rows, k // 2], y[rows], transform=Inputs(mean))
 
 
-def train(features: Features, train_index: np.ndarray, cfg: dict, ctx) -> SeptalFlashModel:
-    """One DenseNet-121 per variant on the training fold (cfg: the `mmode_septal_flash` section)."""
+def train(features: Features, train_index: np.ndarray, val_index: np.ndarray, config: dict,
+          ctx) -> SeptalFlashModel:
+    """One DenseNet-121 per variant on the fit rows, its epoch chosen on the core's validation rows (the protocol's,
+    else `train.val_fraction` of the training patients)."""
+    cfg = config["mmode_septal_flash"]
     mcfg = cfg["model"]
     with cpu_threads(mcfg.get("cpu_threads"), ctx.device):
-        fit_rows, val_rows = _rows(features, train_index, float(mcfg["val_fraction"]), ctx)
+        fit_rows, val_rows = _labelled(features, train_index), _labelled(features, val_index)
         y = features.table[features.label].fillna(MISSING_CLASS).to_numpy().astype(np.int64)  # rows used all have one
         if len(np.unique(y[fit_rows])) < 2:
             raise CardioError("mmode_septal_flash: the training fold holds one class only; use more patients")
@@ -105,7 +102,8 @@ def train(features: Features, train_index: np.ndarray, cfg: dict, ctx) -> Septal
             net = SeptalFlashNet(mcfg["weights"])
             fit = E.fit(net, E.ArrayDataset(train_x, train_y, transform=Inputs(mean, (lo, hi))),
                         _validation_set(x, y, val_rows, bool(mcfg["val_augment"]), mean), ctx,
-                        name=f"septal-flash-{variant}", settings=cfg["train"], metric=_auc)
+                        name=f"septal-flash-{variant}", train=config["train"], settings=cfg["train"],
+                        metric=_auc)
             nets[variant], inputs[variant] = fit.model.cpu().eval(), Inputs(mean)
             history[variant], source = fit.history, net.source
         return SeptalFlashModel(nets, inputs, source, history, {v: THRESHOLD for v in nets})

@@ -34,8 +34,9 @@ def moved_keys(defaults: dict) -> dict[str, str]:
     """The old `perfusion:` section's keys -> their names now: perfusion.dir is the core's cohort.dir, every other
     key moved under perfusion_polar. Deepest first, so that the error names the very key; the section itself last."""
     keys = sorted(_dotted(defaults[NAMESPACE]), key=lambda k: -k.count("."))
-    return {"perfusion.dir": "cohort.dir", **{f"perfusion.{k}": f"{NAMESPACE}.{k}" for k in keys},
-            "perfusion": NAMESPACE}
+    return {"perfusion.dir": "cohort.dir", "perfusion.val_fraction": "train.val_fraction",
+            f"{NAMESPACE}.val_fraction": "train.val_fraction",
+            **{f"perfusion.{k}": f"{NAMESPACE}.{k}" for k in keys}, "perfusion": NAMESPACE}
 
 
 @hookimpl
@@ -69,10 +70,11 @@ def cardio_featurize(cohort: Cohort, config: dict, ctx: RunContext) -> Features:
 
 
 @hookimpl
-def cardio_train(features: Features, train_index: np.ndarray, config: dict, ctx: RunContext) -> Any:
+def cardio_train(features: Features, train_index: np.ndarray, val_index: np.ndarray, config: dict,
+                 ctx: RunContext) -> Any:
     from cardio_perfusion_polar import training
 
-    return training.train(features, train_index, config["perfusion_polar"], ctx)
+    return training.train(features, train_index, val_index, config, ctx)
 
 
 @hookimpl

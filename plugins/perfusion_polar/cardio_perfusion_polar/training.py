@@ -26,7 +26,7 @@ from sklearn.metrics import roc_auc_score
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from cardio import CardioError, Features, Predictions, inner_split
+from cardio import CardioError, Features, Predictions
 from cardio.engine import cpu_threads, masked_loss, masked_mse
 from cardio.stats import choose_threshold
 from cardio_perfusion_polar.model import PolarResNet, scaled, weights_source
@@ -113,10 +113,12 @@ def _step_settings(step: dict, n_fit: int) -> dict:
     return s
 
 
-def train(features: Features, train_index: np.ndarray, cfg: dict, ctx) -> PerfusionModel:
-    """Both ResNet steps and the baselines on the training fold (cfg: the `perfusion_polar` section)."""
+def train(features: Features, fit_index: np.ndarray, val_index: np.ndarray, config: dict, ctx) -> PerfusionModel:
+    """Both ResNet steps on the fit rows, stopped early and thresholded on the core's validation rows; the baselines
+    on the whole training fold."""
+    cfg = config["perfusion_polar"]
     with cpu_threads(cfg.get("cpu_threads"), ctx.device):
-        return _train(features, train_index, cfg, ctx)
+        return _train(features, (fit_index, val_index), cfg, config["train"], ctx)
 
 
 def _check_inputs(cfg: dict) -> list[str]:
@@ -128,20 +130,22 @@ def _check_inputs(cfg: dict) -> list[str]:
     return separate
 
 
-def _train(features: Features, train_index: np.ndarray, cfg: dict, ctx) -> PerfusionModel:
+def _train(features: Features, rows: tuple[np.ndarray, np.ndarray], cfg: dict, core_train: dict,
+           ctx) -> PerfusionModel:
     separate = _check_inputs(cfg)
     table = features.table
-    fit_rows, val_rows = inner_split(table, train_index, fraction=float(cfg["val_fraction"]), seed=ctx.seed,
-                                     label="impaired_mfr")
+    fit_rows, val_rows = rows
+    train_index = np.union1d(fit_rows, val_rows)
     y_seg = table[SEGMENT_TASKS].to_numpy(np.float32)
     y_risk = table[RISK_TASKS].to_numpy(np.float32)
     maps, segments = features.x["maps"], features.x["segments"]
     step1, step2, thresholds, history = _two_steps(channel_input(maps, None), y_seg, y_risk, fit_rows, val_rows,
-                                                   cfg, ctx, None)
+                                                   cfg, core_train, ctx, None)
     baselines, base_thresholds = _fit_baselines(segments, y_seg, y_risk, train_index, float(cfg["baseline_c"]))
     extra = {}
     for ch in separate:
-        _, net, thr, hist = _two_steps(channel_input(maps, ch), y_seg, y_risk, fit_rows, val_rows, cfg, ctx, ch)
+        _, net, thr, hist = _two_steps(channel_input(maps, ch), y_seg, y_risk, fit_rows, val_rows, cfg, core_train,
+                                      ctx, ch)
         logit, logit_thr = _fit_baselines(channel_segments(segments, ch), y_seg, y_risk, train_index,
                                           float(cfg["baseline_c"]), ridge=False)
         extra[ch] = {"step2": net, "baselines": logit, "history": hist,
@@ -153,7 +157,7 @@ def _train(features: Features, train_index: np.ndarray, cfg: dict, ctx) -> Perfu
 
 
 def _two_steps(x: np.ndarray, y_seg: np.ndarray, y_risk: np.ndarray, fit_rows: np.ndarray, val_rows: np.ndarray,
-               cfg: dict, ctx, channel: str | None) -> tuple[PolarResNet, PolarResNet, dict, dict]:
+               cfg: dict, core_train: dict, ctx, channel: str | None) -> tuple[PolarResNet, PolarResNet, dict, dict]:
     """Step 1 (segment MFRs) then step 2 (risk outputs from step 1's backbone) on one input, with thresholds."""
     E = ctx.engine
     tag = "perfusion" if channel is None else f"perfusion-{channel}"
@@ -162,7 +166,7 @@ def _two_steps(x: np.ndarray, y_seg: np.ndarray, y_risk: np.ndarray, fit_rows: n
     step1.freeze(list(cfg["freeze"]))
     fit1, val1 = _with_targets(y_seg, fit_rows, "step 1 (segment MFRs)"), _with_targets(y_seg, val_rows)
     r1 = E.fit(step1, E.ArrayDataset(x[fit1], y_seg[fit1]), E.ArrayDataset(x[val1], y_seg[val1]),
-               ctx, name=f"{tag}-step1-mfr", settings=_step_settings(cfg["step1"], len(fit1)),
+               ctx, name=f"{tag}-step1-mfr", train=core_train, settings=_step_settings(cfg["step1"], len(fit1)),
                loss_fn=masked_mse, metric=_neg_mae)
     step1 = r1.model
     # Step 2: the backbone starts from step 1's weights, a new head learns the risk factors.
@@ -173,7 +177,8 @@ def _two_steps(x: np.ndarray, y_seg: np.ndarray, y_risk: np.ndarray, fit_rows: n
     fit2, val2 = _with_targets(y_risk, fit_rows, "step 2 (risk outputs)"), _with_targets(y_risk, val_rows)
     val_set = E.ArrayDataset(x[val2], y_risk[val2])
     r2 = E.fit(step2, E.ArrayDataset(x[fit2], y_risk[fit2]), val_set, ctx, name=f"{tag}-step2-risk",
-               settings=_step_settings(cfg["step2"], len(fit2)), loss_fn=masked_loss, metric=_mean_auc)
+               train=core_train, settings=_step_settings(cfg["step2"], len(fit2)), loss_fn=masked_loss,
+               metric=_mean_auc)
     step2 = r2.model
     thresholds = _resnet_thresholds(step2, val_set, ctx)
     return step1.cpu().eval(), step2.cpu().eval(), thresholds, {"step1": r1.history, "step2": r2.history}

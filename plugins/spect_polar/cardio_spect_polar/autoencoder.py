@@ -8,6 +8,7 @@ epochs = ceil(iterations / batches per epoch) (full batch by default: one step p
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -130,8 +131,10 @@ def engine_schedule(n_rows: int, iterations: int, batch_size: int | None) -> tup
     return math.ceil(iterations / per_epoch), bs
 
 
-def fit_autoencoder(x: np.ndarray, patients, cfg: dict, ctx, name: str = "ae") -> FittedAutoencoder:
-    """Train the AE on phase maps x (n, pixels, degrees) with ctx.engine.fit; unsupervised."""
+def fit_autoencoder(x: np.ndarray, patients, cfg: dict, ctx, name: str = "ae", *,
+                    train: Mapping) -> FittedAutoencoder:
+    """Train the AE on phase maps x (n, pixels, degrees) with ctx.engine.fit (`train`: the config's train section,
+    the engine settings the AE's own do not set); unsupervised."""
     xs = scale_phase(x)
     if len(xs) < 2:
         raise CardioError(f"the autoencoder needs at least 2 phase maps, got {len(xs)}")
@@ -145,7 +148,8 @@ def fit_autoencoder(x: np.ndarray, patients, cfg: dict, ctx, name: str = "ae") -
                 "weight_decay": float(cfg.get("weight_decay", 0.0)), "optimizer": cfg.get("optimizer", "adamw"),
                 "scheduler": "none", "patience": 0}
     with cpu_threads(cfg.get("cpu_threads"), ctx.device):
-        res = ctx.engine.fit(model, ds, ds, ctx, name=name, settings=settings, loss_fn=nn.MSELoss(), metric=_neg_mse)
+        res = ctx.engine.fit(model, ds, ds, ctx, name=name, train=train, settings=settings, loss_fn=nn.MSELoss(),
+                             metric=_neg_mse)
     fitted = res.model if isinstance(res.model, PhaseAutoencoder) else model
     fitted = fitted.cpu().eval()
     per_epoch = math.ceil(len(xs) / bs)

@@ -37,7 +37,7 @@ def fit_phase_pipeline(features: Features, rows: np.ndarray, config: dict, ctx, 
     sp = config["spect_polar"]
     cfg = sp["analysis"]
     ae = fit_autoencoder(features.x[rows], features.table["patient_id"].iloc[rows], sp["autoencoder"], ctx,
-                         name=name)
+                         name=name, train=config["train"])
     labelled = rows[features.table[features.label].iloc[rows].notna().to_numpy()]
     table = features.table.iloc[labelled]
     df, cols = with_ae_features(table, ae.transform(features.x[labelled], ctx))

@@ -84,7 +84,8 @@ def in_sample_analysis(features: Features, labelled: np.ndarray, config: dict, c
     models on the labelled scans of the same patients; explanatory, labelled in-sample in every table."""
     sp = config["spect_polar"]
     cfg = sp["analysis"]
-    ae = fit_autoencoder(features.x, features.table["patient_id"], sp["autoencoder"], ctx, name="ae-all")
+    ae = fit_autoencoder(features.x, features.table["patient_id"], sp["autoencoder"], ctx, name="ae-all",
+                         train=config["train"])
     df, cols = with_ae_features(features.table, ae.transform(features.x, ctx))
     return paper_analysis(df[labelled].reset_index(drop=True), features.label, list(cfg["clinical"]),
                           list(cfg["categorical"]), cols, cfg, ctx.save_figure, level=float(config["stats"]["level"]))

@@ -73,7 +73,7 @@ def site_a(tmp_path_factory, one_thread_module):
 
 def _features(cfg: dict, cohort_dir, tmp):
     cfg = {**cfg, "cohort": {**cfg["cohort"], "dir": str(cohort_dir)}}
-    ctx = cpu_context(tmp / "featurize", cfg, cpu_threads=1)
+    ctx = cpu_context(tmp / "featurize")
     cohort = cohort_ecg.preprocess(cohort_ecg.load(cfg, ctx), cfg, ctx)
     return cohort_ecg.featurize(cohort, cfg, ctx), ctx
 

@@ -195,7 +195,7 @@ def test_a_cohort_names_files_of_every_format(tmp_path):
     table.assign(ecg=files).to_csv(folder / "cohort.csv", index=False)
     for extra, shape in (((), (1440,)), (("ecg_transfer.leads=[I, aVF, V2]",), (3, 1440))):
         config = plugin_config("ecg_transfer", (f"cohort.dir={folder}", *extra))
-        cohort = cohort_ecg.load(config, cpu_context(tmp_path / "run", config))
+        cohort = cohort_ecg.load(config, cpu_context(tmp_path / "run"))
         assert len(cohort) == 8
         assert {np.shape(cohort.array(r)) for r in cohort.table["record_id"]} == {shape}
     assert sorted(pd.Series(files).str.rsplit(".", n=1).str[1].unique()) == ["dcm", "xml"]

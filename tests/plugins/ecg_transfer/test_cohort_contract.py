@@ -123,7 +123,7 @@ def test_run_on_the_fixed_cohort_predicts_per_patient_and_counts_the_labelled(co
 
 def test_splits_keep_each_patient_on_one_side(cohort, tmp_path):
     config = plugin_config("ecg_transfer", (f"cohort.dir={cohort['good']}", *SMALL))
-    loaded = cohort_ecg.load(config, cpu_context(tmp_path, config))
+    loaded = cohort_ecg.load(config, cpu_context(tmp_path))
     assert loaded.level == "patient" and loaded.table["patient_id"].nunique() < len(loaded.table)
     assert split_overlaps(loaded.table, config["cv"], config["label"], seeds=range(20)) == []
 

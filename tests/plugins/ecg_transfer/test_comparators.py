@@ -152,7 +152,7 @@ def test_deep_feature_comparators_fit_in_the_training_fold_only(tmp_path):
                      sets=["ecg_transfer.synthetic.n_patients=40", "ecg_transfer.preprocess.max_beats_per_record=2",
                            "ecg_transfer.baselines.threshold_cv=2", "ecg_transfer.baselines.rf.n_estimators=10",
                            "ecg_transfer.baselines.svm.calibration_cv=2"])
-    ctx = cpu_context(tmp_path / "run", config)
+    ctx = cpu_context(tmp_path / "run")
     feats = cohort_ecg.featurize(cohort_ecg.preprocess(cohort_ecg.load(config, ctx), config, ctx), config, ctx)
     model = SpectrogramResNet("resnet18", n_outputs=1).eval()
     beat = BeatModel("resnet18-transfer", model, 0.5, "pretrained")

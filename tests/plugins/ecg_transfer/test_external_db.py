@@ -93,7 +93,7 @@ def test_the_external_look_writes_its_ledger_row_once(small_dbs, tmp_path, mitdb
         f"ecg_transfer.mitdb_dir={mitdb_dir}", "ecg_transfer.pretrain.max_beats_per_class=30",
         "ecg_transfer.pretrain.epochs=1", "ecg_transfer.pretrain.side_features=[rr,shape]",
         "ecg_transfer.pretrain.side_models=[{model: logistic, features: [rr, shape]}]"))
-    ctx = cpu_context(tmp_path / "run", config)
+    ctx = cpu_context(tmp_path / "run")
     fitted = bench.fit_fused(mitdb_dir, ["101", "106"], config, ctx, seed=0, name="tiny")
     ledger = tmp_path / "aami_svdb.csv"
     root, _ = small_dbs["svdb"]

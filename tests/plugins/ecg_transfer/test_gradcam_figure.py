@@ -16,7 +16,7 @@ from cardio_ecg_transfer import attribution, cohort_ecg, plugin, resnet
 def test_gradcam_figure_has_physical_axes_and_r_peak(tmp_path):
     config = resolve(plugin.cardio_plugin_info().default_config,
                      sets=["ecg_transfer.synthetic.n_patients=10", "ecg_transfer.preprocess.max_beats_per_record=3"])
-    ctx = cpu_context(tmp_path / "run", config)
+    ctx = cpu_context(tmp_path / "run")
     feats = cohort_ecg.featurize(cohort_ecg.preprocess(cohort_ecg.load(config, ctx), config, ctx), config, ctx)
     table = feats.table
     # the window spans rr_factor RR: 1.2 x RR at 50-105 bpm, R at a third of it in a regular rhythm

@@ -65,7 +65,7 @@ def test_twelve_leads_read_back_and_featurize(tmp_path, fmt):
     config = resolve(plugin.cardio_plugin_info().default_config,
                      sets=[f"cohort.dir={folder}", "ecg_transfer.leads=[I, II, V1, V6]",
                            "ecg_transfer.preprocess.max_beats_per_record=3"])
-    ctx = cpu_context(tmp_path / "run", config)
+    ctx = cpu_context(tmp_path / "run")
     feats = cohort_ecg.featurize(cohort_ecg.preprocess(cohort_ecg.load(config, ctx), config, ctx), config, ctx)
     table = feats.table
     assert set(table["lead"]) == {"I", "II", "V1", "V6"} and feats.stage.leads == ("I", "II", "V1", "V6")
@@ -116,7 +116,7 @@ def test_cohort_with_a_missing_lead_stops_in_one_line(tmp_path):
     config = resolve(plugin.cardio_plugin_info().default_config,
                      sets=[f"cohort.dir={folder}", "ecg_transfer.leads=[II, V7]"])
     with pytest.raises(CardioError, match=r"\.edf: no lead named 'V7'"):
-        cohort_ecg.load(config, cpu_context(tmp_path / "run", config))
+        cohort_ecg.load(config, cpu_context(tmp_path / "run"))
     with pytest.raises(CardioError, match="ecg_transfer.leads"):
         cohort_ecg.check_leads("II")
 
@@ -124,7 +124,7 @@ def test_cohort_with_a_missing_lead_stops_in_one_line(tmp_path):
 def test_synthetic_cohort_writes_twelve_leads(tmp_path):
     config = resolve(plugin.cardio_plugin_info().default_config,
                      sets=["ecg_transfer.synthetic.n_patients=4", f"ecg_transfer.leads=[{', '.join(STANDARD_LEADS)}]"])
-    ctx = cpu_context(tmp_path / "run", config)
+    ctx = cpu_context(tmp_path / "run")
     cohort = cohort_ecg.load(config, ctx)
     arr = cohort.array(str(cohort.table["record_id"].iloc[0]))
     assert arr.shape[0] == 12 and cohort.stage.leads == tuple(STANDARD_LEADS)

@@ -9,6 +9,7 @@ pytest.importorskip("cardio_ecg_transfer")
 import torch
 
 from cardio import CardioError, Features
+from cardio.testing import train_settings
 from cardio_ecg_transfer import resnet
 from cardio_ecg_transfer.finetune import balanced_beat_weights, build_beat_model, patient_scores
 
@@ -38,11 +39,12 @@ def test_freeze_keeps_frozen_stages_and_their_batchnorm_statistics(cpu_context):
                           for n in frozen)
     assert all(p.requires_grad for n, p in model.named_parameters() if n.startswith(("net.layer4", "net.fc")))
     before = {k: v.clone() for k, v in model.state_dict().items()}
-    ctx = cpu_context(epochs=1, batch_size=8, patience=0)
+    ctx = cpu_context()
     rng = np.random.default_rng(0)
     x = rng.normal(size=(16, 33, 25)).astype(np.float32)
     y = (rng.random(16) > 0.5).astype(np.float32)
-    ctx.engine.fit(model, ctx.engine.ArrayDataset(x, y), None, ctx, name="freeze", settings={"lr": 0.01})
+    ctx.engine.fit(model, ctx.engine.ArrayDataset(x, y), None, ctx, name="freeze",
+                   train=train_settings(epochs=1, batch_size=8, patience=0, lr=0.01))
     after = model.state_dict()
     for k, v in before.items():
         if k.startswith(("net.conv1", "net.bn1", "net.layer1", "net.layer2", "net.layer3")):
@@ -96,7 +98,7 @@ def test_patient_score_is_the_mean_of_its_beats_probabilities(cpu_context):
     features = Features(pd.DataFrame({"record_id": pid, "patient_id": pid, "responder": [1, 1, 0, 1, 1, 1]}), x=x,
                         label="responder")
     model = resnet.build_resnet("resnet18", n_outputs=1, seed=0)
-    ctx = cpu_context(batch_size=4)
+    ctx = cpu_context()
     rows = np.array([0, 1, 2, 3, 4, 5])
     scores = patient_scores(model, features, rows, ctx)
     logits = ctx.engine.predict(model, ctx.engine.ArrayDataset(x), ctx)[:, 0].astype(np.float64)

@@ -106,7 +106,7 @@ def test_the_cohort_that_passes_validate_runs_its_input_stages(folders, tmp_path
     assert code == 0 and not problems and f"{N_PATIENTS} records of {N_PATIENTS} patients" in text, text
     config = plugin_config("ecg_transfer", (f"cohort.dir={folders['good']}",
                                             "ecg_transfer.preprocess.max_beats_per_record=2"))
-    ctx = cpu_context(tmp_path, config)
+    ctx = cpu_context(tmp_path)
     cohort = cohort_ecg.preprocess(cohort_ecg.load(config, ctx), config, ctx)
     features = cohort_ecg.featurize(cohort, config, ctx)
     assert features.table["record_id"].nunique() == N_PATIENTS and np.isfinite(features.x).all()

@@ -44,7 +44,7 @@ NO_T1 = tuple(_rng.choice(N_STUDIES, 5, replace=False))    # 21% of t1_ms missin
 THRESHOLDS = {"t1_ms": 1030, "t2_ms": 53, "ecv_pct": 29}
 SMALL = ["echo_cmr.clip.size=16", "echo_cmr.clip.frames=4", "echo_cmr.clip.period=2", "echo_cmr.train.epochs=1",
          "echo_cmr.train.batch_size=4", "echo_cmr.train.cpu_threads=1", "echo_cmr.workers=1",
-         "echo_cmr.val_fraction=0.25", "cv.folds=2", "stats.n_resamples=100",
+         "train.val_fraction=0.25", "cv.folds=2", "stats.n_resamples=100",
          *(f"echo_cmr.thresholds.{k}={v}" for k, v in THRESHOLDS.items())]
 
 
@@ -212,7 +212,7 @@ def test_site_a_bundle_predicts_site_b_as_the_final_model(site_a, tmp_path):
 
     # the final model's own scores on site B, in process (import, featurize, predict), equal cardio predict's
     cfg = {**cfg, "cohort": {**cfg["cohort"], "dir": str(site_b)}}
-    ctx = cpu_context(tmp_path / "direct", cfg)
+    ctx = cpu_context(tmp_path / "direct")
     ctx.cache_dir = tmp_path / "cache_b"
     features = cohort.featurize(cohort.load(cfg, ctx), cfg["echo_cmr"], ctx)
     direct = training.predict(bundle.load(state), features, np.arange(len(features.table)), cfg["echo_cmr"], ctx)

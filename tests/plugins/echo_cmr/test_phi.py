@@ -12,7 +12,7 @@ from cardio_echo_cmr import synthetic
 
 TINY = ["echo_cmr.clip.size=16", "echo_cmr.clip.frames=4", "echo_cmr.clip.period=2", "echo_cmr.train.epochs=1",
         "echo_cmr.train.batch_size=4", "echo_cmr.train.cpu_threads=1", "echo_cmr.workers=1",
-        "echo_cmr.val_fraction=0", "cv.folds=2", "stats.n_resamples=100", "report.figures=false",
+        "train.val_fraction=0", "cv.folds=2", "stats.n_resamples=100", "report.figures=false",
         "echo_cmr.thresholds.t1_ms=1030", "echo_cmr.thresholds.t2_ms=53", "echo_cmr.thresholds.ecv_pct=29"]
 
 

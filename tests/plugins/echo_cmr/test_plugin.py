@@ -16,7 +16,7 @@ from cardio_echo_cmr import plugin
 # inner validation split: at 20 training studies a held-out fifth is 4 patients, whose AUROC picks noise.
 SMALL = ["echo_cmr.synthetic.n_patients=40", "echo_cmr.synthetic.n_frames=20", "echo_cmr.clip.size=16",
          "echo_cmr.clip.frames=8", "echo_cmr.train.epochs=8", "echo_cmr.train.batch_size=4", "echo_cmr.train.lr=0.001",
-         "echo_cmr.val_fraction=0", "echo_cmr.workers=1", "echo_cmr.synthetic.truth.wma_motion_reduction=1.0",
+         "train.val_fraction=0", "echo_cmr.workers=1", "echo_cmr.synthetic.truth.wma_motion_reduction=1.0",
          "echo_cmr.synthetic.truth.wma_fraction=0.5", "cv.folds=2", "stats.n_resamples=300", "final_model=false"]
 
 

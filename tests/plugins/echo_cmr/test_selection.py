@@ -1,18 +1,16 @@
-"""Per-output selection (each output keeps the weights of its own best validation epoch) and the core's split."""
+"""Per-output selection: each output keeps the weights of its own best validation epoch."""
 from __future__ import annotations
 
-from types import SimpleNamespace
-
 import numpy as np
-import pandas as pd
 import pytest
 import torch
+
+from cardio.testing import train_settings
 
 pytest.importorskip("cardio_echo_cmr")
 
 from cardio_echo_cmr.model import BINARY_HEADS, HEADS
 from cardio_echo_cmr.selection import BestPerHead, select_nets
-from cardio_echo_cmr.training import split_rows
 
 
 def _epoch(net: torch.nn.Module, value: float) -> None:
@@ -57,17 +55,6 @@ def test_without_validation_rows_every_output_keeps_the_engines_weights():
     assert set(best.values()) == {0} and nets[0] is net
 
 
-def test_the_cores_validation_rows_are_used_as_given():
-    table = pd.DataFrame({"patient_id": [f"p{i}" for i in range(10)], "wma": [0, 1] * 5})
-    train = np.arange(8)
-    ctx = SimpleNamespace(val_index=np.array([8, 9]), seed=0)
-    fit, val = split_rows(table, train, {"val_fraction": 0.2}, ctx)
-    assert fit.tolist() == train.tolist() and val.tolist() == [8, 9]
-    ctx.val_index = np.array([], dtype=int)    # cross-validation: an inner split of the training rows
-    fit, val = split_rows(table, train, {"val_fraction": 0.25}, ctx)
-    assert len(val) and not set(val) & set(fit) and set(fit) | set(val) == set(train)
-
-
 class _Clips(torch.utils.data.Dataset):
     """Three targets (two binary, one continuous), some missing; training inputs jittered by the set's own generator
     (as ClipDataset draws its random clip starts)."""
@@ -103,7 +90,7 @@ def _fit(out, kill_after: int | None = None):
 
     targets = (Target("a", "binary", "study", "a"), Target("b", "binary", "study", "b"),
                Target("c", "continuous", "study", "c"))
-    ctx = cpu_context(out, epochs=8, batch_size=8, lr=0.05, patience=0)
+    ctx = cpu_context(out)
     torch.manual_seed(0)
     net = torch.nn.Sequential(torch.nn.Linear(6, 8), torch.nn.ReLU(), torch.nn.Linear(8, 3))
     train_set = _Clips(48, 1, train=True)
@@ -116,7 +103,8 @@ def _fit(out, kill_after: int | None = None):
         return score
 
     result = ctx.engine.fit(net, train_set, _Clips(24, 2), ctx, name="echo-A4C", tag="fold0-echo-A4C",
-                            loss_fn=HeadLoss(2), metric=metric)
+                            train=train_settings(epochs=8, batch_size=8, lr=0.05, patience=0), loss_fn=HeadLoss(2),
+                            metric=metric)
     return select_nets(result.model, selector, ("a", "b", "c")), selector
 
 

@@ -86,7 +86,7 @@ def test_site_a_model_predicts_site_b_with_its_own_scores(site_a):
 
     # the imported model scores site B exactly as the final model fitted in the run does, row for row
     cfg = {**cfg, "cohort": {**cfg["cohort"], "dir": str(site_a["site_b"])}}
-    ctx = cpu_context(tmp / "featurize", cfg)
+    ctx = cpu_context(tmp / "featurize")
     features = preprocess.featurize(cohort.load(cfg, ctx), cfg["mmode_septal_flash"], ctx)
     every = np.arange(len(features))
     (final,) = site_a["final"]

@@ -41,7 +41,7 @@ def _final_scores(site_a, cfg: dict, folder, sets: dict) -> tuple[pd.DataFrame, 
     """(the final model's, the imported model's) predictions on every row of a site-B folder, in process."""
     section = {**cfg["perfusion_polar"], **sets}
     cfg = {**cfg, "cohort": {**cfg["cohort"], "dir": str(folder)}, "perfusion_polar": section}
-    ctx = cpu_context(site_a["tmp"] / f"featurize-{folder.name}", cfg)
+    ctx = cpu_context(site_a["tmp"] / f"featurize-{folder.name}")
     features = cohort.featurize(cohort.load(cfg, ctx), ctx)
     every = np.arange(len(features.table))
     (final,) = site_a["final"]

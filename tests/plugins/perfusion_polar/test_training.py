@@ -8,15 +8,21 @@ pytest.importorskip("cardio_perfusion_polar")
 import numpy as np
 import torch
 
-from cardio import CardioError
-from cardio.testing import plugin_config
+from cardio import CardioError, inner_split
+from cardio.testing import plugin_config, train_settings
 from cardio_perfusion_polar import cohort, synthetic, training
 from cardio_perfusion_polar.model import PolarResNet
 
-CFG = {"arch": "resnet18", "imagenet": False, "freeze": [], "val_fraction": 0.25, "baseline_c": 1.0,
+CFG = {"arch": "resnet18", "imagenet": False, "freeze": [], "baseline_c": 1.0,
        "cpu_threads": 1,
        "step1": {"epochs": 1, "batch_size": 8, "lr": 1e-3, "patience": 0},
        "step2": {"epochs": 1, "batch_size": 8, "lr": 0.0, "weight_decay": 0.0, "patience": 0}}
+
+
+def _train(feats, train: np.ndarray, cfg: dict, ctx):
+    """training.train on the rows the core would give it: a quarter of the training patients validate."""
+    fit, val = inner_split(feats.table, train, fraction=0.25, seed=ctx.seed, label=feats.label)
+    return training.train(feats, fit, val, {"perfusion_polar": cfg, "train": train_settings()}, ctx.for_fit("fold0"))
 
 
 def _features(ctx, n: int):
@@ -42,8 +48,7 @@ def test_resnet_outputs_and_architectures(one_thread):
 def test_two_step_training_and_predictions(ctx, tmp_path, one_thread):
     feats = _features(ctx, 40)
     train, test = np.arange(30), np.arange(30, 40)
-    ctx.fold = "fold0"
-    model = training.train(feats, train, CFG, ctx)
+    model = _train(feats, train, CFG, ctx)
     # Step 2 starts from step 1's backbone: with a zero learning rate it must still hold step 1's weights.
     p1 = dict(model.step1.net.named_parameters())
     for name, p in model.step2.net.named_parameters():
@@ -76,14 +81,13 @@ def test_separate_input_models_see_one_map(ctx, one_thread):
     seg = np.arange(2 * 51).reshape(2, 51)
     np.testing.assert_array_equal(training.channel_segments(seg, "mfr"), seg[:, 34:])
     feats = _features(ctx, 24)
-    ctx.fold = "fold0"
-    model = training.train(feats, np.arange(18), {**CFG, "separate_inputs": ["rest"]}, ctx)
+    model = _train(feats, np.arange(18), {**CFG, "separate_inputs": ["rest"]}, ctx)
     assert set(model.separate) == {"rest"} and model.weights.endswith("(no ImageNet weights)")
     pred = training.predict(model, feats, np.arange(18, 24), ctx).table
     assert {"resnet-rest", "logistic-rest"} <= set(pred["model"])
     assert len(pred[pred["model"] == "logistic-rest"]) == 6 * len(synthetic.RISK_TASKS)
     with pytest.raises(CardioError, match="separate_inputs"):
-        training.train(feats, np.arange(18), {**CFG, "separate_inputs": ["perfusion"]}, ctx)
+        _train(feats, np.arange(18), {**CFG, "separate_inputs": ["perfusion"]}, ctx)
 
 
 def test_a_training_fold_with_one_class_is_one_line():
@@ -136,8 +140,7 @@ def test_missing_targets_are_left_out_of_every_fit(ctx, one_thread):
     t.loc[[0, 5], synthetic.SEGMENT_TASKS] = np.nan
     t.loc[7, "mfr_seg02"] = np.nan
     train = np.arange(30)
-    ctx.fold = "fold0"
-    model = training.train(feats, train, {**CFG, "step2": {**CFG["step2"], "lr": 1e-3}}, ctx)
+    model = _train(feats, train, {**CFG, "step2": {**CFG["step2"], "lr": 1e-3}}, ctx)
     for net in (model.step1, model.step2):
         assert all(torch.isfinite(p).all() for p in net.parameters())
     rows = train[t["smoking"].notna().to_numpy()[train]]

@@ -10,6 +10,7 @@ import pandas as pd
 
 from cardio import CardioError, Features, stats
 from cardio.data import make_folds
+from cardio.testing import train_settings
 from cardio_spect_polar import analysis, pipeline
 
 CLINICAL = ["age", "sex", "qrs_ms", "lvef"]
@@ -98,19 +99,19 @@ def test_cross_validation_is_leak_free(ctx):
     """Inside every fold the AE, the univariate screen and the regressions see training patients only."""
     table, x = study_table(60, seed=5)
     features = Features(table, x=x, label="responder")
-    config = {"spect_polar": {"autoencoder": AE_CFG, "analysis": CFG}}
+    config = {"spect_polar": {"autoencoder": AE_CFG, "analysis": CFG}, "train": train_settings()}
     folds = make_folds(table, {"method": "kfold", "folds": 3, "repeats": 1, "stratify": True}, "responder", 0)
     parts, facts = [], {}
     for fold in folds:
-        ctx.fold = fold.name
+        fold_ctx = ctx.for_fit(fold.name)
         train_ids = set(table["patient_id"].iloc[fold.train])
         test_ids = set(table["patient_id"].iloc[fold.test])
-        model = pipeline.fit_phase_pipeline(features, fold.train, config, ctx)
+        model = pipeline.fit_phase_pipeline(features, fold.train, config, fold_ctx)
         assert set(model.ae.patients) == train_ids and not set(model.ae.patients) & test_ids
         assert set(model.response.patients) == train_ids and not set(model.response.patients) & test_ids
         assert (model.response.screen["n"] == len(fold.train)).all()
         assert all(m.n == len(fold.train) for m in model.response.models.values())
-        pred = pipeline.predict_phase_pipeline(model, features, fold.test, ctx)
+        pred = pipeline.predict_phase_pipeline(model, features, fold.test, fold_ctx)
         t = pred.table
         assert set(t["patient_id"]) == test_ids and set(t["model"]) == set(analysis.MODEL_NAMES)
         assert t["threshold"].notna().all() and "variables" not in t.columns  # the fold's choice is a model fact
@@ -142,7 +143,7 @@ def test_unlabelled_rows_reach_the_autoencoder_only(ctx):
     features = Features(table, x=x, label="responder")
     rows = np.arange(40)
     labelled = rows[table["responder"].iloc[rows].notna().to_numpy()]
-    config = {"spect_polar": {"autoencoder": AE_CFG, "analysis": CFG}}
+    config = {"spect_polar": {"autoencoder": AE_CFG, "analysis": CFG}, "train": train_settings()}
     model = pipeline.fit_phase_pipeline(features, rows, config, ctx)
     assert model.ae.patients == table["patient_id"].iloc[rows].tolist()
     assert model.response.patients == table["patient_id"].iloc[labelled].tolist() and len(labelled) == 26

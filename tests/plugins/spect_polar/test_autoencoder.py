@@ -9,6 +9,7 @@ import numpy as np
 import torch
 
 from cardio import CardioError
+from cardio.testing import train_settings
 from cardio_spect_polar import autoencoder as ae
 
 
@@ -20,13 +21,14 @@ def phase_maps(n: int, pixels: int, seed: int = 0) -> np.ndarray:
     return (140 + 30 * z[:, :1] * a + 20 * z[:, 1:] * b + rng.normal(0, 2, (n, pixels))) % 360
 
 
+TRAIN = train_settings()
 CFG = {"hidden": 32, "features": 64, "activation": "relu", "iterations": 40, "batch_size": None, "lr": 1e-3,
        "cpu_threads": 1}
 
 
 def test_four_layers_and_layer_two_features(ctx):
     x = phase_maps(12, 48)
-    fitted = ae.fit_autoencoder(x, [f"p{i}" for i in range(12)], CFG, ctx)
+    fitted = ae.fit_autoencoder(x, [f"p{i}" for i in range(12)], CFG, ctx, train=TRAIN)
     model = fitted.model
     linear = [m for m in model.modules() if isinstance(m, torch.nn.Linear)]
     assert [(m.in_features, m.out_features) for m in linear] == [(48, 32), (32, 64), (64, 32), (32, 48)]
@@ -46,7 +48,7 @@ def test_four_layers_and_layer_two_features(ctx):
 def test_training_reduces_reconstruction_error_through_the_engine(ctx, tmp_path):
     x = phase_maps(20, 40, seed=1)
     fitted = ae.fit_autoencoder(x, [f"p{i}" for i in range(20)], {**CFG, "iterations": 150, "lr": 1e-2}, ctx,
-                                name="ae-test")
+                                name="ae-test", train=TRAIN)
     losses = [h["train_loss"] for h in fitted.history]
     assert len(losses) == 150 and fitted.epochs == 150 and fitted.iterations == 150
     assert losses[-1] < 0.2 * losses[0]
@@ -67,15 +69,15 @@ def test_iterations_map_onto_engine_epochs():
 
 def test_minibatch_iterations_count(ctx):
     x = phase_maps(10, 20, seed=2)
-    fitted = ae.fit_autoencoder(x, list("abcdefghij"), {**CFG, "iterations": 9, "batch_size": 4}, ctx)
+    fitted = ae.fit_autoencoder(x, list("abcdefghij"), {**CFG, "iterations": 9, "batch_size": 4}, ctx, train=TRAIN)
     assert (fitted.epochs, fitted.batch_size, fitted.iterations) == (3, 4, 9)
     assert fitted.patients == list("abcdefghij")
 
 
 def test_bad_inputs_are_clear_errors(ctx):
     with pytest.raises(CardioError, match="non-finite"):
-        ae.fit_autoencoder(np.full((4, 8), np.nan), list("abcd"), CFG, ctx)
+        ae.fit_autoencoder(np.full((4, 8), np.nan), list("abcd"), CFG, ctx, train=TRAIN)
     with pytest.raises(CardioError, match="flattened"):
-        ae.fit_autoencoder(np.zeros((4, 2, 2)), list("abcd"), CFG, ctx)
+        ae.fit_autoencoder(np.zeros((4, 2, 2)), list("abcd"), CFG, ctx, train=TRAIN)
     with pytest.raises(CardioError, match="activation"):
         ae.PhaseAutoencoder(8, activation="gelu6")

@@ -77,7 +77,7 @@ def run(generated, tmp_path_factory) -> Path:
 def _load(folder: Path, tmp_path: Path) -> pd.DataFrame:
     """The cohort as a run loads it (its config, cardio_load's code)."""
     config = plugin_config("spect_polar", [*RUN, f"cohort.dir={folder}"])
-    return cohort.load(config, cpu_context(tmp_path / "ctx", config)).table
+    return cohort.load(config, cpu_context(tmp_path / "ctx")).table
 
 
 def test_a_path_out_of_the_folder_is_one_listed_problem(generated, tmp_path):

@@ -211,7 +211,7 @@ def test_outside_paths_refused_by_default_accepted_with_the_set_switch(good_coho
     _with_file_column(d, outside)
     before = checksums(d)
     sets = [f"cohort.dir={d}"]
-    ctx = context(tmp_path / "run", plugin_config("spect_polar", sets))
+    ctx = context(tmp_path / "run")
     with pytest.raises(CardioError, match="outside the cohort folder; set cohort.allow_outside_paths: true"):
         load(plugin_config("spect_polar", sets), ctx)
     with caplog.at_level(logging.WARNING, logger=ctx.log.name):
