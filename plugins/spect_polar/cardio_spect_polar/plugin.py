@@ -2,8 +2,8 @@
 
 cohort.py (gated DICOM cohort, synthetic one in the cache; a multimodal cohort's SPECT) -> features.py
 (phase analysis of phase.py) -> pipeline.py (autoencoder.py + analysis.py's logistic models, per training fold) ->
-report.py (the opt-in in-sample replication, its optimism against the core's out-of-fold AUCs, the held-out
-incremental value; phase_figures.py).
+report.py (the held-out incremental value, each fold's variables; phase_figures.py). The paper's in-sample
+replication is the add-on spect_polar_in_sample (in_sample.py, its own entry point).
 Modules are imported inside the hooks: listing plugins never loads torch or the models.
 """
 from __future__ import annotations
@@ -105,11 +105,11 @@ def cardio_explain(model: Any, features: Features, index: np.ndarray, config: di
 
 
 @hookimpl
-def cardio_evaluate(predictions: Predictions, features: Features, config: dict, ctx: RunContext,
-                    estimates: list[dict], model_facts: dict[str, dict]) -> Section | list[Section] | None:
+def cardio_evaluate(predictions: Predictions, features: Features, config: dict,
+                    model_facts: dict[str, dict]) -> Section | list[Section] | None:
     from cardio_spect_polar import report
 
-    return report.evaluate_sections(predictions, features, config, ctx, estimates, model_facts)
+    return report.evaluate_sections(predictions, features, config, model_facts)
 
 
 @hookimpl

@@ -1,4 +1,4 @@
-"""What the run reports: the paper's in-sample analysis beside the cross-validated AUCs (evaluate), and
+"""What the run reports: the cross-validated analysis beside the core's out-of-fold AUCs (evaluate), and
 the phase bull's-eyes, histograms and the decoder's view of the chosen AE feature (explain)."""
 from __future__ import annotations
 
@@ -10,31 +10,22 @@ from cardio_spect_polar import phase_figures
 from cardio_spect_polar.analysis import (
     MODEL_NAMES,
     held_out_incremental_value,
-    optimism_table,
-    paper_analysis,
     reference_model,
 )
-from cardio_spect_polar.autoencoder import fit_autoencoder
 from cardio_spect_polar.phase import circular_mean_deg
-from cardio_spect_polar.pipeline import PhaseAEModel, fold_selection_table, with_ae_features
+from cardio_spect_polar.pipeline import PhaseAEModel, fold_selection_table
 
 
-def evaluate_sections(predictions: Predictions, features: Features, config: dict, ctx,
-                      estimates: list[dict], model_facts: dict[str, dict]) -> list[Section]:
-    """The paper's in-sample analysis (AE refitted on every patient) and the cross-validated counterpart of what
-    it adds to the core's performance section: the optimism of the in-sample AUCs against the out-of-fold AUCs
-    the core estimated (`estimates`), the held-out incremental value, and the variables each fold chose."""
+def evaluate_sections(predictions: Predictions, features: Features, config: dict,
+                      model_facts: dict[str, dict]) -> list[Section]:
+    """The cross-validated counterpart of the paper's analysis beside the core's performance section: the held-out
+    incremental value and the variables each fold chose. The paper's in-sample replication is the add-on
+    spect_polar_in_sample (in_sample.py)."""
     sp = config["spect_polar"]
     cfg = sp["analysis"]
     level = float(config["stats"]["level"])
-    sections, insample = [], {}
     labelled = features.table[features.label].notna().to_numpy()
-    if sp["in_sample_analysis"]:
-        res = in_sample_analysis(features, labelled, config, ctx)
-        sections.append(res.section)
-        insample = res.aucs
     scored = predictions.table[np.isfinite(predictions.table["y_true"].to_numpy(dtype=float))]
-    optimism = optimism_table(insample, estimates, features.label)
     reference = reference_model(config, features.label)
     held_out = held_out_incremental_value(scored, features.label, level=level, reference=reference)
     selection = fold_selection_table(model_facts)
@@ -45,11 +36,11 @@ def evaluate_sections(predictions: Predictions, features: Features, config: dict
         f"{cfg['p_enter']}) and AE features (p < {cfg['p_significant']}, at most {cfg['max_ae_features']}) on those "
         "patients only, and the logistic models were fitted on them; the held-out fold was then scored. The "
         "out-of-fold AUC is the honest estimate of how the method predicts response in new patients; it, its "
-        f"DeLong {level:.0%} interval and the paired DeLong tests of the models are the performance section's"
-        + (". The in-sample AUC is what the paper's design reports (its interval is in the in-sample section); "
-           "'optimism' = in-sample minus out-of-fold AUC (repeat 0). "
-           if insample else ". The paper's in-sample replication is not part of this run "
-           "(spect_polar.in_sample_analysis: false; `--set profile=paper` adds it, labelled in-sample). ")
+        f"DeLong {level:.0%} interval and the paired DeLong tests of the models are the performance section's. "
+        + ("The paper's in-sample replication and its optimism are the add-on section 'the paper's analysis "
+           "(in-sample, explanatory)'. " if sp["in_sample_analysis"] else
+           "The paper's in-sample replication is not part of this run (spect_polar.in_sample_analysis: false; "
+           "`--set profile=paper` adds it through the add-on spect_polar_in_sample, labelled in-sample). ")
         + "The variables chosen in each fold are listed below"
         + (f" ({n_forced} fold(s) had no AE feature reach p < {cfg['p_significant']}; there the single best AE "
            "feature entered anyway, column ae_forced)." if n_forced else ".")
@@ -68,27 +59,10 @@ def evaluate_sections(predictions: Predictions, features: Features, config: dict
                  + f"; {features.table['patient_id'].nunique()} analysed.")
     if not config["cohort"]["dir"]:
         text += _synthetic_text(sp["synthetic"])
-    title = ("SPECT phase autoencoder: in-sample vs cross-validated (out-of-fold)" if insample
-             else "SPECT phase autoencoder: cross-validated (out-of-fold)")
-    tables = {"Optimism: in-sample minus out-of-fold AUC": optimism} if len(optimism) else {}
-    sections.append(Section(title=title, text=text,
-                            tables={**tables,
-                                    f"Held-out incremental value of the {reference or 'clinical+ae'} score "
-                                    "(out-of-fold LR test, OR per SD, Holm)": held_out,
-                                    "Variables chosen inside each training fold": selection}))
-    return sections
-
-
-def in_sample_analysis(features: Features, labelled: np.ndarray, config: dict, ctx):
-    """The paper's in-sample replication (opt-in): the AE refitted on every scan (label-free), the screen and the
-    models on the labelled scans of the same patients; explanatory, labelled in-sample in every table."""
-    sp = config["spect_polar"]
-    cfg = sp["analysis"]
-    ae = fit_autoencoder(features.x, features.table["patient_id"], sp["autoencoder"], ctx, name="ae-all",
-                         train=config["train"])
-    df, cols = with_ae_features(features.table, ae.transform(features.x, ctx))
-    return paper_analysis(df[labelled].reset_index(drop=True), features.label, list(cfg["clinical"]),
-                          list(cfg["categorical"]), cols, cfg, ctx.save_figure, level=float(config["stats"]["level"]))
+    return [Section(title="SPECT phase autoencoder: cross-validated (out-of-fold)", text=text,
+                    tables={f"Held-out incremental value of the {reference or 'clinical+ae'} score "
+                            "(out-of-fold LR test, OR per SD, Holm)": held_out,
+                            "Variables chosen inside each training fold": selection})]
 
 
 def _synthetic_text(syn: dict) -> str:
