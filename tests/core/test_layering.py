@@ -55,3 +55,12 @@ def test_the_template_teaches_the_same_rules():
     text = "\n".join(p.read_text() for p in (REPO / "core" / "templates" / "plugin").rglob("*.tmpl"))
     imported = [line.split()[1] for line in text.splitlines() if line.startswith("from cardio")]
     assert all(m == "cardio" or m.split(".")[1] in PUBLIC_SUBMODULES for m in imported), imported
+
+
+def test_no_function_is_longer_than_80_lines():
+    """A function a newcomer reads in one screen: none over 80 lines in core/ or in a plugin's package."""
+    folders = [REPO / "core", *sorted((REPO / "plugins").glob("*/cardio_*"))]
+    long = [f"{p.relative_to(REPO)}:{node.lineno} {node.name} ({node.end_lineno - node.lineno + 1} lines)"
+            for folder in folders for p in _files(folder) for node in ast.walk(ast.parse(p.read_text(), str(p)))
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.end_lineno - node.lineno >= 80]
+    assert not long, long
