@@ -47,8 +47,9 @@ def explain_section(fold_models, features, index: np.ndarray, config: dict, ctx)
     scale = window_scale(features.table.iloc[index])
     fr, tr = physical_axes(features.stage, x.shape[1:], scale)
     text = (f"Grad-CAM of the response output of `{beat_model.name}` (layer `{gc['layer']}`) on {len(index)} test "
-            f"beats of fold {ctx.fold or 'last'} ({int((y == 1).sum())} from responders, {int((y == 0).sum())} from "
-            "non-responders), averaged per group; the mean log spectrogram of each group is drawn as contours. "
+            f"beats of {ctx.fold or 'the last fold'} ({int((y == 1).sum())} from responders, "
+            f"{int((y == 0).sum())} from non-responders), averaged per group; the mean log spectrogram of each "
+            "group is drawn as contours. "
             "Bright regions raised the predicted probability of response. Each beat window spans "
             f"{config['ecg_transfer']['preprocess']['rr_factor']} RR and is resampled to a fixed length, so its bins "
             "are in cycles per window; the axes give them in Hz and in ms from the R peak (dashed line) at the median "

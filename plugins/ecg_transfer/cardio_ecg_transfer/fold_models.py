@@ -20,6 +20,15 @@ TASK = "crt_response"
 DEEP = "-deep"
 
 
+@dataclass(frozen=True)
+class Prepared:
+    """What the prepare stage hands every fold and evaluate: each architecture's pretraining (None: no transfer
+    model), and whether finetune.archs named the architectures (then the report's sections carry the name)."""
+
+    by_arch: dict[str, Pretrained | None]
+    named: bool = False
+
+
 @dataclass
 class FoldModels:
     beat_models: list[BeatModel] = field(default_factory=list)
@@ -89,35 +98,34 @@ def with_arch(config: dict, arch: str) -> dict:
     return {**config, "ecg_transfer": {**s, "pretrain": {**s["pretrain"], "arch": arch}}}
 
 
-def prepare(config: dict, ctx) -> Pretrained | dict[str, Pretrained | None] | None:
-    """Pretraining through pretrain.prepare, once per architecture of finetune.archs (a dict arch -> result),
-    or once for pretrain.arch (its result, as before)."""
+def prepare(config: dict, ctx) -> Prepared:
+    """Pretraining through pretrain.prepare, once per architecture of finetune.archs, or once for pretrain.arch."""
     archs = config["ecg_transfer"]["finetune"].get("archs")
     if archs is None:
-        return pretrain_prepare(config, ctx)
+        return Prepared({config["ecg_transfer"]["pretrain"]["arch"]: pretrain_prepare(config, ctx)})
     if config["ecg_transfer"]["pretrain"]["weights_file"] and len(architectures(config)) > 1:
         raise CardioError("config keys ecg_transfer.finetune.archs and ecg_transfer.pretrain.weights_file: one "
                           f"weights file cannot serve {len(archs)} architectures; set "
                           "ecg_transfer.finetune.archs: null")
     archs = architectures(config)
     if len(archs) == 1:
-        return {archs[0]: pretrain_prepare(with_arch(config, archs[0]), ctx)}
+        return Prepared({archs[0]: pretrain_prepare(with_arch(config, archs[0]), ctx)}, named=True)
     # each architecture's pretraining gets its own engine tag (checkpoints/<arch>-pretrain.pt): none resumes another's
-    return {arch: pretrain_prepare(with_arch(config, arch), ctx, tag=f"{arch}-pretrain") for arch in archs}
+    return Prepared({arch: pretrain_prepare(with_arch(config, arch), ctx, tag=f"{arch}-pretrain") for arch in archs},
+                    named=True)
 
 
 def train_fold(features, fit_index: np.ndarray, val_index: np.ndarray, config: dict, ctx,
-               pretrained: Pretrained | dict[str, Pretrained | None] | None) -> FoldModels:
-    """The fold's models: per architecture, fine-tuned from `pretrained` (the prepare stage's result; None: no
+               prepared: Prepared) -> FoldModels:
+    """The fold's models: per architecture, fine-tuned from its pretraining (the prepare stage's result; None: no
     transfer model) and from scratch, and the comparators, as the config enables them. The networks fit on
     `fit_index` and stop early on the core's validation rows; the comparators fit on the whole training fold."""
     out = FoldModels()
     s = config["ecg_transfer"]
     ft = s["finetune"]
     train_index = np.union1d(fit_index, val_index)  # the training fold: its rows were sorted
-    by_arch = pretrained if isinstance(pretrained, dict) else {s["pretrain"]["arch"]: pretrained}
     for arch in architectures(config):
-        cfg, pre = with_arch(config, arch), by_arch.get(arch)
+        cfg, pre = with_arch(config, arch), prepared.by_arch.get(arch)
         if ft["transfer"] and pre is not None:
             m = train_beat_model(features, fit_index, val_index, cfg, ctx, init="pretrained", pretrained=pre.weights)
             ctx.log.info("%s: %s; training threshold %.3f", m.name, freeze_report(m.model), m.threshold)

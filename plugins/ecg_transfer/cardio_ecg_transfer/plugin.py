@@ -101,8 +101,8 @@ def cardio_featurize(cohort: Cohort, config: dict, ctx: RunContext) -> Features:
 def cardio_prepare(config: dict, ctx: RunContext) -> Any:
     from cardio_ecg_transfer import fold_models
 
-    # MIT-BIH pretraining, once per run before the folds (it never sees the CRT cohort's labels):
-    # a pretrain.Pretrained, or None when no transfer model is asked for; with finetune.archs, one per architecture.
+    # MIT-BIH pretraining, once per run before the folds (it never sees the CRT cohort's labels): a
+    # fold_models.Prepared, each architecture's pretrain.Pretrained (None when no transfer model is asked for).
     return fold_models.prepare(config, ctx)
 
 

@@ -9,7 +9,7 @@ import pandas as pd
 from cardio import Predictions, Section
 from cardio.stats import StatsError, format_ci, paired_test, pick, table_one
 from cardio_ecg_transfer import beat_metrics
-from cardio_ecg_transfer.fold_models import TASK
+from cardio_ecg_transfer.fold_models import TASK, Prepared
 from cardio_ecg_transfer.pretrain import Pretrained
 
 GROUPS = {"guideline": "guideline rule", "svm": "clinical covariates", "random_forest": "clinical covariates"}
@@ -273,7 +273,7 @@ def explain_section(fold_models, features, index: np.ndarray, config: dict, ctx)
     return attribution.explain_section(fold_models, features, index, config, ctx)
 
 
-def evaluate_sections(predictions: Predictions, cohort, prepared: Pretrained | None, config: dict, ctx,
+def evaluate_sections(predictions: Predictions, cohort, prepared: Prepared, config: dict, ctx,
                       estimates: list[dict], tests: list[dict]) -> list[Section]:
     """Table 2 (the performance section's `estimates` and `tests` in the paper's layout), Table 1 and the
     pretraining results (`prepared`, the prepare stage's result)."""
@@ -318,7 +318,7 @@ def evaluate_sections(predictions: Predictions, cohort, prepared: Pretrained | N
                            "Patients of the cohort by responder status (mean ± SD, Welch t-test; n (%), chi-square "
                            "or Fisher).", tables={"Table 1": t1}))
     if s["pretrain"]["enabled"]:
-        for arch, one in (prepared.items() if isinstance(prepared, dict) else [(None, prepared)]):
+        for arch, one in prepared.by_arch.items():
             section = pretraining_section(one, config)
-            out.append(section if arch is None else dataclasses.replace(section, title=f"{section.title} ({arch})"))
+            out.append(dataclasses.replace(section, title=f"{section.title} ({arch})") if prepared.named else section)
     return out

@@ -16,6 +16,7 @@ from cardio import CardioError
 from cardio.config import resolve
 from cardio.testing import invoke, pooled, read_metrics, run_plugin, second_intervals
 from cardio_ecg_transfer import plugin, pretrain, prior_correction, report, resnet
+from cardio_ecg_transfer.fold_models import Prepared
 
 MODELS = {"resnet18-transfer", "resnet18-scratch", "guideline", "svm", "random_forest", "logistic",
           "svm-deep", "random_forest-deep", "logistic-deep"}
@@ -129,15 +130,16 @@ def test_cardio_run_end_to_end(tmp_path, mitdb_dir):
 
 def test_prepare_without_transfer_model_or_with_a_weights_file(cpu_context, tmp_path):
     ctx = cpu_context()
+    arch = _config()["ecg_transfer"]["pretrain"]["arch"]
     for sets in (("ecg_transfer.finetune.transfer=false",), ("ecg_transfer.pretrain.enabled=false",)):
-        assert plugin.cardio_prepare(config=_config(*sets), ctx=ctx) is None, sets
+        assert plugin.cardio_prepare(config=_config(*sets), ctx=ctx) == Prepared({arch: None}), sets
     no_transfer = report.pretraining_section(None, _config("ecg_transfer.finetune.transfer=false"))
     assert "finetune.transfer: false" in no_transfer.text and not no_transfer.estimates
 
     weights = resnet.save_weights(resnet.build_resnet("resnet18", 5, seed=0), tmp_path / "w.pt")
     prepared = plugin.cardio_prepare(config=_config(f"ecg_transfer.pretrain.weights_file={weights}"), ctx=ctx)
-    assert prepared == pretrain.Pretrained(weights=weights)  # nothing trained, nothing to report
-    assert "No pretraining in this run" in report.pretraining_section(prepared, _config()).text
+    assert prepared == Prepared({arch: pretrain.Pretrained(weights=weights)})  # nothing trained, nothing to report
+    assert "No pretraining in this run" in report.pretraining_section(prepared.by_arch[arch], _config()).text
     assert not list(ctx.checkpoint_dir.iterdir())
     with pytest.raises(CardioError, match="does not exist"):
         plugin.cardio_prepare(config=_config(f"ecg_transfer.pretrain.weights_file={tmp_path / 'missing.pt'}"), ctx=ctx)
