@@ -77,15 +77,14 @@ def build_beat_model(arch: str, pretrained: Path | None, freeze: str | None, see
     return model, frozen, meta
 
 
-def train_beat_model(features, fit_rows: np.ndarray, val_rows: np.ndarray, config: dict, ctx, *, init: str,
-                     pretrained: Path | None = None) -> BeatModel:
+def train_beat_model(features, fit_rows: np.ndarray, val_rows: np.ndarray, config: dict, ctx, *, arch: str,
+                     init: str, pretrained: Path | None = None) -> BeatModel:
     """Fine-tune (init="pretrained") or train from scratch (init="scratch") on one training fold.
 
     Early stopping watches the loss on the core's validation rows (patients of the training fold held out,
     `train.val_fraction`); the Youden threshold is chosen on patient scores of them (finetune.threshold_rows).
     """
     ft = config["ecg_transfer"]["finetune"]
-    arch = config["ecg_transfer"]["pretrain"]["arch"]
     if init == "pretrained" and pretrained is None:
         raise CardioError("fine-tuning needs pretrained weights: enable ecg_transfer.pretrain or set "
                           "ecg_transfer.pretrain.weights_file")

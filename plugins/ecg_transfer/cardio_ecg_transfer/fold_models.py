@@ -93,11 +93,6 @@ def architectures(config: dict) -> list[str]:
     return [str(a) for a in archs]
 
 
-def with_arch(config: dict, arch: str) -> dict:
-    s = config["ecg_transfer"]
-    return {**config, "ecg_transfer": {**s, "pretrain": {**s["pretrain"], "arch": arch}}}
-
-
 def prepare(config: dict, ctx) -> Prepared:
     """Pretraining through pretrain.prepare, once per architecture of finetune.archs, or once for pretrain.arch."""
     archs = config["ecg_transfer"]["finetune"].get("archs")
@@ -109,10 +104,9 @@ def prepare(config: dict, ctx) -> Prepared:
                           "ecg_transfer.finetune.archs: null")
     archs = architectures(config)
     if len(archs) == 1:
-        return Prepared({archs[0]: pretrain_prepare(with_arch(config, archs[0]), ctx)}, named=True)
+        return Prepared({archs[0]: pretrain_prepare(config, ctx, archs[0])}, named=True)
     # each architecture's pretraining gets its own engine tag (checkpoints/<arch>-pretrain.pt): none resumes another's
-    return Prepared({arch: pretrain_prepare(with_arch(config, arch), ctx, tag=f"{arch}-pretrain") for arch in archs},
-                    named=True)
+    return Prepared({arch: pretrain_prepare(config, ctx, arch, tag=f"{arch}-pretrain") for arch in archs}, named=True)
 
 
 def train_fold(features, fit_index: np.ndarray, val_index: np.ndarray, config: dict, ctx,
@@ -125,13 +119,14 @@ def train_fold(features, fit_index: np.ndarray, val_index: np.ndarray, config: d
     ft = s["finetune"]
     train_index = np.union1d(fit_index, val_index)  # the training fold: its rows were sorted
     for arch in architectures(config):
-        cfg, pre = with_arch(config, arch), prepared.by_arch.get(arch)
+        pre = prepared.by_arch.get(arch)
         if ft["transfer"] and pre is not None:
-            m = train_beat_model(features, fit_index, val_index, cfg, ctx, init="pretrained", pretrained=pre.weights)
+            m = train_beat_model(features, fit_index, val_index, config, ctx, arch=arch, init="pretrained",
+                                 pretrained=pre.weights)
             ctx.log.info("%s: %s; training threshold %.3f", m.name, freeze_report(m.model), m.threshold)
             out.beat_models.append(m)
         if ft["scratch"]:
-            m = train_beat_model(features, fit_index, val_index, cfg, ctx, init="scratch")
+            m = train_beat_model(features, fit_index, val_index, config, ctx, arch=arch, init="scratch")
             ctx.log.info("%s: training threshold %.3f", m.name, m.threshold)
             out.beat_models.append(m)
     bl = s["baselines"]

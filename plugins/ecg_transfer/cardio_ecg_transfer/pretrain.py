@@ -30,8 +30,8 @@ from cardio_ecg_transfer.mitdb import ensure_mitdb, mitdb_dir
 from cardio_ecg_transfer.prior_correction import class_weights, prior_correction
 from cardio_ecg_transfer.resnet import build_resnet, save_weights
 
-RESULTS_NAME = "pretrain_results.json"
-FIGURE_NAME = "pretrain_confusion"
+RESULTS_NAME = "pretrain_results-{arch}.json"  # one per architecture: finetune.archs pretrains several in one run
+FIGURE_NAME = "pretrain_confusion_{arch}"
 #: What the report reads from the results file of a finished pretraining.
 RESULT_KEYS = ("arch", "accuracy", "macro_f1", "macro_f1_classes", "n", "per_class", "train_records", "val_records",
                "train_counts", "val_counts", "epochs_run", "best_epoch", "max_beats_per_class", "max_eval_beats")
@@ -47,9 +47,14 @@ class Pretrained:
     figure: Path | None = None
 
 
-def weights_path(config: dict, ctx) -> Path:
+def _arch(config: dict, arch: str | None) -> str:
+    """The architecture a pretraining fits: the one given (finetune.archs names several), else pretrain.arch."""
+    return arch or config["ecg_transfer"]["pretrain"]["arch"]
+
+
+def weights_path(config: dict, ctx, arch: str | None = None) -> Path:
     """checkpoints/pretrained-<arch>.pt of the run."""
-    return Path(ctx.checkpoint_dir) / f"pretrained-{config['ecg_transfer']['pretrain']['arch']}.pt"
+    return Path(ctx.checkpoint_dir) / f"pretrained-{_arch(config, arch)}.pt"
 
 
 def confusion_figure(results: dict, title: str) -> Figure:
@@ -58,11 +63,12 @@ def confusion_figure(results: dict, title: str) -> Figure:
                           unit="beats")
 
 
-def prepare(config: dict, ctx, tag: str | None = None) -> Pretrained | None:
-    """The prepare stage: pretrain (or take pretrain.weights_file) when a transfer model is asked for, else None."""
+def prepare(config: dict, ctx, arch: str | None = None, tag: str | None = None) -> Pretrained | None:
+    """The prepare stage: pretrain `arch` (or take pretrain.weights_file) when a transfer model is asked for, else
+    None."""
     if not (config["ecg_transfer"]["pretrain"]["enabled"] and config["ecg_transfer"]["finetune"]["transfer"]):
         return None
-    return pretrain(config, ctx, tag)
+    return pretrain(config, ctx, arch, tag)
 
 
 def _read_results(path: Path) -> dict:
@@ -87,6 +93,7 @@ def mitdb_root(config: dict, ctx) -> Path:
 class Fitted:
     """A pretrained network with its logit shift, and what it was fitted and validated on."""
 
+    arch: str
     model: object
     shift: np.ndarray
     strength: float
@@ -99,7 +106,7 @@ class Fitted:
 
 
 def fit_pretraining(root: Path, records: list[str], config: dict, ctx, seed: int | None = None,
-                    name: str = "pretrain", tag: str | None = None) -> Fitted:
+                    name: str = "pretrain", tag: str | None = None, arch: str | None = None) -> Fitted:
     """Fit the 5-class ResNet on `records` (DS1 or a part of it): a grouped fitting/validation split of the
     records, class-capped fitting beats, early stopping and the prior strength on the validation records.
     `name` names the engine's checkpoint (a rerun resumes from it)."""
@@ -110,9 +117,9 @@ def fit_pretraining(root: Path, records: list[str], config: dict, ctx, seed: int
                             max_total=None, seed=seed, progress=ctx.progress, desc="DS1 fitting")
     val = cached_beat_set(root, val_records, config, ctx.cache, max_per_class=None,
                           max_total=pt["max_eval_beats"], seed=seed + 1, progress=ctx.progress, desc="DS1 validation")
-    model, fit = train_classifier(train, val, config, ctx, seed, name, tag)
+    model, fit = train_classifier(train, val, config, ctx, seed, name, tag, arch)
     shift, strength, scores = prior_correction(model, train, val, config, ctx)
-    return Fitted(model, shift, strength, scores, fit, train, val, fit_records, val_records)
+    return Fitted(_arch(config, arch), model, shift, strength, scores, fit, train, val, fit_records, val_records)
 
 
 def predict(fitted: Fitted, beats: BeatSet, ctx) -> np.ndarray:
@@ -121,7 +128,7 @@ def predict(fitted: Fitted, beats: BeatSet, ctx) -> np.ndarray:
     return (logits + fitted.shift[None, :]).argmax(axis=1)
 
 
-def pretrain(config: dict, ctx, tag: str | None = None) -> Pretrained:
+def pretrain(config: dict, ctx, arch: str | None = None, tag: str | None = None) -> Pretrained:
     """Pretrain (or resume, or reuse) the ResNet on MIT-BIH DS1; return its weights file and DS1 validation results.
 
     With pretrain.weights_file set, that file is used and nothing is trained. The engine's
@@ -135,16 +142,17 @@ def pretrain(config: dict, ctx, tag: str | None = None) -> Pretrained:
         if not path.is_file():
             raise CardioError(f"ecg_transfer.pretrain.weights_file {path} does not exist")
         return Pretrained(weights=path)
-    out = weights_path(config, ctx)
-    results_file = Path(ctx.checkpoint_dir) / RESULTS_NAME
-    figure = ctx.figure_path(FIGURE_NAME)
+    arch = _arch(config, arch)
+    out = weights_path(config, ctx, arch)
+    results_file = Path(ctx.checkpoint_dir) / RESULTS_NAME.format(arch=arch)
+    figure = ctx.figure_path(FIGURE_NAME.format(arch=arch))
     if out.is_file() and results_file.is_file():
         return Pretrained(weights=out, results=_read_results(results_file),
                           figure=figure if figure.is_file() else None)
     records = aami.ds1_records(pt["records"])
     root = mitdb_root(config, ctx)
-    ctx.log.info("pretraining %s on MIT-BIH DS1 (%d records; DS2 is not used)", pt["arch"], len(records))
-    fitted = fit_pretraining(root, records, config, ctx, tag=tag)
+    ctx.log.info("pretraining %s on MIT-BIH DS1 (%d records; DS2 is not used)", arch, len(records))
+    fitted = fit_pretraining(root, records, config, ctx, tag=tag, arch=arch)
     pred = predict(fitted, fitted.val, ctx)
     results = classification_results(fitted.val.y, pred)
     results["ci"] = record_bootstrap(fitted.val.y, pred, fitted.val.record, config, seed=ctx.seed)
@@ -155,8 +163,8 @@ def pretrain(config: dict, ctx, tag: str | None = None) -> Pretrained:
                                               "classes": list(aami.AAMI_CLASSES),
                                               "task": "AAMI beat classes, MIT-BIH DS1"})
         write_text_atomic(results_file, json.dumps(results, indent=2))
-        ctx.save_figure(confusion_figure(results, f"{pt['arch']} on held-out DS1 records (macro F1 "
-                                                  f"{results['macro_f1']:.3f})"), FIGURE_NAME)
+        ctx.save_figure(confusion_figure(results, f"{arch} on held-out DS1 records (macro F1 "
+                                                  f"{results['macro_f1']:.3f})"), FIGURE_NAME.format(arch=arch))
     ctx.log.info("pretraining: DS1 validation macro F1 %.3f, balanced accuracy %.3f, V Se %s, S Se %s",
                  results["macro_f1"], results["balanced_accuracy"], results["per_class"]["V"]["se"],
                  results["per_class"]["S"]["se"])
@@ -166,7 +174,7 @@ def pretrain(config: dict, ctx, tag: str | None = None) -> Pretrained:
 def describe(fitted: Fitted, config: dict) -> dict:
     """The settings and choices of a fitted pretraining, for its results file and the ledger."""
     pt = config["ecg_transfer"]["pretrain"]
-    return {"arch": pt["arch"], "evaluated_on": "DS1 validation records", "train_records": fitted.fit_records,
+    return {"arch": fitted.arch, "evaluated_on": "DS1 validation records", "train_records": fitted.fit_records,
             "val_records": fitted.val_records, "train_counts": fitted.train.counts(), "val_counts": fitted.val.counts(),
             "max_beats_per_class": pt["max_beats_per_class"], "max_eval_beats": pt["max_eval_beats"],
             "prior_correction": [float(v) for v in fitted.shift], "prior_strength": fitted.strength,
@@ -177,13 +185,13 @@ def describe(fitted: Fitted, config: dict) -> dict:
 
 
 def train_classifier(train: BeatSet, val: BeatSet | None, config: dict, ctx, seed: int, name: str = "pretrain",
-                     tag: str | None = None):
+                     tag: str | None = None, arch: str | None = None):
     """(model, fit result): the 5-class ResNet fitted by the core's loop on the fitting records' beats,
     early-stopped on the validation records' balanced accuracy (val None: every epoch runs, no stopping)."""
     pt = config["ecg_transfer"]["pretrain"]
     if len(np.unique(train.y)) < 2:
         raise CardioError(f"the MIT-BIH training beats hold one class only ({train.counts()}); use more records")
-    model = build_resnet(pt["arch"], n_outputs=len(aami.AAMI_CLASSES), seed=seed, n_side=train.side.shape[1])
+    model = build_resnet(_arch(config, arch), n_outputs=len(aami.AAMI_CLASSES), seed=seed, n_side=train.side.shape[1])
     if model.n_side:
         model.set_side_scaling(train.side)
     train_ds = ctx.engine.ArrayDataset(train.inputs(), train.y)

@@ -49,8 +49,9 @@ def test_plugin_info_datasets_and_config():
     paper = cfg["profiles"]["paper"]["ecg_transfer"]
     assert paper["pretrain"]["arch"] == "resnet50" and paper["pretrain"]["max_beats_per_class"] is None
     # every key of the plugin is in its namespace; the cohort's location is the core's
-    # (and the core's stats.reference: the paper's claim, fixed before any result)
-    assert set(cfg) == {"label", "stats", "ecg_transfer", "profiles"}
+    # (and the core's stats.reference: the paper's claim, fixed before any result; train.val_fraction: the core's
+    # validation share of each training fold)
+    assert set(cfg) == {"label", "train", "stats", "ecg_transfer", "profiles"} and set(cfg["train"]) == {"val_fraction"}
     assert set(cfg["profiles"]["paper"]) == {"ecg_transfer", "stats"}
     # the fetches import records / databases when called; svdb and incartdb serve the external AAMI look
     assert set(plugin.cardio_datasets()) == {"mitdb", "svdb", "incartdb"}
@@ -79,7 +80,7 @@ def test_cardio_run_end_to_end(tmp_path, mitdb_dir):
     assert not list(ckpt.glob("fold*-pretrain*.pt"))
     assert {p.name for p in ckpt.glob("fold*-*.pt")} >= {"fold0-transfer.pt", "fold1-scratch.pt"}
     assert "stage prepare" in (out / "run.log").read_text()
-    results = json.loads((ckpt / "pretrain_results.json").read_text())
+    results = json.loads((ckpt / "pretrain_results-resnet18.json").read_text())
     # DS1 only: fitting and validation records split by record, no DS2 record anywhere
     assert sorted(results["train_records"] + results["val_records"]) == ["101", "106", "109", "118", "119"]
     assert len(results["val_records"]) == 1 and not set(results["train_records"]) & set(results["val_records"])
@@ -119,9 +120,9 @@ def test_cardio_run_end_to_end(tmp_path, mitdb_dir):
     assert "side features" in md and "chosen by macro F1 on the DS1 validation records" in md
     assert "DS2" in md and "aami_ds2.csv" in md and "Synthetic truth" in md and "7 × (mid-QRS notch" in md
     assert "No interval: a record-level interval needs at least 2 records" in md
-    assert "figures/pretrain_confusion.png" in md
+    assert "figures/pretrain_confusion_resnet18.png" in md
     figures = {p.name for p in (out / "figures").glob("*.png")}
-    assert {"roc_crt_response.png", "pretrain_confusion.png", "gradcam_transfer.png"} <= figures
+    assert {"roc_crt_response.png", "pretrain_confusion_resnet18.png", "gradcam_transfer.png"} <= figures
 
     # no hidden generating parameter of the synthetic cohort reached the outputs
     assert not any(c.startswith("_") for c in pred.columns)
@@ -160,7 +161,7 @@ def test_featurize_drops_hidden_columns_and_makes_one_row_per_beat(cpu_context):
     from cardio_ecg_transfer import cohort_ecg
 
     cfg = _config("ecg_transfer.synthetic.n_patients=6", "ecg_transfer.preprocess.max_beats_per_record=0")
-    ctx = cpu_context(cfg)
+    ctx = cpu_context()
     cohort = cohort_ecg.preprocess(cohort_ecg.load(cfg, ctx), cfg, ctx)
     assert not [c for c in cohort.table.columns if c.startswith("_")]
     feats = cohort_ecg.featurize(cohort, cfg, ctx)

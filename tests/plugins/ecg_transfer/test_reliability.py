@@ -7,6 +7,7 @@ folder of synthetic records (or at none), so MIT-BIH DS2 is never predicted here
 from __future__ import annotations
 
 import functools
+import json
 import pickle
 import shutil
 import tempfile
@@ -400,13 +401,31 @@ def test_damaged_pretraining_results_of_a_resumed_run_are_refused(tmp_path):
     config = plugin_config("ecg_transfer", ["ecg_transfer.mitdb_dir=/nowhere"])
     ctx = cpu_context(tmp_path)
     pretrain.weights_path(config, ctx).write_bytes(b"weights")
-    results = Path(ctx.checkpoint_dir) / pretrain.RESULTS_NAME
+    results = Path(ctx.checkpoint_dir) / pretrain.RESULTS_NAME.format(arch=config["ecg_transfer"]["pretrain"]["arch"])
     for text, says in (("{not json", "is not a readable pretraining results file"), ("[1, 2]", "(it lacks ['arch'"),
                        ('{"arch": "resnet18"}', "it lacks ['accuracy'"), (b"\xff\xfe", "not a readable")):
         results.write_bytes(text if isinstance(text, bytes) else text.encode())
         with pytest.raises(CardioError) as refused:
             pretrain.pretrain(config, ctx)
         assert f"{results} " in str(refused.value) and says in str(refused.value)
+
+
+def test_each_architecture_of_a_run_reads_back_its_own_pretraining(tmp_path):
+    """finetune.archs pretrains several ResNets in one run: a resumed run gives each its own weights, results and
+    figure (they once shared pretrain_results.json, so every architecture reported the last one's results)."""
+    from cardio.testing import cpu_context, plugin_config
+    from cardio_ecg_transfer import pretrain
+
+    config = plugin_config("ecg_transfer", ["ecg_transfer.mitdb_dir=/nowhere"])
+    ctx = cpu_context(tmp_path)
+    for k, arch in enumerate(("resnet18", "resnet34")):
+        pretrain.weights_path(config, ctx, arch).write_bytes(b"weights")
+        result = {key: None for key in pretrain.RESULT_KEYS} | {"arch": arch, "macro_f1": 0.5 + k / 10}
+        (Path(ctx.checkpoint_dir) / pretrain.RESULTS_NAME.format(arch=arch)).write_text(json.dumps(result))
+    for k, arch in enumerate(("resnet18", "resnet34")):
+        got = pretrain.pretrain(config, ctx, arch)  # /nowhere has no MIT-BIH: it must not pretrain
+        assert got.weights.name == f"pretrained-{arch}.pt" and got.results["arch"] == arch
+        assert got.results["macro_f1"] == 0.5 + k / 10
 
 
 # ------------------------------------------------------------------ properties of the readers

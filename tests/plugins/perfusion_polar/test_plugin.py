@@ -25,9 +25,12 @@ def test_plugin_info_and_documented_config():
     assert cfg["perfusion_polar"]["arch"] == "resnet18" and cfg["perfusion_polar"]["n_patients"] == 240
     assert cfg["profiles"]["paper"]["perfusion_polar"]["arch"] == "resnet50" and "task" not in cfg
     # one namespace named after the plugin (and the core's stats.reference); the cohort folder is the core's cohort.dir
-    assert set(cfg) == {"perfusion_polar", "profiles", "stats"} and "dir" not in cfg["perfusion_polar"]
+    # (and the core's train.val_fraction, the validation share of each training fold the core holds out)
+    assert set(cfg) == {"perfusion_polar", "profiles", "stats", "train"} and "dir" not in cfg["perfusion_polar"]
     assert cfg["stats"] == {"reference": "resnet-polar", "reference_across_tasks": True}
-    assert all(set(p) <= {"perfusion_polar", "cv"} for p in cfg["profiles"].values())
+    assert cfg["train"] == {"val_fraction": 0.2}
+    assert info.moved_keys["perfusion_polar.val_fraction"] == "train.val_fraction"
+    assert all(set(p) <= {"perfusion_polar", "cv", "train"} for p in cfg["profiles"].values())
     assert info.moved_keys["perfusion.dir"] == "cohort.dir" and info.moved_keys["perfusion"] == "perfusion_polar"
     assert info.moved_keys["perfusion.step1.epochs"] == "perfusion_polar.step1.epochs"
     # every key of the shipped config carries a comment (on its line or the line above)
