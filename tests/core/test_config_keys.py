@@ -7,8 +7,9 @@ copied into plain dicts (`dict(cfg["train"])` for the engine), and one small run
 of CPU to the suite. The scan reads every module's AST once (well under a second) and covers every branch.
 
 What it resolves: chains of string subscripts and `.get("key")` calls rooted at a name `config`, at a local
-alias of such a chain (`pt = config["pretrain"]`, `s = dict(config["stats"])`). Those reads must name a key of the defaults (core defaults, then the plugin's),
-from the root or below one of its sections (a helper handed `config["baselines"]` as `config`).
+alias of such a chain (`pt = config["pretrain"]`, `s = dict(config["stats"])`). Those reads must name a key of
+the defaults (core defaults, then the plugin's), from the root or below one of its sections (a helper handed
+`config["baselines"]` as `config`).
 A key of the defaults counts as read when such a chain names it, or, for sections handed to helpers under
 another name (`cfg`, `s`, `settings`), when its own name is read as a key (subscript, `.get`, `in`) or listed
 in a module-level tuple of key names (the engine's SETTINGS) in the core or the plugin's own package. Empty

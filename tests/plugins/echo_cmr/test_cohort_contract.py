@@ -23,6 +23,7 @@ from cardio import aha17
 from cardio.cohort import CohortProblems
 from cardio.testing import (
     check_refused,
+    context,
     invoke,
     plugin_config,
     read_metrics,
@@ -195,7 +196,6 @@ def test_site_a_bundle_predicts_site_b_as_the_final_model(site_a, tmp_path):
     import torch
 
     from cardio import bundle as core_bundle
-    from cardio.testing import cpu_context
     from cardio_echo_cmr import bundle, model, training
 
     info, state, cfg = core_bundle.read(site_a)
@@ -212,8 +212,7 @@ def test_site_a_bundle_predicts_site_b_as_the_final_model(site_a, tmp_path):
 
     # the final model's own scores on site B, in process (import, featurize, predict), equal cardio predict's
     cfg = {**cfg, "cohort": {**cfg["cohort"], "dir": str(site_b)}}
-    ctx = cpu_context(tmp_path / "direct")
-    ctx.cache_dir = tmp_path / "cache_b"
+    ctx = context(tmp_path / "direct", cache_dir=tmp_path / "cache_b")
     features = cohort.featurize(cohort.load(cfg, ctx), cfg["echo_cmr"], ctx)
     direct = training.predict(bundle.load(state), features, np.arange(len(features.table)), cfg["echo_cmr"], ctx)
     keys = ["model", "task", "y_score"]

@@ -1,6 +1,7 @@
 """Loader, preprocessing, clip sampling and the bad-input errors of echo_cmr."""
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -93,8 +94,7 @@ def test_clip_sampling_at_the_edges():
 
 def test_clip_cache_built_once_and_parallel(tmp_path, cpu_context):
     root = synthetic.write_cohort(tmp_path / "c", 2, seed=2, n_frames=8, height=48, width=64)
-    ctx = cpu_context()
-    ctx.cache_dir = tmp_path / "cache"
+    ctx = replace(cpu_context(), cache_dir=tmp_path / "cache")
     paths = sorted(str(p) for p in (root / "videos").iterdir())
     built = video.preprocess_all(paths, CLIP, ctx, workers=2)
     assert len(built) == 6 and all(np.load(p).shape == (8, 16, 16) for p in built)
