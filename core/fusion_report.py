@@ -64,7 +64,10 @@ def fusion_section(mods: list[Modality], predictions: Predictions, coefs: list[l
                f"{n_all} of {len(fused)} patients had every modality; the others were fused from the modalities "
                "they had (table below). ")
             + "NRI is category-free; NRI and IDI compare the fused risk with each single "
-            f"model's on the patients both scored, with {level}% bootstrap intervals over patients.")
+            f"model's on the patients both scored, with {level}% bootstrap intervals over patients. "
+            "Read the paired ΔAUC and the IDI first: the category-free NRI can be positive when what is added "
+            "carries nothing, even on held-out patients (Pepe et al., Stat Biosci 2015), as cardio's neutral "
+            "synthetic setting shows (README, Several modalities).")
     tables = {"patients per modality combination": combos,
               "what fusion adds (NRI, IDI)": _value_table(estimates, level),
               "fusion model weights (standardized log-odds per SD), per fold": pd.DataFrame(
