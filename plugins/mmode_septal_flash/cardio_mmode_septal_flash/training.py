@@ -65,12 +65,6 @@ def _auc(y: np.ndarray, out: np.ndarray) -> float:
     return float(roc_auc_score(y, p)) if 0 < y.sum() < len(y) else 0.5
 
 
-def _labelled(features: Features, rows: np.ndarray) -> np.ndarray:
-    """The rows with this run's label (a record without one teaches nothing)."""
-    rows = np.asarray(rows, dtype=int)
-    return rows[features.mask[features.label].to_numpy()[rows]]
-
-
 def _validation_set(x: np.ndarray, y: np.ndarray, rows: np.ndarray, augment: bool, mean: np.ndarray):
     """The validation rows' M-modes: every shifted line of each (the paper's x11), or the unshifted line only."""
     k = x.shape[1]
@@ -86,7 +80,8 @@ def train(features: Features, train_index: np.ndarray, val_index: np.ndarray, co
     cfg = config["mmode_septal_flash"]
     mcfg = cfg["model"]
     with cpu_threads(mcfg.get("cpu_threads"), ctx.device):
-        fit_rows, val_rows = _labelled(features, train_index), _labelled(features, val_index)
+        # the core hands only rows with the label (features.trainable: it is this plugin's one target)
+        fit_rows, val_rows = np.asarray(train_index, dtype=int), np.asarray(val_index, dtype=int)
         y = features.table[features.label].fillna(MISSING_CLASS).to_numpy().astype(np.int64)  # rows used all have one
         if len(np.unique(y[fit_rows])) < 2:
             raise CardioError("mmode_septal_flash: the training fold holds one class only; use more patients")
