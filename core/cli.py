@@ -4,6 +4,7 @@ from __future__ import annotations
 import errno
 import json
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -153,8 +154,8 @@ def status_cmd(run_dir: str) -> None:
 
 
 class SweepCommand(click.Command):
-    """`--seeds 0 1 2` and `--grid a=1,2 b=3,4`: the values up to the next option belong to it (click's options
-    take one value each, so they are read as --seeds 0 --seeds 1 --seeds 2)."""
+    """`--seeds 0 1 2` (or `--seeds 1-99`) and `--grid a=1,2 b=3,4`: the values up to the next option belong to it
+    (click's options take one value each, so they are read as --seeds 0 --seeds 1 --seeds 2)."""
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
         out, greedy = [], None
@@ -162,10 +163,12 @@ class SweepCommand(click.Command):
             if arg.startswith("-"):
                 greedy = arg if arg in ("--seeds", "--grid") else None
                 out.append(arg)
-            elif greedy and out[-1] != greedy:
-                out += [greedy, arg]
-            else:
-                out.append(arg)
+                continue
+            span = re.fullmatch(r"(\d+)-(\d+)", arg) if greedy == "--seeds" else None
+            if span and int(span[1]) > int(span[2]):
+                raise click.BadParameter(f"{arg}: the first seed is above the last", param_hint="--seeds")
+            for value in [str(v) for v in range(int(span[1]), int(span[2]) + 1)] if span else [arg]:
+                out += [greedy, value] if greedy and out[-1] != greedy else [value]
         return super().parse_args(ctx, out)
 
 
@@ -175,8 +178,8 @@ class SweepCommand(click.Command):
 @click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help="Override one key in every run.")
 @click.option("--grid", "grid", multiple=True, required=True, metavar="KEY=V1,V2",
               help="A key and its values; the sweep runs every combination of the --grid keys.")
-@click.option("--seeds", "seeds", multiple=True, type=click.IntRange(0), help="Seeds, e.g. --seeds 0 1 2 (default: "
-              "the config's seed).")
+@click.option("--seeds", "seeds", multiple=True, type=click.IntRange(0), help="Seeds, e.g. --seeds 0 1 2 or "
+              "--seeds 1-99 (default: the config's seed).")
 @click.option("--out", required=True, type=click.Path(file_okay=False),
               help="The sweep's folder: <setting>/seed<k>/ runs, summary.csv, summary.md.")
 @click.option("--device", type=Device(), metavar="DEVICE", help="auto (CUDA when present), cpu, cuda or cuda:N.")
@@ -189,8 +192,11 @@ class SweepCommand(click.Command):
 @click.option("--select-task", help="Task whose metric ranks them, where the runs predict several.")
 @click.option("--nested", is_flag=True, help="Also estimate the choose-the-best recipe by nested CV (needs "
               "cv.inner_folds >= 2).")
+@click.option("--permutation-of", "permutation_of", type=click.Path(file_okay=False, exists=True), metavar="RUN",
+              help="Test RUN against chance: this sweep's runs (--grid cohort.permute_labels=true, one per seed) "
+              "are its permutations; writes permutation.csv and .png.")
 def sweep_cmd(plugin, config_file, sets, grid, seeds, out, device, executor, workers, select_metric, select_model,
-              select_task, nested) -> None:
+              select_task, nested, permutation_of) -> None:
     """Run every setting of a grid x every seed as a run of its own, then summarize every estimate with its CI.
 
     The same command again skips the finished runs and continues the others.
@@ -198,7 +204,8 @@ def sweep_cmd(plugin, config_file, sets, grid, seeds, out, device, executor, wor
     from cardio.sweep import Selection, run_sweep
 
     summary = run_sweep(plugin, tuple(grid), out, config_file, tuple(sets), tuple(seeds), device, executor, workers,
-                        Selection(select_metric, select_model, select_task), nested)
+                        Selection(select_metric, select_model, select_task), nested,
+                        permutation_of=permutation_of)
     click.echo(str(summary) if summary else f"submitted; run the same command again to write {out}/summary.md")
 
 

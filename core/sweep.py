@@ -39,7 +39,7 @@ import numpy as np
 import pandas as pd
 
 from cardio import config as config_mod
-from cardio import plugins, tasks
+from cardio import permutation, plugins, tasks
 from cardio.cache import write_text_atomic
 from cardio.data import CardioError
 
@@ -291,9 +291,10 @@ class Selection:
 def run_sweep(plugin: str, grid_items: Sequence[str], out: str, config_file: str | None = None,
               sets: Sequence[str] = (), seeds: Sequence[int] = (), device: str | None = None,
               executor: str | None = None, workers: int | None = None, selection: Selection = Selection(),
-              nested: bool = False, register: Iterable[object] = ()) -> Path | None:
+              nested: bool = False, register: Iterable[object] = (), permutation_of: str | None = None) -> Path | None:
     """Run (or continue) every setting × seed of the grid; the summary's path when every run is finished, else
-    None (slurm without executor.wait: the same command again writes it once the array has ended)."""
+    None (slurm without executor.wait: the same command again writes it once the array has ended).
+    `permutation_of`: a run tested against chance by this sweep's runs on permuted labels (cardio.permutation)."""
     loaded = plugins.get_plugin_manager(register)
     pm = plugins.select(loaded, plugin)
     info = plugins.info(pm, plugin)
@@ -309,6 +310,14 @@ def run_sweep(plugin: str, grid_items: Sequence[str], out: str, config_file: str
                     list(dict.fromkeys(seeds)) or [int(base["seed"])], root, device, tuple(register))
     for m in every:  # every setting's config checked (unknown keys, ranges) before any run starts
         config_mod.resolve(info.default_config, m.spec.config_file, (*m.spec.sets, f"seed={m.seed}"), info.moved_keys)
+    observed = Path(permutation_of).absolute() if permutation_of else None
+    if observed:
+        if len({m.setting for m in every}) != 1:
+            raise CardioError("--permutation-of: the sweep must have one setting, --grid cohort.permute_labels=true, "
+                              "and the permutations as --seeds")
+        m = every[0]
+        permutation.check_observed(observed, plugin, config_mod.resolve(
+            info.default_config, m.spec.config_file, (*m.spec.sets, f"seed={m.seed}"), info.moved_keys))
     log = _sweep_log()
     states = {m: run_state(m, info) for m in every}
     todo = [m for m in every if states[m] != "finished"]
@@ -331,8 +340,12 @@ def run_sweep(plugin: str, grid_items: Sequence[str], out: str, config_file: str
         elif not _slurm(todo, cfg, folder, root, log):
             log.info("sweep: submitted; run the same command again when the array has ended to write the summary")
             return None
-    summary = write_summary(root, every, base, selection, nested)
-    log.info("sweep: summary written to %s and %s; %s", summary, root / "summary.csv", OPTIMISM)
+    summary = write_summary(root, every, base, selection, nested, observed)
+    if observed:
+        log.info("sweep: permutation test of %s in %s and %s", observed, root / "permutation.csv",
+                 root / "permutation.png")
+    log.info("sweep: summary written to %s and %s%s", summary, root / "summary.csv",
+             f"; {OPTIMISM}" if len({m.setting for m in every}) > 1 else "")
     if nested:
         log.info("sweep: nested CV of the choose-the-best recipe in %s", root / "nested.csv")
     return summary
@@ -430,8 +443,10 @@ def rank(runs: pd.DataFrame, base: dict, selection: Selection) -> Ranking:
     return Ranking(selection.metric, str(model), str(task), method, per_run, per_setting, best)
 
 
-def write_summary(root: Path, every: Sequence[Member], base: dict, selection: Selection, nested: bool) -> Path:
-    """DIR/summary.csv (every pooled estimate of every run, then the means over seeds) and DIR/summary.md."""
+def write_summary(root: Path, every: Sequence[Member], base: dict, selection: Selection, nested: bool,
+                  observed: Path | None = None) -> Path:
+    """DIR/summary.csv (every pooled estimate of every run, then the means over seeds) and DIR/summary.md; with
+    `observed`, its permutation test (permutation.csv, permutation.png and a section of summary.md)."""
     runs = estimates(every, root)
     means = seed_means(runs)
     ranking = rank(runs, base, selection)
@@ -442,8 +457,23 @@ def write_summary(root: Path, every: Sequence[Member], base: dict, selection: Se
     write_text_atomic(root / "summary.csv", table.to_csv(index=False))
     if recipe is not None:
         write_text_atomic(root / "nested.csv", recipe.to_csv(index=False))
-    write_text_atomic(root / "summary.md", _markdown(root, every, runs, ranking, recipe))
+    tested = _permutation(root, every, observed, selection.metric) if observed else []
+    write_text_atomic(root / "summary.md", _markdown(root, every, runs, ranking, recipe, tested))
     return root / "summary.md"
+
+
+def _permutation(root: Path, every: Sequence[Member], observed: Path, metric: str) -> list[str]:
+    """The permutation test's files, and its section of summary.md."""
+    from cardio.figures import save_figure
+
+    higher = metric not in LOWER_IS_BETTER
+    null = [permutation.read_pooled(m.run_dir, metric) for m in every]
+    table = permutation.permutation_test(permutation.read_pooled(observed, metric), null, higher)
+    if table.empty:
+        raise CardioError(f"--permutation-of {observed}: the run reports no pooled {metric} (--select-metric)")
+    write_text_atomic(root / "permutation.csv", table.to_csv(index=False))
+    save_figure(permutation.figure(table, null, metric), root / "permutation.png", svg=False)
+    return permutation.markdown(observed, table, metric, higher)
 
 
 # ---- nested CV of the choose-the-best recipe -------------------------------------------------------------------
@@ -549,7 +579,7 @@ def _cell(row: pd.Series | dict) -> str:
 
 
 def _markdown(root: Path, every: Sequence[Member], runs: pd.DataFrame, ranking: Ranking,
-              recipe: pd.DataFrame | None) -> str:
+              recipe: pd.DataFrame | None, tested: list[str]) -> str:
     seeds = list(dict.fromkeys(m.seed for m in every))
     settings = list(ranking.per_setting.index)
     grid = [c for c in runs.columns if c not in SUMMARY_COLUMNS]
@@ -578,9 +608,11 @@ def _markdown(root: Path, every: Sequence[Member], runs: pd.DataFrame, ranking: 
         name = f"**{setting}** (best)" if setting == ranking.best else setting
         out.append(f"| {name} | " + " | ".join(cells) + f" | {ranking.per_setting[setting]:.3f} |")
     out += ["", f"Best setting: `{ranking.best}`, mean {ranking.metric} {ranking.per_setting[ranking.best]:.3f} "
-            f"over {len(seeds)} seed(s).", "", f"**{OPTIMISM}**", ""]
+            f"over {len(seeds)} seed(s).", ""]
+    out += [f"**{OPTIMISM}**", ""] if len(settings) > 1 else []  # one setting: nothing was chosen
     if recipe is not None:
         out += _nested_markdown(recipe, ranking)
+    out += tested
     out += ["## Every pooled estimate", "", "| setting | seed | model | task | metric | method | repeat | estimate "
             f"[{level} CI] |", "| --- | --- | --- | --- | --- | --- | --- | --- |"]
     out += [f"| {r.setting} | {r.seed} | {r.model} | {r.task} | {r.metric} | {r.method} | {r.repeat} | "

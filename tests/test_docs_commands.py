@@ -70,7 +70,7 @@ def _placeholders(words: list[str], tmp: Path) -> list[str]:
     out = []
     for i, w in enumerate(words):
         before = words[i - 1] if i else ""
-        if before in ("--model", "--resume"):
+        if before in ("--model", "--resume", "--permutation-of"):
             (tmp / "run").mkdir(exist_ok=True)
             w = str(tmp / "run")
         elif i == 1 and words[0] in ("report", "status"):  # an existing run folder
