@@ -578,21 +578,10 @@ def _cell(row: pd.Series | dict) -> str:
     return format_ci({"estimate": row["estimate"], "ci_low": row["ci_low"], "ci_high": row["ci_high"]})
 
 
-def _markdown(root: Path, every: Sequence[Member], runs: pd.DataFrame, ranking: Ranking,
-              recipe: pd.DataFrame | None, tested: list[str]) -> str:
-    seeds = list(dict.fromkeys(m.seed for m in every))
+def _choosing_markdown(runs: pd.DataFrame, ranking: Ranking, seeds: list[int]) -> list[str]:
+    """The settings ranked, one column per seed; the best and the optimism of choosing it."""
     settings = list(ranking.per_setting.index)
-    grid = [c for c in runs.columns if c not in SUMMARY_COLUMNS]
-    plugin = json.loads((every[0].run_dir / "run.json").read_text()).get("plugin", "?")
-    levels = sorted({float(v) for v in runs["level"].dropna()})
-    level = f"{levels[0]:.0%}" if len(levels) == 1 else "the stated"
-    out = [f"# Sweep of {plugin}: {len(settings)} setting(s) x {len(seeds)} seed(s)", "",
-           f"Grid over {', '.join(f'`{k}`' for k in grid)}; seeds {', '.join(map(str, seeds))}. Each setting x seed is "
-           f"a run directory of its own, `<setting>/seed<k>/` under this folder (`cardio status` and resume work on "
-           f"each). `summary.csv` holds every pooled estimate of every run with its {level} interval, and per "
-           "setting the mean over seeds (seed `mean`, with the SD over seeds; the intervals are each run's own)."
-           + (" `nested.csv` holds the nested-CV estimates below." if recipe is not None else ""), "",
-           "## Choosing the setting", "",
+    out = ["## Choosing the setting", "",
            f"Settings are ranked by the mean over seeds of the pooled {ranking.metric} ({ranking.method}) of model "
            f"`{ranking.model}`, task `{ranking.task}` "
            f"({'lower' if ranking.metric in LOWER_IS_BETTER else 'higher'} is better).", "",
@@ -607,9 +596,26 @@ def _markdown(root: Path, every: Sequence[Member], runs: pd.DataFrame, ranking: 
             cells.append(_cell(row.iloc[0]) if len(row) else "–")
         name = f"**{setting}** (best)" if setting == ranking.best else setting
         out.append(f"| {name} | " + " | ".join(cells) + f" | {ranking.per_setting[setting]:.3f} |")
-    out += ["", f"Best setting: `{ranking.best}`, mean {ranking.metric} {ranking.per_setting[ranking.best]:.3f} "
-            f"over {len(seeds)} seed(s).", ""]
-    out += [f"**{OPTIMISM}**", ""] if len(settings) > 1 else []  # one setting: nothing was chosen
+    return [*out, "", f"Best setting: `{ranking.best}`, mean {ranking.metric} "
+            f"{ranking.per_setting[ranking.best]:.3f} over {len(seeds)} seed(s).", "", f"**{OPTIMISM}**", ""]
+
+
+def _markdown(root: Path, every: Sequence[Member], runs: pd.DataFrame, ranking: Ranking,
+              recipe: pd.DataFrame | None, tested: list[str]) -> str:
+    seeds = list(dict.fromkeys(m.seed for m in every))
+    settings = list(ranking.per_setting.index)
+    grid = [c for c in runs.columns if c not in SUMMARY_COLUMNS]
+    plugin = json.loads((every[0].run_dir / "run.json").read_text()).get("plugin", "?")
+    levels = sorted({float(v) for v in runs["level"].dropna()})
+    level = f"{levels[0]:.0%}" if len(levels) == 1 else "the stated"
+    out = [f"# Sweep of {plugin}: {len(settings)} setting(s) x {len(seeds)} seed(s)", "",
+           f"Grid over {', '.join(f'`{k}`' for k in grid)}; seeds {', '.join(map(str, seeds))}. Each setting x seed is "
+           f"a run directory of its own, `<setting>/seed<k>/` under this folder (`cardio status` and resume work on "
+           f"each). `summary.csv` holds every pooled estimate of every run with its {level} interval, and per "
+           "setting the mean over seeds (seed `mean`, with the SD over seeds; the intervals are each run's own)."
+           + (" `nested.csv` holds the nested-CV estimates below." if recipe is not None else ""), ""]
+    if len(settings) > 1:  # one setting: nothing is chosen, and no choice is optimistic
+        out += _choosing_markdown(runs, ranking, seeds)
     if recipe is not None:
         out += _nested_markdown(recipe, ranking)
     out += tested
