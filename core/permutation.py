@@ -125,18 +125,26 @@ def permutation_test(observed: pd.DataFrame, null: Sequence[pd.DataFrame], highe
 
 def figure(table: pd.DataFrame, null: Sequence[pd.DataFrame], metric: str) -> Any:
     """One panel per model and task: the permuted runs' values as a histogram, RUN's as a line."""
+    from matplotlib.ticker import MaxNLocator
+
     from cardio.figures import PALETTE, subplots
 
     n = len(table)
-    fig, axes = subplots(1, n, figsize=(3.6 * n, 3.0), squeeze=False)
+    fig, axes = subplots(1, n, figsize=(3.6 * n, 3.0), squeeze=False, sharex=True)
+    every = np.concatenate([table["observed"].to_numpy(float), *(t["value"].to_numpy(float) for t in null)])
+    every = every[np.isfinite(every)]
+    pad = 0.05 * max(float(np.ptp(every)), 1e-3)
+    edges = np.histogram_bin_edges(every, bins=min(20, max(5, len(null) // 3)))  # one set of bins: panels compare
     for ax, (_, row) in zip(axes[0], table.iterrows()):
         values = null_values(null, row["model"], row["task"])
-        ax.hist(values, bins=min(20, max(5, len(values) // 3)), color=PALETTE[0], alpha=0.8,
+        ax.hist(values, bins=edges, color=PALETTE[0], alpha=0.8,
                 label=f"permuted labels (N = {len(values)})")
         ax.axvline(row["observed"], color=PALETTE[1], lw=2, label=f"this run: {row['observed']:.3f}")
         ax.set_title(f"{row['model']} · {row['task']}\np = {row['p']:.3g} (Holm {row['p_holm']:.3g})", fontsize=9)
         ax.set_xlabel(f"pooled out-of-fold {metric.upper() if metric == 'auc' else metric}")
         ax.set_ylabel("runs (count)")
+        ax.set_xlim(every.min() - pad, every.max() + pad)  # the run's line never on the frame
+        ax.yaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_ylim(0, ax.get_ylim()[1] * 1.5)  # headroom: the legend sits above the bars
         ax.legend(fontsize=7, loc="upper left")
     fig.tight_layout()
@@ -149,11 +157,12 @@ def markdown(run: Path, table: pd.DataFrame, metric: str, higher_is_better: bool
     tail = "95th" if higher_is_better else "5th"
     out = ["## Permutation test against chance", "",
            f"`{run}` against this sweep's {n} runs on permuted labels (each seed permutes the patients' labels and "
-           f"makes its own folds and models): p = (1 + runs whose pooled {metric} is as good as this run's or better) "
-           "/ (1 + N); "
-           f"the smallest possible p is {1 / (1 + n):.3g}. Holm-adjusted over the run's {len(table)} model(s) and "
-           "task(s). Unlike the run's own intervals, which count which patients were scored, this test holds its "
-           "level for a whole cross-validation (`benchmarks/cv_auc_null.py`). `permutation.png` draws it.", "",
+           f"makes its own folds and models): p = (1 + runs whose pooled {metric} is as good as this run's or "
+           f"better) / (1 + N); the smallest possible p is {1 / (1 + n):.3g}. Holm-adjusted over the run's "
+           f"{len(table)} model(s) and task(s), whose smallest possible p is {min(1.0, len(table) / (1 + n)):.3g}: "
+           "a family of k tests needs N >= 20k - 1 permutations to reach 0.05. Unlike the run's own intervals, "
+           "which count which patients were scored, this test holds its level for a whole cross-validation "
+           "(`benchmarks/cv_auc_null.py`). `permutation.png` draws it.", "",
            f"| model | task | {metric} | permuted: mean | permuted: {tail} percentile | N | p | p (Holm) |",
            "| --- | --- | --- | --- | --- | --- | --- | --- |"]
     out += [f"| {r.model} | {r.task} | {r.observed:.3f} | {r.null_mean:.3f} | {r.null_q95:.3f} | {r.n_permutations} "
