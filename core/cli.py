@@ -103,11 +103,23 @@ def plugins_cmd(as_json: bool) -> None:
 
 @main.command("config")
 @click.option("--plugin", "plugin", required=True, help="Plugin whose default config to print.")
-def config_cmd(plugin: str) -> None:
-    """Print the default config of a plugin (core keys included) as YAML, with the comments that document it."""
+@click.option("--config", "config_file", type=click.Path(dir_okay=False), help="YAML merged over the defaults.")
+@click.option("--set", "sets", multiple=True, metavar="KEY=VALUE",
+              help="Override one key, e.g. profile=paper; repeat --set for each key.")
+def config_cmd(plugin: str, config_file: str | None, sets: tuple[str, ...]) -> None:
+    """Print the default config of a plugin (core keys included) as YAML, with the comments that document it;
+    with --config or --set, the config a run given them would use (profile applied, checked, no comments)."""
     loaded = plugins.get_plugin_manager()
     pm = plugins.select(loaded, plugin)
-    click.echo(config_mod.commented_defaults(plugin, plugins.info(pm, plugin).default_config), nl=False)
+    info = plugins.info(pm, plugin)
+    if not (config_file or sets):
+        click.echo(config_mod.commented_defaults(plugin, info.default_config), nl=False)
+        return
+    cfg = config_mod.resolve(info.default_config, config_file, sets, info.moved_keys)
+    given = " ".join([*([f"--config {config_file}"] if config_file else []), *(f"--set {s}" for s in sets)])
+    click.echo(f"# plugin {plugin}, {given}: the config a run with these options uses\n"
+               f"# (cardio config --plugin {plugin} prints the defaults with their comments)\n"
+               + config_mod.dump(cfg), nl=False)
 
 
 @main.command("run", cls=RunCommand)

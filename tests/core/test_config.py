@@ -73,6 +73,17 @@ def test_cardio_config_prints_every_core_key_with_its_comments(cardio_cli):
     assert "display_names: {}     # name -> what tables and figures show" in text
 
 
+def test_cardio_config_with_options_prints_what_a_run_would_use(cardio_cli, tmp_path):
+    (tmp_path / "mine.yaml").write_text("train: {epochs: 7}\n")
+    text = cardio_cli("config", "--plugin", "toy", "--config", "mine.yaml", "--set", "train.lr=0.5",
+                      check=True).stdout
+    shown = yaml.safe_load(text)
+    assert shown["train"]["epochs"] == 7 and shown["train"]["lr"] == 0.5 and shown["data"]["n_patients"] == 60
+    assert text.startswith("# plugin toy, --config mine.yaml --set train.lr=0.5: the config a run")
+    bad = cardio_cli("config", "--plugin", "toy", "--set", "train.lrr=0.5")
+    assert bad.returncode != 0 and "train.lrr" in bad.stderr and len(bad.stderr.strip().splitlines()) == 1
+
+
 def test_display_names_reach_the_config():
     cfg = config.resolve({}, None, ("report.display_names={lvef: LVEF (%), resnet: ResNet-18}",))
     assert cfg["report"]["display_names"] == {"lvef": "LVEF (%)", "resnet": "ResNet-18"}
