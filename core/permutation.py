@@ -78,23 +78,14 @@ def check_observed(run: Path, plugin: str, null_config: dict) -> None:
         raise CardioError(f"--permutation-of {run}: " + "; ".join(problems))
 
 
-def _pooled(metrics: dict, metric: str) -> pd.DataFrame:
-    """One point estimate per model and task: the pooled, whole-cohort `metric`, the mean over CV repeats (each
-    interval method reports the same point)."""
-    rows = [{"model": e.get("model"), "task": e.get("task"), "repeat": e.get("repeat", 0), "value": e["estimate"]}
-            for e in metrics.get("estimates", [])
-            if e.get("metric") == metric and e.get("fold") == "pooled" and e.get("subgroup") is None]
-    if not rows:
+def point_values(estimates: pd.DataFrame, metric: str) -> pd.DataFrame:
+    """One point estimate per model and task of one run's pooled estimates (`cardio.sweep.pooled_estimates`): its
+    `metric`, the mean over CV repeats (each interval method reports the same point)."""
+    if estimates.empty:
         return pd.DataFrame(columns=["model", "task", "value"])
-    table = pd.DataFrame(rows).drop_duplicates(["model", "task", "repeat"])
-    return table.groupby(["model", "task"], sort=False, dropna=False)["value"].mean().reset_index()
-
-
-def read_pooled(run: Path, metric: str) -> pd.DataFrame:
-    try:
-        return _pooled(json.loads((run / "metrics.json").read_text()), metric)
-    except (OSError, ValueError):
-        raise CardioError(f"{run / 'metrics.json'} cannot be read") from None
+    rows = estimates[estimates["metric"] == metric].drop_duplicates(["model", "task", "repeat"])
+    return (rows.groupby(["model", "task"], sort=False, dropna=False)["estimate"].mean().rename("value")
+            .reset_index())
 
 
 def null_values(null: Sequence[pd.DataFrame], model: str, task: str) -> np.ndarray:

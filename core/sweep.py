@@ -308,16 +308,15 @@ def run_sweep(plugin: str, grid_items: Sequence[str], out: str, config_file: str
     root = Path(out).absolute()
     every = members(plugin, str(Path(config_file).absolute()) if config_file else None, tuple(sets), grid,
                     list(dict.fromkeys(seeds)) or [int(base["seed"])], root, device, tuple(register))
-    for m in every:  # every setting's config checked (unknown keys, ranges) before any run starts
-        config_mod.resolve(info.default_config, m.spec.config_file, (*m.spec.sets, f"seed={m.seed}"), info.moved_keys)
+    # every setting's config checked (unknown keys, ranges) before any run starts
+    configs = [config_mod.resolve(info.default_config, m.spec.config_file, (*m.spec.sets, f"seed={m.seed}"),
+                                  info.moved_keys) for m in every]
     observed = Path(permutation_of).absolute() if permutation_of else None
     if observed:
         if len({m.setting for m in every}) != 1:
             raise CardioError("--permutation-of: the sweep must have one setting, --grid cohort.permute_labels=true, "
                               "and the permutations as --seeds")
-        m = every[0]
-        permutation.check_observed(observed, plugin, config_mod.resolve(
-            info.default_config, m.spec.config_file, (*m.spec.sets, f"seed={m.seed}"), info.moved_keys))
+        permutation.check_observed(observed, plugin, configs[0])
     log = _sweep_log()
     states = {m: run_state(m, info) for m in every}
     todo = [m for m in every if states[m] != "finished"]
@@ -365,24 +364,24 @@ def _sweep_log() -> logging.Logger:
 
 # ---- the summary -------------------------------------------------------------------------------------------------
 
+def pooled_estimates(run_dir: Path) -> list[dict]:
+    """Every pooled estimate (no subgroup) of one run's metrics.json, with its interval."""
+    try:
+        metrics = json.loads((run_dir / "metrics.json").read_text())
+    except (OSError, ValueError):
+        raise CardioError(f"{run_dir / 'metrics.json'} cannot be read, though the run says it finished; "
+                          "remove that run's folder and the same sweep command again makes it anew") from None
+    return [{"model": e.get("model"), "task": e.get("task"), "metric": e.get("metric"), "method": e.get("method"),
+             "repeat": e.get("repeat", 0), "estimate": e.get("estimate"), "ci_low": e.get("ci_low"),
+             "ci_high": e.get("ci_high"), "level": e.get("level"), "n": e.get("n")}
+            for e in metrics.get("estimates", []) if e.get("fold") == "pooled" and e.get("subgroup") is None]
+
+
 def estimates(every: Sequence[Member], root: Path) -> pd.DataFrame:
     """One row per run × model × task × metric × method × repeat: every pooled estimate (no subgroup) of each
     run's metrics.json, with its interval."""
-    rows = []
-    for m in every:
-        try:
-            metrics = json.loads((m.run_dir / "metrics.json").read_text())
-        except (OSError, ValueError):
-            raise CardioError(f"{m.run_dir / 'metrics.json'} cannot be read, though the run says it finished; "
-                              "remove that run's folder and the same sweep command again makes it anew") from None
-        for e in metrics.get("estimates", []):
-            if e.get("fold") != "pooled" or e.get("subgroup") is not None:
-                continue
-            rows.append({"setting": m.setting, **dict(m.values), "seed": m.seed,
-                         "run": str(m.run_dir.relative_to(root)), "model": e.get("model"), "task": e.get("task"),
-                         "metric": e.get("metric"), "method": e.get("method"), "repeat": e.get("repeat", 0),
-                         "estimate": e.get("estimate"), "ci_low": e.get("ci_low"), "ci_high": e.get("ci_high"),
-                         "level": e.get("level"), "n": e.get("n")})
+    rows = [{"setting": m.setting, **dict(m.values), "seed": m.seed, "run": str(m.run_dir.relative_to(root)), **e}
+            for m in every for e in pooled_estimates(m.run_dir)]
     if not rows:
         raise CardioError(f"the sweep's runs report no pooled estimate ({root})")
     return pd.DataFrame(rows)
@@ -457,18 +456,19 @@ def write_summary(root: Path, every: Sequence[Member], base: dict, selection: Se
     write_text_atomic(root / "summary.csv", table.to_csv(index=False))
     if recipe is not None:
         write_text_atomic(root / "nested.csv", recipe.to_csv(index=False))
-    tested = _permutation(root, every, observed, selection.metric) if observed else []
+    tested = _permutation(root, runs, observed, selection.metric) if observed else []
     write_text_atomic(root / "summary.md", _markdown(root, every, runs, ranking, recipe, tested))
     return root / "summary.md"
 
 
-def _permutation(root: Path, every: Sequence[Member], observed: Path, metric: str) -> list[str]:
-    """The permutation test's files, and its section of summary.md."""
+def _permutation(root: Path, runs: pd.DataFrame, observed: Path, metric: str) -> list[str]:
+    """The permutation test's files, and its section of summary.md; `runs` are the permuted runs' estimates."""
     from cardio.figures import save_figure
 
     higher = metric not in LOWER_IS_BETTER
-    null = [permutation.read_pooled(m.run_dir, metric) for m in every]
-    table = permutation.permutation_test(permutation.read_pooled(observed, metric), null, higher)
+    null = [permutation.point_values(rows, metric) for _, rows in runs.groupby("run", sort=False)]
+    table = permutation.permutation_test(
+        permutation.point_values(pd.DataFrame(pooled_estimates(observed)), metric), null, higher)
     if table.empty:
         raise CardioError(f"--permutation-of {observed}: the run reports no pooled {metric} (--select-metric)")
     write_text_atomic(root / "permutation.csv", table.to_csv(index=False))
