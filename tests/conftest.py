@@ -24,6 +24,19 @@ def toy_site(tmp_path_factory) -> Path:
     return target
 
 
+@pytest.fixture(scope="module")
+def toy_env(toy_site, tmp_path_factory, request):
+    """A module's working folder with the toy plugins importable here and in the processes a local executor starts,
+    and a cache of its own (for the many runs of a sweep module, where cardio_cli's per-test folder would not do)."""
+    root = tmp_path_factory.mktemp(request.module.__name__.rsplit(".", 1)[-1])
+    with pytest.MonkeyPatch.context() as m:
+        m.chdir(root)
+        m.setenv("CARDIO_CACHE", str(root / "cache"))
+        m.setenv("PYTHONPATH", str(toy_site))
+        m.syspath_prepend(str(toy_site))
+        yield root
+
+
 @pytest.fixture()
 def cardio_cli(toy_site, tmp_path, monkeypatch):
     """Run `cardio ...` in process (cardio.testing.invoke) in tmp_path, with the toy plugins importable.

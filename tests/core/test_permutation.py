@@ -18,16 +18,6 @@ PERMUTED = ("--grid", "cohort.permute_labels=true", "--seeds", "1-19")  # 19 run
 NO_SIGNAL = ("--set", "data.signal=0")
 
 
-@pytest.fixture(scope="module")
-def toy_env(toy_site, tmp_path_factory):
-    root = tmp_path_factory.mktemp("permutation")
-    with pytest.MonkeyPatch.context() as m:
-        m.chdir(root)
-        m.setenv("CARDIO_CACHE", str(root / "cache"))
-        m.syspath_prepend(str(toy_site))
-        yield root
-
-
 def _cardio(*args: str) -> str:
     result = invoke(*args)
     assert result.exit_code == 0, result.stderr[-3000:]

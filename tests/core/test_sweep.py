@@ -19,18 +19,6 @@ QUICK = ("--set", "train.epochs=1", "--set", "cv.folds=2", "--set", "report.figu
 GRID = ("--grid", "model.hidden=8,16", "train.lr=0.001,0.01")  # two keys after one --grid, as the README writes
 
 
-@pytest.fixture(scope="module")
-def toy_env(toy_site, tmp_path_factory):
-    """The toy plugin importable here and in the processes the local executor starts; a cache of its own."""
-    root = tmp_path_factory.mktemp("sweep")
-    with pytest.MonkeyPatch.context() as m:
-        m.chdir(root)
-        m.setenv("CARDIO_CACHE", str(root / "cache"))
-        m.setenv("PYTHONPATH", str(toy_site))
-        m.syspath_prepend(str(toy_site))
-        yield root
-
-
 def _sweep(*args: str) -> str:
     result = invoke("sweep", "--plugin", "toy", *QUICK, *args)
     assert result.exit_code == 0, result.stderr[-3000:]
