@@ -303,8 +303,6 @@ def _kfold(table: pd.DataFrame, pts: pd.DataFrame, k: int, strat: str | None, se
 def _outer_folds(table: pd.DataFrame, pts: pd.DataFrame, cv: dict, strat: str | None,
                  seed: int) -> list[tuple[Fold, pd.DataFrame | None]]:
     """Each fold with its training patients (None where the fold is made from rows, not patients)."""
-    from sklearn.model_selection import train_test_split
-
     method = cv["method"]
     if method == "kfold":
         k, repeats = int(cv["folds"]), int(cv.get("repeats", 1))
@@ -318,14 +316,13 @@ def _outer_folds(table: pd.DataFrame, pts: pd.DataFrame, cv: dict, strat: str | 
         y = pts[strat] if strat else None
         if y is not None and (y == -1).sum() == 1:  # one unlabelled patient cannot be a stratum of its own
             y = y.replace(-1, 0)
-        rest, test = train_test_split(pts.index, test_size=ratios[2], stratify=y, random_state=seed)
+        rest, test = split_ids(pts.index, ratios[2], y, seed)
         val = pd.Index([])
         if ratios[1] > 0:
             y_rest = y.loc[rest] if y is not None else None
             if y_rest is not None and y_rest.value_counts().min() < 2:
                 y_rest = None
-            rest, val = train_test_split(rest, test_size=ratios[1] / (ratios[0] + ratios[1]),
-                                         stratify=y_rest, random_state=seed)
+            rest, val = split_ids(rest, ratios[1] / (ratios[0] + ratios[1]), y_rest, seed)
         return [(Fold("holdout", _rows(table, rest), _rows(table, test), _rows(table, val)), pts.loc[rest])]
     if method == "external":
         return [(_external_fold(table, cv), None)]
@@ -395,15 +392,27 @@ def _universe(table: pd.DataFrame, cv: dict, label: str | None, strat: str | Non
     return pts
 
 
+def split_ids(ids: pd.Index, test_size: float, stratify: pd.Series | None,
+              seed: int) -> tuple[pd.Index, pd.Index]:
+    """sklearn's train_test_split of these ids (stratified when given), as (train, test) ids.
+
+    sklearn gets positions and numpy labels, never the pandas Index: it indexes an Index with `[key, ...]`,
+    which an arrow-backed one (pandas 3 with pyarrow installed) refuses. The split depends only on the
+    count and the labels, so it is the same as sklearn's on the ids themselves."""
+    from sklearn.model_selection import train_test_split  # lazily: `cardio plugins` stays fast
+
+    strata = None if stratify is None else stratify.to_numpy()
+    train, test = train_test_split(np.arange(len(ids)), test_size=test_size, stratify=strata, random_state=seed)
+    return ids[train], ids[test]
+
+
 def inner_split(table: pd.DataFrame, index, fraction: float, seed: int, label: str | None = None):
     """Split training rows into (fit, validation) rows by patient, e.g. for early stopping."""
-    from sklearn.model_selection import train_test_split
-
     index = np.asarray(index)
     sub = table.iloc[index]
     strat = _stratify_label(sub, label)
     pts = _patients(sub, strat)
     y = pts[strat] if strat is not None and pts[strat].value_counts().min() >= 2 else None  # -1: unlabelled
-    fit_p, val_p = train_test_split(pts.index, test_size=fraction, stratify=y, random_state=seed)
+    fit_p, val_p = split_ids(pts.index, fraction, y, seed)
     in_val = sub["patient_id"].isin(set(val_p)).to_numpy()
     return index[~in_val], index[in_val]
