@@ -18,6 +18,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from cardio import tasks
 from cardio.data import CardioError
 from cardio.run import TaskSpec
 
@@ -56,11 +57,7 @@ def submit(spec: TaskSpec, config: dict, run_dir: Path, todo: list[str], log: lo
     return submit_slurm(spec, config, folder, todo, log)
 
 
-def phases(todo: Sequence[str]) -> list[list[str]]:
-    """prepare, then every fit and the final model (independent of each other), then evaluate."""
-    middle = [n for n in todo if n not in ("prepare", "evaluate")]
-    return [p for p in (["prepare"] if "prepare" in todo else [], middle,
-                        ["evaluate"] if "evaluate" in todo else []) if p]
+phases = tasks.phases
 
 
 def slots(config: dict) -> list[int | None]:

@@ -7,7 +7,7 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from importlib.metadata import PackageNotFoundError, version
@@ -360,7 +360,32 @@ def run_status(run_dir: Path, register: Iterable[object] = ()) -> tuple[str, lis
     meta = read_run_json(run_dir)
     pm = plugins.select(plugins.get_plugin_manager(register), meta["plugin"])
     cfg = run_config(plugins.info(pm, meta["plugin"]), run_dir)
-    return str(meta.get("status")), [(n, *tasks.state(run_dir, n, cfg)) for n in tasks.task_names(cfg)]
+    folder = run_dir / tasks.TASKS
+    if folder.exists() and not folder.is_dir():
+        raise CardioError(f"{folder} is a file, not the run's task folder: move it away (the run's results beside it "
+                          f"are untouched; `cardio run --resume {run_dir}` then runs every task again)")
+    status = str(meta.get("status"))
+    rows = [(n, *tasks.state(run_dir, n, cfg)) for n in tasks.task_names(cfg)]
+    return status, _explained(rows, run_dir, status)
+
+
+def _explained(rows: list[tuple[str, str, str]], run_dir: Path, status: str) -> list[tuple[str, str, str]]:
+    """What to do with a damaged marker; why a task after a cancelled or failed one did not run."""
+    out: list[tuple[str, str, str]] = []
+    stopped: str | None = None
+    for phase in tasks.phases([n for n, _, _ in rows]):
+        blocker = stopped
+        for name, state, detail in (r for r in rows if r[0] in phase):
+            if state == "damaged":
+                detail += ("; the run finished, so its results stand: delete the file to silence this" if
+                           status == "finished" else f"; delete it, and `cardio run --resume {run_dir}` runs "
+                           f"{name} again")
+            elif state == "missing" and blocker:
+                detail = f"not run: {blocker}"
+            elif state in ("cancelled", "failed") and stopped is None:
+                stopped = f"{name} {state}"
+            out.append((name, state, detail))
+    return out
 
 
 def _context(cfg: dict, run_dir: Path, dev, rank: int, world: int, log: logging.Logger) -> RunContext:
@@ -744,7 +769,8 @@ def _user_only(cfg: dict, sets: tuple[str, ...], keep_key: bool, moved: dict) ->
 
 
 def predict_cohort(model_dir: str, cohort_path: str, out: str | None = None, device: str | None = None,
-                   register: Iterable[object] = (), sets: tuple[str, ...] = (), keep_key: bool = False) -> Path:
+                   register: Iterable[object] = (), sets: tuple[str, ...] = (), keep_key: bool = False,
+                   trusted_keys: Sequence[tuple[object, str]] = ()) -> Path:
     """Apply a run's model bundle to a new cohort of the same plugin; return the output directory.
 
     load -> preprocess -> featurize with the bundle's config (the cohort path set by the plugin's
@@ -758,7 +784,8 @@ def predict_cohort(model_dir: str, cohort_path: str, out: str | None = None, dev
     why = bundle.support(pm, plugin)
     if why:
         raise CardioError(f"plugin {plugin!r} cannot apply a trained model to a new cohort: {why}")
-    info, state, cfg = bundle.read(run_dir)
+    info, state, cfg = bundle.read(run_dir, trusted_keys)  # signed by a trusted key, when any is given
+    print(f"cardio: {info['trust']}", file=sys.stderr)
     if info.get("plugin") != plugin:
         raise CardioError(f"{run_dir / 'model' / 'bundle.json'} is a bundle of plugin {info.get('plugin')!r}, "
                           f"but the run is one of {plugin!r}")
@@ -780,7 +807,7 @@ def predict_cohort(model_dir: str, cohort_path: str, out: str | None = None, dev
     write_text_atomic(out_dir / "config.yaml", config_mod.dump(cfg))
     _update_run_json(out_dir, plugin=plugin, kind="predict", model=str(run_dir.absolute()),
                      model_bundle={k: info.get(k) for k in ("plugin_version", "cardio_version", "n_patients",
-                                                             "created", "weights_sha256")},
+                                                             "created", "weights_sha256", "trust")},
                      plugin_version=loaded.versions.get(plugin, "?"), cardio_version=cardio.__version__,
                      device=str(dev), device_name=engine.device_name(dev), versions=_versions(plugin, loaded),
                      git_commit=_git_commit(), status="running", started=time.strftime("%Y-%m-%dT%H:%M:%S"))

@@ -16,6 +16,7 @@ import json
 import os
 import socket
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -55,6 +56,13 @@ def task_names(cfg: dict) -> list[str]:
             "evaluate"]
 
 
+def phases(todo: Sequence[str]) -> list[list[str]]:
+    """prepare, then every fit and the final model (independent of each other), then evaluate."""
+    middle = [n for n in todo if n not in ("prepare", "evaluate")]
+    return [p for p in (["prepare"] if "prepare" in todo else [], middle,
+                        ["evaluate"] if "evaluate" in todo else []) if p]
+
+
 def task_dir(run_dir: Path, name: str) -> Path:
     return Path(run_dir) / TASKS / name
 
@@ -65,12 +73,19 @@ def _write_marker(run_dir: Path, name: str, kind: str, **fields: Any) -> None:
     write_text_atomic(task_dir(run_dir, name) / f"{kind}.json", json.dumps(fields, indent=1, default=str))
 
 
-def mark_running(run_dir: Path, name: str) -> None:
-    (task_dir(run_dir, name) / "failed.json").unlink(missing_ok=True)
+def slurm_job() -> str | None:
+    """This process's SLURM job: <array job>_<index> for an array task, else the job id (None outside SLURM)."""
     env = os.environ
-    job = f"{env['SLURM_ARRAY_JOB_ID']}_{env.get('SLURM_ARRAY_TASK_ID')}" if env.get("SLURM_ARRAY_JOB_ID") else None
-    _write_marker(run_dir, name, "running", host=socket.gethostname(), pid=os.getpid(),
-                  job=job or os.environ.get("SLURM_JOB_ID"), started=time.strftime("%Y-%m-%dT%H:%M:%S"))
+    if env.get("SLURM_ARRAY_JOB_ID"):
+        return f"{env['SLURM_ARRAY_JOB_ID']}_{env.get('SLURM_ARRAY_TASK_ID')}"
+    return env.get("SLURM_JOB_ID")
+
+
+def mark_running(run_dir: Path, name: str) -> None:
+    for kind in ("failed", "cancelled", "requeued"):
+        (task_dir(run_dir, name) / f"{kind}.json").unlink(missing_ok=True)
+    _write_marker(run_dir, name, "running", host=socket.gethostname(), pid=os.getpid(), job=slurm_job(),
+                  started=time.strftime("%Y-%m-%dT%H:%M:%S"))
 
 
 def mark_done(run_dir: Path, name: str, cfg: dict, started: float) -> None:
@@ -87,11 +102,59 @@ def mark_failed(run_dir: Path, name: str, error: BaseException) -> None:
     (task_dir(run_dir, name) / "running.json").unlink(missing_ok=True)
 
 
+def mark_cancelled(run_dir: Path, name: str, signame: str) -> None:
+    """The task stopped on a signal (scancel, a time limit, a preemption) after the engine's checkpoint."""
+    job = slurm_job()
+    _write_marker(run_dir, name, "cancelled", error=f"stopped by {signame}" + (f" (job {job})" if job else "")
+                  + "; `cardio run --resume` continues it from its last checkpoint", host=socket.gethostname(),
+                  job=job, ended=time.strftime("%Y-%m-%dT%H:%M:%S"))
+    (task_dir(run_dir, name) / "running.json").unlink(missing_ok=True)
+
+
+def mark_requeued(run_dir: Path, name: str, signame: str) -> None:
+    """SLURM requeues the task's job (submitit's checkpoint on the preemption signal): it starts again by itself."""
+    _write_marker(run_dir, name, "requeued", why=f"stopped by {signame} and requeued", job=slurm_job(),
+                  host=socket.gethostname(), ended=time.strftime("%Y-%m-%dT%H:%M:%S"))
+    (task_dir(run_dir, name) / "running.json").unlink(missing_ok=True)
+
+
 def _read(path: Path) -> dict | None:
     try:
         return json.loads(path.read_text())
     except (OSError, ValueError):
         return None
+
+
+class DamagedMarker(Exception):
+    """A task marker that is not one cardio wrote: damaged, emptied, or of the wrong JSON type."""
+
+    def __init__(self, path: Path, why: str) -> None:
+        super().__init__(f"{path} {why}")
+        self.path = path
+
+
+def read_marker(path: Path) -> dict | None:
+    """A marker's fields, None when there is none; a damaged or wrongly typed one raises DamagedMarker."""
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        return None
+    except (OSError, UnicodeDecodeError) as e:
+        raise DamagedMarker(path, f"cannot be read ({getattr(e, 'strerror', None) or type(e).__name__})") from None
+    try:
+        doc = json.loads(text)
+    except ValueError:
+        raise DamagedMarker(path, "is not valid JSON (damaged, or not written by cardio)") from None
+    if not isinstance(doc, dict):
+        raise DamagedMarker(path, f"holds a JSON {type(doc).__name__}, not a task marker (an object)")
+    return doc
+
+
+def _pid(marker: dict, path: Path) -> int:
+    pid = marker.get("pid")
+    if isinstance(pid, bool) or not isinstance(pid, int) or pid <= 0:
+        raise DamagedMarker(path, f"has pid {pid!r}, not a process id")
+    return pid
 
 
 def _alive(pid: int) -> bool:
@@ -105,23 +168,36 @@ def _alive(pid: int) -> bool:
 
 
 def state(run_dir: Path, name: str, cfg: dict) -> tuple[str, str]:
-    """(done | running | failed | missing, detail). A done marker of another config is an error: the run's
-    config.yaml was edited after the task finished, and its result would mix two studies."""
+    """(done | running | cancelled | requeued | failed | damaged | missing, detail). A done marker of another
+    config is an error: the run's config.yaml was edited after the task finished, and its result would mix two
+    studies. A damaged marker names its file (the task counts as not done: a resume runs it again)."""
+    try:
+        return _state(run_dir, name, cfg)
+    except DamagedMarker as e:
+        return "damaged", str(e)
+
+
+def _state(run_dir: Path, name: str, cfg: dict) -> tuple[str, str]:
     folder = task_dir(run_dir, name)
-    done = _read(folder / "done.json")
+    done = read_marker(folder / "done.json")
     if done is not None:
         if done.get("config_hash") != config_hash(cfg):
             raise CardioError(f"{folder / 'done.json'} was written with another config (hash {done.get('config_hash')}"
                               f", now {config_hash(cfg)}); {run_dir / 'config.yaml'} changed after the task ran")
         return "done", f"{done.get('elapsed_s')} s on {done.get('host')}"
-    failed = _read(folder / "failed.json")
-    if failed is not None:
-        return "failed", failed.get("error", "?")
-    running = _read(folder / "running.json")
+    for kind in ("failed", "cancelled"):
+        marker = read_marker(folder / f"{kind}.json")
+        if marker is not None:
+            return kind, str(marker.get("error", "?"))
+    running = read_marker(folder / "running.json")
+    requeued = read_marker(folder / "requeued.json")
+    if requeued is not None:
+        return "requeued", f"{requeued.get('why', 'requeued')} (job {requeued.get('job')}); it resumes from its " \
+                           "last checkpoint when SLURM starts it again"
     if running is not None:
-        where = f"{running.get('host')} pid {running.get('pid')}" + (f" job {running['job']}" if running.get("job")
-                                                                      else "")
-        if running.get("host") == socket.gethostname() and not _alive(int(running.get("pid", 0))):
+        pid = _pid(running, folder / "running.json")
+        where = f"{running.get('host')} pid {pid}" + (f" job {running['job']}" if running.get("job") else "")
+        if running.get("host") == socket.gethostname() and not _alive(pid):
             return "failed", f"stopped without an error (killed?) on {where}"
         return "running", f"since {running.get('started')} on {where}"
     return "missing", ""
