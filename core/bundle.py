@@ -2,8 +2,10 @@
 
 Files: `weights.safetensors` (every array of the plugin's ModelState), `params.json` (its JSON
 params), `config.yaml` (the run's resolved config) and `bundle.json` (format, plugin, versions, the
-cohort it was fitted on, a manifest of the other files' sha256: any edit is refused). Nothing is
-pickled, so a foreign or damaged bundle can be refused without running any of its content.
+cohort it was fitted on, a manifest of the other files' sha256: any edit is refused), and
+`signature.json` when the author has a signing key (cardio.signing: the manifest shows a bundle is intact,
+the signature who made it). Nothing is pickled, so a foreign or damaged bundle can be refused without running
+any of its content.
 
 Fitted scikit-learn objects travel inside the weights as uint8 arrays in skops' format
 (`sklearn_to_array`, `sklearn_from_array`): skops rebuilds them without pickle, and every type the
@@ -22,6 +24,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from cardio import config as config_mod
+from cardio import signing
 from cardio.cache import atomic_path
 from cardio.data import CardioError, ModelState
 
@@ -59,10 +62,12 @@ def _as_tensors(state: ModelState, plugin: str) -> dict:
 
 
 def write(run_dir: Path, state: ModelState, config: dict, meta: dict) -> Path:
-    """Write <run_dir>/model/ (replacing a bundle of a resumed run only once the new one is complete)."""
+    """Write <run_dir>/model/ (replacing a bundle of a resumed run only once the new one is complete), signed with
+    the user's key where one is configured (cardio.signing)."""
     from safetensors.torch import save_file
 
     plugin = meta["plugin"]
+    key = signing.signing_key()  # a configured key that cannot be read stops here, before anything is written
     try:
         params = json.dumps(state.params, indent=1, allow_nan=True)
     except (TypeError, ValueError) as e:
@@ -81,16 +86,38 @@ def write(run_dir: Path, state: ModelState, config: dict, meta: dict) -> Path:
             # the manifest: every other file of the bundle, so that an edited threshold or config is refused too
             "files": {f: _sha256(tmp / f) for f in FILES if f != "bundle.json"}}
     (tmp / "bundle.json").write_text(json.dumps(info, indent=1, default=str))
+    if key is not None:  # the author's ed25519 signature of bundle.json, and so of every file it lists
+        signing.sign(tmp, key)
     shutil.rmtree(dest, ignore_errors=True)
     os.replace(tmp, dest)
     return dest
 
 
-def read(run_dir: Path) -> tuple[dict, ModelState, dict]:
-    """(bundle.json, ModelState, config) of a run's bundle; anything missing, damaged or foreign is one line."""
+def read(run_dir: Path, trusted: Sequence[tuple[object, str]] = ()) -> tuple[dict, ModelState, dict]:
+    """(bundle.json, ModelState, config) of a run's bundle; anything missing, damaged or foreign is one line.
+
+    With `trusted` keys (cardio.signing.trusted_keys), a bundle none of them signed is refused before any of its
+    content is loaded; info["trust"] is the line that says what was checked (the fingerprint, and the signer)."""
     from safetensors import SafetensorError
     from safetensors.torch import load_file
 
+    folder = Path(run_dir) / "model"
+    info = check(run_dir)
+    info["trust"] = signing.verify(folder, trusted)
+    weights = folder / "weights.safetensors"
+    try:
+        tensors = load_file(str(weights))
+    except (SafetensorError, OSError, ValueError, RuntimeError) as e:
+        raise CardioError(f"{weights} is not a readable safetensors file ({' '.join(str(e).split())[:120]})") from None
+    params = _json(folder / "params.json")
+    config = config_mod.load_yaml(folder / "config.yaml")
+    if not isinstance(params, dict) or not isinstance(config, dict):
+        raise CardioError(f"model bundle {folder}: params.json and config.yaml must each hold a mapping")
+    return info, ModelState(tensors, params), config
+
+
+def check(run_dir: Path) -> dict:
+    """bundle.json of a run's bundle whose every file matches its manifest (integrity, not authorship)."""
     folder = Path(run_dir) / "model"
     if not (folder / "bundle.json").is_file():
         raise CardioError(f"{run_dir} holds no model bundle (model/bundle.json); the run was made with "
@@ -110,20 +137,12 @@ def read(run_dir: Path) -> tuple[dict, ModelState, dict]:
         if _sha256(folder / name) != digest:
             raise CardioError(f"{folder / name} does not match its checksum in bundle.json (edited, damaged or "
                               "replaced); a bundle is used only as it was exported")
-    extra = sorted(p.name for p in folder.iterdir() if p.name not in FILES)
+    extra = sorted(p.name for p in folder.iterdir() if p.name not in (*FILES, signing.SIGNATURE))
     if extra:
         raise CardioError(f"model bundle {folder} holds files it was not exported with: {', '.join(extra[:5])}")
     if _sha256(weights) != info.get("weights_sha256"):
         raise CardioError(f"{weights} does not match the checksum in bundle.json (damaged or replaced)")
-    try:
-        tensors = load_file(str(weights))
-    except (SafetensorError, OSError, ValueError, RuntimeError) as e:
-        raise CardioError(f"{weights} is not a readable safetensors file ({' '.join(str(e).split())[:120]})") from None
-    params = _json(folder / "params.json")
-    config = config_mod.load_yaml(folder / "config.yaml")
-    if not isinstance(params, dict) or not isinstance(config, dict):
-        raise CardioError(f"model bundle {folder}: params.json and config.yaml must each hold a mapping")
-    return info, ModelState(tensors, params), config
+    return info
 
 
 def _json(path: Path) -> Any:

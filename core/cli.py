@@ -3,18 +3,13 @@ from __future__ import annotations
 
 import errno
 import json
-import os
 import re
 import sys
 from pathlib import Path
 
-# Before torch loads: OpenMP threads that spin while they wait make every multi-threaded op up to ten times
-# slower on a shared node, a loaded CI machine or a SLURM allocation (benchmarks/threads_shared.py).
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-
 import click
 
-import cardio
+import cardio  # first of cardio's imports: it sets OpenMP's passive wait policy before torch loads
 from cardio import config as config_mod
 from cardio import plugins
 from cardio.data import CardioError
@@ -142,8 +137,10 @@ def run_cmd(plugin, config_file, sets, device, out, resume, seed, executor, work
     A run is a list of tasks (prepare, one fit per fold, the final model, evaluate), each finished one marked
     done in <run>/tasks/; the same command again, or --resume RUN, runs only the tasks not yet done.
     """
+    from cardio import signing
     from cardio.run import read_run_json, run_study  # torch is imported only for commands that train
 
+    signing.signing_key()  # a configured signing key that cannot be used is said now, not after the training
     if plugin is None:
         if not resume:
             raise CardioError("name the plugin to run (--plugin NAME), or a run to continue (--resume RUN_DIR)")
@@ -231,15 +228,58 @@ def sweep_cmd(plugin, config_file, sets, grid, seeds, out, device, executor, wor
 @click.option("--set", "sets", multiple=True, metavar="KEY=VALUE",
               help="Override one key of the model's config for this cohort, e.g. ecg_transfer.lead=V1.")
 @click.option("--keep-key", is_flag=True, help="Write <out>.key.csv (mode 0600) mapping the pseudonyms to the ids.")
-def predict_cmd(model_dir, cohort, out, device, sets, keep_key) -> None:
+@click.option("--trusted-key", "trusted", multiple=True, metavar="PUB",
+              help="A public key file (ssh-ed25519) whose signature the bundle must carry; repeatable. Keys listed "
+              "in ~/.config/cardio/trusted_keys are trusted too. Without any, the bundle is checked for integrity "
+              "only.")
+def predict_cmd(model_dir, cohort, out, device, sets, keep_key, trusted) -> None:
     """Apply a run's final model to a new cohort: predictions.csv, and an external-validation report when labelled.
 
     What the model's bundle may not decide is the user's alone: cohort.allow_outside_paths, cache_dir and
     report.keep_key come from this command (--set, --keep-key) and the environment, never from the bundle.
+    With a trusted key, a bundle it did not sign is refused before any of its content is loaded.
     """
+    from cardio import signing
     from cardio.run import predict_cohort
 
-    click.echo(str(predict_cohort(model_dir, cohort, out, device, sets=tuple(sets), keep_key=keep_key)))
+    keys = signing.trusted_keys(tuple(trusted))
+    click.echo(str(predict_cohort(model_dir, cohort, out, device, sets=tuple(sets), keep_key=keep_key,
+                                  trusted_keys=keys)))
+
+
+@main.command("keygen")
+@click.option("--out", type=click.Path(dir_okay=False), help="The private key file (default: "
+              "~/.config/cardio/signing_key, which cardio run then signs with); the public key goes to <out>.pub.")
+def keygen_cmd(out: str | None) -> None:
+    """Make an ed25519 key pair to sign your model bundles; give the .pub file to those who use them."""
+    from cardio import signing
+
+    private, public = signing.keygen(Path(out) if out else signing.config_dir() / "signing_key")
+    fp = signing.key_fingerprint(signing.load_public(public.read_text(), str(public)))
+    default = signing.config_dir() / "signing_key"
+    use = ("cardio run and cardio sign now sign with it" if private.resolve() == default.resolve()
+           else f"sign with it: export CARDIO_SIGNING_KEY={private}")
+    click.echo(f"private key {private} (mode 0600; keep it to yourself)\npublic key  {public} ({fp})\n{use}; "
+               f"users of your bundles add {public.name}'s line to their {signing.trusted_keys_file()} or pass "
+               f"--trusted-key {public.name} to cardio predict")
+
+
+@main.command("sign")
+@click.argument("run_dir", type=click.Path(file_okay=False, exists=True))
+def sign_cmd(run_dir: str) -> None:
+    """Sign a run's model bundle with your key (CARDIO_SIGNING_KEY or ~/.config/cardio/signing_key), after
+    checking that its files match its manifest; a signature already there is replaced."""
+    from cardio import bundle, signing
+
+    key = signing.signing_key()
+    if key is None:
+        raise CardioError(f"no signing key: set CARDIO_SIGNING_KEY to a private key file, or make "
+                          f"{signing.config_dir() / 'signing_key'} with cardio keygen")
+    bundle.check(Path(run_dir))
+    folder = Path(run_dir) / "model"
+    signing.sign(folder, key)
+    click.echo(f"{folder} ({signing.bundle_fingerprint(folder)}) signed by key "
+               f"{signing.key_fingerprint(key.public_key())}")
 
 
 def _run_pairs(pairs: tuple[str, ...], option: str) -> dict[str, str]:
