@@ -202,7 +202,8 @@ def gradcam_maps(net, clip: np.ndarray, head: int) -> tuple[np.ndarray, str]:
 
     from cardio.explain import grad_cam
 
-    x = torch.from_numpy(clip.astype(np.float32))[None, None].expand(-1, 3, -1, -1, -1).contiguous()
+    device = next(net.parameters()).device  # the input goes where the weights are (a GPU run's explain)
+    x = torch.from_numpy(clip.astype(np.float32))[None, None].expand(-1, 3, -1, -1, -1).contiguous().to(device)
     name, layer = cam_layer(net, x)
     return grad_cam(net, layer, x, target=head)[0], name
 
