@@ -183,7 +183,8 @@ def cam_layer(net, x) -> tuple[str, object]:
     for input x (layer4 at the paper's 112 x 112, an earlier stage for the small CPU clips)."""
     import torch
 
-    shapes, hooks = {}, []
+    shapes: dict[str, tuple] = {}
+    hooks: list = []
     stages = [(name, getattr(net.net, name)) for name in ("layer4", "layer3", "layer2", "layer1")]
     for name, module in stages:
         hooks.append(module.register_forward_hook(lambda m, i, o, name=name: shapes.__setitem__(name, o.shape)))
