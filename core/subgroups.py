@@ -12,6 +12,41 @@ if TYPE_CHECKING:
     from cardio.context import RunContext
 
 
+#: The level of a subgroup column for a patient (or study) whose records hold different values of it.
+SEVERAL = "(several)"
+#: The column of the cohort table naming the unit predictions are made for (Cohort.level; cardio.run.at_level).
+_LEVEL_ID = {"patient": "patient_id", "study": "study_id"}
+
+
+def _unit(cohort: Cohort) -> str:
+    return cohort.level if cohort.level in _LEVEL_ID else "record"
+
+
+def with_subgroup_values(table: pd.DataFrame, cohort: Cohort, columns: list[str]) -> tuple[pd.DataFrame, dict]:
+    """The predictions with each subgroup column's value, as written (level_text), for the unit each row is: a
+    record, or the patient (study) the core averaged its records to (at_level puts that unit's id in record_id).
+    Returns (table, {column: number of units whose records hold several values}); those units get SEVERAL."""
+    from cardio.stats.subgroups import level_text
+
+    key = _LEVEL_ID.get(cohort.level, "record_id")
+    if key not in cohort.table.columns:
+        key = "record_id"
+    ids = cohort.table[key].astype(str)
+    out, mixed = table.copy(), {}
+    for col in columns:
+        values = pd.Series([level_text(v) for v in cohort.table[col]], index=cohort.table.index, dtype=object)
+        per_unit = values.groupby(ids.to_numpy()).agg(lambda v: sorted({x for x in v if x is not None}))
+        several = per_unit.map(len) > 1
+        if several.any():
+            mixed[col] = int(several.sum())
+        lookup = per_unit.map(lambda v: SEVERAL if len(v) > 1 else (v[0] if v else None))
+        # a unit id the lookup lacks (a row at record level in a patient-level cohort) is read as a record id
+        by_record = pd.Series(values.to_numpy(), index=cohort.table["record_id"].astype(str).to_numpy())
+        rid = out["record_id"].astype(str)
+        out[col] = rid.map(lookup).where(rid.isin(lookup.index), rid.map(by_record))
+    return out, mixed
+
+
 @hookimpl
 def cardio_plugin_info() -> PluginInfo:
     return PluginInfo(name="subgroups", modality=None,
@@ -28,10 +63,17 @@ def cardio_evaluate(predictions: Predictions, cohort: Cohort, config: dict, ctx:
     if missing:
         raise CardioError(f"subgroups: column(s) {missing} are not in the cohort table; "
                           f"it has {list(cohort.table.columns)}")
+    taken = [c for c in columns if c in predictions.table.columns and c != "repeat"]
+    if taken:
+        raise CardioError(f"subgroups: column(s) {taken} name a column of the predictions; rename them in the "
+                          "cohort table")
     s = config["stats"]
     table = predictions.table
     table = table[table["repeat"] == table["repeat"].min()].drop(columns="repeat")  # one prediction per record
-    joined = table.merge(cohort.table[["record_id", *columns]], on="record_id", how="left")
+    joined, mixed = with_subgroup_values(table, cohort, columns)
+    for col, n in mixed.items():
+        ctx.log.warning("subgroups: %d %s(s) hold several values of %s over their records; they form %s=%s",
+                        n, _unit(cohort), col, col, SEVERAL)
     estimates, rows = [], []
     for col in columns:
         per_level = ctx.stats.by_subgroup(
@@ -51,6 +93,8 @@ def cardio_evaluate(predictions: Predictions, cohort: Cohort, config: dict, ctx:
                 if e["metric"] == "auc" and e["method"] == "delong":
                     rows.append({"subgroup": e["subgroup"], "model": e["model"], "task": e["task"], "n": e["n"],
                                  "auc": format_ci(e) if e["ci_low"] is not None else "–"})
-    text = (f"Every metric of the performance section, recomputed within each level of {', '.join(columns)}; "
-            "small subgroups give wide intervals.")
+    text = (f"Every metric of the performance section, recomputed within each level of {', '.join(columns)} (the "
+            f"values as the cohort table writes them, per {_unit(cohort)}); small subgroups give wide intervals.")
+    text += "".join(f" {n} {_unit(cohort)}(s) hold several values of {col} over their records: {col}={SEVERAL}."
+                    for col, n in mixed.items())
     return Section("Subgroups", text, tables={"AUC by subgroup": pd.DataFrame(rows)}, estimates=estimates)

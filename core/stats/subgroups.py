@@ -4,6 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+import numpy as np
 import pandas as pd
 
 from cardio.stats.result import StatsError, json_safe
@@ -23,8 +24,32 @@ class SubgroupSkipped:
         return json_safe({"subgroup": self.level, "n": self.n, "skipped": True, "warnings": self.warnings})
 
 
+def level_text(value: object) -> str | None:
+    """A subgroup level as the cohort table writes it: text as it is (spaces around it dropped), a whole number
+    without a decimal point (1, not 1.0: a typed 0/1 column reads back as floats), other numbers as they print;
+    None for a missing value (None, NaN, pd.NA or empty text)."""
+    if value is None or (not isinstance(value, (list, tuple)) and pd.isna(value)):
+        return None
+    if isinstance(value, (bool, np.bool_)):
+        return str(bool(value))
+    if isinstance(value, (int, float, np.integer, np.floating)):
+        number = float(value)
+        return str(int(number)) if number.is_integer() and abs(number) < 2**53 else repr(number)
+    text = str(value).strip()
+    return text or None
+
+
+def _level_order(key: str) -> tuple:
+    """Numbers by value, then text, "(missing)" last."""
+    try:
+        return (key == MISSING_LEVEL, 0, float(key), key)
+    except ValueError:
+        return (key == MISSING_LEVEL, 1, 0.0, key)
+
+
 def by_subgroup(df: pd.DataFrame, column: str, fn: Callable[[pd.DataFrame], Any]) -> dict[str, object]:
-    """``fn(sub_df)`` for every level of ``column`` (keys are str; missing values form "(missing)").
+    """``fn(sub_df)`` for every level of ``column`` (keys are its values as written, level_text; missing values
+    form "(missing)").
 
     A level on which ``fn`` raises StatsError (one class, too few records) maps to SubgroupSkipped
     with the message, so one small subgroup never aborts the whole analysis.
@@ -36,8 +61,10 @@ def by_subgroup(df: pd.DataFrame, column: str, fn: Callable[[pd.DataFrame], Any]
     if df.empty:
         raise StatsError("no records to split into subgroups")
     out: dict[str, object] = {}
-    for level, sub in df.groupby(column, dropna=False, sort=True):
-        key = MISSING_LEVEL if pd.isna(level) else str(level)
+    levels = pd.Series([level_text(v) for v in df[column]], index=df.index, dtype=object).fillna(MISSING_LEVEL)
+    groups = dict(list(df.groupby(levels.to_numpy(), sort=False)))
+    for key in sorted(groups, key=_level_order):
+        sub = groups[key]
         try:
             out[key] = fn(sub)
         except StatsError as exc:
