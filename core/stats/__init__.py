@@ -1,44 +1,75 @@
 """cardio.stats: the shared statistics/evaluation service (NumPy/SciPy/statsmodels/scikit-learn, no torch)."""
 from __future__ import annotations
 
-from cardio.stats.aggregate import AGGREGATIONS, aggregate_scores
-from cardio.stats.agreement import agreement
-from cardio.stats.bootstrap import auc_from_indices, bootstrap_ci, bootstrap_metric, resample_indices
-from cardio.stats.calibration import calibration, decision_curve
-from cardio.stats.correlation import correlation_matrix
-from cardio.stats.cv import summarize_folds
-from cardio.stats.evaluate import evaluate_predictions
-from cardio.stats.figures import (
-    forest_figures,
-    plot_bland_altman,
-    plot_calibration,
-    plot_confusion,
-    plot_decision_curve,
-    plot_forest,
-    plot_roc,
-)
-from cardio.stats.formatting import estimate_table, format_ci, format_interval, format_p, paired_test, pick
-from cardio.stats.logistic import (
-    EstimationError,
-    LogisticModel,
-    fit_logistic,
-    likelihood_ratio_test,
-    select_and_fit,
-    univariate_screen,
-)
-from cardio.stats.multitest import adjust_pvalues
-from cardio.stats.reclassification import idi, nri, reclassification
-from cardio.stats.result import Estimate, StatsError, TestResult
-from cardio.stats.roc import auc, delong_ci, delong_test, delong_unpaired_test, roc_curve_band
-from cardio.stats.subgroups import SubgroupSkipped, by_subgroup
-from cardio.stats.table1 import table_one
-from cardio.stats.thresholds import (
-    binary_metrics,
-    choose_threshold,
-    threshold_for_sensitivity,
-    wilson_ci,
-    youden_threshold,
-)
+import sys
+import types
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # what type checkers and readers see; at run time each name loads with its submodule
+    from cardio.stats.aggregate import AGGREGATIONS, aggregate_scores
+    from cardio.stats.agreement import agreement
+    from cardio.stats.bootstrap import auc_from_indices, bootstrap_ci, bootstrap_metric, resample_indices
+    from cardio.stats.calibration import calibration, decision_curve
+    from cardio.stats.correlation import correlation_matrix
+    from cardio.stats.cv import summarize_folds
+    from cardio.stats.evaluate import evaluate_predictions
+    from cardio.stats.figures import (
+        forest_figures,
+        plot_bland_altman,
+        plot_calibration,
+        plot_confusion,
+        plot_decision_curve,
+        plot_forest,
+        plot_roc,
+    )
+    from cardio.stats.formatting import estimate_table, format_ci, format_interval, format_p, paired_test, pick
+    from cardio.stats.logistic import (
+        EstimationError,
+        LogisticModel,
+        fit_logistic,
+        likelihood_ratio_test,
+        select_and_fit,
+        univariate_screen,
+    )
+    from cardio.stats.multitest import adjust_pvalues
+    from cardio.stats.reclassification import idi, nri, reclassification
+    from cardio.stats.result import Estimate, StatsError, TestResult
+    from cardio.stats.roc import auc, delong_ci, delong_test, delong_unpaired_test, roc_curve_band
+    from cardio.stats.subgroups import SubgroupSkipped, by_subgroup
+    from cardio.stats.table1 import table_one
+    from cardio.stats.thresholds import (
+        binary_metrics,
+        choose_threshold,
+        threshold_for_sensitivity,
+        wilson_ci,
+        youden_threshold,
+    )
+
+# Public name -> its submodule. `import cardio.stats` loads none of them (PEP 562): scipy, statsmodels, scikit-learn
+# and matplotlib come in only with the function that needs them (a test pins the import set).
+_SUBMODULE = {name: module for module, names in {
+    "aggregate": ("AGGREGATIONS", "aggregate_scores"),
+    "agreement": ("agreement",),
+    "bootstrap": ("auc_from_indices", "bootstrap_ci", "bootstrap_metric", "resample_indices"),
+    "calibration": ("calibration", "decision_curve"),
+    "correlation": ("correlation_matrix",),
+    "cv": ("summarize_folds",),
+    "evaluate": ("evaluate_predictions",),
+    "figures": ("forest_figures", "plot_bland_altman", "plot_calibration", "plot_confusion", "plot_decision_curve",
+                "plot_forest", "plot_roc"),
+    "formatting": ("estimate_table", "format_ci", "format_interval", "format_p", "paired_test", "pick"),
+    "logistic": ("EstimationError", "LogisticModel", "fit_logistic", "likelihood_ratio_test", "select_and_fit",
+                 "univariate_screen"),
+    "multitest": ("adjust_pvalues",),
+    "reclassification": ("idi", "nri", "reclassification"),
+    "result": ("Estimate", "StatsError", "TestResult"),
+    "roc": ("auc", "delong_ci", "delong_test", "delong_unpaired_test", "roc_curve_band"),
+    "subgroups": ("SubgroupSkipped", "by_subgroup"),
+    "table1": ("table_one",),
+    "thresholds": ("binary_metrics", "choose_threshold", "threshold_for_sensitivity", "wilson_ci",
+                   "youden_threshold"),
+}.items() for name in names}
 
 __all__ = [
     "Estimate", "TestResult", "StatsError", "EstimationError",
@@ -53,3 +84,29 @@ __all__ = [
     "forest_figures",
     "evaluate_predictions", "nri", "idi", "reclassification", "estimate_table", "pick", "paired_test",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _SUBMODULE.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
+
+
+class _Package(types.ModuleType):
+    """Keeps `cardio.stats.agreement` (and calibration, reclassification) the function, as the eager package had
+    it: importing a submodule of the same name would otherwise rebind the package attribute to the module."""
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name in _SUBMODULE and isinstance(value, types.ModuleType):
+            return
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package
