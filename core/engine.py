@@ -200,20 +200,21 @@ def masked_loss(out: torch.Tensor, y: torch.Tensor, mask: torch.Tensor | None = 
     targets present, so a masked entry changes neither the loss nor any gradient. A batch with no
     target present gives a zero loss that still depends on the outputs (backward stays defined).
     `mask` (True = present) may be given explicitly; it defaults to the NaN/MISSING_CLASS entries.
+    No host sync: both forms are computed and torch.where picks one on the device (a branch not picked gets
+    zero gradients, so the values and gradients are those of the picked form alone).
     """
     if mask is not None:
         y = torch.where(mask, y, torch.full_like(y, MISSING_CLASS if y.dtype == torch.long else float("nan")))
     if y.dtype == torch.long:
-        if bool((y == MISSING_CLASS).all()):
-            return out.sum() * 0.0
-        return nn.functional.cross_entropy(out, y, ignore_index=MISSING_CLASS)
+        any_present = (y != MISSING_CLASS).any()
+        return torch.where(any_present, nn.functional.cross_entropy(out, y, ignore_index=MISSING_CLASS),
+                           out.sum() * 0.0)
     out = out.reshape(y.shape)
     present = ~torch.isnan(y)
-    if bool(present.all()):
-        return nn.functional.binary_cross_entropy_with_logits(out, y)
-    losses = nn.functional.binary_cross_entropy_with_logits(out, torch.where(present, y, torch.zeros_like(y)),
-                                                            reduction="none")
-    return (losses * present).sum() / present.sum().clamp(min=1)
+    y0 = torch.where(present, y, torch.zeros_like(y))  # no NaN reaches a branch's gradient
+    losses = nn.functional.binary_cross_entropy_with_logits(out, y0, reduction="none")
+    return torch.where(present.all(), nn.functional.binary_cross_entropy_with_logits(out, y0),
+                       (losses * present).sum() / present.sum().clamp(min=1))
 
 
 def masked_mse(out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -387,22 +388,29 @@ def _autocast(device: torch.device, amp: bool):
     return torch.autocast("cuda", dtype=torch.bfloat16, enabled=amp and device.type == "cuda")
 
 
-def _outputs(model: nn.Module, loader: DataLoader, device, s: dict, loss_fn=None):
-    """Outputs (and mean loss) over a loader, in float32 on the CPU."""
+def _outputs(model: nn.Module, loader, device, s: dict, loss_fn=None):
+    """Outputs (and mean loss) over a loader, in float32 on the CPU: kept on the device and copied back once
+    (no host sync per batch)."""
     model.eval()
-    outs, ys, total, n = [], [], 0.0, 0
+    outs, ys, total, n = [], [], _accumulator(device), 0
     with torch.no_grad():
         for x, y in loader:
-            x, y = _to(x, device, s["channels_last"]), y.to(device)
+            x, y = _to(x, device, s["channels_last"]), y.to(device, non_blocking=True)
             with _autocast(device, s["amp"]):
                 out = _call(model, x)
             out = out.float()
             if loss_fn is not None:
-                total += float(loss_fn(out, y)) * len(y)
+                total += loss_fn(out, y).detach().to(total.dtype) * len(y)
                 n += len(y)
-            outs.append(out.cpu())
-            ys.append(y.cpu())
-    return torch.cat(outs).numpy(), torch.cat(ys).numpy(), (total / n if n else float("nan"))
+            outs.append(out)
+            ys.append(y)
+    mean_loss = float(total) / n if n else float("nan")
+    return torch.cat(outs).cpu().numpy(), torch.cat(ys).cpu().numpy(), mean_loss
+
+
+def _accumulator(device: torch.device) -> torch.Tensor:
+    """A zero on the device that sums losses without a host sync (float64 where the device has it)."""
+    return torch.zeros((), dtype=torch.float32 if device.type == "mps" else torch.float64, device=device)
 
 
 def fit(model: nn.Module, train_set: Dataset, val_set: Dataset | None, ctx, *, name: str, train: Mapping,
@@ -454,7 +462,7 @@ class _Fit:
         self.ckpt_path = Path(ctx.checkpoint_dir) / f"{tag}.pt"
         self.best_path = Path(ctx.checkpoint_dir) / f"{tag}.best.pt"
         self.state = _FitState()
-        self.best_state: dict | None = None  # best weights live in memory; written with each checkpoint
+        self.best_state: dict | None = None  # best weights live on the device; written with each checkpoint
         self.best_dirty = False
         self.resumed = self._resume()
 
@@ -535,16 +543,18 @@ class _Fit:
         state.epoch = epoch + 1
         if score > state.best_score:
             state.best_score, state.best_epoch, state.bad_epochs = score, epoch + 1, 0
-            self.best_state = {k: v.detach().to("cpu", copy=True) for k, v in _unwrap(self.model).state_dict().items()}
+            # kept on the device (a copy, no transfer): written with the next checkpoint
+            self.best_state = {k: v.detach().clone() for k, v in _unwrap(self.model).state_dict().items()}
             self.best_dirty = True
         else:
             state.bad_epochs += 1
         state.done = bool((s["patience"] and state.bad_epochs >= s["patience"]) or state.epoch >= self.epochs)
         return row
 
-    def _train_loss(self, net: nn.Module, loader: DataLoader) -> float:
-        """One pass over the training batches; the mean loss over every rank's records."""
-        s, total, n = self.s, 0.0, 0
+    def _train_loss(self, net: nn.Module, loader) -> float:
+        """One pass over the training batches; the mean loss over every rank's records. The loss is summed on
+        the device and read once, after the epoch: no host sync per step."""
+        s, total, n = self.s, _accumulator(self.device), 0
         net.train()
         for x, y in loader:
             x, y = _to(x, self.device, s["channels_last"]), y.to(self.device, non_blocking=True)
@@ -558,15 +568,15 @@ class _Fit:
             self.opt.step()
             if self.per_batch:
                 self.sched.step()
-            total += float(loss.detach()) * len(y)
+            total += loss.detach().to(total.dtype) * len(y)
             n += len(y)
         if self.sched is not None and not self.per_batch and not self.on_plateau:
             self.sched.step()
         if self.ctx.world_size > 1:  # the epoch's loss over all ranks, for the log and history
-            t = torch.tensor([total, n], dtype=torch.float64, device=self.device)
+            t = torch.stack([total.double(), torch.tensor(float(n), dtype=torch.float64, device=self.device)])
             dist.all_reduce(t)
-            total, n = float(t[0]), int(t[1])
-        return total / max(n, 1)
+            return float(t[0]) / max(float(t[1]), 1.0)
+        return float(total) / max(n, 1)
 
     def _checkpoint(self) -> None:
         """Every checkpoint_every epochs and at the end; a killed run redoes at most that many."""
