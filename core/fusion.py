@@ -23,6 +23,7 @@ logistic model, so fused and single rows differ only in the modalities used (and
 from __future__ import annotations
 
 import json
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -52,13 +53,58 @@ class Modality:
     config: dict
     outer: pd.DataFrame  # patient_id, fold, y, score
     inner: pd.DataFrame  # patient_id, fold, y, score (inner out-of-fold, per outer fold)
+    scores_digest: str = ""  # the outer scores without ids (_scores_digest): a copied run has its original's
 
 
-def _read_config(run: Path) -> dict | None:
+def _read_config(run: Path) -> tuple[dict | None, str | None]:
+    """The run's config.yaml as a mapping with the keys fusion reads, or why not (one line naming the file)."""
+    path = run / "config.yaml"
+    if not path.is_file():
+        return None, f"{run} is not a cardio run directory (no config.yaml)"
     try:
-        return config_mod.load_yaml(run / "config.yaml")
-    except (OSError, CardioError):
-        return None
+        cfg = config_mod.load_yaml(path)
+    except CardioError as e:
+        return None, f"{e}; restore the run's config.yaml, or make the run again"
+    cv, stats = cfg.get("cv"), cfg.get("stats")
+    if not isinstance(cv, dict) or not isinstance(stats, dict) or "label" not in cfg or "seed" not in cfg:
+        return None, (f"{path} lacks the run's cv, stats, label or seed (edited, or not written by cardio); "
+                      "restore it, or make the run again")
+    return cfg, None
+
+
+def _read_meta(run: Path) -> tuple[dict, str | None]:
+    """run.json (optional to fusion, which names a run by its plugin), or why it cannot be read."""
+    path = run / "run.json"
+    if not path.exists():
+        return {}, None
+    try:
+        meta = json.loads(path.read_text())
+    except (OSError, ValueError):  # ValueError: JSONDecodeError and UnicodeDecodeError
+        return {}, f"{path} is not valid JSON (damaged, or not written by cardio); restore it, or make the run again"
+    if not isinstance(meta, dict):
+        return {}, f"{path} holds a {type(meta).__name__}, not a run's description; restore it, or make the run again"
+    return meta, None
+
+
+def _predictions(run: Path, folds: list[str], file: str) -> tuple[pd.DataFrame | None, str | None]:
+    """Every fold's kept predictions (pseudonymous ids), or one line naming the file that cannot be read."""
+    parts = []
+    for f in folds:
+        path = tasks.task_dir(run, f"fit-{f}") / file
+        try:
+            table = tasks.read_predictions(run, f"fit-{f}", b"", None, file).table
+            missing = {"patient_id", "model", "task", "kind", "y_true", "y_score"} - set(table.columns)
+            if missing:
+                raise ValueError(f"no column(s) {sorted(missing)}")
+            table = table.assign(y_score=pd.to_numeric(table["y_score"]), y_true=pd.to_numeric(table["y_true"]))
+        except CardioError as e:
+            return None, f"{e} (then cardio run --resume {run})"
+        except (TypeError, ValueError, KeyError, AttributeError) as e:  # dtype or columns edited: numpy/pandas
+            why = " ".join(str(e).split())[:80]
+            return None, (f"{path} holds predictions cardio did not write ({type(e).__name__}: {why}); delete "
+                          f"{path.parent} and run cardio run --resume {run} to fit that fold again")
+        parts.append(table)
+    return pd.concat(parts, ignore_index=True), None
 
 
 def _patient_scores(table: pd.DataFrame, model: str, task: str, by: list[str]) -> pd.DataFrame:
@@ -68,17 +114,33 @@ def _patient_scores(table: pd.DataFrame, model: str, task: str, by: list[str]) -
             .agg(y=("y_true", "max"), score=("y_score", "mean")).reset_index())
 
 
+def _scores_digest(table: pd.DataFrame) -> str:
+    """The run's scores without their ids: two runs with the same digest are one run copied (ids edited or not)."""
+    import hashlib
+
+    scores = np.sort(np.round(table["y_score"].to_numpy(dtype=np.float64), 9))
+    return hashlib.sha256(scores.tobytes()).hexdigest()
+
+
 def read_modality(run: Path, model: str | None, name: str | None) -> tuple[Modality | None, list[str]]:
     """The base run's scores, or the problems that keep it out (every one, not the first)."""
     run = Path(run)
-    cfg = _read_config(run)
-    if cfg is None:
-        return None, [f"{run} is not a cardio run directory (no readable config.yaml)"]
-    meta = json.loads((run / "run.json").read_text()) if (run / "run.json").exists() else {}
+    if not run.is_dir():
+        return None, [f"{run} is not a folder (give the run directories that cardio run wrote)"]
+    cfg, why = _read_config(run)
+    meta, why_meta = _read_meta(run)
+    if cfg is None or why_meta:
+        return None, [p for p in (why, why_meta) if p]
     plugin = str(meta.get("plugin", run.name))
-    folds = tasks.fold_names(cfg["cv"])
-    problems = [f"{run}: task fit-{f} is not done" for f in folds
-                if tasks.state(run, f"fit-{f}", cfg)[0] != "done"]
+    try:
+        folds = tasks.fold_names(cfg["cv"])
+        problems = [f"{run}: task fit-{f} is not done" for f in folds
+                    if tasks.state(run, f"fit-{f}", cfg)[0] != "done"]
+    except CardioError as e:
+        return None, [str(e)]
+    except (KeyError, TypeError, ValueError) as e:
+        return None, [f"{run / 'config.yaml'}: its cv settings cannot be read ({type(e).__name__}: {e}); restore "
+                      "it, or make the run again"]
     if not int(cfg["cv"].get("inner_folds") or 0):
         problems.append(f"{run}: made without cv.inner_folds, so it has no inner-fold scores to fit a fusion "
                         f"model on without leaks (re-run it with --set cv.inner_folds=3)")
@@ -86,9 +148,10 @@ def read_modality(run: Path, model: str | None, name: str | None) -> tuple[Modal
         problems.append(f"{run}: cv.repeats={cfg['cv']['repeats']}; fusion needs one prediction per patient")
     if problems:
         return None, problems
-    outer = pd.concat([tasks.read_predictions(run, f"fit-{f}", b"", None).table for f in folds], ignore_index=True)
-    inner = pd.concat([tasks.read_predictions(run, f"fit-{f}", b"", None, tasks.INNER).table for f in folds],
-                      ignore_index=True)
+    outer, why = _predictions(run, folds, tasks.PREDICTIONS)
+    inner, why_inner = _predictions(run, folds, tasks.INNER) if outer is not None else (None, None)
+    if outer is None or inner is None:
+        return None, [p for p in (why, why_inner) if p]
     label = str(cfg["label"])
     binary = sorted(outer.loc[outer["kind"] == "binary", "task"].astype(str).unique())
     task = label if label in binary else (binary[0] if len(binary) == 1 else None)  # e.g. ecg's crt_response
@@ -101,8 +164,9 @@ def read_modality(run: Path, model: str | None, name: str | None) -> tuple[Modal
     if chosen is None or chosen not in models:
         return None, [f"{run}: choose its model with --model {run}=NAME; task {task!r} has {models}"
                       if chosen is None else f"{run}: model {chosen!r} made no {task!r} prediction; it has {models}"]
+    rows = outer[(outer["model"].astype(str) == chosen) & (outer["task"].astype(str) == task)]
     return Modality(name or plugin, run, plugin, chosen, cfg, _patient_scores(outer, chosen, task, ["fold"]),
-                    _patient_scores(inner, chosen, task, ["fold", "inner_fold"])), []
+                    _patient_scores(inner, chosen, task, ["fold", "inner_fold"]), _scores_digest(rows)), []
 
 
 def check_runs(mods: list[Modality]) -> list[str]:
@@ -129,7 +193,60 @@ def check_runs(mods: list[Modality]) -> list[str]:
     names = [m.name for m in mods]
     if len(set(names)) < len(names):
         problems.append(f"two runs have one name {names}: name them with --name RUN=NAME")
+    return _same_runs(mods) + problems
+
+
+def _same_runs(mods: list[Modality]) -> list[str]:
+    """Runs that are one run twice: the same folder, a copy (the same scores, whatever its ids say), or two runs of
+    one plugin on one cohort folder. Fusion adds modalities; one modality counted twice would look like two."""
+    problems = []
+    for i, a in enumerate(mods):
+        for b in mods[i + 1:]:
+            if a.run.resolve() == b.run.resolve():
+                problems.append(f"{b.run} is given twice (fused with itself)")
+            elif a.scores_digest and a.scores_digest == b.scores_digest:
+                problems.append(f"{b.run} holds the same predictions as {a.run}: a copy of one run (its patient ids "
+                                "edited or not), not another modality")
+            elif a.plugin == b.plugin and _cohort_of(a.config) == _cohort_of(b.config):
+                problems.append(f"{a.run} and {b.run} are runs of plugin {a.plugin!r} on one cohort "
+                                f"({_cohort_of(a.config) or 'its synthetic data'}): fuse runs of different modalities")
     return problems
+
+
+def _cohort_of(cfg: dict) -> str:
+    where = (cfg.get("cohort") or {}).get("dir") if isinstance(cfg.get("cohort"), dict) else None
+    return str(Path(str(where)).expanduser().resolve()) if where else ""
+
+
+def check_patients(mods: list[Modality], key: bytes) -> list[str]:
+    """With cv.patients (the cohort's patient list every run was split by), a run's patient outside it was not in
+    that cohort: its ids were edited, or it is a run of another cohort."""
+    from cardio.report import pseudonyms
+
+    listed = mods[0].config["cv"].get("patients")
+    if not listed:
+        return []
+    path = Path(str(listed)).expanduser()
+    try:
+        ids = pd.read_csv(path, dtype={"patient_id": str})["patient_id"]
+    except (OSError, ValueError, KeyError) as e:
+        return [f"cv.patients {path} cannot be read ({type(e).__name__}); the runs were split by it"]
+    known = set(pseudonyms(ids, key, "P"))
+    out = []
+    for m in mods:
+        foreign = sorted(set(m.outer["patient_id"].astype(str)) - known)
+        if foreign:
+            out.append(f"{m.run}: {len(foreign)} of its {m.outer['patient_id'].nunique()} patients are not in "
+                       f"cv.patients {path} (patient ids edited, or a run of another cohort)")
+    return out
+
+
+def fused_patients(mods: list[Modality], pred: pd.DataFrame) -> str:
+    """What was fused, in patients: how many had a fused score, how many had every modality, and each run's."""
+    fused = pred[pred["model"] == FUSED]
+    every = int((fused["modalities"] == "+".join(m.name for m in mods)).sum())
+    each = ", ".join(f"{m.name} {m.outer['patient_id'].nunique()}" for m in mods)
+    return f"{fused['patient_id'].nunique()} patients fused, {every} with every modality (patients per run: {each})"
 
 
 def _split_settings(cfg: dict) -> dict:
@@ -264,14 +381,15 @@ def fuse(runs: list[Path], out: Path, *, models: dict[str, str] | None = None, n
     problems = [p for _, ps in read for p in ps]
     mods = [m for m, _ in read if m is not None]
     problems += check_runs(mods) if len(mods) == len(runs) else []
+    key = pseudonym_key(default_cache_dir(mods[0].config)) if mods else b""
+    problems += check_patients(mods, key) if len(mods) == len(runs) else []
     if problems:
         raise CardioError("cannot fuse these runs: " + "; ".join(problems))
     out = Path(out)
-    if out.exists() and any(out.iterdir()):
-        raise CardioError(f"--out {out} exists and is not empty; fusion writes a new folder")
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise CardioError(f"--out {out} exists and is not an empty folder; fusion writes a new folder")
     out.mkdir(parents=True, exist_ok=True)
     cfg = _report_config(mods[0].config, n_resamples)
-    key = pseudonym_key(default_cache_dir(mods[0].config))
     clin = _clinical(Path(clinical), list(covariates), guideline, key) if clinical else None
     log = _logger(out / "run.log", True)
     ctx = RunContext(device="cpu", seed=int(cfg["seed"]), out_dir=out, cache_dir=default_cache_dir(cfg), log=log)
@@ -292,12 +410,16 @@ def fuse(runs: list[Path], out: Path, *, models: dict[str, str] | None = None, n
     predictions = Predictions(pred.dropna(subset=["y_true"]).reset_index(drop=True))
     sections = [evaluate_section(predictions, cfg, ctx), fusion_section(mods, predictions, list(coefs), cfg, ctx)]
     meta = {"plugin": "fuse", "plugin_version": cardio.__version__, "cardio_version": cardio.__version__,
-            "seed": int(cfg["seed"]), "device": "cpu", "world_size": 1, "n_records": int(len(predictions.table)),
-            "n_patients": int(predictions.table["patient_id"].nunique()), "cv": mods[0].config["cv"],
+            "seed": int(cfg["seed"]), "device": "cpu", "world_size": 1, "cv": mods[0].config["cv"],
+            # one fused row per patient: the table's other rows are the same patients under the single models
+            "n_records": int(predictions.table.loc[predictions.table["model"] == FUSED, "patient_id"].nunique()),
+            "n_patients": int(predictions.table.loc[predictions.table["model"] == FUSED, "patient_id"].nunique()),
+            "fused": fused_patients(mods, predictions.table),
             "folds": [{"name": f} for f in fold_names], "elapsed_s": round(time.perf_counter() - started, 1),
             "runs": [{"run": str(m.run), "plugin": m.plugin, "name": m.name, "model": m.model} for m in mods]}
     report.write_run(out, meta, predictions, sections, key, pseudonymous=True)
-    log.info("fused %d runs in %.1f s: %s", len(mods), meta["elapsed_s"], out / "report.md")
+    log.info("fused %d runs in %.1f s: %s; %s", len(mods), meta["elapsed_s"], meta["fused"], out / "report.md")
+    print(f"cardio: {meta['fused']}", file=sys.stderr)
     return out
 
 
