@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
+import signal
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -35,14 +36,34 @@ def _submitit():
     return submitit
 
 
+def _cancel(signum: int, frame: Any) -> None:
+    if tasks.requeued_here():  # SLURM's own TERM to a job it requeues: submitit is already exiting for it
+        return
+    name = signal.Signals(signum).name
+    tasks.stopped_by(name)
+    raise tasks.Cancelled(f"stopped by {name}")
+
+
 class TaskCall(submitit.helpers.Checkpointable if submitit else object):  # type: ignore[misc]
-    """One task of a run in a process of its own. checkpoint() (Checkpointable's) resubmits the same call; the
-    engine's checkpoints, written every `train.checkpoint_every` epochs, are what it resumes from."""
+    """One task of a run in a process of its own. On SIGTERM (scancel, the end of its time, a preemption: submitit
+    itself ignores it) the task stops as cancelled; `cardio run --resume` continues it. On the preemption signal
+    (executor.signal) of a requeueable job, submitit calls checkpoint(), which marks the task requeued and
+    resubmits the same call. The engine's checkpoints are what either resumes from."""
 
     def __call__(self, spec: TaskSpec) -> str:
         from cardio.run import run_task
 
-        return run_task(spec)
+        previous = signal.signal(signal.SIGTERM, _cancel)
+        try:
+            return run_task(spec)
+        finally:
+            signal.signal(signal.SIGTERM, previous)
+
+    def checkpoint(self, spec: TaskSpec) -> Any:
+        signame = os.environ.get("SUBMITIT_PREEMPT_SIGNAL", "the preemption signal")
+        tasks.requeued_here(spec.name)
+        tasks.mark_requeued(Path(spec.run_dir), spec.name, signame)
+        return super().checkpoint(spec)
 
 
 def submit(spec: TaskSpec, config: dict, run_dir: Path, todo: list[str], log: logging.Logger) -> bool:
@@ -75,9 +96,10 @@ def slots(config: dict) -> list[int | None]:
 
 
 def throttle(names: Sequence[str], start: Callable[[str, Any], Any], slots: Sequence[Any],
-             poll_s: float = 0.2) -> dict[str, str]:
+             poll_s: float = 0.2, retry: Callable[[str, str], bool] | None = None) -> dict[str, str]:
     """Start each name on a free slot (start(name, slot) returns a job with done() and exception()), never two on
-    one slot; after a failure start nothing new. Returns {name: error} of the tasks that failed."""
+    one slot; a failed one that retry(name, error) accepts starts again, and after any other failure nothing new
+    starts. Returns {name: error} of the tasks that failed."""
     free, queue = list(slots), list(names)
     running: dict[str, tuple[Any, Any]] = {}
     failed: dict[str, str] = {}
@@ -92,26 +114,52 @@ def throttle(names: Sequence[str], start: Callable[[str, Any], Any], slots: Sequ
                 del running[name]
                 free.append(slot)
                 error = job.exception()
-                if error is not None:
-                    failed[name] = " ".join(str(error).split())[-400:] or type(error).__name__
+                if error is None:
+                    continue
+                why = " ".join(str(error).split())[-400:] or type(error).__name__
+                if retry is not None and retry(name, why):
+                    queue.insert(0, name)
+                else:
+                    failed[name] = why
     return failed
+
+
+def task_threads(slots: int, tasks_in_phase: int) -> int:
+    """Torch threads per task: the CPUs allotted to the run, shared by the tasks that run at once (more threads
+    than cores oversubscribe them: two workers of two threads each on two cores ran slower than one)."""
+    from cardio.engine import allotted_cpus
+
+    return max(1, allotted_cpus() // max(1, min(slots, tasks_in_phase)))
 
 
 def run_local(spec: TaskSpec, config: dict, folder: Path, todo: list[str], log: logging.Logger) -> None:
     """Every phase through the throttle, a process per task; a failed task stops the run after the running ones."""
     ex = config["executor"]
     where = slots(config)
+    threads = 1
 
     def start(name: str, slot: int | None):
         executor = submitit.LocalExecutor(folder=folder)
         executor.update_parameters(timeout_min=ex["timeout_min"], signal_delay_s=ex["signal_delay_s"],
                                    gpus_per_node=0 if slot is None else 1,
                                    visible_gpus=() if slot is None else (slot,))
-        log.info("task %s started%s", name, "" if slot is None else f" on GPU {slot}")
-        return executor.submit(TaskCall(), dataclasses.replace(spec, name=name))
+        log.info("task %s started%s, %d CPU thread(s)", name, "" if slot is None else f" on GPU {slot}", threads)
+        return executor.submit(TaskCall(), dataclasses.replace(spec, name=name, threads=threads))
+
+    redone: set[str] = set()
+
+    def lost(name: str, error: str) -> bool:
+        """A worker that died without an error of its own (kill -9, the OOM killer): its task runs once more."""
+        why = tasks.lost(Path(spec.run_dir), name)
+        if name in redone or why is None:
+            return False
+        redone.add(name)
+        log.warning("task %s: its worker was lost (%s); running the task again, from its last checkpoint", name, why)
+        return True
 
     for phase in phases(todo):
-        failed = throttle(phase, start, where)
+        threads = task_threads(len(where), len(phase))
+        failed = throttle(phase, start, where, retry=lost)
         if failed:
             raise CardioError("task(s) failed: " + "; ".join(f"{n}: {e}" for n, e in failed.items())
                               + f" (their logs: {Path(spec.run_dir) / 'tasks'}/<task>/task.log; run the same "

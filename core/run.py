@@ -335,6 +335,7 @@ class TaskSpec:
     run_dir: str
     name: str
     register: tuple = ()
+    threads: int = 0  # torch CPU threads the executor gives the task; 0: the CPUs allotted to its process
 
 
 EXECUTORS = ("inline", "local", "slurm")
@@ -365,8 +366,12 @@ def run_status(run_dir: Path, register: Iterable[object] = ()) -> tuple[str, lis
         raise CardioError(f"{folder} is a file, not the run's task folder: move it away (the run's results beside it "
                           f"are untouched; `cardio run --resume {run_dir}` then runs every task again)")
     status = str(meta.get("status"))
-    rows = [(n, *tasks.state(run_dir, n, cfg)) for n in tasks.task_names(cfg)]
-    return status, _explained(rows, run_dir, status)
+    rows = _explained([(n, *tasks.state(run_dir, n, cfg)) for n in tasks.task_names(cfg)], run_dir, status)
+    states = {s for _, s, _ in rows}
+    stopped = [f"{n} {s}" for n, s, _ in rows if s in ("cancelled", "failed")]
+    if status in ("submitted", "running") and stopped and not states & {"running", "requeued"}:
+        status += f", stopped: {', '.join(stopped)} (`cardio run --resume {run_dir}` continues it)"
+    return status, rows
 
 
 def _explained(rows: list[tuple[str, str, str]], run_dir: Path, status: str) -> list[tuple[str, str, str]]:
@@ -436,10 +441,22 @@ def _task(run_dir: Path, name: str, cfg: dict, ctx: RunContext) -> Iterator[None
         yield
     except BaseException as e:
         if ctx.is_main:
-            tasks.mark_failed(run_dir, name, e)
+            _mark_stopped(run_dir, name, e)
         raise
     if ctx.is_main:
         tasks.mark_done(run_dir, name, cfg, started)
+
+
+def _mark_stopped(run_dir: Path, name: str, error: BaseException) -> None:
+    """failed, or cancelled when a signal stopped the task (its checkpoint written by the engine); nothing when
+    submitit requeued its job (the requeued marker says so, and the job starts again by itself)."""
+    if isinstance(error, (SystemExit, tasks.Cancelled)) and tasks.requeued_here() == name:
+        return
+    signame = tasks.stopped_by()
+    if isinstance(error, tasks.Cancelled) or signame:
+        tasks.mark_cancelled(run_dir, name, signame or "a signal")
+        return
+    tasks.mark_failed(run_dir, name, error)
 
 
 def run_task(spec: TaskSpec) -> str:
@@ -450,12 +467,14 @@ def run_task(spec: TaskSpec) -> str:
     cfg = run_config(plugins.info(pm, spec.plugin), run_dir)
     log = _logger(tasks.task_dir(run_dir, spec.name) / "task.log", True)
     ctx = _context(cfg, run_dir, engine.resolve_device(cfg["device"]), 0, 1, log)
-    engine.default_threads()  # as inline: the same thread count gives the same floats (train.cpu_threads sets it)
+    engine.default_threads()
+    if spec.threads:  # the executor's share of the CPUs: allotted / tasks at once (train.cpu_threads still wins)
+        torch.set_num_threads(spec.threads)
     log.info("cardio %s, plugin %s, task %s, device %s, %d CPU thread(s)", cardio.__version__, spec.plugin,
              spec.name, ctx.device, torch.get_num_threads())
     try:
         with _task(run_dir, spec.name, cfg, ctx):
-            study = build_study(pm, spec.plugin, cfg, ctx)
+            study = shared_study(pm, spec.plugin, loaded, cfg, ctx)
             if spec.name.startswith("fit-"):
                 names = [f"fit-{f.name}" for f in study.folds]
                 _fit_fold(pm, spec.plugin, study, names.index(spec.name), cfg, ctx, "")
@@ -468,13 +487,50 @@ def run_task(spec: TaskSpec) -> str:
     return spec.name
 
 
-def build_study(pm, plugin: str, cfg: dict, ctx: RunContext) -> tasks.Study:
+STUDY_VERSION = 1  # bump when tasks.Study changes shape
+
+
+def shared_study(pm, plugin: str, loaded: plugins.Loaded, cfg: dict, ctx: RunContext) -> tasks.Study:
+    """The stages before the folds, built once per run: the first task to need them (prepare) builds them and keeps
+    them in the cache under the run's config and cohort fingerprint; every later task, in whichever process or job,
+    reads them back instead of loading, preprocessing and featurizing the cohort again."""
+    engine.seed_everything(ctx.seed)
+    ctx.log.info("stage load")
+    cohort = _expect(pm.hook.cardio_load(config=cfg, ctx=ctx), Cohort, "cardio_load", plugin)
+    key = {"plugin": plugin, "plugin_version": loaded.versions.get(plugin, "?"), "cardio": cardio.__version__,
+           "config": tasks.config_hash(cfg), "cohort": tasks.cohort_fingerprint(cohort)}
+    built: list[tasks.Study] = []
+
+    def build(tmp: Path) -> None:
+        built.append(build_study(pm, plugin, cfg, ctx, cohort))
+        tasks.write_study(tmp, built[0])
+
+    try:
+        path = ctx.cache.get("studies", key, build, suffix=".pkl", version=STUDY_VERSION)
+    except tasks.NotKept as e:  # a plugin's object no pickle holds: this task keeps its own build
+        ctx.log.warning("the stages before the folds cannot be kept for the other tasks (%s); each builds them", e)
+        return built[0]
+    if built:
+        return built[0]
+    try:
+        study = tasks.read_study(path)
+    except Exception as e:  # written by another version of a plugin's classes: build it here
+        ctx.log.warning("cache entry %s cannot be read back (%s); building the stages before the folds here", path,
+                        type(e).__name__)
+        return build_study(pm, plugin, cfg, ctx, cohort)
+    ctx.log.info("stages before the folds read from the cache (%s, built once for the run): %s", path.name,
+                 checks.summary(study.cohort))
+    return study
+
+
+def build_study(pm, plugin: str, cfg: dict, ctx: RunContext, cohort: Cohort | None = None) -> tasks.Study:
     """load -> preprocess -> checks -> featurize -> prepare -> folds: what every task starts from."""
     hooks = pm.hook
     log = ctx.log
     engine.seed_everything(ctx.seed)
-    log.info("stage load")
-    cohort = _expect(hooks.cardio_load(config=cfg, ctx=ctx), Cohort, "cardio_load", plugin)
+    if cohort is None:
+        log.info("stage load")
+        cohort = _expect(hooks.cardio_load(config=cfg, ctx=ctx), Cohort, "cardio_load", plugin)
     log.info("stage preprocess (%d records)", len(cohort))
     loaded_outcomes = cohort.outcomes
     cohort = _expect(hooks.cardio_preprocess(cohort=cohort, config=cfg, ctx=ctx) or cohort, Cohort,
@@ -687,7 +743,9 @@ def labelled(predictions: Predictions) -> Predictions:
 def at_level(predictions: Predictions, cohort: Cohort) -> Predictions:
     """Record scores aggregated to the level the plugin predicts at (Cohort.level, by Cohort.aggregate).
 
-    One row per model, task and study (or patient); unchanged when every study has one record.
+    One row per model, task and study (or patient); unchanged when every study has one record. Records of one
+    study (patient) whose labels differ are an error naming them: one label cannot stand for them (a plugin whose
+    records carry their own targets declares level=record and is evaluated per record, its intervals clustered).
     """
     if cohort.level == "record" or "study_id" not in cohort.table.columns:
         return predictions
@@ -702,6 +760,14 @@ def at_level(predictions: Predictions, cohort: Cohort) -> Predictions:
     keys = [c for c in ("model", "task", "kind", "fold", "repeat") if c in table.columns]
     table = table.assign(record_id=level_id)
     group = table[[*keys, "record_id"]].astype(str).agg("|".join, axis=1)
+    labels = table.groupby([*keys, "record_id"], dropna=False)["y_true"].nunique()  # missing labels not counted
+    if (labels > 1).any():
+        units = sorted(set(labels[labels > 1].index.get_level_values("record_id")))
+        tasks = sorted(set(labels[labels > 1].index.get_level_values("task").astype(str))) if "task" in keys else []
+        raise CardioError(f"the records of {len(units)} {cohort.level}(s) disagree on the label "
+                          f"({', '.join(tasks) or 'the label'}), so no one label stands for the {cohort.level}: "
+                          f"{', '.join(units[:20])}{' ...' if len(units) > 20 else ''}; correct cohort.csv, or give "
+                          f"each record its own {column}")
     scores = aggregate_scores(group, table["y_score"], cohort.aggregate)  # in order of first appearance
     first = table.loc[~group.duplicated().to_numpy()].reset_index(drop=True)
     first["y_score"] = scores.to_numpy()

@@ -102,6 +102,28 @@ def mark_failed(run_dir: Path, name: str, error: BaseException) -> None:
     (task_dir(run_dir, name) / "running.json").unlink(missing_ok=True)
 
 
+class Cancelled(BaseException):
+    """A task stopped by SIGTERM (scancel, a time limit, a preemption): a BaseException, like KeyboardInterrupt, so
+    that no plugin's `except Exception` takes it for an error of its own."""
+
+
+_stopped: dict[str, str] = {}  # this process's: signal name of the stop, and the task SLURM requeued
+
+
+def stopped_by(signame: str | None = None) -> str | None:
+    """Record (with a name) or read the signal that stopped this process's task (None: no signal)."""
+    if signame:
+        _stopped["signal"] = signame
+    return _stopped.get("signal")
+
+
+def requeued_here(name: str | None = None) -> str | None:
+    """Record (with a name) or read the task whose job this process's submitit requeued."""
+    if name:
+        _stopped["requeued"] = name
+    return _stopped.get("requeued")
+
+
 def mark_cancelled(run_dir: Path, name: str, signame: str) -> None:
     """The task stopped on a signal (scancel, a time limit, a preemption) after the engine's checkpoint."""
     job = slurm_job()
@@ -201,6 +223,21 @@ def _state(run_dir: Path, name: str, cfg: dict) -> tuple[str, str]:
             return "failed", f"stopped without an error (killed?) on {where}"
         return "running", f"since {running.get('started')} on {where}"
     return "missing", ""
+
+
+def lost(run_dir: Path, name: str) -> str | None:
+    """Why a task's process ended without a marker of its end (killed by a signal it cannot catch: kill -9, the
+    OOM killer), or None when it wrote one (done, failed, cancelled, requeued)."""
+    folder = task_dir(run_dir, name)
+    try:
+        if any(read_marker(folder / f"{k}.json") is not None for k in ("done", "failed", "cancelled", "requeued")):
+            return None
+        running = read_marker(folder / "running.json")
+    except DamagedMarker:
+        return None
+    if running is None:
+        return "its process ended before the task started"
+    return f"process {running.get('pid')} on {running.get('host')} ended without an error: killed?"
 
 
 def pending(run_dir: Path, cfg: dict) -> list[str]:
@@ -321,6 +358,44 @@ def write_final(run_dir: Path, fitted: dict | None) -> None:
 
 def read_final(run_dir: Path) -> dict | None:
     return (_read(task_dir(run_dir, "final") / "final.json") or {}).get("fitted")
+
+
+def cohort_fingerprint(cohort: Cohort) -> str:
+    """The loaded cohort's content, cheaply: its table's values, and the name, size and modification time of every
+    file under its folder (a record edited in place changes it)."""
+    digest = hashlib.sha256(json.dumps([str(c) for c in cohort.table.columns]).encode())
+    digest.update(pd.util.hash_pandas_object(cohort.table.astype(str), index=True).to_numpy().tobytes())
+    root = Path(cohort.root) if cohort.root is not None else None
+    if root is not None and root.is_dir():
+        for path in sorted(root.rglob("*")):
+            if path.is_file():
+                st = path.stat()
+                digest.update(f"{path.relative_to(root)}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+    return digest.hexdigest()[:16]
+
+
+class NotKept(Exception):
+    """A study that pickle cannot write (a plugin's object without a pickled form)."""
+
+
+def write_study(path: Path, study: "Study") -> None:
+    """The stages before the folds for the other tasks of the run. pickle, because a study holds the plugins' own
+    objects (loaders, fitted preprocessing, prepared results) that no data format keeps; the file lives in the
+    user's own cache beside the pseudonym key, is written and read by cardio alone, and never enters a run
+    directory or a bundle (which hold no pickle)."""
+    import pickle
+
+    try:
+        path.write_bytes(pickle.dumps(study, protocol=pickle.HIGHEST_PROTOCOL))
+    except (pickle.PicklingError, TypeError, AttributeError) as e:
+        raise NotKept(" ".join(str(e).split())[:200]) from None
+
+
+def read_study(path: Path) -> "Study":
+    import pickle
+
+    with open(path, "rb") as f:
+        return pickle.load(f)
 
 
 @dataclass

@@ -78,32 +78,60 @@ def _cli(tmp_path: Path, toy_site: Path, *args: str, env: dict | None = None) ->
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
 
-def test_a_killed_fold_task_is_all_a_rerun_submits(toy_site, tmp_path):
-    local = ["run", "--plugin", "toy", "--out", "r", *SLOW, "--executor", "local", "--workers", "2"]
-    proc = _cli(tmp_path, toy_site, *local)
-    running, ckpt = tmp_path / "r" / "tasks" / "fit-fold1" / "running.json", tmp_path / "r" / "checkpoints"
-    deadline = time.time() + 400
-    while not (ckpt / "fold1-mlp.pt").exists() and proc.poll() is None and time.time() < deadline:
+def _kill_when(proc, running: Path, ready, seconds: float = 400) -> int:
+    """SIGKILL to the process of the task whose running marker is `running`, once ready() (mid-fit); its pid."""
+    deadline = time.time() + seconds
+    while not ready() and proc.poll() is None and time.time() < deadline:
         time.sleep(0.1)
     assert proc.poll() is None, proc.communicate()[1][-2000:]
-    os.kill(json.loads(running.read_text())["pid"], signal.SIGKILL)  # the fold's own process, mid-fit
+    pid = json.loads(running.read_text())["pid"]
+    os.kill(pid, signal.SIGKILL)  # the fold's own process, mid-fit, as the OOM killer or a kill -9 would
+    return pid
+
+
+def test_a_lost_worker_is_redone_once_then_a_rerun_submits_only_the_rest(toy_site, tmp_path):
+    """kill -9 of a local worker: a log line says it was lost and its task runs again from its checkpoint; lost
+    twice, the run stops naming the task, and the same command again runs only the tasks without a done marker.
+    Every task after prepare reads the stages before the folds back from the cache, on its share of the CPUs."""
+    local = ["run", "--plugin", "toy", "--out", "r", *SLOW, "--executor", "local", "--workers", "2"]
+    proc = _cli(tmp_path, toy_site, *local)
+    run = tmp_path / "r"
+    running, ckpt = run / "tasks" / "fit-fold1" / "running.json", run / "checkpoints" / "fold1-mlp.pt"
+    first = _kill_when(proc, running, ckpt.exists)
+    killed_at = time.time()
+
+    def refitting() -> bool:
+        """the redone task's own checkpoint"""
+        try:
+            return json.loads(running.read_text())["pid"] != first and ckpt.stat().st_mtime > killed_at
+        except (OSError, ValueError, KeyError):
+            return False
+    _kill_when(proc, running, refitting)
     _, err = proc.communicate(timeout=600)
     assert proc.returncode == 2 and "fit-fold1" in err.strip().splitlines()[-1], err[-2000:]
+    assert err.count("task fit-fold1: its worker was lost (process") == 1 and "running the task again" in err, err
     status = _cli(tmp_path, toy_site, "status", "r").communicate()[0]
     assert [line.split()[:2] for line in status.splitlines()[1:]] == [
         ["prepare", "done"], ["fit-fold0", "done"], ["fit-fold1", "failed"], ["evaluate", "missing"]], status
-    kept = {n: (tmp_path / "r" / "tasks" / n / "done.json").stat().st_mtime_ns for n in ("prepare", "fit-fold0")}
+    assert "not run: fit-fold1 failed" in status.splitlines()[-1]
+    kept = {n: (run / "tasks" / n / "done.json").stat().st_mtime_ns for n in ("prepare", "fit-fold0")}
 
     again = _cli(tmp_path, toy_site, *local)  # the same command: only the tasks without a done marker
     _, err = again.communicate(timeout=600)
     assert again.returncode == 0, err[-3000:]
     assert "2 of 4 task(s) to run (fit-fold1, evaluate)" in err
-    assert kept == {n: (tmp_path / "r" / "tasks" / n / "done.json").stat().st_mtime_ns for n in kept}
-    assert "fold1-mlp: resuming after epoch" in (tmp_path / "r" / "tasks" / "fit-fold1" / "task.log").read_text()
+    assert kept == {n: (run / "tasks" / n / "done.json").stat().st_mtime_ns for n in kept}
+    log = (run / "tasks" / "fit-fold1" / "task.log").read_text()
+    assert log.count("fold1-mlp: resuming after epoch") == 2, log
+    threads = max(1, len(os.sched_getaffinity(0)) // 2)
+    for name in ("fit-fold0", "evaluate"):
+        log = (run / "tasks" / name / "task.log").read_text()
+        assert "read from the cache" in log and "stage featurize" not in log, log
+        assert f"{threads if name != 'evaluate' else 2 * threads} CPU thread(s)" in log.splitlines()[0]
     inline = _cli(tmp_path, toy_site, "run", "--plugin", "toy", "--out", "inline", *SLOW)
     _, err = inline.communicate(timeout=600)
     assert inline.returncode == 0, err[-2000:]
-    _same_run(tmp_path / "r", tmp_path / "inline")
+    _same_run(run, tmp_path / "inline")
 
 
 class _Job:
