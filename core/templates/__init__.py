@@ -37,7 +37,10 @@ def check_name(name: str) -> None:
                           "starting with a letter")
     if keyword.iskeyword(name) or keyword.issoftkeyword(name):
         raise CardioError(f"plugin name {name!r} is a Python keyword; choose another name")
-    if name in sys.stdlib_module_names or name == "cardio":
+    if name == "cardio":
+        raise CardioError("plugin name 'cardio' is the framework's own name (its package, command and entry-point "
+                          "group); choose another, e.g. cardio_mine")
+    if name in sys.stdlib_module_names:
         raise CardioError(f"plugin name {name!r} is the name of a Python standard-library module; choose another")
     dist = f"cardio-{name.replace('_', '-')}"
     taken = {ep.name for ep in entry_points(group="cardio")}
