@@ -10,6 +10,7 @@
 
     python benchmarks/ecg_preprocess.py                    # all 48 records
     python benchmarks/ecg_preprocess.py --records 100 101  # a quick look
+    python benchmarks/ecg_preprocess.py --smoke            # 2 min of record 100: checks the script runs
 """
 from __future__ import annotations
 
@@ -51,7 +52,7 @@ def _time(fn, repeat=1):
 
 
 def main(argv=None) -> int:
-    from cardio_ecg_transfer.records import mitdb_dir  # the plugin's default: $CARDIO_SHARED_DATA/mitdb
+    from cardio_ecg_transfer.mitdb import mitdb_dir  # the plugin's default: $CARDIO_DATA/mitdb, else the cache
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--mitdb", type=Path, default=mitdb_dir())
@@ -61,17 +62,27 @@ def main(argv=None) -> int:
     ap.add_argument("--nperseg", type=int, default=64)
     ap.add_argument("--noverlap", type=int, default=56)
     ap.add_argument("--loop-beats", type=int, default=0, help="beats in the per-beat stft loop (0: all)")
+    ap.add_argument("--smoke", action="store_true", help="the first 2 min of record 100: checks the script runs")
     args = ap.parse_args(argv)
+    if args.smoke:
+        args.records, args.loop_beats = args.records or ["100"], args.loop_beats or 500
+    if not (args.mitdb / "100.hea").is_file() and not args.records:
+        print(f"skipped: no MIT-BIH records in {args.mitdb} (set CARDIO_DATA or --mitdb)")
+        return 0
 
     import torch
     from tqdm import tqdm
     from wfdb.processing import xqrs_detect
 
-    from cardio_ecg_transfer.records import BEAT_SYMBOLS, load_mitdb
+    from cardio_ecg_transfer.mitdb import load_mitdb
+    from cardio_ecg_transfer.records import BEAT_SYMBOLS
     from cardio_ecg_transfer.spectrogram import spectrogram_loop, spectrograms
 
     data = load_mitdb(args.mitdb, records=args.records, fs=360, lead=args.lead)
     fs = 360.0
+    if args.smoke:  # the first two minutes: XQRS alone takes tens of seconds on a whole record
+        end = int(120 * fs)
+        data = [(n, sig[:end], f, s[s < end], y[s < end]) for n, sig, f, s, y in data]
     refs = [s[np.isin(y, list(BEAT_SYMBOLS))] for _, _, _, s, y in data]
     print(f"{len(data)} MIT-BIH record(s), lead {args.lead}, {sum(len(r) for r in refs)} annotated beats")
 

@@ -17,6 +17,7 @@ Goal for ours: Se >= 99.7 % and +P >= 99.7 % on DS2.
 
     python benchmarks/rpeaks_mitdb.py                       # all 48 records, all detectors
     python benchmarks/rpeaks_mitdb.py --records 100 101     # a quick look
+    python benchmarks/rpeaks_mitdb.py --smoke               # record 100, ours only: checks the script runs
     python benchmarks/rpeaks_mitdb.py --cores 2 --detectors ours xqrs gqrs
     python benchmarks/rpeaks_mitdb.py --tune                # the search on DS1 records (prints the best)
 """
@@ -184,7 +185,7 @@ def gross(df: pd.DataFrame, suffix: str = "") -> pd.DataFrame:
 
 def main(argv=None) -> int:
     # ecg_transfer.mitdb_dir's default: $CARDIO_DATA/mitdb, else the cache
-    from cardio_ecg_transfer.records import mitdb_dir
+    from cardio_ecg_transfer.mitdb import mitdb_dir
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--mitdb", type=Path, default=mitdb_dir(), help="folder of the MIT-BIH WFDB files")
@@ -195,7 +196,13 @@ def main(argv=None) -> int:
     ap.add_argument("--cores", type=int, default=1, help="worker processes (records run in parallel)")
     ap.add_argument("--csv", type=Path, default=None, help="also write the per-record table here")
     ap.add_argument("--tune", action="store_true", help="search the decision thresholds on DS1 records only")
+    ap.add_argument("--smoke", action="store_true", help="record 100, our detector only: checks the script runs")
     args = ap.parse_args(argv)
+    if args.smoke:
+        args.records, args.detectors = args.records or ["100"], ["ours"]
+    if not args.mitdb.is_dir():
+        print(f"skipped: no MIT-BIH folder at {args.mitdb} (set CARDIO_DATA or --mitdb)")
+        return 0
     lead = int(args.lead) if args.lead.isdigit() else args.lead
     if args.tune:
         tune(args.mitdb, lead, args.tolerance_ms, args.cores)
@@ -203,7 +210,7 @@ def main(argv=None) -> int:
 
     from tqdm import tqdm
 
-    from cardio_ecg_transfer.records import mitdb_records
+    from cardio_ecg_transfer.mitdb import mitdb_records
 
     detectors = list(args.detectors)
     if "neurokit" in detectors and (why := _neurokit_missing()):
