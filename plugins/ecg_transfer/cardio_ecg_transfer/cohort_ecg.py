@@ -12,7 +12,7 @@ from cardio import CardioError, Cohort, Features
 from cardio_ecg_transfer import cohort_table, lead_codes, synthetic
 from cardio_ecg_transfer.beat_images import beat_windows, highpass, image_axes, input_spec, to_images
 from cardio_ecg_transfer.beats import beat_bounds
-from cardio_ecg_transfer.records import MAX_FS, MIN_FS
+from cardio_ecg_transfer.records import MAX_FS, MAX_GAP_S, MIN_FS
 from cardio_ecg_transfer.rpeaks import detect_rpeaks
 
 #: Columns that define the CRT outcome (response is an LVESV reduction >= 15%): the core refuses them
@@ -28,7 +28,8 @@ STANDARD_LEADS = lead_codes.STANDARD_LEADS
 
 def check_data_settings(settings: dict) -> None:
     """The values the core's type check lets through: ecg_transfer.lead is a lead name, a 0-based index or null
-    (its default null admits both types); ecg_transfer.fs is a rate an ECG can have."""
+    (its default null admits both types); ecg_transfer.fs is a rate an ECG can have; ecg_transfer.max_gap_s is a
+    length in seconds."""
     lead = settings["lead"]
     if lead is not None and (isinstance(lead, bool) or not isinstance(lead, (str, int))
                              or (isinstance(lead, int) and lead < 0) or (isinstance(lead, str) and not lead.strip())):
@@ -38,6 +39,14 @@ def check_data_settings(settings: dict) -> None:
     if isinstance(fs, bool) or not isinstance(fs, (int, float)) or not MIN_FS <= fs <= MAX_FS:
         raise CardioError(f"config key ecg_transfer.fs = {fs!r} is out of range; allowed: {MIN_FS:g} to "
                           f"{MAX_FS:g} Hz")
+    gap = max_gap_s(settings)
+    if isinstance(gap, bool) or not isinstance(gap, (int, float)) or not 0 <= gap <= 60:
+        raise CardioError(f"config key ecg_transfer.max_gap_s = {gap!r} is out of range; allowed: 0 to 60 s")
+
+
+def max_gap_s(settings: dict) -> float:
+    """ecg_transfer.max_gap_s (a bundle written before the key existed: its default)."""
+    return settings.get("max_gap_s", MAX_GAP_S)
 
 
 def check_leads(leads) -> list[str] | None:
@@ -115,7 +124,7 @@ def load(config: dict, ctx) -> Cohort:
     source, synthetic = cohort_source(config, ctx)
     leads = check_leads(s.get("leads"))  # several leads per record: (leads, samples) arrays
     ecgs = cohort_table.load_cohort(source, cohort_table.schema(config), fs=float(s["fs"]), lead=s["lead"],
-                                    leads=leads, skip_bad=bool(s["skip_bad"]),
+                                    leads=leads, skip_bad=bool(s["skip_bad"]), max_gap_s=float(max_gap_s(s)),
                                     allow_outside=bool(config["cohort"]["allow_outside_paths"]),
                                     progress=ctx.progress, log=ctx.log, config=config)
     if ecgs.skipped:

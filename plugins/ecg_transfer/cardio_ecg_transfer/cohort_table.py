@@ -24,7 +24,7 @@ import pandas as pd
 from cardio import CardioError
 from cardio.cohort import OUTSIDE_SWITCH, Column, Problems, Schema, read_table
 from cardio_ecg_transfer.leads import MULTI_LEAD_SUFFIXES, lead_name, probe, read_leads
-from cardio_ecg_transfer.records import MAX_FS, MIN_FS, read_ecg, wfdb_signal_files
+from cardio_ecg_transfer.records import MAX_FS, MAX_GAP_S, MIN_FS, read_ecg, wfdb_signal_files
 
 log = logging.getLogger("cardio.ecg_transfer")
 
@@ -204,10 +204,12 @@ class CohortECGs:
 
 def load_cohort(root: str | Path, schema: Schema = SCHEMA, *, fs: float = 360.0, lead: str | int | None = None,
                 leads: Sequence[str] | None = None, skip_bad: bool = False, allow_outside: bool = False,
-                progress: Callable | None = None, log: logging.Logger = log, config: dict | None = None) -> CohortECGs:
+                progress: Callable | None = None, log: logging.Logger = log, config: dict | None = None,
+                max_gap_s: float = MAX_GAP_S) -> CohortECGs:
     """A CRT cohort folder: its checked table and every record's ECG at `fs` (`leads`: several leads by name, else
-    `lead`). An ECG file that cannot be read raises CardioError naming it, or with `skip_bad` is left out, listed
-    in `skipped` and logged to `log` (the run's log in a run). Messages name files and CSV lines, never patients.
+    `lead`; NaN gaps up to `max_gap_s` bridged, longer refused). An ECG file that cannot be read raises CardioError
+    naming it, or with `skip_bad` is left out, listed in `skipped` and logged to `log` (the run's log in a run).
+    Messages name files and CSV lines, never patients.
     Every file's header is checked with the table (but for skip_bad, which leaves a bad file out instead)."""
     root = Path(root).expanduser()
     table = read_cohort_table(root, schema, allow_outside=allow_outside, log=log, config=config,
@@ -222,11 +224,11 @@ def load_cohort(root: str | Path, schema: Schema = SCHEMA, *, fs: float = 360.0,
         source_fs = None if pd.isna(rate.iloc[i]) else float(rate.iloc[i])
         try:
             if leads:
-                signals[rid] = read_leads(path, leads, fs, source_fs).signals
+                signals[rid] = read_leads(path, leads, fs, source_fs, max_gap_s).signals
             elif path.suffix.lower() in MULTI_LEAD_SUFFIXES:  # a cart file: its leads by standard name
-                signals[rid] = read_leads(path, [lead_name(lead)], fs, source_fs).signals[0]
+                signals[rid] = read_leads(path, [lead_name(lead)], fs, source_fs, max_gap_s).signals[0]
             else:
-                signals[rid] = read_ecg(path, fs, lead, source_fs).signal
+                signals[rid] = read_ecg(path, fs, lead, source_fs, max_gap_s).signal
         except CardioError as exc:
             if not skip_bad:
                 raise

@@ -18,7 +18,7 @@ from typing import Sequence
 import numpy as np
 
 from cardio import CardioError, atomic_path
-from cardio_ecg_transfer.lead_codes import LEAD_NUMBER, Waveform, lead_from_code, lead_from_label
+from cardio_ecg_transfer.lead_codes import LEAD_NUMBER, Waveform, canonical_lead
 
 #: DICOM 12-lead ECG waveform storage (PS3.4 A.34.3).
 TWELVE_LEAD_SOP = "1.2.840.10008.5.1.4.1.1.9.1.1"
@@ -61,14 +61,13 @@ def group_index(ds, group: str, path: Path) -> int:
 
 
 def channel_lead(channel) -> str:
-    """A channel's lead: its CID 3001 code value, else its code meaning, else its label (as written when none is a
-    standard lead)."""
+    """A channel's lead (lead_codes.canonical_lead): its CID 3001 code value, else its code meaning, else its label
+    (cleaned, when none is a standard lead)."""
     src = channel.get("ChannelSourceSequence")
     code = src[0] if src else None
     label = str(channel.get("ChannelLabel", "")).strip()
-    return (lead_from_code(code.get("CodeValue") if code else None)
-            or lead_from_label(code.get("CodeMeaning") if code else None)
-            or lead_from_label(label) or label or (str(code.get("CodeMeaning", "")) if code else ""))
+    return canonical_lead(label, code=code.get("CodeValue") if code else None,
+                          meaning=code.get("CodeMeaning") if code else None)
 
 
 def _mv_per_unit(channel, path: Path, lead: str) -> float:

@@ -16,7 +16,7 @@ import numpy as np
 
 from cardio import CardioError, atomic_path
 from cardio_ecg_transfer.ecg_xml import local_name, parse_xml
-from cardio_ecg_transfer.lead_codes import Waveform, derive_limb_leads, lead_from_code
+from cardio_ecg_transfer.lead_codes import Waveform, canonical_lead, derive_limb_leads
 
 ROOT = "AnnotatedECG"
 NS = "urn:hl7-org:v3"
@@ -71,7 +71,7 @@ def read_aecg(path: Path | str, group: str = "rhythm") -> Waveform:
         if code.startswith("TIME_"):
             step = _quantity(value.find("{*}increment"), S_PER_UNIT, path, f"{code} increment")
             continue
-        name = lead_from_code(code) or code
+        name = canonical_lead(code, code=code)
         if name in leads:
             raise CardioError(f"{path}: lead {name} appears twice in the {group} sequenceSet")
         origin = _quantity(value.find("{*}origin"), MV_PER_UNIT, path, f"lead {name} origin")

@@ -3,8 +3,9 @@
 Cart files name a lead three ways: a code (DICOM CID 3001 gives SCP-ECG `5.6.3-9-1` and MDC `2:1` for lead I;
 HL7 aECG writes `MDC_ECG_LEAD_I`), a code meaning ("Lead I (Einthoven)", "Lead aVR, augmented voltage, right")
 and a free label ("I", "ECG II", "LEAD_AVR", "avr"). `lead_from_code` and `lead_from_label` turn each into the
-one name used here (I, II, III, aVR, aVL, aVF, V1-V6); the readers try the code first, then the meaning, then
-the label.
+one name used here (I, II, III, aVR, aVL, aVF, V1-V6); `canonical_lead`, the one function every reader (CSV,
+NumPy, WFDB, EDF, DICOM, MUSE, aECG) and the config's lead names go through, tries the code first, then the meaning,
+then the label, and cleans a name that is no standard lead.
 """
 from __future__ import annotations
 
@@ -42,6 +43,26 @@ def lead_from_label(label: str | None) -> str | None:
     text = re.sub(r"\(.*?\)", "", text).split(",")[0]  # "(Einthoven)", ", augmented voltage, right"
     text = re.sub(r"^(mdc_ecg_lead_|lead|ecg|ekg)[\s_:-]*", "", text.strip())
     return _BY_KEY.get(re.sub(r"[\s_:]+", "", text))  # "-aVR" (inverted, Cabrera) stays unknown
+
+
+def canonical_lead(label: str | None, *, code: str | None = None, meaning: str | None = None) -> str:
+    """The one name every reader gives a lead, however the file or the config writes it: the standard lead of
+    `code`, else of `meaning`, else of `label` ("ii", " Lead II ", "LEAD_II", "MDC_ECG_LEAD_II" are all II); a
+    lead that is none of the twelve keeps its label (else its meaning), spaces collapsed and a "lead " prefix
+    dropped ("Lead  MLII" is MLII)."""
+    standard = lead_from_code(code) or lead_from_label(meaning) or lead_from_code(label) or lead_from_label(label)
+    if standard:
+        return standard
+    for text in (label, meaning):
+        cleaned = re.sub(r"^lead(?:\s+|_)", "", " ".join(str(text or "").split()), flags=re.IGNORECASE)
+        if cleaned:
+            return cleaned
+    return ""
+
+
+def lead_key(name: str | None) -> str:
+    """What two lead names must share to name one lead: the canonical name, case folded."""
+    return canonical_lead(name).casefold()
 
 
 def derive_limb_leads(leads: dict[str, np.ndarray]) -> dict[str, np.ndarray]:

@@ -19,12 +19,15 @@ from cardio import CardioError, atomic_path
 from cardio.cohort import npy_header
 from cardio_ecg_transfer import dicom_waveform, hl7_aecg, muse_xml
 from cardio_ecg_transfer.ecg_xml import root_name
-from cardio_ecg_transfer.lead_codes import STANDARD_LEADS, Waveform, lead_from_label
+from cardio_ecg_transfer.lead_codes import STANDARD_LEADS, Waveform
 from cardio_ecg_transfer.records import (
     MAX_FS,
+    MAX_GAP_S,
     MIN_FS,
     _pick_lead,
     check_lead,
+    csv_leads,
+    find_lead,
     probe_wfdb,
     read_ecg,
     resample_signal,
@@ -48,19 +51,15 @@ class MultiLead:
     source: Path
 
 
-def _norm(name: str) -> str:
-    # "Lead II" (code meanings), "ECG II", "LEAD_II" and "II" (EDF labels) name the same lead
-    return lead_from_label(name) or str(name).strip().lower()
-
-
 def _pick(names: Sequence[str], wanted: Sequence[str], path: Path) -> list[int]:
+    """The index of each lead asked for among the file's `names`, matched as clinicians write them (records.find_lead:
+    "Lead II", "ECG II", "LEAD_II", "ii" are II); a lead the file lacks is an error listing the leads it has."""
     out = []
     for lead in wanted:
-        hits = [i for i, n in enumerate(names) if n == lead] or [i for i, n in enumerate(names)
-                                                                 if _norm(n) == _norm(lead)]
-        if not hits:
+        found = find_lead(names, lead, path)
+        if found is None:
             raise CardioError(f"{path}: no lead named {lead!r}; the file has {list(names)}")
-        out.append(hits[0])
+        out.append(found)
     return out
 
 
@@ -74,18 +73,19 @@ def _check_rate(source_fs: float, path: Path) -> float:
     return source_fs
 
 
-def _finish(raw: list[np.ndarray], rates: list[float], names: list[str], fs: float, path: Path) -> MultiLead:
+def _finish(raw: list[np.ndarray], rates: list[float], names: list[str], fs: float, path: Path,
+            max_gap_s: float = MAX_GAP_S) -> MultiLead:
     if len(set(rates)) > 1:
         raise CardioError(f"{path}: leads {names} are sampled at different rates {sorted(set(rates))} Hz")
     rate = _check_rate(rates[0], path)
-    sigs = [resample_signal(check_lead(x, path, n), rate, fs) for x, n in zip(raw, names)]
+    sigs = [resample_signal(check_lead(x, path, n, rate, max_gap_s), rate, fs) for x, n in zip(raw, names)]
     n = min(len(s) for s in sigs)
     if n < 2 * fs:
         raise CardioError(f"{path}: {n / fs:.2f} s of signal; at least 2 s are needed to find beats")
     return MultiLead(np.stack([s[:n] for s in sigs]), list(names), float(fs), path)
 
 
-def read_edf(path: Path, leads: Sequence[str], fs: float) -> MultiLead:
+def read_edf(path: Path, leads: Sequence[str], fs: float, max_gap_s: float = MAX_GAP_S) -> MultiLead:
     import pyedflib
 
     try:
@@ -96,7 +96,7 @@ def read_edf(path: Path, leads: Sequence[str], fs: float) -> MultiLead:
             rates = [float(f.getSampleFrequency(i)) for i in idx]
     except OSError as exc:
         raise CardioError(f"{path}: unreadable EDF file ({str(exc).strip() or type(exc).__name__})") from None
-    return _finish(raw, rates, list(leads), fs, path)
+    return _finish(raw, rates, list(leads), fs, path, max_gap_s)
 
 
 def read_waveform(path: Path | str, group: str = "rhythm") -> Waveform:
@@ -119,11 +119,11 @@ def read_waveform(path: Path | str, group: str = "rhythm") -> Waveform:
     raise CardioError(f"{path}: not a cart file (.dcm or .xml)")
 
 
-def _from_waveform(path: Path, leads: Sequence[str], fs: float) -> MultiLead:
+def _from_waveform(path: Path, leads: Sequence[str], fs: float, max_gap_s: float = MAX_GAP_S) -> MultiLead:
     wave = read_waveform(path)
     names = list(wave.leads)
     idx = _pick(names, leads, path)
-    return _finish([wave.leads[names[i]] for i in idx], [wave.fs] * len(idx), list(leads), fs, path)
+    return _finish([wave.leads[names[i]] for i in idx], [wave.fs] * len(idx), list(leads), fs, path, max_gap_s)
 
 
 def lead_name(lead: str | int | None) -> str:
@@ -139,9 +139,11 @@ def lead_name(lead: str | int | None) -> str:
     return str(lead)
 
 
-def read_leads(path: Path | str, leads: Sequence[str], fs: float = 360.0, source_fs: float | None = None) -> MultiLead:
+def read_leads(path: Path | str, leads: Sequence[str], fs: float = 360.0, source_fs: float | None = None,
+               max_gap_s: float = MAX_GAP_S) -> MultiLead:
     """The named `leads` of one ECG file at `fs` Hz, by suffix: .dcm (DICOM waveform), .xml (GE MUSE, HL7 aECG),
-    .edf (EDF), else WFDB, .csv or .npy through records.read_ecg (a .csv/.npy needs `source_fs`)."""
+    .edf (EDF), else WFDB, .csv or .npy through records.read_ecg (a .csv/.npy needs `source_fs`); NaN gaps up to
+    `max_gap_s` bridged, longer refused (records.check_lead)."""
     path = Path(path)
     leads = [str(n) for n in leads]
     if not leads:
@@ -150,10 +152,10 @@ def read_leads(path: Path | str, leads: Sequence[str], fs: float = 360.0, source
     if suffix in MULTI_LEAD_SUFFIXES and not path.is_file():
         raise CardioError(f"{path}: ECG file not found")
     if suffix in DICOM_SUFFIXES + XML_SUFFIXES:
-        return _from_waveform(path, leads, fs)
+        return _from_waveform(path, leads, fs, max_gap_s)
     if suffix in EDF_SUFFIXES:
-        return read_edf(path, leads, fs)
-    recs = [read_ecg(path, fs, lead, source_fs) for lead in leads]
+        return read_edf(path, leads, fs, max_gap_s)
+    recs = [read_ecg(path, fs, lead, source_fs, max_gap_s) for lead in leads]
     n = min(len(r.signal) for r in recs)
     return MultiLead(np.stack([r.signal[:n] for r in recs]), leads, float(fs), path)
 
@@ -195,10 +197,7 @@ def probe(path: Path | str, leads: Sequence[str | int | None], source_fs: float 
     elif suffix == ".npy":
         _probe_npy(path)
     elif suffix == ".csv":
-        try:
-            columns = list(pd.read_csv(path, nrows=0).columns)
-        except (ValueError, UnicodeDecodeError, pd.errors.ParserError) as exc:
-            raise CardioError(f"{path}: unreadable CSV ({str(exc).splitlines()[0] if str(exc) else exc})") from None
+        columns = csv_leads(path)  # with the file's own delimiter and decimal mark
         for lead in leads:
             _pick_lead(columns, lead, path)
     elif suffix in ("", ".hea", ".dat"):

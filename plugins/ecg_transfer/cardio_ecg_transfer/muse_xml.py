@@ -18,7 +18,7 @@ import numpy as np
 
 from cardio import CardioError, atomic_path
 from cardio_ecg_transfer.ecg_xml import parse_xml
-from cardio_ecg_transfer.lead_codes import Waveform, derive_limb_leads, lead_from_label
+from cardio_ecg_transfer.lead_codes import Waveform, canonical_lead, derive_limb_leads
 
 ROOT = "RestingECG"
 #: `<LeadAmplitudeUnits>` to mV.
@@ -51,7 +51,7 @@ def _waveform(root: ET.Element, group: str, path: Path) -> ET.Element:
 def _lead(data: ET.Element, path: Path) -> tuple[str, np.ndarray]:
     """(lead name, samples in mV) of one <LeadData>; bad base64, a count that disagrees, an unknown unit: errors."""
     raw = _text(data, "LeadID", path, "a <LeadData>")
-    name = lead_from_label(raw) or raw
+    name = canonical_lead(raw)
     what = f"lead {raw}"
     try:
         blob = base64.b64decode("".join(_text(data, "WaveFormData", path, what).split()), validate=True)

@@ -7,6 +7,7 @@ problem; loaders of many records skip a bad one (and report it) only when ``skip
 """
 from __future__ import annotations
 
+import csv
 import logging
 import math
 import re
@@ -22,14 +23,20 @@ from scipy import signal as sps
 from wfdb.io import header as wfdb_header
 
 from cardio import CardioError
+from cardio_ecg_transfer.lead_codes import canonical_lead, lead_key
 
-log = logging.getLogger("cardio.ecg_transfer")
+#: A child of the run's logger, so that what the readers log (NaN gaps bridged, a CSV's separators, a lead read
+#: in place of II) reaches run.log as well as the screen.
+log = logging.getLogger("cardio.run.ecg_transfer")
 
 MIN_FS = 100.0
 MAX_FS = 20000.0  # above any ECG recorder; a header claiming more is damaged
 #: Largest magnitude a lead may hold, in any unit (mV, uV, ADC counts of a 24-bit recorder): beyond
 #: it a file is damaged, and filters and spectrograms would overflow.
 MAX_ABS_VALUE = 1e12
+#: Longest run of missing samples (NaN) bridged by linear interpolation (s): ecg_transfer.max_gap_s's default. A
+#: longer gap is refused: a straight line over several beats would pass for a flat, beat-less ECG.
+MAX_GAP_S = 0.5
 #: The sampling-rate field of a WFDB record line: "fs", "fs/counter" or "fs/counter(base)".
 _FS_FIELD = re.compile(r"(\d+\.?\d*|\.\d+)(/\d*\.?\d*(\(-?\d*\.?\d*\))?)?")
 #: Beat annotation symbols of WFDB (the rest mark rhythm changes, noise, comments...).
@@ -99,8 +106,36 @@ def _check_fs(source_fs: float, path: Path) -> float:
     return source_fs
 
 
-def check_lead(x: np.ndarray, path: Path | str, lead: str | int) -> np.ndarray:
-    """Reject an all-NaN or flat lead; bridge short NaN gaps linearly."""
+def nan_gaps(finite: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(first sample, length) of every run of missing samples, `finite` being the mask of the samples present."""
+    edges = np.diff(np.r_[0, (~np.asarray(finite, bool)).astype(np.int8), 0])
+    starts, ends = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
+    return starts, ends - starts
+
+
+def bridge_gaps(x: np.ndarray, finite: np.ndarray, path: Path | str, lead: str | int, fs: float,
+                max_gap_s: float) -> np.ndarray:
+    """x with every NaN gap up to `max_gap_s` interpolated linearly (held at the record's ends), logged; a longer
+    gap is refused naming where it is. The rule is written in docs/data/ecg_transfer.md."""
+    starts, lengths = nan_gaps(finite)
+    longest = int(np.argmax(lengths))
+    at, n = int(starts[longest]), int(lengths[longest])
+    where = f"{n} samples ({n / fs:.3f} s) from {at / fs:.2f} s (sample {at})"
+    if n / fs > max_gap_s:
+        raise CardioError(f"{path}: lead {lead} has a gap of {where} with no value (NaN), longer than the "
+                          f"{max_gap_s:g} s ecg_transfer.max_gap_s bridges; mend or leave out the record, or raise "
+                          "that key")
+    idx = np.arange(len(x))
+    x = x.copy()
+    x[~finite] = np.interp(idx[~finite], idx[finite], x[finite])
+    log.info("%s: lead %s: %d NaN gap(s), %d samples in all, interpolated linearly; the longest %s "
+             "(ecg_transfer.max_gap_s = %g s)", path, lead, len(starts), int(lengths.sum()), where, max_gap_s)
+    return x
+
+
+def check_lead(x: np.ndarray, path: Path | str, lead: str | int, fs: float,
+               max_gap_s: float = MAX_GAP_S) -> np.ndarray:
+    """Reject an all-NaN, damaged or flat lead; bridge NaN gaps up to `max_gap_s` (at `fs` Hz), refuse longer."""
     x = np.asarray(x, dtype=np.float64)
     finite = np.isfinite(x)
     if not finite.any():
@@ -110,19 +145,42 @@ def check_lead(x: np.ndarray, path: Path | str, lead: str | int) -> np.ndarray:
     if np.abs(x[finite]).max() > MAX_ABS_VALUE:
         raise CardioError(f"{path}: lead {lead} holds values beyond ±{MAX_ABS_VALUE:g} (a damaged file, in any unit)")
     if not finite.all():
-        idx = np.arange(len(x))
-        x = x.copy()
-        x[~finite] = np.interp(idx[~finite], idx[finite], x[finite])
+        x = bridge_gaps(x, finite, path, lead, fs, max_gap_s)
     if np.ptp(x) <= 1e-9 * max(1.0, float(np.abs(x).max())) or np.std(x) < 1e-6:
         raise CardioError(f"{path}: lead {lead} is a flat line (no ECG signal)")
     return x
 
 
-def _pick_lead(names: Sequence[str], lead: str | int | None, path: Path) -> int:
-    """The column of `lead`: a name (exact, else case-insensitive) or a 0-based index; None: II, else the first."""
+def find_lead(names: Sequence[str], lead: str, path: Path | str) -> int | None:
+    """The index of the lead named `lead` among a file's `names` (None: not there), both read as clinicians write
+    them (lead_codes.canonical_lead: "ii", "Lead II", " II " are II); the name as written wins over a normalised
+    match, and two columns normalised to the one asked for are refused."""
     names = [str(n) for n in names]
-    if lead is None:  # lead II where the file has one, else its first lead
-        return names.index("II") if "II" in names else 0
+    if lead in names:
+        return names.index(lead)
+    hits = [i for i, n in enumerate(names) if lead_key(n) == lead_key(lead)]
+    if len(hits) > 1:
+        raise CardioError(f"{path}: leads {[names[i] for i in hits]} all name lead {canonical_lead(lead)}; rename "
+                          "all but one")
+    return hits[0] if hits else None
+
+
+def _default_lead(names: list[str], path: Path) -> int:
+    """ecg_transfer.lead null: lead II where the file has one, else its first lead, said in the log."""
+    ii = find_lead(names, "II", path)
+    if ii is not None:
+        return ii
+    (log.warning if len(names) > 1 else log.info)(
+        "%s: no lead II among %s; its first lead, %r, is read (set ecg_transfer.lead to choose another)",
+        path, names, names[0])
+    return 0
+
+
+def _pick_lead(names: Sequence[str], lead: str | int | None, path: Path) -> int:
+    """The column of `lead`: a name (find_lead) or a 0-based index; None: II, else the first (logged)."""
+    names = [str(n) for n in names]
+    if lead is None:
+        return _default_lead(names, path)
     if isinstance(lead, bool) or not isinstance(lead, (str, int, np.integer)):
         raise CardioError(f"{path}: lead {lead!r} is neither a lead name nor a 0-based index; the file has {names}")
     if isinstance(lead, (int, np.integer)) or (isinstance(lead, str) and lead.strip().lstrip("-").isdigit()
@@ -131,11 +189,10 @@ def _pick_lead(names: Sequence[str], lead: str | int | None, path: Path) -> int:
         if not 0 <= i < len(names):
             raise CardioError(f"{path}: lead index {i} out of range; the file has {len(names)} lead(s) {names}")
         return i
-    matches = [i for i, n in enumerate(names) if n == lead] or \
-              [i for i, n in enumerate(names) if n.strip().lower() == str(lead).strip().lower()]
-    if not matches:
+    found = find_lead(names, str(lead), path)
+    if found is None:
         raise CardioError(f"{path}: no lead named {lead!r}; the file has {names}")
-    return matches[0]
+    return found
 
 
 # --------------------------------------------------------------------------- WFDB
@@ -262,7 +319,7 @@ def probe_wfdb(path: Path | str, lead: str | int | None = 0) -> None:
 
 
 def read_wfdb(path: Path | str, fs: float = 360.0, lead: str | int | None = 0,
-              annotator: str | None = None) -> ECGRecord:
+              annotator: str | None = None, max_gap_s: float = MAX_GAP_S) -> ECGRecord:
     """One lead of a WFDB record (path with or without .hea), resampled to `fs`; annotations if asked."""
     base = _wfdb_base(path)
     hea = base.parent / f"{base.name}.hea"
@@ -276,7 +333,7 @@ def read_wfdb(path: Path | str, fs: float = 360.0, lead: str | int | None = 0,
     if header.sig_len and rec.sig_len < header.sig_len:
         raise CardioError(f"{base}.dat: truncated WFDB signal: {rec.sig_len} of {header.sig_len} samples")
     name = rec.sig_name[0] if rec.sig_name else str(ch)
-    x = check_lead(rec.p_signal[:, 0], hea, name)
+    x = check_lead(rec.p_signal[:, 0], hea, name, source_fs, max_gap_s)
     out = ECGRecord(name=base.name, signal=resample_signal(x, source_fs, fs), fs=float(fs), lead=name,
                     source=hea, source_fs=source_fs)
     if annotator:
@@ -326,29 +383,102 @@ def _check_annotations(f: Path, samples: np.ndarray, symbols: np.ndarray, source
 
 # --------------------------------------------------------------------------- CSV and NumPy
 
-def read_csv_signal(path: Path | str, source_fs: float, fs: float = 360.0, lead: str | int | None = 0) -> ECGRecord:
-    """A CSV ECG: one column per lead with a header row of lead names, one row per sample at `source_fs`."""
+#: A cell of a CSV ECG written with a decimal comma (the European export: "0,125", "-1,5e-3").
+_DECIMAL_COMMA = re.compile(r"[+-]?\d*,\d+(?:[eE][+-]?\d+)?")
+_DECIMAL_POINT = re.compile(r"[+-]?\d*\.\d+(?:[eE][+-]?\d+)?")
+#: Columns of a CSV ECG that are no lead.
+_NOT_LEADS = ("time", "t", "sample", "index")
+
+
+def csv_format(path: Path) -> tuple[str, str]:
+    """(delimiter, decimal mark) of a CSV ECG, from its header and first rows.
+
+    The delimiter is the one of ",", ";" and tab that splits the header row into most lead names; the decimal
+    mark is a comma where a ";"- or tab-separated file writes its numbers so. Written here because csv.Sniffer takes
+    the decimal commas of a European export for its delimiter. A file mixing both marks is refused.
+    """
+    try:
+        with open(path, encoding="utf-8-sig", errors="replace") as f:
+            lines = [line for line in (f.readline() for _ in range(200)) if line.strip()]
+    except OSError as exc:
+        raise CardioError(f"{path}: unreadable CSV ({exc.strerror})") from None
+    if not lines:
+        raise CardioError(f"{path}: the CSV is empty")
+    fields = {d: len(next(csv.reader([lines[0]], delimiter=d))) for d in (",", ";", "\t")}
+    sep = max(fields, key=lambda d: (fields[d], d == ","))  # the most header fields; "," where they tie
+    if sep == ",":
+        return sep, "."
+    cells = [c.strip().strip('"') for line in lines[1:] for c in line.split(sep)]
+    commas = sum(bool(_DECIMAL_COMMA.fullmatch(c)) for c in cells)
+    points = sum(bool(_DECIMAL_POINT.fullmatch(c)) for c in cells)
+    if commas and points:
+        raise CardioError(f"{path}: the CSV writes numbers with decimal commas ({commas} cells) and decimal points "
+                          f"({points} cells) in its first rows; export it with one decimal mark")
+    return sep, "," if commas else "."
+
+
+def _csv_frame(path: Path) -> tuple[pd.DataFrame, str]:
+    """(the CSV's lead columns as text, its decimal mark), read with its own separators (csv_format), logged where
+    they are not "," and "."."""
+    sep, decimal = csv_format(path)
+    try:
+        df = pd.read_csv(path, sep=sep, encoding="utf-8-sig", dtype=str, keep_default_na=False)
+    except Exception as exc:
+        raise CardioError(f"{path}: unreadable CSV ({str(exc).splitlines()[0] if str(exc) else exc})") from None
+    if (sep, decimal) != (",", "."):
+        log.info("%s: read as a CSV with values separated by %r and decimal mark %r", path,
+                 "tab" if sep == "\t" else sep, decimal)
+    df.columns = [str(c).strip() for c in df.columns]
+    return df.drop(columns=[c for c in df.columns if c.lower() in _NOT_LEADS]), decimal
+
+
+def _csv_numbers(cells: pd.Series, path: Path, name: str, decimal: str) -> np.ndarray:
+    """A CSV lead's cells as numbers: empty, "nan" and "NA" are missing samples (NaN gaps, check_lead's rule); any
+    other cell that is no number is refused, with its line."""
+    text = cells.astype(str).str.strip()
+    if decimal == ",":
+        text = text.str.replace(",", ".", regex=False)
+    missing = text.str.lower().isin(["", "nan", "na", "n/a", "null"])
+    values = pd.to_numeric(text.where(~missing), errors="coerce")
+    bad = (~missing & values.isna()).to_numpy()
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise CardioError(f"{path}: lead {name}: line {i + 2} holds {cells.iloc[i]!r}, not a number "
+                          f"({int(bad.sum())} such cell(s))")
+    return values.to_numpy(dtype=np.float64, na_value=np.nan)
+
+
+def read_csv_signal(path: Path | str, source_fs: float, fs: float = 360.0, lead: str | int | None = 0,
+                    max_gap_s: float = MAX_GAP_S) -> ECGRecord:
+    """A CSV ECG: one column per lead with a header row of lead names, one row per sample at `source_fs`; ",", ";"
+    or tab between values, a decimal point or (";" or tab only) a decimal comma (csv_format)."""
     path = Path(path)
     if not path.is_file():
         raise CardioError(f"{path}: ECG file not found")
     source_fs = _check_fs(source_fs, path)
-    try:
-        df = pd.read_csv(path)
-    except Exception as exc:
-        raise CardioError(f"{path}: unreadable CSV ({exc})") from exc
-    df = df.drop(columns=[c for c in df.columns if str(c).strip().lower() in ("time", "t", "sample", "index")])
+    df, decimal = _csv_frame(path)
     if df.shape[1] == 0 or len(df) == 0:
         raise CardioError(f"{path}: the CSV holds no signal column or no sample")
     ch = _pick_lead(list(df.columns), lead, path)
-    col = pd.to_numeric(df.iloc[:, ch], errors="coerce").to_numpy(dtype=np.float64)
     name = str(df.columns[ch])
-    x = check_lead(col, path, name)
+    col = _csv_numbers(df.iloc[:, ch], path, name, decimal)
+    x = check_lead(col, path, name, source_fs, max_gap_s)
     return ECGRecord(name=path.stem, signal=resample_signal(x, source_fs, fs), fs=float(fs), lead=name,
                      source=path, source_fs=source_fs)
 
 
+def csv_leads(path: Path) -> list[str]:
+    """The lead columns of a CSV ECG's header row, read with its separators (for cardio validate)."""
+    sep, _ = csv_format(Path(path))
+    try:
+        columns = pd.read_csv(path, sep=sep, encoding="utf-8-sig", nrows=0).columns
+    except (ValueError, UnicodeDecodeError, pd.errors.ParserError) as exc:
+        raise CardioError(f"{path}: unreadable CSV ({str(exc).splitlines()[0] if str(exc) else exc})") from None
+    return [c for c in (str(c).strip() for c in columns) if c.lower() not in _NOT_LEADS]
+
+
 def read_npy_signal(path: Path | str, source_fs: float, fs: float = 360.0, lead: str | int | None = 0,
-                    lead_names: Sequence[str] | None = None) -> ECGRecord:
+                    lead_names: Sequence[str] | None = None, max_gap_s: float = MAX_GAP_S) -> ECGRecord:
     """A .npy ECG of shape (samples,) or (samples, leads) at `source_fs` (lead names optional)."""
     path = Path(path)
     if not path.is_file():
@@ -370,24 +500,26 @@ def read_npy_signal(path: Path | str, source_fs: float, fs: float = 360.0, lead:
         ch = 0  # a single-lead file without names: the named lead is that one
     else:
         ch = _pick_lead(names, lead, path)
-    x = check_lead(arr[:, ch], path, names[ch])
+    x = check_lead(arr[:, ch], path, names[ch], source_fs, max_gap_s)
     return ECGRecord(name=path.stem, signal=resample_signal(x, source_fs, fs), fs=float(fs), lead=names[ch],
                      source=path, source_fs=source_fs)
 
 
 def read_ecg(path: Path | str, fs: float = 360.0, lead: str | int | None = 0,
-             source_fs: float | None = None) -> ECGRecord:
-    """Any supported ECG file by its suffix: WFDB (.hea or no suffix), .csv or .npy (these need `source_fs`)."""
+             source_fs: float | None = None, max_gap_s: float = MAX_GAP_S) -> ECGRecord:
+    """Any supported ECG file by its suffix: WFDB (.hea or no suffix), .csv or .npy (these need `source_fs`); NaN
+    gaps up to `max_gap_s` bridged, longer refused (check_lead)."""
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix in (".csv", ".npy"):
         if source_fs is None:
             raise CardioError(f"{path}: a {suffix} ECG needs its sampling rate (an `fs` column in the cohort "
                               "table or source_fs)")
-        reader = read_csv_signal if suffix == ".csv" else read_npy_signal
-        return reader(path, source_fs, fs, lead)
+        if suffix == ".csv":
+            return read_csv_signal(path, source_fs, fs, lead, max_gap_s)
+        return read_npy_signal(path, source_fs, fs, lead, max_gap_s=max_gap_s)
     if suffix in ("", ".hea", ".dat") or not path.exists():
-        return read_wfdb(path, fs, lead)
+        return read_wfdb(path, fs, lead, max_gap_s=max_gap_s)
     raise CardioError(f"{path}: unsupported ECG file type {suffix!r} (WFDB, .csv or .npy)")
 
 

@@ -26,3 +26,16 @@ def test_the_guide_shows_the_columns_new_cohort_writes(tmp_path):
     assert _table(columns) == _table((tmp_path / "c" / "README.md").read_text(encoding="utf-8"))
     for suffix in ECG_SUFFIXES:
         assert f"`{suffix}`" in guide
+
+
+def test_the_guide_states_the_reading_rules_with_the_shipped_default():
+    """The NaN-gap rule, the lead names and the CSV separators are written down, with the config's own default."""
+    from cardio_ecg_transfer import plugin
+    from cardio_ecg_transfer.records import MAX_GAP_S
+
+    default = plugin.cardio_plugin_info().default_config["ecg_transfer"]["max_gap_s"]
+    assert default == MAX_GAP_S
+    guide = GUIDE.read_text(encoding="utf-8")
+    for words in ("**Missing samples (NaN gaps).**", f"(default {default:g} s", "`ecg_transfer.max_gap_s`",
+                  "**Lead names as clinicians write them.**", "`lead_codes.canonical_lead`", "**CSV separators.**"):
+        assert words in guide, words

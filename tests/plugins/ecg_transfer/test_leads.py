@@ -139,3 +139,15 @@ def test_both_mitdb_leads(mitdb_dir):
     rec = leads.read_leads(mitdb_dir / "100", names, fs=360.0)
     assert rec.signals.shape == (2, 650000) and rec.names == list(names)
     assert np.corrcoef(rec.signals[0, :36000], rec.signals[1, :36000])[0, 1] < 0.99  # two leads, not one copied
+
+
+@pytest.mark.parametrize("written,name", [
+    ("ii", "II"), ("Lead II", "II"), (" II ", "II"), ("lead ii", "II"), ("LEAD_II", "II"), ("ECG II", "II"),
+    ("MDC_ECG_LEAD_II", "II"), ("2:2", "II"), ("5.6.3-9-2", "II"), ("avr", "aVR"), ("Lead aVR, augmented voltage, "
+    "right", "aVR"), ("v5", "V5"), ("MLII", "MLII"), ("Lead  MLII", "MLII"), ("-aVR", "-aVR"), ("time", "time")])
+def test_one_normalising_function_for_every_lead_name(written, name):
+    from cardio_ecg_transfer.lead_codes import canonical_lead, lead_key
+
+    assert canonical_lead(written) == name
+    assert lead_key(written) == lead_key(name)
+    assert (lead_key(written) == lead_key("II")) == (name == "II")  # MLII (modified lead II) is not II
