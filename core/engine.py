@@ -5,6 +5,8 @@ import functools
 import math
 import os
 import random
+import signal
+import threading
 import time
 import warnings
 from collections.abc import Mapping
@@ -25,7 +27,7 @@ from cardio.data import CardioError
 
 SETTINGS = ("epochs", "batch_size", "lr", "weight_decay", "optimizer", "optimizer_args", "scheduler",
             "scheduler_args", "grad_clip", "patience", "amp", "channels_last", "num_workers", "checkpoint_every",
-            "cpu_threads", "tensorboard")
+            "checkpoint_every_s", "cpu_threads", "tensorboard")
 # Short names of torch.optim.lr_scheduler classes; any other class name of that module works too.
 SCHEDULERS = {"cosine": "CosineAnnealingLR", "step": "StepLR", "plateau": "ReduceLROnPlateau",
               "onecycle": "OneCycleLR", "one-cycle": "OneCycleLR", "exponential": "ExponentialLR"}
@@ -432,6 +434,45 @@ def fit(model: nn.Module, train_set: Dataset, val_set: Dataset | None, ctx, *, n
         return run.train(val_set, sample_weights, ctx.seed if seed is None else int(seed))
 
 
+#: Signals after which a fit checkpoints at the end of its epoch: SIGTERM (scancel, a time limit, a preemption)
+#: and SIGUSR2 (SLURM's --signal warning, submitit's requeue signal).
+CHECKPOINT_SIGNALS = ("SIGTERM", "SIGUSR2")
+_clock = time.monotonic  # the checkpoint timer's clock (a test steps it)
+
+
+@contextmanager
+def _checkpoint_signals():
+    """While a fit runs, SIGTERM/SIGUSR2 are noted (a list of signal numbers the fit reads after each epoch)
+    instead of acting at once; `_after_signals` then calls the handler that was there before, after the
+    checkpoint. Only the main thread can set handlers; elsewhere signals act as before."""
+    pending: list[int] = []
+    previous: dict[int, Any] = {}
+    if threading.current_thread() is threading.main_thread():
+        for name in CHECKPOINT_SIGNALS:
+            if hasattr(signal, name):
+                number = getattr(signal, name)
+                previous[number] = signal.signal(number, lambda signum, frame: pending.append(signum))
+    try:
+        yield pending, previous
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+
+
+def _after_signals(pending: list[int], previous: dict[int, Any]) -> None:
+    """Once the checkpoint is written: each noted signal goes to the handler that was there before the fit
+    (the executor's cancel, submitit's requeue); one that had the default action gets it (SIGTERM ends the
+    process as it would have); an ignored one is dropped."""
+    while pending:
+        number = pending.pop(0)
+        handler = previous.get(number, signal.SIG_DFL)
+        if callable(handler):
+            handler(number, None)
+        elif handler == signal.SIG_DFL:
+            signal.signal(number, signal.SIG_DFL)
+            signal.raise_signal(number)
+
+
 @dataclass
 class _FitState:
     """What a checkpoint records of a fit's progress (saved as a dict: checkpoints hold no classes)."""
@@ -464,6 +505,8 @@ class _Fit:
         self.state = _FitState()
         self.best_state: dict | None = None  # best weights live on the device; written with each checkpoint
         self.best_dirty = False
+        self.last_checkpoint = _clock()
+        self.pending: list[int] = []  # signals noted since the last checkpoint (_checkpoint_signals)
         self.resumed = self._resume()
 
     def _resume(self) -> bool:
@@ -499,6 +542,22 @@ class _Fit:
         bar = ctx.progress(range(state.epoch, self.epochs), desc=f"train {self.tag}", total=self.epochs,
                            initial=state.epoch, log=False)  # each epoch is logged below
         board = _board(ctx, self.tag) if s["tensorboard"] and ctx.is_main and not state.done else None
+        with _checkpoint_signals() as (self.pending, previous):
+            self._epochs(net, sampler, loader, val_loader, bar, board, previous)
+        if hasattr(bar, "close"):
+            bar.close()
+        if board is not None:
+            board.close()
+        if ctx.is_main and state.history:
+            _write_history(Path(ctx.out_dir) / "history" / f"{self.tag}.csv", state.history)
+        if self.best_state is not None:
+            self.model.load_state_dict(self.best_state)
+        return FitResult(self.model, state.history, state.best_epoch, float(state.best_score), self.resumed)
+
+    def _epochs(self, net: nn.Module, sampler: ShardedBatchSampler, loader, val_loader, bar, board,
+                previous: dict[int, Any]) -> None:
+        """The epochs left: train, score, checkpoint when due (after a noted signal, its handler), log."""
+        ctx, state = self.ctx, self.state
         for epoch in bar:
             if state.done:
                 break
@@ -515,15 +574,7 @@ class _Fit:
                     if key != "epoch":
                         board.add_scalar(f"{self.tag}/{key}", value, row["epoch"])
                 board.flush()
-        if hasattr(bar, "close"):
-            bar.close()
-        if board is not None:
-            board.close()
-        if ctx.is_main and state.history:
-            _write_history(Path(ctx.out_dir) / "history" / f"{self.tag}.csv", state.history)
-        if self.best_state is not None:
-            self.model.load_state_dict(self.best_state)
-        return FitResult(self.model, state.history, state.best_epoch, float(state.best_score), self.resumed)
+            _after_signals(self.pending, previous)  # after the checkpoint and the epoch's log line
 
     def _epoch(self, net: nn.Module, loader: DataLoader, val_loader: DataLoader | None, epoch: int) -> dict:
         """Train one epoch, score it, keep the best weights and decide whether to stop."""
@@ -578,11 +629,27 @@ class _Fit:
             return float(t[0]) / max(float(t[1]), 1.0)
         return float(total) / max(n, 1)
 
+    def _due(self) -> bool:
+        """At the end, after a SIGTERM/SIGUSR2, else when both checkpoint_every epochs and checkpoint_every_s
+        seconds have passed since the last one: a killed run redoes at most that much."""
+        state, s = self.state, self.s
+        if state.done or self.pending:
+            return True
+        every_s = float(s["checkpoint_every_s"] or 0.0)
+        return (state.epoch % max(int(s["checkpoint_every"]), 1) == 0
+                and _clock() - self.last_checkpoint >= every_s)
+
     def _checkpoint(self) -> None:
-        """Every checkpoint_every epochs and at the end; a killed run redoes at most that many."""
+        """Write the fit's checkpoint when due (_due); every rank decides alike (DDP ranks share the decision)."""
         state = self.state
-        if not (state.done or state.epoch % max(int(self.s["checkpoint_every"]), 1) == 0):
+        due = self._due()
+        if self.ctx.world_size > 1:  # ranks' clocks and signals differ: rank 0 decides for all
+            flag = torch.tensor([float(due)], device=self.device)
+            dist.broadcast(flag, 0)
+            due = bool(flag.item())
+        if not due:
             return
+        self.last_checkpoint = _clock()
         if self.ctx.is_main:
             saved = {"state": asdict(state), "rng": _rng_state()}
             if state.done:  # the returned (best) weights alone: a third of a checkpoint with Adam's state

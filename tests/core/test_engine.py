@@ -13,14 +13,14 @@ import pytest
 import torch
 
 from cardio import engine
-from cardio.testing import train_settings
+from cardio.testing import cpu_context, train_settings
 
 # Many epochs with early stopping off, so a kill right after epoch 2's checkpoint lands inside training
 # however fast the machine is (6 epochs once ran to the end within the test's 0.1 s wait).
 EPOCHS = 40
 SLOW = ["--set", "cv.method=holdout", "--set", "data.n_patients=800", "--set", "data.n_features=128",
         "--set", "model.hidden=512", "--set", f"train.epochs={EPOCHS}", "--set", "train.patience=0",
-        "--set", "train.batch_size=32"]
+        "--set", "train.batch_size=32", "--set", "train.checkpoint_every_s=0"]
 
 
 def _estimates(run):
@@ -143,3 +143,90 @@ def test_two_runs_sharing_one_cache_at_once_agree(toy_site, tmp_path):
         assert [e["estimate"] for e in metrics[0]["estimates"]] == [e["estimate"] for e in metrics[1]["estimates"]]
     entries = list((tmp_path / "shared-cache" / "toy").glob("*.npy"))
     assert len(entries) == 1 and not list((tmp_path / "shared-cache" / "toy").glob("*.tmp*"))
+
+
+def _toy_fit(ctx, loss=None, **settings):
+    """A small fit (5 epochs of 4 batches, no early stop) of a seeded MLP: what a resume must match."""
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(64, 6)).astype(np.float32)
+    y = (x[:, 0] + 0.5 * rng.normal(size=64) > 0).astype(np.float32)
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(6, 8), torch.nn.ReLU(), torch.nn.Linear(8, 1))
+    return engine.fit(model, engine.ArrayDataset(x, y), None, ctx, name="mlp", loss_fn=loss,
+                      train=train_settings(epochs=5, batch_size=16, patience=0, **settings))
+
+
+def test_checkpoints_come_by_time_and_at_the_end(tmp_path, monkeypatch):
+    """Within checkpoint_every_s of the last checkpoint none is written, except the last; with 0, every epoch."""
+    written = []
+    real_save = engine.save_atomic
+    monkeypatch.setattr(engine, "save_atomic", lambda obj, path: (written.append(path.name), real_save(obj, path)))
+    ticks = iter(range(0, 10_000, 25))  # each reading of the clock is 25 s later
+    monkeypatch.setattr(engine, "_clock", lambda: float(next(ticks)))
+    _toy_fit(cpu_context(tmp_path / "timed"), checkpoint_every_s=60.0)
+    # start at 0 s; epochs end at 25, 50, 75 (due: write, 100), 125, 150 (due, but epoch 5 is the end anyway)
+    assert written.count("mlp.pt") == 2
+    written.clear()
+    _toy_fit(cpu_context(tmp_path / "every"), checkpoint_every_s=0.0)
+    assert written.count("mlp.pt") == 5
+
+
+def _signal_during(epoch: int, signum: int):
+    """A loss function that sends `signum` to this process during epoch `epoch` (counted from 1)."""
+    calls = {"n": 0}
+
+    def loss(out, y):
+        calls["n"] += 1
+        if calls["n"] == 4 * (epoch - 1) + 2:  # 4 batches an epoch: the second batch of that epoch
+            os.kill(os.getpid(), signum)
+        return engine.masked_loss(out, y)
+
+    return loss
+
+
+class _Stopped(Exception):
+    pass
+
+
+@pytest.mark.skipif(not hasattr(signal, "SIGUSR2"), reason="no SIGUSR2 on this platform")
+def test_sigterm_checkpoints_then_stops_and_the_resume_is_bit_identical(tmp_path, monkeypatch):
+    """A SIGTERM in epoch 2 (a minute from any timed checkpoint): the epoch ends, a checkpoint is written, then the
+    handler that was there (here: one that stops the task, as the executor's does) runs; the rerun resumes after
+    epoch 2 and ends with the uninterrupted fit's weights and history. A SIGUSR2 checkpoints and lets the fit go on
+    when its handler returns."""
+    full = _toy_fit(cpu_context(tmp_path / "full"))
+    seen = []
+
+    def stop(signum, frame):
+        seen.append(signum)
+        raise _Stopped
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        ctx = cpu_context(tmp_path / "cut")
+        with pytest.raises(_Stopped):
+            _toy_fit(ctx, _signal_during(2, signal.SIGTERM))
+        assert seen == [signal.SIGTERM]
+        assert torch.load(tmp_path / "cut" / "checkpoints" / "mlp.pt", weights_only=True)["state"]["epoch"] == 2
+        resumed = _toy_fit(cpu_context(tmp_path / "cut"))
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    assert resumed.resumed and resumed.history == full.history
+    for a, b in zip(resumed.model.state_dict().values(), full.model.state_dict().values()):
+        assert torch.equal(a, b)
+
+    def note(signum, frame):
+        seen.append(signum)
+
+    epochs_written = []
+    real_save = engine.save_atomic
+    monkeypatch.setattr(engine, "save_atomic", lambda obj, path: (
+        epochs_written.append(obj["state"]["epoch"]) if path.name == "mlp.pt" else None, real_save(obj, path)))
+    previous = signal.signal(signal.SIGUSR2, note)
+    try:
+        went_on = _toy_fit(cpu_context(tmp_path / "usr2"), _signal_during(3, signal.SIGUSR2))
+        assert signal.getsignal(signal.SIGUSR2) is note  # the fit gave the handler back
+    finally:
+        signal.signal(signal.SIGUSR2, previous)
+    assert seen[-1] == signal.SIGUSR2 and len(went_on.history) == 5
+    assert epochs_written == [3, 5]  # after the signal's epoch, and at the end
