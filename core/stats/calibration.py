@@ -25,6 +25,11 @@ def _brier(y: np.ndarray, p: np.ndarray) -> float:
     return float(np.mean((p - y) ** 2))
 
 
+def _brier_rows(y: np.ndarray, p: np.ndarray) -> np.ndarray:
+    """_brier of every row (one bootstrap resample each): numpy reduces each row as it reduces one array."""
+    return np.mean((p - y) ** 2, axis=1)
+
+
 def _probabilities(y: Any, prob: Any) -> tuple[np.ndarray, np.ndarray]:
     yy = as_binary_labels(y)
     p = as_scores(prob, "prob", n=yy.size)
@@ -50,7 +55,7 @@ def calibration(y: Any, prob: Any, level: float = 0.95, n_resamples: int = 2000,
     clustered = patients is not None and not patients.singletons
     lp = logit(np.clip(p, _EPS, 1 - _EPS))
     out = {"brier": bootstrap_metric(_brier, y, p, n_resamples=n_resamples, seed=seed, level=level,
-                                     stratify=y, metric="brier", groups=groups)}
+                                     stratify=y, metric="brier", groups=groups, rows=_brier_rows)}
     wald = "logistic recalibration (Wald, cluster-robust by patient)" if clustered else "logistic recalibration (Wald)"
     fit_args = {"cov_type": "cluster", "cov_kwds": {"groups": patients.codes}} if clustered else {}
     unit = {"n_groups": int(patients.n_groups)} if clustered else {}

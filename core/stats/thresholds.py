@@ -58,6 +58,14 @@ def f1_score_counts(y: np.ndarray, pred: np.ndarray) -> float:
     return 2.0 * tp / denom if denom else float("nan")
 
 
+def _f1_rows(y: np.ndarray, pred: np.ndarray) -> np.ndarray:
+    """f1_score_counts of every row (one bootstrap resample each): the same integer counts, the same division."""
+    tp = np.count_nonzero((y == 1) & (pred == 1), axis=1)
+    denom = 2 * tp + np.count_nonzero(y != pred, axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(denom > 0, 2.0 * tp / denom, np.nan)
+
+
 # numerator and denominator of each proportion, as columns of the (tp, fp, tn, fn) tallies
 _PROPORTIONS = {"accuracy": ((0, 2), (0, 1, 2, 3)), "sensitivity": ((0,), (0, 3)), "specificity": ((2,), (2, 1)),
                 "ppv": ((0,), (0, 1)), "npv": ((2,), (2, 3))}
@@ -152,7 +160,7 @@ def binary_metrics(y: Any, score: Any, threshold: float | Any, level: float = 0.
         out[name] = Estimate(metric=name, estimate=k / d, ci_low=lo, ci_high=hi, level=level, method="wilson",
                              n=int(yy.size), extra=extra)
     f1 = bootstrap_metric(f1_score_counts, yy, pred, n_resamples=n_resamples, seed=seed, level=level,
-                          stratify=yy, metric="f1", groups=groups)
+                          stratify=yy, metric="f1", groups=groups, rows=_f1_rows)
     f1.extra.update(counts)
     out["f1"] = f1
     return out
