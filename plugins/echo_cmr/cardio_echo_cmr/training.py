@@ -10,8 +10,7 @@ loss, of its selection metric and of its fusion. The fold's pixel mean and SD (t
 clips. At test time a view's score of a study is the mean over its clips (each averaged over its non-overlapping
 windows). The fused study-level prediction of each binary study-level target is a logistic regression on the
 views' logits of that target, and of each continuous one (T1/T2/ECV, EF) a linear regression on the views'
-standardised outputs; both are fitted on the training studies that have the label, on the out-of-fold outputs of
-view networks of inner folds that never saw those patients (view_fusion.py; a view a study lacks enters as
+standardised outputs; both are fitted on the training studies that have the label (a view a study lacks enters as
 0: logit 0, or the training mean). View-level targets are reported per view, not fused.
 """
 from __future__ import annotations
@@ -24,7 +23,6 @@ from sklearn.linear_model import LinearRegression, LogisticRegression
 from torch.utils.data import Dataset
 
 from cardio import CardioError, Features, Predictions
-from cardio_echo_cmr import view_fusion
 from cardio_echo_cmr.model import EchoVideoNet, HeadLoss, weights_source
 from cardio_echo_cmr.selection import select_nets, selector_for
 from cardio_echo_cmr.targets import DEFAULT, Target, n_binary, names, parse
@@ -113,7 +111,7 @@ def pixel_stats(paths: list[str]) -> tuple[float, float]:
     return float(vals.mean()), float(vals.std() or 1.0)
 
 
-def _window_logits(net: EchoVideoNet, paths: list[str], cfg: dict, ctx) -> list[np.ndarray]:
+def _window_logits(net: torch.nn.Module, paths: list[str], cfg: dict, ctx) -> list[np.ndarray]:
     """Each clip's outputs averaged over its non-overlapping windows."""
     ds = AllClips(paths, int(cfg["clip"]["frames"]), int(cfg["clip"]["period"]))
     with ctx.engine.cpu_threads(cfg["train"].get("cpu_threads"), ctx.device):  # training's count, not torch's
@@ -210,15 +208,14 @@ def train(features: Features, fit_index: np.ndarray, val_index: np.ndarray, conf
     train_index = np.union1d(fit_index, val_index)
     reg_stats = {t.name: _reg_stats(table[t.name], train_index) for t in targets if not t.binary}
     models, history, outputs = {}, {}, {}
-    folds = view_fusion.inner_folds(table["patient_id"], train_index, int(cfg["fusion_folds"]), int(ctx.seed))
     for view in views:
         y = view_targets(table, view, targets, reg_stats)
         models[view], history[view] = _fit_view(view, features, rows, y, cfg, core_train, ctx, targets)
-        # the fusion's inputs: out-of-fold outputs of networks that never saw those patients (view_fusion.py)
-        outputs[view] = view_fusion.view_outputs(
-            view, features, rows, folds, heads, ctx,
-            lambda f, v, c, y=y, view=view: _fit_view(view, features, (f, v), y, cfg, core_train, c, targets)[0],
-            lambda m, s: view_logits(m, s, cfg, ctx, heads)).outputs
+        studies = features.x[view]
+        out = np.zeros((len(table), len(heads)), np.float32)  # a study without the view: 0
+        fitted = train_index[[len(studies[i]) > 0 for i in train_index]]
+        out[fitted] = view_logits(models[view], [studies[i] for i in fitted], cfg, ctx, heads)
+        outputs[view] = out
     fusion = {t.name: fit_fusion(np.stack([outputs[v][:, heads.index(t.name)] for v in views], 1),
                                  table[t.name].to_numpy(float), train_index, float(cfg["fusion_c"]), t.name, t.binary)
               for t in targets if t.level == "study"}
