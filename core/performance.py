@@ -18,7 +18,8 @@ if TYPE_CHECKING:
 
 MAX_AGREEMENT_FIGURES = 8
 # The performance table's columns, as the report shows them (metrics.json keeps the metric names).
-HEADERS = {"model": "model", "task": "task", "n": "n", "auc": "AUC", "auc_fold_mean": "AUC, mean ± SD over folds",
+HEADERS = {"model": "model", "task": "task", "n": "n", "auc": "AUC", "auc_interval": "AUC interval",
+           "auc_pooled": "pooled AUC", "auc_fold_mean": "AUC, mean ± SD over folds",
            "accuracy": "accuracy",
            "sensitivity": "sensitivity", "specificity": "specificity", "ppv": "PPV", "npv": "NPV", "f1": "F1",
            "brier": "Brier score", "calibration_slope": "calibration slope",
@@ -47,16 +48,41 @@ def summary_table(estimates: list[dict]) -> pd.DataFrame:
               and e.get("repeat", 0) == 0]
     rows: dict[tuple, dict] = {}
     for e in pooled:
-        if e["metric"] == "auc" and e["method"] != "delong":
-            continue  # the bootstrap AUC interval is in metrics.json; the table shows DeLong's
+        if e["metric"] == "auc" and e["method"] not in HEADLINE_AUC:
+            continue  # the bootstrap AUC interval is in metrics.json
         row = rows.setdefault((e["model"], e["task"]), {"model": e["model"], "task": e["task"], "n": e["n"]})
-        row[e["metric"]] = format_ci(e)
-        folds = (e.get("extra") or {}).get("fold_summary") if e["metric"] == "auc" else None
-        if folds:  # beside the pooled AUC: pooling can rank below chance when there is no signal
-            sd = "" if folds["sd"] is None else f" ± {folds['sd']:.3f}"
-            row["auc_fold_mean"] = f"{folds['mean']:.3f}{sd}"
+        if e["metric"] == "auc":
+            _auc_cells(row, e)
+        else:
+            row[e["metric"]] = format_ci(e)
     df = pd.DataFrame(list(rows.values()))
     return df[[c for c in HEADERS if c in df.columns]].rename(columns=HEADERS) if len(df) else df
+
+
+# The AUC rows a report shows: the headline (cross-validated with K folds; small-sample DeLong of one model's
+# scores otherwise) and the pooled DeLong estimate beside it. Every interval printed is one whose coverage
+# benchmarks/cv_coverage.py shows.
+HEADLINE_AUC = {"cv-corrected t (Nadeau & Bengio 2003)": "counts training variability",
+                "delong-logit": "DeLong, logit small-sample interval: one model's scores, ignores training variability",
+                "delong": ""}
+
+
+def _auc_cells(row: dict, e: dict) -> None:
+    """The headline AUC and the interval it carries, named; beside it, with K folds, the pooled AUC of every
+    out-of-fold score (its DeLong interval, which ignores training variability, stays in metrics.json) and the
+    mean ± SD over folds."""
+    from cardio.stats import format_ci
+
+    if e["method"] != "delong":
+        row["auc"] = format_ci(e)
+        row["auc_interval"] = (f"{e['method']}: {HEADLINE_AUC[e['method']]}" if e["method"] in HEADLINE_AUC
+                               else e["method"])
+        return
+    folds = (e.get("extra") or {}).get("fold_summary")
+    if folds:
+        row["auc_pooled"] = f"{e['estimate']:.3f}"
+        sd = "" if folds["sd"] is None else f" ± {folds['sd']:.3f}"
+        row["auc_fold_mean"] = f"{folds['mean']:.3f}{sd}"
 
 
 def evaluate_section(predictions: Predictions, config: dict, ctx) -> Section:
@@ -81,7 +107,8 @@ def evaluate_section(predictions: Predictions, config: dict, ctx) -> Section:
     figures = []
     draw = bool(config["report"].get("figures", True))  # off: sweeps and tests that read metrics.json only
     for task, sub in table[table["kind"] == "binary"].groupby("task", sort=False):
-        figures += binary_figures(task, sub, names, float(s["level"]), ctx) if draw else []
+        legend = _headline_aucs(estimates, task, names)
+        figures += binary_figures(task, sub, names, float(s["level"]), ctx, legend) if draw else []
     regression = table[table["kind"] == "regression"].groupby(["model", "task"], sort=False)
     for i, ((model, task), g) in enumerate(regression):
         if i >= MAX_AGREEMENT_FIGURES or not draw:
@@ -116,17 +143,27 @@ def evaluate_section(predictions: Predictions, config: dict, ctx) -> Section:
             ["mean", "std", "min", "max"]).reset_index()
     shown = [t for t in tests if t["repeat"] == 0]
     text += _reference_text(s.get("reference"), shown, names)
-    for family, title in (("reference", "paired DeLong tests against the reference"),
-                          ("all pairs", "paired DeLong tests"),
-                          ("exploratory", "exploratory paired DeLong tests (neither model the reference)")):
+    for family, title in (("reference", "paired tests against the reference"),
+                          ("all pairs", "paired tests"),
+                          ("exploratory", "exploratory paired tests (neither model the reference)")):
         rows = [t for t in shown if t["extra"].get("family", "all pairs") == family]
         if rows:
-            tables[title] = pd.DataFrame([{
-                "task": t["extra"].get("task"), "model A": t["extra"].get("model_a"),
-                "model B": t["extra"].get("model_b"), "ΔAUC (A − B)": _diff(t["extra"], level),
-                "z": round(t["statistic"], 3) if t["statistic"] is not None else None, "p": t["p_value"],
-                "p (Holm)": t.get("p_adjusted")} for t in rows])
+            tables[title] = pd.DataFrame([_test_row(t, level) for t in rows])
     return Section("Performance", text, figures, tables, estimates, tests)
+
+
+def _test_row(t: dict, level: int) -> dict:
+    """One paired comparison as the report shows it: with K folds the cross-validated difference (mean of the
+    per-fold differences, corrected t: counts training variability), its p-value and Holm's; with one fold
+    (holdout, external) the paired DeLong test of that one set of scores."""
+    e = t["extra"]
+    row = {"task": e.get("task"), "model A": e.get("model_a"), "model B": e.get("model_b")}
+    if e.get("cv_diff") is not None:
+        return {**row, "ΔAUC (A − B), cross-validated": f"{e['cv_diff']:+.3f} [{e['cv_diff_ci_low']:+.3f}, "
+                                                        f"{e['cv_diff_ci_high']:+.3f}]",
+                "p": e["cv_p_value"], "p (Holm)": e.get("cv_p_adjusted")}
+    return {**row, "ΔAUC (A − B)": _diff(e, level), "z": round(t["statistic"], 3) if t["statistic"] is not None
+            else None, "p": t["p_value"], "p (Holm)": t.get("p_adjusted")}
 
 
 def _diff(extra: dict, level: int) -> str:
@@ -153,11 +190,25 @@ def _reference_text(reference: str | dict | None, tests: list[dict], names: dict
     over = "Holm over every task: `stats.reference_across_tasks`" if any(
         "over every task" in str(t.get("adjustment", "")) for t in tests) else "Holm per task"
     return (f" The reference model, fixed in the config before the results (`stats.reference`), is {named}: its "
-            f"paired DeLong tests against each other model are the confirmatory family ({over}). Tests "
+            f"paired tests against each other model are the confirmatory family ({over}). Tests "
             "between two other models are exploratory, adjusted as a family of their own.")
 
 
-def binary_figures(task: str, sub: pd.DataFrame, names: dict, level: float, ctx) -> list:
+def _headline_aucs(estimates: list[dict], task: str, names: dict) -> dict[str, dict]:
+    """Each model's AUC row that the performance table shows for this task (repeat 0), by display name: the ROC
+    legend carries the same interval as the table."""
+    from cardio.report import display_name
+
+    out: dict[str, dict] = {}
+    for e in estimates:
+        if (e["metric"] == "auc" and e["task"] == task and e["fold"] == "pooled" and e.get("repeat", 0) == 0
+                and e.get("subgroup") is None and e["method"] in HEADLINE_AUC and e["method"] != "delong"):
+            out[display_name(e["model"], names)] = e
+    return out
+
+
+def binary_figures(task: str, sub: pd.DataFrame, names: dict, level: float, ctx,
+                   aucs: dict[str, dict] | None = None) -> list:
     """ROC (small multiples when several models), calibration and decision curve for the models that output
     risks, and the confusion matrices at the training-fold thresholds, of one binary task."""
     from sklearn.metrics import confusion_matrix
@@ -169,7 +220,7 @@ def binary_figures(task: str, sub: pd.DataFrame, names: dict, level: float, ctx)
     shown = display_name(task, names)
     curves = {m: (g["y_true"].to_numpy(), g["y_score"].to_numpy()) for m, g in sub.groupby("model", sort=False)}
     fig = stats.plot_roc({display_name(m, names): c for m, c in curves.items()},
-                         title=f"ROC, {shown} (out-of-fold)", seed=ctx.seed, level=level)
+                         title=f"ROC, {shown} (out-of-fold)", seed=ctx.seed, level=level, aucs=aucs)
     figures = [ctx.save_figure(fig, f"roc_{_slug(task)}")]
     risks = {m: p for m, (_, p) in curves.items() if is_probabilistic(p)}  # not yes/no rules
     for model, p in risks.items():
@@ -201,31 +252,35 @@ def _slug(name: str) -> str:
 
 def _cv_text(table: pd.DataFrame, config: dict, level: int, s: dict, seed: int) -> str:
     """What the estimates of a cross-validated run are."""
-    return (f"Out-of-fold predictions pooled over {table['fold'].nunique()} fold(s) of "
-            f"`cv.method={config['cv']['method']}`, split by patient. Intervals are {level}% "
-            f"(AUC: DeLong; proportions: Wilson; regression: bootstrap, {s['n_resamples']} resamples, "
-            f"seed {seed}). The pooled AUC ranks every out-of-fold score together; beside it, the mean ± SD of "
-            "the per-fold AUCs (with no signal, pooled scores of models fitted on different folds can rank below "
-            "0.5; the report flags a pooled AUC whose interval lies below chance). "
-            "These intervals count which patients were scored, not that another training set would give another "
-            "model: with no signal (400 data sets of 200 patients, a logistic model, `benchmarks/cv_auc_null.py`) "
-            "the 95% DeLong interval of a pooled AUC lay above 0.5 in 5.5%, not 2.5%. A claim that a model beats "
-            "chance at all "
-            "needs the whole cross-validation rerun on permuted labels (`cardio sweep --grid "
-            "cohort.permute_labels=true --seeds 1-99 --permutation-of RUN`: a permutation p-value per model), "
-            "which held 4% there. "
+    return (f"Out-of-fold predictions of {table['fold'].nunique()} fold(s) of `cv.method={config['cv']['method']}`, "
+            f"split by patient. Intervals are {level}%. **AUC**: the cross-validated AUC, the mean of the per-fold "
+            "AUCs, with the corrected t interval of Nadeau & Bengio (2003; the `AUC interval` column names it): it "
+            "counts the patients scored and that each fold's model was fitted on a different training set, from the "
+            "run's own fold models, without refitting (coverage by simulation at 40, 100 and 300 patients: "
+            "`benchmarks/cv_coverage.py`, docs/statistics.md). Beside it, the pooled AUC of every out-of-fold score "
+            "(its DeLong interval, in metrics.json, treats the scores as one fixed model's and ignores training "
+            "variability: with no signal it excluded chance in 14% of data sets, not 5%); with one fold (holdout) "
+            "the AUC carries the small-sample (logit) DeLong interval of that one model and says so. With no signal, "
+            "pooled scores of models fitted on different folds can rank below 0.5; the report flags a pooled AUC "
+            "whose interval lies below chance. Paired comparisons: the cross-validated difference (mean of the "
+            "per-fold differences) with the same corrected t interval and its t-test p-value (the paired DeLong test "
+            "of the pooled scores, which ignores training variability, is in metrics.json). Whether a model beats "
+            "chance at all is also tested by rerunning the whole cross-validation on permuted labels (`cardio sweep "
+            "--grid cohort.permute_labels=true --seeds 1-99 --permutation-of RUN`: a permutation p-value per model). "
+            f"Proportions: Wilson; regression: bootstrap, {s['n_resamples']} resamples, seed {seed}. "
             "Thresholds were chosen on training folds only (0.5 where a plugin gave none); the confusion matrices "
             "show counts and the rate within each true class at those thresholds. "
             "For models that output risks: Brier score (bootstrap CI), calibration slope (1 is ideal) and "
             "intercept (0 is ideal) with Wald CIs, calibration plots and a decision curve; yes/no rules get none. "
-            "Paired DeLong tests of one task are one family: p-values are shown raw and Holm-adjusted.")
+            "Paired tests of one task are one family: p-values are shown raw and Holm-adjusted.")
 
 
 def _external_text(level: int, s: dict, seed: int) -> str:
     """What the estimates of a model applied to a new cohort (cardio predict) are."""
     return (f"Predictions of the exported model on this cohort: one set of scores, nothing cross-validated, "
-            f"refitted or recalibrated here. Intervals are {level}% (AUC: DeLong; proportions: Wilson; "
-            f"regression: bootstrap, {s['n_resamples']} resamples, seed {seed}). Thresholds are those chosen on "
+            f"refitted or recalibrated here. Intervals are {level}% (AUC: DeLong, small-sample logit interval, "
+            f"which holds 95% at 40 patients; proportions: Wilson; regression: bootstrap, {s['n_resamples']} "
+            f"resamples, seed {seed}). Thresholds are those chosen on "
             "the training cohort when the model was fitted (0.5 where a plugin gave none); the confusion matrices "
             "show counts and the rate within each true class at those thresholds. For models that output risks: "
             "Brier score (bootstrap CI), calibration slope and intercept on this cohort with Wald CIs (a fit that "

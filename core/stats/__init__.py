@@ -13,6 +13,13 @@ if TYPE_CHECKING:  # what type checkers and readers see; at run time each name l
     from cardio.stats.calibration import calibration, decision_curve
     from cardio.stats.correlation import correlation_matrix
     from cardio.stats.cv import summarize_folds
+    from cardio.stats.cv_auc import (
+        CV_METHOD,
+        cross_validated_auc,
+        cross_validated_auc_difference,
+        cv_auc_difference,
+        cv_auc_interval,
+    )
     from cardio.stats.evaluate import evaluate_predictions
     from cardio.stats.figures import (
         forest_figures,
@@ -55,6 +62,8 @@ _SUBMODULE = {name: module for module, names in {
     "calibration": ("calibration", "decision_curve"),
     "correlation": ("correlation_matrix",),
     "cv": ("summarize_folds",),
+    "cv_auc": ("CV_METHOD", "cross_validated_auc", "cross_validated_auc_difference", "cv_auc_difference",
+               "cv_auc_interval"),
     "evaluate": ("evaluate_predictions",),
     "figures": ("forest_figures", "plot_bland_altman", "plot_calibration", "plot_confusion", "plot_decision_curve",
                 "plot_forest", "plot_roc"),
@@ -82,7 +91,8 @@ __all__ = [
     "correlation_matrix", "table_one", "agreement", "by_subgroup", "SubgroupSkipped", "summarize_folds",
     "plot_roc", "plot_calibration", "plot_confusion", "plot_decision_curve", "plot_bland_altman", "plot_forest",
     "forest_figures",
-    "evaluate_predictions", "nri", "idi", "reclassification", "estimate_table", "pick", "paired_test",
+    "evaluate_predictions", "CV_METHOD", "cross_validated_auc", "cross_validated_auc_difference", "cv_auc_interval",
+    "cv_auc_difference", "nri", "idi", "reclassification", "estimate_table", "pick", "paired_test",
 ]
 
 

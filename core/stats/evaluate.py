@@ -10,6 +10,7 @@ from cardio.stats.agreement import agreement
 from cardio.stats.bootstrap import bootstrap_ci
 from cardio.stats.calibration import calibration
 from cardio.stats.cv import summarize_folds
+from cardio.stats.cv_auc import CV_METHOD, cv_auc_difference, cv_auc_interval
 from cardio.stats.multitest import adjust_pvalues
 from cardio.stats.result import Estimate, StatsError
 from cardio.stats.roc import delong_ci, delong_test
@@ -44,6 +45,21 @@ def _fold_auc(y: np.ndarray, s: np.ndarray, level: float, groups: np.ndarray | N
                         n=int(len(y)), warnings=[f"fold skipped: {exc}"])
 
 
+FIXED_MODEL = ("ignored: the pooled out-of-fold scores are treated as one fixed model's, so the interval counts "
+               "which patients were scored, not that another training set gives another model")
+
+
+def _cv_auc(y: np.ndarray, s: np.ndarray, folds: np.ndarray, groups: np.ndarray | None, level: float,
+            pooled: Estimate) -> Estimate | None:
+    """The headline AUC of K-fold out-of-fold scores: mean of the per-fold AUCs with the corrected t interval,
+    which counts training variability; None (the reason added to the pooled row) where the folds cannot carry it."""
+    try:
+        return cv_auc_interval(y, s, folds, groups=groups, level=level)
+    except StatsError as exc:
+        pooled.warnings.append(f"no {CV_METHOD} interval: {exc}")
+        return None
+
+
 def _binary(g: pd.DataFrame, keys: dict, level: float, n_resamples: int, seed: int | None) -> list[dict]:
     y = as_binary_labels(g["y_true"].to_numpy(), "y_true")
     s = as_scores(g["y_score"].to_numpy(), "y_score", n=y.size)
@@ -73,7 +89,15 @@ def _binary(g: pd.DataFrame, keys: dict, level: float, n_resamples: int, seed: i
                 f"pooled AUC {pooled_auc.estimate:.3f} lies below chance: with little or no signal, pooled "
                 "out-of-fold scores can rank below 0.5 (each fold's model learned the other folds' class mix); "
                 f"the mean of the per-fold AUCs is {summary['mean']:.3f}")
-    pooled = [pooled_auc, bootstrap_ci(y, s, "auc", n_resamples=n_resamples, seed=seed, level=level, groups=groups)]
+    pooled_auc.extra["training_variability"] = FIXED_MODEL
+    # the headline: with K folds, the cross-validated AUC; with one (holdout, external), the small-sample
+    # (logit) DeLong interval of that one model's scores (benchmarks/cv_coverage.py: 95% at 40 patients)
+    headline = _cv_auc(y, s, folds, groups, level, pooled_auc) if len(per_fold) > 1 else None
+    if headline is None:
+        headline = delong_ci(y, s, level=level, groups=groups, interval="logit")
+        headline.extra["training_variability"] = FIXED_MODEL if len(per_fold) > 1 else "ignored: one model's scores"
+    pooled = [headline, pooled_auc,
+              bootstrap_ci(y, s, "auc", n_resamples=n_resamples, seed=seed, level=level, groups=groups)]
     pooled += list(binary_metrics(y, s, thr, level=level, n_resamples=n_resamples, seed=seed,
                                   groups=groups).values())
     if is_probabilistic(s):
@@ -147,6 +171,7 @@ def _paired_tests(pred: pd.DataFrame, task_cols: list[str], level: float,
             except StatsError as exc:
                 raise StatsError(f"{where}: {exc}") from exc
             res.warnings.extend(notes)
+            res.extra.update(_cv_difference(ya, shared, gb.loc[common, "y_score"].to_numpy(), level))
             ids = {**keys, "model_a": a, "model_b": b}
             res.extra.update({**ids, "family": family})  # also inside extra, where report tables look for them
             tests.append({**res.to_dict(), **ids, "fold": "pooled"})
@@ -156,6 +181,21 @@ def _paired_tests(pred: pd.DataFrame, task_cols: list[str], level: float,
             t["warnings"].append(f"the reference model {reference!r} (stats.reference) made no prediction in this "
                                  f"run (its models: {sorted(map(str, seen))}); every pair is tested")
     return tests
+
+
+def _cv_difference(y: np.ndarray, shared: pd.DataFrame, score_b: np.ndarray, level: float) -> dict:
+    """The cross-validated difference A - B (mean of per-fold differences, corrected t) beside DeLong's, for
+    K-fold predictions; {} with one fold (holdout, external), {"cv_warning": why} where the folds cannot carry it."""
+    folds = shared["fold"].astype(str).to_numpy()
+    if np.unique(folds).size < 2:
+        return {}
+    try:
+        d = cv_auc_difference(y, shared["y_score"].to_numpy(), score_b, folds, groups=shared["patient_id"].to_numpy(),
+                              level=level)
+    except StatsError as exc:
+        return {"cv_warning": f"no {CV_METHOD} interval: {exc}"}
+    return {"cv_method": CV_METHOD, "cv_diff": d.estimate, "cv_diff_ci_low": d.ci_low, "cv_diff_ci_high": d.ci_high,
+            "cv_p_value": d.extra["p_value"], "cv_df": d.extra["df"]}
 
 
 def _adjust_families(tests: list[dict], task_cols: list[str], method: str, across_tasks: bool = False) -> list[dict]:
@@ -174,8 +214,11 @@ def _adjust_families(tests: list[dict], task_cols: list[str], method: str, acros
                  + (" over every task" if across_tasks else ""),
                  "exploratory": "exploratory comparisons (neither model the reference)",
                  "all pairs": "paired test(s)"}[frame["family"].iloc[idx[0]]]
-        for i, p in zip(idx, adjusted):
+        cv = adjust_pvalues([tests[i]["extra"].get("cv_p_value", np.nan) for i in idx], method)
+        for i, p, p_cv in zip(idx, adjusted, cv):
             tests[i]["p_adjusted"] = None if not np.isfinite(p) else float(p)
+            if np.isfinite(p_cv):  # the same family, on the cross-validated p-values
+                tests[i]["extra"]["cv_p_adjusted"] = float(p_cv)
             scope = "" if across_tasks and frame["family"].iloc[idx[0]] == "reference" else " of this task"
             tests[i]["adjustment"] = f"{method} over the {len(idx)} {which}{scope}"
     return tests
@@ -188,10 +231,14 @@ def evaluate_predictions(pred: pd.DataFrame, level: float = 0.95, n_resamples: i
                          across_tasks: bool = False) -> tuple[list[dict], list[dict]]:
     """Evaluate out-of-fold predictions: (estimate dicts, test dicts), ready for metrics.json.
 
-    Binary: pooled DeLong AUC, stratified bootstrap AUC, accuracy/sensitivity/specificity/PPV/NPV/F1 at the
+    Binary, with K-fold predictions: the cross-validated AUC (mean of the per-fold AUCs) with the corrected t
+    interval of Nadeau & Bengio (method ``CV_METHOD``: counts training variability; the headline). Then the pooled
+    DeLong AUC and stratified bootstrap AUC (one fixed model's: ``extra.training_variability``),
+    accuracy/sensitivity/specificity/PPV/NPV/F1 at the
     per-row thresholds (default 0.5), DeLong AUC per fold, and, for probabilistic scores, Brier score and
     calibration intercept and slope. Regression: agreement(). Tests: paired DeLong between every two models
-    of a task on their shared records, with p-values adjusted within the task (`adjust`: holm, bh, none).
+    of a task on their shared records, with p-values adjusted within the task (`adjust`: holm, bh, none), and
+    beside it (``extra.cv_*``) the cross-validated difference with its corrected t interval and p-value.
     With a `reference` (a model name, or task -> model; fixed in the config before any result is seen), the
     reference's tests against each other model are the task's confirmatory family, adjusted on their own; the
     other pairs are a second family, marked exploratory (`extra.family`).

@@ -17,7 +17,8 @@ from sklearn.metrics import roc_curve
 
 from cardio.figures import CVD_SEQUENTIAL, PALETTE
 from cardio.stats.agreement import LOA_COVERAGE
-from cardio.stats.result import StatsError
+from cardio.stats.formatting import format_ci
+from cardio.stats.result import Estimate, StatsError
 from cardio.stats.roc import delong_ci, roc_curve_band
 from cardio.stats.thresholds import wilson_ci
 from cardio.stats.validation import as_binary_labels, as_scores
@@ -45,14 +46,25 @@ def line_style(i: int) -> str:
     return DASHES[(i // len(LINE_COLOURS)) % len(DASHES)]
 
 
-def _roc_label(name: str, y: np.ndarray, score: np.ndarray, level: float) -> tuple[str, np.ndarray, np.ndarray]:
-    est = delong_ci(y, score, level=level)
+def _roc_label(name: str, y: np.ndarray, score: np.ndarray, level: float,
+               shown: Estimate | dict | None = None) -> tuple[str, np.ndarray, np.ndarray]:
+    """Legend text of one curve: the AUC and interval the table shows for it (``shown``), else DeLong's."""
     yy = as_binary_labels(y)
     fpr, tpr, _ = roc_curve(yy, as_scores(score, n=len(y)))
     n_pos, n_neg = int(yy.sum()), int(yy.size - yy.sum())
-    label = (f"{name}: AUC {est.estimate:.3f} [{est.ci_low:.3f}–{est.ci_high:.3f}]\n"
-             f"n = {n_pos} positive, {n_neg} negative")
+    auc_text = format_ci(shown if shown is not None else delong_ci(y, score, level=level), sep="–")
+    label = f"{name}: AUC {auc_text}\nn = {n_pos} positive, {n_neg} negative"
     return label, fpr, tpr
+
+
+def _legend_method(aucs: dict | None, names: list[str]) -> str:
+    """The interval the legend carries, named as the table names it."""
+    methods = {(e.method if isinstance(e, Estimate) else e.get("method")) for n, e in (aucs or {}).items()
+               if n in names}
+    if aucs is None or len(methods) != 1 or len(aucs) < len(names):
+        return "DeLong" if aucs is None else "as in the performance table"
+    method = methods.pop()
+    return "DeLong" if method == "delong" else str(method)
 
 
 def _roc_axes(ax, chance: bool = True) -> None:
@@ -63,8 +75,11 @@ def _roc_axes(ax, chance: bool = True) -> None:
 
 
 def plot_roc(curves: dict[str, tuple[Any, Any]], ci_band: bool = True, n_resamples: int = 500, seed: int | None = 0,
-             title: str | None = None, level: float = 0.95) -> Figure:
-    """ROC curves, legend "name: AUC x [lo–hi]" (DeLong CI) and "n = positives, negatives".
+             title: str | None = None, level: float = 0.95, aucs: dict[str, Estimate | dict] | None = None) -> Figure:
+    """ROC curves, legend "name: AUC x [lo–hi]" and "n = positives, negatives".
+
+    The legend carries ``aucs[name]`` where given (the AUC and interval the report's table shows for that curve,
+    e.g. the cross-validated one: one interval per AUC), else the DeLong CI of the curve's scores.
 
     With `ci_band`, each curve gets its pointwise stratified-bootstrap band, and each band its own panel:
     one curve is one panel; several curves are small multiples (one panel per curve, the others drawn thin
@@ -72,8 +87,9 @@ def plot_roc(curves: dict[str, tuple[Any, Any]], ci_band: bool = True, n_resampl
     """
     if not curves:
         raise StatsError("plot_roc needs at least one (y, score) curve")
-    drawn = {name: _roc_label(name, y, score, level) for name, (y, score) in curves.items()}
+    drawn = {name: _roc_label(name, y, score, level, (aucs or {}).get(name)) for name, (y, score) in curves.items()}
     pct = f"{level * 100:.0f}%"
+    which = _legend_method(aucs, list(curves))
     if len(curves) == 1 or not ci_band:
         fig = Figure(figsize=(5.6, 5.4))
         ax = fig.add_subplot()
@@ -86,7 +102,7 @@ def plot_roc(curves: dict[str, tuple[Any, Any]], ci_band: bool = True, n_resampl
             ax.fill_between(band["fpr"], band["lo"], band["hi"], color=colour(0), alpha=0.18, lw=0, step="post",
                             label=f"{pct} bootstrap band ({n_resamples} resamples)")
         ax.set(xlabel=FPR_LABEL, ylabel=TPR_LABEL, title=title or "ROC curve")
-        ax.legend(loc="lower right", fontsize=7.5, title=f"AUC [DeLong {pct} CI]", title_fontsize=7.5)
+        ax.legend(loc="lower right", fontsize=7.5, title=f"AUC [{pct} CI: {which}]", title_fontsize=7.5)
         fig.tight_layout()
         return fig
     ncols = min(len(curves), 3)
@@ -110,8 +126,8 @@ def plot_roc(curves: dict[str, tuple[Any, Any]], ci_band: bool = True, n_resampl
                 bbox={"facecolor": "white", "edgecolor": "0.8", "alpha": 0.9, "pad": 2})
     for ax in axes[len(names):]:
         ax.set_visible(False)
-    fig.supxlabel(f"{FPR_LABEL}\nshaded: {pct} bootstrap band ({n_resamples} resamples); grey: the other models; "
-                  f"AUC [DeLong {pct} CI]", fontsize=9)
+    fig.supxlabel(f"{FPR_LABEL}\nshaded: {pct} bootstrap band ({n_resamples} resamples); grey: the other models;\n"
+                  f"AUC [{pct} CI: {which}]", fontsize=9)
     fig.supylabel(TPR_LABEL, fontsize=9)
     fig.suptitle(title or "ROC curves", fontsize=10)
     return fig

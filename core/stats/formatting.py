@@ -55,17 +55,32 @@ def pick(estimates: list[dict], **keys: Any) -> list[dict]:
     return out
 
 
+# The AUC rows a table shows, best first: the cross-validated AUC (cardio.stats.cv_auc.CV_METHOD: counts
+# training variability), the small-sample DeLong of one model's scores, and plain DeLong where neither exists.
+HEADLINE_AUC = ("cv-corrected t (Nadeau & Bengio 2003)", "delong-logit", "delong")
+
+
 def estimate_table(estimates: list[dict], rows: str | tuple[str, ...] = "model", columns: str = "metric",
                    digits: int = 3, **keys: Any) -> Any:
     """A paper's table from the core's estimates: one row per value of `rows`, one column per value of `columns`,
-    each cell "estimate [low, high]" (pooled estimates by default; the AUC's DeLong interval, as the performance
-    table shows). A plugin's report pivots these instead of computing an interval the core already has."""
+    each cell "estimate [low, high]" (pooled estimates by default; the AUC's headline interval, as the performance
+    table shows: ``HEADLINE_AUC``). A plugin's report pivots these instead of computing an interval the core
+    already has."""
     import pandas as pd
 
     rows = (rows,) if isinstance(rows, str) else tuple(rows)
     keys = {"fold": "pooled", **keys}
-    chosen = [e for e in pick(estimates, **keys)
-              if not (e.get("metric") == "auc" and "method" not in keys and e.get("method") != "delong")]
+    found = pick(estimates, **keys)
+    if "method" not in keys:  # the AUC the performance table shows: the headline, DeLong's where there is none
+        rank = {m: i for i, m in enumerate(HEADLINE_AUC)}
+        best: dict[tuple, int] = {}
+        for e in found:
+            if e.get("metric") == "auc" and e.get("method") in rank:
+                k = tuple(e.get(r) for r in rows)
+                best[k] = min(best.get(k, len(rank)), rank[e["method"]])
+        found = [e for e in found if e.get("metric") != "auc"
+                 or rank.get(str(e.get("method")), -1) == best.get(tuple(e.get(r) for r in rows))]
+    chosen = found
     cells: dict[tuple, dict] = {}
     for e in chosen:
         row = cells.setdefault(tuple(e.get(r) for r in rows), dict(zip(rows, (e.get(r) for r in rows))))

@@ -99,13 +99,32 @@ def _cluster_extra(y: np.ndarray, patients: Patients | None) -> dict:
             "n_neg_groups": int(np.count_nonzero(np.bincount(patients.codes[~pos], minlength=patients.n_groups)))}
 
 
-def delong_ci(y: Any, score: Any, level: float = 0.95, groups: Any = None) -> Estimate:
+INTERVALS = ("normal", "logit", "logit-t")
+
+
+def _small_sample(a: float, se: float, level: float, interval: str, df: int) -> tuple[float, float]:
+    """The interval on the logit scale (delta method: se / (AUC (1 - AUC))), back-transformed, so it stays in
+    (0, 1) and is skewed toward 0.5 as the AUC's sampling law is; "logit-t" also takes Student t quantiles with
+    df = patients of the rarer class - 1 (Qin & Hotilovac 2008, Stat Methods Med Res 17:207, compare logit
+    intervals; the t quantile is measured in benchmarks/cv_coverage.py)."""
+    if a <= 0.0 or a >= 1.0 or se == 0.0:
+        return a, a
+    q = float(t_dist.ppf(0.5 + level / 2.0, df)) if interval == "logit-t" else float(norm.ppf(0.5 + level / 2.0))
+    centre, half = np.log(a / (1 - a)), q * se / (a * (1 - a))
+    return float(1 / (1 + np.exp(-(centre - half)))), float(1 / (1 + np.exp(-(centre + half))))
+
+
+def delong_ci(y: Any, score: Any, level: float = 0.95, groups: Any = None, interval: str = "normal") -> Estimate:
     """AUC with DeLong standard error and normal CI clipped to [0, 1] (pROC ci.auc(method="delong")).
 
     With ``groups`` (patient ids, one per record) and a patient with several records, the variance is
     Obuchowski's clustered DeLong (``extra.variance``); with one record per patient it is DeLong's.
     ``method`` stays "delong" either way: the estimator is the same, only its variance counts patients.
+    ``interval``: "normal" (pROC's), or the small-sample "logit" / "logit-t" (method "delong-logit" /
+    "delong-logit-t"), whose coverage at 40 patients benchmarks/cv_coverage.py shows.
     """
+    if interval not in INTERVALS:
+        raise StatsError(f"unknown DeLong interval {interval!r}; expected one of {list(INTERVALS)}")
     level = check_level(level)
     yy = as_binary_labels(y)
     s = as_scores(score, n=yy.size)
@@ -117,11 +136,17 @@ def delong_ci(y: Any, score: Any, level: float = 0.95, groups: Any = None) -> Es
         warnings.append(f"DeLong variance is 0 (AUC = {a:g}: the classes do not overlap); the interval is degenerate")
         var = 0.0
     se = var**0.5
-    z = norm.ppf(0.5 + level / 2.0)
-    lo, hi = max(0.0, float(a - z * se)), min(1.0, float(a + z * se))
-    return Estimate(metric="auc", estimate=a, ci_low=lo, ci_high=hi, level=level, method="delong", n=int(yy.size),
-                    warnings=warnings,
-                    extra={"n_pos": m, "n_neg": n, "se": se, "var": var, **_cluster_extra(yy, patients)})
+    extra = {"n_pos": m, "n_neg": n, "se": se, "var": var, **_cluster_extra(yy, patients)}
+    if interval == "normal":
+        z = norm.ppf(0.5 + level / 2.0)
+        lo, hi = max(0.0, float(a - z * se)), min(1.0, float(a + z * se))
+    else:
+        df = min(extra.get("n_pos_groups", m), extra.get("n_neg_groups", n)) - 1
+        lo, hi = _small_sample(a, se, level, interval, df)
+        extra.update({"interval": interval, **({"df": df} if interval == "logit-t" else {})})
+    return Estimate(metric="auc", estimate=a, ci_low=lo, ci_high=hi, level=level,
+                    method="delong" if interval == "normal" else f"delong-{interval}", n=int(yy.size),
+                    warnings=warnings, extra=extra)
 
 
 def delong_test(y: Any, score1: Any, score2: Any, level: float = 0.95, groups: Any = None) -> TestResult:
