@@ -2,7 +2,7 @@
 # A single-node SLURM on this machine, for trying `cardio run --executor slurm` and for tests/core/test_slurm.py:
 # munge and slurm-wlm from the system's packages, one partition (`local`) holding this machine's CPUs,
 # slurmctld and slurmd on localhost. Run as root (or with sudo); run it again to restart the daemons.
-# Stop: scripts/slurm-local.sh stop
+# Stop: scripts/slurm-local.sh stop (slurmd, slurmctld, and munged when this script started it)
 set -euo pipefail
 
 conf_dir=/etc/slurm
@@ -10,15 +10,30 @@ state=/var/spool/slurmctld
 spool=/var/spool/slurmd
 logs=/var/log/slurm
 
+started_munged=/run/cardio-slurm-local.munged  # written when this script started munged (not a system one)
+
+stop_pidfile() {
+    # one daemon by its pid file: TERM, then wait up to 10 s for it to exit
+    local pidfile=$1 pid
+    [[ -s $pidfile ]] || return 0
+    pid=$(cat "$pidfile")
+    kill "$pid" 2>/dev/null || return 0
+    for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.2; done
+    echo "slurm-local.sh: process $pid ($pidfile) did not stop within 10 s" >&2
+}
+
 stop() {
-    # the daemons this script started, by the pid files slurm.conf names
-    for pidfile in /run/slurmctld.pid /run/slurmd.pid; do
-        if [[ -s $pidfile ]]; then kill "$(cat "$pidfile")" 2>/dev/null || true; fi
-    done
+    # the daemons this script started, by the pid files slurm.conf names, then munged if this script started it
+    stop_pidfile /run/slurmd.pid
+    stop_pidfile /run/slurmctld.pid
+    if [[ ${1:-} == all && -e $started_munged ]]; then
+        stop_pidfile /run/munge/munged.pid
+        rm -f "$started_munged"
+    fi
 }
 
 if [[ ${1:-} == stop ]]; then
-    stop
+    stop all
     exit 0
 fi
 if [[ $(id -u) -ne 0 ]]; then
@@ -42,6 +57,7 @@ chmod 0400 /etc/munge/munge.key
 chmod 0755 /run/munge
 if ! munge -n >/dev/null 2>&1; then
     runuser -u munge -- /usr/sbin/munged
+    touch "$started_munged"
 fi
 
 host=$(hostname -s)
