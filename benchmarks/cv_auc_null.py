@@ -12,9 +12,11 @@ what a 95% interval promises):
 - pooled DeLong: the core's performance section (`cardio.stats.delong_ci` on the pooled scores);
 - pooled bootstrap: the core's patient bootstrap of the same scores (`cardio.stats.bootstrap_ci`);
 - fold-mean, influence curve: the mean of the per-fold AUCs with LeDell, Petersen & van der Laan's (2015, EJS 9:1583)
-  influence-curve interval, the usual proposal for a cross-validated AUC (written here: no Python library has it).
+  influence-curve interval, the usual proposal for a cross-validated AUC (written here: no Python library has it);
+- fold-mean, corrected t: `cardio.stats.cv_auc_interval`, Nadeau & Bengio's (2003) corrected variance of the
+  per-fold AUCs, what the reports print since issue 38 (its coverage at 40-300 patients: benchmarks/cv_coverage.py).
 
-All three treat each fold's fitted model as fixed and count only which patients were scored; none counts that
+The first three treat each fold's fitted model as fixed and count only which patients were scored; none counts that
 another training set would have given another model, the variance that cross-validation adds (Bengio & Grandvalet
 2004: no unbiased estimator of it exists from one k-fold run). Last, for `--perm-datasets` of the data sets, the
 permutation test that does count it: the whole cross-validation refitted on `--permutations` label permutations,
@@ -31,7 +33,7 @@ from scipy.stats import norm
 from sklearn.linear_model import LogisticRegression
 
 from cardio.data import make_folds
-from cardio.stats import bootstrap_ci, delong_ci
+from cardio.stats import bootstrap_ci, cv_auc_interval, delong_ci
 from cardio.stats.roc import _structural_components
 
 CV = {"method": "kfold", "folds": 5, "repeats": 1, "stratify": True}
@@ -74,6 +76,11 @@ def one(seed: int, n: int, p: int, permutations: int = 0) -> dict:
     d, b = delong_ci(y, s), bootstrap_ci(y, s, n_resamples=1000, seed=seed)
     out = {"pooled DeLong": (d.estimate, d.ci_low, d.ci_high), "pooled bootstrap": (b.estimate, b.ci_low, b.ci_high),
            "fold-mean, influence curve": fold_mean_ic(y, s, folds)}
+    label = np.empty(n, dtype=object)
+    for f in folds:
+        label[f.test] = f.name
+    c = cv_auc_interval(y, s, label.astype(str))
+    out["fold-mean, corrected t (the reports' since issue 38)"] = (c.estimate, c.ci_low, c.ci_high)
     if permutations:
         null = [delong_ci(yp, _oof_scores(x, yp, folds)).estimate
                 for yp in (rng.permutation(y) for _ in range(permutations))]
@@ -96,7 +103,8 @@ def main() -> None:
           f"regression, {CV['folds']} folds ({time.perf_counter() - t0:.0f} s)")
     print("| 95% interval | mean AUC | SD | lies above 0.5 | lies below 0.5 | misses 0.5 (5% promised) |")
     print("|---|---|---|---|---|---|")
-    for what in ("pooled DeLong", "pooled bootstrap", "fold-mean, influence curve"):
+    for what in ("pooled DeLong", "pooled bootstrap", "fold-mean, influence curve",
+                 "fold-mean, corrected t (the reports' since issue 38)"):
         est = np.array([r[what] for r in runs])
         above, below = np.mean(est[:, 1] > 0.5), np.mean(est[:, 2] < 0.5)
         print(f"| {what} | {est[:, 0].mean():.3f} | {est[:, 0].std(ddof=1):.3f} | {above:.1%} | {below:.1%} | "
