@@ -68,5 +68,7 @@ def by_subgroup(df: pd.DataFrame, column: str, fn: Callable[[pd.DataFrame], Any]
         try:
             out[key] = fn(sub)
         except StatsError as exc:
-            out[key] = SubgroupSkipped(level=key, n=len(sub), warnings=[f"subgroup {column}={key}: {exc}"])
+            # n counts records (or the patients predictions were averaged to), not rows: one per model and task
+            n = int(sub["record_id"].nunique()) if "record_id" in sub.columns else len(sub)
+            out[key] = SubgroupSkipped(level=key, n=n, warnings=[f"subgroup {column}={key}: {exc}"])
     return out
