@@ -1,0 +1,61 @@
+"""The import set, pinned: `import cardio`, `import cardio.stats` and `cardio --help` load no torch, matplotlib, pandas
+or scikit-learn (each costs tenths of a second to seconds; a user meets it in every `python -c`, script and notebook
+cell), and importing cardio sets OpenMP's passive wait policy unless the user chose one."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+import cardio
+
+HEAVY = ("torch", "matplotlib", "pandas", "sklearn", "scipy", "statsmodels")
+
+
+def _loaded(code: str, env: dict | None = None) -> dict:
+    probe = (f"import sys, json, os\n{code}\n"
+             f"print(json.dumps({{'heavy': sorted({{m.split('.')[0] for m in sys.modules}} & set({HEAVY!r})),"
+             f" 'env': {{k: os.environ.get(k) for k in ('OMP_WAIT_POLICY', 'OMP_NUM_THREADS')}}}}))")
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120,
+                         env=env or {k: v for k, v in os.environ.items() if not k.startswith("OMP_")})
+    assert out.returncode == 0, out.stderr
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.parametrize("code", ["import cardio", "import cardio.stats", "from cardio import stats, hookimpl",
+                                  "import cardio.stats as s; s.__all__"])
+def test_importing_cardio_and_its_stats_loads_nothing_heavy(code):
+    assert _loaded(code)["heavy"] == []
+
+
+def test_cardio_help_loads_no_torch_matplotlib_sklearn():
+    # pandas comes in with cardio.data (the cohort types the plugin listing reads); the rest never
+    got = _loaded("sys.argv = ['cardio', '--help']\nfrom cardio.cli import main\ntry:\n    main()\n"
+                  "except SystemExit:\n    pass")
+    assert not set(got["heavy"]) & {"torch", "matplotlib", "sklearn", "statsmodels"}, got
+
+
+def test_a_stats_function_brings_only_what_it_needs():
+    got = _loaded("from cardio.stats import bootstrap_ci, auc")["heavy"]
+    assert "scipy" in got and not set(got) & {"torch", "matplotlib", "sklearn", "statsmodels"}, got
+
+
+def test_the_lazy_names_are_the_functions_even_after_their_submodule_loads():
+    got = subprocess.run([sys.executable, "-c", (
+        "import cardio.stats as s, cardio.stats.agreement, cardio.stats.calibration, cardio\n"
+        "from cardio.stats import agreement, calibration\n"
+        "assert callable(agreement) and callable(calibration) and s.agreement is agreement\n"
+        "missing = [n for n in s.__all__ if getattr(s, n, None) is None]\n"
+        "missing += [n for n in cardio.__all__ if getattr(cardio, n, None) is None]\n"
+        "assert not missing, missing\n")], capture_output=True, text=True, timeout=120)
+    assert got.returncode == 0, got.stderr
+
+
+def test_importing_cardio_sets_the_passive_wait_policy_unless_the_user_chose_one():
+    env = _loaded("import cardio")["env"]
+    assert env["OMP_WAIT_POLICY"] == "PASSIVE" and int(env["OMP_NUM_THREADS"]) == cardio.allotted_cpus()
+    mine = {**os.environ, "OMP_WAIT_POLICY": "ACTIVE", "OMP_NUM_THREADS": "3"}
+    assert _loaded("import cardio", env=mine)["env"] == {"OMP_WAIT_POLICY": "ACTIVE", "OMP_NUM_THREADS": "3"}
