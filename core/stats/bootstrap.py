@@ -9,7 +9,6 @@ from dataclasses import dataclass
 from typing import Any, Callable, Iterator
 
 import numpy as np
-import pandas as pd
 from scipy.special import ndtr, ndtri
 
 from cardio.stats.result import Estimate, StatsError
@@ -62,6 +61,8 @@ def patients_of(groups: Any, n_records: int) -> Patients | None:
     g = np.asarray(groups)
     if g.ndim != 1 or g.shape[0] != n_records:
         raise StatsError(f"length mismatch: groups has {g.size} values but there are {n_records} records")
+    import pandas as pd  # here, not at the top: the ungrouped bootstrap and `import cardio.stats` need no pandas
+
     codes, uniques = pd.factorize(g, sort=False)
     missing = int((codes < 0).sum())
     if missing:
