@@ -380,6 +380,9 @@ def new_cohort_cmd(plugin: str, dest: str, config_file, sets) -> None:
     pm = plugins.select(loaded, plugin)
     info = plugins.info(pm, plugin)
     cfg = config_mod.resolve(info.default_config, config_file, tuple(sets), info.moved_keys)
+    above = next((p for p in (Path(dest), *Path(dest).parents) if p.exists()), None)
+    if above is not None and not above.is_dir():
+        raise CardioError(f"{dest}: {above} is a file, not a folder; choose another destination")
     schema = pm.hook.cardio_cohort_schema(config=cfg)
     if schema is None:
         raise CardioError(f"plugin {plugin!r} does not describe its cohort table (no cardio_cohort_schema hook)")

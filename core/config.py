@@ -26,11 +26,20 @@ def _safe_load(text: str) -> Any:
     return yaml.load(text, Loader=_Loader)  # a SafeLoader: no tags beyond plain data
 
 
+MAX_CONFIG_BYTES = 1 << 20  # a config is a page of keys; a larger file is not one (and is never read whole)
+
+
 def load_yaml(path: str | Path) -> dict:
     """Read a YAML mapping with safe_load; every failure is one line naming the file."""
     path = Path(path)
     try:
-        text = path.read_text()
+        if path.exists() and not path.is_file():  # /dev/zero, a FIFO, a folder: nothing a config is read from
+            raise CardioError(f"config file {path} is not a regular file")
+        with open(path, "rb") as f:
+            data = f.read(MAX_CONFIG_BYTES + 1)
+        if len(data) > MAX_CONFIG_BYTES:
+            raise CardioError(f"config file {path} is over {MAX_CONFIG_BYTES >> 20} MiB: not a cardio config")
+        text = data.decode()
     except UnicodeDecodeError:
         raise CardioError(f"config file {path} is not a text (UTF-8) file") from None
     except FileNotFoundError:
@@ -247,16 +256,19 @@ def resolve(plugin_defaults: dict, user_file: str | Path | None = None, sets: tu
     check_moved(user, moved or {}, str(user_file))
     check_moved(cli, moved or {}, "--set")
     # Validate what the user wrote before applying the profile it may name.
-    merge(merge(defaults, user), cli)
+    given = merge(merge(defaults, user), cli)
     profile = cli.get("profile", user.get("profile", defaults.get("profile")))
     config = defaults
     if profile is not None:
         if not isinstance(profile, str):
             raise CardioError(f"config key profile must name a profile, got {profile!r}")
-        profiles = defaults.get("profiles") or {}
+        # the profiles as the user's file and --set left them: profiles.fast.cv.folds=4 changes what profile=fast sets
+        profiles = given.get("profiles") or {}
         if profile not in profiles:
             raise CardioError(f"unknown profile {profile!r}; this plugin has {sorted(profiles) or 'none'}")
-        config = merge(config, profiles[profile])
+        if not isinstance(profiles[profile], dict):
+            raise CardioError(f"config key profiles.{profile} must be a mapping of keys, got {profiles[profile]!r}")
+        config = merge(config, profiles[profile], f"profiles.{profile}.")
     return validate(merge(merge(config, user), cli))
 
 

@@ -14,6 +14,7 @@ chance only.
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -31,8 +32,8 @@ TRUTH = "truth.json"
 
 
 def weights_of(setting: str, modalities: list[str], weight: float = 1.2) -> dict[str, float]:
-    if not weight > 0:
-        raise CardioError(f"--weight {weight} must be > 0")
+    if not (math.isfinite(weight) and weight > 0):
+        raise CardioError(f"--weight {weight} must be a finite number > 0")
     if setting == "planted":
         return {m: float(weight) for m in modalities}
     if setting == "neutral":
@@ -47,6 +48,8 @@ def latent(n: int, seed: int, modalities: list[str], setting: str = "planted", o
         raise CardioError(f"--overlap {overlap} must lie in [0, 1)")
     if n < 20:
         raise CardioError(f"--patients {n}: a multimodal cohort needs at least 20 patients")
+    if not 0 <= seed < 2**32:
+        raise CardioError(f"--seed {seed} must be an integer from 0 to 2**32 - 1")
     w = weights_of(setting, modalities, weight)
     k = len(modalities)
     rng = np.random.default_rng(np.random.SeedSequence([seed, 30]))
@@ -79,6 +82,10 @@ def write_cohort(out: Path, modalities: list[str], n: int = 300, seed: int = 0, 
         raise CardioError(f"--plugins {modalities}: name at least two different modality plugins")
     if not 0.0 <= missing < 0.5:
         raise CardioError(f"--missing {missing} must lie in [0, 0.5)")
+    out = Path(out)
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):  # never write over the user's files
+        raise CardioError(f"--out {out} exists and is not an empty folder; synthetic-crt writes a new cohort folder "
+                          "(choose another --out)")
     loaded = plugins.get_plugin_manager(register)
     pms = {m: plugins.select(loaded, m) for m in modalities}
     lacking = [m for m, pm in pms.items() if not pm.hook.cardio_write_synthetic.get_hookimpls()]
@@ -86,7 +93,6 @@ def write_cohort(out: Path, modalities: list[str], n: int = 300, seed: int = 0, 
         raise CardioError(f"plugin(s) {lacking} cannot write a modality for a multimodal cohort "
                           "(no cardio_write_synthetic hook)")
     table, truth = latent(n, seed, modalities, setting, overlap, weight=weight)
-    out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(np.random.SeedSequence([seed, 31]))
     truth["missing"] = {}

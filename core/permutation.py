@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from cardio import config as config_mod
+from cardio import tasks
 from cardio.data import CardioError
 
 # Keys that may differ between RUN and the permuted runs: the seed and the permutation are what the test varies;
@@ -55,6 +56,20 @@ def _run_config(run: Path) -> dict:
         raise CardioError(f"{run / 'config.yaml'}: cannot be read ({e})") from None
 
 
+def _edited_since(run: Path, config: dict) -> list[str]:
+    """config.yaml edited after the run finished: its hash is not the one the evaluate task recorded when done, so
+    the run's metrics are not those of the config the sweep would compare its permutations with."""
+    done = tasks.task_dir(run, "evaluate") / "done.json"
+    try:
+        recorded = json.loads(done.read_text()).get("config_hash")
+    except (OSError, ValueError, AttributeError):
+        return [f"{done} is missing or damaged, so the config the run finished with is unknown"]
+    if recorded != tasks.config_hash(config):
+        return [f"{run / 'config.yaml'} was edited after the run finished (its hash is not the one recorded in "
+                f"{done}): its metrics are of another config; put the config back, or make the run again"]
+    return []
+
+
 def check_observed(run: Path, plugin: str, null_config: dict) -> None:
     """Every reason at once why `run` cannot be tested against permuted runs of `null_config`."""
     problems = []
@@ -62,11 +77,16 @@ def check_observed(run: Path, plugin: str, null_config: dict) -> None:
         state = json.loads((run / "run.json").read_text())
     except (OSError, ValueError):
         raise CardioError(f"--permutation-of {run}: not a run directory (no readable run.json)") from None
+    if not isinstance(state, dict):
+        raise CardioError(f"--permutation-of {run}: {run / 'run.json'} holds a {type(state).__name__}, not a run's "
+                          "description (damaged or edited); restore it, or make the run again")
     if state.get("status") != "finished":
         problems.append(f"the run is {state.get('status', 'unfinished')}, not finished")
     if state.get("plugin") != plugin:
         problems.append(f"the run is of plugin {state.get('plugin')!r}, the sweep of {plugin!r}")
-    observed = _flat(_run_config(run))
+    config = _run_config(run)
+    problems += _edited_since(run, config)
+    observed = _flat(config)
     if observed.get("cohort.permute_labels"):
         problems.append("the run itself permuted its labels (cohort.permute_labels: true)")
     if not null_config["cohort"]["permute_labels"]:

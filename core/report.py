@@ -114,7 +114,8 @@ def run_display_names(run_dir: Path) -> dict:
         config = yaml.safe_load(path.read_text())
     except (yaml.YAMLError, UnicodeDecodeError):
         raise CardioError(f"{path} is not valid YAML (damaged, or not written by cardio)") from None
-    names = ((config or {}).get("report") or {}).get("display_names") if isinstance(config, dict) else None
+    section = config.get("report") if isinstance(config, dict) else None
+    names = section.get("display_names") if isinstance(section, dict) else None
     return {str(k): str(v) for k, v in names.items()} if isinstance(names, dict) else {}
 
 
@@ -179,15 +180,34 @@ def _read_report(run_dir: Path) -> dict:
         raise CardioError(f"{run_dir} has no report.json: not a finished cardio run") from None
     except (json.JSONDecodeError, UnicodeDecodeError):
         raise CardioError(f"{path} is not valid JSON (damaged, or not written by cardio)") from None
-    ok = (isinstance(doc, dict) and isinstance(doc.get("meta"), dict) and isinstance(doc.get("sections"), list)
-          and all(k in doc["meta"] for k in META_KEYS)
-          and all(isinstance(sec, dict) and all(k in sec for k in SECTION_KEYS) for sec in doc["sections"])
-          and all(isinstance(t, dict) and "data" in t and "columns" in t
-                  for sec in doc["sections"] for t in (sec["tables"].values() if isinstance(sec["tables"], dict)
-                                                       else [None])))
-    if not ok:
-        raise CardioError(f"{path} is incomplete or malformed (damaged, or not written by cardio)")
+    why = _malformed(doc)
+    if why:
+        raise CardioError(f"{path}: {why} (damaged, or not written by cardio); restore it, or make the run again")
     return doc
+
+
+def _malformed(doc) -> str | None:
+    """What in report.json is not as cardio writes it, in words; None when nothing."""
+    if not isinstance(doc, dict) or not isinstance(doc.get("meta"), dict) or not isinstance(doc.get("sections"), list):
+        return "not a mapping with meta (a mapping) and sections (a list)"
+    lacking = [k for k in META_KEYS if k not in doc["meta"]]
+    if lacking:
+        return f"meta lacks {', '.join(lacking)}"
+    kinds = {"figures": list, "tables": dict}
+    for i, sec in enumerate(doc["sections"], 1):
+        if not isinstance(sec, dict) or any(k not in sec for k in SECTION_KEYS):
+            return f"section {i} lacks one of {', '.join(SECTION_KEYS)}"
+        where = f"section {i} ({str(sec['title'])[:40]!r})"
+        for key, kind in kinds.items():
+            if not isinstance(sec[key], kind):
+                return f"{where}: {key} is {json.dumps(sec[key])[:40]}, not a {kind.__name__}"
+        if not all(isinstance(f, str) for f in sec["figures"]):
+            return f"{where}: figures must name files"
+        for name, t in sec["tables"].items():
+            if not (isinstance(t, dict) and isinstance(t.get("data"), list) and isinstance(t.get("columns"), list)
+                    and all(isinstance(r, list) and len(r) == len(t["columns"]) for r in t["data"])):
+                return f"{where}: table {str(name)[:40]!r} is not columns and rows"
+    return None
 
 
 # Headers the core's own tables use, shown by name unless report.display_names says otherwise.

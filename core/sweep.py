@@ -364,17 +364,25 @@ def _sweep_log() -> logging.Logger:
 
 # ---- the summary -------------------------------------------------------------------------------------------------
 
-def pooled_estimates(run_dir: Path) -> list[dict]:
-    """Every pooled estimate (no subgroup) of one run's metrics.json, with its interval."""
+def pooled_estimates(run_dir: Path, tested: bool = False) -> list[dict]:
+    """Every pooled estimate (no subgroup) of one run's metrics.json, with its interval. `tested`: the run is the
+    user's own (--permutation-of), which the sweep never remakes, so the advice differs."""
+    path = run_dir / "metrics.json"
+    todo = ("it is the run under test, which this sweep did not make and never remakes: restore its metrics.json "
+            "from a backup, or make that run again" if tested else
+            "remove that run's folder and the same sweep command again makes it anew")
     try:
-        metrics = json.loads((run_dir / "metrics.json").read_text())
-    except (OSError, ValueError):
-        raise CardioError(f"{run_dir / 'metrics.json'} cannot be read, though the run says it finished; "
-                          "remove that run's folder and the same sweep command again makes it anew") from None
+        metrics = json.loads(path.read_text())
+    except (OSError, ValueError):  # ValueError: not JSON, or not UTF-8
+        raise CardioError(f"{path} cannot be read (missing or damaged), though the run says it finished; "
+                          f"{todo}") from None
+    found = metrics.get("estimates") if isinstance(metrics, dict) else None
+    if not isinstance(found, list) or not all(isinstance(e, dict) for e in found):
+        raise CardioError(f"{path} holds no list of estimates (edited, or not written by cardio); {todo}")
     return [{"model": e.get("model"), "task": e.get("task"), "metric": e.get("metric"), "method": e.get("method"),
              "repeat": e.get("repeat", 0), "estimate": e.get("estimate"), "ci_low": e.get("ci_low"),
              "ci_high": e.get("ci_high"), "level": e.get("level"), "n": e.get("n")}
-            for e in metrics.get("estimates", []) if e.get("fold") == "pooled" and e.get("subgroup") is None]
+            for e in found if e.get("fold") == "pooled" and e.get("subgroup") is None]
 
 
 def estimates(every: Sequence[Member], root: Path) -> pd.DataFrame:
@@ -468,7 +476,7 @@ def _permutation(root: Path, runs: pd.DataFrame, observed: Path, metric: str) ->
     higher = metric not in LOWER_IS_BETTER
     null = [permutation.point_values(rows, metric) for _, rows in runs.groupby("run", sort=False)]
     table = permutation.permutation_test(
-        permutation.point_values(pd.DataFrame(pooled_estimates(observed)), metric), null, higher)
+        permutation.point_values(pd.DataFrame(pooled_estimates(observed, tested=True)), metric), null, higher)
     if table.empty:
         raise CardioError(f"--permutation-of {observed}: the run reports no pooled {metric} (--select-metric)")
     write_text_atomic(root / "permutation.csv", table.to_csv(index=False))
