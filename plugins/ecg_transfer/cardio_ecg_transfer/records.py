@@ -406,9 +406,11 @@ def csv_format(path: Path) -> tuple[str, str]:
         raise CardioError(f"{path}: the CSV is empty")
     fields = {d: len(next(csv.reader([lines[0]], delimiter=d))) for d in (",", ";", "\t")}
     sep = max(fields, key=lambda d: (fields[d], d == ","))  # the most header fields; "," where they tie
+    rows = list(csv.reader(lines[1:], delimiter=sep))
+    _check_row_lengths(path, rows, fields[sep], sep)
     if sep == ",":
         return sep, "."
-    cells = [c.strip().strip('"') for line in lines[1:] for c in line.split(sep)]
+    cells = [c.strip() for row in rows for c in row]
     commas = sum(bool(_DECIMAL_COMMA.fullmatch(c)) for c in cells)
     points = sum(bool(_DECIMAL_POINT.fullmatch(c)) for c in cells)
     if commas and points:
@@ -417,12 +419,22 @@ def csv_format(path: Path) -> tuple[str, str]:
     return sep, "," if commas else "."
 
 
+def _check_row_lengths(path: Path, rows: list[list[str]], n: int, sep: str) -> None:
+    """No row holds more values than the header names: pandas would silently take the surplus for an index (a
+    ","-separated file with decimal commas reads "0,12,1,5" as 1 and 5); checked on the first rows here, pandas
+    (index_col=False) refuses a later row longer than those."""
+    for i, row in enumerate(rows):
+        if len(row) > n and any(c.strip() for c in row[n:]):  # a short row's missing values are NaN gaps
+            hint = "; decimal commas need ';' between values" if sep == "," and len(row) > n else ""
+            raise CardioError(f"{path}: line {i + 2} holds {len(row)} values, the header names {n} column(s){hint}")
+
+
 def _csv_frame(path: Path) -> tuple[pd.DataFrame, str]:
     """(the CSV's lead columns as text, its decimal mark), read with its own separators (csv_format), logged where
     they are not "," and "."."""
     sep, decimal = csv_format(path)
     try:
-        df = pd.read_csv(path, sep=sep, encoding="utf-8-sig", dtype=str, keep_default_na=False)
+        df = pd.read_csv(path, sep=sep, encoding="utf-8-sig", dtype=str, keep_default_na=False, index_col=False)
     except Exception as exc:
         raise CardioError(f"{path}: unreadable CSV ({str(exc).splitlines()[0] if str(exc) else exc})") from None
     if (sep, decimal) != (",", "."):
