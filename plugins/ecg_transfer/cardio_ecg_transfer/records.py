@@ -508,8 +508,9 @@ def read_npy_signal(path: Path | str, source_fs: float, fs: float = 360.0, lead:
     names = list(lead_names) if lead_names is not None else [str(i) for i in range(arr.shape[1])]
     if len(names) != arr.shape[1]:
         raise CardioError(f"{path}: {len(names)} lead names for {arr.shape[1]} columns")
-    if arr.shape[1] == 1 and isinstance(lead, str) and lead not in names:
-        ch = 0  # a single-lead file without names: the named lead is that one
+    if arr.shape[1] == 1 and isinstance(lead, str) and lead_names is None:
+        ch = 0  # a single-lead file without names: the named lead is that one, said in the log
+        log.info("%s: a NumPy ECG of one unnamed lead, read as lead %s", path, lead)
     else:
         ch = _pick_lead(names, lead, path)
     x = check_lead(arr[:, ch], path, names[ch], source_fs, max_gap_s)

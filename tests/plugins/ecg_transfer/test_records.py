@@ -242,3 +242,20 @@ def test_cohort_of_csv_ecgs_with_fs_column(tmp_path):
 def test_missing_cohort_table_is_an_error(tmp_path):
     with pytest.raises(CardioError, match="cohort table not found"):
         cohort_table.load_cohort(tmp_path)
+
+
+def test_nan_gaps_are_found_with_their_start_and_length():
+    finite = np.ones(20, bool)
+    finite[[0, 1, 7, 8, 9, 19]] = False
+    starts, lengths = records.nan_gaps(finite)
+    assert starts.tolist() == [0, 7, 19] and lengths.tolist() == [2, 3, 1]
+    assert [a.tolist() for a in records.nan_gaps(np.ones(5, bool))] == [[], []]
+
+
+@pytest.mark.parametrize("text,found", [
+    ("II,V5\n0.1,0.2\n", (",", ".")), ("II;V5\n0,1;0,2\n", (";", ",")), ("II;V5\n0.1;0.2\n", (";", ".")),
+    ("II\tV5\n0,1\t-1,5e-3\n", ("\t", ",")), ("\ufeffII;V5\n1;2\n", (";", ".")), ("II\n0.1\n", (",", ".")),
+    ('"II;x",V5\n0.1,0.2\n', (",", "."))])  # a ";" inside a quoted name is no delimiter
+def test_csv_format_finds_the_delimiter_and_the_decimal_mark(tmp_path, text, found):
+    (tmp_path / "e.csv").write_text(text, encoding="utf-8")
+    assert records.csv_format(tmp_path / "e.csv") == found
