@@ -14,16 +14,12 @@ class SeptalFlashNet(nn.Module):
 
     def __init__(self, weights: str | None = None) -> None:
         super().__init__()
-        import torchvision
+        from cardio.weights import torchvision_model
 
-        self.net = torchvision.models.densenet121(weights=None)
+        key = "mmode_septal_flash.model.weights to a file (e.g. RadImageNet's) or null"
+        self.net = torchvision_model("densenet121", "IMAGENET1K_V1" if weights == "imagenet" else None, key)
         self.source = "none (trained from scratch)"
-        if weights == "imagenet":  # for users with internet: torchvision downloads and caches them
-            try:
-                self.net = torchvision.models.densenet121(weights="IMAGENET1K_V1")
-            except Exception as e:  # no network, or a corrupt download
-                raise CardioError(f"cannot load ImageNet weights for DenseNet-121: {e}; set "
-                                  "mmode_septal_flash.model.weights to a file or null") from None
+        if weights == "imagenet":  # for users with internet: torchvision downloads them into torch's hub cache once
             self.source = "ImageNet (torchvision IMAGENET1K_V1)"
         elif weights:
             self._load_file(Path(weights).expanduser())

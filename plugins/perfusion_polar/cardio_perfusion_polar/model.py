@@ -18,19 +18,18 @@ IMAGENET_WEIGHTS = {"resnet18": "IMAGENET1K_V1", "resnet34": "IMAGENET1K_V1", "r
 class PolarResNet(nn.Module):
     """A torchvision ResNet on 3-channel polar maps (rest, stress, MFR as the three input planes)."""
 
+    mean: torch.Tensor  # buffers (register_buffer), typed for the checker
+    std: torch.Tensor
+
     def __init__(self, arch: str, n_outputs: int, imagenet: bool = False, weights_file: str | None = None) -> None:
         super().__init__()
-        import torchvision
+        from cardio.weights import torchvision_model
 
         if arch not in ARCHS:
             raise CardioError(f"perfusion_polar.arch must be one of {list(ARCHS)}, got {arch!r}")
-        # Real ImageNet weights for users with internet (torchvision downloads and caches them).
+        # Real ImageNet weights for users with internet (torchvision downloads them into torch's hub cache once).
         weights = IMAGENET_WEIGHTS[arch] if imagenet and not weights_file else None
-        try:
-            self.net = getattr(torchvision.models, arch)(weights=weights)
-        except Exception as e:  # no network, or a corrupt download
-            raise CardioError(f"cannot load ImageNet weights {weights} for {arch}: {e}; "
-                              "set perfusion_polar.imagenet=false to train from scratch") from None
+        self.net = torchvision_model(arch, weights, "perfusion_polar.imagenet=false to train from scratch")
         if weights_file:
             load_backbone(self.net, weights_file, arch)
         self.net.fc = nn.Linear(self.net.fc.in_features, n_outputs)
