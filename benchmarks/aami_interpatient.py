@@ -490,6 +490,11 @@ def run_external(config: dict, ctx, db: str, db_dir: Path, seeds: list[int], out
     return {"runs": runs, "summary": summary}
 
 
+# --smoke: what the cv mode does, on a few records and beats (seconds of training, not a result)
+SMOKE = ("ecg_transfer.pretrain.records=[101,106,109,118,207,223]", "ecg_transfer.pretrain.epochs=1",
+         "ecg_transfer.pretrain.max_beats_per_class=16", "ecg_transfer.pretrain.max_eval_beats=200")
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--mode", choices=("cv", "final", "external"), default="cv")
@@ -505,7 +510,11 @@ def main(argv=None) -> int:
     ap.add_argument("--device", default="auto")
     ap.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     ap.add_argument("--out", default=None, help="folder for checkpoints and results")
+    ap.add_argument("--smoke", action="store_true", help="cv on 6 DS1 records, 1 epoch, a few beats: checks the "
+                    "script runs")
     args = ap.parse_args(argv)
+    if args.smoke:
+        args.folds, args.sets = 2, [*SMOKE, *args.sets]
     if args.mode != "cv" and (args.sets or args.protocol != PROTOCOL):
         ap.error(f"the {args.mode} mode runs the frozen protocol (FROZEN); change it, commit it, then look")
     if args.mode != "cv" and len(args.seeds) < 3:

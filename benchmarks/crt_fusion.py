@@ -35,6 +35,10 @@ COMMON = ["cv.method=kfold", "cv.folds=5", "cv.inner_folds=2", "explain=false", 
           "report.figures=false"]
 
 
+# --smoke: two folds, one epoch, the smallest inputs (checks the sequence runs, not what it finds)
+SMOKE = ("cv.folds=2", "mmode_septal_flash.train.epochs=1", "spect_polar.autoencoder.iterations=20")
+
+
 def _cardio(*args: str, env: dict) -> float:
     started = time.perf_counter()
     res = subprocess.run([sys.executable, "-m", "cardio.cli", *args], env=env, capture_output=True, text=True)
@@ -47,7 +51,7 @@ def _sets(items: list[str]) -> list[str]:
     return [a for s in items for a in ("--set", s)]
 
 
-def one(setting: str, n: int, root: Path, env: dict, weight: float = 1.2) -> dict:
+def one(setting: str, n: int, root: Path, env: dict, weight: float = 1.2, extra: tuple[str, ...] = ()) -> dict:
     cohort = root / setting / "cohort"
     times = {"synthetic-crt": _cardio("synthetic-crt", "--out", str(cohort), "--plugins", ",".join(PLUGINS),
                                       "--patients", str(n), "--setting", setting, "--missing", "0.1",
@@ -57,7 +61,7 @@ def one(setting: str, n: int, root: Path, env: dict, weight: float = 1.2) -> dic
     for p in PLUGINS:
         out = root / setting / p
         times[p] = _cardio("run", "--plugin", p, "--out", str(out), *_sets(
-            [f"cohort.dir={cohort / p}", f"cv.patients={cohort / 'patients.csv'}", *COMMON, *RUN[p]]), env=env)
+            [f"cohort.dir={cohort / p}", f"cv.patients={cohort / 'patients.csv'}", *COMMON, *RUN[p], *extra]), env=env)
         runs.append(str(out))
     fused = root / setting / "fused"
     times["fuse"] = _cardio("fuse", *runs, "--out", str(fused), "--clinical", str(cohort / "ecg_transfer" /
@@ -91,12 +95,16 @@ def main() -> None:
     ap.add_argument("--settings", nargs="+", default=["planted", "neutral"])
     ap.add_argument("--weight", type=float, default=1.2, help="cardio synthetic-crt --weight")
     ap.add_argument("--out")
+    ap.add_argument("--smoke", action="store_true", help="tiny sizes, seconds: checks the script runs")
     args = ap.parse_args()
+    if args.smoke:
+        args.patients, args.settings = 40, ["planted"]
+    extra = SMOKE if args.smoke else ()
     root = Path(args.out or tempfile.mkdtemp(prefix="crt_fusion_"))
     env = {**os.environ, "CARDIO_CACHE": str(root / "cache")}
     print(f"multimodal CRT fusion, {args.patients} patients, {', '.join(PLUGINS)}, folds 5 x inner 2, in {root}")
     for setting in args.settings:
-        show(setting, one(setting, args.patients, root, env, args.weight))
+        show(setting, one(setting, args.patients, root, env, args.weight, extra))
 
 
 if __name__ == "__main__":

@@ -43,7 +43,10 @@ def main() -> None:
     ap.add_argument("--clip", type=int, default=32)
     ap.add_argument("--period", type=int, default=2)
     ap.add_argument("--epochs", type=int, default=3)
+    ap.add_argument("--smoke", action="store_true", help="tiny sizes, seconds: checks the script runs")
     a = ap.parse_args()
+    if a.smoke:
+        a.videos, a.frames, a.size, a.clip, a.epochs = 3, 24, 32, 8, 1
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         rng = np.random.default_rng(0)

@@ -40,7 +40,10 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--maps", type=int, default=128)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--smoke", action="store_true", help="tiny sizes, seconds: checks the script runs")
     a = ap.parse_args()
+    if a.smoke:
+        a.maps = 8
     torch.set_num_threads(a.threads)
     default = epoch_seconds("resnet18", 32, a.maps)
     paper = epoch_seconds("resnet50", 64, a.maps)

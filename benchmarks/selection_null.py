@@ -28,7 +28,10 @@ def main() -> None:
     ap.add_argument("--permutations", type=int, default=1000)
     ap.add_argument("--n", type=int, default=102)
     ap.add_argument("--alpha", type=float, default=0.05)
+    ap.add_argument("--smoke", action="store_true", help="tiny sizes, seconds: checks the script runs")
     args = ap.parse_args()
+    if args.smoke:
+        args.datasets, args.permutations = 2, 19
     clinical = [c for c in COVARIATES]
     ae_cols = [f"ae_{k:02d}" for k in range(64)]
     rej_perm = rej_lr = 0

@@ -46,7 +46,10 @@ def main() -> None:
     ap.add_argument("--hidden", type=int, default=256)
     ap.add_argument("--steps", type=int, default=200)
     ap.add_argument("--batch", type=int, default=16)
+    ap.add_argument("--smoke", action="store_true", help="tiny sizes, seconds: checks the script runs")
     args = ap.parse_args()
+    if args.smoke:
+        args.rows, args.pixels, args.hidden, args.steps = 16, 256, 32, 5
     default = torch.get_num_threads()
     fast = {}
     for threads in (default, 1):

@@ -83,7 +83,10 @@ def main() -> int:
     ap.add_argument("--seeds", type=int, default=5)
     ap.add_argument("--dys", type=float, nargs="+", default=[0, 30, 60, 90, 120, 150, 180])
     ap.add_argument("--extracardiac-only", action="store_true", help="only the extracardiac-uptake block")
+    ap.add_argument("--smoke", action="store_true", help="tiny sizes, seconds: checks the script runs")
     args = ap.parse_args()
+    if args.smoke:
+        args.seeds, args.dys = 1, [0, 90]
     if args.extracardiac_only:
         extracardiac_table(args.seeds)
         return 0

@@ -56,7 +56,10 @@ def main() -> int:
     ap.add_argument("--sizes", type=int, nargs="+", default=[125, 250, 500, 1000])
     ap.add_argument("--chunk", type=int, default=125)
     ap.add_argument("--batch", type=int, default=4)
+    ap.add_argument("--smoke", action="store_true", help="tiny sizes, seconds: checks the script runs")
     args = ap.parse_args()
+    if args.smoke:
+        args.sizes, args.chunk, args.batch = [8, 16], 8, 4
     n_max = max(args.sizes)
     t0 = time.perf_counter()
     chunks = generate(n_max, args.chunk)

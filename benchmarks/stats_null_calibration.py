@@ -34,7 +34,10 @@ def main() -> int:
     ap.add_argument("--datasets", type=int, default=1000)
     ap.add_argument("--n", type=int, default=200)
     ap.add_argument("--resamples", type=int, default=1000)
+    ap.add_argument("--smoke", action="store_true", help="tiny sizes, seconds: checks the script runs")
     args = ap.parse_args()
+    if args.smoke:
+        args.datasets, args.n, args.resamples = 20, 60, 200
     t0 = time.perf_counter()
     cov = coverage(args.datasets, args.n, args.resamples)
     took = time.perf_counter() - t0

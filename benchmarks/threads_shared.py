@@ -45,7 +45,10 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--steps", type=int, default=30)
     ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--smoke", action="store_true", help="tiny sizes, seconds: checks the script runs")
     args = ap.parse_args()
+    if args.smoke:
+        args.steps, args.repeats = 2, 1
     cpus = len(os.sched_getaffinity(0))
     print(f"{cpus} CPUs allotted; one competing process spins on the same CPUs; {args.steps} training steps, "
           f"best of {args.repeats}")
