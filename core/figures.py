@@ -8,10 +8,13 @@ hand them to `ctx.save_figure(fig, name)`. Colours: `PALETTE` (Okabe–Ito) for 
 from __future__ import annotations
 
 import os
+import pickle
 import sys
 import warnings
+from concurrent.futures import Future, ProcessPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import matplotlib
 
@@ -40,8 +43,8 @@ matplotlib.rcParams.update({
     "svg.hashsalt": "cardio",  # fixed element ids: the same figure gives the same SVG bytes
 })
 
-__all__ = ["Figure", "subplots", "save_figure", "DPI", "PALETTE", "SEQUENTIAL", "CVD_SEQUENTIAL", "DIVERGING",
-           "CYCLIC", "NOT_UNIFORM", "FigureWarning", "colormaps_used"]
+__all__ = ["Figure", "subplots", "save_figure", "parallel_saves", "DPI", "PALETTE", "SEQUENTIAL", "CVD_SEQUENTIAL",
+           "DIVERGING", "CYCLIC", "NOT_UNIFORM", "FigureWarning", "colormaps_used"]
 
 
 class FigureWarning(UserWarning):
@@ -77,8 +80,6 @@ def save_figure(fig: Any, path: str | Path, dpi: int = DPI, svg: bool = True) ->
     Returns the PNG's path (the report embeds it). A path with another suffix (.pdf, .svg) is written in
     that format alone. A colormap that is not perceptually uniform raises a FigureWarning naming it.
     """
-    from cardio.cache import atomic_path
-
     path = Path(path)
     fmt = path.suffix.lstrip(".").lower() or "png"
     bad = sorted(colormaps_used(fig) & NOT_UNIFORM)
@@ -86,6 +87,16 @@ def save_figure(fig: Any, path: str | Path, dpi: int = DPI, svg: bool = True) ->
         warnings.warn(f"figure {path.stem} uses colormap(s) {', '.join(bad)}, which are not perceptually uniform "
                       f"nor colour-blind-safe; use cardio.figures.SEQUENTIAL ({SEQUENTIAL}) or DIVERGING "
                       f"({DIVERGING})", FigureWarning, stacklevel=2)
+    if _saver is not None and _saver.submit(fig, path, dpi, svg):
+        return path
+    _write(fig, path, fmt, dpi, svg)
+    return path
+
+
+def _write(fig: Any, path: Path, fmt: str, dpi: int, svg: bool) -> None:
+    """Render the figure into its file(s) and release it."""
+    from cardio.cache import atomic_path
+
     targets = [(path, fmt)] + ([(path.with_suffix(".svg"), "svg")] if svg and fmt == "png" else [])
     for target, kind in targets:
         # no creation date in the SVG (with svg.hashsalt): the same figure gives the same bytes
@@ -96,4 +107,75 @@ def save_figure(fig: Any, path: str | Path, dpi: int = DPI, svg: bool = True) ->
         import matplotlib.pyplot as plt
 
         plt.close(fig)
-    return path
+
+
+def _write_pickled(blob: bytes, path: Path, fmt: str, dpi: int, svg: bool) -> None:
+    """A worker's part of parallel_saves: the pickled figure rendered as save_figure would have."""
+    _write(pickle.loads(blob), path, fmt, dpi, svg)
+
+
+class _Saver:
+    """The worker processes of a parallel_saves block and the files they are writing."""
+
+    def __init__(self, workers: int) -> None:
+        self.workers = workers
+        self.pool: ProcessPoolExecutor | None = None
+        self.pending: list[Future] = []
+
+    def submit(self, fig: Any, path: Path, dpi: int, svg: bool) -> bool:
+        """Hand the figure to a worker; False where it cannot travel (then the caller saves it here)."""
+        try:
+            blob = pickle.dumps(fig)
+        except Exception:  # an artist with a local function or an open handle: rendered in this process
+            return False
+        if self.pool is None:
+            import multiprocessing
+
+            # forked where the OS can (no re-import of the caller's script, which a spawned worker runs again);
+            # a worker only unpickles and renders: no torch, no CUDA, no threads of the parent's are used there
+            method = "fork" if "fork" in multiprocessing.get_all_start_methods() else None
+            self.pool = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context(method))
+        fmt = path.suffix.lstrip(".").lower() or "png"
+        self.pending.append(self.pool.submit(_write_pickled, blob, path, fmt, dpi, svg))
+        if "matplotlib.pyplot" in sys.modules:
+            import matplotlib.pyplot as plt
+
+            plt.close(fig)
+        return True
+
+    def finish(self, raise_errors: bool = True) -> None:
+        """Wait for every file; the first error is raised once all are done (where `raise_errors`)."""
+        try:
+            errors = [e for e in (f.exception() for f in self.pending) if e is not None]
+        finally:
+            if self.pool is not None:
+                self.pool.shutdown(wait=True, cancel_futures=True)
+        if errors and raise_errors:
+            raise errors[0]
+
+
+_saver: _Saver | None = None
+
+
+@contextmanager
+def parallel_saves(workers: int | None = None) -> Iterator[None]:
+    """Inside this block save_figure hands each figure to one of `workers` processes (the CPUs this process
+    may use, by default) and returns at once, so figures render side by side while the caller goes on; the
+    block ends when every file is written, the first error raised then. The files are those save_figure
+    writes outside it, byte for byte. With one CPU, or nested in another block, figures save as usual."""
+    global _saver
+    from cardio import allotted_cpus
+
+    n = allotted_cpus() if workers is None else int(workers)
+    if n < 2 or _saver is not None:
+        yield
+        return
+    saver = _saver = _Saver(n)
+    try:
+        yield
+    except BaseException:
+        _saver = None
+        saver.finish(raise_errors=False)  # the block's own error is the one to see
+        raise
+    _saver = None
+    saver.finish()
