@@ -22,8 +22,9 @@ from cardio.stats.subgroups import MISSING_LEVEL, by_subgroup, level_text
 from cardio.subgroups import SEVERAL, cardio_evaluate
 from cardio.testing import cpu_context, invoke
 
-#: How a text column may be held: as Python objects, as pandas' str dtype, and backed by pyarrow where installed.
-STRING_DTYPES = ["object", "str", *(["string[pyarrow]"] if importlib.util.find_spec("pyarrow") else [])]
+#: How a text column may be held: Python objects, pandas' str dtype, its python storage, and pyarrow where installed.
+STRING_DTYPES = ["object", "str", "string[python]",
+                 *(["string[pyarrow]"] if importlib.util.find_spec("pyarrow") else [])]
 
 
 def _cohort(dtype: str) -> tuple[Cohort, Predictions]:
