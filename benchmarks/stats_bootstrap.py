@@ -18,6 +18,7 @@ Times are medians of --repeats runs (cardio runs before and after pROC's), wall 
 from __future__ import annotations
 
 import argparse
+import resource
 import shutil
 import subprocess
 import sys
@@ -54,6 +55,15 @@ print(e.ci_low, e.estimate, e.ci_high)
 """
 
 
+def _child(cmd: list[str]) -> tuple[float, float, subprocess.CompletedProcess]:
+    """A subprocess with its wall time and its CPU time (user + system, steadier on a shared machine)."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    w0 = time.perf_counter()
+    run = subprocess.run(cmd, capture_output=True, text=True)
+    wall, after = time.perf_counter() - w0, resource.getrusage(resource.RUSAGE_CHILDREN)
+    return wall, after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime, run
+
+
 def _timed(fn) -> tuple[float, float, object]:
     w0, c0 = time.perf_counter(), time.process_time()
     out = fn()
@@ -72,26 +82,22 @@ def _proc(y: np.ndarray, score: np.ndarray, n_resamples: int) -> dict | str:
         data, script = Path(tmp) / "d.csv", Path(tmp) / "proc.R"
         np.savetxt(data, np.column_stack([y, score]), delimiter=",", header="y,s", comments="", fmt=["%d", "%.17g"])
         script.write_text(PROC_SCRIPT)
-        w0 = time.perf_counter()
-        run = subprocess.run([rscript, str(script), str(data), str(n_resamples)], capture_output=True, text=True)
-        wall = time.perf_counter() - w0
+        wall, process_cpu, run = _child([rscript, str(script), str(data), str(n_resamples)])
         python = _python_process(data, n_resamples)
     if run.returncode != 0:
         return f"Rscript failed: {run.stderr.strip()[-300:]}"
     lo, auc, hi, elapsed, cpu, version = run.stdout.split()
     return {"lo": float(lo), "auc": float(auc), "hi": float(hi), "ci_auc_wall": float(elapsed),
-            "ci_auc_cpu": float(cpu), "process_wall": wall, "version": version, "python_process_wall": python}
+            "ci_auc_cpu": float(cpu), "process_wall": wall, "version": version, "process_cpu": process_cpu,
+            "python_process": python}
 
 
-def _python_process(data: Path, n_resamples: int, repeats: int = 3) -> float:
-    """Median wall time of a whole `python -c` process that reads the CSV and calls bootstrap_ci."""
-    walls = []
-    for _ in range(repeats):
-        w0 = time.perf_counter()
-        subprocess.run([sys.executable, "-c", CARDIO_SCRIPT, str(data), str(n_resamples)], check=True,
-                       capture_output=True)
-        walls.append(time.perf_counter() - w0)
-    return float(np.median(walls))
+def _python_process(data: Path, n_resamples: int, repeats: int = 3) -> tuple[float, float]:
+    """Median wall and CPU time of a whole `python -c` process that reads the CSV and calls bootstrap_ci."""
+    runs = [_child([sys.executable, "-c", CARDIO_SCRIPT, str(data), str(n_resamples)]) for _ in range(repeats)]
+    if runs[0][2].returncode != 0:
+        raise SystemExit(f"python -c bootstrap_ci failed: {runs[0][2].stderr[-500:]}")
+    return float(np.median([w for w, _, _ in runs])), float(np.median([c for _, c, _ in runs]))
 
 
 def _patients(n: int, rng: np.random.Generator) -> np.ndarray:
@@ -178,9 +184,11 @@ def _print_proc(proc: dict | str, med: dict, n_resamples: int) -> None:
     print(f"R pROC {proc['version']} ci.auc(method='bootstrap', boot.n={n_resamples}, boot.stratified=TRUE):")
     print(f"  ci.auc (system.time inside R):             {proc['ci_auc_wall']:7.3f} s wall / "
           f"{proc['ci_auc_cpu']:7.3f} s CPU   median {proc['auc']:.4f} [{proc['lo']:.4f}, {proc['hi']:.4f}]")
-    print(f"  whole Rscript subprocess:                  {proc['process_wall']:7.3f} s wall")
-    print(f"  whole python -c process (bootstrap_ci):    {proc['python_process_wall']:7.3f} s wall, median of 3: "
-          f"{proc['process_wall'] / proc['python_process_wall']:.1f} x whole process to whole process (goal >= 40 x)")
+    (py_wall, py_cpu), r_cpu = proc["python_process"], proc["process_cpu"]
+    print(f"  whole Rscript subprocess:                  {proc['process_wall']:7.3f} s wall / {r_cpu:7.3f} s CPU")
+    print(f"  whole python -c process (bootstrap_ci):    {py_wall:7.3f} s wall / {py_cpu:7.3f} s CPU (median of 3)")
+    print(f"  whole process / whole process, Rscript / python: {proc['process_wall'] / py_wall:.1f} x wall, "
+          f"{r_cpu / py_cpu:.1f} x CPU  (goal >= 40 x)")
     for name in ("records", "patients (1-3 records)"):
         w, c = med[name]
         print(f"  pROC / cardio {name:24s} {proc['ci_auc_wall'] / w:6.1f} x wall (ci.auc), "
