@@ -4,7 +4,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from cardio.stats.result import Estimate
+from cardio.stats.result import Estimate, StatsError
 
 
 def _finite(v: Any) -> bool:
@@ -88,13 +88,20 @@ def estimate_table(estimates: list[dict], rows: str | tuple[str, ...] = "model",
     return pd.DataFrame(list(cells.values())).fillna("–")
 
 
-def paired_test(tests: list[dict], a: str, b: str) -> dict | None:
-    """The core's paired DeLong test of models a and b, with its difference turned to read a − b (`diff`, `low`,
-    `high`); None where it ran none."""
+def paired_test(tests: list[dict], a: str, b: str, interval: str = "delong") -> dict | None:
+    """The core's paired test of models a and b, with its difference turned to read a − b (`diff`, `low`,
+    `high`, `p`); None where it ran none. ``interval="cv"``: the cross-validated difference (corrected t, counts
+    training variability; docs/statistics.md) where the run had K folds, else the paired DeLong one."""
+    if interval not in ("delong", "cv"):
+        raise StatsError(f"interval must be 'delong' or 'cv', got {interval!r}")
     for t in tests:
         e = t.get("extra") or {}
+        cv = interval == "cv" and e.get("cv_diff") is not None
+        d, lo, hi = (("cv_diff", "cv_diff_ci_low", "cv_diff_ci_high") if cv
+                     else ("diff", "diff_ci_low", "diff_ci_high"))
+        p = e.get("cv_p_value") if cv else t.get("p_value")
         if (t.get("model_a"), t.get("model_b")) == (a, b):
-            return {**t, "diff": e.get("diff"), "low": e.get("diff_ci_low"), "high": e.get("diff_ci_high")}
-        if (t.get("model_a"), t.get("model_b")) == (b, a) and e.get("diff") is not None:
-            return {**t, "diff": -e["diff"], "low": -e["diff_ci_high"], "high": -e["diff_ci_low"]}
+            return {**t, "diff": e.get(d), "low": e.get(lo), "high": e.get(hi), "p": p}
+        if (t.get("model_a"), t.get("model_b")) == (b, a) and e.get(d) is not None:
+            return {**t, "diff": -e[d], "low": -e[hi], "high": -e[lo], "p": p}
     return None

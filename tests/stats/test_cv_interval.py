@@ -22,6 +22,7 @@ from cardio.stats import (
     delong_ci,
     evaluate_predictions,
     format_ci,
+    paired_test,
     plot_roc,
 )
 
@@ -103,6 +104,10 @@ def test_evaluation_leads_with_the_cross_validated_auc_and_difference():
     [t] = tests
     assert t["extra"]["cv_method"] == CV_METHOD and t["extra"]["cv_diff_ci_low"] > 0  # a carries the signal
     assert t["extra"]["cv_p_adjusted"] == pytest.approx(t["extra"]["cv_p_value"])  # one test: Holm changes nothing
+    ba = paired_test(tests, "b", "a", interval="cv")
+    assert (ba["diff"], ba["low"], ba["p"]) == (-t["extra"]["cv_diff"], -t["extra"]["cv_diff_ci_high"],
+                                                t["extra"]["cv_p_value"])
+    assert paired_test(tests, "a", "b")["high"] == t["extra"]["diff_ci_high"]  # DeLong's, as plugins read it
 
 
 def test_one_fold_gets_the_small_sample_delong_headline():
