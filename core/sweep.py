@@ -172,9 +172,15 @@ def run_state(member: Member, info: plugins.PluginInfo) -> str:
     spec = member.spec
     extra = (*spec.sets, f"seed={spec.seed}", *((f"device={spec.device}",) if spec.device else ()))
     wanted = config_mod.resolve(info.default_config, spec.config_file, extra, info.moved_keys)
-    if tasks.config_hash(run_config(info, run_dir)) != tasks.config_hash(wanted):
+    try:
+        made = tasks.config_hash(run_config(info, run_dir))
+        status = read_run_json(run_dir).get("status")
+    except CardioError as e:  # a damaged run.json or config.yaml of one of the sweep's own runs
+        raise CardioError(f"{e}; it is one of this sweep's runs: remove {run_dir} and the same sweep command "
+                          "makes it anew") from None
+    if made != tasks.config_hash(wanted):
         raise CardioError(f"{run_dir} holds a run of another config than this sweep's; choose another --out")
-    return "finished" if read_run_json(run_dir).get("status") == "finished" else "partial"
+    return "finished" if status == "finished" else "partial"
 
 
 def _executor(cfg: dict, executor: str | None, workers: int | None) -> dict:
@@ -516,8 +522,21 @@ def _inner_value(m: Member, fold: str, ranking: Ranking) -> float:
     if not path.exists():
         raise CardioError(f"--nested needs the runs' inner folds, and {path} does not exist: set cv.inner_folds "
                           "(e.g. --set cv.inner_folds=3) in the sweep's config, in a new --out folder")
-    inner = _rows(tasks.read_predictions(m.run_dir, f"fit-{fold}", b"", None, file=tasks.INNER).table, ranking)
+    try:
+        inner = _rows(tasks.read_predictions(m.run_dir, f"fit-{fold}", b"", None, file=tasks.INNER).table, ranking)
+    except (TypeError, ValueError, KeyError) as e:  # a dtype or column edited: what numpy and pandas raise
+        raise CardioError(f"{path} holds predictions cardio did not write ({type(e).__name__}); remove "
+                          f"{m.run_dir} and the same sweep command makes it anew") from None
     return _point(ranking.metric, inner["y_true"].to_numpy(dtype=float), inner["y_score"].to_numpy(dtype=float))
+
+
+def _outer_rows(m: Member, ranking: Ranking) -> pd.DataFrame:
+    path = m.run_dir / "predictions.csv"
+    try:
+        return _rows(pd.read_csv(path, dtype={"fold": str}), ranking)
+    except (OSError, ValueError, KeyError) as e:  # missing, not CSV, or a column lost
+        raise CardioError(f"{path} cannot be read ({type(e).__name__}); remove {m.run_dir} and the same sweep "
+                          "command makes it anew") from None
 
 
 def _nested_seed(ms: Sequence[Member], base: dict, ranking: Ranking) -> list[dict]:
@@ -525,7 +544,7 @@ def _nested_seed(ms: Sequence[Member], base: dict, ranking: Ranking) -> list[dic
     its predictions on the outer fold; pooled over the folds and evaluated as a run's are (cardio.stats)."""
     from cardio.stats import StatsError, evaluate_predictions
 
-    outer = {m: _rows(pd.read_csv(m.run_dir / "predictions.csv", dtype={"fold": str}), ranking) for m in ms}
+    outer = {m: _outer_rows(m, ranking) for m in ms}
     first = outer[ms[0]]
     out = []
     for repeat, rows in first.groupby("repeat", sort=True):
@@ -613,7 +632,9 @@ def _markdown(root: Path, every: Sequence[Member], runs: pd.DataFrame, ranking: 
     seeds = list(dict.fromkeys(m.seed for m in every))
     settings = list(ranking.per_setting.index)
     grid = [c for c in runs.columns if c not in SUMMARY_COLUMNS]
-    plugin = json.loads((every[0].run_dir / "run.json").read_text()).get("plugin", "?")
+    from cardio.run import read_run_json
+
+    plugin = read_run_json(every[0].run_dir)["plugin"]
     levels = sorted({float(v) for v in runs["level"].dropna()})
     level = f"{levels[0]:.0%}" if len(levels) == 1 else "the stated"
     out = [f"# Sweep of {plugin}: {len(settings)} setting(s) x {len(seeds)} seed(s)", "",

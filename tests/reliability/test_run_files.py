@@ -74,3 +74,7 @@ def test_damaged_metrics_advice_spares_the_users_run(finished):
     res = invoke(*SWEEP, "--permutation-of", "tested", "--out", "null")
     check_refused(res, "seed1/metrics.json cannot be read")
     assert "remove that run's folder" in res.stderr
+    (own.parent / "run.json").write_text("{")
+    res = invoke(*SWEEP, "--permutation-of", "tested", "--out", "null")
+    check_refused(res, "seed1/run.json is not valid JSON")
+    assert "one of this sweep's runs: remove" in res.stderr
