@@ -199,7 +199,7 @@ def probe(path: Path | str, leads: Sequence[str | int | None], source_fs: float 
     elif suffix == ".csv":
         columns = csv_leads(path)  # with the file's own delimiter and decimal mark
         for lead in leads:
-            _pick_lead(columns, lead, path)
+            _pick_lead(columns, lead, path, say=False)  # the read that follows says which lead
     elif suffix in ("", ".hea", ".dat"):
         for lead in leads:
             probe_wfdb(path, lead)

@@ -165,22 +165,25 @@ def find_lead(names: Sequence[str], lead: str, path: Path | str) -> int | None:
     return hits[0] if hits else None
 
 
-def _default_lead(names: list[str], path: Path) -> int:
-    """ecg_transfer.lead null: lead II where the file has one, else its first lead, said in the log."""
+def _default_lead(names: list[str], path: Path, say: bool = True) -> int:
+    """ecg_transfer.lead null: lead II where the file has one, else its first lead, said in the log (`say`: the
+    header checks of a cohort table say nothing, the read that follows says it once)."""
     ii = find_lead(names, "II", path)
     if ii is not None:
         return ii
+    if not say:
+        return 0
     (log.warning if len(names) > 1 else log.info)(
         "%s: no lead II among %s; its first lead, %r, is read (set ecg_transfer.lead to choose another)",
         path, names, names[0])
     return 0
 
 
-def _pick_lead(names: Sequence[str], lead: str | int | None, path: Path) -> int:
-    """The column of `lead`: a name (find_lead) or a 0-based index; None: II, else the first (logged)."""
+def _pick_lead(names: Sequence[str], lead: str | int | None, path: Path, say: bool = True) -> int:
+    """The column of `lead`: a name (find_lead) or a 0-based index; None: II, else the first (logged if `say`)."""
     names = [str(n) for n in names]
     if lead is None:
-        return _default_lead(names, path)
+        return _default_lead(names, path, say)
     if isinstance(lead, bool) or not isinstance(lead, (str, int, np.integer)):
         raise CardioError(f"{path}: lead {lead!r} is neither a lead name nor a 0-based index; the file has {names}")
     if isinstance(lead, (int, np.integer)) or (isinstance(lead, str) and lead.strip().lstrip("-").isdigit()
@@ -291,7 +294,7 @@ def _check_declared_fs(hea: Path, record: list[str], header) -> None:
                           "the header is damaged")
 
 
-def _wfdb_header(base: Path, hea: Path, lead: str | int | None) -> tuple[object, float, int]:
+def _wfdb_header(base: Path, hea: Path, lead: str | int | None, say: bool = True) -> tuple[object, float, int]:
     """(header, rate, channel of `lead`) of a WFDB record, every check made on the header and the files' sizes."""
     if not hea.is_file():
         raise CardioError(f"{hea}: WFDB header not found")
@@ -308,14 +311,14 @@ def _wfdb_header(base: Path, hea: Path, lead: str | int | None) -> tuple[object,
         raise CardioError(f"{hea}: the header declares no signal")
     _check_dat_sizes(header, base)
     _check_skew(header, base)
-    ch = _pick_lead(header.sig_name or [str(i) for i in range(header.n_sig)], lead, hea)
+    ch = _pick_lead(header.sig_name or [str(i) for i in range(header.n_sig)], lead, hea, say)
     return header, source_fs, ch
 
 
 def probe_wfdb(path: Path | str, lead: str | int | None = 0) -> None:
     """Check a WFDB record as its header and file sizes allow (cardio validate), nothing decoded."""
     base = _wfdb_base(path)
-    _wfdb_header(base, base.parent / f"{base.name}.hea", lead)
+    _wfdb_header(base, base.parent / f"{base.name}.hea", lead, say=False)
 
 
 def read_wfdb(path: Path | str, fs: float = 360.0, lead: str | int | None = 0,
