@@ -851,7 +851,6 @@ def predict_cohort(model_dir: str, cohort_path: str, out: str | None = None, dev
     if why:
         raise CardioError(f"plugin {plugin!r} cannot apply a trained model to a new cohort: {why}")
     info, state, cfg = bundle.read(run_dir, trusted_keys)  # signed by a trusted key, when any is given
-    print(f"cardio: {info['trust']}", file=sys.stderr)
     if info.get("plugin") != plugin:
         raise CardioError(f"{run_dir / 'model' / 'bundle.json'} is a bundle of plugin {info.get('plugin')!r}, "
                           f"but the run is one of {plugin!r}")
@@ -903,6 +902,7 @@ def _predict_stages(pm, plugin: str, loaded: plugins.Loaded, info: dict, state: 
                     loaded.versions.get(plugin, "?"))
     log.info("cardio %s, plugin %s, device %s: model of %s applied to the cohort of %s", cardio.__version__, plugin,
              dev, run_dir, key)
+    log.info("%s", info["trust"])  # what was checked of the bundle: its fingerprint, and its signer if trusted
     cohort = _expect(hooks.cardio_load(config=cfg, ctx=ctx), Cohort, "cardio_load", plugin)
     cohort = _expect(hooks.cardio_preprocess(cohort=cohort, config=cfg, ctx=ctx) or cohort, Cohort,
                      "cardio_preprocess", plugin)
