@@ -107,3 +107,83 @@ def test_a_malformed_section_fails(tmp_path: Path) -> None:
     plugin2 = _plugin(tmp_path / "q", TABLE.replace("`a.b`", "a.b"), "profiles: {paper: {}}\n")
     with pytest.raises(AssertionError, match="does not start with"):
         missing_keys(plugin2)
+
+
+# Issue 38: the paper's own settings in profile=paper, and the pretrained starts through torchvision's weights API.
+# Nothing is downloaded: the file a download would leave is written into the hub cache torch reads (TORCH_HOME).
+
+def _paper(plugin: str, *sets: str) -> dict:
+    from cardio.testing import plugin_config
+
+    return plugin_config(plugin, sets=["profile=paper", *sets])
+
+
+def test_ecg_paper_profile_uses_the_papers_512_sample_window() -> None:
+    pytest.importorskip("cardio_ecg_transfer")
+    import numpy as np
+
+    from cardio_ecg_transfer.spectrogram import spectrograms, stft_shape
+
+    s = _paper("ecg_transfer")["ecg_transfer"]
+    assert s["spectrogram"]["nperseg"] == 512 and s["preprocess"]["beat_length"] == 512
+    shape = stft_shape(512, 512, s["spectrogram"]["noverlap"])
+    assert shape == (257, 33)
+    beats = np.random.default_rng(0).normal(size=(2, 512)).astype(np.float32)
+    assert spectrograms(beats, 360.0, nperseg=512, noverlap=s["spectrogram"]["noverlap"]).shape == (2, *shape)
+
+
+def _cached_torchvision_file(tmp_path: Path, monkeypatch, arch: str, weights: str):
+    """A state dict of `arch` where torch's hub keeps torchvision's `weights` (TORCH_HOME); downloads refused."""
+    import torch
+    import torchvision
+
+    from cardio.weights import cache_file
+
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+
+    def no_download(url, *args, **kwargs):
+        raise AssertionError(f"tried to download {url}")
+
+    monkeypatch.setattr(torch.hub, "download_url_to_file", no_download)
+    path = cache_file(arch, weights)
+    assert path.parent == tmp_path / "torch" / "hub" / "checkpoints"
+    torch.manual_seed(5)
+    state = torchvision.models.get_model_builder(arch)(weights=None).state_dict()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(state, path)
+    return state
+
+
+def test_perfusion_paper_profile_starts_from_imagenet_through_torchvision(tmp_path: Path, monkeypatch) -> None:
+    pytest.importorskip("cardio_perfusion_polar")
+    import torch
+
+    from cardio_perfusion_polar.model import IMAGENET_WEIGHTS, PolarResNet
+
+    cfg = _paper("perfusion_polar")["perfusion_polar"]
+    assert cfg["imagenet"] is True and cfg["arch"] == "resnet50" and not cfg["weights"]
+    # resnet18 stands in for the profile's resnet50 (the same code path, a 45 MB file instead of 98 MB)
+    state = _cached_torchvision_file(tmp_path, monkeypatch, "resnet18", IMAGENET_WEIGHTS["resnet18"])
+    net = PolarResNet("resnet18", n_outputs=2, imagenet=True)
+    assert torch.equal(net.net.conv1.weight, state["conv1.weight"])
+    assert torch.equal(net.net.layer4[1].bn2.running_var, state["layer4.1.bn2.running_var"])
+    assert net.net.fc.out_features == 2
+
+
+def test_mmode_paper_profile_starts_from_imagenet_and_an_unreadable_cache_is_one_line(tmp_path: Path,
+                                                                                      monkeypatch) -> None:
+    pytest.importorskip("cardio_mmode_septal_flash")
+    import torch
+
+    from cardio import CardioError
+    from cardio.weights import cache_file
+    from cardio_mmode_septal_flash.model import SeptalFlashNet
+
+    assert _paper("mmode_septal_flash")["mmode_septal_flash"]["model"]["weights"] == "imagenet"
+    state = _cached_torchvision_file(tmp_path, monkeypatch, "densenet121", "IMAGENET1K_V1")
+    net = SeptalFlashNet("imagenet")
+    assert torch.equal(net.net.features.conv0.weight, state["features.conv0.weight"])
+    assert net.source.startswith("ImageNet") and net.net.classifier.out_features == 2
+    cache_file("densenet121", "IMAGENET1K_V1").write_bytes(b"not a state dict")
+    with pytest.raises(CardioError, match="copy the file to .*densenet121-a639ec97.pth, or set mmode_septal_flash"):
+        SeptalFlashNet("imagenet")

@@ -11,12 +11,11 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 from sklearn.base import clone
-from sklearn.calibration import CalibratedClassifierCV
 from sklearn.compose import ColumnTransformer
 from sklearn.ensemble import RandomForestClassifier
 from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression
-from sklearn.model_selection import StratifiedKFold
+from sklearn.model_selection import GridSearchCV, StratifiedKFold
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 from sklearn.svm import SVC
@@ -69,22 +68,36 @@ def _preprocessor(patients: pd.DataFrame, covariates: list[str]) -> ColumnTransf
     return ColumnTransformer(parts)
 
 
+def _svm(prep: ColumnTransformer, n_covariates: int, svm: dict, tune_cv: int, seed: int) -> Pipeline:
+    """An SVM whose C and gamma are chosen by inner folds of the rows it is fitted on (the training fold's).
+
+    Ranked by its margin (decision_function), not by a Platt probability: a Platt map fitted on a weak signal's
+    inner folds can be flat or run backwards, and a constant score is a comparator that cannot win or lose.
+    gamma is given as multiples of 1 / (number of covariates), scikit-learn's 'scale' on standardized inputs,
+    so the same grid serves 5 clinical covariates and 512 deep features. Class weights are balanced. The
+    preprocessing (impute, standardize, one-hot) reads no label and is fitted once on the training rows; the
+    search's inner folds refit only the SVM (a search over the whole pipeline cost 5x as much for the same grid).
+    """
+    grid = {"C": [float(c) for c in svm["C"]], "gamma": [float(g) / max(n_covariates, 1) for g in svm["gamma"]]}
+    inner = StratifiedKFold(n_splits=tune_cv, shuffle=True, random_state=seed)
+    search = GridSearchCV(SVC(kernel=svm["kernel"], class_weight="balanced"), grid, scoring="roc_auc", cv=inner,
+                          refit=True, n_jobs=1)
+    return Pipeline([("prep", prep), ("model", search)])
+
+
 def make_classifiers(patients: pd.DataFrame, covariates: list[str], config: dict, seed: int,
-                     calibration_cv: int | None = None) -> dict[str, Pipeline]:
-    """Unfitted scikit-learn pipelines (preprocessing + model) for each enabled covariate model."""
+                     tune_cv: int | None = None) -> dict[str, Pipeline]:
+    """Unfitted scikit-learn pipelines (preprocessing + model) for each enabled covariate model; the SVM's model
+    is its inner-fold search of C and gamma (fit_pipeline puts the refitted best SVM in its place)."""
     missing = [c for c in covariates if c not in patients.columns]
     if missing:
         raise CardioError(f"ecg_transfer.baselines.covariates {missing} are not cohort columns; "
                           f"the cohort has {list(patients.columns)}")
-    out = {}
+    out: dict[str, Pipeline] = {}
     svm, rf = config["svm"], config["rf"]
     if svm["enabled"]:
-        # Platt scaling of the SVM margin on inner folds (scikit-learn's replacement for probability=True);
-        # fit_pipeline keeps its slope from running backwards
-        svc = SVC(C=float(svm["C"]), kernel=svm["kernel"], gamma=svm["gamma"], class_weight="balanced")
-        cv = int(calibration_cv or svm["calibration_cv"])
-        out["svm"] = Pipeline([("prep", _preprocessor(patients, covariates)),
-                               ("model", CalibratedClassifierCV(svc, method="sigmoid", cv=cv, ensemble=False))])
+        out["svm"] = _svm(_preprocessor(patients, covariates), len(covariates), svm,
+                          int(tune_cv or svm["tune_cv"]), seed)
     if rf["enabled"]:
         out["random_forest"] = Pipeline([("prep", _preprocessor(patients, covariates)),
                                          ("model", RandomForestClassifier(
@@ -99,6 +112,13 @@ def make_classifiers(patients: pd.DataFrame, covariates: list[str], config: dict
     return out
 
 
+def score(model: Pipeline, x: pd.DataFrame | None) -> np.ndarray:
+    """A fitted comparator's score of each row: an SVM's margin (it has no probability), else P(response)."""
+    if isinstance(model.steps[-1][1], SVC):
+        return np.asarray(model.decision_function(x), dtype=float)
+    return model.predict_proba(x)[:, 1]
+
+
 @dataclass
 class ClinicalBaselines:
     """The fitted comparators of one fold: rule settings, fitted pipelines and their thresholds."""
@@ -109,50 +129,32 @@ class ClinicalBaselines:
     thresholds: dict[str, float] = field(default_factory=dict)
 
     def scores(self, patients: pd.DataFrame) -> dict[str, np.ndarray]:
-        """Probability of response (the rule: 0/1) for each comparator, one value per row of `patients`."""
+        """Each comparator's score (the rule: 0/1; the SVM: its margin; else P(response)), one per row of `patients`."""
         out = {}
         if self.rule is not None:
             out[GUIDELINE] = guideline_rule(patients, self.rule)
         for name, model in self.models.items():
-            out[name] = model.predict_proba(patients[self.covariates])[:, 1]
+            out[name] = score(model, patients[self.covariates])
         return out
 
 
-def platt_prior(y: np.ndarray) -> float:
-    """The probability a flat Platt fit gives every row: the mean of Platt's smoothed targets
-    ((N+ + 1) / (N+ + 2) for a positive, 1 / (N- + 2) for a negative; Platt 1999, section 2.2)."""
-    y = np.asarray(y).astype(int)
-    pos, neg = int(y.sum()), int(y.size - y.sum())
-    return (pos * (pos + 1.0) / (pos + 2.0) + neg / (neg + 2.0)) / y.size
-
-
 def fit_pipeline(pipe: Pipeline, x: pd.DataFrame | None, y: np.ndarray) -> Pipeline:
-    """Fit a comparator; an SVM's Platt map from margin to probability is held non-decreasing.
-
-    Platt's slope is fitted on the margins of inner folds. With a weak signal in a small cohort, an RBF
-    SVM's cross-validated margins often rank the held-out patients backwards (leaving a fold out tilts the
-    rest's class balance the other way), the fitted slope comes out decreasing, and the final SVM's margin,
-    which orders its own training patients well, is turned upside down (in-sample AUC far below 0.5).
-    The log-likelihood is concave in (slope, intercept), so the fit constrained to a non-decreasing map is
-    the unconstrained one when its slope has the right sign, and otherwise slope 0 with the intercept of
-    the targets' mean: every patient gets the same probability (the inner folds found no ranking to keep).
-    """
+    """`pipe` fitted on (x, y); a searched model (the SVM) is replaced by its best, refitted on all of x, so
+    that what is scored, saved and bundled is a plain pipeline of trusted types."""
     pipe.fit(x, y)
     model = pipe.steps[-1][1]
-    if isinstance(model, CalibratedClassifierCV) and model.method == "sigmoid":
-        for fitted in model.calibrated_classifiers_:
-            for sigmoid in fitted.calibrators:
-                if sigmoid.a_ > 0:  # probability = expit(-(a_ * margin + b_)): a_ > 0 falls with the margin
-                    sigmoid.a_, sigmoid.b_ = 0.0, -float(np.log(platt_prior(y) / (1.0 - platt_prior(y))))
+    if isinstance(model, GridSearchCV):
+        return Pipeline([*pipe.steps[:-1], (pipe.steps[-1][0], model.best_estimator_)])
     return pipe
 
 
-def out_of_fold(pipe: Pipeline, x: pd.DataFrame | None, y: np.ndarray, k: int, seed: int) -> np.ndarray:
-    """Response probabilities of the training rows, each from a copy of `pipe` fitted without its fold."""
+def out_of_fold(pipe: Pipeline, x: pd.DataFrame | None, y: np.ndarray, k: int,
+                seed: int) -> np.ndarray:
+    """Scores of the training rows, each from a copy of `pipe` fitted (and tuned) without its fold."""
     oof = np.zeros(len(y))
     for train, test in StratifiedKFold(n_splits=k, shuffle=True, random_state=seed).split(np.zeros(len(y)), y):
         fitted = fit_pipeline(clone(pipe), x.iloc[train] if x is not None else None, y[train])
-        oof[test] = fitted.predict_proba(x.iloc[test] if x is not None else None)[:, 1]
+        oof[test] = score(fitted, x.iloc[test] if x is not None else None)
     return oof
 
 
@@ -174,16 +176,16 @@ def fit_baselines(patients: pd.DataFrame, y: np.ndarray, config: dict, seed: int
     x = patients[covariates] if covariates else None
     minority = int(np.bincount(y).min())
     k = min(int(config["threshold_cv"]), minority)
-    # the SVM's calibration folds split the (inner) training rows again: each needs both classes
+    # the SVM's tuning folds split the (inner) training rows again: each needs both classes
     inner_minority = minority - int(np.ceil(minority / k)) if k >= 2 else minority
-    cal = min(int(config["svm"]["calibration_cv"]), inner_minority)
-    if config["svm"]["enabled"] and cal < 2:
+    tune = min(int(config["svm"]["tune_cv"]), inner_minority)
+    if config["svm"]["enabled"] and tune < 2:
         raise CardioError(f"the training fold has only {minority} patient(s) of its rarer class: too few to "
-                          "calibrate the SVM; use more patients, fewer folds, or "
+                          "tune the SVM; use more patients, fewer folds, or "
                           "ecg_transfer.baselines.svm.enabled=false")
-    for name, pipe in make_classifiers(patients, covariates, config, seed, calibration_cv=cal).items():
-        fit_pipeline(pipe, x, y)
-        scores = out_of_fold(pipe, x, y, k, seed) if k >= 2 else pipe.predict_proba(x)[:, 1]
-        out.models[name] = pipe
+    for name, pipe in make_classifiers(patients, covariates, config, seed, tune_cv=tune).items():
+        fitted = fit_pipeline(clone(pipe), x, y)
+        scores = out_of_fold(pipe, x, y, k, seed) if k >= 2 else score(fitted, x)
+        out.models[name] = fitted
         out.thresholds[name] = youden_threshold(y, scores)
     return out

@@ -125,7 +125,8 @@ def test_an_unlabelled_cohort_gets_predictions_only(site_a):
     assert result.exit_code == 0, result.stderr[-2000:]
     pred = pd.read_csv(tmp / "u" / "predictions.csv")
     assert set(pred["model"]) == MODELS and len(pred) == N_B * len(MODELS)
-    assert pred["y_true"].isna().all() and pred["y_score"].between(0, 1).all()
+    probability = ~pred["model"].str.startswith("svm")  # an SVM scores by its margin (issue 38), not a probability
+    assert pred["y_true"].isna().all() and pred.loc[probability, "y_score"].between(0, 1).all()
     assert not (tmp / "u" / "metrics.json").exists()
     # cardio run still refuses a cohort without its outcome, in one line
     refused = invoke("run", "--plugin", "ecg_transfer", "--out", str(tmp / "r"), "--set", f"cohort.dir={folder}",

@@ -98,7 +98,8 @@ def test_cardio_run_end_to_end(tmp_path, mitdb_dir):
     assert pred.groupby("model")["patient_id"].nunique().eq(40).all()
     assert len(pred) == 40 * len(MODELS) and pred["threshold"].notna().all()
     assert set(pred.loc[pred["model"] == "guideline", "y_score"]) <= {0.0, 1.0}
-    assert pred["y_score"].between(0, 1).all()
+    svm = pred["model"].str.startswith("svm")  # an SVM scores by its margin (issue 38), not a probability
+    assert pred.loc[~svm, "y_score"].between(0, 1).all() and pred.loc[svm, "y_score"].nunique() > 2
     # the ResNets' patient scores say how their beats were aggregated
     resnets = pred["model"].str.startswith("resnet18")
     assert (pred.loc[resnets, "aggregation"] == "mean").all() and pred.loc[~resnets, "aggregation"].isna().all()
