@@ -27,7 +27,7 @@ from cardio.data import CardioError
 
 SETTINGS = ("epochs", "batch_size", "lr", "weight_decay", "optimizer", "optimizer_args", "scheduler",
             "scheduler_args", "grad_clip", "patience", "amp", "channels_last", "num_workers", "checkpoint_every",
-            "checkpoint_every_s", "cpu_threads", "tensorboard")
+            "checkpoint_every_s", "cpu_threads", "tensorboard", "cohort_on_device")
 # Short names of torch.optim.lr_scheduler classes; any other class name of that module works too.
 SCHEDULERS = {"cosine": "CosineAnnealingLR", "step": "StepLR", "plateau": "ReduceLROnPlateau",
               "onecycle": "OneCycleLR", "one-cycle": "OneCycleLR", "exponential": "ExponentialLR"}
@@ -38,13 +38,19 @@ class ArrayDataset(Dataset):
 
     `x` is one array, or a tuple of aligned arrays for a model with several inputs: the engine
     then calls `model(*inputs)` (e.g. an image and a vector of side features).
+    `transform` acts on one item (x as float32) in a DataLoader; `batch_transform` on a whole batch (N, ...) on
+    the device, in the engine's step (augmentation as batched tensor operations; the same code on CPU and GPU).
+    Without a per-item transform the engine moves the arrays to the device once (train.cohort_on_device) and
+    index-selects each batch there (`take`).
     """
 
     def __init__(self, x: np.ndarray | tuple[np.ndarray, ...], y: np.ndarray | None = None,
-                 transform: Callable | None = None):
+                 transform: Callable | None = None, batch_transform: Callable | None = None):
         self.x = x
         self.y = y
         self.transform = transform
+        self.batch_transform = batch_transform
+        self._device_copy: tuple[torch.device, tuple[torch.Tensor, ...], torch.Tensor | None] | None = None
         sizes = {len(a) for a in x} if isinstance(x, tuple) else {len(x)}
         if len(sizes) != 1:
             raise CardioError(f"ArrayDataset: the input arrays have different lengths {sorted(sizes)}")
@@ -66,6 +72,100 @@ class ArrayDataset(Dataset):
             return x, torch.zeros(())
         y = np.asarray(self.y[i])
         return x, torch.as_tensor(y, dtype=torch.long if y.dtype.kind in "iub" and y.ndim == 0 else torch.float32)
+
+    def nbytes(self) -> int:
+        return sum(np.asarray(a).nbytes for a in (self.x if isinstance(self.x, tuple) else (self.x,)))
+
+    def take(self, index: torch.Tensor):
+        """The batch of rows `index` (on the device the cohort was moved to by `on_device`) as __getitem__ and the
+        DataLoader's collation give it: inputs float32, targets long for class labels, else float32."""
+        assert self._device_copy is not None, "ArrayDataset.take before on_device"
+        _, xs, y = self._device_copy
+        x = tuple(a.index_select(0, index).float() for a in xs)
+        target = (torch.zeros(len(index), device=index.device) if y is None else
+                  y.index_select(0, index))
+        return (x if isinstance(self.x, tuple) else x[0]), target
+
+    def on_device(self, device: torch.device) -> None:
+        """Move the arrays to `device` once, in their own dtype (uint8 stays uint8); on the CPU no copy."""
+        if self._device_copy is not None and self._device_copy[0] == device:
+            return
+        arrays = self.x if isinstance(self.x, tuple) else (self.x,)
+        xs = tuple(torch.as_tensor(np.asarray(a)).to(device) for a in arrays)
+        y = None
+        if self.y is not None:
+            ya = np.asarray(self.y)
+            y = torch.as_tensor(ya).to(device, torch.long if ya.dtype.kind in "iub" and ya.ndim == 1 else torch.float32)
+        self._device_copy = (device, xs, y)
+
+
+class _DeviceBatches:
+    """A loader of index batches served from a cohort on the device (ArrayDataset.take): no per-item Python,
+    no host-to-device copy per batch."""
+
+    def __init__(self, dataset: ArrayDataset, batches, device: torch.device) -> None:
+        self.dataset, self.batches, self.device = dataset, batches, device
+        dataset.on_device(device)
+
+    def __len__(self) -> int:
+        return len(self.batches)
+
+    def __iter__(self):
+        # A DataLoader draws a base seed from torch's CPU generator per pass; drawing it too keeps that generator's
+        # stream (dropout, augmentation) where the DataLoader left it: the same fit either way.
+        torch.empty((), dtype=torch.int64).random_()
+        for batch in self.batches:
+            yield self.dataset.take(torch.as_tensor(batch, dtype=torch.long).to(self.device, non_blocking=True))
+
+
+class _Chunks:
+    """Consecutive index batches of size `size` over n rows (evaluation and prediction order)."""
+
+    def __init__(self, n: int, size: int) -> None:
+        self.n, self.size = n, size
+
+    def __len__(self) -> int:
+        return math.ceil(self.n / self.size)
+
+    def __iter__(self):
+        return (list(range(i, min(i + self.size, self.n))) for i in range(0, self.n, self.size))
+
+
+def _on_device(dataset: Dataset, s: dict, device: torch.device) -> bool:
+    """Whether to serve `dataset` from the device: an ArrayDataset of numeric arrays without a per-item transform
+    whose arrays take at most half the device's free memory (train.cohort_on_device)."""
+    if not (s.get("cohort_on_device", True) and isinstance(dataset, ArrayDataset) and dataset.transform is None):
+        return False
+    arrays = dataset.x if isinstance(dataset.x, tuple) else (dataset.x,)
+    if not all(isinstance(a, np.ndarray) and a.dtype.kind in "biuf" for a in arrays):
+        return False
+    if dataset.y is not None and np.asarray(dataset.y).dtype.kind not in "biuf":
+        return False
+    if device.type == "cuda":
+        free, _ = torch.cuda.mem_get_info(device)
+        return dataset.nbytes() <= free // 2
+    return True
+
+
+def make_loader(dataset: Dataset, s: dict, device: torch.device, batch_sampler=None):
+    """Batches of `dataset` for the engine: from the device where the cohort fits (_on_device), else a DataLoader
+    (train.num_workers, pinned memory on CUDA). `batch_sampler` orders training batches; None: in order."""
+    if _on_device(dataset, s, device):
+        assert isinstance(dataset, ArrayDataset)
+        return _DeviceBatches(dataset, batch_sampler or _Chunks(_size(dataset), int(s["batch_size"])), device)
+    pin = device.type == "cuda"
+    if batch_sampler is not None:
+        return DataLoader(dataset, batch_sampler=batch_sampler, num_workers=s["num_workers"], pin_memory=pin)
+    return DataLoader(dataset, batch_size=int(s["batch_size"]), num_workers=s["num_workers"], pin_memory=pin)
+
+
+def _inputs(dataset: Dataset, x, device: torch.device, channels_last: bool):
+    """A batch's inputs on the device, through the dataset's batched transform (ArrayDataset.batch_transform:
+    augmentation and normalisation as tensor operations there), in the model's memory format."""
+    fn = getattr(dataset, "batch_transform", None)
+    if fn is None:
+        return _to(x, device, channels_last)
+    return _to(fn(_to(x, device, False)), device, channels_last)
 
 
 @dataclass
@@ -397,7 +497,7 @@ def _outputs(model: nn.Module, loader, device, s: dict, loss_fn=None):
     outs, ys, total, n = [], [], _accumulator(device), 0
     with torch.no_grad():
         for x, y in loader:
-            x, y = _to(x, device, s["channels_last"]), y.to(device, non_blocking=True)
+            x, y = _inputs(loader.dataset, x, device, s["channels_last"]), y.to(device, non_blocking=True)
             with _autocast(device, s["amp"]):
                 out = _call(model, x)
             out = out.float()
@@ -535,15 +635,13 @@ class _Fit:
             net = nn.parallel.DistributedDataParallel(self.model, device_ids=ids)
         sampler = ShardedBatchSampler(_size(self.train_set), int(s["batch_size"]), seed, ctx.rank, ctx.world_size,
                                       weights=sample_weights)
-        pin = self.device.type == "cuda"
-        loader = DataLoader(self.train_set, batch_sampler=sampler, num_workers=s["num_workers"], pin_memory=pin)
-        val_loader = (DataLoader(val_set, batch_size=int(s["batch_size"]), num_workers=s["num_workers"],
-                                 pin_memory=pin) if val_set is not None and _size(val_set) else None)
+        batches = make_loader(self.train_set, s, self.device, sampler)
+        val_loader = make_loader(val_set, s, self.device) if val_set is not None and _size(val_set) else None
         bar = ctx.progress(range(state.epoch, self.epochs), desc=f"train {self.tag}", total=self.epochs,
                            initial=state.epoch, log=False)  # each epoch is logged below
         board = _board(ctx, self.tag) if s["tensorboard"] and ctx.is_main and not state.done else None
         with _checkpoint_signals() as (self.pending, previous):
-            self._epochs(net, sampler, loader, val_loader, bar, board, previous)
+            self._epochs(net, sampler, batches, val_loader, bar, board, previous)
         if hasattr(bar, "close"):
             bar.close()
         if board is not None:
@@ -576,7 +674,7 @@ class _Fit:
                 board.flush()
             _after_signals(self.pending, previous)  # after the checkpoint and the epoch's log line
 
-    def _epoch(self, net: nn.Module, loader: DataLoader, val_loader: DataLoader | None, epoch: int) -> dict:
+    def _epoch(self, net: nn.Module, loader, val_loader, epoch: int) -> dict:
         """Train one epoch, score it, keep the best weights and decide whether to stop."""
         state, s = self.state, self.s
         row = {"epoch": epoch + 1, "train_loss": self._train_loss(net, loader), "lr": self.opt.param_groups[0]["lr"]}
@@ -608,7 +706,7 @@ class _Fit:
         s, total, n = self.s, _accumulator(self.device), 0
         net.train()
         for x, y in loader:
-            x, y = _to(x, self.device, s["channels_last"]), y.to(self.device, non_blocking=True)
+            x, y = _inputs(loader.dataset, x, self.device, s["channels_last"]), y.to(self.device, non_blocking=True)
             self.opt.zero_grad(set_to_none=True)
             with _autocast(self.device, s["amp"]):
                 out = _call(net, x)
@@ -702,9 +800,7 @@ def predict(model: nn.Module, dataset: Dataset, ctx, batch_size: int | None = No
     s = _settings(_default_train() if train is None else train,
                   {"batch_size": batch_size} if batch_size else None)
     model = _unwrap(model).to(ctx.device)
-    loader = DataLoader(dataset, batch_size=int(s["batch_size"]), num_workers=s["num_workers"],
-                        pin_memory=ctx.device.type == "cuda")
-    return _outputs(model, loader, ctx.device, s)[0].astype(np.float32)
+    return _outputs(model, make_loader(dataset, s, ctx.device), ctx.device, s)[0].astype(np.float32)
 
 
 def predict_proba(model: nn.Module, dataset: Dataset, ctx, batch_size: int | None = None,

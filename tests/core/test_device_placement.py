@@ -123,19 +123,22 @@ def _tiny_echo_net(cls) -> nn.Module:
 
 
 def test_engine_fit_and_predict_on_another_device(tmp_path):
-    """The loop, its masked loss, the evaluation and predict build no tensor off the model's device; the
-    weights and outputs are the CPU run's."""
+    """The loop (cohort on the device, batched augmentation), its masked loss, the evaluation and predict build no
+    tensor off the model's device; the weights and outputs are the CPU run's."""
     x = np.random.default_rng(0).normal(size=(24, 5)).astype(np.float32)
     y = (x[:, 0] > 0).astype(np.float32)
     y[3] = np.nan  # a missing target: the masked loss's branch
     train = train_settings(epochs=2, batch_size=8, patience=0)
 
+    def jitter(batch):  # a batched augmentation: its random numbers must be drawn on the batch's device
+        return batch * (0.9 + 0.2 * torch.rand(len(batch), 1, device=batch.device))
+
     def run(device: str, out):
         torch.manual_seed(0)
         model = nn.Sequential(nn.Linear(5, 4), nn.ReLU(), nn.Linear(4, 1))
         ctx = context(out, device=device)
-        fitted = engine.fit(model, engine.ArrayDataset(x, y), engine.ArrayDataset(x[:8], y[:8]), ctx, name="m",
-                            train=train)
+        fitted = engine.fit(model, engine.ArrayDataset(x, y, batch_transform=jitter), engine.ArrayDataset(x[:8], y[:8]),
+                            ctx, name="m", train=train)
         return fitted, engine.predict(fitted.model, engine.ArrayDataset(x), ctx)
 
     expected, p_cpu = run("cpu", tmp_path / "cpu")

@@ -230,3 +230,36 @@ def test_sigterm_checkpoints_then_stops_and_the_resume_is_bit_identical(tmp_path
         signal.signal(signal.SIGUSR2, previous)
     assert seen[-1] == signal.SIGUSR2 and len(went_on.history) == 5
     assert epochs_written == [3, 5]  # after the signal's epoch, and at the end
+
+
+def test_a_cohort_on_the_device_trains_as_the_dataloader_did(tmp_path):
+    """uint8 inputs with a random batched augmentation: batches index-selected from the cohort on the device give
+    the DataLoader's fit exactly (weights, history, predictions), and no per-item conversion runs."""
+    rng = np.random.default_rng(1)
+    x = rng.integers(0, 255, size=(50, 3, 4), dtype=np.uint8)
+    y = (x[:, 0, 0] > 127).astype(np.int64)  # class labels: cross-entropy
+
+    def jitter(batch):  # one factor per item, from the device's generator
+        return batch / 255.0 * (0.8 + 0.4 * torch.rand(len(batch), 1, 1, device=batch.device))
+
+    def run(on_device: bool, out):
+        torch.manual_seed(0)
+        model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(12, 2))
+        ds = engine.ArrayDataset(x, y, batch_transform=jitter)
+        ctx = cpu_context(out)
+        res = engine.fit(model, ds, engine.ArrayDataset(x[:20], y[:20], batch_transform=jitter), ctx, name="m",
+                         train=train_settings(epochs=3, batch_size=8, patience=0, cohort_on_device=on_device))
+        return res, engine.predict(res.model, engine.ArrayDataset(x, batch_transform=jitter), ctx)
+
+    loaded, p_loaded = run(False, tmp_path / "loader")
+    calls = []
+    real = engine.ArrayDataset.__getitem__
+    engine.ArrayDataset.__getitem__ = lambda self, i: (calls.append(i), real(self, i))[1]
+    try:
+        served, p_served = run(True, tmp_path / "device")
+    finally:
+        engine.ArrayDataset.__getitem__ = real
+    assert calls == [] and served.history == loaded.history
+    np.testing.assert_array_equal(p_served, p_loaded)
+    for a, b in zip(served.model.state_dict().values(), loaded.model.state_dict().values()):
+        assert torch.equal(a, b)

@@ -28,20 +28,28 @@ def model_name(variant: str) -> str:
 
 
 class Inputs:
-    """uint8 M-mode -> [0, 1], optional random contrast, minus the training mean image; (1, s, s) float32."""
+    """uint8 M-modes -> [0, 1], optional random contrast, minus the training mean image: one (s, s) image gives
+    (1, s, s), a batch (n, s, s) gives (n, 1, s, s), float32 on the batch's device. The engine applies it to whole
+    batches on the device (ArrayDataset.batch_transform): one contrast factor per image, drawn by torch's generator
+    of that device (on the CPU the same draws, in the same order, as one image at a time)."""
 
     def __init__(self, mean: np.ndarray, contrast: tuple[float, float] | None = None) -> None:
         self.mean = torch.as_tensor(mean, dtype=torch.float32)
+        self._mean = self.mean
         self.contrast = contrast
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        x = x / 255.0
-        if self.contrast is not None:  # contrast about the image's own mean, as Keras' random_contrast
+        single = x.ndim == 2
+        x = (x[None] if single else x).float() / 255.0
+        if self.contrast is not None:  # contrast about each image's own mean, as Keras' random_contrast
             lo, hi = self.contrast
-            c = lo + (hi - lo) * torch.rand(())
-            m = x.mean()
+            c = lo + (hi - lo) * torch.rand(len(x), 1, 1, device=x.device)
+            m = x.mean(dim=(-2, -1), keepdim=True)
             x = ((x - m) * c + m).clamp(0.0, 1.0)
-        return (x - self.mean)[None] if x.ndim == 2 else x - self.mean
+        if self._mean.device != x.device:  # a copy moved once to where the batches are (self.mean stays on the CPU)
+            self._mean = self.mean.to(x.device)
+        x = x - self._mean
+        return x if single else x[:, None]
 
 
 # A 2-unit softmax head: SF is called at the argmax, i.e. p(SF) >= 0.5.
@@ -69,8 +77,8 @@ def _validation_set(x: np.ndarray, y: np.ndarray, rows: np.ndarray, augment: boo
     """The validation rows' M-modes: every shifted line of each (the paper's x11), or the unshifted line only."""
     k = x.shape[1]
     if augment:
-        return ArrayDataset(x[rows].reshape(-1, *x.shape[2:]), np.repeat(y[rows], k), transform=Inputs(mean))
-    return ArrayDataset(x[rows, k // 2], y[rows], transform=Inputs(mean))
+        return ArrayDataset(x[rows].reshape(-1, *x.shape[2:]), np.repeat(y[rows], k), batch_transform=Inputs(mean))
+    return ArrayDataset(x[rows, k // 2], y[rows], batch_transform=Inputs(mean))
 
 
 def train(features: Features, train_index: np.ndarray, val_index: np.ndarray, config: dict,
@@ -95,7 +103,7 @@ def train(features: Features, train_index: np.ndarray, val_index: np.ndarray, co
             lo, hi = (float(v) for v in mcfg["contrast"])
             torch.manual_seed(int(ctx.seed))
             net = SeptalFlashNet(mcfg["weights"])
-            fit = E.fit(net, E.ArrayDataset(train_x, train_y, transform=Inputs(mean, (lo, hi))),
+            fit = E.fit(net, E.ArrayDataset(train_x, train_y, batch_transform=Inputs(mean, (lo, hi))),
                         _validation_set(x, y, val_rows, bool(mcfg["val_augment"]), mean), ctx,
                         name=f"septal-flash-{variant}", train=config["train"], settings=cfg["train"],
                         metric=_auc)
@@ -107,7 +115,7 @@ def train(features: Features, train_index: np.ndarray, val_index: np.ndarray, co
 def probabilities(model: SeptalFlashModel, variant: str, images: np.ndarray, ctx) -> np.ndarray:
     """Softmax probability of SF for (n, s, s) uint8 M-modes."""
     E = ctx.engine
-    return E.predict_proba(model.nets[variant], E.ArrayDataset(images, transform=model.inputs[variant]), ctx,
+    return E.predict_proba(model.nets[variant], E.ArrayDataset(images, batch_transform=model.inputs[variant]), ctx,
                            softmax=True)[:, 1]
 
 
