@@ -31,11 +31,11 @@ FitPredict = Callable[[np.ndarray, np.ndarray], Any]
 _SPLITS: dict[tuple, tuple[list, np.ndarray]] = {}  # the last split made (make_folds costs ~0.1 s)
 
 
-def _fold_parts(fold: Any, n: int, groups: Any) -> tuple[list[np.ndarray], float, np.ndarray]:
-    """Record positions of each fold, the mean n_test/n_train in patients, and patient codes.
+def _fold_parts(fold: Any, n: int, groups: Any) -> tuple[list[np.ndarray], np.ndarray, np.ndarray]:
+    """Record positions of each fold, each fold's n_test/n_train in patients, and each fold's repeat.
 
-    A fold label "r1/fold3" style or (repeat, fold) is the caller's business: every distinct label is one fold;
-    the training size of a fold is every other patient of its repeat (``repeat`` prefix before '/')."""
+    Every distinct label is one fold; a label "r/name" puts the fold in repeat r, and the training patients of a
+    fold are every other patient of its repeat."""
     labels = np.asarray(fold).astype(str)
     if labels.shape != (n,):
         raise StatsError(f"length mismatch: fold has {labels.size} values but there are {n} records")
@@ -45,7 +45,7 @@ def _fold_parts(fold: Any, n: int, groups: Any) -> tuple[list[np.ndarray], float
     if len(names) < 2:
         raise StatsError(f"a cross-validated interval needs at least 2 folds; got {len(names)}")
     repeat = np.array([lab.split("/", 1)[0] if "/" in lab else "" for lab in labels])
-    parts, ratios = [], []
+    parts, ratios, reps = [], [], []
     for name in names:
         idx = np.flatnonzero(labels == name)
         in_repeat = np.unique(codes[repeat == repeat[idx[0]]]).size
@@ -54,19 +54,31 @@ def _fold_parts(fold: Any, n: int, groups: Any) -> tuple[list[np.ndarray], float
             raise StatsError(f"fold {name!r} holds every patient of its repeat: it has no training patients")
         parts.append(idx)
         ratios.append(n_test / (in_repeat - n_test))
-    return parts, float(np.mean(ratios)), codes
+        reps.append(repeat[idx[0]])
+    if min(np.unique(reps, return_counts=True)[1]) < 2:
+        raise StatsError(f"a cross-validated interval needs at least 2 folds in each repeat; got {len(names)} "
+                         f"fold(s) in {len(set(reps))} repeat(s)")
+    return parts, np.array(ratios), np.array(reps)
 
 
-def _corrected(values: np.ndarray, ratio: float, level: float, bounds: tuple[float, float]) -> tuple:
-    """Mean, corrected SE, t interval clipped to bounds, and df, of J per-fold values.
+def _corrected(values: np.ndarray, ratios: np.ndarray, reps: np.ndarray, level: float,
+               bounds: tuple[float, float]) -> tuple:
+    """Mean over all folds, corrected SE, t interval clipped to bounds, and df.
 
-    No floor on S²: floored at the mean within-fold clustered DeLong variance (which small folds overstate) the
-    interval missed 0.6% at 40 patients, twice the oracle width (benchmarks/cv_coverage.py)."""
-    j = values.size
+    Within one repeat of K folds: var = (1/K + n_test/n_train) S², t with K - 1 df. With R repeats the variance
+    is the mean of the R single-repeat variances, still with K - 1 df (conservative for the R-fold mean): the
+    textbook (1/(KR) + n_test/n_train) S² with KR - 1 df missed 14.5% at 40 patients with 5 x 5 folds
+    (benchmarks/cv_coverage.py --repeats 5). No floor on S² either: floored at the mean within-fold DeLong
+    variance (which small folds overstate) it missed 0.6% at 40 patients, at 1.7 times the oracle width."""
+    terms, ks = [], []
+    for r in np.unique(reps):
+        v = values[reps == r]
+        terms.append((1.0 / v.size + float(ratios[reps == r].mean())) * float(v.var(ddof=1)))
+        ks.append(v.size)
+    se, df = float(np.sqrt(np.mean(terms))), int(min(ks)) - 1
     mean = float(values.mean())
-    se = float(np.sqrt((1.0 / j + ratio) * values.var(ddof=1)))
-    q = float(t_dist.ppf(0.5 + level / 2.0, j - 1))
-    return mean, se, max(bounds[0], mean - q * se), min(bounds[1], mean + q * se), j - 1
+    q = float(t_dist.ppf(0.5 + level / 2.0, df))
+    return mean, se, max(bounds[0], mean - q * se), min(bounds[1], mean + q * se), df
 
 
 def _per_fold_aucs(y: np.ndarray, scores: list[np.ndarray], parts: list[np.ndarray]) -> np.ndarray:
@@ -90,12 +102,12 @@ def cv_auc_interval(y: Any, score: Any, fold: Any, groups: Any = None, level: fl
     level = check_level(level)
     yy = as_binary_labels(y)
     s = as_scores(score, n=yy.size)
-    parts, ratio, _ = _fold_parts(fold, yy.size, groups)
+    parts, ratios, reps = _fold_parts(fold, yy.size, groups)
     aucs = _per_fold_aucs(yy, [s], parts)
-    mean, se, lo, hi, df = _corrected(aucs[:, 0], ratio, level, (0.0, 1.0))
+    mean, se, lo, hi, df = _corrected(aucs[:, 0], ratios, reps, level, (0.0, 1.0))
     return Estimate(metric="auc", estimate=mean, ci_low=lo, ci_high=hi, level=level, method=CV_METHOD,
-                    n=int(yy.size), extra={"se": se, "df": df, "n_folds": len(parts), "test_train_ratio": ratio,
-                                           "per_fold": aucs[:, 0].tolist(),
+                    n=int(yy.size), extra={"se": se, "df": df, "n_folds": len(parts),
+                                           "test_train_ratio": float(ratios.mean()), "per_fold": aucs[:, 0].tolist(),
                                            "estimand": "mean of the per-fold AUCs"})
 
 
@@ -107,14 +119,14 @@ def cv_auc_difference(y: Any, score_a: Any, score_b: Any, fold: Any, groups: Any
     yy = as_binary_labels(y)
     a = as_scores(score_a, "score_a", n=yy.size)
     b = as_scores(score_b, "score_b", n=yy.size)
-    parts, ratio, _ = _fold_parts(fold, yy.size, groups)
+    parts, ratios, reps = _fold_parts(fold, yy.size, groups)
     per_fold = _per_fold_aucs(yy, [a, b], parts)
     diff = per_fold[:, 0] - per_fold[:, 1]
-    mean, se, lo, hi, df = _corrected(diff, ratio, level, (-1.0, 1.0))
+    mean, se, lo, hi, df = _corrected(diff, ratios, reps, level, (-1.0, 1.0))
     p = 1.0 if se == 0.0 and mean == 0.0 else (0.0 if se == 0.0 else float(2.0 * t_dist.sf(abs(mean) / se, df)))
     return Estimate(metric="auc_difference", estimate=mean, ci_low=lo, ci_high=hi, level=level, method=CV_METHOD,
                     n=int(yy.size), extra={"se": se, "df": df, "p_value": p, "n_folds": len(parts),
-                                           "test_train_ratio": ratio,
+                                           "test_train_ratio": float(ratios.mean()),
                                            "auc_a": float(per_fold[:, 0].mean()),
                                            "auc_b": float(per_fold[:, 1].mean()), "per_fold": diff.tolist()})
 
