@@ -77,10 +77,12 @@ class ArrayDataset(Dataset):
         return sum(np.asarray(a).nbytes for a in (self.x if isinstance(self.x, tuple) else (self.x,)))
 
     def take(self, index: torch.Tensor):
-        """The batch of rows `index` (on the device the cohort was moved to by `on_device`) as __getitem__ and the
-        DataLoader's collation give it: inputs float32, targets long for class labels, else float32."""
+        """The batch of rows `index` (a CPU tensor; the rows are selected on the device `on_device` moved the
+        cohort to) as __getitem__ and the DataLoader's collation give it: inputs float32, targets long for class
+        labels, else float32."""
         assert self._device_copy is not None, "ArrayDataset.take before on_device"
-        _, xs, y = self._device_copy
+        device, xs, y = self._device_copy
+        index = index.to(device, non_blocking=True)
         x = tuple(a.index_select(0, index).float() for a in xs)
         target = (torch.zeros(len(index), device=index.device) if y is None else
                   y.index_select(0, index))
@@ -103,7 +105,7 @@ class _DeviceBatches:
     """A loader of index batches served from a cohort on the device (ArrayDataset.take): no per-item Python,
     no host-to-device copy per batch."""
 
-    def __init__(self, dataset: ArrayDataset, batches, device: torch.device) -> None:
+    def __init__(self, dataset, batches, device: torch.device) -> None:
         self.dataset, self.batches, self.device = dataset, batches, device
         dataset.on_device(device)
 
@@ -115,7 +117,7 @@ class _DeviceBatches:
         # stream (dropout, augmentation) where the DataLoader left it: the same fit either way.
         torch.empty((), dtype=torch.int64).random_()
         for batch in self.batches:
-            yield self.dataset.take(torch.as_tensor(batch, dtype=torch.long).to(self.device, non_blocking=True))
+            yield self.dataset.take(torch.as_tensor(batch, dtype=torch.long))  # a host index: `take` moves it
 
 
 class _Chunks:
@@ -132,18 +134,23 @@ class _Chunks:
 
 
 def _on_device(dataset: Dataset, s: dict, device: torch.device) -> bool:
-    """Whether to serve `dataset` from the device: an ArrayDataset of numeric arrays without a per-item transform
-    whose arrays take at most half the device's free memory (train.cohort_on_device)."""
-    if not (s.get("cohort_on_device", True) and isinstance(dataset, ArrayDataset) and dataset.transform is None):
+    """Whether to serve `dataset` from the device (train.cohort_on_device): an ArrayDataset of numeric arrays without
+    a per-item transform, or any dataset with the same `on_device(device)`, `take(index)` and `nbytes()` (e.g. a
+    plugin's clips, cropped on the device), whose data take at most half the device's free memory."""
+    if not s.get("cohort_on_device", True):
         return False
-    arrays = dataset.x if isinstance(dataset.x, tuple) else (dataset.x,)
-    if not all(isinstance(a, np.ndarray) and a.dtype.kind in "biuf" for a in arrays):
-        return False
-    if dataset.y is not None and np.asarray(dataset.y).dtype.kind not in "biuf":
+    if isinstance(dataset, ArrayDataset):
+        arrays = dataset.x if isinstance(dataset.x, tuple) else (dataset.x,)
+        if dataset.transform is not None or not all(isinstance(a, np.ndarray) and a.dtype.kind in "biuf"
+                                                    for a in arrays):
+            return False
+        if dataset.y is not None and np.asarray(dataset.y).dtype.kind not in "biuf":
+            return False
+    elif not all(callable(getattr(dataset, m, None)) for m in ("on_device", "take", "nbytes")):
         return False
     if device.type == "cuda":
         free, _ = torch.cuda.mem_get_info(device)
-        return dataset.nbytes() <= free // 2
+        return dataset.nbytes() <= free // 2  # type: ignore[attr-defined]
     return True
 
 
@@ -151,7 +158,6 @@ def make_loader(dataset: Dataset, s: dict, device: torch.device, batch_sampler=N
     """Batches of `dataset` for the engine: from the device where the cohort fits (_on_device), else a DataLoader
     (train.num_workers, pinned memory on CUDA). `batch_sampler` orders training batches; None: in order."""
     if _on_device(dataset, s, device):
-        assert isinstance(dataset, ArrayDataset)
         return _DeviceBatches(dataset, batch_sampler or _Chunks(_size(dataset), int(s["batch_size"])), device)
     pin = device.type == "cuda"
     if batch_sampler is not None:

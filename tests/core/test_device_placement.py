@@ -205,3 +205,28 @@ def test_mmode_explain_runs_where_the_model_sits():
         got = maps(model, "full", images)
     for a, b in zip(got, expected):
         np.testing.assert_allclose(a, b, atol=1e-6)
+
+
+def test_echo_clips_cropped_on_the_device_are_the_per_item_crops(tmp_path):
+    """echo's training clips served from the device (ClipDataset.take: one batched gather) equal __getitem__'s
+    one-by-one crops, random starts included, and are built where the cohort was moved."""
+    pytest.importorskip("cardio_echo_cmr")
+    from cardio_echo_cmr.training import ClipDataset
+
+    rng = np.random.default_rng(0)
+    paths = []
+    for i, n in enumerate((9, 14, 5, 20)):  # one video shorter than a clip: its last frame repeats
+        paths.append(str(tmp_path / f"v{i}.npy"))
+        np.save(paths[-1], rng.integers(0, 255, (n, 4, 4), dtype=np.uint8))
+    y = rng.normal(size=(4, 2)).astype(np.float32)
+    one, batched = (ClipDataset(paths, y, frames=3, period=2, train=True, seed=5) for _ in range(2))
+    order = [[2, 0], [3, 1, 0]]
+    expected = [torch.stack([one[i][0] for i in b]) for b in order]
+    batched.on_device(torch.device("cpu"))
+    for b, e in zip(order, expected):
+        x, target = batched.take(torch.as_tensor(b))
+        assert torch.equal(x, e) and torch.equal(target, torch.as_tensor(y[b]))
+    with OtherDevice():
+        batched.on_device(ELSEWHERE)
+        x, target = batched.take(torch.as_tensor([1, 3]))
+        assert x.device == ELSEWHERE and target.device == ELSEWHERE

@@ -52,6 +52,32 @@ class ClipDataset(Dataset):
         y = torch.zeros(()) if self.y is None else torch.as_tensor(self.y[i], dtype=torch.float32)
         return x, y
 
+    def nbytes(self) -> int:
+        return max((len(v) for v in self.videos), default=0) * len(self.videos) * self.videos[0][0].nbytes
+
+    def on_device(self, device: torch.device) -> None:
+        """Every video once on the device, padded with its last frame to the longest (the engine serves batches
+        from there: cardio.engine.ArrayDataset's protocol)."""
+        longest = max(len(v) for v in self.videos)
+        padded = np.stack([np.concatenate([v, np.repeat(v[-1:], longest - len(v), 0)]) for v in self.videos])
+        self.on = (torch.as_tensor(padded).to(device), torch.as_tensor([len(v) for v in self.videos]).to(device),
+                   None if self.y is None else torch.as_tensor(self.y, dtype=torch.float32).to(device))
+
+    def take(self, index: torch.Tensor):
+        """The clips of rows `index` (a CPU tensor) cropped on the device as __getitem__ crops them one by one:
+        the same random starts, drawn in the same order from the same generator; frames past a video's end repeat
+        its last."""
+        videos, lengths, y = self.on
+        rows = index.tolist() if self.train else []  # a host tensor: the starts are drawn on the host, as before
+        index = index.to(videos.device, non_blocking=True)
+        span = self.frames * self.period
+        starts = [int(self.rng.integers(0, max(1, len(self.videos[i]) - span + 1))) for i in rows]
+        start = torch.as_tensor(starts or [0] * len(index), dtype=torch.long).to(index.device)
+        frame = start[:, None] + self.period * torch.arange(self.frames, device=index.device)
+        frame = torch.minimum(frame, lengths.index_select(0, index)[:, None] - 1)
+        x = videos[index[:, None], frame].float()
+        return x, (torch.zeros(len(index), device=index.device) if y is None else y.index_select(0, index))
+
 
 class AllClips(Dataset):
     """Every non-overlapping window of every video (test-time averaging); `owner` maps windows to videos."""
