@@ -21,7 +21,7 @@ SCHEMA = Schema((Column("y", "binary", target=True, required=True), Column("t1_m
 def _folder(tmp_path, rows: dict, files=()) -> str:
     (tmp_path / "clips").mkdir(exist_ok=True)
     for f in files:
-        (tmp_path / "clips" / f).write_bytes(b"x")
+        (tmp_path / "clips" / f).write_bytes(f.encode())  # each its own bytes: no record shared by patients
     pd.DataFrame(rows).to_csv(tmp_path / "labels.csv", index=False)
     return str(tmp_path)
 
