@@ -99,7 +99,7 @@ def main() -> None:
     ap.add_argument("--smoke", action="store_true", help="tiny sizes, seconds: checks the script runs")
     args = ap.parse_args()
     if args.smoke:
-        args.datasets, args.patients, args.features = 2, 80, 5
+        args.datasets, args.patients, args.features = 1, 60, 5
     runs = [one(s, args.patients, args.features) for s in range(args.datasets)]
     print(f"{args.datasets} null data sets, {args.patients} patients, 3 modalities x {args.features} noise features, "
           f"{CV['folds']} outer x {CV['inner_folds']} inner folds")

@@ -43,10 +43,11 @@ def main() -> None:
     ap.add_argument("--smoke", action="store_true", help="tiny sizes, seconds: checks the script runs")
     a = ap.parse_args()
     if a.smoke:
-        a.maps = 8
+        a.maps, a.threads = 2, 1
+    repeats = 1 if a.smoke else 2
     torch.set_num_threads(a.threads)
-    default = epoch_seconds("resnet18", 32, a.maps)
-    paper = epoch_seconds("resnet50", 64, a.maps)
+    default = epoch_seconds("resnet18", 32, a.maps, repeats=repeats)
+    paper = epoch_seconds("resnet50", 64, a.maps, repeats=repeats)
     fit, models, steps, epochs = 766, 4, 2, 30
     print(f"threads {a.threads}, {a.maps} maps, batch 32")
     print(f"default (resnet18, 32x32): {default * 1000:.1f} ms per map per epoch")
