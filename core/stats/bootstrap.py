@@ -9,7 +9,6 @@ from dataclasses import dataclass
 from typing import Any, Callable, Iterator
 
 import numpy as np
-from scipy.special import ndtr, ndtri
 
 from cardio.stats.result import Estimate, StatsError
 from cardio.stats.validation import as_binary_labels, as_scores, check_level, check_n_resamples
@@ -325,6 +324,8 @@ def _interval(theta_hat: float, theta_b: np.ndarray, jackknife: np.ndarray | Non
     if method == "percentile":
         lo, hi = np.percentile(theta_b, [100 * alpha, 100 * (1 - alpha)])
         return float(lo), float(hi), "bootstrap-percentile"
+    from scipy.special import ndtr, ndtri  # here: the percentile interval's whole process loads no SciPy
+
     # bias correction: share of resamples below the estimate, ties counted half (as scipy.stats.bootstrap)
     share = (np.count_nonzero(theta_b < theta_hat) + np.count_nonzero(theta_b <= theta_hat)) / (2.0 * theta_b.size)
     z0 = ndtri(share)
