@@ -50,7 +50,7 @@ def main() -> int:
         ok &= inside
         print(f"  coverage of AUC = 0.5 by the 95% {method:<21} CI: {100 * c:5.1f}%  "
               f"(Monte Carlo +/- {100 * half:.1f} pts; target 93-97%: {'ok' if inside else 'OUT OF RANGE'})")
-    return 0 if ok else 1
+    return 0 if ok or args.smoke else 1  # smoke: 20 data sets check that it runs, not the coverage
 
 
 if __name__ == "__main__":
