@@ -27,7 +27,7 @@ from cardio.data import CardioError
 
 SETTINGS = ("epochs", "batch_size", "lr", "weight_decay", "optimizer", "optimizer_args", "scheduler",
             "scheduler_args", "grad_clip", "patience", "amp", "channels_last", "num_workers", "checkpoint_every",
-            "checkpoint_every_s", "cpu_threads", "tensorboard", "cohort_on_device")
+            "checkpoint_every_s", "cpu_threads", "tensorboard", "cohort_on_device", "deterministic", "compile")
 # Short names of torch.optim.lr_scheduler classes; any other class name of that module works too.
 SCHEDULERS = {"cosine": "CosineAnnealingLR", "step": "StepLR", "plateau": "ReduceLROnPlateau",
               "onecycle": "OneCycleLR", "one-cycle": "OneCycleLR", "exponential": "ExponentialLR"}
@@ -245,6 +245,18 @@ def seed_everything(seed: int) -> None:
     os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
     torch.use_deterministic_algorithms(True, warn_only=True)
     torch.backends.cudnn.benchmark = False
+
+
+def set_determinism(flag: bool | None, device: torch.device) -> bool:
+    """train.deterministic: true = deterministic kernels (bit-identical reruns and resumes), false = the fastest
+    kernels (cudnn.benchmark picks convolution algorithms by timing them, so CUDA results vary in their last digits
+    between runs); null = true on the CPU (it costs nothing measurable there) and false on CUDA (speed first; set it
+    true for bit-identical GPU runs). Whether it is on."""
+    on = device.type != "cuda" if flag is None else bool(flag)
+    torch.use_deterministic_algorithms(on, warn_only=True)
+    torch.backends.cudnn.deterministic = on
+    torch.backends.cudnn.benchmark = not on and device.type == "cuda"
+    return on
 
 
 def init_distributed(device: torch.device) -> tuple[int, int]:
@@ -600,6 +612,7 @@ class _Fit:
         self.device = ctx.device
         self.model = model.to(self.device)
         self.s = {**s, "channels_last": _channels_last(self.model, train_set, s, self.device)}
+        set_determinism(self.s["deterministic"], self.device)
         self.params = [p for p in self.model.parameters() if p.requires_grad]
         self.opt = make_optimizer(self.params, self.s)
         self.epochs = int(self.s["epochs"])
@@ -639,6 +652,8 @@ class _Fit:
         if ctx.world_size > 1:
             ids = [self.device.index] if self.device.type == "cuda" else None
             net = nn.parallel.DistributedDataParallel(self.model, device_ids=ids)
+        if s["compile"]:  # the training step only; evaluation and checkpoints use the model itself
+            net = torch.compile(net)  # type: ignore[assignment]
         sampler = ShardedBatchSampler(_size(self.train_set), int(s["batch_size"]), seed, ctx.rank, ctx.world_size,
                                       weights=sample_weights)
         batches = make_loader(self.train_set, s, self.device, sampler)

@@ -263,3 +263,17 @@ def test_a_cohort_on_the_device_trains_as_the_dataloader_did(tmp_path):
     np.testing.assert_array_equal(p_served, p_loaded)
     for a, b in zip(served.model.state_dict().values(), loaded.model.state_dict().values()):
         assert torch.equal(a, b)
+
+
+def test_determinism_is_on_for_the_cpu_and_off_for_cuda_unless_asked():
+    """train.deterministic null: deterministic kernels on the CPU; on CUDA the fastest (cudnn.benchmark)."""
+    before = torch.are_deterministic_algorithms_enabled(), torch.backends.cudnn.benchmark
+    try:
+        assert engine.set_determinism(None, torch.device("cpu")) and not torch.backends.cudnn.benchmark
+        assert not engine.set_determinism(None, torch.device("cuda")) and torch.backends.cudnn.benchmark
+        assert not torch.are_deterministic_algorithms_enabled()
+        assert engine.set_determinism(True, torch.device("cuda")) and not torch.backends.cudnn.benchmark
+        assert not engine.set_determinism(False, torch.device("cpu")) and not torch.backends.cudnn.benchmark
+    finally:
+        torch.use_deterministic_algorithms(before[0], warn_only=True)
+        torch.backends.cudnn.benchmark = before[1]
