@@ -11,13 +11,16 @@ A plugin declares its columns once (`Schema`): their kinds, which are required, 
 (labels that may be missing row by row: NaN is the mask) and which are file paths (resolved inside
 the cohort folder; `cohort.allow_outside_paths` is the one switch that lets them out). `read_table`
 checks all of it and raises `CohortProblems` listing every problem at once, each naming the file,
-the CSV line and the column; `cardio validate` prints them as rows.
+the CSV line and the column; `cardio validate` prints them as rows. A file named by rows of several
+patients, or files of the same bytes under several patients, is one of them (a patient's own records may share one).
 """
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
-from collections.abc import Callable, Iterable
+from collections import defaultdict
+from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -271,6 +274,78 @@ def _paths(table: pd.DataFrame, root: Path, col: Column, problems: Problems, all
     return pd.Series(out, index=table.index, dtype=object)
 
 
+HEAD_BYTES = 1 << 16  # the first bytes hashed before a whole file: most same-size files differ there
+
+
+def _head(path: str) -> bytes:
+    with open(path, "rb") as f:
+        return hashlib.blake2b(f.read(HEAD_BYTES), digest_size=16).digest()
+
+
+def _whole(path: str) -> bytes:
+    with open(path, "rb") as f:  # streamed in blocks: a clip or a volume is never held whole
+        return hashlib.file_digest(f, lambda: hashlib.blake2b(digest_size=16)).digest()
+
+
+def _collide(paths: Iterable[str], key: Callable[[str], Hashable]) -> list[list[str]]:
+    groups: dict[Hashable, list[str]] = defaultdict(list)
+    for p in paths:
+        groups[key(p)].append(p)
+    return [g for g in groups.values() if len(g) > 1]
+
+
+def same_content(paths: Iterable[str]) -> tuple[list[list[str]], int]:
+    """(groups of two or more files holding the same bytes, files opened). Files are grouped by size, then by a
+    hash of their first 64 KiB, then of the whole file: only files whose size collides are opened at all."""
+    sized = _collide(paths, os.path.getsize)
+    heads = [g for group in sized for g in _collide(group, _head)]
+    return [g for group in heads for g in _collide(group, _whole)], sum(map(len, sized))
+
+
+def _shared_files(table: pd.DataFrame, root: Path, schema: Schema, problems: Problems,
+                  log: logging.Logger | None) -> None:
+    """A file, or files with the same bytes, named by rows of several patients: a record filed under a second
+    patient is counted twice and can sit on both sides of a split. One patient's records may share a file."""
+    named: dict[str, list[tuple[int, str, str, str]]] = defaultdict(list)  # real path -> (line, patient, col, cell)
+    # Rows already refused for their file (outside the folder) or their ids (a duplicated record id names one
+    # default file twice) are not compared: that problem is the one to fix.
+    flagged = {(p.line, p.column) for p in problems.items} | {(p.line, None) for p in problems.items
+                                                              if p.column in HIERARCHY}
+    for col in (c for c in schema.columns if c.kind == "path" and c.name in table.columns):
+        for i, (value, pid) in enumerate(zip(table[col.name], table["patient_id"])):
+            if value is not None and pid is not None and not {(i + 2, col.name), (i + 2, None)} & flagged \
+                    and os.path.isfile(value):
+                named[os.path.realpath(value)].append((i + 2, str(pid), col.name, str(value)))
+    try:  # an empty file is a truncated one, named by the plugin's reader, not a shared record
+        groups, opened = same_content(p for p in named if os.path.getsize(p) > 0)
+    except OSError as e:
+        problems.add(f"a file it names cannot be read: {e}")
+        return
+    grouped = {p for g in groups for p in g}
+    groups += [[p] for p in named if p not in grouped]
+    shared = 0
+    for group in groups:
+        rows = sorted(r for p in group for r in named[p])
+        patients = list(dict.fromkeys(pid for _, pid, _, _ in rows))
+        if len(patients) < 2:
+            continue
+        shared += 1
+        what = "one file is" if len(group) == 1 else f"{len(group)} files with the same content are"
+        listed = "; ".join(f"{_shown(root, cell)} (line {line}, patient {pid!r})" for line, pid, _, cell in rows[:10])
+        more = f"; and {len(rows) - 10} more row(s)" if len(rows) > 10 else ""
+        problems.add(f"{what} named by {len(patients)} patients ({', '.join(map(repr, patients[:10]))}): {listed}"
+                     f"{more}; a record belongs to one patient: give each row its own patient's file, or remove "
+                     "the copy", rows[0][0], rows[0][2])
+    (log or logging.getLogger("cardio.run")).info(
+        "cohort files: %d named, %d of them compared by content (their sizes collide), %d shared by several "
+        "patients", len(named), opened, shared)
+
+
+def _shown(root: Path, path: str) -> str:
+    absolute = Path(os.path.normpath(Path(root).absolute()))
+    return os.path.relpath(path, absolute) if Path(path).is_relative_to(absolute) else path
+
+
 def read_table(root: str | Path, schema: Schema, *, allow_outside: bool = False, log: logging.Logger | None = None,
                checks: Iterable[Callable[[pd.DataFrame, Problems], None]] = (),
                table: str | None = None) -> pd.DataFrame:
@@ -314,6 +389,7 @@ def read_table(root: str | Path, schema: Schema, *, allow_outside: bool = False,
         if col.required and not col.target:
             problems.rows(_blank(out[col.name]), "is empty", col.name)
         out[col.name] = typed
+    _shared_files(out, root, schema, problems, log)
     for check in checks:
         check(out, problems)
     problems.raise_if_any()
