@@ -5,10 +5,12 @@ import logging
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
-import pandas as pd
+
+if TYPE_CHECKING:  # pandas is imported where a table is built: `cardio --help` needs none of it
+    import pandas as pd
 
 ID_COLUMNS = ("record_id", "patient_id")
 PREDICTION_COLUMNS = ("record_id", "patient_id", "model", "task", "kind", "y_true", "y_score")
@@ -39,6 +41,8 @@ def confined_path(root: str | Path, value: str | Path, *, allow_outside: bool = 
 
 def target_mask(table: pd.DataFrame, targets) -> pd.DataFrame:
     """True where a target has a value (the mask that travels with the labels)."""
+    import pandas as pd
+
     return pd.DataFrame({t: table[t].notna().to_numpy() for t in targets if t in table.columns}, index=table.index)
 
 
@@ -188,6 +192,8 @@ class Predictions:
     def from_arrays(cls, record_id, patient_id, y_true, y_score, *, model: str = "model",
                     task: str = "response", kind: str = "binary", threshold: float | None = None,
                     **extra) -> "Predictions":
+        import pandas as pd
+
         table = pd.DataFrame({
             "record_id": np.asarray(record_id).astype(str), "patient_id": np.asarray(patient_id).astype(str),
             "model": model, "task": task, "kind": kind,
@@ -199,6 +205,8 @@ class Predictions:
 
     @classmethod
     def concat(cls, parts) -> "Predictions":
+        import pandas as pd
+
         return cls(pd.concat([p.table for p in parts], ignore_index=True))
 
 
@@ -229,6 +237,8 @@ class Fold:
 def _patients(table: pd.DataFrame, label: str | None, extra: tuple[str, ...] = ()) -> pd.DataFrame:
     """One row per patient; a patient is positive when any of their records is, and -1 when unlabelled
     (the missing label is a stratum of its own, so unlabelled patients spread over the folds too)."""
+    import pandas as pd
+
     cols = {c: "first" for c in extra if c in table.columns}
     if label is not None:
         cols[label] = "max"
@@ -254,7 +264,7 @@ def _stratify_label(table: pd.DataFrame, label: str | None) -> str | None:
     """Stratify by the label when it is a binary column; regression or multitask cohorts are not."""
     if label is None or label not in table.columns:
         return None
-    values = pd.unique(table[label].dropna())
+    values = table[label].dropna().unique()
     return label if len(values) == 2 else None
 
 
@@ -303,6 +313,8 @@ def _kfold(table: pd.DataFrame, pts: pd.DataFrame, k: int, strat: str | None, se
 def _outer_folds(table: pd.DataFrame, pts: pd.DataFrame, cv: dict, strat: str | None,
                  seed: int) -> list[tuple[Fold, pd.DataFrame | None]]:
     """Each fold with its training patients (None where the fold is made from rows, not patients)."""
+    import pandas as pd
+
     method = cv["method"]
     if method == "kfold":
         k, repeats = int(cv["folds"]), int(cv.get("repeats", 1))
@@ -362,6 +374,8 @@ def _universe(table: pd.DataFrame, cv: dict, label: str | None, strat: str | Non
     """cv.patients read as the patients to split (one row each, the label per patient, -1 unlabelled)."""
     if not cv.get("patients") or cv["method"] not in ("kfold", "holdout"):
         return None
+    import pandas as pd
+
     path = Path(str(cv["patients"])).expanduser()
     try:
         given = pd.read_csv(path, dtype={"patient_id": str})
