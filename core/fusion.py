@@ -97,12 +97,13 @@ def _predictions(run: Path, folds: list[str], file: str) -> tuple[pd.DataFrame |
             if missing:
                 raise ValueError(f"no column(s) {sorted(missing)}")
             table = table.assign(y_score=pd.to_numeric(table["y_score"]), y_true=pd.to_numeric(table["y_true"]))
-        except CardioError as e:
-            return None, f"{e} (then cardio run --resume {run})"
+        except CardioError:  # a finished run is not resumed: its fold is not fitted again by deleting it
+            return None, (f"{path} cannot be read (missing or damaged); restore the run from a backup, or make it "
+                          "again with its config.yaml")
         except (TypeError, ValueError, KeyError, AttributeError) as e:  # dtype or columns edited: numpy/pandas
             why = " ".join(str(e).split())[:80]
-            return None, (f"{path} holds predictions cardio did not write ({type(e).__name__}: {why}); delete "
-                          f"{path.parent} and run cardio run --resume {run} to fit that fold again")
+            return None, (f"{path} holds predictions cardio did not write ({type(e).__name__}: {why}); restore the "
+                          "run from a backup, or make it again with its config.yaml")
         parts.append(table)
     return pd.concat(parts, ignore_index=True), None
 

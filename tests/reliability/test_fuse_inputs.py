@@ -112,4 +112,4 @@ def test_a_wrongly_typed_predictions_file_is_named(two_runs):
     _edit_npz(npz, bogus)
     res = _fuse(two_runs, "ecg", "echo_bogus")
     check_refused(res, "echo_bogus/tasks/fit-fold0/predictions.npz")
-    assert "cardio run --resume" in res.stderr
+    assert "make it again with its config.yaml" in res.stderr
