@@ -14,6 +14,15 @@ SHARED_DATA = Path(os.environ.get("CARDIO_DATA") or os.environ.get("CARDIO_SHARE
                    or REPO.parent / "shared" / "data")
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _own_config_dir(tmp_path_factory):
+    """A user config folder of the suite's own: a developer's signing key or trusted keys in ~/.config/cardio would
+    sign the test runs' bundles and refuse the unsigned ones."""
+    with pytest.MonkeyPatch.context() as m:
+        m.setenv("CARDIO_CONFIG_DIR", str(tmp_path_factory.mktemp("config")))
+        yield
+
+
 @pytest.fixture(scope="session")
 def toy_site(tmp_path_factory) -> Path:
     """tests/fixtures/toy_plugins installed by pip into a folder of its own, found through PYTHONPATH."""
