@@ -1,0 +1,265 @@
+"""Every plugin's default run and its `profile=paper` training step on the current device, in one run (issue 40).
+
+    .venv/bin/python benchmarks/gpu_runs.py                       # every plugin: default runs + paper steps
+    .venv/bin/python benchmarks/gpu_runs.py --smoke               # tiny configs and steps (seconds to minutes)
+    .venv/bin/python benchmarks/gpu_runs.py --plugins perfusion_polar,mmode_septal_flash
+
+Default runs: `cardio run --plugin P` (device auto) in a subprocess; wall time, and stage times read from the run's
+run.log ("stage NAME" lines; "train" is from the first epoch line to the next stage, the fits run inline between
+featurize and explain); the evaluate stage's share of the wall time. On CUDA with NVML (nvidia-ml-py) the GPU's
+busy fraction (mean utilisation sampled every 0.2 s) and peak memory over the run.
+Paper steps: the plugin's paper-profile network at its paper batch and input size, trained for a few steps through
+the engine's loss and optimizer settings: samples/s, FLOPs per sample (torch's FLOP counter, x3 for forward +
+backward, as benchmarks/echo_train_gpu.py counts them), MFU against the device's peak (CUDA, known GPUs), the GPU
+busy fraction of the step time (CUDA events: kernel time / wall time) and peak memory. On a CPU the GPU columns
+print "-". Goals on an H100: every default run <= 60 s; GPU busy >= 80% of step time; echo MFU >= 35% in bf16.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from echo_train_gpu import PEAK_TFLOPS  # the vendors' peak table, kept in one place
+
+PLUGINS = ("perfusion_polar", "mmode_septal_flash", "spect_polar", "ecg_transfer", "echo_cmr")
+# Tiny runs for --smoke: seconds of training each, every stage still run.
+SMOKE = {
+    "perfusion_polar": ["perfusion_polar.n_patients=48", "perfusion_polar.size=32", "perfusion_polar.step1.epochs=1",
+                        "perfusion_polar.step2.epochs=1", "cv.folds=2", "stats.n_resamples=100",
+                        "report.figures=false", "final_model=false"],
+    "mmode_septal_flash": ["mmode_septal_flash.synthetic.n_patients=40", "mmode_septal_flash.synthetic.n_sf=16",
+                           "mmode_septal_flash.synthetic.size=64", "mmode_septal_flash.mmode.offsets=1",
+                           "mmode_septal_flash.model.input_size=32", "mmode_septal_flash.train.epochs=1",
+                           "stats.n_resamples=100", "final_model=false", "explain=false"],
+    "spect_polar": ["spect_polar.synthetic.n_patients=30", "spect_polar.synthetic.slices=20",
+                    "spect_polar.synthetic.size=40", "spect_polar.autoencoder.iterations=20", "cv.folds=3",
+                    "stats.n_resamples=100", "final_model=false", "explain=false"],
+    "ecg_transfer": ["ecg_transfer.synthetic.n_patients=30", "ecg_transfer.preprocess.max_beats_per_record=3",
+                     "cv.folds=2", "ecg_transfer.finetune.epochs=1", "ecg_transfer.baselines.threshold_cv=2",
+                     "ecg_transfer.baselines.rf.n_estimators=10", "stats.n_resamples=100", "explain=false",
+                     "final_model=false"],
+    "echo_cmr": ["echo_cmr.synthetic.n_patients=40", "echo_cmr.synthetic.n_frames=20", "echo_cmr.clip.size=16",
+                 "echo_cmr.clip.frames=4", "echo_cmr.train.epochs=1", "train.val_fraction=0", "cv.folds=2",
+                 "stats.n_resamples=100", "final_model=false", "explain=false"],
+}
+
+
+class GpuSampler:
+    """NVML utilisation and memory of the current GPU, sampled every 0.2 s in a thread (CUDA with nvidia-ml-py)."""
+
+    def __init__(self) -> None:
+        self.util: list[float] = []
+        self.peak_mb = 0.0
+        self.handle = None
+        if torch.cuda.is_available():
+            try:
+                import pynvml
+
+                pynvml.nvmlInit()
+                self.handle = pynvml.nvmlDeviceGetHandleByIndex(torch.cuda.current_device())
+                self.nvml = pynvml
+            except Exception:  # no NVML: the GPU columns stay empty
+                self.handle = None
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while self.handle is not None and not self.stop.wait(0.2):
+            self.util.append(self.nvml.nvmlDeviceGetUtilizationRates(self.handle).gpu / 100.0)
+            self.peak_mb = max(self.peak_mb, self.nvml.nvmlDeviceGetMemoryInfo(self.handle).used / 2**20)
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop.set()
+        self.thread.join()
+
+    def busy(self) -> float | None:
+        return sum(self.util) / len(self.util) if self.util else None
+
+
+LINE = re.compile(r"^(\d\d):(\d\d):(\d\d) INFO (stage (\w+)|\S+ epoch \d+/|done in)")
+
+
+def stage_times(log: str) -> dict[str, float]:
+    """Seconds per stage from run.log's timestamps (1 s resolution; a run past midnight wraps once)."""
+    marks: list[tuple[float, str]] = []
+    first_epoch = False
+    for line in log.splitlines():
+        m = LINE.match(line)
+        if not m:
+            continue
+        t = int(m[1]) * 3600 + int(m[2]) * 60 + int(m[3])
+        if marks and t < marks[-1][0]:
+            t += 86400
+        if m[5]:
+            marks.append((t, m[5]))
+        elif m[4] == "done in":
+            marks.append((t, "end"))
+        elif not first_epoch:  # the fits begin: featurize's time ends here
+            first_epoch = True
+            marks.append((t, "train"))
+    out: dict[str, float] = {}
+    for (t0, name), (t1, _) in zip(marks, marks[1:]):
+        out[name] = out.get(name, 0.0) + t1 - t0
+    return out
+
+
+def default_run(plugin: str, sets: list[str], root: Path) -> dict:
+    """One `cardio run` of the plugin in a subprocess; wall time, stage times, GPU busy and peak memory."""
+    out = root / plugin
+    cmd = [sys.executable, "-m", "cardio.cli", "run", "--plugin", plugin, "--out", str(out)]
+    for s in sets:
+        cmd += ["--set", s]
+    env = {**os.environ, "CARDIO_CACHE": str(root / "cache")}
+    with GpuSampler() as gpu:
+        start = time.perf_counter()
+        proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
+        wall = time.perf_counter() - start
+    if proc.returncode != 0:
+        return {"plugin": plugin, "wall": wall, "error": proc.stderr.strip().splitlines()[-1:]}
+    stages = stage_times((out / "run.log").read_text())
+    return {"plugin": plugin, "wall": wall, "stages": stages, "busy": gpu.busy(),
+            "peak_mb": gpu.peak_mb or None, "evaluate_share": stages.get("evaluate", 0.0) / wall}
+
+
+def _paper_step(plugin: str, smoke: bool):
+    """(network, one batch of inputs, targets) at the paper profile's sizes (each plugin's config.yaml `paper`
+    profile; --smoke: tiny sizes), as the plugin's training feeds it."""
+    if plugin == "echo_cmr":  # r2plus1d_18, batch 10, 32 frames of 112 x 112
+        from cardio_echo_cmr.model import HEADS, EchoVideoNet
+
+        b, t, s, arch = (2, 4, 16, "r2plus1d_10") if smoke else (10, 32, 112, "r2plus1d_18")
+        return EchoVideoNet(arch=arch), torch.rand(b, t, s, s) * 255, torch.rand(b, len(HEADS)).round()
+    if plugin == "mmode_septal_flash":  # DenseNet-121 on 256 x 256 M-modes, batch 4, two classes
+        from cardio_mmode_septal_flash.model import SeptalFlashNet
+
+        b, s = (2, 32) if smoke else (4, 256)
+        return SeptalFlashNet(None), torch.rand(b, 1, s, s), torch.randint(0, 2, (b,))
+    if plugin == "perfusion_polar":  # ResNet-50 on 64 x 64 polar maps (3 inputs), batch 32, 17 segment MFRs
+        from cardio_perfusion_polar.model import PolarResNet
+
+        b, s, arch = (4, 32, "resnet18") if smoke else (32, 64, "resnet50")
+        return PolarResNet(arch, 17), torch.rand(b, 3, s, s), torch.rand(b, 17).round()
+    if plugin == "ecg_transfer":  # ResNet-50 pretraining on 257 x 33 beat spectrograms, batch 256, 5 classes
+        from cardio_ecg_transfer.resnet import SpectrogramResNet
+
+        b, f, arch = (4, 33, "resnet18") if smoke else (256, 257, "resnet50")
+        return SpectrogramResNet(arch, n_outputs=5), torch.rand(b, 1, f, 33), torch.randint(0, 5, (b,))
+    if plugin == "spect_polar":  # the four-layer AE on 32 x 64 phase maps, full batch of 103 maps
+        from cardio_spect_polar.autoencoder import PhaseAutoencoder
+
+        b, n = (8, 64) if smoke else (103, 32 * 64)
+        x = torch.rand(b, n)
+        return PhaseAutoencoder(n, 256, 64), x, x
+    raise ValueError(plugin)
+
+
+def paper_step(plugin: str, smoke: bool, device: torch.device, steps: int) -> dict:
+    """Samples/s of the engine's training step (bf16 autocast on CUDA, AdamW, grad clip) on one repeated batch,
+    FLOPs per sample, MFU, GPU busy fraction of the step time, peak memory."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from cardio import engine
+
+    torch.manual_seed(0)
+    net, x, y = _paper_step(plugin, smoke)
+    with FlopCounterMode(display=False) as counter, torch.no_grad():
+        net.eval()(x[:1])
+    flops = 3.0 * counter.get_total_flops()  # forward + backward (twice the forward), per sample
+    net, x, y = net.to(device).train(), x.to(device), y.to(device)
+    loss_fn = torch.nn.MSELoss() if plugin == "spect_polar" else engine.masked_loss
+    opt = torch.optim.AdamW(net.parameters(), lr=1e-4)
+    cuda = device.type == "cuda"
+
+    def step():
+        opt.zero_grad(set_to_none=True)
+        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=cuda):
+            out = net(x)
+        loss_fn(out.float(), y).backward()
+        torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
+        opt.step()
+
+    step()  # warm-up (cuDNN algorithm choice, allocator)
+    if cuda:
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
+    events = [(torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)) for _ in range(steps)] \
+        if cuda else []
+    start = time.perf_counter()
+    for k in range(steps):
+        if cuda:
+            events[k][0].record()
+        step()
+        if cuda:
+            events[k][1].record()
+    if cuda:
+        torch.cuda.synchronize()
+    wall = time.perf_counter() - start
+    rate = steps * len(x) / wall
+    row = {"plugin": plugin, "samples_s": rate, "gflop_sample": flops / 1e9, "mfu": None, "busy": None,
+           "peak_mb": None}
+    if cuda:
+        gpu_s = sum(a.elapsed_time(b) for a, b in events) / 1000.0
+        row["busy"] = gpu_s / wall  # time inside the steps' GPU work / wall time (gaps = host stalls)
+        row["peak_mb"] = torch.cuda.max_memory_allocated() / 2**20
+        name = torch.cuda.get_device_name(device)
+        peak = next((v["bf16"] for k, v in PEAK_TFLOPS.items() if k in name), None)
+        row["mfu"] = rate * flops / (peak * 1e12) if peak else None
+    return row
+
+
+def _fmt(v, spec: str) -> str:
+    return "-".rjust(int(re.match(r"\d*", spec)[0] or 0)) if v is None else format(v, spec)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--plugins", default=",".join(PLUGINS), help="comma-separated plugins")
+    parser.add_argument("--smoke", action="store_true", help="tiny configs and steps (seconds to minutes)")
+    parser.add_argument("--steps", type=int, default=None, help="training steps timed per paper step")
+    parser.add_argument("--no-runs", action="store_true", help="paper steps only")
+    args = parser.parse_args()
+    plugins = [p for p in args.plugins.split(",") if p]
+    from cardio import engine
+
+    device = engine.resolve_device("auto")
+    print(f"device: {engine.device_name(device)}")
+    runs = []
+    if not args.no_runs:
+        with tempfile.TemporaryDirectory() as tmp:
+            runs = [default_run(p, SMOKE[p] if args.smoke else [], Path(tmp)) for p in plugins]
+    print("\ndefault runs" + (" (smoke configs)" if args.smoke else ""))
+    print(f"{'plugin':20} {'wall s':>8} {'load':>6} {'prep':>6} {'feat':>6} {'train':>6} {'explain':>8} "
+          f"{'eval':>6} {'eval %':>7} {'GPU busy':>9} {'peak MB':>8}")
+    for r in runs:
+        if "error" in r:
+            print(f"{r['plugin']:20} {r['wall']:8.1f} failed: {r['error']}")
+            continue
+        st = r["stages"]
+        cols = [st.get(k) for k in ("load", "preprocess", "featurize", "train", "explain", "evaluate")]
+        print(f"{r['plugin']:20} {r['wall']:8.1f} " + " ".join(_fmt(c, "6.0f") for c in cols[:5])
+              + f" {_fmt(cols[5], '6.0f')} {100 * r['evaluate_share']:6.1f}% {_fmt(r['busy'], '9.0%')} "
+              f"{_fmt(r['peak_mb'], '8.0f')}")
+    print("\npaper-profile training step" + (" (smoke sizes)" if args.smoke else ""))
+    print(f"{'plugin':20} {'samples/s':>10} {'GFLOP/sample':>13} {'MFU':>6} {'GPU busy':>9} {'peak MB':>8}")
+    for p in plugins:
+        r = paper_step(p, args.smoke, device, args.steps or (3 if args.smoke else 20))
+        print(f"{p:20} {r['samples_s']:10.1f} {r['gflop_sample']:13.2f} {_fmt(r['mfu'], '6.1%')} "
+              f"{_fmt(r['busy'], '9.0%')} {_fmt(r['peak_mb'], '8.0f')}")
+
+
+if __name__ == "__main__":
+    main()
