@@ -1,14 +1,15 @@
 """The fit phase of a run, inline (one process, fold after fold) against the local executor with 2 workers (a
 process per fold), with 1-thread training, side by side in this one run.
 
-Usage: python benchmarks/executors_fit.py [--folds 4] [--epochs 20] [--patients 71]
+Usage: python benchmarks/executors_fit.py [--folds 4] [--epochs 20] [--patients 71] [--smoke]
 The run is ecg_transfer's ResNet-18 trained from scratch on its synthetic cohort (no pretraining, no comparators:
 the fits are the work), train.cpu_threads=1. The fit phase is timed from the prepare task's done marker to the
 last fit's, so the local executor's process starts, imports and cache reads are inside it. Both runs must give the
 same metrics.json (checked). The goal (issue 28): local with 2 workers >= 1.7x faster on 2 cores. Each local task
-process starts torch and rebuilds its stages from the cache (about 10 s), paid twice on the critical path with 4
-folds on 2 workers: at 8 epochs a fit is too short to hide it (1.75x and 1.37x in two quiet runs), at 20 epochs
-it gave 1.77x. These machines are shared and noisy: read the ratio, never the absolute times.
+process starts torch and reads the stages before the folds back from the cache (prepare built them once), paid
+twice on the critical path with 4 folds on 2 workers: at 8 epochs a fit is too short to hide it, at 20 epochs it
+gave 1.77x. These machines are shared and noisy: read the ratio, never the absolute times. benchmarks/executors.py
+times whole default runs on every executor. --smoke: 2 folds of 1 epoch on 24 patients (seconds, for CI).
 """
 from __future__ import annotations
 
@@ -50,7 +51,10 @@ def main() -> int:
     ap.add_argument("--folds", type=int, default=4)
     ap.add_argument("--epochs", type=int, default=20)
     ap.add_argument("--patients", type=int, default=71)
+    ap.add_argument("--smoke", action="store_true", help="2 folds x 1 epoch x 24 patients: seconds, for CI")
     args = ap.parse_args()
+    if args.smoke:
+        args.folds, args.epochs, args.patients = 2, 1, 24
     sets = _sets(args)
     with tempfile.TemporaryDirectory(prefix="cardio-executors-") as tmp:
         tmp = Path(tmp)

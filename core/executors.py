@@ -5,8 +5,9 @@ running (with GPUs, one task per GPU through CUDA_VISIBLE_DEVICES, the next star
 local executor does not share GPUs out). slurm: one job for prepare, a job array for the fits and the final
 model (after prepare, at most `executor.workers` at once), one job for evaluate (after the array). In both, a
 task is submitit's Checkpointable: on the preemption signal or at its time limit it is requeued, and the engine
-resumes its fit from the last checkpoint. The run directory is the only state; rerunning the command submits
-only the tasks without a done marker.
+resumes its fit from the last checkpoint; on SIGTERM (scancel) it stops as cancelled. The local executor gives
+each task its share of the CPUs as torch threads and runs a task whose worker was lost (kill -9) once more. The
+run directory is the only state; rerunning the command submits only the tasks without a done marker.
 """
 from __future__ import annotations
 

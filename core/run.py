@@ -362,10 +362,11 @@ def run_status(run_dir: Path, register: Iterable[object] = ()) -> tuple[str, lis
     pm = plugins.select(plugins.get_plugin_manager(register), meta["plugin"])
     cfg = run_config(plugins.info(pm, meta["plugin"]), run_dir)
     folder = run_dir / tasks.TASKS
-    if folder.exists() and not folder.is_dir():
-        raise CardioError(f"{folder} is a file, not the run's task folder: move it away (the run's results beside it "
-                          f"are untouched; `cardio run --resume {run_dir}` then runs every task again)")
     status = str(meta.get("status"))
+    if folder.exists() and not folder.is_dir():
+        then = "the run finished, and its results beside it stand" if status == "finished" else \
+            f"`cardio run --resume {run_dir}` then runs every task again"
+        raise CardioError(f"{folder} is a file, not the run's task folder: move it away ({then})")
     rows = _explained([(n, *tasks.state(run_dir, n, cfg)) for n in tasks.task_names(cfg)], run_dir, status)
     states = {s for _, s, _ in rows}
     stopped = [f"{n} {s}" for n, s, _ in rows if s in ("cancelled", "failed")]
@@ -474,7 +475,7 @@ def run_task(spec: TaskSpec) -> str:
              spec.name, ctx.device, torch.get_num_threads())
     try:
         with _task(run_dir, spec.name, cfg, ctx):
-            study = shared_study(pm, spec.plugin, loaded, cfg, ctx)
+            study = shared_study(pm, spec.plugin, loaded, cfg, ctx, spec.name)
             if spec.name.startswith("fit-"):
                 names = [f"fit-{f.name}" for f in study.folds]
                 _fit_fold(pm, spec.plugin, study, names.index(spec.name), cfg, ctx, "")
@@ -490,37 +491,52 @@ def run_task(spec: TaskSpec) -> str:
 STUDY_VERSION = 1  # bump when tasks.Study changes shape
 
 
-def shared_study(pm, plugin: str, loaded: plugins.Loaded, cfg: dict, ctx: RunContext) -> tasks.Study:
-    """The stages before the folds, built once per run: the first task to need them (prepare) builds them and keeps
-    them in the cache under the run's config and cohort fingerprint; every later task, in whichever process or job,
-    reads them back instead of loading, preprocessing and featurizing the cohort again."""
-    engine.seed_everything(ctx.seed)
-    ctx.log.info("stage load")
-    cohort = _expect(pm.hook.cardio_load(config=cfg, ctx=ctx), Cohort, "cardio_load", plugin)
-    key = {"plugin": plugin, "plugin_version": loaded.versions.get(plugin, "?"), "cardio": cardio.__version__,
-           "config": tasks.config_hash(cfg), "cohort": tasks.cohort_fingerprint(cohort)}
+def shared_study(pm, plugin: str, loaded: plugins.Loaded, cfg: dict, ctx: RunContext, task: str) -> tasks.Study:
+    """The stages before the folds, built once per run: the prepare task loads the cohort, builds them and keeps
+    them in the cache under the run's config and cohort fingerprint (the key noted in tasks/prepare/); every later
+    task, in whichever process or job, reads them back without calling a plugin hook (a missing entry is built
+    again, from a cohort that must still have the same fingerprint)."""
+    key = None if task == "prepare" else tasks.read_study_key(ctx.out_dir)
+    cohort = None
+    if key is None:
+        cohort = _load(pm, plugin, cfg, ctx)
+        key = {"plugin": plugin, "plugin_version": loaded.versions.get(plugin, "?"), "cardio": cardio.__version__,
+               "config": tasks.config_hash(cfg), "cohort": tasks.cohort_fingerprint(cohort)}
     built: list[tasks.Study] = []
 
     def build(tmp: Path) -> None:
-        built.append(build_study(pm, plugin, cfg, ctx, cohort))
+        here = cohort if cohort is not None else _load(pm, plugin, cfg, ctx)
+        if cohort is None and tasks.cohort_fingerprint(here) != key["cohort"]:
+            raise CardioError(f"the cohort changed on disk since this run's prepare task read it ({ctx.out_dir}/tasks/"
+                              "prepare): its folds would mix two cohorts; start a new run")
+        built.append(build_study(pm, plugin, cfg, ctx, here))
         tasks.write_study(tmp, built[0])
 
     try:
         path = ctx.cache.get("studies", key, build, suffix=".pkl", version=STUDY_VERSION)
-    except tasks.NotKept as e:  # a plugin's object no pickle holds: this task keeps its own build
+    except tasks.NotKept as e:  # an object of a plugin's that not even cloudpickle holds: each task builds its own
         ctx.log.warning("the stages before the folds cannot be kept for the other tasks (%s); each builds them", e)
-        return built[0]
+        path = None
+    if task == "prepare":
+        tasks.write_study_key(ctx.out_dir, key)
     if built:
         return built[0]
+    assert path is not None
     try:
         study = tasks.read_study(path)
-    except Exception as e:  # written by another version of a plugin's classes: build it here
+    except Exception as e:  # written by other versions of a plugin's classes: build it here
         ctx.log.warning("cache entry %s cannot be read back (%s); building the stages before the folds here", path,
                         type(e).__name__)
-        return build_study(pm, plugin, cfg, ctx, cohort)
-    ctx.log.info("stages before the folds read from the cache (%s, built once for the run): %s", path.name,
-                 checks.summary(study.cohort))
+        return build_study(pm, plugin, cfg, ctx)
+    ctx.log.info("stages before the folds read from the cache (%s, built once for the run by prepare): %s",
+                 path.name, checks.summary(study.cohort))
     return study
+
+
+def _load(pm, plugin: str, cfg: dict, ctx: RunContext) -> Cohort:
+    engine.seed_everything(ctx.seed)
+    ctx.log.info("stage load")
+    return _expect(pm.hook.cardio_load(config=cfg, ctx=ctx), Cohort, "cardio_load", plugin)
 
 
 def build_study(pm, plugin: str, cfg: dict, ctx: RunContext, cohort: Cohort | None = None) -> tasks.Study:

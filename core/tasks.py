@@ -4,10 +4,12 @@ Each task owns a folder `<run>/tasks/<name>/`. A fit task writes its out-of-fold
 (`predictions.npz`, no pickle), the last fold's also its explanation (`sections.json`), and the final
 task what it fitted (`final.json`); checkpoints and histories stay in `<run>/checkpoints/` and
 `<run>/history/`, tagged by fold as the engine names them. A task ends by writing `done.json` with the
-config's hash: a rerun skips it, and evaluate reads every fit from these folders. Every process that
-runs a task builds the stages before the folds itself (load, preprocess, featurize through the cache,
-prepare reading back its finished result), and every fit starts from the run's seed, so a fold's model
-is the same whichever process, machine or order fits it.
+config's hash: a rerun skips it, and evaluate reads every fit from these folders. The stages before the
+folds (load, preprocess, featurize, prepare) are built once per run, by the first task that needs them, and
+kept in the cache under the run's config and cohort fingerprint; every other task, in whichever process or
+job, loads the cohort table and reads them back. Every fit starts from the run's seed, so a fold's model is
+the same whichever process, machine or order fits it. A task stopped by SIGTERM is marked cancelled, one
+whose SLURM job is requeued on the preemption signal requeued.
 """
 from __future__ import annotations
 
@@ -379,16 +381,34 @@ class NotKept(Exception):
 
 
 def write_study(path: Path, study: "Study") -> None:
-    """The stages before the folds for the other tasks of the run. pickle, because a study holds the plugins' own
-    objects (loaders, fitted preprocessing, prepared results) that no data format keeps; the file lives in the
-    user's own cache beside the pseudonym key, is written and read by cardio alone, and never enters a run
+    """The stages before the folds for the other tasks of the run. cloudpickle (submitit's, so there wherever a
+    task runs in a process of its own), because a study holds the plugins' own objects (loaders that are lambdas,
+    fitted preprocessing, prepared results) that no data format and not even plain pickle keeps. The file lives in
+    the user's own cache beside the pseudonym key, is written and read by cardio alone, and never enters a run
     directory or a bundle (which hold no pickle)."""
     import pickle
 
     try:
-        path.write_bytes(pickle.dumps(study, protocol=pickle.HIGHEST_PROTOCOL))
+        import cloudpickle as dumper
+    except ImportError:  # no cluster extra: plain pickle, which keeps what has no lambda in it
+        dumper = pickle  # type: ignore[no-redef]
+    try:
+        path.write_bytes(dumper.dumps(study, protocol=pickle.HIGHEST_PROTOCOL))
     except (pickle.PicklingError, TypeError, AttributeError) as e:
         raise NotKept(" ".join(str(e).split())[:200]) from None
+
+
+STUDY_KEY = "study.json"
+
+
+def write_study_key(run_dir: Path, key: dict) -> None:
+    """The cache key of the run's stages before the folds, beside the prepare task that built them."""
+    write_text_atomic(task_dir(run_dir, "prepare") / STUDY_KEY, json.dumps(key, indent=1))
+
+
+def read_study_key(run_dir: Path) -> dict | None:
+    key = _read(task_dir(run_dir, "prepare") / STUDY_KEY)
+    return key if isinstance(key, dict) and isinstance(key.get("cohort"), str) else None
 
 
 def read_study(path: Path) -> "Study":

@@ -52,6 +52,9 @@ def test_inline_and_local_give_the_same_metrics(plugin, sets, tmp_path, monkeypa
     inline = run_plugin(plugin, tmp_path / "inline", sets=sets)
     local = run_plugin(plugin, tmp_path / "local", sets=(*sets, "executor.name=local", "executor.workers=2"))
     _same_run(inline, local)
+    for task in ("fit-fold0", "evaluate"):  # featurized (spect: its phase analysis) once, by prepare
+        log = (local / "tasks" / task / "task.log").read_text()
+        assert "read from the cache" in log and "stage featurize" not in log, log[:2000]
     names = tasks.task_names(tasks_config(local))
     assert all((local / "tasks" / n / "done.json").exists() for n in names)
     assert {n for n in names if n.startswith("fit-")} == {p.parent.name for p in
@@ -68,7 +71,8 @@ def tasks_config(run: Path) -> dict:
 # kill comes at the first checkpoint of fold 1, so 59 epochs are left to lose.
 SLOW = ["--set", "cv.folds=2", "--set", "data.n_patients=400", "--set", "data.n_features=64", "--set",
         "model.hidden=256", "--set", "train.epochs=60", "--set", "train.batch_size=16", "--set", "final_model=false",
-        "--set", "report.figures=false", "--set", "stats.n_resamples=200", "--set", "train.cpu_threads=1"]
+        "--set", "report.figures=false", "--set", "stats.n_resamples=200", "--set", "train.cpu_threads=1",
+        "--set", "train.checkpoint_every_s=0"]  # a checkpoint every epoch: a SIGKILL leaves one to resume from
 
 
 def _cli(tmp_path: Path, toy_site: Path, *args: str, env: dict | None = None) -> subprocess.Popen:
@@ -110,9 +114,9 @@ def test_a_lost_worker_is_redone_once_then_a_rerun_submits_only_the_rest(toy_sit
     _, err = proc.communicate(timeout=600)
     assert proc.returncode == 2 and "fit-fold1" in err.strip().splitlines()[-1], err[-2000:]
     assert err.count("task fit-fold1: its worker was lost (process") == 1 and "running the task again" in err, err
-    status = _cli(tmp_path, toy_site, "status", "r").communicate()[0]
+    status, why = _cli(tmp_path, toy_site, "status", "r").communicate()
     assert [line.split()[:2] for line in status.splitlines()[1:]] == [
-        ["prepare", "done"], ["fit-fold0", "done"], ["fit-fold1", "failed"], ["evaluate", "missing"]], status
+        ["prepare", "done"], ["fit-fold0", "done"], ["fit-fold1", "failed"], ["evaluate", "missing"]], status + why
     assert "not run: fit-fold1 failed" in status.splitlines()[-1]
     kept = {n: (run / "tasks" / n / "done.json").stat().st_mtime_ns for n in ("prepare", "fit-fold0")}
 

@@ -1,11 +1,12 @@
-"""A real SLURM (scripts/slurm-local.sh starts one on this machine): a run submitted as a job array, one array
-task killed mid-fit, and the same command again finishes it with the metrics of an inline run."""
+"""A real SLURM (scripts/slurm-local.sh starts one on this machine; .ci/run does it in CI): a run submitted as a
+job array, and one array task stopped mid-fit by scancel (cancelled; `cardio run --resume` finishes it) or by the
+preemption signal (requeued; it finishes by itself), each to the metrics and predictions of an inline run. A
+SIGKILLed task (no marker of its end) is tests/core/test_executors.py's, on the local executor."""
 from __future__ import annotations
 
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import time
@@ -16,7 +17,7 @@ import pytest
 pytest.importorskip("submitit")
 
 
-# the fits of tests/core/test_executors.py's killed-task test: two folds of 150 epochs, a checkpoint each epoch
+# two folds of 150 epochs (~15 s each on a quiet core), a checkpoint each epoch: long enough to be stopped mid-fit
 SLOW = ["--set", "cv.folds=2", "--set", "data.n_patients=400", "--set", "data.n_features=64", "--set",
         "model.hidden=256", "--set", "train.epochs=150", "--set", "train.batch_size=16", "--set", "final_model=false",
         "--set", "report.figures=false", "--set", "stats.n_resamples=200", "--set", "train.cpu_threads=1"]
@@ -24,7 +25,7 @@ SLOW = ["--set", "cv.folds=2", "--set", "data.n_patients=400", "--set", "data.n_
 
 def _cli(tmp_path: Path, toy_site: Path, *args: str) -> subprocess.Popen:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(toy_site), os.environ.get("PYTHONPATH", "")]),
-           "CARDIO_CACHE": str(tmp_path / "cache")}
+           "CARDIO_CACHE": str(tmp_path.parent / "cache")}  # one for the module: one pseudonym key, as inline's
     return subprocess.Popen([sys.executable, "-m", "cardio.cli", *args], cwd=tmp_path, env=env, text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
@@ -71,35 +72,86 @@ def _settled(run: Path) -> bool:
     return "cardio-toy" not in out
 
 
-def test_job_array_with_a_killed_task_finishes_on_the_same_command(toy_site, tmp_path):
+def _status(tmp_path: Path, toy_site: Path) -> tuple[str, dict[str, str]]:
+    """`cardio status r`: its first line, and each task's line by name"""
+    out, err = _cli(tmp_path, toy_site, "status", "r").communicate()
+    assert out, err
+    lines = out.splitlines()
+    return lines[0], {line.split()[0]: line for line in lines[1:]}
+
+
+def _submit_and_signal(tmp_path: Path, toy_site: Path, *scancel: str) -> tuple[list[str], str]:
+    """Submit the run, then `scancel [options] JOB` to fold 1's array task at its first checkpoint: (the run
+    command, the job signalled)."""
     command = ["run", "--plugin", "toy", "--out", "r", *SLOW, *SLURM]
-    proc = _cli(tmp_path, toy_site, *command)
-    _, err = proc.communicate(timeout=300)
-    assert proc.returncode == 0 and "cardio status" in err, err[-2000:]
+    proc = _cli(tmp_path, toy_site, *command)  # watched while it exits: the jobs start before it has
     run = tmp_path / "r"
 
     def fold1_fitting():
-        """fold 1's first checkpoint"""
-        return (run / "checkpoints" / "fold1-mlp.pt").exists() and (run / "tasks" / "fit-fold1" / "running.json")
-    running = _wait(fold1_fitting, 600)
-    marker = json.loads(running.read_text())
-    assert "_" in marker["job"]  # an array task: <array job>_<index>
-    # SIGKILL to the array task's process mid-fit, as a node failure would (scancel's SIGTERM lets a short fit
-    # finish within its grace time, and its --signal=KILL did not reach the step's process here)
-    os.kill(marker["pid"], signal.SIGKILL)
-    _wait(lambda: _settled(run), 600, 2)
-    states = dict(line.split()[:2] for line in
-                  _cli(tmp_path, toy_site, "status", "r").communicate()[0].splitlines()[1:])
-    assert states["fit-fold0"] == "done" and states["fit-fold1"] == "failed" and states["evaluate"] != "done", states
+        """fold 1's third epoch (its only checkpoint is the one the signal asks for: 60 s apart by default)"""
+        log, running = run / "tasks" / "fit-fold1" / "task.log", run / "tasks" / "fit-fold1" / "running.json"
+        return log.exists() and "fold1-mlp epoch 3/" in log.read_text() and running.exists() and running
+    job = json.loads(_wait(fold1_fitting, 600, 0.2).read_text())["job"]
+    assert "_" in job  # an array task: <array job>_<index>
+    subprocess.run(["scancel", *scancel, job], check=True, timeout=30)
+    _, err = proc.communicate(timeout=300)
+    assert proc.returncode == 0 and "cardio status" in err, err[-2000:]
+    return command, job
 
-    again = _cli(tmp_path, toy_site, *command)
+
+@pytest.fixture(scope="module")
+def inline_run(toy_site, tmp_path_factory) -> Path:
+    """The same study inline: what every SLURM run below must give, byte for byte."""
+    where = tmp_path_factory.mktemp("inline")
+    proc = _cli(where, toy_site, "run", "--plugin", "toy", "--out", "inline", *SLOW)
+    _, err = proc.communicate(timeout=600)
+    assert proc.returncode == 0, err[-2000:]
+    return where / "inline"
+
+
+def _same_as_inline(run: Path, inline: Path) -> None:
+    assert _metrics(run) == _metrics(inline)
+    assert (run / "predictions.csv").read_bytes() == (inline / "predictions.csv").read_bytes()
+
+
+def test_scancel_marks_the_task_cancelled_and_resume_finishes_it(toy_site, tmp_path, inline_run):
+    """scancel (SIGTERM) mid-fit: the task stops as cancelled, evaluate says why it did not run, and `cardio run
+    --resume` runs the two from fold 1's last checkpoint to the inline run's metrics."""
+    _, job = _submit_and_signal(tmp_path, toy_site)
+    run = tmp_path / "r"
+    _wait(lambda: _settled(run), 300, 1)
+    head, rows = _status(tmp_path, toy_site)
+    print("\n".join([head, *rows.values()]))  # the sequence the issue's note quotes (pytest -s shows it)
+    assert rows["fit-fold0"].split()[1] == "done" and rows["fit-fold1"].split()[1] == "cancelled", rows
+    assert f"stopped by SIGTERM (job {job})" in rows["fit-fold1"]
+    assert rows["evaluate"].split(None, 2)[1:] == ["missing", "not run: fit-fold1 cancelled"], rows
+    assert "stopped: fit-fold1 cancelled" in head and "--resume" in head, head
+
+    again = _cli(tmp_path, toy_site, "run", "--resume", "r", *SLURM[:2])
     _, err = again.communicate(timeout=300)
     assert again.returncode == 0 and "2 of 4 task(s) to run (fit-fold1, evaluate)" in err, err[-2000:]
-    _wait(lambda: json.loads((run / "run.json").read_text()).get("status") == "finished" or _settled(run), 900, 2)
-    assert (run / "metrics.json").exists(), _cli(tmp_path, toy_site, "status", "r").communicate()[0]
+    _wait(lambda: _settled(run) and (run / "metrics.json").exists(), 600, 1)
+    head, rows = _status(tmp_path, toy_site)
+    print("\n".join([head, *rows.values()]))
+    assert head.endswith(": finished") and all(r.split()[1] == "done" for r in rows.values()), rows
     assert "fold1-mlp: resuming after epoch" in (run / "tasks" / "fit-fold1" / "task.log").read_text()
-    inline = _cli(tmp_path, toy_site, "run", "--plugin", "toy", "--out", "inline", *SLOW)
-    _, err = inline.communicate(timeout=600)
-    assert inline.returncode == 0, err[-2000:]
-    assert _metrics(run) == _metrics(tmp_path / "inline")
-    assert (run / "predictions.csv").read_bytes() == (tmp_path / "inline" / "predictions.csv").read_bytes()
+    _same_as_inline(run, inline_run)
+
+
+def test_a_requeued_task_says_so_and_resumes_by_itself(toy_site, tmp_path, inline_run):
+    """The preemption signal (executor.signal, USR2) mid-fit: submitit requeues the job, `cardio status` says
+    requeued, and the job starts again by itself from the checkpoint, to the inline run's metrics."""
+    _submit_and_signal(tmp_path, toy_site, "--signal=USR2")
+    run = tmp_path / "r"
+
+    def requeued():
+        """fit-fold1 requeued in cardio status"""
+        head, rows = _status(tmp_path, toy_site)
+        return (head, rows) if rows["fit-fold1"].split()[1] == "requeued" else None
+    head, rows = _wait(requeued, 120, 0.5)
+    print("\n".join([head, *rows.values()]))
+    assert "stopped by USR2 and requeued" in rows["fit-fold1"]
+    _wait(lambda: _settled(run) and (run / "metrics.json").exists(), 600, 1)
+    log = (run / "tasks" / "fit-fold1" / "task.log").read_text()
+    assert "fold1-mlp: resuming after epoch" in log, log[-2000:]
+    _same_as_inline(run, inline_run)
