@@ -9,6 +9,7 @@ control's model and task, and prints per plugin: planted detected (interval abov
 neutral covering 0.5 in N of the seeds. The goal is >= 4 of 5 for both.
 
     .venv/bin/python benchmarks/controls.py [--plugins ecg_transfer spect_polar ...] [--seeds 5] [--out DIR]
+    .venv/bin/python benchmarks/controls.py --smoke   # one seed of ecg_transfer on 50 patients: the script runs
 
 Expensive: two runs of each plugin a seed (about 1-4 min each on 2 CPU cores).
 """
@@ -82,13 +83,19 @@ def headline_auc(run: Path, control: Control) -> dict:
     return rows[0]
 
 
-def run_pair(plugin: str, control: Control, seed: int, work: Path) -> tuple[dict, dict]:
+#: --smoke: smaller runs that check the script, not the controls' power
+SMOKE = ("ecg_transfer.synthetic.n_patients=50", "cv.folds=2", "ecg_transfer.preprocess.max_beats_per_record=1",
+         "ecg_transfer.baselines.rf.enabled=false", "ecg_transfer.baselines.logistic.enabled=false",
+         "stats.n_resamples=100")
+
+
+def run_pair(plugin: str, control: Control, seed: int, work: Path, smoke: bool = False) -> tuple[dict, dict]:
     """The planted and the neutral run of one seed (a new synthetic cohort and run seed each)."""
     from cardio.testing import run_plugin
 
     out = []
     for kind, extra in (("planted", control.planted), ("neutral", control.neutral)):
-        sets = (*control.sets, *extra, f"{control.seed_key}={seed}")
+        sets = (*control.sets, *extra, f"{control.seed_key}={seed}", *(SMOKE if smoke else ()))
         run = run_plugin(plugin, work / f"{plugin}-{kind}-{seed}", sets=sets, cache_dir=work / "cache", seed=seed)
         out.append(headline_auc(run, control))
     return out[0], out[1]
@@ -99,8 +106,16 @@ def main() -> None:
     ap.add_argument("--plugins", nargs="+", default=list(CONTROLS), choices=list(CONTROLS))
     ap.add_argument("--seeds", type=int, default=5)
     ap.add_argument("--out", type=Path, default=None, help="keep the runs here (default: a temporary folder)")
+    ap.add_argument("--smoke", action="store_true", help="one seed of ecg_transfer, small: checks the script runs")
     a = ap.parse_args()
-    work = a.out or Path(tempfile.mkdtemp(prefix="cardio-controls-"))
+    if a.smoke:
+        a.plugins, a.seeds = ["ecg_transfer"], 1
+    with tempfile.TemporaryDirectory(prefix="cardio-controls-") as tmp:
+        table(a, a.out or Path(tmp))
+
+
+def table(a: argparse.Namespace, work: Path) -> None:
+    """Every plugin's pairs, one row a seed as it finishes, then the N/seeds summary."""
     print("| plugin | model | seed | planted AUC [CI] | neutral AUC [CI] | interval | s |")
     print("|---|---|---|---|---|---|---|")
     summary = []
@@ -108,7 +123,7 @@ def main() -> None:
         control, detected, covers = CONTROLS[plugin], 0, 0
         for seed in range(1, a.seeds + 1):
             t0 = time.perf_counter()
-            planted, neutral = run_pair(plugin, control, seed, work)
+            planted, neutral = run_pair(plugin, control, seed, work, a.smoke)
             detected += planted["ci_low"] > 0.5
             covers += neutral["ci_low"] <= 0.5 <= neutral["ci_high"]
             cells = [f"{e['estimate']:.3f} [{e['ci_low']:.3f}, {e['ci_high']:.3f}]" for e in (planted, neutral)]
