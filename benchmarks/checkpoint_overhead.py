@@ -4,7 +4,7 @@ in one run. The time inside the engine's checkpoint writes is summed directly (e
 so the figure does not depend on the machine's load the way two wall times would.
 
     .venv/bin/python benchmarks/checkpoint_overhead.py            # perfusion, mmode and spect short configs
-    .venv/bin/python benchmarks/checkpoint_overhead.py --smoke    # perfusion_polar, tiny (seconds)
+    .venv/bin/python benchmarks/checkpoint_overhead.py --smoke    # perfusion and spect, tiny
     .venv/bin/python benchmarks/checkpoint_overhead.py --plugins spect_polar
 
 Overhead = checkpoint seconds / (run wall seconds - checkpoint seconds). Goal (issue 39): <= 5% per plugin.
@@ -34,7 +34,10 @@ CONFIGS = {
 }
 SMOKE = {"perfusion_polar": ["perfusion_polar.n_patients=48", "perfusion_polar.size=32",
                              "perfusion_polar.step1.epochs=3", "perfusion_polar.step2.epochs=3", "cv.folds=2",
-                             "explain=false", "final_model=false", "report.figures=false", "stats.n_resamples=100"]}
+                             "explain=false", "final_model=false", "report.figures=false", "stats.n_resamples=100"],
+         "spect_polar": ["spect_polar.synthetic.n_patients=30", "spect_polar.synthetic.slices=20",
+                         "spect_polar.synthetic.size=40", "spect_polar.autoencoder.iterations=100", "cv.folds=3",
+                         "explain=false", "final_model=false", "report.figures=false", "stats.n_resamples=100"]}
 
 
 def timed_run(plugin: str, sets: list[str], out: Path) -> tuple[float, float, int]:
@@ -60,20 +63,18 @@ def timed_run(plugin: str, sets: list[str], out: Path) -> tuple[float, float, in
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--plugins", default=None, help="comma-separated plugins (default: all configured)")
-    parser.add_argument("--smoke", action="store_true", help="tiny perfusion_polar config (seconds)")
+    parser.add_argument("--smoke", action="store_true", help="tiny perfusion and spect configs")
     args = parser.parse_args()
     configs = SMOKE if args.smoke else CONFIGS
     plugins = args.plugins.split(",") if args.plugins else list(configs)
-    rows = []
+    print(f"{'plugin':20} {'checkpoints':16} {'wall s':>8} {'ckpt s':>8} {'writes':>7} {'overhead':>9}", flush=True)
     with tempfile.TemporaryDirectory() as tmp:
         for plugin in plugins:
             for label, every in (("every epoch", "0"), ("by time (60 s)", "60")):
                 out = Path(tmp) / f"{plugin}-{every}"
                 wall, ckpt, n = timed_run(plugin, [*configs[plugin], f"train.checkpoint_every_s={every}"], out)
-                rows.append((plugin, label, wall, ckpt, n, 100 * ckpt / max(wall - ckpt, 1e-9)))
-    print(f"{'plugin':20} {'checkpoints':16} {'wall s':>8} {'ckpt s':>8} {'writes':>7} {'overhead':>9}")
-    for plugin, label, wall, ckpt, n, pct in rows:
-        print(f"{plugin:20} {label:16} {wall:8.1f} {ckpt:8.2f} {n:7d} {pct:8.2f}%")
+                pct = 100 * ckpt / max(wall - ckpt, 1e-9)
+                print(f"{plugin:20} {label:16} {wall:8.1f} {ckpt:8.2f} {n:7d} {pct:8.2f}%", flush=True)
 
 
 if __name__ == "__main__":
