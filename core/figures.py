@@ -8,10 +8,8 @@ hand them to `ctx.save_figure(fig, name)`. Colours: `PALETTE` (Okabe–Ito) for 
 from __future__ import annotations
 
 import os
-import pickle
 import sys
 import warnings
-from concurrent.futures import Future, ProcessPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
@@ -109,49 +107,65 @@ def _write(fig: Any, path: Path, fmt: str, dpi: int, svg: bool) -> None:
         plt.close(fig)
 
 
-def _write_pickled(blob: bytes, path: Path, fmt: str, dpi: int, svg: bool) -> None:
-    """A worker's part of parallel_saves: the pickled figure rendered as save_figure would have."""
-    _write(pickle.loads(blob), path, fmt, dpi, svg)
+def _render_child(fig: Any, path: Path, fmt: str, dpi: int, svg: bool) -> None:
+    """A forked worker's part of parallel_saves: this one figure, then the process ends."""
+    _write(fig, path, fmt, dpi, svg)
 
 
 class _Saver:
-    """The worker processes of a parallel_saves block and the files they are writing."""
+    """The worker processes of a parallel_saves block: one forked per figure, at most `workers` at once.
+
+    Forked, not pooled: each figure renders in a copy of this process as it was when the figure was handed over
+    (nothing pickled, nothing re-imported), so which worker took which figure never shows in the files
+    (matplotlib's text layout keeps state across the figures one process draws)."""
 
     def __init__(self, workers: int) -> None:
+        import multiprocessing
+
         self.workers = workers
-        self.pool: ProcessPoolExecutor | None = None
-        self.pending: list[Future] = []
+        self.fork = (multiprocessing.get_context("fork")
+                     if "fork" in multiprocessing.get_all_start_methods() else None)
+        self.running: list[tuple[Any, Path]] = []
+        self.failed: list[str] = []
 
     def submit(self, fig: Any, path: Path, dpi: int, svg: bool) -> bool:
-        """Hand the figure to a worker; False where it cannot travel (then the caller saves it here)."""
-        try:
-            blob = pickle.dumps(fig)
-        except Exception:  # an artist with a local function or an open handle: rendered in this process
+        """Hand the figure to a new worker; False where the OS cannot fork (then the caller saves it here)."""
+        if self.fork is None:
             return False
-        if self.pool is None:
-            import multiprocessing
-
-            # forked where the OS can (no re-import of the caller's script, which a spawned worker runs again);
-            # a worker only unpickles and renders: no torch, no CUDA, no threads of the parent's are used there
-            method = "fork" if "fork" in multiprocessing.get_all_start_methods() else None
-            self.pool = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context(method))
+        while len(self.running) >= self.workers:
+            self._reap(block=True)
         fmt = path.suffix.lstrip(".").lower() or "png"
-        self.pending.append(self.pool.submit(_write_pickled, blob, path, fmt, dpi, svg))
+        # the worker only renders with matplotlib: no torch, no CUDA, none of the parent's threads are used there
+        proc = self.fork.Process(target=_render_child, args=(fig, path, fmt, dpi, svg), daemon=True)
+        proc.start()
+        self.running.append((proc, path))
         if "matplotlib.pyplot" in sys.modules:
             import matplotlib.pyplot as plt
 
             plt.close(fig)
         return True
 
+    def _reap(self, block: bool) -> None:
+        from multiprocessing.connection import wait
+
+        if block and self.running:
+            wait([proc.sentinel for proc, _ in self.running])
+        still = []
+        for proc, path in self.running:
+            if proc.is_alive():
+                still.append((proc, path))
+                continue
+            proc.join()
+            if proc.exitcode != 0:
+                self.failed.append(f"{path} (exit code {proc.exitcode}; its error is printed above)")
+        self.running = still
+
     def finish(self, raise_errors: bool = True) -> None:
-        """Wait for every file; the first error is raised once all are done (where `raise_errors`)."""
-        try:
-            errors = [e for e in (f.exception() for f in self.pending) if e is not None]
-        finally:
-            if self.pool is not None:
-                self.pool.shutdown(wait=True, cancel_futures=True)
-        if errors and raise_errors:
-            raise errors[0]
+        """Wait for every file; an error naming each figure not written is raised then (where `raise_errors`)."""
+        while self.running:
+            self._reap(block=True)
+        if self.failed and raise_errors:
+            raise OSError(f"{len(self.failed)} figure(s) could not be written: {'; '.join(self.failed)}")
 
 
 _saver: _Saver | None = None
@@ -159,10 +173,12 @@ _saver: _Saver | None = None
 
 @contextmanager
 def parallel_saves(workers: int | None = None) -> Iterator[None]:
-    """Inside this block save_figure hands each figure to one of `workers` processes (the CPUs this process
-    may use, by default) and returns at once, so figures render side by side while the caller goes on; the
-    block ends when every file is written, the first error raised then. The files are those save_figure
-    writes outside it, byte for byte. With one CPU, or nested in another block, figures save as usual."""
+    """Inside this block save_figure hands each figure to a worker process, at most `workers` at once (the CPUs
+    this process may use, by default), and returns at once, so figures render side by side while the caller
+    goes on; the block ends when every file is written (an error naming each figure that was not is raised
+    then). The pictures are save_figure's: the PNGs byte for byte where measured, an SVG's label may sit a few
+    points apart (matplotlib's text layout depends on what the process drew before). With one CPU, nested in
+    another block, or where the OS cannot fork, figures save as usual."""
     global _saver
     from cardio import allotted_cpus
 
