@@ -36,7 +36,9 @@ COMMON = ["cv.method=kfold", "cv.folds=5", "cv.inner_folds=2", "explain=false", 
 
 
 # --smoke: two folds, one epoch, the smallest inputs (checks the sequence runs, not what it finds)
-SMOKE = ("cv.folds=2", "mmode_septal_flash.train.epochs=1", "spect_polar.autoencoder.iterations=20")
+SMOKE = {"ecg_transfer": ["cv.folds=2", "ecg_transfer.pretrain.enabled=false"],
+         "spect_polar": ["cv.folds=2", "spect_polar.autoencoder.iterations=20"],
+         "mmode_septal_flash": ["cv.folds=2", "mmode_septal_flash.train.epochs=1"]}
 
 
 def _cardio(*args: str, env: dict) -> float:
@@ -51,7 +53,7 @@ def _sets(items: list[str]) -> list[str]:
     return [a for s in items for a in ("--set", s)]
 
 
-def one(setting: str, n: int, root: Path, env: dict, weight: float = 1.2, extra: tuple[str, ...] = ()) -> dict:
+def one(setting: str, n: int, root: Path, env: dict, weight: float = 1.2, extra: dict | None = None) -> dict:
     cohort = root / setting / "cohort"
     times = {"synthetic-crt": _cardio("synthetic-crt", "--out", str(cohort), "--plugins", ",".join(PLUGINS),
                                       "--patients", str(n), "--setting", setting, "--missing", "0.1",
@@ -61,7 +63,8 @@ def one(setting: str, n: int, root: Path, env: dict, weight: float = 1.2, extra:
     for p in PLUGINS:
         out = root / setting / p
         times[p] = _cardio("run", "--plugin", p, "--out", str(out), *_sets(
-            [f"cohort.dir={cohort / p}", f"cv.patients={cohort / 'patients.csv'}", *COMMON, *RUN[p], *extra]), env=env)
+            [f"cohort.dir={cohort / p}", f"cv.patients={cohort / 'patients.csv'}", *COMMON, *RUN[p],
+             *(extra or {}).get(p, [])]), env=env)
         runs.append(str(out))
     fused = root / setting / "fused"
     times["fuse"] = _cardio("fuse", *runs, "--out", str(fused), "--clinical", str(cohort / "ecg_transfer" /
@@ -98,8 +101,8 @@ def main() -> None:
     ap.add_argument("--smoke", action="store_true", help="tiny sizes, seconds: checks the script runs")
     args = ap.parse_args()
     if args.smoke:
-        args.patients, args.settings = 40, ["planted"]
-    extra = SMOKE if args.smoke else ()
+        args.patients, args.settings = 80, ["planted"]
+    extra = SMOKE if args.smoke else None
     root = Path(args.out or tempfile.mkdtemp(prefix="crt_fusion_"))
     env = {**os.environ, "CARDIO_CACHE": str(root / "cache")}
     print(f"multimodal CRT fusion, {args.patients} patients, {', '.join(PLUGINS)}, folds 5 x inner 2, in {root}")
