@@ -159,7 +159,7 @@ def status_cmd(run_dir: str) -> None:
     status, rows = run_status(Path(run_dir))
     click.echo(f"{run_dir}: {status}")
     for name, state, detail in rows:
-        click.echo(f"{name:<16} {state:<8} {detail}".rstrip())
+        click.echo(f"{name:<16} {state:<9} {detail}".rstrip())
 
 
 class SweepCommand(click.Command):

@@ -641,6 +641,7 @@ def _train(pm, plugin: str, features: Features, train: np.ndarray, val: np.ndarr
 
 def _evaluate(pm, plugin: str, loaded: plugins.Loaded, study: tasks.Study, cfg: dict, ctx: RunContext) -> None:
     """The evaluate task: every fold's predictions from its task folder, the report's sections, the run's files."""
+    from cardio.figures import parallel_saves
     from cardio.stats import StatsError
 
     run_dir = ctx.out_dir
@@ -652,8 +653,9 @@ def _evaluate(pm, plugin: str, loaded: plugins.Loaded, study: tasks.Study, cfg: 
     engine.seed_everything(ctx.seed)
     try:
         facts = {f.name: tasks.read_model_facts(run_dir, f"fit-{f.name}") or {} for f in study.folds}
-        sections = _evaluate_sections(pm, study.features, study.prepared, labelled(predictions), study.cohort, cfg,
-                                      ctx, facts) + tasks.read_sections(run_dir, names[-1])
+        with parallel_saves():  # figures render on the allotted CPUs; every file is written before the report
+            sections = _evaluate_sections(pm, study.features, study.prepared, labelled(predictions), study.cohort,
+                                          cfg, ctx, facts) + tasks.read_sections(run_dir, names[-1])
     except StatsError as e:
         raise CardioError(f"evaluation failed: {e} (predictions are saved in {run_dir / 'predictions.csv'})") from None
     meta = {"plugin": plugin, "plugin_version": loaded.versions.get(plugin, "?"), "cardio_version": cardio.__version__,
