@@ -13,7 +13,7 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 BENCHMARKS = sorted(p.name for p in (REPO / "benchmarks").glob("*.py"))
 # Whole cardio runs (several plugins, or MIT-BIH pretraining): tens of seconds even in smoke mode.
-SLOW = {"aami_interpatient.py", "controls.py", "crt_fusion.py", "executors.py", "executors_fit.py"}
+SLOW = {"aami_interpatient.py", "controls.py", "crt_fusion.py", "executors.py", "executors_fit.py", "gpu_runs.py"}
 
 
 @pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.slow) if n in SLOW else n for n in BENCHMARKS])
