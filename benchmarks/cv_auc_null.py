@@ -95,7 +95,10 @@ def main() -> None:
     ap.add_argument("--features", type=int, default=30)
     ap.add_argument("--perm-datasets", type=int, default=100)
     ap.add_argument("--permutations", type=int, default=99)
+    ap.add_argument("--smoke", action="store_true", help="8 data sets of 60 patients, 2 with 9 permutations: seconds")
     args = ap.parse_args()
+    if args.smoke:
+        args.datasets, args.patients, args.perm_datasets, args.permutations = 8, 60, 2, 9
     t0 = time.perf_counter()
     runs = [one(k, args.patients, args.features, args.permutations if k < args.perm_datasets else 0)
             for k in range(args.datasets)]

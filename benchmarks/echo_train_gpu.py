@@ -3,7 +3,7 @@ autocast, channels-last-3d) in bf16 and fp32, beside the same r2plus1d_18 traine
 OpenCV decode, fp32), on one device in one run. Goals on an H100: >= 3x EchoNet's loop, >= 35% MFU in bf16.
 
     .venv/bin/python benchmarks/echo_train_gpu.py                 # the paper profile: 32x112x112 clips, batch 10
-    .venv/bin/python benchmarks/echo_train_gpu.py --tiny          # CPU smoke run (8x16x16 clips)
+    .venv/bin/python benchmarks/echo_train_gpu.py --smoke         # CPU smoke run (8x16x16 clips)
 
 MFU = achieved FLOP/s (3 x forward FLOPs per clip, counted by torch's FLOP counter, x clips/s) / the device's peak
 dense FLOP/s for the dtype (--peak-tflops, or a table of known GPUs). On CPU no peak is known and MFU is not printed.
@@ -88,7 +88,8 @@ def run_loop(net, loader, device, steps: int, bf16: bool, channels_last: bool) -
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--tiny", action="store_true", help="CPU smoke setting: 8x16x16 clips, r2plus1d_10, 3 steps")
+    ap.add_argument("--tiny", "--smoke", dest="tiny", action="store_true",
+                    help="CPU smoke setting: 8x16x16 clips, r2plus1d_10, 3 steps")
     ap.add_argument("--videos", type=int, default=40)
     ap.add_argument("--steps", type=int, default=20)
     ap.add_argument("--batch", type=int, default=10)
