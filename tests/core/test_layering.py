@@ -9,7 +9,7 @@ import cardio
 
 REPO = Path(__file__).resolve().parents[2]
 # The submodules a plugin may import (docs/plugin-api.md); everything else in core/ is the core's own.
-PUBLIC_SUBMODULES = {"cohort", "stats", "engine", "aha17", "figures", "explain", "cine", "testing"}
+PUBLIC_SUBMODULES = {"cohort", "stats", "engine", "aha17", "figures", "explain", "cine", "testing", "weights"}
 
 
 def _imports(path: Path):

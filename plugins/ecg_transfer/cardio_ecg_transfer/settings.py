@@ -38,6 +38,8 @@ def moved_keys(defaults: dict) -> dict[str, str]:
     # the validation share of a training fold is the core's now: it chooses every plugin's validation rows
     out.update({f"{NAMESPACE}.finetune.val_fraction": "train.val_fraction",
                 "finetune.val_fraction": "train.val_fraction"})
+    # the SVM is tuned (C, gamma) in inner folds instead of Platt-calibrated: its inner folds' key was renamed
+    out[f"{NAMESPACE}.baselines.svm.calibration_cv"] = f"{NAMESPACE}.baselines.svm.tune_cv"
     for section in SECTIONS:
         out.update({leaf: f"{NAMESPACE}.{leaf}" for leaf in _leaves(ns[section], section)})
     out.update({f"report.{k}": f"{NAMESPACE}.report.{k}" for k in ns["report"]})
