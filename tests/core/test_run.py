@@ -1,8 +1,5 @@
 """The orchestrator: stage order, one train/predict per fold, no patient on both sides, run directory."""
 import json
-import shutil
-import time
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -192,52 +189,3 @@ def test_command_line_for_people(cardio_cli, tmp_path):
     cardio_cli("run", "--resume", "r", check=True)
     log = (tmp_path / "r" / "run.log").read_text()
     assert "fold 1 of 5 (fold0)" in log and "fold 5 of 5 (fold4)" in log and " left" in log
-
-
-def test_status_names_each_damaged_run_file_and_what_to_do(cardio_cli, tmp_path):
-    """issue 43: done.json holding a list, running.json with pid "abc", done.json damaged, tasks/ replaced by a file:
-    each named in one line, never a traceback and never a silent "missing"."""
-    cardio_cli("run", "--plugin", "toy", "--out", "r", "--set", "train.epochs=1", "--set", "cv.folds=2",
-               "--set", "final_model=false", check=True)
-    run, tasks_dir = tmp_path / "r", tmp_path / "r" / "tasks"
-
-    def row(task: str) -> str:
-        proc = cardio_cli("status", "r")
-        assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr
-        return next(line for line in proc.stdout.splitlines() if line.startswith(task + " "))
-
-    (tasks_dir / "fit-fold0" / "done.json").write_text("[1, 2]")
-    line = row("fit-fold0")
-    assert line.split()[1] == "damaged" and "results stand" in line
-    assert f"{Path('r', 'tasks', 'fit-fold0', 'done.json')} holds a JSON list" in line
-    (tasks_dir / "fit-fold0" / "done.json").write_text('{"config_hash": ')
-    assert "done.json is not valid JSON" in row("fit-fold0")
-    (tasks_dir / "fit-fold1" / "done.json").unlink()
-    (tasks_dir / "fit-fold1" / "running.json").write_text('{"pid": "abc", "host": "x"}')
-    assert "running.json has pid 'abc', not a process id" in row("fit-fold1")
-    meta = json.loads((run / "run.json").read_text())
-    (run / "run.json").write_text(json.dumps({**meta, "status": "failed"}))
-    assert f"`cardio run --resume {Path('r')}` runs fit-fold1 again" in row("fit-fold1")
-    shutil.rmtree(tasks_dir)
-    tasks_dir.write_text("")
-    proc = cardio_cli("status", "r")
-    assert proc.returncode == 2 and proc.stderr.strip().count("\n") == 0, proc.stderr
-    assert f"{Path('r', 'tasks')} is a file, not the run's task folder" in proc.stderr
-
-
-def test_status_says_which_tasks_a_cancelled_one_held_back(tmp_path):
-    from cardio import tasks
-    from cardio.run import _explained
-
-    cfg = {"cv": {"method": "kfold", "folds": 2}, "final_model": False}
-    run = tmp_path / "r"
-    for name in ("prepare", "fit-fold0"):
-        tasks.mark_done(run, name, cfg, time.perf_counter())
-    tasks.mark_cancelled(run, "fit-fold1", "SIGTERM")
-    rows = _explained([(n, *tasks.state(run, n, cfg)) for n in tasks.task_names(cfg)], run, "submitted")
-    assert [r[1] for r in rows] == ["done", "done", "cancelled", "missing"]
-    assert rows[2][2].startswith("stopped by SIGTERM") and rows[3][2] == "not run: fit-fold1 cancelled"
-    tasks.mark_running(run, "fit-fold1")  # a resume: the cancelled marker goes
-    assert tasks.state(run, "fit-fold1", cfg)[0] == "running"
-    tasks.mark_requeued(run, "fit-fold1", "USR2")
-    assert tasks.state(run, "fit-fold1", cfg)[0] == "requeued"
