@@ -29,7 +29,9 @@ ECG = ("ecg_transfer.synthetic.n_patients=24", "cv.folds=2",
        "ecg_transfer.pretrain.max_beats_per_class=20", "ecg_transfer.pretrain.max_eval_beats=100",
        "ecg_transfer.pretrain.epochs=1", "ecg_transfer.finetune.epochs=1", "ecg_transfer.baselines.rf.n_estimators=20",
        "ecg_transfer.baselines.threshold_cv=2", "ecg_transfer.baselines.svm.enabled=false", "stats.n_resamples=100",
-       "report.figures=false", "final_model=false")
+       "report.figures=false", "final_model=false",
+       # one torch thread inline as in each local task (2 CPUs / 2 workers): sums over threads round differently
+       "train.cpu_threads=1")
 
 
 def _metrics(run: Path) -> dict:
