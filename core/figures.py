@@ -107,9 +107,17 @@ def _write(fig: Any, path: Path, fmt: str, dpi: int, svg: bool) -> None:
         plt.close(fig)
 
 
-def _render_child(fig: Any, path: Path, fmt: str, dpi: int, svg: bool) -> None:
-    """A forked worker's part of parallel_saves: this one figure, then the process ends."""
-    _write(fig, path, fmt, dpi, svg)
+def _render_child(fig: Any, path: Path, fmt: str, dpi: int, svg: bool, errors: Any) -> None:
+    """A forked worker's part of parallel_saves: this one figure, then the process ends. An error goes back to the
+    parent whole (a full disk stays the one line that names the file), not as a traceback on stderr."""
+    try:
+        _write(fig, path, fmt, dpi, svg)
+    except BaseException as e:  # every error is the parent's to raise
+        try:
+            errors.send(e)
+        except Exception:  # an exception that does not pickle: its text
+            errors.send(OSError(f"{path}: {type(e).__name__}: {e}"))
+        sys.exit(1)
 
 
 class _Saver:
@@ -125,8 +133,9 @@ class _Saver:
         self.workers = workers
         self.fork = (multiprocessing.get_context("fork")
                      if "fork" in multiprocessing.get_all_start_methods() else None)
-        self.running: list[tuple[Any, Path]] = []
+        self.running: list[tuple[Any, Path, Any]] = []
         self.failed: list[str] = []
+        self.errors: list[BaseException] = []
 
     def submit(self, fig: Any, path: Path, dpi: int, svg: bool) -> bool:
         """Hand the figure to a new worker; False where the OS cannot fork (then the caller saves it here)."""
@@ -136,9 +145,11 @@ class _Saver:
             self._reap(block=True)
         fmt = path.suffix.lstrip(".").lower() or "png"
         # the worker only renders with matplotlib: no torch, no CUDA, none of the parent's threads are used there
-        proc = self.fork.Process(target=_render_child, args=(fig, path, fmt, dpi, svg), daemon=True)
+        receive, send = self.fork.Pipe(duplex=False)
+        proc = self.fork.Process(target=_render_child, args=(fig, path, fmt, dpi, svg, send), daemon=True)
         proc.start()
-        self.running.append((proc, path))
+        send.close()
+        self.running.append((proc, path, receive))
         if "matplotlib.pyplot" in sys.modules:
             import matplotlib.pyplot as plt
 
@@ -149,15 +160,18 @@ class _Saver:
         from multiprocessing.connection import wait
 
         if block and self.running:
-            wait([proc.sentinel for proc, _ in self.running])
+            wait([proc.sentinel for proc, _, _ in self.running])
         still = []
-        for proc, path in self.running:
+        for proc, path, receive in self.running:
             if proc.is_alive():
-                still.append((proc, path))
+                still.append((proc, path, receive))
                 continue
             proc.join()
             if proc.exitcode != 0:
-                self.failed.append(f"{path} (exit code {proc.exitcode}; its error is printed above)")
+                if receive.poll():
+                    self.errors.append(receive.recv())
+                self.failed.append(f"{path} (exit code {proc.exitcode})")
+            receive.close()
         self.running = still
 
     def finish(self, raise_errors: bool = True) -> None:
@@ -165,6 +179,8 @@ class _Saver:
         while self.running:
             self._reap(block=True)
         if self.failed and raise_errors:
+            if self.errors:  # the first figure's own error, as a save in this process would have raised it
+                raise self.errors[0]
             raise OSError(f"{len(self.failed)} figure(s) could not be written: {'; '.join(self.failed)}")
 
 
