@@ -21,6 +21,7 @@ import torch.distributed as dist
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, Sampler
 
+from cardio import allotted_cpus  # the CPUs this process may use (set where cardio is imported)
 from cardio.cache import atomic_path, write_text_atomic
 from cardio.config import core_defaults
 from cardio.data import CardioError
@@ -195,19 +196,6 @@ def cpu_threads(n: int | None, device: torch.device):
         yield
     finally:
         torch.set_num_threads(before)
-
-
-def allotted_cpus() -> int:
-    """The CPUs this process may use: SLURM's allocation, else the affinity mask, not the machine's count."""
-    import os
-
-    slurm = os.environ.get("SLURM_CPUS_PER_TASK")
-    if slurm and slurm.isdigit() and int(slurm) > 0:
-        return int(slurm)
-    try:
-        return len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):
-        return os.cpu_count() or 1
 
 
 def default_threads() -> int:
