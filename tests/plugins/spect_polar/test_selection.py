@@ -58,8 +58,8 @@ def _folder(root, clinical):
     """A cohort folder: clinical.csv and a ready phase polar map per patient (volumes/<id>.npy)."""
     clinical.to_csv(root / "clinical.csv", index=False)
     (root / "volumes").mkdir()
-    for pid in clinical["patient_id"]:
-        np.save(root / "volumes" / f"{pid}.npy", np.full((16, 32), 120.0))
+    for i, pid in enumerate(clinical["patient_id"]):  # each patient's own map (one file under two is refused)
+        np.save(root / "volumes" / f"{pid}.npy", np.full((16, 32), 120.0 + i))
 
 
 def _config(root, label, clinical):
