@@ -19,6 +19,10 @@ SLOW = {"aami_interpatient.py", "controls.py", "crt_fusion.py", "executors.py", 
 @pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.slow) if n in SLOW else n for n in BENCHMARKS])
 def test_every_benchmark_runs_in_its_smoke_mode(name, tmp_path):
     path = REPO / "benchmarks" / name
+    if name in SLOW and not os.environ.get("CARDIO_BENCH_WHOLE_RUNS"):
+        # 1-7 minutes each on 2 cores (gpu_runs 408 s, executors 183 s, crt_fusion 123 s): together they would take
+        # CI past its time; they run with CARDIO_BENCH_WHOLE_RUNS=1
+        pytest.skip(f"benchmarks/{name} runs whole studies even in smoke mode; CARDIO_BENCH_WHOLE_RUNS=1 runs it")
     if "--smoke" not in path.read_text():
         pytest.fail(f"benchmarks/{name} has no --smoke mode (tiny sizes, seconds): add one")
     env = {**os.environ, "CARDIO_CACHE": str(tmp_path / "cache"), "MPLBACKEND": "Agg"}
