@@ -918,6 +918,9 @@ def check_control(contract: Contract, kind: str, work: Path) -> None:
     estimates = pooled(read_metrics(out), controls.metric, model=controls.model, task=controls.task)
     assert estimates, f"no pooled {controls.metric} of model {controls.model} and task {controls.task}"
     for e in estimates:
+        print(f"{kind} control of {contract.plugin}: {e['model']} / {e['task']} {controls.metric} "
+              f"{e['estimate']:.3f} [{e['ci_low']:.3f}, {e['ci_high']:.3f}]")
+    for e in estimates:
         if kind == "planted":
             assert e["ci_low"] > controls.chance, e
         else:
