@@ -2,7 +2,8 @@
 parametrized suite: the cohort contract (schema, new-cohort, the one reader, every problem at once, masked targets,
 the patient -> study -> record levels, the split), moved keys, PHI, the bundle and the predict round trip, and the
 controls when the plugin declares them. A plugin's test module declares what only it knows and runs the rest
-unchanged (cardio.testing re-exports Contract, Controls and contract_suite):
+unchanged (cardio.testing re-exports Contract, Controls and contract_suite; this module needs pytest, the test
+extra):
 
     from cardio.testing import Contract, contract_suite
     TestContract = contract_suite(Contract("my_plugin", run=("train.epochs=1", ...)))
@@ -15,6 +16,8 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from cardio import config as config_mod
 from cardio.data import CardioError
@@ -376,7 +379,6 @@ def check_moved_keys(plugin: str, work: Path) -> None:
     """Every moved key (PluginInfo.moved_keys) names a key the config has and is itself no longer one; each, given
     with --set, is refused naming its new key; on the command line and in a config file, in one line, before any
     run folder exists."""
-    import pytest
     import yaml
 
     from cardio import plugins
@@ -626,75 +628,82 @@ def check_control(contract: Contract, kind: str, work: Path) -> None:
             assert e["ci_low"] <= controls.chance <= e["ci_high"], e
 
 
+class ContractSuite:
+    """The suite's tests on `contract` (set by contract_suite): one synthetic cohort, one contract cohort and one run
+    (with `cardio predict`) serve every test. A subclass may add the plugin's own tests on the same fixtures:
+    `synthetic` (the plugin's synthetic cohort folder), `planted` (the contract cohort), `loaded` (it, as cardio_load
+    returns it), `finished` (the run, its cache, the final model, `cardio predict`'s folder)."""
+
+    contract: Contract
+
+    @pytest.fixture(scope="class")
+    @classmethod
+    def work(cls, tmp_path_factory) -> Path:
+        return tmp_path_factory.mktemp(f"contract-{cls.contract.plugin}")
+
+    @pytest.fixture(scope="class")
+    @classmethod
+    def synthetic(cls, work) -> Path:
+        return synthetic_folder(cls.contract, work / "synthetic")
+
+    @pytest.fixture(scope="class")
+    @classmethod
+    def planted(cls, synthetic, work) -> Planted:
+        return contract_cohort(cls.contract, synthetic, work / "cohort")
+
+    @pytest.fixture(scope="class")
+    @classmethod
+    def loaded(cls, planted, work) -> Loaded:
+        return load_cohort(cls.contract.plugin, cls.contract.run, planted.root, work / "loaded")
+
+    @pytest.fixture(scope="class")
+    @classmethod
+    def finished(cls, planted, work) -> Finished:
+        return contract_run(cls.contract, planted, work)
+
+    def test_listed_with_the_hooks_it_must_have(self) -> None:
+        check_listed(self.contract.plugin)
+
+    def test_schema_new_cohort_and_the_one_reader(self, synthetic, work) -> None:
+        loaded = load_cohort(self.contract.plugin, self.contract.run, synthetic, work / "schema")
+        check_schema(self.contract.plugin, loaded, synthetic, work / "schema")
+
+    def test_a_path_outside_the_folder_is_the_one_problem(self, synthetic, work) -> None:
+        check_outside_path(self.contract, synthetic, work / "outside-path")
+
+    def test_every_problem_of_a_table_is_listed_at_once(self, synthetic, work) -> None:
+        check_every_problem_at_once(self.contract, synthetic, work / "problems")
+
+    def test_a_moved_key_is_one_line_naming_the_new_one(self, work) -> None:
+        check_moved_keys(self.contract.plugin, work / "moved")
+
+    def test_no_patient_on_two_sides_of_a_split(self, loaded) -> None:
+        check_split(loaded)
+
+    def test_each_unit_predicted_once_with_its_own_masked_targets(self, loaded, finished) -> None:
+        check_predictions(loaded, finished)
+
+    def test_the_bundle_holds_the_final_model_bit_for_bit(self, finished, work) -> None:
+        check_bundle(self.contract, finished, work / "bundle")
+
+    def test_the_imported_model_predicts_as_the_final_model(self, planted, finished, work) -> None:
+        check_round_trip(self.contract, planted, finished, work / "round-trip")
+
+    def test_no_identifier_reaches_any_output(self, planted, finished) -> None:
+        check_no_identifier(planted, finished)
+
+
+@pytest.mark.parametrize("kind", ["planted", "neutral"])
+def _test_controls(self: ContractSuite, kind: str, work: Path) -> None:
+    check_control(self.contract, kind, work / "controls")
+
+
 def contract_suite(contract: Contract) -> type:
     """The contract suite for one plugin, as a pytest test class: `TestContract = contract_suite(Contract(...))` in
-    the plugin's test module. One synthetic cohort, one contract cohort and one run (with `cardio predict`) serve
-    every test; the controls run only when the plugin declares them. A subclass may add the plugin's own tests on
-    the same fixtures (`synthetic`, `planted`, `finished`, `loaded`)."""
-    import pytest
-
-    class ContractSuite:
-        @pytest.fixture(scope="class")
-        @classmethod
-        def work(cls, tmp_path_factory) -> Path:
-            return tmp_path_factory.mktemp(f"contract-{contract.plugin}")
-
-        @pytest.fixture(scope="class")
-        @classmethod
-        def synthetic(cls, work) -> Path:
-            return synthetic_folder(contract, work / "synthetic")
-
-        @pytest.fixture(scope="class")
-        @classmethod
-        def planted(cls, synthetic, work) -> Planted:
-            return contract_cohort(contract, synthetic, work / "cohort")
-
-        @pytest.fixture(scope="class")
-        @classmethod
-        def loaded(cls, planted, work) -> Loaded:
-            return load_cohort(contract.plugin, contract.run, planted.root, work / "loaded")
-
-        @pytest.fixture(scope="class")
-        @classmethod
-        def finished(cls, planted, work) -> Finished:
-            return contract_run(contract, planted, work)
-
-        def test_listed_with_the_hooks_it_must_have(self) -> None:
-            check_listed(contract.plugin)
-
-        def test_schema_new_cohort_and_the_one_reader(self, synthetic, work) -> None:
-            loaded = load_cohort(contract.plugin, contract.run, synthetic, work / "schema")
-            check_schema(contract.plugin, loaded, synthetic, work / "schema")
-
-        def test_a_path_outside_the_folder_is_the_one_problem(self, synthetic, work) -> None:
-            check_outside_path(contract, synthetic, work / "outside-path")
-
-        def test_every_problem_of_a_table_is_listed_at_once(self, synthetic, work) -> None:
-            check_every_problem_at_once(contract, synthetic, work / "problems")
-
-        def test_a_moved_key_is_one_line_naming_the_new_one(self, work) -> None:
-            check_moved_keys(contract.plugin, work / "moved")
-
-        def test_no_patient_on_two_sides_of_a_split(self, loaded) -> None:
-            check_split(loaded)
-
-        def test_each_unit_predicted_once_with_its_own_masked_targets(self, loaded, finished) -> None:
-            check_predictions(loaded, finished)
-
-        def test_the_bundle_holds_the_final_model_bit_for_bit(self, finished, work) -> None:
-            check_bundle(contract, finished, work / "bundle")
-
-        def test_the_imported_model_predicts_as_the_final_model(self, planted, finished, work) -> None:
-            check_round_trip(contract, planted, finished, work / "round-trip")
-
-        def test_no_identifier_reaches_any_output(self, planted, finished) -> None:
-            check_no_identifier(planted, finished)
-
-        if contract.controls is not None:
-            @pytest.mark.parametrize("kind", ["planted", "neutral"])
-            def test_controls(self, kind, work) -> None:
-                check_control(contract, kind, work / "controls")
-
-    ContractSuite.__name__ = ContractSuite.__qualname__ = f"Contract_{contract.plugin}"
-    ContractSuite.__doc__ = f"cardio's plugin contract on {contract.plugin} (cardio.testing.contract_suite)."
-    return ContractSuite
+    the plugin's test module (or a subclass of it with the plugin's own tests); the controls run only when the
+    plugin declares them."""
+    attrs: dict[str, Any] = {"contract": contract, "__module__": __name__,
+                             "__doc__": f"cardio's plugin contract suite on {contract.plugin}."}
+    if contract.controls is not None:
+        attrs["test_controls"] = _test_controls
+    return type(f"Contract_{contract.plugin}", (ContractSuite,), attrs)
