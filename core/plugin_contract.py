@@ -86,7 +86,7 @@ class KeepFinalModel:
 
 
 @dataclass
-class Loaded:
+class LoadedCohort:
     """A plugin's manager (the modality and the add-ons), a resolved config and the Cohort its cardio_load returned."""
 
     pm: Any
@@ -95,7 +95,7 @@ class Loaded:
     schema: Any
 
 
-def load_cohort(plugin: str, sets: Sequence[str], where: str | Path | None, work: Path) -> Loaded:
+def load_cohort(plugin: str, sets: Sequence[str], where: str | Path | None, work: Path) -> LoadedCohort:
     """The plugin's cardio_load on folder `where` (None: the synthetic cohort it writes), in process, with the
     config `sets` give and a context and cache in `work`; the plugin's Schema beside it."""
     from cardio import plugins
@@ -107,7 +107,7 @@ def load_cohort(plugin: str, sets: Sequence[str], where: str | Path | None, work
     if schema is None:
         raise CardioError(f"plugin {plugin!r} implements no cardio_cohort_schema: the contract suite checks its "
                           "table against the schema it declares")
-    return Loaded(pm, cfg, pm.hook.cardio_load(config=cfg, ctx=ctx), schema)
+    return LoadedCohort(pm, cfg, pm.hook.cardio_load(config=cfg, ctx=ctx), schema)
 
 
 def synthetic_folder(contract: Contract, dest: Path) -> Path:
@@ -128,7 +128,7 @@ def _csv(root: Path, schema: Any) -> Any:
     return pd.read_csv(root / schema.table, dtype=str, keep_default_na=False)
 
 
-def _second_records(raw: Any, loaded: Loaded) -> Any:
+def _second_records(raw: Any, loaded: LoadedCohort) -> Any:
     """A sixth of the patients (at least two) get a second patient's records as their own: patients of two or more
     records, studies or scans. At level patient the targets of a patient's records must agree, so they are copied."""
     pids = list(dict.fromkeys(raw["patient_id"]))
@@ -143,7 +143,7 @@ def _second_records(raw: Any, loaded: Loaded) -> Any:
     return raw
 
 
-def _masked(raw: Any, loaded: Loaded, seed: int = 0) -> Any:
+def _masked(raw: Any, loaded: LoadedCohort, seed: int = 0) -> Any:
     """The label (with the outcome measurements it derives from) of a third of the patients left empty, and the other
     targets of the table of another draw of a quarter: missing target by target."""
     import numpy as np
@@ -179,7 +179,8 @@ def _rename(path: Path, stem: str) -> Path:
     return path.with_name(stem + path.name[len(old):])
 
 
-def _planted(root: Path, raw: Any, typed: Any, loaded: Loaded, plant_files: Callable | None) -> tuple[Any, list[str]]:
+def _planted(root: Path, raw: Any, typed: Any, loaded: LoadedCohort,
+             plant_files: Callable | None) -> tuple[Any, list[str]]:
     """PLANTS and MRN-like ids everywhere a cohort may hold them: patient, study and record ids, the file names
     (every other one a patient's name), a free-text column, DICOM headers and, through `plant_files`, the plugin's
     own formats' headers. Returns the table and the MRNs other than PLANTS' own."""
@@ -342,7 +343,7 @@ def check_listed(plugin: str) -> None:
     assert {*REQUIRED_HOOKS, "cardio_cohort_schema"} <= set(row["hooks"]), row["hooks"]
 
 
-def check_schema(plugin: str, loaded: Loaded, synthetic: Path, work: Path) -> None:
+def check_schema(plugin: str, loaded: LoadedCohort, synthetic: Path, work: Path) -> None:
     """The schema describes every column; the Cohort declares the schema's level and aggregation; `cardio new-cohort`
     writes the schema's table (header only, which the reader refuses as empty) and a README of every column; and the
     plugin's own cohort reads through the core's one reader, patient for patient."""
@@ -456,7 +457,7 @@ def _units(cohort: Any) -> tuple[str, Any]:
     return column, cohort.table.groupby(column, sort=False).first()
 
 
-def check_predictions(loaded: Loaded, finished: Finished) -> None:
+def check_predictions(loaded: LoadedCohort, finished: Finished) -> None:
     """Every unit of the plugin's level is predicted at most once per model and task (each one under k-fold), with a
     score, and with its own target: missing where the cohort's is (the mask reaches the output), else the cohort's
     value. Each pooled estimate of the performance section counts the labelled units; one interval per number."""
@@ -491,7 +492,7 @@ def check_predictions(loaded: Loaded, finished: Finished) -> None:
     assert second_intervals(metrics) == []
 
 
-def check_split(loaded: Loaded) -> None:
+def check_split(loaded: LoadedCohort) -> None:
     """The cohort has patients of several records; the core's split (the run's protocol, 3-fold and a holdout) puts
     no patient on two sides, over 20 seeds."""
     table, label = loaded.cohort.table, loaded.cohort.label
@@ -653,7 +654,7 @@ class ContractSuite:
 
     @pytest.fixture(scope="class")
     @classmethod
-    def loaded(cls, planted, work) -> Loaded:
+    def loaded(cls, planted, work) -> LoadedCohort:
         return load_cohort(cls.contract.plugin, cls.contract.run, planted.root, work / "loaded")
 
     @pytest.fixture(scope="class")
