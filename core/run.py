@@ -724,11 +724,10 @@ def _about_model(plugin: str, info: dict, run_dir: Path, cfg: dict, meta: dict, 
     run = (f"{plugin} run `{info.get('run') or run_dir.name}` (plugin {info.get('plugin_version')}, cardio "
            f"{info.get('cardio_version')}, exported {info.get('created')})")
     which = (f"The final model of {run}, fitted on all {info.get('n_patients')} patients of its cohort after "
-             "cross-validation, was" if meta["ensemble"] == "final" else
-             f"The {len(meta['fold_models'])} fold models of {run}, each fitted on its outer fold's training patients "
-             "during cross-validation, were applied and their scores averaged (`--ensemble folds`; compared with the "
-             "final model below); they were")
-    trained = (f"{which} applied unchanged to the cohort in `{Path(cfg['cohort']['dir']).name}`: "
+             "cross-validation," if meta["ensemble"] == "final" else
+             f"The mean of the {len(meta['fold_models'])} fold models of {run} (each fitted on its outer fold's "
+             "training patients during cross-validation; `--ensemble folds`, compared with the final model below)")
+    trained = (f"{which} was applied unchanged to the cohort in `{Path(cfg['cohort']['dir']).name}`: "
                f"{meta['n_patients']} patients, {n_labelled} labelled prediction rows. Every estimate below is on "
                "this cohort alone; nothing was refitted or recalibrated on it, and the thresholds are those chosen "
                "when the model was trained.")

@@ -422,7 +422,8 @@ def test_the_fold_ensemble_is_the_mean_of_the_fold_models_compared_with_the_fina
                                                   - by_model["mlp (final model)"]["estimate"])
     assert test["extra"]["diff_ci_low"] < test["extra"]["diff"] < test["extra"]["diff_ci_high"]
     report = (tmp_path / "b" / "report.md").read_text()
-    assert "## Fold ensemble against the final model" in report and "The 5 fold models of toy run `a`" in report
+    assert "## Fold ensemble against the final model" in report
+    assert "The mean of the 5 fold models of toy run `a`" in report
     assert "Fold ensemble" not in (tmp_path / "f" / "report.md").read_text()
 
 
