@@ -107,6 +107,14 @@ def _replace(tmp: Path, dest: Path) -> Path:
     return dest
 
 
+def _link(source: str | Path, dest: str | Path) -> None:
+    """A hard link where the file system allows one (a fold's weights are not stored twice), else a copy."""
+    try:
+        os.link(source, dest)
+    except OSError:
+        shutil.copy2(source, dest)
+
+
 FOLDS = "folds"
 FOLD_FILES = ("weights.safetensors", "params.json")
 
@@ -122,13 +130,15 @@ def add_folds(run_dir: Path, folds: dict[str, Path]) -> str | None:
         return "the bundle is signed and no signing key is configured in this process to sign it again"
     tmp = Path(run_dir) / f".model-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
-    shutil.copytree(folder, tmp, ignore=shutil.ignore_patterns(FOLDS, signing.SIGNATURE))
+    # linked, not copied: a bundle's files are never written in place (bundle.json is written anew below)
+    shutil.copytree(folder, tmp, ignore=shutil.ignore_patterns(FOLDS, signing.SIGNATURE, "bundle.json"),
+                    copy_function=_link)
     files = {f: info["files"][f] for f in FILES if f != "bundle.json"}
     for name, source in folds.items():
         dest = tmp / FOLDS / name
         dest.mkdir(parents=True)
         for f in FOLD_FILES:
-            shutil.copy2(source / f, dest / f)
+            _link(source / f, dest / f)
             files[f"{FOLDS}/{name}/{f}"] = _sha256(dest / f)
     size = sum((tmp / f).stat().st_size for f in files if f.startswith(f"{FOLDS}/"))
     _seal(tmp, {**info, "folds": list(folds), "folds_bytes": size, "files": files}, key)

@@ -390,7 +390,7 @@ def test_the_fold_ensemble_is_the_mean_of_the_fold_models_compared_with_the_fina
 
     from cardio import bundle
 
-    cardio_cli(*RUN, check=True)
+    cardio_cli(*RUN, "--set", "train.epochs=1", check=True)
     info = json.loads((tmp_path / "a" / "model" / "bundle.json").read_text())
     assert info["folds"] == FOLDS and info["folds_bytes"] > 0
     assert {f"folds/{f}/{name}" for f in FOLDS for name in ("weights.safetensors", "params.json")} <= set(info["files"])
