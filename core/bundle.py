@@ -20,6 +20,7 @@ import json
 import os
 import shutil
 import time
+from collections import defaultdict
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -254,16 +255,23 @@ def _file_digest(path: str, salt: str) -> str:
 
 def _record_files(cohort, salt: str) -> dict[str, set[str]]:
     """record_id -> salted digests of the bytes of every file its cohort row names (the core's service for every
-    plugin with a file column: a record copied under another name has the same files)."""
+    plugin with a file column: a record copied under another name has the same files). A file that rows of several
+    patients name (a template, not a record: the cohort reader refuses a shared record file) is left out."""
     if cohort is None:
         return {}
     table = cohort.table
     columns = [c for c in table.columns if table[c].dtype == object and c not in ("record_id", "patient_id")]
-    out: dict[str, set[str]] = {}
-    for i, rid in enumerate(table["record_id"].astype(str)):
-        named = [f for c in columns for f in _named_files(table[c].iat[i])]
-        out.setdefault(rid, set()).update(_file_digest(f, salt) for f in named)
-    return out
+    digests: dict[str, str] = {}  # each file hashed once
+    named: dict[str, set[str]] = {}
+    patients: dict[str, set[str]] = defaultdict(set)
+    for rid, pid, row in zip(table["record_id"].astype(str), table["patient_id"].astype(str),
+                             table[columns].itertuples(index=False, name=None)):
+        for f in (f for value in row for f in _named_files(value)):
+            if f not in digests:
+                digests[f] = _file_digest(f, salt)
+            named.setdefault(rid, set()).add(digests[f])
+            patients[digests[f]].add(pid)
+    return {rid: {d for d in found if len(patients[d]) == 1} for rid, found in named.items()}
 
 
 def _records(features, cohort, salt: str) -> dict[str, tuple[str, str, set[str]]]:

@@ -502,11 +502,14 @@ def test_overlap_by_content_finds_files_copied_under_other_names(tmp_path):
                 (folder / f"{rid}_{j}.dcm").write_bytes(part)
                 paths.append(str(folder / f"{rid}_{j}.dcm"))
             files.append(tuple(paths))
-        table = pd.DataFrame({"record_id": ids, "patient_id": ids, "video_A4C": files, "view": "A4C"})
+        (folder / "template.npy").write_bytes(b"one file every row names")
+        table = pd.DataFrame({"record_id": ids, "patient_id": ids, "video_A4C": files, "view": "A4C",
+                              "template": str(folder / "template.npy")})
         return Cohort(table), Features(table, x={"A4C": [(f"/cache/{r}.npy",) for r in ids]})
 
     train = cohort(tmp_path / "a", ["r1", "r2", "r3"], [(b"clip1", b"clip1b"), (b"clip2",), (b"clip3",)])
     stored = {"salt": "s41", **bundle.fingerprints(train[1], "s41", train[0])}
+    # the template every patient's row names is no record's content, here or in the new cohort
     assert len(stored["files"]) == 4 and not {"r1", "clip1"} & set(json.dumps(stored))
     new = cohort(tmp_path / "b", ["n1", "n2", "n3", "n4"], [(b"clip1", b"clip1b"), (b"other", b"clip2"),
                                                             (b"new",), (b"new2",)])
