@@ -232,8 +232,13 @@ def sweep_cmd(plugin, config_file, sets, grid, seeds, out, device, executor, wor
               help="A public key file (ssh-ed25519) whose signature the bundle must carry; repeatable. Keys listed "
               "in ~/.config/cardio/trusted_keys are trusted too. Without any, the bundle is checked for integrity "
               "only.")
-def predict_cmd(model_dir, cohort, out, device, sets, keep_key, trusted) -> None:
-    """Apply a run's final model to a new cohort: predictions.csv, and an external-validation report when labelled.
+@click.option("--ensemble", type=click.Choice(["final", "folds"]), default="final", show_default=True,
+              help="final: the model fitted on every patient after cross-validation; folds: the mean of the outer "
+              "folds' models in the bundle (as nnU-Net averages its five), compared with the final model in the "
+              "report.")
+def predict_cmd(model_dir, cohort, out, device, sets, keep_key, trusted, ensemble) -> None:
+    """Apply a run's final model, or the mean of its fold models (--ensemble folds), to a new cohort:
+    predictions.csv, and an external-validation report when labelled (each target it cannot evaluate named).
 
     What the model's bundle may not decide is the user's alone: cohort.allow_outside_paths, cache_dir and
     report.keep_key come from this command (--set, --keep-key) and the environment, never from the bundle.
@@ -244,7 +249,7 @@ def predict_cmd(model_dir, cohort, out, device, sets, keep_key, trusted) -> None
 
     keys = signing.trusted_keys(tuple(trusted))
     click.echo(str(predict_cohort(model_dir, cohort, out, device, sets=tuple(sets), keep_key=keep_key,
-                                  trusted_keys=keys)))
+                                  trusted_keys=keys, ensemble=ensemble)))
 
 
 @main.command("keygen")
