@@ -80,8 +80,9 @@ class KeepFinalModel:
         self.models: list = []
 
     @hookimpl(wrapper=True)
-    def cardio_export_model(self, model: Any) -> Any:
-        self.models.append(model)
+    def cardio_export_model(self, model: Any, ctx: Any) -> Any:
+        if ctx.fold == "final":  # not the outer folds' models the bundle also carries
+            self.models.append(model)
         return (yield)
 
 
