@@ -131,6 +131,10 @@ def _read(path: Path, size: int | None, orientation: Orientation) -> np.ndarray:
     if not np.isfinite(m).all():
         raise CardioError(f"holds {int((~np.isfinite(m)).sum())} NaN/inf value(s) (as float32: values beyond "
                           "3.4e38 count too)")
+    flat = [name for name, channel in zip(CHANNELS, m) if channel.max() == channel.min()]
+    if flat:
+        raise CardioError(f"holds one value in every pixel of its {', '.join(flat)} map(s) (a blank export, no "
+                          "image); export the maps again, or leave the study out")
     return m
 
 

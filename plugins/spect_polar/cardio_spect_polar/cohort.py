@@ -37,7 +37,7 @@ import numpy as np
 import pandas as pd
 
 from cardio import Cache, CardioError, Cohort, atomic_path
-from cardio.cohort import Column, Problems, Schema, npy_header, read_table
+from cardio.cohort import Column, Problems, Schema, npy_header, read_records, read_table
 from cardio_spect_polar.dicom_io import GatedVolume, check_dicom_header, read_polar_map, read_volume, write_gated_dicom
 from cardio_spect_polar.orientation import Orientation
 from cardio_spect_polar.phantom import LATERAL_DEG, make_phantom
@@ -404,6 +404,15 @@ def _record_kind(path: Path) -> str:
     return "volume" if arr.ndim == 4 else "polar"
 
 
+def read_whole(progress: Progress | None = None) -> Callable[[pd.DataFrame, Problems], None]:
+    """read_table check (cohort.records: read, what cardio validate sets): every record read whole by the reader
+    phase analysis uses (load_record: a volume's counts, gates that differ, a polar map's cells), each failure a
+    problem of its line (cardio.cohort.read_records)."""
+    def check(table: pd.DataFrame, problems: Problems) -> None:
+        read_records(table, problems, "file", lambda path, i: load_record(path), progress=progress, desc="scans")
+    return check
+
+
 def check_records(table: pd.DataFrame, problems: Problems) -> None:
     """read_table check: every file found is a readable record (a DICOM header, a .npy's shape) and no two
     rows name the same file. Rows whose file read_table already refused (missing, outside) are not opened."""
@@ -439,10 +448,13 @@ def _record_gates(path: Path) -> int | None:
 
 
 def load_cohort(root: str | Path, schema: Schema = SCHEMA, *, table: str | None = None, allow_outside: bool = False,
-                log: logging.Logger | None = None) -> pd.DataFrame:
-    """The cohort table of folder `root` (cardio.cohort.read_table with `schema` and check_records), plus
-    `kind` ('volume' | 'polar') per record; every problem of the table is listed at once (CohortProblems)."""
-    out = read_table(root, schema, allow_outside=allow_outside, log=log, checks=[check_records], table=table)
+                log: logging.Logger | None = None, records: str = "headers",
+                progress: Progress | None = None) -> pd.DataFrame:
+    """The cohort table of folder `root` (cardio.cohort.read_table with `schema` and check_records; with `records`
+    "read", every record read whole: read_whole), plus `kind` ('volume' | 'polar') per record; every problem of the
+    table and its records is listed at once (CohortProblems)."""
+    checks = [check_records, *([read_whole(progress)] if records == "read" else [])]
+    out = read_table(root, schema, allow_outside=allow_outside, log=log, checks=checks, table=table)
     out.insert(out.columns.get_loc("file") + 1, "kind", [_record_kind(Path(p)) for p in out["file"]])
     out.insert(out.columns.get_loc("kind") + 1, "orientation",
                [record_orientation(Path(p), k) for p, k in zip(out["file"], out["kind"])])
@@ -511,7 +523,8 @@ def load(config: dict, ctx) -> Cohort:
     if config["cohort"]["dir"]:
         root = Path(config["cohort"]["dir"]).expanduser()
         table = load_cohort(root, schema, table=sp["clinical_csv"],
-                            allow_outside=bool(config["cohort"]["allow_outside_paths"]), log=ctx.log)
+                            allow_outside=bool(config["cohort"]["allow_outside_paths"]), log=ctx.log,
+                            records=config["cohort"].get("records", "headers"), progress=ctx.progress)
     else:
         if label != LABEL:
             raise CardioError(f"label: the synthetic cohort's outcome column is {LABEL!r}, not {label!r} "

@@ -20,7 +20,6 @@ import wfdb
 import yaml
 
 from cardio.cohort import CohortProblems
-from cardio.run import validate_cohort
 from cardio.testing import (
     check_refused,
     cpu_context,
@@ -31,6 +30,7 @@ from cardio.testing import (
     split_overlaps,
     target_counts,
 )
+from cardio.validate import validate_cohort
 from cardio_ecg_transfer import cohort_ecg, cohort_table, synthetic
 
 N_PATIENTS, SEED, FS, SECONDS = 26, 4, 360, 5
