@@ -597,6 +597,35 @@ def read_records(table: pd.DataFrame, problems: Problems, column: str, read: Cal
     return out
 
 
+#: A cine is frozen when no frame differs from its first by this many grey levels on average: a still image exported as
+#: a loop (a real clip's moving walls differ by several).
+FROZEN_GREY = 0.5
+#: A cine is saturated when this share of its lit pixels sits at the brightest value: the gain clips the tissue.
+SATURATED_SHARE = 0.25
+
+
+def cine_problem(frames: np.ndarray) -> str | None:
+    """What makes a cine (T, H, W[, 3]) no image of a beating heart, whichever plugin reads it (echo clips, M-mode
+    sequences): one value everywhere (a blank export), one still image repeated (a frozen clip), or a quarter of its
+    lit pixels at the brightest value (the gain saturates); None for a cine that shows motion."""
+    x = np.asarray(frames)
+    if x.max() == x.min():
+        return f"every pixel of its {len(x)} frame(s) holds {x.flat[0]} (a blank export); export the clip again"
+    first = x[0].astype(np.float32)
+    moved = max((float(np.abs(f.astype(np.float32) - first).mean()) for f in x[1:]), default=0.0)
+    if len(x) > 1 and moved < FROZEN_GREY:
+        return (f"its {len(x)} frames are one still image (no frame differs from the first by {FROZEN_GREY:g} grey "
+                "level on average: a still exported as a loop); export the moving clip, or leave it out")
+    grey = x.mean(axis=-1) if x.ndim == 4 else x
+    top = np.iinfo(x.dtype).max if np.issubdtype(x.dtype, np.integer) else float(x.max())
+    lit = int((grey > 0).sum())
+    share = float((grey >= top).sum()) / max(lit, 1)
+    if share >= SATURATED_SHARE:
+        return (f"{100 * share:.0f}% of its lit pixels sit at the brightest value ({top:g}): the gain saturates and "
+                "the tissue is clipped; export it with a lower gain, or leave it out")
+    return None
+
+
 def npy_header(path: str | Path) -> tuple[tuple[int, ...], np.dtype, int]:
     """(shape, dtype, data offset) of a .npy file, from its header alone: what table checks read before any run."""
     with open(path, "rb") as f:
