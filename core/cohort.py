@@ -58,16 +58,25 @@ def csv_delimiter(path: str | Path) -> str:
     """The delimiter of a CSV: the one of ",", ";" and tab that splits its header row into most fields.
 
     Written here because csv.Sniffer takes the decimal commas of a European export for its delimiter; the cohort
-    table and the plugins' CSV records (ECG leads, polar maps, septum points) are read with it."""
+    table and the plugins' CSV records (ECG leads, polar maps, septum points) are read with it. A one-column file
+    whose numbers carry decimal commas ("II", "0,125", ...: a single lead exported in Europe) has no delimiter: ";"
+    is returned, which splits none of its rows."""
     try:
         with open(path, encoding="utf-8-sig", errors="replace") as f:
-            header = next((line for line in (f.readline() for _ in range(50)) if line.strip()), "")
+            lines = [line for line in (f.readline() for _ in range(50)) if line.strip()]
     except OSError as exc:
         raise CardioError(f"{path}: unreadable CSV ({exc.strerror})") from None
-    if not header:
+    if not lines:
         raise CardioError(f"{path}: the CSV is empty")
-    fields = {d: len(next(csv_module.reader([header], delimiter=d))) for d in DELIMITERS}
-    return max(fields, key=lambda d: (fields[d], d == ","))
+    fields = {d: [f for f in next(csv_module.reader([lines[0]], delimiter=d)) if f.strip()] for d in DELIMITERS}
+    cells = [line.strip() for line in lines[1:]]
+    if all(len(f) <= 1 for f in fields.values()) and any(DECIMAL_COMMA.fullmatch(c) for c in cells) \
+            and all(DECIMAL_COMMA.fullmatch(c) or DECIMAL_POINT.fullmatch(c) for c in cells):
+        return ";"  # decimal_mark then reads the commas, or refuses a file writing both marks
+    # ";" or tab where either splits the first line: its commas, if any, are decimal commas (a headerless map of
+    # numbers "95,09;126,30" has more commas than semicolons)
+    european = [d for d in (";", "\t") if len(fields[d]) >= 2]
+    return max(european, key=lambda d: len(fields[d])) if european else ","
 
 
 def decimal_mark(cells: Iterable[str], delimiter: str, path: str | Path) -> str:
@@ -181,12 +190,14 @@ class Schema:
 
 @dataclass(frozen=True)
 class Problem:
-    """One problem of a cohort: the file, the CSV line (header = line 1) and the column where it is."""
+    """One problem of a cohort: the file, the CSV line (header = line 1) and the column where it is. `readable`: the
+    file the row names is sound (a copy under another patient): a plugin's readers still open it."""
 
     file: str
     message: str
     line: int | None = None
     column: str | None = None
+    readable: bool = False
 
     def __str__(self) -> str:
         where = ", ".join(p for p in (f"line {self.line}" if self.line else "",
@@ -210,9 +221,16 @@ class Problems:
     def __init__(self, file: str | Path):
         self.file = str(file)
         self.items: list[Problem] = []
+        self.root = f"{os.path.normpath(Path(file).parent.absolute())}{os.sep}"
 
-    def add(self, message: str, line: int | None = None, column: str | None = None) -> None:
-        self.items.append(Problem(self.file, message, line, column))
+    def add(self, message: str, line: int | None = None, column: str | None = None, readable: bool = False) -> None:
+        """A problem of the table; a file inside the cohort folder is named by its path there (videos/a.dcm)."""
+        self.items.append(Problem(self.file, message.replace(self.root, ""), line, column, readable))
+
+    def refused(self, *columns: str) -> set[int]:
+        """Lines whose file in one of `columns` is already a problem a reader must not open (absent, outside the
+        folder, unreadable): the plugins' record checks pass them by."""
+        return {p.line for p in self.items if p.column in columns and p.line is not None and not p.readable}
 
     def rows(self, mask: Any, message: str, column: str | None = None, limit: int = 10) -> None:
         """One problem per flagged row (the first `limit`, then one line counting the rest)."""
@@ -410,7 +428,7 @@ def _shared_files(table: pd.DataFrame, root: Path, schema: Schema, problems: Pro
         more = f"; and {len(rows) - 10} more row(s)" if len(rows) > 10 else ""
         problems.add(f"{what} named by {len(patients)} patients ({', '.join(map(repr, patients[:10]))}): {listed}"
                      f"{more}; a record belongs to one patient: give each row its own patient's file, or remove "
-                     "the copy", rows[0][0], rows[0][2])
+                     "the copy", rows[0][0], rows[0][2], readable=True)
     (log or logging.getLogger("cardio.run")).info(
         "cohort files: %d named, %d of them compared by content (their sizes collide), %d shared by several "
         "patients", len(named), opened, shared)
@@ -452,9 +470,9 @@ def _named(raw: pd.DataFrame, schema: Schema, problems: Problems, log: logging.L
     return raw.loc[:, ~pd.Index(names).duplicated()]
 
 
-def _columns(raw: pd.DataFrame, schema: Schema, problems: Problems) -> bool:
-    """Every missing and every unknown column with its near-match, named together in one problem; False when a
-    required column is missing (the rows cannot be read). An unknown column is one the schema does not declare
+def _columns(raw: pd.DataFrame, schema: Schema, problems: Problems) -> list[str]:
+    """Every missing and every unknown column with its near-match, named together in one problem; the required
+    columns missing (their rows' cells are not checked again). An unknown column is one the schema does not declare
     that nearly matches a declared column the table lacks (a typo); others are kept as the table's own columns."""
     # A target column may be absent: a cohort to predict has no labels (a run's checks refuse an empty target).
     needed = ["patient_id", *(c.name for c in schema.columns
@@ -475,7 +493,7 @@ def _columns(raw: pd.DataFrame, schema: Schema, problems: Problems) -> bool:
                        "resembles)")
     if parts:
         problems.add("; ".join(parts) + f"; it has {list(raw.columns)}")
-    return not missing
+    return missing
 
 
 def _number_format(raw: pd.DataFrame, schema: Schema, delimiter: str, problems: Problems) -> str:
@@ -533,7 +551,8 @@ def read_table(root: str | Path, schema: Schema, *, allow_outside: bool = False,
     raw, delimiter = read_csv_text(csv)
     problems = Problems(csv)
     raw = _named(raw, schema, problems, log)
-    if not _columns(raw, schema, problems):
+    missing = _columns(raw, schema, problems)
+    if "patient_id" in missing:  # no row can be placed: the other problems wait for it
         problems.raise_if_any()
     if raw.empty:
         problems.add("holds no rows (a header only)")
@@ -544,6 +563,9 @@ def read_table(root: str | Path, schema: Schema, *, allow_outside: bool = False,
                                                       format_text(delimiter, decimal))
     out = _hierarchy(raw.copy(), problems)
     for col in schema.columns:
+        if col.kind == "path" and col.name in missing:  # named once, as missing: no row names a file
+            out[col.name] = None
+            continue
         if col.kind == "path":
             out[col.name] = _paths(out, root, col, problems, allow_outside, log)
             continue
@@ -571,7 +593,7 @@ def read_records(table: pd.DataFrame, problems: Problems, column: str, read: Cal
     in the cohort folder, so a damaged record is listed with every other problem of the table. One problem that
     many files share (a lead none of them has) is listed for its first `same` rows, then once with the other lines.
     Rows whose file the reader already refused (absent, outside the folder) or that name none are not opened."""
-    refused = {p.line for p in problems.items if p.column == column}
+    refused = problems.refused(column)
     root = Path(os.path.normpath(Path(problems.file).parent.absolute()))
     out: dict[int, Any] = {}
     found: dict[str, list[int]] = defaultdict(list)  # the message, its file left out -> lines
@@ -585,7 +607,7 @@ def read_records(table: pd.DataFrame, problems: Problems, column: str, read: Cal
             out[i] = read(Path(path), i)
         except CardioError as e:
             shown = _shown(root, str(path))
-            text = str(e).replace(str(path), shown).replace(f"{root}{os.sep}", "")  # files by their place in it
+            text = str(e).replace(str(path), shown)
             found[text.replace(shown, shown_key)].append(i + 2)
             if len(found[text.replace(shown, shown_key)]) <= same:
                 problems.add(text, i + 2, column)

@@ -28,6 +28,10 @@ from cardio.data import CardioError, Cohort
 from cardio.run import _expect, _logger, default_cache_dir
 
 
+#: How the summary of a validate that checked the config alone begins (no cohort was there to check).
+CONFIG_ONLY = "config OK; no cohort checked"
+
+
 class NotWritten(CardioError):
     """A cache entry validate would have to build: the plugin's synthetic cohort, not written yet."""
 
@@ -83,12 +87,12 @@ def validate_cohort(plugin: str, config_file: str | None = None, sets: Iterable[
     except CardioError as e:
         problems.append(str(e))
     estimate = checks.time_estimate(cache_dir, plugin, len(cohort), checks.fits_of(cfg))
-    return f"cohort OK: {checks.summary(cohort, cfg)}; {estimate}", problems
+    return f"{checks.summary(cohort, cfg)}; {estimate}", problems
 
 
 def _config_only(plugin: str, cfg: dict, cache_dir: Path) -> str:
     folds = checks.fits_of(cfg) - (1 if cfg.get("final_model") else 0)
-    return (f"config OK; no cohort checked: cohort.dir is null, so a run reads {plugin}'s synthetic cohort, and none "
+    return (f"{CONFIG_ONLY}: cohort.dir is null, so a run reads {plugin}'s synthetic cohort, and none "
             f"for these settings is in the cache ({cache_dir}) yet. cardio run writes it and checks it before "
             f"featurizing (cardio validate --write-synthetic writes it now); fits per model: {folds} fold(s)"
             + (" + the final model" if cfg.get("final_model") else ""))

@@ -95,7 +95,7 @@ def schema(config: dict) -> Schema:
 
 def rate_given(table: pd.DataFrame, problems: Problems) -> None:
     """A .csv or .npy ECG needs its sampling rate in `fs` (rows whose `ecg` or `fs` is already a problem aside)."""
-    flagged = {p.line for p in problems.items if p.column in ("ecg", "fs")}
+    flagged = problems.refused("ecg", "fs")
     rate = table["fs"] if "fs" in table.columns else pd.Series(np.nan, index=table.index)
     for i, (path, fs) in enumerate(zip(table["ecg"], rate)):
         suffix = Path(str(path)).suffix.lower()
@@ -107,7 +107,7 @@ def rate_given(table: pd.DataFrame, problems: Problems) -> None:
 def signal_files(table: pd.DataFrame, problems: Problems, root: Path, allow_outside: bool) -> None:
     """A WFDB record is its header and the signal files the header names: each must be a file, inside the cohort
     folder (symlinks resolved) unless cohort.allow_outside_paths."""
-    flagged = {p.line for p in problems.items if p.column == "ecg"}
+    flagged = problems.refused("ecg")
     root = Path(os.path.normpath(Path(root).absolute()))
     for i, path in enumerate(table["ecg"]):
         hea = Path(str(path))

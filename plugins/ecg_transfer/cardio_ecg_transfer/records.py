@@ -473,7 +473,9 @@ def _csv_frame(path: Path) -> tuple[pd.DataFrame, str]:
     they are not "," and "."."""
     sep, decimal = csv_format(path)
     try:
-        df = pd.read_csv(path, sep=sep, encoding="utf-8-sig", dtype=str, keep_default_na=False, index_col=False)
+        # an empty line is a missing sample of a one-lead file (a NaN gap), never a line to skip
+        df = pd.read_csv(path, sep=sep, encoding="utf-8-sig", dtype=str, keep_default_na=False, index_col=False,
+                         skip_blank_lines=False)
     except Exception as exc:
         raise CardioError(f"{path}: unreadable CSV ({str(exc).splitlines()[0] if str(exc) else exc})") from None
     if (sep, decimal) != (",", "."):

@@ -160,7 +160,7 @@ def check_sequences(table: pd.DataFrame, problems: Problems) -> None:
     it is given, and with frames that hold the record's septum points."""
     from cardio.cine import probe
 
-    flagged = {p.line for p in problems.items if p.column == "septum"}
+    flagged = problems.refused("septum")
     for i, path in enumerate(table["sequence"]):
         if path is None or not Path(path).is_file():
             continue  # listed by the reader already
@@ -192,7 +192,7 @@ def check_timing(table: pd.DataFrame, problems: Problems) -> None:
 
 def check_septum(table: pd.DataFrame, problems: Problems) -> None:
     """Each septum file holds 62 readable, finite (x, y) points (inside the frames: check_sequences)."""
-    flagged = {p.line for p in problems.items if p.column == "septum"}  # missing or refused files: listed already
+    flagged = problems.refused("septum")  # missing or refused files: listed already
     for i, path in enumerate(table["septum"]):
         if i + 2 in flagged or path is None:
             continue
@@ -215,7 +215,7 @@ def sequences_whole(progress=None):
     from cardio.cohort import cine_problem, read_records
 
     def check(table: pd.DataFrame, problems: Problems) -> None:
-        listed = {p.line for p in problems.items}
+        listed = {p.line for p in problems.items if not p.readable}
 
         def read(path: Path, i: int) -> None:
             if i + 2 in listed:

@@ -413,10 +413,43 @@ def read_whole(progress: Progress | None = None) -> Callable[[pd.DataFrame, Prob
     return check
 
 
+def _map_shape(path: Path) -> tuple[int, ...] | None:
+    """A ready polar map's (rings, sectors), from a .npy's header or a CSV's cells; None where it does not read (its
+    own problem, listed by check_records or read_whole)."""
+    try:
+        return tuple(npy_header(path)[0]) if path.suffix.lower() == ".npy" else read_polar_map(path).shape
+    except (CardioError, ValueError, OSError, EOFError):
+        return None
+
+
+def check_grid(grid: tuple[int, int]) -> Callable[[pd.DataFrame, Problems], None]:
+    """read_table check: every ready polar map on the cohort's one (rings, sectors) grid, as featurize requires it
+    (features.check_one_grid): spect_polar.phase's grid when the cohort has volumes, else the maps' most common."""
+    def check(table: pd.DataFrame, problems: Problems) -> None:
+        refused, kinds, shapes = problems.refused("file"), [], {}
+        for i, path in enumerate(table["file"]):
+            if path is None or i + 2 in refused or not Path(path).is_file():
+                continue
+            try:
+                kinds.append(_record_kind(Path(path)))
+            except CardioError:
+                continue  # listed by check_records
+            if kinds[-1] == "polar" and (shape := _map_shape(Path(path))) is not None:
+                shapes[i] = shape
+        found = list(shapes.values())
+        expected = tuple(grid) if "volume" in kinds else max(set(found), key=found.count, default=None)
+        for i, shape in shapes.items():
+            if shape != expected:
+                problems.add(f"{table['file'].iloc[i]}: phase polar map of shape {shape}, the cohort's "
+                             f"maps are {expected} (rings, sectors: spect_polar.phase.rings and .sectors, where the "
+                             "cohort has volumes); resample it to that grid", i + 2, "file")
+    return check
+
+
 def check_records(table: pd.DataFrame, problems: Problems) -> None:
     """read_table check: every file found is a readable record (a DICOM header, a .npy's shape) and no two
     rows name the same file. Rows whose file read_table already refused (missing, outside) are not opened."""
-    refused = {p.line for p in problems.items if p.column == "file"}
+    refused = problems.refused("file")
     for i, path in enumerate(table["file"]):
         if i + 2 in refused or path is None:
             continue
@@ -448,12 +481,14 @@ def _record_gates(path: Path) -> int | None:
 
 
 def load_cohort(root: str | Path, schema: Schema = SCHEMA, *, table: str | None = None, allow_outside: bool = False,
-                log: logging.Logger | None = None, records: str = "headers",
-                progress: Progress | None = None) -> pd.DataFrame:
-    """The cohort table of folder `root` (cardio.cohort.read_table with `schema` and check_records; with `records`
-    "read", every record read whole: read_whole), plus `kind` ('volume' | 'polar') per record; every problem of the
-    table and its records is listed at once (CohortProblems)."""
-    checks = [check_records, *([read_whole(progress)] if records == "read" else [])]
+                log: logging.Logger | None = None, records: str = "headers", progress: Progress | None = None,
+                grid: tuple[int, int] | None = None) -> pd.DataFrame:
+    """The cohort table of folder `root` (cardio.cohort.read_table with `schema` and check_records; with `grid`, the
+    phase grid (rings, sectors) ready maps must share (check_grid); with `records` "read", every record read whole:
+    read_whole), plus `kind` ('volume' | 'polar') per record; every problem of the table and its records is listed
+    at once (CohortProblems)."""
+    checks = [check_records, *([check_grid(grid)] if grid else []),
+              *([read_whole(progress)] if records == "read" else [])]
     out = read_table(root, schema, allow_outside=allow_outside, log=log, checks=checks, table=table)
     out.insert(out.columns.get_loc("file") + 1, "kind", [_record_kind(Path(p)) for p in out["file"]])
     out.insert(out.columns.get_loc("kind") + 1, "orientation",
@@ -524,7 +559,8 @@ def load(config: dict, ctx) -> Cohort:
         root = Path(config["cohort"]["dir"]).expanduser()
         table = load_cohort(root, schema, table=sp["clinical_csv"],
                             allow_outside=bool(config["cohort"]["allow_outside_paths"]), log=ctx.log,
-                            records=config["cohort"].get("records", "headers"), progress=ctx.progress)
+                            records=config["cohort"].get("records", "headers"), progress=ctx.progress,
+                            grid=(int(sp["phase"]["rings"]), int(sp["phase"]["sectors"])))
     else:
         if label != LABEL:
             raise CardioError(f"label: the synthetic cohort's outcome column is {LABEL!r}, not {label!r} "
