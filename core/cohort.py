@@ -497,14 +497,22 @@ def _columns(raw: pd.DataFrame, schema: Schema, problems: Problems) -> list[str]
 
 
 def _number_format(raw: pd.DataFrame, schema: Schema, delimiter: str, problems: Problems) -> str:
-    """The decimal mark of the table's number columns (decimal_mark); a table writing both is one problem."""
+    """The decimal mark of the table's number columns (decimal_mark). A table writing both marks is one problem
+    naming where the fewer stand (which cell meant what cannot be told: "1.060" may be a thousand and sixty); its
+    cells are then typed with the more common mark, so that they are not each named again."""
     numbers = [c.name for c in schema.columns if c.kind in ("number", "integer") and c.name in raw.columns]
     cells = pd.concat([raw[c].dropna().astype(str) for c in numbers]) if numbers else pd.Series(dtype=str)
     try:
         return decimal_mark(cells, delimiter, problems.file)
     except CardioError as e:
-        problems.add(str(e).removeprefix(f"{problems.file}: "))
-        return "."
+        comma = {c: raw[c].astype(str).str.strip().str.fullmatch(DECIMAL_COMMA.pattern).fillna(False) for c in numbers}
+        point = {c: raw[c].astype(str).str.strip().str.fullmatch(DECIMAL_POINT.pattern).fillna(False) for c in numbers}
+        more = "," if sum(int(v.sum()) for v in comma.values()) >= sum(int(v.sum()) for v in point.values()) else "."
+        fewer = point if more == "," else comma
+        where = [f"{c!r} line {int(np.flatnonzero(m.to_numpy())[0]) + 2}" for c, m in fewer.items() if m.any()]
+        problems.add(f"{str(e).removeprefix(f'{problems.file}: ')}; the {'points' if more == ',' else 'commas'} are "
+                     f"in column(s) {', '.join(where[:10])}")
+        return more
 
 
 def _one_value_per_unit(table: pd.DataFrame, schema: Schema, problems: Problems, limit: int = 10) -> None:

@@ -27,7 +27,6 @@ from cardio.context import RunContext
 from cardio.data import CardioError, Cohort
 from cardio.run import _expect, _logger, default_cache_dir
 
-
 #: How the summary of a validate that checked the config alone begins (no cohort was there to check).
 CONFIG_ONLY = "config OK; no cohort checked"
 

@@ -213,22 +213,22 @@ def spect(tmp_path_factory) -> dict:
     table.loc[9, "file"] = _polar_csv(base / "maps" / "P0010.csv", np.load(base / "truth" / "P0010_true_phase.npy"),
                                       True)
     # a follow-up scan of P0006: its own volume file (the same bytes, one patient: allowed)
-    shutil.copy(base / "volumes" / "P0006.dcm", base / "volumes" / "P0006_followup.dcm")
+    shutil.copy(base / "volumes" / "PF0006.dcm", base / "volumes" / "P0006_followup.dcm")
     table = pd.concat([table, table.iloc[[5]].assign(study_id="P0006-2", file="volumes/P0006_followup.dcm")],
                       ignore_index=True)
     damaged = shutil.copytree(base, tmp / "damaged")
     bad = table.copy()
     volumes = damaged / "volumes"
-    _pixels(volumes / "P0001.dcm", lambda f: np.tile(f[:16], (8, 1, 1)))                 # 1 gating failed
-    _pixels(volumes / "P0002.dcm", np.zeros_like)                                        # 2 an empty recon
+    _pixels(volumes / "PF0001.dcm", lambda f: np.tile(f[:16], (8, 1, 1)))                 # 1 gating failed
+    _pixels(volumes / "PF0002.dcm", np.zeros_like)                                        # 2 an empty recon
     phase = np.load(base / "truth" / "P0003_true_phase.npy")
     phase[4, 10] = np.nan                                                                  # 3 a blank map cell
-    bad.loc[2, "file"] = _polar_csv(damaged / "maps" / "P0003.csv", phase, False)
-    np.save(damaged / "maps" / "P0004.npy", np.full((32, 64), 120.0))                     # 4 a blank map
+    bad.loc[2, "file"] = _polar_csv(damaged / "maps" / "PF0003.csv", phase, False)
+    np.save(damaged / "maps" / "PF0004.npy", np.full((32, 64), 120.0))                     # 4 a blank map
     bad.loc[3, "file"] = "maps/P0004.npy"
-    _pixels(volumes / "P0005.dcm", lambda f: f, slices=16)                               # 5 the ungated recon
+    _pixels(volumes / "PF0005.dcm", lambda f: f, slices=16)                               # 5 the ungated recon
     bad.loc[SPECT_N, "responder"] = 1 - bad.loc[5, "responder"]                           # 6 follow-up's outcome
-    shutil.copy(base / "volumes" / "P0008.dcm", damaged / "volumes" / "P0007_export.dcm")  # 7 a copy
+    shutil.copy(base / "volumes" / "PF0008.dcm", damaged / "volumes" / "P0007_export.dcm")  # 7 a copy
     bad.loc[6, "file"] = "volumes/P0007_export.dcm"
     bad = bad.rename(columns={"scar_burden": "scar_burdn"})                               # 8 a header typo
     bad["nyha"] = bad["nyha"].astype(object)
@@ -274,3 +274,79 @@ def test_spect_after_the_fixes_validates_and_runs(spect):
     assert code == 2 and len(problems) == 1 and "maps/P0010.csv: phase polar map of shape (32, 64), the cohort's " \
                                                 "maps are (16, 32)" in problems[0], problems
     _run_end_to_end("spect_polar", spect["fixed"], spect["tmp"], sets)
+
+
+# ---------------------------------------------------------------------------------------------- perfusion_polar
+
+PERFUSION_HEADERS = {"patient_id": "Patient_ID", "diabetes": "Diabetes", "global_mfr": " Global_MFR "}
+
+
+@pytest.fixture(scope="module")
+def perfusion(tmp_path_factory) -> dict:
+    synthetic = pytest.importorskip("cardio_perfusion_polar.synthetic")
+    from cardio_perfusion_polar.polar_table import sample_image, write_table
+
+    tmp = tmp_path_factory.mktemp("perfusion_one_pass")
+    table, maps = synthetic.synthesize(24, 16, seed=3)
+    base = synthetic.write_cohort(table, maps, tmp / "base")
+    # PF0012's maps exported as a ring x sector table by a European program: ";" and decimal commas (a quirk)
+    (base / "maps" / "PF0012.npy").unlink()
+    text = write_table(sample_image(maps[11], 4, 12), base / "maps" / "PF0012.csv").read_text()
+    (base / "maps" / "PF0012.csv").write_text(text.replace(",", ";").replace(".", ","))
+    damaged = shutil.copytree(base, tmp / "damaged")
+    bad = table.copy()
+    m = damaged / "maps"
+    nan = maps[0].copy()
+    nan[:, :3, :3] = np.nan                                                               # 1 a masked corner
+    np.save(m / "PF0001.npy", nan)
+    blank = maps[1].copy()
+    blank[2] = 0.0                                                                        # 2 an MFR channel left blank
+    np.save(m / "PF0002.npy", blank)
+    np.save(m / "PF0003.npy", np.repeat(np.repeat(maps[2], 2, axis=1), 2, axis=2))         # 3 another grid (32 px)
+    np.save(m / "PF0004.npy", np.moveaxis(maps[3], 0, -1))                                 # 4 channels last
+    rows = write_table(sample_image(maps[4], 4, 12), m / "PF0005.csv").read_text().splitlines()
+    (m / "PF0005.csv").write_text("\n".join(rows[:-1]) + "\n")                             # 5 a table's last cell lost
+    (m / "PF0005.npy").unlink()
+    bad["mfr_seg07"] = [f"{v:g}".replace(".", ",") for v in bad["mfr_seg07"]]
+    bad.loc[5, "mfr_seg07"] = "n/a"                                                       # 6 text for not measured
+    bad.loc[6, "mfr_seg02"] = -1.2                                                        # 7 a sign slipped in
+    bad.loc[7, "diabetes"] = 2                                                            # 8 a code of another scale
+    shutil.copy(m / "PF0010.npy", m / "PF0009_export.npy")                                  # 9 a copy
+    bad = bad.assign(map=["maps/PF0009_export.npy" if i == 8 else "" for i in range(len(bad))])
+    bad = bad.rename(columns={"hypertension": "hypertensoin"})                            # 10 a header typo
+    _export(bad, damaged / "labels.csv", PERFUSION_HEADERS)
+    fixed = shutil.copytree(base, tmp / "fixed")
+    _export(table, fixed / "labels.csv", PERFUSION_HEADERS)
+    return {"damaged": damaged, "fixed": fixed, "tmp": tmp}
+
+
+PERFUSION_EXPECTED = {
+    "masked corner": "line 2, column 'map': PF0001.npy holds 27 NaN/inf value(s)",
+    "blank MFR channel": "line 3, column 'map': PF0002.npy holds one value in every pixel of its mfr map(s)",
+    "another grid": "line 4, column 'map': PF0003.npy is a 32x32 map; the cohort's maps are 16x16",
+    "channels last": "line 5, column 'map': PF0004.npy has shape (16, 16, 3); a map is (3, N, N)",
+    "a table's cell lost": "line 6, column 'map': PF0005.csv holds 143 cells",
+    "text for not measured": "line 7, column 'mfr_seg07': must be a finite number, found 'n/a'",
+    "sign slipped in": "line 8, column 'mfr_seg02': must be >= 0, found '-1,2'",
+    "another scale": "line 9, column 'diabetes': must be 0/1 (or yes/no), found '2'",
+    "copy under another patient": "2 files with the same content are named by 2 patients",
+    "header typo": "column(s) 'hypertensoin' (did you mean 'hypertension'?) are not columns of this table",
+}
+PERFUSION_SETS = ["perfusion_polar.size=16", "perfusion_polar.step1.epochs=1", "perfusion_polar.step2.epochs=1",
+                  "perfusion_polar.cpu_threads=1"]
+
+
+def test_perfusion_ten_damages_named_in_one_validate_run(perfusion):
+    code, problems, text = _validate("perfusion_polar", perfusion["damaged"], perfusion["tmp"] / "cache",
+                                     *PERFUSION_SETS)
+    assert code == 2, text
+    _each_named_once(problems, PERFUSION_EXPECTED, "labels.csv")
+
+
+@pytest.mark.slow
+def test_perfusion_after_the_fixes_validates_and_runs(perfusion):
+    sets = [*QUICK, *PERFUSION_SETS]
+    code, problems, text = _validate("perfusion_polar", perfusion["fixed"], perfusion["tmp"] / "cache", *sets)
+    assert code == 0 and "cohort OK: 24 records of 24 patients" in text, text
+    _run_end_to_end("perfusion_polar", perfusion["fixed"], perfusion["tmp"], sets)
+    assert pd.read_csv(perfusion["tmp"] / "run" / "predictions.csv")["patient_id"].nunique() == 24
