@@ -37,13 +37,15 @@ def _validate(plugin: str, root: Path, cache: Path, *sets: str) -> tuple[int, li
     return result.exit_code, problems, result.stdout + result.stderr
 
 
-def _each_named_once(problems: list[str], expected: dict[str, str], table: str) -> None:
-    """Every damage named by exactly one problem line (its fragment in it), and no other line."""
+def _each_named_once(problems: list[str], expected: dict[str, str], table: str, follows: tuple[str, ...] = ()) -> None:
+    """Every damage named by exactly one problem line (its fragment in it), and no other line but `follows`: what a
+    damage also breaks, named where it shows (a copied clip is too short for its new row's cycle)."""
     text = "\n".join(problems)
     for damage, fragment in expected.items():
         hits = [p for p in problems if fragment in p]
         assert len(hits) == 1, f"{damage}: {fragment!r} in {len(hits)} line(s) of\n{text}"
-    assert len(problems) == len(expected), f"{len(problems)} lines for {len(expected)} damages:\n{text}"
+    assert len(problems) == len(expected) + len(follows), f"{len(problems)} lines for {len(expected)} damages:\n{text}"
+    assert all(any(f in p for p in problems) for f in follows), text
     assert all(f"{table}: " in p for p in problems), text  # each names the table, its line and column
 
 
@@ -350,3 +352,167 @@ def test_perfusion_after_the_fixes_validates_and_runs(perfusion):
     assert code == 0 and "cohort OK: 24 records of 24 patients" in text, text
     _run_end_to_end("perfusion_polar", perfusion["fixed"], perfusion["tmp"], sets)
     assert pd.read_csv(perfusion["tmp"] / "run" / "predictions.csv")["patient_id"].nunique() == 24
+
+
+# ----------------------------------------------------------------------------------------------------- echo_cmr
+
+ECHO_HEADERS = {"patient_id": "Patient_ID", "view": "View", "file": " File "}
+ECHO_N = 16
+# the tiny run: two targets (the study's WMA, fused, and each view's), a 16-pixel clip of 8 frames, one epoch
+ECHO_TINY = {"echo_cmr": {"targets": [
+    {"target": "wma_view", "kind": "binary", "level": "view", "label": "wma_view"},
+    {"target": "wma", "kind": "binary", "level": "study", "label": "wma_global"}],
+    "clip": {"size": 16, "frames": 8, "period": 1}, "workers": 1,
+    "train": {"epochs": 1, "batch_size": 4}}, "train": {"val_fraction": 0}}
+
+
+def _row(view: str, patient: int) -> int:
+    """The table row of a patient's clip of a view (the writer's order: patients, then A4C, A2C, PLAX)."""
+    return 3 * patient + ("A4C", "A2C", "PLAX").index(view)
+
+
+@pytest.fixture(scope="module")
+def echo(tmp_path_factory) -> dict:
+    synthetic = pytest.importorskip("cardio_echo_cmr.synthetic")
+    from cardio.cine import read_cine, write_dicom_cine
+
+    tmp = tmp_path_factory.mktemp("echo_one_pass")
+    base = synthetic.write_cohort(tmp / "base", ECHO_N, seed=5, n_frames=16, height=48, width=64)
+    table = pd.read_csv(base / "labels.csv")
+    damaged = shutil.copytree(base, tmp / "damaged")
+    bad = table.copy()
+    v = damaged / "videos"
+    frames = {p: read_cine(v / f"{p}_A4C.dcm").frames for p in ("P0000", "P0002", "P0003")}
+    write_dicom_cine(v / "P0000_A4C.dcm", np.repeat(frames["P0000"][:1], 16, axis=0), 33.3)   # 1 a still as a loop
+    write_dicom_cine(v / "P0001_A2C.dcm", np.zeros_like(frames["P0000"]), 33.3)               # 2 no signal
+    bright = np.clip(frames["P0002"].astype(int) * 4, 0, 255).astype(np.uint8)
+    write_dicom_cine(v / "P0002_A4C.dcm", bright, 33.3)                                       # 3 gain maxed
+    write_dicom_cine(v / "P0003_A4C.dcm", frames["P0003"][:3], 33.3)                          # 4 a fragment
+    cut = v / "P0004_A4C.dcm"
+    cut.write_bytes(cut.read_bytes()[:-5000])                                                 # 5 a cut transfer
+    (v / "P0005_PLAX.avi").rename(v / "P0005_PLAX.dcm")                                       # 6 the wrong suffix
+    bad.loc[_row("PLAX", 5), "file"] = "videos/P0005_PLAX.dcm"
+    shutil.copy(v / "P0006_A4C.dcm", v / "P0007_A4C_export.dcm")                              # 7 a copy
+    bad.loc[_row("A4C", 7), "file"] = "videos/P0007_A4C_export.dcm"
+    bad.loc[_row("A2C", 8), "wma_global"] = 1 - bad.loc[_row("A2C", 8), "wma_global"]         # 8 its CMR differs
+    bad.loc[_row("A4C", 9), "view"] = "A4CH"                                                  # 9 a vendor's name
+    bad["t2_ms"] = [f"{x:g}".replace(".", ",") for x in bad["t2_ms"]]
+    bad.loc[_row("A4C", 10), "t2_ms"] = "53 ms"                                               # 10 the unit typed in
+    _export(bad, damaged / "labels.csv", ECHO_HEADERS)
+    fixed = shutil.copytree(base, tmp / "fixed")
+    _export(table, fixed / "labels.csv", ECHO_HEADERS)
+    return {"damaged": damaged, "fixed": fixed, "tmp": tmp}
+
+
+ECHO_EXPECTED = {
+    "still as a loop": f"line {_row('A4C', 0) + 2}, column 'file': videos/P0000_A4C.dcm: its 16 frames are one still",
+    "no signal": f"line {_row('A2C', 1) + 2}, column 'file': videos/P0001_A2C.dcm: every pixel of its 16 frame(s)",
+    "gain maxed": f"line {_row('A4C', 2) + 2}, column 'file': videos/P0002_A4C.dcm: ",
+    "a fragment": f"line {_row('A4C', 3) + 2}, column 'file': videos/P0003_A4C.dcm: 3 frames (3 at echo_cmr.clip.fps)",
+    "cut transfer": f"line {_row('A4C', 4) + 2}, column 'file': videos/P0004_A4C.dcm: truncated pixel data",
+    "wrong suffix": f"line {_row('PLAX', 5) + 2}, column 'file': videos/P0005_PLAX.dcm: not a readable DICOM file",
+    "copy under another patient": "2 files with the same content are named by 2 patients ('P0006', 'P0007')",
+    "its CMR differs": f"line {_row('A2C', 8) + 2}, column 'wma_global':",
+    "a vendor's name": f"line {_row('A4C', 9) + 2}, column 'view': must be one of ['A4C', 'A2C', 'PLAX'], found "
+                       "'A4CH'",
+    "unit typed in": f"line {_row('A4C', 10) + 2}, column 't2_ms': must be a finite number, found '53 ms'",
+}
+
+
+def test_echo_ten_damages_named_in_one_validate_run(echo):
+    code, problems, text = _validate("echo_cmr", echo["damaged"], echo["tmp"] / "cache")
+    assert code == 2, text
+    _each_named_once(problems, ECHO_EXPECTED, "labels.csv")
+    assert "brightest value (255)" in next(p for p in problems if "P0002_A4C" in p)
+    assert f"on line {_row('A4C', 8) + 2} of the same study" in next(p for p in problems if "'wma_global'" in p)
+
+
+@pytest.mark.slow
+def test_echo_after_the_fixes_validates_and_runs(echo):
+    config = echo["tmp"] / "echo_tiny.yaml"
+    config.write_text(json.dumps(ECHO_TINY))
+    result = invoke("validate", "--plugin", "echo_cmr", "--config", str(config), "--set", f"cohort.dir={echo['fixed']}",
+                    "--set", f"cache_dir={echo['tmp'] / 'cache'}", *(a for s in QUICK for a in ("--set", s)))
+    assert result.exit_code == 0 and f"cohort OK: {ECHO_N} records of {ECHO_N} patients" in result.stdout, \
+        result.stderr[-3000:]
+    _run_end_to_end("echo_cmr", echo["fixed"], echo["tmp"], QUICK, ECHO_TINY)
+    assert pd.read_csv(echo["tmp"] / "run" / "predictions.csv")["patient_id"].nunique() == ECHO_N
+
+
+# ------------------------------------------------------------------------------------------- mmode_septal_flash
+
+MMODE_HEADERS = {"patient_id": "Patient_ID", "septal_flash": "Septal_Flash", "frame_time_ms": "Frame_Time_ms"}
+MMODE_N = 16
+
+
+@pytest.fixture(scope="module")
+def mmode(tmp_path_factory) -> dict:
+    synthetic = pytest.importorskip("cardio_mmode_septal_flash.synthetic")
+    from cardio import package_defaults
+    from cardio.cine import write_dicom_cine
+
+    tmp = tmp_path_factory.mktemp("mmode_one_pass")
+    cfg = {**package_defaults("cardio_mmode_septal_flash")["mmode_septal_flash"]["synthetic"],
+           "n_patients": MMODE_N, "n_sf": 7, "size": 64}
+    base = synthetic.write_cohort(cfg, tmp / "base")
+    table = pd.read_csv(base / "labels.csv")
+    # SF0012's septum points exported by a European program: ";" and decimal commas (a quirk, read right)
+    septum = (base / "septum" / "SF0012.csv").read_text()
+    (base / "septum" / "SF0012.csv").write_text(septum.replace(",", ";").replace(".", ","))
+    damaged = shutil.copytree(base, tmp / "damaged")
+    bad = table.copy().assign(sequence="", r_peak_ms="")
+    s, p = damaged / "sequences", damaged / "septum"
+    clip = {k: np.load(s / f"SF000{k}.npy") for k in (1, 2, 3, 4)}
+    np.save(s / "SF0001.npy", np.repeat(clip[1][:1], len(clip[1]), axis=0))                 # 1 a still as a loop
+    np.save(s / "SF0002.npy", np.clip(clip[2].astype(int) * 5, 0, 255).astype(np.uint8))   # 2 gain maxed
+    write_dicom_cine(s / "SF0003.dcm", clip[3], 33.3)                  # 3 exported at 30 frames/s; the table: 20 ms
+    (s / "SF0003.npy").unlink()
+    np.save(s / "SF0004.npy", clip[4][:int(table.loc[3, "cycle_end"]) - 5])                 # 4 cut before the beat ends
+    points = (p / "SF0005.csv").read_text().splitlines()
+    (p / "SF0005.csv").write_text("\n".join(points[:-1]) + "\n")                           # 5 a point lost
+    xy = pd.read_csv(p / "SF0006.csv")
+    xy.assign(x=xy["x"] * 3).to_csv(p / "SF0006.csv", index=False)                         # 6 points in another unit
+    bad["septal_flash"] = bad["septal_flash"].astype(object)
+    bad.loc[6, "septal_flash"] = "ja"                                                      # 7 yes, in German
+    shutil.copy(s / "SF0009.npy", s / "SF0008_export.npy")                                 # 8 a copy
+    bad.loc[7, "sequence"] = "sequences/SF0008_export.npy"
+    bad.loc[9, ["mvc_ms", "avo_ms"]] = bad.loc[9, ["avo_ms", "mvc_ms"]].to_numpy()        # 9 columns swapped
+    # 10: the R-peak column's header misspelled (r_peak_ms, empty here)
+    _export(bad, damaged / "labels.csv", MMODE_HEADERS)
+    fixed = shutil.copytree(base, tmp / "fixed")
+    _export(table, fixed / "labels.csv", MMODE_HEADERS)
+    return {"damaged": damaged, "fixed": fixed, "tmp": tmp}
+
+
+MMODE_EXPECTED = {
+    "still as a loop": "line 2, column 'sequence': sequences/SF0001.npy: its 52 frames are one still image",
+    "gain maxed": "line 3, column 'sequence': sequences/SF0002.npy: ",
+    "rate against the header": "line 4, column 'sequence': sequences/SF0003.dcm: the table's frame_time_ms says 20 ms, "
+                               "the clip's header 33.3 ms",
+    "cropped": "line 5, column 'cycle_end': cycle_end",
+    "a point lost": "line 6, column 'septum': septum/SF0005.csv: 61 septum points, expected 62",
+    "another unit": "line 7, column 'septum': septum/SF0006.csv: 62 septum point(s) outside the 64 x 64 image",
+    "yes in German": "line 8, column 'septal_flash': must be 0/1 (or yes/no), found 'ja'",
+    "copy under another patient": "2 files with the same content are named by 2 patients ('SF0008', 'SF0009')",
+    "columns swapped": "line 11, column 'mvc_ms': mvc_ms must be before avo_ms",
+    "header typo": "column(s) 'r_peak_ms' (did you mean 'r_peaks_ms'?) are not columns of this table",
+}
+
+
+def test_mmode_ten_damages_named_in_one_validate_run(mmode):
+    code, problems, text = _validate("mmode_septal_flash", mmode["damaged"], mmode["tmp"] / "cache")
+    assert code == 2, text
+    # the copy's clip is SF0009's: its row's cycle (SF0008's) does not fit it either
+    _each_named_once(problems, MMODE_EXPECTED, "labels.csv",
+                     follows=("line 9, column 'cycle_end': cycle_end 51 lies past the clip's last frame",))
+    assert "brightest value (255)" in next(p for p in problems if "SF0002" in p)
+
+
+@pytest.mark.slow
+def test_mmode_after_the_fixes_validates_and_runs(mmode):
+    sets = [*QUICK, "cv.method=kfold", "mmode_septal_flash.model.input_size=64", "mmode_septal_flash.mmode.offsets=1",
+            "mmode_septal_flash.mmode.size=[64,64]"]
+    code, problems, text = _validate("mmode_septal_flash", mmode["fixed"], mmode["tmp"] / "cache", *sets)
+    assert code == 0 and f"cohort OK: {MMODE_N} records of {MMODE_N} patients" in text, text
+    _run_end_to_end("mmode_septal_flash", mmode["fixed"], mmode["tmp"], sets)
+    assert pd.read_csv(mmode["tmp"] / "run" / "predictions.csv")["patient_id"].nunique() == MMODE_N

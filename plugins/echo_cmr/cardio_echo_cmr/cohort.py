@@ -155,7 +155,7 @@ def _clips_readable(table: pd.DataFrame, problems: Problems) -> None:
         try:
             probe(path)
         except CardioError as e:
-            problems.add(str(e).replace(f"{path}: ", f"{Path(path).name}: "), i + 2, "file")
+            problems.add(str(e), i + 2, "file")  # the clip by its path in the cohort folder
 
 
 #: A table's FPS and a video's own rate that differ by more than this share are a row and a file mixed up.

@@ -167,7 +167,7 @@ def check_sequences(table: pd.DataFrame, problems: Problems) -> None:
         try:
             n = probe(path)
         except CardioError as e:
-            problems.add(str(e).replace(f"{path}: ", f"{Path(path).name}: "), i + 2, "sequence")
+            problems.add(str(e), i + 2, "sequence")  # the clip by its path in the cohort folder
             continue
         end = table["cycle_end"].iloc[i] if pd.isna(table["r_peaks_ms"].iloc[i]) else _peak_frames(table, i)
         if end is not None and pd.notna(end) and end > n - 1:
@@ -177,7 +177,7 @@ def check_sequences(table: pd.DataFrame, problems: Problems) -> None:
         size = frame_size(path)
         if size is not None and i + 2 not in flagged and table["septum"].iloc[i] is not None:
             try:
-                check_points(read_septum(table["septum"].iloc[i]), size, Path(table["septum"].iloc[i]).name)
+                check_points(read_septum(table["septum"].iloc[i]), size, table["septum"].iloc[i])
             except CardioError as e:
                 problems.add(str(e), i + 2, "septum")
 
