@@ -215,22 +215,22 @@ def spect(tmp_path_factory) -> dict:
     table.loc[9, "file"] = _polar_csv(base / "maps" / "P0010.csv", np.load(base / "truth" / "P0010_true_phase.npy"),
                                       True)
     # a follow-up scan of P0006: its own volume file (the same bytes, one patient: allowed)
-    shutil.copy(base / "volumes" / "PF0006.dcm", base / "volumes" / "P0006_followup.dcm")
+    shutil.copy(base / "volumes" / "P0006.dcm", base / "volumes" / "P0006_followup.dcm")
     table = pd.concat([table, table.iloc[[5]].assign(study_id="P0006-2", file="volumes/P0006_followup.dcm")],
                       ignore_index=True)
     damaged = shutil.copytree(base, tmp / "damaged")
     bad = table.copy()
     volumes = damaged / "volumes"
-    _pixels(volumes / "PF0001.dcm", lambda f: np.tile(f[:16], (8, 1, 1)))                 # 1 gating failed
-    _pixels(volumes / "PF0002.dcm", np.zeros_like)                                        # 2 an empty recon
+    _pixels(volumes / "P0001.dcm", lambda f: np.tile(f[:16], (8, 1, 1)))                 # 1 gating failed
+    _pixels(volumes / "P0002.dcm", np.zeros_like)                                        # 2 an empty recon
     phase = np.load(base / "truth" / "P0003_true_phase.npy")
     phase[4, 10] = np.nan                                                                  # 3 a blank map cell
-    bad.loc[2, "file"] = _polar_csv(damaged / "maps" / "PF0003.csv", phase, False)
-    np.save(damaged / "maps" / "PF0004.npy", np.full((32, 64), 120.0))                     # 4 a blank map
+    bad.loc[2, "file"] = _polar_csv(damaged / "maps" / "P0003.csv", phase, False)
+    np.save(damaged / "maps" / "P0004.npy", np.full((32, 64), 120.0))                     # 4 a blank map
     bad.loc[3, "file"] = "maps/P0004.npy"
-    _pixels(volumes / "PF0005.dcm", lambda f: f, slices=16)                               # 5 the ungated recon
+    _pixels(volumes / "P0005.dcm", lambda f: f, slices=16)                               # 5 the ungated recon
     bad.loc[SPECT_N, "responder"] = 1 - bad.loc[5, "responder"]                           # 6 follow-up's outcome
-    shutil.copy(base / "volumes" / "PF0008.dcm", damaged / "volumes" / "P0007_export.dcm")  # 7 a copy
+    shutil.copy(base / "volumes" / "P0008.dcm", damaged / "volumes" / "P0007_export.dcm")  # 7 a copy
     bad.loc[6, "file"] = "volumes/P0007_export.dcm"
     bad = bad.rename(columns={"scar_burden": "scar_burdn"})                               # 8 a header typo
     bad["nyha"] = bad["nyha"].astype(object)
