@@ -88,7 +88,8 @@ def slots(config: dict, seen: int | None = None, log: logging.Logger | None = No
     (None: asks torch). GPUs asked for on a machine without them, or ids beyond those it has, are one error (a run
     meant for GPUs would take hours on the CPU); with device cpu, executor.gpus is set aside with a warning."""
     ex = config["executor"]
-    gpus, cpu = ex["gpus"], [None] * int(ex["workers"])
+    gpus = ex["gpus"]
+    cpu: list[int | None] = [None] * int(ex["workers"])
     if config["device"] == "cpu":
         if gpus:
             (log or logging.getLogger("cardio.run")).warning(
