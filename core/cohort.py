@@ -44,9 +44,6 @@ KINDS = ("text", "number", "integer", "binary", "category", "path", "date")
 LEVELS = ("record", "study", "patient")
 OUTSIDE_SWITCH = "cohort.allow_outside_paths"
 _YES_NO = {"1": 1, "0": 0, "1.0": 1, "0.0": 0, "yes": 1, "no": 0, "true": 1, "false": 0, "y": 1, "n": 0}
-#: How far a plugin's record checks open each file: "headers" (what a header and the file's size say, and what the
-#: plugin's load reads whole anyway) or "read" (every record read whole with the run's readers; cardio validate).
-RECORD_DEPTHS = ("headers", "read")
 #: Between values: the one of these that splits a CSV's header into most fields ("," where they tie).
 DELIMITERS = (",", ";", "\t")
 #: A number written with a decimal comma (the European export: "0,125", "-1,5e-3") or a decimal point.
