@@ -557,9 +557,10 @@ def load(config: dict, ctx) -> Cohort:
     schema = config_schema(config)
     if config["cohort"]["dir"]:
         root = Path(config["cohort"]["dir"]).expanduser()
+        records = config["cohort"].get("records", "headers")
         table = load_cohort(root, schema, table=sp["clinical_csv"],
-                            allow_outside=bool(config["cohort"]["allow_outside_paths"]), log=ctx.log,
-                            records=config["cohort"].get("records", "headers"), progress=ctx.progress,
+                            allow_outside=bool(config["cohort"]["allow_outside_paths"]), log=ctx.log, records=records,
+                            progress=ctx.progress if records == "read" else None,
                             grid=(int(sp["phase"]["rings"]), int(sp["phase"]["sectors"])))
     else:
         if label != LABEL:
