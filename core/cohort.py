@@ -265,7 +265,8 @@ def _typed(values: pd.Series, col: Column, problems: Problems, decimal: str = ".
     if col.kind == "binary":
         mapped = text.str.lower().map(_YES_NO)
         bad = ~empty & mapped.isna().to_numpy()
-        problems.rows(bad, f"must be 0/1 (or yes/no), found {_examples(values[bad])}", col.name)
+        problems.rows(bad, f"must be 0/1 (or yes/no), found {_examples(values[bad])}; code it 1 or 0, or leave it "
+                           "empty where unknown", col.name)
         return mapped.where(~empty & ~bad).astype(float)
     if col.kind == "category":
         allowed = {str(v).lower(): v for v in col.values}
@@ -283,7 +284,8 @@ def _typed(values: pd.Series, col: Column, problems: Problems, decimal: str = ".
     number = pd.to_numeric(text.where(~empty, None), errors="coerce")
     bad = ~empty & ~np.isfinite(number.to_numpy(dtype=float, na_value=np.nan))
     comma = values[bad].astype(str).str.strip().str.fullmatch(DECIMAL_COMMA.pattern).any()
-    hint = "; a decimal comma: write a point, or save the table with ';' between values" if comma else ""
+    hint = ("; a decimal comma: write a point, or save the table with ';' between values" if comma else
+            "; write the number alone (no unit, no text), or leave the cell empty where it is unknown")
     problems.rows(bad, f"must be a finite number, found {_examples(values[bad])}{hint}", col.name)
     if col.kind == "integer":
         frac = ~empty & ~bad & (number.fillna(0) % 1 != 0).to_numpy()

@@ -186,7 +186,8 @@ def check_timing(table: pd.DataFrame, problems: Problems) -> None:
     """A positive frame time and pixel spacing, MVC before AVO, and an SF window that starts before it ends."""
     problems.rows(table["frame_time_ms"] <= 0, "must be > 0 ms", "frame_time_ms")
     problems.rows(table["pixel_spacing_mm"] <= 0, "must be > 0 mm", "pixel_spacing_mm")
-    problems.rows(table["mvc_ms"] >= table["avo_ms"], "mvc_ms must be before avo_ms", "mvc_ms")
+    problems.rows(table["mvc_ms"] >= table["avo_ms"], "mvc_ms must be before avo_ms (the two columns swapped?)",
+                  "mvc_ms")
     problems.rows(table["sf_start_ms"] >= table["sf_end_ms"], "sf_start_ms must be before sf_end_ms", "sf_start_ms")
 
 

@@ -138,7 +138,7 @@ def _read(path: Path, size: int | None, orientation: Orientation) -> np.ndarray:
     m = m.astype(np.float32)  # checked after the cast: 1e300 is finite in float64 and inf in float32
     if not np.isfinite(m).all():
         raise CardioError(f"holds {int((~np.isfinite(m)).sum())} NaN/inf value(s) (as float32: values beyond "
-                          "3.4e38 count too)")
+                          "3.4e38 count too); export the map with every pixel measured, or leave the study out")
     flat = [name for name, channel in zip(CHANNELS, m) if channel.max() == channel.min()]
     if flat:
         raise CardioError(f"holds one value in every pixel of its {', '.join(flat)} map(s) (a blank export, no "

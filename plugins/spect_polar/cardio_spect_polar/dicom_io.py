@@ -380,7 +380,8 @@ def read_polar_map(path: str | Path, shape: tuple[int, int] | None = None) -> np
         raise CardioError(f"{path}: polar map has non-numeric dtype {arr.dtype}")
     arr = arr.astype(np.float64)
     if not np.isfinite(arr).all():
-        raise CardioError(f"{path}: polar map holds {int((~np.isfinite(arr)).sum())} NaN/inf value(s)")
+        raise CardioError(f"{path}: polar map holds {int((~np.isfinite(arr)).sum())} NaN/inf value(s); export it "
+                          "with every cell measured, or leave the scan out")
     if shape is not None and arr.shape != tuple(shape):
         raise CardioError(f"{path}: polar map has shape {arr.shape}, expected {tuple(shape)} (rings, sectors)")
     if arr.max() == arr.min():

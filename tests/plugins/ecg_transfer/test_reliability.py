@@ -207,7 +207,8 @@ CASES = [
      "line 5, column 'lbbb': must be 0/1 (or yes/no), found 'maybe'"),
     ("covariate-named-in-config-text", lambda d: _edit_csv(d, add={"nyha": "III"}),
      ["--set", "ecg_transfer.baselines.covariates=[qrs_ms, nyha]"],
-     "must be a finite number, found 'III' (and 10 more problem(s)"),  # 12 rows: 10 by line, then a count
+     "must be a finite number, found 'III'; write the number alone (no unit, no text), or leave the cell empty "
+     "where it is unknown (and 10 more problem(s)"),  # 12 rows: 10 by line, then a count
     ("problems-listed-at-once", lambda d: _edit_csv(d, cells={(2, "qrs_ms"): "abc", (4, "ecg"): "ecg/none",
                                                              (0, "responder"): "2"}), [], "(and 2 more problem(s)"),
     ("covariate-is-outcome", None, ["--set", "ecg_transfer.baselines.covariates=[qrs_ms, lvesv_reduction_pct]"],
