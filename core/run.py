@@ -22,7 +22,6 @@ import cardio
 from cardio import bundle, checks, engine, ensemble, leakage, plugins, report, tasks
 from cardio import config as config_mod
 from cardio.cache import write_text_atomic
-from cardio.cohort import CohortProblems
 from cardio.context import RunContext
 from cardio.data import (
     CardioError,
@@ -183,32 +182,6 @@ def _expect(value: Any, kind: type | tuple[type, ...], hook: str, plugin: str) -
         names = " or ".join(k.__name__ for k in (kind if isinstance(kind, tuple) else (kind,)))
         raise CardioError(f"plugin {plugin!r}: {hook} returned {type(value).__name__}, expected {names}")
     return value
-
-
-def validate_cohort(plugin: str, config_file: str | None = None, sets: tuple[str, ...] = (),
-                    register: Iterable[object] = ()) -> tuple[str, list[str]]:
-    """Load the cohort (nothing else) and check it against the study: (summary, every problem found)."""
-    import tempfile
-
-    loaded = plugins.get_plugin_manager(register)
-    pm = plugins.select(loaded, plugin)
-    info = plugins.info(pm, plugin)
-    cfg = config_mod.resolve(info.default_config, config_file, tuple(sets), info.moved_keys)
-    with tempfile.TemporaryDirectory(prefix="cardio-validate-") as scratch:
-        ctx = RunContext(device=torch.device("cpu"), seed=int(cfg["seed"]), out_dir=Path(scratch),
-                         cache_dir=default_cache_dir(cfg), log=_logger(None, True))
-        ctx.cache_dir.mkdir(parents=True, exist_ok=True)
-        try:
-            cohort = _expect(pm.hook.cardio_load(config=cfg, ctx=ctx), Cohort, "cardio_load", plugin)
-        except CohortProblems as e:  # the table's problems, every one of them
-            return "the cohort table did not load", [str(p) for p in e.problems]
-    problems = checks.cohort_problems(cohort, cfg)
-    try:
-        leakage.check_config(cfg, cohort)
-    except CardioError as e:
-        problems.append(str(e))
-    estimate = checks.time_estimate(default_cache_dir(cfg), plugin, len(cohort), checks.fits_of(cfg))
-    return f"{checks.summary(cohort, cfg)}; {estimate}", problems
 
 
 def run_study(plugin: str, config_file: str | None = None, sets: tuple[str, ...] = (), device: str | None = None,

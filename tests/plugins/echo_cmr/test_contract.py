@@ -83,7 +83,9 @@ class TestContract(contract_suite(Contract("echo_cmr", run=RUN))):
             cohort.read_clips(bad)
         found = {(p.column, p.line) for p in e.value.problems}
         assert ("t1_ms", 2) in found and ("view", 9) in found
-        assert {("wma_global", line) for line in rows.index[rows["study_id"] == rows.loc[4, "study_id"]] + 2} <= found
+        first = int(rows.index[rows["study_id"] == rows.loc[4, "study_id"]][0]) + 2  # the study's first line
+        (conflict,) = [p for p in e.value.problems if p.column == "wma_global"]  # named once, by both its lines
+        assert conflict.line == 6 and f"on line {first} of the same study" in conflict.message
 
 
 # The reader's own derivations, on a cohort written for them: 24 studies, four patients with a second study, five
