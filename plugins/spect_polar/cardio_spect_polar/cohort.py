@@ -615,7 +615,8 @@ def exclude_small_esv(table: pd.DataFrame, min_esv_ml: float | None) -> tuple[pd
     number column of the schema, required when min_esv_ml is set (run_schema). A patient with a small ESV on
     any scan is excluded whole.
     """
-    if check_min_esv(min_esv_ml) is None:
+    limit = check_min_esv(min_esv_ml)
+    if limit is None:
         return table, []
-    small = table.loc[(table["esv"] < float(min_esv_ml)).to_numpy(), "patient_id"].astype(str).unique().tolist()
+    small = table.loc[(table["esv"] < limit).to_numpy(), "patient_id"].astype(str).unique().tolist()
     return table.loc[~table["patient_id"].isin(small)].reset_index(drop=True), small
