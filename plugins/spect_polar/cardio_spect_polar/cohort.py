@@ -527,19 +527,19 @@ def analyze_records(table: pd.DataFrame, harmonics: int = 1, *, progress: Progre
     phase_options go to phase.phase_analysis_batch (rings, sectors, band_px).
     """
     progress = progress or _tqdm
-    results: list[PhaseResult | None] = [None] * len(table)
+    results: dict[int, PhaseResult] = {}  # by row; _record_kind makes every row a volume or a polar map
     kinds = table["kind"].to_numpy()
     paths = table["file"].to_numpy()
     vol_rows = np.flatnonzero(kinds == "volume")
-    for i in np.flatnonzero(kinds == "polar"):
+    for i in np.flatnonzero(kinds == "polar").tolist():
         results[i] = result_from_phase_map(read_polar_map(paths[i]), source=str(paths[i]))
     starts = range(0, len(vol_rows), chunk)
     for s in progress(starts, desc="phase analysis", total=len(starts)):
         rows = vol_rows[s:s + chunk]
         out = phase_analysis_batch([read_volume(paths[i]) for i in rows], harmonics, **phase_options)
-        for i, r in zip(rows, out):
+        for i, r in zip(rows.tolist(), out):
             results[i] = r
-    return results  # type: ignore[return-value]
+    return [results[i] for i in range(len(table))]
 
 
 def config_schema(config: dict) -> Schema:
