@@ -728,12 +728,12 @@ def _about_model(plugin: str, info: dict, run_dir: Path, cfg: dict, meta: dict, 
                "when the model was trained.")
     if external:
         return Section("External validation", trained + " None of its records matches a training record, by id or "
-                       "by content (salted fingerprints kept in the model bundle).")
+                       "by content (salted fingerprints kept in the model bundle).", part="summary")
     return Section("Not an external validation: the cohort overlaps the training cohort",
                    f"**{max(shared['same_id'], shared['same_content'])} of {shared['records']} records** of this "
                    f"cohort are records the model was trained on ({shared['same_id']} by id, "
                    f"{shared['same_content']} by content). Estimates on training records are optimistic: they say "
-                   "nothing about new patients. " + trained)
+                   "nothing about new patients. " + trained, part="summary")
 
 
 def _check_key_free(out_dir: Path, cfg: dict) -> None:
@@ -949,12 +949,12 @@ def _predict_stages(pm, plugin: str, loaded: plugins.Loaded, info: dict, state: 
                        "n_val": 0}], "model_n_patients": info.get("n_patients"),
             "elapsed_s": round(time.perf_counter() - t0, 1)}
     if len(labelled_rows.table):
-        from cardio.performance import evaluate_section
+        from cardio.performance import evaluate_sections
         from cardio.stats import StatsError
 
         about = _about_model(plugin, info, run_dir, cfg, meta, len(labelled_rows.table), shared, external)
         try:
-            sections = [about, evaluate_section(labelled_rows, cfg, ctx)]
+            sections = [about, *evaluate_sections(labelled_rows, cfg, ctx)]
         except StatsError as e:
             raise CardioError(f"evaluation failed: {e} (predictions are saved in {out_dir / 'predictions.csv'})") \
                 from None
