@@ -44,10 +44,14 @@ def cardio_evaluate(predictions: Predictions, config: dict, ctx: RunContext) -> 
 # The AUC rows a report shows: the headline (cross-validated with K folds; small-sample DeLong of one model's
 # scores otherwise) and the pooled DeLong estimate beside it. Every interval printed is one whose coverage
 # benchmarks/cv_coverage.py shows.
-HEADLINE_AUC = {"cv-corrected t (Nadeau & Bengio 2003)": "the corrected t of Nadeau & Bengio 2003, which counts "
-                                                         "training variability",
-                "delong-logit": "DeLong's, small-sample logit: one model's scores",
+HEADLINE_AUC = {"cv-corrected t (Nadeau & Bengio 2003)": "corrected t (Nadeau & Bengio 2003)",
+                "delong-logit": "DeLong, small-sample logit",
                 "delong": ""}
+# What each headline interval counts, as the performance text says it.
+INTERVAL_NOTES = {"corrected t (Nadeau & Bengio 2003)": "counts the patients and that each fold's model was fitted on "
+                                                        "a different training set",
+                  "DeLong, small-sample logit": "one model's scores: counts the patients, not training variability"}
+AUC_TABLE, MAE_TABLE = "AUC of every model and task", "MAE of every model and task"
 
 
 def _auc_cells(row: dict, e: dict) -> None:
@@ -132,8 +136,8 @@ def evaluate_sections(predictions: Predictions, config: dict, ctx) -> list[Secti
     draw = bool(config["report"].get("figures", True))  # off: sweeps and tests that read metrics.json only
     headline, calibration = _figures(table, estimates, names, s, ctx, external) if draw else ([], [])
     rows = metric_rows(estimates)
-    tables = {"performance": pivot_table(rows, "auc", names), "AUC in detail": metric_table(rows, DETAIL),
-              "agreement": pivot_table(rows, "mae", names), "agreement in detail": metric_table(rows, AGREEMENT)}
+    tables = {AUC_TABLE: pivot_table(rows, "auc", names), "AUC in detail": metric_table(rows, DETAIL),
+              MAE_TABLE: pivot_table(rows, "mae", names), "agreement in detail": metric_table(rows, AGREEMENT)}
     tables = {k: v for k, v in tables.items() if len(v)}
     text = _results_text(rows, estimates, names, external, s)
     if n_repeats > 1:
@@ -204,9 +208,10 @@ def _results_text(rows: list[dict], estimates: list[dict], names: dict, external
     level = f"{round(float(s['level']) * 100)}%"
     methods = sorted({r["auc_interval"] for r in rows if "auc_interval" in r})
     where = "on this cohort" if external else "from the out-of-fold predictions"
-    text = (f"The AUC of every model for every task {where}, with its {level} interval ({'; '.join(methods)}), "
-            "and the ROC curves. The AUC in detail adds the pooled AUC and the spread over folds. Appendix A says "
-            "how every number was computed." if methods else "")
+    named = "; ".join(f"{m}, which {INTERVAL_NOTES[m]}" if m in INTERVAL_NOTES else m for m in methods)
+    text = (f"The AUC of every model for every task {where}, with its {level} interval ({named}), and the ROC "
+            "curves. The AUC in detail adds the pooled AUC and the spread over folds. Appendix A says how every "
+            "number was computed." if methods else "")
     if any("mae" in r for r in rows):
         text += (" Continuous targets: the mean absolute error (MAE) with its bootstrap interval, its detail (RMSE, "
                  "R², Bland–Altman bias), and the Bland–Altman plots.")

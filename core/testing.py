@@ -381,3 +381,16 @@ def report_page_problems(page: dict, width: int = 1280) -> list[str]:
     if unknown or page["parts"] != sorted(page["parts"], key=order.index) or page["parts"][-1:] != ["tripod"]:
         problems.append(f"parts out of order: {page['parts']}")
     return problems
+
+
+def report_page_check(run_dir: str | Path, width: int = 1280) -> list[str]:
+    """report_page_problems of a run's report.html in Chromium; [] where no Chromium is installed, with a warning
+    that says the page was not looked at."""
+    import warnings
+
+    page = report_page(run_dir, width)
+    if page is None:
+        warnings.warn(f"{run_dir}/report.html not laid out: no Chromium installed (apt-get install chromium)",
+                      stacklevel=2)
+        return []
+    return report_page_problems(page, width)

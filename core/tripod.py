@@ -142,7 +142,7 @@ def _facts(doc: dict, config: dict) -> _Facts:
 def _validation(f: _Facts) -> str:
     if f.external:
         return "the exported model scored every record of this cohort, none of which was used to fit it"
-    return (f"{f.folds}-fold cross-validation split by patient (`cv.method={f.cv_method}`): every estimate is "
+    return (f"{f.folds}-fold cross-validation split by patient (cv.method={f.cv_method}): every estimate is "
             "out-of-fold")
 
 
@@ -179,7 +179,7 @@ def _answers(f: _Facts) -> dict[str, tuple[str, str, str | None]]:
                           "(decision curves), metrics at the thresholds, and paired comparisons with multiplicity "
                           "adjustment.", "methods"),
         "12f": (ANSWERED, "No updating: the predictions are reported as fitted, not recalibrated.", "methods"),
-        "12g": (ANSWERED, "Each record was scored by the exported model bundle (`cardio predict`)." if f.external else
+        "12g": (ANSWERED, "Each record was scored by the exported model bundle (cardio predict)." if f.external else
                 "Each record was scored by the model of the fold that held it out.", "methods"),
         "13": (PARTLY, "The class balance of each task is in the cohort part; say whether training weighted or "
                        "resampled the classes.", "cohort"),
@@ -200,19 +200,19 @@ def _answers(f: _Facts) -> dict[str, tuple[str, str, str | None]]:
         "21": (ANSWERED, "Patients and events scored on this cohort; the model's training size is in the summary."
                if f.external else "Patients and events scored in each fold and in its other folds (training).",
                "cohort"),
-        "22": ((PARTLY, "The final model is exported as a bundle (model/) that `cardio predict` applies; say where and "
+        "22": ((PARTLY, "The final model is exported as a bundle (model/) that cardio predict applies; say where and "
                         "on what terms it is available.", "methods") if f.final_model else
-               (YOURS, "No final model was exported in this run (`final_model: false`).", None)),
+               (YOURS, "No final model was exported in this run (final_model: false).", None)),
         "23a": ((ANSWERED, f"AUC, calibration and thresholded metrics with intervals, overall and {grouped}.",
                  "performance") if f.subgroups else
-                (PARTLY, "Overall, with intervals; no subgroups were analysed (name them in `subgroups:`).",
+                (PARTLY, "Overall, with intervals; no subgroups were analysed (name them in subgroups:).",
                  "performance")),
         "24": (NOT_APPLICABLE, "No model updating was done.", None),
     }
     if f.subgroups:
         out["14"] = (PARTLY, f"The report gives {grouped}; state the approach to fairness and why.", "comparison")
     else:
-        out["14"] = (YOURS, "No subgroup analysis in this run: name the columns in `subgroups:` (e.g. sex, age group, "
+        out["14"] = (YOURS, "No subgroup analysis in this run: name the columns in subgroups: (e.g. sex, age group, "
                             "site) to have every metric per group.", None)
     if f.sites:
         out["12d"] = (PARTLY, "Performance per centre is in the comparisons; say how heterogeneity was handled.",

@@ -229,7 +229,7 @@ def test_performance_section_figures_use_display_names_and_skip_calibration_for_
     confusion = (figs / "confusion_crt.svg").read_text()
     assert "responder" in confusion and "never" not in confusion
     assert "LVEF (%)" in (figs / "bland_altman_risk_model_lvef.svg").read_text()
-    assert list(sec.tables["performance"].columns) == ["model", "CRT response"]  # AUC by model and task
+    assert list(sec.tables["AUC of every model and task"].columns) == ["model", "CRT response"]
     assert {"AUC", "AUC, mean ± SD over folds"} <= set(sec.tables["AUC in detail"].columns)
     assert "Bland–Altman bias" in sec.tables["agreement in detail"].columns
     assert {"PPV", "Brier score", "calibration slope"} <= {c for s in sections for t in s.tables.values()
@@ -254,7 +254,7 @@ def test_performance_section_figures_use_display_names_and_skip_calibration_for_
     md = (run_dir / "report.md").read_text()
     assert "| Risk model | CRT response |" in md and "| risk_model |" not in md
     assert "| QRS rule | LVEF (%) |" not in md and "| Risk model | LVEF (%) |" in md
-    assert json.loads((run_dir / "report.json").read_text())["sections"][0]["tables"]["performance"]["data"][0][0] \
+    assert json.loads((run_dir / "report.json").read_text())["sections"][0]["tables"]["AUC in detail"]["data"][0][0] \
         in ("risk_model", "qrs_rule")
 
 
