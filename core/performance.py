@@ -331,7 +331,7 @@ def binary_figures(task: str, sub: pd.DataFrame, names: dict, level: float, ctx,
     figures = [ctx.save_figure(fig, f"roc_{_slug(task)}", caption=(
         f"ROC curve{'s' if len(curves) > 1 else ''} of {_listed([display_name(m, names) for m in curves])} for "
         f"{shown} ({source}). The legend gives each AUC with its {pct} interval, as the table does; the shaded band "
-        f"is a {pct} pointwise bootstrap band."))]
+        f"is a {pct} pointwise bootstrap band of the scores (it ignores training variability)."))]
     risks = {m: p for m, (_, p) in curves.items() if is_probabilistic(p)}  # not yes/no rules
     for model, p in risks.items():
         fig = stats.plot_calibration(curves[model][0], p,

@@ -300,9 +300,6 @@ class Layout:
             out["tables"] = "tables"
         return out
 
-    def titles(self) -> list[str]:
-        return [p.sec["title"] for _, placed in self.parts for p in placed]
-
 
 def section_part(sec: dict) -> str:
     """Where a section of report.json goes: its part; a report.json written before parts existed puts its
@@ -520,8 +517,8 @@ def _figure_html(f: _Figure, image: _Image | None) -> str:
 
     caption = f"<figcaption><b>Figure {f.number}.</b> {html.escape(f.caption)}</figcaption>"
     if f.path is None:
-        return f'<p class="note">Figure {f.number} ({html.escape(Path(f.link).stem)}) is not shown: it does not lie ' \
-               "in the run directory.</p>"
+        return (f'<p class="note">Figure {f.number} ({html.escape(Path(f.link).stem)}) is not embedded: it does not '
+                "lie in the run directory.</p>")
     href = html.escape(quote(f.link))
     if image is None:
         return (f'<figure id="f{f.number}" class="linked"><a href="{href}">{html.escape(f.link)}</a>{caption}'
@@ -609,8 +606,12 @@ def render(run_dir: Path, checklist: bool = False) -> str:
             f"content='width=device-width, initial-scale=1'><title>cardio {title}</title><style>{STYLE}</style></head>"
             "<body>")
     figures = [f for _, placed in lay.parts for p in placed for f in p.figures]
-    text = _html(doc, lay, {}, tripod.html_table(rows))
-    images, _ = _images(figures, PAGE_LIMIT - len((head + text).encode()) - 20_000)  # 20 kB for the figure markup
-    write_text_atomic(run_dir / "report.html", head + _html(doc, lay, images, tripod.html_table(rows))
-                      + "</body></html>")
+    room = PAGE_LIMIT - len((head + _html(doc, lay, {}, tripod.html_table(rows))).encode()) - 300 * len(figures)
+    for _ in range(3):  # the figures' markup is estimated above: where the page came out over, shrink them again
+        page = head + _html(doc, lay, _images(figures, room)[0], tripod.html_table(rows)) + "</body></html>"
+        over = len(page.encode()) - PAGE_LIMIT
+        if over <= 0:
+            break
+        room -= over + 1000
+    write_text_atomic(run_dir / "report.html", page)
     return md
