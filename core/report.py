@@ -503,11 +503,47 @@ def _markdown(doc: dict, lay: Layout, checklist: str) -> str:
     return "\n".join(lines + [f"## {CHECKLIST_HEADING}", "", checklist, ""])
 
 
+_INTERVAL_GAP = re.compile(r"(\[[^\]\s]*,) (?=[^\]\s]*\])")  # the space inside "[0.701, 0.894]"
+_NBSP = r"\1&nbsp;"
+
+
+TEXT_WIDTH = 1100  # pixels a table may take: the page's text width
+CHAR_PIXELS = 7.5  # a table character's width at the page's table font (0.85 of 16 px), with room to spare
+CELL_PIXELS = 14  # a cell's padding and border
+
+
+def _min_width(column: pd.Series, name: str) -> float:
+    """The narrowest a column can be, in pixels: its longest word (an interval "[a, b]" is one)."""
+    cells = [_INTERVAL_GAP.sub(r"\1_", _cell(v)) for v in column] + [str(name)]
+    return CELL_PIXELS + CHAR_PIXELS * max((len(w) for c in cells for w in c.split()), default=1)
+
+
+def _column_groups(table: pd.DataFrame) -> list[list[int]]:
+    """The table's columns in groups that each fit the page beside the first (the rows' names), which every group
+    repeats; one group where the whole table fits."""
+    widths = [_min_width(table.iloc[:, i], str(c)) for i, c in enumerate(table.columns)]
+    if sum(widths) <= TEXT_WIDTH or len(widths) < 3:
+        return [list(range(len(widths)))]
+    groups: list[list[int]] = [[0]]
+    for i in range(1, len(widths)):
+        if len(groups[-1]) > 1 and sum(widths[j] for j in groups[-1]) + widths[i] > TEXT_WIDTH:
+            groups.append([0])
+        groups[-1].append(i)
+    return groups
+
+
 def _html_table(t: _Table) -> str:
-    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in t.table.columns)
-    rows = "".join("<tr>" + "".join(f"<td>{html.escape(_cell(v))}</td>" for v in row) + "</tr>"
-                   for row in t.table.itertuples(index=False))
-    return f'<div class="tw"><table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table></div>'
+    """A table of values from the data, escaped; an interval wraps, if at all, before its bracket, not inside. A
+    table too wide for the page is cut into column groups, each repeating the first column, one under the other."""
+    out = []
+    for k, group in enumerate(_column_groups(t.table)):
+        part = t.table.iloc[:, group]
+        head = "".join(f"<th>{html.escape(str(c))}</th>" for c in part.columns)
+        rows = "".join("<tr>" + "".join(f"<td>{_INTERVAL_GAP.sub(_NBSP, html.escape(_cell(v)))}</td>" for v in row)
+                       + "</tr>" for row in part.itertuples(index=False))
+        more = '<p class="note">(continued)</p>' if k else ""
+        out.append(f'{more}<div class="tw"><table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table></div>')
+    return "".join(out)
 
 
 def _figure_html(f: _Figure, image: _Image | None) -> str:

@@ -319,7 +319,8 @@ _MEASURE = """<script>window.addEventListener('load', () => {
     loaded: imgs.filter(i => i.complete && i.naturalWidth > 0).length,
     parts: [...document.querySelectorAll('section.part')].map(s => s.id),
     figures_before: [...document.querySelectorAll('section.part')].map(s => [s.id, s.querySelectorAll('img').length]),
-    wide_tables: [...document.querySelectorAll('.tw')].filter(d => d.scrollWidth > d.clientWidth + 1).length,
+    wide_tables: [...document.querySelectorAll('.tw')].filter(d => d.scrollWidth > d.clientWidth + 1)
+      .map(d => `${(d.closest('[id]') || {id: 'page'}).id}: ${d.scrollWidth} px in ${d.clientWidth}`),
     dead_links: [...document.querySelectorAll('a[href^="#"]')].map(a => a.getAttribute('href').slice(1))
       .filter(id => !ids.has(id))};
   const pre = document.createElement('pre'); pre.id = 'cardio-measure'; pre.textContent = JSON.stringify(out);
@@ -357,9 +358,11 @@ def report_page(run_dir: str | Path, width: int = 1280, timeout: float = 120.0) 
                                f"--window-size={width},900", "--virtual-time-budget=10000", "--dump-dom",
                                copy.as_uri()], capture_output=True, text=True, timeout=timeout)
     found = re.search(r'<pre id="cardio-measure">(.*?)</pre>', proc.stdout, re.S)
-    if found is None:
-        raise AssertionError(f"Chromium measured nothing (exit {proc.returncode}): {proc.stderr[-2000:]}")
-    return json.loads(html.unescape(found.group(1)))
+    if found is not None:
+        return json.loads(html.unescape(found.group(1)))
+    errors = [line for line in proc.stderr.splitlines() if "dbus" not in line]  # no system bus in a container
+    raise AssertionError(f"Chromium measured nothing (the measuring script failed, or the page never loaded; exit "
+                         f"{proc.returncode}): {' | '.join(errors)[-2000:]}")
 
 
 def report_page_problems(page: dict, width: int = 1280) -> list[str]:
@@ -374,7 +377,7 @@ def report_page_problems(page: dict, width: int = 1280) -> list[str]:
     if page["loaded"] < page["images"]:
         problems.append(f"{page['images'] - page['loaded']} of {page['images']} images did not load")
     if page["wide_tables"]:
-        problems.append(f"{page['wide_tables']} table(s) overflow their box")
+        problems.append(f"{len(page['wide_tables'])} table(s) overflow their box ({'; '.join(page['wide_tables'])})")
     if page["dead_links"]:
         problems.append(f"links to no anchor: {sorted(set(page['dead_links']))}")
     unknown = [p for p in page["parts"] if p not in order]

@@ -205,15 +205,16 @@ def _answers(f: _Facts) -> dict[str, tuple[str, str, str | None]]:
                (YOURS, "No final model was exported in this run (final_model: false).", None)),
         "23a": ((ANSWERED, f"AUC, calibration and thresholded metrics with intervals, overall and {grouped}.",
                  "performance") if f.subgroups else
-                (PARTLY, "Overall, with intervals; no subgroups were analysed (name them in subgroups:).",
+                (PARTLY, "Overall, with intervals; no subgroups were analysed (list them under subgroups in the "
+                         "config).",
                  "performance")),
         "24": (NOT_APPLICABLE, "No model updating was done.", None),
     }
     if f.subgroups:
         out["14"] = (PARTLY, f"The report gives {grouped}; state the approach to fairness and why.", "comparison")
     else:
-        out["14"] = (YOURS, "No subgroup analysis in this run: name the columns in subgroups: (e.g. sex, age group, "
-                            "site) to have every metric per group.", None)
+        out["14"] = (YOURS, "No subgroup analysis in this run: list columns (e.g. sex, age group, site) under "
+                            "subgroups in the config to have every metric per group.", None)
     if f.sites:
         out["12d"] = (PARTLY, "Performance per centre is in the comparisons; say how heterogeneity was handled.",
                       "comparison")

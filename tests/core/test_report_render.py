@@ -125,3 +125,18 @@ def test_cardio_report_checklist_writes_tripod_ai_md(toy_run, cardio_cli, toy_si
     assert by["12a"].status == tripod.ANSWERED and "5-fold cross-validation split by patient" in by["12a"].note
     assert by["17"].status == by["18a"].status == tripod.YOURS  # ethics and funding are the authors'
     assert "[Cohort](report.html#cohort)" in text
+
+
+@needs_chromium
+def test_a_table_too_wide_for_the_page_is_cut_into_column_groups(tmp_path):
+    """A paper's Table 2 of 15 interval columns fits the page as two tables, each led by the model column."""
+    columns = ["model"] + [f"metric {i} [CI]" for i in range(14)]
+    rows = [[f"model-{r}"] + [f"0.{r}12 [0.{r}01, 0.{r}99]"] * 14 for r in range(6)]
+    meta = {k: 0 for k in report.META_KEYS} | {"plugin": "wide", "folds": []}
+    doc = {"meta": meta, "sections": [{"title": "Table 2", "text": "", "figures": [], "part": "comparison",
+                                       "tables": {"Table 2": {"columns": columns, "data": rows}}}]}
+    (tmp_path / "report.json").write_text(json.dumps(doc))
+    report.render(tmp_path)
+    html = (tmp_path / "report.html").read_text()
+    assert html.count("<th>model</th>") == 2 and "(continued)" in html
+    assert report_page_problems(report_page(tmp_path)) == []
