@@ -7,7 +7,7 @@ import pandas as pd
 
 from cardio.data import Section
 
-MAX_SUMMARY_MODELS = 6  # models named in the summary's headline line; the table has them all
+MAX_SUMMARY_MODELS = 10  # models named in the summary's headline line; the table has them all
 
 
 def _main_task(table: pd.DataFrame) -> str:
@@ -53,16 +53,19 @@ def summary_section(rows: list[dict], tests: list[dict], table: pd.DataFrame, co
              f"- **Cohort.** {table['patient_id'].nunique()} patients, {table['record_id'].nunique()} records with a "
              f"known outcome; {display_name(main, names)}: {_outcome(first)}."]
     metric, label = ("auc", "AUC") if (first["kind"] == "binary").all() else ("mae", "MAE")
-    found = [r for r in rows if r["task"] == main and metric in r]
-    if found:
+    reference = config["stats"].get("reference")
+    reference = reference.get(main) if isinstance(reference, dict) else reference
+    found = sorted((r for r in rows if r["task"] == main and metric in r), key=lambda r: r["model"] != reference)
+    if found:  # the reference model first (fixed in the config before the results), then the table's order
         shown = "; ".join(f"{display_name(r['model'], names)} {r[metric]}" for r in found[:MAX_SUMMARY_MODELS])
         more = f" (and {len(found) - MAX_SUMMARY_MODELS} more models)" if len(found) > MAX_SUMMARY_MODELS else ""
         why = f": {found[0]['auc_interval']}" if metric == "auc" and found[0].get("auc_interval") else ""
         lines.append(f"- **{label} for {display_name(main, names)}** ({round(100 * float(config['stats']['level']))}%"
                      f" intervals{why}): {shown}{more}.")
-    reference = [t for t in tests if t["extra"].get("family") == "reference" and t["extra"].get("task") == main]
-    for t in reference[:MAX_SUMMARY_MODELS]:
-        lines.append(f"- **Against the reference** {_comparison(t, names)}")
+    against = [t for t in tests if t["extra"].get("family") == "reference" and t["extra"].get("task") == main]
+    if against:
+        lines.append("- **Against the reference** (ΔAUC, Holm-adjusted p): "
+                     + "; ".join(_comparison(t, names) for t in against) + ".")
     others = records["task"].nunique() - 1
     if others:
         lines.append(f"- {others} more task{'s' if others > 1 else ''}: every model and task is in the performance "
@@ -71,7 +74,7 @@ def summary_section(rows: list[dict], tests: list[dict], table: pd.DataFrame, co
 
 
 def _comparison(t: dict, names: dict) -> str:
-    """"fused − A4C: ΔAUC +0.050 [−0.020, +0.120], p (Holm) 0.210."""
+    """"fused − A4C +0.050 [−0.020, +0.120], p 0.210"."""
     from cardio.report import display_name
     from cardio.stats import format_p
 
@@ -80,10 +83,10 @@ def _comparison(t: dict, names: dict) -> str:
     cv = e.get("cv_diff") is not None
     diff, low, high = ((e["cv_diff"], e["cv_diff_ci_low"], e["cv_diff_ci_high"]) if cv
                        else (e.get("diff"), e.get("diff_ci_low"), e.get("diff_ci_high")))
-    p = e.get("cv_p_adjusted") if cv else t.get("p_adjusted")
     if diff is None:
-        return f"{a} − {b}: no difference estimable."
-    return f"{a} − {b}: ΔAUC {diff:+.3f} [{low:+.3f}, {high:+.3f}], p (Holm) {format_p(p)}."
+        return f"{a} − {b} not estimable"
+    p = e.get("cv_p_adjusted") if cv else t.get("p_adjusted")
+    return f"{a} − {b} {diff:+.3f} [{low:+.3f}, {high:+.3f}], p {format_p(p)}"
 
 
 def cohort_section(table: pd.DataFrame, config: dict, external: bool = False) -> Section:
