@@ -269,7 +269,7 @@ class _Table:
 
 @dataclass
 class _Figure:
-    link: str
+    link: str  # as report.json names it; relative to the run directory where the file lies in it
     number: int
     caption: str
     path: Path | None  # None: not a file of the run directory
@@ -330,7 +330,8 @@ def layout(doc: dict, run_dir: Path, names: dict | None) -> Layout:
             for link in sec["figures"]:
                 n_fig += 1
                 path = _run_file(run_dir, link)
-                figures.append(_Figure(str(link), n_fig, _caption(path, str(link)), path))
+                shown = path.relative_to(run_dir.resolve()).as_posix() if path is not None else str(link)
+                figures.append(_Figure(shown, n_fig, _caption(path, str(link)), path))
             heading = None if str(sec["title"]) == HEADINGS[key] else str(sec["title"])
             p = _Placed(sec, f"s{k}", heading, tables, figures)
             for t in tables:

@@ -95,18 +95,18 @@ def test_captions_come_from_the_figure_file_and_page_images_are_small(tmp_path):
 def test_a_page_too_big_for_its_figures_shrinks_them_then_links_the_last(tmp_path):
     rng = np.random.default_rng(1)
     figures = []
-    for i in range(12):
+    for i in range(6):
         fig, ax = subplots(figsize=(6, 4))
         ax.imshow(rng.random((100, 150, 3)))  # incompressible
         figures.append(save_figure(fig, tmp_path / "figures" / f"n{i}.png", dpi=40, svg=False))
     placed = [report._Figure(str(p.relative_to(tmp_path)), i + 1, "", p) for i, p in enumerate(figures)]
     one = report._web_image(figures[0], report.SCALE).size()
-    images, scale = report._images(placed, 6 * one)  # room for 6 at full scale: all 12 a little smaller
-    assert report.MIN_SCALE < scale < report.SCALE and len(images) == 12
-    assert sum(im.size() for im in images.values()) <= 6 * one
-    images, scale = report._images(placed, 2 * one)  # not even at the smallest scale: the last are linked
-    assert scale == report.MIN_SCALE and 2 < len(images) < 12
-    assert sum(im.size() for im in images.values()) <= 2 * one
+    images, scale = report._images(placed, 3 * one)  # room for 3 at full scale: all 6 a little smaller
+    assert report.MIN_SCALE < scale < report.SCALE and len(images) == 6
+    assert sum(im.size() for im in images.values()) <= 3 * one
+    images, scale = report._images(placed, one)  # not even at the smallest scale: the last are linked
+    assert scale == report.MIN_SCALE and 0 < len(images) < 6
+    assert sum(im.size() for im in images.values()) <= one
     assert [f.link for f in placed[:len(images)]] == list(images)  # the first in reading order keep their place
 
 
