@@ -17,20 +17,17 @@ from pathlib import Path
 from typing import Any
 
 from cardio import config as config_mod
-from cardio.context import RunContext
+from cardio.context import RunContext, new_context
 from cardio.data import CardioError
 
 
 def context(out_dir: str | Path, *, device: str = "cpu", seed: int = 0,
             cache_dir: str | Path | None = None) -> RunContext:
     """A RunContext writing to `out_dir` on `device` (auto, cpu, cuda...); engine settings go to `engine.fit`."""
-    from cardio import engine
-
     out_dir = Path(out_dir)
     (out_dir / "checkpoints").mkdir(parents=True, exist_ok=True)
-    return RunContext(device=engine.resolve_device(device), seed=seed, out_dir=out_dir,
-                      cache_dir=Path(cache_dir) if cache_dir else out_dir / "cache",
-                      log=logging.getLogger("cardio.run"))
+    config = {"seed": seed, "cache_dir": str(cache_dir or out_dir / "cache")}
+    return new_context(config, out_dir, logging.getLogger("cardio.run"), device=device)
 
 
 def cpu_context(out_dir: str | Path, *, seed: int = 0) -> RunContext:
