@@ -30,7 +30,16 @@ if TYPE_CHECKING:  # what type checkers and readers see; at run time each name l
         plot_forest,
         plot_roc,
     )
-    from cardio.stats.formatting import estimate_table, format_ci, format_interval, format_p, paired_test, pick
+    from cardio.stats.formatting import (
+        estimate_table,
+        format_ci,
+        format_interval,
+        format_p,
+        headline_auc,
+        interval_note,
+        paired_test,
+        pick,
+    )
     from cardio.stats.logistic import (
         EstimationError,
         LogisticModel,
@@ -67,7 +76,8 @@ _SUBMODULE = {name: module for module, names in {
     "evaluate": ("evaluate_predictions",),
     "figures": ("forest_figures", "plot_bland_altman", "plot_calibration", "plot_confusion", "plot_decision_curve",
                 "plot_forest", "plot_roc"),
-    "formatting": ("estimate_table", "format_ci", "format_interval", "format_p", "paired_test", "pick"),
+    "formatting": ("estimate_table", "format_ci", "format_interval", "format_p", "headline_auc", "interval_note",
+                   "paired_test", "pick"),
     "logistic": ("EstimationError", "LogisticModel", "fit_logistic", "likelihood_ratio_test", "select_and_fit",
                  "univariate_screen"),
     "multitest": ("adjust_pvalues",),
@@ -92,7 +102,8 @@ __all__ = [
     "plot_roc", "plot_calibration", "plot_confusion", "plot_decision_curve", "plot_bland_altman", "plot_forest",
     "forest_figures",
     "evaluate_predictions", "CV_METHOD", "cross_validated_auc", "cross_validated_auc_difference", "cv_auc_interval",
-    "cv_auc_difference", "nri", "idi", "reclassification", "estimate_table", "pick", "paired_test",
+    "cv_auc_difference", "nri", "idi", "reclassification", "estimate_table", "headline_auc", "interval_note", "pick",
+    "paired_test",
 ]
 
 
