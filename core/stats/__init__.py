@@ -52,6 +52,7 @@ if TYPE_CHECKING:  # what type checkers and readers see; at run time each name l
     from cardio.stats.reclassification import idi, nri, reclassification
     from cardio.stats.result import Estimate, StatsError, TestResult
     from cardio.stats.roc import auc, delong_ci, delong_test, delong_unpaired_test, roc_curve_band
+    from cardio.stats.stacking import Stacker, fit_stacker
     from cardio.stats.subgroups import SubgroupSkipped, by_subgroup
     from cardio.stats.table1 import table_one
     from cardio.stats.thresholds import (
@@ -84,6 +85,7 @@ _SUBMODULE = {name: module for module, names in {
     "reclassification": ("idi", "nri", "reclassification"),
     "result": ("Estimate", "StatsError", "TestResult"),
     "roc": ("auc", "delong_ci", "delong_test", "delong_unpaired_test", "roc_curve_band"),
+    "stacking": ("Stacker", "fit_stacker"),
     "subgroups": ("SubgroupSkipped", "by_subgroup"),
     "table1": ("table_one",),
     "thresholds": ("binary_metrics", "choose_threshold", "threshold_for_sensitivity", "wilson_ci",
@@ -103,7 +105,7 @@ __all__ = [
     "forest_figures",
     "evaluate_predictions", "CV_METHOD", "cross_validated_auc", "cross_validated_auc_difference", "cv_auc_interval",
     "cv_auc_difference", "nri", "idi", "reclassification", "estimate_table", "headline_auc", "interval_note", "pick",
-    "paired_test",
+    "paired_test", "Stacker", "fit_stacker",
 ]
 
 

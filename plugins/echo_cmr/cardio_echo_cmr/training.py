@@ -10,12 +10,14 @@ loss, of its selection metric and of its fusion. The fold's pixel mean and SD (t
 clips. At test time a view's score of a study is the mean over its clips (each averaged over its non-overlapping
 windows). The fused study-level prediction of each binary study-level target is a logistic regression on the
 views' logits of that target, and of each continuous one (T1/T2/ECV, EF) a linear regression on the views'
-standardised outputs; both are fitted on the training studies that have the label (a view a study lacks enters as
+standardised outputs; both are fitted on the training studies that have the label, on the out-of-fold outputs of
+view networks of inner folds that never saw those patients (view_fusion.py; a view a study lacks enters as
 0: logit 0, or the training mean). View-level targets are reported per view, not fused.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import partial
 
 import numpy as np
 import torch
@@ -23,6 +25,7 @@ from sklearn.linear_model import LinearRegression, LogisticRegression
 from torch.utils.data import Dataset
 
 from cardio import CardioError, Features, Predictions
+from cardio_echo_cmr import view_fusion
 from cardio_echo_cmr.model import EchoVideoNet, HeadLoss, weights_source
 from cardio_echo_cmr.selection import select_nets, selector_for
 from cardio_echo_cmr.targets import DEFAULT, Target, n_binary, names, parse
@@ -225,6 +228,12 @@ def _fit_view(view: str, features: Features, rows: tuple[np.ndarray, np.ndarray]
     return ViewModel(nets, best), (selector.scores if selector else [])
 
 
+def _inner_fit(view: str, features: Features, y: np.ndarray, cfg: dict, core_train: dict, targets: tuple[Target, ...],
+               fit_rows: np.ndarray, val_rows: np.ndarray, ctx) -> ViewModel:
+    """One view's network of an inner fold of the fusion (view_fusion.view_outputs)."""
+    return _fit_view(view, features, (fit_rows, val_rows), y, cfg, core_train, ctx, targets)[0]
+
+
 def train(features: Features, fit_index: np.ndarray, val_index: np.ndarray, config: dict, ctx) -> EchoModel:
     """Each view's network on the fit rows, selected on the core's validation rows; the standardisation of continuous
     targets and the fusion of the views on the whole training fold."""
@@ -234,14 +243,15 @@ def train(features: Features, fit_index: np.ndarray, val_index: np.ndarray, conf
     train_index = np.union1d(fit_index, val_index)
     reg_stats = {t.name: _reg_stats(table[t.name], train_index) for t in targets if not t.binary}
     models, history, outputs = {}, {}, {}
+    folds = view_fusion.inner_folds(table["patient_id"], train_index, int(cfg["fusion_folds"]), int(ctx.seed))
     for view in views:
         y = view_targets(table, view, targets, reg_stats)
         models[view], history[view] = _fit_view(view, features, rows, y, cfg, core_train, ctx, targets)
-        studies = features.x[view]
-        out = np.zeros((len(table), len(heads)), np.float32)  # a study without the view: 0
-        fitted = train_index[[len(studies[i]) > 0 for i in train_index]]
-        out[fitted] = view_logits(models[view], [studies[i] for i in fitted], cfg, ctx, heads)
-        outputs[view] = out
+        # the fusion's inputs: out-of-fold outputs of networks that never saw those patients (view_fusion.py)
+        outputs[view] = view_fusion.view_outputs(
+            view, features, rows, folds, heads, ctx,
+            partial(_inner_fit, view, features, y, cfg, core_train, targets),
+            partial(view_logits, cfg=cfg, ctx=ctx, heads=heads)).outputs
     fusion = {t.name: fit_fusion(np.stack([outputs[v][:, heads.index(t.name)] for v in views], 1),
                                  table[t.name].to_numpy(float), train_index, float(cfg["fusion_c"]), t.name, t.binary)
               for t in targets if t.level == "study"}
