@@ -10,9 +10,9 @@ loss, of its selection metric and of its fusion. The fold's pixel mean and SD (t
 clips. At test time a view's score of a study is the mean over its clips (each averaged over its non-overlapping
 windows). The fused study-level prediction of each binary study-level target is a logistic regression on the
 views' logits of that target, and of each continuous one (T1/T2/ECV, EF) a linear regression on the views'
-standardised outputs; both are fitted on the training studies that have the label, on the out-of-fold outputs of
-view networks of inner folds that never saw those patients (view_fusion.py; a view a study lacks enters as
-0: logit 0, or the training mean). View-level targets are reported per view, not fused.
+standardised outputs, each view's weight >= 0; both are fitted on the training studies that have the label, on the
+out-of-fold outputs of view networks of inner folds that never saw those patients (view_fusion.py; a view a study
+lacks enters as 0: logit 0, or the training mean). View-level targets are reported per view, not fused.
 """
 from __future__ import annotations
 
@@ -170,7 +170,11 @@ def view_logits(view: ViewModel, studies: list[tuple[str, ...]], cfg: dict, ctx,
 def fit_fusion(view_scores: np.ndarray, y: np.ndarray, train_rows: np.ndarray, c: float = 1.0,
                task: str = "wma", binary: bool = True) -> LogisticRegression | LinearRegression:
     """The fusion of one label on the per-view outputs (n, n_views), fitted on the `train_rows` that have the label
-    (NaN: missing): logistic regression for a binary label, linear regression for a continuous one."""
+    (NaN: missing): a logistic regression for a binary label, a linear regression for a continuous one, each view's
+    weight >= 0 (every view's output estimates the same label: a view whose outputs carry nothing gets weight 0,
+    never a sign flip fitted to noise; cardio.stats.fit_stacker). `c`: the logistic fit's inverse ridge strength."""
+    from cardio.stats import fit_stacker
+
     rows = np.asarray(train_rows)
     rows = rows[~np.isnan(np.asarray(y, dtype=float)[rows])]
     yt = np.asarray(y, dtype=float)[rows]
@@ -178,11 +182,18 @@ def fit_fusion(view_scores: np.ndarray, y: np.ndarray, train_rows: np.ndarray, c
         if len(yt) < view_scores.shape[1] + 1:
             raise CardioError(f"echo_cmr fusion of {task}: {len(yt)} training studies have a value; use fewer "
                               "cv.folds")
-        return LinearRegression().fit(view_scores[rows], yt)
+        return LinearRegression(positive=True).fit(view_scores[rows], yt)
     if not 0 < yt.sum() < len(yt):
         raise CardioError(f"echo_cmr fusion of {task}: the training fold's studies with a {task} label hold one "
                           "class only; use fewer cv.folds")
-    return LogisticRegression(C=c, max_iter=1000).fit(view_scores[rows], yt)
+    st = fit_stacker(view_scores[rows], yt, penalty=1.0 / c)
+    # as scikit-learn's LogisticRegression on the raw outputs (bundle.py exports and reads that form)
+    fitted = LogisticRegression()
+    fitted.coef_ = (st.coef / st.sd)[None, :]
+    fitted.intercept_ = np.array([st.intercept - float(np.sum(st.coef * st.mean / st.sd))])
+    fitted.classes_ = np.array([0, 1])
+    fitted.n_features_in_ = view_scores.shape[1]
+    return fitted
 
 
 def _reg_stats(values, rows: np.ndarray) -> tuple[float, float]:
