@@ -303,7 +303,7 @@ def cohort_targets(table: pd.DataFrame, targets: tuple[Target, ...], views: tupl
 def load(config: dict, ctx) -> Cohort:
     cfg, where = config["echo_cmr"], config["cohort"]["dir"]
     targets, views = parse(cfg), tuple(cfg["views"])
-    root = Path(where).expanduser() if where else cached_cohort(ctx.cache, cfg["synthetic"])
+    root = Path(where).expanduser() if where else cached_cohort(ctx.cache, cfg["synthetic"], views)
     table = read_cohort(root, cfg["thresholds"], max_days=float(cfg["max_days"]),
                         allow_outside=bool(config["cohort"]["allow_outside_paths"]), log=ctx.log, cfg=cfg)
     if cfg.get("layout") == "echonet":
