@@ -9,16 +9,17 @@ minus ECG cross-validated ΔAUC with its corrected t interval (the performance s
 for the unconstrained logistic stacker it replaced (`fuse_fold(..., nonnegative=False)`); then the mean over seeds
 and how often each interval covers 0.
 
-    python benchmarks/crt_fusion.py --seeds 5 [--patients 160] [--weight 3] [--settings planted neutral] [--out DIR]
+    python benchmarks/crt_fusion.py --seeds 5 [--patients 160] [--weight 3] [--plugins ecg_transfer spect_polar]
+        [--settings planted neutral] [--out DIR]
 
 `--out DIR` keeps the runs, and a second call with the same DIR reuses the base runs it finds finished (fuse only).
 
 Coverage (`--simulate N`): N data sets per setting through the code `cardio fuse` runs after reading the runs
 (`cardio.fusion.fuse_fold`, then `cardio.stats.evaluate_predictions`, the performance section's estimates), with
 cheap base models in cardio's nested split (a logistic regression per modality, outer and inner folds of
-`cardio.data.make_folds`): `null` (no modality carries response: the fused AUC's interval should cover 0.5 in 95%)
-and `neutral` (only the first does: the fused - first ΔAUC interval should cover 0, and the mean ΔAUC should be
-near 0), for both stackers.
+`cardio.data.make_folds`): `null` (no modality carries response: the fused AUC's interval should cover 0.5 in 95%),
+`neutral` (only the first does: the fused - first ΔAUC interval should cover 0, and the mean ΔAUC should be near
+0) and `planted` (each carries its own part: the gain over the first), for both stackers.
 
     python benchmarks/crt_fusion.py --simulate 200 [--patients 160] [--modalities 2] [--seed 0]
 """
@@ -77,17 +78,17 @@ def _sets(items: list[str]) -> list[str]:
 
 
 def one(setting: str, n: int, root: Path, env: dict, weight: float = 1.2, extra: dict | None = None,
-        seed: int = 0) -> dict:
+        seed: int = 0, plugins: list[str] = PLUGINS) -> dict:
     """One seed of one setting: the cohort, the base runs (reused when finished in `root`), and `cardio fuse`."""
     cohort = root / setting / "cohort"
     times = {}
     if not (cohort / "truth.json").is_file():
         shutil.rmtree(cohort, ignore_errors=True)
-        times["synthetic-crt"] = _cardio("synthetic-crt", "--out", str(cohort), "--plugins", ",".join(PLUGINS),
+        times["synthetic-crt"] = _cardio("synthetic-crt", "--out", str(cohort), "--plugins", ",".join(plugins),
                                          "--patients", str(n), "--setting", setting, "--missing", "0.1",
                                          "--weight", str(weight), "--seed", str(seed), *_sets(WRITE), env=env)
     runs = []
-    for p in PLUGINS:
+    for p in plugins:
         out = root / setting / p
         if not (out / "metrics.json").is_file():
             shutil.rmtree(out, ignore_errors=True)
@@ -226,10 +227,11 @@ def simulate(datasets: int, n: int, modalities: int, seed: int) -> None:
     print("| setting | stacker | mean fused AUC | mean first AUC | mean ΔAUC fused − first | SD | ΔAUC interval covers "
           "0 | fused AUC interval covers 0.5 |")
     print("|---|---|---|---|---|---|---|---|")
-    for setting, w in (("null", 0.0), ("neutral", 3.0)):
+    for setting, weights in (("null", [0.0] * modalities), ("neutral", [3.0] + [0.0] * (modalities - 1)),
+                             ("planted", [3.0] * modalities)):
         rows: dict[bool, list] = {False: [], True: []}
         for i in range(datasets):
-            mods, folds = simulated(seed + i, n, [w] + [0.0] * (modalities - 1))
+            mods, folds = simulated(seed + i, n, weights)
             for nonneg in (False, True):
                 auc, diff = _evaluate(mods, folds, nonneg)
                 rows[nonneg].append((auc["estimate"], auc["ci_low"] <= 0.5 <= auc["ci_high"], diff["diff"],
@@ -246,6 +248,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--patients", type=int, default=300)
     ap.add_argument("--settings", nargs="+", default=["planted", "neutral"])
+    ap.add_argument("--plugins", nargs="+", default=PLUGINS, choices=PLUGINS,
+                    help="the modalities (the first, ecg_transfer, carries response in the neutral setting)")
     ap.add_argument("--weight", type=float, default=1.2, help="cardio synthetic-crt --weight")
     ap.add_argument("--seeds", type=int, default=0, help="run seeds 1..N (the settings made cheaper: FAST); 0: seed "
                                                          "0 at the README's settings")
@@ -264,13 +268,16 @@ def main() -> None:
     seeds = list(range(1, args.seeds + 1)) or [0]
     extra = SMOKE if args.smoke else (FAST if args.seeds else None)
     root = Path(args.out or tempfile.mkdtemp(prefix="crt_fusion_"))
-    print(f"multimodal CRT fusion, {args.patients} patients, {', '.join(PLUGINS)}, folds 5 x inner 2, weight "
+    if args.plugins[0] != CARRYING or len(args.plugins) < 2:
+        sys.exit(f"--plugins: {CARRYING} first, then at least one other")
+    print(f"multimodal CRT fusion, {args.patients} patients, {', '.join(args.plugins)}, folds 5 x inner 2, weight "
           f"{args.weight:g}, seeds {seeds}, in {root}")
     for setting in args.settings:
         results = {}
         for seed in seeds:
             env = {**os.environ, "CARDIO_CACHE": str(root / "cache")}
-            results[seed] = one(setting, args.patients, root / f"seed{seed}", env, args.weight, extra, seed)
+            results[seed] = one(setting, args.patients, root / f"seed{seed}", env, args.weight, extra, seed,
+                                args.plugins)
             show_seed(setting, seed, results[seed])
         summary(setting, results)
 
