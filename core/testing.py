@@ -1,6 +1,7 @@
-"""Helpers for testing cardio and its plugins in process: a CPU run context, a study run, the CLI.
+"""Helpers for testing cardio and its plugins in process: a CPU run context, a study run, the CLI, the PHI detector;
+and the plugin contract suite every plugin runs (cardio.plugin_contract: Contract, Controls, contract_suite).
 
-    from cardio.testing import cpu_context, run_plugin, invoke, pooled, check_refused
+    from cardio.testing import cpu_context, run_plugin, invoke, pooled, headline, check_refused
 
 The core's tests, the plugins' tests, the template's generated test and the benchmarks use these.
 """
@@ -166,6 +167,37 @@ def pooled(metrics: dict, metric: str = "auc", *, model: str | None = None, task
             and (model is None or e.get("model") == model) and (task is None or e.get("task") == task)]
 
 
+def headline(metrics: dict, metric: str = "auc", *, model: str, task: str | None = None) -> dict:
+    """The pooled row of one model (and task) that the performance table leads with: for an AUC, the first of
+    cardio.stats.formatting.HEADLINE_AUC the run has (with K folds the cv-corrected t, which counts training
+    variability; `pooled`'s default DeLong row treats the K models as one). What a control asserts on."""
+    from cardio.stats.formatting import HEADLINE_AUC
+
+    rows = pooled(metrics, metric, model=model, task=task, method=None)
+    if metric == "auc":
+        rows = sorted((e for e in rows if e.get("method") in HEADLINE_AUC),
+                      key=lambda e: HEADLINE_AUC.index(e["method"]))
+    if not rows or (metric != "auc" and len(rows) != 1):
+        raise CardioError(f"no single pooled {metric} of {model} {task or ''} in the run's metrics: {len(rows)} rows")
+    return rows[0]
+
+
+def paired(metrics: dict, model_a: str, model_b: str, *, task: str | None = None) -> dict:
+    """The headline paired AUC difference A - B of a run (first repeat, no subgroup; cardio.stats.paired_test's
+    interval="cv": with K folds the cross-validated difference, the corrected t, else DeLong's), as
+    {"estimate", "ci_low", "ci_high", "method", "p_value"}: what a difference control asserts on."""
+    from cardio.stats import CV_METHOD, paired_test
+
+    tests = [t for t in metrics["tests"] if t.get("fold", "pooled") == "pooled" and t.get("subgroup") is None
+             and t.get("repeat", 0) == 0 and (task is None or t.get("task") == task)]
+    found = paired_test(tests, model_a, model_b, interval="cv")
+    if found is None or found["diff"] is None:
+        raise CardioError(f"no paired test of {model_a} and {model_b} {task or ''} in the run's metrics")
+    method = CV_METHOD if (found.get("extra") or {}).get("cv_diff") is not None else found["method"]
+    return {"estimate": found["diff"], "ci_low": found["low"], "ci_high": found["high"], "method": method,
+            "p_value": found["p"]}
+
+
 CORE_METRICS = ("auc", "mae", "rmse", "r2")
 
 
@@ -291,21 +323,134 @@ def _decoded(name: str, data: bytes) -> list[str]:
     return out
 
 
-def written_text(*folders: str | Path) -> str:
-    """Everything the folders hold as text (file names included), for PHI tests: see _decoded."""
-    chunks: list[str] = []
+def _texts(*folders: str | Path) -> Iterable[str]:
+    """Everything the folders hold as text, file by file (file names included): see _decoded."""
     for folder in folders:
         for p in sorted(Path(folder).rglob("*")):
-            chunks.append(str(p.relative_to(folder)))
+            yield str(p.relative_to(folder))
             if p.is_file() and not p.is_symlink():
-                chunks += _decoded(p.name, p.read_bytes())
-    return "\n".join(chunks)
+                yield from _decoded(p.name, p.read_bytes())
+
+
+def written_text(*folders: str | Path) -> str:
+    """Everything the folders hold as text (file names included), for PHI tests: see _decoded."""
+    return "\n".join(_texts(*folders))
 
 
 def planted_in(*folders: str | Path, text: str = "", plants: Iterable[str] = ()) -> list[str]:
     """The planted identifiers (PLANTS' values, and `plants`) found in the folders' files or in `text`
     (stdout, stderr): every plugin's PHI test asserts this is empty."""
-    everything = written_text(*folders) + "\n" + text
     wanted = [*PLANTS.values(), *plants]
     variants = {p: {p, p.replace("^", " "), p.replace("^", "_")} for p in wanted}
-    return [p for p in wanted if any(v in everything for v in variants[p])]
+    # Weights make a run hundreds of MB: each text is searched for the needles' first 4 characters, and for a whole
+    # needle only where its beginning occurs, not for every needle (tens of patients' ids) everywhere.
+    by_anchor: dict[str, list[tuple[str, str]]] = {}
+    for p, vs in variants.items():
+        for v in vs:
+            by_anchor.setdefault(v[:4], []).append((p, v))
+    found: set[str] = set()
+    for chunk in (*_texts(*folders), text):
+        for anchor, needles in by_anchor.items():
+            if anchor in chunk:
+                found.update(p for p, v in needles if p not in found and v in chunk)
+    return [p for p in wanted if p in found]
+
+
+SUITE = ("Contract", "Controls", "contract_suite")
+
+
+def __getattr__(name: str) -> Any:
+    """The contract suite, from its own module (imported on first use: it imports this one)."""
+    if name in SUITE:
+        from cardio import plugin_contract
+
+        return getattr(plugin_contract, name)
+    raise AttributeError(f"module 'cardio.testing' has no attribute {name!r}")
+
+
+CHROMIUM = ("chromium", "chromium-browser", "google-chrome")
+# Measures report.html as laid out, once loaded; written into the page, which --dump-dom then prints.
+_MEASURE = """<script>window.addEventListener('load', () => {
+  const imgs = [...document.images], ids = new Set([...document.querySelectorAll('[id]')].map(e => e.id));
+  const out = {width: document.documentElement.scrollWidth, viewport: window.innerWidth, images: imgs.length,
+    loaded: imgs.filter(i => i.complete && i.naturalWidth > 0).length,
+    parts: [...document.querySelectorAll('section.part')].map(s => s.id),
+    figures_before: [...document.querySelectorAll('section.part')].map(s => [s.id, s.querySelectorAll('img').length]),
+    wide_tables: [...document.querySelectorAll('.tw')].filter(d => d.scrollWidth > d.clientWidth + 1)
+      .map(d => `${(d.closest('[id]') || {id: 'page'}).id}: ${d.scrollWidth} px in ${d.clientWidth}`),
+    dead_links: [...document.querySelectorAll('a[href^="#"]')].map(a => a.getAttribute('href').slice(1))
+      .filter(id => !ids.has(id))};
+  const pre = document.createElement('pre'); pre.id = 'cardio-measure'; pre.textContent = JSON.stringify(out);
+  document.body.appendChild(pre);
+});</script>"""
+
+
+def chromium() -> str | None:
+    """The path of a Chromium (Debian's `chromium` package) on this machine, or None."""
+    import shutil
+
+    return next((p for p in (shutil.which(name) for name in CHROMIUM) if p), None)
+
+
+def report_page(run_dir: str | Path, width: int = 1280, timeout: float = 120.0) -> dict | None:
+    """report.html of a run as headless Chromium lays it out in a window `width` pixels wide: the page's width
+    (`width`, `viewport`), its images and how many loaded, its parts in order (`parts`), the tables wider than their
+    box (`wide_tables`) and the in-page links with no target (`dead_links`). None where no Chromium is installed.
+
+    The page is measured by a script added to a copy of it (the report itself runs none)."""
+    import html
+    import subprocess
+    import tempfile
+
+    exe = chromium()
+    if exe is None:
+        return None
+    page = (Path(run_dir) / "report.html").read_text()
+    with tempfile.TemporaryDirectory(prefix="cardio-page-") as tmp:
+        copy = Path(tmp) / "report.html"
+        copy.write_text(page.replace("</body>", _MEASURE + "</body>") if "</body>" in page else page + _MEASURE)
+        proc = subprocess.run([exe, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                               "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                               "--hide-scrollbars", f"--user-data-dir={Path(tmp) / 'profile'}",
+                               f"--window-size={width},900", "--virtual-time-budget=10000", "--dump-dom",
+                               copy.as_uri()], capture_output=True, text=True, timeout=timeout)
+    found = re.search(r'<pre id="cardio-measure">(.*?)</pre>', proc.stdout, re.S)
+    if found is not None:
+        return json.loads(html.unescape(found.group(1)))
+    errors = [line for line in proc.stderr.splitlines() if "dbus" not in line]  # no system bus in a container
+    raise AssertionError(f"Chromium measured nothing (the measuring script failed, or the page never loaded; exit "
+                         f"{proc.returncode}): {' | '.join(errors)[-2000:]}")
+
+
+def report_page_problems(page: dict, width: int = 1280) -> list[str]:
+    """What is wrong with a measured report page (report_page), in words; [] when nothing: it scrolls sideways, an
+    image did not load, a table overflows its box, a link leads nowhere, or its parts are out of the paper's order."""
+    from cardio.data import PARTS
+
+    order = [*PARTS, "tables", "tripod"]
+    problems = []
+    if page["width"] > min(width, page["viewport"]):
+        problems.append(f"the page is {page['width']} px wide in a {page['viewport']} px window")
+    if page["loaded"] < page["images"]:
+        problems.append(f"{page['images'] - page['loaded']} of {page['images']} images did not load")
+    if page["wide_tables"]:
+        problems.append(f"{len(page['wide_tables'])} table(s) overflow their box ({'; '.join(page['wide_tables'])})")
+    if page["dead_links"]:
+        problems.append(f"links to no anchor: {sorted(set(page['dead_links']))}")
+    unknown = [p for p in page["parts"] if p not in order]
+    if unknown or page["parts"] != sorted(page["parts"], key=order.index) or page["parts"][-1:] != ["tripod"]:
+        problems.append(f"parts out of order: {page['parts']}")
+    return problems
+
+
+def report_page_check(run_dir: str | Path, width: int = 1280) -> list[str]:
+    """report_page_problems of a run's report.html in Chromium; [] where no Chromium is installed, with a warning
+    that says the page was not looked at."""
+    import warnings
+
+    page = report_page(run_dir, width)
+    if page is None:
+        warnings.warn(f"{run_dir}/report.html not laid out: no Chromium installed (apt-get install chromium)",
+                      stacklevel=2)
+        return []
+    return report_page_problems(page, width)

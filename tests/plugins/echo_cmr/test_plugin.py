@@ -10,7 +10,7 @@ pytest.importorskip("cardio_echo_cmr")
 
 from cardio import stats
 from cardio.stats import CV_METHOD, headline_auc
-from cardio.testing import invoke, read_metrics, run_plugin, second_intervals
+from cardio.testing import invoke, read_metrics, report_page_check, run_plugin, second_intervals
 from cardio_echo_cmr import plugin
 
 # The controls (issue 38: sized for power, and the same settings as benchmarks/controls.py's echo_cmr entry, which
@@ -92,6 +92,7 @@ def test_planted_control_detects_wma_end_to_end(tmp_path):
     row = next(line for line in report.splitlines() if line.startswith("| WMA (global) |"))
     assert row.endswith(f"| {stats.format_ci(auc)} |"), row
     assert second_intervals(read_metrics(out)) == []
+    assert report_page_check(out) == []  # in Chromium: fits 1280 px, every figure shows, the parts in order
 
 
 def test_neutral_control_covers_chance(tmp_path):
