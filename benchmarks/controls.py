@@ -143,12 +143,15 @@ CONTROLS = {
             "synthetic.n_patients=60", "synthetic.n_sf=24", "synthetic.size=64", "mmode.offsets=2",
             "model.input_size=64", "train.epochs=3", "model.cpu_threads=1")) + ("stats.n_resamples=200", *QUIET),
         "mmode_septal_flash.synthetic.seed", "densenet121-full", "septal_flash"),
-    # tests/plugins/echo_cmr/test_plugin.py SMALL: planted wall-motion abnormality, fused across views
+    # tests/plugins/echo_cmr/test_plugin.py CONTROL (a test checks they agree): planted wall-motion abnormality read
+    # from A4C, 5 folds, the view fusion on 2 inner folds' out-of-fold outputs
     "echo_cmr": Control(
-        ("echo_cmr.synthetic.n_patients=40", "echo_cmr.synthetic.n_frames=20", "echo_cmr.clip.size=16",
-         "echo_cmr.clip.frames=8", "echo_cmr.train.epochs=8", "echo_cmr.train.batch_size=4", "echo_cmr.train.lr=0.001",
-         "train.val_fraction=0", "echo_cmr.workers=1", "echo_cmr.synthetic.truth.wma_motion_reduction=1.0",
-         "echo_cmr.synthetic.truth.wma_fraction=0.5", "cv.folds=2", "stats.n_resamples=300", *QUIET),
+        ("echo_cmr.synthetic.n_patients=40", "echo_cmr.arch=r2plus1d_10_narrow", "echo_cmr.synthetic.n_frames=20",
+         "echo_cmr.clip.size=16", "echo_cmr.clip.frames=8", "echo_cmr.train.epochs=10", "echo_cmr.train.batch_size=8",
+         "echo_cmr.train.lr=0.003", "train.val_fraction=0", "echo_cmr.workers=1", "echo_cmr.views=[A4C]",
+         "echo_cmr.targets=[{target: wma, kind: binary, level: study, label: wma_global, title: WMA (global)}]",
+         "echo_cmr.synthetic.truth.wma_motion_reduction=1.0", "echo_cmr.synthetic.truth.wma_fraction=0.5",
+         "cv.folds=5", "echo_cmr.fusion_folds=2", "stats.n_resamples=200", *QUIET),
         "echo_cmr.synthetic.seed", "fused", "wma"),
 }
 

@@ -1,21 +1,42 @@
-"""The README's multimodal sequence end to end: `cardio synthetic-crt`, one run per modality plugin with inner
-folds, `cardio fuse`; on the planted setting (each modality carries its own part of response) and the neutral
-one (only the ECG does), with the wall time of every step.
+"""What `cardio fuse` adds, and what it costs when a modality is noise, over seeds; and its intervals' coverage.
 
-Usage: python benchmarks/crt_fusion.py [--patients 300] [--settings planted neutral] [--out DIR]
-Prints per setting: the planted truth, each single modality's and the fused AUC with its CI, the paired DeLong
-test of fused against each modality (Holm over the three, the pre-specified family), and the seconds per step.
+Whole runs (the README's multimodal sequence, per seed and setting): `cardio synthetic-crt`, one run per modality
+plugin with inner folds, `cardio fuse`. `planted`: each modality carries its own part of response. `neutral`: only
+the first modality (the ECG) carries it; the others' drives are independent of response (`overlap` 0), so they are
+pure noise (truth.json's ideal-reader AUC of each drive says so, and is printed). For every seed it prints the fused
+minus ECG cross-validated ΔAUC with its corrected t interval (the performance section's paired row), for the fusion
+`cardio fuse` fits now (modality weights >= 0, `cardio.stats.fit_stacker`) and, on the same base runs and folds,
+for the unconstrained logistic stacker it replaced (`fuse_fold(..., nonnegative=False)`); then the mean over seeds
+and how often each interval covers 0.
+
+    python benchmarks/crt_fusion.py --seeds 5 [--patients 160] [--weight 3] [--plugins ecg_transfer spect_polar]
+        [--settings planted neutral] [--out DIR]
+
+`--out DIR` keeps the runs, and a second call with the same DIR reuses the base runs it finds finished (fuse only).
+
+Coverage (`--simulate N`): N data sets per setting through the code `cardio fuse` runs after reading the runs
+(`cardio.fusion.fuse_fold`, then `cardio.stats.evaluate_predictions`, the performance section's estimates), with
+cheap base models in cardio's nested split (a logistic regression per modality, outer and inner folds of
+`cardio.data.make_folds`): `null` (no modality carries response: the fused AUC's interval should cover 0.5 in 95%),
+`neutral` (only the first does: the fused - first ΔAUC interval should cover 0, and the mean ΔAUC should be near
+0) and `planted` (each carries its own part: the gain over the first), for both stackers.
+
+    python benchmarks/crt_fusion.py --simulate 200 [--patients 160] [--modalities 2] [--seed 0]
 """
 from __future__ import annotations
 
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+import numpy as np
+import pandas as pd
 
 PLUGINS = ["ecg_transfer", "spect_polar", "mmode_septal_flash"]
 # Each plugin's fast settings for a 5-fold run with inner folds (measured in each plugin's README).
@@ -33,12 +54,15 @@ RUN = {
 }
 COMMON = ["cv.method=kfold", "cv.folds=5", "cv.inner_folds=2", "explain=false", "final_model=false",
           "report.figures=false"]
-
+# --seeds: the settings over several seeds, made cheaper (the AE at 200 iterations, one epoch fewer for the M-mode)
+FAST = {"spect_polar": ["spect_polar.autoencoder.iterations=200"],
+        "mmode_septal_flash": ["mmode_septal_flash.train.epochs=2"]}
 
 # --smoke: two folds, one epoch, the smallest inputs (checks the sequence runs, not what it finds)
 SMOKE = {"ecg_transfer": ["cv.folds=2", "ecg_transfer.pretrain.enabled=false"],
          "spect_polar": ["cv.folds=2", "spect_polar.autoencoder.iterations=20"],
          "mmode_septal_flash": ["cv.folds=2", "mmode_septal_flash.train.epochs=1"]}
+CARRYING = PLUGINS[0]  # the modality the comparison is made with, fixed before any result: the neutral one's carrier
 
 
 def _cardio(*args: str, env: dict) -> float:
@@ -53,61 +77,209 @@ def _sets(items: list[str]) -> list[str]:
     return [a for s in items for a in ("--set", s)]
 
 
-def one(setting: str, n: int, root: Path, env: dict, weight: float = 1.2, extra: dict | None = None) -> dict:
+def one(setting: str, n: int, root: Path, env: dict, weight: float = 1.2, extra: dict | None = None,
+        seed: int = 0, plugins: list[str] = PLUGINS) -> dict:
+    """One seed of one setting: the cohort, the base runs (reused when finished in `root`), and `cardio fuse`."""
     cohort = root / setting / "cohort"
-    times = {"synthetic-crt": _cardio("synthetic-crt", "--out", str(cohort), "--plugins", ",".join(PLUGINS),
-                                      "--patients", str(n), "--setting", setting, "--missing", "0.1",
-                                      "--weight", str(weight),
-                                      *_sets(WRITE), env=env)}
+    times = {}
+    if not (cohort / "truth.json").is_file():
+        shutil.rmtree(cohort, ignore_errors=True)
+        times["synthetic-crt"] = _cardio("synthetic-crt", "--out", str(cohort), "--plugins", ",".join(plugins),
+                                         "--patients", str(n), "--setting", setting, "--missing", "0.1",
+                                         "--weight", str(weight), "--seed", str(seed), *_sets(WRITE), env=env)
     runs = []
-    for p in PLUGINS:
+    for p in plugins:
         out = root / setting / p
-        times[p] = _cardio("run", "--plugin", p, "--out", str(out), *_sets(
-            [f"cohort.dir={cohort / p}", f"cv.patients={cohort / 'patients.csv'}", *COMMON, *RUN[p],
-             *(extra or {}).get(p, [])]), env=env)
-        runs.append(str(out))
+        if not (out / "metrics.json").is_file():
+            shutil.rmtree(out, ignore_errors=True)
+            times[p] = _cardio("run", "--plugin", p, "--out", str(out), "--seed", str(seed), *_sets(
+                [f"cohort.dir={cohort / p}", f"cv.patients={cohort / 'patients.csv'}", *COMMON, *RUN[p],
+                 *(extra or {}).get(p, [])]), env=env)
+        runs.append(out)
     fused = root / setting / "fused"
-    times["fuse"] = _cardio("fuse", *runs, "--out", str(fused), "--clinical", str(cohort / "ecg_transfer" /
+    shutil.rmtree(fused, ignore_errors=True)
+    times["fuse"] = _cardio("fuse", *map(str, runs), "--out", str(fused), "--clinical", str(cohort / "ecg_transfer" /
                             "cohort.csv"), "--guideline", "lbbb == 1 and qrs_ms >= 150", env=env)
     metrics = json.loads((fused / "metrics.json").read_text())
     truth = json.loads((cohort / "truth.json").read_text())
-    return {"truth": truth, "metrics": metrics, "times": times}
+    return {"truth": truth, "metrics": metrics, "times": times, "before": unconstrained(runs)}
 
 
-def show(setting: str, r: dict) -> None:
-    m = r["metrics"]
-    auc = {e["model"]: e for e in m["estimates"] if e["metric"] == "auc" and e["method"] == "delong"
-           and e["fold"] == "pooled" and e.get("section") == "Performance"}
-    print(f"\n## {setting}: {r['truth']['n_patients']} patients, weights {r['truth']['weights']}, "
-          f"ideal-reader AUCs {r['truth']['auc_of_drive']}, missing {r['truth']['missing']}")
-    print("| model | n | AUC [95% CI] | fused − model ΔAUC [95% CI] | p (Holm) |")
+def unconstrained(runs: list[Path]) -> dict:
+    """The fused - ECG cross-validated ΔAUC of the unconstrained logistic stacker, on the same runs and folds."""
+    from cardio.fusion import fuse_fold, read_modality
+    from cardio.stats import cv_auc_difference
+
+    mods = [m for m, _ in (read_modality(r, None, None) for r in runs)]
+    if any(m is None for m in mods):
+        sys.exit(f"cannot read the runs {runs} back")
+    folds = sorted(set(mods[0].outer["fold"]))
+    pred = pd.concat([fuse_fold(mods, f, None, nonnegative=False)[0] for f in folds])
+    wide = pred.pivot_table(index=["patient_id", "fold", "y_true"], columns="model", values="y_score")
+    wide = wide.dropna(subset=["fused", CARRYING]).reset_index()
+    d = cv_auc_difference(wide["y_true"].to_numpy(), wide["fused"].to_numpy(), wide[CARRYING].to_numpy(),
+                          wide["fold"].to_numpy())
+    return {"diff": d.estimate, "low": d.ci_low, "high": d.ci_high}
+
+
+def _headline(metrics: dict) -> dict[str, dict]:
+    from cardio.stats import headline_auc
+
+    models = {e["model"] for e in metrics["estimates"] if e.get("section") == "Performance" and e["metric"] == "auc"}
+    return {m: e for m in sorted(models) if (e := headline_auc(metrics["estimates"], model=m)) is not None}
+
+
+def fused_vs_carrying(metrics: dict) -> dict:
+    """The performance section's paired row of fused against the ECG: the cross-validated ΔAUC and interval."""
+    from cardio.stats import paired_test
+
+    t = paired_test([t for t in metrics["tests"] if t.get("section") == "Performance"], "fused", CARRYING,
+                    interval="cv")
+    if t is None or t["diff"] is None:
+        sys.exit("the fused run has no cross-validated paired row of fused against the ECG")
+    return {"diff": t["diff"], "low": t["low"], "high": t["high"], "p_holm": t["p_holm"]}
+
+
+def show_seed(setting: str, seed: int, r: dict) -> None:
+    aucs = _headline(r["metrics"])
+    print(f"\n### {setting}, seed {seed}: {r['truth']['n_patients']} patients, weights {r['truth']['weights']}, "
+          f"ideal-reader AUC of each drive {r['truth']['auc_of_drive']}, missing {r['truth']['missing']}")
+    print("cross-validated AUC [corrected t]: " + "; ".join(
+        f"{m} {e['estimate']:.3f} [{e['ci_low']:.3f}, {e['ci_high']:.3f}]" for m, e in aucs.items()))
+    print("seconds: " + ", ".join(f"{k} {v:.0f}" for k, v in r["times"].items()))
+
+
+def _cell(d: dict) -> str:
+    return f"{d['diff']:+.3f} [{d['low']:+.3f}, {d['high']:+.3f}]"
+
+
+def _covers(d: dict) -> bool:
+    return d["low"] <= 0.0 <= d["high"]
+
+
+def summary(setting: str, results: dict[int, dict]) -> None:
+    """Per seed and on average: fused - ECG under both stackers, and how often each interval covers 0."""
+    print(f"\n## {setting}: fused − {CARRYING} cross-validated ΔAUC [95% corrected t], per seed")
+    print(f"| seed | {CARRYING} AUC | fused AUC (weights >= 0) | ΔAUC, unconstrained stacker (before) | "
+          "ΔAUC, weights >= 0 (now) |")
     print("|---|---|---|---|---|")
-    for model, e in auc.items():
-        t = next((t for t in m["tests"] if model != "fused" and {t["model_a"], t["model_b"]} == {"fused", model}), None)
-        diff = (f"{t['extra']['diff']:+.3f} [{t['extra']['diff_ci_low']:+.3f}, {t['extra']['diff_ci_high']:+.3f}]"
-                if t else "")
-        p = f"{t['p_adjusted']:.4f}" if t and t.get("p_adjusted") is not None else ""
-        print(f"| {model} | {e['n']} | {e['estimate']:.3f} [{e['ci_low']:.3f}, {e['ci_high']:.3f}] | {diff} | {p} |")
-    print("seconds: " + ", ".join(f"{k} {v:.0f}" for k, v in r["times"].items())
-          + f"; total {sum(r['times'].values()):.0f}")
+    after = {s: fused_vs_carrying(r["metrics"]) for s, r in results.items()}
+    for s, r in results.items():
+        aucs = _headline(r["metrics"])
+        print(f"| {s} | {aucs[CARRYING]['estimate']:.3f} | {aucs['fused']['estimate']:.3f} | "
+              f"{_cell(r['before'])} | {_cell(after[s])} |")
+    k = len(results)
+    for name, ds in (("unconstrained (before)", [r["before"] for r in results.values()]),
+                     ("weights >= 0 (now)", list(after.values()))):
+        print(f"{name}: mean ΔAUC {np.mean([d['diff'] for d in ds]):+.4f} over {k} seeds; interval covers 0 in "
+              f"{sum(map(_covers, ds))}/{k}, lies above 0 in {sum(d['low'] > 0 for d in ds)}/{k}")
+
+
+# ---- coverage through cardio's fusion and statistics code, with cheap base models ----
+
+def _base_scores(x: np.ndarray, y: np.ndarray, train: np.ndarray, test: np.ndarray) -> np.ndarray:
+    from sklearn.linear_model import LogisticRegression
+
+    model = LogisticRegression(C=0.05, max_iter=2000).fit(x[train], y[train])
+    return model.predict_proba(x[test])[:, 1]
+
+
+def simulated(seed: int, n: int, weights: list[float], noise_sd: float = 1.5, features: int = 10):
+    """Modalities (cardio.fusion.Modality) of one data set: latent z_m ~ N(0, 1), response ~ logistic(sum w_m z_m);
+    modality m reads z_m with noise in 2 of its `features` columns; its model is scored in cardio's nested split."""
+    from cardio.data import make_folds
+    from cardio.fusion import Modality
+
+    rng = np.random.default_rng(seed)
+    z = rng.normal(size=(n, len(weights)))
+    y = (rng.random(n) < 1 / (1 + np.exp(-z @ np.asarray(weights)))).astype(int)
+    ids = np.array([f"p{i:04d}" for i in range(n)])
+    cv = {"method": "kfold", "folds": 5, "repeats": 1, "stratify": True, "inner_folds": 2}
+    folds = make_folds(pd.DataFrame({"patient_id": ids, "record_id": ids, "label": y}), cv, "label", seed)
+    mods = []
+    for j in range(len(weights)):
+        x = rng.normal(size=(n, features))
+        x[:, :2] = z[:, [j]] + noise_sd * rng.normal(size=(n, 2))
+        outer = [pd.DataFrame({"patient_id": ids[f.test], "fold": f.name, "y": y[f.test],
+                               "score": _base_scores(x, y, f.train, f.test)}) for f in folds]
+        inner = [pd.DataFrame({"patient_id": ids[g.test], "fold": f.name, "inner_fold": g.name, "y": y[g.test],
+                               "score": _base_scores(x, y, g.train, g.test)}) for f in folds for g in f.inner]
+        mods.append(Modality(f"m{j}", Path(f"m{j}"), "simulated", "logistic", {"cv": cv}, pd.concat(outer),
+                             pd.concat(inner)))
+    return mods, [f.name for f in folds]
+
+
+def _evaluate(mods: list, folds: list[str], nonnegative: bool) -> tuple[dict, dict]:
+    """The fused AUC row and the fused - first paired row, as `cardio fuse`'s performance section computes them."""
+    from cardio.fusion import fuse_fold
+    from cardio.stats import evaluate_predictions, headline_auc, paired_test
+
+    pred = pd.concat([fuse_fold(mods, f, None, nonnegative)[0] for f in folds], ignore_index=True)
+    pred = pred.assign(record_id=pred["patient_id"], task="y", kind="binary")
+    estimates, tests = evaluate_predictions(pred, n_resamples=100, reference="fused")
+    return headline_auc(estimates, model="fused"), paired_test(tests, "fused", mods[0].name, interval="cv")
+
+
+def simulate(datasets: int, n: int, modalities: int, seed: int) -> None:
+    """Coverage of the fused AUC (null) and of the fused - first ΔAUC (neutral) intervals, both stackers."""
+    print(f"{datasets} simulated data sets per setting, {n} patients, {modalities} modalities, 5 outer x 2 inner "
+          "folds; through cardio.fusion.fuse_fold and cardio.stats.evaluate_predictions")
+    print("| setting | stacker | mean fused AUC | mean first AUC | mean ΔAUC fused − first | SD | ΔAUC interval covers "
+          "0 | fused AUC interval covers 0.5 |")
+    print("|---|---|---|---|---|---|---|---|")
+    for setting, weights in (("null", [0.0] * modalities), ("neutral", [3.0] + [0.0] * (modalities - 1)),
+                             ("planted", [3.0] * modalities)):
+        rows: dict[bool, list] = {False: [], True: []}
+        for i in range(datasets):
+            mods, folds = simulated(seed + i, n, weights)
+            for nonneg in (False, True):
+                auc, diff = _evaluate(mods, folds, nonneg)
+                rows[nonneg].append((auc["estimate"], auc["ci_low"] <= 0.5 <= auc["ci_high"], diff["diff"],
+                                     diff["low"] <= 0 <= diff["high"], diff["diff"] is not None))
+        for nonneg, r in rows.items():
+            a = np.array([x[:4] for x in r], dtype=float)
+            first = a[:, 0] - a[:, 2]
+            stacker = "weights >= 0 (now)" if nonneg else "unconstrained (before)"
+            print(f"| {setting} | {stacker} | {a[:, 0].mean():.3f} | {first.mean():.3f} | {a[:, 2].mean():+.4f} | "
+                  f"{a[:, 2].std(ddof=1):.4f} | {a[:, 3].mean():.1%} | {a[:, 1].mean():.1%} |", flush=True)
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--patients", type=int, default=300)
     ap.add_argument("--settings", nargs="+", default=["planted", "neutral"])
+    ap.add_argument("--plugins", nargs="+", default=PLUGINS, choices=PLUGINS,
+                    help="the modalities (the first, ecg_transfer, carries response in the neutral setting)")
     ap.add_argument("--weight", type=float, default=1.2, help="cardio synthetic-crt --weight")
+    ap.add_argument("--seeds", type=int, default=0, help="run seeds 1..N (the settings made cheaper: FAST); 0: seed "
+                                                         "0 at the README's settings")
     ap.add_argument("--out")
+    ap.add_argument("--simulate", type=int, default=0, help="N simulated data sets per setting (coverage); no runs")
+    ap.add_argument("--modalities", type=int, default=2, help="--simulate: modalities, the first carrying response")
+    ap.add_argument("--seed", type=int, default=0, help="--simulate: first data set's seed")
     ap.add_argument("--smoke", action="store_true", help="tiny sizes, seconds: checks the script runs")
     args = ap.parse_args()
+    if args.simulate:
+        simulate(args.simulate, args.patients, args.modalities, args.seed)
+        return
     if args.smoke:
-        args.patients, args.settings = 80, ["planted"]
-    extra = SMOKE if args.smoke else None
+        args.patients, args.settings, args.seeds = 80, ["neutral"], 0
+        simulate(2, 60, 2, 0)
+    seeds = list(range(1, args.seeds + 1)) or [0]
+    extra = SMOKE if args.smoke else (FAST if args.seeds else None)
     root = Path(args.out or tempfile.mkdtemp(prefix="crt_fusion_"))
-    env = {**os.environ, "CARDIO_CACHE": str(root / "cache")}
-    print(f"multimodal CRT fusion, {args.patients} patients, {', '.join(PLUGINS)}, folds 5 x inner 2, in {root}")
+    if args.plugins[0] != CARRYING or len(args.plugins) < 2:
+        sys.exit(f"--plugins: {CARRYING} first, then at least one other")
+    print(f"multimodal CRT fusion, {args.patients} patients, {', '.join(args.plugins)}, folds 5 x inner 2, weight "
+          f"{args.weight:g}, seeds {seeds}, in {root}")
     for setting in args.settings:
-        show(setting, one(setting, args.patients, root, env, args.weight, extra))
+        results = {}
+        for seed in seeds:
+            env = {**os.environ, "CARDIO_CACHE": str(root / "cache")}
+            results[seed] = one(setting, args.patients, root / f"seed{seed}", env, args.weight, extra, seed,
+                                args.plugins)
+            show_seed(setting, seed, results[seed])
+        summary(setting, results)
 
 
 if __name__ == "__main__":

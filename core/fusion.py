@@ -15,6 +15,11 @@ covariates if asked, is fitted on those inner scores only, then applied to the o
 patients, which the base model fitted on f's training patients produced. No label of fold f reaches its
 fused score, and no base model is refitted here: the base runs made every fit, through the core.
 
+**Weights >= 0.** Each modality's weight is constrained to be non-negative (`cardio.stats.fit_stacker`;
+covariates are free): a modality's score estimates the same response, and an unconstrained stacker fitted on
+inner scores gives a modality that carries nothing a weight of either sign, which the fused score then pays for
+(benchmarks/crt_fusion.py shows both, over seeds and simulated data sets).
+
 **Missing modalities.** A test patient is fused from the modalities present: fold f gets one fusion model
 per combination its test patients have, fitted on the training patients with that combination. The report
 counts each combination. Each single-modality row is that modality's score recalibrated by the same nested
@@ -294,22 +299,26 @@ def _wide(mods: list[Modality], part: str, fold: str) -> pd.DataFrame:
     return wide[["y", *(m.name for m in mods)]]
 
 
-def _fit_lr(x: pd.DataFrame, y: pd.Series, where: str):
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
+def _fit_lr(x: pd.DataFrame, y: pd.Series, where: str, scores: int, nonnegative: bool = True):
+    """The fusion model on the first `scores` columns (modality scores) and the covariates after them: a logistic
+    regression on standardized columns, ridge as scikit-learn's C = 1, whose modality weights cannot be negative
+    (`cardio.stats.fit_stacker`; `nonnegative=False`: the unconstrained fit, for benchmarks)."""
+    from cardio.stats import fit_stacker
 
     keep = y.notna()
     x, y = x[keep], y[keep].astype(int)
     if y.nunique() < 2 or y.value_counts().min() < 2:
         raise CardioError(f"{where}: the fusion model needs at least 2 training patients of each class, has "
                           f"{y.value_counts().to_dict()}")
-    return make_pipeline(StandardScaler(), LogisticRegression(C=1.0, max_iter=1000)).fit(x.to_numpy(), y.to_numpy())
+    flags = [nonnegative] * scores + [False] * (x.shape[1] - scores)
+    return fit_stacker(x.to_numpy(), y.to_numpy(), nonnegative=flags)
 
 
-def fuse_fold(mods: list[Modality], fold: str, clinical: pd.DataFrame | None) -> tuple[pd.DataFrame, list[dict]]:
+def fuse_fold(mods: list[Modality], fold: str, clinical: pd.DataFrame | None,
+              nonnegative: bool = True) -> tuple[pd.DataFrame, list[dict]]:
     """Fold `fold`'s fused and recalibrated single-modality risks of its test patients, fitted on inner scores
-    only; and the fusion models' standardized coefficients."""
+    only; and the fusion models' standardized coefficients. `nonnegative=False` fits the modality weights without
+    their sign constraint (benchmarks/crt_fusion.py shows both)."""
     train, test = _wide(mods, "inner", fold), _wide(mods, "outer", fold)
     covs = [] if clinical is None else list(clinical.columns)
     if covs:
@@ -322,20 +331,21 @@ def fuse_fold(mods: list[Modality], fold: str, clinical: pd.DataFrame | None) ->
         if not used:
             continue
         fit_on = train.dropna(subset=used)
-        lr = _fit_lr(fit_on[used + covs], fit_on["y"], f"fold {fold}, modalities {'+'.join(used)}")
+        lr = _fit_lr(fit_on[used + covs], fit_on["y"], f"fold {fold}, modalities {'+'.join(used)}", len(used),
+                     nonnegative)
         part = test.loc[idx]
         rows.append(pd.DataFrame({"patient_id": part.index, "model": FUSED, "y_true": part["y"],
                                   "y_score": lr.predict_proba(part[used + covs].to_numpy())[:, 1],
                                   "modalities": "+".join(used)}))
         coefs.append({"fold": fold, "modalities": "+".join(used), "n_train": int(fit_on["y"].notna().sum()),
-                      **dict(zip(used + covs, np.round(lr[-1].coef_[0], 3)))})
+                      **dict(zip(used + covs, np.round(lr.coef, 3)))})
     singles = [(n, [n]) for n in names] + ([(CLINICAL, [])] if covs else [])
     for model, used in singles:
         fit_on, part = train.dropna(subset=used), test.dropna(subset=used)
-        lr = _fit_lr(fit_on[used + covs] if model == CLINICAL else fit_on[used], fit_on["y"], f"fold {fold}, {model}")
-        x = part[covs] if model == CLINICAL else part[used]
+        cols = used + covs if model == CLINICAL else used
+        lr = _fit_lr(fit_on[cols], fit_on["y"], f"fold {fold}, {model}", len(used), nonnegative)
         rows.append(pd.DataFrame({"patient_id": part.index, "model": model, "y_true": part["y"],
-                                  "y_score": lr.predict_proba(x.to_numpy())[:, 1], "modalities": model}))
+                                  "y_score": lr.predict_proba(part[cols].to_numpy())[:, 1], "modalities": model}))
     return pd.concat(rows, ignore_index=True).assign(fold=fold), coefs
 
 

@@ -55,7 +55,8 @@ def fusion_section(mods: list[Modality], predictions: Predictions, coefs: list[l
     runs = "; ".join(f"{m.name}: model {m.model} of {m.run.name} ({m.plugin})" for m in mods)
     text = (f"Fused {len(mods)} runs ({runs}). Each outer fold's fusion model is a logistic regression on the "
             "modalities' logit scores (each z-scored within the set one model scored, without labels, so that "
-            "fold-to-fold shifts of a model's scores do not count as signal), fitted on the "
+            "fold-to-fold shifts of a model's scores do not count as signal), each modality's weight constrained to "
+            "be >= 0 (a modality that carries nothing gets weight 0, not a sign fitted to noise), fitted on the "
             f"{k} inner folds' out-of-fold scores of that fold's training "
             "patients only, then applied to the outer scores of its test patients: no test label reaches the "
             "fused score (nested stacking; a stacker on pooled out-of-fold scores would leak). Each single-"

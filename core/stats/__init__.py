@@ -30,7 +30,16 @@ if TYPE_CHECKING:  # what type checkers and readers see; at run time each name l
         plot_forest,
         plot_roc,
     )
-    from cardio.stats.formatting import estimate_table, format_ci, format_interval, format_p, paired_test, pick
+    from cardio.stats.formatting import (
+        estimate_table,
+        format_ci,
+        format_interval,
+        format_p,
+        headline_auc,
+        interval_note,
+        paired_test,
+        pick,
+    )
     from cardio.stats.logistic import (
         EstimationError,
         LogisticModel,
@@ -43,6 +52,7 @@ if TYPE_CHECKING:  # what type checkers and readers see; at run time each name l
     from cardio.stats.reclassification import idi, nri, reclassification
     from cardio.stats.result import Estimate, StatsError, TestResult
     from cardio.stats.roc import auc, delong_ci, delong_test, delong_unpaired_test, roc_curve_band
+    from cardio.stats.stacking import Stacker, fit_stacker
     from cardio.stats.subgroups import SubgroupSkipped, by_subgroup
     from cardio.stats.table1 import table_one
     from cardio.stats.thresholds import (
@@ -67,13 +77,15 @@ _SUBMODULE = {name: module for module, names in {
     "evaluate": ("evaluate_predictions",),
     "figures": ("forest_figures", "plot_bland_altman", "plot_calibration", "plot_confusion", "plot_decision_curve",
                 "plot_forest", "plot_roc"),
-    "formatting": ("estimate_table", "format_ci", "format_interval", "format_p", "paired_test", "pick"),
+    "formatting": ("estimate_table", "format_ci", "format_interval", "format_p", "headline_auc", "interval_note",
+                   "paired_test", "pick"),
     "logistic": ("EstimationError", "LogisticModel", "fit_logistic", "likelihood_ratio_test", "select_and_fit",
                  "univariate_screen"),
     "multitest": ("adjust_pvalues",),
     "reclassification": ("idi", "nri", "reclassification"),
     "result": ("Estimate", "StatsError", "TestResult"),
     "roc": ("auc", "delong_ci", "delong_test", "delong_unpaired_test", "roc_curve_band"),
+    "stacking": ("Stacker", "fit_stacker"),
     "subgroups": ("SubgroupSkipped", "by_subgroup"),
     "table1": ("table_one",),
     "thresholds": ("binary_metrics", "choose_threshold", "threshold_for_sensitivity", "wilson_ci",
@@ -92,7 +104,8 @@ __all__ = [
     "plot_roc", "plot_calibration", "plot_confusion", "plot_decision_curve", "plot_bland_altman", "plot_forest",
     "forest_figures",
     "evaluate_predictions", "CV_METHOD", "cross_validated_auc", "cross_validated_auc_difference", "cv_auc_interval",
-    "cv_auc_difference", "nri", "idi", "reclassification", "estimate_table", "pick", "paired_test",
+    "cv_auc_difference", "nri", "idi", "reclassification", "estimate_table", "headline_auc", "interval_note", "pick",
+    "paired_test", "Stacker", "fit_stacker",
 ]
 
 

@@ -58,6 +58,27 @@ def pick(estimates: list[dict], **keys: Any) -> list[dict]:
 # The AUC rows a table shows, best first: the cross-validated AUC (cardio.stats.cv_auc.CV_METHOD: counts
 # training variability), the small-sample DeLong of one model's scores, and plain DeLong where neither exists.
 HEADLINE_AUC = ("cv-corrected t (Nadeau & Bengio 2003)", "delong-logit", "delong")
+_RANK = {m: i for i, m in enumerate(HEADLINE_AUC)}
+
+
+# What each interval a report prints counts, in the words of the performance table's "AUC interval" column.
+_COUNTS = {HEADLINE_AUC[0]: "counts training variability",
+           "delong-logit": "DeLong, logit small-sample interval: one model's scores, ignores training variability",
+           "delong": "DeLong of the pooled scores as one model's: ignores training variability",
+           "paired DeLong": "one model's scores each: ignores training variability"}
+
+
+def interval_note(method: str) -> str:
+    """"<method>: what it counts", for a plugin table that says which interval it prints (docs/statistics.md)."""
+    return f"{method}: {_COUNTS[method]}" if method in _COUNTS else str(method)
+
+
+def headline_auc(estimates: list[dict], **keys: Any) -> dict | None:
+    """The AUC row the performance table shows for `keys` (e.g. model=, task=; pooled, repeat 0 unless the keys say
+    otherwise): the cross-validated AUC with its corrected t interval in a K-fold run, the small-sample DeLong one
+    of a one-fold run; None where the core estimated none. Its ``method`` names the interval, for a table's text."""
+    found = [e for e in pick(estimates, metric="auc", **{"fold": "pooled", **keys}) if e.get("method") in _RANK]
+    return min(found, key=lambda e: _RANK[e["method"]]) if found else None
 
 
 def estimate_table(estimates: list[dict], rows: str | tuple[str, ...] = "model", columns: str = "metric",
@@ -72,14 +93,13 @@ def estimate_table(estimates: list[dict], rows: str | tuple[str, ...] = "model",
     keys = {"fold": "pooled", **keys}
     found = pick(estimates, **keys)
     if "method" not in keys:  # the AUC the performance table shows: the headline, DeLong's where there is none
-        rank = {m: i for i, m in enumerate(HEADLINE_AUC)}
         best: dict[tuple, int] = {}
         for e in found:
-            if e.get("metric") == "auc" and e.get("method") in rank:
+            if e.get("metric") == "auc" and e.get("method") in _RANK:
                 k = tuple(e.get(r) for r in rows)
-                best[k] = min(best.get(k, len(rank)), rank[e["method"]])
+                best[k] = min(best.get(k, len(_RANK)), _RANK[e["method"]])
         found = [e for e in found if e.get("metric") != "auc"
-                 or rank.get(str(e.get("method")), -1) == best.get(tuple(e.get(r) for r in rows))]
+                 or _RANK.get(str(e.get("method")), -1) == best.get(tuple(e.get(r) for r in rows))]
     chosen = found
     cells: dict[tuple, dict] = {}
     for e in chosen:
@@ -90,8 +110,9 @@ def estimate_table(estimates: list[dict], rows: str | tuple[str, ...] = "model",
 
 def paired_test(tests: list[dict], a: str, b: str, interval: str = "delong") -> dict | None:
     """The core's paired test of models a and b, with its difference turned to read a − b (`diff`, `low`,
-    `high`, `p`); None where it ran none. ``interval="cv"``: the cross-validated difference (corrected t, counts
-    training variability; docs/statistics.md) where the run had K folds, else the paired DeLong one."""
+    `high`, `p`, `p_holm`: Holm within the core's family) and the interval it carries (`method`); None where it
+    ran none. ``interval="cv"``: the cross-validated difference (corrected t, counts training variability;
+    docs/statistics.md) where the run had K folds, else the paired DeLong one."""
     if interval not in ("delong", "cv"):
         raise StatsError(f"interval must be 'delong' or 'cv', got {interval!r}")
     for t in tests:
@@ -100,8 +121,10 @@ def paired_test(tests: list[dict], a: str, b: str, interval: str = "delong") -> 
         d, lo, hi = (("cv_diff", "cv_diff_ci_low", "cv_diff_ci_high") if cv
                      else ("diff", "diff_ci_low", "diff_ci_high"))
         p = e.get("cv_p_value") if cv else t.get("p_value")
+        shown = {"p": p, "p_holm": e.get("cv_p_adjusted") if cv else t.get("p_adjusted"),
+                 "method": e.get("cv_method") if cv else "paired DeLong"}
         if (t.get("model_a"), t.get("model_b")) == (a, b):
-            return {**t, "diff": e.get(d), "low": e.get(lo), "high": e.get(hi), "p": p}
+            return {**t, "diff": e.get(d), "low": e.get(lo), "high": e.get(hi), **shown}
         if (t.get("model_a"), t.get("model_b")) == (b, a) and e.get(d) is not None:
-            return {**t, "diff": -e[d], "low": -e[hi], "high": -e[lo], "p": p}
+            return {**t, "diff": -e[d], "low": -e[hi], "high": -e[lo], **shown}
     return None

@@ -30,3 +30,20 @@ def test_pick_matches_fields_and_extra():
     assert pick(tagged, metric="auc", over="b") == tagged and pick(tagged, over="c") == []
     assert [e["estimate"] for e in pick(ESTIMATES, model="b", metric="auc", repeat=1)] == [0.61]
     assert [e["estimate"] for e in pick(ESTIMATES, model="b", metric="auc", subgroup="sex=F")] == [0.9]
+
+
+def test_headline_auc_is_the_performance_tables_row_and_paired_test_names_its_interval():
+    from cardio.stats import CV_METHOD, headline_auc, paired_test
+
+    cv = _e("a", "auc", 0.78, 0.6, 0.95, method=CV_METHOD)
+    assert headline_auc([*ESTIMATES, cv], model="a") == cv  # K folds: the cross-validated AUC, not DeLong's
+    assert headline_auc(ESTIMATES, model="a")["ci_low"] == 0.7  # no cv row: DeLong's, as the performance table
+    assert headline_auc(ESTIMATES, model="a", fold="fold0") is None and headline_auc(ESTIMATES, model="c") is None
+    test = {"model_a": "a", "model_b": "b", "p_value": 0.01, "p_adjusted": 0.02,
+            "extra": {"diff": 0.2, "diff_ci_low": 0.1, "diff_ci_high": 0.3, "cv_diff": 0.15, "cv_diff_ci_low": -0.05,
+                      "cv_diff_ci_high": 0.35, "cv_p_value": 0.12, "cv_p_adjusted": 0.24, "cv_method": CV_METHOD}}
+    shown = paired_test([test], "b", "a", interval="cv")
+    assert (shown["diff"], shown["low"], shown["high"]) == (-0.15, -0.35, 0.05)
+    assert (shown["p"], shown["p_holm"], shown["method"]) == (0.12, 0.24, CV_METHOD)
+    delong = paired_test([test], "a", "b")
+    assert (delong["p"], delong["p_holm"], delong["method"]) == (0.01, 0.02, "paired DeLong")

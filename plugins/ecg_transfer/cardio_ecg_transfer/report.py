@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 
 from cardio import Predictions, Section
-from cardio.stats import StatsError, format_ci, paired_test, pick, table_one
+from cardio.stats import StatsError, format_ci, headline_auc, interval_note, paired_test, pick, table_one
 from cardio_ecg_transfer import beat_metrics
 from cardio_ecg_transfer.fold_models import TASK, Prepared
 from cardio_ecg_transfer.pretrain import Pretrained
@@ -42,16 +42,17 @@ def _training(model: str) -> str:
 
 
 def _one(estimates: list[dict], **keys) -> dict | None:
-    """The core's pooled estimate of these keys (the AUC's DeLong one), or None where it computed none."""
+    """The core's pooled estimate of these keys, or None where it computed none."""
     found = pick(estimates, fold="pooled", **keys)
     return found[0] if found else None
 
 
 def table2(predictions: Predictions, estimates: list[dict], tests: list[dict], reference: str | None = None,
            repeat: int = 0) -> pd.DataFrame:
-    """One row per model: the performance section's pooled AUC (DeLong CI) and accuracy, sensitivity, specificity
-    at the training-fold thresholds, then their mean ± SD over folds (the paper's columns, from `predictions`);
-    then the comparisons with `reference` (pre-specified) and with the best model (exploratory), from `tests`."""
+    """One row per model: the performance table's AUC (its headline: the cross-validated AUC with the corrected t
+    interval in a K-fold run) and pooled accuracy, sensitivity, specificity at the training-fold thresholds, then
+    their mean ± SD over folds (the paper's columns, from `predictions`); then the comparisons with `reference`
+    (pre-specified) and with the best model (exploratory), from `tests`."""
     table = predictions.table
     if "repeat" in table.columns:
         table = table[table["repeat"] == repeat]
@@ -62,7 +63,7 @@ def table2(predictions: Predictions, estimates: list[dict], tests: list[dict], r
     rows = []
     for (model, task), g in table.groupby(["model", "task"], sort=False):
         keys = {"model": model, "task": task, "repeat": repeat}
-        auc = _one(estimates, metric="auc", method="delong", **keys)
+        auc = headline_auc(estimates, **keys)
         row = {"model": model, "training": _training(model), "n": int(len(g)), "AUC": format_ci(auc)}
         for metric in ("accuracy", "sensitivity", "specificity"):
             row[metric] = format_ci(_one(estimates, metric=metric, **keys))
@@ -90,29 +91,30 @@ def _p(p: float | None) -> str:
 
 
 def _comparisons(t2: pd.DataFrame, tests: list[dict], reference: str | None) -> pd.DataFrame:
-    """Columns comparing each model's AUC with the pre-specified reference's (the core's paired DeLong tests, Holm
-    over that family), and with the best model of these data (exploratory: the best is picked after seeing them)."""
+    """Columns comparing each model's AUC with the pre-specified reference's (the core's paired tests as the
+    performance section prints them: the cross-validated difference in a K-fold run, Holm over that family), and
+    with the best model of these data (exploratory: the best is picked after seeing them)."""
     t2 = t2.copy()
     if reference is not None and reference in set(t2["model"]):
-        vs = {m: paired_test(tests, reference, m) for m in t2["model"] if m != reference}
+        vs = {m: paired_test(tests, reference, m, interval="cv") for m in t2["model"] if m != reference}
         t2[f"ΔAUC {reference} − model [CI]"] = ["reference" if m == reference else _diff(vs[m]) if vs.get(m)
                                                 else "–" for m in t2["model"]]
-        t2["p vs reference (DeLong)"] = [_p(vs[m]["p_value"]) if vs.get(m) else "–" for m in t2["model"]]
-        t2["p vs reference (Holm)"] = [_p(vs[m].get("p_adjusted")) if vs.get(m) else "–" for m in t2["model"]]
+        t2["p vs reference"] = [_p(vs[m]["p"]) if vs.get(m) else "–" for m in t2["model"]]
+        t2["p vs reference (Holm)"] = [_p(vs[m]["p_holm"]) if vs.get(m) else "–" for m in t2["model"]]
     auc = pd.to_numeric(t2["AUC"].astype(str).str.split(" ").str[0], errors="coerce") if len(t2) else pd.Series()
     if auc.notna().sum() >= 2:
         best = t2["model"].iloc[int(auc.idxmax())]
-        vb = {m: paired_test(tests, best, m) for m in t2["model"] if m != best}
+        vb = {m: paired_test(tests, best, m, interval="cv") for m in t2["model"] if m != best}
         t2["exploratory: ΔAUC best − model"] = ["best" if m == best else f"{vb[m]['diff']:+.3f}"
                                                 if vb.get(m) and vb[m]["diff"] is not None else "–"
                                                 for m in t2["model"]]
-        t2["exploratory: p vs best (unadjusted)"] = [_p(vb[m]["p_value"]) if vb.get(m) else "–"
+        t2["exploratory: p vs best (unadjusted)"] = [_p(vb[m]["p"]) if vb.get(m) else "–"
                                                      for m in t2["model"]]
     return t2
 
 
-def comparison_text(reference: str | None, models: list[str]) -> str:
-    """What Table 2's comparison columns test, naming the pre-specified reference."""
+def comparison_text(reference: str | None, models: list[str], method: str = "paired DeLong") -> str:
+    """What Table 2's comparison columns test, naming the pre-specified reference and the interval (`method`)."""
     explore = ("The exploratory columns compare each model with the best AUC of these data; that model is picked "
                "after seeing the results, so their p-values are too small to test anything: they describe these "
                "data only.")
@@ -123,9 +125,28 @@ def comparison_text(reference: str | None, models: list[str]) -> str:
         return (f"The pre-specified reference `{reference}` (`stats.reference`) made no prediction in this run "
                 f"(models: {', '.join(models)}): no confirmatory comparison. " + explore)
     return (f"The reference, named in the config before any result (`stats.reference`), is **{reference}**, the "
-            "paper's claim. It is compared with each other model by a paired DeLong test on the patients both "
-            "scored (clustered by patient where a patient has several ECG rows), the p-values Holm-adjusted over "
-            "those comparisons. " + explore)
+            f"paper's claim. It is compared with each other model on the patients both scored ({_test_text(method)}), "
+            "the p-values Holm-adjusted over those comparisons. " + explore)
+
+
+def _auc_text(estimates: list[dict], models: list[str]) -> str:
+    """The interval Table 2's AUC column carries: the performance table's headline, named."""
+    methods = sorted({e["method"] for m in models if (e := headline_auc(estimates, model=m, task=TASK))})
+    return "; ".join(interval_note(m) for m in methods) or "none estimated"
+
+
+def _test_method(tests: list[dict], reference: str | None) -> str:
+    """The interval of the reference's comparisons (the cross-validated one in a K-fold run)."""
+    shown = [paired_test(tests, str(t.get("model_a")), str(t.get("model_b")), interval="cv") for t in tests
+             if reference in (t.get("model_a"), t.get("model_b"))]
+    return next((str(t["method"]) for t in shown if t and t.get("method")), "paired DeLong")
+
+
+def _test_text(method: str) -> str:
+    """The paired comparison's interval, as the performance section prints it."""
+    if method == "paired DeLong":
+        return "paired DeLong test, clustered by patient where a patient has several ECG rows; " + interval_note(method)
+    return "cross-validated ΔAUC, the mean of the per-fold differences, and its t-test p; " + interval_note(method)
 
 
 def table2_repeats(predictions: Predictions, estimates: list[dict], tests: list[dict], reference: str | None = None
@@ -291,11 +312,13 @@ def evaluate_sections(predictions: Predictions, cohort, prepared: Prepared, conf
             "(LBBB and QRS >= "
             f"{rule['qrs_ms']} ms and LVEF <= "
             f"{rule['lvef_max']}%) "
-            f"at threshold 0.5. The pooled columns and the comparisons are the performance section's estimates and "
-            f"paired tests, laid out as the paper's table ({int(level * 100)}% CIs; AUC: DeLong; proportions: "
-            "Wilson, or a patient bootstrap where a patient has several ECGs); the (folds) columns are mean ± SD "
-            "over folds, as the paper reports, computed here from the out-of-fold predictions. "
-            + comparison_text(reference, [str(m) for m in t2["model"]]))
+            f"at threshold 0.5. The AUC, the pooled columns and the comparisons are the performance section's "
+            f"estimates and paired tests, laid out as the paper's table ({int(level * 100)}% CIs; AUC: "
+            f"{_auc_text(estimates, [str(m) for m in t2['model']])}; proportions: Wilson, or a patient bootstrap "
+            "where a patient has several ECGs, one fold's scores pooled: they ignore training variability); the "
+            "(folds) columns are mean ± SD over folds, as the paper reports, computed here from the out-of-fold "
+            "predictions. "
+            + comparison_text(reference, [str(m) for m in t2["model"]], _test_method(tests, reference)))
     tables = {"Table 2": t2}
     if over_repeats is not None:
         n_rep = predictions.table["repeat"].nunique()

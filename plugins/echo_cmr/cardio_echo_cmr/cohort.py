@@ -342,7 +342,7 @@ def cohort_targets(table: pd.DataFrame, targets: tuple[Target, ...], views: tupl
 def load(config: dict, ctx) -> Cohort:
     cfg, where = config["echo_cmr"], config["cohort"]["dir"]
     targets, views = parse(cfg), tuple(cfg["views"])
-    root = Path(where).expanduser() if where else cached_cohort(ctx.cache, cfg["synthetic"])
+    root = Path(where).expanduser() if where else cached_cohort(ctx.cache, cfg["synthetic"], views)
     records = config["cohort"].get("records", "headers")
     table = read_cohort(root, cfg["thresholds"], max_days=float(cfg["max_days"]),
                         allow_outside=bool(config["cohort"]["allow_outside_paths"]), log=ctx.log,

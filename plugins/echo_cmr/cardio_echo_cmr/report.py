@@ -22,16 +22,19 @@ from cardio_echo_cmr.video import load_clip, preprocess_frames, sample_clip
 
 
 def _pooled(estimates: list[dict], metric: str, model: str, task: str) -> dict | None:
-    """The performance section's pooled estimate of one model and task (the AUC's DeLong one), or None."""
-    keys = {"method": "delong"} if metric == "auc" else {}
-    found = stats.pick(estimates, metric=metric, fold="pooled", model=model, task=task, **keys)
+    """The performance table's estimate of one model and task (the AUC its headline: cross-validated, corrected t,
+    with K folds; small-sample DeLong of a holdout), or None."""
+    if metric == "auc":
+        return stats.headline_auc(estimates, model=model, task=task)
+    found = stats.pick(estimates, metric=metric, fold="pooled", model=model, task=task)
     return found[0] if found else None
 
 
 def table2(estimates: list[dict], predictions: Predictions, targets: tuple[Target, ...] = DEFAULT,
            views: tuple[str, ...] = VIEWS) -> pd.DataFrame:
-    """AUROC (DeLong CI) of each binary target on the studies that have it, from the performance section's pooled
-    out-of-fold estimates: one column per view and one for the fusion (a view-level target is not fused)."""
+    """AUROC of each binary target on the studies that have it, with the interval the performance table prints
+    (its headline), from the performance section's estimates: one column per view and one for the fusion (a
+    view-level target is not fused)."""
     t = predictions.table
     t = t[(t["kind"] == "binary") & t["y_true"].notna()]
     rows = []
@@ -101,15 +104,18 @@ def delta_auc(predictions: Predictions, n_resamples: int, level: float, model: s
                                   groups=wide.index.get_level_values("patient_id").to_numpy())
 
 
-def _method_text(targets: tuple[Target, ...], views: tuple[str, ...], cfg: dict, stats_cfg: dict) -> str:
-    """What the section's tables hold and where their numbers come from, for the configured targets and views."""
+def _method_text(targets: tuple[Target, ...], views: tuple[str, ...], cfg: dict, stats_cfg: dict,
+                 intervals: str = "") -> str:
+    """What the section's tables hold and where their numbers come from, for the configured targets and views
+    (`intervals`: the AUC intervals the performance table printed, named)."""
     thr = cfg["thresholds"]
     binary = any(t.binary and t.level == "study" for t in targets)
     continuous = "/".join(t.title.removeprefix("native ") for t in targets if not t.binary)
     level, n = f"{100 * float(stats_cfg['level']):g}%", int(stats_cfg["n_resamples"])
     regression = f"MAE and R² with {level} bootstrap CIs ({n} resamples of patients)"
-    measure = (f"Out-of-fold AUROC with {level} DeLong CIs" if binary else regression) + \
-        " (the performance section's pooled estimates: each number and interval is the one in its table)"
+    measure = (f"Out-of-fold AUROC with {level} intervals ({intervals or 'none estimated'})" if binary
+               else regression) + " (the performance section's estimates: each number and interval is the one in " \
+        "its table)"
     fusion = "; ".join(part for part in (
         f"logistic regression on {_their(views)} logits" if binary else "",
         f"for {continuous} a linear regression on {_their(views)} outputs" if continuous else "") if part)
@@ -118,8 +124,9 @@ def _method_text(targets: tuple[Target, ...], views: tuple[str, ...], cfg: dict,
     text = (f"{measure}, laid out like Sahashi et al.'s Table 2: one video network per view ({', '.join(views)}), "
             "each output from the weights of the epoch where its own validation metric was best, test-time averaged "
             "over every window of a clip and over the study's clips of the view, and the fused study-level "
-            f"prediction ({fusion}; fitted on the training studies that have the label, a missing view entering as "
-            "0). Each label's estimates are on the studies that have it.")
+            f"prediction ({fusion}; fitted on the training studies that have the label, on their view outputs from "
+            f"networks of {cfg['fusion_folds']} inner folds that never saw those patients, a missing view entering "
+            "as 0). Each label's estimates are on the studies that have it.")
     flags = [(t, thr[t.source]) for t in targets if t.binary and t.source in thr]
     if flags:
         units = {t.source: t.unit for t in targets if not t.binary}
@@ -132,7 +139,8 @@ def _method_text(targets: tuple[Target, ...], views: tuple[str, ...], cfg: dict,
                  "there too.")
     if binary and len(views) > 1:
         text += (" Paired comparisons of the models (fused against each view where `stats.reference` is fused): the "
-                 "performance section's DeLong tests (ΔAUC, p, Holm's p per task).")
+                 "performance section's paired tests (ΔAUC, p, Holm's p per task; with K folds the cross-validated "
+                 "difference, corrected t, which counts training variability).")
     return text + f" Backbone: {weights_source(cfg)}."
 
 
@@ -148,7 +156,9 @@ def evaluate_sections(predictions: Predictions, config: dict, estimates: list[di
     targets, views = parse(cfg), tuple(cfg["views"])
     s = config["stats"]
     n, level = int(s["n_resamples"]), float(s["level"])
-    text = _method_text(targets, views, cfg, s)
+    shown = sorted({e["method"] for e in stats.pick(estimates, metric="auc", fold="pooled")
+                    if stats.headline_auc(estimates, model=e["model"], task=e["task"]) is e})
+    text = _method_text(targets, views, cfg, s, "; ".join(map(stats.interval_note, shown)))
     if cohort is not None:
         far = int(unpaired(cohort.table, float(cfg["max_days"])).sum())
         if far or all(c in cohort.table for c in ("echo_date", "cmr_date")):
@@ -162,7 +172,8 @@ def evaluate_sections(predictions: Predictions, config: dict, estimates: list[di
         delta = delta_auc(predictions, n, level)
         text += (f" The paper's comparison, fixed in advance: fused AUROC of {titles[a]} minus {titles[b]}, "
                  f"paired bootstrap over patients ({n} resamples; computed here: the core compares models, not "
-                 f"targets) on the {delta.n} studies with both labels: {stats.format_ci(delta)}.")
+                 f"targets) on the {delta.n} studies with both labels: {stats.format_ci(delta)}. That interval "
+                 "resamples the pooled out-of-fold scores as one model's: it ignores training variability.")
     tables = {}
     if any(t.binary for t in targets):
         tables["AUROC per label, view and fusion"] = table2(estimates, predictions, targets, views)

@@ -87,13 +87,14 @@ def render_view(view: str, affected: set[int], rng: np.random.Generator, *, n_fr
 
 def write_cohort(root: Path, n_patients: int, seed: int, *, n_frames: int = 32, height: int = 64, width: int = 80,
                  frame_time_ms: float | tuple[float, ...] = 33.3, truth: dict | None = None,
-                 segments: bool = False) -> Path:
+                 segments: bool = False, views: tuple[str, ...] = VIEWS) -> Path:
     """labels.csv (one row per clip: here one clip per view of each patient's one study; SCHEMA of cohort.py) and
     the videos under videos/; returns root.
 
     frame_time_ms: one value, or a tuple the patients take in turn (patient i: item i % len); every video lasts
     n_frames x 33.3 ms with a heartbeat every 16 x 33.3 ms, so a 60 fps video has twice the frames of a 30 fps one.
     segments: the per-view labels as the 17-segment report (wma_s1..17, lge_s1..17) instead of wma_view/lge_view.
+    views: the views written (a run configured for fewer views reads a cohort of those only).
     """
     t = {**DEFAULT_TRUTH, **(truth or {})}
     rng = np.random.default_rng(seed)
@@ -110,7 +111,7 @@ def write_cohort(root: Path, n_patients: int, seed: int, *, n_frames: int = 32, 
         t2 = rng.normal(t["t2_ms"], t["t2_sd"])
         ecv = rng.normal(t["ecv_pct"] + t["ecv_lge_shift"] * lge, t["ecv_sd"])
         ft = frame_time_ms[i % len(frame_time_ms)] if isinstance(frame_time_ms, tuple) else frame_time_ms
-        files = _write_clips(root, pid, VIEWS, affected, lge, rng, t, n_frames=n_frames, height=height, width=width,
+        files = _write_clips(root, pid, views, affected, lge, rng, t, n_frames=n_frames, height=height, width=width,
                              frame_time_ms=ft)
         for view, name in files.items():
             view_wma = bool(affected.intersection(VIEW_SEGMENTS[view]))
@@ -261,11 +262,14 @@ def write_echonet(root: Path, n_videos: int, seed: int, *, n_frames: int = 40, s
     return root
 
 
-def cached_cohort(cache, cfg: dict) -> Path:
-    """The synthetic cohort folder in ctx.cache, written once per setting."""
+def cached_cohort(cache, cfg: dict, views: tuple[str, ...] = VIEWS) -> Path:
+    """The synthetic cohort folder in ctx.cache with a clip of each of `views` a study, written once per setting."""
     key = {k: cfg[k] for k in ("n_patients", "seed", "n_frames", "height", "width")}
     key["truth"] = {**DEFAULT_TRUTH, **(cfg.get("truth") or {})}
+    if tuple(views) != VIEWS:
+        key["views"] = list(views)
     return cache.get("echo_cmr_synthetic", key,
                      lambda tmp: write_cohort(tmp, int(cfg["n_patients"]), int(cfg["seed"]),
                                               n_frames=int(cfg["n_frames"]), height=int(cfg["height"]),
-                                              width=int(cfg["width"]), truth=cfg.get("truth")))
+                                              width=int(cfg["width"]), truth=cfg.get("truth"),
+                                              views=tuple(views)))

@@ -10,12 +10,14 @@ loss, of its selection metric and of its fusion. The fold's pixel mean and SD (t
 clips. At test time a view's score of a study is the mean over its clips (each averaged over its non-overlapping
 windows). The fused study-level prediction of each binary study-level target is a logistic regression on the
 views' logits of that target, and of each continuous one (T1/T2/ECV, EF) a linear regression on the views'
-standardised outputs; both are fitted on the training studies that have the label (a view a study lacks enters as
-0: logit 0, or the training mean). View-level targets are reported per view, not fused.
+standardised outputs, each view's weight >= 0; both are fitted on the training studies that have the label, on the
+out-of-fold outputs of view networks of inner folds that never saw those patients (view_fusion.py; a view a study
+lacks enters as 0: logit 0, or the training mean). View-level targets are reported per view, not fused.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import partial
 
 import numpy as np
 import torch
@@ -23,6 +25,7 @@ from sklearn.linear_model import LinearRegression, LogisticRegression
 from torch.utils.data import Dataset
 
 from cardio import CardioError, Features, Predictions
+from cardio_echo_cmr import view_fusion
 from cardio_echo_cmr.model import EchoVideoNet, HeadLoss, weights_source
 from cardio_echo_cmr.selection import select_nets, selector_for
 from cardio_echo_cmr.targets import DEFAULT, Target, n_binary, names, parse
@@ -167,7 +170,11 @@ def view_logits(view: ViewModel, studies: list[tuple[str, ...]], cfg: dict, ctx,
 def fit_fusion(view_scores: np.ndarray, y: np.ndarray, train_rows: np.ndarray, c: float = 1.0,
                task: str = "wma", binary: bool = True) -> LogisticRegression | LinearRegression:
     """The fusion of one label on the per-view outputs (n, n_views), fitted on the `train_rows` that have the label
-    (NaN: missing): logistic regression for a binary label, linear regression for a continuous one."""
+    (NaN: missing): a logistic regression for a binary label, a linear regression for a continuous one, each view's
+    weight >= 0 (every view's output estimates the same label: a view whose outputs carry nothing gets weight 0,
+    never a sign flip fitted to noise; cardio.stats.fit_stacker). `c`: the logistic fit's inverse ridge strength."""
+    from cardio.stats import fit_stacker
+
     rows = np.asarray(train_rows)
     rows = rows[~np.isnan(np.asarray(y, dtype=float)[rows])]
     yt = np.asarray(y, dtype=float)[rows]
@@ -175,11 +182,18 @@ def fit_fusion(view_scores: np.ndarray, y: np.ndarray, train_rows: np.ndarray, c
         if len(yt) < view_scores.shape[1] + 1:
             raise CardioError(f"echo_cmr fusion of {task}: {len(yt)} training studies have a value; use fewer "
                               "cv.folds")
-        return LinearRegression().fit(view_scores[rows], yt)
+        return LinearRegression(positive=True).fit(view_scores[rows], yt)
     if not 0 < yt.sum() < len(yt):
         raise CardioError(f"echo_cmr fusion of {task}: the training fold's studies with a {task} label hold one "
                           "class only; use fewer cv.folds")
-    return LogisticRegression(C=c, max_iter=1000).fit(view_scores[rows], yt)
+    st = fit_stacker(view_scores[rows], yt, penalty=1.0 / c)
+    # as scikit-learn's LogisticRegression on the raw outputs (bundle.py exports and reads that form)
+    fitted = LogisticRegression()
+    fitted.coef_ = (st.coef / st.sd)[None, :]
+    fitted.intercept_ = np.array([st.intercept - float(np.sum(st.coef * st.mean / st.sd))])
+    fitted.classes_ = np.array([0, 1])
+    fitted.n_features_in_ = view_scores.shape[1]
+    return fitted
 
 
 def _reg_stats(values, rows: np.ndarray) -> tuple[float, float]:
@@ -225,6 +239,12 @@ def _fit_view(view: str, features: Features, rows: tuple[np.ndarray, np.ndarray]
     return ViewModel(nets, best), (selector.scores if selector else [])
 
 
+def _inner_fit(view: str, features: Features, y: np.ndarray, cfg: dict, core_train: dict, targets: tuple[Target, ...],
+               fit_rows: np.ndarray, val_rows: np.ndarray, ctx) -> ViewModel:
+    """One view's network of an inner fold of the fusion (view_fusion.view_outputs)."""
+    return _fit_view(view, features, (fit_rows, val_rows), y, cfg, core_train, ctx, targets)[0]
+
+
 def train(features: Features, fit_index: np.ndarray, val_index: np.ndarray, config: dict, ctx) -> EchoModel:
     """Each view's network on the fit rows, selected on the core's validation rows; the standardisation of continuous
     targets and the fusion of the views on the whole training fold."""
@@ -234,14 +254,15 @@ def train(features: Features, fit_index: np.ndarray, val_index: np.ndarray, conf
     train_index = np.union1d(fit_index, val_index)
     reg_stats = {t.name: _reg_stats(table[t.name], train_index) for t in targets if not t.binary}
     models, history, outputs = {}, {}, {}
+    folds = view_fusion.inner_folds(table["patient_id"], train_index, int(cfg["fusion_folds"]), int(ctx.seed))
     for view in views:
         y = view_targets(table, view, targets, reg_stats)
         models[view], history[view] = _fit_view(view, features, rows, y, cfg, core_train, ctx, targets)
-        studies = features.x[view]
-        out = np.zeros((len(table), len(heads)), np.float32)  # a study without the view: 0
-        fitted = train_index[[len(studies[i]) > 0 for i in train_index]]
-        out[fitted] = view_logits(models[view], [studies[i] for i in fitted], cfg, ctx, heads)
-        outputs[view] = out
+        # the fusion's inputs: out-of-fold outputs of networks that never saw those patients (view_fusion.py)
+        outputs[view] = view_fusion.view_outputs(
+            view, features, rows, folds, heads, ctx,
+            partial(_inner_fit, view, features, y, cfg, core_train, targets),
+            partial(view_logits, cfg=cfg, ctx=ctx, heads=heads)).outputs
     fusion = {t.name: fit_fusion(np.stack([outputs[v][:, heads.index(t.name)] for v in views], 1),
                                  table[t.name].to_numpy(float), train_index, float(cfg["fusion_c"]), t.name, t.binary)
               for t in targets if t.level == "study"}

@@ -148,21 +148,26 @@ def _explain(model: SeptalFlashModel, features: Features, index: np.ndarray, con
 
 def table_one(estimates: list[dict], tests: list[dict], task: str) -> tuple[pd.DataFrame, dict | None]:
     """The paper's Table 1 from the core's estimates: accuracy (Wilson CI, at the 0.5 threshold of the argmax) and
-    AUC (DeLong CI) of each variant side by side, and the core's paired DeLong test of full against cropped."""
-    models = sorted({e["model"] for e in stats.pick(estimates, metric="auc", method="delong", fold="pooled",
-                                                    task=task)}, key=lambda m: (not m.endswith("full"), m))
+    AUC of each variant side by side, with the interval the performance table prints (its headline: small-sample
+    DeLong of the holdout's test set; the cross-validated AUC, corrected t, in a K-fold run), and the core's paired
+    test of full against cropped (the cross-validated difference in a K-fold run, paired DeLong with one fold)."""
+    models = sorted({e["model"] for e in stats.pick(estimates, metric="auc", fold="pooled", task=task)},
+                    key=lambda m: (not m.endswith("full"), m))
     rows = []
     for model in models:
-        [auc] = stats.pick(estimates, metric="auc", method="delong", fold="pooled", task=task, model=model)
+        auc = stats.headline_auc(estimates, task=task, model=model)
+        if auc is None:
+            continue
         acc = stats.pick(estimates, metric="accuracy", fold="pooled", task=task, model=model)
         rows.append({"CNN model": f"w. {model.rsplit('-', 1)[-1]} M-mode", "n test": auc["n"],
                      "accuracy": f"{acc[0]['estimate']:.2f}" if acc else "–",
                      "accuracy CI": stats.format_interval(acc[0]["ci_low"], acc[0]["ci_high"], digits=2) if acc else "",
                      "AUC": f"{auc['estimate']:.2f}", "AUC CI": stats.format_interval(auc["ci_low"], auc["ci_high"],
-                                                                                    digits=2)})
-    paired = [t for t in tests if t.get("fold") == "pooled" and t.get("repeat", 0) == 0 and t.get("task") == task
-              and {t.get("model_a"), t.get("model_b")} == set(models) and len(models) == 2]
-    return pd.DataFrame(rows), (paired[0] if paired else None)
+                                                                                    digits=2),
+                     "AUC interval": stats.interval_note(auc["method"])})
+    paired = stats.paired_test([t for t in tests if t.get("fold") == "pooled" and t.get("repeat", 0) == 0
+                                and t.get("task") == task], *models, interval="cv") if len(models) == 2 else None
+    return pd.DataFrame(rows), (None if paired is None else {**paired, "a": models[0], "b": models[1]})
 
 
 def evaluate_sections(predictions: Predictions, features: Features, config: dict, estimates: list[dict],
@@ -171,11 +176,13 @@ def evaluate_sections(predictions: Predictions, features: Features, config: dict
     synthetic truth."""
     table, test = table_one(estimates, tests, features.label)
     text = ("Test accuracy and AUC of the DenseNet-121 trained on full and on cropped virtual M-modes "
-            "(out-of-fold; accuracy at the softmax argmax with a Wilson CI, AUC with a DeLong CI: the performance "
-            "section's estimates, laid out as the paper's Table 1). ")
-    if test:
-        text += (f"Paired DeLong test, {test['model_a']} vs {test['model_b']} (the performance section's): "
-                 f"ΔAUC {test['extra']['diff']:+.3f}, p = {stats.format_p(test.get('p_value'))}. ")
+            "(out-of-fold; accuracy at the softmax argmax with a Wilson CI, AUC with the interval the performance "
+            "table prints, named in the `AUC interval` column: the performance section's estimates, laid out as the "
+            "paper's Table 1). ")
+    if test and test["diff"] is not None:
+        text += (f"Paired test, {test['a']} − {test['b']} (the performance section's; "
+                 f"{stats.interval_note(test['method'])}): ΔAUC {test['diff']:+.3f} "
+                 f"[{test['low']:+.3f}, {test['high']:+.3f}], p = {stats.format_p(test['p'])}. ")
     text += line_statement(features.table, config["mmode_septal_flash"]) + synthetic_truth(config)
     return [Section(title="Septal flash: Table 1 (full vs cropped M-mode)", text=text,
                     tables={"Table 1: accuracy and AUC": table})]

@@ -78,9 +78,9 @@ def _input(model: str) -> str:
 
 
 def _auc(estimates: list[dict], **keys) -> dict | None:
-    """The performance section's pooled DeLong AUC of these keys, or None where it computed none."""
-    found = stats.pick(estimates, metric="auc", method="delong", fold="pooled", **keys)
-    return found[0] if found else None
+    """The performance table's AUC of these keys (its headline: the cross-validated AUC with the corrected t
+    interval in a K-fold run, the small-sample DeLong one of a holdout), or None where it computed none."""
+    return stats.headline_auc(estimates, **keys)
 
 
 def _comparison_row(part: pd.DataFrame, estimates: list[dict], tests: list[dict], resnet: str, logistic: str,
@@ -96,13 +96,13 @@ def _comparison_row(part: pd.DataFrame, estimates: list[dict], tests: list[dict]
            "n (pos/neg)": f"{int(y.sum())}/{int(len(y) - y.sum())}"}
     ea = _auc(estimates, model=resnet, task=task, repeat=repeat)
     eb = _auc(estimates, model=logistic, task=task, repeat=repeat)
-    test = stats.paired_test(stats.pick(tests, task=task, repeat=repeat), resnet, logistic)
+    test = stats.paired_test(stats.pick(tests, task=task, repeat=repeat), resnet, logistic, interval="cv")
     skip = "skipped: one class" if not 0 < int(np.sum(y)) < len(y) else "–"
     row.update({"resnet_auc": stats.format_ci(ea) if ea else skip, "logistic_auc": stats.format_ci(eb) if eb else skip,
                 "ΔAUC (ResNet − logistic)": "–" if test is None or test["diff"] is None else
                 f"{test['diff']:+.3f} [{test['low']:+.3f}, {test['high']:+.3f}]",
-                "delong_p": stats.format_p(test["p_value"]) if test else "skipped",
-                "delong_p_holm": stats.format_p(test.get("p_adjusted")) if test else "skipped",
+                "p": stats.format_p(test["p"]) if test else "skipped",
+                "p (Holm)": stats.format_p(test["p_holm"]) if test else "skipped",
                 "Holm family": (test.get("extra") or {}).get("family", "") if test else ""})
     row["paper (DL / LR)"] = " / ".join("-" if v is None else f"{v:.2f}" for v in paper) \
         if any(v is not None for v in paper) else ""
@@ -111,8 +111,9 @@ def _comparison_row(part: pd.DataFrame, estimates: list[dict], tests: list[dict]
 
 def comparison_table(predictions: Predictions, estimates: list[dict], tests: list[dict]) -> pd.DataFrame:
     """Out-of-fold AUC of each ResNet and its logistic regression per input and risk factor, and their paired
-    DeLong test: the performance section's `estimates` and `tests` laid out as Yeung et al.'s comparison, on the
-    records that have the task (a missing label is left out, never counted as a class).
+    test: the performance section's `estimates` and `tests` as its tables print them (with K folds the
+    cross-validated AUC and difference, corrected t intervals; with one fold DeLong's), laid out as Yeung et al.'s
+    comparison, on the records that have the task (a missing label is left out, never counted as a class).
 
     Each repeat of a repeated k-fold predicts every patient once: the core evaluates each repeat on its own, and
     the table has a `repeat` column, never the pooled duplicates. The Holm-adjusted p-value is the core's: over
@@ -129,7 +130,7 @@ def comparison_table(predictions: Predictions, estimates: list[dict], tests: lis
             for task in RISK_TASKS
             if (row := _comparison_row(part, estimates, tests, resnet, logistic, task, int(repeat))) is not None]
     columns = ["repeat", "input", "task", "n (pos/neg)", "resnet_auc", "logistic_auc", "ΔAUC (ResNet − logistic)",
-               "delong_p", "delong_p_holm", "Holm family", "paper (DL / LR)"]
+               "p", "p (Holm)", "Holm family", "paper (DL / LR)"]
     return pd.DataFrame(rows, columns=columns)
 
 
@@ -155,8 +156,9 @@ def evaluate_sections(predictions: Predictions, estimates: list[dict], tests: li
             "regression on the 51 segment values (17 segments x rest, stress, MFR)"
             + (", and per input map (rest, stress, MFR alone: that map into a ResNet, its 17 segment values into "
                "a logistic regression)" if cfg.get("separate_inputs") else "") + ". "
-            "The AUCs, their DeLong CIs and the paired DeLong tests are the performance section's (at "
-            f"`stats.level` {_level(config)}), laid out here by input and risk factor; p-values raw and "
+            "The AUCs, their intervals and the paired tests are the performance section's (at "
+            f"`stats.level` {_level(config)}; {_intervals(estimates, tests)}), laid out here by input and risk "
+            "factor; p-values raw and "
             "Holm-adjusted as that section adjusts them, over the family the table names (`reference`: the "
             "pre-specified model's comparisons, `stats.reference`, one family over every risk factor when "
             "`stats.reference_across_tasks` is true; `exploratory`: the other pairs, per task). "
@@ -166,7 +168,7 @@ def evaluate_sections(predictions: Predictions, estimates: list[dict], tests: li
             + ", ".join(f"{m} {v:.3f}" for m, v in mae.items()) + ". " + CIRCULARITY)
     if n_repeats > 1:
         text += (f" Repeated k-fold ({n_repeats} repeats): every patient is predicted once per repeat, so every "
-                 "AUC, CI and DeLong test is computed within one repeat (the table's `repeat` column), and the "
+                 "AUC, CI and paired test is computed within one repeat (the table's `repeat` column), and the "
                  "performance section's table across repeats summarises them; no test runs on the pooled "
                  "duplicates.")
     if cfg:
@@ -176,9 +178,19 @@ def evaluate_sections(predictions: Predictions, estimates: list[dict], tests: li
     table = comparison_table(predictions, estimates, tests)
     if n_repeats == 1:
         table = table.drop(columns="repeat")
-    tables = {"AUC per input and risk factor (out-of-fold, DeLong, Holm)": table}
+    tables = {"AUC per input and risk factor (out-of-fold, the performance section's intervals, Holm)": table}
     return [Section(title="Perfusion risk factors: ResNet vs 17-segment logistic regression", text=text,
                     tables=tables)]
+
+
+def _intervals(estimates: list[dict], tests: list[dict]) -> str:
+    """Which intervals the table's AUCs and differences carry, and what they count (docs/statistics.md)."""
+    aucs = sorted({e["method"] for m in (RESNET, LOGISTIC) for task in RISK_TASKS
+                   if (e := stats.headline_auc(estimates, model=m, task=task))})
+    diffs = sorted({t["method"] for t in (stats.paired_test([x], str(x.get("model_a")), str(x.get("model_b")),
+                                                            interval="cv") for x in tests) if t and t.get("method")})
+    return ("AUC " + "; ".join(map(stats.interval_note, aucs)) if aucs else "no AUC") + (
+        "; ΔAUC " + "; ".join(map(stats.interval_note, diffs)) if diffs else "")
 
 
 def _level(config: dict | None) -> str:

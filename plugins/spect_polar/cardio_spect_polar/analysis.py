@@ -332,15 +332,16 @@ def _repeats(pred_table: pd.DataFrame) -> list[tuple[int, pd.DataFrame]]:
 
 def optimism_table(insample_aucs: dict[str, dict], estimates: list[dict], task: str) -> pd.DataFrame:
     """In-sample AUC minus out-of-fold AUC of each model: the in-sample one from paper_analysis, the out-of-fold
-    one the core's performance section estimated (pooled DeLong, repeat 0), never an AUC computed here again.
+    one the AUC the core's performance table leads with (repeat 0: with K folds the cross-validated AUC, the mean
+    of the per-fold AUCs), never an AUC computed here again.
 
     Point estimates only: their intervals are printed once, in the in-sample section and in the performance table.
     """
     rows = []
     for name in MODEL_NAMES:
         ins = insample_aucs.get(name, {}).get("estimate")
-        core = stats.pick(estimates, metric="auc", method="delong", fold="pooled", model=name, task=task)
-        oof = core[0]["estimate"] if core else None
+        core = stats.headline_auc(estimates, model=name, task=task)
+        oof = core["estimate"] if core else None
         if ins is None or oof is None:  # no in-sample fit, or no AUC (one class only): no row, never a NaN
             continue
         rows.append({"model": name, "in_sample_auc": float(ins), "out_of_fold_auc": float(oof),

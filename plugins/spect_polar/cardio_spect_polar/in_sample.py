@@ -48,7 +48,8 @@ def in_sample_section(features: Features, config: dict, ctx: RunContext, estimat
     if not len(optimism):
         return res.section
     text = (res.section.text + "\n\n**Optimism.** The in-sample AUC is what the paper's design reports; 'optimism' = "
-            "in-sample minus out-of-fold AUC (repeat 0), the out-of-fold AUC and its interval being the performance "
-            "section's.")
+            "in-sample minus out-of-fold AUC (repeat 0), the out-of-fold AUC being the one the performance table "
+            "leads with (with K folds the cross-validated AUC, the mean of the per-fold AUCs; its interval is printed "
+            "there).")
     return replace(res.section, text=text,
                    tables={**res.section.tables, "Optimism: in-sample minus out-of-fold AUC": optimism})

@@ -32,6 +32,14 @@ def test_synthetic_cohort_written_and_read_back(tmp_path):
         assert (table[f"wma_{v}"] <= table["wma"]).all()
 
 
+def test_a_run_of_fewer_views_gets_a_synthetic_cohort_of_those_views(tmp_path):
+    cfg = {"n_patients": 3, "seed": 1, "n_frames": 12, "height": 48, "width": 64}
+    root = synthetic.cached_cohort(Cache(tmp_path / "cache"), cfg, ("A4C",))
+    assert set(pd.read_csv(root / "labels.csv")["view"]) == {"A4C"}
+    assert synthetic.cached_cohort(Cache(tmp_path / "cache"), cfg) != root  # the three views' cohort is another one
+    table = cohort.read_cohort(root, THRESHOLDS, cfg={"views": ["A4C"]})
+    assert len(table) == 3 and "video_A4C" in table and "video_A2C" not in table
+
 def test_planted_wma_reduces_wall_motion():
     rng = np.random.default_rng(0)
     kw = dict(n_frames=16, height=64, width=80, reduction=0.9)

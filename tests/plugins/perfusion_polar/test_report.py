@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from cardio import Predictions
-from cardio.stats import evaluate_predictions
+from cardio.stats import CV_METHOD, evaluate_predictions, format_ci, format_p
 from cardio_perfusion_polar import report
 from cardio_perfusion_polar.synthetic import RISK_TASKS
 
@@ -27,7 +27,8 @@ def _predictions(n_repeats: int, n: int = 40, constant: str | None = None) -> Pr
                 rows.append(pd.DataFrame({"record_id": [f"P{i:03d}" for i in range(n)],
                                           "patient_id": [f"P{i:03d}" for i in range(n)], "y_true": y,
                                           "y_score": score, "model": model, "task": task, "kind": "binary",
-                                          "threshold": 0.5, "fold": "0", "repeat": r}))
+                                          "threshold": 0.5, "fold": (np.arange(n) // 2 % 4).astype(str),
+                                          "repeat": r}))
     return Predictions(pd.concat(rows, ignore_index=True))
 
 
@@ -49,22 +50,26 @@ def test_one_table_per_repeat_with_holm_beside_raw_p():
     table = report.comparison_table(predictions, estimates, tests)
     # 2 repeats x 2 inputs (joint, rest) x 6 tasks, each patient once per row's AUC
     assert len(table) == 24 and set(table["repeat"]) == {0, 1} and set(table["input"]) == {"joint", "rest"}
-    assert table[["resnet_auc", "logistic_auc", "delong_p", "delong_p_holm"]].notna().all().all()
-    raw = pd.to_numeric(table["delong_p"].str.lstrip("<"), errors="coerce")
-    holm = pd.to_numeric(table["delong_p_holm"].str.lstrip("<"), errors="coerce")
+    assert table[["resnet_auc", "logistic_auc", "p", "p (Holm)"]].notna().all().all()
+    raw = pd.to_numeric(table["p"].str.lstrip("<"), errors="coerce")
+    holm = pd.to_numeric(table["p (Holm)"].str.lstrip("<"), errors="coerce")
     assert (holm >= raw).all() and (holm > raw).any()
     assert table.loc[(table["input"] == "rest") & (table["task"] == "sex_male"), "paper (DL / LR)"].iloc[0] \
         == "0.81 / 0.85"
     # every AUC is over one repeat's 40 patients, never the 80 pooled rows
     assert set(table["n (pos/neg)"]) == {"20/20"}
-    # each cell is the core's number of that repeat: ResNet (joint) on smoking, repeat 1, and its test
+    # each cell is the core's number of that repeat as the performance table prints it (4 folds: the
+    # cross-validated AUC and difference with their corrected t intervals): ResNet (joint) on smoking, repeat 1
     row = table[(table["repeat"] == 1) & (table["input"] == "joint") & (table["task"] == "smoking")].iloc[0]
     (auc,) = [e for e in estimates if e["repeat"] == 1 and e["model"] == "resnet-polar" and e["task"] == "smoking"
-              and e["metric"] == "auc" and e["method"] == "delong" and e["fold"] == "pooled"]
+              and e["metric"] == "auc" and e["method"] == CV_METHOD and e["fold"] == "pooled"]
     (test,) = [t for t in tests if t["repeat"] == 1 and t["task"] == "smoking"
                and {t["model_a"], t["model_b"]} == {"resnet-polar", "logistic-17seg"}]
-    assert row["resnet_auc"].startswith(f"{auc['estimate']:.3f} [") and row["Holm family"] == "reference"
-    assert float(row["ΔAUC (ResNet − logistic)"].split()[0]) == pytest.approx(test["extra"]["diff"], abs=1e-3)
+    assert row["resnet_auc"] == format_ci(auc) and row["Holm family"] == "reference"
+    sign = 1 if test["model_a"] == "resnet-polar" else -1
+    assert float(row["ΔAUC (ResNet − logistic)"].split()[0]) == pytest.approx(sign * test["extra"]["cv_diff"],
+                                                                              abs=1e-3)
+    assert row["p"] == format_p(test["extra"]["cv_p_value"])
     # the per-input pair is not the reference's: the core adjusts it with the exploratory pairs
     assert set(table.loc[table["input"] == "rest", "Holm family"]) == {"exploratory"}
 
@@ -73,6 +78,6 @@ def test_a_task_with_one_class_is_a_labelled_skip_never_nan():
     predictions = _predictions(1, constant="diabetes")
     table = report.comparison_table(predictions, *_core(predictions, skip="diabetes"))
     skipped = table[table["task"] == "diabetes"]
-    assert (skipped["resnet_auc"] == "skipped: one class").all() and (skipped["delong_p"] == "skipped").all()
+    assert (skipped["resnet_auc"] == "skipped: one class").all() and (skipped["p"] == "skipped").all()
     assert not table.isna().any().any()
     assert not table.astype(str).apply(lambda c: c.str.contains("nan", case=False)).any().any()

@@ -121,11 +121,12 @@ def test_cross_validation_is_leak_free(ctx):
     pooled = pd.concat(parts, ignore_index=True)
     assert pooled.groupby("model")["patient_id"].nunique().eq(len(table)).all()  # every patient scored once
 
-    # the optimism table takes the out-of-fold AUC from the core's estimates of these predictions
+    # the optimism table takes the out-of-fold AUC the performance table leads with (K folds: the cross-validated
+    # AUC, not the pooled DeLong one) from the core's estimates of these predictions
     estimates = [{**e, "repeat": 0} for e in stats.evaluate_predictions(pooled, n_resamples=20)[0]]
     insample = {name: {"estimate": 0.9} for name in analysis.MODEL_NAMES[:2]}
     side = analysis.optimism_table(insample, estimates, "responder")
-    core = stats.pick(estimates, metric="auc", method="delong", fold="pooled", model="clinical+ae")
+    core = stats.pick(estimates, metric="auc", method=stats.CV_METHOD, fold="pooled", model="clinical+ae")
     assert list(side.columns) == ["model", "in_sample_auc", "out_of_fold_auc", "optimism"]
     assert list(side["model"]) == list(analysis.MODEL_NAMES[:2])  # no in-sample AUC, no row
     assert side.loc[0, "out_of_fold_auc"] == core[0]["estimate"]

@@ -1,0 +1,45 @@
+"""The fusion stacker: a ridge logistic regression on standardized scores whose weights cannot be negative."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from sklearn.linear_model import LogisticRegression
+from sklearn.preprocessing import StandardScaler
+
+from cardio.stats import StatsError, fit_stacker
+
+
+def _data(n: int = 200, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n, 3)) * [1.0, 3.0, 0.5] + [0.0, 2.0, -1.0]
+    y = (x[:, 0] - 0.5 * (x[:, 2] + 1) / 0.5 + rng.normal(size=n) > 0).astype(int)  # column 2 ranks backwards
+    return x, y
+
+
+def test_unconstrained_is_scikit_learns_logistic_regression_at_c_1():
+    x, y = _data()
+    st = fit_stacker(x, y, nonnegative=False)
+    ref = LogisticRegression(C=1.0, max_iter=2000, tol=1e-10).fit(StandardScaler().fit_transform(x), y)
+    assert np.allclose(st.coef, ref.coef_[0], atol=1e-4) and st.intercept == pytest.approx(ref.intercept_[0], abs=1e-4)
+    assert np.allclose(st.predict_proba(x), ref.predict_proba(StandardScaler().fit(x).transform(x)), atol=1e-5)
+
+
+def test_a_score_that_ranks_backwards_gets_weight_zero_not_a_sign_flip():
+    x, y = _data()
+    free, nonneg = fit_stacker(x, y, nonnegative=False), fit_stacker(x, y)
+    assert free.coef[2] < -0.5 and nonneg.coef[2] == 0.0 and nonneg.coef[0] > 0.5
+    assert (nonneg.coef >= 0).all()
+    covariate = fit_stacker(x, y, nonnegative=[True, True, False])  # a clinical covariate may weigh either way
+    assert covariate.coef[2] < -0.5
+    p = nonneg.predict_proba(x)
+    assert p.shape == (200, 2) and np.allclose(p.sum(1), 1.0)
+
+
+def test_bad_input_is_one_clear_error():
+    x, y = _data()
+    with pytest.raises(StatsError, match="both classes"):
+        fit_stacker(x, np.zeros(200))
+    with pytest.raises(StatsError, match="one row of scores per label"):
+        fit_stacker(x, y[:10])
+    with pytest.raises(StatsError, match="2 flags for 3 columns"):
+        fit_stacker(x, y, nonnegative=[True, False])
