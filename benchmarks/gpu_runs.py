@@ -4,7 +4,9 @@
     .venv/bin/python benchmarks/gpu_runs.py --smoke               # tiny configs and steps (seconds to minutes)
     .venv/bin/python benchmarks/gpu_runs.py --plugins perfusion_polar,mmode_septal_flash
 
-Default runs: `cardio run --plugin P` (device auto) in a subprocess; wall time, and stage times read from the run's
+Default runs: `cardio run --plugin P` (device auto) in a subprocess, each with a cache of its own (a fresh clone's
+first run: the synthetic cohort is written inside it; --keep DIR keeps runs and caches); wall time, its CPU seconds
+(user + system, which load does not inflate), the load average at its end, and stage times read from the run's
 run.log ("stage NAME" lines; "train" is from the first epoch line to the next stage, the fits run inline between
 featurize and explain); the evaluate stage's share of the wall time. On CUDA with NVML (nvidia-ml-py) the GPU's
 busy fraction (mean utilisation sampled every 0.2 s) and peak memory over the run.
@@ -124,15 +126,20 @@ def default_run(plugin: str, sets: list[str], root: Path) -> dict:
     for s in sets:
         cmd += ["--set", s]
     env = {**os.environ, "CARDIO_CACHE": str(root / "cache")}
+    import resource
+
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     with GpuSampler() as gpu:
         start = time.perf_counter()
         proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
         wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime  # the run's CPU seconds: load-proof
     if proc.returncode != 0:
-        return {"plugin": plugin, "wall": wall, "error": proc.stderr.strip().splitlines()[-1:]}
+        return {"plugin": plugin, "wall": wall, "cpu": cpu, "error": proc.stderr.strip().splitlines()[-1:]}
     stages = stage_times((out / "run.log").read_text())
-    return {"plugin": plugin, "wall": wall, "stages": stages, "busy": gpu.busy(),
-            "peak_mb": gpu.peak_mb or None, "evaluate_share": stages.get("evaluate", 0.0) / wall}
+    return {"plugin": plugin, "wall": wall, "cpu": cpu, "load": os.getloadavg()[0], "stages": stages,
+            "busy": gpu.busy(), "peak_mb": gpu.peak_mb or None, "evaluate_share": stages.get("evaluate", 0.0) / wall}
 
 
 def _paper_step(plugin: str, smoke: bool):
@@ -231,6 +238,9 @@ def main() -> None:
     parser.add_argument("--smoke", action="store_true", help="tiny configs and steps (seconds to minutes)")
     parser.add_argument("--steps", type=int, default=None, help="training steps timed per paper step")
     parser.add_argument("--no-runs", action="store_true", help="paper steps only")
+    parser.add_argument("--keep", type=Path, default=None,
+                        help="write the runs (and their cache) under this folder and keep them, e.g. for "
+                             "benchmarks/report_pages.py; default: a temporary folder, removed")
     args = parser.parse_args()
     plugins = [p for p in args.plugins.split(",") if p]
     from cardio import engine
@@ -240,17 +250,19 @@ def main() -> None:
     runs = []
     if not args.no_runs:
         with tempfile.TemporaryDirectory() as tmp:
-            runs = [default_run(p, SMOKE[p] if args.smoke else [], Path(tmp)) for p in plugins]
+            root = args.keep or Path(tmp)
+            runs = [default_run(p, SMOKE[p] if args.smoke else [], root) for p in plugins]
     print("\ndefault runs" + (" (smoke configs)" if args.smoke else ""))
-    print(f"{'plugin':20} {'wall s':>8} {'load':>6} {'prep':>6} {'feat':>6} {'train':>6} {'explain':>8} "
-          f"{'eval':>6} {'eval %':>7} {'GPU busy':>9} {'peak MB':>8}")
+    print(f"{'plugin':20} {'wall s':>8} {'CPU s':>7} {'loadavg':>7} {'load':>6} {'prep':>6} {'feat':>6} {'train':>6} "
+          f"{'explain':>8} {'eval':>6} {'eval %':>7} {'GPU busy':>9} {'peak MB':>8}")
     for r in runs:
         if "error" in r:
             print(f"{r['plugin']:20} {r['wall']:8.1f} failed: {r['error']}")
             continue
         st = r["stages"]
         cols = [st.get(k) for k in ("load", "preprocess", "featurize", "train", "explain", "evaluate")]
-        print(f"{r['plugin']:20} {r['wall']:8.1f} " + " ".join(_fmt(c, "6.0f") for c in cols[:5])
+        print(f"{r['plugin']:20} {r['wall']:8.1f} {r['cpu']:7.0f} {r['load']:7.1f} "
+              + " ".join(_fmt(c, "6.0f") for c in cols[:5])
               + f" {_fmt(cols[5], '6.0f')} {100 * r['evaluate_share']:6.1f}% {_fmt(r['busy'], '9.0%')} "
               f"{_fmt(r['peak_mb'], '8.0f')}")
     print("\npaper-profile training step" + (" (smoke sizes)" if args.smoke else ""))
