@@ -33,7 +33,7 @@ from cardio_mmode_septal_flash import cohort, synthetic
 LABEL = cohort.LABEL
 N_RECORDS, N_SF, FOLLOW_UP = 28, 11, 6  # sequences, of them SF, patients with a baseline and a follow-up sequence
 MISSING = 10  # labels not assessed: 36% of the sequences
-FAST = ["profile=fast", "mmode_septal_flash.model.cpu_threads=1"]
+FAST = ["profile=fast", "train.cpu_threads=1"]
 RUN = [*FAST, "stats.n_resamples=200", "explain=false", "final_model=false"]
 BAD_ROW = 1  # the follow-up sequence of patient P01: CSV line 3
 

@@ -14,7 +14,7 @@ from cardio.cine import write_dicom_cine
 from cardio.testing import PLANTS, invoke, plant_dicom, planted_in, plugin_config
 from cardio_mmode_septal_flash import synthetic
 
-FAST = ["profile=fast", "mmode_septal_flash.model.cpu_threads=1"]
+FAST = ["profile=fast", "train.cpu_threads=1"]
 
 
 def _planted_cohort(root: Path) -> tuple[Path, list[str]]:

@@ -16,7 +16,7 @@ from cardio_mmode_septal_flash import plugin
 # Small and fast: 60 patients, 64 x 64 frames and inputs, x5 augmentation, 3 epochs, one thread, no final model.
 SMALL = [f"mmode_septal_flash.{key}" for key in (
     "synthetic.n_patients=60", "synthetic.n_sf=24", "synthetic.size=64", "mmode.offsets=2", "model.input_size=64",
-    "train.epochs=3", "model.cpu_threads=1", "attention.n_examples=2")] + ["stats.n_resamples=200", "final_model=false"]
+    "train.epochs=3", "attention.n_examples=2")] + ["train.cpu_threads=1", "stats.n_resamples=200", "final_model=false"]
 MODELS = ("densenet121-full", "densenet121-cropped")
 
 
