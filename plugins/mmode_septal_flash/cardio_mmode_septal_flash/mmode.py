@@ -94,9 +94,10 @@ def mmodes_torch(volumes: np.ndarray | torch.Tensor, lines: Sequence[Sequence[Li
     k = len(lines[0])
     out = np.empty((b, k, depth, width), np.uint8) if on_cpu else \
         torch.empty(b, k, depth, width, dtype=torch.uint8, device=device)
-    for i, (t0, t1) in enumerate(cycles):
-        # one sequence at a time: its cycle's frames (as channels) in float32 stay small (a batch's float copy was
-        # tens of MB, fresh pages on every call), every line in one bilinear grid_sample
+
+    def one(i: int) -> None:
+        t0, t1 = cycles[i]
+        # the cycle's frames (as channels) in float32, every line of the sequence in one bilinear grid_sample
         frames = vol[i, t0:t1 + 1].to(device=device, dtype=torch.float32)[None]
         sampled = torch.nn.functional.grid_sample(frames, grid[i:i + 1], mode="bilinear", padding_mode="zeros",
                                                   align_corners=True)[0]  # (frames, K, D)
@@ -111,4 +112,20 @@ def mmodes_torch(volumes: np.ndarray | torch.Tensor, lines: Sequence[Sequence[Li
                 np.copyto(out[i, j], res.numpy().reshape(depth, width), casting="unsafe")
             else:
                 out[i, j].copy_(res.view(depth, width))
+
+    threads = torch.get_num_threads()
+    if on_cpu and threads > 1 and b > 1:
+        # Sequences over the threads, each op on one: torch's ops here are ~0.1 ms, and splitting each across
+        # threads makes every one wait for a thread that waits for a busy core (measured: benchmarks/mmode_reslice.py)
+        from concurrent.futures import ThreadPoolExecutor
+
+        torch.set_num_threads(1)
+        try:
+            with ThreadPoolExecutor(min(threads, b)) as pool:
+                list(pool.map(one, range(b)))
+        finally:
+            torch.set_num_threads(threads)
+    else:
+        for i in range(b):
+            one(i)
     return out if isinstance(out, np.ndarray) else out.cpu().numpy()
