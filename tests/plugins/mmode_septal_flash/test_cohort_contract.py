@@ -119,7 +119,8 @@ def test_no_patient_is_in_two_parts_of_the_split(generated):
 
 
 @pytest.mark.parametrize("old,new", [("septal_flash.dir", "cohort.dir"),
-                                     ("septal_flash.model.input_size", "mmode_septal_flash")])
+                                     ("septal_flash.model.input_size", "mmode_septal_flash"),
+                                     ("mmode_septal_flash.model.cpu_threads", "train.cpu_threads")])
 def test_an_old_key_is_one_line_naming_the_new_one(tmp_path, old, new):
     result = invoke("run", "--plugin", "mmode_septal_flash", "--out", str(tmp_path / "run"), "--set", f"{old}=64")
     check_refused(result, f"use {new}")
