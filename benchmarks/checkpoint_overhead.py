@@ -32,11 +32,11 @@ CONFIGS = {
                     "spect_polar.synthetic.size=40", "spect_polar.autoencoder.iterations=200", "cv.folds=3",
                     "explain=false", "final_model=false", "report.figures=false", "stats.n_resamples=100"],
 }
-SMOKE = {"perfusion_polar": ["perfusion_polar.n_patients=48", "perfusion_polar.size=32",
-                             "perfusion_polar.step1.epochs=3", "perfusion_polar.step2.epochs=3", "cv.folds=2",
+SMOKE = {"perfusion_polar": ["perfusion_polar.n_patients=36", "perfusion_polar.size=16",
+                             "perfusion_polar.step1.epochs=2", "perfusion_polar.step2.epochs=2", "cv.folds=2",
                              "explain=false", "final_model=false", "report.figures=false", "stats.n_resamples=100"],
          "spect_polar": ["spect_polar.synthetic.n_patients=30", "spect_polar.synthetic.slices=20",
-                         "spect_polar.synthetic.size=40", "spect_polar.autoencoder.iterations=100", "cv.folds=3",
+                         "spect_polar.synthetic.size=40", "spect_polar.autoencoder.iterations=20", "cv.folds=3",
                          "explain=false", "final_model=false", "report.figures=false", "stats.n_resamples=100"]}
 
 

@@ -65,7 +65,7 @@ def bench(plugin: str, sets: tuple[str, ...], executors: list[str], repeats: int
     """{executor: [seconds, ...]} and whether each executor's metrics equal inline's."""
     cache = tmp / "cache"
     # the synthetic cohort written into the cache before any timed run (it is the same for every executor)
-    subprocess.run([sys.executable, "-m", "cardio.cli", "validate", "--plugin", plugin,
+    subprocess.run([sys.executable, "-m", "cardio.cli", "validate", "--plugin", plugin, "--write-synthetic",
                     *[a for s in sets for a in ("--set", s)]], env={**os.environ, "CARDIO_CACHE": str(cache)},
                    capture_output=True, text=True, check=True)
     times: dict[str, list[float]] = {e: [] for e in executors}

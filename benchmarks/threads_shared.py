@@ -20,7 +20,7 @@ torch.set_num_threads({threads}); torch.manual_seed(0)
 net = torch.nn.Sequential(torch.nn.Conv2d(1, 16, 3, padding=1), torch.nn.ReLU(), torch.nn.Conv2d(16, 16, 3, padding=1),
                           torch.nn.ReLU(), torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten(), torch.nn.Linear(16, 2))
 opt = torch.optim.AdamW(net.parameters())
-x, y = torch.randn(16, 1, 96, 96), torch.randint(0, 2, (16,))
+x, y = torch.randn(16, 1, {size}, {size}), torch.randint(0, 2, (16,))
 def step():
     opt.zero_grad(); torch.nn.functional.cross_entropy(net(x), y).backward(); opt.step()
 step()
@@ -32,11 +32,11 @@ print(time.perf_counter() - t0)
 SPIN = "import time\nend = time.time() + 600\nwhile time.time() < end:\n    pass\n"
 
 
-def _time(threads: int, policy: str | None, steps: int) -> float:
+def _time(threads: int, policy: str | None, steps: int, size: int) -> float:
     env = {k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY", "OMP_NUM_THREADS")}
     if policy:
         env["OMP_WAIT_POLICY"] = policy
-    out = subprocess.run([sys.executable, "-c", STEP.format(threads=threads, steps=steps)], env=env,
+    out = subprocess.run([sys.executable, "-c", STEP.format(threads=threads, steps=steps, size=size)], env=env,
                          capture_output=True, text=True, check=True)
     return float(out.stdout.strip())
 
@@ -45,12 +45,14 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--steps", type=int, default=30)
     ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--size", type=int, default=96, help="image side of the training step's batch")
     ap.add_argument("--smoke", action="store_true", help="tiny sizes, seconds: checks the script runs")
     args = ap.parse_args()
-    if args.smoke:
-        args.steps, args.repeats = 2, 1
+    if args.smoke:  # the spinning policy's 2-thread step under a competitor is slow by nature: the smallest step
+        args.steps, args.repeats, args.size = 1, 1, 16
     cpus = len(os.sched_getaffinity(0))
-    print(f"{cpus} CPUs allotted; one competing process spins on the same CPUs; {args.steps} training steps, "
+    print(f"{cpus} CPUs allotted; one competing process spins on the same CPUs; {args.steps} training steps "
+          f"on {args.size} x {args.size} images, "
           f"best of {args.repeats}")
     spin = subprocess.Popen([sys.executable, "-c", SPIN])
     try:
@@ -58,7 +60,8 @@ def main() -> int:
         results = {}
         for policy in (None, "PASSIVE"):
             for threads in (1, 2):
-                results[policy, threads] = min(_time(threads, policy, args.steps) for _ in range(args.repeats))
+                results[policy, threads] = min(_time(threads, policy, args.steps, args.size)
+                                               for _ in range(args.repeats))
     finally:
         spin.kill()
     for policy in (None, "PASSIVE"):

@@ -5,7 +5,9 @@ params), `config.yaml` (the run's resolved config) and `bundle.json` (format, pl
 cohort it was fitted on, a manifest of the other files' sha256: any edit is refused), and
 `signature.json` when the author has a signing key (cardio.signing: the manifest shows a bundle is intact,
 the signature who made it). Nothing is pickled, so a foreign or damaged bundle can be refused without running
-any of its content.
+any of its content. With `fold_models: true` the bundle also carries each outer fold's model,
+`folds/<fold>/weights.safetensors` and `folds/<fold>/params.json`, in the same manifest (`cardio predict --ensemble
+folds`); the fit tasks write them, and the evaluate task adds them once every fit and the final model are done.
 
 Fitted scikit-learn objects travel inside the weights as uint8 arrays in skops' format
 (`sklearn_to_array`, `sklearn_from_array`): skops rebuilds them without pickle, and every type the
@@ -18,6 +20,7 @@ import json
 import os
 import shutil
 import time
+from collections import defaultdict
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -61,36 +64,87 @@ def _as_tensors(state: ModelState, plugin: str) -> dict:
     return out
 
 
-def write(run_dir: Path, state: ModelState, config: dict, meta: dict) -> Path:
-    """Write <run_dir>/model/ (replacing a bundle of a resumed run only once the new one is complete), signed with
-    the user's key where one is configured (cardio.signing)."""
+def write_state(folder: Path, state: ModelState, plugin: str) -> None:
+    """A ModelState as `weights.safetensors` and `params.json` in `folder` (made if missing)."""
     from safetensors.torch import save_file
 
-    plugin = meta["plugin"]
-    key = signing.signing_key()  # a configured key that cannot be read stops here, before anything is written
     try:
         params = json.dumps(state.params, indent=1, allow_nan=True)
     except (TypeError, ValueError) as e:
         raise CardioError(f"plugin {plugin!r}: cardio_export_model params are not JSON ({e})") from None
-    dest = Path(run_dir) / "model"
+    folder.mkdir(parents=True, exist_ok=True)
+    save_file(_as_tensors(state, plugin), str(folder / "weights.safetensors"))
+    (folder / "params.json").write_text(params)
+    # safetensors creates its file owner-only; a bundle is shared like the run's other files (the umask decides)
+    os.chmod(folder / "weights.safetensors", (folder / "params.json").stat().st_mode & 0o777)
+
+
+def write(run_dir: Path, state: ModelState, config: dict, meta: dict) -> Path:
+    """Write <run_dir>/model/ (replacing a bundle of a resumed run only once the new one is complete), signed with
+    the user's key where one is configured (cardio.signing)."""
+    key = signing.signing_key()  # a configured key that cannot be read stops here, before anything is written
     tmp = Path(run_dir) / f".model-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    save_file(_as_tensors(state, plugin), str(tmp / "weights.safetensors"))
-    (tmp / "params.json").write_text(params)
-    # safetensors creates its file owner-only; a bundle is shared like the run's other files (the umask decides)
-    os.chmod(tmp / "weights.safetensors", (tmp / "params.json").stat().st_mode & 0o777)
+    write_state(tmp, state, meta["plugin"])
     (tmp / "config.yaml").write_text(config_mod.dump(config))
     info = {"format": FORMAT, **meta, "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
             "tensors": sorted(state.tensors), "weights_sha256": _sha256(tmp / "weights.safetensors"),
             # the manifest: every other file of the bundle, so that an edited threshold or config is refused too
             "files": {f: _sha256(tmp / f) for f in FILES if f != "bundle.json"}}
-    (tmp / "bundle.json").write_text(json.dumps(info, indent=1, default=str))
-    if key is not None:  # the author's ed25519 signature of bundle.json, and so of every file it lists
-        signing.sign(tmp, key)
+    _seal(tmp, info, key)
+    return _replace(tmp, Path(run_dir) / "model")
+
+
+def _seal(folder: Path, info: dict, key: Any) -> None:
+    """bundle.json, and the author's ed25519 signature of it (and so of every file it lists) when there is a key."""
+    (folder / "bundle.json").write_text(json.dumps(info, indent=1, default=str))
+    if key is not None:
+        signing.sign(folder, key)
+
+
+def _replace(tmp: Path, dest: Path) -> Path:
     shutil.rmtree(dest, ignore_errors=True)
     os.replace(tmp, dest)
     return dest
+
+
+def _link(source: str | Path, dest: str | Path) -> None:
+    """A hard link where the file system allows one (a fold's weights are not stored twice), else a copy."""
+    try:
+        os.link(source, dest)
+    except OSError:
+        shutil.copy2(source, dest)
+
+
+FOLDS = "folds"
+FOLD_FILES = ("weights.safetensors", "params.json")
+
+
+def add_folds(run_dir: Path, folds: dict[str, Path]) -> str | None:
+    """Add the outer folds' models (each a folder of write_state's two files) to <run_dir>/model/ as
+    folds/<fold>/, listed in the manifest and signed again; None when added, else why not (the bundle is then left
+    as it was: the final model alone)."""
+    folder = Path(run_dir) / "model"
+    info = check(run_dir)
+    key = signing.signing_key()
+    if key is None and (folder / signing.SIGNATURE).exists():
+        return "the bundle is signed and no signing key is configured in this process to sign it again"
+    tmp = Path(run_dir) / f".model-{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    # linked, not copied: a bundle's files are never written in place (bundle.json is written anew below)
+    shutil.copytree(folder, tmp, ignore=shutil.ignore_patterns(FOLDS, signing.SIGNATURE, "bundle.json"),
+                    copy_function=_link)
+    files = {f: info["files"][f] for f in FILES if f != "bundle.json"}
+    for name, source in folds.items():
+        dest = tmp / FOLDS / name
+        dest.mkdir(parents=True)
+        for f in FOLD_FILES:
+            _link(source / f, dest / f)
+            files[f"{FOLDS}/{name}/{f}"] = _sha256(dest / f)
+    size = sum((tmp / f).stat().st_size for f in files if f.startswith(f"{FOLDS}/"))
+    _seal(tmp, {**info, "folds": list(folds), "folds_bytes": size, "files": files}, key)
+    _replace(tmp, folder)
+    return None
 
 
 def read(run_dir: Path, trusted: Sequence[tuple[object, str]] = ()) -> tuple[dict, ModelState, dict]:
@@ -98,22 +152,35 @@ def read(run_dir: Path, trusted: Sequence[tuple[object, str]] = ()) -> tuple[dic
 
     With `trusted` keys (cardio.signing.trusted_keys), a bundle none of them signed is refused before any of its
     content is loaded; info["trust"] is the line that says what was checked (the fingerprint, and the signer)."""
-    from safetensors import SafetensorError
-    from safetensors.torch import load_file
-
     folder = Path(run_dir) / "model"
     info = check(run_dir)
     info["trust"] = signing.verify(folder, trusted)
+    state = _read_state(folder)
+    config = config_mod.load_yaml(folder / "config.yaml")
+    if not isinstance(config, dict):
+        raise CardioError(f"model bundle {folder}: config.yaml must hold a mapping")
+    return info, state, config
+
+
+def read_folds(run_dir: Path, info: dict) -> dict[str, ModelState]:
+    """The outer folds' models of a bundle that `read` checked (its manifest lists them); {} when it has none."""
+    folder = Path(run_dir) / "model"
+    return {name: _read_state(folder / FOLDS / name) for name in info.get("folds") or []}
+
+
+def _read_state(folder: Path) -> ModelState:
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
     weights = folder / "weights.safetensors"
     try:
         tensors = load_file(str(weights))
     except (SafetensorError, OSError, ValueError, RuntimeError) as e:
         raise CardioError(f"{weights} is not a readable safetensors file ({' '.join(str(e).split())[:120]})") from None
     params = _json(folder / "params.json")
-    config = config_mod.load_yaml(folder / "config.yaml")
-    if not isinstance(params, dict) or not isinstance(config, dict):
-        raise CardioError(f"model bundle {folder}: params.json and config.yaml must each hold a mapping")
-    return info, ModelState(tensors, params), config
+    if not isinstance(params, dict):
+        raise CardioError(f"{folder / 'params.json'} must hold a mapping")
+    return ModelState(tensors, params)
 
 
 def check(run_dir: Path) -> dict:
@@ -130,14 +197,21 @@ def check(run_dir: Path) -> dict:
         raise CardioError(f"{folder / 'bundle.json'} is not a {FORMAT} bundle description")
     weights = folder / "weights.safetensors"
     manifest = info.get("files")
-    if not isinstance(manifest, dict) or set(manifest) != set(FILES) - {"bundle.json"}:
+    folds = info.get("folds") or []
+    expected = {f for f in FILES if f != "bundle.json"} | {f"{FOLDS}/{name}/{f}" for name in folds if
+                                                          isinstance(name, str) for f in FOLD_FILES}
+    if not isinstance(manifest, dict) or set(manifest) != expected:
         raise CardioError(f"{folder / 'bundle.json'} has no manifest of the bundle's files (written by an older "
                           "cardio, or edited); export the model again")
     for name, digest in manifest.items():
+        if not (folder / name).is_file():
+            raise CardioError(f"model bundle {folder} lacks {name}, which its bundle.json lists")
         if _sha256(folder / name) != digest:
             raise CardioError(f"{folder / name} does not match its checksum in bundle.json (edited, damaged or "
                               "replaced); a bundle is used only as it was exported")
-    extra = sorted(p.name for p in folder.iterdir() if p.name not in (*FILES, signing.SIGNATURE))
+    known = {*manifest, "bundle.json", signing.SIGNATURE}
+    extra = sorted(str(p.relative_to(folder)) for p in folder.rglob("*")
+                   if not p.is_dir() and str(p.relative_to(folder)) not in known)
     if extra:
         raise CardioError(f"model bundle {folder} holds files it was not exported with: {', '.join(extra[:5])}")
     if _sha256(weights) != info.get("weights_sha256"):
@@ -153,44 +227,92 @@ def _json(path: Path) -> Any:
 
 
 def _content(value: Any) -> bytes:
-    """The bytes a feature value stands for: an array's, or a cached file's when the value names one."""
+    """The bytes a feature value stands for: an array's, a cached file's when the value names one, and those of
+    each item of a tuple or list (echo's clips of one view)."""
     if isinstance(value, np.ndarray) and value.dtype.kind in "biuf":
         return np.ascontiguousarray(value).tobytes()
     if isinstance(value, (str, Path)) and Path(value).is_file():
         return Path(value).read_bytes()
+    if isinstance(value, (tuple, list)):
+        return b"".join(len(part).to_bytes(8, "little") + part for part in map(_content, value))
     return repr(value).encode()
 
 
-def fingerprints(features, salt: str) -> dict[str, list[str]]:
-    """Salted digests of every record's id and of its features' content (16 hex digits each).
+def _named_files(value: Any) -> list[str]:
+    """The files a cohort table's cell names: an absolute path to a file (the cohort reader resolves its path
+    columns so), or a tuple or list of them (echo's clips of one view); [] for any other value."""
+    items = value if isinstance(value, (tuple, list)) else [value]
+    if not items or not all(isinstance(v, (str, Path)) and os.path.isabs(v) and os.path.isfile(v) for v in items):
+        return []
+    return [str(v) for v in items]
+
+
+def _file_digest(path: str, salt: str) -> str:
+    with open(path, "rb") as f:  # streamed in blocks: a clip or a volume is never held whole
+        key = hashlib.sha256(salt.encode()).digest()  # blake2b's key: the bundle's salt, at most 64 bytes
+        return hashlib.file_digest(f, lambda: hashlib.blake2b(key=key, digest_size=8)).hexdigest()
+
+
+def _record_files(cohort, salt: str) -> dict[str, set[str]]:
+    """record_id -> salted digests of the bytes of every file its cohort row names (the core's service for every
+    plugin with a file column: a record copied under another name has the same files). A file that rows of several
+    patients name (a template, not a record: the cohort reader refuses a shared record file) is left out."""
+    if cohort is None:
+        return {}
+    table = cohort.table
+    columns = [c for c in table.columns if table[c].dtype == object and c not in ("record_id", "patient_id")]
+    digests: dict[str, str] = {}  # each file hashed once
+    named: dict[str, set[str]] = {}
+    patients: dict[str, set[str]] = defaultdict(set)
+    for rid, pid, row in zip(table["record_id"].astype(str), table["patient_id"].astype(str),
+                             table[columns].itertuples(index=False, name=None)):
+        for f in (f for value in row for f in _named_files(value)):
+            if f not in digests:
+                digests[f] = _file_digest(f, salt)
+            named.setdefault(rid, set()).add(digests[f])
+            patients[digests[f]].add(pid)
+    return {rid: {d for d in found if len(patients[d]) == 1} for rid, found in named.items()}
+
+
+def _records(features, cohort, salt: str) -> dict[str, tuple[str, str, set[str]]]:
+    """record_id -> (salted digest of the id, of its features' content, of each file it names)."""
+    x = features.x if isinstance(features.x, dict) else {"x": features.x}
+    ids = features.table["record_id"].astype(str).to_numpy()
+    arrays = [x[name] for name in sorted(x) if x[name] is not None and not isinstance(x[name], (str, Path))
+              and len(x[name]) == len(ids)]
+    content: dict[str, Any] = {}
+    for i, rid in enumerate(ids):
+        h = content.setdefault(rid, hashlib.sha256(salt.encode()))
+        for arr in arrays:
+            h.update(_content(arr[i]))
+    files = _record_files(cohort, salt)
+    # no per-row features (x a path to a cache, or None): nothing to compare by features' content
+    return {rid: (hashlib.sha256((salt + rid).encode()).hexdigest()[:16], h.hexdigest()[:16] if arrays else "",
+                  files.get(rid, set())) for rid, h in content.items()}
+
+
+def fingerprints(features, salt: str, cohort=None) -> dict[str, list[str]]:
+    """Salted digests of every record's id, of its features' content and of the bytes of every file the cohort's
+    table names for it (16 hex digits each).
 
     A bundle keeps those of its training records, so that `cardio predict` can tell a new cohort that shares
     records with the training one, by id or by content, without the bundle holding any id.
     """
-    x = features.x if isinstance(features.x, dict) else {"x": features.x}
-    ids = features.table["record_id"].astype(str).to_numpy()
-    content: dict[str, hashlib._Hash] = {}
-    for i, rid in enumerate(ids):
-        h = content.setdefault(rid, hashlib.sha256(salt.encode()))
-        for name in sorted(x):
-            arr = x[name]
-            if arr is not None and not isinstance(arr, (str, Path)) and len(arr) == len(ids):
-                h.update(_content(arr[i]))
-
-    def digest(text: str) -> str:
-        return hashlib.sha256((salt + text).encode()).hexdigest()[:16]
-
-    return {"ids": sorted({digest(r) for r in ids}), "content": sorted(h.hexdigest()[:16] for h in content.values())}
+    records = _records(features, cohort, salt)
+    return {"ids": sorted({r[0] for r in records.values()}),
+            "content": sorted({r[1] for r in records.values() if r[1]}),
+            "files": sorted({f for r in records.values() for f in r[2]})}
 
 
-def overlap(features, stored: dict) -> dict[str, int]:
-    """Records of `features` whose id or content matches the training records' fingerprints in a bundle."""
+def overlap(features, stored: dict, cohort=None) -> dict[str, int]:
+    """Records of `features` whose id or content matches the training records' fingerprints in a bundle: content
+    is the features' bytes, or any file the record names holding a training record's file's bytes."""
     if not stored or "salt" not in stored:
         return {}
-    mine = fingerprints(features, stored["salt"])
-    by_id = len(set(mine["ids"]) & set(stored.get("ids", [])))
-    by_content = len(set(mine["content"]) & set(stored.get("content", [])))
-    return {"records": len(mine["ids"]), "same_id": by_id, "same_content": by_content}
+    ids, content, files = (set(stored.get(k, [])) for k in ("ids", "content", "files"))
+    mine = _records(features, cohort, stored["salt"]).values()
+    return {"records": len(mine), "same_id": sum(r[0] in ids for r in mine),
+            "same_content": sum(bool(r[1]) and r[1] in content or bool(r[2] & files) for r in mine)}
 
 
 def key_path(run_dir: Path) -> Path:

@@ -267,11 +267,12 @@ def _to_rgb(frames: np.ndarray) -> np.ndarray:
 
 
 def write_dicom_cine(path: str | Path, frames: np.ndarray, frame_time_ms: float, *, photometric: str = "MONOCHROME2",
-                     transfer_syntax: str = "explicit") -> Path:
+                     transfer_syntax: str = "explicit", uid_entropy: tuple[str, ...] = ()) -> Path:
     """Write frames as an Ultrasound Multi-frame Image DICOM (synthetic cohorts, tests).
 
     transfer_syntax: explicit | rle | jpeg_baseline; photometric: MONOCHROME2 | RGB | YBR_FULL | YBR_FULL_422 |
     PALETTE COLOR (8-bit indices into a 256-entry 16-bit LUT: the grey value mapped through a warm ramp).
+    uid_entropy: the UIDs are derived from these texts (the same call writes the same bytes); empty: random UIDs.
     """
     from pydicom.uid import RLELossless
 
@@ -286,7 +287,7 @@ def write_dicom_cine(path: str | Path, frames: np.ndarray, frame_time_ms: float,
         raise CardioError(f"{path}: transfer_syntax must be one of {sorted(combos)}, got {transfer_syntax!r}")
     if photometric not in combos[transfer_syntax]:
         raise CardioError(f"{path}: photometric {photometric!r} is not written with {transfer_syntax}")
-    ds = _cine_header(frames, frame_time_ms, photometric)
+    ds = _cine_header(frames, frame_time_ms, photometric, uid_entropy)
     data = _cine_pixels(ds, frames, photometric, transfer_syntax, path)
     if transfer_syntax == "jpeg_baseline":
         _encode_jpeg(ds, data if photometric == "MONOCHROME2" else _to_rgb(frames), photometric)
@@ -300,19 +301,22 @@ def write_dicom_cine(path: str | Path, frames: np.ndarray, frame_time_ms: float,
     return path
 
 
-def _cine_header(frames: np.ndarray, frame_time_ms: float, photometric: str):
+def _cine_header(frames: np.ndarray, frame_time_ms: float, photometric: str, uid_entropy: tuple[str, ...] = ()):
     """The dataset of an 8-bit US multi-frame image: ids, geometry, frame timing (no pixels yet)."""
     from pydicom.dataset import Dataset, FileMetaDataset
     from pydicom.uid import UID, ExplicitVRLittleEndian, generate_uid
 
+    def uid(kind: str) -> UID:
+        return generate_uid(entropy_srcs=[*uid_entropy, kind]) if uid_entropy else generate_uid()
+
     ds = Dataset()
     ds.file_meta = FileMetaDataset()
     ds.file_meta.MediaStorageSOPClassUID = UID(US_MULTIFRAME_STORAGE)
-    ds.file_meta.MediaStorageSOPInstanceUID = generate_uid()
+    ds.file_meta.MediaStorageSOPInstanceUID = uid("instance")
     ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
     ds.SOPClassUID = US_MULTIFRAME_STORAGE
     ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID
-    ds.StudyInstanceUID, ds.SeriesInstanceUID = generate_uid(), generate_uid()
+    ds.StudyInstanceUID, ds.SeriesInstanceUID = uid("study"), uid("series")
     ds.Modality = "US"
     ds.NumberOfFrames = int(frames.shape[0])
     ds.Rows, ds.Columns = int(frames.shape[1]), int(frames.shape[2])

@@ -232,8 +232,13 @@ def sweep_cmd(plugin, config_file, sets, grid, seeds, out, device, executor, wor
               help="A public key file (ssh-ed25519) whose signature the bundle must carry; repeatable. Keys listed "
               "in ~/.config/cardio/trusted_keys are trusted too. Without any, the bundle is checked for integrity "
               "only.")
-def predict_cmd(model_dir, cohort, out, device, sets, keep_key, trusted) -> None:
-    """Apply a run's final model to a new cohort: predictions.csv, and an external-validation report when labelled.
+@click.option("--ensemble", type=click.Choice(["final", "folds"]), default="final", show_default=True,
+              help="final: the model fitted on every patient after cross-validation; folds: the mean of the outer "
+              "folds' models in the bundle (as nnU-Net averages its five), compared with the final model in the "
+              "report.")
+def predict_cmd(model_dir, cohort, out, device, sets, keep_key, trusted, ensemble) -> None:
+    """Apply a run's final model, or the mean of its fold models (--ensemble folds), to a new cohort:
+    predictions.csv, and an external-validation report when labelled (each target it cannot evaluate named).
 
     What the model's bundle may not decide is the user's alone: cohort.allow_outside_paths, cache_dir and
     report.keep_key come from this command (--set, --keep-key) and the environment, never from the bundle.
@@ -244,7 +249,7 @@ def predict_cmd(model_dir, cohort, out, device, sets, keep_key, trusted) -> None
 
     keys = signing.trusted_keys(tuple(trusted))
     click.echo(str(predict_cohort(model_dir, cohort, out, device, sets=tuple(sets), keep_key=keep_key,
-                                  trusted_keys=keys)))
+                                  trusted_keys=keys, ensemble=ensemble)))
 
 
 @main.command("keygen")
@@ -354,17 +359,20 @@ def synthetic_crt_cmd(out, names, n, setting, overlap, weight, missing, seed, se
 @main.command("validate")
 @click.option("--plugin", required=True, help="Modality plugin whose cohort to check.")
 @click.option("--config", "config_file", type=click.Path(dir_okay=False), help="YAML merged over the defaults.")
-@click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help="Override one key, e.g. data.dir=cohort/.")
-def validate_cmd(plugin, config_file, sets) -> None:
-    """Load the cohort and check it against the study, listing every problem; trains nothing."""
-    from cardio.run import validate_cohort
+@click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help="Override one key, e.g. cohort.dir=cohort/.")
+@click.option("--write-synthetic", is_flag=True, help="With no cohort.dir: write the plugin's synthetic cohort into "
+              "the cache when it is not there (as cardio run would), then check it.")
+def validate_cmd(plugin, config_file, sets, write_synthetic) -> None:
+    """Load the cohort as a run does, reading every record file whole, and list every problem of the table, its
+    records and the study at once (file, line, column, what to do); trains nothing, writes nothing."""
+    from cardio.validate import CONFIG_ONLY, validate_cohort
 
-    summary, problems = validate_cohort(plugin, config_file, tuple(sets))
+    summary, problems = validate_cohort(plugin, config_file, tuple(sets), write_synthetic=write_synthetic)
     if problems:
         for p in problems:
             click.echo(f"problem: {p}", err=True)
         raise CardioError(f"{len(problems)} problem(s) in the cohort ({summary})")
-    click.echo(f"cohort OK: {summary}")
+    click.echo(summary if summary.startswith(CONFIG_ONLY) else f"cohort OK: {summary}")
 
 
 @main.command("new-cohort")

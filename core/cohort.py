@@ -13,12 +13,21 @@ the cohort folder; `cohort.allow_outside_paths` is the one switch that lets them
 checks all of it and raises `CohortProblems` listing every problem at once, each naming the file,
 the CSV line and the column; `cardio validate` prints them as rows. A file named by rows of several
 patients, or files of the same bytes under several patients, is one of them (a patient's own records may share one).
+
+The table is read as hospitals export it: ",", ";" or tab between values (a ";" or tab table may write its numbers
+with decimal commas), a UTF-8 byte-order mark, headers in any case with spaces around them. A plugin's record
+checks open the files the rows name with the readers its run uses (`read_records`), so a record that would stop the
+run is a problem of its line in the same list; `cohort.records: read` (what `cardio validate` sets) asks for the
+whole of every record, `headers` (a run's default) for what a header says.
 """
 from __future__ import annotations
 
+import csv as csv_module
+import difflib
 import hashlib
 import logging
 import os
+import re
 from collections import defaultdict
 from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass
@@ -35,6 +44,73 @@ KINDS = ("text", "number", "integer", "binary", "category", "path", "date")
 LEVELS = ("record", "study", "patient")
 OUTSIDE_SWITCH = "cohort.allow_outside_paths"
 _YES_NO = {"1": 1, "0": 0, "1.0": 1, "0.0": 0, "yes": 1, "no": 0, "true": 1, "false": 0, "y": 1, "n": 0}
+#: Between values: the one of these that splits a CSV's header into most fields ("," where they tie).
+DELIMITERS = (",", ";", "\t")
+#: A number written with a decimal comma (the European export: "0,125", "-1,5e-3") or a decimal point.
+DECIMAL_COMMA = re.compile(r"[+-]?\d*,\d+(?:[eE][+-]?\d+)?")
+DECIMAL_POINT = re.compile(r"[+-]?\d*\.\d+(?:[eE][+-]?\d+)?")
+
+
+def csv_delimiter(path: str | Path) -> str:
+    """The delimiter of a CSV: the one of ",", ";" and tab that splits its header row into most fields.
+
+    Written here because csv.Sniffer takes the decimal commas of a European export for its delimiter; the cohort
+    table and the plugins' CSV records (ECG leads, polar maps, septum points) are read with it. A one-column file
+    whose numbers carry decimal commas ("II", "0,125", ...: a single lead exported in Europe) has no delimiter: ";"
+    is returned, which splits none of its rows."""
+    try:
+        with open(path, encoding="utf-8-sig", errors="replace") as f:
+            lines = [line for line in (f.readline() for _ in range(50)) if line.strip()]
+    except OSError as exc:
+        raise CardioError(f"{path}: unreadable CSV ({exc.strerror})") from None
+    if not lines:
+        raise CardioError(f"{path}: the CSV is empty")
+    fields = {d: [f for f in next(csv_module.reader([lines[0]], delimiter=d)) if f.strip()] for d in DELIMITERS}
+    cells = [line.strip() for line in lines[1:]]
+    if all(len(f) <= 1 for f in fields.values()) and any(DECIMAL_COMMA.fullmatch(c) for c in cells) \
+            and all(DECIMAL_COMMA.fullmatch(c) or DECIMAL_POINT.fullmatch(c) for c in cells):
+        return ";"  # decimal_mark then reads the commas, or refuses a file writing both marks
+    # ";" or tab where either splits the first line: its commas, if any, are decimal commas (a headerless map of
+    # numbers "95,09;126,30" has more commas than semicolons)
+    european = [d for d in (";", "\t") if len(fields[d]) >= 2]
+    return max(european, key=lambda d: len(fields[d])) if european else ","
+
+
+def decimal_mark(cells: Iterable[str], delimiter: str, path: str | Path) -> str:
+    """"," where a ";"- or tab-separated CSV writes its numbers with decimal commas, else "."; a file writing both
+    marks is refused (which cell meant what cannot be told)."""
+    if delimiter == ",":
+        return "."
+    cells = [str(c).strip() for c in cells]
+    commas = [c for c in cells if DECIMAL_COMMA.fullmatch(c)]
+    points = [c for c in cells if DECIMAL_POINT.fullmatch(c)]
+    if commas and points:
+        raise CardioError(f"{path}: numbers written with decimal commas ({len(commas)} cells, e.g. {commas[0]!r}) and "
+                          f"decimal points ({len(points)} cells, e.g. {points[0]!r}); export it with one decimal mark")
+    return "," if commas else "."
+
+
+def format_text(delimiter: str, decimal: str) -> str:
+    """How a CSV was read, for the log: "values separated by ';' and decimal mark ','"."""
+    return f"values separated by {'tab' if delimiter == chr(9) else repr(delimiter)} and decimal mark {decimal!r}"
+
+
+def read_csv_text(path: str | Path, **kw: Any) -> tuple[pd.DataFrame, str]:
+    """(every cell as text, the delimiter): a CSV read with its own delimiter (csv_delimiter), a byte-order mark
+    dropped and its header names stripped; a file that is not UTF-8 is read as Windows-1252 (what Excel writes on
+    Windows). A file pandas cannot parse is a CardioError naming it and pandas' reason."""
+    delimiter = csv_delimiter(path)
+    options = dict(sep=delimiter, dtype=str, keep_default_na=False, na_values=[""], index_col=False, **kw)
+    try:
+        try:
+            frame = pd.read_csv(path, encoding="utf-8-sig", **options)
+        except UnicodeDecodeError:
+            frame = pd.read_csv(path, encoding="cp1252", **options)
+            logging.getLogger("cardio.run").info("%s: not UTF-8; read as Windows-1252", path)
+    except (ValueError, pd.errors.ParserError) as e:
+        raise CardioError(f"{path}: unreadable CSV ({' '.join(str(e).split())[:200]})") from None
+    frame.columns = [str(c).replace("\ufeff", "").strip() for c in frame.columns]
+    return frame, delimiter
 
 
 @dataclass(frozen=True)
@@ -111,12 +187,14 @@ class Schema:
 
 @dataclass(frozen=True)
 class Problem:
-    """One problem of a cohort: the file, the CSV line (header = line 1) and the column where it is."""
+    """One problem of a cohort: the file, the CSV line (header = line 1) and the column where it is. `readable`: the
+    file the row names is sound (a copy under another patient): a plugin's readers still open it."""
 
     file: str
     message: str
     line: int | None = None
     column: str | None = None
+    readable: bool = False
 
     def __str__(self) -> str:
         where = ", ".join(p for p in (f"line {self.line}" if self.line else "",
@@ -140,9 +218,16 @@ class Problems:
     def __init__(self, file: str | Path):
         self.file = str(file)
         self.items: list[Problem] = []
+        self.root = f"{os.path.normpath(Path(file).parent.absolute())}{os.sep}"
 
-    def add(self, message: str, line: int | None = None, column: str | None = None) -> None:
-        self.items.append(Problem(self.file, message, line, column))
+    def add(self, message: str, line: int | None = None, column: str | None = None, readable: bool = False) -> None:
+        """A problem of the table; a file inside the cohort folder is named by its path there (videos/a.dcm)."""
+        self.items.append(Problem(self.file, message.replace(self.root, ""), line, column, readable))
+
+    def refused(self, *columns: str) -> set[int]:
+        """Lines whose file in one of `columns` is already a problem a reader must not open (absent, outside the
+        folder, unreadable): the plugins' record checks pass them by."""
+        return {p.line for p in self.items if p.column in columns and p.line is not None and not p.readable}
 
     def rows(self, mask: Any, message: str, column: str | None = None, limit: int = 10) -> None:
         """One problem per flagged row (the first `limit`, then one line counting the rest)."""
@@ -170,8 +255,9 @@ def _blank(values: pd.Series) -> np.ndarray:
     return (values.isna() | (values.astype(str).str.strip() == "")).to_numpy()
 
 
-def _typed(values: pd.Series, col: Column, problems: Problems) -> pd.Series:
-    """The column as its kind (NaN where empty); every unreadable or out-of-range cell is a problem."""
+def _typed(values: pd.Series, col: Column, problems: Problems, decimal: str = ".") -> pd.Series:
+    """The column as its kind (NaN where empty); every unreadable or out-of-range cell is a problem. `decimal` ","
+    reads a number column's decimal commas (a ";"- or tab-separated table, checked by read_table)."""
     empty = _blank(values)
     text = values.astype(str).str.strip()
     if col.kind in ("text", "path"):
@@ -179,7 +265,8 @@ def _typed(values: pd.Series, col: Column, problems: Problems) -> pd.Series:
     if col.kind == "binary":
         mapped = text.str.lower().map(_YES_NO)
         bad = ~empty & mapped.isna().to_numpy()
-        problems.rows(bad, f"must be 0/1 (or yes/no), found {_examples(values[bad])}", col.name)
+        problems.rows(bad, f"must be 0/1 (or yes/no), found {_examples(values[bad])}; code it 1 or 0, or leave it "
+                           "empty where unknown", col.name)
         return mapped.where(~empty & ~bad).astype(float)
     if col.kind == "category":
         allowed = {str(v).lower(): v for v in col.values}
@@ -192,9 +279,14 @@ def _typed(values: pd.Series, col: Column, problems: Problems) -> pd.Series:
         bad = ~empty & parsed.isna().to_numpy()
         problems.rows(bad, f"must be a date (YYYY-MM-DD), found {_examples(values[bad])}", col.name)
         return parsed
+    if decimal == ",":
+        text = text.str.replace(",", ".", regex=False)
     number = pd.to_numeric(text.where(~empty, None), errors="coerce")
     bad = ~empty & ~np.isfinite(number.to_numpy(dtype=float, na_value=np.nan))
-    problems.rows(bad, f"must be a finite number, found {_examples(values[bad])}", col.name)
+    comma = values[bad].astype(str).str.strip().str.fullmatch(DECIMAL_COMMA.pattern).any()
+    hint = ("; a decimal comma: write a point, or save the table with ';' between values" if comma else
+            "; write the number alone (no unit, no text), or leave the cell empty where it is unknown")
+    problems.rows(bad, f"must be a finite number, found {_examples(values[bad])}{hint}", col.name)
     if col.kind == "integer":
         frac = ~empty & ~bad & (number.fillna(0) % 1 != 0).to_numpy()
         problems.rows(frac, f"must be a whole number, found {_examples(values[frac])}", col.name)
@@ -335,7 +427,7 @@ def _shared_files(table: pd.DataFrame, root: Path, schema: Schema, problems: Pro
         more = f"; and {len(rows) - 10} more row(s)" if len(rows) > 10 else ""
         problems.add(f"{what} named by {len(patients)} patients ({', '.join(map(repr, patients[:10]))}): {listed}"
                      f"{more}; a record belongs to one patient: give each row its own patient's file, or remove "
-                     "the copy", rows[0][0], rows[0][2])
+                     "the copy", rows[0][0], rows[0][2], readable=True)
     (log or logging.getLogger("cardio.run")).info(
         "cohort files: %d named, %d of them compared by content (their sizes collide), %d shared by several "
         "patients", len(named), opened, shared)
@@ -346,6 +438,108 @@ def _shown(root: Path, path: str) -> str:
     return os.path.relpath(path, absolute) if Path(path).is_relative_to(absolute) else path
 
 
+def _loose(name: str) -> str:
+    return re.sub(r"[^0-9a-z]", "", str(name).casefold())
+
+
+def _near(name: str, candidates: Iterable[str]) -> str | None:
+    """The candidate `name` most likely misspells: the same letters and digits, else difflib's closest (ratio 0.8)."""
+    by_key = {_loose(c): c for c in candidates}
+    if _loose(name) in by_key:
+        return by_key[_loose(name)]
+    close = difflib.get_close_matches(_loose(name), list(by_key), n=1, cutoff=0.8)
+    return by_key[close[0]] if close else None
+
+
+def _named(raw: pd.DataFrame, schema: Schema, problems: Problems, log: logging.Logger | None) -> pd.DataFrame:
+    """The table's columns under the schema's names: a header is the declared name it equals but for case and the
+    spaces around it ("Patient_ID " is patient_id), said once in the log; two headers meaning one name are a
+    problem."""
+    declared = {n.casefold(): n for n in (*HIERARCHY, *(c.name for c in schema.columns))}
+    names = [declared.get(c.casefold(), c) for c in raw.columns]
+    renamed = {c: n for c, n in zip(raw.columns, names) if c != n}
+    twice = [n for n in dict.fromkeys(names) if names.count(n) > 1]
+    for n in twice:
+        problems.add(f"columns {[c for c, m in zip(raw.columns, names) if m == n]} all mean {n!r}; keep one")
+    if renamed:
+        (log or logging.getLogger("cardio.run")).info(
+            "%s: header(s) read as the schema names them (case and spaces aside): %s", problems.file,
+            ", ".join(f"{c!r} as {n!r}" for c, n in renamed.items()))
+    raw.columns = names
+    return raw.loc[:, ~pd.Index(names).duplicated()]
+
+
+def _columns(raw: pd.DataFrame, schema: Schema, problems: Problems) -> list[str]:
+    """Every missing and every unknown column with its near-match, named together in one problem; the required
+    columns missing (their rows' cells are not checked again). An unknown column is one the schema does not declare
+    that nearly matches a declared column the table lacks (a typo); others are kept as the table's own columns."""
+    # A target column may be absent: a cohort to predict has no labels (a run's checks refuse an empty target).
+    needed = ["patient_id", *(c.name for c in schema.columns
+                              if c.required and not c.target and not (c.kind == "path" and c.default))]
+    declared = [*HIERARCHY, *(c.name for c in schema.columns)]
+    absent = [c for c in declared if c not in raw.columns]
+    guesses = {c: g for c in raw.columns if c not in declared and (g := _near(c, absent))}
+    meant = {g: c for c, g in guesses.items()}
+    missing = [c for c in needed if c not in raw.columns]
+    parts = []
+    if missing:
+        hints = [f"{meant[c]!r} for {c!r}" for c in missing if c in meant]
+        parts.append(f"lacks column(s) {missing}" + (f" (did you mean {', '.join(hints)}?)" if hints else ""))
+    unknown = [c for c, g in guesses.items() if g not in missing]
+    if unknown:
+        parts.append("column(s) " + ", ".join(f"{c!r} (did you mean {guesses[c]!r}?)" for c in unknown)
+                     + " are not columns of this table: rename them (as they are, none is read as the column it "
+                       "resembles)")
+    if parts:
+        problems.add("; ".join(parts) + f"; it has {list(raw.columns)}")
+    return missing
+
+
+def _number_format(raw: pd.DataFrame, schema: Schema, delimiter: str, problems: Problems) -> str:
+    """The decimal mark of the table's number columns (decimal_mark). A table writing both marks is one problem
+    naming where the fewer stand (which cell meant what cannot be told: "1.060" may be a thousand and sixty); its
+    cells are then typed with the more common mark, so that they are not each named again."""
+    numbers = [c.name for c in schema.columns if c.kind in ("number", "integer") and c.name in raw.columns]
+    cells = pd.concat([raw[c].dropna().astype(str) for c in numbers]) if numbers else pd.Series(dtype=str)
+    try:
+        return decimal_mark(cells, delimiter, problems.file)
+    except CardioError as e:
+        comma = {c: raw[c].astype(str).str.strip().str.fullmatch(DECIMAL_COMMA.pattern).fillna(False) for c in numbers}
+        point = {c: raw[c].astype(str).str.strip().str.fullmatch(DECIMAL_POINT.pattern).fillna(False) for c in numbers}
+        more = "," if sum(int(v.sum()) for v in comma.values()) >= sum(int(v.sum()) for v in point.values()) else "."
+        fewer = point if more == "," else comma
+        where = [f"{c!r} line {int(np.flatnonzero(m.to_numpy())[0]) + 2}" for c, m in fewer.items() if m.any()]
+        problems.add(f"{str(e).removeprefix(f'{problems.file}: ')}; the {'points' if more == ',' else 'commas'} are "
+                     f"in column(s) {', '.join(where[:10])}")
+        return more
+
+
+def _one_value_per_unit(table: pd.DataFrame, schema: Schema, problems: Problems, limit: int = 10) -> None:
+    """A target predicted per patient (or per study) has one value per patient (study): a line whose value differs
+    from an earlier line of its patient is a problem naming both lines."""
+    unit = {"patient": "patient_id", "study": "study_id"}.get(schema.level)
+    if unit is None:
+        return
+    lines = pd.Series(np.arange(len(table)) + 2, index=table.index)
+    for target in (t for t in schema.targets if t in table.columns):
+        present = table[target].notna() & table[unit].notna()
+        rows = table.loc[present, [unit, target]].assign(line=lines[present])
+        first = rows.groupby(unit, sort=False).transform("first")
+        differ = rows[target] != first[target]
+        shown = [(int(line), v, w, int(at)) for line, v, w, at in
+                 zip(rows["line"][differ], rows[target][differ], first[target][differ], first["line"][differ])]
+        for line, value, other, at in shown[:limit]:
+            problems.add(f"{_value(value)} here, {_value(other)} on line {at} of the same {unit.split('_')[0]}: a "
+                         f"{schema.level}'s records carry one {target}; correct the wrong line", line, target)
+        if len(shown) > limit:
+            problems.add(f"{len(shown) - limit} more line(s) whose {target} differs from their {schema.level}'s "
+                         "first line", None, target)
+
+
+def _value(v: Any) -> str:
+    return f"{v:g}" if isinstance(v, (float, np.floating)) else repr(v)
+
+
 def read_table(root: str | Path, schema: Schema, *, allow_outside: bool = False, log: logging.Logger | None = None,
                checks: Iterable[Callable[[pd.DataFrame, Problems], None]] = (),
                table: str | None = None) -> pd.DataFrame:
@@ -353,7 +547,7 @@ def read_table(root: str | Path, schema: Schema, *, allow_outside: bool = False,
 
     Returns one row per record: patient_id, study_id, record_id (text), every declared column as its
     kind (targets NaN where missing; paths absolute), and the other columns as read. `checks` run on
-    the typed table and add the plugin's own row problems to the same list.
+    the typed table and add the plugin's own row problems (its record checks: read_records) to the same list.
     """
     root = Path(root).expanduser()
     csv = root / (table or schema.table)
@@ -361,40 +555,104 @@ def read_table(root: str | Path, schema: Schema, *, allow_outside: bool = False,
         raise CardioError(f"cohort folder {root} does not exist")
     if not csv.is_file():
         raise CardioError(f"{csv}: cohort table not found (write it with `cardio new-cohort`)")
-    try:
-        raw = pd.read_csv(csv, dtype=str, keep_default_na=False, na_values=[""])
-    except (ValueError, UnicodeDecodeError, pd.errors.ParserError) as e:
-        raise CardioError(f"{csv}: unreadable CSV ({str(e).splitlines()[0]})") from None
+    raw, delimiter = read_csv_text(csv)
     problems = Problems(csv)
-    raw.columns = [str(c).strip() for c in raw.columns]
-    # A target column may be absent: a cohort to predict has no labels (a run's checks refuse an empty target).
-    needed = ["patient_id", *(c.name for c in schema.columns
-                              if c.required and not c.target and not (c.kind == "path" and c.default))]
-    missing = [c for c in needed if c not in raw.columns]
-    if missing:
-        problems.add(f"lacks column(s) {missing}; it has {list(raw.columns)}")
+    raw = _named(raw, schema, problems, log)
+    missing = _columns(raw, schema, problems)
+    if "patient_id" in missing:  # no row can be placed: the other problems wait for it
         problems.raise_if_any()
     if raw.empty:
         problems.add("holds no rows (a header only)")
         problems.raise_if_any()
+    decimal = _number_format(raw, schema, delimiter, problems)
+    if (delimiter, decimal) != (",", "."):
+        (log or logging.getLogger("cardio.run")).info("%s: read as a CSV with %s", csv,
+                                                      format_text(delimiter, decimal))
     out = _hierarchy(raw.copy(), problems)
     for col in schema.columns:
+        if col.kind == "path" and col.name in missing:  # named once, as missing: no row names a file
+            out[col.name] = None
+            continue
         if col.kind == "path":
             out[col.name] = _paths(out, root, col, problems, allow_outside, log)
             continue
         if col.name not in out.columns:
             out[col.name] = np.nan if col.kind != "text" else None
             continue
-        typed = _typed(out[col.name], col, problems)
+        typed = _typed(out[col.name], col, problems, decimal)
         if col.required and not col.target:
             problems.rows(_blank(out[col.name]), "is empty", col.name)
         out[col.name] = typed
+    _one_value_per_unit(out, schema, problems)
     _shared_files(out, root, schema, problems, log)
     for check in checks:
         check(out, problems)
     problems.raise_if_any()
     order = [*HIERARCHY, *(c for c in out.columns if c not in HIERARCHY)]
     return out[order].reset_index(drop=True)
+
+
+def read_records(table: pd.DataFrame, problems: Problems, column: str, read: Callable[[Path, int], Any], *,
+                 progress: Callable[..., Iterable] | None = None, desc: str = "records",
+                 same: int = 3) -> dict[int, Any]:
+    """Open every file of path column `column` with `read(path, row)`, a plugin's own reader (the one its run uses):
+    what it returns, by row. Each CardioError it raises is a problem of that row's line, the file named by its path
+    in the cohort folder, so a damaged record is listed with every other problem of the table. One problem that
+    many files share (a lead none of them has) is listed for its first `same` rows, then once with the other lines.
+    Rows whose file the reader already refused (absent, outside the folder) or that name none are not opened."""
+    refused = problems.refused(column)
+    root = Path(os.path.normpath(Path(problems.file).parent.absolute()))
+    out: dict[int, Any] = {}
+    found: dict[str, list[int]] = defaultdict(list)  # the message, its file left out -> lines
+    shown_key = "\x00file\x00"
+    rows = range(len(table))
+    for i in (progress(rows, desc=desc, total=len(table)) if progress else rows):
+        path = table[column].iloc[i]
+        if path is None or i + 2 in refused or not os.path.isfile(path):
+            continue
+        try:
+            out[i] = read(Path(path), i)
+        except CardioError as e:
+            shown = _shown(root, str(path))
+            text = str(e).replace(str(path), shown)
+            found[text.replace(shown, shown_key)].append(i + 2)
+            if len(found[text.replace(shown, shown_key)]) <= same:
+                problems.add(text, i + 2, column)
+    for text, lines in found.items():
+        if len(lines) > same:
+            rest, what = lines[same:], text.replace(shown_key, "its file")
+            problems.add(f"{len(rest)} more row(s) whose file gives the same problem ({what}): lines "
+                         f"{', '.join(map(str, rest[:30]))}{' ...' if len(rest) > 30 else ''}", None, column)
+    return out
+
+
+#: A cine is frozen when no frame differs from its first by this many grey levels on average: a still image exported as
+#: a loop (a real clip's moving walls differ by several).
+FROZEN_GREY = 0.5
+#: A cine is saturated when this share of its lit pixels sits at the brightest value: the gain clips the tissue.
+SATURATED_SHARE = 0.25
+
+
+def cine_problem(frames: np.ndarray) -> str | None:
+    """What makes a cine (T, H, W[, 3]) no image of a beating heart, whichever plugin reads it (echo clips, M-mode
+    sequences): one value everywhere (a blank export), one still image repeated (a frozen clip), or a quarter of its
+    lit pixels at the brightest value (the gain saturates); None for a cine that shows motion."""
+    x = np.asarray(frames)
+    if x.max() == x.min():
+        return f"every pixel of its {len(x)} frame(s) holds {x.flat[0]} (a blank export); export the clip again"
+    first = x[0].astype(np.float32)
+    moved = max((float(np.abs(f.astype(np.float32) - first).mean()) for f in x[1:]), default=0.0)
+    if len(x) > 1 and moved < FROZEN_GREY:
+        return (f"its {len(x)} frames are one still image (no frame differs from the first by {FROZEN_GREY:g} grey "
+                "level on average: a still exported as a loop); export the moving clip, or leave it out")
+    grey = x.mean(axis=-1) if x.ndim == 4 else x
+    top = np.iinfo(x.dtype).max if np.issubdtype(x.dtype, np.integer) else float(x.max())
+    lit = int((grey > 0).sum())
+    share = float((grey >= top).sum()) / max(lit, 1)
+    if share >= SATURATED_SHARE:
+        return (f"{100 * share:.0f}% of its lit pixels sit at the brightest value ({top:g}): the gain saturates and "
+                "the tissue is clipped; export it with a lower gain, or leave it out")
+    return None
 
 
 def npy_header(path: str | Path) -> tuple[tuple[int, ...], np.dtype, int]:

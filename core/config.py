@@ -183,6 +183,7 @@ _inner_folds.allowed = "0 (none) or an integer >= 2"  # type: ignore[attr-define
 RULES = {
     "seed": _in(0, 2**32 - 1), "device": _device,
     "cv.method": _one_of("kfold", "holdout", "external", "predefined"), "cv.folds": _in(2, None),
+    "cohort.records": _one_of("headers", "read"),
     "cv.repeats": _in(1, None), "cv.inner_folds": _inner_folds,
     "train.epochs": _in(0, None), "train.batch_size": _in(1, None),
     "train.lr": _in(0, None, lo_open=True), "train.weight_decay": _in(0, None), "train.grad_clip": _in(0, None),

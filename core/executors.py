@@ -82,18 +82,34 @@ def submit(spec: TaskSpec, config: dict, run_dir: Path, todo: list[str], log: lo
 phases = tasks.phases
 
 
-def slots(config: dict) -> list[int | None]:
+def slots(config: dict, seen: int | None = None, log: logging.Logger | None = None) -> list[int | None]:
     """One slot per GPU to share out (executor.gpus, else every GPU torch sees unless device is cpu), else
-    `executor.workers` CPU slots."""
+    `executor.workers` CPU slots: what a task's start line names is what it runs on. `seen` is the GPUs torch sees
+    (None: asks torch). GPUs asked for on a machine without them, or ids beyond those it has, are one error (a run
+    meant for GPUs would take hours on the CPU); with device cpu, executor.gpus is set aside with a warning."""
     ex = config["executor"]
     gpus = ex["gpus"]
-    if gpus is None and config["device"] != "cpu":
+    cpu: list[int | None] = [None] * int(ex["workers"])
+    if config["device"] == "cpu":
+        if gpus:
+            (log or logging.getLogger("cardio.run")).warning(
+                "executor.gpus = %s set aside: device is cpu, so the tasks run on the CPU, %d at once "
+                "(executor.workers)", list(gpus), len(cpu))
+        return cpu
+    if seen is None:
         import torch
 
-        gpus = list(range(torch.cuda.device_count()))
-    if gpus:
-        return [int(g) for g in gpus]
-    return [None] * int(ex["workers"])
+        seen = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    if gpus is None:
+        gpus = list(range(seen))
+    elif gpus and not seen:
+        raise CardioError(f"executor.gpus = {list(gpus)} asks for GPUs, but torch sees none on this machine (no CUDA "
+                          f"device); set executor.gpus: null to run the tasks on the CPU, {len(cpu)} at once "
+                          "(executor.workers)")
+    elif [g for g in gpus if not 0 <= int(g) < seen]:
+        raise CardioError(f"executor.gpus = {list(gpus)} names GPU(s) {[g for g in gpus if not 0 <= int(g) < seen]}, "
+                          f"but torch sees {seen} on this machine (ids 0 to {seen - 1})")
+    return [int(g) for g in gpus] if gpus else cpu
 
 
 def throttle(names: Sequence[str], start: Callable[[str, Any], Any], slots: Sequence[Any],
@@ -136,7 +152,7 @@ def task_threads(slots: int, tasks_in_phase: int) -> int:
 def run_local(spec: TaskSpec, config: dict, folder: Path, todo: list[str], log: logging.Logger) -> None:
     """Every phase through the throttle, a process per task; a failed task stops the run after the running ones."""
     ex = config["executor"]
-    where = slots(config)
+    where = slots(config, log=log)
     threads = 1
 
     def start(name: str, slot: int | None):
@@ -144,7 +160,8 @@ def run_local(spec: TaskSpec, config: dict, folder: Path, todo: list[str], log: 
         executor.update_parameters(timeout_min=ex["timeout_min"], signal_delay_s=ex["signal_delay_s"],
                                    gpus_per_node=0 if slot is None else 1,
                                    visible_gpus=() if slot is None else (slot,))
-        log.info("task %s started%s, %d CPU thread(s)", name, "" if slot is None else f" on GPU {slot}", threads)
+        log.info("task %s started on %s, %d CPU thread(s)", name, "the CPU" if slot is None else f"GPU {slot}",
+                 threads)
         return executor.submit(TaskCall(), dataclasses.replace(spec, name=name, threads=threads))
 
     redone: set[str] = set()

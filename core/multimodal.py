@@ -103,10 +103,22 @@ def write_cohort(out: Path, modalities: list[str], n: int = 300, seed: int = 0, 
         part = table.loc[has, ["patient_id", "responder", f"drive_{m}"]].rename(columns={f"drive_{m}": "drive"})
         cfg = config_mod.resolve(plugins.info(pms[m], m).default_config, None, (sets or {}).get(m, ()))
         pms[m].hook.cardio_write_synthetic(patients=part.reset_index(drop=True), dest=out / m, seed=seed, config=cfg)
+        stated = _stated(out / m)
+        if stated:
+            truth.setdefault("planted", {})[m] = stated
     table[["patient_id", "responder"]].to_csv(out / PATIENTS, index=False)
     write_text_atomic(out / TRUTH, json.dumps(truth, indent=1))
     write_text_atomic(out / "TRUTH.md", truth_text(truth))
     return truth
+
+
+def _stated(folder: Path) -> str | None:
+    """The planted effect a plugin states in its modality's folder (truth.json's `planted`), if it does."""
+    try:
+        stated = json.loads((folder / TRUTH).read_text()).get("planted")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return stated if isinstance(stated, str) else None
 
 
 def truth_text(truth: dict[str, Any]) -> str:
@@ -119,4 +131,5 @@ def truth_text(truth: dict[str, Any]) -> str:
             f"(standard normal, pairwise correlation {truth['overlap']:g}). Weights w: {w}.\n\n"
             f"AUC of an ideal reader of each drive, and of the true logit: {aucs}. A model reads its modality "
             "with error, so these bound what it can reach.\n\n"
-            f"Patients missing each modality: {miss}.\n")
+            f"Patients missing each modality: {miss}.\n"
+            + "".join(f"\nPlanted by {m}: {text}.\n" for m, text in (truth.get("planted") or {}).items()))

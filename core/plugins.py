@@ -1,6 +1,7 @@
 """The plugin manager: the core's built-in plugins, the entry-point group `cardio`, listing, selection."""
 from __future__ import annotations
 
+import difflib
 import importlib
 import os
 from collections.abc import Iterable
@@ -19,7 +20,7 @@ DEFAULT_PLUGINS = ("cardio.performance", "cardio.subgroups")
 @dataclass
 class Loaded:
     pm: pluggy.PluginManager
-    failed: dict[str, str] = field(default_factory=dict)  # name -> import error, shown by `cardio plugins`
+    failed: dict[str, str] = field(default_factory=dict)  # name -> why it did not load, shown by `cardio plugins`
     versions: dict[str, str] = field(default_factory=dict)
 
 
@@ -30,10 +31,38 @@ def _name_of(plugin: object) -> str:
     return getattr(plugin, "__name__", type(plugin).__name__)
 
 
+def _one_line(error: Exception) -> str:
+    return "; ".join(line.strip() for line in str(error).splitlines() if line.strip()) or type(error).__name__
+
+
+class HookError(CardioError):
+    """A plugin's hook implementation that cardio's hook specifications do not allow."""
+
+
+def _register(pm: pluggy.PluginManager, plugin: object, name: str) -> None:
+    """Register `plugin`, then pluggy's check_pending: a hook implementation that no cardio hook specifies (a
+    misspelled optional hook would otherwise never be called) unregisters the plugin and raises a HookError."""
+    try:
+        pm.register(plugin, name=name)
+    except pluggy.PluginValidationError as e:  # a known hook with arguments its spec lacks
+        raise HookError(_one_line(e)) from None
+    try:
+        pm.check_pending()
+    except pluggy.PluginValidationError:
+        unknown = sorted(h.name for h in pm.get_hookcallers(plugin) or [] if not h.has_spec())
+        pm.unregister(name=name)
+        hooks = [h for h in dir(hookspecs) if h.startswith("cardio_")]
+        raise HookError("; ".join(
+            f"{u} is not a cardio hook" + (f" (did you mean {m[0]}?)" if (m := difflib.get_close_matches(u, hooks, 1))
+                                           else " (cardio.hookspecs lists them)") for u in unknown)) from None
+
+
 def get_plugin_manager(register: Iterable[object] = ()) -> Loaded:
     """Built-ins, then every plugin of the entry-point group, then `register` (plugin objects, in process).
 
-    CARDIO_PLUGINS=a,b restricts which installed plugins load; the built-ins always do.
+    CARDIO_PLUGINS=a,b restricts which installed plugins load; the built-ins always do. An installed plugin that
+    fails to import, or implements a hook no spec names (pluggy's check_pending), is left out and listed in
+    `failed`; a `register` object that does so is an error.
     """
     import cardio
 
@@ -42,7 +71,7 @@ def get_plugin_manager(register: Iterable[object] = ()) -> Loaded:
     loaded = Loaded(pm)
     for module in DEFAULT_PLUGINS:
         name = module.rsplit(".", 1)[1]
-        pm.register(importlib.import_module(module), name=name)
+        _register(pm, importlib.import_module(module), name)
         loaded.versions[name] = f"{cardio.__version__} (built-in)"
     allowed = {n.strip() for n in os.environ.get("CARDIO_PLUGINS", "").split(",") if n.strip()}
     for ep in entry_points(group="cardio"):
@@ -51,16 +80,22 @@ def get_plugin_manager(register: Iterable[object] = ()) -> Loaded:
         # pluggy's load_setuptools_entrypoints stops at the first broken plugin; one bad
         # plugin must not break the others, so each is loaded on its own.
         try:
-            pm.register(ep.load(), name=ep.name)
+            _register(pm, ep.load(), ep.name)
+        except HookError as e:
+            loaded.failed[ep.name] = str(e)
+            continue
         except Exception as e:
-            loaded.failed[ep.name] = f"{type(e).__name__}: {e}"
+            loaded.failed[ep.name] = f"{type(e).__name__}: {_one_line(e)}"
             continue
         loaded.versions[ep.name] = ep.dist.version if ep.dist else "?"
     for plugin in register:
         name = _name_of(plugin)
         if pm.has_plugin(name):
             pm.unregister(name=name)  # the object given in process replaces an installed namesake
-        pm.register(plugin, name=name)
+        try:
+            _register(pm, plugin, name)
+        except HookError as e:
+            raise CardioError(f"plugin {name!r}: {e}") from None
         loaded.versions[name] = "in-process"
     return loaded
 
@@ -97,7 +132,7 @@ def select(loaded: Loaded, name: str) -> pluggy.PluginManager:
     """A manager holding the chosen modality plugin and every add-on, not the other modalities."""
     pm = loaded.pm
     if name in loaded.failed:
-        raise CardioError(f"plugin {name!r} failed to import: {loaded.failed[name]}")
+        raise CardioError(f"plugin {name!r} failed to load: {loaded.failed[name]}")
     if not pm.has_plugin(name):
         installed = sorted(n for n, _ in pm.list_name_plugin() if info(pm, n).modality) or ["none"]
         raise CardioError(f"unknown plugin {name!r}; installed: {', '.join(installed)}")

@@ -19,10 +19,9 @@ import pandas as pd
 import torch
 
 import cardio
-from cardio import bundle, checks, engine, leakage, plugins, report, tasks
+from cardio import bundle, checks, engine, ensemble, leakage, plugins, report, tasks
 from cardio import config as config_mod
 from cardio.cache import write_text_atomic
-from cardio.cohort import CohortProblems
 from cardio.context import RunContext
 from cardio.data import (
     CardioError,
@@ -183,32 +182,6 @@ def _expect(value: Any, kind: type | tuple[type, ...], hook: str, plugin: str) -
         names = " or ".join(k.__name__ for k in (kind if isinstance(kind, tuple) else (kind,)))
         raise CardioError(f"plugin {plugin!r}: {hook} returned {type(value).__name__}, expected {names}")
     return value
-
-
-def validate_cohort(plugin: str, config_file: str | None = None, sets: tuple[str, ...] = (),
-                    register: Iterable[object] = ()) -> tuple[str, list[str]]:
-    """Load the cohort (nothing else) and check it against the study: (summary, every problem found)."""
-    import tempfile
-
-    loaded = plugins.get_plugin_manager(register)
-    pm = plugins.select(loaded, plugin)
-    info = plugins.info(pm, plugin)
-    cfg = config_mod.resolve(info.default_config, config_file, tuple(sets), info.moved_keys)
-    with tempfile.TemporaryDirectory(prefix="cardio-validate-") as scratch:
-        ctx = RunContext(device=torch.device("cpu"), seed=int(cfg["seed"]), out_dir=Path(scratch),
-                         cache_dir=default_cache_dir(cfg), log=_logger(None, True))
-        ctx.cache_dir.mkdir(parents=True, exist_ok=True)
-        try:
-            cohort = _expect(pm.hook.cardio_load(config=cfg, ctx=ctx), Cohort, "cardio_load", plugin)
-        except CohortProblems as e:  # the table's problems, every one of them
-            return "the cohort table did not load", [str(p) for p in e.problems]
-    problems = checks.cohort_problems(cohort, cfg)
-    try:
-        leakage.check_config(cfg, cohort)
-    except CardioError as e:
-        problems.append(str(e))
-    estimate = checks.time_estimate(default_cache_dir(cfg), plugin, len(cohort), checks.fits_of(cfg))
-    return f"{checks.summary(cohort, cfg)}; {estimate}", problems
 
 
 def run_study(plugin: str, config_file: str | None = None, sets: tuple[str, ...] = (), device: str | None = None,
@@ -594,6 +567,7 @@ def _fit_fold(pm, plugin: str, study: tasks.Study, i: int, cfg: dict, ctx: RunCo
                           f"{len(fold.inner)}")[1].table.assign(inner_fold=f.name) for j, f in enumerate(fold.inner)]
     if not ctx.is_main:
         return
+    ensemble.keep_fold_model(pm, plugin, model, fold.name, cfg, ctx, study.null_control)
     facts = pm.hook.cardio_describe_model(model=model, config=cfg)
     if facts is not None:
         tasks.write_model_facts(ctx.out_dir, name, _expect(facts, dict, "cardio_describe_model", plugin))
@@ -645,6 +619,7 @@ def _evaluate(pm, plugin: str, loaded: plugins.Loaded, study: tasks.Study, cfg: 
     from cardio.stats import StatsError
 
     run_dir = ctx.out_dir
+    ensemble.attach_fold_models(run_dir, [f.name for f in study.folds], ctx.log)
     names = [f"fit-{f.name}" for f in study.folds]
     parts = [tasks.read_predictions(run_dir, n, ctx.pseudonym_key, study.features.table).table for n in names]
     predictions = Predictions(pd.concat(parts, ignore_index=True))
@@ -710,7 +685,7 @@ def _final_model(pm, plugin: str, loaded: plugins.Loaded, study: tasks.Study, cf
         meta = {"plugin": plugin, "plugin_version": loaded.versions.get(plugin, "?"),
                 "cardio_version": cardio.__version__, "versions": _versions(plugin, loaded), "seed": ctx.seed,
                 "git_commit": _git_commit(), "run": ctx.out_dir.name, **fitted,
-                "training_fingerprints": {"salt": salt, **bundle.fingerprints(features, salt)}}
+                "training_fingerprints": {"salt": salt, **bundle.fingerprints(features, salt, cohort)}}
         path = bundle.write(ctx.out_dir, state, cfg, meta)
         ctx.log.info("final model exported: %s (cardio predict --model %s --cohort PATH)", path, ctx.out_dir)
     return fitted
@@ -719,16 +694,20 @@ def _final_model(pm, plugin: str, loaded: plugins.Loaded, study: tasks.Study, cf
 def _about_model(plugin: str, info: dict, run_dir: Path, cfg: dict, meta: dict, n_labelled: int, shared: dict,
                  external: bool) -> Section:
     """The first section of a prediction's report: which model, trained where and when, applied to which cohort."""
-    trained = (f"The final model of {plugin} run `{info.get('run') or run_dir.name}` "
-               f"(plugin {info.get('plugin_version')}, cardio {info.get('cardio_version')}, exported "
-               f"{info.get('created')}), fitted on all {info.get('n_patients')} patients of its cohort after "
-               f"cross-validation, was applied unchanged to the cohort in `{Path(cfg['cohort']['dir']).name}`: "
+    run = (f"{plugin} run `{info.get('run') or run_dir.name}` (plugin {info.get('plugin_version')}, cardio "
+           f"{info.get('cardio_version')}, exported {info.get('created')})")
+    which = (f"The final model of {run}, fitted on all {info.get('n_patients')} patients of its cohort after "
+             "cross-validation," if meta["ensemble"] == "final" else
+             f"The mean of the {len(meta['fold_models'])} fold models of {run} (each fitted on its outer fold's "
+             "training patients during cross-validation; `--ensemble folds`, compared with the final model below)")
+    trained = (f"{which} was applied unchanged to the cohort in `{Path(cfg['cohort']['dir']).name}`: "
                f"{meta['n_patients']} patients, {n_labelled} labelled prediction rows. Every estimate below is on "
                "this cohort alone; nothing was refitted or recalibrated on it, and the thresholds are those chosen "
                "when the model was trained.")
     if external:
         return Section("External validation", trained + " None of its records matches a training record, by id or "
-                       "by content (salted fingerprints kept in the model bundle).")
+                       "by content (its features' bytes, or the bytes of any file it names: salted fingerprints kept "
+                       "in the model bundle).")
     return Section("Not an external validation: the cohort overlaps the training cohort",
                    f"**{max(shared['same_id'], shared['same_content'])} of {shared['records']} records** of this "
                    f"cohort are records the model was trained on ({shared['same_id']} by id, "
@@ -852,15 +831,22 @@ def _user_only(cfg: dict, sets: tuple[str, ...], keep_key: bool, moved: dict) ->
     return cfg
 
 
+ENSEMBLES = ensemble.ENSEMBLES
+
+
 def predict_cohort(model_dir: str, cohort_path: str, out: str | None = None, device: str | None = None,
                    register: Iterable[object] = (), sets: tuple[str, ...] = (), keep_key: bool = False,
-                   trusted_keys: Sequence[tuple[object, str]] = ()) -> Path:
+                   trusted_keys: Sequence[tuple[object, str]] = (), ensemble: str = "final") -> Path:
     """Apply a run's model bundle to a new cohort of the same plugin; return the output directory.
 
     load -> preprocess -> featurize with the bundle's config (the cohort path set by the plugin's
     cohort.dir) -> cardio_import_model -> cardio_predict on every row. predictions.csv always; when
-    the cohort has labels, the core's performance section on it (external validation, with CIs).
+    the cohort has labels, the core's performance section on it (external validation, with CIs), each target
+    that cannot carry it named with why. `ensemble`: final (the model fitted on every patient) or folds (the mean
+    of the bundle's fold models, compared with the final model in the report: cardio.ensemble).
     """
+    if ensemble not in ENSEMBLES:
+        raise CardioError(f"--ensemble {ensemble!r}: use one of {', '.join(ENSEMBLES)}")
     run_dir = Path(model_dir)
     plugin = read_run_json(run_dir)["plugin"]
     loaded = plugins.get_plugin_manager(register)
@@ -874,6 +860,10 @@ def predict_cohort(model_dir: str, cohort_path: str, out: str | None = None, dev
                           f"but the run is one of {plugin!r}")
     if not Path(cohort_path).exists():
         raise CardioError(f"cohort {cohort_path} does not exist")
+    folds = bundle.read_folds(run_dir, info) if ensemble == "folds" else {}
+    if ensemble == "folds" and not folds:
+        raise CardioError(f"{run_dir / 'model'} carries no fold models (a run made with fold_models: false, or by an "
+                          "older cardio): predict with --ensemble final, or make the run again")
     plugin_info = plugins.info(pm, plugin)
     cfg = config_mod.validate(config_mod.merge(config_mod.resolve(plugin_info.default_config), cfg))
     cfg = _user_only(cfg, tuple(sets), keep_key, plugin_info.moved_keys)
@@ -888,14 +878,14 @@ def predict_cohort(model_dir: str, cohort_path: str, out: str | None = None, dev
     for sub in ("", "figures", "checkpoints"):
         (out_dir / sub).mkdir(parents=True, exist_ok=True)
     write_text_atomic(out_dir / "config.yaml", config_mod.dump(cfg))
-    _update_run_json(out_dir, plugin=plugin, kind="predict", model=str(run_dir.absolute()),
+    _update_run_json(out_dir, plugin=plugin, kind="predict", model=str(run_dir.absolute()), ensemble=ensemble,
                      model_bundle={k: info.get(k) for k in ("plugin_version", "cardio_version", "n_patients",
-                                                             "created", "weights_sha256", "trust")},
+                                                             "created", "weights_sha256", "trust", "folds")},
                      plugin_version=loaded.versions.get(plugin, "?"), cardio_version=cardio.__version__,
                      device=str(dev), device_name=engine.device_name(dev), versions=_versions(plugin, loaded),
                      git_commit=_git_commit(), status="running", started=time.strftime("%Y-%m-%dT%H:%M:%S"))
     try:
-        _predict_stages(pm, plugin, loaded, info, state, cfg, out_dir, dev, run_dir, key)
+        _predict_stages(pm, plugin, loaded, info, (state, folds), cfg, out_dir, dev, run_dir, key)
     except BaseException as e:
         _close_log()
         why = str(e).splitlines()[0] if str(e) else type(e).__name__
@@ -907,8 +897,10 @@ def predict_cohort(model_dir: str, cohort_path: str, out: str | None = None, dev
     return out_dir
 
 
-def _predict_stages(pm, plugin: str, loaded: plugins.Loaded, info: dict, state: ModelState, cfg: dict,
-                    out_dir: Path, dev, run_dir: Path, key: str) -> None:
+def _predict_stages(pm, plugin: str, loaded: plugins.Loaded, info: dict,
+                    models: tuple[ModelState, dict[str, ModelState]], cfg: dict, out_dir: Path, dev, run_dir: Path,
+                    key: str) -> None:
+    """models: the final model's state and the fold models' (empty unless --ensemble folds)."""
     hooks = pm.hook
     log = _logger(out_dir / "run.log", True)
     ctx = RunContext(device=dev, seed=int(cfg["seed"]), out_dir=out_dir, cache_dir=default_cache_dir(cfg), log=log)
@@ -926,40 +918,84 @@ def _predict_stages(pm, plugin: str, loaded: plugins.Loaded, info: dict, state: 
                      "cardio_preprocess", plugin)
     log.info("cohort: %s", checks.summary(cohort))
     features = _expect(hooks.cardio_featurize(cohort=cohort, config=cfg, ctx=ctx), Features, "cardio_featurize", plugin)
-    model = hooks.cardio_import_model(state=state, config=cfg, ctx=ctx)
-    if model is None:
-        raise CardioError(f"plugin {plugin!r}: cardio_import_model returned None, expected a model")
-    predictions = _expect(hooks.cardio_predict(model=model, features=features, test_index=np.arange(len(features)),
-                                               config=cfg, ctx=ctx), Predictions, "cardio_predict", plugin)
-    shared = bundle.overlap(features, info.get("training_fingerprints") or {})
+    predictions, final = _predicted(hooks, plugin, models, features, cohort, cfg, ctx)
+    shared = bundle.overlap(features, info.get("training_fingerprints") or {}, cohort)
     external = not (shared.get("same_id") or shared.get("same_content"))
     if not external:
         log.warning("%d of %d record(s) of this cohort are records the model was trained on (%d by id, %d by "
                     "content): this is not an external validation", max(shared["same_id"], shared["same_content"]),
                     shared["records"], shared["same_id"], shared["same_content"])
-    predictions = at_level(Predictions(predictions.table.assign(fold="external", repeat=0)), cohort)
     report.write_predictions(out_dir, predictions, ctx.pseudonym_key)
     labelled_rows = labelled(predictions)
     meta = {"plugin": plugin, "plugin_version": loaded.versions.get(plugin, "?"), "cardio_version": cardio.__version__,
             "seed": ctx.seed, "device": str(dev), "world_size": 1, "n_records": int(len(cohort)),
             "n_patients": int(cohort.table["patient_id"].nunique()),
             "kind": "external validation" if external else "validation on records the model was trained on",
-            "overlap_with_training": shared,
+            "overlap_with_training": shared, "ensemble": "folds" if models[1] else "final",
+            "fold_models": list(models[1]),
             "folds": [{"name": "external", "n_train": int(info.get("n_rows", 0)), "n_test": int(len(features)),
                        "n_val": 0}], "model_n_patients": info.get("n_patients"),
             "elapsed_s": round(time.perf_counter() - t0, 1)}
     if len(labelled_rows.table):
-        from cardio.performance import evaluate_section
-        from cardio.stats import StatsError
-
         about = _about_model(plugin, info, run_dir, cfg, meta, len(labelled_rows.table), shared, external)
-        try:
-            sections = [about, evaluate_section(labelled_rows, cfg, ctx)]
-        except StatsError as e:
-            raise CardioError(f"evaluation failed: {e} (predictions are saved in {out_dir / 'predictions.csv'})") \
-                from None
-        report.write_run(out_dir, meta, predictions, sections, ctx.pseudonym_key)
+        sections, meta["not_evaluated"] = _external_sections(labelled_rows, final, cohort.level, len(models[1]),
+                                                             cfg, ctx, out_dir)
+        report.write_run(out_dir, meta, predictions, [about, *sections], ctx.pseudonym_key)
     else:
         log.info("the cohort has no labels: predictions only, no external-validation report")
     _keep_key(out_dir, predictions, cfg, ctx.pseudonym_key)
     log.info("done in %.0f s: %s", time.perf_counter() - t0, out_dir / "predictions.csv")
+
+
+def _predicted(hooks, plugin: str, models: tuple[ModelState, dict[str, ModelState]], features: Features,
+               cohort: Cohort, cfg: dict, ctx: RunContext) -> tuple[Predictions, Predictions | None]:
+    """(the predictions the report is about, at the cohort's level; the final model's beside them when those are
+    the fold ensemble's, else None)."""
+    state, folds = models
+    model = hooks.cardio_import_model(state=state, config=cfg, ctx=ctx)
+    if model is None:
+        raise CardioError(f"plugin {plugin!r}: cardio_import_model returned None, expected a model")
+    final = _expect(hooks.cardio_predict(model=model, features=features, test_index=np.arange(len(features)),
+                                         config=cfg, ctx=ctx), Predictions, "cardio_predict", plugin)
+    final = at_level(Predictions(final.table.assign(fold="external", repeat=0)), cohort)
+    if not folds:
+        return final, None
+    ctx.log.info("--ensemble folds: the mean of the bundle's %d fold models (and the final model, to compare)",
+                 len(folds))
+    mean = ensemble.fold_predictions(hooks, plugin, folds, features, cfg, ctx)
+    return at_level(Predictions(mean.table.assign(fold="external", repeat=0)), cohort), final
+
+
+def _external_sections(rows: Predictions, final: Predictions | None, level: str, n_folds: int, cfg: dict,
+                       ctx: RunContext, out_dir: Path) -> tuple[list[Section], list[dict]]:
+    """The performance section on every target this cohort can evaluate, the targets it cannot with why, and with
+    the fold ensemble its comparison with the final model: (sections, the targets not evaluated)."""
+    from cardio import external
+    from cardio.performance import evaluate_section
+    from cardio.stats import StatsError
+
+    kept, skipped = external.screen(rows, level)
+    sections: list[Section] = []
+    for attempt in (1, 2):
+        if not len(kept.table):
+            break
+        try:
+            sections.append(evaluate_section(kept, cfg, ctx))
+            break
+        except StatsError as e:  # a refusal the screen's rules did not foresee: leave out the task(s) refused
+            more = external.failed(kept, cfg, ctx, level) if attempt == 1 else []
+            if not more:
+                raise CardioError(f"evaluation failed: {e} (predictions are saved in "
+                                  f"{out_dir / 'predictions.csv'})") from None
+            skipped += more
+            kept = Predictions(kept.table[~kept.table["task"].astype(str).isin({m["task"] for m in more})])
+    if skipped:
+        ctx.log.warning("%d target(s) not evaluated on this cohort: %s", len(skipped),
+                        "; ".join(f"{s['task']} ({s['why'].split(':')[0]})" for s in skipped))
+        sections.append(external.section(skipped, level, evaluated=bool(sections)))
+    if final is not None:
+        tasks_kept = set(kept.table["task"].astype(str))
+        final = Predictions(final.table[final.table["task"].astype(str).isin(tasks_kept)])
+        sections.append(ensemble.comparison_section(labelled(final), kept, n_folds, float(cfg["stats"]["level"]),
+                                                    ctx))
+    return sections, skipped

@@ -224,11 +224,11 @@ def _local(todo: list[Member], cfg: dict, folder: Path, log: logging.Logger) -> 
         executor.update_parameters(timeout_min=ex["timeout_min"], signal_delay_s=ex["signal_delay_s"],
                                    gpus_per_node=0 if slot is None else 1,
                                    visible_gpus=() if slot is None else (slot,))
-        log.info("sweep: %s seed %d started%s", by_name[name].setting, by_name[name].seed,
-                 "" if slot is None else f" on GPU {slot}")
+        log.info("sweep: %s seed %d started on %s", by_name[name].setting, by_name[name].seed,
+                 "the CPU" if slot is None else f"GPU {slot}")
         return executor.submit(RunCall(), by_name[name].spec)
 
-    failed = executors.throttle(list(by_name), start, executors.slots(cfg))
+    failed = executors.throttle(list(by_name), start, executors.slots(cfg, log=log))
     if failed:
         raise CardioError("run(s) failed: " + "; ".join(f"{n}: {e}" for n, e in failed.items())
                           + " (each run's run.log and `cardio status RUN` say where; the same sweep command again "

@@ -1,4 +1,5 @@
-"""Helpers for testing cardio and its plugins in process: a CPU run context, a study run, the CLI.
+"""Helpers for testing cardio and its plugins in process: a CPU run context, a study run, the CLI, the PHI detector;
+and the plugin contract suite every plugin runs (cardio.plugin_contract: Contract, Controls, contract_suite).
 
     from cardio.testing import cpu_context, run_plugin, invoke, pooled, check_refused
 
@@ -291,21 +292,46 @@ def _decoded(name: str, data: bytes) -> list[str]:
     return out
 
 
-def written_text(*folders: str | Path) -> str:
-    """Everything the folders hold as text (file names included), for PHI tests: see _decoded."""
-    chunks: list[str] = []
+def _texts(*folders: str | Path) -> Iterable[str]:
+    """Everything the folders hold as text, file by file (file names included): see _decoded."""
     for folder in folders:
         for p in sorted(Path(folder).rglob("*")):
-            chunks.append(str(p.relative_to(folder)))
+            yield str(p.relative_to(folder))
             if p.is_file() and not p.is_symlink():
-                chunks += _decoded(p.name, p.read_bytes())
-    return "\n".join(chunks)
+                yield from _decoded(p.name, p.read_bytes())
+
+
+def written_text(*folders: str | Path) -> str:
+    """Everything the folders hold as text (file names included), for PHI tests: see _decoded."""
+    return "\n".join(_texts(*folders))
 
 
 def planted_in(*folders: str | Path, text: str = "", plants: Iterable[str] = ()) -> list[str]:
     """The planted identifiers (PLANTS' values, and `plants`) found in the folders' files or in `text`
     (stdout, stderr): every plugin's PHI test asserts this is empty."""
-    everything = written_text(*folders) + "\n" + text
     wanted = [*PLANTS.values(), *plants]
     variants = {p: {p, p.replace("^", " "), p.replace("^", "_")} for p in wanted}
-    return [p for p in wanted if any(v in everything for v in variants[p])]
+    # Weights make a run hundreds of MB: each text is searched for the needles' first 4 characters, and for a whole
+    # needle only where its beginning occurs, not for every needle (tens of patients' ids) everywhere.
+    by_anchor: dict[str, list[tuple[str, str]]] = {}
+    for p, vs in variants.items():
+        for v in vs:
+            by_anchor.setdefault(v[:4], []).append((p, v))
+    found: set[str] = set()
+    for chunk in (*_texts(*folders), text):
+        for anchor, needles in by_anchor.items():
+            if anchor in chunk:
+                found.update(p for p, v in needles if p not in found and v in chunk)
+    return [p for p in wanted if p in found]
+
+
+SUITE = ("Contract", "Controls", "contract_suite")
+
+
+def __getattr__(name: str) -> Any:
+    """The contract suite, from its own module (imported on first use: it imports this one)."""
+    if name in SUITE:
+        from cardio import plugin_contract
+
+        return getattr(plugin_contract, name)
+    raise AttributeError(f"module 'cardio.testing' has no attribute {name!r}")

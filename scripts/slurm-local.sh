@@ -71,6 +71,8 @@ SlurmctldHost=$host
 SlurmUser=root
 SlurmdUser=root
 AuthType=auth/munge
+# a requeued job waits cred_expire seconds before it may start again (120 by default): 10 keeps the requeue test short
+AuthInfo=cred_expire=10
 StateSaveLocation=$state
 SlurmdSpoolDir=$spool
 SlurmctldPidFile=/run/slurmctld.pid

@@ -26,7 +26,7 @@ FILES = {
     "package/bundle.py.tmpl": "$pkg/bundle.py",
     "package/report.py.tmpl": "$pkg/report.py",
     "package/config.yaml.tmpl": "$pkg/config.yaml",
-    "tests/test_plugin.py.tmpl": "tests/test_plugin.py",
+    "tests/test_contract.py.tmpl": "tests/test_contract.py",
 }
 
 

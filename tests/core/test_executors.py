@@ -4,6 +4,7 @@ renders for SLURM (array size, cap, dependencies, signal); cardio's GPU throttle
 from __future__ import annotations
 
 import json
+import logging
 import os
 import signal
 import stat
@@ -17,7 +18,7 @@ import pytest
 
 submitit = pytest.importorskip("submitit")
 
-from cardio import executors, tasks  # noqa: E402
+from cardio import CardioError, executors, tasks  # noqa: E402
 from cardio.testing import run_plugin  # noqa: E402
 
 SPECT = ("spect_polar.synthetic.n_patients=30", "spect_polar.synthetic.slices=20", "spect_polar.synthetic.size=40",
@@ -162,7 +163,7 @@ class _Job:
 
 def test_throttle_six_tasks_on_two_gpus_never_share_one():
     spans: list = []
-    gpus = executors.slots({"device": "cuda", "executor": {"gpus": [7, 9], "workers": 5}})
+    gpus = executors.slots({"device": "cuda", "executor": {"gpus": [7, 9], "workers": 5}}, seen=10)
     assert gpus == [7, 9]  # one slot per GPU, whatever the worker count
     names = [f"fit-fold{i}" for i in range(6)]
     failed = executors.throttle(names, lambda n, g: _Job(n, g, spans, 0.05 + 0.03 * (int(n[-1]) % 3)), gpus,
@@ -225,3 +226,41 @@ def test_sbatch_scripts_array_cap_dependencies_and_signal(toy_site, tmp_path):
     assert "#SBATCH --kill-on-invalid-dep=yes" in evaluate
     assert json.loads((tmp_path / "r" / "run.json").read_text())["status"] == "submitted"
     assert "cardio status" in err
+
+
+# ------------------------------------------------------------------ true lines: GPUs asked for where there are none
+
+def _asked(device: str, gpus, workers: int = 2) -> dict:
+    return {"device": device, "executor": {"gpus": gpus, "workers": workers}}
+
+
+def test_gpus_asked_for_on_a_machine_without_them_is_one_error():
+    # before: every task's line said "started on GPU 3" while it ran on the CPU
+    with pytest.raises(CardioError, match=r"executor.gpus = \[0, 1, 2, 3\] asks for GPUs, but torch sees none on "
+                                          r"this machine .* set executor.gpus: null to run the tasks on the CPU, 2 at"):
+        executors.slots(_asked("auto", [0, 1, 2, 3]), seen=0)
+    with pytest.raises(CardioError, match=r"names GPU\(s\) \[2, 3\], but torch sees 2 on this machine \(ids 0 to 1\)"):
+        executors.slots(_asked("cuda", [0, 1, 2, 3]), seen=2)
+    assert executors.slots(_asked("auto", [0, 1]), seen=2) == [0, 1]
+    assert executors.slots(_asked("auto", None, workers=3), seen=0) == [None] * 3  # no GPU asked for: CPU slots
+    assert executors.slots(_asked("auto", None), seen=2) == [0, 1]  # every GPU torch sees
+
+
+def test_device_cpu_sets_the_gpus_aside_with_a_warning_that_says_cpu(caplog):
+    with caplog.at_level(logging.WARNING, logger="test.slots"):
+        where = executors.slots(_asked("cpu", [0, 1, 2, 3], workers=2), seen=4, log=logging.getLogger("test.slots"))
+    assert where == [None, None]
+    said = "executor.gpus = [0, 1, 2, 3] set aside: device is cpu, so the tasks run on the CPU, 2 at once"
+    assert said in caplog.text
+
+
+def test_a_run_asking_for_gpus_here_stops_in_one_line_and_leaves_no_folder(cardio_cli, tmp_path):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU: the case is a machine without one")
+    proc = cardio_cli("run", "--plugin", "toy", "--executor", "local", "--set", "executor.gpus=[0,1,2,3]",
+                      "--out", str(tmp_path / "r"))
+    last = proc.stderr.strip().splitlines()[-1]
+    assert proc.returncode == 2 and last.startswith("cardio: error: executor.gpus = [0, 1, 2, 3] asks for GPUs")
+    assert "started on GPU" not in proc.stderr and not (tmp_path / "r").exists()

@@ -88,3 +88,100 @@ def test_listing_data_sets_loads_no_signal_or_model_code():
             "print(sorted(m for m in ('torch', 'scipy.signal', 'wfdb', 'sklearn') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+SCRATCH = '''"""A scratch modality: the five required hooks, and an optional hook, {hook}."""
+from cardio import PluginInfo, hookimpl
+
+
+@hookimpl
+def cardio_plugin_info():
+    return PluginInfo(name="{name}", modality="{name}", description="a scratch plugin")
+
+
+@hookimpl
+def cardio_load(config, ctx):
+    raise AssertionError("a plugin that failed to load is never called")
+
+
+@hookimpl
+def cardio_featurize(cohort):
+    raise AssertionError("never called")
+
+
+@hookimpl
+def cardio_train(features):
+    raise AssertionError("never called")
+
+
+@hookimpl
+def cardio_predict(model):
+    raise AssertionError("never called")
+
+
+@hookimpl
+def {hook}(predictions):
+    return None
+'''
+
+
+@pytest.fixture(scope="module")
+def scratch_site(tmp_path_factory):
+    """Two scratch plugins pip-installed into a folder of their own: `typo` implements cardio_evalute (misspelled),
+    `spelled` is the same plugin with cardio_evaluate."""
+    import subprocess
+    import sys
+
+    src = tmp_path_factory.mktemp("scratch_src")
+    for name, hook in (("typo", "cardio_evalute"), ("spelled", "cardio_evaluate")):
+        (src / f"cardio_{name}.py").write_text(SCRATCH.format(name=name, hook=hook))
+    (src / "pyproject.toml").write_text(
+        '[build-system]\nrequires = ["setuptools>=68"]\nbuild-backend = "setuptools.build_meta"\n'
+        '[project]\nname = "cardio-scratch"\nversion = "0.0.1"\n'
+        '[project.entry-points.cardio]\ntypo = "cardio_typo"\nspelled = "cardio_spelled"\n'
+        '[tool.setuptools]\npy-modules = ["cardio_typo", "cardio_spelled"]\n')
+    target = tmp_path_factory.mktemp("scratch_site")
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation",
+                    "--target", str(target), str(src)], check=True, capture_output=True)
+    return target
+
+
+def test_a_misspelled_hook_is_one_line_naming_the_plugin(scratch_site, cardio_cli, monkeypatch, tmp_path):
+    """pluggy's check_pending at load: `cardio plugins` lists the plugin with its error and the others as ever;
+    run, validate and predict refuse it in one line (exit 2) naming the plugin and the hook."""
+    from cardio.testing import check_refused
+
+    monkeypatch.syspath_prepend(str(scratch_site))
+    rows = {r["name"]: r for r in json.loads(cardio_cli("plugins", "--json", check=True).stdout)}
+    assert rows["typo"]["error"] == "cardio_evalute is not a cardio hook (did you mean cardio_evaluate?)"
+    assert rows["spelled"]["error"] is None and "cardio_evaluate" in rows["spelled"]["hooks"]
+    assert rows["toy"]["error"] is None and rows["broken"]["error"].startswith("ImportError")
+    assert "typo" in cardio_cli("plugins", check=True).stdout
+    made = tmp_path / "made-by-typo"  # a run of the plugin before the typo: predict reads its plugin from run.json
+    made.mkdir()
+    (made / "run.json").write_text(json.dumps({"plugin": "typo", "status": "finished"}))
+    (tmp_path / "cohort").mkdir()
+    line = "plugin 'typo' failed to load: cardio_evalute is not a cardio hook (did you mean cardio_evaluate?)"
+    for args in (("run", "--plugin", "typo", "--out", "r"), ("validate", "--plugin", "typo"),
+                 ("predict", "--model", str(made), "--cohort", str(tmp_path / "cohort"), "--out", "p")):
+        result = cardio_cli(*args)
+        check_refused(result, line)
+        print(f"cardio {args[0]}: {result.stderr.strip()}")
+    assert not (tmp_path / "r").exists() and not (tmp_path / "p").exists()
+
+
+def test_a_misspelled_hook_of_an_object_registered_in_process_is_an_error():
+    from cardio import hookimpl
+    from cardio.data import CardioError
+    from cardio.plugins import get_plugin_manager
+
+    class Addon:
+        __name__ = "my_addon"
+
+        @hookimpl
+        def cardio_evalute(self, predictions):
+            return None
+
+    with pytest.raises(CardioError, match="^plugin 'my_addon': cardio_evalute is not a cardio hook "
+                                          r"\(did you mean cardio_evaluate\?\)$"):
+        get_plugin_manager(register=[Addon()])

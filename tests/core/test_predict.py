@@ -1,4 +1,6 @@
-"""The final model, its bundle and `cardio predict`; the pseudonym key; TensorBoard event files."""
+"""The final model, its bundle and `cardio predict`; the fold ensemble (`--ensemble folds`); targets a new cohort
+cannot evaluate; overlap with the training cohort by id, features and file content; the pseudonym key; TensorBoard
+event files."""
 import json
 import os
 import pickle
@@ -39,13 +41,13 @@ def test_round_trip_site_a_to_site_b(cardio_cli, toy_site, tmp_path):
     cardio_cli(*RUN, check=True)
     run = tmp_path / "a"
     model = run / "model"
-    assert sorted(p.name for p in model.iterdir()) == ["bundle.json", "config.yaml", "params.json",
+    assert sorted(p.name for p in model.iterdir()) == ["bundle.json", "config.yaml", "folds", "params.json",
                                                        "weights.safetensors"]
     info = json.loads((model / "bundle.json").read_text())
     assert info["plugin"] == "toy" and info["n_patients"] == 60 and info["versions"]["torch"]
     assert info["cardio_version"] and info["plugin_version"] == "0.0.1"
     assert json.loads((model / "params.json").read_text()) == {"n_features": 16, "hidden": 32}
-    modes = {stat.S_IMODE(p.stat().st_mode) for p in model.iterdir()}
+    modes = {stat.S_IMODE(p.stat().st_mode) for p in model.rglob("*") if p.is_file()}  # fold models too
     assert len(modes) == 1  # the weights are as readable as the rest of the run (safetensors alone makes them 0600)
     # the final fit has its own checkpoint, history and log lines
     assert (run / "checkpoints" / "final-mlp.pt").is_file()
@@ -112,7 +114,7 @@ def _refused(cardio_cli, tmp_path, must_name):
 def test_damaged_or_foreign_bundles_are_one_line_and_never_unpickled(cardio_cli, tmp_path):
     cardio_cli(*RUN, "--set", "train.epochs=1", check=True)
     model = tmp_path / "a" / "model"
-    good = {p.name: p.read_bytes() for p in model.iterdir()}
+    good = {p.name: p.read_bytes() for p in model.iterdir() if p.is_file()}
     marker = tmp_path / "unpickled"
 
     # a pickle in place of the weights, its checksum updated so that the reader gets as far as parsing it
@@ -309,7 +311,7 @@ def test_a_bundle_is_used_only_as_exported_and_never_widens_what_the_user_allowe
     cache or write a key file."""
     cardio_cli(*RUN, "--set", "train.epochs=1", check=True)
     model = tmp_path / "a" / "model"
-    good = {p.name: p.read_bytes() for p in model.iterdir()}
+    good = {p.name: p.read_bytes() for p in model.iterdir() if p.is_file()}
     params = json.loads(good["params.json"])
     (model / "params.json").write_text(json.dumps({**params, "hidden": params["hidden"] + 0, "threshold": 0.0}))
     _refused(cardio_cli, tmp_path, "params.json does not match its checksum")
@@ -367,3 +369,149 @@ def test_a_cohort_that_overlaps_the_training_one_is_not_called_external(cardio_c
     text = (tmp_path / "b" / "report.md").read_text()
     assert "run `a`" in text and "applied unchanged to the cohort in" in text
     assert "nothing cross-validated" in text and "Out-of-fold" not in text and "training folds" not in text
+
+
+# --------------------------------------------------------------------------- the fold ensemble (issue 41)
+
+FOLDS = [f"fold{i}" for i in range(5)]
+
+
+def _toy_net(state):
+    import torch
+
+    net = torch.nn.Sequential(torch.nn.Linear(16, 32), torch.nn.ReLU(), torch.nn.Linear(32, 1))
+    net.load_state_dict(state.tensors)
+    return net
+
+
+def test_the_fold_ensemble_is_the_mean_of_the_fold_models_compared_with_the_final_model(cardio_cli, toy_site,
+                                                                                       tmp_path):
+    import torch
+
+    from cardio import bundle
+
+    cardio_cli(*RUN, "--set", "train.epochs=1", check=True)
+    info = json.loads((tmp_path / "a" / "model" / "bundle.json").read_text())
+    assert info["folds"] == FOLDS and info["folds_bytes"] > 0
+    assert {f"folds/{f}/{name}" for f in FOLDS for name in ("weights.safetensors", "params.json")} <= set(info["files"])
+    folder, table = _site_b(toy_site, tmp_path)
+    cardio_cli("predict", "--model", "a", "--cohort", str(folder), "--out", "b", "--ensemble", "folds", check=True)
+    cardio_cli("predict", "--model", "a", "--cohort", str(folder), "--out", "f", check=True)  # the default: final
+    pred, final = (pd.read_csv(tmp_path / d / "predictions.csv") for d in ("b", "f"))
+    # each fold model's own probabilities, from its weights in the bundle, averaged
+    _, _, _ = bundle.read(tmp_path / "a")
+    states = bundle.read_folds(tmp_path / "a", info)
+    x = torch.tensor(table[[f"x{i}" for i in range(16)]].to_numpy(np.float32))
+    expected = np.mean([torch.sigmoid(_toy_net(s)(x)).detach().numpy().reshape(-1) for s in states.values()], 0)
+    assert np.allclose(pred["y_score"].to_numpy(), expected, atol=1e-6) and (pred["n_fold_models"] == 5).all()
+    assert not np.allclose(pred["y_score"], final["y_score"], atol=1e-3)  # five other models, not the final one
+    assert json.loads((tmp_path / "b" / "run.json").read_text())["ensemble"] == "folds"
+    metrics = json.loads((tmp_path / "b" / "metrics.json").read_text())
+    assert metrics["ensemble"] == "folds" and metrics["fold_models"] == FOLDS
+    section = [e for e in metrics["estimates"] if e["section"] == "Fold ensemble against the final model"]
+    by_model = {e["model"]: e for e in section}
+    assert set(by_model) == {"mlp (fold ensemble)", "mlp (final model)"}
+    assert all(e["method"] == "delong-logit" and e["n"] == 120 for e in section)
+    # the final model's AUC in the comparison is the one a final-model prediction reports on its own
+    alone = [e for e in json.loads((tmp_path / "f" / "metrics.json").read_text())["estimates"]
+             if e["metric"] == "auc" and e["method"] == "delong-logit" and e["subgroup"] is None]
+    assert by_model["mlp (final model)"]["estimate"] == pytest.approx(alone[0]["estimate"])
+    assert by_model["mlp (final model)"]["ci_low"] == pytest.approx(alone[0]["ci_low"])
+    [test] = [t for t in metrics["tests"] if t["section"] == "Fold ensemble against the final model"]
+    assert test["extra"]["diff"] == pytest.approx(by_model["mlp (fold ensemble)"]["estimate"]
+                                                  - by_model["mlp (final model)"]["estimate"])
+    assert test["extra"]["diff_ci_low"] < test["extra"]["diff"] < test["extra"]["diff_ci_high"]
+    report = (tmp_path / "b" / "report.md").read_text()
+    assert "## Fold ensemble against the final model" in report
+    assert "The mean of the 5 fold models of toy run `a`" in report
+    assert "Fold ensemble" not in (tmp_path / "f" / "report.md").read_text()
+
+
+def test_fold_models_are_checksummed_and_can_be_left_out(cardio_cli, toy_site, tmp_path):
+    cardio_cli(*RUN, "--set", "train.epochs=1", check=True)
+    folder, _ = _site_b(toy_site, tmp_path)
+    weights = tmp_path / "a" / "model" / "folds" / "fold2" / "weights.safetensors"
+    good = weights.read_bytes()
+    weights.write_bytes(good[:-4] + b"\0\0\0\0")
+    check_refused(cardio_cli("predict", "--model", "a", "--cohort", str(folder), "--out", "x1"),
+                  "fold2/weights.safetensors does not match its checksum")
+    weights.write_bytes(good)
+    (weights.parent.parent / "fold9").mkdir()
+    (weights.parent.parent / "fold9" / "weights.safetensors").write_bytes(good)
+    check_refused(cardio_cli("predict", "--model", "a", "--cohort", str(folder), "--out", "x2"),
+                  "holds files it was not exported with: folds/fold9/weights.safetensors")
+    cardio_cli("run", "--plugin", "toy", "--out", "lean", "--set", "train.epochs=1", "--set", "fold_models=false",
+               check=True)
+    assert not (tmp_path / "lean" / "model" / "folds").exists()
+    assert "folds" not in json.loads((tmp_path / "lean" / "model" / "bundle.json").read_text())
+    check_refused(cardio_cli("predict", "--model", "lean", "--cohort", str(folder), "--out", "x3", "--ensemble",
+                             "folds"), "carries no fold models")
+
+
+def test_a_target_with_one_class_is_named_and_the_report_still_written(cardio_cli, toy_site, tmp_path):
+    """Issue 41: a new cohort whose target has a single class gets its report, the target named with why."""
+    cardio_cli(*RUN, "--set", "train.epochs=1", check=True)
+    folder, table = _site_b(toy_site, tmp_path)
+    table.assign(label=1).to_csv(folder / "cohort.csv", index=False)
+    proc = cardio_cli("predict", "--model", "a", "--cohort", str(folder), "--out", "b", check=True)
+    assert "1 target(s) not evaluated on this cohort: label (one class)" in proc.stderr
+    metrics = json.loads((tmp_path / "b" / "metrics.json").read_text())
+    [skipped] = metrics["not_evaluated"]
+    assert skipped["task"] == "label" and skipped["positives"] == 120 and skipped["why"].startswith("one class")
+    assert not [e for e in metrics["estimates"] if e["metric"] == "auc"]
+    report = (tmp_path / "b" / "report.md").read_text()
+    assert "## Targets not evaluated on this cohort" in report and "all 120 labelled records are 1" in report
+    assert len(pd.read_csv(tmp_path / "b" / "predictions.csv")) == 120
+
+
+def test_screen_keeps_every_target_it_can_and_says_why_of_the_others():
+    from cardio import Predictions
+    from cardio.external import screen
+
+    rng = np.random.default_rng(0)
+    parts = []
+    for task, y, kind in (("wma", np.r_[np.ones(6), np.zeros(6)], "binary"),   # evaluable
+                          ("t2_abnormal", np.zeros(12), "binary"),              # one class
+                          ("lge", np.r_[1, np.zeros(11)], "binary"),            # one positive patient
+                          ("ecv_pct", np.r_[28.0, 30.0, [np.nan] * 10], "regression")):  # two values
+        keep = np.isfinite(y)
+        for model in ("fused", "view"):
+            parts.append(Predictions.from_arrays([f"s{i}" for i in range(12)], [f"p{i}" for i in range(12)], y,
+                                                 rng.random(12), model=model, task=task, kind=kind).table[keep])
+    kept, skipped = screen(Predictions(pd.concat(parts, ignore_index=True)), "study")
+    assert set(kept.table["task"]) == {"wma"} and len(kept.table) == 24
+    why = {s["task"]: s["why"] for s in skipped}
+    assert why["t2_abnormal"].startswith("one class: all 12 labelled studies are 0")
+    assert why["lge"].startswith("too few: 1 patient(s) with a positive and 11 with a negative")
+    assert why["ecv_pct"].startswith("too few: 2 patient(s) have a value")
+    assert {s["task"]: s["models"] for s in skipped} == {"t2_abnormal": 2, "lge": 2, "ecv_pct": 2}
+
+
+def test_overlap_by_content_finds_files_copied_under_other_names(tmp_path):
+    """The core's service for every plugin with a file column: a record whose file (or one of its clips) holds a
+    training record's bytes is the same record, whatever it is called; features alone did not see it for echo,
+    whose features name cached clips by their source path."""
+    from cardio import Cohort, Features, bundle
+
+    def cohort(folder, ids, contents):
+        folder.mkdir()
+        files = []
+        for rid, content in zip(ids, contents):
+            paths = []
+            for j, part in enumerate(content):
+                (folder / f"{rid}_{j}.dcm").write_bytes(part)
+                paths.append(str(folder / f"{rid}_{j}.dcm"))
+            files.append(tuple(paths))
+        (folder / "template.npy").write_bytes(b"one file every row names")
+        table = pd.DataFrame({"record_id": ids, "patient_id": ids, "video_A4C": files, "view": "A4C",
+                              "template": str(folder / "template.npy")})
+        return Cohort(table), Features(table, x={"A4C": [(f"/cache/{r}.npy",) for r in ids]})
+
+    train = cohort(tmp_path / "a", ["r1", "r2", "r3"], [(b"clip1", b"clip1b"), (b"clip2",), (b"clip3",)])
+    stored = {"salt": "s41", **bundle.fingerprints(train[1], "s41", train[0])}
+    # the template every patient's row names is no record's content, here or in the new cohort
+    assert len(stored["files"]) == 4 and not {"r1", "clip1"} & set(json.dumps(stored))
+    new = cohort(tmp_path / "b", ["n1", "n2", "n3", "n4"], [(b"clip1", b"clip1b"), (b"other", b"clip2"),
+                                                            (b"new",), (b"new2",)])
+    assert bundle.overlap(new[1], stored, new[0]) == {"records": 4, "same_id": 0, "same_content": 2}
+    assert bundle.overlap(new[1], stored) == {"records": 4, "same_id": 0, "same_content": 0}  # ids and features only

@@ -30,9 +30,12 @@ def test_stage_order_folds_and_no_patient_leak(cardio_cli, tmp_path, cv, n_folds
     final = [c for c in calls if c["hook"] == "cardio_train" and c["fold"] == "final"]
     assert len(final) == 1 and len(final[0]["patients"]) == 60
     last_predict = max(i for i, h in enumerate(hooks) if h == "cardio_predict")
-    assert hooks.count("cardio_export_model") == 1
+    exports = [(i, c["fold"]) for i, c in enumerate(calls) if c["hook"] == "cardio_export_model"]
+    # each outer fold's model for the bundle (fold_models), in its fit task, then the final model
+    assert [f for _, f in exports] == [*(c["fold"] for c in calls if c["hook"] == "cardio_train"
+                                         and c["fold"] != "final" and "inner" not in c["fold"]), "final"]
     # the last fold's task explains its model (the explanation waits in its task folder for evaluate)
-    assert last_predict < hooks.index("cardio_explain") < hooks.index("cardio_export_model")
+    assert last_predict < hooks.index("cardio_explain") < exports[-1][0]
     # prepare ran once; its result reached every train and the evaluate hook
     assert hooks.count("cardio_prepare") == 1 and all(c["prepared"] == {"n_features": 16} for c in trains)
     assert calls[-1]["prepared"] == {"n_features": 16} and calls[-1]["n_features"] > 0

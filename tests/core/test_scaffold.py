@@ -1,4 +1,4 @@
-"""`cardio new-plugin` writes a package that installs, passes its own test and runs end to end."""
+"""`cardio new-plugin` writes a package that installs and passes its own tests: cardio's contract suite."""
 import json
 import subprocess
 import sys
@@ -20,15 +20,13 @@ def test_new_plugin_round_trip(tmp_path, cardio_cli, cardio_subprocess):
         rows = json.loads(cardio_subprocess("plugins", "--json", plugins_path=False, check=True).stdout)
         mine = next(r for r in rows if r["name"] == "my_modality")
         assert mine["error"] is None and "cardio_explain" in mine["hooks"]
-        own = subprocess.run([sys.executable, "-m", "pytest", "-q", str(pkg / "tests")], capture_output=True,
-                             text=True, cwd=tmp_path)
+        # its own tests: cardio's contract suite (a run, its bundle and `cardio predict`, PHI) and its controls
+        own = subprocess.run([sys.executable, "-m", "pytest", "-q", "-rs", "-p", "no:cacheprovider",
+                              str(pkg / "tests")], capture_output=True, text=True, cwd=tmp_path)
         assert own.returncode == 0, own.stdout[-3000:]
-        cardio_subprocess("run", "--plugin", "my_modality", "--out", "r", "--set", "train.epochs=2",
-                   plugins_path=False, check=True)
-        run = tmp_path / "r"
-        for name in ("config.yaml", "metrics.json", "predictions.csv", "report.md", "report.html", "run.log"):
-            assert (run / name).is_file(), name
-        assert (run / "figures" / "input_weights.png").is_file()
+        # the suite's ten tests, the controls' two and the template's own; moved keys skip: the plugin has none yet
+        assert own.stdout.strip().splitlines()[-1].startswith("12 passed, 1 skipped"), own.stdout[-3000:]
+        assert "declares no moved config keys" in own.stdout
     finally:
         _pip("uninstall", "-y", "cardio-my-modality")
 

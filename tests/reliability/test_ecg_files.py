@@ -86,7 +86,8 @@ def test_european_csv_in_a_cohort_reads_lead_ii(tmp_path):
 
 
 @pytest.mark.parametrize("text,names", [
-    ("II;V5\n0,12;1.5\n0,13;1.6\n", "eu.csv: the CSV writes numbers with decimal commas (2 cells) and decimal points"),
+    ("II;V5\n0,12;1.5\n0,13;1.6\n", "eu.csv: numbers written with decimal commas (2 cells, e.g. '0,12') and decimal "
+                                     "points"),
     ("II;V5\n" + "0,1;abc\n" * 3, "eu.csv: lead V5: line 2 holds 'abc', not a number (3 such cell(s))"),
     ("II,V5\n0.1,1.2 mV\n" * 2, "eu.csv: lead V5: line 2 holds '1.2 mV', not a number"),
     # decimal commas with "," between values: pandas alone read "0,12,1,5" as II = 1, V5 = 5

@@ -4,8 +4,10 @@ One row per ECG record: `patient_id` (a patient may have several ECGs: record_id
 the label (the config's `label`, `responder` here; empty = unknown for that patient), the ECG file
 (`ecg`, else the record_id) and the clinical covariates. The core's reader types every column and
 lists every problem of the table at once (file, CSV line, column); the checks below add what it
-cannot see: a .csv/.npy ECG without its sampling rate, and a WFDB record's signal files (a record
-`x` is x.hea and the .dat files x.hea names). The CRT outcome is the patient's, so predictions are
+cannot see: a .csv/.npy ECG without its sampling rate, a WFDB record's signal files (a record
+`x` is x.hea and the .dat files x.hea names), and every ECG read whole as the run reads it (ECGReader:
+its format, NaN gaps, length, flat stretches, clipped peaks, a rate its header contradicts, a beat to cut), so
+that a damaged record is listed with the table's problems. The CRT outcome is the patient's, so predictions are
 made per patient: the core averages a patient's ECG scores (SCHEMA.level, SCHEMA.aggregate).
 """
 from __future__ import annotations
@@ -22,9 +24,11 @@ import numpy as np
 import pandas as pd
 
 from cardio import CardioError
-from cardio.cohort import OUTSIDE_SWITCH, Column, Problems, Schema, read_table
-from cardio_ecg_transfer.leads import MULTI_LEAD_SUFFIXES, lead_name, probe, read_leads
+from cardio.cohort import OUTSIDE_SWITCH, Column, Problems, Schema, read_records, read_table
+from cardio_ecg_transfer.beat_images import beat_windows, highpass
+from cardio_ecg_transfer.leads import MULTI_LEAD_SUFFIXES, lead_name, read_leads, stated_rate
 from cardio_ecg_transfer.records import MAX_FS, MAX_GAP_S, MIN_FS, read_ecg, wfdb_signal_files
+from cardio_ecg_transfer.rpeaks import detect_rpeaks
 
 log = logging.getLogger("cardio.ecg_transfer")
 
@@ -91,7 +95,7 @@ def schema(config: dict) -> Schema:
 
 def rate_given(table: pd.DataFrame, problems: Problems) -> None:
     """A .csv or .npy ECG needs its sampling rate in `fs` (rows whose `ecg` or `fs` is already a problem aside)."""
-    flagged = {p.line for p in problems.items if p.column in ("ecg", "fs")}
+    flagged = problems.refused("ecg", "fs")
     rate = table["fs"] if "fs" in table.columns else pd.Series(np.nan, index=table.index)
     for i, (path, fs) in enumerate(zip(table["ecg"], rate)):
         suffix = Path(str(path)).suffix.lower()
@@ -103,7 +107,7 @@ def rate_given(table: pd.DataFrame, problems: Problems) -> None:
 def signal_files(table: pd.DataFrame, problems: Problems, root: Path, allow_outside: bool) -> None:
     """A WFDB record is its header and the signal files the header names: each must be a file, inside the cohort
     folder (symlinks resolved) unless cohort.allow_outside_paths."""
-    flagged = {p.line for p in problems.items if p.column == "ecg"}
+    flagged = problems.refused("ecg")
     root = Path(os.path.normpath(Path(root).absolute()))
     for i, path in enumerate(table["ecg"]):
         hea = Path(str(path))
@@ -120,38 +124,90 @@ def signal_files(table: pd.DataFrame, problems: Problems, root: Path, allow_outs
                              f"a file in {dat.parent}", i + 2, "ecg")
 
 
-def files_read(table: pd.DataFrame, problems: Problems, leads: Sequence[str | int | None], limit: int = 10) -> None:
-    """Every ECG file reads and holds the leads asked for, checked from its header (leads.probe): a truncated or
-    unreadable file, a missing lead or a format cardio does not read is a problem of its row (the first `limit`
-    listed, then one line counting the rest: a lead no file has would otherwise fill the screen)."""
-    flagged = {p.line for p in problems.items if p.column in ("ecg", "fs")}
-    rate = table["fs"] if "fs" in table.columns else pd.Series(np.nan, index=table.index)
-    bad = 0
-    for i, (path, fs) in enumerate(zip(table["ecg"], rate)):
-        if i + 2 in flagged or path is None:
-            continue
-        try:
-            probe(path, leads, None if pd.isna(fs) else float(fs))
-        except CardioError as exc:
-            bad += 1
-            if bad <= limit:
-                problems.add(str(exc).replace(f"{path}: ", f"{Path(path).name}: ", 1), i + 2, "ecg")
-    if bad > limit:
-        problems.add(f"{bad - limit} more row(s) whose ECG file does not read or lacks lead(s) {list(leads)}",
-                     None, "ecg")
+#: Heart rates (bpm) an ECG of a CRT candidate has: R peaks further apart or closer together mean a sampling rate
+#: the file or the table states wrongly.
+HEART_RATES = (20.0, 300.0)
 
 
-def files_shared(table: pd.DataFrame, problems: Problems) -> None:
-    """One ECG file named by rows of two patients: the same recording on both sides of a split."""
-    owners: dict[str, tuple[str, int]] = {}
-    for i, (path, pid) in enumerate(zip(table["ecg"], table["patient_id"])):
-        if path is None:
-            continue
-        key = os.path.realpath(path)
-        if key in owners and owners[key][0] != pid:
-            problems.add(f"{Path(path).name} is also the ECG of another patient (line {owners[key][1]}); a "
-                         "recording belongs to one patient", i + 2, "ecg")
-        owners.setdefault(key, (pid, i + 2))
+def read_one(path: Path, fs: float, lead: str | int | None, leads: Sequence[str] | None, source_fs: float | None,
+             max_gap_s: float) -> np.ndarray:
+    """One ECG file at `fs` as load reads it: the named `leads` (leads, samples), else `lead` (samples,)."""
+    if leads:
+        return read_leads(path, leads, fs, source_fs, max_gap_s).signals
+    if path.suffix.lower() in MULTI_LEAD_SUFFIXES:  # a cart file: its leads by standard name
+        return read_leads(path, [lead_name(lead)], fs, source_fs, max_gap_s).signals[0]
+    return read_ecg(path, fs, lead, source_fs, max_gap_s).signal
+
+
+def check_rate(path: Path, given: float | None) -> None:
+    """A rate in the table's `fs` for a file that states its own (WFDB, EDF, DICOM, XML) must be that rate: the file's
+    is the one read, so another in the table is a row and a file mixed up, or a wrong export setting."""
+    stated = stated_rate(path) if given is not None else None
+    if stated is not None and abs(stated - given) > 0.01 * stated:
+        raise CardioError(f"{path}: the table's fs says {given:g} Hz, the file's header {stated:g} Hz (a file that "
+                          "states its rate is read at it): correct the fs cell, or leave it empty")
+
+
+def check_beats(signal: np.ndarray, path: Path, fs: float, names: Sequence[str], config: dict) -> None:
+    """The beats featurize cuts, found as it finds them (high-pass, R peaks on lead II or the first): at least one
+    complete beat, at a heart rate an ECG has (else the rate the table or file states is wrong)."""
+    ref = signal[list(names).index("II") if "II" in names else 0] if signal.ndim == 2 else signal
+    filtered = highpass(ref, fs, float(config["ecg_transfer"]["preprocess"]["highpass_hz"]))
+    rpeaks = detect_rpeaks(filtered, fs)
+    beats, _ = beat_windows(filtered, rpeaks, fs, config)
+    if len(beats) == 0:
+        raise CardioError(f"{path}: no complete beat found (detected {len(rpeaks)} R peak(s) in {len(ref) / fs:.1f} "
+                          "s); a record needs a beat with one on each side: export the whole recording, or leave it "
+                          "out")
+    if len(rpeaks) >= 3:
+        bpm = 60.0 * fs / float(np.median(np.diff(np.sort(rpeaks))))
+        if not HEART_RATES[0] <= bpm <= HEART_RATES[1]:
+            raise CardioError(f"{path}: its R peaks come at {bpm:.0f} beats per minute at the stated rate, outside the "
+                              f"{HEART_RATES[0]:g}-{HEART_RATES[1]:g} an ECG has: is its sampling rate (the table's "
+                              "fs, or the file's header) right?")
+
+
+@dataclass
+class ECGReader:
+    """read_table check: every ECG the table names read whole as load reads it (read_one: format and separators,
+    leads, NaN gaps, length, flat stretches, clipped peaks; check_rate; with `config`, check_beats), each failure a
+    problem of its row, or with `skip_bad` a record left out (logged, listed in `skipped`). The signals are kept,
+    by row, for load: each file is read once."""
+
+    fs: float
+    lead: str | int | None = None
+    leads: Sequence[str] | None = None
+    max_gap_s: float = MAX_GAP_S
+    skip_bad: bool = False
+    config: dict | None = None
+    progress: Callable | None = None
+    log: logging.Logger = log
+    signals: dict[int, np.ndarray] = field(default_factory=dict)
+    skipped: dict[int, str] = field(default_factory=dict)
+
+    def read(self, path: Path, source_fs: float | None) -> np.ndarray:
+        signal = read_one(path, self.fs, self.lead, self.leads, source_fs, self.max_gap_s)
+        check_rate(path, source_fs)
+        if self.config is not None:
+            check_beats(signal, path, self.fs, list(self.leads or ()), self.config)
+        return signal
+
+    def __call__(self, table: pd.DataFrame, problems: Problems) -> None:
+        rate = table["fs"] if "fs" in table.columns else pd.Series(np.nan, index=table.index)
+
+        def one(path: Path, i: int) -> np.ndarray | None:
+            source_fs = None if pd.isna(rate.iloc[i]) else float(rate.iloc[i])
+            if not self.skip_bad:
+                return self.read(path, source_fs)
+            try:
+                return self.read(path, source_fs)
+            except CardioError as exc:
+                self.log.warning("skipping a bad cohort ECG: %s", exc)
+                self.skipped[i] = str(exc)
+                return None
+
+        read = read_records(table, problems, "ecg", one, progress=self.progress, desc="cohort ECGs")
+        self.signals = {i: s for i, s in read.items() if s is not None}
 
 
 def named_covariates(config: dict) -> dict[str, list[str]]:
@@ -178,13 +234,13 @@ def covariates_present(table: pd.DataFrame, problems: Problems, named: dict[str,
 
 def read_cohort_table(root: str | Path, schema: Schema = SCHEMA, *, allow_outside: bool = False,
                       log: logging.Logger = log, config: dict | None = None,
-                      leads: Sequence[str | int | None] | None = None) -> pd.DataFrame:
+                      reader: ECGReader | None = None) -> pd.DataFrame:
     """cohort.csv of folder `root`, typed and checked (cardio.cohort.read_table); raises CohortProblems. With
-    `leads`, each ECG file's header is read for them; with `config`, the columns its models read must hold values."""
-    checks = [rate_given, functools.partial(signal_files, root=Path(root).expanduser(), allow_outside=allow_outside),
-              files_shared]
-    if leads:
-        checks.append(functools.partial(files_read, leads=list(leads)))
+    `reader`, every ECG is read (its signals kept in the reader); with `config`, the columns its models read must
+    hold values."""
+    checks = [rate_given, functools.partial(signal_files, root=Path(root).expanduser(), allow_outside=allow_outside)]
+    if reader is not None:
+        checks.append(reader)
     if config is not None:
         checks.append(functools.partial(covariates_present, named=named_covariates(config)))
     return read_table(root, schema, allow_outside=allow_outside, log=log, checks=checks)
@@ -207,34 +263,16 @@ def load_cohort(root: str | Path, schema: Schema = SCHEMA, *, fs: float = 360.0,
                 progress: Callable | None = None, log: logging.Logger = log, config: dict | None = None,
                 max_gap_s: float = MAX_GAP_S) -> CohortECGs:
     """A CRT cohort folder: its checked table and every record's ECG at `fs` (`leads`: several leads by name, else
-    `lead`; NaN gaps up to `max_gap_s` bridged, longer refused). An ECG file that cannot be read raises CardioError
-    naming it, or with `skip_bad` is left out, listed in `skipped` and logged to `log` (the run's log in a run).
-    Messages name files and CSV lines, never patients.
-    Every file's header is checked with the table (but for skip_bad, which leaves a bad file out instead)."""
+    `lead`; NaN gaps up to `max_gap_s` bridged, longer refused). Every ECG is read with the table (ECGReader; with
+    `config`, its beats found as featurize finds them), so an ECG that cannot be read is a problem listed with the
+    table's (CohortProblems), or with `skip_bad` is left out, listed in `skipped` and logged to `log` (the run's log
+    in a run). Messages name files and CSV lines, never patients."""
     root = Path(root).expanduser()
-    table = read_cohort_table(root, schema, allow_outside=allow_outside, log=log, config=config,
-                              leads=None if skip_bad else (leads or [lead]))
-    rate = table["fs"] if "fs" in table.columns else pd.Series(np.nan, index=table.index)
-    signals: dict[str, np.ndarray] = {}
-    skipped: list[tuple[str, str]] = []
-    keep = np.ones(len(table), bool)
-    rows = range(len(table))
-    for i in (progress(rows, desc="cohort ECGs", total=len(table)) if progress else rows):
-        rid, path = str(table["record_id"].iloc[i]), Path(table["ecg"].iloc[i])
-        source_fs = None if pd.isna(rate.iloc[i]) else float(rate.iloc[i])
-        try:
-            if leads:
-                signals[rid] = read_leads(path, leads, fs, source_fs, max_gap_s).signals
-            elif path.suffix.lower() in MULTI_LEAD_SUFFIXES:  # a cart file: its leads by standard name
-                signals[rid] = read_leads(path, [lead_name(lead)], fs, source_fs, max_gap_s).signals[0]
-            else:
-                signals[rid] = read_ecg(path, fs, lead, source_fs, max_gap_s).signal
-        except CardioError as exc:
-            if not skip_bad:
-                raise
-            log.warning("skipping a bad cohort ECG: %s", exc)
-            skipped.append((rid, str(exc)))
-            keep[i] = False
+    reader = ECGReader(float(fs), lead, leads, max_gap_s, skip_bad, config, progress, log)
+    table = read_cohort_table(root, schema, allow_outside=allow_outside, log=log, config=config, reader=reader)
+    keep = np.array([i in reader.signals for i in range(len(table))], bool)
+    signals = {str(table["record_id"].iloc[i]): reader.signals[i] for i in np.flatnonzero(keep)}
+    skipped = [(str(table["record_id"].iloc[i]), why) for i, why in sorted(reader.skipped.items())]
     table = table[keep].reset_index(drop=True)
     if table.empty:
         raise CardioError(f"{root / schema.table}: no readable ECG record left in the cohort")

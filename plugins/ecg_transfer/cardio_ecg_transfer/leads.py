@@ -207,6 +207,26 @@ def probe(path: Path | str, leads: Sequence[str | int | None], source_fs: float 
         raise CardioError(f"{path}: unsupported ECG file type {suffix!r} (WFDB, .csv, .npy, .dcm, .xml or .edf)")
 
 
+def stated_rate(path: Path | str) -> float | None:
+    """The sampling rate (Hz) an ECG file states in its own header (WFDB, EDF, DICOM, XML); None for a .csv or .npy
+    file, whose rate is the cohort table's `fs`."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix in (".csv", ".npy"):
+        return None
+    if suffix in DICOM_SUFFIXES + XML_SUFFIXES:
+        return float(read_waveform(path).fs)
+    if suffix in EDF_SUFFIXES:
+        import pyedflib
+
+        with pyedflib.EdfReader(str(path)) as f:
+            return float(f.getSampleFrequency(0))
+    import wfdb
+
+    base = path.with_suffix("") if suffix in (".hea", ".dat") else path
+    return float(wfdb.rdheader(str(base)).fs)
+
+
 # --------------------------------------------------------------------------- writers (synthetic cohort, tests)
 
 def write_edf(path: Path | str, signals: np.ndarray, fs: float, names: Sequence[str]) -> Path:

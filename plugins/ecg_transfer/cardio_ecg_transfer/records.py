@@ -23,6 +23,7 @@ from scipy import signal as sps
 from wfdb.io import header as wfdb_header
 
 from cardio import CardioError
+from cardio.cohort import csv_delimiter, decimal_mark, format_text
 from cardio_ecg_transfer.lead_codes import canonical_lead, lead_key
 
 #: A child of the run's logger, so that what the readers log (NaN gaps bridged, a CSV's separators, a lead read
@@ -37,6 +38,15 @@ MAX_ABS_VALUE = 1e12
 #: Longest run of missing samples (NaN) bridged by linear interpolation (s): ecg_transfer.max_gap_s's default. A
 #: longer gap is refused: a straight line over several beats would pass for a flat, beat-less ECG.
 MAX_GAP_S = 0.5
+#: Shortest ECG read (s): two seconds hold at least one beat with a neighbour on each side at any rate above 60 bpm;
+#: a shorter record gives featurize no complete beat.
+MIN_SECONDS = 2.0
+#: A stretch this long (s) of one repeated value inside a lead is a lead off or a dropout, not an ECG (the longest in
+#: MIT-BIH's 48 records x 2 leads x 30 min is 0.73 s, a saturated stretch of record 116).
+FLAT_STRETCH_S = 2.0
+#: A lead is clipped when this share of its samples sits at its maximum or minimum in runs of 3 samples or more (the
+#: recorder's range cut the peaks); a clean ECG touches its extremes in a sample or two (MIT-BIH: at most 0.04%).
+CLIPPED_SHARE = 0.005
 #: The sampling-rate field of a WFDB record line: "fs", "fs/counter" or "fs/counter(base)".
 _FS_FIELD = re.compile(r"(\d+\.?\d*|\.\d+)(/\d*\.?\d*(\(-?\d*\.?\d*\))?)?")
 #: Beat annotation symbols of WFDB (the rest mark rhythm changes, noise, comments...).
@@ -133,9 +143,55 @@ def bridge_gaps(x: np.ndarray, finite: np.ndarray, path: Path | str, lead: str |
     return x
 
 
+def _runs(same: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(first index, length) of every run of True."""
+    edges = np.diff(np.r_[0, np.asarray(same, bool).astype(np.int8), 0])
+    starts, ends = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
+    return starts, ends - starts
+
+
+def clipped_share(x: np.ndarray, fs: float) -> tuple[float, float]:
+    """(share of the samples at the lead's maximum or minimum in plateaus of 3 samples or more that the signal
+    reaches or leaves steeply (a tenth of its range within 10 ms), the value they sit at): a recorder's range cutting
+    the QRS peaks flat. A slow wave's crest, held for a few samples by the recorder's resolution, is no plateau."""
+    span = max(float(np.ptp(x)), 1e-12)
+    w = max(1, int(round(0.01 * fs)))
+    worst = (0.0, float(x.max()))
+    for value in (float(x.max()), float(x.min())):
+        starts, lengths = _runs(np.abs(x - value) <= 1e-6 * span)
+        ends = starts + lengths - 1
+        steep = (lengths >= 3) & ((np.abs(value - x[np.maximum(starts - w, 0)]) >= 0.1 * span)
+                                  | (np.abs(value - x[np.minimum(ends + w, len(x) - 1)]) >= 0.1 * span))
+        worst = max(worst, (float(lengths[steep].sum()) / len(x), value))
+    return worst
+
+
+def check_content(x: np.ndarray, path: Path | str, lead: str | int, fs: float) -> None:
+    """A lead long enough to hold beats, with no flat stretch (a lead off, a dropout) and no clipped peaks."""
+    if len(x) < MIN_SECONDS * fs:
+        raise CardioError(f"{path}: lead {lead} holds {len(x) / fs:.2f} s of signal ({len(x)} samples at {fs:g} Hz); "
+                          f"at least {MIN_SECONDS:g} s are needed to cut a beat with its neighbours: export the whole "
+                          "recording, or leave the record out")
+    if np.ptp(x) <= 1e-9 * max(1.0, float(np.abs(x).max())) or np.std(x) < 1e-6:
+        raise CardioError(f"{path}: lead {lead} is a flat line (no ECG signal): a lead off or an empty export; "
+                          "export the lead again, or leave the record out")
+    starts, lengths = _runs(np.abs(np.diff(x)) <= 1e-9 * max(1.0, float(np.abs(x).max())))
+    if len(lengths) and lengths.max() + 1 >= FLAT_STRETCH_S * fs:
+        i = int(np.argmax(lengths))
+        raise CardioError(f"{path}: lead {lead} is flat for {(lengths[i] + 1) / fs:.2f} s from {starts[i] / fs:.2f} s "
+                          f"(one value repeated longer than the {FLAT_STRETCH_S:g} s allowed: a lead off or a "
+                          "dropout); export it again, or leave the record out")
+    share, value = clipped_share(x, fs)
+    if share >= CLIPPED_SHARE:
+        raise CardioError(f"{path}: lead {lead} is clipped: {100 * share:.1f}% of its samples sit at {value:g}, the "
+                          "end of the recorder's range, so its peaks are cut flat; export it with a wider range (or a "
+                          "lower gain), or leave the record out")
+
+
 def check_lead(x: np.ndarray, path: Path | str, lead: str | int, fs: float,
                max_gap_s: float = MAX_GAP_S) -> np.ndarray:
-    """Reject an all-NaN, damaged or flat lead; bridge NaN gaps up to `max_gap_s` (at `fs` Hz), refuse longer."""
+    """Reject an all-NaN, damaged, short, flat or clipped lead (check_content); bridge NaN gaps up to `max_gap_s`
+    (at `fs` Hz), refuse longer."""
     x = np.asarray(x, dtype=np.float64)
     finite = np.isfinite(x)
     if not finite.any():
@@ -146,8 +202,7 @@ def check_lead(x: np.ndarray, path: Path | str, lead: str | int, fs: float,
         raise CardioError(f"{path}: lead {lead} holds values beyond ±{MAX_ABS_VALUE:g} (a damaged file, in any unit)")
     if not finite.all():
         x = bridge_gaps(x, finite, path, lead, fs, max_gap_s)
-    if np.ptp(x) <= 1e-9 * max(1.0, float(np.abs(x).max())) or np.std(x) < 1e-6:
-        raise CardioError(f"{path}: lead {lead} is a flat line (no ECG signal)")
+    check_content(x, path, lead, fs)
     return x
 
 
@@ -386,40 +441,21 @@ def _check_annotations(f: Path, samples: np.ndarray, symbols: np.ndarray, source
 
 # --------------------------------------------------------------------------- CSV and NumPy
 
-#: A cell of a CSV ECG written with a decimal comma (the European export: "0,125", "-1,5e-3").
-_DECIMAL_COMMA = re.compile(r"[+-]?\d*,\d+(?:[eE][+-]?\d+)?")
-_DECIMAL_POINT = re.compile(r"[+-]?\d*\.\d+(?:[eE][+-]?\d+)?")
 #: Columns of a CSV ECG that are no lead.
 _NOT_LEADS = ("time", "t", "sample", "index")
 
 
 def csv_format(path: Path) -> tuple[str, str]:
-    """(delimiter, decimal mark) of a CSV ECG, from its header and first rows.
-
-    The delimiter is the one of ",", ";" and tab that splits the header row into most lead names; the decimal
-    mark is a comma where a ";"- or tab-separated file writes its numbers so. Written here because csv.Sniffer takes
-    the decimal commas of a European export for its delimiter. A file mixing both marks is refused.
-    """
-    try:
-        with open(path, encoding="utf-8-sig", errors="replace") as f:
-            lines = [line for line in (f.readline() for _ in range(200)) if line.strip()]
-    except OSError as exc:
-        raise CardioError(f"{path}: unreadable CSV ({exc.strerror})") from None
-    if not lines:
-        raise CardioError(f"{path}: the CSV is empty")
-    fields = {d: len(next(csv.reader([lines[0]], delimiter=d))) for d in (",", ";", "\t")}
-    sep = max(fields, key=lambda d: (fields[d], d == ","))  # the most header fields; "," where they tie
+    """(delimiter, decimal mark) of a CSV ECG, from its header and first rows, as the core reads every cohort CSV
+    (cardio.cohort.csv_delimiter, decimal_mark): ",", ";" or tab between values, decimal commas only where ";" or
+    tab separates them; a file mixing both marks is refused."""
+    sep = csv_delimiter(path)
+    with open(path, encoding="utf-8-sig", errors="replace") as f:
+        lines = [line for line in (f.readline() for _ in range(200)) if line.strip()]
+    header = len(next(csv.reader([lines[0]], delimiter=sep)))
     rows = list(csv.reader(lines[1:], delimiter=sep))
-    _check_row_lengths(path, rows, fields[sep], sep)
-    if sep == ",":
-        return sep, "."
-    cells = [c.strip() for row in rows for c in row]
-    commas = sum(bool(_DECIMAL_COMMA.fullmatch(c)) for c in cells)
-    points = sum(bool(_DECIMAL_POINT.fullmatch(c)) for c in cells)
-    if commas and points:
-        raise CardioError(f"{path}: the CSV writes numbers with decimal commas ({commas} cells) and decimal points "
-                          f"({points} cells) in its first rows; export it with one decimal mark")
-    return sep, "," if commas else "."
+    _check_row_lengths(path, rows, header, sep)
+    return sep, decimal_mark((c for row in rows for c in row), sep, path)
 
 
 def _check_row_lengths(path: Path, rows: list[list[str]], n: int, sep: str) -> None:
@@ -437,12 +473,13 @@ def _csv_frame(path: Path) -> tuple[pd.DataFrame, str]:
     they are not "," and "."."""
     sep, decimal = csv_format(path)
     try:
-        df = pd.read_csv(path, sep=sep, encoding="utf-8-sig", dtype=str, keep_default_na=False, index_col=False)
+        # an empty line is a missing sample of a one-lead file (a NaN gap), never a line to skip
+        df = pd.read_csv(path, sep=sep, encoding="utf-8-sig", dtype=str, keep_default_na=False, index_col=False,
+                         skip_blank_lines=False)
     except Exception as exc:
         raise CardioError(f"{path}: unreadable CSV ({str(exc).splitlines()[0] if str(exc) else exc})") from None
     if (sep, decimal) != (",", "."):
-        log.info("%s: read as a CSV with values separated by %r and decimal mark %r", path,
-                 "tab" if sep == "\t" else sep, decimal)
+        log.info("%s: read as a CSV with %s", path, format_text(sep, decimal))
     df.columns = [str(c).strip() for c in df.columns]
     return df.drop(columns=[c for c in df.columns if c.lower() in _NOT_LEADS]), decimal
 

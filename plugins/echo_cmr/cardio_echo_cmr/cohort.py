@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 from cardio import Cohort, Features, aha17
-from cardio.cohort import CohortProblems, Column, Problems, Schema, read_table
+from cardio.cohort import CohortProblems, Column, Problems, Schema, read_csv_text, read_table
 from cardio_echo_cmr import video
 from cardio_echo_cmr.synthetic import VIEWS, cached_cohort
 from cardio_echo_cmr.targets import DEFAULT, Target, parse, to_config
@@ -123,12 +123,12 @@ SCHEMA = schema({"targets": to_config(DEFAULT), "views": list(VIEWS), "threshold
 
 def _study_values_agree(targets: tuple[Target, ...]):
     def check(table: pd.DataFrame, problems: Problems) -> None:
-        """A study's values are one value: rows of one study that disagree are problems (an empty cell is
-        filled from the study's other rows)."""
+        """A study's dates and segment report are one value: rows of one study that disagree are problems (an
+        empty cell is filled from the study's other rows). Its targets are the core reader's to check (a study's
+        target that differs between its lines names both)."""
         views = [t for t in targets if t.level == "view" and t.binary]
         present = [c for c in (*DATE_COLUMNS, *(c for t in views for c in segment_columns(t))) if c in table]
-        study = list(dict.fromkeys(t.source for t in targets if t.level == "study"))
-        for col in (*study, *present):
+        for col in present:
             n = table.groupby("study_id")[col].transform("nunique")
             problems.rows((n > 1).to_numpy(), "differs between rows of one study (its CMR has one value)", col)
     return check
@@ -155,21 +155,61 @@ def _clips_readable(table: pd.DataFrame, problems: Problems) -> None:
         try:
             probe(path)
         except CardioError as e:
-            problems.add(str(e).replace(f"{path}: ", f"{Path(path).name}: "), i + 2, "file")
+            problems.add(str(e), i + 2, "file")  # the clip by its path in the cohort folder
 
 
-def _checks(targets: tuple[Target, ...]) -> tuple:
-    return _study_values_agree(targets), _view_values_agree(targets), _clips_readable
+#: A table's FPS and a video's own rate that differ by more than this share are a row and a file mixed up.
+RATE_TOLERANCE = 0.05
 
 
-def read_clips(root: Path, *, allow_outside: bool = False, log=None, cfg: dict | None = None) -> pd.DataFrame:
+def _clips_whole(clip: dict, progress=None):
+    """read_table check (cohort.records: read, what cardio validate sets): every clip decoded by the reader featurize
+    uses (cardio.cine.read_cine), each failure a problem of its line: a blank, frozen or saturated clip
+    (cardio.cohort.cine_problem), a rate the table's FPS contradicts, a clip with fewer frames at clip.fps than one
+    clip takes (featurize would pad it with copies of its last frame)."""
+    from cardio import CardioError
+    from cardio.cine import read_cine
+    from cardio.cohort import cine_problem, read_records
+
+    def check(table: pd.DataFrame, problems: Problems) -> None:
+        given = table["FPS"] if "FPS" in table else pd.Series(np.nan, index=table.index)
+
+        def read(path: Path, i: int) -> None:
+            cine = read_cine(path)
+            problem = cine_problem(cine.frames)
+            if problem:
+                raise CardioError(f"{path}: {problem}")
+            fps, stated = cine.fps, given.iloc[i]
+            if fps and pd.notna(stated) and abs(float(stated) - fps) > RATE_TOLERANCE * fps:
+                raise CardioError(f"{path}: the table's FPS says {float(stated):g}, the video's header {fps:g} frames "
+                                  "per second (the header's is the one read): correct the FPS cell")
+            n = len(video.resample_times(cine.n_frames, fps, float(clip["fps"]))) if fps and clip.get("fps") \
+                else cine.n_frames
+            if n < int(clip["frames"]):
+                raise CardioError(f"{path}: {cine.n_frames} frames ({n} at echo_cmr.clip.fps), fewer than the "
+                                  f"{clip['frames']} of one clip (echo_cmr.clip.frames): a run pads it with copies of "
+                                  "its last frame; export a longer clip (a beat or more), or leave it out")
+
+        read_records(table, problems, "file", read, progress=progress, desc="echo clips")
+    return check
+
+
+def _checks(targets: tuple[Target, ...], cfg: dict, progress=None) -> tuple:
+    """The plugin's table checks; with `records` "read" in cfg (cardio validate), every clip decoded too."""
+    whole = (_clips_whole(cfg["clip"], progress),) if cfg.get("records") == "read" and cfg.get("clip") else ()
+    return _study_values_agree(targets), _view_values_agree(targets), _clips_readable, *whole
+
+
+def read_clips(root: Path, *, allow_outside: bool = False, log=None, cfg: dict | None = None,
+               progress=None) -> pd.DataFrame:
     """labels.csv as typed by the schema of `cfg` (the echo_cmr section; None: the CMR set), one row per clip
     (raises CohortProblems listing every problem)."""
     cfg = {"targets": to_config(DEFAULT), "thresholds": PAPER_THRESHOLDS, **(cfg or {})}
-    return read_table(root, schema(cfg), allow_outside=allow_outside, log=log, checks=_checks(parse(cfg)))
+    return read_table(root, schema(cfg), allow_outside=allow_outside, log=log,
+                      checks=_checks(parse(cfg), cfg, progress))
 
 
-def read_echonet(root: Path, cfg: dict, *, allow_outside: bool = False, log=None) -> pd.DataFrame:
+def read_echonet(root: Path, cfg: dict, *, allow_outside: bool = False, log=None, progress=None) -> pd.DataFrame:
     """EchoNet-Dynamic's FileList.csv as clips, through the core's reader: FileList.csv has no patient column, so
     each video becomes its own patient (patient_id = record_id = FileName; a patient_id column, when added, is kept)
     and its view A4C. The reader reads a copy with those columns added (same rows, so the same CSV lines); its
@@ -181,14 +221,13 @@ def read_echonet(root: Path, cfg: dict, *, allow_outside: bool = False, log=None
 
     csv = Path(root).expanduser() / ECHONET_TABLE
     table_schema = schema(cfg)
-    try:
-        raw = pd.read_csv(csv, dtype=str, keep_default_na=False)
-    except (OSError, ValueError, UnicodeDecodeError):  # missing or unreadable: the reader's own one-line error
+    if not csv.is_file():  # missing: the reader's own one-line error
         return read_table(root, table_schema, allow_outside=allow_outside, log=log)
-    raw.columns = [str(c).strip() for c in raw.columns]
+    raw, _ = read_csv_text(csv)  # its delimiter, a BOM and headers in any case, as the reader reads it
+    raw = raw.rename(columns={c: "FileName" for c in raw.columns if c.casefold() == "filename"})
     if "FileName" not in raw.columns:
         raise CohortProblems([Problem(str(csv), f"lacks column(s) ['FileName']; it has {list(raw.columns)}")])
-    name = raw["FileName"].str.strip()
+    name = raw["FileName"].fillna("").str.strip()
     raw = raw.assign(**{c: v for c, v in (("patient_id", name), ("record_id", name), ("view", "A4C"))
                         if c not in raw.columns})
     with tempfile.TemporaryDirectory(prefix="echonet-") as tmp:
@@ -196,7 +235,7 @@ def read_echonet(root: Path, cfg: dict, *, allow_outside: bool = False, log=None
         raw.to_csv(copy, index=False)
         try:
             return read_table(root, table_schema, allow_outside=allow_outside, log=log, table=str(copy),
-                              checks=(_clips_readable,))
+                              checks=_checks((), cfg, progress)[2:])
         except CohortProblems as e:
             raise CohortProblems([dataclasses.replace(p, file=str(csv)) for p in e.problems]) from None
 
@@ -270,15 +309,15 @@ def label_columns(targets: tuple[Target, ...], views: tuple[str, ...]) -> tuple[
 
 
 def read_cohort(root: Path, thresholds: dict, *, max_days: float = 30, allow_outside: bool = False,
-                log=None, cfg: dict | None = None) -> pd.DataFrame:
+                log=None, cfg: dict | None = None, progress=None) -> pd.DataFrame:
     """The cohort folder's studies (see `studies`); `cfg` (the echo_cmr section) names the layout, views and
-    targets (None: labels.csv and the CMR set)."""
+    targets (None: labels.csv and the CMR set), and with `records` "read" every clip is decoded and checked."""
     cfg = {"targets": to_config(DEFAULT), **(cfg or {}), "thresholds": thresholds}
     targets, views = parse(cfg), tuple(cfg.get("views") or VIEWS)
     if cfg.get("layout", "labels") == "echonet":
-        clips = read_echonet(root, cfg, allow_outside=allow_outside, log=log)
+        clips = read_echonet(root, cfg, allow_outside=allow_outside, log=log, progress=progress)
     else:
-        clips = read_clips(root, allow_outside=allow_outside, log=log, cfg=cfg)
+        clips = read_clips(root, allow_outside=allow_outside, log=log, cfg=cfg, progress=progress)
     return studies(clips, thresholds, max_days, targets, views)
 
 
@@ -304,8 +343,10 @@ def load(config: dict, ctx) -> Cohort:
     cfg, where = config["echo_cmr"], config["cohort"]["dir"]
     targets, views = parse(cfg), tuple(cfg["views"])
     root = Path(where).expanduser() if where else cached_cohort(ctx.cache, cfg["synthetic"])
+    records = config["cohort"].get("records", "headers")
     table = read_cohort(root, cfg["thresholds"], max_days=float(cfg["max_days"]),
-                        allow_outside=bool(config["cohort"]["allow_outside_paths"]), log=ctx.log, cfg=cfg)
+                        allow_outside=bool(config["cohort"]["allow_outside_paths"]), log=ctx.log,
+                        cfg={**cfg, "records": records}, progress=ctx.progress)
     if cfg.get("layout") == "echonet":
         ctx.log.info("echo_cmr: EchoNet-Dynamic layout, %d videos; FileList.csv names no patient, so each video is "
                      "its own patient and study", len(table))

@@ -14,7 +14,10 @@ from typing import TYPE_CHECKING, Any
 from cardio import PluginInfo, hookimpl, package_defaults
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     import numpy as np
+    import pandas as pd
 
     from cardio import Cohort, Features, ModelState, Predictions, RunContext, Section
     from cardio.cohort import Schema
@@ -35,6 +38,15 @@ def cardio_cohort_schema(config: dict) -> Schema:
     from cardio_echo_cmr import cohort
 
     return cohort.schema(config["echo_cmr"])
+
+
+@hookimpl
+def cardio_write_synthetic(patients: pd.DataFrame, dest: Path, seed: int, config: dict) -> Path:
+    from cardio_echo_cmr import synthetic
+
+    # the multimodal cohort's echo: the patients' drive sets who has WMA (an akinetic territory), nothing else does
+    return synthetic.write_for_patients(patients, dest, seed, config)
+
 
 @hookimpl
 def cardio_load(config: dict, ctx: RunContext) -> Cohort:

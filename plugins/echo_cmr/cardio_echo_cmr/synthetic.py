@@ -8,6 +8,7 @@ read back through cardio.cine by the loader, like a user's files.
 """
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -109,19 +110,11 @@ def write_cohort(root: Path, n_patients: int, seed: int, *, n_frames: int = 32, 
         t2 = rng.normal(t["t2_ms"], t["t2_sd"])
         ecv = rng.normal(t["ecv_pct"] + t["ecv_lge_shift"] * lge, t["ecv_sd"])
         ft = frame_time_ms[i % len(frame_time_ms)] if isinstance(frame_time_ms, tuple) else frame_time_ms
-        per_beat = 33.3 / ft  # frames of this video per frame of a 30 fps one
-        for view in VIEWS:
-            frames = render_view(view, affected, rng, n_frames=round(n_frames * per_beat), height=height,
-                                 width=width, reduction=t["wma_motion_reduction"],
-                                 lge_brightness=t["lge_brightness"], lge=lge, period=16.0 * per_beat)
-            name = f"{pid}_{view}" + (".avi" if view == "PLAX" else ".dcm")
-            if view == "PLAX":
-                write_video(root / "videos" / name, frames, fps=1000.0 / ft)
-            else:
-                write_dicom_cine(root / "videos" / name, frames, ft,
-                                 transfer_syntax="rle" if view == "A2C" else "explicit")
+        files = _write_clips(root, pid, VIEWS, affected, lge, rng, t, n_frames=n_frames, height=height, width=width,
+                             frame_time_ms=ft)
+        for view, name in files.items():
             view_wma = bool(affected.intersection(VIEW_SEGMENTS[view]))
-            row = {"patient_id": pid, "study_id": f"S{i:04d}", "view": view, "file": f"videos/{name}",
+            row = {"patient_id": pid, "study_id": f"S{i:04d}", "view": view, "file": name,
                    "wma_view": int(view_wma), "wma_global": int(wma), "lge_view": int(lge and view_wma),
                    "lge_global": int(lge), "t1_ms": round(float(t1), 1), "t2_ms": round(float(t2), 1),
                    "ecv_pct": round(float(ecv), 2)}
@@ -132,6 +125,116 @@ def write_cohort(root: Path, n_patients: int, seed: int, *, n_frames: int = 32, 
             rows.append(row)
     pd.DataFrame(rows).to_csv(root / "labels.csv", index=False)
     return root
+
+
+def _write_clips(root: Path, pid: str, views: tuple[str, ...], affected: set[int], lge: bool,
+                 rng: np.random.Generator, t: dict, *, n_frames: int, height: int, width: int,
+                 frame_time_ms: float, uid_seed: str = "") -> dict[str, str]:
+    """One clip per view of a patient's study under root/videos/ (A4C as DICOM, A2C as RLE DICOM, PLAX as AVI):
+    {view: its path relative to root}. uid_seed: the DICOM UIDs derive from it, the patient and the view (the same
+    call writes the same bytes); empty: random UIDs."""
+    per_beat = 33.3 / frame_time_ms  # frames of this video per frame of a 30 fps one
+    out = {}
+    for view in views:
+        frames = render_view(view, affected, rng, n_frames=round(n_frames * per_beat), height=height,
+                             width=width, reduction=t["wma_motion_reduction"],
+                             lge_brightness=t["lge_brightness"], lge=lge, period=16.0 * per_beat)
+        name = f"{pid}_{view}" + (".avi" if view == "PLAX" else ".dcm")
+        if view == "PLAX":
+            write_video(root / "videos" / name, frames, fps=1000.0 / frame_time_ms)
+        else:
+            write_dicom_cine(root / "videos" / name, frames, frame_time_ms,
+                             transfer_syntax="rle" if view == "A2C" else "explicit",
+                             uid_entropy=(uid_seed, pid, view) if uid_seed else ())
+        out[view] = f"videos/{name}"
+    return out
+
+
+CRT_STREAM = 41  # the multimodal writer's random stream: another cohort than write_cohort's for the same seed
+SAFE_ID = r"[A-Za-z0-9][A-Za-z0-9_.-]*"  # a patient id that is a plain file name
+
+
+def planted_wma(drive: np.ndarray, truth: dict) -> np.ndarray:
+    """Who has WMA in the multimodal cohort, from each patient's latent drive: a drive below the normal quantile of
+    `wma_fraction` (a standard-normal drive gives the embedded cohort's WMA share); monotone, a higher drive never
+    looks less like a responder."""
+    from scipy.special import ndtri
+
+    fraction = float(truth["wma_fraction"])
+    cut = ndtri(fraction) if 0 < fraction < 1 else (np.inf if fraction >= 1 else -np.inf)
+    return np.asarray(drive, dtype=float) < cut
+
+
+def planted_text(truth: dict, views: tuple[str, ...]) -> str:
+    t = {**DEFAULT_TRUTH, **(truth or {})}
+    return (f"WMA, a coronary territory whose wall regions move {t['wma_motion_reduction']:.0%} less, in "
+            "every patient whose drive lies below the standard normal's "
+            f"{t['wma_fraction']:.0%} quantile, and in no other; normal wall motion otherwise. The drive reaches the "
+            f"clips ({', '.join(views)}) only through it (a higher drive: normal motion, more like a responder); the "
+            "territory, the LGE, T1, T2 and ECV labels and the speckle are drawn as the embedded cohort draws them")
+
+
+def _check_patients(patients: pd.DataFrame) -> None:
+    """The multimodal cohort's patients: ids usable as file names, once each; responder 0/1 (or empty); a finite
+    drive."""
+    from cardio import CardioError
+
+    missing = [c for c in ("patient_id", "responder", "drive") if c not in patients.columns]
+    if missing:
+        raise CardioError(f"echo_cmr: patients lacks column(s) {missing}; it has {list(patients.columns)}")
+    ids = patients["patient_id"].astype(str)
+    y = pd.to_numeric(patients["responder"], errors="coerce")
+    problems = [what for what, bad in (
+        (f"patient ids that are not plain file names: {list(ids[~ids.str.fullmatch(SAFE_ID)][:3])}",
+         (~ids.str.fullmatch(SAFE_ID)).any()),
+        (f"patient ids given twice: {sorted(set(ids[ids.duplicated()]))[:3]}", ids.duplicated().any()),
+        ("responder values other than 0/1", (~(y.isin([0, 1]) | patients["responder"].isna())).any()),
+        ("drive values that are empty or not finite numbers",
+         not np.isfinite(pd.to_numeric(patients["drive"], errors="coerce").to_numpy(dtype=float)).all())) if bad]
+    if problems:
+        raise CardioError("echo_cmr: patients has " + "; ".join(problems))
+
+
+def write_for_patients(patients: pd.DataFrame, dest: Path, seed: int, config: dict) -> Path:
+    """The echo of a multimodal CRT cohort (cardio_write_synthetic): one study per given patient with a clip of each
+    configured view (`echo_cmr.views`), drawn as the embedded cohort's (`echo_cmr.synthetic`: frames, size, truth)
+    from `seed`, WMA where planted_wma(drive); labels.csv holds responder as given beside the CMR columns, so that
+    `--set label=responder` with a responder target reads it (and the default CMR targets still do), and truth.json
+    states the planted effect. The same arguments write the same bytes. Returns labels.csv's path."""
+    from cardio import CardioError, aha17
+
+    _check_patients(patients)
+    cfg = config["echo_cmr"]
+    syn, views = cfg["synthetic"], tuple(cfg["views"])
+    unknown = [v for v in views if v not in VIEWS]
+    if unknown:
+        raise CardioError(f"echo_cmr.views {unknown}: the synthetic writer draws {list(VIEWS)}")
+    t = {**DEFAULT_TRUTH, **(syn.get("truth") or {})}
+    wma = planted_wma(patients["drive"].to_numpy(dtype=float), t)
+    responder = pd.to_numeric(patients["responder"]).astype("Int64")  # 1/0, empty where unknown
+    rng = np.random.default_rng([int(seed), CRT_STREAM])
+    root = Path(dest).expanduser()
+    (root / "videos").mkdir(parents=True, exist_ok=True)
+    territories, rows = list(aha17.TERRITORIES), []
+    for pid, y, has in zip(patients["patient_id"].astype(str), responder, wma):
+        affected = set(aha17.TERRITORIES[territories[rng.integers(len(territories))]]) if has else set()
+        lge = bool(rng.random() < (t["lge_given_wma"] if has else t["lge_without_wma"]))
+        cmr = {"wma_global": int(has), "lge_global": int(lge),
+               "t1_ms": round(float(rng.normal(t["t1_ms"] + t["t1_lge_shift"] * lge, t["t1_sd"])), 1),
+               "t2_ms": round(float(rng.normal(t["t2_ms"], t["t2_sd"])), 1),
+               "ecv_pct": round(float(rng.normal(t["ecv_pct"] + t["ecv_lge_shift"] * lge, t["ecv_sd"])), 2)}
+        files = _write_clips(root, pid, views, affected, lge, rng, t, n_frames=int(syn["n_frames"]),
+                             height=int(syn["height"]), width=int(syn["width"]), frame_time_ms=33.3,
+                             uid_seed=f"cardio echo_cmr multimodal {int(seed)}")
+        for view, name in files.items():
+            view_wma = bool(affected.intersection(VIEW_SEGMENTS[view]))
+            rows.append({"patient_id": pid, "study_id": pid, "view": view, "file": name, "responder": y,
+                         "wma_view": int(view_wma), "lge_view": int(lge and view_wma), **cmr})
+    pd.DataFrame(rows).to_csv(root / "labels.csv", index=False)
+    truth = {"generator": "cardio echo_cmr multimodal cohort", "seed": int(seed), "stream": CRT_STREAM,
+             "planted": planted_text(t, views), "wma_patients": int(wma.sum()), "n_patients": len(patients)}
+    (root / "truth.json").write_text(json.dumps(truth, indent=1))
+    return root / "labels.csv"
 
 
 def write_echonet(root: Path, n_videos: int, seed: int, *, n_frames: int = 40, size: int = 40, fps: float = 50.0,

@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from cardio import CardioError, Cohort
-from cardio.cohort import Column, Problems, Schema, read_table
+from cardio.cohort import Column, Problems, Schema, decimal_mark, read_csv_text, read_table
 from cardio_mmode_septal_flash.geometry import N_POINTS, check_points
 
 LABEL = "septal_flash"
@@ -160,14 +160,14 @@ def check_sequences(table: pd.DataFrame, problems: Problems) -> None:
     it is given, and with frames that hold the record's septum points."""
     from cardio.cine import probe
 
-    flagged = {p.line for p in problems.items if p.column == "septum"}
+    flagged = problems.refused("septum")
     for i, path in enumerate(table["sequence"]):
         if path is None or not Path(path).is_file():
             continue  # listed by the reader already
         try:
             n = probe(path)
         except CardioError as e:
-            problems.add(str(e).replace(f"{path}: ", f"{Path(path).name}: "), i + 2, "sequence")
+            problems.add(str(e), i + 2, "sequence")  # the clip by its path in the cohort folder
             continue
         end = table["cycle_end"].iloc[i] if pd.isna(table["r_peaks_ms"].iloc[i]) else _peak_frames(table, i)
         if end is not None and pd.notna(end) and end > n - 1:
@@ -177,7 +177,7 @@ def check_sequences(table: pd.DataFrame, problems: Problems) -> None:
         size = frame_size(path)
         if size is not None and i + 2 not in flagged and table["septum"].iloc[i] is not None:
             try:
-                check_points(read_septum(table["septum"].iloc[i]), size, Path(table["septum"].iloc[i]).name)
+                check_points(read_septum(table["septum"].iloc[i]), size, table["septum"].iloc[i])
             except CardioError as e:
                 problems.add(str(e), i + 2, "septum")
 
@@ -186,13 +186,14 @@ def check_timing(table: pd.DataFrame, problems: Problems) -> None:
     """A positive frame time and pixel spacing, MVC before AVO, and an SF window that starts before it ends."""
     problems.rows(table["frame_time_ms"] <= 0, "must be > 0 ms", "frame_time_ms")
     problems.rows(table["pixel_spacing_mm"] <= 0, "must be > 0 mm", "pixel_spacing_mm")
-    problems.rows(table["mvc_ms"] >= table["avo_ms"], "mvc_ms must be before avo_ms", "mvc_ms")
+    problems.rows(table["mvc_ms"] >= table["avo_ms"], "mvc_ms must be before avo_ms (the two columns swapped?)",
+                  "mvc_ms")
     problems.rows(table["sf_start_ms"] >= table["sf_end_ms"], "sf_start_ms must be before sf_end_ms", "sf_start_ms")
 
 
 def check_septum(table: pd.DataFrame, problems: Problems) -> None:
     """Each septum file holds 62 readable, finite (x, y) points (inside the frames: check_sequences)."""
-    flagged = {p.line for p in problems.items if p.column == "septum"}  # missing or refused files: listed already
+    flagged = problems.refused("septum")  # missing or refused files: listed already
     for i, path in enumerate(table["septum"]):
         if i + 2 in flagged or path is None:
             continue
@@ -202,11 +203,46 @@ def check_septum(table: pd.DataFrame, problems: Problems) -> None:
             problems.add(str(e), i + 2, "septum")
 
 
-def read_labels(root: Path, allow_outside: bool = False, log=None, label: str = LABEL) -> pd.DataFrame:
+#: A table's frame_time_ms and a clip's own that differ by more than this share are a row and a file mixed up.
+RATE_TOLERANCE = 0.05
+
+
+def sequences_whole(progress=None):
+    """read_table check (cohort.records: read, what cardio validate sets): every record read whole by the reader the
+    M-modes are made with (read_sequence: the clip decoded, its cycle and septum against it), each failure a problem
+    of its line, and a blank, frozen or saturated clip (cardio.cohort.cine_problem) or a frame time the table
+    gives against the clip's header. Rows with a problem already listed are not read again."""
+    from cardio.cine import read_cine
+    from cardio.cohort import cine_problem, read_records
+
+    def check(table: pd.DataFrame, problems: Problems) -> None:
+        listed = {p.line for p in problems.items if not p.readable}
+
+        def read(path: Path, i: int) -> None:
+            if i + 2 in listed:
+                return
+            cine = read_cine(path, min_frames=2)
+            problem = cine_problem(cine.frames)
+            if problem:
+                raise CardioError(f"{path}: {problem}")
+            given, stated = table["frame_time_ms"].iloc[i], cine.frame_time_ms
+            if stated and pd.notna(given) and abs(float(given) - stated) > RATE_TOLERANCE * stated:
+                raise CardioError(f"{path}: the table's frame_time_ms says {float(given):g} ms, the clip's header "
+                                  f"{stated:g} ms (the table's is the one used): correct the cell, or leave it empty")
+            sequence_from(table.iloc[i], cine)
+
+        read_records(table, problems, "sequence", read, progress=progress, desc="sequences")
+    return check
+
+
+def read_labels(root: Path, allow_outside: bool = False, log=None, label: str = LABEL, records: str = "headers",
+                progress=None) -> pd.DataFrame:
     """labels.csv of a cohort folder, typed and checked against the schema of a run predicting `label` (SCHEMA for
-    septal_flash); every problem at once (CohortProblems)."""
-    return read_table(root, run_schema(label), allow_outside=allow_outside, log=log,
-                      checks=[check_cycle, check_timing, check_septum, check_sequences])
+    septal_flash); every problem at once (CohortProblems). With `records` "read" (cardio validate) every sequence
+    is read whole as the M-modes read it (sequences_whole)."""
+    checks = [check_cycle, check_timing, check_septum, check_sequences,
+              *([sequences_whole(progress)] if records == "read" else [])]
+    return read_table(root, run_schema(label), allow_outside=allow_outside, log=log, checks=checks)
 
 
 def read_septum(path: str | Path) -> np.ndarray:
@@ -217,11 +253,15 @@ def read_septum(path: str | Path) -> np.ndarray:
             data = json.loads(path.read_text())
             data = data.get("points") if isinstance(data, dict) else data
             pts = np.asarray(data, dtype=float)
-        else:
-            frame = pd.read_csv(path)
+        else:  # ",", ";" or tab between values, decimal commas where ";" or tab separates them (the core's rules)
+            frame, delimiter = read_csv_text(path)
+            frame.columns = [c.lower() for c in frame.columns]
             if not {"x", "y"} <= set(frame.columns):
                 raise CardioError(f"{path}: septum CSV needs columns x and y, has {list(frame.columns)}")
-            pts = frame[["x", "y"]].to_numpy(dtype=float)
+            cells = frame[["x", "y"]]
+            if decimal_mark(cells.stack().astype(str), delimiter, path) == ",":
+                cells = cells.apply(lambda c: c.str.replace(",", ".", regex=False))
+            pts = cells.to_numpy(dtype=float)
     except (ValueError, TypeError, OSError, UnicodeDecodeError, pd.errors.ParserError) as e:
         raise CardioError(f"{path}: unreadable septum points ({' '.join(str(e).split())[:200]})") from None
     if pts.ndim != 2 or pts.shape[1:] != (2,) or len(pts) != N_POINTS:
@@ -250,12 +290,20 @@ def _cycle(row: pd.Series, frame_time_ms: float, n_frames: int, path: Path) -> t
 def read_sequence(row: pd.Series) -> Sequence:
     """A record's grey frames, frame time, cycle, septum points and pixel spacing (the table's, else the DICOM's
     ultrasound regions, else None), all checked against each other."""
-    from cardio.cine import read_cine, to_gray
+    from cardio.cine import read_cine
+
+    given = row.get("frame_time_ms")
+    has_time = given is not None and pd.notna(given)
+    return sequence_from(row, read_cine(Path(row["sequence"]), min_frames=2, need_frame_time=not has_time))
+
+
+def sequence_from(row: pd.Series, cine) -> Sequence:
+    """read_sequence's checks of a decoded clip (a cardio.cine.Cine) against its row."""
+    from cardio.cine import to_gray
 
     path = Path(row["sequence"])
     given = row.get("frame_time_ms")
     has_time = given is not None and pd.notna(given)
-    cine = read_cine(path, min_frames=2, need_frame_time=not has_time)
     frame_time = float(given) if has_time else cine.frame_time_ms
     if frame_time is None or not np.isfinite(frame_time) or frame_time <= 0:
         raise CardioError(f"{path}: no usable frame time (give frame_time_ms in labels.csv)")
@@ -280,7 +328,8 @@ def load(config: dict, ctx) -> Cohort:
                           "to a cohort folder that has it, e.g. one written by cardio_write_synthetic)")
     synthetic = config["mmode_septal_flash"]["synthetic"]
     root = Path(where["dir"]).expanduser() if where["dir"] else cached_cohort(ctx.cache, synthetic, ctx.progress)
-    table = read_labels(root, bool(where["allow_outside_paths"]), ctx.log, label)
+    table = read_labels(root, bool(where["allow_outside_paths"]), ctx.log, label,
+                        records=where.get("records", "headers"), progress=ctx.progress)
     rows = {rid: row for rid, (_, row) in zip(table["record_id"], table.iterrows())}
     return Cohort(table, loader=lambda rid: read_sequence(rows[rid]), label=label, root=root,
                   outcomes=outcome_columns(label), targets=(label,), level=SCHEMA.level, aggregate=SCHEMA.aggregate)

@@ -84,20 +84,28 @@ def check_maps(size: int | None = None, orientation: Orientation = Orientation()
     size x size): each map that would stop a run is a problem of its line, and the maps must share one size, so
     that a cohort `cardio validate` passes does not fail on its maps later."""
     def check(table: pd.DataFrame, problems: Problems) -> None:
-        sizes: dict[int, int] = {}
+        sizes: dict[int, list[int]] = {}
+        refused = problems.refused("map")
         for i, path in enumerate(table["map"]):
-            if path is None or not Path(path).is_file():
+            if path is None or i + 2 in refused or not Path(path).is_file():
                 continue  # the reader has listed it already
             try:
                 m = _read(Path(path), size, orientation)
             except CardioError as e:
                 problems.add(f"{Path(path).name} {e}", i + 2, "map")
                 continue
-            sizes.setdefault(m.shape[1], i + 2)
-        if len(sizes) > 1:
-            seen = ", ".join(f"{n}x{n} first on line {line}" for n, line in sizes.items())
-            problems.add(f"maps of {len(sizes)} sizes ({seen}); every map of a cohort has one size (ring x sector "
-                         f"tables are resampled to perfusion_polar.size = {size})", column="map")
+            sizes.setdefault(m.shape[1], []).append(i + 2)
+        if len(sizes) < 2:
+            return
+        # the configured size where maps have it (ring x sector tables are resampled to it), else the most common
+        common = size if size in sizes else max(sizes, key=lambda n: len(sizes[n]))
+        for n, lines in sizes.items():
+            for line in lines[:10] if n != common else ():
+                problems.add(f"{Path(table['map'].iloc[line - 2]).name} is a {n}x{n} map; the cohort's maps are "
+                             f"{common}x{common} ({len(sizes[common])} of them; every map of a cohort has one size, "
+                             f"perfusion_polar.size = {size} for ring x sector tables): resample it", line, "map")
+            if n != common and len(lines) > 10:
+                problems.add(f"{len(lines) - 10} more {n}x{n} map(s) on lines {lines[10:40]}", None, "map")
     return check
 
 
@@ -130,7 +138,11 @@ def _read(path: Path, size: int | None, orientation: Orientation) -> np.ndarray:
     m = m.astype(np.float32)  # checked after the cast: 1e300 is finite in float64 and inf in float32
     if not np.isfinite(m).all():
         raise CardioError(f"holds {int((~np.isfinite(m)).sum())} NaN/inf value(s) (as float32: values beyond "
-                          "3.4e38 count too)")
+                          "3.4e38 count too); export the map with every pixel measured, or leave the study out")
+    flat = [name for name, channel in zip(CHANNELS, m) if channel.max() == channel.min()]
+    if flat:
+        raise CardioError(f"holds one value in every pixel of its {', '.join(flat)} map(s) (a blank export, no "
+                          "image); export the maps again, or leave the study out")
     return m
 
 

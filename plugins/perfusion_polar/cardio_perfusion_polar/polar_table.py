@@ -24,6 +24,7 @@ import pandas as pd
 from scipy.ndimage import distance_transform_edt, map_coordinates
 
 from cardio import CardioError, aha17
+from cardio.cohort import decimal_mark, read_csv_text
 
 CHANNELS = ("rest", "stress", "mfr")
 COLUMNS = ("channel", "ring", "sector", "value")
@@ -63,11 +64,14 @@ def read_table(path: str | Path) -> np.ndarray:
 
     Raises CardioError with the problem only (the caller names the file): a missing column, a channel other than
     rest/stress/mfr, a number that is not one, a cell given twice or missing, too few rings or sectors."""
-    try:
-        raw = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""])
-    except (ValueError, UnicodeDecodeError, pd.errors.ParserError) as e:
-        raise CardioError(f"is not a readable CSV table ({str(e).splitlines()[0]})") from None
-    raw.columns = [str(c).strip().lower() for c in raw.columns]
+    try:  # ",", ";" or tab between values, decimal commas where ";" or tab separates them (the core's CSV rules)
+        raw, delimiter = read_csv_text(path)
+        raw.columns = [str(c).strip().lower() for c in raw.columns]
+        decimal = decimal_mark(raw["value"].dropna() if "value" in raw else [], delimiter, path)
+    except CardioError as e:
+        raise CardioError(f"is not a readable CSV table ({str(e).removeprefix(f'{path}: ')})") from None
+    if decimal == ",":
+        raw["value"] = raw["value"].str.replace(",", ".", regex=False)
     missing = [c for c in COLUMNS if c not in raw.columns]
     if missing:
         raise CardioError(f"lacks column(s) {missing} of a ring x sector table {list(COLUMNS)}")

@@ -37,7 +37,7 @@ import numpy as np
 import pandas as pd
 
 from cardio import Cache, CardioError, Cohort, atomic_path
-from cardio.cohort import Column, Problems, Schema, npy_header, read_table
+from cardio.cohort import Column, Problems, Schema, npy_header, read_records, read_table
 from cardio_spect_polar.dicom_io import GatedVolume, check_dicom_header, read_polar_map, read_volume, write_gated_dicom
 from cardio_spect_polar.orientation import Orientation
 from cardio_spect_polar.phantom import LATERAL_DEG, make_phantom
@@ -404,10 +404,52 @@ def _record_kind(path: Path) -> str:
     return "volume" if arr.ndim == 4 else "polar"
 
 
+def read_whole(progress: Progress | None = None) -> Callable[[pd.DataFrame, Problems], None]:
+    """read_table check (cohort.records: read, what cardio validate sets): every record read whole by the reader
+    phase analysis uses (load_record: a volume's counts, gates that differ, a polar map's cells), each failure a
+    problem of its line (cardio.cohort.read_records)."""
+    def check(table: pd.DataFrame, problems: Problems) -> None:
+        read_records(table, problems, "file", lambda path, i: load_record(path), progress=progress, desc="scans")
+    return check
+
+
+def _map_shape(path: Path) -> tuple[int, ...] | None:
+    """A ready polar map's (rings, sectors), from a .npy's header or a CSV's cells; None where it does not read (its
+    own problem, listed by check_records or read_whole)."""
+    try:
+        return tuple(npy_header(path)[0]) if path.suffix.lower() == ".npy" else read_polar_map(path).shape
+    except (CardioError, ValueError, OSError, EOFError):
+        return None
+
+
+def check_grid(grid: tuple[int, int]) -> Callable[[pd.DataFrame, Problems], None]:
+    """read_table check: every ready polar map on the cohort's one (rings, sectors) grid, as featurize requires it
+    (features.check_one_grid): spect_polar.phase's grid when the cohort has volumes, else the maps' most common."""
+    def check(table: pd.DataFrame, problems: Problems) -> None:
+        refused, kinds, shapes = problems.refused("file"), [], {}
+        for i, path in enumerate(table["file"]):
+            if path is None or i + 2 in refused or not Path(path).is_file():
+                continue
+            try:
+                kinds.append(_record_kind(Path(path)))
+            except CardioError:
+                continue  # listed by check_records
+            if kinds[-1] == "polar" and (shape := _map_shape(Path(path))) is not None:
+                shapes[i] = shape
+        found = list(shapes.values())
+        expected = tuple(grid) if "volume" in kinds else max(set(found), key=found.count, default=None)
+        for i, shape in shapes.items():
+            if shape != expected:
+                problems.add(f"{table['file'].iloc[i]}: phase polar map of shape {shape}, the cohort's "
+                             f"maps are {expected} (rings, sectors: spect_polar.phase.rings and .sectors, where the "
+                             "cohort has volumes); resample it to that grid", i + 2, "file")
+    return check
+
+
 def check_records(table: pd.DataFrame, problems: Problems) -> None:
     """read_table check: every file found is a readable record (a DICOM header, a .npy's shape) and no two
     rows name the same file. Rows whose file read_table already refused (missing, outside) are not opened."""
-    refused = {p.line for p in problems.items if p.column == "file"}
+    refused = problems.refused("file")
     for i, path in enumerate(table["file"]):
         if i + 2 in refused or path is None:
             continue
@@ -439,10 +481,15 @@ def _record_gates(path: Path) -> int | None:
 
 
 def load_cohort(root: str | Path, schema: Schema = SCHEMA, *, table: str | None = None, allow_outside: bool = False,
-                log: logging.Logger | None = None) -> pd.DataFrame:
-    """The cohort table of folder `root` (cardio.cohort.read_table with `schema` and check_records), plus
-    `kind` ('volume' | 'polar') per record; every problem of the table is listed at once (CohortProblems)."""
-    out = read_table(root, schema, allow_outside=allow_outside, log=log, checks=[check_records], table=table)
+                log: logging.Logger | None = None, records: str = "headers", progress: Progress | None = None,
+                grid: tuple[int, int] | None = None) -> pd.DataFrame:
+    """The cohort table of folder `root` (cardio.cohort.read_table with `schema` and check_records; with `grid`, the
+    phase grid (rings, sectors) ready maps must share (check_grid); with `records` "read", every record read whole:
+    read_whole), plus `kind` ('volume' | 'polar') per record; every problem of the table and its records is listed
+    at once (CohortProblems)."""
+    checks = [check_records, *([check_grid(grid)] if grid else []),
+              *([read_whole(progress)] if records == "read" else [])]
+    out = read_table(root, schema, allow_outside=allow_outside, log=log, checks=checks, table=table)
     out.insert(out.columns.get_loc("file") + 1, "kind", [_record_kind(Path(p)) for p in out["file"]])
     out.insert(out.columns.get_loc("kind") + 1, "orientation",
                [record_orientation(Path(p), k) for p, k in zip(out["file"], out["kind"])])
@@ -510,8 +557,11 @@ def load(config: dict, ctx) -> Cohort:
     schema = config_schema(config)
     if config["cohort"]["dir"]:
         root = Path(config["cohort"]["dir"]).expanduser()
+        records = config["cohort"].get("records", "headers")
         table = load_cohort(root, schema, table=sp["clinical_csv"],
-                            allow_outside=bool(config["cohort"]["allow_outside_paths"]), log=ctx.log)
+                            allow_outside=bool(config["cohort"]["allow_outside_paths"]), log=ctx.log, records=records,
+                            progress=ctx.progress if records == "read" else None,
+                            grid=(int(sp["phase"]["rings"]), int(sp["phase"]["sectors"])))
     else:
         if label != LABEL:
             raise CardioError(f"label: the synthetic cohort's outcome column is {LABEL!r}, not {label!r} "

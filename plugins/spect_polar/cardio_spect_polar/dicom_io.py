@@ -13,6 +13,8 @@ each short-axis slice displayed as usual (anterior wall up, septum left, lateral
 """
 from __future__ import annotations
 
+import io
+import logging
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,6 +30,7 @@ from pydicom.tag import Tag
 from pydicom.uid import PYDICOM_IMPLEMENTATION_UID, ExplicitVRLittleEndian, NuclearMedicineImageStorage, generate_uid
 
 from cardio import CardioError, atomic_path
+from cardio.cohort import csv_delimiter, decimal_mark, format_text
 from cardio_spect_polar.orientation import SHORT_AXIS_IOP, Orientation, from_header
 
 DICOM_SUFFIXES = {".dcm", ".dicom", ".ima", ""}
@@ -102,6 +105,12 @@ def check_volume(data: np.ndarray, source: str, *, gated: bool = True) -> np.nda
     empty = np.flatnonzero(totals <= 0)
     if empty.size:
         raise CardioError(f"{source}: gate(s) {[int(g) + 1 for g in empty]} of {arr.shape[0]} hold no counts")
+    if arr.max() == arr.min():
+        raise CardioError(f"{source}: every voxel holds {float(arr.max()):g} (a blank export, no image)")
+    if gated and (arr == arr[:1]).all():
+        raise CardioError(f"{source}: its {arr.shape[0]} gates are one image (gating failed, or the summed volume was "
+                          "copied into every gate): phase analysis needs the heart's motion between gates; export "
+                          "the gated series")
     return arr
 
 
@@ -360,7 +369,7 @@ def read_polar_map(path: str | Path, shape: tuple[int, int] | None = None) -> np
         if suffix == ".npy":
             arr = np.load(path, allow_pickle=False)
         elif suffix == ".csv":
-            arr = np.loadtxt(path, delimiter=",", ndmin=2)
+            arr = _csv_map(path)
         else:
             raise CardioError(f"{path}: a polar map must be .npy or .csv, not {suffix!r}")
     except (ValueError, OSError, EOFError) as exc:
@@ -371,10 +380,26 @@ def read_polar_map(path: str | Path, shape: tuple[int, int] | None = None) -> np
         raise CardioError(f"{path}: polar map has non-numeric dtype {arr.dtype}")
     arr = arr.astype(np.float64)
     if not np.isfinite(arr).all():
-        raise CardioError(f"{path}: polar map holds {int((~np.isfinite(arr)).sum())} NaN/inf value(s)")
+        raise CardioError(f"{path}: polar map holds {int((~np.isfinite(arr)).sum())} NaN/inf value(s); export it "
+                          "with every cell measured, or leave the scan out")
     if shape is not None and arr.shape != tuple(shape):
         raise CardioError(f"{path}: polar map has shape {arr.shape}, expected {tuple(shape)} (rings, sectors)")
+    if arr.max() == arr.min():
+        raise CardioError(f"{path}: every cell of the polar map holds {float(arr.max()):g} (a blank export: no phase "
+                          "varies)")
     return arr
+
+
+def _csv_map(path: Path) -> np.ndarray:
+    """A polar map written as CSV rows of numbers (no header) with ",", ";" or tab between values, decimal commas
+    where ";" or tab separates them (cardio.cohort's rules for every CSV), logged where not "," and "."."""
+    delimiter = csv_delimiter(path)
+    text = path.read_text(encoding="utf-8-sig", errors="replace")
+    decimal = decimal_mark((c for line in text.splitlines() for c in line.split(delimiter)), delimiter, path)
+    if (delimiter, decimal) != (",", "."):
+        logging.getLogger("cardio.run.spect_polar").info("%s: read as a CSV with %s", path,
+                                                         format_text(delimiter, decimal))
+    return np.loadtxt(io.StringIO(text.replace(",", ".") if decimal == "," else text), delimiter=delimiter, ndmin=2)
 
 
 def _uid(seed_parts: Sequence[str], what: str) -> str:

@@ -39,8 +39,9 @@ class KeepFinalModel:
         self.models: list = []
 
     @hookimpl(wrapper=True)
-    def cardio_export_model(self, model):
-        self.models.append(model)
+    def cardio_export_model(self, model, ctx):
+        if ctx.fold == "final":  # not the outer folds' models the bundle also carries (fold_models)
+            self.models.append(model)
         return (yield)
 
 
@@ -142,10 +143,9 @@ def test_a_bundle_holding_an_untrusted_type_is_refused_unloaded(site_a):
 
     tmp = site_a["tmp"]
     forged = tmp / "forged"
-    (forged / "model").mkdir(parents=True)
+    forged.mkdir(parents=True)
     shutil.copy(site_a["run"] / "run.json", forged / "run.json")
-    for name in core_bundle.FILES:
-        shutil.copy(site_a["run"] / "model" / name, forged / "model" / name)
+    shutil.copytree(site_a["run"] / "model", forged / "model")  # its fold models too: bundle.json lists them
     weights = forged / "model" / "weights.safetensors"
     tensors = load_file(str(weights))
     tensors["baselines.svm"] = torch.from_numpy(sklearn_to_array(make_pipeline(FunctionTransformer(os.system))))

@@ -197,7 +197,7 @@ CASES = [
     ("label-one-class", lambda d: _edit_csv(d, add={"responder": "1"}), [], "'responder' is constant"),
     ("label-differs-within-a-patient", lambda d: _edit_csv(d, cells={(1, "patient_id"): "pt001",
                                                                      (0, "responder"): "1", (1, "responder"): "0"}),
-     [], "1 patient(s) have records with different values of 'responder'"),
+     [], "line 3, column 'responder': 0 here, 1 on line 2 of the same patient"),
     # covariates the schema declares: numbers and 0/1, every bad cell a problem of the table
     ("covariate-qrs-text", lambda d: _edit_csv(d, cells={(2, "qrs_ms"): "abc"}), [],
      "line 4, column 'qrs_ms': must be a finite number, found 'abc'"),
@@ -207,7 +207,8 @@ CASES = [
      "line 5, column 'lbbb': must be 0/1 (or yes/no), found 'maybe'"),
     ("covariate-named-in-config-text", lambda d: _edit_csv(d, add={"nyha": "III"}),
      ["--set", "ecg_transfer.baselines.covariates=[qrs_ms, nyha]"],
-     "must be a finite number, found 'III' (and 10 more problem(s)"),  # 12 rows: 10 by line, then a count
+     "must be a finite number, found 'III'; write the number alone (no unit, no text), or leave the cell empty "
+     "where it is unknown (and 10 more problem(s)"),  # 12 rows: 10 by line, then a count
     ("problems-listed-at-once", lambda d: _edit_csv(d, cells={(2, "qrs_ms"): "abc", (4, "ecg"): "ecg/none",
                                                              (0, "responder"): "2"}), [], "(and 2 more problem(s)"),
     ("covariate-is-outcome", None, ["--set", "ecg_transfer.baselines.covariates=[qrs_ms, lvesv_reduction_pct]"],
@@ -235,7 +236,7 @@ CASES = [
     ("dat-empty", lambda d: _dat(d, lambda b: b""), [], "crt002.dat: truncated"),
     ("dat-missing", lambda d: (d / "ecg" / "crt002.dat").unlink(), [], "crt002.dat"),
     ("dat-all-nan", lambda d: _dat(d, lambda b: b"\x00\x80" * (len(b) // 2)), [], "crt002.hea: lead II holds no"),
-    ("ecg-too-short", _short_ecg, [], "crt002.hea: no complete beat found"),
+    ("ecg-too-short", _short_ecg, [], "crt002.hea: lead II holds 0.10 s of signal"),
     # CSV and NumPy ECGs
     ("csv-ecg-text", _csv_ecg(["0.1", "abc", "0.3"] * 400), [], "x.csv"),
     ("csv-ecg-all-nan", _csv_ecg([np.nan] * 1440), [], "x.csv: lead II holds no finite sample"),

@@ -28,10 +28,10 @@ EXPECTED = {
     "lvef deleted": (None, "column 'lvef': is named by config key(s) ecg_transfer.baselines.covariates, "
                      "ecg_transfer.baselines.guideline.lvef_column"),
     "duplicate record_id": (5, "line 7, column 'record_id': record_id appears on more than one row"),
-    "one recording, two patients": (7, "line 9, column 'ecg': crt007.hea is also the ECG of another patient (line 8)"),
+    "one recording, two patients": (7, "line 8, column 'ecg': one file is named by 2 patients"),
     "path outside the folder": (8, "line 10, column 'ecg': names '../outside', outside the cohort folder"),
-    "text saved as .dcm": (9, "line 11, column 'ecg': notes.dcm: unreadable DICOM file"),
-    "MUSE export, bad base64": (10, "line 12, column 'ecg': muse.xml: lead I: <WaveFormData> is not valid base64"),
+    "text saved as .dcm": (9, "line 11, column 'ecg': ecg/notes.dcm: unreadable DICOM file"),
+    "MUSE export, bad base64": (10, "line 12, column 'ecg': ecg/muse.xml: lead I: <WaveFormData> is not valid base64"),
 }
 
 
@@ -115,10 +115,12 @@ def test_the_cohort_that_passes_validate_runs_its_input_stages(folders, tmp_path
     assert split_overlaps(features.table, config["cv"], config["label"], seeds=range(3)) == []
 
 
-def test_a_lead_no_file_has_is_ten_lines_and_a_count(folders):
+def test_a_lead_no_file_has_is_three_lines_and_the_others_by_line(folders):
+    reader = cohort_table.ECGReader(360.0, lead="V7")
     with pytest.raises(CohortProblems) as refused:
-        cohort_table.read_cohort_table(folders["good"], leads=["V7"])
+        cohort_table.read_cohort_table(folders["good"], reader=reader)
     lines = [str(p) for p in refused.value.problems]
-    assert len(lines) == 11 and all("no lead named 'V7'; the file has ['II']" in line for line in lines[:10])
-    assert lines[-1].endswith(f"column 'ecg': {N_PATIENTS - 10} more row(s) whose ECG file does not read or lacks "
-                              "lead(s) ['V7']")
+    assert len(lines) == 4 and all("no lead named 'V7'; the file has ['II']" in line for line in lines[:3])
+    assert lines[-1].endswith(f"column 'ecg': {N_PATIENTS - 3} more row(s) whose file gives the same problem (its "
+                              "file: no lead named 'V7'; the file has ['II']): lines "
+                              + ", ".join(str(i + 2) for i in range(3, N_PATIENTS)))

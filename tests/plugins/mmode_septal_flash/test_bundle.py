@@ -35,8 +35,9 @@ class KeepFinalModel:
         self.models: list = []
 
     @hookimpl(wrapper=True)
-    def cardio_export_model(self, model):
-        self.models.append(model)
+    def cardio_export_model(self, model, ctx):
+        if ctx.fold == "final":  # not the outer folds' models the bundle also carries (fold_models)
+            self.models.append(model)
         return (yield)
 
 

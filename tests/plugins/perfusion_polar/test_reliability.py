@@ -39,6 +39,12 @@ def _map_column(value: str):
     return lambda d: _csv(d, lambda t: t.assign(map=[value] + [f"maps/{p}.npy" for p in t["patient_id"][1:]]))
 
 
+
+def _noise(shape: tuple[int, ...]) -> np.ndarray:
+    """A map of another shape whose pixels vary (a constant map is a problem of its own: a blank export)."""
+    return np.random.default_rng(0).random(shape, dtype=np.float32)
+
+
 CASES = [
     # the maps' paths: maps/<record_id>.npy by default (the record is the patient here), or the `map` column;
     # whichever names them, they stay inside the cohort folder (cohort.allow_outside_paths is off)
@@ -61,7 +67,8 @@ CASES = [
     # shapes are read from the .npy headers with the table: listed by cardio validate, before any run
     ("map-wrong-shape", lambda d: np.save(_first_map(d), np.zeros((2, 32, 32))), "a map is (3, N, N)"),
     ("map-not-square", lambda d: np.save(_first_map(d), np.zeros((3, 32, 24))), "a map is (3, N, N)"),
-    ("map-other-size", lambda d: np.save(sorted((d / "maps").glob("*.npy"))[1], np.ones((3, 16, 16))), "2 sizes"),
+    ("map-other-size", lambda d: np.save(sorted((d / "maps").glob("*.npy"))[1], _noise((3, 16, 16))),
+     "PF0002.npy is a 16x16 map; the cohort's maps are 32x32"),
     ("map-nan", lambda d: np.save(_first_map(d), np.full((3, 32, 32), np.nan)), "NaN"),
     ("map-missing", lambda d: _first_map(d).unlink(), "'map': names maps/PF0001{.npy,.csv}, which is not a file"),
     # labels.csv (an empty target cell is a missing label, not a problem)
@@ -113,12 +120,13 @@ def test_round_three_maps(tmp_path):
     from cardio_perfusion_polar.cohort import load_map, read_cohort
     root = write_cohort(*synthesize(24, 16, seed=1), tmp_path / "c")
     maps = sorted((root / "maps").glob("*.npy"))
-    np.save(maps[2], np.zeros((3, 16, 12), np.float32))
-    np.save(maps[3], np.zeros((3, 20, 20), np.float32))
+    np.save(maps[2], _noise((3, 16, 12)))
+    np.save(maps[3], _noise((3, 20, 20)))
     with pytest.raises(CohortProblems) as e:
         read_cohort(root)
     text = [str(p) for p in e.value.problems]
-    assert any("has shape (3, 16, 12)" in t for t in text) and any("maps of 2 sizes" in t for t in text), text
+    assert any("has shape (3, 16, 12)" in t for t in text), text
+    assert any("is a 20x20 map; the cohort's maps are 16x16" in t for t in text), text
     huge = np.ones((3, 16, 16))
     huge[1, 2, 2] = 1e300
     np.save(tmp_path / "huge.npy", huge)

@@ -65,7 +65,7 @@ def _folder(root, clinical):
 def _config(root, label, clinical):
     return {"label": label, "cohort": {"dir": str(root), "allow_outside_paths": False},
             "spect_polar": {"clinical_csv": None, "outcomes": [], "min_esv_ml": None,
-                            "analysis": {"clinical": clinical}}}
+                            "analysis": {"clinical": clinical}, "phase": {"rings": 16, "sectors": 32}}}
 
 
 def test_configured_label_is_used(tmp_path):
