@@ -400,13 +400,22 @@ def new_cohort_cmd(plugin: str, dest: str, config_file, sets) -> None:
 
 @main.command("report")
 @click.argument("run_dir", type=click.Path(file_okay=False, exists=True))
-def report_cmd(run_dir: str) -> None:
-    """Rewrite report.md/report.html of a run and print its performance table."""
+@click.option("--checklist", is_flag=True, help="Also write the TRIPOD+AI checklist on its own (tripod_ai.md beside "
+                                                 "the report): each item, where the report answers it, and what is "
+                                                 "left for the authors to write.")
+def report_cmd(run_dir: str, checklist: bool) -> None:
+    """Rewrite report.md/report.html of a run and print its summary and headline performance.
+
+    The report reads like a paper: summary, cohort, performance, comparisons, calibration and decision curves,
+    explanations, then the appendices (methods, full tables, the TRIPOD+AI checklist)."""
     from cardio import report
 
-    md = report.render(Path(run_dir))
-    sections = [s for s in md.split("\n## ")[1:] if not s.startswith("Contents")]
-    click.echo("## " + sections[0] if sections else md)  # the first section: performance
+    md = report.render(Path(run_dir), checklist=checklist)
+    parts = md.split("\n## ")[1:]
+    shown = [p for p in parts if p.startswith(("Summary", "Performance"))]
+    click.echo("\n".join("## " + p for p in shown) if shown else md)
+    if checklist:
+        click.echo(f"TRIPOD+AI checklist: {Path(run_dir) / 'tripod_ai.md'}")
 
 
 @main.command("new-plugin")

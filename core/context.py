@@ -121,8 +121,9 @@ class RunContext:
         self.figures_dir.mkdir(parents=True, exist_ok=True)
         return self.figures_dir / f"{name}.png"
 
-    def save_figure(self, fig: Any, name: str, dpi: int | None = None) -> Path:
-        """Save a matplotlib Figure as figures/<name>.png, release it, and return the path for a Section."""
+    def save_figure(self, fig: Any, name: str, dpi: int | None = None, caption: str | None = None) -> Path:
+        """Save a matplotlib Figure as figures/<name>.png, release it, and return the path for a Section; the
+        caption (a sentence or two) is what the report prints under it (cardio.figures.save_figure)."""
         from cardio.figures import DPI, save_figure
 
-        return save_figure(fig, self.figure_path(name), dpi or DPI)
+        return save_figure(fig, self.figure_path(name), dpi or DPI, caption=caption)

@@ -210,9 +210,18 @@ class Predictions:
         return cls(pd.concat([p.table for p in parts], ignore_index=True))
 
 
+#: The parts of a report, in the order a paper reads: summary, who was studied (Table 1), the headline performance,
+#: comparisons, calibration and decision curves, explanations, then the appendix of methods and full tables.
+PARTS = ("summary", "cohort", "performance", "comparison", "calibration", "explanation", "methods")
+
+
 @dataclass
 class Section:
-    """A piece of the report that a plugin adds from cardio_explain or cardio_evaluate."""
+    """A piece of the report that a plugin adds from cardio_explain or cardio_evaluate.
+
+    `part` places it in the report (one of PARTS); None puts a cardio_evaluate section with the comparisons and a
+    cardio_explain section with the explanations.
+    """
 
     title: str
     text: str = ""
@@ -220,6 +229,11 @@ class Section:
     tables: dict[str, pd.DataFrame] = field(default_factory=dict)
     estimates: list[dict] = field(default_factory=list)
     tests: list[dict] = field(default_factory=list)
+    part: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.part is not None and self.part not in PARTS:
+            raise CardioError(f"section {self.title!r}: part {self.part!r} is not one of {', '.join(PARTS)}")
 
 
 @dataclass

@@ -153,4 +153,4 @@ def comparison_section(final: Predictions, folds: Predictions, n_models: int, le
     if not rows:
         text += " No binary task with a label was predicted by both, so nothing is compared."
     return Section(TITLE, text, tables={"fold ensemble against the final model": pd.DataFrame(rows)} if rows else {},
-                   estimates=estimates, tests=tests)
+                   estimates=estimates, tests=tests, part="comparison")

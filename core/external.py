@@ -76,4 +76,5 @@ def section(skipped: list[dict], level: str, evaluated: bool) -> Section:
     text = (f"These targets have labels in this cohort but cannot carry the report's metrics, so they are left out "
             f"of it; {others}. Counts are of labelled {PLURAL.get(level, level)} (one model's rows: every model of a "
             "task shares its labels). Their predictions are in predictions.csv all the same.")
-    return Section(TITLE, text, tables={"targets not evaluated": pd.DataFrame(skipped)})
+    return Section(TITLE, text, tables={"targets not evaluated": pd.DataFrame(skipped)},
+                   part="performance")

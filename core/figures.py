@@ -41,8 +41,8 @@ matplotlib.rcParams.update({
     "svg.hashsalt": "cardio",  # fixed element ids: the same figure gives the same SVG bytes
 })
 
-__all__ = ["Figure", "subplots", "save_figure", "parallel_saves", "DPI", "PALETTE", "SEQUENTIAL", "CVD_SEQUENTIAL",
-           "DIVERGING", "CYCLIC", "NOT_UNIFORM", "FigureWarning", "colormaps_used"]
+__all__ = ["Figure", "subplots", "save_figure", "figure_title", "parallel_saves", "DPI", "PALETTE", "SEQUENTIAL",
+           "CVD_SEQUENTIAL", "DIVERGING", "CYCLIC", "NOT_UNIFORM", "FigureWarning", "colormaps_used"]
 
 
 class FigureWarning(UserWarning):
@@ -72,33 +72,47 @@ def colormaps_used(fig: Any) -> set[str]:
     return names
 
 
-def save_figure(fig: Any, path: str | Path, dpi: int = DPI, svg: bool = True) -> Path:
+def save_figure(fig: Any, path: str | Path, dpi: int = DPI, svg: bool = True, caption: str | None = None) -> Path:
     """Save a Figure as PNG at `dpi` (tight bounding box) and, with `svg`, as SVG beside it; release it.
 
     Returns the PNG's path (the report embeds it). A path with another suffix (.pdf, .svg) is written in
     that format alone. A colormap that is not perceptually uniform raises a FigureWarning naming it.
+    The caption goes into the file's Description (PNG text chunk, SVG metadata), where the report reads it;
+    without one, the figure's title stands in.
     """
     path = Path(path)
+    caption = caption or figure_title(fig)
     fmt = path.suffix.lstrip(".").lower() or "png"
     bad = sorted(colormaps_used(fig) & NOT_UNIFORM)
     if bad:
         warnings.warn(f"figure {path.stem} uses colormap(s) {', '.join(bad)}, which are not perceptually uniform "
                       f"nor colour-blind-safe; use cardio.figures.SEQUENTIAL ({SEQUENTIAL}) or DIVERGING "
                       f"({DIVERGING})", FigureWarning, stacklevel=2)
-    if _saver is not None and _saver.submit(fig, path, dpi, svg):
+    if _saver is not None and _saver.submit(fig, path, dpi, svg, caption):
         return path
-    _write(fig, path, fmt, dpi, svg)
+    _write(fig, path, fmt, dpi, svg, caption)
     return path
 
 
-def _write(fig: Any, path: Path, fmt: str, dpi: int, svg: bool) -> None:
+def figure_title(fig: Any) -> str:
+    """The figure's suptitle, else its first axes title ('' when it has neither)."""
+    suptitle = getattr(fig, "_suptitle", None)
+    if suptitle is not None and suptitle.get_text().strip():
+        return " ".join(suptitle.get_text().split())
+    titles = [ax.get_title(loc).strip() for ax in fig.axes for loc in ("center", "left")]
+    return " ".join(next((t for t in titles if t), "").split())
+
+
+def _write(fig: Any, path: Path, fmt: str, dpi: int, svg: bool, caption: str = "") -> None:
     """Render the figure into its file(s) and release it."""
     from cardio.cache import atomic_path
 
     targets = [(path, fmt)] + ([(path.with_suffix(".svg"), "svg")] if svg and fmt == "png" else [])
     for target, kind in targets:
         # no creation date in the SVG (with svg.hashsalt): the same figure gives the same bytes
-        meta = {"Date": None} if kind == "svg" else None
+        meta: dict | None = {"Date": None} if kind == "svg" else None
+        if caption and kind in ("png", "svg"):
+            meta = {**(meta or {}), "Description": caption}
         with atomic_path(target) as tmp:
             fig.savefig(tmp, dpi=dpi, bbox_inches="tight", format=kind, metadata=meta)
     if "matplotlib.pyplot" in sys.modules:  # a pyplot figure stays in its registry until closed
@@ -107,11 +121,11 @@ def _write(fig: Any, path: Path, fmt: str, dpi: int, svg: bool) -> None:
         plt.close(fig)
 
 
-def _render_child(fig: Any, path: Path, fmt: str, dpi: int, svg: bool, errors: Any) -> None:
+def _render_child(fig: Any, path: Path, fmt: str, dpi: int, svg: bool, caption: str, errors: Any) -> None:
     """A forked worker's part of parallel_saves: this one figure, then the process ends. An error goes back to the
     parent whole (a full disk stays the one line that names the file), not as a traceback on stderr."""
     try:
-        _write(fig, path, fmt, dpi, svg)
+        _write(fig, path, fmt, dpi, svg, caption)
     except BaseException as e:  # every error is the parent's to raise
         try:
             errors.send(e)
@@ -137,7 +151,7 @@ class _Saver:
         self.failed: list[str] = []
         self.errors: list[BaseException] = []
 
-    def submit(self, fig: Any, path: Path, dpi: int, svg: bool) -> bool:
+    def submit(self, fig: Any, path: Path, dpi: int, svg: bool, caption: str = "") -> bool:
         """Hand the figure to a new worker; False where the OS cannot fork (then the caller saves it here)."""
         if self.fork is None:
             return False
@@ -146,7 +160,7 @@ class _Saver:
         fmt = path.suffix.lstrip(".").lower() or "png"
         # the worker only renders with matplotlib: no torch, no CUDA, none of the parent's threads are used there
         receive, send = self.fork.Pipe(duplex=False)
-        proc = self.fork.Process(target=_render_child, args=(fig, path, fmt, dpi, svg, send), daemon=True)
+        proc = self.fork.Process(target=_render_child, args=(fig, path, fmt, dpi, svg, caption, send), daemon=True)
         proc.start()
         send.close()
         self.running.append((proc, path, receive))

@@ -406,10 +406,10 @@ def fuse(runs: list[Path], out: Path, *, models: dict[str, str] | None = None, n
     pred = pred.assign(record_id=pred["patient_id"], task=str(cfg["label"]), kind="binary", repeat=0)
     from cardio import report
     from cardio.fusion_report import fusion_section
-    from cardio.performance import evaluate_section
+    from cardio.performance import evaluate_sections
 
     predictions = Predictions(pred.dropna(subset=["y_true"]).reset_index(drop=True))
-    sections = [evaluate_section(predictions, cfg, ctx), fusion_section(mods, predictions, list(coefs), cfg, ctx)]
+    sections = [*evaluate_sections(predictions, cfg, ctx), fusion_section(mods, predictions, list(coefs), cfg, ctx)]
     meta = {"plugin": "fuse", "plugin_version": cardio.__version__, "cardio_version": cardio.__version__,
             "seed": int(cfg["seed"]), "device": "cpu", "world_size": 1, "cv": mods[0].config["cv"],
             # one fused row per patient: the table's other rows are the same patients under the single models

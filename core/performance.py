@@ -1,7 +1,8 @@
 """Built-in plugin: the core's evaluation of every model and task, with CIs, tests and figures.
 
-Registered before any installed plugin (`cardio.plugins.DEFAULT_PLUGINS`) and run first, so the
-performance section leads the report.
+Registered before any installed plugin (`cardio.plugins.DEFAULT_PLUGINS`) and run first: its sections are the
+report's frame (summary, cohort, headline performance, comparisons, calibration, statistical methods), and every
+other section reads the estimates it made (`estimates`, `tests`).
 """
 from __future__ import annotations
 
@@ -36,12 +37,51 @@ def cardio_plugin_info() -> PluginInfo:
 
 
 @hookimpl(tryfirst=True)
-def cardio_evaluate(predictions: Predictions, config: dict, ctx: RunContext) -> Section:
-    return evaluate_section(predictions, config, ctx)
+def cardio_evaluate(predictions: Predictions, config: dict, ctx: RunContext) -> list[Section]:
+    return evaluate_sections(predictions, config, ctx)
 
 
-def summary_table(estimates: list[dict]) -> pd.DataFrame:
-    """Pooled out-of-fold estimates, one row per model and task."""
+# The AUC rows a report shows: the headline (cross-validated with K folds; small-sample DeLong of one model's
+# scores otherwise) and the pooled DeLong estimate beside it. Every interval printed is one whose coverage
+# benchmarks/cv_coverage.py shows.
+HEADLINE_AUC = {"cv-corrected t (Nadeau & Bengio 2003)": "corrected t (Nadeau & Bengio 2003)",
+                "delong-logit": "DeLong, small-sample logit",
+                "delong": ""}
+# What each headline interval counts, as the performance text says it.
+INTERVAL_NOTES = {"corrected t (Nadeau & Bengio 2003)": "counts the patients and that each fold's model was fitted on "
+                                                        "a different training set",
+                  "DeLong, small-sample logit": "one model's scores: counts the patients, not training variability"}
+AUC_TABLE, MAE_TABLE = "AUC of every model and task", "MAE of every model and task"
+
+
+def _auc_cells(row: dict, e: dict) -> None:
+    """The headline AUC and the interval it carries, named; beside it, with K folds, the pooled AUC of every
+    out-of-fold score (its DeLong interval, which ignores training variability, stays in metrics.json) and the
+    mean ± SD over folds."""
+    from cardio.stats import format_ci
+
+    if e["method"] != "delong":
+        row["auc"] = format_ci(e)
+        row["auc_interval"] = HEADLINE_AUC.get(e["method"]) or e["method"]
+        return
+    folds = (e.get("extra") or {}).get("fold_summary")
+    if folds:
+        row["auc_pooled"] = f"{e['estimate']:.3f}"
+        sd = "" if folds["sd"] is None else f" ± {folds['sd']:.3f}"
+        row["auc_fold_mean"] = f"{folds['mean']:.3f}{sd}"
+
+
+# The metric rows' columns each table shows: discrimination in detail, agreement (regression), calibration, and the
+# metrics at the training-fold thresholds.
+DETAIL = ("model", "task", "n", "auc", "auc_interval", "auc_pooled", "auc_fold_mean")
+AGREEMENT = ("model", "task", "n", "mae", "rmse", "r2", "ba_bias")
+CALIBRATION = ("model", "task", "n", "brier", "calibration_slope", "calibration_intercept")
+THRESHOLDED = ("model", "task", "n", "accuracy", "sensitivity", "specificity", "ppv", "npv", "f1")
+CALIBRATION_TITLE = "Calibration, thresholds and decision curves"
+
+
+def metric_rows(estimates: list[dict]) -> list[dict]:
+    """Pooled out-of-fold estimates, one row per model and task, each metric as "estimate [low, high]"."""
     from cardio.stats import format_ci  # loaded when a run evaluates: `cardio plugins` stays fast
 
     pooled = [e for e in estimates if e.get("fold") == "pooled" and e.get("subgroup") is None
@@ -55,78 +95,126 @@ def summary_table(estimates: list[dict]) -> pd.DataFrame:
             _auc_cells(row, e)
         else:
             row[e["metric"]] = format_ci(e)
-    df = pd.DataFrame(list(rows.values()))
-    return df[[c for c in HEADERS if c in df.columns]].rename(columns=HEADERS) if len(df) else df
+    return list(rows.values())
 
 
-# The AUC rows a report shows: the headline (cross-validated with K folds; small-sample DeLong of one model's
-# scores otherwise) and the pooled DeLong estimate beside it. Every interval printed is one whose coverage
-# benchmarks/cv_coverage.py shows.
-HEADLINE_AUC = {"cv-corrected t (Nadeau & Bengio 2003)": "counts training variability",
-                "delong-logit": "DeLong, logit small-sample interval: one model's scores, ignores training variability",
-                "delong": ""}
+def metric_table(rows: list[dict], columns: tuple[str, ...]) -> pd.DataFrame:
+    """The rows that have any of the columns' metrics, those columns only, headed as the report shows them."""
+    metrics = [c for c in columns if c not in ("model", "task", "n")]
+    df = pd.DataFrame([r for r in rows if any(m in r for m in metrics)])
+    return df[[c for c in columns if c in df.columns]].rename(columns=HEADERS) if len(df) else df
 
 
-def _auc_cells(row: dict, e: dict) -> None:
-    """The headline AUC and the interval it carries, named; beside it, with K folds, the pooled AUC of every
-    out-of-fold score (its DeLong interval, which ignores training variability, stays in metrics.json) and the
-    mean ± SD over folds."""
-    from cardio.stats import format_ci
+def pivot_table(rows: list[dict], metric: str, names: dict) -> pd.DataFrame:
+    """One metric of every model and task as a grid: tasks down and models across, or models down where there are
+    more models than tasks, so that the grid stays narrow."""
+    from cardio.report import display_name
 
-    if e["method"] != "delong":
-        row["auc"] = format_ci(e)
-        row["auc_interval"] = (f"{e['method']}: {HEADLINE_AUC[e['method']]}" if e["method"] in HEADLINE_AUC
-                               else e["method"])
-        return
-    folds = (e.get("extra") or {}).get("fold_summary")
-    if folds:
-        row["auc_pooled"] = f"{e['estimate']:.3f}"
-        sd = "" if folds["sd"] is None else f" ± {folds['sd']:.3f}"
-        row["auc_fold_mean"] = f"{folds['mean']:.3f}{sd}"
+    kept = [r for r in rows if metric in r]
+    models = list(dict.fromkeys(r["model"] for r in kept))
+    tasks = list(dict.fromkeys(r["task"] for r in kept))
+    cell = {(r["model"], r["task"]): r[metric] for r in kept}
+    if len(models) > len(tasks):
+        return pd.DataFrame([{"model": m, **{display_name(t, names): cell.get((m, t), "–") for t in tasks}}
+                             for m in models])
+    return pd.DataFrame([{"task": t, **{display_name(m, names): cell.get((m, t), "–") for m in models}}
+                         for t in tasks])
 
 
-def evaluate_section(predictions: Predictions, config: dict, ctx) -> Section:
-    """The core's evaluation of every model and task, with CIs, tests and figures."""
-    from cardio.report import display_name, split_unit
+def evaluate_sections(predictions: Predictions, config: dict, ctx) -> list[Section]:
+    """The core's evaluation of every model and task as the report's sections, each in its part: the headline
+    performance (it carries every estimate and test), the paired comparisons, calibration with the thresholds and
+    decision curves, the statistical methods (appendix), and the summary and cohort that open the report."""
+    from cardio.summary import cohort_section, summary_section
 
-    stats = ctx.stats
     s = config["stats"]
     names = config["report"]["display_names"]
-    table = predictions.table
+    estimates, tests = _estimate_all(predictions.table, s, ctx)
+    n_repeats = predictions.table["repeat"].nunique()
+    table = predictions.table[predictions.table["repeat"] == predictions.table["repeat"].min()]  # repeat 0's figures
+    external = set(table["fold"].astype(str)) == {"external"}
+    draw = bool(config["report"].get("figures", True))  # off: sweeps and tests that read metrics.json only
+    headline, calibration = _figures(table, estimates, names, s, ctx, external) if draw else ([], [])
+    rows = metric_rows(estimates)
+    tables = {AUC_TABLE: pivot_table(rows, "auc", names), "AUC in detail": metric_table(rows, DETAIL),
+              MAE_TABLE: pivot_table(rows, "mae", names), "agreement in detail": metric_table(rows, AGREEMENT)}
+    tables = {k: v for k, v in tables.items() if len(v)}
+    text = _results_text(rows, estimates, names, external, s)
+    if n_repeats > 1:
+        text += f" The tables and figures show repeat 0 of {n_repeats}; every repeat is in metrics.json."
+        aucs = pd.DataFrame([e for e in estimates if e["metric"] == "auc" and e["method"] == "delong"
+                             and e["fold"] == "pooled"])
+        tables["AUC across repeats"] = aucs.groupby(["model", "task"])["estimate"].agg(
+            ["mean", "std", "min", "max"]).reset_index()
+    level = int(round(s["level"] * 100))
+    sections = [Section("Performance", text, headline, tables, estimates, tests, part="performance")]
+    shown = [t for t in tests if t["repeat"] == 0]
+    if shown:
+        sections.append(_comparison_section(shown, s, names, level))
+    thresholds = {"calibration": metric_table(rows, CALIBRATION), "at the thresholds": metric_table(rows, THRESHOLDED)}
+    sections.append(Section(CALIBRATION_TITLE, _calibration_text(external), calibration,
+                            {k: v for k, v in thresholds.items() if len(v)}, part="calibration"))
+    sections.append(Section("Statistical methods", _methods_text(table, config, level, s, ctx.seed, external),
+                            part="methods"))
+    return sections + [summary_section(rows, shown, table, config, external),
+                       cohort_section(table, config, external)]
+
+
+def _estimate_all(table: pd.DataFrame, s: dict, ctx) -> tuple[list[dict], list[dict]]:
+    """Every estimate and paired test of every repeat (repeated k-fold predicts each record once per repeat: each
+    repeat is evaluated on its own)."""
     estimates, tests = [], []
-    # Repeated k-fold predicts each record once per repeat: each repeat is evaluated on its own.
     for repeat, part in table.groupby("repeat", sort=True):
-        est, tst = stats.evaluate_predictions(part.drop(columns="repeat"), level=s["level"],
-                                              n_resamples=s["n_resamples"], seed=ctx.seed,
-                                              reference=s.get("reference"),
-                                              across_tasks=bool(s.get("reference_across_tasks")))
+        est, tst = ctx.stats.evaluate_predictions(part.drop(columns="repeat"), level=s["level"],
+                                                  n_resamples=s["n_resamples"], seed=ctx.seed,
+                                                  reference=s.get("reference"),
+                                                  across_tasks=bool(s.get("reference_across_tasks")))
         estimates += [{**e, "repeat": int(repeat)} for e in est]
         tests += [{**t, "repeat": int(repeat)} for t in tst]
-    n_repeats = table["repeat"].nunique()
-    table = table[table["repeat"] == table["repeat"].min()]  # figures show the first repeat
-    figures = []
-    draw = bool(config["report"].get("figures", True))  # off: sweeps and tests that read metrics.json only
+    return estimates, tests
+
+
+def _figures(table: pd.DataFrame, estimates: list[dict], names: dict, s: dict, ctx,
+             external: bool) -> tuple[list, list]:
+    """(the headline figures: ROC per binary task, Bland–Altman per regression model and task; the calibration
+    part's: calibration plots, decision curves and confusion matrices)."""
+    from cardio.report import display_name, split_unit
+
+    headline, calibration = [], []
     for task, sub in table[table["kind"] == "binary"].groupby("task", sort=False):
         legend = _headline_aucs(estimates, task, names)
-        figures += binary_figures(task, sub, names, float(s["level"]), ctx, legend) if draw else []
+        roc, *rest = binary_figures(task, sub, names, float(s["level"]), ctx, legend, external)
+        headline.append(roc)
+        calibration += rest
+    source = "external cohort" if external else "out-of-fold"
     regression = table[table["kind"] == "regression"].groupby(["model", "task"], sort=False)
     for i, ((model, task), g) in enumerate(regression):
-        if i >= MAX_AGREEMENT_FIGURES or not draw:
+        if i >= MAX_AGREEMENT_FIGURES:
             break
         quantity, unit = split_unit(display_name(task, names))
-        fig = stats.plot_bland_altman(g["y_true"].to_numpy(), g["y_score"].to_numpy(), quantity=quantity, unit=unit,
-                                      title=f"{display_name(model, names)} / {quantity} (out-of-fold)")
-        figures.append(ctx.save_figure(fig, f"bland_altman_{_slug(model)}_{_slug(task)}"))
-    level = int(round(s["level"] * 100))
-    if set(table["fold"].astype(str)) == {"external"}:
-        text = _external_text(level, s, ctx.seed)
-    else:
-        text = _cv_text(table, config, level, s, ctx.seed)
-    if table["record_id"].nunique() > table["patient_id"].nunique():
-        text += (" Some patients have several records, and records of one patient are not independent: for those "
-                 "tasks every interval and test counts patients. DeLong's variance is Obuchowski's clustered one "
-                 "(1997), the bootstraps resample patients with all their records (thresholded proportions then get "
-                 "these intervals instead of Wilson's), and calibration intervals are cluster-robust by patient.")
+        fig = ctx.stats.plot_bland_altman(g["y_true"].to_numpy(), g["y_score"].to_numpy(), quantity=quantity,
+                                          unit=unit, title=f"{display_name(model, names)} / {quantity} ({source})")
+        caption = (f"Bland–Altman plot of {display_name(model, names)} for {quantity} ({source}, {len(g)} records): "
+                   "the difference between prediction and truth against their mean, with the bias and the 95% "
+                   "limits of agreement.")
+        headline.append(ctx.save_figure(fig, f"bland_altman_{_slug(model)}_{_slug(task)}", caption=caption))
+    return headline, calibration
+
+
+def _results_text(rows: list[dict], estimates: list[dict], names: dict, external: bool, s: dict) -> str:
+    """What the headline tables hold, and the flags a reader must see beside them."""
+    from cardio.report import display_name
+
+    level = f"{round(float(s['level']) * 100)}%"
+    methods = sorted({r["auc_interval"] for r in rows if "auc_interval" in r})
+    where = "on this cohort" if external else "from the out-of-fold predictions"
+    named = "; ".join(f"{m}, which {INTERVAL_NOTES[m]}" if m in INTERVAL_NOTES else m for m in methods)
+    text = (f"The AUC of every model for every task {where}, with its {level} interval ({named}), and the ROC "
+            "curves. The AUC in detail adds the pooled AUC and the spread over folds. Appendix A says how every "
+            "number was computed." if methods else "")
+    if any("mae" in r for r in rows):
+        text += (" Continuous targets: the mean absolute error (MAE) with its bootstrap interval, its detail (RMSE, "
+                 "R², Bland–Altman bias), and the Bland–Altman plots.")
     below = [e for e in estimates if e["repeat"] == 0 and e.get("subgroup") is None
              and (e.get("extra") or {}).get("below_chance")]
     if below:
@@ -134,22 +222,39 @@ def evaluate_section(predictions: Predictions, config: dict, ctx) -> Section:
             f"{display_name(e['model'], names)} / {display_name(e['task'], names)} {e['estimate']:.3f}, mean over "
             f"folds {e['extra']['fold_summary']['mean']:.3f}" for e in below)
             + ". A pooled AUC below chance is no evidence of a reversed effect.")
-    tables = {"performance": summary_table(estimates)}
-    if n_repeats > 1:
-        text += f" The table and figures show repeat 0 of {n_repeats}; every repeat is in metrics.json."
-        aucs = pd.DataFrame([e for e in estimates if e["metric"] == "auc" and e["method"] == "delong"
-                             and e["fold"] == "pooled"])
-        tables["AUC across repeats"] = aucs.groupby(["model", "task"])["estimate"].agg(
-            ["mean", "std", "min", "max"]).reset_index()
-    shown = [t for t in tests if t["repeat"] == 0]
-    text += _reference_text(s.get("reference"), shown, names)
+    return text.strip()
+
+
+def _comparison_section(tests: list[dict], s: dict, names: dict, level: int) -> Section:
+    """The paired tests of one repeat, one table per family (reference, all pairs, exploratory)."""
+    tables = {}
     for family, title in (("reference", "paired tests against the reference"),
                           ("all pairs", "paired tests"),
                           ("exploratory", "exploratory paired tests (neither model the reference)")):
-        rows = [t for t in shown if t["extra"].get("family", "all pairs") == family]
+        rows = [t for t in tests if t["extra"].get("family", "all pairs") == family]
         if rows:
             tables[title] = pd.DataFrame([_test_row(t, level) for t in rows])
-    return Section("Performance", text, figures, tables, estimates, tests)
+    return Section("Model comparisons", _reference_text(s.get("reference"), tests, names).strip(), tables=tables,
+                   part="comparison")
+
+
+def _calibration_text(external: bool) -> str:
+    where = "the training cohort" if external else "the training folds"
+    return ("For models that output risks: the Brier score and the calibration slope (1 is ideal) and intercept (0 is "
+            "ideal), the calibration plots, and the decision curves (net benefit against treating everyone or no "
+            "one). Then each model's accuracy, sensitivity, specificity, PPV and NPV at the threshold chosen on "
+            f"{where} (0.5 where a plugin gave none), with the confusion matrices at those thresholds. Yes/no rules "
+            "get no calibration.")
+
+
+def _methods_text(table: pd.DataFrame, config: dict, level: int, s: dict, seed: int, external: bool) -> str:
+    text = _external_text(level, s, seed) if external else _cv_text(table, config, level, s, seed)
+    if table["record_id"].nunique() > table["patient_id"].nunique():
+        text += (" Some patients have several records, and records of one patient are not independent: for those "
+                 "tasks every interval and test counts patients. DeLong's variance is Obuchowski's clustered one "
+                 "(1997), the bootstraps resample patients with all their records (thresholded proportions then get "
+                 "these intervals instead of Wilson's), and calibration intervals are cluster-robust by patient.")
+    return text
 
 
 def _test_row(t: dict, level: int) -> dict:
@@ -208,9 +313,9 @@ def _headline_aucs(estimates: list[dict], task: str, names: dict) -> dict[str, d
 
 
 def binary_figures(task: str, sub: pd.DataFrame, names: dict, level: float, ctx,
-                   aucs: dict[str, dict] | None = None) -> list:
+                   aucs: dict[str, dict] | None = None, external: bool = False) -> list:
     """ROC (small multiples when several models), calibration and decision curve for the models that output
-    risks, and the confusion matrices at the training-fold thresholds, of one binary task."""
+    risks, and the confusion matrices at the training-fold thresholds, of one binary task; ROC first."""
     from sklearn.metrics import confusion_matrix
 
     from cardio.report import display_name
@@ -218,32 +323,51 @@ def binary_figures(task: str, sub: pd.DataFrame, names: dict, level: float, ctx,
 
     stats = ctx.stats
     shown = display_name(task, names)
+    source = "external cohort" if external else "out-of-fold"
+    pct = f"{level * 100:.0f}%"
     curves = {m: (g["y_true"].to_numpy(), g["y_score"].to_numpy()) for m, g in sub.groupby("model", sort=False)}
     fig = stats.plot_roc({display_name(m, names): c for m, c in curves.items()},
-                         title=f"ROC, {shown} (out-of-fold)", seed=ctx.seed, level=level, aucs=aucs)
-    figures = [ctx.save_figure(fig, f"roc_{_slug(task)}")]
+                         title=f"ROC, {shown} ({source})", seed=ctx.seed, level=level, aucs=aucs)
+    figures = [ctx.save_figure(fig, f"roc_{_slug(task)}", caption=(
+        f"ROC curve{'s' if len(curves) > 1 else ''} of {_listed([display_name(m, names) for m in curves])} for "
+        f"{shown} ({source}). The legend gives each AUC with its {pct} interval, as the table does; the shaded band "
+        f"is a {pct} pointwise bootstrap band of the scores (it ignores training variability)."))]
     risks = {m: p for m, (_, p) in curves.items() if is_probabilistic(p)}  # not yes/no rules
     for model, p in risks.items():
         fig = stats.plot_calibration(curves[model][0], p,
-                                     title=f"Calibration, {display_name(model, names)} / {shown} (out-of-fold)")
-        figures.append(ctx.save_figure(fig, f"calibration_{_slug(model)}_{_slug(task)}"))
+                                     title=f"Calibration, {display_name(model, names)} / {shown} ({source})")
+        figures.append(ctx.save_figure(fig, f"calibration_{_slug(model)}_{_slug(task)}", caption=(
+            f"Calibration of {display_name(model, names)} for {shown} ({source}): the observed rate against the "
+            "predicted risk in groups of equal size, with 95% Wilson intervals; below, how the predicted risks are "
+            "spread.")))
     if risks:  # models aligned on the records every one of them scored
         wide = sub[sub["model"].isin(list(risks))].pivot_table(index="record_id", columns="model",
                                                                values="y_score").dropna()
         y = sub.drop_duplicates("record_id").set_index("record_id").loc[wide.index, "y_true"].to_numpy()
         fig = stats.plot_decision_curve(y, {display_name(m, names): wide[m].to_numpy() for m in risks},
-                                        title=f"Decision curve, {shown} (out-of-fold, {len(y)} records)")
-        figures.append(ctx.save_figure(fig, f"decision_curve_{_slug(task)}"))
+                                        title=f"Decision curve, {shown} ({source}, {len(y)} records)")
+        figures.append(ctx.save_figure(fig, f"decision_curve_{_slug(task)}", caption=(
+            f"Decision curve for {shown} ({source}, the {len(y)} records every model scored): the net benefit of "
+            f"acting on {_listed([display_name(m, names) for m in risks])} at each threshold probability, against "
+            "treating everyone or no one.")))
     matrices = {}
     for model, g in sub.groupby("model", sort=False):
         thr = g["threshold"].fillna(DEFAULT_THRESHOLD) if "threshold" in g.columns else DEFAULT_THRESHOLD
         predicted = (g["y_score"] >= thr).astype(int)
         matrices[display_name(model, names)] = confusion_matrix(g["y_true"].astype(int), predicted, labels=[0, 1])
     classes = [names.get(f"{task}=0", "negative (0)"), names.get(f"{task}=1", "positive (1)")]
-    fig = stats.plot_confusion(matrices, classes,
-                               title=f"Confusion at the training-fold thresholds, {shown} (out-of-fold)")
-    figures.append(ctx.save_figure(fig, f"confusion_{_slug(task)}"))
+    chosen = "training cohort" if external else "training folds"
+    fig = stats.plot_confusion(matrices, classes, title=f"Confusion at the {chosen.replace(' folds', '-fold')} "
+                                                       f"thresholds, {shown} ({source})")
+    figures.append(ctx.save_figure(fig, f"confusion_{_slug(task)}", caption=(
+        f"Confusion matrices for {shown} ({source}) at the thresholds chosen on the {chosen}: counts, and the "
+        "share of each true class.")))
     return figures
+
+
+def _listed(items: list[str]) -> str:
+    """"a", "a and b", "a, b and c"."""
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
 
 
 def _slug(name: str) -> str:

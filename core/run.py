@@ -707,12 +707,12 @@ def _about_model(plugin: str, info: dict, run_dir: Path, cfg: dict, meta: dict, 
     if external:
         return Section("External validation", trained + " None of its records matches a training record, by id or "
                        "by content (its features' bytes, or the bytes of any file it names: salted fingerprints kept "
-                       "in the model bundle).")
+                       "in the model bundle).", part="summary")
     return Section("Not an external validation: the cohort overlaps the training cohort",
                    f"**{max(shared['same_id'], shared['same_content'])} of {shared['records']} records** of this "
                    f"cohort are records the model was trained on ({shared['same_id']} by id, "
                    f"{shared['same_content']} by content). Estimates on training records are optimistic: they say "
-                   "nothing about new patients. " + trained)
+                   "nothing about new patients. " + trained, part="summary")
 
 
 def _check_key_free(out_dir: Path, cfg: dict) -> None:
@@ -971,7 +971,7 @@ def _external_sections(rows: Predictions, final: Predictions | None, level: str,
     """The performance section on every target this cohort can evaluate, the targets it cannot with why, and with
     the fold ensemble its comparison with the final model: (sections, the targets not evaluated)."""
     from cardio import external
-    from cardio.performance import evaluate_section
+    from cardio.performance import evaluate_sections
     from cardio.stats import StatsError
 
     kept, skipped = external.screen(rows, level)
@@ -980,7 +980,7 @@ def _external_sections(rows: Predictions, final: Predictions | None, level: str,
         if not len(kept.table):
             break
         try:
-            sections.append(evaluate_section(kept, cfg, ctx))
+            sections.extend(evaluate_sections(kept, cfg, ctx))
             break
         except StatsError as e:  # a refusal the screen's rules did not foresee: leave out the task(s) refused
             more = external.failed(kept, cfg, ctx, level) if attempt == 1 else []

@@ -341,7 +341,7 @@ def write_sections(run_dir: Path, name: str, sections: list[Section]) -> None:
 
     doc = [{"title": s.title, "text": s.text, "figures": [str(f) for f in s.figures],
             "tables": {k: json.loads(v.to_json(orient="split", index=False)) for k, v in s.tables.items()},
-            "estimates": s.estimates, "tests": s.tests} for s in sections]
+            "estimates": s.estimates, "tests": s.tests, "part": s.part or "explanation"} for s in sections]
     write_text_atomic(task_dir(run_dir, name) / "sections.json", json.dumps(json_safe(doc), indent=1))
 
 
@@ -349,7 +349,7 @@ def read_sections(run_dir: Path, name: str) -> list[Section]:
     doc: Any = _read(task_dir(run_dir, name) / "sections.json") or []  # a list of sections
     return [Section(d["title"], d["text"], [Path(f) for f in d["figures"]],
                     {k: pd.DataFrame(t["data"], columns=t["columns"]) for k, t in d["tables"].items()},
-                    d["estimates"], d["tests"]) for d in doc]
+                    d["estimates"], d["tests"], d.get("part") or "explanation") for d in doc]
 
 
 def write_final(run_dir: Path, fitted: dict | None) -> None:

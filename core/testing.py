@@ -335,3 +335,91 @@ def __getattr__(name: str) -> Any:
 
         return getattr(plugin_contract, name)
     raise AttributeError(f"module 'cardio.testing' has no attribute {name!r}")
+
+
+CHROMIUM = ("chromium", "chromium-browser", "google-chrome")
+# Measures report.html as laid out, once loaded; written into the page, which --dump-dom then prints.
+_MEASURE = """<script>window.addEventListener('load', () => {
+  const imgs = [...document.images], ids = new Set([...document.querySelectorAll('[id]')].map(e => e.id));
+  const out = {width: document.documentElement.scrollWidth, viewport: window.innerWidth, images: imgs.length,
+    loaded: imgs.filter(i => i.complete && i.naturalWidth > 0).length,
+    parts: [...document.querySelectorAll('section.part')].map(s => s.id),
+    figures_before: [...document.querySelectorAll('section.part')].map(s => [s.id, s.querySelectorAll('img').length]),
+    wide_tables: [...document.querySelectorAll('.tw')].filter(d => d.scrollWidth > d.clientWidth + 1)
+      .map(d => `${(d.closest('[id]') || {id: 'page'}).id}: ${d.scrollWidth} px in ${d.clientWidth}`),
+    dead_links: [...document.querySelectorAll('a[href^="#"]')].map(a => a.getAttribute('href').slice(1))
+      .filter(id => !ids.has(id))};
+  const pre = document.createElement('pre'); pre.id = 'cardio-measure'; pre.textContent = JSON.stringify(out);
+  document.body.appendChild(pre);
+});</script>"""
+
+
+def chromium() -> str | None:
+    """The path of a Chromium (Debian's `chromium` package) on this machine, or None."""
+    import shutil
+
+    return next((p for p in (shutil.which(name) for name in CHROMIUM) if p), None)
+
+
+def report_page(run_dir: str | Path, width: int = 1280, timeout: float = 120.0) -> dict | None:
+    """report.html of a run as headless Chromium lays it out in a window `width` pixels wide: the page's width
+    (`width`, `viewport`), its images and how many loaded, its parts in order (`parts`), the tables wider than their
+    box (`wide_tables`) and the in-page links with no target (`dead_links`). None where no Chromium is installed.
+
+    The page is measured by a script added to a copy of it (the report itself runs none)."""
+    import html
+    import subprocess
+    import tempfile
+
+    exe = chromium()
+    if exe is None:
+        return None
+    page = (Path(run_dir) / "report.html").read_text()
+    with tempfile.TemporaryDirectory(prefix="cardio-page-") as tmp:
+        copy = Path(tmp) / "report.html"
+        copy.write_text(page.replace("</body>", _MEASURE + "</body>") if "</body>" in page else page + _MEASURE)
+        proc = subprocess.run([exe, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                               "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                               "--hide-scrollbars", f"--user-data-dir={Path(tmp) / 'profile'}",
+                               f"--window-size={width},900", "--virtual-time-budget=10000", "--dump-dom",
+                               copy.as_uri()], capture_output=True, text=True, timeout=timeout)
+    found = re.search(r'<pre id="cardio-measure">(.*?)</pre>', proc.stdout, re.S)
+    if found is not None:
+        return json.loads(html.unescape(found.group(1)))
+    errors = [line for line in proc.stderr.splitlines() if "dbus" not in line]  # no system bus in a container
+    raise AssertionError(f"Chromium measured nothing (the measuring script failed, or the page never loaded; exit "
+                         f"{proc.returncode}): {' | '.join(errors)[-2000:]}")
+
+
+def report_page_problems(page: dict, width: int = 1280) -> list[str]:
+    """What is wrong with a measured report page (report_page), in words; [] when nothing: it scrolls sideways, an
+    image did not load, a table overflows its box, a link leads nowhere, or its parts are out of the paper's order."""
+    from cardio.data import PARTS
+
+    order = [*PARTS, "tables", "tripod"]
+    problems = []
+    if page["width"] > min(width, page["viewport"]):
+        problems.append(f"the page is {page['width']} px wide in a {page['viewport']} px window")
+    if page["loaded"] < page["images"]:
+        problems.append(f"{page['images'] - page['loaded']} of {page['images']} images did not load")
+    if page["wide_tables"]:
+        problems.append(f"{len(page['wide_tables'])} table(s) overflow their box ({'; '.join(page['wide_tables'])})")
+    if page["dead_links"]:
+        problems.append(f"links to no anchor: {sorted(set(page['dead_links']))}")
+    unknown = [p for p in page["parts"] if p not in order]
+    if unknown or page["parts"] != sorted(page["parts"], key=order.index) or page["parts"][-1:] != ["tripod"]:
+        problems.append(f"parts out of order: {page['parts']}")
+    return problems
+
+
+def report_page_check(run_dir: str | Path, width: int = 1280) -> list[str]:
+    """report_page_problems of a run's report.html in Chromium; [] where no Chromium is installed, with a warning
+    that says the page was not looked at."""
+    import warnings
+
+    page = report_page(run_dir, width)
+    if page is None:
+        warnings.warn(f"{run_dir}/report.html not laid out: no Chromium installed (apt-get install chromium)",
+                      stacklevel=2)
+        return []
+    return report_page_problems(page, width)

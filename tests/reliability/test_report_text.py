@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from html.parser import HTMLParser
 from pathlib import Path
+from urllib.parse import unquote
 
 import markdown
 import numpy as np
@@ -20,11 +21,17 @@ ATTACKS = ["[x](javascript:alert(1))", "![t](http://host/beacon)", "<script>aler
 
 
 class _Markup(HTMLParser):
-    """Every element and attribute that can fetch, link or run something."""
+    """Every element and attribute that can fetch, link or run something, but cardio's own: images embedded as data
+    or figure files of the run, links to the page's anchors or to a file of the run (a figure's full size)."""
 
-    def __init__(self):
+    def __init__(self, run: Path):
         super().__init__()
+        self.run = run.resolve()
         self.found: list[str] = []
+
+    def _in_run(self, link: str) -> bool:
+        path = (self.run / unquote(link)).resolve()
+        return path.is_relative_to(self.run) and path.is_file()
 
     def handle_starttag(self, tag, attrs):
         for name, value in attrs:
@@ -33,14 +40,16 @@ class _Markup(HTMLParser):
         if tag == "script":
             self.found.append("script")
         src = dict(attrs).get("src") or ""
-        if tag == "img" and not (src.startswith("data:image/png;base64,") or src.startswith("figures/")):
+        if tag == "img" and not (src.startswith(("data:image/png;base64,", "data:image/webp;base64,"))
+                                 or self._in_run(src)):
             self.found.append(f"img {attrs}")
-        if tag == "a" and not (dict(attrs).get("href") or "").startswith("#s"):  # cardio's contents links only
+        href = dict(attrs).get("href") or ""
+        if tag == "a" and not (href.startswith("#") or self._in_run(href)):
             self.found.append(f"a {attrs}")
 
 
-def _markup(text: str) -> list[str]:
-    parser = _Markup()
+def _markup(text: str, run: Path) -> list[str]:
+    parser = _Markup(run)
     parser.feed(text)
     return parser.found
 
@@ -70,15 +79,18 @@ def test_no_markup_from_data(tmp_path, text):
     run = _run_dir(tmp_path, text)
     md = report.render(run)
     html = (run / "report.html").read_text()
-    assert _markup(html) == [], text
-    assert _markup(markdown.markdown(md, extensions=["tables"])) == [], text  # report.md as a viewer shows it
+    assert _markup(html, run) == [], text
+    assert _markup(markdown.markdown(md, extensions=["tables"]), run) == [], text  # report.md as a viewer shows it
 
 
 def test_report_for_people(tmp_path):
-    """Contents first, short tables before figures, long tables collapsed after them, display names on headers."""
-    run = _run_dir(tmp_path, "ok")
-    report.render(run)
+    """Contents first, short tables before figures, long tables in the appendix after every figure, display names on
+    headers, and text that reads as written in report.md (no entity for "->", "<" or "&")."""
+    run = _run_dir(tmp_path, "Echo -> CMR & LV<50%")
+    md = report.render(run)
     html = (run / "report.html").read_text()
-    assert html.index("<nav>") < html.index('<section id="s1">')
-    assert html.index("<details><summary>pairwise (20 rows)") > html.index("figure ok is not embedded")
+    assert html.index("<nav>") < html.index('<section id="comparison"')
+    assert html.index('id="tB1"><h3>B1. Pairwise') > html.index("Figure 3")
     assert "<th>p</th>" in html and "p_value" not in html
+    assert "### Echo -> CMR & LV<50%" in md and "&gt;" not in md and "&amp;" not in md
+    assert "Echo -&gt; CMR &amp; LV&lt;50%" in html  # the page escapes what the text file need not

@@ -18,7 +18,7 @@ from PIL import Image
 from cardio import Predictions, report
 from cardio.config import resolve
 from cardio.figures import PALETTE, FigureWarning, save_figure, subplots
-from cardio.performance import evaluate_section
+from cardio.performance import evaluate_sections
 from cardio.stats import (
     StatsError,
     forest_figures,
@@ -215,19 +215,25 @@ def test_performance_section_figures_use_display_names_and_skip_calibration_for_
              "crt=1": "responder", "crt=0": "non-responder"}
     cfg = resolve({}, sets=(f"report.display_names={json.dumps(names)}", "stats.n_resamples=200"))
     ctx = cpu_context(tmp_path / "run")
-    sec = evaluate_section(_predictions(), cfg, ctx)
-    pngs = {p.name for p in sec.figures}
+    sections = evaluate_sections(_predictions(), cfg, ctx)
+    sec = sections[0]  # the headline: ROC and Bland–Altman; calibration, decision and confusion have their own part
+    assert [s.part for s in sections] == ["performance", "comparison", "calibration", "methods", "summary", "cohort"]
+    assert {p.name for p in sec.figures} == {"roc_crt.png", "bland_altman_risk_model_lvef.png"}
+    pngs = {p.name for s in sections for p in s.figures}
     assert {"roc_crt.png", "confusion_crt.png", "calibration_risk_model_crt.png", "decision_curve_crt.png",
             "bland_altman_risk_model_lvef.png"} == pngs  # no calibration for the yes/no rule
-    assert all(p.with_suffix(".svg").is_file() for p in sec.figures)
+    assert all(p.with_suffix(".svg").is_file() for s in sections for p in s.figures)
     figs = tmp_path / "run" / "figures"
     roc = (figs / "roc_crt.svg").read_text()
     assert "Risk model" in roc and "QRS rule" in roc and "CRT response" in roc and "risk_model" not in roc
     confusion = (figs / "confusion_crt.svg").read_text()
     assert "responder" in confusion and "never" not in confusion
     assert "LVEF (%)" in (figs / "bland_altman_risk_model_lvef.svg").read_text()
-    assert {"AUC", "AUC, mean ± SD over folds", "PPV", "Brier score", "calibration slope",
-            "Bland–Altman bias"} <= set(sec.tables["performance"].columns)
+    assert list(sec.tables["AUC of every model and task"].columns) == ["model", "CRT response"]
+    assert {"AUC", "AUC, mean ± SD over folds"} <= set(sec.tables["AUC in detail"].columns)
+    assert "Bland–Altman bias" in sec.tables["agreement in detail"].columns
+    assert {"PPV", "Brier score", "calibration slope"} <= {c for s in sections for t in s.tables.values()
+                                                           for c in t.columns}
     assert "**Pooled AUC below chance**" not in sec.text  # a real signal: no flag
 
     # no signal, scored as a model that learned only the other folds' class mix: the section flags it
@@ -237,18 +243,18 @@ def test_performance_section_figures_use_display_names_and_skip_calibration_for_
     null = np.array([y[fold != fold[i]].mean() for i in range(n)]) + rng.normal(0, 1e-4, n)
     flat = Predictions(Predictions.from_arrays([f"r{i}" for i in range(n)], [f"p{i}" for i in range(n)], y, null,
                                                model="risk_model", task="crt", fold=fold).table.assign(repeat=0))
-    null_sec = evaluate_section(flat, cfg, cpu_context(tmp_path / "null"))
+    null_sec = evaluate_sections(flat, cfg, cpu_context(tmp_path / "null"))[0]
     assert "**Pooled AUC below chance**" in null_sec.text and "Risk model / CRT response" in null_sec.text
 
     # the report's tables show the display names of the run's config.yaml; report.json keeps the names
     run_dir = tmp_path / "run"
     (run_dir / "config.yaml").write_text(yaml.safe_dump(cfg))
     meta = {k: 0 for k in report.META_KEYS} | {"plugin": "toy", "folds": ["0", "1"]}
-    report.write_run(run_dir, meta, _predictions(), [sec])
+    report.write_run(run_dir, meta, _predictions(), sections)
     md = (run_dir / "report.md").read_text()
     assert "| Risk model | CRT response |" in md and "| risk_model |" not in md
     assert "| QRS rule | LVEF (%) |" not in md and "| Risk model | LVEF (%) |" in md
-    assert json.loads((run_dir / "report.json").read_text())["sections"][0]["tables"]["performance"]["data"][0][0] \
+    assert json.loads((run_dir / "report.json").read_text())["sections"][0]["tables"]["AUC in detail"]["data"][0][0] \
         in ("risk_model", "qrs_rule")
 
 

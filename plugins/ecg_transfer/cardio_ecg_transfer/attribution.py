@@ -38,7 +38,10 @@ def explain_section(fold_models, features, index: np.ndarray, config: dict, ctx)
     maps = class_maps(beat_model.model, gc["layer"], x, bool(gc["plus"]))
     title = f"{beat_model.name}, {'Grad-CAM++' if gc['plus'] else 'Grad-CAM'} at {gc['layer']}"
     path = ctx.save_figure(cam_figure(x, maps, y, features.stage, title, window_scale(features.table.iloc[index])),
-                           f"gradcam_{wanted}")
+                           f"gradcam_{wanted}", caption=(
+                               f"Mean Grad-CAM of {beat_model.name}'s response output over {len(index)} test beats "
+                               "of responders and of non-responders, with each group's mean log spectrogram as "
+                               "contours; bright regions raised the predicted probability of response."))
     peak = {}
     for label, name in ((1, "responders"), (0, "non-responders")):
         m = maps[y == label].mean(axis=0)

@@ -164,7 +164,9 @@ def pretrain(config: dict, ctx, arch: str | None = None, tag: str | None = None)
                                               "task": "AAMI beat classes, MIT-BIH DS1"})
         write_text_atomic(results_file, json.dumps(results, indent=2))
         ctx.save_figure(confusion_figure(results, f"{arch} on held-out DS1 records (macro F1 "
-                                                  f"{results['macro_f1']:.3f})"), FIGURE_NAME.format(arch=arch))
+                                                  f"{results['macro_f1']:.3f})"), FIGURE_NAME.format(arch=arch),
+                        caption=f"Pretraining: the confusion matrix of {arch} over the AAMI beat classes on the "
+                                "held-out MIT-BIH DS1 validation records.")
     ctx.log.info("pretraining: DS1 validation macro F1 %.3f, balanced accuracy %.3f, V Se %s, S Se %s",
                  results["macro_f1"], results["balanced_accuracy"], results["per_class"]["V"]["se"],
                  results["per_class"]["S"]["se"])

@@ -316,9 +316,9 @@ def evaluate_sections(predictions: Predictions, cohort, prepared: Prepared, conf
     if t1 is not None:
         out.append(Section("ecg_transfer: Table 1, baseline characteristics by response",
                            "Patients of the cohort by responder status (mean ± SD, Welch t-test; n (%), chi-square "
-                           "or Fisher).", tables={"Table 1": t1}))
+                           "or Fisher).", tables={"Table 1": t1}, part="cohort"))
     if s["pretrain"]["enabled"]:
         for arch, one in prepared.by_arch.items():
-            section = pretraining_section(one, config)
+            section = dataclasses.replace(pretraining_section(one, config), part="methods")  # how the backbone was made
             out.append(dataclasses.replace(section, title=f"{section.title} ({arch})") if prepared.named else section)
     return out

@@ -169,7 +169,7 @@ def evaluate_sections(predictions: Predictions, config: dict, estimates: list[di
     if not all(t.binary for t in targets):
         names = "/".join(t.title.removeprefix("native ") for t in targets if not t.binary)
         tables[f"{names} agreement per view and fused"] = agreement_table(estimates, targets, views)
-    title = "Echo -> CMR findings (Table 2 layout)" if targets == DEFAULT else "Echo targets (Table 2 layout)"
+    title = "Echo → CMR findings (Table 2 layout)" if targets == DEFAULT else "Echo targets (Table 2 layout)"
     return [Section(title=title, text=text, tables=tables)]
 
 
@@ -296,13 +296,17 @@ def explain_section(model: EchoModel, features: Features, index: np.ndarray, cfg
         layers.add(layer_name)
         name = f"echo_gradcam_{view.lower()}"
         figs.append(ctx.save_figure(gradcam_strip(clip, cam, f"{view}: Grad-CAM of the {title} head "
-                                                             f"(study with {label}={shown})"), name))
+                                                             f"(study with {label}={shown})"), name, caption=(
+            f"Grad-CAM of the {title} output of the {view} network over space and time, on one test study of the "
+            f"last fold ({label}={shown}): frames of its first {view} clip (top), with the map over them (bottom).")))
         gifs.append(write_gif(ctx.figure_path(name).with_suffix(".gif"), clip, cam).name)
     real = real_clips_dir(cfg)
     if real is not None and real.is_dir():
         clips = sorted(real.glob("*.dcm"))
         if clips:
-            figs.append(ctx.save_figure(masking_figure(clips), "echo_real_clips_masking"))
+            figs.append(ctx.save_figure(masking_figure(clips), "echo_real_clips_masking", caption=(
+                f"The {len(clips)} real echo clips of {real.name}: the first frame with the detected sector outlined "
+                "(top), and after masking and cropping to the network's input (bottom).")))
     stage = ", ".join(sorted(layers)) or "none"
     text = ("Grad-CAM (cardio.explain.grad_cam on the deepest residual stage that keeps at least "
             f"{MIN_CAM_SIDE} x {MIN_CAM_SIDE} positions: {stage}) of the {title} output over space and time, on "
@@ -313,7 +317,7 @@ def explain_section(model: EchoModel, features: Features, index: np.ndarray, cfg
             "of lowest training loss; in the engine's history/ files, whose losses cover every epoch, val_metric "
             "counts the epochs in which some output improved: training stops after train.patience epochs without "
             "one).")
-    where = "Echo -> CMR" if model.targets == DEFAULT else "Echo"
+    where = "Echo → CMR" if model.targets == DEFAULT else "Echo"
     return Section(title=f"{where}: Grad-CAM and sector masking", text=text, figures=figs,
                    tables={"Best epoch of each output (validation metric)": best_epochs(model)})
 

@@ -95,7 +95,9 @@ def explain_section(model: SeptalFlashModel, features: Features, index: np.ndarr
     cfg = config["mmode_septal_flash"]
     acfg, level, n_res = cfg["attention"], float(config["stats"]["level"]), int(config["stats"]["n_resamples"])
     band, label = tuple(acfg["depth_band"]), features.label
-    figs = [ctx.save_figure(line_figure(table.iloc[0], cfg), "mmode_line_example")]
+    figs = [ctx.save_figure(line_figure(table.iloc[0], cfg), "mmode_line_example", caption=(
+        "Where the virtual M-mode line crosses the septum, on the first test record of the last fold, and the "
+        "M-mode image it gives."))]
     estimates, rows = [], []
     out = Path(ctx.out_dir) / "attention"
     out.mkdir(parents=True, exist_ok=True)
@@ -119,7 +121,10 @@ def explain_section(model: SeptalFlashModel, features: Features, index: np.ndarr
         fig = attention.overlay_figure(features.x["mmode"][index[pick]], cams[pick], table.iloc[pick], probs[pick],
                                        variant, band, f"Grad-CAM++ ({model_name(variant)}, last dense block, "
                                        f"{raw.shape[1]}x{raw.shape[2]}); green: SF window x septal band", label)
-        figs.append(ctx.save_figure(fig, f"mmode_gradcampp_{variant}"))
+        figs.append(ctx.save_figure(fig, f"mmode_gradcampp_{variant}", caption=(
+            f"Grad-CAM++ of {model_name(variant)} on {len(pick)} test M-modes of the last fold, over the image: "
+            "bright is attention; green marks the septal flash window within the septal band, solid and dashed "
+            "lines mitral valve closure and aortic valve opening.")))
     text = (f"Grad-CAM++ (cardio.explain.grad_cam, plus=True) of the predicted class on the last dense block, for "
             f"the {len(index)} test records of the last fold. Maps are normalized to [0, 1] per record, high = "
             f"attention, and upsampled to the M-mode; MVC (solid) and AVO (dashed) are marked. Raw maps (before "

@@ -48,13 +48,17 @@ def explain_section(model: PerfusionModel, features: Features, index: np.ndarray
     studies that have that segment's MFR)."""
     maps = features.x["maps"]
     y = features.table["impaired_mfr"].to_numpy()
-    figs = [ctx.save_figure(mean_maps_figure(maps, y), "perfusion_bullseye_mean_maps")]
+    figs = [ctx.save_figure(mean_maps_figure(maps, y), "perfusion_bullseye_mean_maps", caption=(
+        "Mean polar maps of each channel, for the patients with and without impaired MFR (all patients, "
+        f"descriptive); {ORIENTATION}."))]
     index = np.asarray(index)
     pred = ctx.engine.predict(model.step1, ctx.engine.ArrayDataset(scaled(maps[index])), ctx)
     err = np.abs(pred - features.table[SEGMENT_TASKS].to_numpy(dtype=float)[index])
     present = ~np.isnan(err)
     mae = np.where(present, err, 0.0).sum(axis=0) / np.maximum(present.sum(axis=0), 1)
-    figs.append(ctx.save_figure(segment_error_figure(mae, maps.shape[-1]), "perfusion_bullseye_mfr_error"))
+    figs.append(ctx.save_figure(segment_error_figure(mae, maps.shape[-1]), "perfusion_bullseye_mfr_error", caption=(
+        f"The step-1 ResNet's mean absolute error of each segment's MFR on the {len(index)} test studies of the last "
+        "fold, painted on the AHA 17-segment bull's-eye.")))
     h1, h2 = model.history.get("step1") or [], model.history.get("step2") or []
     text = ("Two-step training (last fold): step 1 regressed the 17 segment MFRs for "
             f"{len(h1)} epoch(s); step 2 started from step 1's backbone and learned the six risk outputs for "

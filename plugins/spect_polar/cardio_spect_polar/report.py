@@ -158,18 +158,25 @@ def explain_section(model: PhaseAEModel, features: Features, index: np.ndarray, 
     fold's most predictive AE feature."""
     results = features.stage.phase_results
     y = features.y.astype(float)  # NaN: no label (in neither group)
-    figs = [ctx.save_figure(mean_maps_figure(results, y), "spect_bullseye_mean_phase_perfusion")]
+    figs = [ctx.save_figure(mean_maps_figure(results, y), "spect_bullseye_mean_phase_perfusion", caption=(
+        "Bull's-eyes of the mean phase of responders and non-responders, and of the mean perfusion (circular means "
+        "over all patients, descriptive)."))]
     index = np.asarray(index)
     for group, name in ((1, "responder"), (0, "non_responder")):
         rows = index[y[index] == group]
         if len(rows):
             title = f"a {name.replace('_', '-')} of the last test fold"
             figs.append(ctx.save_figure(phase_figures.plot_phase_summary(results[rows[0]], title=title),
-                                        f"spect_phase_summary_{name}"))
+                                        f"spect_phase_summary_{name}", caption=(
+                                            f"Phase map and phase histogram of {title}, with its phase standard "
+                                            "deviation (PSD) and histogram bandwidth (PBW).")))
     feature = model.response.ae_selected[0] if model.response.ae_selected else None
     text = "Mean phase maps are circular means over patients (descriptive, all patients). "
     if feature is not None:
-        figs.append(ctx.save_figure(decoder_view(model, features, feature, ctx), "spect_ae_feature_decoder_view"))
+        figs.append(ctx.save_figure(decoder_view(model, features, feature, ctx), "spect_ae_feature_decoder_view",
+                                    caption=f"What autoencoder feature {feature} encodes: the decoded phase map with "
+                                            "only that feature at -2 and +2 SD (the others at their training mean), "
+                                            "and the difference (red: later contraction)."))
         coef = model.response.models["clinical+ae"].table.set_index("variable")
         or_txt = (f" (OR {coef.loc[feature, 'or']:.3g} per unit in the last fold's clinical+ae model)"
                   if feature in coef.index else "")

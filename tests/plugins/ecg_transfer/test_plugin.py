@@ -14,7 +14,7 @@ import yaml
 
 from cardio import CardioError
 from cardio.config import resolve
-from cardio.testing import invoke, pooled, read_metrics, run_plugin, second_intervals
+from cardio.testing import invoke, pooled, read_metrics, report_page_check, run_plugin, second_intervals
 from cardio_ecg_transfer import plugin, pretrain, prior_correction, report, resnet
 from cardio_ecg_transfer.fold_models import Prepared
 
@@ -122,6 +122,7 @@ def test_cardio_run_end_to_end(tmp_path, mitdb_dir):
     assert "DS2" in md and "aami_ds2.csv" in md and "Synthetic truth" in md and "7 × (mid-QRS notch" in md
     assert "No interval: a record-level interval needs at least 2 records" in md
     assert "figures/pretrain_confusion_resnet18.png" in md
+    assert report_page_check(out) == []  # in Chromium: fits 1280 px, every figure shows, the parts in order
     figures = {p.name for p in (out / "figures").glob("*.png")}
     assert {"roc_crt_response.png", "pretrain_confusion_resnet18.png", "gradcam_transfer.png"} <= figures
 

@@ -8,7 +8,7 @@ import pytest
 
 pytest.importorskip("cardio_echo_cmr")
 
-from cardio.testing import invoke, pooled, read_metrics, run_plugin, second_intervals
+from cardio.testing import invoke, pooled, read_metrics, report_page_check, run_plugin, second_intervals
 from cardio_echo_cmr import plugin
 
 # The controls' CPU-sized config (both runs together ~4 min on 2 cores): 40 studies with WMA planted in half
@@ -81,6 +81,7 @@ def test_positive_control_end_to_end_in_the_neutral_setting(tmp_path):
     print(f"neutral setting: fused AUROC WMA - LGE {delta.estimate:.3f} [{delta.ci_low:.3f}, {delta.ci_high:.3f}]")
     assert np.isfinite(delta.estimate) and delta.ci_low <= 0 <= delta.ci_high, delta
     assert "fixed in advance" in report
+    assert report_page_check(out) == []  # in Chromium: fits 1280 px, every figure shows, the parts in order
 
 
 def test_null_control(tmp_path):

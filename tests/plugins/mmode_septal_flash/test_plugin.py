@@ -10,7 +10,7 @@ pytest.importorskip("cardio_mmode_septal_flash")
 import numpy as np
 import pandas as pd
 
-from cardio.testing import invoke, pooled, read_metrics, run_plugin, second_intervals
+from cardio.testing import invoke, pooled, read_metrics, report_page_check, run_plugin, second_intervals
 from cardio_mmode_septal_flash import plugin
 
 # The control pair (issue 38), at the settings of benchmarks/controls.py's mmode entry: the paper's holdout (64:16:20)
@@ -94,6 +94,7 @@ def test_positive_control_finds_the_planted_flash(tmp_path, cohort_cache):
     assert f"| {full['estimate']:.2f} | [{full['ci_low']:.2f}, {full['ci_high']:.2f}] |" in report
     assert "Backbone weights: none (trained from scratch)" in report
     assert "mmode_gradcampp_full.png" in report
+    assert report_page_check(out) == []  # in Chromium: fits 1280 px, every figure shows, the parts in order
     maps = np.load(out / "attention" / "gradcampp_cropped.npz")
     assert maps["normalized"].shape[1:] == (64, 64) and maps["raw"].shape[1:] == (2, 2)
 

@@ -11,7 +11,7 @@ pytest.importorskip("cardio_perfusion_polar")
 
 import pandas as pd
 
-from cardio.testing import invoke, pooled, read_metrics, run_plugin, second_intervals
+from cardio.testing import invoke, pooled, read_metrics, report_page_check, run_plugin, second_intervals
 from cardio_perfusion_polar import plugin
 
 TINY = ["perfusion_polar.n_patients=36", "perfusion_polar.size=32", "perfusion_polar.step1.epochs=1",
@@ -83,6 +83,7 @@ def test_study_end_to_end(site_a):
     assert "Circularity: impaired MFR" in report and "Holm" in report
     assert "random initialisation (no ImageNet weights)" in report
     assert "Brier" in report  # calibration comes from the core's performance section
+    assert report_page_check(out) == []  # in Chromium: fits 1280 px, every figure shows, the parts in order
 
 
 def test_null_control_permuted_labels(tmp_path):

@@ -11,7 +11,7 @@ pytest.importorskip("cardio_spect_polar")
 import pandas as pd
 import yaml
 
-from cardio.testing import invoke, pooled, read_metrics, run_plugin, second_intervals
+from cardio.testing import invoke, pooled, read_metrics, report_page_check, run_plugin, second_intervals
 from cardio_spect_polar import plugin
 
 SMALL = {
@@ -103,6 +103,7 @@ def test_cardio_run_end_to_end(tmp_path):
     assert "Variables chosen inside each training fold" in report and facts["variables"]["clinical+ae"]
     assert "+".join(facts["variables"]["clinical+ae"]) in report
     assert "variables" not in pd.read_csv(out / "predictions.csv").columns
+    assert report_page_check(out) == []  # in Chromium: fits 1280 px, every figure shows, the parts in order
 
 
 CONTROL = {**SMALL, "report": {"figures": False}, "explain": False,  # the controls read metrics and text only

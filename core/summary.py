@@ -1,0 +1,125 @@
+"""The two sections a report opens with: the summary (design, cohort, headline result) and the cohort (who had each
+outcome, and who each fold's model was fitted on and scored). Both are built from the predictions the evaluation
+used and the performance section's estimates, so that every number in them is one the report's tables show."""
+from __future__ import annotations
+
+import pandas as pd
+
+from cardio.data import Section
+
+MAX_SUMMARY_MODELS = 10  # models named in the summary's headline line; the table has them all
+
+
+def _main_task(table: pd.DataFrame) -> str:
+    """The task the plugin predicts first: its headline (plugins list their primary outcome first)."""
+    return str(table["task"].iloc[0])
+
+
+def _records(table: pd.DataFrame) -> pd.DataFrame:
+    """One row per task and record (the predictions hold one per model)."""
+    return table.drop_duplicates(["task", "record_id"])
+
+
+def _outcome(rows: pd.DataFrame) -> str:
+    """"12 of 60 (20%)" for a binary outcome, "mean 54.1 (SD 9.8)" for a continuous one."""
+    y = rows["y_true"].astype(float)
+    if (rows["kind"] == "binary").all():
+        return f"{int(y.sum())} of {len(y)} ({100 * y.mean():.0f}%)"
+    return f"mean {y.mean():.4g} (SD {y.std(ddof=1):.3g})" if len(y) > 1 else f"{y.mean():.4g}"
+
+
+def _design(table: pd.DataFrame, config: dict, external: bool) -> str:
+    if external:
+        return ("External validation: the exported model applied unchanged to this cohort (nothing refitted or "
+                "recalibrated).")
+    cv = config["cv"]
+    folds = table["fold"].nunique()
+    how = "a single held-out split" if folds == 1 else f"{folds}-fold cross-validation"
+    return (f"Development and internal validation: every model fitted and scored by {how} (`cv.method={cv['method']}`"
+            "), split by patient, so that no patient is scored by a model fitted on their own records.")
+
+
+def summary_section(rows: list[dict], tests: list[dict], table: pd.DataFrame, config: dict,
+                    external: bool) -> Section:
+    """Design, cohort and the headline: each model's AUC (or MAE) for the main task with its interval, and the
+    pre-specified comparison where the config named a reference model."""
+    from cardio.report import display_name
+
+    names = config["report"]["display_names"]
+    main = _main_task(table)
+    records = _records(table)
+    first = records[records["task"] == main]
+    lines = [f"- **Design.** {_design(table, config, external)}",
+             f"- **Cohort.** {table['patient_id'].nunique()} patients, {table['record_id'].nunique()} records with a "
+             f"known outcome; {display_name(main, names)}: {_outcome(first)}."]
+    metric, label = ("auc", "AUC") if (first["kind"] == "binary").all() else ("mae", "MAE")
+    reference = config["stats"].get("reference")
+    reference = reference.get(main) if isinstance(reference, dict) else reference
+    found = sorted((r for r in rows if r["task"] == main and metric in r), key=lambda r: r["model"] != reference)
+    if found:  # the reference model first (fixed in the config before the results), then the table's order
+        shown = "; ".join(f"{display_name(r['model'], names)} {r[metric]}" for r in found[:MAX_SUMMARY_MODELS])
+        more = f" (and {len(found) - MAX_SUMMARY_MODELS} more models)" if len(found) > MAX_SUMMARY_MODELS else ""
+        why = f": {found[0]['auc_interval']}" if metric == "auc" and found[0].get("auc_interval") else ""
+        lines.append(f"- **{label} for {display_name(main, names)}** ({round(100 * float(config['stats']['level']))}%"
+                     f" intervals{why}): {shown}{more}.")
+    against = [t for t in tests if t["extra"].get("family") == "reference" and t["extra"].get("task") == main]
+    if against:
+        lines.append("- **Against the reference** (ΔAUC, Holm-adjusted p): "
+                     + "; ".join(_comparison(t, names) for t in against) + ".")
+    others = records["task"].nunique() - 1
+    if others:
+        lines.append(f"- {others} more task{'s' if others > 1 else ''}: every model and task is in the performance "
+                     "tables.")
+    return Section("Summary", "\n".join(lines), part="summary")
+
+
+def _comparison(t: dict, names: dict) -> str:
+    """"fused − A4C +0.050 [−0.020, +0.120], p 0.210"."""
+    from cardio.report import display_name
+    from cardio.stats import format_p
+
+    e = t["extra"]
+    a, b = display_name(e.get("model_a"), names), display_name(e.get("model_b"), names)
+    cv = e.get("cv_diff") is not None
+    diff, low, high = ((e["cv_diff"], e["cv_diff_ci_low"], e["cv_diff_ci_high"]) if cv
+                       else (e.get("diff"), e.get("diff_ci_low"), e.get("diff_ci_high")))
+    if diff is None:
+        return f"{a} − {b} not estimable"
+    p = e.get("cv_p_adjusted") if cv else t.get("p_adjusted")
+    return f"{a} − {b} {diff:+.3f} [{low:+.3f}, {high:+.3f}], p {format_p(p)}"
+
+
+def cohort_section(table: pd.DataFrame, config: dict, external: bool = False) -> Section:
+    """Who had each outcome (records, patients, events) and, per fold, who its model was scored on and fitted on."""
+    from cardio.report import display_name
+
+    names = config["report"]["display_names"]
+    records = _records(table)
+    by_task = pd.DataFrame([{"task": display_name(task, names), "kind": g["kind"].iloc[0], "records": len(g),
+                             "patients": g["patient_id"].nunique(), "outcome": _outcome(g)}
+                            for task, g in records.groupby("task", sort=False)])
+    main = _main_task(table)
+    first = records[records["task"] == main]
+    binary = (first["kind"] == "binary").all()
+    folds = []
+    for fold, g in first.groupby("fold", sort=False):
+        row = {"fold": fold, "patients scored": g["patient_id"].nunique(), "records scored": len(g)}
+        if binary:
+            row[f"{display_name(main, names)} positive (scored)"] = int(g["y_true"].sum())
+        if not external and first["fold"].nunique() > 1:
+            rest = first[first["fold"] != fold]
+            row["patients of the other folds"] = rest["patient_id"].nunique()
+            if binary:
+                row[f"{display_name(main, names)} positive (other folds)"] = int(rest["y_true"].sum())
+        folds.append(row)
+    text = (f"{table['patient_id'].nunique()} patients with {table['record_id'].nunique()} records had a known "
+            "outcome for at least one task. Each task is estimated on the records that have its outcome: records "
+            "without it are left out of that task's estimates, never imputed.")
+    if external:
+        text += f" The second table counts the patients and events of {display_name(main, names)} on this cohort."
+    elif first["fold"].nunique() > 1:
+        text += (f" The second table counts, per fold, the patients whose {display_name(main, names)} the fold's "
+                 "model scored, and the patients of the other folds, on whom that model was fitted (its validation "
+                 "rows included, where the plugin keeps some).")
+    return Section("Cohort", text, tables={"outcomes by task": by_task, "patients per fold": pd.DataFrame(folds)},
+                   part="cohort")
