@@ -138,7 +138,8 @@ def run_cmd(plugin, config_file, sets, device, out, resume, seed, executor, work
     done in <run>/tasks/; the same command again, or --resume RUN, runs only the tasks not yet done.
     """
     from cardio import signing
-    from cardio.run import read_run_json, run_study  # torch is imported only for commands that train
+    from cardio.run import run_study  # torch is imported only for commands that train
+    from cardio.study.record import read_run_json
 
     signing.signing_key()  # a configured signing key that cannot be used is said now, not after the training
     if plugin is None:
@@ -245,7 +246,7 @@ def predict_cmd(model_dir, cohort, out, device, sets, keep_key, trusted, ensembl
     With a trusted key, a bundle it did not sign is refused before any of its content is loaded.
     """
     from cardio import signing
-    from cardio.run import predict_cohort
+    from cardio.study.predict import predict_cohort
 
     keys = signing.trusted_keys(tuple(trusted))
     click.echo(str(predict_cohort(model_dir, cohort, out, device, sets=tuple(sets), keep_key=keep_key,
@@ -365,7 +366,7 @@ def synthetic_crt_cmd(out, names, n, setting, overlap, weight, missing, seed, se
 def validate_cmd(plugin, config_file, sets, write_synthetic) -> None:
     """Load the cohort as a run does, reading every record file whole, and list every problem of the table, its
     records and the study at once (file, line, column, what to do); trains nothing, writes nothing."""
-    from cardio.validate import CONFIG_ONLY, validate_cohort
+    from cardio.study.validate import CONFIG_ONLY, validate_cohort
 
     summary, problems = validate_cohort(plugin, config_file, tuple(sets), write_synthetic=write_synthetic)
     if problems:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
 import time
 from collections.abc import Iterable
@@ -127,3 +128,40 @@ class RunContext:
         from cardio.figures import DPI, save_figure
 
         return save_figure(fig, self.figure_path(name), dpi or DPI, caption=caption)
+
+
+def default_cache_dir(config: dict) -> Path:
+    """The cache folder: the config's cache_dir, else $CARDIO_CACHE, else ~/.cache/cardio."""
+    if config.get("cache_dir"):
+        return Path(config["cache_dir"]).expanduser()
+    return Path(os.environ.get("CARDIO_CACHE", Path.home() / ".cache" / "cardio"))
+
+
+def run_device(name: str, distributed: bool = False) -> "tuple[torch.device, int, int]":
+    """The one resolution of a device name (auto, cpu, cuda, cuda:1): (device, rank, world size). `distributed`
+    joins torchrun's process group when there is one, each rank on its local GPU."""
+    import torch
+
+    from cardio import engine
+
+    device = engine.resolve_device(name)
+    if not distributed:
+        return device, 0, 1
+    rank, world = engine.init_distributed(device)
+    if device.type == "cuda" and world > 1:
+        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", rank)))
+        torch.cuda.set_device(device)
+    return device, rank, world
+
+
+def new_context(config: dict, out_dir: Path, log: logging.Logger, *, device: "str | torch.device | None" = None,
+                rank: int = 0, world_size: int = 1, kind: type[RunContext] = RunContext,
+                **fields: Any) -> RunContext:
+    """The one place a RunContext is made: seed and cache folder (made if missing) from the config; the device
+    `device` (a name is resolved by run_device), else the config's."""
+    if device is None or isinstance(device, str):
+        device = run_device(device or config["device"])[0]
+    ctx = kind(device=device, seed=int(config["seed"]), out_dir=Path(out_dir), cache_dir=default_cache_dir(config),
+               log=log, rank=rank, world_size=world_size, **fields)
+    ctx.cache_dir.mkdir(parents=True, exist_ok=True)
+    return ctx

@@ -262,7 +262,7 @@ def _split_settings(cfg: dict) -> dict:
 
 
 def _cache(cfg: dict) -> str:
-    from cardio.run import default_cache_dir
+    from cardio.context import default_cache_dir
 
     return str(default_cache_dir(cfg).expanduser().resolve())
 
@@ -371,9 +371,9 @@ def fuse(runs: list[Path], out: Path, *, models: dict[str, str] | None = None, n
          clinical: Path | None = None, covariates: tuple[str, ...] = (), guideline: str | None = None,
          n_resamples: int | None = None) -> Path:
     """Fuse finished runs into `out`: predictions.csv, metrics.json and the report. See the module docstring."""
-    from cardio.context import RunContext
+    from cardio.context import default_cache_dir, new_context
     from cardio.report import pseudonym_key
-    from cardio.run import _logger, default_cache_dir
+    from cardio.study.record import run_logger
 
     if len(runs) < 2:
         raise CardioError("cardio fuse needs the runs of at least two modalities")
@@ -392,8 +392,8 @@ def fuse(runs: list[Path], out: Path, *, models: dict[str, str] | None = None, n
     out.mkdir(parents=True, exist_ok=True)
     cfg = _report_config(mods[0].config, n_resamples)
     clin = _clinical(Path(clinical), list(covariates), guideline, key) if clinical else None
-    log = _logger(out / "run.log", True)
-    ctx = RunContext(device="cpu", seed=int(cfg["seed"]), out_dir=out, cache_dir=default_cache_dir(cfg), log=log)
+    log = run_logger(out / "run.log", True)
+    ctx = new_context(cfg, out, log, device="cpu")
     fold_names = sorted(set.union(*(set(m.outer["fold"]) for m in mods)))
     covs = clin[list(covariates)] if clin is not None and covariates else None
     parts, coefs = zip(*(fuse_fold(mods, f, covs) for f in fold_names))

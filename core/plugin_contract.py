@@ -26,6 +26,7 @@ from cardio.testing import (
     PLANTS,
     check_refused,
     context,
+    headline,
     invoke,
     plant_dicom,
     planted_in,
@@ -42,8 +43,9 @@ from cardio.testing import (
 class Controls:
     """A plugin's positive and null control: two runs at the same settings (`sets`), one with `planted` added (the
     effect is found: every chosen estimate's interval lies above `chance`) and one with `neutral` added (by default
-    the labels permuted; the interval covers `chance`). The estimates are the pooled `metric` of `model` and `task`
-    (every model's or task's where None)."""
+    the labels permuted; the interval covers `chance`). The estimates are the headline pooled `metric` of `model`
+    and `task` (every model's or task's where None; cardio.testing.headline: with K folds the AUC's cv-corrected t,
+    so a control needs K >= 5 to have power; benchmarks/controls.py measures a pair over seeds)."""
 
     sets: tuple[str, ...]
     planted: tuple[str, ...] = ()
@@ -618,7 +620,11 @@ def check_control(contract: Contract, kind: str, work: Path) -> None:
     assert controls is not None
     sets = [*controls.sets, *(controls.planted if kind == "planted" else controls.neutral)]
     out = run_plugin(contract.plugin, work / kind, sets=sets, cache_dir=work / "cache")
-    estimates = pooled(read_metrics(out), controls.metric, model=controls.model, task=controls.task)
+    metrics = read_metrics(out)
+    # each model and task's headline row (with K folds the cv-corrected t), not pooled's fixed-model DeLong row
+    found = pooled(metrics, controls.metric, model=controls.model, task=controls.task, method=None)
+    estimates = [headline(metrics, controls.metric, model=m, task=t)
+                 for m, t in dict.fromkeys((e["model"], e["task"]) for e in found)]
     assert estimates, f"no pooled {controls.metric} of model {controls.model} and task {controls.task}"
     for e in estimates:
         print(f"{kind} control of {contract.plugin}: {e['model']} / {e['task']} {controls.metric} "

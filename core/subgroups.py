@@ -14,7 +14,7 @@ if TYPE_CHECKING:
 
 #: The level of a subgroup column for a patient (or study) whose records hold different values of it.
 SEVERAL = "(several)"
-#: The column of the cohort table naming the unit predictions are made for (Cohort.level; cardio.run.at_level).
+#: The column of the cohort table naming the unit predictions are made for (Cohort.level; cardio.study.evaluate).
 _LEVEL_ID = {"patient": "patient_id", "study": "study_id"}
 
 

@@ -164,7 +164,7 @@ def members(plugin: str, config_file: str | None, sets: Sequence[str], grid: lis
 def run_state(member: Member, info: plugins.PluginInfo) -> str:
     """finished | partial | new. A finished run of another config under the same folder stops the sweep: its
     numbers would be mixed into this sweep's summary."""
-    from cardio.run import read_run_json, run_config
+    from cardio.study.record import read_run_json, run_config
 
     run_dir = member.run_dir
     if not (run_dir / "run.json").exists():
@@ -632,7 +632,7 @@ def _markdown(root: Path, every: Sequence[Member], runs: pd.DataFrame, ranking: 
     seeds = list(dict.fromkeys(m.seed for m in every))
     settings = list(ranking.per_setting.index)
     grid = [c for c in runs.columns if c not in SUMMARY_COLUMNS]
-    from cardio.run import read_run_json
+    from cardio.study.record import read_run_json
 
     plugin = read_run_json(every[0].run_dir)["plugin"]
     levels = sorted({float(v) for v in runs["level"].dropna()})

@@ -391,7 +391,7 @@ def write_study(path: Path, study: "Study") -> None:
     try:
         import cloudpickle as dumper
     except ImportError:  # no cluster extra: plain pickle, which keeps what has no lambda in it
-        dumper = pickle  # type: ignore[no-redef]
+        dumper = pickle
     try:
         path.write_bytes(dumper.dumps(study, protocol=pickle.HIGHEST_PROTOCOL))
     except (pickle.PicklingError, TypeError, AttributeError) as e:

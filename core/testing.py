@@ -1,7 +1,7 @@
 """Helpers for testing cardio and its plugins in process: a CPU run context, a study run, the CLI, the PHI detector;
 and the plugin contract suite every plugin runs (cardio.plugin_contract: Contract, Controls, contract_suite).
 
-    from cardio.testing import cpu_context, run_plugin, invoke, pooled, check_refused
+    from cardio.testing import cpu_context, run_plugin, invoke, pooled, headline, check_refused
 
 The core's tests, the plugins' tests, the template's generated test and the benchmarks use these.
 """
@@ -17,20 +17,17 @@ from pathlib import Path
 from typing import Any
 
 from cardio import config as config_mod
-from cardio.context import RunContext
+from cardio.context import RunContext, new_context
 from cardio.data import CardioError
 
 
 def context(out_dir: str | Path, *, device: str = "cpu", seed: int = 0,
             cache_dir: str | Path | None = None) -> RunContext:
     """A RunContext writing to `out_dir` on `device` (auto, cpu, cuda...); engine settings go to `engine.fit`."""
-    from cardio import engine
-
     out_dir = Path(out_dir)
     (out_dir / "checkpoints").mkdir(parents=True, exist_ok=True)
-    return RunContext(device=engine.resolve_device(device), seed=seed, out_dir=out_dir,
-                      cache_dir=Path(cache_dir) if cache_dir else out_dir / "cache",
-                      log=logging.getLogger("cardio.run"))
+    config = {"seed": seed, "cache_dir": str(cache_dir or out_dir / "cache")}
+    return new_context(config, out_dir, logging.getLogger("cardio.run"), device=device)
 
 
 def cpu_context(out_dir: str | Path, *, seed: int = 0) -> RunContext:
@@ -165,6 +162,37 @@ def pooled(metrics: dict, metric: str = "auc", *, model: str | None = None, task
             if e.get("metric") == metric and e.get("fold") == "pooled" and e.get("subgroup") is None
             and e.get("repeat", 0) == 0 and (method is None or e.get("method") == method)
             and (model is None or e.get("model") == model) and (task is None or e.get("task") == task)]
+
+
+def headline(metrics: dict, metric: str = "auc", *, model: str, task: str | None = None) -> dict:
+    """The pooled row of one model (and task) that the performance table leads with: for an AUC, the first of
+    cardio.stats.formatting.HEADLINE_AUC the run has (with K folds the cv-corrected t, which counts training
+    variability; `pooled`'s default DeLong row treats the K models as one). What a control asserts on."""
+    from cardio.stats.formatting import HEADLINE_AUC
+
+    rows = pooled(metrics, metric, model=model, task=task, method=None)
+    if metric == "auc":
+        rows = sorted((e for e in rows if e.get("method") in HEADLINE_AUC),
+                      key=lambda e: HEADLINE_AUC.index(e["method"]))
+    if not rows or (metric != "auc" and len(rows) != 1):
+        raise CardioError(f"no single pooled {metric} of {model} {task or ''} in the run's metrics: {len(rows)} rows")
+    return rows[0]
+
+
+def paired(metrics: dict, model_a: str, model_b: str, *, task: str | None = None) -> dict:
+    """The headline paired AUC difference A - B of a run (first repeat, no subgroup; cardio.stats.paired_test's
+    interval="cv": with K folds the cross-validated difference, the corrected t, else DeLong's), as
+    {"estimate", "ci_low", "ci_high", "method", "p_value"}: what a difference control asserts on."""
+    from cardio.stats import CV_METHOD, paired_test
+
+    tests = [t for t in metrics["tests"] if t.get("fold", "pooled") == "pooled" and t.get("subgroup") is None
+             and t.get("repeat", 0) == 0 and (task is None or t.get("task") == task)]
+    found = paired_test(tests, model_a, model_b, interval="cv")
+    if found is None or found["diff"] is None:
+        raise CardioError(f"no paired test of {model_a} and {model_b} {task or ''} in the run's metrics")
+    method = CV_METHOD if (found.get("extra") or {}).get("cv_diff") is not None else found["method"]
+    return {"estimate": found["diff"], "ci_low": found["low"], "ci_high": found["high"], "method": method,
+            "p_value": found["p"]}
 
 
 CORE_METRICS = ("auc", "mae", "rmse", "r2")

@@ -3,7 +3,8 @@
 Usage: python scripts/metrics_diff.py BEFORE_RUN AFTER_RUN
 An estimate's identity is its section, model, task, metric, method, fold, repeat and subgroup (and, for a
 plugin's own rows, the keys of its `extra` that name things); its value is estimate, ci_low, ci_high and n.
-Exit code 0 when nothing changed but removals and additions, 1 when a shared estimate's value changed.
+Exit code 0 when nothing changed but removals and additions, 1 when a shared estimate's value changed. The last
+line is the largest numeric difference over every shared estimate and test (0 when all are identical).
 """
 from __future__ import annotations
 
@@ -31,8 +32,9 @@ def _table(run: Path, field: str) -> dict[tuple, dict]:
     return out
 
 
-def diff(before: Path, after: Path) -> tuple[list[str], int]:
-    lines, total = [], 0
+def diff(before: Path, after: Path) -> tuple[list[str], int, float]:
+    """(the lines to print, how many shared rows changed, the largest numeric difference between them)."""
+    lines, total, largest = [], 0, 0.0
     for field in ("estimates", "tests"):
         changed = 0
         a, b = _table(before, field), _table(after, field)
@@ -43,11 +45,24 @@ def diff(before: Path, after: Path) -> tuple[list[str], int]:
         for key in a.keys() & b.keys():
             if _value(a[key]) != _value(b[key]):
                 changed += 1
+                largest = max(largest, _largest(a[key], b[key]))
                 lines.append(f"CHANGED {field[:-1]}: {_show(key)}: {_value(a[key])} -> {_value(b[key])}")
         lines.append(f"{field}: {len(a.keys() & b.keys())} shared ({len(a.keys() & b.keys()) - changed} identical), "
                      f"{len(a.keys() - b.keys())} removed, {len(b.keys() - a.keys())} added")
         total += changed
-    return sorted(lines, key=lambda s: (not s.startswith("CHANGED"), s)), total
+    return sorted(lines, key=lambda s: (not s.startswith("CHANGED"), s)), total, largest
+
+
+def _largest(a: dict, b: dict) -> float:
+    """The largest |a - b| over a row's numeric values; inf when one is missing or not a number in the other."""
+    out = 0.0
+    for k in (*VALUES, "p_value", "statistic"):
+        x, y = a.get(k), b.get(k)
+        if x == y or (isinstance(x, float) and isinstance(y, float) and x != x and y != y):  # equal, or both NaN
+            continue
+        numbers = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (x, y))
+        out = max(out, abs(x - y) if numbers else float("inf"))  # type: ignore[operator]
+    return out
 
 
 def _show(key: tuple) -> str:
@@ -63,6 +78,7 @@ def _value(e: dict) -> str:
 if __name__ == "__main__":
     if len(sys.argv) != 3:
         sys.exit(__doc__)
-    out, n_changed = diff(Path(sys.argv[1]), Path(sys.argv[2]))
+    out, n_changed, largest = diff(Path(sys.argv[1]), Path(sys.argv[2]))
     print("\n".join(out))
+    print(f"largest difference: {largest:.3g}")
     sys.exit(1 if n_changed else 0)

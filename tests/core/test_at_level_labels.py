@@ -1,5 +1,5 @@
-"""Issue 38: pooling records to patients (cardio.run.at_level) checks that the records agree on the label, instead of
-keeping the first record's label silently."""
+"""Issue 38: pooling records to patients (cardio.study.evaluate.at_level) checks that the records agree on the label,
+instead of keeping the first record's label silently."""
 from __future__ import annotations
 
 import numpy as np
@@ -8,7 +8,7 @@ import pytest
 
 from cardio import CardioError, Predictions
 from cardio.data import Cohort
-from cardio.run import at_level
+from cardio.study.evaluate import at_level
 
 
 def _cohort(level: str) -> Cohort:

@@ -8,8 +8,8 @@ import pytest
 from cardio import CardioError, Cohort, PluginInfo, hookimpl
 from cardio.checks import cohort_problems
 from cardio.config import core_defaults
+from cardio.study.validate import validate_cohort
 from cardio.testing import run_plugin
-from cardio.validate import validate_cohort
 
 
 def _cohort(labels, patients=None):

@@ -64,3 +64,34 @@ def test_no_function_is_longer_than_80_lines():
             for folder in folders for p in _files(folder) for node in ast.walk(ast.parse(p.read_text(), str(p)))
             if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.end_lineno - node.lineno >= 80]
     assert not long, long
+
+
+# What runs a study from above (the commands, the dispatch of tasks, the executors, sweeps): the study never
+# imports them, so run, validate and predict can all open one.
+ABOVE_THE_STUDY = {"cardio.run", "cardio.cli", "cardio.executors", "cardio.sweep", "cardio.permutation"}
+
+
+def test_the_study_package_never_imports_what_dispatches_it():
+    bad = [f"{p.relative_to(REPO)}:{line} imports {mod}" for p in _files(REPO / "core" / "study")
+           for mod, names, line in _imports(p)
+           if mod in ABOVE_THE_STUDY or (mod == "cardio" and {f"cardio.{n}" for n in names} & ABOVE_THE_STUDY)]
+    assert not bad, bad
+
+
+def _calls(path: Path, name: str):
+    """Lines of `path` that call `name` (as name(...) or x.name(...))."""
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Call):
+            func = node.func
+            called = func.id if isinstance(func, ast.Name) else func.attr if isinstance(func, ast.Attribute) else ""
+            if called == name:
+                yield node.lineno
+
+
+def test_a_run_context_is_made_and_a_device_resolved_in_one_place():
+    """cardio.context.new_context makes every RunContext of the core, and run_device is the one resolution of a
+    device name (issue 42: four builds and three resolutions had drifted apart)."""
+    where = {name: [f"{p.relative_to(REPO)}:{line}" for p in _files(REPO / "core") for line in _calls(p, name)
+                    if p != REPO / "core" / "context.py"]
+             for name in ("RunContext", "resolve_device", "init_distributed")}
+    assert where == {"RunContext": [], "resolve_device": [], "init_distributed": []}, where

@@ -166,7 +166,7 @@ def test_listing_says_which_plugins_can_predict(cardio_cli):
 def test_a_plugin_that_cannot_export_skips_the_final_fit_and_predict_refuses(toy_site, tmp_path, monkeypatch):
     monkeypatch.syspath_prepend(str(toy_site))
     monkeypatch.setenv("CARDIO_CACHE", str(tmp_path / "cache"))
-    from cardio.run import predict_cohort
+    from cardio.study.predict import predict_cohort
     from cardio.testing import run_plugin
     from cardio_toy import plugin as toy
 
@@ -466,7 +466,7 @@ def test_a_target_with_one_class_is_named_and_the_report_still_written(cardio_cl
 
 def test_screen_keeps_every_target_it_can_and_says_why_of_the_others():
     from cardio import Predictions
-    from cardio.external import screen
+    from cardio.study.external import screen
 
     rng = np.random.default_rng(0)
     parts = []
@@ -515,3 +515,33 @@ def test_overlap_by_content_finds_files_copied_under_other_names(tmp_path):
                                                             (b"new",), (b"new2",)])
     assert bundle.overlap(new[1], stored, new[0]) == {"records": 4, "same_id": 0, "same_content": 2}
     assert bundle.overlap(new[1], stored) == {"records": 4, "same_id": 0, "same_content": 0}  # ids and features only
+
+
+def test_predict_reads_the_cohort_through_the_runs_own_stages_keeping_its_outcome_columns(tmp_path):
+    """Issue 42: predict's copy of load -> preprocess dropped the outcome columns a rebuilt Cohort no longer
+    declares; it now goes through the Study's one `cohort` (as a run does), which keeps the loaded ones."""
+    import logging
+
+    import pandas as pd
+    import pluggy
+
+    from cardio import Cohort, hookimpl, hookspecs
+    from cardio.context import new_context
+    from cardio.study import Study
+
+    table = pd.DataFrame({"record_id": ["r1", "r2"], "patient_id": ["a", "b"], "label": [1, 0],
+                          "lvef_6m": [40.0, 55.0]})
+
+    class Rebuilds:
+        @hookimpl
+        def cardio_preprocess(self, cohort, config, ctx):
+            return Cohort(cohort.table.copy(), level=cohort.level)  # the outcome declaration is not copied
+
+    pm = pluggy.PluginManager("cardio")
+    pm.add_hookspecs(hookspecs)
+    pm.register(Rebuilds(), "rebuilds")
+    cfg = {"seed": 0, "cache_dir": str(tmp_path / "cache")}
+    ctx = new_context(cfg, tmp_path, logging.getLogger("test.predict"), device="cpu")
+    study = Study("rebuilds", None, pm, None)  # type: ignore[arg-type]
+    cohort = study.cohort(cfg, ctx, Cohort(table, outcomes=("lvef_6m",)), check=False)
+    assert cohort.outcomes == ("lvef_6m",)

@@ -192,3 +192,18 @@ def test_command_line_for_people(cardio_cli, tmp_path):
     cardio_cli("run", "--resume", "r", check=True)
     log = (tmp_path / "r" / "run.log").read_text()
     assert "fold 1 of 5 (fold0)" in log and "fold 5 of 5 (fold4)" in log and " left" in log
+
+
+def test_one_context_builder_resolves_a_device_name_to_a_torch_device(tmp_path):
+    """new_context is the one place a RunContext is made (run, its tasks, validate, predict, fuse, tests): a device
+    name becomes a torch.device there (fuse used to pass the string "cpu"), the cache folder is made."""
+    import logging
+
+    import torch
+
+    from cardio.context import new_context
+
+    ctx = new_context({"seed": 3, "cache_dir": str(tmp_path / "cache"), "device": "cuda"}, tmp_path,
+                      logging.getLogger("test.context"), device="cpu")
+    assert isinstance(ctx.device, torch.device) and ctx.device.type == "cpu"
+    assert (ctx.seed, ctx.rank, ctx.world_size) == (3, 0, 1) and (tmp_path / "cache").is_dir()

@@ -2,8 +2,11 @@
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _pip(*args):
@@ -29,6 +32,15 @@ def test_new_plugin_round_trip(tmp_path, cardio_cli, cardio_subprocess):
         assert "declares no moved config keys" in own.stdout
     finally:
         _pip("uninstall", "-y", "cardio-my-modality")
+
+
+def test_new_plugin_type_checks(tmp_path, cardio_cli):
+    # the package as `cardio new-plugin` writes it passes mypy at the repository's settings (pyproject.toml), as the
+    # plugins under plugins/ do in CI
+    cardio_cli("new-plugin", "typed_one", "--dir", str(tmp_path), plugins_path=False, check=True)
+    proc = subprocess.run([sys.executable, "-m", "mypy", str(tmp_path / "cardio-typed-one" / "cardio_typed_one")],
+                          capture_output=True, text=True, cwd=ROOT)
+    assert proc.returncode == 0 and "no issues found in 8 source files" in proc.stdout, proc.stdout[-3000:]
 
 
 @pytest.mark.parametrize("name,why", [("My-Plugin", "must be lower-case"), ("1abc", "must be lower-case"),

@@ -17,8 +17,8 @@ import pytest
 
 from cardio import CardioError, Cohort, Predictions
 from cardio.config import core_defaults
-from cardio.run import at_level
 from cardio.stats.subgroups import MISSING_LEVEL, by_subgroup, level_text
+from cardio.study.evaluate import at_level
 from cardio.subgroups import SEVERAL, cardio_evaluate
 from cardio.testing import cpu_context, invoke
 

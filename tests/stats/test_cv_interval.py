@@ -12,6 +12,7 @@ from scipy.stats import t as t_dist
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 
+from cardio import CardioError
 from cardio.stats import (
     CV_METHOD,
     StatsError,
@@ -152,6 +153,25 @@ def test_performance_table_and_estimate_table_show_the_headline():
     est, _ = evaluate_predictions(_predictions(5), n_resamples=100)
     head = [e for e in est if e["model"] == "a" and e["method"] == CV_METHOD][0]
     assert estimate_table(est, metric="auc").set_index("model").loc["a", "auc"] == format_ci(head)
+
+
+def test_testing_reads_the_headline_rows_a_control_asserts_on():
+    from cardio.testing import headline, paired, pooled
+
+    est, tests = evaluate_predictions(_predictions(5), n_resamples=100)
+    metrics = {"estimates": est, "tests": tests}
+    head = headline(metrics, "auc", model="a")
+    assert head["method"] == CV_METHOD and head["extra"]["df"] == 4
+    assert pooled(metrics, "auc", model="a")[0]["method"] == "delong"  # pooled's default: the fixed-model row
+    [t] = tests
+    ab, ba = paired(metrics, "a", "b"), paired(metrics, "b", "a")
+    assert ab["method"] == CV_METHOD and (ab["estimate"], ab["ci_low"]) == (t["extra"]["cv_diff"],
+                                                                            t["extra"]["cv_diff_ci_low"])
+    assert (ba["estimate"], ba["ci_low"], ba["ci_high"]) == (-ab["estimate"], -ab["ci_high"], -ab["ci_low"])
+    one = evaluate_predictions(_predictions(1), n_resamples=100)
+    assert headline({"estimates": one[0], "tests": one[1]}, "auc", model="a")["method"] == "delong-logit"
+    with pytest.raises(CardioError, match="no paired test of a and c"):
+        paired(metrics, "a", "c")
 
 
 def test_coverage_benchmark_smoke():

@@ -42,11 +42,11 @@ def explain_section(fold_models, features, index: np.ndarray, config: dict, ctx)
                                f"Mean Grad-CAM of {beat_model.name}'s response output over {len(index)} test beats "
                                "of responders and of non-responders, with each group's mean log spectrogram as "
                                "contours; bright regions raised the predicted probability of response."))
-    peak = {}
+    peak: dict[str, tuple[int, int]] = {}
     for label, name in ((1, "responders"), (0, "non-responders")):
         m = maps[y == label].mean(axis=0)
         f, t = np.unravel_index(int(np.argmax(m)), m.shape)
-        peak[name] = (f, t)
+        peak[name] = (int(f), int(t))
     scale = window_scale(features.table.iloc[index])
     fr, tr = physical_axes(features.stage, x.shape[1:], scale)
     text = (f"Grad-CAM of the response output of `{beat_model.name}` (layer `{gc['layer']}`) on {len(index)} test "
@@ -55,10 +55,21 @@ def explain_section(fold_models, features, index: np.ndarray, config: dict, ctx)
             "group is drawn as contours. "
             "Bright regions raised the predicted probability of response. Each beat window spans "
             f"{config['ecg_transfer']['preprocess']['rr_factor']} RR and is resampled to a fixed length, so its bins "
-            "are in cycles per window; the axes give them in Hz and in ms from the R peak (dashed line) at the median "
-            f"window of the beats shown, {scale[0]:.0f} ms, with the R peak at {scale[1]:.2f} of it. The maps peak at "
-            + "; ".join(f"{k}: {fr[f]:.1f} Hz, {tr[t]:+.0f} ms from the R peak" for k, (f, t) in peak.items()) + ".")
+            "are in cycles per window; " + _peaks_text(scale, fr, tr, peak))
     return Section("ecg_transfer: where the ResNet looks (Grad-CAM)", text, [path])
+
+
+def _peaks_text(scale: tuple[float, float] | None, fr: np.ndarray, tr: np.ndarray,
+                peak: dict[str, tuple[int, int]]) -> str:
+    """Where each group's map peaks: in Hz and ms from the R peak at the median window `scale`, or in the bins'
+    own units when the beat table holds no window timing (scale None)."""
+    if scale is None:
+        return ("the beats carry no window timing, so the axes keep these units. The maps peak at "
+                + "; ".join(f"{k}: {fr[f]:.1f} cycles per window, at {tr[t]:.2f} of the window"
+                            for k, (f, t) in peak.items()) + ".")
+    return ("the axes give them in Hz and in ms from the R peak (dashed line) at the median window of the beats "
+            f"shown, {scale[0]:.0f} ms, with the R peak at {scale[1]:.2f} of it. The maps peak at "
+            + "; ".join(f"{k}: {fr[f]:.1f} Hz, {tr[t]:+.0f} ms from the R peak" for k, (f, t) in peak.items()) + ".")
 
 
 def _axes(images: BeatImages | None, shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:

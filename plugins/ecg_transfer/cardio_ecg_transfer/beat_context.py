@@ -169,8 +169,9 @@ def side_features(filtered: np.ndarray, rpeaks: np.ndarray, fs: float, kinds: li
     names(kinds)
     if "two_lead" in kinds and (channels is None or len(channels) != 2):
         raise CardioError("side feature kind 'two_lead' needs both channels of the record")
+    pair = channels or ()  # both channels when two_lead is asked for (checked above)
     parts = {"rr": lambda: rr_features(rpeaks), "shape": lambda: shape_features(filtered, rpeaks, fs),
              "dechazal_rr": lambda: dechazal_rr_features(rpeaks, fs),
-             "two_lead": lambda: np.concatenate([morphology_features(c, rpeaks, fs) for c in channels], axis=1)}
+             "two_lead": lambda: np.concatenate([morphology_features(c, rpeaks, fs) for c in pair], axis=1)}
     cols = [parts[k]() for k in kinds]
     return np.concatenate(cols, axis=1) if cols else np.zeros((len(rpeaks), 0), np.float32)

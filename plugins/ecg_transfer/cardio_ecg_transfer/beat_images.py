@@ -56,14 +56,14 @@ def to_images(beats: np.ndarray, fs: float, config: dict, cache: Cache | None = 
     With `cache` (the run's ctx.cache), the spectrograms are kept on disk under a hash of the beats and settings.
     """
     sp = config["ecg_transfer"]["spectrogram"]
-    params = dict(nperseg=int(sp["nperseg"]), noverlap=int(sp["noverlap"]), log=bool(sp["log"]))
+    nperseg, noverlap, log = int(sp["nperseg"]), int(sp["noverlap"]), bool(sp["log"])
     beats = np.asarray(beats, dtype=np.float32)
     if len(beats) == 0:
-        return np.zeros((0, *stft_shape(beats.shape[1], params["nperseg"], params["noverlap"])), dtype=np.float32)
+        return np.zeros((0, *stft_shape(beats.shape[1], nperseg, noverlap)), dtype=np.float32)
     if cache is not None:
-        spec = cached_spectrograms(beats, cache, fs=fs, **params)
+        spec = cached_spectrograms(beats, cache, fs=fs, nperseg=nperseg, noverlap=noverlap, log=log)
     else:
-        spec = spectrograms(beats, fs, **params)
+        spec = spectrograms(beats, fs, nperseg=nperseg, noverlap=noverlap, log=log)
     spec = np.asarray(spec, dtype=np.float32)
     return standardize(spec) if sp["standardize"] else spec
 

@@ -53,11 +53,12 @@ def _record_beats(root: Path, record: str, config: dict) -> tuple[np.ndarray, np
         raise CardioError(f"beat segmentation of MIT-BIH record {record} returned positions "
                           "that are not annotated beats")
     kinds = config["ecg_transfer"]["pretrain"]["side_features"]
-    channels = None
+    channels: tuple[np.ndarray, np.ndarray] | None = None
     if "two_lead" in kinds:  # both MIT-BIH channels, high-passed the same way; the one read above is reused
-        channels = tuple(filtered if c == data["mitdb_lead"] else highpass(np.asarray(
+        first, second = (filtered if c == data["mitdb_lead"] else highpass(np.asarray(
             load_mitdb(root, records=[record], fs=int(data["fs"]), lead=c)[0][1], dtype=np.float64), fs, cutoff)
             for c in (0, 1))
+        channels = (first, second)
     side = beat_context.side_features(filtered, positions, fs, kinds, channels)
     return np.asarray(beats, dtype=np.float32), cls[at], side[at]
 

@@ -143,7 +143,7 @@ def check_rate(path: Path, given: float | None) -> None:
     """A rate in the table's `fs` for a file that states its own (WFDB, EDF, DICOM, XML) must be that rate: the file's
     is the one read, so another in the table is a row and a file mixed up, or a wrong export setting."""
     stated = stated_rate(path) if given is not None else None
-    if stated is not None and abs(stated - given) > 0.01 * stated:
+    if stated is not None and given is not None and abs(stated - given) > 0.01 * stated:
         raise CardioError(f"{path}: the table's fs says {given:g} Hz, the file's header {stated:g} Hz (a file that "
                           "states its rate is read at it): correct the fs cell, or leave it empty")
 
@@ -271,7 +271,7 @@ def load_cohort(root: str | Path, schema: Schema = SCHEMA, *, fs: float = 360.0,
     reader = ECGReader(float(fs), lead, leads, max_gap_s, skip_bad, config, progress, log)
     table = read_cohort_table(root, schema, allow_outside=allow_outside, log=log, config=config, reader=reader)
     keep = np.array([i in reader.signals for i in range(len(table))], bool)
-    signals = {str(table["record_id"].iloc[i]): reader.signals[i] for i in np.flatnonzero(keep)}
+    signals = {str(table["record_id"].iloc[i]): reader.signals[i] for i in np.flatnonzero(keep).tolist()}
     skipped = [(str(table["record_id"].iloc[i]), why) for i, why in sorted(reader.skipped.items())]
     table = table[keep].reset_index(drop=True)
     if table.empty:

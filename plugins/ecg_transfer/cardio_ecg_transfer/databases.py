@@ -92,10 +92,11 @@ def to_mitdb_layout(root: Path | str, name: str, dest: Path | str, fs: float = 3
         first = read_wfdb(Path(root) / record, fs, db.leads[0], annotator="atr")
         second = read_wfdb(Path(root) / record, fs, db.leads[1])
         n = min(len(first.signal), len(second.signal))
-        keep = first.ann_samples < n
+        samples, symbols = first.annotations()
+        keep = samples < n
         wfdb.wrsamp(record, fs=fs, units=["mV", "mV"], sig_name=[first.lead, second.lead],
                     p_signal=np.column_stack([first.signal[:n], second.signal[:n]]), fmt=["16", "16"],
                     write_dir=str(dest))
-        wfdb.wrann(record, "atr", np.asarray(first.ann_samples[keep], dtype=np.int64),
-                   list(np.asarray(first.ann_symbols)[keep]), write_dir=str(dest), fs=fs)
+        wfdb.wrann(record, "atr", np.asarray(samples[keep], dtype=np.int64),
+                   list(np.asarray(symbols)[keep]), write_dir=str(dest), fs=fs)
     return names

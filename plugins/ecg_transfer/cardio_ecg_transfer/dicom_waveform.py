@@ -189,11 +189,11 @@ def write_waveform(path: Path | str, signals: np.ndarray, fs: float, names: Sequ
     MEDIAN BEAT group (before the rhythm group with `median_first`). pydicom has no waveform writer: the module is
     built here (PS3.3 C.10.9)."""
     from pydicom.dataset import Dataset, FileMetaDataset
-    from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+    from pydicom.uid import UID, ExplicitVRLittleEndian, generate_uid
 
     scale = dict(unit=unit, sensitivity=sensitivity, correction=correction, baseline=baseline)
     meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID, meta.MediaStorageSOPInstanceUID = TWELVE_LEAD_SOP, generate_uid()
+    meta.MediaStorageSOPClassUID, meta.MediaStorageSOPInstanceUID = UID(TWELVE_LEAD_SOP), generate_uid()
     meta.TransferSyntaxUID = ExplicitVRLittleEndian
     ds = Dataset()
     ds.file_meta = meta

@@ -33,7 +33,7 @@ def _quantity(elem: ET.Element | None, units: dict, path: Path, what: str) -> fl
     if unit not in units:
         raise CardioError(f"{path}: {what} is in unit {unit!r}, none of {list(units)}")
     try:
-        return float(value) * units[unit]
+        return float(value or "") * units[unit]  # no value attribute: the ValueError of an empty one
     except (TypeError, ValueError):
         raise CardioError(f"{path}: {what} value {value!r} is not a number") from None
 
@@ -64,7 +64,8 @@ def read_aecg(path: Path | str, group: str = "rhythm") -> Waveform:
         raise CardioError(f"{path}: not an HL7 aECG file (root <{local_name(root.tag)}>, expected <{ROOT}>)")
     step, leads = None, {}
     for seq in _sequence_set(root, group, path).findall("{*}component/{*}sequence"):
-        code = seq.find("{*}code").get("code", "") if seq.find("{*}code") is not None else ""
+        code_elem = seq.find("{*}code")
+        code = code_elem.get("code", "") if code_elem is not None else ""
         value = seq.find("{*}value")
         if value is None:
             raise CardioError(f"{path}: sequence {code or '(no code)'} has no <value>")

@@ -234,7 +234,7 @@ def write_edf(path: Path | str, signals: np.ndarray, fs: float, names: Sequence[
     import pyedflib
 
     path, x = Path(path), np.asarray(signals, dtype=np.float64)
-    headers = []
+    headers: list[dict[str, str | int | float | None]] = []  # pyedflib's signal header type
     for j, name in enumerate(names):
         lo, hi = float(x[:, j].min()), float(x[:, j].max())
         pad = max(1e-3, 0.01 * (hi - lo))

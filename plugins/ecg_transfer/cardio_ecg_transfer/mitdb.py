@@ -112,5 +112,5 @@ def load_mitdb(root: Path | str, records: Sequence[str] | None = None, fs: float
                 raise
             log.warning("skipping a bad MIT-BIH record: %s", exc)
             continue
-        out.append((name, rec.signal, float(fs), rec.ann_samples, rec.ann_symbols))
+        out.append((name, rec.signal, float(fs), *rec.annotations()))
     return out

@@ -27,9 +27,10 @@ MV_PER_UNIT = {"MICROVOLTS": 1e-3, "MILLIVOLTS": 1.0, "VOLTS": 1e3}
 
 def _text(elem: ET.Element, tag: str, path: Path, what: str) -> str:
     found = elem.find(tag)
-    if found is None or not (found.text or "").strip():
+    text = (found.text or "").strip() if found is not None else ""
+    if not text:
         raise CardioError(f"{path}: {what} has no <{tag}>")
-    return found.text.strip()
+    return text
 
 
 def _number(elem: ET.Element, tag: str, path: Path, what: str) -> float:

@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from cardio import CardioError, write_text_atomic
+from cardio.engine import FitResult
 from cardio.figures import Figure
 from cardio.stats import plot_confusion
 from cardio_ecg_transfer import aami, beat_context
@@ -28,7 +29,7 @@ from cardio_ecg_transfer.beat_metrics import always_n, balanced_accuracy, classi
 from cardio_ecg_transfer.beat_set import BeatSet, cached_beat_set, split_fit_val
 from cardio_ecg_transfer.mitdb import ensure_mitdb, mitdb_dir
 from cardio_ecg_transfer.prior_correction import class_weights, prior_correction
-from cardio_ecg_transfer.resnet import build_resnet, save_weights
+from cardio_ecg_transfer.resnet import SpectrogramResNet, build_resnet, save_weights
 
 RESULTS_NAME = "pretrain_results-{arch}.json"  # one per architecture: finetune.archs pretrains several in one run
 FIGURE_NAME = "pretrain_confusion_{arch}"
@@ -94,11 +95,11 @@ class Fitted:
     """A pretrained network with its logit shift, and what it was fitted and validated on."""
 
     arch: str
-    model: object
+    model: SpectrogramResNet
     shift: np.ndarray
     strength: float
     strength_scores: dict
-    fit: object
+    fit: FitResult
     train: BeatSet
     val: BeatSet
     fit_records: list[str]
@@ -187,7 +188,7 @@ def describe(fitted: Fitted, config: dict) -> dict:
 
 
 def train_classifier(train: BeatSet, val: BeatSet | None, config: dict, ctx, seed: int, name: str = "pretrain",
-                     tag: str | None = None, arch: str | None = None):
+                     tag: str | None = None, arch: str | None = None) -> tuple[SpectrogramResNet, FitResult]:
     """(model, fit result): the 5-class ResNet fitted by the core's loop on the fitting records' beats,
     early-stopped on the validation records' balanced accuracy (val None: every epoch runs, no stopping)."""
     pt = config["ecg_transfer"]["pretrain"]
@@ -202,6 +203,6 @@ def train_classifier(train: BeatSet, val: BeatSet | None, config: dict, ctx, see
     settings = pt if val is not None else {**pt, "patience": 0}
     res = ctx.engine.fit(model, train_ds, val_ds, ctx, name=name, tag=tag, train=config["train"], settings=settings,
                          metric=balanced_accuracy if val is not None else None, sample_weights=weights)
-    return res.model, res
+    return model, res  # res.model is model: the engine trains it in place
 
 

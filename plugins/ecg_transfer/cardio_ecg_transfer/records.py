@@ -69,6 +69,12 @@ class ECGRecord:
     ann_samples: np.ndarray | None = None
     ann_symbols: np.ndarray | None = None
 
+    def annotations(self) -> tuple[np.ndarray, np.ndarray]:
+        """(samples, symbols) of the annotations read with the record (read_wfdb's `annotator`)."""
+        if self.ann_samples is None or self.ann_symbols is None:
+            raise CardioError(f"{self.source}: read without its annotations (read_wfdb's annotator)")
+        return self.ann_samples, self.ann_symbols
+
     @property
     def seconds(self) -> float:
         return len(self.signal) / self.fs
@@ -349,7 +355,7 @@ def _check_declared_fs(hea: Path, record: list[str], header) -> None:
                           "the header is damaged")
 
 
-def _wfdb_header(base: Path, hea: Path, lead: str | int | None, say: bool = True) -> tuple[object, float, int]:
+def _wfdb_header(base: Path, hea: Path, lead: str | int | None, say: bool = True) -> tuple[wfdb.Record, float, int]:
     """(header, rate, channel of `lead`) of a WFDB record, every check made on the header and the files' sizes."""
     if not hea.is_file():
         raise CardioError(f"{hea}: WFDB header not found")

@@ -193,8 +193,7 @@ def table1(cohort, config: dict) -> pd.DataFrame | None:
 
 def pretraining_section(prepared: Pretrained | None, config: dict) -> Section:
     """The MIT-BIH pretraining results of the prepare stage, or why there are none."""
-    results = prepared.results if prepared is not None else None
-    if results is None:
+    if prepared is None or prepared.results is None:
         if prepared is not None:
             return Section("ecg_transfer: pretraining",
                            f"No pretraining in this run: the weights of `{prepared.weights}` were fine-tuned.")
@@ -203,6 +202,7 @@ def pretraining_section(prepared: Pretrained | None, config: dict) -> Section:
                            "for (`ecg_transfer.finetune.transfer: false`).")
         return Section("ecg_transfer: pretraining",
                        "Pretraining was disabled (`ecg_transfer.pretrain.enabled: false`).")
+    results = prepared.results
     pc = results["per_class"]
     base = results.get("always_n") or {}
     subset = []

@@ -37,6 +37,9 @@ class SpectrogramResNet(nn.Module):
     exactly the pretrained function.
     """
 
+    side_mean: torch.Tensor  # buffers, registered when n_side > 0
+    side_std: torch.Tensor
+
     def __init__(self, arch: str = "resnet18", n_outputs: int = 5, n_side: int = 0) -> None:
         super().__init__()
         if arch not in ARCHITECTURES:
@@ -58,9 +61,9 @@ class SpectrogramResNet(nn.Module):
 
     def set_side_scaling(self, side: np.ndarray) -> None:
         """Standardize side features with the mean and SD of these (training) rows."""
-        side = torch.as_tensor(np.asarray(side, dtype=np.float32))
-        self.side_mean.copy_(side.mean(0))
-        self.side_std.copy_(side.std(0).clamp_min(1e-6))
+        rows = torch.as_tensor(np.asarray(side, dtype=np.float32))
+        self.side_mean.copy_(rows.mean(0))
+        self.side_std.copy_(rows.std(0).clamp_min(1e-6))
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """Pooled image features (N, C): torchvision's forward without the head."""

@@ -20,20 +20,42 @@ score the detector on records it was not tuned on; the benchmark reports both.
 """
 from __future__ import annotations
 
+from typing import TypedDict
+
 import numpy as np
 from scipy import ndimage
 from scipy import signal as sps
 
 from cardio import CardioError
 
+
+class Settings(TypedDict):
+    """The detector's settings: the band-pass (Hz), times in seconds, thresholds."""
+
+    band: tuple[float, float]
+    smooth: float
+    norm_window: float
+    strong_q: float
+    strong_q2: float
+    weak_q: float
+    weak_q2: float
+    fill_q: float
+    fill_q2: float
+    gap: float
+    sep: float
+    refractory: float
+    refine: float
+    highpass_hz: float
+
+
 #: Detector settings (times in seconds). strong_*: thresholds of confident beats; weak_*: of peaked
 #: beats at least `sep` x RR (and 0.25 s) away from confident ones; fill_*: of beats searched
 #: back in gaps longer than `gap` x the running median RR.
 #: strong_q, strong_q2, weak_q2, fill_q and gap: the best of 432 settings on DS1 (benchmarks/rpeaks_mitdb.py --tune:
 #: 296 FN + FP on DS1 against 337 for the earlier values 0.3, 1.4, 2.0, 0.08, 1.4 that were tuned on all 48 records).
-SETTINGS = dict(band=(8.0, 20.0), smooth=0.1, norm_window=2.0, strong_q=0.35, strong_q2=1.1,
-                weak_q=0.1, weak_q2=2.4, fill_q=0.08, fill_q2=1.2, gap=1.2, sep=0.25,
-                refractory=0.25, refine=0.06, highpass_hz=0.5)
+SETTINGS = Settings(band=(8.0, 20.0), smooth=0.1, norm_window=2.0, strong_q=0.35, strong_q2=1.1,
+                    weak_q=0.1, weak_q2=2.4, fill_q=0.08, fill_q2=1.2, gap=1.2, sep=0.25,
+                    refractory=0.25, refine=0.06, highpass_hz=0.5)
 
 
 def _bandpass(x: np.ndarray, fs: float, low: float, high: float) -> np.ndarray:

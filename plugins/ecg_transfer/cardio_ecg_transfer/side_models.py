@@ -3,12 +3,16 @@ intervals, QRS shape, the second lead), whose log-probabilities add to the netwo
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from cardio import CardioError
 from cardio_ecg_transfer import aami, beat_context
 from cardio_ecg_transfer.beat_set import BeatSet
+
+if TYPE_CHECKING:  # scikit-learn is imported when a side model is fitted
+    from sklearn.base import BaseEstimator
 
 #: Classes the side-feature model is fitted on; Q (8 DS1 beats) would be a class of a handful of points.
 SIDE_MODEL_CLASSES = ("N", "S", "V", "F")
@@ -23,7 +27,7 @@ class SideModel:
     """One fitted side classifier of the fused protocol and the side-feature columns it reads."""
 
     columns: np.ndarray
-    model: object
+    model: BaseEstimator  # a fitted classifier (classes_, predict_proba)
 
 
 def fit_side_model(beats: BeatSet, kind: str = "logistic", columns: np.ndarray | None = None,

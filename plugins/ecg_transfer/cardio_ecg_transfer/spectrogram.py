@@ -146,12 +146,14 @@ def cached_spectrograms(beats: np.ndarray, cache: Cache, fs: float = 360.0, nper
     (they change the float rounding only). The cache writes atomically and builds an entry once
     when several processes ask for it.
     """
-    params = dict(nperseg=int(nperseg), noverlap=int(noverlap), nfft=None if nfft is None else int(nfft),
-                  log=bool(log))
+    nperseg, noverlap, log = int(nperseg), int(noverlap), bool(log)
+    nfft = None if nfft is None else int(nfft)
 
     def build(tmp: Path) -> None:
-        np.save(tmp, spectrograms(beats, fs, device=device, batch_size=batch_size, **params), allow_pickle=False)
+        np.save(tmp, spectrograms(beats, fs, nperseg, noverlap, nfft, log, device=device, batch_size=batch_size),
+                allow_pickle=False)
 
-    path = cache.get(CACHE_NAMESPACE, cache_key(beats, fs, **params), build, suffix=".npy",
+    key = cache_key(beats, fs, nperseg=nperseg, noverlap=noverlap, nfft=nfft, log=log)
+    path = cache.get(CACHE_NAMESPACE, key, build, suffix=".npy",
                      version=_CACHE_VERSION, check=_readable)
     return np.load(path, allow_pickle=False)

@@ -58,7 +58,7 @@ def _fusion(state: ModelState, task: str, kind: str, n_views: int) -> LogisticRe
 
 def _view(state: ModelState, view: str, arch: str, n_outputs: int) -> ViewModel:
     best = {h: int(e) for h, e in state.params["best_epoch"][view].items()}
-    nets = {}
+    nets: dict[int, torch.nn.Module] = {}
     for epoch in sorted(set(best.values())):
         prefix = f"{view}.e{epoch}."
         weights = {k.removeprefix(prefix): torch.as_tensor(v) for k, v in state.tensors.items()

@@ -22,6 +22,9 @@ HEADS = BINARY_HEADS + REGRESSION_HEADS
 class EchoVideoNet(nn.Module):
     """r2plus1d_18 on (N, 3, T, H, W) clips normalised by the training fold's mean and SD."""
 
+    mean: torch.Tensor  # buffers (register_buffer below)
+    sd: torch.Tensor
+
     def __init__(self, mean: float = 0.0, sd: float = 1.0, weights_file: str | None = None,
                  arch: str = "r2plus1d_18", n_outputs: int = len(HEADS)) -> None:
         super().__init__()

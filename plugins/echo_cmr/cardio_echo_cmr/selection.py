@@ -116,11 +116,12 @@ class BestPerHead:
 
     def restore(self, epoch: int) -> bool:
         """The state after `epoch` (the engine's resumed epoch) and its kept weights; False when none was saved."""
-        index = self.store / "index.pt" if self.store is not None else None
-        if index is None or not index.exists():
+        store = self.store
+        if store is None or not (store / "index.pt").exists():
             return False
+        index = store / "index.pt"
         snap = load_checkpoint(index)["snapshots"].get(epoch)
-        files = {e: self.store / f"e{e}.pt" for e in set(snap["epoch_of"].values())} if snap else {}
+        files = {e: store / f"e{e}.pt" for e in set(snap["epoch_of"].values())} if snap else {}
         if snap is None or not all(f.exists() for f in files.values()):
             return False
         self.best, self.epoch_of = dict(snap["best"]), dict(snap["epoch_of"])

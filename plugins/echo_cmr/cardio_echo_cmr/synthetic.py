@@ -20,7 +20,7 @@ from cardio.cine import write_dicom_cine, write_video
 VIEWS = ("A4C", "A2C", "PLAX")
 # Wall regions of each view: (centre angle in degrees around the LV centre, image coordinates, 0 = right,
 # 90 = down towards the base) and the AHA segments each region shows.
-VIEW_REGIONS = {
+VIEW_REGIONS: dict[str, list[tuple[int, tuple[int, ...]]]] = {
     "A4C": [(180, (3, 9)), (225, (14,)), (315, (16,)), (0, (6, 12)), (270, (17,))],
     "A2C": [(180, (4, 10)), (225, (15,)), (315, (13,)), (0, (1, 7)), (270, (17,))],
     "PLAX": [(270, (2, 8)), (90, (5, 11))],

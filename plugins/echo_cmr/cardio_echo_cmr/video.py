@@ -50,7 +50,8 @@ def preprocess_frames(frames: np.ndarray, size: int, spacing: tuple[float, float
     rows, cols = np.flatnonzero(mask.any(1)), np.flatnonzero(mask.any(0))
     masked = gray * mask[None]
     crop = masked[:, rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1]
-    h, w = fit_size(*crop.shape[1:], size, spacing) if keep_aspect else (size, size)
+    height, width = crop.shape[1:]
+    h, w = fit_size(height, width, size, spacing) if keep_aspect else (size, size)
     out = np.zeros((len(crop), size, size), np.uint8)
     top, left = (size - h) // 2, (size - w) // 2
     for i, f in enumerate(crop):
@@ -74,12 +75,13 @@ def cached_clip(cache: Cache, path: str | Path, clip: dict) -> Path:
     """The cache entry (.npy) of one preprocessed video; keyed by the file's path, mtime and the clip settings."""
     path = Path(path)
     st = path.stat()
-    key = {"file": str(path.resolve()), "bytes": st.st_size, "mtime_ns": st.st_mtime_ns, "size": int(clip["size"]),
-           "fps": clip.get("fps"), "keep_aspect": bool(clip.get("keep_aspect", True))}
+    size, fps, keep_aspect = int(clip["size"]), clip.get("fps"), bool(clip.get("keep_aspect", True))
+    key = {"file": str(path.resolve()), "bytes": st.st_size, "mtime_ns": st.st_mtime_ns, "size": size, "fps": fps,
+           "keep_aspect": keep_aspect}
 
     def build(tmp: Path) -> None:
-        frames, spacing = read_frames(path, key["fps"])
-        out, _ = preprocess_frames(frames, key["size"], spacing, key["keep_aspect"])
+        frames, spacing = read_frames(path, fps)
+        out, _ = preprocess_frames(frames, size, spacing, keep_aspect)
         with open(tmp, "wb") as fh:
             np.save(fh, out)
 

@@ -29,7 +29,8 @@ def box(row: pd.Series, variant: str, depth_band: tuple[float, float]) -> tuple[
     t0, t1 = row["window_start_ms"] / row["cycle_ms"], row["window_end_ms"] / row["cycle_ms"]
     if variant == "cropped":  # the crop keeps the upper half in depth and the first half of the cycle
         d0, d1, t0, t1 = 2 * d0, 2 * d1, 2 * t0, 2 * t1
-    return tuple(float(np.clip(v, 0.0, 1.0)) for v in (d0, d1, t0, t1))
+    d0, d1, t0, t1 = (float(np.clip(v, 0.0, 1.0)) for v in (d0, d1, t0, t1))
+    return d0, d1, t0, t1
 
 
 def _slices(shape: tuple[int, int], b: tuple[float, float, float, float]) -> tuple[slice, slice]:

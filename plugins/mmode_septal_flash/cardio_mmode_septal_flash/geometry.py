@@ -97,8 +97,12 @@ def mmode_line(points: np.ndarray, width: int, lv_side: str = "right", length: f
     if not 0 <= i < len(p):
         raise CardioError(f"septal offset {offset} leaves the {len(p)} septum points")
     n = septal_normal(p, lv_side)
-    calibrated = spacing_mm is not None and length_mm is not None
-    total = float(length_mm) / mm_per_step(n, spacing_mm) if calibrated else float(length) * width
+    line_mm: float | None = None  # calibrated clips only
+    if spacing_mm is not None and length_mm is not None:
+        line_mm = float(length_mm)
+        total = line_mm / mm_per_step(n, spacing_mm)
+    else:
+        total = float(length) * width
     centre = p[i]
     return Line(start=centre - rv_share * total * n, end=centre + (1 - rv_share) * total * n, centre=centre, normal=n,
-                length_mm=float(length_mm) if calibrated else None)
+                length_mm=line_mm)

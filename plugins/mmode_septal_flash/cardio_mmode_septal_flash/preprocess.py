@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from cardio import CardioError, Cohort, Features
-from cardio_mmode_septal_flash.cohort import read_sequence
+from cardio_mmode_septal_flash.cohort import Sequence, read_sequence
 from cardio_mmode_septal_flash.geometry import Line, mmode_line
 from cardio_mmode_septal_flash.mmode import mmodes_torch, mmodes_vtk
 
@@ -35,7 +35,7 @@ def variant(mmodes: np.ndarray, name: str, size: int) -> np.ndarray:
     return out.reshape(*lead, size, size)
 
 
-def septal_lines(seq, mcfg: dict, lv_side: str) -> list[Line]:
+def septal_lines(seq: Sequence, mcfg: dict, lv_side: str) -> list[Line]:
     """The 2 * offsets + 1 lines of one record, the unshifted one in the middle: `mmode.length_mm` long where the
     clip is calibrated, else `mmode.length` x the image width in pixels."""
     k = int(mcfg["offsets"])
@@ -45,10 +45,11 @@ def septal_lines(seq, mcfg: dict, lv_side: str) -> list[Line]:
             for o in range(-k, k + 1)]
 
 
-def patient_mmodes(seq, mcfg: dict, lv_side: str) -> np.ndarray:
+def patient_mmodes(seq: Sequence, mcfg: dict, lv_side: str) -> np.ndarray:
     """(2 * offsets + 1, depth, time) uint8 M-modes of one patient, the unshifted line in the middle."""
     lines = septal_lines(seq, mcfg, lv_side)
-    size = tuple(int(v) for v in mcfg["size"])
+    depth, time = (int(v) for v in mcfg["size"])
+    size = (depth, time)
     if mcfg["backend"] == "vtk":
         return mmodes_vtk(seq.frames, lines, *seq.cycle, size=size)
     if mcfg["backend"] != "torch":
@@ -65,7 +66,7 @@ def featurize(cohort: Cohort, cfg: dict, ctx) -> Features:
         variant(np.zeros((2, 2), np.uint8), name, 1)  # unknown names fail before any work
     events = cfg["events"]
     table = cohort.table.copy()
-    x = {name: [] for name in names}
+    x: dict[str, list[np.ndarray]] = {name: [] for name in names}
     centre, timing = [], []
     rows = list(table.iterrows())
     for _, row in ctx.progress(rows, desc="virtual M-modes", total=len(rows)):

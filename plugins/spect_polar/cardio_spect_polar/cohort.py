@@ -527,19 +527,19 @@ def analyze_records(table: pd.DataFrame, harmonics: int = 1, *, progress: Progre
     phase_options go to phase.phase_analysis_batch (rings, sectors, band_px).
     """
     progress = progress or _tqdm
-    results: list[PhaseResult | None] = [None] * len(table)
+    results: dict[int, PhaseResult] = {}  # by row; _record_kind makes every row a volume or a polar map
     kinds = table["kind"].to_numpy()
     paths = table["file"].to_numpy()
     vol_rows = np.flatnonzero(kinds == "volume")
-    for i in np.flatnonzero(kinds == "polar"):
+    for i in np.flatnonzero(kinds == "polar").tolist():
         results[i] = result_from_phase_map(read_polar_map(paths[i]), source=str(paths[i]))
     starts = range(0, len(vol_rows), chunk)
     for s in progress(starts, desc="phase analysis", total=len(starts)):
         rows = vol_rows[s:s + chunk]
         out = phase_analysis_batch([read_volume(paths[i]) for i in rows], harmonics, **phase_options)
-        for i, r in zip(rows, out):
+        for i, r in zip(rows.tolist(), out):
             results[i] = r
-    return results  # type: ignore[return-value]
+    return [results[i] for i in range(len(table))]
 
 
 def config_schema(config: dict) -> Schema:
@@ -615,7 +615,8 @@ def exclude_small_esv(table: pd.DataFrame, min_esv_ml: float | None) -> tuple[pd
     number column of the schema, required when min_esv_ml is set (run_schema). A patient with a small ESV on
     any scan is excluded whole.
     """
-    if check_min_esv(min_esv_ml) is None:
+    limit = check_min_esv(min_esv_ml)
+    if limit is None:
         return table, []
-    small = table.loc[(table["esv"] < float(min_esv_ml)).to_numpy(), "patient_id"].astype(str).unique().tolist()
+    small = table.loc[(table["esv"] < limit).to_numpy(), "patient_id"].astype(str).unique().tolist()
     return table.loc[~table["patient_id"].isin(small)].reset_index(drop=True), small

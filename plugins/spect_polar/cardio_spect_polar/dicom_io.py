@@ -26,7 +26,7 @@ from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.errors import InvalidDicomError
 from pydicom.multival import MultiValue
 from pydicom.sequence import Sequence as DicomSequence
-from pydicom.tag import Tag
+from pydicom.tag import BaseTag, Tag
 from pydicom.uid import PYDICOM_IMPLEMENTATION_UID, ExplicitVRLittleEndian, NuclearMedicineImageStorage, generate_uid
 
 from cardio import CardioError, atomic_path
@@ -174,7 +174,7 @@ def _numbers(ds: Dataset, keyword: str, path: Path, count: int = 1) -> list[floa
     return out
 
 
-def _vector(ds: Dataset, tag: Tag, n_frames: int, path: Path) -> np.ndarray:
+def _vector(ds: Dataset, tag: BaseTag, n_frames: int, path: Path) -> np.ndarray:
     name = _VECTORS.get(tag, str(tag))
     named = f"{name} {tag}" if tag in _VECTORS else str(tag)
     if tag not in ds:
@@ -354,7 +354,7 @@ def read_dicom_volume(path: str | Path) -> GatedVolume:
     check_volume(volume, _name(path), gated=gated)
     orientation = from_header(ds, path, slice_vec)
     return GatedVolume(orientation.apply(volume), gated=gated, source=_name(path),
-                       pixel_spacing=tuple(spacing) if spacing else None,
+                       pixel_spacing=(spacing[0], spacing[1]) if spacing else None,
                        slice_spacing=abs(slice_spacing[0]) if slice_spacing else None, rr_ms=rr, time_slot_ms=slots,
                        meta=meta, orientation=orientation)
 
@@ -413,7 +413,7 @@ def _nm_header(vol: np.ndarray, sop_uid: str, *, pixel_spacing_mm: float, slice_
     """File meta, patient, study, series and NM image modules of a gated short-axis volume."""
     meta = FileMetaDataset()
     meta.MediaStorageSOPClassUID = NuclearMedicineImageStorage
-    meta.MediaStorageSOPInstanceUID = sop_uid
+    meta.MediaStorageSOPInstanceUID = pydicom.uid.UID(sop_uid)
     meta.TransferSyntaxUID = ExplicitVRLittleEndian
     meta.ImplementationClassUID = PYDICOM_IMPLEMENTATION_UID
 

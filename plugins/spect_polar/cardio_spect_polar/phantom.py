@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 import numpy as np
+from numpy.typing import ArrayLike
 from scipy.ndimage import gaussian_filter
 
 from cardio import CardioError
@@ -55,7 +56,7 @@ def _thickening_wave(t: np.ndarray) -> np.ndarray:
     return (g - lo) / (hi - lo)
 
 
-def _unit_vectors(u: np.ndarray, theta_deg: np.ndarray) -> np.ndarray:
+def _unit_vectors(u: ArrayLike, theta_deg: ArrayLike) -> np.ndarray:
     psi = np.asarray(u) * np.pi / 2
     th = np.radians(theta_deg)
     return np.stack([np.sin(psi) * np.cos(th), np.sin(psi) * np.sin(th), np.cos(psi) * np.ones_like(th)], axis=-1)

@@ -14,6 +14,8 @@ NumPy arrays. The per-permutation results equal statsmodels' to its convergence 
 """
 from __future__ import annotations
 
+from functools import partial
+
 import numpy as np
 from scipy.special import expit
 from scipy.stats import norm
@@ -110,14 +112,14 @@ def permutation_test(clinical: np.ndarray, conventional: np.ndarray, ae: np.ndar
     """Permutation p-value of the recipe's incremental-value LR test: (1 + #{T_perm >= T_obs}) / (1 + B)."""
     y = np.asarray(y, dtype=float)
     rng = np.random.default_rng(seed)
-    kw = {"p_enter": p_enter, "p_ae": p_ae, "max_ae": max_ae}
-    observed = pipeline_lr_statistics(clinical, conventional, ae, y[None], **kw)
+    statistics = partial(pipeline_lr_statistics, p_enter=p_enter, p_ae=p_ae, max_ae=max_ae)
+    observed = statistics(clinical, conventional, ae, y[None])
     t_obs = float(observed["statistic"][0])
     perm_stats = []
     for start in range(0, permutations, chunk):
         b = min(chunk, permutations - start)
         ys = np.stack([rng.permutation(y) for _ in range(b)])
-        perm_stats.append(pipeline_lr_statistics(clinical, conventional, ae, ys, **kw)["statistic"])
+        perm_stats.append(statistics(clinical, conventional, ae, ys)["statistic"])
     null = np.concatenate(perm_stats)
     p = (1 + int(np.sum(null >= t_obs - 1e-9))) / (1 + permutations)
     return {"statistic": t_obs, "p_value": p, "permutations": int(permutations),

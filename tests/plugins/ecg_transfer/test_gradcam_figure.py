@@ -1,6 +1,8 @@
 """The Grad-CAM figure: axes in Hz and ms from the R peak, the R peak marked, perceptually uniform colormaps."""
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 pytest.importorskip("cardio_ecg_transfer")
@@ -11,6 +13,8 @@ from cardio.config import resolve
 from cardio.figures import NOT_UNIFORM, colormaps_used
 from cardio.testing import cpu_context
 from cardio_ecg_transfer import attribution, cohort_ecg, plugin, resnet
+from cardio_ecg_transfer.finetune import BeatModel
+from cardio_ecg_transfer.fold_models import FoldModels
 
 
 def test_gradcam_figure_has_physical_axes_and_r_peak(tmp_path):
@@ -37,3 +41,18 @@ def test_gradcam_figure_has_physical_axes_and_r_peak(tmp_path):
     assert all(any(np.allclose(line.get_xdata(), 0.0) for line in ax.get_lines()) for ax in axes)  # R peak
     used = colormaps_used(fig)
     assert used and not used & NOT_UNIFORM, used
+
+
+def test_gradcam_section_without_window_timing(tmp_path):
+    # window_scale is None for a beat table without window_ms and r_fraction: the figure keeps the bins' own units,
+    # and the section's text did too (it indexed the None scale before)
+    config = resolve(plugin.cardio_plugin_info().default_config,
+                     sets=["ecg_transfer.synthetic.n_patients=10", "ecg_transfer.preprocess.max_beats_per_record=2"])
+    ctx = cpu_context(tmp_path / "run")
+    feats = cohort_ecg.featurize(cohort_ecg.preprocess(cohort_ecg.load(config, ctx), config, ctx), config, ctx)
+    untimed = dataclasses.replace(feats, table=feats.table.drop(columns=["window_ms", "r_fraction"]))
+    net = resnet.SpectrogramResNet("resnet18", n_outputs=1).eval()
+    models = FoldModels(beat_models=[BeatModel("resnet18-transfer", net, 0.5, "pretrained")])
+    section = attribution.explain_section(models, untimed, np.arange(len(untimed.table)), config, ctx)
+    assert "cycles per window, at" in section.text and "ms from the R peak" not in section.text
+    assert all(p.is_file() for p in section.figures)

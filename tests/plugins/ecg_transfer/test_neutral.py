@@ -1,39 +1,62 @@
-"""The synthetic cohort's neutral setting (ecg_transfer.synthetic.effects.notch: 0, the guideline's QRS and LBBB
-effects kept): the paper's method, the transfer-learned ResNet, has no planted advantage over its pre-specified
-comparator, the guideline rule, and the CI of their paired AUC difference covers 0."""
+"""The paper's claim as a control pair (issue 38): the transfer-learned ResNet against its pre-specified comparator,
+the guideline rule, on the run's headline paired AUC difference (cross-validated, corrected t with 4 df).
+
+Planted: a mid-QRS notch effect (ecg_transfer.synthetic.effects.notch: 14, twice the default), which only the
+waveform shows: the difference's interval lies above 0. Neutral: notch 0: it covers 0. The QRS and LBBB effects are
+0 in both: with them (the earlier neutral setting) each model carries some of the signal and which ranks better
+differed by seed (ΔAUC +0.114 [+0.015, +0.213] at seed 1, −0.103 [−0.177, −0.029] at seed 5), so the neutral
+interval is not about a null. 150 patients, 5 folds, four beats per ECG at 250 Hz, three fine-tuning epochs:
+benchmarks/controls.py CONTROLS["ecg_transfer_notch"] holds these settings (test_settings_are_the_benchmarks) and
+measures both over seeds 1-5. Seed 1, the benchmark's first, was fixed before any result."""
 from __future__ import annotations
+
+from pathlib import Path
 
 import pytest
 
 pytest.importorskip("cardio_ecg_transfer")
 
-import pandas as pd
+from cardio.stats import CV_METHOD
+from cardio.testing import load_script, paired, read_metrics, run_plugin
 
-from cardio.stats import delong_test
-from cardio.testing import run_plugin
-
+REPO = Path(__file__).resolve().parents[3]
+SETTINGS = ("ecg_transfer.synthetic.n_patients=150", "cv.folds=5", "ecg_transfer.synthetic.effects.intercept=0.0",
+            "ecg_transfer.synthetic.effects.qrs_per_ms=0.0", "ecg_transfer.synthetic.effects.lbbb=0.0",
+            "ecg_transfer.fs=250", "ecg_transfer.preprocess.max_beats_per_record=4",
+            "ecg_transfer.preprocess.beat_length=128", "ecg_transfer.spectrogram.nperseg=32",
+            "ecg_transfer.spectrogram.noverlap=28", "ecg_transfer.pretrain.records=[101, 106, 119, 118, 109]",
+            "ecg_transfer.pretrain.max_beats_per_class=50", "ecg_transfer.pretrain.max_eval_beats=200",
+            "ecg_transfer.pretrain.epochs=1", "ecg_transfer.finetune.epochs=3", "ecg_transfer.finetune.scratch=false",
+            "ecg_transfer.baselines.svm.enabled=false", "ecg_transfer.baselines.rf.enabled=false",
+            "ecg_transfer.baselines.logistic.enabled=false", "ecg_transfer.baselines.deep_features=false",
+            "stats.n_resamples=100", "report.figures=false", "explain=false", "final_model=false")
+PLANTED = ("ecg_transfer.synthetic.effects.notch=14.0",)
 NEUTRAL = ("ecg_transfer.synthetic.effects.notch=0.0",)
-SMALL = ("ecg_transfer.synthetic.n_patients=40", "cv.folds=2", "stats.n_resamples=100", "report.figures=false",
-         "explain=false", "final_model=false", "ecg_transfer.preprocess.max_beats_per_record=4",
-         "ecg_transfer.pretrain.records=[101, 106, 119, 118, 109]", "ecg_transfer.pretrain.max_beats_per_class=30",
-         "ecg_transfer.pretrain.max_eval_beats=200", "ecg_transfer.pretrain.epochs=1",
-         "ecg_transfer.finetune.epochs=1", "ecg_transfer.finetune.scratch=false",
-         "ecg_transfer.baselines.svm.enabled=false", "ecg_transfer.baselines.rf.enabled=false",
-         "ecg_transfer.baselines.logistic.enabled=false", "ecg_transfer.baselines.deep_features=false")
+SEED = 1
 
 
-def test_neutral_setting_transfer_resnet_against_the_guideline_rule_covers_zero(tmp_path, mitdb_dir):
-    out = run_plugin("ecg_transfer", tmp_path / "run", cache_dir=tmp_path / "cache",
-                     sets=NEUTRAL + SMALL + (f"ecg_transfer.mitdb_dir={mitdb_dir}",))
-    pred = pd.read_csv(out / "predictions.csv")
-    wide = pred.pivot_table(index="patient_id", columns="model", values="y_score", aggfunc="first")
-    y = pred.groupby("patient_id")["y_true"].first().loc[wide.index]
-    test = delong_test(y.to_numpy(), wide["resnet18-transfer"].to_numpy(), wide["guideline"].to_numpy(),
-                       groups=wide.index.to_numpy())
-    e = test.extra
-    print(f"neutral setting: ΔAUC resnet18-transfer − guideline {e['diff']:+.3f} "
-          f"[{e['diff_ci_low']:+.3f}, {e['diff_ci_high']:+.3f}], n = {len(y)} patients")
-    assert e["diff_ci_low"] <= 0.0 <= e["diff_ci_high"], e
+def test_settings_are_the_benchmarks():
+    bench = load_script(REPO / "benchmarks" / "controls.py").CONTROLS["ecg_transfer_notch"]
+    assert (bench.sets, bench.planted, bench.neutral) == (SETTINGS, PLANTED, NEUTRAL)
+    assert (bench.model, bench.reference, bench.seed_key) == ("resnet18-transfer", "guideline",
+                                                              "ecg_transfer.synthetic.seed")
+
+
+@pytest.mark.slow  # two whole runs with MIT-BIH pretraining, ~23 s of CPU each
+@pytest.mark.parametrize("neutral", [False, True], ids=["planted", "neutral"])
+def test_transfer_resnet_against_the_guideline_rule(tmp_path, mitdb_dir, neutral):
+    sets = (*SETTINGS, *(NEUTRAL if neutral else PLANTED), f"ecg_transfer.synthetic.seed={SEED}",
+            f"ecg_transfer.mitdb_dir={mitdb_dir}")
+    out = run_plugin("ecg_transfer", tmp_path / "run", cache_dir=tmp_path / "cache", sets=sets, seed=SEED)
+    d = paired(read_metrics(out), "resnet18-transfer", "guideline")
+    print(f"{'neutral' if neutral else 'planted'}: ΔAUC resnet18-transfer − guideline {d['estimate']:+.3f} "
+          f"[{d['ci_low']:+.3f}, {d['ci_high']:+.3f}] ({d['method']})")
+    assert d["method"] == CV_METHOD, d
+    if neutral:
+        assert d["ci_low"] <= 0.0 <= d["ci_high"], d
+    else:
+        assert d["ci_low"] > 0.0, d
     md = (out / "report.md").read_text()
-    # the report says what was planted (no notch term) and names the pre-specified reference
-    assert "0 × (mid-QRS notch depth" in md and "**resnet18-transfer**" in md
+    # the report says what was planted and names the pre-specified reference
+    notch = "0 × (mid-QRS notch depth" if neutral else "14 × (mid-QRS notch depth"
+    assert notch in md and "**resnet18-transfer**" in md

@@ -17,15 +17,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import torch
-
-from cardio import checks, leakage, plugins
-from cardio import config as config_mod
+from cardio import checks
 from cardio.cache import Cache
 from cardio.cohort import CohortProblems
-from cardio.context import RunContext
-from cardio.data import CardioError, Cohort
-from cardio.run import _expect, _logger, default_cache_dir
+from cardio.context import RunContext, default_cache_dir, new_context
+from cardio.data import CardioError
+from cardio.study.record import run_logger
+from cardio.study.stages import open_study
 
 #: How the summary of a validate that checked the config alone begins (no cohort was there to check).
 CONFIG_ONLY = "config OK; no cohort checked"
@@ -62,31 +60,23 @@ def validate_cohort(plugin: str, config_file: str | None = None, sets: Iterable[
     """(summary, every problem found): the cohort loaded as the run loads it, records read whole, then checked
     against the study. A synthetic cohort not in the cache is not written unless `write_synthetic`: the config
     alone is checked, and the summary says what was not."""
-    loaded = plugins.get_plugin_manager(register)
-    pm = plugins.select(loaded, plugin)
-    info = plugins.info(pm, plugin)
-    cfg = config_mod.resolve(info.default_config, config_file, tuple(sets), info.moved_keys)
+    study = open_study(plugin, register)
+    cfg = study.config(config_file, tuple(sets))
     user = bool(cfg["cohort"]["dir"])
     if user:  # a synthetic cohort's files are the plugin's own writer's: headers suffice
         cfg["cohort"]["records"] = "read"
     cache_dir = default_cache_dir(cfg)
     with tempfile.TemporaryDirectory(prefix="cardio-validate-") as scratch:
-        ctx = CheckingContext(device=torch.device("cpu"), seed=int(cfg["seed"]), out_dir=Path(scratch),
-                              cache_dir=cache_dir, log=_logger(None, True), write=user or write_synthetic)
-        ctx.cache_dir.mkdir(parents=True, exist_ok=True)
+        ctx = new_context(cfg, Path(scratch), run_logger(None, True), device="cpu", kind=CheckingContext,
+                          write=user or write_synthetic)
         try:
-            cohort = _expect(pm.hook.cardio_load(config=cfg, ctx=ctx), Cohort, "cardio_load", plugin)
+            cohort = study.load(cfg, ctx)
         except CohortProblems as e:  # the table's problems and its records', every one of them
             return "the cohort table did not load", [str(p) for p in e.problems]
         except NotWritten:
             return _config_only(plugin, cfg, cache_dir), []
-    problems = checks.cohort_problems(cohort, cfg)
-    try:
-        leakage.check_config(cfg, cohort)
-    except CardioError as e:
-        problems.append(str(e))
     estimate = checks.time_estimate(cache_dir, plugin, len(cohort), checks.fits_of(cfg))
-    return f"{checks.summary(cohort, cfg)}; {estimate}", problems
+    return f"{checks.summary(cohort, cfg)}; {estimate}", study.problems(cohort, cfg)
 
 
 def _config_only(plugin: str, cfg: dict, cache_dir: Path) -> str:

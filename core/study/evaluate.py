@@ -1,0 +1,134 @@
+"""Evaluation: every fold's predictions at the level the plugin predicts at, every plugin's report sections, and
+the run's files (the evaluate task, the last of a run)."""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from cardio import checks, engine, report, tasks
+from cardio.context import RunContext
+from cardio.data import CardioError, Cohort, Features, Predictions, Section
+from cardio.study import ensemble
+from cardio.study.record import RunRecord, keep_key, read_run_json
+from cardio.study.stages import Study, as_sections
+
+
+def evaluate(study: Study, stages: tasks.Study, cfg: dict, ctx: RunContext) -> None:
+    """The evaluate task: every fold's predictions from its task folder, the report's sections, the run's files."""
+    from cardio.figures import parallel_saves
+    from cardio.stats import StatsError
+
+    run_dir = ctx.out_dir
+    ensemble.attach_fold_models(run_dir, [f.name for f in stages.folds], ctx.log)
+    names = [f"fit-{f.name}" for f in stages.folds]
+    parts = [tasks.read_predictions(run_dir, n, ctx.pseudonym_key, stages.features.table).table for n in names]
+    predictions = Predictions(pd.concat(parts, ignore_index=True))
+    predictions = at_level(predictions, stages.cohort)
+    report.write_predictions(run_dir, predictions, ctx.pseudonym_key)  # kept even if evaluation fails
+    engine.seed_everything(ctx.seed)
+    try:
+        facts = {f.name: tasks.read_model_facts(run_dir, f"fit-{f.name}") or {} for f in stages.folds}
+        with parallel_saves():  # figures render on the allotted CPUs; every file is written before the report
+            sections = sections_of(study, stages.features, stages.prepared, labelled(predictions), stages.cohort,
+                                   cfg, ctx, facts) + tasks.read_sections(run_dir, names[-1])
+    except StatsError as e:
+        raise CardioError(f"evaluation failed: {e} (predictions are saved in {run_dir / 'predictions.csv'})") from None
+    meta = {**study.made_by(), "seed": ctx.seed, "device": str(ctx.device),
+            "world_size": read_run_json(run_dir).get("world_size", 1), **counts(stages.cohort), "cv": cfg["cv"],
+            "folds": [{"name": f.name, "n_train": int(len(f.train)), "n_test": int(len(f.test)),
+                       "n_val": int(len(f.val))} for f in stages.folds],
+            "elapsed_s": _elapsed(run_dir), "null_control": stages.null_control,
+            "probable_leaks": stages.leak_flags, "final_model": tasks.read_final(run_dir)}
+    report.write_run(run_dir, meta, predictions, sections, ctx.pseudonym_key)
+    keep_key(run_dir, predictions, cfg, ctx.pseudonym_key)
+    RunRecord(run_dir).finished()
+    if not stages.null_control:
+        checks.record_timing(ctx.cache_dir, study.plugin, len(stages.cohort), checks.fits_of(cfg), meta["elapsed_s"],
+                             engine.device_name(ctx.device))
+    ctx.log.info("done in %s: %s", duration(meta["elapsed_s"]), run_dir / "report.md")
+
+
+def counts(cohort: Cohort) -> dict:
+    """The cohort's size for metrics.json: its records and patients."""
+    return {"n_records": int(len(cohort)), "n_patients": int(cohort.table["patient_id"].nunique())}
+
+
+def _elapsed(run_dir: Path) -> float:
+    """Seconds since this run (or its latest continuation) started, from run.json."""
+    started = read_run_json(run_dir).get("started")
+    try:
+        return round(time.time() - time.mktime(time.strptime(str(started), "%Y-%m-%dT%H:%M:%S")), 1)
+    except (TypeError, ValueError):
+        return 0.0
+
+
+def duration(seconds: float) -> str:
+    """42 s, 3 min 10 s, 2 h 05 min: how long, as a person says it."""
+    seconds = int(round(seconds))
+    if seconds < 60:
+        return f"{seconds} s"
+    if seconds < 3600:
+        return f"{seconds // 60} min {seconds % 60:02d} s"
+    return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"
+
+
+def sections_of(study: Study, features: Features, prepared: Any, predictions: Predictions, cohort: Cohort,
+                cfg: dict, ctx: RunContext, model_facts: dict[str, dict] | None = None) -> list[Section]:
+    """Every plugin's evaluate sections, each called on its own (in pluggy's order: the built-in performance
+    section first, subgroups last) so that a wrong result names the plugin that gave it."""
+    ctx.log.info("stage evaluate")
+    pm = study.pm
+    sections: list[Section] = []
+    everyone = {p for _, p in pm.list_name_plugin()}
+    for impl in reversed(pm.hook.cardio_evaluate.get_hookimpls()):
+        only = pm.subset_hook_caller("cardio_evaluate", remove_plugins=everyone - {impl.plugin})
+        before = [e for s in sections for e in s.estimates], [t for s in sections for t in s.tests]
+        for result in only(predictions=predictions, cohort=cohort, features=features, prepared=prepared,
+                           config=cfg, ctx=ctx, estimates=before[0], tests=before[1],
+                           model_facts=model_facts or {}):
+            sections += as_sections(result, "cardio_evaluate", impl.plugin_name)
+    return sections
+
+
+def labelled(predictions: Predictions) -> Predictions:
+    """The rows whose target is known: every metric of a task is computed on its own non-missing rows."""
+    table = predictions.table
+    return Predictions(table[np.isfinite(table["y_true"].to_numpy(dtype=float))])
+
+
+def at_level(predictions: Predictions, cohort: Cohort) -> Predictions:
+    """Record scores aggregated to the level the plugin predicts at (Cohort.level, by Cohort.aggregate).
+
+    One row per model, task and study (or patient); unchanged when every study has one record. Records of one
+    study (patient) whose labels differ are an error naming them: one label cannot stand for them (a plugin whose
+    records carry their own targets declares level=record and is evaluated per record, its intervals clustered).
+    """
+    if cohort.level == "record" or "study_id" not in cohort.table.columns:
+        return predictions
+    from cardio.stats import aggregate_scores
+
+    column = "study_id" if cohort.level == "study" else "patient_id"
+    ids = dict(zip(cohort.table["record_id"].astype(str), cohort.table[column].astype(str)))
+    table = predictions.table
+    level_id = table["record_id"].map(ids).fillna(table["record_id"])
+    if not level_id.duplicated().any() and level_id.equals(table["record_id"]):
+        return predictions
+    keys = [c for c in ("model", "task", "kind", "fold", "repeat") if c in table.columns]
+    table = table.assign(record_id=level_id)
+    group = table[[*keys, "record_id"]].astype(str).agg("|".join, axis=1)
+    labels = table.groupby([*keys, "record_id"], dropna=False)["y_true"].nunique()  # missing labels not counted
+    if (labels > 1).any():
+        units = sorted(set(labels[labels > 1].index.get_level_values("record_id")))
+        named = sorted(set(labels[labels > 1].index.get_level_values("task").astype(str))) if "task" in keys else []
+        raise CardioError(f"the records of {len(units)} {cohort.level}(s) disagree on the label "
+                          f"({', '.join(named) or 'the label'}), so no one label stands for the {cohort.level}: "
+                          f"{', '.join(units[:20])}{' ...' if len(units) > 20 else ''}; correct cohort.csv, or give "
+                          f"each record its own {column}")
+    scores = aggregate_scores(group, table["y_score"], cohort.aggregate)  # in order of first appearance
+    first = table.loc[~group.duplicated().to_numpy()].reset_index(drop=True)
+    first["y_score"] = scores.to_numpy()
+    return Predictions(first)

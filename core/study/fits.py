@@ -1,0 +1,110 @@
+"""The fits of a run: each outer fold (and its inner folds) trained and predicted, and the final model on every row.
+
+Every fit starts from the run's seed, so a fold's model does not depend on the process, machine or order that
+fits it; each gets its own context (`ctx.for_fit`), whose fold tags its checkpoints and history.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from cardio import bundle, engine, tasks
+from cardio.context import RunContext
+from cardio.data import CardioError, Features, ModelState, Predictions, inner_split
+from cardio.study import ensemble
+from cardio.study.record import provenance
+from cardio.study.stages import Study, as_sections, expect
+
+
+def fit_fold(study: Study, stages: tasks.Study, i: int, cfg: dict, ctx: RunContext, left: str) -> None:
+    """Fold i's task: train, predict its test rows, and, for the last fold, explain; written to tasks/fit-<fold>/.
+    With cv.inner_folds, the fold's inner folds are fitted after it and their predictions kept beside."""
+    features, fold = stages.features, stages.folds[i]
+    ctx.log.info("fold %d of %d (%s): %d train rows, %d test rows%s", i + 1, len(stages.folds), fold.name,
+                 len(features.trainable(fold.train)), len(fold.test), left)
+    if len(features.trainable(fold.train)) < len(fold.train):
+        ctx.log.info("fold %s: %d training row(s) have no target value and are left out of training",
+                     fold.name, len(fold.train) - len(features.trainable(fold.train)))
+    model, pred = fit_predict(study, features, fold, stages.prepared, cfg, ctx)
+    name = f"fit-{fold.name}"
+    inner = [fit_predict(study, features, f, stages.prepared, cfg, ctx, f"inner fit {j + 1} of "
+                         f"{len(fold.inner)}")[1].table.assign(inner_fold=f.name) for j, f in enumerate(fold.inner)]
+    if not ctx.is_main:
+        return
+    ensemble.keep_fold_model(study.pm, study.plugin, model, fold.name, cfg, ctx, stages.null_control)
+    facts = study.hooks.cardio_describe_model(model=model, config=cfg)
+    if facts is not None:
+        tasks.write_model_facts(ctx.out_dir, name, expect(facts, dict, "cardio_describe_model", study.plugin))
+    if inner:
+        tasks.write_predictions(ctx.out_dir, name, Predictions(pd.concat(inner, ignore_index=True).assign(
+            fold=fold.name, repeat=fold.repeat)), ctx.pseudonym_key, tasks.INNER)
+    tasks.write_predictions(ctx.out_dir, name, Predictions(pred.table.assign(fold=fold.name, repeat=fold.repeat)),
+                            ctx.pseudonym_key)
+    if cfg.get("explain", True) and i == len(stages.folds) - 1:
+        ctx.log.info("stage explain (fold %s)", fold.name)
+        result = study.hooks.cardio_explain(model=model, features=features, index=fold.test, config=cfg,
+                                            ctx=ctx.for_fit(fold.name))
+        tasks.write_sections(ctx.out_dir, name, as_sections(result, "cardio_explain", study.plugin))
+
+
+def fit_predict(study: Study, features: Features, fold, prepared: Any, cfg: dict, ctx: RunContext,
+                what: str = "") -> tuple[Any, Predictions]:
+    """One fit on a fold's trainable rows (its context's fold tags its checkpoints) and its predictions on the
+    test rows."""
+    engine.seed_everything(ctx.seed)  # the fold's model does not depend on which fits ran before it here
+    if what:
+        ctx.log.info("%s: %s, %d train rows, %d test rows", fold.name, what, len(features.trainable(fold.train)),
+                     len(fold.test))
+    fit_ctx = ctx.for_fit(fold.name)
+    model = train(study, features, features.trainable(fold.train), features.trainable(fold.val), prepared, cfg,
+                  fit_ctx)
+    pred = expect(study.hooks.cardio_predict(model=model, features=features, test_index=fold.test, config=cfg,
+                                             ctx=fit_ctx), Predictions, "cardio_predict", study.plugin)
+    return model, pred
+
+
+def train(study: Study, features: Features, train: np.ndarray, val: np.ndarray, prepared: Any, cfg: dict,
+          ctx: RunContext) -> Any:
+    """cardio_train on the rows to fit and the validation rows the core chose: the protocol's own (holdout,
+    predefined), else `train.val_fraction` of the training patients (inner_split), else none."""
+    fraction = float(cfg["train"]["val_fraction"])
+    if not len(val) and fraction > 0:
+        train, val = inner_split(features.table, train, fraction=fraction, seed=ctx.seed, label=features.label)
+    model = study.hooks.cardio_train(features=features, train_index=train, val_index=val, prepared=prepared,
+                                     config=cfg, ctx=ctx)
+    if model is None:
+        raise CardioError(f"plugin {study.plugin!r}: cardio_train returned None, expected a model")
+    return model
+
+
+def final_model(study: Study, stages: tasks.Study, cfg: dict, ctx: RunContext) -> dict | None:
+    """Fit once on every row and export the model bundle (<run>/model/); what was fitted, or None when skipped."""
+    features, cohort = stages.features, stages.cohort
+    if not cfg["final_model"]:
+        return None
+    why = bundle.support(study.pm, study.plugin) or \
+        ("the null control's labels are permuted" if stages.null_control else None)
+    if why:
+        ctx.log.info("final model not fitted: %s", why)
+        return None
+    every = features.trainable(np.arange(len(features)))  # rows with a target: the folds' rule
+    ctx.log.info("final model: fitting on all %d rows (%d patients)", len(every),
+                 features.table["patient_id"].nunique())
+    engine.seed_everything(ctx.seed)
+    fit_ctx = ctx.for_fit("final")  # its checkpoints and history are tagged final-<name>
+    model = train(study, features, every, every[:0], stages.prepared, cfg, fit_ctx)
+    state = expect(study.hooks.cardio_export_model(model=model, config=cfg, ctx=fit_ctx), ModelState,
+                   "cardio_export_model", study.plugin)
+    fitted = {"n_rows": int(len(every)), "n_patients": int(features.table["patient_id"].iloc[every].nunique()),
+              "n_records": int(len(cohort)), "label": cohort.label, "bundle": "model"}
+    if ctx.is_main:
+        import secrets
+
+        salt = secrets.token_hex(16)
+        meta = provenance(study, seed=ctx.seed, run=ctx.out_dir.name, **fitted, training_fingerprints={
+            "salt": salt, **bundle.fingerprints(features, salt, cohort)})
+        path = bundle.write(ctx.out_dir, state, cfg, meta)
+        ctx.log.info("final model exported: %s (cardio predict --model %s --cohort PATH)", path, ctx.out_dir)
+    return fitted

@@ -1,0 +1,247 @@
+"""A run's folder as a record: run.json (provenance and status), config.yaml, run.log, the pseudonym key file.
+
+`RunRecord.running` is the one place a status changes: running while a command works in the folder, then
+finished (or submitted, when the tasks went to SLURM), or failed or interrupted with the first line of the error.
+`cardio run` and `cardio predict` both write through it.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import cardio
+from cardio import bundle, tasks
+from cardio import config as config_mod
+from cardio.cache import write_text_atomic
+from cardio.data import CardioError, PluginInfo, Predictions
+
+if TYPE_CHECKING:
+    import torch
+
+    from cardio.study.stages import Study
+
+
+def run_logger(log_file: Path | None, is_main: bool) -> logging.Logger:
+    """The `cardio.run` logger: stderr (warnings only off the main process) and, on it, `log_file`."""
+    log = logging.getLogger("cardio.run")
+    log.handlers.clear()
+    log.setLevel(logging.INFO)
+    log.propagate = False
+    fmt = logging.Formatter("%(asctime)s %(levelname)s %(message)s", "%H:%M:%S")
+    stream = logging.StreamHandler(sys.stderr)
+    stream.setFormatter(fmt)
+    stream.setLevel(logging.INFO if is_main else logging.WARNING)
+    log.addHandler(stream)
+    if log_file is not None and is_main:
+        log_file.parent.mkdir(parents=True, exist_ok=True)
+        fh = logging.FileHandler(log_file)
+        fh.setFormatter(fmt)
+        log.addHandler(fh)
+    # Library warnings become log lines (stderr and run.log) instead of raw text between them.
+    logging.captureWarnings(True)
+    py_warnings = logging.getLogger("py.warnings")
+    py_warnings.handlers[:] = list(log.handlers)
+    py_warnings.propagate = False
+    py_warnings.filters[:] = [_first_line]
+    return log
+
+
+def _first_line(record: logging.LogRecord) -> bool:
+    """A captured warning as one log line (Python appends the offending source line)."""
+    record.msg, record.args = " ".join(str(record.getMessage()).splitlines()[:1]).strip(), ()
+    return True
+
+
+def close_log() -> None:
+    """Release run.log (a failed in-process run must not keep it open)."""
+    for name in ("cardio.run", "py.warnings"):
+        logger = logging.getLogger(name)
+        for handler in logger.handlers:
+            if isinstance(handler, logging.FileHandler):
+                handler.close()
+        logger.handlers[:] = [h for h in logger.handlers if not isinstance(h, logging.FileHandler)]
+    logging.captureWarnings(False)
+
+
+def read_run_json(run_dir: Path) -> dict:
+    """A run's run.json; a missing, damaged or foreign one is one line naming it."""
+    path = run_dir / "run.json"
+    if not path.exists():
+        raise CardioError(f"{run_dir} is not a cardio run directory (no run.json)")
+    try:
+        meta = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise CardioError(f"{path} is not valid JSON (damaged, or not written by cardio)") from None
+    if not isinstance(meta, dict) or "plugin" not in meta:
+        raise CardioError(f"{path} does not describe a cardio run (no plugin named)")
+    return meta
+
+
+def run_config(info: PluginInfo, run_dir: Path) -> dict:
+    """A run's config.yaml over the current defaults, checked as a new run's (an edited one is one line)."""
+    cfg = config_mod.load_yaml(run_dir / "config.yaml")
+    try:
+        return config_mod.validate(config_mod.merge(config_mod.resolve(info.default_config), cfg))
+    except CardioError as e:
+        raise CardioError(f"{run_dir / 'config.yaml'}: {e}") from None
+
+
+def new_run_dir(name: str, out: str | None) -> Path:
+    """`out`, when it is new or empty; else runs/<name>-<timestamp> (not made yet)."""
+    if out:
+        path = Path(out)
+        if path.exists() and any(path.iterdir()):
+            if (path / "run.json").exists() and read_run_json(path).get("status") in ("failed", "interrupted"):
+                raise CardioError(f"output directory {path} holds a run that stopped before its end; continue it "
+                                  f"with --resume {path}, or choose another --out")
+            raise CardioError(f"output directory {path} already holds files; a previous run is never overwritten")
+        return path
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    path = Path("runs") / f"{name}-{stamp}"
+    n = 1
+    while path.exists():
+        path = Path("runs") / f"{name}-{stamp}-{n}"
+        n += 1
+    return path
+
+
+def provenance(study: Study, device: torch.device | None = None, **fields: Any) -> dict:
+    """Who made a run's file, and with what: the plugin and cardio (study.made_by), `fields`, the device when
+    given, every library's version and the project's commit."""
+    from cardio import engine
+
+    where = {"device": str(device), "device_name": engine.device_name(device)} if device is not None else {}
+    return {**study.made_by(), **fields, **where, "versions": versions(study), "git_commit": _git_commit()}
+
+
+def versions(study: Study) -> dict:
+    out = {"cardio": cardio.__version__, study.plugin: study.version, "python": sys.version.split()[0]}
+    for dist in ("torch", "torchvision", "numpy", "scipy", "pandas", "scikit-learn", "statsmodels", "pluggy"):
+        try:
+            out[dist] = version(dist)
+        except PackageNotFoundError:
+            pass
+    return out
+
+
+def _git_commit() -> str | None:
+    """The commit of the project checkout cardio runs from, when it is one."""
+    root = Path(__file__).resolve().parents[2]
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=5)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return out.stdout.strip() or None if out.returncode == 0 else None
+
+
+def check_key_free(out_dir: Path, cfg: dict) -> None:
+    """Before anything is written: a key file that report.keep_key would replace stops the command."""
+    path = bundle.key_path(out_dir)
+    if (cfg.get("report") or {}).get("keep_key") and path.exists():
+        raise CardioError(f"{path} already exists; a pseudonym key is never replaced (move it, or choose another "
+                          "--out)")
+
+
+def keep_key(out_dir: Path, predictions: Predictions, cfg: dict, key: bytes) -> None:
+    """report.keep_key: the pseudonym key beside the run, owner-only; named on stderr, never in the run's files."""
+    if not (cfg.get("report") or {}).get("keep_key"):
+        return
+    path = bundle.write_key(out_dir, predictions.table, key=key)
+    print(f"cardio: pseudonym key written to {path} (mode 0600; keep it apart from the run)", file=sys.stderr)
+
+
+def _now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S")
+
+
+@dataclass
+class RunRecord:
+    """A run's folder and its run.json, written by one process (`writes`: rank 0 of a run).
+
+    `end` is the status `running` leaves when its body returns: finished (a prediction), submitted (tasks still
+    queued), or None when a task wrote it (a run's evaluate task). `discard_empty`: a folder this command made is
+    removed when a CardioError stops it before any fold (nothing to resume there)."""
+
+    path: Path
+    writes: bool = True
+    discard_empty: bool = False
+    end: str | None = "finished"
+
+    @classmethod
+    def new(cls, name: str, out: str | None, cfg: dict, **kw: Any) -> RunRecord:
+        """The record of a new run folder (`out`, else runs/<name>-<timestamp>); a key file in the way stops it."""
+        path = new_run_dir(name, out)
+        check_key_free(path, cfg)
+        return cls(path, **kw)
+
+    def update(self, **fields: Any) -> None:
+        """Merge fields into run.json (written atomically)."""
+        path = self.path / "run.json"
+        meta = json.loads(path.read_text()) if path.exists() else {}
+        write_text_atomic(path, json.dumps({**meta, **fields}, indent=2, default=str))
+
+    @contextmanager
+    def running(self, config: dict | None = None, **fields: Any) -> Iterator[RunRecord]:
+        """The folder while a command works in it: config.yaml when given (a new run), run.json's `fields` and
+        status running; then `end`, or failed / interrupted with the first line of the error."""
+        if self.writes:
+            for sub in ("", "figures", "checkpoints"):
+                (self.path / sub).mkdir(parents=True, exist_ok=True)
+            if config is not None:
+                write_text_atomic(self.path / "config.yaml", config_mod.dump(config))
+            self.update(**fields, status="running", started=_now(), ended=None, error=None)
+        try:
+            yield self
+        except BaseException as e:
+            close_log()
+            if self.writes:
+                self._stopped(e)
+            raise
+        close_log()
+        if self.writes and self.end:
+            self.update(status=self.end, **({"ended": _now()} if self.end == "finished" else {}))
+
+    def finished(self) -> None:
+        """The run's end, written by the task that finishes it (evaluate), in whichever process runs it."""
+        self.update(status="finished", ended=_now())
+
+    def _stopped(self, e: BaseException) -> None:
+        if isinstance(e, CardioError) and self.discard_empty and self._discard():
+            return  # stopped on its input or config before any fold: no half-made run is left behind
+        status = "interrupted" if isinstance(e, KeyboardInterrupt) else "failed"
+        why = str(e).splitlines()[0] if str(e) else type(e).__name__
+        self._record_end(status=status, ended=_now(), error=f"{type(e).__name__}: {why}")
+
+    def _discard(self) -> bool:
+        run_dir = self.path
+        if any((run_dir / "checkpoints").glob("*")) or (run_dir / "predictions.csv").exists() \
+                or any((run_dir / tasks.TASKS).glob("*/done.json")):
+            return False
+        import shutil
+
+        shutil.rmtree(run_dir, ignore_errors=True)
+        return True
+
+    def _record_end(self, **fields: Any) -> None:
+        """The final status, even on a full disk: atomically if possible, else over the old file in place (its
+        blocks are free to reuse); never an error that would hide the one that ended the run."""
+        try:
+            self.update(**fields)
+        except (CardioError, OSError):
+            path = self.path / "run.json"
+            try:
+                meta = json.loads(path.read_text())
+                with open(path, "r+") as f:
+                    f.truncate(0)
+                    f.write(json.dumps({**meta, **fields}, default=str))
+            except (OSError, ValueError):
+                pass
