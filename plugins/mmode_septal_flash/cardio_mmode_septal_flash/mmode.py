@@ -92,8 +92,8 @@ def mmodes_torch(volumes: np.ndarray | torch.Tensor, lines: Sequence[Sequence[Li
     grid = torch.where(inside, 2.0 * xy / limit.clamp(min=1.0) - 1.0, -3.0).to(device=device, dtype=torch.float32)
     on_cpu = torch.device(device).type == "cpu"
     k = len(lines[0])
-    out = np.empty((b, k, depth, width), np.uint8) if on_cpu else \
-        torch.empty(b, k, depth, width, dtype=torch.uint8, device=device)
+    host = np.empty((b, k, depth, width), np.uint8)  # filled on the CPU (on a device its pages are never touched)
+    out = None if on_cpu else torch.empty(b, k, depth, width, dtype=torch.uint8, device=device)
 
     def one(i: int) -> None:
         t0, t1 = cycles[i]
@@ -108,8 +108,8 @@ def mmodes_torch(volumes: np.ndarray | torch.Tensor, lines: Sequence[Sequence[Li
             res = torch.nn.functional.interpolate(cyc[j][:, None], size=width, mode="linear", align_corners=True)
             # a convex combination of 0.5..255.5 needs no clamp; the cast truncates (NumPy's cast: a quarter of
             # torch's copy_ time on the CPU)
-            if on_cpu:
-                np.copyto(out[i, j], res.numpy().reshape(depth, width), casting="unsafe")
+            if out is None:
+                np.copyto(host[i, j], res.numpy().reshape(depth, width), casting="unsafe")
             else:
                 out[i, j].copy_(res.view(depth, width))
 
@@ -128,4 +128,4 @@ def mmodes_torch(volumes: np.ndarray | torch.Tensor, lines: Sequence[Sequence[Li
     else:
         for i in range(b):
             one(i)
-    return out if isinstance(out, np.ndarray) else out.cpu().numpy()
+    return host if out is None else out.cpu().numpy()
