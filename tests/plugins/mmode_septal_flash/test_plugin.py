@@ -10,7 +10,16 @@ pytest.importorskip("cardio_mmode_septal_flash")
 import numpy as np
 import pandas as pd
 
-from cardio.testing import invoke, load_script, pooled, read_metrics, report_page_check, run_plugin, second_intervals
+from cardio.testing import (
+    headline,
+    invoke,
+    load_script,
+    pooled,
+    read_metrics,
+    report_page_check,
+    run_plugin,
+    second_intervals,
+)
 from cardio_mmode_septal_flash import plugin
 
 # The control pair (issue 38), the settings of benchmarks/controls.py's mmode entry (test_control_settings_are_the_
@@ -60,9 +69,9 @@ def test_listed_by_the_cli_without_loading_torch():
 
 def _headline(out: Path) -> dict:
     """The control model's headline AUC row: a holdout run leads its performance table with the logit DeLong."""
-    rows = pooled(read_metrics(out), "auc", model=CONTROL_MODEL, task="septal_flash", method="delong-logit")
-    assert len(rows) == 1, rows
-    return rows[0]
+    row = headline(read_metrics(out), "auc", model=CONTROL_MODEL, task="septal_flash")
+    assert row["method"] == "delong-logit", row
+    return row
 
 
 def test_control_settings_are_the_benchmarks():
