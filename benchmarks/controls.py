@@ -29,7 +29,7 @@ same command with `--set perfusion_polar.step1.epochs=4 --set perfusion_polar.st
 | spect_polar | clinical+psd (neutral: all three models) | 5/5 | 5/5 | 4-8 |
 | perfusion_polar | resnet-polar, impaired_mfr (neutral: and logistic-17seg) | 5/5 | 4/5 | 17-20 |
 | ecg_transfer_notch | resnet18-transfer - guideline, paired ΔAUC | 5/5 | 5/5 | 20-23 |
-| mmode_septal_flash | densenet121-cropped, septal_flash (holdout: logit DeLong; README) | 5/5 | 5/5 | ~21 |
+| mmode_septal_flash | densenet121-cropped, septal_flash (holdout: logit DeLong; README) | 5/5 | 5/5 | 16-19 |
 
 | control | seed | planted [CI] | neutral [CI] |
 |---|---|---|---|
