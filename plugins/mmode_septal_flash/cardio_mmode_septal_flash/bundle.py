@@ -16,7 +16,8 @@ def export(model: SeptalFlashModel) -> ModelState:
     """Tensors `<variant>.net.*` (the network's state) and `<variant>.mean` (the (s, s) training mean image)."""
     tensors: dict = {}
     for variant, net in model.nets.items():
-        tensors.update({f"{variant}.{k}": v for k, v in net.state_dict().items()})
+        # safetensors stores dense row-major tensors; the network keeps its weights channels-last
+        tensors.update({f"{variant}.{k}": v.contiguous() for k, v in net.state_dict().items()})
         tensors[f"{variant}.mean"] = model.inputs[variant].mean.numpy()
     params = {"format": FORMAT, "variants": list(model.nets), "weights_source": model.weights_source,
               "thresholds": {v: float(model.thresholds.get(v, THRESHOLD)) for v in model.nets},

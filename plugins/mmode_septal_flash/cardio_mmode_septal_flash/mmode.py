@@ -73,8 +73,7 @@ def mmodes_torch(volumes: np.ndarray | torch.Tensor, lines: Sequence[Sequence[Li
     Points within half a pixel outside the image take the edge value and points farther out are
     0, as vtkImageReslice's border mode does, so that lines leaving the image agree too.
     """
-    vol = torch.as_tensor(np.asarray(volumes) if not isinstance(volumes, torch.Tensor) else volumes)
-    vol = vol.to(device=device, dtype=torch.float32)
+    vol = volumes if isinstance(volumes, torch.Tensor) else torch.as_tensor(np.asarray(volumes))
     if vol.ndim == 3:
         vol = vol[None]
     b, n, h, w = vol.shape
@@ -87,23 +86,46 @@ def mmodes_torch(volumes: np.ndarray | torch.Tensor, lines: Sequence[Sequence[Li
     end = torch.tensor(np.array([[ln.end for ln in ls] for ls in lines]), dtype=torch.float64)
     xy = start[:, :, None, :] + s[None, None, :, None] * (end - start)[:, :, None, :]  # (B, K, D, 2)
     limit = torch.tensor([w - 1.0, h - 1.0], dtype=torch.float64)
-    inside = ((xy >= -0.5) & (xy <= limit + 0.5)).all(-1)
+    inside = ((xy >= -0.5) & (xy <= limit + 0.5)).all(-1, keepdim=True)
     xy = torch.minimum(xy.clamp(min=0.0), limit)
-    grid = (2.0 * xy / limit.clamp(min=1.0) - 1.0).to(device=device, dtype=torch.float32)
-    # one cycle's frames as channels: every line of every sequence in one bilinear grid_sample
-    t0s, t1s = zip(*cycles)
-    lo, hi = min(t0s), max(t1s)
-    sampled = torch.nn.functional.grid_sample(vol[:, lo:hi + 1], grid, mode="bilinear", padding_mode="border",
-                                              align_corners=True)  # (B, T', K, D)
-    # + 0.5 here rounds half up, as VTK does, once the cast truncates: linear weights sum to 1, so adding it
-    # to the few samples before the time interpolation equals adding it to the 250,000 outputs after
-    sampled = sampled * inside.to(device=device, dtype=torch.float32)[:, None] + 0.5
-    k = sampled.shape[2]
-    out = torch.empty(b, k, depth, width, dtype=torch.uint8, device=device)
-    for i, (t0, t1) in enumerate(cycles):  # linear in time, first to last frame of the cycle
-        cyc = sampled[i, t0 - lo:t1 - lo + 1].permute(1, 2, 0)  # (K, D, frames)
-        for j in range(k):  # one M-mode at a time: its 1 MB of floats stays in cache for the cast
+    # points farther out go far off the grid, where zero padding gives them 0 (no mask pass over the samples)
+    grid = torch.where(inside, 2.0 * xy / limit.clamp(min=1.0) - 1.0, -3.0).to(device=device, dtype=torch.float32)
+    on_cpu = torch.device(device).type == "cpu"
+    k = len(lines[0])
+    host = np.empty((b, k, depth, width), np.uint8)  # filled on the CPU (on a device its pages are never touched)
+    out = None if on_cpu else torch.empty(b, k, depth, width, dtype=torch.uint8, device=device)
+
+    def one(i: int) -> None:
+        t0, t1 = cycles[i]
+        # the cycle's frames (as channels) in float32, every line of the sequence in one bilinear grid_sample
+        frames = vol[i, t0:t1 + 1].to(device=device, dtype=torch.float32)[None]
+        sampled = torch.nn.functional.grid_sample(frames, grid[i:i + 1], mode="bilinear", padding_mode="zeros",
+                                                  align_corners=True)[0]  # (frames, K, D)
+        # + 0.5 here rounds half up, as VTK does, once the cast truncates: linear weights sum to 1, so adding it
+        # to the few samples before the time interpolation equals adding it to the 250,000 outputs after
+        cyc = (sampled + 0.5).permute(1, 2, 0)  # (K, D, frames)
+        for j in range(k):  # linear in time, one M-mode at a time: its 1 MB of floats stays in cache for the cast
             res = torch.nn.functional.interpolate(cyc[j][:, None], size=width, mode="linear", align_corners=True)
-            # a convex combination of 0.5..255.5 needs no clamp; copy_ casts and writes in one pass
-            out[i, j].copy_(res.view(depth, width))
-    return out.cpu().numpy()
+            # a convex combination of 0.5..255.5 needs no clamp; the cast truncates (NumPy's cast: a quarter of
+            # torch's copy_ time on the CPU)
+            if out is None:
+                np.copyto(host[i, j], res.numpy().reshape(depth, width), casting="unsafe")
+            else:
+                out[i, j].copy_(res.view(depth, width))
+
+    threads = torch.get_num_threads()
+    if on_cpu and threads > 1 and b > 1:
+        # Sequences over the threads, each op on one: torch's ops here are ~0.1 ms, and splitting each across
+        # threads makes every one wait for a thread that waits for a busy core (measured: benchmarks/mmode_reslice.py)
+        from concurrent.futures import ThreadPoolExecutor
+
+        torch.set_num_threads(1)
+        try:
+            with ThreadPoolExecutor(min(threads, b)) as pool:
+                list(pool.map(one, range(b)))
+        finally:
+            torch.set_num_threads(threads)
+    else:
+        for i in range(b):
+            one(i)
+    return host if out is None else out.cpu().numpy()

@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 
 # Keys of earlier versions: a config naming one is refused in one line naming its new key.
 MOVED_KEYS = {"septal_flash.dir": "cohort.dir", "mmode_septal_flash.model.val_fraction": "train.val_fraction",
-              "septal_flash": "mmode_septal_flash"}
+              "septal_flash": "mmode_septal_flash", "mmode_septal_flash.model.cpu_threads": "train.cpu_threads"}
 
 
 @hookimpl
@@ -80,7 +80,7 @@ def cardio_predict(model: Any, features: Features, test_index: np.ndarray, confi
                    ctx: RunContext) -> Predictions:
     from cardio_mmode_septal_flash import training
 
-    return training.predict(model, features, test_index, config["mmode_septal_flash"], ctx)
+    return training.predict(model, features, test_index, ctx)
 
 
 @hookimpl

@@ -87,13 +87,6 @@ def _pick(y: np.ndarray, n: int) -> np.ndarray:
 
 def explain_section(model: SeptalFlashModel, features: Features, index: np.ndarray, config: dict, ctx) -> Section:
     """Grad-CAM++ of both variants on the last fold's test patients; overlays, raw maps on disk, attention score."""
-    from cardio.engine import cpu_threads
-
-    with cpu_threads(config["mmode_septal_flash"]["model"].get("cpu_threads"), ctx.device):
-        return _explain(model, features, index, config, ctx)
-
-
-def _explain(model: SeptalFlashModel, features: Features, index: np.ndarray, config: dict, ctx) -> Section:
     index = np.asarray(index)
     table = features.table.iloc[index]
     # the ids predictions.csv shows, in every figure title, attention table and array written here

@@ -19,7 +19,7 @@ import torch
 from sklearn.metrics import roc_auc_score
 
 from cardio import CardioError, Features, Predictions
-from cardio.engine import MISSING_CLASS, ArrayDataset, cpu_threads
+from cardio.engine import MISSING_CLASS, ArrayDataset
 from cardio_mmode_septal_flash.model import SeptalFlashNet
 
 
@@ -87,29 +87,27 @@ def train(features: Features, train_index: np.ndarray, val_index: np.ndarray, co
     else `train.val_fraction` of the training patients)."""
     cfg = config["mmode_septal_flash"]
     mcfg = cfg["model"]
-    with cpu_threads(mcfg.get("cpu_threads"), ctx.device):
-        # the core hands only rows with the label (features.trainable: it is this plugin's one target)
-        fit_rows, val_rows = np.asarray(train_index, dtype=int), np.asarray(val_index, dtype=int)
-        y = features.table[features.label].fillna(MISSING_CLASS).to_numpy().astype(np.int64)  # rows used all have one
-        if len(np.unique(y[fit_rows])) < 2:
-            raise CardioError("mmode_septal_flash: the training fold holds one class only; use more patients")
-        E = ctx.engine
-        nets, inputs, history, source = {}, {}, {}, ""
-        for variant in mcfg["variants"]:
-            x = features.x[variant]  # (N, K, s, s) uint8
-            train_x = x[fit_rows].reshape(-1, *x.shape[2:])
-            train_y = np.repeat(y[fit_rows], x.shape[1])
-            mean = train_x.mean(axis=0, dtype=np.float64).astype(np.float32) / 255.0
-            lo, hi = (float(v) for v in mcfg["contrast"])
-            torch.manual_seed(int(ctx.seed))
-            net = SeptalFlashNet(mcfg["weights"])
-            fit = E.fit(net, E.ArrayDataset(train_x, train_y, batch_transform=Inputs(mean, (lo, hi))),
-                        _validation_set(x, y, val_rows, bool(mcfg["val_augment"]), mean), ctx,
-                        name=f"septal-flash-{variant}", train=config["train"], settings=cfg["train"],
-                        metric=_auc)
-            nets[variant], inputs[variant] = fit.model.cpu().eval(), Inputs(mean)
-            history[variant], source = fit.history, net.source
-        return SeptalFlashModel(nets, inputs, source, history, {v: THRESHOLD for v in nets})
+    # the core hands only rows with the label (features.trainable: it is this plugin's one target)
+    fit_rows, val_rows = np.asarray(train_index, dtype=int), np.asarray(val_index, dtype=int)
+    y = features.table[features.label].fillna(MISSING_CLASS).to_numpy().astype(np.int64)  # rows used all have one
+    if len(np.unique(y[fit_rows])) < 2:
+        raise CardioError("mmode_septal_flash: the training fold holds one class only; use more patients")
+    E = ctx.engine
+    nets, inputs, history, source = {}, {}, {}, ""
+    for variant in mcfg["variants"]:
+        x = features.x[variant]  # (N, K, s, s) uint8
+        train_x = x[fit_rows].reshape(-1, *x.shape[2:])
+        train_y = np.repeat(y[fit_rows], x.shape[1])
+        mean = train_x.mean(axis=0, dtype=np.float64).astype(np.float32) / 255.0
+        lo, hi = (float(v) for v in mcfg["contrast"])
+        torch.manual_seed(int(ctx.seed))  # each variant's fit alike, whichever variants the run has
+        net = SeptalFlashNet(mcfg["weights"])
+        fit = E.fit(net, E.ArrayDataset(train_x, train_y, batch_transform=Inputs(mean, (lo, hi))),
+                    _validation_set(x, y, val_rows, bool(mcfg["val_augment"]), mean), ctx,
+                    name=f"septal-flash-{variant}", train=config["train"], settings=cfg["train"], metric=_auc)
+        nets[variant], inputs[variant] = fit.model.cpu().eval(), Inputs(mean)
+        history[variant], source = fit.history, net.source
+    return SeptalFlashModel(nets, inputs, source, history, {v: THRESHOLD for v in nets})
 
 
 def probabilities(model: SeptalFlashModel, variant: str, images: np.ndarray, ctx) -> np.ndarray:
@@ -119,16 +117,15 @@ def probabilities(model: SeptalFlashModel, variant: str, images: np.ndarray, ctx
                            softmax=True)[:, 1]
 
 
-def predict(model: SeptalFlashModel, features: Features, test_index: np.ndarray, cfg: dict, ctx) -> Predictions:
+def predict(model: SeptalFlashModel, features: Features, test_index: np.ndarray, ctx) -> Predictions:
     """SF probabilities of the test records (y_true NaN where unlabelled), unshifted line, one model per variant;
     each variant's threshold (0.5: the argmax)."""
     table = features.table.iloc[test_index]
     parts = []
-    with cpu_threads(cfg["model"].get("cpu_threads"), ctx.device):
-        for variant in model.nets:
-            x = features.x[variant]
-            p = probabilities(model, variant, x[test_index, x.shape[1] // 2], ctx)
-            parts.append(Predictions.from_arrays(table["record_id"], table["patient_id"], table[features.label], p,
-                                                 model=model_name(variant), task=features.label, kind="binary",
-                                                 threshold=model.thresholds.get(variant, THRESHOLD)))
+    for variant in model.nets:
+        x = features.x[variant]
+        p = probabilities(model, variant, x[test_index, x.shape[1] // 2], ctx)
+        parts.append(Predictions.from_arrays(table["record_id"], table["patient_id"], table[features.label], p,
+                                             model=model_name(variant), task=features.label, kind="binary",
+                                             threshold=model.thresholds.get(variant, THRESHOLD)))
     return Predictions.concat(parts)

@@ -21,7 +21,7 @@ N_A, N_B = 30, 16
 # Tiny: 48 x 48 frames, 3 lines a record, 128 x 128 M-modes, 32 x 32 inputs, one epoch, no Grad-CAM.
 TINY = ["profile=fast", f"mmode_septal_flash.synthetic.n_patients={N_A}", "mmode_septal_flash.synthetic.n_sf=12",
         "mmode_septal_flash.synthetic.size=48", "mmode_septal_flash.mmode.size=[128, 128]",
-        "mmode_septal_flash.model.input_size=32", "mmode_septal_flash.model.cpu_threads=1", "stats.n_resamples=100",
+        "mmode_septal_flash.model.input_size=32", "train.cpu_threads=1", "stats.n_resamples=100",
         "explain=false"]
 MODELS = {"densenet121-full", "densenet121-cropped"}
 
@@ -91,8 +91,8 @@ def test_site_a_model_predicts_site_b_with_its_own_scores(site_a):
     features = preprocess.featurize(cohort.load(cfg, ctx), cfg["mmode_septal_flash"], ctx)
     every = np.arange(len(features))
     (final,) = site_a["final"]
-    own = training.predict(final, features, every, cfg["mmode_septal_flash"], ctx).table
-    imported = training.predict(bundle.load(state, 32), features, every, cfg["mmode_septal_flash"], ctx).table
+    own = training.predict(final, features, every, ctx).table
+    imported = training.predict(bundle.load(state, 32), features, every, ctx).table
     assert own[["model", "record_id"]].equals(imported[["model", "record_id"]])
     diff = np.abs(own["y_score"].to_numpy() - imported["y_score"].to_numpy()).max()
     cli = np.abs(own["y_score"].to_numpy() - pred["y_score"].to_numpy()).max()  # predictions.csv keeps the order

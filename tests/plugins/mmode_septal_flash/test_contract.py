@@ -14,13 +14,13 @@ import numpy as np
 import pandas as pd
 
 from cardio.cine import write_dicom_cine
-from cardio.testing import Contract, check_refused, contract_suite, invoke
+from cardio.testing import Contract, check_refused, contract_suite, headline, invoke, read_metrics, second_intervals
 from cardio_mmode_septal_flash.cohort import LABEL
 
 # A holdout test part of 35%: with a third of the labels missing, 20% would hold too few patients of each class.
 RUN = ("profile=fast", "mmode_septal_flash.synthetic.n_patients=32", "mmode_septal_flash.synthetic.n_sf=14",
        "mmode_septal_flash.synthetic.size=64", "mmode_septal_flash.mmode.size=[128, 128]",
-       "mmode_septal_flash.model.input_size=32", "mmode_septal_flash.model.cpu_threads=1", "cv.ratios=[50, 15, 35]",
+       "mmode_septal_flash.model.input_size=32", "train.cpu_threads=1", "cv.ratios=[50, 15, 35]",
        "stats.n_resamples=200")
 
 
@@ -37,10 +37,20 @@ def as_dicom(root: Path, table: pd.DataFrame) -> pd.DataFrame:
 class TestContract(contract_suite(Contract("mmode_septal_flash", run=RUN, plant_files=as_dicom))):
     def test_both_networks_predict_and_explain(self, finished):
         """Both DenseNets (full and cropped M-mode) reach predictions.csv; Grad-CAM++ wrote the attention tables the
-        PHI check searched."""
-        assert set(pd.read_csv(finished.run / "predictions.csv")["model"]) == {"densenet121-full",
-                                                                              "densenet121-cropped"}
+        PHI check searched and each network's overlay; Table 1 shows the full model's row and the paired test full vs
+        cropped, which is the performance section's (the control tests in test_plugin.py train the cropped one)."""
+        models = {"densenet121-full", "densenet121-cropped"}
+        assert set(pd.read_csv(finished.run / "predictions.csv")["model"]) == models
         assert list((finished.run / "attention").iterdir())
+        figures = {p.name for p in (finished.run / "figures").glob("*.png")}
+        assert {"mmode_line_example.png", "mmode_gradcampp_full.png", "mmode_gradcampp_cropped.png"} <= figures
+        metrics = read_metrics(finished.run)
+        assert second_intervals(metrics) == [] and all(t["section"] == "Performance" for t in metrics["tests"])
+        assert any({t.get("model_a"), t.get("model_b")} == models for t in metrics["tests"]), metrics["tests"]
+        full = headline(metrics, "auc", model="densenet121-full")  # Table 1 shows the performance table's headline
+        report = (finished.run / "report.md").read_text()
+        assert f"| {full['estimate']:.2f} | [{full['ci_low']:.2f}, {full['ci_high']:.2f}] |" in report
+        assert "mmode_gradcampp_full.png" in report
 
     def test_validate_lists_ten_damages_at_once_and_a_clean_cohort_passes(self, synthetic, tmp_path):
         """Issue 26: one validate lists every damage (file, line, column); the run refuses the same cohort before any

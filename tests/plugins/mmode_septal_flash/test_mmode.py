@@ -98,6 +98,26 @@ def test_lines_leaving_the_image_agree_with_vtk():
     assert np.abs(a.astype(int) - b.astype(int)).max() <= 1 and (a == 0).any()
 
 
+def test_a_batch_spread_over_threads_equals_one_sequence_at_a_time():
+    """Two threads take whole sequences (each op on one thread); the M-modes are those of one call per sequence, and
+    torch's thread count is restored."""
+    import torch
+
+    rng = np.random.default_rng(1)
+    frames = rng.integers(0, 256, (3, 14, 40, 50)).astype(np.uint8)
+    lines = [[geometry.Line(np.array([5.0 + i, 3.0 + j]), np.array([45.0, 30.0 + i]), np.zeros(2), np.zeros(2))
+              for j in range(2)] for i in range(3)]
+    cycles = [(1, 10), (2, 13), (0, 9)]
+    one_by_one = np.stack([mmodes_torch(frames[i], [lines[i]], [cycles[i]], (30, 20))[0] for i in range(3)])
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        assert np.array_equal(mmodes_torch(frames, lines, cycles, (30, 20)), one_by_one)
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
+
+
 def test_offline_augmentation_gives_eleven_mmodes_along_the_septum():
     frames, _ = _moving_edge(20, 64)
     seq = type("S", (), {"frames": frames, "cycle": (1, 18), "points": _septum(30.0, base_y=60.0, apex_y=4.0),
