@@ -28,20 +28,6 @@ def _worker_threads() -> None:
 
 _worker_threads()
 
-
-@pytest.hookimpl(tryfirst=True)
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Under `--dist loadgroup` (pyproject's addopts) each test goes to any xdist worker, unless it is in a group:
-    the tests sharing a module- or class-scoped fixture (a whole run, a cohort) are one group, so that fixture is
-    built once, not once per worker. Groups named in the tests (xdist_group) stay as they are."""
-    for item in items:
-        if item.get_closest_marker("xdist_group"):
-            continue
-        scopes = {defs[-1].scope for defs in item._fixtureinfo.name2fixturedefs.values() if defs}
-        owner = (item.getparent(pytest.Module) if scopes & {"module", "package"}
-                 else item.getparent(pytest.Class) if "class" in scopes else None)
-        if owner is not None:
-            item.add_marker(pytest.mark.xdist_group(owner.nodeid))
 # The real data sets: $CARDIO_DATA (what .ci/run sets), else the development tree's ../shared/data.
 SHARED_DATA = Path(os.environ.get("CARDIO_DATA") or os.environ.get("CARDIO_SHARED_DATA")
                    or REPO.parent / "shared" / "data")

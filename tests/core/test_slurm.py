@@ -51,7 +51,8 @@ def _sinfo() -> str | None:
 
 
 # one slurmctld for the machine and squeue read by job name: these tests run one at a time, on one xdist worker
-pytestmark = [pytest.mark.skipif(_sinfo() is not None, reason=str(_sinfo())), pytest.mark.xdist_group("slurm")]
+# (pyproject's --dist loadscope keeps a module on one)
+pytestmark = pytest.mark.skipif(_sinfo() is not None, reason=str(_sinfo()))
 
 # one CPU and 1 GB per task, so two array tasks run at once on a 2-CPU node
 SLURM = ["--executor", "slurm", "--workers", "2", "--set", "executor.slurm.cpus_per_task=1",
