@@ -4,7 +4,7 @@ in one run. The time inside the engine's checkpoint writes is summed directly (e
 so the figure does not depend on the machine's load the way two wall times would.
 
     .venv/bin/python benchmarks/checkpoint_overhead.py            # perfusion, mmode and spect short configs
-    .venv/bin/python benchmarks/checkpoint_overhead.py --smoke    # perfusion and spect, tiny
+    .venv/bin/python benchmarks/checkpoint_overhead.py --smoke    # spect, tiny
     .venv/bin/python benchmarks/checkpoint_overhead.py --plugins spect_polar
 
 Overhead = checkpoint seconds / (run wall seconds - checkpoint seconds). Goal (issue 39): <= 5% per plugin.
@@ -32,11 +32,9 @@ CONFIGS = {
                     "spect_polar.synthetic.size=40", "spect_polar.autoencoder.iterations=200", "cv.folds=3",
                     "explain=false", "final_model=false", "report.figures=false", "stats.n_resamples=100"],
 }
-SMOKE = {"perfusion_polar": ["perfusion_polar.n_patients=36", "perfusion_polar.size=16",
-                             "perfusion_polar.step1.epochs=2", "perfusion_polar.step2.epochs=2", "cv.folds=2",
-                             "explain=false", "final_model=false", "report.figures=false", "stats.n_resamples=100"],
-         "spect_polar": ["spect_polar.synthetic.n_patients=30", "spect_polar.synthetic.slices=20",
-                         "spect_polar.synthetic.size=40", "spect_polar.autoencoder.iterations=20", "cv.folds=3",
+# the smoke checks the script runs (tests/test_benchmarks_smoke.py): one plugin's two runs, the smallest
+SMOKE = {"spect_polar": ["spect_polar.synthetic.n_patients=30", "spect_polar.synthetic.slices=16",
+                         "spect_polar.synthetic.size=32", "spect_polar.autoencoder.iterations=10", "cv.folds=2",
                          "explain=false", "final_model=false", "report.figures=false", "stats.n_resamples=100"]}
 
 
@@ -63,7 +61,7 @@ def timed_run(plugin: str, sets: list[str], out: Path) -> tuple[float, float, in
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--plugins", default=None, help="comma-separated plugins (default: all configured)")
-    parser.add_argument("--smoke", action="store_true", help="tiny perfusion and spect configs")
+    parser.add_argument("--smoke", action="store_true", help="a tiny spect config")
     args = parser.parse_args()
     configs = SMOKE if args.smoke else CONFIGS
     plugins = args.plugins.split(",") if args.plugins else list(configs)

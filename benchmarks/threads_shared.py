@@ -2,8 +2,10 @@
 with OpenMP's default (spinning) wait policy against PASSIVE, which `cardio` sets before torch loads.
 
 Usage: python benchmarks/threads_shared.py [--steps 30]
-Each setting runs in a fresh interpreter (the policy must be set before torch loads), side by side in this one run,
-with the same competing process; the ratios are what to read (these machines are noisy: never the absolute times).
+Each wait policy runs in a fresh interpreter (it must be set before torch loads), timing 1 thread, then 2 (before
+any 2-thread region has made OpenMP's pool, whose waiting thread would spin beside the 1-thread steps), side by side
+in this one run with the same competing process; the ratios are what to read (these machines are noisy: never the
+absolute times).
 The goal (issue 28): with PASSIVE, 2 threads are no slower than 1 under one competing process.
 """
 from __future__ import annotations
@@ -16,29 +18,35 @@ import time
 
 STEP = """
 import time, torch
-torch.set_num_threads({threads}); torch.manual_seed(0)
+torch.manual_seed(0)
 net = torch.nn.Sequential(torch.nn.Conv2d(1, 16, 3, padding=1), torch.nn.ReLU(), torch.nn.Conv2d(16, 16, 3, padding=1),
                           torch.nn.ReLU(), torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten(), torch.nn.Linear(16, 2))
 opt = torch.optim.AdamW(net.parameters())
 x, y = torch.randn(16, 1, {size}, {size}), torch.randint(0, 2, (16,))
 def step():
     opt.zero_grad(); torch.nn.functional.cross_entropy(net(x), y).backward(); opt.step()
-step()
-t0 = time.perf_counter()
-for _ in range({steps}):
+for threads in (1, 2):
+    torch.set_num_threads(threads)
     step()
-print(time.perf_counter() - t0)
+    best = float("inf")
+    for _ in range({repeats}):
+        t0 = time.perf_counter()
+        for _ in range({steps}):
+            step()
+        best = min(best, time.perf_counter() - t0)
+    print(threads, best)
 """
 SPIN = "import time\nend = time.time() + 600\nwhile time.time() < end:\n    pass\n"
 
 
-def _time(threads: int, policy: str | None, steps: int, size: int) -> float:
+def _times(policy: str | None, steps: int, repeats: int, size: int) -> dict[int, float]:
+    """Seconds of the steps with 1 and with 2 threads (best of repeats) in one fresh interpreter under `policy`."""
     env = {k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY", "OMP_NUM_THREADS")}
     if policy:
         env["OMP_WAIT_POLICY"] = policy
-    out = subprocess.run([sys.executable, "-c", STEP.format(threads=threads, steps=steps, size=size)], env=env,
+    out = subprocess.run([sys.executable, "-c", STEP.format(steps=steps, repeats=repeats, size=size)], env=env,
                          capture_output=True, text=True, check=True)
-    return float(out.stdout.strip())
+    return {int(threads): float(seconds) for threads, seconds in (line.split() for line in out.stdout.splitlines())}
 
 
 def main() -> int:
@@ -59,9 +67,8 @@ def main() -> int:
         time.sleep(0.5)
         results = {}
         for policy in (None, "PASSIVE"):
-            for threads in (1, 2):
-                results[policy, threads] = min(_time(threads, policy, args.steps, args.size)
-                                               for _ in range(args.repeats))
+            for threads, seconds in _times(policy, args.steps, args.repeats, args.size).items():
+                results[policy, threads] = seconds
     finally:
         spin.kill()
     for policy in (None, "PASSIVE"):

@@ -162,7 +162,12 @@ def run_local(spec: TaskSpec, config: dict, folder: Path, todo: list[str], log: 
                                    visible_gpus=() if slot is None else (slot,))
         log.info("task %s started on %s, %d CPU thread(s)", name, "the CPU" if slot is None else f"GPU {slot}",
                  threads)
-        return executor.submit(TaskCall(), dataclasses.replace(spec, name=name, threads=threads))
+        job = executor.submit(TaskCall(), dataclasses.replace(spec, name=name, threads=threads))
+        # submitit waits 15 s for the result file of a job that ended without one (a slow shared filesystem's
+        # latency), and the throttle with it; a local worker writes to this machine's disk before it exits, so a
+        # lost one (kill -9) is known at once (submitit has no parameter for it; its own tests set this attribute)
+        job._results_timeout_s = 0
+        return job
 
     redone: set[str] = set()
 

@@ -82,6 +82,9 @@ SlurmdLogFile=$logs/slurmd.log
 ProctrackType=proctrack/linuxproc
 TaskPlugin=task/none
 SchedulerType=sched/backfill
+# the main scheduling loop (60 s apart by default) is what starts a requeued job once its cred_expire has passed:
+# every 2 s, a requeued job starts 11 s after its requeue instead of up to 70 s
+SchedulerParameters=sched_interval=2
 SelectType=select/cons_tres
 SelectTypeParameters=CR_Core
 AccountingStorageType=accounting_storage/none

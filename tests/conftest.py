@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -9,6 +10,24 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
+
+
+def _worker_threads() -> None:
+    """Under pytest-xdist (-n N), each worker's share of the allotted CPUs for torch and OpenMP, set before cardio or
+    torch loads (cardio keeps what is set): N workers of all the CPUs' threads each oversubscribe the cores. The
+    processes a test starts inherit it; what the user set stays."""
+    workers = os.environ.get("PYTEST_XDIST_WORKER_COUNT", "")
+    if not workers.isdigit() or "OMP_NUM_THREADS" in os.environ:
+        return
+    from cardio import allotted_cpus  # light: loads no torch, NumPy or pandas (tests/core/test_import_set.py)
+
+    os.environ["OMP_NUM_THREADS"] = str(max(1, allotted_cpus() // int(workers)))
+    if "torch" in sys.modules:
+        sys.modules["torch"].set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
+
+
+_worker_threads()
+
 # The real data sets: $CARDIO_DATA (what .ci/run sets), else the development tree's ../shared/data.
 SHARED_DATA = Path(os.environ.get("CARDIO_DATA") or os.environ.get("CARDIO_SHARED_DATA")
                    or REPO.parent / "shared" / "data")
@@ -25,11 +44,13 @@ def _own_config_dir(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def toy_site(tmp_path_factory) -> Path:
-    """tests/fixtures/toy_plugins installed by pip into a folder of its own, found through PYTHONPATH."""
+    """tests/fixtures/toy_plugins installed by pip into a folder of its own, found through PYTHONPATH. Built from a
+    copy: setuptools builds in the source folder, where two xdist workers' builds would collide."""
     target = tmp_path_factory.mktemp("toy_site")
+    source = shutil.copytree(REPO / "tests" / "fixtures" / "toy_plugins", tmp_path_factory.mktemp("toy_src") / "src",
+                             ignore=shutil.ignore_patterns("build", "*.egg-info", "__pycache__"))
     subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation",
-                    "--target", str(target), str(REPO / "tests" / "fixtures" / "toy_plugins")],
-                   check=True, capture_output=True)
+                    "--target", str(target), str(source)], check=True, capture_output=True)
     return target
 
 

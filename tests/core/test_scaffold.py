@@ -1,5 +1,6 @@
 """`cardio new-plugin` writes a package that installs and passes its own tests: cardio's contract suite."""
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -17,21 +18,21 @@ def test_new_plugin_round_trip(tmp_path, cardio_cli, cardio_subprocess):
     proc = cardio_cli("new-plugin", "my_modality", "--dir", str(tmp_path), plugins_path=False, check=True)
     pkg = tmp_path / "cardio-my-modality"
     assert pkg.is_dir() and "pip install -e" in proc.stdout
-    installed = _pip("install", "-q", "--no-deps", "--no-build-isolation", "-e", str(pkg))
+    # installed into a folder of its own, not the venv: other tests (and xdist workers) list the installed plugins
+    site = tmp_path / "site"
+    installed = _pip("install", "-q", "--no-deps", "--no-build-isolation", "--target", str(site), str(pkg))
     assert installed.returncode == 0, installed.stderr
-    try:
-        rows = json.loads(cardio_subprocess("plugins", "--json", plugins_path=False, check=True).stdout)
-        mine = next(r for r in rows if r["name"] == "my_modality")
-        assert mine["error"] is None and "cardio_explain" in mine["hooks"]
-        # its own tests: cardio's contract suite (a run, its bundle and `cardio predict`, PHI) and its controls
-        own = subprocess.run([sys.executable, "-m", "pytest", "-q", "-rs", "-p", "no:cacheprovider",
-                              str(pkg / "tests")], capture_output=True, text=True, cwd=tmp_path)
-        assert own.returncode == 0, own.stdout[-3000:]
-        # the suite's ten tests, the controls' two and the template's own; moved keys skip: the plugin has none yet
-        assert own.stdout.strip().splitlines()[-1].startswith("12 passed, 1 skipped"), own.stdout[-3000:]
-        assert "declares no moved config keys" in own.stdout
-    finally:
-        _pip("uninstall", "-y", "cardio-my-modality")
+    path = {"PYTHONPATH": os.pathsep.join([str(site), os.environ.get("PYTHONPATH", "")])}
+    rows = json.loads(cardio_subprocess("plugins", "--json", plugins_path=False, check=True, env=path).stdout)
+    mine = next(r for r in rows if r["name"] == "my_modality")
+    assert mine["error"] is None and "cardio_explain" in mine["hooks"]
+    # its own tests: cardio's contract suite (a run, its bundle and `cardio predict`, PHI) and its controls
+    own = subprocess.run([sys.executable, "-m", "pytest", "-q", "-rs", "-p", "no:cacheprovider", str(pkg / "tests")],
+                         capture_output=True, text=True, cwd=tmp_path, env={**os.environ, **path})
+    assert own.returncode == 0, own.stdout[-3000:]
+    # the suite's ten tests, the controls' two and the template's own; moved keys skip: the plugin has none yet
+    assert own.stdout.strip().splitlines()[-1].startswith("12 passed, 1 skipped"), own.stdout[-3000:]
+    assert "declares no moved config keys" in own.stdout
 
 
 def test_new_plugin_type_checks(tmp_path, cardio_cli):

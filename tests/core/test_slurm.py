@@ -17,9 +17,10 @@ import pytest
 pytest.importorskip("submitit")
 
 
-# two folds of 150 epochs (~15 s each on a quiet core), a checkpoint each epoch: long enough to be stopped mid-fit
+# two folds of 60 epochs (~6 s each on a quiet core): the signal comes at fold 1's third epoch, within a second or
+# two, so 57 epochs are left to be stopped in (as tests/core/test_executors.py's kill -9)
 SLOW = ["--set", "cv.folds=2", "--set", "data.n_patients=400", "--set", "data.n_features=64", "--set",
-        "model.hidden=256", "--set", "train.epochs=150", "--set", "train.batch_size=16", "--set", "final_model=false",
+        "model.hidden=256", "--set", "train.epochs=60", "--set", "train.batch_size=16", "--set", "final_model=false",
         "--set", "report.figures=false", "--set", "stats.n_resamples=200", "--set", "train.cpu_threads=1"]
 
 
@@ -49,6 +50,8 @@ def _sinfo() -> str | None:
     return None
 
 
+# one slurmctld for the machine and squeue read by job name: these tests run one at a time, on one xdist worker
+# (pyproject's --dist loadscope keeps a module on one)
 pytestmark = pytest.mark.skipif(_sinfo() is not None, reason=str(_sinfo()))
 
 # one CPU and 1 GB per task, so two array tasks run at once on a 2-CPU node
