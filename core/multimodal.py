@@ -121,6 +121,22 @@ def _stated(folder: Path) -> str | None:
     return stated if isinstance(stated, str) else None
 
 
+def stated_truth(cohort_dir: str | Path | None) -> str | None:
+    """What a run's report says of a cohort `cardio synthetic-crt` wrote: its truth.json (beside the modality folder
+    the run reads, or in it) in one paragraph; None for any other cohort."""
+    if not cohort_dir:
+        return None
+    for folder in (Path(cohort_dir), Path(cohort_dir).parent):
+        try:
+            truth = json.loads((folder / TRUTH).read_text())
+        except (OSError, ValueError):
+            continue
+        if isinstance(truth, dict) and {"weights", "auc_of_drive", "missing"} <= truth.keys():
+            body = " ".join(line.strip() for line in truth_text(truth).splitlines()[1:] if line.strip())
+            return f"Synthetic cohort, written by `cardio synthetic-crt` (its {folder.name}/{TRUTH}): {body}"
+    return None
+
+
 def truth_text(truth: dict[str, Any]) -> str:
     w = ", ".join(f"{m} {v:g}" for m, v in truth["weights"].items())
     aucs = ", ".join(f"{m} {v:.3f}" for m, v in truth["auc_of_drive"].items())
