@@ -30,6 +30,7 @@ same command with `--set perfusion_polar.step1.epochs=4 --set perfusion_polar.st
 | perfusion_polar | resnet-polar, impaired_mfr (neutral: and logistic-17seg) | 5/5 | 4/5 | 17-20 |
 | ecg_transfer_notch | resnet18-transfer - guideline, paired ΔAUC | 5/5 | 5/5 | 20-23 |
 | mmode_septal_flash | densenet121-cropped, septal_flash (holdout: logit DeLong; README) | 5/5 | 5/5 | 16-19 |
+| echo_cmr | fused, wma (A4C; view fusion on inner out-of-fold outputs; README) | 5/5 | 5/5 | 12-28 |
 
 | control | seed | planted [CI] | neutral [CI] |
 |---|---|---|---|
