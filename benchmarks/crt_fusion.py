@@ -22,6 +22,12 @@ cheap base models in cardio's nested split (a logistic regression per modality, 
 0) and `planted` (each carries its own part: the gain over the first), for both stackers.
 
     python benchmarks/crt_fusion.py --simulate 200 [--patients 160] [--modalities 2] [--seed 0]
+
+Measured (issue 38; `--simulate 200 --modalities 2`, seed 0 at 100 patients, seed 1000 at 40; 2 cores at load ~5):
+the fused AUC's interval covered 0.5 in 97.5% (100 patients) and 98.5% (40) of null data sets with weights >= 0
+(94.0%, 94.5% unconstrained); the neutral fused - first ΔAUC interval covered 0 in 99.5% and 100.0%, its mean
+-0.008 and -0.012 (unconstrained -0.014, -0.021). Planted (both carry): mean gain +0.064 (100) and +0.071 (40),
+found (interval above 0) in 11.5% and 6.5% of data sets: little power at these sizes.
 """
 from __future__ import annotations
 
