@@ -633,6 +633,31 @@ FROZEN_GREY = 0.5
 SATURATED_SHARE = 0.25
 
 
+SAFE_ID = r"[A-Za-z0-9][A-Za-z0-9._-]*"  # a patient id that is a plain file name (it names the patient's files)
+
+
+def check_multimodal_patients(patients: pd.DataFrame, plugin: str) -> None:
+    """The patients a plugin's cardio_write_synthetic receives (`cardio synthetic-crt`): ids usable as file names,
+    once each; responder 0/1 (or empty); a finite drive. One CardioError naming every problem, led by `plugin`."""
+    missing = [c for c in ("patient_id", "responder", "drive") if c not in patients.columns]
+    if missing:
+        raise CardioError(f"{plugin}: patients lacks column(s) {missing}; it has {list(patients.columns)}")
+    ids = patients["patient_id"].astype(str)
+    problems = []
+    if (~ids.str.fullmatch(SAFE_ID)).any():
+        problems.append(f"patient ids that are not plain file names: {list(ids[~ids.str.fullmatch(SAFE_ID)][:3])}")
+    if ids.duplicated().any():
+        problems.append(f"patient ids given twice: {sorted(set(ids[ids.duplicated()]))[:3]}")
+    y = pd.to_numeric(patients["responder"], errors="coerce")
+    bad = ~(y.isin([0, 1]) | patients["responder"].isna())
+    if bad.any():
+        problems.append(f"responder values other than 0/1: {list(patients['responder'][bad][:3])}")
+    if not np.isfinite(pd.to_numeric(patients["drive"], errors="coerce").to_numpy(dtype=float)).all():
+        problems.append("drive values that are empty or not finite numbers")
+    if problems:
+        raise CardioError(f"{plugin}: patients has " + "; ".join(problems))
+
+
 def cine_problem(frames: np.ndarray) -> str | None:
     """What makes a cine (T, H, W[, 3]) no image of a beating heart, whichever plugin reads it (echo clips, M-mode
     sequences): one value everywhere (a blank export), one still image repeated (a frozen clip), or a quarter of its

@@ -16,6 +16,7 @@ import pandas as pd
 
 from cardio import aha17
 from cardio.cine import write_dicom_cine, write_video
+from cardio.cohort import check_multimodal_patients
 
 VIEWS = ("A4C", "A2C", "PLAX")
 # Wall regions of each view: (centre angle in degrees around the LV centre, image coordinates, 0 = right,
@@ -152,7 +153,6 @@ def _write_clips(root: Path, pid: str, views: tuple[str, ...], affected: set[int
 
 
 CRT_STREAM = 41  # the multimodal writer's random stream: another cohort than write_cohort's for the same seed
-SAFE_ID = r"[A-Za-z0-9][A-Za-z0-9_.-]*"  # a patient id that is a plain file name
 
 
 def planted_wma(drive: np.ndarray, truth: dict) -> np.ndarray:
@@ -175,27 +175,6 @@ def planted_text(truth: dict, views: tuple[str, ...]) -> str:
             "territory, the LGE, T1, T2 and ECV labels and the speckle are drawn as the embedded cohort draws them")
 
 
-def _check_patients(patients: pd.DataFrame) -> None:
-    """The multimodal cohort's patients: ids usable as file names, once each; responder 0/1 (or empty); a finite
-    drive."""
-    from cardio import CardioError
-
-    missing = [c for c in ("patient_id", "responder", "drive") if c not in patients.columns]
-    if missing:
-        raise CardioError(f"echo_cmr: patients lacks column(s) {missing}; it has {list(patients.columns)}")
-    ids = patients["patient_id"].astype(str)
-    y = pd.to_numeric(patients["responder"], errors="coerce")
-    problems = [what for what, bad in (
-        (f"patient ids that are not plain file names: {list(ids[~ids.str.fullmatch(SAFE_ID)][:3])}",
-         (~ids.str.fullmatch(SAFE_ID)).any()),
-        (f"patient ids given twice: {sorted(set(ids[ids.duplicated()]))[:3]}", ids.duplicated().any()),
-        ("responder values other than 0/1", (~(y.isin([0, 1]) | patients["responder"].isna())).any()),
-        ("drive values that are empty or not finite numbers",
-         not np.isfinite(pd.to_numeric(patients["drive"], errors="coerce").to_numpy(dtype=float)).all())) if bad]
-    if problems:
-        raise CardioError("echo_cmr: patients has " + "; ".join(problems))
-
-
 def write_for_patients(patients: pd.DataFrame, dest: Path, seed: int, config: dict) -> Path:
     """The echo of a multimodal CRT cohort (cardio_write_synthetic): one study per given patient with a clip of each
     configured view (`echo_cmr.views`), drawn as the embedded cohort's (`echo_cmr.synthetic`: frames, size, truth)
@@ -204,7 +183,7 @@ def write_for_patients(patients: pd.DataFrame, dest: Path, seed: int, config: di
     states the planted effect. The same arguments write the same bytes. Returns labels.csv's path."""
     from cardio import CardioError, aha17
 
-    _check_patients(patients)
+    check_multimodal_patients(patients, "echo_cmr")
     cfg = config["echo_cmr"]
     syn, views = cfg["synthetic"], tuple(cfg["views"])
     unknown = [v for v in views if v not in VIEWS]

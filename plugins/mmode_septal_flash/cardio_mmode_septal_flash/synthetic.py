@@ -24,11 +24,10 @@ import pandas as pd
 from scipy.ndimage import gaussian_filter
 from scipy.special import ndtr
 
-from cardio import CardioError
+from cardio.cohort import check_multimodal_patients
 from cardio_mmode_septal_flash.geometry import N_POINTS
 
 GENERATOR_VERSION = 1  # bump when synthesize() changes, so that cached cohorts are rewritten
-SAFE_ID = r"[A-Za-z0-9][A-Za-z0-9._-]*"  # a patient id that is a plain file name (sequences/<id>.npy)
 LEVELS = {"tissue": 45.0, "blood": 10.0, "septum": 150.0, "lateral": 135.0, "rv_wall": 110.0}
 
 
@@ -168,33 +167,11 @@ def planted_flash(drive: np.ndarray, cfg: dict) -> np.ndarray:
     return np.where(p > 1 - share, float(cfg["flash_amplitude"]) * (1 - spread + 2 * spread * rank), 0.0)
 
 
-def _check_patients(patients: pd.DataFrame) -> None:
-    """The multimodal cohort's patients: ids usable as file names, once each; responder 0/1 (or empty); a finite
-    drive."""
-    missing = [c for c in ("patient_id", "responder", "drive") if c not in patients.columns]
-    if missing:
-        raise CardioError(f"mmode_septal_flash: patients lacks column(s) {missing}; it has {list(patients.columns)}")
-    ids = patients["patient_id"].astype(str)
-    problems = []
-    if (~ids.str.fullmatch(SAFE_ID)).any():
-        problems.append(f"patient ids that are not plain file names: {list(ids[~ids.str.fullmatch(SAFE_ID)][:3])}")
-    if ids.duplicated().any():
-        problems.append(f"patient ids given twice: {sorted(set(ids[ids.duplicated()]))[:3]}")
-    y = pd.to_numeric(patients["responder"], errors="coerce")
-    bad = ~(y.isin([0, 1]) | patients["responder"].isna())
-    if bad.any():
-        problems.append(f"responder values other than 0/1: {list(patients['responder'][bad][:3])}")
-    if not np.isfinite(pd.to_numeric(patients["drive"], errors="coerce").to_numpy(dtype=float)).all():
-        problems.append("drive values that are empty or not finite numbers")
-    if problems:
-        raise CardioError("mmode_septal_flash: patients has " + "; ".join(problems))
-
-
 def write_for_patients(patients: pd.DataFrame, dest: Path, seed: int, config: dict) -> Path:
     """The echo of a multimodal CRT cohort (cardio_write_synthetic): one sequence per given patient, drawn as the
     embedded cohort's (the `synthetic` section of the plugin's config) from `seed`, with the flash of
     planted_flash(drive); labels.csv holds responder as given and septal_flash as planted. Returns its path."""
-    _check_patients(patients)
+    check_multimodal_patients(patients, "mmode_septal_flash")
     cfg = config["mmode_septal_flash"]["synthetic"]
     flash = planted_flash(patients["drive"].to_numpy(dtype=float), cfg)
     responder = pd.to_numeric(patients["responder"]).astype("Int64")  # 1/0, empty where unknown
