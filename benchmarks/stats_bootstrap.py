@@ -100,7 +100,7 @@ def _timed(fn) -> tuple[float, float, object]:
     return time.perf_counter() - w0, time.process_time() - c0, out
 
 
-def _proc(y: np.ndarray, score: np.ndarray, n_resamples: int) -> dict | str:
+def _proc(y: np.ndarray, score: np.ndarray, n_resamples: int, repeats: int) -> dict | str:
     """pROC's bootstrap CI and times, or the reason it was skipped."""
     rscript = shutil.which("Rscript")
     if rscript is None:
@@ -113,17 +113,17 @@ def _proc(y: np.ndarray, score: np.ndarray, n_resamples: int) -> dict | str:
         np.savetxt(data, np.column_stack([y, score]), delimiter=",", header="y,s", comments="", fmt=["%d", "%.17g"])
         script.write_text(PROC_SCRIPT)
         wall, process_cpu, run = _child([rscript, str(script), str(data), str(n_resamples)])
-        python = _python_process(data, n_resamples)
-        floors = {name: _python_process(data, n_resamples, code) for name, code in FLOOR_SCRIPTS.items()}
+        python = _python_process(data, n_resamples, CARDIO_SCRIPT, repeats)
+        floors = {name: _python_process(data, n_resamples, code, repeats) for name, code in FLOOR_SCRIPTS.items()}
     if run.returncode != 0:
         return f"Rscript failed: {run.stderr.strip()[-300:]}"
     lo, auc, hi, elapsed, cpu, version = run.stdout.split()
     return {"lo": float(lo), "auc": float(auc), "hi": float(hi), "ci_auc_wall": float(elapsed),
             "ci_auc_cpu": float(cpu), "process_wall": wall, "version": version, "process_cpu": process_cpu,
-            "python_process": python, "floors": floors}
+            "python_process": python, "floors": floors, "repeats": repeats}
 
 
-def _python_process(data: Path, n_resamples: int, code: str = CARDIO_SCRIPT, repeats: int = 5) -> tuple[float, float]:
+def _python_process(data: Path, n_resamples: int, code: str, repeats: int) -> tuple[float, float]:
     """Median wall and CPU time of a whole `python -c` process (by default: reads the CSV, calls bootstrap_ci)."""
     cmd = [sys.executable, "-c", code, str(data), str(n_resamples)]
     # one run first with Python's default bytecode caching, as on a user's machine after the first import: a shell
@@ -181,7 +181,7 @@ def _end_to_end(y: np.ndarray, score: np.ndarray, cases: dict, args: argparse.Na
                 times[name].append((w, c))
 
     run_cardio(max(1, args.repeats // 2))
-    proc = "--no-proc" if args.no_proc else _proc(y, score, args.resamples)
+    proc = "--no-proc" if args.no_proc else _proc(y, score, args.resamples, args.repeats)
     run_cardio(args.repeats - max(1, args.repeats // 2))
     med = {k: (float(np.median([w for w, _ in v])), float(np.median([c for _, c in v]))) for k, v in times.items()}
     return med, ests, proc
@@ -222,10 +222,12 @@ def _print_proc(proc: dict | str, med: dict, n_resamples: int) -> None:
           f"{proc['ci_auc_cpu']:7.3f} s CPU   median {proc['auc']:.4f} [{proc['lo']:.4f}, {proc['hi']:.4f}]")
     (py_wall, py_cpu), r_cpu = proc["python_process"], proc["process_cpu"]
     print(f"  whole Rscript subprocess:                  {proc['process_wall']:7.3f} s wall / {r_cpu:7.3f} s CPU")
-    print(f"  whole python -c process (bootstrap_ci):    {py_wall:7.3f} s wall / {py_cpu:7.3f} s CPU (median of 5)")
+    print(f"  whole python -c process (bootstrap_ci):    {py_wall:7.3f} s wall / {py_cpu:7.3f} s CPU "
+          f"(median of {proc['repeats']})")
     print(f"  whole process / whole process, Rscript / python: {proc['process_wall'] / py_wall:.1f} x wall, "
           f"{r_cpu / py_cpu:.1f} x CPU  (goal >= 40 x)")
-    print("  floors, whole python -c processes (median of 5), and the most Rscript / python could be above each:")
+    print(f"  floors, whole python -c processes (median of {proc['repeats']}), and the most Rscript / python could "
+          "be above each:")
     for name, (w, c) in proc["floors"].items():
         print(f"    {name:32s} {w:7.3f} s wall / {c:7.3f} s CPU   ceiling {proc['process_wall'] / w:6.1f} x wall, "
               f"{r_cpu / c:6.1f} x CPU")
