@@ -72,15 +72,10 @@ d = np.loadtxt(sys.argv[1], delimiter=",", skiprows=1)
     "+ draw the same resamples only": """
 import sys
 import numpy as np
-from cardio.stats.bootstrap import _CHUNK_CELLS, _strata_members
-from cardio.stats.draws import StratumDraws
+from cardio.stats.bootstrap import _draw_blocks
 d = np.loadtxt(sys.argv[1], delimiter=",", skiprows=1)
 y = d[:, 0].astype(np.int8)
-rng = np.random.default_rng(1)
-for members in _strata_members(y.size, y):  # bootstrap_ci's draws (stratified, seed 1), a chunk at a time as it
-    draws = StratumDraws(rng, members.size, int(sys.argv[2]))  # draws them, and nothing else
-    while draws.done < draws.n_rows:
-        draws.rows(max(1, _CHUNK_CELLS // members.size))
+_draw_blocks(y.size, int(sys.argv[2]), 1, y)  # bootstrap_ci's draws (stratified, seed 1), and nothing else
 """,
 }
 
