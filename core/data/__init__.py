@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
@@ -25,6 +25,9 @@ if TYPE_CHECKING:  # pandas is imported where a table is built: `cardio --help` 
 
 ID_COLUMNS = ("record_id", "patient_id")
 PREDICTION_COLUMNS = ("record_id", "patient_id", "model", "task", "kind", "y_true", "y_score")
+#: What a plugin's section says of a cohort `cardio synthetic-crt` wrote (Cohort.planted_effects).
+SYNTHETIC_CRT = ("Synthetic cohort, written by `cardio synthetic-crt` from its shared latent response model, not by "
+                 "this plugin's synthetic settings: the Cohort part states what it planted.")
 
 
 class CardioError(Exception):
@@ -114,6 +117,12 @@ class Cohort:
     # The level predictions are reported at (record | study | patient) and how record scores aggregate to it.
     level: str = "record"
     aggregate: str = "mean"
+    # What the cohort is, set once where it is loaded (the core's study load, from cohort.dir): `synthetic` for the
+    # plugin's own synthetic cohort (cohort.dir null) and for one `cardio synthetic-crt` wrote; `truth` is the
+    # planted effects a synthetic-crt cohort states (its truth.json, one paragraph for the report's Cohort part),
+    # None where the plugin's settings made the cohort (its report states them) or for a user's cohort.
+    synthetic: bool = False
+    truth: str | None = None
 
     def __post_init__(self) -> None:
         _require_columns(self.table, ID_COLUMNS, "cohort table")
@@ -134,8 +143,17 @@ class Cohort:
         return self.loader(record_id)
 
     def subset(self, index) -> "Cohort":
-        return Cohort(self.table.iloc[np.asarray(index)].copy(), self.loader, self.label, self.root, self.stage,
-                      self.outcomes, self.targets, self.level, self.aggregate)
+        return replace(self, table=self.table.iloc[np.asarray(index)].copy())
+
+    def planted_effects(self, own: Callable[[], str]) -> str:
+        """What a plugin's report states of the effects planted in this cohort: `own()` (the plugin's statement of
+        its own synthetic cohort, from its settings) where the plugin made it, a pointer to the Cohort part where
+        `cardio synthetic-crt` wrote it (the plugin's settings did not make that cohort), "" for a user's cohort."""
+        if not self.synthetic:
+            return ""
+        if self.truth is None:
+            return own()
+        return SYNTHETIC_CRT
 
     @property
     def mask(self) -> pd.DataFrame:

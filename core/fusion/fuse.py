@@ -419,9 +419,12 @@ def fuse(runs: list[Path], out: Path, *, models: dict[str, str] | None = None, n
     from cardio.report.performance import evaluate_sections
 
     predictions = Predictions(pred.dropna(subset=["y_true"]).reset_index(drop=True))
-    sections = [*evaluate_sections(predictions, cfg, ctx), fusion_section(mods, predictions, list(coefs), cfg, ctx)]
+    truth = stated_truth(mods)
+    sections = [*evaluate_sections(predictions, cfg, ctx, truth),
+                fusion_section(mods, predictions, list(coefs), cfg, ctx)]
     meta = {"plugin": "fuse", "plugin_version": cardio.__version__, "cardio_version": cardio.__version__,
             "seed": int(cfg["seed"]), "device": "cpu", "world_size": 1, "cv": mods[0].config["cv"],
+            "synthetic": truth is not None or not all(_cohort_of(m.config) for m in mods), "truth": truth,
             # one fused row per patient: the table's other rows are the same patients under the single models
             "n_records": int(predictions.table.loc[predictions.table["model"] == FUSED, "patient_id"].nunique()),
             "n_patients": int(predictions.table.loc[predictions.table["model"] == FUSED, "patient_id"].nunique()),
@@ -432,6 +435,15 @@ def fuse(runs: list[Path], out: Path, *, models: dict[str, str] | None = None, n
     log.info("fused %d runs in %.1f s: %s; %s", len(mods), meta["elapsed_s"], meta["fused"], out / "report.md")
     print(f"cardio: {meta['fused']}", file=sys.stderr)
     return out
+
+
+def stated_truth(mods: list[Modality]) -> str | None:
+    """What the runs' cohort planted, where `cardio synthetic-crt` wrote it: the truth its truth.json states, as each
+    run's own Cohort part states it (one paragraph; each different one, should the runs read different cohorts)."""
+    from cardio.data.multimodal import stated_truth as of_folder
+
+    stated = dict.fromkeys(t for m in mods if (t := of_folder(_cohort_of(m.config) or None)) is not None)
+    return " ".join(stated) or None
 
 
 def _report_config(base: dict, n_resamples: int | None) -> dict:

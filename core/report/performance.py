@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from cardio.data import PluginInfo, Predictions, Section
+from cardio.data import Cohort, PluginInfo, Predictions, Section
 from cardio.hookspecs import hookimpl
 
 if TYPE_CHECKING:
@@ -37,8 +37,8 @@ def cardio_plugin_info() -> PluginInfo:
 
 
 @hookimpl(tryfirst=True)
-def cardio_evaluate(predictions: Predictions, config: dict, ctx: RunContext) -> list[Section]:
-    return evaluate_sections(predictions, config, ctx)
+def cardio_evaluate(predictions: Predictions, cohort: Cohort, config: dict, ctx: RunContext) -> list[Section]:
+    return evaluate_sections(predictions, config, ctx, cohort.truth)
 
 
 # The AUC rows a report shows: the headline (cross-validated with K folds; small-sample DeLong of one model's
@@ -121,10 +121,11 @@ def pivot_table(rows: list[dict], metric: str, names: dict) -> pd.DataFrame:
                          for t in tasks])
 
 
-def evaluate_sections(predictions: Predictions, config: dict, ctx) -> list[Section]:
+def evaluate_sections(predictions: Predictions, config: dict, ctx, truth: str | None = None) -> list[Section]:
     """The core's evaluation of every model and task as the report's sections, each in its part: the headline
     performance (it carries every estimate and test), the paired comparisons, calibration with the thresholds and
-    decision curves, the statistical methods (appendix), and the summary and cohort that open the report."""
+    decision curves, the statistical methods (appendix), and the summary and cohort that open the report (`truth`:
+    what a synthetic-crt cohort planted, Cohort.truth, which the cohort part states)."""
     from cardio.report.summary import cohort_section, summary_section
 
     s = config["stats"]
@@ -157,7 +158,7 @@ def evaluate_sections(predictions: Predictions, config: dict, ctx) -> list[Secti
     sections.append(Section("Statistical methods", _methods_text(table, config, level, s, ctx.seed, external),
                             part="methods"))
     return sections + [summary_section(rows, shown, table, config, external),
-                       cohort_section(table, config, external)]
+                       cohort_section(table, config, external, truth)]
 
 
 def _estimate_all(table: pd.DataFrame, s: dict, ctx) -> tuple[list[dict], list[dict]]:

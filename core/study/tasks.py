@@ -363,10 +363,12 @@ def read_final(run_dir: Path) -> dict | None:
 
 
 def cohort_fingerprint(cohort: Cohort) -> str:
-    """The loaded cohort's content, cheaply: its table's values, and the name, size and modification time of every
-    file under its folder (a record edited in place changes it)."""
+    """The loaded cohort's content, cheaply: its table's values, what it is (Cohort.synthetic and .truth: a truth.json
+    put beside its folder later changes it), and the name, size and modification time of every file under its
+    folder (a record edited in place changes it)."""
     digest = hashlib.sha256(json.dumps([str(c) for c in cohort.table.columns]).encode())
     digest.update(pd.util.hash_pandas_object(cohort.table.astype(str), index=True).to_numpy().tobytes())
+    digest.update(json.dumps([cohort.synthetic, cohort.truth]).encode())
     root = Path(cohort.root) if cohort.root is not None else None
     if root is not None and root.is_dir():
         for path in sorted(root.rglob("*")):

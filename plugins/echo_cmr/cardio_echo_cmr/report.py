@@ -149,7 +149,7 @@ def _their(views: tuple[str, ...]) -> str:
 
 
 def evaluate_sections(predictions: Predictions, config: dict, estimates: list[dict],
-                      cohort: Cohort | None = None) -> list[Section]:
+                      cohort: Cohort) -> list[Section]:
     """The Table 2 layout and the agreement table from the performance section's `estimates`, and the paper's
     comparison of two targets (which the core does not make) computed here."""
     cfg = config["echo_cmr"]
@@ -159,13 +159,13 @@ def evaluate_sections(predictions: Predictions, config: dict, estimates: list[di
     shown = sorted({e["method"] for e in stats.pick(estimates, metric="auc", fold="pooled")
                     if stats.headline_auc(estimates, model=e["model"], task=e["task"]) is e})
     text = _method_text(targets, views, cfg, s, "; ".join(map(stats.interval_note, shown)))
-    if cohort is not None:
-        far = int(unpaired(cohort.table, float(cfg["max_days"])).sum())
-        if far or all(c in cohort.table for c in ("echo_date", "cmr_date")):
-            text += (f" Echo-CMR pairs more than {cfg['max_days']} days apart: {far} of {len(cohort.table)} "
-                     "studies, their CMR labels not used.")
-    if not config["cohort"]["dir"]:
-        text += " Cohort: synthetic; " + truth_text(cfg["synthetic"].get("truth")) + "."
+    far = int(unpaired(cohort.table, float(cfg["max_days"])).sum())
+    if far or all(c in cohort.table for c in ("echo_date", "cmr_date")):
+        text += (f" Echo-CMR pairs more than {cfg['max_days']} days apart: {far} of {len(cohort.table)} "
+                 "studies, their CMR labels not used.")
+    planted = cohort.planted_effects(lambda: "Cohort: synthetic; " + truth_text(cfg["synthetic"].get("truth")) + ".")
+    if planted:
+        text += " " + planted
     titles = {t.name: t.title for t in targets if t.binary and t.level == "study"}
     if all(task in titles for task in COMPARISON):  # the paper's comparison, where both targets are configured
         a, b = COMPARISON

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import partial
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -30,6 +31,9 @@ from cardio_echo_cmr.model import EchoVideoNet, HeadLoss, weights_source
 from cardio_echo_cmr.selection import select_nets, selector_for
 from cardio_echo_cmr.targets import DEFAULT, Target, n_binary, names, parse
 from cardio_echo_cmr.video import clip_starts, load_clip, sample_clip
+
+if TYPE_CHECKING:
+    from cardio.stats import Stacker
 
 
 class ClipDataset(Dataset):
@@ -112,7 +116,9 @@ class ViewModel:
 class EchoModel:
     views: dict[str, ViewModel]
     reg_stats: dict[str, tuple[float, float]]          # each continuous target's mean and SD of the training fold
-    fusion: dict[str, LogisticRegression | LinearRegression]
+    # the core's Stacker per binary label, a linear regression per continuous one (a LogisticRegression: the form
+    # of bundles written before the stacker's own arrays were kept, bundle.py)
+    fusion: dict[str, Stacker | LinearRegression | LogisticRegression]
     heads: tuple[str, ...] = names(DEFAULT)            # outputs with a label in training (others not reported)
     history: dict = field(default_factory=dict)        # view -> per-epoch validation score of each output
     weights: str = ""
@@ -168,11 +174,12 @@ def view_logits(view: ViewModel, studies: list[tuple[str, ...]], cfg: dict, ctx,
 
 
 def fit_fusion(view_scores: np.ndarray, y: np.ndarray, train_rows: np.ndarray, c: float = 1.0,
-               task: str = "wma", binary: bool = True) -> LogisticRegression | LinearRegression:
+               task: str = "wma", binary: bool = True) -> Stacker | LinearRegression:
     """The fusion of one label on the per-view outputs (n, n_views), fitted on the `train_rows` that have the label
-    (NaN: missing): a logistic regression for a binary label, a linear regression for a continuous one, each view's
-    weight >= 0 (every view's output estimates the same label: a view whose outputs carry nothing gets weight 0,
-    never a sign flip fitted to noise; cardio.stats.fit_stacker). `c`: the logistic fit's inverse ridge strength."""
+    (NaN: missing): the core's stacker (a logistic regression) for a binary label, a linear regression for a
+    continuous one, each view's weight >= 0 (every view's output estimates the same label: a view whose outputs
+    carry nothing gets weight 0, never a sign flip fitted to noise; cardio.stats.fit_stacker). `c`: the logistic
+    fit's inverse ridge strength."""
     from cardio.stats import fit_stacker
 
     rows = np.asarray(train_rows)
@@ -186,14 +193,7 @@ def fit_fusion(view_scores: np.ndarray, y: np.ndarray, train_rows: np.ndarray, c
     if not 0 < yt.sum() < len(yt):
         raise CardioError(f"echo_cmr fusion of {task}: the training fold's studies with a {task} label hold one "
                           "class only; use fewer cv.folds")
-    st = fit_stacker(view_scores[rows], yt, penalty=1.0 / c)
-    # as scikit-learn's LogisticRegression on the raw outputs (bundle.py exports and reads that form)
-    fitted = LogisticRegression()
-    fitted.coef_ = (st.coef / st.sd)[None, :]
-    fitted.intercept_ = np.array([st.intercept - float(np.sum(st.coef * st.mean / st.sd))])
-    fitted.classes_ = np.array([0, 1])
-    fitted.n_features_in_ = view_scores.shape[1]
-    return fitted
+    return fit_stacker(view_scores[rows], yt, penalty=1.0 / c)
 
 
 def _reg_stats(values, rows: np.ndarray) -> tuple[float, float]:

@@ -105,8 +105,8 @@ def cardio_explain(model: Any, features: Features, index: np.ndarray, config: di
 
 
 @hookimpl
-def cardio_evaluate(predictions: Predictions, features: Features, config: dict, estimates: list[dict],
-                    tests: list[dict]) -> Section | list[Section] | None:
+def cardio_evaluate(predictions: Predictions, cohort: Cohort, features: Features, config: dict,
+                    estimates: list[dict], tests: list[dict]) -> Section | list[Section] | None:
     from cardio_mmode_septal_flash import report
 
-    return report.evaluate_sections(predictions, features, config, estimates, tests)
+    return report.evaluate_sections(predictions, cohort, features, config, estimates, tests)

@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from cardio import Features, Predictions, Section, stats
+from cardio import Cohort, Features, Predictions, Section, stats
 from cardio.report.figures import subplots
 from cardio_mmode_septal_flash import attention
 from cardio_mmode_septal_flash.cohort import read_sequence
@@ -15,9 +15,7 @@ from cardio_mmode_septal_flash.training import SeptalFlashModel, model_name, pro
 
 
 def synthetic_truth(config: dict) -> str:
-    """The planted effects of the synthetic cohort, as config values (empty for a user's cohort)."""
-    if config["cohort"]["dir"]:
-        return ""
+    """The planted effects of the plugin's own synthetic cohort, as config values."""
     s = config["mmode_septal_flash"]["synthetic"]
     return (f"Synthetic truth: {s['n_patients']} A4C-like sequences, {s['n_sf']} with septal flash "
             f"(seed {s['seed']}, {s['size']} x {s['size']} px, frame time {s['frame_time_ms']} ms). The flash is a "
@@ -163,8 +161,8 @@ def table_one(estimates: list[dict], tests: list[dict], task: str) -> tuple[pd.D
     return pd.DataFrame(rows), (None if paired is None else {**paired, "a": models[0], "b": models[1]})
 
 
-def evaluate_sections(predictions: Predictions, features: Features, config: dict, estimates: list[dict],
-                      tests: list[dict]) -> list[Section]:
+def evaluate_sections(predictions: Predictions, cohort: Cohort, features: Features, config: dict,
+                      estimates: list[dict], tests: list[dict]) -> list[Section]:
     """Table 1 of the paper from the performance section's estimates, how long the M-mode lines were, the
     synthetic truth."""
     table, test = table_one(estimates, tests, features.label)
@@ -176,6 +174,7 @@ def evaluate_sections(predictions: Predictions, features: Features, config: dict
         text += (f"Paired test, {test['a']} − {test['b']} (the performance section's; "
                  f"{stats.interval_note(test['method'])}): ΔAUC {test['diff']:+.3f} "
                  f"[{test['low']:+.3f}, {test['high']:+.3f}], p = {stats.format_p(test['p'])}. ")
-    text += line_statement(features.table, config["mmode_septal_flash"]) + synthetic_truth(config)
+    text += line_statement(features.table, config["mmode_septal_flash"])
+    text += cohort.planted_effects(lambda: synthetic_truth(config))
     return [Section(title="Septal flash: Table 1 (full vs cropped M-mode)", text=text,
                     tables={"Table 1: accuracy and AUC": table})]

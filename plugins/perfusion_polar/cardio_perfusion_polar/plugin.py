@@ -107,8 +107,8 @@ def cardio_explain(model: Any, features: Features, index: np.ndarray, config: di
 
 
 @hookimpl
-def cardio_evaluate(predictions: Predictions, config: dict, estimates: list[dict],
+def cardio_evaluate(predictions: Predictions, cohort: Cohort, config: dict, estimates: list[dict],
                     tests: list[dict]) -> Section | list[Section] | None:
     from cardio_perfusion_polar import report
 
-    return report.evaluate_sections(predictions, estimates, tests, config)
+    return report.evaluate_sections(predictions, estimates, tests, config, cohort)

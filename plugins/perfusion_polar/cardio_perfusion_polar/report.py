@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from cardio import Features, Predictions, Section, stats
+from cardio import Cohort, Features, Predictions, Section, stats
 from cardio.data import aha17
 from cardio.report.figures import subplots
 from cardio_perfusion_polar.model import scaled, weights_source
@@ -143,7 +143,7 @@ CIRCULARITY = ("Circularity: impaired MFR (global MFR < 2.0) is read almost dire
 
 
 def evaluate_sections(predictions: Predictions, estimates: list[dict], tests: list[dict],
-                      config: dict | None = None) -> list[Section]:
+                      config: dict | None = None, cohort: Cohort | None = None) -> list[Section]:
     """ResNet vs 17-segment logistic regression per input and risk factor (the performance section's estimates
     and tests), and the segment-MFR error of both regressions; the synthetic cohort's planted effects and the
     backbone's weights are stated."""
@@ -174,8 +174,10 @@ def evaluate_sections(predictions: Predictions, estimates: list[dict], tests: li
                  "duplicates.")
     if cfg:
         text += f" Backbone weights: {weights_source(cfg)}."
-        if not (config or {}).get("cohort", {}).get("dir"):
-            text += " Cohort: synthetic; " + truth_text(cfg.get("truth")) + "."
+        planted = "" if cohort is None else cohort.planted_effects(
+            lambda: "Cohort: synthetic; " + truth_text(cfg.get("truth")) + ".")
+        if planted:
+            text += " " + planted
     table = comparison_table(predictions, estimates, tests)
     if n_repeats == 1:
         table = table.drop(columns="repeat")

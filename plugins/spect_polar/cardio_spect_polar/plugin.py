@@ -105,11 +105,11 @@ def cardio_explain(model: Any, features: Features, index: np.ndarray, config: di
 
 
 @hookimpl
-def cardio_evaluate(predictions: Predictions, features: Features, config: dict,
+def cardio_evaluate(predictions: Predictions, cohort: Cohort, features: Features, config: dict,
                     model_facts: dict[str, dict]) -> Section | list[Section] | None:
     from cardio_spect_polar import report
 
-    return report.evaluate_sections(predictions, features, config, model_facts)
+    return report.evaluate_sections(predictions, cohort, features, config, model_facts)
 
 
 @hookimpl
