@@ -127,7 +127,7 @@ def test_the_single_modality_rows_do_not_depend_on_the_stacker():
     """benchmarks/crt_fusion.py compares the two stackers' fused - first ΔAUC: both against one reference. On null
     data the first modality's inner slope is negative in about half the folds; its recalibrated row was fitted by
     each stacker, so the unconstrained one reversed its ranking there and the constrained one made it constant."""
-    from cardio.fusion import fuse_fold
+    from cardio.fusion.fuse import fuse_fold
     from cardio.testing import load_script
 
     bench = load_script(Path(__file__).parents[2] / "benchmarks" / "crt_fusion.py")
