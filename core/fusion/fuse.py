@@ -317,8 +317,10 @@ def _fit_lr(x: pd.DataFrame, y: pd.Series, where: str, scores: int, nonnegative:
 def fuse_fold(mods: list[Modality], fold: str, clinical: pd.DataFrame | None,
               nonnegative: bool = True) -> tuple[pd.DataFrame, list[dict]]:
     """Fold `fold`'s fused and recalibrated single-modality risks of its test patients, fitted on inner scores
-    only; and the fusion models' standardized coefficients. `nonnegative=False` fits the modality weights without
-    their sign constraint (benchmarks/crt_fusion.py shows both)."""
+    only; and the fusion models' standardized coefficients. `nonnegative=False` fits the fused models' modality
+    weights without their sign constraint (benchmarks/crt_fusion.py shows both); the single-modality rows keep it
+    either way, so both stackers are compared with one reference (refitted unconstrained, a single row whose inner
+    slope came out negative had its ranking reversed: benchmarks/crt_fusion.py)."""
     train, test = _wide(mods, "inner", fold), _wide(mods, "outer", fold)
     covs = [] if clinical is None else list(clinical.columns)
     if covs:
@@ -343,7 +345,7 @@ def fuse_fold(mods: list[Modality], fold: str, clinical: pd.DataFrame | None,
     for model, used in singles:
         fit_on, part = train.dropna(subset=used), test.dropna(subset=used)
         cols = used + covs if model == CLINICAL else used
-        lr = _fit_lr(fit_on[cols], fit_on["y"], f"fold {fold}, {model}", len(used), nonnegative)
+        lr = _fit_lr(fit_on[cols], fit_on["y"], f"fold {fold}, {model}", len(used))
         rows.append(pd.DataFrame({"patient_id": part.index, "model": model, "y_true": part["y"],
                                   "y_score": lr.predict_proba(part[cols].to_numpy())[:, 1], "modalities": model}))
     return pd.concat(rows, ignore_index=True).assign(fold=fold), coefs

@@ -80,28 +80,67 @@ COMPARISON = ("wma", "lge")
 
 
 def delta_auc(predictions: Predictions, n_resamples: int, level: float, model: str = "fused",
-              tasks: tuple[str, str] = COMPARISON):
-    """AUROC of tasks[0] minus AUROC of tasks[1] for one model, on the studies that have both labels, with a paired
-    bootstrap CI (patients resampled with all their studies, both AUROCs on each resample)."""
+              tasks: tuple[str, str] = COMPARISON) -> stats.Estimate:
+    """AUROC of tasks[0] minus AUROC of tasks[1] for one model, on the studies that have both labels.
+
+    With K folds: the cross-validated difference (mean of the per-fold differences, Nadeau & Bengio's corrected t
+    with K - 1 df: counts training variability, as the performance section's paired rows do), which the control
+    pair reads (benchmarks/controls.py echo_cmr_wma_lge). With one fold (the paper's holdout, an external set), or
+    where a fold lacks a class of either label, a paired bootstrap over patients (all of a patient's studies
+    together, both AUROCs on each resample) that ignores training variability; `method` says which, and a fallback
+    says why in `warnings`."""
     from sklearn.metrics import roc_auc_score
 
     t = predictions.table
     if "repeat" in t:  # repeated k-fold: the first repeat, as the tables show
         t = t[t["repeat"] == t["repeat"].min()]
     t = t[(t["model"] == model) & t["task"].isin(tasks)]
-    wide = t.pivot_table(index=["record_id", "patient_id"], columns="task", values=["y_true", "y_score"])
+    wide = t.pivot_table(index=["record_id", "patient_id", "fold"], columns="task", values=["y_true", "y_score"])
     wide = wide.dropna()
     a, b = tasks
     arrays = [wide[("y_true", a)].to_numpy(), wide[("y_score", a)].to_numpy(), wide[("y_true", b)].to_numpy(),
               wide[("y_score", b)].to_numpy()]
+    patients = wide.index.get_level_values("patient_id").to_numpy()
+    folds = wide.index.get_level_values("fold").astype(str).to_numpy()
+    why = ""
+    if np.unique(folds).size > 1:
+        try:
+            est = stats.cv_auc_difference(arrays[0], arrays[1], arrays[3], folds, groups=patients, level=level,
+                                          y_b=arrays[2])
+            est.metric = "auc_difference"
+            return est
+        except stats.StatsError as exc:  # a fold without both classes of a label: no per-fold difference
+            why = f"no {stats.CV_METHOD} interval ({exc}): a patient bootstrap instead"
 
     def diff(ya, sa, yb, sb):
         if min(len(set(ya)), len(set(yb))) < 2:
             return float("nan")
         return float(roc_auc_score(ya, sa) - roc_auc_score(yb, sb))
 
-    return stats.bootstrap_metric(diff, *arrays, n_resamples=n_resamples, level=level, metric="delta_auc",
-                                  groups=wide.index.get_level_values("patient_id").to_numpy())
+    est = stats.bootstrap_metric(diff, *arrays, n_resamples=n_resamples, level=level, metric="auc_difference",
+                                 groups=patients)
+    est.warnings += [why] if why else []
+    return est
+
+
+def comparison_row(est: stats.Estimate, model: str = "fused", tasks: tuple[str, str] = COMPARISON) -> dict:
+    """The comparison as a metrics.json estimate: model, task "wma - lge" and fold "pooled", as the core's rows."""
+    return {**est.to_dict(), "model": model, "task": " - ".join(tasks), "fold": "pooled"}
+
+
+def comparison_text(est: stats.Estimate, titles: dict[str, str], n_resamples: int) -> str:
+    """The report's sentence for the paper's comparison: the estimate, the interval it carries and what it counts."""
+    a, b = COMPARISON
+    if est.method == stats.CV_METHOD:
+        how = (f"the cross-validated difference (the mean of the {est.extra['n_folds']} folds' differences; "
+               f"interval: {stats.interval_note(est.method)}; computed here because the core compares models, "
+               "not targets)")
+    else:
+        how = (f"paired bootstrap over patients ({n_resamples} resamples; computed here: the core compares models, "
+               "not targets), which resamples the pooled out-of-fold scores as one model's: it ignores training "
+               "variability" + (f"; {est.warnings[-1]}" if est.warnings else ""))
+    return (f" The paper's comparison, fixed in advance: fused AUROC of {titles[a]} minus {titles[b]}, {how}, on the "
+            f"{est.n} studies with both labels: {stats.format_ci(est)}.")
 
 
 def _method_text(targets: tuple[Target, ...], views: tuple[str, ...], cfg: dict, stats_cfg: dict,
@@ -167,13 +206,11 @@ def evaluate_sections(predictions: Predictions, config: dict, estimates: list[di
     if planted:
         text += " " + planted
     titles = {t.name: t.title for t in targets if t.binary and t.level == "study"}
+    rows = []
     if all(task in titles for task in COMPARISON):  # the paper's comparison, where both targets are configured
-        a, b = COMPARISON
         delta = delta_auc(predictions, n, level)
-        text += (f" The paper's comparison, fixed in advance: fused AUROC of {titles[a]} minus {titles[b]}, "
-                 f"paired bootstrap over patients ({n} resamples; computed here: the core compares models, not "
-                 f"targets) on the {delta.n} studies with both labels: {stats.format_ci(delta)}. That interval "
-                 "resamples the pooled out-of-fold scores as one model's: it ignores training variability.")
+        text += comparison_text(delta, titles, n)
+        rows.append(comparison_row(delta))
     tables = {}
     if any(t.binary for t in targets):
         tables["AUROC per label, view and fusion"] = table2(estimates, predictions, targets, views)
@@ -181,7 +218,7 @@ def evaluate_sections(predictions: Predictions, config: dict, estimates: list[di
         names = "/".join(t.title.removeprefix("native ") for t in targets if not t.binary)
         tables[f"{names} agreement per view and fused"] = agreement_table(estimates, targets, views)
     title = "Echo → CMR findings (Table 2 layout)" if targets == DEFAULT else "Echo targets (Table 2 layout)"
-    return [Section(title=title, text=text, tables=tables)]
+    return [Section(title=title, text=text, tables=tables, estimates=rows)]
 
 
 #: Fewest positions per spatial axis a Grad-CAM layer needs: at 16 x 16 px, layer4 is 1 x 1 x 1 and its map
