@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -469,6 +470,9 @@ def inner_split(table: pd.DataFrame, index, fraction: float, seed: int, label: s
     strat = _stratify_label(sub, label)
     pts = _patients(sub, strat)
     y = pts[strat] if strat is not None and pts[strat].value_counts().min() >= 2 else None  # -1: unlabelled
+    n = len(pts)  # scikit-learn's part sizes: a part smaller than the strata is refused there, so split unstratified
+    if y is not None and min(math.ceil(fraction * n), math.floor((1 - fraction) * n)) < y.nunique():
+        y = None
     fit_p, val_p = split_ids(pts.index, fraction, y, seed)
     in_val = sub["patient_id"].isin(set(val_p)).to_numpy()
     return index[~in_val], index[in_val]

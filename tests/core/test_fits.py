@@ -115,3 +115,17 @@ def test_threshold_leaves_missing_targets_out_and_falls_back_on_one_class(cpu_co
         engine.threshold(model, data, ctx, "youden", output=1)
     empty = engine.ArrayDataset(x[:0], y[:0])
     assert engine.threshold(model, empty, ctx, output=0, fallback=0.25) == 0.25  # no validation rows at all
+
+
+def test_too_few_patients_to_stratify_the_validation_rows_split_unstratified():
+    """Five training patients, val_fraction 0.2: one validation patient cannot hold both classes, which
+    scikit-learn's stratified split refuses with a traceback; the core then splits them unstratified."""
+    from cardio import inner_split
+
+    table = _features([1, 1, 1, 0, 0]).table
+    fit_rows, val_rows = inner_split(table, np.arange(5), fraction=0.2, seed=0, label="responder")
+    assert len(val_rows) == 1 and sorted([*fit_rows, *val_rows]) == [0, 1, 2, 3, 4]
+    # with enough patients the split stays stratified: each part holds both classes
+    table = _features([1, 0] * 10).table
+    fit_rows, val_rows = inner_split(table, np.arange(20), fraction=0.2, seed=0, label="responder")
+    assert set(table["responder"].iloc[val_rows]) == {0, 1} and set(table["responder"].iloc[fit_rows]) == {0, 1}
