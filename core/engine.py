@@ -22,9 +22,9 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from cardio import allotted_cpus  # the CPUs this process may use (set where cardio is imported)
-from cardio.cache import atomic_path, write_text_atomic
 from cardio.config import core_defaults
 from cardio.data import CardioError
+from cardio.data.cache import atomic_path, write_text_atomic
 
 SETTINGS = ("epochs", "batch_size", "lr", "weight_decay", "optimizer", "optimizer_args", "scheduler",
             "scheduler_args", "grad_clip", "patience", "amp", "channels_last", "num_workers", "checkpoint_every",

@@ -9,17 +9,18 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from cardio import checks, engine, report, tasks
+from cardio import engine
 from cardio.context import RunContext
-from cardio.data import CardioError, Cohort, Features, Predictions, Section
-from cardio.study import ensemble
+from cardio.data import CardioError, Cohort, Features, Predictions, Section, checks
+from cardio.report import outputs as report
+from cardio.study import ensemble, tasks
 from cardio.study.record import RunRecord, keep_key, read_run_json
 from cardio.study.stages import Study, as_sections
 
 
 def evaluate(study: Study, stages: tasks.Study, cfg: dict, ctx: RunContext) -> None:
     """The evaluate task: every fold's predictions from its task folder, the report's sections, the run's files."""
-    from cardio.figures import parallel_saves
+    from cardio.report.figures import parallel_saves
     from cardio.stats import StatsError
 
     run_dir = ctx.out_dir

@@ -13,10 +13,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from cardio import bundle, engine, tasks
+from cardio import engine
 from cardio.context import RunContext
 from cardio.data import CardioError, Features, ModelState, Predictions, inner_split
-from cardio.study import ensemble
+from cardio.study import bundle, ensemble, tasks
 from cardio.study.record import provenance
 from cardio.study.stages import Study, as_sections, expect
 

@@ -13,11 +13,11 @@ from pathlib import Path
 
 import numpy as np
 
-from cardio import bundle, report
 from cardio import config as config_mod
 from cardio.context import RunContext, new_context, run_device
 from cardio.data import CardioError, Cohort, Features, ModelState, Predictions, Section
-from cardio.study import ensemble, external
+from cardio.report import outputs as report
+from cardio.study import bundle, ensemble, external
 from cardio.study.evaluate import at_level, counts, labelled
 from cardio.study.record import RunRecord, keep_key, provenance, read_run_json, run_logger
 from cardio.study.stages import Study, expect, open_study
@@ -193,7 +193,7 @@ def _external_sections(rows: Predictions, final: Predictions | None, level: str,
                        ctx: RunContext) -> tuple[list[Section], list[dict]]:
     """The performance section on every target this cohort can evaluate, the targets it cannot with why, and with
     the fold ensemble its comparison with the final model: (sections, the targets not evaluated)."""
-    from cardio.performance import evaluate_sections
+    from cardio.report.performance import evaluate_sections
     from cardio.stats import StatsError
 
     kept, skipped = external.screen(rows, level)

@@ -10,10 +10,11 @@ from typing import Any
 import torch
 
 import cardio
-from cardio import checks, engine, leakage, plugins, tasks
 from cardio import config as config_mod
+from cardio import engine, plugins
 from cardio.context import RunContext
-from cardio.data import CardioError, Cohort, Features, PluginInfo, Section, make_folds
+from cardio.data import CardioError, Cohort, Features, PluginInfo, Section, checks, leakage, make_folds
+from cardio.study import tasks
 
 
 def expect(value: Any, kind: type | tuple[type, ...], hook: str, plugin: str) -> Any:

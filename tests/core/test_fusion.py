@@ -12,7 +12,7 @@ import pandas as pd
 
 from cardio import plugins
 from cardio.config import resolve
-from cardio.multimodal import latent
+from cardio.data.multimodal import latent
 
 MODALITIES = ["ecg", "spect", "echo"]
 RUN = ("--set", "label=responder", "--set", "cv.folds=4", "--set", "cv.inner_folds=2", "--set", "train.epochs=10",
@@ -112,7 +112,7 @@ def test_a_noise_modality_gets_weight_zero_or_more_never_a_fitted_sign_flip():
     """Issue 38: the nested stacker's modality weights are >= 0 (cardio.stats.fit_stacker). On a neutral data set
     (the first modality carries response, the second is noise) the unconstrained fit gives the noise negative weight
     in some fold; the fusion cardio fuse runs never does, and still weighs the carrying modality."""
-    from cardio.fusion import fuse_fold
+    from cardio.fusion.fuse import fuse_fold
     from cardio.testing import load_script
 
     bench = load_script(Path(__file__).parents[2] / "benchmarks" / "crt_fusion.py")

@@ -145,7 +145,7 @@ def test_roc_legend_carries_the_tables_interval():
 
 
 def test_performance_table_and_estimate_table_show_the_headline():
-    from cardio.performance import HEADLINE_AUC
+    from cardio.report.performance import HEADLINE_AUC
     from cardio.stats import estimate_table
     from cardio.stats.formatting import HEADLINE_AUC as ORDER
 

@@ -21,7 +21,7 @@ import numpy as np
 
 from cardio import CardioError, write_text_atomic
 from cardio.engine import FitResult
-from cardio.figures import Figure
+from cardio.report.figures import Figure
 from cardio.stats import plot_confusion
 from cardio_ecg_transfer import aami, beat_context
 from cardio_ecg_transfer.beat_images import input_spec

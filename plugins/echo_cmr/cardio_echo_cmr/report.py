@@ -11,8 +11,8 @@ import numpy as np
 import pandas as pd
 
 from cardio import Cohort, Features, Predictions, Section, stats
-from cardio.cine import read_cine, sector_mask, to_gray
-from cardio.figures import subplots
+from cardio.data.cine import read_cine, sector_mask, to_gray
+from cardio.report.figures import subplots
 from cardio_echo_cmr.cohort import unpaired
 from cardio_echo_cmr.model import weights_source
 from cardio_echo_cmr.synthetic import VIEWS, truth_text
@@ -212,7 +212,7 @@ def gradcam_maps(net, clip: np.ndarray, head: int) -> tuple[np.ndarray, str]:
     """((T, H, W) Grad-CAM of one head over space and time for one (T, H, W) uint8 clip, the layer's name)."""
     import torch
 
-    from cardio.explain import grad_cam
+    from cardio.report.explain import grad_cam
 
     device = next(net.parameters()).device  # the input goes where the weights are (a GPU run's explain)
     x = torch.from_numpy(clip.astype(np.float32))[None, None].expand(-1, 3, -1, -1, -1).contiguous().to(device)
@@ -319,7 +319,7 @@ def explain_section(model: EchoModel, features: Features, index: np.ndarray, cfg
                 f"The {len(clips)} real echo clips of {real.name}: the first frame with the detected sector outlined "
                 "(top), and after masking and cropping to the network's input (bottom).")))
     stage = ", ".join(sorted(layers)) or "none"
-    text = ("Grad-CAM (cardio.explain.grad_cam on the deepest residual stage that keeps at least "
+    text = ("Grad-CAM (cardio.report.explain.grad_cam on the deepest residual stage that keeps at least "
             f"{MIN_CAM_SIDE} x {MIN_CAM_SIDE} positions: {stage}) of the {title} output over space and time, on "
             "one test study of the last fold; each panel column is one frame of the clip. Animated overlays: "
             f"{', '.join(gifs)} (figures folder). Each output of a view's network is predicted by the weights of "

@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 
 from cardio import Features, Predictions, Section, stats
-from cardio.figures import subplots
+from cardio.report.figures import subplots
 from cardio_mmode_septal_flash import attention
 from cardio_mmode_septal_flash.cohort import read_sequence
 from cardio_mmode_septal_flash.geometry import TANGENT_POINTS
@@ -125,8 +125,8 @@ def explain_section(model: SeptalFlashModel, features: Features, index: np.ndarr
             f"Grad-CAM++ of {model_name(variant)} on {len(pick)} test M-modes of the last fold, over the image: "
             "bright is attention; green marks the septal flash window within the septal band, solid and dashed "
             "lines mitral valve closure and aortic valve opening.")))
-    text = (f"Grad-CAM++ (cardio.explain.grad_cam, plus=True) of the predicted class on the last dense block, for "
-            f"the {len(index)} test records of the last fold. Maps are normalized to [0, 1] per record, high = "
+    text = (f"Grad-CAM++ (cardio.report.explain.grad_cam, plus=True) of the predicted class on the last dense block, "
+            f"for the {len(index)} test records of the last fold. Maps are normalized to [0, 1] per record, high = "
             f"attention, and upsampled to the M-mode; MVC (solid) and AVO (dashed) are marked. Raw maps (before "
             f"scaling, block resolution) and normalized maps are kept in attention/gradcampp_<variant>.npz. Attention "
             f"score: share of the map's mass inside the SF window (SF patients: their true window; others: MVC-AVO) "

@@ -14,7 +14,7 @@ if TYPE_CHECKING:
     import numpy as np
 
     from cardio import Cohort, Features, ModelState, Predictions, RunContext, Section
-    from cardio.cohort import Schema
+    from cardio.data.cohort import Schema
 
 
 NAMESPACE = "perfusion_polar"

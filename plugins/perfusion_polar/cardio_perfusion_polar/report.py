@@ -4,8 +4,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from cardio import Features, Predictions, Section, aha17, stats
-from cardio.figures import subplots
+from cardio import Features, Predictions, Section, stats
+from cardio.data import aha17
+from cardio.report.figures import subplots
 from cardio_perfusion_polar.model import scaled, weights_source
 from cardio_perfusion_polar.synthetic import CHANNELS, RISK_TASKS, SEGMENT_TASKS, truth_text
 from cardio_perfusion_polar.training import LOGISTIC, RESNET, PerfusionModel
@@ -64,7 +65,7 @@ def explain_section(model: PerfusionModel, features: Features, index: np.ndarray
             f"{len(h1)} epoch(s); step 2 started from step 1's backbone and learned the six risk outputs for "
             f"{len(h2)} epoch(s); backbone weights: {model.weights or 'not recorded'}. Mean maps are descriptive "
             "over all patients. Segments follow the AHA "
-            "17-segment model (cardio.aha17).")
+            "17-segment model (cardio.data.aha17).")
     return Section(title="Perfusion polar maps", text=text, figures=figs)
 
 

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from cardio import CardioError, Section, stats
-from cardio.figures import Figure, subplots
+from cardio.report.figures import Figure, subplots
 
 CONVENTIONAL = ("psd", "pbw")
 MODEL_NAMES = ("clinical+ae", "clinical+psd", "clinical+pbw")

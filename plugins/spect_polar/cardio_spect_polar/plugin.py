@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from cardio import Cohort, Features, ModelState, Predictions, RunContext, Section
-    from cardio.cohort import Schema
+    from cardio.data.cohort import Schema
     from cardio_spect_polar.cohort import Exclusions
     from cardio_spect_polar.features import PhaseStage
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from cardio import Features, Predictions, Section
-from cardio.figures import Figure
+from cardio.report.figures import Figure
 from cardio_spect_polar import phase_figures
 from cardio_spect_polar.analysis import (
     MODEL_NAMES,

@@ -15,8 +15,8 @@ import numpy as np
 import pandas as pd
 import torch
 
-from cardio import bundle as core_bundle
 from cardio import hookimpl, sklearn_to_array
+from cardio.study import bundle as core_bundle
 from cardio.testing import check_refused, cpu_context, invoke, pooled, read_metrics, run_plugin
 from cardio_ecg_transfer import bundle, cohort_ecg, fold_models, resnet, synthetic
 

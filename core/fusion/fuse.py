@@ -38,8 +38,8 @@ import pandas as pd
 
 import cardio
 from cardio import config as config_mod
-from cardio import tasks
 from cardio.data import CardioError, Predictions
+from cardio.study import tasks
 
 FUSED = "fused"
 CLINICAL = "clinical"
@@ -227,7 +227,7 @@ def _cohort_of(cfg: dict) -> str:
 def check_patients(mods: list[Modality], key: bytes) -> list[str]:
     """With cv.patients (the cohort's patient list every run was split by), a run's patient outside it was not in
     that cohort: its ids were edited, or it is a run of another cohort."""
-    from cardio.report import pseudonyms
+    from cardio.report.outputs import pseudonyms
 
     listed = mods[0].config["cv"].get("patients")
     if not listed:
@@ -351,7 +351,7 @@ def fuse_fold(mods: list[Modality], fold: str, clinical: pd.DataFrame | None,
 
 def _clinical(path: Path, covariates: list[str], guideline: str | None, key: bytes) -> pd.DataFrame:
     """The clinical table's covariates (and the guideline rule as 0/1), indexed by the project's pseudonyms."""
-    from cardio.report import pseudonyms
+    from cardio.report.outputs import pseudonyms
 
     try:
         table = pd.read_csv(path, dtype={"patient_id": str})
@@ -382,7 +382,7 @@ def fuse(runs: list[Path], out: Path, *, models: dict[str, str] | None = None, n
          n_resamples: int | None = None) -> Path:
     """Fuse finished runs into `out`: predictions.csv, metrics.json and the report. See the module docstring."""
     from cardio.context import default_cache_dir, new_context
-    from cardio.report import pseudonym_key
+    from cardio.report.outputs import pseudonym_key
     from cardio.study.record import run_logger
 
     if len(runs) < 2:
@@ -414,9 +414,9 @@ def fuse(runs: list[Path], out: Path, *, models: dict[str, str] | None = None, n
         pred = pd.concat([pred, fused.assign(model=GUIDELINE, y_score=rule, modalities=GUIDELINE)
                           .dropna(subset=["y_score"])], ignore_index=True)
     pred = pred.assign(record_id=pred["patient_id"], task=str(cfg["label"]), kind="binary", repeat=0)
-    from cardio import report
-    from cardio.fusion_report import fusion_section
-    from cardio.performance import evaluate_sections
+    from cardio.fusion.report import fusion_section
+    from cardio.report import outputs as report
+    from cardio.report.performance import evaluate_sections
 
     predictions = Predictions(pred.dropna(subset=["y_true"]).reset_index(drop=True))
     sections = [*evaluate_sections(predictions, cfg, ctx), fusion_section(mods, predictions, list(coefs), cfg, ctx)]

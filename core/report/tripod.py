@@ -254,7 +254,7 @@ def _where(row: Row, heading: dict[str, str]) -> str:
 def markdown(rows: list[Row], href: str | None = None) -> str:
     """The checklist as Markdown: its introduction and one table row per item; with `href` (e.g. "report.html")
     each part is a link to it."""
-    from cardio.report import HEADINGS, _value
+    from cardio.report.outputs import HEADINGS, _value
 
     lines = [_intro(rows), "",
              "| item | topic | what to report | status | in the report | what it gives; what is left |",
@@ -269,7 +269,7 @@ def markdown(rows: list[Row], href: str | None = None) -> str:
 
 def html_table(rows: list[Row]) -> str:
     """The checklist as report.html's Appendix C: its introduction and the table, each part a link."""
-    from cardio.report import HEADINGS
+    from cardio.report.outputs import HEADINGS
 
     body = []
     for r in rows:
@@ -285,6 +285,6 @@ def html_table(rows: list[Row]) -> str:
 
 def document(doc: dict, rows: list[Row], href: str) -> str:
     """tripod_ai.md: the checklist on its own, its parts linked into the report beside it."""
-    from cardio.report import _value
+    from cardio.report.outputs import _value
 
     return (f"# TRIPOD+AI checklist: cardio run of {_value(doc['meta']['plugin'])}\n\n" + markdown(rows, href) + "\n")

@@ -43,7 +43,7 @@ def summary_section(rows: list[dict], tests: list[dict], table: pd.DataFrame, co
                     external: bool) -> Section:
     """Design, cohort and the headline: each model's AUC (or MAE) for the main task with its interval, and the
     pre-specified comparison where the config named a reference model."""
-    from cardio.report import display_name
+    from cardio.report.outputs import display_name
 
     names = config["report"]["display_names"]
     main = _main_task(table)
@@ -75,7 +75,7 @@ def summary_section(rows: list[dict], tests: list[dict], table: pd.DataFrame, co
 
 def _comparison(t: dict, names: dict) -> str:
     """"fused − A4C +0.050 [−0.020, +0.120], p 0.210"."""
-    from cardio.report import display_name
+    from cardio.report.outputs import display_name
     from cardio.stats import format_p
 
     e = t["extra"]
@@ -91,8 +91,8 @@ def _comparison(t: dict, names: dict) -> str:
 
 def cohort_section(table: pd.DataFrame, config: dict, external: bool = False) -> Section:
     """Who had each outcome (records, patients, events) and, per fold, who its model was scored on and fitted on."""
-    from cardio import multimodal
-    from cardio.report import display_name
+    from cardio.data import multimodal
+    from cardio.report.outputs import display_name
 
     names = config["report"]["display_names"]
     records = _records(table)
