@@ -13,12 +13,14 @@
 from __future__ import annotations
 
 import logging
+import math
 import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, Generic, cast
 
 import numpy as np
+from typing_extensions import TypeVar  # a TypeVar with a default (PEP 696): typing's has none before 3.13
 
 if TYPE_CHECKING:  # pandas is imported where a table is built: `cardio --help` needs none of it
     import pandas as pd
@@ -28,6 +30,9 @@ PREDICTION_COLUMNS = ("record_id", "patient_id", "model", "task", "kind", "y_tru
 #: What a plugin's section says of a cohort `cardio synthetic-crt` wrote (Cohort.planted_effects).
 SYNTHETIC_CRT = ("Synthetic cohort, written by `cardio synthetic-crt` from its shared latent response model, not by "
                  "this plugin's synthetic settings: the Cohort part states what it planted.")
+#: The type of a Cohort's or a Features' `stage`: the plugin's own frozen dataclass. A plugin names it where it makes
+#: and takes one (`Cohort[Exclusions]`), so its hooks read the stage typed, with no runtime check; unnamed, Any.
+Stage = TypeVar("Stage", default=Any)
 
 
 class CardioError(Exception):
@@ -99,7 +104,7 @@ class ModelState:
 
 
 @dataclass
-class Cohort:
+class Cohort(Generic[Stage]):
     """One row per record (record_id, patient_id, site, labels, covariates); arrays load lazily."""
 
     table: pd.DataFrame
@@ -108,7 +113,7 @@ class Cohort:
     root: Path | None = None
     # What travels from load to the plugin's later stages (sampling rate and leads, scans left out): the
     # plugin's own frozen dataclass, typed and documented there. The core carries it untouched, never reads it.
-    stage: Any = None
+    stage: Stage = cast(Stage, None)
     # Columns that define the outcome or derive from it (the label's source, follow-up measures,
     # other tasks' labels): the core refuses them as covariates and permutes them with the label.
     outcomes: tuple[str, ...] = ()
@@ -142,7 +147,7 @@ class Cohort:
             raise CardioError("this cohort has no array loader")
         return self.loader(record_id)
 
-    def subset(self, index) -> "Cohort":
+    def subset(self, index) -> "Cohort[Stage]":
         return replace(self, table=self.table.iloc[np.asarray(index)].copy())
 
     def planted_effects(self, own: Callable[[], str]) -> str:
@@ -162,7 +167,7 @@ class Cohort:
 
 
 @dataclass
-class Features:
+class Features(Generic[Stage]):
     """What the model consumes: one row of `table` per sample and `x` aligned with those rows.
 
     A sample may be a record or a part of one (a beat, a clip); `patient_id` groups them so
@@ -174,7 +179,7 @@ class Features:
     label: str = "label"
     # What travels from featurize to train, predict, explain and evaluate (the polar grid, the input kind, the
     # variants): the plugin's own frozen dataclass, typed and documented there; the core never reads it.
-    stage: Any = None
+    stage: Stage = cast(Stage, None)
     # The labels the models learn, NaN where missing (empty: the label alone); rows missing all are not trained on.
     targets: tuple[str, ...] = ()
 
@@ -195,6 +200,30 @@ class Features:
         if mask.shape[1] == 0:
             return index
         return index[mask.to_numpy().any(axis=1)[index]]
+
+    def one_class(self, rows, target: str | None = None) -> bool:
+        """Whether `rows` hold fewer than two classes of a binary target (the label unless named), among the rows
+        that have it. A target is binary when its values in the table are 0/1; any other (a regression, a class
+        index) is never one class."""
+        target = target or self.label
+        if target not in self.table.columns:
+            return False
+        known = self.table[target].dropna()
+        if not len(known) or not known.isin((0, 1)).all():
+            return False
+        return self.table[target].iloc[np.asarray(rows, dtype=int)].dropna().nunique() < 2
+
+    def check_classes(self, rows, fit: str, target: str | None = None) -> None:
+        """Refuse training rows that hold one class of a binary target (the label unless named): one CardioError
+        line naming the fit and the target. The core checks the label of every fit before cardio_train; a plugin
+        that fits a model per task checks its other tasks with it."""
+        target = target or self.label
+        if not self.one_class(rows, target):
+            return
+        values = self.table[target].iloc[np.asarray(rows, dtype=int)].dropna()
+        held = f", all {values.iloc[0]:g}" if len(values) else ""
+        raise CardioError(f"fit {fit}: the training rows hold one class of {target!r} ({len(values)} with a "
+                          f"value{held}); use fewer cv.folds or a cohort with both classes in every fold")
 
     def __len__(self) -> int:
         return len(self.table)
@@ -470,6 +499,9 @@ def inner_split(table: pd.DataFrame, index, fraction: float, seed: int, label: s
     strat = _stratify_label(sub, label)
     pts = _patients(sub, strat)
     y = pts[strat] if strat is not None and pts[strat].value_counts().min() >= 2 else None  # -1: unlabelled
+    n = len(pts)  # scikit-learn's part sizes: a part smaller than the strata is refused there, so split unstratified
+    if y is not None and min(math.ceil(fraction * n), math.floor((1 - fraction) * n)) < y.nunique():
+        y = None
     fit_p, val_p = split_ids(pts.index, fraction, y, seed)
     in_val = sub["patient_id"].isin(set(val_p)).to_numpy()
     return index[~in_val], index[in_val]

@@ -194,7 +194,8 @@ def train_classifier(train: BeatSet, val: BeatSet | None, config: dict, ctx, see
     pt = config["ecg_transfer"]["pretrain"]
     if len(np.unique(train.y)) < 2:
         raise CardioError(f"the MIT-BIH training beats hold one class only ({train.counts()}); use more records")
-    model = build_resnet(_arch(config, arch), n_outputs=len(aami.AAMI_CLASSES), seed=seed, n_side=train.side.shape[1])
+    model = ctx.engine.build(lambda: build_resnet(_arch(config, arch), n_outputs=len(aami.AAMI_CLASSES),
+                                                  n_side=train.side.shape[1]), ctx, seed=seed)
     if model.n_side:
         model.set_side_scaling(train.side)
     train_ds = ctx.engine.ArrayDataset(train.inputs(), train.y)

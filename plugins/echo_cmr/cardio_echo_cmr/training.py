@@ -177,9 +177,10 @@ def fit_fusion(view_scores: np.ndarray, y: np.ndarray, train_rows: np.ndarray, c
                task: str = "wma", binary: bool = True) -> Stacker | LinearRegression:
     """The fusion of one label on the per-view outputs (n, n_views), fitted on the `train_rows` that have the label
     (NaN: missing): the core's stacker (a logistic regression) for a binary label, a linear regression for a
-    continuous one, each view's weight >= 0 (every view's output estimates the same label: a view whose outputs
-    carry nothing gets weight 0, never a sign flip fitted to noise; cardio.stats.fit_stacker). `c`: the logistic
-    fit's inverse ridge strength."""
+    continuous one, each view's weight >= 0 (every view's output estimates the same label: a view whose outputs carry
+    nothing gets weight 0, never a sign flip fitted to noise; cardio.stats.fit_stacker). `c`: the logistic fit's
+    inverse ridge strength. A binary label's rows hold both classes: `train` checks that first
+    (Features.check_classes)."""
     from cardio.stats import fit_stacker
 
     rows = np.asarray(train_rows)
@@ -190,9 +191,6 @@ def fit_fusion(view_scores: np.ndarray, y: np.ndarray, train_rows: np.ndarray, c
             raise CardioError(f"echo_cmr fusion of {task}: {len(yt)} training studies have a value; use fewer "
                               "cv.folds")
         return LinearRegression(positive=True).fit(view_scores[rows], yt)
-    if not 0 < yt.sum() < len(yt):
-        raise CardioError(f"echo_cmr fusion of {task}: the training fold's studies with a {task} label hold one "
-                          "class only; use fewer cv.folds")
     return fit_stacker(view_scores[rows], yt, penalty=1.0 / c)
 
 
@@ -221,8 +219,9 @@ def _fit_view(view: str, features: Features, rows: tuple[np.ndarray, np.ndarray]
     frames, period = int(cfg["clip"]["frames"]), int(cfg["clip"]["period"])
     settings = dict(cfg["train"])
     mean, sd = pixel_stats(fit_paths)
-    torch.manual_seed(int(ctx.seed))
-    net = EchoVideoNet(mean, sd, cfg.get("weights"), cfg.get("arch", "r2plus1d_18"), n_outputs=len(targets))
+    # each view's network (and each inner fit's) starts alike, whichever were fitted before it
+    net = ctx.engine.build(lambda: EchoVideoNet(mean, sd, cfg.get("weights"), cfg.get("arch", "r2plus1d_18"),
+                                                n_outputs=len(targets)), ctx)
     bs = int(settings.get("batch_size") or 10)
     while len(fit_paths) % bs == 1 and bs < len(fit_paths):  # a last batch of one clip breaks BatchNorm
         bs += 1
@@ -252,6 +251,9 @@ def train(features: Features, fit_index: np.ndarray, val_index: np.ndarray, conf
     table, targets, views = features.table, parse(cfg), tuple(cfg["views"])
     heads = names(targets)
     train_index = np.union1d(fit_index, val_index)
+    for t in targets:  # each study-level one has a fusion of its own (the core checked the label's classes)
+        if t.level == "study" and t.binary:
+            features.check_classes(train_index, ctx.fold or "", t.name)
     reg_stats = {t.name: _reg_stats(table[t.name], train_index) for t in targets if not t.binary}
     models, history, outputs = {}, {}, {}
     folds = view_fusion.inner_folds(table["patient_id"], train_index, int(cfg["fusion_folds"]), int(ctx.seed))

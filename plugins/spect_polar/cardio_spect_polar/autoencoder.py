@@ -139,8 +139,9 @@ def fit_autoencoder(x: np.ndarray, patients, cfg: dict, ctx, name: str = "ae", *
     if len(xs) < 2:
         raise CardioError(f"the autoencoder needs at least 2 phase maps, got {len(xs)}")
     epochs, bs = engine_schedule(len(xs), int(cfg["iterations"]), cfg.get("batch_size"))
-    torch.manual_seed(int(ctx.seed))
-    model = PhaseAutoencoder(xs.shape[1], int(cfg["hidden"]), int(cfg["features"]), cfg.get("activation", "relu"))
+    # seeded by the core's engine.build: the fold's AE and the in-sample one (refitted in evaluate) start alike
+    model = ctx.engine.build(lambda: PhaseAutoencoder(xs.shape[1], int(cfg["hidden"]), int(cfg["features"]),
+                                                      cfg.get("activation", "relu")), ctx)
     ds = ctx.engine.ArrayDataset(xs, xs)
     # The paper trains on every map for a fixed number of iterations: no early stopping, so the
     # "validation" set is the training set and patience is switched off.

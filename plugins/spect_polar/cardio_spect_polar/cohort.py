@@ -549,7 +549,7 @@ def config_schema(config: dict) -> Schema:
                       need_esv=check_min_esv(sp["min_esv_ml"]) is not None)
 
 
-def load(config: dict, ctx) -> Cohort:
+def load(config: dict, ctx) -> Cohort[Exclusions]:
     """The cohort of a run: the user's folder (cohort.dir) or the default cohort in the run's cache."""
     sp = config["spect_polar"]
     label = str(config.get("label") or LABEL)

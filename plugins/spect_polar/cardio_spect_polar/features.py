@@ -53,7 +53,7 @@ def check_one_grid(results: list, kinds: list[str], grid: tuple[int, int]) -> No
                       f"(rings, sectors; phase.rings / phase.sectors for volumes){more}; resample to one grid")
 
 
-def phase_features(cohort: Cohort, config: dict, ctx) -> Features:
+def phase_features(cohort: Cohort[Exclusions], config: dict, ctx) -> Features[PhaseStage]:
     """Phase analysis of every volume (or summary of every ready phase map) -> Features. Scans without a label
     are analysed too: the core leaves them out of training and scoring."""
     check_clinical(cohort.table, list(config["spect_polar"]["analysis"]["clinical"]))
@@ -70,4 +70,4 @@ def phase_features(cohort: Cohort, config: dict, ctx) -> Features:
     x = np.stack([r.phase_map.ravel() for r in results]).astype(np.float32)
     return Features(table, x=x, label=cohort.label, targets=cohort.targets,
                     stage=PhaseStage(tuple(results[0].phase_map.shape), tuple(results),
-                                     cohort.stage.esv_excluded if isinstance(cohort.stage, Exclusions) else ()))
+                                     cohort.stage.esv_excluded))

@@ -20,6 +20,8 @@ if TYPE_CHECKING:
 
     from cardio import Cohort, Features, ModelState, Predictions, RunContext, Section
     from cardio.data.cohort import Schema
+    from cardio_spect_polar.cohort import Exclusions
+    from cardio_spect_polar.features import PhaseStage
 
 
 def moved_keys(defaults: dict) -> dict[str, str]:
@@ -62,14 +64,14 @@ def cardio_write_synthetic(patients: pd.DataFrame, dest: Path, seed: int, config
 
 
 @hookimpl
-def cardio_load(config: dict, ctx: RunContext) -> Cohort:
+def cardio_load(config: dict, ctx: RunContext) -> Cohort[Exclusions]:
     from cardio_spect_polar import cohort as spect_cohort
 
     return spect_cohort.load(config, ctx)
 
 
 @hookimpl
-def cardio_featurize(cohort: Cohort, config: dict, ctx: RunContext) -> Features:
+def cardio_featurize(cohort: Cohort[Exclusions], config: dict, ctx: RunContext) -> Features[PhaseStage]:
     from cardio_spect_polar import features as spect_features
 
     return spect_features.phase_features(cohort, config, ctx)

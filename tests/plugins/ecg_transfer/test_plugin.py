@@ -150,7 +150,7 @@ def test_prepare_without_transfer_model_or_with_a_weights_file(cpu_context, tmp_
     no_transfer = report.pretraining_section(None, _config("ecg_transfer.finetune.transfer=false"))
     assert "finetune.transfer: false" in no_transfer.text and not no_transfer.estimates
 
-    weights = resnet.save_weights(resnet.build_resnet("resnet18", 5, seed=0), tmp_path / "w.pt")
+    weights = resnet.save_weights(resnet.build_resnet("resnet18", 5), tmp_path / "w.pt")
     prepared = plugin.cardio_prepare(config=_config(f"ecg_transfer.pretrain.weights_file={weights}"), ctx=ctx)
     assert prepared == Prepared({arch: pretrain.Pretrained(weights=weights)})  # nothing trained, nothing to report
     assert "No pretraining in this run" in report.pretraining_section(prepared.by_arch[arch], _config()).text
