@@ -35,7 +35,7 @@ _openmp_defaults()
 if TYPE_CHECKING:  # what type checkers and readers see; at run time each name loads on first use (PEP 562)
     from cardio.bundle import sklearn_from_array, sklearn_to_array
     from cardio.cache import Cache, atomic_path, write_text_atomic
-    from cardio.config import package_defaults
+    from cardio.config import Settings, package_defaults, setting
     from cardio.context import RunContext
     from cardio.data import (
         CardioError,
@@ -59,7 +59,7 @@ if TYPE_CHECKING:  # what type checkers and readers see; at run time each name l
 _SUBMODULE = {name: module for module, names in {
     "bundle": ("sklearn_from_array", "sklearn_to_array"),
     "cache": ("Cache", "atomic_path", "write_text_atomic"),
-    "config": ("package_defaults",),
+    "config": ("Settings", "package_defaults", "setting"),
     "context": ("RunContext",),
     "data": ("CardioError", "Cohort", "Dataset", "Features", "Fold", "ModelState", "PluginInfo", "Predictions",
              "Section", "confined_path", "inner_split"),
@@ -68,8 +68,8 @@ _SUBMODULE = {name: module for module, names in {
 
 __all__ = [
     "Cache", "CardioError", "Cohort", "Dataset", "Features", "Fold", "ModelState", "PluginInfo", "Predictions",
-    "REQUIRED_HOOKS", "RunContext", "Section", "atomic_path", "confined_path", "hookimpl", "hookspec", "inner_split",
-    "package_defaults",
+    "REQUIRED_HOOKS", "RunContext", "Section", "Settings", "atomic_path", "confined_path", "hookimpl", "hookspec",
+    "inner_split", "package_defaults", "setting",
     "sklearn_from_array", "sklearn_to_array", "write_text_atomic", "__version__",
 ]
 
