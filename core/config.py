@@ -7,10 +7,10 @@ import re
 import textwrap
 import types
 from collections.abc import Mapping
-from dataclasses import MISSING, dataclass, field, fields
+from dataclasses import dataclass, field, fields
 from importlib import resources
 from pathlib import Path
-from typing import Any, ClassVar, Self, TypeVar, Union, get_args, get_origin, get_type_hints
+from typing import Any, ClassVar, Self, TypeVar, Union, cast, get_args, get_origin, get_type_hints
 
 import yaml
 
@@ -166,16 +166,16 @@ def _in(lo: float | None, hi: float | None, lo_open: bool = False, hi_open: bool
         if isinstance(v, bool) or not isinstance(v, (int, float)):
             return False
         return ((lo is None or (v > lo if lo_open else v >= lo)) and (hi is None or (v < hi if hi_open else v <= hi)))
-    left = "" if lo is None else ("> " if lo_open else ">= ") + f"{lo:g}"
-    right = "" if hi is None else ("< " if hi_open else "<= ") + f"{hi:g}"
+    left = "" if lo is None else ("> " if lo_open else ">= ") + (str(lo) if isinstance(lo, int) else f"{lo:g}")
+    right = "" if hi is None else ("< " if hi_open else "<= ") + (str(hi) if isinstance(hi, int) else f"{hi:g}")
     ok.allowed = " and ".join(p for p in (left, right) if p)  # type: ignore[attr-defined]
     return ok
 
 
-def _one_of(*values: str):
+def _one_of(*values: Any):
     def ok(v: Any) -> bool:
-        return v in values
-    ok.allowed = "one of " + ", ".join(values)  # type: ignore[attr-defined]
+        return v in values and type(v) in {type(c) for c in values}  # 1 is not True, 8.0 not 8
+    ok.allowed = "one of " + ", ".join(map(str, values))  # type: ignore[attr-defined]
     return ok
 
 
@@ -303,11 +303,30 @@ T = TypeVar("T")
 def setting(default: T, doc: str, *, ge: float | None = None, gt: float | None = None, le: float | None = None,
             lt: float | None = None, choices: tuple | None = None) -> T:
     """One key of a Settings class: its default, what it means (`cardio config` prints it) and its allowed values
-    (numbers: ge/gt/le/lt; anything: choices; for a tuple, each item). A nested section is a field whose type is
-    another Settings class and whose default is an instance of it."""
-    if isinstance(default, (list, dict, set)):
-        raise TypeError(f"setting {doc!r}: a list default is a tuple, a mapping a nested Settings class")
-    return field(default=default, metadata={"doc": doc, "ge": ge, "gt": gt, "le": le, "lt": lt, "choices": choices})
+    (numbers: ge/gt/le/lt; anything: choices; for a tuple or a mapping, each item). A nested section is a field
+    whose type is another Settings class and whose default is an instance of it; a list is a tuple; an open
+    mapping (any keys, e.g. coefficients over a generator's defaults) a Mapping[str, X], read-only."""
+    meta = {"doc": doc, "ge": ge, "gt": gt, "le": le, "lt": lt, "choices": choices}
+    if isinstance(default, (list, set)):
+        raise TypeError(f"setting {doc!r}: a list default is a tuple")
+    if isinstance(default, dict):
+        frozen = _FrozenDict(default)
+        return cast(T, field(default_factory=lambda: frozen, metadata=meta))
+    if isinstance(default, tuple):
+        default = cast(T, tuple(_FrozenDict(v) if isinstance(v, dict) else v for v in default))
+    return field(default=default, metadata=meta)
+
+
+class _FrozenDict(dict):
+    """A Settings' mapping value: read-only, and a dict, so that it compares, dumps and pickles as one."""
+
+    def _read_only(self, *args: Any, **kwargs: Any) -> None:
+        raise TypeError("a settings mapping is read-only")
+
+    __setitem__ = __delitem__ = __ior__ = clear = pop = popitem = setdefault = update = _read_only  # type: ignore
+
+    def __reduce__(self) -> tuple:
+        return type(self), (dict(self),)
 
 
 @dataclass(frozen=True)
@@ -361,6 +380,8 @@ class Settings:
 def _plain(value: Any) -> Any:
     if isinstance(value, Settings):
         return {f.name: _plain(getattr(value, f.name)) for f in fields(value)}
+    if isinstance(value, Mapping):
+        return {k: _plain(v) for k, v in value.items()}
     if isinstance(value, (tuple, list)):
         return [_plain(v) for v in value]
     return value
@@ -384,22 +405,31 @@ def _type_name(tp: Any) -> str:
         return " or ".join("null" if a is type(None) else _type_name(a) for a in args)
     if origin is tuple:
         return f"list of {_type_name(args[0])}"
-    if isinstance(tp, type) and issubclass(tp, Settings):
+    if (isinstance(tp, type) and issubclass(tp, Settings)) or origin is Mapping:
         return "dict"
     return getattr(tp, "__name__", str(tp))
 
 
+class _OutOfRange(CardioError):
+    """A value of the declared type outside the setting's allowed values."""
+
+
 def _checked(value: Any, tp: Any, meta: Mapping[str, Any], key: str, item: bool = False) -> Any:
-    """`value` as type `tp` (a list as a tuple, a mapping as a nested Settings, an int as a float where a float is
-    declared), within the setting's allowed values; else one CardioError line naming the key."""
+    """`value` as type `tp` (a list as a tuple, a mapping as a nested Settings or a read-only dict), within the
+    setting's allowed values; else one CardioError line naming the key."""
     wrong = CardioError(f"config key {key} must be {_type_name(tp)}, got {value!r}")
     origin, args = get_origin(tp), get_args(tp)
-    if origin in (Union, types.UnionType) and type(None) in args:
-        if value is None:
+    if origin in (Union, types.UnionType):  # the first alternative the value is (null, a name or an index, ...)
+        if value is None and type(None) in args:
             return None
-        rest = [a for a in args if a is not type(None)]
-        tp = rest[0] if len(rest) == 1 else Union[tuple(rest)]
-        origin, args = get_origin(tp), get_args(tp)
+        for alternative in (a for a in args if a is not type(None)):
+            try:
+                return _checked(value, alternative, meta, key, item)
+            except _OutOfRange:
+                raise  # of this alternative's type, outside its range: that is the error
+            except CardioError:
+                continue
+        raise wrong
     if tp is Any:
         return value
     if isinstance(tp, type) and issubclass(tp, Settings):
@@ -408,39 +438,52 @@ def _checked(value: Any, tp: Any, meta: Mapping[str, Any], key: str, item: bool 
         if not isinstance(value, (list, tuple)):
             raise wrong
         return tuple(_checked(v, args[0], meta, key, item=True) for v in value)
-    given = value
-    if tp is float and isinstance(value, int) and not isinstance(value, bool):
-        value = float(value)
-    if not isinstance(value, tp) or (tp is int and isinstance(value, bool)):
+    if origin is Mapping:
+        if not isinstance(value, Mapping) or not all(isinstance(k, str) for k in value):
+            raise wrong
+        return _FrozenDict({k: _checked(v, args[1], meta, f"{key}.{k}") for k, v in value.items()})
+    # an int where a float is declared stays the int the config holds (PEP 484's numeric tower), so that what a
+    # run writes from it (report text, cache keys) is what it wrote before the section was typed
+    ok = (int, float) if tp is float else tp
+    if not isinstance(value, ok) or (tp in (int, float) and isinstance(value, bool)):
         raise wrong
     rule = _rule(meta)
     if rule is not None and not rule(value):
-        what = f"has the item {given!r}, which is" if item else f"= {given!r} is"
-        raise CardioError(f"config key {key} {what} out of range; allowed: {rule.allowed}")
+        what = f"has the item {value!r}, which is" if item else f"= {value!r} is"
+        raise _OutOfRange(f"config key {key} {what} out of range; allowed: {rule.allowed}")
     return value
 
 
-def describe(settings: type[Settings], indent: int = 0, column: int = 28) -> str:
+def describe(settings: type[Settings], column: int = 28) -> str:
     """The section as commented YAML: each key with its default, what it means and what it allows."""
-    pad = "  " * indent
-    lines = [] if indent else _commented(f"{settings.section}:", (settings.__doc__ or "").strip().split("\n")[0],
-                                         column)
-    hints = get_type_hints(settings)
-    for f in fields(settings):
-        default = f.default if f.default is not MISSING else None
-        rule, tp = _rule(f.metadata), hints[f.name]
-        each = "each item " if isinstance(default, tuple) else ""
+    head = _commented(f"{settings.section}:", (settings.__doc__ or "").strip().split("\n")[0], column)
+    return "\n".join([*head, *_described(settings(), 1, column)])
+
+
+def _described(values: Settings, indent: int, column: int) -> list[str]:
+    lines = []
+    for f in fields(values):
+        value, rule = getattr(values, f.name), _rule(f.metadata)
+        each = "each item " if isinstance(value, tuple) else ""
         note = f.metadata.get("doc", "") + (f"; allowed: {each}{rule.allowed}" if rule is not None else "")
-        nested = isinstance(tp, type) and issubclass(tp, Settings)
-        head = f"{pad}  {f.name}:" + ("" if nested else f" {_flow(_plain(default))}")
+        pad, nested = "  " * indent, isinstance(value, Settings)
+        head = f"{pad}{f.name}:" + ("" if nested else f" {_flow(_plain(value))}")
+        if len(head) > column + 30:  # a long list: the doc above it, the list in block style below
+            wrapped = textwrap.wrap(note, 116 - len(pad))
+            plain = _plain(value)  # a list of mappings: one flow line each; of scalars: one item a line
+            flow = None if isinstance(plain, list) and any(isinstance(v, dict) for v in plain) else False
+            block = yaml.safe_dump({f.name: plain}, default_flow_style=flow, sort_keys=False, width=116 - len(pad))
+            lines += [f"{pad}# {w}" for w in wrapped] + [f"{pad}{line}" for line in block.splitlines()]
+            continue
         lines += _commented(head, note, column)
         if nested:
-            lines.append(describe(tp, indent + 1, column))
-    return "\n".join(lines)
+            lines += _described(value, indent + 1, column)
+    return lines
 
 
 def _flow(value: Any) -> str:
-    return yaml.safe_dump(value, default_flow_style=True, width=1 << 16).removesuffix("\n...\n").strip()
+    return yaml.safe_dump(value, default_flow_style=True, sort_keys=False, width=1 << 16).removesuffix(
+        "\n...\n").strip()
 
 
 def _commented(head: str, note: str, column: int, width: int = 120) -> list[str]:

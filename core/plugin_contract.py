@@ -428,16 +428,21 @@ def _declared(settings: Any, where: str) -> list[tuple[str, Any, Any]]:
     return out
 
 
-def _out_of_range(meta: Any, default: Any) -> Any:
-    """A value just outside a setting's allowed values (a list of one such item for a list setting), or None."""
+def _out_of_range(meta: Any, tp: Any) -> Any:
+    """A value of the setting's type just outside its allowed values (a list of one such item for a list setting),
+    or None."""
+    from typing import get_args, get_origin
+
     bad: Any = None
-    if meta.get("choices") is not None:
-        bad = "not-one-of-them"
+    choices = meta.get("choices")
+    if choices is not None:
+        bad = max(choices) + 1 if all(isinstance(c, int) for c in choices) else "not-one-of-them"
     elif meta.get("gt") is not None or meta.get("ge") is not None:
         bad = meta["gt"] if meta.get("gt") is not None else meta["ge"] - 1
     elif meta.get("lt") is not None or meta.get("le") is not None:
         bad = meta["lt"] if meta.get("lt") is not None else meta["le"] + 1
-    return [bad] if bad is not None and isinstance(default, tuple) else bad
+    listed = get_origin(tp) is tuple or any(get_origin(a) is tuple for a in get_args(tp))
+    return [bad] if bad is not None and listed else bad
 
 
 def check_settings(plugin: str, work: Path) -> None:
@@ -452,14 +457,16 @@ def check_settings(plugin: str, work: Path) -> None:
     info = plugins.info(plugins.select(plugins.get_plugin_manager(), plugin), plugin)
     settings = info.settings
     if settings is None:
-        pytest.skip(f"plugin {plugin!r} declares no settings class (PluginInfo.settings)")
+        assert plugin not in info.default_config, f"plugin {plugin!r} has a config section but no settings class " \
+                                                  "(PluginInfo.settings) declaring it"
+        pytest.skip(f"plugin {plugin!r} has no config section of its own")
     keys = _declared(settings, settings.section)
     assert [k for k, f, _ in keys if not f.metadata.get("doc")] == [], "settings without a doc"
     defaults = config_mod.resolve(info.default_config)
     assert settings.of(defaults).as_dict() == defaults[settings.section]
     for profile in defaults.get("profiles") or {}:
         config_mod.resolve(info.default_config, sets=(f"profile={profile}",))
-    ranged = [(k, _out_of_range(f.metadata, f.default)) for k, f, _ in keys]
+    ranged = [(k, _out_of_range(f.metadata, tp)) for k, f, tp in keys]
     ranged = [(k, bad) for k, bad in ranged if bad is not None]
     for key, bad in ranged:
         try:
@@ -476,9 +483,17 @@ def check_settings(plugin: str, work: Path) -> None:
     assert shown.exit_code == 0, shown.stderr
     assert yaml.safe_load(shown.stdout)[settings.section] == defaults[settings.section]
     lines = shown.stdout.splitlines()
+
+    def documented(i: int, word: str) -> bool:  # on the key's line, or in the comment block right above it
+        above = []
+        while i > 0 and lines[i - 1].lstrip().startswith("#"):
+            i -= 1
+            above.append(lines[i])
+        return any(word in line for line in [lines[i + len(above)], *above])
+
     for key, f, _ in keys:
-        name, doc = key.rsplit(".", 1)[1], f.metadata["doc"]
-        assert any(line.lstrip().startswith(f"{name}:") and doc.split()[0] in line for line in lines), \
+        name, word = key.rsplit(".", 1)[1], f.metadata["doc"].split()[0]
+        assert any(line.lstrip().startswith(f"{name}:") and documented(i, word) for i, line in enumerate(lines)), \
             f"cardio config does not show {key} with its doc"
 
 

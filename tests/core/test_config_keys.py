@@ -38,7 +38,7 @@ ALLOWED: dict[tuple[str, str], str] = {
                                             "the one place that applies it",
     # Mismatches in plugins (their files belong to their plugins; the fix each needs):
     ("ecg_transfer", "ecg_transfer.pretrain.split"): "never read: aami.split_records(split=...) is never called "
-                                                     "with it; pass config['ecg_transfer']['pretrain']['split'] where "
+                                                     "with it; pass EcgSettings.of(config).pretrain.split where "
                                                      "the DS1 records are chosen, or drop it",
 }
 

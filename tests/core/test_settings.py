@@ -2,6 +2,7 @@
 checked when a config is resolved, one line naming the key; printed by `cardio config`."""
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import FrozenInstanceError, dataclass
 from typing import ClassVar
 
@@ -31,6 +32,8 @@ class Demo(Settings):
     inputs: tuple[str, ...] = setting((), "per-input models beside the joint one", choices=("rest", "stress"))
     weights: str | None = setting(None, "a state dict file; null: random initialisation")
     step1: Step = setting(Step(), "step 1: regression")
+    step2: Step = setting(Step(lr=0.0005), "step 2: risk outputs")
+    truth: Mapping[str, float] = setting({}, "planted coefficients over the generator's defaults", ge=-5, le=5)
 
     def __post_init__(self) -> None:
         if self.arch == "resnet50" and self.size < 64:  # a rule across keys: the plugin's own line
@@ -44,15 +47,20 @@ def _info(**extra) -> PluginInfo:
 
 def test_defaults_fill_the_section_and_the_config_stays_plain():
     info = _info()
-    cfg = config_mod.resolve(info.default_config, None, ("demo.inputs=[rest]", "demo.share=1", "profile=big"))
+    cfg = config_mod.resolve(info.default_config, None, ("demo.inputs=[rest]", "demo.share=1", "profile=big",
+                                                         "demo.truth={late: 0}"))
     assert cfg["demo"] == {"size": 64, "share": 1, "arch": "resnet18", "inputs": ["rest"], "weights": None,
-                           "step1": {"epochs": 8, "lr": 0.001}}
+                           "step1": {"epochs": 8, "lr": 0.001}, "step2": {"epochs": 8, "lr": 0.0005},
+                           "truth": {"late": 0}}
     assert cfg["train"]["epochs"] == 3
     s = Demo.of(cfg)
-    assert (s.size, s.share, s.inputs, s.step1.epochs) == (64, 1.0, ("rest",), 8)
-    assert isinstance(s.share, float) and s.as_dict() == cfg["demo"]
+    assert (s.size, s.share, s.inputs, s.step1.epochs, s.step2.lr, s.truth["late"]) == (64, 1, ("rest",), 8,
+                                                                                         0.0005, 0.0)
+    assert s.as_dict() == cfg["demo"]
     with pytest.raises(FrozenInstanceError):
         s.size = 3  # type: ignore[misc]
+    with pytest.raises(TypeError):
+        s.truth["late"] = 1.0  # type: ignore[index]
 
 
 @pytest.mark.parametrize("item,message", [
@@ -68,6 +76,8 @@ def test_defaults_fill_the_section_and_the_config_stays_plain():
     ("demo.step1.epochs=2.5", "config key demo.step1.epochs must be int, got 2.5"),
     ("demo.step1.epoch=2", "unknown config key demo.step1.epoch; did you mean demo.step1.epochs?"),
     ("demo.arch=resnet50", "config key demo.size = 32 is too small for resnet50; allowed: >= 64"),
+    ("demo.truth={late: 9}", "config key demo.truth.late = 9 is out of range; allowed: >= -5 and <= 5"),
+    ("demo.truth=[1]", "config key demo.truth must be dict, got [1]"),
 ])
 def test_a_bad_value_is_one_line_naming_the_key_and_what_it_allows(item, message):
     with pytest.raises(CardioError) as e:
@@ -98,3 +108,16 @@ def test_cardio_config_text_documents_every_key_and_reads_back_as_the_defaults()
            "stress" in text
     assert "  weights: null             # a state dict file; null: random initialisation" in text
     assert "  step1:                    # step 1: regression\n    epochs: 8               # at most" in text
+    assert "  step2:                    # step 2: risk outputs\n    epochs: 8               # at most this many " \
+           "epochs; allowed: >= 0\n    lr: 0.0005 " in text
+    assert "  truth: {}                 # planted coefficients over the generator's defaults; allowed: >= -5 and " \
+           "<= 5" in text
+
+
+def test_a_settings_object_pickles_and_its_mappings_are_read_only():
+    import pickle
+
+    s = Demo.of(config_mod.resolve(_info().default_config, None, ("demo.truth={late: 1.5}",)))
+    assert pickle.loads(pickle.dumps(s)) == s
+    with pytest.raises(TypeError, match="read-only"):
+        s.truth.update(late=0.0)  # type: ignore[attr-defined]
