@@ -7,6 +7,7 @@ import pandas as pd
 from cardio import Features, Predictions, Section, aha17, stats
 from cardio.figures import subplots
 from cardio_perfusion_polar.model import scaled, weights_source
+from cardio_perfusion_polar.settings import PerfusionSettings
 from cardio_perfusion_polar.synthetic import CHANNELS, RISK_TASKS, SEGMENT_TASKS, truth_text
 from cardio_perfusion_polar.training import LOGISTIC, RESNET, PerfusionModel
 
@@ -146,7 +147,7 @@ def evaluate_sections(predictions: Predictions, estimates: list[dict], tests: li
     """ResNet vs 17-segment logistic regression per input and risk factor (the performance section's estimates
     and tests), and the segment-MFR error of both regressions; the synthetic cohort's planted effects and the
     backbone's weights are stated."""
-    cfg = (config or {}).get("perfusion_polar", {})
+    s = PerfusionSettings.of(config) if config else None
     t = predictions.table
     reg = t[(t["kind"] == "regression") & t["y_true"].notna()]
     mae = reg.assign(err=(reg["y_score"] - reg["y_true"]).abs()).groupby("model")["err"].mean()
@@ -155,7 +156,7 @@ def evaluate_sections(predictions: Predictions, estimates: list[dict], tests: li
             "holdout test set), as in Yeung et al.: the ResNet on the three polar maps vs a logistic "
             "regression on the 51 segment values (17 segments x rest, stress, MFR)"
             + (", and per input map (rest, stress, MFR alone: that map into a ResNet, its 17 segment values into "
-               "a logistic regression)" if cfg.get("separate_inputs") else "") + ". "
+               "a logistic regression)" if s and s.separate_inputs else "") + ". "
             "The AUCs, their intervals and the paired tests are the performance section's (at "
             f"`stats.level` {_level(config)}; {_intervals(estimates, tests)}), laid out here by input and risk "
             "factor; p-values raw and "
@@ -171,10 +172,10 @@ def evaluate_sections(predictions: Predictions, estimates: list[dict], tests: li
                  "AUC, CI and paired test is computed within one repeat (the table's `repeat` column), and the "
                  "performance section's table across repeats summarises them; no test runs on the pooled "
                  "duplicates.")
-    if cfg:
-        text += f" Backbone weights: {weights_source(cfg)}."
+    if s:
+        text += f" Backbone weights: {weights_source(s)}."
         if not (config or {}).get("cohort", {}).get("dir"):
-            text += " Cohort: synthetic; " + truth_text(cfg.get("truth")) + "."
+            text += " Cohort: synthetic; " + truth_text(s.truth.as_dict()) + "."
     table = comparison_table(predictions, estimates, tests)
     if n_repeats == 1:
         table = table.drop(columns="repeat")
