@@ -17,6 +17,7 @@ import torch
 from cardio import CardioError
 from cardio.stats import aggregate_scores, choose_threshold
 from cardio_ecg_transfer.resnet import SpectrogramResNet, build_resnet, load_pretrained
+from cardio_ecg_transfer.settings import EcgSettings
 
 #: How beat probabilities become a patient's score (a rule of cardio.stats.aggregate_scores).
 AGGREGATION = "mean"
@@ -84,12 +85,12 @@ def train_beat_model(features, fit_rows: np.ndarray, val_rows: np.ndarray, confi
     Early stopping watches the loss on the core's validation rows (patients of the training fold held out,
     `train.val_fraction`); the Youden threshold is chosen on patient scores of them (finetune.threshold_rows).
     """
-    ft = config["ecg_transfer"]["finetune"]
+    ft = EcgSettings.of(config).finetune
     if init == "pretrained" and pretrained is None:
         raise CardioError("fine-tuning needs pretrained weights: enable ecg_transfer.pretrain or set "
                           "ecg_transfer.pretrain.weights_file")
     model, frozen, meta = build_beat_model(arch, pretrained if init == "pretrained" else None,
-                                           ft["freeze"], seed=ctx.seed)
+                                           ft.freeze, seed=ctx.seed)
     if init == "pretrained":
         _check_input_matches(meta, features.stage.input if features.stage is not None else None, pretrained, ctx)
 
@@ -106,14 +107,14 @@ def train_beat_model(features, fit_rows: np.ndarray, val_rows: np.ndarray, confi
         fit_rows, val_rows = np.asarray(train_index), np.array([], dtype=int)
     train_ds = ctx.engine.ArrayDataset(x[fit_rows], y_all[fit_rows])
     val_ds = ctx.engine.ArrayDataset(x[val_rows], y_all[val_rows]) if len(val_rows) else None
-    weights = balanced_beat_weights(pids[fit_rows], y_all[fit_rows]) if ft["balance"] else None
+    weights = balanced_beat_weights(pids[fit_rows], y_all[fit_rows]) if ft.balance else None
     name = "transfer" if init == "pretrained" else "scratch"
     # several architectures in one run (finetune.archs): each fit its own checkpoint, <fold>-<arch>-<name>
-    several = len(ft.get("archs") or []) > 1
+    several = len(ft.archs or ()) > 1
     res = ctx.engine.fit(model, train_ds, val_ds, ctx, name=f"{arch}-{name}" if several else name,
-                         train=config["train"], settings=ft, sample_weights=weights)
+                         train=config["train"], settings=ft.as_dict(), sample_weights=weights)
 
-    threshold = fold_threshold(res.model, features, np.asarray(train_index), val_rows, ft["threshold_rows"], ctx)
+    threshold = fold_threshold(res.model, features, np.asarray(train_index), val_rows, ft.threshold_rows, ctx)
     return BeatModel(name=f"{arch}-{name}", model=res.model, threshold=float(threshold), init=init,
                      history=res.history, frozen=frozen)
 
