@@ -15,7 +15,7 @@ and how often each interval covers 0.
 `--out DIR` keeps the runs, and a second call with the same DIR reuses the base runs it finds finished (fuse only).
 
 Coverage (`--simulate N`): N data sets per setting through the code `cardio fuse` runs after reading the runs
-(`cardio.fusion.fuse_fold`, then `cardio.stats.evaluate_predictions`, the performance section's estimates), with
+(`cardio.fusion.fuse.fuse_fold`, then `cardio.stats.evaluate_predictions`, the performance section's estimates), with
 cheap base models in cardio's nested split (a logistic regression per modality, outer and inner folds of
 `cardio.data.make_folds`): `null` (no modality carries response: the fused AUC's interval should cover 0.5 in 95%),
 `neutral` (only the first does: the fused - first ΔAUC interval should cover 0, and the mean ΔAUC should be near
@@ -30,6 +30,16 @@ the fused AUC's interval covered 0.5 in 97.5% (100 patients) and 98.5% (40) of n
 found (interval above 0) in 11.5% and 6.5% of data sets: little power at these sizes. At 300 patients (seeds 2000 and
 3000, 100 each): null fused AUC covered 0.5 in 98.5% (97.0% unconstrained), neutral ΔAUC covered 0 in 100.0%,
 mean -0.002.
+
+Both stackers are compared with one reference. Until then `fuse_fold(..., nonnegative=False)` also refitted the
+single-modality rows without the sign constraint, so "mean first AUC" differed between the stackers (0.485 against
+0.513 in null data): a one-modality recalibration whose inner slope is negative (89 of 150 folds of 30 null data
+sets at 160 patients) reversed the modality's ranking unconstrained and made it constant (AUC 0.5) with weights
+>= 0. On those 30 data sets the first modality's cross-validated AUC was 0.477 on its own scores, 0.502 and 0.490
+as the two recalibrations, now 0.490 under both. `--simulate 20 --patients 100 --seed 0`, first AUC before/after:
+null 0.495 and 0.501 / 0.501 and 0.501, neutral 0.745 and 0.748 / 0.748 and 0.748, planted 0.649 and 0.662 / 0.662
+and 0.662 (unconstrained and weights >= 0); the weights >= 0 rows are unchanged, and the unconstrained rows of the
+measurements above were taken against their own reference.
 """
 from __future__ import annotations
 
@@ -115,7 +125,7 @@ def one(setting: str, n: int, root: Path, env: dict, weight: float = 1.2, extra:
 
 def unconstrained(runs: list[Path]) -> dict:
     """The fused - ECG cross-validated ΔAUC of the unconstrained logistic stacker, on the same runs and folds."""
-    from cardio.fusion import fuse_fold, read_modality
+    from cardio.fusion.fuse import fuse_fold, read_modality
     from cardio.stats import cv_auc_difference
 
     mods = [m for m, _ in (read_modality(r, None, None) for r in runs)]
@@ -193,10 +203,10 @@ def _base_scores(x: np.ndarray, y: np.ndarray, train: np.ndarray, test: np.ndarr
 
 
 def simulated(seed: int, n: int, weights: list[float], noise_sd: float = 1.5, features: int = 10):
-    """Modalities (cardio.fusion.Modality) of one data set: latent z_m ~ N(0, 1), response ~ logistic(sum w_m z_m);
+    """Modalities (cardio.fusion.fuse.Modality) of one data set: latent z_m ~ N(0, 1), response ~ logistic(sum w_m z_m);
     modality m reads z_m with noise in 2 of its `features` columns; its model is scored in cardio's nested split."""
     from cardio.data import make_folds
-    from cardio.fusion import Modality
+    from cardio.fusion.fuse import Modality
 
     rng = np.random.default_rng(seed)
     z = rng.normal(size=(n, len(weights)))
@@ -219,7 +229,7 @@ def simulated(seed: int, n: int, weights: list[float], noise_sd: float = 1.5, fe
 
 def _evaluate(mods: list, folds: list[str], nonnegative: bool) -> tuple[dict, dict]:
     """The fused AUC row and the fused - first paired row, as `cardio fuse`'s performance section computes them."""
-    from cardio.fusion import fuse_fold
+    from cardio.fusion.fuse import fuse_fold
     from cardio.stats import evaluate_predictions, headline_auc, paired_test
 
     pred = pd.concat([fuse_fold(mods, f, None, nonnegative)[0] for f in folds], ignore_index=True)
@@ -231,7 +241,7 @@ def _evaluate(mods: list, folds: list[str], nonnegative: bool) -> tuple[dict, di
 def simulate(datasets: int, n: int, modalities: int, seed: int) -> None:
     """Coverage of the fused AUC (null) and of the fused - first ΔAUC (neutral) intervals, both stackers."""
     print(f"{datasets} simulated data sets per setting, {n} patients, {modalities} modalities, 5 outer x 2 inner "
-          "folds; through cardio.fusion.fuse_fold and cardio.stats.evaluate_predictions")
+          "folds; through cardio.fusion.fuse.fuse_fold and cardio.stats.evaluate_predictions")
     print("| setting | stacker | mean fused AUC | mean first AUC | mean ΔAUC fused − first | SD | ΔAUC interval covers "
           "0 | fused AUC interval covers 0.5 |")
     print("|---|---|---|---|---|---|---|---|")

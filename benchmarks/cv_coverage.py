@@ -1,7 +1,7 @@
 """Coverage of the intervals a report prints for a cross-validated AUC, before and after issue 38, by simulation.
 
 Usage: python benchmarks/cv_coverage.py [--datasets 500] [--seed 0] [--sizes 40 100 300] [--repeats R] [--no-fixed]
-                                        [--smoke]
+                                        [--targets] [--smoke]
 
 At each size (patients) and under no signal ("null") and a planted one, `--datasets` data sets are drawn; half
 have one record per patient, half 1-3 (records of a patient share a patient effect, within-patient correlation
@@ -17,6 +17,13 @@ the true AUCs of their fold models. Printed per interval: how often it misses th
 wholly above it or wholly below it: 2.5% each is what a 95% interval promises), its mean width, and beside it
 the oracle width 2 x 1.96 x the SD of the estimate over the data sets.
 
+With `--targets`, also one model's AUC for one target minus its AUC for another on the same records and folds
+(echo_cmr's fused WMA - LGE; `cardio.stats.cv_auc_difference(..., y_b=)`): a second label drawn for the same
+patients, independent of the first, with the same prevalence and its own five features (shifted as the first's
+under "planted"), read by the same logistic regression; the split is stratified by the first label only, as a
+run's is. A fold without both classes of the second label has no per-fold difference (a run then falls back to a
+bootstrap): counted as "no interval" and left out of the misses.
+
 Also per cell, one AUC on fixed scores (no fitting, w = (1, 1, 0, 0, 0), 1-3 records per patient,
 within-patient correlation 0.9): the clustered DeLong interval with and without a small-sample correction.
 """
@@ -30,7 +37,15 @@ import numpy as np
 from cv_auc_null import fold_mean_ic
 from scipy.stats import norm
 
-from cardio.stats import bootstrap_ci, cross_validated_auc, cross_validated_auc_difference, delong_ci, delong_test
+from cardio.stats import (
+    StatsError,
+    bootstrap_ci,
+    cross_validated_auc,
+    cross_validated_auc_difference,
+    cv_auc_difference,
+    delong_ci,
+    delong_test,
+)
 
 P, RHO, SHIFT, PREVALENCE, FOLDS, Z = 5, 0.6, 0.6, 0.4, 5, norm.ppf(0.975)
 MODELS = {"A": np.arange(P), "B": np.array([1, 2, 3])}
@@ -39,14 +54,27 @@ MODELS = {"A": np.arange(P), "B": np.array([1, 2, 3])}
 def draw(rng: np.random.Generator, n: int, clustered: bool, planted: bool,
          rho: float = RHO) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Records (x, y, patient ids) of n patients and the class shift delta; a patient's records share u."""
+    y_pat = _labels(rng, n)
+    k = rng.integers(1, 4, size=n) if clustered else np.ones(n, dtype=int)
+    ids = np.repeat(np.arange(n), k)
+    x, delta = _features(rng, ids, y_pat, planted, rho)
+    return x, y_pat[ids], ids, delta
+
+
+def _labels(rng: np.random.Generator, n: int) -> np.ndarray:
     y_pat = np.zeros(n, dtype=int)
     y_pat[rng.permutation(n)[:round(PREVALENCE * n)]] = 1
-    k = rng.integers(1, 4, size=n) if clustered else np.ones(n, dtype=int)
+    return y_pat
+
+
+def _features(rng: np.random.Generator, ids: np.ndarray, y_pat: np.ndarray, planted: bool,
+              rho: float = RHO) -> tuple[np.ndarray, np.ndarray]:
+    """Features of the records `ids` (each record's patient; a patient's records share u) and the class shift."""
+    n = y_pat.size
     delta = np.r_[SHIFT, SHIFT, np.zeros(P - 2)] if planted else np.zeros(P)
     u = rng.normal(scale=np.sqrt(rho), size=(n, P)) + y_pat[:, None] * delta
-    ids = np.repeat(np.arange(n), k)
     x = u[ids] + rng.normal(scale=np.sqrt(1 - rho), size=(ids.size, P))
-    return x, y_pat[ids], ids, delta
+    return x, delta
 
 
 def true_auc(w: np.ndarray, delta: np.ndarray) -> float:
@@ -92,7 +120,7 @@ class Model:
         return self.memo[key]
 
 
-def one(seed: int, n: int, clustered: bool, planted: bool, repeats: int = 0) -> dict:
+def one(seed: int, n: int, clustered: bool, planted: bool, repeats: int = 0, targets: bool = False) -> dict:
     """Every interval of one data set: (estimate, low, high) per name, and the fold models' true AUCs."""
     rng = np.random.default_rng(seed)
     x, y, ids, delta = draw(rng, n, clustered, planted)
@@ -100,6 +128,8 @@ def one(seed: int, n: int, clustered: bool, planted: bool, repeats: int = 0) -> 
     after = cross_validated_auc(y, ids, a, seed=seed)
     diff = cross_validated_auc_difference(y, ids, a, b, seed=seed)
     out = _intervals(y, ids, a, b, after, diff, clustered, seed)
+    if targets:
+        out.update(two_targets(rng, y, ids, a, planted, seed))
     if repeats:  # the callable refitted on `repeats` splits: what a cheap pipeline can afford
         r = cross_validated_auc(y, ids, Model(x, y, MODELS["A"], delta), repeats=repeats, seed=seed)
         rd = cross_validated_auc_difference(y, ids, Model(x, y, MODELS["A"], delta), Model(x, y, MODELS["B"], delta),
@@ -107,6 +137,25 @@ def one(seed: int, n: int, clustered: bool, planted: bool, repeats: int = 0) -> 
         out[f"AUC: cv-corrected t, {repeats} x {FOLDS}-fold (callable)"] = (r.estimate, r.ci_low, r.ci_high)
         out[f"ΔAUC: cv-corrected t, {repeats} x {FOLDS}-fold (callable)"] = (rd.estimate, rd.ci_low, rd.ci_high)
     return out
+
+
+def two_targets(rng: np.random.Generator, y: np.ndarray, ids: np.ndarray, a: Model, planted: bool,
+                seed: int) -> dict:
+    """Model A's AUC for y minus the same model form's AUC for a second label y2 (its own features), on a's folds."""
+    y2_pat = _labels(rng, int(ids.max()) + 1)
+    x2, delta2 = _features(rng, ids, y2_pat, planted)
+    y2 = y2_pat[ids]
+    b2 = Model(x2, y2, MODELS["A"], delta2)
+    cross_validated_auc(y, ids, b2, seed=seed)  # fitted on y2 in a's folds (the split is stratified by y)
+    fold = np.empty(y.size, dtype=int)
+    for f, t in enumerate(a.tests):
+        fold[t.test] = f
+    try:
+        d = cv_auc_difference(y, a.oof, b2.oof, fold, groups=ids, y_b=y2)
+        cell = (d.estimate, d.ci_low, d.ci_high)
+    except StatsError:  # a fold with one class of y2
+        cell = (np.nan, np.nan, np.nan)
+    return {"truth_targets": np.mean(a.truths) - np.mean(b2.truths), "ΔAUC of two targets: cv-corrected t": cell}
 
 
 def _intervals(y: np.ndarray, ids: np.ndarray, a: Model, b: Model, after, diff, clustered: bool, seed: int) -> dict:
@@ -140,15 +189,23 @@ def fixed(seed: int, n: int, planted: bool) -> dict:
             "fixed scores: clustered DeLong, logit-t": (small_t.estimate, small_t.ci_low, small_t.ci_high)}
 
 
+#: The rows each truth is the target of (by the start of their names).
+ROWS = {"truth": ("AUC", "fixed"), "truth_diff": ("ΔAUC:",), "truth_targets": ("ΔAUC of two targets",)}
+
+
 def table(runs: list[dict], truth_key: str) -> list[str]:
-    """One line per interval: misses of the cell's target (above, below), mean width, oracle width."""
+    """One line per interval: misses of the cell's target (above, below), mean width, oracle width; a data set
+    without the interval (NaN: a fold with one class) is left out and counted."""
     target = float(np.mean([r[truth_key] for r in runs]))
     lines = []
-    for name in (k for k in runs[0] if not k.startswith("truth") and (k.startswith("Δ") == (truth_key != "truth"))):
+    for name in (k for k in runs[0] if k.startswith(ROWS[truth_key])):
         est = np.array([r[name] for r in runs], dtype=float)
+        none = np.isnan(est[:, 0])
+        est = est[~none]
         above, below = np.mean(est[:, 1] > target), np.mean(est[:, 2] < target)
-        lines.append(f"| {name} | {target:.3f} | {est[:, 0].mean():.3f} | {above + below:.1%} | {above:.1%} | "
-                     f"{below:.1%} | {np.mean(est[:, 2] - est[:, 1]):.3f} | {2 * Z * est[:, 0].std(ddof=1):.3f} |")
+        lines.append(f"| {name}{f' (no interval: {none.mean():.1%})' if none.any() else ''} | {target:.3f} | "
+                     f"{est[:, 0].mean():.3f} | {above + below:.1%} | {above:.1%} | {below:.1%} | "
+                     f"{np.mean(est[:, 2] - est[:, 1]):.3f} | {2 * Z * est[:, 0].std(ddof=1):.3f} |")
     return lines
 
 
@@ -159,6 +216,7 @@ def main() -> None:
     ap.add_argument("--sizes", type=int, nargs="+", default=[40, 100, 300])
     ap.add_argument("--repeats", type=int, default=0, help="also the callable refitted on R x 5 folds (0: off)")
     ap.add_argument("--no-fixed", action="store_true", help="leave out the fixed-score rows")
+    ap.add_argument("--targets", action="store_true", help="also the difference of two targets' AUCs")
     ap.add_argument("--smoke", action="store_true", help="6 data sets at 40 patients: checks the script runs")
     args = ap.parse_args()
     if args.smoke:
@@ -171,10 +229,12 @@ def main() -> None:
     for n in args.sizes:
         for planted in (False, True):
             start = args.seed * 10**6 + n * 1000 + 500 * planted
-            runs = [one(s, n, s % 2 == 1, planted, args.repeats) for s in range(start, start + args.datasets)]
+            runs = [one(s, n, s % 2 == 1, planted, args.repeats, args.targets)
+                    for s in range(start, start + args.datasets)]
             fixed_runs = [] if args.no_fixed else [fixed(s, n, planted) for s in range(start, start + args.datasets)]
             print(f"| **{n} patients, {'planted' if planted else 'null'}** | | | | | | | |")
             print("\n".join(table(runs, "truth") + table(runs, "truth_diff")
+                            + (table(runs, "truth_targets") if args.targets else [])
                             + (table(fixed_runs, "truth") if fixed_runs else [])), flush=True)
     print(f"({time.perf_counter() - t0:.0f} s)")
 

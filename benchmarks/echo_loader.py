@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from cardio import Cache
-from cardio.cine import write_video
+from cardio.data.cine import write_video
 from cardio_echo_cmr import synthetic
 from cardio_echo_cmr.training import ClipDataset
 from cardio_echo_cmr.video import sample_clip
@@ -87,7 +87,7 @@ def main() -> None:
 
 
 def _gray(path: str) -> np.ndarray:
-    from cardio.cine import read_cine, to_gray
+    from cardio.data.cine import read_cine, to_gray
 
     return to_gray(read_cine(path).frames)
 

@@ -9,15 +9,22 @@ Measured side by side in this one run, on the same data:
      relabelled ids; the grouped AUCs are checked against sklearn on the expanded resamples (exact to 1e-12);
   3. R pROC ci.auc(method="bootstrap", boot.n, boot.stratified=TRUE) through Rscript: its own system.time around
      ci.auc and the wall time of the whole subprocess, beside the whole `python -c` process that reads the same
-     CSV and calls bootstrap_ci (interpreter start, `import cardio.stats` and all: how a user meets it); skipped,
-     with the reason, when R or pROC is missing;
+     CSV and calls bootstrap_ci (interpreter start, `import cardio.stats` and all: how a user meets it), and beside
+     them the floors under it (the bare interpreter; + NumPy and the CSV; + the same resample draws and nothing
+     else) with the ratio each floor would allow; skipped, with the reason, when R or pROC is missing;
   4. interval widths when every record is duplicated: the patient interval stays, the record one narrows;
   5. DeLong at n = 100,000, records and clustered.
 Times are medians of --repeats runs (cardio runs before and after pROC's), wall and CPU; quote ratios, not seconds.
+
+Measured (`--loop-resamples 1000`, 2-core VM at load 18-22, R 4 + pROC 1.18.0): whole Rscript / whole python -c
+28.3 x CPU, 27.1 x wall (e8f5729: 17-18 x); ci.auc / bootstrap_ci in one process 73.6 x CPU. The floors allow
+58.8 x (interpreter + NumPy + the CSV) and 40.7 x (+ the same draws, nothing else): the draws of these intervals
+alone leave no room for 40 x once the AUCs are counted.
 """
 from __future__ import annotations
 
 import argparse
+import os
 import resource
 import shutil
 import subprocess
@@ -54,6 +61,24 @@ e = bootstrap_ci(d[:, 0].astype(int), d[:, 1], n_resamples=int(sys.argv[2]), see
 print(e.ci_low, e.estimate, e.ci_high)
 """
 
+# The floors under that process, each a whole process too: what any bootstrap_ci with these intervals must pay.
+FLOOR_SCRIPTS = {
+    "interpreter (python -c pass)": "pass",
+    "+ import numpy, read the CSV": """
+import sys
+import numpy as np
+d = np.loadtxt(sys.argv[1], delimiter=",", skiprows=1)
+""",
+    "+ draw the same resamples only": """
+import sys
+import numpy as np
+from cardio.stats.bootstrap import _draw_blocks
+d = np.loadtxt(sys.argv[1], delimiter=",", skiprows=1)
+y = d[:, 0].astype(np.int8)
+_draw_blocks(y.size, int(sys.argv[2]), 1, y)  # bootstrap_ci's draws (stratified, seed 1), and nothing else
+""",
+}
+
 
 def _child(cmd: list[str]) -> tuple[float, float, subprocess.CompletedProcess]:
     """A subprocess with its wall time and its CPU time (user + system, steadier on a shared machine)."""
@@ -70,7 +95,7 @@ def _timed(fn) -> tuple[float, float, object]:
     return time.perf_counter() - w0, time.process_time() - c0, out
 
 
-def _proc(y: np.ndarray, score: np.ndarray, n_resamples: int) -> dict | str:
+def _proc(y: np.ndarray, score: np.ndarray, n_resamples: int, repeats: int) -> dict | str:
     """pROC's bootstrap CI and times, or the reason it was skipped."""
     rscript = shutil.which("Rscript")
     if rscript is None:
@@ -83,18 +108,24 @@ def _proc(y: np.ndarray, score: np.ndarray, n_resamples: int) -> dict | str:
         np.savetxt(data, np.column_stack([y, score]), delimiter=",", header="y,s", comments="", fmt=["%d", "%.17g"])
         script.write_text(PROC_SCRIPT)
         wall, process_cpu, run = _child([rscript, str(script), str(data), str(n_resamples)])
-        python = _python_process(data, n_resamples)
+        python = _python_process(data, n_resamples, CARDIO_SCRIPT, repeats)
+        floors = {name: _python_process(data, n_resamples, code, repeats) for name, code in FLOOR_SCRIPTS.items()}
     if run.returncode != 0:
         return f"Rscript failed: {run.stderr.strip()[-300:]}"
     lo, auc, hi, elapsed, cpu, version = run.stdout.split()
     return {"lo": float(lo), "auc": float(auc), "hi": float(hi), "ci_auc_wall": float(elapsed),
             "ci_auc_cpu": float(cpu), "process_wall": wall, "version": version, "process_cpu": process_cpu,
-            "python_process": python}
+            "python_process": python, "floors": floors, "repeats": repeats}
 
 
-def _python_process(data: Path, n_resamples: int, repeats: int = 3) -> tuple[float, float]:
-    """Median wall and CPU time of a whole `python -c` process that reads the CSV and calls bootstrap_ci."""
-    runs = [_child([sys.executable, "-c", CARDIO_SCRIPT, str(data), str(n_resamples)]) for _ in range(repeats)]
+def _python_process(data: Path, n_resamples: int, code: str, repeats: int) -> tuple[float, float]:
+    """Median wall and CPU time of a whole `python -c` process (by default: reads the CSV, calls bootstrap_ci)."""
+    cmd = [sys.executable, "-c", code, str(data), str(n_resamples)]
+    # one run first with Python's default bytecode caching, as on a user's machine after the first import: a shell
+    # with PYTHONDONTWRITEBYTECODE set would otherwise compile cardio's modules again in every run (~10 ms each)
+    caching = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    subprocess.run(cmd, capture_output=True, env=caching)
+    runs = [_child(cmd) for _ in range(repeats)]
     if runs[0][2].returncode != 0:
         raise SystemExit(f"python -c bootstrap_ci failed: {runs[0][2].stderr[-500:]}")
     return float(np.median([w for w, _, _ in runs])), float(np.median([c for _, c, _ in runs]))
@@ -145,7 +176,7 @@ def _end_to_end(y: np.ndarray, score: np.ndarray, cases: dict, args: argparse.Na
                 times[name].append((w, c))
 
     run_cardio(max(1, args.repeats // 2))
-    proc = "--no-proc" if args.no_proc else _proc(y, score, args.resamples)
+    proc = "--no-proc" if args.no_proc else _proc(y, score, args.resamples, args.repeats)
     run_cardio(args.repeats - max(1, args.repeats // 2))
     med = {k: (float(np.median([w for w, _ in v])), float(np.median([c for _, c in v]))) for k, v in times.items()}
     return med, ests, proc
@@ -186,9 +217,15 @@ def _print_proc(proc: dict | str, med: dict, n_resamples: int) -> None:
           f"{proc['ci_auc_cpu']:7.3f} s CPU   median {proc['auc']:.4f} [{proc['lo']:.4f}, {proc['hi']:.4f}]")
     (py_wall, py_cpu), r_cpu = proc["python_process"], proc["process_cpu"]
     print(f"  whole Rscript subprocess:                  {proc['process_wall']:7.3f} s wall / {r_cpu:7.3f} s CPU")
-    print(f"  whole python -c process (bootstrap_ci):    {py_wall:7.3f} s wall / {py_cpu:7.3f} s CPU (median of 3)")
+    print(f"  whole python -c process (bootstrap_ci):    {py_wall:7.3f} s wall / {py_cpu:7.3f} s CPU "
+          f"(median of {proc['repeats']})")
     print(f"  whole process / whole process, Rscript / python: {proc['process_wall'] / py_wall:.1f} x wall, "
           f"{r_cpu / py_cpu:.1f} x CPU  (goal >= 40 x)")
+    print(f"  floors, whole python -c processes (median of {proc['repeats']}), and the most Rscript / python could "
+          "be above each:")
+    for name, (w, c) in proc["floors"].items():
+        print(f"    {name:32s} {w:7.3f} s wall / {c:7.3f} s CPU   ceiling {proc['process_wall'] / w:6.1f} x wall, "
+              f"{r_cpu / c:6.1f} x CPU")
     for name in ("records", "patients (1-3 records)"):
         w, c = med[name]
         print(f"  pROC / cardio {name:24s} {proc['ci_auc_wall'] / w:6.1f} x wall (ci.auc), "

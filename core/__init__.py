@@ -1,13 +1,17 @@
 """cardio: plugin-based deep learning on cardiac data.
 
-Everything a plugin uses is importable from here, or from the documented submodules `cardio.cohort`,
-`cardio.stats`, `cardio.engine`, `cardio.aha17`, `cardio.figures`, `cardio.explain`, `cardio.cine` and `cardio.testing`.
+Everything a plugin uses is importable from here, or from the documented submodules `cardio.data.cohort`,
+`cardio.data.cine`, `cardio.data.aha17`, `cardio.data.weights`, `cardio.report.figures`, `cardio.report.explain`,
+`cardio.stats`, `cardio.engine` and `cardio.testing` (docs/plugin-api.md). The packages are the architecture: data,
+study, execution, report, fusion, stats (docs/architecture.md).
 """
 from __future__ import annotations
 
 import os
+import sys
 from importlib import import_module
-from typing import TYPE_CHECKING, Any
+from importlib.machinery import ModuleSpec
+from typing import TYPE_CHECKING, Any, cast
 
 
 def allotted_cpus() -> int:
@@ -33,8 +37,8 @@ def _openmp_defaults() -> None:
 _openmp_defaults()
 
 if TYPE_CHECKING:  # what type checkers and readers see; at run time each name loads on first use (PEP 562)
-    from cardio.bundle import sklearn_from_array, sklearn_to_array
-    from cardio.cache import Cache, atomic_path, write_text_atomic
+    from importlib.abc import Loader
+
     from cardio.config import Settings, package_defaults, setting
     from cardio.context import RunContext
     from cardio.data import (
@@ -50,15 +54,17 @@ if TYPE_CHECKING:  # what type checkers and readers see; at run time each name l
         confined_path,
         inner_split,
     )
+    from cardio.data.cache import Cache, atomic_path, write_text_atomic
     from cardio.hookspecs import REQUIRED_HOOKS, hookimpl, hookspec
+    from cardio.study.bundle import sklearn_from_array, sklearn_to_array
 
     __version__: str
 
 # Public name -> the submodule that defines it: `import cardio` loads no pandas, NumPy or pluggy until a name is
 # used, so `cardio --help` and `import cardio.stats` stay fast (tests/core/test_import_set.py pins the set).
 _SUBMODULE = {name: module for module, names in {
-    "bundle": ("sklearn_from_array", "sklearn_to_array"),
-    "cache": ("Cache", "atomic_path", "write_text_atomic"),
+    "study.bundle": ("sklearn_from_array", "sklearn_to_array"),
+    "data.cache": ("Cache", "atomic_path", "write_text_atomic"),
     "config": ("Settings", "package_defaults", "setting"),
     "context": ("RunContext",),
     "data": ("CardioError", "Cohort", "Dataset", "Features", "Fold", "ModelState", "PluginInfo", "Predictions",
@@ -96,3 +102,39 @@ def __getattr__(name: str) -> Any:
 
 def __dir__() -> list[str]:
     return sorted(set(globals()) | set(__all__))
+
+
+# Modules that moved when core/ was laid out by role: a plugin written against the flat layout (`cardio.cohort`,
+# `from cardio import figures`) and a run or bundle pickled before keep importing them, as the same module objects.
+# (`cardio.report` and `cardio.fusion` are packages now: their old modules are report.outputs and fusion.fuse.)
+MOVED_MODULES = {
+    "cohort": "data.cohort", "cine": "data.cine", "checks": "data.checks", "leakage": "data.leakage",
+    "cache": "data.cache", "aha17": "data.aha17", "multimodal": "data.multimodal", "weights": "data.weights",
+    "performance": "report.performance", "summary": "report.summary",
+    "tripod": "report.tripod", "figures": "report.figures", "explain": "report.explain",
+    "subgroups": "report.subgroups", "run": "execution.run", "executors": "execution.executors",
+    "tasks": "study.tasks", "sweep": "execution.sweep", "permutation": "execution.permutation",
+    "bundle": "study.bundle", "signing": "study.signing", "fusion_report": "fusion.report",
+}
+
+
+class _MovedModules:
+    """A meta-path finder and loader: `cardio.<old>` resolves to the module at its new path (importlib's protocol;
+    asked only after the normal finders found no file of that name). importlib stamps the alias's spec on the module
+    it is handed; exec_module puts the module's own spec back, so the module stays what its new path made it."""
+
+    def find_spec(self, fullname: str, path: Any = None, target: Any = None) -> ModuleSpec | None:
+        prefix, _, old = fullname.partition(".")
+        return ModuleSpec(fullname, cast("Loader", self)) if prefix == __name__ and old in MOVED_MODULES else None
+
+    def create_module(self, spec: ModuleSpec) -> Any:
+        module = import_module(f"{__name__}.{MOVED_MODULES[spec.name.partition('.')[2]]}")
+        spec.loader_state = module.__spec__
+        return module
+
+    def exec_module(self, module: Any) -> None:  # the module ran when it was imported at its new path
+        module.__spec__ = module.__spec__.loader_state
+
+
+if not any(isinstance(f, _MovedModules) for f in sys.meta_path):
+    sys.meta_path.append(_MovedModules())

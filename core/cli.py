@@ -74,7 +74,7 @@ def main() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def plugins_cmd(as_json: bool) -> None:
     """List installed plugins: name, version, modality, hooks; broken ones with their error."""
-    from cardio import bundle
+    from cardio.study import bundle
 
     loaded = plugins.get_plugin_manager()
     rows = plugins.listing(loaded)
@@ -137,8 +137,8 @@ def run_cmd(plugin, config_file, sets, device, out, resume, seed, executor, work
     A run is a list of tasks (prepare, one fit per fold, the final model, evaluate), each finished one marked
     done in <run>/tasks/; the same command again, or --resume RUN, runs only the tasks not yet done.
     """
-    from cardio import signing
-    from cardio.run import run_study  # torch is imported only for commands that train
+    from cardio.execution.run import run_study  # torch is imported only for commands that train
+    from cardio.study import signing
     from cardio.study.record import read_run_json
 
     signing.signing_key()  # a configured signing key that cannot be used is said now, not after the training
@@ -155,7 +155,7 @@ def run_cmd(plugin, config_file, sets, device, out, resume, seed, executor, work
 @click.argument("run_dir", type=click.Path(file_okay=False, exists=True))
 def status_cmd(run_dir: str) -> None:
     """List a run's tasks: done, running, failed with the error, or missing (run the command again for those)."""
-    from cardio.run import run_status
+    from cardio.execution.run import run_status
 
     status, rows = run_status(Path(run_dir))
     click.echo(f"{run_dir}: {status}")
@@ -211,7 +211,7 @@ def sweep_cmd(plugin, config_file, sets, grid, seeds, out, device, executor, wor
 
     The same command again skips the finished runs and continues the others.
     """
-    from cardio.sweep import Selection, run_sweep
+    from cardio.execution.sweep import Selection, run_sweep
 
     summary = run_sweep(plugin, tuple(grid), out, config_file, tuple(sets), tuple(seeds), device, executor, workers,
                         Selection(select_metric, select_model, select_task), nested,
@@ -245,7 +245,7 @@ def predict_cmd(model_dir, cohort, out, device, sets, keep_key, trusted, ensembl
     report.keep_key come from this command (--set, --keep-key) and the environment, never from the bundle.
     With a trusted key, a bundle it did not sign is refused before any of its content is loaded.
     """
-    from cardio import signing
+    from cardio.study import signing
     from cardio.study.predict import predict_cohort
 
     keys = signing.trusted_keys(tuple(trusted))
@@ -258,7 +258,7 @@ def predict_cmd(model_dir, cohort, out, device, sets, keep_key, trusted, ensembl
               "~/.config/cardio/signing_key, which cardio run then signs with); the public key goes to <out>.pub.")
 def keygen_cmd(out: str | None) -> None:
     """Make an ed25519 key pair to sign your model bundles; give the .pub file to those who use them."""
-    from cardio import signing
+    from cardio.study import signing
 
     private, public = signing.keygen(Path(out) if out else signing.config_dir() / "signing_key")
     fp = signing.key_fingerprint(signing.load_public(public.read_text(), str(public)))
@@ -275,7 +275,7 @@ def keygen_cmd(out: str | None) -> None:
 def sign_cmd(run_dir: str) -> None:
     """Sign a run's model bundle with your key (CARDIO_SIGNING_KEY or ~/.config/cardio/signing_key), after
     checking that its files match its manifest; a signature already there is replaced."""
-    from cardio import bundle, signing
+    from cardio.study import bundle, signing
 
     key = signing.signing_key()
     if key is None:
@@ -318,7 +318,7 @@ def fuse_cmd(runs, out, models, names, clinical, covariates, guideline, n_resamp
     Each run must be finished and made with cv.inner_folds (and cv.patients where a modality misses some
     patients), the same seed, label and split, and the same cache (its pseudonym key joins the patients).
     """
-    from cardio.fusion import fuse
+    from cardio.fusion.fuse import fuse
 
     click.echo(str(fuse([Path(r) for r in runs], Path(out), models=_run_pairs(models, "--model"),
                         names=_run_pairs(names, "--name"), clinical=Path(clinical) if clinical else None,
@@ -344,7 +344,7 @@ def fuse_cmd(runs, out, models, names, clinical, covariates, guideline, n_resamp
               help="A plugin's config key for its generator, e.g. spect_polar:spect_polar.synthetic.size=40.")
 def synthetic_crt_cmd(out, names, n, setting, overlap, weight, missing, seed, sets) -> None:
     """Write one set of CRT patients in several modalities from one latent response model (truth.json says it)."""
-    from cardio.multimodal import truth_text, write_cohort
+    from cardio.data.multimodal import truth_text, write_cohort
 
     per: dict[str, tuple[str, ...]] = {}
     for item in sets:
@@ -383,7 +383,7 @@ def validate_cmd(plugin, config_file, sets, write_synthetic) -> None:
 @click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help="Settings that change the table, e.g. label.")
 def new_cohort_cmd(plugin: str, dest: str, config_file, sets) -> None:
     """Write a cohort folder to fill in: the plugin's table (header only) and a README of its columns."""
-    from cardio.cohort import write_template
+    from cardio.data.cohort import write_template
 
     loaded = plugins.get_plugin_manager()
     pm = plugins.select(loaded, plugin)
@@ -409,7 +409,7 @@ def report_cmd(run_dir: str, checklist: bool) -> None:
 
     The report reads like a paper: summary, cohort, performance, comparisons, calibration and decision curves,
     explanations, then the appendices (methods, full tables, the TRIPOD+AI checklist)."""
-    from cardio import report
+    from cardio.report import outputs as report
 
     md = report.render(Path(run_dir), checklist=checklist)
     parts = md.split("\n## ")[1:]

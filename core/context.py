@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from tqdm.auto import tqdm
 
-from cardio.cache import Cache
+from cardio.data.cache import Cache
 
 if TYPE_CHECKING:  # torch is imported by the commands that train, not by `import cardio`
     import torch
@@ -63,14 +63,14 @@ class RunContext:
     @property
     def pseudonym_key(self) -> bytes:
         """The project's pseudonym key (in the cache folder, never in a run directory)."""
-        from cardio.report import pseudonym_key
+        from cardio.report.outputs import pseudonym_key
 
         return pseudonym_key(self.cache_dir)
 
     def pseudonyms(self, ids, prefix: str = "R") -> list[str]:
         """The pseudonyms predictions.csv gives these ids (R for records, P for patients): what a plugin writes
         wherever an output names a record or a patient (figure titles, attention tables, arrays)."""
-        from cardio.report import pseudonyms
+        from cardio.report.outputs import pseudonyms
 
         return pseudonyms(ids, self.pseudonym_key, prefix)
 
@@ -124,8 +124,8 @@ class RunContext:
 
     def save_figure(self, fig: Any, name: str, dpi: int | None = None, caption: str | None = None) -> Path:
         """Save a matplotlib Figure as figures/<name>.png, release it, and return the path for a Section; the
-        caption (a sentence or two) is what the report prints under it (cardio.figures.save_figure)."""
-        from cardio.figures import DPI, save_figure
+        caption (a sentence or two) is what the report prints under it (cardio.report.figures.save_figure)."""
+        from cardio.report.figures import DPI, save_figure
 
         return save_figure(fig, self.figure_path(name), dpi or DPI, caption=caption)
 

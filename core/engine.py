@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, TypeVar
 
 import numpy as np
 import torch
@@ -22,9 +22,9 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from cardio import allotted_cpus  # the CPUs this process may use (set where cardio is imported)
-from cardio.cache import atomic_path, write_text_atomic
 from cardio.config import core_defaults
 from cardio.data import CardioError
+from cardio.data.cache import atomic_path, write_text_atomic
 
 SETTINGS = ("epochs", "batch_size", "lr", "weight_decay", "optimizer", "optimizer_args", "scheduler",
             "scheduler_args", "grad_clip", "patience", "amp", "channels_last", "num_workers", "checkpoint_every",
@@ -233,6 +233,17 @@ def seed_everything(seed: int) -> None:
     os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
     torch.use_deterministic_algorithms(True, warn_only=True)
     torch.backends.cudnn.benchmark = False
+
+
+Net = TypeVar("Net", bound=nn.Module)
+
+
+def build(make: Callable[[], Net], ctx, seed: int | None = None) -> Net:
+    """A network built by `make` right after seed_everything (the run's seed, or `seed`), as the core seeds each fit
+    before cardio_train: each network a plugin builds in one fit (a variant, a view, an input map, a second step)
+    starts as it would as the fit's first, whichever were built and trained before it in the process."""
+    seed_everything(ctx.seed if seed is None else int(seed))
+    return make()
 
 
 def set_determinism(flag: bool | None, device: torch.device) -> bool:
@@ -822,17 +833,27 @@ def predict_proba(model: nn.Module, dataset: Dataset, ctx, batch_size: int | Non
     return p.reshape(len(p)) if p.ndim == 2 and p.shape[1] == 1 else p
 
 
-def threshold(model: nn.Module, val_set: Dataset, ctx, rule: str = "youden", output: int | None = None) -> float:
+def threshold(model: nn.Module, val_set: Dataset, ctx, rule: str = "youden", output: int | None = None, *,
+              fallback: float | None = None) -> float:
     """Decision threshold on the probabilities of `val_set`, rows held out of the fit inside the training fold.
 
     rule "youden" (max sensitivity + specificity - 1) or "sensitivity:0.9" (highest cut-off reaching it);
-    `output` picks one column of a multi-output model.
+    `output` picks one column of a multi-output model. Rows whose target is missing (NaN) are left out; where the
+    rows left hold one class or none, `fallback` is the threshold (None: a CardioError).
     """
     from cardio import stats
 
     y = np.asarray([val_set[i][1].item() for i in range(_size(val_set))]) if not hasattr(val_set, "y") \
         else np.asarray(val_set.y)
+    if output is not None and y.ndim == 2:
+        y = y[:, output]
+    present = ~np.isnan(y) if y.dtype.kind == "f" else np.ones(len(y), dtype=bool)
+    if len(np.unique(y[present])) < 2:
+        if fallback is None:
+            raise CardioError(f"engine.threshold: the validation rows hold {len(np.unique(y[present]))} class(es) "
+                              f"among {int(present.sum())} with a target; a threshold needs both")
+        return float(fallback)
     p = predict_proba(model, val_set, ctx)
     if output is not None:
-        p, y = p[:, output], (y[:, output] if y.ndim == 2 else y)
-    return stats.choose_threshold(y, p, rule)
+        p = p[:, output]
+    return stats.choose_threshold(y[present], p[present], rule)

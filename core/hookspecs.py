@@ -11,9 +11,9 @@ if TYPE_CHECKING:
     import numpy as np
     import pandas as pd
 
-    from cardio.cohort import Schema
     from cardio.context import RunContext
     from cardio.data import Cohort, Dataset, Features, ModelState, PluginInfo, Predictions, Section
+    from cardio.data.cohort import Schema
 
 hookspec = pluggy.HookspecMarker("cardio")
 hookimpl = pluggy.HookimplMarker("cardio")

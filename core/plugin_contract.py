@@ -235,7 +235,7 @@ def contract_cohort(contract: Contract, synthetic: Path, dest: Path) -> Planted:
     missing patient by patient and target by target, and identifiers planted everywhere a real cohort holds them."""
     import shutil
 
-    from cardio.cohort import read_table
+    from cardio.data.cohort import read_table
 
     loaded = load_cohort(contract.plugin, contract.run, synthetic, dest.with_name(dest.name + "-work"))
     shutil.copytree(synthetic, dest)
@@ -281,7 +281,7 @@ def _outside(root: Path, raw: Any, typed: Any, schema: Any, row: int) -> tuple[s
 def check_outside_path(contract: Contract, synthetic: Path, work: Path) -> None:
     """A file named outside the cohort folder is the one problem of the table (its line and column, the switch that
     allows it), through cardio_load and `cardio validate`; with cohort.allow_outside_paths the table loads."""
-    from cardio.cohort import CohortProblems, read_table
+    from cardio.data.cohort import CohortProblems, read_table
 
     good = load_cohort(contract.plugin, contract.run, synthetic, work / "good")
     bad, raw = _copy(synthetic, work / "outside")
@@ -312,7 +312,7 @@ def check_every_problem_at_once(contract: Contract, synthetic: Path, work: Path)
     rest, before it writes anything."""
     import re
 
-    from cardio.cohort import read_table
+    from cardio.data.cohort import read_table
 
     good = load_cohort(contract.plugin, contract.run, synthetic, work / "good")
     bad, raw = _copy(synthetic, work / "damaged")
@@ -350,7 +350,7 @@ def check_schema(plugin: str, loaded: LoadedCohort, synthetic: Path, work: Path)
     """The schema describes every column; the Cohort declares the schema's level and aggregation; `cardio new-cohort`
     writes the schema's table (header only, which the reader refuses as empty) and a README of every column; and the
     plugin's own cohort reads through the core's one reader, patient for patient."""
-    from cardio.cohort import LEVELS, CohortProblems, read_table
+    from cardio.data.cohort import LEVELS, CohortProblems, read_table
 
     schema, cohort = loaded.schema, loaded.cohort
     described = schema.describe()
@@ -550,7 +550,7 @@ def check_predictions(loaded: LoadedCohort, finished: Finished) -> None:
     import numpy as np
     import pandas as pd
 
-    from cardio.report import pseudonym_key, pseudonyms
+    from cardio.report.outputs import pseudonym_key, pseudonyms
 
     cohort = loaded.cohort
     _, units = _units(cohort)
@@ -616,7 +616,8 @@ def _arrays_equal(a: Any, b: Any) -> bool:
 def check_bundle(contract: Contract, finished: Finished, work: Path) -> None:
     """The bundle holds the final model bit for bit: every array and param the final model exports, and its import
     exports every array back unchanged."""
-    from cardio import bundle, plugins
+    from cardio import plugins
+    from cardio.study import bundle
 
     info, state, cfg = bundle.read(finished.run)
     assert info["plugin"] == contract.plugin and len(finished.final) == 1
@@ -651,7 +652,8 @@ def check_round_trip(contract: Contract, planted: Planted, finished: Finished, w
     import numpy as np
     import pandas as pd
 
-    from cardio import bundle, plugins
+    from cardio import plugins
+    from cardio.study import bundle
 
     _, state, cfg = bundle.read(finished.run)
     cfg = {**cfg, "cohort": {**cfg["cohort"], "dir": str(planted.root)}}

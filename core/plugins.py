@@ -14,7 +14,7 @@ from cardio import hookspecs
 from cardio.data import CardioError, PluginInfo
 
 # The core's own report sections, registered like any plugin (as datasette registers its defaults).
-DEFAULT_PLUGINS = ("cardio.performance", "cardio.subgroups")
+DEFAULT_PLUGINS = ("cardio.report.performance", "cardio.report.subgroups")
 
 
 @dataclass

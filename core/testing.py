@@ -53,11 +53,11 @@ def plugin_config(plugin: str, sets: Sequence[str] = (), config_file: str | Path
 def run_plugin(plugin: str, out_dir: str | Path, sets: Sequence[str] = (), *, cache_dir: str | Path | None = None,
                register: Iterable[object] = (), config_file: str | Path | None = None, seed: int | None = None,
                device: str = "cpu") -> Path:
-    """Run a study in process (cardio.run.run_study) and return its run directory.
+    """Run a study in process (cardio.execution.run.run_study) and return its run directory.
 
     `register` adds plugin objects that are not installed; `cache_dir` defaults to out_dir's sibling `cache`.
     """
-    from cardio.run import run_study
+    from cardio.execution.run import run_study
 
     out_dir = Path(out_dir)
     cache = Path(cache_dir) if cache_dir else out_dir.parent / "cache"

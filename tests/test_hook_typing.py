@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-FILES = sorted([ROOT / "core" / "performance.py", ROOT / "core" / "subgroups.py",
+FILES = sorted([ROOT / "core" / "report" / "performance.py", ROOT / "core" / "report" / "subgroups.py",
                 *ROOT.glob("plugins/*/cardio_*/plugin.py"), *ROOT.glob("core/templates/plugin/**/plugin.py*")])
 
 

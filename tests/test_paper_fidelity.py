@@ -137,7 +137,7 @@ def _cached_torchvision_file(tmp_path: Path, monkeypatch, arch: str, weights: st
     import torch
     import torchvision
 
-    from cardio.weights import cache_file
+    from cardio.data.weights import cache_file
 
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
 
@@ -176,7 +176,7 @@ def test_mmode_paper_profile_starts_from_imagenet_and_an_unreadable_cache_is_one
     import torch
 
     from cardio import CardioError
-    from cardio.weights import cache_file
+    from cardio.data.weights import cache_file
     from cardio_mmode_septal_flash.model import SeptalFlashNet
 
     assert _paper("mmode_septal_flash")["mmode_septal_flash"]["model"]["weights"] == "imagenet"

@@ -152,18 +152,37 @@ def resample_indices(n_records: int, n_resamples: int, seed: int | None, strata:
     return out
 
 
-def _chunk_counts(blocks: list, tables: list[np.ndarray], start: int, stop: int, n_keys: int,
-                  keys: np.ndarray) -> np.ndarray:
-    """How often each key is drawn in resamples start..stop: one bincount over row-offset keys, (rows, n_keys)."""
-    c = stop - start
-    k = keys[:c]
-    j = 0
-    for table, (_, draws) in zip(tables, blocks):
-        w = draws.shape[1]
-        np.take(table, draws[start:stop], out=k[:, j:j + w])
-        j += w
-    k += (np.arange(c, dtype=np.intp) * n_keys)[:, None]
-    return np.bincount(k.ravel(), minlength=c * n_keys).reshape(c, n_keys)
+class _Counter:
+    """How often each key is drawn in a chunk of resamples, (rows, n_keys), into buffers allocated once (the counts
+    returned are overwritten by the next call).
+
+    Each block's key table is laid out once per row of a chunk with that row's offset (row * n_keys) added, so a
+    chunk costs one cast-and-add of the draws, one gather and one bincount. Nothing large is allocated per chunk:
+    fresh pages cost more than the counting here (a whole `python -c bootstrap_ci` process spent a third of its
+    time in page faults when each chunk allocated its temporaries; benchmarks/stats_bootstrap.py).
+    """
+
+    def __init__(self, blocks: list, tables: list[np.ndarray], n_keys: int, rows: int) -> None:
+        self.blocks, self.n_keys, self.rows = blocks, n_keys, rows
+        row_keys = (np.arange(rows, dtype=np.intp) * n_keys)[:, None]
+        self.keyed = [(np.asarray(t, dtype=np.intp)[None, :] + row_keys).ravel() for t in tables]
+        self.offsets = [(np.arange(rows, dtype=np.intp) * t.size)[:, None] for t in tables]
+        self.index = np.empty(rows * max(t.size for t in tables), dtype=np.intp)
+        self.keys = np.empty(rows * sum(t.size for t in tables), dtype=np.intp)
+        self.counts = np.empty((rows, n_keys), dtype=np.intp)
+
+    def __call__(self, start: int, stop: int) -> np.ndarray:
+        c, at = stop - start, 0
+        for (_, draws), keyed, offsets in zip(self.blocks, self.keyed, self.offsets):
+            w = draws.shape[1]
+            index = self.index[:c * w].reshape(c, w)
+            np.add(draws[start:stop], offsets[:c], out=index)  # the draws' cast to intp, row offsets with it
+            np.take(keyed, index.ravel(), out=self.keys[at:at + c * w], mode="clip")  # "raise" would buffer out
+            at += c * w
+        counts = self.counts[:c]
+        counts.fill(0)
+        np.add.at(counts.ravel(), self.keys[:at], 1)  # faster than a bincount here, and into the same buffer
+        return counts
 
 
 def _chunks(n_resamples: int, width: int) -> Iterator[tuple[int, int]]:
@@ -180,10 +199,10 @@ def patient_counts(patients: Patients, n_resamples: int, seed: int | None,
     ``counts[:, patients.codes]``.
     """
     blocks = _unit_blocks(patients.codes.size, n_resamples, seed, strata, patients)
-    tables = [np.arange(patients.n_groups) if m is None else m.astype(np.intp) for m, _ in blocks]
-    keys = np.empty((max(1, _CHUNK_CELLS // patients.n_groups), patients.n_groups), dtype=np.intp)
+    tables = [np.arange(patients.n_groups) if m is None else m for m, _ in blocks]
+    count = _Counter(blocks, tables, patients.n_groups, max(1, _CHUNK_CELLS // patients.n_groups))
     for start, stop in _chunks(n_resamples, patients.n_groups):
-        yield start, _chunk_counts(blocks, tables, start, stop, patients.n_groups, keys)
+        yield start, count(start, stop)
 
 
 def _dense_ranks(score: np.ndarray) -> tuple[np.ndarray, int]:
@@ -265,21 +284,30 @@ def _auc_from_draws(y: np.ndarray, score: np.ndarray, blocks: list, patients: Pa
     n_res = blocks[0][1].shape[0]
     width = max(n_units, n_keys, n_neg_cols)
     rows = max(1, _CHUNK_CELLS // width)
-    keys = np.empty((rows, n_units), dtype=np.intp)
-    cum = np.zeros((rows, n_neg_cols + 1), dtype=np.int64)
+    count = _Counter(blocks, tables, n_keys, rows)
+    cum = np.zeros((rows, n_neg_cols + 1), dtype=np.intp)  # drawn negatives at or below each negative column
+    # C[below] + C[at or below] of every positive column, as flat positions in cum, row by row
+    row_start = (np.arange(rows, dtype=np.intp) * (n_neg_cols + 1))[:, None]
+    at_below, at_or_below = row_start + below, row_start + at_or_below
+    placement = np.empty((rows, pos_scores.size), dtype=np.intp)
+    ties = np.empty_like(placement)
+    spread = None if patients is None else (np.empty((rows, n_neg_cols), dtype=np.intp), np.empty_like(placement))
     out = np.empty(n_res, dtype=np.float64)
     for start, stop in _chunks(n_res, width):
-        counts = _chunk_counts(blocks, tables, start, stop, n_keys, keys)
+        counts = count(start, stop)
         c = stop - start
-        if patients is None:
+        if spread is None:
             neg_w, pos_w = counts[:, :n_neg_cols], counts[:, n_neg_cols:]
         else:
-            neg_w, pos_w = np.take(counts, neg_cols, axis=1), np.take(counts, pos_cols, axis=1)
-        cc = cum[:c]
-        np.cumsum(neg_w, axis=1, out=cc[:, 1:])
-        twice_u = np.einsum("ij,ij->i", pos_w, cc[:, below] + cc[:, at_or_below])
+            neg_w = np.take(counts, neg_cols, axis=1, out=spread[0][:c], mode="clip")
+            pos_w = np.take(counts, pos_cols, axis=1, out=spread[1][:c], mode="clip")
+        np.cumsum(neg_w, axis=1, out=cum[:c, 1:])
+        flat = cum.ravel()
+        np.take(flat, at_below[:c], out=placement[:c], mode="clip")
+        np.add(placement[:c], np.take(flat, at_or_below[:c], out=ties[:c], mode="clip"), out=placement[:c])
+        twice_u = np.einsum("ij,ij->i", pos_w, placement[:c])
         m = pos_w.sum(axis=1)
-        n = cc[:, -1]
+        n = cum[:c, -1]
         with np.errstate(invalid="ignore", divide="ignore"):
             out[start:stop] = twice_u / (2.0 * m * n)
     return out

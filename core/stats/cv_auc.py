@@ -81,15 +81,18 @@ def _corrected(values: np.ndarray, ratios: np.ndarray, reps: np.ndarray, level: 
     return mean, se, max(bounds[0], mean - q * se), min(bounds[1], mean + q * se), df
 
 
-def _per_fold_aucs(y: np.ndarray, scores: list[np.ndarray], parts: list[np.ndarray]) -> np.ndarray:
-    """AUC of every score vector in every fold (rows: folds); a fold with one class is an error naming it."""
+def _per_fold_aucs(y: np.ndarray, scores: list[np.ndarray], parts: list[np.ndarray],
+                   y_b: np.ndarray | None = None) -> np.ndarray:
+    """AUC of every score vector in every fold (rows: folds), against y (with `y_b`: the second score against
+    y_b); a fold with one class is an error naming it."""
+    ys = [y] * len(scores) if y_b is None else [y, y_b]
     out = np.empty((len(parts), len(scores)))
     for f, idx in enumerate(parts):
-        yy = y[idx]
-        if yy.min() == yy.max():
-            raise StatsError(f"fold {f} holds records of one class only ({yy.size} records): it has no AUC; "
-                             "stratify the folds or use fewer")
-        out[f] = [_auc(yy, s[idx]) for s in scores]
+        for name, yy in ({"": y} if y_b is None else {" of y": y, " of y_b": y_b}).items():
+            if yy[idx].min() == yy[idx].max():
+                raise StatsError(f"fold {f} holds records of one class{name} only ({idx.size} records): it has no "
+                                 "AUC; stratify the folds or use fewer")
+        out[f] = [_auc(yy[idx], s[idx]) for yy, s in zip(ys, scores)]
     return out
 
 
@@ -112,15 +115,23 @@ def cv_auc_interval(y: Any, score: Any, fold: Any, groups: Any = None, level: fl
 
 
 def cv_auc_difference(y: Any, score_a: Any, score_b: Any, fold: Any, groups: Any = None,
-                      level: float = 0.95) -> Estimate:
+                      level: float = 0.95, y_b: Any = None) -> Estimate:
     """Paired cross-validated AUC difference (A - B: mean of the per-fold differences), corrected t interval
-    and its two-sided p-value (``extra.p_value``, t with J - 1 df)."""
+    and its two-sided p-value (``extra.p_value``, t with J - 1 df).
+
+    ``y_b``: the labels score_b is read against, where it scores another target of the same records (default y):
+    one model's AUC for one target minus its AUC for another, on the same patients and folds (echo_cmr's WMA -
+    LGE). The per-fold difference is then of two targets; the correction is the same (it counts the folds'
+    overlapping training sets, whatever the per-fold statistic)."""
     level = check_level(level)
     yy = as_binary_labels(y)
     a = as_scores(score_a, "score_a", n=yy.size)
     b = as_scores(score_b, "score_b", n=yy.size)
     parts, ratios, reps = _fold_parts(fold, yy.size, groups)
-    per_fold = _per_fold_aucs(yy, [a, b], parts)
+    yb = None if y_b is None else as_binary_labels(y_b, "y_b")
+    if yb is not None and yb.size != yy.size:
+        raise StatsError(f"length mismatch: y_b has {yb.size} values but y has {yy.size}")
+    per_fold = _per_fold_aucs(yy, [a, b], parts, yb)
     diff = per_fold[:, 0] - per_fold[:, 1]
     mean, se, lo, hi, df = _corrected(diff, ratios, reps, level, (-1.0, 1.0))
     p = 1.0 if se == 0.0 and mean == 0.0 else (0.0 if se == 0.0 else float(2.0 * t_dist.sf(abs(mean) / se, df)))

@@ -1,5 +1,5 @@
 """Report figures (ROC, calibration, decision curve, Bland–Altman, forest plot, confusion matrix) as bare matplotlib
-Figures, no pyplot. Colours are cardio.figures' Okabe–Ito palette and perceptually uniform colormaps; every axis
+Figures, no pyplot. Colours are cardio.report.figures' Okabe–Ito palette and perceptually uniform colormaps; every axis
 states its unit; names are whatever the caller passes (display names, not column names)."""
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from matplotlib.ticker import NullFormatter
 from scipy.stats import norm
 from sklearn.metrics import roc_curve
 
-from cardio.figures import CVD_SEQUENTIAL, PALETTE
+from cardio.report.figures import CVD_SEQUENTIAL, PALETTE
 from cardio.stats.agreement import LOA_COVERAGE
 from cardio.stats.formatting import format_ci
 from cardio.stats.result import Estimate, StatsError

@@ -5,7 +5,7 @@ Stacked generalisation weighs each base model's score by how much it adds (Wolpe
 regressions", Mach Learn 24:49) and LeBlanc & Tibshirani (1996, JASA 91:1641) found that an unconstrained stacker
 gives noise real weight, of either sign, and that constraining the weights to be non-negative fixes most of it; the
 SuperLearner's `method.NNloglik` is this logistic form (Polley & van der Laan 2010). A base score that carries
-nothing then gets weight 0 half the time instead of never. Measured through cardio.fusion.fuse_fold (160
+nothing then gets weight 0 half the time instead of never. Measured through cardio.fusion.fuse.fuse_fold (160
 patients, 5 outer x 2 inner folds, 60 simulated data sets, the first modality carrying response, the others
 noise), the fused AUC lost to the first modality alone, on average: 0.013 (one noise modality) and 0.017 (two)
 with the unconstrained logistic stacker (C = 1); 0.006 and 0.007 with weights >= 0. Choosing C by inner
@@ -18,8 +18,9 @@ constrained fits take equalities only; SciPy's bounded L-BFGS-B minimises the pe
 """
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -42,6 +43,28 @@ class Stacker:
         """(n, 2) class probabilities, scikit-learn's layout."""
         p = 1.0 / (1.0 + np.exp(-self.decision_function(x)))
         return np.column_stack([1.0 - p, p])
+
+    def to_arrays(self, prefix: str) -> dict[str, np.ndarray]:
+        """The stacker as a model bundle's part (ModelState.tensors): its own float64 arrays, `<prefix>.mean`, `.sd`,
+        `.coef` and `.intercept` (one value), which `from_arrays` reads back to the same scores, bit for bit."""
+        return {f"{prefix}.{k}": np.atleast_1d(np.asarray(getattr(self, k), dtype=np.float64)).copy()
+                for k in STACKER_ARRAYS}
+
+    @classmethod
+    def from_arrays(cls, arrays: Mapping[str, Any], prefix: str) -> Stacker:
+        """The stacker `to_arrays` wrote, from NumPy arrays or the torch tensors a bundle reads back; a missing or
+        mis-shaped array is a StatsError naming it."""
+        missing = [f"{prefix}.{k}" for k in STACKER_ARRAYS if f"{prefix}.{k}" not in arrays]
+        if missing:
+            raise StatsError(f"the stacker's array(s) {', '.join(missing)} are missing")
+        mean, sd, coef, intercept = (np.asarray(arrays[f"{prefix}.{k}"], dtype=np.float64) for k in STACKER_ARRAYS)
+        if not (mean.ndim == 1 and mean.shape == sd.shape == coef.shape and intercept.shape == (1,)):
+            raise StatsError(f"the stacker's arrays {prefix}.* do not fit together: mean {mean.shape}, sd {sd.shape}, "
+                             f"coef {coef.shape}, intercept {intercept.shape} (one value)")
+        return cls(mean, sd, coef, float(intercept[0]))
+
+
+STACKER_ARRAYS = ("mean", "sd", "coef", "intercept")
 
 
 def fit_stacker(x: np.ndarray, y: np.ndarray, *, nonnegative: bool | Sequence[bool] = True,

@@ -8,7 +8,21 @@
     predict.py   cardio predict: a bundle on a new cohort; ensemble.py (the fold models), external.py (what a new
                  cohort can evaluate)
     validate.py  cardio validate: the load and the checks, every problem listed
+    tasks.py     a run as tasks (prepare, fit-<fold>, final, evaluate): their folders, markers and results on disk
+    bundle.py    the run's model bundle (<run>/model/): the final model as safetensors + JSON; signing.py signs it
 """
-from cardio.study.stages import Study, open_study
+from __future__ import annotations
+
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from cardio.study.stages import Study, open_study
 
 __all__ = ["Study", "open_study"]
+
+
+def __getattr__(name: str) -> Any:  # `cardio.study.bundle` alone (cardio predict, cardio sign) loads no stages
+    if name in __all__:
+        return getattr(import_module("cardio.study.stages"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -4,7 +4,7 @@ nnU-Net predicts a new case with the five models of its cross-validation and ave
 cardio predicted with the one final model (fitted on every patient after the folds). With `fold_models: true`
 (the default) each fit task exports its outer fold's model through the plugin's cardio_export_model into its task
 folder, and the evaluate task, which runs after every fit and the final model, adds them to `<run>/model/` as
-`folds/<fold>/` (in the manifest, signed again: core/bundle.py).
+`folds/<fold>/` (in the manifest, signed again: core/study/bundle.py).
 
 What is averaged, and why no recalibration. A fold model's binary scores are probabilities from a model fitted
 with a proper scoring rule (BCE for the networks, logistic regression for the fused and linear models), so the
@@ -31,9 +31,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from cardio import bundle, tasks
 from cardio.context import RunContext
 from cardio.data import CardioError, ModelState, Predictions, Section
+from cardio.study import bundle, tasks
 
 ENSEMBLES = ("final", "folds")
 MODEL = "model"  # a fit task's exported model: tasks/fit-<fold>/model/

@@ -9,17 +9,18 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from cardio import checks, engine, report, tasks
+from cardio import engine
 from cardio.context import RunContext
-from cardio.data import CardioError, Cohort, Features, Predictions, Section
-from cardio.study import ensemble
+from cardio.data import CardioError, Cohort, Features, Predictions, Section, checks
+from cardio.report import outputs as report
+from cardio.study import ensemble, tasks
 from cardio.study.record import RunRecord, keep_key, read_run_json
 from cardio.study.stages import Study, as_sections
 
 
 def evaluate(study: Study, stages: tasks.Study, cfg: dict, ctx: RunContext) -> None:
     """The evaluate task: every fold's predictions from its task folder, the report's sections, the run's files."""
-    from cardio.figures import parallel_saves
+    from cardio.report.figures import parallel_saves
     from cardio.stats import StatsError
 
     run_dir = ctx.out_dir
@@ -38,7 +39,7 @@ def evaluate(study: Study, stages: tasks.Study, cfg: dict, ctx: RunContext) -> N
     except StatsError as e:
         raise CardioError(f"evaluation failed: {e} (predictions are saved in {run_dir / 'predictions.csv'})") from None
     meta = {**study.made_by(), "seed": ctx.seed, "device": str(ctx.device),
-            "world_size": read_run_json(run_dir).get("world_size", 1), **counts(stages.cohort), "cv": cfg["cv"],
+            "world_size": read_run_json(run_dir).get("world_size", 1), **cohort_meta(stages.cohort), "cv": cfg["cv"],
             "folds": [{"name": f.name, "n_train": int(len(f.train)), "n_test": int(len(f.test)),
                        "n_val": int(len(f.val))} for f in stages.folds],
             "elapsed_s": _elapsed(run_dir), "null_control": stages.null_control,
@@ -52,9 +53,11 @@ def evaluate(study: Study, stages: tasks.Study, cfg: dict, ctx: RunContext) -> N
     ctx.log.info("done in %s: %s", duration(meta["elapsed_s"]), run_dir / "report.md")
 
 
-def counts(cohort: Cohort) -> dict:
-    """The cohort's size for metrics.json: its records and patients."""
-    return {"n_records": int(len(cohort)), "n_patients": int(cohort.table["patient_id"].nunique())}
+def cohort_meta(cohort: Cohort) -> dict:
+    """The cohort in metrics.json: its records and patients, whether it is synthetic and the truth a synthetic-crt
+    cohort states (the report's checklist reads them)."""
+    return {"n_records": int(len(cohort)), "n_patients": int(cohort.table["patient_id"].nunique()),
+            "synthetic": cohort.synthetic, "truth": cohort.truth}
 
 
 def _elapsed(run_dir: Path) -> float:

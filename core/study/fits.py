@@ -1,7 +1,10 @@
 """The fits of a run: each outer fold (and its inner folds) trained and predicted, and the final model on every row.
 
-Every fit starts from the run's seed, so a fold's model does not depend on the process, machine or order that
-fits it; each gets its own context (`ctx.for_fit`), whose fold tags its checkpoints and history.
+Each fit is set up here, once for every plugin (`train`): its own context (`ctx.for_fit`), whose fold tags its
+checkpoints and history; the validation rows; a binary label with both classes in the training rows (one line
+naming the fit otherwise); and torch, NumPy and random seeded from the run's seed right before cardio_train, so a
+fit's model does not depend on the process, machine or order that fits it. A plugin that builds several networks
+in one fit builds each with `engine.build`, which seeds the same way.
 """
 from __future__ import annotations
 
@@ -10,10 +13,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from cardio import bundle, engine, tasks
+from cardio import engine
 from cardio.context import RunContext
 from cardio.data import CardioError, Features, ModelState, Predictions, inner_split
-from cardio.study import ensemble
+from cardio.study import bundle, ensemble, tasks
 from cardio.study.record import provenance
 from cardio.study.stages import Study, as_sections, expect
 
@@ -53,7 +56,6 @@ def fit_predict(study: Study, features: Features, fold, prepared: Any, cfg: dict
                 what: str = "") -> tuple[Any, Predictions]:
     """One fit on a fold's trainable rows (its context's fold tags its checkpoints) and its predictions on the
     test rows."""
-    engine.seed_everything(ctx.seed)  # the fold's model does not depend on which fits ran before it here
     if what:
         ctx.log.info("%s: %s, %d train rows, %d test rows", fold.name, what, len(features.trainable(fold.train)),
                      len(fold.test))
@@ -68,10 +70,18 @@ def fit_predict(study: Study, features: Features, fold, prepared: Any, cfg: dict
 def train(study: Study, features: Features, train: np.ndarray, val: np.ndarray, prepared: Any, cfg: dict,
           ctx: RunContext) -> Any:
     """cardio_train on the rows to fit and the validation rows the core chose: the protocol's own (holdout,
-    predefined), else `train.val_fraction` of the training patients (inner_split), else none."""
+    predefined), else `train.val_fraction` of the training patients (inner_split), else none. The training rows must
+    hold both classes of a binary label; validation rows that would leave the rows to fit with one class are not
+    used (the fit takes the whole training fold, logged). Seeded from the run's seed right before the hook."""
+    features.check_classes(np.union1d(train, val), ctx.fold or "")
     fraction = float(cfg["train"]["val_fraction"])
     if not len(val) and fraction > 0:
         train, val = inner_split(features.table, train, fraction=fraction, seed=ctx.seed, label=features.label)
+    if len(val) and features.one_class(train):
+        ctx.log.warning("fit %s: the validation rows would leave one class of %r to fit; fitting on the whole "
+                        "training fold, without validation rows", ctx.fold, features.label)
+        train, val = np.union1d(train, val), val[:0]
+    engine.seed_everything(ctx.seed)  # the fit's model does not depend on which fits ran before it here
     model = study.hooks.cardio_train(features=features, train_index=train, val_index=val, prepared=prepared,
                                      config=cfg, ctx=ctx)
     if model is None:
@@ -92,7 +102,6 @@ def final_model(study: Study, stages: tasks.Study, cfg: dict, ctx: RunContext) -
     every = features.trainable(np.arange(len(features)))  # rows with a target: the folds' rule
     ctx.log.info("final model: fitting on all %d rows (%d patients)", len(every),
                  features.table["patient_id"].nunique())
-    engine.seed_everything(ctx.seed)
     fit_ctx = ctx.for_fit("final")  # its checkpoints and history are tagged final-<name>
     model = train(study, features, every, every[:0], stages.prepared, cfg, fit_ctx)
     state = expect(study.hooks.cardio_export_model(model=model, config=cfg, ctx=fit_ctx), ModelState,

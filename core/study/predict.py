@@ -13,12 +13,12 @@ from pathlib import Path
 
 import numpy as np
 
-from cardio import bundle, report
 from cardio import config as config_mod
 from cardio.context import RunContext, new_context, run_device
 from cardio.data import CardioError, Cohort, Features, ModelState, Predictions, Section
-from cardio.study import ensemble, external
-from cardio.study.evaluate import at_level, counts, labelled
+from cardio.report import outputs as report
+from cardio.study import bundle, ensemble, external
+from cardio.study.evaluate import at_level, cohort_meta, labelled
 from cardio.study.record import RunRecord, keep_key, provenance, read_run_json, run_logger
 from cardio.study.stages import Study, expect, open_study
 
@@ -127,7 +127,7 @@ def _predict(study: Study, info: dict, models: Models, cfg: dict, ctx: RunContex
                     shared["records"], shared["same_id"], shared["same_content"])
     report.write_predictions(out_dir, predictions, ctx.pseudonym_key)
     labelled_rows = labelled(predictions)
-    meta = {**study.made_by(), "seed": ctx.seed, "device": str(ctx.device), "world_size": 1, **counts(cohort),
+    meta = {**study.made_by(), "seed": ctx.seed, "device": str(ctx.device), "world_size": 1, **cohort_meta(cohort),
             "kind": "external validation" if external_cohort else "validation on records the model was trained on",
             "overlap_with_training": shared, "ensemble": "folds" if models[1] else "final",
             "fold_models": list(models[1]),
@@ -137,8 +137,7 @@ def _predict(study: Study, info: dict, models: Models, cfg: dict, ctx: RunContex
     if len(labelled_rows.table):
         about = _about_model(study.plugin, info, run_dir, cfg, meta, len(labelled_rows.table), shared,
                              external_cohort)
-        sections, meta["not_evaluated"] = _external_sections(labelled_rows, final, cohort.level, len(models[1]),
-                                                             cfg, ctx)
+        sections, meta["not_evaluated"] = _external_sections(labelled_rows, final, cohort, len(models[1]), cfg, ctx)
         report.write_run(out_dir, meta, predictions, [about, *sections], ctx.pseudonym_key)
     else:
         log.info("the cohort has no labels: predictions only, no external-validation report")
@@ -189,20 +188,21 @@ def _about_model(plugin: str, info: dict, run_dir: Path, cfg: dict, meta: dict, 
                    "nothing about new patients. " + trained, part="summary")
 
 
-def _external_sections(rows: Predictions, final: Predictions | None, level: str, n_folds: int, cfg: dict,
+def _external_sections(rows: Predictions, final: Predictions | None, cohort: Cohort, n_folds: int, cfg: dict,
                        ctx: RunContext) -> tuple[list[Section], list[dict]]:
     """The performance section on every target this cohort can evaluate, the targets it cannot with why, and with
     the fold ensemble its comparison with the final model: (sections, the targets not evaluated)."""
-    from cardio.performance import evaluate_sections
+    from cardio.report.performance import evaluate_sections
     from cardio.stats import StatsError
 
+    level = cohort.level
     kept, skipped = external.screen(rows, level)
     sections: list[Section] = []
     for attempt in (1, 2):
         if not len(kept.table):
             break
         try:
-            sections.extend(evaluate_sections(kept, cfg, ctx))
+            sections.extend(evaluate_sections(kept, cfg, ctx, cohort.truth))
             break
         except StatsError as e:  # a refusal the screen's rules did not foresee: leave out the task(s) refused
             more = external.failed(kept, cfg, ctx, level) if attempt == 1 else []

@@ -19,10 +19,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import cardio
-from cardio import bundle, tasks
 from cardio import config as config_mod
-from cardio.cache import write_text_atomic
 from cardio.data import CardioError, PluginInfo, Predictions
+from cardio.data.cache import write_text_atomic
+from cardio.study import bundle, tasks
 
 if TYPE_CHECKING:
     import torch
@@ -31,7 +31,8 @@ if TYPE_CHECKING:
 
 
 def run_logger(log_file: Path | None, is_main: bool) -> logging.Logger:
-    """The `cardio.run` logger: stderr (warnings only off the main process) and, on it, `log_file`."""
+    """The `cardio.run` logger (the run's log, whichever module writes to it): stderr (warnings only off the main
+    process) and, on it, `log_file`."""
     log = logging.getLogger("cardio.run")
     log.handlers.clear()
     log.setLevel(logging.INFO)

@@ -10,10 +10,11 @@ from typing import Any
 import torch
 
 import cardio
-from cardio import checks, engine, leakage, plugins, tasks
 from cardio import config as config_mod
+from cardio import engine, plugins
 from cardio.context import RunContext
-from cardio.data import CardioError, Cohort, Features, PluginInfo, Section, make_folds
+from cardio.data import CardioError, Cohort, Features, PluginInfo, Section, checks, leakage, make_folds, multimodal
+from cardio.study import tasks
 
 
 def expect(value: Any, kind: type | tuple[type, ...], hook: str, plugin: str) -> Any:
@@ -63,7 +64,13 @@ class Study:
     def load(self, cfg: dict, ctx: RunContext) -> Cohort:
         engine.seed_everything(ctx.seed)
         ctx.log.info("stage load")
-        return expect(self.hooks.cardio_load(config=cfg, ctx=ctx), Cohort, "cardio_load", self.plugin)
+        cohort = expect(self.hooks.cardio_load(config=cfg, ctx=ctx), Cohort, "cardio_load", self.plugin)
+        # What the cohort is, set here once for every report: no cohort.dir means the plugin's own synthetic cohort;
+        # a folder `cardio synthetic-crt` wrote states its truth (a plugin's loader may have said so itself).
+        truth = multimodal.stated_truth(cfg["cohort"]["dir"])
+        cohort.synthetic = cohort.synthetic or not cfg["cohort"]["dir"] or truth is not None
+        cohort.truth = truth if truth is not None else cohort.truth
+        return cohort
 
     def problems(self, cohort: Cohort, cfg: dict) -> list[str]:
         """Every way the cohort does not fit the study (outcome, split, covariates that are outcomes)."""
@@ -78,10 +85,11 @@ class Study:
         """load (unless given) -> preprocess -> checks (`check`: the study's; a cohort to predict has none)."""
         cohort = cohort if cohort is not None else self.load(cfg, ctx)
         ctx.log.info("stage preprocess (%d records)", len(cohort))
-        loaded_outcomes = cohort.outcomes
+        loaded = cohort
         cohort = expect(self.hooks.cardio_preprocess(cohort=cohort, config=cfg, ctx=ctx) or cohort, Cohort,
                         "cardio_preprocess", self.plugin)
-        cohort.outcomes = tuple(dict.fromkeys([*loaded_outcomes, *cohort.outcomes]))  # a rebuilt Cohort keeps them
+        cohort.outcomes = tuple(dict.fromkeys([*loaded.outcomes, *cohort.outcomes]))  # a rebuilt Cohort keeps them
+        cohort.synthetic, cohort.truth = loaded.synthetic, loaded.truth  # and what the cohort is
         if check:
             problems = checks.cohort_problems(cohort, cfg)
             if problems:
@@ -134,7 +142,7 @@ def open_study(plugin: str, register: Any = ()) -> Study:
     return Study(plugin, loaded, pm, plugins.info(pm, plugin))
 
 
-STUDY_VERSION = 1  # bump when tasks.Study changes shape
+STUDY_VERSION = 2  # bump when tasks.Study changes shape (2: Cohort.synthetic and Cohort.truth)
 
 
 def shared(study: Study, cfg: dict, ctx: RunContext, task: str) -> tasks.Study:

@@ -17,11 +17,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from cardio import checks
-from cardio.cache import Cache
-from cardio.cohort import CohortProblems
 from cardio.context import RunContext, default_cache_dir, new_context
-from cardio.data import CardioError
+from cardio.data import CardioError, checks
+from cardio.data.cache import Cache
+from cardio.data.cohort import CohortProblems
 from cardio.study.record import run_logger
 from cardio.study.stages import open_study
 

@@ -6,8 +6,8 @@ import pandas as pd
 import pytest
 
 from cardio import CardioError, Cohort, PluginInfo, hookimpl
-from cardio.checks import cohort_problems
 from cardio.config import core_defaults
+from cardio.data.checks import cohort_problems
 from cardio.study.validate import validate_cohort
 from cardio.testing import run_plugin
 
@@ -76,7 +76,7 @@ def test_validate_command_on_a_good_cohort(cardio_cli):
 
 def test_missing_labels_are_masked_not_problems():
     """A missing label leaves that record out of training and of its metrics; validate counts it."""
-    from cardio.checks import summary
+    from cardio.data.checks import summary
 
     cohort = _cohort([0, 1] * 15 + [np.nan] * 10)
     assert cohort_problems(cohort, core_defaults()) == []

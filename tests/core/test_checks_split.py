@@ -3,8 +3,8 @@ import numpy as np
 import pandas as pd
 
 from cardio import Cohort
-from cardio.checks import cohort_problems, summary
 from cardio.config import core_defaults
+from cardio.data.checks import cohort_problems, summary
 
 
 def _cohort(n_pos: int, n_neg: int, root=None, files: bool = False) -> Cohort:
@@ -49,7 +49,7 @@ def test_summary_counts_the_input_files_and_the_fits(tmp_path):
 
 
 def test_time_is_estimated_from_the_last_finished_run_in_the_cache(tmp_path):
-    from cardio.checks import record_timing, time_estimate
+    from cardio.data.checks import record_timing, time_estimate
 
     assert "no finished toy run in this cache" in time_estimate(tmp_path, "toy", 100, 6)
     record_timing(tmp_path, "toy", n_records=50, fits=6, elapsed_s=600.0, device="CPU x86_64 (2 logical cores)")

@@ -9,8 +9,8 @@ import pytest
 import torch
 
 from cardio import CardioError, Features
-from cardio.cohort import CohortProblems, Column, Schema, missingness, read_table
 from cardio.config import resolve
+from cardio.data.cohort import CohortProblems, Column, Schema, missingness, read_table
 from cardio.engine import MISSING_CLASS, masked_loss, masked_mse
 
 SCHEMA = Schema((Column("y", "binary", target=True, required=True), Column("t1_ms", "number", target=True),
@@ -144,7 +144,7 @@ def test_pseudonyms_are_keyed_stable_and_kept_out_of_runs(tmp_path):
     another pseudonym; the key file is owner-only and lives in the cache, not in a run directory."""
     import stat
 
-    from cardio.report import pseudonym_key, pseudonyms
+    from cardio.report.outputs import pseudonym_key, pseudonyms
 
     key = pseudonym_key(tmp_path / "cache")
     assert pseudonym_key(tmp_path / "cache") == key and len(key) == 32

@@ -34,8 +34,8 @@ CORE = Path(cardio.__file__).parent
 # (plugin or "core", dotted key) -> why the scan cannot see it read, or the fix the plugin needs
 ALLOWED: dict[tuple[str, str], str] = {
     ("core", "profile"): "read by config.resolve from the user's file and --set before the merged config exists",
-    ("core", "cohort.allow_outside_paths"): "read by each plugin's cardio_load and handed to cardio.cohort.read_table, "
-                                            "the one place that applies it",
+    ("core", "cohort.allow_outside_paths"): "read by each plugin's cardio_load and handed to "
+                                            "cardio.data.cohort.read_table, the one place that applies it",
     # Mismatches in plugins (their files belong to their plugins; the fix each needs):
     ("ecg_transfer", "ecg_transfer.pretrain.split"): "never read: aami.split_records(split=...) is never called "
                                                      "with it; pass EcgSettings.of(config).pretrain.split where "

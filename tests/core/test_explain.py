@@ -1,10 +1,10 @@
-"""cardio.explain: Grad-CAM and Grad-CAM++ on image and video models, frozen layers included."""
+"""cardio.report.explain: Grad-CAM and Grad-CAM++ on image and video models, frozen layers included."""
 import numpy as np
 import pytest
 import torch
 import torchvision
 
-from cardio.explain import grad_cam
+from cardio.report.explain import grad_cam
 
 pytest.importorskip("pytorch_grad_cam")
 

@@ -12,7 +12,7 @@ import pandas as pd
 
 from cardio import plugins
 from cardio.config import resolve
-from cardio.multimodal import latent
+from cardio.data.multimodal import TRUTH, latent, stated_truth
 
 MODALITIES = ["ecg", "spect", "echo"]
 RUN = ("--set", "label=responder", "--set", "cv.folds=4", "--set", "cv.inner_folds=2", "--set", "train.epochs=10",
@@ -108,11 +108,43 @@ def test_runs_that_cannot_be_joined_are_refused_with_every_reason(cardio_cli, tm
     assert not (tmp_path / "f").exists()
 
 
+def test_a_fused_report_states_a_synthetic_crt_cohorts_truth_and_the_same_runs_without_it_do_not(cardio_cli, tmp_path,
+                                                                                                 toy_site):
+    """Two runs on the modality folders of a cohort with synthetic-crt's truth.json: the fusion's Cohort part states it
+    as each run's does (multimodal.stated_truth); fused again with the truth.json moved away, the same runs state
+    nothing and the checklist asks for the cohort's source."""
+    root = tmp_path / "crt"
+    _write(root, "planted", 60, toy_site)
+    _, truth = latent(60, 5, MODALITIES, "planted")
+    (root / TRUTH).write_text(json.dumps({**truth, "missing": {m: 0 for m in MODALITIES}}))
+    common = ("--set", "cv.folds=3", "--set", "cv.inner_folds=2", "--set", "train.epochs=2", "--set",
+              "label=responder", "--set", "data.n_features=4", "--set", "final_model=false", "--set", "explain=false",
+              "--set", "report.figures=false", "--set", "stats.n_resamples=100")
+    for m in ("ecg", "spect"):
+        cardio_cli("run", "--plugin", "toy", "--out", m, "--set", f"cohort.dir={root / m}", *common, check=True)
+    stated = stated_truth(root / "ecg")
+    assert stated is not None and "Weights w: ecg 1.2, spect 1.2, echo 1.2" in stated
+    assert stated in (tmp_path / "ecg" / "report.md").read_text()
+    fuse = ("fuse", "ecg", "spect", "--name", "ecg=ecg", "--name", "spect=spect", "--n-resamples", "100")
+    cardio_cli(*fuse, "--out", "with", check=True)
+    (root / TRUTH).rename(root / "elsewhere.json")
+    cardio_cli(*fuse, "--out", "without", check=True)
+    with_truth, without = ((tmp_path / f / "report.md").read_text() for f in ("with", "without"))
+    cohort_part = with_truth.split("\n## Cohort")[1].split("\n## ")[0]
+    assert stated in cohort_part and "written by `cardio synthetic-crt`, its planted effects stated" in with_truth
+    assert "synthetic-crt" not in without and "The cohort folder is in config.yaml" in without
+    meta = {f: json.loads((tmp_path / f / "metrics.json").read_text()) for f in ("with", "without")}
+    assert (meta["with"]["synthetic"], meta["with"]["truth"]) == (True, stated)
+    assert (meta["without"]["synthetic"], meta["without"]["truth"]) == (False, None)
+    # the same runs: every estimate of the two fusions is the same
+    assert meta["with"]["estimates"] == meta["without"]["estimates"]
+
+
 def test_a_noise_modality_gets_weight_zero_or_more_never_a_fitted_sign_flip():
     """Issue 38: the nested stacker's modality weights are >= 0 (cardio.stats.fit_stacker). On a neutral data set
     (the first modality carries response, the second is noise) the unconstrained fit gives the noise negative weight
     in some fold; the fusion cardio fuse runs never does, and still weighs the carrying modality."""
-    from cardio.fusion import fuse_fold
+    from cardio.fusion.fuse import fuse_fold
     from cardio.testing import load_script
 
     bench = load_script(Path(__file__).parents[2] / "benchmarks" / "crt_fusion.py")
@@ -121,3 +153,20 @@ def test_a_noise_modality_gets_weight_zero_or_more_never_a_fitted_sign_flip():
     constrained = [c for f in folds for c in fuse_fold(mods, f, None)[1]]
     assert min(c["m1"] for c in free) < 0  # the check can fail: unconstrained, noise gets a sign
     assert min(c["m1"] for c in constrained) >= 0 and min(c["m0"] for c in constrained) > 0
+
+
+def test_the_single_modality_rows_do_not_depend_on_the_stacker():
+    """benchmarks/crt_fusion.py compares the two stackers' fused - first ΔAUC: both against one reference. On null
+    data the first modality's inner slope is negative in about half the folds; its recalibrated row was fitted by
+    each stacker, so the unconstrained one reversed its ranking there and the constrained one made it constant."""
+    from cardio.fusion.fuse import fuse_fold
+    from cardio.testing import load_script
+
+    bench = load_script(Path(__file__).parents[2] / "benchmarks" / "crt_fusion.py")
+    mods, folds = bench.simulated(0, 100, [0.0, 0.0])
+    rows = {nonneg: pd.concat([fuse_fold(mods, f, None, nonnegative=nonneg)[0] for f in folds]) for nonneg in
+            (False, True)}
+    single = {k: r[r["model"] != "fused"].reset_index(drop=True) for k, r in rows.items()}
+    pd.testing.assert_frame_equal(single[False], single[True])
+    fused = {k: r.loc[r["model"] == "fused", "y_score"].to_numpy() for k, r in rows.items()}
+    assert not np.allclose(fused[False], fused[True])  # the stackers themselves still differ

@@ -58,3 +58,10 @@ def test_importing_cardio_sets_the_passive_wait_policy_unless_the_user_chose_one
     assert env["OMP_WAIT_POLICY"] == "PASSIVE" and int(env["OMP_NUM_THREADS"]) == cardio.allotted_cpus()
     mine = {**os.environ, "OMP_WAIT_POLICY": "ACTIVE", "OMP_NUM_THREADS": "3"}
     assert _loaded("import cardio", env=mine)["env"] == {"OMP_WAIT_POLICY": "ACTIVE", "OMP_NUM_THREADS": "3"}
+
+
+def test_the_default_bootstrap_ci_call_loads_nothing_heavy():
+    # the percentile interval of records: NumPy alone (BCa brings scipy.special, patients pandas.factorize)
+    got = _loaded("import numpy as np\nfrom cardio.stats import bootstrap_ci\n"
+                  "bootstrap_ci(np.r_[0, 1, 0, 1, 1, 0, 0, 1], np.r_[.1, .9, .3, .6, .8, .2, .5, .5], n_resamples=50)")
+    assert got["heavy"] == [], got

@@ -10,8 +10,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from cardio import CardioError, tasks
+from cardio import CardioError
 from cardio.data import make_folds
+from cardio.study import tasks
 
 CV = {"method": "kfold", "folds": 4, "repeats": 1, "stratify": True}
 

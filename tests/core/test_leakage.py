@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from cardio import CardioError, Cohort, Features, PluginInfo, Predictions, hookimpl
-from cardio.leakage import permute_outcomes
+from cardio.data.leakage import permute_outcomes
 from cardio.testing import pooled, read_metrics, run_plugin
 
 

@@ -1,6 +1,6 @@
-"""cardio sweep --permutation-of: a run tested against chance by whole runs on permuted labels (cardio.permutation).
-Positive control (the toy's planted signal) and null control (signal 0), the p-value's arithmetic, and the checks
-that refuse a run the sweep's runs are not permutations of."""
+"""cardio sweep --permutation-of: a run tested against chance by whole runs on permuted labels
+(cardio.execution.permutation). Positive control (the toy's planted signal) and null control (signal 0), the
+p-value's arithmetic, and the checks that refuse a run the sweep's runs are not permutations of."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from cardio import permutation, sweep
+from cardio.execution import permutation, sweep
 from cardio.testing import invoke
 
 QUICK = ("--set", "train.epochs=1", "--set", "cv.folds=2", "--set", "report.figures=false", "--set",

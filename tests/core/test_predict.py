@@ -240,7 +240,7 @@ def test_tensorboard_event_files_per_fit(cardio_cli, tmp_path):
 
 
 def test_engine_imports_tensorboard_only_when_asked():
-    code = "import sys, cardio.engine, cardio.run; sys.exit('tensorboard' in sys.modules)"
+    code = "import sys, cardio.engine, cardio.execution.run; sys.exit('tensorboard' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0
 
 
@@ -388,7 +388,7 @@ def test_the_fold_ensemble_is_the_mean_of_the_fold_models_compared_with_the_fina
                                                                                        tmp_path):
     import torch
 
-    from cardio import bundle
+    from cardio.study import bundle
 
     cardio_cli(*RUN, "--set", "train.epochs=1", check=True)
     info = json.loads((tmp_path / "a" / "model" / "bundle.json").read_text())
@@ -491,7 +491,8 @@ def test_overlap_by_content_finds_files_copied_under_other_names(tmp_path):
     """The core's service for every plugin with a file column: a record whose file (or one of its clips) holds a
     training record's bytes is the same record, whatever it is called; features alone did not see it for echo,
     whose features name cached clips by their source path."""
-    from cardio import Cohort, Features, bundle
+    from cardio import Cohort, Features
+    from cardio.study import bundle
 
     def cohort(folder, ids, contents):
         folder.mkdir()

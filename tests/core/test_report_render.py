@@ -11,9 +11,10 @@ import numpy as np
 import pytest
 from scipy.ndimage import gaussian_filter
 
-from cardio import report, tripod
 from cardio.data import PARTS
-from cardio.figures import save_figure, subplots
+from cardio.report import outputs as report
+from cardio.report import tripod
+from cardio.report.figures import save_figure, subplots
 from cardio.testing import chromium, report_page, report_page_problems
 
 needs_chromium = pytest.mark.skipif(chromium() is None, reason="no Chromium found (Debian: apt-get install chromium; "

@@ -14,8 +14,9 @@ import pytest
 import torch
 
 import cardio
-from cardio import CardioError, Cohort, Features, PluginInfo, Predictions, aha17, hookimpl, hookspecs
-from cardio.cache import Cache, atomic_path
+from cardio import CardioError, Cohort, Features, PluginInfo, Predictions, hookimpl, hookspecs
+from cardio.data import aha17
+from cardio.data.cache import Cache, atomic_path
 from cardio.stats import StatsError, aggregate_scores, choose_threshold, format_ci, format_p
 from cardio.testing import cpu_context, run_plugin, train_settings
 
@@ -82,7 +83,7 @@ def test_cache_folder_entries(tmp_path):
 WORKER = """
 import sys, time
 import numpy as np
-from cardio.cache import Cache
+from cardio.data.cache import Cache
 root, tag = sys.argv[1], sys.argv[2]
 def build(path):
     time.sleep(0.05)  # widen the window in which two builders would collide
@@ -279,4 +280,4 @@ def test_required_hooks_sit_with_the_hookspecs_and_the_public_api_is_importable(
 
 def test_only_the_core_picks_a_matplotlib_backend():
     found = subprocess.run(["git", "grep", "-l", "matplotlib.use"], cwd=REPO, capture_output=True, text=True).stdout
-    assert [f for f in found.split() if re.match(r"(core|plugins|benchmarks)/", f)] == ["core/figures.py"]
+    assert [f for f in found.split() if re.match(r"(core|plugins|benchmarks)/", f)] == ["core/report/figures.py"]

@@ -10,8 +10,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from cardio import sweep
 from cardio.data import CardioError
+from cardio.execution import sweep
 from cardio.testing import invoke
 
 QUICK = ("--set", "train.epochs=1", "--set", "cv.folds=2", "--set", "report.figures=false", "--set",
@@ -111,7 +111,7 @@ def test_nested_cv_of_choosing_the_best_on_a_null_setting(toy_env):
     0.5; each outer fold's choice is the setting best on that fold's inner folds, recomputed here by scikit-learn."""
     from sklearn.metrics import roc_auc_score
 
-    from cardio import tasks
+    from cardio.study import tasks
 
     _sweep(*GRID, "--seeds", "0", "--out", "null", "--set", "data.signal=0", "--set", "cv.inner_folds=2",
            "--nested")

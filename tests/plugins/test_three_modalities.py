@@ -23,6 +23,8 @@ pytest.importorskip("cardio_echo_cmr")
 
 import pandas as pd
 
+from cardio.data import SYNTHETIC_CRT
+from cardio.data.multimodal import stated_truth
 from cardio.testing import drive_patients, invoke, write_modality
 
 pytestmark = pytest.mark.slow  # three plugins' runs, a fusion and four predictions: an end-to-end run
@@ -99,6 +101,24 @@ def test_three_modalities_are_fused(study):
     report = (study / "fused" / "report.md").read_text()
     print("\n" + "\n".join(line for line in report.splitlines() if line.startswith("| ") and "responder" in line))
     assert "ecg_transfer+spect_polar+echo_cmr" in report
+
+
+def test_every_report_on_the_synthetic_crt_cohort_states_its_truth_and_the_external_site_none(study):
+    """Each plugin's run and the fusion state the cohort's truth.json in their Cohort part, and the plugins' own
+    sections point there instead of stating their own synthetic settings; site B (the writers alone, no truth.json)
+    is reported as a user's cohort."""
+    stated = stated_truth(study / "crt" / "ecg_transfer")
+    assert stated is not None
+    for run in (*PLUGINS, "fused"):
+        report = (study / run / "report.md").read_text()
+        assert stated in report.split("\n## Cohort")[1].split("\n## ")[0], run
+        assert ("Synthetic truth" not in report and "Cohort: synthetic; synthetic truth" not in report
+                and (SYNTHETIC_CRT in report) == (run != "fused")), run
+    for p in PLUGINS:
+        meta = _metrics(study / f"b_{p}")
+        assert (meta["synthetic"], meta["truth"]) == (False, None), p
+        report = (study / f"b_{p}" / "report.md").read_text()
+        assert "synthetic-crt" not in report and "Synthetic truth" not in report, p
 
 
 def test_each_plugins_fold_ensemble_against_its_final_model_on_the_external_site(study):

@@ -9,8 +9,9 @@ import traceback
 import numpy as np
 import pytest
 
-from cardio import CardioError, cache
-from cardio.cine import read_cine, write_dicom_cine
+from cardio import CardioError
+from cardio.data import cache
+from cardio.data.cine import read_cine, write_dicom_cine
 from cardio.testing import check_refused
 
 

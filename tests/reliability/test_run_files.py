@@ -113,8 +113,8 @@ def test_status_names_each_damaged_run_file_and_what_to_do(cardio_cli, tmp_path)
 
 
 def test_status_says_which_tasks_a_cancelled_one_held_back(tmp_path):
-    from cardio import tasks
-    from cardio.run import _explained
+    from cardio.execution.run import _explained
+    from cardio.study import tasks
 
     cfg = {"cv": {"method": "kfold", "folds": 2}, "final_model": False}
     run = tmp_path / "r"

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from cardio.cohort import CohortProblems, Column, Schema, read_table
+from cardio.data.cohort import CohortProblems, Column, Schema, read_table
 from cardio.testing import check_refused, invoke
 
 SCHEMA = Schema((Column("y", "binary", target=True), Column("view", "category", values=("A4C", "A2C")),

@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 
 from cardio import CardioError
-from cardio.cohort import (
+from cardio.data.cohort import (
     CohortProblems,
     Column,
     Problems,

@@ -55,6 +55,28 @@ def test_corrected_interval_is_the_formula_written_out():
                                                                            ba.extra["p_value"]))
 
 
+def test_difference_of_two_targets_reads_each_score_against_its_own_labels():
+    """y_b: one model's AUC for one target minus its AUC for another (echo_cmr's WMA - LGE), fold by fold."""
+    rng = np.random.default_rng(2)
+    y = np.tile([1, 0, 0, 1], 30)
+    y_b = rng.permutation(y)
+    s, s_b = y * 1.5 + rng.normal(size=y.size), rng.normal(size=y.size)
+    fold = np.arange(y.size) % 5
+    d = cv_auc_difference(y, s, s_b, fold, y_b=y_b)
+    per = np.array([roc_auc_score(y[fold == f], s[fold == f]) - roc_auc_score(y_b[fold == f], s_b[fold == f])
+                    for f in range(5)])
+    q, se = t_dist.ppf(0.975, 4), ((1 / 5 + 24 / 96) * per.var(ddof=1)) ** 0.5
+    assert d.estimate == pytest.approx(per.mean(), abs=1e-12) and d.extra["per_fold"] == pytest.approx(per)
+    assert (d.ci_low, d.ci_high) == pytest.approx((per.mean() - q * se, per.mean() + q * se))
+    same = cv_auc_difference(y, s, s_b, fold)
+    assert cv_auc_difference(y, s, s_b, fold, y_b=y).estimate == same.estimate != d.estimate
+    one_class = np.where(fold == 3, 0, y_b)
+    with pytest.raises(StatsError, match="fold 3 holds records of one class of y_b only"):
+        cv_auc_difference(y, s, s_b, fold, y_b=one_class)
+    with pytest.raises(StatsError, match="y_b has 119 values"):
+        cv_auc_difference(y, s, s_b, fold, y_b=y_b[1:])
+
+
 def test_callable_is_fitted_in_cardios_patient_folds_and_the_difference_is_paired():
     x, y = _data(80, shift=2.0)
     ids = np.repeat(np.arange(40), 2)  # two records per patient: folds never split a patient
@@ -145,7 +167,7 @@ def test_roc_legend_carries_the_tables_interval():
 
 
 def test_performance_table_and_estimate_table_show_the_headline():
-    from cardio.performance import HEADLINE_AUC
+    from cardio.report.performance import HEADLINE_AUC
     from cardio.stats import estimate_table
     from cardio.stats.formatting import HEADLINE_AUC as ORDER
 

@@ -15,10 +15,11 @@ from matplotlib.collections import PolyCollection
 from matplotlib.colors import to_hex
 from PIL import Image
 
-from cardio import Predictions, report
+from cardio import Predictions
 from cardio.config import resolve
-from cardio.figures import PALETTE, FigureWarning, save_figure, subplots
-from cardio.performance import evaluate_sections
+from cardio.report import outputs as report
+from cardio.report.figures import PALETTE, FigureWarning, save_figure, subplots
+from cardio.report.performance import evaluate_sections
 from cardio.stats import (
     StatsError,
     forest_figures,

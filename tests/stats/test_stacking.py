@@ -43,3 +43,25 @@ def test_bad_input_is_one_clear_error():
         fit_stacker(x, y[:10])
     with pytest.raises(StatsError, match="2 flags for 3 columns"):
         fit_stacker(x, y, nonnegative=[True, False])
+
+
+def test_a_stacker_written_into_a_bundle_reads_back_to_the_same_scores(tmp_path):
+    """Stacker.to_arrays as a ModelState part, through the bundle's safetensors file and back: the same float64 arrays
+    and scores, bit for bit; a missing or mis-shaped array is one StatsError naming it."""
+    from cardio import ModelState
+    from cardio.stats import Stacker, StatsError
+    from cardio.study.bundle import _read_state, write_state
+
+    rng = np.random.default_rng(4)
+    x = rng.normal(size=(50, 3)).astype(np.float32)  # scores as a network gives them
+    stacker = fit_stacker(x, (x[:, 0] + rng.normal(size=50) > 0).astype(int))
+    write_state(tmp_path, ModelState(stacker.to_arrays("fusion.responder"), {}), "test")
+    tensors = _read_state(tmp_path).tensors
+    back = Stacker.from_arrays(tensors, "fusion.responder")
+    assert all(np.array_equal(getattr(back, k), getattr(stacker, k)) for k in ("mean", "sd", "coef"))
+    assert back.intercept == stacker.intercept
+    assert np.array_equal(back.predict_proba(x), stacker.predict_proba(x))
+    with pytest.raises(StatsError, match="fusion.responder.coef are missing"):
+        Stacker.from_arrays({k: v for k, v in tensors.items() if not k.endswith("coef")}, "fusion.responder")
+    with pytest.raises(StatsError, match="do not fit together"):
+        Stacker.from_arrays({**tensors, "fusion.responder.sd": np.ones(2)}, "fusion.responder")

@@ -1,12 +1,12 @@
-"""Which time-frequency regions of a beat drive the response prediction (Grad-CAM via cardio.explain)."""
+"""Which time-frequency regions of a beat drive the response prediction (Grad-CAM via cardio.report.explain)."""
 from __future__ import annotations
 
 import numpy as np
 import torch
 
 from cardio import Section
-from cardio.explain import grad_cam
-from cardio.figures import DIVERGING, SEQUENTIAL, Figure, subplots
+from cardio.report.explain import grad_cam
+from cardio.report.figures import DIVERGING, SEQUENTIAL, Figure, subplots
 from cardio_ecg_transfer.cohort_ecg import BeatImages
 from cardio_ecg_transfer.settings import EcgSettings
 

@@ -1,4 +1,4 @@
-"""The CRT cohort's table (cohort.csv, read by cardio.cohort.read_table against SCHEMA) and the ECGs its rows name.
+"""The CRT cohort's table (cohort.csv, read by cardio.data.cohort.read_table against SCHEMA) and the ECGs its rows name.
 
 One row per ECG record: `patient_id` (a patient may have several ECGs: record_id tells them apart),
 the label (the config's `label`, `responder` here; empty = unknown for that patient), the ECG file
@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from cardio import CardioError
-from cardio.cohort import OUTSIDE_SWITCH, Column, Problems, Schema, read_records, read_table
+from cardio.data.cohort import OUTSIDE_SWITCH, Column, Problems, Schema, read_records, read_table
 from cardio_ecg_transfer.beat_images import beat_windows, highpass
 from cardio_ecg_transfer.leads import MULTI_LEAD_SUFFIXES, lead_name, read_leads, stated_rate
 from cardio_ecg_transfer.records import MAX_FS, MAX_GAP_S, MIN_FS, read_ecg, wfdb_signal_files
@@ -237,7 +237,7 @@ def covariates_present(table: pd.DataFrame, problems: Problems, named: dict[str,
 def read_cohort_table(root: str | Path, schema: Schema = SCHEMA, *, allow_outside: bool = False,
                       log: logging.Logger = log, config: dict | None = None,
                       reader: ECGReader | None = None) -> pd.DataFrame:
-    """cohort.csv of folder `root`, typed and checked (cardio.cohort.read_table); raises CohortProblems. With
+    """cohort.csv of folder `root`, typed and checked (cardio.data.cohort.read_table); raises CohortProblems. With
     `reader`, every ECG is read (its signals kept in the reader); with `config`, the columns its models read must
     hold values."""
     checks = [rate_given, functools.partial(signal_files, root=Path(root).expanduser(), allow_outside=allow_outside)]

@@ -67,10 +67,11 @@ def patient_scores(model: SpectrogramResNet, features, rows: np.ndarray, ctx) ->
     return aggregate_scores([owner[r] for r in records.index], records.to_numpy(), how=AGGREGATION)
 
 
-def build_beat_model(arch: str, pretrained: Path | None, freeze: str | None, seed: int
+def build_beat_model(arch: str, pretrained: Path | None, freeze: str | None, ctx
                      ) -> tuple[SpectrogramResNet, list[str], dict]:
-    """A binary-head ResNet, initialised from `pretrained` (all but the head) when given, then frozen."""
-    model = build_resnet(arch, n_outputs=1, seed=seed)
+    """A binary-head ResNet (built by the core's engine.build: the transfer and the scratch model of each
+    architecture start alike), initialised from `pretrained` (all but the head) when given, then frozen."""
+    model = ctx.engine.build(lambda: build_resnet(arch, n_outputs=1), ctx)
     meta: dict = {}
     if pretrained is not None:
         meta = load_pretrained(model, pretrained)
@@ -84,13 +85,13 @@ def train_beat_model(features, fit_rows: np.ndarray, val_rows: np.ndarray, confi
 
     Early stopping watches the loss on the core's validation rows (patients of the training fold held out,
     `train.val_fraction`); the Youden threshold is chosen on patient scores of them (finetune.threshold_rows).
+    The core has checked that the rows to fit hold both classes (else it gave no validation rows).
     """
     ft = EcgSettings.of(config).finetune
     if init == "pretrained" and pretrained is None:
         raise CardioError("fine-tuning needs pretrained weights: enable ecg_transfer.pretrain or set "
                           "ecg_transfer.pretrain.weights_file")
-    model, frozen, meta = build_beat_model(arch, pretrained if init == "pretrained" else None,
-                                           ft.freeze, seed=ctx.seed)
+    model, frozen, meta = build_beat_model(arch, pretrained if init == "pretrained" else None, ft.freeze, ctx)
     if init == "pretrained":
         _check_input_matches(meta, features.stage.input if features.stage is not None else None, pretrained, ctx)
 
@@ -99,12 +100,6 @@ def train_beat_model(features, fit_rows: np.ndarray, val_rows: np.ndarray, confi
     pids = table["patient_id"].astype(str).to_numpy()
     x = features.x
     train_index = np.union1d(fit_rows, val_rows)
-    if len(np.unique(y_all[np.asarray(train_index)])) < 2:
-        raise CardioError("a training fold holds patients of one class only; use more patients or fewer folds")
-    if len(np.unique(y_all[fit_rows])) < 2:
-        # too few patients for a validation split that leaves both classes to fit: no early stopping
-        ctx.log.warning("%s: validation split would leave one class to fit; training on the whole fold", init)
-        fit_rows, val_rows = np.asarray(train_index), np.array([], dtype=int)
     train_ds = ctx.engine.ArrayDataset(x[fit_rows], y_all[fit_rows])
     val_ds = ctx.engine.ArrayDataset(x[val_rows], y_all[val_rows]) if len(val_rows) else None
     weights = balanced_beat_weights(pids[fit_rows], y_all[fit_rows]) if ft.balance else None

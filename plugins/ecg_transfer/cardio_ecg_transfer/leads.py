@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from cardio import CardioError, atomic_path
-from cardio.cohort import npy_header
+from cardio.data.cohort import npy_header
 from cardio_ecg_transfer import dicom_waveform, hl7_aecg, muse_xml
 from cardio_ecg_transfer.ecg_xml import root_name
 from cardio_ecg_transfer.lead_codes import STANDARD_LEADS, Waveform

@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from cardio import Cohort, Features, ModelState, Predictions, RunContext, Section
-    from cardio.cohort import Schema
+    from cardio.data.cohort import Schema
 
 
 @hookimpl

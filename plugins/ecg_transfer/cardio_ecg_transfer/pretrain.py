@@ -21,7 +21,7 @@ import numpy as np
 
 from cardio import CardioError, write_text_atomic
 from cardio.engine import FitResult
-from cardio.figures import Figure
+from cardio.report.figures import Figure
 from cardio.stats import plot_confusion
 from cardio_ecg_transfer import aami, beat_context
 from cardio_ecg_transfer.beat_images import input_spec
@@ -198,7 +198,8 @@ def train_classifier(train: BeatSet, val: BeatSet | None, config: dict, ctx, see
     pt = EcgSettings.of(config).pretrain
     if len(np.unique(train.y)) < 2:
         raise CardioError(f"the MIT-BIH training beats hold one class only ({train.counts()}); use more records")
-    model = build_resnet(_arch(config, arch), n_outputs=len(aami.AAMI_CLASSES), seed=seed, n_side=train.side.shape[1])
+    model = ctx.engine.build(lambda: build_resnet(_arch(config, arch), n_outputs=len(aami.AAMI_CLASSES),
+                                                  n_side=train.side.shape[1]), ctx, seed=seed)
     if model.n_side:
         model.set_side_scaling(train.side)
     train_ds = ctx.engine.ArrayDataset(train.inputs(), train.y)

@@ -23,7 +23,7 @@ from scipy import signal as sps
 from wfdb.io import header as wfdb_header
 
 from cardio import CardioError
-from cardio.cohort import csv_delimiter, decimal_mark, format_text
+from cardio.data.cohort import csv_delimiter, decimal_mark, format_text
 from cardio_ecg_transfer.lead_codes import canonical_lead, lead_key
 
 #: A child of the run's logger, so that what the readers log (NaN gaps bridged, a CSV's separators, a lead read
@@ -453,7 +453,7 @@ _NOT_LEADS = ("time", "t", "sample", "index")
 
 def csv_format(path: Path) -> tuple[str, str]:
     """(delimiter, decimal mark) of a CSV ECG, from its header and first rows, as the core reads every cohort CSV
-    (cardio.cohort.csv_delimiter, decimal_mark): ",", ";" or tab between values, decimal commas only where ";" or
+    (cardio.data.cohort.csv_delimiter, decimal_mark): ",", ";" or tab between values, decimal commas only where ";" or
     tab separates them; a file mixing both marks is refused."""
     sep = csv_delimiter(path)
     with open(path, encoding="utf-8-sig", errors="replace") as f:

@@ -180,9 +180,7 @@ def table2_repeats(predictions: Predictions, estimates: list[dict], tests: list[
 
 
 def synthetic_truth(config: dict) -> str:
-    """'Synthetic truth: ...' of the embedded cohort: its planted effects as config values ('' for a real cohort)."""
-    if config["cohort"]["dir"]:
-        return ""
+    """'Synthetic truth: ...' of the plugin's own synthetic cohort: its planted effects as config values."""
     from cardio_ecg_transfer import synthetic
 
     e = synthetic.effects(EcgSettings.of(config).synthetic.effects.as_dict())
@@ -328,7 +326,7 @@ def evaluate_sections(predictions: Predictions, cohort, prepared: Prepared, conf
                  "and range of each estimate over the repeats, computed repeat by repeat (never on pooled "
                  "duplicates).")
         tables["Table 2 across repeats"] = over_repeats
-    truth = synthetic_truth(config)
+    truth = cohort.planted_effects(lambda: synthetic_truth(config))
     if truth:
         text += "\n\n" + truth
     out = [Section("ecg_transfer: Table 2, model comparison", text, tables=tables)]

@@ -128,14 +128,9 @@ class SpectrogramResNet(nn.Module):
         return self
 
 
-def build_resnet(arch: str = "resnet18", n_outputs: int = 5, seed: int | None = None,
-                 n_side: int = 0) -> SpectrogramResNet:
-    """A freshly initialised SpectrogramResNet; `seed` makes the initialisation reproducible."""
-    if seed is None:
-        return SpectrogramResNet(arch, n_outputs, n_side)
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(int(seed))
-        return SpectrogramResNet(arch, n_outputs, n_side)
+def build_resnet(arch: str = "resnet18", n_outputs: int = 5, n_side: int = 0) -> SpectrogramResNet:
+    """A freshly initialised SpectrogramResNet (a fit builds it through the core's engine.build, which seeds it)."""
+    return SpectrogramResNet(arch, n_outputs, n_side)
 
 
 def save_weights(model: SpectrogramResNet, path: Path, meta: dict[str, Any] | None = None) -> Path:

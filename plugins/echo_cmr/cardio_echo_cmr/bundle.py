@@ -2,8 +2,10 @@
 view network's kept checkpoints (each with its pixel mean and SD), which checkpoint predicts which output, the
 continuous targets' standardisation and the fusion models, as arrays and JSON (no pickle).
 
-The fusion models are rebuilt from their fitted attributes (coefficients, intercepts, classes): scikit-learn has no
-array export of its own.
+A binary label's fusion is the core's Stacker, kept as its own arrays (Stacker.to_arrays / from_arrays); a
+continuous label's linear regression is rebuilt from its fitted attributes (coefficients, intercept): scikit-learn
+has no array export of its own. A bundle written before the Stacker was kept holds scikit-learn's
+LogisticRegression form of it (kind "logistic"), read as before.
 """
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ import torch
 from sklearn.linear_model import LinearRegression, LogisticRegression
 
 from cardio import CardioError, ModelState
+from cardio.stats import Stacker, StatsError
 from cardio_echo_cmr.model import EchoVideoNet
 from cardio_echo_cmr.settings import EchoSettings
 from cardio_echo_cmr.targets import DEFAULT, from_params, names, to_params
@@ -27,6 +30,10 @@ def export(model: EchoModel, s: EchoSettings) -> ModelState:
         for epoch, net in vm.nets.items():
             tensors.update({f"{view}.e{epoch}.{k}": v for k, v in net.state_dict().items()})
     for task, fitted in model.fusion.items():
+        if isinstance(fitted, Stacker):
+            fusion[task] = "stacker"
+            tensors.update(fitted.to_arrays(f"fusion.{task}"))
+            continue
         kind = "logistic" if isinstance(fitted, LogisticRegression) else "linear"
         fusion[task] = kind
         for attr in FITTED[kind]:
@@ -47,7 +54,16 @@ def _array(state: ModelState, name: str) -> np.ndarray:
         raise CardioError(f"the echo_cmr model bundle lacks the array {name!r}") from None
 
 
-def _fusion(state: ModelState, task: str, kind: str, n_views: int) -> LogisticRegression | LinearRegression:
+def _fusion(state: ModelState, task: str, kind: str, n_views: int) -> Stacker | LogisticRegression | LinearRegression:
+    if kind == "stacker":
+        try:
+            stacker = Stacker.from_arrays(state.tensors, f"fusion.{task}")
+        except StatsError as e:
+            raise CardioError(f"the echo_cmr model bundle's fusion of {task}: {e}") from None
+        if len(stacker.coef) != n_views:
+            raise CardioError(f"the echo_cmr model bundle's fusion of {task} weighs {len(stacker.coef)} views, the "
+                              f"bundle has {n_views}")
+        return stacker
     fitted = LogisticRegression() if kind == "logistic" else LinearRegression()
     for attr in FITTED[kind]:
         setattr(fitted, attr, _array(state, f"fusion.{task}.{attr}"))

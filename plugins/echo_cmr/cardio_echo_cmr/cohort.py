@@ -2,7 +2,7 @@
 contract, then one record per study with the clips of each view.
 
 The table's schema follows the config (`schema(cfg)`: the views, the targets of targets.py, the layout) and is read
-by `cardio.cohort.read_table` (kinds, paths confined to the cohort folder, every problem listed at once); the two
+by `cardio.data.cohort.read_table` (kinds, paths confined to the cohort folder, every problem listed at once); the two
 checks below are the ones it cannot make: a study's values, and a view's labels, must agree between its rows.
 
 Why one record per study: the paper predicts per study, and the view fusion needs one score per view per study.
@@ -13,7 +13,7 @@ The cohort's level is therefore "study": patients with several studies keep them
 same fold (splits group by patient).
 
 View-level labels come from their column (`wma_view`/`lge_view` in the CMR set), or, where that is empty, from a
-17-segment report (`wma_s1..wma_s17`...) through cardio.aha17's map of the segments each view shows. With
+17-segment report (`wma_s1..wma_s17`...) through cardio.data.aha17's map of the segments each view shows. With
 `echo_date` and `cmr_date`, a study whose CMR lies more than `echo_cmr.max_days` from its echo keeps its clips (they
 are still predicted) but loses its labels: the pair is not used for training or scoring (the paper's rule).
 EchoNet-Dynamic's FileList.csv names no patient: each video is its own patient and study (read_echonet).
@@ -27,8 +27,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from cardio import Cohort, Features, aha17
-from cardio.cohort import CohortProblems, Column, Problems, Schema, read_csv_text, read_table
+from cardio import Cohort, Features
+from cardio.data import aha17
+from cardio.data.cohort import CohortProblems, Column, Problems, Schema, read_csv_text, read_table
 from cardio_echo_cmr import video
 from cardio_echo_cmr.settings import Clip, EchoSettings
 from cardio_echo_cmr.synthetic import VIEWS, cached_cohort
@@ -146,10 +147,10 @@ def _view_values_agree(targets: tuple[Target, ...]):
 
 
 def _clips_readable(table: pd.DataFrame, problems: Problems) -> None:
-    """Each clip's header and size (cardio.cine.probe, nothing decoded): a truncated or unreadable clip is a
+    """Each clip's header and size (cardio.data.cine.probe, nothing decoded): a truncated or unreadable clip is a
     listed problem of cardio validate, not a failure minutes into featurizing."""
     from cardio import CardioError
-    from cardio.cine import probe
+    from cardio.data.cine import probe
 
     for i, path in enumerate(table["file"]):
         if path is None or not Path(path).is_file():
@@ -166,12 +167,12 @@ RATE_TOLERANCE = 0.05
 
 def _clips_whole(clip: Clip, progress=None):
     """read_table check (cohort.records: read, what cardio validate sets): every clip decoded by the reader featurize
-    uses (cardio.cine.read_cine), each failure a problem of its line: a blank, frozen or saturated clip
-    (cardio.cohort.cine_problem), a rate the table's FPS contradicts, a clip with fewer frames at clip.fps than one
+    uses (cardio.data.cine.read_cine), each failure a problem of its line: a blank, frozen or saturated clip
+    (cardio.data.cohort.cine_problem), a rate the table's FPS contradicts, a clip with fewer frames at clip.fps than one
     clip takes (featurize would pad it with copies of its last frame)."""
     from cardio import CardioError
-    from cardio.cine import read_cine
-    from cardio.cohort import cine_problem, read_records
+    from cardio.data.cine import read_cine
+    from cardio.data.cohort import cine_problem, read_records
 
     def check(table: pd.DataFrame, problems: Problems) -> None:
         given = table["FPS"] if "FPS" in table else pd.Series(np.nan, index=table.index)
@@ -219,7 +220,7 @@ def read_echonet(root: Path, s: EchoSettings, *, allow_outside: bool = False, lo
     import dataclasses
     import tempfile
 
-    from cardio.cohort import Problem
+    from cardio.data.cohort import Problem
 
     csv = Path(root).expanduser() / ECHONET_TABLE
     table_schema = schema(s)

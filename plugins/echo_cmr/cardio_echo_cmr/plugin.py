@@ -1,7 +1,7 @@
 """Hook implementations of the echo_cmr plugin; each delegates to the module that does the work.
 
-cohort.py (labels.csv, one row per clip, or EchoNet-Dynamic's FileList.csv, through cardio.cohort.read_table with the
-schema of the configured views and targets (targets.py) to one record per study; the synthetic cohort of
+cohort.py (labels.csv, one row per clip, or EchoNet-Dynamic's FileList.csv, through cardio.data.cohort.read_table with
+the schema of the configured views and targets (targets.py) to one record per study; the synthetic cohort of
 synthetic.py in the cache) -> video.py (sector mask, crop, 112x112 cubic, uint8 clip cache, parallel) -> training.py
 (r2plus1d_18 per view through cardio.engine, an output per target selected on its own validation metric, view
 fusion) -> report.py (Table 2 layout from the core's estimates, Grad-CAM, masking figure) -> bundle.py
@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from cardio import Cohort, Features, ModelState, Predictions, RunContext, Section
-    from cardio.cohort import Schema
+    from cardio.data.cohort import Schema
 
 
 @hookimpl

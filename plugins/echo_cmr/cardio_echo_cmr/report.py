@@ -11,8 +11,8 @@ import numpy as np
 import pandas as pd
 
 from cardio import Cohort, Features, Predictions, Section, stats
-from cardio.cine import read_cine, sector_mask, to_gray
-from cardio.figures import subplots
+from cardio.data.cine import read_cine, sector_mask, to_gray
+from cardio.report.figures import subplots
 from cardio_echo_cmr.cohort import unpaired
 from cardio_echo_cmr.model import weights_source
 from cardio_echo_cmr.settings import EchoSettings
@@ -81,28 +81,67 @@ COMPARISON = ("wma", "lge")
 
 
 def delta_auc(predictions: Predictions, n_resamples: int, level: float, model: str = "fused",
-              tasks: tuple[str, str] = COMPARISON):
-    """AUROC of tasks[0] minus AUROC of tasks[1] for one model, on the studies that have both labels, with a paired
-    bootstrap CI (patients resampled with all their studies, both AUROCs on each resample)."""
+              tasks: tuple[str, str] = COMPARISON) -> stats.Estimate:
+    """AUROC of tasks[0] minus AUROC of tasks[1] for one model, on the studies that have both labels.
+
+    With K folds: the cross-validated difference (mean of the per-fold differences, Nadeau & Bengio's corrected t
+    with K - 1 df: counts training variability, as the performance section's paired rows do), which the control
+    pair reads (benchmarks/controls.py echo_cmr_wma_lge). With one fold (the paper's holdout, an external set), or
+    where a fold lacks a class of either label, a paired bootstrap over patients (all of a patient's studies
+    together, both AUROCs on each resample) that ignores training variability; `method` says which, and a fallback
+    says why in `warnings`."""
     from sklearn.metrics import roc_auc_score
 
     t = predictions.table
     if "repeat" in t:  # repeated k-fold: the first repeat, as the tables show
         t = t[t["repeat"] == t["repeat"].min()]
     t = t[(t["model"] == model) & t["task"].isin(tasks)]
-    wide = t.pivot_table(index=["record_id", "patient_id"], columns="task", values=["y_true", "y_score"])
+    wide = t.pivot_table(index=["record_id", "patient_id", "fold"], columns="task", values=["y_true", "y_score"])
     wide = wide.dropna()
     a, b = tasks
     arrays = [wide[("y_true", a)].to_numpy(), wide[("y_score", a)].to_numpy(), wide[("y_true", b)].to_numpy(),
               wide[("y_score", b)].to_numpy()]
+    patients = wide.index.get_level_values("patient_id").to_numpy()
+    folds = wide.index.get_level_values("fold").astype(str).to_numpy()
+    why = ""
+    if np.unique(folds).size > 1:
+        try:
+            est = stats.cv_auc_difference(arrays[0], arrays[1], arrays[3], folds, groups=patients, level=level,
+                                          y_b=arrays[2])
+            est.metric = "auc_difference"
+            return est
+        except stats.StatsError as exc:  # a fold without both classes of a label: no per-fold difference
+            why = f"no {stats.CV_METHOD} interval ({exc}): a patient bootstrap instead"
 
     def diff(ya, sa, yb, sb):
         if min(len(set(ya)), len(set(yb))) < 2:
             return float("nan")
         return float(roc_auc_score(ya, sa) - roc_auc_score(yb, sb))
 
-    return stats.bootstrap_metric(diff, *arrays, n_resamples=n_resamples, level=level, metric="delta_auc",
-                                  groups=wide.index.get_level_values("patient_id").to_numpy())
+    est = stats.bootstrap_metric(diff, *arrays, n_resamples=n_resamples, level=level, metric="auc_difference",
+                                 groups=patients)
+    est.warnings += [why] if why else []
+    return est
+
+
+def comparison_row(est: stats.Estimate, model: str = "fused", tasks: tuple[str, str] = COMPARISON) -> dict:
+    """The comparison as a metrics.json estimate: model, task "wma - lge" and fold "pooled", as the core's rows."""
+    return {**est.to_dict(), "model": model, "task": " - ".join(tasks), "fold": "pooled"}
+
+
+def comparison_text(est: stats.Estimate, titles: dict[str, str], n_resamples: int) -> str:
+    """The report's sentence for the paper's comparison: the estimate, the interval it carries and what it counts."""
+    a, b = COMPARISON
+    if est.method == stats.CV_METHOD:
+        how = (f"the cross-validated difference (the mean of the {est.extra['n_folds']} folds' differences; "
+               f"interval: {stats.interval_note(est.method)}; computed here because the core compares models, "
+               "not targets)")
+    else:
+        how = (f"paired bootstrap over patients ({n_resamples} resamples; computed here: the core compares models, "
+               "not targets), which resamples the pooled out-of-fold scores as one model's: it ignores training "
+               "variability" + (f"; {est.warnings[-1]}" if est.warnings else ""))
+    return (f" The paper's comparison, fixed in advance: fused AUROC of {titles[a]} minus {titles[b]}, {how}, on the "
+            f"{est.n} studies with both labels: {stats.format_ci(est)}.")
 
 
 def _method_text(targets: tuple[Target, ...], views: tuple[str, ...], s: EchoSettings, stats_cfg: dict,
@@ -150,7 +189,7 @@ def _their(views: tuple[str, ...]) -> str:
 
 
 def evaluate_sections(predictions: Predictions, config: dict, estimates: list[dict],
-                      cohort: Cohort | None = None) -> list[Section]:
+                      cohort: Cohort) -> list[Section]:
     """The Table 2 layout and the agreement table from the performance section's `estimates`, and the paper's
     comparison of two targets (which the core does not make) computed here."""
     es = EchoSettings.of(config)
@@ -160,21 +199,19 @@ def evaluate_sections(predictions: Predictions, config: dict, estimates: list[di
     shown = sorted({e["method"] for e in stats.pick(estimates, metric="auc", fold="pooled")
                     if stats.headline_auc(estimates, model=e["model"], task=e["task"]) is e})
     text = _method_text(targets, views, es, s, "; ".join(map(stats.interval_note, shown)))
-    if cohort is not None:
-        far = int(unpaired(cohort.table, float(es.max_days)).sum())
-        if far or all(c in cohort.table for c in ("echo_date", "cmr_date")):
-            text += (f" Echo-CMR pairs more than {es.max_days} days apart: {far} of {len(cohort.table)} "
-                     "studies, their CMR labels not used.")
-    if not config["cohort"]["dir"]:
-        text += " Cohort: synthetic; " + truth_text(es.synthetic.truth.as_dict()) + "."
+    far = int(unpaired(cohort.table, float(es.max_days)).sum())
+    if far or all(c in cohort.table for c in ("echo_date", "cmr_date")):
+        text += (f" Echo-CMR pairs more than {es.max_days} days apart: {far} of {len(cohort.table)} "
+                 "studies, their CMR labels not used.")
+    planted = cohort.planted_effects(lambda: "Cohort: synthetic; " + truth_text(es.synthetic.truth.as_dict()) + ".")
+    if planted:
+        text += " " + planted
     titles = {t.name: t.title for t in targets if t.binary and t.level == "study"}
+    rows = []
     if all(task in titles for task in COMPARISON):  # the paper's comparison, where both targets are configured
-        a, b = COMPARISON
         delta = delta_auc(predictions, n, level)
-        text += (f" The paper's comparison, fixed in advance: fused AUROC of {titles[a]} minus {titles[b]}, "
-                 f"paired bootstrap over patients ({n} resamples; computed here: the core compares models, not "
-                 f"targets) on the {delta.n} studies with both labels: {stats.format_ci(delta)}. That interval "
-                 "resamples the pooled out-of-fold scores as one model's: it ignores training variability.")
+        text += comparison_text(delta, titles, n)
+        rows.append(comparison_row(delta))
     tables = {}
     if any(t.binary for t in targets):
         tables["AUROC per label, view and fusion"] = table2(estimates, predictions, targets, views)
@@ -182,7 +219,7 @@ def evaluate_sections(predictions: Predictions, config: dict, estimates: list[di
         names = "/".join(t.title.removeprefix("native ") for t in targets if not t.binary)
         tables[f"{names} agreement per view and fused"] = agreement_table(estimates, targets, views)
     title = "Echo → CMR findings (Table 2 layout)" if targets == DEFAULT else "Echo targets (Table 2 layout)"
-    return [Section(title=title, text=text, tables=tables)]
+    return [Section(title=title, text=text, tables=tables, estimates=rows)]
 
 
 #: Fewest positions per spatial axis a Grad-CAM layer needs: at 16 x 16 px, layer4 is 1 x 1 x 1 and its map
@@ -213,7 +250,7 @@ def gradcam_maps(net, clip: np.ndarray, head: int) -> tuple[np.ndarray, str]:
     """((T, H, W) Grad-CAM of one head over space and time for one (T, H, W) uint8 clip, the layer's name)."""
     import torch
 
-    from cardio.explain import grad_cam
+    from cardio.report.explain import grad_cam
 
     device = next(net.parameters()).device  # the input goes where the weights are (a GPU run's explain)
     x = torch.from_numpy(clip.astype(np.float32))[None, None].expand(-1, 3, -1, -1, -1).contiguous().to(device)
@@ -320,7 +357,7 @@ def explain_section(model: EchoModel, features: Features, index: np.ndarray, s: 
                 f"The {len(clips)} real echo clips of {real.name}: the first frame with the detected sector outlined "
                 "(top), and after masking and cropping to the network's input (bottom).")))
     stage = ", ".join(sorted(layers)) or "none"
-    text = ("Grad-CAM (cardio.explain.grad_cam on the deepest residual stage that keeps at least "
+    text = ("Grad-CAM (cardio.report.explain.grad_cam on the deepest residual stage that keeps at least "
             f"{MIN_CAM_SIDE} x {MIN_CAM_SIDE} positions: {stage}) of the {title} output over space and time, on "
             "one test study of the last fold; each panel column is one frame of the clip. Animated overlays: "
             f"{', '.join(gifs)} (figures folder). Each output of a view's network is predicted by the weights of "

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import partial
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -31,6 +32,9 @@ from cardio_echo_cmr.selection import select_nets, selector_for
 from cardio_echo_cmr.settings import EchoSettings
 from cardio_echo_cmr.targets import DEFAULT, Target, n_binary, names, parse
 from cardio_echo_cmr.video import clip_starts, load_clip, sample_clip
+
+if TYPE_CHECKING:
+    from cardio.stats import Stacker
 
 
 class ClipDataset(Dataset):
@@ -113,7 +117,9 @@ class ViewModel:
 class EchoModel:
     views: dict[str, ViewModel]
     reg_stats: dict[str, tuple[float, float]]          # each continuous target's mean and SD of the training fold
-    fusion: dict[str, LogisticRegression | LinearRegression]
+    # the core's Stacker per binary label, a linear regression per continuous one (a LogisticRegression: the form
+    # of bundles written before the stacker's own arrays were kept, bundle.py)
+    fusion: dict[str, Stacker | LinearRegression | LogisticRegression]
     heads: tuple[str, ...] = names(DEFAULT)            # outputs with a label in training (others not reported)
     history: dict = field(default_factory=dict)        # view -> per-epoch validation score of each output
     weights: str = ""
@@ -169,11 +175,13 @@ def view_logits(view: ViewModel, studies: list[tuple[str, ...]], s: EchoSettings
 
 
 def fit_fusion(view_scores: np.ndarray, y: np.ndarray, train_rows: np.ndarray, c: float = 1.0,
-               task: str = "wma", binary: bool = True) -> LogisticRegression | LinearRegression:
+               task: str = "wma", binary: bool = True) -> Stacker | LinearRegression:
     """The fusion of one label on the per-view outputs (n, n_views), fitted on the `train_rows` that have the label
-    (NaN: missing): a logistic regression for a binary label, a linear regression for a continuous one, each view's
-    weight >= 0 (every view's output estimates the same label: a view whose outputs carry nothing gets weight 0,
-    never a sign flip fitted to noise; cardio.stats.fit_stacker). `c`: the logistic fit's inverse ridge strength."""
+    (NaN: missing): the core's stacker (a logistic regression) for a binary label, a linear regression for a
+    continuous one, each view's weight >= 0 (every view's output estimates the same label: a view whose outputs carry
+    nothing gets weight 0, never a sign flip fitted to noise; cardio.stats.fit_stacker). `c`: the logistic fit's
+    inverse ridge strength. A binary label's rows hold both classes: `train` checks that first
+    (Features.check_classes)."""
     from cardio.stats import fit_stacker
 
     rows = np.asarray(train_rows)
@@ -184,17 +192,7 @@ def fit_fusion(view_scores: np.ndarray, y: np.ndarray, train_rows: np.ndarray, c
             raise CardioError(f"echo_cmr fusion of {task}: {len(yt)} training studies have a value; use fewer "
                               "cv.folds")
         return LinearRegression(positive=True).fit(view_scores[rows], yt)
-    if not 0 < yt.sum() < len(yt):
-        raise CardioError(f"echo_cmr fusion of {task}: the training fold's studies with a {task} label hold one "
-                          "class only; use fewer cv.folds")
-    st = fit_stacker(view_scores[rows], yt, penalty=1.0 / c)
-    # as scikit-learn's LogisticRegression on the raw outputs (bundle.py exports and reads that form)
-    fitted = LogisticRegression()
-    fitted.coef_ = (st.coef / st.sd)[None, :]
-    fitted.intercept_ = np.array([st.intercept - float(np.sum(st.coef * st.mean / st.sd))])
-    fitted.classes_ = np.array([0, 1])
-    fitted.n_features_in_ = view_scores.shape[1]
-    return fitted
+    return fit_stacker(view_scores[rows], yt, penalty=1.0 / c)
 
 
 def _reg_stats(values, rows: np.ndarray) -> tuple[float, float]:
@@ -222,8 +220,8 @@ def _fit_view(view: str, features: Features, rows: tuple[np.ndarray, np.ndarray]
     frames, period = s.clip.frames, s.clip.period
     settings = s.train.as_dict()
     mean, sd = pixel_stats(fit_paths)
-    torch.manual_seed(int(ctx.seed))
-    net = EchoVideoNet(mean, sd, s.weights, s.arch, n_outputs=len(targets))
+    # each view's network (and each inner fit's) starts alike, whichever were fitted before it
+    net = ctx.engine.build(lambda: EchoVideoNet(mean, sd, s.weights, s.arch, n_outputs=len(targets)), ctx)
     bs = s.train.batch_size
     while len(fit_paths) % bs == 1 and bs < len(fit_paths):  # a last batch of one clip breaks BatchNorm
         bs += 1
@@ -253,6 +251,9 @@ def train(features: Features, fit_index: np.ndarray, val_index: np.ndarray, conf
     table, targets, views = features.table, parse(s.targets), s.views
     heads = names(targets)
     train_index = np.union1d(fit_index, val_index)
+    for t in targets:  # each study-level one has a fusion of its own (the core checked the label's classes)
+        if t.level == "study" and t.binary:
+            features.check_classes(train_index, ctx.fold or "", t.name)
     reg_stats = {t.name: _reg_stats(table[t.name], train_index) for t in targets if not t.binary}
     models, history, outputs = {}, {}, {}
     folds = view_fusion.inner_folds(table["patient_id"], train_index, s.fusion_folds, int(ctx.seed))

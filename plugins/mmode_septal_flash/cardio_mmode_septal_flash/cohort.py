@@ -1,9 +1,9 @@
-"""A septal-flash cohort folder: labels.csv (SCHEMA, read by cardio.cohort.read_table), one A4C sequence and one
+"""A septal-flash cohort folder: labels.csv (SCHEMA, read by cardio.data.cohort.read_table), one A4C sequence and one
 septum tracing per record.
 
 Rows follow the core's patient -> study -> record hierarchy: a record is one sequence (the paper's 89
 patients gave 143: baseline and 12-month follow-up), predicted on its own (level "record"); the core's
-splits keep a patient's records together. Sequences are read by the core's cardio.cine (DICOM, AVI,
+splits keep a patient's records together. Sequences are read by the core's cardio.data.cine (DICOM, AVI,
 MP4, NumPy) when the M-modes are made; the table's own problems, the septum tracings' included, are
 listed at once when it is read.
 
@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from cardio import CardioError, Cohort
-from cardio.cohort import Column, Problems, Schema, decimal_mark, read_csv_text, read_table
+from cardio.data.cohort import Column, Problems, Schema, decimal_mark, read_csv_text, read_table
 from cardio_mmode_septal_flash.geometry import N_POINTS, check_points
 from cardio_mmode_septal_flash.settings import SeptalFlashSettings
 
@@ -126,7 +126,7 @@ def frame_size(path: str | Path) -> tuple[int, int] | None:
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix == ".npy":
-        from cardio.cohort import npy_header
+        from cardio.data.cohort import npy_header
 
         shape = npy_header(path)[0]
         return (int(shape[1]), int(shape[2])) if len(shape) >= 3 else None
@@ -157,9 +157,9 @@ def _peak_frames(table: pd.DataFrame, i: int) -> int | None:
 
 
 def check_sequences(table: pd.DataFrame, problems: Problems) -> None:
-    """Each sequence's header (cardio.cine.probe, nothing decoded): readable, complete, long enough for the cycle
+    """Each sequence's header (cardio.data.cine.probe, nothing decoded): readable, complete, long enough for the cycle
     it is given, and with frames that hold the record's septum points."""
-    from cardio.cine import probe
+    from cardio.data.cine import probe
 
     flagged = problems.refused("septum")
     for i, path in enumerate(table["sequence"]):
@@ -211,10 +211,10 @@ RATE_TOLERANCE = 0.05
 def sequences_whole(progress=None):
     """read_table check (cohort.records: read, what cardio validate sets): every record read whole by the reader the
     M-modes are made with (read_sequence: the clip decoded, its cycle and septum against it), each failure a problem
-    of its line, and a blank, frozen or saturated clip (cardio.cohort.cine_problem) or a frame time the table
+    of its line, and a blank, frozen or saturated clip (cardio.data.cohort.cine_problem) or a frame time the table
     gives against the clip's header. Rows with a problem already listed are not read again."""
-    from cardio.cine import read_cine
-    from cardio.cohort import cine_problem, read_records
+    from cardio.data.cine import read_cine
+    from cardio.data.cohort import cine_problem, read_records
 
     def check(table: pd.DataFrame, problems: Problems) -> None:
         listed = {p.line for p in problems.items if not p.readable}
@@ -291,7 +291,7 @@ def _cycle(row: pd.Series, frame_time_ms: float, n_frames: int, path: Path) -> t
 def read_sequence(row: pd.Series) -> Sequence:
     """A record's grey frames, frame time, cycle, septum points and pixel spacing (the table's, else the DICOM's
     ultrasound regions, else None), all checked against each other."""
-    from cardio.cine import read_cine
+    from cardio.data.cine import read_cine
 
     given = row.get("frame_time_ms")
     has_time = given is not None and pd.notna(given)
@@ -299,8 +299,8 @@ def read_sequence(row: pd.Series) -> Sequence:
 
 
 def sequence_from(row: pd.Series, cine) -> Sequence:
-    """read_sequence's checks of a decoded clip (a cardio.cine.Cine) against its row."""
-    from cardio.cine import to_gray
+    """read_sequence's checks of a decoded clip (a cardio.data.cine.Cine) against its row."""
+    from cardio.data.cine import to_gray
 
     path = Path(row["sequence"])
     given = row.get("frame_time_ms")

@@ -14,7 +14,7 @@ class SeptalFlashNet(nn.Module):
 
     def __init__(self, weights: str | None = None) -> None:
         super().__init__()
-        from cardio.weights import torchvision_model
+        from cardio.data.weights import torchvision_model
 
         key = "mmode_septal_flash.model.weights to a file (e.g. RadImageNet's) or null"
         self.net = torchvision_model("densenet121", "IMAGENET1K_V1" if weights == "imagenet" else None, key)

@@ -1,7 +1,7 @@
 """Hook implementations of the mmode_septal_flash plugin; each delegates to the module that does the work.
 
-cohort.py (labels.csv read by cardio.cohort.read_table against the plugin's SCHEMA, sequences through
-cardio.cine, septum points; the synthetic cohort of synthetic.py in the cache) -> preprocess.py
+cohort.py (labels.csv read by cardio.data.cohort.read_table against the plugin's SCHEMA, sequences through
+cardio.data.cine, septum points; the synthetic cohort of synthetic.py in the cache) -> preprocess.py
 (geometry.py's line, mmode.py's VTK or torch reslice, full and cropped variants) -> training.py
 (DenseNet-121 of model.py per variant, per fold; bundle.py exports the final one for `cardio predict`) ->
 report.py (attention.py's Grad-CAM++ overlays and score; Table 1). The outcome is the config's `label`
@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from cardio import Cohort, Features, ModelState, Predictions, RunContext, Section
-    from cardio.cohort import Schema
+    from cardio.data.cohort import Schema
 
 
 # Keys of earlier versions: a config naming one is refused in one line naming its new key.
@@ -106,8 +106,8 @@ def cardio_explain(model: Any, features: Features, index: np.ndarray, config: di
 
 
 @hookimpl
-def cardio_evaluate(predictions: Predictions, features: Features, config: dict, estimates: list[dict],
-                    tests: list[dict]) -> Section | list[Section] | None:
+def cardio_evaluate(predictions: Predictions, cohort: Cohort, features: Features, config: dict,
+                    estimates: list[dict], tests: list[dict]) -> Section | list[Section] | None:
     from cardio_mmode_septal_flash import report
 
-    return report.evaluate_sections(predictions, features, config, estimates, tests)
+    return report.evaluate_sections(predictions, cohort, features, config, estimates, tests)

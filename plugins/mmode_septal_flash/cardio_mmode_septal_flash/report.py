@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from cardio import Features, Predictions, Section, stats
-from cardio.figures import subplots
+from cardio import Cohort, Features, Predictions, Section, stats
+from cardio.report.figures import subplots
 from cardio_mmode_septal_flash import attention
 from cardio_mmode_septal_flash.cohort import read_sequence
 from cardio_mmode_septal_flash.geometry import TANGENT_POINTS
@@ -17,9 +17,7 @@ from cardio_mmode_septal_flash.training import SeptalFlashModel, model_name, pro
 
 
 def synthetic_truth(config: dict) -> str:
-    """The planted effects of the synthetic cohort, as config values (empty for a user's cohort)."""
-    if config["cohort"]["dir"]:
-        return ""
+    """The planted effects of the plugin's own synthetic cohort, as config values."""
     s = SeptalFlashSettings.of(config).synthetic
     return (f"Synthetic truth: {s.n_patients} A4C-like sequences, {s.n_sf} with septal flash "
             f"(seed {s.seed}, {s.size} x {s.size} px, frame time {s.frame_time_ms} ms). The flash is a "
@@ -126,8 +124,8 @@ def explain_section(model: SeptalFlashModel, features: Features, index: np.ndarr
             f"Grad-CAM++ of {model_name(variant)} on {len(pick)} test M-modes of the last fold, over the image: "
             "bright is attention; green marks the septal flash window within the septal band, solid and dashed "
             "lines mitral valve closure and aortic valve opening.")))
-    text = (f"Grad-CAM++ (cardio.explain.grad_cam, plus=True) of the predicted class on the last dense block, for "
-            f"the {len(index)} test records of the last fold. Maps are normalized to [0, 1] per record, high = "
+    text = (f"Grad-CAM++ (cardio.report.explain.grad_cam, plus=True) of the predicted class on the last dense block, "
+            f"for the {len(index)} test records of the last fold. Maps are normalized to [0, 1] per record, high = "
             f"attention, and upsampled to the M-mode; MVC (solid) and AVO (dashed) are marked. Raw maps (before "
             f"scaling, block resolution) and normalized maps are kept in attention/gradcampp_<variant>.npz. Attention "
             f"score: share of the map's mass inside the SF window (SF patients: their true window; others: MVC-AVO) "
@@ -164,8 +162,8 @@ def table_one(estimates: list[dict], tests: list[dict], task: str) -> tuple[pd.D
     return pd.DataFrame(rows), (None if paired is None else {**paired, "a": models[0], "b": models[1]})
 
 
-def evaluate_sections(predictions: Predictions, features: Features, config: dict, estimates: list[dict],
-                      tests: list[dict]) -> list[Section]:
+def evaluate_sections(predictions: Predictions, cohort: Cohort, features: Features, config: dict,
+                      estimates: list[dict], tests: list[dict]) -> list[Section]:
     """Table 1 of the paper from the performance section's estimates, how long the M-mode lines were, the
     synthetic truth."""
     table, test = table_one(estimates, tests, features.label)
@@ -177,6 +175,7 @@ def evaluate_sections(predictions: Predictions, features: Features, config: dict
         text += (f"Paired test, {test['a']} − {test['b']} (the performance section's; "
                  f"{stats.interval_note(test['method'])}): ΔAUC {test['diff']:+.3f} "
                  f"[{test['low']:+.3f}, {test['high']:+.3f}], p = {stats.format_p(test['p'])}. ")
-    text += line_statement(features.table, SeptalFlashSettings.of(config).mmode) + synthetic_truth(config)
+    text += line_statement(features.table, SeptalFlashSettings.of(config).mmode)
+    text += cohort.planted_effects(lambda: synthetic_truth(config))
     return [Section(title="Septal flash: Table 1 (full vs cropped M-mode)", text=text,
                     tables={"Table 1: accuracy and AUC": table})]

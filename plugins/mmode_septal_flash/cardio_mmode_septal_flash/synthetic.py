@@ -24,7 +24,7 @@ import pandas as pd
 from scipy.ndimage import gaussian_filter
 from scipy.special import ndtr
 
-from cardio.cohort import check_multimodal_patients
+from cardio.data.cohort import check_multimodal_patients
 from cardio_mmode_septal_flash.geometry import N_POINTS
 from cardio_mmode_septal_flash.settings import SeptalFlashSettings, Synthetic
 

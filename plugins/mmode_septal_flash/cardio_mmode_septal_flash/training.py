@@ -18,8 +18,7 @@ import numpy as np
 import torch
 from sklearn.metrics import roc_auc_score
 
-from cardio import CardioError, Features, Predictions
-from cardio.engine import MISSING_CLASS, ArrayDataset
+from cardio import Features, Predictions, engine
 from cardio_mmode_septal_flash.model import SeptalFlashNet
 from cardio_mmode_septal_flash.settings import SeptalFlashSettings
 
@@ -78,21 +77,20 @@ def _validation_set(x: np.ndarray, y: np.ndarray, rows: np.ndarray, augment: boo
     """The validation rows' M-modes: every shifted line of each (the paper's x11), or the unshifted line only."""
     k = x.shape[1]
     if augment:
-        return ArrayDataset(x[rows].reshape(-1, *x.shape[2:]), np.repeat(y[rows], k), batch_transform=Inputs(mean))
-    return ArrayDataset(x[rows, k // 2], y[rows], batch_transform=Inputs(mean))
+        return engine.ArrayDataset(x[rows].reshape(-1, *x.shape[2:]), np.repeat(y[rows], k),
+                                   batch_transform=Inputs(mean))
+    return engine.ArrayDataset(x[rows, k // 2], y[rows], batch_transform=Inputs(mean))
 
 
 def train(features: Features, train_index: np.ndarray, val_index: np.ndarray, config: dict,
           ctx) -> SeptalFlashModel:
     """One DenseNet-121 per variant on the fit rows, its epoch chosen on the core's validation rows (the protocol's,
-    else `train.val_fraction` of the training patients)."""
+    else `train.val_fraction` of the training patients). The core has checked that the rows to fit hold both
+    classes."""
     s = SeptalFlashSettings.of(config)
     # the core hands only rows with the label (features.trainable: it is this plugin's one target)
     fit_rows, val_rows = np.asarray(train_index, dtype=int), np.asarray(val_index, dtype=int)
-    y = features.table[features.label].fillna(MISSING_CLASS).to_numpy().astype(np.int64)  # rows used all have one
-    if len(np.unique(y[fit_rows])) < 2:
-        raise CardioError("mmode_septal_flash: the training fold holds one class only; use more patients")
-    E = ctx.engine
+    y = features.table[features.label].fillna(engine.MISSING_CLASS).to_numpy().astype(np.int64)  # rows used have one
     nets, inputs, history, source = {}, {}, {}, ""
     for variant in s.model.variants:
         x = features.x[variant]  # (N, K, s, s) uint8
@@ -100,11 +98,12 @@ def train(features: Features, train_index: np.ndarray, val_index: np.ndarray, co
         train_y = np.repeat(y[fit_rows], x.shape[1])
         mean = train_x.mean(axis=0, dtype=np.float64).astype(np.float32) / 255.0
         lo, hi = s.model.contrast
-        torch.manual_seed(int(ctx.seed))  # each variant's fit alike, whichever variants the run has
-        net = SeptalFlashNet(s.model.weights)
-        fit = E.fit(net, E.ArrayDataset(train_x, train_y, batch_transform=Inputs(mean, (lo, hi))),
-                    _validation_set(x, y, val_rows, s.model.val_augment, mean), ctx,
-                    name=f"septal-flash-{variant}", train=config["train"], settings=s.train.as_dict(), metric=_auc)
+        # each variant's network starts alike, whichever variants the run has
+        net = engine.build(lambda: SeptalFlashNet(s.model.weights), ctx)
+        fit = engine.fit(net, engine.ArrayDataset(train_x, train_y, batch_transform=Inputs(mean, (lo, hi))),
+                         _validation_set(x, y, val_rows, s.model.val_augment, mean), ctx,
+                         name=f"septal-flash-{variant}", train=config["train"], settings=s.train.as_dict(),
+                         metric=_auc)
         nets[variant], inputs[variant] = fit.model.cpu().eval(), Inputs(mean)
         history[variant], source = fit.history, net.source
     return SeptalFlashModel(nets, inputs, source, history, {v: THRESHOLD for v in nets})
@@ -112,9 +111,8 @@ def train(features: Features, train_index: np.ndarray, val_index: np.ndarray, co
 
 def probabilities(model: SeptalFlashModel, variant: str, images: np.ndarray, ctx) -> np.ndarray:
     """Softmax probability of SF for (n, s, s) uint8 M-modes."""
-    E = ctx.engine
-    return E.predict_proba(model.nets[variant], E.ArrayDataset(images, batch_transform=model.inputs[variant]), ctx,
-                           softmax=True)[:, 1]
+    return engine.predict_proba(model.nets[variant], engine.ArrayDataset(images, batch_transform=model.inputs[variant]),
+                                ctx, softmax=True)[:, 1]
 
 
 def predict(model: SeptalFlashModel, features: Features, test_index: np.ndarray, ctx) -> Predictions:

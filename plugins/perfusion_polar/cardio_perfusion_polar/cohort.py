@@ -1,12 +1,12 @@
 """A perfusion polar-map cohort: labels.csv and one polar map per record, read through the core's cohort reader.
 
 The folder is the user's (`cohort.dir`) or the synthetic one (synthetic.py), kept in the run's cache.
-labels.csv follows the core's hierarchy (cardio.cohort): a patient may have several studies (a rest/stress
+labels.csv follows the core's hierarchy (cardio.data.cohort): a patient may have several studies (a rest/stress
 study on another date), each one record with its own map, `maps/<record_id>.npy` (else `.csv`, a ring x sector
 table resampled onto the bull's-eye grid: polar_table.py) unless the `map` column names another file in the
 folder. Loading reads every map once to check it (so `cardio validate` lists a bad map with the table's other
 problems); featurizing reads them again through the cohort's loader and adds the 17-segment means of each
-channel (AHA model of `cardio.aha17`), which the logistic baseline uses.
+channel (AHA model of `cardio.data.aha17`), which the logistic baseline uses.
 """
 from __future__ import annotations
 
@@ -15,8 +15,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from cardio import CardioError, Cohort, Features, aha17
-from cardio.cohort import Column, Problems, Schema, read_table
+from cardio import CardioError, Cohort, Features
+from cardio.data import aha17
+from cardio.data.cohort import Column, Problems, Schema, read_table
 from cardio_perfusion_polar import polar_table
 from cardio_perfusion_polar.polar_table import Orientation
 from cardio_perfusion_polar.settings import PerfusionSettings
@@ -31,8 +32,8 @@ _RISK_TEXT = {"sex_male": "1 = male, 0 = female", "smoking": "1 = smoker",
 SCHEMA = Schema(columns=(
     Column("map", "path", required=True, default="maps/{record_id}", suffixes=(".npy", ".csv"),
            description="the study's polar maps: a (3, N, N) .npy array (rest %, stress %, MFR) laid out like "
-                       "cardio.aha17.image_labels(N), or a ring x sector .csv table (channel, ring, sector, value; "
-                       "docs/data/perfusion_polar.md); default maps/<record_id>.npy, else .csv"),
+                       "cardio.data.aha17.image_labels(N), or a ring x sector .csv table (channel, ring, sector, "
+                       "value; docs/data/perfusion_polar.md); default maps/<record_id>.npy, else .csv"),
     *(Column(name, "number", required=True, target=True, low=0.0,
              description=f"myocardial flow reserve of AHA segment {i + 1} (step 1's regression target; "
                          "empty = not measured)") for i, name in enumerate(SEGMENT_TASKS)),

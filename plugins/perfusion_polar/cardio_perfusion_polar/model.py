@@ -24,7 +24,7 @@ class PolarResNet(nn.Module):
 
     def __init__(self, arch: str, n_outputs: int, imagenet: bool = False, weights_file: str | None = None) -> None:
         super().__init__()
-        from cardio.weights import torchvision_model
+        from cardio.data.weights import torchvision_model
 
         if arch not in ARCHS:
             raise CardioError(f"perfusion_polar.arch must be one of {list(ARCHS)}, got {arch!r}")

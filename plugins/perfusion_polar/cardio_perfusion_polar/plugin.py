@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     import numpy as np
 
     from cardio import Cohort, Features, ModelState, Predictions, RunContext, Section
-    from cardio.cohort import Schema
+    from cardio.data.cohort import Schema
 
 
 NAMESPACE = PerfusionSettings.section
@@ -108,8 +108,8 @@ def cardio_explain(model: Any, features: Features, index: np.ndarray, config: di
 
 
 @hookimpl
-def cardio_evaluate(predictions: Predictions, config: dict, estimates: list[dict],
+def cardio_evaluate(predictions: Predictions, cohort: Cohort, config: dict, estimates: list[dict],
                     tests: list[dict]) -> Section | list[Section] | None:
     from cardio_perfusion_polar import report
 
-    return report.evaluate_sections(predictions, estimates, tests, config)
+    return report.evaluate_sections(predictions, estimates, tests, config, cohort)

@@ -4,8 +4,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from cardio import Features, Predictions, Section, aha17, stats
-from cardio.figures import subplots
+from cardio import Cohort, Features, Predictions, Section, stats
+from cardio.data import aha17
+from cardio.report.figures import subplots
 from cardio_perfusion_polar.model import scaled, weights_source
 from cardio_perfusion_polar.settings import PerfusionSettings
 from cardio_perfusion_polar.synthetic import CHANNELS, RISK_TASKS, SEGMENT_TASKS, truth_text
@@ -65,7 +66,7 @@ def explain_section(model: PerfusionModel, features: Features, index: np.ndarray
             f"{len(h1)} epoch(s); step 2 started from step 1's backbone and learned the six risk outputs for "
             f"{len(h2)} epoch(s); backbone weights: {model.weights or 'not recorded'}. Mean maps are descriptive "
             "over all patients. Segments follow the AHA "
-            "17-segment model (cardio.aha17).")
+            "17-segment model (cardio.data.aha17).")
     return Section(title="Perfusion polar maps", text=text, figures=figs)
 
 
@@ -143,7 +144,7 @@ CIRCULARITY = ("Circularity: impaired MFR (global MFR < 2.0) is read almost dire
 
 
 def evaluate_sections(predictions: Predictions, estimates: list[dict], tests: list[dict],
-                      config: dict | None = None) -> list[Section]:
+                      config: dict | None = None, cohort: Cohort | None = None) -> list[Section]:
     """ResNet vs 17-segment logistic regression per input and risk factor (the performance section's estimates
     and tests), and the segment-MFR error of both regressions; the synthetic cohort's planted effects and the
     backbone's weights are stated."""
@@ -174,8 +175,11 @@ def evaluate_sections(predictions: Predictions, estimates: list[dict], tests: li
                  "duplicates.")
     if s:
         text += f" Backbone weights: {weights_source(s)}."
-        if not (config or {}).get("cohort", {}).get("dir"):
-            text += " Cohort: synthetic; " + truth_text(s.truth.as_dict()) + "."
+        truth = s.truth.as_dict()
+        planted = "" if cohort is None else cohort.planted_effects(
+            lambda: "Cohort: synthetic; " + truth_text(truth) + ".")
+        if planted:
+            text += " " + planted
     table = comparison_table(predictions, estimates, tests)
     if n_repeats == 1:
         table = table.drop(columns="repeat")

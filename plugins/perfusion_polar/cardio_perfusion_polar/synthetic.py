@@ -1,7 +1,7 @@
 """The embedded synthetic cohort: patients with known risk factors and flow reserve, and their polar maps.
 
 Every map is a (3, size, size) bull's-eye image (rest perfusion %, stress perfusion %, myocardial
-flow reserve) laid out on the AHA 17-segment model of `cardio.aha17` (apex in the centre, anterior
+flow reserve) laid out on the AHA 17-segment model of `cardio.data.aha17` (apex in the centre, anterior
 up, septum left). It is written as .npy maps plus labels.csv and read back through the loader a
 user folder goes through (cohort.py).
 """
@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 from scipy.ndimage import gaussian_filter
 
-from cardio import aha17
+from cardio.data import aha17
 from cardio_perfusion_polar.polar_table import Orientation, sample_image, write_table
 from cardio_perfusion_polar.settings import Truth
 
@@ -173,7 +173,7 @@ def _scan(rng: np.random.Generator, t: dict, g: dict, global_mfr: float, male: b
 def write_cohort(table: pd.DataFrame, maps: np.ndarray, root: Path, tables: tuple[int, int] | None = None,
                  orientation: Orientation = Orientation()) -> Path:
     """Write labels.csv and each record's maps/<record_id>.npy (3, H, W: rest, stress, MFR) under root (a new
-    folder); the record is named as cardio.cohort names it: record_id, else study_id, else patient_id.
+    folder); the record is named as cardio.data.cohort names it: record_id, else study_id, else patient_id.
     `tables=(rings, sectors)` writes each map as a ring x sector CSV table numbered as `orientation` says
     (maps/<record_id>.csv), as a clinical program exports it, instead."""
     root = Path(root)

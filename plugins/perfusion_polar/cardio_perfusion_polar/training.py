@@ -20,7 +20,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-import torch
 from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.metrics import roc_auc_score
 from sklearn.pipeline import make_pipeline
@@ -128,6 +127,8 @@ def _train(features: Features, rows: tuple[np.ndarray, np.ndarray], s: Perfusion
     y_seg = table[SEGMENT_TASKS].to_numpy(np.float32)
     y_risk = table[RISK_TASKS].to_numpy(np.float32)
     maps, segments = features.x["maps"], features.x["segments"]
+    for task in RISK_TASKS:  # each has a logistic regression of its own (the core checked the label's classes)
+        features.check_classes(train_index, ctx.fold or "", task)
     step1, step2, thresholds, history = _two_steps(channel_input(maps, None), y_seg, y_risk, fit_rows, val_rows,
                                                    s, core_train, ctx, None)
     baselines, base_thresholds = _fit_baselines(segments, y_seg, y_risk, train_index, s.baseline_c)
@@ -151,8 +152,8 @@ def _two_steps(x: np.ndarray, y_seg: np.ndarray, y_risk: np.ndarray, fit_rows: n
     """Step 1 (segment MFRs) then step 2 (risk outputs from step 1's backbone) on one input, with thresholds."""
     E = ctx.engine
     tag = "perfusion" if channel is None else f"perfusion-{channel}"
-    torch.manual_seed(int(ctx.seed))
-    step1 = PolarResNet(s.arch, N_SEGMENTS, s.imagenet, s.weights)
+    # the joint model and each per-input one start alike, whichever were fitted before
+    step1 = E.build(lambda: PolarResNet(s.arch, N_SEGMENTS, s.imagenet, s.weights), ctx)
     step1.freeze(list(s.freeze))
     fit1, val1 = _with_targets(y_seg, fit_rows, "step 1 (segment MFRs)"), _with_targets(y_seg, val_rows)
     r1 = E.fit(step1, E.ArrayDataset(x[fit1], y_seg[fit1]), E.ArrayDataset(x[val1], y_seg[val1]),
@@ -177,27 +178,19 @@ def _two_steps(x: np.ndarray, y_seg: np.ndarray, y_risk: np.ndarray, fit_rows: n
 def _resnet_thresholds(step2: PolarResNet, val_set, ctx) -> dict[str, float]:
     """Youden thresholds of the risk outputs on the inner validation rows that have the task (training data,
     never the test fold); 0.5 where those rows hold one class."""
-    prob = ctx.engine.predict_proba(step2, val_set, ctx) if len(val_set) else np.zeros((0, len(RISK_TASKS)))
-    thresholds = {}
-    for j, task in enumerate(RISK_TASKS):
-        present = ~np.isnan(val_set.y[:, j])
-        yv, pv = val_set.y[present, j], prob[present, j]
-        thresholds[f"resnet/{task}"] = choose_threshold(yv, pv, "youden") if _both_classes(yv) else 0.5
-    return thresholds
+    return {f"resnet/{task}": ctx.engine.threshold(step2, val_set, ctx, "youden", output=j, fallback=0.5)
+            for j, task in enumerate(RISK_TASKS)}
 
 
 def _fit_baselines(seg_x: np.ndarray, y_seg: np.ndarray, y_risk: np.ndarray, train_index: np.ndarray,
                    c: float, ridge: bool = True) -> tuple[dict, dict[str, float]]:
     """Logistic regression per risk factor on the training rows that have it (Youden threshold on its training
-    scores) and a ridge of the MFRs on the training rows that have all 17."""
+    scores; _train has checked that they hold both classes) and a ridge of the MFRs on the training rows that have
+    all 17."""
     baselines, thresholds = {}, {}
     for j, task in enumerate(RISK_TASKS):
         rows = train_index[~np.isnan(y_risk[train_index, j])]
         yt = y_risk[rows, j]
-        if not _both_classes(yt):
-            which = "positive" if yt.sum() else "negative"
-            raise CardioError(f"perfusion task {task!r}: a training fold holds only {which} cases"
-                              f"  ({len(yt)} records with the task); use fewer cv.folds or a cohort with both classes")
         lr = make_pipeline(StandardScaler(), LogisticRegression(C=c, max_iter=5000))
         lr.fit(seg_x[rows], yt)
         baselines[task] = lr

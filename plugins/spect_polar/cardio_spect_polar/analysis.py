@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from cardio import CardioError, Section, stats
-from cardio.figures import Figure, subplots
+from cardio.report.figures import Figure, subplots
 from cardio_spect_polar.settings import Analysis
 
 CONVENTIONAL = ("psd", "pbw")

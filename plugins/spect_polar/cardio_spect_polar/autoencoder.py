@@ -140,8 +140,8 @@ def fit_autoencoder(x: np.ndarray, patients, s: Autoencoder, ctx, name: str = "a
     if len(xs) < 2:
         raise CardioError(f"the autoencoder needs at least 2 phase maps, got {len(xs)}")
     epochs, bs = engine_schedule(len(xs), s.iterations, s.batch_size)
-    torch.manual_seed(int(ctx.seed))
-    model = PhaseAutoencoder(xs.shape[1], s.hidden, s.features, s.activation)
+    # seeded by the core's engine.build: the fold's AE and the in-sample one (refitted in evaluate) start alike
+    model = ctx.engine.build(lambda: PhaseAutoencoder(xs.shape[1], s.hidden, s.features, s.activation), ctx)
     ds = ctx.engine.ArrayDataset(xs, xs)
     # The paper trains on every map for a fixed number of iterations: no early stopping, so the
     # "validation" set is the training set and patience is switched off.

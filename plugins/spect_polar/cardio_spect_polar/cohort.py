@@ -20,7 +20,7 @@ Layout of a cohort folder: clinical.csv, volumes/<id>.dcm, truth/<id>_true_phase
 params.json. It is an entry of the run's cache (cardio.Cache, keyed by params.json's content):
 written whole into a temporary folder, renamed into place, then reused by every later run.
 
-A user cohort (cohort.dir) has the same layout: clinical.csv, read by cardio.cohort.read_table against SCHEMA
+A user cohort (cohort.dir) has the same layout: clinical.csv, read by cardio.data.cohort.read_table against SCHEMA
 (one row per scan; patient -> study -> record; an empty `responder` is a missing label), and per row a volume
 (NM DICOM, or .npy (gates, slices, rows, cols)) or a ready phase polar map (.npy / .csv, rings x sectors),
 named in the `file` column or else found as volumes/<record_id>.<ext>.
@@ -37,7 +37,7 @@ import numpy as np
 import pandas as pd
 
 from cardio import Cache, CardioError, Cohort, atomic_path
-from cardio.cohort import Column, Problems, Schema, npy_header, read_records, read_table
+from cardio.data.cohort import Column, Problems, Schema, npy_header, read_records, read_table
 from cardio_spect_polar.dicom_io import GatedVolume, check_dicom_header, read_polar_map, read_volume, write_gated_dicom
 from cardio_spect_polar.orientation import Orientation
 from cardio_spect_polar.phantom import LATERAL_DEG, make_phantom
@@ -408,7 +408,7 @@ def _record_kind(path: Path) -> str:
 def read_whole(progress: Progress | None = None) -> Callable[[pd.DataFrame, Problems], None]:
     """read_table check (cohort.records: read, what cardio validate sets): every record read whole by the reader
     phase analysis uses (load_record: a volume's counts, gates that differ, a polar map's cells), each failure a
-    problem of its line (cardio.cohort.read_records)."""
+    problem of its line (cardio.data.cohort.read_records)."""
     def check(table: pd.DataFrame, problems: Problems) -> None:
         read_records(table, problems, "file", lambda path, i: load_record(path), progress=progress, desc="scans")
     return check
@@ -484,8 +484,8 @@ def _record_gates(path: Path) -> int | None:
 def load_cohort(root: str | Path, schema: Schema = SCHEMA, *, table: str | None = None, allow_outside: bool = False,
                 log: logging.Logger | None = None, records: str = "headers", progress: Progress | None = None,
                 grid: tuple[int, int] | None = None) -> pd.DataFrame:
-    """The cohort table of folder `root` (cardio.cohort.read_table with `schema` and check_records; with `grid`, the
-    phase grid (rings, sectors) ready maps must share (check_grid); with `records` "read", every record read whole:
+    """The cohort table of folder `root` (cardio.data.cohort.read_table with `schema` and check_records; with `grid`,
+    the phase grid (rings, sectors) ready maps must share (check_grid); with `records` "read", every record read whole:
     read_whole), plus `kind` ('volume' | 'polar') per record; every problem of the table and its records is listed
     at once (CohortProblems)."""
     checks = [check_records, *([check_grid(grid)] if grid else []),
@@ -549,7 +549,7 @@ def config_schema(config: dict) -> Schema:
     return run_schema(str(config.get("label") or LABEL), list(s.analysis.clinical), need_esv=s.min_esv_ml is not None)
 
 
-def load(config: dict, ctx) -> Cohort:
+def load(config: dict, ctx) -> Cohort[Exclusions]:
     """The cohort of a run: the user's folder (cohort.dir) or the default cohort in the run's cache."""
     s = SpectSettings.of(config)
     label = str(config.get("label") or LABEL)

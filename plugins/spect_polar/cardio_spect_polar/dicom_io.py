@@ -30,7 +30,7 @@ from pydicom.tag import BaseTag, Tag
 from pydicom.uid import PYDICOM_IMPLEMENTATION_UID, ExplicitVRLittleEndian, NuclearMedicineImageStorage, generate_uid
 
 from cardio import CardioError, atomic_path
-from cardio.cohort import csv_delimiter, decimal_mark, format_text
+from cardio.data.cohort import csv_delimiter, decimal_mark, format_text
 from cardio_spect_polar.orientation import SHORT_AXIS_IOP, Orientation, from_header
 
 DICOM_SUFFIXES = {".dcm", ".dicom", ".ima", ""}
@@ -392,7 +392,7 @@ def read_polar_map(path: str | Path, shape: tuple[int, int] | None = None) -> np
 
 def _csv_map(path: Path) -> np.ndarray:
     """A polar map written as CSV rows of numbers (no header) with ",", ";" or tab between values, decimal commas
-    where ";" or tab separates them (cardio.cohort's rules for every CSV), logged where not "," and "."."""
+    where ";" or tab separates them (cardio.data.cohort's rules for every CSV), logged where not "," and "."."""
     delimiter = csv_delimiter(path)
     text = path.read_text(encoding="utf-8-sig", errors="replace")
     decimal = decimal_mark((c for line in text.splitlines() for c in line.split(delimiter)), delimiter, path)

@@ -1,7 +1,7 @@
 """The featurize stage: phase analysis of every record, and the Features the method consumes.
 
 Table: ids, responder, the clinical variables, PSD, PBW, entropy, peak phase and the circular mean
-phase of the 17 AHA segments (cardio.aha17); x: the flattened phase polar maps (what the
+phase of the 17 AHA segments (cardio.data.aha17); x: the flattened phase polar maps (what the
 autoencoder sees); stage: PhaseStage, the polar grid and every record's PhaseResult (for the figures).
 """
 from __future__ import annotations
@@ -54,7 +54,7 @@ def check_one_grid(results: list, kinds: list[str], grid: tuple[int, int]) -> No
                       f"(rings, sectors; phase.rings / phase.sectors for volumes){more}; resample to one grid")
 
 
-def phase_features(cohort: Cohort, config: dict, ctx) -> Features:
+def phase_features(cohort: Cohort[Exclusions], config: dict, ctx) -> Features[PhaseStage]:
     """Phase analysis of every volume (or summary of every ready phase map) -> Features. Scans without a label
     are analysed too: the core leaves them out of training and scoring."""
     s = SpectSettings.of(config)
@@ -72,4 +72,4 @@ def phase_features(cohort: Cohort, config: dict, ctx) -> Features:
     x = np.stack([r.phase_map.ravel() for r in results]).astype(np.float32)
     return Features(table, x=x, label=cohort.label, targets=cohort.targets,
                     stage=PhaseStage(tuple(results[0].phase_map.shape), tuple(results),
-                                     cohort.stage.esv_excluded if isinstance(cohort.stage, Exclusions) else ()))
+                                     cohort.stage.esv_excluded))

@@ -20,7 +20,9 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from cardio import Cohort, Features, ModelState, Predictions, RunContext, Section
-    from cardio.cohort import Schema
+    from cardio.data.cohort import Schema
+    from cardio_spect_polar.cohort import Exclusions
+    from cardio_spect_polar.features import PhaseStage
 
 
 def moved_keys() -> dict[str, str]:
@@ -63,14 +65,14 @@ def cardio_write_synthetic(patients: pd.DataFrame, dest: Path, seed: int, config
 
 
 @hookimpl
-def cardio_load(config: dict, ctx: RunContext) -> Cohort:
+def cardio_load(config: dict, ctx: RunContext) -> Cohort[Exclusions]:
     from cardio_spect_polar import cohort as spect_cohort
 
     return spect_cohort.load(config, ctx)
 
 
 @hookimpl
-def cardio_featurize(cohort: Cohort, config: dict, ctx: RunContext) -> Features:
+def cardio_featurize(cohort: Cohort[Exclusions], config: dict, ctx: RunContext) -> Features[PhaseStage]:
     from cardio_spect_polar import features as spect_features
 
     return spect_features.phase_features(cohort, config, ctx)
@@ -106,11 +108,11 @@ def cardio_explain(model: Any, features: Features, index: np.ndarray, config: di
 
 
 @hookimpl
-def cardio_evaluate(predictions: Predictions, features: Features, config: dict,
+def cardio_evaluate(predictions: Predictions, cohort: Cohort, features: Features, config: dict,
                     model_facts: dict[str, dict]) -> Section | list[Section] | None:
     from cardio_spect_polar import report
 
-    return report.evaluate_sections(predictions, features, config, model_facts)
+    return report.evaluate_sections(predictions, cohort, features, config, model_facts)
 
 
 @hookimpl

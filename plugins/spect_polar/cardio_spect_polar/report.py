@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from cardio import Features, Predictions, Section
-from cardio.figures import Figure
+from cardio import Cohort, Features, Predictions, Section
+from cardio.report.figures import Figure
 from cardio_spect_polar import phase_figures
 from cardio_spect_polar.analysis import (
     MODEL_NAMES,
@@ -17,7 +17,7 @@ from cardio_spect_polar.pipeline import PhaseAEModel, fold_selection_table
 from cardio_spect_polar.settings import SpectSettings, Synthetic
 
 
-def evaluate_sections(predictions: Predictions, features: Features, config: dict,
+def evaluate_sections(predictions: Predictions, cohort: Cohort, features: Features, config: dict,
                       model_facts: dict[str, dict]) -> list[Section]:
     """The cross-validated counterpart of the paper's analysis beside the core's performance section: the held-out
     incremental value and the variables each fold chose. The paper's in-sample replication is the add-on
@@ -58,8 +58,9 @@ def evaluate_sections(predictions: Predictions, features: Features, config: dict
                  f"{len(excluded)} patient(s) with a baseline ESV below it were excluded before any analysis"
                  + (f" ({', '.join(excluded)})" if excluded else "")
                  + f"; {features.table['patient_id'].nunique()} analysed.")
-    if not config["cohort"]["dir"]:
-        text += _synthetic_text(s.synthetic)
+    planted = cohort.planted_effects(lambda: _synthetic_text(s.synthetic))
+    if planted:
+        text += "\n\n" + planted
     return [Section(title="SPECT phase autoencoder: cross-validated (out-of-fold)", text=text,
                     tables={f"Held-out incremental value of the {reference or 'clinical+ae'} score "
                             "(out-of-fold LR test, OR per SD, Holm)": held_out,
@@ -71,7 +72,7 @@ def _synthetic_text(syn: Synthetic) -> str:
     from cardio_spect_polar.cohort import response_coef
 
     c = response_coef(dict(syn.truth))
-    return ("\n\n**Synthetic truth** (spect_polar.synthetic.truth): response ~ Bernoulli(logistic(" + " + ".join(
+    return ("**Synthetic truth** (spect_polar.synthetic.truth): response ~ Bernoulli(logistic(" + " + ".join(
         f"{v:g}" + ("" if k == "intercept" else f" x {k}") for k, v in c.items()) + ")), where late_lateral = "
         "cos(angle of the latest zone to the posterolateral wall) x dyssynchrony / (dyssynchrony + 60) (a "
         "spatial effect PSD/PBW cannot see), dyssynchrony_per_sd = the global dyssynchrony magnitude in SDs "

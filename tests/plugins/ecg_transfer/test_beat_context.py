@@ -105,7 +105,7 @@ def test_ventricular_beats_of_mitdb_record_119_stand_out(mitdb_dir):
 
 
 def test_side_features_feed_the_pretraining_head_only():
-    model = resnet.build_resnet("resnet18", n_outputs=5, seed=0, n_side=8).eval()
+    model = resnet.build_resnet("resnet18", n_outputs=5, n_side=8).eval()
     assert model.net.fc.in_features == 512 + 8
     side = np.random.default_rng(0).normal(3.0, 2.0, size=(50, 8))
     model.set_side_scaling(side)
@@ -120,10 +120,10 @@ def test_side_features_feed_the_pretraining_head_only():
 
 
 def test_a_side_feature_network_transfers_its_backbone_to_an_image_only_model(tmp_path):
-    pretrained = resnet.build_resnet("resnet18", n_outputs=5, seed=1, n_side=8)
+    pretrained = resnet.build_resnet("resnet18", n_outputs=5, n_side=8)
     pretrained.set_side_scaling(np.random.default_rng(0).normal(size=(20, 8)))
     path = resnet.save_weights(pretrained, tmp_path / "w.pt")
-    target = resnet.build_resnet("resnet18", n_outputs=1, seed=0)
+    target = resnet.build_resnet("resnet18", n_outputs=1)
     resnet.load_pretrained(target, path)
     source = pretrained.state_dict()
     for k, v in target.state_dict().items():

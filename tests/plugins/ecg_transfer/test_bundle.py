@@ -15,8 +15,8 @@ import numpy as np
 import pandas as pd
 import torch
 
-from cardio import bundle as core_bundle
 from cardio import hookimpl, sklearn_to_array
+from cardio.study import bundle as core_bundle
 from cardio.testing import check_refused, cpu_context, invoke, pooled, read_metrics, run_plugin
 from cardio_ecg_transfer import bundle, cohort_ecg, fold_models, resnet, synthetic
 
@@ -57,7 +57,8 @@ def one_thread_module():
 def site_a(tmp_path_factory, one_thread_module):
     """A site-A run with its final model (and that model object), and a site-B cohort: another seed."""
     tmp = tmp_path_factory.mktemp("ecg_bundle")
-    weights = resnet.save_weights(resnet.build_resnet("resnet18", 5, seed=0), tmp / "pretrained.pt")
+    torch.manual_seed(0)
+    weights = resnet.save_weights(resnet.build_resnet("resnet18", 5), tmp / "pretrained.pt")
     keep = KeepFinalModel()
     t0 = time.perf_counter()
     run = run_plugin("ecg_transfer", tmp / "a", sets=[*TINY, f"ecg_transfer.pretrain.weights_file={weights}"],

@@ -10,7 +10,7 @@ pytest.importorskip("cardio_ecg_transfer")
 import numpy as np
 
 from cardio.config import resolve
-from cardio.figures import NOT_UNIFORM, colormaps_used
+from cardio.report.figures import NOT_UNIFORM, colormaps_used
 from cardio.testing import cpu_context
 from cardio_ecg_transfer import attribution, cohort_ecg, plugin, resnet
 from cardio_ecg_transfer.finetune import BeatModel

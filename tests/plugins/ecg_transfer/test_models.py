@@ -16,7 +16,7 @@ from cardio_ecg_transfer.finetune import balanced_beat_weights, build_beat_model
 
 @pytest.mark.parametrize("arch, width", [("resnet18", 512), ("resnet50", 2048), ("resnet101", 2048)])
 def test_resnets_take_one_channel_spectrograms(arch, width):
-    model = resnet.build_resnet(arch, n_outputs=5, seed=0).eval()
+    model = resnet.build_resnet(arch, n_outputs=5).eval()
     assert model.net.conv1.in_channels == 1
     assert model.net.conv1.out_channels == 64 and model.net.conv1.stride == (2, 2)
     assert model.net.fc.in_features == width and model.net.fc.out_features == 5
@@ -33,7 +33,8 @@ def test_unknown_architecture_and_freeze_stage_are_errors():
 
 
 def test_freeze_keeps_frozen_stages_and_their_batchnorm_statistics(cpu_context):
-    model = resnet.build_resnet("resnet18", n_outputs=1, seed=0)
+    torch.manual_seed(0)
+    model = resnet.build_resnet("resnet18", n_outputs=1)
     frozen = model.freeze("layer3")
     assert frozen and all(n.startswith(("net.conv1", "net.bn1", "net.layer1", "net.layer2", "net.layer3"))
                           for n in frozen)
@@ -54,16 +55,20 @@ def test_freeze_keeps_frozen_stages_and_their_batchnorm_statistics(cpu_context):
     assert model.freeze(None) == [] and all(p.requires_grad for p in model.parameters())
 
 
-def test_fine_tuned_model_starts_from_the_pretrained_weights_except_the_head(tmp_path):
-    pretrained = resnet.build_resnet("resnet18", n_outputs=5, seed=1)
+def test_fine_tuned_model_starts_from_the_pretrained_weights_except_the_head(tmp_path, cpu_context):
+    torch.manual_seed(1)
+    pretrained = resnet.build_resnet("resnet18", n_outputs=5)
     with torch.no_grad():  # make the "pretrained" weights unlike any fresh initialisation
         for v in pretrained.state_dict().values():
             if v.dtype.is_floating_point:
                 v.add_(0.01 * torch.rand_like(v))
     path = resnet.save_weights(pretrained, tmp_path / "pretrained-resnet18.pt", meta={"input": {"nperseg": 64}})
-    fresh = resnet.build_resnet("resnet18", n_outputs=1, seed=0).state_dict()
+    torch.manual_seed(0)  # as the engine seeds a fit's network (engine.build) at the run's seed 0
+    fresh = resnet.build_resnet("resnet18", n_outputs=1).state_dict()
 
-    model, frozen, meta = build_beat_model("resnet18", path, freeze="layer2", seed=0)
+    ctx = cpu_context()
+    torch.rand(5)  # whatever ran before: the beat model is built from the run's seed
+    model, frozen, meta = build_beat_model("resnet18", path, freeze="layer2", ctx=ctx)
     assert meta == {"input": {"nperseg": 64}}
     state, source = model.state_dict(), pretrained.state_dict()
     for k, v in state.items():
@@ -75,13 +80,13 @@ def test_fine_tuned_model_starts_from_the_pretrained_weights_except_the_head(tmp
                 assert not torch.equal(v, fresh[k]), f"{k} equals a fresh initialisation"
     assert any(n.startswith("net.layer2") for n in frozen) and not any(n.startswith("net.layer3") for n in frozen)
 
-    scratch, frozen_scratch, _ = build_beat_model("resnet18", None, freeze="layer2", seed=0)
+    scratch, frozen_scratch, _ = build_beat_model("resnet18", None, freeze="layer2", ctx=ctx)
     assert frozen_scratch == []
     assert all(torch.equal(v, fresh[k]) for k, v in scratch.state_dict().items())
 
 
 def test_pretrained_weights_of_another_architecture_or_a_bad_file_are_refused(tmp_path):
-    path = resnet.save_weights(resnet.build_resnet("resnet18", 5, seed=0), tmp_path / "w.pt")
+    path = resnet.save_weights(resnet.build_resnet("resnet18", 5), tmp_path / "w.pt")
     with pytest.raises(CardioError, match="resnet18 weights but the model is resnet50"):
         resnet.load_pretrained(resnet.build_resnet("resnet50", 1), path)
     bad = tmp_path / "bad.pt"
@@ -97,7 +102,7 @@ def test_patient_score_is_the_mean_of_its_beats_probabilities(cpu_context):
     x = np.random.default_rng(0).normal(size=(6, 33, 33)).astype(np.float32)
     features = Features(pd.DataFrame({"record_id": pid, "patient_id": pid, "responder": [1, 1, 0, 1, 1, 1]}), x=x,
                         label="responder")
-    model = resnet.build_resnet("resnet18", n_outputs=1, seed=0)
+    model = resnet.build_resnet("resnet18", n_outputs=1)
     ctx = cpu_context()
     rows = np.array([0, 1, 2, 3, 4, 5])
     scores = patient_scores(model, features, rows, ctx)
@@ -118,7 +123,7 @@ def test_sampling_weights_balance_patients_and_classes():
 def test_grad_cam_reaches_a_frozen_stage():
     from cardio_ecg_transfer.attribution import class_maps
 
-    model = resnet.build_resnet("resnet18", n_outputs=1, seed=0)
+    model = resnet.build_resnet("resnet18", n_outputs=1)
     model.freeze("layer3")
     x = np.random.default_rng(0).normal(size=(3, 33, 33)).astype(np.float32)
     maps = class_maps(model, "layer2", x, plus=False)

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from cardio import CardioError
+from cardio import CardioError, Cohort
 from cardio.config import resolve
 from cardio.stats import CV_METHOD
 from cardio.testing import (
@@ -150,7 +150,7 @@ def test_prepare_without_transfer_model_or_with_a_weights_file(cpu_context, tmp_
     no_transfer = report.pretraining_section(None, _config("ecg_transfer.finetune.transfer=false"))
     assert "finetune.transfer: false" in no_transfer.text and not no_transfer.estimates
 
-    weights = resnet.save_weights(resnet.build_resnet("resnet18", 5, seed=0), tmp_path / "w.pt")
+    weights = resnet.save_weights(resnet.build_resnet("resnet18", 5), tmp_path / "w.pt")
     prepared = plugin.cardio_prepare(config=_config(f"ecg_transfer.pretrain.weights_file={weights}"), ctx=ctx)
     assert prepared == Prepared({arch: pretrain.Pretrained(weights=weights)})  # nothing trained, nothing to report
     assert "No pretraining in this run" in report.pretraining_section(prepared.by_arch[arch], _config()).text
@@ -275,7 +275,11 @@ def test_synthetic_effects_are_config_values():
 
     cfg = _config("ecg_transfer.synthetic.effects.notch=2.5")
     assert "2.5 × (mid-QRS notch" in report.synthetic_truth(cfg)
-    assert report.synthetic_truth(_config("cohort.dir=/somewhere")) == ""
+    # stated for the plugin's own synthetic cohort only (what the cohort is, Cohort.synthetic, set at load)
+    table = pd.DataFrame({"record_id": ["r1"], "patient_id": ["p1"], "label": [1]})
+    own, users = Cohort(table, synthetic=True), Cohort(table)
+    assert own.planted_effects(lambda: report.synthetic_truth(cfg)) == report.synthetic_truth(cfg)
+    assert users.planted_effects(lambda: report.synthetic_truth(cfg)) == ""
     # the config documents every effect
     assert set(cfg["ecg_transfer"]["synthetic"]["effects"]) == set(synthetic.EFFECTS)
     strong = synthetic.cohort_table(400, seed=0, planted={"notch": 0.0, "lbbb": 0.0, "qrs_per_ms": 0.0,

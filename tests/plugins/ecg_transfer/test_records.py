@@ -10,7 +10,7 @@ pytest.importorskip("cardio_ecg_transfer")
 import wfdb
 
 from cardio import CardioError
-from cardio.cohort import CohortProblems
+from cardio.data.cohort import CohortProblems
 from cardio_ecg_transfer import cohort_table, mitdb, records
 from cardio_ecg_transfer.synthetic import write_synthetic_cohort
 

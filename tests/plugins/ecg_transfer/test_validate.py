@@ -13,7 +13,7 @@ pytest.importorskip("cardio_ecg_transfer")
 import numpy as np
 import pandas as pd
 
-from cardio.cohort import CohortProblems
+from cardio.data.cohort import CohortProblems
 from cardio.testing import cpu_context, invoke, plugin_config, split_overlaps
 from cardio_ecg_transfer import cohort_ecg, cohort_table, muse_xml, synthetic
 from cardio_ecg_transfer.lead_codes import STANDARD_LEADS

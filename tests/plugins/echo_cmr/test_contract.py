@@ -15,9 +15,9 @@ pytest.importorskip("cardio_echo_cmr")
 import numpy as np
 import pandas as pd
 
-from cardio import aha17
-from cardio import bundle as core_bundle
-from cardio.cohort import CohortProblems
+from cardio.data import aha17
+from cardio.data.cohort import CohortProblems
+from cardio.study import bundle as core_bundle
 from cardio.testing import Contract, context, contract_suite, invoke, plugin_config
 from cardio_echo_cmr import cohort, model, synthetic
 

@@ -11,7 +11,7 @@ import pytest
 pytest.importorskip("cardio_echo_cmr")
 
 from cardio import Cache, CardioError
-from cardio.cine import read_cine, sector_mask, to_gray
+from cardio.data.cine import read_cine, sector_mask, to_gray
 from cardio_echo_cmr import cohort, synthetic, video
 from cardio_echo_cmr.settings import Clip, EchoSettings, Synthetic
 

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from cardio import CardioError
-from cardio.cine import read_cine
+from cardio.data.cine import read_cine
 from cardio.testing import checksums, drive_patients, plugin_config, write_modality
 from cardio_echo_cmr import cohort
 from cardio_echo_cmr.settings import EchoSettings

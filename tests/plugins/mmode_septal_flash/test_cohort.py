@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from cardio import Cache
-from cardio.cohort import CohortProblems
+from cardio.data.cohort import CohortProblems
 from cardio.testing import check_refused, checksums, invoke
 from cardio_mmode_septal_flash import cohort, preprocess, synthetic
 from cardio_mmode_septal_flash.settings import MMode, Synthetic
@@ -115,7 +115,7 @@ def test_sequences_from_dicom_avi_and_numpy_read_alike(small_cohort, tmp_path):
     """The same frames as DICOM (frame time from the header), AVI (from the frame rate) and NumPy (labels.csv)."""
     import cv2
 
-    from cardio.cine import read_cine
+    from cardio.data.cine import read_cine
 
     npy = _first(small_cohort, "sequences", ".npy")
     frames = np.load(npy)
@@ -211,7 +211,7 @@ def test_pixel_spacing_from_the_dicom_regions_or_the_table_and_the_report_says_w
     import pydicom
     from pydicom.dataset import Dataset
 
-    from cardio.cine import write_dicom_cine
+    from cardio.data.cine import write_dicom_cine
     from cardio_mmode_septal_flash.report import line_statement
 
     npy = _first(small_cohort, "sequences", ".npy")

@@ -13,7 +13,7 @@ pytest.importorskip("cardio_mmode_septal_flash")
 import numpy as np
 import pandas as pd
 
-from cardio.cine import write_dicom_cine
+from cardio.data.cine import write_dicom_cine
 from cardio.testing import Contract, check_refused, contract_suite, headline, invoke, read_metrics, second_intervals
 from cardio_mmode_septal_flash.cohort import LABEL
 

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 from scipy.ndimage import gaussian_filter
 
-from cardio.figures import save_figure, subplots
+from cardio.report.figures import save_figure, subplots
 from cardio_mmode_septal_flash import cohort, preprocess
 from cardio_mmode_septal_flash.settings import MMode
 

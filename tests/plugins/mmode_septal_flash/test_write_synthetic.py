@@ -2,6 +2,8 @@
 latent drive, read back by the plugin's reader, and run with label=responder."""
 from __future__ import annotations
 
+import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -12,6 +14,8 @@ import numpy as np
 import pandas as pd
 
 from cardio import CardioError
+from cardio.data import SYNTHETIC_CRT
+from cardio.data.multimodal import TRUTH, latent, stated_truth
 from cardio.testing import checksums, drive_patients, plugin_config, pooled, read_metrics, run_plugin, write_modality
 from cardio_mmode_septal_flash import cohort
 from cardio_mmode_septal_flash.settings import SeptalFlashSettings
@@ -84,8 +88,14 @@ def test_same_call_same_bytes_and_responder_reaches_the_echo_only_through_drive(
 
 
 def test_a_run_with_label_responder_reports_task_responder(written, tmp_path):
+    """... and, with the truth.json `cardio synthetic-crt` writes beside the folder, reports the cohort as that
+    synthetic cohort: the Cohort part states its truth, Table 1's text points there instead of stating the plugin's
+    own synthetic settings (which did not make these sequences)."""
     _, path = written
-    out = run_plugin("mmode_septal_flash", tmp_path / "run", sets=[*RUN, f"cohort.dir={path.parent}"],
+    folder = shutil.copytree(path.parent, tmp_path / "crt" / "mmode_septal_flash")
+    _, truth = latent(N, 0, ["mmode_septal_flash", "other"])
+    (folder.parent / TRUTH).write_text(json.dumps({**truth, "missing": {"mmode_septal_flash": 0, "other": 0}}))
+    out = run_plugin("mmode_septal_flash", tmp_path / "run", sets=[*RUN, f"cohort.dir={folder}"],
                      cache_dir=tmp_path / "cache")
     metrics = read_metrics(out)
     [auc] = pooled(metrics, "auc")
@@ -93,3 +103,7 @@ def test_a_run_with_label_responder_reports_task_responder(written, tmp_path):
     pred = pd.read_csv(out / "predictions.csv")
     assert set(pred["task"]) == {"responder"} and len(pred) == auc["n"]
     assert set(pred["y_true"]) == {0, 1} and pred["y_score"].between(0, 1).all()
+    report = (out / "report.md").read_text()
+    table1 = report.split("## Septal flash: Table 1")[1].split("\n## ")[0]
+    assert SYNTHETIC_CRT in table1 and "Synthetic truth:" not in report
+    assert stated_truth(folder) in report.split("## Cohort")[1].split("\n## ")[0]

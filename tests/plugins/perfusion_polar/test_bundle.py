@@ -14,7 +14,7 @@ pytest.importorskip("cardio_perfusion_polar")
 import pandas as pd
 import torch
 
-from cardio import bundle as core_bundle
+from cardio.study import bundle as core_bundle
 from cardio.testing import cpu_context, invoke, pooled, read_metrics
 from cardio_perfusion_polar import bundle, cohort, training
 from cardio_perfusion_polar.polar_table import Orientation

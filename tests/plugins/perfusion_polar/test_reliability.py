@@ -116,7 +116,7 @@ def test_round_three_maps(tmp_path):
     """Issue 27: a map of the wrong shape is a listed problem before any run (cardio validate lists it); a float64
     map holding 1e300 is finite as float64 but inf as float32, and refused after the cast."""
     from cardio import CardioError
-    from cardio.cohort import CohortProblems
+    from cardio.data.cohort import CohortProblems
     from cardio_perfusion_polar.cohort import load_map, read_cohort
     root = write_cohort(*synthesize(24, 16, seed=1), tmp_path / "c")
     maps = sorted((root / "maps").glob("*.npy"))

@@ -92,13 +92,15 @@ def test_separate_input_models_see_one_map(ctx, one_thread):
         _train(feats, np.arange(18), {**CFG, "separate_inputs": ["perfusion"]}, ctx)
 
 
-def test_a_training_fold_with_one_class_is_one_line():
-    y_risk = np.zeros((20, len(synthetic.RISK_TASKS)), np.float32)
-    y_risk[::2, :] = 1
-    y_risk[:, -1] = 0  # diabetes: no positive case in the fold
-    with pytest.raises(CardioError, match="'diabetes': a training fold holds only negative cases"):
-        training._fit_baselines(np.random.default_rng(0).random((20, 51)), np.ones((20, 17)), y_risk,
-                                np.arange(20), 1.0)
+def test_a_training_fold_with_one_class_of_a_risk_factor_is_one_line_before_any_fit(ctx, tmp_path):
+    """The core checks the label; each risk factor has a logistic regression of its own, checked alike (through
+    Features.check_classes) before the ResNet trains."""
+    feats = _features(ctx, 24)
+    feats.table.loc[:17, "diabetes"] = 0.0  # no positive case among the training rows
+    with pytest.raises(CardioError, match=r"fit fold0: the training rows hold one class of 'diabetes' \(18 with a "
+                                          r"value, all 0\)"):
+        _train(feats, np.arange(18), CFG, ctx)
+    assert not list(tmp_path.glob("checkpoints/*.pt"))  # refused before the ResNet trained
 
 
 def test_backbone_weights_from_a_file(tmp_path, one_thread):

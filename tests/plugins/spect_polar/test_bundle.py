@@ -15,8 +15,8 @@ import pandas as pd
 import torch
 
 from cardio import Cache, Features, stats
-from cardio import bundle as core_bundle
 from cardio.engine import load_checkpoint
+from cardio.study import bundle as core_bundle
 from cardio.testing import invoke, plugin_config, pooled, read_metrics, run_plugin
 from cardio_spect_polar import bundle
 from cardio_spect_polar.cohort import simulate_clinical, write_default_cohort

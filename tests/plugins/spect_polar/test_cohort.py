@@ -6,7 +6,7 @@ import pytest
 pytest.importorskip("cardio_spect_polar")
 
 from cardio import Cache, CardioError
-from cardio.cohort import CohortProblems
+from cardio.data.cohort import CohortProblems
 from cardio_spect_polar import cohort
 from cardio_spect_polar.dicom_io import GatedVolume
 from cardio_spect_polar.phantom import make_phantom

@@ -1,4 +1,4 @@
-"""Phase analysis: Fourier phase, histogram statistics, segments of cardio.aha17, figures, refusals."""
+"""Phase analysis: Fourier phase, histogram statistics, segments of cardio.data.aha17, figures, refusals."""
 import os
 from pathlib import Path
 
@@ -7,7 +7,8 @@ import pytest
 
 pytest.importorskip("cardio_spect_polar")
 
-from cardio import CardioError, aha17
+from cardio import CardioError
+from cardio.data import aha17
 from cardio_spect_polar import phase
 from cardio_spect_polar.dicom_io import read_volume
 from cardio_spect_polar.phantom import make_phantom
@@ -85,7 +86,7 @@ def test_peak_entropy_and_histogram():
 
 
 def test_segments_are_the_core_aha17_model_on_the_phase_grid():
-    """segments17 is the circular mean phase over cardio.aha17's cells of the plugin's (rings, sectors) grid."""
+    """segments17 is the circular mean phase over cardio.data.aha17's cells of the plugin's (rings, sectors) grid."""
     labels = aha17.polar_labels(phase.RINGS, phase.SECTORS)
     values = np.arange(1, 18) * 20.0
     np.testing.assert_allclose(phase.segment_phases(values[labels - 1]), values % 360, atol=1e-9)
@@ -168,7 +169,7 @@ def test_real_non_gated_nm_file_loads_but_phase_analysis_refuses_it():
 
 
 def test_bullseye_and_histogram_figures(tmp_path):
-    from cardio.figures import Figure
+    from cardio.report.figures import Figure
     from cardio_spect_polar import phase_figures
 
     res = phase.phase_analysis(make_phantom(7, pattern="lbbb", dyssynchrony=120).volume)

@@ -14,7 +14,7 @@ import pytest
 
 pytest.importorskip("cardio_spect_polar")
 from cardio import Cache, CardioError
-from cardio.cohort import CohortProblems
+from cardio.data.cohort import CohortProblems
 from cardio.testing import check_refused, checksums, invoke
 from cardio_spect_polar.cohort import load_cohort, write_default_cohort
 from cardio_spect_polar.dicom_io import write_gated_dicom

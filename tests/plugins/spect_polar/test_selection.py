@@ -81,7 +81,7 @@ def test_configured_label_is_used(tmp_path):
     assert cohort.label == "crt_response" and set(cohort.table["crt_response"]) <= {0, 1}
     assert cohort.targets == ("crt_response",) and cohort.level == "patient"
     # the table has no `responder` column: read as unlabelled, and a run stops naming it and the columns there are
-    from cardio.checks import cohort_problems
+    from cardio.data.checks import cohort_problems
 
     wrong = {**cfg, "label": "responder"}
     unlabelled = load(wrong, Ctx())

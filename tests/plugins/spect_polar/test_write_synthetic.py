@@ -13,7 +13,7 @@ import pandas as pd
 from scipy.stats import spearmanr
 
 from cardio import CardioError, plugins
-from cardio.aha17 import polar_grid
+from cardio.data.aha17 import polar_grid
 from cardio.testing import checksums, drive_patients, plugin_config, write_modality
 from cardio_spect_polar import cohort
 from cardio_spect_polar.phantom import LATERAL_DEG

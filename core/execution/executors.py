@@ -20,9 +20,9 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from cardio import tasks
 from cardio.data import CardioError
-from cardio.run import TaskSpec
+from cardio.execution.run import TaskSpec
+from cardio.study import tasks
 
 submitit: Any
 try:
@@ -52,7 +52,7 @@ class TaskCall(submitit.helpers.Checkpointable if submitit else object):  # type
     resubmits the same call. The engine's checkpoints are what either resumes from."""
 
     def __call__(self, spec: TaskSpec) -> str:
-        from cardio.run import run_task
+        from cardio.execution.run import run_task
 
         previous = signal.signal(signal.SIGTERM, _cancel)
         try:

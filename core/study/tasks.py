@@ -27,8 +27,8 @@ import numpy as np
 import pandas as pd
 
 from cardio import config as config_mod
-from cardio.cache import atomic_path, write_text_atomic
 from cardio.data import CardioError, Cohort, Features, Predictions, Section
+from cardio.data.cache import atomic_path, write_text_atomic
 
 TASKS = "tasks"
 
@@ -261,7 +261,7 @@ def write_predictions(run_dir: Path, name: str, predictions: Predictions, key: b
                       file: str = PREDICTIONS) -> None:
     """A fit's out-of-fold predictions, column by column in a .npz (exact floats, strings as text, no pickle;
     ids as keyed pseudonyms)."""
-    from cardio.report import pseudonyms
+    from cardio.report.outputs import pseudonyms
 
     table = predictions.table.copy()
     for col, prefix in ID_PREFIXES:
@@ -306,7 +306,7 @@ def read_predictions(run_dir: Path, name: str, key: bytes, ids: pd.DataFrame | N
 
 
 def _identified(table: pd.DataFrame, key: bytes, ids: pd.DataFrame, path: Path) -> pd.DataFrame:
-    from cardio.report import pseudonyms
+    from cardio.report.outputs import pseudonyms
 
     for col, prefix in ID_PREFIXES:
         if col not in table.columns or col not in ids.columns:
@@ -363,10 +363,12 @@ def read_final(run_dir: Path) -> dict | None:
 
 
 def cohort_fingerprint(cohort: Cohort) -> str:
-    """The loaded cohort's content, cheaply: its table's values, and the name, size and modification time of every
-    file under its folder (a record edited in place changes it)."""
+    """The loaded cohort's content, cheaply: its table's values, what it is (Cohort.synthetic and .truth: a truth.json
+    put beside its folder later changes it), and the name, size and modification time of every file under its
+    folder (a record edited in place changes it)."""
     digest = hashlib.sha256(json.dumps([str(c) for c in cohort.table.columns]).encode())
     digest.update(pd.util.hash_pandas_object(cohort.table.astype(str), index=True).to_numpy().tobytes())
+    digest.update(json.dumps([cohort.synthetic, cohort.truth]).encode())
     root = Path(cohort.root) if cohort.root is not None else None
     if root is not None and root.is_dir():
         for path in sorted(root.rglob("*")):

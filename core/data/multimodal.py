@@ -23,8 +23,8 @@ import pandas as pd
 
 from cardio import config as config_mod
 from cardio import plugins
-from cardio.cache import write_text_atomic
 from cardio.data import CardioError
+from cardio.data.cache import write_text_atomic
 
 SETTINGS = ("planted", "neutral")
 PATIENTS = "patients.csv"

@@ -1,13 +1,26 @@
-"""Cohort, Features and Predictions, and the patient-grouped splits the core makes of them."""
+"""The data of a study: Cohort, Features and Predictions and the patient-grouped splits the core makes of them
+(here), and in submodules what reads and guards it:
+
+    cohort.py      the one cohort reader (tables, paths, the label), its schema and `cardio new-cohort`
+    cine.py        cine clips (DICOM, AVI/MP4) as arrays, one reader for every video plugin
+    checks.py      checks of a loaded cohort against the study's config, before any expensive stage
+    leakage.py     guards against the label leaking into features, and the null control
+    cache.py       the one cache (featurized cohorts, per-cohort analyses) keyed by content
+    aha17.py       the one AHA 17-segment model: polar maps, segments, territories
+    multimodal.py  `cardio synthetic-crt`: one set of patients for several modalities, and its stated truth
+    weights.py     pretrained starts for torchvision backbones
+"""
 from __future__ import annotations
 
 import logging
+import math
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, Generic, cast
 
 import numpy as np
+from typing_extensions import TypeVar  # a TypeVar with a default (PEP 696): typing's has none before 3.13
 
 if TYPE_CHECKING:  # pandas is imported where a table is built: `cardio --help` needs none of it
     import pandas as pd
@@ -16,6 +29,12 @@ if TYPE_CHECKING:  # pandas is imported where a table is built: `cardio --help` 
 
 ID_COLUMNS = ("record_id", "patient_id")
 PREDICTION_COLUMNS = ("record_id", "patient_id", "model", "task", "kind", "y_true", "y_score")
+#: What a plugin's section says of a cohort `cardio synthetic-crt` wrote (Cohort.planted_effects).
+SYNTHETIC_CRT = ("Synthetic cohort, written by `cardio synthetic-crt` from its shared latent response model, not by "
+                 "this plugin's synthetic settings: the Cohort part states what it planted.")
+#: The type of a Cohort's or a Features' `stage`: the plugin's own frozen dataclass. A plugin names it where it makes
+#: and takes one (`Cohort[Exclusions]`), so its hooks read the stage typed, with no runtime check; unnamed, Any.
+Stage = TypeVar("Stage", default=Any)
 
 
 class CardioError(Exception):
@@ -96,7 +115,7 @@ class ModelState:
 
 
 @dataclass
-class Cohort:
+class Cohort(Generic[Stage]):
     """One row per record (record_id, patient_id, site, labels, covariates); arrays load lazily."""
 
     table: pd.DataFrame
@@ -105,7 +124,7 @@ class Cohort:
     root: Path | None = None
     # What travels from load to the plugin's later stages (sampling rate and leads, scans left out): the
     # plugin's own frozen dataclass, typed and documented there. The core carries it untouched, never reads it.
-    stage: Any = None
+    stage: Stage = cast(Stage, None)
     # Columns that define the outcome or derive from it (the label's source, follow-up measures,
     # other tasks' labels): the core refuses them as covariates and permutes them with the label.
     outcomes: tuple[str, ...] = ()
@@ -114,6 +133,12 @@ class Cohort:
     # The level predictions are reported at (record | study | patient) and how record scores aggregate to it.
     level: str = "record"
     aggregate: str = "mean"
+    # What the cohort is, set once where it is loaded (the core's study load, from cohort.dir): `synthetic` for the
+    # plugin's own synthetic cohort (cohort.dir null) and for one `cardio synthetic-crt` wrote; `truth` is the
+    # planted effects a synthetic-crt cohort states (its truth.json, one paragraph for the report's Cohort part),
+    # None where the plugin's settings made the cohort (its report states them) or for a user's cohort.
+    synthetic: bool = False
+    truth: str | None = None
 
     def __post_init__(self) -> None:
         _require_columns(self.table, ID_COLUMNS, "cohort table")
@@ -133,9 +158,18 @@ class Cohort:
             raise CardioError("this cohort has no array loader")
         return self.loader(record_id)
 
-    def subset(self, index) -> "Cohort":
-        return Cohort(self.table.iloc[np.asarray(index)].copy(), self.loader, self.label, self.root, self.stage,
-                      self.outcomes, self.targets, self.level, self.aggregate)
+    def subset(self, index) -> "Cohort[Stage]":
+        return replace(self, table=self.table.iloc[np.asarray(index)].copy())
+
+    def planted_effects(self, own: Callable[[], str]) -> str:
+        """What a plugin's report states of the effects planted in this cohort: `own()` (the plugin's statement of
+        its own synthetic cohort, from its settings) where the plugin made it, a pointer to the Cohort part where
+        `cardio synthetic-crt` wrote it (the plugin's settings did not make that cohort), "" for a user's cohort."""
+        if not self.synthetic:
+            return ""
+        if self.truth is None:
+            return own()
+        return SYNTHETIC_CRT
 
     @property
     def mask(self) -> pd.DataFrame:
@@ -144,7 +178,7 @@ class Cohort:
 
 
 @dataclass
-class Features:
+class Features(Generic[Stage]):
     """What the model consumes: one row of `table` per sample and `x` aligned with those rows.
 
     A sample may be a record or a part of one (a beat, a clip); `patient_id` groups them so
@@ -156,7 +190,7 @@ class Features:
     label: str = "label"
     # What travels from featurize to train, predict, explain and evaluate (the polar grid, the input kind, the
     # variants): the plugin's own frozen dataclass, typed and documented there; the core never reads it.
-    stage: Any = None
+    stage: Stage = cast(Stage, None)
     # The labels the models learn, NaN where missing (empty: the label alone); rows missing all are not trained on.
     targets: tuple[str, ...] = ()
 
@@ -177,6 +211,30 @@ class Features:
         if mask.shape[1] == 0:
             return index
         return index[mask.to_numpy().any(axis=1)[index]]
+
+    def one_class(self, rows, target: str | None = None) -> bool:
+        """Whether `rows` hold fewer than two classes of a binary target (the label unless named), among the rows
+        that have it. A target is binary when its values in the table are 0/1; any other (a regression, a class
+        index) is never one class."""
+        target = target or self.label
+        if target not in self.table.columns:
+            return False
+        known = self.table[target].dropna()
+        if not len(known) or not known.isin((0, 1)).all():
+            return False
+        return self.table[target].iloc[np.asarray(rows, dtype=int)].dropna().nunique() < 2
+
+    def check_classes(self, rows, fit: str, target: str | None = None) -> None:
+        """Refuse training rows that hold one class of a binary target (the label unless named): one CardioError
+        line naming the fit and the target. The core checks the label of every fit before cardio_train; a plugin
+        that fits a model per task checks its other tasks with it."""
+        target = target or self.label
+        if not self.one_class(rows, target):
+            return
+        values = self.table[target].iloc[np.asarray(rows, dtype=int)].dropna()
+        held = f", all {values.iloc[0]:g}" if len(values) else ""
+        raise CardioError(f"fit {fit}: the training rows hold one class of {target!r} ({len(values)} with a "
+                          f"value{held}); use fewer cv.folds or a cohort with both classes in every fold")
 
     def __len__(self) -> int:
         return len(self.table)
@@ -452,6 +510,9 @@ def inner_split(table: pd.DataFrame, index, fraction: float, seed: int, label: s
     strat = _stratify_label(sub, label)
     pts = _patients(sub, strat)
     y = pts[strat] if strat is not None and pts[strat].value_counts().min() >= 2 else None  # -1: unlabelled
+    n = len(pts)  # scikit-learn's part sizes: a part smaller than the strata is refused there, so split unstratified
+    if y is not None and min(math.ceil(fraction * n), math.floor((1 - fraction) * n)) < y.nunique():
+        y = None
     fit_p, val_p = split_ids(pts.index, fraction, y, seed)
     in_val = sub["patient_id"].isin(set(val_p)).to_numpy()
     return index[~in_val], index[in_val]

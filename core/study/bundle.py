@@ -3,7 +3,7 @@
 Files: `weights.safetensors` (every array of the plugin's ModelState), `params.json` (its JSON
 params), `config.yaml` (the run's resolved config) and `bundle.json` (format, plugin, versions, the
 cohort it was fitted on, a manifest of the other files' sha256: any edit is refused), and
-`signature.json` when the author has a signing key (cardio.signing: the manifest shows a bundle is intact,
+`signature.json` when the author has a signing key (cardio.study.signing: the manifest shows a bundle is intact,
 the signature who made it). Nothing is pickled, so a foreign or damaged bundle can be refused without running
 any of its content. With `fold_models: true` the bundle also carries each outer fold's model,
 `folds/<fold>/weights.safetensors` and `folds/<fold>/params.json`, in the same manifest (`cardio predict --ensemble
@@ -27,9 +27,9 @@ from typing import Any, Sequence
 import numpy as np
 
 from cardio import config as config_mod
-from cardio import signing
-from cardio.cache import atomic_path
 from cardio.data import CardioError, ModelState
+from cardio.data.cache import atomic_path
+from cardio.study import signing
 
 FORMAT = "cardio-bundle/1"
 FILES = ("bundle.json", "weights.safetensors", "params.json", "config.yaml")
@@ -81,7 +81,7 @@ def write_state(folder: Path, state: ModelState, plugin: str) -> None:
 
 def write(run_dir: Path, state: ModelState, config: dict, meta: dict) -> Path:
     """Write <run_dir>/model/ (replacing a bundle of a resumed run only once the new one is complete), signed with
-    the user's key where one is configured (cardio.signing)."""
+    the user's key where one is configured (cardio.study.signing)."""
     key = signing.signing_key()  # a configured key that cannot be read stops here, before anything is written
     tmp = Path(run_dir) / f".model-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
@@ -150,7 +150,7 @@ def add_folds(run_dir: Path, folds: dict[str, Path]) -> str | None:
 def read(run_dir: Path, trusted: Sequence[tuple[object, str]] = ()) -> tuple[dict, ModelState, dict]:
     """(bundle.json, ModelState, config) of a run's bundle; anything missing, damaged or foreign is one line.
 
-    With `trusted` keys (cardio.signing.trusted_keys), a bundle none of them signed is refused before any of its
+    With `trusted` keys (cardio.study.signing.trusted_keys), a bundle none of them signed is refused before any of its
     content is loaded; info["trust"] is the line that says what was checked (the fingerprint, and the signer)."""
     folder = Path(run_dir) / "model"
     info = check(run_dir)
@@ -322,10 +322,10 @@ def key_path(run_dir: Path) -> Path:
 
 def write_key(beside: Path, table, mode: int = 0o600, key: bytes | None = None) -> Path:
     """<run>.key.csv beside the run directory (owner-only): pseudonym -> input id of every row's patient
-    and record, the same pseudonyms predictions.csv carries (cardio.report.pseudonymize)."""
+    and record, the same pseudonyms predictions.csv carries (cardio.report.outputs.pseudonymize)."""
     import pandas as pd
 
-    from cardio.report import pseudonymize
+    from cardio.report.outputs import pseudonymize
 
     ids = table[["patient_id", "record_id"]].astype(str).drop_duplicates()
     codes = pseudonymize(ids, key)

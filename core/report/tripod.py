@@ -114,7 +114,7 @@ class _Facts:
     external: bool
     folds: int
     cv_method: str
-    synthetic: bool
+    synthetic: str  # "" (a user's cohort), "plugin" (the plugin's own) or "synthetic-crt"
     subgroups: tuple[str, ...]
     sites: bool
     final_model: bool
@@ -132,11 +132,19 @@ def _facts(doc: dict, config: dict) -> _Facts:
     return _Facts(plugin=str(meta["plugin"]),
                   versions=f"cardio {meta['cardio_version']}, plugin {meta['plugin']} {meta['plugin_version']}",
                   external=external, folds=len(meta.get("folds") or []), cv_method=str(cv.get("method", "?")),
-                  synthetic=not cohort.get("dir") and not external, subgroups=subgroups,
+                  synthetic=_synthetic(meta, cohort, external), subgroups=subgroups,
                   sites=cv.get("method") == "site" or any("site" in c.lower() or "centre" in c.lower()
                                                           or "center" in c.lower() for c in subgroups),
                   final_model=bool(meta.get("final_model")) or external,
                   n_patients=meta.get("n_patients"), n_records=meta.get("n_records"))
+
+
+def _synthetic(meta: dict, cohort: dict, external: bool) -> str:
+    """Who made the cohort, from what the run recorded of it (a run written before it did: no cohort.dir, the
+    plugin's own synthetic cohort)."""
+    if "synthetic" not in meta:
+        return "plugin" if not cohort.get("dir") and not external else ""
+    return ("synthetic-crt" if meta.get("truth") else "plugin") if meta["synthetic"] else ""
 
 
 def _validation(f: _Facts) -> str:
@@ -155,7 +163,9 @@ def _answers(f: _Facts) -> dict[str, tuple[str, str, str | None]]:
               "summary"),
         "4": (PARTLY, f"The design is stated ({design}); state the study's aims.", "summary"),
         "5a": (PARTLY, "A synthetic cohort made by the plugin, its planted effects stated: not patient data; a study "
-                       "states its real source." if f.synthetic else
+                       "states its real source." if f.synthetic == "plugin" else
+               "A synthetic cohort written by `cardio synthetic-crt`, its planted effects stated in the cohort part: "
+               "not patient data; a study states its real source." if f.synthetic == "synthetic-crt" else
                "The cohort folder is in config.yaml; describe the source (trial, registry, routine care), why these "
                "data, and how representative they are.", "cohort"),
         "6b": (PARTLY, "The cohort part counts who entered each analysis; state the inclusion and exclusion criteria.",
@@ -254,7 +264,7 @@ def _where(row: Row, heading: dict[str, str]) -> str:
 def markdown(rows: list[Row], href: str | None = None) -> str:
     """The checklist as Markdown: its introduction and one table row per item; with `href` (e.g. "report.html")
     each part is a link to it."""
-    from cardio.report import HEADINGS, _value
+    from cardio.report.outputs import HEADINGS, _value
 
     lines = [_intro(rows), "",
              "| item | topic | what to report | status | in the report | what it gives; what is left |",
@@ -269,7 +279,7 @@ def markdown(rows: list[Row], href: str | None = None) -> str:
 
 def html_table(rows: list[Row]) -> str:
     """The checklist as report.html's Appendix C: its introduction and the table, each part a link."""
-    from cardio.report import HEADINGS
+    from cardio.report.outputs import HEADINGS
 
     body = []
     for r in rows:
@@ -285,6 +295,6 @@ def html_table(rows: list[Row]) -> str:
 
 def document(doc: dict, rows: list[Row], href: str) -> str:
     """tripod_ai.md: the checklist on its own, its parts linked into the report beside it."""
-    from cardio.report import _value
+    from cardio.report.outputs import _value
 
     return (f"# TRIPOD+AI checklist: cardio run of {_value(doc['meta']['plugin'])}\n\n" + markdown(rows, href) + "\n")

@@ -43,7 +43,7 @@ def summary_section(rows: list[dict], tests: list[dict], table: pd.DataFrame, co
                     external: bool) -> Section:
     """Design, cohort and the headline: each model's AUC (or MAE) for the main task with its interval, and the
     pre-specified comparison where the config named a reference model."""
-    from cardio.report import display_name
+    from cardio.report.outputs import display_name
 
     names = config["report"]["display_names"]
     main = _main_task(table)
@@ -75,7 +75,7 @@ def summary_section(rows: list[dict], tests: list[dict], table: pd.DataFrame, co
 
 def _comparison(t: dict, names: dict) -> str:
     """"fused − A4C +0.050 [−0.020, +0.120], p 0.210"."""
-    from cardio.report import display_name
+    from cardio.report.outputs import display_name
     from cardio.stats import format_p
 
     e = t["extra"]
@@ -89,10 +89,10 @@ def _comparison(t: dict, names: dict) -> str:
     return f"{a} − {b} {diff:+.3f} [{low:+.3f}, {high:+.3f}], p {format_p(p)}"
 
 
-def cohort_section(table: pd.DataFrame, config: dict, external: bool = False) -> Section:
-    """Who had each outcome (records, patients, events) and, per fold, who its model was scored on and fitted on."""
-    from cardio import multimodal
-    from cardio.report import display_name
+def cohort_section(table: pd.DataFrame, config: dict, external: bool = False, truth: str | None = None) -> Section:
+    """Who had each outcome (records, patients, events) and, per fold, who its model was scored on and fitted on;
+    `truth`: what a cohort `cardio synthetic-crt` wrote planted (Cohort.truth), stated at the end."""
+    from cardio.report.outputs import display_name
 
     names = config["report"]["display_names"]
     records = _records(table)
@@ -122,8 +122,7 @@ def cohort_section(table: pd.DataFrame, config: dict, external: bool = False) ->
         text += (f" The second table counts, per fold, the patients whose {display_name(main, names)} the fold's "
                  "model scored, and the patients of the other folds, on whom that model was fitted (its validation "
                  "rows included, where the plugin keeps some).")
-    stated = multimodal.stated_truth(config["cohort"]["dir"])  # a synthetic-crt cohort states what it planted
-    if stated:
-        text += " " + stated
+    if truth:
+        text += " " + truth
     return Section("Cohort", text, tables={"outcomes by task": by_task, "patients per fold": pd.DataFrame(folds)},
                    part="cohort")

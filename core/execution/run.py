@@ -13,10 +13,10 @@ from pathlib import Path
 import torch
 
 import cardio
-from cardio import engine, tasks
+from cardio import engine
 from cardio.context import RunContext, new_context, run_device
 from cardio.data import CardioError
-from cardio.study import fits
+from cardio.study import fits, tasks
 from cardio.study.evaluate import duration, evaluate
 from cardio.study.record import RunRecord, close_log, provenance, read_run_json, run_config, run_logger
 from cardio.study.stages import Study, open_study, shared
@@ -27,7 +27,7 @@ EXECUTORS = ("inline", "local", "slurm")
 @dataclass(frozen=True)
 class TaskSpec:
     """What a process needs to run one task of a run: the run directory holds everything else. The local and
-    slurm executors pickle it: it stays at cardio.run.TaskSpec."""
+    slurm executors pickle it: it stays at cardio.execution.run.TaskSpec."""
 
     plugin: str
     run_dir: str
@@ -41,7 +41,7 @@ def run_study(plugin: str, config_file: str | None = None, sets: tuple[str, ...]
               register: Iterable[object] = (), executor: str | None = None, workers: int | None = None) -> Path:
     """Run one study end to end and return its run directory.
 
-    The run is a list of tasks (cardio.tasks): prepare, a fit per fold, the final model, evaluate. The
+    The run is a list of tasks (cardio.study.tasks): prepare, a fit per fold, the final model, evaluate. The
     executor (config `executor.name`, or `executor` here) runs them in this process (inline), in a process
     each (local) or as SLURM jobs (slurm); a task with a done marker is never run again. `register` adds
     plugin objects (modules, classes with hookimpls) in process: tests run a plugin without installing it.
@@ -122,7 +122,7 @@ def _execute(study: Study, spec: TaskSpec, cfg: dict, run_dir: Path, dev: torch.
     if cfg["executor"]["name"] == "inline":
         _run_inline(study, cfg, run_dir, dev, rank, world)
         return True
-    from cardio import executors
+    from cardio.execution import executors
 
     log = run_logger(run_dir / "run.log", True)
     todo = tasks.pending(run_dir, cfg)

@@ -7,7 +7,7 @@ folds would give other models: with no signal it lay above 0.5 in 5.5% of 400 da
     cardio sweep --plugin X [--set ...] --grid cohort.permute_labels=true --seeds 1-99 \\
         --permutation-of RUN --out DIR
 
-Each seed's run moves every patient's labels to another patient (`cardio.leakage.permute_outcomes`) and makes its
+Each seed's run moves every patient's labels to another patient (`cardio.data.leakage.permute_outcomes`) and makes its
 own folds and models, so the null distribution holds everything that varies between two runs of the pipeline. For
 every model and task of RUN, p = (1 + #{permuted runs at least as good as RUN}) / (1 + N), the smallest possible
 being 1 / (1 + N); the family of RUN's models and tasks is Holm-adjusted. Written by hand: scikit-learn's
@@ -24,8 +24,8 @@ import numpy as np
 import pandas as pd
 
 from cardio import config as config_mod
-from cardio import tasks
 from cardio.data import CardioError
+from cardio.study import tasks
 
 # Keys that may differ between RUN and the permuted runs: the seed and the permutation are what the test varies;
 # the rest decide where and how fast a run goes, or its intervals and figures, never a pooled point estimate.
@@ -99,8 +99,9 @@ def check_observed(run: Path, plugin: str, null_config: dict) -> None:
 
 
 def point_values(estimates: pd.DataFrame, metric: str) -> pd.DataFrame:
-    """One point estimate per model and task of one run's pooled estimates (`cardio.sweep.pooled_estimates`): its
-    `metric`, the mean over CV repeats (each interval method reports the same point)."""
+    """One point estimate per model and task of one run's pooled estimates
+    (`cardio.execution.sweep.pooled_estimates`): its `metric`, the mean over CV repeats (each interval method
+    reports the same point)."""
     if estimates.empty:
         return pd.DataFrame(columns=["model", "task", "value"])
     rows = estimates[estimates["metric"] == metric].drop_duplicates(["model", "task", "repeat"])
@@ -138,7 +139,7 @@ def figure(table: pd.DataFrame, null: Sequence[pd.DataFrame], metric: str) -> An
     """One panel per model and task: the permuted runs' values as a histogram, RUN's as a line."""
     from matplotlib.ticker import MaxNLocator
 
-    from cardio.figures import PALETTE, subplots
+    from cardio.report.figures import PALETTE, subplots
 
     n = len(table)
     fig, axes = subplots(1, n, figsize=(3.6 * n, 3.0), squeeze=False, sharex=True)

@@ -1,7 +1,7 @@
 """Sweeps: every setting of a grid × every seed as a whole run, and a summary of every estimate with its CI.
 
 `cardio sweep --plugin X --grid key=v1,v2 --seeds 0 1 --out DIR` makes one normal run directory per setting and
-seed, `DIR/<key=value,...>/seed<k>/`, through `cardio.run.run_study` (the code path of `cardio run`), so
+seed, `DIR/<key=value,...>/seed<k>/`, through `cardio.execution.run.run_study` (the code path of `cardio run`), so
 `cardio status` and resume work on each. The same command again skips the finished runs and continues the others.
 When every run is finished it writes `DIR/summary.csv` and `DIR/summary.md`.
 
@@ -39,9 +39,11 @@ import numpy as np
 import pandas as pd
 
 from cardio import config as config_mod
-from cardio import permutation, plugins, tasks
-from cardio.cache import write_text_atomic
+from cardio import plugins
 from cardio.data import CardioError
+from cardio.data.cache import write_text_atomic
+from cardio.execution import permutation
+from cardio.study import tasks
 
 OPTIMISM = ("The best setting's CV estimate is optimistic: the setting was chosen on the same folds it is scored on; "
             "use --nested for an estimate of the choose-the-best recipe.")
@@ -80,7 +82,7 @@ class RunCall(submitit.helpers.Checkpointable if submitit else object):  # type:
 
 def make_run(spec: RunSpec) -> Path:
     """The run of `spec` through run_study, inline: new, or continued when its folder holds a partial one."""
-    from cardio.run import run_study
+    from cardio.execution.run import run_study
 
     return run_study(spec.plugin, spec.config_file, spec.sets, spec.device, spec.out, seed=spec.seed,
                      register=spec.register, executor="inline")
@@ -213,7 +215,7 @@ def _submitit() -> Any:
 
 def _local(todo: list[Member], cfg: dict, folder: Path, log: logging.Logger) -> None:
     """A process per run, at most executor.workers at once (one per GPU with GPUs): executors.throttle."""
-    from cardio import executors
+    from cardio.execution import executors
 
     sub = _submitit()
     ex = cfg["executor"]
@@ -237,7 +239,7 @@ def _local(todo: list[Member], cfg: dict, folder: Path, log: logging.Logger) -> 
 
 def _slurm(todo: list[Member], cfg: dict, folder: Path, out: Path, log: logging.Logger) -> bool:
     """One job array of whole runs (at most executor.workers at once); True when it was waited for."""
-    from cardio import executors
+    from cardio.execution import executors
 
     _submitit()
     executor = executors.slurm_executor(cfg, folder, todo[0].spec.plugin)
@@ -300,7 +302,8 @@ def run_sweep(plugin: str, grid_items: Sequence[str], out: str, config_file: str
               nested: bool = False, register: Iterable[object] = (), permutation_of: str | None = None) -> Path | None:
     """Run (or continue) every setting × seed of the grid; the summary's path when every run is finished, else
     None (slurm without executor.wait: the same command again writes it once the array has ended).
-    `permutation_of`: a run tested against chance by this sweep's runs on permuted labels (cardio.permutation)."""
+    `permutation_of`: a run tested against chance by this sweep's runs on permuted labels
+    (cardio.execution.permutation)."""
     loaded = plugins.get_plugin_manager(register)
     pm = plugins.select(loaded, plugin)
     info = plugins.info(pm, plugin)
@@ -477,7 +480,7 @@ def write_summary(root: Path, every: Sequence[Member], base: dict, selection: Se
 
 def _permutation(root: Path, runs: pd.DataFrame, observed: Path, metric: str) -> list[str]:
     """The permutation test's files, and its section of summary.md; `runs` are the permuted runs' estimates."""
-    from cardio.figures import save_figure
+    from cardio.report.figures import save_figure
 
     higher = metric not in LOWER_IS_BETTER
     null = [permutation.point_values(rows, metric) for _, rows in runs.groupby("run", sort=False)]

@@ -80,7 +80,7 @@ def probe(path: str | Path) -> int:
             raise CardioError(f"{path}: video has no decodable frames")
         return n
     if suffix == ".npy":
-        from cardio.cohort import npy_header
+        from cardio.data.cohort import npy_header
 
         try:
             shape, dtype, offset = npy_header(path)

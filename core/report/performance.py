@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from cardio.data import PluginInfo, Predictions, Section
+from cardio.data import Cohort, PluginInfo, Predictions, Section
 from cardio.hookspecs import hookimpl
 
 if TYPE_CHECKING:
@@ -37,8 +37,8 @@ def cardio_plugin_info() -> PluginInfo:
 
 
 @hookimpl(tryfirst=True)
-def cardio_evaluate(predictions: Predictions, config: dict, ctx: RunContext) -> list[Section]:
-    return evaluate_sections(predictions, config, ctx)
+def cardio_evaluate(predictions: Predictions, cohort: Cohort, config: dict, ctx: RunContext) -> list[Section]:
+    return evaluate_sections(predictions, config, ctx, cohort.truth)
 
 
 # The AUC rows a report shows: the headline (cross-validated with K folds; small-sample DeLong of one model's
@@ -108,7 +108,7 @@ def metric_table(rows: list[dict], columns: tuple[str, ...]) -> pd.DataFrame:
 def pivot_table(rows: list[dict], metric: str, names: dict) -> pd.DataFrame:
     """One metric of every model and task as a grid: tasks down and models across, or models down where there are
     more models than tasks, so that the grid stays narrow."""
-    from cardio.report import display_name
+    from cardio.report.outputs import display_name
 
     kept = [r for r in rows if metric in r]
     models = list(dict.fromkeys(r["model"] for r in kept))
@@ -121,11 +121,12 @@ def pivot_table(rows: list[dict], metric: str, names: dict) -> pd.DataFrame:
                          for t in tasks])
 
 
-def evaluate_sections(predictions: Predictions, config: dict, ctx) -> list[Section]:
+def evaluate_sections(predictions: Predictions, config: dict, ctx, truth: str | None = None) -> list[Section]:
     """The core's evaluation of every model and task as the report's sections, each in its part: the headline
     performance (it carries every estimate and test), the paired comparisons, calibration with the thresholds and
-    decision curves, the statistical methods (appendix), and the summary and cohort that open the report."""
-    from cardio.summary import cohort_section, summary_section
+    decision curves, the statistical methods (appendix), and the summary and cohort that open the report (`truth`:
+    what a synthetic-crt cohort planted, Cohort.truth, which the cohort part states)."""
+    from cardio.report.summary import cohort_section, summary_section
 
     s = config["stats"]
     names = config["report"]["display_names"]
@@ -157,7 +158,7 @@ def evaluate_sections(predictions: Predictions, config: dict, ctx) -> list[Secti
     sections.append(Section("Statistical methods", _methods_text(table, config, level, s, ctx.seed, external),
                             part="methods"))
     return sections + [summary_section(rows, shown, table, config, external),
-                       cohort_section(table, config, external)]
+                       cohort_section(table, config, external, truth)]
 
 
 def _estimate_all(table: pd.DataFrame, s: dict, ctx) -> tuple[list[dict], list[dict]]:
@@ -178,7 +179,7 @@ def _figures(table: pd.DataFrame, estimates: list[dict], names: dict, s: dict, c
              external: bool) -> tuple[list, list]:
     """(the headline figures: ROC per binary task, Bland–Altman per regression model and task; the calibration
     part's: calibration plots, decision curves and confusion matrices)."""
-    from cardio.report import display_name, split_unit
+    from cardio.report.outputs import display_name, split_unit
 
     headline, calibration = [], []
     for task, sub in table[table["kind"] == "binary"].groupby("task", sort=False):
@@ -203,7 +204,7 @@ def _figures(table: pd.DataFrame, estimates: list[dict], names: dict, s: dict, c
 
 def _results_text(rows: list[dict], estimates: list[dict], names: dict, external: bool, s: dict) -> str:
     """What the headline tables hold, and the flags a reader must see beside them."""
-    from cardio.report import display_name
+    from cardio.report.outputs import display_name
 
     level = f"{round(float(s['level']) * 100)}%"
     methods = sorted({r["auc_interval"] for r in rows if "auc_interval" in r})
@@ -280,7 +281,7 @@ def _diff(extra: dict, level: int) -> str:
 
 def _reference_text(reference: str | dict | None, tests: list[dict], names: dict) -> str:
     """What the paired tests are: against a reference fixed in the config, or every pair (no reference)."""
-    from cardio.report import display_name
+    from cardio.report.outputs import display_name
 
     if not tests:
         return ""
@@ -302,7 +303,7 @@ def _reference_text(reference: str | dict | None, tests: list[dict], names: dict
 def _headline_aucs(estimates: list[dict], task: str, names: dict) -> dict[str, dict]:
     """Each model's AUC row that the performance table shows for this task (repeat 0), by display name: the ROC
     legend carries the same interval as the table."""
-    from cardio.report import display_name
+    from cardio.report.outputs import display_name
 
     out: dict[str, dict] = {}
     for e in estimates:
@@ -318,7 +319,7 @@ def binary_figures(task: str, sub: pd.DataFrame, names: dict, level: float, ctx,
     risks, and the confusion matrices at the training-fold thresholds, of one binary task; ROC first."""
     from sklearn.metrics import confusion_matrix
 
-    from cardio.report import display_name
+    from cardio.report.outputs import display_name
     from cardio.stats.evaluate import DEFAULT_THRESHOLD, is_probabilistic
 
     stats = ctx.stats

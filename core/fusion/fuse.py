@@ -38,8 +38,8 @@ import pandas as pd
 
 import cardio
 from cardio import config as config_mod
-from cardio import tasks
 from cardio.data import CardioError, Predictions
+from cardio.study import tasks
 
 FUSED = "fused"
 CLINICAL = "clinical"
@@ -227,7 +227,7 @@ def _cohort_of(cfg: dict) -> str:
 def check_patients(mods: list[Modality], key: bytes) -> list[str]:
     """With cv.patients (the cohort's patient list every run was split by), a run's patient outside it was not in
     that cohort: its ids were edited, or it is a run of another cohort."""
-    from cardio.report import pseudonyms
+    from cardio.report.outputs import pseudonyms
 
     listed = mods[0].config["cv"].get("patients")
     if not listed:
@@ -317,8 +317,10 @@ def _fit_lr(x: pd.DataFrame, y: pd.Series, where: str, scores: int, nonnegative:
 def fuse_fold(mods: list[Modality], fold: str, clinical: pd.DataFrame | None,
               nonnegative: bool = True) -> tuple[pd.DataFrame, list[dict]]:
     """Fold `fold`'s fused and recalibrated single-modality risks of its test patients, fitted on inner scores
-    only; and the fusion models' standardized coefficients. `nonnegative=False` fits the modality weights without
-    their sign constraint (benchmarks/crt_fusion.py shows both)."""
+    only; and the fusion models' standardized coefficients. `nonnegative=False` fits the fused models' modality
+    weights without their sign constraint (benchmarks/crt_fusion.py shows both); the single-modality rows keep it
+    either way, so both stackers are compared with one reference (refitted unconstrained, a single row whose inner
+    slope came out negative had its ranking reversed: benchmarks/crt_fusion.py)."""
     train, test = _wide(mods, "inner", fold), _wide(mods, "outer", fold)
     covs = [] if clinical is None else list(clinical.columns)
     if covs:
@@ -343,7 +345,7 @@ def fuse_fold(mods: list[Modality], fold: str, clinical: pd.DataFrame | None,
     for model, used in singles:
         fit_on, part = train.dropna(subset=used), test.dropna(subset=used)
         cols = used + covs if model == CLINICAL else used
-        lr = _fit_lr(fit_on[cols], fit_on["y"], f"fold {fold}, {model}", len(used), nonnegative)
+        lr = _fit_lr(fit_on[cols], fit_on["y"], f"fold {fold}, {model}", len(used))
         rows.append(pd.DataFrame({"patient_id": part.index, "model": model, "y_true": part["y"],
                                   "y_score": lr.predict_proba(part[cols].to_numpy())[:, 1], "modalities": model}))
     return pd.concat(rows, ignore_index=True).assign(fold=fold), coefs
@@ -351,7 +353,7 @@ def fuse_fold(mods: list[Modality], fold: str, clinical: pd.DataFrame | None,
 
 def _clinical(path: Path, covariates: list[str], guideline: str | None, key: bytes) -> pd.DataFrame:
     """The clinical table's covariates (and the guideline rule as 0/1), indexed by the project's pseudonyms."""
-    from cardio.report import pseudonyms
+    from cardio.report.outputs import pseudonyms
 
     try:
         table = pd.read_csv(path, dtype={"patient_id": str})
@@ -382,7 +384,7 @@ def fuse(runs: list[Path], out: Path, *, models: dict[str, str] | None = None, n
          n_resamples: int | None = None) -> Path:
     """Fuse finished runs into `out`: predictions.csv, metrics.json and the report. See the module docstring."""
     from cardio.context import default_cache_dir, new_context
-    from cardio.report import pseudonym_key
+    from cardio.report.outputs import pseudonym_key
     from cardio.study.record import run_logger
 
     if len(runs) < 2:
@@ -414,14 +416,17 @@ def fuse(runs: list[Path], out: Path, *, models: dict[str, str] | None = None, n
         pred = pd.concat([pred, fused.assign(model=GUIDELINE, y_score=rule, modalities=GUIDELINE)
                           .dropna(subset=["y_score"])], ignore_index=True)
     pred = pred.assign(record_id=pred["patient_id"], task=str(cfg["label"]), kind="binary", repeat=0)
-    from cardio import report
-    from cardio.fusion_report import fusion_section
-    from cardio.performance import evaluate_sections
+    from cardio.fusion.report import fusion_section
+    from cardio.report import outputs as report
+    from cardio.report.performance import evaluate_sections
 
     predictions = Predictions(pred.dropna(subset=["y_true"]).reset_index(drop=True))
-    sections = [*evaluate_sections(predictions, cfg, ctx), fusion_section(mods, predictions, list(coefs), cfg, ctx)]
+    truth = stated_truth(mods)
+    sections = [*evaluate_sections(predictions, cfg, ctx, truth),
+                fusion_section(mods, predictions, list(coefs), cfg, ctx)]
     meta = {"plugin": "fuse", "plugin_version": cardio.__version__, "cardio_version": cardio.__version__,
             "seed": int(cfg["seed"]), "device": "cpu", "world_size": 1, "cv": mods[0].config["cv"],
+            "synthetic": truth is not None or not all(_cohort_of(m.config) for m in mods), "truth": truth,
             # one fused row per patient: the table's other rows are the same patients under the single models
             "n_records": int(predictions.table.loc[predictions.table["model"] == FUSED, "patient_id"].nunique()),
             "n_patients": int(predictions.table.loc[predictions.table["model"] == FUSED, "patient_id"].nunique()),
@@ -432,6 +437,15 @@ def fuse(runs: list[Path], out: Path, *, models: dict[str, str] | None = None, n
     log.info("fused %d runs in %.1f s: %s; %s", len(mods), meta["elapsed_s"], meta["fused"], out / "report.md")
     print(f"cardio: {meta['fused']}", file=sys.stderr)
     return out
+
+
+def stated_truth(mods: list[Modality]) -> str | None:
+    """What the runs' cohort planted, where `cardio synthetic-crt` wrote it: the truth its truth.json states, as each
+    run's own Cohort part states it (one paragraph; each different one, should the runs read different cohorts)."""
+    from cardio.data.multimodal import stated_truth as of_folder
+
+    stated = dict.fromkeys(t for m in mods if (t := of_folder(_cohort_of(m.config) or None)) is not None)
+    return " ".join(stated) or None
 
 
 def _report_config(base: dict, n_resamples: int | None) -> dict:

@@ -12,8 +12,8 @@ from pathlib import Path
 import markdown
 import pandas as pd
 
-from cardio.cache import atomic_path, write_text_atomic
 from cardio.data import PARTS, CardioError, Predictions, Section
+from cardio.data.cache import atomic_path, write_text_atomic
 
 SCHEMA = "cardio-metrics/1"
 
@@ -133,7 +133,7 @@ def _relative(path, run_dir: Path) -> str:
 
 def _section_dict(sec: Section, run_dir: Path) -> dict:
     """A section as report.json keeps it; one that named no part goes with the comparisons (cardio_explain's
-    sections arrive with theirs, cardio.tasks.read_sections)."""
+    sections arrive with theirs, cardio.study.tasks.read_sections)."""
     figs = [_relative(f, run_dir) for f in sec.figures]
     return {"title": sec.title, "text": sec.text, "figures": figs, "part": sec.part or "comparison",
             "tables": {k: json.loads(v.to_json(orient="split", index=False)) for k, v in sec.tables.items()}}
@@ -352,7 +352,7 @@ def _run_file(run_dir: Path, link) -> Path | None:
 
 
 def _caption(path: Path | None, link: str) -> str:
-    """The figure's caption: the Description its file carries (cardio.figures.save_figure), else its name in
+    """The figure's caption: the Description its file carries (cardio.report.figures.save_figure), else its name in
     words; a sentence either way."""
     text = ""
     if path is not None and path.suffix.lower() == ".png":
@@ -627,7 +627,7 @@ STYLE = ("body{font-family:system-ui,sans-serif;max-width:1140px;margin:1.5em au
 def render(run_dir: Path, checklist: bool = False) -> str:
     """(Re)write report.md and report.html from report.json (tables through the display names of the run's
     config.yaml), and with `checklist` tripod_ai.md beside them; returns the markdown."""
-    from cardio import tripod
+    from cardio.report import tripod
 
     run_dir = Path(run_dir)
     doc = _read_report(run_dir)

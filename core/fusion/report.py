@@ -10,7 +10,7 @@ from cardio.data import Predictions, Section
 
 if TYPE_CHECKING:
     from cardio.context import RunContext
-    from cardio.fusion import Modality
+    from cardio.fusion.fuse import Modality
 
 FUSED, GUIDELINE, CLINICAL = "fused", "guideline", "clinical"
 

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from cardio.cache import write_text_atomic
-from cardio.cohort import missingness
 from cardio.data import CardioError, Cohort, make_folds
+from cardio.data.cache import write_text_atomic
+from cardio.data.cohort import missingness
 
 # The pooled DeLong variance needs two records of each class; a fold's own AUC needs one of each.
 MIN_TEST_PER_CLASS = 2

@@ -17,8 +17,8 @@ import stat
 from pathlib import Path
 from typing import Sequence
 
-from cardio.cache import write_text_atomic
 from cardio.data import CardioError
+from cardio.data.cache import write_text_atomic
 
 SIGNATURE = "signature.json"
 SIGNED_FILE = "bundle.json"
