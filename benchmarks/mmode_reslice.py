@@ -34,17 +34,15 @@ SPIN = "import time\nend = time.time() + 900\nwhile time.time() < end:\n    pass
 def cohort(n: int, size: int):
     """n synthetic sequences cut to a common frame count (so that batches stack), their lines and cycles."""
     from cardio_mmode_septal_flash.geometry import mmode_line
-    from cardio_mmode_septal_flash.plugin import cardio_plugin_info
+    from cardio_mmode_septal_flash.settings import MMode, Synthetic
     from cardio_mmode_septal_flash.synthetic import synthesize
 
-    defaults = cardio_plugin_info().default_config["mmode_septal_flash"]
-    cfg = dict(defaults["synthetic"], n_patients=n, n_sf=n // 3, size=size)
-    mcfg = defaults["mmode"]
-    items = list(synthesize(cfg))
+    mcfg = MMode()
+    items = list(synthesize(Synthetic(n_patients=n, n_sf=n // 3, size=size)))
     t = min(len(frames) for _, frames, _ in items)
     frames = np.stack([f[:t] for _, f, _ in items])
-    k = int(mcfg["offsets"])
-    lines = [[mmode_line(p, size, "right", float(mcfg["length"]), float(mcfg["rv_share"]), o) for o in range(-k, k + 1)]
+    k = mcfg.offsets
+    lines = [[mmode_line(p, size, "right", mcfg.length, mcfg.rv_share, o) for o in range(-k, k + 1)]
              for _, _, p in items]
     cycles = [(r["cycle_start"], min(r["cycle_end"], t - 1)) for r, _, _ in items]
     return frames, lines, cycles

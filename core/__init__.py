@@ -39,7 +39,7 @@ _openmp_defaults()
 if TYPE_CHECKING:  # what type checkers and readers see; at run time each name loads on first use (PEP 562)
     from importlib.abc import Loader
 
-    from cardio.config import package_defaults
+    from cardio.config import Settings, package_defaults, setting
     from cardio.context import RunContext
     from cardio.data import (
         CardioError,
@@ -65,7 +65,7 @@ if TYPE_CHECKING:  # what type checkers and readers see; at run time each name l
 _SUBMODULE = {name: module for module, names in {
     "study.bundle": ("sklearn_from_array", "sklearn_to_array"),
     "data.cache": ("Cache", "atomic_path", "write_text_atomic"),
-    "config": ("package_defaults",),
+    "config": ("Settings", "package_defaults", "setting"),
     "context": ("RunContext",),
     "data": ("CardioError", "Cohort", "Dataset", "Features", "Fold", "ModelState", "PluginInfo", "Predictions",
              "Section", "confined_path", "inner_split"),
@@ -74,8 +74,8 @@ _SUBMODULE = {name: module for module, names in {
 
 __all__ = [
     "Cache", "CardioError", "Cohort", "Dataset", "Features", "Fold", "ModelState", "PluginInfo", "Predictions",
-    "REQUIRED_HOOKS", "RunContext", "Section", "atomic_path", "confined_path", "hookimpl", "hookspec", "inner_split",
-    "package_defaults",
+    "REQUIRED_HOOKS", "RunContext", "Section", "Settings", "atomic_path", "confined_path", "hookimpl", "hookspec",
+    "inner_split", "package_defaults", "setting",
     "sklearn_from_array", "sklearn_to_array", "write_text_atomic", "__version__",
 ]
 

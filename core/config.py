@@ -4,9 +4,13 @@ from __future__ import annotations
 import copy
 import difflib
 import re
+import textwrap
+import types
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar, Self, TypeVar, Union, cast, get_args, get_origin, get_type_hints
 
 import yaml
 
@@ -65,9 +69,12 @@ def load_yaml(path: str | Path) -> dict:
 
 
 class Defaults(dict):
-    """A default config, with the YAML text it was read from (comments included) for `cardio config`."""
+    """A default config, with the YAML text it was read from (comments included) for `cardio config`, and the
+    plugin's Settings class when it declares its section with one (PluginInfo.settings): `resolve` checks the
+    section against it."""
 
     text: str = ""
+    settings: type[Settings] | None = None
 
 
 def package_defaults(package: str, name: str = "config.yaml") -> Defaults:
@@ -84,9 +91,14 @@ def commented_defaults(plugin: str, plugin_defaults: dict) -> str:
     The plugin's keys are merged over the core's (a key it repeats replaces the core's value);
     a plugin that built its defaults in code gets them dumped without comments.
     """
-    own = getattr(plugin_defaults, "text", "") or dump(dict(plugin_defaults))
+    settings = getattr(plugin_defaults, "settings", None)
+    rest = {k: v for k, v in plugin_defaults.items() if settings is None or k != settings.section}
+    own = getattr(plugin_defaults, "text", "") or dump(rest)
+    declared = "" if settings is None else (
+        f"# plugin {plugin}: its settings ({settings.__module__}.{settings.__qualname__}): each key's default,\n"
+        f"# what it means and the values it allows.\n{describe(settings).rstrip()}\n\n")
     return ("# cardio core defaults (cardio/defaults.yaml); every run starts from these.\n"
-            f"{core_defaults().text.rstrip()}\n\n"
+            f"{core_defaults().text.rstrip()}\n\n{declared}"
             f"# plugin {plugin}: its defaults, merged over the core's.\n{own.rstrip()}\n")
 
 
@@ -154,16 +166,16 @@ def _in(lo: float | None, hi: float | None, lo_open: bool = False, hi_open: bool
         if isinstance(v, bool) or not isinstance(v, (int, float)):
             return False
         return ((lo is None or (v > lo if lo_open else v >= lo)) and (hi is None or (v < hi if hi_open else v <= hi)))
-    left = "" if lo is None else ("> " if lo_open else ">= ") + f"{lo:g}"
-    right = "" if hi is None else ("< " if hi_open else "<= ") + f"{hi:g}"
+    left = "" if lo is None else ("> " if lo_open else ">= ") + (str(lo) if isinstance(lo, int) else f"{lo:g}")
+    right = "" if hi is None else ("< " if hi_open else "<= ") + (str(hi) if isinstance(hi, int) else f"{hi:g}")
     ok.allowed = " and ".join(p for p in (left, right) if p)  # type: ignore[attr-defined]
     return ok
 
 
-def _one_of(*values: str):
+def _one_of(*values: Any):
     def ok(v: Any) -> bool:
-        return v in values
-    ok.allowed = "one of " + ", ".join(values)  # type: ignore[attr-defined]
+        return v in values and type(v) in {type(c) for c in values}  # 1 is not True, 8.0 not 8
+    ok.allowed = "one of " + ", ".join(map(str, values))  # type: ignore[attr-defined]
     return ok
 
 
@@ -247,7 +259,8 @@ def resolve(plugin_defaults: dict, user_file: str | Path | None = None, sets: tu
             moved: dict[str, str] | None = None) -> dict:
     """The config of a run: core defaults < plugin defaults < profile < user file < --set.
 
-    `moved` maps a plugin's old keys to their new names (PluginInfo.moved_keys): either is one line.
+    `moved` maps a plugin's old keys to their new names (PluginInfo.moved_keys): either is one line. Defaults that
+    carry a Settings class (PluginInfo.settings) have the plugin's section checked against it.
     """
     defaults = merge(core_defaults(), plugin_defaults, strict=False)
     user = load_yaml(user_file) if user_file else {}
@@ -270,8 +283,225 @@ def resolve(plugin_defaults: dict, user_file: str | Path | None = None, sets: tu
         if not isinstance(profiles[profile], dict):
             raise CardioError(f"config key profiles.{profile} must be a mapping of keys, got {profiles[profile]!r}")
         config = merge(config, profiles[profile], f"profiles.{profile}.")
-    return validate(merge(merge(config, user), cli))
+    config = validate(merge(merge(config, user), cli))
+    settings = getattr(plugin_defaults, "settings", None)
+    if settings is not None:
+        settings.of(config)  # the plugin's section against its declaration: types, ranges, choices
+    return config
 
 
 def dump(config: dict) -> str:
     return yaml.safe_dump(dict(config), sort_keys=False)
+
+
+# Typed plugin settings: a plugin declares its section once, as a frozen dataclass; its defaults, docs and ranges
+# come from there (PluginInfo.settings), and its code reads typed attributes instead of looking keys up by string.
+
+T = TypeVar("T")
+
+
+def setting(default: T, doc: str, *, ge: float | None = None, gt: float | None = None, le: float | None = None,
+            lt: float | None = None, choices: tuple | None = None) -> T:
+    """One key of a Settings class: its default, what it means (`cardio config` prints it) and its allowed values
+    (numbers: ge/gt/le/lt; anything: choices; for a tuple or a mapping, each item). A nested section is a field
+    whose type is another Settings class and whose default is an instance of it; a list is a tuple; an open
+    mapping (any keys, e.g. coefficients over a generator's defaults) a Mapping[str, X], read-only."""
+    meta = {"doc": doc, "ge": ge, "gt": gt, "le": le, "lt": lt, "choices": choices}
+    if isinstance(default, (list, set)):
+        raise TypeError(f"setting {doc!r}: a list default is a tuple")
+    if isinstance(default, dict):
+        frozen = _FrozenDict(default)
+        return cast(T, field(default_factory=lambda: frozen, metadata=meta))
+    if isinstance(default, tuple):
+        default = cast(T, tuple(_FrozenDict(v) if isinstance(v, dict) else v for v in default))
+    return field(default=default, metadata=meta)
+
+
+class _FrozenDict(dict):
+    """A Settings' mapping value: read-only, and a dict, so that it compares, dumps and pickles as one."""
+
+    def _read_only(self, *args: Any, **kwargs: Any) -> None:
+        raise TypeError("a settings mapping is read-only")
+
+    __setitem__ = __delitem__ = __ior__ = clear = pop = popitem = setdefault = update = _read_only  # type: ignore
+
+    def __reduce__(self) -> tuple:
+        return type(self), (dict(self),)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """A plugin's config section, typed and frozen. Subclass it with @dataclass(frozen=True), one `setting(...)`
+    per key, and name the subclass in PluginInfo(settings=...):
+
+        @dataclass(frozen=True)
+        class MySettings(Settings):
+            section: ClassVar[str] = "my_plugin"
+            hidden: int = setting(64, "MLP hidden units", ge=1)
+
+    The core checks the section against it whenever it resolves a config (a wrong type, a value out of range, an
+    unknown key: one line naming the key and what it allows); a hook reads it typed with `MySettings.of(config)`.
+    The resolved config itself stays a plain dict (run.json, sweeps' --set, cache keys)."""
+
+    section: ClassVar[str] = ""  # the config key of the section: the plugin's name
+
+    @classmethod
+    def of(cls, config: Mapping[str, Any]) -> Self:
+        """The section of a resolved config (checked when it was resolved), as this class."""
+        if cls.section not in config:
+            raise CardioError(f"the config has no section {cls.section!r} (the settings of {cls.__qualname__})")
+        return cls.from_mapping(config[cls.section], cls.section)
+
+    @classmethod
+    def from_mapping(cls, values: Any, where: str) -> Self:
+        """Check `values` (the mapping at config key `where`) and build the object; missing keys take defaults."""
+        if not isinstance(values, Mapping):
+            raise CardioError(f"config key {where} must be a mapping of keys, got {values!r}")
+        names = [f.name for f in fields(cls)]
+        for key in values:
+            if key not in names:
+                near = difflib.get_close_matches(str(key), names, n=1)
+                hint = f"; did you mean {where}.{near[0]}?" if near else f"; valid keys: {sorted(names)}"
+                raise CardioError(f"unknown config key {where}.{key}{hint}")
+        hints = get_type_hints(cls)
+        return cls(**{f.name: _checked(values[f.name], hints[f.name], f.metadata, f"{where}.{f.name}")
+                      for f in fields(cls) if f.name in values})
+
+    @classmethod
+    def defaults(cls) -> dict:
+        """The section's defaults as the plain dict a config holds (lists, nested dicts)."""
+        return _plain(cls())
+
+    def as_dict(self) -> dict:
+        """This object as the plain dict a config holds (for a cache key or a bundle's JSON)."""
+        return _plain(self)
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Settings):
+        return {f.name: _plain(getattr(value, f.name)) for f in fields(value)}
+    if isinstance(value, Mapping):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (tuple, list)):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _rule(meta: Mapping[str, Any]):
+    """The allowed values a setting declares, as config's rules (a test with its `allowed` text), or None."""
+    if meta.get("choices") is not None:
+        return _one_of(*meta["choices"])
+    lo, hi = (meta["gt"] if meta.get("gt") is not None else meta.get("ge"),
+              meta["lt"] if meta.get("lt") is not None else meta.get("le"))
+    if lo is None and hi is None:
+        return None
+    return _in(lo, hi, lo_open=meta.get("gt") is not None, hi_open=meta.get("lt") is not None)
+
+
+def _type_name(tp: Any) -> str:
+    """As merge names a type (int, float, str, list, dict), with "or null" where None is allowed."""
+    origin, args = get_origin(tp), get_args(tp)
+    if origin in (Union, types.UnionType):
+        return " or ".join("null" if a is type(None) else _type_name(a) for a in args)
+    if origin is tuple:
+        return f"list of {_type_name(args[0])}"
+    if (isinstance(tp, type) and issubclass(tp, Settings)) or origin is Mapping:
+        return "dict"
+    return getattr(tp, "__name__", str(tp))
+
+
+class _OutOfRange(CardioError):
+    """A value of the declared type outside the setting's allowed values."""
+
+
+def _checked(value: Any, tp: Any, meta: Mapping[str, Any], key: str, item: bool = False) -> Any:
+    """`value` as type `tp` (a list as a tuple, a mapping as a nested Settings or a read-only dict), within the
+    setting's allowed values; else one CardioError line naming the key."""
+    wrong = CardioError(f"config key {key} must be {_type_name(tp)}, got {value!r}")
+    origin, args = get_origin(tp), get_args(tp)
+    if origin in (Union, types.UnionType):  # the first alternative the value is (null, a name or an index, ...)
+        if value is None and type(None) in args:
+            return None
+        for alternative in (a for a in args if a is not type(None)):
+            try:
+                return _checked(value, alternative, meta, key, item)
+            except _OutOfRange:
+                raise  # of this alternative's type, outside its range: that is the error
+            except CardioError:
+                continue
+        raise wrong
+    if tp is Any:
+        return value
+    if isinstance(tp, type) and issubclass(tp, Settings):
+        return tp.from_mapping(value, key)
+    if origin is tuple:
+        if not isinstance(value, (list, tuple)):
+            raise wrong
+        return tuple(_checked(v, args[0], meta, key, item=True) for v in value)
+    if origin is Mapping:
+        if not isinstance(value, Mapping) or not all(isinstance(k, str) for k in value):
+            raise wrong
+        return _FrozenDict({k: _checked(v, args[1], meta, f"{key}.{k}") for k, v in value.items()})
+    # an int where a float is declared stays the int the config holds (PEP 484's numeric tower), so that what a
+    # run writes from it (report text, cache keys) is what it wrote before the section was typed
+    ok = (int, float) if tp is float else tp
+    if not isinstance(value, ok) or (tp in (int, float) and isinstance(value, bool)):
+        raise wrong
+    rule = _rule(meta)
+    if rule is not None and not rule(value):
+        what = f"has the item {value!r}, which is" if item else f"= {value!r} is"
+        raise _OutOfRange(f"config key {key} {what} out of range; allowed: {rule.allowed}")
+    return value
+
+
+def describe(settings: type[Settings], column: int = 28) -> str:
+    """The section as commented YAML: each key with its default, what it means and what it allows."""
+    head = _commented(f"{settings.section}:", (settings.__doc__ or "").strip().split("\n")[0], column)
+    return "\n".join([*head, *_described(settings(), 1, column)])
+
+
+def _described(values: Settings, indent: int, column: int) -> list[str]:
+    lines = []
+    for f in fields(values):
+        value, rule = getattr(values, f.name), _rule(f.metadata)
+        each = "each item " if isinstance(value, tuple) else ""
+        note = f.metadata.get("doc", "") + (f"; allowed: {each}{rule.allowed}" if rule is not None else "")
+        pad, nested = "  " * indent, isinstance(value, Settings)
+        head = f"{pad}{f.name}:" + ("" if nested else f" {_flow(_plain(value))}")
+        if len(head) > column + 30:  # a long list: the doc above it, the list in block style below
+            wrapped = textwrap.wrap(note, 116 - len(pad))
+            plain = _plain(value)  # a list of mappings: one flow line each; of scalars: one item a line
+            flow = None if isinstance(plain, list) and any(isinstance(v, dict) for v in plain) else False
+            block = yaml.safe_dump({f.name: plain}, default_flow_style=flow, sort_keys=False, width=116 - len(pad))
+            lines += [f"{pad}# {w}" for w in wrapped] + [f"{pad}{line}" for line in block.splitlines()]
+            continue
+        lines += _commented(head, note, column)
+        if nested:
+            lines += _described(value, indent + 1, column)
+    return lines
+
+
+def _flow(value: Any) -> str:
+    return yaml.safe_dump(value, default_flow_style=True, sort_keys=False, width=1 << 16).removesuffix(
+        "\n...\n").strip()
+
+
+def _commented(head: str, note: str, column: int, width: int = 120) -> list[str]:
+    """`head` then `# note` from `column` on, wrapped within `width` under itself."""
+    at = max(column, len(head) + 2)
+    wrapped = textwrap.wrap(note, max(width - at - 4, 30)) or [""]
+    first = f"{head.ljust(at)}# {wrapped[0]}".rstrip()
+    return [first, *(f"{'':<{at}}#   {w}" for w in wrapped[1:])]
+
+
+def with_settings(defaults: Mapping, settings: type[Settings]) -> Defaults:
+    """A plugin's defaults (its config.yaml: the core keys it changes, its profiles) with its section filled from
+    the Settings class that declares it, which `resolve` then checks the section against."""
+    if getattr(defaults, "settings", None) is settings:
+        return defaults  # type: ignore[return-value]
+    if settings.section in defaults:
+        raise CardioError(f"the default config repeats section {settings.section!r}: {settings.__qualname__} "
+                          "declares its keys, defaults and docs, once")
+    out = Defaults({**defaults, settings.section: settings.defaults()})
+    out.text, out.settings = getattr(defaults, "text", ""), settings
+    return out

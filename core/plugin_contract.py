@@ -1,9 +1,9 @@
 """cardio's plugin contract suite, one for every plugin, as torchvision tests every registered model with one
 parametrized suite: the cohort contract (schema, new-cohort, the one reader, every problem at once, masked targets,
-the patient -> study -> record levels, the split), moved keys, PHI, the bundle and the predict round trip, and the
-controls when the plugin declares them. A plugin's test module declares what only it knows and runs the rest
-unchanged (cardio.testing re-exports Contract, Controls and contract_suite; this module needs pytest, the test
-extra):
+the patient -> study -> record levels, the split), moved keys, the typed settings, PHI, the bundle and the predict
+round trip, and the controls when the plugin declares them. A plugin's test module declares what only it knows and
+runs the rest unchanged (cardio.testing re-exports Contract, Controls and contract_suite; this module needs pytest,
+the test extra):
 
     from cardio.testing import Contract, contract_suite
     TestContract = contract_suite(Contract("my_plugin", run=("train.epochs=1", ...)))
@@ -414,6 +414,89 @@ def check_moved_keys(plugin: str, work: Path) -> None:
     assert not (work / "run").exists()
 
 
+def _declared(settings: Any, where: str) -> list[tuple[str, Any, Any]]:
+    """(dotted key, field, its type) of every key a Settings class declares, nested sections' keys included."""
+    from dataclasses import fields
+    from typing import get_type_hints
+
+    out = []
+    hints = get_type_hints(settings)
+    for f in fields(settings):
+        out.append((f"{where}.{f.name}", f, hints[f.name]))
+        if isinstance(hints[f.name], type) and issubclass(hints[f.name], config_mod.Settings):
+            out += _declared(hints[f.name], f"{where}.{f.name}")
+    return out
+
+
+def _out_of_range(meta: Any, tp: Any) -> Any:
+    """A value of the setting's type just outside its allowed values (a list of one such item for a list setting),
+    or None."""
+    from typing import get_args, get_origin
+
+    bad: Any = None
+    choices = meta.get("choices")
+    if choices is not None:
+        bad = max(choices) + 1 if all(isinstance(c, int) for c in choices) else "not-one-of-them"
+    elif meta.get("gt") is not None or meta.get("ge") is not None:
+        bad = meta["gt"] if meta.get("gt") is not None else meta["ge"] - 1
+    elif meta.get("lt") is not None or meta.get("le") is not None:
+        bad = meta["lt"] if meta.get("lt") is not None else meta["le"] + 1
+    listed = get_origin(tp) is tuple or any(get_origin(a) is tuple for a in get_args(tp))
+    return [bad] if bad is not None and listed else bad
+
+
+def check_settings(plugin: str, work: Path) -> None:
+    """The plugin's section is declared by a cardio.Settings class (PluginInfo.settings) whose every key has a doc;
+    the defaults and every profile check against it and round-trip; each key given a value just outside its allowed
+    values is refused in one line naming the key and what it allows (on the command line: exit 2, no run folder);
+    `cardio config` prints every key with its doc, as YAML that reads back as the defaults."""
+    import yaml
+
+    from cardio import plugins
+
+    info = plugins.info(plugins.select(plugins.get_plugin_manager(), plugin), plugin)
+    settings = info.settings
+    if settings is None:
+        assert plugin not in info.default_config, f"plugin {plugin!r} has a config section but no settings class " \
+                                                  "(PluginInfo.settings) declaring it"
+        pytest.skip(f"plugin {plugin!r} has no config section of its own")
+    keys = _declared(settings, settings.section)
+    assert [k for k, f, _ in keys if not f.metadata.get("doc")] == [], "settings without a doc"
+    defaults = config_mod.resolve(info.default_config)
+    assert settings.of(defaults).as_dict() == defaults[settings.section]
+    for profile in defaults.get("profiles") or {}:
+        config_mod.resolve(info.default_config, sets=(f"profile={profile}",))
+    ranged = [(k, _out_of_range(f.metadata, tp)) for k, f, tp in keys]
+    ranged = [(k, bad) for k, bad in ranged if bad is not None]
+    for key, bad in ranged:
+        try:
+            config_mod.resolve(info.default_config, sets=(f"{key}={json.dumps(bad)}",))
+            raise AssertionError(f"--set {key}={json.dumps(bad)} was accepted")
+        except CardioError as e:
+            assert str(e).startswith(f"config key {key} ") and "allowed: " in str(e) and "\n" not in str(e), str(e)
+    if ranged:
+        key, bad = ranged[0]
+        result = invoke("run", "--plugin", plugin, "--set", f"{key}={json.dumps(bad)}", "--out", str(work / "run"))
+        check_refused(result, f"config key {key} ")
+        assert not (work / "run").exists()
+    shown = invoke("config", "--plugin", plugin)
+    assert shown.exit_code == 0, shown.stderr
+    assert yaml.safe_load(shown.stdout)[settings.section] == defaults[settings.section]
+    lines = shown.stdout.splitlines()
+
+    def documented(i: int, word: str) -> bool:  # on the key's line, or in the comment block right above it
+        above = []
+        while i > 0 and lines[i - 1].lstrip().startswith("#"):
+            i -= 1
+            above.append(lines[i])
+        return any(word in line for line in [lines[i + len(above)], *above])
+
+    for key, f, _ in keys:
+        name, word = key.rsplit(".", 1)[1], f.metadata["doc"].split()[0]
+        assert any(line.lstrip().startswith(f"{name}:") and documented(i, word) for i, line in enumerate(lines)), \
+            f"cardio config does not show {key} with its doc"
+
+
 def _nested(dotted: str, value: Any) -> dict:
     for part in reversed(dotted.split(".")):
         value = {part: value}
@@ -686,6 +769,9 @@ class ContractSuite:
 
     def test_a_moved_key_is_one_line_naming_the_new_one(self, work) -> None:
         check_moved_keys(self.contract.plugin, work / "moved")
+
+    def test_settings_are_declared_documented_and_checked(self, work) -> None:
+        check_settings(self.contract.plugin, work / "settings")
 
     def test_no_patient_on_two_sides_of_a_split(self, loaded) -> None:
         check_split(loaded)

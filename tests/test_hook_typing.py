@@ -16,7 +16,7 @@ FILES = sorted([ROOT / "core" / "report" / "performance.py", ROOT / "core" / "re
 def _hookimpls(path: Path):
     text = path.read_text(encoding="utf-8")
     if path.suffix == ".tmpl":  # the template's placeholders, as `cardio new-plugin` fills them
-        text = text.replace("$pkg", "cardio_example").replace("$name", "example")
+        text = text.replace("$pkg", "cardio_example").replace("$name", "example").replace("$cls", "ExampleSettings")
     tree = ast.parse(text)
     for node in ast.walk(tree):
         marks = [d.func if isinstance(d, ast.Call) else d for d in getattr(node, "decorator_list", [])]

@@ -25,6 +25,8 @@ from typing_extensions import TypeVar  # a TypeVar with a default (PEP 696): typ
 if TYPE_CHECKING:  # pandas is imported where a table is built: `cardio --help` needs none of it
     import pandas as pd
 
+    from cardio.config import Settings
+
 ID_COLUMNS = ("record_id", "patient_id")
 PREDICTION_COLUMNS = ("record_id", "patient_id", "model", "task", "kind", "y_true", "y_score")
 #: What a plugin's section says of a cohort `cardio synthetic-crt` wrote (Cohort.planted_effects).
@@ -81,6 +83,15 @@ class PluginInfo:
     default_config: dict = field(default_factory=dict)
     # Old config keys of this plugin and their new names: a config that uses one is refused in one line naming it.
     moved_keys: dict[str, str] = field(default_factory=dict)
+    # The plugin's own section (config[settings.section]) as a typed, frozen cardio.Settings class: its keys'
+    # defaults, docs and allowed values. default_config then holds the rest (the core keys it changes, profiles).
+    settings: type[Settings] | None = None
+
+    def __post_init__(self) -> None:
+        if self.settings is not None:
+            from cardio.config import with_settings  # config imports this module
+
+            self.default_config = with_settings(self.default_config, self.settings)
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ FILES = {
     "README.md.tmpl": "README.md",
     "package/__init__.py.tmpl": "$pkg/__init__.py",
     "package/plugin.py.tmpl": "$pkg/plugin.py",
+    "package/settings.py.tmpl": "$pkg/settings.py",
     "package/synthetic.py.tmpl": "$pkg/synthetic.py",
     "package/model.py.tmpl": "$pkg/model.py",
     "package/cohort.py.tmpl": "$pkg/cohort.py",
@@ -59,7 +60,8 @@ def check_name(name: str) -> None:
 def write_plugin(name: str, dest: Path) -> Path:
     """Write plugin `name` into dest/cardio-<name>/ and return that folder; never overwrites."""
     check_name(name)
-    values = {"name": name, "pkg": f"cardio_{name}", "dist": f"cardio-{name.replace('_', '-')}"}
+    values = {"name": name, "pkg": f"cardio_{name}", "dist": f"cardio-{name.replace('_', '-')}",
+              "cls": "".join(w.capitalize() for w in name.split("_")) + "Settings"}
     root = Path(dest) / values["dist"]
     if root.exists():
         raise CardioError(f"{root} already exists; choose another --dir or name")

@@ -15,6 +15,9 @@ another name (`cfg`, `s`, `settings`), when its own name is read as a key (subsc
 in a module-level tuple of key names (the engine's SETTINGS) in the core or the plugin's own package. Empty
 mappings in the defaults (`profiles`, `optimizer_args`, `report.display_names`) are open: any key below them is
 fine. Keys that no scan can see are in ALLOWED, each with the reason.
+A plugin that declares its section as a cardio.Settings class (PluginInfo.settings) reads it as typed attributes
+(`s.step1.epochs`), which mypy checks against the declaration: a key of that section counts as read when an
+attribute of its name is read in the plugin's package.
 """
 from __future__ import annotations
 
@@ -35,7 +38,7 @@ ALLOWED: dict[tuple[str, str], str] = {
                                             "cardio.data.cohort.read_table, the one place that applies it",
     # Mismatches in plugins (their files belong to their plugins; the fix each needs):
     ("ecg_transfer", "ecg_transfer.pretrain.split"): "never read: aami.split_records(split=...) is never called "
-                                                     "with it; pass config['ecg_transfer']['pretrain']['split'] where "
+                                                     "with it; pass EcgSettings.of(config).pretrain.split where "
                                                      "the DS1 records are chosen, or drop it",
 }
 
@@ -72,6 +75,7 @@ class _Reads(ast.NodeVisitor):
     def __init__(self) -> None:
         self.resolved: list[tuple[tuple, int]] = []  # (path, line)
         self.names: set[str] = set()
+        self.attributes: set[str] = set()  # every attribute name read: typed settings' keys
         self.aliases: list[dict[str, tuple]] = [{}]
 
     def _root(self, node: ast.AST) -> tuple | None:
@@ -137,6 +141,10 @@ class _Reads(ast.NodeVisitor):
                 self.resolved.append((path, node.lineno))
         self.generic_visit(node)
 
+    def visit_Attribute(self, node: ast.Attribute) -> None:
+        self.attributes.add(node.attr)
+        self.generic_visit(node)
+
     def visit_Compare(self, node: ast.Compare) -> None:
         if isinstance(node.left, ast.Constant) and isinstance(node.left.value, str) \
                 and any(isinstance(op, (ast.In, ast.NotIn)) for op in node.ops):
@@ -144,9 +152,9 @@ class _Reads(ast.NodeVisitor):
         self.generic_visit(node)
 
 
-def _scan(folder: Path) -> tuple[list[tuple[tuple, str]], set[str]]:
-    """(resolved reads with their file:line, key names read) of every module under `folder`."""
-    resolved, names = [], set()
+def _scan(folder: Path) -> tuple[list[tuple[tuple, str]], set[str], set[str]]:
+    """(resolved reads with their file:line, key names read, attribute names read) of every module under `folder`."""
+    resolved, names, attributes = [], set(), set()
     for path in sorted(folder.rglob("*.py")):
         if "templates" in path.parts:
             continue
@@ -155,14 +163,15 @@ def _scan(folder: Path) -> tuple[list[tuple[tuple, str]], set[str]]:
         reads.visit(tree)
         resolved += [(p, f"{path.name}:{line}") for p, line in reads.resolved]
         names |= reads.names
+        attributes |= reads.attributes
         for node in tree.body:  # module-level tuples of key names, e.g. the engine's SETTINGS
             value = node.value if isinstance(node, (ast.Assign, ast.AnnAssign)) else None
             if isinstance(value, (ast.Tuple, ast.List, ast.Set)):
                 names |= {e.value for e in value.elts if isinstance(e, ast.Constant) and isinstance(e.value, str)}
-    return resolved, names
+    return resolved, names, attributes
 
 
-def _installed() -> list[tuple[str, dict, Path]]:
+def _installed() -> list[tuple[str, dict, Path, str | None]]:
     loaded = plugins.get_plugin_manager()
     out = []
     for name in sorted(n for n, v in loaded.versions.items() if "built-in" not in v):
@@ -170,7 +179,8 @@ def _installed() -> list[tuple[str, dict, Path]]:
         info = plugins.info(loaded.pm, name)
         if info.modality is None or module is None:
             continue
-        out.append((name, dict(info.default_config or {}), Path(module.__file__).parent))
+        typed = info.settings.section if info.settings is not None else None
+        out.append((name, dict(info.default_config or {}), Path(module.__file__).parent, typed))
     return out
 
 
@@ -188,10 +198,12 @@ def _anchored(path: tuple, defaults: dict) -> list[tuple]:
     return [(*section, *path) for section in _sections(defaults) if _known((*section, *path), defaults)]
 
 
-def _mismatches(owner: str, defaults: dict, own: dict, folder: Path | None) -> tuple[list[str], list[str]]:
-    """(reads not in the defaults, keys of `own` never read), minus ALLOWED."""
-    core_reads, core_names = _scan(CORE)
-    reads, names = (core_reads, core_names) if folder is None else _scan(folder)
+def _mismatches(owner: str, defaults: dict, own: dict, folder: Path | None,
+                typed: str | None = None) -> tuple[list[str], list[str]]:
+    """(reads not in the defaults, keys of `own` never read), minus ALLOWED. `typed`: the section a Settings class
+    declares, whose keys are read as attributes."""
+    core_reads, core_names, _ = _scan(CORE)
+    reads, names, attributes = (core_reads, core_names, set()) if folder is None else _scan(folder)
     names = names | core_names  # a plugin's section may be handed to the core's engine
     unknown = sorted({f"{'.'.join(p)} ({where})" for p, where in reads if not _anchored(p, defaults)
                       and (owner, ".".join(p)) not in ALLOWED})
@@ -199,7 +211,8 @@ def _mismatches(owner: str, defaults: dict, own: dict, folder: Path | None) -> t
                                                                 defaults, folder)]
     assert not stale, f"ALLOWED lists {owner} keys that are read now; remove them: {stale}"
     unread = [".".join(path) for path in _leaves({k: v for k, v in own.items() if k != "profiles"})
-              if not _is_read(path, reads, core_reads, names, defaults, folder)
+              if not (_is_read(path, reads, core_reads, names, defaults, folder)
+                      or (path[0] == typed and path[-1] in attributes))
               and (owner, ".".join(path)) not in ALLOWED]
     return unknown, unread
 
@@ -217,13 +230,13 @@ def test_core_reads_only_documented_keys_and_reads_every_one():
     assert unread == [], f"core/defaults.yaml has keys no core code reads: {unread}"
 
 
-@pytest.mark.parametrize("name,own,folder", _installed(), ids=lambda v: v if isinstance(v, str) else "")
-def test_plugin_reads_only_documented_keys_and_reads_every_one(name, own, folder):
+@pytest.mark.parametrize("name,own,folder,typed", _installed(), ids=lambda v: v if isinstance(v, str) else "")
+def test_plugin_reads_only_documented_keys_and_reads_every_one(name, own, folder, typed):
     defaults = merge(core_defaults(), own, strict=False)
     for profile, over in (own.get("profiles") or {}).items():  # a profile may only repeat documented keys
         bad = [".".join(p) for p in _leaves(over) if not _known(p, defaults)]
         assert not bad, f"{name}: profile {profile} sets keys that are not in its defaults: {bad}"
-    unknown, unread = _mismatches(name, defaults, own, folder)
+    unknown, unread = _mismatches(name, defaults, own, folder, typed)
     assert unknown == [], f"{name} reads keys that are not in its config.yaml or the core's: {unknown}"
     assert unread == [], f"{name}'s config.yaml has keys its code never reads: {unread}"
 
@@ -248,3 +261,10 @@ def test_a_typo_and_a_dead_key_are_both_found(tmp_path):
     own = {"sec": {"a": 1, "never_read_anywhere": 2}}
     unknown, unread = _mismatches("demo", merge(core_defaults(), own, strict=False), own, tmp_path)
     assert unknown == ["sec.tpyo (mod.py:3)"] and unread == ["sec.never_read_anywhere"]
+
+
+def test_a_dead_key_of_a_typed_section_is_found(tmp_path):
+    (tmp_path / "mod.py").write_text("def f(s):\n    return s.step.epochs, s.a\n")
+    own = {"sec": {"a": 1, "step": {"epochs": 2, "never_read": 3}}}
+    unknown, unread = _mismatches("demo", merge(core_defaults(), own, strict=False), own, tmp_path, typed="sec")
+    assert unknown == [] and unread == ["sec.step.never_read"]

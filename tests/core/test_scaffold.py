@@ -30,8 +30,8 @@ def test_new_plugin_round_trip(tmp_path, cardio_cli, cardio_subprocess):
     own = subprocess.run([sys.executable, "-m", "pytest", "-q", "-rs", "-p", "no:cacheprovider", str(pkg / "tests")],
                          capture_output=True, text=True, cwd=tmp_path, env={**os.environ, **path})
     assert own.returncode == 0, own.stdout[-3000:]
-    # the suite's ten tests, the controls' two and the template's own; moved keys skip: the plugin has none yet
-    assert own.stdout.strip().splitlines()[-1].startswith("12 passed, 1 skipped"), own.stdout[-3000:]
+    # the suite's eleven tests, the controls' two and the template's own; moved keys skip: the plugin has none yet
+    assert own.stdout.strip().splitlines()[-1].startswith("13 passed, 1 skipped"), own.stdout[-3000:]
     assert "declares no moved config keys" in own.stdout
 
 
@@ -41,7 +41,7 @@ def test_new_plugin_type_checks(tmp_path, cardio_cli):
     cardio_cli("new-plugin", "typed_one", "--dir", str(tmp_path), plugins_path=False, check=True)
     proc = subprocess.run([sys.executable, "-m", "mypy", str(tmp_path / "cardio-typed-one" / "cardio_typed_one")],
                           capture_output=True, text=True, cwd=ROOT)
-    assert proc.returncode == 0 and "no issues found in 8 source files" in proc.stdout, proc.stdout[-3000:]
+    assert proc.returncode == 0 and "no issues found in 9 source files" in proc.stdout, proc.stdout[-3000:]
 
 
 @pytest.mark.parametrize("name,why", [("My-Plugin", "must be lower-case"), ("1abc", "must be lower-case"),

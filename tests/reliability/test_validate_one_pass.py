@@ -448,13 +448,11 @@ MMODE_N = 16
 @pytest.fixture(scope="module")
 def mmode(tmp_path_factory) -> dict:
     synthetic = pytest.importorskip("cardio_mmode_septal_flash.synthetic")
-    from cardio import package_defaults
     from cardio.data.cine import write_dicom_cine
+    from cardio_mmode_septal_flash.settings import Synthetic
 
     tmp = tmp_path_factory.mktemp("mmode_one_pass")
-    cfg = {**package_defaults("cardio_mmode_septal_flash")["mmode_septal_flash"]["synthetic"],
-           "n_patients": MMODE_N, "n_sf": 7, "size": 64}
-    base = synthetic.write_cohort(cfg, tmp / "base")
+    base = synthetic.write_cohort(Synthetic(n_patients=MMODE_N, n_sf=7, size=64), tmp / "base")
     table = pd.read_csv(base / "labels.csv")
     # SF0012's septum points exported by a European program: ";" and decimal commas (a quirk, read right)
     septum = (base / "septum" / "SF0012.csv").read_text()

@@ -8,6 +8,7 @@ from cardio import Section
 from cardio.report.explain import grad_cam
 from cardio.report.figures import DIVERGING, SEQUENTIAL, Figure, subplots
 from cardio_ecg_transfer.cohort_ecg import BeatImages
+from cardio_ecg_transfer.settings import EcgSettings
 
 
 def class_maps(model, layer_name: str, x: np.ndarray, plus: bool) -> np.ndarray:
@@ -20,23 +21,24 @@ def class_maps(model, layer_name: str, x: np.ndarray, plus: bool) -> np.ndarray:
 
 def explain_section(fold_models, features, index: np.ndarray, config: dict, ctx) -> Section | None:
     """Average CAM over responder and non-responder test beats, drawn over their mean spectrograms."""
-    gc = config["ecg_transfer"]["gradcam"]
-    wanted = "transfer" if gc["model"] == "transfer" else "scratch"
+    s = EcgSettings.of(config)
+    gc = s.gradcam
+    wanted = "transfer" if gc.model == "transfer" else "scratch"
     beat_model = next((m for m in fold_models.beat_models if m.name.endswith(wanted)), None)
     if beat_model is None:
         return None
     index = np.asarray(index)
     index = index[features.table[features.label].notna().to_numpy()[index]]  # beats of patients with a label
     rng = np.random.default_rng(ctx.seed)
-    if gc["max_beats"] and len(index) > gc["max_beats"]:
-        index = np.sort(rng.choice(index, size=int(gc["max_beats"]), replace=False))
+    if gc.max_beats and len(index) > gc.max_beats:
+        index = np.sort(rng.choice(index, size=gc.max_beats, replace=False))
     x = features.x[index]
     y = features.table[features.label].to_numpy()[index].astype(int)
     if len(np.unique(y)) < 2:
         return Section("ecg_transfer: where the ResNet looks",
                        "The explained fold's test beats hold one class only; no Grad-CAM comparison.")
-    maps = class_maps(beat_model.model, gc["layer"], x, bool(gc["plus"]))
-    title = f"{beat_model.name}, {'Grad-CAM++' if gc['plus'] else 'Grad-CAM'} at {gc['layer']}"
+    maps = class_maps(beat_model.model, gc.layer, x, gc.plus)
+    title = f"{beat_model.name}, {'Grad-CAM++' if gc.plus else 'Grad-CAM'} at {gc.layer}"
     path = ctx.save_figure(cam_figure(x, maps, y, features.stage, title, window_scale(features.table.iloc[index])),
                            f"gradcam_{wanted}", caption=(
                                f"Mean Grad-CAM of {beat_model.name}'s response output over {len(index)} test beats "
@@ -49,12 +51,12 @@ def explain_section(fold_models, features, index: np.ndarray, config: dict, ctx)
         peak[name] = (int(f), int(t))
     scale = window_scale(features.table.iloc[index])
     fr, tr = physical_axes(features.stage, x.shape[1:], scale)
-    text = (f"Grad-CAM of the response output of `{beat_model.name}` (layer `{gc['layer']}`) on {len(index)} test "
+    text = (f"Grad-CAM of the response output of `{beat_model.name}` (layer `{gc.layer}`) on {len(index)} test "
             f"beats of {ctx.fold or 'the last fold'} ({int((y == 1).sum())} from responders, "
             f"{int((y == 0).sum())} from non-responders), averaged per group; the mean log spectrogram of each "
             "group is drawn as contours. "
             "Bright regions raised the predicted probability of response. Each beat window spans "
-            f"{config['ecg_transfer']['preprocess']['rr_factor']} RR and is resampled to a fixed length, so its bins "
+            f"{s.preprocess.rr_factor} RR and is resampled to a fixed length, so its bins "
             "are in cycles per window; " + _peaks_text(scale, fr, tr, peak))
     return Section("ecg_transfer: where the ResNet looks (Grad-CAM)", text, [path])
 

@@ -22,6 +22,7 @@ from sklearn.svm import SVC
 
 from cardio import CardioError
 from cardio.stats import youden_threshold
+from cardio_ecg_transfer.settings import Baselines, Svm
 
 GUIDELINE = "guideline"
 
@@ -68,7 +69,7 @@ def _preprocessor(patients: pd.DataFrame, covariates: list[str]) -> ColumnTransf
     return ColumnTransformer(parts)
 
 
-def _svm(prep: ColumnTransformer, n_covariates: int, svm: dict, tune_cv: int, seed: int) -> Pipeline:
+def _svm(prep: ColumnTransformer, n_covariates: int, svm: Svm, tune_cv: int, seed: int) -> Pipeline:
     """An SVM whose C and gamma are chosen by inner folds of the rows it is fitted on (the training fold's).
 
     Ranked by its margin (decision_function), not by a Platt probability: a Platt map fitted on a weak signal's
@@ -78,14 +79,14 @@ def _svm(prep: ColumnTransformer, n_covariates: int, svm: dict, tune_cv: int, se
     preprocessing (impute, standardize, one-hot) reads no label and is fitted once on the training rows; the
     search's inner folds refit only the SVM (a search over the whole pipeline cost 5x as much for the same grid).
     """
-    grid = {"C": [float(c) for c in svm["C"]], "gamma": [float(g) / max(n_covariates, 1) for g in svm["gamma"]]}
+    grid = {"C": [float(c) for c in svm.C], "gamma": [float(g) / max(n_covariates, 1) for g in svm.gamma]}
     inner = StratifiedKFold(n_splits=tune_cv, shuffle=True, random_state=seed)
-    search = GridSearchCV(SVC(kernel=svm["kernel"], class_weight="balanced"), grid, scoring="roc_auc", cv=inner,
+    search = GridSearchCV(SVC(kernel=svm.kernel, class_weight="balanced"), grid, scoring="roc_auc", cv=inner,
                           refit=True, n_jobs=1)
     return Pipeline([("prep", prep), ("model", search)])
 
 
-def make_classifiers(patients: pd.DataFrame, covariates: list[str], config: dict, seed: int,
+def make_classifiers(patients: pd.DataFrame, covariates: list[str], b: Baselines, seed: int,
                      tune_cv: int | None = None) -> dict[str, Pipeline]:
     """Unfitted scikit-learn pipelines (preprocessing + model) for each enabled covariate model; the SVM's model
     is its inner-fold search of C and gamma (fit_pipeline puts the refitted best SVM in its place)."""
@@ -94,20 +95,18 @@ def make_classifiers(patients: pd.DataFrame, covariates: list[str], config: dict
         raise CardioError(f"ecg_transfer.baselines.covariates {missing} are not cohort columns; "
                           f"the cohort has {list(patients.columns)}")
     out: dict[str, Pipeline] = {}
-    svm, rf = config["svm"], config["rf"]
-    if svm["enabled"]:
-        out["svm"] = _svm(_preprocessor(patients, covariates), len(covariates), svm,
-                          int(tune_cv or svm["tune_cv"]), seed)
-    if rf["enabled"]:
+    svm, rf = b.svm, b.rf
+    if svm.enabled:
+        out["svm"] = _svm(_preprocessor(patients, covariates), len(covariates), svm, tune_cv or svm.tune_cv, seed)
+    if rf.enabled:
         out["random_forest"] = Pipeline([("prep", _preprocessor(patients, covariates)),
                                          ("model", RandomForestClassifier(
-                                             n_estimators=int(rf["n_estimators"]), max_depth=rf["max_depth"],
-                                             min_samples_leaf=int(rf["min_samples_leaf"]),
+                                             n_estimators=rf.n_estimators, max_depth=rf.max_depth,
+                                             min_samples_leaf=rf.min_samples_leaf,
                                              class_weight="balanced", random_state=seed, n_jobs=1))])
-    lr = config.get("logistic") or {"enabled": False}
-    if lr["enabled"]:
+    if b.logistic.enabled:
         out["logistic"] = Pipeline([("prep", _preprocessor(patients, covariates)),
-                                    ("model", LogisticRegression(C=float(lr["C"]), class_weight="balanced",
+                                    ("model", LogisticRegression(C=float(b.logistic.C), class_weight="balanced",
                                                                  max_iter=2000))])
     return out
 
@@ -158,7 +157,7 @@ def out_of_fold(pipe: Pipeline, x: pd.DataFrame | None, y: np.ndarray, k: int,
     return oof
 
 
-def fit_baselines(patients: pd.DataFrame, y: np.ndarray, config: dict, seed: int) -> ClinicalBaselines:
+def fit_baselines(patients: pd.DataFrame, y: np.ndarray, b: Baselines, seed: int) -> ClinicalBaselines:
     """Fit the comparators on the training fold's patients (one row each) and pick their thresholds.
 
     The threshold of the SVM and the forest is Youden's on out-of-fold scores within the training
@@ -166,8 +165,8 @@ def fit_baselines(patients: pd.DataFrame, y: np.ndarray, config: dict, seed: int
     patients almost perfectly and would give a meaningless cut-off; threshold_cv=0 uses in-sample scores.
     """
     y = np.asarray(y).astype(int)
-    covariates = list(config["covariates"])
-    rule = dict(config["guideline"]) if config["guideline"]["enabled"] else None
+    covariates = list(b.covariates)
+    rule = b.guideline.as_dict() if b.guideline.enabled else None
     out = ClinicalBaselines(rule=rule, covariates=covariates)
     if rule is not None:
         out.thresholds[GUIDELINE] = 0.5
@@ -175,15 +174,15 @@ def fit_baselines(patients: pd.DataFrame, y: np.ndarray, config: dict, seed: int
         raise CardioError("the training fold holds patients of one class only; the covariate models cannot be fitted")
     x = patients[covariates] if covariates else None
     minority = int(np.bincount(y).min())
-    k = min(int(config["threshold_cv"]), minority)
+    k = min(b.threshold_cv, minority)
     # the SVM's tuning folds split the (inner) training rows again: each needs both classes
     inner_minority = minority - int(np.ceil(minority / k)) if k >= 2 else minority
-    tune = min(int(config["svm"]["tune_cv"]), inner_minority)
-    if config["svm"]["enabled"] and tune < 2:
+    tune = min(b.svm.tune_cv, inner_minority)
+    if b.svm.enabled and tune < 2:
         raise CardioError(f"the training fold has only {minority} patient(s) of its rarer class: too few to "
                           "tune the SVM; use more patients, fewer folds, or "
                           "ecg_transfer.baselines.svm.enabled=false")
-    for name, pipe in make_classifiers(patients, covariates, config, seed, tune_cv=tune).items():
+    for name, pipe in make_classifiers(patients, covariates, b, seed, tune_cv=tune).items():
         fitted = fit_pipeline(clone(pipe), x, y)
         scores = out_of_fold(pipe, x, y, k, seed) if k >= 2 else score(fitted, x)
         out.models[name] = fitted

@@ -10,6 +10,7 @@ from scipy import signal as sps
 
 from cardio import Cache, CardioError
 from cardio_ecg_transfer.beats import segment_beats
+from cardio_ecg_transfer.settings import EcgSettings
 from cardio_ecg_transfer.spectrogram import cached_spectrograms, spectrograms, stft_shape
 
 
@@ -25,10 +26,11 @@ def highpass(x: np.ndarray, fs: float, cutoff_hz: float, order: int = 2) -> np.n
 
 def input_spec(config: dict, fs: float) -> dict:
     """What defines an input image; stored with pretrained weights so fine-tuning can check it."""
-    pp, sp = config["ecg_transfer"]["preprocess"], config["ecg_transfer"]["spectrogram"]
-    return {"fs": float(fs), "highpass_hz": float(pp["highpass_hz"]), "beat_length": int(pp["beat_length"]),
-            "rr_factor": float(pp["rr_factor"]), "nperseg": int(sp["nperseg"]), "noverlap": int(sp["noverlap"]),
-            "log": bool(sp["log"]), "standardize": bool(sp["standardize"])}
+    s = EcgSettings.of(config)
+    pp, sp = s.preprocess, s.spectrogram
+    return {"fs": float(fs), "highpass_hz": float(pp.highpass_hz), "beat_length": pp.beat_length,
+            "rr_factor": float(pp.rr_factor), "nperseg": sp.nperseg, "noverlap": sp.noverlap, "log": sp.log,
+            "standardize": sp.standardize}
 
 
 def standardize(spec: np.ndarray) -> np.ndarray:
@@ -45,9 +47,8 @@ def standardize(spec: np.ndarray) -> np.ndarray:
 
 def beat_windows(filtered: np.ndarray, rpeaks: np.ndarray, fs: float, config: dict) -> tuple[np.ndarray, np.ndarray]:
     """(beats (n, beat_length), kept R-peak positions) of an already high-passed lead."""
-    pp = config["ecg_transfer"]["preprocess"]
-    return segment_beats(filtered, np.asarray(rpeaks), fs, length=int(pp["beat_length"]),
-                         rr_factor=float(pp["rr_factor"]))
+    pp = EcgSettings.of(config).preprocess
+    return segment_beats(filtered, np.asarray(rpeaks), fs, length=pp.beat_length, rr_factor=float(pp.rr_factor))
 
 
 def to_images(beats: np.ndarray, fs: float, config: dict, cache: Cache | None = None) -> np.ndarray:
@@ -55,8 +56,8 @@ def to_images(beats: np.ndarray, fs: float, config: dict, cache: Cache | None = 
 
     With `cache` (the run's ctx.cache), the spectrograms are kept on disk under a hash of the beats and settings.
     """
-    sp = config["ecg_transfer"]["spectrogram"]
-    nperseg, noverlap, log = int(sp["nperseg"]), int(sp["noverlap"]), bool(sp["log"])
+    sp = EcgSettings.of(config).spectrogram
+    nperseg, noverlap, log = sp.nperseg, sp.noverlap, sp.log
     beats = np.asarray(beats, dtype=np.float32)
     if len(beats) == 0:
         return np.zeros((0, *stft_shape(beats.shape[1], nperseg, noverlap)), dtype=np.float32)
@@ -65,7 +66,7 @@ def to_images(beats: np.ndarray, fs: float, config: dict, cache: Cache | None = 
     else:
         spec = spectrograms(beats, fs, nperseg=nperseg, noverlap=noverlap, log=log)
     spec = np.asarray(spec, dtype=np.float32)
-    return standardize(spec) if sp["standardize"] else spec
+    return standardize(spec) if sp.standardize else spec
 
 
 def image_axes(config: dict) -> dict:
@@ -74,8 +75,8 @@ def image_axes(config: dict) -> dict:
     A beat window spans rr_factor x RR and is resampled to beat_length samples, so bins are in
     units of the window, not Hz (a window's duration depends on the heart rate).
     """
-    pp, sp = config["ecg_transfer"]["preprocess"], config["ecg_transfer"]["spectrogram"]
-    length, nperseg, noverlap = int(pp["beat_length"]), int(sp["nperseg"]), int(sp["noverlap"])
+    s = EcgSettings.of(config)
+    length, nperseg, noverlap = s.preprocess.beat_length, s.spectrogram.nperseg, s.spectrogram.noverlap
     n_freq, n_time = stft_shape(length, nperseg, noverlap)
     return {"freqs": (np.arange(n_freq) * length / nperseg).tolist(),
             "times": (np.arange(n_time) * (nperseg - noverlap) / length).tolist()}

@@ -11,6 +11,7 @@ from cardio import Cache, CardioError
 from cardio_ecg_transfer import aami, beat_context
 from cardio_ecg_transfer.beat_images import beat_windows, highpass, input_spec, to_images
 from cardio_ecg_transfer.mitdb import load_mitdb
+from cardio_ecg_transfer.settings import EcgSettings
 
 #: Version of the cached MIT-BIH beat sets (bump when their content changes).
 BEAT_SET_VERSION = 4
@@ -37,26 +38,26 @@ class BeatSet:
 
 def _record_beats(root: Path, record: str, config: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(beat windows, AAMI class, side features) at the annotated beats of one record."""
-    data = config["ecg_transfer"]
-    loaded = load_mitdb(root, records=[record], fs=int(data["fs"]), lead=data["mitdb_lead"])
+    s = EcgSettings.of(config)
+    loaded = load_mitdb(root, records=[record], fs=s.fs, lead=s.mitdb_lead)
     if not loaded:
         raise CardioError(f"MIT-BIH record {record} could not be read from {root}")
     name, sig, fs, ann_samples, ann_symbols = loaded[0]
     cls = aami.class_index(ann_symbols)
     keep = cls >= 0
     positions, cls = np.asarray(ann_samples)[keep], cls[keep]
-    cutoff = float(config["ecg_transfer"]["preprocess"]["highpass_hz"])
+    cutoff = float(s.preprocess.highpass_hz)
     filtered = highpass(np.asarray(sig, dtype=np.float64), fs, cutoff)
     beats, kept = beat_windows(filtered, positions, fs, config)
     at = np.searchsorted(positions, np.asarray(kept))
     if len(at) and (at.max() >= len(positions) or not np.array_equal(positions[at], kept)):
         raise CardioError(f"beat segmentation of MIT-BIH record {record} returned positions "
                           "that are not annotated beats")
-    kinds = config["ecg_transfer"]["pretrain"]["side_features"]
+    kinds = list(s.pretrain.side_features)
     channels: tuple[np.ndarray, np.ndarray] | None = None
     if "two_lead" in kinds:  # both MIT-BIH channels, high-passed the same way; the one read above is reused
-        first, second = (filtered if c == data["mitdb_lead"] else highpass(np.asarray(
-            load_mitdb(root, records=[record], fs=int(data["fs"]), lead=c)[0][1], dtype=np.float64), fs, cutoff)
+        first, second = (filtered if c == s.mitdb_lead else highpass(np.asarray(
+            load_mitdb(root, records=[record], fs=s.fs, lead=c)[0][1], dtype=np.float64), fs, cutoff)
             for c in (0, 1))
         channels = (first, second)
     side = beat_context.side_features(filtered, positions, fs, kinds, channels)
@@ -104,7 +105,7 @@ def build_beat_set(root: Path, records: list[str], config: dict, *, max_per_clas
     rec = np.concatenate(names)
     idx = _choose(y, max_per_class, max_total, np.random.default_rng(seed))
     windows = np.concatenate(beats)[idx]
-    fs = float(config["ecg_transfer"]["fs"])
+    fs = float(EcgSettings.of(config).fs)
     x = to_images(windows, fs, config)
     population = np.bincount(y, minlength=len(aami.AAMI_CLASSES))
     return BeatSet(x=x, y=y[idx].astype(np.int64), record=rec[idx], population=population,
@@ -114,9 +115,9 @@ def build_beat_set(root: Path, records: list[str], config: dict, *, max_per_clas
 def cached_beat_set(root: Path, records: list[str], config: dict, cache: Cache, *, max_per_class, max_total,
                     seed: int, progress=None, desc: str = "MIT-BIH", test_look: bool = False) -> BeatSet:
     """build_beat_set, kept in the run's cache (ecg_transfer/mitdb) under a key of everything that defines it."""
-    key = {"records": records, "input": input_spec(config, config["ecg_transfer"]["fs"]),
-           "lead": config["ecg_transfer"]["mitdb_lead"], "max_per_class": max_per_class,
-           "max_total": max_total, "seed": seed, "side": list(config["ecg_transfer"]["pretrain"]["side_features"])}
+    s = EcgSettings.of(config)
+    key = {"records": records, "input": input_spec(config, s.fs), "lead": s.mitdb_lead, "max_per_class": max_per_class,
+           "max_total": max_total, "seed": seed, "side": list(s.pretrain.side_features)}
 
     def build(tmp: Path) -> None:
         out = build_beat_set(root, records, config, max_per_class=max_per_class, max_total=max_total, seed=seed,
@@ -131,7 +132,7 @@ def cached_beat_set(root: Path, records: list[str], config: dict, cache: Cache, 
 def split_fit_val(records: list[str], config: dict, seed: int) -> tuple[list[str], list[str]]:
     """(fitting records, validation records): DS1 records split by record (grouped: a record's beats stay
     together), pretrain.val_fraction of them for validation, at least one on each side."""
-    frac = float(config["ecg_transfer"]["pretrain"]["val_fraction"])
+    frac = float(EcgSettings.of(config).pretrain.val_fraction)
     if not 0 < frac < 1:
         raise CardioError(f"ecg_transfer.pretrain.val_fraction={frac:g} must be in (0, 1): held-out DS1 records "
                           "stop the training, choose the prior strength and are what a run reports")

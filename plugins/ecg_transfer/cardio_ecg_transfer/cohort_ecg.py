@@ -12,8 +12,8 @@ from cardio import CardioError, Cohort, Features
 from cardio_ecg_transfer import cohort_table, lead_codes, synthetic
 from cardio_ecg_transfer.beat_images import beat_windows, highpass, image_axes, input_spec, to_images
 from cardio_ecg_transfer.beats import beat_bounds
-from cardio_ecg_transfer.records import MAX_FS, MAX_GAP_S, MIN_FS
 from cardio_ecg_transfer.rpeaks import detect_rpeaks
+from cardio_ecg_transfer.settings import EcgSettings
 
 #: Columns that define the CRT outcome (response is an LVESV reduction >= 15%): the core refuses them
 #: as covariates and permutes them with the label in a null control.
@@ -24,29 +24,6 @@ NOT_COVARIATES = ("ecg",)
 
 #: The twelve standard leads in their usual order: the synthetic cohort's leads for a lead given by index.
 STANDARD_LEADS = lead_codes.STANDARD_LEADS
-
-
-def check_data_settings(settings: dict) -> None:
-    """The values the core's type check lets through: ecg_transfer.lead is a lead name, a 0-based index or null
-    (its default null admits both types); ecg_transfer.fs is a rate an ECG can have; ecg_transfer.max_gap_s is a
-    length in seconds."""
-    lead = settings["lead"]
-    if lead is not None and (isinstance(lead, bool) or not isinstance(lead, (str, int))
-                             or (isinstance(lead, int) and lead < 0) or (isinstance(lead, str) and not lead.strip())):
-        raise CardioError(f"config key ecg_transfer.lead = {lead!r} must be a lead name (V1), a 0-based index (1) "
-                          "or null")
-    fs = settings["fs"]
-    if isinstance(fs, bool) or not isinstance(fs, (int, float)) or not MIN_FS <= fs <= MAX_FS:
-        raise CardioError(f"config key ecg_transfer.fs = {fs!r} is out of range; allowed: {MIN_FS:g} to "
-                          f"{MAX_FS:g} Hz")
-    gap = max_gap_s(settings)
-    if isinstance(gap, bool) or not isinstance(gap, (int, float)) or not 0 <= gap <= 60:
-        raise CardioError(f"config key ecg_transfer.max_gap_s = {gap!r} is out of range; allowed: 0 to 60 s")
-
-
-def max_gap_s(settings: dict) -> float:
-    """ecg_transfer.max_gap_s (a bundle written before the key existed: its default)."""
-    return settings.get("max_gap_s", MAX_GAP_S)
 
 
 def check_leads(leads) -> list[str] | None:
@@ -82,18 +59,14 @@ def _synthetic_leads(lead: str | int | None, leads: list[str] | None = None) -> 
 def synthetic_signal(config: dict) -> dict:
     """fs, seconds and leads of a synthetic ECG for this config: the models' rate (ecg_transfer.fs), the length
     ecg_transfer.synthetic.seconds and the leads ecg_transfer.lead (or .leads) picks."""
-    s = config["ecg_transfer"]
-    seconds = s["synthetic"]["seconds"]
-    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not seconds > 0:
-        raise CardioError(f"config key ecg_transfer.synthetic.seconds = {seconds!r} is out of range; allowed: > 0")
-    leads = _synthetic_leads(s["lead"], check_leads(s.get("leads")))
-    return dict(fs=float(s["fs"]), seconds=float(seconds), leads=leads)
+    s = EcgSettings.of(config)
+    leads = _synthetic_leads(s.lead, check_leads(s.leads))
+    return dict(fs=float(s.fs), seconds=float(s.synthetic.seconds), leads=leads)
 
 
 def write_multimodal(patients: pd.DataFrame, dest: Path, seed: int, config: dict) -> Path:
     """The ECG part of a multimodal synthetic cohort (hook cardio_write_synthetic): synthetic.write_multimodal_cohort
     at this config's rate, length and leads, so that a run with cohort.dir=dest reads it as written."""
-    check_data_settings(config["ecg_transfer"])
     return synthetic.write_multimodal_cohort(patients, dest, seed, **synthetic_signal(config))
 
 
@@ -102,13 +75,9 @@ def cohort_source(config: dict, ctx) -> tuple[Path, bool]:
     folder of the run's cache (ecg_transfer/synthetic) written once for its size, seed, rate, length and lead(s)."""
     if config["cohort"]["dir"]:
         return Path(config["cohort"]["dir"]).expanduser(), False
-    s = config["ecg_transfer"]
-    made = s["synthetic"]
-    value = made["n_patients"]
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
-        raise CardioError(f"config key ecg_transfer.synthetic.n_patients = {value!r} is out of range; allowed: > 0")
-    params = dict(n_patients=int(made["n_patients"]), seed=int(made["seed"]), **synthetic_signal(config),
-                  planted=synthetic.effects(made.get("effects")))
+    made = EcgSettings.of(config).synthetic
+    params = dict(n_patients=made.n_patients, seed=made.seed, **synthetic_signal(config),
+                  planted=synthetic.effects(made.effects.as_dict()))
     folder = ctx.cache.get("ecg_transfer/synthetic", params,
                            lambda tmp: synthetic.write_synthetic_cohort(tmp, **params), version=synthetic.VERSION)
     return folder, True
@@ -119,12 +88,11 @@ def load(config: dict, ctx) -> Cohort:
 
     A cohort without the label column loads as unlabelled (the label all missing), for cardio predict;
     cardio run's check of the study (the core's) refuses it."""
-    s = config["ecg_transfer"]
-    check_data_settings(s)
+    s = EcgSettings.of(config)
     source, synthetic = cohort_source(config, ctx)
-    leads = check_leads(s.get("leads"))  # several leads per record: (leads, samples) arrays
-    ecgs = cohort_table.load_cohort(source, cohort_table.schema(config), fs=float(s["fs"]), lead=s["lead"],
-                                    leads=leads, skip_bad=bool(s["skip_bad"]), max_gap_s=float(max_gap_s(s)),
+    leads = check_leads(s.leads)  # several leads per record: (leads, samples) arrays
+    ecgs = cohort_table.load_cohort(source, cohort_table.schema(config), fs=float(s.fs), lead=s.lead,
+                                    leads=leads, skip_bad=s.skip_bad, max_gap_s=float(s.max_gap_s),
                                     allow_outside=bool(config["cohort"]["allow_outside_paths"]),
                                     progress=ctx.progress, log=ctx.log, config=config)
     if ecgs.skipped:
@@ -166,7 +134,7 @@ class BeatImages:
 def preprocess(cohort: Cohort, config: dict, ctx) -> Cohort:
     """High-pass every lead once (zero phase, so R peaks do not move)."""
     fs = cohort.stage.fs
-    cut = float(config["ecg_transfer"]["preprocess"]["highpass_hz"])
+    cut = float(EcgSettings.of(config).preprocess.highpass_hz)
     filtered = {rid: highpass(cohort.array(rid), fs, cut)
                 for rid in ctx.progress(cohort.table["record_id"].astype(str), desc="high-pass", total=len(cohort))}
     return dataclasses.replace(cohort, loader=filtered.__getitem__,
@@ -193,9 +161,8 @@ def _window_timing(rpeaks: np.ndarray, kept: np.ndarray, fs: float, rr_factor: f
 def featurize(cohort: Cohort, config: dict, ctx) -> Features:
     """One row per beat (R peaks detected on the filtered lead) with its patient's label and covariates."""
     fs = cohort.stage.fs
-    pp = config["ecg_transfer"]["preprocess"]
-    cap = int(pp["max_beats_per_record"] or 0)
-    skip_bad = bool(config["ecg_transfer"]["skip_bad"])
+    s = EcgSettings.of(config)
+    cap, skip_bad = s.preprocess.max_beats_per_record, s.skip_bad
     table = cohort.table
     leads = list(cohort.stage.leads)
     windows, rows = [], []
@@ -216,7 +183,7 @@ def featurize(cohort: Cohort, config: dict, ctx) -> Features:
                 continue
             raise CardioError(msg)
         pick = _evenly(len(beats), cap)
-        timing = _window_timing(rpeaks, np.asarray(kept)[pick], fs, float(pp["rr_factor"]))
+        timing = _window_timing(rpeaks, np.asarray(kept)[pick], fs, float(s.preprocess.rr_factor))
         if not multi:
             windows.append(beats[pick])
             rows.append(pd.DataFrame({"record_id": row["record_id"], "beat": pick,

@@ -29,6 +29,7 @@ from cardio_ecg_transfer.beat_images import beat_windows, highpass
 from cardio_ecg_transfer.leads import MULTI_LEAD_SUFFIXES, lead_name, read_leads, stated_rate
 from cardio_ecg_transfer.records import MAX_FS, MAX_GAP_S, MIN_FS, read_ecg, wfdb_signal_files
 from cardio_ecg_transfer.rpeaks import detect_rpeaks
+from cardio_ecg_transfer.settings import EcgSettings
 
 log = logging.getLogger("cardio.ecg_transfer")
 
@@ -77,14 +78,13 @@ def schema(config: dict) -> Schema:
     """SCHEMA for this config: its `label` names the outcome column, and a covariate the config names that SCHEMA
     does not declare (ecg_transfer.baselines, ecg_transfer.report.table1_continuous) is a number."""
     label = config["label"]
-    s = config["ecg_transfer"]
-    rule = s["baselines"]["guideline"]
+    s = EcgSettings.of(config)
+    rule = s.baselines.guideline
     target = dataclasses.replace(SCHEMA.column("responder"), name=label)
     columns = [target, *(c for c in SCHEMA.columns if not c.target and c.name != label)]
     declared = {c.name for c in columns}
-    binary = [rule["lbbb_column"]]
-    numbers = [*s["baselines"]["covariates"], rule["qrs_column"], rule["lvef_column"],
-               *s["report"]["table1_continuous"]]
+    binary = [rule.lbbb_column]
+    numbers = [*s.baselines.covariates, rule.qrs_column, rule.lvef_column, *s.report.table1_continuous]
     for name in dict.fromkeys([*binary, *numbers]):
         if name not in declared:
             columns.append(Column(name, "binary" if name in binary else "number",
@@ -152,7 +152,7 @@ def check_beats(signal: np.ndarray, path: Path, fs: float, names: Sequence[str],
     """The beats featurize cuts, found as it finds them (high-pass, R peaks on lead II or the first): at least one
     complete beat, at a heart rate an ECG has (else the rate the table or file states is wrong)."""
     ref = signal[list(names).index("II") if "II" in names else 0] if signal.ndim == 2 else signal
-    filtered = highpass(ref, fs, float(config["ecg_transfer"]["preprocess"]["highpass_hz"]))
+    filtered = highpass(ref, fs, float(EcgSettings.of(config).preprocess.highpass_hz))
     rpeaks = detect_rpeaks(filtered, fs)
     beats, _ = beat_windows(filtered, rpeaks, fs, config)
     if len(beats) == 0:
@@ -212,14 +212,16 @@ class ECGReader:
 
 def named_covariates(config: dict) -> dict[str, list[str]]:
     """Cohort columns the config's baseline models read: column -> the config keys naming it."""
-    b = config["ecg_transfer"]["baselines"]
+    b = EcgSettings.of(config).baselines
     named: dict[str, list[str]] = {}
-    if any(b[m]["enabled"] for m in ("svm", "rf", "logistic")):
-        for c in b["covariates"]:
+    if b.svm.enabled or b.rf.enabled or b.logistic.enabled:
+        for c in b.covariates:
             named.setdefault(c, []).append("ecg_transfer.baselines.covariates")
-    if b["guideline"]["enabled"]:
-        for k in ("qrs_column", "lvef_column", "lbbb_column"):
-            named.setdefault(b["guideline"][k], []).append(f"ecg_transfer.baselines.guideline.{k}")
+    if b.guideline.enabled:
+        g = b.guideline
+        for k, column in (("qrs_column", g.qrs_column), ("lvef_column", g.lvef_column),
+                          ("lbbb_column", g.lbbb_column)):
+            named.setdefault(column, []).append(f"ecg_transfer.baselines.guideline.{k}")
     return named
 
 

@@ -17,6 +17,7 @@ import torch
 from cardio import CardioError
 from cardio.stats import aggregate_scores, choose_threshold
 from cardio_ecg_transfer.resnet import SpectrogramResNet, build_resnet, load_pretrained
+from cardio_ecg_transfer.settings import EcgSettings
 
 #: How beat probabilities become a patient's score (a rule of cardio.stats.aggregate_scores).
 AGGREGATION = "mean"
@@ -86,11 +87,11 @@ def train_beat_model(features, fit_rows: np.ndarray, val_rows: np.ndarray, confi
     `train.val_fraction`); the Youden threshold is chosen on patient scores of them (finetune.threshold_rows).
     The core has checked that the rows to fit hold both classes (else it gave no validation rows).
     """
-    ft = config["ecg_transfer"]["finetune"]
+    ft = EcgSettings.of(config).finetune
     if init == "pretrained" and pretrained is None:
         raise CardioError("fine-tuning needs pretrained weights: enable ecg_transfer.pretrain or set "
                           "ecg_transfer.pretrain.weights_file")
-    model, frozen, meta = build_beat_model(arch, pretrained if init == "pretrained" else None, ft["freeze"], ctx)
+    model, frozen, meta = build_beat_model(arch, pretrained if init == "pretrained" else None, ft.freeze, ctx)
     if init == "pretrained":
         _check_input_matches(meta, features.stage.input if features.stage is not None else None, pretrained, ctx)
 
@@ -101,14 +102,14 @@ def train_beat_model(features, fit_rows: np.ndarray, val_rows: np.ndarray, confi
     train_index = np.union1d(fit_rows, val_rows)
     train_ds = ctx.engine.ArrayDataset(x[fit_rows], y_all[fit_rows])
     val_ds = ctx.engine.ArrayDataset(x[val_rows], y_all[val_rows]) if len(val_rows) else None
-    weights = balanced_beat_weights(pids[fit_rows], y_all[fit_rows]) if ft["balance"] else None
+    weights = balanced_beat_weights(pids[fit_rows], y_all[fit_rows]) if ft.balance else None
     name = "transfer" if init == "pretrained" else "scratch"
     # several architectures in one run (finetune.archs): each fit its own checkpoint, <fold>-<arch>-<name>
-    several = len(ft.get("archs") or []) > 1
+    several = len(ft.archs or ()) > 1
     res = ctx.engine.fit(model, train_ds, val_ds, ctx, name=f"{arch}-{name}" if several else name,
-                         train=config["train"], settings=ft, sample_weights=weights)
+                         train=config["train"], settings=ft.as_dict(), sample_weights=weights)
 
-    threshold = fold_threshold(res.model, features, np.asarray(train_index), val_rows, ft["threshold_rows"], ctx)
+    threshold = fold_threshold(res.model, features, np.asarray(train_index), val_rows, ft.threshold_rows, ctx)
     return BeatModel(name=f"{arch}-{name}", model=res.model, threshold=float(threshold), init=init,
                      history=res.history, frozen=frozen)
 

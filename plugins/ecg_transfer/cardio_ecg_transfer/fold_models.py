@@ -1,7 +1,7 @@
 """Everything trained in one fold: the fine-tuned and from-scratch ResNets and the clinical comparators."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
@@ -12,6 +12,7 @@ from cardio_ecg_transfer.baselines import ClinicalBaselines, fit_baselines
 from cardio_ecg_transfer.finetune import AGGREGATION, BeatModel, freeze_report, record_scores, train_beat_model
 from cardio_ecg_transfer.pretrain import Pretrained
 from cardio_ecg_transfer.pretrain import prepare as pretrain_prepare
+from cardio_ecg_transfer.settings import EcgSettings
 
 TASK = "crt_response"
 
@@ -84,23 +85,18 @@ def records_of(features, index: np.ndarray) -> pd.DataFrame:
 
 def architectures(config: dict) -> list[str]:
     """The ResNets of the run: finetune.archs (the paper's three in its profile), else pretrain.arch."""
-    archs = config["ecg_transfer"]["finetune"].get("archs")
-    if archs is None:
-        return [config["ecg_transfer"]["pretrain"]["arch"]]
-    if isinstance(archs, str) or not isinstance(archs, (list, tuple)) or not archs or len(set(archs)) != len(archs):
-        raise CardioError(f"config key ecg_transfer.finetune.archs = {archs!r} must be null or a list of distinct "
-                          "architectures")
-    return [str(a) for a in archs]
+    s = EcgSettings.of(config)
+    return [s.pretrain.arch] if s.finetune.archs is None else list(s.finetune.archs)
 
 
 def prepare(config: dict, ctx) -> Prepared:
     """Pretraining through pretrain.prepare, once per architecture of finetune.archs, or once for pretrain.arch."""
-    archs = config["ecg_transfer"]["finetune"].get("archs")
-    if archs is None:
-        return Prepared({config["ecg_transfer"]["pretrain"]["arch"]: pretrain_prepare(config, ctx)})
-    if config["ecg_transfer"]["pretrain"]["weights_file"] and len(architectures(config)) > 1:
+    s = EcgSettings.of(config)
+    if s.finetune.archs is None:
+        return Prepared({s.pretrain.arch: pretrain_prepare(config, ctx)})
+    if s.pretrain.weights_file and len(architectures(config)) > 1:
         raise CardioError("config keys ecg_transfer.finetune.archs and ecg_transfer.pretrain.weights_file: one "
-                          f"weights file cannot serve {len(archs)} architectures; set "
+                          f"weights file cannot serve {len(s.finetune.archs)} architectures; set "
                           "ecg_transfer.finetune.archs: null")
     archs = architectures(config)
     if len(archs) == 1:
@@ -115,35 +111,35 @@ def train_fold(features, fit_index: np.ndarray, val_index: np.ndarray, config: d
     transfer model) and from scratch, and the comparators, as the config enables them. The networks fit on
     `fit_index` and stop early on the core's validation rows; the comparators fit on the whole training fold."""
     out = FoldModels()
-    s = config["ecg_transfer"]
-    ft = s["finetune"]
+    s = EcgSettings.of(config)
+    ft = s.finetune
     train_index = np.union1d(fit_index, val_index)  # the training fold: its rows were sorted
     for arch in architectures(config):
         pre = prepared.by_arch.get(arch)
-        if ft["transfer"] and pre is not None:
+        if ft.transfer and pre is not None:
             m = train_beat_model(features, fit_index, val_index, config, ctx, arch=arch, init="pretrained",
                                  pretrained=pre.weights)
             ctx.log.info("%s: %s; training threshold %.3f", m.name, freeze_report(m.model), m.threshold)
             out.beat_models.append(m)
-        if ft["scratch"]:
+        if ft.scratch:
             m = train_beat_model(features, fit_index, val_index, config, ctx, arch=arch, init="scratch")
             ctx.log.info("%s: training threshold %.3f", m.name, m.threshold)
             out.beat_models.append(m)
-    bl = s["baselines"]
-    if bl["guideline"]["enabled"] or bl["svm"]["enabled"] or bl["rf"]["enabled"] or bl["logistic"]["enabled"]:
+    bl = s.baselines
+    if bl.guideline.enabled or bl.svm.enabled or bl.rf.enabled or bl.logistic.enabled:
         patients = patients_of(features, train_index)
         out.baselines = fit_baselines(patients, patients[features.label].to_numpy(), bl, ctx.seed)
-    models_on = bl["svm"]["enabled"] or bl["rf"]["enabled"] or bl["logistic"]["enabled"]
-    if bl["deep_features"] and out.beat_models and models_on:
+    models_on = bl.svm.enabled or bl.rf.enabled or bl.logistic.enabled
+    if bl.deep_features and out.beat_models and models_on:
         # the paper's classifiers on CNN features: the transfer model's (else the first network's), fitted on
         # the training fold's patients only, as the network itself was
-        order = [f"{s['pretrain']['arch']}-transfer"] + [m.name for m in out.beat_models if m.init == "pretrained"]
+        order = [f"{s.pretrain.arch}-transfer"] + [m.name for m in out.beat_models if m.init == "pretrained"]
         names = [m.name for m in out.beat_models]
         out.deep_source = next((names.index(n) for n in order if n in names), 0)
         deep = deep_features(out.beat_models[out.deep_source], features, train_index, ctx)
         y = patients_of(features, train_index)[features.label].loc[deep.index].to_numpy()
-        settings = {**bl, "covariates": list(deep.columns), "guideline": {**bl["guideline"], "enabled": False}}
-        out.deep = fit_baselines(deep, y, settings, ctx.seed)
+        deep_settings = replace(bl, covariates=tuple(deep.columns), guideline=replace(bl.guideline, enabled=False))
+        out.deep = fit_baselines(deep, y, deep_settings, ctx.seed)
     return out
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from cardio import Dataset, PluginInfo, hookimpl, package_defaults
-from cardio_ecg_transfer.settings import moved_keys
+from cardio_ecg_transfer.settings import EcgSettings, moved_keys
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -22,11 +22,11 @@ if TYPE_CHECKING:
 
 @hookimpl
 def cardio_plugin_info() -> PluginInfo:
-    defaults = package_defaults("cardio_ecg_transfer")
     return PluginInfo(name="ecg_transfer", modality="ecg",
                       description="ECG beat spectrograms; ResNet pretrained on MIT-BIH (AAMI), "
                                   "fine-tuned for CRT response",
-                      default_config=defaults, moved_keys=moved_keys(defaults))
+                      settings=EcgSettings, default_config=package_defaults("cardio_ecg_transfer"),
+                      moved_keys=moved_keys())
 
 
 @hookimpl

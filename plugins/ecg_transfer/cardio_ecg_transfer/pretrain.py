@@ -30,6 +30,7 @@ from cardio_ecg_transfer.beat_set import BeatSet, cached_beat_set, split_fit_val
 from cardio_ecg_transfer.mitdb import ensure_mitdb, mitdb_dir
 from cardio_ecg_transfer.prior_correction import class_weights, prior_correction
 from cardio_ecg_transfer.resnet import SpectrogramResNet, build_resnet, save_weights
+from cardio_ecg_transfer.settings import EcgSettings
 
 RESULTS_NAME = "pretrain_results-{arch}.json"  # one per architecture: finetune.archs pretrains several in one run
 FIGURE_NAME = "pretrain_confusion_{arch}"
@@ -50,7 +51,7 @@ class Pretrained:
 
 def _arch(config: dict, arch: str | None) -> str:
     """The architecture a pretraining fits: the one given (finetune.archs names several), else pretrain.arch."""
-    return arch or config["ecg_transfer"]["pretrain"]["arch"]
+    return arch or EcgSettings.of(config).pretrain.arch
 
 
 def weights_path(config: dict, ctx, arch: str | None = None) -> Path:
@@ -67,7 +68,8 @@ def confusion_figure(results: dict, title: str) -> Figure:
 def prepare(config: dict, ctx, arch: str | None = None, tag: str | None = None) -> Pretrained | None:
     """The prepare stage: pretrain `arch` (or take pretrain.weights_file) when a transfer model is asked for, else
     None."""
-    if not (config["ecg_transfer"]["pretrain"]["enabled"] and config["ecg_transfer"]["finetune"]["transfer"]):
+    s = EcgSettings.of(config)
+    if not (s.pretrain.enabled and s.finetune.transfer):
         return None
     return pretrain(config, ctx, arch, tag)
 
@@ -87,7 +89,7 @@ def _read_results(path: Path) -> dict:
 def mitdb_root(config: dict, ctx) -> Path:
     """MIT-BIH's folder (ecg_transfer.mitdb_dir, $CARDIO_DATA/mitdb or the cache), downloaded there when absent and
     online."""
-    return ensure_mitdb(mitdb_dir(config["ecg_transfer"]["mitdb_dir"], ctx.cache_dir), progress=ctx.progress)
+    return ensure_mitdb(mitdb_dir(EcgSettings.of(config).mitdb_dir, ctx.cache_dir), progress=ctx.progress)
 
 
 @dataclass
@@ -111,13 +113,13 @@ def fit_pretraining(root: Path, records: list[str], config: dict, ctx, seed: int
     """Fit the 5-class ResNet on `records` (DS1 or a part of it): a grouped fitting/validation split of the
     records, class-capped fitting beats, early stopping and the prior strength on the validation records.
     `name` names the engine's checkpoint (a rerun resumes from it)."""
-    pt = config["ecg_transfer"]["pretrain"]
+    pt = EcgSettings.of(config).pretrain
     seed = ctx.seed if seed is None else int(seed)
     fit_records, val_records = split_fit_val(records, config, seed)
-    train = cached_beat_set(root, fit_records, config, ctx.cache, max_per_class=pt["max_beats_per_class"],
+    train = cached_beat_set(root, fit_records, config, ctx.cache, max_per_class=pt.max_beats_per_class,
                             max_total=None, seed=seed, progress=ctx.progress, desc="DS1 fitting")
     val = cached_beat_set(root, val_records, config, ctx.cache, max_per_class=None,
-                          max_total=pt["max_eval_beats"], seed=seed + 1, progress=ctx.progress, desc="DS1 validation")
+                          max_total=pt.max_eval_beats, seed=seed + 1, progress=ctx.progress, desc="DS1 validation")
     model, fit = train_classifier(train, val, config, ctx, seed, name, tag, arch)
     shift, strength, scores = prior_correction(model, train, val, config, ctx)
     return Fitted(_arch(config, arch), model, shift, strength, scores, fit, train, val, fit_records, val_records)
@@ -137,9 +139,10 @@ def pretrain(config: dict, ctx, arch: str | None = None, tag: str | None = None)
     results are read back from checkpoints/). Rank 0 alone writes files; every rank returns the
     same Pretrained, and the core waits for all ranks before the folds read the weights.
     """
-    pt = config["ecg_transfer"]["pretrain"]
-    if pt["weights_file"]:
-        path = Path(pt["weights_file"]).expanduser()
+    s = EcgSettings.of(config)
+    pt = s.pretrain
+    if pt.weights_file:
+        path = Path(pt.weights_file).expanduser()
         if not path.is_file():
             raise CardioError(f"ecg_transfer.pretrain.weights_file {path} does not exist")
         return Pretrained(weights=path)
@@ -150,7 +153,7 @@ def pretrain(config: dict, ctx, arch: str | None = None, tag: str | None = None)
     if out.is_file() and results_file.is_file():
         return Pretrained(weights=out, results=_read_results(results_file),
                           figure=figure if figure.is_file() else None)
-    records = aami.ds1_records(pt["records"])
+    records = aami.ds1_records(pt.records)
     root = mitdb_root(config, ctx)
     ctx.log.info("pretraining %s on MIT-BIH DS1 (%d records; DS2 is not used)", arch, len(records))
     fitted = fit_pretraining(root, records, config, ctx, tag=tag, arch=arch)
@@ -160,7 +163,7 @@ def pretrain(config: dict, ctx, arch: str | None = None, tag: str | None = None)
     results["always_n"] = always_n(fitted.val.y)
     results.update(describe(fitted, config))
     if ctx.is_main:
-        save_weights(fitted.model, out, meta={"input": input_spec(config, config["ecg_transfer"]["fs"]),
+        save_weights(fitted.model, out, meta={"input": input_spec(config, s.fs),
                                               "classes": list(aami.AAMI_CLASSES),
                                               "task": "AAMI beat classes, MIT-BIH DS1"})
         write_text_atomic(results_file, json.dumps(results, indent=2))
@@ -176,22 +179,23 @@ def pretrain(config: dict, ctx, arch: str | None = None, tag: str | None = None)
 
 def describe(fitted: Fitted, config: dict) -> dict:
     """The settings and choices of a fitted pretraining, for its results file and the ledger."""
-    pt = config["ecg_transfer"]["pretrain"]
+    s = EcgSettings.of(config)
+    pt = s.pretrain
     return {"arch": fitted.arch, "evaluated_on": "DS1 validation records", "train_records": fitted.fit_records,
             "val_records": fitted.val_records, "train_counts": fitted.train.counts(), "val_counts": fitted.val.counts(),
-            "max_beats_per_class": pt["max_beats_per_class"], "max_eval_beats": pt["max_eval_beats"],
+            "max_beats_per_class": pt.max_beats_per_class, "max_eval_beats": pt.max_eval_beats,
             "prior_correction": [float(v) for v in fitted.shift], "prior_strength": fitted.strength,
             "prior_strength_scores": fitted.strength_scores, "epochs_run": len(fitted.fit.history),
             "best_epoch": fitted.fit.best_epoch, "history": fitted.fit.history,
-            "input": input_spec(config, config["ecg_transfer"]["fs"]), "input_shape": list(fitted.train.x.shape[1:]),
-            "side_features": beat_context.names(pt["side_features"])}
+            "input": input_spec(config, s.fs), "input_shape": list(fitted.train.x.shape[1:]),
+            "side_features": beat_context.names(pt.side_features)}
 
 
 def train_classifier(train: BeatSet, val: BeatSet | None, config: dict, ctx, seed: int, name: str = "pretrain",
                      tag: str | None = None, arch: str | None = None) -> tuple[SpectrogramResNet, FitResult]:
     """(model, fit result): the 5-class ResNet fitted by the core's loop on the fitting records' beats,
     early-stopped on the validation records' balanced accuracy (val None: every epoch runs, no stopping)."""
-    pt = config["ecg_transfer"]["pretrain"]
+    pt = EcgSettings.of(config).pretrain
     if len(np.unique(train.y)) < 2:
         raise CardioError(f"the MIT-BIH training beats hold one class only ({train.counts()}); use more records")
     model = ctx.engine.build(lambda: build_resnet(_arch(config, arch), n_outputs=len(aami.AAMI_CLASSES),
@@ -200,8 +204,8 @@ def train_classifier(train: BeatSet, val: BeatSet | None, config: dict, ctx, see
         model.set_side_scaling(train.side)
     train_ds = ctx.engine.ArrayDataset(train.inputs(), train.y)
     val_ds = None if val is None else ctx.engine.ArrayDataset(val.inputs(), val.y)
-    weights = class_weights(train.y, float(pt["balance_power"]))
-    settings = pt if val is not None else {**pt, "patience": 0}
+    weights = class_weights(train.y, float(pt.balance_power))
+    settings = pt.as_dict() if val is not None else {**pt.as_dict(), "patience": 0}
     res = ctx.engine.fit(model, train_ds, val_ds, ctx, name=name, tag=tag, train=config["train"], settings=settings,
                          metric=balanced_accuracy if val is not None else None, sample_weights=weights)
     return model, res  # res.model is model: the engine trains it in place

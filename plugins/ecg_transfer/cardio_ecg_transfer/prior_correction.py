@@ -7,6 +7,7 @@ import numpy as np
 from cardio_ecg_transfer import aami
 from cardio_ecg_transfer.beat_metrics import weighted_macro_f1
 from cardio_ecg_transfer.beat_set import BeatSet
+from cardio_ecg_transfer.settings import EcgSettings
 
 
 def class_weights(y: np.ndarray, power: float) -> np.ndarray:
@@ -49,13 +50,13 @@ def prior_correction(model, train: BeatSet, val: BeatSet, config: dict, ctx
     Zero without pretrain.prior_correction; the strength is pretrain.prior_strength, or the one of
     PRIOR_STRENGTHS best on the DS1 validation records (their natural class mix; DS2 is never used).
     """
-    pt = config["ecg_transfer"]["pretrain"]
-    if not pt["prior_correction"]:
+    pt = EcgSettings.of(config).pretrain
+    if not pt.prior_correction:
         return np.zeros(len(aami.AAMI_CLASSES)), 0.0, {}
-    shift = prior_shift(train, float(pt["balance_power"]))
-    strength = 1.0 if pt["prior_strength"] is None else float(pt["prior_strength"])
+    shift = prior_shift(train, float(pt.balance_power))
+    strength = 1.0 if pt.prior_strength is None else float(pt.prior_strength)
     strength_scores: dict[str, float] = {}
-    if pt["prior_strength"] is None and len(val.y):
+    if pt.prior_strength is None and len(val.y):
         val_logits = ctx.engine.predict(model, ctx.engine.ArrayDataset(val.inputs()), ctx)
         strength, strength_scores = choose_prior_strength(val_logits, val.y, shift, np.ones(len(val.y)))
         ctx.log.info("prior correction strength %g (DS1 validation macro F1 %s)", strength,

@@ -11,6 +11,7 @@ from cardio.stats import StatsError, format_ci, headline_auc, interval_note, pai
 from cardio_ecg_transfer import beat_metrics
 from cardio_ecg_transfer.fold_models import TASK, Prepared
 from cardio_ecg_transfer.pretrain import Pretrained
+from cardio_ecg_transfer.settings import EcgSettings
 
 GROUPS = {"guideline": "guideline rule", "svm": "clinical covariates", "random_forest": "clinical covariates"}
 
@@ -182,7 +183,7 @@ def synthetic_truth(config: dict) -> str:
     """'Synthetic truth: ...' of the plugin's own synthetic cohort: its planted effects as config values."""
     from cardio_ecg_transfer import synthetic
 
-    e = synthetic.effects(config["ecg_transfer"]["synthetic"].get("effects"))
+    e = synthetic.effects(EcgSettings.of(config).synthetic.effects.as_dict())
     return ("Synthetic truth (`ecg_transfer.synthetic.effects`): response ~ Bernoulli(logistic(logit)), logit = "
             f"{e['intercept']:g} + {e['notch']:g} × (mid-QRS notch depth − 0.45) "
             f"+ {e['qrs_per_ms']:g} × (QRS ms − 170) "
@@ -199,10 +200,10 @@ def patient_table(cohort) -> pd.DataFrame:
 
 
 def table1(cohort, config: dict) -> pd.DataFrame | None:
-    rep = config["ecg_transfer"]["report"]
+    rep = EcgSettings.of(config).report
     patients = patient_table(cohort)
-    cont = [c for c in rep["table1_continuous"] if c in patients.columns]
-    cat = [c for c in rep["table1_categorical"] if c in patients.columns]
+    cont = [c for c in rep.table1_continuous if c in patients.columns]
+    cat = [c for c in rep.table1_categorical if c in patients.columns]
     if not cont and not cat:
         return None
     data = patients[[config["label"], *cont, *cat]].copy()
@@ -216,7 +217,7 @@ def pretraining_section(prepared: Pretrained | None, config: dict) -> Section:
         if prepared is not None:
             return Section("ecg_transfer: pretraining",
                            f"No pretraining in this run: the weights of `{prepared.weights}` were fine-tuned.")
-        if not config["ecg_transfer"]["finetune"]["transfer"]:
+        if not EcgSettings.of(config).finetune.transfer:
             return Section("ecg_transfer: pretraining", "No pretraining in this run: no transfer model was asked "
                            "for (`ecg_transfer.finetune.transfer: false`).")
         return Section("ecg_transfer: pretraining",
@@ -297,19 +298,19 @@ def evaluate_sections(predictions: Predictions, cohort, prepared: Prepared, conf
     """Table 2 (the performance section's `estimates` and `tests` in the paper's layout), Table 1 and the
     pretraining results (`prepared`, the prepare stage's result)."""
     level = float(config["stats"]["level"])
-    s = config["ecg_transfer"]
-    rule = s["baselines"]["guideline"]
+    s = EcgSettings.of(config)
+    rule = s.baselines.guideline
     reference = reference_model(config)
     t2, over_repeats = table2_repeats(predictions, estimates, tests, reference)
     text = (f"As the paper's Table 2, out-of-fold over {predictions.table['fold'].nunique()} folds split by patient. "
             "A patient's ResNet score is the **mean of the response probabilities of their beats** (with several "
             "ECGs, the mean of each ECG's). Each model's "
             "threshold is Youden's, chosen on its training fold only (ResNets: on the patient scores of the training "
-            f"fold's {'validation patients' if s['finetune']['threshold_rows'] == 'validation' else 'patients'}; "
+            f"fold's {'validation patients' if s.finetune.threshold_rows == 'validation' else 'patients'}; "
             "SVM and random forest: on out-of-fold scores within the training fold); the guideline rule scores 0/1 "
             "(LBBB and QRS >= "
-            f"{rule['qrs_ms']} ms and LVEF <= "
-            f"{rule['lvef_max']}%) "
+            f"{rule.qrs_ms} ms and LVEF <= "
+            f"{rule.lvef_max}%) "
             f"at threshold 0.5. The AUC, the pooled columns and the comparisons are the performance section's "
             f"estimates and paired tests, laid out as the paper's table ({int(level * 100)}% CIs; AUC: "
             f"{_auc_text(estimates, [str(m) for m in t2['model']])}; proportions: Wilson, or a patient bootstrap "
@@ -338,7 +339,7 @@ def evaluate_sections(predictions: Predictions, cohort, prepared: Prepared, conf
         out.append(Section("ecg_transfer: Table 1, baseline characteristics by response",
                            "Patients of the cohort by responder status (mean ± SD, Welch t-test; n (%), chi-square "
                            "or Fisher).", tables={"Table 1": t1}, part="cohort"))
-    if s["pretrain"]["enabled"]:
+    if s.pretrain.enabled:
         for arch, one in prepared.by_arch.items():
             section = dataclasses.replace(pretraining_section(one, config), part="methods")  # how the backbone was made
             out.append(dataclasses.replace(section, title=f"{section.title} ({arch})") if prepared.named else section)

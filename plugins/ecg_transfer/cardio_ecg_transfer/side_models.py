@@ -2,6 +2,7 @@
 intervals, QRS shape, the second lead), whose log-probabilities add to the network's."""
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -10,6 +11,7 @@ import numpy as np
 from cardio import CardioError
 from cardio_ecg_transfer import aami, beat_context
 from cardio_ecg_transfer.beat_set import BeatSet
+from cardio_ecg_transfer.settings import EcgSettings
 
 if TYPE_CHECKING:  # scikit-learn is imported when a side model is fitted
     from sklearn.base import BaseEstimator
@@ -61,18 +63,18 @@ def fit_side_model(beats: BeatSet, kind: str = "logistic", columns: np.ndarray |
 
 def fit_side_models(beats: BeatSet, config: dict, seed: int = 0) -> list[SideModel]:
     """Every side model of pretrain.side_models, each on the columns of its feature kinds."""
-    pt = config["ecg_transfer"]["pretrain"]
-    specs = pt.get("side_models") or [{"model": "logistic", "features": list(pt["side_features"])}]
-    all_names = beat_context.names(pt["side_features"])
+    pt = EcgSettings.of(config).pretrain
+    specs = pt.side_models or [{"model": "logistic", "features": list(pt.side_features)}]
+    all_names = beat_context.names(pt.side_features)
     fitted = []
     for spec in specs:
-        if not isinstance(spec, dict) or set(spec) != {"model", "features"}:
+        if not isinstance(spec, Mapping) or set(spec) != {"model", "features"}:
             raise CardioError("ecg_transfer.pretrain.side_models: each entry is {model: ..., features: [...]}, "
                               f"got {spec!r}")
-        missing = [k for k in spec["features"] if k not in pt["side_features"]]
+        missing = [k for k in spec["features"] if k not in pt.side_features]
         if missing:
             raise CardioError(f"ecg_transfer.pretrain.side_models: features {missing} are not in "
-                              f"ecg_transfer.pretrain.side_features {list(pt['side_features'])}")
+                              f"ecg_transfer.pretrain.side_features {list(pt.side_features)}")
         wanted = set(beat_context.names(spec["features"]))
         columns = np.array([i for i, n in enumerate(all_names) if n in wanted])
         fitted.append(fit_side_model(beats, spec["model"], columns, seed=seed))

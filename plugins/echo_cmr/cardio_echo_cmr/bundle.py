@@ -16,14 +16,15 @@ from sklearn.linear_model import LinearRegression, LogisticRegression
 from cardio import CardioError, ModelState
 from cardio.stats import Stacker, StatsError
 from cardio_echo_cmr.model import EchoVideoNet
+from cardio_echo_cmr.settings import EchoSettings
 from cardio_echo_cmr.targets import DEFAULT, from_params, names, to_params
 from cardio_echo_cmr.training import EchoModel, ViewModel
 
 FITTED = {"logistic": ("coef_", "intercept_", "classes_"), "linear": ("coef_", "intercept_")}
 
 
-def export(model: EchoModel, cfg: dict) -> ModelState:
-    """cfg: the `echo_cmr` section the model was trained with."""
+def export(model: EchoModel, s: EchoSettings) -> ModelState:
+    """s: the settings the model was trained with."""
     tensors, fusion = {}, {}
     for view, vm in model.views.items():
         for epoch, net in vm.nets.items():
@@ -37,7 +38,7 @@ def export(model: EchoModel, cfg: dict) -> ModelState:
         fusion[task] = kind
         for attr in FITTED[kind]:
             tensors[f"fusion.{task}.{attr}"] = np.asarray(getattr(fitted, attr), dtype=np.float64)
-    params = {"arch": cfg.get("arch", "r2plus1d_18"), "heads": list(names(model.targets)),
+    params = {"arch": s.arch, "heads": list(names(model.targets)),
               "targets": to_params(model.targets), "views": list(model.view_names),
               "trained_heads": list(model.heads), "fusion": fusion,
               "best_epoch": {v: dict(vm.best_epoch) for v, vm in model.views.items()},

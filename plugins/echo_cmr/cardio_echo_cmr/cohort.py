@@ -20,6 +20,8 @@ EchoNet-Dynamic's FileList.csv names no patient: each video is its own patient a
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -29,8 +31,9 @@ from cardio import Cohort, Features
 from cardio.data import aha17
 from cardio.data.cohort import CohortProblems, Column, Problems, Schema, read_csv_text, read_table
 from cardio_echo_cmr import video
+from cardio_echo_cmr.settings import Clip, EchoSettings
 from cardio_echo_cmr.synthetic import VIEWS, cached_cohort
-from cardio_echo_cmr.targets import DEFAULT, Target, parse, to_config
+from cardio_echo_cmr.targets import DEFAULT, Target, parse
 
 LABEL = "wma"  # the default targets' label (the first study-level target; cohort_label)
 DATE_COLUMNS = ("echo_date", "cmr_date")
@@ -77,11 +80,11 @@ def target_columns(targets: tuple[Target, ...], thresholds: dict) -> list[Column
     return list(out.values())
 
 
-def schema(cfg: dict) -> Schema:
+def schema(s: EchoSettings) -> Schema:
     """The cohort table of the configured layout, views and targets (`echo_cmr.layout`: labels | echonet)."""
-    targets, views = parse(cfg), tuple(cfg.get("views") or VIEWS)
-    if cfg.get("layout", "labels") == "echonet":
-        return echonet_schema(targets, cfg.get("thresholds") or {})
+    targets, views, thresholds = parse(s.targets), s.views, dict(s.thresholds)
+    if s.layout == "echonet":
+        return echonet_schema(targets, thresholds)
     segments = [Column(c, "binary", description=f"CMR {t.name.removesuffix('_view').upper()} in AHA segment "
                                                 f"{k} ({aha17.NAMES[k - 1]}); fills {t.source} where that is empty")
                 for t in targets if t.level == "view" and t.binary for k, c in enumerate(segment_columns(t), 1)]
@@ -89,7 +92,7 @@ def schema(cfg: dict) -> Schema:
         Column("view", "category", required=True, values=views, description="the echo view of the clip"),
         Column("file", "path", required=True,
                description="the clip: a multi-frame ultrasound DICOM or an AVI/MP4 inside the cohort folder"),
-        *target_columns(targets, cfg.get("thresholds") or {}),
+        *target_columns(targets, thresholds),
         Column("echo_date", "date", description="date of the echo study (with cmr_date: pairs over "
                                                 "echo_cmr.max_days apart lose their CMR labels)"),
         Column("cmr_date", "date", description="date of the CMR the study's labels come from"),
@@ -118,8 +121,7 @@ def echonet_schema(targets: tuple[Target, ...], thresholds: dict) -> Schema:
         table=ECHONET_TABLE, level="study", aggregate="mean")
 
 
-PAPER_THRESHOLDS = {"t1_ms": 1060, "t2_ms": 58, "ecv_pct": 33}
-SCHEMA = schema({"targets": to_config(DEFAULT), "views": list(VIEWS), "thresholds": PAPER_THRESHOLDS})
+SCHEMA = schema(EchoSettings())  # the CMR set, three views, the paper's thresholds
 
 
 def _study_values_agree(targets: tuple[Target, ...]):
@@ -163,7 +165,7 @@ def _clips_readable(table: pd.DataFrame, problems: Problems) -> None:
 RATE_TOLERANCE = 0.05
 
 
-def _clips_whole(clip: dict, progress=None):
+def _clips_whole(clip: Clip, progress=None):
     """read_table check (cohort.records: read, what cardio validate sets): every clip decoded by the reader featurize
     uses (cardio.data.cine.read_cine), each failure a problem of its line: a blank, frozen or saturated clip
     (cardio.data.cohort.cine_problem), a rate the table's FPS contradicts, a clip with fewer frames at clip.fps than one
@@ -184,33 +186,33 @@ def _clips_whole(clip: dict, progress=None):
             if fps and pd.notna(stated) and abs(float(stated) - fps) > RATE_TOLERANCE * fps:
                 raise CardioError(f"{path}: the table's FPS says {float(stated):g}, the video's header {fps:g} frames "
                                   "per second (the header's is the one read): correct the FPS cell")
-            n = len(video.resample_times(cine.n_frames, fps, float(clip["fps"]))) if fps and clip.get("fps") \
-                else cine.n_frames
-            if n < int(clip["frames"]):
+            n = len(video.resample_times(cine.n_frames, fps, float(clip.fps))) if fps and clip.fps else cine.n_frames
+            if n < clip.frames:
                 raise CardioError(f"{path}: {cine.n_frames} frames ({n} at echo_cmr.clip.fps), fewer than the "
-                                  f"{clip['frames']} of one clip (echo_cmr.clip.frames): a run pads it with copies of "
+                                  f"{clip.frames} of one clip (echo_cmr.clip.frames): a run pads it with copies of "
                                   "its last frame; export a longer clip (a beat or more), or leave it out")
 
         read_records(table, problems, "file", read, progress=progress, desc="echo clips")
     return check
 
 
-def _checks(targets: tuple[Target, ...], cfg: dict, progress=None) -> tuple:
-    """The plugin's table checks; with `records` "read" in cfg (cardio validate), every clip decoded too."""
-    whole = (_clips_whole(cfg["clip"], progress),) if cfg.get("records") == "read" and cfg.get("clip") else ()
+def _checks(targets: tuple[Target, ...], s: EchoSettings, records: str, progress=None) -> tuple:
+    """The plugin's table checks; with `records` "read" (cohort.records: cardio validate), every clip decoded too."""
+    whole = (_clips_whole(s.clip, progress),) if records == "read" else ()
     return _study_values_agree(targets), _view_values_agree(targets), _clips_readable, *whole
 
 
-def read_clips(root: Path, *, allow_outside: bool = False, log=None, cfg: dict | None = None,
-               progress=None) -> pd.DataFrame:
-    """labels.csv as typed by the schema of `cfg` (the echo_cmr section; None: the CMR set), one row per clip
-    (raises CohortProblems listing every problem)."""
-    cfg = {"targets": to_config(DEFAULT), "thresholds": PAPER_THRESHOLDS, **(cfg or {})}
-    return read_table(root, schema(cfg), allow_outside=allow_outside, log=log,
-                      checks=_checks(parse(cfg), cfg, progress))
+def read_clips(root: Path, *, allow_outside: bool = False, log=None, s: EchoSettings | None = None,
+               records: str = "headers", progress=None) -> pd.DataFrame:
+    """labels.csv as typed by the schema of `s` (None: the defaults, the CMR set at the paper's thresholds), one row
+    per clip (raises CohortProblems listing every problem)."""
+    s = s or EchoSettings()
+    return read_table(root, schema(s), allow_outside=allow_outside, log=log,
+                      checks=_checks(parse(s.targets), s, records, progress))
 
 
-def read_echonet(root: Path, cfg: dict, *, allow_outside: bool = False, log=None, progress=None) -> pd.DataFrame:
+def read_echonet(root: Path, s: EchoSettings, *, allow_outside: bool = False, log=None, records: str = "headers",
+                 progress=None) -> pd.DataFrame:
     """EchoNet-Dynamic's FileList.csv as clips, through the core's reader: FileList.csv has no patient column, so
     each video becomes its own patient (patient_id = record_id = FileName; a patient_id column, when added, is kept)
     and its view A4C. The reader reads a copy with those columns added (same rows, so the same CSV lines); its
@@ -221,7 +223,7 @@ def read_echonet(root: Path, cfg: dict, *, allow_outside: bool = False, log=None
     from cardio.data.cohort import Problem
 
     csv = Path(root).expanduser() / ECHONET_TABLE
-    table_schema = schema(cfg)
+    table_schema = schema(s)
     if not csv.is_file():  # missing: the reader's own one-line error
         return read_table(root, table_schema, allow_outside=allow_outside, log=log)
     raw, _ = read_csv_text(csv)  # its delimiter, a BOM and headers in any case, as the reader reads it
@@ -236,7 +238,7 @@ def read_echonet(root: Path, cfg: dict, *, allow_outside: bool = False, log=None
         raw.to_csv(copy, index=False)
         try:
             return read_table(root, table_schema, allow_outside=allow_outside, log=log, table=str(copy),
-                              checks=_checks((), cfg, progress)[2:])
+                              checks=_checks((), s, records, progress)[2:])
         except CohortProblems as e:
             raise CohortProblems([dataclasses.replace(p, file=str(csv)) for p in e.problems]) from None
 
@@ -309,17 +311,17 @@ def label_columns(targets: tuple[Target, ...], views: tuple[str, ...]) -> tuple[
                                 *(t.source for t in targets if t.level == "study")]))
 
 
-def read_cohort(root: Path, thresholds: dict, *, max_days: float = 30, allow_outside: bool = False,
-                log=None, cfg: dict | None = None, progress=None) -> pd.DataFrame:
-    """The cohort folder's studies (see `studies`); `cfg` (the echo_cmr section) names the layout, views and
-    targets (None: labels.csv and the CMR set), and with `records` "read" every clip is decoded and checked."""
-    cfg = {"targets": to_config(DEFAULT), **(cfg or {}), "thresholds": thresholds}
-    targets, views = parse(cfg), tuple(cfg.get("views") or VIEWS)
-    if cfg.get("layout", "labels") == "echonet":
-        clips = read_echonet(root, cfg, allow_outside=allow_outside, log=log, progress=progress)
+def read_cohort(root: Path, thresholds: Mapping[str, float], *, max_days: float = 30, allow_outside: bool = False,
+                log=None, s: EchoSettings | None = None, records: str = "headers", progress=None) -> pd.DataFrame:
+    """The cohort folder's studies (see `studies`); `s` names the layout, views and targets (None: labels.csv and
+    the CMR set), and with `records` "read" every clip is decoded and checked."""
+    s = replace(s or EchoSettings(), thresholds=thresholds)
+    targets, views = parse(s.targets), s.views
+    if s.layout == "echonet":
+        clips = read_echonet(root, s, allow_outside=allow_outside, log=log, records=records, progress=progress)
     else:
-        clips = read_clips(root, allow_outside=allow_outside, log=log, cfg=cfg, progress=progress)
-    return studies(clips, thresholds, max_days, targets, views)
+        clips = read_clips(root, allow_outside=allow_outside, log=log, s=s, records=records, progress=progress)
+    return studies(clips, dict(thresholds), max_days, targets, views)
 
 
 def cohort_label(targets: tuple[Target, ...]) -> str:
@@ -341,39 +343,38 @@ def cohort_targets(table: pd.DataFrame, targets: tuple[Target, ...], views: tupl
 
 
 def load(config: dict, ctx) -> Cohort:
-    cfg, where = config["echo_cmr"], config["cohort"]["dir"]
-    targets, views = parse(cfg), tuple(cfg["views"])
-    root = Path(where).expanduser() if where else cached_cohort(ctx.cache, cfg["synthetic"], views)
+    s, where = EchoSettings.of(config), config["cohort"]["dir"]
+    targets, views = parse(s.targets), s.views
+    root = Path(where).expanduser() if where else cached_cohort(ctx.cache, s.synthetic, views)
     records = config["cohort"].get("records", "headers")
-    table = read_cohort(root, cfg["thresholds"], max_days=float(cfg["max_days"]),
-                        allow_outside=bool(config["cohort"]["allow_outside_paths"]), log=ctx.log,
-                        cfg={**cfg, "records": records}, progress=ctx.progress)
-    if cfg.get("layout") == "echonet":
+    table = read_cohort(root, s.thresholds, max_days=float(s.max_days),
+                        allow_outside=bool(config["cohort"]["allow_outside_paths"]), log=ctx.log, s=s,
+                        records=records, progress=ctx.progress)
+    if s.layout == "echonet":
         ctx.log.info("echo_cmr: EchoNet-Dynamic layout, %d videos; FileList.csv names no patient, so each video is "
                      "its own patient and study", len(table))
-    far = int(unpaired(table, float(cfg["max_days"])).sum())
+    far = int(unpaired(table, float(s.max_days)).sum())
     if far:
         ctx.log.warning("echo_cmr: %d of %d studies have their CMR more than %s days from the echo "
-                        "(echo_cmr.max_days): their CMR labels are not used", far, len(table), cfg["max_days"])
+                        "(echo_cmr.max_days): their CMR labels are not used", far, len(table), s.max_days)
     label = cohort_label(targets)
     outcomes = tuple(c for c in table.columns if c in label_columns(targets, views) and c != label)
     return Cohort(table, label=label, root=root, outcomes=outcomes, targets=cohort_targets(table, targets, views),
                   level="study", aggregate="mean")
 
 
-def featurize(cohort: Cohort, cfg: dict, ctx) -> Features:
+def featurize(cohort: Cohort, s: EchoSettings, ctx) -> Features:
     """Every clip preprocessed once into the clip cache (parallel, progress bar); x[view] holds, per study, the
     tuple of its clips' cache paths."""
     table = cohort.table.copy()
     x, padded = {}, 0
-    for view in cfg["views"]:
+    for view in s.views:
         per_study = table[f"video_{view}"].tolist()
-        built = iter(video.preprocess_all([p for clips in per_study for p in clips], cfg["clip"], ctx,
-                                          cfg.get("workers")))
+        built = iter(video.preprocess_all([p for clips in per_study for p in clips], s.clip, ctx, s.workers))
         x[view] = [tuple(next(built) for _ in clips) for clips in per_study]
-        need = int(cfg["clip"]["frames"]) * int(cfg["clip"]["period"])
+        need = s.clip.frames * s.clip.period
         padded += sum(len(np.load(p, mmap_mode="r")) < need for clips in x[view] for p in clips)
     if padded:
         ctx.log.warning("echo_cmr: %d video(s) are shorter than a clip (%d frames at period %d); their clips are "
-                        "padded by repeating the last frame", padded, cfg["clip"]["frames"], cfg["clip"]["period"])
+                        "padded by repeating the last frame", padded, s.clip.frames, s.clip.period)
     return Features(table, x=x, label=cohort.label, targets=cohort.targets)

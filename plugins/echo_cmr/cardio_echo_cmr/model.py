@@ -12,6 +12,7 @@ from torchvision.models.video.resnet import BasicBlock, Conv2Plus1D, VideoResNet
 
 from cardio import CardioError
 from cardio.engine import masked_loss, masked_mse
+from cardio_echo_cmr.settings import EchoSettings
 from cardio_echo_cmr.targets import DEFAULT
 
 # The default targets' outputs (the CMR set); a configured list gives its own (targets.parse).
@@ -90,12 +91,12 @@ def load_kinetics(net: nn.Module, path: str) -> None:
         raise CardioError(f"echo_cmr.weights {p}: does not fit torchvision r2plus1d_18")
 
 
-def weights_source(cfg: dict) -> str:
-    if cfg.get("arch", "r2plus1d_18") != "r2plus1d_18":
-        return (f"{cfg['arch']} (torchvision VideoResNet, one (2+1)D block per stage) trained from scratch; the "
+def weights_source(s: EchoSettings) -> str:
+    if s.arch != "r2plus1d_18":
+        return (f"{s.arch} (torchvision VideoResNet, one (2+1)D block per stage) trained from scratch; the "
                 "paper's r2plus1d_18 is the `paper` profile")
-    if cfg.get("weights"):
-        p = Path(cfg["weights"]).expanduser()
+    if s.weights:
+        p = Path(s.weights).expanduser()
         digest = hashlib.sha256(p.read_bytes()).hexdigest()[:12] if p.is_file() else "missing"
         return f"Kinetics-400 r2plus1d_18 weights from {p.name} (sha256 {digest}...)"
     return "r2plus1d_18 trained from scratch (no Kinetics-400 weights file given; none can be downloaded here)"

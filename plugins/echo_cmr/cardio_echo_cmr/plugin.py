@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from cardio import PluginInfo, hookimpl, package_defaults
+from cardio_echo_cmr.settings import EchoSettings
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -29,7 +30,7 @@ def cardio_plugin_info() -> PluginInfo:
                       description="Echo videos (A4C, A2C, PLAX) -> r2plus1d_18 video CNN per view predicting CMR "
                                   "wall-motion abnormality, LGE and T1/T2/ECV, fused by logistic regression "
                                   "(Sahashi et al.)",
-                      default_config=package_defaults("cardio_echo_cmr"),
+                      settings=EchoSettings, default_config=package_defaults("cardio_echo_cmr"),
                       moved_keys={"echo_cmr.dir": "cohort.dir", "echo_cmr.val_fraction": "train.val_fraction"})
 
 
@@ -37,7 +38,7 @@ def cardio_plugin_info() -> PluginInfo:
 def cardio_cohort_schema(config: dict) -> Schema:
     from cardio_echo_cmr import cohort
 
-    return cohort.schema(config["echo_cmr"])
+    return cohort.schema(EchoSettings.of(config))
 
 
 @hookimpl
@@ -59,7 +60,7 @@ def cardio_load(config: dict, ctx: RunContext) -> Cohort:
 def cardio_featurize(cohort: Cohort, config: dict, ctx: RunContext) -> Features:
     from cardio_echo_cmr import cohort as echo_cohort
 
-    return echo_cohort.featurize(cohort, config["echo_cmr"], ctx)
+    return echo_cohort.featurize(cohort, EchoSettings.of(config), ctx)
 
 
 @hookimpl
@@ -75,14 +76,14 @@ def cardio_predict(model: Any, features: Features, test_index: np.ndarray, confi
                    ctx: RunContext) -> Predictions:
     from cardio_echo_cmr import training
 
-    return training.predict(model, features, test_index, config["echo_cmr"], ctx)
+    return training.predict(model, features, test_index, EchoSettings.of(config), ctx)
 
 
 @hookimpl
 def cardio_explain(model: Any, features: Features, index: np.ndarray, config: dict, ctx: RunContext) -> Section | None:
     from cardio_echo_cmr import report
 
-    return report.explain_section(model, features, index, config["echo_cmr"], ctx)
+    return report.explain_section(model, features, index, EchoSettings.of(config), ctx)
 
 
 @hookimpl
@@ -98,7 +99,7 @@ def cardio_evaluate(predictions: Predictions, cohort: Cohort, config: dict, ctx:
 def cardio_export_model(model: Any, config: dict, ctx: RunContext) -> ModelState:
     from cardio_echo_cmr import bundle
 
-    return bundle.export(model, config["echo_cmr"])
+    return bundle.export(model, EchoSettings.of(config))
 
 
 @hookimpl

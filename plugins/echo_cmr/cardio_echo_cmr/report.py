@@ -15,6 +15,7 @@ from cardio.data.cine import read_cine, sector_mask, to_gray
 from cardio.report.figures import subplots
 from cardio_echo_cmr.cohort import unpaired
 from cardio_echo_cmr.model import weights_source
+from cardio_echo_cmr.settings import EchoSettings
 from cardio_echo_cmr.synthetic import VIEWS, truth_text
 from cardio_echo_cmr.targets import DEFAULT, Target, parse
 from cardio_echo_cmr.training import EchoModel
@@ -143,11 +144,11 @@ def comparison_text(est: stats.Estimate, titles: dict[str, str], n_resamples: in
             f"{est.n} studies with both labels: {stats.format_ci(est)}.")
 
 
-def _method_text(targets: tuple[Target, ...], views: tuple[str, ...], cfg: dict, stats_cfg: dict,
+def _method_text(targets: tuple[Target, ...], views: tuple[str, ...], s: EchoSettings, stats_cfg: dict,
                  intervals: str = "") -> str:
     """What the section's tables hold and where their numbers come from, for the configured targets and views
     (`intervals`: the AUC intervals the performance table printed, named)."""
-    thr = cfg["thresholds"]
+    thr = s.thresholds
     binary = any(t.binary and t.level == "study" for t in targets)
     continuous = "/".join(t.title.removeprefix("native ") for t in targets if not t.binary)
     level, n = f"{100 * float(stats_cfg['level']):g}%", int(stats_cfg["n_resamples"])
@@ -164,7 +165,7 @@ def _method_text(targets: tuple[Target, ...], views: tuple[str, ...], cfg: dict,
             "each output from the weights of the epoch where its own validation metric was best, test-time averaged "
             "over every window of a clip and over the study's clips of the view, and the fused study-level "
             f"prediction ({fusion}; fitted on the training studies that have the label, on their view outputs from "
-            f"networks of {cfg['fusion_folds']} inner folds that never saw those patients, a missing view entering "
+            f"networks of {s.fusion_folds} inner folds that never saw those patients, a missing view entering "
             "as 0). Each label's estimates are on the studies that have it.")
     flags = [(t, thr[t.source]) for t in targets if t.binary and t.source in thr]
     if flags:
@@ -180,7 +181,7 @@ def _method_text(targets: tuple[Target, ...], views: tuple[str, ...], cfg: dict,
         text += (" Paired comparisons of the models (fused against each view where `stats.reference` is fused): the "
                  "performance section's paired tests (ΔAUC, p, Holm's p per task; with K folds the cross-validated "
                  "difference, corrected t, which counts training variability).")
-    return text + f" Backbone: {weights_source(cfg)}."
+    return text + f" Backbone: {weights_source(s)}."
 
 
 def _their(views: tuple[str, ...]) -> str:
@@ -191,18 +192,18 @@ def evaluate_sections(predictions: Predictions, config: dict, estimates: list[di
                       cohort: Cohort) -> list[Section]:
     """The Table 2 layout and the agreement table from the performance section's `estimates`, and the paper's
     comparison of two targets (which the core does not make) computed here."""
-    cfg = config["echo_cmr"]
-    targets, views = parse(cfg), tuple(cfg["views"])
+    es = EchoSettings.of(config)
+    targets, views = parse(es.targets), es.views
     s = config["stats"]
     n, level = int(s["n_resamples"]), float(s["level"])
     shown = sorted({e["method"] for e in stats.pick(estimates, metric="auc", fold="pooled")
                     if stats.headline_auc(estimates, model=e["model"], task=e["task"]) is e})
-    text = _method_text(targets, views, cfg, s, "; ".join(map(stats.interval_note, shown)))
-    far = int(unpaired(cohort.table, float(cfg["max_days"])).sum())
+    text = _method_text(targets, views, es, s, "; ".join(map(stats.interval_note, shown)))
+    far = int(unpaired(cohort.table, float(es.max_days)).sum())
     if far or all(c in cohort.table for c in ("echo_date", "cmr_date")):
-        text += (f" Echo-CMR pairs more than {cfg['max_days']} days apart: {far} of {len(cohort.table)} "
+        text += (f" Echo-CMR pairs more than {es.max_days} days apart: {far} of {len(cohort.table)} "
                  "studies, their CMR labels not used.")
-    planted = cohort.planted_effects(lambda: "Cohort: synthetic; " + truth_text(cfg["synthetic"].get("truth")) + ".")
+    planted = cohort.planted_effects(lambda: "Cohort: synthetic; " + truth_text(es.synthetic.truth.as_dict()) + ".")
     if planted:
         text += " " + planted
     titles = {t.name: t.title for t in targets if t.binary and t.level == "study"}
@@ -306,9 +307,9 @@ def masking_figure(paths: list[Path]):
     return fig
 
 
-def real_clips_dir(cfg: dict) -> Path | None:
-    if cfg.get("real_clips"):
-        return Path(cfg["real_clips"]).expanduser()
+def real_clips_dir(s: EchoSettings) -> Path | None:
+    if s.real_clips:
+        return Path(s.real_clips).expanduser()
     if os.environ.get("CARDIO_DATA"):
         return Path(os.environ["CARDIO_DATA"]).expanduser() / "echo_dicom"
     return None
@@ -324,7 +325,7 @@ def _shown_study(model: EchoModel, table: pd.DataFrame, index: np.ndarray, label
     return pick, "missing" if pd.isna(value) else (str(int(value)) if target.binary else f"{value:.4g}")
 
 
-def explain_section(model: EchoModel, features: Features, index: np.ndarray, cfg: dict, ctx) -> Section:
+def explain_section(model: EchoModel, features: Features, index: np.ndarray, s: EchoSettings, ctx) -> Section:
     """Grad-CAM over space and time of the label's head (global WMA in the CMR set) on one test study per view,
     positive where the label is binary (its first clip of the view; strip + GIF), and the real clips before and
     after masking when a folder of them is configured."""
@@ -332,14 +333,14 @@ def explain_section(model: EchoModel, features: Features, index: np.ndarray, cfg
     label = features.label
     title = next(t.title for t in model.targets if t.name == label)
     pick, shown = _shown_study(model, features.table, np.asarray(index), label)
-    frames, period = int(cfg["clip"]["frames"]), int(cfg["clip"]["period"])
+    frames, period = s.clip.frames, s.clip.period
     head = [t.name for t in model.targets].index(label)
     for view in model.view_names:
         clips = features.x[view][pick]
         if not clips:
             continue
         clip, _ = sample_clip(load_clip(clips[0]), 0, frames, period)
-        with ctx.engine.cpu_threads(cfg["train"].get("cpu_threads"), ctx.device):
+        with ctx.engine.cpu_threads(s.train.cpu_threads, ctx.device):
             cam, layer_name = gradcam_maps(model.views[view].net_for(label), clip, head)
         layers.add(layer_name)
         name = f"echo_gradcam_{view.lower()}"
@@ -348,7 +349,7 @@ def explain_section(model: EchoModel, features: Features, index: np.ndarray, cfg
             f"Grad-CAM of the {title} output of the {view} network over space and time, on one test study of the "
             f"last fold ({label}={shown}): frames of its first {view} clip (top), with the map over them (bottom).")))
         gifs.append(write_gif(ctx.figure_path(name).with_suffix(".gif"), clip, cam).name)
-    real = real_clips_dir(cfg)
+    real = real_clips_dir(s)
     if real is not None and real.is_dir():
         clips = sorted(real.glob("*.dcm"))
         if clips:

@@ -17,6 +17,7 @@ import pandas as pd
 from cardio.data import aha17
 from cardio.data.cine import write_dicom_cine, write_video
 from cardio.data.cohort import check_multimodal_patients
+from cardio_echo_cmr.settings import EchoSettings, Synthetic
 
 VIEWS = ("A4C", "A2C", "PLAX")
 # Wall regions of each view: (centre angle in degrees around the LV centre, image coordinates, 0 = right,
@@ -185,12 +186,12 @@ def write_for_patients(patients: pd.DataFrame, dest: Path, seed: int, config: di
     from cardio.data import aha17
 
     check_multimodal_patients(patients, "echo_cmr")
-    cfg = config["echo_cmr"]
-    syn, views = cfg["synthetic"], tuple(cfg["views"])
+    s = EchoSettings.of(config)
+    syn, views = s.synthetic, s.views
     unknown = [v for v in views if v not in VIEWS]
     if unknown:
         raise CardioError(f"echo_cmr.views {unknown}: the synthetic writer draws {list(VIEWS)}")
-    t = {**DEFAULT_TRUTH, **(syn.get("truth") or {})}
+    t = {**DEFAULT_TRUTH, **syn.truth.as_dict()}
     wma = planted_wma(patients["drive"].to_numpy(dtype=float), t)
     responder = pd.to_numeric(patients["responder"]).astype("Int64")  # 1/0, empty where unknown
     rng = np.random.default_rng([int(seed), CRT_STREAM])
@@ -204,8 +205,8 @@ def write_for_patients(patients: pd.DataFrame, dest: Path, seed: int, config: di
                "t1_ms": round(float(rng.normal(t["t1_ms"] + t["t1_lge_shift"] * lge, t["t1_sd"])), 1),
                "t2_ms": round(float(rng.normal(t["t2_ms"], t["t2_sd"])), 1),
                "ecv_pct": round(float(rng.normal(t["ecv_pct"] + t["ecv_lge_shift"] * lge, t["ecv_sd"])), 2)}
-        files = _write_clips(root, pid, views, affected, lge, rng, t, n_frames=int(syn["n_frames"]),
-                             height=int(syn["height"]), width=int(syn["width"]), frame_time_ms=33.3,
+        files = _write_clips(root, pid, views, affected, lge, rng, t, n_frames=syn.n_frames, height=syn.height,
+                             width=syn.width, frame_time_ms=33.3,
                              uid_seed=f"cardio echo_cmr multimodal {int(seed)}")
         for view, name in files.items():
             view_wma = bool(affected.intersection(VIEW_SEGMENTS[view]))
@@ -242,14 +243,12 @@ def write_echonet(root: Path, n_videos: int, seed: int, *, n_frames: int = 40, s
     return root
 
 
-def cached_cohort(cache, cfg: dict, views: tuple[str, ...] = VIEWS) -> Path:
+def cached_cohort(cache, syn: Synthetic, views: tuple[str, ...] = VIEWS) -> Path:
     """The synthetic cohort folder in ctx.cache with a clip of each of `views` a study, written once per setting."""
-    key = {k: cfg[k] for k in ("n_patients", "seed", "n_frames", "height", "width")}
-    key["truth"] = {**DEFAULT_TRUTH, **(cfg.get("truth") or {})}
+    key = {k: v for k, v in syn.as_dict().items() if k != "truth"}  # n_patients, seed, n_frames, height, width
+    key["truth"] = {**DEFAULT_TRUTH, **syn.truth.as_dict()}
     if tuple(views) != VIEWS:
         key["views"] = list(views)
     return cache.get("echo_cmr_synthetic", key,
-                     lambda tmp: write_cohort(tmp, int(cfg["n_patients"]), int(cfg["seed"]),
-                                              n_frames=int(cfg["n_frames"]), height=int(cfg["height"]),
-                                              width=int(cfg["width"]), truth=cfg.get("truth"),
-                                              views=tuple(views)))
+                     lambda tmp: write_cohort(tmp, syn.n_patients, syn.seed, n_frames=syn.n_frames, height=syn.height,
+                                              width=syn.width, truth=syn.truth.as_dict(), views=tuple(views)))

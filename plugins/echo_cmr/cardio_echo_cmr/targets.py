@@ -7,13 +7,16 @@ In the config an entry is {target: <name>, kind, level, label: <the table's colu
 (the keys `target` and `label` are those the core's leakage check lets name an outcome column); a binary target read
 from a column that `echo_cmr.thresholds` names is that value at or above its threshold (the CMR set's abnormal
 flags). The CMR set (`DEFAULT`) is the paper's
-and the default; every output list of the model, the selection, the report and the bundle follows `parse(cfg)`.
+and the default; every output list of the model, the selection, the report and the bundle follows
+`parse(targets)`.
 """
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 
 from cardio import CardioError
+from cardio_echo_cmr.settings import CMR_TARGETS
 
 KINDS = ("binary", "continuous")
 LEVELS = ("view", "study")
@@ -44,7 +47,7 @@ class Target:
 
 def _entry(item: object, i: int) -> Target:
     where = f"echo_cmr.targets[{i}]"
-    if not isinstance(item, dict) or not isinstance(item.get("target"), str) or not item["target"]:
+    if not isinstance(item, Mapping) or not isinstance(item.get("target"), str) or not item["target"]:
         raise CardioError(f"{where} must be a mapping with a target (its name), kind and level, got {item!r}")
     name = item["target"]
     unknown = sorted(set(item) - set(FIELDS))
@@ -59,11 +62,10 @@ def _entry(item: object, i: int) -> Target:
     return Target(name, kind, level, text["label"] or name, text["title"] or name, text["unit"])
 
 
-def parse(cfg: dict) -> tuple[Target, ...]:
-    """The configured targets in the order of the network's outputs: the binary ones, then the continuous ones (each
-    in the config's order; the loss takes BCE on the first block and MSE on the second)."""
-    items = cfg.get("targets")
-    if not isinstance(items, list) or not items:
+def parse(items: Sequence[Mapping[str, str]]) -> tuple[Target, ...]:
+    """The configured targets (`echo_cmr.targets`) in the order of the network's outputs: the binary ones, then the
+    continuous ones (each in the config's order; the loss takes BCE on the first block and MSE on the second)."""
+    if not isinstance(items, (list, tuple)) or not items:
         raise CardioError("echo_cmr.targets must list at least one target (target, kind, level)")
     targets = [_entry(item, i) for i, item in enumerate(items)]
     names = [t.name for t in targets]
@@ -96,16 +98,6 @@ def n_binary(targets: tuple[Target, ...]) -> int:
     return sum(t.binary for t in targets)
 
 
-#: The CMR set of Sahashi et al. (config.yaml's default and the paper profile), in the network's output order.
-DEFAULT = (
-    Target("wma_view", "binary", "view", "wma_view", "WMA in the view's segments"),
-    Target("lge_view", "binary", "view", "lge_view", "LGE in the view's segments"),
-    Target("wma", "binary", "study", "wma_global", "WMA (global)"),
-    Target("lge", "binary", "study", "lge_global", "LGE (global)"),
-    Target("t1_abnormal", "binary", "study", "t1_ms", "native T1 abnormal"),
-    Target("t2_abnormal", "binary", "study", "t2_ms", "T2 abnormal"),
-    Target("ecv_abnormal", "binary", "study", "ecv_pct", "ECV abnormal"),
-    Target("t1_ms", "continuous", "study", "t1_ms", "native T1", "ms"),
-    Target("t2_ms", "continuous", "study", "t2_ms", "T2", "ms"),
-    Target("ecv_pct", "continuous", "study", "ecv_pct", "ECV", "%"),
-)
+#: The CMR set of Sahashi et al. (the default of echo_cmr.targets and the paper profile), in the network's output
+#: order.
+DEFAULT = parse(CMR_TARGETS)

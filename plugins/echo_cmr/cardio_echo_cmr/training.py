@@ -29,6 +29,7 @@ from cardio import CardioError, Features, Predictions
 from cardio_echo_cmr import view_fusion
 from cardio_echo_cmr.model import EchoVideoNet, HeadLoss, weights_source
 from cardio_echo_cmr.selection import select_nets, selector_for
+from cardio_echo_cmr.settings import EchoSettings
 from cardio_echo_cmr.targets import DEFAULT, Target, n_binary, names, parse
 from cardio_echo_cmr.video import clip_starts, load_clip, sample_clip
 
@@ -146,15 +147,15 @@ def pixel_stats(paths: list[str]) -> tuple[float, float]:
     return float(vals.mean()), float(vals.std() or 1.0)
 
 
-def _window_logits(net: torch.nn.Module, paths: list[str], cfg: dict, ctx) -> list[np.ndarray]:
+def _window_logits(net: torch.nn.Module, paths: list[str], s: EchoSettings, ctx) -> list[np.ndarray]:
     """Each clip's outputs averaged over its non-overlapping windows."""
-    ds = AllClips(paths, int(cfg["clip"]["frames"]), int(cfg["clip"]["period"]))
-    with ctx.engine.cpu_threads(cfg["train"].get("cpu_threads"), ctx.device):  # training's count, not torch's
+    ds = AllClips(paths, s.clip.frames, s.clip.period)
+    with ctx.engine.cpu_threads(s.train.cpu_threads, ctx.device):  # training's count, not torch's
         out = ctx.engine.predict(net, ds, ctx)
     return [out[ds.owner == j].mean(0) for j in range(len(paths))]
 
 
-def view_logits(view: ViewModel, studies: list[tuple[str, ...]], cfg: dict, ctx,
+def view_logits(view: ViewModel, studies: list[tuple[str, ...]], s: EchoSettings, ctx,
                 heads: tuple[str, ...] = names(DEFAULT)) -> np.ndarray:
     """(n_studies, n_heads): each output from the weights selected for it, averaged over each clip's windows and
     then over the study's clips of the view (every study given has at least one clip)."""
@@ -167,7 +168,7 @@ def view_logits(view: ViewModel, studies: list[tuple[str, ...]], cfg: dict, ctx,
         cols = [j for j, h in enumerate(heads) if view.best_epoch[h] == epoch]
         if not cols:
             continue
-        per_clip = _window_logits(net, paths, cfg, ctx)
+        per_clip = _window_logits(net, paths, s, ctx)
         per_study = np.stack([np.mean(per_clip[end - len(clips):end], 0) for clips, end in zip(studies, ends)])
         result[:, cols] = per_study[:, cols]
     return result
@@ -207,7 +208,7 @@ def _clips(studies: list[tuple[str, ...]], y: np.ndarray, rows: np.ndarray) -> t
     return paths, y[np.asarray(owner, dtype=int)]
 
 
-def _fit_view(view: str, features: Features, rows: tuple[np.ndarray, np.ndarray], y: np.ndarray, cfg: dict,
+def _fit_view(view: str, features: Features, rows: tuple[np.ndarray, np.ndarray], y: np.ndarray, s: EchoSettings,
               core_train: dict, ctx, targets: tuple[Target, ...] = DEFAULT) -> tuple[ViewModel, list]:
     """One view's network, trained on the fit rows' clips and selected per output on the validation rows'
     (none: the engine keeps the epoch of lowest training loss)."""
@@ -216,13 +217,12 @@ def _fit_view(view: str, features: Features, rows: tuple[np.ndarray, np.ndarray]
     (fit_paths, fit_y), (val_paths, val_y) = (_clips(studies, y, r[has[r]]) for r in rows)
     if not fit_paths:
         raise CardioError(f"echo_cmr: no training study has a {view} clip (echo_cmr.views lists the views to fit)")
-    frames, period = int(cfg["clip"]["frames"]), int(cfg["clip"]["period"])
-    settings = dict(cfg["train"])
+    frames, period = s.clip.frames, s.clip.period
+    settings = s.train.as_dict()
     mean, sd = pixel_stats(fit_paths)
     # each view's network (and each inner fit's) starts alike, whichever were fitted before it
-    net = ctx.engine.build(lambda: EchoVideoNet(mean, sd, cfg.get("weights"), cfg.get("arch", "r2plus1d_18"),
-                                                n_outputs=len(targets)), ctx)
-    bs = int(settings.get("batch_size") or 10)
+    net = ctx.engine.build(lambda: EchoVideoNet(mean, sd, s.weights, s.arch, n_outputs=len(targets)), ctx)
+    bs = s.train.batch_size
     while len(fit_paths) % bs == 1 and bs < len(fit_paths):  # a last batch of one clip breaks BatchNorm
         bs += 1
     tag = f"{ctx.fold}-echo-{view}" if ctx.fold else f"echo-{view}"  # the engine's default, named for the selector
@@ -238,17 +238,17 @@ def _fit_view(view: str, features: Features, rows: tuple[np.ndarray, np.ndarray]
     return ViewModel(nets, best), (selector.scores if selector else [])
 
 
-def _inner_fit(view: str, features: Features, y: np.ndarray, cfg: dict, core_train: dict, targets: tuple[Target, ...],
-               fit_rows: np.ndarray, val_rows: np.ndarray, ctx) -> ViewModel:
+def _inner_fit(view: str, features: Features, y: np.ndarray, s: EchoSettings, core_train: dict,
+               targets: tuple[Target, ...], fit_rows: np.ndarray, val_rows: np.ndarray, ctx) -> ViewModel:
     """One view's network of an inner fold of the fusion (view_fusion.view_outputs)."""
-    return _fit_view(view, features, (fit_rows, val_rows), y, cfg, core_train, ctx, targets)[0]
+    return _fit_view(view, features, (fit_rows, val_rows), y, s, core_train, ctx, targets)[0]
 
 
 def train(features: Features, fit_index: np.ndarray, val_index: np.ndarray, config: dict, ctx) -> EchoModel:
     """Each view's network on the fit rows, selected on the core's validation rows; the standardisation of continuous
     targets and the fusion of the views on the whole training fold."""
-    cfg, core_train, rows = config["echo_cmr"], config["train"], (fit_index, val_index)
-    table, targets, views = features.table, parse(cfg), tuple(cfg["views"])
+    s, core_train, rows = EchoSettings.of(config), config["train"], (fit_index, val_index)
+    table, targets, views = features.table, parse(s.targets), s.views
     heads = names(targets)
     train_index = np.union1d(fit_index, val_index)
     for t in targets:  # each study-level one has a fusion of its own (the core checked the label's classes)
@@ -256,21 +256,21 @@ def train(features: Features, fit_index: np.ndarray, val_index: np.ndarray, conf
             features.check_classes(train_index, ctx.fold or "", t.name)
     reg_stats = {t.name: _reg_stats(table[t.name], train_index) for t in targets if not t.binary}
     models, history, outputs = {}, {}, {}
-    folds = view_fusion.inner_folds(table["patient_id"], train_index, int(cfg["fusion_folds"]), int(ctx.seed))
+    folds = view_fusion.inner_folds(table["patient_id"], train_index, s.fusion_folds, int(ctx.seed))
     for view in views:
         y = view_targets(table, view, targets, reg_stats)
-        models[view], history[view] = _fit_view(view, features, rows, y, cfg, core_train, ctx, targets)
+        models[view], history[view] = _fit_view(view, features, rows, y, s, core_train, ctx, targets)
         # the fusion's inputs: out-of-fold outputs of networks that never saw those patients (view_fusion.py)
         outputs[view] = view_fusion.view_outputs(
             view, features, rows, folds, heads, ctx,
-            partial(_inner_fit, view, features, y, cfg, core_train, targets),
-            partial(view_logits, cfg=cfg, ctx=ctx, heads=heads)).outputs
+            partial(_inner_fit, view, features, y, s, core_train, targets),
+            partial(view_logits, s=s, ctx=ctx, heads=heads)).outputs
     fusion = {t.name: fit_fusion(np.stack([outputs[v][:, heads.index(t.name)] for v in views], 1),
-                                 table[t.name].to_numpy(float), train_index, float(cfg["fusion_c"]), t.name, t.binary)
+                                 table[t.name].to_numpy(float), train_index, s.fusion_c, t.name, t.binary)
               for t in targets if t.level == "study"}
     labelled = {t.name for v in views for t in targets if table[t.task(v)].iloc[train_index].notna().any()}
     return EchoModel(models, reg_stats, fusion, heads=tuple(h for h in heads if h in labelled), history=history,
-                     weights=weights_source(cfg), targets=targets,
+                     weights=weights_source(s), targets=targets,
                      train_records=table["record_id"].iloc[train_index].astype(str).tolist())
 
 
@@ -295,7 +295,7 @@ def _view_predictions(model: EchoModel, view: str, out: np.ndarray, has: np.ndar
     return parts
 
 
-def predict(model: EchoModel, features: Features, test_index: np.ndarray, cfg: dict, ctx) -> Predictions:
+def predict(model: EchoModel, features: Features, test_index: np.ndarray, s: EchoSettings, ctx) -> Predictions:
     """Per-view predictions of every output (model r2plus1d-<VIEW>) and the fused study-level ones (model fused),
     one row per study; y_true is NaN where the study's label is missing."""
     table = features.table.iloc[test_index]
@@ -305,7 +305,7 @@ def predict(model: EchoModel, features: Features, test_index: np.ndarray, cfg: d
     for view in model.view_names:
         has = np.array([len(features.x[view][i]) > 0 for i in test_index], dtype=bool)
         out = np.zeros((len(test_index), len(heads)), np.float32)
-        out[has] = view_logits(model.views[view], [features.x[view][i] for i in test_index[has]], cfg, ctx, heads)
+        out[has] = view_logits(model.views[view], [features.x[view][i] for i in test_index[has]], s, ctx, heads)
         view_scores[view] = out
         parts += _view_predictions(model, view, out, has, table)
     for t in model.fused():

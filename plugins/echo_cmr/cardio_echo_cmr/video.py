@@ -19,6 +19,7 @@ import numpy as np
 
 from cardio import Cache, CardioError
 from cardio.data.cine import read_cine, sector_mask, to_gray
+from cardio_echo_cmr.settings import Clip
 
 log = logging.getLogger(__name__)
 CACHE_VERSION = 2
@@ -71,11 +72,11 @@ def read_frames(path: Path, fps: float | None) -> tuple[np.ndarray, tuple[float,
     return frames, cine.pixel_spacing_mm
 
 
-def cached_clip(cache: Cache, path: str | Path, clip: dict) -> Path:
+def cached_clip(cache: Cache, path: str | Path, clip: Clip) -> Path:
     """The cache entry (.npy) of one preprocessed video; keyed by the file's path, mtime and the clip settings."""
     path = Path(path)
     st = path.stat()
-    size, fps, keep_aspect = int(clip["size"]), clip.get("fps"), bool(clip.get("keep_aspect", True))
+    size, fps, keep_aspect = clip.size, clip.fps, clip.keep_aspect
     key = {"file": str(path.resolve()), "bytes": st.st_size, "mtime_ns": st.st_mtime_ns, "size": size, "fps": fps,
            "keep_aspect": keep_aspect}
 
@@ -88,19 +89,18 @@ def cached_clip(cache: Cache, path: str | Path, clip: dict) -> Path:
     return cache.get("echo_cmr_clips", key, build, suffix=".npy", version=CACHE_VERSION)
 
 
-def _one(args: tuple[str, str, dict]) -> str:
+def _one(args: tuple[str, str, Clip]) -> str:
     root, path, clip = args
     return str(cached_clip(Cache(root), path, clip))
 
 
-def preprocess_all(paths: list[str], clip: dict, ctx, workers: int | None = None) -> list[str]:
+def preprocess_all(paths: list[str], clip: Clip, ctx, workers: int | None = None) -> list[str]:
     """Cache entries of every video, built in worker processes with a progress bar; under torchrun each rank
     builds its share first (rank::world_size), then finds the others' entries (the cache's file lock waits)."""
     root = str(ctx.cache.root)
     rank, world = int(getattr(ctx, "rank", 0)), int(getattr(ctx, "world_size", 1))
     order = paths[rank::world] + [p for i, p in enumerate(paths) if i % world != rank]
     workers = max(1, min(int(workers or os.cpu_count() or 1), len(order)))
-    clip = {k: clip.get(k) for k in ("size", "fps", "keep_aspect")}
     jobs = [(root, p, clip) for p in order]
     if workers == 1:
         built = [_one(j) for j in ctx.progress(jobs, desc="preprocess echo clips", total=len(jobs))]

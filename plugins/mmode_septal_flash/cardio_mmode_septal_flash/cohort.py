@@ -23,6 +23,7 @@ import pandas as pd
 from cardio import CardioError, Cohort
 from cardio.data.cohort import Column, Problems, Schema, decimal_mark, read_csv_text, read_table
 from cardio_mmode_septal_flash.geometry import N_POINTS, check_points
+from cardio_mmode_septal_flash.settings import SeptalFlashSettings
 
 LABEL = "septal_flash"
 SEQUENCE_SUFFIXES = (".dcm", ".avi", ".mp4", ".npy")
@@ -326,7 +327,7 @@ def load(config: dict, ctx) -> Cohort:
     if not where["dir"] and label != LABEL:
         raise CardioError(f"label: the synthetic cohort's outcome column is {LABEL!r}, not {label!r} (set cohort.dir "
                           "to a cohort folder that has it, e.g. one written by cardio_write_synthetic)")
-    synthetic = config["mmode_septal_flash"]["synthetic"]
+    synthetic = SeptalFlashSettings.of(config).synthetic
     root = Path(where["dir"]).expanduser() if where["dir"] else cached_cohort(ctx.cache, synthetic, ctx.progress)
     table = read_labels(root, bool(where["allow_outside_paths"]), ctx.log, label,
                         records=where.get("records", "headers"), progress=ctx.progress)

@@ -14,6 +14,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from cardio import PluginInfo, hookimpl, package_defaults
+from cardio_mmode_septal_flash.settings import SeptalFlashSettings
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -35,7 +36,7 @@ def cardio_plugin_info() -> PluginInfo:
     return PluginInfo(name="mmode_septal_flash", modality="echo",
                       description="Virtual anatomical M-mode from A4C sequences -> DenseNet-121 septal-flash "
                                   "classifier (full vs cropped) -> Grad-CAM++ localization (Saiz-Vivo et al.)",
-                      default_config=package_defaults("cardio_mmode_septal_flash"),
+                      settings=SeptalFlashSettings, default_config=package_defaults("cardio_mmode_septal_flash"),
                       moved_keys=MOVED_KEYS)
 
 
@@ -64,7 +65,7 @@ def cardio_write_synthetic(patients: pd.DataFrame, dest: Path, seed: int, config
 def cardio_featurize(cohort: Cohort, config: dict, ctx: RunContext) -> Features:
     from cardio_mmode_septal_flash import preprocess
 
-    return preprocess.featurize(cohort, config["mmode_septal_flash"], ctx)
+    return preprocess.featurize(cohort, SeptalFlashSettings.of(config), ctx)
 
 
 @hookimpl
@@ -94,7 +95,7 @@ def cardio_export_model(model: Any, config: dict, ctx: RunContext) -> ModelState
 def cardio_import_model(state: ModelState, config: dict, ctx: RunContext) -> Any:
     from cardio_mmode_septal_flash import bundle
 
-    return bundle.load(state, int(config["mmode_septal_flash"]["model"]["input_size"]))
+    return bundle.load(state, SeptalFlashSettings.of(config).model.input_size)
 
 
 @hookimpl

@@ -9,6 +9,8 @@ training fold's mean image and the contrast augmentation are applied in training
 """
 from __future__ import annotations
 
+from dataclasses import replace
+
 import cv2
 import numpy as np
 import pandas as pd
@@ -17,6 +19,7 @@ from cardio import CardioError, Cohort, Features
 from cardio_mmode_septal_flash.cohort import Sequence, read_sequence
 from cardio_mmode_septal_flash.geometry import Line, mmode_line
 from cardio_mmode_septal_flash.mmode import mmodes_torch, mmodes_vtk
+from cardio_mmode_septal_flash.settings import MMode, SeptalFlashSettings
 
 VARIANTS = ("full", "cropped")
 BACKENDS = ("torch", "vtk")
@@ -35,51 +38,48 @@ def variant(mmodes: np.ndarray, name: str, size: int) -> np.ndarray:
     return out.reshape(*lead, size, size)
 
 
-def septal_lines(seq: Sequence, mcfg: dict, lv_side: str) -> list[Line]:
+def septal_lines(seq: Sequence, m: MMode, lv_side: str) -> list[Line]:
     """The 2 * offsets + 1 lines of one record, the unshifted one in the middle: `mmode.length_mm` long where the
     clip is calibrated, else `mmode.length` x the image width in pixels."""
-    k = int(mcfg["offsets"])
-    length_mm = mcfg.get("length_mm")
-    return [mmode_line(seq.points, seq.frames.shape[2], lv_side, float(mcfg["length"]), float(mcfg["rv_share"]),
-                       offset=o, spacing_mm=seq.spacing_mm, length_mm=None if length_mm is None else float(length_mm))
+    k = m.offsets
+    return [mmode_line(seq.points, seq.frames.shape[2], lv_side, m.length, m.rv_share, offset=o,
+                       spacing_mm=seq.spacing_mm, length_mm=None if m.length_mm is None else float(m.length_mm))
             for o in range(-k, k + 1)]
 
 
-def patient_mmodes(seq: Sequence, mcfg: dict, lv_side: str) -> np.ndarray:
+def patient_mmodes(seq: Sequence, m: MMode, lv_side: str) -> np.ndarray:
     """(2 * offsets + 1, depth, time) uint8 M-modes of one patient, the unshifted line in the middle."""
-    lines = septal_lines(seq, mcfg, lv_side)
-    depth, time = (int(v) for v in mcfg["size"])
+    lines = septal_lines(seq, m, lv_side)
+    depth, time = m.size
     size = (depth, time)
-    if mcfg["backend"] == "vtk":
+    if m.backend == "vtk":
         return mmodes_vtk(seq.frames, lines, *seq.cycle, size=size)
-    if mcfg["backend"] != "torch":
-        raise CardioError(f"mmode_septal_flash.mmode.backend must be one of {list(BACKENDS)}, got {mcfg['backend']!r}")
+    if m.backend != "torch":
+        raise CardioError(f"mmode_septal_flash.mmode.backend must be one of {list(BACKENDS)}, got {m.backend!r}")
     return mmodes_torch(seq.frames, [lines], [seq.cycle], size=size)[0]
 
 
-def featurize(cohort: Cohort, cfg: dict, ctx) -> Features:
+def featurize(cohort: Cohort, s: SeptalFlashSettings, ctx) -> Features:
     """x: per variant (N, K, s, s) uint8 network inputs, and the unshifted 500 x 500 M-modes for the figures; the
     table gains each record's timing and its line's length in mm (NaN where the clip has no calibration)."""
-    mcfg, size = cfg["mmode"], int(cfg["model"]["input_size"])
-    names = list(cfg["model"]["variants"])
+    size, names = s.model.input_size, list(s.model.variants)
     for name in names:
         variant(np.zeros((2, 2), np.uint8), name, 1)  # unknown names fail before any work
-    events = cfg["events"]
     table = cohort.table.copy()
     x: dict[str, list[np.ndarray]] = {name: [] for name in names}
     centre, timing = [], []
     rows = list(table.iterrows())
     for _, row in ctx.progress(rows, desc="virtual M-modes", total=len(rows)):
         seq = read_sequence(row)
-        mm = patient_mmodes(seq, mcfg, cfg["lv_side"])
+        mm = patient_mmodes(seq, s.mmode, s.lv_side)
         for name in names:
             x[name].append(variant(mm, name, size))
         centre.append(mm[len(mm) // 2])
         cycle_ms = (seq.cycle[1] - seq.cycle[0]) * seq.frame_time_ms
-        mvc = _number(row, "mvc_ms", events["mvc_ms"])
-        avo = _number(row, "avo_ms", events["avo_ms"])
+        mvc = _number(row, "mvc_ms", s.events.mvc_ms)
+        avo = _number(row, "avo_ms", s.events.avo_ms)
         start, end = _number(row, "sf_start_ms", mvc), _number(row, "sf_end_ms", avo)
-        line_mm = septal_lines(seq, {**mcfg, "offsets": 0}, cfg["lv_side"])[0].length_mm
+        line_mm = septal_lines(seq, replace(s.mmode, offsets=0), s.lv_side)[0].length_mm
         timing.append({"cycle_ms": cycle_ms, "mvc_ms": mvc, "avo_ms": avo, "window_start_ms": start,
                        "window_end_ms": end, "n_frames": len(seq.frames),
                        "line_mm": np.nan if line_mm is None else line_mm})

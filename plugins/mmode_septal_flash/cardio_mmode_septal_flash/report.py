@@ -1,6 +1,7 @@
 """What the run reports: the M-mode line and Grad-CAM++ overlays (explain), the paper's Table 1 (evaluate)."""
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -11,30 +12,31 @@ from cardio.report.figures import subplots
 from cardio_mmode_septal_flash import attention
 from cardio_mmode_septal_flash.cohort import read_sequence
 from cardio_mmode_septal_flash.geometry import TANGENT_POINTS
+from cardio_mmode_septal_flash.settings import MMode, SeptalFlashSettings
 from cardio_mmode_septal_flash.training import SeptalFlashModel, model_name, probabilities
 
 
 def synthetic_truth(config: dict) -> str:
     """The planted effects of the plugin's own synthetic cohort, as config values."""
-    s = config["mmode_septal_flash"]["synthetic"]
-    return (f"Synthetic truth: {s['n_patients']} A4C-like sequences, {s['n_sf']} with septal flash "
-            f"(seed {s['seed']}, {s['size']} x {s['size']} px, frame time {s['frame_time_ms']} ms). The flash is a "
-            f"sin^2 septal excursion toward the LV of flash_amplitude={s['flash_amplitude']} x image width "
-            f"(x U[{1 - s['flash_spread']:.2f}, {1 + s['flash_spread']:.2f}] per patient) lasting 70-85% of the "
-            f"MVC-AVO interval; every patient's septum moves septal_excursion={s['septal_excursion']} x width in "
-            f"systole and the lateral wall lateral_excursion={s['lateral_excursion']}, with beat jitter "
-            f"motion_noise={s['motion_noise']} and speckle={s['speckle']}. Nothing else differs between classes.")
+    s = SeptalFlashSettings.of(config).synthetic
+    return (f"Synthetic truth: {s.n_patients} A4C-like sequences, {s.n_sf} with septal flash "
+            f"(seed {s.seed}, {s.size} x {s.size} px, frame time {s.frame_time_ms} ms). The flash is a "
+            f"sin^2 septal excursion toward the LV of flash_amplitude={s.flash_amplitude} x image width "
+            f"(x U[{1 - s.flash_spread:.2f}, {1 + s.flash_spread:.2f}] per patient) lasting 70-85% of the "
+            f"MVC-AVO interval; every patient's septum moves septal_excursion={s.septal_excursion} x width in "
+            f"systole and the lateral wall lateral_excursion={s.lateral_excursion}, with beat jitter "
+            f"motion_noise={s.motion_noise} and speckle={s.speckle}. Nothing else differs between classes.")
 
 
-def line_figure(row: pd.Series, cfg: dict):
+def line_figure(row: pd.Series, s: SeptalFlashSettings):
     """Fig. 1 of the paper for one record: end-diastolic frame, septum points, the normal line; its M-mode, the
     depth in mm where the clip is calibrated (else in samples)."""
     from cardio_mmode_septal_flash.preprocess import patient_mmodes, septal_lines
 
     seq = read_sequence(row)
-    mcfg = {**cfg["mmode"], "offsets": 0}
-    [line] = septal_lines(seq, mcfg, cfg["lv_side"])
-    mm = patient_mmodes(seq, mcfg, cfg["lv_side"])[0]
+    m = replace(s.mmode, offsets=0)
+    [line] = septal_lines(seq, m, s.lv_side)
+    mm = patient_mmodes(seq, m, s.lv_side)[0]
     fig, (a, b) = subplots(1, 2, figsize=(9, 4), layout="constrained")
     a.imshow(seq.frames[seq.cycle[0]], cmap="gray")
     a.plot(seq.points[:, 0], seq.points[:, 1], ".", color="lime", ms=2, label="septum (62 points)")
@@ -61,20 +63,19 @@ def line_figure(row: pd.Series, cfg: dict):
     return fig
 
 
-def line_statement(table: pd.DataFrame, cfg: dict) -> str:
+def line_statement(table: pd.DataFrame, m: MMode) -> str:
     """Which records' lines are in millimetres (a calibrated clip) and which in pixels (the fallback)."""
-    mcfg = cfg["mmode"]
     calibrated = int(table["line_mm"].notna().sum()) if "line_mm" in table else 0
     n = len(table)
-    pixels = f"{mcfg['length']} x the image width in pixels"
-    if mcfg.get("length_mm") is None:
+    pixels = f"{m.length} x the image width in pixels"
+    if m.length_mm is None:
         return f"M-mode line: {pixels} for all {n} records (mmode_septal_flash.mmode.length_mm is null). "
     if calibrated == n:
-        return f"M-mode line: {mcfg['length_mm']} mm on all {n} records (pixel spacing of each clip). "
+        return f"M-mode line: {m.length_mm} mm on all {n} records (pixel spacing of each clip). "
     if calibrated == 0:
         return (f"M-mode line: {pixels} for all {n} records: no clip carries a pixel spacing (DICOM ultrasound "
-                f"regions or the table's pixel_spacing_mm), so the {mcfg['length_mm']} mm line was not used. ")
-    return (f"M-mode line: {mcfg['length_mm']} mm on {calibrated} of {n} records (their clips' pixel spacing); "
+                f"regions or the table's pixel_spacing_mm), so the {m.length_mm} mm line was not used. ")
+    return (f"M-mode line: {m.length_mm} mm on {calibrated} of {n} records (their clips' pixel spacing); "
             f"{pixels} on the {n - calibrated} without a calibration. ")
 
 
@@ -90,10 +91,10 @@ def explain_section(model: SeptalFlashModel, features: Features, index: np.ndarr
     # the ids predictions.csv shows, in every figure title, attention table and array written here
     table = table.assign(patient_id=ctx.pseudonyms(table["patient_id"], "P"),
                          record_id=ctx.pseudonyms(table["record_id"], "R"))
-    cfg = config["mmode_septal_flash"]
-    acfg, level, n_res = cfg["attention"], float(config["stats"]["level"]), int(config["stats"]["n_resamples"])
-    band, label = tuple(acfg["depth_band"]), features.label
-    figs = [ctx.save_figure(line_figure(table.iloc[0], cfg), "mmode_line_example", caption=(
+    s = SeptalFlashSettings.of(config)
+    level, n_res = float(config["stats"]["level"]), int(config["stats"]["n_resamples"])
+    band, label = s.attention.depth_band, features.label
+    figs = [ctx.save_figure(line_figure(table.iloc[0], s), "mmode_line_example", caption=(
         "Where the virtual M-mode line crosses the septum, on the first test record of the last fold, and the "
         "M-mode image it gives."))]
     estimates, rows = [], []
@@ -115,7 +116,7 @@ def explain_section(model: SeptalFlashModel, features: Features, index: np.ndarr
                          "attention score": f"{e['estimate']:.3f}",
                          f"{int(level * 100)}% CI": stats.format_interval(e["ci_low"], e["ci_high"]),
                          "even spread": f"{e['area_share']:.3f}"})
-        pick = _pick(table[label].to_numpy(), int(acfg["n_examples"]))
+        pick = _pick(table[label].to_numpy(), s.attention.n_examples)
         fig = attention.overlay_figure(features.x["mmode"][index[pick]], cams[pick], table.iloc[pick], probs[pick],
                                        variant, band, f"Grad-CAM++ ({model_name(variant)}, last dense block, "
                                        f"{raw.shape[1]}x{raw.shape[2]}); green: SF window x septal band", label)
@@ -174,7 +175,7 @@ def evaluate_sections(predictions: Predictions, cohort: Cohort, features: Featur
         text += (f"Paired test, {test['a']} − {test['b']} (the performance section's; "
                  f"{stats.interval_note(test['method'])}): ΔAUC {test['diff']:+.3f} "
                  f"[{test['low']:+.3f}, {test['high']:+.3f}], p = {stats.format_p(test['p'])}. ")
-    text += line_statement(features.table, config["mmode_septal_flash"])
+    text += line_statement(features.table, SeptalFlashSettings.of(config).mmode)
     text += cohort.planted_effects(lambda: synthetic_truth(config))
     return [Section(title="Septal flash: Table 1 (full vs cropped M-mode)", text=text,
                     tables={"Table 1: accuracy and AUC": table})]

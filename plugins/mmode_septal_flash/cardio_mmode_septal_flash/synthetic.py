@@ -26,6 +26,7 @@ from scipy.special import ndtr
 
 from cardio.data.cohort import check_multimodal_patients
 from cardio_mmode_septal_flash.geometry import N_POINTS
+from cardio_mmode_septal_flash.settings import SeptalFlashSettings, Synthetic
 
 GENERATOR_VERSION = 1  # bump when synthesize() changes, so that cached cohorts are rewritten
 LEVELS = {"tissue": 45.0, "blood": 10.0, "septum": 150.0, "lateral": 135.0, "rv_wall": 110.0}
@@ -55,7 +56,7 @@ def _timing(rng: np.random.Generator, frame_time_ms: float) -> dict:
 
 
 def sequence(rng: np.random.Generator, size: int, frame_time_ms: float, flash: float | None,
-             cfg: dict) -> tuple[np.ndarray, np.ndarray, dict]:
+             syn: Synthetic) -> tuple[np.ndarray, np.ndarray, dict]:
     """One patient: (T, size, size) uint8 frames, (62, 2) septum points (x, y), and its timing (ms from R)."""
     s = float(size)
     tm = _timing(rng, frame_time_ms)
@@ -70,15 +71,15 @@ def sequence(rng: np.random.Generator, size: int, frame_time_ms: float, flash: f
     motion = 0.3 + 0.7 * np.clip(span, 0, 1)  # base and mid septum move more than the apex
 
     sys = _systole(t, tm["avo"], tm["avc"], tm["avc"] + 0.2 * tm["rr"])
-    wobble = gaussian_filter(rng.normal(0, 1, n_frames), 2.0) * cfg["motion_noise"] * s  # beat-to-beat jitter
-    d_sept = cfg["septal_excursion"] * s * rng.uniform(0.7, 1.3) * sys + wobble
+    wobble = gaussian_filter(rng.normal(0, 1, n_frames), 2.0) * syn.motion_noise * s  # beat-to-beat jitter
+    d_sept = syn.septal_excursion * s * rng.uniform(0.7, 1.3) * sys + wobble
     window = None
     if flash is not None:
         ivc = tm["avo"] - tm["mvc"]
         start = tm["mvc"] + rng.uniform(0.0, 0.15) * ivc
         window = (start, start + rng.uniform(0.7, 0.85) * ivc)
         d_sept = d_sept + flash * s * _bump(t, *window)
-    d_lat = -cfg["lateral_excursion"] * s * rng.uniform(0.7, 1.3) * sys
+    d_lat = -syn.lateral_excursion * s * rng.uniform(0.7, 1.3) * sys
 
     xs = x_sept[None, :] + d_sept[:, None] * motion[None, :]  # (T, rows): septum centre, moving toward the LV (+x)
     xl = x_sept[None, :] + lv_w[None, :] + d_lat[:, None] * motion[None, :]
@@ -95,7 +96,7 @@ def sequence(rng: np.random.Generator, size: int, frame_time_ms: float, flash: f
     img[(np.abs(x - xs[..., None]) < th_s / 2) & (rows > y_apex - 0.03 * s)] = LEVELS["septum"]
     img = gaussian_filter(img, (0, 0.8, 1.5))  # the point-spread function: wider across than along the beam
     speckle = gaussian_filter(rng.rayleigh(1.0, img.shape), (0, 0.6, 0.9)) / np.sqrt(np.pi / 2)
-    img = img * (1 + cfg["speckle"] * (speckle - 1)) * rng.uniform(0.8, 1.2)
+    img = img * (1 + syn.speckle * (speckle - 1)) * rng.uniform(0.8, 1.2)
     yy, xx = np.mgrid[0:size, 0:size]
     fan = (np.abs(np.degrees(np.arctan2(xx - s / 2, yy + 2.0))) < 40) & (np.hypot(xx - s / 2, yy) < 0.98 * s)
     frames = np.clip(img * fan, 0, 255).astype(np.uint8)
@@ -108,25 +109,24 @@ def sequence(rng: np.random.Generator, size: int, frame_time_ms: float, flash: f
     return frames, pts, timing
 
 
-def _record(rng: np.random.Generator, cfg: dict, patient_id: str,
+def _record(rng: np.random.Generator, syn: Synthetic, patient_id: str,
             flash: float | None) -> tuple[dict, np.ndarray, np.ndarray]:
     """One patient's labels.csv row, frames and septum points; `flash` is the planted amplitude (None: no flash)."""
-    frames, pts, timing = sequence(rng, int(cfg["size"]), float(cfg["frame_time_ms"]), flash, cfg)
-    row = {"patient_id": patient_id, "septal_flash": int(flash is not None),
-           "frame_time_ms": float(cfg["frame_time_ms"]), **timing}
+    frames, pts, timing = sequence(rng, syn.size, syn.frame_time_ms, flash, syn)
+    row = {"patient_id": patient_id, "septal_flash": int(flash is not None), "frame_time_ms": syn.frame_time_ms,
+           **timing}
     return row, frames, pts
 
 
-def synthesize(cfg: dict) -> Iterator[tuple[dict, np.ndarray, np.ndarray]]:
-    """Yield (patient row, frames, septum points) of the cohort `cfg` (the `synthetic` config section)."""
-    rng = np.random.default_rng(int(cfg["seed"]))
-    n, n_sf = int(cfg["n_patients"]), int(cfg["n_sf"])
+def synthesize(syn: Synthetic) -> Iterator[tuple[dict, np.ndarray, np.ndarray]]:
+    """Yield (patient row, frames, septum points) of the cohort `syn` (the `synthetic` config section)."""
+    rng = np.random.default_rng(syn.seed)
+    n, n_sf = syn.n_patients, syn.n_sf
     sf = np.zeros(n, dtype=int)
     sf[rng.choice(n, size=n_sf, replace=False)] = 1
     for i in range(n):
-        flash = float(cfg["flash_amplitude"]) * rng.uniform(1 - cfg["flash_spread"], 1 + cfg["flash_spread"]) \
-            if sf[i] else None
-        yield _record(rng, cfg, f"SF{i + 1:04d}", flash)
+        flash = syn.flash_amplitude * rng.uniform(1 - syn.flash_spread, 1 + syn.flash_spread) if sf[i] else None
+        yield _record(rng, syn, f"SF{i + 1:04d}", flash)
 
 
 def write_records(root: Path, items: Iterable[tuple[dict, np.ndarray, np.ndarray]]) -> Path:
@@ -144,27 +144,27 @@ def write_records(root: Path, items: Iterable[tuple[dict, np.ndarray, np.ndarray
     return root
 
 
-def write_cohort(cfg: dict, root: Path, progress=None) -> Path:
-    """The embedded cohort of `cfg` (the `synthetic` section) under root (a new folder)."""
-    items = synthesize(cfg)
-    return write_records(root, progress(items, desc="synthetic A4C sequences", total=int(cfg["n_patients"]))
+def write_cohort(syn: Synthetic, root: Path, progress=None) -> Path:
+    """The embedded cohort of `syn` (the `synthetic` section) under root (a new folder)."""
+    items = synthesize(syn)
+    return write_records(root, progress(items, desc="synthetic A4C sequences", total=syn.n_patients)
                          if progress else items)
 
 
-def planted_flash(drive: np.ndarray, cfg: dict) -> np.ndarray:
+def planted_flash(drive: np.ndarray, syn: Synthetic) -> np.ndarray:
     """Flash amplitude per patient from the multimodal cohort's latent drive (0: no flash), monotone in the drive.
 
     A flash where the drive's normal CDF passes 1 - share (share = n_sf / n_patients, the embedded cohort's SF
     share), its amplitude rising with the drive's rank among those patients from flash_amplitude x (1 - spread) to
     x (1 + spread): for a standard-normal drive, the embedded cohort's share and U[1 - spread, 1 + spread] spread.
     """
-    share = int(cfg["n_sf"]) / int(cfg["n_patients"])
+    share = syn.n_sf / syn.n_patients
     if share <= 0:
         return np.zeros(len(drive))
     p = ndtr(np.asarray(drive, dtype=float))
     rank = np.clip((p - (1 - share)) / share, 0.0, 1.0)  # 0 at the cut, 1 at the highest drive
-    spread = float(cfg["flash_spread"])
-    return np.where(p > 1 - share, float(cfg["flash_amplitude"]) * (1 - spread + 2 * spread * rank), 0.0)
+    spread = syn.flash_spread
+    return np.where(p > 1 - share, syn.flash_amplitude * (1 - spread + 2 * spread * rank), 0.0)
 
 
 def write_for_patients(patients: pd.DataFrame, dest: Path, seed: int, config: dict) -> Path:
@@ -172,21 +172,21 @@ def write_for_patients(patients: pd.DataFrame, dest: Path, seed: int, config: di
     embedded cohort's (the `synthetic` section of the plugin's config) from `seed`, with the flash of
     planted_flash(drive); labels.csv holds responder as given and septal_flash as planted. Returns its path."""
     check_multimodal_patients(patients, "mmode_septal_flash")
-    cfg = config["mmode_septal_flash"]["synthetic"]
-    flash = planted_flash(patients["drive"].to_numpy(dtype=float), cfg)
+    syn = SeptalFlashSettings.of(config).synthetic
+    flash = planted_flash(patients["drive"].to_numpy(dtype=float), syn)
     responder = pd.to_numeric(patients["responder"]).astype("Int64")  # 1/0, empty where unknown
     rng = np.random.default_rng(int(seed))
 
     def items() -> Iterator[tuple[dict, np.ndarray, np.ndarray]]:
         for pid, y, amplitude in zip(patients["patient_id"].astype(str), responder, flash):
-            row, frames, pts = _record(rng, cfg, pid, float(amplitude) if amplitude > 0 else None)
+            row, frames, pts = _record(rng, syn, pid, float(amplitude) if amplitude > 0 else None)
             yield {"patient_id": pid, "responder": y, **row}, frames, pts
 
     return write_records(Path(dest), items()) / "labels.csv"
 
 
-def cached_cohort(cache, cfg: dict, progress=None) -> Path:
+def cached_cohort(cache, syn: Synthetic, progress=None) -> Path:
     """The synthetic cohort's folder in a cardio.Cache: written once per config, atomically, then reused."""
-    key = {k: cfg[k] for k in sorted(cfg)}
-    return cache.get("mmode_septal_flash", key, lambda tmp: write_cohort(cfg, tmp, progress),
+    key = dict(sorted(syn.as_dict().items()))
+    return cache.get("mmode_septal_flash", key, lambda tmp: write_cohort(syn, tmp, progress),
                      version=GENERATOR_VERSION)

@@ -20,6 +20,7 @@ from sklearn.metrics import roc_auc_score
 
 from cardio import Features, Predictions, engine
 from cardio_mmode_septal_flash.model import SeptalFlashNet
+from cardio_mmode_septal_flash.settings import SeptalFlashSettings
 
 
 def model_name(variant: str) -> str:
@@ -86,23 +87,23 @@ def train(features: Features, train_index: np.ndarray, val_index: np.ndarray, co
     """One DenseNet-121 per variant on the fit rows, its epoch chosen on the core's validation rows (the protocol's,
     else `train.val_fraction` of the training patients). The core has checked that the rows to fit hold both
     classes."""
-    cfg = config["mmode_septal_flash"]
-    mcfg = cfg["model"]
+    s = SeptalFlashSettings.of(config)
     # the core hands only rows with the label (features.trainable: it is this plugin's one target)
     fit_rows, val_rows = np.asarray(train_index, dtype=int), np.asarray(val_index, dtype=int)
     y = features.table[features.label].fillna(engine.MISSING_CLASS).to_numpy().astype(np.int64)  # rows used have one
     nets, inputs, history, source = {}, {}, {}, ""
-    for variant in mcfg["variants"]:
+    for variant in s.model.variants:
         x = features.x[variant]  # (N, K, s, s) uint8
         train_x = x[fit_rows].reshape(-1, *x.shape[2:])
         train_y = np.repeat(y[fit_rows], x.shape[1])
         mean = train_x.mean(axis=0, dtype=np.float64).astype(np.float32) / 255.0
-        lo, hi = (float(v) for v in mcfg["contrast"])
+        lo, hi = s.model.contrast
         # each variant's network starts alike, whichever variants the run has
-        net = engine.build(lambda: SeptalFlashNet(mcfg["weights"]), ctx)
+        net = engine.build(lambda: SeptalFlashNet(s.model.weights), ctx)
         fit = engine.fit(net, engine.ArrayDataset(train_x, train_y, batch_transform=Inputs(mean, (lo, hi))),
-                         _validation_set(x, y, val_rows, bool(mcfg["val_augment"]), mean), ctx,
-                         name=f"septal-flash-{variant}", train=config["train"], settings=cfg["train"], metric=_auc)
+                         _validation_set(x, y, val_rows, s.model.val_augment, mean), ctx,
+                         name=f"septal-flash-{variant}", train=config["train"], settings=s.train.as_dict(),
+                         metric=_auc)
         nets[variant], inputs[variant] = fit.model.cpu().eval(), Inputs(mean)
         history[variant], source = fit.history, net.source
     return SeptalFlashModel(nets, inputs, source, history, {v: THRESHOLD for v in nets})

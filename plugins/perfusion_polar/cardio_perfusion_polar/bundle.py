@@ -14,6 +14,7 @@ from sklearn.preprocessing import StandardScaler
 
 from cardio import CardioError, ModelState
 from cardio_perfusion_polar.model import PolarResNet
+from cardio_perfusion_polar.settings import PerfusionSettings
 from cardio_perfusion_polar.synthetic import N_SEGMENTS, RISK_TASKS
 from cardio_perfusion_polar.training import PerfusionModel
 
@@ -21,8 +22,8 @@ SCALER = ("mean_", "scale_", "var_")
 FITTED = {"logistic": ("coef_", "intercept_", "classes_"), "ridge": ("coef_", "intercept_")}
 
 
-def export(model: PerfusionModel, cfg: dict) -> ModelState:
-    """cfg: the `perfusion_polar` section the model was trained with."""
+def export(model: PerfusionModel, s: PerfusionSettings) -> ModelState:
+    """s: the settings the model was trained with."""
     tensors = {f"step1.{k}": v for k, v in model.step1.state_dict().items()}
     tensors.update({f"step2.{k}": v for k, v in model.step2.state_dict().items()})
     kinds = {}
@@ -34,7 +35,7 @@ def export(model: PerfusionModel, cfg: dict) -> ModelState:
             tensors[f"baseline.{name}.scaler.{attr}"] = np.asarray(getattr(scaler, attr), dtype=np.float64)
         for attr in FITTED[kind]:
             tensors[f"baseline.{name}.{attr}"] = np.asarray(getattr(fitted, attr), dtype=np.float64)
-    params = {"arch": cfg["arch"], "n_segments": N_SEGMENTS, "risk_tasks": list(RISK_TASKS),
+    params = {"arch": s.arch, "n_segments": N_SEGMENTS, "risk_tasks": list(RISK_TASKS),
               "baselines": kinds, "thresholds": {k: float(v) for k, v in model.thresholds.items()},
               "n_train_patients": len(model.train_patients), "scikit-learn": sklearn.__version__,
               "map_size": model.map_size}

@@ -20,6 +20,7 @@ from cardio.data import aha17
 from cardio.data.cohort import Column, Problems, Schema, read_table
 from cardio_perfusion_polar import polar_table
 from cardio_perfusion_polar.polar_table import Orientation
+from cardio_perfusion_polar.settings import PerfusionSettings
 from cardio_perfusion_polar.synthetic import CHANNELS, IMPAIRED_MFR, RISK_TASKS, SEGMENT_TASKS, cached_cohort
 
 LABEL = "impaired_mfr"
@@ -184,13 +185,12 @@ def outcome_columns(table: pd.DataFrame) -> tuple[str, ...]:
 
 def load(config: dict, ctx) -> Cohort:
     """The user's folder (cohort.dir) or the synthetic cohort, written once into the run's cache."""
-    cfg, where = config["perfusion_polar"], config["cohort"]
+    s, where = PerfusionSettings.of(config), config["cohort"]
     if where["dir"]:
         root = Path(where["dir"]).expanduser()
     else:
-        root = cached_cohort(ctx.cache, int(cfg["n_patients"]), int(cfg["size"]), int(cfg["seed"]), cfg.get("truth"),
-                             float(cfg["second_scans"]))
-    size, orientation = int(cfg["size"]), Orientation.from_config(cfg)
+        root = cached_cohort(ctx.cache, s.n_patients, s.size, s.seed, s.truth.as_dict(), s.second_scans)
+    size, orientation = s.size, Orientation.from_settings(s.tables)
     table = read_cohort(root, allow_outside=bool(where["allow_outside_paths"]), log=ctx.log, size=size,
                         orientation=orientation)
     paths = dict(zip(table["record_id"], table["map"]))

@@ -6,6 +6,7 @@ import torch
 from torch import nn
 
 from cardio import CardioError
+from cardio_perfusion_polar.settings import PerfusionSettings
 
 # Channel scales that bring the maps (rest %, stress %, MFR) to about [0, 1] before the network.
 CHANNEL_SCALE = np.array([100.0, 100.0, 4.0], dtype=np.float32)
@@ -72,18 +73,18 @@ def load_backbone(net: nn.Module, path: str, arch: str) -> None:
         raise CardioError(f"perfusion_polar.weights {p}: weight shapes do not fit a torchvision {arch}") from None
 
 
-def weights_source(cfg: dict) -> str:
+def weights_source(s: PerfusionSettings) -> str:
     """Which starting weights the backbone had, for the report."""
-    if cfg.get("weights"):
+    if s.weights:
         import hashlib
         from pathlib import Path
 
-        p = Path(cfg["weights"]).expanduser()
+        p = Path(s.weights).expanduser()
         digest = hashlib.sha256(p.read_bytes()).hexdigest()[:12] if p.is_file() else "missing"
-        return f"ImageNet-pretrained {cfg['arch']} from the file {p.name} (sha256 {digest}...)"
-    if cfg.get("imagenet"):
-        return f"torchvision ImageNet weights {IMAGENET_WEIGHTS[cfg['arch']]} for {cfg['arch']}"
-    return f"{cfg['arch']} from random initialisation (no ImageNet weights)"
+        return f"ImageNet-pretrained {s.arch} from the file {p.name} (sha256 {digest}...)"
+    if s.imagenet:
+        return f"torchvision ImageNet weights {IMAGENET_WEIGHTS[s.arch]} for {s.arch}"
+    return f"{s.arch} from random initialisation (no ImageNet weights)"
 
 
 def scaled(maps: np.ndarray) -> np.ndarray:

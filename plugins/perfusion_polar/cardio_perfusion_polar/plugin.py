@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from cardio import PluginInfo, hookimpl, package_defaults
+from cardio_perfusion_polar.settings import PerfusionSettings
 
 if TYPE_CHECKING:
     import numpy as np
@@ -17,7 +18,7 @@ if TYPE_CHECKING:
     from cardio.data.cohort import Schema
 
 
-NAMESPACE = "perfusion_polar"
+NAMESPACE = PerfusionSettings.section
 
 
 def _dotted(node: dict, prefix: str = "") -> list[str]:
@@ -30,10 +31,10 @@ def _dotted(node: dict, prefix: str = "") -> list[str]:
     return out
 
 
-def moved_keys(defaults: dict) -> dict[str, str]:
+def moved_keys() -> dict[str, str]:
     """The old `perfusion:` section's keys -> their names now: perfusion.dir is the core's cohort.dir, every other
     key moved under perfusion_polar. Deepest first, so that the error names the very key; the section itself last."""
-    keys = sorted(_dotted(defaults[NAMESPACE]), key=lambda k: -k.count("."))
+    keys = sorted(_dotted(PerfusionSettings.defaults()), key=lambda k: -k.count("."))
     return {"perfusion.dir": "cohort.dir", "perfusion.val_fraction": "train.val_fraction",
             f"{NAMESPACE}.val_fraction": "train.val_fraction",
             **{f"perfusion.{k}": f"{NAMESPACE}.{k}" for k in keys}, "perfusion": NAMESPACE}
@@ -41,12 +42,12 @@ def moved_keys(defaults: dict) -> dict[str, str]:
 
 @hookimpl
 def cardio_plugin_info() -> PluginInfo:
-    defaults = package_defaults("cardio_perfusion_polar")
     return PluginInfo(name="perfusion_polar", modality="mpi",
                       description="Rest/stress/flow-reserve polar maps: two-step multitask ResNet for segmental "
                                   "MFR and cardiovascular risk factors (Yeung et al.) vs 17-segment logistic "
                                   "regression",
-                      default_config=defaults, moved_keys=moved_keys(defaults))
+                      settings=PerfusionSettings, default_config=package_defaults("cardio_perfusion_polar"),
+                      moved_keys=moved_keys())
 
 
 @hookimpl
@@ -89,7 +90,7 @@ def cardio_predict(model: Any, features: Features, test_index: np.ndarray, confi
 def cardio_export_model(model: Any, config: dict, ctx: RunContext) -> ModelState:
     from cardio_perfusion_polar import bundle
 
-    return bundle.export(model, config["perfusion_polar"])
+    return bundle.export(model, PerfusionSettings.of(config))
 
 
 @hookimpl

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -27,10 +28,11 @@ from cardio import CardioError
 from cardio.data import aha17
 from cardio.data.cohort import decimal_mark, read_csv_text
 
+if TYPE_CHECKING:
+    from cardio_perfusion_polar.settings import Tables
+
 CHANNELS = ("rest", "stress", "mfr")
 COLUMNS = ("channel", "ring", "sector", "value")
-FIRST_RING = ("apex", "base")
-DIRECTIONS = ("counterclockwise", "clockwise")
 
 
 @dataclass(frozen=True)
@@ -44,20 +46,13 @@ class Orientation:
     direction: str = "counterclockwise"
 
     @classmethod
-    def from_config(cls, cfg: dict) -> Orientation:
-        """The `perfusion_polar.tables` section, checked: one line naming a bad key."""
-        t = cfg.get("tables") or {}
-        given = cls(t.get("first_ring", "apex"), t.get("first_sector_deg", 0.0), t.get("direction", "counterclockwise"))
-        if given.first_ring not in FIRST_RING:
-            raise CardioError(f"perfusion_polar.tables.first_ring must be one of {list(FIRST_RING)}, "
-                              f"got {given.first_ring!r}")
-        if given.direction not in DIRECTIONS:
-            raise CardioError(f"perfusion_polar.tables.direction must be one of {list(DIRECTIONS)}, "
-                              f"got {given.direction!r}")
-        deg = given.first_sector_deg
-        if isinstance(deg, bool) or not isinstance(deg, (int, float)) or not np.isfinite(deg):
-            raise CardioError(f"perfusion_polar.tables.first_sector_deg must be a number of degrees, got {deg!r}")
-        return given
+    def from_settings(cls, t: Tables) -> Orientation:
+        """The `perfusion_polar.tables` section (its choices checked when the config was resolved); an infinite or
+        NaN angle is one line naming the key."""
+        if not np.isfinite(t.first_sector_deg):
+            raise CardioError(f"perfusion_polar.tables.first_sector_deg must be a number of degrees, "
+                              f"got {t.first_sector_deg!r}")
+        return cls(t.first_ring, t.first_sector_deg, t.direction)
 
 
 def read_table(path: str | Path) -> np.ndarray:

@@ -8,6 +8,7 @@ from cardio import Cohort, Features, Predictions, Section, stats
 from cardio.data import aha17
 from cardio.report.figures import subplots
 from cardio_perfusion_polar.model import scaled, weights_source
+from cardio_perfusion_polar.settings import PerfusionSettings
 from cardio_perfusion_polar.synthetic import CHANNELS, RISK_TASKS, SEGMENT_TASKS, truth_text
 from cardio_perfusion_polar.training import LOGISTIC, RESNET, PerfusionModel
 
@@ -147,7 +148,7 @@ def evaluate_sections(predictions: Predictions, estimates: list[dict], tests: li
     """ResNet vs 17-segment logistic regression per input and risk factor (the performance section's estimates
     and tests), and the segment-MFR error of both regressions; the synthetic cohort's planted effects and the
     backbone's weights are stated."""
-    cfg = (config or {}).get("perfusion_polar", {})
+    s = PerfusionSettings.of(config) if config else None
     t = predictions.table
     reg = t[(t["kind"] == "regression") & t["y_true"].notna()]
     mae = reg.assign(err=(reg["y_score"] - reg["y_true"]).abs()).groupby("model")["err"].mean()
@@ -156,7 +157,7 @@ def evaluate_sections(predictions: Predictions, estimates: list[dict], tests: li
             "holdout test set), as in Yeung et al.: the ResNet on the three polar maps vs a logistic "
             "regression on the 51 segment values (17 segments x rest, stress, MFR)"
             + (", and per input map (rest, stress, MFR alone: that map into a ResNet, its 17 segment values into "
-               "a logistic regression)" if cfg.get("separate_inputs") else "") + ". "
+               "a logistic regression)" if s and s.separate_inputs else "") + ". "
             "The AUCs, their intervals and the paired tests are the performance section's (at "
             f"`stats.level` {_level(config)}; {_intervals(estimates, tests)}), laid out here by input and risk "
             "factor; p-values raw and "
@@ -172,10 +173,11 @@ def evaluate_sections(predictions: Predictions, estimates: list[dict], tests: li
                  "AUC, CI and paired test is computed within one repeat (the table's `repeat` column), and the "
                  "performance section's table across repeats summarises them; no test runs on the pooled "
                  "duplicates.")
-    if cfg:
-        text += f" Backbone weights: {weights_source(cfg)}."
+    if s:
+        text += f" Backbone weights: {weights_source(s)}."
+        truth = s.truth.as_dict()
         planted = "" if cohort is None else cohort.planted_effects(
-            lambda: "Cohort: synthetic; " + truth_text(cfg.get("truth")) + ".")
+            lambda: "Cohort: synthetic; " + truth_text(truth) + ".")
         if planted:
             text += " " + planted
     table = comparison_table(predictions, estimates, tests)

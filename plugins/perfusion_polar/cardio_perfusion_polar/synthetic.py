@@ -15,6 +15,7 @@ from scipy.ndimage import gaussian_filter
 
 from cardio.data import aha17
 from cardio_perfusion_polar.polar_table import Orientation, sample_image, write_table
+from cardio_perfusion_polar.settings import Truth
 
 N_SEGMENTS = aha17.N_SEGMENTS
 SEGMENT_TASKS = [f"mfr_seg{i:02d}" for i in range(1, N_SEGMENTS + 1)]
@@ -22,14 +23,11 @@ RISK_TASKS = ["impaired_mfr", "sex_male", "smoking", "hypertension", "dyslipidem
 CHANNELS = ("rest", "stress", "mfr")
 IMPAIRED_MFR = 2.0  # global MFR below this is impaired
 GENERATOR_VERSION = 3  # bump when synthesize() changes, so that cached cohorts are rewritten
-# The planted effects (config `perfusion_polar.truth`; these are its defaults). Log-MFR effects are per patient;
+# The planted effects (config `perfusion_polar.truth`, declared by settings.Truth). Log-MFR effects are per patient;
 # attenuation and septal brightness are % of the rest-map maximum; smoking_texture scales a zero-mean patchiness
 # that no segment mean can see (0 by default: a positive value plants a "ResNet sees what the 17-segment
 # regression cannot" result, the paper's own conclusion, into the cohort).
-DEFAULT_TRUTH = {"mfr_median": 2.6, "log_mfr_sd": 0.18, "log_mfr_diabetes": -0.22, "log_mfr_smoking": -0.06,
-                 "log_mfr_hypertension": -0.10, "log_mfr_dyslipidemia": -0.08, "log_mfr_female": 0.08,
-                 "log_mfr_age_per_year": -0.008, "defect_fraction": 0.33, "attenuation_sex_typical": 10.0,
-                 "attenuation_other": 4.0, "septum_hypertension": 2.5, "smoking_texture": 0.0}
+DEFAULT_TRUTH = Truth.defaults()
 
 
 def truth_of(truth: dict | None) -> dict:

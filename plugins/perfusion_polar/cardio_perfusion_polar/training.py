@@ -29,6 +29,7 @@ from cardio import CardioError, Features, Predictions
 from cardio.engine import cpu_threads, masked_loss, masked_mse
 from cardio.stats import choose_threshold
 from cardio_perfusion_polar.model import PolarResNet, scaled, weights_source
+from cardio_perfusion_polar.settings import PerfusionSettings, Step
 from cardio_perfusion_polar.synthetic import CHANNELS, N_SEGMENTS, RISK_TASKS, SEGMENT_TASKS
 
 RESNET, LOGISTIC, RIDGE = "resnet-polar", "logistic-17seg", "ridge-17seg"
@@ -102,36 +103,24 @@ def _with_targets(y: np.ndarray, rows: np.ndarray, step: str | None = None) -> n
     return kept
 
 
-def _step_settings(step: dict, n_fit: int) -> dict:
+def _step_settings(step: Step, n_fit: int) -> dict:
     """Engine settings of one step; a last batch of one row would break BatchNorm, so avoid it."""
-    s = dict(step)
-    bs = int(s.get("batch_size") or 32)
+    bs = step.batch_size
     while n_fit % bs == 1 and bs < n_fit:
         bs += 1
-    s["batch_size"] = bs
-    return s
+    return {**step.as_dict(), "batch_size": bs}
 
 
 def train(features: Features, fit_index: np.ndarray, val_index: np.ndarray, config: dict, ctx) -> PerfusionModel:
     """Both ResNet steps on the fit rows, stopped early and thresholded on the core's validation rows; the baselines
     on the whole training fold."""
-    cfg = config["perfusion_polar"]
-    with cpu_threads(cfg.get("cpu_threads"), ctx.device):
-        return _train(features, (fit_index, val_index), cfg, config["train"], ctx)
+    s = PerfusionSettings.of(config)
+    with cpu_threads(s.cpu_threads, ctx.device):
+        return _train(features, (fit_index, val_index), s, config["train"], ctx)
 
 
-def _check_inputs(cfg: dict) -> list[str]:
-    separate = list(cfg.get("separate_inputs") or [])
-    bad = [c for c in separate if c not in CHANNELS]
-    if bad or len(set(separate)) != len(separate):
-        raise CardioError(f"perfusion_polar.separate_inputs must list distinct maps of {list(CHANNELS)}, "
-                          f"got {separate}")
-    return separate
-
-
-def _train(features: Features, rows: tuple[np.ndarray, np.ndarray], cfg: dict, core_train: dict,
+def _train(features: Features, rows: tuple[np.ndarray, np.ndarray], s: PerfusionSettings, core_train: dict,
            ctx) -> PerfusionModel:
-    separate = _check_inputs(cfg)
     table = features.table
     fit_rows, val_rows = rows
     train_index = np.union1d(fit_rows, val_rows)
@@ -141,44 +130,45 @@ def _train(features: Features, rows: tuple[np.ndarray, np.ndarray], cfg: dict, c
     for task in RISK_TASKS:  # each has a logistic regression of its own (the core checked the label's classes)
         features.check_classes(train_index, ctx.fold or "", task)
     step1, step2, thresholds, history = _two_steps(channel_input(maps, None), y_seg, y_risk, fit_rows, val_rows,
-                                                   cfg, core_train, ctx, None)
-    baselines, base_thresholds = _fit_baselines(segments, y_seg, y_risk, train_index, float(cfg["baseline_c"]))
+                                                   s, core_train, ctx, None)
+    baselines, base_thresholds = _fit_baselines(segments, y_seg, y_risk, train_index, s.baseline_c)
     extra = {}
-    for ch in separate:
-        _, net, thr, hist = _two_steps(channel_input(maps, ch), y_seg, y_risk, fit_rows, val_rows, cfg, core_train,
+    for ch in s.separate_inputs:
+        _, net, thr, hist = _two_steps(channel_input(maps, ch), y_seg, y_risk, fit_rows, val_rows, s, core_train,
                                       ctx, ch)
         logit, logit_thr = _fit_baselines(channel_segments(segments, ch), y_seg, y_risk, train_index,
-                                          float(cfg["baseline_c"]), ridge=False)
+                                          s.baseline_c, ridge=False)
         extra[ch] = {"step2": net, "baselines": logit, "history": hist,
                      "thresholds": {**{k.replace("resnet/", f"resnet-{ch}/"): v for k, v in thr.items()},
                                     **{k.replace("logistic/", f"logistic-{ch}/"): v for k, v in logit_thr.items()}}}
     return PerfusionModel(step1, step2, baselines, {**thresholds, **base_thresholds},
                           list(dict.fromkeys(table["patient_id"].iloc[train_index].astype(str))), history,
-                          separate=extra, weights=weights_source(cfg), map_size=int(maps.shape[-1]))
+                          separate=extra, weights=weights_source(s), map_size=int(maps.shape[-1]))
 
 
 def _two_steps(x: np.ndarray, y_seg: np.ndarray, y_risk: np.ndarray, fit_rows: np.ndarray, val_rows: np.ndarray,
-               cfg: dict, core_train: dict, ctx, channel: str | None) -> tuple[PolarResNet, PolarResNet, dict, dict]:
+               s: PerfusionSettings, core_train: dict, ctx,
+               channel: str | None) -> tuple[PolarResNet, PolarResNet, dict, dict]:
     """Step 1 (segment MFRs) then step 2 (risk outputs from step 1's backbone) on one input, with thresholds."""
     E = ctx.engine
     tag = "perfusion" if channel is None else f"perfusion-{channel}"
     # the joint model and each per-input one start alike, whichever were fitted before
-    step1 = E.build(lambda: PolarResNet(cfg["arch"], N_SEGMENTS, bool(cfg["imagenet"]), cfg.get("weights")), ctx)
-    step1.freeze(list(cfg["freeze"]))
+    step1 = E.build(lambda: PolarResNet(s.arch, N_SEGMENTS, s.imagenet, s.weights), ctx)
+    step1.freeze(list(s.freeze))
     fit1, val1 = _with_targets(y_seg, fit_rows, "step 1 (segment MFRs)"), _with_targets(y_seg, val_rows)
     r1 = E.fit(step1, E.ArrayDataset(x[fit1], y_seg[fit1]), E.ArrayDataset(x[val1], y_seg[val1]),
-               ctx, name=f"{tag}-step1-mfr", train=core_train, settings=_step_settings(cfg["step1"], len(fit1)),
+               ctx, name=f"{tag}-step1-mfr", train=core_train, settings=_step_settings(s.step1, len(fit1)),
                loss_fn=masked_mse, metric=_neg_mae)
     step1 = r1.model
     # Step 2: the backbone starts from step 1's weights, a new head learns the risk factors.
-    step2 = PolarResNet(cfg["arch"], N_SEGMENTS, False)
+    step2 = PolarResNet(s.arch, N_SEGMENTS, False)
     step2.load_state_dict({k: v.detach().cpu().clone() for k, v in step1.state_dict().items()})
     step2.new_head(len(RISK_TASKS))
-    step2.freeze(list(cfg["freeze"]))
+    step2.freeze(list(s.freeze))
     fit2, val2 = _with_targets(y_risk, fit_rows, "step 2 (risk outputs)"), _with_targets(y_risk, val_rows)
     val_set = E.ArrayDataset(x[val2], y_risk[val2])
     r2 = E.fit(step2, E.ArrayDataset(x[fit2], y_risk[fit2]), val_set, ctx, name=f"{tag}-step2-risk",
-               train=core_train, settings=_step_settings(cfg["step2"], len(fit2)), loss_fn=masked_loss,
+               train=core_train, settings=_step_settings(s.step2, len(fit2)), loss_fn=masked_loss,
                metric=_mean_auc)
     step2 = r2.model
     thresholds = _resnet_thresholds(step2, val_set, ctx)

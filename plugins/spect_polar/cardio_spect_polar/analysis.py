@@ -17,6 +17,7 @@ import pandas as pd
 
 from cardio import CardioError, Section, stats
 from cardio.report.figures import Figure, subplots
+from cardio_spect_polar.settings import Analysis
 
 CONVENTIONAL = ("psd", "pbw")
 MODEL_NAMES = ("clinical+ae", "clinical+psd", "clinical+pbw")
@@ -152,7 +153,7 @@ class InSampleResult:
 
 
 def paper_analysis(df: pd.DataFrame, outcome: str, clinical: list[str], categorical: list[str],
-                   ae_cols: list[str], cfg: dict, save_figure: Callable[[Figure, str], Path],
+                   ae_cols: list[str], a: Analysis, save_figure: Callable[[Figure, str], Path],
                    level: float = 0.95) -> InSampleResult:
     """The paper's analysis on every patient: Table 1, univariate and multivariate logistic
     regression, correlation with PSD/PBW, ROC of the three models and likelihood-ratio tests.
@@ -161,21 +162,21 @@ def paper_analysis(df: pd.DataFrame, outcome: str, clinical: list[str], categori
     number here is in-sample and describes associations, not predictive performance.
     `save_figure(fig, name)` saves a figure for the report (ctx.save_figure) and returns its path.
     """
-    fitted = fit_response_models(df, outcome, clinical, ae_cols, p_enter=float(cfg["p_enter"]),
-                                 p_ae=float(cfg["p_significant"]), max_ae=int(cfg["max_ae_features"]))
+    fitted = fit_response_models(df, outcome, clinical, ae_cols, p_enter=a.p_enter, p_ae=a.p_significant,
+                                 max_ae=a.max_ae_features)
     y = df[outcome].to_numpy()
     continuous = [c for c in clinical + list(CONVENTIONAL) if c not in categorical]
     table1 = stats.table_one(df, outcome, continuous, [c for c in categorical if c in clinical],
-                             equal_var=bool(cfg.get("student_t", False)))
-    screen = _univariate_table(fitted, df, str(cfg.get("multitest", "holm")))
+                             equal_var=a.student_t)
+    screen = _univariate_table(fitted, df, a.multitest)
     p = _p_column(fitted.screen)
-    sig_ae = [c for c in ae_cols if p[c] < float(cfg["p_significant"])]
-    figures = _forest_figures(screen, df, clinical, ae_cols, float(cfg["p_enter"]), save_figure)
+    sig_ae = [c for c in ae_cols if p[c] < a.p_significant]
+    figures = _forest_figures(screen, df, clinical, ae_cols, a.p_enter, save_figure)
 
     r, rp = stats.correlation_matrix(df, (sig_ae or fitted.ae_selected) + list(CONVENTIONAL), "pearson")
     figures.append(save_figure(correlation_heatmap(r, rp, "Pearson correlation: AE features vs PSD/PBW (in-sample)"),
                                "spect_ae_correlation"))
-    _add_ae_model_sizes(fitted, df, outcome, ae_cols, cfg)
+    _add_ae_model_sizes(fitted, df, outcome, ae_cols, a)
     scores = {name: fitted.models[name].predict_proba(df) for name in fitted.models}
     shown_models = MODEL_NAMES + tuple(n for n in scores if n.startswith("clinical+ae("))
     roc = stats.plot_roc({n: (y, scores[n]) for n in shown_models},
@@ -188,13 +189,13 @@ def paper_analysis(df: pd.DataFrame, outcome: str, clinical: list[str], categori
         d.update(metric=f"in-sample AUC {name}", model=name)
         aucs[name] = d
     lr_tests = _nested_lr_tests(fitted)
-    perm = _permutation_tests(df, outcome, clinical, ae_cols, fitted, cfg)
+    perm = _permutation_tests(df, outcome, clinical, ae_cols, fitted, a)
     ae_rows = [c for c in r.index if c not in CONVENTIONAL]
     corr_table = r.loc[ae_rows, list(CONVENTIONAL)].add_prefix("r_").join(
         rp.loc[ae_rows, list(CONVENTIONAL)].add_prefix("p_")).rename_axis("ae_feature").reset_index()
     section = Section(
         title="SPECT phase autoencoder: the paper's analysis (in-sample, explanatory)",
-        text=_in_sample_text(fitted, len(df), int(np.sum(y == 1)), sig_ae, lr_tests, perm, cfg), figures=figures,
+        text=_in_sample_text(fitted, len(df), int(np.sum(y == 1)), sig_ae, lr_tests, perm, a), figures=figures,
         tables={"Table 1 by responder status (in-sample)": table1,
                 "Univariate logistic regression (in-sample)": screen,
                 "Multivariate logistic models (in-sample)": pd.concat([_model_table(fitted, n)
@@ -262,7 +263,7 @@ def _lr_rows(lr_tests: dict[str, dict], perm: dict[str, dict]) -> pd.DataFrame:
 
 
 def _in_sample_text(fitted: FittedResponseModels, n: int, n_pos: int, sig_ae: list[str], lr_tests: dict[str, dict],
-                    perm: dict[str, dict], cfg: dict) -> str:
+                    perm: dict[str, dict], a: Analysis) -> str:
     """What the in-sample section says: what was selected, the LR tests, and which numbers survive selection."""
     return (
         "**In-sample, explanatory analysis (as in He et al.).** The autoencoder was trained on all "
@@ -270,15 +271,15 @@ def _in_sample_text(fitted: FittedResponseModels, n: int, n_pos: int, sig_ae: li
         f"({n_pos} responders); the AUCs below are therefore optimistic and describe association, not "
         "prediction. The honest, cross-validated estimate of the same pipeline is the performance section's "
         "out-of-fold AUC; the next section sets the two side by side.\n\n"
-        f"Clinical variables with univariate p < {cfg['p_enter']}: "
+        f"Clinical variables with univariate p < {a.p_enter}: "
         f"{', '.join(LABELS.get(v, v) for v in fitted.clinical_selected) or 'none'}. "
-        f"AE features with univariate p < {cfg['p_significant']}: {', '.join(sig_ae) or 'none'}"
+        f"AE features with univariate p < {a.p_significant}: {', '.join(sig_ae) or 'none'}"
         + (f"; none passed, so the best AE feature ({fitted.ae_selected[0]}) entered the AE model."
            if fitted.ae_forced else f"; entering the multivariate model: {', '.join(fitted.ae_selected)}.")
         + "\n\nLikelihood-ratio tests of the AE features' incremental value: "
         + "; ".join(f"{full} vs {red}: " + _lr_text(lr_tests[full]) for red, full in NESTED.items()) + "."
         + "\n\n**Valid under selection:** the permutation p-values of the likelihood-ratio tests (labels "
-        f"permuted {int(cfg.get('permutations', 1000))} times, the whole screen -> select -> fit -> LR-test "
+        f"permuted {a.permutations} times, the whole screen -> select -> fit -> LR-test "
         "recipe re-run on each: "
         + "; ".join(f"{full}: p = {stats.format_p(perm[full]['p_value'])}" for full in perm)
         + "), the Holm/BH-adjusted screen p-values as a family, and every out-of-fold number of the next "
@@ -289,12 +290,12 @@ def _in_sample_text(fitted: FittedResponseModels, n: int, n_pos: int, sig_ae: li
 
 
 def _add_ae_model_sizes(fitted: FittedResponseModels, df: pd.DataFrame, outcome: str, ae_cols: list[str],
-                        cfg: dict) -> None:
+                        a: Analysis) -> None:
     """The paper's AE models side by side: clinical + the best k AE features for each k of
     analysis.ae_model_sizes (the paper: #30 alone, k = 1, and #28 + #35 together, k = 2)."""
     p = _p_column(fitted.screen)
     order = p.reindex(ae_cols).sort_values(kind="stable").index.tolist()
-    for k in [int(k) for k in cfg.get("ae_model_sizes") or []]:
+    for k in a.ae_model_sizes:
         if k == len(fitted.ae_selected) or k < 1:
             continue
         name = f"clinical+ae({k})"
@@ -303,7 +304,7 @@ def _add_ae_model_sizes(fitted: FittedResponseModels, df: pd.DataFrame, outcome:
 
 
 def _permutation_tests(df: pd.DataFrame, outcome: str, clinical: list[str], ae_cols: list[str],
-                       fitted: FittedResponseModels, cfg: dict) -> dict[str, dict]:
+                       fitted: FittedResponseModels, a: Analysis) -> dict[str, dict]:
     """Permutation p-value of each incremental-value LR test, the whole recipe re-run per permutation."""
     from cardio_spect_polar.selection import permutation_test
 
@@ -312,9 +313,8 @@ def _permutation_tests(df: pd.DataFrame, outcome: str, clinical: list[str], ae_c
         conv = reduced.split("+")[1]
         out[full] = permutation_test(df[clinical].to_numpy(float), df[conv].to_numpy(float),
                                      df[ae_cols].to_numpy(float), df[outcome].to_numpy(float),
-                                     permutations=int(cfg.get("permutations", 1000)), seed=int(cfg.get("seed", 0)),
-                                     p_enter=float(cfg["p_enter"]), p_ae=float(cfg["p_significant"]),
-                                     max_ae=int(cfg["max_ae_features"]))
+                                     permutations=a.permutations, seed=a.seed, p_enter=a.p_enter,
+                                     p_ae=a.p_significant, max_ae=a.max_ae_features)
     return out
 
 

@@ -20,6 +20,7 @@ from cardio import CardioError
 
 # one CPU thread is 4x faster for the AE's small matrices (benchmarks/spect_ae_threads.py)
 from cardio.engine import cpu_threads
+from cardio_spect_polar.settings import Autoencoder
 
 PHASE_SCALE = 360.0  # phase angles are degrees in [0, 360); the AE sees them in [0, 1)
 
@@ -131,24 +132,22 @@ def engine_schedule(n_rows: int, iterations: int, batch_size: int | None) -> tup
     return math.ceil(iterations / per_epoch), bs
 
 
-def fit_autoencoder(x: np.ndarray, patients, cfg: dict, ctx, name: str = "ae", *,
+def fit_autoencoder(x: np.ndarray, patients, s: Autoencoder, ctx, name: str = "ae", *,
                     train: Mapping) -> FittedAutoencoder:
     """Train the AE on phase maps x (n, pixels, degrees) with ctx.engine.fit (`train`: the config's train section,
     the engine settings the AE's own do not set); unsupervised."""
     xs = scale_phase(x)
     if len(xs) < 2:
         raise CardioError(f"the autoencoder needs at least 2 phase maps, got {len(xs)}")
-    epochs, bs = engine_schedule(len(xs), int(cfg["iterations"]), cfg.get("batch_size"))
+    epochs, bs = engine_schedule(len(xs), s.iterations, s.batch_size)
     # seeded by the core's engine.build: the fold's AE and the in-sample one (refitted in evaluate) start alike
-    model = ctx.engine.build(lambda: PhaseAutoencoder(xs.shape[1], int(cfg["hidden"]), int(cfg["features"]),
-                                                      cfg.get("activation", "relu")), ctx)
+    model = ctx.engine.build(lambda: PhaseAutoencoder(xs.shape[1], s.hidden, s.features, s.activation), ctx)
     ds = ctx.engine.ArrayDataset(xs, xs)
     # The paper trains on every map for a fixed number of iterations: no early stopping, so the
     # "validation" set is the training set and patience is switched off.
-    settings = {"epochs": epochs, "batch_size": bs, "lr": float(cfg["lr"]),
-                "weight_decay": float(cfg.get("weight_decay", 0.0)), "optimizer": cfg.get("optimizer", "adamw"),
+    settings = {"epochs": epochs, "batch_size": bs, "lr": s.lr, "weight_decay": s.weight_decay, "optimizer": "adamw",
                 "scheduler": "none", "patience": 0}
-    with cpu_threads(cfg.get("cpu_threads"), ctx.device):
+    with cpu_threads(s.cpu_threads, ctx.device):
         res = ctx.engine.fit(model, ds, ds, ctx, name=name, train=train, settings=settings, loss_fn=nn.MSELoss(),
                              metric=_neg_mse)
     fitted = res.model if isinstance(res.model, PhaseAutoencoder) else model
@@ -156,7 +155,7 @@ def fit_autoencoder(x: np.ndarray, patients, cfg: dict, ctx, name: str = "ae", *
     per_epoch = math.ceil(len(xs) / bs)
     out = FittedAutoencoder(fitted, [str(p) for p in patients], getattr(res, "history", None),
                             iterations=epochs * per_epoch, epochs=epochs, batch_size=bs,
-                            settings={**settings, "cpu_threads": cfg.get("cpu_threads")})
+                            settings={**settings, "cpu_threads": s.cpu_threads})
     z = out.encode(x, ctx)
     out.feature_mean = z.mean(axis=0)
     sd = z.std(axis=0)

@@ -42,6 +42,7 @@ from cardio_spect_polar.dicom_io import GatedVolume, check_dicom_header, read_po
 from cardio_spect_polar.orientation import Orientation
 from cardio_spect_polar.phantom import LATERAL_DEG, make_phantom
 from cardio_spect_polar.phase import MIN_GATES, PhaseResult, phase_analysis_batch, result_from_phase_map
+from cardio_spect_polar.settings import SpectSettings
 
 CLINICAL_COLUMNS = ("patient_id", "responder", "age", "sex", "qrs_ms", "lvef", "edv", "esv", "scar_burden",
                     "nyha", "cad", "ckd", "acei_arb", "ischemia", "smoking", "lvesv_reduction_pct")
@@ -302,8 +303,8 @@ def write_multimodal_cohort(patients: pd.DataFrame, dest: str | Path, seed: int,
     response. `responder` is written unchanged; lvesv_reduction_pct (an outcome column) is drawn to agree with
     it (>= 15% exactly for responders). Gates, slices and size come from spect_polar.synthetic; the table's
     name from spect_polar.clinical_csv. The same (patients, seed, config) write the same bytes."""
-    syn = config["spect_polar"]["synthetic"]
-    gates, slices, size = int(syn["gates"]), int(syn["slices"]), int(syn["size"])
+    s = SpectSettings.of(config)
+    gates, slices, size = s.synthetic.gates, s.synthetic.slices, s.synthetic.size
     check_volume_settings(gates, slices, size)
     _check_patients(patients)
     rng = np.random.default_rng([int(seed), MULTIMODAL_STREAM])
@@ -321,7 +322,7 @@ def write_multimodal_cohort(patients: pd.DataFrame, dest: str | Path, seed: int,
     return write_cohort_files(Path(dest).expanduser(), clinical_table(ids, cov, responder, reduction),
                               truth_table(ids, img, drive=drive.round(6), late_offset=offset.round(3)), params,
                               progress or _tqdm, stream=(MULTIMODAL_STREAM,),
-                              table=config["spect_polar"]["clinical_csv"] or SCHEMA_TABLE)
+                              table=s.clinical_csv or SCHEMA_TABLE)
 
 
 def default_cohort(cache: Cache, n_patients: int = 103, seed: int = 0, gates: int = 8,
@@ -544,32 +545,30 @@ def analyze_records(table: pd.DataFrame, harmonics: int = 1, *, progress: Progre
 
 def config_schema(config: dict) -> Schema:
     """The schema a run with this config reads: its label, its covariates, esv when min_esv_ml excludes by it."""
-    sp = config["spect_polar"]
-    return run_schema(str(config.get("label") or LABEL), list(sp["analysis"]["clinical"]),
-                      need_esv=check_min_esv(sp["min_esv_ml"]) is not None)
+    s = SpectSettings.of(config)
+    return run_schema(str(config.get("label") or LABEL), list(s.analysis.clinical), need_esv=s.min_esv_ml is not None)
 
 
 def load(config: dict, ctx) -> Cohort[Exclusions]:
     """The cohort of a run: the user's folder (cohort.dir) or the default cohort in the run's cache."""
-    sp = config["spect_polar"]
+    s = SpectSettings.of(config)
     label = str(config.get("label") or LABEL)
-    min_esv = sp["min_esv_ml"]
+    min_esv = s.min_esv_ml
     schema = config_schema(config)
     if config["cohort"]["dir"]:
         root = Path(config["cohort"]["dir"]).expanduser()
         records = config["cohort"].get("records", "headers")
-        table = load_cohort(root, schema, table=sp["clinical_csv"],
+        table = load_cohort(root, schema, table=s.clinical_csv,
                             allow_outside=bool(config["cohort"]["allow_outside_paths"]), log=ctx.log, records=records,
                             progress=ctx.progress if records == "read" else None,
-                            grid=(int(sp["phase"]["rings"]), int(sp["phase"]["sectors"])))
+                            grid=(s.phase.rings, s.phase.sectors))
     else:
         if label != LABEL:
             raise CardioError(f"label: the synthetic cohort's outcome column is {LABEL!r}, not {label!r} "
                               "(set cohort.dir for a cohort of your own)")
-        syn = sp["synthetic"]
-        root = write_default_cohort(ctx.cache, int(syn["n_patients"]), int(syn["seed"]), int(syn["gates"]),
-                                    ctx.progress, slices=int(syn["slices"]), size=int(syn["size"]),
-                                    truth=dict(syn["truth"] or {}), esv_outliers=int(syn["esv_outliers"] or 0))
+        syn = s.synthetic
+        root = write_default_cohort(ctx.cache, syn.n_patients, syn.seed, syn.gates, ctx.progress, slices=syn.slices,
+                                    size=syn.size, truth=dict(syn.truth), esv_outliers=syn.esv_outliers)
         table = load_cohort(root, schema, log=ctx.log)
     log_orientation(table, ctx.log)
     table, excluded = exclude_small_esv(table, min_esv)
@@ -578,12 +577,12 @@ def load(config: dict, ctx) -> Cohort[Exclusions]:
                      len(excluded), float(min_esv), ", ".join(excluded))
     labels = table[label].dropna()
     if len(labels) and labels.nunique() < 2:  # no label at all: a cohort to predict, or the core's run check names it
-        csv = root / (sp["clinical_csv"] or schema.table)
+        csv = root / (s.clinical_csv or schema.table)
         raise CardioError(f"{csv}: label column {label!r} is constant ("
                           + (f"{labels.iloc[0]:g} for all {len(labels)} labelled records" if len(labels) else
                              "empty in every row") + "); the response models need responders and non-responders")
     paths = dict(zip(table["record_id"], zip(table["file"], table["kind"])))
-    outcomes = tuple(c for c in (*OUTCOME_COLUMNS, *(sp["outcomes"] or ())) if c in table.columns)
+    outcomes = tuple(c for c in (*OUTCOME_COLUMNS, *s.outcomes) if c in table.columns)
     return Cohort(table, loader=lambda rid: load_record(*paths[rid]), label=label, root=root, outcomes=outcomes,
                   targets=(label,), level=schema.level, aggregate=schema.aggregate,
                   stage=Exclusions(tuple(excluded), min_esv))

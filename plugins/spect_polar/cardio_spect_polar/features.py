@@ -14,6 +14,7 @@ import pandas as pd
 from cardio import CardioError, Cohort, Features
 from cardio_spect_polar.cohort import Exclusions, analyze_records
 from cardio_spect_polar.phase import PhaseResult
+from cardio_spect_polar.settings import SpectSettings
 
 PHASE_COLUMNS = ("psd", "pbw", "entropy", "peak")
 
@@ -56,11 +57,12 @@ def check_one_grid(results: list, kinds: list[str], grid: tuple[int, int]) -> No
 def phase_features(cohort: Cohort[Exclusions], config: dict, ctx) -> Features[PhaseStage]:
     """Phase analysis of every volume (or summary of every ready phase map) -> Features. Scans without a label
     are analysed too: the core leaves them out of training and scoring."""
-    check_clinical(cohort.table, list(config["spect_polar"]["analysis"]["clinical"]))
-    cfg = config["spect_polar"]["phase"]
-    results = analyze_records(cohort.table, int(cfg["harmonics"]), progress=ctx.progress, rings=int(cfg["rings"]),
-                              sectors=int(cfg["sectors"]), band_px=float(cfg["band_px"]))
-    check_one_grid(results, cohort.table["kind"].tolist(), (int(cfg["rings"]), int(cfg["sectors"])))
+    s = SpectSettings.of(config)
+    check_clinical(cohort.table, list(s.analysis.clinical))
+    ph = s.phase
+    results = analyze_records(cohort.table, ph.harmonics, progress=ctx.progress, rings=ph.rings, sectors=ph.sectors,
+                              band_px=ph.band_px)
+    check_one_grid(results, cohort.table["kind"].tolist(), (ph.rings, ph.sectors))
     table = cohort.table.copy()
     for col in PHASE_COLUMNS:
         table[col] = [float(getattr(r, col)) for r in results]

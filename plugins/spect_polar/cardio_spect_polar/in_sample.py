@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from cardio import Features, PluginInfo, RunContext, Section, hookimpl
+from cardio_spect_polar.settings import SpectSettings
 
 
 @hookimpl
@@ -23,8 +24,7 @@ def cardio_plugin_info() -> PluginInfo:
 
 @hookimpl
 def cardio_evaluate(features: Features, config: dict, ctx: RunContext, estimates: list[dict]) -> Section | None:
-    sp = config.get("spect_polar")
-    if not sp or not sp["in_sample_analysis"]:
+    if SpectSettings.section not in config or not SpectSettings.of(config).in_sample_analysis:
         return None  # another modality's run, or spect_polar without the replication
     return in_sample_section(features, config, ctx, estimates)
 
@@ -36,14 +36,14 @@ def in_sample_section(features: Features, config: dict, ctx: RunContext, estimat
     from cardio_spect_polar.autoencoder import fit_autoencoder
     from cardio_spect_polar.pipeline import with_ae_features
 
-    sp = config["spect_polar"]
-    cfg = sp["analysis"]
+    s = SpectSettings.of(config)
     labelled = features.table[features.label].notna().to_numpy()
-    ae = fit_autoencoder(features.x, features.table["patient_id"], sp["autoencoder"], ctx, name="ae-all",
+    ae = fit_autoencoder(features.x, features.table["patient_id"], s.autoencoder, ctx, name="ae-all",
                          train=config["train"])
     df, cols = with_ae_features(features.table, ae.transform(features.x, ctx))
-    res = paper_analysis(df[labelled].reset_index(drop=True), features.label, list(cfg["clinical"]),
-                         list(cfg["categorical"]), cols, cfg, ctx.save_figure, level=float(config["stats"]["level"]))
+    res = paper_analysis(df[labelled].reset_index(drop=True), features.label, list(s.analysis.clinical),
+                         list(s.analysis.categorical), cols, s.analysis, ctx.save_figure,
+                         level=float(config["stats"]["level"]))
     optimism = optimism_table(res.aucs, estimates, features.label)
     if not len(optimism):
         return res.section

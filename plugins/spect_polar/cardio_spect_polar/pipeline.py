@@ -11,6 +11,7 @@ import pandas as pd
 from cardio import CardioError, Features, Predictions, stats
 from cardio_spect_polar.analysis import MODEL_NAMES, FittedResponseModels, fit_response_models
 from cardio_spect_polar.autoencoder import FittedAutoencoder, feature_names, fit_autoencoder
+from cardio_spect_polar.settings import SpectSettings
 
 
 @dataclass
@@ -34,18 +35,17 @@ def fit_phase_pipeline(features: Features, rows: np.ndarray, config: dict, ctx, 
     their thresholds on those of `rows` that have a label (cardio_train gives it the training fold's
     labelled rows; called with unlabelled rows, the AE uses them and the response models do not)."""
     rows = np.asarray(rows)
-    sp = config["spect_polar"]
-    cfg = sp["analysis"]
-    ae = fit_autoencoder(features.x[rows], features.table["patient_id"].iloc[rows], sp["autoencoder"], ctx,
+    s = SpectSettings.of(config)
+    ae = fit_autoencoder(features.x[rows], features.table["patient_id"].iloc[rows], s.autoencoder, ctx,
                          name=name, train=config["train"])
     labelled = rows[features.table[features.label].iloc[rows].notna().to_numpy()]
     table = features.table.iloc[labelled]
     df, cols = with_ae_features(table, ae.transform(features.x[labelled], ctx))
     try:  # statsmodels' logistic overflows exp() on separated data; the fit itself reports that
         with np.errstate(over="ignore"):
-            response = fit_response_models(df, features.label, list(cfg["clinical"]), cols,
-                                           p_enter=float(cfg["p_enter"]), p_ae=float(cfg["p_significant"]),
-                                           max_ae=int(cfg["max_ae_features"]))
+            response = fit_response_models(df, features.label, list(s.analysis.clinical), cols,
+                                           p_enter=s.analysis.p_enter, p_ae=s.analysis.p_significant,
+                                           max_ae=s.analysis.max_ae_features)
     except stats.StatsError as exc:  # a training fold too small or too one-sided for the logistic models
         y = table[features.label].to_numpy()
         raise CardioError(f"training fold {getattr(ctx, 'fold', None) or ''}: the response models cannot be fitted on "

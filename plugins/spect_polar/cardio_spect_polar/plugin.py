@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from cardio import PluginInfo, hookimpl, package_defaults
+from cardio_spect_polar.settings import SpectSettings
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -24,11 +25,11 @@ if TYPE_CHECKING:
     from cardio_spect_polar.features import PhaseStage
 
 
-def moved_keys(defaults: dict) -> dict[str, str]:
+def moved_keys() -> dict[str, str]:
     """The keys of the sections `data`, `phase`, `autoencoder` and `analysis` before every key moved under
     `spect_polar` (issue 22), and the cohort folder and its outside-paths switch, now the core's cohort keys;
     analysis.in_sample became the opt-in spect_polar.in_sample_analysis (off by default)."""
-    sp = defaults["spect_polar"]
+    sp = SpectSettings.defaults()
     moved = {"data.dir": "cohort.dir", "data.allow_outside_paths": "cohort.allow_outside_paths",
              **{f"data.{k}": f"spect_polar.{k}" for k in ("clinical_csv", "outcomes", "min_esv_ml")},
              **{f"data.{k}": f"spect_polar.synthetic.{k}" for k in sp["synthetic"]},
@@ -42,11 +43,11 @@ def moved_keys(defaults: dict) -> dict[str, str]:
 
 @hookimpl
 def cardio_plugin_info() -> PluginInfo:
-    defaults = package_defaults("cardio_spect_polar")
     return PluginInfo(name="spect_polar", modality="spect",
                       description="Gated SPECT MPI phase polar maps: autoencoder dyssynchrony features and "
                                   "PSD/PBW in logistic models of CRT response (He et al.)",
-                      default_config=defaults, moved_keys=moved_keys(defaults))
+                      settings=SpectSettings, default_config=package_defaults("cardio_spect_polar"),
+                      moved_keys=moved_keys())
 
 
 @hookimpl

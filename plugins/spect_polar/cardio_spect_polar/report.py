@@ -14,6 +14,7 @@ from cardio_spect_polar.analysis import (
 )
 from cardio_spect_polar.phase import circular_mean_deg
 from cardio_spect_polar.pipeline import PhaseAEModel, fold_selection_table
+from cardio_spect_polar.settings import SpectSettings, Synthetic
 
 
 def evaluate_sections(predictions: Predictions, cohort: Cohort, features: Features, config: dict,
@@ -21,8 +22,8 @@ def evaluate_sections(predictions: Predictions, cohort: Cohort, features: Featur
     """The cross-validated counterpart of the paper's analysis beside the core's performance section: the held-out
     incremental value and the variables each fold chose. The paper's in-sample replication is the add-on
     spect_polar_in_sample (in_sample.py)."""
-    sp = config["spect_polar"]
-    cfg = sp["analysis"]
+    s = SpectSettings.of(config)
+    a = s.analysis
     level = float(config["stats"]["level"])
     labelled = features.table[features.label].notna().to_numpy()
     scored = predictions.table[np.isfinite(predictions.table["y_true"].to_numpy(dtype=float))]
@@ -33,16 +34,16 @@ def evaluate_sections(predictions: Predictions, cohort: Cohort, features: Featur
     text = (
         "**The same pipeline, cross-validated.** Inside every training fold the autoencoder was trained on the "
         "training patients' phase maps only, the univariate screen chose clinical variables (p < "
-        f"{cfg['p_enter']}) and AE features (p < {cfg['p_significant']}, at most {cfg['max_ae_features']}) on those "
+        f"{a.p_enter}) and AE features (p < {a.p_significant}, at most {a.max_ae_features}) on those "
         "patients only, and the logistic models were fitted on them; the held-out fold was then scored. The "
         "out-of-fold AUC is the honest estimate of how the method predicts response in new patients; it, its "
         f"DeLong {level:.0%} interval and the paired DeLong tests of the models are the performance section's. "
         + ("The paper's in-sample replication and its optimism are the add-on section 'the paper's analysis "
-           "(in-sample, explanatory)'. " if sp["in_sample_analysis"] else
+           "(in-sample, explanatory)'. " if s.in_sample_analysis else
            "The paper's in-sample replication is not part of this run (spect_polar.in_sample_analysis: false; "
            "`--set profile=paper` adds it through the add-on spect_polar_in_sample, labelled in-sample). ")
         + "The variables chosen in each fold are listed below"
-        + (f" ({n_forced} fold(s) had no AE feature reach p < {cfg['p_significant']}; there the single best AE "
+        + (f" ({n_forced} fold(s) had no AE feature reach p < {a.p_significant}; there the single best AE "
            "feature entered anyway, column ae_forced)." if n_forced else ".")
         + " The held-out incremental-value table is this plugin's own analysis, the out-of-fold counterpart of "
         "the in-sample LR test and ORs: response regressed on the held-out scores' log-odds (per SD), per CV "
@@ -51,13 +52,13 @@ def evaluate_sections(predictions: Predictions, cohort: Cohort, features: Featur
     text += _cohort_text(features, labelled)
     text += _orientation_text(features.table)
     excluded = list(features.stage.esv_excluded)
-    min_esv = sp["min_esv_ml"]
+    min_esv = s.min_esv_ml
     if min_esv is not None:
         text += (f"\n\n**Outlier exclusion** (spect_polar.min_esv_ml = {min_esv:g} ml, He et al.'s step): "
                  f"{len(excluded)} patient(s) with a baseline ESV below it were excluded before any analysis"
                  + (f" ({', '.join(excluded)})" if excluded else "")
                  + f"; {features.table['patient_id'].nunique()} analysed.")
-    planted = cohort.planted_effects(lambda: _synthetic_text(sp["synthetic"]))
+    planted = cohort.planted_effects(lambda: _synthetic_text(s.synthetic))
     if planted:
         text += "\n\n" + planted
     return [Section(title="SPECT phase autoencoder: cross-validated (out-of-fold)", text=text,
@@ -66,18 +67,18 @@ def evaluate_sections(predictions: Predictions, cohort: Cohort, features: Featur
                             "Variables chosen inside each training fold": selection})]
 
 
-def _synthetic_text(syn: dict) -> str:
+def _synthetic_text(syn: Synthetic) -> str:
     """The planted truth of the synthetic cohort, stated in the report."""
     from cardio_spect_polar.cohort import response_coef
 
-    c = response_coef(syn["truth"])
+    c = response_coef(dict(syn.truth))
     return ("**Synthetic truth** (spect_polar.synthetic.truth): response ~ Bernoulli(logistic(" + " + ".join(
         f"{v:g}" + ("" if k == "intercept" else f" x {k}") for k, v in c.items()) + ")), where late_lateral = "
         "cos(angle of the latest zone to the posterolateral wall) x dyssynchrony / (dyssynchrony + 60) (a "
         "spatial effect PSD/PBW cannot see), dyssynchrony_per_sd = the global dyssynchrony magnitude in SDs "
         "of 45 degrees (what PSD/PBW measure), and the clinical terms are centred on the cohort means."
-        + (f" {syn['esv_outliers']} patient(s) were given an artefactual SPECT ESV of 12-18 ml "
-           "(spect_polar.synthetic.esv_outliers)." if syn["esv_outliers"] else "")
+        + (f" {syn.esv_outliers} patient(s) were given an artefactual SPECT ESV of 12-18 ml "
+           "(spect_polar.synthetic.esv_outliers)." if syn.esv_outliers else "")
         + " Synthetic results check the pipeline; they are not evidence for the paper's claim"
         + (" (this is the neutral setting: late_lateral 0, no planted AE advantage)." if c["late_lateral"] == 0
            else " (the AE's advantage is planted; `--set profile=neutral` removes it)."))

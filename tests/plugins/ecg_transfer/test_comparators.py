@@ -3,6 +3,8 @@ exploratory, with the best model; the SVM ranked by its tuned margin; the logist
 the fine-tuned network's deep features, and several architectures in one run."""
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 pytest.importorskip("cardio_ecg_transfer")
@@ -27,6 +29,7 @@ from cardio.testing import cpu_context
 from cardio_ecg_transfer import baselines, cohort_ecg, fold_models, plugin, report
 from cardio_ecg_transfer.finetune import BeatModel
 from cardio_ecg_transfer.resnet import SpectrogramResNet
+from cardio_ecg_transfer.settings import Baselines, EcgSettings
 
 
 def _predictions(n: int = 80, seed: int = 0) -> tuple[Predictions, np.ndarray, dict]:
@@ -119,17 +122,22 @@ def test_svm_ranks_its_own_training_patients_where_the_signal_is_clear():
     rng = np.random.default_rng(4)
     patients = _covariates(rng, 60)
     y = (patients["qrs_ms"] + 30 * patients["lbbb"] + rng.normal(0, 8, 60) > 175).astype(int).to_numpy()
-    config = resolve(plugin.cardio_plugin_info().default_config)["ecg_transfer"]["baselines"]
-    config = {**config, "rf": {**config["rf"], "enabled": False}, "logistic": {"enabled": False}}
+    config = _baselines()
+    config = replace(config, rf=replace(config.rf, enabled=False), logistic=replace(config.logistic, enabled=False))
     fitted = baselines.fit_baselines(patients, y, config, seed=0)  # the plugin's path: make_classifiers, fit_pipeline
     prob = fitted.scores(patients)["svm"]
     assert roc_auc_score(y, prob) > 0.9
 
 
-def _svm_config(**svm) -> dict:
-    config = resolve(plugin.cardio_plugin_info().default_config)["ecg_transfer"]["baselines"]
-    return {**config, "rf": {**config["rf"], "enabled": False}, "logistic": {"enabled": False},
-            "guideline": {**config["guideline"], "enabled": False}, "svm": {**config["svm"], **svm}}
+def _baselines() -> Baselines:
+    """The default config's ecg_transfer.baselines."""
+    return EcgSettings.of(resolve(plugin.cardio_plugin_info().default_config)).baselines
+
+
+def _svm_config(**svm) -> Baselines:
+    config = _baselines()
+    return replace(config, rf=replace(config.rf, enabled=False), logistic=replace(config.logistic, enabled=False),
+                   guideline=replace(config.guideline, enabled=False), svm=replace(config.svm, **svm))
 
 
 @pytest.mark.slow  # 200 tuned fits (19 SVMs each): ~1 min of CPU, 3.5 min on the shared 2-core machine
@@ -146,7 +154,7 @@ def test_svm_scores_are_never_constant_over_200_fits_at_moderate_signal():
         train, test = np.arange(24), np.arange(24, 36)
         if len(np.unique(y[train])) < 2 or len(np.unique(y[test])) < 2:
             continue
-        fitted = baselines.fit_baselines(patients.iloc[train], y[train], {**config, "threshold_cv": 0}, seed)
+        fitted = baselines.fit_baselines(patients.iloc[train], y[train], replace(config, threshold_cv=0), seed)
         scores = fitted.scores(patients.iloc[test])["svm"]
         constant += int(np.ptp(scores) == 0)
         aucs.append(roc_auc_score(y[test], scores))
@@ -177,8 +185,7 @@ def test_logistic_comparator_is_fitted_with_the_others():
                              "lvef": rng.normal(27, 5, n), "age": rng.normal(65, 8, n),
                              "sex": rng.choice(["M", "F"], n)})
     y = (patients["qrs_ms"] + rng.normal(0, 10, n) > 160).astype(int).to_numpy()
-    config = resolve(plugin.cardio_plugin_info().default_config)["ecg_transfer"]["baselines"]
-    fitted = baselines.fit_baselines(patients, y, config, seed=0)
+    fitted = baselines.fit_baselines(patients, y, _baselines(), seed=0)
     assert set(fitted.models) == {"svm", "random_forest", "logistic"}
     lr = fitted.models["logistic"].predict_proba(patients[fitted.covariates])[:, 1]
     assert np.corrcoef(lr, patients["qrs_ms"])[0, 1] > 0.8  # it learns the planted QRS effect
@@ -207,9 +214,9 @@ def test_deep_feature_comparators_fit_in_the_training_fold_only(tmp_path):
     np.testing.assert_allclose(deep.loc[one].to_numpy(), direct, rtol=1e-4, atol=1e-5)
     fm = fold_models.FoldModels(beat_models=[beat])
     y = fold_models.patients_of(feats, train_index)[feats.label].loc[deep.index].to_numpy()
-    bl = config["ecg_transfer"]["baselines"]
-    fm.deep = baselines.fit_baselines(deep, y, {**bl, "covariates": list(deep.columns),
-                                                "guideline": {**bl["guideline"], "enabled": False}}, 0)
+    bl = EcgSettings.of(config).baselines
+    fm.deep = baselines.fit_baselines(deep, y, replace(bl, covariates=tuple(deep.columns),
+                                                       guideline=replace(bl.guideline, enabled=False)), 0)
     preds = fold_models.predict_fold(fm, feats, test_index, ctx).table
     assert set(preds["model"]) == {"resnet18-transfer", "svm-deep", "random_forest-deep", "logistic-deep"}
     assert set(preds["patient_id"]) == test_p

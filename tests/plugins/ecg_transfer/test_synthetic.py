@@ -4,18 +4,17 @@ import pandas as pd
 import pytest
 
 pytest.importorskip("cardio_ecg_transfer")
-from pathlib import Path
 
-import yaml
 from scipy import signal as sps
 from sklearn.metrics import roc_auc_score
 
-import cardio_ecg_transfer
 from cardio import CardioError
+from cardio.testing import plugin_config
 from cardio_ecg_transfer.beat_images import beat_windows, highpass, image_axes, to_images
 from cardio_ecg_transfer.cohort_table import load_cohort
 from cardio_ecg_transfer.records import read_wfdb
 from cardio_ecg_transfer.rpeaks import detect_rpeaks
+from cardio_ecg_transfer.settings import EcgSettings
 from cardio_ecg_transfer.synthetic import cohort_table, synthesize_ecg, write_synthetic_cohort
 
 
@@ -92,12 +91,12 @@ def test_notch_carries_more_of_the_response_than_the_guideline_variables():
 
 def test_notch_shows_in_the_qrs_of_every_beat_spectrogram():
     """Through the plugin's own beat images: high-frequency power during the QRS rises with the notch."""
-    config = yaml.safe_load((Path(cardio_ecg_transfer.__file__).parent / "config.yaml").read_text())
+    config = plugin_config("ecg_transfer", [])
     axes = image_axes(config)
     freqs, starts = np.asarray(axes["freqs"]), np.asarray(axes["times"])
-    s = config["ecg_transfer"]
-    span = int(s["spectrogram"]["nperseg"]) / int(s["preprocess"]["beat_length"])
-    r_at = 0.4 / float(s["preprocess"]["rr_factor"])  # the R peak's place in the beat window
+    s = EcgSettings.of(config)
+    span = s.spectrogram.nperseg / s.preprocess.beat_length
+    r_at = 0.4 / s.preprocess.rr_factor  # the R peak's place in the beat window
     in_qrs = (starts <= r_at) & (starts + span >= r_at)
     band = (freqs >= 16) & (freqs <= 48)  # cycles per window: about 13-40 Hz at 72 beats/min
     t = cohort_table(2, seed=3)

@@ -12,6 +12,7 @@ import torch
 from cardio import CardioError, ModelState
 from cardio.stats import Stacker
 from cardio_echo_cmr import bundle
+from cardio_echo_cmr.settings import EchoSettings
 from cardio_echo_cmr.training import EchoModel, fit_fusion
 
 
@@ -39,7 +40,7 @@ def test_fusion_weights_are_never_negative_and_the_bundle_keeps_the_stacker_bit_
     linear = fit_fusion(scores, scores[:, 1] * 2.0 - scores[:, 0], np.arange(80), binary=False)
     assert linear.coef_[1] > 0 and linear.coef_[0] == 0
 
-    state = bundle.export(EchoModel({}, {"lvef": (50.0, 10.0)}, {"wma": fitted, "lvef": linear}), {})
+    state = bundle.export(EchoModel({}, {"lvef": (50.0, 10.0)}, {"wma": fitted, "lvef": linear}), EchoSettings())
     assert state.params["fusion"] == {"wma": "stacker", "lvef": "linear"}
     assert set(state.tensors) == {"fusion.wma.mean", "fusion.wma.sd", "fusion.wma.coef", "fusion.wma.intercept",
                                   "fusion.lvef.coef_", "fusion.lvef.intercept_"}

@@ -13,6 +13,7 @@ pytest.importorskip("cardio_echo_cmr")
 from cardio import Cache, CardioError
 from cardio.data.cine import read_cine, sector_mask, to_gray
 from cardio_echo_cmr import cohort, synthetic, video
+from cardio_echo_cmr.settings import Clip, EchoSettings, Synthetic
 
 THRESHOLDS = {"t1_ms": 1060, "t2_ms": 58, "ecv_pct": 33}
 
@@ -33,11 +34,11 @@ def test_synthetic_cohort_written_and_read_back(tmp_path):
 
 
 def test_a_run_of_fewer_views_gets_a_synthetic_cohort_of_those_views(tmp_path):
-    cfg = {"n_patients": 3, "seed": 1, "n_frames": 12, "height": 48, "width": 64}
+    cfg = Synthetic(n_patients=3, seed=1, n_frames=12, height=48, width=64)
     root = synthetic.cached_cohort(Cache(tmp_path / "cache"), cfg, ("A4C",))
     assert set(pd.read_csv(root / "labels.csv")["view"]) == {"A4C"}
     assert synthetic.cached_cohort(Cache(tmp_path / "cache"), cfg) != root  # the three views' cohort is another one
-    table = cohort.read_cohort(root, THRESHOLDS, cfg={"views": ["A4C"]})
+    table = cohort.read_cohort(root, THRESHOLDS, s=EchoSettings(views=("A4C",)))
     assert len(table) == 3 and "video_A4C" in table and "video_A2C" not in table
 
 def test_planted_wma_reduces_wall_motion():
@@ -60,7 +61,7 @@ def test_masking_a_frame_with_burned_in_text():
     assert clip.shape == (16, 24, 24) and clip.dtype == np.uint8
 
 
-CLIP = {"size": 16, "fps": 30, "keep_aspect": True}
+CLIP = Clip(size=16, fps=30, keep_aspect=True)
 
 
 def test_a_60_fps_video_is_resampled_to_the_30_fps_one(tmp_path):

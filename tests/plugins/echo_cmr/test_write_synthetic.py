@@ -17,6 +17,7 @@ from cardio import CardioError
 from cardio.data.cine import read_cine
 from cardio.testing import checksums, drive_patients, plugin_config, write_modality
 from cardio_echo_cmr import cohort
+from cardio_echo_cmr.settings import EchoSettings
 from cardio_echo_cmr.synthetic import planted_wma
 
 N = 12
@@ -39,15 +40,15 @@ def written(tmp_path_factory) -> tuple[pd.DataFrame, Path]:
 def test_reads_back_with_responder_as_given_and_the_cmr_targets_still_read(written):
     patients, path = written
     assert path.name == "labels.csv"
-    cfg = plugin_config("echo_cmr", RESPONDER)["echo_cmr"]
-    table = cohort.read_cohort(path.parent, cfg["thresholds"], cfg=cfg)
+    cfg = EchoSettings.of(plugin_config("echo_cmr", RESPONDER))
+    table = cohort.read_cohort(path.parent, cfg.thresholds, s=cfg)
     assert list(table["patient_id"]) == list(patients["patient_id"])
     assert table["responder"].tolist() == patients["responder"].tolist()
     assert all(len(v) == 1 for v in table["video_A4C"]) and all(len(v) == 1 for v in table["video_PLAX"])
     frames = read_cine(table["video_A4C"].iloc[0][0]).frames
     assert frames.shape == (8, 32, 40)
-    default = plugin_config("echo_cmr", ["echo_cmr.views=[A4C, PLAX]"])["echo_cmr"]
-    assert cohort.read_cohort(path.parent, default["thresholds"], cfg=default)["wma"].notna().all()
+    default = EchoSettings.of(plugin_config("echo_cmr", ["echo_cmr.views=[A4C, PLAX]"]))
+    assert cohort.read_cohort(path.parent, default.thresholds, s=default)["wma"].notna().all()
 
 
 def test_wma_is_planted_from_the_drive_alone_and_stated(written):

@@ -16,6 +16,7 @@ from cardio import CardioError, ModelState, hookimpl
 from cardio.study import bundle as core_bundle
 from cardio.testing import cpu_context, invoke, plugin_config, pooled, read_metrics, run_plugin
 from cardio_mmode_septal_flash import bundle, cohort, preprocess, synthetic, training
+from cardio_mmode_septal_flash.settings import SeptalFlashSettings
 
 N_A, N_B = 30, 16
 # Tiny: 48 x 48 frames, 3 lines a record, 128 x 128 M-modes, 32 x 32 inputs, one epoch, no Grad-CAM.
@@ -52,7 +53,7 @@ def site_a(tmp_path_factory):
     site = [f"mmode_septal_flash.synthetic.n_patients={N_B}", "mmode_septal_flash.synthetic.n_sf=7",
             "mmode_septal_flash.synthetic.seed=99"]
     cfg = plugin_config("mmode_septal_flash", [*TINY, *site])
-    site_b = synthetic.write_cohort(cfg["mmode_septal_flash"]["synthetic"], tmp / "site_b")
+    site_b = synthetic.write_cohort(SeptalFlashSettings.of(cfg).synthetic, tmp / "site_b")
     table = pd.read_csv(site_b / "labels.csv", dtype=str, keep_default_na=False)
     # ids of its own: site A's (SF0001...) would read as an overlap with the training cohort
     table["sequence"] = "sequences/" + table["patient_id"] + ".npy"
@@ -88,7 +89,7 @@ def test_site_a_model_predicts_site_b_with_its_own_scores(site_a):
     # the imported model scores site B exactly as the final model fitted in the run does, row for row
     cfg = {**cfg, "cohort": {**cfg["cohort"], "dir": str(site_a["site_b"])}}
     ctx = cpu_context(tmp / "featurize")
-    features = preprocess.featurize(cohort.load(cfg, ctx), cfg["mmode_septal_flash"], ctx)
+    features = preprocess.featurize(cohort.load(cfg, ctx), SeptalFlashSettings.of(cfg), ctx)
     every = np.arange(len(features))
     (final,) = site_a["final"]
     own = training.predict(final, features, every, ctx).table

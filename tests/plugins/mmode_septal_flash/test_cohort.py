@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -15,10 +16,9 @@ from cardio import Cache
 from cardio.data.cohort import CohortProblems
 from cardio.testing import check_refused, checksums, invoke
 from cardio_mmode_septal_flash import cohort, preprocess, synthetic
-from cardio_mmode_septal_flash.plugin import cardio_plugin_info
+from cardio_mmode_septal_flash.settings import MMode, Synthetic
 
-DEFAULTS = cardio_plugin_info().default_config["mmode_septal_flash"]
-SMALL = {**DEFAULTS["synthetic"], "n_patients": 12, "n_sf": 5, "size": 64, "seed": 3}
+SMALL = Synthetic(n_patients=12, n_sf=5, size=64, seed=3)
 
 
 @pytest.fixture(scope="module")
@@ -48,7 +48,7 @@ def test_synthetic_cohort_stores_its_truth_and_plants_the_flash_in_its_window(sm
     for _, row in table.iterrows():
         seq = cohort.read_sequence(row)
         assert seq.points.shape == (62, 2) and seq.frames.dtype == np.uint8
-        mm = preprocess.patient_mmodes(seq, {**DEFAULTS["mmode"], "offsets": 0}, "right")[0]
+        mm = preprocess.patient_mmodes(seq, MMode(offsets=0), "right")[0]
         edge = _lv_edge(mm)
         cycle_ms = (seq.cycle[1] - seq.cycle[0]) * seq.frame_time_ms
         t = np.linspace(0, cycle_ms, mm.shape[1])
@@ -59,7 +59,7 @@ def test_synthetic_cohort_stores_its_truth_and_plants_the_flash_in_its_window(sm
     cache = Cache(tmp_path)
     root = synthetic.cached_cohort(cache, SMALL)
     assert synthetic.cached_cohort(cache, SMALL) == root  # written once, then reused
-    assert synthetic.cached_cohort(cache, {**SMALL, "flash_amplitude": 0.03}) != root
+    assert synthetic.cached_cohort(cache, replace(SMALL, flash_amplitude=0.03)) != root
 
 
 def _edit_labels(d: Path, **columns) -> None:
@@ -186,11 +186,12 @@ def test_validate_lists_a_short_septum_and_a_cycle_past_the_clip(tmp_path):
     of cardio validate (read with the table), not failures 25 s into featurizing."""
     from cardio.testing import invoke, plugin_config
     from cardio_mmode_septal_flash import synthetic
+    from cardio_mmode_septal_flash.settings import SeptalFlashSettings
 
-    cfg = plugin_config("mmode_septal_flash", ["profile=fast", "mmode_septal_flash.synthetic.n_patients=10",
-                                               "mmode_septal_flash.synthetic.n_sf=4",
-                                               "mmode_septal_flash.synthetic.size=64"])["mmode_septal_flash"]
-    root = synthetic.write_cohort(cfg["synthetic"], tmp_path / "c")
+    cfg = SeptalFlashSettings.of(plugin_config("mmode_septal_flash", [
+        "profile=fast", "mmode_septal_flash.synthetic.n_patients=10", "mmode_septal_flash.synthetic.n_sf=4",
+        "mmode_septal_flash.synthetic.size=64"]))
+    root = synthetic.write_cohort(cfg.synthetic, tmp_path / "c")
     table = pd.read_csv(root / "labels.csv", dtype=str, keep_default_na=False)
     septum = root / "septum" / f"{table.loc[1, 'patient_id']}.csv"
     points = pd.read_csv(septum)
@@ -226,11 +227,11 @@ def test_pixel_spacing_from_the_dicom_regions_or_the_table_and_the_report_says_w
     row["sequence"], row["frame_time_ms"] = str(dcm), None
     seq = cohort.read_sequence(row)
     assert seq.spacing_mm == pytest.approx((0.4, 0.4))
-    [line] = preprocess.septal_lines(seq, {**DEFAULTS["mmode"], "offsets": 0}, "right")
+    [line] = preprocess.septal_lines(seq, MMode(offsets=0), "right")
     assert line.length_mm == 90.0 and line.length == pytest.approx(225.0)  # 90 mm at 0.4 mm per pixel
     row["pixel_spacing_mm"] = 0.5  # the table's value wins over the header's
     assert cohort.read_sequence(row).spacing_mm == (0.5, 0.5)
     assert cohort.read_sequence(t.iloc[0]).spacing_mm is None  # NumPy: no calibration, pixels
-    cfg = {"mmode": DEFAULTS["mmode"]}
-    assert "90 mm on 1 of 3 records" in line_statement(pd.DataFrame({"line_mm": [90.0, np.nan, np.nan]}), cfg)
-    assert "0.6 x the image width in pixels for all 2" in line_statement(pd.DataFrame({"line_mm": [np.nan] * 2}), cfg)
+    m = MMode()
+    assert "90 mm on 1 of 3 records" in line_statement(pd.DataFrame({"line_mm": [90.0, np.nan, np.nan]}), m)
+    assert "0.6 x the image width in pixels for all 2" in line_statement(pd.DataFrame({"line_mm": [np.nan] * 2}), m)

@@ -1,6 +1,8 @@
 """The M-mode line (normal to the mid-basal septum, toward the LV), both reslice paths, the variants, augmentation."""
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 pytest.importorskip("cardio_mmode_septal_flash")
@@ -10,6 +12,7 @@ import numpy as np
 from cardio import CardioError
 from cardio_mmode_septal_flash import geometry, preprocess
 from cardio_mmode_septal_flash.mmode import mmodes_torch, mmodes_vtk
+from cardio_mmode_septal_flash.settings import MMode
 
 
 def _septum(x0: float = 50.0, tilt: float = 0.0, base_y: float = 100.0, apex_y: float = 20.0) -> np.ndarray:
@@ -122,14 +125,14 @@ def test_offline_augmentation_gives_eleven_mmodes_along_the_septum():
     frames, _ = _moving_edge(20, 64)
     seq = type("S", (), {"frames": frames, "cycle": (1, 18), "points": _septum(30.0, base_y=60.0, apex_y=4.0),
                          "spacing_mm": None})
-    mcfg = {"offsets": 5, "length": 0.6, "rv_share": 0.25, "size": [50, 40], "backend": "torch"}
+    mcfg = MMode(offsets=5, length=0.6, rv_share=0.25, size=(50, 40), backend="torch", length_mm=None)
     mm = preprocess.patient_mmodes(seq, mcfg, "right")
     assert mm.shape == (11, 50, 40)
-    vtk_mm = preprocess.patient_mmodes(seq, {**mcfg, "backend": "vtk"}, "right")
+    vtk_mm = preprocess.patient_mmodes(seq, replace(mcfg, backend="vtk"), "right")
     assert np.abs(mm.astype(int) - vtk_mm.astype(int)).max() <= 1
-    assert preprocess.patient_mmodes(seq, {**mcfg, "offsets": 2}, "right").shape[0] == 5
+    assert preprocess.patient_mmodes(seq, replace(mcfg, offsets=2), "right").shape[0] == 5
     with pytest.raises(CardioError, match="backend"):
-        preprocess.patient_mmodes(seq, {**mcfg, "backend": "numpy"}, "right")
+        preprocess.patient_mmodes(seq, replace(mcfg, backend="numpy"), "right")
 
 
 def test_cropped_variant_is_the_upper_half_and_first_half_of_the_cycle():

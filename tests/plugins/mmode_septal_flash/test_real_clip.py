@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -14,12 +15,13 @@ from scipy.ndimage import gaussian_filter
 
 from cardio.report.figures import save_figure, subplots
 from cardio_mmode_septal_flash import cohort, preprocess
+from cardio_mmode_septal_flash.settings import MMode
 
 FIXTURE = Path(__file__).parents[2] / "fixtures" / "color3d_a4c_septum.json"
 # End-diastole to end-diastole: frames 2 and 63 are the two largest LV blood-pool shares (see the fixture)
 CYCLE = (2, 63)
 # 90 mm (the default) from the clip's ultrasound regions (0.51 mm per pixel): 176 px, 0.28 of its width
-MMODE = {"offsets": 0, "length_mm": 90.0, "length": 0.28, "rv_share": 0.25, "size": [500, 500], "backend": "vtk"}
+MMODE = MMode(offsets=0, length_mm=90, length=0.28, rv_share=0.25, size=(500, 500), backend="vtk")
 
 
 def test_real_a4c_mmode_shows_the_septum_as_a_band(echo_dicom_dir, tmp_path):
@@ -31,7 +33,7 @@ def test_real_a4c_mmode_shows_the_septum_as_a_band(echo_dicom_dir, tmp_path):
     [line] = preprocess.septal_lines(seq, MMODE, "right")
     assert line.length_mm == 90.0 and line.length == pytest.approx(90.0 / 0.51050, rel=1e-4)
     vtk_mm = preprocess.patient_mmodes(seq, MMODE, "right")[0]
-    fast = preprocess.patient_mmodes(seq, {**MMODE, "backend": "torch"}, "right")[0]
+    fast = preprocess.patient_mmodes(seq, replace(MMODE, backend="torch"), "right")[0]
     assert np.abs(vtk_mm.astype(int) - fast.astype(int)).max() <= 1
 
     smooth = gaussian_filter(vtk_mm.astype(float), 4.0)

@@ -18,6 +18,7 @@ from cardio.data import SYNTHETIC_CRT
 from cardio.data.multimodal import TRUTH, latent, stated_truth
 from cardio.testing import checksums, drive_patients, plugin_config, pooled, read_metrics, run_plugin, write_modality
 from cardio_mmode_septal_flash import cohort
+from cardio_mmode_septal_flash.settings import SeptalFlashSettings
 from cardio_mmode_septal_flash.synthetic import planted_flash
 
 N = 20
@@ -64,13 +65,13 @@ def test_the_flash_is_monotone_in_the_drive(written):
     sf = table["septal_flash"].to_numpy()[np.argsort(patients["drive"].to_numpy())]
     assert 0 < sf.sum() < N and (np.diff(sf) >= 0).all()  # no flash below a drive, a flash above it
     assert table["sf_start_ms"].notna().tolist() == (table["septal_flash"] == 1).tolist()
-    syn = plugin_config("mmode_septal_flash")["mmode_septal_flash"]["synthetic"]
+    syn = SeptalFlashSettings.of(plugin_config("mmode_septal_flash")).synthetic
     amplitude = planted_flash(np.linspace(-4, 4, 2001), syn)
     assert (np.diff(amplitude) >= 0).all()  # presence and amplitude rise with the drive
     share = (planted_flash(np.random.default_rng(1).normal(size=20000), syn) > 0).mean()
-    assert share == pytest.approx(syn["n_sf"] / syn["n_patients"], abs=0.015)  # the embedded cohort's SF share
-    flashed = amplitude[amplitude > 0] / syn["flash_amplitude"]
-    assert flashed.min() >= 1 - syn["flash_spread"] and flashed.max() <= 1 + syn["flash_spread"] + 1e-9
+    assert share == pytest.approx(syn.n_sf / syn.n_patients, abs=0.015)  # the embedded cohort's SF share
+    flashed = amplitude[amplitude > 0] / syn.flash_amplitude
+    assert flashed.min() >= 1 - syn.flash_spread and flashed.max() <= 1 + syn.flash_spread + 1e-9
 
 
 def test_same_call_same_bytes_and_responder_reaches_the_echo_only_through_drive(written, tmp_path):

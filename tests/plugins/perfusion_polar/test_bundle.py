@@ -18,6 +18,7 @@ from cardio.study import bundle as core_bundle
 from cardio.testing import cpu_context, invoke, pooled, read_metrics
 from cardio_perfusion_polar import bundle, cohort, training
 from cardio_perfusion_polar.polar_table import Orientation
+from cardio_perfusion_polar.settings import PerfusionSettings
 from cardio_perfusion_polar.synthetic import RISK_TASKS, SEGMENT_TASKS, synthesize, write_cohort
 
 N_B = 40
@@ -68,7 +69,7 @@ def test_the_bundle_holds_the_final_model_bit_for_bit(site_a):
         f"{m}/{t}" for m in ("resnet", "logistic") for t in RISK_TASKS}
     assert state.params["map_size"] == 32 and cfg["perfusion_polar"]["n_patients"] == 48
     # import then export gives back every array, bit for bit: nothing is lost on the way
-    again = bundle.export(bundle.load(state), cfg["perfusion_polar"])
+    again = bundle.export(bundle.load(state), PerfusionSettings.of(cfg))
     assert set(again.tensors) == set(state.tensors)
     for name, value in again.tensors.items():
         assert np.array_equal(torch.as_tensor(value).numpy(), state.tensors[name].numpy()), name

@@ -15,6 +15,7 @@ from cardio.data.cohort import CohortProblems
 from cardio.testing import plugin_config
 from cardio_perfusion_polar import cohort, polar_table, synthetic
 from cardio_perfusion_polar.polar_table import Orientation
+from cardio_perfusion_polar.settings import PerfusionSettings
 
 # (rings, sectors, numbering): counts and conventions of other programs than the model's 32 x 32 grid
 GRIDS = [(7, 24, Orientation("apex", 270.0, "clockwise")), (10, 40, Orientation()),
@@ -92,11 +93,15 @@ def test_the_default_numbering_is_the_core_polar_grid():
 
 
 def test_orientation_settings_are_checked_in_one_line():
-    with pytest.raises(CardioError, match="perfusion_polar.tables.first_ring must be one of"):
-        Orientation.from_config({"tables": {"first_ring": "centre"}})
-    with pytest.raises(CardioError, match="perfusion_polar.tables.direction must be one of"):
-        Orientation.from_config({"tables": {"direction": "cw"}})
-    assert Orientation.from_config(plugin_config("perfusion_polar", [])["perfusion_polar"]) == Orientation()
+    with pytest.raises(CardioError, match=r"^config key perfusion_polar.tables.first_ring = 'centre' is out of "
+                                          "range; allowed: one of apex, base$"):
+        plugin_config("perfusion_polar", ["perfusion_polar.tables.first_ring=centre"])
+    with pytest.raises(CardioError, match="perfusion_polar.tables.direction = 'cw' is out of range; allowed: one of"):
+        plugin_config("perfusion_polar", ["perfusion_polar.tables.direction=cw"])
+    nan = PerfusionSettings.of(plugin_config("perfusion_polar", ["perfusion_polar.tables.first_sector_deg=.nan"]))
+    with pytest.raises(CardioError, match="perfusion_polar.tables.first_sector_deg must be a number of degrees"):
+        Orientation.from_settings(nan.tables)
+    assert Orientation.from_settings(PerfusionSettings.of(plugin_config("perfusion_polar", [])).tables) == Orientation()
 
 
 BAD_TABLES = [

@@ -16,7 +16,8 @@ from cardio_perfusion_polar.model import PolarResNet
 CFG = {"arch": "resnet18", "imagenet": False, "freeze": [], "baseline_c": 1.0,
        "cpu_threads": 1,
        "step1": {"epochs": 1, "batch_size": 8, "lr": 1e-3, "patience": 0},
-       "step2": {"epochs": 1, "batch_size": 8, "lr": 0.0, "weight_decay": 0.0, "patience": 0}}
+       "step2": {"epochs": 1, "batch_size": 8, "lr": 1e-3, "patience": 0}}
+BACKBONE = ["conv1", "bn1", "layer1", "layer2", "layer3", "layer4"]  # every ResNet parameter but the head's
 
 
 def _train(feats, train: np.ndarray, cfg: dict, ctx):
@@ -48,8 +49,9 @@ def test_resnet_outputs_and_architectures(one_thread):
 def test_two_step_training_and_predictions(ctx, tmp_path, one_thread):
     feats = _features(ctx, 40)
     train, test = np.arange(30), np.arange(30, 40)
-    model = _train(feats, train, CFG, ctx)
-    # Step 2 starts from step 1's backbone: with a zero learning rate it must still hold step 1's weights.
+    model = _train(feats, train, {**CFG, "freeze": BACKBONE}, ctx)
+    # Step 2 starts from step 1's backbone: with the backbone frozen, its training moves only its new head, so it must
+    # still hold step 1's backbone weights (its own initialisation, drawn after step 1's, would differ).
     p1 = dict(model.step1.net.named_parameters())
     for name, p in model.step2.net.named_parameters():
         if not name.startswith("fc."):
@@ -108,6 +110,7 @@ def test_backbone_weights_from_a_file(tmp_path, one_thread):
     from safetensors.torch import save_file
 
     from cardio_perfusion_polar.model import weights_source
+    from cardio_perfusion_polar.settings import PerfusionSettings
 
     torch.manual_seed(3)
     source = torchvision.models.resnet18(weights=None)
@@ -117,7 +120,7 @@ def test_backbone_weights_from_a_file(tmp_path, one_thread):
         m = PolarResNet("resnet18", 17, weights_file=str(tmp_path / f))
         assert torch.equal(m.net.conv1.weight, source.conv1.weight) and m.net.fc.out_features == 17
         assert torch.allclose(m.mean.flatten(), torch.tensor([0.485, 0.456, 0.406]))
-    assert "r18.pth (sha256" in weights_source({"arch": "resnet18", "weights": str(tmp_path / "r18.pth")})
+    assert "r18.pth (sha256" in weights_source(PerfusionSettings(arch="resnet18", weights=str(tmp_path / "r18.pth")))
     with pytest.raises(CardioError, match="r18.pth: does not fit a torchvision resnet50"):
         PolarResNet("resnet50", 17, weights_file=str(tmp_path / "r18.pth"))
     (tmp_path / "bad.pth").write_bytes(b"not weights")

@@ -12,6 +12,7 @@ from cardio import CardioError, Features, stats
 from cardio.data import make_folds
 from cardio.testing import train_settings
 from cardio_spect_polar import analysis, pipeline
+from cardio_spect_polar.settings import Analysis
 
 CLINICAL = ["age", "sex", "qrs_ms", "lvef"]
 CATEGORICAL = ["sex"]
@@ -59,7 +60,8 @@ def test_paper_analysis_tables_figures_and_lr_tests(ctx, tmp_path):
     for j in range(1, 7):
         table[f"ae_{j:02d}"] = rng.normal(size=len(table)) + (1.2 * table["responder"] if j == 3 else 0)
     cols = [f"ae_{j:02d}" for j in range(1, 7)]
-    res = analysis.paper_analysis(table, "responder", CLINICAL, CATEGORICAL, cols, CFG, ctx.save_figure)
+    res = analysis.paper_analysis(table, "responder", CLINICAL, CATEGORICAL, cols,
+                                  Analysis.from_mapping(CFG, "analysis"), ctx.save_figure)
     sec = res.section
     assert "in-sample" in sec.title.lower() and "explanatory" in sec.title.lower()
     assert "optimistic" in sec.text
@@ -168,7 +170,7 @@ def test_paper_profile_models_side_by_side_and_student_t(ctx):
     for j in range(1, 7):
         table[f"ae_{j:02d}"] = rng.normal(size=len(table)) + (1.2 * table["responder"] if j in (3, 5) else 0)
     cols = [f"ae_{j:02d}" for j in range(1, 7)]
-    cfg = {**CFG, "ae_model_sizes": [1, 2], "student_t": True, "permutations": 50}
+    cfg = Analysis.from_mapping({**CFG, "ae_model_sizes": [1, 2], "student_t": True, "permutations": 50}, "analysis")
     res = analysis.paper_analysis(table, "responder", CLINICAL, CATEGORICAL, cols, cfg, ctx.save_figure)
     multi = res.section.tables["Multivariate logistic models (in-sample)"]
     assert {"clinical+ae", "clinical+ae(2)"} <= set(multi["model"])

@@ -1,6 +1,8 @@
 """The phase-map autoencoder: four linear layers, 64 features from layer 2, trained by the core engine."""
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 pytest.importorskip("cardio_spect_polar")
@@ -11,6 +13,7 @@ import torch
 from cardio import CardioError
 from cardio.testing import train_settings
 from cardio_spect_polar import autoencoder as ae
+from cardio_spect_polar.settings import Autoencoder
 
 
 def phase_maps(n: int, pixels: int, seed: int = 0) -> np.ndarray:
@@ -22,8 +25,7 @@ def phase_maps(n: int, pixels: int, seed: int = 0) -> np.ndarray:
 
 
 TRAIN = train_settings()
-CFG = {"hidden": 32, "features": 64, "activation": "relu", "iterations": 40, "batch_size": None, "lr": 1e-3,
-       "cpu_threads": 1}
+CFG = Autoencoder(hidden=32, features=64, activation="relu", iterations=40, batch_size=None, lr=1e-3, cpu_threads=1)
 
 
 def test_four_layers_and_layer_two_features(ctx):
@@ -47,7 +49,7 @@ def test_four_layers_and_layer_two_features(ctx):
 
 def test_training_reduces_reconstruction_error_through_the_engine(ctx, tmp_path):
     x = phase_maps(20, 40, seed=1)
-    fitted = ae.fit_autoencoder(x, [f"p{i}" for i in range(20)], {**CFG, "iterations": 150, "lr": 1e-2}, ctx,
+    fitted = ae.fit_autoencoder(x, [f"p{i}" for i in range(20)], replace(CFG, iterations=150, lr=1e-2), ctx,
                                 name="ae-test", train=TRAIN)
     losses = [h["train_loss"] for h in fitted.history]
     assert len(losses) == 150 and fitted.epochs == 150 and fitted.iterations == 150
@@ -69,7 +71,7 @@ def test_iterations_map_onto_engine_epochs():
 
 def test_minibatch_iterations_count(ctx):
     x = phase_maps(10, 20, seed=2)
-    fitted = ae.fit_autoencoder(x, list("abcdefghij"), {**CFG, "iterations": 9, "batch_size": 4}, ctx, train=TRAIN)
+    fitted = ae.fit_autoencoder(x, list("abcdefghij"), replace(CFG, iterations=9, batch_size=4), ctx, train=TRAIN)
     assert (fitted.epochs, fitted.batch_size, fitted.iterations) == (3, 4, 9)
     assert fitted.patients == list("abcdefghij")
 
