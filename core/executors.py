@@ -1,8 +1,9 @@
 """Where a run's tasks run when not inline: a process each on this machine, or SLURM jobs, through submitit.
 
-local: submitit's LocalExecutor starts each task's process; cardio's throttle keeps at most `executor.workers`
-running (with GPUs, one task per GPU through CUDA_VISIBLE_DEVICES, the next starting when one frees: submitit's
-local executor does not share GPUs out). slurm: one job for prepare, a job array for the fits and the final
+local: prepare and evaluate run in the run's own process (nothing runs beside them), and submitit's LocalExecutor
+starts a process for each fit and the final model; cardio's throttle keeps at most `executor.workers` running (with
+GPUs, one task per GPU through CUDA_VISIBLE_DEVICES, the next starting when one frees: submitit's local executor
+does not share GPUs out). slurm: one job for prepare, a job array for the fits and the final
 model (after prepare, at most `executor.workers` at once), one job for evaluate (after the array). In both, a
 task is submitit's Checkpointable: on the preemption signal or at its time limit it is requeued, and the engine
 resumes its fit from the last checkpoint; on SIGTERM (scancel) it stops as cancelled. The local executor gives
@@ -67,14 +68,16 @@ class TaskCall(submitit.helpers.Checkpointable if submitit else object):  # type
         return super().checkpoint(spec)
 
 
-def submit(spec: TaskSpec, config: dict, run_dir: Path, todo: list[str], log: logging.Logger) -> bool:
-    """Run or submit the tasks in `todo`; True when the run finished here (local, or slurm with wait)."""
+def submit(spec: TaskSpec, config: dict, run_dir: Path, todo: list[str], log: logging.Logger,
+           here: Callable[[str], None]) -> bool:
+    """Run or submit the tasks in `todo`; True when the run finished here (local, or slurm with wait). `here` runs
+    a task in this process (the local executor's prepare and evaluate)."""
     _submitit()
     ex = config["executor"]
     os.environ["SUBMITIT_PREEMPT_SIGNAL"] = str(ex["signal"])  # the task processes read it when submitit loads
     folder = Path(ex["folder"] or Path(run_dir) / "tasks" / "submitit") / "%j"
     if ex["name"] == "local":
-        run_local(spec, config, folder, todo, log)
+        run_local(spec, config, folder, todo, log, here)
         return True
     return submit_slurm(spec, config, folder, todo, log)
 
@@ -149,8 +152,12 @@ def task_threads(slots: int, tasks_in_phase: int) -> int:
     return max(1, allotted_cpus() // max(1, min(slots, tasks_in_phase)))
 
 
-def run_local(spec: TaskSpec, config: dict, folder: Path, todo: list[str], log: logging.Logger) -> None:
-    """Every phase through the throttle, a process per task; a failed task stops the run after the running ones."""
+def run_local(spec: TaskSpec, config: dict, folder: Path, todo: list[str], log: logging.Logger,
+              here: Callable[[str], None]) -> None:
+    """prepare and evaluate in this process (`here`), the fits and the final model through the throttle, a process
+    per task; a failed task stops the run after the running ones. Nothing runs beside prepare or evaluate, so a
+    process of their own would only add its start, torch's imports and a read of the stages before the folds to
+    the run's critical path (this process has them: it builds or reads the stages once for both)."""
     ex = config["executor"]
     where = slots(config, log=log)
     threads = 1
@@ -162,7 +169,7 @@ def run_local(spec: TaskSpec, config: dict, folder: Path, todo: list[str], log: 
                                    visible_gpus=() if slot is None else (slot,))
         log.info("task %s started on %s, %d CPU thread(s)", name, "the CPU" if slot is None else f"GPU {slot}",
                  threads)
-        job = executor.submit(TaskCall(), dataclasses.replace(spec, name=name, threads=threads))
+        job = executor.submit(TaskCall(), dataclasses.replace(spec, name=name, threads=threads, submitted=time.time()))
         # submitit waits 15 s for the result file of a job that ended without one (a slow shared filesystem's
         # latency), and the throttle with it; a local worker writes to this machine's disk before it exits, so a
         # lost one (kill -9) is known at once (submitit has no parameter for it; its own tests set this attribute)
@@ -181,6 +188,9 @@ def run_local(spec: TaskSpec, config: dict, folder: Path, todo: list[str], log: 
         return True
 
     for phase in phases(todo):
+        if phase in (["prepare"], ["evaluate"]):
+            here(phase[0])
+            continue
         threads = task_threads(len(where), len(phase))
         failed = throttle(phase, start, where, retry=lost)
         if failed:
@@ -224,7 +234,7 @@ def submit_slurm(spec: TaskSpec, config: dict, folder: Path, todo: list[str], lo
     call, after, evaluate = TaskCall(), None, None
     for phase in phases(todo):
         _after(executor, after, extra)
-        specs = [dataclasses.replace(spec, name=n) for n in phase]
+        specs = [dataclasses.replace(spec, name=n, submitted=time.time()) for n in phase]
         if len(specs) == 1:
             job = executor.submit(call, specs[0])
             after = job.job_id
