@@ -27,7 +27,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from cardio import CardioError, Features, Predictions
-from cardio.engine import cpu_threads, masked_loss, masked_mse
+from cardio.engine import masked_loss, masked_mse
 from cardio.stats import choose_threshold
 from cardio_perfusion_polar.model import PolarResNet, scaled, weights_source
 from cardio_perfusion_polar.synthetic import CHANNELS, N_SEGMENTS, RISK_TASKS, SEGMENT_TASKS
@@ -116,9 +116,7 @@ def _step_settings(step: dict, n_fit: int) -> dict:
 def train(features: Features, fit_index: np.ndarray, val_index: np.ndarray, config: dict, ctx) -> PerfusionModel:
     """Both ResNet steps on the fit rows, stopped early and thresholded on the core's validation rows; the baselines
     on the whole training fold."""
-    cfg = config["perfusion_polar"]
-    with cpu_threads(cfg.get("cpu_threads"), ctx.device):
-        return _train(features, (fit_index, val_index), cfg, config["train"], ctx)
+    return _train(features, (fit_index, val_index), config["perfusion_polar"], config["train"], ctx)
 
 
 def _check_inputs(cfg: dict) -> list[str]:
