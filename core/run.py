@@ -254,9 +254,16 @@ def _mark_stopped(run_dir: Path, name: str, error: BaseException) -> None:
     tasks.mark_failed(run_dir, name, error)
 
 
+_kept: dict[str, tasks.Study] = {}  # this process's stages before the folds, by run directory
+
+
 def run_task(spec: TaskSpec) -> str:
-    """Run one task of a run in this process (the local and slurm executors call this); its name when done."""
-    waited = time.time() - spec.submitted if spec.submitted else None  # process start and imports (slurm: queue too)
+    """Run one task of a run in this process (the local and slurm executors call this); its name when done. A
+    process that runs several tasks of a run reads the stages before the folds once, as the inline executor has
+    them once."""
+    first = not _kept
+    # the process's start and imports (slurm: its wait in the queue too), for its first task
+    waited = time.time() - spec.submitted if spec.submitted and first else None
     startup_cpu = time.process_time()
     study = open_study(spec.plugin, spec.register)
     tasks.time_hooks(study.pm)
@@ -273,7 +280,10 @@ def run_task(spec: TaskSpec) -> str:
             if waited is not None:
                 seconds.update(start_s=waited, start_cpu_s=startup_cpu)
             before = time.perf_counter()
-            stages = shared(study, cfg, ctx, spec.name)
+            if spec.run_dir in _kept:
+                ctx.log.info("stages before the folds: as this process read them for its earlier task")
+            stages = _kept.get(spec.run_dir) or shared(study, cfg, ctx, spec.name)
+            _kept[spec.run_dir] = stages
             seconds["stages_s"] = time.perf_counter() - before
             if spec.name.startswith("fit-"):
                 names = [f"fit-{f.name}" for f in stages.folds]

@@ -65,6 +65,13 @@ def phases(todo: Sequence[str]) -> list[list[str]]:
                         ["evaluate"] if "evaluate" in todo else []) if p]
 
 
+def chunks(names: Sequence[str], n: int) -> list[list[str]]:
+    """The names dealt round-robin into at most n lists, each in order: one process of the local executor runs a
+    list's tasks one after the other (its start, imports and read of the stages once for them all)."""
+    k = max(1, min(n, len(names)))
+    return [list(names[i::k]) for i in range(k)]
+
+
 def task_dir(run_dir: Path, name: str) -> Path:
     return Path(run_dir) / TASKS / name
 
