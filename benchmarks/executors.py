@@ -18,7 +18,10 @@ importing (inline: the wall outside any task), the stages before the folds (the 
 (every later task), the fold fits (train and predict), explain (the last fold's), the final model and evaluate.
 Amdahl bounds the ratio: only the fits, explain and the final model spread over the workers, so with inline's
 shares the local executor on 2 workers can be at most wall / (serial + parallel / 2) faster, even with no
-per-task cost and no difference between a fit on 1 thread and on 2.
+per-task cost and no difference between a fit on 1 thread and on 2. That bound needs two free cores: the run starts
+and ends by timing a fixed CPU work in one process and in two at once, and prints what the second added (on this
+shared machine at load 6, 1.03x: the other jobs left this run about 0.67 of a core whether it ran one process or
+two, so no executor can be faster than inline there, and the local executor's extra CPU seconds made it slower).
 """
 from __future__ import annotations
 
@@ -138,6 +141,24 @@ def print_profile(plugin: str, res: dict) -> None:
           f"workers: {wall / (wall - parallel + parallel / 2):.2f}x")
 
 
+SPIN = "import time\nt = time.process_time()\nwhile time.process_time() - t < {s}:\n    sum(range(10000))\n"
+
+
+def capacity(seconds: float = 3.0) -> float:
+    """What a second busy process adds here now: the CPU work two processes do at once per the work one does alone
+    in the same wall time (2.0 on two free cores; about 1.0 where the machine's other load leaves this run the same
+    share of CPU however many processes it starts, and then no executor can make a run faster)."""
+    def wall(n: int) -> float:
+        started = time.perf_counter()
+        procs = [subprocess.Popen([sys.executable, "-c", SPIN.format(s=seconds)]) for _ in range(n)]
+        for p in procs:
+            p.wait()
+        return time.perf_counter() - started
+
+    one = statistics.median([wall(1), wall(1)])
+    return 2 * one / wall(2)
+
+
 def _load() -> str:
     one, five, _ = os.getloadavg()
     return f"load average {one:.1f} (1 min), {five:.1f} (5 min)"
@@ -155,6 +176,8 @@ def main() -> int:
     cpus = len(os.sched_getaffinity(0))
     print(f"{cpus} CPUs allotted; executors: {', '.join(executors)}"
           f"{'' if 'slurm' in executors else ' (no SLURM controller answers: slurm left out)'}; {_load()}")
+    before = capacity()
+    print(f"a second busy process adds {before:.2f}x the work of one (2.00 on two free cores)", flush=True)
     results = {}
     with tempfile.TemporaryDirectory(prefix="cardio-executors-") as tmp:
         for plugin in plugins:
@@ -169,6 +192,9 @@ def main() -> int:
               + "  " + ", ".join(f"{e}: {'yes' if not n else f'NO, {n} differ, by {d:.2g} at most'}"
                                  for e, (n, d) in res["same"].items()))
     print(f"(medians of {args.repeats} alternating repeat(s); goal: inline/local >= 1.7x on 2 cores; {_load()})")
+    print(f"a second busy process added {before:.2f}x before the runs, {capacity():.2f}x after (2.00 on two free "
+          "cores; near 1, starting processes cannot speed a run up: the local executor's bound is then inline's CPU "
+          "seconds over its own)")
     for plugin, res in results.items():
         print_profile(plugin, res)
     return 0 if all(not n for r in results.values() for n, _ in r["same"].values()) else 1

@@ -1,14 +1,15 @@
-"""Where a run's tasks run when not inline: a process each on this machine, or SLURM jobs, through submitit.
+"""Where a run's tasks run when not inline: processes on this machine, or SLURM jobs, through submitit.
 
 local: prepare and evaluate run in the run's own process (nothing runs beside them), and submitit's LocalExecutor
-starts a process for each fit and the final model; cardio's throttle keeps at most `executor.workers` running (with
-GPUs, one task per GPU through CUDA_VISIBLE_DEVICES, the next starting when one frees: submitit's local executor
-does not share GPUs out). slurm: one job for prepare, a job array for the fits and the final
-model (after prepare, at most `executor.workers` at once), one job for evaluate (after the array). In both, a
-task is submitit's Checkpointable: on the preemption signal or at its time limit it is requeued, and the engine
-resumes its fit from the last checkpoint; on SIGTERM (scancel) it stops as cancelled. The local executor gives
-each task its share of the CPUs as torch threads and runs a task whose worker was lost (kill -9) once more. The
-run directory is the only state; rerunning the command submits only the tasks without a done marker.
+starts one process per slot for the fits and the final model, dealt round-robin, each running its tasks one after
+the other; cardio's throttle keeps at most `executor.workers` running (with GPUs, one per GPU through
+CUDA_VISIBLE_DEVICES: submitit's local executor does not share GPUs out). slurm: one job for prepare, a job array
+for the fits and the final model (after prepare, at most `executor.workers` at once), one job for evaluate (after
+the array). In both, a task is submitit's Checkpointable: on the preemption signal or at its time limit it is
+requeued, and the engine resumes its fit from the last checkpoint; on SIGTERM (scancel) it stops as cancelled. The
+local executor gives each process its share of the CPUs as torch threads and runs the tasks of a lost worker
+(kill -9) once more. The run directory is the only state; rerunning the command submits only the tasks without a
+done marker.
 """
 from __future__ import annotations
 
