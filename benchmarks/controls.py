@@ -154,7 +154,7 @@ CONTROLS = {
     "perfusion_polar": Control(
         ("perfusion_polar.n_patients=60", "cv.folds=5", "perfusion_polar.size=24", "perfusion_polar.step1.epochs=4",
          "perfusion_polar.step2.epochs=4", "perfusion_polar.step1.batch_size=16", "perfusion_polar.step2.batch_size=16",
-         "perfusion_polar.cpu_threads=1", "stats.n_resamples=100", *QUIET),
+         "train.cpu_threads=1", "stats.n_resamples=100", *QUIET),
         "perfusion_polar.seed", "resnet-polar", "impaired_mfr", neutral_models=("resnet-polar", "logistic-17seg")),
     # tests/plugins/mmode_septal_flash/test_plugin.py CONTROL (the same tuple; a test holds them equal): the planted
     # septal flash, read by the cropped model (the paper's reference) on the paper's holdout (64:16:20) of 200

@@ -2,9 +2,9 @@
 
 Usage: python benchmarks/spect_ae_threads.py [--rows 82] [--pixels 2048] [--hidden 256] [--steps 200] [--batch 16]
 
-Backs `spect_polar.autoencoder.cpu_threads: 1` in the spect_polar config: the AE's matrices are small, so on a
-CPU intra-op threads mostly add synchronisation. Runs the same optimizer steps (AdamW, MSE, the
-plugin's PhaseAutoencoder) first with torch's default thread count, then with one thread, and prints
+Backs `train.cpu_threads: 1` in the spect_polar config (the core's key; before, the AE's own cpu_threads): the
+AE's matrices are small, so on a CPU intra-op threads mostly add synchronisation. Runs the same optimizer steps
+(AdamW, MSE, the plugin's PhaseAutoencoder) first with torch's default thread count, then with one thread, and prints
 ms per step and the ratio. Results depend on the machine and on its load; run on an idle machine.
 """
 from __future__ import annotations

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -34,6 +34,7 @@ class TaskSpec:
     name: str
     register: tuple = ()
     threads: int = 0  # torch CPU threads the executor gives the task; 0: the CPUs allotted to its process
+    submitted: float = 0.0  # time.time() when the executor handed the task over (0: unknown)
 
 
 def run_study(plugin: str, config_file: str | None = None, sets: tuple[str, ...] = (), device: str | None = None,
@@ -128,7 +129,30 @@ def _execute(study: Study, spec: TaskSpec, cfg: dict, run_dir: Path, dev: torch.
     todo = tasks.pending(run_dir, cfg)
     log.info("cardio %s, plugin %s, executor %s: %d of %d task(s) to run (%s), run %s", cardio.__version__,
              spec.plugin, cfg["executor"]["name"], len(todo), len(tasks.task_names(cfg)), ", ".join(todo), run_dir)
-    return executors.submit(spec, cfg, run_dir, todo, log)
+    return executors.submit(spec, cfg, run_dir, todo, log, _here(study, cfg, run_dir, dev, log))
+
+
+def _here(study: Study, cfg: dict, run_dir: Path, dev: torch.device, log) -> Callable[[str], None]:
+    """Runs prepare or evaluate in this process (the local executor's), logging to run.log; the stages before the
+    folds are built (prepare) or read back from the cache (a resumed run's evaluate) once, and kept for the other."""
+    ctx = new_context(cfg, run_dir, log, device=dev)
+    tasks.time_hooks(study.pm)
+    kept: list[tasks.Study] = []
+
+    def run(name: str) -> None:
+        threads = engine.default_threads()
+        log.info("task %s here, in the run's process, %d CPU thread(s)", name, threads)
+        with _task(run_dir, name, cfg, ctx) as seconds:
+            before = time.perf_counter()
+            if not kept:
+                kept.append(shared(study, cfg, ctx, name))
+            seconds["stages_s"] = time.perf_counter() - before
+            if name == "evaluate":
+                evaluate(study, kept[0], cfg, ctx)
+        if dev.type == "cuda":  # the fits' processes get the GPU memory a prepare on the GPU cached here
+            torch.cuda.empty_cache()
+
+    return run
 
 
 def run_status(run_dir: Path, register: Iterable[object] = ()) -> tuple[str, list[tuple[str, str, str]]]:
@@ -172,10 +196,12 @@ def _run_inline(study: Study, cfg: dict, run_dir: Path, dev: torch.device, rank:
     """Every task in this process, in order, on one build of the stages before the folds."""
     log = run_logger(run_dir / "run.log", rank == 0)
     ctx = new_context(cfg, run_dir, log, device=dev, rank=rank, world_size=world)
+    tasks.time_hooks(study.pm)
     threads = engine.default_threads()
     log.info("cardio %s, plugin %s, device %s, %d process(es), %d CPU thread(s), run %s", cardio.__version__,
              study.plugin, dev, world, threads, run_dir)
-    with _task(run_dir, "prepare", cfg, ctx):
+    with _task(run_dir, "prepare", cfg, ctx) as seconds:
+        seconds["start_cpu_s"] = time.process_time()  # this process's imports, config and provenance
         stages = study.build(cfg, ctx)
     started = time.perf_counter()
     todo = [i for i, f in enumerate(stages.folds) if tasks.state(run_dir, f"fit-{f.name}", cfg)[0] != "done"]
@@ -199,19 +225,21 @@ def _run_inline(study: Study, cfg: dict, run_dir: Path, dev: torch.device, rank:
 
 
 @contextmanager
-def _task(run_dir: Path, name: str, cfg: dict, ctx: RunContext) -> Iterator[None]:
-    """A task's markers (rank 0): running while it runs, then done with the config's hash, or failed."""
-    started = time.perf_counter()
+def _task(run_dir: Path, name: str, cfg: dict, ctx: RunContext) -> Iterator[dict[str, float]]:
+    """A task's markers (rank 0): running while it runs, then done with the config's hash and its seconds (wall,
+    CPU, each hook's, and those the block adds to the dict it is given), or failed."""
+    started, cpu_started, hooks_before = time.perf_counter(), time.process_time(), tasks.hook_seconds()
+    seconds: dict[str, float] = {}
     if ctx.is_main:
         tasks.mark_running(run_dir, name)
     try:
-        yield
+        yield seconds
     except BaseException as e:
         if ctx.is_main:
             _mark_stopped(run_dir, name, e)
         raise
     if ctx.is_main:
-        tasks.mark_done(run_dir, name, cfg, started)
+        tasks.mark_done(run_dir, name, cfg, started, cpu_started, hooks_before, **seconds)
 
 
 def _mark_stopped(run_dir: Path, name: str, error: BaseException) -> None:
@@ -226,9 +254,19 @@ def _mark_stopped(run_dir: Path, name: str, error: BaseException) -> None:
     tasks.mark_failed(run_dir, name, error)
 
 
+_kept: dict[str, tasks.Study] = {}  # this process's stages before the folds, by run directory
+
+
 def run_task(spec: TaskSpec) -> str:
-    """Run one task of a run in this process (the local and slurm executors call this); its name when done."""
+    """Run one task of a run in this process (the local and slurm executors call this); its name when done. A
+    process that runs several tasks of a run reads the stages before the folds once, as the inline executor has
+    them once."""
+    first = not _kept
+    # the process's start and imports (slurm: its wait in the queue too), for its first task
+    waited = time.time() - spec.submitted if spec.submitted and first else None
+    startup_cpu = time.process_time()
     study = open_study(spec.plugin, spec.register)
+    tasks.time_hooks(study.pm)
     run_dir = Path(spec.run_dir)
     cfg = run_config(study.info, run_dir)
     ctx = new_context(cfg, run_dir, run_logger(tasks.task_dir(run_dir, spec.name) / "task.log", True))
@@ -238,8 +276,15 @@ def run_task(spec: TaskSpec) -> str:
     ctx.log.info("cardio %s, plugin %s, task %s, device %s, %d CPU thread(s)", cardio.__version__, spec.plugin,
                  spec.name, ctx.device, torch.get_num_threads())
     try:
-        with _task(run_dir, spec.name, cfg, ctx):
-            stages = shared(study, cfg, ctx, spec.name)
+        with _task(run_dir, spec.name, cfg, ctx) as seconds:
+            if waited is not None:
+                seconds.update(start_s=waited, start_cpu_s=startup_cpu)
+            before = time.perf_counter()
+            if spec.run_dir in _kept:
+                ctx.log.info("stages before the folds: as this process read them for its earlier task")
+            stages = _kept.get(spec.run_dir) or shared(study, cfg, ctx, spec.name)
+            _kept[spec.run_dir] = stages
+            seconds["stages_s"] = time.perf_counter() - before
             if spec.name.startswith("fit-"):
                 names = [f"fit-{f.name}" for f in stages.folds]
                 fits.fit_fold(study, stages, names.index(spec.name), cfg, ctx, "")

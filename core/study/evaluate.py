@@ -14,6 +14,7 @@ from cardio.context import RunContext
 from cardio.data import CardioError, Cohort, Features, Predictions, Section, checks
 from cardio.report import outputs as report
 from cardio.study import ensemble, tasks
+from cardio.study.fits import threads
 from cardio.study.record import RunRecord, keep_key, read_run_json
 from cardio.study.stages import Study, as_sections
 
@@ -33,7 +34,7 @@ def evaluate(study: Study, stages: tasks.Study, cfg: dict, ctx: RunContext) -> N
     engine.seed_everything(ctx.seed)
     try:
         facts = {f.name: tasks.read_model_facts(run_dir, f"fit-{f.name}") or {} for f in stages.folds}
-        with parallel_saves():  # figures render on the allotted CPUs; every file is written before the report
+        with parallel_saves(), threads(cfg, ctx):  # figures render on the allotted CPUs; every file is written first
             sections = sections_of(study, stages.features, stages.prepared, labelled(predictions), stages.cohort,
                                    cfg, ctx, facts) + tasks.read_sections(run_dir, names[-1])
     except StatsError as e:

@@ -21,9 +21,23 @@ from cardio.study.record import provenance
 from cardio.study.stages import Study, as_sections, expect
 
 
+def threads(cfg: dict, ctx: RunContext) -> Any:
+    """The torch CPU threads of a fit and of everything that runs its models (train, predict, explain, export,
+    evaluate, predict on a new cohort): train.cpu_threads, else as the process has them (the executor's share of
+    the CPUs). Sums split over threads round differently, so a fit's result depends on its thread count; one
+    count for all of a model's steps keeps a run's results to the last digit wherever it runs at that count."""
+    return engine.cpu_threads(cfg["train"]["cpu_threads"], ctx.device)
+
+
 def fit_fold(study: Study, stages: tasks.Study, i: int, cfg: dict, ctx: RunContext, left: str) -> None:
     """Fold i's task: train, predict its test rows, and, for the last fold, explain; written to tasks/fit-<fold>/.
-    With cv.inner_folds, the fold's inner folds are fitted after it and their predictions kept beside."""
+    With cv.inner_folds, the fold's inner folds are fitted after it and their predictions kept beside. All of it
+    on the fits' threads."""
+    with threads(cfg, ctx):
+        _fit_fold(study, stages, i, cfg, ctx, left)
+
+
+def _fit_fold(study: Study, stages: tasks.Study, i: int, cfg: dict, ctx: RunContext, left: str) -> None:
     features, fold = stages.features, stages.folds[i]
     ctx.log.info("fold %d of %d (%s): %d train rows, %d test rows%s", i + 1, len(stages.folds), fold.name,
                  len(features.trainable(fold.train)), len(fold.test), left)
@@ -103,9 +117,10 @@ def final_model(study: Study, stages: tasks.Study, cfg: dict, ctx: RunContext) -
     ctx.log.info("final model: fitting on all %d rows (%d patients)", len(every),
                  features.table["patient_id"].nunique())
     fit_ctx = ctx.for_fit("final")  # its checkpoints and history are tagged final-<name>
-    model = train(study, features, every, every[:0], stages.prepared, cfg, fit_ctx)
-    state = expect(study.hooks.cardio_export_model(model=model, config=cfg, ctx=fit_ctx), ModelState,
-                   "cardio_export_model", study.plugin)
+    with threads(cfg, ctx):
+        model = train(study, features, every, every[:0], stages.prepared, cfg, fit_ctx)
+        state = expect(study.hooks.cardio_export_model(model=model, config=cfg, ctx=fit_ctx), ModelState,
+                       "cardio_export_model", study.plugin)
     fitted = {"n_rows": int(len(every)), "n_patients": int(features.table["patient_id"].iloc[every].nunique()),
               "n_records": int(len(cohort)), "label": cohort.label, "bundle": "model"}
     if ctx.is_main:

@@ -19,6 +19,7 @@ from cardio.data import CardioError, Cohort, Features, ModelState, Predictions, 
 from cardio.report import outputs as report
 from cardio.study import bundle, ensemble, external
 from cardio.study.evaluate import at_level, cohort_meta, labelled
+from cardio.study.fits import threads
 from cardio.study.record import RunRecord, keep_key, provenance, read_run_json, run_logger
 from cardio.study.stages import Study, expect, open_study
 
@@ -118,7 +119,8 @@ def _predict(study: Study, info: dict, models: Models, cfg: dict, ctx: RunContex
     log.info("%s", info["trust"])  # what was checked of the bundle: its fingerprint, and its signer if trusted
     cohort = study.cohort(cfg, ctx, check=False)
     features = study.featurize(cohort, cfg, ctx)
-    predictions, final = _predicted(study, models, features, cohort, cfg, ctx)
+    with threads(cfg, ctx):  # the fits' torch threads
+        predictions, final = _predicted(study, models, features, cohort, cfg, ctx)
     shared = bundle.overlap(features, info.get("training_fingerprints") or {}, cohort)
     external_cohort = not (shared.get("same_id") or shared.get("same_content"))
     if not external_cohort:

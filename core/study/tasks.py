@@ -65,6 +65,13 @@ def phases(todo: Sequence[str]) -> list[list[str]]:
                         ["evaluate"] if "evaluate" in todo else []) if p]
 
 
+def chunks(names: Sequence[str], n: int) -> list[list[str]]:
+    """The names dealt round-robin into at most n lists, each in order: one process of the local executor runs a
+    list's tasks one after the other (its start, imports and read of the stages once for them all)."""
+    k = max(1, min(n, len(names)))
+    return [list(names[i::k]) for i in range(k)]
+
+
 def task_dir(run_dir: Path, name: str) -> Path:
     return Path(run_dir) / TASKS / name
 
@@ -90,10 +97,20 @@ def mark_running(run_dir: Path, name: str) -> None:
                   started=time.strftime("%Y-%m-%dT%H:%M:%S"))
 
 
-def mark_done(run_dir: Path, name: str, cfg: dict, started: float) -> None:
+def mark_done(run_dir: Path, name: str, cfg: dict, started: float, cpu_started: float | None = None,
+              hooks_before: dict[str, float] | None = None, **seconds: float) -> None:
+    """The task's end: the config's hash and its wall seconds; with `cpu_started` (time.process_time() at its
+    start) the CPU seconds of this process's threads, with `hooks_before` (hook_seconds() at its start) the wall
+    seconds of each hook it called, and `seconds` more named ones: where a run's time goes."""
+    timing: dict[str, Any] = {k: round(float(v), 2) for k, v in seconds.items()}
+    if cpu_started is not None:
+        timing["cpu_s"] = round(time.process_time() - cpu_started, 1)
+    if hooks_before is not None:
+        timing["hooks_s"] = {k: round(v - hooks_before.get(k, 0.0), 2) for k, v in _hook_seconds.items()
+                             if v - hooks_before.get(k, 0.0) >= 0.005}
     _write_marker(run_dir, name, "done", config_hash=config_hash(cfg), host=socket.gethostname(),
                   ended=time.strftime("%Y-%m-%dT%H:%M:%S"), ended_at=time.time(),
-                  elapsed_s=round(time.perf_counter() - started, 1))
+                  elapsed_s=round(time.perf_counter() - started, 1), **timing)
     (task_dir(run_dir, name) / "running.json").unlink(missing_ok=True)
 
 
@@ -102,6 +119,31 @@ def mark_failed(run_dir: Path, name: str, error: BaseException) -> None:
     _write_marker(run_dir, name, "failed", error=f"{type(error).__name__}: {why}", host=socket.gethostname(),
                   ended=time.strftime("%Y-%m-%dT%H:%M:%S"))
     (task_dir(run_dir, name) / "running.json").unlink(missing_ok=True)
+
+
+_hook_seconds: dict[str, float] = {}  # this process's wall seconds in each hook, summed over its calls
+
+
+def time_hooks(pm: Any) -> None:
+    """Sum the wall seconds of every hook call of `pm` into this process's tally (hook_seconds), once per manager:
+    a task's done marker keeps its share, where a run's time goes (benchmarks/executors.py --profile)."""
+    if getattr(pm, "_cardio_timed", False):
+        return
+    pm._cardio_timed = True
+    began: list[float] = []
+
+    def before(name: str, impls: Any, kwargs: Any) -> None:
+        began.append(time.perf_counter())
+
+    def after(outcome: Any, name: str, impls: Any, kwargs: Any) -> None:
+        _hook_seconds[name] = _hook_seconds.get(name, 0.0) + time.perf_counter() - began.pop()
+
+    pm.add_hookcall_monitoring(before, after)
+
+
+def hook_seconds() -> dict[str, float]:
+    """A copy of this process's tally: a task's share is the difference of two copies."""
+    return dict(_hook_seconds)
 
 
 class Cancelled(BaseException):

@@ -57,9 +57,14 @@ def test_inline_and_local_give_the_same_metrics(plugin, sets, tmp_path, monkeypa
     inline = run_plugin(plugin, tmp_path / "inline", sets=sets)
     local = run_plugin(plugin, tmp_path / "local", sets=(*sets, "executor.name=local", "executor.workers=2"))
     _same_run(inline, local)
-    for task in ("fit-fold0", "evaluate"):  # featurized (spect: its phase analysis) once, by prepare
+    for task in ("fit-fold0", "fit-fold1"):  # featurized (spect: its phase analysis) once, by prepare
         log = (local / "tasks" / task / "task.log").read_text()
         assert "read from the cache" in log and "stage featurize" not in log, log[:2000]
+    # prepare and evaluate in the run's own process, on the one build of the stages before the folds
+    log = (local / "run.log").read_text()
+    assert log.count("stage featurize") == 1 and "read from the cache" not in log, log[:3000]
+    assert "task prepare here" in log and "task evaluate here" in log
+    assert not (local / "tasks" / "evaluate" / "task.log").exists()
     names = tasks.task_names(tasks_config(local))
     assert all((local / "tasks" / n / "done.json").exists() for n in names)
     assert {n for n in names if n.startswith("fit-")} == {p.parent.name for p in
@@ -133,10 +138,13 @@ def test_a_lost_worker_is_redone_once_then_a_rerun_submits_only_the_rest(toy_sit
     log = (run / "tasks" / "fit-fold1" / "task.log").read_text()
     assert log.count("fold1-mlp: resuming after epoch") == 2, log
     threads = max(1, len(os.sched_getaffinity(0)) // 2)
-    for name in ("fit-fold0", "evaluate"):
-        log = (run / "tasks" / name / "task.log").read_text()
-        assert "read from the cache" in log and "stage featurize" not in log, log
-        assert f"{threads if name != 'evaluate' else 2 * threads} CPU thread(s)" in log.splitlines()[0]
+    log = (run / "tasks" / "fit-fold0" / "task.log").read_text()
+    assert "read from the cache" in log and "stage featurize" not in log, log
+    assert f"{threads} CPU thread(s)" in log.splitlines()[0]
+    # the rerun's evaluate, in the run's process, reads the stages prepare kept (no hook before evaluate's)
+    rerun = (run / "run.log").read_text().split("2 of 4 task(s) to run")[1]
+    assert f"task evaluate here, in the run's process, {2 * threads} CPU thread(s)" in rerun
+    assert "read from the cache" in rerun and "stage featurize" not in rerun, rerun
     inline = _cli(tmp_path, toy_site, "run", "--plugin", "toy", "--out", "inline", *SLOW)
     _, err = inline.communicate(timeout=600)
     assert inline.returncode == 0, err[-2000:]

@@ -335,7 +335,7 @@ PERFUSION_EXPECTED = {
     "header typo": "column(s) 'hypertensoin' (did you mean 'hypertension'?) are not columns of this table",
 }
 PERFUSION_SETS = ["perfusion_polar.size=16", "perfusion_polar.step1.epochs=1", "perfusion_polar.step2.epochs=1",
-                  "perfusion_polar.cpu_threads=1"]
+                  "train.cpu_threads=1"]
 
 
 def test_perfusion_ten_damages_named_in_one_validate_run(perfusion):

@@ -31,7 +31,9 @@ def cardio_plugin_info() -> PluginInfo:
                                   "wall-motion abnormality, LGE and T1/T2/ECV, fused by logistic regression "
                                   "(Sahashi et al.)",
                       settings=EchoSettings, default_config=package_defaults("cardio_echo_cmr"),
-                      moved_keys={"echo_cmr.dir": "cohort.dir", "echo_cmr.val_fraction": "train.val_fraction"})
+                      moved_keys={"echo_cmr.dir": "cohort.dir", "echo_cmr.val_fraction": "train.val_fraction",
+                                  # torch's CPU threads are the core's (the executor's share, or train.cpu_threads)
+                                  "echo_cmr.train.cpu_threads": "train.cpu_threads"})
 
 
 @hookimpl

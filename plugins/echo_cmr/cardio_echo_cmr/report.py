@@ -340,8 +340,7 @@ def explain_section(model: EchoModel, features: Features, index: np.ndarray, s: 
         if not clips:
             continue
         clip, _ = sample_clip(load_clip(clips[0]), 0, frames, period)
-        with ctx.engine.cpu_threads(s.train.cpu_threads, ctx.device):
-            cam, layer_name = gradcam_maps(model.views[view].net_for(label), clip, head)
+        cam, layer_name = gradcam_maps(model.views[view].net_for(label), clip, head)
         layers.add(layer_name)
         name = f"echo_gradcam_{view.lower()}"
         figs.append(ctx.save_figure(gradcam_strip(clip, cam, f"{view}: Grad-CAM of the {title} head "

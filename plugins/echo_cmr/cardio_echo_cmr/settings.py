@@ -58,9 +58,6 @@ class Train(Settings):
     scheduler: str = setting("cosine", "learning-rate schedule (the core's; the paper states only the initial rate)")
     weight_decay: float = setting(0.0001, "AdamW weight decay (the core's; the paper does not state it)", ge=0)
     grad_clip: float = setting(1.0, "max gradient norm (the core's; the paper does not state it)", ge=0)
-    cpu_threads: int | None = setting(1, "torch CPU threads while training, predicting and in Grad-CAM; on a 2-core "
-                                         "machine shared with other jobs, 2 threads spun against them (the controls: "
-                                         "18.4 min on 2 threads, 3.8 min on 1)")
 
 
 @dataclass(frozen=True)

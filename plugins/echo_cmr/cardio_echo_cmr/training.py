@@ -150,8 +150,7 @@ def pixel_stats(paths: list[str]) -> tuple[float, float]:
 def _window_logits(net: torch.nn.Module, paths: list[str], s: EchoSettings, ctx) -> list[np.ndarray]:
     """Each clip's outputs averaged over its non-overlapping windows."""
     ds = AllClips(paths, s.clip.frames, s.clip.period)
-    with ctx.engine.cpu_threads(s.train.cpu_threads, ctx.device):  # training's count, not torch's
-        out = ctx.engine.predict(net, ds, ctx)
+    out = ctx.engine.predict(net, ds, ctx)
     return [out[ds.owner == j].mean(0) for j in range(len(paths))]
 
 

@@ -32,11 +32,14 @@ def _dotted(node: dict, prefix: str = "") -> list[str]:
 
 
 def moved_keys() -> dict[str, str]:
-    """The old `perfusion:` section's keys -> their names now: perfusion.dir is the core's cohort.dir, every other
-    key moved under perfusion_polar. Deepest first, so that the error names the very key; the section itself last."""
+    """The old `perfusion:` section's keys -> their names now: perfusion.dir is the core's cohort.dir, val_fraction
+    and cpu_threads the core's train keys, every other key moved under perfusion_polar. Deepest first, so that the
+    error names the very key; the section itself last."""
     keys = sorted(_dotted(PerfusionSettings.defaults()), key=lambda k: -k.count("."))
     return {"perfusion.dir": "cohort.dir", "perfusion.val_fraction": "train.val_fraction",
             f"{NAMESPACE}.val_fraction": "train.val_fraction",
+            # torch's CPU threads are the core's (the executor's share of the CPUs, or train.cpu_threads)
+            "perfusion.cpu_threads": "train.cpu_threads", f"{NAMESPACE}.cpu_threads": "train.cpu_threads",
             **{f"perfusion.{k}": f"{NAMESPACE}.{k}" for k in keys}, "perfusion": NAMESPACE}
 
 

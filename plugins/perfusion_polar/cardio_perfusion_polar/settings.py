@@ -82,8 +82,6 @@ class PerfusionSettings(Settings):
     freeze: tuple[str, ...] = setting((), "parameter-name prefixes kept frozen, e.g. [conv1, bn1, layer1] (fine-tune "
                                           "later layers)")
     baseline_c: float = setting(1.0, "inverse L2 strength of the 17-segment logistic-regression baseline", gt=0)
-    cpu_threads: int | None = setting(None, "torch CPU threads while the ResNet trains (null = torch's default; 1 on "
-                                            "a busy machine)")
     truth: Truth = setting(Truth(), "synthetic cohort's planted effects (the report states them as \"synthetic "
                                     "truth\")")
     step1: Step = setting(Step(), "step 1: regression of the 17 segment MFRs (stops on the validation MAE)")

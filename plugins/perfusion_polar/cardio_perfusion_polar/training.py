@@ -26,7 +26,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from cardio import CardioError, Features, Predictions
-from cardio.engine import cpu_threads, masked_loss, masked_mse
+from cardio.engine import masked_loss, masked_mse
 from cardio.stats import choose_threshold
 from cardio_perfusion_polar.model import PolarResNet, scaled, weights_source
 from cardio_perfusion_polar.settings import PerfusionSettings, Step
@@ -114,9 +114,7 @@ def _step_settings(step: Step, n_fit: int) -> dict:
 def train(features: Features, fit_index: np.ndarray, val_index: np.ndarray, config: dict, ctx) -> PerfusionModel:
     """Both ResNet steps on the fit rows, stopped early and thresholded on the core's validation rows; the baselines
     on the whole training fold."""
-    s = PerfusionSettings.of(config)
-    with cpu_threads(s.cpu_threads, ctx.device):
-        return _train(features, (fit_index, val_index), s, config["train"], ctx)
+    return _train(features, (fit_index, val_index), PerfusionSettings.of(config), config["train"], ctx)
 
 
 def _train(features: Features, rows: tuple[np.ndarray, np.ndarray], s: PerfusionSettings, core_train: dict,

@@ -19,7 +19,6 @@ from torch import nn
 from cardio import CardioError
 
 # one CPU thread is 4x faster for the AE's small matrices (benchmarks/spect_ae_threads.py)
-from cardio.engine import cpu_threads
 from cardio_spect_polar.settings import Autoencoder
 
 PHASE_SCALE = 360.0  # phase angles are degrees in [0, 360); the AE sees them in [0, 1)
@@ -102,15 +101,13 @@ class FittedAutoencoder:
         """Raw layer-2 outputs (n, features) of flattened phase maps in degrees."""
         xs = scale_phase(x)
         ds = ctx.engine.ArrayDataset(xs, np.zeros(len(xs), dtype=np.float32))
-        with cpu_threads(self.settings.get("cpu_threads"), ctx.device):
-            return np.asarray(ctx.engine.predict(_Encoder(self.model), ds, ctx), dtype=np.float64)
+        return np.asarray(ctx.engine.predict(_Encoder(self.model), ds, ctx), dtype=np.float64)
 
     def decode(self, z: np.ndarray, ctx) -> np.ndarray:
         """Decoder output (n, n_inputs) in degrees for latent vectors z (n, features)."""
         z = np.asarray(z, dtype=np.float32)
         ds = ctx.engine.ArrayDataset(z, np.zeros(len(z), dtype=np.float32))
-        with cpu_threads(self.settings.get("cpu_threads"), ctx.device):
-            out = ctx.engine.predict(_Decoder(self.model), ds, ctx)
+        out = ctx.engine.predict(_Decoder(self.model), ds, ctx)
         return np.asarray(out, dtype=np.float64) * PHASE_SCALE
 
 
@@ -147,15 +144,14 @@ def fit_autoencoder(x: np.ndarray, patients, s: Autoencoder, ctx, name: str = "a
     # "validation" set is the training set and patience is switched off.
     settings = {"epochs": epochs, "batch_size": bs, "lr": s.lr, "weight_decay": s.weight_decay, "optimizer": "adamw",
                 "scheduler": "none", "patience": 0}
-    with cpu_threads(s.cpu_threads, ctx.device):
-        res = ctx.engine.fit(model, ds, ds, ctx, name=name, train=train, settings=settings, loss_fn=nn.MSELoss(),
-                             metric=_neg_mse)
+    res = ctx.engine.fit(model, ds, ds, ctx, name=name, train=train, settings=settings, loss_fn=nn.MSELoss(),
+                         metric=_neg_mse)
     fitted = res.model if isinstance(res.model, PhaseAutoencoder) else model
     fitted = fitted.cpu().eval()
     per_epoch = math.ceil(len(xs) / bs)
     out = FittedAutoencoder(fitted, [str(p) for p in patients], getattr(res, "history", None),
                             iterations=epochs * per_epoch, epochs=epochs, batch_size=bs,
-                            settings={**settings, "cpu_threads": s.cpu_threads})
+                            settings=settings)
     z = out.encode(x, ctx)
     out.feature_mean = z.mean(axis=0)
     sd = z.std(axis=0)

@@ -60,7 +60,7 @@ def export(model: PhaseAEModel) -> ModelState:
     net = ae.model
     params = {"format": FORMAT, "n_inputs": net.n_inputs, "hidden": net.hidden, "features": net.features,
               "activation": next(k for k, v in ACTIVATIONS.items() if type(net.act) is v),
-              "cpu_threads": ae.settings.get("cpu_threads"), "ae_cols": list(model.ae_cols), "outcome": model.outcome,
+              "ae_cols": list(model.ae_cols), "outcome": model.outcome,
               "variables": {k: list(v) for k, v in response.variables.items()},
               "thresholds": {k: float(v) for k, v in response.thresholds.items()},
               "clinical_selected": list(response.clinical_selected), "ae_selected": list(response.ae_selected),
@@ -85,7 +85,7 @@ def _autoencoder(state: ModelState) -> FittedAutoencoder:
     except RuntimeError:  # missing, extra or mis-shaped weights
         raise CardioError(f"the spect_polar model bundle's autoencoder weights do not fit a {p['n_inputs']} -> "
                           f"{p['hidden']} -> {p['features']} autoencoder") from None
-    return FittedAutoencoder(net.eval(), patients=[], settings={"cpu_threads": p.get("cpu_threads")},
+    return FittedAutoencoder(net.eval(), patients=[],
                              feature_mean=_array(state, "scaler.mean"), feature_std=_array(state, "scaler.std"))
 
 

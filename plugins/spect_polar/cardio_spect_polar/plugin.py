@@ -28,7 +28,8 @@ if TYPE_CHECKING:
 def moved_keys() -> dict[str, str]:
     """The keys of the sections `data`, `phase`, `autoencoder` and `analysis` before every key moved under
     `spect_polar` (issue 22), and the cohort folder and its outside-paths switch, now the core's cohort keys;
-    analysis.in_sample became the opt-in spect_polar.in_sample_analysis (off by default)."""
+    analysis.in_sample became the opt-in spect_polar.in_sample_analysis (off by default), and the AE's cpu_threads
+    the core's train.cpu_threads."""
     sp = SpectSettings.defaults()
     moved = {"data.dir": "cohort.dir", "data.allow_outside_paths": "cohort.allow_outside_paths",
              **{f"data.{k}": f"spect_polar.{k}" for k in ("clinical_csv", "outcomes", "min_esv_ml")},
@@ -36,7 +37,10 @@ def moved_keys() -> dict[str, str]:
              **{f"{s}.{k}": f"spect_polar.{s}.{k}" for s in ("phase", "autoencoder", "analysis") for k in sp[s]}}
     # a section named whole, or with a key it never had: the section's new place
     moved.update({"analysis.in_sample": "spect_polar.in_sample_analysis",
-                  "spect_polar.analysis.in_sample": "spect_polar.in_sample_analysis"})
+                  "spect_polar.analysis.in_sample": "spect_polar.in_sample_analysis",
+                  # torch's CPU threads are the core's (the executor's share of the CPUs, or train.cpu_threads)
+                  "autoencoder.cpu_threads": "train.cpu_threads",
+                  "spect_polar.autoencoder.cpu_threads": "train.cpu_threads"})
     return {**moved, "data": "cohort.dir, cohort.allow_outside_paths or spect_polar.synthetic",
             **{s: f"spect_polar.{s}" for s in ("phase", "autoencoder", "analysis")}}
 

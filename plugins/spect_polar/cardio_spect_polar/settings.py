@@ -54,8 +54,6 @@ class Autoencoder(Settings):
                                          "paper run)", ge=1)
     lr: float = setting(0.001, "AdamW learning rate (weight_decay 0: plain Adam)", gt=0)
     weight_decay: float = setting(0.0, "AdamW weight decay", ge=0)
-    cpu_threads: int | None = setting(1, "torch CPU threads while the AE trains/encodes (small matrices: 1 is "
-                                         "fastest); null = leave as is")
 
 
 @dataclass(frozen=True)

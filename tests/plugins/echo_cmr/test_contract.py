@@ -26,9 +26,9 @@ from cardio_echo_cmr import cohort, model, synthetic
 THRESHOLDS = {"t1_ms": 1030, "t2_ms": 53, "ecv_pct": 29}
 RUN = ("echo_cmr.synthetic.n_patients=24", "echo_cmr.synthetic.n_frames=8", "echo_cmr.synthetic.height=48",
        "echo_cmr.synthetic.width=64", "echo_cmr.clip.size=16", "echo_cmr.clip.frames=4", "echo_cmr.clip.period=2",
-       "echo_cmr.train.epochs=1", "echo_cmr.train.batch_size=4", "echo_cmr.train.cpu_threads=1",
-       "echo_cmr.workers=1", "train.val_fraction=0.25", "cv.folds=2", "stats.n_resamples=100",
-       "report.figures=false", *(f"echo_cmr.thresholds.{k}={v}" for k, v in THRESHOLDS.items()))
+       "echo_cmr.train.epochs=1", "echo_cmr.train.batch_size=4", "echo_cmr.workers=1", "train.val_fraction=0.25",
+       "cv.folds=2", "stats.n_resamples=100", "report.figures=false",
+       *(f"echo_cmr.thresholds.{k}={v}" for k, v in THRESHOLDS.items()))
 
 
 class TestContract(contract_suite(Contract("echo_cmr", run=RUN))):

@@ -7,7 +7,7 @@ from cardio import hookimpl
 # epoch a step, 2 folds, explain on (its figures are checked), the final model exported; the performance
 # section's figures are left out (its estimates are what the tests read; most of the run's time went to them).
 TINY = ["perfusion_polar.n_patients=48", "perfusion_polar.size=32", "perfusion_polar.step1.epochs=1",
-        "perfusion_polar.step2.epochs=1", "perfusion_polar.cpu_threads=1", "cv.folds=2", "stats.n_resamples=100",
+        "perfusion_polar.step2.epochs=1", "train.cpu_threads=1", "cv.folds=2", "stats.n_resamples=100",
         "report.figures=false"]
 
 

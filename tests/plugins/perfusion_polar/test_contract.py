@@ -8,7 +8,7 @@ pytest.importorskip("cardio_perfusion_polar")
 from cardio.testing import Contract, contract_suite
 
 RUN = ("perfusion_polar.n_patients=40", "perfusion_polar.size=32", "perfusion_polar.step1.epochs=1",
-       "perfusion_polar.step2.epochs=1", "perfusion_polar.cpu_threads=1", "cv.folds=2", "stats.n_resamples=100",
+       "perfusion_polar.step2.epochs=1", "train.cpu_threads=1", "cv.folds=2", "stats.n_resamples=100",
        "report.figures=false")
 
 TestContract = contract_suite(Contract("perfusion_polar", run=RUN))

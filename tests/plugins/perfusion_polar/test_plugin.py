@@ -100,7 +100,7 @@ def test_study_end_to_end(site_a):
 # planted one was found in 1 of 5. Seed 1, the benchmark's first, was fixed before any result.
 CONTROL = ("perfusion_polar.n_patients=60", "cv.folds=5", "perfusion_polar.size=24", "perfusion_polar.step1.epochs=4",
            "perfusion_polar.step2.epochs=4", "perfusion_polar.step1.batch_size=16",
-           "perfusion_polar.step2.batch_size=16", "perfusion_polar.cpu_threads=1", "stats.n_resamples=100",
+           "perfusion_polar.step2.batch_size=16", "train.cpu_threads=1", "stats.n_resamples=100",
            "report.figures=false", "explain=false", "final_model=false")
 CONTROL_SEED = 1
 

@@ -14,7 +14,6 @@ from cardio_perfusion_polar import cohort, synthetic, training
 from cardio_perfusion_polar.model import PolarResNet
 
 CFG = {"arch": "resnet18", "imagenet": False, "freeze": [], "baseline_c": 1.0,
-       "cpu_threads": 1,
        "step1": {"epochs": 1, "batch_size": 8, "lr": 1e-3, "patience": 0},
        "step2": {"epochs": 1, "batch_size": 8, "lr": 1e-3, "patience": 0}}
 BACKBONE = ["conv1", "bn1", "layer1", "layer2", "layer3", "layer4"]  # every ResNet parameter but the head's
@@ -23,7 +22,8 @@ BACKBONE = ["conv1", "bn1", "layer1", "layer2", "layer3", "layer4"]  # every Res
 def _train(feats, train: np.ndarray, cfg: dict, ctx):
     """training.train on the rows the core would give it: a quarter of the training patients validate."""
     fit, val = inner_split(feats.table, train, fraction=0.25, seed=ctx.seed, label=feats.label)
-    return training.train(feats, fit, val, {"perfusion_polar": cfg, "train": train_settings()}, ctx.for_fit("fold0"))
+    return training.train(feats, fit, val, {"perfusion_polar": cfg, "train": train_settings(cpu_threads=1)},
+                          ctx.for_fit("fold0"))
 
 
 def _features(ctx, n: int):

@@ -17,7 +17,7 @@ from cardio.testing import check_refused, invoke
 from cardio_perfusion_polar import synthetic
 
 SETS = ["cv.folds=2", "perfusion_polar.step1.epochs=1", "perfusion_polar.step2.epochs=1",
-        "perfusion_polar.cpu_threads=1", "final_model=false", "explain=false", "report.figures=false",
+        "train.cpu_threads=1", "final_model=false", "explain=false", "report.figures=false",
         "stats.n_resamples=100"]
 
 

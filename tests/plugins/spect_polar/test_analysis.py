@@ -19,7 +19,7 @@ CATEGORICAL = ["sex"]
 CFG = {"p_enter": 0.1, "p_significant": 0.05, "max_ae_features": 1, "clinical": CLINICAL,
        "categorical": CATEGORICAL}
 AE_CFG = {"hidden": 16, "features": 64, "activation": "relu", "iterations": 30, "batch_size": None, "lr": 3e-3,
-          "weight_decay": 0.0, "cpu_threads": 1}
+          "weight_decay": 0.0}
 
 
 def study_table(n: int = 80, seed: int = 0) -> tuple[pd.DataFrame, np.ndarray]:
@@ -101,7 +101,7 @@ def test_cross_validation_is_leak_free(ctx):
     """Inside every fold the AE, the univariate screen and the regressions see training patients only."""
     table, x = study_table(60, seed=5)
     features = Features(table, x=x, label="responder")
-    config = {"spect_polar": {"autoencoder": AE_CFG, "analysis": CFG}, "train": train_settings()}
+    config = {"spect_polar": {"autoencoder": AE_CFG, "analysis": CFG}, "train": train_settings(cpu_threads=1)}
     folds = make_folds(table, {"method": "kfold", "folds": 3, "repeats": 1, "stratify": True}, "responder", 0)
     parts, facts = [], {}
     for fold in folds:
@@ -146,7 +146,7 @@ def test_unlabelled_rows_reach_the_autoencoder_only(ctx):
     features = Features(table, x=x, label="responder")
     rows = np.arange(40)
     labelled = rows[table["responder"].iloc[rows].notna().to_numpy()]
-    config = {"spect_polar": {"autoencoder": AE_CFG, "analysis": CFG}, "train": train_settings()}
+    config = {"spect_polar": {"autoencoder": AE_CFG, "analysis": CFG}, "train": train_settings(cpu_threads=1)}
     model = pipeline.fit_phase_pipeline(features, rows, config, ctx)
     assert model.ae.patients == table["patient_id"].iloc[rows].tolist()
     assert model.response.patients == table["patient_id"].iloc[labelled].tolist() and len(labelled) == 26

@@ -24,8 +24,8 @@ def phase_maps(n: int, pixels: int, seed: int = 0) -> np.ndarray:
     return (140 + 30 * z[:, :1] * a + 20 * z[:, 1:] * b + rng.normal(0, 2, (n, pixels))) % 360
 
 
-TRAIN = train_settings()
-CFG = Autoencoder(hidden=32, features=64, activation="relu", iterations=40, batch_size=None, lr=1e-3, cpu_threads=1)
+TRAIN = train_settings(cpu_threads=1)  # the plugin's default (its train.cpu_threads)
+CFG = Autoencoder(hidden=32, features=64, activation="relu", iterations=40, batch_size=None, lr=1e-3)
 
 
 def test_four_layers_and_layer_two_features(ctx):

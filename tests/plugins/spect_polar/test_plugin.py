@@ -40,7 +40,8 @@ def test_plugin_info_and_config_keys():
     assert info.name == "spect_polar" and info.modality == "spect"
     cfg = info.default_config
     assert "task" not in cfg and "perfusion" not in cfg  # one method: perfusion polar maps are perfusion_polar's
-    assert set(cfg) == {"stats", "label", "spect_polar", "profiles"}  # one namespace (stats, label: core keys)
+    # one namespace (stats, label, train: core keys; train.cpu_threads is 1, the AE's small matrices)
+    assert set(cfg) == {"stats", "label", "train", "spect_polar", "profiles"} and cfg["train"] == {"cpu_threads": 1}
     assert cfg["stats"] == {"reference": "clinical+ae"}  # the paper's claim, fixed before any result
     assert cfg["profiles"]["neutral"] == {"spect_polar": {"synthetic": {"truth": {"late_lateral": 0}}}}
     sp = cfg["spect_polar"]
