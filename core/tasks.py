@@ -90,11 +90,61 @@ def mark_running(run_dir: Path, name: str) -> None:
                   started=time.strftime("%Y-%m-%dT%H:%M:%S"))
 
 
-def mark_done(run_dir: Path, name: str, cfg: dict, started: float) -> None:
+def mark_done(run_dir: Path, name: str, cfg: dict, started: float, checkpoints: dict | None = None) -> None:
+    """The task's done marker; `checkpoints`: what its fits spent on checkpoints and the files they left
+    (engine.CheckpointUse), added to those of an earlier done marker of the same task (an inline run's resume
+    builds the stages before the folds again)."""
+    fields: dict[str, Any] = {}
+    if checkpoints is not None:
+        before = (read_done(run_dir, name) or {}).get(CHECKPOINTS) or {}
+        fields[CHECKPOINTS] = {**{k: round(checkpoints[k] + before.get(k, 0), 3) for k in CHECKPOINT_SUMS},
+                               "files": {**before.get("files", {}), **checkpoints["files"]}}
     _write_marker(run_dir, name, "done", config_hash=config_hash(cfg), host=socket.gethostname(),
                   ended=time.strftime("%Y-%m-%dT%H:%M:%S"), ended_at=time.time(),
-                  elapsed_s=round(time.perf_counter() - started, 1))
+                  elapsed_s=round(time.perf_counter() - started, 1), **fields)
     (task_dir(run_dir, name) / "running.json").unlink(missing_ok=True)
+
+
+CHECKPOINTS = "checkpoints"  # a done marker's account of its fits' checkpoints
+CHECKPOINT_SUMS = ("fit_s", "seconds", "written", "bytes")
+
+
+def read_done(run_dir: Path, name: str) -> dict | None:
+    """A task's done marker, None when it has none (or an unreadable one)."""
+    try:
+        return read_marker(task_dir(run_dir, name) / "done.json")
+    except DamagedMarker:
+        return None
+
+
+def checkpoint_totals(run_dir: Path, names: Sequence[str]) -> dict:
+    """The checkpoints of the tasks `names` together, from their done markers: seconds writing them, how many,
+    bytes written, seconds of training, and the bytes their files take on disk (the last version of each)."""
+    totals: dict[str, Any] = dict.fromkeys(CHECKPOINT_SUMS, 0)
+    files: dict[str, int] = {}
+    for name in names:
+        part = (read_done(run_dir, name) or {}).get(CHECKPOINTS) or {}
+        for k in CHECKPOINT_SUMS:
+            totals[k] += part.get(k, 0)
+        files.update(part.get("files", {}))
+    return {**{k: round(v, 3) for k, v in totals.items()}, "files": len(files), "disk_bytes": sum(files.values())}
+
+
+def remove_checkpoints(run_dir: Path, names: Sequence[str], spare: Sequence[str] = ()) -> tuple[int, int]:
+    """Delete the checkpoint files the done markers of tasks `names` list, except those `spare`'s list: a done
+    task never runs again, so its fits never resume. (files, bytes) deleted."""
+    folder = Path(run_dir) / "checkpoints"
+    spared = {f for n in spare for f in ((read_done(run_dir, n) or {}).get(CHECKPOINTS) or {}).get("files", {})}
+    count = size = 0
+    for name in names:
+        for file in ((read_done(run_dir, name) or {}).get(CHECKPOINTS) or {}).get("files", {}):
+            path = folder / Path(file).name  # a name in the folder, never a path out of it
+            if file in spared or not path.is_file():
+                continue
+            size += path.stat().st_size
+            path.unlink()
+            count += 1
+    return count, size
 
 
 def mark_failed(run_dir: Path, name: str, error: BaseException) -> None:
