@@ -149,6 +149,21 @@ def task_threads(slots: int, tasks_in_phase: int) -> int:
     return max(1, allotted_cpus() // max(1, min(slots, tasks_in_phase)))
 
 
+def start_local(folder: Path, ex: dict, slot: int | None, call: Callable, arg: Any):
+    """call(arg) in a process of its own on this machine (submitit's LocalExecutor, the executor section `ex`'s
+    time limit and signal delay), on GPU `slot` (None: the CPU); the job, for the throttle. A run's tasks and a
+    sweep's runs both start here."""
+    executor = _submitit().LocalExecutor(folder=folder)
+    executor.update_parameters(timeout_min=ex["timeout_min"], signal_delay_s=ex["signal_delay_s"],
+                               gpus_per_node=0 if slot is None else 1, visible_gpus=() if slot is None else (slot,))
+    job = executor.submit(call, arg)
+    # submitit waits 15 s for the result file of a job that ended without one (a slow shared filesystem's latency),
+    # and the throttle with it; a local worker writes to this machine's disk before it exits, so a lost one (kill -9)
+    # is known at once (submitit has no parameter for it; its own tests set this attribute)
+    job._results_timeout_s = 0
+    return job
+
+
 def run_local(spec: TaskSpec, config: dict, folder: Path, todo: list[str], log: logging.Logger) -> None:
     """Every phase through the throttle, a process per task; a failed task stops the run after the running ones."""
     ex = config["executor"]
@@ -156,18 +171,9 @@ def run_local(spec: TaskSpec, config: dict, folder: Path, todo: list[str], log: 
     threads = 1
 
     def start(name: str, slot: int | None):
-        executor = submitit.LocalExecutor(folder=folder)
-        executor.update_parameters(timeout_min=ex["timeout_min"], signal_delay_s=ex["signal_delay_s"],
-                                   gpus_per_node=0 if slot is None else 1,
-                                   visible_gpus=() if slot is None else (slot,))
         log.info("task %s started on %s, %d CPU thread(s)", name, "the CPU" if slot is None else f"GPU {slot}",
                  threads)
-        job = executor.submit(TaskCall(), dataclasses.replace(spec, name=name, threads=threads))
-        # submitit waits 15 s for the result file of a job that ended without one (a slow shared filesystem's
-        # latency), and the throttle with it; a local worker writes to this machine's disk before it exits, so a
-        # lost one (kill -9) is known at once (submitit has no parameter for it; its own tests set this attribute)
-        job._results_timeout_s = 0
-        return job
+        return start_local(folder, ex, slot, TaskCall(), dataclasses.replace(spec, name=name, threads=threads))
 
     redone: set[str] = set()
 
