@@ -130,19 +130,29 @@ def checkpoint_totals(run_dir: Path, names: Sequence[str]) -> dict:
     return {**{k: round(v, 3) for k, v in totals.items()}, "files": len(files), "disk_bytes": sum(files.values())}
 
 
+def _fits(run_dir: Path, names: Sequence[str]) -> set[str]:
+    """The tags of the fits whose checkpoint files the done markers of tasks `names` list (<tag>.pt, <tag>.best.pt)."""
+    files = {f for n in names for f in ((read_done(run_dir, n) or {}).get(CHECKPOINTS) or {}).get("files", {})}
+    return {Path(f).name.removesuffix(".pt").removesuffix(".best") for f in files}
+
+
 def remove_checkpoints(run_dir: Path, names: Sequence[str], spare: Sequence[str] = ()) -> tuple[int, int]:
-    """Delete the checkpoint files the done markers of tasks `names` list, except those `spare`'s list: a done
-    task never runs again, so its fits never resume. (files, bytes) deleted."""
+    """Delete the checkpoints of the fits of tasks `names` (their done markers list them), except those of `spare`'s
+    fits: a done task never runs again, so its fits never resume. With a fit's own files go what a plugin keeps
+    beside them for its resume, checkpoints/<tag>.<suffix> (echo_cmr's <tag>.heads/). (entries, bytes) deleted."""
+    import glob
+    import shutil
+
     folder = Path(run_dir) / "checkpoints"
-    spared = {f for n in spare for f in ((read_done(run_dir, n) or {}).get(CHECKPOINTS) or {}).get("files", {})}
     count = size = 0
-    for name in names:
-        for file in ((read_done(run_dir, name) or {}).get(CHECKPOINTS) or {}).get("files", {}):
-            path = folder / Path(file).name  # a name in the folder, never a path out of it
-            if file in spared or not path.is_file():
-                continue
-            size += path.stat().st_size
-            path.unlink()
+    for tag in sorted(_fits(run_dir, names) - _fits(run_dir, spare)):
+        for path in folder.glob(f"{glob.escape(tag)}.*"):
+            if path.is_dir():
+                size += sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+                shutil.rmtree(path)
+            else:
+                size += path.stat().st_size
+                path.unlink()
             count += 1
     return count, size
 

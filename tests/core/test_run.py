@@ -227,3 +227,23 @@ def test_a_finished_run_keeps_no_checkpoints_unless_asked_and_counts_their_cost(
         left = sorted(p.name for p in (run / "checkpoints").iterdir())
         assert left == (["final-mlp.pt", "fold0-mlp.pt", "fold1-mlp.pt"] if kept else []), left
     assert "checkpoints removed: " not in (tmp_path / "gone" / "run.log").read_text()  # each went with its task
+
+
+def test_a_done_tasks_checkpoints_go_with_what_a_plugin_keeps_beside_them(tmp_path):
+    """remove_checkpoints: a fit's <tag>.pt, <tag>.best.pt and a plugin's <tag>.<suffix> beside them (echo_cmr's
+    <tag>.heads/) go; another fit's files, a spared task's, and a plugin's own outputs stay."""
+    from cardio import tasks
+
+    folder = tmp_path / "checkpoints"
+    (folder / "fold0-net.heads").mkdir(parents=True)
+    (folder / "fold0-net.heads" / "e1.pt").write_bytes(b"x" * 10)
+    for name in ("fold0-net.pt", "fold0-net.best.pt", "fold0-net2.pt", "pretrain.pt", "pretrained-resnet18.pt"):
+        (folder / name).write_bytes(b"x" * 100)
+    cfg = {"cv": {"method": "holdout"}}
+    for name, files in (("fit-fold0", ["fold0-net.pt", "fold0-net.best.pt", "pretrain.pt"]),
+                        ("prepare", ["pretrain.pt"])):
+        tasks.mark_done(tmp_path, name, cfg, 0.0, {"fit_s": 1.0, "seconds": 0.1, "written": 1, "bytes": 100,
+                                                   "files": dict.fromkeys(files, 100)})
+    assert tasks.remove_checkpoints(tmp_path, ["fit-fold0"], spare=["prepare"]) == (3, 210)
+    assert sorted(p.name for p in folder.iterdir()) == ["fold0-net2.pt", "pretrain.pt", "pretrained-resnet18.pt"]
+    assert tasks.checkpoint_totals(tmp_path, ["prepare", "fit-fold0"])["files"] == 3  # as the markers say
