@@ -3,13 +3,18 @@
     .venv/bin/python benchmarks/gpu_runs.py                       # every plugin: default runs + paper steps
     .venv/bin/python benchmarks/gpu_runs.py --smoke               # tiny configs and steps (seconds to minutes)
     .venv/bin/python benchmarks/gpu_runs.py --plugins perfusion_polar,mmode_septal_flash
+    .venv/bin/python benchmarks/gpu_runs.py --no-steps --keep DIR  # default runs only, kept under DIR
 
 Default runs: `cardio run --plugin P` (device auto) in a subprocess, each with a cache of its own (a fresh clone's
 first run: the synthetic cohort is written inside it; --keep DIR keeps runs and caches); wall time, its CPU seconds
 (user + system, which load does not inflate), the load average at its end, and stage times read from the run's
 run.log ("stage NAME" lines; "train" is from the first epoch line to the next stage, the fits run inline between
 featurize and explain); the evaluate stage's share of the wall time. On CUDA with NVML (nvidia-ml-py) the GPU's
-busy fraction (mean utilisation sampled every 0.2 s) and peak memory over the run.
+busy fraction (mean utilisation sampled every 0.2 s) and peak memory over the run. Checkpoints, from run.json's
+`checkpoints` (the engine times every checkpoint it writes, issue 39's goal: <= 5% of a default run): how many, MB
+written, seconds writing them and their share of the fits' training seconds and of the wall time; the MB their
+files took on disk (the last version of each) and the run folder's MB at its end (hard links counted once), after
+the finished run deleted them (train.keep_checkpoints: false).
 Paper steps: the plugin's paper-profile network at its paper batch and input size, trained for a few steps through
 the engine's loss and optimizer settings: samples/s, FLOPs per sample (torch's FLOP counter, x3 for forward +
 backward, as benchmarks/echo_train_gpu.py counts them), MFU against the device's peak (CUDA, known GPUs), the GPU
@@ -19,6 +24,7 @@ print "-". Goals on an H100: every default run <= 60 s; GPU busy >= 80% of step 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import re
 import subprocess
@@ -139,7 +145,19 @@ def default_run(plugin: str, sets: list[str], root: Path) -> dict:
         return {"plugin": plugin, "wall": wall, "cpu": cpu, "error": proc.stderr.strip().splitlines()[-1:]}
     stages = stage_times((out / "run.log").read_text())
     return {"plugin": plugin, "wall": wall, "cpu": cpu, "load": os.getloadavg()[0], "stages": stages,
-            "busy": gpu.busy(), "peak_mb": gpu.peak_mb or None, "evaluate_share": stages.get("evaluate", 0.0) / wall}
+            "busy": gpu.busy(), "peak_mb": gpu.peak_mb or None, "evaluate_share": stages.get("evaluate", 0.0) / wall,
+            "checkpoints": json.loads((out / "run.json").read_text()).get("checkpoints") or {},
+            "run_mb": folder_bytes(out) / 1e6}
+
+
+def folder_bytes(folder: Path) -> int:
+    """Bytes of every file under `folder`, a hard-linked file once (the bundle links the fold models)."""
+    seen: dict[tuple[int, int], int] = {}
+    for path in folder.rglob("*"):
+        st = path.lstat()
+        if path.is_file() and not path.is_symlink():
+            seen[(st.st_dev, st.st_ino)] = st.st_size
+    return sum(seen.values())
 
 
 def _paper_step(plugin: str, smoke: bool):
@@ -238,6 +256,7 @@ def main() -> None:
     parser.add_argument("--smoke", action="store_true", help="tiny configs and steps (seconds to minutes)")
     parser.add_argument("--steps", type=int, default=None, help="training steps timed per paper step")
     parser.add_argument("--no-runs", action="store_true", help="paper steps only")
+    parser.add_argument("--no-steps", action="store_true", help="default runs only")
     parser.add_argument("--keep", type=Path, default=None,
                         help="write the runs (and their cache) under this folder and keep them, e.g. for "
                              "benchmarks/report_pages.py; default: a temporary folder, removed")
@@ -265,6 +284,18 @@ def main() -> None:
               + " ".join(_fmt(c, "6.0f") for c in cols[:5])
               + f" {_fmt(cols[5], '6.0f')} {100 * r['evaluate_share']:6.1f}% {_fmt(r['busy'], '9.0%')} "
               f"{_fmt(r['peak_mb'], '8.0f')}")
+    print("\ncheckpoints" + (" (smoke configs)" if args.smoke else ""))
+    print(f"{'plugin':20} {'written':>7} {'MB written':>10} {'ckpt s':>7} {'fit s':>7} {'% of fit':>8} "
+          f"{'% of wall':>9} {'ckpt MB on disk':>15} {'run MB at end':>13}")
+    for r in runs:
+        c = r.get("checkpoints")
+        if not c:
+            continue
+        print(f"{r['plugin']:20} {int(c['written']):7d} {c['bytes'] / 1e6:10.1f} {c['seconds']:7.2f} {c['fit_s']:7.0f} "
+              f"{100 * c['seconds'] / max(c['fit_s'], 1e-9):7.2f}% {100 * c['seconds'] / r['wall']:8.2f}% "
+              f"{c['disk_bytes'] / 1e6:15.1f} {r['run_mb']:13.1f}")
+    if args.no_steps:
+        return
     print("\npaper-profile training step" + (" (smoke sizes)" if args.smoke else ""))
     print(f"{'plugin':20} {'samples/s':>10} {'GFLOP/sample':>13} {'MFU':>6} {'GPU busy':>9} {'peak MB':>8}")
     for p in plugins:

@@ -9,7 +9,7 @@ import signal
 import threading
 import time
 import warnings
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -591,6 +591,40 @@ def _after_signals(pending: list[int], previous: dict[int, Any]) -> None:
 
 
 @dataclass
+class CheckpointUse:
+    """What the fits of a block of work (a run's task) spent on checkpoints: `seconds` writing `written` of them,
+    `bytes` in all, within `fit_s` seconds of training; and every checkpoint file they wrote or resumed from, by
+    name in the checkpoint folder, with its size on disk (what a finished task may delete: train.keep_checkpoints)."""
+
+    fit_s: float = 0.0
+    seconds: float = 0.0
+    written: int = 0
+    bytes: int = 0
+    files: dict[str, int] = field(default_factory=dict)
+
+    def note(self, path: Path) -> None:
+        """`path` as it is on disk now: its size, or gone (a finished fit deletes its best-weights file)."""
+        try:
+            self.files[path.name] = path.stat().st_size
+        except FileNotFoundError:
+            self.files.pop(path.name, None)
+
+
+_uses: list[CheckpointUse] = []  # the blocks watching this process's fits (checkpoint_use), innermost last
+
+
+@contextmanager
+def checkpoint_use() -> Iterator[CheckpointUse]:
+    """Watch the checkpoints of every fit in this process while the block runs (the core wraps each task in one)."""
+    use = CheckpointUse()
+    _uses.append(use)
+    try:
+        yield use
+    finally:
+        _uses.remove(use)
+
+
+@dataclass
 class _FitState:
     """What a checkpoint records of a fit's progress (saved as a dict: checkpoints hold no classes)."""
 
@@ -631,6 +665,9 @@ class _Fit:
         if not self.ckpt_path.exists():
             return False
         ck = load_checkpoint(self.ckpt_path)
+        for use in _uses:  # a resumed fit's files are its task's as well
+            use.note(self.ckpt_path)
+            use.note(self.best_path)
         self.model.load_state_dict(ck["model"])
         self.state = _FitState(**ck["state"])
         _set_rng_state(ck["rng"])
@@ -660,8 +697,13 @@ class _Fit:
         bar = ctx.progress(range(state.epoch, self.epochs), desc=f"train {self.tag}", total=self.epochs,
                            initial=state.epoch, log=False)  # each epoch is logged below
         board = _board(ctx, self.tag) if s["tensorboard"] and ctx.is_main and not state.done else None
+        started = time.perf_counter()
         with _checkpoint_signals() as (self.pending, previous):
-            self._epochs(net, sampler, batches, val_loader, bar, board, previous)
+            try:
+                self._epochs(net, sampler, batches, val_loader, bar, board, previous)
+            finally:
+                for use in _uses:
+                    use.fit_s += time.perf_counter() - started
         if hasattr(bar, "close"):
             bar.close()
         if board is not None:
@@ -767,7 +809,9 @@ class _Fit:
             due = bool(flag.item())
         if not due:
             return
+        started = time.perf_counter()
         self.last_checkpoint = _clock()
+        written: list[Path] = []
         if self.ctx.is_main:
             saved = {"state": asdict(state), "rng": _rng_state()}
             if state.done:  # the returned (best) weights alone: a third of a checkpoint with Adam's state
@@ -777,12 +821,24 @@ class _Fit:
             else:
                 if self.best_dirty:
                     save_atomic({"model": self.best_state}, self.best_path)
+                    written.append(self.best_path)
                 save_atomic({"model": _unwrap(self.model).state_dict(), "optimizer": self.opt.state_dict(),
                              "scheduler": self.sched.state_dict() if self.sched is not None else None, **saved},
                             self.ckpt_path)
+            written.append(self.ckpt_path)
         self.best_dirty = False
         if self.ctx.world_size > 1:
             dist.barrier()
+        self._noted(written, time.perf_counter() - started)
+
+    def _noted(self, written: list[Path], seconds: float) -> None:
+        """A checkpoint's cost and files, for every block watching (checkpoint_use)."""
+        for use in _uses:
+            use.seconds += seconds
+            use.written += 1
+            use.bytes += sum(p.stat().st_size for p in written)
+            for path in (self.ckpt_path, self.best_path):
+                use.note(path)
 
 
 def _board(ctx, tag: str):

@@ -156,6 +156,22 @@ def task_threads(slots: int, tasks_in_phase: int) -> int:
     return max(1, allotted_cpus() // max(1, min(slots, tasks_in_phase)))
 
 
+def start_local(folder: Path, ex: dict, slot: int | None, call: Callable, *args: Any):
+    """call(*args) in a process of its own on this machine (submitit's LocalExecutor, the executor section `ex`'s
+    time limit and signal delay), on GPU `slot` (None: the CPU); the job, for the throttle. A run's tasks and a
+    sweep's runs both start here."""
+    executor = _submitit().LocalExecutor(folder=folder)
+    executor.update_parameters(timeout_min=ex["timeout_min"], signal_delay_s=ex["signal_delay_s"],
+                               gpus_per_node=0 if slot is None else 1, visible_gpus=() if slot is None else (slot,))
+    job = executor.submit(call, *args)
+    # submitit waits 15 s for the result file of a job that ended without one (a slow shared filesystem's latency),
+    # and the throttle with it; a local worker writes to this machine's disk before it exits, so a lost one (kill -9)
+    # is known at once (submitit has no parameter for it; its own tests set this attribute)
+    job._results_timeout_s = 0
+    return job
+
+
+
 def run_local(spec: TaskSpec, config: dict, folder: Path, todo: list[str], log: logging.Logger,
               here: Callable[[str], None]) -> None:
     """prepare and evaluate in this process (`here`); the fits and the final model dealt round-robin to one process
@@ -171,21 +187,12 @@ def run_local(spec: TaskSpec, config: dict, folder: Path, todo: list[str], log: 
     chunks: dict[str, list[str]] = {}
 
     def start(name: str, slot: int | None):
-        executor = submitit.LocalExecutor(folder=folder)
-        executor.update_parameters(timeout_min=ex["timeout_min"], signal_delay_s=ex["signal_delay_s"],
-                                   gpus_per_node=0 if slot is None else 1,
-                                   visible_gpus=() if slot is None else (slot,))
         names = [n for n in chunks[name] if tasks.state(Path(spec.run_dir), n, config)[0] != "done"]
         log.info("task%s %s started on %s%s, %d CPU thread(s)", "s" if len(names) > 1 else "", ", ".join(names),
                  "the CPU" if slot is None else f"GPU {slot}", ", one after the other" if len(names) > 1 else "",
                  threads)
-        job = executor.submit(TaskCall(), *(dataclasses.replace(spec, name=n, threads=threads, submitted=time.time())
-                                            for n in names))
-        # submitit waits 15 s for the result file of a job that ended without one (a slow shared filesystem's
-        # latency), and the throttle with it; a local worker writes to this machine's disk before it exits, so a
-        # lost one (kill -9) is known at once (submitit has no parameter for it; its own tests set this attribute)
-        job._results_timeout_s = 0
-        return job
+        return start_local(folder, ex, slot, TaskCall(), *(dataclasses.replace(spec, name=n, threads=threads,
+                                                                              submitted=time.time()) for n in names))
 
     redone: set[str] = set()
 

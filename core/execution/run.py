@@ -7,7 +7,7 @@ import sys
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import torch
@@ -233,13 +233,21 @@ def _task(run_dir: Path, name: str, cfg: dict, ctx: RunContext) -> Iterator[dict
     if ctx.is_main:
         tasks.mark_running(run_dir, name)
     try:
-        yield seconds
+        with engine.checkpoint_use() as use:
+            yield seconds
     except BaseException as e:
         if ctx.is_main:
             _mark_stopped(run_dir, name, e)
         raise
     if ctx.is_main:
-        tasks.mark_done(run_dir, name, cfg, started, cpu_started, hooks_before, **seconds)
+        tasks.mark_done(run_dir, name, cfg, started, cpu_started, hooks_before, asdict(use), **seconds)
+        if use.written:
+            ctx.log.info("task %s: %d checkpoint(s), %.1f MB, written in %.1f s (%.1f%% of %.0f s of training)", name,
+                         use.written, use.bytes / 1e6, use.seconds, 100 * use.seconds / max(use.fit_s, 1e-9),
+                         use.fit_s)
+        if name not in ("prepare", "evaluate") and not cfg["train"]["keep_checkpoints"]:
+            # its fits never resume again; prepare's stay until the run's end (an inline resume builds it again)
+            tasks.remove_checkpoints(run_dir, [name], spare=["prepare"])
 
 
 def _mark_stopped(run_dir: Path, name: str, error: BaseException) -> None:

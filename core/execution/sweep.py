@@ -217,18 +217,12 @@ def _local(todo: list[Member], cfg: dict, folder: Path, log: logging.Logger) -> 
     """A process per run, at most executor.workers at once (one per GPU with GPUs): executors.throttle."""
     from cardio.execution import executors
 
-    sub = _submitit()
-    ex = cfg["executor"]
     by_name = {str(m.run_dir): m for m in todo}
 
     def start(name: str, slot: int | None):
-        executor = sub.LocalExecutor(folder=folder)
-        executor.update_parameters(timeout_min=ex["timeout_min"], signal_delay_s=ex["signal_delay_s"],
-                                   gpus_per_node=0 if slot is None else 1,
-                                   visible_gpus=() if slot is None else (slot,))
         log.info("sweep: %s seed %d started on %s", by_name[name].setting, by_name[name].seed,
                  "the CPU" if slot is None else f"GPU {slot}")
-        return executor.submit(RunCall(), by_name[name].spec)
+        return executors.start_local(folder, cfg["executor"], slot, RunCall(), by_name[name].spec)
 
     failed = executors.throttle(list(by_name), start, executors.slots(cfg, log=log))
     if failed:

@@ -47,7 +47,7 @@ def evaluate(study: Study, stages: tasks.Study, cfg: dict, ctx: RunContext) -> N
             "probable_leaks": stages.leak_flags, "final_model": tasks.read_final(run_dir)}
     report.write_run(run_dir, meta, predictions, sections, ctx.pseudonym_key)
     keep_key(run_dir, predictions, cfg, ctx.pseudonym_key)
-    RunRecord(run_dir).finished()
+    RunRecord(run_dir).finished(checkpoints=_checkpoints(run_dir, cfg, ctx))
     if not stages.null_control:
         checks.record_timing(ctx.cache_dir, study.plugin, len(stages.cohort), checks.fits_of(cfg), meta["elapsed_s"],
                              engine.device_name(ctx.device))
@@ -59,6 +59,21 @@ def cohort_meta(cohort: Cohort) -> dict:
     cohort states (the report's checklist reads them)."""
     return {"n_records": int(len(cohort)), "n_patients": int(cohort.table["patient_id"].nunique()),
             "synthetic": cohort.synthetic, "truth": cohort.truth}
+
+
+def _checkpoints(run_dir: Path, cfg: dict, ctx: RunContext) -> dict:
+    """run.json's account of the run's checkpoints (every task's, from their done markers); then, unless
+    train.keep_checkpoints, their files go: every other task is done, and a finished run is never resumed."""
+    names = [n for n in tasks.task_names(cfg) if n != "evaluate"]
+    totals = tasks.checkpoint_totals(run_dir, names)
+    kept = bool(cfg["train"]["keep_checkpoints"])
+    if not kept:
+        count, size = tasks.remove_checkpoints(run_dir, names)
+        if count:
+            ctx.log.info("checkpoints removed: %d file(s), %.1f MB (train.keep_checkpoints: true keeps them)", count,
+                         size / 1e6)
+    return {**totals, "kept": kept}
+
 
 
 def _elapsed(run_dir: Path) -> float:

@@ -211,9 +211,9 @@ class RunRecord:
         if self.writes and self.end:
             self.update(status=self.end, **({"ended": _now()} if self.end == "finished" else {}))
 
-    def finished(self) -> None:
+    def finished(self, **fields: Any) -> None:
         """The run's end, written by the task that finishes it (evaluate), in whichever process runs it."""
-        self.update(status="finished", ended=_now())
+        self.update(**fields, status="finished", ended=_now())
 
     def _stopped(self, e: BaseException) -> None:
         if isinstance(e, CardioError) and self.discard_empty and self._discard():

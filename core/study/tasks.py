@@ -98,20 +98,79 @@ def mark_running(run_dir: Path, name: str) -> None:
 
 
 def mark_done(run_dir: Path, name: str, cfg: dict, started: float, cpu_started: float | None = None,
-              hooks_before: dict[str, float] | None = None, **seconds: float) -> None:
+              hooks_before: dict[str, float] | None = None, checkpoints: dict | None = None,
+              **seconds: float) -> None:
     """The task's end: the config's hash and its wall seconds; with `cpu_started` (time.process_time() at its
     start) the CPU seconds of this process's threads, with `hooks_before` (hook_seconds() at its start) the wall
-    seconds of each hook it called, and `seconds` more named ones: where a run's time goes."""
+    seconds of each hook it called, and `seconds` more named ones: where a run's time goes. `checkpoints`: what its
+    fits spent on checkpoints and the files they left (engine.CheckpointUse), added to those of an earlier done
+    marker of the same task (an inline run's resume builds the stages before the folds again)."""
     timing: dict[str, Any] = {k: round(float(v), 2) for k, v in seconds.items()}
     if cpu_started is not None:
         timing["cpu_s"] = round(time.process_time() - cpu_started, 1)
     if hooks_before is not None:
         timing["hooks_s"] = {k: round(v - hooks_before.get(k, 0.0), 2) for k, v in _hook_seconds.items()
                              if v - hooks_before.get(k, 0.0) >= 0.005}
+    if checkpoints is not None:
+        before = (read_done(run_dir, name) or {}).get(CHECKPOINTS) or {}
+        timing[CHECKPOINTS] = {**{k: round(checkpoints[k] + before.get(k, 0), 3) for k in CHECKPOINT_SUMS},
+                               "files": {**before.get("files", {}), **checkpoints["files"]}}
     _write_marker(run_dir, name, "done", config_hash=config_hash(cfg), host=socket.gethostname(),
                   ended=time.strftime("%Y-%m-%dT%H:%M:%S"), ended_at=time.time(),
                   elapsed_s=round(time.perf_counter() - started, 1), **timing)
     (task_dir(run_dir, name) / "running.json").unlink(missing_ok=True)
+
+
+CHECKPOINTS = "checkpoints"  # a done marker's account of its fits' checkpoints
+CHECKPOINT_SUMS = ("fit_s", "seconds", "written", "bytes")
+
+
+def read_done(run_dir: Path, name: str) -> dict | None:
+    """A task's done marker, None when it has none (or an unreadable one)."""
+    try:
+        return read_marker(task_dir(run_dir, name) / "done.json")
+    except DamagedMarker:
+        return None
+
+
+def checkpoint_totals(run_dir: Path, names: Sequence[str]) -> dict:
+    """The checkpoints of the tasks `names` together, from their done markers: seconds writing them, how many,
+    bytes written, seconds of training, and the bytes their files take on disk (the last version of each)."""
+    totals: dict[str, Any] = dict.fromkeys(CHECKPOINT_SUMS, 0)
+    files: dict[str, int] = {}
+    for name in names:
+        part = (read_done(run_dir, name) or {}).get(CHECKPOINTS) or {}
+        for k in CHECKPOINT_SUMS:
+            totals[k] += part.get(k, 0)
+        files.update(part.get("files", {}))
+    return {**{k: round(v, 3) for k, v in totals.items()}, "files": len(files), "disk_bytes": sum(files.values())}
+
+
+def _fits(run_dir: Path, names: Sequence[str]) -> set[str]:
+    """The tags of the fits whose checkpoint files the done markers of tasks `names` list (<tag>.pt, <tag>.best.pt)."""
+    files = {f for n in names for f in ((read_done(run_dir, n) or {}).get(CHECKPOINTS) or {}).get("files", {})}
+    return {Path(f).name.removesuffix(".pt").removesuffix(".best") for f in files}
+
+
+def remove_checkpoints(run_dir: Path, names: Sequence[str], spare: Sequence[str] = ()) -> tuple[int, int]:
+    """Delete the checkpoints of the fits of tasks `names` (their done markers list them), except those of `spare`'s
+    fits: a done task never runs again, so its fits never resume. With a fit's own files go what a plugin keeps
+    beside them for its resume, checkpoints/<tag>.<suffix> (echo_cmr's <tag>.heads/). (entries, bytes) deleted."""
+    import glob
+    import shutil
+
+    folder = Path(run_dir) / "checkpoints"
+    count = size = 0
+    for tag in sorted(_fits(run_dir, names) - _fits(run_dir, spare)):
+        for path in folder.glob(f"{glob.escape(tag)}.*"):
+            if path.is_dir():
+                size += sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+                shutil.rmtree(path)
+            else:
+                size += path.stat().st_size
+                path.unlink()
+            count += 1
+    return count, size
 
 
 def mark_failed(run_dir: Path, name: str, error: BaseException) -> None:

@@ -57,7 +57,7 @@ def test_run_directory_is_complete(cardio_cli, tmp_path):
     for name in ("config.yaml", "metrics.json", "predictions.csv", "report.md", "report.html", "report.json",
                  "run.log"):
         assert (run / name).is_file(), name
-    assert list((run / "checkpoints").glob("fold0-mlp.pt")) and not list((run / "checkpoints").glob("*.best.pt"))
+    assert not list((run / "checkpoints").iterdir())  # a finished run keeps no checkpoint (train.keep_checkpoints)
     assert {p.name for p in (run / "figures").glob("*.png")} >= {"roc_label.png", "calibration_mlp_label.png"}
     metrics = json.loads((run / "metrics.json").read_text())
     assert metrics["schema"] == "cardio-metrics/1" and metrics["n_patients"] == 60
@@ -207,3 +207,43 @@ def test_one_context_builder_resolves_a_device_name_to_a_torch_device(tmp_path):
                       logging.getLogger("test.context"), device="cpu")
     assert isinstance(ctx.device, torch.device) and ctx.device.type == "cpu"
     assert (ctx.seed, ctx.rank, ctx.world_size) == (3, 0, 1) and (tmp_path / "cache").is_dir()
+
+
+def test_a_finished_run_keeps_no_checkpoints_unless_asked_and_counts_their_cost(cardio_cli, tmp_path):
+    """Each fit task's checkpoints go once it is done (its done marker lists them, with the seconds, count and bytes
+    its fits spent writing them), the rest at the run's end; run.json sums them. keep_checkpoints keeps them all."""
+    sets = ["--set", "train.epochs=2", "--set", "cv.folds=2", "--set", "report.figures=false"]
+    cardio_cli("run", "--plugin", "toy", "--out", "gone", *sets, check=True)
+    cardio_cli("run", "--plugin", "toy", "--out", "kept", *sets, "--set", "train.keep_checkpoints=true", check=True)
+    for name, kept in (("gone", False), ("kept", True)):
+        run = tmp_path / name
+        done = json.loads((run / "tasks" / "fit-fold0" / "done.json").read_text())["checkpoints"]
+        assert done["written"] >= 1 and done["bytes"] > 0 and 0 < done["seconds"] < done["fit_s"]
+        assert set(done["files"]) == {"fold0-mlp.pt"}
+        totals = json.loads((run / "run.json").read_text())["checkpoints"]
+        # two folds and the final model, a checkpoint each at its end (checkpoint_every_s: 60 s)
+        assert totals["files"] == 3 and totals["written"] >= 3 and totals["kept"] is kept
+        assert totals["disk_bytes"] == 3 * done["files"]["fold0-mlp.pt"]
+        left = sorted(p.name for p in (run / "checkpoints").iterdir())
+        assert left == (["final-mlp.pt", "fold0-mlp.pt", "fold1-mlp.pt"] if kept else []), left
+    assert "checkpoints removed: " not in (tmp_path / "gone" / "run.log").read_text()  # each went with its task
+
+
+def test_a_done_tasks_checkpoints_go_with_what_a_plugin_keeps_beside_them(tmp_path):
+    """remove_checkpoints: a fit's <tag>.pt, <tag>.best.pt and a plugin's <tag>.<suffix> beside them (echo_cmr's
+    <tag>.heads/) go; another fit's files, a spared task's, and a plugin's own outputs stay."""
+    from cardio import tasks
+
+    folder = tmp_path / "checkpoints"
+    (folder / "fold0-net.heads").mkdir(parents=True)
+    (folder / "fold0-net.heads" / "e1.pt").write_bytes(b"x" * 10)
+    for name in ("fold0-net.pt", "fold0-net.best.pt", "fold0-net2.pt", "pretrain.pt", "pretrained-resnet18.pt"):
+        (folder / name).write_bytes(b"x" * 100)
+    cfg = {"cv": {"method": "holdout"}}
+    for name, files in (("fit-fold0", ["fold0-net.pt", "fold0-net.best.pt", "pretrain.pt"]),
+                        ("prepare", ["pretrain.pt"])):
+        tasks.mark_done(tmp_path, name, cfg, 0.0, {"fit_s": 1.0, "seconds": 0.1, "written": 1, "bytes": 100,
+                                                   "files": dict.fromkeys(files, 100)})
+    assert tasks.remove_checkpoints(tmp_path, ["fit-fold0"], spare=["prepare"]) == (3, 210)
+    assert sorted(p.name for p in folder.iterdir()) == ["fold0-net2.pt", "pretrain.pt", "pretrained-resnet18.pt"]
+    assert tasks.checkpoint_totals(tmp_path, ["prepare", "fit-fold0"])["files"] == 3  # as the markers say

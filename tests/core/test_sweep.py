@@ -4,7 +4,12 @@ run's metrics.json and the optimism sentence; the same command again runs only w
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pandas as pd
@@ -94,6 +99,30 @@ def test_local_with_two_workers_writes_the_summary_inline_writes(toy_env):
     for name in ("summary.csv", "summary.md"):
         assert (toy_env / "local" / name).read_bytes() == (toy_env / "inline" / name).read_bytes()
     assert len(list((toy_env / "local" / "submitit").glob("*/*_result.pkl"))) == 2  # one process per run
+
+
+def test_a_killed_local_run_is_known_well_within_submitits_wait(toy_env):
+    """kill -9 of a sweep's run process (local executor): the sweep stops, naming the run, in a small part of the
+    15 s submitit waits for the result file of a job that ended without one (executors.start_local sets it aside
+    for a sweep's runs as for a run's tasks)."""
+    submitit = pytest.importorskip("submitit")
+    wait = submitit.core.core.Job._results_timeout_s
+    slow = ("--set", "data.n_patients=400", "--set", "model.hidden=256", "--set", "train.epochs=200",
+            "--set", "train.patience=0", "--set", "train.batch_size=16")
+    proc = subprocess.Popen([sys.executable, "-m", "cardio.cli", "sweep", "--plugin", "toy", *QUICK, *slow,
+                             "--grid", "train.lr=0.001", "--out", "killed", "--executor", "local", "--workers", "1"],
+                            cwd=toy_env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    running = toy_env / "killed" / "train.lr=0.001" / "seed0" / "tasks" / "fit-fold0" / "running.json"
+    deadline = time.monotonic() + 300
+    while not running.exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert proc.poll() is None, proc.communicate()[1][-2000:]
+    os.kill(json.loads(running.read_text())["pid"], signal.SIGKILL)  # the run's process, mid-fit
+    killed = time.monotonic()
+    _, err = proc.communicate(timeout=300)
+    known = time.monotonic() - killed
+    assert proc.returncode == 2 and "run(s) failed" in err and "seed0" in err, err[-2000:]
+    assert known < wait / 3, f"the sweep took {known:.1f} s to know its run was lost (submitit waits {wait} s)"
 
 
 def test_the_grid_as_written():

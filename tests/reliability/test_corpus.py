@@ -27,7 +27,7 @@ def finished_run(tmp_path_factory, toy_site):
     sys.path.insert(0, str(toy_site))
     try:
         res = invoke("run", "--plugin", "toy", "--out", str(where / "prev"), "--set", "train.epochs=1",
-                     "--set", f"cache_dir={where / 'cache'}")
+                     "--set", f"cache_dir={where / 'cache'}", "--set", "train.keep_checkpoints=true")  # to poison
     finally:
         sys.path.remove(str(toy_site))
     assert res.exit_code == 0, res.stderr

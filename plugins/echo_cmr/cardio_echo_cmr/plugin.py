@@ -93,7 +93,8 @@ def cardio_evaluate(predictions: Predictions, cohort: Cohort, config: dict, ctx:
                     estimates: list[dict]) -> Section | list[Section] | None:
     from cardio_echo_cmr import report, selection
 
-    selection.remove_stores(ctx)  # every fit is done before evaluate: no resume needs its selection again
+    if not config["train"]["keep_checkpoints"]:  # kept beside the engine's checkpoints when those are kept
+        selection.remove_stores(ctx)  # every fit is done before evaluate: no resume needs its selection again
     return report.evaluate_sections(predictions, config, estimates, cohort)
 
 

@@ -12,8 +12,9 @@ the selector keeps its own beside it in checkpoints/<tag>.heads/: each kept epoc
 written when that epoch first improves an output, deleted once no snapshot uses it) and index.pt, the small state
 after each of the last epochs. On resume it takes the state of the epoch the engine's checkpoint resumes from (a
 kill between the selector's write and the engine's leaves the selector one save ahead), so a resumed fit selects
-exactly as an uninterrupted one, and a view whose fit had finished keeps its per-output weights. The folders go
-when the run's evaluate starts (`remove_stores`): every fit task is done by then and never runs again.
+exactly as an uninterrupted one, and a view whose fit had finished keeps its per-output weights. The core deletes a
+folder with its fit's checkpoints once the fit's task is done; any left go when the run's evaluate starts
+(`remove_stores`): every fit task is done by then and never runs again.
 """
 from __future__ import annotations
 

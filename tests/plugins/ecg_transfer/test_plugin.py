@@ -85,11 +85,15 @@ def test_cardio_run_end_to_end(tmp_path, mitdb_dir):
     for name in ("config.yaml", "metrics.json", "predictions.csv", "report.md", "report.html", "run.log"):
         assert (out / name).is_file(), name
 
-    # pretraining ran once for the run (the prepare stage, not per fold) and left its weights and results
+    # pretraining ran once for the run (the prepare stage, not per fold) and left its weights and results; the
+    # engine's checkpoints each task's done marker lists went when the run finished
     ckpt = out / "checkpoints"
-    assert (ckpt / "pretrained-resnet18.pt").is_file() and (ckpt / "pretrain.pt").is_file()
-    assert not list(ckpt.glob("fold*-pretrain*.pt"))
-    assert {p.name for p in ckpt.glob("fold*-*.pt")} >= {"fold0-transfer.pt", "fold1-scratch.pt"}
+    listed = {n: set(json.loads((out / "tasks" / n / "done.json").read_text())["checkpoints"]["files"])
+              for n in ("prepare", "fit-fold0", "fit-fold1")}
+    assert listed["prepare"] == {"pretrain.pt"} and not any("pretrain" in f for f in listed["fit-fold0"] |
+                                                               listed["fit-fold1"])
+    assert {"fold0-transfer.pt"} <= listed["fit-fold0"] and {"fold1-scratch.pt"} <= listed["fit-fold1"]
+    assert sorted(p.name for p in ckpt.iterdir()) == ["pretrain_results-resnet18.json", "pretrained-resnet18.pt"]
     assert "stage prepare" in (out / "run.log").read_text()
     results = json.loads((ckpt / "pretrain_results-resnet18.json").read_text())
     # DS1 only: fitting and validation records split by record, no DS2 record anywhere

@@ -65,7 +65,8 @@ def test_imported_model_scores_as_the_fitted_one(ctx, tmp_path):
 @pytest.fixture(scope="module")
 def site_a(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("spect_site_a")
-    return run_plugin("spect_polar", tmp / "a", sets=SITE_A, cache_dir=tmp / "cache"), tmp
+    return run_plugin("spect_polar", tmp / "a", sets=(*SITE_A, "train.keep_checkpoints=true"),  # final-ae.pt, read
+                      cache_dir=tmp / "cache"), tmp
 
 
 def test_neutral_setting_finds_no_ae_advantage(site_a):
