@@ -67,6 +67,7 @@ import json
 import logging
 import os
 import platform
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -171,17 +172,19 @@ class FusedFit:
     strength: float = 0.0  # no prior correction (the ledger's prior_strength column)
 
 
-def fit_fused(root: Path, records: list[str], config: dict, ctx, seed: int, name: str) -> FusedFit:
+def fit_fused(root: Path, records: list[str], config: dict, ctx, seed: int, name: str,
+              max_beats: int | None = None) -> FusedFit:
     """The fused protocol on `records`: the CNN on class-capped beats of every record (no validation split, Q left
-    out, sampled with pretrain.balance_power, all pretrain.epochs), the side model on every beat of them."""
+    out, sampled with pretrain.balance_power, all pretrain.epochs), the side model on every beat of them (`max_beats`:
+    at most that many, --smoke)."""
     pt = config["ecg_transfer"]["pretrain"]
     beats = beat_set.cached_beat_set(root, records, config, ctx.cache, max_per_class=pt["max_beats_per_class"],
                                      max_total=None, seed=seed, progress=ctx.progress, desc="DS1 fitting")
     train = beat_set.subset(beats, np.flatnonzero(beats.y != aami.AAMI_CLASSES.index("Q")))
     fctx = dataclasses.replace(ctx, seed=int(seed))  # the engine's sampler draws with ctx.seed
     model, fit = pretrain.train_classifier(train, None, config, fctx, int(seed), name)
-    every = beat_set.cached_beat_set(root, records, config, ctx.cache, max_per_class=None, max_total=None, seed=0,
-                                     progress=ctx.progress, desc="DS1 side model")
+    every = beat_set.cached_beat_set(root, records, config, ctx.cache, max_per_class=None, max_total=max_beats,
+                                     seed=0, progress=ctx.progress, desc="DS1 side model")
     return FusedFit(model, side_models.fit_side_models(every, config, seed=int(seed)), fit, train.counts())
 
 
@@ -213,9 +216,11 @@ def _scored(y: np.ndarray, pred: np.ndarray, rec: np.ndarray, config: dict, seed
     return results
 
 
-def ds1_cv(config: dict, ctx, folds: int = 4, seed: int | None = None, protocol: str = "validated") -> dict:
+def ds1_cv(config: dict, ctx, folds: int = 4, seed: int | None = None, protocol: str = "validated",
+           max_beats: int | None = None) -> dict:
     """Grouped (record-level) cross-validation inside DS1: per fold a pretraining fitted on the other records
-    predicts every beat of the held-out records; the pooled predictions are scored with record-bootstrap CIs.
+    predicts every beat of the held-out records (`max_beats`: a sample of at most that many, and as many for the fused
+    protocol's side model: --smoke); the pooled predictions are scored with record-bootstrap CIs.
 
     With protocol "fused" the results are those of the fused rule, and `rules` holds every rule of FUSED_RULES
     (one fit per fold serves them all)."""
@@ -226,7 +231,7 @@ def ds1_cv(config: dict, ctx, folds: int = 4, seed: int | None = None, protocol:
     ys, preds, recs, per_fold = [], {}, [], []
     for k, held_out in enumerate(_fold_records(records, folds, seed)):
         rest = [r for r in records if r not in held_out]
-        test = beat_set.cached_beat_set(root, held_out, config, ctx.cache, max_per_class=None, max_total=None,
+        test = beat_set.cached_beat_set(root, held_out, config, ctx.cache, max_per_class=None, max_total=max_beats,
                                         seed=0, progress=ctx.progress, desc=f"DS1 fold {k}")  # all beats
         if protocol == "validated":
             fitted = pretrain.fit_pretraining(root, rest, config, ctx, seed=seed + 100 * k, name=f"cv{seed}-{k}")
@@ -234,7 +239,8 @@ def ds1_cv(config: dict, ctx, folds: int = 4, seed: int | None = None, protocol:
             per_fold.append({"held_out": held_out, "prior_strength": fitted.strength,
                              "epochs_run": len(fitted.fit.history), "best_epoch": fitted.fit.best_epoch})
         else:
-            fused = fit_fused(root, rest, config, ctx, seed=seed + 100 * k, name=f"cv{seed}-{k}-fused")
+            fused = fit_fused(root, rest, config, ctx, seed=seed + 100 * k, name=f"cv{seed}-{k}-fused",
+                              max_beats=max_beats)
             for rule, score in fused_log_proba(fused, test, ctx).items():
                 preds.setdefault(rule, []).append(score.argmax(axis=1))
             per_fold.append({"held_out": held_out, "prior_strength": 0.0, "train_counts": fused.train_counts,
@@ -416,12 +422,13 @@ def print_published() -> None:
         print("  " + name + ": " + ", ".join(f"{k} {'–' if x is None else x}" for k, x in v.items()))
 
 
-def run_cv(config: dict, ctx, folds: int, seeds: list[int], out: Path, protocol: str) -> dict:
+def run_cv(config: dict, ctx, folds: int, seeds: list[int], out: Path, protocol: str,
+           max_beats: int | None = None) -> dict:
     runs = []
     for seed in seeds:
         engine.seed_everything(seed)
         t0 = time.perf_counter()
-        r = ds1_cv(config, ctx, folds=folds, seed=seed, protocol=protocol)
+        r = ds1_cv(config, ctx, folds=folds, seed=seed, protocol=protocol, max_beats=max_beats)
         r["seconds"] = time.perf_counter() - t0
         for rule, rr in (r.get("rules") or {protocol: r}).items():
             print_results(f"DS1 grouped {folds}-fold CV, seed {seed}, {protocol} protocol, rule {rule} (prior "
@@ -490,7 +497,9 @@ def run_external(config: dict, ctx, db: str, db_dir: Path, seeds: list[int], out
     return {"runs": runs, "summary": summary}
 
 
-# --smoke: what the cv mode does, on a few records and beats (seconds of training, not a result)
+# --smoke: what the cv mode does, on a few records and beats (seconds of training, not a result): SMOKE_BEATS of the
+# held-out records' beats and of the side model's, not all of them (their images and predictions)
+SMOKE_BEATS = 300
 SMOKE = ("ecg_transfer.pretrain.records=[101,106,109,118,207,223]", "ecg_transfer.pretrain.epochs=1",
          "ecg_transfer.pretrain.max_beats_per_class=16", "ecg_transfer.pretrain.max_eval_beats=200")
 
@@ -541,7 +550,7 @@ def main(argv=None) -> int:
           f"prior_strength={pt['prior_strength']} val_fraction={pt['val_fraction']} patience={pt['patience']}")
     t0 = time.perf_counter()
     if args.mode == "cv":
-        result = run_cv(config, ctx, args.folds, args.seeds, out, args.protocol)
+        result = run_cv(config, ctx, args.folds, args.seeds, out, args.protocol, SMOKE_BEATS if args.smoke else None)
     elif args.mode == "external":
         result = run_external(config, ctx, args.db, Path(args.db_dir), args.seeds, out, args.note)
     else:
@@ -559,6 +568,8 @@ def main(argv=None) -> int:
                                                         "summary": result["summary"], "rules": result.get("rules"),
                                                         "protocol": args.protocol,
                                                         "goal_met": result.get("goal_met")}, indent=1))
+    if args.smoke and not args.out:  # a smoke run's folder is not a result (CI runs it each time)
+        shutil.rmtree(out)
     return 0
 
 

@@ -81,7 +81,6 @@ the neutral arm, ecg_transfer_notch's neutral excluded 0 in 2 of 5 (+0.114 [+0.0
 from __future__ import annotations
 
 import argparse
-import shutil
 import tempfile
 import time
 from dataclasses import dataclass
@@ -244,8 +243,7 @@ def run_pair(name: str, control: Control, seed: int, work: Path, smoke: bool = F
         run = run_plugin(control.plugin or name, work / f"{name}-{kind}-{seed}", sets=sets, cache_dir=work / "cache",
                          seed=seed)
         out.append({**headline_auc(run, control), "cpu_s": time.process_time() - cpu})
-        runs.append(run)
-        shutil.rmtree(run / "checkpoints", ignore_errors=True)  # a ResNet's fold checkpoints: ~0.5 GB a run
+        runs.append(run)  # its checkpoints went when it finished (train.keep_checkpoints: false)
     others = [f"{m} {e['estimate']:.3f} [{e['ci_low']:.3f}, {e['ci_high']:.3f}]"
               for m in control.neutral_models if m != control.model
               for e in [headline_auc(runs[1], control, m)] if not e["ci_low"] <= chance(control) <= e["ci_high"]]

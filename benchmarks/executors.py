@@ -5,7 +5,7 @@ back from the cache by every other task, each task on its share of the CPUs) and
 compared with inline's (they must be identical: where a fit runs never changes a result).
 
 Usage: python benchmarks/executors.py [--plugins spect_polar perfusion_polar] [--repeats 1] [--no-slurm]
-       python benchmarks/executors.py --smoke    (the toy-sized spect study: seconds, for CI)
+       python benchmarks/executors.py --smoke    (the toy-sized spect study, no warm-up, no slurm: seconds, for CI)
 Each run is the whole `cardio run` command, wall clock, from start to metrics.json: process starts, imports and
 cache reads are inside it; its CPU seconds are those of every process it started. The repeats alternate the
 executors (inline, local, slurm, inline, ...), so that a change of load on a shared machine falls on all of them;
@@ -42,9 +42,12 @@ import metrics_diff  # scripts/metrics_diff.py: two runs' metrics.json estimate 
 
 # each plugin's default run: its cross-validation, the final model and the report, as `cardio run` does it
 DEFAULT: tuple[str, ...] = ()
+# --smoke: the fewest tasks (2 folds, no final model) and the least work in each: every task is a process that
+# imports torch, which is most of a task's CPU at this size
 SMOKE = ("spect_polar.synthetic.n_patients=30", "spect_polar.synthetic.slices=20", "spect_polar.synthetic.size=40",
          "spect_polar.phase.rings=16", "spect_polar.phase.sectors=32", "spect_polar.autoencoder.hidden=32",
-         "spect_polar.autoencoder.iterations=40", "cv.folds=3", "stats.n_resamples=200")
+         "spect_polar.autoencoder.iterations=20", "cv.folds=2", "stats.n_resamples=100", "final_model=false",
+         "explain=false", "report.figures=false")
 EXECUTORS = {"inline": (), "local": ("--executor", "local", "--workers", "2"),
              "slurm": ("--executor", "slurm", "--workers", "2", "--set", "executor.slurm.cpus_per_task=1",
                        "--set", "executor.slurm.mem_gb=2", "--set", "executor.wait=true")}
@@ -97,13 +100,14 @@ def profile(run: Path, wall: float) -> dict[str, float]:
             "final": own("final") if "final" in done else 0.0, "evaluate": own("evaluate")}
 
 
-def bench(plugin: str, sets: tuple[str, ...], executors: list[str], repeats: int, tmp: Path) -> dict:
+def bench(plugin: str, sets: tuple[str, ...], executors: list[str], repeats: int, tmp: Path,
+          warm: bool = True) -> dict:
     """{executor: [seconds, ...]} and whether each executor's metrics equal inline's."""
     cache = tmp / "cache"
-    # the synthetic cohort written into the cache before any timed run (it is the same for every executor)
-    subprocess.run([sys.executable, "-m", "cardio.cli", "validate", "--plugin", plugin, "--write-synthetic",
-                    *[a for s in sets for a in ("--set", s)]], env={**os.environ, "CARDIO_CACHE": str(cache)},
-                   capture_output=True, text=True, check=True)
+    if warm:  # the synthetic cohort written into the cache before any timed run (it is the same for every executor)
+        subprocess.run([sys.executable, "-m", "cardio.cli", "validate", "--plugin", plugin, "--write-synthetic",
+                        *[a for s in sets for a in ("--set", s)]], env={**os.environ, "CARDIO_CACHE": str(cache)},
+                       capture_output=True, text=True, check=True)
     times: dict[str, list[float]] = {e: [] for e in executors}
     cpu: dict[str, list[float]] = {e: [] for e in executors}
     parts: dict[str, list[dict[str, float]]] = {e: [] for e in executors}
@@ -172,17 +176,19 @@ def main() -> int:
     ap.add_argument("--smoke", action="store_true", help="the toy-sized spect study (seconds)")
     args = ap.parse_args()
     plugins = ["spect_polar"] if args.smoke else args.plugins
-    executors = ["inline", "local"] + (["slurm"] if not args.no_slurm and _slurm_up() else [])
+    # --smoke leaves slurm out: its jobs double the smoke's CPU, and tests/core/test_slurm.py runs that executor
+    executors = ["inline", "local"] + (["slurm"] if not (args.no_slurm or args.smoke) and _slurm_up() else [])
     cpus = len(os.sched_getaffinity(0))
+    why = "--smoke" if args.smoke else "no SLURM controller answers"
     print(f"{cpus} CPUs allotted; executors: {', '.join(executors)}"
-          f"{'' if 'slurm' in executors else ' (no SLURM controller answers: slurm left out)'}; {_load()}")
+          f"{'' if 'slurm' in executors else f' ({why}: slurm left out)'}; {_load()}")
     before = capacity()
     print(f"a second busy process adds {before:.2f}x the work of one (2.00 on two free cores)", flush=True)
     results = {}
     with tempfile.TemporaryDirectory(prefix="cardio-executors-") as tmp:
         for plugin in plugins:
             sets = (*DEFAULT, *(SMOKE if args.smoke else ()))
-            results[plugin] = bench(plugin, sets, executors, args.repeats, Path(tmp))
+            results[plugin] = bench(plugin, sets, executors, args.repeats, Path(tmp), warm=not args.smoke)
     print(f"\n{'plugin':<16}" + "".join(f"{e + ' s':>10}" for e in executors)
           + "".join(f"{'inline/' + e:>14}" for e in executors[1:]) + "  metrics identical to inline")
     for plugin, res in results.items():

@@ -40,25 +40,25 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from echo_train_gpu import PEAK_TFLOPS  # the vendors' peak table, kept in one place
 
 PLUGINS = ("perfusion_polar", "mmode_septal_flash", "spect_polar", "ecg_transfer", "echo_cmr")
-# Tiny runs for --smoke: seconds of training each, every stage still run.
+# Tiny runs for --smoke: seconds of training each, every stage but explain and the final model still run (QUICK:
+# each is a process that imports torch, most of its CPU at this size).
+QUICK = ["cv.folds=2", "stats.n_resamples=100", "report.figures=false", "final_model=false", "explain=false"]
 SMOKE = {
     "perfusion_polar": ["perfusion_polar.n_patients=48", "perfusion_polar.size=32", "perfusion_polar.step1.epochs=1",
-                        "perfusion_polar.step2.epochs=1", "cv.folds=2", "stats.n_resamples=100",
-                        "report.figures=false", "final_model=false"],
+                        "perfusion_polar.step2.epochs=1", *QUICK],
     "mmode_septal_flash": ["mmode_septal_flash.synthetic.n_patients=40", "mmode_septal_flash.synthetic.n_sf=16",
                            "mmode_septal_flash.synthetic.size=64", "mmode_septal_flash.mmode.offsets=1",
-                           "mmode_septal_flash.model.input_size=32", "mmode_septal_flash.train.epochs=1",
-                           "stats.n_resamples=100", "final_model=false", "explain=false"],
+                           "mmode_septal_flash.model.input_size=32", "mmode_septal_flash.train.epochs=1", *QUICK],
     "spect_polar": ["spect_polar.synthetic.n_patients=30", "spect_polar.synthetic.slices=20",
-                    "spect_polar.synthetic.size=40", "spect_polar.autoencoder.iterations=20", "cv.folds=3",
-                    "stats.n_resamples=100", "final_model=false", "explain=false"],
+                    "spect_polar.synthetic.size=40", "spect_polar.autoencoder.iterations=20", *QUICK],
     "ecg_transfer": ["ecg_transfer.synthetic.n_patients=30", "ecg_transfer.preprocess.max_beats_per_record=3",
-                     "cv.folds=2", "ecg_transfer.finetune.epochs=1", "ecg_transfer.baselines.threshold_cv=2",
-                     "ecg_transfer.baselines.rf.n_estimators=10", "stats.n_resamples=100", "explain=false",
-                     "final_model=false"],
+                     "ecg_transfer.pretrain.records=['101','106','108','109','112']",  # pretraining, on 5 records
+                     "ecg_transfer.pretrain.max_beats_per_class=20", "ecg_transfer.pretrain.max_eval_beats=100",
+                     "ecg_transfer.pretrain.epochs=1", "ecg_transfer.finetune.epochs=1",
+                     "ecg_transfer.baselines.threshold_cv=2", "ecg_transfer.baselines.rf.n_estimators=10", *QUICK],
     "echo_cmr": ["echo_cmr.synthetic.n_patients=40", "echo_cmr.synthetic.n_frames=20", "echo_cmr.clip.size=16",
-                 "echo_cmr.clip.frames=4", "echo_cmr.train.epochs=1", "train.val_fraction=0", "cv.folds=2",
-                 "stats.n_resamples=100", "final_model=false", "explain=false"],
+                 "echo_cmr.clip.frames=4", "echo_cmr.train.epochs=1", "train.val_fraction=0",
+                 "echo_cmr.arch=r2plus1d_10_narrow", "echo_cmr.views=[A4C,A2C]", *QUICK],
 }
 
 
@@ -299,7 +299,7 @@ def main() -> None:
     print("\npaper-profile training step" + (" (smoke sizes)" if args.smoke else ""))
     print(f"{'plugin':20} {'samples/s':>10} {'GFLOP/sample':>13} {'MFU':>6} {'GPU busy':>9} {'peak MB':>8}")
     for p in plugins:
-        r = paper_step(p, args.smoke, device, args.steps or (3 if args.smoke else 20))
+        r = paper_step(p, args.smoke, device, args.steps or (1 if args.smoke else 20))
         print(f"{p:20} {r['samples_s']:10.1f} {r['gflop_sample']:13.2f} {_fmt(r['mfu'], '6.1%')} "
               f"{_fmt(r['busy'], '9.0%')} {_fmt(r['peak_mb'], '8.0f')}")
 
