@@ -242,8 +242,8 @@ def test_a_done_tasks_checkpoints_go_with_what_a_plugin_keeps_beside_them(tmp_pa
     cfg = {"cv": {"method": "holdout"}}
     for name, files in (("fit-fold0", ["fold0-net.pt", "fold0-net.best.pt", "pretrain.pt"]),
                         ("prepare", ["pretrain.pt"])):
-        tasks.mark_done(tmp_path, name, cfg, 0.0, {"fit_s": 1.0, "seconds": 0.1, "written": 1, "bytes": 100,
-                                                   "files": dict.fromkeys(files, 100)})
+        tasks.mark_done(tmp_path, name, cfg, 0.0, checkpoints={"fit_s": 1.0, "seconds": 0.1, "written": 1,
+                                                               "bytes": 100, "files": dict.fromkeys(files, 100)})
     assert tasks.remove_checkpoints(tmp_path, ["fit-fold0"], spare=["prepare"]) == (3, 210)
     assert sorted(p.name for p in folder.iterdir()) == ["fold0-net2.pt", "pretrain.pt", "pretrained-resnet18.pt"]
     assert tasks.checkpoint_totals(tmp_path, ["prepare", "fit-fold0"])["files"] == 3  # as the markers say
