@@ -277,3 +277,16 @@ def test_a_run_asking_for_gpus_here_stops_in_one_line_and_leaves_no_folder(cardi
     last = proc.stderr.strip().splitlines()[-1]
     assert proc.returncode == 2 and last.startswith("cardio: error: executor.gpus = [0, 1, 2, 3] asks for GPUs")
     assert "started on GPU" not in proc.stderr and not (tmp_path / "r").exists()
+
+
+@pytest.mark.parametrize("names,n,dealt", [
+    # 3 folds + final on 2 processes: the explaining last fold beside the final model, not beside another fold
+    (["fit-fold0", "fit-fold1", "fit-fold2", "final"], 2, [["fit-fold0", "fit-fold1"], ["fit-fold2", "final"]]),
+    (["fit-fold0", "fit-fold1", "fit-fold2", "fit-fold3", "fit-fold4", "final"], 2,
+     [["fit-fold0", "fit-fold1", "fit-fold3"], ["fit-fold2", "fit-fold4", "final"]]),
+    (["fit-fold0", "fit-fold1"], 4, [["fit-fold0"], ["fit-fold1"]]),
+    (["final"], 2, [["final"]]),
+])
+def test_the_local_processes_get_even_work(names, n, dealt):
+    assert tasks.chunks(names, n) == dealt
+    assert sorted(sum(dealt, [])) == sorted(names)
