@@ -535,19 +535,22 @@ def _accumulator(device: torch.device) -> torch.Tensor:
 def fit(model: nn.Module, train_set: Dataset, val_set: Dataset | None, ctx, *, name: str, train: Mapping,
         settings: Mapping | None = None, loss_fn: Callable | None = None,
         metric: Callable[[np.ndarray, np.ndarray], float] | None = None,
-        sample_weights: np.ndarray | None = None, tag: str | None = None, seed: int | None = None) -> FitResult:
+        sample_weights: np.ndarray | None = None, tag: str | None = None, seed: int | None = None,
+        on_checkpoint: Callable[[int], None] | None = None) -> FitResult:
     """Train `model`; checkpoints go to checkpoints/<tag>.pt and a rerun resumes from them.
 
     `train` is the config's train section (the engine's settings); `settings` overrides its keys (other keys
     in it are ignored, so a plugin may pass a whole config section such as its finetune section). `tag` names
     the fit's checkpoints, history and log lines (default `<fold>-<name>`, the fold of the context the core
     gave this fit); `seed` orders its batches (default the run's seed).
-    A plugin that fits several networks in one fold gives each its own tag.
+    A plugin that fits several networks in one fold gives each its own tag. `on_checkpoint(epoch)` is called just
+    before each checkpoint is written (checkpoints come by time, train.checkpoint_every_s): a metric that keeps state
+    of its own writes it then, so that it resumes with the checkpoint (echo_cmr's per-output selection).
     """
     s = _settings(train, settings)
     tag = tag or (f"{ctx.fold}-{name}" if ctx.fold else name)
     with cpu_threads(s["cpu_threads"], ctx.device):
-        run = _Fit(model, train_set, ctx, s, tag, loss_fn or _default_loss, metric)
+        run = _Fit(model, train_set, ctx, s, tag, loss_fn or _default_loss, metric, on_checkpoint)
         return run.train(val_set, sample_weights, ctx.seed if seed is None else int(seed))
 
 
@@ -640,8 +643,9 @@ class _Fit:
     """One fit: its optimizer and schedule, progress, best weights and checkpoints."""
 
     def __init__(self, model: nn.Module, train_set: Dataset, ctx, s: dict, tag: str, loss_fn: Callable,
-                 metric: Callable | None) -> None:
+                 metric: Callable | None, on_checkpoint: Callable[[int], None] | None = None) -> None:
         self.ctx, self.tag, self.loss_fn, self.metric, self.train_set = ctx, tag, loss_fn, metric, train_set
+        self.on_checkpoint = on_checkpoint
         self.device = ctx.device
         self.model = model.to(self.device)
         self.s = {**s, "channels_last": _channels_last(self.model, train_set, s, self.device)}
@@ -811,6 +815,8 @@ class _Fit:
             return
         started = time.perf_counter()
         self.last_checkpoint = _clock()
+        if self.on_checkpoint is not None:  # before the engine's file: a kill between the two leaves it ahead
+            self.on_checkpoint(state.epoch)
         written: list[Path] = []
         if self.ctx.is_main:
             saved = {"state": asdict(state), "rng": _rng_state()}

@@ -226,13 +226,12 @@ def _fit_view(view: str, features: Features, rows: tuple[np.ndarray, np.ndarray]
         bs += 1
     tag = f"{ctx.fold}-echo-{view}" if ctx.fold else f"echo-{view}"  # the engine's default, named for the selector
     train_set = ClipDataset(fit_paths, fit_y, frames, period, train=True, seed=ctx.seed)
-    selector = selector_for(net, targets, ctx, tag, {**core_train, **settings}, train_set.rng) if val_paths else None
+    selector = selector_for(net, targets, ctx, tag, train_set.rng) if val_paths else None
     result = ctx.engine.fit(
         net, train_set, ClipDataset(val_paths, val_y, frames, period, train=False) if val_paths else None,
-        # every checkpoint_every epochs whatever the time: the selector keeps the snapshots of that many epochs only,
-        # so a checkpoint further back could not restore the per-output selection (echo's epochs are long anyway)
-        ctx, name=f"echo-{view}", train=core_train, settings={**settings, "batch_size": bs, "checkpoint_every_s": 0.0},
-        loss_fn=HeadLoss(n_binary(targets)), metric=selector, tag=tag)
+        ctx, name=f"echo-{view}", train=core_train, settings={**settings, "batch_size": bs},
+        loss_fn=HeadLoss(n_binary(targets)), metric=selector, tag=tag,
+        on_checkpoint=selector.on_checkpoint if selector else None)  # its per-output selection, with the checkpoint
     nets, best = select_nets(result.model, selector, names(targets))
     return ViewModel(nets, best), (selector.scores if selector else [])
 

@@ -80,9 +80,10 @@ class _Killed(Exception):
     pass
 
 
-def _fit(out, kill_after: int | None = None):
-    """A 3-output fit through the engine with the per-output selector; killed after the selector has scored epoch
-    `kill_after` and before the engine checkpoints it (the narrowest window a kill can hit)."""
+def _fit(out, kill_after: int | None = None, between: bool = False):
+    """A 3-output fit through the engine with the per-output selector, a checkpoint every epoch; killed after the
+    selector has scored epoch `kill_after` and before the engine checkpoints it, or (`between`) after the selector
+    wrote that epoch's state and before the engine's file (the narrowest windows a kill can hit)."""
     from cardio.testing import cpu_context
     from cardio_echo_cmr.model import HeadLoss
     from cardio_echo_cmr.selection import selector_for
@@ -94,25 +95,31 @@ def _fit(out, kill_after: int | None = None):
     torch.manual_seed(0)
     net = torch.nn.Sequential(torch.nn.Linear(6, 8), torch.nn.ReLU(), torch.nn.Linear(8, 3))
     train_set = _Clips(48, 1, train=True)
-    selector = selector_for(net, targets, ctx, "fold0-echo-A4C", {}, train_set.rng)
+    selector = selector_for(net, targets, ctx, "fold0-echo-A4C", train_set.rng)
 
     def metric(y, out_):
         score = selector(y, out_)
-        if kill_after is not None and len(selector.scores) == kill_after:
+        if kill_after is not None and not between and len(selector.scores) == kill_after:
             raise _Killed
         return score
 
+    def on_checkpoint(epoch: int) -> None:
+        selector.on_checkpoint(epoch)
+        if kill_after is not None and between and epoch == kill_after:
+            raise _Killed
+
     result = ctx.engine.fit(net, train_set, _Clips(24, 2), ctx, name="echo-A4C", tag="fold0-echo-A4C",
-                            train=train_settings(epochs=8, batch_size=8, lr=0.05, patience=0), loss_fn=HeadLoss(2),
-                            metric=metric)
+                            train=train_settings(epochs=8, batch_size=8, lr=0.05, patience=0, checkpoint_every_s=0),
+                            loss_fn=HeadLoss(2), metric=metric, on_checkpoint=on_checkpoint)
     return select_nets(result.model, selector, ("a", "b", "c")), selector
 
 
-def test_a_killed_fit_resumes_its_per_output_selection(tmp_path):
+@pytest.mark.parametrize("between", [False, True], ids=["before-the-checkpoint", "between-the-two-files"])
+def test_a_killed_fit_resumes_its_per_output_selection(tmp_path, between):
     (nets, best), whole = _fit(tmp_path / "whole")
     assert len(set(best.values())) > 1  # the outputs were selected at different epochs: there is something to lose
     with pytest.raises(_Killed):
-        _fit(tmp_path / "killed", kill_after=5)
+        _fit(tmp_path / "killed", kill_after=5, between=between)
     store = tmp_path / "killed" / "checkpoints" / "fold0-echo-A4C.heads"
     assert (store / "index.pt").is_file()
     (nets2, best2), resumed = _fit(tmp_path / "killed")  # the engine resumes after epoch 4, the selector with it
