@@ -392,7 +392,7 @@ def new_cohort_cmd(plugin: str, dest: str, config_file, sets) -> None:
     above = next((p for p in (Path(dest), *Path(dest).parents) if p.exists()), None)
     if above is not None and not above.is_dir():
         raise CardioError(f"{dest}: {above} is a file, not a folder; choose another destination")
-    schema = pm.hook.cardio_cohort_schema(config=cfg)
+    schema = pm.hook.cardio_cohort_schema(config=cfg, settings=config_mod.plugin_settings(info, cfg))
     if schema is None:
         raise CardioError(f"plugin {plugin!r} does not describe its cohort table (no cardio_cohort_schema hook)")
     for path in write_template(dest, schema, plugin):

@@ -14,7 +14,7 @@ from typing import Any, ClassVar, Self, TypeVar, Union, cast, get_args, get_orig
 
 import yaml
 
-from cardio.data import CardioError
+from cardio.data import CardioError, PluginInfo
 
 
 class _Loader(yaml.SafeLoader):
@@ -340,7 +340,7 @@ class Settings:
             hidden: int = setting(64, "MLP hidden units", ge=1)
 
     The core checks the section against it whenever it resolves a config (a wrong type, a value out of range, an
-    unknown key: one line naming the key and what it allows); a hook reads it typed with `MySettings.of(config)`.
+    unknown key: one line naming the key and what it allows); the hooks receive it built, as `settings`.
     The resolved config itself stays a plain dict (run.json, sweeps' --set, cache keys)."""
 
     section: ClassVar[str] = ""  # the config key of the section: the plugin's name
@@ -375,6 +375,12 @@ class Settings:
     def as_dict(self) -> dict:
         """This object as the plain dict a config holds (for a cache key or a bundle's JSON)."""
         return _plain(self)
+
+
+def plugin_settings(info: PluginInfo, config: Mapping[str, Any]) -> Settings | None:
+    """What every stage hook receives as `settings`: the selected plugin's PluginInfo.settings built from the
+    resolved config, None when it declares none."""
+    return None if info.settings is None else info.settings.of(config)
 
 
 def _plain(value: Any) -> Any:

@@ -1,4 +1,9 @@
-"""The stages of a cardio study, as pluggy hook specifications (the core calls them in this order)."""
+"""The stages of a cardio study, as pluggy hook specifications (the core calls them in this order).
+
+Every hook that takes `config` (the resolved config: the core's keys, train, cv, stats...) takes `settings` beside
+it: the selected modality plugin's settings object (its PluginInfo.settings built from the resolved config), None
+when it declares none. pluggy hands each implementation only the arguments it names, so a plugin names `settings`
+typed as its own Settings class; an add-on that has a section of its own reads it with its class's `.of(config)`."""
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
@@ -11,6 +16,7 @@ if TYPE_CHECKING:
     import numpy as np
     import pandas as pd
 
+    from cardio.config import Settings
     from cardio.context import RunContext
     from cardio.data import Cohort, Dataset, Features, ModelState, PluginInfo, Predictions, Section
     from cardio.data.cohort import Schema
@@ -28,33 +34,33 @@ def cardio_plugin_info() -> PluginInfo:
 
 
 @hookspec(firstresult=True)
-def cardio_cohort_schema(config: dict) -> Schema:
+def cardio_cohort_schema(config: dict, settings: Settings | None) -> Schema:
     """Return the Schema of the cohort table a run with this config reads (`cardio new-cohort`, the data guide)."""
 
 
 @hookspec(firstresult=True)
-def cardio_load(config: dict, ctx: RunContext) -> Cohort:
+def cardio_load(config: dict, settings: Settings | None, ctx: RunContext) -> Cohort:
     """Read the cohort from real files, or write the synthetic cohort and read it back; return a Cohort."""
 
 
 @hookspec(firstresult=True)
-def cardio_preprocess(cohort: Cohort, config: dict, ctx: RunContext) -> Cohort | None:
+def cardio_preprocess(cohort: Cohort, config: dict, settings: Settings | None, ctx: RunContext) -> Cohort | None:
     """Filter, resample, crop or resize the cohort; return a Cohort (None keeps it as it is)."""
 
 
 @hookspec(firstresult=True)
-def cardio_featurize(cohort: Cohort, config: dict, ctx: RunContext) -> Features:
+def cardio_featurize(cohort: Cohort, config: dict, settings: Settings | None, ctx: RunContext) -> Features:
     """Turn the cohort into the Features a model consumes."""
 
 
 @hookspec(firstresult=True)
-def cardio_prepare(features: Features, config: dict, ctx: RunContext) -> Any:
+def cardio_prepare(features: Features, config: dict, settings: Settings | None, ctx: RunContext) -> Any:
     """Do a label-free step once per run, before the folds (e.g. pretraining); the result reaches train and evaluate."""
 
 
 @hookspec(firstresult=True)
 def cardio_train(features: Features, train_index: np.ndarray, val_index: np.ndarray, prepared: Any, config: dict,
-                 ctx: RunContext) -> Any:
+                 settings: Settings | None, ctx: RunContext) -> Any:
     """Fit a model on the training rows of one fold; return the model.
 
     `train_index` are the rows to fit on and `val_index` the validation rows the core chose (for early stopping
@@ -63,20 +69,20 @@ def cardio_train(features: Features, train_index: np.ndarray, val_index: np.ndar
 
 
 @hookspec(firstresult=True)
-def cardio_predict(model: Any, features: Features, test_index: np.ndarray, config: dict,
+def cardio_predict(model: Any, features: Features, test_index: np.ndarray, config: dict, settings: Settings | None,
                    ctx: RunContext) -> Predictions:
     """Score the test rows of one fold; return Predictions."""
 
 
 @hookspec(firstresult=True)
-def cardio_explain(model: Any, features: Features, index: np.ndarray, config: dict,
+def cardio_explain(model: Any, features: Features, index: np.ndarray, config: dict, settings: Settings | None,
                    ctx: RunContext) -> Section | None:
     """Explain the last fold's model on its test rows; return a Section (figures, text) or None."""
 
 
 @hookspec
 def cardio_evaluate(predictions: Predictions, cohort: Cohort, features: Features, prepared: Any, config: dict,
-                    ctx: RunContext, estimates: list[dict], tests: list[dict],
+                    settings: Settings | None, ctx: RunContext, estimates: list[dict], tests: list[dict],
                     model_facts: dict[str, dict]) -> Section | list[Section] | None:
     """Add results to the report: return a Section, a list of Sections, or None (every plugin may add).
 
@@ -89,18 +95,18 @@ def cardio_evaluate(predictions: Predictions, cohort: Cohort, features: Features
 
 
 @hookspec(firstresult=True)
-def cardio_describe_model(model: Any, config: dict) -> dict:
+def cardio_describe_model(model: Any, config: dict, settings: Settings | None) -> dict:
     """JSON-able facts about one fold's fitted model (the variables a selection chose, a threshold): the core keeps
     them in the fold's task folder (model.json) and hands every fold's to cardio_evaluate as `model_facts`."""
 
 
 @hookspec(firstresult=True)
-def cardio_export_model(model: Any, config: dict, ctx: RunContext) -> ModelState:
+def cardio_export_model(model: Any, config: dict, settings: Settings | None, ctx: RunContext) -> ModelState:
     """Describe the final model (fitted on every row) as tensors and JSON params for its bundle."""
 
 
 @hookspec(firstresult=True)
-def cardio_import_model(state: ModelState, config: dict, ctx: RunContext) -> Any:
+def cardio_import_model(state: ModelState, config: dict, settings: Settings | None, ctx: RunContext) -> Any:
     """Rebuild the model cardio_export_model described; `cardio predict` passes it to cardio_predict."""
 
 
@@ -110,7 +116,8 @@ def cardio_datasets() -> dict[str, Dataset]:
 
 
 @hookspec(firstresult=True)
-def cardio_write_synthetic(patients: pd.DataFrame, dest: Path, seed: int, config: dict) -> Path:
+def cardio_write_synthetic(patients: pd.DataFrame, dest: Path, seed: int, config: dict,
+                           settings: Settings | None) -> Path:
     """Write this plugin's modality for the given patients into `dest`, a cohort folder that
     `cardio run --plugin <this> --set cohort.dir=<dest>` reads, and return its table's path.
 

@@ -106,11 +106,12 @@ def load_cohort(plugin: str, sets: Sequence[str], where: str | Path | None, work
     pm = plugins.select(plugins.get_plugin_manager(), plugin)
     cfg = plugin_config(plugin, (*sets, f"cohort.dir={where if where else 'null'}", f"cache_dir={work / 'cache'}"))
     ctx = context(work / "ctx", cache_dir=work / "cache", seed=int(cfg["seed"]))
-    schema = pm.hook.cardio_cohort_schema(config=cfg)
+    settings = config_mod.plugin_settings(plugins.info(pm, plugin), cfg)
+    schema = pm.hook.cardio_cohort_schema(config=cfg, settings=settings)
     if schema is None:
         raise CardioError(f"plugin {plugin!r} implements no cardio_cohort_schema: the contract suite checks its "
                           "table against the schema it declares")
-    return LoadedCohort(pm, cfg, pm.hook.cardio_load(config=cfg, ctx=ctx), schema)
+    return LoadedCohort(pm, cfg, pm.hook.cardio_load(config=cfg, settings=settings, ctx=ctx), schema)
 
 
 def synthetic_folder(contract: Contract, dest: Path) -> Path:
@@ -623,9 +624,9 @@ def check_bundle(contract: Contract, finished: Finished, work: Path) -> None:
     assert info["plugin"] == contract.plugin and len(finished.final) == 1
     pm = plugins.select(plugins.get_plugin_manager(), contract.plugin)
     ctx = context(work, cache_dir=finished.cache, seed=int(cfg["seed"]))
-    exported = pm.hook.cardio_export_model(model=finished.final[0], config=cfg, ctx=ctx)
-    again = pm.hook.cardio_export_model(model=pm.hook.cardio_import_model(state=state, config=cfg, ctx=ctx),
-                                        config=cfg, ctx=ctx)
+    kw = {"config": cfg, "settings": config_mod.plugin_settings(plugins.info(pm, contract.plugin), cfg), "ctx": ctx}
+    exported = pm.hook.cardio_export_model(model=finished.final[0], **kw)
+    again = pm.hook.cardio_export_model(model=pm.hook.cardio_import_model(state=state, **kw), **kw)
     for other in (exported, again):
         assert set(other.tensors) == set(state.tensors)
         assert [k for k, v in other.tensors.items() if not _arrays_equal(v, state.tensors[k])] == []
@@ -659,12 +660,13 @@ def check_round_trip(contract: Contract, planted: Planted, finished: Finished, w
     cfg = {**cfg, "cohort": {**cfg["cohort"], "dir": str(planted.root)}}
     pm = plugins.select(plugins.get_plugin_manager(), contract.plugin)
     hooks, ctx = pm.hook, context(work, cache_dir=finished.cache, seed=int(cfg["seed"]))
-    cohort = hooks.cardio_load(config=cfg, ctx=ctx)
-    cohort = hooks.cardio_preprocess(cohort=cohort, config=cfg, ctx=ctx) or cohort
-    features = hooks.cardio_featurize(cohort=cohort, config=cfg, ctx=ctx)
+    kw = {"config": cfg, "settings": config_mod.plugin_settings(plugins.info(pm, contract.plugin), cfg), "ctx": ctx}
+    cohort = hooks.cardio_load(**kw)
+    cohort = hooks.cardio_preprocess(cohort=cohort, **kw) or cohort
+    features = hooks.cardio_featurize(cohort=cohort, **kw)
     every = np.arange(len(features))
-    imported = hooks.cardio_import_model(state=state, config=cfg, ctx=ctx)
-    own, back = (hooks.cardio_predict(model=m, features=features, test_index=every, config=cfg, ctx=ctx).table
+    imported = hooks.cardio_import_model(state=state, **kw)
+    own, back = (hooks.cardio_predict(model=m, features=features, test_index=every, **kw).table
                  for m in (finished.final[0], imported))
     keys = ["model", "task", "record_id"]
     assert own[keys].astype(str).equals(back[keys].astype(str))

@@ -132,8 +132,9 @@ def write_modality(plugin: str, patients: Any, dest: str | Path, seed: int = 3, 
     from cardio import plugins
 
     pm = plugins.select(plugins.get_plugin_manager(), plugin)
-    return pm.hook.cardio_write_synthetic(patients=patients, dest=Path(dest), seed=seed,
-                                          config=plugin_config(plugin, sets))
+    cfg = plugin_config(plugin, sets)
+    return pm.hook.cardio_write_synthetic(patients=patients, dest=Path(dest), seed=seed, config=cfg,
+                                          settings=config_mod.plugin_settings(plugins.info(pm, plugin), cfg))
 
 
 def check_refused(result: Any, must_name: str) -> None:

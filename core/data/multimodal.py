@@ -101,8 +101,10 @@ def write_cohort(out: Path, modalities: list[str], n: int = 300, seed: int = 0, 
         has = np.ones(n, bool) if i == 0 else rng.random(n) >= missing
         truth["missing"][m] = int((~has).sum())
         part = table.loc[has, ["patient_id", "responder", f"drive_{m}"]].rename(columns={f"drive_{m}": "drive"})
-        cfg = config_mod.resolve(plugins.info(pms[m], m).default_config, None, (sets or {}).get(m, ()))
-        pms[m].hook.cardio_write_synthetic(patients=part.reset_index(drop=True), dest=out / m, seed=seed, config=cfg)
+        info = plugins.info(pms[m], m)
+        cfg = config_mod.resolve(info.default_config, None, (sets or {}).get(m, ()))
+        pms[m].hook.cardio_write_synthetic(patients=part.reset_index(drop=True), dest=out / m, seed=seed, config=cfg,
+                                           settings=config_mod.plugin_settings(info, cfg))
         stated = _stated(out / m)
         if stated:
             truth.setdefault("planted", {})[m] = stated

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -35,17 +35,21 @@ from cardio.context import RunContext
 from cardio.data import CardioError, ModelState, Predictions, Section
 from cardio.study import bundle, tasks
 
+if TYPE_CHECKING:
+    from cardio.study.stages import Study
+
 ENSEMBLES = ("final", "folds")
 MODEL = "model"  # a fit task's exported model: tasks/fit-<fold>/model/
 TITLE = "Fold ensemble against the final model"
 
 
-def keep_fold_model(pm, plugin: str, model: Any, fold: str, cfg: dict, ctx: RunContext,
-                    null_control: bool) -> None:
+def keep_fold_model(study: Study, model: Any, fold: str, cfg: dict, ctx: RunContext, null_control: bool) -> None:
     """An outer fold's model, exported into its fit task's folder for the bundle (fold_models: true)."""
-    if not (cfg["final_model"] and cfg.get("fold_models", True)) or null_control or bundle.support(pm, plugin):
+    plugin = study.plugin
+    if not (cfg["final_model"] and cfg.get("fold_models", True)) or null_control or bundle.support(study.pm, plugin):
         return
-    state = pm.hook.cardio_export_model(model=model, config=cfg, ctx=ctx.for_fit(fold))
+    state = study.hooks.cardio_export_model(model=model, config=cfg, settings=study.settings(cfg),
+                                            ctx=ctx.for_fit(fold))
     if not isinstance(state, ModelState):
         raise CardioError(f"plugin {plugin!r}: cardio_export_model returned {type(state).__name__}, expected "
                           "ModelState")
@@ -79,16 +83,17 @@ def attach_fold_models(run_dir: Path, folds: list[str], log) -> None:
              "folds averages them", len(folds), info["folds_bytes"] / 1e6, final / 1e6)
 
 
-def fold_predictions(hooks, plugin: str, states: dict[str, ModelState], features, cfg: dict,
+def fold_predictions(study: Study, states: dict[str, ModelState], features, cfg: dict,
                      ctx: RunContext) -> Predictions:
     """Every fold model of the bundle applied to every row, averaged (see the module's docstring)."""
+    hooks, plugin, settings = study.hooks, study.plugin, study.settings(cfg)
     parts = []
     for name, state in states.items():
-        model = hooks.cardio_import_model(state=state, config=cfg, ctx=ctx)
+        model = hooks.cardio_import_model(state=state, config=cfg, settings=settings, ctx=ctx)
         if model is None:
             raise CardioError(f"plugin {plugin!r}: cardio_import_model returned None for fold model {name}")
         pred = hooks.cardio_predict(model=model, features=features, test_index=np.arange(len(features)),
-                                    config=cfg, ctx=ctx)
+                                    config=cfg, settings=settings, ctx=ctx)
         if not isinstance(pred, Predictions):
             raise CardioError(f"plugin {plugin!r}: cardio_predict returned {type(pred).__name__}, expected "
                               "Predictions")

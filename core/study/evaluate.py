@@ -107,7 +107,7 @@ def sections_of(study: Study, features: Features, prepared: Any, predictions: Pr
         only = pm.subset_hook_caller("cardio_evaluate", remove_plugins=everyone - {impl.plugin})
         before = [e for s in sections for e in s.estimates], [t for s in sections for t in s.tests]
         for result in only(predictions=predictions, cohort=cohort, features=features, prepared=prepared,
-                           config=cfg, ctx=ctx, estimates=before[0], tests=before[1],
+                           config=cfg, settings=study.settings(cfg), ctx=ctx, estimates=before[0], tests=before[1],
                            model_facts=model_facts or {}):
             sections += as_sections(result, "cardio_evaluate", impl.plugin_name)
     return sections

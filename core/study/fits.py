@@ -50,8 +50,8 @@ def _fit_fold(study: Study, stages: tasks.Study, i: int, cfg: dict, ctx: RunCont
                          f"{len(fold.inner)}")[1].table.assign(inner_fold=f.name) for j, f in enumerate(fold.inner)]
     if not ctx.is_main:
         return
-    ensemble.keep_fold_model(study.pm, study.plugin, model, fold.name, cfg, ctx, stages.null_control)
-    facts = study.hooks.cardio_describe_model(model=model, config=cfg)
+    ensemble.keep_fold_model(study, model, fold.name, cfg, ctx, stages.null_control)
+    facts = study.hooks.cardio_describe_model(model=model, config=cfg, settings=study.settings(cfg))
     if facts is not None:
         tasks.write_model_facts(ctx.out_dir, name, expect(facts, dict, "cardio_describe_model", study.plugin))
     if inner:
@@ -62,7 +62,7 @@ def _fit_fold(study: Study, stages: tasks.Study, i: int, cfg: dict, ctx: RunCont
     if cfg.get("explain", True) and i == len(stages.folds) - 1:
         ctx.log.info("stage explain (fold %s)", fold.name)
         result = study.hooks.cardio_explain(model=model, features=features, index=fold.test, config=cfg,
-                                            ctx=ctx.for_fit(fold.name))
+                                            settings=study.settings(cfg), ctx=ctx.for_fit(fold.name))
         tasks.write_sections(ctx.out_dir, name, as_sections(result, "cardio_explain", study.plugin))
 
 
@@ -77,7 +77,8 @@ def fit_predict(study: Study, features: Features, fold, prepared: Any, cfg: dict
     model = train(study, features, features.trainable(fold.train), features.trainable(fold.val), prepared, cfg,
                   fit_ctx)
     pred = expect(study.hooks.cardio_predict(model=model, features=features, test_index=fold.test, config=cfg,
-                                             ctx=fit_ctx), Predictions, "cardio_predict", study.plugin)
+                                             settings=study.settings(cfg), ctx=fit_ctx), Predictions,
+                  "cardio_predict", study.plugin)
     return model, pred
 
 
@@ -97,7 +98,7 @@ def train(study: Study, features: Features, train: np.ndarray, val: np.ndarray, 
         train, val = np.union1d(train, val), val[:0]
     engine.seed_everything(ctx.seed)  # the fit's model does not depend on which fits ran before it here
     model = study.hooks.cardio_train(features=features, train_index=train, val_index=val, prepared=prepared,
-                                     config=cfg, ctx=ctx)
+                                     config=cfg, settings=study.settings(cfg), ctx=ctx)
     if model is None:
         raise CardioError(f"plugin {study.plugin!r}: cardio_train returned None, expected a model")
     return model
@@ -119,7 +120,8 @@ def final_model(study: Study, stages: tasks.Study, cfg: dict, ctx: RunContext) -
     fit_ctx = ctx.for_fit("final")  # its checkpoints and history are tagged final-<name>
     with threads(cfg, ctx):
         model = train(study, features, every, every[:0], stages.prepared, cfg, fit_ctx)
-        state = expect(study.hooks.cardio_export_model(model=model, config=cfg, ctx=fit_ctx), ModelState,
+        state = expect(study.hooks.cardio_export_model(model=model, config=cfg, settings=study.settings(cfg),
+                                                           ctx=fit_ctx), ModelState,
                        "cardio_export_model", study.plugin)
     fitted = {"n_rows": int(len(every)), "n_patients": int(features.table["patient_id"].iloc[every].nunique()),
               "n_records": int(len(cohort)), "label": cohort.label, "bundle": "model"}

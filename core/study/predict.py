@@ -152,17 +152,18 @@ def _predicted(study: Study, models: Models, features: Features, cohort: Cohort,
     """(the predictions the report is about, at the cohort's level; the final model's beside them when those are
     the fold ensemble's, else None)."""
     state, folds = models
-    model = study.hooks.cardio_import_model(state=state, config=cfg, ctx=ctx)
+    model = study.hooks.cardio_import_model(state=state, config=cfg, settings=study.settings(cfg), ctx=ctx)
     if model is None:
         raise CardioError(f"plugin {study.plugin!r}: cardio_import_model returned None, expected a model")
     final = expect(study.hooks.cardio_predict(model=model, features=features, test_index=np.arange(len(features)),
-                                              config=cfg, ctx=ctx), Predictions, "cardio_predict", study.plugin)
+                                              config=cfg, settings=study.settings(cfg), ctx=ctx), Predictions,
+                   "cardio_predict", study.plugin)
     final = at_level(Predictions(final.table.assign(fold="external", repeat=0)), cohort)
     if not folds:
         return final, None
     ctx.log.info("--ensemble folds: the mean of the bundle's %d fold models (and the final model, to compare)",
                  len(folds))
-    mean = ensemble.fold_predictions(study.hooks, study.plugin, folds, features, cfg, ctx)
+    mean = ensemble.fold_predictions(study, folds, features, cfg, ctx)
     return at_level(Predictions(mean.table.assign(fold="external", repeat=0)), cohort), final
 
 

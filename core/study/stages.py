@@ -61,10 +61,15 @@ class Study:
         """The resolved config: core defaults < plugin < profile < file < --set."""
         return config_mod.resolve(self.info.default_config, config_file, tuple(sets), self.info.moved_keys)
 
+    def settings(self, cfg: dict) -> config_mod.Settings | None:
+        """The plugin's settings object every stage hook receives beside `config` (None: it declares none)."""
+        return config_mod.plugin_settings(self.info, cfg)
+
     def load(self, cfg: dict, ctx: RunContext) -> Cohort:
         engine.seed_everything(ctx.seed)
         ctx.log.info("stage load")
-        cohort = expect(self.hooks.cardio_load(config=cfg, ctx=ctx), Cohort, "cardio_load", self.plugin)
+        cohort = expect(self.hooks.cardio_load(config=cfg, settings=self.settings(cfg), ctx=ctx), Cohort, "cardio_load",
+                        self.plugin)
         # What the cohort is, set here once for every report: no cohort.dir means the plugin's own synthetic cohort;
         # a folder `cardio synthetic-crt` wrote states its truth (a plugin's loader may have said so itself).
         truth = multimodal.stated_truth(cfg["cohort"]["dir"])
@@ -86,8 +91,8 @@ class Study:
         cohort = cohort if cohort is not None else self.load(cfg, ctx)
         ctx.log.info("stage preprocess (%d records)", len(cohort))
         loaded = cohort
-        cohort = expect(self.hooks.cardio_preprocess(cohort=cohort, config=cfg, ctx=ctx) or cohort, Cohort,
-                        "cardio_preprocess", self.plugin)
+        cohort = expect(self.hooks.cardio_preprocess(cohort=cohort, config=cfg, settings=self.settings(cfg),
+                                                     ctx=ctx) or cohort, Cohort, "cardio_preprocess", self.plugin)
         cohort.outcomes = tuple(dict.fromkeys([*loaded.outcomes, *cohort.outcomes]))  # a rebuilt Cohort keeps them
         cohort.synthetic, cohort.truth = loaded.synthetic, loaded.truth  # and what the cohort is
         if check:
@@ -102,15 +107,15 @@ class Study:
 
     def featurize(self, cohort: Cohort, cfg: dict, ctx: RunContext) -> Features:
         ctx.log.info("stage featurize")
-        return expect(self.hooks.cardio_featurize(cohort=cohort, config=cfg, ctx=ctx), Features, "cardio_featurize",
-                      self.plugin)
+        return expect(self.hooks.cardio_featurize(cohort=cohort, config=cfg, settings=self.settings(cfg), ctx=ctx),
+                      Features, "cardio_featurize", self.plugin)
 
     def prepare(self, features: Features, cfg: dict, ctx: RunContext) -> Any:
         """cardio_prepare, when a plugin has it: once per run, label-free, on every rank."""
         if not self.hooks.cardio_prepare.get_hookimpls():
             return None
         ctx.log.info("stage prepare")
-        prepared = self.hooks.cardio_prepare(features=features, config=cfg, ctx=ctx)
+        prepared = self.hooks.cardio_prepare(features=features, config=cfg, settings=self.settings(cfg), ctx=ctx)
         if ctx.world_size > 1:  # every rank has the prepared result (and rank 0 its files) before the folds
             torch.distributed.barrier()
         return prepared

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from cardio import plugins
-from cardio.config import resolve
+from cardio.config import plugin_settings, resolve
 from cardio.data.multimodal import TRUTH, latent, stated_truth
 
 MODALITIES = ["ecg", "spect", "echo"]
@@ -34,7 +34,8 @@ def _write(root: Path, setting: str, n: int, toy_site, *, permute: bool = False,
     for i, m in enumerate(MODALITIES):
         has = np.ones(n, bool) if i == 0 else rng.random(n) >= missing
         part = table.loc[has, ["patient_id", "responder", f"drive_{m}"]].rename(columns={f"drive_{m}": "drive"})
-        pm.hook.cardio_write_synthetic(patients=part.reset_index(drop=True), dest=root / m, seed=i, config=cfg)
+        pm.hook.cardio_write_synthetic(patients=part.reset_index(drop=True), dest=root / m, seed=i, config=cfg,
+                                       settings=plugin_settings(plugins.info(pm, "toy"), cfg))
     table[["patient_id", "responder"]].to_csv(root / "patients.csv", index=False)
     clinical = pd.DataFrame({"patient_id": table["patient_id"], "lbbb": rng.integers(0, 2, n),
                              "qrs_ms": rng.normal(150, 20, n).round()})  # a guideline rule that knows nothing

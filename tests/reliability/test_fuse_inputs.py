@@ -23,7 +23,7 @@ RUN = ("--set", "label=responder", "--set", "cv.folds=3", "--set", "cv.inner_fol
 def two_runs(toy_env):
     """Runs of two modalities (the toy plugin on two cohort folders) of one 80-patient cohort."""
     from cardio import plugins
-    from cardio.config import resolve
+    from cardio.config import plugin_settings, resolve
     from cardio.data.multimodal import latent
 
     table, _ = latent(N, 5, ["ecg", "echo"], "planted")
@@ -31,7 +31,8 @@ def two_runs(toy_env):
     cfg = resolve(plugins.info(pm, "toy").default_config, None, ("data.n_features=4", "data.signal=2.5"))
     for i, m in enumerate(["ecg", "echo"]):
         part = table[["patient_id", "responder", f"drive_{m}"]].rename(columns={f"drive_{m}": "drive"})
-        pm.hook.cardio_write_synthetic(patients=part, dest=toy_env / "cohort" / m, seed=i, config=cfg)
+        pm.hook.cardio_write_synthetic(patients=part, dest=toy_env / "cohort" / m, seed=i, config=cfg,
+                                       settings=plugin_settings(plugins.info(pm, "toy"), cfg))
         table[["patient_id", "responder"]].to_csv(toy_env / "cohort" / "patients.csv", index=False)
         res = invoke("run", "--plugin", "toy", "--out", m, "--set", f"cohort.dir={toy_env / 'cohort' / m}",
                      "--set", f"cv.patients={toy_env / 'cohort' / 'patients.csv'}", *RUN)

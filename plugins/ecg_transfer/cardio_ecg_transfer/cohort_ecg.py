@@ -91,7 +91,7 @@ def load(config: dict, ctx) -> Cohort:
     s = EcgSettings.of(config)
     source, synthetic = cohort_source(config, ctx)
     leads = check_leads(s.leads)  # several leads per record: (leads, samples) arrays
-    ecgs = cohort_table.load_cohort(source, cohort_table.schema(config), fs=float(s.fs), lead=s.lead,
+    ecgs = cohort_table.load_cohort(source, cohort_table.schema(config["label"], s), fs=float(s.fs), lead=s.lead,
                                     leads=leads, skip_bad=s.skip_bad, max_gap_s=float(s.max_gap_s),
                                     allow_outside=bool(config["cohort"]["allow_outside_paths"]),
                                     progress=ctx.progress, log=ctx.log, config=config)

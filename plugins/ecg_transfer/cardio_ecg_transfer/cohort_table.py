@@ -74,11 +74,9 @@ SCHEMA = Schema(
     table="cohort.csv", level="patient", aggregate="mean")
 
 
-def schema(config: dict) -> Schema:
-    """SCHEMA for this config: its `label` names the outcome column, and a covariate the config names that SCHEMA
+def schema(label: str, s: EcgSettings) -> Schema:
+    """SCHEMA for a run: the config's `label` names the outcome column, and a covariate the settings name that SCHEMA
     does not declare (ecg_transfer.baselines, ecg_transfer.report.table1_continuous) is a number."""
-    label = config["label"]
-    s = EcgSettings.of(config)
     rule = s.baselines.guideline
     target = dataclasses.replace(SCHEMA.column("responder"), name=label)
     columns = [target, *(c for c in SCHEMA.columns if not c.target and c.name != label)]

@@ -62,10 +62,10 @@ def _fetcher(name):
 
 
 @hookimpl
-def cardio_cohort_schema(config: dict) -> Schema:
+def cardio_cohort_schema(config: dict, settings: EcgSettings) -> Schema:
     from cardio_ecg_transfer import cohort_table
 
-    return cohort_table.schema(config)
+    return cohort_table.schema(config["label"], settings)
 
 
 @hookimpl

@@ -37,10 +37,10 @@ def cardio_plugin_info() -> PluginInfo:
 
 
 @hookimpl
-def cardio_cohort_schema(config: dict) -> Schema:
+def cardio_cohort_schema(settings: EchoSettings) -> Schema:
     from cardio_echo_cmr import cohort
 
-    return cohort.schema(EchoSettings.of(config))
+    return cohort.schema(settings)
 
 
 @hookimpl
@@ -59,10 +59,10 @@ def cardio_load(config: dict, ctx: RunContext) -> Cohort:
 
 
 @hookimpl
-def cardio_featurize(cohort: Cohort, config: dict, ctx: RunContext) -> Features:
+def cardio_featurize(cohort: Cohort, settings: EchoSettings, ctx: RunContext) -> Features:
     from cardio_echo_cmr import cohort as echo_cohort
 
-    return echo_cohort.featurize(cohort, EchoSettings.of(config), ctx)
+    return echo_cohort.featurize(cohort, settings, ctx)
 
 
 @hookimpl
@@ -74,18 +74,19 @@ def cardio_train(features: Features, train_index: np.ndarray, val_index: np.ndar
 
 
 @hookimpl
-def cardio_predict(model: Any, features: Features, test_index: np.ndarray, config: dict,
+def cardio_predict(model: Any, features: Features, test_index: np.ndarray, settings: EchoSettings,
                    ctx: RunContext) -> Predictions:
     from cardio_echo_cmr import training
 
-    return training.predict(model, features, test_index, EchoSettings.of(config), ctx)
+    return training.predict(model, features, test_index, settings, ctx)
 
 
 @hookimpl
-def cardio_explain(model: Any, features: Features, index: np.ndarray, config: dict, ctx: RunContext) -> Section | None:
+def cardio_explain(model: Any, features: Features, index: np.ndarray, settings: EchoSettings,
+                   ctx: RunContext) -> Section | None:
     from cardio_echo_cmr import report
 
-    return report.explain_section(model, features, index, EchoSettings.of(config), ctx)
+    return report.explain_section(model, features, index, settings, ctx)
 
 
 @hookimpl
@@ -99,10 +100,10 @@ def cardio_evaluate(predictions: Predictions, cohort: Cohort, config: dict, ctx:
 
 
 @hookimpl
-def cardio_export_model(model: Any, config: dict, ctx: RunContext) -> ModelState:
+def cardio_export_model(model: Any, settings: EchoSettings, ctx: RunContext) -> ModelState:
     from cardio_echo_cmr import bundle
 
-    return bundle.export(model, EchoSettings.of(config))
+    return bundle.export(model, settings)
 
 
 @hookimpl

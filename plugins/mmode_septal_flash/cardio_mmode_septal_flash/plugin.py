@@ -62,10 +62,10 @@ def cardio_write_synthetic(patients: pd.DataFrame, dest: Path, seed: int, config
 
 
 @hookimpl
-def cardio_featurize(cohort: Cohort, config: dict, ctx: RunContext) -> Features:
+def cardio_featurize(cohort: Cohort, settings: SeptalFlashSettings, ctx: RunContext) -> Features:
     from cardio_mmode_septal_flash import preprocess
 
-    return preprocess.featurize(cohort, SeptalFlashSettings.of(config), ctx)
+    return preprocess.featurize(cohort, settings, ctx)
 
 
 @hookimpl
@@ -92,10 +92,10 @@ def cardio_export_model(model: Any, config: dict, ctx: RunContext) -> ModelState
 
 
 @hookimpl
-def cardio_import_model(state: ModelState, config: dict, ctx: RunContext) -> Any:
+def cardio_import_model(state: ModelState, settings: SeptalFlashSettings, ctx: RunContext) -> Any:
     from cardio_mmode_septal_flash import bundle
 
-    return bundle.load(state, SeptalFlashSettings.of(config).model.input_size)
+    return bundle.load(state, settings.model.input_size)
 
 
 @hookimpl

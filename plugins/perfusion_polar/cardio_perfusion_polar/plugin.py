@@ -90,10 +90,10 @@ def cardio_predict(model: Any, features: Features, test_index: np.ndarray, confi
 
 
 @hookimpl
-def cardio_export_model(model: Any, config: dict, ctx: RunContext) -> ModelState:
+def cardio_export_model(model: Any, settings: PerfusionSettings, ctx: RunContext) -> ModelState:
     from cardio_perfusion_polar import bundle
 
-    return bundle.export(model, PerfusionSettings.of(config))
+    return bundle.export(model, settings)
 
 
 @hookimpl

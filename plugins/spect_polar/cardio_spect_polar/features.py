@@ -54,10 +54,9 @@ def check_one_grid(results: list, kinds: list[str], grid: tuple[int, int]) -> No
                       f"(rings, sectors; phase.rings / phase.sectors for volumes){more}; resample to one grid")
 
 
-def phase_features(cohort: Cohort[Exclusions], config: dict, ctx) -> Features[PhaseStage]:
+def phase_features(cohort: Cohort[Exclusions], s: SpectSettings, ctx) -> Features[PhaseStage]:
     """Phase analysis of every volume (or summary of every ready phase map) -> Features. Scans without a label
     are analysed too: the core leaves them out of training and scoring."""
-    s = SpectSettings.of(config)
     check_clinical(cohort.table, list(s.analysis.clinical))
     ph = s.phase
     results = analyze_records(cohort.table, ph.harmonics, progress=ctx.progress, rings=ph.rings, sectors=ph.sectors,

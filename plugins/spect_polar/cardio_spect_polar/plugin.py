@@ -76,10 +76,10 @@ def cardio_load(config: dict, ctx: RunContext) -> Cohort[Exclusions]:
 
 
 @hookimpl
-def cardio_featurize(cohort: Cohort[Exclusions], config: dict, ctx: RunContext) -> Features[PhaseStage]:
+def cardio_featurize(cohort: Cohort[Exclusions], settings: SpectSettings, ctx: RunContext) -> Features[PhaseStage]:
     from cardio_spect_polar import features as spect_features
 
-    return spect_features.phase_features(cohort, config, ctx)
+    return spect_features.phase_features(cohort, settings, ctx)
 
 
 @hookimpl

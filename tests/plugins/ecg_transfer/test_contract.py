@@ -11,6 +11,7 @@ import numpy as np
 
 from cardio.testing import PLANTS, Contract, contract_suite, plugin_config
 from cardio_ecg_transfer import cohort_table
+from cardio_ecg_transfer.settings import EcgSettings
 
 RUN = ("ecg_transfer.synthetic.n_patients=26", "ecg_transfer.synthetic.seconds=5", "cv.folds=2",
        "stats.n_resamples=100", "train.cpu_threads=2", "ecg_transfer.pretrain.enabled=false",
@@ -34,6 +35,6 @@ def test_the_config_names_the_target_and_the_covariates():
     """The config's label names the target; a covariate the config names that SCHEMA lacks is a number."""
     assert cohort_table.SCHEMA.targets == ("responder",) and cohort_table.SCHEMA.level == "patient"
     config = plugin_config("ecg_transfer", ["label=crt_response", "ecg_transfer.baselines.covariates=[qrs_ms, nyha]"])
-    schema = cohort_table.schema(config)
+    schema = cohort_table.schema(config["label"], EcgSettings.of(config))
     assert schema.targets == ("crt_response",) and schema.column("nyha").kind == "number"
     assert np.all([c.name != "responder" for c in schema.columns])

@@ -18,6 +18,7 @@ from scipy.stats import spearmanr
 
 from cardio import CardioError, plugins
 from cardio.testing import checksums, invoke, plugin_config
+from cardio_ecg_transfer.settings import EcgSettings
 
 N = 30
 SETS = ("ecg_transfer.synthetic.seconds=4",)
@@ -36,7 +37,8 @@ def write():
     config = plugin_config("ecg_transfer", SETS)
 
     def call(patients: pd.DataFrame, dest: Path, seed: int = 3) -> Path:
-        return pm.hook.cardio_write_synthetic(patients=patients, dest=dest, seed=seed, config=config)
+        return pm.hook.cardio_write_synthetic(patients=patients, dest=dest, seed=seed, config=config,
+                                              settings=EcgSettings.of(config))
     return call
 
 

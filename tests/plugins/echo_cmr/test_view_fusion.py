@@ -12,6 +12,7 @@ from sklearn.linear_model import LogisticRegression
 
 from cardio.testing import cpu_context, plugin_config
 from cardio_echo_cmr import plugin, training, view_fusion
+from cardio_echo_cmr.settings import EchoSettings
 
 
 def test_each_training_row_is_scored_by_a_model_that_never_saw_its_patient():
@@ -49,7 +50,7 @@ def test_echo_training_fits_the_fusion_on_outputs_of_networks_that_never_saw_the
         "echo_cmr.clip.frames=8", "echo_cmr.train.epochs=1", "echo_cmr.train.batch_size=4", "echo_cmr.workers=0",
         "echo_cmr.fusion_folds=2"])
     ctx = cpu_context(tmp_path / "run")
-    features = plugin.cardio_featurize(plugin.cardio_load(config, ctx), config, ctx)
+    features = plugin.cardio_featurize(plugin.cardio_load(config, ctx), EchoSettings.of(config), ctx)
     fits, scored = [], []
     real_fit, real_logits = training._fit_view, training.view_logits
 

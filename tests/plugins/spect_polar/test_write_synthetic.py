@@ -17,6 +17,7 @@ from cardio.data.aha17 import polar_grid
 from cardio.testing import checksums, drive_patients, plugin_config, write_modality
 from cardio_spect_polar import cohort
 from cardio_spect_polar.phantom import LATERAL_DEG
+from cardio_spect_polar.settings import SpectSettings
 
 N = 20
 SMALL = ["spect_polar.synthetic.slices=16", "spect_polar.synthetic.size=32"]
@@ -52,7 +53,8 @@ def test_the_table_loads_through_the_plugins_reader_with_responder_as_given(writ
     patients, path = written
     assert path.name == "clinical.csv" and path.is_file()
     pm = plugins.select(plugins.get_plugin_manager(), "spect_polar")
-    loaded = pm.hook.cardio_load(config=plugin_config("spect_polar", [*SMALL, f"cohort.dir={path.parent}"]), ctx=ctx)
+    config = plugin_config("spect_polar", [*SMALL, f"cohort.dir={path.parent}"])
+    loaded = pm.hook.cardio_load(config=config, settings=SpectSettings.of(config), ctx=ctx)
     table = loaded.table
     assert table["patient_id"].tolist() == patients["patient_id"].tolist()
     assert table["responder"].tolist() == patients["responder"].tolist()
