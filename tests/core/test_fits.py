@@ -11,7 +11,7 @@ import pluggy
 import pytest
 import torch
 
-from cardio import CardioError, Features, engine, hookimpl, hookspecs, stats
+from cardio import CardioError, Features, PluginInfo, engine, hookimpl, hookspecs, stats
 from cardio.context import new_context
 from cardio.study import Study
 from cardio.study.fits import train
@@ -37,7 +37,7 @@ def _study(plugin: Recorder) -> Study:
     pm = pluggy.PluginManager("cardio")
     pm.add_hookspecs(hookspecs)
     pm.register(plugin, "recorder")
-    return Study("recorder", None, pm, None)  # type: ignore[arg-type]
+    return Study("recorder", None, pm, PluginInfo(name="recorder", description=""))  # type: ignore[arg-type]
 
 
 def _features(label: list[float]) -> Features:

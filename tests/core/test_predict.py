@@ -543,6 +543,6 @@ def test_predict_reads_the_cohort_through_the_runs_own_stages_keeping_its_outcom
     pm.register(Rebuilds(), "rebuilds")
     cfg = {"seed": 0, "cache_dir": str(tmp_path / "cache")}
     ctx = new_context(cfg, tmp_path, logging.getLogger("test.predict"), device="cpu")
-    study = Study("rebuilds", None, pm, None)  # type: ignore[arg-type]
+    study = Study("rebuilds", None, pm, PluginInfo(name="rebuilds", description=""))  # type: ignore[arg-type]
     cohort = study.cohort(cfg, ctx, Cohort(table, outcomes=("lvef_6m",)), check=False)
     assert cohort.outcomes == ("lvef_6m",)
