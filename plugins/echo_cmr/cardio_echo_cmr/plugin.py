@@ -44,11 +44,11 @@ def cardio_cohort_schema(settings: EchoSettings) -> Schema:
 
 
 @hookimpl
-def cardio_write_synthetic(patients: pd.DataFrame, dest: Path, seed: int, config: dict) -> Path:
+def cardio_write_synthetic(patients: pd.DataFrame, dest: Path, seed: int, settings: EchoSettings) -> Path:
     from cardio_echo_cmr import synthetic
 
     # the multimodal cohort's echo: the patients' drive sets who has WMA (an akinetic territory), nothing else does
-    return synthetic.write_for_patients(patients, dest, seed, config)
+    return synthetic.write_for_patients(patients, dest, seed, settings)
 
 
 @hookimpl

@@ -176,7 +176,7 @@ def planted_text(truth: dict, views: tuple[str, ...]) -> str:
             "territory, the LGE, T1, T2 and ECV labels and the speckle are drawn as the embedded cohort draws them")
 
 
-def write_for_patients(patients: pd.DataFrame, dest: Path, seed: int, config: dict) -> Path:
+def write_for_patients(patients: pd.DataFrame, dest: Path, seed: int, s: EchoSettings) -> Path:
     """The echo of a multimodal CRT cohort (cardio_write_synthetic): one study per given patient with a clip of each
     configured view (`echo_cmr.views`), drawn as the embedded cohort's (`echo_cmr.synthetic`: frames, size, truth)
     from `seed`, WMA where planted_wma(drive); labels.csv holds responder as given beside the CMR columns, so that
@@ -186,7 +186,6 @@ def write_for_patients(patients: pd.DataFrame, dest: Path, seed: int, config: di
     from cardio.data import aha17
 
     check_multimodal_patients(patients, "echo_cmr")
-    s = EchoSettings.of(config)
     syn, views = s.synthetic, s.views
     unknown = [v for v in views if v not in VIEWS]
     if unknown:

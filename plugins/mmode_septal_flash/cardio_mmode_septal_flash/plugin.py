@@ -55,10 +55,10 @@ def cardio_load(config: dict, ctx: RunContext) -> Cohort:
 
 
 @hookimpl
-def cardio_write_synthetic(patients: pd.DataFrame, dest: Path, seed: int, config: dict) -> Path:
+def cardio_write_synthetic(patients: pd.DataFrame, dest: Path, seed: int, settings: SeptalFlashSettings) -> Path:
     from cardio_mmode_septal_flash import synthetic
 
-    return synthetic.write_for_patients(patients, dest, seed, config)
+    return synthetic.write_for_patients(patients, dest, seed, settings)
 
 
 @hookimpl

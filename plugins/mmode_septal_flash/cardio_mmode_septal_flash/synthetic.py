@@ -167,12 +167,12 @@ def planted_flash(drive: np.ndarray, syn: Synthetic) -> np.ndarray:
     return np.where(p > 1 - share, syn.flash_amplitude * (1 - spread + 2 * spread * rank), 0.0)
 
 
-def write_for_patients(patients: pd.DataFrame, dest: Path, seed: int, config: dict) -> Path:
+def write_for_patients(patients: pd.DataFrame, dest: Path, seed: int, settings: SeptalFlashSettings) -> Path:
     """The echo of a multimodal CRT cohort (cardio_write_synthetic): one sequence per given patient, drawn as the
     embedded cohort's (the `synthetic` section of the plugin's config) from `seed`, with the flash of
     planted_flash(drive); labels.csv holds responder as given and septal_flash as planted. Returns its path."""
     check_multimodal_patients(patients, "mmode_septal_flash")
-    syn = SeptalFlashSettings.of(config).synthetic
+    syn = settings.synthetic
     flash = planted_flash(patients["drive"].to_numpy(dtype=float), syn)
     responder = pd.to_numeric(patients["responder"]).astype("Int64")  # 1/0, empty where unknown
     rng = np.random.default_rng(int(seed))

@@ -290,7 +290,7 @@ def _check_patients(patients: pd.DataFrame) -> None:
         raise CardioError("the multimodal cohort's responder must be 0/1 and its drive a finite number, per patient")
 
 
-def write_multimodal_cohort(patients: pd.DataFrame, dest: str | Path, seed: int, config: dict,
+def write_multimodal_cohort(patients: pd.DataFrame, dest: str | Path, seed: int, s: SpectSettings,
                             progress: Progress | None = None) -> Path:
     """The SPECT of a multimodal CRT cohort (cardio_write_synthetic): a gated NM DICOM per patient and the cohort
     table in `dest`, laid out as the default cohort (write_cohort_files), read by a run with cohort.dir = dest.
@@ -302,8 +302,7 @@ def write_multimodal_cohort(patients: pd.DataFrame, dest: str | Path, seed: int,
     zone's size and depth, scar, counts, noise) are drawn from `seed` as in the default cohort, independent of
     response. `responder` is written unchanged; lvesv_reduction_pct (an outcome column) is drawn to agree with
     it (>= 15% exactly for responders). Gates, slices and size come from spect_polar.synthetic; the table's
-    name from spect_polar.clinical_csv. The same (patients, seed, config) write the same bytes."""
-    s = SpectSettings.of(config)
+    name from spect_polar.clinical_csv. The same (patients, seed, settings) write the same bytes."""
     gates, slices, size = s.synthetic.gates, s.synthetic.slices, s.synthetic.size
     check_volume_settings(gates, slices, size)
     _check_patients(patients)

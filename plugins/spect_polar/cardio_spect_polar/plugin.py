@@ -62,10 +62,10 @@ def cardio_cohort_schema(config: dict) -> Schema:
 
 
 @hookimpl
-def cardio_write_synthetic(patients: pd.DataFrame, dest: Path, seed: int, config: dict) -> Path:
+def cardio_write_synthetic(patients: pd.DataFrame, dest: Path, seed: int, settings: SpectSettings) -> Path:
     from cardio_spect_polar import cohort
 
-    return cohort.write_multimodal_cohort(patients, dest, seed, config)
+    return cohort.write_multimodal_cohort(patients, dest, seed, settings)
 
 
 @hookimpl
