@@ -75,7 +75,6 @@ def _checkpoints(run_dir: Path, cfg: dict, ctx: RunContext) -> dict:
     return {**totals, "kept": kept}
 
 
-
 def _elapsed(run_dir: Path) -> float:
     """Seconds since this run (or its latest continuation) started, from run.json."""
     started = read_run_json(run_dir).get("started")

@@ -90,12 +90,10 @@ def cardio_explain(model: Any, features: Features, index: np.ndarray, settings: 
 
 
 @hookimpl
-def cardio_evaluate(predictions: Predictions, cohort: Cohort, config: dict, ctx: RunContext,
+def cardio_evaluate(predictions: Predictions, cohort: Cohort, config: dict,
                     estimates: list[dict]) -> Section | list[Section] | None:
-    from cardio_echo_cmr import report, selection
+    from cardio_echo_cmr import report
 
-    if not config["train"]["keep_checkpoints"]:  # kept beside the engine's checkpoints when those are kept
-        selection.remove_stores(ctx)  # every fit is done before evaluate: no resume needs its selection again
     return report.evaluate_sections(predictions, config, estimates, cohort)
 
 

@@ -16,8 +16,7 @@ resumes from (a kill between the selector's write and the engine's leaves the en
 a resumed fit selects exactly as an uninterrupted one, and a view whose fit had finished keeps its per-output
 weights. Written every epoch instead, the selector's files and the engine's every-epoch checkpoints cost 21% of
 echo's default training (111 s of 517 s, 66 GB written). The core deletes a folder with its fit's checkpoints once
-the fit's task is done; any left go when the run's evaluate starts (`remove_stores`): every fit task is done by then
-and never runs again.
+the fit's task is done (checkpoints/<tag>.<suffix> beside <tag>.pt; train.keep_checkpoints keeps them).
 """
 from __future__ import annotations
 
@@ -161,18 +160,6 @@ def selector_for(net: torch.nn.Module, targets: tuple[Target, ...], ctx, tag: st
             "%s: no per-output selection saved for epoch %d: each output is selected among the epochs after it "
             "only", tag, epoch)
     return selector
-
-
-def remove_stores(ctx) -> list[Path]:
-    """Delete every fit's checkpoints/<tag>.heads/ (the folders removed). Only once every fit task of the run is
-    done, as when evaluate starts: a done task never runs again, so no resume reads them (they held ~4 GB on the
-    default run)."""
-    import shutil
-
-    removed = sorted(Path(ctx.checkpoint_dir).glob("*.heads")) if ctx.is_main else []
-    for store in removed:
-        shutil.rmtree(store)
-    return removed
 
 
 def select_nets(net: torch.nn.Module, selector: BestPerHead | None,
