@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import functools
+import inspect
 import math
 import os
 import random
@@ -407,8 +408,8 @@ def read_weights(path: str | Path, key: str) -> dict[str, torch.Tensor]:
     return {str(k).removeprefix("module."): v for k, v in state.items()}
 
 
-def make_optimizer(params, s: dict) -> torch.optim.Optimizer:
-    """A torch.optim class by name (adamw, adam, sgd, ... any class of torch.optim), args from the config."""
+def _optimizer(s: dict) -> tuple[type, dict]:
+    """The torch.optim class named by s["optimizer"] (adamw, adam, sgd, ... any class of torch.optim), its args."""
     name = str(s["optimizer"])
     members = {n: getattr(torch.optim, n) for n in dir(torch.optim)}
     classes: dict[str, Any] = {n.lower(): c for n, c in members.items()
@@ -416,24 +417,41 @@ def make_optimizer(params, s: dict) -> torch.optim.Optimizer:
     cls = classes.get(name.lower())
     if cls is None:
         raise CardioError(f"train.optimizer {name!r} is not a torch.optim optimizer; e.g. adamw, adam, sgd")
-    args = dict(s.get("optimizer_args") or {})
+    args = {"lr": s["lr"], "weight_decay": s["weight_decay"], **(s.get("optimizer_args") or {})}
     if cls is torch.optim.SGD:
         args.setdefault("momentum", 0.9)
+    return cls, args
+
+
+def make_optimizer(params, s: dict) -> torch.optim.Optimizer:
+    """A torch.optim class by name (adamw, adam, sgd, ... any class of torch.optim), args from the config."""
+    cls, args = _optimizer(s)
     try:
-        return cls(params, lr=s["lr"], weight_decay=s["weight_decay"], **args)
-    except TypeError as e:
-        raise CardioError(f"train.optimizer_args {args} do not fit {cls.__name__}: {e}") from None
+        return cls(params, **args)
+    except (TypeError, ValueError) as e:
+        raise CardioError(f"train.optimizer_args {s.get('optimizer_args') or {}} do not fit {cls.__name__}: "
+                          f"{e}") from None
 
 
 def check_settings(config: dict) -> None:
-    """Check every optimizer and scheduler named in the config before any stage runs."""
-    params = [torch.nn.Parameter(torch.zeros(1))]
+    """Check every optimizer and scheduler named in the config, and that its args are ones the class takes, before
+    any stage runs. By the classes' signatures: building an optimizer imports torch._dynamo (1.8 s), which a run's
+    own process under the local or slurm executor never needs; a value the class refuses is one line at the fit."""
     for section in (v for v in config.values() if isinstance(v, dict)):  # train: and plugin sections alike
         if isinstance(section.get("optimizer"), str):
-            make_optimizer(params, {"optimizer_args": {}, **section, "lr": 1e-3, "weight_decay": 0.0})
+            cls, args = _optimizer({"optimizer_args": {}, **section, "lr": 1e-3, "weight_decay": 0.0})
+            _binds(cls, args, f"train.optimizer_args {section.get('optimizer_args') or {}}", "params")
         if isinstance(section.get("scheduler"), str):
-            make_scheduler(torch.optim.SGD(params, lr=1e-3),
-                           {"scheduler_args": {}, **section, "lr": 1e-3, "epochs": 1}, 1)
+            found = _scheduler({"scheduler_args": {}, **section, "lr": 1e-3, "epochs": 1}, 1)
+            if found is not None:
+                _binds(found[0], found[1], f"train.scheduler_args {found[1]}", "optimizer")
+
+
+def _binds(cls: type, args: dict, what: str, first: str) -> None:
+    try:
+        inspect.signature(cls).bind(first, **args)
+    except TypeError as e:
+        raise CardioError(f"{what} do not fit {cls.__name__}: {e}") from None
 
 
 def make_scheduler(opt: torch.optim.Optimizer, s: dict, steps_per_epoch: int):
@@ -441,6 +459,18 @@ def make_scheduler(opt: torch.optim.Optimizer, s: dict, steps_per_epoch: int):
 
     OneCycleLR steps every batch, ReduceLROnPlateau on the validation score, the others every epoch.
     """
+    found = _scheduler(s, steps_per_epoch)
+    if found is None:
+        return None
+    cls, args = found
+    try:
+        return cls(opt, **args)
+    except (TypeError, ValueError) as e:
+        raise CardioError(f"train.scheduler_args {args} do not fit {cls.__name__}: {e}") from None
+
+
+def _scheduler(s: dict, steps_per_epoch: int) -> tuple[type, dict] | None:
+    """The torch.optim.lr_scheduler class named by s["scheduler"] and its args (None for none)."""
     name = str(s["scheduler"] or "none")
     if name.lower() == "none":
         return None
@@ -450,16 +480,11 @@ def make_scheduler(opt: torch.optim.Optimizer, s: dict, steps_per_epoch: int):
         raise CardioError(f"train.scheduler {name!r} is not known; use none, {', '.join(SCHEDULERS)} "
                           "or a class name of torch.optim.lr_scheduler")
     epochs = max(int(s["epochs"]), 1)
-    args = dict(s.get("scheduler_args") or {})
     defaults: dict[str, dict] = {
         "CosineAnnealingLR": {"T_max": epochs}, "StepLR": {"step_size": max(epochs // 3, 1)},
         "ReduceLROnPlateau": {"mode": "max"},
         "OneCycleLR": {"max_lr": s["lr"], "total_steps": epochs * max(steps_per_epoch, 1)}}
-    args = {**defaults.get(cls_name, {}), **args}
-    try:
-        return cls(opt, **args)
-    except TypeError as e:
-        raise CardioError(f"train.scheduler_args {args} do not fit {cls_name}: {e}") from None
+    return cls, {**defaults.get(cls_name, {}), **dict(s.get("scheduler_args") or {})}
 
 
 def _size(dataset: Dataset) -> int:

@@ -1,15 +1,15 @@
 """Where a run's tasks run when not inline: processes on this machine, or SLURM jobs, through submitit.
 
-local: prepare and evaluate run in the run's own process (nothing runs beside them), and submitit's LocalExecutor
-starts one process per slot for the fits and the final model, dealt round-robin, each running its tasks one after
-the other; cardio's throttle keeps at most `executor.workers` running (with GPUs, one per GPU through
-CUDA_VISIBLE_DEVICES: submitit's local executor does not share GPUs out). slurm: one job for prepare, a job array
-for the fits and the final model (after prepare, at most `executor.workers` at once), one job for evaluate (after
-the array). In both, a task is submitit's Checkpointable: on the preemption signal or at its time limit it is
-requeued, and the engine resumes its fit from the last checkpoint; on SIGTERM (scancel) it stops as cancelled. The
-local executor gives each process its share of the CPUs as torch threads and runs the tasks of a lost worker
-(kill -9) once more. The run directory is the only state; rerunning the command submits only the tasks without a
-done marker.
+local: prepare and evaluate run in the run's own process (nothing runs beside them but the workers' start), and
+submitit's LocalExecutor starts one worker process per slot as prepare begins: each imports what a fit needs while
+prepare runs, then takes the fits and the final model one at a time from one list, the first free worker the next
+task (cardio's throttle keeps at most `executor.workers`; with GPUs, one per GPU through CUDA_VISIBLE_DEVICES:
+submitit's local executor does not share GPUs out). slurm: one job for prepare, a job array for the fits and the
+final model (after prepare, at most `executor.workers` at once), one job for evaluate (after the array). In both, a
+task is submitit's Checkpointable: on the preemption signal or at its time limit it is requeued, and the engine
+resumes its fit from the last checkpoint; on SIGTERM (scancel) it stops as cancelled. The local executor gives each
+process its share of the CPUs as torch threads and runs the task of a lost worker (kill -9) once more. The run
+directory is the only state; rerunning the command submits only the tasks without a done marker.
 """
 from __future__ import annotations
 
@@ -65,11 +65,54 @@ class TaskCall(submitit.helpers.Checkpointable if submitit else object):  # type
 
     def checkpoint(self, *specs: TaskSpec) -> Any:
         signame = os.environ.get("SUBMITIT_PREEMPT_SIGNAL", "the preemption signal")
-        spec = next((s for s in specs if not (tasks.task_dir(Path(s.run_dir), s.name) / "done.json").exists()),
-                    specs[-1])  # the one running
+        spec = self.running(specs)
         tasks.requeued_here(spec.name)
         tasks.mark_requeued(Path(spec.run_dir), spec.name, signame)
         return super().checkpoint(*specs)
+
+    @staticmethod
+    def running(specs: Sequence[TaskSpec]) -> TaskSpec:
+        """The task this process runs: the first without a done marker."""
+        return next((s for s in specs if not (tasks.task_dir(Path(s.run_dir), s.name) / "done.json").exists()),
+                    specs[-1])
+
+
+class Worker(TaskCall):
+    """A local executor's process. It starts as the run's process begins prepare and imports what a fit needs
+    meanwhile (run.warm_up); once prepare is done (`after`) it takes the tasks of `specs` one at a time, each it
+    can claim (tasks.claim: one worker per task), until none is left. Dealt out in advance instead, the workers'
+    shares differed by a fit (spect_polar's default: 31 s against 24 s), and the run waited on the longer one."""
+
+    def __init__(self, owner: int, after: str | None) -> None:
+        self.owner, self.after = owner, after
+
+    def __call__(self, *specs: TaskSpec) -> str:
+        from cardio.execution.run import run_task, warm_up
+
+        run_dir = Path(specs[0].run_dir)
+        previous = signal.signal(signal.SIGTERM, _cancel)
+        try:
+            warm_up(specs[0])
+            if self.after and not tasks.wait_for(run_dir, self.after, self.owner, specs[0].submitted):
+                return ""  # prepare failed, or the run's process is gone: the run reports it
+            ready = time.time()  # a task's start_s: the wait for prepare is not the worker's start
+            return ", ".join(run_task(dataclasses.replace(s, submitted=ready)) for s in specs
+                             if tasks.claim(run_dir, s.name))
+        finally:
+            signal.signal(signal.SIGTERM, previous)
+
+    @staticmethod
+    def running(specs: Sequence[TaskSpec]) -> TaskSpec:
+        """The task this process claimed and has not finished."""
+        mine = [s for s in specs if tasks.claimed_by(Path(s.run_dir), s.name) == os.getpid()]
+        return TaskCall.running(mine or specs)
+
+    def checkpoint(self, *specs: TaskSpec) -> Any:
+        """Requeued (the local executor's time limit): the task goes back to the list for the restarted worker."""
+        spec = self.running(specs)
+        out = super().checkpoint(*specs)
+        tasks.unclaim(Path(spec.run_dir), [spec.name])
+        return out
 
 
 def submit(spec: TaskSpec, config: dict, run_dir: Path, todo: list[str], log: logging.Logger,
@@ -84,9 +127,6 @@ def submit(spec: TaskSpec, config: dict, run_dir: Path, todo: list[str], log: lo
         run_local(spec, config, folder, todo, log, here)
         return True
     return submit_slurm(spec, config, folder, todo, log)
-
-
-phases = tasks.phases
 
 
 def slots(config: dict, seen: int | None = None, log: logging.Logger | None = None) -> list[int | None]:
@@ -174,50 +214,72 @@ def start_local(folder: Path, ex: dict, slot: int | None, call: Callable, *args:
 
 def run_local(spec: TaskSpec, config: dict, folder: Path, todo: list[str], log: logging.Logger,
               here: Callable[[str], None]) -> None:
-    """prepare and evaluate in this process (`here`); the fits and the final model dealt round-robin to one process
-    per slot (at most `executor.workers`, or one per GPU), which runs its tasks one after the other. A failed task
-    stops the run after the running ones. Nothing runs beside prepare or evaluate, so a process of their own would
-    only add its start, torch's imports and a read of the stages before the folds to the run's critical path (this
-    process has them: it builds or reads the stages once for both); and a process per fit paid them once per fit:
-    measured on spect_polar's default, about 7 s of CPU a process (torch 2.1 s, torch._dynamo at the first optimizer
-    1.8 s, scipy.stats 1.3 s, the stages 0.8 s) against about 7 s of CPU for the fold's own fit."""
-    ex = config["executor"]
+    """prepare and evaluate in this process (`here`); the fits and the final model taken one at a time by one
+    worker process per slot (at most `executor.workers`, or one per GPU), started as prepare begins (Worker). A
+    failed task ends its worker; the others finish the list, and the run then stops naming the failed task (a
+    rerun runs only it). Nothing runs beside prepare or evaluate but the workers' imports: a process of their own
+    would only add its start, torch's imports and a read of the stages to the run's critical path (this process
+    has them: it builds or reads the stages once for both); and a process per fit paid them once per fit: measured
+    on spect_polar's default, about 7 s of CPU a process (torch 2.1 s, torch._dynamo at the first optimizer 1.8 s,
+    scipy.stats 1.3 s, the stages 0.8 s) against about 7 s of CPU for the fold's own fit."""
+    middle = [n for n in todo if n not in ("prepare", "evaluate")]
+    if middle:
+        _workers(spec, config, folder, middle, log, here if "prepare" in todo else None)
+    elif "prepare" in todo:
+        here("prepare")
+    if "evaluate" in todo:
+        here("evaluate")
+
+
+def _workers(spec: TaskSpec, config: dict, folder: Path, names: list[str], log: logging.Logger,
+             here: Callable[[str], None] | None) -> None:
+    """One worker per slot for `names`, started first; then prepare here (`here`), if it is to run, while they
+    import; then the throttle watches them and starts a lost one's task once more."""
+    ex, run_dir = config["executor"], Path(spec.run_dir)
     where = slots(config, log=log)
-    threads = 1
-    chunks: dict[str, list[str]] = {}
+    workers = {f"worker {i + 1}": slot for i, slot in enumerate(where[:len(names)])}
+    threads = task_threads(len(where), len(names))
+    order = tasks.pull_order(names)
+    tasks.unclaim(run_dir, order)  # an earlier attempt's
 
     def start(name: str, slot: int | None):
-        names = [n for n in chunks[name] if tasks.state(Path(spec.run_dir), n, config)[0] != "done"]
-        log.info("task%s %s started on %s%s, %d CPU thread(s)", "s" if len(names) > 1 else "", ", ".join(names),
-                 "the CPU" if slot is None else f"GPU {slot}", ", one after the other" if len(names) > 1 else "",
-                 threads)
-        return start_local(folder, ex, slot, TaskCall(), *(dataclasses.replace(spec, name=n, threads=threads,
-                                                                              submitted=time.time()) for n in names))
+        submitted = time.time()
+        return start_local(folder, ex, slot, Worker(os.getpid(), "prepare" if here else None),
+                           *(dataclasses.replace(spec, name=n, threads=threads, submitted=submitted) for n in order))
 
     redone: set[str] = set()
 
     def lost(name: str, error: str) -> bool:
-        """A worker that died without an error of its own (kill -9, the OOM killer): its tasks without a done marker
-        run once more."""
-        task = next((n for n in chunks[name] if tasks.state(Path(spec.run_dir), n, config)[0] != "done"), None)
-        why = None if task is None else tasks.lost(Path(spec.run_dir), task)
-        if name in redone or why is None:
+        """A worker that died without an error of its own (kill -9, the OOM killer): its task runs once more."""
+        task = tasks.orphaned(run_dir, order)
+        why = None if task is None else tasks.lost(run_dir, task)
+        if task is None or task in redone or why is None:
             return False
-        redone.add(name)
+        redone.add(task)
         log.warning("task %s: its worker was lost (%s); running the task again, from its last checkpoint", task, why)
+        tasks.unclaim(run_dir, [task])
         return True
 
-    for phase in phases(todo):
-        if phase in (["prepare"], ["evaluate"]):
-            here(phase[0])
-            continue
-        chunks = {", ".join(c): c for c in tasks.chunks(phase, len(where))}
-        threads = task_threads(len(where), len(chunks))
-        failed = throttle(list(chunks), start, where, retry=lost)
-        if failed:
-            raise CardioError("task(s) failed: " + "; ".join(f"{n}: {e}" for n, e in failed.items())
-                              + f" (their logs: {Path(spec.run_dir) / 'tasks'}/<task>/task.log; run the same "
-                              "command again to rerun the tasks without a done marker)")
+    log.info("%d worker(s) on %s take the task(s) %s in turn, %d CPU thread(s) each", len(workers),
+             "the CPU" if where[0] is None else "GPU(s) " + ", ".join(str(w) for w in workers.values()),
+             ", ".join(order), threads)
+    early = {name: start(name, slot) for name, slot in workers.items()}  # they import while prepare runs
+    if here is not None:
+        try:
+            here("prepare")
+        except BaseException:
+            for job in early.values():
+                job.cancel(check=False)
+            raise
+    errors = throttle(list(workers), lambda name, slot: early.pop(name, None) or start(name, slot),
+                      list(workers.values()), retry=lost)
+    tasks.unclaim(run_dir, order)
+    left = [(n, *tasks.state(run_dir, n, config)) for n in order]
+    failed = [f"{n}: {detail or 'not run'}" for n, state, detail in left if state != "done"]
+    if failed:
+        raise CardioError("task(s) failed: " + "; ".join(failed + [f"{w}: {e}" for w, e in errors.items()])
+                          + f" (their logs: {run_dir / 'tasks'}/<task>/task.log; run the same command again to rerun "
+                          "the tasks without a done marker)")
 
 
 def slurm_executor(config: dict, folder: Path, plugin: str):
@@ -253,7 +315,7 @@ def submit_slurm(spec: TaskSpec, config: dict, folder: Path, todo: list[str], lo
     executor = slurm_executor(config, folder, spec.plugin)
     extra = dict(config["executor"]["slurm"]["extra"] or {})
     call, after, evaluate = TaskCall(), None, None
-    for phase in phases(todo):
+    for phase in tasks.phases(todo):
         _after(executor, after, extra)
         specs = [dataclasses.replace(spec, name=n, submitted=time.time()) for n in phase]
         if len(specs) == 1:

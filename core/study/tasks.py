@@ -65,23 +65,75 @@ def phases(todo: Sequence[str]) -> list[list[str]]:
                         ["evaluate"] if "evaluate" in todo else []) if p]
 
 
-def chunks(names: Sequence[str], n: int) -> list[list[str]]:
-    """The names dealt into at most n lists, each in the order given: one process of the local executor runs a
-    list's tasks one after the other (its start, imports and read of the stages once for them all). Longest first,
-    each to the list with the least work so far: a fit or the final model counts 1, the last fold's fit 1.5 (it
-    also explains). Round-robin put that fold and another beside a lighter pair on 3 folds + final (spect_polar's
-    default: 27 s of work against 17 s), the run waiting on the heavier process."""
-    k = max(1, min(n, len(names)))
+def pull_order(names: Sequence[str]) -> list[str]:
+    """The order in which the local executor's workers take a phase's tasks: the last fold first (it also
+    explains, about 1.7 times a fit's work), then the others as given. Whichever worker is free takes the next one,
+    so the longest task starts first and the shorter ones fill in around it."""
     fits = [m for m in names if m.startswith("fit-")]
-    weight = {m: 1.5 if fits and m == fits[-1] else 1.0 for m in names}
-    load: list[float] = [0.0] * k
-    dealt: list[list[str]] = [[] for _ in range(k)]
-    for m in sorted(names, key=lambda m: -weight[m]):  # stable: equal weights keep their order
-        i = load.index(min(load))
-        load[i] += weight[m]
-        dealt[i].append(m)
-    order = {m: j for j, m in enumerate(names)}
-    return sorted((sorted(d, key=order.__getitem__) for d in dealt), key=lambda d: order[d[0]])
+    first = fits[-1:] if fits else []
+    return first + [m for m in names if m not in first]
+
+
+CLAIM = "claim"  # a task's folder: the pid of the local worker that took it
+
+
+def claim(run_dir: Path, name: str) -> bool:
+    """Take task `name` for this process; False when it is done or another worker took it. Atomic (O_EXCL): of
+    the local executor's workers pulling from one list, exactly one gets each task. The run's own process clears
+    the claims (unclaim), at a phase's start and for the task of a lost worker."""
+    folder = task_dir(run_dir, name)
+    if (folder / "done.json").exists():
+        return False
+    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        fd = os.open(folder / CLAIM, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+    except FileExistsError:
+        return False
+    with os.fdopen(fd, "w") as f:
+        f.write(str(os.getpid()))
+    return True
+
+
+def claimed_by(run_dir: Path, name: str) -> int | None:
+    """The pid that claimed task `name`, None when none did."""
+    try:
+        return int((task_dir(run_dir, name) / CLAIM).read_text() or 0) or None
+    except (OSError, ValueError):
+        return None
+
+
+def orphaned(run_dir: Path, names: Sequence[str]) -> str | None:
+    """The first of `names` claimed by a process that is gone without a marker of the task's end (a lost local
+    worker's task), None when there is none."""
+    for name in names:
+        pid = claimed_by(run_dir, name)
+        if pid is not None and not _alive(pid) and lost(run_dir, name):
+            return name
+    return None
+
+
+def _mtime(path: Path) -> float:
+    try:
+        return path.stat().st_mtime
+    except OSError:
+        return -1.0
+
+
+def unclaim(run_dir: Path, names: Sequence[str]) -> None:
+    for name in names:
+        (task_dir(run_dir, name) / CLAIM).unlink(missing_ok=True)
+
+
+def wait_for(run_dir: Path, name: str, owner: int, since: float, poll_s: float = 0.05) -> bool:
+    """Wait until task `name` is done (True); False as soon as it failed or was cancelled after `since` (an earlier
+    attempt's marker is not this one's), or process `owner`, which runs it, is gone. A local worker starts while
+    the run's process still runs prepare."""
+    folder = task_dir(run_dir, name)
+    while not (folder / "done.json").exists():
+        if any(_mtime(folder / f"{k}.json") >= since for k in ("failed", "cancelled")) or not _alive(owner):
+            return False
+        time.sleep(poll_s)
+    return True
 
 
 def task_dir(run_dir: Path, name: str) -> Path:

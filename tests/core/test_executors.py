@@ -282,14 +282,29 @@ def test_a_run_asking_for_gpus_here_stops_in_one_line_and_leaves_no_folder(cardi
     assert "started on GPU" not in proc.stderr and not (tmp_path / "r").exists()
 
 
-@pytest.mark.parametrize("names,n,dealt", [
-    # 3 folds + final on 2 processes: the explaining last fold beside the final model, not beside another fold
-    (["fit-fold0", "fit-fold1", "fit-fold2", "final"], 2, [["fit-fold0", "fit-fold1"], ["fit-fold2", "final"]]),
-    (["fit-fold0", "fit-fold1", "fit-fold2", "fit-fold3", "fit-fold4", "final"], 2,
-     [["fit-fold0", "fit-fold1", "fit-fold3"], ["fit-fold2", "fit-fold4", "final"]]),
-    (["fit-fold0", "fit-fold1"], 4, [["fit-fold0"], ["fit-fold1"]]),
-    (["final"], 2, [["final"]]),
+@pytest.mark.parametrize("names,order", [
+    # the explaining last fold first; the free worker takes the next one
+    (["fit-fold0", "fit-fold1", "fit-fold2", "final"], ["fit-fold2", "fit-fold0", "fit-fold1", "final"]),
+    (["fit-fold0", "fit-fold1"], ["fit-fold1", "fit-fold0"]),
+    (["final"], ["final"]),
 ])
-def test_the_local_processes_get_even_work(names, n, dealt):
-    assert tasks.chunks(names, n) == dealt
-    assert sorted(sum(dealt, [])) == sorted(names)
+def test_the_local_workers_take_the_longest_task_first(names, order):
+    assert tasks.pull_order(names) == order
+
+
+def test_each_task_is_claimed_by_one_worker_only(tmp_path):
+    """Workers pulling from one list: one claim per task; a done task is never claimed; the run's process clears
+    the claims."""
+    script = ("import sys\nfrom pathlib import Path\nfrom cardio.study import tasks\n"
+              "print(sum(tasks.claim(Path(sys.argv[1]), f'fit-fold{i}') for i in range(40)))")
+    procs = [subprocess.Popen([sys.executable, "-c", script, str(tmp_path)], stdout=subprocess.PIPE, text=True)
+             for _ in range(4)]
+    taken = [int(p.communicate(timeout=60)[0]) for p in procs]
+    assert sum(taken) == 40
+    assert len({tasks.claimed_by(tmp_path, f"fit-fold{i}") for i in range(40)}) == sum(1 for t in taken if t)
+    assert not tasks.claim(tmp_path, "fit-fold0")
+    tasks.unclaim(tmp_path, ["fit-fold0"])
+    (tasks.task_dir(tmp_path, "fit-fold0") / "done.json").write_text("{}")
+    assert not tasks.claim(tmp_path, "fit-fold0") and tasks.claimed_by(tmp_path, "fit-fold0") is None
+    tasks.unclaim(tmp_path, ["fit-fold1"])
+    assert tasks.claim(tmp_path, "fit-fold1") and tasks.claimed_by(tmp_path, "fit-fold1") == os.getpid()

@@ -208,6 +208,32 @@ def test_unknown_optimizer_is_a_config_error(tmp_path):
         _toy_fit(tmp_path, scheduler="wobble")
 
 
+def test_settings_are_checked_by_signature_without_torch_dynamo():
+    """A run's own process checks every optimizer and scheduler before any stage, by the classes' signatures: an
+    optimizer built for the check imported torch._dynamo (1.8 s) in a process that, under the local executor,
+    never trains. A misnamed or missing argument is still one line before any stage; a value the class refuses
+    is one line at the fit."""
+    code = ("import sys\nfrom cardio import engine\nfrom cardio.data import CardioError\n"
+            "good = {'train': {'optimizer': 'adamw', 'optimizer_args': {'betas': [0.9, 0.99]}, 'scheduler': 'cosine',"
+            " 'scheduler_args': {}, 'epochs': 3}}\nengine.check_settings(good)\n"
+            "assert 'torch._dynamo' not in sys.modules, 'torch._dynamo imported'\n"
+            "for bad in ({'optimizer_args': {'betaz': 1}}, {'scheduler': 'ExponentialLR'}):\n"
+            "    try:\n        engine.check_settings({'train': {**good['train'], **bad}})\n"
+            "    except CardioError as e:\n        print(e)\n"
+            "    else:\n        raise SystemExit(f'not refused: {bad}')\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.splitlines() == [
+        "train.optimizer_args {'betaz': 1} do not fit AdamW: got an unexpected keyword argument 'betaz'",
+        "train.scheduler_args {} do not fit ExponentialLR: missing a required argument: 'gamma'"]
+    from cardio import engine
+
+    with pytest.raises(CardioError, match="do not fit AdamW: Invalid beta parameter"):
+        engine.make_optimizer([torch.nn.Parameter(torch.zeros(1))], {"optimizer": "adamw", "lr": 1e-3,
+                                                                     "weight_decay": 0.0,
+                                                                     "optimizer_args": {"betas": [1.5, 0.9]}})
+
+
 def test_channels_last_picks_the_3d_format_for_video():
     from cardio.engine import _memory_format
 
