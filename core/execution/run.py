@@ -242,9 +242,10 @@ def _task(run_dir: Path, name: str, cfg: dict, ctx: RunContext) -> Iterator[dict
     if ctx.is_main:
         tasks.mark_done(run_dir, name, cfg, started, cpu_started, hooks_before, asdict(use), **seconds)
         if use.written:
-            ctx.log.info("task %s: %d checkpoint(s), %.1f MB, written in %.1f s (%.1f%% of %.0f s of training)", name,
-                         use.written, use.bytes / 1e6, use.seconds, 100 * use.seconds / max(use.fit_s, 1e-9),
-                         use.fit_s)
+            ctx.log.info("task %s: %d checkpoint(s), %.1f MB; training waited %.1f s for them (%.1f%% of %.0f s of "
+                         "training), the writer's thread wrote for %.1f s beside it", name, use.written,
+                         use.bytes / 1e6, use.seconds, 100 * use.seconds / max(use.fit_s, 1e-9), use.fit_s,
+                         use.background_s)
         if name not in ("prepare", "evaluate") and not cfg["train"]["keep_checkpoints"]:
             # its fits never resume again; prepare's stay until the run's end (an inline resume builds it again)
             tasks.remove_checkpoints(run_dir, [name], spare=["prepare"])

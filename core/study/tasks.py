@@ -177,7 +177,7 @@ def mark_done(run_dir: Path, name: str, cfg: dict, started: float, cpu_started: 
                              if v - hooks_before.get(k, 0.0) >= 0.005}
     if checkpoints is not None:
         before = (read_done(run_dir, name) or {}).get(CHECKPOINTS) or {}
-        timing[CHECKPOINTS] = {**{k: round(checkpoints[k] + before.get(k, 0), 3) for k in CHECKPOINT_SUMS},
+        timing[CHECKPOINTS] = {**{k: round(checkpoints.get(k, 0) + before.get(k, 0), 3) for k in CHECKPOINT_SUMS},
                                "files": {**before.get("files", {}), **checkpoints["files"]}}
     _write_marker(run_dir, name, "done", config_hash=config_hash(cfg), host=socket.gethostname(),
                   ended=time.strftime("%Y-%m-%dT%H:%M:%S"), ended_at=time.time(),
@@ -186,7 +186,7 @@ def mark_done(run_dir: Path, name: str, cfg: dict, started: float, cpu_started: 
 
 
 CHECKPOINTS = "checkpoints"  # a done marker's account of its fits' checkpoints
-CHECKPOINT_SUMS = ("fit_s", "seconds", "written", "bytes")
+CHECKPOINT_SUMS = ("fit_s", "seconds", "background_s", "written", "bytes")
 
 
 def read_done(run_dir: Path, name: str) -> dict | None:

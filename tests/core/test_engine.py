@@ -159,15 +159,18 @@ def _toy_fit(ctx, loss=None, **settings):
 def test_checkpoints_come_by_time_and_at_the_end(tmp_path, monkeypatch):
     """Within checkpoint_every_s of the last checkpoint none is written, except the last; with 0, every epoch."""
     written = []
+    engine.flush_checkpoints()  # an earlier fit's last checkpoint is not this test's
     real_save = engine.save_atomic
     monkeypatch.setattr(engine, "save_atomic", lambda obj, path: (written.append(path.name), real_save(obj, path)))
     ticks = iter(range(0, 10_000, 25))  # each reading of the clock is 25 s later
     monkeypatch.setattr(engine, "_clock", lambda: float(next(ticks)))
     _toy_fit(cpu_context(tmp_path / "timed"), checkpoint_every_s=60.0)
+    engine.flush_checkpoints()  # fit returns while the writer's thread may still write its last checkpoint
     # start at 0 s; epochs end at 25, 50, 75 (due: write, 100), 125, 150 (due, but epoch 5 is the end anyway)
     assert written.count("mlp.pt") == 2
     written.clear()
     _toy_fit(cpu_context(tmp_path / "every"), checkpoint_every_s=0.0)
+    engine.flush_checkpoints()
     assert written.count("mlp.pt") == 5
 
 
@@ -219,6 +222,7 @@ def test_sigterm_checkpoints_then_stops_and_the_resume_is_bit_identical(tmp_path
         seen.append(signum)
 
     epochs_written = []
+    engine.flush_checkpoints()  # the fits above may still be writing their last checkpoint
     real_save = engine.save_atomic
     monkeypatch.setattr(engine, "save_atomic", lambda obj, path: (
         epochs_written.append(obj["state"]["epoch"]) if path.name == "mlp.pt" else None, real_save(obj, path)))
@@ -229,6 +233,7 @@ def test_sigterm_checkpoints_then_stops_and_the_resume_is_bit_identical(tmp_path
     finally:
         signal.signal(signal.SIGUSR2, previous)
     assert seen[-1] == signal.SIGUSR2 and len(went_on.history) == 5
+    engine.flush_checkpoints()
     assert epochs_written == [3, 5]  # after the signal's epoch, and at the end
 
 

@@ -29,7 +29,7 @@ import numpy as np
 import torch
 from sklearn.metrics import roc_auc_score
 
-from cardio.engine import load_checkpoint, save_atomic
+from cardio.engine import flush_checkpoints, later, load_checkpoint, save_later
 from cardio_echo_cmr.targets import DEFAULT, Target
 
 
@@ -66,6 +66,7 @@ class BestPerHead:
         # the training clips' random starts: the engine restores its own generators on resume, not a dataset's
         self.rng = rng
         self.snapshots: dict[int, dict] = {}  # epoch -> the small state after it, since the last checkpoint
+        self.saved: set[int] = set()  # epochs whose weights are in the store, or handed to the engine's writer
         self.written: dict[int, dict] = {}  # the snapshots in index.pt: the epochs of the last two checkpoints
         self.heads = tuple(t.name for t in targets)
         self.binary = tuple(t.binary for t in targets)
@@ -100,26 +101,32 @@ class BestPerHead:
 
     def on_checkpoint(self, epoch: int) -> None:
         """Before the engine checkpoints `epoch`: the snapshot of that epoch beside the previous checkpoint's, and
-        the weights they use that are not written yet (the engine's `on_checkpoint`)."""
+        the weights they use that are not written yet (the engine's `on_checkpoint`). Written by the engine's
+        writer thread (save_later), in this order and before the engine's own file; the training goes on."""
         if self.store is None or not self.write or epoch not in self.snapshots:  # the main process writes
             return
         self.store.mkdir(parents=True, exist_ok=True)
         previous = max(self.written, default=None)
         self.written = {**({previous: self.written[previous]} if previous is not None else {}),
                         epoch: self.snapshots[epoch]}
-        for e in set(self.snapshots[epoch]["epoch_of"].values()):
-            if not (self.store / f"e{e}.pt").exists():
-                save_atomic({"model": self.states[e]}, self.store / f"e{e}.pt")
-        save_atomic({"snapshots": self.written}, self.store / "index.pt")
+        for e in sorted(set(self.snapshots[epoch]["epoch_of"].values()) - self.saved):
+            save_later({"model": self.states[e]}, self.store / f"e{e}.pt")  # a kept state never changes
+            self.saved.add(e)
+        save_later({"snapshots": dict(self.written)}, self.store / "index.pt")
         self.snapshots = {epoch: self.snapshots[epoch]}
         self._prune()
 
     def _prune(self) -> None:
+        """The weights no written snapshot uses go, after the index that stopped using them."""
         assert self.store is not None
         used = {e for s in self.written.values() for e in s["epoch_of"].values()}
-        for f in self.store.glob("e*.pt"):
-            if int(f.stem[1:]) not in used:
-                f.unlink()
+        gone, self.saved = self.saved - used, self.saved & used
+        store = self.store
+
+        def delete() -> None:
+            for e in gone:
+                (store / f"e{e}.pt").unlink(missing_ok=True)
+        later(delete, store)
 
     def restore(self, epoch: int) -> bool:
         """The state after `epoch` (the engine's resumed epoch) and its kept weights; False when none was saved."""
@@ -136,9 +143,10 @@ class BestPerHead:
         if self.rng is not None and snap.get("rng"):
             self.rng.bit_generator.state = json.loads(snap["rng"])
         self.states = {e: load_checkpoint(f)["model"] for e, f in files.items()}
-        self.snapshots = self.written = {epoch: snap}
+        self.snapshots, self.written = {epoch: snap}, {epoch: snap}
+        self.saved = {int(f.stem[1:]) for f in store.glob("e*.pt")}
         if self.write:  # the engine never goes back before `epoch`: the snapshots after it and their weights go
-            save_atomic({"snapshots": self.written}, index)
+            save_later({"snapshots": dict(self.written)}, index)
             self._prune()
         return True
 
@@ -149,6 +157,8 @@ def selector_for(net: torch.nn.Module, targets: tuple[Target, ...], ctx, tag: st
     checkpoints/<tag>.pt resumes (fit with the same `tag`); `rng`, the training set's generator, resumes with it."""
     ckpt = Path(ctx.checkpoint_dir) / f"{tag}.pt"
     store = Path(ctx.checkpoint_dir) / f"{tag}.heads"
+    flush_checkpoints(ckpt)
+    flush_checkpoints(store)
     selector = BestPerHead(net, targets, store, write=ctx.is_main, rng=rng)
     if not ckpt.exists():
         for f in store.glob("*.pt") if ctx.is_main else ():  # a start killed before the engine's first checkpoint

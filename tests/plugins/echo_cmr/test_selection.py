@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 import torch
 
+from cardio import engine
 from cardio.testing import train_settings
 
 pytest.importorskip("cardio_echo_cmr")
@@ -121,6 +122,7 @@ def test_a_killed_fit_resumes_its_per_output_selection(tmp_path, between):
     with pytest.raises(_Killed):
         _fit(tmp_path / "killed", kill_after=5, between=between)
     store = tmp_path / "killed" / "checkpoints" / "fold0-echo-A4C.heads"
+    engine.flush_checkpoints()  # what was handed to the writer's thread before the kill
     assert (store / "index.pt").is_file()
     (nets2, best2), resumed = _fit(tmp_path / "killed")  # the engine resumes after epoch 4, the selector with it
     assert best2 == best and resumed.scores == whole.scores
@@ -131,3 +133,42 @@ def test_a_killed_fit_resumes_its_per_output_selection(tmp_path, between):
     (nets3, best3), _ = _fit(tmp_path / "killed")
     assert best3 == best and set(nets3) == set(nets)
     assert {f.name for f in store.glob("e*.pt")} == {f"e{e}.pt" for e in set(best.values())}
+
+
+def test_a_fit_killed_at_any_write_of_the_writer_thread_resumes_exactly(tmp_path, monkeypatch):
+    """The engine's and the selector's files are written by one thread, in the order handed over, while the fit
+    goes on. A write that fails (here: the k-th, for every k) stops it: nothing after it is written, as a kill -9
+    then would leave, and the fit stops at its next hand-over. From every such prefix the fit resumes to the
+    uninterrupted selection, scores and per-output weights."""
+    (nets, best), whole = _fit(tmp_path / "whole")
+    real_save, count = engine.save_atomic, {"n": 0}
+
+    def counting(obj, path):
+        count["n"] += 1
+        real_save(obj, path)
+    monkeypatch.setattr(engine, "save_atomic", counting)
+    _fit(tmp_path / "count")
+    engine.flush_checkpoints()
+    total = count["n"]
+    assert total > 10  # the engine's and the selector's files over 8 epochs
+    for k in range(1, total + 1, 3):
+        calls = {"n": 0}
+
+        def failing(obj, path, k=k):
+            calls["n"] += 1
+            if calls["n"] == k:
+                raise _Killed
+            real_save(obj, path)
+        monkeypatch.setattr(engine, "save_atomic", failing)
+        out = tmp_path / f"killed{k}"
+        try:
+            _fit(out)
+            engine.flush_checkpoints()
+        except _Killed:
+            pass
+        monkeypatch.setattr(engine, "save_atomic", real_save)
+        (nets2, best2), resumed = _fit(out)
+        assert best2 == best and resumed.scores == whole.scores, k
+        for epoch in set(best.values()):
+            assert all(torch.equal(a, b) for a, b in zip(nets[epoch].state_dict().values(),
+                                                          nets2[epoch].state_dict().values())), k
