@@ -1,6 +1,6 @@
 """A plugin's default cross-validation on each executor, side by side in one run: inline (every task in one
-process), local with 2 workers (a process per task, the stages before the folds built once by prepare and read
-back from the cache by every other task, each task on its share of the CPUs) and, where a SLURM controller answers
+process), local with 2 workers (a worker process per slot taking the tasks one at a time, the stages before the
+folds built once by prepare and read back from the cache once by each worker, each on its share of the CPUs) and, where a SLURM controller answers
 (scripts/slurm-local.sh), slurm (a job per task, 1 CPU each, 2 at once). The metrics.json of every executor are
 compared with inline's (they must be identical: where a fit runs never changes a result).
 
@@ -22,9 +22,10 @@ per-task cost and no difference between a fit on 1 thread and on 2. That bound n
 and ends by timing a fixed CPU work in one process and in two at once, and prints what the second added (on this
 shared machine at load 6, 1.03x: the other jobs left this run about 0.67 of a core whether it ran one process or
 two, so no executor can be faster than inline there, and the local executor's extra CPU seconds made it slower).
-Nearly free (1.79x before, 1.98x after): spect_polar 48.6 s inline, 41.9 s local (1.16x, bound 1.59x, metrics
-identical); perfusion_polar 75.6 s, 61.8 s (1.22x, bound 1.58x; at train.cpu_threads null 2 threads inline against
-1 per worker: 207 estimates differ, README "Cluster").
+Nearly free (1.98x before and after), workers started as prepare begins and taking the tasks one at a time:
+spect_polar 58.3 s inline, 44.0 s local (1.32x, bound 1.63x, metrics identical); perfusion_polar 82.8 s, 61.3 s
+(1.35x, bound 1.58x; at train.cpu_threads null 2 threads inline against 1 per worker: 207 estimates differ, README
+"Cluster"). With the tasks dealt out in advance and the workers started after prepare: 1.16x and 1.22x.
 """
 from __future__ import annotations
 
