@@ -1,8 +1,9 @@
 """A plugin's default cross-validation on each executor, side by side in one run: inline (every task in one
 process), local with 2 workers (a worker process per slot taking the tasks one at a time, the stages before the
-folds built once by prepare and read back from the cache once by each worker, each on its share of the CPUs) and, where a SLURM controller answers
-(scripts/slurm-local.sh), slurm (a job per task, 1 CPU each, 2 at once). The metrics.json of every executor are
-compared with inline's (they must be identical: where a fit runs never changes a result).
+folds built once by prepare and read back from the cache once by each worker, each on its share of the CPUs)
+and, where a SLURM controller answers (scripts/slurm-local.sh), slurm (a job per task, 1 CPU each, 2 at once).
+The metrics.json of every executor are compared with inline's (they must be identical: where a fit runs never
+changes a result).
 
 Usage: python benchmarks/executors.py [--plugins spect_polar perfusion_polar] [--repeats 1] [--no-slurm]
        python benchmarks/executors.py --smoke    (the toy-sized spect study, no warm-up, no slurm: seconds, for CI)
