@@ -19,6 +19,7 @@ import os
 import signal
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -213,28 +214,33 @@ def start_local(folder: Path, ex: dict, slot: int | None, call: Callable, *args:
 
 
 def run_local(spec: TaskSpec, config: dict, folder: Path, todo: list[str], log: logging.Logger,
-              here: Callable[[str], None]) -> None:
+              here: Callable[..., None]) -> None:
     """prepare and evaluate in this process (`here`); the fits and the final model taken one at a time by one
-    worker process per slot (at most `executor.workers`, or one per GPU), started as prepare begins (Worker). A
-    failed task ends its worker; the others finish the list, and the run then stops naming the failed task (a
-    rerun runs only it). Nothing runs beside prepare or evaluate but the workers' imports: a process of their own
-    would only add its start, torch's imports and a read of the stages to the run's critical path (this process
-    has them: it builds or reads the stages once for both); and a process per fit paid them once per fit: measured
-    on spect_polar's default, about 7 s of CPU a process (torch 2.1 s, torch._dynamo at the first optimizer 1.8 s,
-    scipy.stats 1.3 s, the stages 0.8 s) against about 7 s of CPU for the fold's own fit."""
+    worker process per slot (at most `executor.workers`, or one per GPU), started as prepare begins (Worker).
+    evaluate starts once every fold is done, beside the worker that may still fit the final model, and waits for
+    it only before the final model's facts (the final model is the list's last task: spect_polar's and
+    perfusion_polar's evaluate is 5 and 15 s, their final model 6 and 11 s). A failed task ends its worker; the
+    others finish the list, and the run then stops naming the failed task (a rerun runs only it). Nothing else runs
+    in this process: a process of their own would only add its start, torch's imports and a read of the stages to
+    the run's critical path (this process has them: it builds or reads the stages once for both); and a process per
+    fit paid them once per fit: measured on spect_polar's default, about 7 s of CPU a process (torch 2.1 s,
+    torch._dynamo at the first optimizer 1.8 s, scipy.stats 1.3 s, the stages 0.8 s) against about 7 s of CPU for
+    the fold's own fit."""
     middle = [n for n in todo if n not in ("prepare", "evaluate")]
+    evaluated = False
     if middle:
-        _workers(spec, config, folder, middle, log, here if "prepare" in todo else None)
+        evaluated = _workers(spec, config, folder, middle, log, here, "prepare" in todo, "evaluate" in todo)
     elif "prepare" in todo:
         here("prepare")
-    if "evaluate" in todo:
+    if "evaluate" in todo and not evaluated:
         here("evaluate")
 
 
 def _workers(spec: TaskSpec, config: dict, folder: Path, names: list[str], log: logging.Logger,
-             here: Callable[[str], None] | None) -> None:
-    """One worker per slot for `names`, started first; then prepare here (`here`), if it is to run, while they
-    import; then the throttle watches them and starts a lost one's task once more."""
+             here: Callable[..., None], prepare: bool, evaluate: bool) -> bool:
+    """One worker per slot for `names`, started first; then prepare here, if it is to run, while they import; then
+    the throttle watches them (and starts a lost one's task once more) while this process waits for the folds, and
+    runs evaluate, if it is to run, once they are done. True when evaluate ran."""
     ex, run_dir = config["executor"], Path(spec.run_dir)
     where = slots(config, log=log)
     workers = {f"worker {i + 1}": slot for i, slot in enumerate(where[:len(names)])}
@@ -242,10 +248,14 @@ def _workers(spec: TaskSpec, config: dict, folder: Path, names: list[str], log: 
     order = tasks.pull_order(names)
     tasks.unclaim(run_dir, order)  # an earlier attempt's
 
+    jobs: list[Any] = []
+
     def start(name: str, slot: int | None):
         submitted = time.time()
-        return start_local(folder, ex, slot, Worker(os.getpid(), "prepare" if here else None),
-                           *(dataclasses.replace(spec, name=n, threads=threads, submitted=submitted) for n in order))
+        jobs.append(start_local(folder, ex, slot, Worker(os.getpid(), "prepare" if prepare else None),
+                                *(dataclasses.replace(spec, name=n, threads=threads, submitted=submitted)
+                                  for n in order)))
+        return jobs[-1]
 
     redone: set[str] = set()
 
@@ -263,23 +273,68 @@ def _workers(spec: TaskSpec, config: dict, folder: Path, names: list[str], log: 
     log.info("%d worker(s) on %s take the task(s) %s in turn, %d CPU thread(s) each", len(workers),
              "the CPU" if where[0] is None else "GPU(s) " + ", ".join(str(w) for w in workers.values()),
              ", ".join(order), threads)
+    def stop() -> None:
+        for job in jobs:
+            job.cancel(check=False)
+
     early = {name: start(name, slot) for name, slot in workers.items()}  # they import while prepare runs
-    if here is not None:
+    if prepare:
         try:
             here("prepare")
         except BaseException:
-            for job in early.values():
-                job.cancel(check=False)
+            stop()
             raise
-    errors = throttle(list(workers), lambda name, slot: early.pop(name, None) or start(name, slot),
-                      list(workers.values()), retry=lost)
-    tasks.unclaim(run_dir, order)
-    left = [(n, *tasks.state(run_dir, n, config)) for n in order]
-    failed = [f"{n}: {detail or 'not run'}" for n, state, detail in left if state != "done"]
-    if failed:
-        raise CardioError("task(s) failed: " + "; ".join(failed + [f"{w}: {e}" for w, e in errors.items()])
-                          + f" (their logs: {run_dir / 'tasks'}/<task>/task.log; run the same command again to rerun "
-                          "the tasks without a done marker)")
+    return _watch(run_dir, config, order, workers, early, start, lost, stop, here, evaluate)
+
+
+def _watch(run_dir: Path, config: dict, order: list[str], workers: dict[str, int | None], early: dict[str, Any],
+           start: Callable[[str, int | None], Any], lost: Callable[[str, str], bool], stop: Callable[[], None],
+           here: Callable[..., None], evaluate: bool) -> bool:
+    """The throttle watches the workers in a thread of its own; this one runs evaluate once the folds are done.
+    Interrupted (Ctrl-C), the workers are stopped first: the throttle's thread returns once they are gone."""
+    with ThreadPoolExecutor(1) as pool:
+        watching = pool.submit(throttle, list(workers), lambda name, slot: early.pop(name, None) or start(name, slot),
+                               list(workers.values()), retry=lost)
+        try:
+            return _evaluate_beside(run_dir, config, order, watching, here, evaluate)
+        except BaseException as e:
+            if not isinstance(e, CardioError):
+                stop()
+            raise
+
+
+def _evaluate_beside(run_dir: Path, config: dict, order: list[str], watching: Any, here: Callable[..., None],
+                     evaluate: bool) -> bool:
+    """Wait for the folds, then evaluate here while the throttle still watches the final model (True), or wait for
+    every task and leave evaluate to the caller (False)."""
+    def finished() -> None:
+        """Every task of the list done, else one line naming those that are not."""
+        errors = watching.result()
+        tasks.unclaim(run_dir, order)
+        failed = [f"{n}: {detail or 'not run'}" for n in order
+                  for state, detail in [tasks.state(run_dir, n, config)] if state != "done"]
+        if failed:
+            raise _TasksFailed("task(s) failed: " + "; ".join(failed + [f"{w}: {e}" for w, e in errors.items()])
+                               + f" (their logs: {run_dir / 'tasks'}/<task>/task.log; run the same command "
+                               "again to rerun the tasks without a done marker)")
+
+    folds = [n for n in order if n.startswith("fit-")]
+    while evaluate and not watching.done() and not all(tasks.state(run_dir, n, config)[0] == "done"
+                                                        for n in folds):
+        time.sleep(0.2)
+    if not evaluate or watching.done() and any(tasks.state(run_dir, n, config)[0] != "done" for n in folds):
+        finished()
+        return False
+    try:
+        here("evaluate", finished)
+    except _TasksFailed as e:  # evaluate did not fail: a task it waited for did
+        tasks.unmark(run_dir, "evaluate")
+        raise CardioError(str(e)) from None
+    return True
+
+
+class _TasksFailed(CardioError):
+    pass
 
 
 def slurm_executor(config: dict, folder: Path, plugin: str):

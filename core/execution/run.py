@@ -132,14 +132,14 @@ def _execute(study: Study, spec: TaskSpec, cfg: dict, run_dir: Path, dev: torch.
     return executors.submit(spec, cfg, run_dir, todo, log, _here(study, cfg, run_dir, dev, log))
 
 
-def _here(study: Study, cfg: dict, run_dir: Path, dev: torch.device, log) -> Callable[[str], None]:
+def _here(study: Study, cfg: dict, run_dir: Path, dev: torch.device, log) -> Callable[..., None]:
     """Runs prepare or evaluate in this process (the local executor's), logging to run.log; the stages before the
     folds are built (prepare) or read back from the cache (a resumed run's evaluate) once, and kept for the other."""
     ctx = new_context(cfg, run_dir, log, device=dev)
     tasks.time_hooks(study.pm)
     kept: list[tasks.Study] = []
 
-    def run(name: str) -> None:
+    def run(name: str, ready: Callable[[], None] | None = None) -> None:
         threads = engine.default_threads()
         log.info("task %s here, in the run's process, %d CPU thread(s)", name, threads)
         with _task(run_dir, name, cfg, ctx) as seconds:
@@ -148,7 +148,7 @@ def _here(study: Study, cfg: dict, run_dir: Path, dev: torch.device, log) -> Cal
                 kept.append(shared(study, cfg, ctx, name))
             seconds["stages_s"] = time.perf_counter() - before
             if name == "evaluate":
-                evaluate(study, kept[0], cfg, ctx)
+                evaluate(study, kept[0], cfg, ctx, ready)
         if dev.type == "cuda":  # the fits' processes get the GPU memory a prepare on the GPU cached here
             torch.cuda.empty_cache()
 

@@ -3,6 +3,7 @@ the run's files (the evaluate task, the last of a run)."""
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -19,8 +20,11 @@ from cardio.study.record import RunRecord, keep_key, read_run_json
 from cardio.study.stages import Study, as_sections
 
 
-def evaluate(study: Study, stages: tasks.Study, cfg: dict, ctx: RunContext) -> None:
-    """The evaluate task: every fold's predictions from its task folder, the report's sections, the run's files."""
+def evaluate(study: Study, stages: tasks.Study, cfg: dict, ctx: RunContext,
+             ready: Callable[[], None] | None = None) -> None:
+    """The evaluate task: every fold's predictions from its task folder, the report's sections, the run's files.
+    `ready` is called before the final model's facts are read: the local executor starts evaluate once the folds
+    are done, while a worker may still fit the final model, and waits there for it."""
     from cardio.report.figures import parallel_saves
     from cardio.stats import StatsError
 
@@ -39,6 +43,8 @@ def evaluate(study: Study, stages: tasks.Study, cfg: dict, ctx: RunContext) -> N
                                    cfg, ctx, facts) + tasks.read_sections(run_dir, names[-1])
     except StatsError as e:
         raise CardioError(f"evaluation failed: {e} (predictions are saved in {run_dir / 'predictions.csv'})") from None
+    if ready is not None:
+        ready()
     meta = {**study.made_by(), "seed": ctx.seed, "device": str(ctx.device),
             "world_size": read_run_json(run_dir).get("world_size", 1), **cohort_meta(stages.cohort), "cv": cfg["cv"],
             "folds": [{"name": f.name, "n_train": int(len(f.train)), "n_test": int(len(f.test)),

@@ -161,6 +161,13 @@ def mark_running(run_dir: Path, name: str) -> None:
                   started=time.strftime("%Y-%m-%dT%H:%M:%S"))
 
 
+def unmark(run_dir: Path, name: str) -> None:
+    """The task as if it had not started (its running and failed markers go): it did not fail, a task it waited
+    for did, and `cardio status` says it was not run because of that one."""
+    for kind in ("running", "failed"):
+        (task_dir(run_dir, name) / f"{kind}.json").unlink(missing_ok=True)
+
+
 def mark_done(run_dir: Path, name: str, cfg: dict, started: float, cpu_started: float | None = None,
               hooks_before: dict[str, float] | None = None, checkpoints: dict | None = None,
               **seconds: float) -> None:

@@ -157,6 +157,21 @@ def test_a_lost_worker_is_redone_once_then_a_rerun_submits_only_the_rest(toy_sit
     _same_run(run, tmp_path / "inline")
 
 
+def test_evaluate_runs_beside_the_final_model(toy_site, tmp_path):
+    """The local executor starts evaluate once both folds are done, while a worker still fits the final model (the
+    list's last task, on twice a fold's rows), and waits for it only before the final model's facts: the two
+    overlap, and the report still names what the final model was fitted on."""
+    sets = ["final_model=true" if a == "final_model=false" else a for a in SLOW]
+    proc = _cli(tmp_path, toy_site, "run", "--plugin", "toy", "--out", "r", *sets, "--executor", "local",
+                "--workers", "2")
+    _, err = proc.communicate(timeout=600)
+    assert proc.returncode == 0, err[-3000:]
+    done = {n: json.loads((tmp_path / "r" / "tasks" / n / "done.json").read_text()) for n in ("final", "evaluate")}
+    evaluate_started = done["evaluate"]["ended_at"] - done["evaluate"]["elapsed_s"]
+    assert evaluate_started < done["final"]["ended_at"], done
+    assert json.loads((tmp_path / "r" / "metrics.json").read_text())["final_model"]["n_rows"] == 800
+
+
 class _Job:
     """A fake job: a thread holding its 'GPU' for a while, recording when."""
 
