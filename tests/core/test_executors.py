@@ -172,6 +172,31 @@ def test_evaluate_runs_beside_the_final_model(toy_site, tmp_path):
     assert json.loads((tmp_path / "r" / "metrics.json").read_text())["final_model"]["n_rows"] == 800
 
 
+def test_a_final_model_lost_while_evaluate_waits_leaves_evaluate_not_run(toy_site, tmp_path):
+    """evaluate waits beside the final model; the final model's worker killed twice (kill -9): the run stops naming
+    the final model, and status says evaluate was not run because of it (evaluate itself did not fail)."""
+    sets = ["final_model=true" if a == "final_model=false" else a for a in SLOW]
+    proc = _cli(tmp_path, toy_site, "run", "--plugin", "toy", "--out", "r", *sets, "--executor", "local",
+                "--workers", "2")
+    run = tmp_path / "r"
+    running, ckpt = run / "tasks" / "final" / "running.json", run / "checkpoints" / "final-mlp.pt"
+    first = _kill_when(proc, running, ckpt.exists)
+    killed_at = time.time()
+
+    def refitting() -> bool:
+        try:
+            return json.loads(running.read_text())["pid"] != first and ckpt.stat().st_mtime > killed_at
+        except (OSError, ValueError, KeyError):
+            return False
+    _kill_when(proc, running, refitting)
+    _, err = proc.communicate(timeout=600)
+    assert proc.returncode == 2 and "final: stopped without an error" in err.strip().splitlines()[-1], err[-2000:]
+    status, why = _cli(tmp_path, toy_site, "status", "r").communicate()
+    rows = {line.split()[0]: line for line in status.splitlines()[1:]}
+    assert rows["final"].split()[1] == "failed" and rows["evaluate"].split()[1] == "missing", status + why
+    assert "not run: final failed" in rows["evaluate"], status
+
+
 class _Job:
     """A fake job: a thread holding its 'GPU' for a while, recording when."""
 
