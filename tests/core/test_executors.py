@@ -106,14 +106,10 @@ def _kill_when(proc, running: Path, ready, seconds: float = 400) -> int:
     return pid
 
 
-def test_a_lost_worker_is_redone_once_then_a_rerun_submits_only_the_rest(toy_site, tmp_path):
-    """kill -9 of a local worker: a log line says it was lost and its task runs again from its checkpoint; lost
-    twice, the run stops naming the task, and the same command again runs only the tasks without a done marker.
-    Every task after prepare reads the stages before the folds back from the cache, on its share of the CPUs."""
-    local = ["run", "--plugin", "toy", "--out", "r", *SLOW, "--executor", "local", "--workers", "2"]
-    proc = _cli(tmp_path, toy_site, *local)
-    run = tmp_path / "r"
-    running, ckpt = run / "tasks" / "fit-fold1" / "running.json", run / "checkpoints" / "fold1-mlp.pt"
+def _kill_twice(proc, run: Path, task: str, checkpoint: str) -> None:
+    """kill -9 to `task`'s process at its first checkpoint, then to the process that runs it again, once that one
+    has written its own checkpoint."""
+    running, ckpt = run / "tasks" / task / "running.json", run / "checkpoints" / checkpoint
     first = _kill_when(proc, running, ckpt.exists)
     killed_at = time.time()
 
@@ -124,6 +120,16 @@ def test_a_lost_worker_is_redone_once_then_a_rerun_submits_only_the_rest(toy_sit
         except (OSError, ValueError, KeyError):
             return False
     _kill_when(proc, running, refitting)
+
+
+def test_a_lost_worker_is_redone_once_then_a_rerun_submits_only_the_rest(toy_site, tmp_path):
+    """kill -9 of a local worker: a log line says it was lost and its task runs again from its checkpoint; lost
+    twice, the run stops naming the task, and the same command again runs only the tasks without a done marker.
+    Every task after prepare reads the stages before the folds back from the cache, on its share of the CPUs."""
+    local = ["run", "--plugin", "toy", "--out", "r", *SLOW, "--executor", "local", "--workers", "2"]
+    proc = _cli(tmp_path, toy_site, *local)
+    run = tmp_path / "r"
+    _kill_twice(proc, run, "fit-fold1", "fold1-mlp.pt")
     _, err = proc.communicate(timeout=600)
     assert proc.returncode == 2 and "fit-fold1" in err.strip().splitlines()[-1], err[-2000:]
     assert err.count("task fit-fold1: its worker was lost (process") == 1 and "running the task again" in err, err
@@ -178,17 +184,7 @@ def test_a_final_model_lost_while_evaluate_waits_leaves_evaluate_not_run(toy_sit
     sets = ["final_model=true" if a == "final_model=false" else a for a in SLOW]
     proc = _cli(tmp_path, toy_site, "run", "--plugin", "toy", "--out", "r", *sets, "--executor", "local",
                 "--workers", "2")
-    run = tmp_path / "r"
-    running, ckpt = run / "tasks" / "final" / "running.json", run / "checkpoints" / "final-mlp.pt"
-    first = _kill_when(proc, running, ckpt.exists)
-    killed_at = time.time()
-
-    def refitting() -> bool:
-        try:
-            return json.loads(running.read_text())["pid"] != first and ckpt.stat().st_mtime > killed_at
-        except (OSError, ValueError, KeyError):
-            return False
-    _kill_when(proc, running, refitting)
+    _kill_twice(proc, tmp_path / "r", "final", "final-mlp.pt")
     _, err = proc.communicate(timeout=600)
     assert proc.returncode == 2 and "final: stopped without an error" in err.strip().splitlines()[-1], err[-2000:]
     status, why = _cli(tmp_path, toy_site, "status", "r").communicate()
