@@ -57,6 +57,7 @@ def test_two_step_training_and_predictions(ctx, tmp_path, one_thread):
         if not name.startswith("fc."):
             assert torch.equal(p, p1[name]), name
     assert model.step1.net.fc.out_features == 17 and model.step2.net.fc.out_features == 6
+    ctx.engine.flush_checkpoints()  # the engine's writer thread may still be writing the last one
     assert (tmp_path / "checkpoints" / "fold0-perfusion-step1-mfr.pt").exists()
     assert (tmp_path / "checkpoints" / "fold0-perfusion-step2-risk.pt").exists()
     assert set(model.train_patients) == set(feats.table["patient_id"].iloc[train])

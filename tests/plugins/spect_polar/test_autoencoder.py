@@ -54,6 +54,7 @@ def test_training_reduces_reconstruction_error_through_the_engine(ctx, tmp_path)
     losses = [h["train_loss"] for h in fitted.history]
     assert len(losses) == 150 and fitted.epochs == 150 and fitted.iterations == 150
     assert losses[-1] < 0.2 * losses[0]
+    ctx.engine.flush_checkpoints()  # the engine's writer thread may still be writing the last one
     assert (tmp_path / "checkpoints" / "ae-test.pt").exists()  # the engine's checkpoint, not a hand loop
     recon = fitted.decode(fitted.encode(x, ctx), ctx)  # the decoder takes raw layer-2 outputs
     assert recon.shape == x.shape
