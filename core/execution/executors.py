@@ -273,6 +273,7 @@ def _workers(spec: TaskSpec, config: dict, folder: Path, names: list[str], log: 
     log.info("%d worker(s) on %s take the task(s) %s in turn, %d CPU thread(s) each", len(workers),
              "the CPU" if where[0] is None else "GPU(s) " + ", ".join(str(w) for w in workers.values()),
              ", ".join(order), threads)
+
     def stop() -> None:
         for job in jobs:
             job.cancel(check=False)
@@ -307,6 +308,7 @@ def _evaluate_beside(run_dir: Path, config: dict, order: list[str], watching: An
                      evaluate: bool) -> bool:
     """Wait for the folds, then evaluate here while the throttle still watches the final model (True), or wait for
     every task and leave evaluate to the caller (False)."""
+
     def finished() -> None:
         """Every task of the list done, else one line naming those that are not."""
         errors = watching.result()
@@ -322,7 +324,7 @@ def _evaluate_beside(run_dir: Path, config: dict, order: list[str], watching: An
     while evaluate and not watching.done() and not all(tasks.state(run_dir, n, config)[0] == "done"
                                                         for n in folds):
         time.sleep(0.2)
-    if not evaluate or watching.done() and any(tasks.state(run_dir, n, config)[0] != "done" for n in folds):
+    if not evaluate or (watching.done() and any(tasks.state(run_dir, n, config)[0] != "done" for n in folds)):
         finished()
         return False
     try:
