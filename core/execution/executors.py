@@ -97,10 +97,26 @@ class Worker(TaskCall):
             if self.after and not tasks.wait_for(run_dir, self.after, self.owner, specs[0].submitted):
                 return ""  # prepare failed, or the run's process is gone: the run reports it
             ready = time.time()  # a task's start_s: the wait for prepare is not the worker's start
-            return ", ".join(run_task(dataclasses.replace(s, submitted=ready)) for s in specs
-                             if tasks.claim(run_dir, s.name))
+            return ", ".join(self._take(run_dir, [dataclasses.replace(s, submitted=ready) for s in specs], run_task))
         finally:
             signal.signal(signal.SIGTERM, previous)
+
+    def _take(self, run_dir: Path, specs: list[TaskSpec], run_task: Callable[[TaskSpec], str]) -> list[str]:
+        """Run each task it can claim, while the run's process lives (killed, its workers finish the task they run
+        and take no more, so a resumed run's workers never fit a task beside them). A task another live process
+        holds is waited for: it is done, or, its process lost, the run's own process lets it be taken again."""
+        ran: list[str] = []
+        while tasks.alive(self.owner):
+            for spec in specs:
+                if not tasks.alive(self.owner):
+                    break
+                if tasks.claim(run_dir, spec.name):
+                    ran.append(run_task(spec))
+            left = [s.name for s in specs if not (tasks.task_dir(run_dir, s.name) / "done.json").exists()]
+            if not any(tasks.held(run_dir, n) for n in left):
+                break
+            time.sleep(0.5)
+        return ran
 
     @staticmethod
     def running(specs: Sequence[TaskSpec]) -> TaskSpec:
@@ -246,7 +262,7 @@ def _workers(spec: TaskSpec, config: dict, folder: Path, names: list[str], log: 
     workers = {f"worker {i + 1}": slot for i, slot in enumerate(where[:len(names)])}
     threads = task_threads(len(where), len(names))
     order = tasks.pull_order(names)
-    tasks.unclaim(run_dir, order)  # an earlier attempt's
+    tasks.unclaim(run_dir, [n for n in order if not tasks.held(run_dir, n)])  # an earlier attempt's, its worker gone
 
     jobs: list[Any] = []
 

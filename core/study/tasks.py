@@ -107,7 +107,7 @@ def orphaned(run_dir: Path, names: Sequence[str]) -> str | None:
     worker's task), None when there is none."""
     for name in names:
         pid = claimed_by(run_dir, name)
-        if pid is not None and not _alive(pid) and lost(run_dir, name):
+        if pid is not None and not alive(pid) and lost(run_dir, name):
             return name
     return None
 
@@ -124,13 +124,20 @@ def unclaim(run_dir: Path, names: Sequence[str]) -> None:
         (task_dir(run_dir, name) / CLAIM).unlink(missing_ok=True)
 
 
+def held(run_dir: Path, name: str) -> bool:
+    """Whether task `name` is claimed by a process that is still alive (a worker of this run, or of an earlier
+    attempt whose run's process was killed: it finishes its task, then takes no more)."""
+    pid = claimed_by(run_dir, name)
+    return pid is not None and alive(pid)
+
+
 def wait_for(run_dir: Path, name: str, owner: int, since: float, poll_s: float = 0.05) -> bool:
     """Wait until task `name` is done (True); False as soon as it failed or was cancelled after `since` (an earlier
     attempt's marker is not this one's), or process `owner`, which runs it, is gone. A local worker starts while
     the run's process still runs prepare."""
     folder = task_dir(run_dir, name)
     while not (folder / "done.json").exists():
-        if any(_mtime(folder / f"{k}.json") >= since for k in ("failed", "cancelled")) or not _alive(owner):
+        if any(_mtime(folder / f"{k}.json") >= since for k in ("failed", "cancelled")) or not alive(owner):
             return False
         time.sleep(poll_s)
     return True
@@ -353,7 +360,7 @@ def _pid(marker: dict, path: Path) -> int:
     return pid
 
 
-def _alive(pid: int) -> bool:
+def alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -393,7 +400,7 @@ def _state(run_dir: Path, name: str, cfg: dict) -> tuple[str, str]:
     if running is not None:
         pid = _pid(running, folder / "running.json")
         where = f"{running.get('host')} pid {pid}" + (f" job {running['job']}" if running.get("job") else "")
-        if running.get("host") == socket.gethostname() and not _alive(pid):
+        if running.get("host") == socket.gethostname() and not alive(pid):
             return "failed", f"stopped without an error (killed?) on {where}"
         return "running", f"since {running.get('started')} on {where}"
     return "missing", ""

@@ -193,6 +193,33 @@ def test_a_final_model_lost_while_evaluate_waits_leaves_evaluate_not_run(toy_sit
     assert "not run: final failed" in rows["evaluate"], status
 
 
+def test_a_killed_run_process_leaves_its_workers_one_task_each_and_a_resume_never_doubles_a_fit(toy_site, tmp_path):
+    """kill -9 of the run's own process while both workers fit: each finishes the task it runs and takes no more;
+    the same command again, at once, leaves those two to them (their claims are live), fits the third fold, and
+    ends with the metrics of an uninterrupted run. Each fold is fitted once."""
+    # fits of ~15 s: the killed run's workers are still fitting when the resumed run's workers start
+    sets = [{"cv.folds=2": "cv.folds=3", "train.epochs=60": "train.epochs=400"}.get(a, a) for a in SLOW]
+    local = ["run", "--plugin", "toy", "--out", "r", *sets, "--executor", "local", "--workers", "2"]
+    proc = _cli(tmp_path, toy_site, *local)
+    ckpts = [tmp_path / "r" / "checkpoints" / f"fold{i}-mlp.pt" for i in (2, 0)]  # the list's first two tasks
+    deadline = time.time() + 400
+    while not all(c.exists() for c in ckpts) and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.05)
+    assert proc.poll() is None, proc.communicate()[1][-2000:]
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    again = _cli(tmp_path, toy_site, *local)
+    _, err = again.communicate(timeout=600)
+    assert again.returncode == 0, err[-3000:]
+    for i in range(3):
+        log = (tmp_path / "r" / "tasks" / f"fit-fold{i}" / "task.log").read_text()
+        assert log.count(f"fold {i + 1} of 3 (fold{i})") == 1, log
+    inline = _cli(tmp_path, toy_site, "run", "--plugin", "toy", "--out", "inline", *sets)
+    _, err = inline.communicate(timeout=600)
+    assert inline.returncode == 0, err[-2000:]
+    _same_run(tmp_path / "r", tmp_path / "inline")
+
+
 class _Job:
     """A fake job: a thread holding its 'GPU' for a while, recording when."""
 
