@@ -98,6 +98,13 @@ class LoadedCohort:
     schema: Any
 
 
+def _hook_args(pm, plugin: str, cfg: dict, ctx) -> dict:
+    """config, the plugin's settings built from it, and ctx: the arguments the core passes every stage hook."""
+    from cardio import plugins
+
+    return {"config": cfg, "settings": config_mod.plugin_settings(plugins.info(pm, plugin), cfg), "ctx": ctx}
+
+
 def load_cohort(plugin: str, sets: Sequence[str], where: str | Path | None, work: Path) -> LoadedCohort:
     """The plugin's cardio_load on folder `where` (None: the synthetic cohort it writes), in process, with the
     config `sets` give and a context and cache in `work`; the plugin's Schema beside it."""
@@ -106,12 +113,12 @@ def load_cohort(plugin: str, sets: Sequence[str], where: str | Path | None, work
     pm = plugins.select(plugins.get_plugin_manager(), plugin)
     cfg = plugin_config(plugin, (*sets, f"cohort.dir={where if where else 'null'}", f"cache_dir={work / 'cache'}"))
     ctx = context(work / "ctx", cache_dir=work / "cache", seed=int(cfg["seed"]))
-    settings = config_mod.plugin_settings(plugins.info(pm, plugin), cfg)
-    schema = pm.hook.cardio_cohort_schema(config=cfg, settings=settings)
+    kw = _hook_args(pm, plugin, cfg, ctx)
+    schema = pm.hook.cardio_cohort_schema(config=cfg, settings=kw["settings"])
     if schema is None:
         raise CardioError(f"plugin {plugin!r} implements no cardio_cohort_schema: the contract suite checks its "
                           "table against the schema it declares")
-    return LoadedCohort(pm, cfg, pm.hook.cardio_load(config=cfg, settings=settings, ctx=ctx), schema)
+    return LoadedCohort(pm, cfg, pm.hook.cardio_load(**kw), schema)
 
 
 def synthetic_folder(contract: Contract, dest: Path) -> Path:
@@ -624,7 +631,7 @@ def check_bundle(contract: Contract, finished: Finished, work: Path) -> None:
     assert info["plugin"] == contract.plugin and len(finished.final) == 1
     pm = plugins.select(plugins.get_plugin_manager(), contract.plugin)
     ctx = context(work, cache_dir=finished.cache, seed=int(cfg["seed"]))
-    kw = {"config": cfg, "settings": config_mod.plugin_settings(plugins.info(pm, contract.plugin), cfg), "ctx": ctx}
+    kw = _hook_args(pm, contract.plugin, cfg, ctx)
     exported = pm.hook.cardio_export_model(model=finished.final[0], **kw)
     again = pm.hook.cardio_export_model(model=pm.hook.cardio_import_model(state=state, **kw), **kw)
     for other in (exported, again):
@@ -660,7 +667,7 @@ def check_round_trip(contract: Contract, planted: Planted, finished: Finished, w
     cfg = {**cfg, "cohort": {**cfg["cohort"], "dir": str(planted.root)}}
     pm = plugins.select(plugins.get_plugin_manager(), contract.plugin)
     hooks, ctx = pm.hook, context(work, cache_dir=finished.cache, seed=int(cfg["seed"]))
-    kw = {"config": cfg, "settings": config_mod.plugin_settings(plugins.info(pm, contract.plugin), cfg), "ctx": ctx}
+    kw = _hook_args(pm, contract.plugin, cfg, ctx)
     cohort = hooks.cardio_load(**kw)
     cohort = hooks.cardio_preprocess(cohort=cohort, **kw) or cohort
     features = hooks.cardio_featurize(cohort=cohort, **kw)

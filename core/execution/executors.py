@@ -74,8 +74,7 @@ class TaskCall(submitit.helpers.Checkpointable if submitit else object):  # type
     @staticmethod
     def running(specs: Sequence[TaskSpec]) -> TaskSpec:
         """The task this process runs: the first without a done marker."""
-        return next((s for s in specs if not (tasks.task_dir(Path(s.run_dir), s.name) / "done.json").exists()),
-                    specs[-1])
+        return next((s for s in specs if not tasks.is_done(Path(s.run_dir), s.name)), specs[-1])
 
 
 class Worker(TaskCall):
@@ -112,7 +111,7 @@ class Worker(TaskCall):
                     break
                 if tasks.claim(run_dir, spec.name):
                     ran.append(run_task(spec))
-            left = [s.name for s in specs if not (tasks.task_dir(run_dir, s.name) / "done.json").exists()]
+            left = [s.name for s in specs if not tasks.is_done(run_dir, s.name)]
             if not any(tasks.held(run_dir, n) for n in left):
                 break
             time.sleep(0.5)
@@ -277,10 +276,10 @@ def _workers(spec: TaskSpec, config: dict, folder: Path, names: list[str], log: 
 
     def lost(name: str, error: str) -> bool:
         """A worker that died without an error of its own (kill -9, the OOM killer): its task runs once more."""
-        task = tasks.orphaned(run_dir, order)
-        why = None if task is None else tasks.lost(run_dir, task)
-        if task is None or task in redone or why is None:
+        found = tasks.orphaned(run_dir, order)
+        if found is None or found[0] in redone:
             return False
+        task, why = found
         redone.add(task)
         log.warning("task %s: its worker was lost (%s); running the task again, from its last checkpoint", task, why)
         tasks.unclaim(run_dir, [task])
@@ -336,13 +335,17 @@ def _evaluate_beside(run_dir: Path, config: dict, order: list[str], watching: An
                                + f" (their logs: {run_dir / 'tasks'}/<task>/task.log; run the same command "
                                "again to rerun the tasks without a done marker)")
 
-    folds = [n for n in order if n.startswith("fit-")]
-    while evaluate and not watching.done() and not all(tasks.state(run_dir, n, config)[0] == "done"
-                                                        for n in folds):
-        time.sleep(0.2)
-    if not evaluate or (watching.done() and any(tasks.state(run_dir, n, config)[0] != "done" for n in folds)):
+    def folds_done() -> bool:
+        return all(tasks.state(run_dir, n, config)[0] == "done" for n in order if n.startswith("fit-"))
+
+    if not evaluate:
         finished()
         return False
+    while not folds_done():
+        if watching.done():  # every worker has ended with a fold not done: it failed
+            finished()
+            return False
+        time.sleep(0.2)
     try:
         here("evaluate", finished)
     except _TasksFailed as e:  # evaluate did not fail: a task it waited for did

@@ -81,9 +81,9 @@ def claim(run_dir: Path, name: str) -> bool:
     """Take task `name` for this process; False when it is done or another worker took it. Atomic (O_EXCL): of
     the local executor's workers pulling from one list, exactly one gets each task. The run's own process clears
     the claims (unclaim), at a phase's start and for the task of a lost worker."""
-    folder = task_dir(run_dir, name)
-    if (folder / "done.json").exists():
+    if is_done(run_dir, name):
         return False
+    folder = task_dir(run_dir, name)
     folder.mkdir(parents=True, exist_ok=True)
     try:
         fd = os.open(folder / CLAIM, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
@@ -102,13 +102,14 @@ def claimed_by(run_dir: Path, name: str) -> int | None:
         return None
 
 
-def orphaned(run_dir: Path, names: Sequence[str]) -> str | None:
-    """The first of `names` claimed by a process that is gone without a marker of the task's end (a lost local
-    worker's task), None when there is none."""
+def orphaned(run_dir: Path, names: Sequence[str]) -> tuple[str, str] | None:
+    """(name, why) of the first of `names` claimed by a process that is gone without a marker of the task's end (a
+    lost local worker's task, `lost`'s why), None when there is none."""
     for name in names:
         pid = claimed_by(run_dir, name)
-        if pid is not None and not alive(pid) and lost(run_dir, name):
-            return name
+        why = lost(run_dir, name) if pid is not None and not alive(pid) else None
+        if why:
+            return name, why
     return None
 
 
@@ -136,7 +137,7 @@ def wait_for(run_dir: Path, name: str, owner: int, since: float, poll_s: float =
     attempt's marker is not this one's), or process `owner`, which runs it, is gone. A local worker starts while
     the run's process still runs prepare."""
     folder = task_dir(run_dir, name)
-    while not (folder / "done.json").exists():
+    while not is_done(run_dir, name):
         if any(_mtime(folder / f"{k}.json") >= since for k in ("failed", "cancelled")) or not alive(owner):
             return False
         time.sleep(poll_s)
@@ -145,6 +146,11 @@ def wait_for(run_dir: Path, name: str, owner: int, since: float, poll_s: float =
 
 def task_dir(run_dir: Path, name: str) -> Path:
     return Path(run_dir) / TASKS / name
+
+
+def is_done(run_dir: Path, name: str) -> bool:
+    """Whether task `name` has a done marker (state() also checks that it is this config's)."""
+    return (task_dir(run_dir, name) / "done.json").exists()
 
 
 # ---- markers: done, running, failed --------------------------------------------------------------------------
