@@ -258,10 +258,11 @@ def _workers(spec: TaskSpec, config: dict, folder: Path, names: list[str], log: 
     runs evaluate, if it is to run, once they are done. True when evaluate ran."""
     ex, run_dir = config["executor"], Path(spec.run_dir)
     where = slots(config, log=log)
-    workers = {f"worker {i + 1}": slot for i, slot in enumerate(where[:len(names)])}
     threads = task_threads(len(where), len(names))
     order = tasks.pull_order(names)
     tasks.unclaim(run_dir, [n for n in order if not tasks.held(run_dir, n)])  # an earlier attempt's, its worker gone
+    first = _first_here(run_dir, order, where)
+    workers = {f"worker {i + 1}": slot for i, slot in enumerate(where[bool(first):len(names)])}
 
     jobs: list[Any] = []
 
@@ -285,7 +286,8 @@ def _workers(spec: TaskSpec, config: dict, folder: Path, names: list[str], log: 
         tasks.unclaim(run_dir, [task])
         return True
 
-    log.info("%d worker(s) on %s take the task(s) %s in turn, %d CPU thread(s) each", len(workers),
+    log.info("%s%d worker(s) on %s take the task(s) %s in turn, %d CPU thread(s) each",
+             "the run's process and " if first else "", len(workers),
              "the CPU" if where[0] is None else "GPU(s) " + ", ".join(str(w) for w in workers.values()),
              ", ".join(order), threads)
 
@@ -300,18 +302,49 @@ def _workers(spec: TaskSpec, config: dict, folder: Path, names: list[str], log: 
         except BaseException:
             stop()
             raise
-    return _watch(run_dir, config, order, workers, early, start, lost, stop, here, evaluate)
+    fits_here = (lambda: _fit_here(run_dir, order, first, here, threads, log)) if first else None
+    return _watch(run_dir, config, order, workers, early, start, lost, stop, here, evaluate, fits_here)
+
+
+def _first_here(run_dir: Path, order: list[str], where: list[int | None]) -> str | None:
+    """The fold this process fits first, claimed before prepare so that no worker takes it: the list's first (the
+    explaining one, the longest), when the slots are CPUs and there are two or more (one slot: a worker, as
+    before). This process has the stages in memory and its imports done, where a worker of its own would import
+    for 3.5 s of CPU beside prepare, read the stages back and import again in its first fit (about 7 s of CPU in
+    all on spect_polar's default, on two cores the whole gap to twice inline's speed)."""
+    if len(where) < 2 or where[0] is not None:
+        return None
+    first = next((n for n in order if n.startswith("fit-")), None)
+    return first if first and tasks.claim(run_dir, first) else None
+
+
+def _fit_here(run_dir: Path, order: list[str], first: str, here: Callable[..., None], threads: int,
+              log: logging.Logger) -> None:
+    """This process's share of the folds, on a worker's share of the CPUs: `first`, then each later fold it can
+    claim, in one pass (a lost worker's task waits for a worker: whatever killed that one does not reach the run's
+    process). The final model is the workers', so that evaluate can start beside it. A failed fold ends the
+    share, as a failed task ends its worker: the workers finish the list, and the run then stops naming it."""
+    for name in order:
+        if name.startswith("fit-") and (name == first or tasks.claim(run_dir, name)):
+            try:
+                here(name, threads=threads)
+            except Exception as e:  # its failed marker names it, and finished() the run's end
+                log.error("task %s failed in the run's process: %s", name, " ".join(str(e).split())[-400:])
+                return
 
 
 def _watch(run_dir: Path, config: dict, order: list[str], workers: dict[str, int | None], early: dict[str, Any],
            start: Callable[[str, int | None], Any], lost: Callable[[str, str], bool], stop: Callable[[], None],
-           here: Callable[..., None], evaluate: bool) -> bool:
-    """The throttle watches the workers in a thread of its own; this one runs evaluate once the folds are done.
-    Interrupted (Ctrl-C), the workers are stopped first: the throttle's thread returns once they are gone."""
+           here: Callable[..., None], evaluate: bool, fits_here: Callable[[], None] | None) -> bool:
+    """The throttle watches the workers in a thread of its own; this one fits its share of the folds, if any, and
+    runs evaluate once the folds are done. Interrupted (Ctrl-C), the workers are stopped first: the throttle's
+    thread returns once they are gone."""
     with ThreadPoolExecutor(1) as pool:
         watching = pool.submit(throttle, list(workers), lambda name, slot: early.pop(name, None) or start(name, slot),
                                list(workers.values()), retry=lost)
         try:
+            if fits_here is not None:
+                fits_here()
             return _evaluate_beside(run_dir, config, order, watching, here, evaluate)
         except BaseException as e:
             if not isinstance(e, CardioError):

@@ -133,26 +133,40 @@ def _execute(study: Study, spec: TaskSpec, cfg: dict, run_dir: Path, dev: torch.
 
 
 def _here(study: Study, cfg: dict, run_dir: Path, dev: torch.device, log) -> Callable[..., None]:
-    """Runs prepare or evaluate in this process (the local executor's), logging to run.log; the stages before the
-    folds are built (prepare) or read back from the cache (a resumed run's evaluate) once, and kept for the other."""
+    """Runs a task in this process (the local executor's prepare, evaluate and, on the CPU, the fits it claims),
+    logging to run.log; the stages before the folds are built (prepare) or read back from the cache (a resumed run)
+    once, and kept for the others. `threads`: the task's share of the CPUs (0: all allotted)."""
     ctx = new_context(cfg, run_dir, log, device=dev)
     tasks.time_hooks(study.pm)
     kept: list[tasks.Study] = []
 
-    def run(name: str, ready: Callable[[], None] | None = None) -> None:
-        threads = engine.default_threads()
-        log.info("task %s here, in the run's process, %d CPU thread(s)", name, threads)
+    def run(name: str, ready: Callable[[], None] | None = None, threads: int = 0) -> None:
+        count = engine.default_threads()
+        if threads:  # a fit's share, as a worker's
+            torch.set_num_threads(threads)
+            count = threads
+        log.info("task %s here, in the run's process, %d CPU thread(s)", name, count)
         with _task(run_dir, name, cfg, ctx) as seconds:
             before = time.perf_counter()
             if not kept:
                 kept.append(shared(study, cfg, ctx, name))
             seconds["stages_s"] = time.perf_counter() - before
-            if name == "evaluate":
-                evaluate(study, kept[0], cfg, ctx, ready)
+            _stage_task(study, kept[0], name, cfg, ctx, ready)
         if dev.type == "cuda":  # the fits' processes get the GPU memory a prepare on the GPU cached here
             torch.cuda.empty_cache()
 
     return run
+
+
+def _stage_task(study: Study, stages: tasks.Study, name: str, cfg: dict, ctx: RunContext,
+                ready: Callable[[], None] | None = None) -> None:
+    """What task `name` does once the stages before the folds are at hand (prepare: nothing more)."""
+    if name.startswith("fit-"):
+        fits.fit_fold(study, stages, [f"fit-{f.name}" for f in stages.folds].index(name), cfg, ctx, "")
+    elif name == "final":
+        tasks.write_final(Path(ctx.out_dir), fits.final_model(study, stages, cfg, ctx))
+    elif name == "evaluate":
+        evaluate(study, stages, cfg, ctx, ready)
 
 
 def run_status(run_dir: Path, register: Iterable[object] = ()) -> tuple[str, list[tuple[str, str, str]]]:
@@ -301,13 +315,7 @@ def run_task(spec: TaskSpec) -> str:
             stages = _kept.get(spec.run_dir) or shared(study, cfg, ctx, spec.name)
             _kept[spec.run_dir] = stages
             seconds["stages_s"] = time.perf_counter() - before
-            if spec.name.startswith("fit-"):
-                names = [f"fit-{f.name}" for f in stages.folds]
-                fits.fit_fold(study, stages, names.index(spec.name), cfg, ctx, "")
-            elif spec.name == "final":
-                tasks.write_final(run_dir, fits.final_model(study, stages, cfg, ctx))
-            elif spec.name == "evaluate":
-                evaluate(study, stages, cfg, ctx)
+            _stage_task(study, stages, spec.name, cfg, ctx)
     finally:
         close_log()
     return spec.name

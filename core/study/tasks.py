@@ -126,10 +126,12 @@ def unclaim(run_dir: Path, names: Sequence[str]) -> None:
 
 
 def held(run_dir: Path, name: str) -> bool:
-    """Whether task `name` is claimed by a process that is still alive (a worker of this run, or of an earlier
-    attempt whose run's process was killed: it finishes its task, then takes no more)."""
+    """Whether task `name` is claimed by a process that is still alive and at it (a worker of this run, the run's
+    own process, or a worker of an earlier attempt whose run's process was killed: it finishes its task, then takes
+    no more). A task that failed or was cancelled is nobody's: the run's process lives on after its own failed."""
     pid = claimed_by(run_dir, name)
-    return pid is not None and alive(pid)
+    folder = task_dir(run_dir, name)
+    return pid is not None and alive(pid) and not any((folder / f"{k}.json").exists() for k in ("failed", "cancelled"))
 
 
 def wait_for(run_dir: Path, name: str, owner: int, since: float, poll_s: float = 0.05) -> bool:

@@ -57,18 +57,24 @@ def test_inline_and_local_give_the_same_metrics(plugin, sets, tmp_path, monkeypa
     inline = run_plugin(plugin, tmp_path / "inline", sets=sets)
     local = run_plugin(plugin, tmp_path / "local", sets=(*sets, "executor.name=local", "executor.workers=2"))
     _same_run(inline, local)
-    # featurized (spect: its phase analysis) once, by prepare: each worker process reads the stages back once, for
-    # its first task, and keeps them for the next
-    logs = [(local / "tasks" / task / "task.log").read_text() for task in ("fit-fold0", "fit-fold1")]
-    for log in logs:
-        assert "stage featurize" not in log and ("read from the cache" in log or "as this process read them" in log)
+    names = tasks.task_names(tasks_config(local))
+    folds = [n for n in names if n.startswith("fit-")]
+    # featurized (spect: its phase analysis) once, by prepare: the worker process reads the stages back once, for
+    # its first task, and keeps them for the next; the run's own process fits the explaining fold first, and any
+    # other fold it claims, on the stages it built
+    log = (local / "run.log").read_text()
+    here = [n for n in folds if f"task {n} here" in log]
+    assert here[0] == folds[-1] and not (local / "tasks" / folds[-1] / "task.log").exists(), log[:3000]
+    logs = [(local / "tasks" / n / "task.log").read_text() for n in (*[f for f in folds if f not in here], "final")]
+    assert len(logs) >= 2
+    for worker_log in logs:
+        assert "stage featurize" not in worker_log
+        assert "read from the cache" in worker_log or "as this process read them" in worker_log
     assert "read from the cache" in logs[0], logs[0][:2000]
     # prepare and evaluate in the run's own process, on the one build of the stages before the folds
-    log = (local / "run.log").read_text()
     assert log.count("stage featurize") == 1 and "read from the cache" not in log, log[:3000]
     assert "task prepare here" in log and "task evaluate here" in log
     assert not (local / "tasks" / "evaluate" / "task.log").exists()
-    names = tasks.task_names(tasks_config(local))
     assert all((local / "tasks" / n / "done.json").exists() for n in names)
     assert {n for n in names if n.startswith("fit-")} == {p.parent.name for p in
                                                           (local / "tasks").glob("fit-*/predictions.npz")}
@@ -125,42 +131,65 @@ def _kill_twice(proc, run: Path, task: str, checkpoint: str) -> None:
 def test_a_lost_worker_is_redone_once_then_a_rerun_submits_only_the_rest(toy_site, tmp_path):
     """kill -9 of a local worker: a log line says it was lost and its task runs again from its checkpoint; lost
     twice, the run stops naming the task, and the same command again runs only the tasks without a done marker.
-    Every task after prepare reads the stages before the folds back from the cache, on its share of the CPUs."""
-    local = ["run", "--plugin", "toy", "--out", "r", *SLOW, "--executor", "local", "--workers", "2"]
+    The run's own process fits the explaining fold (fold1) on the stages it built; the worker's tasks read them
+    back from the cache, on its share of the CPUs."""
+    # fits of ~15 s: the worker takes fold0 while the run's process still fits fold1 (a worker starts in ~3.5 s)
+    sets = ["train.epochs=400" if a == "train.epochs=60" else a for a in SLOW]
+    local = ["run", "--plugin", "toy", "--out", "r", *sets, "--executor", "local", "--workers", "2"]
     proc = _cli(tmp_path, toy_site, *local)
     run = tmp_path / "r"
-    _kill_twice(proc, run, "fit-fold1", "fold1-mlp.pt")
+    _kill_twice(proc, run, "fit-fold0", "fold0-mlp.pt")
     _, err = proc.communicate(timeout=600)
-    assert proc.returncode == 2 and "fit-fold1" in err.strip().splitlines()[-1], err[-2000:]
-    assert err.count("task fit-fold1: its worker was lost (process") == 1 and "running the task again" in err, err
+    assert proc.returncode == 2 and "fit-fold0" in err.strip().splitlines()[-1], err[-2000:]
+    assert err.count("task fit-fold0: its worker was lost (process") == 1 and "running the task again" in err, err
     status, why = _cli(tmp_path, toy_site, "status", "r").communicate()
     assert [line.split()[:2] for line in status.splitlines()[1:]] == [
-        ["prepare", "done"], ["fit-fold0", "done"], ["fit-fold1", "failed"], ["evaluate", "missing"]], status + why
-    assert "not run: fit-fold1 failed" in status.splitlines()[-1]
-    kept = {n: (run / "tasks" / n / "done.json").stat().st_mtime_ns for n in ("prepare", "fit-fold0")}
+        ["prepare", "done"], ["fit-fold0", "failed"], ["fit-fold1", "done"], ["evaluate", "missing"]], status + why
+    assert "not run: fit-fold0 failed" in status.splitlines()[-1]
+    kept = {n: (run / "tasks" / n / "done.json").stat().st_mtime_ns for n in ("prepare", "fit-fold1")}
+    threads = max(1, len(os.sched_getaffinity(0)) // 2)
+    log = (run / "tasks" / "fit-fold0" / "task.log").read_text()
+    assert log.count("fold0-mlp: resuming after epoch") == 1, log  # the redone task, in a worker of its own
+    assert "read from the cache" in log and "stage featurize" not in log, log
+    assert f"{threads} CPU thread(s)" in log.splitlines()[0]
+    assert not (run / "tasks" / "fit-fold1" / "task.log").exists()
+    assert f"task fit-fold1 here, in the run's process, {threads} CPU thread(s)" in (run / "run.log").read_text()
 
     again = _cli(tmp_path, toy_site, *local)  # the same command: only the tasks without a done marker
     _, err = again.communicate(timeout=600)
     assert again.returncode == 0, err[-3000:]
-    assert "2 of 4 task(s) to run (fit-fold1, evaluate)" in err
+    assert "2 of 4 task(s) to run (fit-fold0, evaluate)" in err
     assert kept == {n: (run / "tasks" / n / "done.json").stat().st_mtime_ns for n in kept}
-    log = (run / "tasks" / "fit-fold1" / "task.log").read_text()
-    assert log.count("fold1-mlp: resuming after epoch") == 2, log
-    threads = max(1, len(os.sched_getaffinity(0)) // 2)
-    log = (run / "tasks" / "fit-fold0" / "task.log").read_text()
-    assert "read from the cache" in log and "stage featurize" not in log, log
-    assert f"{threads} CPU thread(s)" in log.splitlines()[0]
-    # the rerun's evaluate, in the run's process, reads the stages prepare kept (no hook before evaluate's)
+    # the rerun fits its one fold here, then evaluates, on the stages prepare kept (no hook before evaluate's)
     rerun = (run / "run.log").read_text().split("2 of 4 task(s) to run")[1]
+    assert "task fit-fold0 here" in rerun and "fold0-mlp: resuming after epoch" in rerun, rerun
     # the run's own process keeps torch's count: OMP_NUM_THREADS where set (each xdist worker's share), else all CPUs
     omp = os.environ.get("OMP_NUM_THREADS", "")
     here = int(omp) if omp.isdigit() else len(os.sched_getaffinity(0))
     assert f"task evaluate here, in the run's process, {here} CPU thread(s)" in rerun
     assert "read from the cache" in rerun and "stage featurize" not in rerun, rerun
-    inline = _cli(tmp_path, toy_site, "run", "--plugin", "toy", "--out", "inline", *SLOW)
+    inline = _cli(tmp_path, toy_site, "run", "--plugin", "toy", "--out", "inline", *sets)
     _, err = inline.communicate(timeout=600)
     assert inline.returncode == 0, err[-2000:]
     _same_run(run, tmp_path / "inline")
+
+
+def test_a_fold_failed_in_the_run_process_leaves_the_rest_to_the_worker_and_stops_naming_it(toy_site, tmp_path):
+    """The run's own process fits the explaining fold; when that fit fails, the process takes no more folds, the
+    worker finishes the list (it does not wait on the failed fold's claim), and the run stops in one line naming
+    the failed task."""
+    proc = _cli(tmp_path, toy_site, "run", "--plugin", "toy", "--out", "r", *SLOW, "--set", "fail_fold=fold1",
+                "--executor", "local", "--workers", "2")
+    _, err = proc.communicate(timeout=600)
+    last = err.strip().splitlines()[-1]
+    assert proc.returncode == 2 and "fit-fold1: CardioError: toy: fold fold1 fails" in last, err[-2000:]
+    assert "fit-fold0" not in last
+    run = tmp_path / "r"
+    assert "task fit-fold1 failed in the run's process: toy: fold fold1 fails" in (run / "run.log").read_text()
+    assert "fold 1 of 2 (fold0)" in (run / "tasks" / "fit-fold0" / "task.log").read_text()
+    status, why = _cli(tmp_path, toy_site, "status", "r").communicate()
+    assert [line.split()[:2] for line in status.splitlines()[1:]] == [
+        ["prepare", "done"], ["fit-fold0", "done"], ["fit-fold1", "failed"], ["evaluate", "missing"]], status + why
 
 
 def test_evaluate_runs_beside_the_final_model(toy_site, tmp_path):
@@ -194,9 +223,10 @@ def test_a_final_model_lost_while_evaluate_waits_leaves_evaluate_not_run(toy_sit
 
 
 def test_a_killed_run_process_leaves_its_workers_one_task_each_and_a_resume_never_doubles_a_fit(toy_site, tmp_path):
-    """kill -9 of the run's own process while both workers fit: each finishes the task it runs and takes no more;
-    the same command again, at once, leaves those two to them (their claims are live), fits the third fold, and
-    ends with the metrics of an uninterrupted run. Each fold is fitted once."""
+    """kill -9 of the run's own process while it and its worker fit: the worker finishes the task it runs and takes
+    no more; the same command again, at once, leaves that fold to it (its claim is live), resumes the run's
+    process's own fold from its checkpoint, fits the third, and ends with the metrics of an uninterrupted run. No
+    fold is fitted by two processes."""
     # fits of ~15 s: the killed run's workers are still fitting when the resumed run's workers start
     sets = [{"cv.folds=2": "cv.folds=3", "train.epochs=60": "train.epochs=400"}.get(a, a) for a in SLOW]
     local = ["run", "--plugin", "toy", "--out", "r", *sets, "--executor", "local", "--workers", "2"]
@@ -211,9 +241,11 @@ def test_a_killed_run_process_leaves_its_workers_one_task_each_and_a_resume_neve
     again = _cli(tmp_path, toy_site, *local)
     _, err = again.communicate(timeout=600)
     assert again.returncode == 0, err[-3000:]
-    for i in range(3):
-        log = (tmp_path / "r" / "tasks" / f"fit-fold{i}" / "task.log").read_text()
-        assert log.count(f"fold {i + 1} of 3 (fold{i})") == 1, log
+    logs = (tmp_path / "r" / "run.log").read_text() + "".join(
+        p.read_text() for p in (tmp_path / "r" / "tasks").glob("fit-*/task.log"))
+    assert [logs.count(f"fold {i + 1} of 3 (fold{i})") for i in range(3)] == [1, 1, 2], logs[-3000:]
+    assert logs.count("fold2-mlp: resuming after epoch") == 1, logs[-3000:]  # the killed process's fold, resumed
+    assert "fold0-mlp: resuming" not in logs  # the worker's, finished by it alone
     inline = _cli(tmp_path, toy_site, "run", "--plugin", "toy", "--out", "inline", *sets)
     _, err = inline.communicate(timeout=600)
     assert inline.returncode == 0, err[-2000:]
