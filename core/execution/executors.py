@@ -1,10 +1,11 @@
 """Where a run's tasks run when not inline: processes on this machine, or SLURM jobs, through submitit.
 
-local: prepare and evaluate run in the run's own process (nothing runs beside them but the workers' start), and
-submitit's LocalExecutor starts one worker process per slot as prepare begins: each imports what a fit needs while
-prepare runs, then takes the fits and the final model one at a time from one list, the first free worker the next
-task (cardio's throttle keeps at most `executor.workers`; with GPUs, one per GPU through CUDA_VISIBLE_DEVICES:
-submitit's local executor does not share GPUs out). slurm: one job for prepare, a job array for the fits and the
+local: prepare and evaluate run in the run's own process, and submitit's LocalExecutor starts one worker process
+per slot as prepare begins: each imports what a fit needs while prepare runs, then takes the fits and the final
+model one at a time from one list, the first free worker the next task (cardio's throttle keeps at most
+`executor.workers`; with GPUs, one per GPU through CUDA_VISIBLE_DEVICES: submitit's local executor does not share
+GPUs out). On CPU slots the run's own process is one of them: it fits the folds it claims, beside one worker
+fewer. slurm: one job for prepare, a job array for the fits and the
 final model (after prepare, at most `executor.workers` at once), one job for evaluate (after the array). In both, a
 task is submitit's Checkpointable: on the preemption signal or at its time limit it is requeued, and the engine
 resumes its fit from the last checkpoint; on SIGTERM (scancel) it stops as cancelled. The local executor gives each
@@ -231,16 +232,15 @@ def start_local(folder: Path, ex: dict, slot: int | None, call: Callable, *args:
 def run_local(spec: TaskSpec, config: dict, folder: Path, todo: list[str], log: logging.Logger,
               here: Callable[..., None]) -> None:
     """prepare and evaluate in this process (`here`); the fits and the final model taken one at a time by one
-    worker process per slot (at most `executor.workers`, or one per GPU), started as prepare begins (Worker).
-    evaluate starts once every fold is done, beside the worker that may still fit the final model, and waits for
-    it only before the final model's facts (the final model is the list's last task: spect_polar's and
-    perfusion_polar's evaluate is 5 and 15 s, their final model 6 and 11 s). A failed task ends its worker; the
-    others finish the list, and the run then stops naming the failed task (a rerun runs only it). Nothing else runs
-    in this process: a process of their own would only add its start, torch's imports and a read of the stages to
-    the run's critical path (this process has them: it builds or reads the stages once for both); and a process per
-    fit paid them once per fit: measured on spect_polar's default, about 7 s of CPU a process (torch 2.1 s,
-    torch._dynamo at the first optimizer 1.8 s, scipy.stats 1.3 s, the stages 0.8 s) against about 7 s of CPU for
-    the fold's own fit."""
+    worker process per slot (at most `executor.workers`, or one per GPU), started as prepare begins (Worker). On
+    two or more CPU slots this process takes the first slot itself (_first_here): it fits the folds it claims on the
+    stages it built. evaluate starts once every fold is done, beside the worker that may still fit the final model,
+    and waits for it only before the final model's facts (the final model is the list's last task: spect_polar's
+    and perfusion_polar's evaluate is 4 and 15 s, their final model 5 and 10 s). A failed task ends its worker (or
+    this process's share of the folds); the others finish the list, and the run then stops naming the failed task
+    (a rerun runs only it). prepare and evaluate never get a process of their own: it would only add its start,
+    torch's imports and a read of the stages to the run's critical path; a process per fit paid them once per fit
+    (spect_polar's default: about 7 s of CPU a process against about 7 s for the fold's own fit)."""
     middle = [n for n in todo if n not in ("prepare", "evaluate")]
     evaluated = False
     if middle:
@@ -368,19 +368,29 @@ def _evaluate_beside(run_dir: Path, config: dict, order: list[str], watching: An
                                + f" (their logs: {run_dir / 'tasks'}/<task>/task.log; run the same command "
                                "again to rerun the tasks without a done marker)")
 
-    def folds_done() -> bool:
-        return all(tasks.state(run_dir, n, config)[0] == "done" for n in order if n.startswith("fit-"))
+    def done(names: list[str]) -> bool:
+        return all(tasks.state(run_dir, n, config)[0] == "done" for n in names)
+
+    def ready() -> None:
+        """Every task done (the final model's facts on disk), while its worker may still be exiting (about a second
+        of torch's teardown, no longer on the run's critical path); else, once every worker has ended, one line
+        naming the tasks that are not."""
+        while not done(order):
+            if watching.done():
+                finished()
+            time.sleep(0.05)
 
     if not evaluate:
         finished()
         return False
-    while not folds_done():
+    while not done([n for n in order if n.startswith("fit-")]):
         if watching.done():  # every worker has ended with a fold not done: it failed
             finished()
             return False
         time.sleep(0.2)
     try:
-        here("evaluate", finished)
+        here("evaluate", ready)
+        finished()
     except _TasksFailed as e:  # evaluate did not fail: a task it waited for did
         tasks.unmark(run_dir, "evaluate")
         raise CardioError(str(e)) from None

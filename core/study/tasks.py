@@ -249,12 +249,15 @@ def remove_checkpoints(run_dir: Path, names: Sequence[str], spare: Sequence[str]
     count = size = 0
     for tag in sorted(_fits(run_dir, names) - _fits(run_dir, spare)):
         for path in folder.glob(f"{glob.escape(tag)}.*"):
-            if path.is_dir():
-                size += sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
-                shutil.rmtree(path)
-            else:
-                size += path.stat().st_size
-                path.unlink()
+            try:
+                if path.is_dir():
+                    size += sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+                    shutil.rmtree(path)
+                else:
+                    size += path.stat().st_size
+                    path.unlink()
+            except FileNotFoundError:  # the run's other process removed it first (a worker's task ending beside
+                continue               # the local executor's evaluate)
             count += 1
     return count, size
 
