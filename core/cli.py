@@ -128,8 +128,9 @@ def config_cmd(plugin: str, config_file: str | None, sets: tuple[str, ...]) -> N
 @click.option("--resume", type=click.Path(file_okay=False, exists=True), help="Continue a killed or failed run.")
 @click.option("--seed", type=int, help="Seed of everything random in the run.")
 @click.option("--executor", type=click.Choice(["inline", "local", "slurm"]),
-              help="Where the fits run: inline (this process, the default), local (a process per fit, a GPU each), "
-                   "slurm (job arrays; executor.slurm.* keys). Same results on each.")
+              help="Where the fits run: inline (this process, the default), local (--workers fits at once: this "
+                   "process and worker processes; a worker per GPU where there are GPUs), slurm (job arrays; "
+                   "executor.slurm.* keys). Same results on each.")
 @click.option("--workers", type=click.IntRange(1), help="local: fits at once; slurm: the array's concurrency cap.")
 def run_cmd(plugin, config_file, sets, device, out, resume, seed, executor, workers) -> None:
     """Run a study: load, preprocess, featurize, cross-validated train/predict, explain, evaluate.
