@@ -307,25 +307,28 @@ def _workers(spec: TaskSpec, config: dict, folder: Path, names: list[str], log: 
 
 
 def _first_here(run_dir: Path, order: list[str], where: list[int | None]) -> str | None:
-    """The fold this process fits first, claimed before prepare so that no worker takes it: the list's first (the
-    explaining one, the longest), when the slots are CPUs and there are two or more (one slot: a worker, as
-    before). This process has the stages in memory and its imports done, where a worker of its own would import
-    for 3.5 s of CPU beside prepare, read the stages back and import again in its first fit (about 7 s of CPU in
-    all on spect_polar's default, on two cores the whole gap to twice inline's speed)."""
+    """The fold this process fits first, claimed before prepare so that no worker takes it: the list's first that
+    no process has started (the explaining one, the longest, in a new run), when the slots are CPUs and there are
+    two or more (one slot: a worker, as before). A task an earlier process started and lost is left to a worker.
+    This process has the stages in memory and its imports done, where a worker of its own would import for 3.5 s
+    of CPU beside prepare, read the stages back and import again in its first fit (about 7 s of CPU in all on
+    spect_polar's default, on two cores the whole gap to twice inline's speed)."""
     if len(where) < 2 or where[0] is not None:
         return None
-    first = next((n for n in order if n.startswith("fit-")), None)
+    first = next((n for n in order if n.startswith("fit-") and not tasks.started(run_dir, n)), None)
     return first if first and tasks.claim(run_dir, first) else None
 
 
 def _fit_here(run_dir: Path, order: list[str], first: str, here: Callable[..., None], threads: int,
               log: logging.Logger) -> None:
     """This process's share of the folds, on a worker's share of the CPUs: `first`, then each later fold it can
-    claim, in one pass (a lost worker's task waits for a worker: whatever killed that one does not reach the run's
-    process). The final model is the workers', so that evaluate can start beside it. A failed fold ends the
-    share, as a failed task ends its worker: the workers finish the list, and the run then stops naming it."""
+    claim that no process has started, in one pass (a lost worker's task, in this run or an earlier attempt,
+    waits for a worker: whatever killed that one, the OOM killer say, does not reach the run's process). The final
+    model is the workers', so that evaluate can start beside it. A failed fold ends the share, as a failed task
+    ends its worker: the workers finish the list, and the run then stops naming it."""
     for name in order:
-        if name.startswith("fit-") and (name == first or tasks.claim(run_dir, name)):
+        if name.startswith("fit-") and (name == first or (not tasks.started(run_dir, name) and
+                                                          tasks.claim(run_dir, name))):
             try:
                 here(name, threads=threads)
             except Exception as e:  # its failed marker names it, and finished() the run's end

@@ -134,6 +134,11 @@ def held(run_dir: Path, name: str) -> bool:
     return pid is not None and alive(pid) and not any((folder / f"{k}.json").exists() for k in ("failed", "cancelled"))
 
 
+def started(run_dir: Path, name: str) -> bool:
+    """Whether a process has started task `name` and not finished it: its running marker (a lost worker's stays)."""
+    return (task_dir(run_dir, name) / "running.json").exists()
+
+
 def wait_for(run_dir: Path, name: str, owner: int, since: float, poll_s: float = 0.05) -> bool:
     """Wait until task `name` is done (True); False as soon as it failed or was cancelled after `since` (an earlier
     attempt's marker is not this one's), or process `owner`, which runs it, is gone. A local worker starts while
