@@ -368,8 +368,9 @@ def _evaluate_beside(run_dir: Path, config: dict, order: list[str], watching: An
                   for state, detail in [tasks.state(run_dir, n, config)] if state != "done"]
         if failed:
             raise _TasksFailed("task(s) failed: " + "; ".join(failed + [f"{w}: {e}" for w, e in errors.items()])
-                               + f" (their logs: {run_dir / 'tasks'}/<task>/task.log; run the same command "
-                               "again to rerun the tasks without a done marker)")
+                               + f" (their logs: {run_dir / 'tasks'}/<task>/task.log, or run.log for a fold the "
+                               "run's process fitted; run the same command again to rerun the tasks without a done "
+                               "marker)")
 
     def done(names: list[str]) -> bool:
         return all(tasks.state(run_dir, n, config)[0] == "done" for n in names)
