@@ -73,15 +73,20 @@ def main() -> int:
     parser.add_argument("runs", nargs="*", type=Path)
     parser.add_argument("--smoke", action="store_true")
     args = parser.parse_args()
-    if args.smoke:
+    if args.smoke:  # a toy run in a folder of its own, removed after (every CI run left one behind)
         import tempfile
 
-        tmp = tempfile.mkdtemp(prefix="cardio-report-pages-")
-        args.runs = [smoke_run(Path(tmp))]
-    if not args.runs:
+        with tempfile.TemporaryDirectory(prefix="cardio-report-pages-") as tmp:
+            return _report(parser, [smoke_run(Path(tmp))])
+    return _report(parser, args.runs)
+
+
+def _report(parser: argparse.ArgumentParser, runs: list[Path]) -> int:
+    """Each run's line and problems; 1 when any run has a problem other than a missing Chromium."""
+    if not runs:
         parser.error("name at least one run directory, or --smoke")
     failed = False
-    for run in args.runs:
+    for run in runs:
         line, problems = measure(run)
         print(line)
         print("  problems: " + ("; ".join(problems) if problems else "none"))
