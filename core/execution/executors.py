@@ -242,20 +242,20 @@ def run_local(spec: TaskSpec, config: dict, folder: Path, todo: list[str], log: 
     torch's imports and a read of the stages to the run's critical path; a process per fit paid them once per fit
     (spect_polar's default: about 7 s of CPU a process against about 7 s for the fold's own fit)."""
     middle = [n for n in todo if n not in ("prepare", "evaluate")]
-    evaluated = False
     if middle:
-        evaluated = _workers(spec, config, folder, middle, log, here, "prepare" in todo, "evaluate" in todo)
-    elif "prepare" in todo:
+        _workers(spec, config, folder, middle, log, here, "prepare" in todo, "evaluate" in todo)
+        return
+    if "prepare" in todo:
         here("prepare")
-    if "evaluate" in todo and not evaluated:
+    if "evaluate" in todo:
         here("evaluate")
 
 
 def _workers(spec: TaskSpec, config: dict, folder: Path, names: list[str], log: logging.Logger,
-             here: Callable[..., None], prepare: bool, evaluate: bool) -> bool:
+             here: Callable[..., None], prepare: bool, evaluate: bool) -> None:
     """One worker per slot for `names`, started first; then prepare here, if it is to run, while they import; then
     the throttle watches them (and starts a lost one's task once more) while this process waits for the folds, and
-    runs evaluate, if it is to run, once they are done. True when evaluate ran."""
+    runs evaluate, if it is to run, once they are done."""
     ex, run_dir = config["executor"], Path(spec.run_dir)
     where = slots(config, log=log)
     threads = task_threads(len(where), len(names))
@@ -303,7 +303,7 @@ def _workers(spec: TaskSpec, config: dict, folder: Path, names: list[str], log: 
             stop()
             raise
     fits_here = (lambda: _fit_here(run_dir, order, first, here, threads, log)) if first else None
-    return _watch(run_dir, config, order, workers, early, start, lost, stop, here, evaluate, fits_here)
+    _watch(run_dir, config, order, workers, early, start, lost, stop, here, evaluate, fits_here)
 
 
 def _first_here(run_dir: Path, order: list[str], where: list[int | None]) -> str | None:
@@ -338,7 +338,7 @@ def _fit_here(run_dir: Path, order: list[str], first: str, here: Callable[..., N
 
 def _watch(run_dir: Path, config: dict, order: list[str], workers: dict[str, int | None], early: dict[str, Any],
            start: Callable[[str, int | None], Any], lost: Callable[[str, str], bool], stop: Callable[[], None],
-           here: Callable[..., None], evaluate: bool, fits_here: Callable[[], None] | None) -> bool:
+           here: Callable[..., None], evaluate: bool, fits_here: Callable[[], None] | None) -> None:
     """The throttle watches the workers in a thread of its own; this one fits its share of the folds, if any, and
     runs evaluate once the folds are done. Interrupted (Ctrl-C), the workers are stopped first: the throttle's
     thread returns once they are gone."""
@@ -348,7 +348,7 @@ def _watch(run_dir: Path, config: dict, order: list[str], workers: dict[str, int
         try:
             if fits_here is not None:
                 fits_here()
-            return _evaluate_beside(run_dir, config, order, watching, here, evaluate)
+            _evaluate_beside(run_dir, config, order, watching, here, evaluate)
         except BaseException as e:
             if not isinstance(e, CardioError):
                 stop()
@@ -356,9 +356,9 @@ def _watch(run_dir: Path, config: dict, order: list[str], workers: dict[str, int
 
 
 def _evaluate_beside(run_dir: Path, config: dict, order: list[str], watching: Any, here: Callable[..., None],
-                     evaluate: bool) -> bool:
-    """Wait for the folds, then evaluate here while the throttle still watches the final model (True), or wait for
-    every task and leave evaluate to the caller (False)."""
+                     evaluate: bool) -> None:
+    """Wait for the folds, then, if `evaluate`, evaluate here while the throttle still watches the final model;
+    else wait for every task."""
 
     def finished() -> None:
         """Every task of the list done, else one line naming those that are not."""
@@ -372,33 +372,26 @@ def _evaluate_beside(run_dir: Path, config: dict, order: list[str], watching: An
                                "run's process fitted; run the same command again to rerun the tasks without a done "
                                "marker)")
 
-    def done(names: list[str]) -> bool:
-        return all(tasks.state(run_dir, n, config)[0] == "done" for n in names)
-
-    def ready() -> None:
-        """Every task done (the final model's facts on disk), while its worker may still be exiting (about a second
-        of torch's teardown, no longer on the run's critical path); else, once every worker has ended, one line
-        naming the tasks that are not."""
-        while not done(order):
+    def wait(names: list[str], poll_s: float) -> None:
+        """Until every task of `names` is done; once every worker has ended with one not done (it failed),
+        finished() names it."""
+        while not all(tasks.state(run_dir, n, config)[0] == "done" for n in names):
             if watching.done():
                 finished()
-            time.sleep(0.05)
+            time.sleep(poll_s)
 
     if not evaluate:
         finished()
-        return False
-    while not done([n for n in order if n.startswith("fit-")]):
-        if watching.done():  # every worker has ended with a fold not done: it failed
-            finished()
-            return False
-        time.sleep(0.2)
+        return
+    wait([n for n in order if n.startswith("fit-")], 0.2)
     try:
-        here("evaluate", ready)
+        # evaluate's `ready`: every task done (the final model's facts on disk), while its worker may still be
+        # exiting (about a second of torch's teardown, off the run's critical path)
+        here("evaluate", lambda: wait(order, 0.05))
         finished()
     except _TasksFailed as e:  # evaluate did not fail: a task it waited for did
         tasks.unmark(run_dir, "evaluate")
         raise CardioError(str(e)) from None
-    return True
 
 
 class _TasksFailed(CardioError):

@@ -141,11 +141,7 @@ def _here(study: Study, cfg: dict, run_dir: Path, dev: torch.device, log) -> Cal
     kept: list[tasks.Study] = []
 
     def run(name: str, ready: Callable[[], None] | None = None, threads: int = 0) -> None:
-        count = engine.default_threads()
-        if threads:  # a fit's share, as a worker's
-            torch.set_num_threads(threads)
-            count = threads
-        log.info("task %s here, in the run's process, %d CPU thread(s)", name, count)
+        log.info("task %s here, in the run's process, %d CPU thread(s)", name, _share(threads))
         with _task(run_dir, name, cfg, ctx) as seconds:
             before = time.perf_counter()
             if not kept:
@@ -156,6 +152,15 @@ def _here(study: Study, cfg: dict, run_dir: Path, dev: torch.device, log) -> Cal
             torch.cuda.empty_cache()
 
     return run
+
+
+def _share(threads: int) -> int:
+    """Set this process's torch threads for a task: the executor's share of the CPUs (allotted / tasks at once),
+    or with 0 all allotted (train.cpu_threads still wins around each fit); the count set."""
+    engine.default_threads()
+    if threads:
+        torch.set_num_threads(threads)
+    return torch.get_num_threads()
 
 
 def _stage_task(study: Study, stages: tasks.Study, name: str, cfg: dict, ctx: RunContext,
@@ -300,11 +305,8 @@ def run_task(spec: TaskSpec) -> str:
     run_dir = Path(spec.run_dir)
     cfg = run_config(study.info, run_dir)
     ctx = new_context(cfg, run_dir, run_logger(tasks.task_dir(run_dir, spec.name) / "task.log", True))
-    engine.default_threads()
-    if spec.threads:  # the executor's share of the CPUs: allotted / tasks at once (train.cpu_threads still wins)
-        torch.set_num_threads(spec.threads)
     ctx.log.info("cardio %s, plugin %s, task %s, device %s, %d CPU thread(s)", cardio.__version__, spec.plugin,
-                 spec.name, ctx.device, torch.get_num_threads())
+                 spec.name, ctx.device, _share(spec.threads))
     try:
         with _task(run_dir, spec.name, cfg, ctx) as seconds:
             if waited is not None:
