@@ -53,6 +53,13 @@ def diff(before: Path, after: Path) -> tuple[list[str], int, float]:
     return sorted(lines, key=lambda s: (not s.startswith("CHANGED"), s)), total, largest
 
 
+def estimate_deltas(before: Path, after: Path, metric: str) -> list[float]:
+    """|after - before| of every shared estimate of one metric (e.g. "auc") whose estimate is a number in both."""
+    a, b = _table(before, "estimates"), _table(after, "estimates")
+    pairs = [(a[k].get("estimate"), b[k].get("estimate")) for k in a.keys() & b.keys() if a[k].get("metric") == metric]
+    return [abs(x - y) for x, y in pairs if all(isinstance(v, (int, float)) and v == v for v in (x, y))]
+
+
 def _largest(a: dict, b: dict) -> float:
     """The largest |a - b| over a row's numeric values; inf when one is missing or not a number in the other."""
     out = 0.0

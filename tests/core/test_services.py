@@ -234,6 +234,41 @@ def test_settings_are_checked_by_signature_without_torch_dynamo():
                                                                      "optimizer_args": {"betas": [1.5, 0.9]}})
 
 
+def test_the_optimizer_step_is_fused_where_the_class_has_it_unless_the_config_says():
+    """make_optimizer asks for torch's fused step (one kernel for every tensor; benchmarks/optimizer_step.py) where
+    the class has one and the config left fused, foreach and differentiable alone. Control: fused and per-tensor
+    Adam from the same start take the same path (to rounding) and both move the weights."""
+    from cardio import engine
+
+    def build(optimizer, **extra):
+        torch.manual_seed(0)
+        net = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.ReLU(), torch.nn.Linear(8, 1))
+        groups = [{"params": (p for p in net[0].parameters()), "lr": 1e-2}, {"params": net[2].parameters()}]
+        opt = engine.make_optimizer(groups, {"optimizer": optimizer, "lr": 1e-3, "weight_decay": 0.0,
+                                             "optimizer_args": extra})
+        return net, opt
+
+    assert [g["fused"] for g in build("adamw")[1].param_groups] == [True, True]
+    assert len(build("adamw")[1].param_groups[0]["params"]) == 2  # a generator of params is kept, not used up
+    assert build("sgd")[1].param_groups[0]["fused"] is True
+    assert not build("adamw", fused=False)[1].param_groups[0]["fused"]
+    assert build("adamw", foreach=True)[1].param_groups[0]["fused"] is None
+    assert "fused" not in build("rmsprop")[1].param_groups[0]
+
+    x = torch.randn(32, 4)
+    weights = []
+    for extra in ({}, {"fused": False}):
+        net, opt = build("adam", **extra)
+        start = [p.detach().clone() for p in net.parameters()]
+        for _ in range(20):
+            opt.zero_grad()
+            net(x).square().mean().backward()
+            opt.step()
+        assert all((p - s).abs().max() > 1e-3 for p, s in zip(net.parameters(), start))
+        weights.append([p.detach() for p in net.parameters()])
+    assert all(torch.allclose(a, b, atol=1e-6) for a, b in zip(*weights))
+
+
 def test_channels_last_picks_the_3d_format_for_video():
     from cardio.engine import _memory_format
 

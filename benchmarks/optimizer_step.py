@@ -1,0 +1,106 @@
+"""What the optimizer step costs a run: each plugin's short config with torch's per-tensor step (the old default,
+train.optimizer_args={fused: false}) beside the fused step (the default where the class has one), in one run. The
+seconds inside optimizer.step() are summed directly (torch's global step hooks), so the step figure does not depend
+on the machine's load the way two wall times would; wall times are printed beside it.
+
+    .venv/bin/python benchmarks/optimizer_step.py            # every plugin's short config
+    .venv/bin/python benchmarks/optimizer_step.py --smoke    # spect, tiny
+    .venv/bin/python benchmarks/optimizer_step.py --default --plugins perfusion_polar   # the default run
+    .venv/bin/python benchmarks/optimizer_step.py --plugins perfusion_polar,spect_polar
+
+The fused step rounds differently, and training carries a rounding difference on, so the two runs' metrics are
+compared (scripts/metrics_diff.py): how many rows differ, and the largest AUC difference.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from torch.optim.optimizer import register_optimizer_step_post_hook, register_optimizer_step_pre_hook
+
+from cardio.testing import run_plugin
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
+import metrics_diff  # scripts/metrics_diff.py: two runs' metrics.json estimate by estimate
+from checkpoint_overhead import CONFIGS as SHORT  # perfusion, mmode and spect: many small epochs
+
+QUICK = ["explain=false", "final_model=false", "report.figures=false", "stats.n_resamples=100"]
+CONFIGS = {
+    **SHORT,
+    "ecg_transfer": ["ecg_transfer.synthetic.n_patients=40", "ecg_transfer.preprocess.max_beats_per_record=3",
+                     "ecg_transfer.pretrain.records=['101','106','108','109','112']",  # pretraining, on 5 records
+                     "ecg_transfer.pretrain.max_beats_per_class=40", "ecg_transfer.pretrain.max_eval_beats=100",
+                     "ecg_transfer.pretrain.epochs=3", "ecg_transfer.finetune.epochs=3",
+                     "ecg_transfer.baselines.threshold_cv=2", "ecg_transfer.baselines.rf.n_estimators=10",
+                     "cv.folds=2", *QUICK],
+    "echo_cmr": ["echo_cmr.synthetic.n_patients=40", "echo_cmr.synthetic.n_frames=20", "echo_cmr.clip.size=32",
+                 "echo_cmr.clip.frames=8", "echo_cmr.train.epochs=4", "train.val_fraction=0", "cv.folds=2",
+                 *QUICK],
+}
+# the smoke checks the script runs (tests/test_benchmarks_smoke.py): one plugin's two runs, the smallest
+SMOKE = {"spect_polar": ["spect_polar.synthetic.n_patients=30", "spect_polar.synthetic.slices=16",
+                         "spect_polar.synthetic.size=32", "spect_polar.autoencoder.iterations=10", "cv.folds=2",
+                         *QUICK]}
+# fused first: a plugin's first run in the process also pays its lazy imports, so the wall times can only flatter
+# the per-tensor step
+STEPS = {"fused": [], "per-tensor": ["train.optimizer_args={fused: false}"]}
+
+
+class StepClock:
+    """Seconds inside every optimizer's step() while it is open, and how many steps."""
+
+    def __enter__(self) -> StepClock:
+        self.seconds, self.steps, self._start = 0.0, 0, 0.0
+        self._hooks = [register_optimizer_step_pre_hook(self._pre), register_optimizer_step_post_hook(self._post)]
+        return self
+
+    def _pre(self, *_) -> None:
+        self._start = time.perf_counter()
+
+    def _post(self, *_) -> None:
+        self.seconds += time.perf_counter() - self._start
+        self.steps += 1
+
+    def __exit__(self, *exc) -> None:
+        for hook in self._hooks:
+            hook.remove()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--plugins", default=None, help="comma-separated plugins (default: all configured)")
+    parser.add_argument("--smoke", action="store_true", help="a tiny spect config")
+    parser.add_argument("--default", action="store_true", help="each plugin's default run instead of its short config")
+    args = parser.parse_args()
+    configs = SMOKE if args.smoke else {p: [] for p in CONFIGS} if args.default else CONFIGS
+    plugins = args.plugins.split(",") if args.plugins else list(configs)
+    print(f"{'plugin':20} {'step':11} {'steps':>6} {'ms/step':>8} {'step s':>7} {'wall s':>7} {'step share':>10}",
+          flush=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        for plugin in plugins:
+            seen = {}
+            for label, sets in STEPS.items():
+                out = Path(tmp) / f"{plugin}-{label}"
+                # a cache of its own per run, so that both pay the same load and featurize
+                with StepClock() as clock:
+                    start = time.perf_counter()
+                    run_plugin(plugin, out, sets=[*configs[plugin], *sets], cache_dir=Path(tmp) / f"cache-{label}")
+                    wall = time.perf_counter() - start
+                seen[label] = (clock.seconds, wall)
+                ms = 1000 * clock.seconds / max(clock.steps, 1)
+                print(f"{plugin:20} {label:11} {clock.steps:6d} {ms:8.2f} {clock.seconds:7.2f} {wall:7.1f} "
+                      f"{100 * clock.seconds / wall:9.1f}%", flush=True)
+            (old, old_wall), (new, new_wall) = seen["per-tensor"], seen["fused"]
+            runs = Path(tmp) / f"{plugin}-per-tensor", Path(tmp) / f"{plugin}-fused"
+            _, changed, _ = metrics_diff.diff(*runs)
+            auc = metrics_diff.estimate_deltas(*runs, "auc")
+            print(f"{plugin:20} fused step {old / max(new, 1e-9):.1f}x faster, {old - new:.1f} s of steps saved "
+                  f"(wall {old_wall:.1f} -> {new_wall:.1f} s); {changed} metrics rows differ; "
+                  f"AUC |diff| max {max(auc, default=0):.3f} over {len(auc)} AUCs", flush=True)
+
+
+if __name__ == "__main__":
+    main()
