@@ -23,10 +23,11 @@ per-task cost and no difference between a fit on 1 thread and on 2. That bound n
 and ends by timing a fixed CPU work in one process and in two at once, and prints what the second added (on this
 shared machine at load 6, 1.03x: the other jobs left this run about 0.67 of a core whether it ran one process or
 two, so no executor can be faster than inline there, and the local executor's extra CPU seconds made it slower).
-Nearly free (1.98x before, 1.99x after), the run's own process fitting the folds it claims beside one worker
-process, evaluate beside the final model: spect_polar 41.1 s inline, 31.5 s local (1.30x, metrics identical);
-perfusion_polar 70.3 s, 45.4 s (1.55x; at train.cpu_threads null 2 threads inline against 1 per slot: 207
-estimates differ, README "Cluster"). With two worker processes (0f98cd9): 1.29x and 1.45x; with the tasks dealt out in
+Nearly free (1.98x before and after), the run's own process fitting the folds it claims beside one worker process,
+evaluate beside the final model, the fused optimizer step (d015c97): spect_polar 32.0 s inline, 24.3 s local (1.32x,
+metrics identical; Amdahl's bound 1.52x); perfusion_polar 57.5 s, 43.3 s (1.33x, bound 1.53x; at train.cpu_threads
+null 2 threads inline against 1 per slot: 208 estimates differ, README "Cluster"). With the per-tensor step
+(41ea608): 1.30x and 1.55x; with two worker processes (0f98cd9): 1.29x and 1.45x; with the tasks dealt out in
 advance, the workers started after prepare and evaluate after every task: 1.16x and 1.22x.
 """
 from __future__ import annotations

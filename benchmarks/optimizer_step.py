@@ -35,6 +35,7 @@ from cardio.testing import run_plugin
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
 import metrics_diff  # scripts/metrics_diff.py: two runs' metrics.json estimate by estimate
 from checkpoint_overhead import CONFIGS as SHORT  # perfusion, mmode and spect: many small epochs
+from checkpoint_overhead import SMOKE  # one tiny spect run (tests/test_benchmarks_smoke.py)
 
 QUICK = ["explain=false", "final_model=false", "report.figures=false", "stats.n_resamples=100"]
 CONFIGS = {
@@ -49,10 +50,6 @@ CONFIGS = {
                  "echo_cmr.clip.frames=8", "echo_cmr.train.epochs=4", "train.val_fraction=0", "cv.folds=2",
                  *QUICK],
 }
-# the smoke checks the script runs (tests/test_benchmarks_smoke.py): one plugin's two runs, the smallest
-SMOKE = {"spect_polar": ["spect_polar.synthetic.n_patients=30", "spect_polar.synthetic.slices=16",
-                         "spect_polar.synthetic.size=32", "spect_polar.autoencoder.iterations=10", "cv.folds=2",
-                         *QUICK]}
 # fused first: a plugin's first run in the process also pays its lazy imports, so the wall times can only flatter
 # the per-tensor step
 STEPS = {"fused": [], "per-tensor": ["train.optimizer_args={fused: false}"]}
