@@ -46,7 +46,7 @@ TITLE = "Fold ensemble against the final model"
 def keep_fold_model(study: Study, model: Any, fold: str, cfg: dict, ctx: RunContext, null_control: bool) -> None:
     """An outer fold's model, exported into its fit task's folder for the bundle (fold_models: true)."""
     plugin = study.plugin
-    if not (cfg["final_model"] and cfg.get("fold_models", True)) or null_control or bundle.support(study.pm, plugin):
+    if not (cfg["final_model"] and cfg["fold_models"]) or null_control or bundle.support(study.pm, plugin):
         return
     state = study.hooks.cardio_export_model(model=model, config=cfg, settings=study.settings(cfg),
                                             ctx=ctx.for_fit(fold))
@@ -56,7 +56,7 @@ def keep_fold_model(study: Study, model: Any, fold: str, cfg: dict, ctx: RunCont
     dest = tasks.task_dir(ctx.out_dir, f"fit-{fold}") / MODEL
     tmp = dest.with_name(f".{MODEL}-tmp")
     shutil.rmtree(tmp, ignore_errors=True)
-    bundle.write_state(tmp, state, plugin)
+    bundle.write_state(tmp, state, plugin, half=cfg["fold_models_precision"] == "float16")
     shutil.rmtree(dest, ignore_errors=True)
     tmp.rename(dest)
 
