@@ -64,8 +64,21 @@ def _as_tensors(state: ModelState, plugin: str) -> dict:
     return out
 
 
-def write_state(folder: Path, state: ModelState, plugin: str) -> None:
-    """A ModelState as `weights.safetensors` and `params.json` in `folder` (made if missing)."""
+HALF = "cardio.float16"  # safetensors metadata: the tensors stored in half precision, read back as float32
+HALF_MIN = 1024  # only network weights are halved: small arrays (thresholds, a scaler's means) keep their precision
+
+
+def _halved(tensors: dict) -> tuple[dict, list[str]]:
+    """float32 tensors of at least HALF_MIN elements as float16, and their names."""
+    import torch
+
+    names = sorted(k for k, t in tensors.items() if t.dtype == torch.float32 and t.numel() >= HALF_MIN)
+    return {**tensors, **{k: tensors[k].to(torch.float16) for k in names}}, names
+
+
+def write_state(folder: Path, state: ModelState, plugin: str, half: bool = False) -> None:
+    """A ModelState as `weights.safetensors` and `params.json` in `folder` (made if missing); with `half`, its
+    network weights in float16 (a fold model of the ensemble: half the bytes, read back as float32)."""
     from safetensors.torch import save_file
 
     try:
@@ -73,7 +86,8 @@ def write_state(folder: Path, state: ModelState, plugin: str) -> None:
     except (TypeError, ValueError) as e:
         raise CardioError(f"plugin {plugin!r}: cardio_export_model params are not JSON ({e})") from None
     folder.mkdir(parents=True, exist_ok=True)
-    save_file(_as_tensors(state, plugin), str(folder / "weights.safetensors"))
+    tensors, names = _halved(_as_tensors(state, plugin)) if half else (_as_tensors(state, plugin), [])
+    save_file(tensors, str(folder / "weights.safetensors"), metadata={HALF: json.dumps(names)} if names else None)
     (folder / "params.json").write_text(params)
     # safetensors creates its file owner-only; a bundle is shared like the run's other files (the umask decides)
     os.chmod(folder / "weights.safetensors", (folder / "params.json").stat().st_mode & 0o777)
@@ -169,14 +183,19 @@ def read_folds(run_dir: Path, info: dict) -> dict[str, ModelState]:
 
 
 def _read_state(folder: Path) -> ModelState:
-    from safetensors import SafetensorError
-    from safetensors.torch import load_file
+    import torch
+    from safetensors import SafetensorError, safe_open
 
     weights = folder / "weights.safetensors"
     try:
-        tensors = load_file(str(weights))
+        with safe_open(str(weights), framework="pt") as f:
+            halved = json.loads((f.metadata() or {}).get(HALF, "[]"))
+            tensors = {k: f.get_tensor(k) for k in f.keys()}
     except (SafetensorError, OSError, ValueError, RuntimeError) as e:
         raise CardioError(f"{weights} is not a readable safetensors file ({' '.join(str(e).split())[:120]})") from None
+    if not isinstance(halved, list) or not set(halved) <= {k for k, t in tensors.items() if t.dtype == torch.float16}:
+        raise CardioError(f"{weights}: its {HALF} metadata does not name its float16 tensors")
+    tensors.update({k: tensors[k].float() for k in halved})
     params = _json(folder / "params.json")
     if not isinstance(params, dict):
         raise CardioError(f"{folder / 'params.json'} must hold a mapping")

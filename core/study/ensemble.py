@@ -2,9 +2,10 @@
 
 nnU-Net predicts a new case with the five models of its cross-validation and averages their softmax outputs;
 cardio predicted with the one final model (fitted on every patient after the folds). With `fold_models: true`
-(the default) each fit task exports its outer fold's model through the plugin's cardio_export_model into its task
-folder, and the evaluate task, which runs after every fit and the final model, adds them to `<run>/model/` as
-`folds/<fold>/` (in the manifest, signed again: core/study/bundle.py).
+(opt-in: a run folder stays small without it) each fit task exports its outer fold's model through the plugin's cardio_export_model into its task
+folder, its network weights in float16 (`fold_models_precision`), and the evaluate task, which runs after every
+fit and the final model, adds them to `<run>/model/` as `folds/<fold>/` (in the manifest, signed again:
+core/study/bundle.py).
 
 What is averaged, and why no recalibration. A fold model's binary scores are probabilities from a model fitted
 with a proper scoring rule (BCE for the networks, logistic regression for the fused and linear models), so the
@@ -46,7 +47,7 @@ TITLE = "Fold ensemble against the final model"
 def keep_fold_model(study: Study, model: Any, fold: str, cfg: dict, ctx: RunContext, null_control: bool) -> None:
     """An outer fold's model, exported into its fit task's folder for the bundle (fold_models: true)."""
     plugin = study.plugin
-    if not (cfg["final_model"] and cfg.get("fold_models", True)) or null_control or bundle.support(study.pm, plugin):
+    if not (cfg["final_model"] and cfg["fold_models"]) or null_control or bundle.support(study.pm, plugin):
         return
     state = study.hooks.cardio_export_model(model=model, config=cfg, settings=study.settings(cfg),
                                             ctx=ctx.for_fit(fold))
@@ -56,7 +57,7 @@ def keep_fold_model(study: Study, model: Any, fold: str, cfg: dict, ctx: RunCont
     dest = tasks.task_dir(ctx.out_dir, f"fit-{fold}") / MODEL
     tmp = dest.with_name(f".{MODEL}-tmp")
     shutil.rmtree(tmp, ignore_errors=True)
-    bundle.write_state(tmp, state, plugin)
+    bundle.write_state(tmp, state, plugin, half=cfg["fold_models_precision"] == "float16")
     shutil.rmtree(dest, ignore_errors=True)
     tmp.rename(dest)
 

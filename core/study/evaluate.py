@@ -14,7 +14,7 @@ from cardio import engine
 from cardio.context import RunContext
 from cardio.data import CardioError, Cohort, Features, Predictions, Section, checks
 from cardio.report import outputs as report
-from cardio.study import ensemble, tasks
+from cardio.study import bundle, ensemble, tasks
 from cardio.study.fits import threads
 from cardio.study.record import RunRecord, keep_key, read_run_json
 from cardio.study.stages import Study, as_sections
@@ -53,7 +53,11 @@ def evaluate(study: Study, stages: tasks.Study, cfg: dict, ctx: RunContext,
             "probable_leaks": stages.leak_flags, "final_model": tasks.read_final(run_dir)}
     report.write_run(run_dir, meta, predictions, sections, ctx.pseudonym_key)
     keep_key(run_dir, predictions, cfg, ctx.pseudonym_key)
-    RunRecord(run_dir).finished(checkpoints=_checkpoints(run_dir, cfg, ctx))
+    checkpoints = _checkpoints(run_dir, cfg, ctx)
+    disk = folder_size(run_dir)
+    RunRecord(run_dir).finished(checkpoints=checkpoints, disk_bytes=disk)
+    ctx.log.info("run folder: %.1f MB (model bundle %.1f MB, fold models %.1f MB, figures %.1f MB, checkpoints "
+                 "%.1f MB)", *(disk[k] / 1e6 for k in ("total", "model", "fold_models", "figures", "checkpoints")))
     if not stages.null_control:
         checks.record_timing(ctx.cache_dir, study.plugin, len(stages.cohort), checks.fits_of(cfg), meta["elapsed_s"],
                              engine.device_name(ctx.device))
@@ -78,7 +82,22 @@ def _checkpoints(run_dir: Path, cfg: dict, ctx: RunContext) -> dict:
         if count:
             ctx.log.info("checkpoints removed: %d file(s), %.1f MB (train.keep_checkpoints: true keeps them)", count,
                          size / 1e6)
+        left = tasks.remove_leftovers(run_dir)
+        if left:  # what a plugin kept beside its fits (ecg_transfer's pretrained start): named, not left behind
+            ctx.log.info("also removed from checkpoints/: %s", ", ".join(f"{n} ({b / 1e6:.1f} MB)" for n, b in left))
     return {**totals, "kept": kept}
+
+
+def folder_size(run_dir: Path) -> dict[str, int]:
+    """Bytes of the run folder, in all and by part (the model bundle, its fold models, figures, checkpoints); a file
+    hard-linked in two places (a fold model in its task's folder and in the bundle) counts once, as on the disk."""
+    def size(path: Path) -> int:
+        files = {(s.st_dev, s.st_ino): s.st_size for s in (f.stat() for f in path.rglob("*") if f.is_file())}
+        return sum(files.values())
+
+    model, folds = size(run_dir / "model"), size(run_dir / "model" / bundle.FOLDS)
+    return {"total": size(run_dir), "model": model - folds, "fold_models": folds,
+            "figures": size(run_dir / "figures"), "checkpoints": size(run_dir / "checkpoints")}
 
 
 def _elapsed(run_dir: Path) -> float:

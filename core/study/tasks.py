@@ -267,6 +267,25 @@ def remove_checkpoints(run_dir: Path, names: Sequence[str], spare: Sequence[str]
     return count, size
 
 
+def remove_leftovers(run_dir: Path) -> list[tuple[str, int]]:
+    """Delete what is left in a finished run's checkpoints/ once every task's fits are gone: files a plugin kept
+    beside its fits for a resume (a finished run never resumes). (name, bytes) of each, largest first."""
+    import shutil
+
+    folder = Path(run_dir) / "checkpoints"
+    if not folder.is_dir():
+        return []
+    removed = []
+    for path in sorted(folder.iterdir()):
+        files = [path] if path.is_file() else [f for f in path.rglob("*") if f.is_file()]
+        removed.append((path.name, sum(f.stat().st_size for f in files)))
+        if path.is_dir():
+            shutil.rmtree(path)
+        else:
+            path.unlink()
+    return sorted(removed, key=lambda r: -r[1])
+
+
 def mark_failed(run_dir: Path, name: str, error: BaseException) -> None:
     why = str(error).splitlines()[0] if str(error) else type(error).__name__
     _write_marker(run_dir, name, "failed", error=f"{type(error).__name__}: {why}", host=socket.gethostname(),

@@ -390,7 +390,7 @@ def test_the_fold_ensemble_is_the_mean_of_the_fold_models_compared_with_the_fina
 
     from cardio.study import bundle
 
-    cardio_cli(*RUN, "--set", "train.epochs=1", check=True)
+    cardio_cli(*RUN, "--set", "train.epochs=1", "--set", "fold_models=true", check=True)
     info = json.loads((tmp_path / "a" / "model" / "bundle.json").read_text())
     assert info["folds"] == FOLDS and info["folds_bytes"] > 0
     assert {f"folds/{f}/{name}" for f in FOLDS for name in ("weights.safetensors", "params.json")} <= set(info["files"])
@@ -428,7 +428,7 @@ def test_the_fold_ensemble_is_the_mean_of_the_fold_models_compared_with_the_fina
 
 
 def test_fold_models_are_checksummed_and_can_be_left_out(cardio_cli, toy_site, tmp_path):
-    cardio_cli(*RUN, "--set", "train.epochs=1", check=True)
+    cardio_cli(*RUN, "--set", "train.epochs=1", "--set", "fold_models=true", check=True)
     folder, _ = _site_b(toy_site, tmp_path)
     weights = tmp_path / "a" / "model" / "folds" / "fold2" / "weights.safetensors"
     good = weights.read_bytes()
@@ -440,8 +440,7 @@ def test_fold_models_are_checksummed_and_can_be_left_out(cardio_cli, toy_site, t
     (weights.parent.parent / "fold9" / "weights.safetensors").write_bytes(good)
     check_refused(cardio_cli("predict", "--model", "a", "--cohort", str(folder), "--out", "x2"),
                   "holds files it was not exported with: folds/fold9/weights.safetensors")
-    cardio_cli("run", "--plugin", "toy", "--out", "lean", "--set", "train.epochs=1", "--set", "fold_models=false",
-               check=True)
+    cardio_cli("run", "--plugin", "toy", "--out", "lean", "--set", "train.epochs=1", check=True)  # the default
     assert not (tmp_path / "lean" / "model" / "folds").exists()
     assert "folds" not in json.loads((tmp_path / "lean" / "model" / "bundle.json").read_text())
     check_refused(cardio_cli("predict", "--model", "lean", "--cohort", str(folder), "--out", "x3", "--ensemble",

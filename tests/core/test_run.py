@@ -22,7 +22,7 @@ def _spy(cardio_cli, tmp_path, *sets):
 @pytest.mark.parametrize("cv,n_folds", [("cv.method=kfold", 5), ("cv.repeats=2", 10), ("cv.method=holdout", 1),
                                         ("cv.method=predefined", 1)])
 def test_stage_order_folds_and_no_patient_leak(cardio_cli, tmp_path, cv, n_folds):
-    calls = _spy(cardio_cli, tmp_path, cv)
+    calls = _spy(cardio_cli, tmp_path, cv, "fold_models=true")
     hooks = [c["hook"] for c in calls]
     assert hooks[:4] == STAGES
     trains = [c for c in calls if c["hook"] == "cardio_train" and c["fold"] != "final"]

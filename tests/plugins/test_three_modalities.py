@@ -50,7 +50,8 @@ RUN = {"ecg_transfer": ["profile=fast", "ecg_transfer.pretrain.enabled=false", "
                     "echo_cmr.views=[A4C]", "echo_cmr.clip.size=16", "echo_cmr.clip.frames=4",
                     "echo_cmr.train.epochs=2", "echo_cmr.train.batch_size=4", "echo_cmr.workers=1",
                     "train.val_fraction=0"]}
-COMMON = ["cv.folds=2", "cv.inner_folds=2", "explain=false", "report.figures=false", "stats.n_resamples=100"]
+COMMON = ["cv.folds=2", "cv.inner_folds=2", "explain=false", "report.figures=false", "stats.n_resamples=100",
+          "fold_models=true"]
 
 
 def _cli(*args: str) -> None:
