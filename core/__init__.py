@@ -80,11 +80,16 @@ __all__ = [
 ]
 
 
+#: The distribution's name on the package index: `cardio` there is an unrelated image viewer, so cardio's own is
+#: cardio-crt (its import name and command stay `cardio`).
+DISTRIBUTION = "cardio-crt"
+
+
 def _version() -> str:
     from importlib.metadata import PackageNotFoundError, version
 
     try:
-        return version("cardio")
+        return version(DISTRIBUTION)
     except PackageNotFoundError:  # running from a source tree that is not installed
         return "0.0.0"
 

@@ -11,6 +11,9 @@ pip install -q --upgrade pip setuptools wheel
 .venv/bin/python -c "import torch, torchvision" 2>/dev/null || pip install -q -c requirements.lock torch==2.14.1 torchvision==0.29.1
 extras=test,cluster  # cluster: submitit, for --executor local|slurm (its tests run in CI)
 [ "${1:-}" = "--bench" ] && extras=test,cluster,bench  # ./scripts/setup.sh --bench: the benchmarks' dependencies too
+# the core's distribution was named `cardio` before cardio-crt (the index's `cardio` is another project): a venv made
+# then keeps its old editable install beside the new one, and both would claim the import name
+if pip show -q cardio >/dev/null 2>&1; then pip uninstall -q -y cardio; fi
 pip install -q --no-build-isolation -c requirements.lock -e ".[$extras]"
 for plugin in plugins/*/; do
   [ -f "$plugin/pyproject.toml" ] && pip install -q --no-build-isolation -c requirements.lock -e "$plugin"
