@@ -443,19 +443,37 @@ def data_list() -> None:
     for name in sorted(sets):
         d = sets[name]
         click.echo(f"{name}  {d.description}\n    {d.size}; licence {d.licence}; {d.url}")
+        if d.archive:
+            click.echo(f"    offline: carry {d.archive} here, then cardio data fetch {name} --dir DIR --from ZIP")
 
 
 @data_cmd.command("fetch")
 @click.argument("name")
 @click.option("--dir", "dest", type=click.Path(file_okay=False), required=True, help="Destination folder.")
-def data_fetch(name: str, dest: str) -> None:
-    """Download a data set (needs internet), e.g. `cardio data fetch mitdb --dir data/mitdb`."""
+@click.option("--from", "source", metavar="SOURCE", help="Take the files from a copy instead of downloading them: a "
+              "folder, a .zip or .tar(.gz) archive (e.g. PhysioNet's zip), or an http(s):// or file:// URL of one.")
+def data_fetch(name: str, dest: str, source: str | None) -> None:
+    """Download a data set (needs internet), or take it from a copy you have (--from), into --dir; either way every
+    file the data set lists is checked (present, and its SHA-256 where it is published).
+    e.g. `cardio data fetch mitdb --dir data/mitdb --from mit-bih-arrhythmia-database-1.0.0.zip`."""
+    from cardio.data import fetch
+
     sets = _datasets()
     if name not in sets:
         raise CardioError(f"unknown data set {name!r}; installed plugins offer: {', '.join(sorted(sets)) or 'none'}")
-    Path(dest).mkdir(parents=True, exist_ok=True)
-    sets[name].fetch(Path(dest))
-    click.echo(f"{name} -> {dest}")
+    dataset, folder = sets[name], Path(dest)
+    folder.mkdir(parents=True, exist_ok=True)
+    if source:
+        placed = fetch.place(name, dataset, source, folder)
+        how = f"{len(placed)} file(s) copied from {source}" if placed else "every file already there"
+    else:
+        dataset.fetch(folder)
+        how = "downloaded"
+    problems = fetch.problems(name, dataset, folder)
+    if problems:
+        raise CardioError("; ".join(problems))
+    checked = f"{len(dataset.files)} files checked" + (f", {len(dataset.sha256)} by SHA-256" if dataset.sha256 else "")
+    click.echo(f"{name} -> {dest} ({how}; {checked})" if dataset.files else f"{name} -> {dest}")
 
 
 def _datasets() -> dict:

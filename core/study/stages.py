@@ -86,6 +86,11 @@ class Study:
             problems.append(str(e))
         return problems
 
+    def input_problems(self, cfg: dict, ctx: RunContext) -> list[str]:
+        """Every plugin's problems with what the run reads besides the cohort (cardio_check_inputs)."""
+        found = self.hooks.cardio_check_inputs(config=cfg, settings=self.settings(cfg), ctx=ctx)
+        return [str(p) for problems in found for p in (problems or [])]
+
     def cohort(self, cfg: dict, ctx: RunContext, cohort: Cohort | None = None, *, check: bool = True) -> Cohort:
         """load (unless given) -> preprocess -> checks (`check`: the study's; a cohort to predict has none)."""
         cohort = cohort if cohort is not None else self.load(cfg, ctx)
@@ -96,7 +101,7 @@ class Study:
         cohort.outcomes = tuple(dict.fromkeys([*loaded.outcomes, *cohort.outcomes]))  # a rebuilt Cohort keeps them
         cohort.synthetic, cohort.truth = loaded.synthetic, loaded.truth  # and what the cohort is
         if check:
-            problems = checks.cohort_problems(cohort, cfg)
+            problems = checks.cohort_problems(cohort, cfg) + self.input_problems(cfg, ctx)
             if problems:
                 raise CardioError(f"the cohort does not fit the study: {'; '.join(problems)} (cardio validate "
                                   "lists them)")
