@@ -92,7 +92,11 @@ class Study:
         return [str(p) for problems in found for p in (problems or [])]
 
     def cohort(self, cfg: dict, ctx: RunContext, cohort: Cohort | None = None, *, check: bool = True) -> Cohort:
-        """load (unless given) -> preprocess -> checks (`check`: the study's; a cohort to predict has none)."""
+        """load (unless given) -> preprocess -> checks (`check`: what the run reads besides the cohort, first, and the
+        study's checks of the cohort; a cohort to predict has none)."""
+        inputs = self.input_problems(cfg, ctx) if check else []
+        if inputs:
+            raise CardioError(f"{'; '.join(inputs)} (cardio validate lists every problem)")
         cohort = cohort if cohort is not None else self.load(cfg, ctx)
         ctx.log.info("stage preprocess (%d records)", len(cohort))
         loaded = cohort
@@ -101,7 +105,7 @@ class Study:
         cohort.outcomes = tuple(dict.fromkeys([*loaded.outcomes, *cohort.outcomes]))  # a rebuilt Cohort keeps them
         cohort.synthetic, cohort.truth = loaded.synthetic, loaded.truth  # and what the cohort is
         if check:
-            problems = checks.cohort_problems(cohort, cfg) + self.input_problems(cfg, ctx)
+            problems = checks.cohort_problems(cohort, cfg)
             if problems:
                 raise CardioError(f"the cohort does not fit the study: {'; '.join(problems)} (cardio validate "
                                   "lists them)")

@@ -109,7 +109,7 @@ def test_fetch_takes_physionets_zip_from_a_url_and_checks_every_file(mitdb_dir, 
 
 def test_mitdb_is_checked_before_featurize_in_validate_and_in_the_run(tmp_path, cardio_cli, monkeypatch):
     """Offline without MIT-BIH: validate names the folder and the offline route, and the run stops on the same line
-    before featurizing (no run folder is left); with ecg_transfer.pretrain.weights_file nothing asks for MIT-BIH."""
+    before loading the cohort (no run folder is left); with ecg_transfer.pretrain.weights_file nothing asks for MIT-BIH."""
     monkeypatch.setattr(mitdb, "_online", lambda timeout=3.0: False)
     empty = tmp_path / "data"
     (empty / "mitdb").mkdir(parents=True)
@@ -121,7 +121,7 @@ def test_mitdb_is_checked_before_featurize_in_validate_and_in_the_run(tmp_path, 
     assert line in checked.stderr and "cardio data fetch mitdb --dir" in checked.stderr
     assert "--from mit-bih-arrhythmia-database-1.0.0.zip" in checked.stderr
     ran = cardio_cli("run", "--plugin", "ecg_transfer", *small, "--out", str(tmp_path / "run"), env=env)
-    assert ran.returncode == 2 and line in ran.stderr and "stage featurize" not in ran.stderr, ran.stderr[-2000:]
+    assert ran.returncode == 2 and line in ran.stderr and "stage load" not in ran.stderr, ran.stderr[-2000:]
     assert not (tmp_path / "run").exists()
     (tmp_path / "w.pt").write_bytes(b"")
     ok = cardio_cli("validate", "--plugin", "ecg_transfer", *small, "--set",
