@@ -29,6 +29,15 @@ class CardioGroup(click.Group):
                 raise
             click.echo(f"cardio: error: {e.strerror}: {e.filename or 'a file of the run'}", err=True)
             sys.exit(2)
+        except KeyboardInterrupt:  # Ctrl-C: the run's folder already says interrupted
+            click.echo("cardio: interrupted (SIGINT)", err=True)
+            sys.exit(130)
+        except BaseException as e:  # SIGTERM during a run (cardio.study.tasks.Cancelled): the same, with its exit code
+            tasks = sys.modules.get("cardio.study.tasks")
+            if tasks is None or not isinstance(e, tasks.Cancelled):
+                raise
+            click.echo(f"cardio: interrupted ({e})", err=True)
+            sys.exit(143)
 
 
 class Device(click.ParamType):

@@ -109,7 +109,8 @@ def test_fetch_takes_physionets_zip_from_a_url_and_checks_every_file(mitdb_dir, 
 
 def test_mitdb_is_checked_before_featurize_in_validate_and_in_the_run(tmp_path, cardio_cli, monkeypatch):
     """Offline without MIT-BIH: validate names the folder and the offline route, and the run stops on the same line
-    before loading the cohort (no run folder is left); with ecg_transfer.pretrain.weights_file nothing asks for MIT-BIH."""
+    before loading the cohort (no run folder is left); with ecg_transfer.pretrain.weights_file nothing asks for
+    MIT-BIH."""
     monkeypatch.setattr(mitdb, "_online", lambda timeout=3.0: False)
     empty = tmp_path / "data"
     (empty / "mitdb").mkdir(parents=True)
