@@ -56,7 +56,7 @@ def evaluate(study: Study, stages: tasks.Study, cfg: dict, ctx: RunContext,
     RunRecord(run_dir).finished(checkpoints=_checkpoints(run_dir, cfg, ctx))
     if not stages.null_control:
         checks.record_timing(ctx.cache_dir, study.plugin, len(stages.cohort), checks.fits_of(cfg), meta["elapsed_s"],
-                             engine.device_name(ctx.device))
+                             engine.device_name(ctx.device), cfg)
     ctx.log.info("done in %s: %s", duration(meta["elapsed_s"]), run_dir / "report.md")
 
 

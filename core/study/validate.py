@@ -75,7 +75,7 @@ def validate_cohort(plugin: str, config_file: str | None = None, sets: Iterable[
             return "the cohort table did not load", [str(p) for p in e.problems] + inputs
         except NotWritten:
             return _config_only(plugin, cfg, cache_dir), inputs
-    estimate = checks.time_estimate(cache_dir, plugin, len(cohort), checks.fits_of(cfg))
+    estimate = checks.time_estimate(cache_dir, plugin, len(cohort), checks.fits_of(cfg), cfg)
     return f"{checks.summary(cohort, cfg)}; {estimate}", study.problems(cohort, cfg) + inputs
 
 
