@@ -81,14 +81,16 @@ def split_problems(cohort: Cohort, config: dict) -> list[str]:
                 f"({' '.join(str(e).split())[:160]})"]
     per_patient = table.groupby("patient_id")[label].max()
     problems = []
-    for fold in folds:
-        for part, rows in (("training", fold.train), ("test", fold.test)):
-            counts = per_patient.loc[table["patient_id"].iloc[rows].unique()].value_counts()
-            pos, neg = int(counts.get(1, 0)), int(counts.get(0, 0))
-            need = MIN_TEST_PER_CLASS if (part == "test" and config["cv"]["method"] != "kfold") else 1
-            if min(pos, neg) < need:
-                problems.append(f"the {part} part of {fold.name} would hold {pos} positive and {neg} negative "
-                                f"patients; it needs at least {need} of each (more patients, or other cv.ratios)")
+    # an inner fold's training part is fitted as an outer one is (cv.inner_folds): it must hold both classes too
+    parts = [(fold, part, rows) for f in folds for fold, part, rows in
+             [(f, "training", f.train), (f, "test", f.test), *((i, "training", i.train) for i in f.inner)]]
+    for fold, part, rows in parts:
+        counts = per_patient.loc[table["patient_id"].iloc[rows].unique()].value_counts()
+        pos, neg = int(counts.get(1, 0)), int(counts.get(0, 0))
+        need = MIN_TEST_PER_CLASS if (part == "test" and config["cv"]["method"] != "kfold") else 1
+        if min(pos, neg) < need:
+            problems.append(f"the {part} part of {fold.name} would hold {pos} positive and {neg} negative "
+                            f"patients; it needs at least {need} of each (more patients, or other cv.ratios)")
     return problems
 
 

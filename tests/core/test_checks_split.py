@@ -80,3 +80,32 @@ def test_the_estimate_uses_a_run_of_the_same_settings_and_names_every_cost_setti
     assert same.startswith("time: about 60 min") and "with these settings" in same and "differ" not in same
     # the fast run's timing is kept beside it: a fast run is estimated from it again
     assert time_estimate(tmp_path, "toy", 150, fits_of(fast), fast).startswith("time: about 5 min (")
+
+
+def test_an_inner_training_part_without_both_classes_is_found_by_the_one_check_validate_and_the_run_make(tmp_path):
+    """Issue 55: validate said "cohort OK" and the run stopped at fold0-inner2 (a modality missing patients of the
+    cv.patients list leaves an inner fold's training part one-sided). The check every part's classes get (outer and
+    inner, split_problems, called by validate and by the run before featurize) names that inner part."""
+    from cardio.data import make_folds
+
+    universe = pd.DataFrame({"patient_id": [f"p{i}" for i in range(24)], "label": [1] * 12 + [0] * 12})
+    (tmp_path / "patients.csv").write_text(universe.to_csv(index=False))
+    config = _config("kfold", folds=2, inner_folds=3, patients=str(tmp_path / "patients.csv"))
+    # this modality has every responder but only two non-responders of the list (their scans missing)
+    for seed in range(60):
+        config["seed"] = seed
+        cohort = _cohort(12, 0)
+        cohort.table = pd.concat([cohort.table, pd.DataFrame({"record_id": ["r12", "r13"], "patient_id": ["p12", "p13"],
+                                                              "label": [0, 0]})], ignore_index=True)
+        folds = make_folds(cohort.table, config["cv"], "label", seed)
+        negatives = {f.name: int((cohort.table["label"].iloc[f.train] == 0).sum()) for f in folds}
+        inner = [i for f in folds for i in f.inner if (cohort.table["label"].iloc[i.train] == 0).sum() == 0]
+        if min(negatives.values()) >= 1 and inner:
+            break
+    else:
+        raise AssertionError("no seed gives an inner part without a negative while the outer parts have one")
+    problems = cohort_problems(cohort, config)
+    assert any(p.startswith(f"the training part of {inner[0].name} would hold") and "0 negative" in p
+               for p in problems), problems
+    assert not any(p.startswith("the training part of fold0 ") or p.startswith("the training part of fold1 ")
+                   for p in problems), problems

@@ -9,9 +9,9 @@ import pytest
 
 pytest.importorskip("cardio_spect_polar")
 
-from cardio import CardioError  # noqa: E402
-from cardio_spect_polar.analysis import fit_response_models  # noqa: E402
-from cardio_spect_polar.pipeline import fold_selection_table  # noqa: E402
+from cardio import CardioError
+from cardio_spect_polar.analysis import fit_response_models
+from cardio_spect_polar.pipeline import fold_selection_table
 
 
 def _separated(n: int = 24, seed: int = 0) -> pd.DataFrame:
