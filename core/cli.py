@@ -29,6 +29,15 @@ class CardioGroup(click.Group):
                 raise
             click.echo(f"cardio: error: {e.strerror}: {e.filename or 'a file of the run'}", err=True)
             sys.exit(2)
+        except KeyboardInterrupt:  # Ctrl-C: the run's folder already says interrupted
+            click.echo("cardio: interrupted (SIGINT)", err=True)
+            sys.exit(130)
+        except BaseException as e:  # SIGTERM during a run (cardio.study.tasks.Cancelled): the same, with its exit code
+            tasks = sys.modules.get("cardio.study.tasks")
+            if tasks is None or not isinstance(e, tasks.Cancelled):
+                raise
+            click.echo(f"cardio: interrupted ({e})", err=True)
+            sys.exit(143)
 
 
 class Device(click.ParamType):
@@ -57,7 +66,7 @@ class RunCommand(click.Command):
         except Exception as e:  # help must print whatever a plugin does
             rows = [("(plugins could not be listed)", str(e).splitlines()[0] if str(e) else type(e).__name__)]
         with formatter.section("Installed plugins"):
-            formatter.write_dl(rows or [("(none)", "pip install -e plugins/<name>")])
+            formatter.write_dl(rows or [("(none)", plugins.pip_install("-e plugins/<name>"))])
         with formatter.section("Examples"):
             formatter.write_text("cardio run --plugin ecg_transfer")
             formatter.write_text("cardio run --plugin echo_cmr --set profile=paper --set cohort.dir=my_cohort/")
@@ -84,7 +93,7 @@ def plugins_cmd(as_json: bool) -> None:
         click.echo(json.dumps(rows, indent=2))
         return
     if not rows:
-        click.echo("no cardio plugins installed (pip install -e plugins/<name>)")
+        click.echo(f"no cardio plugins installed ({plugins.pip_install('-e plugins/<name>')})")
     for r in rows:
         if r["error"]:
             click.echo(f"{r['name']:<20} BROKEN  {r['error']}")
@@ -428,7 +437,7 @@ def new_plugin_cmd(name: str, dest: str) -> None:
     from cardio.templates import write_plugin
 
     path = write_plugin(name, Path(dest))
-    click.echo(f"wrote {path}\nnext: pip install -e {path} && cardio run --plugin {name}")
+    click.echo(f"wrote {path}\nnext: {plugins.pip_install(f'-e {path}')} && cardio run --plugin {name}")
 
 
 @main.group("data")
@@ -443,19 +452,37 @@ def data_list() -> None:
     for name in sorted(sets):
         d = sets[name]
         click.echo(f"{name}  {d.description}\n    {d.size}; licence {d.licence}; {d.url}")
+        if d.archive:
+            click.echo(f"    offline: carry {d.archive} here, then cardio data fetch {name} --dir DIR --from ZIP")
 
 
 @data_cmd.command("fetch")
 @click.argument("name")
 @click.option("--dir", "dest", type=click.Path(file_okay=False), required=True, help="Destination folder.")
-def data_fetch(name: str, dest: str) -> None:
-    """Download a data set (needs internet), e.g. `cardio data fetch mitdb --dir data/mitdb`."""
+@click.option("--from", "source", metavar="SOURCE", help="Take the files from a copy instead of downloading them: a "
+              "folder, a .zip or .tar(.gz) archive (e.g. PhysioNet's zip), or an http(s):// or file:// URL of one.")
+def data_fetch(name: str, dest: str, source: str | None) -> None:
+    """Download a data set (needs internet), or take it from a copy you have (--from), into --dir; either way every
+    file the data set lists is checked (present, and its SHA-256 where it is published).
+    e.g. `cardio data fetch mitdb --dir data/mitdb --from mit-bih-arrhythmia-database-1.0.0.zip`."""
+    from cardio.data import fetch
+
     sets = _datasets()
     if name not in sets:
         raise CardioError(f"unknown data set {name!r}; installed plugins offer: {', '.join(sorted(sets)) or 'none'}")
-    Path(dest).mkdir(parents=True, exist_ok=True)
-    sets[name].fetch(Path(dest))
-    click.echo(f"{name} -> {dest}")
+    dataset, folder = sets[name], Path(dest)
+    folder.mkdir(parents=True, exist_ok=True)
+    if source:
+        placed = fetch.place(name, dataset, source, folder)
+        how = f"{len(placed)} file(s) copied from {source}" if placed else "every file already there"
+    else:
+        dataset.fetch(folder)
+        how = "downloaded"
+    problems = fetch.problems(name, dataset, folder)
+    if problems:
+        raise CardioError("; ".join(problems))
+    checked = f"{len(dataset.files)} files checked" + (f", {len(dataset.sha256)} by SHA-256" if dataset.sha256 else "")
+    click.echo(f"{name} -> {dest} ({how}; {checked})" if dataset.files else f"{name} -> {dest}")
 
 
 def _datasets() -> dict:

@@ -43,6 +43,13 @@ def cardio_load(config: dict, settings: Settings | None, ctx: RunContext) -> Coh
     """Read the cohort from real files, or write the synthetic cohort and read it back; return a Cohort."""
 
 
+@hookspec
+def cardio_check_inputs(config: dict, settings: Settings | None, ctx: RunContext) -> list[str]:
+    """Every problem with what a run reads besides its cohort (a public data set its prepare stage trains on), one
+    line each naming the place and what to do. `cardio validate` lists them; `cardio run` stops on them before
+    featurize; `cardio predict`, which trains nothing, does not ask."""
+
+
 @hookspec(firstresult=True)
 def cardio_preprocess(cohort: Cohort, config: dict, settings: Settings | None, ctx: RunContext) -> Cohort | None:
     """Filter, resample, crop or resize the cohort; return a Cohort (None keeps it as it is)."""

@@ -8,6 +8,7 @@ run in each plugin's end-to-end tests, with small settings.
 """
 from __future__ import annotations
 
+import functools
 import re
 import shlex
 from pathlib import Path
@@ -125,3 +126,117 @@ def test_a_pasted_command_works(words, tmp_path, monkeypatch):
         assert result.exit_code == 0, f"cardio {shlex.join(words)}\n{result.output}"
     elif name in ("run", "validate", "new-cohort"):
         _resolve(ctx.params)
+
+
+# ---- config keys and install lines named in prose as well as in code blocks -----------------------------------
+
+# `a.b.c`, `a.b=value` or `a.b: value` in backticks: a config key when `a` is a core section or a plugin's namespace
+KEY_SPAN = re.compile(r"`([a-z][a-z0-9_]*(?:\.(?:[a-z0-9_]+|<key>))+)(?:[=:][^`]*)?`")
+FILE_SUFFIXES = (".md", ".html", ".json", ".csv", ".png", ".py", ".yaml", ".log", ".pt", ".npz", ".pkl", ".txt")
+# Python names that share a first word with a config section (the cohort module of a plugin, its functions)
+PYTHON_NAMES = {"cohort.mask", "cohort.echonet_schema", "cohort.write_multimodal_cohort", "cohort.drive_to_late_offset",
+                "cohort.planted_effects", "cohort.py"}
+
+
+@functools.cache
+def _installed_modalities() -> dict:
+    loaded = plugins.get_plugin_manager()
+    return {r["name"]: plugins.info(plugins.select(loaded, r["name"]), r["name"]) for r in plugins.listing(loaded)
+            if r["modality"] and not r["error"]}
+
+
+@functools.cache
+def _defaults(plugin: str) -> dict:
+    return config_mod.resolve(_installed_modalities()[plugin].default_config)
+
+
+def _lookup(cfg: dict, key: str):
+    node = cfg
+    for part in key.split("."):
+        if not isinstance(node, dict) or part not in node:
+            raise KeyError(key)
+        node = node[part]
+    return node
+
+
+@functools.cache
+def _refusal(plugin: str, key: str) -> str | None:
+    """None when `cardio config --plugin P --set KEY=<its default>` accepts the key; else the command's error."""
+    import json
+
+    from cardio.data import CardioError
+
+    info = _installed_modalities()[plugin]
+    defaults = _defaults(plugin)
+    try:
+        value = _lookup(defaults, key)
+    except KeyError:
+        value = None
+    try:
+        config_mod.resolve(info.default_config, None, (f"{key}={json.dumps(value)}",), info.moved_keys)
+    except CardioError as e:
+        return str(e)
+    return None
+
+
+def named_keys() -> list:
+    """(doc:line, key, the line) of every config key the READMEs and docs name in backticks."""
+    infos = _installed_modalities()
+    sections = set(config_mod.core_defaults()) | set(infos) | {"data"}  # data.*: the keys of earlier versions
+    found = []
+    for doc in DOCS:
+        for n, line in enumerate(doc.read_text(encoding="utf-8").splitlines(), 1):
+            for key in KEY_SPAN.findall(line):
+                key = key.removesuffix(".<key>")
+                if key.split(".")[0] in sections and key not in PYTHON_NAMES and not key.endswith(FILE_SUFFIXES):
+                    found.append((f"{doc.relative_to(ROOT)}:{n}", key, line))
+    return found
+
+
+def test_every_config_key_the_docs_name_is_accepted():
+    """A key named in the READMEs or docs is one `cardio config --set` accepts (for its plugin, or for every plugin
+    when it is a core key); a key that moved may be named only beside its new place (a table of moved keys)."""
+    infos = _installed_modalities()
+    if not infos:
+        pytest.skip("no modality plugin installed")
+    found = named_keys()
+    assert len(found) > 100  # the extractor finds the docs' keys
+    refused = []
+    for where, key, line in found:
+        first = key.split(".")[0]
+        candidates = [first] if first in infos else [
+            p for p in infos if f"plugins/{p}/" in where or f"data/{p}.md" in where] or list(infos)
+        errors = [_refusal(p, key) for p in candidates]
+        if all(errors):
+            moved = [infos[p].moved_keys.get(key) for p in candidates if infos[p].moved_keys.get(key)]
+            if moved and all(f"`{new}" in line or f"`{new.rsplit('.', 1)[0]}.<key>`" in line for new in moved):
+                continue  # the docs name an old key with its new place
+            refused.append(f"{where}: `{key}`: {errors[0]}")
+    assert not refused, "\n".join(refused)
+
+
+PIP = re.compile(r"(\S*)\bpip3? install\b")
+
+
+def test_every_install_line_names_the_venvs_pip():
+    """`pip install` in a README or doc always names the environment's own pip (`.venv/bin/python -m pip` or
+    `<venv>/bin/pip`): a bare `pip` outside the venv installs elsewhere, and `pip install cardio...` from the index
+    is an unrelated package of that name."""
+    bare = []
+    for doc in DOCS:
+        for n, line in enumerate(doc.read_text(encoding="utf-8").splitlines(), 1):
+            for match in PIP.finditer(line):
+                before = line[:match.start()].rstrip()
+                if match.group(1).endswith("/bin/") or re.search(r"\S*/bin/python3? -m$", before):
+                    continue
+                bare.append(f"{doc.relative_to(ROOT)}:{n}: {line.strip()}")
+    assert not bare, "\n".join(bare)
+
+
+def test_the_cli_names_its_own_pip():
+    """What the command line tells a user to install names the interpreter cardio runs in."""
+    import sys
+
+    hint = plugins.pip_install("-e plugins/x")
+    assert hint.endswith(" -m pip install -e plugins/x") and Path(hint.split(" -m pip")[0]).resolve() == \
+        Path(sys.executable).resolve()

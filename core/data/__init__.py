@@ -17,7 +17,7 @@ import math
 import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Generic, cast
+from typing import TYPE_CHECKING, Any, Callable, Generic, Mapping, cast
 
 import numpy as np
 from typing_extensions import TypeVar  # a TypeVar with a default (PEP 696): typing's has none before 3.13
@@ -103,6 +103,11 @@ class Dataset:
     licence: str           # e.g. "ODC-By 1.0 (PhysioNet)"
     url: str               # where it comes from
     fetch: Callable[[Path], None] = field(repr=False, compare=False)  # downloads into the folder it is given
+    # The files a complete copy holds, and the SHA-256 of those whose published bytes are known: `cardio data fetch
+    # NAME --dir D --from SOURCE` takes them from a folder or archive the user has, and every fetch checks them.
+    files: tuple[str, ...] = ()
+    sha256: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
+    archive: str = ""      # the published archive a user can carry to a machine without internet (e.g. a zip)
 
 
 @dataclass

@@ -81,18 +81,27 @@ def split_problems(cohort: Cohort, config: dict) -> list[str]:
                 f"({' '.join(str(e).split())[:160]})"]
     per_patient = table.groupby("patient_id")[label].max()
     problems = []
-    for fold in folds:
-        for part, rows in (("training", fold.train), ("test", fold.test)):
-            counts = per_patient.loc[table["patient_id"].iloc[rows].unique()].value_counts()
-            pos, neg = int(counts.get(1, 0)), int(counts.get(0, 0))
-            need = MIN_TEST_PER_CLASS if (part == "test" and config["cv"]["method"] != "kfold") else 1
-            if min(pos, neg) < need:
-                problems.append(f"the {part} part of {fold.name} would hold {pos} positive and {neg} negative "
-                                f"patients; it needs at least {need} of each (more patients, or other cv.ratios)")
+    # an inner fold's training part is fitted as an outer one is (cv.inner_folds): it must hold both classes too
+    parts = [(fold, part, rows) for f in folds for fold, part, rows in
+             [(f, "training", f.train), (f, "test", f.test), *((i, "training", i.train) for i in f.inner)]]
+    for fold, part, rows in parts:
+        counts = per_patient.loc[table["patient_id"].iloc[rows].unique()].value_counts()
+        pos, neg = int(counts.get(1, 0)), int(counts.get(0, 0))
+        need = MIN_TEST_PER_CLASS if (part == "test" and config["cv"]["method"] != "kfold") else 1
+        if min(pos, neg) < need:
+            problems.append(f"the {part} part of {fold.name} would hold {pos} positive and {neg} negative "
+                            f"patients; it needs at least {need} of each (more patients, or other cv.ratios)")
     return problems
 
 
-TIMINGS = "timings"  # <cache>/timings/<plugin>.json: the last finished run's size and time, for validate's estimate
+TIMINGS = "timings"  # <cache>/timings/<plugin>.json: finished runs' sizes, times and settings, for validate's estimate
+KEPT_TIMINGS = 12     # the latest finished run of each of this many settings
+
+# Settings that change what a run costs are every key but these: who, where, what is written about it, and the
+# cohort itself (its size enters as the records counted). The estimate names every other key that differs.
+FREE_OF_COST = ("seed", "device", "label", "cache_dir", "cohort.", "cv.patients", "cv.test_sites", "cv.column",
+                "report.", "executor.", "profiles", "stats.level", "stats.reference", "train.keep_checkpoints",
+                "train.tensorboard", "train.checkpoint_every")
 
 
 def fits_of(config: dict) -> int:
@@ -103,23 +112,69 @@ def fits_of(config: dict) -> int:
     return fits + (1 if config.get("final_model") else 0)
 
 
-def record_timing(cache_dir: Path, plugin: str, n_records: int, fits: int, elapsed_s: float, device: str) -> None:
-    """Keep a finished run's size and wall time in the cache (no id, no data): validate scales it."""
-    write_text_atomic(Path(cache_dir) / TIMINGS / f"{plugin}.json", json.dumps(
-        {"n_records": int(n_records), "fits": int(fits), "elapsed_s": float(elapsed_s), "device": device}))
+def cost_settings(config: dict) -> dict[str, str]:
+    """Every setting of a config that can change what its run costs (epochs, sizes, models, the profile, the split),
+    flattened to `a.b.c -> value` (as YAML writes it)."""
+    flat: dict[str, str] = {}
+
+    def walk(node: object, where: str) -> None:
+        if isinstance(node, dict) and node:
+            for k, v in node.items():
+                walk(v, f"{where}{k}.")
+        elif not where.startswith(FREE_OF_COST):
+            flat[where[:-1]] = json.dumps(node, sort_keys=True, default=str)
+
+    walk(config, "")
+    return flat
 
 
-def time_estimate(cache_dir: Path, plugin: str, n_records: int, fits: int) -> str:
-    """The run's wall time, scaled from the last finished run of the plugin in this cache by records and fits."""
+def _timings(cache_dir: Path, plugin: str) -> list[dict]:
     try:
-        last = json.loads((Path(cache_dir) / TIMINGS / f"{plugin}.json").read_text())
+        kept = json.loads((Path(cache_dir) / TIMINGS / f"{plugin}.json").read_text())
+    except (OSError, ValueError):
+        return []
+    runs = kept.get("runs", [kept]) if isinstance(kept, dict) else []  # an older file held the last run alone
+    return [r for r in runs if isinstance(r, dict) and {"n_records", "fits", "elapsed_s"} <= set(r)]
+
+
+def record_timing(cache_dir: Path, plugin: str, n_records: int, fits: int, elapsed_s: float, device: str,
+                  config: dict | None = None) -> None:
+    """Keep a finished run's size, wall time and cost settings in the cache (no id, no data): validate scales it."""
+    settings = cost_settings(config) if config is not None else {}
+    entry = {"n_records": int(n_records), "fits": int(fits), "elapsed_s": float(elapsed_s), "device": device,
+             "profile": (config or {}).get("profile"), "settings": settings}
+    runs = [r for r in _timings(cache_dir, plugin) if r.get("settings") != settings][-(KEPT_TIMINGS - 1):]
+    write_text_atomic(Path(cache_dir) / TIMINGS / f"{plugin}.json", json.dumps({"runs": [*runs, entry]}))
+
+
+def time_estimate(cache_dir: Path, plugin: str, n_records: int, fits: int, config: dict | None = None) -> str:
+    """The run's wall time, scaled by records and fits from a finished run of the plugin in this cache: one with the
+    same cost settings where there is one, else the latest, with every setting that differs named (not scaled for:
+    the basis is said, not guessed)."""
+    runs = _timings(cache_dir, plugin)
+    if not runs:
+        return f"time: no finished {plugin} run in this cache to scale from"
+    settings = cost_settings(config) if config is not None else None
+    same = [r for r in runs if settings is not None and r.get("settings") == settings]
+    last = (same or runs)[-1]
+    try:
         scale = n_records / max(int(last["n_records"]), 1) * fits / max(int(last["fits"]), 1)
         minutes = float(last["elapsed_s"]) * scale / 60.0
-    except (OSError, ValueError, KeyError, TypeError):
+    except (ValueError, TypeError):
         return f"time: no finished {plugin} run in this cache to scale from"
-    return (f"time: about {minutes:,.0f} min (a finished run of {last['n_records']} records and {last['fits']} fits "
-            f"on {last['device']} took {float(last['elapsed_s']) / 60:,.1f} min; scaled by records and fits, the "
-            "other settings taken as equal)")
+    basis = (f"a finished run of {last['n_records']} records and {last['fits']} fits on {last.get('device')}, "
+             f"profile {last.get('profile')}, took {float(last['elapsed_s']) / 60:,.1f} min")
+    if same:
+        return f"time: about {minutes:,.0f} min ({basis}, with these settings; scaled by records and fits)"
+    if settings is None or "settings" not in last:
+        return (f"time: about {minutes:,.0f} min ({basis}; scaled by records and fits, the other settings taken as "
+                "equal)")
+    before = last["settings"]
+    changed = sorted(k for k in set(before) | set(settings) if before.get(k) != settings.get(k))
+    shown = "; ".join(f"{k} {before.get(k, '(none)')} -> {settings.get(k, '(none)')}" for k in changed[:8])
+    return (f"time: about {minutes:,.0f} min if the settings below cost nothing ({basis}; scaled by records and fits "
+            f"only). Not scaled for, and the estimate's basis is that run alone: {len(changed)} setting(s) that "
+            f"drive cost differ: {shown}{' ...' if len(changed) > 8 else ''}")
 
 
 def footprint(cohort: Cohort, config: dict | None = None) -> str:

@@ -24,6 +24,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from cardio import plugins
 from cardio.data import CardioError
 from cardio.execution.run import TaskSpec
 from cardio.study import tasks
@@ -31,13 +32,14 @@ from cardio.study import tasks
 submitit: Any
 try:
     import submitit
-except ImportError:  # the cluster extra: pip install 'cardio[cluster]'
+except ImportError:  # the cluster extra of cardio's checkout: .venv/bin/python -m pip install -e '.[cluster]'
     submitit = None
 
 
 def _submitit():
     if submitit is None:
-        raise CardioError("--executor local and slurm need submitit: pip install 'cardio[cluster]'")
+        raise CardioError("--executor local and slurm need submitit, the cluster extra: in cardio's checkout, "
+                          + plugins.pip_install("-e '.[cluster]'"))
     return submitit
 
 

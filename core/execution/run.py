@@ -189,6 +189,8 @@ def run_status(run_dir: Path, register: Iterable[object] = ()) -> tuple[str, lis
     stopped = [f"{n} {s}" for n, s, _ in rows if s in ("cancelled", "failed")]
     if status in ("submitted", "running") and stopped and not states & {"running", "requeued"}:
         status += f", stopped: {', '.join(stopped)} (`cardio run --resume {run_dir}` continues it)"
+    elif status == "interrupted":
+        status += f" ({meta.get('error') or 'stopped by a signal'}; `cardio run --resume {run_dir}` continues it)"
     return status, rows
 
 
@@ -275,8 +277,8 @@ def _mark_stopped(run_dir: Path, name: str, error: BaseException) -> None:
     submitit requeued its job (the requeued marker says so, and the job starts again by itself)."""
     if isinstance(error, (SystemExit, tasks.Cancelled)) and tasks.requeued_here() == name:
         return
-    signame = tasks.stopped_by()
-    if isinstance(error, tasks.Cancelled) or signame:
+    signame = tasks.stopped_by() or ("SIGINT" if isinstance(error, KeyboardInterrupt) else None)
+    if isinstance(error, (tasks.Cancelled, KeyboardInterrupt)) or signame:
         tasks.mark_cancelled(run_dir, name, signame or "a signal")
         return
     tasks.mark_failed(run_dir, name, error)

@@ -55,7 +55,7 @@ SUMMARY_COLUMNS = ("setting", "seed", "run", "model", "task", "metric", "method"
 submitit: Any
 try:
     import submitit
-except ImportError:  # the cluster extra: pip install 'cardio[cluster]'
+except ImportError:  # the cluster extra of cardio's checkout: .venv/bin/python -m pip install -e '.[cluster]'
     submitit = None
 
 
@@ -209,7 +209,8 @@ def _inline(todo: list[Member], log: logging.Logger) -> None:
 
 def _submitit() -> Any:
     if submitit is None:
-        raise CardioError("--executor local and slurm need submitit: pip install 'cardio[cluster]'")
+        raise CardioError("--executor local and slurm need submitit, the cluster extra: in cardio's checkout, "
+                          + plugins.pip_install("-e '.[cluster]'"))
     return submitit
 
 

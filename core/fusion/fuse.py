@@ -163,6 +163,8 @@ def read_modality(run: Path, model: str | None, name: str | None) -> tuple[Modal
     task = label if label in binary else (binary[0] if len(binary) == 1 else None)  # e.g. ecg's crt_response
     if task is None:
         return None, [f"{run}: no binary task of the label {label!r} among its tasks {binary}"]
+    if task != label:  # one outcome under two names (ecg_transfer's task crt_response is its label): said, once
+        print(f"cardio: {run}: its task {task!r} is its label {label!r}; fused as {label!r}", file=sys.stderr)
     models = sorted(outer.loc[outer["task"].astype(str) == task, "model"].astype(str).unique())
     ref = cfg["stats"].get("reference")
     ref = ref.get(task) if isinstance(ref, dict) else ref
@@ -176,16 +178,25 @@ def read_modality(run: Path, model: str | None, name: str | None) -> tuple[Modal
 
 
 def check_runs(mods: list[Modality]) -> list[str]:
-    """Every reason these runs cannot be fused: label, seed, split settings, pseudonym key, folds, labels."""
+    """Every reason these runs cannot be fused: label, seed, split settings, pseudonym key, folds, labels. A setting
+    that differs is named with the exact `--set` that makes the run agree with the first."""
     problems = []
     first = mods[0]
     for m in mods[1:]:
         for what, a, b in (("label", first.config["label"], m.config["label"]),
                            ("seed", first.config["seed"], m.config["seed"]),
-                           ("cv", _split_settings(first.config), _split_settings(m.config)),
                            ("cache_dir (the pseudonym key)", _cache(first.config), _cache(m.config))):
             if a != b:
-                problems.append(f"{m.run} has {what} {b!r}, {first.run} has {a!r}")
+                fix = f"; make it again with --set {what.split()[0]}={a}" if what != "seed" else \
+                    f"; make it again with --seed {a}"
+                problems.append(f"{m.run} has {what} {b!r}, {first.run} has {a!r}{fix}")
+        ours, theirs = _split_settings(first.config), _split_settings(m.config)
+        if ours != theirs:
+            keys = [k for k in ours if ours.get(k) != theirs.get(k)] + [k for k in theirs if k not in ours]
+            sets = " ".join(f"--set cv.{k}={_yaml(first.config['cv'].get(k))}" for k in keys)
+            problems.append(f"{m.run} was split otherwise than {first.run} (" + ", ".join(
+                f"cv.{k} {theirs.get(k)!r} there, {ours.get(k)!r} here" for k in keys) + f"): make {m.run} again "
+                f"with {sets} (the profiles' fold counts differ: ecg_transfer's fast has 5 folds, spect_polar's 3)")
     seen = pd.concat([m.outer.assign(_run=str(m.run)) for m in mods], ignore_index=True)
     if not set.intersection(*(set(m.outer["patient_id"]) for m in mods)) and len(mods) > 1:
         problems.append("the runs share no patient (another cohort, or another pseudonym key)")
@@ -264,6 +275,13 @@ def _split_settings(cfg: dict) -> dict:
     if cv.get("patients"):
         cv["patients"] = str(Path(str(cv["patients"])).expanduser().resolve())
     return cv
+
+
+def _yaml(value: object) -> str:
+    """A config value as `--set` reads it (YAML flow style, one line)."""
+    import yaml
+
+    return str(yaml.safe_dump(value, default_flow_style=True, width=10**6)).strip().removesuffix("...").strip()
 
 
 def _cache(cfg: dict) -> str:

@@ -472,6 +472,16 @@ def _intro(doc: dict) -> list[str]:
     return lines
 
 
+def title(meta: dict) -> str:
+    """The report's title: a run's plugin, or what `cardio predict` did with a run's model (external validation,
+    or validation on the model's own training records)."""
+    plugin = str(meta.get("plugin"))
+    kind = meta.get("kind")
+    if kind and meta.get("folds") and meta["folds"][0].get("name") == "external":
+        return f"{str(kind)[:1].upper()}{str(kind)[1:]} of a {plugin} model"
+    return f"cardio run: {plugin}"
+
+
 def _contents(lay: Layout) -> list[tuple[str, str, list[tuple[str, str]]]]:
     """(anchor, heading, [(anchor, heading) of each section with its own heading]) of every part and appendix."""
     out = [(key, HEADINGS[key], [(p.anchor, p.heading) for p in placed if p.heading]) for key, placed in lay.parts]
@@ -492,7 +502,7 @@ def _figure_md(f: _Figure) -> str:
 def _markdown(doc: dict, lay: Layout, checklist: str) -> str:
     """report.md: the parts in order, short tables and figures in their sections, long tables in Appendix B;
     values from the run are text, never Markdown."""
-    lines = [f"# cardio run: {_value(doc['meta']['plugin'])}", "", *_intro(doc), "## Contents", ""]
+    lines = [f"# {_value(title(doc['meta']))}", "", *_intro(doc), "## Contents", ""]
     for _, heading, subs in _contents(lay):
         lines += [f"- {heading}", *(f"    - {_value(h)}" for _, h in subs)]
     lines.append("")
@@ -595,12 +605,12 @@ def _html(doc: dict, lay: Layout, images: dict[str, _Image], checklist: str) -> 
     Only cardio writes markup here: section text goes through Markdown without links, images or raw HTML,
     and table cells and names are escaped text.
     """
-    title = html.escape(str(doc["meta"]["plugin"]))
+    heading = html.escape(title(doc["meta"]))
     intro = markdown.markdown("\n".join(_intro(doc)), extensions=[_TextOnly()])  # its values escaped by _value
     toc = "".join(f'<li><a href="#{a}">{html.escape(h)}</a>'
                   + ("<ul>" + "".join(f'<li><a href="#{sa}">{html.escape(sh)}</a></li>' for sa, sh in subs) + "</ul>"
                      if subs else "") + "</li>" for a, h, subs in _contents(lay))
-    out = [f"<h1>cardio run: {title}</h1>", intro, f"<nav><h2>Contents</h2><ul>{toc}</ul></nav>"]
+    out = [f"<h1>{heading}</h1>", intro, f"<nav><h2>Contents</h2><ul>{toc}</ul></nav>"]
     shown = [f for _, placed in lay.parts for p in placed for f in p.figures]
     left = sum(1 for f in shown if f.path is not None and f.link not in images)
     if left:
@@ -646,9 +656,9 @@ def render(run_dir: Path, checklist: bool = False) -> str:
     write_text_atomic(run_dir / "report.md", md)
     if checklist:
         write_text_atomic(run_dir / tripod.FILE, tripod.document(doc, rows, "report.html"))
-    title = html.escape(str(doc["meta"]["plugin"]))
     head = (f"<!doctype html><html lang='en'><head><meta charset='utf-8'><meta name='viewport' "
-            f"content='width=device-width, initial-scale=1'><title>cardio {title}</title><style>{STYLE}</style></head>"
+            f"content='width=device-width, initial-scale=1'><title>{html.escape(title(doc['meta']))}</title>"
+            f"<style>{STYLE}</style></head>"
             "<body>")
     figures = [f for _, placed in lay.parts for p in placed for f in p.figures]
     room = PAGE_LIMIT - len((head + _html(doc, lay, {}, tripod.html_table(rows))).encode()) - 300 * len(figures)

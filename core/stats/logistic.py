@@ -15,6 +15,10 @@ from cardio.stats.roc import delong_ci
 from cardio.stats.validation import as_binary_labels, check_level
 
 INTERCEPT = "(intercept)"
+#: How a model is fitted: maximum likelihood; Firth's penalized likelihood; or maximum likelihood, Firth's where the
+#: data are separated (the maximum-likelihood estimate is then infinite).
+METHODS = ("ml", "firth", "auto")
+ML, FIRTH = "maximum likelihood", "Firth's penalized likelihood"
 TABLE_COLUMNS = ["variable", "n", "or", "ci_low", "ci_high", "p_value", "warning", "coef", "se"]
 # a fitted probability this close to the observed label, in a fit that did not converge, means separation
 _SEPARATION_EPS = 1e-6
@@ -40,6 +44,7 @@ class LogisticModel:
     index: pd.Index  # rows of the input frame used (complete cases), to check nesting in the LR test
     warnings: list[str] = field(default_factory=list)
     screen: pd.DataFrame | None = None  # univariate screen behind select_and_fit
+    method: str = ML  # how it was fitted: ML, or FIRTH (its CIs then by profile penalized likelihood)
 
     def predict_proba(self, df: pd.DataFrame) -> np.ndarray:
         """Predicted probability of outcome = 1 for each row of ``df``."""
@@ -121,6 +126,67 @@ def _check_rank(design: np.ndarray, variables: list[str]) -> None:
                              f"{['intercept', *variables[: j - 2]]} (collinear predictors)")
 
 
+class FirthFit:
+    """firthmodels' Firth logistic fit seen as cardio reads a statsmodels result: named coefficients, Wald SEs,
+    p-values from penalized likelihood-ratio tests and CIs by profile penalized likelihood (as R's logistf)."""
+
+    def __init__(self, result: Any, names: list[str]):
+        self._result, self.names = result, names
+        self.params = pd.Series(np.asarray(result.params, dtype=float), index=names)
+        self.bse = pd.Series(np.asarray(result.bse, dtype=float), index=names)
+        self.pvalues = pd.Series(np.asarray(result.pvalues, dtype=float), index=names)
+        self.llf = float(result.llf)  # the penalized log-likelihood
+        self.df_model = float(len(names) - 1)
+        self.aic = 2.0 * len(names) - 2.0 * self.llf
+        self.mle_retvals = dict(result.mle_retvals)
+
+    def conf_int(self, alpha: float = 0.05) -> pd.DataFrame:
+        return pd.DataFrame(self._result.conf_int(alpha=alpha, method="pl"), index=self.names)
+
+    def predict(self, design: Any = None) -> np.ndarray:
+        return np.asarray(self._result.predict(None if design is None else np.asarray(design, dtype=float)))
+
+
+def _firth(y: np.ndarray, design: pd.DataFrame, variables: list[str]) -> tuple[FirthFit, list[str]]:
+    """Firth's penalized logistic regression (Firth 1993; Heinze & Schemper 2002): finite estimates under separation.
+    firthmodels fits it (Newton-Raphson on the Jeffreys-penalized likelihood, profile-likelihood CIs, penalized LR
+    tests), the maintained Python counterpart of R's logistf; statsmodels has no Firth penalty."""
+    try:
+        from firthmodels.adapters.statsmodels import FirthLogit
+    except ImportError:
+        raise StatsError("Firth's logistic regression needs the firthmodels package (a cardio dependency): install "
+                         "cardio again in its environment") from None
+    with _warnings.catch_warnings(record=True) as caught:
+        _warnings.simplefilter("always")
+        try:
+            res = FirthLogit(y.astype(float), design).fit(pl=True, maxiter=100, gtol=1e-8, xtol=1e-8)
+        except (np.linalg.LinAlgError, ValueError) as exc:
+            raise EstimationError(f"Firth logistic fit failed for {variables}: {exc}") from None
+    fit = FirthFit(res, list(design.columns))
+    notes = [] if fit.mle_retvals.get("converged", True) else ["the penalized-likelihood fit did not converge"]
+    notes += [" ".join(str(w.message).split())[:160] for w in caught if "converge" in str(w.message).lower()]
+    if not np.all(np.isfinite(fit.bse)):
+        raise EstimationError(f"Firth logistic fit for {variables} gave non-finite standard errors")
+    return fit, notes
+
+
+def _fit_by(y: np.ndarray, design: pd.DataFrame, variables: list[str], method: str) -> tuple[Any, list[str], str]:
+    """(result, notes, method used): `ml` as _fit; `firth` always; `auto` ML, and Firth's where the data separate."""
+    if method not in METHODS:
+        raise StatsError(f"logistic method {method!r}: use one of {', '.join(METHODS)}")
+    if method == "firth":
+        return (*_firth(y, design, variables), FIRTH)
+    try:
+        return (*_fit(y, design, variables), ML)
+    except EstimationError as exc:
+        if method != "auto" or "separation" not in str(exc):
+            raise
+        res, notes = _firth(y, design, variables)
+        why = str(exc).split(":")[0]
+        return res, [f"{why}: fitted by Firth's penalized likelihood instead (finite estimates; profile "
+                     "penalized-likelihood CIs, penalized likelihood-ratio p-values)", *notes], FIRTH
+
+
 def _fit(y: np.ndarray, design: pd.DataFrame, variables: list[str]) -> tuple[Any, list[str]]:
     """Fit Logit by Newton; perfect or quasi-complete separation -> StatsError, never silent huge ORs."""
     with _warnings.catch_warnings(record=True) as caught:
@@ -137,8 +203,8 @@ def _fit(y: np.ndarray, design: pd.DataFrame, variables: list[str]) -> tuple[Any
         kind = "complete" if extreme.all() else "quasi-complete"
         raise EstimationError(
             f"{kind} separation: {variables} predict the outcome exactly for {int(extreme.sum())} of {y.size} "
-            "records, so the odds ratio is infinite and not estimable; drop or combine the variable, or use a "
-            "penalized (Firth) model"
+            "records, so the odds ratio is infinite and not estimable; drop or combine the variable, or fit Firth's "
+            "penalized model (method='firth' or 'auto')"
         )
     notes = []
     if not converged:
@@ -150,7 +216,7 @@ def _fit(y: np.ndarray, design: pd.DataFrame, variables: list[str]) -> tuple[Any
 
 
 def _or_table(res: Any, variables: list[str], n: int, level: float, warning: str = "") -> pd.DataFrame:
-    ci = res.conf_int(alpha=1.0 - level)  # Wald intervals, exponentiated below
+    ci = res.conf_int(alpha=1.0 - level)  # Wald intervals (Firth's: profile penalized likelihood), exponentiated below
     rows = []
     for v in variables:
         rows.append({"variable": v, "n": n, "or": float(np.exp(res.params[v])), "ci_low": float(np.exp(ci.loc[v, 0])),
@@ -159,9 +225,10 @@ def _or_table(res: Any, variables: list[str], n: int, level: float, warning: str
     return pd.DataFrame(rows, columns=TABLE_COLUMNS)
 
 
-def univariate_screen(df: pd.DataFrame, outcome: str, variables: list[str], level: float = 0.95) -> pd.DataFrame:
-    """One logistic model per variable: OR, Wald CI and p. A variable that cannot be fitted
-    (separation, constant) keeps its row with NaN values and the reason in ``warning``."""
+def univariate_screen(df: pd.DataFrame, outcome: str, variables: list[str], level: float = 0.95,
+                      method: str = "ml") -> pd.DataFrame:
+    """One logistic model per variable: OR, Wald CI and p (by `method`: METHODS). A variable that cannot be fitted
+    (separation under ML, constant) keeps its row with NaN values and the reason in ``warning``."""
     level = check_level(level)
     if not list(variables):
         raise StatsError("no variables to screen")
@@ -169,7 +236,7 @@ def univariate_screen(df: pd.DataFrame, outcome: str, variables: list[str], leve
     for v in variables:
         try:
             y, design, _, notes = _design(df, outcome, [v])
-            res, fit_notes = _fit(y, design, [v])
+            res, fit_notes, _ = _fit_by(y, design, [v], method)
             rows.append(_or_table(res, [v], y.size, level, "; ".join(notes + fit_notes)))
         except EstimationError as exc:  # bad input (missing column, labels) still raises
             msg = str(exc)
@@ -180,32 +247,37 @@ def univariate_screen(df: pd.DataFrame, outcome: str, variables: list[str], leve
     return pd.concat(rows, ignore_index=True)
 
 
-def fit_logistic(df: pd.DataFrame, outcome: str, variables: list[str], level: float = 0.95) -> LogisticModel:
-    """Multivariable logistic model on complete cases, with odds ratios, Wald CIs, p-values and in-sample AUC."""
+def fit_logistic(df: pd.DataFrame, outcome: str, variables: list[str], level: float = 0.95,
+                 method: str = "ml") -> LogisticModel:
+    """Multivariable logistic model on complete cases, with odds ratios, CIs, p-values and in-sample AUC.
+
+    `method` (METHODS): ml, maximum likelihood with Wald CIs, which refuses separated data; firth, Firth's penalized
+    likelihood with profile penalized-likelihood CIs and penalized LR p-values; auto, ML and Firth's where the data
+    separate. The model's `method` and `warnings` say which was used."""
     level = check_level(level)
     variables = list(variables)
     y, design, index, notes = _design(df, outcome, variables)
-    res, fit_notes = _fit(y, design, variables)
+    res, fit_notes, used = _fit_by(y, design, variables, method)
     notes = notes + fit_notes
     model_auc = delong_ci(y, np.asarray(res.predict()), level=level)
     model_auc.warnings.append("in-sample (apparent) AUC: optimistic, not validated")
     return LogisticModel(outcome=outcome, variables=variables, result=res,
                          table=_or_table(res, variables, y.size, level, "; ".join(notes)),
                          llf=float(res.llf), df_model=float(res.df_model), aic=float(res.aic), n=int(y.size),
-                         auc=model_auc, index=index, warnings=notes)
+                         auc=model_auc, index=index, warnings=notes, method=used)
 
 
 def select_and_fit(df: pd.DataFrame, outcome: str, candidates: list[str], p_enter: float = 0.1,
-                   level: float = 0.95) -> LogisticModel:
+                   level: float = 0.95, method: str = "ml") -> LogisticModel:
     """Enter every candidate with univariate p < ``p_enter`` into one multivariable model."""
     if not 0.0 < p_enter <= 1.0:
         raise StatsError(f"p_enter must be in (0, 1], got {p_enter}")
-    screen = univariate_screen(df, outcome, candidates, level=level)
+    screen = univariate_screen(df, outcome, candidates, level=level, method=method)
     selected = screen.loc[screen["p_value"] < p_enter, "variable"].tolist()
     if not selected:
         raise StatsError(f"no candidate reached univariate p < {p_enter} (smallest p = "
                          f"{screen['p_value'].min():.3g}); nothing to enter into the multivariable model")
-    model = fit_logistic(df, outcome, selected, level=level)
+    model = fit_logistic(df, outcome, selected, level=level, method=method)
     model.screen = screen
     return model
 
@@ -219,6 +291,9 @@ def likelihood_ratio_test(reduced: LogisticModel, full: LogisticModel) -> TestRe
     if not_nested or not extra_vars:
         raise StatsError(f"models are not nested: the full model must contain every reduced variable plus at "
                          f"least one more (reduced {reduced.variables}, full {full.variables})")
+    if reduced.method != full.method:
+        raise StatsError(f"models were fitted by different methods ({reduced.method}, {full.method}): their "
+                         "likelihoods are not comparable; fit both the same way")
     if reduced.n != full.n or not reduced.index.equals(full.index):
         raise StatsError(f"models were fitted on different records (reduced n = {reduced.n}, full n = {full.n}); "
                          "refit both on the complete cases of the full model")

@@ -60,7 +60,7 @@ def evaluate(study: Study, stages: tasks.Study, cfg: dict, ctx: RunContext,
                  "%.1f MB)", *(disk[k] / 1e6 for k in ("total", "model", "fold_models", "figures", "checkpoints")))
     if not stages.null_control:
         checks.record_timing(ctx.cache_dir, study.plugin, len(stages.cohort), checks.fits_of(cfg), meta["elapsed_s"],
-                             engine.device_name(ctx.device))
+                             engine.device_name(ctx.device), cfg)
     ctx.log.info("done in %s: %s", duration(meta["elapsed_s"]), run_dir / "report.md")
 
 

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import json
 import logging
+import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -164,6 +166,28 @@ def _now() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S")
 
 
+def _terminate(signum: int, frame: Any) -> None:
+    tasks.stopped_by(signal.Signals(signum).name)
+    raise tasks.Cancelled(f"stopped by {signal.Signals(signum).name}")
+
+
+@contextmanager
+def _terminate_as_interrupt() -> Iterator[None]:
+    """While a command works in a run's folder, SIGTERM (kill, a job's end) stops it as Ctrl-C does: an exception
+    that records the run as interrupted (and its task as cancelled) instead of a process gone with run.json saying
+    running. The engine notes the signal during a fit and passes it here after the epoch's checkpoint. A handler
+    someone else set (an executor's, submitit's) is left as it is; so is any handler outside the main thread."""
+    if threading.current_thread() is not threading.main_thread() or \
+            signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
+        yield
+        return
+    signal.signal(signal.SIGTERM, _terminate)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
 @dataclass
 class RunRecord:
     """A run's folder and its run.json, written by one process (`writes`: rank 0 of a run).
@@ -201,7 +225,8 @@ class RunRecord:
                 write_text_atomic(self.path / "config.yaml", config_mod.dump(config))
             self.update(**fields, status="running", started=_now(), ended=None, error=None)
         try:
-            yield self
+            with _terminate_as_interrupt():
+                yield self
         except BaseException as e:
             close_log()
             if self.writes:
@@ -218,8 +243,10 @@ class RunRecord:
     def _stopped(self, e: BaseException) -> None:
         if isinstance(e, CardioError) and self.discard_empty and self._discard():
             return  # stopped on its input or config before any fold: no half-made run is left behind
-        status = "interrupted" if isinstance(e, KeyboardInterrupt) else "failed"
+        status = "interrupted" if isinstance(e, (KeyboardInterrupt, tasks.Cancelled)) else "failed"
         why = str(e).splitlines()[0] if str(e) else type(e).__name__
+        if isinstance(e, KeyboardInterrupt) and not str(e):
+            why = "stopped by SIGINT (Ctrl-C)"
         self._record_end(status=status, ended=_now(), error=f"{type(e).__name__}: {why}")
 
     def _discard(self) -> bool:

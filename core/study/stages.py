@@ -86,8 +86,17 @@ class Study:
             problems.append(str(e))
         return problems
 
+    def input_problems(self, cfg: dict, ctx: RunContext) -> list[str]:
+        """Every plugin's problems with what the run reads besides the cohort (cardio_check_inputs)."""
+        found = self.hooks.cardio_check_inputs(config=cfg, settings=self.settings(cfg), ctx=ctx)
+        return [str(p) for problems in found for p in (problems or [])]
+
     def cohort(self, cfg: dict, ctx: RunContext, cohort: Cohort | None = None, *, check: bool = True) -> Cohort:
-        """load (unless given) -> preprocess -> checks (`check`: the study's; a cohort to predict has none)."""
+        """load (unless given) -> preprocess -> checks (`check`: what the run reads besides the cohort, first, and the
+        study's checks of the cohort; a cohort to predict has none)."""
+        inputs = self.input_problems(cfg, ctx) if check else []
+        if inputs:
+            raise CardioError(f"{'; '.join(inputs)} (cardio validate lists every problem)")
         cohort = cohort if cohort is not None else self.load(cfg, ctx)
         ctx.log.info("stage preprocess (%d records)", len(cohort))
         loaded = cohort

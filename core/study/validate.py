@@ -68,14 +68,15 @@ def validate_cohort(plugin: str, config_file: str | None = None, sets: Iterable[
     with tempfile.TemporaryDirectory(prefix="cardio-validate-") as scratch:
         ctx = new_context(cfg, Path(scratch), run_logger(None, True), device="cpu", kind=CheckingContext,
                           write=user or write_synthetic)
+        inputs = study.input_problems(cfg, ctx)  # what the run reads besides the cohort: said whatever the cohort
         try:
             cohort = study.load(cfg, ctx)
         except CohortProblems as e:  # the table's problems and its records', every one of them
-            return "the cohort table did not load", [str(p) for p in e.problems]
+            return "the cohort table did not load", [str(p) for p in e.problems] + inputs
         except NotWritten:
-            return _config_only(plugin, cfg, cache_dir), []
-    estimate = checks.time_estimate(cache_dir, plugin, len(cohort), checks.fits_of(cfg))
-    return f"{checks.summary(cohort, cfg)}; {estimate}", study.problems(cohort, cfg)
+            return _config_only(plugin, cfg, cache_dir), inputs
+    estimate = checks.time_estimate(cache_dir, plugin, len(cohort), checks.fits_of(cfg), cfg)
+    return f"{checks.summary(cohort, cfg)}; {estimate}", study.problems(cohort, cfg) + inputs
 
 
 def _config_only(plugin: str, cfg: dict, cache_dir: Path) -> str:

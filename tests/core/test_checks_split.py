@@ -57,3 +57,55 @@ def test_time_is_estimated_from_the_last_finished_run_in_the_cache(tmp_path):
     assert text.startswith("time: about 10 min") and "50 records and 6 fits" in text and "2 logical cores" in text
     (tmp_path / "timings" / "toy.json").write_text("{not json")
     assert "no finished toy run" in time_estimate(tmp_path, "toy", 100, 3)
+
+
+def test_the_estimate_uses_a_run_of_the_same_settings_and_names_every_cost_setting_it_did_not_scale_for(tmp_path):
+    """Issue 55: a profile=fast run in the cache gave "about 10 min" for a run that took an hour. The estimate now
+    scales a run of the same cost settings; from a run of other settings it names each setting that differs (the
+    profile, epochs, inner folds) and says that its basis is that run alone."""
+    from cardio import config as config_mod
+    from cardio.data.checks import fits_of, record_timing, time_estimate
+
+    fast = config_mod.merge(config_mod.core_defaults(), {"profile": "fast", "train": {"epochs": 2}}, strict=False)
+    slow = config_mod.merge(config_mod.core_defaults(), {"profile": "paper", "train": {"epochs": 50},
+                                                         "cv": {"inner_folds": 3}, "seed": 7}, strict=False)
+    record_timing(tmp_path, "toy", 300, fits_of(fast), 600.0, "CPU", fast)
+    from_fast = time_estimate(tmp_path, "toy", 300, fits_of(slow), slow)
+    assert "if the settings below cost nothing" in from_fast and "the estimate's basis is that run alone" in from_fast
+    assert "3 setting(s) that drive cost differ" in from_fast  # the seed is not one of them
+    assert 'profile "fast" -> "paper"' in from_fast and "train.epochs 2 -> 50" in from_fast
+    assert "cv.inner_folds 0 -> 3" in from_fast and "profile fast" in from_fast
+    record_timing(tmp_path, "toy", 300, fits_of(slow), 3600.0, "CPU", {**slow, "seed": 3})
+    same = time_estimate(tmp_path, "toy", 300, fits_of(slow), slow)
+    assert same.startswith("time: about 60 min") and "with these settings" in same and "differ" not in same
+    # the fast run's timing is kept beside it: a fast run is estimated from it again
+    assert time_estimate(tmp_path, "toy", 150, fits_of(fast), fast).startswith("time: about 5 min (")
+
+
+def test_an_inner_training_part_without_both_classes_is_found_by_the_one_check_validate_and_the_run_make(tmp_path):
+    """Issue 55: validate said "cohort OK" and the run stopped at fold0-inner2 (a modality missing patients of the
+    cv.patients list leaves an inner fold's training part one-sided). The check every part's classes get (outer and
+    inner, split_problems, called by validate and by the run before featurize) names that inner part."""
+    from cardio.data import make_folds
+
+    universe = pd.DataFrame({"patient_id": [f"p{i}" for i in range(24)], "label": [1] * 12 + [0] * 12})
+    (tmp_path / "patients.csv").write_text(universe.to_csv(index=False))
+    config = _config("kfold", folds=2, inner_folds=3, patients=str(tmp_path / "patients.csv"))
+    # this modality has every responder but only two non-responders of the list (their scans missing)
+    for seed in range(60):
+        config["seed"] = seed
+        cohort = _cohort(12, 0)
+        cohort.table = pd.concat([cohort.table, pd.DataFrame({"record_id": ["r12", "r13"], "patient_id": ["p12", "p13"],
+                                                              "label": [0, 0]})], ignore_index=True)
+        folds = make_folds(cohort.table, config["cv"], "label", seed)
+        negatives = {f.name: int((cohort.table["label"].iloc[f.train] == 0).sum()) for f in folds}
+        inner = [i for f in folds for i in f.inner if (cohort.table["label"].iloc[i.train] == 0).sum() == 0]
+        if min(negatives.values()) >= 1 and inner:
+            break
+    else:
+        raise AssertionError("no seed gives an inner part without a negative while the outer parts have one")
+    problems = cohort_problems(cohort, config)
+    assert any(p.startswith(f"the training part of {inner[0].name} would hold") and "0 negative" in p
+               for p in problems), problems
+    assert not any(p.startswith("the training part of fold0 ") or p.startswith("the training part of fold1 ")
+                   for p in problems), problems

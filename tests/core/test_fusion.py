@@ -107,6 +107,13 @@ def test_runs_that_cannot_be_joined_are_refused_with_every_reason(cardio_cli, tm
     line = res.stderr.strip()
     assert line.count("\n") == 0 and "without cv.inner_folds" in line
     assert not (tmp_path / "f").exists()
+    # another fold count (ecg_transfer's fast profile has 5 folds, spect_polar's 3): the exact --set that mends it
+    c = cardio_cli("run", "--plugin", "toy", "--out", "two", "--set", f"cohort.dir={root / 'spect'}",
+                   "--set", "cv.inner_folds=2", *common, "--set", "cv.folds=2")
+    assert c.returncode == 0, c.stderr
+    res = cardio_cli("fuse", "a", "two", "--out", "f")
+    assert res.returncode == 2 and "two was split otherwise than a (cv.folds 2 there, 3 here)" in res.stderr
+    assert "make two again with --set cv.folds=3" in res.stderr, res.stderr
 
 
 def test_a_fused_report_states_a_synthetic_crt_cohorts_truth_and_the_same_runs_without_it_do_not(cardio_cli, tmp_path,

@@ -68,6 +68,10 @@ def test_round_trip_site_a_to_site_b(cardio_cli, toy_site, tmp_path):
     assert {"calibration_slope", "brier"} <= {e["metric"] for e in metrics["estimates"]}
     report = (out / "report.md").read_text()
     assert "## External validation" in report and "fitted on all 60 patients" in report
+    # titled for what it is, not as a run (issue 55)
+    assert report.startswith("# External validation of a toy model\n") and "cardio run:" not in report
+    assert "<h1>External validation of a toy model</h1>" in (out / "report.html").read_text()
+    assert (run / "report.md").read_text().startswith("# cardio run: toy\n")
     meta = json.loads((out / "run.json").read_text())
     assert meta["status"] == "finished" and meta["kind"] == "predict"
     assert meta["model_bundle"]["weights_sha256"] == info["weights_sha256"]
@@ -355,6 +359,7 @@ def test_a_cohort_that_overlaps_the_training_one_is_not_called_external(cardio_c
     meta = json.loads((tmp_path / "same" / "metrics.json").read_text())
     assert meta["overlap_with_training"]["same_id"] == 120 and meta["kind"].startswith("validation on records")
     assert "Not an external validation" in (tmp_path / "same" / "report.md").read_text()
+    assert (tmp_path / "same" / "report.md").read_text().startswith("# Validation on records the model was trained on")
     renamed = tmp_path / "renamed"
     renamed.mkdir()
     table.assign(record_id="x" + table["record_id"], patient_id="x" + table["patient_id"]).to_csv(

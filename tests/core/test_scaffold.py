@@ -64,3 +64,46 @@ def test_new_plugin_never_overwrites(cardio_cli, tmp_path):
     cardio_cli("new-plugin", "again", "--dir", str(tmp_path), plugins_path=False, check=True)
     proc = cardio_cli("new-plugin", "again", "--dir", str(tmp_path), plugins_path=False)
     assert proc.returncode == 2 and "already exists" in proc.stderr
+
+
+def test_sex_has_one_coding_in_the_scaffold_the_plugins_and_their_synthetic_cohorts(tmp_path, cardio_cli):
+    """`sex` is binary, 1 = male and 0 = female, in the package `cardio new-plugin` writes (its schema and the
+    synthetic cohort it writes) as in every installed plugin's schema that has the column (issue 55: F/M there)."""
+    import importlib.util
+
+    import pandas as pd
+
+    from cardio import config as config_mod
+    from cardio import plugins
+
+    cardio_cli("new-plugin", "sexed", "--dir", str(tmp_path), plugins_path=False, check=True)
+    pkg = tmp_path / "cardio-sexed" / "cardio_sexed"
+    spec = importlib.util.spec_from_file_location("cardio_sexed", pkg / "__init__.py",
+                                                  submodule_search_locations=[str(pkg)])
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["cardio_sexed"] = module
+    try:
+        spec.loader.exec_module(module)
+        from cardio_sexed import cohort, synthetic
+
+        scaffold = cohort.SCHEMA.column("sex")
+        table = pd.read_csv(synthetic.write_cohort(tmp_path / "syn", n_patients=20, n_features=8, signal=1.0,
+                                                   missing_label=0.0, seed=0))
+    finally:
+        for name in [n for n in sys.modules if n.startswith("cardio_sexed")]:
+            del sys.modules[name]
+    assert scaffold.kind == "binary" and "1 = male, 0 = female" in scaffold.description
+    assert set(table["sex"]) == {0, 1}
+    loaded = plugins.get_plugin_manager()
+    coded = {}
+    for row in plugins.listing(loaded):
+        if not row["modality"] or row["error"]:
+            continue
+        pm = plugins.select(loaded, row["name"])
+        info = plugins.info(pm, row["name"])
+        cfg = config_mod.resolve(info.default_config)
+        schema = pm.hook.cardio_cohort_schema(config=cfg, settings=config_mod.plugin_settings(info, cfg))
+        names = {c.name for c in schema.columns} if schema is not None else set()
+        if "sex" in names:
+            coded[row["name"]] = schema.column("sex").kind
+    assert coded and set(coded.values()) == {"binary"}, coded

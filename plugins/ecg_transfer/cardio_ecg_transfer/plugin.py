@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from cardio import Dataset, PluginInfo, hookimpl, package_defaults
+from cardio_ecg_transfer import mitdb_files
 from cardio_ecg_transfer.settings import EcgSettings, moved_keys
 
 if TYPE_CHECKING:
@@ -34,7 +35,8 @@ def cardio_datasets() -> dict[str, Dataset]:
     return {"mitdb": Dataset(description="MIT-BIH Arrhythmia Database: 48 two-lead Holter excerpts of 30 min, "
                                          "360 Hz, every beat annotated (pretraining and the AAMI benchmark)",
                              size="about 100 MB (48 records)", licence="ODC-By 1.0",
-                             url="https://physionet.org/content/mitdb/1.0.0/", fetch=_fetch_mitdb),
+                             url="https://physionet.org/content/mitdb/1.0.0/", fetch=_fetch_mitdb,
+                             files=mitdb_files.FILES, sha256=mitdb_files.sha256(), archive=mitdb_files.ARCHIVE),
             # external beat databases for benchmarks/aami_interpatient.py --mode external (never used in development)
             "svdb": Dataset(description="MIT-BIH Supraventricular Arrhythmia Database: 78 two-lead Holter excerpts "
                                         "of 30 min, 128 Hz, every beat annotated (external AAMI look)",
@@ -81,6 +83,13 @@ def cardio_load(config: dict, ctx: RunContext) -> Cohort:
     from cardio_ecg_transfer import cohort_ecg
 
     return cohort_ecg.load(config, ctx)
+
+
+@hookimpl
+def cardio_check_inputs(config: dict, settings: EcgSettings, ctx: RunContext) -> list[str]:
+    from cardio_ecg_transfer import mitdb
+
+    return mitdb.pretraining_input_problems(config, ctx.cache_dir)
 
 
 @hookimpl

@@ -293,6 +293,17 @@ def explain_section(fold_models, features, index: np.ndarray, config: dict, ctx)
     return attribution.explain_section(fold_models, features, index, config, ctx)
 
 
+def overlap_text(overlap: tuple[tuple[str, str, float], ...], n_records: int) -> str:
+    """What the report says of cohort ECGs that are MIT-BIH records the backbone was pretrained on."""
+    return (f"**{len(overlap)} of the cohort's {n_records} ECGs are MIT-BIH recordings** that the transfer "
+            "models' backbone was pretrained on, found by content (the R-R intervals of their beats in MIT-BIH's "
+            "reference annotations, then the waveform, r >= 0.95; not by file name): "
+            + ", ".join(f"{rid} = MIT-BIH {rec}" for rid, rec, _ in overlap[:10])
+            + (" ..." if len(overlap) > 10 else "")
+            + ". The pretraining saw their beats (with beat-type labels, not this cohort's outcome), so the transfer "
+            "models are not independent of these ECGs: their estimates on them may be optimistic.")
+
+
 def evaluate_sections(predictions: Predictions, cohort, prepared: Prepared, config: dict, ctx,
                       estimates: list[dict], tests: list[dict]) -> list[Section]:
     """Table 2 (the performance section's `estimates` and `tests` in the paper's layout), Table 1 and the
@@ -330,6 +341,12 @@ def evaluate_sections(predictions: Predictions, cohort, prepared: Prepared, conf
     if truth:
         text += "\n\n" + truth
     out = [Section("ecg_transfer: Table 2, model comparison", text, tables=tables)]
+    overlap = cohort.stage.pretraining_overlap if cohort.stage is not None else ()
+    if overlap:
+        out.append(Section("Cohort ECGs that are MIT-BIH pretraining records", overlap_text(overlap, len(cohort)),
+                           tables={"ECGs found in MIT-BIH": pd.DataFrame(
+                               [{"record": rid, "MIT-BIH record": rec, "waveform r": r} for rid, rec, r in overlap])},
+                           part="summary"))
     try:
         t1 = table1(cohort, config)
     except StatsError as exc:

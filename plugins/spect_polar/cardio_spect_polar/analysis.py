@@ -42,6 +42,7 @@ class FittedResponseModels:
     models: dict
     thresholds: dict[str, float]
     patients: list[str] = field(default_factory=list)
+    firth: list[str] = field(default_factory=list)  # the models Firth's penalized likelihood fitted (separation)
 
     def predict(self, df: pd.DataFrame) -> dict[str, np.ndarray]:
         return {name: np.asarray(m.predict_proba(df), dtype=float) for name, m in self.models.items()}
@@ -62,17 +63,17 @@ def _p_column(screen: pd.DataFrame) -> pd.Series:
 
 def fit_response_models(df: pd.DataFrame, outcome: str, clinical: list[str], ae_cols: list[str], *,
                         p_enter: float = 0.1, p_ae: float = 0.05, max_ae: int = 1,
-                        patient_col: str = "patient_id") -> FittedResponseModels:
+                        patient_col: str = "patient_id", method: str = "ml") -> FittedResponseModels:
     """Univariate screen, then the multivariate models of the paper, on the rows of df only.
 
     AE features enter when univariate p < p_ae (the paper's "significant"), the most significant
     `max_ae` of them (the paper fits AE #30 alone because AE features are collinear). When none
     passes, the single best AE feature enters anyway (``ae_forced``) so that every fold has a
-    clinical + AE model; the report says how often that happened.
+    clinical + AE model; the report says how often that happened. `method` is cardio.stats' (ml, firth, auto).
     """
     variables_all = list(clinical) + list(CONVENTIONAL) + list(ae_cols)
     _require(df, variables_all + [outcome], "response models")
-    screen = stats.univariate_screen(df, outcome, variables_all)
+    screen = stats.univariate_screen(df, outcome, variables_all, method=method)
     p = _p_column(screen)
     clin = [v for v in clinical if p.get(v, 1.0) < p_enter]
     ae_p = p.reindex(ae_cols).sort_values(kind="stable")
@@ -90,21 +91,23 @@ def fit_response_models(df: pd.DataFrame, outcome: str, clinical: list[str], ae_
     models, thresholds = {}, {}
     y = df[outcome].to_numpy()
     for name, cols in variables.items():
-        m = _fit_dropping_clinical(df, outcome, cols, clin, p)
+        m = _fit_dropping_clinical(df, outcome, cols, clin, p, method)
         variables[name] = list(m.variables)
         models[name] = m
         thresholds[name] = stats.choose_threshold(y, m.predict_proba(df), "youden")
     patients = df[patient_col].astype(str).tolist() if patient_col in df.columns else []
-    return FittedResponseModels(screen, clin, ae, forced, variables, models, thresholds, patients)
+    firth = [name for name, m in models.items() if m.method.startswith("Firth")]
+    return FittedResponseModels(screen, clin, ae, forced, variables, models, thresholds, patients, firth)
 
 
-def _fit_dropping_clinical(df: pd.DataFrame, outcome: str, cols: list[str], clinical: list[str], p: pd.Series):
-    """fit_logistic; when the model is not estimable (separation, collinearity), drop the least
-    significant clinical variable and refit, so that one bad fold does not stop a study."""
+def _fit_dropping_clinical(df: pd.DataFrame, outcome: str, cols: list[str], clinical: list[str], p: pd.Series,
+                           method: str = "ml"):
+    """fit_logistic; when the model is not estimable (separation under maximum likelihood, collinearity), drop the
+    least significant clinical variable and refit, so that one bad fold does not stop a study."""
     cols = list(cols)
     while True:
         try:
-            return stats.fit_logistic(df, outcome, cols)
+            return stats.fit_logistic(df, outcome, cols, method=method)
         except stats.EstimationError as exc:
             droppable = [c for c in cols if c in clinical]
             if not droppable:
@@ -163,7 +166,7 @@ def paper_analysis(df: pd.DataFrame, outcome: str, clinical: list[str], categori
     `save_figure(fig, name)` saves a figure for the report (ctx.save_figure) and returns its path.
     """
     fitted = fit_response_models(df, outcome, clinical, ae_cols, p_enter=a.p_enter, p_ae=a.p_significant,
-                                 max_ae=a.max_ae_features)
+                                 max_ae=a.max_ae_features, method=a.logistic)
     y = df[outcome].to_numpy()
     continuous = [c for c in clinical + list(CONVENTIONAL) if c not in categorical]
     table1 = stats.table_one(df, outcome, continuous, [c for c in categorical if c in clinical],

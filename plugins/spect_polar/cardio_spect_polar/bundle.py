@@ -64,7 +64,7 @@ def export(model: PhaseAEModel) -> ModelState:
               "variables": {k: list(v) for k, v in response.variables.items()},
               "thresholds": {k: float(v) for k, v in response.thresholds.items()},
               "clinical_selected": list(response.clinical_selected), "ae_selected": list(response.ae_selected),
-              "ae_forced": bool(response.ae_forced)}
+              "ae_forced": bool(response.ae_forced), "firth": list(response.firth)}
     return ModelState(tensors, params)
 
 
@@ -103,7 +103,8 @@ def load(state: ModelState) -> PhaseAEModel:
             raise CardioError(f"the spect_polar model bundle's coefficients of {odd} do not match their variables")
         response = FittedResponseModels(pd.DataFrame(), list(p["clinical_selected"]), list(p["ae_selected"]),
                                         bool(p["ae_forced"]), variables, models,
-                                        {k: float(v) for k, v in p["thresholds"].items()})
+                                        {k: float(v) for k, v in p["thresholds"].items()},
+                                        firth=list(p.get("firth", [])))  # bundles before Firth's: none
         return PhaseAEModel(_autoencoder(state), response, list(p["ae_cols"]), str(p["outcome"]))
     except KeyError as e:
         raise CardioError(f"the spect_polar model bundle's params lack {e}") from None

@@ -45,7 +45,7 @@ def fit_phase_pipeline(features: Features, rows: np.ndarray, config: dict, ctx, 
         with np.errstate(over="ignore"):
             response = fit_response_models(df, features.label, list(s.analysis.clinical), cols,
                                            p_enter=s.analysis.p_enter, p_ae=s.analysis.p_significant,
-                                           max_ae=s.analysis.max_ae_features)
+                                           max_ae=s.analysis.max_ae_features, method=s.analysis.logistic)
     except stats.StatsError as exc:  # a training fold too small or too one-sided for the logistic models
         y = table[features.label].to_numpy()
         raise CardioError(f"training fold {getattr(ctx, 'fold', None) or ''}: the response models cannot be fitted on "
@@ -71,12 +71,13 @@ def predict_phase_pipeline(model: PhaseAEModel, features: Features, rows: np.nda
 def describe(model) -> dict:
     """What a fold's models chose on its training rows (cardio_describe_model: the core keeps it per fold)."""
     return {"variables": {name: list(model.response.variables[name]) for name in MODEL_NAMES},
-            "ae_forced": bool(model.response.ae_forced)}
+            "ae_forced": bool(model.response.ae_forced), "firth": list(model.response.firth)}
 
 
 def fold_selection_table(model_facts: dict[str, dict]) -> pd.DataFrame:
     """Which variables each fold's models used (chosen on that fold's training rows), from describe()'s facts."""
     rows = [{"fold": fold, **{name: "+".join(v) for name, v in facts["variables"].items()},
-             "ae_forced": int(bool(facts.get("ae_forced")))}
+             "ae_forced": int(bool(facts.get("ae_forced"))),
+             "firth": "+".join(facts.get("firth") or []) or "-"}
             for fold, facts in model_facts.items() if facts.get("variables")]
     return pd.DataFrame(rows)

@@ -31,6 +31,7 @@ def evaluate_sections(predictions: Predictions, cohort: Cohort, features: Featur
     held_out = held_out_incremental_value(scored, features.label, level=level, reference=reference)
     selection = fold_selection_table(model_facts)
     n_forced = int(selection["ae_forced"].sum()) if "ae_forced" in selection.columns else 0
+    n_firth = int((selection["firth"] != "-").sum()) if "firth" in selection.columns else 0
     text = (
         "**The same pipeline, cross-validated.** Inside every training fold the autoencoder was trained on the "
         "training patients' phase maps only, the univariate screen chose clinical variables (p < "
@@ -45,6 +46,10 @@ def evaluate_sections(predictions: Predictions, cohort: Cohort, features: Featur
         + "The variables chosen in each fold are listed below"
         + (f" ({n_forced} fold(s) had no AE feature reach p < {a.p_significant}; there the single best AE "
            "feature entered anyway, column ae_forced)." if n_forced else ".")
+        + (f" In {n_firth} of {len(selection)} fold(s) the training patients separated the outcome for some models "
+           "(column firth): those were fitted by Firth's penalized logistic regression (finite estimates; "
+           f"spect_polar.analysis.logistic: {a.logistic}), the others by maximum likelihood." if n_firth else
+           f" Every model was fitted by maximum likelihood (spect_polar.analysis.logistic: {a.logistic}).")
         + " The held-out incremental-value table is this plugin's own analysis, the out-of-fold counterpart of "
         "the in-sample LR test and ORs: response regressed on the held-out scores' log-odds (per SD), per CV "
         f"repeat, with {level:.0%} Wald intervals. Every number in this section is valid under selection.")

@@ -75,6 +75,10 @@ class Analysis(Settings):
         "= male, yes/no 1/0); each one named is required in the table, without empty cells")
     categorical: tuple[str, ...] = setting(("sex", "nyha", "cad", "ckd", "acei_arb", "ischemia", "smoking"),
                                            "shown as n (%) in Table 1")
+    logistic: str = setting("auto", "how the logistic models are fitted: auto (maximum likelihood, and Firth's "
+                                    "penalized likelihood where a fold's data are separated, as on ~30 patients; the "
+                                    "report says in how many folds), ml (separation drops a clinical variable or stops "
+                                    "the fold), firth (always Firth's)", choices=("auto", "ml", "firth"))
     permutations: int = setting(1000, "label permutations of the whole screen -> select -> fit -> LR-test recipe "
                                       "(selection.py)", ge=1)
     seed: int = setting(0, "seed of those permutations", ge=0)

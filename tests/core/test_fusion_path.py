@@ -1,0 +1,37 @@
+"""The README's documented path from two cohort folders to a fused report, run as written (issue 55: fusing two real
+runs took 5 attempts): `cardio synthetic-crt` writes the cohort, ecg_transfer and spect_polar run it with their fast
+profiles and one split, and `cardio fuse` makes the report, each command once."""
+from __future__ import annotations
+
+import json
+import re
+import shlex
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("cardio_ecg_transfer")
+pytest.importorskip("cardio_spect_polar")
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _documented() -> list[list[str]]:
+    """The README's block after 'From two cohort folders to a fused report': its commands, joined over backslashes."""
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    block = text.split("**From two cohort folders to a fused report, first time.**", 1)[1].split("\n\n", 2)[1]
+    joined = re.sub(r"\\\n\s*", " ", block)
+    return [shlex.split(line.strip())[1:] for line in joined.splitlines() if line.strip().startswith("cardio ")]
+
+
+def test_the_readme_fusion_path_works_first_time(cardio_cli, tmp_path, mitdb_dir):
+    commands = _documented()
+    assert [c[0] for c in commands] == ["synthetic-crt", "run", "run", "fuse"]
+    for words in commands:
+        res = cardio_cli(*words, env={"CARDIO_DATA": str(mitdb_dir.parent)}, plugins_path=False)
+        assert res.returncode == 0, f"cardio {shlex.join(words)}\n{res.stderr[-3000:]}"
+    fused = tmp_path / "runs" / "two-fused"
+    metrics = json.loads((fused / "metrics.json").read_text())
+    models = {e["model"] for e in metrics["estimates"] if e["metric"] == "auc"}
+    assert {"fused", "ecg_transfer", "spect_polar"} <= models, models
+    assert (fused / "report.html").exists() and "fused" in (fused / "report.md").read_text()

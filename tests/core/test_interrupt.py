@@ -1,0 +1,50 @@
+"""A run stopped by SIGTERM or Ctrl-C (SIGINT) says so: run.json `interrupted` as the README promises, its task
+`cancelled` with the signal, `cardio status` says interrupted (not "failed ... killed?"), and `--resume` finishes it.
+Real signals to a real `cardio run` process."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+# the toy plugin's fits long enough to be signalled mid-way, with a checkpoint every epoch
+SLOW = ["--set", "cv.folds=2", "--set", "data.n_patients=200", "--set", "train.epochs=200", "--set",
+        "train.batch_size=16", "--set", "final_model=false", "--set", "report.figures=false", "--set",
+        "stats.n_resamples=200", "--set", "train.cpu_threads=1", "--set", "train.checkpoint_every_s=0"]
+
+
+def _start(tmp_path, toy_site, out: str) -> subprocess.Popen:
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(toy_site), os.environ.get("PYTHONPATH", "")]),
+           "CARDIO_CACHE": str(tmp_path / "cache")}
+    return subprocess.Popen([sys.executable, "-m", "cardio.cli", "run", "--plugin", "toy", "--out", out, *SLOW],
+                            cwd=tmp_path, env=env, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+
+@pytest.mark.parametrize("signum,code", [(signal.SIGTERM, 143), (signal.SIGINT, 130)], ids=["SIGTERM", "SIGINT"])
+def test_a_signalled_run_is_interrupted_and_resumes(signum, code, toy_site, tmp_path, cardio_subprocess):
+    run = tmp_path / "r"
+    proc = _start(tmp_path, toy_site, "r")
+    deadline = time.time() + 300
+    while not (run / "checkpoints" / "fold0-mlp.pt").exists() and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.05)
+    assert proc.poll() is None, proc.communicate()[1][-2000:]
+    proc.send_signal(signum)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == code, err[-2000:]
+    name = signal.Signals(signum).name
+    meta = json.loads((run / "run.json").read_text())
+    assert meta["status"] == "interrupted" and name in meta["error"] and meta["ended"], meta
+    cancelled = json.loads((run / "tasks" / "fit-fold0" / "cancelled.json").read_text())
+    assert f"stopped by {name}" in cancelled["error"]
+    status = cardio_subprocess("status", "r", check=True).stdout
+    first = status.splitlines()[0]
+    assert "interrupted" in first and name in first and "--resume" in first, status
+    assert "killed?" not in status and "failed" not in status, status
+    resumed = cardio_subprocess("run", "--resume", "r", check=True)
+    assert json.loads((run / "run.json").read_text())["status"] == "finished", resumed.stderr[-2000:]
+    assert "fold0-mlp: resuming after epoch" in (run / "run.log").read_text()
