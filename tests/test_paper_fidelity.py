@@ -187,3 +187,28 @@ def test_mmode_paper_profile_starts_from_imagenet_and_an_unreadable_cache_is_one
     cache_file("densenet121", "IMAGENET1K_V1").write_bytes(b"not a state dict")
     with pytest.raises(CardioError, match="copy the file to .*densenet121-a639ec97.pth, or set mmode_septal_flash"):
         SeptalFlashNet("imagenet")
+
+
+# Issue 56: departures the READMEs did not state, now followed in profile=paper or stated.
+
+def test_ecg_paper_profile_fine_tunes_at_the_papers_learning_rate() -> None:
+    pytest.importorskip("cardio_ecg_transfer")
+    s = _paper("ecg_transfer")["ecg_transfer"]
+    assert s["finetune"]["lr"] == 0.001 and s["pretrain"]["lr"] == 0.001  # "the learning rate is 0.001"
+    assert "ecg_transfer.finetune.lr" in fidelity_keys(ROOT / "plugins" / "ecg_transfer" / "README.md")
+
+
+def test_ecg_fold_sds_are_said_not_to_be_the_papers() -> None:
+    pytest.importorskip("cardio_ecg_transfer")
+    import numpy as np
+
+    from cardio import Predictions
+    from cardio_ecg_transfer.report import fold_sd_note
+
+    n = 71
+    y = (np.arange(n) % 3 > 0).astype(float)
+    pred = Predictions.from_arrays([f"r{i}" for i in range(n)], [f"p{i}" for i in range(n)], y, np.linspace(0, 1, n),
+                                   model="m", task="responder", fold=np.arange(n) % 5)
+    note = fold_sd_note(pred)
+    assert "not comparable with the paper's ± figures (0.011-0.018)" in note
+    assert "about 14 patients" in note and "an SD of about 0.12" in note

@@ -34,6 +34,23 @@ def _fold_mean_sd(g: pd.DataFrame, metric: str) -> str:
     return f"{np.mean(values):.3f} ± {sd:.3f}"
 
 
+def fold_sd_note(predictions: Predictions) -> str:
+    """Why the (folds) SDs cannot be set beside the paper's ± figures: the SD a proportion has over folds this size."""
+    table = predictions.table
+    labelled = table[(table["kind"] == "binary") & table["y_true"].notna()]
+    per_fold = labelled.drop_duplicates(["fold", "patient_id"]).groupby("fold").size()
+    if per_fold.empty:
+        return ""
+    n = float(per_fold.mean())
+    sd = float(np.sqrt(0.7 * 0.3 / n))
+    paper = float(np.sqrt(0.7 * 0.3 / (71 / 5)))
+    return (f"**The (folds) SDs are not comparable with the paper's ± figures (0.011-0.018).** A fold here holds about "
+            f"{n:.0f} patients, and a proportion near 0.7 measured on {n:.0f} patients varies from fold to fold with "
+            f"an SD of about {sd:.2f} from sampling alone (√(0.7 × 0.3 / {n:.0f})); the paper's 71 patients in 5 folds "
+            f"give about {paper:.2f}. Its ±0.011-0.018 are far below what an SD over its folds could be, and the paper "
+            "does not say what they measure, so the two columns are not alike. ")
+
+
 def _training(model: str) -> str:
     if model.endswith("-transfer"):
         return "pretrained on MIT-BIH, fine-tuned"
@@ -315,8 +332,8 @@ def evaluate_sections(predictions: Predictions, cohort, prepared: Prepared, conf
             f"estimates and paired tests, laid out as the paper's table ({int(level * 100)}% CIs; AUC: "
             f"{_auc_text(estimates, [str(m) for m in t2['model']])}; proportions: Wilson, or a patient bootstrap "
             "where a patient has several ECGs, one fold's scores pooled: they ignore training variability); the "
-            "(folds) columns are mean ± SD over folds, as the paper reports, computed here from the out-of-fold "
-            "predictions. "
+            "(folds) columns are mean ± SD over folds, in the paper's layout, computed here from the out-of-fold "
+            "predictions. " + fold_sd_note(predictions)
             + comparison_text(reference, [str(m) for m in t2["model"]], _test_method(tests, reference)))
     tables = {"Table 2": t2}
     if over_repeats is not None:
