@@ -212,3 +212,15 @@ def test_ecg_fold_sds_are_said_not_to_be_the_papers() -> None:
     note = fold_sd_note(pred)
     assert "not comparable with the paper's ± figures (0.011-0.018)" in note
     assert "about 14 patients" in note and "an SD of about 0.12" in note
+
+
+def test_perfusion_paper_profile_tunes_the_later_layers_only() -> None:
+    pytest.importorskip("cardio_perfusion_polar")
+    from cardio_perfusion_polar.model import PolarResNet
+
+    frozen = _paper("perfusion_polar")["perfusion_polar"]["freeze"]
+    assert frozen == ["conv1", "bn1", "layer1", "layer2"]
+    net = PolarResNet("resnet18", n_outputs=2)
+    net.freeze(frozen)
+    trained = {name.split(".")[0] for name, p in net.net.named_parameters() if p.requires_grad}
+    assert trained == {"layer3", "layer4", "fc"}
