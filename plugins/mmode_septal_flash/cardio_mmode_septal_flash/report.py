@@ -40,7 +40,7 @@ def line_figure(row: pd.Series, s: SeptalFlashSettings):
     fig, (a, b) = subplots(1, 2, figsize=(9, 4), layout="constrained")
     a.imshow(seq.frames[seq.cycle[0]], cmap="gray")
     a.plot(seq.points[:, 0], seq.points[:, 1], ".", color="lime", ms=2, label="septum (62 points)")
-    a.plot(*seq.points[list(TANGENT_POINTS)].T, "o", color="red", ms=4, label="points 10 and 20")
+    a.plot(*seq.points[list(TANGENT_POINTS)].T, "o", color="red", ms=4, label="10th and 20th points")
     a.plot([line.start[0], line.end[0]], [line.start[1], line.end[1]], "-", color="yellow", lw=1, label="M-mode line")
     a.arrow(*line.centre, *(line.normal * 0.15 * line.length), color="red", width=0.6, head_width=3)
     a.legend(fontsize=7, loc="lower right")
