@@ -224,3 +224,31 @@ def test_perfusion_paper_profile_tunes_the_later_layers_only() -> None:
     net.freeze(frozen)
     trained = {name.split(".")[0] for name, p in net.net.named_parameters() if p.requires_grad}
     assert trained == {"layer3", "layer4", "fc"}
+
+
+def test_echo_paper_profile_table2_prints_the_10000_resample_patient_bootstrap() -> None:
+    pytest.importorskip("cardio_echo_cmr")
+    import numpy as np
+
+    from cardio import Predictions
+    from cardio.stats import evaluate_predictions, format_ci
+    from cardio_echo_cmr.report import table2
+    from cardio_echo_cmr.targets import parse
+
+    cfg = _paper("echo_cmr")
+    assert cfg["echo_cmr"]["table2_interval"] == "bootstrap" and cfg["stats"]["n_resamples"] == 10000
+    rng = np.random.default_rng(2)
+    n = 60  # a held-out tenth: 30 patients with two studies each
+    y = np.repeat((rng.random(n // 2) < 0.5).astype(float), 2)
+    s = y + rng.normal(0, 1, n)
+    targets = parse([{"target": "wma", "kind": "binary", "level": "study", "label": "wma_global", "title": "WMA"}])
+    pred = Predictions.from_arrays([f"r{i}" for i in range(n)], [f"p{i // 2}" for i in range(n)], y, s,
+                                   model="r2plus1d-A4C", task="wma", fold=np.zeros(n, int))
+    estimates, _ = evaluate_predictions(pred.table, n_resamples=cfg["stats"]["n_resamples"], seed=0)
+    boot = [e for e in estimates if e["metric"] == "auc" and e["fold"] == "pooled"
+            and e["method"].startswith("bootstrap")]
+    assert len(boot) == 1 and boot[0]["n_resamples"] == 10000 and boot[0]["extra"]["resampled"] == "patients"
+    shown = table2(estimates, pred, targets, ("A4C",), interval="bootstrap")
+    assert shown.loc[0, "A4C"] == format_ci(boot[0])
+    headline = table2(estimates, pred, targets, ("A4C",))
+    assert headline.loc[0, "A4C"] != shown.loc[0, "A4C"]  # the default keeps the performance table's interval
