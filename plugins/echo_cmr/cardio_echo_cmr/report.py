@@ -13,6 +13,7 @@ import pandas as pd
 from cardio import Cohort, Features, Predictions, Section, stats
 from cardio.data.cine import read_cine, sector_mask, to_gray
 from cardio.report.figures import subplots
+from cardio_echo_cmr import displays
 from cardio_echo_cmr.cohort import unpaired
 from cardio_echo_cmr.model import weights_source
 from cardio_echo_cmr.settings import EchoSettings
@@ -194,15 +195,17 @@ def _their(views: tuple[str, ...]) -> str:
 
 
 def evaluate_sections(predictions: Predictions, config: dict, estimates: list[dict],
-                      cohort: Cohort) -> list[Section]:
+                      cohort: Cohort, save_figure: displays.SaveFigure | None = None) -> list[Section]:
     """The Table 2 layout and the agreement table from the performance section's `estimates`, and the paper's
-    comparison of two targets (which the core does not make) computed here."""
+    comparison of two targets (which the core does not make) computed here; with `save_figure` (ctx.save_figure)
+    also the paper's Figure 1 and Supplementary Figure 1 beside them, and its Table 1 in the cohort part."""
     es = EchoSettings.of(config)
     targets, views = parse(es.targets), es.views
     s = config["stats"]
     n, level = int(s["n_resamples"]), float(s["level"])
-    shown = sorted({e["method"] for e in stats.pick(estimates, metric="auc", fold="pooled")
-                    if _pooled(estimates, "auc", e["model"], e["task"], es.table2_interval) is e})
+    aucs: list[dict] = stats.pick(estimates, metric="auc", fold="pooled")
+    shown = sorted({str(a["method"]) for a in aucs
+                    if _pooled(estimates, "auc", a["model"], a["task"], es.table2_interval) is a})
     notes = [stats.interval_note(m) if not m.startswith("bootstrap") else
              f"{m}, {n} resamples of patients (all of a patient's studies together, stratified by class), as the "
              "paper's 10,000 bootstrap samples: one model's scores, it ignores training variability" for m in shown]
@@ -228,7 +231,16 @@ def evaluate_sections(predictions: Predictions, config: dict, estimates: list[di
         names = "/".join(t.title.removeprefix("native ") for t in targets if not t.binary)
         tables[f"{names} agreement per view and fused"] = agreement_table(estimates, targets, views)
     title = "Echo → CMR findings (Table 2 layout)" if targets == DEFAULT else "Echo targets (Table 2 layout)"
-    return [Section(title=title, text=text, tables=tables, estimates=rows)]
+    figures = [] if save_figure is None else [f for f in (
+        displays.figure1(predictions.table, views, save_figure),
+        displays.scatter_figure(predictions.table, targets, save_figure)) if f is not None]
+    baseline = displays.table1(cohort.table, targets, dict(es.thresholds), views)
+    return [Section(title=title, text=text, tables=tables, estimates=rows, figures=figures),
+            Section(title="Echo → CMR: Table 1, the cohort (paper's layout)", part="cohort", text=(
+                "As the paper's Table 1: unique patients (each patient's first study), the CMR values as mean (SD) "
+                "and the abnormal and global findings as n (%), each over the patients that have it (N), then the "
+                "echo studies and the studies and patients each view's clips come from."),
+                tables={"Table 1": baseline})]
 
 
 #: Fewest positions per spatial axis a Grad-CAM layer needs: at 16 x 16 px, layer4 is 1 x 1 x 1 and its map
