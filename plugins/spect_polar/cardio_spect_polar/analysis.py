@@ -406,11 +406,15 @@ def _held_out_lr(df: pd.DataFrame, repeat: int, ref: str, other: str, level: flo
         full = stats.fit_logistic(df, "y", [red_col, ref_col], level=level)
         lr = stats.likelihood_ratio_test(reduced, full)
         t = full.table.set_index("variable")
+        rate = float(df["y"].mean())  # the intercept-only model's log-likelihood: each model's own chi-square
+        null_llf = float(len(df) * (rate * np.log(rate) + (1 - rate) * np.log(1 - rate)))
+        row.update(chi2_other=2 * (reduced.llf - null_llf), chi2_with_reference=2 * (full.llf - null_llf))
         row.update(lr_chi2=float(lr.statistic), p_value=float(lr.p_value),
                    or_reference_per_sd=float(t.loc[ref_col, "or"]),
                    or_reference_ci=stats.format_interval(t.loc[ref_col, "ci_low"], t.loc[ref_col, "ci_high"]),
                    or_other_per_sd=float(t.loc[red_col, "or"]), status="estimated")
     except (stats.StatsError, CardioError) as exc:  # a labelled skip, never NaN cells
-        row.update(lr_chi2="", p_value="", or_reference_per_sd="", or_reference_ci="", or_other_per_sd="",
+        row.update(chi2_other="", chi2_with_reference="", lr_chi2="", p_value="",
+                   or_reference_per_sd="", or_reference_ci="", or_other_per_sd="",
                    status=f"skipped: {str(exc).splitlines()[0]}")
     return row
