@@ -55,7 +55,10 @@ def cardio_plugin_info() -> PluginInfo:
 
 @hookimpl(trylast=True)
 def cardio_evaluate(predictions: Predictions, cohort: Cohort, config: dict, ctx: RunContext) -> Section | None:
-    columns = config.get("subgroups") or []
+    # `subgroups_if_present` (a plugin's default may ask for site): reported where the cohort table has the column
+    maybe = [str(c) for c in config.get("subgroups_if_present") or []]
+    absent = [c for c in maybe if c not in cohort.table.columns]
+    columns = list(dict.fromkeys([*(config.get("subgroups") or []), *(c for c in maybe if c not in absent)]))
     if not columns:
         return None
     from cardio.stats import format_ci  # loaded only when a run asks for subgroups
@@ -97,4 +100,6 @@ def cardio_evaluate(predictions: Predictions, cohort: Cohort, config: dict, ctx:
             f"values as the cohort table writes them, per {_unit(cohort)}); small subgroups give wide intervals.")
     text += "".join(f" {n} {_unit(cohort)}(s) hold several values of {col} over their records: {col}={SEVERAL}."
                     for col, n in mixed.items())
+    if absent:
+        text += f" Not in this cohort's table, so not reported: {', '.join(absent)}."
     return Section("Subgroups", text, tables={"AUC by subgroup": pd.DataFrame(rows)}, estimates=estimates)
