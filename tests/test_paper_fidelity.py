@@ -252,3 +252,34 @@ def test_echo_paper_profile_table2_prints_the_10000_resample_patient_bootstrap()
     assert shown.loc[0, "A4C"] == format_ci(boot[0])
     headline = table2(estimates, pred, targets, ("A4C",))
     assert headline.loc[0, "A4C"] != shown.loc[0, "A4C"]  # the default keeps the performance table's interval
+
+
+def test_table1_in_the_paper_profiles_uses_the_papers_tests() -> None:
+    pytest.importorskip("cardio_ecg_transfer")
+    pytest.importorskip("cardio_spect_polar")
+    import numpy as np
+    import pandas as pd
+
+    from cardio import Cohort
+    from cardio_ecg_transfer.report import table1
+
+    assert _paper("spect_polar")["spect_polar"]["analysis"]["table1_tests"] == "paper"
+    cfg = _paper("ecg_transfer")
+    assert cfg["ecg_transfer"]["report"]["table1_tests"] == "paper"
+    # He et al. (ECG) Table 1: CKD in 2 of 46 responders and 3 of 25 non-responders, printed p 0.235
+    y = np.r_[np.ones(46), np.zeros(25)]
+    ckd = np.r_[np.ones(2), np.zeros(44), np.ones(3), np.zeros(22)]
+    table = pd.DataFrame({"patient_id": [f"p{i}" for i in range(71)], "record_id": [f"p{i}" for i in range(71)],
+                          "responder": y, "ckd": ckd, "age": np.random.default_rng(0).exponential(10, 71)})
+    cohort = Cohort(table, label="responder")
+    paper = table1(cohort, cfg).set_index("variable")
+    assert paper.loc["ckd", "test"] == "chi-square (Pearson, uncorrected)"
+    assert abs(paper.loc["ckd", "p_value"] - 0.235) < 0.01 and paper.loc["age", "test"] == "Student t-test"
+    default = table1(cohort, plugin_config_default("ecg_transfer")).set_index("variable")
+    assert default.loc["ckd", "test"] == "Fisher exact" and default.loc["age", "test"] == "Kruskal–Wallis"
+
+
+def plugin_config_default(plugin: str) -> dict:
+    from cardio.testing import plugin_config
+
+    return plugin_config(plugin)

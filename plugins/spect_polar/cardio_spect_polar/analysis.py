@@ -167,7 +167,7 @@ def paper_analysis(df: pd.DataFrame, outcome: str, clinical: list[str], categori
     y = df[outcome].to_numpy()
     continuous = [c for c in clinical + list(CONVENTIONAL) if c not in categorical]
     table1 = stats.table_one(df, outcome, continuous, [c for c in categorical if c in clinical],
-                             equal_var=a.student_t)
+                             equal_var=a.student_t, tests="student-chi2" if a.table1_tests == "paper" else "adaptive")
     screen = _univariate_table(fitted, df, a.multitest)
     p = _p_column(fitted.screen)
     sig_ae = [c for c in ae_cols if p[c] < a.p_significant]
@@ -195,7 +195,8 @@ def paper_analysis(df: pd.DataFrame, outcome: str, clinical: list[str], categori
         rp.loc[ae_rows, list(CONVENTIONAL)].add_prefix("p_")).rename_axis("ae_feature").reset_index()
     section = Section(
         title="SPECT phase autoencoder: the paper's analysis (in-sample, explanatory)",
-        text=_in_sample_text(fitted, len(df), int(np.sum(y == 1)), sig_ae, lr_tests, perm, a), figures=figures,
+        text=_in_sample_text(fitted, len(df), int(np.sum(y == 1)), sig_ae, lr_tests, perm, a)
+        + f" Table 1: {stats.note_on_tests(table1)}", figures=figures,
         tables={"Table 1 by responder status (in-sample)": table1,
                 "Univariate logistic regression (in-sample)": screen,
                 "Multivariate logistic models (in-sample)": pd.concat([_model_table(fitted, n)
