@@ -283,3 +283,11 @@ def plugin_config_default(plugin: str) -> dict:
     from cardio.testing import plugin_config
 
     return plugin_config(plugin)
+
+
+def test_spect_readme_says_its_phase_analysis_was_never_compared_with_the_emory_tools() -> None:
+    text = (ROOT / "plugins" / "spect_polar" / "README.md").read_text(encoding="utf-8")
+    assert "**Not compared with the Emory tools' output.**" in text
+    assert "may not carry over" in text and "43°" in text and "135°" in text
+    assert "Chen et al., J Nucl Cardiol 2008;15:383" in text and "--resolution-only" in text
+    assert "as in the Emory tools" not in text
