@@ -33,3 +33,22 @@ def test_an_optional_subgroup_is_reported_only_where_the_table_has_it(tmp_path):
     with_site = _run(tmp_path / "b", table.assign(site=np.where(np.arange(n) < 40, "A", "B")), ["sex"], ["site"])
     assert {"site=A", "site=B"} <= set(with_site.tables["AUC by subgroup"]["subgroup"])
     assert "not reported" not in with_site.text
+
+
+def test_a_task_with_one_class_in_a_subgroup_leaves_the_other_tasks_reported(tmp_path):
+    """perfusion_polar predicts sex and is reported by sex: among women the sex task has one class, the others not."""
+    n = 80
+    rng = np.random.default_rng(2)
+    sex = np.arange(n) % 2
+    y = (rng.random(n) < 0.5).astype(float)
+    ids = [f"p{i}" for i in range(n)]
+    parts = [Predictions.from_arrays(ids, ids, y, y + rng.normal(0, 1, n), model="m", task="crt", fold=sex),
+             Predictions.from_arrays(ids, ids, sex.astype(float), sex + rng.normal(0, 1, n), model="m", task="male",
+                                     fold=sex)]
+    pred = Predictions(Predictions.concat(parts).table.assign(repeat=0))
+    table = pd.DataFrame({"patient_id": ids, "record_id": ids, "y": y, "sex": sex})
+    cfg = resolve({}, sets=("subgroups=[sex]", "stats.n_resamples=100"))
+    section = subgroups.cardio_evaluate(pred, Cohort(table, label="y"), cfg, cpu_context(tmp_path))
+    shown = section.tables["AUC by subgroup"].set_index(["subgroup", "task"])["auc"]
+    assert shown[("sex=0", "male")] == shown[("sex=1", "male")] == "skipped: one outcome class in this subgroup"
+    assert not shown[("sex=0", "crt")].startswith("skipped") and not shown[("sex=1", "crt")].startswith("skipped")
