@@ -187,3 +187,107 @@ def test_mmode_paper_profile_starts_from_imagenet_and_an_unreadable_cache_is_one
     cache_file("densenet121", "IMAGENET1K_V1").write_bytes(b"not a state dict")
     with pytest.raises(CardioError, match="copy the file to .*densenet121-a639ec97.pth, or set mmode_septal_flash"):
         SeptalFlashNet("imagenet")
+
+
+# Issue 56: departures the READMEs did not state, now followed in profile=paper or stated.
+
+def test_ecg_paper_profile_fine_tunes_at_the_papers_learning_rate() -> None:
+    pytest.importorskip("cardio_ecg_transfer")
+    s = _paper("ecg_transfer")["ecg_transfer"]
+    assert s["finetune"]["lr"] == 0.001 and s["pretrain"]["lr"] == 0.001  # "the learning rate is 0.001"
+    assert "ecg_transfer.finetune.lr" in fidelity_keys(ROOT / "plugins" / "ecg_transfer" / "README.md")
+
+
+def test_ecg_fold_sds_are_said_not_to_be_the_papers() -> None:
+    pytest.importorskip("cardio_ecg_transfer")
+    import numpy as np
+
+    from cardio import Predictions
+    from cardio_ecg_transfer.report import fold_sd_note
+
+    n = 71
+    y = (np.arange(n) % 3 > 0).astype(float)
+    pred = Predictions.from_arrays([f"r{i}" for i in range(n)], [f"p{i}" for i in range(n)], y, np.linspace(0, 1, n),
+                                   model="m", task="responder", fold=np.arange(n) % 5)
+    note = fold_sd_note(pred)
+    assert "not comparable with the paper's ± figures (0.011-0.018)" in note
+    assert "about 14 patients" in note and "an SD of about 0.12" in note
+
+
+def test_perfusion_paper_profile_tunes_the_later_layers_only() -> None:
+    pytest.importorskip("cardio_perfusion_polar")
+    from cardio_perfusion_polar.model import PolarResNet
+
+    frozen = _paper("perfusion_polar")["perfusion_polar"]["freeze"]
+    assert frozen == ["conv1", "bn1", "layer1", "layer2"]
+    net = PolarResNet("resnet18", n_outputs=2)
+    net.freeze(frozen)
+    trained = {name.split(".")[0] for name, p in net.net.named_parameters() if p.requires_grad}
+    assert trained == {"layer3", "layer4", "fc"}
+
+
+def test_echo_paper_profile_table2_prints_the_10000_resample_patient_bootstrap() -> None:
+    pytest.importorskip("cardio_echo_cmr")
+    import numpy as np
+
+    from cardio import Predictions
+    from cardio.stats import evaluate_predictions, format_ci
+    from cardio_echo_cmr.report import table2
+    from cardio_echo_cmr.targets import parse
+
+    cfg = _paper("echo_cmr")
+    assert cfg["echo_cmr"]["table2_interval"] == "bootstrap" and cfg["stats"]["n_resamples"] == 10000
+    rng = np.random.default_rng(2)
+    n = 60  # a held-out tenth: 30 patients with two studies each
+    y = np.repeat((rng.random(n // 2) < 0.5).astype(float), 2)
+    s = y + rng.normal(0, 1, n)
+    targets = parse([{"target": "wma", "kind": "binary", "level": "study", "label": "wma_global", "title": "WMA"}])
+    pred = Predictions.from_arrays([f"r{i}" for i in range(n)], [f"p{i // 2}" for i in range(n)], y, s,
+                                   model="r2plus1d-A4C", task="wma", fold=np.zeros(n, int))
+    estimates, _ = evaluate_predictions(pred.table, n_resamples=cfg["stats"]["n_resamples"], seed=0)
+    boot = [e for e in estimates if e["metric"] == "auc" and e["fold"] == "pooled"
+            and e["method"].startswith("bootstrap")]
+    assert len(boot) == 1 and boot[0]["n_resamples"] == 10000 and boot[0]["extra"]["resampled"] == "patients"
+    shown = table2(estimates, pred, targets, ("A4C",), interval="bootstrap")
+    assert shown.loc[0, "A4C"] == format_ci(boot[0])
+    headline = table2(estimates, pred, targets, ("A4C",))
+    assert headline.loc[0, "A4C"] != shown.loc[0, "A4C"]  # the default keeps the performance table's interval
+
+
+def test_table1_in_the_paper_profiles_uses_the_papers_tests() -> None:
+    pytest.importorskip("cardio_ecg_transfer")
+    pytest.importorskip("cardio_spect_polar")
+    import numpy as np
+    import pandas as pd
+
+    from cardio import Cohort
+    from cardio_ecg_transfer.report import table1
+
+    assert _paper("spect_polar")["spect_polar"]["analysis"]["table1_tests"] == "paper"
+    cfg = _paper("ecg_transfer")
+    assert cfg["ecg_transfer"]["report"]["table1_tests"] == "paper"
+    # He et al. (ECG) Table 1: CKD in 2 of 46 responders and 3 of 25 non-responders, printed p 0.235
+    y = np.r_[np.ones(46), np.zeros(25)]
+    ckd = np.r_[np.ones(2), np.zeros(44), np.ones(3), np.zeros(22)]
+    table = pd.DataFrame({"patient_id": [f"p{i}" for i in range(71)], "record_id": [f"p{i}" for i in range(71)],
+                          "responder": y, "ckd": ckd, "age": np.random.default_rng(0).exponential(10, 71)})
+    cohort = Cohort(table, label="responder")
+    paper = table1(cohort, cfg).set_index("variable")
+    assert paper.loc["ckd", "test"] == "chi-square (Pearson, uncorrected)"
+    assert abs(paper.loc["ckd", "p_value"] - 0.235) < 0.01 and paper.loc["age", "test"] == "Student t-test"
+    default = table1(cohort, plugin_config_default("ecg_transfer")).set_index("variable")
+    assert default.loc["ckd", "test"] == "Fisher exact" and default.loc["age", "test"] == "Kruskal–Wallis"
+
+
+def plugin_config_default(plugin: str) -> dict:
+    from cardio.testing import plugin_config
+
+    return plugin_config(plugin)
+
+
+def test_spect_readme_says_its_phase_analysis_was_never_compared_with_the_emory_tools() -> None:
+    text = (ROOT / "plugins" / "spect_polar" / "README.md").read_text(encoding="utf-8")
+    assert "**Not compared with the Emory tools' output.**" in text
+    assert "may not carry over" in text and "43°" in text and "135°" in text
+    assert "Chen et al., J Nucl Cardiol 2008;15:383" in text and "--resolution-only" in text
+    assert "as in the Emory tools" not in text

@@ -146,13 +146,16 @@ class Schema:
     """A plugin's cohort table: its file name, its columns, and the level predictions are made at.
 
     level: record | study | patient; `aggregate` (mean, max, logit_mean: cardio.stats.aggregate_scores)
-    turns the scores of a level's records into one. Columns not declared are kept as they are.
+    turns the scores of a level's records into one. Columns not declared are kept as they are. `response`
+    (cardio.data.response.VolumetricResponse) derives the outcome by the papers' rule and checks the given one.
     """
 
     columns: tuple[Column, ...]
     table: str = "labels.csv"
     level: str = "record"
     aggregate: str = "mean"
+    #: a cardio.data.response.VolumetricResponse: read_table derives and checks the outcome by it
+    response: Any = None
 
     def __post_init__(self) -> None:
         if self.level not in LEVELS:
@@ -585,6 +588,8 @@ def read_table(root: str | Path, schema: Schema, *, allow_outside: bool = False,
         out[col.name] = typed
     _one_value_per_unit(out, schema, problems)
     _shared_files(out, root, schema, problems, log)
+    if schema.response is not None:
+        schema.response.apply(out, problems, log)
     for check in checks:
         check(out, problems)
     problems.raise_if_any()

@@ -19,6 +19,9 @@ from cardio.data import ID_COLUMNS, CardioError, Cohort, Features
 LEAK_AUC = 0.99
 # Config keys that name the outcome itself, where naming an outcome column is the point.
 OUTCOME_KEYS = ("label", "outcome", "outcomes", "task", "tasks", "target", "targets")
+# Report keys that only split the finished predictions (no model sees them): an outcome column may be one, e.g.
+# perfusion_polar's sex, both a task and the subgroup its bias is checked by.
+REPORT_ONLY = ("subgroups", "subgroups_if_present")
 
 
 def _strings(node: Any, where: str = ""):
@@ -38,7 +41,7 @@ def check_config(config: dict, cohort: Cohort) -> None:
     outcomes = set(cohort.outcomes) | {cohort.label}
     for key, value in _strings(config):
         last = key.rsplit(".", 1)[-1]
-        if value in outcomes and last not in OUTCOME_KEYS and not last.endswith(("label", "outcome")):
+        if value in outcomes and last not in OUTCOME_KEYS + REPORT_ONLY and not last.endswith(("label", "outcome")):
             raise CardioError(f"config key {key} names {value!r}, which defines or derives from the outcome "
                               f"{cohort.label!r}; a model or baseline given it would see the answer")
 

@@ -327,12 +327,14 @@ def binary_figures(task: str, sub: pd.DataFrame, names: dict, level: float, ctx,
     source = "external cohort" if external else "out-of-fold"
     pct = f"{level * 100:.0f}%"
     curves = {m: (g["y_true"].to_numpy(), g["y_score"].to_numpy()) for m, g in sub.groupby("model", sort=False)}
+    patients = {display_name(m, names): g["patient_id"].to_numpy() for m, g in sub.groupby("model", sort=False)}
     fig = stats.plot_roc({display_name(m, names): c for m, c in curves.items()},
-                         title=f"ROC, {shown} ({source})", seed=ctx.seed, level=level, aucs=aucs)
+                         title=f"ROC, {shown} ({source})", seed=ctx.seed, level=level, aucs=aucs, groups=patients)
     figures = [ctx.save_figure(fig, f"roc_{_slug(task)}", caption=(
         f"ROC curve{'s' if len(curves) > 1 else ''} of {_listed([display_name(m, names) for m in curves])} for "
         f"{shown} ({source}). The legend gives each AUC with its {pct} interval, as the table does; the shaded band "
-        f"is a {pct} pointwise bootstrap band of the scores (it ignores training variability)."))]
+        f"is a {pct} pointwise bootstrap band of the scores, patients resampled with all their records as the "
+        "legend's interval counts them (it ignores training variability)."))]
     risks = {m: p for m, (_, p) in curves.items() if is_probabilistic(p)}  # not yes/no rules
     for model, p in risks.items():
         fig = stats.plot_calibration(curves[model][0], p,

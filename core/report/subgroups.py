@@ -47,6 +47,12 @@ def with_subgroup_values(table: pd.DataFrame, cohort: Cohort, columns: list[str]
     return out, mixed
 
 
+def _two_classes(sub: pd.DataFrame) -> pd.DataFrame:
+    """The rows of a subgroup whose model and task can be evaluated there: regression, or both outcome classes."""
+    keep = sub.groupby(["model", "task"], sort=False)["y_true"].transform(lambda y: y.dropna().nunique() >= 2)
+    return sub[(sub["kind"] != "binary") | keep.astype(bool)]
+
+
 @hookimpl
 def cardio_plugin_info() -> PluginInfo:
     return PluginInfo(name="subgroups", modality=None,
@@ -55,7 +61,10 @@ def cardio_plugin_info() -> PluginInfo:
 
 @hookimpl(trylast=True)
 def cardio_evaluate(predictions: Predictions, cohort: Cohort, config: dict, ctx: RunContext) -> Section | None:
-    columns = config.get("subgroups") or []
+    # `subgroups_if_present` (a plugin's default may ask for site): reported where the cohort table has the column
+    maybe = [str(c) for c in config.get("subgroups_if_present") or []]
+    absent = [c for c in maybe if c not in cohort.table.columns]
+    columns = list(dict.fromkeys([*(config.get("subgroups") or []), *(c for c in maybe if c not in absent)]))
     if not columns:
         return None
     from cardio.stats import format_ci  # loaded only when a run asks for subgroups
@@ -76,9 +85,14 @@ def cardio_evaluate(predictions: Predictions, cohort: Cohort, config: dict, ctx:
                         n, _unit(cohort), col, col, SEVERAL)
     estimates, rows = [], []
     for col in columns:
+        # a task with one class within a level (the sex task among women) is left out of that level, not the level
+        for (level, model, task), g in joined[joined["kind"] == "binary"].groupby([col, "model", "task"]):
+            if g["y_true"].dropna().nunique() < 2:
+                rows.append({"subgroup": f"{col}={level}", "model": model, "task": task, "n": len(g),
+                             "auc": "skipped: one outcome class in this subgroup"})
         per_level = ctx.stats.by_subgroup(
             joined, col, lambda sub: ctx.stats.evaluate_predictions(
-                sub, level=s["level"], n_resamples=s["n_resamples"], seed=ctx.seed)[0])
+                _two_classes(sub), level=s["level"], n_resamples=s["n_resamples"], seed=ctx.seed)[0])
         for level, result in per_level.items():
             if not isinstance(result, list):  # skipped by the stats service, e.g. one outcome class
                 why = "; ".join(getattr(result, "warnings", [])) or str(result)
@@ -97,4 +111,6 @@ def cardio_evaluate(predictions: Predictions, cohort: Cohort, config: dict, ctx:
             f"values as the cohort table writes them, per {_unit(cohort)}); small subgroups give wide intervals.")
     text += "".join(f" {n} {_unit(cohort)}(s) hold several values of {col} over their records: {col}={SEVERAL}."
                     for col, n in mixed.items())
+    if absent:
+        text += f" Not in this cohort's table, so not reported: {', '.join(absent)}."
     return Section("Subgroups", text, tables={"AUC by subgroup": pd.DataFrame(rows)}, estimates=estimates)

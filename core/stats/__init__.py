@@ -54,7 +54,7 @@ if TYPE_CHECKING:  # what type checkers and readers see; at run time each name l
     from cardio.stats.roc import auc, delong_ci, delong_test, delong_unpaired_test, roc_curve_band
     from cardio.stats.stacking import Stacker, fit_stacker
     from cardio.stats.subgroups import SubgroupSkipped, by_subgroup
-    from cardio.stats.table1 import table_one
+    from cardio.stats.table1 import note_on_tests, table_one
     from cardio.stats.thresholds import (
         binary_metrics,
         choose_threshold,
@@ -87,7 +87,7 @@ _SUBMODULE = {name: module for module, names in {
     "roc": ("auc", "delong_ci", "delong_test", "delong_unpaired_test", "roc_curve_band"),
     "stacking": ("Stacker", "fit_stacker"),
     "subgroups": ("SubgroupSkipped", "by_subgroup"),
-    "table1": ("table_one",),
+    "table1": ("table_one", "note_on_tests"),
     "thresholds": ("binary_metrics", "choose_threshold", "threshold_for_sensitivity", "wilson_ci",
                    "youden_threshold"),
 }.items() for name in names}
@@ -100,7 +100,8 @@ __all__ = [
     "format_ci", "format_interval", "format_p", "calibration", "decision_curve", "adjust_pvalues",
     "threshold_for_sensitivity", "binary_metrics", "wilson_ci",
     "univariate_screen", "LogisticModel", "fit_logistic", "select_and_fit", "likelihood_ratio_test",
-    "correlation_matrix", "table_one", "agreement", "by_subgroup", "SubgroupSkipped", "summarize_folds",
+    "correlation_matrix", "table_one", "note_on_tests", "agreement", "by_subgroup", "SubgroupSkipped",
+    "summarize_folds",
     "plot_roc", "plot_calibration", "plot_confusion", "plot_decision_curve", "plot_bland_altman", "plot_forest",
     "forest_figures",
     "evaluate_predictions", "CV_METHOD", "cross_validated_auc", "cross_validated_auc_difference", "cv_auc_interval",

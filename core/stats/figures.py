@@ -75,7 +75,8 @@ def _roc_axes(ax, chance: bool = True) -> None:
 
 
 def plot_roc(curves: dict[str, tuple[Any, Any]], ci_band: bool = True, n_resamples: int = 500, seed: int | None = 0,
-             title: str | None = None, level: float = 0.95, aucs: dict[str, Estimate | dict] | None = None) -> Figure:
+             title: str | None = None, level: float = 0.95, aucs: dict[str, Estimate | dict] | None = None,
+             groups: dict[str, Any] | None = None) -> Figure:
     """ROC curves, legend "name: AUC x [lo–hi]" and "n = positives, negatives".
 
     The legend carries ``aucs[name]`` where given (the AUC and interval the report's table shows for that curve,
@@ -84,12 +85,21 @@ def plot_roc(curves: dict[str, tuple[Any, Any]], ci_band: bool = True, n_resampl
     With `ci_band`, each curve gets its pointwise stratified-bootstrap band, and each band its own panel:
     one curve is one panel; several curves are small multiples (one panel per curve, the others drawn thin
     and grey for comparison), so bands never overlap. Without bands, the curves share one panel.
+    ``groups[name]`` (patient ids, one per record of that curve) makes its band resample patients with all
+    their records, as the legend's interval counts patients.
     """
     if not curves:
         raise StatsError("plot_roc needs at least one (y, score) curve")
     drawn = {name: _roc_label(name, y, score, level, (aucs or {}).get(name)) for name, (y, score) in curves.items()}
     pct = f"{level * 100:.0f}%"
     which = _legend_method(aucs, list(curves))
+    clustered = any(g is not None for g in (groups or {}).values())
+    band_text = f"{pct} bootstrap band{', patients resampled' if clustered else ''} ({n_resamples} resamples)"
+
+    def band_of(name: str) -> dict:
+        y, score = curves[name]
+        return roc_curve_band(y, score, n_resamples=n_resamples, seed=seed, level=level,
+                              groups=(groups or {}).get(name))
     if len(curves) == 1 or not ci_band:
         fig = Figure(figsize=(5.6, 5.4))
         ax = fig.add_subplot()
@@ -97,10 +107,9 @@ def plot_roc(curves: dict[str, tuple[Any, Any]], ci_band: bool = True, n_resampl
         for i, (label, fpr, tpr) in enumerate(drawn.values()):
             ax.plot(fpr, tpr, color=colour(i), ls=line_style(i), lw=1.8, label=label)
         if ci_band:
-            y, score = next(iter(curves.values()))
-            band = roc_curve_band(y, score, n_resamples=n_resamples, seed=seed, level=level)
+            band = band_of(next(iter(curves)))
             ax.fill_between(band["fpr"], band["lo"], band["hi"], color=colour(0), alpha=0.18, lw=0, step="post",
-                            label=f"{pct} bootstrap band ({n_resamples} resamples)")
+                            label=band_text)
         ax.set(xlabel=FPR_LABEL, ylabel=TPR_LABEL, title=title or "ROC curve")
         ax.legend(loc="lower right", fontsize=7.5, title=f"AUC [{pct} CI: {which}]", title_fontsize=7.5)
         fig.tight_layout()
@@ -116,8 +125,7 @@ def plot_roc(curves: dict[str, tuple[Any, Any]], ci_band: bool = True, n_resampl
             if other != name:
                 _, fpr, tpr = drawn[other]
                 ax.plot(fpr, tpr, color=GREY, lw=0.8, alpha=0.8)
-        y, score = curves[name]
-        band = roc_curve_band(y, score, n_resamples=n_resamples, seed=seed, level=level)
+        band = band_of(name)
         ax.fill_between(band["fpr"], band["lo"], band["hi"], color=colour(i), alpha=0.18, lw=0, step="post")
         label, fpr, tpr = drawn[name]
         ax.plot(fpr, tpr, color=colour(i), lw=1.8)
@@ -126,7 +134,7 @@ def plot_roc(curves: dict[str, tuple[Any, Any]], ci_band: bool = True, n_resampl
                 bbox={"facecolor": "white", "edgecolor": "0.8", "alpha": 0.9, "pad": 2})
     for ax in axes[len(names):]:
         ax.set_visible(False)
-    fig.supxlabel(f"{FPR_LABEL}\nshaded: {pct} bootstrap band ({n_resamples} resamples); grey: the other models;\n"
+    fig.supxlabel(f"{FPR_LABEL}\nshaded: {band_text}; grey: the other models;\n"
                   f"AUC [{pct} CI: {which}]", fontsize=9)
     fig.supylabel(TPR_LABEL, fontsize=9)
     fig.suptitle(title or "ROC curves", fontsize=10)

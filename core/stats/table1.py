@@ -58,6 +58,36 @@ def _check(df: pd.DataFrame, group: str, continuous: list[str], categorical: lis
     return levels
 
 
+#: Table 1's tests: "adaptive" (the default: Welch, or Kruskal–Wallis when skewed; chi-square, or Fisher for a small
+#: 2x2) or "student-chi2" (what most clinical papers state: Student t and Pearson chi-square for every variable)
+TEST_SETS = ("adaptive", "student-chi2")
+
+
+def _chi_square(yates: bool):
+    """tableone custom test: Pearson chi-square of the contingency rows tableone hands it, Yates-corrected when 2x2
+    and `yates` (SciPy's default, which reproduces e.g. He et al.'s CKD p 0.786)."""
+    from scipy.stats import chi2_contingency
+
+    def test(*rows) -> float:
+        counts = np.asarray(rows, dtype=float)
+        counts = counts[counts.sum(axis=1) > 0][:, counts.sum(axis=0) > 0]
+        if min(counts.shape) < 2:
+            return float("nan")
+        return float(chi2_contingency(counts, correction=yates)[1])
+
+    test.__name__ = "chi-square (Yates)" if yates else "chi-square (Pearson, uncorrected)"
+    return test
+
+
+def note_on_tests(table: pd.DataFrame) -> str:
+    """One sentence naming the test behind each p-value of a Table 1 (from its `test` column), for its caption."""
+    rows = table[table["test"].notna()]
+    by_test: dict[str, list[str]] = {}
+    for var, test in zip(rows["variable"], rows["test"]):
+        by_test.setdefault(str(test), []).append(str(var))
+    return "P-values: " + "; ".join(f"{t} ({', '.join(v)})" for t, v in by_test.items()) + "." if by_test else ""
+
+
 def _text(v) -> str | None:
     """A category as text (True -> "True", 1.0 -> "1"); missing stays missing."""
     if v is None or (isinstance(v, float) and np.isnan(v)) or v is pd.NA:
@@ -83,7 +113,7 @@ def _reason_untested(samples: list[np.ndarray]) -> str:
 
 def table_one(df: pd.DataFrame, group: str, continuous: list[str], categorical: list[str],
               equal_var: bool = False, digits: int = 1, *, nonnormal: list[str] | None = None,
-              display_names: dict | None = None) -> pd.DataFrame:
+              display_names: dict | None = None, tests: str = "adaptive", yates: bool = True) -> pd.DataFrame:
     """Baseline table by `group`, computed by tableone.
 
     Continuous variables: mean (SD) with a Welch t-test (Student with ``equal_var=True``; Welch ANOVA for > 2
@@ -93,12 +123,20 @@ def table_one(df: pd.DataFrame, group: str, continuous: list[str], categorical: 
     naming the level it counts (1, True as "yes", ... else the last level). SMD: absolute standardized mean difference
     between two groups (one column per pair of groups when more). `display_names` relabels the variable column.
 
+    ``tests="student-chi2"``: every continuous variable mean (SD) with Student's t (one-way ANOVA for > 2 groups) and
+    every categorical one Pearson's chi-square (Yates-corrected for a 2x2 table with ``yates``), never Fisher or
+    Kruskal–Wallis, as papers that state "Student t-test and chi-square" computed them.
+
     Columns: variable, level, summary, overall (n=N), one per group "group=level (n=k)", SMD..., p_value, test,
     missing (values left out as missing). ``attrs["notes"]`` says what the columns mean and lists the warnings.
     """
     from tableone import TableOne  # tableone loads its plotting stack: only when a table is made
 
+    if tests not in TEST_SETS:
+        raise StatsError(f"Table 1 tests must be one of {TEST_SETS}, got {tests!r}")
     levels = _check(df, group, continuous, categorical)
+    if tests == "student-chi2":
+        nonnormal, equal_var = [], True
     data = df.loc[df[group].notna(), [group, *continuous, *categorical]].copy()
     data[group] = data[group].map(_text)
     headers = {_text(lv): f"{group}={lv} (n={int((data[group] == _text(lv)).sum())})" for lv in levels}
@@ -115,6 +153,8 @@ def table_one(df: pd.DataFrame, group: str, continuous: list[str], categorical: 
         elif cats:
             order[var] = cats
     htest = {v: _welch_anova for v in continuous if v not in nonnormal} if len(levels) > 2 and not equal_var else None
+    if tests == "student-chi2":  # tableone would switch a small 2x2 to Fisher: the paper's chi-square instead
+        htest = {v: _chi_square(yates and len(order.get(v, [])) == 2 and len(levels) == 2) for v in categorical}
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         # tableone's own use of deprecated pandas calls is not ours to fix; ours stay errors in the tests

@@ -35,7 +35,7 @@ TASKS = "tasks"
 
 # Sections that change where a fit runs or how the evaluate step reports, never what a fit computes: a run that
 # failed at evaluate (a subgroup column misnamed) is fixed in config.yaml and resumed without refitting.
-NOT_HASHED = ("executor", "report", "subgroups")
+NOT_HASHED = ("executor", "report", "subgroups", "subgroups_if_present")
 
 
 def config_hash(cfg: dict) -> str:

@@ -10,7 +10,8 @@ import cardio
 REPO = Path(__file__).resolve().parents[2]
 # The submodules a plugin may import (docs/plugin-api.md), with what is inside them; everything else in core/ is
 # the core's own.
-PUBLIC_SUBMODULES = {"cardio.data.cohort", "cardio.data.cine", "cardio.data.aha17", "cardio.data.weights",
+PUBLIC_SUBMODULES = {"cardio.data.cohort", "cardio.data.response", "cardio.data.cine", "cardio.data.aha17",
+                     "cardio.data.weights",
                      "cardio.report.figures", "cardio.report.explain", "cardio.stats", "cardio.engine",
                      "cardio.testing"}
 

@@ -266,3 +266,58 @@ def test_display_table_maps_names_columns_and_subgroups():
     assert shown["subgroup"].tolist() == ["Sex=F", "Sex=M"] and "LVEF (%)" in shown.columns
     assert report.split_unit("QRS duration (ms)") == ("QRS duration", "ms") and report.split_unit("age") == ("age",
                                                                                                            None)
+
+
+def _band_area(band: PolyCollection) -> float:
+    """Area of a shaded band (shoelace over its outline)."""
+    x, y = band.get_paths()[0].vertices.T
+    return float(abs(np.dot(x, np.roll(y, 1)) - np.dot(y, np.roll(x, 1))) / 2)
+
+
+def _patients_with_copies(seed: int = 4, n: int = 40, copies: int = 4) -> tuple[np.ndarray, ...]:
+    """`n` patients, each with `copies` records of one score and label: a record bootstrap treats them as 4n."""
+    rng = np.random.default_rng(seed)
+    y = (rng.random(n) < 0.5).astype(int)
+    score = rng.normal(size=n) + y
+    return np.repeat(y, copies), np.repeat(score, copies), np.repeat(np.arange(n), copies)
+
+
+def test_roc_band_resamples_patients_when_given_their_ids():
+    from cardio.stats import roc_curve_band
+
+    y, score, pid = _patients_with_copies()
+    area = {}
+    for groups in (None, pid):
+        band = roc_curve_band(y, score, n_resamples=200, seed=0, groups=groups)
+        area["patients" if groups is not None else "records"] = float(np.sum(
+            (band["hi"] - band["lo"])[:-1] * np.diff(band["fpr"])))
+    assert area["patients"] > 1.5 * area["records"]  # four copies of a patient are one patient's evidence
+    for curves in ({"cnn": (y, score)}, {"cnn": (y, score), "rule": (y, score > 0.5)}):
+        fig = plot_roc(curves, n_resamples=200, seed=0, groups={name: pid for name in curves})
+        (band,) = _bands(fig.axes[0])
+        assert _band_area(band) == pytest.approx(area["patients"], rel=1e-6)
+    label = plot_roc({"cnn": (y, score)}, n_resamples=200, groups={"cnn": pid}).axes[0].get_legend().get_texts()
+    assert any("patients resampled" in t.get_text() for t in label)
+
+
+def test_performance_roc_band_is_clustered_by_patient(tmp_path, monkeypatch):
+    y, score, pid = _patients_with_copies()
+    records = [f"r{i}" for i in range(y.size)]
+    table = Predictions.from_arrays(records, [f"p{i}" for i in pid], y.astype(float), 1 / (1 + np.exp(-score)),
+                                    model="risk_model", task="crt", fold=np.arange(y.size) % 2).table
+    ctx = cpu_context(tmp_path / "run")
+    drawn = {}
+    save = type(ctx).save_figure
+
+    def keep(self, fig, name, **kw):  # the figure as drawn, then saved as the report saves it
+        drawn[name] = fig
+        return save(self, fig, name, **kw)
+
+    monkeypatch.setattr(type(ctx), "save_figure", keep)
+    evaluate_sections(Predictions(table.assign(repeat=0)), resolve({}, sets=("stats.n_resamples=200",)), ctx)
+    (band,) = _bands(drawn["roc_crt"].axes[0])
+    from cardio.stats import roc_curve_band
+
+    clustered = roc_curve_band(y, 1 / (1 + np.exp(-score)), n_resamples=500, seed=ctx.seed, groups=pid)
+    expected = float(np.sum((clustered["hi"] - clustered["lo"])[:-1] * np.diff(clustered["fpr"])))
+    assert _band_area(band) == pytest.approx(expected, rel=1e-6)

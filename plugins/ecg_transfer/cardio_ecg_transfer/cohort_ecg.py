@@ -17,7 +17,7 @@ from cardio_ecg_transfer.settings import EcgSettings
 
 #: Columns that define the CRT outcome (response is an LVESV reduction >= 15%): the core refuses them
 #: as covariates and permutes them with the label in a null control.
-OUTCOME_COLUMNS = ("lvesv_reduction_pct",)
+OUTCOME_COLUMNS = ("lvesv_reduction_pct", "lvesv_followup")
 #: Cohort columns that never become model inputs or report rows (the file name of the ECG).
 NOT_COVARIATES = ("ecg",)
 

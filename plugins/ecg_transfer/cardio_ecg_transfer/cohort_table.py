@@ -25,6 +25,7 @@ import pandas as pd
 
 from cardio import CardioError
 from cardio.data.cohort import OUTSIDE_SWITCH, Column, Problems, Schema, read_records, read_table
+from cardio.data.response import VolumetricResponse
 from cardio_ecg_transfer.beat_images import beat_windows, highpass
 from cardio_ecg_transfer.leads import MULTI_LEAD_SUFFIXES, lead_name, read_leads, stated_rate
 from cardio_ecg_transfer.records import MAX_FS, MAX_GAP_S, MIN_FS, read_ecg, wfdb_signal_files
@@ -39,6 +40,9 @@ ECG_SUFFIXES = (".hea", ".csv", ".npy", ".dcm", ".xml", ".edf")
 #: ECG files that carry no sampling rate of their own: the row's `fs` gives it.
 RATE_FROM_TABLE = (".csv", ".npy")
 _YES = "1 = yes, 0 = no (also yes/no, true/false)"
+
+#: He et al.'s outcome: LVESV reduction >= 15% at the 6-month echo (derived where empty, checked where given)
+RESPONSE = VolumetricResponse(baseline="lvesv", followup="lvesv_followup")
 
 SCHEMA = Schema(
     columns=(
@@ -70,8 +74,9 @@ SCHEMA = Schema(
             ("acei_arb", "ACE inhibitor or ARB"), ("ckd", "chronic kidney disease"), ("dm", "diabetes mellitus"),
             ("hypertension", "hypertension"), ("smoking", "smoker"), ("beta_blocker", "beta blocker"),
             ("spironolactone", "spironolactone"), ("digoxin", "digoxin"), ("diuretic", "diuretic"))),
+        *RESPONSE.columns(),
     ),
-    table="cohort.csv", level="patient", aggregate="mean")
+    table="cohort.csv", level="patient", aggregate="mean", response=RESPONSE)
 
 
 def schema(label: str, s: EcgSettings) -> Schema:
@@ -80,6 +85,7 @@ def schema(label: str, s: EcgSettings) -> Schema:
     rule = s.baselines.guideline
     target = dataclasses.replace(SCHEMA.column("responder"), name=label)
     columns = [target, *(c for c in SCHEMA.columns if not c.target and c.name != label)]
+    response = dataclasses.replace(RESPONSE, label=label)
     declared = {c.name for c in columns}
     binary = [rule.lbbb_column]
     numbers = [*s.baselines.covariates, rule.qrs_column, rule.lvef_column, *s.report.table1_continuous]
@@ -88,7 +94,7 @@ def schema(label: str, s: EcgSettings) -> Schema:
             columns.append(Column(name, "binary" if name in binary else "number",
                                   description="a covariate the config names"))
             declared.add(name)
-    return dataclasses.replace(SCHEMA, columns=tuple(columns))
+    return dataclasses.replace(SCHEMA, columns=tuple(columns), response=response)
 
 
 def rate_given(table: pd.DataFrame, problems: Problems) -> None:

@@ -7,7 +7,16 @@ import numpy as np
 import pandas as pd
 
 from cardio import Predictions, Section
-from cardio.stats import StatsError, format_ci, headline_auc, interval_note, paired_test, pick, table_one
+from cardio.stats import (
+    StatsError,
+    format_ci,
+    headline_auc,
+    interval_note,
+    note_on_tests,
+    paired_test,
+    pick,
+    table_one,
+)
 from cardio_ecg_transfer import beat_metrics
 from cardio_ecg_transfer.fold_models import TASK, Prepared
 from cardio_ecg_transfer.pretrain import Pretrained
@@ -32,6 +41,23 @@ def _fold_mean_sd(g: pd.DataFrame, metric: str) -> str:
         return "–"
     sd = np.std(values, ddof=1) if len(values) > 1 else 0.0
     return f"{np.mean(values):.3f} ± {sd:.3f}"
+
+
+def fold_sd_note(predictions: Predictions) -> str:
+    """Why the (folds) SDs cannot be set beside the paper's ± figures: the SD a proportion has over folds this size."""
+    table = predictions.table
+    labelled = table[(table["kind"] == "binary") & table["y_true"].notna()]
+    per_fold = labelled.drop_duplicates(["fold", "patient_id"]).groupby("fold").size()
+    if per_fold.empty:
+        return ""
+    n = float(per_fold.mean())
+    sd = float(np.sqrt(0.7 * 0.3 / n))
+    paper = float(np.sqrt(0.7 * 0.3 / (71 / 5)))
+    return (f"**The (folds) SDs are not comparable with the paper's ± figures (0.011-0.018).** A fold here holds about "
+            f"{n:.0f} patients, and a proportion near 0.7 measured on {n:.0f} patients varies from fold to fold with "
+            f"an SD of about {sd:.2f} from sampling alone (√(0.7 × 0.3 / {n:.0f})); the paper's 71 patients in 5 folds "
+            f"give about {paper:.2f}. Its ±0.011-0.018 are far below what an SD over its folds could be, and the paper "
+            "does not say what they measure, so the two columns are not alike. ")
 
 
 def _training(model: str) -> str:
@@ -208,6 +234,8 @@ def table1(cohort, config: dict) -> pd.DataFrame | None:
         return None
     data = patients[[config["label"], *cont, *cat]].copy()
     data[config["label"]] = data[config["label"]].map({1: "responder", 0: "non-responder"})  # True == 1
+    if rep.table1_tests == "paper":  # uncorrected chi-square: Yates' misses the paper's p (CKD 0.473 for its 0.235)
+        return table_one(data, config["label"], cont, cat, tests="student-chi2", yates=False)
     return table_one(data, config["label"], cont, cat)
 
 
@@ -326,8 +354,8 @@ def evaluate_sections(predictions: Predictions, cohort, prepared: Prepared, conf
             f"estimates and paired tests, laid out as the paper's table ({int(level * 100)}% CIs; AUC: "
             f"{_auc_text(estimates, [str(m) for m in t2['model']])}; proportions: Wilson, or a patient bootstrap "
             "where a patient has several ECGs, one fold's scores pooled: they ignore training variability); the "
-            "(folds) columns are mean ± SD over folds, as the paper reports, computed here from the out-of-fold "
-            "predictions. "
+            "(folds) columns are mean ± SD over folds, in the paper's layout, computed here from the out-of-fold "
+            "predictions. " + fold_sd_note(predictions)
             + comparison_text(reference, [str(m) for m in t2["model"]], _test_method(tests, reference)))
     tables = {"Table 2": t2}
     if over_repeats is not None:
@@ -354,8 +382,11 @@ def evaluate_sections(predictions: Predictions, cohort, prepared: Prepared, conf
         t1 = None
     if t1 is not None:
         out.append(Section("ecg_transfer: Table 1, baseline characteristics by response",
-                           "Patients of the cohort by responder status (mean ± SD, Welch t-test; n (%), chi-square "
-                           "or Fisher).", tables={"Table 1": t1}, part="cohort"))
+                           "Patients of the cohort by responder status (mean (SD) or median [Q1, Q3]; n (%)). "
+                           + note_on_tests(t1) + (" These are the tests that reproduce the paper's p-values "
+                           "(`ecg_transfer.report.table1_tests: paper`)." if s.report.table1_tests == "paper" else
+                           " The paper's would be Student t and chi-square throughout "
+                           "(`ecg_transfer.report.table1_tests: paper`)."), tables={"Table 1": t1}, part="cohort"))
     if s.pretrain.enabled:
         for arch, one in prepared.by_arch.items():
             section = dataclasses.replace(pretraining_section(one, config), part="methods")  # how the backbone was made

@@ -270,6 +270,11 @@ class Report(Settings):
     table1_categorical: tuple[str, ...] = setting(
         ("sex", "lbbb", "acei_arb", "ckd", "dm", "hypertension", "smoking", "beta_blocker", "spironolactone",
          "digoxin", "diuretic"), "Table 1 rows by responder status, n (%)")
+    table1_tests: str = setting("adaptive", "Table 1's p-values: adaptive (Welch t, or Kruskal-Wallis for a skewed "
+                                            "variable; chi-square, or Fisher for a small 2x2) | paper (Student t and "
+                                            "the uncorrected chi-square for every variable: the paper states no test; "
+                                            "these come within 0.01 of each of its printed p)",
+                                choices=("adaptive", "paper"))
 
 
 @dataclass(frozen=True)

@@ -94,7 +94,7 @@ def load_kinetics(net: nn.Module, path: str) -> None:
 def weights_source(s: EchoSettings) -> str:
     if s.arch != "r2plus1d_18":
         return (f"{s.arch} (torchvision VideoResNet, one (2+1)D block per stage) trained from scratch; the "
-                "paper's r2plus1d_18 is the `paper` profile")
+                "r2plus1d_18 of EchoNet-Dynamic, which the paper cites, is the `paper` profile")
     if s.weights:
         p = Path(s.weights).expanduser()
         digest = hashlib.sha256(p.read_bytes()).hexdigest()[:12] if p.is_file() else "missing"

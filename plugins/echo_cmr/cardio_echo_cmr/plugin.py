@@ -90,11 +90,11 @@ def cardio_explain(model: Any, features: Features, index: np.ndarray, settings: 
 
 
 @hookimpl
-def cardio_evaluate(predictions: Predictions, cohort: Cohort, config: dict,
+def cardio_evaluate(predictions: Predictions, cohort: Cohort, config: dict, ctx: RunContext,
                     estimates: list[dict]) -> Section | list[Section] | None:
     from cardio_echo_cmr import report
 
-    return report.evaluate_sections(predictions, config, estimates, cohort)
+    return report.evaluate_sections(predictions, config, estimates, cohort, ctx.save_figure)
 
 
 @hookimpl

@@ -13,6 +13,7 @@ import pandas as pd
 from cardio import Cohort, Features, Predictions, Section, stats
 from cardio.data.cine import read_cine, sector_mask, to_gray
 from cardio.report.figures import subplots
+from cardio_echo_cmr import displays
 from cardio_echo_cmr.cohort import unpaired
 from cardio_echo_cmr.model import weights_source
 from cardio_echo_cmr.settings import EchoSettings
@@ -22,9 +23,14 @@ from cardio_echo_cmr.training import EchoModel
 from cardio_echo_cmr.video import load_clip, preprocess_frames, sample_clip
 
 
-def _pooled(estimates: list[dict], metric: str, model: str, task: str) -> dict | None:
-    """The performance table's estimate of one model and task (the AUC its headline: cross-validated, corrected t,
-    with K folds; small-sample DeLong of a holdout), or None."""
+def _pooled(estimates: list[dict], metric: str, model: str, task: str, interval: str = "headline") -> dict | None:
+    """The performance table's estimate of one model and task, or None. The AUC: its headline (cross-validated,
+    corrected t, with K folds; small-sample DeLong of a holdout), or with `interval` bootstrap the core's patient
+    bootstrap of the pooled scores (the paper's 10,000 resamples in profile=paper)."""
+    if metric == "auc" and interval == "bootstrap":
+        found = [e for e in stats.pick(estimates, metric="auc", fold="pooled", model=model, task=task)
+                 if str(e.get("method", "")).startswith("bootstrap")]
+        return found[0] if found else None
     if metric == "auc":
         return stats.headline_auc(estimates, model=model, task=task)
     found = stats.pick(estimates, metric=metric, fold="pooled", model=model, task=task)
@@ -32,10 +38,10 @@ def _pooled(estimates: list[dict], metric: str, model: str, task: str) -> dict |
 
 
 def table2(estimates: list[dict], predictions: Predictions, targets: tuple[Target, ...] = DEFAULT,
-           views: tuple[str, ...] = VIEWS) -> pd.DataFrame:
+           views: tuple[str, ...] = VIEWS, interval: str = "headline") -> pd.DataFrame:
     """AUROC of each binary target on the studies that have it, with the interval the performance table prints
-    (its headline), from the performance section's estimates: one column per view and one for the fusion (a
-    view-level target is not fused)."""
+    (its headline; `interval` bootstrap: its patient bootstrap), from the performance section's estimates: one
+    column per view and one for the fusion (a view-level target is not fused)."""
     t = predictions.table
     t = t[(t["kind"] == "binary") & t["y_true"].notna()]
     rows = []
@@ -48,7 +54,7 @@ def table2(estimates: list[dict], predictions: Predictions, targets: tuple[Targe
                 row[col] = "-"
                 continue
             task = target.task(col if per_view else None)
-            est = _pooled(estimates, "auc", model, task)
+            est = _pooled(estimates, "auc", model, task, interval)
             g = t[(t["model"] == model) & (t["task"] == task)]
             if est is not None:
                 row[col] = stats.format_ci(est)
@@ -189,16 +195,21 @@ def _their(views: tuple[str, ...]) -> str:
 
 
 def evaluate_sections(predictions: Predictions, config: dict, estimates: list[dict],
-                      cohort: Cohort) -> list[Section]:
+                      cohort: Cohort, save_figure: displays.SaveFigure | None = None) -> list[Section]:
     """The Table 2 layout and the agreement table from the performance section's `estimates`, and the paper's
-    comparison of two targets (which the core does not make) computed here."""
+    comparison of two targets (which the core does not make) computed here; with `save_figure` (ctx.save_figure)
+    also the paper's Figure 1 and Supplementary Figure 1 beside them, and its Table 1 in the cohort part."""
     es = EchoSettings.of(config)
     targets, views = parse(es.targets), es.views
     s = config["stats"]
     n, level = int(s["n_resamples"]), float(s["level"])
-    shown = sorted({e["method"] for e in stats.pick(estimates, metric="auc", fold="pooled")
-                    if stats.headline_auc(estimates, model=e["model"], task=e["task"]) is e})
-    text = _method_text(targets, views, es, s, "; ".join(map(stats.interval_note, shown)))
+    aucs: list[dict] = stats.pick(estimates, metric="auc", fold="pooled")
+    shown = sorted({str(a["method"]) for a in aucs
+                    if _pooled(estimates, "auc", a["model"], a["task"], es.table2_interval) is a})
+    notes = [stats.interval_note(m) if not m.startswith("bootstrap") else
+             f"{m}, {n} resamples of patients (all of a patient's studies together, stratified by class), as the "
+             "paper's 10,000 bootstrap samples: one model's scores, it ignores training variability" for m in shown]
+    text = _method_text(targets, views, es, s, "; ".join(notes))
     far = int(unpaired(cohort.table, float(es.max_days)).sum())
     if far or all(c in cohort.table for c in ("echo_date", "cmr_date")):
         text += (f" Echo-CMR pairs more than {es.max_days} days apart: {far} of {len(cohort.table)} "
@@ -214,12 +225,22 @@ def evaluate_sections(predictions: Predictions, config: dict, estimates: list[di
         rows.append(comparison_row(delta))
     tables = {}
     if any(t.binary for t in targets):
-        tables["AUROC per label, view and fusion"] = table2(estimates, predictions, targets, views)
+        tables["AUROC per label, view and fusion"] = table2(estimates, predictions, targets, views,
+                                                            es.table2_interval)
     if not all(t.binary for t in targets):
         names = "/".join(t.title.removeprefix("native ") for t in targets if not t.binary)
         tables[f"{names} agreement per view and fused"] = agreement_table(estimates, targets, views)
     title = "Echo → CMR findings (Table 2 layout)" if targets == DEFAULT else "Echo targets (Table 2 layout)"
-    return [Section(title=title, text=text, tables=tables, estimates=rows)]
+    figures = [] if save_figure is None else [f for f in (
+        displays.figure1(predictions.table, views, save_figure),
+        displays.scatter_figure(predictions.table, targets, save_figure)) if f is not None]
+    baseline = displays.table1(cohort.table, targets, dict(es.thresholds), views)
+    return [Section(title=title, text=text, tables=tables, estimates=rows, figures=figures),
+            Section(title="Echo → CMR: Table 1, the cohort (paper's layout)", part="cohort", text=(
+                "As the paper's Table 1: unique patients (each patient's first study), the CMR values as mean (SD) "
+                "and the abnormal and global findings as n (%), each over the patients that have it (N), then the "
+                "echo studies and the studies and patients each view's clips come from."),
+                tables={"Table 1": baseline})]
 
 
 #: Fewest positions per spatial axis a Grad-CAM layer needs: at 16 x 16 px, layer4 is 1 x 1 x 1 and its map

@@ -99,9 +99,10 @@ class EchoSettings(Settings):
     section: ClassVar[str] = "echo_cmr"
     real_clips: str | None = setting(None, "folder of real echo DICOM clips shown before/after masking (null: "
                                            "$CARDIO_DATA/echo_dicom)")
-    arch: str = setting("r2plus1d_10", "r2plus1d_18 (the paper's); r2plus1d_10 (one block per stage, for a CPU run); "
-                                       "r2plus1d_10_narrow (r2plus1d_10 at a quarter of its widths: the controls' "
-                                       "tests)", choices=("r2plus1d_18", "r2plus1d_10", "r2plus1d_10_narrow"))
+    arch: str = setting(
+        "r2plus1d_10", "r2plus1d_18 (EchoNet-Dynamic's, which the paper cites); r2plus1d_10 (one block per stage, for "
+        "a CPU run); r2plus1d_10_narrow (r2plus1d_10 at a quarter of its widths: the controls' tests)",
+        choices=("r2plus1d_18", "r2plus1d_10", "r2plus1d_10_narrow"))
     weights: str | None = setting(None, "Kinetics-400 r2plus1d_18 state dict (.pth/.safetensors); null -> train from "
                                         "scratch")
     workers: int = setting(2, "worker processes that decode and preprocess the videos", ge=0)
@@ -111,6 +112,11 @@ class EchoSettings(Settings):
                                    "study's view outputs from networks of the other inner folds (never on outputs of "
                                    "networks that trained on that patient); costs fusion_folds more view fits a fold",
                                 ge=2)
+    table2_interval: str = setting("headline", "Table 2's AUROC intervals: headline (the performance table's: the "
+                                               "cross-validated corrected t with K folds, small-sample DeLong of a "
+                                               "holdout) | bootstrap (the paper's: percentile bootstrap of "
+                                               "stats.n_resamples, patients resampled, stratified by class)",
+                                   choices=("headline", "bootstrap"))
     max_days: int = setting(30, "with echo_date and cmr_date: a pair further apart loses its CMR labels (the paper's "
                                 "30)", ge=0)
     layout: str = setting("labels", "the cohort folder's table: labels (labels.csv, one row per clip); echonet "

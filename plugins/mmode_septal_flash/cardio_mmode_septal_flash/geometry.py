@@ -2,8 +2,9 @@
 
 Image coordinates are (x, y) in pixels: x the column (to the right), y the row (down). The 62
 septum points are ordered from the basal septum (at the mitral annulus) toward the apex, as the
-paper's segmentations; points 10 and 20 (0-based) give the tangent of the mid-basal septum and
-point 15, between them, the septal point of interest.
+paper's segmentations. The paper's 10th and 20th points (0-based 9 and 19) give the tangent of the mid-basal
+septum and the 15th (0-based 14), midway between them, the septal point of interest; its offline augmentation's five
+points above and below it then span the 10th to the 20th.
 """
 from __future__ import annotations
 
@@ -15,8 +16,8 @@ import numpy as np
 from cardio import CardioError
 
 N_POINTS = 62
-TANGENT_POINTS = (10, 20)
-CENTRE_POINT = 15
+TANGENT_POINTS = (9, 19)  # 0-based: the paper's 10th and 20th points
+CENTRE_POINT = 14  # the 15th
 LV_SIDES = ("right", "left")
 
 
@@ -54,7 +55,7 @@ def check_points(points: np.ndarray, shape: tuple[int, int], path: Path | str) -
 
 
 def septal_normal(points: np.ndarray, lv_side: str = "right") -> np.ndarray:
-    """Unit normal of the mid-basal septum (tangent from point 10 to point 20), pointing toward the LV.
+    """Unit normal of the mid-basal septum (tangent from the 10th to the 20th point), pointing toward the LV.
 
     The points alone cannot tell the LV from the RV; `lv_side` is the image side the LV lies on
     (the usual apical four-chamber display has it on the right).
@@ -65,7 +66,7 @@ def septal_normal(points: np.ndarray, lv_side: str = "right") -> np.ndarray:
     tangent = p[TANGENT_POINTS[1]] - p[TANGENT_POINTS[0]]
     norm = float(np.hypot(*tangent))
     if norm < 1e-6:
-        raise CardioError("septum points 10 and 20 coincide: no septal direction")
+        raise CardioError("the 10th and 20th septum points coincide: no septal direction")
     tangent /= norm
     normal = np.array([-tangent[1], tangent[0]])
     if abs(normal[0]) < 1e-3:

@@ -1,8 +1,9 @@
 """Featurize: every record's virtual M-modes (x11 along the septum), in the full and cropped variants.
 
-Per patient: the sequence and its 62 septum points (cohort.py), the line through septal point
-15 + k (k = -offsets..offsets) along the mid-basal normal toward the LV (geometry.py), one M-mode
-per line over the cycle (mmode.py, 500 x 500), then the two variants the paper compares, resized
+Per patient: the sequence and its 62 septum points (cohort.py), the line through the 15th
+septal point + k (0-based 14 + k, k = -offsets..offsets) along the mid-basal normal toward the LV
+(geometry.py), one M-mode per line over the cycle (mmode.py, 500 x 500), then the two variants the paper
+compares, resized
 to the network's input: the full M-mode, and the cropped one (upper half in depth, where the
 septum lies; first half of the cycle in time, where the flash happens). Label-free: the
 training fold's mean image and the contrast augmentation are applied in training.py.

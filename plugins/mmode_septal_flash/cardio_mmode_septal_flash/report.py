@@ -13,7 +13,7 @@ from cardio_mmode_septal_flash import attention
 from cardio_mmode_septal_flash.cohort import read_sequence
 from cardio_mmode_septal_flash.geometry import TANGENT_POINTS
 from cardio_mmode_septal_flash.settings import MMode, SeptalFlashSettings
-from cardio_mmode_septal_flash.training import SeptalFlashModel, model_name, probabilities
+from cardio_mmode_septal_flash.training import THRESHOLD, SeptalFlashModel, model_name, probabilities
 
 
 def synthetic_truth(config: dict) -> str:
@@ -40,7 +40,7 @@ def line_figure(row: pd.Series, s: SeptalFlashSettings):
     fig, (a, b) = subplots(1, 2, figsize=(9, 4), layout="constrained")
     a.imshow(seq.frames[seq.cycle[0]], cmap="gray")
     a.plot(seq.points[:, 0], seq.points[:, 1], ".", color="lime", ms=2, label="septum (62 points)")
-    a.plot(*seq.points[list(TANGENT_POINTS)].T, "o", color="red", ms=4, label="points 10 and 20")
+    a.plot(*seq.points[list(TANGENT_POINTS)].T, "o", color="red", ms=4, label="10th and 20th points")
     a.plot([line.start[0], line.end[0]], [line.start[1], line.end[1]], "-", color="yellow", lw=1, label="M-mode line")
     a.arrow(*line.centre, *(line.normal * 0.15 * line.length), color="red", width=0.6, head_width=3)
     a.legend(fontsize=7, loc="lower right")
@@ -84,6 +84,13 @@ def _pick(y: np.ndarray, n: int) -> np.ndarray:
     return np.concatenate([np.flatnonzero(y == 1)[:n], np.flatnonzero(y == 0)[:n]])
 
 
+def misclassified(y: np.ndarray, probs: np.ndarray, threshold: float) -> np.ndarray:
+    """Positions of the labelled records whose call at `threshold` contradicts their label: missed flashes first,
+    then false flashes."""
+    called = probs >= threshold
+    return np.concatenate([np.flatnonzero((y == 1) & ~called), np.flatnonzero((y == 0) & called)])
+
+
 def explain_section(model: SeptalFlashModel, features: Features, index: np.ndarray, config: dict, ctx) -> Section:
     """Grad-CAM++ of both variants on the last fold's test patients; overlays, raw maps on disk, attention score."""
     index = np.asarray(index)
@@ -98,6 +105,7 @@ def explain_section(model: SeptalFlashModel, features: Features, index: np.ndarr
         "Where the virtual M-mode line crosses the septum, on the first test record of the last fold, and the "
         "M-mode image it gives."))]
     estimates, rows = [], []
+    missed: dict[str, int] = {}
     out = Path(ctx.out_dir) / "attention"
     out.mkdir(parents=True, exist_ok=True)
     for variant in model.nets:
@@ -124,6 +132,18 @@ def explain_section(model: SeptalFlashModel, features: Features, index: np.ndarr
             f"Grad-CAM++ of {model_name(variant)} on {len(pick)} test M-modes of the last fold, over the image: "
             "bright is attention; green marks the septal flash window within the septal band, solid and dashed "
             "lines mitral valve closure and aortic valve opening.")))
+        wrong = misclassified(table[label].to_numpy(), probs, model.thresholds.get(variant, THRESHOLD))
+        missed[variant] = len(wrong)
+        if len(wrong):
+            shown = wrong[:2 * s.attention.n_examples]
+            fig = attention.overlay_figure(features.x["mmode"][index[shown]], cams[shown], table.iloc[shown],
+                                           probs[shown], variant, band, f"Misclassified test M-modes "
+                                           f"({model_name(variant)}, Grad-CAM++; the paper's Figure 3)", label)
+            figs.append(ctx.save_figure(fig, f"mmode_misclassified_{variant}", caption=(
+                f"The paper's Figure 3: the {len(shown)} of {len(wrong)} misclassified test M-modes of the last fold "
+                f"({model_name(variant)}, threshold {model.thresholds.get(variant, THRESHOLD):g}) with their "
+                "Grad-CAM++ maps: where the network looked when it was wrong. Top row: missed flashes; bottom: flashes "
+                "called where there were none.")))
     text = (f"Grad-CAM++ (cardio.report.explain.grad_cam, plus=True) of the predicted class on the last dense block, "
             f"for the {len(index)} test records of the last fold. Maps are normalized to [0, 1] per record, high = "
             f"attention, and upsampled to the M-mode; MVC (solid) and AVO (dashed) are marked. Raw maps (before "
@@ -131,8 +151,9 @@ def explain_section(model: SeptalFlashModel, features: Features, index: np.ndarr
             f"score: share of the map's mass inside the SF window (SF patients: their true window; others: MVC-AVO) "
             f"and the septal depth band {list(band)} (shares of the M-mode depth); 'even spread' is the score of a "
             f"uniform map; a map that is zero everywhere has no score (n counts the others), nor has a record "
-            f"without a label (its map is kept). Backbone weights: "
-            f"{model.weights_source}.")
+            f"without a label (its map is kept). Misclassified at each model's threshold (the paper's Figure 3): "
+            + "; ".join(f"{model_name(v)} {k} of {int(table[label].notna().sum())}" for v, k in missed.items())
+            + f". Backbone weights: {model.weights_source}.")
     return Section(title="Septal flash: M-mode attention maps (Grad-CAM++)", text=text, figures=figs,
                    tables={"Attention score per class (mean, bootstrap CI)": pd.DataFrame(rows)},
                    estimates=estimates)

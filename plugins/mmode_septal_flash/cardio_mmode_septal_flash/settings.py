@@ -57,7 +57,8 @@ class MMode(Settings):
     length: float = setting(0.6, "line length as a share of the image width, for clips without a calibration", gt=0)
     rv_share: float = setting(0.25, "share of the line on the RV side of the septal point (the rest crosses the LV)",
                               ge=0, le=1)
-    offsets: int = setting(5, "offline augmentation: lines through septal points 15-k..15+k (k=5: x11, the paper)",
+    offsets: int = setting(5, "offline augmentation: lines through the 15th septal point -k..+k (k=5: the 10th to the "
+                                 "20th, x11, the paper)",
                            ge=0)
 
     def __post_init__(self) -> None:

@@ -170,7 +170,7 @@ def paper_analysis(df: pd.DataFrame, outcome: str, clinical: list[str], categori
     y = df[outcome].to_numpy()
     continuous = [c for c in clinical + list(CONVENTIONAL) if c not in categorical]
     table1 = stats.table_one(df, outcome, continuous, [c for c in categorical if c in clinical],
-                             equal_var=a.student_t)
+                             equal_var=a.student_t, tests="student-chi2" if a.table1_tests == "paper" else "adaptive")
     screen = _univariate_table(fitted, df, a.multitest)
     p = _p_column(fitted.screen)
     sig_ae = [c for c in ae_cols if p[c] < a.p_significant]
@@ -198,7 +198,8 @@ def paper_analysis(df: pd.DataFrame, outcome: str, clinical: list[str], categori
         rp.loc[ae_rows, list(CONVENTIONAL)].add_prefix("p_")).rename_axis("ae_feature").reset_index()
     section = Section(
         title="SPECT phase autoencoder: the paper's analysis (in-sample, explanatory)",
-        text=_in_sample_text(fitted, len(df), int(np.sum(y == 1)), sig_ae, lr_tests, perm, a), figures=figures,
+        text=_in_sample_text(fitted, len(df), int(np.sum(y == 1)), sig_ae, lr_tests, perm, a)
+        + f" Table 1: {stats.note_on_tests(table1)}", figures=figures,
         tables={"Table 1 by responder status (in-sample)": table1,
                 "Univariate logistic regression (in-sample)": screen,
                 "Multivariate logistic models (in-sample)": pd.concat([_model_table(fitted, n)
@@ -409,11 +410,15 @@ def _held_out_lr(df: pd.DataFrame, repeat: int, ref: str, other: str, level: flo
         full = stats.fit_logistic(df, "y", [red_col, ref_col], level=level)
         lr = stats.likelihood_ratio_test(reduced, full)
         t = full.table.set_index("variable")
+        rate = float(df["y"].mean())  # the intercept-only model's log-likelihood: each model's own chi-square
+        null_llf = float(len(df) * (rate * np.log(rate) + (1 - rate) * np.log(1 - rate)))
+        row.update(chi2_other=2 * (reduced.llf - null_llf), chi2_with_reference=2 * (full.llf - null_llf))
         row.update(lr_chi2=float(lr.statistic), p_value=float(lr.p_value),
                    or_reference_per_sd=float(t.loc[ref_col, "or"]),
                    or_reference_ci=stats.format_interval(t.loc[ref_col, "ci_low"], t.loc[ref_col, "ci_high"]),
                    or_other_per_sd=float(t.loc[red_col, "or"]), status="estimated")
     except (stats.StatsError, CardioError) as exc:  # a labelled skip, never NaN cells
-        row.update(lr_chi2="", p_value="", or_reference_per_sd="", or_reference_ci="", or_other_per_sd="",
+        row.update(chi2_other="", chi2_with_reference="", lr_chi2="", p_value="",
+                   or_reference_per_sd="", or_reference_ci="", or_other_per_sd="",
                    status=f"skipped: {str(exc).splitlines()[0]}")
     return row

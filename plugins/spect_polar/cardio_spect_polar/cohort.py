@@ -38,6 +38,7 @@ import pandas as pd
 
 from cardio import Cache, CardioError, Cohort, atomic_path
 from cardio.data.cohort import Column, Problems, Schema, npy_header, read_records, read_table
+from cardio.data.response import VolumetricResponse
 from cardio_spect_polar.dicom_io import GatedVolume, check_dicom_header, read_polar_map, read_volume, write_gated_dicom
 from cardio_spect_polar.orientation import Orientation
 from cardio_spect_polar.phantom import LATERAL_DEG, make_phantom
@@ -48,7 +49,7 @@ CLINICAL_COLUMNS = ("patient_id", "responder", "age", "sex", "qrs_ms", "lvef", "
                     "nyha", "cad", "ckd", "acei_arb", "ischemia", "smoking", "lvesv_reduction_pct")
 # Columns that define or derive from the outcome: declared as Cohort.outcomes, so the core refuses them
 # as covariates and permutes them with the label in the null control.
-OUTCOME_COLUMNS = ("lvesv_reduction_pct",)
+OUTCOME_COLUMNS = ("lvesv_reduction_pct", "esv_followup")
 COVARIATES = tuple(c for c in CLINICAL_COLUMNS[2:] if c not in OUTCOME_COLUMNS)
 GENERATOR_VERSION = 2  # bump when the simulation changes, so that cached cohorts are rewritten
 CACHE_NAMESPACE = "spect_polar"
@@ -343,8 +344,11 @@ def _binary(name: str, description: str) -> Column:
 # baseline and a follow-up scan has two rows (distinct record_id / study_id, one patient_id). CRT response is
 # the patient's, so predictions are made per patient: the scores of a patient's scans are averaged.
 # Coding: sex and yes/no variables are 0/1 (sex 1 = male, as in the paper's logistic models); NYHA 1-4.
+#: He et al.'s outcome: LVESV (the echo's ESV) reduction >= 15% at 6 ± 1 months (derived where empty, checked)
+RESPONSE = VolumetricResponse(label=LABEL, baseline="esv", followup="esv_followup")
+
 SCHEMA = Schema(
-    table=SCHEMA_TABLE, level="patient", aggregate="mean",
+    table=SCHEMA_TABLE, level="patient", aggregate="mean", response=RESPONSE,
     columns=(
         Column(LABEL, "binary", required=True, target=True,
                description="CRT response (LVESV reduction >= 15% at follow-up): 1 responder, 0 not; empty = not "
@@ -367,6 +371,7 @@ SCHEMA = Schema(
         _binary("smoking", "smoker"),
         Column("lvesv_reduction_pct", description="LVESV reduction at follow-up (%): defines the outcome, so it "
                                                   "is refused as a covariate (Cohort.outcomes)"),
+        *RESPONSE.columns(),
     ))
 
 
@@ -384,7 +389,7 @@ def run_schema(label: str, clinical: Sequence[str], need_esv: bool = False) -> S
         columns.insert(0, replace(SCHEMA.column(LABEL), name=label))
     columns += [Column(c, "number", required=True, description="covariate named in spect_polar.analysis.clinical")
                 for c in dict.fromkeys(clinical) if c not in declared and c != label]
-    return replace(SCHEMA, columns=tuple(columns))
+    return replace(SCHEMA, columns=tuple(columns), response=replace(RESPONSE, label=label))
 
 
 def _record_kind(path: Path) -> str:

@@ -1,6 +1,7 @@
 """Phase analysis of gated SPECT MPI (Chen et al., J Nucl Cardiol 2005; 2011), vectorized over patients.
 
-Steps, as in the Emory tools the paper used:
+Steps, after the published method of the Emory tools the paper used (never compared with their output:
+the plugin README's "Phase analysis and the Emory tools"):
 1. maximal-count sampling: in every short-axis slice (apex to base) rays are cast from the LV
    long axis at `sectors` angles; along each ray the myocardial band is the stretch within
    `band_px` of the count maximum of the time-averaged slice, and each gate's count at that ray

@@ -113,10 +113,10 @@ def cardio_explain(model: Any, features: Features, index: np.ndarray, config: di
 
 @hookimpl
 def cardio_evaluate(predictions: Predictions, cohort: Cohort, features: Features, config: dict,
-                    model_facts: dict[str, dict]) -> Section | list[Section] | None:
+                    model_facts: dict[str, dict], ctx: RunContext) -> Section | list[Section] | None:
     from cardio_spect_polar import report
 
-    return report.evaluate_sections(predictions, cohort, features, config, model_facts)
+    return report.evaluate_sections(predictions, cohort, features, config, model_facts, ctx.save_figure)
 
 
 @hookimpl

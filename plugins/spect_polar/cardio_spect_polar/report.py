@@ -2,10 +2,15 @@
 the phase bull's-eyes, histograms and the decoder's view of the chosen AE feature (explain)."""
 from __future__ import annotations
 
+from collections.abc import Callable
+from pathlib import Path
+
 import numpy as np
+import pandas as pd
 
 from cardio import Cohort, Features, Predictions, Section
-from cardio.report.figures import Figure
+from cardio.report.figures import Figure, subplots
+from cardio.stats.figures import colour
 from cardio_spect_polar import phase_figures
 from cardio_spect_polar.analysis import (
     MODEL_NAMES,
@@ -18,7 +23,7 @@ from cardio_spect_polar.settings import SpectSettings, Synthetic
 
 
 def evaluate_sections(predictions: Predictions, cohort: Cohort, features: Features, config: dict,
-                      model_facts: dict[str, dict]) -> list[Section]:
+                      model_facts: dict[str, dict], save_figure: Callable[..., Path] | None = None) -> list[Section]:
     """The cross-validated counterpart of the paper's analysis beside the core's performance section: the held-out
     incremental value and the variables each fold chose. The paper's in-sample replication is the add-on
     spect_polar_in_sample (in_sample.py)."""
@@ -66,10 +71,42 @@ def evaluate_sections(predictions: Predictions, cohort: Cohort, features: Featur
     planted = cohort.planted_effects(lambda: _synthetic_text(s.synthetic))
     if planted:
         text += "\n\n" + planted
+    figure = incremental_figure(held_out, reference or "clinical+ae", save_figure)
     return [Section(title="SPECT phase autoencoder: cross-validated (out-of-fold)", text=text,
+                    figures=[figure] if figure is not None else [],
                     tables={f"Held-out incremental value of the {reference or 'clinical+ae'} score "
                             "(out-of-fold LR test, OR per SD, Holm)": held_out,
                             "Variables chosen inside each training fold": selection})]
+
+
+def incremental_figure(held_out: pd.DataFrame, reference: str,
+                       save_figure: Callable[..., Path] | None) -> Path | None:
+    """The paper's Figure 3 from the held-out scores: per comparison, the chi-square of the model on the other
+    score alone and with the reference's score added, the increment's LR chi-square and its Holm p (repeat 0)."""
+    if save_figure is None or held_out.empty:
+        return None
+    rows = held_out[(held_out["status"] == "estimated") & (held_out["repeat"] == held_out["repeat"].min())]
+    if rows.empty:
+        return None
+    fig, ax = subplots(figsize=(2.6 + 2.2 * len(rows), 4.4), layout="constrained")
+    x = np.arange(len(rows))
+    for k, (col, name) in enumerate((("chi2_other", "the other model's score"),
+                                     ("chi2_with_reference", f"+ the {reference} score"))):
+        ax.bar(x + (k - 0.5) * 0.38, rows[col].astype(float), width=0.36, color=colour(k), label=name)
+    for xi, (_, r) in zip(x, rows.iterrows()):
+        top = float(r["chi2_with_reference"])
+        ax.annotate(f"Δχ² {float(r['lr_chi2']):.2f}\np {float(r['p_value']):.3g} (Holm {float(r['p_holm']):.3g})",
+                    (xi + 0.19, top), xytext=(0, 4), textcoords="offset points", ha="center", fontsize=8)
+    ax.set_xticks(x, [str(c).split(" added to ")[-1].removesuffix(" score") for c in rows["comparison"]])
+    ax.set(ylabel="model χ² against intercept only (LR, df 1-2)", xlabel="model of the held-out score",
+           title=f"Incremental value of the {reference} score (out-of-fold; the paper's Figure 3)")
+    ax.set_ylim(0, float(rows["chi2_with_reference"].astype(float).max()) * 1.3 + 1)
+    ax.legend(loc="upper left", fontsize=8)
+    return save_figure(fig, "spect_incremental_value", caption=(
+        f"The paper's Figure 3, out-of-fold: for each comparison model, the likelihood-ratio χ² of response on that "
+        f"model's held-out score, then with the held-out {reference} score added; above each pair the increment's "
+        "LR χ² (1 df) with its p and Holm's p (the table below). Each score was made by models that never saw the "
+        "patient's label, so the increment is valid under the selection inside each fold."))
 
 
 def _synthetic_text(syn: Synthetic) -> str:

@@ -84,6 +84,10 @@ class Analysis(Settings):
     seed: int = setting(0, "seed of those permutations", ge=0)
     multitest: str = setting("holm", "adjustment of the univariate screen's p-values", choices=("holm", "bh"))
     student_t: bool = setting(False, "Table 1 t-tests: false = Welch (unequal variances), true = Student (the paper)")
+    table1_tests: str = setting("adaptive", "Table 1's p-values: adaptive (t-test as student_t says, or Kruskal-Wallis "
+                                            "for a skewed variable; chi-square, or Fisher for a small 2x2) | paper "
+                                            "(Student t and Yates' chi-square for every variable: the paper's, which "
+                                            "reproduce its p, e.g. CKD 0.786)", choices=("adaptive", "paper"))
 
 
 @dataclass(frozen=True)

@@ -50,6 +50,8 @@ def _run(cohort: Path, out: Path, *sets: str):
 
 # ------------------------------------------------------------------ ways to damage a cohort
 
+# The outcome is derived from lvesv_reduction_pct where the label is empty and checked where both are given (issue
+# 56): the cases of a missing, empty or one-class label empty the reduction too, so that the label is what they test.
 def _edit_csv(d: Path, cells: dict | None = None, drop: tuple = (), add: dict | None = None) -> None:
     table = pd.read_csv(d / "cohort.csv", dtype=str, keep_default_na=False)
     for (row, col), value in (cells or {}).items():
@@ -187,14 +189,19 @@ CASES = [
      "line 5, column 'patient_id': is empty"),
     # the outcome: 0 or 1 (yes/no), both present; an empty cell is a missing label (masked), not a problem
     # without the outcome column the cohort loads as unlabelled (cardio predict takes it); cardio run refuses it
-    ("label-missing", lambda d: _edit_csv(d, drop=("responder",)), [],
+    ("label-missing", lambda d: _edit_csv(d, drop=("responder", "lvesv_reduction_pct")), [],
      "target column(s) ['responder'] hold no value at all"),
     ("label-0-1-2", lambda d: _edit_csv(d, cells={(0, "responder"): "2"}), [],
      "line 2, column 'responder': must be 0/1 (or yes/no), found '2'"),
     ("label-half", lambda d: _edit_csv(d, cells={(0, "responder"): "0.5"}), [], "found '0.5'"),
     ("label-text", lambda d: _edit_csv(d, cells={(0, "responder"): "improved"}), [], "found 'improved'"),
-    ("label-all-empty", lambda d: _edit_csv(d, add={"responder": ""}), [], "hold no value at all"),
-    ("label-one-class", lambda d: _edit_csv(d, add={"responder": "1"}), [], "'responder' is constant"),
+    ("label-all-empty", lambda d: _edit_csv(d, add={"responder": "", "lvesv_reduction_pct": ""}), [],
+     "hold no value at all"),
+    ("label-one-class", lambda d: _edit_csv(d, add={"responder": "1", "lvesv_reduction_pct": ""}), [],
+     "'responder' is constant"),
+    ("label-contradicts-the-rule", lambda d: _edit_csv(d, cells={(0, "responder"): "1",
+                                                                 (0, "lvesv_reduction_pct"): "3.0"}), [],
+     "line 2, column 'responder': is 1, but the LVESV reduction of 3.0% makes it 0 by the papers' rule"),
     ("label-differs-within-a-patient", lambda d: _edit_csv(d, cells={(1, "patient_id"): "pt001",
                                                                      (0, "responder"): "1", (1, "responder"): "0"}),
      [], "line 3, column 'responder': 0 here, 1 on line 2 of the same patient"),

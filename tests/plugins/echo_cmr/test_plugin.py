@@ -79,6 +79,11 @@ def test_the_whole_method_runs_three_views_and_the_cmr_set(tmp_path):
     assert second_intervals(metrics) == []
     delta = stats.pick(metrics["estimates"], metric="auc_difference", model="fused", task="wma - lge")
     assert len(delta) == 1 and delta[0]["method"] == CV_METHOD and stats.format_ci(delta[0]) in report
+    # the paper's Table 1, Figure 1 and Supplementary Figure 1 (issue 56)
+    assert "Table 1, the cohort (paper's layout)" in report and "24 studies from 24 patients" in report
+    drawn = {p.name for p in (out / "figures").iterdir()}
+    assert {"echo_figure1_roc_views.png", "echo_supp_figure1_scatter.png"} <= drawn
+    assert "The paper's Figure 1" in report and "The paper's Supplementary Figure 1" in report
 
 
 def test_planted_control_detects_wma_end_to_end(tmp_path):

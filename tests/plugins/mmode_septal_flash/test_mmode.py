@@ -35,6 +35,16 @@ def test_normal_points_toward_the_lv_whatever_the_point_order():
         geometry.septal_normal(pts, "up")
 
 
+def test_the_papers_10th_and_20th_points_set_the_normal_and_the_15th_the_line():
+    pts = _septum(x0=60.0)
+    pts[[10, 15, 20], 0] += [9.0, 5.0, -9.0]  # the 11th, 16th and 21st points moved: the paper uses none of them
+    np.testing.assert_allclose(geometry.septal_normal(pts, "right"), [1.0, 0.0], atol=1e-12)
+    line = geometry.mmode_line(pts, width=128)
+    np.testing.assert_allclose(line.centre, pts[14])
+    assert [geometry.mmode_line(pts, width=128, offset=k).centre.tolist() for k in (-5, 5)] == [pts[9].tolist(),
+                                                                                              pts[19].tolist()]
+
+
 def test_line_crosses_the_septal_point_from_rv_to_lv():
     pts = _septum(x0=60.0, tilt=0.2)
     line = geometry.mmode_line(pts, width=128, length=0.5, rv_share=0.25)
@@ -43,7 +53,7 @@ def test_line_crosses_the_septal_point_from_rv_to_lv():
     np.testing.assert_allclose(line.centre - line.start, 16.0 * line.normal)
     assert line.start[0] < line.centre[0] < line.end[0]  # RV (left) -> septum -> LV (right)
     shifted = geometry.mmode_line(pts, width=128, offset=-5)
-    np.testing.assert_allclose(shifted.centre, pts[10])
+    np.testing.assert_allclose(shifted.centre, pts[9])  # the 10th point: five above the 15th
     np.testing.assert_allclose(shifted.normal, line.normal)  # the offsets keep the normal
 
 

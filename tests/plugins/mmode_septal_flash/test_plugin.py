@@ -1,6 +1,7 @@
 """Plugin mmode_septal_flash end to end: info and config, the CLI listing, positive and null controls."""
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -108,6 +109,10 @@ def test_positive_control_finds_the_planted_flash(tmp_path, cohort_cache):
     assert f"| {control['estimate']:.2f} | [{control['ci_low']:.2f}, {control['ci_high']:.2f}] |" in report
     assert "Backbone weights: none (trained from scratch)" in report
     assert "mmode_gradcampp_cropped.png" in report
+    # the paper's Figure 3: the misclassified test M-modes with their maps, where there are any (issue 56)
+    wrong = int(re.search(r"Misclassified at each model's threshold \(the paper's Figure 3\): densenet121-cropped "
+                          r"(\d+) of", report).group(1))
+    assert (out / "figures" / "mmode_misclassified_cropped.png").is_file() == (wrong > 0)
     assert report_page_check(out) == []  # in Chromium: fits 1280 px, every figure shows, the parts in order
     maps = np.load(out / "attention" / "gradcampp_cropped.npz")
     assert maps["normalized"].shape[1:] == (64, 64) and maps["raw"].shape[1:] == (2, 2)
@@ -118,3 +123,11 @@ def test_null_control_covers_chance(tmp_path, cohort_cache):
     out = _control(tmp_path / "run", ("cohort.permute_labels=true",), cohort_cache)
     control = _headline(out)
     assert control["ci_low"] <= 0.5 <= control["ci_high"] and control["n"] == 40, control
+
+
+def test_misclassified_are_the_calls_that_contradict_the_label():
+    from cardio_mmode_septal_flash.report import misclassified
+
+    y = np.array([1, 1, 0, 0, 1, 0, np.nan])
+    p = np.array([0.9, 0.2, 0.7, 0.1, 0.49, 0.5, 0.99])
+    assert misclassified(y, p, 0.5).tolist() == [1, 4, 2, 5]  # missed flashes, then false ones; unlabelled never

@@ -89,6 +89,9 @@ def test_study_end_to_end(site_a):
     assert "Circularity: impaired MFR" in report and "Holm" in report
     assert "random initialisation (no ImageNet weights)" in report
     assert "Brier" in report  # calibration comes from the core's performance section
+    # by default every metric by sex, the editorial's bias warning; site only where the table has it (issue 56)
+    assert "| sex_male=0 | resnet-polar | diabetes |" in report and "| sex_male=1 | resnet-polar | diabetes |" in report
+    assert "Not in this cohort's table, so not reported: site." in report
     assert report_page_check(out) == []  # in Chromium: fits 1280 px, every figure shows, the parts in order
 
 

@@ -234,3 +234,24 @@ def test_one_class_fold_gives_no_nan_row():
     assert "clinical+psd" not in set(table["model"]) and table["out_of_fold_auc"].notna().all()
     held = analysis.held_out_incremental_value(pred.assign(y_true=1), "responder")
     assert held["status"].str.startswith("skipped").all() and not held.isna().any().any()
+
+
+def test_incremental_value_figure_is_the_papers_figure_3(tmp_path):
+    """Issue 56: each comparison's model chi-square with and without the reference's held-out score, whose
+    difference is the table's LR chi-square, drawn as the paper's Figure 3 through the one figure helper."""
+    from cardio.report.figures import save_figure
+    from cardio_spect_polar.report import incremental_figure
+
+    held = analysis.held_out_incremental_value(_pred_table(), "responder")
+    diff = held["chi2_with_reference"].astype(float) - held["chi2_other"].astype(float)
+    np.testing.assert_allclose(diff, held["lr_chi2"].astype(float), rtol=1e-6)
+    assert (held["chi2_other"].astype(float) >= 0).all()
+    saved = {}
+
+    def save(fig, name, caption=None):
+        saved["caption"] = caption
+        return save_figure(fig, tmp_path / f"{name}.png", caption=caption)
+
+    path = incremental_figure(held, "clinical+ae", save)
+    assert path.name == "spect_incremental_value.png" and path.is_file() and "Figure 3" in saved["caption"]
+    assert incremental_figure(held.iloc[:0], "clinical+ae", save) is None

@@ -1,0 +1,125 @@
+"""The paper's displays beside its Table 2: Table 1 (the cohort's characteristics), Figure 1 (the per-view and the
+fused ROC of WMA and of LGE, one panel each) and Supplementary Figure 1 (predicted against measured T1, T2, ECV)."""
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from sklearn.metrics import roc_auc_score, roc_curve
+
+from cardio.report.figures import subplots
+from cardio.stats.figures import colour
+from cardio_echo_cmr.targets import Target
+
+SaveFigure = Callable[..., Path]
+#: Figure 1's two panels: the per-view target and the study-level one fused from the views.
+FIGURE1 = (("wma_view", "wma", "A: wall motion abnormality"), ("lge_view", "lge", "B: scar (LGE)"))
+
+
+def _mean_sd(values: pd.Series, unit: str) -> str:
+    v = values.dropna()
+    return f"{v.mean():.1f} ({v.std(ddof=1):.1f}) {unit}".strip() if len(v) > 1 else "–"
+
+
+def _count(flags: pd.Series) -> str:
+    f = flags.dropna()
+    return f"{int(f.sum())} ({100 * f.mean():.1f}%)" if len(f) else "–"
+
+
+def table1(studies: pd.DataFrame, targets: tuple[Target, ...], thresholds: dict,
+           views: tuple[str, ...]) -> pd.DataFrame:
+    """Table 1 as the paper's, from the cohort's study table (one row per study): one column of unique patients
+    (each patient's first study), the CMR values as mean (SD) and the abnormal and global findings as n (%), each
+    with the number of patients that have it; then how many studies and patients each view's clips come from.
+    Columns the user's table adds (age, sex, ...) are summarised the same way."""
+    patients = studies.drop_duplicates("patient_id")
+    rows = []
+    units = {t.source: t.unit for t in targets if not t.binary}
+    for t in (t for t in targets if t.level == "study"):
+        col = patients[t.name] if t.name in patients.columns else patients.get(t.source)
+        if col is None:
+            continue
+        n = f"N={int(col.notna().sum())}"
+        if t.binary and t.source in thresholds:
+            cut = f"{thresholds[t.source]:g}{'' if units.get(t.source) == '%' else ' '}{units.get(t.source, '')}"
+            rows.append({"characteristic": f"{t.title} (>= {cut.strip()})", "patients": _count(col), "n": n})
+        elif t.binary:
+            rows.append({"characteristic": t.title, "patients": _count(col), "n": n})
+        else:
+            rows.append({"characteristic": f"{t.title}, mean (SD)", "patients": _mean_sd(col, t.unit), "n": n})
+    for extra in ("age", "sex", "bmi", "lvef", "hypertension", "diabetes", "hyperlipidemia"):
+        if extra in patients.columns and pd.api.types.is_numeric_dtype(patients[extra]):
+            col = patients[extra]
+            flag = set(col.dropna().unique()) <= {0, 1}
+            rows.append({"characteristic": extra if flag else f"{extra}, mean (SD)",
+                         "patients": _count(col) if flag else _mean_sd(col, ""), "n": f"N={int(col.notna().sum())}"})
+    rows.append({"characteristic": "echo studies paired with CMR", "n": "",
+                 "patients": f"{len(studies)} studies from {studies['patient_id'].nunique()} patients"})
+    for view in views:
+        shown = studies[studies[f"video_{view}"].map(len) > 0] if f"video_{view}" in studies else studies.iloc[:0]
+        rows.append({"characteristic": f"{view} videos", "n": "",
+                     "patients": f"{len(shown)} studies from {shown['patient_id'].nunique()} patients"})
+    return pd.DataFrame(rows, columns=["characteristic", "patients", "n"])
+
+
+def _roc(ax, y: np.ndarray, s: np.ndarray, label: str, color: str, width: float) -> None:
+    fpr, tpr, _ = roc_curve(y, s)
+    ax.plot(fpr, tpr, color=color, lw=width, label=f"{label}: AUC {roc_auc_score(y, s):.3f} (n={len(y)})")
+
+
+def figure1(predictions: pd.DataFrame, views: tuple[str, ...], save: SaveFigure) -> Path | None:
+    """Figure 1: per panel (WMA, LGE) the ROC of each view's network on its own segments' label, and of the
+    fusion on the global label (black), on the studies that have each label. None where neither is predicted."""
+    t = predictions[(predictions["kind"] == "binary") & predictions["y_true"].notna()]
+    panels = [(v, g, title) for v, g, title in FIGURE1 if (t["task"] == g).any()]
+    if not panels:
+        return None
+    fig, axes = subplots(1, len(panels), figsize=(5.2 * len(panels), 5.0), squeeze=False, layout="constrained")
+    for ax, (per_view, fused, title) in zip(axes[0], panels):
+        ax.plot([0, 1], [0, 1], ls="--", color="0.6", lw=1)
+        for i, view in enumerate(views):
+            g = t[(t["model"] == f"r2plus1d-{view}") & (t["task"] == f"{per_view.removesuffix('_view')}_{view}")]
+            if g["y_true"].nunique() == 2:
+                _roc(ax, g["y_true"].to_numpy(), g["y_score"].to_numpy(), f"{view} (its segments)", colour(i), 1.6)
+        g = t[(t["model"] == "fused") & (t["task"] == fused)]
+        if g["y_true"].nunique() == 2:
+            _roc(ax, g["y_true"].to_numpy(), g["y_score"].to_numpy(), "fused views (global)", "black", 2.2)
+        ax.set(xlim=(0, 1), ylim=(0, 1.01), aspect="equal", title=title,
+               xlabel="1 − specificity (false-positive rate, proportion)",
+               ylabel="Sensitivity (true-positive rate, proportion)")
+        ax.legend(loc="lower right", fontsize=7.5)
+    fig.suptitle("Figure 1 (paper's layout): per-view and fused ROC, out-of-fold")
+    return save(fig, "echo_figure1_roc_views", caption=(
+        "The paper's Figure 1: in each panel the ROC of each view's network for the finding in the segments that view "
+        "shows (colours), and of the three views fused for the finding anywhere (black), out-of-fold. The AUCs are "
+        "the pooled point estimates; their intervals are in the performance table and Table 2."))
+
+
+def scatter_figure(predictions: pd.DataFrame, targets: tuple[Target, ...], save: SaveFigure) -> Path | None:
+    """Supplementary Figure 1 (B-D): the fused prediction against the measured value of each continuous CMR target,
+    with the identity line, MAE and R²; None where no continuous target was fused."""
+    fused = predictions[(predictions["model"] == "fused") & (predictions["kind"] == "regression")
+                        & predictions["y_true"].notna()]
+    shown = [t for t in targets if not t.binary and (fused["task"] == t.name).any()]
+    if not shown:
+        return None
+    fig, axes = subplots(1, len(shown), figsize=(4.4 * len(shown), 4.4), squeeze=False, layout="constrained")
+    for ax, t in zip(axes[0], shown):
+        g = fused[fused["task"] == t.name]
+        y, p = g["y_true"].to_numpy(float), g["y_score"].to_numpy(float)
+        lo, hi = float(min(y.min(), p.min())), float(max(y.max(), p.max()))
+        ax.plot([lo, hi], [lo, hi], ls="--", color="0.6", lw=1, label="identity")
+        ax.scatter(y, p, s=14, color=colour(0), alpha=0.75, edgecolors="none")
+        r2 = 1 - np.sum((y - p) ** 2) / np.sum((y - y.mean()) ** 2)
+        unit = f" ({t.unit})" if t.unit else ""
+        mae = f"{np.mean(np.abs(y - p)):.2f}{'' if t.unit in ('%', '') else ' '}{t.unit}"
+        ax.set(title=f"{t.title}: MAE {mae}, R² {r2:.2f}",
+               xlabel=f"measured {t.title}{unit}", ylabel=f"predicted {t.title}{unit}")
+        ax.legend(loc="upper left", fontsize=7.5)
+    fig.suptitle("Supplementary Figure 1 (paper's layout): fused prediction vs measured, out-of-fold")
+    return save(fig, "echo_supp_figure1_scatter", caption=(
+        "The paper's Supplementary Figure 1 (B-D): the fused prediction of each continuous CMR value against the "
+        "measured one, out-of-fold, one point per study, with the identity line; MAE and R² are the pooled point "
+        "estimates (their intervals: the agreement table)."))
