@@ -11,8 +11,10 @@ a mismatch in one line. What it returns (the file and its whole sha256) is what 
 from __future__ import annotations
 
 import hashlib
+import json
 import re
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +22,7 @@ from cardio.data import CardioError
 
 #: torch.hub's convention (its HASH_REGEX, with at least 8 digits): `<name>-<first hex digits of the sha256>.<ext>`.
 HASH_IN_NAME = re.compile(r"-([a-f0-9]{8,64})\.")
+RELEASE_KEY = "cardio_release"  # the one safetensors header key of a release file's metadata
 _DIGESTS: dict[tuple[str, int, int], str] = {}  # (path, size, mtime_ns) -> sha256: a file is hashed once per process
 
 
@@ -109,3 +112,79 @@ def torchvision_model(arch: str, weights: str | None, key: str) -> tuple[Any, Ch
                           f"{' '.join(str(e).split())[:160]}); without internet, copy the file to {path} (its sha256 "
                           f"begins {name_hash(path)}), or set {key}") from None
     return model, checked or torchvision_weights(arch, weights)
+
+
+@dataclass(frozen=True)
+class Artefact:
+    """What a release's build hands the core: the backbone's tensors, string metadata for the safetensors header
+    (architecture, input, classes, settings: enough to rebuild it) and the model card's text (markdown)."""
+
+    tensors: dict[str, Any]
+    metadata: dict[str, str]
+    card: str
+
+
+@dataclass(frozen=True)
+class Release:
+    """A backbone a plugin builds from public data (`cardio data build NAME`) and a user places (`cardio data place
+    FILE`): `build(config, ctx)` fits it; `recorded` maps each released file's name to the sha256 recorded in the
+    plugin's repository; `use` is the setting that starts a run from a placed file ({path} is filled in)."""
+
+    plugin: str
+    description: str
+    build: Callable[[dict, Any], Artefact] = field(repr=False, compare=False)
+    recorded: dict[str, str] = field(default_factory=dict)
+    use: str = ""
+
+
+def write_release(name: str, artefact: Artefact, dest: Path) -> CheckedFile:
+    """The artefact as `<name>-<first 8 hex of its sha256>.safetensors`, `<that>.md` (the card with the sha256) and
+    `SHA256SUMS` in `dest`. The file is a pure function of the tensors and metadata (the metadata as one sorted JSON
+    string under RELEASE_KEY; read it back with release_metadata), so the same build gives the same sha256."""
+    from safetensors.torch import save_file
+
+    from cardio.data.cache import atomic_path, write_text_atomic
+
+    dest.mkdir(parents=True, exist_ok=True)
+    tensors = {k: v.detach().cpu().contiguous() for k, v in artefact.tensors.items()}
+    with atomic_path(dest / f"{name}.safetensors") as tmp:
+        # one header key: safetensors writes a metadata map in hash order, which would change the file's sha256
+        save_file(tensors, str(tmp), metadata={RELEASE_KEY: json.dumps(artefact.metadata, sort_keys=True)})
+    digest = sha256_of(dest / f"{name}.safetensors")
+    final = dest / f"{name}-{digest[:8]}.safetensors"
+    (dest / f"{name}.safetensors").replace(final)
+    write_text_atomic(final.with_suffix(".md"), artefact.card.rstrip() + f"\n\n**File**: `{final.name}`, sha256 "
+                                                                          f"`{digest}`\n")
+    sums = dest / "SHA256SUMS"
+    lines = [x for x in (sums.read_text().splitlines() if sums.is_file() else []) if not x.endswith(f"  {final.name}")]
+    write_text_atomic(sums, "\n".join([*lines, f"{digest}  {final.name}"]) + "\n")
+    return CheckedFile(final, digest)
+
+
+def release_metadata(path: Path) -> dict[str, str]:
+    """The metadata write_release stored in a release file's safetensors header."""
+    from safetensors import safe_open
+
+    with safe_open(str(path), framework="pt") as f:
+        return json.loads((f.metadata() or {})[RELEASE_KEY])
+
+
+def place_release(path: str | Path, releases: dict[str, Release], cache_dir: Path) -> tuple[CheckedFile, Release]:
+    """A downloaded release file checked against the sha256 its plugin's repository records for that file name, then
+    copied into `<cache_dir>/releases/`; an unknown name or a mismatch is one line, and nothing is copied."""
+    import shutil
+
+    from cardio.data.cache import atomic_path
+
+    p = Path(path).expanduser()
+    known = {f: (sha, r) for r in releases.values() for f, sha in r.recorded.items()}
+    if p.name not in known:
+        raise CardioError(f"{p}: not a recorded release file; the installed plugins record: "
+                          f"{', '.join(sorted(known)) or 'none'}")
+    sha, release = known[p.name]
+    check_file(p, "release", pinned=sha)
+    target = cache_dir / "releases" / p.name
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(target) as tmp:
+        shutil.copyfile(p, tmp)
+    return check_file(target, "release", pinned=sha), release
