@@ -29,12 +29,19 @@ class SeptalFlashNet(nn.Module):
         self.net.to(memory_format=torch.channels_last)
 
     def _load_file(self, path: Path) -> None:
-        """A DenseNet-121 backbone state dict (.pt/.pth, or .safetensors); the classifier is replaced anyway."""
+        """A DenseNet-121 backbone state dict (.pt/.pth, or .safetensors), or RadImageNet's Keras DenseNet-121 (.h5,
+        radimagenet.py); the classifier is replaced anyway."""
         from cardio.data.weights import check_file
         from cardio.engine import read_weights
 
         checked = check_file(path, "mmode_septal_flash.model.weights")
-        state = {k.removeprefix("net."): v for k, v in read_weights(path, "mmode_septal_flash.model.weights").items()
+        if path.suffix == ".h5":  # RadImageNet's own Keras file, read by h5py
+            from cardio_mmode_septal_flash.radimagenet import densenet121_from_keras
+
+            raw = densenet121_from_keras(path)
+        else:
+            raw = read_weights(path, "mmode_septal_flash.model.weights")
+        state = {k.removeprefix("net."): v for k, v in raw.items()
                  if not k.removeprefix("net.").startswith("classifier.")}
         missing, unexpected = self.net.load_state_dict(state, strict=False)
         missing = [k for k in missing if not k.startswith("classifier.")]
