@@ -69,7 +69,8 @@ def model_card(arch: str, fitted, results: dict, settings: dict, seed: int) -> s
 
 **Model.** torchvision {arch} with a one-channel first convolution (cardio_ecg_transfer.resnet.SpectrogramResNet),
 {fitted.model.n_side} side features per beat before the head, 5 outputs (AAMI N, S, V, F, Q). Built by
-`cardio data build mitdb-{arch} --seed {seed}` (torch {torch.__version__}, CPU).
+`cardio data build mitdb-{arch} --seed {seed}` at the settings below (every one in the file's metadata; torch
+{torch.__version__}, CPU).
 
 **Data.** MIT-BIH Arrhythmia Database (PhysioNet, ODC-By 1.0), lead {settings['mitdb_lead']}, {settings['fs']} Hz;
 beat spectrograms as the plugin makes them (window {settings['spectrogram']['nperseg']}, overlap
