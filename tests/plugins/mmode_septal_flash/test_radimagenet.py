@@ -7,8 +7,9 @@ import numpy as np
 import pytest
 
 pytest.importorskip("cardio_mmode_septal_flash")
-h5py = pytest.importorskip("h5py", reason="the radimagenet extra (h5py) is not installed")
+pytest.importorskip("h5py", reason="the radimagenet extra (h5py) is not installed")
 
+import h5py
 import torch
 import torchvision
 
