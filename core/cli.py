@@ -485,6 +485,58 @@ def data_fetch(name: str, dest: str, source: str | None) -> None:
     click.echo(f"{name} -> {dest} ({how}; {checked})" if dataset.files else f"{name} -> {dest}")
 
 
+@data_cmd.command("build")
+@click.argument("name")
+@click.option("--out", "dest", type=click.Path(file_okay=False), required=True, help="Folder for the release files.")
+@click.option("--seed", type=int, default=0, show_default=True, help="The build's seed (the same seed on CPU gives "
+              "the same sha256).")
+@click.option("--set", "sets", multiple=True, help="Override a key of the plugin's config, e.g. "
+              "ecg_transfer.pretrain.epochs=2.")
+@click.option("--device", type=Device(), default="cpu", show_default=True)
+def data_build(name: str, dest: str, seed: int, sets: tuple[str, ...], device: str) -> None:
+    """Build a backbone from public data as a release: weights (safetensors), model card and sha256, e.g.
+    `cardio data build mitdb-resnet18 --out releases/`."""
+    import logging
+
+    from cardio.context import new_context
+    from cardio.data.weights import write_release
+
+    release = _releases().get(name)
+    if release is None:
+        raise CardioError(f"unknown release {name!r}; installed plugins build: "
+                          f"{', '.join(sorted(_releases())) or 'none'}")
+    loaded = plugins.get_plugin_manager()
+    info = plugins.info(plugins.select(loaded, release.plugin), release.plugin)
+    config = config_mod.resolve(info.default_config, None, (*sets, f"seed={seed}", f"device={device}"),
+                                info.moved_keys)
+    out = Path(dest)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
+    ctx = new_context(config, out / f".build-{name}", logging.getLogger("cardio.run"), device=device)
+    checked = write_release(name, release.build(config, ctx), out)
+    click.echo(checked.path.with_suffix(".md").read_text())
+    click.echo(f"{checked.sha256}  {checked.path}")
+
+
+@data_cmd.command("place")
+@click.argument("file", type=click.Path(dir_okay=False))
+def data_place(file: str) -> None:
+    """Place a downloaded release file in the cache after checking its sha256 against the one its plugin records."""
+    from cardio.context import default_cache_dir
+    from cardio.data.weights import place_release
+
+    checked, release = place_release(file, _releases(), default_cache_dir({}))
+    click.echo(f"placed {checked.describe()} at {checked.path}")
+    if release.use:
+        click.echo("use it: --set " + release.use.format(path=checked.path))
+
+
+def _releases() -> dict:
+    out: dict = {}
+    for offered in plugins.get_plugin_manager().pm.hook.cardio_releases():
+        out.update(offered or {})
+    return out
+
+
 def _datasets() -> dict:
     out: dict = {}
     for offered in plugins.get_plugin_manager().pm.hook.cardio_datasets():

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from cardio.context import RunContext
     from cardio.data import Cohort, Dataset, Features, ModelState, PluginInfo, Predictions, Section
     from cardio.data.cohort import Schema
+    from cardio.data.weights import Release
 
 hookspec = pluggy.HookspecMarker("cardio")
 hookimpl = pluggy.HookimplMarker("cardio")
@@ -120,6 +121,12 @@ def cardio_import_model(state: ModelState, config: dict, settings: Settings | No
 @hookspec
 def cardio_datasets() -> dict[str, Dataset]:
     """Return {name: Dataset} (description, size, licence, source, fetch) for `cardio data list` / `fetch`."""
+
+
+@hookspec
+def cardio_releases() -> dict[str, Release]:
+    """Return {name: Release}: backbones built from public data (`cardio data build NAME`), placed by hash
+    (`cardio data place FILE`)."""
 
 
 @hookspec(firstresult=True)

@@ -18,4 +18,6 @@ pip install -q --no-build-isolation -c requirements.lock -e ".[$extras]"
 for plugin in plugins/*/; do
   [ -f "$plugin/pyproject.toml" ] && pip install -q --no-build-isolation -c requirements.lock -e "$plugin"
 done
+# h5py: mmode_septal_flash reads RadImageNet's Keras .h5 weights with it (its radimagenet extra; tested in CI)
+pip install -q --no-build-isolation -c requirements.lock -e "plugins/mmode_septal_flash[radimagenet]"
 .venv/bin/cardio plugins

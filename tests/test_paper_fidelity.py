@@ -132,12 +132,9 @@ def test_ecg_paper_profile_uses_the_papers_512_sample_window() -> None:
     assert spectrograms(beats, 360.0, nperseg=512, noverlap=s["spectrogram"]["noverlap"]).shape == (2, *shape)
 
 
-def _cached_torchvision_file(tmp_path: Path, monkeypatch, arch: str, weights: str):
-    """A state dict of `arch` where torch's hub keeps torchvision's `weights` (TORCH_HOME); downloads refused."""
+def _no_downloads(tmp_path: Path, monkeypatch) -> None:
+    """torch's hub cache in tmp_path (TORCH_HOME); a download is a test failure."""
     import torch
-    import torchvision
-
-    from cardio.data.weights import cache_file
 
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
 
@@ -145,48 +142,112 @@ def _cached_torchvision_file(tmp_path: Path, monkeypatch, arch: str, weights: st
         raise AssertionError(f"tried to download {url}")
 
     monkeypatch.setattr(torch.hub, "download_url_to_file", no_download)
+
+
+def _state_file(folder: Path, arch: str, seed: int = 5) -> tuple[dict, Path]:
+    """A random state dict of torchvision's `arch`, saved as `<arch>-<first 8 hex of its real sha256>.pth`."""
+    import hashlib
+
+    import torch
+    import torchvision
+
+    torch.manual_seed(seed)
+    state = torchvision.models.get_model_builder(arch)(weights=None).state_dict()
+    folder.mkdir(parents=True, exist_ok=True)
+    tmp = folder / f"{arch}.tmp"
+    torch.save(state, tmp)
+    path = folder / f"{arch}-{hashlib.sha256(tmp.read_bytes()).hexdigest()[:8]}.pth"
+    tmp.rename(path)
+    return state, path
+
+
+def _published_as(monkeypatch, arch: str, weights: str, path: Path) -> None:
+    """torchvision's registry entry of `weights` names `path`'s file (so that its name carries that file's hash): the
+    real loader then reads the placed file from torch's hub cache as it would the published one."""
+    import torchvision
+
+    entry = torchvision.models.get_model_weights(arch)[weights].value
+    monkeypatch.setattr(entry, "url", f"https://download.pytorch.org/models/{path.name}")
+
+
+def _wrong_file_under_published_name(tmp_path: Path, monkeypatch, arch: str, weights: str) -> Path:
+    """A random state dict of `arch` placed in torch's hub cache under torchvision's published name of `weights`."""
+    import shutil
+
+    from cardio.data.weights import cache_file
+
+    _no_downloads(tmp_path, monkeypatch)
     path = cache_file(arch, weights)
     assert path.parent == tmp_path / "torch" / "hub" / "checkpoints"
-    torch.manual_seed(5)
-    state = torchvision.models.get_model_builder(arch)(weights=None).state_dict()
+    _, own = _state_file(tmp_path / "made", arch)
     path.parent.mkdir(parents=True, exist_ok=True)
-    torch.save(state, path)
-    return state
+    shutil.copy(own, path)
+    return path
+
+
+def test_a_random_state_dict_under_the_imagenet_name_is_refused_in_one_line(tmp_path: Path, monkeypatch) -> None:
+    """Issue 56: torch checks a hash only while downloading; a file placed in the cache is checked by cardio."""
+    pytest.importorskip("cardio_perfusion_polar")
+    from cardio import CardioError
+    from cardio.data.weights import sha256_of
+    from cardio_perfusion_polar.model import PolarResNet
+
+    path = _wrong_file_under_published_name(tmp_path, monkeypatch, "resnet18", "IMAGENET1K_V1")
+    with pytest.raises(CardioError) as e:
+        PolarResNet("resnet18", n_outputs=2, imagenet=True)
+    line = str(e.value)
+    assert "\n" not in line and str(path) in line
+    assert f"sha256 mismatch: expected f37072fd..., found {sha256_of(path)}" in line
 
 
 def test_perfusion_paper_profile_starts_from_imagenet_through_torchvision(tmp_path: Path, monkeypatch) -> None:
     pytest.importorskip("cardio_perfusion_polar")
     import torch
 
-    from cardio_perfusion_polar.model import IMAGENET_WEIGHTS, PolarResNet
+    from cardio.data.weights import cache_file, sha256_of
+    from cardio_perfusion_polar.model import IMAGENET_WEIGHTS, PolarResNet, weights_source
+    from cardio_perfusion_polar.settings import PerfusionSettings
 
     cfg = _paper("perfusion_polar")["perfusion_polar"]
     assert cfg["imagenet"] is True and cfg["arch"] == "resnet50" and not cfg["weights"]
     # resnet18 stands in for the profile's resnet50 (the same code path, a 45 MB file instead of 98 MB)
-    state = _cached_torchvision_file(tmp_path, monkeypatch, "resnet18", IMAGENET_WEIGHTS["resnet18"])
+    _no_downloads(tmp_path, monkeypatch)
+    hub = tmp_path / "torch" / "hub" / "checkpoints"
+    state, path = _state_file(hub, "resnet18")
+    _published_as(monkeypatch, "resnet18", IMAGENET_WEIGHTS["resnet18"], path)
+    assert cache_file("resnet18", IMAGENET_WEIGHTS["resnet18"]) == path
     net = PolarResNet("resnet18", n_outputs=2, imagenet=True)
     assert torch.equal(net.net.conv1.weight, state["conv1.weight"])
     assert torch.equal(net.net.layer4[1].bn2.running_var, state["layer4.1.bn2.running_var"])
     assert net.net.fc.out_features == 2
+    source = weights_source(PerfusionSettings(arch="resnet18", imagenet=True))
+    assert source.endswith(f"({path.name}, sha256 {sha256_of(path)})") and len(sha256_of(path)) == 64
 
 
-def test_mmode_paper_profile_starts_from_imagenet_and_an_unreadable_cache_is_one_line(tmp_path: Path,
+def test_mmode_paper_profile_starts_from_imagenet_and_a_wrong_cached_file_is_one_line(tmp_path: Path,
                                                                                       monkeypatch) -> None:
     pytest.importorskip("cardio_mmode_septal_flash")
     import torch
 
     from cardio import CardioError
-    from cardio.data.weights import cache_file
+    from cardio.data.weights import cache_file, sha256_of
     from cardio_mmode_septal_flash.model import SeptalFlashNet
 
     assert _paper("mmode_septal_flash")["mmode_septal_flash"]["model"]["weights"] == "imagenet"
-    state = _cached_torchvision_file(tmp_path, monkeypatch, "densenet121", "IMAGENET1K_V1")
+    wrong = _wrong_file_under_published_name(tmp_path, monkeypatch, "densenet121", "IMAGENET1K_V1")
+    with pytest.raises(CardioError, match=r"densenet121-a639ec97.pth: sha256 mismatch: expected a639ec97\.\.\., "):
+        SeptalFlashNet("imagenet")
+    wrong.unlink()
+    with pytest.raises(CardioError, match=r"without internet, copy the file to .*densenet121-a639ec97.pth \(its sha256 "
+                                          r"begins a639ec97\), or set mmode_septal_flash"):
+        SeptalFlashNet("imagenet")  # offline and not placed: the file to place and its hash, in one line
+    state, path = _state_file(tmp_path / "torch" / "hub" / "checkpoints", "densenet121")
+    _published_as(monkeypatch, "densenet121", "IMAGENET1K_V1", path)
+    assert cache_file("densenet121", "IMAGENET1K_V1") == path
     net = SeptalFlashNet("imagenet")
     assert torch.equal(net.net.features.conv0.weight, state["features.conv0.weight"])
-    assert net.source.startswith("ImageNet") and net.net.classifier.out_features == 2
-    cache_file("densenet121", "IMAGENET1K_V1").write_bytes(b"not a state dict")
-    with pytest.raises(CardioError, match="copy the file to .*densenet121-a639ec97.pth, or set mmode_septal_flash"):
-        SeptalFlashNet("imagenet")
+    assert net.source == f"ImageNet (torchvision IMAGENET1K_V1: {path.name}, sha256 {sha256_of(path)})"
+    assert net.net.classifier.out_features == 2
 
 
 # Issue 56: departures the READMEs did not state, now followed in profile=paper or stated.
@@ -291,3 +352,31 @@ def test_spect_readme_says_its_phase_analysis_was_never_compared_with_the_emory_
     assert "may not carry over" in text and "43°" in text and "135°" in text
     assert "Chen et al., J Nucl Cardiol 2008;15:383" in text and "--resolution-only" in text
     assert "as in the Emory tools" not in text
+
+
+def test_echo_paper_profile_starts_from_kinetics400_checked_by_hash(tmp_path: Path, monkeypatch) -> None:
+    """Issue 56: the paper profile starts r2plus1d_18 from torchvision's Kinetics-400 weights, as EchoNet does."""
+    pytest.importorskip("cardio_echo_cmr")
+    import torch
+
+    from cardio import CardioError
+    from cardio.data.weights import sha256_of
+    from cardio_echo_cmr.model import KINETICS, EchoVideoNet, weights_source
+    from cardio_echo_cmr.settings import EchoSettings
+
+    assert _paper("echo_cmr")["echo_cmr"]["weights"] == KINETICS
+    wrong = _wrong_file_under_published_name(tmp_path, monkeypatch, "r2plus1d_18", "KINETICS400_V1")
+    with pytest.raises(CardioError, match=r"r2plus1d_18-91a641e6.pth: sha256 mismatch: expected 91a641e6\.\.\., "):
+        EchoVideoNet(weights_file=KINETICS, arch="r2plus1d_18", n_outputs=3)
+    wrong.unlink()
+    with pytest.raises(CardioError, match=r"copy the file to .*r2plus1d_18-91a641e6.pth \(its sha256 begins 91a641e6\)"
+                                          r", or set echo_cmr.weights=null"):
+        EchoVideoNet(weights_file=KINETICS, arch="r2plus1d_18", n_outputs=3)
+    with pytest.raises(CardioError, match="kinetics400 is a start of r2plus1d_18, not of r2plus1d_10"):
+        EchoVideoNet(weights_file=KINETICS, arch="r2plus1d_10", n_outputs=3)
+    state, path = _state_file(tmp_path / "torch" / "hub" / "checkpoints", "r2plus1d_18")
+    _published_as(monkeypatch, "r2plus1d_18", "KINETICS400_V1", path)
+    net = EchoVideoNet(weights_file=KINETICS, arch="r2plus1d_18", n_outputs=3)
+    assert torch.equal(net.net.stem[0].weight, state["stem.0.weight"]) and net.net.fc.out_features == 3
+    source = weights_source(EchoSettings(arch="r2plus1d_18", weights=KINETICS))
+    assert source.endswith(f"(torchvision KINETICS400_V1: {path.name}, sha256 {sha256_of(path)})")

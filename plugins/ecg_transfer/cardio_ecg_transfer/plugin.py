@@ -19,6 +19,7 @@ if TYPE_CHECKING:
 
     from cardio import Cohort, Features, ModelState, Predictions, RunContext, Section
     from cardio.data.cohort import Schema
+    from cardio.data.weights import Release
 
 
 @hookimpl
@@ -46,6 +47,13 @@ def cardio_datasets() -> dict[str, Dataset]:
                                             "30 min, 257 Hz, every beat annotated (external AAMI look)",
                                 size="about 800 MB (75 records)", licence="ODC-By 1.0",
                                 url="https://physionet.org/content/incartdb/1.0.0/", fetch=_fetcher("incartdb"))}
+
+
+@hookimpl
+def cardio_releases() -> dict[str, Release]:
+    from cardio_ecg_transfer import backbone_release
+
+    return backbone_release.releases()
 
 
 def _fetch_mitdb(dest):

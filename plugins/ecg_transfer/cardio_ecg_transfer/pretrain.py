@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from cardio import CardioError, write_text_atomic
+from cardio.data.weights import check_file, name_hash
 from cardio.engine import FitResult
 from cardio.report.figures import Figure
 from cardio.stats import plot_confusion
@@ -145,6 +146,8 @@ def pretrain(config: dict, ctx, arch: str | None = None, tag: str | None = None)
         path = Path(pt.weights_file).expanduser()
         if not path.is_file():
             raise CardioError(f"ecg_transfer.pretrain.weights_file {path} does not exist")
+        if name_hash(path):  # a release file (backbone_release) or any file named by its hash: checked by it
+            check_file(path, "ecg_transfer.pretrain.weights_file")
         return Pretrained(weights=path)
     arch = _arch(config, arch)
     out = weights_path(config, ctx, arch)

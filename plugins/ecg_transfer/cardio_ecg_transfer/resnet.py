@@ -145,10 +145,13 @@ def save_weights(model: SpectrogramResNet, path: Path, meta: dict[str, Any] | No
 
 
 def read_weights(path: Path) -> dict[str, Any]:
-    """Load a file written by save_weights (tensors and plain values only: weights_only=True)."""
+    """Load a file written by save_weights (tensors and plain values only: weights_only=True), or a release's
+    .safetensors (backbone_release: the same fields in its header's metadata)."""
     path = Path(path)
     if not path.is_file():
         raise CardioError(f"pretrained weights file {path} does not exist")
+    if path.suffix == ".safetensors":
+        return _read_release(path)
     try:
         with warnings.catch_warnings():  # torch warns, on stderr, about the pickle protocol of foreign files
             warnings.simplefilter("ignore")
@@ -158,6 +161,25 @@ def read_weights(path: Path) -> dict[str, Any]:
     if (not isinstance(payload, dict) or "arch" not in payload
             or not isinstance(payload.get("state_dict"), dict)):
         raise CardioError(f"{path} is not a cardio ecg_transfer weights file (no 'arch'/'state_dict')")
+    return payload
+
+
+def _read_release(path: Path) -> dict[str, Any]:
+    """A release file of backbone_release as save_weights' payload."""
+    import json
+
+    from safetensors.torch import load_file
+
+    from cardio.data.weights import release_metadata
+
+    try:
+        meta = release_metadata(path)
+        state = load_file(str(path))
+        payload = {"arch": meta["arch"], "n_outputs": int(meta["n_outputs"]), "n_side": int(meta["n_side"]),
+                   "state_dict": state, "meta": {"input": json.loads(meta["input"]), "task": meta["task"],
+                                                 "classes": json.loads(meta["classes"])}}
+    except Exception as e:  # a damaged file or a header without our fields (safetensors raises its own types)
+        raise CardioError(f"{path} is not a cardio ecg_transfer release file ({type(e).__name__})") from None
     return payload
 
 

@@ -2,9 +2,6 @@
 squared-loss regressions of the continuous ones; targets.py)."""
 from __future__ import annotations
 
-import hashlib
-from pathlib import Path
-
 import numpy as np
 import torch
 from torch import nn
@@ -19,6 +16,9 @@ from cardio_echo_cmr.targets import DEFAULT
 BINARY_HEADS = tuple(t.name for t in DEFAULT if t.binary)
 REGRESSION_HEADS = tuple(t.name for t in DEFAULT if not t.binary)
 HEADS = BINARY_HEADS + REGRESSION_HEADS
+#: echo_cmr.weights naming torchvision's Kinetics-400 r2plus1d_18 (R2Plus1D_18_Weights.KINETICS400_V1), the start of
+#: the EchoNet-Dynamic code the paper builds on: downloaded once into torch's hub cache, checked by its name's hash.
+KINETICS = "kinetics400"
 
 
 class EchoVideoNet(nn.Module):
@@ -33,7 +33,13 @@ class EchoVideoNet(nn.Module):
         from torchvision.models.video import r2plus1d_18
         from torchvision.models.video.resnet import R2Plus1dStem
 
-        if arch == "r2plus1d_18":
+        from cardio.data.weights import torchvision_model
+
+        if weights_file == KINETICS:
+            if arch != "r2plus1d_18":
+                raise CardioError(f"echo_cmr.weights: {KINETICS} is a start of r2plus1d_18, not of {arch}")
+            self.net, _ = torchvision_model(arch, "KINETICS400_V1", "echo_cmr.weights=null to train from scratch")
+        elif arch == "r2plus1d_18":
             self.net = r2plus1d_18(weights=None)
         elif arch == "r2plus1d_10":  # torchvision's own (2+1)D blocks, one per stage: a CPU-sized run
             self.net = VideoResNet(BasicBlock, [Conv2Plus1D] * 4, [1, 1, 1, 1], R2Plus1dStem)
@@ -41,7 +47,7 @@ class EchoVideoNet(nn.Module):
             self.net = NarrowR2Plus1d()
         else:
             raise CardioError(f"echo_cmr.arch must be r2plus1d_18, r2plus1d_10 or r2plus1d_10_narrow, got {arch!r}")
-        if weights_file:
+        if weights_file and weights_file != KINETICS:
             load_kinetics(self.net, weights_file)
         self.net.fc = nn.Linear(self.net.fc.in_features, n_outputs)
         self.register_buffer("mean", torch.tensor(float(mean)))
@@ -82,9 +88,10 @@ class NarrowR2Plus1d(VideoResNet):
 
 def load_kinetics(net: nn.Module, path: str) -> None:
     """A torchvision r2plus1d_18 state dict (Kinetics-400) from a .pth or .safetensors file; fc is replaced."""
+    from cardio.data.weights import check_file
     from cardio.engine import read_weights
 
-    p = Path(path).expanduser()
+    p = check_file(path, "echo_cmr.weights").path
     state = {k: v for k, v in read_weights(p, "echo_cmr.weights").items() if not k.startswith("fc.")}
     missing, unexpected = net.load_state_dict(state, strict=False)
     if unexpected or [k for k in missing if not k.startswith("fc.")]:
@@ -95,10 +102,13 @@ def weights_source(s: EchoSettings) -> str:
     if s.arch != "r2plus1d_18":
         return (f"{s.arch} (torchvision VideoResNet, one (2+1)D block per stage) trained from scratch; the "
                 "r2plus1d_18 of EchoNet-Dynamic, which the paper cites, is the `paper` profile")
+    from cardio.data.weights import check_file, torchvision_weights
+
+    if s.weights == KINETICS:
+        return ("Kinetics-400 r2plus1d_18 weights (torchvision KINETICS400_V1: "
+                f"{torchvision_weights('r2plus1d_18', 'KINETICS400_V1').describe()})")
     if s.weights:
-        p = Path(s.weights).expanduser()
-        digest = hashlib.sha256(p.read_bytes()).hexdigest()[:12] if p.is_file() else "missing"
-        return f"Kinetics-400 r2plus1d_18 weights from {p.name} (sha256 {digest}...)"
+        return f"Kinetics-400 r2plus1d_18 weights from the file {check_file(s.weights, 'echo_cmr.weights').describe()}"
     return "r2plus1d_18 trained from scratch (no Kinetics-400 weights file given; none can be downloaded here)"
 
 

@@ -103,8 +103,10 @@ class EchoSettings(Settings):
         "r2plus1d_10", "r2plus1d_18 (EchoNet-Dynamic's, which the paper cites); r2plus1d_10 (one block per stage, for "
         "a CPU run); r2plus1d_10_narrow (r2plus1d_10 at a quarter of its widths: the controls' tests)",
         choices=("r2plus1d_18", "r2plus1d_10", "r2plus1d_10_narrow"))
-    weights: str | None = setting(None, "Kinetics-400 r2plus1d_18 state dict (.pth/.safetensors); null -> train from "
-                                        "scratch")
+    weights: str | None = setting(None, "kinetics400: torchvision's Kinetics-400 r2plus1d_18 (KINETICS400_V1, "
+                                        "downloaded once, checked by hash); or a Kinetics-400 r2plus1d_18 state dict "
+                                        "(.pth/.safetensors) whose name carries its sha256's first 8 hex digits; "
+                                        "null -> train from scratch")
     workers: int = setting(2, "worker processes that decode and preprocess the videos", ge=0)
     fusion_c: float = setting(1.0, "inverse L2 strength of the view-fusion logistic regression (each view's weight "
                                    ">= 0)", gt=0)

@@ -221,7 +221,8 @@ def write_for_patients(patients: pd.DataFrame, dest: Path, seed: int, s: EchoSet
 def write_echonet(root: Path, n_videos: int, seed: int, *, n_frames: int = 40, size: int = 40, fps: float = 50.0,
                   splits: tuple[float, float] = (0.6, 0.8)) -> Path:
     """An EchoNet-Dynamic-layout folder: FileList.csv (FileName, EF, ESV, EDV, FrameHeight, FrameWidth, FPS,
-    NumberOfFrames, Split; FileName without .avi, as the dataset has it) and Videos/<FileName>.avi, A4C-like loops
+    NumberOfFrames, Split; FileName without .avi, as the dataset has it), VolumeTracings.csv (volume_tracings) and
+    Videos/<FileName>.avi (written by OpenCV), A4C-like loops
     whose cavity area falls by EF between end-diastole and end-systole (EF drawn uniformly 25-75%, the planted
     truth). The first `splits[0]` of the videos are TRAIN, up to `splits[1]` VAL, the rest TEST; returns root."""
     rng = np.random.default_rng(seed)
@@ -239,7 +240,27 @@ def write_echonet(root: Path, n_videos: int, seed: int, *, n_frames: int = 40, s
         rows.append({"FileName": name, "EF": round(ef, 2), "ESV": round(edv * (1 - ef / 100), 2), "EDV": round(edv, 2),
                      "FrameHeight": size, "FrameWidth": size, "FPS": fps, "NumberOfFrames": n_frames, "Split": split})
     pd.DataFrame(rows).to_csv(root / "FileList.csv", index=False)
+    pd.DataFrame(volume_tracings(rows)).to_csv(root / "VolumeTracings.csv", index=False)
     return root
+
+
+def volume_tracings(files: list[dict]) -> list[dict]:
+    """VolumeTracings.csv as EchoNet-Dynamic has it (FileName with .avi, X1, Y1, X2, Y2, Frame): per video, 21 chords
+    across the cavity at end-diastole (frame 0) and at end-systole, the first a long-axis line, the chord lengths
+    shrinking by EF as the loop's area does. The EF profile reads only FileList.csv and the videos; the tracings are
+    EchoNet's segmentation labels, written so that the folder is the real layout."""
+    out = []
+    for f in files:
+        size, n = float(f["FrameHeight"]), int(f["NumberOfFrames"])
+        for frame, scale in ((0, 1.0), (min(n - 1, round(8 * f["FPS"] / 30.0)), np.sqrt(1 - f["EF"] / 100.0))):
+            half, top, bottom = 0.2 * size * scale, 0.25 * size, 0.25 * size + 0.5 * size * scale
+            out.append({"FileName": f"{f['FileName']}.avi", "X1": size / 2, "Y1": top, "X2": size / 2, "Y2": bottom,
+                        "Frame": frame})
+            for y in np.linspace(top, bottom, 20):
+                w = half * np.sqrt(max(0.0, 1 - ((y - top) / (bottom - top) * 2 - 1) ** 2))
+                out.append({"FileName": f"{f['FileName']}.avi", "X1": round(size / 2 - w, 2), "Y1": round(y, 2),
+                            "X2": round(size / 2 + w, 2), "Y2": round(y, 2), "Frame": frame})
+    return out
 
 
 def cached_cohort(cache, syn: Synthetic, views: tuple[str, ...] = VIEWS) -> Path:

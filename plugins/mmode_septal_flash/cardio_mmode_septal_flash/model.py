@@ -17,10 +17,10 @@ class SeptalFlashNet(nn.Module):
         from cardio.data.weights import torchvision_model
 
         key = "mmode_septal_flash.model.weights to a file (e.g. RadImageNet's) or null"
-        self.net = torchvision_model("densenet121", "IMAGENET1K_V1" if weights == "imagenet" else None, key)
+        self.net, checked = torchvision_model("densenet121", "IMAGENET1K_V1" if weights == "imagenet" else None, key)
         self.source = "none (trained from scratch)"
-        if weights == "imagenet":  # for users with internet: torchvision downloads them into torch's hub cache once
-            self.source = "ImageNet (torchvision IMAGENET1K_V1)"
+        if checked:  # for users with internet: torchvision downloads them into torch's hub cache once
+            self.source = f"ImageNet (torchvision IMAGENET1K_V1: {checked.describe()})"
         elif weights:
             self._load_file(Path(weights).expanduser())
         self.net.classifier = nn.Linear(self.net.classifier.in_features, 2)
@@ -29,17 +29,26 @@ class SeptalFlashNet(nn.Module):
         self.net.to(memory_format=torch.channels_last)
 
     def _load_file(self, path: Path) -> None:
-        """A DenseNet-121 backbone state dict (.pt/.pth, or .safetensors); the classifier is replaced anyway."""
+        """A DenseNet-121 backbone state dict (.pt/.pth, or .safetensors), or RadImageNet's Keras DenseNet-121 (.h5,
+        radimagenet.py); the classifier is replaced anyway."""
+        from cardio.data.weights import check_file
         from cardio.engine import read_weights
 
-        state = {k.removeprefix("net."): v for k, v in read_weights(path, "mmode_septal_flash.model.weights").items()
+        checked = check_file(path, "mmode_septal_flash.model.weights")
+        if path.suffix == ".h5":  # RadImageNet's own Keras file, read by h5py
+            from cardio_mmode_septal_flash.radimagenet import densenet121_from_keras
+
+            raw = densenet121_from_keras(path)
+        else:
+            raw = read_weights(path, "mmode_septal_flash.model.weights")
+        state = {k.removeprefix("net."): v for k, v in raw.items()
                  if not k.removeprefix("net.").startswith("classifier.")}
         missing, unexpected = self.net.load_state_dict(state, strict=False)
         missing = [k for k in missing if not k.startswith("classifier.")]
         if missing or unexpected:
             raise CardioError(f"{path}: not DenseNet-121 weights ({len(missing)} missing, {len(unexpected)} "
                               f"unexpected keys, e.g. {(missing or unexpected)[0]!r})")
-        self.source = f"file {path.name}"
+        self.source = f"file {checked.describe()}"
 
     @property
     def last_block(self) -> nn.Module:

@@ -30,7 +30,7 @@ class PolarResNet(nn.Module):
             raise CardioError(f"perfusion_polar.arch must be one of {list(ARCHS)}, got {arch!r}")
         # Real ImageNet weights for users with internet (torchvision downloads them into torch's hub cache once).
         weights = IMAGENET_WEIGHTS[arch] if imagenet and not weights_file else None
-        self.net = torchvision_model(arch, weights, "perfusion_polar.imagenet=false to train from scratch")
+        self.net, _ = torchvision_model(arch, weights, "perfusion_polar.imagenet=false to train from scratch")
         if weights_file:
             load_backbone(self.net, weights_file, arch)
         self.net.fc = nn.Linear(self.net.fc.in_features, n_outputs)
@@ -55,11 +55,10 @@ class PolarResNet(nn.Module):
 def load_backbone(net: nn.Module, path: str, arch: str) -> None:
     """A torchvision ResNet state dict from a file (.pth/.pt by torch.load without pickle, or .safetensors);
     the classifier (fc.*) is dropped, every other weight must fit `arch`. Errors name the file."""
-    from pathlib import Path
-
+    from cardio.data.weights import check_file
     from cardio.engine import read_weights
 
-    p = Path(path).expanduser()
+    p = check_file(path, "perfusion_polar.weights").path
     state = {k: v for k, v in read_weights(p, "perfusion_polar.weights").items() if not k.startswith("fc.")}
     names = set(net.state_dict())
     missing = sorted(k for k in names - set(state) if not k.startswith("fc."))
@@ -75,15 +74,14 @@ def load_backbone(net: nn.Module, path: str, arch: str) -> None:
 
 def weights_source(s: PerfusionSettings) -> str:
     """Which starting weights the backbone had, for the report."""
-    if s.weights:
-        import hashlib
-        from pathlib import Path
+    from cardio.data.weights import check_file, torchvision_weights
 
-        p = Path(s.weights).expanduser()
-        digest = hashlib.sha256(p.read_bytes()).hexdigest()[:12] if p.is_file() else "missing"
-        return f"ImageNet-pretrained {s.arch} from the file {p.name} (sha256 {digest}...)"
+    if s.weights:
+        checked = check_file(s.weights, "perfusion_polar.weights")
+        return f"ImageNet-pretrained {s.arch} from the file {checked.describe()}"
     if s.imagenet:
-        return f"torchvision ImageNet weights {IMAGENET_WEIGHTS[s.arch]} for {s.arch}"
+        return (f"torchvision ImageNet weights {IMAGENET_WEIGHTS[s.arch]} for {s.arch} "
+                f"({torchvision_weights(s.arch, IMAGENET_WEIGHTS[s.arch]).describe()})")
     return f"{s.arch} from random initialisation (no ImageNet weights)"
 
 

@@ -69,6 +69,28 @@ def test_echonet_folder_trains_ef_regression_end_to_end(tmp_path):
     assert set(again["task"]) == {"EF", "responder"} and again["record_id"].nunique() == 24
 
 
+def test_the_recipe_reads_echonets_layout_and_prints_the_published_ef_error_beside_its_own(tmp_path):
+    """Issue 56: the README's command on a folder in EchoNet-Dynamic's real layout (FileList.csv, VolumeTracings.csv,
+    Videos/*.avi written by OpenCV) reports the TEST videos' EF error beside Ouyang et al.'s published figures."""
+    root, config = _folder(tmp_path)
+    assert (root / "VolumeTracings.csv").is_file() and len(list((root / "Videos").glob("*.avi"))) == 24
+    tracings = pd.read_csv(root / "VolumeTracings.csv")
+    assert list(tracings.columns) == ["FileName", "X1", "Y1", "X2", "Y2", "Frame"]
+    assert tracings["FileName"].str.endswith(".avi").all()
+    assert tracings.groupby("FileName")["Frame"].nunique().eq(2).all()  # end-diastole and end-systole
+    (tmp_path / "no_real_clips").mkdir()
+    out = run_plugin("echo_cmr", tmp_path / "run", config_file=config, cache_dir=tmp_path / "cache",
+                     sets=[*SMALL, f"echo_cmr.real_clips={tmp_path / 'no_real_clips'}"])
+    report = (out / "report.md").read_text()
+    assert "EF error beside EchoNet-Dynamic's published figure (%)" in report
+    published = next(line for line in report.splitlines() if line.startswith("| published: Ouyang et al. 2020"))
+    assert published.endswith("| 4.1 | 5.3 | 0.81 |")
+    ours = [line for line in report.splitlines() if line.startswith("| this run: the file list's TEST videos")]
+    (mae,) = pooled(read_metrics(out), "mae", model="fused", task="EF", method=None)
+    assert len(ours) == 2 and f"| fused | {mae['estimate']:.2f} [" in ours[0]
+    assert "MAE 4.1%, RMSE 5.3%, R² 0.81 on its test split" in report
+
+
 def test_problems_name_the_file_list_and_its_lines(tmp_path):
     root, config = _folder(tmp_path)
     files = pd.read_csv(root / "FileList.csv", dtype=str, keep_default_na=False)

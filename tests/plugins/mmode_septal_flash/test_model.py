@@ -13,22 +13,28 @@ from cardio_mmode_septal_flash.model import SeptalFlashNet
 
 
 def test_weights_from_a_file_or_from_scratch(tmp_path, one_thread):
+    from cardio.data.weights import sha256_of
+    from cardio.testing import named_by_hash
+
     torch.manual_seed(1)
     backbone = torchvision.models.densenet121(num_classes=1000)
     path = tmp_path / "densenet121_backbone.pt"
     torch.save(backbone.state_dict(), path)
+    with pytest.raises(CardioError, match="densenet121_backbone.pt: no hash to check it against"):
+        SeptalFlashNet(str(path))  # issue 56: a file is checked against its name's hash or refused
+    path = named_by_hash(path)
     net = SeptalFlashNet(str(path))
-    assert net.source == "file densenet121_backbone.pt"
+    assert net.source == f"file {path.name}, sha256 {sha256_of(path)}"
     assert torch.equal(net.net.features.conv0.weight, backbone.features.conv0.weight)
     assert net.net.classifier.out_features == 2  # the head is new: two units, softmax in the loss
     assert net(torch.rand(2, 1, 64, 64)).shape == (2, 2)
     assert SeptalFlashNet().source == "none (trained from scratch)"
     torch.save({"conv.weight": torch.zeros(3)}, tmp_path / "other.pt")
-    with pytest.raises(CardioError, match="other.pt.*not DenseNet-121"):
-        SeptalFlashNet(str(tmp_path / "other.pt"))
+    with pytest.raises(CardioError, match="other-[0-9a-f]{8}.pt.*not DenseNet-121"):
+        SeptalFlashNet(str(named_by_hash(tmp_path / "other.pt")))
     (tmp_path / "broken.pt").write_bytes(b"not a checkpoint")
-    with pytest.raises(CardioError, match="broken.pt"):
-        SeptalFlashNet(str(tmp_path / "broken.pt"))
+    with pytest.raises(CardioError, match="broken-[0-9a-f]{8}.pt"):
+        SeptalFlashNet(str(named_by_hash(tmp_path / "broken.pt")))
     with pytest.raises(CardioError, match="missing.pt.*not found"):
         SeptalFlashNet(str(tmp_path / "missing.pt"))
 

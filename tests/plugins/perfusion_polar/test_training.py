@@ -106,27 +106,40 @@ def test_a_training_fold_with_one_class_of_a_risk_factor_is_one_line_before_any_
 
 def test_backbone_weights_from_a_file(tmp_path, one_thread):
     """A torchvision state dict (here a seeded ResNet-18 standing in for ImageNet weights) seeds the backbone;
-    the classifier is new; a file of another architecture or a damaged file is one line naming it."""
+    the classifier is new; the file is checked against the hash its name carries (issue 56); a file of another
+    architecture, a damaged file or a file whose name carries no hash or another hash is one line naming it."""
     import torchvision
     from safetensors.torch import save_file
 
+    from cardio.data.weights import sha256_of
+    from cardio.testing import named_by_hash
     from cardio_perfusion_polar.model import weights_source
     from cardio_perfusion_polar.settings import PerfusionSettings
 
     torch.manual_seed(3)
     source = torchvision.models.resnet18(weights=None)
     torch.save(source.state_dict(), tmp_path / "r18.pth")
+    with pytest.raises(CardioError, match=r"r18.pth: no hash to check it against .* its sha256 is [0-9a-f]{64}: if "
+                                          r"this is the file you mean, name it r18-[0-9a-f]{8}.pth"):
+        PolarResNet("resnet18", 17, weights_file=str(tmp_path / "r18.pth"))
+    pth = named_by_hash(tmp_path / "r18.pth")
     save_file({k: v.contiguous() for k, v in source.state_dict().items()}, tmp_path / "r18.safetensors")
-    for f in ("r18.pth", "r18.safetensors"):
-        m = PolarResNet("resnet18", 17, weights_file=str(tmp_path / f))
+    for f in (pth, named_by_hash(tmp_path / "r18.safetensors")):
+        m = PolarResNet("resnet18", 17, weights_file=str(f))
         assert torch.equal(m.net.conv1.weight, source.conv1.weight) and m.net.fc.out_features == 17
         assert torch.allclose(m.mean.flatten(), torch.tensor([0.485, 0.456, 0.406]))
-    assert "r18.pth (sha256" in weights_source(PerfusionSettings(arch="resnet18", weights=str(tmp_path / "r18.pth")))
-    with pytest.raises(CardioError, match="r18.pth: does not fit a torchvision resnet50"):
-        PolarResNet("resnet50", 17, weights_file=str(tmp_path / "r18.pth"))
+    assert weights_source(PerfusionSettings(arch="resnet18", weights=str(pth))).endswith(
+        f"from the file {pth.name}, sha256 {sha256_of(pth)}")
+    with pytest.raises(CardioError, match=f"{pth.name}: does not fit a torchvision resnet50"):
+        PolarResNet("resnet50", 17, weights_file=str(pth))
+    wrong = tmp_path / f"r18-{'0' * 8}.pth"
+    wrong.write_bytes(pth.read_bytes())
+    with pytest.raises(CardioError, match=f"r18-00000000.pth: sha256 mismatch: expected 00000000..., found "
+                                          f"{sha256_of(pth)}"):
+        PolarResNet("resnet18", 17, weights_file=str(wrong))
     (tmp_path / "bad.pth").write_bytes(b"not weights")
-    with pytest.raises(CardioError, match="bad.pth: not a readable weights file"):
-        PolarResNet("resnet18", 17, weights_file=str(tmp_path / "bad.pth"))
+    with pytest.raises(CardioError, match="bad-[0-9a-f]{8}.pth: not a readable weights file"):
+        PolarResNet("resnet18", 17, weights_file=str(named_by_hash(tmp_path / "bad.pth")))
     with pytest.raises(CardioError, match="missing.pth: file not found"):
         PolarResNet("resnet18", 17, weights_file=str(tmp_path / "missing.pth"))
 

@@ -1,0 +1,51 @@
+"""Issue 56: benchmarks/mitbih_protocols.py prints both MIT-BIH protocols beside the published figures, labelled,
+and makes the paper profile's DS2 look at most once."""
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("cardio_ecg_transfer")
+
+from cardio import CardioError
+from cardio.testing import load_script, plugin_config
+from cardio_ecg_transfer.mitdb import mitdb_dir
+
+REPO = Path(__file__).resolve().parents[3]
+bench = load_script(REPO / "benchmarks" / "mitbih_protocols.py")
+
+
+def test_the_smoke_table_has_both_protocols_labelled_beside_the_published_rows(tmp_path, monkeypatch, capsys):
+    if not (mitdb_dir() / "101.dat").is_file():
+        pytest.skip("MIT-BIH is not in $CARDIO_DATA/mitdb")
+    monkeypatch.setenv("CARDIO_CACHE", str(tmp_path / "cache"))
+    assert bench.main(["--smoke", "--out", str(tmp_path / "out")]) == 0
+    table = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| ")]
+    rows = {tuple(c.strip() for c in line.strip("|").split("|")[:2]): line for line in table[1:]}
+    assert ("inter-patient", "published: de Chazal et al. 2004 (IEEE TBME 51:1196), LD, RR + morphology") in rows
+    assert "| 75.90 | 38.50 | 77.70 | 81.90 |" in rows[("inter-patient", "published: de Chazal et al. 2004 (IEEE "
+                                                          "TBME 51:1196), LD, RR + morphology")]
+    intra = {k[1]: v for k, v in rows.items() if k[0] == "intra-patient"}
+    assert "| 97.45 |" in intra["published: Hua et al. 2020 [40], 1-D CNN (cited by He et al., section 4)"]
+    assert "| 99.00 |" in intra["published: Huang et al. 2019 [24], STFT spectrogram 2-D CNN (cited by He et al., "
+                               "section 4)"]
+    ours = [k for k in rows if k[1].startswith("this run")]
+    assert [k[0] for k in ours] == ["inter-patient", "intra-patient"]
+    assert all("(smoke: not a result)" in k[1] for k in ours)
+    assert any(k[1].startswith("this project, DS2 looks 8, 9, 10") for k in rows)  # the ledger's looks, labelled
+
+
+def test_the_paper_profile_looks_at_ds2_at_most_once(tmp_path, monkeypatch):
+    ledger = tmp_path / "aami_ds2.csv"
+    config = plugin_config("ecg_transfer", ["profile=paper", "device=cpu"])
+    with ledger.open("w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=bench.AAMI.LEDGER_COLUMNS)
+        w.writeheader()
+        w.writerow({"look": 1, "config_hash": bench.AAMI.config_hash(config, "validated"), "status": "ledgered"})
+    monkeypatch.setattr(bench.AAMI, "LEDGER", ledger)
+    with pytest.raises(CardioError, match="already holds the paper profile's DS2 look"):
+        bench.main(["--look", "--out", str(tmp_path / "out")])
+    with pytest.raises(SystemExit):
+        bench.main(["--look", "--set", "ecg_transfer.pretrain.epochs=1"])
