@@ -55,6 +55,7 @@ if TYPE_CHECKING:  # what type checkers and readers see; at run time each name l
         inner_split,
     )
     from cardio.data.cache import Cache, atomic_path, write_text_atomic
+    from cardio.data.spreadsheet import write_csv
     from cardio.hookspecs import REQUIRED_HOOKS, hookimpl, hookspec
     from cardio.study.bundle import sklearn_from_array, sklearn_to_array
 
@@ -65,6 +66,7 @@ if TYPE_CHECKING:  # what type checkers and readers see; at run time each name l
 _SUBMODULE = {name: module for module, names in {
     "study.bundle": ("sklearn_from_array", "sklearn_to_array"),
     "data.cache": ("Cache", "atomic_path", "write_text_atomic"),
+    "data.spreadsheet": ("write_csv",),
     "config": ("Settings", "package_defaults", "setting"),
     "context": ("RunContext",),
     "data": ("CardioError", "Cohort", "Dataset", "Features", "Fold", "ModelState", "PluginInfo", "Predictions",
@@ -76,7 +78,7 @@ __all__ = [
     "Cache", "CardioError", "Cohort", "Dataset", "Features", "Fold", "ModelState", "PluginInfo", "Predictions",
     "REQUIRED_HOOKS", "RunContext", "Section", "Settings", "atomic_path", "confined_path", "hookimpl", "hookspec",
     "inner_split", "package_defaults", "setting",
-    "sklearn_from_array", "sklearn_to_array", "write_text_atomic", "__version__",
+    "sklearn_from_array", "sklearn_to_array", "write_csv", "write_text_atomic", "__version__",
 ]
 
 

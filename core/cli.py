@@ -376,11 +376,12 @@ def synthetic_crt_cmd(out, names, n, setting, overlap, weight, missing, seed, se
 def validate_cmd(plugin, config_file, sets, write_synthetic) -> None:
     """Load the cohort as a run does, reading every record file whole, and list every problem of the table, its
     records and the study at once (file, line, column, what to do); trains nothing, writes nothing."""
+    from cardio.data.cohort import capped
     from cardio.study.validate import CONFIG_ONLY, validate_cohort
 
     summary, problems = validate_cohort(plugin, config_file, tuple(sets), write_synthetic=write_synthetic)
     if problems:
-        for p in problems:
+        for p in capped(problems):  # of one kind, the first 20 and a count of the rest
             click.echo(f"problem: {p}", err=True)
         raise CardioError(f"{len(problems)} problem(s) in the cohort ({summary})")
     click.echo(summary if summary.startswith(CONFIG_ONLY) else f"cohort OK: {summary}")

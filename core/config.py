@@ -6,7 +6,7 @@ import difflib
 import re
 import textwrap
 import types
-from collections.abc import Mapping
+from collections.abc import Hashable, Mapping
 from dataclasses import dataclass, field, fields
 from importlib import resources
 from pathlib import Path
@@ -17,8 +17,41 @@ import yaml
 from cardio.data import CardioError, PluginInfo
 
 
+class Refused(yaml.YAMLError):
+    """What cardio's YAML loader refuses where safe_load would accept it: a tag (`!!binary`, `!foo`), and a key given
+    twice in one mapping (safe_load keeps the last without a word)."""
+
+    def __init__(self, problem: str, mark: yaml.Mark) -> None:
+        super().__init__(problem)
+        self.problem, self.problem_mark = problem, mark
+
+
 class _Loader(yaml.SafeLoader):
-    """safe_load, reading 1e-3 and 3E+4 as numbers (YAML 1.1, PyYAML's, reads them as text; YAML 1.2 does not)."""
+    """safe_load, reading 1e-3 and 3E+4 as numbers (YAML 1.1, PyYAML's, reads them as text; YAML 1.2 does not), and
+    refusing what a config has no use for and would read silently wrong (Refused): every tag, every key twice."""
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        event = self.peek_event()
+        tag = getattr(event, "tag", None)
+        if tag is not None:  # written in the file: plain data never needs one
+            shown = tag.replace("tag:yaml.org,2002:", "!!", 1)  # as written: !!binary
+            raise Refused(f"uses the YAML tag {shown} (line {event.start_mark.line + 1}); tags are not allowed in "
+                          "cardio configs", event.start_mark)
+        return super().compose_node(parent, index)
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
+        seen: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":  # `<<: *defaults`: YAML's own override, not a repeat
+                continue
+            key = self.construct_object(key_node, deep=True)
+            line = key_node.start_mark.line + 1
+            if isinstance(key, Hashable) and key in seen:
+                raise Refused(f"gives the key {key!r} twice in one mapping (lines {seen[key]} and {line}); the second "
+                              "would replace the first without a word: keep one", key_node.start_mark)
+            if isinstance(key, Hashable):
+                seen[key] = line
+        return super().construct_mapping(node, deep)
 
 
 _Loader.add_implicit_resolver(
@@ -52,11 +85,12 @@ def load_yaml(path: str | Path) -> dict:
         raise CardioError(f"cannot read config file {path}: {e.strerror}") from None
     try:
         data = _safe_load(text)
-    except yaml.constructor.ConstructorError as e:  # safe_load refuses !!python/... and other tags
+    except Refused as e:  # a tag, a key twice
+        raise CardioError(f"config file {path} {e.problem}") from None
+    except yaml.constructor.ConstructorError as e:  # what the loader cannot build (an unhashable key)
         mark = getattr(e, "problem_mark", None)
-        where = f" (line {mark.line + 1})" if mark else ""
-        raise CardioError(f"config file {path} uses a YAML tag{where}; tags are not allowed in cardio configs") \
-            from None
+        where = f" at line {mark.line + 1}" if mark else ""
+        raise CardioError(f"config file {path} holds what a config cannot{where} ({e.problem})") from None
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark else ""
@@ -78,9 +112,14 @@ class Defaults(dict):
 
 
 def package_defaults(package: str, name: str = "config.yaml") -> Defaults:
-    """The default config a plugin ships inside its package."""
+    """The default config a plugin ships inside its package, read as strictly as a user's (a key it gives twice is
+    refused, naming the file)."""
     text = resources.files(package).joinpath(name).read_text()
-    out = Defaults(_safe_load(text) or {})
+    try:
+        data = _safe_load(text)
+    except Refused as e:
+        raise CardioError(f"{package}'s {name} {e.problem}") from None
+    out = Defaults(data or {})
     out.text = text
     return out
 
@@ -148,8 +187,10 @@ def parse_set(item: str) -> dict:
         raise CardioError(f"--set expects key=value, got {item!r}")
     try:
         value = _safe_load(raw) if raw.strip() else ""
+    except Refused as e:
+        raise CardioError(f"--set {key.strip()}: the value {e.problem}") from None
     except yaml.constructor.ConstructorError:
-        raise CardioError(f"--set {key.strip()}: YAML tags are not allowed in values") from None
+        raise CardioError(f"--set {key.strip()}: the value is no plain YAML data") from None
     except yaml.YAMLError:
         value = raw
     out: dict = {}

@@ -27,7 +27,8 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 from cardio import allotted_cpus  # the CPUs this process may use (set where cardio is imported)
 from cardio.config import core_defaults
 from cardio.data import CardioError
-from cardio.data.cache import atomic_path, write_text_atomic
+from cardio.data.cache import atomic_path
+from cardio.data.spreadsheet import write_csv
 
 SETTINGS = ("epochs", "batch_size", "lr", "weight_decay", "optimizer", "optimizer_args", "scheduler",
             "scheduler_args", "grad_clip", "patience", "amp", "channels_last", "num_workers", "checkpoint_every",
@@ -1025,10 +1026,12 @@ def _log_epoch(ctx, tag: str, row: dict, epochs: int, seconds: float) -> None:
 
 
 def _write_history(path: Path, history: list[dict]) -> None:
-    """history/<fold>-<name>.csv: the epochs of one fit (loss, validation metric, learning rate)."""
+    """history/<fold>-<name>.csv: the epochs of one fit (loss, validation metric, learning rate); each value as it
+    was logged (object cells: an epoch stays 3, not 3.0), through the spreadsheet-safe writer."""
+    import pandas as pd
+
     columns = list(dict.fromkeys(k for row in history for k in row))
-    lines = [",".join(columns)] + [",".join(f"{row.get(c, '')}" for c in columns) for row in history]
-    write_text_atomic(path, "\n".join(lines) + "\n")
+    write_csv(path, pd.DataFrame(history, columns=columns, dtype=object))
 
 
 @functools.cache

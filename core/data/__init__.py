@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Generic, Mapping, cast
@@ -37,8 +38,35 @@ SYNTHETIC_CRT = ("Synthetic cohort, written by `cardio synthetic-crt` from its s
 Stage = TypeVar("Stage", default=Any)
 
 
+#: Characters a name quoted in a message must not carry raw: C0 and C1 controls (a newline starts a forged log line,
+#: ESC moves the cursor), the Unicode line separators, and the bidirectional overrides that reorder what is shown.
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+
+
+def printable(text: object) -> str:
+    """`text` with every control character escaped as Python writes it (\\n, \\x1b, \\u202e): the one escaping of
+    messages, used by CardioError and the log's format, so that a file name, column or id a message quotes cannot
+    start a line of its own or rewrite the terminal. Idempotent: escaped text has nothing left to escape."""
+    return _CONTROL.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), str(text))
+
+
 class CardioError(Exception):
-    """An error the user can act on; the CLI prints it as one line and exits with code 2."""
+    """An error the user can act on; the CLI prints it as one line and exits with code 2. Its text has every
+    control character escaped (`printable`), whatever names it quotes."""
+
+    def __str__(self) -> str:
+        return printable(super().__str__())
+
+
+class LogFormat(logging.Formatter):
+    """cardio's log lines ("12:00:00 INFO message"), each message escaped by `printable`: a name it quotes cannot
+    forge a line. A traceback logged with exc_info stays as written, below its line."""
+
+    def __init__(self) -> None:
+        super().__init__("%(asctime)s %(levelname)s %(message)s", "%H:%M:%S")
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        return super().formatMessage(logging.makeLogRecord({**record.__dict__, "message": printable(record.message)}))
 
 
 def confined_path(root: str | Path, value: str | Path, *, allow_outside: bool = False, what: str = "file",
@@ -471,9 +499,9 @@ def _universe(table: pd.DataFrame, cv: dict, label: str | None, strat: str | Non
         raise CardioError(f"cv.patients: {path} cannot be read ({type(e).__name__})") from None
     if "patient_id" not in given.columns:
         raise CardioError(f"cv.patients: {path} has no patient_id column")
-    twice = given["patient_id"][given["patient_id"].duplicated()]
-    if len(twice):
-        raise CardioError(f"cv.patients: {path} lists patient {twice.iloc[0]!r} twice")
+    twice = given["patient_id"].duplicated(keep=False).to_numpy().nonzero()[0]
+    if len(twice):  # by line: an error names no patient id
+        raise CardioError(f"cv.patients: {path} lists one patient twice (lines {twice[0] + 2} and {twice[1] + 2})")
     ours = _patients(table, strat)
     ours.index = ours.index.astype(str)
     absent = sorted(set(ours.index) - set(given["patient_id"]))

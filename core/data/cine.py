@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from cardio.data import CardioError
+from cardio.data.files import check_dicom_frames, npy_header, read_npy
 
 __all__ = ["Cine", "read_cine", "sector_mask", "to_gray", "write_dicom_cine", "write_video"]
 
@@ -80,14 +81,7 @@ def probe(path: str | Path) -> int:
             raise CardioError(f"{path}: video has no decodable frames")
         return n
     if suffix == ".npy":
-        from cardio.data.cohort import npy_header
-
-        try:
-            shape, dtype, offset = npy_header(path)
-        except (ValueError, OSError, EOFError) as exc:
-            raise CardioError(f"{path}: unreadable .npy cine ({exc})") from None
-        if path.stat().st_size < offset + int(np.prod(shape)) * dtype.itemsize:
-            raise CardioError(f"{path}: truncated .npy cine (shorter than its {shape} {dtype} array)")
+        shape = npy_header(path)[0]  # its claimed size checked against the file's
         return int(shape[0]) if shape else 0
     import pydicom
     from pydicom.errors import InvalidDicomError
@@ -111,10 +105,7 @@ def probe(path: str | Path) -> int:
 
 
 def _read_npy(path: Path) -> Cine:
-    try:
-        arr = np.load(path, allow_pickle=False)
-    except (OSError, ValueError) as exc:
-        raise CardioError(f"{path}: unreadable .npy cine ({exc})") from None
+    arr = read_npy(path)
     if arr.ndim not in (3, 4) or (arr.ndim == 4 and arr.shape[-1] != 3):
         raise CardioError(f"{path}: .npy cine must be (T, H, W) or (T, H, W, 3), got {arr.shape}")
     if arr.dtype.kind == "f":  # one NaN would make the min-max scaling blank every frame
@@ -171,6 +162,7 @@ def _read_dicom(path: Path) -> Cine:
         raise CardioError(f"{path}: NumberOfFrames is {declared!r}, not a number") from None
     if n_frames < 1:
         raise CardioError(f"{path}: NumberOfFrames is {n_frames}: the file declares no frame")
+    check_dicom_frames(ds, path, n_frames)
     photometric = str(ds.get("PhotometricInterpretation", "MONOCHROME2")).strip()
     try:
         arr = ds.pixel_array  # pydicom 3 returns RGB for YBR_FULL/YBR_FULL_422

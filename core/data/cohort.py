@@ -37,7 +37,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from cardio.data import CardioError
+from cardio.data import CardioError, printable
 
 HIERARCHY = ("patient_id", "study_id", "record_id")
 KINDS = ("text", "number", "integer", "binary", "category", "path", "date")
@@ -95,22 +95,40 @@ def format_text(delimiter: str, decimal: str) -> str:
     return f"values separated by {'tab' if delimiter == chr(9) else repr(delimiter)} and decimal mark {decimal!r}"
 
 
-def read_csv_text(path: str | Path, **kw: Any) -> tuple[pd.DataFrame, str]:
+def read_csv_text(path: str | Path, *, duplicates: bool = False, **kw: Any) -> tuple[pd.DataFrame, str]:
     """(every cell as text, the delimiter): a CSV read with its own delimiter (csv_delimiter), a byte-order mark
     dropped and its header names stripped; a file that is not UTF-8 is read as Windows-1252 (what Excel writes on
-    Windows). A file pandas cannot parse is a CardioError naming it and pandas' reason."""
+    Windows). A file pandas cannot parse is a CardioError naming it and pandas' reason. A header naming a column
+    twice is one too, unless `duplicates`: then the columns keep the header's names, the same name twice (pandas
+    would rename the second "responder.1", and a reader would take the first without a word)."""
     delimiter = csv_delimiter(path)
     options = dict(sep=delimiter, dtype=str, keep_default_na=False, na_values=[""], index_col=False, **kw)
     try:
         try:
-            frame = pd.read_csv(path, encoding="utf-8-sig", **options)
+            frame, header = _frame(path, "utf-8-sig", options)
         except UnicodeDecodeError:
-            frame = pd.read_csv(path, encoding="cp1252", **options)
+            frame, header = _frame(path, "cp1252", options)
             logging.getLogger("cardio.run").info("%s: not UTF-8; read as Windows-1252", path)
     except (ValueError, pd.errors.ParserError) as e:
         raise CardioError(f"{path}: unreadable CSV ({' '.join(str(e).split())[:200]})") from None
-    frame.columns = [str(c).replace("\ufeff", "").strip() for c in frame.columns]
+    written = header if len(header) == frame.shape[1] else [None] * frame.shape[1]
+    names = [str(c if w is None else w).replace("\ufeff", "").strip() for c, w in zip(frame.columns, written)]
+    twice = {n: [i + 1 for i, m in enumerate(names) if m == n] for n in names if names.count(n) > 1}
+    if twice and not duplicates:
+        raise CardioError(f"{path}: the header names {_twice_text(twice)}; keep one column of each name")
+    frame.columns = names
     return frame, delimiter
+
+
+def _frame(path: str | Path, encoding: str, options: dict) -> tuple[pd.DataFrame, list[str | None]]:
+    """The table and its header row as written (read apart: pandas renames a repeated name); None for an empty
+    header cell, which keeps pandas' name ("Unnamed: 3": a spreadsheet's trailing separators)."""
+    header = pd.read_csv(path, encoding=encoding, header=None, nrows=1, **options)
+    return pd.read_csv(path, encoding=encoding, **options), [None if pd.isna(c) else str(c) for c in header.iloc[0]]
+
+
+def _twice_text(twice: dict[str, list[int]]) -> str:
+    return ", ".join(f"{n!r} {len(at)} times (columns {', '.join(map(str, at))})" for n, at in twice.items())
 
 
 @dataclass(frozen=True)
@@ -121,6 +139,9 @@ class Column:
     path (a file inside the cohort folder) | date (ISO 8601). A `target` is a label the models learn:
     an empty cell is a missing label (masked), never a problem. A path column may be absent from the
     CSV when `default` gives the file name, e.g. "maps/{record_id}" with `suffixes` (".npy",) tried in order.
+    `files` (a path column) gives the other files the record a cell names consists of, from that file (a WFDB
+    header -> its signal and annotation files): the check for a record under several patients compares their bytes
+    too.
     """
 
     name: str
@@ -133,6 +154,7 @@ class Column:
     default: str | None = None
     suffixes: tuple[str, ...] = ()
     description: str = ""
+    files: Callable[[Path], Iterable[Path]] | None = None
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -199,10 +221,10 @@ class Problem:
     column: str | None = None
     readable: bool = False
 
-    def __str__(self) -> str:
+    def __str__(self) -> str:  # escaped: a file name or cell it quotes cannot forge a line (printable)
         where = ", ".join(p for p in (f"line {self.line}" if self.line else "",
                                       f"column {self.column!r}" if self.column else "") if p)
-        return f"{self.file}: {where + ': ' if where else ''}{self.message}"
+        return printable(f"{self.file}: {where + ': ' if where else ''}{self.message}")
 
 
 class CohortProblems(CardioError):
@@ -222,6 +244,7 @@ class Problems:
         self.file = str(file)
         self.items: list[Problem] = []
         self.root = f"{os.path.normpath(Path(file).parent.absolute())}{os.sep}"
+        self.passed: set[tuple[int, str]] = set()  # (line, column) a table-level problem names already
 
     def add(self, message: str, line: int | None = None, column: str | None = None, readable: bool = False) -> None:
         """A problem of the table; a file inside the cohort folder is named by its path there (videos/a.dcm)."""
@@ -229,8 +252,10 @@ class Problems:
 
     def refused(self, *columns: str) -> set[int]:
         """Lines whose file in one of `columns` is already a problem a reader must not open (absent, outside the
-        folder, unreadable): the plugins' record checks pass them by."""
-        return {p.line for p in self.items if p.column in columns and p.line is not None and not p.readable}
+        folder, unreadable), or one a table-level problem names already (`passed`: the rows of a file shared by
+        several patients, after its first few): the plugins' record checks pass them by."""
+        return ({p.line for p in self.items if p.column in columns and p.line is not None and not p.readable}
+                | {line for line, column in self.passed if column in columns})
 
     def rows(self, mask: Any, message: str, column: str | None = None, limit: int = 10) -> None:
         """One problem per flagged row (the first `limit`, then one line counting the rest)."""
@@ -244,6 +269,32 @@ class Problems:
         if self.items:  # in file order: table-wide problems first, then by line, each "N more rows" last
             raise CohortProblems(sorted(self.items, key=lambda p: p.line if p.line is not None else
                                         (0 if p.column is None else 10**9)))
+
+
+#: What differs between two problems of one kind: a number (a line, a count), a name it quotes (not the column's), a
+#: file's path. The rest (the file, the column, what is wrong) is the kind.
+_VARYING = re.compile(r"(?<!column )'[^']*'|\"[^\"]*\"|\S*/\S*|\S+\.[A-Za-z0-9]{1,5}\b|\d[\d,.]*")
+#: Problems of one kind `cardio validate` prints before it counts the rest.
+SHOWN_OF_A_KIND = 20
+
+
+def capped(problems: Iterable[str], limit: int = SHOWN_OF_A_KIND) -> list[str]:
+    """The problem lines to print: of each kind (a line with its numbers, quoted names and paths left out), the
+    first `limit`, then one line "... and 99,980 more of this kind", where the last one shown stood. A table of
+    100,000 rows with one fault each prints 21 lines, not 100,000."""
+    shown: list[str] = []
+    counts: dict[str, int] = defaultdict(int)
+    where: dict[str, int] = {}
+    for line in problems:
+        kind = _VARYING.sub("_", line)
+        counts[kind] += 1
+        if counts[kind] <= limit:
+            shown.append(line)
+            where[kind] = len(shown)
+    for kind, at in sorted(where.items(), key=lambda item: -item[1]):  # from the end: the positions stay right
+        if counts[kind] > limit:
+            shown.insert(at, f"... and {counts[kind] - limit:,} more of this kind")
+    return shown
 
 
 def _range_text(low: float | None, high: float | None) -> str:
@@ -397,11 +448,24 @@ def same_content(paths: Iterable[str]) -> tuple[list[list[str]], int]:
     return [g for group in heads for g in _collide(group, _whole)], sum(map(len, sized))
 
 
+def _record_files(col: Column, cell: str, root: Path) -> list[str]:
+    """The real paths of every file one cell's record names: the file itself and, through `col.files`, the files it
+    names in turn (a WFDB header's signal and annotation files), those inside the cohort folder (the plugin's own
+    checks name the others)."""
+    inside = Path(os.path.realpath(root))
+    others = [os.path.realpath(f) for f in (col.files(Path(cell)) if col.files else ())]
+    return list(dict.fromkeys([os.path.realpath(cell), *(f for f in others if os.path.isfile(f)
+                                                          and Path(f).is_relative_to(inside))]))
+
+
 def _shared_files(table: pd.DataFrame, root: Path, schema: Schema, problems: Problems,
-                  log: logging.Logger | None) -> None:
+                  log: logging.Logger | None, same: int = 3) -> None:
     """A file, or files with the same bytes, named by rows of several patients: a record filed under a second
-    patient is counted twice and can sit on both sides of a split. One patient's records may share a file."""
-    named: dict[str, list[tuple[int, str, str, str]]] = defaultdict(list)  # real path -> (line, patient, col, cell)
+    patient is counted twice and can sit on both sides of a split. Every file a record names is compared (a WFDB
+    copy renamed has a new header and the same .dat). One patient's records may share a file. The problem names
+    files and lines, never the patients' ids; the rows after a group's first `same` are passed by the record checks
+    (a table naming 3 files from 100,000 rows reads 9 records, not 100,000)."""
+    named: dict[str, list[tuple[int, str, str]]] = defaultdict(list)  # real path -> (line, patient, column)
     # Rows already refused for their file (outside the folder) or their ids (a duplicated record id names one
     # default file twice) are not compared: that problem is the one to fix.
     flagged = {(p.line, p.column) for p in problems.items} | {(p.line, None) for p in problems.items
@@ -410,7 +474,8 @@ def _shared_files(table: pd.DataFrame, root: Path, schema: Schema, problems: Pro
         for i, (value, pid) in enumerate(zip(table[col.name], table["patient_id"])):
             if value is not None and pid is not None and not {(i + 2, col.name), (i + 2, None)} & flagged \
                     and os.path.isfile(value):
-                named[os.path.realpath(value)].append((i + 2, str(pid), col.name, str(value)))
+                for f in _record_files(col, str(value), root):
+                    named[f].append((i + 2, str(pid), col.name))
     try:  # an empty file is a truncated one, named by the plugin's reader, not a shared record
         groups, opened = same_content(p for p in named if os.path.getsize(p) > 0)
     except OSError as e:
@@ -418,22 +483,31 @@ def _shared_files(table: pd.DataFrame, root: Path, schema: Schema, problems: Pro
         return
     grouped = {p for g in groups for p in g}
     groups += [[p] for p in named if p not in grouped]
-    shared = 0
-    for group in groups:
-        rows = sorted(r for p in group for r in named[p])
-        patients = list(dict.fromkeys(pid for _, pid, _, _ in rows))
-        if len(patients) < 2:
+    told: set[tuple[int, ...]] = set()  # the rows a problem names: a copied record's files share one problem
+    for group in sorted(groups, key=lambda g: min(named[p][0][0] for p in g)):
+        rows = sorted({(line, pid, col, p) for p in group for line, pid, col in named[p]})
+        lines = tuple(dict.fromkeys(line for line, *_ in rows))
+        if len({pid for _, pid, _, _ in rows}) < 2 or lines in told:
             continue
-        shared += 1
-        what = "one file is" if len(group) == 1 else f"{len(group)} files with the same content are"
-        listed = "; ".join(f"{_shown(root, cell)} (line {line}, patient {pid!r})" for line, pid, _, cell in rows[:10])
-        more = f"; and {len(rows) - 10} more row(s)" if len(rows) > 10 else ""
-        problems.add(f"{what} named by {len(patients)} patients ({', '.join(map(repr, patients[:10]))}): {listed}"
-                     f"{more}; a record belongs to one patient: give each row its own patient's file, or remove "
-                     "the copy", rows[0][0], rows[0][2], readable=True)
+        told.add(lines)
+        _shared_problem(problems, root, group, rows, same)
     (log or logging.getLogger("cardio.run")).info(
         "cohort files: %d named, %d of them compared by content (their sizes collide), %d shared by several "
-        "patients", len(named), opened, shared)
+        "patients", len(named), opened, len(told))
+
+
+def _shared_problem(problems: Problems, root: Path, group: list[str], rows: list[tuple[int, str, str, str]],
+                    same: int) -> None:
+    """One problem naming the files of a shared group and the lines naming them (no patient id: docs/security.md);
+    the rows after its first `same` lines are passed by the record checks (Problems.passed)."""
+    patients = len({pid for _, pid, _, _ in rows})
+    what = "one file is" if len(group) == 1 else f"{len(group)} files with the same content are"
+    listed = "; ".join(f"{_shown(root, p)} (line {line})" for line, _, _, p in rows[:10])
+    more = f"; and {len(rows) - 10} more row(s)" if len(rows) > 10 else ""
+    problems.add(f"{what} named by {patients} patients: {listed}{more}; a record belongs to one patient: give each "
+                 "row its own patient's file, or remove the copy", rows[0][0], rows[0][2], readable=True)
+    later = set(list(dict.fromkeys(line for line, *_ in rows))[same:])
+    problems.passed.update((line, col) for line, _, col, _ in rows if line in later)
 
 
 def _shown(root: Path, path: str) -> str:
@@ -456,14 +530,16 @@ def _near(name: str, candidates: Iterable[str]) -> str | None:
 
 def _named(raw: pd.DataFrame, schema: Schema, problems: Problems, log: logging.Logger | None) -> pd.DataFrame:
     """The table's columns under the schema's names: a header is the declared name it equals but for case and the
-    spaces around it ("Patient_ID " is patient_id), said once in the log; two headers meaning one name are a
-    problem."""
+    spaces around it ("Patient_ID " is patient_id), said once in the log; two headers meaning one name (the same name
+    written twice among them) are a problem: which of them holds the values cannot be told."""
     declared = {n.casefold(): n for n in (*HIERARCHY, *(c.name for c in schema.columns))}
     names = [declared.get(c.casefold(), c) for c in raw.columns]
     renamed = {c: n for c, n in zip(raw.columns, names) if c != n}
     twice = [n for n in dict.fromkeys(names) if names.count(n) > 1]
     for n in twice:
-        problems.add(f"columns {[c for c, m in zip(raw.columns, names) if m == n]} all mean {n!r}; keep one")
+        at = [i + 1 for i, m in enumerate(names) if m == n]
+        problems.add(f"columns {[raw.columns[i - 1] for i in at]} (header columns {', '.join(map(str, at))}) all "
+                     f"mean {n!r}: which one holds its values cannot be told; keep one")
     if renamed:
         (log or logging.getLogger("cardio.run")).info(
             "%s: header(s) read as the schema names them (case and spaces aside): %s", problems.file,
@@ -558,7 +634,7 @@ def read_table(root: str | Path, schema: Schema, *, allow_outside: bool = False,
         raise CardioError(f"cohort folder {root} does not exist")
     if not csv.is_file():
         raise CardioError(f"{csv}: cohort table not found (write it with `cardio new-cohort`)")
-    raw, delimiter = read_csv_text(csv)
+    raw, delimiter = read_csv_text(csv, duplicates=True)
     problems = Problems(csv)
     raw = _named(raw, schema, problems, log)
     missing = _columns(raw, schema, problems)
@@ -648,11 +724,11 @@ def check_multimodal_patients(patients: pd.DataFrame, plugin: str) -> None:
     if missing:
         raise CardioError(f"{plugin}: patients lacks column(s) {missing}; it has {list(patients.columns)}")
     ids = patients["patient_id"].astype(str)
-    problems = []
+    problems = []  # rows, never the ids: an error names no patient
     if (~ids.str.fullmatch(SAFE_ID)).any():
-        problems.append(f"patient ids that are not plain file names: {list(ids[~ids.str.fullmatch(SAFE_ID)][:3])}")
+        problems.append(f"patient ids that are not plain file names (rows {_rows(~ids.str.fullmatch(SAFE_ID))})")
     if ids.duplicated().any():
-        problems.append(f"patient ids given twice: {sorted(set(ids[ids.duplicated()]))[:3]}")
+        problems.append(f"patient ids given twice (rows {_rows(ids.duplicated(keep=False))})")
     y = pd.to_numeric(patients["responder"], errors="coerce")
     bad = ~(y.isin([0, 1]) | patients["responder"].isna())
     if bad.any():
@@ -661,6 +737,11 @@ def check_multimodal_patients(patients: pd.DataFrame, plugin: str) -> None:
         problems.append("drive values that are empty or not finite numbers")
     if problems:
         raise CardioError(f"{plugin}: patients has " + "; ".join(problems))
+
+
+def _rows(mask: pd.Series, n: int = 5) -> str:
+    rows = np.flatnonzero(mask.to_numpy()).tolist()
+    return ", ".join(map(str, rows[:n])) + (" ..." if len(rows) > n else "")
 
 
 def cine_problem(frames: np.ndarray) -> str | None:
@@ -683,15 +764,6 @@ def cine_problem(frames: np.ndarray) -> str | None:
         return (f"{100 * share:.0f}% of its lit pixels sit at the brightest value ({top:g}): the gain saturates and "
                 "the tissue is clipped; export it with a lower gain, or leave it out")
     return None
-
-
-def npy_header(path: str | Path) -> tuple[tuple[int, ...], np.dtype, int]:
-    """(shape, dtype, data offset) of a .npy file, from its header alone: what table checks read before any run."""
-    with open(path, "rb") as f:
-        version = np.lib.format.read_magic(f)
-        read = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
-        shape, _, dtype = read(f)
-        return shape, dtype, f.tell()
 
 
 def missingness(table: pd.DataFrame, targets: Iterable[str]) -> pd.DataFrame:

@@ -25,6 +25,7 @@ from cardio import config as config_mod
 from cardio import plugins
 from cardio.data import CardioError
 from cardio.data.cache import write_text_atomic
+from cardio.data.spreadsheet import write_csv
 
 SETTINGS = ("planted", "neutral")
 PATIENTS = "patients.csv"
@@ -108,7 +109,7 @@ def write_cohort(out: Path, modalities: list[str], n: int = 300, seed: int = 0, 
         stated = _stated(out / m)
         if stated:
             truth.setdefault("planted", {})[m] = stated
-    table[["patient_id", "responder"]].to_csv(out / PATIENTS, index=False)
+    write_csv(out / PATIENTS, table[["patient_id", "responder"]])
     write_text_atomic(out / TRUTH, json.dumps(truth, indent=1))
     write_text_atomic(out / "TRUTH.md", truth_text(truth))
     return truth

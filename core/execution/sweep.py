@@ -40,8 +40,9 @@ import pandas as pd
 
 from cardio import config as config_mod
 from cardio import plugins
-from cardio.data import CardioError
+from cardio.data import CardioError, LogFormat
 from cardio.data.cache import write_text_atomic
+from cardio.data.spreadsheet import write_csv
 from cardio.execution import permutation
 from cardio.study import tasks
 
@@ -359,7 +360,7 @@ def _sweep_log() -> logging.Logger:
     log = logging.getLogger("cardio.sweep")
     log.handlers.clear()
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s", "%H:%M:%S"))
+    handler.setFormatter(LogFormat())
     log.addHandler(handler)
     log.setLevel(logging.INFO)
     log.propagate = False
@@ -465,9 +466,9 @@ def write_summary(root: Path, every: Sequence[Member], base: dict, selection: Se
     table = pd.concat([runs, means], ignore_index=True)
     grid = [c for c in runs.columns if c not in SUMMARY_COLUMNS]
     table = table[["setting", *grid, *SUMMARY_COLUMNS[1:]]].astype({"n": "Int64", "n_seeds": "Int64"})
-    write_text_atomic(root / "summary.csv", table.to_csv(index=False))
+    write_csv(root / "summary.csv", table)
     if recipe is not None:
-        write_text_atomic(root / "nested.csv", recipe.to_csv(index=False))
+        write_csv(root / "nested.csv", recipe)
     tested = _permutation(root, runs, observed, selection.metric) if observed else []
     write_text_atomic(root / "summary.md", _markdown(root, every, runs, ranking, recipe, tested))
     return root / "summary.md"
@@ -483,7 +484,7 @@ def _permutation(root: Path, runs: pd.DataFrame, observed: Path, metric: str) ->
         permutation.point_values(pd.DataFrame(pooled_estimates(observed, tested=True)), metric), null, higher)
     if table.empty:
         raise CardioError(f"--permutation-of {observed}: the run reports no pooled {metric} (--select-metric)")
-    write_text_atomic(root / "permutation.csv", table.to_csv(index=False))
+    write_csv(root / "permutation.csv", table)
     save_figure(permutation.figure(table, null, metric), root / "permutation.png", svg=False)
     return permutation.markdown(observed, table, metric, higher)
 

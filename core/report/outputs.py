@@ -13,7 +13,8 @@ import markdown
 import pandas as pd
 
 from cardio.data import PARTS, CardioError, Predictions, Section
-from cardio.data.cache import atomic_path, write_text_atomic
+from cardio.data.cache import write_text_atomic
+from cardio.data.spreadsheet import write_csv
 
 SCHEMA = "cardio-metrics/1"
 
@@ -105,17 +106,16 @@ def display_table(table: pd.DataFrame, names: dict | None) -> pd.DataFrame:
 
 
 def run_config(run_dir: Path) -> dict:
-    """The run's config.yaml ({} for a run without one)."""
-    import yaml
+    """The run's config.yaml ({} for a run without one), read as strictly as a user's (no tag, no key twice)."""
+    from cardio import config as config_mod
 
     path = Path(run_dir) / "config.yaml"
     if not path.is_file():
         return {}
     try:
-        config = yaml.safe_load(path.read_text())
-    except (yaml.YAMLError, UnicodeDecodeError):
-        raise CardioError(f"{path} is not valid YAML (damaged, or not written by cardio)") from None
-    return config if isinstance(config, dict) else {}
+        return config_mod.load_yaml(path)
+    except CardioError as e:
+        raise CardioError(f"{e} (damaged, or not written by cardio)") from None
 
 
 def run_display_names(run_dir: Path) -> dict:
@@ -143,8 +143,7 @@ def write_predictions(run_dir: Path, predictions: Predictions, key: bytes | None
                       pseudonymous: bool = False) -> None:
     """predictions.csv, pseudonymized (unless its ids already are pseudonyms: cardio fuse's); rows in the order
     the plugin gave them (the cohort's, per model and task)."""
-    with atomic_path(run_dir / "predictions.csv") as tmp:
-        (predictions.table if pseudonymous else pseudonymize(predictions.table, key)).to_csv(tmp, index=False)
+    write_csv(run_dir / "predictions.csv", predictions.table if pseudonymous else pseudonymize(predictions.table, key))
 
 
 def write_run(run_dir: Path, meta: dict, predictions: Predictions, sections: list[Section],

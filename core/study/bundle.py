@@ -344,6 +344,7 @@ def write_key(beside: Path, table, mode: int = 0o600, key: bytes | None = None) 
     and record, the same pseudonyms predictions.csv carries (cardio.report.outputs.pseudonymize)."""
     import pandas as pd
 
+    from cardio.data.spreadsheet import csv_text
     from cardio.report.outputs import pseudonymize
 
     ids = table[["patient_id", "record_id"]].astype(str).drop_duplicates()
@@ -357,7 +358,7 @@ def write_key(beside: Path, table, mode: int = 0o600, key: bytes | None = None) 
     with atomic_path(path) as tmp:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)  # never readable by others, even briefly
         with os.fdopen(fd, "w") as f:
-            rows.sort_values(["pseudonym_patient_id", "pseudonym_record_id"]).to_csv(f, index=False)
+            f.write(csv_text(rows.sort_values(["pseudonym_patient_id", "pseudonym_record_id"])))  # spreadsheet-safe
     os.chmod(path, mode)
     return path
 

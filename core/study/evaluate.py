@@ -168,9 +168,9 @@ def at_level(predictions: Predictions, cohort: Cohort) -> Predictions:
         units = sorted(set(labels[labels > 1].index.get_level_values("record_id")))
         named = sorted(set(labels[labels > 1].index.get_level_values("task").astype(str))) if "task" in keys else []
         raise CardioError(f"the records of {len(units)} {cohort.level}(s) disagree on the label "
-                          f"({', '.join(named) or 'the label'}), so no one label stands for the {cohort.level}: "
-                          f"{', '.join(units[:20])}{' ...' if len(units) > 20 else ''}; correct cohort.csv, or give "
-                          f"each record its own {column}")
+                          f"({', '.join(named) or 'the label'}), so no one label stands for the {cohort.level}; "
+                          f"correct cohort.csv (`cardio validate` names the lines: an error names no patient), or "
+                          f"give each record its own {column}")
     scores = aggregate_scores(group, table["y_score"], cohort.aggregate)  # in order of first appearance
     first = table.loc[~group.duplicated().to_numpy()].reset_index(drop=True)
     first["y_score"] = scores.to_numpy()

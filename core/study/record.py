@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 import cardio
 from cardio import config as config_mod
-from cardio.data import CardioError, PluginInfo, Predictions
+from cardio.data import CardioError, LogFormat, PluginInfo, Predictions
 from cardio.data.cache import write_text_atomic
 from cardio.study import bundle, tasks
 
@@ -39,7 +39,7 @@ def run_logger(log_file: Path | None, is_main: bool) -> logging.Logger:
     log.handlers.clear()
     log.setLevel(logging.INFO)
     log.propagate = False
-    fmt = logging.Formatter("%(asctime)s %(levelname)s %(message)s", "%H:%M:%S")
+    fmt = LogFormat()
     stream = logging.StreamHandler(sys.stderr)
     stream.setFormatter(fmt)
     stream.setLevel(logging.INFO if is_main else logging.WARNING)

@@ -23,9 +23,10 @@ def _predictions(y: list[float]) -> Predictions:
                                    np.linspace(0.1, 0.9, 6), model="m", task="t", threshold=0.5)
 
 
-def test_records_of_one_patient_with_different_labels_are_an_error_naming_the_patients():
-    with pytest.raises(CardioError, match=r"records of 1 patient\(s\) disagree on the label \(t\).*: a;"):
+def test_records_of_one_patient_with_different_labels_are_an_error_naming_no_patient():
+    with pytest.raises(CardioError, match=r"records of 1 patient\(s\) disagree on the label \(t\)") as e:
         at_level(_predictions([1, 0, 1, 1, 0, 0]), _cohort("patient"))
+    assert "'a'" not in str(e.value) and ": a;" not in str(e.value)  # an error names no patient id
 
 
 def test_agreeing_records_pool_to_one_row_per_patient_with_their_label():
@@ -43,7 +44,7 @@ def test_at_study_level_only_the_records_of_one_study_must_agree():
     # patient a's two studies differ (s1: 1, s2: 0): each study is its own unit, so that is no error
     pooled = at_level(_predictions([1, 0, 1, 1, 0, 0]), _cohort("study")).table
     assert sorted(pooled["record_id"]) == ["s1", "s2", "s3", "s4", "s5"]
-    with pytest.raises(CardioError, match=r"records of 1 study\(s\) disagree.*: s3;"):
+    with pytest.raises(CardioError, match=r"records of 1 study\(s\) disagree"):
         at_level(_predictions([1, 0, 1, 0, 0, 0]), _cohort("study"))
 
 

@@ -19,7 +19,8 @@ def test_a_good_table_passes_and_every_problem_is_named_at_once():
         check_multimodal_patients(bad, "mmode_septal_flash")
     message = str(e.value)
     assert message.startswith("mmode_septal_flash: patients has ") and "\n" not in message
-    for part in ("not plain file names: ['../x']", "given twice: ['P2']", "other than 0/1: [2]", "not finite"):
+    assert "'P2'" not in message and "../x" not in message  # rows, never the ids (docs/security.md)
+    for part in ("not plain file names (rows 0)", "given twice (rows 1, 2)", "other than 0/1: [2]", "not finite"):
         assert part in message, message
     with pytest.raises(CardioError, match="echo_cmr: patients lacks column.*'drive'"):
         check_multimodal_patients(_patients().drop(columns="drive"), "echo_cmr")

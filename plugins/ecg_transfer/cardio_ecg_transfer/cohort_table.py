@@ -28,7 +28,7 @@ from cardio.data.cohort import OUTSIDE_SWITCH, Column, Problems, Schema, read_re
 from cardio.data.response import VolumetricResponse
 from cardio_ecg_transfer.beat_images import beat_windows, highpass
 from cardio_ecg_transfer.leads import MULTI_LEAD_SUFFIXES, lead_name, read_leads, stated_rate
-from cardio_ecg_transfer.records import MAX_FS, MAX_GAP_S, MIN_FS, read_ecg, wfdb_signal_files
+from cardio_ecg_transfer.records import MAX_FS, MAX_GAP_S, MIN_FS, read_ecg, wfdb_record_files, wfdb_signal_files
 from cardio_ecg_transfer.rpeaks import detect_rpeaks
 from cardio_ecg_transfer.settings import EcgSettings
 
@@ -50,7 +50,7 @@ SCHEMA = Schema(
                description="the outcome, named by the config's `label`: 1 = volumetric responder (LVESV reduction "
                            ">= 15 %), 0 = not; empty = unknown (the ECGs are featurized; the patient is neither "
                            "trained on nor scored). No column at all: an unlabelled cohort, for cardio predict"),
-        Column("ecg", "path", default="{record_id}", suffixes=ECG_SUFFIXES,
+        Column("ecg", "path", default="{record_id}", suffixes=ECG_SUFFIXES, files=wfdb_record_files,
                description="the ECG file, relative to the cohort folder: a WFDB record by its base name (ecg/x for "
                            "ecg/x.hea + ecg/x.dat; a base name with a dot needs its .hea written), a .csv (one "
                            "column per lead) or .npy file (rate in `fs`), a DICOM ECG waveform (.dcm), a GE MUSE or "

@@ -24,6 +24,7 @@ from wfdb.io import header as wfdb_header
 
 from cardio import CardioError
 from cardio.data.cohort import csv_delimiter, decimal_mark, format_text
+from cardio.data.files import check_claim, read_npy
 from cardio_ecg_transfer.lead_codes import canonical_lead, lead_key
 
 #: A child of the run's logger, so that what the readers log (NaN gaps bridged, a CSV's separators, a lead read
@@ -54,6 +55,9 @@ BEAT_SYMBOLS = frozenset("NLRaVFJASEj/QB?!enfr")
 #: Bytes per sample of the WFDB storage formats whose size can be checked against the header.
 _FORMAT_BYTES = {"8": 1.0, "16": 2.0, "24": 3.0, "32": 4.0, "61": 2.0, "80": 1.0, "160": 2.0,
                  "212": 1.5, "310": 4 / 3, "311": 4 / 3}
+#: The FLAC formats (wfdb decodes them into arrays of the header's length): a FLAC frame holds at most 65,535
+#: samples per channel in at least 13 bytes (frame header, one constant subframe, CRC), the least bytes a claim needs.
+_FLAC_BYTES = {"508": 13 / 65535, "516": 13 / 65535, "524": 13 / 65535}
 
 
 @dataclass
@@ -278,15 +282,16 @@ def _check_dat_sizes(header, base: Path) -> None:
         if not dat.is_file():
             raise CardioError(f"{base.parent / (base.name + '.hea')}: its signal file {dat} is missing")
         fmts = [str(header.fmt[i]) for i in chans]
-        if not all(f in _FORMAT_BYTES for f in fmts):
-            continue
+        per_sample = {**_FORMAT_BYTES, **_FLAC_BYTES}
+        if not all(f in per_sample for f in fmts):
+            continue  # a format wfdb cannot read: reading it says so
         spf = [int((header.samps_per_frame or [1] * header.n_sig)[i] or 1) for i in chans]
         offset = int((header.byte_offset or [0] * header.n_sig)[chans[0]] or 0)
-        need = offset + math.floor(header.sig_len * sum(_FORMAT_BYTES[f] * s for f, s in zip(fmts, spf)))
-        have = dat.stat().st_size
-        if have < need:
-            raise CardioError(f"{dat}: truncated WFDB signal file: the header promises {header.sig_len} samples "
-                              f"per lead ({need} bytes), the file holds {have} bytes")
+        flac = fmts[0] in _FLAC_BYTES  # one FLAC stream holds the file's channels
+        need = offset + math.floor(header.sig_len * (per_sample[fmts[0]] * max(spf) if flac else
+                                                     sum(per_sample[f] * s for f, s in zip(fmts, spf))))
+        check_claim(dat, need, f"{header.sig_len:,} samples per lead in format {'/'.join(dict.fromkeys(fmts))}",
+                    kind="WFDB signal file")
 
 
 def _check_skew(header, base: Path) -> None:
@@ -335,6 +340,22 @@ def wfdb_signal_files(hea: Path) -> list[str]:
     if not lines or "/" in lines[0].split()[0]:
         return []
     return [line.split()[0] for line in lines[1:] if line.split()[0] != "~"]
+
+
+#: Annotation files PhysioNet's databases ship beside a record (x.atr: the reference beat labels, ...).
+ANNOTATORS = ("atr", "qrs", "ecg", "ari", "man", "sqrs", "wqrs", "gqrs", "pu", "pu0", "pu1")
+
+
+def wfdb_record_files(path: Path) -> list[Path]:
+    """The files of the WFDB record whose header is `path` besides itself: the signal files it names and the
+    annotation files beside it (ANNOTATORS); [] for another file (cardio.data.cohort.Column.files: a record copied
+    under another name has the same signal bytes)."""
+    path = Path(path)
+    if path.suffix.lower() != ".hea":
+        return []
+    base = path.with_suffix("")
+    return [*(path.parent / name for name in wfdb_signal_files(path)),
+            *(p for p in (base.with_name(f"{base.name}.{a}") for a in ANNOTATORS) if p.is_file())]
 
 
 def _check_declared_fs(hea: Path, record: list[str], header) -> None:
@@ -542,10 +563,7 @@ def read_npy_signal(path: Path | str, source_fs: float, fs: float = 360.0, lead:
     if not path.is_file():
         raise CardioError(f"{path}: ECG file not found")
     source_fs = _check_fs(source_fs, path)
-    try:
-        arr = np.load(path, allow_pickle=False)
-    except Exception as exc:
-        raise CardioError(f"{path}: unreadable .npy file ({exc})") from exc
+    arr = read_npy(path)
     if arr.ndim == 1:
         arr = arr[:, None]
     if arr.ndim != 2 or arr.shape[0] == 0 or not np.issubdtype(arr.dtype, np.number):

@@ -42,7 +42,7 @@ import pandas as pd
 import wfdb
 from scipy.special import ndtr
 
-from cardio import CardioError, atomic_path, write_text_atomic
+from cardio import CardioError, write_csv, write_text_atomic
 
 #: Version of the generator: bump it when the same parameters would give other files.
 VERSION = 2
@@ -265,8 +265,7 @@ def _write(dest: Path, table: pd.DataFrame, params: dict, seed: int, fs: float, 
         wfdb.wrsamp(row["record_id"], fs=float(fs), units=["mV"] * len(leads), sig_name=list(leads),
                     p_signal=sig, fmt=["16"] * len(leads), adc_gain=[1000.0] * len(leads),
                     baseline=[0] * len(leads), comments=["cardio synthetic CRT cohort"], write_dir=str(ecg_dir))
-    with atomic_path(csv) as tmp:
-        table.to_csv(tmp, index=False)
+    write_csv(csv, table)
     write_text_atomic(manifest, json.dumps(params, indent=1))
     return csv
 

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from cardio import write_csv
 from cardio.data import aha17
 from cardio.data.cine import write_dicom_cine, write_video
 from cardio.data.cohort import check_multimodal_patients
@@ -126,7 +127,7 @@ def write_cohort(root: Path, n_patients: int, seed: int, *, n_frames: int = 32, 
                 row.update({f"wma_s{k}": int(k in affected) for k in range(1, 18)})
                 row.update({f"lge_s{k}": int(lge and k in affected) for k in range(1, 18)})
             rows.append(row)
-    pd.DataFrame(rows).to_csv(root / "labels.csv", index=False)
+    write_csv(root / "labels.csv", pd.DataFrame(rows))
     return root
 
 
@@ -211,7 +212,7 @@ def write_for_patients(patients: pd.DataFrame, dest: Path, seed: int, s: EchoSet
             view_wma = bool(affected.intersection(VIEW_SEGMENTS[view]))
             rows.append({"patient_id": pid, "study_id": pid, "view": view, "file": name, "responder": y,
                          "wma_view": int(view_wma), "lge_view": int(lge and view_wma), **cmr})
-    pd.DataFrame(rows).to_csv(root / "labels.csv", index=False)
+    write_csv(root / "labels.csv", pd.DataFrame(rows))
     truth = {"generator": "cardio echo_cmr multimodal cohort", "seed": int(seed), "stream": CRT_STREAM,
              "planted": planted_text(t, views), "wma_patients": int(wma.sum()), "n_patients": len(patients)}
     (root / "truth.json").write_text(json.dumps(truth, indent=1))
@@ -239,8 +240,8 @@ def write_echonet(root: Path, n_videos: int, seed: int, *, n_frames: int = 40, s
         split = "TRAIN" if i < round(n_videos * splits[0]) else "VAL" if i < round(n_videos * splits[1]) else "TEST"
         rows.append({"FileName": name, "EF": round(ef, 2), "ESV": round(edv * (1 - ef / 100), 2), "EDV": round(edv, 2),
                      "FrameHeight": size, "FrameWidth": size, "FPS": fps, "NumberOfFrames": n_frames, "Split": split})
-    pd.DataFrame(rows).to_csv(root / "FileList.csv", index=False)
-    pd.DataFrame(volume_tracings(rows)).to_csv(root / "VolumeTracings.csv", index=False)
+    write_csv(root / "FileList.csv", pd.DataFrame(rows))
+    write_csv(root / "VolumeTracings.csv", pd.DataFrame(volume_tracings(rows)))
     return root
 
 

@@ -19,6 +19,7 @@ import numpy as np
 
 from cardio import Cache, CardioError
 from cardio.data.cine import read_cine, sector_mask, to_gray
+from cardio.data.files import read_npy
 from cardio_echo_cmr.settings import Clip
 
 log = logging.getLogger(__name__)
@@ -129,6 +130,6 @@ def clip_starts(n_frames: int, length: int, period: int) -> list[int]:
 
 def load_clip(path: str) -> np.ndarray:
     try:
-        return np.load(path, allow_pickle=False)
-    except (OSError, ValueError) as exc:
-        raise CardioError(f"{path}: damaged clip cache entry ({exc})") from None
+        return read_npy(path)  # the cache is not trusted: its header is checked like a user's record
+    except CardioError as exc:
+        raise CardioError(f"damaged clip cache entry: {exc}") from None

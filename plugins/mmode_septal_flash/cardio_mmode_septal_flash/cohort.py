@@ -126,7 +126,7 @@ def frame_size(path: str | Path) -> tuple[int, int] | None:
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix == ".npy":
-        from cardio.data.cohort import npy_header
+        from cardio.data.files import npy_header
 
         shape = npy_header(path)[0]
         return (int(shape[1]), int(shape[2])) if len(shape) >= 3 else None

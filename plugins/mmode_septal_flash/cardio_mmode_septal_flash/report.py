@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from cardio import Cohort, Features, Predictions, Section, stats
+from cardio import Cohort, Features, Predictions, Section, stats, write_csv
 from cardio.report.figures import subplots
 from cardio_mmode_septal_flash import attention
 from cardio_mmode_septal_flash.cohort import read_sequence
@@ -116,7 +116,7 @@ def explain_section(model: SeptalFlashModel, features: Features, index: np.ndarr
         np.savez_compressed(out / f"gradcampp_{variant}.npz", record_id=table["record_id"].to_numpy().astype(str),
                             normalized=cams.astype(np.float16), raw=raw, p_sf=probs)
         scores = attention.score_table(table, cams, variant, band, label)
-        scores.astype({label: "Int64"}).to_csv(out / f"attention_scores_{variant}.csv", index=False)
+        write_csv(out / f"attention_scores_{variant}.csv", scores.astype({label: "Int64"}))
         est = attention.summarize(scores, variant, n_res, ctx.seed, level, label)
         estimates += est
         for e in est:

@@ -24,6 +24,7 @@ import pandas as pd
 from scipy.ndimage import gaussian_filter
 from scipy.special import ndtr
 
+from cardio import write_csv
 from cardio.data.cohort import check_multimodal_patients
 from cardio_mmode_septal_flash.geometry import N_POINTS
 from cardio_mmode_septal_flash.settings import SeptalFlashSettings, Synthetic
@@ -137,10 +138,10 @@ def write_records(root: Path, items: Iterable[tuple[dict, np.ndarray, np.ndarray
     rows = []
     for row, frames, pts in items:
         np.save(root / "sequences" / f"{row['patient_id']}.npy", frames)
-        pd.DataFrame({"x": pts[:, 0].round(2), "y": pts[:, 1].round(2)}).to_csv(
-            root / "septum" / f"{row['patient_id']}.csv", index=False)
+        write_csv(root / "septum" / f"{row['patient_id']}.csv",
+                  pd.DataFrame({"x": pts[:, 0].round(2), "y": pts[:, 1].round(2)}))
         rows.append(row)
-    pd.DataFrame(rows).to_csv(root / "labels.csv", index=False)
+    write_csv(root / "labels.csv", pd.DataFrame(rows))
     return root
 
 

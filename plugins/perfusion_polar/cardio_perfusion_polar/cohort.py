@@ -18,6 +18,7 @@ import pandas as pd
 from cardio import CardioError, Cohort, Features
 from cardio.data import aha17
 from cardio.data.cohort import Column, Problems, Schema, read_table
+from cardio.data.files import read_npy
 from cardio_perfusion_polar import polar_table
 from cardio_perfusion_polar.polar_table import Orientation
 from cardio_perfusion_polar.settings import PerfusionSettings
@@ -130,9 +131,9 @@ def _read(path: Path, size: int | None, orientation: Orientation) -> np.ndarray:
         m = polar_table.to_image(polar_table.read_table(path), size, orientation)
     else:
         try:
-            m = np.load(path, allow_pickle=False)
-        except (ValueError, OSError, EOFError) as e:  # pickled/object, damaged, truncated or empty files
-            raise CardioError(f"is not a readable .npy array: {' '.join(str(e).split())[:120]}") from None
+            m = read_npy(path)
+        except CardioError as e:  # an .npz, pickled objects, a damaged header, a truncated or empty file
+            raise CardioError(f"is not a readable .npy array: {str(e).removeprefix(f'{path}: ')}") from None
     if not isinstance(m, np.ndarray) or not np.issubdtype(m.dtype, np.number) or np.iscomplexobj(m):
         raise CardioError(f"must hold real numbers; got {getattr(m, 'dtype', type(m).__name__)}")
     if m.ndim != 3 or m.shape[0] != 3 or m.shape[1] != m.shape[2]:

@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 from scipy.ndimage import distance_transform_edt, map_coordinates
 
-from cardio import CardioError
+from cardio import CardioError, write_csv
 from cardio.data import aha17
 from cardio.data.cohort import decimal_mark, read_csv_text
 
@@ -156,6 +156,6 @@ def write_table(grid: np.ndarray, path: str | Path) -> Path:
     """A (3, rings, sectors) grid as a long CSV polar table (rings and sectors numbered from 1)."""
     c, r, s = np.meshgrid(np.arange(grid.shape[0]), np.arange(grid.shape[1]), np.arange(grid.shape[2]),
                           indexing="ij")
-    pd.DataFrame({"channel": np.asarray(CHANNELS)[c.ravel()], "ring": r.ravel() + 1, "sector": s.ravel() + 1,
-                  "value": grid.ravel().round(4)}).to_csv(path, index=False)
+    write_csv(path, pd.DataFrame({"channel": np.asarray(CHANNELS)[c.ravel()], "ring": r.ravel() + 1,
+                                  "sector": s.ravel() + 1, "value": grid.ravel().round(4)}))
     return Path(path)

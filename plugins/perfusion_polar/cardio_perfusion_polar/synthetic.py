@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 from scipy.ndimage import gaussian_filter
 
+from cardio import write_csv
 from cardio.data import aha17
 from cardio_perfusion_polar.polar_table import Orientation, sample_image, write_table
 from cardio_perfusion_polar.settings import Truth
@@ -184,7 +185,7 @@ def write_cohort(table: pd.DataFrame, maps: np.ndarray, root: Path, tables: tupl
             write_table(sample_image(m, *tables, orientation), root / "maps" / f"{name}.csv")
         else:
             np.save(root / "maps" / f"{name}.npy", m.astype(np.float32))
-    table.to_csv(root / "labels.csv", index=False)
+    write_csv(root / "labels.csv", table)
     return root
 
 

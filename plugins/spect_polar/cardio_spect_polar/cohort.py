@@ -36,8 +36,9 @@ from typing import Callable, Iterable, Sequence
 import numpy as np
 import pandas as pd
 
-from cardio import Cache, CardioError, Cohort, atomic_path
-from cardio.data.cohort import Column, Problems, Schema, npy_header, read_records, read_table
+from cardio import Cache, CardioError, Cohort, write_csv
+from cardio.data.cohort import Column, Problems, Schema, read_records, read_table
+from cardio.data.files import npy_header
 from cardio.data.response import VolumetricResponse
 from cardio_spect_polar.dicom_io import GatedVolume, check_dicom_header, read_polar_map, read_volume, write_gated_dicom
 from cardio_spect_polar.orientation import Orientation
@@ -255,10 +256,9 @@ def write_cohort_files(folder: Path, clinical: pd.DataFrame, truth: pd.DataFrame
         true_psd.append(ph.true_psd)
         true_pbw.append(ph.true_pbw)
     truth = truth.assign(true_psd=np.round(true_psd, 3), true_pbw=np.round(true_pbw, 3))
-    truth.to_csv(folder / "truth.csv", index=False)
+    write_csv(folder / "truth.csv", truth)
     (folder / "params.json").write_text(json.dumps(params, sort_keys=True, indent=1))
-    with atomic_path(folder / table) as tmp:
-        clinical.to_csv(tmp, index=False)
+    write_csv(folder / table, clinical)
     return folder / table
 
 
@@ -399,14 +399,11 @@ def _record_kind(path: Path) -> str:
         return "polar"
     if suffix != ".npy":
         return "volume"
-    try:
-        arr = np.load(path, mmap_mode="r", allow_pickle=False)
-    except (ValueError, OSError, EOFError) as exc:
-        raise CardioError(f"{path}: unreadable .npy file ({exc})") from exc
-    if arr.ndim not in (2, 4):
-        raise CardioError(f"{path}: .npy of shape {arr.shape} is neither a volume (gates, slices, rows, cols) "
+    shape = npy_header(path)[0]
+    if len(shape) not in (2, 4):
+        raise CardioError(f"{path}: .npy of shape {shape} is neither a volume (gates, slices, rows, cols) "
                           "nor a polar map (rings, sectors)")
-    return "volume" if arr.ndim == 4 else "polar"
+    return "volume" if len(shape) == 4 else "polar"
 
 
 def read_whole(progress: Progress | None = None) -> Callable[[pd.DataFrame, Problems], None]:
@@ -479,10 +476,7 @@ def _record_gates(path: Path) -> int | None:
         return None
     if path.suffix.lower() != ".npy":
         return check_dicom_header(path).gates
-    shape, dtype, offset = npy_header(path)
-    if path.stat().st_size < offset + int(np.prod(shape)) * dtype.itemsize:
-        raise CardioError(f"{path}: truncated .npy volume (shorter than its {shape} {dtype} array)")
-    return int(shape[0])
+    return int(npy_header(path)[0][0])  # its claimed size checked against the file's
 
 
 def load_cohort(root: str | Path, schema: Schema = SCHEMA, *, table: str | None = None, allow_outside: bool = False,
@@ -578,7 +572,7 @@ def load(config: dict, ctx) -> Cohort[Exclusions]:
     table, excluded = exclude_small_esv(table, min_esv)
     if excluded:
         ctx.log.info("excluded %d patient(s) with ESV < %g ml before the analysis (He et al.'s outlier step): %s",
-                     len(excluded), float(min_esv), ", ".join(excluded))
+                     len(excluded), float(min_esv), ", ".join(ctx.pseudonyms(excluded, "P")))  # never an id
     labels = table[label].dropna()
     if len(labels) and labels.nunique() < 2:  # no label at all: a cohort to predict, or the core's run check names it
         csv = root / (s.clinical_csv or schema.table)

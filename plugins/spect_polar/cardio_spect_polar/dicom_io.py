@@ -31,6 +31,7 @@ from pydicom.uid import PYDICOM_IMPLEMENTATION_UID, ExplicitVRLittleEndian, Nucl
 
 from cardio import CardioError, atomic_path
 from cardio.data.cohort import csv_delimiter, decimal_mark, format_text
+from cardio.data.files import check_dicom_frames, read_npy
 from cardio_spect_polar.orientation import SHORT_AXIS_IOP, Orientation, from_header
 
 DICOM_SUFFIXES = {".dcm", ".dicom", ".ima", ""}
@@ -147,12 +148,7 @@ def read_volume(path: str | Path) -> GatedVolume:
 
 def read_npy_volume(path: str | Path) -> GatedVolume:
     path = Path(path)
-    try:
-        arr = np.load(path, allow_pickle=False)
-    except ValueError as exc:  # object arrays (e.g. ragged gates) need pickle, which we refuse
-        raise CardioError(f"{path}: not a plain numeric .npy array ({exc}); gates of unequal size?") from exc
-    except (OSError, EOFError) as exc:
-        raise CardioError(f"{path}: unreadable .npy file ({exc})") from exc
+    arr = read_npy(path)  # an .npz, object arrays (ragged gates) and a truncated file refused, naming it
     return GatedVolume(check_volume(arr, _name(path)), gated=True, source=_name(path), meta={"format": "npy"})
 
 
@@ -289,6 +285,7 @@ def _frames(ds: Dataset, path: Path) -> np.ndarray:
     """The pixel data as (frames, rows, cols), in counts (the modality rescale applied)."""
     n_frames = _frame_count(ds, path)
     slope, intercept = _numbers(ds, "RescaleSlope", path), _numbers(ds, "RescaleIntercept", path)
+    check_dicom_frames(ds, path, n_frames)
     try:
         pixels = ds.pixel_array
     except Exception as exc:  # pydicom raises many types for truncated or undecodable data
@@ -367,7 +364,7 @@ def read_polar_map(path: str | Path, shape: tuple[int, int] | None = None) -> np
     suffix = path.suffix.lower()
     try:
         if suffix == ".npy":
-            arr = np.load(path, allow_pickle=False)
+            arr = read_npy(path)
         elif suffix == ".csv":
             arr = _csv_map(path)
         else:
