@@ -310,11 +310,12 @@ class EcgSettings(Settings):
                                                 "the same loaders as a real cohort")
     fs: int = setting(360, "sampling rate (Hz) the models work at; ECGs at another rate are resampled", ge=100,
                       le=20000)
-    lead: str | int | None = setting(None, "cohort ECG lead: a name (case, spaces and a \"lead \" prefix aside: ii, "
-                                           "Lead II and II are one lead) or a 0-based index into the file's leads; "
-                                           "null: lead II where a file has one, else its first (logged for that "
-                                           "file). The synthetic cohort has the 12 standard leads I, II, III, aVR, "
-                                           "aVL, aVF, V1-V6")
+    lead: str | int | None = setting(None, "cohort ECG lead: a name (case, spaces and an \"ECG \", \"EKG \" or "
+                                           "\"Lead \" prefix aside: ii, ECG II and II are one lead; MLII stands in "
+                                           "for II) or a 0-based index into the file's leads; null: lead II (or "
+                                           "MLII) where a file has one, else its first, in every format (said once "
+                                           "for the cohort). The synthetic cohort has the 12 standard leads I, II, "
+                                           "III, aVR, aVL, aVF, V1-V6")
     leads: tuple[str, ...] | None = setting(None, "several leads per ECG, by name ([I, II, III, aVR, aVL, aVF, V1, V2, "
                                                   "V3, V4, V5, V6]); each file is WFDB, DICOM waveform (.dcm), EDF "
                                                   "(.edf) or CSV (one column per lead, an `fs` column in cohort.csv). "
