@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from cardio.data import CardioError
+from cardio.data.file_kind import read_dicom
 from cardio.data.files import check_dicom_frames, npy_header, read_npy
 
 __all__ = ["Cine", "read_cine", "sector_mask", "to_gray", "write_dicom_cine", "write_video"]
@@ -83,13 +84,8 @@ def probe(path: str | Path) -> int:
     if suffix == ".npy":
         shape = npy_header(path)[0]  # its claimed size checked against the file's
         return int(shape[0]) if shape else 0
-    import pydicom
-    from pydicom.errors import InvalidDicomError
-
-    try:
-        ds = pydicom.dcmread(path)  # reads the pixel bytes, decodes nothing
-    except (InvalidDicomError, OSError, EOFError, ValueError) as exc:
-        raise CardioError(f"{path}: not a readable DICOM file ({type(exc).__name__}: {exc})") from None
+    ds = read_dicom(path)  # reads the pixel bytes, decodes nothing
+    _not_echo(ds, path)
     if "PixelData" not in ds:
         raise CardioError(f"{path}: DICOM has no pixel data")
     n = int(ds.get("NumberOfFrames", 1) or 0)
@@ -142,14 +138,22 @@ def _read_video(path: Path, source: str) -> Cine:
     return Cine(np.stack(frames), 1000.0 / fps if fps > 0 else None, path, source, photometric="RGB")
 
 
-def _read_dicom(path: Path) -> Cine:
-    import pydicom
-    from pydicom.errors import InvalidDicomError
+#: DICOM modalities that are no cine of the heart an echo plugin reads (an MR or CT slice, a nuclear scan, an X-ray).
+NOT_CINE = {"MR": "an MR image", "CT": "a CT image", "NM": "a nuclear-medicine image", "PT": "a PET image",
+            "CR": "an X-ray", "DX": "an X-ray", "MG": "a mammogram", "OT": "a secondary capture"}
 
-    try:
-        ds = pydicom.dcmread(path)
-    except (InvalidDicomError, OSError, EOFError, ValueError) as exc:
-        raise CardioError(f"{path}: not a readable DICOM file ({type(exc).__name__}: {exc})") from None
+
+def _not_echo(ds, path: Path) -> None:
+    """A DICOM of another modality given as an echo clip: named by its modality, not by its frame count."""
+    modality = str(ds.get("Modality", "")).strip().upper()
+    if modality in NOT_CINE:
+        raise CardioError(f"{path}: {NOT_CINE[modality]} (Modality {modality}, {int(ds.get('NumberOfFrames', 1) or 1)} "
+                          "frame(s)), not an ultrasound cine (Modality US): the row names the wrong file")
+
+
+def _read_dicom(path: Path) -> Cine:
+    ds = read_dicom(path)
+    _not_echo(ds, path)
     if "PixelData" not in ds:
         raise CardioError(f"{path}: DICOM has no pixel data")
     tsyntax = ds.file_meta.get("TransferSyntaxUID") if hasattr(ds, "file_meta") else None

@@ -155,6 +155,7 @@ class Column:
     suffixes: tuple[str, ...] = ()
     description: str = ""
     files: Callable[[Path], Iterable[Path]] | None = None
+    aliases: tuple[str, ...] = ()  # other headers exports give it ("QRS_duration" for qrs_ms): named as its typo
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -557,7 +558,8 @@ def _columns(raw: pd.DataFrame, schema: Schema, problems: Problems) -> list[str]
                               if c.required and not c.target and not (c.kind == "path" and c.default))]
     declared = [*HIERARCHY, *(c.name for c in schema.columns)]
     absent = [c for c in declared if c not in raw.columns]
-    guesses = {c: g for c in raw.columns if c not in declared and (g := _near(c, absent))}
+    aliases = {_loose(a): c.name for c in schema.columns for a in c.aliases if c.name in absent}
+    guesses = {c: g for c in raw.columns if c not in declared and (g := aliases.get(_loose(c)) or _near(c, absent))}
     meant = {g: c for c, g in guesses.items()}
     missing = [c for c in needed if c not in raw.columns]
     parts = []
@@ -712,6 +714,8 @@ def read_records(table: pd.DataFrame, problems: Problems, column: str, read: Cal
 FROZEN_GREY = 0.5
 #: A cine is saturated when this share of its lit pixels sits at the brightest value: the gain clips the tissue.
 SATURATED_SHARE = 0.25
+#: A cine is inverted when the top corners (outside an ultrasound sector, black in every real clip) are this bright.
+INVERTED_CORNER = 0.8
 
 
 SAFE_ID = r"[A-Za-z0-9][A-Za-z0-9._-]*"  # a patient id that is a plain file name (it names the patient's files)
@@ -751,19 +755,45 @@ def cine_problem(frames: np.ndarray) -> str | None:
     x = np.asarray(frames)
     if x.max() == x.min():
         return f"every pixel of its {len(x)} frame(s) holds {x.flat[0]} (a blank export); export the clip again"
+    grey = x.mean(axis=-1) if x.ndim == 4 else x
+    top = np.iinfo(x.dtype).max if np.issubdtype(x.dtype, np.integer) else float(x.max())
+    corners = _corners(grey)
+    if corners >= INVERTED_CORNER * top:
+        return (f"its corners, outside the ultrasound sector, are white (median grey {corners:g} of {top:g}): the grey "
+                "scale is inverted (a MONOCHROME1 image, or an export with inverted colours); export it again")
+    # saturation before motion: a clip whose tissue is clipped white hardly changes from frame to frame, and is no
+    # still image for that
+    lit = int((grey > 0.1 * top).sum())  # tissue: a JPEG clip's background holds grey levels of 1 or 2
+    share = float((grey >= top).sum()) / max(lit, 1)
+    if share >= SATURATED_SHARE:
+        return (f"{100 * share:.0f}% of its lit pixels sit at the brightest value ({top:g}): the gain saturates and "
+                "the tissue is clipped; export it with a lower gain, or leave it out")
     first = x[0].astype(np.float32)
     moved = max((float(np.abs(f.astype(np.float32) - first).mean()) for f in x[1:]), default=0.0)
     if len(x) > 1 and moved < FROZEN_GREY:
         return (f"its {len(x)} frames are one still image (no frame differs from the first by {FROZEN_GREY:g} grey "
                 "level on average: a still exported as a loop); export the moving clip, or leave it out")
-    grey = x.mean(axis=-1) if x.ndim == 4 else x
-    top = np.iinfo(x.dtype).max if np.issubdtype(x.dtype, np.integer) else float(x.max())
-    lit = int((grey > 0).sum())
-    share = float((grey >= top).sum()) / max(lit, 1)
-    if share >= SATURATED_SHARE:
-        return (f"{100 * share:.0f}% of its lit pixels sit at the brightest value ({top:g}): the gain saturates and "
-                "the tissue is clipped; export it with a lower gain, or leave it out")
     return None
+
+
+#: Frame times (ms) of an echo cine: 500 frames per second (tissue Doppler) to 7 (an old exercise echo's 100 ms and
+#: 1994 samples' 76 ms pass).
+FRAME_TIME_MS = (2.0, 150.0)
+
+
+def frame_time_problem(frame_time_ms: float | None, source: str = "its header") -> str | None:
+    """A frame time no echo cine has (a frame time typed in seconds or tenths, a header's rate read as its time)."""
+    if frame_time_ms is None or FRAME_TIME_MS[0] <= frame_time_ms <= FRAME_TIME_MS[1]:
+        return None
+    return (f"{source} gives a frame time of {frame_time_ms:g} ms ({1000 / frame_time_ms:.3g} frames per second); an "
+            f"echo cine's lies between {FRAME_TIME_MS[0]:g} and {FRAME_TIME_MS[1]:g} ms: is the rate right?")
+
+
+def _corners(grey: np.ndarray) -> float:
+    """The median grey of the two top corners (a tenth of each side), outside any ultrasound sector's fan."""
+    h, w = grey.shape[-2:]
+    dh, dw = max(1, h // 10), max(1, w // 10)
+    return float(np.median(np.concatenate([grey[..., :dh, :dw].ravel(), grey[..., :dh, -dw:].ravel()])))
 
 
 def missingness(table: pd.DataFrame, targets: Iterable[str]) -> pd.DataFrame:

@@ -20,6 +20,7 @@ import pandas as pd
 import wfdb
 
 from cardio import CardioError
+from cardio.data.cohort import CohortProblems
 from cardio.testing import check_refused, invoke
 from cardio_ecg_transfer import cohort_table, dicom_waveform, hl7_aecg, leads, muse_xml, records
 from cardio_ecg_transfer.synthetic import write_synthetic_cohort
@@ -120,13 +121,11 @@ def test_a_lead_asked_for_and_not_found_lists_the_leads_found(tmp_path, reader_l
     with pytest.raises(CardioError, match=r"e\.csv: leads \['II', 'ii'\] all name lead II"):
         pd.DataFrame({"II": _ecg(), "ii": _ecg()}).to_csv(tmp_path / "e.csv", index=False)
         records.read_ecg(tmp_path / "e.csv", fs=FS, lead="lead ii", source_fs=FS)
-    # the default (lead: null) on a file without lead II reads its first lead, and says so for that file
+    # the default (lead: null) on a file without lead II reads its first lead; a cohort says so once (below)
     pd.DataFrame({"V5": _ecg(), "I": _ecg()}).to_csv(tmp_path / "v.csv", index=False)
     assert records.read_ecg(tmp_path / "v.csv", fs=FS, lead=None, source_fs=FS).lead == "V5"
-    leads.probe(tmp_path / "v.csv", [None], FS)  # the cohort table's header check leaves it to the read
-    assert [line for line in reader_log if "no lead II" in line] == [
-        f"{tmp_path / 'v.csv'}: no lead II among ['V5', 'I']; its first lead, 'V5', is read (set ecg_transfer.lead "
-        "to choose another)"]
+    leads.probe(tmp_path / "v.csv", [None], FS)
+    assert not [line for line in reader_log if "no lead II" in line]
 
 
 def _cart_file(fmt: str, folder: Path, sig: np.ndarray, names: list[str]) -> Path:
@@ -255,3 +254,94 @@ def test_the_data_guide_states_the_rules():
     for words in ("**Missing samples (NaN gaps).**", "`ecg_transfer.max_gap_s`", "default 0.5 s",
                   "**Lead names as clinicians write them.**", "**CSV separators.**", "decimal commas"):
         assert words in guide, words
+
+
+# ------------------------------------------------------------------ one lead rule for every format (issue 55)
+
+@pytest.mark.parametrize("written,name,stands_for", [
+    ("ECG MLII", "MLII", "II"), ("EKG V2", "V2", None), ("Lead: aVR", "aVR", None), ("D2", "II", None),
+    ("DIII", "III", None), ("C5", "V5", None), ("MV1", "MV1", "V1"), ("ECG1", "ECG1", None), ("mlii", "mlii", "II")])
+def test_prefixes_aliases_and_modified_leads(written, name, stands_for):
+    from cardio_ecg_transfer.lead_codes import canonical_lead, stand_in
+
+    assert canonical_lead(written) == name and stand_in(written) == stands_for
+
+
+COVARIATES = {"qrs_ms": 150, "lbbb": 1, "lvef": 30, "age": 65, "sex": 1}
+
+
+def _mixed_mitdb(folder: Path, mitdb: Path, seconds: float = 20.0) -> dict[str, np.ndarray]:
+    """MIT-BIH records as a clinic exports them: WFDB, EDF (channels "ECG MLII", "ECG V1"), CSV, NumPy and record 114
+    (its leads stored V5 first) as a CSV; pydicom's real 12-lead DICOM. Returns each file's MLII (or II)."""
+    from pydicom.data import get_testdata_file
+
+    (folder / "ecg").mkdir(parents=True)
+    mlii, rows = {}, []
+    for k, (rec, fmt) in enumerate([("100", "wfdb"), ("101", "edf"), ("103", "csv"), ("105", "npy"), ("114", "csv")]):
+        r = wfdb.rdrecord(str(mitdb / rec), sampto=int(seconds * 360))
+        if fmt == "wfdb":
+            shutil.copy(mitdb / f"{rec}.hea", folder / "ecg")
+            shutil.copy(mitdb / f"{rec}.dat", folder / "ecg")
+            name = f"ecg/{rec}"
+        elif fmt == "edf":
+            edf = leads.write_edf(folder / "ecg" / f"{rec}.edf", r.p_signal, 360, [f"ECG {n}" for n in r.sig_name])
+            name = f"ecg/{edf.name}"
+        elif fmt == "csv":
+            name = f"ecg/{leads.write_csv(folder / 'ecg' / f'{rec}.csv', r.p_signal, r.sig_name).name}"
+        else:
+            np.save(folder / "ecg" / f"{rec}.npy", r.p_signal)
+            name = f"ecg/{rec}.npy"
+        mlii[name] = r.p_signal[:, r.sig_name.index("MLII")] if fmt != "npy" else r.p_signal[:, 0]
+        rows.append({"patient_id": f"p{rec}", "responder": k % 2, "ecg": name, "fs": 360 if fmt in ("csv", "npy")
+                     else None, **COVARIATES})
+    shutil.copy(get_testdata_file("waveform_ecg.dcm"), folder / "ecg" / "cart.dcm")
+    rows.append({"patient_id": "pcart", "responder": 1, "ecg": "ecg/cart.dcm", "fs": None, **COVARIATES})
+    pd.DataFrame(rows).to_csv(folder / "cohort.csv", index=False)
+    return mlii
+
+
+def _load(folder: Path, *sets: str):
+    from cardio.config import resolve
+    from cardio_ecg_transfer import plugin
+    from cardio_ecg_transfer.settings import EcgSettings
+
+    config = resolve(plugin.cardio_plugin_info().default_config, sets=[f"cohort.dir={folder}", *sets])
+    lines: list[str] = []
+    handler = logging.Handler(logging.INFO)
+    handler.emit = lambda record: lines.append(record.getMessage())  # type: ignore[method-assign]
+    logger = logging.getLogger("cardio.test.ecg_files")
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    try:
+        ecgs = cohort_table.load_cohort(folder, cohort_table.schema("responder", EcgSettings.of(config)), fs=360.0,
+                                        lead=config["ecg_transfer"]["lead"], log=logger, config=config)
+    finally:
+        logger.removeHandler(handler)
+    return ecgs, lines
+
+
+def test_real_exports_of_every_format_read_their_lead_ii_and_say_so_once(tmp_path, mitdb_dir):
+    """MIT-BIH as EDF ("ECG MLII") was refused, record 114 was read from V5 and every file logged its own warning."""
+    mlii = _mixed_mitdb(tmp_path / "c", mitdb_dir)
+    ecgs, said = _load(tmp_path / "c")
+    by_file = dict(zip(ecgs.table["ecg"], ecgs.table["record_id"]))
+    for name, x in mlii.items():
+        got = ecgs.signals[by_file[str(tmp_path / "c" / (name if Path(name).suffix else f"{name}.hea"))]]
+        assert np.abs(got[:len(x)] - x).max() < 0.02, name  # MLII itself (114: not its first lead, V5); EDF: 16-bit
+    cart = ecgs.signals[by_file[str(tmp_path / "c" / "ecg" / "cart.dcm")]]
+    assert len(cart) == 10 * 360  # the DICOM's lead II, 10 s at 1000 Hz resampled
+    assert [line for line in said if "first lead" in line] == [
+        "1 of 6 ECG file(s) have no lead II; their first lead is read ('0' in 1: ecg/105.npy); set ecg_transfer.lead "
+        "to choose another"]
+    assert "4 of 6 ECG file(s) have no lead II: its stand-in MLII is read" in " ".join(said)
+
+
+def test_mlii_setting_serves_every_named_format(tmp_path, mitdb_dir):
+    """One `lead` for a mixed cohort: MLII, "ECG MLII" and II each read the WFDB's and CSV's MLII, the EDF's "ECG
+    MLII" and the DICOM's II; only the NumPy file, whose columns have no names, is refused (by name, once)."""
+    _mixed_mitdb(tmp_path / "c", mitdb_dir)
+    for lead in ("MLII", "ECG MLII", "II"):
+        with pytest.raises(CohortProblems) as err:
+            _load(tmp_path / "c", f"ecg_transfer.lead={lead}")
+        problems = [str(p) for p in err.value.problems]
+        assert len(problems) == 1 and f"ecg/105.npy: no lead named '{lead}'; the file has ['0', '1']" in problems[0]

@@ -410,7 +410,8 @@ ECHO_EXPECTED = {
     "gain maxed": f"line {_row('A4C', 2) + 2}, column 'file': videos/P0002_A4C.dcm: ",
     "a fragment": f"line {_row('A4C', 3) + 2}, column 'file': videos/P0003_A4C.dcm: 3 frames (3 at echo_cmr.clip.fps)",
     "cut transfer": f"line {_row('A4C', 4) + 2}, column 'file': videos/P0004_A4C.dcm: truncated pixel data",
-    "wrong suffix": f"line {_row('PLAX', 5) + 2}, column 'file': videos/P0005_PLAX.dcm: not a readable DICOM file",
+    "wrong suffix": f"line {_row('PLAX', 5) + 2}, column 'file': videos/P0005_PLAX.dcm: an AVI video saved under a "
+                    ".dcm name, not a DICOM file: rename it .avi",
     "copy under another patient": "2 files with the same content are named by 2 patients ('P0006', 'P0007')",
     "its CMR differs": f"line {_row('A2C', 8) + 2}, column 'wma_global':",
     "a vendor's name": f"line {_row('A4C', 9) + 2}, column 'view': must be one of ['A4C', 'A2C', 'PLAX'], found "

@@ -24,10 +24,13 @@ import numpy as np
 import pandas as pd
 
 from cardio import CardioError
-from cardio.data.cohort import OUTSIDE_SWITCH, Column, Problems, Schema, read_records, read_table
+from cardio.data.cohort import OUTSIDE_SWITCH, Column, Problems, Schema, read_records, read_table, same_content
 from cardio.data.response import VolumetricResponse
+from cardio.data.same_recording import Recording, same_recordings
+from cardio_ecg_transfer import plausibility
 from cardio_ecg_transfer.beat_images import beat_windows, highpass
-from cardio_ecg_transfer.leads import MULTI_LEAD_SUFFIXES, lead_name, read_leads, stated_rate
+from cardio_ecg_transfer.lead_codes import canonical_lead, stand_in
+from cardio_ecg_transfer.leads import MULTI_LEAD_SUFFIXES, file_leads, lead_name, read_leads, stated_rate
 from cardio_ecg_transfer.records import MAX_FS, MAX_GAP_S, MIN_FS, read_ecg, wfdb_record_files, wfdb_signal_files
 from cardio_ecg_transfer.rpeaks import detect_rpeaks
 from cardio_ecg_transfer.settings import EcgSettings
@@ -64,9 +67,11 @@ SCHEMA = Schema(
         Column("sex", "binary", description="1 = male, 0 = female"),
         Column("height_cm", "number", low=0, description="height (cm)"),
         Column("weight_kg", "number", low=0, description="weight (kg)"),
-        Column("qrs_ms", "number", low=0, description="QRS duration (ms), the guideline rule's"),
+        Column("qrs_ms", "number", low=0, description="QRS duration (ms), the guideline rule's",
+               aliases=("qrs_duration", "qrsd", "qrs", "qrs_duration_ms", "qrsduration")),
         Column("lbbb", "binary", description=f"left bundle branch block, the guideline rule's: {_YES}"),
-        Column("lvef", "number", low=0, high=100, description="LV ejection fraction (%), the guideline rule's"),
+        Column("lvef", "number", low=0, high=100, description="LV ejection fraction (%), the guideline rule's",
+               aliases=("ef", "ejection_fraction", "lvef_pct", "ef_pct")),
         Column("lvedv", "number", low=0, description="LV end-diastolic volume (ml)"),
         Column("lvesv", "number", low=0, description="LV end-systolic volume (ml) at baseline"),
         Column("scar", "number", low=0, high=100, description="scar burden (% of the LV)"),
@@ -128,19 +133,18 @@ def signal_files(table: pd.DataFrame, problems: Problems, root: Path, allow_outs
                              f"a file in {dat.parent}", i + 2, "ecg")
 
 
-#: Heart rates (bpm) an ECG of a CRT candidate has: R peaks further apart or closer together mean a sampling rate
-#: the file or the table states wrongly.
-HEART_RATES = (20.0, 300.0)
-
-
 def read_one(path: Path, fs: float, lead: str | int | None, leads: Sequence[str] | None, source_fs: float | None,
-             max_gap_s: float) -> np.ndarray:
-    """One ECG file at `fs` as load reads it: the named `leads` (leads, samples), else `lead` (samples,)."""
+             max_gap_s: float) -> tuple[np.ndarray, list[str]]:
+    """One ECG file at `fs` as load reads it, with the file's names of the leads read: the named `leads` (leads,
+    samples), else `lead` (samples,); `lead` null is lead II (or MLII), else the file's first lead, in every format."""
     if leads:
-        return read_leads(path, leads, fs, source_fs, max_gap_s).signals
-    if path.suffix.lower() in MULTI_LEAD_SUFFIXES:  # a cart file: its leads by standard name
-        return read_leads(path, [lead_name(lead)], fs, source_fs, max_gap_s).signals[0]
-    return read_ecg(path, fs, lead, source_fs, max_gap_s).signal
+        got = read_leads(path, leads, fs, source_fs, max_gap_s)
+        return got.signals, got.found
+    if path.suffix.lower() in MULTI_LEAD_SUFFIXES:  # a cart file: an index counts the standard leads
+        got = read_leads(path, [lead_name(lead)], fs, source_fs, max_gap_s)
+        return got.signals[0], got.found
+    rec = read_ecg(path, fs, lead, source_fs, max_gap_s)
+    return rec.signal, [rec.lead]
 
 
 def check_rate(path: Path, given: float | None) -> None:
@@ -152,23 +156,35 @@ def check_rate(path: Path, given: float | None) -> None:
                           "states its rate is read at it): correct the fs cell, or leave it empty")
 
 
-def check_beats(signal: np.ndarray, path: Path, fs: float, names: Sequence[str], config: dict) -> None:
+def check_beats(signal: np.ndarray, path: Path, fs: float, names: Sequence[str], config: dict,
+                stated_fs: float | None = None) -> tuple[np.ndarray, np.ndarray]:
     """The beats featurize cuts, found as it finds them (high-pass, R peaks on lead II or the first): at least one
-    complete beat, at a heart rate an ECG has (else the rate the table or file states is wrong)."""
+    complete beat, and a lead an ECG at the rate and in the unit stated (plausibility: QRS complexes, a heart rate,
+    millivolts). Returns (the high-passed lead, its R peaks), for the comparison of recordings by signal."""
+    s = EcgSettings.of(config)
     ref = signal[list(names).index("II") if "II" in names else 0] if signal.ndim == 2 else signal
-    filtered = highpass(ref, fs, float(EcgSettings.of(config).preprocess.highpass_hz))
+    filtered = highpass(ref, fs, float(s.preprocess.highpass_hz))
     rpeaks = detect_rpeaks(filtered, fs)
     beats, _ = beat_windows(filtered, rpeaks, fs, config)
     if len(beats) == 0:
         raise CardioError(f"{path}: no complete beat found (detected {len(rpeaks)} R peak(s) in {len(ref) / fs:.1f} "
                           "s); a record needs a beat with one on each side: export the whole recording, or leave it "
                           "out")
-    if len(rpeaks) >= 3:
-        bpm = 60.0 * fs / float(np.median(np.diff(np.sort(rpeaks))))
-        if not HEART_RATES[0] <= bpm <= HEART_RATES[1]:
-            raise CardioError(f"{path}: its R peaks come at {bpm:.0f} beats per minute at the stated rate, outside the "
-                              f"{HEART_RATES[0]:g}-{HEART_RATES[1]:g} an ECG has: is its sampling rate (the table's "
-                              "fs, or the file's header) right?")
+    checks = s.signal_checks
+    plausibility.check(filtered, rpeaks, fs, path, stated_fs, checks.heart_rate_bpm, checks.qrs_amplitude_mv)
+    return filtered, rpeaks
+
+
+def check_limb_leads(path: Path, fs: float, source_fs: float | None, max_gap_s: float, config: dict) -> None:
+    """A file holding three limb leads or more: they obey Einthoven's law (plausibility.limb_lead_problem)."""
+    limb = plausibility.limb_leads(file_leads(path))
+    if len(limb) < 3:
+        return
+    got = read_leads(path, limb, fs, source_fs, max_gap_s)
+    cut = float(EcgSettings.of(config).preprocess.highpass_hz)
+    problem = plausibility.limb_lead_problem({n: highpass(x, fs, cut) for n, x in zip(got.names, got.signals)})
+    if problem:
+        raise CardioError(f"{path}: {problem}")
 
 
 @dataclass
@@ -188,12 +204,16 @@ class ECGReader:
     log: logging.Logger = log
     signals: dict[int, np.ndarray] = field(default_factory=dict)
     skipped: dict[int, str] = field(default_factory=dict)
+    found: dict[Path, list[str]] = field(default_factory=dict)  # the file's names of the leads read
+    beats: dict[Path, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)  # high-passed lead, R peaks
 
     def read(self, path: Path, source_fs: float | None) -> np.ndarray:
-        signal = read_one(path, self.fs, self.lead, self.leads, source_fs, self.max_gap_s)
+        signal, self.found[path] = read_one(path, self.fs, self.lead, self.leads, source_fs, self.max_gap_s)
         check_rate(path, source_fs)
         if self.config is not None:
-            check_beats(signal, path, self.fs, list(self.leads or ()), self.config)
+            stated = source_fs if source_fs is not None else stated_rate(path)
+            self.beats[path] = check_beats(signal, path, self.fs, list(self.leads or ()), self.config, stated)
+            check_limb_leads(path, self.fs, source_fs, self.max_gap_s, self.config)
         return signal
 
     def __call__(self, table: pd.DataFrame, problems: Problems) -> None:
@@ -212,6 +232,57 @@ class ECGReader:
 
         read = read_records(table, problems, "ecg", one, progress=self.progress, desc="cohort ECGs")
         self.signals = {i: s for i, s in read.items() if s is not None}
+        say_leads_read(self.found, self.leads or [lead_name(self.lead)], Path(problems.file).parent, self.log)
+        if self.config is not None and EcgSettings.of(self.config).signal_checks.same_recording:
+            same_recording_problems(table, problems, self.beats, self.fs)
+
+
+def same_recording_problems(table: pd.DataFrame, problems: Problems, beats: dict[Path, tuple[np.ndarray, np.ndarray]],
+                            fs: float) -> None:
+    """One recording under two patients, by signal (cardio.data.same_recording: R-R intervals, then the waveform): a
+    re-export or a later cut has other bytes. Files of the same bytes are the core's to name (cohort._shared_files)."""
+    rows = {Path(str(path)): i for i, path in enumerate(table["ecg"]) if path is not None}
+    records = {path: Recording(rpeaks / fs, filtered, fs) for path, (filtered, rpeaks) in beats.items()
+               if path in rows}
+    root = Path(problems.file).parent
+    for m in same_recordings(records):
+        (a, b), (i, j) = (m.a, m.b), (rows[m.a], rows[m.b])
+        pa, pb = table["patient_id"].iloc[i], table["patient_id"].iloc[j]
+        if pa == pb or same_content([str(a), str(b)])[0]:
+            continue
+        shown = [os.path.relpath(p, root) if Path(p).is_relative_to(root) else str(p) for p in (a, b)]
+        problems.add(f"{shown[0]} (line {i + 2}, patient {pa!r}) and {shown[1]} (line {j + 2}, patient {pb!r}) hold "
+                     f"one recording: the same R-R intervals, and waveforms that correlate at r = {m.r:.3f} (the "
+                     f"second starting {m.lag_s:.2f} s into the first); a recording belongs to one patient: keep the "
+                     "right patient's row", max(i, j) + 2, "ecg", readable=True)
+
+
+def say_leads_read(found: dict[Path, list[str]], asked: Sequence[str | None], root: Path,
+                   log: logging.Logger) -> None:
+    """Once for the cohort, not once a file: how many files were read from a stand-in for the lead asked (MLII for
+    II) and how many, lacking lead II, from their first lead (ecg_transfer.lead null), with the leads and files."""
+    stand_ins: dict[str, list[str]] = {}
+    firsts: dict[str, list[str]] = {}
+    for path, names in found.items():
+        for want, name in zip(asked, names):
+            got = canonical_lead(name)
+            if got == canonical_lead(want or "II"):
+                continue
+            shown = os.path.relpath(path, root) if Path(path).is_relative_to(root) else str(path)
+            if (stand_in(name) or got) == (stand_in(want) or canonical_lead(want or "II")):
+                stand_ins.setdefault(f"no lead {canonical_lead(want or 'II')}: its stand-in {got} is read",
+                                     []).append(shown)
+            elif want is None:
+                firsts.setdefault(repr(name), []).append(shown)
+    for what, files in stand_ins.items():
+        log.info("%d of %d ECG file(s) have %s (a modified lead, MLII, and its standard lead, II, stand in for each "
+                 "other), e.g. %s", len(files), len(found), what, ", ".join(files[:3]))
+    if firsts:
+        n = sum(map(len, firsts.values()))
+        leads = "; ".join(f"{lead} in {len(files)}: {', '.join(files[:3])}{' ...' if len(files) > 3 else ''}"
+                          for lead, files in firsts.items())
+        log.warning("%d of %d ECG file(s) have no lead II; their first lead is read (%s); set ecg_transfer.lead to "
+                    "choose another", n, len(found), leads)
 
 
 def named_covariates(config: dict) -> dict[str, list[str]]:

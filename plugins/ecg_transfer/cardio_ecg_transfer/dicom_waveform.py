@@ -18,6 +18,7 @@ from typing import Sequence
 import numpy as np
 
 from cardio import CardioError, atomic_path
+from cardio.data.file_kind import misnamed, read_dicom
 from cardio_ecg_transfer.lead_codes import LEAD_NUMBER, Waveform, canonical_lead
 
 #: DICOM 12-lead ECG waveform storage (PS3.4 A.34.3).
@@ -29,15 +30,12 @@ MV_PER_UNIT = {"uV": 1e-3, "mV": 1.0, "V": 1e3}
 
 
 def _open(path: Path):
-    import pydicom
-    from pydicom.errors import InvalidDicomError
-
     if not path.is_file():
         raise CardioError(f"{path}: ECG file not found")
-    try:
-        ds = pydicom.dcmread(path)
-    except (InvalidDicomError, OSError, EOFError, ValueError, KeyError) as exc:
-        raise CardioError(f"{path}: unreadable DICOM file ({str(exc).strip() or type(exc).__name__})") from None
+    wrong = misnamed(path, "DICOM")
+    if wrong:
+        raise CardioError(wrong)
+    ds = read_dicom(path)
     if "WaveformSequence" not in ds or not len(ds.WaveformSequence):
         raise CardioError(f"{path}: DICOM file holds no waveform (WaveformSequence)")
     return ds

@@ -8,7 +8,7 @@ the synthetic cohort and the tests.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
 
@@ -19,7 +19,7 @@ from cardio import CardioError, atomic_path
 from cardio.data.files import npy_header
 from cardio_ecg_transfer import dicom_waveform, hl7_aecg, muse_xml
 from cardio_ecg_transfer.ecg_xml import root_name
-from cardio_ecg_transfer.lead_codes import STANDARD_LEADS, Waveform
+from cardio_ecg_transfer.lead_codes import STANDARD_LEADS, Waveform, canonical_lead
 from cardio_ecg_transfer.records import (
     MAX_FS,
     MAX_GAP_S,
@@ -27,6 +27,7 @@ from cardio_ecg_transfer.records import (
     _pick_lead,
     check_lead,
     csv_leads,
+    default_lead,
     find_lead,
     probe_wfdb,
     read_ecg,
@@ -49,13 +50,18 @@ class MultiLead:
     names: list[str]
     fs: float
     source: Path
+    found: list[str] = field(default_factory=list)  # each lead's name in the file (MLII read for II, a first lead)
 
 
-def _pick(names: Sequence[str], wanted: Sequence[str], path: Path) -> list[int]:
+def _pick(names: Sequence[str], wanted: Sequence[str | None], path: Path) -> list[int]:
     """The index of each lead asked for among the file's `names`, matched as clinicians write them (records.find_lead:
-    "Lead II", "ECG II", "LEAD_II", "ii" are II); a lead the file lacks is an error listing the leads it has."""
+    "Lead II", "ECG II", "LEAD_II", "ii" are II, MLII stands in for II); None: lead II, else the first lead
+    (records.default_lead, as for every format); a lead the file lacks is an error listing the leads it has."""
     out = []
     for lead in wanted:
+        if lead is None:
+            out.append(default_lead(names, path))
+            continue
         found = find_lead(names, lead, path)
         if found is None:
             raise CardioError(f"{path}: no lead named {lead!r}; the file has {list(names)}")
@@ -74,7 +80,7 @@ def _check_rate(source_fs: float, path: Path) -> float:
 
 
 def _finish(raw: list[np.ndarray], rates: list[float], names: list[str], fs: float, path: Path,
-            max_gap_s: float = MAX_GAP_S) -> MultiLead:
+            max_gap_s: float = MAX_GAP_S, found: Sequence[str] = ()) -> MultiLead:
     if len(set(rates)) > 1:
         raise CardioError(f"{path}: leads {names} are sampled at different rates {sorted(set(rates))} Hz")
     rate = _check_rate(rates[0], path)
@@ -82,10 +88,15 @@ def _finish(raw: list[np.ndarray], rates: list[float], names: list[str], fs: flo
     n = min(len(s) for s in sigs)
     if n < 2 * fs:
         raise CardioError(f"{path}: {n / fs:.2f} s of signal; at least 2 s are needed to find beats")
-    return MultiLead(np.stack([s[:n] for s in sigs]), list(names), float(fs), path)
+    return MultiLead(np.stack([s[:n] for s in sigs]), list(names), float(fs), path, list(found or names))
 
 
-def read_edf(path: Path, leads: Sequence[str], fs: float, max_gap_s: float = MAX_GAP_S) -> MultiLead:
+def _asked(leads: Sequence[str | None], found: Sequence[str]) -> list[str]:
+    """The names of the leads read: as asked, or (None: the default lead) the file's own, normalised."""
+    return [canonical_lead(f) if lead is None else lead for lead, f in zip(leads, found)]
+
+
+def read_edf(path: Path, leads: Sequence[str | None], fs: float, max_gap_s: float = MAX_GAP_S) -> MultiLead:
     import pyedflib
 
     try:
@@ -96,7 +107,8 @@ def read_edf(path: Path, leads: Sequence[str], fs: float, max_gap_s: float = MAX
             rates = [float(f.getSampleFrequency(i)) for i in idx]
     except OSError as exc:
         raise CardioError(f"{path}: unreadable EDF file ({str(exc).strip() or type(exc).__name__})") from None
-    return _finish(raw, rates, list(leads), fs, path, max_gap_s)
+    found = [labels[i] for i in idx]
+    return _finish(raw, rates, _asked(leads, found), fs, path, max_gap_s, found)
 
 
 def read_waveform(path: Path | str, group: str = "rhythm") -> Waveform:
@@ -119,18 +131,20 @@ def read_waveform(path: Path | str, group: str = "rhythm") -> Waveform:
     raise CardioError(f"{path}: not a cart file (.dcm or .xml)")
 
 
-def _from_waveform(path: Path, leads: Sequence[str], fs: float, max_gap_s: float = MAX_GAP_S) -> MultiLead:
+def _from_waveform(path: Path, leads: Sequence[str | None], fs: float, max_gap_s: float = MAX_GAP_S) -> MultiLead:
     wave = read_waveform(path)
     names = list(wave.leads)
     idx = _pick(names, leads, path)
-    return _finish([wave.leads[names[i]] for i in idx], [wave.fs] * len(idx), list(leads), fs, path, max_gap_s)
+    found = [names[i] for i in idx]
+    return _finish([wave.leads[n] for n in found], [wave.fs] * len(idx), _asked(leads, found), fs, path, max_gap_s,
+                   found)
 
 
-def lead_name(lead: str | int | None) -> str:
+def lead_name(lead: str | int | None) -> str | None:
     """ecg_transfer.lead as a lead of a file read as the standard leads: a name, a 0-based index into the twelve
-    standard leads, or None (lead II)."""
+    standard leads, or None (lead II, else the file's first lead: records.default_lead)."""
     if lead is None:
-        return "II"
+        return None
     if isinstance(lead, int) and not isinstance(lead, bool):
         if not 0 <= lead < len(STANDARD_LEADS):
             raise CardioError(f"config key ecg_transfer.lead = {lead}: a 12-lead file's index runs 0 to 11 "
@@ -139,13 +153,14 @@ def lead_name(lead: str | int | None) -> str:
     return str(lead)
 
 
-def read_leads(path: Path | str, leads: Sequence[str], fs: float = 360.0, source_fs: float | None = None,
+def read_leads(path: Path | str, leads: Sequence[str | None], fs: float = 360.0, source_fs: float | None = None,
                max_gap_s: float = MAX_GAP_S) -> MultiLead:
     """The named `leads` of one ECG file at `fs` Hz, by suffix: .dcm (DICOM waveform), .xml (GE MUSE, HL7 aECG),
-    .edf (EDF), else WFDB, .csv or .npy through records.read_ecg (a .csv/.npy needs `source_fs`); NaN gaps up to
-    `max_gap_s` bridged, longer refused (records.check_lead)."""
+    .edf (EDF), else WFDB, .csv or .npy through records.read_ecg (a .csv/.npy needs `source_fs`); a None in `leads`
+    is lead II, else the file's first lead, in every format (records.default_lead); NaN gaps up to `max_gap_s`
+    bridged, longer refused (records.check_lead)."""
     path = Path(path)
-    leads = [str(n) for n in leads]
+    leads = [None if n is None else str(n) for n in leads]
     if not leads:
         raise CardioError(f"{path}: no lead asked for")
     suffix = path.suffix.lower()
@@ -157,10 +172,11 @@ def read_leads(path: Path | str, leads: Sequence[str], fs: float = 360.0, source
         return read_edf(path, leads, fs, max_gap_s)
     recs = [read_ecg(path, fs, lead, source_fs, max_gap_s) for lead in leads]
     n = min(len(r.signal) for r in recs)
-    return MultiLead(np.stack([r.signal[:n] for r in recs]), leads, float(fs), path)
+    found = [r.lead for r in recs]
+    return MultiLead(np.stack([r.signal[:n] for r in recs]), _asked(leads, found), float(fs), path, found)
 
 
-def _probe_edf(path: Path, leads: Sequence[str]) -> None:
+def _probe_edf(path: Path, leads: Sequence[str | None]) -> None:
     import pyedflib
 
     try:
@@ -194,12 +210,35 @@ def probe(path: Path | str, leads: Sequence[str | int | None], source_fs: float 
     elif suffix == ".csv":
         columns = csv_leads(path)  # with the file's own delimiter and decimal mark
         for lead in leads:
-            _pick_lead(columns, lead, path, say=False)  # the read that follows says which lead
+            _pick_lead(columns, lead, path)
     elif suffix in ("", ".hea", ".dat"):
         for lead in leads:
             probe_wfdb(path, lead)
     else:
         raise CardioError(f"{path}: unsupported ECG file type {suffix!r} (WFDB, .csv, .npy, .dcm, .xml or .edf)")
+
+
+def file_leads(path: Path | str) -> list[str]:
+    """The standard names (lead_codes.canonical_lead) of every lead a file holds, from its header where it has one;
+    empty for a .npy file (its columns have no names)."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix in DICOM_SUFFIXES + XML_SUFFIXES:
+        names = list(read_waveform(path).leads)
+    elif suffix in EDF_SUFFIXES:
+        import pyedflib
+
+        with pyedflib.EdfReader(str(path)) as f:
+            names = [s.strip() for s in f.getSignalLabels()]
+    elif suffix == ".csv":
+        names = csv_leads(path)
+    elif suffix in ("", ".hea", ".dat"):
+        import wfdb
+
+        names = list(wfdb.rdheader(str(path.with_suffix("") if suffix else path)).sig_name or [])
+    else:
+        names = []
+    return [canonical_lead(n) for n in names]
 
 
 def stated_rate(path: Path | str) -> float | None:

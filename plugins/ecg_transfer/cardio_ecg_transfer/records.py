@@ -24,8 +24,9 @@ from wfdb.io import header as wfdb_header
 
 from cardio import CardioError
 from cardio.data.cohort import csv_delimiter, decimal_mark, format_text
+from cardio.data.file_kind import misnamed
 from cardio.data.files import check_claim, read_npy
-from cardio_ecg_transfer.lead_codes import canonical_lead, lead_key
+from cardio_ecg_transfer.lead_codes import canonical_lead, lead_key, stand_in
 
 #: A child of the run's logger, so that what the readers log (NaN gaps bridged, a CSV's separators, a lead read
 #: in place of II) reaches run.log as well as the screen.
@@ -218,37 +219,39 @@ def check_lead(x: np.ndarray, path: Path | str, lead: str | int, fs: float,
 
 def find_lead(names: Sequence[str], lead: str, path: Path | str) -> int | None:
     """The index of the lead named `lead` among a file's `names` (None: not there), both read as clinicians write
-    them (lead_codes.canonical_lead: "ii", "Lead II", " II " are II); the name as written wins over a normalised
-    match, and two columns normalised to the one asked for are refused."""
+    them (lead_codes.canonical_lead: "ii", "Lead II", "ECG II", " II " are II): the name as written first, then the
+    normalised name, then the lead's stand-in (a modified lead for the standard lead it stands for, MLII for II,
+    and back). Two columns that match at the same step are refused."""
     names = [str(n) for n in names]
     if lead in names:
         return names.index(lead)
-    hits = [i for i, n in enumerate(names) if lead_key(n) == lead_key(lead)]
-    if len(hits) > 1:
-        raise CardioError(f"{path}: leads {[names[i] for i in hits]} all name lead {canonical_lead(lead)}; rename "
-                          "all but one")
-    return hits[0] if hits else None
+    for same in (lambda n: lead_key(n) == lead_key(lead),
+                 lambda n: (stand_in(n) or canonical_lead(n)) == (stand_in(lead) or canonical_lead(lead))):
+        hits = [i for i, n in enumerate(names) if same(n)]
+        if len(hits) > 1:
+            raise CardioError(f"{path}: leads {[names[i] for i in hits]} all name lead {canonical_lead(lead)}; "
+                              "rename all but one")
+        if hits:
+            return hits[0]
+    return None
 
 
-def _default_lead(names: list[str], path: Path, say: bool = True) -> int:
-    """ecg_transfer.lead null: lead II where the file has one, else its first lead, said in the log (`say`: the
-    header checks of a cohort table say nothing, the read that follows says it once)."""
+def default_lead(names: Sequence[str], path: Path | str) -> int:
+    """ecg_transfer.lead null, in every format: lead II where the file has one (or its stand-in, MLII), else its first
+    lead. Which lead a cohort's files were read from is said once for the cohort (cohort_table.LeadsRead); a file
+    read alone says it in the debug log."""
     ii = find_lead(names, "II", path)
     if ii is not None:
         return ii
-    if not say:
-        return 0
-    (log.warning if len(names) > 1 else log.info)(
-        "%s: no lead II among %s; its first lead, %r, is read (set ecg_transfer.lead to choose another)",
-        path, names, names[0])
+    log.debug("%s: no lead II among %s; its first lead, %r, is read", path, list(names), names[0])
     return 0
 
 
-def _pick_lead(names: Sequence[str], lead: str | int | None, path: Path, say: bool = True) -> int:
-    """The column of `lead`: a name (find_lead) or a 0-based index; None: II, else the first (logged if `say`)."""
+def _pick_lead(names: Sequence[str], lead: str | int | None, path: Path) -> int:
+    """The column of `lead`: a name (find_lead) or a 0-based index; None: II (or MLII), else the first lead."""
     names = [str(n) for n in names]
     if lead is None:
-        return _default_lead(names, path, say)
+        return default_lead(names, path)
     if isinstance(lead, bool) or not isinstance(lead, (str, int, np.integer)):
         raise CardioError(f"{path}: lead {lead!r} is neither a lead name nor a 0-based index; the file has {names}")
     if isinstance(lead, (int, np.integer)) or (isinstance(lead, str) and lead.strip().lstrip("-").isdigit()
@@ -376,7 +379,7 @@ def _check_declared_fs(hea: Path, record: list[str], header) -> None:
                           "the header is damaged")
 
 
-def _wfdb_header(base: Path, hea: Path, lead: str | int | None, say: bool = True) -> tuple[wfdb.Record, float, int]:
+def _wfdb_header(base: Path, hea: Path, lead: str | int | None) -> tuple[wfdb.Record, float, int]:
     """(header, rate, channel of `lead`) of a WFDB record, every check made on the header and the files' sizes."""
     if not hea.is_file():
         raise CardioError(f"{hea}: WFDB header not found")
@@ -393,14 +396,14 @@ def _wfdb_header(base: Path, hea: Path, lead: str | int | None, say: bool = True
         raise CardioError(f"{hea}: the header declares no signal")
     _check_dat_sizes(header, base)
     _check_skew(header, base)
-    ch = _pick_lead(header.sig_name or [str(i) for i in range(header.n_sig)], lead, hea, say)
+    ch = _pick_lead(header.sig_name or [str(i) for i in range(header.n_sig)], lead, hea)
     return header, source_fs, ch
 
 
 def probe_wfdb(path: Path | str, lead: str | int | None = 0) -> None:
     """Check a WFDB record as its header and file sizes allow (cardio validate), nothing decoded."""
     base = _wfdb_base(path)
-    _wfdb_header(base, base.parent / f"{base.name}.hea", lead, say=False)
+    _wfdb_header(base, base.parent / f"{base.name}.hea", lead)
 
 
 def read_wfdb(path: Path | str, fs: float = 360.0, lead: str | int | None = 0,
@@ -476,6 +479,9 @@ def csv_format(path: Path) -> tuple[str, str]:
     """(delimiter, decimal mark) of a CSV ECG, from its header and first rows, as the core reads every cohort CSV
     (cardio.data.cohort.csv_delimiter, decimal_mark): ",", ";" or tab between values, decimal commas only where ";" or
     tab separates them; a file mixing both marks is refused."""
+    wrong = misnamed(path, "CSV")  # an EDF or a DICOM renamed .csv would be read as text of odd "values"
+    if wrong:
+        raise CardioError(wrong)
     sep = csv_delimiter(path)
     with open(path, encoding="utf-8-sig", errors="replace") as f:
         lines = [line for line in (f.readline() for _ in range(200)) if line.strip()]

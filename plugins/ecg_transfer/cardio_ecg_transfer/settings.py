@@ -100,6 +100,23 @@ class Preprocess(Settings):
 
 
 @dataclass(frozen=True)
+class SignalChecks(Settings):
+    """What a cohort ECG must look like to be read (plausibility.py; cardio validate and cardio run check every
+    record whole, docs/data/ecg_transfer.md "Signal plausibility")."""
+
+    heart_rate_bpm: tuple[float, float] = setting((30.0, 150.0), "median heart rate (R peaks at the stated sampling "
+                                                                 "rate) a cohort ECG may have; outside it the rate "
+                                                                 "the table or the file states is taken for wrong "
+                                                                 "(widen it for a cohort of tachycardias)", ge=1,
+                                                  le=600)
+    qrs_amplitude_mv: tuple[float, float] = setting((0.03, 20.0), "median QRS peak-to-trough (mV) a cohort ECG may "
+                                                                  "have; outside it its values are taken for another "
+                                                                  "unit (microvolts, ADC counts, volts)", gt=0)
+    same_recording: bool = setting(True, "compare the patients' ECGs by signal (R-R intervals, then the waveform): "
+                                         "one recording under two patients (a re-export, a shifted copy) is refused")
+
+
+@dataclass(frozen=True)
 class Spectrogram(Settings):
     """Each beat window's STFT image."""
 
@@ -298,11 +315,12 @@ class EcgSettings(Settings):
                                                 "the same loaders as a real cohort")
     fs: int = setting(360, "sampling rate (Hz) the models work at; ECGs at another rate are resampled", ge=100,
                       le=20000)
-    lead: str | int | None = setting(None, "cohort ECG lead: a name (case, spaces and a \"lead \" prefix aside: ii, "
-                                           "Lead II and II are one lead) or a 0-based index into the file's leads; "
-                                           "null: lead II where a file has one, else its first (logged for that "
-                                           "file). The synthetic cohort has the 12 standard leads I, II, III, aVR, "
-                                           "aVL, aVF, V1-V6")
+    lead: str | int | None = setting(None, "cohort ECG lead: a name (case, spaces and an \"ECG \", \"EKG \" or "
+                                           "\"Lead \" prefix aside: ii, ECG II and II are one lead; MLII stands in "
+                                           "for II) or a 0-based index into the file's leads; null: lead II (or "
+                                           "MLII) where a file has one, else its first, in every format (said once "
+                                           "for the cohort). The synthetic cohort has the 12 standard leads I, II, "
+                                           "III, aVR, aVL, aVF, V1-V6")
     leads: tuple[str, ...] | None = setting(None, "several leads per ECG, by name ([I, II, III, aVR, aVL, aVF, V1, V2, "
                                                   "V3, V4, V5, V6]); each file is WFDB, DICOM waveform (.dcm), EDF "
                                                   "(.edf) or CSV (one column per lead, an `fs` column in cohort.csv). "
@@ -322,6 +340,8 @@ class EcgSettings(Settings):
                                           "fetch mitdb --dir DIR`")
     mitdb_lead: int = setting(0, "MIT-BIH channel for pretraining (0 = MLII in 45 of 48 records)", ge=0)
     preprocess: Preprocess = setting(Preprocess(), "filtering and beat windows")
+    signal_checks: SignalChecks = setting(SignalChecks(), "signal plausibility of the cohort's ECGs: heart rate, QRS "
+                                                          "amplitude, one recording under two patients")
     spectrogram: Spectrogram = setting(Spectrogram(), "each beat window's STFT image")
     pretrain: Pretrain = setting(Pretrain(), "MIT-BIH pretraining (AAMI beat classes; DS1 only, split by record "
                                              "into fitting and validation records)")

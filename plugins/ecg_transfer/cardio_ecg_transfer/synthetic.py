@@ -43,14 +43,16 @@ import wfdb
 from scipy.special import ndtr
 
 from cardio import CardioError, write_csv, write_text_atomic
+from cardio_ecg_transfer.lead_codes import DERIVED, derive_limb_leads
 
 #: Version of the generator: bump it when the same parameters would give other files.
-VERSION = 2
+VERSION = 3  # 3: the limb leads III, aVR, aVL, aVF derived from I and II
 _MANIFEST = "synthetic.json"
-#: Per-lead gain of (P wave, QRS and T wave): a rough frontal/precordial projection of one dipole.
+#: Per-lead gain of (P wave, QRS and T wave): a rough frontal/precordial projection of one dipole (III, aVR, aVL
+#: and aVF are derived from I and II: their gains are the derived ones).
 #: The QRS and T share a gain so that the T stays discordant to the QRS in every lead.
-LEAD_GAINS = {"I": (0.6, 0.9), "II": (1.0, 1.0), "III": (0.4, 0.3), "aVR": (-0.8, -0.9), "aVL": (0.1, 0.6),
-              "aVF": (0.7, 0.6), "V1": (0.5, -1.3), "V2": (0.4, -1.1), "V3": (0.4, -0.3), "V4": (0.5, 0.6),
+LEAD_GAINS = {"I": (0.6, 0.9), "II": (1.0, 1.0), "III": (0.4, 0.1), "aVR": (-0.8, -0.95), "aVL": (0.1, 0.4),
+              "aVF": (0.7, 0.55), "V1": (0.5, -1.3), "V2": (0.4, -1.1), "V3": (0.4, -0.3), "V4": (0.5, 0.6),
               "V5": (0.5, 1.1), "V6": (0.5, 1.0)}
 
 
@@ -201,8 +203,11 @@ def synthesize_ecg(row: pd.Series, seed: int, fs: float = 360.0, seconds: float 
     n = int(round(seconds * fs))
     t = np.arange(n) / fs
     rr = np.diff(beats, append=beats[-1] + 60 / hr)
-    out = np.empty((n, len(leads)))
-    for j, lead in enumerate(leads):
+    # III, aVR, aVL and aVF are drawn as a cart derives them, from I and II (Einthoven's law holds, noise included)
+    derived = [name for name in leads if name in DERIVED]
+    drawn = list(dict.fromkeys([*(name for name in leads if name not in DERIVED), *(("I", "II") if derived else ())]))
+    out = np.empty((n, len(drawn)))
+    for j, lead in enumerate(drawn):
         gp, gq = LEAD_GAINS[lead]
         comp = np.vstack([p * [gp, 1, 1, 1], qrs * [gq, 1, 1, 1]])
         # T waves move with the RR interval (Bazett-like sqrt scaling); QRS and P do not
@@ -218,6 +223,8 @@ def synthesize_ecg(row: pd.Series, seed: int, fs: float = 360.0, seconds: float 
     mains = rng.uniform(0, 0.02) * np.sin(2 * np.pi * 50 * t + rng.uniform(0, 6.3))
     noise_sd = rng.uniform(0.008, 0.03)
     out += (wander + mains)[:, None] + rng.normal(0, noise_sd, out.shape)
+    limb = derive_limb_leads({name: out[:, j] for j, name in enumerate(drawn)})
+    out = np.stack([limb[name] for name in leads], axis=1)
     if return_beats:
         return out, np.rint(beats * fs).astype(np.int64)
     return out

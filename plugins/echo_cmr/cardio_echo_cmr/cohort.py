@@ -172,17 +172,21 @@ def _clips_whole(clip: Clip, progress=None):
     clip takes (featurize would pad it with copies of its last frame)."""
     from cardio import CardioError
     from cardio.data.cine import read_cine
-    from cardio.data.cohort import cine_problem, read_records
+    from cardio.data.cohort import cine_problem, frame_time_problem, read_records
 
     def check(table: pd.DataFrame, problems: Problems) -> None:
         given = table["FPS"] if "FPS" in table else pd.Series(np.nan, index=table.index)
 
         def read(path: Path, i: int) -> None:
             cine = read_cine(path)
-            problem = cine_problem(cine.frames)
+            problem = cine_problem(cine.frames) or frame_time_problem(cine.frame_time_ms)
             if problem:
                 raise CardioError(f"{path}: {problem}")
             fps, stated = cine.fps, given.iloc[i]
+            if not fps and clip.fps:  # what the run refuses (video.read_frames)
+                raise CardioError(f"{path}: no frame timing in its header (FrameTime, FrameTimeVector, CineRate or a "
+                                  "video's rate), and a run resamples every clip to echo_cmr.clip.fps: export it with "
+                                  "its timing (echo_cmr.clip.fps null keeps every clip's own frames)")
             if fps and pd.notna(stated) and abs(float(stated) - fps) > RATE_TOLERANCE * fps:
                 raise CardioError(f"{path}: the table's FPS says {float(stated):g}, the video's header {fps:g} frames "
                                   "per second (the header's is the one read): correct the FPS cell")

@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from cardio import CardioError, Cohort
-from cardio.data.cohort import Column, Problems, Schema, decimal_mark, read_csv_text, read_table
+from cardio.data.cohort import Column, Problems, Schema, csv_delimiter, decimal_mark, read_csv_text, read_table
 from cardio_mmode_septal_flash.geometry import N_POINTS, check_points
 from cardio_mmode_septal_flash.settings import SeptalFlashSettings
 
@@ -94,9 +94,18 @@ def outcome_columns(label: str) -> tuple[str, ...]:
     return OUTCOME_COLUMNS if label == LABEL else (LABEL, *OUTCOME_COLUMNS)
 
 
-def r_peaks(text: str) -> list[float]:
-    """R-peak times (ms) of an r_peaks_ms cell such as "412;1230" (commas also separate)."""
-    return [float(v) for v in str(text).replace(",", ";").split(";") if v.strip()]
+def r_peaks(text: str, decimal_comma: bool = False) -> list[float]:
+    """R-peak times (ms) of an r_peaks_ms cell: "412;1230", "412 1230", or "412,1230" (commas separate); where the cell
+    holds a ";" (or `decimal_comma`: the table is written with decimal commas) its commas are decimal commas
+    ("412,5;1230,0")."""
+    text = str(text)
+    if ";" in text or decimal_comma:
+        return [float(v.replace(",", ".")) for v in text.replace(";", " ").split()]
+    return [float(v) for v in text.replace(",", " ").split()]
+
+
+#: Heart rates (a minute) a cycle of an echo may span: outside, the R peaks or the frame time are wrong.
+HEART_RATES = (30.0, 150.0)
 
 
 def check_cycle(table: pd.DataFrame, problems: Problems) -> None:
@@ -111,14 +120,22 @@ def check_cycle(table: pd.DataFrame, problems: Problems) -> None:
     short = frames & ~peaks & ~((table["cycle_end"] - table["cycle_start"]) >= MIN_CYCLE_FRAMES)
     problems.rows(short, f"the cycle (cycle_start to cycle_end) must span at least {MIN_CYCLE_FRAMES} frames",
                   "cycle_end")
+    european = csv_delimiter(problems.file) != ","  # its number cells may hold decimal commas
     for i in np.flatnonzero(peaks.to_numpy()):
+        cell = table["r_peaks_ms"].iloc[i]
         try:
-            times = r_peaks(table["r_peaks_ms"].iloc[i])
+            times = r_peaks(cell, european)
         except ValueError:
             times = []
+        comma = ("; in a table written with ';' between values a comma is a decimal comma: separate the times with "
+                 "';' or spaces" if european and "," in str(cell) else "")
         if len(times) < 2 or times[0] < 0 or times[1] <= times[0]:
-            problems.add(f"must list two increasing R-peak times in ms (>= 0), found {table['r_peaks_ms'].iloc[i]!r}",
+            problems.add(f"must list two increasing R-peak times in ms (>= 0), found {cell!r} (read as {times}){comma}",
                          int(i) + 2, "r_peaks_ms")
+        elif not HEART_RATES[0] <= 60000.0 / (times[1] - times[0]) <= HEART_RATES[1]:
+            problems.add(f"its R peaks {times[0]:g} and {times[1]:g} ms are {times[1] - times[0]:g} ms apart, a heart "
+                         f"rate of {60000.0 / (times[1] - times[0]):.0f} a minute (outside {HEART_RATES[0]:g}-"
+                         f"{HEART_RATES[1]:g}): are they the cycle's two R peaks, in ms?", int(i) + 2, "r_peaks_ms")
 
 
 def frame_size(path: str | Path) -> tuple[int, int] | None:
@@ -230,10 +247,47 @@ def sequences_whole(progress=None):
             if stated and pd.notna(given) and abs(float(given) - stated) > RATE_TOLERANCE * stated:
                 raise CardioError(f"{path}: the table's frame_time_ms says {float(given):g} ms, the clip's header "
                                   f"{stated:g} ms (the table's is the one used): correct the cell, or leave it empty")
-            sequence_from(table.iloc[i], cine)
+            spacing, regions = table["pixel_spacing_mm"].iloc[i], cine.pixel_spacing_mm
+            if regions and pd.notna(spacing) and abs(float(spacing) - regions[1]) > RATE_TOLERANCE * regions[1]:
+                raise CardioError(f"{path}: the table's pixel_spacing_mm says {float(spacing):g} mm, the clip's "
+                                  f"ultrasound regions {regions[1]:.3g} mm per pixel (the table's is the one used): "
+                                  "correct the cell, or leave it empty")
+            plausible(sequence_from(table.iloc[i], cine), "table" if pd.notna(given) else "header")
 
         read_records(table, problems, "sequence", read, progress=progress, desc="sequences")
     return check
+
+
+#: Septum lengths (mm, base to apex along the points) of an adult heart; outside, the points or the spacing are in
+#: another unit. Uncalibrated: the septum spans at least this share of the frame's height.
+SEPTUM_MM = (25.0, 150.0)
+SEPTUM_SHARE = 0.2
+
+
+def plausible(seq: Sequence, timing: str) -> None:
+    """A record's frame time, its cycle's heart rate and its septum's length as an echo of a heart has them."""
+    from cardio.data.cohort import frame_time_problem
+
+    problem = frame_time_problem(seq.frame_time_ms, f"the {timing}'s frame_time_ms" if timing == "table" else
+                                 "its header")
+    if problem:
+        raise CardioError(f"{seq.path}: {problem}")
+    rr = (seq.cycle[1] - seq.cycle[0]) * seq.frame_time_ms
+    if not HEART_RATES[0] <= 60000.0 / rr <= HEART_RATES[1]:
+        raise CardioError(f"{seq.path}: its cycle (frames {seq.cycle[0]} to {seq.cycle[1]} at {seq.frame_time_ms:g} "
+                          f"ms) lasts {rr:g} ms, a heart rate of {60000.0 / rr:.0f} a minute (outside "
+                          f"{HEART_RATES[0]:g}-{HEART_RATES[1]:g}): is the frame time, or the cycle, right?")
+    length = float(np.hypot(*np.diff(seq.points, axis=0).T).sum())
+    if seq.spacing_mm:
+        mm = length * float(np.mean(seq.spacing_mm))
+        if not SEPTUM_MM[0] <= mm <= SEPTUM_MM[1]:
+            raise CardioError(f"{seq.path}: its septum points trace a septum {mm:.0f} mm long at "
+                              f"{float(np.mean(seq.spacing_mm)):.3g} mm per pixel (an adult's is {SEPTUM_MM[0]:g}-"
+                              f"{SEPTUM_MM[1]:g} mm): are the points in pixels, and the spacing right?")
+    elif length < SEPTUM_SHARE * seq.frames.shape[1]:
+        raise CardioError(f"{seq.path}: its septum points trace a septum {length:.0f} pixels long, under "
+                          f"{100 * SEPTUM_SHARE:.0f}% of the {seq.frames.shape[1]}-pixel frame: are the points in "
+                          "pixels?")
 
 
 def read_labels(root: Path, allow_outside: bool = False, log=None, label: str = LABEL, records: str = "headers",

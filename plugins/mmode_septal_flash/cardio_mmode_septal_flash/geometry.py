@@ -51,6 +51,11 @@ def check_points(points: np.ndarray, shape: tuple[int, int], path: Path | str) -
         i = int(np.flatnonzero(outside)[0])
         raise CardioError(f"{path}: {int(outside.sum())} septum point(s) outside the {w} x {h} image "
                           f"(point {i} at x={p[i, 0]:.1f}, y={p[i, 1]:.1f})")
+    # an apical view shows the apex at the top (near the probe) and the base below it
+    if p[0, 1] < p[-1, 1] - 0.1 * h:
+        raise CardioError(f"{path}: its septum points run from y={p[0, 1]:.0f} (point 0) down to y={p[-1, 1]:.0f} "
+                          "(point 61), apex to base; in an apical view the base lies below the apex: give them base "
+                          "to apex (reverse their order)")
     return p
 
 
