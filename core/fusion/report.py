@@ -1,5 +1,6 @@
 """The fusion section of `cardio fuse`'s report: which modalities each patient had, what fusion adds over each
-single modality (NRI, IDI), the fusion models' weights, and the decision curve against the guideline rule."""
+single modality (IDI; the category-free NRI in metrics.json only), the fusion models' weights, and the decision
+curve against the guideline rule."""
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
@@ -16,28 +17,38 @@ FUSED, GUIDELINE, CLINICAL = "fused", "guideline", "clinical"
 
 
 def _added_value(pred: pd.DataFrame, singles: list[str], cfg: dict, seed: int) -> list[dict]:
-    """NRI and IDI of the fused risk over each single model's, on the patients both scored."""
-    from cardio.stats import reclassification
+    """IDI and category-free NRI of the fused risk over each single model's, on the patients both scored: with K
+    outer folds the cross-validated values (the mean of the per-fold values, no interval: cardio.stats.cv_metrics
+    says why), with one the patient bootstrap of that one split's risks."""
+    from cardio.stats import cv_reclassification, reclassification
 
     wide = pred.pivot_table(index="patient_id", columns="model", values="y_score")
-    y = pred.drop_duplicates("patient_id").set_index("patient_id")["y_true"]
+    first = pred.drop_duplicates("patient_id").set_index("patient_id")
+    y, fold = first["y_true"], first["fold"].astype(str)
+    level = cfg["stats"]["level"]
     out = []
     for m in singles:
         both = wide[[FUSED, m]].dropna()
-        for est in reclassification(y.loc[both.index].to_numpy(), both[m].to_numpy(), both[FUSED].to_numpy(),
-                                    level=cfg["stats"]["level"], n_resamples=cfg["stats"]["n_resamples"], seed=seed):
-            out.append({**est.to_dict(), "model": FUSED, "task": str(cfg["label"]), "fold": "pooled",
-                        "extra": {**est.extra, "over": m}})
+        args = (y.loc[both.index].to_numpy(), both[m].to_numpy(), both[FUSED].to_numpy())
+        folds = fold.loc[both.index].to_numpy()
+        found = (cv_reclassification(*args, folds, groups=both.index.to_numpy(), level=level)
+                 if len(set(folds)) > 1 else
+                 reclassification(*args, level=level, n_resamples=cfg["stats"]["n_resamples"], seed=seed))
+        for est in found:
+            extra = {**est.extra, "over": m, **({"headline": False} if est.metric == "nri" else {})}
+            out.append({**est.to_dict(), "model": FUSED, "task": str(cfg["label"]), "fold": "pooled", "extra": extra})
     return out
 
 
 def _value_table(estimates: list[dict], level: int) -> pd.DataFrame:
-    rows: dict[str, dict] = {}
-    for e in estimates:
-        row = rows.setdefault(e["extra"]["over"], {"fused over": e["extra"]["over"], "n": e["n"]})
-        row[f"{e['metric'].upper()} [{level}% CI]"] = (f"{e['estimate']:+.3f} [{e['ci_low']:+.3f}, "
-                                                      f"{e['ci_high']:+.3f}]")
-    return pd.DataFrame(list(rows.values()))
+    """The IDI of the fused risk over each single model's (the category-free NRI stays in metrics.json only)."""
+    rows = []
+    for e in (e for e in estimates if e["metric"] == "idi"):
+        interval = e["ci_low"] is not None
+        head = f"IDI [{level}% CI]" if interval else "IDI, cross-validated (no interval)"
+        rows.append({"fused over": e["extra"]["over"], "n": e["n"], head: f"{e['estimate']:+.3f}"
+                     + (f" [{e['ci_low']:+.3f}, {e['ci_high']:+.3f}]" if interval else "")})
+    return pd.DataFrame(rows)
 
 
 def fusion_section(mods: list[Modality], predictions: Predictions, coefs: list[list[dict]], cfg: dict,
@@ -64,13 +75,16 @@ def fusion_section(mods: list[Modality], predictions: Predictions, coefs: list[l
             + (f"All {len(fused)} patients had every modality. " if n_all == len(fused) else
                f"{n_all} of {len(fused)} patients had every modality; the others were fused from the modalities "
                "they had (table below). ")
-            + "NRI is category-free; NRI and IDI compare the fused risk with each single "
-            f"model's on the patients both scored, with {level}% bootstrap intervals over patients. "
-            "Read the paired ΔAUC and the IDI first: the category-free NRI can be positive when what is added "
-            "carries nothing, even on held-out patients (Pepe et al., Stat Biosci 2015), as cardio's neutral "
-            "synthetic setting shows (README, Several modalities).")
+            + "The IDI (integrated discrimination improvement: the gain in mean risk among responders minus the gain "
+            "among non-responders) compares the fused risk with each single model's on the patients both scored, "
+            "within each outer fold, averaged over the folds. It carries no interval: the folds' IDIs move together "
+            "(every fold's models learn from the same patients), which one run cannot measure, and the fold-level "
+            "interval missed 10-15% of simulated data sets with signal (docs/statistics.md); the paired ΔAUC in the "
+            "model comparisons carries the comparison's interval. The category-free NRI is in metrics.json only: it "
+            "is positive when what is added carries nothing, even on held-out patients (Pepe et al., Stat Biosci "
+            "2015).")
     tables = {"patients per modality combination": combos,
-              "what fusion adds (NRI, IDI)": _value_table(estimates, level),
+              "what fusion adds (IDI)": _value_table(estimates, level),
               "fusion model weights (standardized log-odds per SD), per fold": pd.DataFrame(
                   [c for fold in coefs for c in fold]).fillna("")}
     # the performance section draws the models' decision curve; this one adds the guideline rule beside them

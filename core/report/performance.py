@@ -153,7 +153,8 @@ def evaluate_sections(predictions: Predictions, config: dict, ctx, truth: str | 
     if shown:
         sections.append(_comparison_section(shown, s, names, level))
     thresholds = {"calibration": metric_table(rows, CALIBRATION), "at the thresholds": metric_table(rows, THRESHOLDED)}
-    sections.append(Section(CALIBRATION_TITLE, _calibration_text(external), calibration,
+    k_fold = table["fold"].astype(str).nunique() > 1
+    sections.append(Section(CALIBRATION_TITLE, _calibration_text(external, k_fold), calibration,
                             {k: v for k, v in thresholds.items() if len(v)}, part="calibration"))
     sections.append(Section("Statistical methods", _methods_text(table, config, level, s, ctx.seed, external),
                             part="methods"))
@@ -239,13 +240,29 @@ def _comparison_section(tests: list[dict], s: dict, names: dict, level: int) -> 
                    part="comparison")
 
 
-def _calibration_text(external: bool) -> str:
+# What the calibration and threshold tables of a K-fold run hold (docs/statistics.md, the estimand table).
+FOLD_LEVEL = ("Accuracy, sensitivity, specificity, PPV, NPV, F1, Brier score and calibration slope and intercept are "
+              "each the mean of their per-fold values (each fold's model on the records it scored): what the "
+              "procedure is expected to reach at this cohort size, as the cross-validated AUC. The proportions and "
+              "the Brier score carry the corrected t interval of the per-fold values, which counts training "
+              "variability. The calibration slope (each fold's by Firth's bias-reduced logistic recalibration) and "
+              "the intercept are printed without an interval: the simulation found none from one run's folds that "
+              "holds its level (docs/statistics.md). Where a fold lacks a metric (no positive record in it, say), "
+              "the pooled value is printed alone. The pooled values with their Wilson, bootstrap and Wald intervals, "
+              "which count the patients scored but not training variability, are in metrics.json "
+              "(`extra.pooled`).")
+
+
+def _calibration_text(external: bool, k_fold: bool = False) -> str:
     where = "the training cohort" if external else "the training folds"
     return ("For models that output risks: the Brier score and the calibration slope (1 is ideal) and intercept (0 is "
             "ideal), the calibration plots, and the decision curves (net benefit against treating everyone or no "
             "one). Then each model's accuracy, sensitivity, specificity, PPV and NPV at the threshold chosen on "
             f"{where} (0.5 where a plugin gave none), with the confusion matrices at those thresholds. Yes/no rules "
-            "get no calibration.")
+            "get no calibration. "
+            + (FOLD_LEVEL if k_fold else "These are one model's scores: proportions with Wilson intervals (a patient "
+               "bootstrap where patients have several records), the Brier score with a bootstrap interval, slope and "
+               "intercept with Wald intervals; none counts training variability."))
 
 
 def _methods_text(table: pd.DataFrame, config: dict, level: int, s: dict, seed: int, external: bool) -> str:
@@ -394,11 +411,10 @@ def _cv_text(table: pd.DataFrame, config: dict, level: int, s: dict, seed: int) 
             "of the pooled scores, which ignores training variability, is in metrics.json). Whether a model beats "
             "chance at all is also tested by rerunning the whole cross-validation on permuted labels (`cardio sweep "
             "--grid cohort.permute_labels=true --seeds 1-99 --permutation-of RUN`: a permutation p-value per model). "
-            f"Proportions: Wilson; regression: bootstrap, {s['n_resamples']} resamples, seed {seed}. "
+            f"{FOLD_LEVEL} Regression: bootstrap, {s['n_resamples']} resamples, seed {seed}. "
             "Thresholds were chosen on training folds only (0.5 where a plugin gave none); the confusion matrices "
             "show counts and the rate within each true class at those thresholds. "
-            "For models that output risks: Brier score (bootstrap CI), calibration slope (1 is ideal) and "
-            "intercept (0 is ideal) with Wald CIs, calibration plots and a decision curve; yes/no rules get none. "
+            "Calibration plots and a decision curve for models that output risks; yes/no rules get none. "
             "Paired tests of one task are one family: p-values are shown raw and Holm-adjusted.")
 
 

@@ -53,6 +53,27 @@ def _two_classes(sub: pd.DataFrame) -> pd.DataFrame:
     return sub[(sub["kind"] != "binary") | keep.astype(bool)]
 
 
+def auc_row(estimates: list[dict], model: str, task: str, subgroup: str, k_fold: bool) -> dict:
+    """One subgroup's AUC row for a model and task: the headline AUC and the interval it carries, named (as the
+    performance table's); in a K-fold run whose subgroup cannot carry the cross-validated interval (a fold without
+    a patient of one class there), the pooled AUC alone and why, never a pooled interval that ignores training
+    variability."""
+    from cardio.report.performance import HEADLINE_AUC
+    from cardio.stats import CV_METHOD, format_ci, headline_auc, pick
+
+    row = {"subgroup": subgroup, "model": model, "task": task}
+    head = headline_auc(estimates, model=model, task=task)
+    pooled = next(iter(pick(estimates, metric="auc", method="delong", model=model, task=task, fold="pooled")), None)
+    if head is not None and (head["method"] == CV_METHOD or not k_fold):
+        return {**row, "n": head["n"], "auc": format_ci(head), "AUC interval": HEADLINE_AUC.get(head["method"])
+                or head["method"]}
+    if pooled is None:
+        return {**row, "n": "", "auc": "–", "AUC interval": "none: no AUC"}
+    why = next((w.split(": ", 1)[1] for w in pooled["warnings"] if w.startswith(f"no {CV_METHOD} interval")),
+               "the folds cannot carry it")
+    return {**row, "n": pooled["n"], "auc": f"{pooled['estimate']:.3f}", "AUC interval": f"none: {why}"}
+
+
 @hookimpl
 def cardio_plugin_info() -> PluginInfo:
     return PluginInfo(name="subgroups", modality=None,
@@ -67,7 +88,6 @@ def cardio_evaluate(predictions: Predictions, cohort: Cohort, config: dict, ctx:
     columns = list(dict.fromkeys([*(config.get("subgroups") or []), *(c for c in maybe if c not in absent)]))
     if not columns:
         return None
-    from cardio.stats import format_ci  # loaded only when a run asks for subgroups
     missing = [c for c in columns if c not in cohort.table.columns]
     if missing:
         raise CardioError(f"subgroups: column(s) {missing} are not in the cohort table; "
@@ -79,6 +99,7 @@ def cardio_evaluate(predictions: Predictions, cohort: Cohort, config: dict, ctx:
     s = config["stats"]
     table = predictions.table
     table = table[table["repeat"] == table["repeat"].min()].drop(columns="repeat")  # one prediction per record
+    k_fold = table["fold"].astype(str).nunique() > 1
     joined, mixed = with_subgroup_values(table, cohort, columns)
     for col, n in mixed.items():
         ctx.log.warning("subgroups: %d %s(s) hold several values of %s over their records; they form %s=%s",
@@ -99,16 +120,15 @@ def cardio_evaluate(predictions: Predictions, cohort: Cohort, config: dict, ctx:
                 rows.append({"subgroup": f"{col}={level}", "model": "", "task": "", "n": getattr(result, "n", ""),
                              "auc": f"skipped: {why}"})
                 continue
-            for e in result:
-                if e["fold"] != "pooled":
-                    continue
-                e = {**e, "subgroup": f"{col}={level}"}
-                estimates.append(e)
-                if e["metric"] == "auc" and e["method"] == "delong":
-                    rows.append({"subgroup": e["subgroup"], "model": e["model"], "task": e["task"], "n": e["n"],
-                                 "auc": format_ci(e) if e["ci_low"] is not None else "–"})
+            pooled = [e for e in result if e["fold"] == "pooled"]
+            estimates += [{**e, "subgroup": f"{col}={level}"} for e in pooled]
+            rows += [auc_row(pooled, model, task, f"{col}={level}", k_fold)
+                     for model, task in dict.fromkeys((e["model"], e["task"]) for e in pooled if e["metric"] == "auc")]
     text = (f"Every metric of the performance section, recomputed within each level of {', '.join(columns)} (the "
-            f"values as the cohort table writes them, per {_unit(cohort)}); small subgroups give wide intervals.")
+            f"values as the cohort table writes them, per {_unit(cohort)}); small subgroups give wide intervals. "
+            "Each AUC carries the interval the performance table's does (the `AUC interval` column names it): with "
+            "K folds the cross-validated AUC of the subgroup's records, fold by fold, with its corrected t interval; "
+            "where a fold holds no patient of one class in the subgroup, the pooled AUC without an interval, and why.")
     text += "".join(f" {n} {_unit(cohort)}(s) hold several values of {col} over their records: {col}={SEVERAL}."
                     for col, n in mixed.items())
     if absent:

@@ -20,6 +20,7 @@ if TYPE_CHECKING:  # what type checkers and readers see; at run time each name l
         cv_auc_difference,
         cv_auc_interval,
     )
+    from cardio.stats.cv_metrics import cv_binary_metrics, cv_calibration
     from cardio.stats.evaluate import evaluate_predictions
     from cardio.stats.figures import (
         forest_figures,
@@ -49,7 +50,7 @@ if TYPE_CHECKING:  # what type checkers and readers see; at run time each name l
         univariate_screen,
     )
     from cardio.stats.multitest import adjust_pvalues
-    from cardio.stats.reclassification import idi, nri, reclassification
+    from cardio.stats.reclassification import cv_reclassification, idi, nri, reclassification
     from cardio.stats.result import Estimate, StatsError, TestResult
     from cardio.stats.roc import auc, delong_ci, delong_test, delong_unpaired_test, roc_curve_band
     from cardio.stats.stacking import Stacker, fit_stacker
@@ -74,6 +75,7 @@ _SUBMODULE = {name: module for module, names in {
     "cv": ("summarize_folds",),
     "cv_auc": ("CV_METHOD", "cross_validated_auc", "cross_validated_auc_difference", "cv_auc_difference",
                "cv_auc_interval"),
+    "cv_metrics": ("cv_binary_metrics", "cv_calibration"),
     "evaluate": ("evaluate_predictions",),
     "figures": ("forest_figures", "plot_bland_altman", "plot_calibration", "plot_confusion", "plot_decision_curve",
                 "plot_forest", "plot_roc"),
@@ -82,7 +84,7 @@ _SUBMODULE = {name: module for module, names in {
     "logistic": ("EstimationError", "LogisticModel", "fit_logistic", "likelihood_ratio_test", "select_and_fit",
                  "univariate_screen"),
     "multitest": ("adjust_pvalues",),
-    "reclassification": ("idi", "nri", "reclassification"),
+    "reclassification": ("cv_reclassification", "idi", "nri", "reclassification"),
     "result": ("Estimate", "StatsError", "TestResult"),
     "roc": ("auc", "delong_ci", "delong_test", "delong_unpaired_test", "roc_curve_band"),
     "stacking": ("Stacker", "fit_stacker"),
@@ -105,7 +107,8 @@ __all__ = [
     "plot_roc", "plot_calibration", "plot_confusion", "plot_decision_curve", "plot_bland_altman", "plot_forest",
     "forest_figures",
     "evaluate_predictions", "CV_METHOD", "cross_validated_auc", "cross_validated_auc_difference", "cv_auc_interval",
-    "cv_auc_difference", "nri", "idi", "reclassification", "estimate_table", "headline_auc", "interval_note", "pick",
+    "cv_auc_difference", "cv_binary_metrics", "cv_calibration", "cv_reclassification", "nri", "idi",
+    "reclassification", "estimate_table", "headline_auc", "interval_note", "pick",
     "paired_test", "Stacker", "fit_stacker",
 ]
 

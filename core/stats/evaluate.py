@@ -11,6 +11,7 @@ from cardio.stats.bootstrap import bootstrap_ci
 from cardio.stats.calibration import calibration
 from cardio.stats.cv import summarize_folds
 from cardio.stats.cv_auc import CV_METHOD, cv_auc_difference, cv_auc_interval
+from cardio.stats.cv_metrics import cv_binary_metrics, cv_calibration
 from cardio.stats.multitest import adjust_pvalues
 from cardio.stats.result import Estimate, StatsError
 from cardio.stats.roc import delong_ci, delong_test
@@ -60,6 +61,42 @@ def _cv_auc(y: np.ndarray, s: np.ndarray, folds: np.ndarray, groups: np.ndarray 
         return None
 
 
+POOLED_ONLY = "pooled (no interval)"
+
+
+def _fold_level(cv: dict[str, Estimate], pooled: dict[str, Estimate]) -> dict[str, Estimate]:
+    """The K-fold rows a report prints (the fold mean, docs/statistics.md), each with the pooled value and its
+    interval (one fixed model's: ignores training variability) under ``extra["pooled"]``. Where a fold lacks the
+    metric (no positive record in it, say) the row is the pooled value without an interval, and says why."""
+    out = {}
+    for name, est in cv.items():
+        p = pooled[name]
+        est.extra["pooled"] = {"estimate": p.estimate, "ci_low": p.ci_low, "ci_high": p.ci_high, "method": p.method,
+                               "training_variability": FIXED_MODEL}
+        if not np.isfinite(est.estimate) and np.isfinite(p.estimate):
+            est = Estimate(name, p.estimate, None, None, est.level, POOLED_ONLY, est.n, extra=est.extra,
+                           warnings=[*est.warnings, "the pooled value is shown without an interval: a pooled "
+                                     "interval would ignore training variability"])
+        out[name] = est
+    return out
+
+
+def _thresholded_and_calibration(y: np.ndarray, s: np.ndarray, thr: np.ndarray, folds: np.ndarray | None,
+                                 patients: np.ndarray, level: float, n_resamples: int, seed: int | None,
+                                 groups: np.ndarray | None) -> list[Estimate]:
+    """Accuracy to F1 at the thresholds, and Brier score and calibration where the scores are risks: with K folds
+    (`folds`) the fold-level rows (cv_metrics), else (holdout, external) one model's, with Wilson, bootstrap and
+    Wald intervals."""
+    thresholded = binary_metrics(y, s, thr, level=level, n_resamples=n_resamples, seed=seed, groups=groups)
+    calibrated = (calibration(y, s, level=level, n_resamples=n_resamples, seed=seed, groups=groups)
+                  if is_probabilistic(s) else {})
+    if folds is not None:
+        thresholded = _fold_level(cv_binary_metrics(y, s, thr, folds, groups=patients, level=level), thresholded)
+        if calibrated:
+            calibrated = _fold_level(cv_calibration(y, s, folds, groups=patients, level=level), calibrated)
+    return [*thresholded.values(), *calibrated.values()]
+
+
 def _binary(g: pd.DataFrame, keys: dict, level: float, n_resamples: int, seed: int | None) -> list[dict]:
     y = as_binary_labels(g["y_true"].to_numpy(), "y_true")
     s = as_scores(g["y_score"].to_numpy(), "y_score", n=y.size)
@@ -98,10 +135,8 @@ def _binary(g: pd.DataFrame, keys: dict, level: float, n_resamples: int, seed: i
         headline.extra["training_variability"] = FIXED_MODEL if len(per_fold) > 1 else "ignored: one model's scores"
     pooled = [headline, pooled_auc,
               bootstrap_ci(y, s, "auc", n_resamples=n_resamples, seed=seed, level=level, groups=groups)]
-    pooled += list(binary_metrics(y, s, thr, level=level, n_resamples=n_resamples, seed=seed,
-                                  groups=groups).values())
-    if is_probabilistic(s):
-        pooled += list(calibration(y, s, level=level, n_resamples=n_resamples, seed=seed, groups=groups).values())
+    pooled += _thresholded_and_calibration(y, s, thr, folds if len(per_fold) > 1 else None,
+                                           g["patient_id"].to_numpy(), level, n_resamples, seed, groups)
     out = []
     for est in pooled:
         est.warnings.extend(notes)
@@ -236,7 +271,10 @@ def evaluate_predictions(pred: pd.DataFrame, level: float = 0.95, n_resamples: i
     DeLong AUC and stratified bootstrap AUC (one fixed model's: ``extra.training_variability``),
     accuracy/sensitivity/specificity/PPV/NPV/F1 at the
     per-row thresholds (default 0.5), DeLong AUC per fold, and, for probabilistic scores, Brier score and
-    calibration intercept and slope. Regression: agreement(). Tests: paired DeLong between every two models
+    calibration intercept and slope. With K folds those last are the fold-level rows (``cardio.stats.cv_metrics``:
+    the mean of the per-fold values, the corrected t interval where one holds its level, the pooled value and its
+    interval under ``extra.pooled``); with one fold (holdout, external) one model's, with Wilson, bootstrap and
+    Wald intervals. Regression: agreement(). Tests: paired DeLong between every two models
     of a task on their shared records, with p-values adjusted within the task (`adjust`: holm, bh, none), and
     beside it (``extra.cv_*``) the cross-validated difference with its corrected t interval and p-value.
     With a `reference` (a model name, or task -> model; fixed in the config before any result is seen), the

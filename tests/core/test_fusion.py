@@ -75,8 +75,10 @@ def test_fusion_adds_what_each_modality_carries_and_is_at_chance_without_labels(
     assert _auc(planted, "fused")["estimate"] > _auc(planted, best)["estimate"]
     assert _test(planted, best)["p_adjusted"] < 0.05  # Holm over the three pre-specified comparisons
     assert _test(planted, best)["extra"]["family"] == "reference"
-    nri = [e for e in planted["estimates"] if e["metric"] == "nri" and e["extra"]["over"] == best]
-    assert nri and nri[0]["ci_low"] > 0
+    added = {e["metric"]: e for e in planted["estimates"]
+             if e["metric"] in ("idi", "nri") and e["extra"]["over"] == best}
+    assert added["idi"]["estimate"] > 0  # cross-validated, without an interval (docs/statistics.md)
+    assert added["nri"]["ci_low"] is None and added["nri"]["extra"]["headline"] is False
     report = (tmp_path / "planted-fused" / "report.md").read_text()
     assert "modality combination" in report and "ecg+spect+echo" in report
     fused = pd.read_csv(tmp_path / "planted-fused" / "predictions.csv")

@@ -21,6 +21,7 @@ from cardio.stats import (
     plot_roc,
     univariate_screen,
 )
+from cardio.stats.cv_metrics import FOLD_MEAN, FOLD_MEAN_ONLY
 
 
 def _png(fig: Figure) -> bytes:
@@ -83,13 +84,17 @@ def test_evaluate_predictions_pooled_per_fold_and_paired_tests():
     assert by_method[("auc", "bootstrap-percentile")]["extra"]["resampled"] == "patients"
     assert {m for m, _ in by_method} == {"auc", "accuracy", "sensitivity", "specificity", "ppv", "npv", "f1",
                                          "brier", "calibration_intercept", "calibration_slope"}
-    sens = by_method[("sensitivity", "bootstrap-percentile")]
-    assert sens["extra"]["resampled"] == "patients"
-    assert by_method[("f1", "bootstrap-percentile")]["extra"]["n_groups"] == 120
-    assert ("calibration_slope", "logistic recalibration (Wald, cluster-robust by patient)") in by_method
+    # K folds: the thresholded and calibration rows are fold means; one model's intervals, which resample
+    # patients, are kept under extra.pooled
+    sens = by_method[("sensitivity", FOLD_MEAN)]
+    assert sens["extra"]["pooled"]["method"] == "bootstrap-percentile"
+    assert by_method[("f1", FOLD_MEAN)]["extra"]["pooled"]["method"] == "bootstrap-percentile"
+    assert by_method[("calibration_slope", FOLD_MEAN_ONLY)]["extra"]["pooled"]["method"] == (
+        "logistic recalibration (Wald, cluster-robust by patient)")
     pos = cnn[cnn.y_true == 1]
-    assert sens["estimate"] == pytest.approx(np.mean(pos.y_score >= pos.threshold))
-    assert sens["extra"]["threshold"] == [0.45, 0.5]
+    assert sens["extra"]["pooled"]["estimate"] == pytest.approx(np.mean(pos.y_score >= pos.threshold))
+    assert sens["estimate"] == pytest.approx(np.mean([np.mean(g.y_score >= g.threshold)
+                                                      for _, g in pos.groupby("fold")]))
     assert all(e["subgroup"] is None for e in est)
     assert not any("independent" in w for e in est for w in e["warnings"])
     per_fold = [e for e in est if e["model"] == "cnn" and e["task"] == "crt" and e["fold"] != "pooled"]

@@ -1,0 +1,165 @@
+"""Cross-validated metrics besides the AUC, fold by fold: thresholded proportions, calibration, Brier score, IDI and
+NRI of a K-fold run's out-of-fold predictions.
+
+What they estimate is the procedure's expected performance at this cohort size (docs/statistics.md, the estimand
+table): each metric is computed within each fold, on the records that fold's model scored, and the folds' values
+are averaged, as the cross-validated AUC is. Pooling every fold's predictions into one metric mixes K models: a
+pooled calibration slope is pulled down by their different intercepts and scales (issue 53: -0.26 with no signal,
+whose true slope is 0), and a Wilson or bootstrap interval of pooled predictions counts the patients scored but not
+that another training set gives another model (18-54% misses against the expected value).
+
+The interval, where one is printed, is the corrected t of the per-fold values (Nadeau & Bengio 2003, the same
+formula as the cross-validated AUC: ``cardio.stats.cv_auc``). Where benchmarks/coverage.py (kinds in
+benchmarks/coverage_kinds/other.py) shows that no interval from one run's folds holds its level, the row is the
+fold mean alone and ``warnings`` says why; the pooled value and its old interval stay under ``extra["pooled"]``.
+"""
+from __future__ import annotations
+
+import warnings as _warnings
+from typing import Any
+
+import numpy as np
+from scipy.special import logit
+
+from cardio.stats.cv_auc import _corrected, _fold_parts
+from cardio.stats.result import Estimate, StatsError
+from cardio.stats.validation import as_binary_labels, as_scores, check_level
+
+FOLD_MEAN = "fold mean, corrected t (Nadeau & Bengio 2003)"
+FOLD_MEAN_ONLY = "fold mean (no interval)"
+ESTIMAND = "the procedure's expected value at this cohort size: the mean of the per-fold values"
+_EPS = 1e-6  # probabilities are clipped this far from 0 and 1 before the logit, as calibration() does
+
+#: Why a row carries no interval (the coverage benchmark's figures: docs/statistics.md).
+WHY_NOT = {
+    "calibration_slope": (
+        "no interval: the folds' slopes are correlated in a way one run cannot measure (positively without "
+        "signal, negatively with it), so the fold-level interval missed 7.5% without signal and was 3-5 times "
+        "too wide with it (benchmarks/coverage.py)"),
+    "calibration_intercept": (
+        "no interval: each fold's model reproduces its training folds' event rate, which its test fold shares, so "
+        "the cross-validated intercept is close to 0 by construction and varies far less than any interval from "
+        "the folds or the records (Wald was 8-15 times the spread of the estimate)"),
+    "idi": (
+        "no interval: the folds' IDIs move together (every fold's models learn from the same patients), which one "
+        "run cannot measure: the fold-level interval missed 10-15% with signal (benchmarks/coverage.py); the "
+        "paired ΔAUC carries the comparison's interval"),
+    "nri": (
+        "no interval, and not a headline: the category-free NRI is positive when the added information carries "
+        "nothing (Pepe et al. 2015; +0.02 to +0.04 for useless features in benchmarks/coverage.py)"),
+}
+
+
+def _folds(fold: Any, n: int, groups: Any) -> tuple[list[np.ndarray], np.ndarray, np.ndarray]:
+    """Record positions of each fold, each fold's n_test/n_train in patients, each fold's repeat (cv_auc's)."""
+    return _fold_parts(fold, n, groups)
+
+
+def fold_mean(metric: str, values: np.ndarray, ratios: np.ndarray, reps: np.ndarray, level: float, n: int,
+              bounds: tuple[float, float] = (-np.inf, np.inf), interval: bool = True,
+              names: list[str] | None = None) -> Estimate:
+    """The mean of one metric's per-fold values, with the corrected t interval (``interval``) or without it (the
+    reason from WHY_NOT). A fold without the metric (NaN) leaves the row without an estimate, saying which."""
+    values = np.asarray(values, dtype=np.float64)
+    extra = {"per_fold": values.tolist(), "n_folds": int(values.size), "estimand": ESTIMAND}
+    bad = np.flatnonzero(~np.isfinite(values))
+    if bad.size:
+        which = ", ".join(str(names[i]) if names else str(i) for i in bad)
+        return Estimate(metric, float("nan"), None, None, level, FOLD_MEAN_ONLY, n, extra=extra,
+                        warnings=[f"{metric} undefined in fold(s) {which}: no cross-validated value"])
+    if not interval:
+        return Estimate(metric, float(values.mean()), None, None, level, FOLD_MEAN_ONLY, n, extra=extra,
+                        warnings=[WHY_NOT[metric]])
+    mean, se, lo, hi, df = _corrected(values, ratios, reps, level, bounds)
+    return Estimate(metric, mean, lo, hi, level, FOLD_MEAN, n, extra={**extra, "se": se, "df": df,
+                                                                      "test_train_ratio": float(ratios.mean())})
+
+
+# numerator and denominator of each proportion, as columns of the per-fold (tp, fp, tn, fn) tallies
+_PROPORTIONS = {"accuracy": ((0, 2), (0, 1, 2, 3)), "sensitivity": ((0,), (0, 3)), "specificity": ((2,), (2, 1)),
+                "ppv": ((0,), (0, 1)), "npv": ((2,), (2, 3))}
+
+
+def cv_binary_metrics(y: Any, score: Any, threshold: Any, fold: Any, groups: Any = None,
+                      level: float = 0.95) -> dict[str, Estimate]:
+    """Accuracy, sensitivity, specificity, PPV, NPV and F1 at ``score >= threshold`` (one threshold per record:
+    each fold's, chosen on its training folds), each the mean of its per-fold values with the corrected t
+    interval. The per-fold counts are in ``extra["per_fold_counts"]`` (tp, fp, tn, fn)."""
+    level = check_level(level)
+    yy = as_binary_labels(y)
+    s = as_scores(score, n=yy.size)
+    thr = np.broadcast_to(np.asarray(threshold, dtype=np.float64), yy.shape)
+    parts, ratios, reps = _folds(fold, yy.size, groups)
+    pred = s >= thr
+    cells = np.stack([(yy == 1) & pred, (yy == 0) & pred, (yy == 0) & ~pred, (yy == 1) & ~pred], axis=1)
+    tallies = np.array([cells[idx].sum(axis=0) for idx in parts], dtype=np.float64)  # folds x (tp, fp, tn, fn)
+    names = [str(np.asarray(fold)[idx[0]]) for idx in parts]
+    out = {}
+    with np.errstate(invalid="ignore", divide="ignore"):
+        for name, (num, den) in _PROPORTIONS.items():
+            values = tallies[:, list(num)].sum(axis=1) / tallies[:, list(den)].sum(axis=1)
+            out[name] = fold_mean(name, values, ratios, reps, level, yy.size, (0.0, 1.0), names=names)
+        tp, fp, fn = tallies[:, 0], tallies[:, 1], tallies[:, 3]
+        out["f1"] = fold_mean("f1", 2 * tp / (2 * tp + fp + fn), ratios, reps, level, yy.size, (0.0, 1.0),
+                              names=names)
+    counts = tallies.astype(int).tolist()
+    for est in out.values():
+        est.extra["per_fold_counts"] = counts
+    return out
+
+
+def _probabilities(y: Any, prob: Any) -> tuple[np.ndarray, np.ndarray]:
+    yy = as_binary_labels(y).astype(np.float64)
+    p = as_scores(prob, "prob", n=yy.size)
+    if p.min() < 0 or p.max() > 1:
+        raise StatsError(f"calibration needs probabilities in [0, 1], got range [{p.min():g}, {p.max():g}]")
+    return yy, p
+
+
+def firth_slope(y: np.ndarray, lp: np.ndarray) -> float:
+    """The calibration slope of one fold's scores: the coefficient of lp in logit P(y=1) = a + b lp, fitted with
+    Firth's penalty (firthmodels), which removes the maximum-likelihood estimate's O(1/n) bias away from 0 (a mean
+    of per-fold maximum-likelihood slopes was 1.81 against a true 0.77 at 20 patients a fold) and stays finite
+    when a fold's scores separate its classes. NaN where the fold holds one class or one score."""
+    from firthmodels import FirthLogisticRegression  # loaded by the K-fold evaluation only
+
+    if y.min() == y.max() or lp.min() == lp.max():
+        return float("nan")
+    with _warnings.catch_warnings():
+        _warnings.simplefilter("ignore")  # a non-converged fold shows as an outlying per-fold value
+        try:
+            fit = FirthLogisticRegression().fit(lp[:, None], y)
+        except np.linalg.LinAlgError:
+            return float("nan")
+    return float(fit.coef_[0])
+
+
+def _intercept(y: np.ndarray, lp: np.ndarray) -> float:
+    """Calibration-in-the-large of one fold: a in logit P(y=1) = a + lp (lp an offset), by statsmodels' GLM."""
+    import statsmodels.api as sm
+
+    if y.min() == y.max():
+        return float("nan")
+    with _warnings.catch_warnings():
+        _warnings.simplefilter("ignore")
+        res = sm.GLM(y, np.ones((y.size, 1)), family=sm.families.Binomial(), offset=lp).fit()
+    return float(res.params[0])
+
+
+def cv_calibration(y: Any, prob: Any, fold: Any, groups: Any = None, level: float = 0.95) -> dict[str, Estimate]:
+    """Brier score (mean of the per-fold Brier scores, corrected t interval), calibration slope (mean of the
+    per-fold Firth slopes) and calibration intercept (mean of the per-fold intercepts); the last two without an
+    interval, each saying why (WHY_NOT)."""
+    level = check_level(level)
+    yy, p = _probabilities(y, prob)
+    parts, ratios, reps = _folds(fold, yy.size, groups)
+    names = [str(np.asarray(fold)[idx[0]]) for idx in parts]
+    lp = logit(np.clip(p, _EPS, 1 - _EPS))
+    brier = np.array([np.mean((p[idx] - yy[idx]) ** 2) for idx in parts])
+    slope = np.array([firth_slope(yy[idx], lp[idx]) for idx in parts])
+    intercept = np.array([_intercept(yy[idx], lp[idx]) for idx in parts])
+    return {"brier": fold_mean("brier", brier, ratios, reps, level, yy.size, (0.0, 1.0), names=names),
+            "calibration_slope": fold_mean("calibration_slope", slope, ratios, reps, level, yy.size,
+                                           interval=False, names=names),
+            "calibration_intercept": fold_mean("calibration_intercept", intercept, ratios, reps, level, yy.size,
+                                               interval=False, names=names)}

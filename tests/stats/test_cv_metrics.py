@@ -1,0 +1,151 @@
+"""The fold-level rows of a K-fold run (issue 53): thresholded proportions, Brier score, calibration slope and
+intercept, IDI and NRI, each the mean of its per-fold values; the interval, where one is printed, the corrected t of
+those values. Each test fails if the method were the pooled one or computed otherwise."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy.special import expit, logit
+from scipy.stats import t as t_dist
+
+from cardio.stats import (
+    calibration,
+    cv_binary_metrics,
+    cv_calibration,
+    cv_reclassification,
+    evaluate_predictions,
+)
+from cardio.stats.cv_metrics import FOLD_MEAN, FOLD_MEAN_ONLY, WHY_NOT, firth_slope
+
+
+def _corrected_t(values: list[float], k: int) -> tuple[float, float, float]:
+    """Nadeau & Bengio's interval of K equal folds, by hand: var = (1/K + 1/(K-1)) S^2, t with K-1 df."""
+    v = np.asarray(values)
+    se = np.sqrt((1 / k + 1 / (k - 1)) * v.var(ddof=1))
+    q = t_dist.ppf(0.975, k - 1)
+    return v.mean(), v.mean() - q * se, v.mean() + q * se
+
+
+def test_thresholded_proportions_are_the_mean_of_the_per_fold_ones_with_the_corrected_t():
+    # four folds of 20 patients (one record each: 10 positive, 10 negative), each fold's own threshold; fold f
+    # calls hits[f] of its positives and false[f] of its negatives positive
+    hits, false, thr = [7, 6, 8, 7], [2, 3, 1, 2], [0.5, 0.4, 0.6, 0.45]
+    y = np.tile(np.r_[np.ones(10), np.zeros(10)], 4)
+    score = np.concatenate([np.where(np.r_[np.arange(10) < h, np.arange(10) < f], t + 0.01, t - 0.01)
+                            for h, f, t in zip(hits, false, thr)])
+    fold = np.repeat(["a", "b", "c", "d"], 20)
+    out = cv_binary_metrics(y, score, np.repeat(thr, 20), fold)
+    sens = out["sensitivity"]
+    assert sens.extra["per_fold"] == pytest.approx([.7, .6, .8, .7])
+    assert (sens.estimate, sens.ci_low, sens.ci_high) == pytest.approx(_corrected_t([.7, .6, .8, .7], 4))
+    assert sens.method == FOLD_MEAN and sens.extra["df"] == 3
+    assert out["specificity"].extra["per_fold"] == pytest.approx([.8, .7, .9, .8])
+    assert out["ppv"].extra["per_fold"] == pytest.approx([7 / 9, 6 / 9, 8 / 9, 7 / 9])
+    assert out["f1"].extra["per_fold"] == pytest.approx([14 / 19, 12 / 19, 16 / 19, 14 / 19])
+    assert sens.extra["per_fold_counts"][1] == [6, 3, 7, 4]  # fold b's tp, fp, tn, fn
+
+
+def test_a_fold_without_positives_leaves_the_row_without_a_cross_validated_value():
+    y = np.r_[[1, 0, 0, 1], [0, 0, 0, 0], [1, 1, 0, 0]]
+    out = cv_binary_metrics(y, np.linspace(0, 1, 12), 0.5, np.repeat(["f0", "f1", "f2"], 4))
+    assert np.isnan(out["sensitivity"].estimate) and out["sensitivity"].ci_low is None
+    assert "undefined in fold(s) f1" in out["sensitivity"].warnings[0]
+    assert np.isfinite(out["specificity"].estimate)
+
+
+def test_firth_slope_of_a_binary_score_is_the_log_odds_ratio_with_a_half_added_to_each_cell():
+    # Firth's estimate with one binary covariate is the Haldane-corrected log odds ratio (Firth 1993), finite
+    # even where a cell is empty (the maximum-likelihood slope is infinite there)
+    x = np.r_[np.zeros(10), np.ones(10)]
+    y = np.r_[[1] * 3 + [0] * 7, [1] * 6 + [0] * 4].astype(float)
+    assert firth_slope(y, x) == pytest.approx(np.log((6.5 * 7.5) / (4.5 * 3.5)), abs=1e-5)
+    y_sep = np.r_[[0] * 10, [1] * 7 + [0] * 3].astype(float)
+    assert firth_slope(y_sep, x) == pytest.approx(np.log((7.5 * 10.5) / (3.5 * 0.5)), abs=1e-5)
+
+
+def test_calibration_slope_of_folds_with_their_own_intercepts_is_theirs_not_the_pooled_one():
+    # each fold's risks are exactly calibrated (slope 1) but the folds' models disagree on the intercept, as fold
+    # models fitted on different training sets do: pooled, the slope is pulled below 1; fold by fold it is not
+    rng = np.random.default_rng(3)
+    n, shifts = 2000, [-1.5, -0.5, 0.5, 1.5]
+    lp = rng.normal(size=4 * n)
+    fold = np.repeat(np.arange(4), n)
+    y = (rng.random(4 * n) < expit(lp)).astype(float)
+    risk = expit(lp + np.repeat(shifts, n))  # reported risks: each fold's intercept off by its shift
+    pooled = calibration(y, risk, n_resamples=100)["calibration_slope"].estimate
+    cv = cv_calibration(y, risk, fold)
+    slope = cv["calibration_slope"]
+    assert pooled < 0.85
+    assert slope.estimate == pytest.approx(1.0, abs=0.05)
+    assert slope.ci_low is None and slope.method == FOLD_MEAN_ONLY and slope.warnings == [WHY_NOT["calibration_slope"]]
+    intercept = cv["calibration_intercept"]
+    assert intercept.extra["per_fold"] == pytest.approx([-s for s in shifts], abs=0.15)
+    assert intercept.ci_low is None and intercept.warnings == [WHY_NOT["calibration_intercept"]]
+
+
+def test_intercept_of_a_fold_with_constant_risk_is_the_logit_of_its_event_rate_and_brier_is_per_fold():
+    y = np.r_[[1, 0, 0, 0], [1, 1, 0, 0], [1, 1, 1, 0]].astype(float)
+    risk = np.full(12, 0.5)
+    fold = np.repeat(["a", "b", "c"], 4)
+    out = cv_calibration(y, risk, fold)
+    assert out["calibration_intercept"].extra["per_fold"] == pytest.approx([logit(.25), 0.0, logit(.75)], abs=1e-6)
+    assert out["calibration_intercept"].estimate == pytest.approx(0.0, abs=1e-6)
+    brier = out["brier"]
+    assert brier.extra["per_fold"] == pytest.approx([0.25, 0.25, 0.25])
+    assert (brier.estimate, brier.ci_low, brier.ci_high) == pytest.approx((0.25, 0.25, 0.25))
+
+
+def test_cross_validated_idi_and_nri_are_fold_means_without_an_interval():
+    y = np.r_[[1, 1, 0, 0], [1, 0, 0, 1]].astype(float)
+    old = np.r_[[.5, .5, .5, .5], [.4, .4, .4, .4]]
+    new = np.r_[[.7, .6, .4, .5], [.5, .3, .3, .4]]
+    fold = np.repeat(["x", "y"], 4)
+    idi, nri = cv_reclassification(y, old, new, fold)
+    # fold x: events gain (0.2 + 0.1) / 2, non-events (-0.1 + 0) / 2; fold y: events (0.1 + 0) / 2, non-events -0.1
+    assert idi.extra["per_fold"] == pytest.approx([0.15 + 0.05, 0.05 + 0.1])
+    assert idi.estimate == pytest.approx(0.175) and idi.ci_low is None
+    assert nri.extra["per_fold"] == pytest.approx([1.0 + 0.5, 0.5 + 1.0])
+    assert nri.ci_low is None and nri.warnings == [WHY_NOT["nri"]]
+
+
+def _kfold_predictions(seed: int = 0, n: int = 200, folds: int = 5) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    y = (rng.random(n) < 0.4).astype(int)
+    fold = rng.permutation(np.arange(n) % folds)
+    risk = expit(rng.normal(size=n) + 1.2 * y - 0.8 + 0.3 * (fold - 2))  # fold models' intercepts differ
+    return pd.DataFrame({"record_id": np.arange(n), "patient_id": np.arange(n), "model": "m", "task": "t",
+                         "kind": "binary", "y_true": y, "y_score": risk, "fold": fold,
+                         "threshold": 0.4 + 0.02 * fold})
+
+
+def test_a_k_fold_run_prints_the_fold_level_rows_and_keeps_the_pooled_ones_under_their_name():
+    pred = _kfold_predictions()
+    est = {e["metric"]: e for e in evaluate_predictions(pred, n_resamples=200)[0]
+           if e["fold"] == "pooled" and e["metric"] != "auc"}
+    sens = est["sensitivity"]
+    assert sens["method"] == FOLD_MEAN and sens["ci_low"] < sens["estimate"] < sens["ci_high"]
+    per_fold = [np.mean(g.y_score[g.y_true == 1] >= g.threshold[g.y_true == 1]) for _, g in pred.groupby("fold")]
+    assert sens["estimate"] == pytest.approx(np.mean(per_fold))
+    assert sens["extra"]["pooled"]["method"] == "wilson"
+    assert sens["extra"]["pooled"]["estimate"] == pytest.approx(np.mean(
+        pred.y_score[pred.y_true == 1] >= pred.threshold[pred.y_true == 1]))
+    assert est["brier"]["method"] == FOLD_MEAN and est["brier"]["extra"]["pooled"]["method"] == "bootstrap-percentile"
+    slope = est["calibration_slope"]
+    assert slope["ci_low"] is None and slope["warnings"][0].startswith("no interval")
+    assert slope["extra"]["pooled"]["estimate"] < slope["estimate"]  # the folds' intercepts pull the pooled one down
+
+
+def test_one_fold_keeps_the_intervals_of_one_models_predictions():
+    pred = _kfold_predictions().assign(fold="holdout")
+    est = {e["metric"]: e for e in evaluate_predictions(pred, n_resamples=200)[0] if e["fold"] == "pooled"}
+    assert est["sensitivity"]["method"] == "wilson"
+    assert est["calibration_slope"]["method"] == "logistic recalibration (Wald)"
+
+
+def test_a_k_fold_row_whose_fold_lacks_the_metric_prints_the_pooled_value_without_an_interval():
+    pred = _kfold_predictions()
+    pred.loc[(pred.fold == 2), "y_score"] = 0.01  # fold 2 predicts nobody positive: its PPV is undefined
+    ppv = next(e for e in evaluate_predictions(pred, n_resamples=200)[0] if e["metric"] == "ppv")
+    assert ppv["method"] == "pooled (no interval)" and ppv["ci_low"] is None
+    assert np.isfinite(ppv["estimate"]) and "undefined in fold(s) 2" in " ".join(ppv["warnings"])
