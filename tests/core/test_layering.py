@@ -10,9 +10,10 @@ import cardio
 REPO = Path(__file__).resolve().parents[2]
 # The submodules a plugin may import (docs/plugin-api.md), with what is inside them; everything else in core/ is
 # the core's own.
-PUBLIC_SUBMODULES = {"cardio.data.cohort", "cardio.data.response", "cardio.data.files", "cardio.data.cine",
-                     "cardio.data.aha17", "cardio.data.weights", "cardio.report.figures", "cardio.report.explain",
-                     "cardio.stats", "cardio.engine", "cardio.testing"}
+PUBLIC_SUBMODULES = {"cardio.data.cohort", "cardio.data.response", "cardio.data.files", "cardio.data.file_kind",
+                     "cardio.data.same_recording", "cardio.data.cine", "cardio.data.aha17", "cardio.data.weights",
+                     "cardio.report.figures", "cardio.report.explain", "cardio.stats", "cardio.engine",
+                     "cardio.testing"}
 
 
 def _public(module: str) -> bool:
