@@ -25,7 +25,7 @@ on this machine and prints what one seed of the look would take (epochs x steps 
     python benchmarks/mitbih_protocols.py --smoke                 # seconds: checks the script
     python benchmarks/mitbih_protocols.py --set ecg_transfer.pretrain.epochs=3 ...   # this run at the settings given
     python benchmarks/mitbih_protocols.py --project               # the paper profile's cost here
-    python benchmarks/mitbih_protocols.py --look                  # the paper profile's one ledgered DS2 look (a GPU)
+    python benchmarks/mitbih_protocols.py --look --device cuda    # the paper profile's one ledgered DS2 look (a GPU)
 """
 from __future__ import annotations
 
@@ -149,16 +149,17 @@ def main(argv=None) -> int:
     ap.add_argument("--smoke", action="store_true", help="six DS1 records, one epoch, a few beats")
     ap.add_argument("--project", action="store_true", help="time the paper profile's training step here")
     ap.add_argument("--look", action="store_true", help="the paper profile's one ledgered DS2 look")
+    ap.add_argument("--device", default="cpu", help="cpu, cuda, ... (the paper profile's look is meant for a GPU)")
     ap.add_argument("--out", default=None)
     args = ap.parse_args(argv)
     if args.look and (args.sets or args.smoke):
         ap.error("--look runs the paper profile unchanged; no --set, no --smoke")
-    sets = [*(SMOKE if args.smoke else ()), *args.sets, "device=cpu"]
+    sets = [*(SMOKE if args.smoke else ()), *args.sets, f"device={args.device}"]
     out = Path(args.out or tempfile.mkdtemp(prefix="mitbih_protocols-"))
     cache = os.environ.get("CARDIO_CACHE", Path.home() / ".cache" / "cardio")
     if args.project or args.look:
-        config = plugin_config("ecg_transfer", ["profile=paper", "device=cpu"])
-        ctx = context(out, seed=args.seed, cache_dir=cache)
+        config = plugin_config("ecg_transfer", ["profile=paper", f"device={args.device}"])
+        ctx = context(out, device=args.device, seed=args.seed, cache_dir=cache)
         if args.project:
             p = project(config, ctx, steps=2)
             print(json.dumps(p))
@@ -168,7 +169,7 @@ def main(argv=None) -> int:
             return 0
         return look(config, ctx, out)
     config = plugin_config("ecg_transfer", sets)
-    ctx = context(out, seed=args.seed, cache_dir=cache)
+    ctx = context(out, device=args.device, seed=args.seed, cache_dir=cache)
     if args.smoke and not (mitdb_dir(None, cache) / "101.dat").is_file():
         print("skipped: MIT-BIH is not in $CARDIO_DATA/mitdb or the cache (cardio data fetch mitdb --dir ...)")
         return 0
