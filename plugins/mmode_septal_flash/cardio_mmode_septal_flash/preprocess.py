@@ -3,8 +3,7 @@
 Per patient: the sequence and its 62 septum points (cohort.py), the line through the 15th
 septal point + k (0-based 14 + k, k = -offsets..offsets) along the mid-basal normal toward the LV
 (geometry.py), one M-mode per line over the cycle (mmode.py, 500 x 500), then the two variants the paper
-compares, resized
-to the network's input: the full M-mode, and the cropped one (upper half in depth, where the
+compares, resized to the network's input: the full M-mode, and the cropped one (upper half in depth, where the
 septum lies; first half of the cycle in time, where the flash happens). Label-free: the
 training fold's mean image and the contrast augmentation are applied in training.py.
 """
