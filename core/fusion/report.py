@@ -79,9 +79,9 @@ def fusion_section(mods: list[Modality], predictions: Predictions, coefs: list[l
             "among non-responders) compares the fused risk with each single model's on the patients both scored, "
             "within each outer fold, averaged over the folds. It carries no interval: the folds' IDIs move together "
             "(every fold's models learn from the same patients), which one run cannot measure, and the fold-level "
-            "interval missed 10-15% of simulated data sets with signal (docs/statistics.md); the paired ΔAUC in the "
-            "model comparisons carries the comparison's interval. The category-free NRI is in metrics.json only: it "
-            "is positive when what is added carries nothing, even on held-out patients (Pepe et al., Stat Biosci "
+            "interval missed 12.6-16.0% of simulated data sets with signal (docs/statistics.md); the paired ΔAUC in "
+            "the model comparisons carries the comparison's interval. The category-free NRI is in metrics.json only: "
+            "it is positive when what is added carries nothing, even on held-out patients (Pepe et al., Stat Biosci "
             "2015).")
     tables = {"patients per modality combination": combos,
               "what fusion adds (IDI)": _value_table(estimates, level),

@@ -243,14 +243,14 @@ def _comparison_section(tests: list[dict], s: dict, names: dict, level: int) -> 
 # What the calibration and threshold tables of a K-fold run hold (docs/statistics.md, the estimand table).
 FOLD_LEVEL = ("Accuracy, sensitivity, specificity, PPV, NPV, F1, Brier score and calibration slope and intercept are "
               "each the mean of their per-fold values (each fold's model on the records it scored): what the "
-              "procedure is expected to reach at this cohort size, as the cross-validated AUC. The proportions and "
-              "the Brier score carry the corrected t interval of the per-fold values, which counts training "
-              "variability. The calibration slope (each fold's by Firth's bias-reduced logistic recalibration) and "
-              "the intercept are printed without an interval: the simulation found none from one run's folds that "
-              "holds its level (docs/statistics.md). Where a fold lacks a metric (no positive record in it, say), "
-              "the pooled value is printed alone. The pooled values with their Wilson, bootstrap and Wald intervals, "
-              "which count the patients scored but not training variability, are in metrics.json "
-              "(`extra.pooled`).")
+              "procedure is expected to reach at this cohort size, as the cross-validated AUC. The proportions carry "
+              "the corrected t interval of their per-fold values on the logit scale, the Brier score that of its "
+              "per-fold values; both count training variability. F1, the calibration slope (each fold's by Firth's "
+              "bias-reduced logistic recalibration) and the intercept are printed without an interval: the "
+              "simulation found none from one run's folds that holds its level (docs/statistics.md). Where a fold "
+              "lacks a metric (no positive record in it, say), the pooled value is printed alone. The pooled values "
+              "with their Wilson, bootstrap and Wald intervals, which count the patients scored but not training "
+              "variability, are in metrics.json (`extra.pooled`).")
 
 
 def _calibration_text(external: bool, k_fold: bool = False) -> str:

@@ -16,10 +16,10 @@ from cardio.stats import (
     cv_reclassification,
     evaluate_predictions,
 )
-from cardio.stats.cv_metrics import FOLD_MEAN, FOLD_MEAN_ONLY, WHY_NOT, firth_slope
+from cardio.stats.cv_metrics import FOLD_MEAN, FOLD_MEAN_LOGIT, FOLD_MEAN_ONLY, WHY_NOT, firth_slope
 
 
-def _corrected_t(values: list[float], k: int) -> tuple[float, float, float]:
+def _corrected_t(values: list[float] | np.ndarray, k: int) -> tuple[float, float, float]:
     """Nadeau & Bengio's interval of K equal folds, by hand: var = (1/K + 1/(K-1)) S^2, t with K-1 df."""
     v = np.asarray(values)
     se = np.sqrt((1 / k + 1 / (k - 1)) * v.var(ddof=1))
@@ -38,11 +38,14 @@ def test_thresholded_proportions_are_the_mean_of_the_per_fold_ones_with_the_corr
     out = cv_binary_metrics(y, score, np.repeat(thr, 20), fold)
     sens = out["sensitivity"]
     assert sens.extra["per_fold"] == pytest.approx([.7, .6, .8, .7])
-    assert (sens.estimate, sens.ci_low, sens.ci_high) == pytest.approx(_corrected_t([.7, .6, .8, .7], 4))
-    assert sens.method == FOLD_MEAN and sens.extra["df"] == 3
+    # the interval on the logit scale of (k + 1/2) / (d + 1), back-transformed; the estimate the plain mean
+    _, lo, hi = _corrected_t(logit((np.array([7, 6, 8, 7]) + 0.5) / 11), 4)
+    assert (sens.estimate, sens.ci_low, sens.ci_high) == pytest.approx((0.7, expit(lo), expit(hi)))
+    assert sens.method == FOLD_MEAN_LOGIT and sens.extra["df"] == 3
     assert out["specificity"].extra["per_fold"] == pytest.approx([.8, .7, .9, .8])
     assert out["ppv"].extra["per_fold"] == pytest.approx([7 / 9, 6 / 9, 8 / 9, 7 / 9])
     assert out["f1"].extra["per_fold"] == pytest.approx([14 / 19, 12 / 19, 16 / 19, 14 / 19])
+    assert out["f1"].ci_low is None and out["f1"].warnings == [WHY_NOT["f1"]]
     assert sens.extra["per_fold_counts"][1] == [6, 3, 7, 4]  # fold b's tp, fp, tn, fn
 
 
@@ -124,7 +127,7 @@ def test_a_k_fold_run_prints_the_fold_level_rows_and_keeps_the_pooled_ones_under
     est = {e["metric"]: e for e in evaluate_predictions(pred, n_resamples=200)[0]
            if e["fold"] == "pooled" and e["metric"] != "auc"}
     sens = est["sensitivity"]
-    assert sens["method"] == FOLD_MEAN and sens["ci_low"] < sens["estimate"] < sens["ci_high"]
+    assert sens["method"] == FOLD_MEAN_LOGIT and sens["ci_low"] < sens["estimate"] < sens["ci_high"]
     per_fold = [np.mean(g.y_score[g.y_true == 1] >= g.threshold[g.y_true == 1]) for _, g in pred.groupby("fold")]
     assert sens["estimate"] == pytest.approx(np.mean(per_fold))
     assert sens["extra"]["pooled"]["method"] == "wilson"

@@ -21,7 +21,7 @@ from cardio.stats import (
     plot_roc,
     univariate_screen,
 )
-from cardio.stats.cv_metrics import FOLD_MEAN, FOLD_MEAN_ONLY
+from cardio.stats.cv_metrics import FOLD_MEAN_LOGIT, FOLD_MEAN_ONLY
 
 
 def _png(fig: Figure) -> bytes:
@@ -86,9 +86,9 @@ def test_evaluate_predictions_pooled_per_fold_and_paired_tests():
                                          "brier", "calibration_intercept", "calibration_slope"}
     # K folds: the thresholded and calibration rows are fold means; one model's intervals, which resample
     # patients, are kept under extra.pooled
-    sens = by_method[("sensitivity", FOLD_MEAN)]
+    sens = by_method[("sensitivity", FOLD_MEAN_LOGIT)]
     assert sens["extra"]["pooled"]["method"] == "bootstrap-percentile"
-    assert by_method[("f1", FOLD_MEAN)]["extra"]["pooled"]["method"] == "bootstrap-percentile"
+    assert by_method[("f1", FOLD_MEAN_ONLY)]["extra"]["pooled"]["method"] == "bootstrap-percentile"
     assert by_method[("calibration_slope", FOLD_MEAN_ONLY)]["extra"]["pooled"]["method"] == (
         "logistic recalibration (Wald, cluster-robust by patient)")
     pos = cnn[cnn.y_true == 1]

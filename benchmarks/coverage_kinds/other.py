@@ -1,0 +1,422 @@
+"""The coverage benchmark's kinds besides the headline AUC and ΔAUC (issue 53): every other interval a report prints.
+
+Data: benchmarks/cv_coverage.py's generator (its `draw`, imported): five Gaussian features, prevalence 0.4, half the
+data sets with one record per patient and half with 1-3 (a patient's records share a patient effect, within-patient
+correlation 0.6); "null": no feature carries the label, "signal": features 0 and 1 are shifted 0.6 SD between the
+classes. Each data set goes through cardio's patient-grouped, stratified 5-fold split (`cardio.data.make_folds`);
+in each fold a ridge logistic regression (cv_coverage's `fit_logistic`) is fitted on the training records, its
+threshold chosen on them by Youden's rule (`cardio.stats.youden_threshold`, as the classical plugins do), and it
+scores the test records. The intervals are then the ones cardio's own functions give for those out-of-fold
+predictions: KINDS (what a report prints now), BEFORE (what it printed before issue 53), CANDIDATES (measured, not
+chosen).
+
+Truth. Every cross-validated row estimates the procedure's expected value at this cohort size (docs/statistics.md):
+the mean, over data sets, of the fold models' population values. A record's features are Gaussian given its class,
+so a fitted linear score lp = w0 + w.x is N(w0 + y w.delta, |w|^2) given the class y, and each fold model's value
+is exact or a one-dimensional integral (Gauss-Hermite): AUC Phi(w.delta / sqrt(2) |w|); sensitivity at threshold
+t, Phi((w0 + w.delta - t) / |w|); calibration slope w.delta / |w|^2 (the log-likelihood ratio of lp is linear in
+lp); intercept, Brier score and IDI by quadrature; category-free NRI 2 (P(up | 1) - P(up | 0)), up being a
+Gaussian event. The fold ensemble against the final model is an external row: its truth is this run's two models'
+AUC difference, from 200,000 independent records.
+
+Settings of the reclassification rows (IDI, NRI): both on "signal" data; "null": the new model adds features 2-4,
+which carry nothing, to an old model on features 0 and 1; "signal": it adds feature 0 to an old model on 1-3.
+"""
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Callable
+
+import numpy as np
+import pandas as pd
+from cv_coverage import PREVALENCE, draw, fit_logistic
+from scipy.special import expit, logit
+from scipy.stats import norm
+
+from cardio.data import make_folds
+from cardio.stats import (
+    StatsError,
+    binary_metrics,
+    calibration,
+    cv_auc_interval,
+    delong_ci,
+    delong_test,
+    reclassification,
+    youden_threshold,
+)
+from cardio.stats.cv_auc import _fold_parts
+from cardio.stats.cv_metrics import cv_binary_metrics, cv_calibration, fold_mean
+from cardio.stats.reclassification import cv_reclassification, idi, nri
+
+from . import Draws, Kind, kind
+
+FOLDS = 5
+CV = {"method": "kfold", "folds": FOLDS, "repeats": 1, "stratify": True}
+OLD = {"signal": np.array([1, 2, 3]), "null": np.array([0, 1])}  # the reclassification rows' old model
+RESAMPLES = 500  # the BEFORE bootstraps (a report uses 2,000; percentile limits move little)
+POPULATION = 200_000
+_GH_X, _GH_W = np.polynomial.hermite.hermgauss(40)
+
+BEFORE: dict[str, Kind] = {}
+CANDIDATES: dict[str, Kind] = {}
+
+
+def _register(table: dict[str, Kind], name: str) -> Callable[[Kind], Kind]:
+    def add(f: Kind) -> Kind:
+        table[name] = f
+        return f
+    return add
+
+
+@dataclass
+class Set:
+    """One simulated data set's out-of-fold predictions and the true values of its fold models."""
+
+    y: np.ndarray
+    ids: np.ndarray
+    clustered: bool
+    fold: np.ndarray  # fold label of each record
+    p: np.ndarray  # out-of-fold risk of the model on all five features
+    thr: np.ndarray  # each record's fold threshold (a risk)
+    old: dict[str, np.ndarray]  # out-of-fold risks of the reclassification rows' old models
+    sub: np.ndarray  # records of subgroup 1 (a patient attribute independent of everything)
+    truth: dict[str, float]  # mean over the folds of each metric's true value
+    models: list[np.ndarray]  # each fold's (w0, w) on the five features, then the final model's
+    seed: int
+
+
+def _gauss(f: Callable[[np.ndarray], np.ndarray], mu: np.ndarray, sd: np.ndarray) -> np.ndarray:
+    """E f(z), z ~ N(mu, sd^2), per element (Gauss-Hermite, 40 nodes)."""
+    z = mu[..., None] + np.sqrt(2) * sd[..., None] * _GH_X
+    return (f(z) * _GH_W).sum(-1) / np.sqrt(np.pi)
+
+
+def _intercept_truth(w0: np.ndarray, m: np.ndarray, s: np.ndarray) -> np.ndarray:
+    """The population calibration intercept a: the event rate equals E expit(a + lp) (Newton's method)."""
+    a = np.zeros_like(w0)
+    for _ in range(30):
+        f1 = _gauss(lambda z: expit(z + a[..., None]), w0 + m, s)
+        f0 = _gauss(lambda z: expit(z + a[..., None]), w0, s)
+        d1 = _gauss(lambda z: expit(z + a[..., None]) * expit(-z - a[..., None]), w0 + m, s)
+        d0 = _gauss(lambda z: expit(z + a[..., None]) * expit(-z - a[..., None]), w0, s)
+        a = a - (PREVALENCE * f1 + (1 - PREVALENCE) * f0 - PREVALENCE) / (PREVALENCE * d1 + (1 - PREVALENCE) * d0)
+    return a
+
+
+def truths(w0: np.ndarray, w: np.ndarray, delta: np.ndarray, thr: np.ndarray) -> dict[str, np.ndarray]:
+    """Population values of linear scores w0 + w.x (rows: models) at risk thresholds thr."""
+    pi, m, s = PREVALENCE, w @ delta, np.sqrt((w * w).sum(-1))
+    sens, spec = norm.cdf((w0 + m - logit(thr)) / s), norm.cdf((logit(thr) - w0) / s)
+    pos, neg = pi * sens + (1 - pi) * (1 - spec), pi * (1 - sens) + (1 - pi) * spec  # predicted positive/negative
+    return {"auc": norm.cdf(m / (np.sqrt(2) * s)), "sensitivity": sens, "specificity": spec,
+            "accuracy": pi * sens + (1 - pi) * spec, "ppv": pi * sens / pos, "npv": (1 - pi) * spec / neg,
+            "f1": 2 * pi * sens / (pi + pos), "calibration_slope": m / s**2,
+            "brier": pi * _gauss(lambda z: expit(-z) ** 2, w0 + m, s) + (1 - pi) * _gauss(lambda z: expit(z) ** 2,
+                                                                                          w0, s),
+            "calibration_intercept": _intercept_truth(w0, m, s),
+            "ds": _gauss(expit, w0 + m, s) - _gauss(expit, w0, s)}  # discrimination slope, for the IDI
+
+
+def _reclass_truths(new: tuple[float, np.ndarray], old: tuple[float, np.ndarray], delta: np.ndarray,
+                    t_new: dict, t_old: dict) -> dict[str, float]:
+    """True IDI, category-free NRI and Brier difference of one fold's new model over its old one."""
+    d, c0 = new[1] - old[1], new[0] - old[0]
+    sd = float(np.sqrt(d @ d))
+    up1, up0 = norm.cdf((c0 + d @ delta) / sd), norm.cdf(c0 / sd)
+    return {"idi": float(t_new["ds"] - t_old["ds"]), "nri": float(2 * (up1 - up0)),
+            "brier_gain": float(t_old["brier"] - t_new["brier"])}
+
+
+def _fit(x: np.ndarray, y: np.ndarray, cols: np.ndarray) -> tuple[float, np.ndarray]:
+    c = fit_logistic(x[:, cols], y)
+    w = np.zeros(x.shape[1])
+    w[cols] = c[1:]
+    return float(c[0]), w
+
+
+def one_set(seed: int, n: int, planted: bool) -> Set:
+    """One data set through cardio's split, its fold models' out-of-fold risks, thresholds and true values."""
+    rng = np.random.default_rng(seed)
+    clustered = seed % 2 == 1
+    x, y, ids, delta = draw(rng, n, clustered, planted)
+    table = pd.DataFrame({"patient_id": ids.astype(str), "record_id": np.arange(y.size).astype(str), "label": y})
+    fold, p, thr = np.empty(y.size, dtype=object), np.empty(y.size), np.empty(y.size)
+    old = {k: np.empty(y.size) for k in OLD}
+    per_fold: list[dict[str, float]] = []
+    models = []
+    for f in make_folds(table, CV, "label", seed):
+        fold[f.test] = f.name
+        w0, w = _fit(x[f.train], y[f.train], np.arange(x.shape[1]))
+        models.append(np.r_[w0, w])
+        p[f.test] = expit(w0 + x[f.test] @ w)
+        thr[f.test] = t = youden_threshold(y[f.train], expit(w0 + x[f.train] @ w))
+        t_new = {k: v[0] for k, v in truths(np.array([w0]), w[None], delta, np.array([t])).items()}
+        row = {k: float(v) for k, v in t_new.items()}
+        for setting, cols in OLD.items():
+            o0, o = _fit(x[f.train], y[f.train], cols)
+            old[setting][f.test] = expit(o0 + x[f.test] @ o)
+            t_old = {k: v[0] for k, v in truths(np.array([o0]), o[None], delta, np.array([0.5])).items()}
+            row.update({f"{k} {setting}": v for k, v in _reclass_truths((w0, w), (o0, o), delta, t_new,
+                                                                          t_old).items()})
+        per_fold.append(row)
+    final0, final = _fit(x, y, np.arange(x.shape[1]))
+    models.append(np.r_[final0, final])
+    sub = np.random.default_rng(seed + 1).random(n) < 0.5
+    return Set(y, ids, clustered, fold.astype(str), p, thr, old, sub[ids],
+               pd.DataFrame(per_fold).mean().to_dict(), models, seed)
+
+
+@lru_cache(maxsize=4)
+def cell(n: int, planted: bool, n_sets: int, seed: int) -> tuple[Set, ...]:
+    """The data sets of one size and setting, shared by every kind (each kind reads its own columns)."""
+    start = seed * 10**7 + n * 10**4 + 5000 * planted
+    return tuple(one_set(s, n, planted) for s in range(start, start + n_sets))
+
+
+Interval = Callable[[Set], tuple[float, float, float]]
+
+
+def _draws(sets: tuple[Set, ...], interval: Interval, truth: str, null: float | None = None) -> Draws:
+    """Every set's (estimate, low, high) from `interval`, timed; NaN where it gave none (the reason in notes)."""
+    rows, why = [], {}
+    t0 = time.perf_counter()
+    for s in sets:
+        try:
+            rows.append(interval(s))
+        except StatsError as e:
+            rows.append((np.nan, np.nan, np.nan))
+            reason = re.sub(r"\d+", "#", str(e))  # one count per reason, whichever fold
+            why[reason] = why.get(reason, 0) + 1
+    seconds = time.perf_counter() - t0
+    a = np.array(rows, dtype=float).reshape(-1, 3)
+    target = float(np.mean([s.truth[truth] for s in sets]))
+    notes = [f"{k} sets without an estimate: {w}" for w, k in why.items()]
+    point = np.isfinite(a[:, 0]) & ~np.isfinite(a[:, 1])
+    if point.any():
+        e = a[point, 0]
+        notes.append(f"{int(point.sum())} sets printed without an interval: mean estimate {e.mean():+.3f} against "
+                     f"the truth {target:+.3f} (bias {e.mean() - target:+.3f}, SD {e.std(ddof=1):.3f})")
+    return Draws(a[:, 0], a[:, 1], a[:, 2], target, null, seconds, notes)
+
+
+def _est(e) -> tuple[float, float, float]:
+    lo = np.nan if e.ci_low is None else e.ci_low
+    hi = np.nan if e.ci_high is None else e.ci_high
+    return float(e.estimate), float(lo), float(hi)
+
+
+def _groups(s: Set) -> np.ndarray | None:
+    """Patient ids as evaluate_predictions passes them: only where some patient has several records."""
+    return s.ids if s.clustered else None
+
+
+_MEMO: dict[tuple, object] = {}  # one call's result per set, shared by the kinds that read it (calibration: 3)
+
+
+def _memo(tag: str, s: Set, compute: Callable[[], object]) -> object:
+    key = (tag, s.seed, s.y.size)
+    if key not in _MEMO:
+        if len(_MEMO) > 50_000:
+            _MEMO.clear()
+        _MEMO[key] = compute()
+    return _MEMO[key]
+
+
+def _calibrated(s: Set) -> dict:
+    return _memo("cv", s, lambda: cv_calibration(s.y, s.p, s.fold, groups=s.ids))  # type: ignore[return-value]
+
+
+def _calibrated_before(s: Set) -> dict:
+    return _memo("before", s, lambda: calibration(s.y, s.p, groups=_groups(s),  # type: ignore[return-value]
+                                                  n_resamples=RESAMPLES))
+
+
+def _cv(metric: str, truth: str, interval: Interval, null: float | None = None) -> Kind:
+    """A kind on the cross-validated sets of its setting ("null" data or "signal" data)."""
+    def run(n_patients: int, setting: str, n_sets: int, seed: int) -> Draws:
+        return _draws(cell(n_patients, setting == "signal", n_sets, seed), interval, truth, null)
+    run.__name__ = metric
+    return run
+
+
+def _reclass(metric: str, interval: Callable[[Set, str], tuple[float, float, float]]) -> Kind:
+    """A reclassification kind: both settings on signal data, the old model set by the setting (OLD)."""
+    def run(n_patients: int, setting: str, n_sets: int, seed: int) -> Draws:
+        return _draws(cell(n_patients, True, n_sets, seed), lambda s: interval(s, setting), f"{metric} {setting}",
+                      0.0)
+    run.__name__ = metric
+    return run
+
+
+PROPORTIONS = {"sensitivity": "sensitivity", "specificity": "specificity", "accuracy": "accuracy", "PPV": "ppv",
+               "NPV": "npv", "F1": "f1"}
+
+
+def _thresholded(s: Set) -> dict:
+    return _memo("cv thresholded", s, lambda: cv_binary_metrics(  # type: ignore[return-value]
+        s.y, s.p, s.thr, s.fold, groups=s.ids))
+
+
+def _thresholded_before(s: Set) -> dict:
+    return _memo("before thresholded", s, lambda: binary_metrics(  # type: ignore[return-value]
+        s.y, s.p, s.thr, groups=_groups(s), n_resamples=RESAMPLES))
+
+
+for _shown, _metric in PROPORTIONS.items():
+    kind(_shown)(_cv(_metric, _metric, lambda s, m=_metric: _est(_thresholded(s)[m])))
+    _register(BEFORE, _shown)(_cv(_metric, _metric, lambda s, m=_metric: _est(_thresholded_before(s)[m])))
+
+kind("subgroup AUC")(_cv("auc", "auc", lambda s: _est(cv_auc_interval(s.y[s.sub], s.p[s.sub], s.fold[s.sub],
+                                                                      groups=s.ids[s.sub])), null=0.5))
+_register(BEFORE, "subgroup AUC")(_cv("auc", "auc", lambda s: _est(delong_ci(
+    s.y[s.sub], s.p[s.sub], groups=None if _groups(s) is None else s.ids[s.sub])), null=0.5))
+
+for _metric in ("brier", "calibration_slope", "calibration_intercept"):
+    _shown = {"brier": "Brier score", "calibration_slope": "calibration slope",
+              "calibration_intercept": "calibration intercept"}[_metric]
+    kind(_shown)(_cv(_metric, _metric, lambda s, m=_metric: _est(_calibrated(s)[m])))
+    _register(BEFORE, _shown)(_cv(_metric, _metric, lambda s, m=_metric: _est(_calibrated_before(s)[m])))
+
+
+def _reclassified(s: Set, setting: str) -> dict:
+    return {e.metric: e for e in _memo(f"reclass {setting}", s, lambda: cv_reclassification(  # type: ignore[union-attr]
+        s.y, s.old[setting], s.p, s.fold, groups=s.ids))}
+
+
+def _reclassified_before(s: Set, setting: str) -> dict:
+    return {e.metric: e for e in _memo(f"reclass before {setting}", s, lambda: reclassification(  # type: ignore
+        s.y, s.old[setting], s.p, groups=_groups(s), n_resamples=RESAMPLES))}
+
+
+kind("IDI")(_reclass("idi", lambda s, setting: _est(_reclassified(s, setting)["idi"])))
+kind("NRI, category-free")(_reclass("nri", lambda s, setting: _est(_reclassified(s, setting)["nri"])))
+_register(BEFORE, "IDI")(_reclass("idi", lambda s, setting: _est(_reclassified_before(s, setting)["idi"])))
+_register(BEFORE, "NRI, category-free")(_reclass("nri", lambda s, setting: _est(
+    _reclassified_before(s, setting)["nri"])))
+
+
+def _fold_interval(s: Set, metric: str, values: list[float], corrected: bool = True,
+                   bounds: tuple[float, float] = (-np.inf, np.inf)) -> tuple[float, float, float]:
+    """cardio's fold-level interval of per-fold values (cv_metrics.fold_mean); `corrected=False`: the plain t of
+    the fold mean, variance S^2 / K (the correction's n_test/n_train term set to 0)."""
+    _, ratios, reps = _fold_parts(s.fold, s.y.size, s.ids)
+    return _est(fold_mean(metric, np.asarray(values), ratios * corrected, reps, 0.95, s.y.size, bounds))
+
+
+def _ml_slopes(s: Set) -> list[float]:
+    """Per-fold maximum-likelihood calibration slopes (statsmodels' GLM), the fold order of cardio's."""
+    import statsmodels.api as sm
+
+    parts, _, _ = _fold_parts(s.fold, s.y.size, s.ids)
+    lp = logit(np.clip(s.p, 1e-6, 1 - 1e-6))
+    out = []
+    for i in parts:
+        try:
+            out.append(float(sm.GLM(s.y[i], sm.add_constant(lp[i]), family=sm.families.Binomial()).fit().params[1]))
+        except (np.linalg.LinAlgError, ValueError):
+            out.append(np.nan)
+    return out
+
+
+def _per_fold(s: Set, fn: Callable[[np.ndarray, np.ndarray, np.ndarray], float], setting: str) -> list[float]:
+    parts, _, _ = _fold_parts(s.fold, s.y.size, s.ids)
+    return [fn(s.y[i].astype(float), s.old[setting][i], s.p[i]) for i in parts]
+
+
+def _brier_gain(y: np.ndarray, old: np.ndarray, new: np.ndarray) -> float:
+    return float(np.mean((old - y) ** 2) - np.mean((new - y) ** 2))
+
+
+_register(CANDIDATES, "calibration slope: fold mean of Firth slopes, corrected t")(_cv(
+    "calibration_slope", "calibration_slope", lambda s: _fold_interval(
+        s, "calibration_slope", _calibrated(s)["calibration_slope"].extra["per_fold"])))
+_register(CANDIDATES, "calibration slope: fold mean of maximum-likelihood slopes, corrected t")(_cv(
+    "calibration_slope", "calibration_slope", lambda s: _fold_interval(s, "calibration_slope", _ml_slopes(s))))
+_register(CANDIDATES, "calibration intercept: fold mean, corrected t")(_cv(
+    "calibration_intercept", "calibration_intercept", lambda s: _fold_interval(
+        s, "calibration_intercept", _calibrated(s)["calibration_intercept"].extra["per_fold"])))
+_register(CANDIDATES, "Brier score: fold mean, plain t (no correction)")(_cv(
+    "brier", "brier", lambda s: _fold_interval(s, "brier", _calibrated(s)["brier"].extra["per_fold"], False)))
+_register(CANDIDATES, "IDI: fold mean, corrected t")(_reclass(
+    "idi", lambda s, setting: _fold_interval(s, "idi", _per_fold(s, idi, setting))))
+_register(CANDIDATES, "NRI: fold mean, corrected t")(_reclass(
+    "nri", lambda s, setting: _fold_interval(s, "nri", _per_fold(s, nri, setting))))
+_register(CANDIDATES, "Brier gain (old - new): fold mean, corrected t")(_reclass(
+    "brier_gain", lambda s, setting: _fold_interval(s, "brier", _per_fold(s, _brier_gain, setting))))
+
+
+@lru_cache(maxsize=1)
+def population(planted: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Records of the population an external cohort is drawn from (features Gaussian given the class)."""
+    rng = np.random.default_rng(53)
+    y = (rng.random(POPULATION) < PREVALENCE).astype(int)
+    delta = np.r_[0.6, 0.6, 0.0, 0.0, 0.0] if planted else np.zeros(5)
+    return rng.normal(size=(POPULATION, 5)) + y[:, None] * delta, y
+
+
+def _ensemble_and_final(models: list[np.ndarray], x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The fold ensemble's risks (the mean of the fold models' probabilities, as `cardio predict --ensemble folds`
+    averages them: cardio.study.ensemble.average) and the final model's."""
+    risks = np.stack([expit(m[0] + x @ m[1:]) for m in models])
+    return risks[:-1].mean(axis=0), risks[-1]
+
+
+def _ensemble_draw(s: Set, planted: bool) -> tuple[tuple[float, float, float], float]:
+    """The paired DeLong difference (ensemble - final) on an external cohort of the set's size, as
+    cardio.study.ensemble.comparison_section computes it, and its truth (this run's two models)."""
+    from cardio.stats import auc
+
+    rng = np.random.default_rng(s.seed + 2)
+    x, y, ids, _ = draw(rng, int(s.ids.max()) + 1, s.clustered, planted)
+    ens, final = _ensemble_and_final(s.models, x)
+    test = delong_test(y, ens, final, groups=ids if s.clustered else None)
+    truth = 0.0  # without signal every score's AUC is 0.5
+    if planted:
+        px, py = population(planted)
+        pe, pf = _ensemble_and_final(s.models, px)
+        truth = auc(py, pe) - auc(py, pf)
+    e = test.extra
+    return (e["diff"], e["diff_ci_low"], e["diff_ci_high"]), truth
+
+
+@kind("ΔAUC, fold ensemble - final model (external)")
+def ensemble_difference(n_patients: int, setting: str, n_sets: int, seed: int) -> Draws:
+    """An external row, whose estimand is this run's models, different in every set: each draw is centred on its
+    own truth (estimate - truth), so the misses and the oracle are those of the error; power is in the notes."""
+    planted = setting == "signal"
+    rows, truths_ = [], []
+    t0 = time.perf_counter()
+    for s in cell(n_patients, planted, n_sets, seed):
+        row, truth = _ensemble_draw(s, planted)
+        rows.append(row)
+        truths_.append(truth)
+    a, t = np.array(rows), np.array(truths_)
+    excl = np.mean((a[:, 1] > 0) | (a[:, 2] < 0))
+    notes = [f"true differences {t.mean():+.4f} on average (SD {t.std():.4f}); the interval excludes 0 in "
+             f"{excl:.1%} of sets"]
+    return Draws(a[:, 0] - t, a[:, 1] - t, a[:, 2] - t, 0.0, None, time.perf_counter() - t0, notes)
+
+
+def _proportion_scale(s: Set, metric: str) -> tuple[float, float, float]:
+    """Candidate: the corrected t of the per-fold proportions on the proportion scale (cut at 0 and 1); for F1, the
+    interval it would carry."""
+    return _fold_interval(s, metric, _thresholded(s)[metric].extra["per_fold"], bounds=(0.0, 1.0))
+
+
+for _shown, _metric in PROPORTIONS.items():
+    _register(CANDIDATES, f"{_shown}: fold mean, corrected t on the proportion scale")(_cv(
+        _metric, _metric, lambda s, m=_metric: _proportion_scale(s, m)))
+
+
+def _f1_logit(s: Set) -> tuple[float, float, float]:
+    """Candidate: F1's interval as the proportions carry theirs (logit scale, counts 2 tp of 2 tp + fp + fn)."""
+    tp, fp, _, fn = np.asarray(_thresholded(s)["f1"].extra["per_fold_counts"], dtype=float).T
+    _, ratios, reps = _fold_parts(s.fold, s.y.size, s.ids)
+    return _est(fold_mean("f1", 2 * tp / (2 * tp + fp + fn), ratios, reps, 0.95, s.y.size,
+                          counts=(2 * tp, 2 * tp + fp + fn)))
+
+
+_register(CANDIDATES, "F1: fold mean, corrected t on the logit scale")(_cv("f1", "f1", _f1_logit))
