@@ -13,13 +13,7 @@ if TYPE_CHECKING:  # what type checkers and readers see; at run time each name l
     from cardio.stats.calibration import calibration, decision_curve
     from cardio.stats.correlation import correlation_matrix
     from cardio.stats.cv import summarize_folds
-    from cardio.stats.cv_auc import (
-        CV_METHOD,
-        cross_validated_auc,
-        cross_validated_auc_difference,
-        cv_auc_difference,
-        cv_auc_interval,
-    )
+    from cardio.stats.cv_auc import CV_METHOD, cv_auc_difference, cv_auc_interval
     from cardio.stats.evaluate import evaluate_predictions
     from cardio.stats.figures import (
         forest_figures,
@@ -49,6 +43,15 @@ if TYPE_CHECKING:  # what type checkers and readers see; at run time each name l
         univariate_screen,
     )
     from cardio.stats.multitest import adjust_pvalues
+    from cardio.stats.nested_cv import (
+        NESTED_METHOD,
+        NestedPlan,
+        cross_validated_auc,
+        cross_validated_auc_difference,
+        nested_cv_estimate,
+        nested_plan,
+        refit_scores,
+    )
     from cardio.stats.reclassification import idi, nri, reclassification
     from cardio.stats.result import Estimate, StatsError, TestResult
     from cardio.stats.roc import auc, delong_ci, delong_test, delong_unpaired_test, roc_curve_band
@@ -72,8 +75,9 @@ _SUBMODULE = {name: module for module, names in {
     "calibration": ("calibration", "decision_curve"),
     "correlation": ("correlation_matrix",),
     "cv": ("summarize_folds",),
-    "cv_auc": ("CV_METHOD", "cross_validated_auc", "cross_validated_auc_difference", "cv_auc_difference",
-               "cv_auc_interval"),
+    "cv_auc": ("CV_METHOD", "cv_auc_difference", "cv_auc_interval"),
+    "nested_cv": ("NESTED_METHOD", "NestedPlan", "cross_validated_auc", "cross_validated_auc_difference",
+                  "nested_cv_estimate", "nested_plan", "refit_scores"),
     "evaluate": ("evaluate_predictions",),
     "figures": ("forest_figures", "plot_bland_altman", "plot_calibration", "plot_confusion", "plot_decision_curve",
                 "plot_forest", "plot_roc"),
@@ -104,7 +108,8 @@ __all__ = [
     "plot_roc", "plot_calibration", "plot_confusion", "plot_decision_curve", "plot_bland_altman", "plot_forest",
     "forest_figures",
     "evaluate_predictions", "CV_METHOD", "cross_validated_auc", "cross_validated_auc_difference", "cv_auc_interval",
-    "cv_auc_difference", "nri", "idi", "reclassification", "estimate_table", "headline_auc", "interval_note", "pick",
+    "cv_auc_difference", "NESTED_METHOD", "NestedPlan", "nested_cv_estimate", "nested_plan", "refit_scores",
+    "nri", "idi", "reclassification", "estimate_table", "headline_auc", "interval_note", "pick",
     "paired_test", "Stacker", "fit_stacker",
 ]
 
