@@ -35,6 +35,16 @@ def format_interval(low: float | None, high: float | None, digits: int = 3, sep:
     return f"[{low:.{digits}f}{sep}{high:.{digits}f}]"
 
 
+def format_difference(diff: float | None, low: float | None, high: float | None, digits: int = 3) -> str:
+    """"+0.050 [-0.020, +0.120]" (signed); "+0.050 (no interval)" where a K-fold run could carry none (fewer than
+    5 folds, a one-class fold); "–" without an estimate."""
+    if not _finite(diff):
+        return "–"
+    if not (_finite(low) and _finite(high)):
+        return f"{diff:+.{digits}f} (no interval)"
+    return f"{diff:+.{digits}f} [{low:+.{digits}f}, {high:+.{digits}f}]"
+
+
 def format_p(p: float | None) -> str:
     """p-values as journals print them: "<0.001" below a thousandth, three decimals otherwise."""
     if p is None or not _finite(p):

@@ -7,7 +7,16 @@ import numpy as np
 import pandas as pd
 
 from cardio import Predictions, Section
-from cardio.stats import StatsError, format_ci, headline_auc, interval_note, paired_test, pick, table_one
+from cardio.stats import (
+    StatsError,
+    format_ci,
+    format_difference,
+    headline_auc,
+    interval_note,
+    paired_test,
+    pick,
+    table_one,
+)
 from cardio_ecg_transfer import beat_metrics
 from cardio_ecg_transfer.fold_models import TASK, Prepared
 from cardio_ecg_transfer.pretrain import Pretrained
@@ -82,9 +91,7 @@ def reference_model(config: dict, task: str = TASK) -> str | None:
 
 
 def _diff(test: dict) -> str:
-    if test.get("diff") is None:
-        return "–"
-    return f"{test['diff']:+.3f} [{test['low']:+.3f}, {test['high']:+.3f}]"
+    return format_difference(test.get("diff"), test.get("low"), test.get("high"))
 
 
 def _p(p: float | None) -> str:

@@ -173,8 +173,9 @@ def evaluate_sections(predictions: Predictions, cohort: Cohort, features: Featur
             "paper's Table 1). ")
     if test and test["diff"] is not None:
         text += (f"Paired test, {test['a']} − {test['b']} (the performance section's; "
-                 f"{stats.interval_note(test['method'])}): ΔAUC {test['diff']:+.3f} "
-                 f"[{test['low']:+.3f}, {test['high']:+.3f}], p = {stats.format_p(test['p'])}. ")
+                 f"{stats.interval_note(test['method'])}): ΔAUC "
+                 f"{stats.format_difference(test['diff'], test['low'], test['high'])}, "
+                 f"p = {stats.format_p(test['p'])}. ")
     text += line_statement(features.table, SeptalFlashSettings.of(config).mmode)
     text += cohort.planted_effects(lambda: synthetic_truth(config))
     return [Section(title="Septal flash: Table 1 (full vs cropped M-mode)", text=text,

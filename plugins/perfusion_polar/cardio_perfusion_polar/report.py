@@ -101,8 +101,8 @@ def _comparison_row(part: pd.DataFrame, estimates: list[dict], tests: list[dict]
     test = stats.paired_test(stats.pick(tests, task=task, repeat=repeat), resnet, logistic, interval="cv")
     skip = "skipped: one class" if not 0 < int(np.sum(y)) < len(y) else "–"
     row.update({"resnet_auc": stats.format_ci(ea) if ea else skip, "logistic_auc": stats.format_ci(eb) if eb else skip,
-                "ΔAUC (ResNet − logistic)": "–" if test is None or test["diff"] is None else
-                f"{test['diff']:+.3f} [{test['low']:+.3f}, {test['high']:+.3f}]",
+                "ΔAUC (ResNet − logistic)": "–" if test is None else
+                stats.format_difference(test["diff"], test["low"], test["high"]),
                 "p": stats.format_p(test["p"]) if test else "skipped",
                 "p (Holm)": stats.format_p(test["p_holm"]) if test else "skipped",
                 "Holm family": (test.get("extra") or {}).get("family", "") if test else ""})

@@ -27,7 +27,7 @@ def _predictions(n_repeats: int, n: int = 40, constant: str | None = None) -> Pr
                 rows.append(pd.DataFrame({"record_id": [f"P{i:03d}" for i in range(n)],
                                           "patient_id": [f"P{i:03d}" for i in range(n)], "y_true": y,
                                           "y_score": score, "model": model, "task": task, "kind": "binary",
-                                          "threshold": 0.5, "fold": (np.arange(n) // 2 % 4).astype(str),
+                                          "threshold": 0.5, "fold": (np.arange(n) // 2 % 5).astype(str),
                                           "repeat": r}))
     return Predictions(pd.concat(rows, ignore_index=True))
 
@@ -58,8 +58,8 @@ def test_one_table_per_repeat_with_holm_beside_raw_p():
         == "0.81 / 0.85"
     # every AUC is over one repeat's 40 patients, never the 80 pooled rows
     assert set(table["n (pos/neg)"]) == {"20/20"}
-    # each cell is the core's number of that repeat as the performance table prints it (4 folds: the
-    # cross-validated AUC and difference with their corrected t intervals): ResNet (joint) on smoking, repeat 1
+    # each cell is the core's number of that repeat as the performance table prints it (5 folds: the
+    # cross-validated AUC and difference with their fold-DeLong intervals): ResNet (joint) on smoking, repeat 1
     row = table[(table["repeat"] == 1) & (table["input"] == "joint") & (table["task"] == "smoking")].iloc[0]
     (auc,) = [e for e in estimates if e["repeat"] == 1 and e["model"] == "resnet-polar" and e["task"] == "smoking"
               and e["metric"] == "auc" and e["method"] == CV_METHOD and e["fold"] == "pooled"]
