@@ -16,9 +16,10 @@ when there is no signal, and Var(mean) = (v / K)(1 + (K - 1) / (K - 1)) = 2 v / 
 variance within one fold, DeLong's, clustered by patient). With signal the cross term weakens and the models'
 own training variability enters: simulated with 200-300 data sets a cell (refitted and noisily fitted logistic
 models, null and planted, 100 and 300 patients) the ratio Var(CV AUC) / (v / K) was 1.2-1.9, so 2 holds the level
-at 1.0-1.3 times the oracle width (`benchmarks/coverage.py` shows the misses and widths). The mean of the K within-fold variances rests on every patient,
-so it needs no t quantile: Nadeau & Bengio's corrected t (issue 38's interval) estimated the same correlation from
-the spread of five fold AUCs (4 df), and was 1.3-1.9 times the oracle width while missing 7% at 300 null patients.
+at 1.0-1.3 times the oracle width (`benchmarks/coverage.py` shows the misses and widths). The mean of the K
+within-fold variances rests on every patient, so it needs no t quantile: Nadeau & Bengio's corrected t (issue 38's
+interval) estimated the same correlation from the spread of five fold AUCs (4 df), and was 1.3-1.9 times the
+oracle width while missing 7% at 300 null patients.
 Hand-written: no SciPy/statsmodels/scikit-learn function computes it.
 """
 from __future__ import annotations
