@@ -1,5 +1,9 @@
 """Coverage of the intervals a report prints for a cross-validated AUC, before and after issue 38, by simulation.
 
+Superseded for the cross-validated rows by benchmarks/coverage.py (issue 53): since then
+`cross_validated_auc(_difference)` is nested CV and `cv_auc_interval` the fold-DeLong interval, so the rows named
+"cv-corrected t" below measure those when run on today's code; the fixed-score (one-fold) rows are unchanged.
+
 Usage: python benchmarks/cv_coverage.py [--datasets 500] [--seed 0] [--sizes 40 100 300] [--repeats R] [--no-fixed]
                                         [--targets] [--smoke]
 

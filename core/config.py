@@ -243,6 +243,7 @@ RULES = {
     "train.patience": _in(0, None), "train.num_workers": _in(0, None), "train.checkpoint_every": _in(1, None),
     "stats.level": _in(0, 1, lo_open=True, hi_open=True), "stats.n_resamples": _in(100, None),
     "fold_models_precision": _one_of("float16", "float32"),
+    "stats.nested_repeats": _in(0, None),
 }
 # The same rules for a plugin's own keys with these names, in any section (e.g. finetune.batch_size).
 NAMED_RULES = {"batch_size": _in(1, None), "epochs": _in(0, None), "lr": _in(0, None, lo_open=True),

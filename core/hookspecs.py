@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from cardio.data import Cohort, Dataset, Features, ModelState, PluginInfo, Predictions, Section
     from cardio.data.cohort import Schema
     from cardio.data.weights import Release
+    from cardio.stats.nested_cv import Refitted
 
 hookspec = pluggy.HookspecMarker("cardio")
 hookimpl = pluggy.HookimplMarker("cardio")
@@ -83,6 +84,17 @@ def cardio_predict(model: Any, features: Features, test_index: np.ndarray, confi
 
 
 @hookspec(firstresult=True)
+def cardio_refit(features: Features, train_index: np.ndarray, test_index: np.ndarray, prepared: Any, config: dict,
+                 settings: Settings | None, ctx: RunContext) -> Predictions | None:
+    """Refit the run's models that are cheap to refit on the training rows and score the test rows; optional.
+
+    For their nested-CV intervals the core calls it R x 15 times on its own splits (docs/statistics.md). Only models
+    whose whole pipeline is fitted here from the features and labels of `train_index` (classical models, a fixed
+    rule): each must score as cardio_train + cardio_predict would on those rows, under the same name and task. None:
+    no model of this run is cheap to refit."""
+
+
+@hookspec(firstresult=True)
 def cardio_explain(model: Any, features: Features, index: np.ndarray, config: dict, settings: Settings | None,
                    ctx: RunContext) -> Section | None:
     """Explain the last fold's model on its test rows; return a Section (figures, text) or None."""
@@ -91,7 +103,7 @@ def cardio_explain(model: Any, features: Features, index: np.ndarray, config: di
 @hookspec
 def cardio_evaluate(predictions: Predictions, cohort: Cohort, features: Features, prepared: Any, config: dict,
                     settings: Settings | None, ctx: RunContext, estimates: list[dict], tests: list[dict],
-                    model_facts: dict[str, dict]) -> Section | list[Section] | None:
+                    model_facts: dict[str, dict], refits: Refitted | None) -> Section | list[Section] | None:
     """Add results to the report: return a Section, a list of Sections, or None (every plugin may add).
 
     `estimates` and `tests` are what the sections before this one computed, the core's performance section
@@ -99,7 +111,8 @@ def cardio_evaluate(predictions: Predictions, cohort: Cohort, features: Features
     several records), thresholded metrics, calibration, regression agreement, and the paired DeLong tests
     against the reference (Holm). A plugin's tables pivot them (`cardio.stats.estimate_table`, `pick`) and
     never compute a second interval for the same number. `model_facts` maps each fold to what
-    `cardio_describe_model` said of its model."""
+    `cardio_describe_model` said of its model; `refits` holds the scores of the models cardio_refit refitted on
+    nested CV's splits (None: none), which the performance section's intervals use."""
 
 
 @hookspec(firstresult=True)

@@ -44,7 +44,7 @@ class Controls:
     """A plugin's positive and null control: two runs at the same settings (`sets`), one with `planted` added (the
     effect is found: every chosen estimate's interval lies above `chance`) and one with `neutral` added (by default
     the labels permuted; the interval covers `chance`). The estimates are the headline pooled `metric` of `model`
-    and `task` (every model's or task's where None; cardio.testing.headline: with K folds the AUC's cv-corrected t,
+    and `task` (every model's or task's where None; cardio.testing.headline: K folds: the cross-validated AUC,
     so a control needs K >= 5 to have power; benchmarks/controls.py measures a pair over seeds)."""
 
     sets: tuple[str, ...]
@@ -715,7 +715,7 @@ def check_control(contract: Contract, kind: str, work: Path) -> None:
     sets = [*controls.sets, *(controls.planted if kind == "planted" else controls.neutral)]
     out = run_plugin(contract.plugin, work / kind, sets=sets, cache_dir=work / "cache")
     metrics = read_metrics(out)
-    # each model and task's headline row (with K folds the cv-corrected t), not pooled's fixed-model DeLong row
+    # each model and task's headline row (with K folds the cross-validated one), not pooled's fixed-model DeLong row
     found = pooled(metrics, controls.metric, model=controls.model, task=controls.task, method=None)
     estimates = [headline(metrics, controls.metric, model=m, task=t)
                  for m, t in dict.fromkeys((e["model"], e["task"]) for e in found)]

@@ -174,7 +174,7 @@ def pooled(metrics: dict, metric: str = "auc", *, model: str | None = None, task
 
 def headline(metrics: dict, metric: str = "auc", *, model: str, task: str | None = None) -> dict:
     """The pooled row of one model (and task) that the performance table leads with: for an AUC, the first of
-    cardio.stats.formatting.HEADLINE_AUC the run has (with K folds the cv-corrected t, which counts training
+    cardio.stats.formatting.HEADLINE_AUC the run has (with K folds the cross-validated one, which counts training
     variability; `pooled`'s default DeLong row treats the K models as one). What a control asserts on."""
     from cardio.stats.formatting import HEADLINE_AUC
 
@@ -189,17 +189,16 @@ def headline(metrics: dict, metric: str = "auc", *, model: str, task: str | None
 
 def paired(metrics: dict, model_a: str, model_b: str, *, task: str | None = None) -> dict:
     """The headline paired AUC difference A - B of a run (first repeat, no subgroup; cardio.stats.paired_test's
-    interval="cv": with K folds the cross-validated difference, the corrected t, else DeLong's), as
+    interval="cv": with K folds the cross-validated difference, else DeLong's), as
     {"estimate", "ci_low", "ci_high", "method", "p_value"}: what a difference control asserts on."""
-    from cardio.stats import CV_METHOD, paired_test
+    from cardio.stats import paired_test
 
     tests = [t for t in metrics["tests"] if t.get("fold", "pooled") == "pooled" and t.get("subgroup") is None
              and t.get("repeat", 0) == 0 and (task is None or t.get("task") == task)]
     found = paired_test(tests, model_a, model_b, interval="cv")
     if found is None or found["diff"] is None:
         raise CardioError(f"no paired test of {model_a} and {model_b} {task or ''} in the run's metrics")
-    method = CV_METHOD if (found.get("extra") or {}).get("cv_diff") is not None else found["method"]
-    return {"estimate": found["diff"], "ci_low": found["low"], "ci_high": found["high"], "method": method,
+    return {"estimate": found["diff"], "ci_low": found["low"], "ci_high": found["high"], "method": found["method"],
             "p_value": found["p"]}
 
 

@@ -376,6 +376,19 @@ def _rows(table: pd.DataFrame, patients) -> np.ndarray:
     return np.flatnonzero(table["patient_id"].astype(str).isin({str(p) for p in patients}).to_numpy())
 
 
+def _rows_of_folds(table: pd.DataFrame, pts: pd.Index, parts: list[np.ndarray]) -> list[np.ndarray]:
+    """_rows of each part (positions into pts) at once: the ids are turned to text and matched once, not per fold
+    (nested CV makes 20 splits of a cohort)."""
+    import pandas as pd
+
+    codes = pd.Index(pts.astype(str)).get_indexer(table["patient_id"].astype(str))
+    part_of = np.full(len(pts) + 1, -1)
+    for i, part in enumerate(parts):
+        part_of[part] = i
+    row_part = part_of[codes]  # code -1 (a row whose patient is not split) reads the last entry, -1
+    return [np.flatnonzero(row_part == i) for i in range(len(parts))]
+
+
 def _stratify_label(table: pd.DataFrame, label: str | None) -> str | None:
     """Stratify by the label when it is a binary column; regression or multitask cohorts are not."""
     if label is None or label not in table.columns:
@@ -422,8 +435,11 @@ def _kfold(table: pd.DataFrame, pts: pd.DataFrame, k: int, strat: str | None, se
     splitter = (StratifiedKFold if strat else KFold)(n_splits=k, shuffle=True, random_state=seed)
     y = pts[strat].to_numpy() if strat else np.zeros(len(pts))
     empty = np.array([], dtype=int) if val is None else val
-    return [(Fold(f"{prefix}{f}", _rows(table, pts.index[tr]), _rows(table, pts.index[te]), empty, repeat=repeat),
-             pts.iloc[tr]) for f, (tr, te) in enumerate(splitter.split(np.zeros(len(pts)), y))]
+    tests = [te for _, te in splitter.split(np.zeros(len(pts)), y)]
+    rows = _rows_of_folds(table, pts.index, tests)
+    every = np.sort(np.concatenate(rows))
+    return [(Fold(f"{prefix}{f}", np.setdiff1d(every, rows[f]), rows[f], empty, repeat=repeat),
+             pts.iloc[np.setdiff1d(np.arange(len(pts)), te)]) for f, te in enumerate(tests)]
 
 
 def _outer_folds(table: pd.DataFrame, pts: pd.DataFrame, cv: dict, strat: str | None,

@@ -16,6 +16,7 @@ from cardio.hookspecs import hookimpl
 
 if TYPE_CHECKING:
     from cardio.context import RunContext
+    from cardio.stats.nested_cv import Refitted
 
 MAX_AGREEMENT_FIGURES = 8
 # The performance table's columns, as the report shows them (metrics.json keeps the metric names).
@@ -37,19 +38,24 @@ def cardio_plugin_info() -> PluginInfo:
 
 
 @hookimpl(tryfirst=True)
-def cardio_evaluate(predictions: Predictions, cohort: Cohort, config: dict, ctx: RunContext) -> list[Section]:
-    return evaluate_sections(predictions, config, ctx, cohort.truth)
+def cardio_evaluate(predictions: Predictions, cohort: Cohort, config: dict, ctx: RunContext,
+                    refits: Refitted | None) -> list[Section]:
+    return evaluate_sections(predictions, config, ctx, cohort.truth, refits)
 
 
 # The AUC rows a report shows: the headline (cross-validated with K folds; small-sample DeLong of one model's
 # scores otherwise) and the pooled DeLong estimate beside it. Every interval printed is one whose coverage
 # benchmarks/cv_coverage.py shows.
-HEADLINE_AUC = {"cv-corrected t (Nadeau & Bengio 2003)": "corrected t (Nadeau & Bengio 2003)",
+HEADLINE_AUC = {"nested CV (Bates, Hastie & Tibshirani 2023)": "nested CV (Bates et al. 2023)",
+                "cv: fold DeLong x 2": "fold DeLong × 2",
+                "cv: no interval": "none",
                 "delong-logit": "DeLong, small-sample logit",
                 "delong": ""}
 # What each headline interval counts, as the performance text says it.
-INTERVAL_NOTES = {"corrected t (Nadeau & Bengio 2003)": "counts the patients and that each fold's model was fitted on "
-                                                        "a different training set",
+INTERVAL_NOTES = {"nested CV (Bates et al. 2023)": "refits the model on splits of the cohort: counts the patients "
+                                                   "and that another training set gives another model",
+                  "fold DeLong × 2": "from the run's own fold models: counts the patients and that each fold's model "
+                                     "was fitted on a different training set",
                   "DeLong, small-sample logit": "one model's scores: counts the patients, not training variability"}
 AUC_TABLE, MAE_TABLE = "AUC of every model and task", "MAE of every model and task"
 
@@ -63,6 +69,8 @@ def _auc_cells(row: dict, e: dict) -> None:
     if e["method"] != "delong":
         row["auc"] = format_ci(e)
         row["auc_interval"] = HEADLINE_AUC.get(e["method"]) or e["method"]
+        if e.get("ci_low") is None:  # too few folds, a fold with one class: the row says why, never [0, 1]
+            row["auc_interval"] = "; ".join(w for w in e.get("warnings", []) if w.startswith("no interval")) or "none"
         return
     folds = (e.get("extra") or {}).get("fold_summary")
     if folds:
@@ -121,16 +129,18 @@ def pivot_table(rows: list[dict], metric: str, names: dict) -> pd.DataFrame:
                          for t in tasks])
 
 
-def evaluate_sections(predictions: Predictions, config: dict, ctx, truth: str | None = None) -> list[Section]:
+def evaluate_sections(predictions: Predictions, config: dict, ctx, truth: str | None = None,
+                      refits: Refitted | None = None) -> list[Section]:
     """The core's evaluation of every model and task as the report's sections, each in its part: the headline
     performance (it carries every estimate and test), the paired comparisons, calibration with the thresholds and
     decision curves, the statistical methods (appendix), and the summary and cohort that open the report (`truth`:
-    what a synthetic-crt cohort planted, Cohort.truth, which the cohort part states)."""
+    what a synthetic-crt cohort planted, Cohort.truth, which the cohort part states; `refits`: the models refitted
+    for nested CV)."""
     from cardio.report.summary import cohort_section, summary_section
 
     s = config["stats"]
     names = config["report"]["display_names"]
-    estimates, tests = _estimate_all(predictions.table, s, ctx)
+    estimates, tests = _estimate_all(predictions.table, s, ctx, refits)
     n_repeats = predictions.table["repeat"].nunique()
     table = predictions.table[predictions.table["repeat"] == predictions.table["repeat"].min()]  # repeat 0's figures
     external = set(table["fold"].astype(str)) == {"external"}
@@ -162,15 +172,16 @@ def evaluate_sections(predictions: Predictions, config: dict, ctx, truth: str | 
                        cohort_section(table, config, external, truth)]
 
 
-def _estimate_all(table: pd.DataFrame, s: dict, ctx) -> tuple[list[dict], list[dict]]:
+def _estimate_all(table: pd.DataFrame, s: dict, ctx, refits: Refitted | None = None) -> tuple[list[dict], list[dict]]:
     """Every estimate and paired test of every repeat (repeated k-fold predicts each record once per repeat: each
-    repeat is evaluated on its own)."""
+    repeat is evaluated on its own; the nested-CV refits, whose first split is repeat 0's, serve repeat 0)."""
     estimates, tests = [], []
     for repeat, part in table.groupby("repeat", sort=True):
         est, tst = ctx.stats.evaluate_predictions(part.drop(columns="repeat"), level=s["level"],
                                                   n_resamples=s["n_resamples"], seed=ctx.seed,
                                                   reference=s.get("reference"),
-                                                  across_tasks=bool(s.get("reference_across_tasks")))
+                                                  across_tasks=bool(s.get("reference_across_tasks")),
+                                                  refits=refits if repeat == table["repeat"].min() else None)
         estimates += [{**e, "repeat": int(repeat)} for e in est]
         tests += [{**t, "repeat": int(repeat)} for t in tst]
     return estimates, tests
@@ -277,23 +288,25 @@ def _methods_text(table: pd.DataFrame, config: dict, level: int, s: dict, seed: 
 
 def _test_row(t: dict, level: int) -> dict:
     """One paired comparison as the report shows it: with K folds the cross-validated difference (mean of the
-    per-fold differences, corrected t: counts training variability), its p-value and Holm's; with one fold
+    per-fold differences, nested CV or fold-DeLong: counts training variability), its p-value and Holm's; with one fold
     (holdout, external) the paired DeLong test of that one set of scores."""
     e = t["extra"]
     row = {"task": e.get("task"), "model A": e.get("model_a"), "model B": e.get("model_b")}
-    if e.get("cv_diff") is not None:
-        return {**row, "ΔAUC (A − B), cross-validated": f"{e['cv_diff']:+.3f} [{e['cv_diff_ci_low']:+.3f}, "
-                                                        f"{e['cv_diff_ci_high']:+.3f}]",
-                "p": e["cv_p_value"], "p (Holm)": e.get("cv_p_adjusted")}
-    return {**row, "ΔAUC (A − B)": _diff(e, level), "z": round(t["statistic"], 3) if t["statistic"] is not None
+    if t["method"] != "delong-paired":
+        return {**row, "ΔAUC (A − B), cross-validated": _diff(t), "interval": HEADLINE_AUC.get(t["method"],
+                                                                                              t["method"]),
+                "p": t["p_value"], "p (Holm)": t.get("p_adjusted")}
+    return {**row, "ΔAUC (A − B)": _diff(t), "z": round(t["statistic"], 3) if t["statistic"] is not None
             else None, "p": t["p_value"], "p (Holm)": t.get("p_adjusted")}
 
 
-def _diff(extra: dict, level: int) -> str:
-    """The AUC difference with its DeLong interval, as one cell."""
-    if extra.get("diff") is None:
+def _diff(t: dict) -> str:
+    """The AUC difference the test row leads with and its interval, as one cell."""
+    if t.get("estimate") is None:
         return "–"
-    return f"{extra['diff']:+.3f} [{extra['diff_ci_low']:+.3f}, {extra['diff_ci_high']:+.3f}]"
+    if t.get("ci_low") is None:
+        return f"{t['estimate']:+.3f} (no interval)"
+    return f"{t['estimate']:+.3f} [{t['ci_low']:+.3f}, {t['ci_high']:+.3f}]"
 
 
 def _reference_text(reference: str | dict | None, tests: list[dict], names: dict) -> str:
@@ -398,16 +411,23 @@ def _cv_text(table: pd.DataFrame, config: dict, level: int, s: dict, seed: int) 
     """What the estimates of a cross-validated run are."""
     return (f"Out-of-fold predictions of {table['fold'].nunique()} fold(s) of `cv.method={config['cv']['method']}`, "
             f"split by patient. Intervals are {level}%. **AUC**: the cross-validated AUC, the mean of the per-fold "
-            "AUCs, with the corrected t interval of Nadeau & Bengio (2003; the `AUC interval` column names it): it "
-            "counts the patients scored and that each fold's model was fitted on a different training set, from the "
-            "run's own fold models, without refitting (coverage by simulation at 40, 100 and 300 patients: "
-            "`benchmarks/cv_coverage.py`, docs/statistics.md). Beside it, the pooled AUC of every out-of-fold score "
-            "(its DeLong interval, in metrics.json, treats the scores as one fixed model's and ignores training "
-            "variability: with no signal it excluded chance in 14% of data sets, not 5%); with one fold (holdout) "
-            "the AUC carries the small-sample (logit) DeLong interval of that one model and says so. With no signal, "
-            "pooled scores of models fitted on different folds can rank below 0.5; the report flags a pooled AUC "
-            "whose interval lies below chance. Paired comparisons: the cross-validated difference (mean of the "
-            "per-fold differences) with the same corrected t interval and its t-test p-value (the paired DeLong test "
+            "AUCs, which estimates the AUC this procedure reaches trained on the folds' share of a cohort of this "
+            "size; its interval (the `AUC interval` column names it) counts the patients scored and that another "
+            "training set gives another model. Models the plugin can refit cheaply (classical models, rules) get "
+            "nested cross-validation (Bates, Hastie & Tibshirani 2023): refitted on "
+            f"{int(s.get('nested_repeats', 0))} splits of the cohort, the estimate is their mean and the interval "
+            "rests on the measured error of a cross-validated AUC. Deep models, which cannot be refitted hundreds of "
+            "times, get the fold-DeLong interval from the run's own fold models: twice the mean within-fold DeLong "
+            "variance over K, the spread of a mean of K correlated fold AUCs. Fewer than 5 folds, or a fold "
+            "without both classes, gives no interval, and the row says why (coverage and width of each by "
+            "simulation: `benchmarks/coverage.py`, docs/statistics.md). Beside it, the pooled AUC of every "
+            "out-of-fold score (its DeLong interval, in metrics.json, treats the scores as one fixed model's and "
+            "ignores training variability: with no signal it excluded chance in 14% of data sets, not 5%); with "
+            "one fold (holdout) the AUC carries the small-sample (logit) DeLong interval of that one model and says "
+            "so. With no signal, pooled scores of models fitted on different folds can rank below 0.5; the report "
+            "flags a pooled AUC whose interval lies below chance. Paired comparisons: the cross-validated "
+            "difference (mean of the per-fold differences) with the same interval as the AUC (nested CV where both "
+            "models are refitted) and its normal p-value (the paired DeLong test "
             "of the pooled scores, which ignores training variability, is in metrics.json). Whether a model beats "
             "chance at all is also tested by rerunning the whole cross-validation on permuted labels (`cardio sweep "
             "--grid cohort.permute_labels=true --seeds 1-99 --permutation-of RUN`: a permutation p-value per model). "

@@ -80,13 +80,11 @@ def _comparison(t: dict, names: dict) -> str:
 
     e = t["extra"]
     a, b = display_name(e.get("model_a"), names), display_name(e.get("model_b"), names)
-    cv = e.get("cv_diff") is not None
-    diff, low, high = ((e["cv_diff"], e["cv_diff_ci_low"], e["cv_diff_ci_high"]) if cv
-                       else (e.get("diff"), e.get("diff_ci_low"), e.get("diff_ci_high")))
+    diff, low, high = t.get("estimate", e.get("diff")), t.get("ci_low"), t.get("ci_high")
     if diff is None:
         return f"{a} − {b} not estimable"
-    p = e.get("cv_p_adjusted") if cv else t.get("p_adjusted")
-    return f"{a} − {b} {diff:+.3f} [{low:+.3f}, {high:+.3f}], p {format_p(p)}"
+    shown = "(no interval)" if low is None else f"[{low:+.3f}, {high:+.3f}]"
+    return f"{a} − {b} {diff:+.3f} {shown}, p {format_p(t.get('p_adjusted'))}"
 
 
 def cohort_section(table: pd.DataFrame, config: dict, external: bool = False, truth: str | None = None) -> Section:

@@ -13,13 +13,7 @@ if TYPE_CHECKING:  # what type checkers and readers see; at run time each name l
     from cardio.stats.calibration import calibration, decision_curve
     from cardio.stats.correlation import correlation_matrix
     from cardio.stats.cv import summarize_folds
-    from cardio.stats.cv_auc import (
-        CV_METHOD,
-        cross_validated_auc,
-        cross_validated_auc_difference,
-        cv_auc_difference,
-        cv_auc_interval,
-    )
+    from cardio.stats.cv_auc import CV_METHOD, cv_auc_difference, cv_auc_interval
     from cardio.stats.cv_metrics import cv_binary_metrics, cv_calibration
     from cardio.stats.evaluate import evaluate_predictions
     from cardio.stats.figures import (
@@ -34,6 +28,7 @@ if TYPE_CHECKING:  # what type checkers and readers see; at run time each name l
     from cardio.stats.formatting import (
         estimate_table,
         format_ci,
+        format_difference,
         format_interval,
         format_p,
         headline_auc,
@@ -50,6 +45,15 @@ if TYPE_CHECKING:  # what type checkers and readers see; at run time each name l
         univariate_screen,
     )
     from cardio.stats.multitest import adjust_pvalues
+    from cardio.stats.nested_cv import (
+        NESTED_METHOD,
+        NestedPlan,
+        cross_validated_auc,
+        cross_validated_auc_difference,
+        nested_cv_estimate,
+        nested_plan,
+        refit_scores,
+    )
     from cardio.stats.reclassification import cv_reclassification, idi, nri, reclassification
     from cardio.stats.result import Estimate, StatsError, TestResult
     from cardio.stats.roc import auc, delong_ci, delong_test, delong_unpaired_test, roc_curve_band
@@ -73,13 +77,15 @@ _SUBMODULE = {name: module for module, names in {
     "calibration": ("calibration", "decision_curve"),
     "correlation": ("correlation_matrix",),
     "cv": ("summarize_folds",),
-    "cv_auc": ("CV_METHOD", "cross_validated_auc", "cross_validated_auc_difference", "cv_auc_difference",
-               "cv_auc_interval"),
+    "cv_auc": ("CV_METHOD", "cv_auc_difference", "cv_auc_interval"),
+    "nested_cv": ("NESTED_METHOD", "NestedPlan", "cross_validated_auc", "cross_validated_auc_difference",
+                  "nested_cv_estimate", "nested_plan", "refit_scores"),
     "cv_metrics": ("cv_binary_metrics", "cv_calibration"),
     "evaluate": ("evaluate_predictions",),
     "figures": ("forest_figures", "plot_bland_altman", "plot_calibration", "plot_confusion", "plot_decision_curve",
                 "plot_forest", "plot_roc"),
-    "formatting": ("estimate_table", "format_ci", "format_interval", "format_p", "headline_auc", "interval_note",
+    "formatting": ("estimate_table", "format_ci", "format_difference", "format_interval", "format_p", "headline_auc",
+                   "interval_note",
                    "paired_test", "pick"),
     "logistic": ("EstimationError", "LogisticModel", "fit_logistic", "likelihood_ratio_test", "select_and_fit",
                  "univariate_screen"),
@@ -99,7 +105,7 @@ __all__ = [
     "auc", "delong_ci", "delong_test", "delong_unpaired_test", "roc_curve_band",
     "bootstrap_ci", "bootstrap_metric", "resample_indices", "auc_from_indices",
     "youden_threshold", "choose_threshold", "aggregate_scores", "AGGREGATIONS",
-    "format_ci", "format_interval", "format_p", "calibration", "decision_curve", "adjust_pvalues",
+    "format_ci", "format_difference", "format_interval", "format_p", "calibration", "decision_curve", "adjust_pvalues",
     "threshold_for_sensitivity", "binary_metrics", "wilson_ci",
     "univariate_screen", "LogisticModel", "fit_logistic", "select_and_fit", "likelihood_ratio_test",
     "correlation_matrix", "table_one", "note_on_tests", "agreement", "by_subgroup", "SubgroupSkipped",
@@ -107,8 +113,9 @@ __all__ = [
     "plot_roc", "plot_calibration", "plot_confusion", "plot_decision_curve", "plot_bland_altman", "plot_forest",
     "forest_figures",
     "evaluate_predictions", "CV_METHOD", "cross_validated_auc", "cross_validated_auc_difference", "cv_auc_interval",
-    "cv_auc_difference", "cv_binary_metrics", "cv_calibration", "cv_reclassification", "nri", "idi",
-    "reclassification", "estimate_table", "headline_auc", "interval_note", "pick",
+    "cv_auc_difference", "cv_binary_metrics", "cv_calibration", "cv_reclassification", "NESTED_METHOD",
+    "NestedPlan", "nested_cv_estimate", "nested_plan", "refit_scores",
+    "nri", "idi", "reclassification", "estimate_table", "headline_auc", "interval_note", "pick",
     "paired_test", "Stacker", "fit_stacker",
 ]
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from itertools import combinations
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -10,11 +11,12 @@ from cardio.stats.agreement import agreement
 from cardio.stats.bootstrap import bootstrap_ci
 from cardio.stats.calibration import calibration
 from cardio.stats.cv import summarize_folds
-from cardio.stats.cv_auc import CV_METHOD, cv_auc_difference, cv_auc_interval
+from cardio.stats.cv_auc import CV_METHOD, ESTIMAND, cv_auc_difference, cv_auc_interval
 from cardio.stats.cv_metrics import cv_binary_metrics, cv_calibration
 from cardio.stats.multitest import adjust_pvalues
+from cardio.stats.nested_cv import NESTED_METHOD, NestedPlan, Refitted, nested_cv_estimate
 from cardio.stats.result import Estimate, StatsError
-from cardio.stats.roc import delong_ci, delong_test
+from cardio.stats.roc import auc, delong_ci, delong_test
 from cardio.stats.thresholds import binary_metrics
 from cardio.stats.validation import as_binary_labels, as_scores, check_level, check_n_resamples
 
@@ -48,16 +50,20 @@ def _fold_auc(y: np.ndarray, s: np.ndarray, level: float, groups: np.ndarray | N
 
 FIXED_MODEL = ("ignored: the pooled out-of-fold scores are treated as one fixed model's, so the interval counts "
                "which patients were scored, not that another training set gives another model")
+#: The headline row of a K-fold run that cannot carry a cross-validated interval (too few folds, a fold without
+#: both classes): the cross-validated estimate where it exists, no interval, and why (never a silent fallback).
+NO_INTERVAL = "cv: no interval"
 
 
-def _cv_auc(y: np.ndarray, s: np.ndarray, folds: np.ndarray, groups: np.ndarray | None, level: float,
-            pooled: Estimate) -> Estimate | None:
-    """The headline AUC of K-fold out-of-fold scores: mean of the per-fold AUCs with the corrected t interval,
-    which counts training variability; None (the reason added to the pooled row) where the folds cannot carry it."""
+def _nested_arrays(refits: Refitted | None, model: Any, task: Any, units: np.ndarray,
+                   notes: list[str]) -> tuple[NestedPlan, np.ndarray] | None:
+    """The refitted scores of a model cheap to refit (None: not refitted, or not usable, the reason in notes)."""
+    if refits is None or not refits.has(model, task):
+        return None
     try:
-        return cv_auc_interval(y, s, folds, groups=groups, level=level)
+        return refits.arrays(model, task, units)
     except StatsError as exc:
-        pooled.warnings.append(f"no {CV_METHOD} interval: {exc}")
+        notes.append(f"no {NESTED_METHOD} interval ({exc}); the {CV_METHOD} interval of the run's folds instead")
         return None
 
 
@@ -97,7 +103,48 @@ def _thresholded_and_calibration(y: np.ndarray, s: np.ndarray, thr: np.ndarray, 
     return [*thresholded.values(), *calibrated.values()]
 
 
-def _binary(g: pd.DataFrame, keys: dict, level: float, n_resamples: int, seed: int | None) -> list[dict]:
+def _cv_auc(y: np.ndarray, s: np.ndarray, folds: np.ndarray, groups: np.ndarray | None, level: float,
+            nested: tuple[NestedPlan, np.ndarray] | None, notes: list[str]) -> Estimate:
+    """The headline AUC of K-fold out-of-fold scores: nested CV where the model was refitted on its splits, else
+    the fold-DeLong interval of the run's K models; where neither can be given, the cross-validated estimate with
+    no interval (method NO_INTERVAL) and the reason, never the pooled DeLong interval in its place."""
+    if nested is not None:
+        try:
+            return nested_cv_estimate(y, groups, nested[0], [nested[1]], level=level)
+        except StatsError as exc:
+            notes.append(f"no {NESTED_METHOD} interval ({exc}); the {CV_METHOD} interval of the run's folds instead")
+    try:
+        est = cv_auc_interval(y, s, folds, groups=groups, level=level)
+        est.warnings.extend(notes)
+        return est
+    except StatsError as exc:
+        why = str(exc)
+    per_fold = [auc(y[folds == f], s[folds == f]) for f in dict.fromkeys(folds) if np.unique(y[folds == f]).size == 2]
+    whole = len(per_fold) == np.unique(folds).size
+    value = float(np.mean(per_fold)) if whole else auc(y, s)
+    return Estimate(metric="auc", estimate=value, ci_low=None, ci_high=None, level=level, method=NO_INTERVAL,
+                    n=int(y.size), warnings=[*notes, f"no interval: {why}"],
+                    extra={"estimand": ESTIMAND if whole else "the AUC of the pooled out-of-fold scores (a fold has "
+                                                                  "one class: no mean of per-fold AUCs exists)"})
+
+
+def _headline(g: pd.DataFrame, y: np.ndarray, s: np.ndarray, keys: dict, level: float,
+              refits: Refitted | None) -> Estimate:
+    """The AUC row a report leads with: with K folds the cross-validated AUC (_cv_auc); with one (holdout,
+    external), the small-sample (logit) DeLong interval of that one model's scores (95% at 40 patients)."""
+    groups = _patient_ids(g)
+    folds = g["fold"].astype(str).to_numpy()
+    if np.unique(folds).size > 1:
+        notes: list[str] = []
+        nested = _nested_arrays(refits, keys.get("model"), keys.get("task"), g["record_id"].to_numpy(), notes)
+        return _cv_auc(y, s, folds, groups, level, nested, notes)
+    headline = delong_ci(y, s, level=level, groups=groups, interval="logit")
+    headline.extra["training_variability"] = "ignored: one model's scores"
+    return headline
+
+
+def _binary(g: pd.DataFrame, keys: dict, level: float, n_resamples: int, seed: int | None,
+            refits: Refitted | None = None) -> list[dict]:
     y = as_binary_labels(g["y_true"].to_numpy(), "y_true")
     s = as_scores(g["y_score"].to_numpy(), "y_score", n=y.size)
     notes = []
@@ -127,13 +174,7 @@ def _binary(g: pd.DataFrame, keys: dict, level: float, n_resamples: int, seed: i
                 "out-of-fold scores can rank below 0.5 (each fold's model learned the other folds' class mix); "
                 f"the mean of the per-fold AUCs is {summary['mean']:.3f}")
     pooled_auc.extra["training_variability"] = FIXED_MODEL
-    # the headline: with K folds, the cross-validated AUC; with one (holdout, external), the small-sample
-    # (logit) DeLong interval of that one model's scores (benchmarks/cv_coverage.py: 95% at 40 patients)
-    headline = _cv_auc(y, s, folds, groups, level, pooled_auc) if len(per_fold) > 1 else None
-    if headline is None:
-        headline = delong_ci(y, s, level=level, groups=groups, interval="logit")
-        headline.extra["training_variability"] = FIXED_MODEL if len(per_fold) > 1 else "ignored: one model's scores"
-    pooled = [headline, pooled_auc,
+    pooled = [_headline(g, y, s, keys, level, refits), pooled_auc,
               bootstrap_ci(y, s, "auc", n_resamples=n_resamples, seed=seed, level=level, groups=groups)]
     pooled += _thresholded_and_calibration(y, s, thr, folds if len(per_fold) > 1 else None,
                                            g["patient_id"].to_numpy(), level, n_resamples, seed, groups)
@@ -168,10 +209,11 @@ def _pairs(models: list, ref: str | None) -> list[tuple[object, object, str]]:
     return [(ref, m, "reference") for m in others] + [(a, b, "exploratory") for a, b in combinations(others, 2)]
 
 
-def _paired_tests(pred: pd.DataFrame, task_cols: list[str], level: float,
-                  reference: str | dict | None = None) -> list[dict]:
-    """Paired DeLong test for every pair of models on the same task, over the records both models scored;
-    with a pre-specified reference, its tests against each other model form the task's confirmatory family."""
+def _paired_tests(pred: pd.DataFrame, task_cols: list[str], level: float, reference: str | dict | None = None,
+                  refits: Refitted | None = None) -> list[dict]:
+    """The paired AUC difference of every pair of models on the same task, over the records both models scored
+    (_test_row: the headline difference and, with K folds, the pooled paired DeLong test beside it); with a
+    pre-specified reference, its tests against each other model form the task's confirmatory family."""
     tests: list[dict] = []
     seen: set = set()
     binary = pred[pred["kind"] == "binary"]
@@ -185,31 +227,14 @@ def _paired_tests(pred: pd.DataFrame, task_cols: list[str], level: float,
                              f"for this task; its models are {models}")
         seen.update(models)
         for a, b, family in _pairs(models, ref):
-            ga = g[g["model"] == a].set_index("record_id")
-            gb = g[g["model"] == b].set_index("record_id")
-            common = ga.index.intersection(gb.index)
             where = f"{_label(keys)}, models {a} vs {b}"
-            notes = []
-            if len(common) < max(len(ga), len(gb)):
-                notes.append(f"{len(ga) - len(common)} record(s) of {a} and {len(gb) - len(common)} of {b} "
-                             f"are not shared; the test uses the {len(common)} common records")
-            if len(common) == 0:
-                raise StatsError(f"{where}: no record was scored by both models; a paired test is impossible")
-            ya = ga.loc[common, "y_true"].to_numpy(dtype=np.float64)
-            yb = gb.loc[common, "y_true"].to_numpy(dtype=np.float64)
-            if not np.array_equal(ya, yb):
-                raise StatsError(f"{where}: y_true differs for {int((ya != yb).sum())} shared record(s)")
-            shared = ga.loc[common]
             try:
-                res = delong_test(ya, shared["y_score"].to_numpy(), gb.loc[common, "y_score"].to_numpy(),
-                                  level=level, groups=_patient_ids(shared))
+                row = _test_row(g, a, b, keys, level, refits)
             except StatsError as exc:
                 raise StatsError(f"{where}: {exc}") from exc
-            res.warnings.extend(notes)
-            res.extra.update(_cv_difference(ya, shared, gb.loc[common, "y_score"].to_numpy(), level))
             ids = {**keys, "model_a": a, "model_b": b}
-            res.extra.update({**ids, "family": family})  # also inside extra, where report tables look for them
-            tests.append({**res.to_dict(), **ids, "fold": "pooled"})
+            row["extra"].update({**ids, "family": family})  # also inside extra, where report tables look for them
+            tests.append({**row, **ids, "fold": "pooled"})
     if isinstance(reference, str) and seen and reference not in seen:
         # a run that leaves the reference out (a switch in the config) has no confirmatory family
         for t in tests:
@@ -218,19 +243,76 @@ def _paired_tests(pred: pd.DataFrame, task_cols: list[str], level: float,
     return tests
 
 
-def _cv_difference(y: np.ndarray, shared: pd.DataFrame, score_b: np.ndarray, level: float) -> dict:
-    """The cross-validated difference A - B (mean of per-fold differences, corrected t) beside DeLong's, for
-    K-fold predictions; {} with one fold (holdout, external), {"cv_warning": why} where the folds cannot carry it."""
+def _test_row(g: pd.DataFrame, a: Any, b: Any, keys: dict, level: float, refits: Refitted | None) -> dict:
+    """One pair's test row: at the top level the difference A - B the report prints (`estimate`, `ci_low`, `ci_high`,
+    `p_value`, `method`; also as `extra.diff`, `diff_ci_low`, `diff_ci_high`): with K folds the cross-validated one
+    (nested CV where both models were refitted, else fold-DeLong), with one fold the paired DeLong test. With K folds
+    the paired DeLong test of the pooled scores, which ignores training variability, is `extra.delong`."""
+    ga, gb = g[g["model"] == a].set_index("record_id"), g[g["model"] == b].set_index("record_id")
+    common = ga.index.intersection(gb.index)
+    notes = []
+    if len(common) < max(len(ga), len(gb)):
+        notes.append(f"{len(ga) - len(common)} record(s) of {a} and {len(gb) - len(common)} of {b} "
+                     f"are not shared; the test uses the {len(common)} common records")
+    if len(common) == 0:
+        raise StatsError("no record was scored by both models; a paired test is impossible")
+    ya = ga.loc[common, "y_true"].to_numpy(dtype=np.float64)
+    yb = gb.loc[common, "y_true"].to_numpy(dtype=np.float64)
+    if not np.array_equal(ya, yb):
+        raise StatsError(f"y_true differs for {int((ya != yb).sum())} shared record(s)")
+    shared, sb = ga.loc[common], gb.loc[common, "y_score"].to_numpy()
+    groups = _patient_ids(shared.reset_index())
+    res = delong_test(ya, shared["y_score"].to_numpy(), sb, level=level, groups=groups)
+    res.warnings.extend(notes)
+    delong = res.to_dict()
+    head = _cv_difference(ya, shared, sb, level, [
+        _nested_arrays(refits, m, keys.get("task"), common.to_numpy(), notes) for m in (a, b)], notes)
+    if head is None:  # one fold: the paired DeLong test is the headline
+        x = delong["extra"]
+        return {**delong, "estimate": x["diff"], "ci_low": x["diff_ci_low"], "ci_high": x["diff_ci_high"],
+                "level": level}
+    p = head.extra.get("p_value")
+    x = head.extra
+    return {"name": "auc_difference", "statistic": head.estimate / x["se"] if x.get("se") else None, "p_value": p,
+            "method": head.method, "df": None, "n": delong["n"], "estimate": head.estimate, "ci_low": head.ci_low,
+            "ci_high": head.ci_high, "level": level, "warnings": [*delong["warnings"], *head.warnings],
+            "extra": {"diff": head.estimate, "diff_ci_low": head.ci_low, "diff_ci_high": head.ci_high,
+                      **{k: v for k, v in x.items() if k != "p_value"},
+                      **{k: v for k, v in delong["extra"].items() if k in ("variance", "n_groups")},
+                      "delong": {k: delong[k] for k in ("method", "statistic", "p_value")} | delong["extra"]}}
+
+
+def _cv_difference(y: np.ndarray, shared: pd.DataFrame, score_b: np.ndarray, level: float,
+                   nested: list[tuple[NestedPlan, np.ndarray] | None], notes: list[str]) -> Estimate | None:
+    """The cross-validated difference A - B for K-fold predictions: nested CV where both models were refitted, else
+    the fold-DeLong interval of the run's folds; None with one fold (holdout, external); where neither interval
+    exists, the estimate with none (NO_INTERVAL) and why."""
     folds = shared["fold"].astype(str).to_numpy()
     if np.unique(folds).size < 2:
-        return {}
+        return None
+    groups = shared["patient_id"].to_numpy()
+    a = shared["y_score"].to_numpy()
+    if nested[0] is not None and nested[1] is not None:
+        plan_a, plan_b = nested[0][0], nested[1][0]
+        try:
+            if not np.array_equal(plan_a.fold, plan_b.fold):
+                raise StatsError("the two models were refitted on different splits")
+            return nested_cv_estimate(y, groups, plan_a, [nested[0][1], nested[1][1]], weights=(1.0, -1.0),
+                                      level=level, metric="auc_difference")
+        except StatsError as exc:
+            notes.append(f"no {NESTED_METHOD} interval ({exc}); the {CV_METHOD} interval of the run's folds instead")
     try:
-        d = cv_auc_difference(y, shared["y_score"].to_numpy(), score_b, folds, groups=shared["patient_id"].to_numpy(),
-                              level=level)
+        est = cv_auc_difference(y, a, score_b, folds, groups=groups, level=level)
+        est.warnings.extend(notes)
+        return est
     except StatsError as exc:
-        return {"cv_warning": f"no {CV_METHOD} interval: {exc}"}
-    return {"cv_method": CV_METHOD, "cv_diff": d.estimate, "cv_diff_ci_low": d.ci_low, "cv_diff_ci_high": d.ci_high,
-            "cv_p_value": d.extra["p_value"], "cv_df": d.extra["df"]}
+        why = str(exc)
+    by_fold = [auc(y[folds == f], a[folds == f]) - auc(y[folds == f], score_b[folds == f])
+               for f in dict.fromkeys(folds) if np.unique(y[folds == f]).size == 2]
+    whole = len(by_fold) == np.unique(folds).size
+    value = float(np.mean(by_fold)) if whole else auc(y, a) - auc(y, score_b)
+    return Estimate(metric="auc_difference", estimate=value, ci_low=None, ci_high=None, level=level,
+                    method=NO_INTERVAL, n=int(y.size), warnings=[*notes, f"no interval: {why}"])
 
 
 def _adjust_families(tests: list[dict], task_cols: list[str], method: str, across_tasks: bool = False) -> list[dict]:
@@ -249,11 +331,12 @@ def _adjust_families(tests: list[dict], task_cols: list[str], method: str, acros
                  + (" over every task" if across_tasks else ""),
                  "exploratory": "exploratory comparisons (neither model the reference)",
                  "all pairs": "paired test(s)"}[frame["family"].iloc[idx[0]]]
-        cv = adjust_pvalues([tests[i]["extra"].get("cv_p_value", np.nan) for i in idx], method)
-        for i, p, p_cv in zip(idx, adjusted, cv):
+        variant = adjust_pvalues([(tests[i]["extra"].get("delong") or {}).get("p_value", np.nan) for i in idx],
+                                 method)
+        for i, p, p_delong in zip(idx, adjusted, variant):
             tests[i]["p_adjusted"] = None if not np.isfinite(p) else float(p)
-            if np.isfinite(p_cv):  # the same family, on the cross-validated p-values
-                tests[i]["extra"]["cv_p_adjusted"] = float(p_cv)
+            if np.isfinite(p_delong):  # the same family, on the pooled DeLong p-values beside the headline
+                tests[i]["extra"]["delong"]["p_adjusted"] = float(p_delong)
             scope = "" if across_tasks and frame["family"].iloc[idx[0]] == "reference" else " of this task"
             tests[i]["adjustment"] = f"{method} over the {len(idx)} {which}{scope}"
     return tests
@@ -263,20 +346,23 @@ def evaluate_predictions(pred: pd.DataFrame, level: float = 0.95, n_resamples: i
                          group_cols: tuple[str, ...] = ("model", "task"),
                          adjust: str = "holm",
                          reference: str | dict | None = None,
-                         across_tasks: bool = False) -> tuple[list[dict], list[dict]]:
+                         across_tasks: bool = False,
+                         refits: Refitted | None = None) -> tuple[list[dict], list[dict]]:
     """Evaluate out-of-fold predictions: (estimate dicts, test dicts), ready for metrics.json.
 
-    Binary, with K-fold predictions: the cross-validated AUC (mean of the per-fold AUCs) with the corrected t
-    interval of Nadeau & Bengio (method ``CV_METHOD``: counts training variability; the headline). Then the pooled
-    DeLong AUC and stratified bootstrap AUC (one fixed model's: ``extra.training_variability``),
-    accuracy/sensitivity/specificity/PPV/NPV/F1 at the
+    Binary, with K-fold predictions, the headline: the cross-validated AUC with an interval that counts training
+    variability, nested CV (``NESTED_METHOD``) for a model in ``refits`` (refitted on nested CV's splits), else
+    the fold-DeLong interval of the run's K models (``CV_METHOD``); fewer than 5 folds or a fold without both
+    classes: no interval (``NO_INTERVAL``) and why. Then the pooled DeLong AUC and stratified bootstrap AUC (one
+    fixed model's: ``extra.training_variability``), accuracy/sensitivity/specificity/PPV/NPV/F1 at the
     per-row thresholds (default 0.5), DeLong AUC per fold, and, for probabilistic scores, Brier score and
     calibration intercept and slope. With K folds those last are the fold-level rows (``cardio.stats.cv_metrics``:
     the mean of the per-fold values, the corrected t interval where one holds its level, the pooled value and its
     interval under ``extra.pooled``); with one fold (holdout, external) one model's, with Wilson, bootstrap and
-    Wald intervals. Regression: agreement(). Tests: paired DeLong between every two models
-    of a task on their shared records, with p-values adjusted within the task (`adjust`: holm, bh, none), and
-    beside it (``extra.cv_*``) the cross-validated difference with its corrected t interval and p-value.
+    Wald intervals. Regression: agreement(). Tests: the paired difference of every two models
+    of a task on their shared records, at the top level the one the report prints (as the AUC: cross-validated
+    with K folds, paired DeLong with one), with p-values adjusted within the task (`adjust`: holm, bh, none);
+    with K folds the pooled paired DeLong test beside it (``extra.delong``, adjusted in the same family).
     With a `reference` (a model name, or task -> model; fixed in the config before any result is seen), the
     reference's tests against each other model are the task's confirmatory family, adjusted on their own; the
     other pairs are a second family, marked exploratory (`extra.family`).
@@ -312,14 +398,14 @@ def evaluate_predictions(pred: pd.DataFrame, level: float = 0.95, n_resamples: i
                              "prediction per record (evaluate repeated splits one repeat at a time)")
         try:
             if kinds[0] == "binary":
-                estimates += _binary(g, keys, level, n_resamples, seed)
+                estimates += _binary(g, keys, level, n_resamples, seed, refits)
             else:
                 for est in agreement(g["y_true"].to_numpy(), g["y_score"].to_numpy(), n_resamples=n_resamples,
                                      seed=seed, level=level, groups=_patient_ids(g)).values():
                     estimates.append(_row(est, keys, "pooled"))
         except StatsError as exc:
             raise StatsError(f"{where}: {exc}") from exc
-    tests = (_paired_tests(pred, [c for c in cols if c != "model"], level, reference)
+    tests = (_paired_tests(pred, [c for c in cols if c != "model"], level, reference, refits)
              if "model" in cols else [])
     return estimates, _adjust_families(tests, [c for c in cols if c != "model"], adjust, across_tasks)
 

@@ -35,6 +35,16 @@ def format_interval(low: float | None, high: float | None, digits: int = 3, sep:
     return f"[{low:.{digits}f}{sep}{high:.{digits}f}]"
 
 
+def format_difference(diff: float | None, low: float | None, high: float | None, digits: int = 3) -> str:
+    """"+0.050 [-0.020, +0.120]" (signed); "+0.050 (no interval)" where a K-fold run could carry none (fewer than
+    5 folds, a one-class fold); "–" without an estimate."""
+    if not _finite(diff):
+        return "–"
+    if not (_finite(low) and _finite(high)):
+        return f"{diff:+.{digits}f} (no interval)"
+    return f"{diff:+.{digits}f} [{low:+.{digits}f}, {high:+.{digits}f}]"
+
+
 def format_p(p: float | None) -> str:
     """p-values as journals print them: "<0.001" below a thousandth, three decimals otherwise."""
     if p is None or not _finite(p):
@@ -55,14 +65,19 @@ def pick(estimates: list[dict], **keys: Any) -> list[dict]:
     return out
 
 
-# The AUC rows a table shows, best first: the cross-validated AUC (cardio.stats.cv_auc.CV_METHOD: counts
-# training variability), the small-sample DeLong of one model's scores, and plain DeLong where neither exists.
-HEADLINE_AUC = ("cv-corrected t (Nadeau & Bengio 2003)", "delong-logit", "delong")
+# The AUC rows a table shows, best first: the cross-validated AUC (nested CV, cardio.stats.nested_cv.NESTED_METHOD,
+# for a model refitted on its splits; else cardio.stats.cv_auc.CV_METHOD; both count training variability; "cv: no
+# interval" where a K-fold run cannot carry one), the small-sample DeLong of one model's scores, and plain DeLong
+# where none exists.
+HEADLINE_AUC = ("nested CV (Bates, Hastie & Tibshirani 2023)", "cv: fold DeLong x 2", "cv: no interval",
+                "delong-logit", "delong")
 _RANK = {m: i for i, m in enumerate(HEADLINE_AUC)}
 
 
 # What each interval a report prints counts, in the words of the performance table's "AUC interval" column.
-_COUNTS = {HEADLINE_AUC[0]: "counts training variability",
+_COUNTS = {HEADLINE_AUC[0]: "refitted on many splits: counts training variability",
+           HEADLINE_AUC[1]: "from the run's fold models: counts training variability",
+           HEADLINE_AUC[2]: "no interval (too few folds, or a fold with one class)",
            "delong-logit": "DeLong, logit small-sample interval: one model's scores, ignores training variability",
            "delong": "DeLong of the pooled scores as one model's: ignores training variability",
            "paired DeLong": "one model's scores each: ignores training variability"}
@@ -75,7 +90,8 @@ def interval_note(method: str) -> str:
 
 def headline_auc(estimates: list[dict], **keys: Any) -> dict | None:
     """The AUC row the performance table shows for `keys` (e.g. model=, task=; pooled, repeat 0 unless the keys say
-    otherwise): the cross-validated AUC with its corrected t interval in a K-fold run, the small-sample DeLong one
+    otherwise): the cross-validated AUC with its interval in a K-fold run (nested CV or fold-DeLong), the
+    small-sample DeLong one
     of a one-fold run; None where the core estimated none. Its ``method`` names the interval, for a table's text."""
     found = [e for e in pick(estimates, metric="auc", **{"fold": "pooled", **keys}) if e.get("method") in _RANK]
     return min(found, key=lambda e: _RANK[e["method"]]) if found else None
@@ -109,22 +125,27 @@ def estimate_table(estimates: list[dict], rows: str | tuple[str, ...] = "model",
 
 
 def paired_test(tests: list[dict], a: str, b: str, interval: str = "delong") -> dict | None:
-    """The core's paired test of models a and b, with its difference turned to read a − b (`diff`, `low`,
-    `high`, `p`, `p_holm`: Holm within the core's family) and the interval it carries (`method`); None where it
-    ran none. ``interval="cv"``: the cross-validated difference (corrected t, counts training variability;
-    docs/statistics.md) where the run had K folds, else the paired DeLong one."""
+    """The core's paired test of models a and b, turned to read a − b (`diff`, `low`, `high`, `p`, `p_holm`: Holm
+    within the core's family) and the interval it carries (`method`); None where it ran none. ``interval="cv"``:
+    the difference the report prints, the test row's top level (with K folds the cross-validated one, which counts
+    training variability: docs/statistics.md; with one fold the paired DeLong one); "delong": the paired DeLong
+    test of the pooled scores (`extra.delong` with K folds, the top level with one)."""
     if interval not in ("delong", "cv"):
         raise StatsError(f"interval must be 'delong' or 'cv', got {interval!r}")
     for t in tests:
         e = t.get("extra") or {}
-        cv = interval == "cv" and e.get("cv_diff") is not None
-        d, lo, hi = (("cv_diff", "cv_diff_ci_low", "cv_diff_ci_high") if cv
-                     else ("diff", "diff_ci_low", "diff_ci_high"))
-        p = e.get("cv_p_value") if cv else t.get("p_value")
-        shown = {"p": p, "p_holm": e.get("cv_p_adjusted") if cv else t.get("p_adjusted"),
-                 "method": e.get("cv_method") if cv else "paired DeLong"}
+        variant = e.get("delong") if interval == "delong" and e.get("delong") else None
+        if variant is not None:
+            d, lo, hi, p, holm = (variant.get(k) for k in ("diff", "diff_ci_low", "diff_ci_high", "p_value",
+                                                           "p_adjusted"))
+            method = variant.get("method", "delong-paired")
+        else:
+            d, lo, hi, p, holm = (t.get("estimate", e.get("diff")), t.get("ci_low", e.get("diff_ci_low")),
+                                  t.get("ci_high", e.get("diff_ci_high")), t.get("p_value"), t.get("p_adjusted"))
+            method = t.get("method")
+        shown = {"p": p, "p_holm": holm, "method": "paired DeLong" if method == "delong-paired" else method}
         if (t.get("model_a"), t.get("model_b")) == (a, b):
-            return {**t, "diff": e.get(d), "low": e.get(lo), "high": e.get(hi), **shown}
-        if (t.get("model_a"), t.get("model_b")) == (b, a) and e.get(d) is not None:
-            return {**t, "diff": -e[d], "low": -e[hi], "high": -e[lo], **shown}
+            return {**t, "diff": d, "low": lo, "high": hi, **shown}
+        if (t.get("model_a"), t.get("model_b")) == (b, a) and d is not None:
+            return {**t, "diff": -d, "low": None if hi is None else -hi, "high": None if lo is None else -lo, **shown}
     return None

@@ -17,6 +17,7 @@ from cardio.report import outputs as report
 from cardio.study import bundle, ensemble, tasks
 from cardio.study.fits import threads
 from cardio.study.record import RunRecord, keep_key, read_run_json
+from cardio.study.refits import refitted
 from cardio.study.stages import Study, as_sections
 
 
@@ -35,12 +36,13 @@ def evaluate(study: Study, stages: tasks.Study, cfg: dict, ctx: RunContext,
     predictions = Predictions(pd.concat(parts, ignore_index=True))
     predictions = at_level(predictions, stages.cohort)
     report.write_predictions(run_dir, predictions, ctx.pseudonym_key)  # kept even if evaluation fails
+    refits = refitted(study, stages, cfg, ctx)  # the models cheap to refit, for their nested-CV intervals
     engine.seed_everything(ctx.seed)
     try:
         facts = {f.name: tasks.read_model_facts(run_dir, f"fit-{f.name}") or {} for f in stages.folds}
         with parallel_saves(), threads(cfg, ctx):  # figures render on the allotted CPUs; every file is written first
             sections = sections_of(study, stages.features, stages.prepared, labelled(predictions), stages.cohort,
-                                   cfg, ctx, facts) + tasks.read_sections(run_dir, names[-1])
+                                   cfg, ctx, facts, refits) + tasks.read_sections(run_dir, names[-1])
     except StatsError as e:
         raise CardioError(f"evaluation failed: {e} (predictions are saved in {run_dir / 'predictions.csv'})") from None
     if ready is not None:
@@ -120,7 +122,8 @@ def duration(seconds: float) -> str:
 
 
 def sections_of(study: Study, features: Features, prepared: Any, predictions: Predictions, cohort: Cohort,
-                cfg: dict, ctx: RunContext, model_facts: dict[str, dict] | None = None) -> list[Section]:
+                cfg: dict, ctx: RunContext, model_facts: dict[str, dict] | None = None,
+                refits: Any = None) -> list[Section]:
     """Every plugin's evaluate sections, each called on its own (in pluggy's order: the built-in performance
     section first, subgroups last) so that a wrong result names the plugin that gave it."""
     ctx.log.info("stage evaluate")
@@ -132,7 +135,7 @@ def sections_of(study: Study, features: Features, prepared: Any, predictions: Pr
         before = [e for s in sections for e in s.estimates], [t for s in sections for t in s.tests]
         for result in only(predictions=predictions, cohort=cohort, features=features, prepared=prepared,
                            config=cfg, settings=study.settings(cfg), ctx=ctx, estimates=before[0], tests=before[1],
-                           model_facts=model_facts or {}):
+                           model_facts=model_facts or {}, refits=refits):
             sections += as_sections(result, "cardio_evaluate", impl.plugin_name)
     return sections
 

@@ -8,21 +8,23 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from scipy.stats import t as t_dist
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 
 from cardio import CardioError
 from cardio.stats import (
     CV_METHOD,
+    NESTED_METHOD,
     StatsError,
     cross_validated_auc,
     cross_validated_auc_difference,
     cv_auc_difference,
     cv_auc_interval,
     delong_ci,
+    delong_test,
     evaluate_predictions,
     format_ci,
+    nested_plan,
     paired_test,
     plot_roc,
 )
@@ -37,22 +39,39 @@ def _data(n: int = 60, seed: int = 0, shift: float = 1.0):
     return x, y
 
 
-def test_corrected_interval_is_the_formula_written_out():
+def test_fold_delong_interval_is_the_formula_written_out():
+    """Mean of the per-fold AUCs, SE = sqrt(2 x mean within-fold DeLong variance / K), normal quantile: a wrong
+    variance (factor, DeLong's, the clustering) fails here."""
     rng = np.random.default_rng(1)
     y = np.tile([1, 0, 0], 40)
     s = y * 0.7 + rng.normal(size=y.size)
     fold = np.arange(y.size) % 5
     est = cv_auc_interval(y, s, fold)
     per = np.array([roc_auc_score(y[fold == f], s[fold == f]) for f in range(5)])
-    var = (1 / 5 + 24 / 96) * per.var(ddof=1)  # n_test / n_train = 24 / 96 patients
-    q = t_dist.ppf(0.975, 4)
+    var = np.array([delong_ci(y[fold == f], s[fold == f]).extra["var"] for f in range(5)])
+    se = np.sqrt(2 * var.mean() / 5)
     assert est.estimate == pytest.approx(per.mean(), abs=1e-12)
-    assert (est.ci_low, est.ci_high) == pytest.approx((per.mean() - q * var**0.5, per.mean() + q * var**0.5))
-    assert est.method == CV_METHOD and est.extra["df"] == 4 and est.extra["per_fold"] == pytest.approx(per)
+    assert (est.ci_low, est.ci_high) == pytest.approx((per.mean() - 1.959964 * se, per.mean() + 1.959964 * se))
+    assert est.method == CV_METHOD and est.extra["per_fold"] == pytest.approx(per)
     s2 = rng.normal(size=y.size)
     ab, ba = cv_auc_difference(y, s, s2, fold), cv_auc_difference(y, s2, s, fold)
     assert (ab.estimate, ab.ci_low, ab.extra["p_value"]) == pytest.approx((-ba.estimate, -ba.ci_high,
                                                                            ba.extra["p_value"]))
+    paired = [delong_test(y[fold == f], s[fold == f], s2[fold == f]).extra["se_diff"] ** 2 for f in range(5)]
+    assert ab.extra["se"] == pytest.approx(np.sqrt(2 * np.mean(paired) / 5))
+
+
+def test_within_fold_variance_counts_patients():
+    """With several records a patient, each fold's variance is Obuchowski's clustered DeLong one."""
+    rng = np.random.default_rng(3)
+    ids = np.repeat(np.arange(60), 2)
+    y = np.repeat(rng.integers(0, 2, 60), 2)
+    s = y + rng.normal(size=120)
+    fold = np.repeat(np.arange(60) % 5, 2)
+    est = cv_auc_interval(y, s, fold, groups=ids)
+    want = [delong_ci(y[fold == f], s[fold == f], groups=ids[fold == f]).extra["var"] for f in range(5)]
+    assert est.extra["within_fold_var"] == pytest.approx(want)
+    assert want != pytest.approx([delong_ci(y[fold == f], s[fold == f]).extra["var"] for f in range(5)])
 
 
 def test_difference_of_two_targets_reads_each_score_against_its_own_labels():
@@ -65,16 +84,46 @@ def test_difference_of_two_targets_reads_each_score_against_its_own_labels():
     d = cv_auc_difference(y, s, s_b, fold, y_b=y_b)
     per = np.array([roc_auc_score(y[fold == f], s[fold == f]) - roc_auc_score(y_b[fold == f], s_b[fold == f])
                     for f in range(5)])
-    q, se = t_dist.ppf(0.975, 4), ((1 / 5 + 24 / 96) * per.var(ddof=1)) ** 0.5
     assert d.estimate == pytest.approx(per.mean(), abs=1e-12) and d.extra["per_fold"] == pytest.approx(per)
-    assert (d.ci_low, d.ci_high) == pytest.approx((per.mean() - q * se, per.mean() + q * se))
+    assert d.ci_low < d.estimate < d.ci_high
     same = cv_auc_difference(y, s, s_b, fold)
     assert cv_auc_difference(y, s, s_b, fold, y_b=y).estimate == same.estimate != d.estimate
     one_class = np.where(fold == 3, 0, y_b)
-    with pytest.raises(StatsError, match="fold 3 holds records of one class of y_b only"):
+    with pytest.raises(StatsError, match="fold 3 holds 0 patient.s. with positive records of y_b"):
         cv_auc_difference(y, s, s_b, fold, y_b=one_class)
     with pytest.raises(StatsError, match="y_b has 119 values"):
         cv_auc_difference(y, s, s_b, fold, y_b=y_b[1:])
+
+
+def test_nested_cv_is_bates_algorithm_on_fold_aucs():
+    """The nested-CV estimate, MSE-hat and SE written out from the refits' scores (a small known case)."""
+    rng = np.random.default_rng(5)
+    x, y = _data(60, seed=5, shift=1.0)
+    plan = nested_plan(y, None, folds=5, repeats=2, seed=1)
+    w = rng.normal(size=3)
+
+    def refit(train, test):  # a fixed, training-set dependent score: the mean of the training rows shifts it
+        return x[test] @ (w + x[train].mean(axis=0))
+
+    est = cross_validated_auc(y, None, refit, folds=5, repeats=2, seed=1)
+    e_out, e_in, b = [], [], []
+    for r in range(2):
+        f = plan.fold[r]
+        score = {}
+        for out in [(j,) for j in range(5)] + [(i, j) for i in range(5) for j in range(i + 1, 5)]:
+            train = np.flatnonzero(~np.isin(f, out))
+            score[out] = refit(train, np.arange(60))
+        for k in range(5):
+            e_out.append(roc_auc_score(y[f == k], score[(k,)][f == k]))
+            b.append(delong_ci(y[f == k], score[(k,)][f == k]).extra["var"])
+            e_in.append(np.mean([roc_auc_score(y[f == j], score[tuple(sorted((j, k)))][f == j])
+                                 for j in range(5) if j != k]))
+    mse = np.mean((np.array(e_in) - np.array(e_out)) ** 2) - np.mean(b)
+    naive = np.sqrt(np.mean(b) / 5)
+    se = np.clip(np.sqrt(max(mse, 0) * 4 / 5), naive, np.sqrt(5) * naive)
+    assert est.method == NESTED_METHOD and est.estimate == pytest.approx(np.mean(e_out))
+    assert est.extra["mse"] == pytest.approx(mse) and est.extra["se"] == pytest.approx(se)
+    assert (est.ci_low, est.ci_high) == pytest.approx((np.mean(e_out) - 1.959964 * se, np.mean(e_out) + 1.959964 * se))
 
 
 def test_callable_is_fitted_in_cardios_patient_folds_and_the_difference_is_paired():
@@ -88,25 +137,38 @@ def test_callable_is_fitted_in_cardios_patient_folds_and_the_difference_is_paire
             return LogisticRegression().fit(x[train][:, cols], y[train]).decision_function(x[test][:, cols])
         return fit_predict
 
-    a = cross_validated_auc(y, ids, lr([0, 1]), seed=3)
-    assert all(not (tr & te) for tr, te in seen) and len(seen) == 5
-    b = cross_validated_auc(y, ids, lr([1, 2]), seed=3)
-    d = cross_validated_auc_difference(y, ids, lr([0, 1]), lr([1, 2]), seed=3)
+    a = cross_validated_auc(y, ids, lr([0, 1]), seed=3, repeats=4)
+    assert all(not (tr & te) for tr, te in seen) and len(seen) == 4 * 15  # per split 5 outer fits, 10 pairs
+    b = cross_validated_auc(y, ids, lr([1, 2]), seed=3, repeats=4)
+    d = cross_validated_auc_difference(y, ids, lr([0, 1]), lr([1, 2]), seed=3, repeats=4)
     assert d.estimate == pytest.approx(a.estimate - b.estimate, abs=1e-12)
     assert d.ci_low < d.estimate < d.ci_high and 0 <= d.extra["p_value"] <= 1
     assert a.ci_low > 0.5 and a.n == 80  # a real signal is found
-    rep = cross_validated_auc(y, ids, lr([0, 1]), repeats=3, seed=3)
-    assert rep.extra["n_folds"] == 15 and rep.extra["df"] == 4  # K - 1: the repeats average the variance
+    assert a.extra["repeats"] == 4 and a.extra["fits"] == 60
 
 
 def test_bad_inputs_are_one_clear_error():
     y = np.tile([1, 0], 10)
-    with pytest.raises(StatsError, match="one class only"):
-        cv_auc_interval(y, np.arange(20.0), np.where(y == 1, 0, np.arange(20) % 3 + 1))
-    with pytest.raises(StatsError, match="at least 2 folds"):
-        cv_auc_interval(y, np.arange(20.0), np.zeros(20))
-    with pytest.raises(StatsError, match="returned 1 scores"):
-        cross_validated_auc(y, None, lambda tr, te: np.zeros(1), folds=2)
+    with pytest.raises(StatsError, match="fold 0 holds 0 patient.s. with negative records"):
+        cv_auc_interval(y, np.arange(20.0), np.where(y == 1, 0, np.arange(20) % 5 + 1))
+    with pytest.raises(StatsError, match="2 fold.s.: a cross-validated interval needs at least 5"):
+        cv_auc_interval(y, np.arange(20.0), np.arange(20) % 2)
+    with pytest.raises(StatsError, match="refit returned 1 scores"):
+        cross_validated_auc(np.tile([1, 0], 20), None, lambda tr, te: np.zeros(1), repeats=1)
+
+
+def test_too_few_folds_or_a_one_class_fold_print_no_interval_and_say_why():
+    """K = 2 printed [0, 1] before; now the headline row has no interval and names why, never a silent fallback."""
+    est, tests = evaluate_predictions(_predictions(2), n_resamples=100)
+    head = [e for e in est if e["model"] == "a" and e["metric"] == "auc"][0]
+    assert head["method"] == "cv: no interval" and head["ci_low"] is None
+    assert any("needs at least 5" in w for w in head["warnings"])
+    assert tests[0]["method"] == "cv: no interval" and tests[0]["ci_low"] is None
+    pred = _predictions(5)
+    pred.loc[pred["fold"] == "fold3", "y_true"] = 0
+    est, _ = evaluate_predictions(pred, n_resamples=100)
+    head = [e for e in est if e["model"] == "a" and e["metric"] == "auc"][0]
+    assert head["method"] == "cv: no interval" and any("fold 3 holds 0" in w for w in head["warnings"])
 
 
 def _predictions(folds: int) -> pd.DataFrame:
@@ -124,13 +186,13 @@ def test_evaluation_leads_with_the_cross_validated_auc_and_difference():
     a = [e for e in est if e["model"] == "a" and e["metric"] == "auc" and e["fold"] == "pooled"]
     assert [e["method"] for e in a] == [CV_METHOD, "delong", "bootstrap-percentile"]
     assert a[1]["extra"]["training_variability"].startswith("ignored")
-    [t] = tests
-    assert t["extra"]["cv_method"] == CV_METHOD and t["extra"]["cv_diff_ci_low"] > 0  # a carries the signal
-    assert t["extra"]["cv_p_adjusted"] == pytest.approx(t["extra"]["cv_p_value"])  # one test: Holm changes nothing
+    [t] = tests  # at the top level the difference the report prints, the pooled DeLong test under extra.delong
+    assert t["method"] == CV_METHOD and t["ci_low"] > 0 and t["extra"]["diff_ci_low"] == t["ci_low"]
+    assert t["p_adjusted"] == pytest.approx(t["p_value"])  # one test: Holm changes nothing
+    assert t["extra"]["delong"]["method"] == "delong-paired" and t["extra"]["delong"]["p_adjusted"] is not None
     ba = paired_test(tests, "b", "a", interval="cv")
-    assert (ba["diff"], ba["low"], ba["p"]) == (-t["extra"]["cv_diff"], -t["extra"]["cv_diff_ci_high"],
-                                                t["extra"]["cv_p_value"])
-    assert paired_test(tests, "a", "b")["high"] == t["extra"]["diff_ci_high"]  # DeLong's, as plugins read it
+    assert (ba["diff"], ba["low"], ba["p"]) == (-t["estimate"], -t["ci_high"], t["p_value"])
+    assert paired_test(tests, "a", "b")["high"] == t["extra"]["delong"]["diff_ci_high"]  # the named variant
 
 
 def test_one_fold_gets_the_small_sample_delong_headline():
@@ -139,7 +201,8 @@ def test_one_fold_gets_the_small_sample_delong_headline():
     ref = delong_ci(_predictions(1).query("model == 'a'")["y_true"], _predictions(1).query("model == 'a'")["y_score"],
                     interval="logit")
     assert head["method"] == "delong-logit" and head["ci_low"] == pytest.approx(ref.ci_low)
-    assert "cv_diff" not in tests[0]["extra"]
+    assert tests[0]["method"] == "delong-paired" and "delong" not in tests[0]["extra"]
+    assert tests[0]["estimate"] == tests[0]["extra"]["diff"]
 
 
 def test_logit_interval_is_the_back_transformed_wald_interval():
@@ -171,7 +234,7 @@ def test_performance_table_and_estimate_table_show_the_headline():
     from cardio.stats import estimate_table
     from cardio.stats.formatting import HEADLINE_AUC as ORDER
 
-    assert tuple(HEADLINE_AUC) == ORDER and ORDER[0] == CV_METHOD  # the names, kept without importing scipy
+    assert tuple(HEADLINE_AUC) == ORDER and ORDER[:2] == (NESTED_METHOD, CV_METHOD)  # kept without importing scipy
     est, _ = evaluate_predictions(_predictions(5), n_resamples=100)
     head = [e for e in est if e["model"] == "a" and e["method"] == CV_METHOD][0]
     assert estimate_table(est, metric="auc").set_index("model").loc["a", "auc"] == format_ci(head)
@@ -183,12 +246,11 @@ def test_testing_reads_the_headline_rows_a_control_asserts_on():
     est, tests = evaluate_predictions(_predictions(5), n_resamples=100)
     metrics = {"estimates": est, "tests": tests}
     head = headline(metrics, "auc", model="a")
-    assert head["method"] == CV_METHOD and head["extra"]["df"] == 4
+    assert head["method"] == CV_METHOD
     assert pooled(metrics, "auc", model="a")[0]["method"] == "delong"  # pooled's default: the fixed-model row
     [t] = tests
     ab, ba = paired(metrics, "a", "b"), paired(metrics, "b", "a")
-    assert ab["method"] == CV_METHOD and (ab["estimate"], ab["ci_low"]) == (t["extra"]["cv_diff"],
-                                                                            t["extra"]["cv_diff_ci_low"])
+    assert ab["method"] == CV_METHOD and (ab["estimate"], ab["ci_low"]) == (t["estimate"], t["ci_low"])
     assert (ba["estimate"], ba["ci_low"], ba["ci_high"]) == (-ab["estimate"], -ab["ci_high"], -ab["ci_low"])
     one = evaluate_predictions(_predictions(1), n_resamples=100)
     assert headline({"estimates": one[0], "tests": one[1]}, "auc", model="a")["method"] == "delong-logit"
@@ -201,3 +263,26 @@ def test_coverage_benchmark_smoke():
                          capture_output=True, text=True, timeout=300, check=True).stdout
     assert "AUC: cv-corrected t (after)" in out and "ΔAUC: paired DeLong (before)" in out
     assert "fixed scores: clustered DeLong, logit" in out
+
+
+def test_evaluation_gives_refitted_models_nested_cv_and_the_others_fold_delong():
+    """A model in `refits` (a plugin's cardio_refit, refitted on nested CV's splits) gets the nested-CV headline and
+    so does a pair of two refitted models; a model without refits keeps the fold-DeLong one."""
+    from cardio.stats.nested_cv import Refitted
+
+    pred = _predictions(5)
+    a = pred[pred["model"] == "a"]
+    y, ids, score = a["y_true"].to_numpy(), a["record_id"].to_numpy(), a["y_score"].to_numpy()
+    plan = nested_plan(y, None, repeats=2, seed=0)
+    rows = [pd.DataFrame({"fit": i, "model": m, "task": "crt", "record_id": ids[test],
+                          "y_score": score[test] * (1 if m == "a" else 0.5) + y[test] * (m == "c")})
+            for i, fit in enumerate(plan.fits) for test in [plan.split(fit)[1]] for m in ("a", "c")]
+    refits = Refitted(pd.concat(rows, ignore_index=True), folds=5, repeats=2)
+    est, tests = evaluate_predictions(pred, n_resamples=100, refits=refits)
+    head = {e["model"]: e for e in est if e["metric"] == "auc" and e["method"] in (NESTED_METHOD, CV_METHOD)}
+    assert head["a"]["method"] == NESTED_METHOD and head["a"]["extra"]["repeats"] == 2
+    assert head["b"]["method"] == CV_METHOD and tests[0]["method"] == CV_METHOD  # b was not refitted
+    both = pd.concat([pred, a.assign(model="c", y_score=a["y_score"] * 0.5 + a["y_true"])], ignore_index=True)
+    _, tests = evaluate_predictions(both, n_resamples=100, refits=refits)
+    ac = [t for t in tests if {t["model_a"], t["model_b"]} == {"a", "c"}][0]
+    assert ac["method"] == NESTED_METHOD and ac["extra"]["delong"]["method"] == "delong-paired"

@@ -39,9 +39,12 @@ def test_headline_auc_is_the_performance_tables_row_and_paired_test_names_its_in
     assert headline_auc([*ESTIMATES, cv], model="a") == cv  # K folds: the cross-validated AUC, not DeLong's
     assert headline_auc(ESTIMATES, model="a")["ci_low"] == 0.7  # no cv row: DeLong's, as the performance table
     assert headline_auc(ESTIMATES, model="a", fold="fold0") is None and headline_auc(ESTIMATES, model="c") is None
-    test = {"model_a": "a", "model_b": "b", "p_value": 0.01, "p_adjusted": 0.02,
-            "extra": {"diff": 0.2, "diff_ci_low": 0.1, "diff_ci_high": 0.3, "cv_diff": 0.15, "cv_diff_ci_low": -0.05,
-                      "cv_diff_ci_high": 0.35, "cv_p_value": 0.12, "cv_p_adjusted": 0.24, "cv_method": CV_METHOD}}
+    # the top level is what the report prints (here the cross-validated difference), the pooled DeLong test a variant
+    test = {"model_a": "a", "model_b": "b", "method": CV_METHOD, "estimate": 0.15, "ci_low": -0.05, "ci_high": 0.35,
+            "p_value": 0.12, "p_adjusted": 0.24,
+            "extra": {"diff": 0.15, "diff_ci_low": -0.05, "diff_ci_high": 0.35,
+                      "delong": {"method": "delong-paired", "diff": 0.2, "diff_ci_low": 0.1, "diff_ci_high": 0.3,
+                                 "p_value": 0.01, "p_adjusted": 0.02}}}
     shown = paired_test([test], "b", "a", interval="cv")
     assert (shown["diff"], shown["low"], shown["high"]) == (-0.15, -0.35, 0.05)
     assert (shown["p"], shown["p_holm"], shown["method"]) == (0.12, 0.24, CV_METHOD)

@@ -109,13 +109,16 @@ def test_evaluate_predictions_pooled_per_fold_and_paired_tests():
     assert len(tests) == 3  # three models, one binary task
     t = [t for t in tests if (t["model_a"], t["model_b"]) == ("cnn", "logistic")][0]
     lg = pred[(pred.model == "logistic") & (pred.task == "crt")]
-    assert t["statistic"] == pytest.approx(delong_test(cnn.y_true, cnn.y_score, lg.y_score,
-                                                       groups=cnn.patient_id).statistic)
+    # four folds: no cross-validated interval (it needs 5), so the row says why; the pooled DeLong test is its variant
+    assert t["method"] == "cv: no interval" and t["ci_low"] is None and any("at least 5" in w for w in t["warnings"])
+    assert t["extra"]["delong"]["statistic"] == pytest.approx(delong_test(cnn.y_true, cnn.y_score, lg.y_score,
+                                                                          groups=cnn.patient_id).statistic)
     assert t["extra"]["variance"] == "delong-clustered (Obuchowski 1997)"
     assert t["task"] == "crt" and t["extra"]["model_b"] == "logistic"
     # the three paired tests of the task are one family: Holm-adjusted p beside the raw one
-    raw = [x["p_value"] for x in tests]
-    assert [x["p_adjusted"] for x in tests] == pytest.approx(list(multipletests(raw, method="holm")[1]))
+    raw = [x["extra"]["delong"]["p_value"] for x in tests]
+    assert [x["extra"]["delong"]["p_adjusted"] for x in tests] == pytest.approx(
+        list(multipletests(raw, method="holm")[1]))
     assert all("holm over the 3 paired test(s)" in x["adjustment"] for x in tests)
 
 

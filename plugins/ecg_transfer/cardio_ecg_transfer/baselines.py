@@ -157,12 +157,14 @@ def out_of_fold(pipe: Pipeline, x: pd.DataFrame | None, y: np.ndarray, k: int,
     return oof
 
 
-def fit_baselines(patients: pd.DataFrame, y: np.ndarray, b: Baselines, seed: int) -> ClinicalBaselines:
+def fit_baselines(patients: pd.DataFrame, y: np.ndarray, b: Baselines, seed: int,
+                  thresholds: bool = True) -> ClinicalBaselines:
     """Fit the comparators on the training fold's patients (one row each) and pick their thresholds.
 
     The threshold of the SVM and the forest is Youden's on out-of-fold scores within the training
     fold (`threshold_cv` inner folds), since a forest's in-sample scores separate the training
     patients almost perfectly and would give a meaningless cut-off; threshold_cv=0 uses in-sample scores.
+    `thresholds=False` leaves them at 0.5 and skips those inner fits: nested CV's refits read AUCs only.
     """
     y = np.asarray(y).astype(int)
     covariates = list(b.covariates)
@@ -184,7 +186,10 @@ def fit_baselines(patients: pd.DataFrame, y: np.ndarray, b: Baselines, seed: int
                           "ecg_transfer.baselines.svm.enabled=false")
     for name, pipe in make_classifiers(patients, covariates, b, seed, tune_cv=tune).items():
         fitted = fit_pipeline(clone(pipe), x, y)
-        scores = out_of_fold(pipe, x, y, k, seed) if k >= 2 else score(fitted, x)
         out.models[name] = fitted
+        if not thresholds:
+            out.thresholds[name] = 0.5
+            continue
+        scores = out_of_fold(pipe, x, y, k, seed) if k >= 2 else score(fitted, x)
         out.thresholds[name] = youden_threshold(y, scores)
     return out

@@ -143,6 +143,21 @@ def train_fold(features, fit_index: np.ndarray, val_index: np.ndarray, config: d
     return out
 
 
+def refit(features, train_index: np.ndarray, test_index: np.ndarray, config: dict, ctx) -> Predictions | None:
+    """The comparators that are cheap to refit, the guideline rule and the logistic regression on the covariates,
+    refitted on the training rows' patients as train_fold fits them and scoring the test rows: what nested CV
+    refits (cardio_refit, 300 times). The SVM (a grid search of 27 fits a fit) and the forest (300 trees) cost
+    seconds a fit, and the ResNets and the comparators on their features are deep: they keep the fold-DeLong
+    interval of the run's folds."""
+    bl = EcgSettings.of(config).baselines
+    if not (bl.guideline.enabled or bl.logistic.enabled):
+        return None
+    cheap = replace(bl, svm=replace(bl.svm, enabled=False), rf=replace(bl.rf, enabled=False))
+    patients = patients_of(features, train_index)
+    fitted = fit_baselines(patients, patients[features.label].to_numpy(), cheap, ctx.seed, thresholds=False)
+    return predict_fold(FoldModels(baselines=fitted), features, test_index, ctx)
+
+
 def predict_fold(models: FoldModels, features, test_index: np.ndarray, ctx) -> Predictions:
     """Predictions of every model of the fold, one row per ECG record and model: a ResNet scores each ECG (the mean
     over its beats and leads); the covariate models score the patient, given to each of the patient's ECGs. The

@@ -140,6 +140,15 @@ def cardio_predict(model: Any, features: Features, test_index: np.ndarray, confi
 
 
 @hookimpl
+def cardio_refit(features: Features, train_index: np.ndarray, test_index: np.ndarray, config: dict,
+                 ctx: RunContext) -> Predictions | None:
+    """The clinical comparators refitted on the core's nested-CV splits, for their nested-CV intervals."""
+    from cardio_ecg_transfer import fold_models
+
+    return fold_models.refit(features, train_index, test_index, config, ctx)
+
+
+@hookimpl
 def cardio_export_model(model: Any, config: dict, ctx: RunContext) -> ModelState:
     from cardio_ecg_transfer import bundle
 

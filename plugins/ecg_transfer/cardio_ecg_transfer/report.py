@@ -10,6 +10,7 @@ from cardio import Predictions, Section
 from cardio.stats import (
     StatsError,
     format_ci,
+    format_difference,
     headline_auc,
     interval_note,
     note_on_tests,
@@ -76,7 +77,7 @@ def _one(estimates: list[dict], **keys) -> dict | None:
 
 def table2(predictions: Predictions, estimates: list[dict], tests: list[dict], reference: str | None = None,
            repeat: int = 0) -> pd.DataFrame:
-    """One row per model: the performance table's AUC (its headline: the cross-validated AUC with the corrected t
+    """One row per model: the performance table's AUC (its headline: the cross-validated AUC with its cross-validated
     interval in a K-fold run) and pooled accuracy, sensitivity, specificity at the training-fold thresholds, then
     their mean ± SD over folds (the paper's columns, from `predictions`); then the comparisons with `reference`
     (pre-specified) and with the best model (exploratory), from `tests`."""
@@ -108,9 +109,7 @@ def reference_model(config: dict, task: str = TASK) -> str | None:
 
 
 def _diff(test: dict) -> str:
-    if test.get("diff") is None:
-        return "–"
-    return f"{test['diff']:+.3f} [{test['low']:+.3f}, {test['high']:+.3f}]"
+    return format_difference(test.get("diff"), test.get("low"), test.get("high"))
 
 
 def _p(p: float | None) -> str:
@@ -173,7 +172,7 @@ def _test_text(method: str) -> str:
     """The paired comparison's interval, as the performance section prints it."""
     if method == "paired DeLong":
         return "paired DeLong test, clustered by patient where a patient has several ECG rows; " + interval_note(method)
-    return "cross-validated ΔAUC, the mean of the per-fold differences, and its t-test p; " + interval_note(method)
+    return "cross-validated ΔAUC, the mean of the per-fold differences, and its p; " + interval_note(method)
 
 
 def table2_repeats(predictions: Predictions, estimates: list[dict], tests: list[dict], reference: str | None = None

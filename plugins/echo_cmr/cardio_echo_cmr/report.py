@@ -25,7 +25,7 @@ from cardio_echo_cmr.video import load_clip, preprocess_frames, sample_clip
 
 def _pooled(estimates: list[dict], metric: str, model: str, task: str, interval: str = "headline") -> dict | None:
     """The performance table's estimate of one model and task, or None. The AUC: its headline (cross-validated,
-    corrected t, with K folds; small-sample DeLong of a holdout), or with `interval` bootstrap the core's patient
+    with K folds; small-sample DeLong of a holdout), or with `interval` bootstrap the core's patient
     bootstrap of the pooled scores (the paper's 10,000 resamples in profile=paper)."""
     if metric == "auc" and interval == "bootstrap":
         found = [e for e in stats.pick(estimates, metric="auc", fold="pooled", model=model, task=task)
@@ -110,7 +110,7 @@ def delta_auc(predictions: Predictions, n_resamples: int, level: float, model: s
               tasks: tuple[str, str] = COMPARISON) -> stats.Estimate:
     """AUROC of tasks[0] minus AUROC of tasks[1] for one model, on the studies that have both labels.
 
-    With K folds: the cross-validated difference (mean of the per-fold differences, Nadeau & Bengio's corrected t
+    With K folds: the cross-validated difference (mean of the per-fold differences, the fold-DeLong interval
     with K - 1 df: counts training variability, as the performance section's paired rows do), which the control
     pair reads (benchmarks/controls.py echo_cmr_wma_lge). With one fold (the paper's holdout, an external set), or
     where a fold lacks a class of either label, a paired bootstrap over patients (all of a patient's studies
@@ -206,7 +206,7 @@ def _method_text(targets: tuple[Target, ...], views: tuple[str, ...], s: EchoSet
     if binary and len(views) > 1:
         text += (" Paired comparisons of the models (fused against each view where `stats.reference` is fused): the "
                  "performance section's paired tests (ΔAUC, p, Holm's p per task; with K folds the cross-validated "
-                 "difference, corrected t, which counts training variability).")
+                 "difference, which counts training variability).")
     return text + f" Backbone: {weights_source(s)}."
 
 

@@ -162,7 +162,7 @@ def explain_section(model: SeptalFlashModel, features: Features, index: np.ndarr
 def table_one(estimates: list[dict], tests: list[dict], task: str) -> tuple[pd.DataFrame, dict | None]:
     """The paper's Table 1 from the core's estimates: accuracy (Wilson CI, at the 0.5 threshold of the argmax) and
     AUC of each variant side by side, with the interval the performance table prints (its headline: small-sample
-    DeLong of the holdout's test set; the cross-validated AUC, corrected t, in a K-fold run), and the core's paired
+    DeLong of the holdout's test set; the cross-validated AUC with its interval in a K-fold run), and the core's paired
     test of full against cropped (the cross-validated difference in a K-fold run, paired DeLong with one fold)."""
     models = sorted({e["model"] for e in stats.pick(estimates, metric="auc", fold="pooled", task=task)},
                     key=lambda m: (not m.endswith("full"), m))
@@ -194,8 +194,9 @@ def evaluate_sections(predictions: Predictions, cohort: Cohort, features: Featur
             "paper's Table 1). ")
     if test and test["diff"] is not None:
         text += (f"Paired test, {test['a']} − {test['b']} (the performance section's; "
-                 f"{stats.interval_note(test['method'])}): ΔAUC {test['diff']:+.3f} "
-                 f"[{test['low']:+.3f}, {test['high']:+.3f}], p = {stats.format_p(test['p'])}. ")
+                 f"{stats.interval_note(test['method'])}): ΔAUC "
+                 f"{stats.format_difference(test['diff'], test['low'], test['high'])}, "
+                 f"p = {stats.format_p(test['p'])}. ")
     text += line_statement(features.table, SeptalFlashSettings.of(config).mmode)
     text += cohort.planted_effects(lambda: synthetic_truth(config))
     return [Section(title="Septal flash: Table 1 (full vs cropped M-mode)", text=text,

@@ -80,7 +80,7 @@ def _input(model: str) -> str:
 
 
 def _auc(estimates: list[dict], **keys) -> dict | None:
-    """The performance table's AUC of these keys (its headline: the cross-validated AUC with the corrected t
+    """The performance table's AUC of these keys (its headline: the cross-validated AUC with its cross-validated
     interval in a K-fold run, the small-sample DeLong one of a holdout), or None where it computed none."""
     return stats.headline_auc(estimates, **keys)
 
@@ -101,8 +101,8 @@ def _comparison_row(part: pd.DataFrame, estimates: list[dict], tests: list[dict]
     test = stats.paired_test(stats.pick(tests, task=task, repeat=repeat), resnet, logistic, interval="cv")
     skip = "skipped: one class" if not 0 < int(np.sum(y)) < len(y) else "–"
     row.update({"resnet_auc": stats.format_ci(ea) if ea else skip, "logistic_auc": stats.format_ci(eb) if eb else skip,
-                "ΔAUC (ResNet − logistic)": "–" if test is None or test["diff"] is None else
-                f"{test['diff']:+.3f} [{test['low']:+.3f}, {test['high']:+.3f}]",
+                "ΔAUC (ResNet − logistic)": "–" if test is None else
+                stats.format_difference(test["diff"], test["low"], test["high"]),
                 "p": stats.format_p(test["p"]) if test else "skipped",
                 "p (Holm)": stats.format_p(test["p_holm"]) if test else "skipped",
                 "Holm family": (test.get("extra") or {}).get("family", "") if test else ""})
@@ -114,7 +114,7 @@ def _comparison_row(part: pd.DataFrame, estimates: list[dict], tests: list[dict]
 def comparison_table(predictions: Predictions, estimates: list[dict], tests: list[dict]) -> pd.DataFrame:
     """Out-of-fold AUC of each ResNet and its logistic regression per input and risk factor, and their paired
     test: the performance section's `estimates` and `tests` as its tables print them (with K folds the
-    cross-validated AUC and difference, corrected t intervals; with one fold DeLong's), laid out as Yeung et al.'s
+    cross-validated AUC and difference, cross-validated intervals; with one fold DeLong's), laid out as Yeung et al.'s
     comparison, on the records that have the task (a missing label is left out, never counted as a class).
 
     Each repeat of a repeated k-fold predicts every patient once: the core evaluates each repeat on its own, and

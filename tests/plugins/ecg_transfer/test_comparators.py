@@ -39,7 +39,7 @@ def _predictions(n: int = 80, seed: int = 0) -> tuple[Predictions, np.ndarray, d
     ids = [f"p{i}" for i in range(n)]
     parts = [Predictions.from_arrays(ids, ids, y, s, model=m, task="t", threshold=0.5) for m, s in scores.items()]
     out = Predictions.concat(parts)
-    out.table["fold"] = np.tile(np.arange(n) % 4, 3)
+    out.table["fold"] = np.tile(np.arange(n) % 5, 3)
     return out, y, scores
 
 
@@ -55,7 +55,7 @@ def test_table2_tests_the_prespecified_reference_against_each_model_as_the_perfo
     t2 = _table2(preds, "middle").set_index("model")
     delta = "ΔAUC middle − model [CI]"
     assert t2.loc["middle", delta] == "reference" and t2.loc["middle", "p vs reference"] == "–"
-    # four folds: the cross-validated difference (mean of per-fold differences, corrected t), as the performance
+    # five folds: the cross-validated difference (mean of per-fold differences, fold DeLong), as the performance
     # section's paired table prints it, Holm over the reference's two comparisons
     fold = preds.table.loc[preds.table["model"] == "middle", "fold"].to_numpy()
     tests = [cv_auc_difference(y, scores["middle"], scores[m], fold) for m in ("strong", "noise")]
@@ -67,7 +67,7 @@ def test_table2_tests_the_prespecified_reference_against_each_model_as_the_perfo
         assert float(t2.loc[m, "p vs reference"]) != pytest.approx(delong_test(y, scores["middle"], scores[m]).p_value,
                                                                    rel=1e-2)  # not the pooled DeLong test
     assert float(t2.loc["strong", delta].split(" ")[0]) < 0 < float(t2.loc["noise", delta].split(" ")[0])
-    # the AUC column is the performance table's headline: the cross-validated AUC with its corrected t interval
+    # the AUC column is the performance table's headline: the cross-validated AUC with its fold-DeLong interval
     for m in ("strong", "middle", "noise"):
         assert t2.loc[m, "AUC"] == format_ci(cv_auc_interval(y, scores[m], fold))
     # the comparison with the best of these data is there, labelled exploratory and not adjusted
@@ -75,7 +75,7 @@ def test_table2_tests_the_prespecified_reference_against_each_model_as_the_perfo
     assert float(t2.loc["noise", "exploratory: p vs best (unadjusted)"]) == pytest.approx(
         cv_auc_difference(y, scores["strong"], scores["noise"], fold).extra["p_value"], rel=1e-2)
     assert not any("vs best (Holm)" in c for c in t2.columns)
-    assert "corrected t" in report.comparison_text("middle", ["strong", "middle", "noise"], CV_METHOD)
+    assert "fold DeLong" in report.comparison_text("middle", ["strong", "middle", "noise"], CV_METHOD)
 
 
 def test_table2_without_a_usable_reference_is_exploratory_only():

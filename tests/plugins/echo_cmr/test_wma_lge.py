@@ -87,7 +87,7 @@ def test_the_comparison_is_the_cross_validated_difference_or_says_what_it_ignore
     no_lge = t.assign(y_true=np.where((t["task"] == "lge") & (t["fold"] == "fold2"), 0, t["y_true"]))
     b = report.delta_auc(Predictions(table=no_lge), 200, 0.95)
     text = report.comparison_text(b, titles, 200)
-    assert b.method != CV_METHOD and "ignores training variability" in text and "one class of y_b" in text
+    assert b.method != CV_METHOD and "ignores training variability" in text and "positive records of y_b" in text
     one_fold = report.delta_auc(_predictions(1)[0], 200, 0.95)  # a holdout: the bootstrap, no fallback note
     assert one_fold.method != CV_METHOD and not one_fold.warnings
 

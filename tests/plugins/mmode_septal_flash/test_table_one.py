@@ -39,7 +39,7 @@ def test_table_one_carries_the_performance_tables_interval(folds, method):
         assert row["AUC interval"].startswith(method)
     (core,) = tests
     cv = folds > 1
-    diff = core["extra"]["cv_diff" if cv else "diff"] * (1 if core["model_a"] == MODELS[0] else -1)
+    diff = core["estimate"] * (1 if core["model_a"] == MODELS[0] else -1)
     assert (test["a"], test["b"]) == MODELS and test["diff"] == pytest.approx(diff)
-    assert test["p"] == (core["extra"]["cv_p_value"] if cv else core["p_value"])
+    assert test["p"] == core["p_value"]
     assert test["method"] == (CV_METHOD if cv else "paired DeLong")

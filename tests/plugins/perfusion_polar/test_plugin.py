@@ -96,7 +96,7 @@ def test_study_end_to_end(site_a):
 
 
 # Controls with power (issue 38): impaired MFR (read off the MFR map) found by the ResNet, 60 patients, 5 folds,
-# 24-pixel maps, 4 epochs a step in batches of 16. The headline interval (cv-corrected t, 4 df) of the planted run
+# 24-pixel maps, 4 epochs a step in batches of 16. The headline interval (cross-validated) of the planted run
 # lies above 0.5 in 5 of 5 seeds, and with the labels permuted both models' cover 0.5 in 4 of 5 (seed 3's ResNet:
 # 0.740 [0.632, 0.847]) in benchmarks/controls.py, whose CONTROLS["perfusion_polar"] holds these settings
 # (test_control_settings_are_the_benchmarks). At 36 patients, 2 folds and one epoch a step (one optimizer step each) the
@@ -126,7 +126,7 @@ def test_controls(tmp_path, permute):
     out = run_plugin("perfusion_polar", tmp_path / "run", sets=sets, cache_dir=tmp_path / "cache", seed=CONTROL_SEED)
     metrics = read_metrics(out)
     aucs = {m: headline(metrics, "auc", model=m, task="impaired_mfr") for m in ("resnet-polar", "logistic-17seg")}
-    assert all(e["method"] == CV_METHOD and e["extra"]["df"] == 4 for e in aucs.values()), aucs
+    assert all(e["method"] == CV_METHOD for e in aucs.values()), aucs
     if permute:
         assert all(e["ci_low"] <= 0.5 <= e["ci_high"] for e in aucs.values()), aucs
     else:

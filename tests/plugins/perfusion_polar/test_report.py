@@ -27,7 +27,7 @@ def _predictions(n_repeats: int, n: int = 40, constant: str | None = None) -> Pr
                 rows.append(pd.DataFrame({"record_id": [f"P{i:03d}" for i in range(n)],
                                           "patient_id": [f"P{i:03d}" for i in range(n)], "y_true": y,
                                           "y_score": score, "model": model, "task": task, "kind": "binary",
-                                          "threshold": 0.5, "fold": (np.arange(n) // 2 % 4).astype(str),
+                                          "threshold": 0.5, "fold": (np.arange(n) // 2 % 5).astype(str),
                                           "repeat": r}))
     return Predictions(pd.concat(rows, ignore_index=True))
 
@@ -58,8 +58,8 @@ def test_one_table_per_repeat_with_holm_beside_raw_p():
         == "0.81 / 0.85"
     # every AUC is over one repeat's 40 patients, never the 80 pooled rows
     assert set(table["n (pos/neg)"]) == {"20/20"}
-    # each cell is the core's number of that repeat as the performance table prints it (4 folds: the
-    # cross-validated AUC and difference with their corrected t intervals): ResNet (joint) on smoking, repeat 1
+    # each cell is the core's number of that repeat as the performance table prints it (5 folds: the
+    # cross-validated AUC and difference with their fold-DeLong intervals): ResNet (joint) on smoking, repeat 1
     row = table[(table["repeat"] == 1) & (table["input"] == "joint") & (table["task"] == "smoking")].iloc[0]
     (auc,) = [e for e in estimates if e["repeat"] == 1 and e["model"] == "resnet-polar" and e["task"] == "smoking"
               and e["metric"] == "auc" and e["method"] == CV_METHOD and e["fold"] == "pooled"]
@@ -67,9 +67,9 @@ def test_one_table_per_repeat_with_holm_beside_raw_p():
                and {t["model_a"], t["model_b"]} == {"resnet-polar", "logistic-17seg"}]
     assert row["resnet_auc"] == format_ci(auc) and row["Holm family"] == "reference"
     sign = 1 if test["model_a"] == "resnet-polar" else -1
-    assert float(row["ΔAUC (ResNet − logistic)"].split()[0]) == pytest.approx(sign * test["extra"]["cv_diff"],
+    assert float(row["ΔAUC (ResNet − logistic)"].split()[0]) == pytest.approx(sign * test["estimate"],
                                                                               abs=1e-3)
-    assert row["p"] == format_p(test["extra"]["cv_p_value"])
+    assert row["p"] == format_p(test["p_value"])
     # the per-input pair is not the reference's: the core adjusts it with the exploratory pairs
     assert set(table.loc[table["input"] == "rest", "Holm family"]) == {"exploratory"}
 

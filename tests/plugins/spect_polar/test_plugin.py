@@ -121,7 +121,7 @@ def test_cardio_run_end_to_end(tmp_path):
 
 
 # Controls with power (issue 38): a strong planted dyssynchrony effect (what PSD measures), 120 patients, 5 folds.
-# The headline interval (cv-corrected t, 4 df) of clinical+psd lies above 0.5 in 5 of 5 seeds and, with the labels
+# The headline interval (cross-validated) of clinical+psd lies above 0.5 in 5 of 5 seeds and, with the labels
 # permuted, every model's covers 0.5 in 5 of 5 (benchmarks/controls.py, whose CONTROLS["spect_polar"] holds these
 # settings: test_control_settings_are_the_benchmarks). At 60 patients and 3 folds (t with 2 df) the planted one
 # was found in 3 of 5. Seed 1, the benchmark's first, was fixed before any result.
@@ -150,7 +150,7 @@ def test_controls(tmp_path, permute):
     out = run_plugin("spect_polar", tmp_path / "run", cache_dir=tmp_path / "cache", sets=sets, seed=CONTROL_SEED)
     metrics = read_metrics(out)
     aucs = {m: headline(metrics, "auc", model=m) for m in MODELS}
-    assert all(e["method"] == CV_METHOD and e["extra"]["df"] == 4 for e in aucs.values()), aucs
+    assert all(e["method"] == CV_METHOD for e in aucs.values()), aucs
     if permute:
         assert all(e["ci_low"] <= 0.5 <= e["ci_high"] for e in aucs.values()), aucs
     else:

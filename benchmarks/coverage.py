@@ -1,0 +1,76 @@
+"""Coverage of every interval kind a report prints, by simulation through cardio's own code.
+
+Usage: python benchmarks/coverage.py [--kinds NAME ...] [--sizes 100 300] [--settings null signal] [--sets 2000]
+                                     [--seed 0] [--markdown] [--smoke]
+
+Every module of benchmarks/coverage_kinds registers its kinds (`@kind(name)`): a kind simulates data sets of a size
+under "null" (no effect) and "signal" (a planted one), runs each through cardio's function for that interval, and
+returns every set's estimate and interval with the truth the interval states it covers (docs/statistics.md). Printed
+per kind, size and setting: the sets, the misses of the 95% interval below the truth (the interval lies wholly under
+it), above it and in all (2.5% a tail and 5% in all is what a 95% interval promises), its mean width against the
+oracle width (2 x 1.96 x the SD of the estimate across the data sets), the power (the share whose interval excludes
+the no-effect value: under null, the false-positive rate) and the seconds cardio's calls took. `--markdown` prints
+the table docs/statistics.md includes. A kind's third column names the interval it measured (the method cardio
+named): run on cardio's code before issue 53 (`git stash`/another checkout, the same command), the same kinds give
+the "before" table.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import pkgutil
+import time
+
+import coverage_kinds
+from coverage_kinds import KINDS, summarise
+
+
+def load_kinds() -> None:
+    """Import every module of the coverage_kinds package, so that each registers its kinds."""
+    for mod in pkgutil.iter_modules(coverage_kinds.__path__):
+        importlib.import_module(f"coverage_kinds.{mod.name}")
+
+
+def _row(name: str, n: int, setting: str, d, markdown: bool) -> str:
+    s = summarise(d)
+    method = d.notes[0] if d.notes else ""
+    cells = [name, method, str(n), setting, f"{s['sets']:.0f}", f"{100 * s['miss_below']:.1f}",
+             f"{100 * s['miss_above']:.1f}", f"{100 * s['miss']:.1f}", f"{s['width_ratio']:.2f}",
+             "–" if s["power"] != s["power"] else f"{100 * s['power']:.1f}", f"{s['seconds']:.1f}"]
+    return "| " + " | ".join(cells) + " |" if markdown else "  ".join(f"{c:>8}" for c in cells)
+
+
+HEADER = ["kind", "interval", "patients", "setting", "sets", "misses below %", "misses above %", "misses %",
+          "width ÷ oracle", "power %", "seconds"]
+
+
+def main() -> None:
+    load_kinds()
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--kinds", nargs="+", default=list(KINDS), help=f"of {list(KINDS)}")
+    ap.add_argument("--sizes", type=int, nargs="+", default=[100, 300])
+    ap.add_argument("--settings", nargs="+", default=["null", "signal"], choices=["null", "signal"])
+    ap.add_argument("--sets", type=int, default=2000, help="data sets per kind, size and setting")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--markdown", action="store_true", help="print the table as markdown (docs/statistics.md)")
+    ap.add_argument("--smoke", action="store_true", help="4 data sets of 60 patients per kind: checks it runs")
+    args = ap.parse_args()
+    unknown = [k for k in args.kinds if k not in KINDS]
+    if unknown:
+        ap.error(f"unknown kind(s) {unknown}; known: {list(KINDS)}")
+    if args.smoke:
+        args.sets, args.sizes = 4, [60]
+    t0 = time.perf_counter()
+    print(f"{args.sets} data sets per kind, size and setting; seed {args.seed}; 95% intervals")
+    print("| " + " | ".join(HEADER) + " |\n|" + "---|" * len(HEADER) if args.markdown else
+          "  ".join(f"{c:>8}" for c in HEADER))
+    for name in args.kinds:
+        for n in args.sizes:
+            for setting in args.settings:
+                print(_row(name, n, setting, KINDS[name](n, setting, args.sets, args.seed), args.markdown),
+                      flush=True)
+    print(f"({time.perf_counter() - t0:.0f} s)")
+
+
+if __name__ == "__main__":
+    main()

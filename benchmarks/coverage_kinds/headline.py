@@ -1,0 +1,200 @@
+"""The headline intervals: the cross-validated AUC and the paired ΔAUC, for a pipeline cheap to refit (nested CV:
+`cardio.stats.cross_validated_auc`, `cross_validated_auc_difference`) and for a deep one, which has only its K fold
+models (`cardio.stats.cv_auc_interval`, `cv_auc_difference` on the out-of-fold scores of cardio's split, as a deep
+plugin's run calls them).
+
+Data (as benchmarks/cv_coverage.py): n patients, prevalence 0.4, half the data sets with 1-3 records a patient
+(within-patient correlation 0.6); five Gaussian features; "signal": the classes differ by 0.6 SD on features 0 and 1.
+Model A reads all five features, model B features 1-3 (B is A's comparator: a true ΔAUC of about +0.056 at 300
+patients). The refitted pipeline is a ridge logistic regression (Newton, batched over every fit of a data set in
+NumPy: hundreds of refits per data set). The deep one is a logistic model fitted by 3 epochs of minibatch SGD from a
+random start: its fold fits are noisy, as a network's are. Truth: a fitted linear score w has the population AUC
+Phi(w.delta / sqrt(2 w.w)); the estimand is the procedure's expected AUC at a training fold's size, the mean true AUC
+of every fold model of every data set of the cell (docs/statistics.md).
+
+On cardio's code before this issue (the corrected t) the same kinds run unchanged: `cross_validated_auc` then fits
+5 folds (no `nested_plan` exists there) and both pipelines get the corrected t interval.
+"""
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import numpy as np
+from scipy.stats import norm
+
+import cardio.stats as cs
+
+from . import Draws, kind
+
+P, RHO, SHIFT, PREVALENCE = 5, 0.6, 0.6, 0.4
+COLUMNS = {"A": np.arange(P), "B": np.array([1, 2, 3])}
+_CACHE: dict[tuple, Draws] = {}  # the ΔAUC draws made beside the AUC draws of the same data sets
+
+
+def draw(rng: np.random.Generator, n: int, clustered: bool,
+         signal: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Records (x, y, patient ids) of n patients and the class shift delta."""
+    y_pat = np.zeros(n, dtype=int)
+    y_pat[rng.permutation(n)[:round(PREVALENCE * n)]] = 1
+    k = rng.integers(1, 4, size=n) if clustered else np.ones(n, dtype=int)
+    ids = np.repeat(np.arange(n), k)
+    delta = np.r_[SHIFT, SHIFT, np.zeros(P - 2)] if signal else np.zeros(P)
+    u = rng.normal(scale=np.sqrt(RHO), size=(n, P)) + y_pat[:, None] * delta
+    return u[ids] + rng.normal(scale=np.sqrt(1 - RHO), size=(ids.size, P)), y_pat[ids], ids, delta
+
+
+def true_auc(w: np.ndarray, delta: np.ndarray) -> np.ndarray:
+    """Population AUC of each linear score (rows of w, intercept first)."""
+    v = w[:, 1:]
+    norms = np.sqrt((v * v).sum(axis=1))
+    safe = np.where(norms > 0, norms, 1.0)
+    return np.where(norms > 0, norm.cdf(v @ delta / (np.sqrt(2) * safe)), 0.5)
+
+
+def newton(x: np.ndarray, y: np.ndarray, weights: np.ndarray, lam: float = 1.0) -> np.ndarray:
+    """Ridge logistic regressions (intercept unpenalised), one per row of 0/1 record weights, by batched Newton
+    steps. Hand-written: scikit-learn fits one model a call, and a data set here needs hundreds."""
+    xa = np.c_[np.ones(len(x)), x]
+    pen = np.diag(np.r_[0.0, np.full(x.shape[1], lam)])
+    w = np.zeros((weights.shape[0], xa.shape[1]))
+    for _ in range(30):
+        p = 1.0 / (1.0 + np.exp(-(w @ xa.T)))
+        grad = ((p - y) * weights) @ xa + w @ pen
+        hess = np.einsum("fn,ni,nj->fij", weights * p * (1 - p), xa, xa) + pen
+        step = np.linalg.solve(hess, grad[..., None])[..., 0]
+        w -= step
+        if np.abs(step).max() < 1e-8:
+            break
+    return w
+
+
+def sgd(rng: np.random.Generator, x: np.ndarray, y: np.ndarray, weights: np.ndarray, epochs: int = 3,
+        lr: float = 0.5, lam: float = 1.0) -> np.ndarray:
+    """The 'deep' fit: minibatch SGD from a random start, a few epochs, batched over rows of record weights."""
+    xa = np.c_[np.ones(len(x)), x]
+    w = rng.normal(scale=0.5, size=(weights.shape[0], xa.shape[1]))
+    for _ in range(epochs):
+        for batch in np.array_split(rng.permutation(len(x)), max(1, len(x) // 16)):
+            p = 1.0 / (1.0 + np.exp(-(w @ xa[batch].T)))
+            wb = weights[:, batch]
+            grad = ((p - y[batch]) * wb) @ xa[batch] / np.maximum(wb.sum(axis=1, keepdims=True), 1) + lam * w / len(x)
+            w -= lr * grad
+    return w
+
+
+class Fitted:
+    """A refit callable over precomputed fits: `cardio.stats` calls it per fit (train, test); the fits themselves
+    were made at once (batched). A fit not precomputed (cardio's code before nested CV) is made on demand."""
+
+    def __init__(self, x: np.ndarray, y: np.ndarray, fit: Callable[[np.ndarray], np.ndarray]):
+        self.x, self.y, self.fit, self.memo = x, y, fit, {}
+        self.weights: list[np.ndarray] = []
+
+    def precompute(self, trains: list[np.ndarray]) -> None:
+        mask = np.zeros((len(trains), self.y.size))
+        for i, t in enumerate(trains):
+            mask[i, t] = 1.0
+        for t, w in zip(trains, self.fit(mask)):
+            self.memo[t.tobytes()] = w
+
+    def __call__(self, train: np.ndarray, test: np.ndarray) -> np.ndarray:
+        key = train.tobytes()
+        if key not in self.memo:
+            self.precompute([train])
+        w = self.memo[key]
+        if train.size > 0.7 * self.y.size:  # an outer fit ((K - 1)/K of the records), not an inner pair's
+            self.weights.append(w)
+        return w[0] + self.x[test] @ w[1:]
+
+
+def _refitted(n: int, signal: bool, s: int) -> tuple[tuple, tuple, float, float, float]:
+    """One data set through cardio's nested CV: the AUC of A and ΔAUC A - B, their truths, the cardio seconds."""
+    rng = np.random.default_rng(s)
+    x, y, ids, delta = draw(rng, n, s % 2 == 1, signal)
+    models = {m: Fitted(x[:, c], y, lambda w, c=c: newton(x[:, c], y, w)) for m, c in COLUMNS.items()}
+    t0 = time.perf_counter()
+    if hasattr(cs, "nested_plan"):
+        plan = cs.nested_plan(y, ids, seed=s)
+        trains = [plan.split(f)[0] for f in plan.fits]
+        t0 -= time.perf_counter()  # the batched fits are the pipeline's, not cardio's, time
+        for m in models.values():
+            m.precompute(trains)
+        t0 += time.perf_counter()
+    a = cs.cross_validated_auc(y, ids, models["A"], seed=s)
+    d = cs.cross_validated_auc_difference(y, ids, models["A"], models["B"], seed=s)
+    seconds = time.perf_counter() - t0
+    ta = true_auc(np.array(models["A"].weights), delta[COLUMNS["A"]]).mean()
+    tb = true_auc(np.array(models["B"].weights), delta[COLUMNS["B"]]).mean()
+    return (a.estimate, a.ci_low, a.ci_high), (d.estimate, d.ci_low, d.ci_high), ta, ta - tb, seconds, a.method
+
+
+def _deep(n: int, signal: bool, s: int) -> tuple[tuple, tuple, float, float, float]:
+    """One data set through a deep run's path: SGD fits on cardio's split, the interval of the out-of-fold scores."""
+    import pandas as pd
+
+    from cardio.data import make_folds
+
+    rng = np.random.default_rng(s)
+    x, y, ids, delta = draw(rng, n, s % 2 == 1, signal)
+    table = pd.DataFrame({"patient_id": ids.astype(str), "record_id": np.arange(y.size).astype(str), "label": y})
+    folds = make_folds(table, {"method": "kfold", "folds": 5, "repeats": 1, "stratify": True}, "label", s)
+    mask = np.zeros((len(folds), y.size))
+    label = np.empty(y.size, dtype=object)
+    for i, f in enumerate(folds):
+        mask[i, f.train] = 1.0
+        label[f.test] = f.name
+    scores, truth = {}, {}
+    for m, c in COLUMNS.items():
+        w = sgd(rng, x[:, c], y, mask)
+        scores[m] = np.empty(y.size)
+        for i, f in enumerate(folds):
+            scores[m][f.test] = w[i, 0] + x[f.test][:, c] @ w[i, 1:]
+        truth[m] = true_auc(w, delta[c]).mean()
+    t0 = time.perf_counter()
+    a = cs.cv_auc_interval(y, scores["A"], label.astype(str), groups=ids)
+    d = cs.cv_auc_difference(y, scores["A"], scores["B"], label.astype(str), groups=ids)
+    seconds = time.perf_counter() - t0
+    return (a.estimate, a.ci_low, a.ci_high), (d.estimate, d.ci_low, d.ci_high), truth["A"], \
+        truth["A"] - truth["B"], seconds, a.method
+
+
+def _both(name: str, one: Callable, n: int, setting: str, n_sets: int, seed: int) -> Draws:
+    """Run `one` on n_sets data sets; return the AUC draws, keep the ΔAUC draws of the same sets for its kind."""
+    start = seed * 10**7 + n * 10**4 + (5000 if setting == "signal" else 0)
+    runs = [one(n, setting == "signal", s) for s in range(start, start + n_sets)]
+    auc, diff = (np.array([r[i] for r in runs], dtype=float) for i in (0, 1))
+    seconds = float(sum(r[4] for r in runs))
+    method = runs[0][5]
+    _CACHE[(f"ΔAUC, {name}", n, setting, n_sets, seed)] = Draws(
+        diff[:, 0], diff[:, 1], diff[:, 2], truth=float(np.mean([r[3] for r in runs])), null=0.0, seconds=seconds,
+        notes=[method])
+    return Draws(auc[:, 0], auc[:, 1], auc[:, 2], truth=float(np.mean([r[2] for r in runs])), null=0.5,
+                 seconds=seconds, notes=[method])
+
+
+def _diff(name: str, one: Callable, n: int, setting: str, n_sets: int, seed: int) -> Draws:
+    key = (f"ΔAUC, {name}", n, setting, n_sets, seed)
+    if key not in _CACHE:
+        _both(name, one, n, setting, n_sets, seed)
+    return _CACHE.pop(key)
+
+
+@kind("AUC, refitted pipeline")
+def auc_refitted(n: int, setting: str, n_sets: int, seed: int) -> Draws:
+    return _both("refitted", _refitted, n, setting, n_sets, seed)
+
+
+@kind("ΔAUC, refitted pipelines")
+def diff_refitted(n: int, setting: str, n_sets: int, seed: int) -> Draws:
+    return _diff("refitted", _refitted, n, setting, n_sets, seed)
+
+
+@kind("AUC, deep pipeline")
+def auc_deep(n: int, setting: str, n_sets: int, seed: int) -> Draws:
+    return _both("deep", _deep, n, setting, n_sets, seed)
+
+
+@kind("ΔAUC, deep pipelines")
+def diff_deep(n: int, setting: str, n_sets: int, seed: int) -> Draws:
+    return _diff("deep", _deep, n, setting, n_sets, seed)

@@ -1,0 +1,247 @@
+"""Nested cross-validation (Bates, Hastie & Tibshirani 2023) for the AUC of a pipeline cheap to refit, and for the
+paired difference of two such pipelines.
+
+A K-fold estimate varies from data set to data set more than its K test folds suggest, and no formula recovers that
+spread from one K-fold run (Bengio & Grandvalet 2004). A pipeline that can be refitted (a logistic regression, a
+forest, a stacker) can measure it instead. For each of R random K-fold splits (repeat 0 is the run's own) and each
+outer fold k, the pipeline is fitted without fold k and scored on it (e_out: the outer AUC, with its within-fold
+DeLong variance b), and fitted without folds k and j for every other j and scored on j, an inner K - 1-fold
+cross-validation of the data without fold k (e_in: the mean of its fold AUCs). Then
+
+    MSE-hat = mean over (r, k) of (e_in - e_out)^2  -  mean of b,
+
+the mean squared error of a cross-validated AUC against the AUC it stands for, less the holdout's own noise. The
+interval is the repeated-CV estimate (the mean of the R x K outer AUCs) +- z sqrt((K - 1)/K x MSE-hat): the inner
+cross-validations see (K - 1)/K of the patients, and an error of a mean falls as 1/n. As in Bates et al.'s
+`nestedcv` the SE is kept between the naive SE (sqrt(mean b / K), the test folds' noise alone) and sqrt(K) times
+it. Fits: R x (K + K(K - 1)/2), 15 R at K = 5, each a fit on (K - 1)/K or (K - 2)/K of the patients.
+
+Adapted to the AUC: e_in and e_out are means of per-fold AUCs (cardio's cross-validated AUC), b is the clustered
+DeLong variance of the outer fold's AUC (patients, not records, are the units), folds are cardio's patient-grouped,
+stratified ones (`cardio.data.make_folds`). The centre is not moved by Bates et al.'s bias correction: that
+extrapolates to a model trained on all n patients, while cardio's cross-validated AUC estimates the procedure at a
+training fold's size (docs/statistics.md), for which the repeated-CV mean is unbiased; `extra.ncv` and
+`extra.bias_to_full_size` report it. Coverage, width against the oracle and the repeats needed:
+`benchmarks/coverage.py`. Hand-written: no Python library implements nested CV for an interval.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy.stats import norm
+
+from cardio.stats.bootstrap import patients_of
+from cardio.stats.cv_auc import ESTIMAND, MIN_FOLDS, clustered_variance, influence
+from cardio.stats.result import Estimate, StatsError
+from cardio.stats.roc import _structural_components
+from cardio.stats.validation import as_binary_labels, check_level
+
+NESTED_METHOD = "nested CV (Bates, Hastie & Tibshirani 2023)"
+#: Random K-fold splits nested CV averages (benchmarks/coverage.py: fewer leave MSE-hat too noisy to hold the level).
+DEFAULT_REPEATS = 20
+Refit = Callable[[np.ndarray, np.ndarray], Any]
+_SPLITS: dict[tuple, NestedPlan] = {}  # the last plan made (make_folds costs ~0.1 s a repeat)
+
+
+def plan_fits(folds: int, repeats: int) -> list[tuple[int, tuple[int, ...]]]:
+    """(repeat, folds left out) of every fit of nested CV: per repeat the K outer fits, then the K(K - 1)/2 pairs."""
+    k = folds
+    return [(r, e) for r in range(repeats)
+            for e in [(j,) for j in range(k)] + [(i, j) for i in range(k) for j in range(i + 1, k)]]
+
+
+@dataclass(frozen=True)
+class NestedPlan:
+    """The splits nested CV fits on: each record's fold in each repeat (rows: repeats; -1: in no fold)."""
+
+    fold: np.ndarray
+
+    @property
+    def repeats(self) -> int:
+        return int(self.fold.shape[0])
+
+    @property
+    def folds(self) -> int:
+        return int(self.fold.max()) + 1
+
+    @property
+    def fits(self) -> list[tuple[int, tuple[int, ...]]]:
+        return plan_fits(self.folds, self.repeats)
+
+    def split(self, fit: tuple[int, tuple[int, ...]]) -> tuple[np.ndarray, np.ndarray]:
+        """Training and test records of one fit: the test records are those of the folds left out."""
+        r, out = fit
+        held = np.isin(self.fold[r], out)
+        return np.flatnonzero(~held & (self.fold[r] >= 0)), np.flatnonzero(held)
+
+    @classmethod
+    def of_folds(cls, split: Sequence[Any], n: int) -> NestedPlan:
+        """The plan of cardio's folds (`make_folds` with repeats: each fold's `.repeat` and `.test` rows)."""
+        repeats = max(f.repeat for f in split) + 1
+        fold = np.full((repeats, n), -1)
+        seen = [0] * repeats
+        for f in split:
+            fold[f.repeat, f.test] = seen[f.repeat]
+            seen[f.repeat] += 1
+        return cls(fold)
+
+
+def nested_plan(y: Any, groups: Any = None, folds: int = 5, repeats: int = DEFAULT_REPEATS,
+                seed: int = 0) -> NestedPlan:
+    """R of cardio's patient-grouped, stratified K-fold splits (`cardio.data.make_folds`; repeat r has seed + r, so
+    repeat 0 is a run's own split of these records with that seed)."""
+    from cardio.data import make_folds  # lazily: the stats service stays importable without the run's modules
+
+    yy = as_binary_labels(y)
+    ids = (np.arange(yy.size) if groups is None else np.asarray(groups)).astype(str)
+    key = (yy.tobytes(), ids.tobytes(), folds, repeats, seed)
+    if key not in _SPLITS:  # the AUC and the paired difference of one data set: one plan, made once
+        table = pd.DataFrame({"patient_id": ids, "record_id": np.arange(yy.size).astype(str), "label": yy})
+        cv = {"method": "kfold", "folds": int(folds), "repeats": int(repeats), "stratify": True}
+        _SPLITS.clear()
+        _SPLITS[key] = NestedPlan.of_folds(make_folds(table, cv, "label", seed), yy.size)
+    return _SPLITS[key]
+
+
+def refit_scores(plan: NestedPlan, refit: Refit) -> np.ndarray:
+    """Every fit of the plan: ``refit(train, test)`` -> scores of the test records, as rows (NaN off the test)."""
+    fits = plan.fits
+    out = np.full((len(fits), plan.fold.shape[1]), np.nan)
+    for i, fit in enumerate(fits):
+        train, test = plan.split(fit)
+        s = np.asarray(refit(train, test), dtype=np.float64).ravel()
+        if s.shape != test.shape:
+            raise StatsError(f"refit returned {s.size} scores for the {test.size} test records of repeat {fit[0]}, "
+                             f"folds {fit[1]} left out")
+        out[i, test] = s
+    return out
+
+
+def _fold_terms(y: np.ndarray, codes: np.ndarray, rows: list[np.ndarray], weights: Sequence[float],
+                where: str) -> tuple[np.ndarray, float]:
+    """The statistic (an AUC, or a weighted difference) of each score row on one fold's records, and the clustered
+    DeLong variance of the first row's."""
+    local = np.unique(codes, return_inverse=True)[1]
+    for cls, name in ((1, "positive"), (0, "negative")):
+        have = np.unique(local[y == cls]).size
+        if have < 2:
+            raise StatsError(f"{where} holds {have} patient(s) with {name} records: its AUC has no variance; "
+                             "stratify the folds or use fewer")
+    stat, pos, neg = np.zeros(rows[0].shape[0]), np.zeros(local.max() + 1), np.zeros(local.max() + 1)
+    for s, w in zip(rows, weights):
+        if not np.isfinite(s).all():
+            raise StatsError(f"{where}: a refit left {int((~np.isfinite(s)).sum())} score(s) missing or non-finite")
+        aucs, v10, v01 = _structural_components(y, s)
+        stat += w * aucs
+        a, b = influence(y, float(aucs[0]), v10[0], v01[0], local)
+        pos, neg = pos + w * a, neg + w * b
+    return stat, clustered_variance(pos, neg, y, local)
+
+
+def _nested_terms(y: np.ndarray, codes: np.ndarray, plan: NestedPlan, scores: Sequence[np.ndarray],
+                  weights: Sequence[float]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(e_out, e_in, b), each (R, K): outer fold AUC, the inner CV AUC without that fold, the outer's variance."""
+    k, fits = plan.folds, plan.fits
+    index = {fit: i for i, fit in enumerate(fits)}
+    e_out, e_in, b = (np.empty((plan.repeats, k)) for _ in range(3))
+    for r in range(plan.repeats):
+        inner = np.full((k, k), np.nan)  # [j, i]: the fit without folds i and j, scored on fold j
+        for j in range(k):
+            test = np.flatnonzero(plan.fold[r] == j)
+            others = [i for i in range(k) if i != j]
+            rows = [index[(r, (j,))]] + [index[(r, (min(i, j), max(i, j)))] for i in others]
+            stat, b[r, j] = _fold_terms(y[test], codes[test], [s[rows][:, test] for s in scores], weights,
+                                        f"repeat {r}, fold {j}")
+            e_out[r, j] = stat[0]
+            inner[j, others] = stat[1:]
+        e_in[r] = [np.nanmean(inner[:, i]) for i in range(k)]
+    return e_out, e_in, b
+
+
+def nested_cv_estimate(y: Any, groups: Any, plan: NestedPlan, scores: Sequence[np.ndarray],
+                       weights: Sequence[float] = (1.0,), level: float = 0.95, metric: str = "auc") -> Estimate:
+    """Nested CV of an AUC (one score matrix) or a paired difference (two, weights (1, -1)) from the refitted
+    scores: rows in `plan.fits` order, columns the records, NaN off each fit's test folds (module docstring)."""
+    level = check_level(level)
+    yy = as_binary_labels(y)
+    if plan.fold.shape[1] != yy.size or any(np.shape(s) != (len(plan.fits), yy.size) for s in scores):
+        raise StatsError(f"nested CV needs one score row per fit ({len(plan.fits)}) over the {yy.size} records")
+    if plan.folds < MIN_FOLDS:
+        raise StatsError(f"{plan.folds} fold(s): a cross-validated interval needs at least {MIN_FOLDS}")
+    patients = patients_of(groups, yy.size)
+    codes = np.arange(yy.size) if patients is None else patients.codes
+    e_out, e_in, b = _nested_terms(yy, codes, plan, scores, weights)
+    k = plan.folds
+    mse = float(np.mean((e_in - e_out) ** 2) - b.mean())
+    naive = float(np.sqrt(b.mean() / k))
+    se = float(np.clip(np.sqrt(max(mse, 0.0) * (k - 1) / k), naive, np.sqrt(k) * naive))
+    est = float(e_out.mean())
+    q = float(norm.ppf(0.5 + level / 2.0))
+    bounds = (0.0, 1.0) if metric == "auc" else (-1.0, 1.0)
+    ncv = float(e_in.mean())
+    extra = {"se": se, "mse": mse, "se_naive": naive, "repeats": plan.repeats, "n_folds": k,
+             "fits": len(plan.fits), "per_fold": e_out[0].tolist(), "ncv": ncv,
+             "bias_to_full_size": (1 + ((k - 2) / k) ** 1.5) * (ncv - est), "estimand": ESTIMAND}
+    if metric != "auc":
+        p = 1.0 if se == 0.0 and est == 0.0 else (0.0 if se == 0.0 else float(2.0 * norm.sf(abs(est) / se)))
+        extra["p_value"] = p
+    return Estimate(metric=metric, estimate=est, ci_low=max(bounds[0], est - q * se),
+                    ci_high=min(bounds[1], est + q * se), level=level, method=NESTED_METHOD, n=int(yy.size),
+                    extra=extra)
+
+
+def cross_validated_auc(y: Any, groups: Any, refit: Refit, level: float = 0.95, folds: int = 5,
+                        repeats: int = DEFAULT_REPEATS, seed: int = 0) -> Estimate:
+    """Cross-validated AUC of a pipeline cheap to refit, ``refit(train_idx, test_idx) -> scores of test_idx``, with
+    the nested-CV interval: the pipeline is refitted R x (K + K(K - 1)/2) times on cardio's patient-grouped folds."""
+    plan = nested_plan(y, groups, folds, repeats, seed)
+    return nested_cv_estimate(y, groups, plan, [refit_scores(plan, refit)], level=level)
+
+
+def cross_validated_auc_difference(y: Any, groups: Any, refit_a: Refit, refit_b: Refit, level: float = 0.95,
+                                   folds: int = 5, repeats: int = DEFAULT_REPEATS, seed: int = 0) -> Estimate:
+    """Paired cross-validated AUC difference A - B of two pipelines refitted on the same splits, nested-CV interval
+    and its p-value (``extra.p_value``)."""
+    plan = nested_plan(y, groups, folds, repeats, seed)
+    est = nested_cv_estimate(y, groups, plan, [refit_scores(plan, refit_a), refit_scores(plan, refit_b)],
+                             weights=(1.0, -1.0), level=level, metric="auc_difference")
+    return est
+
+
+@dataclass(frozen=True)
+class Refitted:
+    """The scores of a run's models cheap to refit, refitted on nested CV's splits (its plugin's `cardio_refit`):
+    one row per fit (its index in the plan's `fits`), model, task and scored unit (`record_id` at the level the run
+    is evaluated, as its predictions). `seconds`: the refits' wall time, which the report states."""
+
+    table: pd.DataFrame
+    folds: int
+    repeats: int
+    seconds: float = 0.0
+
+    def has(self, model: Any, task: Any) -> bool:
+        return bool(((self.table["model"] == model) & (self.table["task"] == task)).any())
+
+    def arrays(self, model: Any, task: Any, units: Any) -> tuple[NestedPlan, np.ndarray]:
+        """The plan and the score rows of one model and task over `units` (the record ids its estimate uses): each
+        unit's fold in each repeat is the outer fit that scored it. An error names a unit no outer fit scored."""
+        fits = plan_fits(self.folds, self.repeats)
+        sub = self.table[(self.table["model"] == model) & (self.table["task"] == task)]
+        units = pd.Index(np.asarray(units).astype(str))
+        pos = units.get_indexer(sub["record_id"].astype(str))
+        sub, pos = sub[pos >= 0], pos[pos >= 0]
+        fit = sub["fit"].to_numpy(dtype=int)
+        scores = np.full((len(fits), units.size), np.nan)
+        scores[fit, pos] = sub["y_score"].to_numpy(dtype=float)
+        fold = np.full((self.repeats, units.size), -1)
+        for i, (r, out) in enumerate(fits):
+            if len(out) == 1:
+                fold[r, np.isfinite(scores[i])] = out[0]
+        missing = int((fold < 0).any(axis=0).sum())
+        if missing:
+            raise StatsError(f"{missing} of {units.size} records were not scored by the refits of every repeat")
+        return NestedPlan(fold), scores
