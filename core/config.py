@@ -17,6 +17,17 @@ import yaml
 from cardio.data import CardioError, PluginInfo
 
 
+def config_dir() -> Path:
+    """The user's cardio config folder (signing key, trusted keys, the caches' own keys): $CARDIO_CONFIG_DIR, else
+    $XDG_CONFIG_HOME/cardio, else ~/.config/cardio."""
+    import os
+
+    if os.environ.get("CARDIO_CONFIG_DIR"):
+        return Path(os.environ["CARDIO_CONFIG_DIR"]).expanduser()
+    base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+    return Path(base).expanduser() / "cardio"
+
+
 class _Loader(yaml.SafeLoader):
     """safe_load, reading 1e-3 and 3E+4 as numbers (YAML 1.1, PyYAML's, reads them as text; YAML 1.2 does not)."""
 
