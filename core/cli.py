@@ -291,9 +291,12 @@ def sign_cmd(run_dir: str) -> None:
     if key is None:
         raise CardioError(f"no signing key: set CARDIO_SIGNING_KEY to a private key file, or make "
                           f"{signing.config_dir() / 'signing_key'} with cardio keygen")
-    bundle.check(Path(run_dir))
-    folder = Path(run_dir) / "model"
-    signing.sign(folder, key)
+    from cardio.data import folders
+
+    with folders.holding(run_dir, "run directory"):  # not while a run (its evaluate task) rewrites its bundle
+        bundle.check(Path(run_dir))
+        folder = Path(run_dir) / "model"
+        signing.sign(folder, key)
     click.echo(f"{folder} ({signing.bundle_fingerprint(folder)}) signed by key "
                f"{signing.key_fingerprint(key.public_key())}")
 
@@ -420,9 +423,11 @@ def report_cmd(run_dir: str, checklist: bool) -> None:
 
     The report reads like a paper: summary, cohort, performance, comparisons, calibration and decision curves,
     explanations, then the appendices (methods, full tables, the TRIPOD+AI checklist)."""
+    from cardio.data import folders
     from cardio.report import outputs as report
 
-    md = report.render(Path(run_dir), checklist=checklist)
+    with folders.holding(run_dir, "run directory"):  # one writer: not beside a run that writes its report
+        md = report.render(Path(run_dir), checklist=checklist)
     parts = md.split("\n## ")[1:]
     shown = [p for p in parts if p.startswith(("Summary", "Performance"))]
     click.echo("\n".join("## " + p for p in shown) if shown else md)

@@ -26,6 +26,17 @@ class Refused(yaml.YAMLError):
         self.problem, self.problem_mark = problem, mark
 
 
+def config_dir() -> Path:
+    """The user's cardio config folder (signing key, trusted keys, the caches' own keys): $CARDIO_CONFIG_DIR, else
+    $XDG_CONFIG_HOME/cardio, else ~/.config/cardio."""
+    import os
+
+    if os.environ.get("CARDIO_CONFIG_DIR"):
+        return Path(os.environ["CARDIO_CONFIG_DIR"]).expanduser()
+    base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+    return Path(base).expanduser() / "cardio"
+
+
 class _Loader(yaml.SafeLoader):
     """safe_load, reading 1e-3 and 3E+4 as numbers (YAML 1.1, PyYAML's, reads them as text; YAML 1.2 does not), and
     refusing what a config has no use for and would read silently wrong (Refused): every tag, every key twice."""

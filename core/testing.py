@@ -91,13 +91,22 @@ def load_script(path: str | Path) -> Any:
     return module
 
 
-def invoke(*args: str) -> CliResult:
-    """Run `cardio ARGS...` in process through click's test runner; exit code, stdout and stderr apart."""
+def invoke(*args: str, cwd: str | Path | None = None) -> CliResult:
+    """Run `cardio ARGS...` in process through click's test runner (in the working folder `cwd`, when given); exit
+    code, stdout and stderr apart."""
+    import os
+
     from click.testing import CliRunner
 
     from cardio.cli import main
 
-    result = CliRunner().invoke(main, list(args), catch_exceptions=False)
+    here = os.getcwd()
+    if cwd is not None:
+        os.chdir(cwd)
+    try:
+        result = CliRunner().invoke(main, list(args), catch_exceptions=False)
+    finally:
+        os.chdir(here)
     return CliResult(result.exit_code, result.stdout, result.stderr)
 
 

@@ -5,12 +5,17 @@ dict of everything the content depends on, plus a version a plugin bumps when it
 A builder writes into a private temporary path that is renamed into place only when complete, and
 a per-entry file lock makes a second process (another rank, another run) wait and reuse the entry
 instead of building it twice.
+
+The cache is not trusted: other users and processes may write it. What it keeps that would run code when read
+(the stages of a run, a pickle) is sealed with an HMAC under the cache's own key (`Cache.secret`), kept outside it
+in the user's config folder, and read only when the seal verifies (`seal`, `unseal`).
 """
 from __future__ import annotations
 
 import errno
 import fcntl
 import hashlib
+import hmac
 import json
 import logging
 import os
@@ -89,10 +94,102 @@ def _write_failure(e: BaseException, tmp: Path) -> str | None:
 
 
 def write_text_atomic(path: str | Path, text: str) -> Path:
-    """Write a text file atomically."""
+    """Write a text file atomically: a temporary file, flushed to the disk (fsync), renamed into place; a marker or
+    a key is whole or absent, never empty, even on a full disk or a crash."""
     with atomic_path(path) as tmp:
-        tmp.write_text(text)
+        with open(tmp, "w") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
     return Path(path)
+
+
+SEAL = b"cardio-sealed/1\n"  # what a sealed entry starts with, then the HMAC-SHA256 of the rest
+_MAC = 32
+
+
+def seal(data: bytes, key: bytes) -> bytes:
+    """`data` with its HMAC-SHA256 under `key` in front: only a holder of the key can make one that unseals."""
+    return SEAL + hmac.new(key, data, hashlib.sha256).digest() + data
+
+
+def unseal(blob: bytes, key: bytes) -> bytes | None:
+    """What `seal` sealed, when its HMAC verifies under `key`; None for anything else (planted, edited, cut)."""
+    if not blob.startswith(SEAL) or len(blob) < len(SEAL) + _MAC:
+        return None
+    mac, data = blob[len(SEAL):len(SEAL) + _MAC], blob[len(SEAL) + _MAC:]
+    return data if hmac.compare_digest(mac, hmac.new(key, data, hashlib.sha256).digest()) else None
+
+
+def sealed(path: Path, key: bytes) -> bool:
+    """Whether the file at `path` is sealed under `key` (read in blocks: an entry may be large)."""
+    try:
+        with open(path, "rb") as f:
+            if f.read(len(SEAL)) != SEAL:
+                return False
+            mac, h = f.read(_MAC), hmac.new(key, digestmod=hashlib.sha256)
+            for block in iter(lambda: f.read(1 << 20), b""):
+                h.update(block)
+    except OSError:
+        return False
+    return hmac.compare_digest(mac, h.digest())
+
+
+KEY_BYTES = 32
+
+
+def _secret_file(root: Path) -> Path:
+    from cardio.config import config_dir
+
+    return config_dir() / "cache-keys" / hashlib.sha256(os.path.realpath(root).encode()).hexdigest()[:24]
+
+
+def _read_secret(path: Path) -> bytes | None:
+    """The key in `path`: a regular file of KEY_BYTES bytes, the user's, readable by the user alone; else None
+    (FileNotFoundError when there is none)."""
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    with os.fdopen(fd, "rb") as f:
+        st = os.fstat(f.fileno())
+        key = f.read(KEY_BYTES + 1)
+    if not _stat_ok(st) or len(key) != KEY_BYTES:
+        log.warning("%s is not a cache key cardio made (it must be %d bytes, yours, mode 0600): the run's stages "
+                    "are not kept in the cache", path, KEY_BYTES)
+        return None
+    return key
+
+
+def _stat_ok(st: os.stat_result) -> bool:
+    import stat
+
+    return stat.S_ISREG(st.st_mode) and st.st_uid == os.getuid() and not st.st_mode & 0o077
+
+
+def _make_secret(path: Path) -> None:
+    """A new key at `path` (FileExistsError: another process made it first, and that one is the key)."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    write_new(path, os.urandom(KEY_BYTES))
+
+
+def write_new(path: Path, data: bytes, mode: int = 0o600) -> None:
+    """Create `path` holding `data`, whole or not at all: a temporary file beside it (mode `mode` from its start),
+    flushed to the disk (fsync), then linked to `path`, never over a file already there (FileExistsError). A full
+    disk is one line naming `path`, and leaves nothing behind."""
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:12]}.tmp")
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, mode)
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.link(tmp, path)
+    except FileExistsError:
+        raise
+    except OSError as e:
+        if e.errno in _FULL:
+            raise CardioError(f"{_FULL[e.errno]} while writing {path}") from None
+        raise
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 @contextmanager
@@ -119,6 +216,30 @@ class Cache:
     def __init__(self, root: str | Path) -> None:
         self.root = Path(root).expanduser()
 
+    def secret(self) -> bytes | None:
+        """The cache's own key, for what it keeps sealed (`seal`): 32 random bytes made on first use in the user's
+        config folder, `<config dir>/cache-keys/<digest of the cache's real path>` (mode 0600), never in the cache
+        itself, which others may write. None where the config folder cannot hold one: nothing is then kept
+        sealed, and each process builds what it would have read."""
+        path = _secret_file(self.root)
+        for _ in range(3):
+            try:
+                return _read_secret(path)
+            except FileNotFoundError:
+                try:
+                    _make_secret(path)
+                except FileExistsError:
+                    continue
+                except OSError as e:
+                    log.warning("no cache key can be made at %s (%s): the run's stages are not kept in the cache",
+                                path, e.strerror)
+                    return None
+            except OSError as e:
+                log.warning("the cache key %s cannot be read (%s): the run's stages are not kept in the cache",
+                            path, e.strerror)
+                return None
+        return None
+
     def path(self, namespace: str, key: Mapping[str, Any] | str, suffix: str = "", *, version: int = 1) -> Path:
         """Where the entry for `key` lives (it may not exist yet)."""
         full = {"key": key, "version": version}
@@ -139,8 +260,8 @@ class Cache:
             if self._intact(path, check):  # another process built it while this one waited
                 return path
             if path.exists():
-                log.warning("cache entry %s is damaged (truncated or changed since it was written); rebuilding it",
-                            path)
+                log.warning("cache entry %s is damaged, or not written by cardio (truncated, changed since it was "
+                            "written, or not sealed by this cache's key); rebuilding it", path)
                 _remove(path)
             with atomic_path(path) as tmp:
                 build(tmp)

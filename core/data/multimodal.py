@@ -23,7 +23,7 @@ import pandas as pd
 
 from cardio import config as config_mod
 from cardio import plugins
-from cardio.data import CardioError
+from cardio.data import CardioError, folders
 from cardio.data.cache import write_text_atomic
 from cardio.data.spreadsheet import write_csv
 
@@ -83,10 +83,7 @@ def write_cohort(out: Path, modalities: list[str], n: int = 300, seed: int = 0, 
         raise CardioError(f"--plugins {modalities}: name at least two different modality plugins")
     if not 0.0 <= missing < 0.5:
         raise CardioError(f"--missing {missing} must lie in [0, 0.5)")
-    out = Path(out)
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):  # never write over the user's files
-        raise CardioError(f"--out {out} exists and is not an empty folder; synthetic-crt writes a new cohort folder "
-                          "(choose another --out)")
+    folders.output_path(out)  # a dangling link or a file is refused before any plugin loads
     loaded = plugins.get_plugin_manager(register)
     pms = {m: plugins.select(loaded, m) for m in modalities}
     lacking = [m for m, pm in pms.items() if not pm.hook.cardio_write_synthetic.get_hookimpls()]
@@ -94,7 +91,14 @@ def write_cohort(out: Path, modalities: list[str], n: int = 300, seed: int = 0, 
         raise CardioError(f"plugin(s) {lacking} cannot write a modality for a multimodal cohort "
                           "(no cardio_write_synthetic hook)")
     table, truth = latent(n, seed, modalities, setting, overlap, weight=weight)
-    out.mkdir(parents=True, exist_ok=True)
+    with folders.new_folder(out, "cohort folder", "synthetic-crt writes a new cohort folder (choose another --out)") \
+            as path:
+        return _write_modalities(path, table, truth, pms, modalities, n, seed, missing, sets or {})
+
+
+def _write_modalities(out: Path, table: pd.DataFrame, truth: dict, pms: dict, modalities: list[str], n: int,
+                      seed: int, missing: float, sets: dict[str, tuple[str, ...]]) -> dict:
+    """write_cohort's files in its claimed folder `out`."""
     rng = np.random.default_rng(np.random.SeedSequence([seed, 31]))
     truth["missing"] = {}
     for i, m in enumerate(modalities):
@@ -103,7 +107,7 @@ def write_cohort(out: Path, modalities: list[str], n: int = 300, seed: int = 0, 
         truth["missing"][m] = int((~has).sum())
         part = table.loc[has, ["patient_id", "responder", f"drive_{m}"]].rename(columns={f"drive_{m}": "drive"})
         info = plugins.info(pms[m], m)
-        cfg = config_mod.resolve(info.default_config, None, (sets or {}).get(m, ()))
+        cfg = config_mod.resolve(info.default_config, None, sets.get(m, ()))
         pms[m].hook.cardio_write_synthetic(patients=part.reset_index(drop=True), dest=out / m, seed=seed, config=cfg,
                                            settings=config_mod.plugin_settings(info, cfg))
         stated = _stated(out / m)

@@ -141,11 +141,23 @@ def submit(spec: TaskSpec, config: dict, run_dir: Path, todo: list[str], log: lo
     _submitit()
     ex = config["executor"]
     os.environ["SUBMITIT_PREEMPT_SIGNAL"] = str(ex["signal"])  # the task processes read it when submitit loads
-    folder = Path(ex["folder"] or Path(run_dir) / "tasks" / "submitit") / "%j"
+    folder = job_folder(config, Path(run_dir) / "tasks" / "submitit")
     if ex["name"] == "local":
         run_local(spec, config, folder, todo, log, here)
         return True
     return submit_slurm(spec, config, folder, todo, log)
+
+
+def job_folder(config: dict, default: Path) -> Path:
+    """Where submitit keeps this command's jobs (`<folder>/%j`): a new folder of its own (mode 0700) under
+    executor.folder, else `default`. submitit passes a job's call and result between processes as pickles in it,
+    and a folder this command made just now holds none that anyone else planted (a run folder handed over with
+    its tasks/submitit/ in it, a job id reused)."""
+    import tempfile
+
+    base = Path(config["executor"]["folder"] or default)
+    base.mkdir(parents=True, exist_ok=True)
+    return Path(tempfile.mkdtemp(prefix=time.strftime("%Y%m%d-%H%M%S-"), dir=base)) / "%j"
 
 
 def slots(config: dict, seen: int | None = None, log: logging.Logger | None = None) -> list[int | None]:

@@ -15,7 +15,7 @@ import torch
 import cardio
 from cardio import engine
 from cardio.context import RunContext, new_context, run_device
-from cardio.data import CardioError
+from cardio.data import CardioError, folders
 from cardio.study import fits, tasks
 from cardio.study.evaluate import duration, evaluate
 from cardio.study.record import RunRecord, close_log, provenance, read_run_json, run_config, run_logger
@@ -49,9 +49,6 @@ def run_study(plugin: str, config_file: str | None = None, sets: tuple[str, ...]
     """
     study = open_study(plugin, register)
     cfg, run_dir = _resolve_run(study, config_file, sets, device, out, resume, seed)
-    if run_dir is not None and read_run_json(run_dir).get("status") == "finished":
-        print(f"cardio: {run_dir} is a finished run; nothing to resume, nothing written", file=sys.stderr)
-        return run_dir
     cfg = _with_executor(cfg, executor, workers)
     engine.check_settings(cfg)
     dev, rank, world = run_device(cfg["device"], distributed=True)
@@ -60,8 +57,17 @@ def run_study(plugin: str, config_file: str | None = None, sets: tuple[str, ...]
                           "torchrun use the inline executor")
     if run_dir is None:
         record, new = _new_record(plugin, out, cfg, rank, world), provenance(study, dev, world_size=world)
-    else:
-        record, new = RunRecord(run_dir, writes=rank == 0), {}
+    else:  # rank 0 holds the run's folder for the run's life: one writer per run folder
+        record, new = RunRecord.resume(run_dir) if rank == 0 else RunRecord(run_dir, writes=False), {}
+        try:
+            finished = read_run_json(run_dir).get("status") == "finished"  # under the lock: it may have just ended
+        except BaseException:
+            record.release()
+            raise
+        if finished:
+            record.release()
+            print(f"cardio: {run_dir} is a finished run; nothing to resume, nothing written", file=sys.stderr)
+            return run_dir
     with record.running(cfg if new else None, **new, executor=cfg["executor"]["name"]):
         if world > 1:
             torch.distributed.barrier()
@@ -72,35 +78,66 @@ def run_study(plugin: str, config_file: str | None = None, sets: tuple[str, ...]
 
 
 def _new_record(plugin: str, out: str | None, cfg: dict, rank: int, world: int) -> RunRecord:
-    """A new run's folder, named by rank 0 for every rank; one this command made is removed again when the run
-    stops on its input or config before any fold."""
-    record = RunRecord.new(plugin, out, cfg, discard_empty=not (out and Path(out).exists())) if rank == 0 else None
+    """A new run's folder, claimed (made and locked) by rank 0 for every rank; what this command put into it is
+    removed again when the run stops on its input or config before any fold."""
+    record = RunRecord.new(plugin, out, cfg, discard_new=True) if rank == 0 else None
     box = [str(record.path) if record else None]
     if world > 1:
         torch.distributed.broadcast_object_list(box, src=0)
     return record or RunRecord(Path(str(box[0])), writes=False)
 
 
+# What --set may say beside --resume: where the run's tasks run and which cache they read, never what they compute.
+RESUME_KEYS = ("cache_dir", "executor")
+
+
 def _resolve_run(study: Study, config_file: str | None, sets: tuple[str, ...], device: str | None,
                  out: str | None, resume: str | None, seed: int | None) -> tuple[dict, Path | None]:
     """(config, run directory to continue or None). `--resume RUN` continues RUN with its own config; so does the
-    same command again on the --out folder of a run that stopped before its end (its tasks without a done marker)."""
+    same command again on the --out folder of a run that stopped before its end (its tasks without a done marker).
+    Either way the executor and the cache are the user's (this command's), never the run folder's."""
     if resume:
-        if config_file or sets or seed is not None:
-            raise CardioError("--resume continues a run with its own config; drop --config, --set and --seed")
-        run_dir = Path(resume)
+        run_dir = folders.output_path(resume, "--resume")
+        if config_file or seed is not None or any(_key(s) not in RESUME_KEYS for s in sets):
+            raise CardioError("--resume continues a run with its own config; drop --config, --seed and --set (--set "
+                              "cache_dir=... and --set executor.<key>=... are the exceptions: where it runs)")
         previous = read_run_json(run_dir)
+        if previous.get("kind") == "predict":
+            raise CardioError(f"{run_dir} is a prediction (cardio predict), not a run: it has no tasks to continue; "
+                              "predict again into a new --out")
         if previous["plugin"] != study.plugin:
             raise CardioError(f"{run_dir} is a run of plugin {previous['plugin']!r}, not {study.plugin!r}")
-        return run_config(study.info, run_dir), run_dir
+        return _users_own(run_config(study.info, run_dir), study.config(None, sets), run_dir), run_dir
     extra = (*sets, *((f"seed={seed}",) if seed is not None else ()), *((f"device={device}",) if device else ()))
     cfg = study.config(config_file, extra)
-    if out and (Path(out) / "run.json").exists() and (Path(out) / "config.yaml").exists():
-        meta = read_run_json(Path(out))
-        if meta["plugin"] == study.plugin and meta.get("status") != "finished" and \
-                tasks.config_hash(run_config(study.info, Path(out))) == tasks.config_hash(cfg):
-            return run_config(study.info, Path(out)), Path(out)  # the same command again: its missing tasks
+    path = folders.output_path(out) if out else None
+    if path is not None and (path / "run.json").exists() and (path / "config.yaml").exists():
+        meta = read_run_json(path)
+        if meta["plugin"] == study.plugin and meta.get("kind") != "predict" and meta.get("status") != "finished" \
+                and tasks.config_hash(run_config(study.info, path)) == tasks.config_hash(cfg):
+            # the same command again: its missing tasks, on this command's executor
+            return {**run_config(study.info, path), "executor": cfg["executor"]}, path
     return cfg, None
+
+
+def _key(item: str) -> str:
+    return item.partition("=")[0].strip().split(".")[0]
+
+
+def _users_own(cfg: dict, user: dict, run_dir: Path) -> dict:
+    """A resumed run's config with the user's executor section (this command's --executor, --workers and --set
+    executor.*), and its cache only where the user names it: a run folder handed over by someone else must not
+    choose which processes run its tasks or which cache (whose stages every task reads back) they use."""
+    if cfg.get("cache_dir") != user.get("cache_dir"):
+        mine = user.get("cache_dir")
+        if cfg.get("cache_dir") is None:
+            raise CardioError(f"{run_dir} was made with the default cache (CARDIO_CACHE, or ~/.cache/cardio), not "
+                              f"{mine}: drop --set cache_dir (its pseudonym key named the run's patients)")
+        raise CardioError(f"{run_dir / 'config.yaml'} sets cache_dir: {cfg['cache_dir']}; a resumed run takes its "
+                          "cache from your command, never from the run folder: resume with --set "
+                          f"cache_dir={cfg['cache_dir']} if that cache is yours" +
+                          (f" (you named {mine})" if mine else ""))
+    return {**cfg, "executor": user["executor"]}
 
 
 def _with_executor(cfg: dict, executor: str | None, workers: int | None) -> dict:

@@ -40,7 +40,7 @@ import pandas as pd
 
 from cardio import config as config_mod
 from cardio import plugins
-from cardio.data import CardioError, LogFormat
+from cardio.data import CardioError, LogFormat, folders
 from cardio.data.cache import write_text_atomic
 from cardio.data.spreadsheet import write_csv
 from cardio.execution import permutation
@@ -310,7 +310,7 @@ def run_sweep(plugin: str, grid_items: Sequence[str], out: str, config_file: str
     if selection.metric not in HIGHER_IS_BETTER + LOWER_IS_BETTER:
         raise CardioError(f"--select-metric {selection.metric!r}: use one of "
                           f"{', '.join(HIGHER_IS_BETTER + LOWER_IS_BETTER)}")
-    root = Path(out).absolute()
+    root = folders.output_path(out).absolute()
     every = members(plugin, str(Path(config_file).absolute()) if config_file else None, tuple(sets), grid,
                     list(dict.fromkeys(seeds)) or [int(base["seed"])], root, device, tuple(register))
     # every setting's config checked (unknown keys, ranges) before any run starts
@@ -322,12 +322,39 @@ def run_sweep(plugin: str, grid_items: Sequence[str], out: str, config_file: str
             raise CardioError("--permutation-of: the sweep must have one setting, --grid cohort.permute_labels=true, "
                               "and the permutations as --seeds")
         permutation.check_observed(observed, plugin, configs[0])
+        _observed(observed, selection.metric)  # its metrics, read before any permuted run is made
+    own = {"plugin": plugin, "config": config_file, "sets": list(sets), "grid": [f"{k}={','.join(v)}" for k, v in grid]}
+    _check_root(root, own)
+    claimed = folders.claim(root, "sweep folder", resolved=True)  # one sweep at a time in a folder
+    try:
+        _check_root(root, own, held=True)
+        return _sweep(plugin, info, cfg, base, root, every, own, selection, nested, observed)
+    finally:
+        claimed.release()
+
+
+def _check_root(root: Path, own: dict, held: bool = False) -> None:
+    """A sweep writes into a new (or empty) folder, or continues its own: the folder of a sweep.json with the same
+    plugin, config, --set and --grid (its seeds may differ). Anything else is never written into. `held`: this
+    process holds the folder's lock (else a sweep that does is named)."""
+    if not folders.holds_files(root):
+        return
+    if not held:
+        folders.refuse_if_busy(root, "sweep folder")
+    record = _read_record(root)
+    if {k: record.get(k) for k in own} != own:
+        why = "its sweep.json is of another sweep" if record else "it has no sweep.json: it is not a sweep's folder"
+        raise CardioError(f"--out {root} already holds files and is not this sweep's folder ({why}); a sweep writes "
+                          "into a new folder, or continues its own with the same command")
+
+
+def _sweep(plugin: str, info: plugins.PluginInfo, cfg: dict, base: dict, root: Path, every: list[Member],
+           own: dict, selection: Selection, nested: bool, observed: Path | None) -> Path | None:
+    """The sweep in its claimed folder: the runs still to do, then the summary (run_sweep's)."""
     log = _sweep_log()
     states = {m: run_state(m, info) for m in every}
     todo = [m for m in every if states[m] != "finished"]
-    root.mkdir(parents=True, exist_ok=True)
-    _record(root, plugin=plugin, config=config_file, sets=list(sets), grid=[f"{k}={','.join(v)}" for k, v in grid],
-            seeds=sorted({m.seed for m in every}), runs=[str(m.run_dir.relative_to(root)) for m in every])
+    _record(root, **own, seeds=sorted({m.seed for m in every}), runs=[str(m.run_dir.relative_to(root)) for m in every])
     log.info("sweep: %d setting(s) x %d seed(s); %d run(s) finished, %d to run, executor %s", len(every) //
              len({m.seed for m in every}), len({m.seed for m in every}), len(every) - len(todo), len(todo),
              cfg["executor"]["name"])
@@ -336,12 +363,13 @@ def run_sweep(plugin: str, grid_items: Sequence[str], out: str, config_file: str
             raise CardioError(f"the sweep's slurm job array {_queued(root)} is still queued or running; run the same "
                               "command again when it has ended (cardio status RUN follows each run)")
         os.environ["SUBMITIT_PREEMPT_SIGNAL"] = str(cfg["executor"]["signal"])
-        folder = Path(cfg["executor"]["folder"] or root / "submitit") / "%j"
+        from cardio.execution.executors import job_folder
+
         if cfg["executor"]["name"] == "inline":
             _inline(todo, log)
         elif cfg["executor"]["name"] == "local":
-            _local(todo, cfg, folder, log)
-        elif not _slurm(todo, cfg, folder, root, log):
+            _local(todo, cfg, job_folder(cfg, root / "submitit"), log)
+        elif not _slurm(todo, cfg, job_folder(cfg, root / "submitit"), root, log):
             log.info("sweep: submitted; run the same command again when the array has ended to write the summary")
             return None
     summary = write_summary(root, every, base, selection, nested, observed)
@@ -474,16 +502,22 @@ def write_summary(root: Path, every: Sequence[Member], base: dict, selection: Se
     return root / "summary.md"
 
 
+def _observed(observed: Path, metric: str) -> pd.DataFrame:
+    """The run under test's pooled `metric` per model and task (its metrics.json unreadable, or without the metric,
+    is one line: checked before the permuted runs are made, and again when they are compared)."""
+    table = permutation.point_values(pd.DataFrame(pooled_estimates(observed, tested=True)), metric)
+    if table.empty:
+        raise CardioError(f"--permutation-of {observed}: the run reports no pooled {metric} (--select-metric)")
+    return table
+
+
 def _permutation(root: Path, runs: pd.DataFrame, observed: Path, metric: str) -> list[str]:
     """The permutation test's files, and its section of summary.md; `runs` are the permuted runs' estimates."""
     from cardio.report.figures import save_figure
 
     higher = metric not in LOWER_IS_BETTER
     null = [permutation.point_values(rows, metric) for _, rows in runs.groupby("run", sort=False)]
-    table = permutation.permutation_test(
-        permutation.point_values(pd.DataFrame(pooled_estimates(observed, tested=True)), metric), null, higher)
-    if table.empty:
-        raise CardioError(f"--permutation-of {observed}: the run reports no pooled {metric} (--select-metric)")
+    table = permutation.permutation_test(_observed(observed, metric), null, higher)
     write_csv(root / "permutation.csv", table)
     save_figure(permutation.figure(table, null, metric), root / "permutation.png", svg=False)
     return permutation.markdown(observed, table, metric, higher)

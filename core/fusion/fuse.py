@@ -38,7 +38,7 @@ import pandas as pd
 
 import cardio
 from cardio import config as config_mod
-from cardio.data import CardioError, Predictions
+from cardio.data import CardioError, Predictions, folders
 from cardio.study import tasks
 
 FUSED = "fused"
@@ -401,9 +401,8 @@ def fuse(runs: list[Path], out: Path, *, models: dict[str, str] | None = None, n
          clinical: Path | None = None, covariates: tuple[str, ...] = (), guideline: str | None = None,
          n_resamples: int | None = None) -> Path:
     """Fuse finished runs into `out`: predictions.csv, metrics.json and the report. See the module docstring."""
-    from cardio.context import default_cache_dir, new_context
+    from cardio.context import default_cache_dir
     from cardio.report.outputs import pseudonym_key
-    from cardio.study.record import run_logger
 
     if len(runs) < 2:
         raise CardioError("cardio fuse needs the runs of at least two modalities")
@@ -416,10 +415,16 @@ def fuse(runs: list[Path], out: Path, *, models: dict[str, str] | None = None, n
     problems += check_patients(mods, key) if len(mods) == len(runs) else []
     if problems:
         raise CardioError("cannot fuse these runs: " + "; ".join(problems))
-    out = Path(out)
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        raise CardioError(f"--out {out} exists and is not an empty folder; fusion writes a new folder")
-    out.mkdir(parents=True, exist_ok=True)
+    with folders.new_folder(out, "fusion folder", "fusion writes a new folder") as path:
+        return _fused(mods, path, key, clinical, covariates, guideline, n_resamples, started)
+
+
+def _fused(mods: list[Modality], out: Path, key: bytes, clinical: Path | None, covariates: tuple[str, ...],
+           guideline: str | None, n_resamples: int | None, started: float) -> Path:
+    """fuse's work in its claimed folder `out`."""
+    from cardio.context import new_context
+    from cardio.study.record import run_logger
+
     cfg = _report_config(mods[0].config, n_resamples)
     clin = _clinical(Path(clinical), list(covariates), guideline, key) if clinical else None
     log = run_logger(out / "run.log", True)

@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import time
 from collections import defaultdict
@@ -217,11 +218,15 @@ def check(run_dir: Path) -> dict:
     weights = folder / "weights.safetensors"
     manifest = info.get("files")
     folds = info.get("folds") or []
-    expected = {f for f in FILES if f != "bundle.json"} | {f"{FOLDS}/{name}/{f}" for name in folds if
-                                                          isinstance(name, str) for f in FOLD_FILES}
+    bad = [f for f in folds] if not isinstance(folds, list) else [f for f in folds if not _fold_name(f)]
+    if bad:
+        raise CardioError(f"{folder / 'bundle.json'} names fold(s) {bad!r}, which are not fold names (a fold model "
+                          f"lives in {FOLDS}/<fold>/ inside the bundle); refused")
+    expected = {f for f in FILES if f != "bundle.json"} | {f"{FOLDS}/{name}/{f}" for name in folds for f in FOLD_FILES}
     if not isinstance(manifest, dict) or set(manifest) != expected:
         raise CardioError(f"{folder / 'bundle.json'} has no manifest of the bundle's files (written by an older "
                           "cardio, or edited); export the model again")
+    _inside(folder)
     for name, digest in manifest.items():
         if not (folder / name).is_file():
             raise CardioError(f"model bundle {folder} lacks {name}, which its bundle.json lists")
@@ -236,6 +241,19 @@ def check(run_dir: Path) -> dict:
     if _sha256(weights) != info.get("weights_sha256"):
         raise CardioError(f"{weights} does not match the checksum in bundle.json (damaged or replaced)")
     return info
+
+
+def _fold_name(name: Any) -> bool:
+    """A fold's name as cardio makes them (fold0, r1f2, holdout): a folder name, never a path."""
+    return isinstance(name, str) and re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}", name) is not None
+
+
+def _inside(folder: Path) -> None:
+    """Every file of the bundle lies inside it: a symbolic link in a bundle (to weights elsewhere) is refused."""
+    links = sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_symlink())
+    if links:
+        raise CardioError(f"model bundle {folder} holds symbolic link(s) {', '.join(links[:5])}; a bundle's files lie "
+                          "inside it; refused")
 
 
 def _json(path: Path) -> Any:

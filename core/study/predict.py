@@ -56,11 +56,12 @@ def predict_cohort(model_dir: str, cohort_path: str, out: str | None = None, dev
     if device:
         cfg["device"] = device
     dev = run_device(cfg["device"])[0]
-    record = RunRecord.new(f"{study.plugin}-predict", out, cfg)
     fields = {"kind": "predict", "model": str(run_dir.absolute()), "ensemble": ensemble, "model_bundle": {
         k: info.get(k) for k in ("plugin_version", "cardio_version", "n_patients", "created", "weights_sha256",
                                  "trust", "folds")}}
-    with record.running(cfg, **provenance(study, dev, **fields)):
+    made = provenance(study, dev, **fields)
+    record = RunRecord.new(f"{study.plugin}-predict", out, cfg)  # the folder, claimed: released when running ends
+    with record.running(cfg, **made):
         ctx = new_context(cfg, record.path, run_logger(record.path / "run.log", True), device=dev)
         _predict(study, info, models, cfg, ctx, run_dir)
     return record.path

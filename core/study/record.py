@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 import cardio
 from cardio import config as config_mod
-from cardio.data import CardioError, LogFormat, PluginInfo, Predictions
+from cardio.data import CardioError, LogFormat, PluginInfo, Predictions, folders
 from cardio.data.cache import write_text_atomic
 from cardio.study import bundle, tasks
 
@@ -98,23 +98,33 @@ def run_config(info: PluginInfo, run_dir: Path) -> dict:
         raise CardioError(f"{run_dir / 'config.yaml'}: {e}") from None
 
 
-def new_run_dir(name: str, out: str | None) -> Path:
-    """`out`, when it is new or empty; else runs/<name>-<timestamp> (not made yet)."""
+def new_run_dir(name: str, out: str | None) -> folders.Claim:
+    """The folder of a new run or prediction, claimed (made, locked) for this command: `out` (resolved once, to its
+    real path) when it is new or empty, else runs/<name>-<timestamp>."""
     if out:
-        path = Path(out)
-        if path.exists() and any(path.iterdir()):
-            if (path / "run.json").exists() and read_run_json(path).get("status") in ("failed", "interrupted"):
-                raise CardioError(f"output directory {path} holds a run that stopped before its end; continue it "
-                                  f"with --resume {path}, or choose another --out")
-            raise CardioError(f"output directory {path} already holds files; a previous run is never overwritten")
-        return path
+        return folders.claim_new(out, "output directory", _refuse_full)
     stamp = time.strftime("%Y%m%d-%H%M%S")
-    path = Path("runs") / f"{name}-{stamp}"
-    n = 1
-    while path.exists():
-        path = Path("runs") / f"{name}-{stamp}-{n}"
-        n += 1
-    return path
+    for n in range(1000):
+        claimed = folders.claim(Path("runs") / (f"{name}-{stamp}" + (f"-{n}" if n else "")), "output directory")
+        if claimed.new and claimed.made:  # a folder of its own, made by this command
+            return claimed
+        claimed.release()
+    raise CardioError(f"runs/{name}-{stamp}-*: no free folder name; choose --out")
+
+
+def _refuse_full(path: Path) -> None:
+    """Why a new run or prediction may not write into `path`, which holds files: a run to continue (cardio run
+    --resume), a prediction to make again, or anything else, which is never overwritten."""
+    if (path / "run.json").exists():
+        meta = read_run_json(path)
+        if meta.get("status") in ("failed", "interrupted"):
+            if meta.get("kind") == "predict":
+                raise CardioError(f"output directory {path} holds a prediction that stopped before its end (cardio "
+                                  "predict has no resume: it starts again from the bundle); remove the folder, or "
+                                  "choose another --out")
+            raise CardioError(f"output directory {path} holds a run that stopped before its end; continue it "
+                              f"with cardio run --resume {path}, or choose another --out")
+    raise CardioError(f"output directory {path} already holds files; a previous run is never overwritten")
 
 
 def provenance(study: Study, device: torch.device | None = None, **fields: Any) -> dict:
@@ -193,20 +203,32 @@ class RunRecord:
     """A run's folder and its run.json, written by one process (`writes`: rank 0 of a run).
 
     `end` is the status `running` leaves when its body returns: finished (a prediction), submitted (tasks still
-    queued), or None when a task wrote it (a run's evaluate task). `discard_empty`: a folder this command made is
-    removed when a CardioError stops it before any fold (nothing to resume there)."""
+    queued), or None when a task wrote it (a run's evaluate task). `claim`: the folder as this command holds it
+    (folders.claim: its lock, and what it held before), released when `running` ends; `discard_new`: what a new
+    folder received is removed again when a CardioError stops the command before any fold (nothing to resume)."""
 
     path: Path
     writes: bool = True
-    discard_empty: bool = False
+    claim: folders.Claim | None = None
+    discard_new: bool = False
     end: str | None = "finished"
 
     @classmethod
     def new(cls, name: str, out: str | None, cfg: dict, **kw: Any) -> RunRecord:
-        """The record of a new run folder (`out`, else runs/<name>-<timestamp>); a key file in the way stops it."""
-        path = new_run_dir(name, out)
-        check_key_free(path, cfg)
-        return cls(path, **kw)
+        """The record of a new run folder (`out`, else runs/<name>-<timestamp>), claimed by this command; a key
+        file in the way stops it."""
+        claimed = new_run_dir(name, out)
+        try:
+            check_key_free(claimed.path, cfg)
+        except BaseException:
+            claimed.discard()
+            raise
+        return cls(claimed.path, claim=claimed, **kw)
+
+    @classmethod
+    def resume(cls, run_dir: Path, **kw: Any) -> RunRecord:
+        """The record of a run this command continues, claimed (locked) by it: one writer per run folder."""
+        return cls(run_dir, claim=folders.claim(run_dir, "run directory", resolved=True), **kw)
 
     def update(self, **fields: Any) -> None:
         """Merge fields into run.json (written atomically)."""
@@ -225,23 +247,31 @@ class RunRecord:
                 write_text_atomic(self.path / "config.yaml", config_mod.dump(config))
             self.update(**fields, status="running", started=_now(), ended=None, error=None)
         try:
-            with _terminate_as_interrupt():
-                yield self
-        except BaseException as e:
+            try:
+                with _terminate_as_interrupt():
+                    yield self
+            except BaseException as e:
+                close_log()
+                if self.writes:
+                    self._stopped(e)
+                raise
             close_log()
-            if self.writes:
-                self._stopped(e)
-            raise
-        close_log()
-        if self.writes and self.end:
-            self.update(status=self.end, **({"ended": _now()} if self.end == "finished" else {}))
+            if self.writes and self.end:
+                self.update(status=self.end, **({"ended": _now()} if self.end == "finished" else {}))
+        finally:
+            self.release()
+
+    def release(self) -> None:
+        """Let go of the folder's lock (the end of the command's work in it)."""
+        if self.claim is not None:
+            self.claim.release()
 
     def finished(self, **fields: Any) -> None:
         """The run's end, written by the task that finishes it (evaluate), in whichever process runs it."""
         self.update(**fields, status="finished", ended=_now())
 
     def _stopped(self, e: BaseException) -> None:
-        if isinstance(e, CardioError) and self.discard_empty and self._discard():
+        if isinstance(e, CardioError) and self.discard_new and self._discard():
             return  # stopped on its input or config before any fold: no half-made run is left behind
         status = "interrupted" if isinstance(e, (KeyboardInterrupt, tasks.Cancelled)) else "failed"
         why = str(e).splitlines()[0] if str(e) else type(e).__name__
@@ -250,13 +280,13 @@ class RunRecord:
         self._record_end(status=status, ended=_now(), error=f"{type(e).__name__}: {why}")
 
     def _discard(self) -> bool:
+        """What this command put into its new folder, removed (folders.Claim.discard: nothing else), when no fold
+        was fitted: True when it was."""
         run_dir = self.path
-        if any((run_dir / "checkpoints").glob("*")) or (run_dir / "predictions.csv").exists() \
+        if self.claim is None or any((run_dir / "checkpoints").glob("*")) or (run_dir / "predictions.csv").exists() \
                 or any((run_dir / tasks.TASKS).glob("*/done.json")):
             return False
-        import shutil
-
-        shutil.rmtree(run_dir, ignore_errors=True)
+        self.claim.discard()
         return True
 
     def _record_end(self, **fields: Any) -> None:

@@ -17,21 +17,14 @@ import stat
 from pathlib import Path
 from typing import Sequence
 
+from cardio.config import config_dir
 from cardio.data import CardioError
-from cardio.data.cache import write_text_atomic
+from cardio.data.cache import write_new, write_text_atomic
 
 SIGNATURE = "signature.json"
 SIGNED_FILE = "bundle.json"
 # What is signed: this prefix and bundle.json's bytes, so that a cardio signature is never valid for another use.
 _DOMAIN = b"cardio-bundle-signature/1\n"
-
-
-def config_dir() -> Path:
-    """The user's cardio config folder (signing key, trusted keys)."""
-    if os.environ.get("CARDIO_CONFIG_DIR"):
-        return Path(os.environ["CARDIO_CONFIG_DIR"]).expanduser()
-    base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
-    return Path(base).expanduser() / "cardio"
 
 
 def trusted_keys_file() -> Path:
@@ -132,7 +125,12 @@ def trusted_keys(given: Sequence[str] = ()) -> list[tuple[object, str]]:
         else:
             raise CardioError(f"--trusted-key {item}: no such file (give a public key file, e.g. signing_key.pub)")
     listed = trusted_keys_file()
-    if listed.is_file():
+    if os.path.lexists(listed):  # there: it must be read, or nothing runs (a trust list that fails open trusts all)
+        if not listed.is_file():
+            what = "a folder" if listed.is_dir() else "a dangling symbolic link" if not listed.exists() else \
+                "not a regular file"
+            raise CardioError(f"your trusted keys file {listed} is {what}; it cannot be read, so no bundle is "
+                              "used: make it a file of 'ssh-ed25519 ...' lines, or remove it")
         for n, line in enumerate(_text(listed).splitlines(), 1):
             if line.strip() and not line.lstrip().startswith("#"):
                 out.append((load_public(line, f"{listed} line {n}"), f"{listed} line {n}"))
@@ -157,43 +155,81 @@ def sign(folder: Path, key) -> Path:
     return folder / SIGNATURE
 
 
-def _read_signature(path: Path) -> tuple[bytes, str]:
-    """(signature bytes, the fingerprint of the key it claims) from signature.json; damage is one line."""
+SIGNATURE_BYTES = 64  # an ed25519 signature
+
+
+def _read_signature(path: Path) -> tuple[bytes, object]:
+    """(signature bytes, the public key signature.json holds), from a well-formed cardio signature only: anything
+    else (not a file, not JSON, another algorithm, a signature of the wrong length, a key that is not the one its
+    fingerprint names) is refused in one line saying which."""
+    def refuse(why: str) -> CardioError:
+        return CardioError(f"{path} is not a well-formed cardio bundle signature ({why}); refused")
+
+    if path.is_symlink() or not path.is_file():
+        raise refuse("not a regular file")
     try:
         record = json.loads(path.read_text())
-        signature = base64.b64decode(record["signature"], validate=True)
-        claimed = str(record.get("key_fingerprint", "an unnamed key"))
-    except (ValueError, UnicodeDecodeError, KeyError, TypeError):
-        raise CardioError(f"{path} is not a cardio bundle signature (damaged or edited); refused") from None
-    return signature, claimed
+    except (OSError, ValueError, UnicodeDecodeError):
+        raise refuse("not valid JSON") from None
+    if not isinstance(record, dict) or record.get("algorithm") != "ed25519" or record.get("signed") != SIGNED_FILE:
+        raise refuse(f"not an ed25519 signature of {SIGNED_FILE}")
+    try:
+        signature = base64.b64decode(str(record.get("signature")), validate=True)
+    except ValueError:
+        raise refuse("its signature is not base64") from None
+    if len(signature) != SIGNATURE_BYTES:
+        raise refuse(f"a signature of {len(signature)} bytes; an ed25519 signature has {SIGNATURE_BYTES}")
+    public = load_public(str(record.get("public_key", "")), f"{path}: its public_key")
+    named = record.get("key_fingerprint")
+    if named is not None and named != key_fingerprint(public):
+        raise refuse(f"it names key {named} but holds key {key_fingerprint(public)}")
+    return signature, public
+
+
+def _verifies(key: object, signature: bytes, data: bytes) -> bool:
+    from cryptography.exceptions import InvalidSignature
+
+    try:
+        key.verify(signature, data)  # type: ignore[attr-defined]
+    except InvalidSignature:
+        return False
+    return True
 
 
 def verify(folder: Path, trusted: Sequence[tuple[object, str]]) -> str:
-    """The line to show about who made the bundle; with trusted keys, a bundle none of them signed is refused.
+    """The line to show about who made the bundle, saying only what was verified; with trusted keys, a bundle none
+    of them signed is refused. A signature that is malformed, or that does not verify under the key it holds, is
+    refused with or without trusted keys.
 
     Call after the manifest check: the signature covers bundle.json, bundle.json the other files."""
-    from cryptography.exceptions import InvalidSignature
-
     folder = Path(folder)
     fp, path = bundle_fingerprint(folder), folder / SIGNATURE
-    signed = _read_signature(path) if path.exists() else None
+    signed = _read_signature(path) if os.path.lexists(path) else None
+    data = _DOMAIN + (folder / SIGNED_FILE).read_bytes()
+    own = signed is not None and _verifies(signed[1], signed[0], data)
+    if signed is not None and not trusted and not own:
+        raise CardioError(f"model bundle {folder} refused: its signature does not verify under the key it holds "
+                          f"({key_fingerprint(signed[1])}): bundle.json was changed after it was signed, or the "
+                          "signature was edited")
     if not trusted:
-        who = f"signed by key {signed[1]} (not checked: no trusted key)" if signed else "unsigned"
+        who = (f"signed by key {key_fingerprint(signed[1])} (the signature verifies under it; no key is trusted, so "
+               "who holds that key is not checked)" if signed else "unsigned")
         return (f"model bundle {fp}, {who}: checked for integrity only (its files match bundle.json), not for "
                 f"who made it; pass --trusted-key PUB or list keys in {trusted_keys_file()} (docs/security.md)")
     if signed is None:
         raise CardioError(f"model bundle {folder} is not signed ({SIGNATURE} missing) and trusted keys are set; "
                           "refused (ask its author for a bundle signed with cardio sign)")
-    data = _DOMAIN + (folder / SIGNED_FILE).read_bytes()
     for key, where in trusted:
-        try:
-            key.verify(signed[0], data)  # type: ignore[attr-defined]
-        except InvalidSignature:
-            continue
-        return f"model bundle {fp}, signed by trusted key {key_fingerprint(key)} ({where})"
-    known = {key_fingerprint(k) for k, _ in trusted}
-    why = ("its signature does not verify: bundle.json was changed after it was signed (edited or resealed)"
-           if signed[1] in known else f"it is signed by key {signed[1]}, which is not a trusted key")
+        if _verifies(key, signed[0], data):
+            return f"model bundle {fp}, signed by trusted key {key_fingerprint(key)} ({where})"
+    held = key_fingerprint(signed[1])
+    if own:
+        why = f"it is signed by key {held}, which is not a trusted key"
+    elif held in {key_fingerprint(k) for k, _ in trusted}:
+        why = ("its signature does not verify under the trusted key it names: bundle.json was changed after it was "
+               "signed (edited or resealed), or another key made the signature")
+    else:
+        why = f"its signature does not verify under the key it holds ({held}), which is not a trusted key either"
     raise CardioError(f"model bundle {folder} refused: {why}")
 
 
@@ -212,8 +248,15 @@ def keygen(dest: Path) -> tuple[Path, Path]:
     dest.parent.mkdir(parents=True, exist_ok=True)
     key = Ed25519PrivateKey.generate()
     private = key.private_bytes(s.Encoding.PEM, s.PrivateFormat.OpenSSH, s.NoEncryption())
-    fd = os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)  # never readable by others, even briefly
-    with os.fdopen(fd, "wb") as f:
-        f.write(private)
-    pub.write_text(public_line(key.public_key()) + " cardio\n")
+    try:  # each file whole or absent (a full disk leaves no empty key that a retry would call existing)
+        write_new(dest, private, 0o600)  # never readable by others, even briefly
+    except FileExistsError:
+        raise CardioError(f"{dest} already exists; a key is never replaced (choose another --out)") from None
+    try:
+        write_new(pub, (public_line(key.public_key()) + " cardio\n").encode(), 0o644)
+    except BaseException as e:
+        dest.unlink()
+        if isinstance(e, FileExistsError):
+            raise CardioError(f"{pub} already exists; a key is never replaced (choose another --out)") from None
+        raise
     return dest, pub

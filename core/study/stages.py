@@ -14,6 +14,7 @@ from cardio import config as config_mod
 from cardio import engine, plugins
 from cardio.context import RunContext
 from cardio.data import CardioError, Cohort, Features, PluginInfo, Section, checks, leakage, make_folds, multimodal
+from cardio.data.cache import sealed
 from cardio.study import tasks
 
 
@@ -156,14 +157,15 @@ def open_study(plugin: str, register: Any = ()) -> Study:
     return Study(plugin, loaded, pm, plugins.info(pm, plugin))
 
 
-STUDY_VERSION = 2  # bump when tasks.Study changes shape (2: Cohort.synthetic and Cohort.truth)
+STUDY_VERSION = 3  # bump when tasks.Study changes shape (2: Cohort.synthetic and Cohort.truth; 3: sealed)
 
 
 def shared(study: Study, cfg: dict, ctx: RunContext, task: str) -> tasks.Study:
     """The stages before the folds, built once per run: the prepare task loads the cohort, builds them and keeps
-    them in the cache under the run's config and cohort fingerprint (the key noted in tasks/prepare/); every later
-    task, in whichever process or job, reads them back without calling a plugin hook (a missing entry is built
-    again, from a cohort that must still have the same fingerprint)."""
+    them in the cache under the run's config and cohort fingerprint (the key noted in tasks/prepare/), sealed with the
+    cache's own key; every later task, in whichever process or job, reads them back without calling a plugin hook,
+    once the seal verifies (a missing entry, or one not sealed by the key, is built again, from a cohort that must
+    still have the same fingerprint)."""
     key = None if task == "prepare" else tasks.read_study_key(ctx.out_dir)
     cohort = None
     if key is None:
@@ -171,6 +173,7 @@ def shared(study: Study, cfg: dict, ctx: RunContext, task: str) -> tasks.Study:
         key = {"plugin": study.plugin, "plugin_version": study.version, "cardio": cardio.__version__,
                "config": tasks.config_hash(cfg), "cohort": tasks.cohort_fingerprint(cohort)}
     built: list[tasks.Study] = []
+    secret = ctx.cache.secret()
 
     def build(tmp: Path) -> None:
         here = cohort if cohort is not None else study.load(cfg, ctx)
@@ -178,10 +181,13 @@ def shared(study: Study, cfg: dict, ctx: RunContext, task: str) -> tasks.Study:
             raise CardioError(f"the cohort changed on disk since this run's prepare task read it ({ctx.out_dir}/tasks/"
                               "prepare): its folds would mix two cohorts; start a new run")
         built.append(study.build(cfg, ctx, here))
-        tasks.write_study(tmp, built[0])
+        if secret is None:
+            raise tasks.NotKept("no cache key to seal them with")
+        tasks.write_study(tmp, built[0], secret)
 
     try:
-        path = ctx.cache.get("studies", key, build, suffix=".pkl", version=STUDY_VERSION)
+        path = ctx.cache.get("studies", key, build, suffix=".pkl", version=STUDY_VERSION,
+                             check=lambda p: secret is not None and sealed(p, secret))
     except tasks.NotKept as e:  # an object of a plugin's that not even cloudpickle holds: each task builds its own
         ctx.log.warning("the stages before the folds cannot be kept for the other tasks (%s); each builds them", e)
         path = None
@@ -189,12 +195,12 @@ def shared(study: Study, cfg: dict, ctx: RunContext, task: str) -> tasks.Study:
         tasks.write_study_key(ctx.out_dir, key)
     if built:
         return built[0]
-    assert path is not None
+    assert path is not None and secret is not None
     try:
-        stages = tasks.read_study(path)
-    except Exception as e:  # written by other versions of a plugin's classes: build it here
+        stages = tasks.read_study(path, secret)
+    except Exception as e:  # unsealed, or written by other versions of a plugin's classes: build it here
         ctx.log.warning("cache entry %s cannot be read back (%s); building the stages before the folds here", path,
-                        type(e).__name__)
+                        e if isinstance(e, tasks.Unsealed) else type(e).__name__)
         return study.build(cfg, ctx)
     ctx.log.info("stages before the folds read from the cache (%s, built once for the run by prepare): %s",
                  path.name, checks.summary(stages.cohort))

@@ -28,7 +28,7 @@ import pandas as pd
 
 from cardio import config as config_mod
 from cardio.data import CardioError, Cohort, Features, Predictions, Section
-from cardio.data.cache import atomic_path, write_text_atomic
+from cardio.data.cache import atomic_path, seal, unseal, write_text_atomic
 
 TASKS = "tasks"
 
@@ -166,6 +166,25 @@ def _write_marker(run_dir: Path, name: str, kind: str, **fields: Any) -> None:
     write_text_atomic(task_dir(run_dir, name) / f"{kind}.json", json.dumps(fields, indent=1, default=str))
 
 
+def _end_marker(run_dir: Path, name: str, kind: str, **fields: Any) -> None:
+    """The marker of a task's end (failed, cancelled, requeued), even on a full disk: written atomically where the
+    disk allows, else the task's running marker renamed to it and rewritten in place (its block is already the
+    file's). Never an error of its own: the task's error, which names the write that failed first, is the one."""
+    folder = task_dir(run_dir, name)
+    text = json.dumps(fields, default=str)
+    try:
+        write_text_atomic(folder / f"{kind}.json", text)
+    except (CardioError, OSError):
+        try:
+            os.replace(folder / "running.json", folder / f"{kind}.json")
+            with open(folder / f"{kind}.json", "r+") as f:
+                f.write(text)
+                f.truncate()
+        except OSError:
+            return
+    (folder / "running.json").unlink(missing_ok=True)
+
+
 def slurm_job() -> str | None:
     """This process's SLURM job: <array job>_<index> for an array task, else the job id (None outside SLURM)."""
     env = os.environ
@@ -288,9 +307,8 @@ def remove_leftovers(run_dir: Path) -> list[tuple[str, int]]:
 
 def mark_failed(run_dir: Path, name: str, error: BaseException) -> None:
     why = str(error).splitlines()[0] if str(error) else type(error).__name__
-    _write_marker(run_dir, name, "failed", error=f"{type(error).__name__}: {why}", host=socket.gethostname(),
-                  ended=time.strftime("%Y-%m-%dT%H:%M:%S"))
-    (task_dir(run_dir, name) / "running.json").unlink(missing_ok=True)
+    _end_marker(run_dir, name, "failed", error=f"{type(error).__name__}: {why}", host=socket.gethostname(),
+                ended=time.strftime("%Y-%m-%dT%H:%M:%S"))
 
 
 _hook_seconds: dict[str, float] = {}  # this process's wall seconds in each hook, summed over its calls
@@ -343,17 +361,15 @@ def requeued_here(name: str | None = None) -> str | None:
 def mark_cancelled(run_dir: Path, name: str, signame: str) -> None:
     """The task stopped on a signal (scancel, a time limit, a preemption) after the engine's checkpoint."""
     job = slurm_job()
-    _write_marker(run_dir, name, "cancelled", error=f"stopped by {signame}" + (f" (job {job})" if job else "")
-                  + "; `cardio run --resume` continues it from its last checkpoint", host=socket.gethostname(),
-                  job=job, ended=time.strftime("%Y-%m-%dT%H:%M:%S"))
-    (task_dir(run_dir, name) / "running.json").unlink(missing_ok=True)
+    _end_marker(run_dir, name, "cancelled", error=f"stopped by {signame}" + (f" (job {job})" if job else "")
+                + "; `cardio run --resume` continues it from its last checkpoint", host=socket.gethostname(),
+                job=job, ended=time.strftime("%Y-%m-%dT%H:%M:%S"))
 
 
 def mark_requeued(run_dir: Path, name: str, signame: str) -> None:
     """SLURM requeues the task's job (submitit's checkpoint on the preemption signal): it starts again by itself."""
-    _write_marker(run_dir, name, "requeued", why=f"stopped by {signame} and requeued", job=slurm_job(),
-                  host=socket.gethostname(), ended=time.strftime("%Y-%m-%dT%H:%M:%S"))
-    (task_dir(run_dir, name) / "running.json").unlink(missing_ok=True)
+    _end_marker(run_dir, name, "requeued", why=f"stopped by {signame} and requeued", job=slurm_job(),
+                host=socket.gethostname(), ended=time.strftime("%Y-%m-%dT%H:%M:%S"))
 
 
 def _read(path: Path) -> dict | None:
@@ -596,11 +612,13 @@ class NotKept(Exception):
     """A study that pickle cannot write (a plugin's object without a pickled form)."""
 
 
-def write_study(path: Path, study: "Study") -> None:
-    """The stages before the folds for the other tasks of the run. cloudpickle (submitit's, so there wherever a
-    task runs in a process of its own), because a study holds the plugins' own objects (loaders that are lambdas,
-    fitted preprocessing, prepared results) that no data format and not even plain pickle keeps. The file lives in
-    the user's own cache beside the pseudonym key, is written and read by cardio alone, and never enters a run
+def write_study(path: Path, study: "Study", key: bytes) -> None:
+    """The stages before the folds for the other tasks of the run, sealed with the cache's key (cardio.data.cache:
+    an HMAC-SHA256 under a key kept in the user's config folder, outside the cache, which others may write).
+    cloudpickle (submitit's, so there wherever a task runs in a process of its own), because a study holds the
+    plugins' own objects (loaders that are closures over their arrays, the plugin's stage dataclasses, fitted
+    preprocessing, prepared results such as a pretrained network) that no data format keeps without a hook per
+    plugin to write and read each; the seal is what makes reading it back safe. The file never enters a run
     directory or a bundle (which hold no pickle)."""
     import pickle
 
@@ -609,9 +627,10 @@ def write_study(path: Path, study: "Study") -> None:
     except ImportError:  # no cluster extra: plain pickle, which keeps what has no lambda in it
         dumper = pickle
     try:
-        path.write_bytes(dumper.dumps(study, protocol=pickle.HIGHEST_PROTOCOL))
+        data = dumper.dumps(study, protocol=pickle.HIGHEST_PROTOCOL)
     except (pickle.PicklingError, TypeError, AttributeError) as e:
         raise NotKept(" ".join(str(e).split())[:200]) from None
+    path.write_bytes(seal(data, key))
 
 
 STUDY_KEY = "study.json"
@@ -627,11 +646,18 @@ def read_study_key(run_dir: Path) -> dict | None:
     return key if isinstance(key, dict) and isinstance(key.get("cohort"), str) else None
 
 
-def read_study(path: Path) -> "Study":
+class Unsealed(Exception):
+    """A cache entry of stages whose seal does not verify under the cache's key: never unpickled."""
+
+
+def read_study(path: Path, key: bytes) -> "Study":
+    """The stages write_study kept, unpickled only once their seal verifies (what was read is what was checked)."""
     import pickle
 
-    with open(path, "rb") as f:
-        return pickle.load(f)
+    data = unseal(path.read_bytes(), key)
+    if data is None:
+        raise Unsealed(f"{path} is not sealed by this cache's key (planted, edited, or written by another cardio)")
+    return pickle.loads(data)
 
 
 @dataclass

@@ -89,7 +89,8 @@ def test_the_same_command_again_runs_only_what_is_not_finished(grid_sweep, toy_e
     assert no_inner.exit_code == 2 and "--set cv.inner_folds=3" in no_inner.stderr, no_inner.stderr[-2000:]
     other = invoke("sweep", "--plugin", "toy", *QUICK, "--set", "train.batch_size=8", *GRID, "--seeds", "0", "1",
                    "--out", "again")
-    assert other.exit_code == 2 and "holds a run of another config" in other.stderr
+    # another --set: not this sweep's folder (its sweep.json says so), refused before any run is looked at
+    assert other.exit_code == 2 and "is not this sweep's folder" in other.stderr
 
 
 def test_local_with_two_workers_writes_the_summary_inline_writes(toy_env):
@@ -98,7 +99,8 @@ def test_local_with_two_workers_writes_the_summary_inline_writes(toy_env):
     _sweep(*grid, "--out", "local", "--executor", "local", "--workers", "2")
     for name in ("summary.csv", "summary.md"):
         assert (toy_env / "local" / name).read_bytes() == (toy_env / "inline" / name).read_bytes()
-    assert len(list((toy_env / "local" / "submitit").glob("*/*_result.pkl"))) == 2  # one process per run
+    # one process per run, in the job folder this command made (executors.job_folder)
+    assert len(list((toy_env / "local" / "submitit").glob("*/*/*_result.pkl"))) == 2
 
 
 def test_a_killed_local_run_is_known_well_within_submitits_wait(toy_env):

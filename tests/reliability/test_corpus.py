@@ -25,9 +25,11 @@ def finished_run(tmp_path_factory, toy_site):
 
     where = tmp_path_factory.mktemp("finished")
     sys.path.insert(0, str(toy_site))
-    try:
-        res = invoke("run", "--plugin", "toy", "--out", str(where / "prev"), "--set", "train.epochs=1",
-                     "--set", f"cache_dir={where / 'cache'}", "--set", "train.keep_checkpoints=true")  # to poison
+    try:  # the cache through the environment, as a user's: a resume takes it from the user, never the run's config
+        with pytest.MonkeyPatch.context() as m:
+            m.setenv("CARDIO_CACHE", str(where / "cache"))
+            res = invoke("run", "--plugin", "toy", "--out", str(where / "prev"), "--set", "train.epochs=1",
+                         "--set", "train.keep_checkpoints=true")  # to poison
     finally:
         sys.path.remove(str(toy_site))
     assert res.exit_code == 0, res.stderr
