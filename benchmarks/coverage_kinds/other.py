@@ -47,8 +47,7 @@ from cardio.stats import (
     reclassification,
     youden_threshold,
 )
-from cardio.stats.cv_auc import _fold_parts
-from cardio.stats.cv_metrics import cv_binary_metrics, cv_calibration, fold_mean
+from cardio.stats.cv_metrics import _fold_parts, cv_binary_metrics, cv_calibration, fold_mean
 from cardio.stats.reclassification import cv_reclassification, idi, nri
 
 from . import Draws, Kind, kind

@@ -20,8 +20,9 @@ from typing import Any
 
 import numpy as np
 from scipy.special import expit, logit
+from scipy.stats import t as t_dist
 
-from cardio.stats.cv_auc import _corrected, _fold_parts
+from cardio.stats.bootstrap import patients_of
 from cardio.stats.result import Estimate, StatsError
 from cardio.stats.validation import as_binary_labels, as_scores, check_level
 
@@ -54,8 +55,55 @@ WHY_NOT = {
 }
 
 
+def _fold_parts(fold: Any, n: int, groups: Any) -> tuple[list[np.ndarray], np.ndarray, np.ndarray]:
+    """Record positions of each fold, each fold's n_test/n_train in patients, and each fold's repeat.
+
+    Every distinct label is one fold; a label "r/name" puts the fold in repeat r, and the training patients of a
+    fold are every other patient of its repeat."""
+    labels = np.asarray(fold).astype(str)
+    if labels.shape != (n,):
+        raise StatsError(f"length mismatch: fold has {labels.size} values but there are {n} records")
+    patients = patients_of(groups, n)
+    codes = np.arange(n) if patients is None else patients.codes
+    names = list(dict.fromkeys(labels.tolist()))
+    if len(names) < 2:
+        raise StatsError(f"a cross-validated interval needs at least 2 folds; got {len(names)}")
+    repeat = np.array([lab.split("/", 1)[0] if "/" in lab else "" for lab in labels])
+    parts, ratios, reps = [], [], []
+    for name in names:
+        idx = np.flatnonzero(labels == name)
+        in_repeat = np.unique(codes[repeat == repeat[idx[0]]]).size
+        n_test = np.unique(codes[idx]).size
+        if n_test >= in_repeat:
+            raise StatsError(f"fold {name!r} holds every patient of its repeat: it has no training patients")
+        parts.append(idx)
+        ratios.append(n_test / (in_repeat - n_test))
+        reps.append(repeat[idx[0]])
+    if min(np.unique(reps, return_counts=True)[1]) < 2:
+        raise StatsError(f"a cross-validated interval needs at least 2 folds in each repeat; got {len(names)} "
+                         f"fold(s) in {len(set(reps))} repeat(s)")
+    return parts, np.array(ratios), np.array(reps)
+
+
+def _corrected(values: np.ndarray, ratios: np.ndarray, reps: np.ndarray, level: float,
+               bounds: tuple[float, float]) -> tuple:
+    """Mean over all folds, Nadeau & Bengio's corrected SE, t interval clipped to bounds, and df: within one repeat
+    of K folds var = (1/K + n_test/n_train) S², t with K - 1 df; with R repeats the mean of the R variances. (The
+    AUC's own interval moved to the fold-DeLong variance, cardio.stats.cv_auc; these rows keep the corrected t,
+    whose coverage benchmarks/coverage.py measures for each of them.) Hand-written: no library computes it."""
+    terms, ks = [], []
+    for r in np.unique(reps):
+        v = values[reps == r]
+        terms.append((1.0 / v.size + float(ratios[reps == r].mean())) * float(v.var(ddof=1)))
+        ks.append(v.size)
+    se, df = float(np.sqrt(np.mean(terms))), int(min(ks)) - 1
+    mean = float(values.mean())
+    q = float(t_dist.ppf(0.5 + level / 2.0, df))
+    return mean, se, max(bounds[0], mean - q * se), min(bounds[1], mean + q * se), df
+
+
 def _folds(fold: Any, n: int, groups: Any) -> tuple[list[np.ndarray], np.ndarray, np.ndarray]:
-    """Record positions of each fold, each fold's n_test/n_train in patients, each fold's repeat (cv_auc's)."""
+    """Record positions of each fold, each fold's n_test/n_train in patients, each fold's repeat."""
     return _fold_parts(fold, n, groups)
 
 

@@ -13,8 +13,7 @@ from typing import Any
 import numpy as np
 
 from cardio.stats.bootstrap import bootstrap_metric
-from cardio.stats.cv_auc import _fold_parts
-from cardio.stats.cv_metrics import fold_mean
+from cardio.stats.cv_metrics import _fold_parts, fold_mean
 from cardio.stats.result import Estimate, StatsError
 
 

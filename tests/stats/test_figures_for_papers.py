@@ -304,7 +304,7 @@ def test_performance_roc_band_is_clustered_by_patient(tmp_path, monkeypatch):
     y, score, pid = _patients_with_copies()
     records = [f"r{i}" for i in range(y.size)]
     table = Predictions.from_arrays(records, [f"p{i}" for i in pid], y.astype(float), 1 / (1 + np.exp(-score)),
-                                    model="risk_model", task="crt", fold=np.arange(y.size) % 2).table
+                                    model="risk_model", task="crt", fold=pid % 2).table  # one fold a patient
     ctx = cpu_context(tmp_path / "run")
     drawn = {}
     save = type(ctx).save_figure
