@@ -83,6 +83,9 @@ def fusion_section(mods: list[Modality], predictions: Predictions, coefs: list[l
             "the model comparisons carries the comparison's interval. The category-free NRI is in metrics.json only: "
             "it is positive when what is added carries nothing, even on held-out patients (Pepe et al., Stat Biosci "
             "2015).")
+    if any(e["metric"] == "idi" and e["ci_low"] is not None for e in estimates):
+        text += (" This fusion has one outer split: its IDI is that split's, with a patient bootstrap interval, which "
+                 "counts the patients scored, not training variability.")
     tables = {"patients per modality combination": combos,
               "what fusion adds (IDI)": _value_table(estimates, level),
               "fusion model weights (standardized log-odds per SD), per fold": pd.DataFrame(

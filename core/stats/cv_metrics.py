@@ -29,6 +29,7 @@ from cardio.stats.validation import as_binary_labels, as_scores, check_level
 FOLD_MEAN = "fold mean, corrected t (Nadeau & Bengio 2003)"
 FOLD_MEAN_LOGIT = "fold mean, corrected t on the logit scale (Nadeau & Bengio 2003)"
 FOLD_MEAN_ONLY = "fold mean (no interval)"
+MIN_FOLDS = 5  # the folds per repeat an interval needs: 2 folds give t with 1 df, [0, 1] for a proportion
 ESTIMAND = "the procedure's expected value at this cohort size: the mean of the per-fold values"
 _EPS = 1e-6  # probabilities are clipped this far from 0 and 1 before the logit, as calibration() does
 
@@ -127,6 +128,11 @@ def fold_mean(metric: str, values: np.ndarray, ratios: np.ndarray, reps: np.ndar
     if not interval:
         return Estimate(metric, float(values.mean()), None, None, level, FOLD_MEAN_ONLY, n, extra=extra,
                         warnings=[WHY_NOT[metric]])
+    k = int(np.unique(reps, return_counts=True)[1].min())
+    if k < MIN_FOLDS:
+        return Estimate(metric, float(values.mean()), None, None, level, FOLD_MEAN_ONLY, n, extra=extra,
+                        warnings=[f"no interval: {k} folds give the corrected t {k - 1} degrees of freedom; it was "
+                                  f"shown to hold its level with {MIN_FOLDS} (docs/statistics.md)"])
     if counts is not None:
         z = logit((np.asarray(counts[0]) + 0.5) / (np.asarray(counts[1]) + 1.0))
         _, se, lo, hi, df = _corrected(z, ratios, reps, level, (-np.inf, np.inf))

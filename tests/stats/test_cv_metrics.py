@@ -28,23 +28,23 @@ def _corrected_t(values: list[float] | np.ndarray, k: int) -> tuple[float, float
 
 
 def test_thresholded_proportions_are_the_mean_of_the_per_fold_ones_with_the_corrected_t():
-    # four folds of 20 patients (one record each: 10 positive, 10 negative), each fold's own threshold; fold f
+    # five folds of 20 patients (one record each: 10 positive, 10 negative), each fold's own threshold; fold f
     # calls hits[f] of its positives and false[f] of its negatives positive
-    hits, false, thr = [7, 6, 8, 7], [2, 3, 1, 2], [0.5, 0.4, 0.6, 0.45]
-    y = np.tile(np.r_[np.ones(10), np.zeros(10)], 4)
+    hits, false, thr = [7, 6, 8, 7, 9], [2, 3, 1, 2, 2], [0.5, 0.4, 0.6, 0.45, 0.55]
+    y = np.tile(np.r_[np.ones(10), np.zeros(10)], 5)
     score = np.concatenate([np.where(np.r_[np.arange(10) < h, np.arange(10) < f], t + 0.01, t - 0.01)
                             for h, f, t in zip(hits, false, thr)])
-    fold = np.repeat(["a", "b", "c", "d"], 20)
+    fold = np.repeat(["a", "b", "c", "d", "e"], 20)
     out = cv_binary_metrics(y, score, np.repeat(thr, 20), fold)
     sens = out["sensitivity"]
-    assert sens.extra["per_fold"] == pytest.approx([.7, .6, .8, .7])
+    assert sens.extra["per_fold"] == pytest.approx([.7, .6, .8, .7, .9])
     # the interval on the logit scale of (k + 1/2) / (d + 1), back-transformed; the estimate the plain mean
-    _, lo, hi = _corrected_t(logit((np.array([7, 6, 8, 7]) + 0.5) / 11), 4)
-    assert (sens.estimate, sens.ci_low, sens.ci_high) == pytest.approx((0.7, expit(lo), expit(hi)))
-    assert sens.method == FOLD_MEAN_LOGIT and sens.extra["df"] == 3
-    assert out["specificity"].extra["per_fold"] == pytest.approx([.8, .7, .9, .8])
-    assert out["ppv"].extra["per_fold"] == pytest.approx([7 / 9, 6 / 9, 8 / 9, 7 / 9])
-    assert out["f1"].extra["per_fold"] == pytest.approx([14 / 19, 12 / 19, 16 / 19, 14 / 19])
+    _, lo, hi = _corrected_t(logit((np.array(hits) + 0.5) / 11), 5)
+    assert (sens.estimate, sens.ci_low, sens.ci_high) == pytest.approx((0.74, expit(lo), expit(hi)))
+    assert sens.method == FOLD_MEAN_LOGIT and sens.extra["df"] == 4
+    assert out["specificity"].extra["per_fold"] == pytest.approx([.8, .7, .9, .8, .8])
+    assert out["ppv"].extra["per_fold"] == pytest.approx([7 / 9, 6 / 9, 8 / 9, 7 / 9, 9 / 11])
+    assert out["f1"].extra["per_fold"] == pytest.approx([14 / 19, 12 / 19, 16 / 19, 14 / 19, 18 / 21])
     assert out["f1"].ci_low is None and out["f1"].warnings == [WHY_NOT["f1"]]
     assert sens.extra["per_fold_counts"][1] == [6, 3, 7, 4]  # fold b's tp, fp, tn, fn
 
@@ -88,15 +88,15 @@ def test_calibration_slope_of_folds_with_their_own_intercepts_is_theirs_not_the_
 
 
 def test_intercept_of_a_fold_with_constant_risk_is_the_logit_of_its_event_rate_and_brier_is_per_fold():
-    y = np.r_[[1, 0, 0, 0], [1, 1, 0, 0], [1, 1, 1, 0]].astype(float)
-    risk = np.full(12, 0.5)
-    fold = np.repeat(["a", "b", "c"], 4)
+    y = np.r_[[1, 0, 0, 0], [1, 1, 0, 0], [1, 1, 1, 0], [1, 0, 0, 0], [1, 1, 1, 0]].astype(float)
+    risk = np.r_[np.full(16, 0.5), [0.9, 0.9, 0.9, 0.1]]
+    fold = np.repeat(["a", "b", "c", "d", "e"], 4)
     out = cv_calibration(y, risk, fold)
-    assert out["calibration_intercept"].extra["per_fold"] == pytest.approx([logit(.25), 0.0, logit(.75)], abs=1e-6)
-    assert out["calibration_intercept"].estimate == pytest.approx(0.0, abs=1e-6)
+    assert out["calibration_intercept"].extra["per_fold"][:4] == pytest.approx([logit(.25), 0, logit(.75), logit(.25)],
+                                                                              abs=1e-6)
     brier = out["brier"]
-    assert brier.extra["per_fold"] == pytest.approx([0.25, 0.25, 0.25])
-    assert (brier.estimate, brier.ci_low, brier.ci_high) == pytest.approx((0.25, 0.25, 0.25))
+    assert brier.extra["per_fold"] == pytest.approx([0.25, 0.25, 0.25, 0.25, 0.01])
+    assert (brier.estimate, brier.ci_low, brier.ci_high) == pytest.approx(_corrected_t([.25] * 4 + [.01], 5))
 
 
 def test_cross_validated_idi_and_nri_are_fold_means_without_an_interval():
@@ -152,3 +152,10 @@ def test_a_k_fold_row_whose_fold_lacks_the_metric_prints_the_pooled_value_withou
     ppv = next(e for e in evaluate_predictions(pred, n_resamples=200)[0] if e["metric"] == "ppv")
     assert ppv["method"] == "pooled (no interval)" and ppv["ci_low"] is None
     assert np.isfinite(ppv["estimate"]) and "undefined in fold(s) 2" in " ".join(ppv["warnings"])
+
+
+def test_fewer_than_five_folds_give_the_fold_mean_without_an_interval():
+    y = np.tile([1, 1, 0, 0, 0], 8)
+    out = cv_binary_metrics(y, np.linspace(0, 1, 40), 0.5, np.repeat(["a", "b"], 20))
+    assert out["sensitivity"].ci_low is None and np.isfinite(out["sensitivity"].estimate)
+    assert out["sensitivity"].warnings[0].startswith("no interval: 2 folds")

@@ -21,7 +21,7 @@ from cardio.stats import (
     plot_roc,
     univariate_screen,
 )
-from cardio.stats.cv_metrics import FOLD_MEAN_LOGIT, FOLD_MEAN_ONLY
+from cardio.stats.cv_metrics import FOLD_MEAN_ONLY
 
 
 def _png(fig: Figure) -> bytes:
@@ -86,7 +86,8 @@ def test_evaluate_predictions_pooled_per_fold_and_paired_tests():
                                          "brier", "calibration_intercept", "calibration_slope"}
     # K folds: the thresholded and calibration rows are fold means; one model's intervals, which resample
     # patients, are kept under extra.pooled
-    sens = by_method[("sensitivity", FOLD_MEAN_LOGIT)]
+    sens = by_method[("sensitivity", FOLD_MEAN_ONLY)]  # four folds: no interval (cv_metrics.MIN_FOLDS)
+    assert sens["warnings"][0].startswith("no interval: 4 folds")
     assert sens["extra"]["pooled"]["method"] == "bootstrap-percentile"
     assert by_method[("f1", FOLD_MEAN_ONLY)]["extra"]["pooled"]["method"] == "bootstrap-percentile"
     assert by_method[("calibration_slope", FOLD_MEAN_ONLY)]["extra"]["pooled"]["method"] == (
