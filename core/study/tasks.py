@@ -287,8 +287,9 @@ def remove_checkpoints(run_dir: Path, names: Sequence[str], spare: Sequence[str]
 
 
 def remove_leftovers(run_dir: Path) -> list[tuple[str, int]]:
-    """Delete what is left in a finished run's checkpoints/ once every task's fits are gone: files a plugin kept
-    beside its fits for a resume (a finished run never resumes). (name, bytes) of each, largest first."""
+    """Delete the weights left in a finished run's checkpoints/ once every task's fits are gone: what a plugin kept
+    beside its fits for a resume (a finished run never resumes), its *.pt files and folders; a small record such as
+    ecg_transfer's pretraining results (JSON) stays. (name, bytes) of each, largest first."""
     import shutil
 
     folder = Path(run_dir) / "checkpoints"
@@ -296,6 +297,8 @@ def remove_leftovers(run_dir: Path) -> list[tuple[str, int]]:
         return []
     removed = []
     for path in sorted(folder.iterdir()):
+        if path.is_file() and path.suffix != ".pt":
+            continue
         files = [path] if path.is_file() else [f for f in path.rglob("*") if f.is_file()]
         removed.append((path.name, sum(f.stat().st_size for f in files)))
         if path.is_dir():

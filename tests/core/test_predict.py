@@ -38,7 +38,8 @@ def _site_b(toy_site, tmp_path, seed=7, labelled=True, prefix="b"):
 
 
 def test_round_trip_site_a_to_site_b(cardio_cli, toy_site, tmp_path):
-    cardio_cli(*RUN, "--set", "train.keep_checkpoints=true", check=True)  # the final fit's, read below
+    cardio_cli(*RUN, "--set", "train.keep_checkpoints=true", "--set", "fold_models=true",
+               check=True)  # the final fit's checkpoint, read below; the fold models, opt-in
     run = tmp_path / "a"
     model = run / "model"
     assert sorted(p.name for p in model.iterdir()) == ["bundle.json", "config.yaml", "folds", "params.json",

@@ -68,6 +68,7 @@ def test_what_a_plugin_kept_beside_its_fits_goes_and_is_named(tmp_path):
     (tmp_path / "checkpoints" / "fit.heads").mkdir(parents=True)
     (tmp_path / "checkpoints" / "fit.heads" / "h0.pt").write_bytes(b"x" * 10)
     (tmp_path / "checkpoints" / "pretrained-resnet18.pt").write_bytes(b"x" * 100)  # ecg_transfer's start
+    (tmp_path / "checkpoints" / "pretrain_results-resnet18.json").write_text("{}")  # its record stays
     assert tasks.remove_leftovers(tmp_path) == [("pretrained-resnet18.pt", 100), ("fit.heads", 10)]
-    assert not any((tmp_path / "checkpoints").iterdir())
+    assert [p.name for p in (tmp_path / "checkpoints").iterdir()] == ["pretrain_results-resnet18.json"]
     assert tasks.remove_leftovers(tmp_path / "none") == []

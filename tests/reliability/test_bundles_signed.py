@@ -37,7 +37,7 @@ def signed(toy_env):
     res = _cli(toy_env, "keygen")
     assert res.exit_code == 0 and "signing_key.pub" in res.stdout, res.stderr
     res = _cli(toy_env, "run", "--plugin", "toy", "--out", "a", "--set", "train.epochs=1", "--set", "cv.folds=2",
-               "--set", "explain=false", "--set", "report.figures=false")
+               "--set", "explain=false", "--set", "report.figures=false", "--set", "fold_models=true")
     assert res.exit_code == 0, res.stderr[-2000:]
     d = yaml.safe_load((Path(__import__("cardio_toy").__file__).parent / "config.yaml").read_text())["data"]
     (toy_env / "site_b").mkdir()

@@ -117,6 +117,7 @@ def ecg(tmp_path_factory) -> dict:
     bad.loc[4, ["ecg", "fs"]] = ["ecg/mixed.csv", ECG_FS]
     bad.loc[5, "fs"] = 250.0                                 # 6 the table's rate against the WFDB header's 500 Hz
     bad.loc[14, "responder"] = 1 - bad.loc[6, "responder"]   # 7 the follow-up ECG's outcome differs
+    bad.loc[14, [c for c in ("lvesv_reduction_pct", "lvesv_followup") if c in bad]] = np.nan  # (not the rule's too)
     shutil.copy(ecg_dir / "eu.csv", ecg_dir / "pt011_export.csv")                               # 8 a copy
     bad.loc[10, ["ecg", "fs"]] = ["ecg/pt011_export.csv", ECG_FS]
     bad = bad.rename(columns={"height_cm": "heigth_cm"})     # 9 a header typo
@@ -230,6 +231,7 @@ def spect(tmp_path_factory) -> dict:
     bad.loc[3, "file"] = "maps/P0004.npy"
     _pixels(volumes / "P0005.dcm", lambda f: f, slices=16)                               # 5 the ungated recon
     bad.loc[SPECT_N, "responder"] = 1 - bad.loc[5, "responder"]                           # 6 follow-up's outcome
+    bad.loc[SPECT_N, [c for c in ("lvesv_reduction_pct", "esv_followup") if c in bad]] = np.nan  # (not the rule's)
     shutil.copy(base / "volumes" / "P0008.dcm", damaged / "volumes" / "P0007_export.dcm")  # 7 a copy
     bad.loc[6, "file"] = "volumes/P0007_export.dcm"
     bad = bad.rename(columns={"scar_burden": "scar_burdn"})                               # 8 a header typo

@@ -93,7 +93,9 @@ def test_cardio_run_end_to_end(tmp_path, mitdb_dir):
     assert listed["prepare"] == {"pretrain.pt"} and not any("pretrain" in f for f in listed["fit-fold0"] |
                                                                listed["fit-fold1"])
     assert {"fold0-transfer.pt"} <= listed["fit-fold0"] and {"fold1-scratch.pt"} <= listed["fit-fold1"]
-    assert sorted(p.name for p in ckpt.iterdir()) == ["pretrain_results-resnet18.json", "pretrained-resnet18.pt"]
+    # the pretrained start went at the run's end, named in the log; its results record stays
+    assert sorted(p.name for p in ckpt.iterdir()) == ["pretrain_results-resnet18.json"]
+    assert "also removed from checkpoints/: pretrained-resnet18.pt" in (out / "run.log").read_text()
     assert "stage prepare" in (out / "run.log").read_text()
     results = json.loads((ckpt / "pretrain_results-resnet18.json").read_text())
     # DS1 only: fitting and validation records split by record, no DS2 record anywhere

@@ -284,8 +284,9 @@ CASES = [
      PRETRAIN_ON_FAKE_MITDB, "101.atr"),
     ("mitdb-annotations-garbage", lambda d: _fake_mitdb(d, lambda atr: atr.write_bytes(b"\xff" * 40)),
      PRETRAIN_ON_FAKE_MITDB, "101.atr"),
+    # a copy that is not MIT-BIH's published bytes is refused by its SHA-256 before it is parsed (issue 55)
     ("mitdb-annotation-past-the-end", lambda d: _fake_mitdb(d, _annotation_past_the_end), PRETRAIN_ON_FAKE_MITDB,
-     "101.atr: damaged WFDB annotation file"),
+     "MIT-BIH file(s) differ from the published ones (SHA-256): 101.hea, 101.dat, 101.atr"),
     ("weights-missing", None, WEIGHTS, "weights.pt"),
     ("weights-pickled", lambda d: _weights(d, pickle.dumps({"arch": "resnet18", "state_dict": Fraction(1, 3)})),
      WEIGHTS, "weights.pt is not a readable cardio checkpoint"),

@@ -141,7 +141,9 @@ CASES = [
     ("label-2", lambda d: _csv(d, lambda t: _first(t, "responder", 2)), "must be 0/1"),
     ("label-text", lambda d: _csv(d, lambda t: _first(t, "responder", "maybe")), "must be 0/1"),
     ("sex-letter", lambda d: _csv(d, lambda t: _first(t, "sex", "M")), "'sex': must be 0/1"),
-    ("label-missing", lambda d: _csv(d, lambda t: t.drop(columns=["responder"])), "responder"),
+    # the label and what derives it by the papers' rule (cardio.data.response: the ESV reduction, the follow-up ESV)
+    ("label-missing", lambda d: _csv(d, lambda t: t.drop(columns=["responder", "lvesv_reduction_pct",
+                                                                    "esv_followup"], errors="ignore")), "responder"),
     ("covariate-missing", lambda d: _csv(d, lambda t: t.drop(columns=["lvef"])), "lvef"),
     ("covariate-text", lambda d: _csv(d, lambda t: _first(t, "age", "old")), "age"),
     ("patient-id-empty", lambda d: _csv(d, lambda t: _first(t, "patient_id", None)), "patient_id"),
@@ -155,7 +157,8 @@ CASES = [
     ("csv-duplicate-file", lambda d: (_with_file_column(d, "volumes/P0001.dcm"),
                                       _csv(d, lambda t: pd.concat([t, t.iloc[:1]]))), "another row names too"),
     # a cohort too one-sided for the response models of a training fold (was a StatsError traceback)
-    ("two-responders", lambda d: _csv(d, lambda t: t.assign(responder=[1, 1] + [0] * (len(t) - 2))), "cv.folds"),
+    ("two-responders", lambda d: _csv(d, lambda t: t.assign(responder=[1, 1] + [0] * (len(t) - 2)).drop(
+        columns=["lvesv_reduction_pct", "esv_followup"], errors="ignore")), "cv.folds"),
 ]
 
 
