@@ -64,14 +64,17 @@ def auc_row(estimates: list[dict], model: str, task: str, subgroup: str, k_fold:
     row = {"subgroup": subgroup, "model": model, "task": task}
     head = headline_auc(estimates, model=model, task=task)
     pooled = next(iter(pick(estimates, metric="auc", method="delong", model=model, task=task, fold="pooled")), None)
+    if head is not None and k_fold and head.get("ci_low") is None:  # evaluate's row without an interval, and why
+        why = next((w.split(": ", 1)[1] for w in head["warnings"] if w.startswith("no interval: ")),
+                   "the folds cannot carry it")
+        return {**row, "n": head["n"], "auc": f"{head['estimate']:.3f}", "AUC interval": f"none: {why}"}
     if head is not None and (head["method"] == CV_METHOD or not k_fold):
         return {**row, "n": head["n"], "auc": format_ci(head), "AUC interval": HEADLINE_AUC.get(head["method"])
                 or head["method"]}
     if pooled is None:
         return {**row, "n": "", "auc": "–", "AUC interval": "none: no AUC"}
-    why = next((w.split(": ", 1)[1] for w in pooled["warnings"] if w.startswith(f"no {CV_METHOD} interval")),
-               "the folds cannot carry it")
-    return {**row, "n": pooled["n"], "auc": f"{pooled['estimate']:.3f}", "AUC interval": f"none: {why}"}
+    return {**row, "n": pooled["n"], "auc": f"{pooled['estimate']:.3f}", "AUC interval": "none: the folds cannot "
+            "carry it"}
 
 
 @hookimpl

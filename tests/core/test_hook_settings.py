@@ -16,7 +16,7 @@ def test_every_hookspec_that_takes_config_takes_settings_beside_it():
     specs = {n: list(inspect.signature(f).parameters) for n, f in inspect.getmembers(hookspecs, inspect.isfunction)
              if n.startswith("cardio_")}
     with_config = {n: p for n, p in specs.items() if "config" in p}
-    assert len(with_config) == 13
+    assert len(with_config) == 15  # with cardio_check_inputs and cardio_refit (issues 55, 53)
     assert {n: p[p.index("config") + 1] for n, p in with_config.items()} == {n: "settings" for n in with_config}
 
 

@@ -36,13 +36,13 @@ def test_a_k_fold_subgroup_prints_its_cross_validated_auc_and_names_the_interval
     f = sex == "F"
     ref = cv_auc_interval(y[f], score[f], fold[f].astype(str))
     assert table.loc["sex=F", "auc"] == f"{ref.estimate:.3f} [{ref.ci_low:.3f}, {ref.ci_high:.3f}]"
-    assert table.loc["sex=F", "AUC interval"] == "corrected t (Nadeau & Bengio 2003)"
+    assert table.loc["sex=F", "AUC interval"] == "fold DeLong × 2"  # the headline's own interval (cv_auc_interval)
 
 
 def test_a_subgroup_whose_fold_lacks_a_class_prints_the_pooled_auc_alone_and_why(tmp_path):
     table, y, score, _, sex = _run(tmp_path, empty_fold=True)
-    assert table.loc["sex=F", "AUC interval"] == "corrected t (Nadeau & Bengio 2003)"
+    assert table.loc["sex=F", "AUC interval"] == "fold DeLong × 2"  # the headline's own interval (cv_auc_interval)
     m = sex == "M"
     assert table.loc["sex=M", "auc"] == f"{auc(y[m], score[m]):.3f}"  # the pooled AUC, no interval
     assert table.loc["sex=M", "AUC interval"].startswith("none: fold")
-    assert "one class" in table.loc["sex=M", "AUC interval"]
+    assert "0 patient(s) with positive records" in table.loc["sex=M", "AUC interval"]  # a fold of one class

@@ -35,7 +35,9 @@ def test_plugin_info_and_documented_config():
     assert cfg["profiles"]["paper"]["perfusion_polar"]["arch"] == "resnet50" and "task" not in cfg
     # one namespace named after the plugin (and the core's stats.reference); the cohort folder is the core's cohort.dir
     # (and the core's train.val_fraction, the validation share of each training fold the core holds out)
-    assert set(cfg) == {"perfusion_polar", "profiles", "stats", "train"} and "dir" not in cfg["perfusion_polar"]
+    # (and the core's subgroups: sex by default, site where the table has it, the editorial's warning on bias)
+    assert set(cfg) == {"perfusion_polar", "profiles", "stats", "train", "subgroups", "subgroups_if_present"}
+    assert "dir" not in cfg["perfusion_polar"]
     assert cfg["stats"] == {"reference": "resnet-polar", "reference_across_tasks": True}
     assert cfg["train"] == {"val_fraction": 0.2}
     assert info.moved_keys["perfusion_polar.val_fraction"] == "train.val_fraction"

@@ -50,7 +50,7 @@ def test_plugin_info_and_config_keys():
     assert {"paper", "fast"} <= set(cfg["profiles"])
     paper = cfg["profiles"]["paper"]["spect_polar"]
     assert paper["autoencoder"] == {"batch_size": None, "activation": "none", "iterations": 1000}
-    assert paper["analysis"] == {"student_t": True, "ae_model_sizes": [1, 2]}
+    assert paper["analysis"] == {"student_t": True, "ae_model_sizes": [1, 2], "table1_tests": "paper"}
     # the in-sample replication is opt-in: off by default, on in the paper profile; the old key names the new one
     assert sp["in_sample_analysis"] is False and paper["in_sample_analysis"] is True
     assert info.moved_keys["spect_polar.analysis.in_sample"] == "spect_polar.in_sample_analysis"
