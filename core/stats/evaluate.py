@@ -262,7 +262,10 @@ def _test_row(g: pd.DataFrame, a: Any, b: Any, keys: dict, level: float, refits:
         raise StatsError(f"y_true differs for {int((ya != yb).sum())} shared record(s)")
     shared, sb = ga.loc[common], gb.loc[common, "y_score"].to_numpy()
     groups = _patient_ids(shared.reset_index())
-    res = delong_test(ya, shared["y_score"].to_numpy(), sb, level=level, groups=groups)
+    try:
+        res = delong_test(ya, shared["y_score"].to_numpy(), sb, level=level, groups=groups)
+    except StatsError as exc:  # a degenerate pair (AUCs 1 and 0.5 on a tiny set: no variance): the row says why
+        return _untested(ya, shared["y_score"].to_numpy(), sb, level, [*notes, f"not tested: {exc}"])
     res.warnings.extend(notes)
     delong = res.to_dict()
     head = _cv_difference(ya, shared, sb, level, [
@@ -280,6 +283,15 @@ def _test_row(g: pd.DataFrame, a: Any, b: Any, keys: dict, level: float, refits:
                       **{k: v for k, v in x.items() if k != "p_value"},
                       **{k: v for k, v in delong["extra"].items() if k in ("variance", "n_groups")},
                       "delong": {k: delong[k] for k in ("method", "statistic", "p_value")} | delong["extra"]}}
+
+
+def _untested(y: np.ndarray, a: np.ndarray, b: np.ndarray, level: float, warnings: list[str]) -> dict:
+    """A pair whose paired test cannot be computed: the AUC difference alone, no interval and no p-value, and why
+    (never an evaluation that fails for one pair of models)."""
+    diff = auc(y, a) - auc(y, b)
+    return {"name": "auc_difference", "statistic": None, "p_value": None, "method": NO_INTERVAL, "df": None,
+            "n": int(y.size), "estimate": diff, "ci_low": None, "ci_high": None, "level": level,
+            "warnings": warnings, "extra": {"diff": diff, "diff_ci_low": None, "diff_ci_high": None}}
 
 
 def _cv_difference(y: np.ndarray, shared: pd.DataFrame, score_b: np.ndarray, level: float,
