@@ -281,9 +281,12 @@ def table(a: argparse.Namespace, work: Path) -> None:
         for seed in range(a.first_seed, a.first_seed + a.seeds):
             t0 = time.perf_counter()
             planted, neutral, others = run_pair(name, control, seed, work, a.smoke, tuple(a.sets))
-            detected += planted["ci_low"] > chance(control)
-            covers += neutral["ci_low"] <= chance(control) <= neutral["ci_high"] and not others
-            cells = [f"{e['estimate']:.3f} [{e['ci_low']:.3f}, {e['ci_high']:.3f}]" for e in (planted, neutral)]
+            # a row without an interval (fewer than 5 folds, as --smoke runs) is neither detected nor covering
+            detected += planted["ci_low"] is not None and planted["ci_low"] > chance(control)
+            covers += (neutral["ci_low"] is not None and neutral["ci_low"] <= chance(control) <= neutral["ci_high"]
+                       and not others)
+            cells = [f"{e['estimate']:.3f} " + (f"[{e['ci_low']:.3f}, {e['ci_high']:.3f}]" if e["ci_low"] is not None
+                                               else "(no interval)") for e in (planted, neutral)]
             if others:
                 cells[1] += f"; not covering: {', '.join(others)}"
             print(f"| {name} | {what} | {seed} | {cells[0]} | {cells[1]} | {planted.get('method', '')} | "
