@@ -56,6 +56,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from cardio.stats import format_ci
+
 PLUGINS = ["ecg_transfer", "spect_polar", "mmode_septal_flash"]
 # Each plugin's fast settings for a 5-fold run with inner folds (measured in each plugin's README).
 WRITE = ["ecg_transfer:ecg_transfer.fs=250", "ecg_transfer:ecg_transfer.synthetic.seconds=5"]
@@ -126,7 +128,7 @@ def one(setting: str, n: int, root: Path, env: dict, weight: float = 1.2, extra:
 def unconstrained(runs: list[Path]) -> dict:
     """The fused - ECG cross-validated ΔAUC of the unconstrained logistic stacker, on the same runs and folds."""
     from cardio.fusion.fuse import fuse_fold, read_modality
-    from cardio.stats import cv_auc_difference
+    from cardio.stats import StatsError, cv_auc_difference
 
     mods = [m for m, _ in (read_modality(r, None, None) for r in runs)]
     if any(m is None for m in mods):
@@ -135,8 +137,11 @@ def unconstrained(runs: list[Path]) -> dict:
     pred = pd.concat([fuse_fold(mods, f, None, nonnegative=False)[0] for f in folds])
     wide = pred.pivot_table(index=["patient_id", "fold", "y_true"], columns="model", values="y_score")
     wide = wide.dropna(subset=["fused", CARRYING]).reset_index()
-    d = cv_auc_difference(wide["y_true"].to_numpy(), wide["fused"].to_numpy(), wide[CARRYING].to_numpy(),
-                          wide["fold"].to_numpy())
+    try:
+        d = cv_auc_difference(wide["y_true"].to_numpy(), wide["fused"].to_numpy(), wide[CARRYING].to_numpy(),
+                              wide["fold"].to_numpy())
+    except StatsError as e:  # fewer than 5 folds (--smoke): no interval, and why
+        return {"diff": float("nan"), "low": None, "high": None, "why": str(e)}
     return {"diff": d.estimate, "low": d.ci_low, "high": d.ci_high}
 
 
@@ -163,16 +168,22 @@ def show_seed(setting: str, seed: int, r: dict) -> None:
     print(f"\n### {setting}, seed {seed}: {r['truth']['n_patients']} patients, weights {r['truth']['weights']}, "
           f"ideal-reader AUC of each drive {r['truth']['auc_of_drive']}, missing {r['truth']['missing']}")
     print("cross-validated AUC [corrected t]: " + "; ".join(
-        f"{m} {e['estimate']:.3f} [{e['ci_low']:.3f}, {e['ci_high']:.3f}]" for m, e in aucs.items()))
+        f"{m} {format_ci(e)}" for m, e in aucs.items()))
     print("seconds: " + ", ".join(f"{k} {v:.0f}" for k, v in r["times"].items()))
 
 
 def _cell(d: dict) -> str:
+    if d["low"] is None:  # fewer than 5 folds (--smoke): no interval
+        return f"{d['diff']:+.3f} (no interval)"
     return f"{d['diff']:+.3f} [{d['low']:+.3f}, {d['high']:+.3f}]"
 
 
 def _covers(d: dict) -> bool:
-    return d["low"] <= 0.0 <= d["high"]
+    return d["low"] is not None and d["low"] <= 0.0 <= d["high"]
+
+
+def _above(d: dict) -> bool:
+    return d["low"] is not None and d["low"] > 0
 
 
 def summary(setting: str, results: dict[int, dict]) -> None:
@@ -190,7 +201,7 @@ def summary(setting: str, results: dict[int, dict]) -> None:
     for name, ds in (("unconstrained (before)", [r["before"] for r in results.values()]),
                      ("weights >= 0 (now)", list(after.values()))):
         print(f"{name}: mean ΔAUC {np.mean([d['diff'] for d in ds]):+.4f} over {k} seeds; interval covers 0 in "
-              f"{sum(map(_covers, ds))}/{k}, lies above 0 in {sum(d['low'] > 0 for d in ds)}/{k}")
+              f"{sum(map(_covers, ds))}/{k}, lies above 0 in {sum(_above(d) for d in ds)}/{k}")
 
 
 def readme_table(first: dict[str, dict], seed: int) -> None:
@@ -203,10 +214,9 @@ def readme_table(first: dict[str, dict], seed: int) -> None:
     print("|---|---|---|---|")
     for setting, r in first.items():
         aucs, d = _headline(r["metrics"]), fused_vs_carrying(r["metrics"])
-        cells = [f"{a['estimate']:.3f} [{a['ci_low']:.3f}, {a['ci_high']:.3f}]" for a in (aucs["fused"],
-                                                                                           aucs[CARRYING])]
-        print(f"| {label.get(setting, setting)} | {cells[0]} | {cells[1]} | {_cell(d).replace('-', '−')}, "
-              f"p {d['p_holm']:.3g} |")
+        cells = [format_ci(a) for a in (aucs["fused"], aucs[CARRYING])]
+        p = "–" if d["p_holm"] is None else f"{d['p_holm']:.3g}"  # no test without an interval
+        print(f"| {label.get(setting, setting)} | {cells[0]} | {cells[1]} | {_cell(d).replace('-', '−')}, p {p} |")
 
 
 # ---- coverage through cardio's fusion and statistics code, with cheap base models ----
