@@ -12,8 +12,8 @@ The two protocols are not comparable and the table says which is which:
 
 Published rows (percent): inter-patient as docs/benchmarks/ecg_transfer.md and benchmarks/aami_interpatient.py cite
 them (de Chazal et al. 2004, IEEE TBME 51:1196-1206; Mondejar-Guerra et al. 2019, BSPC 47:41-48; the table numbers
-are not given there and the papers are not in /work/shared/papers, so none is claimed here); intra-patient as the
-ECG paper cites them (He et al., /work/shared/papers/ecg_transfer_learning_crt.txt, section 4 "Discussion"):
+are not given there and the papers are not in ../shared/papers, so none is claimed here); intra-patient as the
+ECG paper cites them (He et al., ../shared/papers/ecg_transfer_learning_crt.txt, section 4 "Discussion"):
 Hua et al. 2020 [40], a 1-D CNN, accuracy 97.45%; Huang et al. 2019 [24], STFT spectrograms into a 2-D CNN,
 99.00% (against 90.93% for a 1-D CNN on the same beats). Those two classified five beat types, not the AAMI classes.
 
