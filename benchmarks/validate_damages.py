@@ -22,7 +22,8 @@ and every problem line that is for no damage (a false alarm on the base). The cl
                                                           # DICOMs
     python benchmarks/validate_damages.py --smoke         # the ECG cohort's first damages on 12 s excerpts
 
-Needs MIT-BIH and the echo DICOMs under $CARDIO_DATA (else ../shared/data beside the checkout); says `skipped:` without them.
+Needs MIT-BIH and the echo DICOMs under $CARDIO_DATA (else ../shared/data beside the checkout); says `skipped:`
+without them.
 
 Results (2 CPU cores shared, about 90 s a run). The list was committed at 796cd4f; validate ran on it then (the code
 of main, before issue 55's fixes) and at e44a2d1 (after):
