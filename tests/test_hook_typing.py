@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-FILES = sorted([ROOT / "core" / "report" / "performance.py", ROOT / "core" / "report" / "subgroups.py",
-                *ROOT.glob("plugins/*/cardio_*/plugin.py"), *ROOT.glob("core/templates/plugin/**/plugin.py*")])
+PACKAGE = ROOT / "src" / "cardio"
+FILES = sorted([PACKAGE / "report" / "performance.py", PACKAGE / "report" / "subgroups.py",
+                *ROOT.glob("plugins/*/cardio_*/plugin.py"), *ROOT.glob("src/cardio/templates/plugin/**/plugin.py*")])
 
 
 def _hookimpls(path: Path):

@@ -226,8 +226,8 @@ def _is_read(path: tuple, reads: list, core_reads: list, names: set, defaults: d
 def test_core_reads_only_documented_keys_and_reads_every_one():
     defaults = core_defaults()
     unknown, unread = _mismatches("core", defaults, defaults, None)
-    assert unknown == [], f"the core reads keys that are not in core/defaults.yaml: {unknown}"
-    assert unread == [], f"core/defaults.yaml has keys no core code reads: {unread}"
+    assert unknown == [], f"the core reads keys that are not in src/cardio/defaults.yaml: {unknown}"
+    assert unread == [], f"src/cardio/defaults.yaml has keys no core code reads: {unread}"
 
 
 @pytest.mark.parametrize("name,own,folder,typed", _installed(), ids=lambda v: v if isinstance(v, str) else "")

@@ -35,7 +35,7 @@ def _files(folder: Path):
 
 
 def test_the_core_never_imports_a_plugin_or_a_benchmark():
-    bad = [f"{p.relative_to(REPO)}:{line} imports {mod}" for p in _files(REPO / "core")
+    bad = [f"{p.relative_to(REPO)}:{line} imports {mod}" for p in _files(REPO / "src" / "cardio")
            for mod, _, line in _imports(p) if mod.split(".")[0].startswith("cardio_") or mod.startswith("benchmarks")]
     assert not bad, bad
 
@@ -60,14 +60,14 @@ def test_plugins_use_only_the_public_api_and_never_another_plugin():
 
 
 def test_the_template_teaches_the_same_rules():
-    text = "\n".join(p.read_text() for p in (REPO / "core" / "templates" / "plugin").rglob("*.tmpl"))
+    text = "\n".join(p.read_text() for p in (REPO / "src" / "cardio" / "templates" / "plugin").rglob("*.tmpl"))
     imported = [line.split()[1] for line in text.splitlines() if line.startswith("from cardio")]
     assert all(m == "cardio" or _public(m) for m in imported), imported
 
 
 def test_no_function_is_longer_than_80_lines():
     """A function a newcomer reads in one screen: none over 80 lines in core/ or in a plugin's package."""
-    folders = [REPO / "core", *sorted((REPO / "plugins").glob("*/cardio_*"))]
+    folders = [REPO / "src" / "cardio", *sorted((REPO / "plugins").glob("*/cardio_*"))]
     long = [f"{p.relative_to(REPO)}:{node.lineno} {node.name} ({node.end_lineno - node.lineno + 1} lines)"
             for folder in folders for p in _files(folder) for node in ast.walk(ast.parse(p.read_text(), str(p)))
             if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.end_lineno - node.lineno >= 80]
@@ -100,7 +100,7 @@ def _cardio_modules(path: Path):
 def test_each_package_of_the_core_never_imports_those_above_it():
     bad = []
     for package, above in NEVER_IMPORTS.items():
-        for p in _files(REPO / "core" / package):
+        for p in _files(REPO / "src" / "cardio" / package):
             for mod, line in _cardio_modules(p):
                 name = mod.removeprefix("cardio.")
                 if any(name == a or name.startswith(f"{a}.") for a in above):
@@ -111,10 +111,10 @@ def test_each_package_of_the_core_never_imports_those_above_it():
 def test_the_core_keeps_only_its_entry_points_at_the_top_level():
     """A newcomer reads the folder as the architecture: the packages by role, and at the top only the CLI, the
     config, the context, the hook specs, plugin loading, the engine and the testing API."""
-    top = {p.stem for p in (REPO / "core").glob("*.py")}
+    top = {p.stem for p in (REPO / "src" / "cardio").glob("*.py")}
     assert top == {"__init__", "cli", "config", "context", "hookspecs", "plugins", "engine", "testing",
                    "plugin_contract"}, sorted(top)
-    assert set(NEVER_IMPORTS) <= {p.name for p in (REPO / "core").iterdir() if (p / "__init__.py").exists()}
+    assert set(NEVER_IMPORTS) <= {p.name for p in (REPO / "src" / "cardio").iterdir() if (p / "__init__.py").exists()}
 
 
 def test_the_old_flat_module_names_still_import_as_the_same_modules():
@@ -144,7 +144,7 @@ def _calls(path: Path, name: str):
 def test_a_run_context_is_made_and_a_device_resolved_in_one_place():
     """cardio.context.new_context makes every RunContext of the core, and run_device is the one resolution of a
     device name (issue 42: four builds and three resolutions had drifted apart)."""
-    where = {name: [f"{p.relative_to(REPO)}:{line}" for p in _files(REPO / "core") for line in _calls(p, name)
-                    if p != REPO / "core" / "context.py"]
+    where = {name: [f"{p.relative_to(REPO)}:{line}" for p in _files(REPO / "src" / "cardio") for line in _calls(p, name)
+                    if p != REPO / "src" / "cardio" / "context.py"]
              for name in ("RunContext", "resolve_device", "init_distributed")}
     assert where == {"RunContext": [], "resolve_device": [], "init_distributed": []}, where

@@ -59,7 +59,7 @@ def beat_mask(symbols: Iterable[str]) -> np.ndarray:
     return class_index(symbols) >= 0
 
 
-def ds1_records(records: Sequence[str] | str | None = None) -> list[str]:
+def ds1_records(records: Sequence[str | int] | str | None = None) -> list[str]:
     """The DS1 records a run pretrains on: all of DS1, or those of `records` ("all" / None: every one).
 
     Runs and tests see DS1 only. DS2 is the untouched test set: it is predicted by

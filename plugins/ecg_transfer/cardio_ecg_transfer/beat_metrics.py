@@ -2,6 +2,8 @@
 and their intervals from a bootstrap over records (beats of one record are not independent)."""
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pandas as pd
 from sklearn.metrics import confusion_matrix
@@ -110,7 +112,7 @@ def record_bootstrap(y_true: np.ndarray, pred: np.ndarray, record: np.ndarray, c
                 "skipped": "a record-level interval needs at least 2 records"}
     cms = np.stack([confusion_matrix(y_true[record == r], pred[record == r], labels=labels) for r in names])
     st = config["stats"]
-    kw = dict(n_resamples=int(st["n_resamples"]), seed=seed, level=float(st["level"]))
+    kw: dict[str, Any] = dict(n_resamples=int(st["n_resamples"]), seed=seed, level=float(st["level"]))
     macro = [aami.AAMI_CLASSES.index(c) for c in MACRO_CLASSES]
     out = {"accuracy": bootstrap_metric(_accuracy, cms, metric="accuracy", **kw).to_dict(),
            "macro_f1": bootstrap_metric(_macro(macro, "f1"), cms, metric="macro_f1", **kw).to_dict(),

@@ -315,7 +315,8 @@ def read_cohort_table(root: str | Path, schema: Schema = SCHEMA, *, allow_outsid
     """cohort.csv of folder `root`, typed and checked (cardio.data.cohort.read_table); raises CohortProblems. With
     `reader`, every ECG is read (its signals kept in the reader); with `config`, the columns its models read must
     hold values."""
-    checks = [rate_given, functools.partial(signal_files, root=Path(root).expanduser(), allow_outside=allow_outside)]
+    checks: list[Callable[[pd.DataFrame, Problems], None]] = [
+        rate_given, functools.partial(signal_files, root=Path(root).expanduser(), allow_outside=allow_outside)]
     if reader is not None:
         checks.append(reader)
     if config is not None:

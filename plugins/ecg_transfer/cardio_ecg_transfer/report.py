@@ -122,19 +122,19 @@ def _comparisons(t2: pd.DataFrame, tests: list[dict], reference: str | None) -> 
     with the best model of these data (exploratory: the best is picked after seeing them)."""
     t2 = t2.copy()
     if reference is not None and reference in set(t2["model"]):
-        vs = {m: paired_test(tests, reference, m, interval="cv") for m in t2["model"] if m != reference}
-        t2[f"ΔAUC {reference} − model [CI]"] = ["reference" if m == reference else _diff(vs[m]) if vs.get(m)
+        vs = {m: r for m in t2["model"] if m != reference and (r := paired_test(tests, reference, m, interval="cv"))}
+        t2[f"ΔAUC {reference} − model [CI]"] = ["reference" if m == reference else _diff(vs[m]) if m in vs
                                                 else "–" for m in t2["model"]]
-        t2["p vs reference"] = [_p(vs[m]["p"]) if vs.get(m) else "–" for m in t2["model"]]
-        t2["p vs reference (Holm)"] = [_p(vs[m]["p_holm"]) if vs.get(m) else "–" for m in t2["model"]]
+        t2["p vs reference"] = [_p(vs[m]["p"]) if m in vs else "–" for m in t2["model"]]
+        t2["p vs reference (Holm)"] = [_p(vs[m]["p_holm"]) if m in vs else "–" for m in t2["model"]]
     auc = pd.to_numeric(t2["AUC"].astype(str).str.split(" ").str[0], errors="coerce") if len(t2) else pd.Series()
     if auc.notna().sum() >= 2:
         best = t2["model"].iloc[int(auc.idxmax())]
-        vb = {m: paired_test(tests, best, m, interval="cv") for m in t2["model"] if m != best}
+        vb = {m: r for m in t2["model"] if m != best and (r := paired_test(tests, best, m, interval="cv"))}
         t2["exploratory: ΔAUC best − model"] = ["best" if m == best else f"{vb[m]['diff']:+.3f}"
-                                                if vb.get(m) and vb[m]["diff"] is not None else "–"
+                                                if m in vb and vb[m]["diff"] is not None else "–"
                                                 for m in t2["model"]]
-        t2["exploratory: p vs best (unadjusted)"] = [_p(vb[m]["p"]) if vb.get(m) else "–"
+        t2["exploratory: p vs best (unadjusted)"] = [_p(vb[m]["p"]) if m in vb else "–"
                                                      for m in t2["model"]]
     return t2
 

@@ -75,9 +75,9 @@ def fit_side_models(beats: BeatSet, config: dict, seed: int = 0) -> list[SideMod
         if missing:
             raise CardioError(f"ecg_transfer.pretrain.side_models: features {missing} are not in "
                               f"ecg_transfer.pretrain.side_features {list(pt.side_features)}")
-        wanted = set(beat_context.names(spec["features"]))
+        wanted = set(beat_context.names(tuple(spec["features"])))
         columns = np.array([i for i, n in enumerate(all_names) if n in wanted])
-        fitted.append(fit_side_model(beats, spec["model"], columns, seed=seed))
+        fitted.append(fit_side_model(beats, str(spec["model"]), columns, seed=seed))
     return fitted
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -21,6 +22,9 @@ from cardio_echo_cmr.synthetic import VIEWS, truth_text
 from cardio_echo_cmr.targets import DEFAULT, Target, parse
 from cardio_echo_cmr.training import EchoModel
 from cardio_echo_cmr.video import load_clip, preprocess_frames, sample_clip
+
+if TYPE_CHECKING:
+    from torch import nn
 
 
 def _pooled(estimates: list[dict], metric: str, model: str, task: str, interval: str = "headline") -> dict | None:
@@ -273,7 +277,7 @@ def evaluate_sections(predictions: Predictions, config: dict, estimates: list[di
 MIN_CAM_SIDE = 4
 
 
-def cam_layer(net, x) -> tuple[str, object]:
+def cam_layer(net, x) -> tuple[str, nn.Module]:
     """(name, module) of the deepest residual stage whose output keeps MIN_CAM_SIDE positions per spatial axis
     for input x (layer4 at the paper's 112 x 112, an earlier stage for the small CPU clips)."""
     import torch

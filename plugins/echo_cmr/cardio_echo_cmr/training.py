@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import partial
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -308,7 +308,7 @@ def predict(model: EchoModel, features: Features, test_index: np.ndarray, s: Ech
         parts += _view_predictions(model, view, out, has, table)
     for t in model.fused():
         scores = np.stack([view_scores[v][:, heads.index(t.name)] for v in model.view_names], 1)
-        fused = model.fusion[t.name]
+        fused: Any = model.fusion[t.name]  # the core's Stacker (binary) or scikit-learn's LinearRegression
         score = fused.predict_proba(scores)[:, 1] if t.binary else fused.predict(scores)
         fused_parts.append(Predictions.from_arrays(table["record_id"], table["patient_id"], _column(table, t.name),
                                                    score, model="fused", task=t.name,

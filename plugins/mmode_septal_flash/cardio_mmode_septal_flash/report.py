@@ -178,8 +178,8 @@ def table_one(estimates: list[dict], tests: list[dict], task: str) -> tuple[pd.D
                      "AUC": f"{auc['estimate']:.2f}", "AUC CI": stats.format_interval(auc["ci_low"], auc["ci_high"],
                                                                                     digits=2),
                      "AUC interval": stats.interval_note(auc["method"])})
-    paired = stats.paired_test([t for t in tests if t.get("fold") == "pooled" and t.get("repeat", 0) == 0
-                                and t.get("task") == task], *models, interval="cv") if len(models) == 2 else None
+    pooled = [t for t in tests if t.get("fold") == "pooled" and t.get("repeat", 0) == 0 and t.get("task") == task]
+    paired = stats.paired_test(pooled, models[0], models[1], interval="cv") if len(models) == 2 else None
     return pd.DataFrame(rows), (None if paired is None else {**paired, "a": models[0], "b": models[1]})
 
 

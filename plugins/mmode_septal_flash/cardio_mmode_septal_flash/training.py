@@ -13,6 +13,7 @@ predicted, with y_true NaN.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import cast
 
 import numpy as np
 import torch
@@ -91,7 +92,8 @@ def train(features: Features, train_index: np.ndarray, val_index: np.ndarray, co
     # the core hands only rows with the label (features.trainable: it is this plugin's one target)
     fit_rows, val_rows = np.asarray(train_index, dtype=int), np.asarray(val_index, dtype=int)
     y = features.table[features.label].fillna(engine.MISSING_CLASS).to_numpy().astype(np.int64)  # rows used have one
-    nets, inputs, history, source = {}, {}, {}, ""
+    nets: dict[str, SeptalFlashNet] = {}
+    inputs, history, source = {}, {}, ""
     for variant in s.model.variants:
         x = features.x[variant]  # (N, K, s, s) uint8
         train_x = x[fit_rows].reshape(-1, *x.shape[2:])
@@ -104,7 +106,7 @@ def train(features: Features, train_index: np.ndarray, val_index: np.ndarray, co
                          _validation_set(x, y, val_rows, s.model.val_augment, mean), ctx,
                          name=f"septal-flash-{variant}", train=config["train"], settings=s.train.as_dict(),
                          metric=_auc)
-        nets[variant], inputs[variant] = fit.model.cpu().eval(), Inputs(mean)
+        nets[variant], inputs[variant] = cast(SeptalFlashNet, fit.model.cpu().eval()), Inputs(mean)  # the net built
         history[variant], source = fit.history, net.source
     return SeptalFlashModel(nets, inputs, source, history, {v: THRESHOLD for v in nets})
 

@@ -165,7 +165,7 @@ def load_maps(cohort: Cohort, progress=None) -> np.ndarray:
     """Every map of the cohort through its loader, (n, 3, N, N); all maps must share one size."""
     ids = cohort.table["record_id"].tolist()
     it = progress(ids, desc="read polar maps", total=len(ids)) if progress else ids
-    maps = [cohort.loader(rid) for rid in it]
+    maps = [cohort.array(rid) for rid in it]
     sizes = sorted({m.shape[1] for m in maps})
     if len(sizes) > 1:
         raise CardioError(f"the cohort's polar maps have {len(sizes)} sizes {sizes}; every map has one size")

@@ -571,8 +571,8 @@ def load(config: dict, ctx) -> Cohort[Exclusions]:
     log_orientation(table, ctx.log)
     table, excluded = exclude_small_esv(table, min_esv)
     if excluded:
-        ctx.log.info("excluded %d patient(s) with ESV < %g ml before the analysis (He et al.'s outlier step): %s",
-                     len(excluded), float(min_esv), ", ".join(ctx.pseudonyms(excluded, "P")))  # never an id
+        ctx.log.info("excluded %d patient(s) with ESV < %s ml before the analysis (He et al.'s outlier step): %s",
+                     len(excluded), min_esv, ", ".join(ctx.pseudonyms(excluded, "P")))  # never an id
     labels = table[label].dropna()
     if len(labels) and labels.nunique() < 2:  # no label at all: a cohort to predict, or the core's run check names it
         csv = root / (s.clinical_csv or schema.table)

@@ -57,8 +57,9 @@ def calibration(y: Any, prob: Any, level: float = 0.95, n_resamples: int = 2000,
     out = {"brier": bootstrap_metric(_brier, y, p, n_resamples=n_resamples, seed=seed, level=level,
                                      stratify=y, metric="brier", groups=groups, rows=_brier_rows)}
     wald = "logistic recalibration (Wald, cluster-robust by patient)" if clustered else "logistic recalibration (Wald)"
-    fit_args = {"cov_type": "cluster", "cov_kwds": {"groups": patients.codes}} if clustered else {}
-    unit = {"n_groups": int(patients.n_groups)} if clustered else {}
+    by_patient = patients if clustered else None
+    fit_args = {"cov_type": "cluster", "cov_kwds": {"groups": by_patient.codes}} if by_patient is not None else {}
+    unit = {"n_groups": int(by_patient.n_groups)} if by_patient is not None else {}
     z = float(norm.ppf((1 + level) / 2))
     fits = {
         "calibration_slope": (sm.add_constant(lp), None, 1),

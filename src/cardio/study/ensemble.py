@@ -5,7 +5,7 @@ cardio predicted with the one final model (fitted on every patient after the fol
 (opt-in: a run folder stays small without it) each fit task exports its outer fold's model through the plugin's
 cardio_export_model into its task folder, its network weights in float16 (`fold_models_precision`), and the
 evaluate task, which runs after every fit and the final model, adds them to `<run>/model/` as `folds/<fold>/` (in
-the manifest, signed again: core/study/bundle.py).
+the manifest, signed again: src/cardio/study/bundle.py).
 
 What is averaged, and why no recalibration. A fold model's binary scores are probabilities from a model fitted
 with a proper scoring rule (BCE for the networks, logistic regression for the fused and linear models), so the

@@ -15,6 +15,7 @@ def format_ci(estimate: Estimate | dict | tuple | None, digits: int = 3, sep: st
     """"0.812 [0.734, 0.890]" from an Estimate, a metrics.json dict or (estimate, low, high); "–" when missing."""
     if estimate is None:
         return "–"
+    est: Any
     if isinstance(estimate, Estimate):
         est, lo, hi = estimate.estimate, estimate.ci_low, estimate.ci_high
     elif isinstance(estimate, dict):

@@ -6,6 +6,8 @@ scales them), raw maps keep the layer's own units.
 """
 from __future__ import annotations
 
+from typing import Literal, overload
+
 import numpy as np
 import torch
 from torch import nn
@@ -28,6 +30,17 @@ class _AsImage(nn.Module):
 
 def _unsqueeze_1d(t: torch.Tensor) -> torch.Tensor:
     return t.unsqueeze(2) if t.ndim == 3 else t
+
+
+@overload
+def grad_cam(model: nn.Module, layer: nn.Module, x: torch.Tensor, target: int | None = None,
+             plus: bool = False, batch_size: int = 32, *, raw: Literal[False] = False) -> np.ndarray: ...
+
+
+@overload
+def grad_cam(model: nn.Module, layer: nn.Module, x: torch.Tensor, target: int | None = None,
+             plus: bool = False, batch_size: int = 32, *,
+             raw: Literal[True]) -> tuple[np.ndarray, np.ndarray]: ...
 
 
 def grad_cam(model: nn.Module, layer: nn.Module, x: torch.Tensor, target: int | None = None,

@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from collections.abc import Hashable, Mapping
 from dataclasses import dataclass
+from typing import Generic, TypeVar
 
 import numpy as np
 
@@ -23,6 +24,8 @@ MAX_BUCKET = 32       # a key more records hold than this (a paced rhythm) ident
 MIN_SHARED = 0.3      # share of the shorter record's keys two records must share to be compared
 WINDOW_S = 8.0        # the fingerprint: this much signal, z-scored
 SAME_R = 0.95         # normalised cross-correlation at or above which two windows are one recording
+
+Id = TypeVar("Id", bound=Hashable)  # a record's id: its path, its row, whatever the caller keys it by
 
 
 @dataclass(frozen=True)
@@ -35,11 +38,11 @@ class Recording:
 
 
 @dataclass(frozen=True)
-class Match:
+class Match(Generic[Id]):
     """Records `a` and `b` hold one recording; `b`'s starts `lag_s` seconds into `a`'s (negative: before)."""
 
-    a: Hashable
-    b: Hashable
+    a: Id
+    b: Id
     lag_s: float
     r: float
 
@@ -74,20 +77,20 @@ def _unit(w: np.ndarray) -> np.ndarray:
     return (w - w.mean()) / (w.std() or 1.0)
 
 
-def same_recordings(records: Mapping[Hashable, Recording]) -> list[Match]:
+def same_recordings(records: Mapping[Id, Recording]) -> list[Match[Id]]:
     """Every pair of records that holds one recording (records at one rate `fs`), each pair once."""
     keys = {rid: _keys(rec.events) for rid, rec in records.items()}
-    buckets: dict[tuple[int, ...], list[Hashable]] = defaultdict(list)
+    buckets: dict[tuple[int, ...], list[Id]] = defaultdict(list)
     for rid, ks in keys.items():
         for k in ks:
             buckets[k].append(rid)
-    shared: Counter = Counter()
+    shared: Counter[tuple[Id, Id]] = Counter()
     for members in buckets.values():
         if 1 < len(members) <= MAX_BUCKET:
             for i, a in enumerate(members):
                 for b in members[i + 1:]:
                     shared[(a, b)] += 1
-    out = []
+    out: list[Match[Id]] = []
     for (a, b), n in shared.items():
         if n < MIN_SHARED * min(len(keys[a]), len(keys[b])):
             continue

@@ -141,7 +141,8 @@ def binary_metrics(y: Any, score: Any, threshold: float | Any, level: float = 0.
     }
     out: dict[str, Estimate] = {}
     clustered = patients is not None and not patients.singletons
-    boot = _patient_bootstrap(yy, pred, patients, check_n_resamples(n_resamples), seed, level) if clustered else {}
+    boot = _patient_bootstrap(yy, pred, patients, check_n_resamples(n_resamples), seed, level) \
+        if patients is not None and clustered else {}
     for name, (k, d, what) in parts.items():
         extra = {**counts, "numerator": k, "denominator": d}
         method = "bootstrap-percentile" if clustered else "wilson"
@@ -151,7 +152,7 @@ def binary_metrics(y: Any, score: Any, threshold: float | Any, level: float = 0.
                                  method=method, n=int(yy.size), extra=extra, **resampling,
                                  warnings=[f"{name} undefined at this threshold: there are no {what}"])
             continue
-        if clustered:
+        if patients is not None and clustered:
             lo, hi, warned = boot[name]
             out[name] = Estimate(metric=name, estimate=k / d, ci_low=lo, ci_high=hi, level=level, method=method,
                                  n=int(yy.size), extra={**extra, **patients.extra()}, warnings=warned, **resampling)

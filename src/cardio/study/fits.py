@@ -123,8 +123,9 @@ def final_model(study: Study, stages: tasks.Study, cfg: dict, ctx: RunContext) -
         state = expect(study.hooks.cardio_export_model(model=model, config=cfg, settings=study.settings(cfg),
                                                            ctx=fit_ctx), ModelState,
                        "cardio_export_model", study.plugin)
-    fitted = {"n_rows": int(len(every)), "n_patients": int(features.table["patient_id"].iloc[every].nunique()),
-              "n_records": int(len(cohort)), "label": cohort.label, "bundle": "model"}
+    fitted: dict[str, Any] = {"n_rows": int(len(every)),
+                              "n_patients": int(features.table["patient_id"].iloc[every].nunique()),
+                              "n_records": int(len(cohort)), "label": cohort.label, "bundle": "model"}
     if ctx.is_main:
         import secrets
 

@@ -251,7 +251,7 @@ def roc_curve_band(y: Any, score: Any, n_resamples: int = 2000, seed: int | None
     point = _tpr_rows(ranks[pos_idx][None, :], ranks[neg_idx][None, :], grid, k)[0]
     boot = np.empty((n_resamples, n_grid))
     if patients is None or patients.singletons:
-        idx = resample_indices(yy.size, n_resamples, seed, strata=yy)  # columns: negatives block, then positives
+        idx = np.asarray(resample_indices(yy.size, n_resamples, seed, strata=yy))  # negatives' block, then positives'
         rows = max(1, 2_000_000 // (yy.size + n_grid))
         for start in range(0, n_resamples, rows):
             block = idx[start:start + rows]
