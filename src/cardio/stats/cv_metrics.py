@@ -4,9 +4,10 @@ NRI of a K-fold run's out-of-fold predictions.
 What they estimate is the procedure's expected performance at this cohort size (docs/statistics.md, the estimand
 table): each metric is computed within each fold, on the records that fold's model scored, and the folds' values
 are averaged, as the cross-validated AUC is. Pooling every fold's predictions into one metric mixes K models: a
-pooled calibration slope is pulled down by their different intercepts and scales (issue 53: -0.26 with no signal,
-whose true slope is 0), and a Wilson or bootstrap interval of pooled predictions counts the patients scored but not
-that another training set gives another model (18-54% misses against the expected value).
+pooled calibration slope is pulled down by their different intercepts and scales (issue 53: -0.24 to -0.26 with no
+signal, whose true slope is 0), and a Wilson or bootstrap interval of pooled predictions counts the patients scored
+but not that another training set gives another model (13-52% misses against the expected value for sensitivity
+and specificity).
 
 The interval, where one is printed, is the corrected t of the per-fold values (Nadeau & Bengio 2003, the same
 formula as the cross-validated AUC: ``cardio.stats.cv_auc``). Where benchmarks/coverage.py (kinds in
@@ -36,8 +37,8 @@ _EPS = 1e-6  # probabilities are clipped this far from 0 and 1 before the logit,
 #: Why a row carries no interval (the coverage benchmark's figures: docs/statistics.md).
 WHY_NOT = {
     "f1": (
-        "no interval: F1 is a ratio whose per-fold values run high when the model carries little; the fold-level "
-        "interval missed 6.2% at 300 patients without signal, 5.4% on one side (benchmarks/coverage.py)"),
+        "no interval: the fold-level interval of F1 (a ratio of counts that moves with the threshold) missed 6.2% "
+        "at 300 patients without signal, 5.4% on one side, and so on the logit scale (benchmarks/coverage.py)"),
     "calibration_slope": (
         "no interval: the folds' slopes are correlated in a way one run cannot measure (positively without "
         "signal, negatively with it), so the fold-level interval missed 7.4% without signal and was 2.9-5.4 times "
@@ -188,7 +189,7 @@ def _probabilities(y: Any, prob: Any) -> tuple[np.ndarray, np.ndarray]:
 def firth_slope(y: np.ndarray, lp: np.ndarray) -> float:
     """The calibration slope of one fold's scores: the coefficient of lp in logit P(y=1) = a + b lp, fitted with
     Firth's penalty (firthmodels), which removes the maximum-likelihood estimate's O(1/n) bias away from 0 (a mean
-    of per-fold maximum-likelihood slopes was 1.81 against a true 0.77 at 20 patients a fold) and stays finite
+    of per-fold maximum-likelihood slopes was 2.29 against a true 0.77 at 20 patients a fold) and stays finite
     when a fold's scores separate its classes. NaN where the fold holds one class or one score."""
     from firthmodels import FirthLogisticRegression  # loaded by the K-fold evaluation only
 
