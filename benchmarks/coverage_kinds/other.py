@@ -198,6 +198,8 @@ def _draws(sets: tuple[Set, ...], interval: Interval, truth: str, null: float | 
         e = a[point, 0]
         notes.append(f"{int(point.sum())} sets printed without an interval: mean estimate {e.mean():+.3f} against "
                      f"the truth {target:+.3f} (bias {e.mean() - target:+.3f}, SD {e.std(ddof=1):.3f})")
+    elif np.isfinite(a[:, 0]).any():
+        notes.append(f"mean estimate {np.nanmean(a[:, 0]):+.3f} against the truth {target:+.3f}")
     return Draws(a[:, 0], a[:, 1], a[:, 2], target, null, seconds, notes)
 
 
