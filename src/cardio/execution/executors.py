@@ -26,7 +26,7 @@ from typing import Any
 
 from cardio import plugins
 from cardio.data import CardioError
-from cardio.execution.run import TaskSpec
+from cardio.execution.task import TaskSpec, run_task, warm_up
 from cardio.study import tasks
 
 submitit: Any
@@ -59,8 +59,6 @@ class TaskCall(submitit.helpers.Checkpointable if submitit else object):  # type
     either resumes from."""
 
     def __call__(self, *specs: TaskSpec) -> str:
-        from cardio.execution.run import run_task
-
         previous = signal.signal(signal.SIGTERM, _cancel)
         try:
             return ", ".join(run_task(spec) for spec in specs)
@@ -82,7 +80,7 @@ class TaskCall(submitit.helpers.Checkpointable if submitit else object):  # type
 
 class Worker(TaskCall):
     """A local executor's process. It starts as the run's process begins prepare and imports what a fit needs
-    meanwhile (run.warm_up); once prepare is done (`after`) it takes the tasks of `specs` one at a time, each it
+    meanwhile (task.warm_up); once prepare is done (`after`) it takes the tasks of `specs` one at a time, each it
     can claim (tasks.claim: one worker per task), until none is left. Dealt out in advance instead, the workers'
     shares differed by a fit (spect_polar's default: 31 s against 24 s), and the run waited on the longer one."""
 
@@ -90,8 +88,6 @@ class Worker(TaskCall):
         self.owner, self.after = owner, after
 
     def __call__(self, *specs: TaskSpec) -> str:
-        from cardio.execution.run import run_task, warm_up
-
         run_dir = Path(specs[0].run_dir)
         previous = signal.signal(signal.SIGTERM, _cancel)
         try:
