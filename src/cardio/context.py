@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from tqdm.auto import tqdm
 
 from cardio.data.cache import Cache
+from cardio.data.pseudonyms import pseudonym_key, pseudonyms
 
 if TYPE_CHECKING:  # torch is imported by the commands that train, not by `import cardio`
     import torch
@@ -63,15 +64,11 @@ class RunContext:
     @property
     def pseudonym_key(self) -> bytes:
         """The project's pseudonym key (in the cache folder, never in a run directory)."""
-        from cardio.report.outputs import pseudonym_key
-
         return pseudonym_key(self.cache_dir)
 
     def pseudonyms(self, ids, prefix: str = "R") -> list[str]:
         """The pseudonyms predictions.csv gives these ids (R for records, P for patients): what a plugin writes
         wherever an output names a record or a patient (figure titles, attention tables, arrays)."""
-        from cardio.report.outputs import pseudonyms
-
         return pseudonyms(ids, self.pseudonym_key, prefix)
 
     @property

@@ -144,7 +144,7 @@ def test_pseudonyms_are_keyed_stable_and_kept_out_of_runs(tmp_path):
     another pseudonym; the key file is owner-only and lives in the cache, not in a run directory."""
     import stat
 
-    from cardio.report.outputs import pseudonym_key, pseudonyms
+    from cardio.data.pseudonyms import pseudonym_key, pseudonyms
 
     key = pseudonym_key(tmp_path / "cache")
     assert pseudonym_key(tmp_path / "cache") == key and len(key) == 32

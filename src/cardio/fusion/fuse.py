@@ -39,6 +39,7 @@ import pandas as pd
 import cardio
 from cardio import config as config_mod
 from cardio.data import CardioError, Predictions, folders
+from cardio.data.pseudonyms import pseudonym_key, pseudonyms
 from cardio.study import tasks
 
 FUSED = "fused"
@@ -238,8 +239,6 @@ def _cohort_of(cfg: dict) -> str:
 def check_patients(mods: list[Modality], key: bytes) -> list[str]:
     """With cv.patients (the cohort's patient list every run was split by), a run's patient outside it was not in
     that cohort: its ids were edited, or it is a run of another cohort."""
-    from cardio.report.outputs import pseudonyms
-
     listed = mods[0].config["cv"].get("patients")
     if not listed:
         return []
@@ -371,8 +370,6 @@ def fuse_fold(mods: list[Modality], fold: str, clinical: pd.DataFrame | None,
 
 def _clinical(path: Path, covariates: list[str], guideline: str | None, key: bytes) -> pd.DataFrame:
     """The clinical table's covariates (and the guideline rule as 0/1), indexed by the project's pseudonyms."""
-    from cardio.report.outputs import pseudonyms
-
     try:
         table = pd.read_csv(path, dtype={"patient_id": str})
     except (OSError, ValueError) as e:
@@ -402,8 +399,6 @@ def fuse(runs: list[Path], out: Path, *, models: dict[str, str] | None = None, n
          n_resamples: int | None = None) -> Path:
     """Fuse finished runs into `out`: predictions.csv, metrics.json and the report. See the module docstring."""
     from cardio.context import default_cache_dir
-    from cardio.report.outputs import pseudonym_key
-
     if len(runs) < 2:
         raise CardioError("cardio fuse needs the runs of at least two modalities")
     started = time.perf_counter()

@@ -4,7 +4,6 @@ from __future__ import annotations
 import base64
 import html
 import json
-import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,60 +13,12 @@ import pandas as pd
 
 from cardio.data import PARTS, CardioError, Predictions, Section
 from cardio.data.cache import write_text_atomic
+from cardio.data.pseudonyms import pseudonymize
 from cardio.data.spreadsheet import write_csv
+from cardio.report import tripod
+from cardio.report.markup import CHECKLIST_HEADING, HEADINGS, TABLES_HEADING, plain_text, table_text
 
 SCHEMA = "cardio-metrics/1"
-
-
-KEY_FILE = "pseudonym.key"
-
-
-def pseudonym_key(cache_dir: str | Path) -> bytes:
-    """The project's pseudonym key: <cache_dir>/pseudonym.key (owner-only), made once, never in a run directory.
-
-    One key per cache, so runs of different plugins on the same patients give them the same pseudonyms
-    (what `cardio fuse` joins on), while nobody without the key can recompute them from a list of MRNs.
-    """
-    import secrets
-
-    path = Path(cache_dir).expanduser() / KEY_FILE
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{KEY_FILE}.{secrets.token_hex(6)}")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as f:
-            f.write(secrets.token_hex(32))
-        try:
-            os.link(tmp, path)  # atomic, and never replaces a key another run made meanwhile
-        except FileExistsError:
-            pass
-        finally:
-            tmp.unlink()
-    text = path.read_text().strip()
-    if len(text) != 64 or any(c not in "0123456789abcdef" for c in text):
-        raise CardioError(f"{path} is not a cardio pseudonym key (64 hex digits); restore it or remove it (a new key "
-                          "gives every patient new pseudonyms)")
-    return bytes.fromhex(text)
-
-
-def pseudonyms(values, key: bytes | None, prefix: str) -> list[str]:
-    """Keyed-hash pseudonyms (HMAC-SHA256, 12 hex digits): the same id gives the same pseudonym in every run
-    and output made with the same key; without a key (None) a fresh random one is used."""
-    import hashlib
-    import hmac
-    import secrets
-
-    key = key if key is not None else secrets.token_bytes(32)
-    return [prefix + hmac.new(key, str(v).encode(), hashlib.sha256).hexdigest()[:12].upper() for v in values]
-
-
-def pseudonymize(table: pd.DataFrame, key: bytes | None = None) -> pd.DataFrame:
-    """Replace record and patient ids by keyed pseudonyms: no input identifier reaches an output."""
-    out = table.copy()
-    for col, prefix in (("patient_id", "P"), ("record_id", "R")):
-        if col in out.columns:
-            out[col] = pseudonyms(out[col].astype(str), key, prefix)
-    return out
 
 
 # Table columns whose cells are names of columns, models or tasks: shown through report.display_names.
@@ -214,30 +165,6 @@ STAT_NAMES = {"auc": "AUC", "p_value": "p", "p_adjusted": "p (adjusted)", "ci_lo
               "estimate": "estimate", "n_pos": "positives", "n_neg": "negatives", "model_a": "model A",
               "model_b": "model B", "n_resamples": "resamples", "se": "SE"}
 LONG_TABLE = 15  # rows: a longer table (but the cohort's) goes to the appendix of full tables; its section says where
-# The report's parts in reading order (cardio.data.PARTS), as headed; the methods part is the appendix's first.
-HEADINGS = {"summary": "Summary", "cohort": "Cohort", "performance": "Performance", "comparison": "Comparisons",
-            "calibration": "Calibration, thresholds and decision curves", "explanation": "Explanations",
-            "methods": "Appendix A: Methods"}
-TABLES_HEADING = "Appendix B: Full tables"
-CHECKLIST_HEADING = "Appendix C: TRIPOD+AI checklist"
-_LINK_END = re.compile(r"\](?=\s*[(\[:])")  # the only ways a "]" can close a link, image or reference
-_MARKUP = re.compile(r"<(?=[A-Za-z/!?])|&(?=#?\w+;)")  # what can open a tag, comment or entity
-_QUOTE_START = re.compile(r"^(\s*)>", re.MULTILINE)  # a line starting a block quote
-
-
-def _text(v) -> str:
-    """Text with no way to link, embed or mark up in Markdown, and readable as it stands: only a "<" that could
-    open a tag and an "&" that could start an entity become entities (so "->" stays "->"); backslashes,
-    link-closing brackets and a quote's opening ">" are escaped."""
-    text = _MARKUP.sub(lambda m: "&lt;" if m.group() == "<" else "&amp;", str(v)).replace("\\", "\\\\")
-    return _QUOTE_START.sub(r"\1\\>", _LINK_END.sub(r"\\]", text))
-
-
-def _value(v) -> str:
-    """A value from the data as text in a Markdown table: as _text, and no bar left to split a cell."""
-    return _text(v).replace("|", "\\|")
-
-
 class _TextOnly(markdown.Extension):
     """Markdown without links, images or raw HTML: what a section's text may hold (emphasis, lists, code)."""
 
@@ -250,7 +177,7 @@ class _TextOnly(markdown.Extension):
 
 
 def _text_html(text: str) -> str:
-    return markdown.markdown(_text(text), extensions=[_TextOnly()])
+    return markdown.markdown(plain_text(text), extensions=[_TextOnly()])
 
 
 def _cell(v) -> str:
@@ -449,7 +376,8 @@ def _md_table(df: pd.DataFrame) -> str:
     """A Markdown table of values from the data, each escaped (_value)."""
     if df is None or not len(df):
         return "_(empty)_"
-    cells = [[_value(c) for c in df.columns]] + [[_value(_cell(v)) for v in row] for row in df.itertuples(index=False)]
+    cells = [[table_text(c) for c in df.columns]] + [[table_text(_cell(v)) for v in row]
+                                                     for row in df.itertuples(index=False)]
     lines = ["| " + " | ".join(r) + " |" for r in cells]
     lines.insert(1, "|" + "---|" * len(df.columns))
     return "\n".join(lines)
@@ -457,7 +385,7 @@ def _md_table(df: pd.DataFrame) -> str:
 
 def _intro(doc: dict) -> list[str]:
     """The run's one-line description and its warnings, as Markdown with every value escaped."""
-    meta = {k: _value(v) if not isinstance(v, list) else v for k, v in doc["meta"].items()}
+    meta = {k: table_text(v) if not isinstance(v, list) else v for k, v in doc["meta"].items()}
     lines = [f"cardio {meta['cardio_version']}, plugin {meta['plugin']} {meta['plugin_version']}, seed {meta['seed']}, "
              f"device {meta['device']} x{meta['world_size']}, {meta['n_records']} records of {meta['n_patients']} "
              f"patients, {len(meta['folds'])} fold(s), {meta['elapsed_s']} s.", ""]
@@ -466,7 +394,7 @@ def _intro(doc: dict) -> list[str]:
                   "(`cohort.permute_labels: true`): every estimate below should be at chance.", ""]
     if doc["meta"].get("probable_leaks"):
         lines += ["**Probable label leak.** These feature columns predict the label almost perfectly: "
-                  + _value(", ".join(doc["meta"]["probable_leaks"])) + ". If they derive from the outcome, the "
+                  + table_text(", ".join(doc["meta"]["probable_leaks"])) + ". If they derive from the outcome, the "
                   "plugin must declare them (`Cohort.outcomes`) and no model may use them.", ""]
     return lines
 
@@ -494,29 +422,29 @@ def _figure_md(f: _Figure) -> str:
     from urllib.parse import quote
 
     if f.path is None:
-        return f"_Figure {f.number}: {_value(Path(f.link).stem)} lies outside the run directory._"
-    return f"![Figure {f.number}]({quote(f.link)})  \n*Figure {f.number}.* {_text(f.caption)}"
+        return f"_Figure {f.number}: {table_text(Path(f.link).stem)} lies outside the run directory._"
+    return f"![Figure {f.number}]({quote(f.link)})  \n*Figure {f.number}.* {plain_text(f.caption)}"
 
 
 def _markdown(doc: dict, lay: Layout, checklist: str) -> str:
     """report.md: the parts in order, short tables and figures in their sections, long tables in Appendix B;
     values from the run are text, never Markdown."""
-    lines = [f"# {_value(title(doc['meta']))}", "", *_intro(doc), "## Contents", ""]
+    lines = [f"# {table_text(title(doc['meta']))}", "", *_intro(doc), "## Contents", ""]
     for _, heading, subs in _contents(lay):
-        lines += [f"- {heading}", *(f"    - {_value(h)}" for _, h in subs)]
+        lines += [f"- {heading}", *(f"    - {table_text(h)}" for _, h in subs)]
     lines.append("")
     for key, placed in lay.parts:
         lines += [f"## {HEADINGS[key]}", ""]
         for p in placed:
-            lines += ([f"### {_value(p.heading)}", ""] if p.heading else []) + [_text(p.sec["text"]), ""]
+            lines += ([f"### {table_text(p.heading)}", ""] if p.heading else []) + [plain_text(p.sec["text"]), ""]
             for t in p.tables:
-                lines += ([f"_{_value(_name(t.name))}: {len(t.table)} rows, in Appendix {t.appendix}._", ""]
-                          if t.appendix else [f"**{_value(_name(t.name))}**", "", _md_table(t.table), ""])
+                lines += ([f"_{table_text(_name(t.name))}: {len(t.table)} rows, in Appendix {t.appendix}._", ""]
+                          if t.appendix else [f"**{table_text(_name(t.name))}**", "", _md_table(t.table), ""])
             lines += [x for f in p.figures for x in (_figure_md(f), "")]
     if lay.full_tables:
         lines += [f"## {TABLES_HEADING}", ""]
         for p, t in lay.full_tables:
-            lines += [f"### {t.appendix}. {_value(_name(t.name))}", "", f"From {_value(p.sec['title'])}.", "",
+            lines += [f"### {t.appendix}. {table_text(_name(t.name))}", "", f"From {table_text(p.sec['title'])}.", "",
                       _md_table(t.table), ""]
     return "\n".join(lines + [f"## {CHECKLIST_HEADING}", "", checklist, ""])
 
@@ -644,8 +572,6 @@ STYLE = ("body{font-family:system-ui,sans-serif;max-width:1140px;margin:1.5em au
 def render(run_dir: Path, checklist: bool = False) -> str:
     """(Re)write report.md and report.html from report.json (tables through the display names of the run's
     config.yaml), and with `checklist` tripod_ai.md beside them; returns the markdown."""
-    from cardio.report import tripod
-
     run_dir = Path(run_dir)
     doc = _read_report(run_dir)
     names = run_display_names(run_dir)

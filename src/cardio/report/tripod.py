@@ -10,6 +10,8 @@ from __future__ import annotations
 import html
 from dataclasses import dataclass
 
+from cardio.report.markup import HEADINGS, table_text
+
 FILE = "tripod_ai.md"
 CITATION = ("Collins GS, Moons KGM, Dhiman P, et al. TRIPOD+AI statement: updated guidance for reporting clinical "
             "prediction models that use regression or machine learning methods. BMJ 2024;385:e078378.")
@@ -264,8 +266,6 @@ def _where(row: Row, heading: dict[str, str]) -> str:
 def markdown(rows: list[Row], href: str | None = None) -> str:
     """The checklist as Markdown: its introduction and one table row per item; with `href` (e.g. "report.html")
     each part is a link to it."""
-    from cardio.report.outputs import HEADINGS, _value
-
     lines = [_intro(rows), "",
              "| item | topic | what to report | status | in the report | what it gives; what is left |",
              "|---|---|---|---|---|---|"]
@@ -273,14 +273,13 @@ def markdown(rows: list[Row], href: str | None = None) -> str:
         where = _where(r, HEADINGS)
         if where and href:
             where = f"[{where}]({href}#{r.part})"
-        lines.append(f"| {r.item.number} | {r.item.topic} | {r.item.text} | {r.status} | {where} | {_value(r.note)} |")
+        lines.append(f"| {r.item.number} | {r.item.topic} | {r.item.text} | {r.status} | {where} "
+                     f"| {table_text(r.note)} |")
     return "\n".join(lines)
 
 
 def html_table(rows: list[Row]) -> str:
     """The checklist as report.html's Appendix C: its introduction and the table, each part a link."""
-    from cardio.report.outputs import HEADINGS
-
     body = []
     for r in rows:
         where = _where(r, HEADINGS)
@@ -295,6 +294,5 @@ def html_table(rows: list[Row]) -> str:
 
 def document(doc: dict, rows: list[Row], href: str) -> str:
     """tripod_ai.md: the checklist on its own, its parts linked into the report beside it."""
-    from cardio.report.outputs import _value
-
-    return (f"# TRIPOD+AI checklist: cardio run of {_value(doc['meta']['plugin'])}\n\n" + markdown(rows, href) + "\n")
+    plugin = table_text(doc["meta"]["plugin"])
+    return f"# TRIPOD+AI checklist: cardio run of {plugin}\n\n" + markdown(rows, href) + "\n"

@@ -30,6 +30,7 @@ import numpy as np
 from cardio import config as config_mod
 from cardio.data import CardioError, ModelState
 from cardio.data.cache import atomic_path
+from cardio.data.pseudonyms import pseudonymize
 from cardio.study import signing
 
 FORMAT = "cardio-bundle/1"
@@ -359,12 +360,10 @@ def key_path(run_dir: Path) -> Path:
 
 def write_key(beside: Path, table, mode: int = 0o600, key: bytes | None = None) -> Path:
     """<run>.key.csv beside the run directory (owner-only): pseudonym -> input id of every row's patient
-    and record, the same pseudonyms predictions.csv carries (cardio.report.outputs.pseudonymize)."""
+    and record, the same pseudonyms predictions.csv carries (cardio.data.pseudonyms.pseudonymize)."""
     import pandas as pd
 
     from cardio.data.spreadsheet import csv_text
-    from cardio.report.outputs import pseudonymize
-
     ids = table[["patient_id", "record_id"]].astype(str).drop_duplicates()
     codes = pseudonymize(ids, key)
     rows = pd.DataFrame({"pseudonym_patient_id": codes["patient_id"].to_numpy(), "patient_id": ids["patient_id"],

@@ -29,6 +29,7 @@ import pandas as pd
 from cardio import config as config_mod
 from cardio.data import CardioError, Cohort, Features, Predictions, Section
 from cardio.data.cache import atomic_path, seal, unseal, write_text_atomic
+from cardio.data.pseudonyms import pseudonyms
 
 TASKS = "tasks"
 
@@ -494,8 +495,6 @@ def write_predictions(run_dir: Path, name: str, predictions: Predictions, key: b
                       file: str = PREDICTIONS) -> None:
     """A fit's out-of-fold predictions, column by column in a .npz (exact floats, strings as text, no pickle;
     ids as keyed pseudonyms)."""
-    from cardio.report.outputs import pseudonyms
-
     table = predictions.table.copy()
     for col, prefix in ID_PREFIXES:
         if col in table.columns:
@@ -539,8 +538,6 @@ def read_predictions(run_dir: Path, name: str, key: bytes, ids: pd.DataFrame | N
 
 
 def _identified(table: pd.DataFrame, key: bytes, ids: pd.DataFrame, path: Path) -> pd.DataFrame:
-    from cardio.report.outputs import pseudonyms
-
     for col, prefix in ID_PREFIXES:
         if col not in table.columns or col not in ids.columns:
             continue
