@@ -8,7 +8,7 @@ import pytest
 
 from cardio import CardioError, Predictions
 from cardio.data import Cohort
-from cardio.study.evaluate import at_level
+from cardio.study.levels import at_level
 
 
 def _cohort(level: str) -> Cohort:

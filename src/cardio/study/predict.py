@@ -18,8 +18,9 @@ from cardio.context import RunContext, new_context, run_device
 from cardio.data import CardioError, Cohort, Features, ModelState, Predictions, Section
 from cardio.report import outputs as report
 from cardio.study import bundle, ensemble, external
-from cardio.study.evaluate import at_level, cohort_meta, labelled
+from cardio.study.evaluate import cohort_meta
 from cardio.study.fits import threads
+from cardio.study.levels import at_level, labelled
 from cardio.study.record import RunRecord, keep_key, provenance, read_run_json, run_logger
 from cardio.study.stages import Study, expect, open_study
 

@@ -14,6 +14,7 @@ from cardio.context import RunContext
 from cardio.data import CardioError, Predictions, make_folds
 from cardio.study import tasks
 from cardio.study.fits import threads
+from cardio.study.levels import at_level, labelled
 from cardio.study.stages import Study, expect
 
 if TYPE_CHECKING:
@@ -26,7 +27,6 @@ def refitted(study: Study, stages: tasks.Study, cfg: dict, ctx: RunContext) -> R
     from cardio.stats import StatsError
     from cardio.stats.cv_auc import MIN_FOLDS
     from cardio.stats.nested_cv import NestedPlan, Refitted
-    from cardio.study.evaluate import at_level, labelled
 
     cv, repeats = cfg["cv"], int(cfg["stats"].get("nested_repeats", 0))
     if (repeats <= 0 or cv["method"] != "kfold" or int(cv["folds"]) < MIN_FOLDS
