@@ -2,10 +2,10 @@
 parametrized suite: the cohort contract (schema, new-cohort, the one reader, every problem at once, masked targets,
 the patient -> study -> record levels, the split), moved keys, the typed settings, PHI, the bundle and the predict
 round trip, and the controls when the plugin declares them. A plugin's test module declares what only it knows and
-runs the rest unchanged (cardio.testing re-exports Contract, Controls and contract_suite; this module needs pytest,
-the test extra):
+runs the rest unchanged (this module needs pytest, the test extra; it stands on cardio.testing's helpers, which
+never import it back):
 
-    from cardio.testing import Contract, contract_suite
+    from cardio.plugin_contract import Contract, contract_suite
     TestContract = contract_suite(Contract("my_plugin", run=("train.epochs=1", ...)))
 """
 from __future__ import annotations
@@ -21,6 +21,7 @@ import pytest
 
 from cardio import config as config_mod
 from cardio.data import CardioError
+from cardio.data.pseudonyms import pseudonym_key, pseudonyms
 from cardio.hookspecs import hookimpl
 from cardio.testing import (
     PLANTS,
@@ -557,8 +558,6 @@ def check_predictions(loaded: LoadedCohort, finished: Finished) -> None:
     value. Each pooled estimate of the performance section counts the labelled units; one interval per number."""
     import numpy as np
     import pandas as pd
-
-    from cardio.report.outputs import pseudonym_key, pseudonyms
 
     cohort = loaded.cohort
     _, units = _units(cohort)

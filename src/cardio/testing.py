@@ -369,18 +369,6 @@ def planted_in(*folders: str | Path, text: str = "", plants: Iterable[str] = ())
     return [p for p in wanted if p in found]
 
 
-SUITE = ("Contract", "Controls", "contract_suite")
-
-
-def __getattr__(name: str) -> Any:
-    """The contract suite, from its own module (imported on first use: it imports this one)."""
-    if name in SUITE:
-        from cardio import plugin_contract
-
-        return getattr(plugin_contract, name)
-    raise AttributeError(f"module 'cardio.testing' has no attribute {name!r}")
-
-
 CHROMIUM = ("chromium", "chromium-browser", "google-chrome")
 # Measures report.html as laid out, once loaded; written into the page, which --dump-dom then prints.
 _MEASURE = """<script>window.addEventListener('load', () => {

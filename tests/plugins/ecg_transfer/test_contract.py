@@ -1,4 +1,4 @@
-"""ecg_transfer on cardio's plugin contract suite (cardio.testing.contract_suite), at its smallest run: 26 synthetic
+"""ecg_transfer on cardio's plugin contract suite (cardio.plugin_contract), at its smallest run: 26 synthetic
 patients of 5 s ECGs, no MIT-BIH pretraining, one ResNet from scratch for one epoch on 2 beats per ECG, the
 guideline rule, logistic regression and a small forest, explain on; and what only ecg_transfer's schema does."""
 from pathlib import Path
@@ -9,7 +9,8 @@ pytest.importorskip("cardio_ecg_transfer")
 
 import numpy as np
 
-from cardio.testing import PLANTS, Contract, contract_suite, plugin_config
+from cardio.plugin_contract import Contract, contract_suite
+from cardio.testing import PLANTS, plugin_config
 from cardio_ecg_transfer import cohort_table
 from cardio_ecg_transfer.settings import EcgSettings
 

@@ -1,11 +1,12 @@
-"""spect_polar on cardio's plugin contract suite (cardio.testing.contract_suite), at its smallest run: 30 synthetic
+"""spect_polar on cardio's plugin contract suite (cardio.plugin_contract), at its smallest run: 30 synthetic
 patients (16 slices of 32 x 32 px), 20 AE iterations, 3 folds, 50 permutations, explain on, the in-sample analysis
 on; and the in-sample analysis' own counts on the suite's run."""
 import pytest
 
 pytest.importorskip("cardio_spect_polar")
 
-from cardio.testing import Contract, contract_suite, read_metrics
+from cardio.plugin_contract import Contract, contract_suite
+from cardio.testing import read_metrics
 
 RUN = ("spect_polar.synthetic.n_patients=30", "spect_polar.synthetic.slices=16", "spect_polar.synthetic.size=32",
        "spect_polar.phase.rings=16", "spect_polar.phase.sectors=32", "spect_polar.autoencoder.hidden=32",
