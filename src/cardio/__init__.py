@@ -117,7 +117,7 @@ def __dir__() -> list[str]:
 # (`cardio.report` and `cardio.fusion` are packages now: their old modules are report.outputs and fusion.fuse.)
 MOVED_MODULES = {
     "cohort": "data.cohort", "cine": "data.cine", "checks": "data.checks", "leakage": "data.leakage",
-    "cache": "data.cache", "aha17": "data.aha17", "multimodal": "data.multimodal", "weights": "data.weights",
+    "cache": "data.cache", "aha17": "data.aha17", "multimodal": "study.multimodal", "weights": "data.weights",
     "performance": "report.performance", "summary": "report.summary",
     "tripod": "report.tripod", "figures": "report.figures", "explain": "report.explain",
     "subgroups": "report.subgroups", "run": "execution.run", "executors": "execution.executors",

@@ -357,7 +357,7 @@ def fuse_cmd(runs, out, models, names, clinical, covariates, guideline, n_resamp
               help="A plugin's config key for its generator, e.g. spect_polar:spect_polar.synthetic.size=40.")
 def synthetic_crt_cmd(out, names, n, setting, overlap, weight, missing, seed, sets) -> None:
     """Write one set of CRT patients in several modalities from one latent response model (truth.json says it)."""
-    from cardio.data.multimodal import truth_text, write_cohort
+    from cardio.study.multimodal import truth_text, write_cohort
 
     per: dict[str, tuple[str, ...]] = {}
     for item in sets:

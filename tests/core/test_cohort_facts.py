@@ -12,7 +12,7 @@ import pytest
 from cardio import Cohort, PluginInfo, hookimpl
 from cardio.data import SYNTHETIC_CRT
 from cardio.data.leakage import permute_outcomes
-from cardio.data.multimodal import TRUTH, latent
+from cardio.study.multimodal import TRUTH, latent
 from cardio.study.stages import open_study
 from cardio.study.tasks import cohort_fingerprint
 from cardio.testing import cpu_context

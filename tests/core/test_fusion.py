@@ -12,7 +12,7 @@ import pandas as pd
 
 from cardio import plugins
 from cardio.config import plugin_settings, resolve
-from cardio.data.multimodal import TRUTH, latent, stated_truth
+from cardio.study.multimodal import TRUTH, latent, stated_truth
 
 MODALITIES = ["ecg", "spect", "echo"]
 RUN = ("--set", "label=responder", "--set", "cv.folds=4", "--set", "cv.inner_folds=2", "--set", "train.epochs=10",

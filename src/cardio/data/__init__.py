@@ -7,7 +7,6 @@
     leakage.py     guards against the label leaking into features, and the null control
     cache.py       the one cache (featurized cohorts, per-cohort analyses) keyed by content
     aha17.py       the one AHA 17-segment model: polar maps, segments, territories
-    multimodal.py  `cardio synthetic-crt`: one set of patients for several modalities, and its stated truth
     weights.py     pretrained starts for torchvision backbones
 """
 from __future__ import annotations

@@ -460,7 +460,7 @@ def _fused(mods: list[Modality], out: Path, key: bytes, clinical: Path | None, c
 def stated_truth(mods: list[Modality]) -> str | None:
     """What the runs' cohort planted, where `cardio synthetic-crt` wrote it: the truth its truth.json states, as each
     run's own Cohort part states it (one paragraph; each different one, should the runs read different cohorts)."""
-    from cardio.data.multimodal import stated_truth as of_folder
+    from cardio.study.multimodal import stated_truth as of_folder
 
     stated = dict.fromkeys(t for m in mods if (t := of_folder(_cohort_of(m.config) or None)) is not None)
     return " ".join(stated) or None

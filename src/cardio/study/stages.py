@@ -13,9 +13,9 @@ import cardio
 from cardio import config as config_mod
 from cardio import engine, plugins
 from cardio.context import RunContext
-from cardio.data import CardioError, Cohort, Features, PluginInfo, Section, checks, leakage, make_folds, multimodal
+from cardio.data import CardioError, Cohort, Features, PluginInfo, Section, checks, leakage, make_folds
 from cardio.data.cache import sealed
-from cardio.study import tasks
+from cardio.study import multimodal, tasks
 
 
 def expect(value: Any, kind: type | tuple[type, ...], hook: str, plugin: str) -> Any:
