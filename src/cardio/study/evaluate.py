@@ -27,7 +27,7 @@ def evaluate(study: Study, stages: tasks.Study, cfg: dict, ctx: RunContext,
     `ready` is called before the final model's facts are read: the local executor starts evaluate once the folds
     are done, while a worker may still fit the final model, and waits there for it."""
     from cardio.report.figures import parallel_saves
-    from cardio.stats import StatsError
+    from cardio_stats import StatsError
 
     run_dir = ctx.out_dir
     ensemble.attach_fold_models(run_dir, [f.name for f in stages.folds], ctx.log)
@@ -155,7 +155,7 @@ def at_level(predictions: Predictions, cohort: Cohort) -> Predictions:
     """
     if cohort.level == "record" or "study_id" not in cohort.table.columns:
         return predictions
-    from cardio.stats import aggregate_scores
+    from cardio_stats import aggregate_scores
 
     column = "study_id" if cohort.level == "study" else "patient_id"
     ids = dict(zip(cohort.table["record_id"].astype(str), cohort.table[column].astype(str)))
