@@ -3,7 +3,7 @@
     python benchmarks/cli_startup.py [--repeats 5]
 
 Goals: `cardio --help`, `cardio plugins`, `cardio config` and `cardio data list` each under 2 s on
-a warm machine (researcher's workflow); `python -c "import cardio"` and `python -c "import cardio.stats"`
+a warm machine (researcher's workflow); `python -c "import cardio"` and `python -c "import cardio_stats"`
 at most 0.3 s (issue 39: they load no torch, matplotlib, pandas or scikit-learn). Printed: the median
 wall time of each command and its ratio to the bare interpreter's start.
 """
@@ -18,7 +18,7 @@ import time
 COMMANDS = {
     "python -c pass": [sys.executable, "-c", "pass"],
     "python -c 'import cardio'": [sys.executable, "-c", "import cardio"],
-    "python -c 'import cardio.stats'": [sys.executable, "-c", "import cardio.stats"],
+    "python -c 'import cardio_stats'": [sys.executable, "-c", "import cardio_stats"],
     "cardio --help": [sys.executable, "-m", "cardio.cli", "--help"],
     "cardio plugins": [sys.executable, "-m", "cardio.cli", "plugins"],
     "cardio config --plugin ecg_transfer": [sys.executable, "-m", "cardio.cli", "config", "--plugin", "ecg_transfer"],

@@ -5,7 +5,7 @@ plugin with inner folds, `cardio fuse`. `planted`: each modality carries its own
 the first modality (the ECG) carries it; the others' drives are independent of response (`overlap` 0), so they are
 pure noise (truth.json's ideal-reader AUC of each drive says so, and is printed). For every seed it prints the fused
 minus ECG cross-validated ΔAUC with its corrected t interval (the performance section's paired row), for the fusion
-`cardio fuse` fits now (modality weights >= 0, `cardio.stats.fit_stacker`) and, on the same base runs and folds,
+`cardio fuse` fits now (modality weights >= 0, `cardio_stats.fit_stacker`) and, on the same base runs and folds,
 for the unconstrained logistic stacker it replaced (`fuse_fold(..., nonnegative=False)`); then the mean over seeds
 and how often each interval covers 0.
 
@@ -15,7 +15,7 @@ and how often each interval covers 0.
 `--out DIR` keeps the runs, and a second call with the same DIR reuses the base runs it finds finished (fuse only).
 
 Coverage (`--simulate N`): N data sets per setting through the code `cardio fuse` runs after reading the runs
-(`cardio.fusion.fuse.fuse_fold`, then `cardio.stats.evaluate_predictions`, the performance section's estimates), with
+(`cardio.fusion.fuse.fuse_fold`, then `cardio_stats.evaluate_predictions`, the performance section's estimates), with
 cheap base models in cardio's nested split (a logistic regression per modality, outer and inner folds of
 `cardio.data.make_folds`): `null` (no modality carries response: the fused AUC's interval should cover 0.5 in 95%),
 `neutral` (only the first does: the fused - first ΔAUC interval should cover 0, and the mean ΔAUC should be near
@@ -56,7 +56,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from cardio.stats import format_ci
+from cardio_stats import format_ci
 
 PLUGINS = ["ecg_transfer", "spect_polar", "mmode_septal_flash"]
 # Each plugin's fast settings for a 5-fold run with inner folds (measured in each plugin's README).
@@ -128,7 +128,7 @@ def one(setting: str, n: int, root: Path, env: dict, weight: float = 1.2, extra:
 def unconstrained(runs: list[Path]) -> dict:
     """The fused - ECG cross-validated ΔAUC of the unconstrained logistic stacker, on the same runs and folds."""
     from cardio.fusion.fuse import fuse_fold, read_modality
-    from cardio.stats import StatsError, cv_auc_difference
+    from cardio_stats import StatsError, cv_auc_difference
 
     mods = [m for m, _ in (read_modality(r, None, None) for r in runs)]
     if any(m is None for m in mods):
@@ -146,7 +146,7 @@ def unconstrained(runs: list[Path]) -> dict:
 
 
 def _headline(metrics: dict) -> dict[str, dict]:
-    from cardio.stats import headline_auc
+    from cardio_stats import headline_auc
 
     models = {e["model"] for e in metrics["estimates"] if e.get("section") == "Performance" and e["metric"] == "auc"}
     return {m: e for m in sorted(models) if (e := headline_auc(metrics["estimates"], model=m)) is not None}
@@ -154,7 +154,7 @@ def _headline(metrics: dict) -> dict[str, dict]:
 
 def fused_vs_carrying(metrics: dict) -> dict:
     """The performance section's paired row of fused against the ECG: the cross-validated ΔAUC and interval."""
-    from cardio.stats import paired_test
+    from cardio_stats import paired_test
 
     t = paired_test([t for t in metrics["tests"] if t.get("section") == "Performance"], "fused", CARRYING,
                     interval="cv")
@@ -256,7 +256,7 @@ def simulated(seed: int, n: int, weights: list[float], noise_sd: float = 1.5, fe
 def _evaluate(mods: list, folds: list[str], nonnegative: bool) -> tuple[dict, dict]:
     """The fused AUC row and the fused - first paired row, as `cardio fuse`'s performance section computes them."""
     from cardio.fusion.fuse import fuse_fold
-    from cardio.stats import evaluate_predictions, headline_auc, paired_test
+    from cardio_stats import evaluate_predictions, headline_auc, paired_test
 
     pred = pd.concat([fuse_fold(mods, f, None, nonnegative)[0] for f in folds], ignore_index=True)
     pred = pred.assign(record_id=pred["patient_id"], task="y", kind="binary")
@@ -267,7 +267,7 @@ def _evaluate(mods: list, folds: list[str], nonnegative: bool) -> tuple[dict, di
 def simulate(datasets: int, n: int, modalities: int, seed: int) -> None:
     """Coverage of the fused AUC (null) and of the fused - first ΔAUC (neutral) intervals, both stackers."""
     print(f"{datasets} simulated data sets per setting, {n} patients, {modalities} modalities, 5 outer x 2 inner "
-          "folds; through cardio.fusion.fuse.fuse_fold and cardio.stats.evaluate_predictions")
+          "folds; through cardio.fusion.fuse.fuse_fold and cardio_stats.evaluate_predictions")
     print("| setting | stacker | mean fused AUC | mean first AUC | mean ΔAUC fused − first | SD | ΔAUC interval covers "
           "0 | fused AUC interval covers 0.5 |")
     print("|---|---|---|---|---|---|---|---|")

@@ -9,11 +9,11 @@ makes (`cardio.data.make_folds`), and its out-of-fold scores are pooled, as a pl
 by side over the same data sets, how often each 95% interval lies wholly above or wholly below 0.5 (2.5% each is
 what a 95% interval promises):
 
-- pooled DeLong: the core's performance section (`cardio.stats.delong_ci` on the pooled scores);
-- pooled bootstrap: the core's patient bootstrap of the same scores (`cardio.stats.bootstrap_ci`);
+- pooled DeLong: the core's performance section (`cardio_stats.delong_ci` on the pooled scores);
+- pooled bootstrap: the core's patient bootstrap of the same scores (`cardio_stats.bootstrap_ci`);
 - fold-mean, influence curve: the mean of the per-fold AUCs with LeDell, Petersen & van der Laan's (2015, EJS 9:1583)
   influence-curve interval, the usual proposal for a cross-validated AUC (written here: no Python library has it);
-- fold-mean, corrected t: `cardio.stats.cv_auc_interval`, Nadeau & Bengio's (2003) corrected variance of the
+- fold-mean, corrected t: `cardio_stats.cv_auc_interval`, Nadeau & Bengio's (2003) corrected variance of the
   per-fold AUCs, what the reports print since issue 38 (its coverage at 40-300 patients: benchmarks/cv_coverage.py).
 
 The first three treat each fold's fitted model as fixed and count only which patients were scored; none counts that
@@ -33,8 +33,8 @@ from scipy.stats import norm
 from sklearn.linear_model import LogisticRegression
 
 from cardio.data import make_folds
-from cardio.stats import bootstrap_ci, cv_auc_interval, delong_ci
-from cardio.stats.roc import _structural_components
+from cardio_stats import bootstrap_ci, cv_auc_interval, delong_ci
+from cardio_stats.roc import _structural_components
 
 CV = {"method": "kfold", "folds": 5, "repeats": 1, "stratify": True}
 

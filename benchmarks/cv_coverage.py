@@ -11,7 +11,7 @@ At each size (patients) and under no signal ("null") and a planted one, `--datas
 have one record per patient, half 1-3 (records of a patient share a patient effect, within-patient correlation
 0.6). Five features; planted: classes differ by 0.6 SD on features 0 and 1. Model A is a logistic regression
 on all five, model B on features 1-3 (ridge logistic regression, lambda 1). Everything goes through cardio's code:
-`cardio.stats.cross_validated_auc` and `cross_validated_auc_difference` (cardio's patient-grouped, stratified
+`cardio_stats.cross_validated_auc` and `cross_validated_auc_difference` (cardio's patient-grouped, stratified
 5-fold split; the corrected t interval) and, for "before", the pooled scores those same fits made.
 
 The truth is known exactly: the records' features are Gaussian, so the population AUC of a fitted linear score
@@ -22,7 +22,7 @@ wholly above it or wholly below it: 2.5% each is what a 95% interval promises), 
 the oracle width 2 x 1.96 x the SD of the estimate over the data sets.
 
 With `--targets`, also one model's AUC for one target minus its AUC for another on the same records and folds
-(echo_cmr's fused WMA - LGE; `cardio.stats.cv_auc_difference(..., y_b=)`): a second label drawn for the same
+(echo_cmr's fused WMA - LGE; `cardio_stats.cv_auc_difference(..., y_b=)`): a second label drawn for the same
 patients, independent of the first, with the same prevalence and its own five features (shifted as the first's
 under "planted"), read by the same logistic regression; the split is stratified by the first label only, as a
 run's is. A fold without both classes of the second label has no per-fold difference (a run then falls back to a
@@ -41,7 +41,9 @@ import numpy as np
 from cv_auc_null import fold_mean_ic
 from scipy.stats import norm
 
-from cardio.stats import (
+from cardio.study.refits import nested_plan
+from cardio_stats import (
+    NestedPlan,
     StatsError,
     bootstrap_ci,
     cross_validated_auc,
@@ -129,28 +131,30 @@ def one(seed: int, n: int, clustered: bool, planted: bool, repeats: int = 0, tar
     rng = np.random.default_rng(seed)
     x, y, ids, delta = draw(rng, n, clustered, planted)
     a, b = (Model(x, y, MODELS[m], delta) for m in "AB")
-    after = cross_validated_auc(y, ids, a, seed=seed)
-    diff = cross_validated_auc_difference(y, ids, a, b, seed=seed)
+    plan = nested_plan(y, ids, seed=seed)
+    after = cross_validated_auc(y, ids, a, plan)
+    diff = cross_validated_auc_difference(y, ids, a, b, plan)
     out = _intervals(y, ids, a, b, after, diff, clustered, seed)
     if targets:
-        out.update(two_targets(rng, y, ids, a, planted, seed))
+        out.update(two_targets(rng, y, ids, a, planted, plan))
     if repeats:  # the callable refitted on `repeats` splits: what a cheap pipeline can afford
-        r = cross_validated_auc(y, ids, Model(x, y, MODELS["A"], delta), repeats=repeats, seed=seed)
+        few = nested_plan(y, ids, repeats=repeats, seed=seed)
+        r = cross_validated_auc(y, ids, Model(x, y, MODELS["A"], delta), few)
         rd = cross_validated_auc_difference(y, ids, Model(x, y, MODELS["A"], delta), Model(x, y, MODELS["B"], delta),
-                                            repeats=repeats, seed=seed)
+                                            few)
         out[f"AUC: cv-corrected t, {repeats} x {FOLDS}-fold (callable)"] = (r.estimate, r.ci_low, r.ci_high)
         out[f"ΔAUC: cv-corrected t, {repeats} x {FOLDS}-fold (callable)"] = (rd.estimate, rd.ci_low, rd.ci_high)
     return out
 
 
 def two_targets(rng: np.random.Generator, y: np.ndarray, ids: np.ndarray, a: Model, planted: bool,
-                seed: int) -> dict:
+                plan: NestedPlan) -> dict:
     """Model A's AUC for y minus the same model form's AUC for a second label y2 (its own features), on a's folds."""
     y2_pat = _labels(rng, int(ids.max()) + 1)
     x2, delta2 = _features(rng, ids, y2_pat, planted)
     y2 = y2_pat[ids]
     b2 = Model(x2, y2, MODELS["A"], delta2)
-    cross_validated_auc(y, ids, b2, seed=seed)  # fitted on y2 in a's folds (the split is stratified by y)
+    cross_validated_auc(y, ids, b2, plan)  # fitted on y2 in a's folds (the split is stratified by y)
     fold = np.empty(y.size, dtype=int)
     for f, t in enumerate(a.tests):
         fold[t.test] = f

@@ -30,7 +30,7 @@ from sklearn.linear_model import LogisticRegression
 
 from cardio.data import make_folds
 from cardio.fusion.fuse import Modality, fuse_fold
-from cardio.stats import delong_ci, delong_test
+from cardio_stats import delong_ci, delong_test
 
 NAMES = ["ecg", "spect", "echo"]
 CV = {"method": "kfold", "folds": 5, "repeats": 1, "stratify": True, "inner_folds": 4}

@@ -16,7 +16,7 @@ import time
 import numpy as np
 from statsmodels.stats.proportion import proportion_confint
 
-from cardio import stats
+import cardio_stats as stats
 from cardio_spect_polar.analysis import fit_response_models
 from cardio_spect_polar.cohort import COVARIATES, simulate_clinical
 from cardio_spect_polar.selection import permutation_test

@@ -9,7 +9,7 @@ Measured side by side in this one run, on the same data:
      relabelled ids; the grouped AUCs are checked against sklearn on the expanded resamples (exact to 1e-12);
   3. R pROC ci.auc(method="bootstrap", boot.n, boot.stratified=TRUE) through Rscript: its own system.time around
      ci.auc and the wall time of the whole subprocess, beside the whole `python -c` process that reads the same
-     CSV and calls bootstrap_ci (interpreter start, `import cardio.stats` and all: how a user meets it), and beside
+     CSV and calls bootstrap_ci (interpreter start, `import cardio_stats` and all: how a user meets it), and beside
      them the floors under it (the bare interpreter; + NumPy and the CSV; + the same resample draws and nothing
      else) with the ratio each floor would allow; skipped, with the reason, when R or pROC is missing;
   4. interval widths when every record is duplicated: the patient interval stays, the record one narrows;
@@ -36,8 +36,8 @@ from pathlib import Path
 import numpy as np
 from sklearn.metrics import roc_auc_score
 
-from cardio.stats import auc_from_indices, bootstrap_ci, delong_ci, resample_indices
-from cardio.stats.bootstrap import _auc_from_draws, _unit_blocks, patients_of
+from cardio_stats import auc_from_indices, bootstrap_ci, delong_ci, resample_indices
+from cardio_stats.bootstrap import _auc_from_draws, _unit_blocks, patients_of
 
 PROC_SCRIPT = r"""
 suppressMessages(library(pROC))
@@ -55,7 +55,7 @@ cat(sprintf("%.17g %.17g %.17g %.6f %.6f %s\n", ci[1], ci[2], ci[3], t[["elapsed
 CARDIO_SCRIPT = """
 import sys
 import numpy as np
-from cardio.stats import bootstrap_ci
+from cardio_stats import bootstrap_ci
 d = np.loadtxt(sys.argv[1], delimiter=",", skiprows=1)
 e = bootstrap_ci(d[:, 0].astype(int), d[:, 1], n_resamples=int(sys.argv[2]), seed=1)
 print(e.ci_low, e.estimate, e.ci_high)
@@ -72,7 +72,7 @@ d = np.loadtxt(sys.argv[1], delimiter=",", skiprows=1)
     "+ draw the same resamples only": """
 import sys
 import numpy as np
-from cardio.stats.bootstrap import _draw_blocks
+from cardio_stats.bootstrap import _draw_blocks
 d = np.loadtxt(sys.argv[1], delimiter=",", skiprows=1)
 y = d[:, 0].astype(np.int8)
 _draw_blocks(y.size, int(sys.argv[2]), 1, y)  # bootstrap_ci's draws (stratified, seed 1), and nothing else

@@ -11,7 +11,7 @@ import time
 
 import numpy as np
 
-from cardio.stats import bootstrap_ci, delong_ci
+from cardio_stats import bootstrap_ci, delong_ci
 
 
 def coverage(n_datasets: int, n: int, n_resamples: int, seed: int = 2024) -> dict[str, float]:

@@ -9,6 +9,9 @@ trap 'rm -rf "$scratch"' EXIT
 pip() { "$scratch/venv/bin/python" -m pip "$@"; }
 pip install -q --upgrade pip setuptools wheel
 pip install -q torch==2.14.1 torchvision==0.29.1
+for service in services/*/; do  # before the kernel, which requires them
+  [ -f "$service/pyproject.toml" ] && pip install -q --no-build-isolation -e "$service"
+done
 pip install -q --no-build-isolation -e '.[test,cluster,bench,arrow]'  # every extra: the lock pins them all
 for plugin in plugins/*/; do
   [ -f "$plugin/pyproject.toml" ] && pip install -q --no-build-isolation -e "$plugin"

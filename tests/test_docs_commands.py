@@ -22,7 +22,8 @@ from cardio import plugins
 from cardio.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
-DOCS = sorted([ROOT / "README.md", *ROOT.glob("plugins/*/README.md"), *ROOT.glob("docs/**/*.md")])
+DOCS = sorted([ROOT / "README.md", *ROOT.glob("plugins/*/README.md"), *ROOT.glob("services/*/README.md"),
+               *ROOT.glob("docs/**/*.md")])
 COMMAND = re.compile(r"^(?:\$\s+)?(?:\./scripts/setup\.sh\s*&&\s*)?(?:\.venv/bin/)?cardio(\s.*)?$")
 # plugins the docs first write with `cardio new-plugin` (tests/core/test_scaffold.py runs them)
 SCAFFOLDED = {"my_modality"}

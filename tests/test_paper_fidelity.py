@@ -292,9 +292,9 @@ def test_echo_paper_profile_table2_prints_the_10000_resample_patient_bootstrap()
     import numpy as np
 
     from cardio import Predictions
-    from cardio.stats import evaluate_predictions, format_ci
     from cardio_echo_cmr.report import table2
     from cardio_echo_cmr.targets import parse
+    from cardio_stats import evaluate_predictions, format_ci
 
     cfg = _paper("echo_cmr")
     assert cfg["echo_cmr"]["table2_interval"] == "bootstrap" and cfg["stats"]["n_resamples"] == 10000

@@ -1,6 +1,6 @@
 """The headline intervals: the cross-validated AUC and the paired ΔAUC, for a pipeline cheap to refit (nested CV:
-`cardio.stats.cross_validated_auc`, `cross_validated_auc_difference`) and for a deep one, which has only its K fold
-models (`cardio.stats.cv_auc_interval`, `cv_auc_difference` on the out-of-fold scores of cardio's split, as a deep
+`cardio_stats.cross_validated_auc`, `cross_validated_auc_difference`) and for a deep one, which has only its K fold
+models (`cardio_stats.cv_auc_interval`, `cv_auc_difference` on the out-of-fold scores of cardio's split, as a deep
 plugin's run calls them).
 
 Data (as benchmarks/cv_coverage.py): n patients, prevalence 0.4, half the data sets with 1-3 records a patient
@@ -12,8 +12,7 @@ random start: its fold fits are noisy, as a network's are. Truth: a fitted linea
 Phi(w.delta / sqrt(2 w.w)); the estimand is the procedure's expected AUC at a training fold's size, the mean true AUC
 of every fold model of every data set of the cell (docs/statistics.md).
 
-On cardio's code before this issue (the corrected t) the same kinds run unchanged: `cross_validated_auc` then fits
-5 folds (no `nested_plan` exists there) and both pipelines get the corrected t interval.
+The refits' splits are cardio's own (`cardio.study.refits.nested_plan`, handed to the statistics service).
 """
 from __future__ import annotations
 
@@ -23,7 +22,8 @@ from collections.abc import Callable
 import numpy as np
 from scipy.stats import norm
 
-import cardio.stats as cs
+import cardio_stats as cs
+from cardio.study.refits import nested_plan
 
 from . import Draws, kind
 
@@ -84,7 +84,7 @@ def sgd(rng: np.random.Generator, x: np.ndarray, y: np.ndarray, weights: np.ndar
 
 
 class Fitted:
-    """A refit callable over precomputed fits: `cardio.stats` calls it per fit (train, test); the fits themselves
+    """A refit callable over precomputed fits: `cardio_stats` calls it per fit (train, test); the fits themselves
     were made at once (batched). A fit not precomputed (cardio's code before nested CV) is made on demand."""
 
     def __init__(self, x: np.ndarray, y: np.ndarray, fit: Callable[[np.ndarray], np.ndarray]):
@@ -114,15 +114,14 @@ def _refitted(n: int, signal: bool, s: int) -> tuple[tuple, tuple, float, float,
     x, y, ids, delta = draw(rng, n, s % 2 == 1, signal)
     models = {m: Fitted(x[:, c], y, lambda w, c=c: newton(x[:, c], y, w)) for m, c in COLUMNS.items()}
     t0 = time.perf_counter()
-    if hasattr(cs, "nested_plan"):
-        plan = cs.nested_plan(y, ids, seed=s)
-        trains = [plan.split(f)[0] for f in plan.fits]
-        t0 -= time.perf_counter()  # the batched fits are the pipeline's, not cardio's, time
-        for m in models.values():
-            m.precompute(trains)
-        t0 += time.perf_counter()
-    a = cs.cross_validated_auc(y, ids, models["A"], seed=s)
-    d = cs.cross_validated_auc_difference(y, ids, models["A"], models["B"], seed=s)
+    plan = nested_plan(y, ids, seed=s)
+    trains = [plan.split(f)[0] for f in plan.fits]
+    t0 -= time.perf_counter()  # the batched fits are the pipeline's, not cardio's, time
+    for m in models.values():
+        m.precompute(trains)
+    t0 += time.perf_counter()
+    a = cs.cross_validated_auc(y, ids, models["A"], plan)
+    d = cs.cross_validated_auc_difference(y, ids, models["A"], models["B"], plan)
     seconds = time.perf_counter() - t0
     ta = true_auc(np.array(models["A"].weights), delta[COLUMNS["A"]]).mean()
     tb = true_auc(np.array(models["B"].weights), delta[COLUMNS["B"]]).mean()

@@ -5,7 +5,7 @@ data sets with one record per patient and half with 1-3 (a patient's records sha
 correlation 0.6); "null": no feature carries the label, "signal": features 0 and 1 are shifted 0.6 SD between the
 classes. Each data set goes through cardio's patient-grouped, stratified 5-fold split (`cardio.data.make_folds`);
 in each fold a ridge logistic regression (cv_coverage's `fit_logistic`) is fitted on the training records, its
-threshold chosen on them by Youden's rule (`cardio.stats.youden_threshold`, as the classical plugins do), and it
+threshold chosen on them by Youden's rule (`cardio_stats.youden_threshold`, as the classical plugins do), and it
 scores the test records. The intervals are then the ones cardio's own functions give for those out-of-fold
 predictions: KINDS (what a report prints now), BEFORE (what it printed before issue 53), CANDIDATES (measured, not
 chosen).
@@ -37,7 +37,7 @@ from scipy.special import expit, logit
 from scipy.stats import norm
 
 from cardio.data import make_folds
-from cardio.stats import (
+from cardio_stats import (
     StatsError,
     binary_metrics,
     calibration,
@@ -47,8 +47,8 @@ from cardio.stats import (
     reclassification,
     youden_threshold,
 )
-from cardio.stats.cv_metrics import _fold_parts, cv_binary_metrics, cv_calibration, fold_mean
-from cardio.stats.reclassification import cv_reclassification, idi, nri
+from cardio_stats.cv_metrics import _fold_parts, cv_binary_metrics, cv_calibration, fold_mean
+from cardio_stats.reclassification import cv_reclassification, idi, nri
 
 from . import Draws, Kind, kind
 
@@ -368,7 +368,7 @@ def _ensemble_and_final(models: list[np.ndarray], x: np.ndarray) -> tuple[np.nda
 def _ensemble_draw(s: Set, planted: bool) -> tuple[tuple[float, float, float], float]:
     """The paired DeLong difference (ensemble - final) on an external cohort of the set's size, as
     cardio.study.ensemble.comparison_section computes it, and its truth (this run's two models)."""
-    from cardio.stats import auc
+    from cardio_stats import auc
 
     rng = np.random.default_rng(s.seed + 2)
     x, y, ids, _ = draw(rng, int(s.ids.max()) + 1, s.clustered, planted)

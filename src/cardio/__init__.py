@@ -3,7 +3,7 @@
 Everything a plugin uses is importable from here, or from the documented submodules `cardio.data.cohort`,
 `cardio.data.response`, `cardio.data.files`, `cardio.data.file_kind`, `cardio.data.same_recording`,
 `cardio.data.cine`, `cardio.data.aha17`, `cardio.data.weights`, `cardio.report.figures`, `cardio.report.explain`,
-`cardio.stats`, `cardio.engine` and `cardio.testing` (docs/plugin-api.md). The packages are the architecture: data,
+`cardio_stats`, `cardio.engine` and `cardio.testing` (docs/plugin-api.md). The packages are the architecture: data,
 study, execution, report, fusion, stats (docs/architecture.md).
 """
 from __future__ import annotations
@@ -63,7 +63,7 @@ if TYPE_CHECKING:  # what type checkers and readers see; at run time each name l
     __version__: str
 
 # Public name -> the submodule that defines it: `import cardio` loads no pandas, NumPy or pluggy until a name is
-# used, so `cardio --help` and `import cardio.stats` stay fast (tests/core/test_import_set.py pins the set).
+# used, so `cardio --help` and `import cardio_stats` stay fast (tests/core/test_import_set.py pins the set).
 _SUBMODULE = {name: module for module, names in {
     "study.bundle": ("sklearn_from_array", "sklearn_to_array"),
     "data.cache": ("Cache", "atomic_path", "write_text_atomic"),

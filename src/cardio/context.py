@@ -85,7 +85,7 @@ class RunContext:
 
     @property
     def stats(self):
-        from cardio import stats  # imported lazily: it pulls in statsmodels
+        import cardio_stats as stats  # imported lazily: it pulls in statsmodels
 
         return stats
 

@@ -1069,7 +1069,7 @@ def threshold(model: nn.Module, val_set: Dataset, ctx, rule: str = "youden", out
     `output` picks one column of a multi-output model. Rows whose target is missing (NaN) are left out; where the
     rows left hold one class or none, `fallback` is the threshold (None: a CardioError).
     """
-    from cardio import stats
+    import cardio_stats as stats
 
     y = np.asarray([val_set[i][1].item() for i in range(_size(val_set))]) if not hasattr(val_set, "y") \
         else np.asarray(val_set.y)

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from cardio.data import Cohort, Dataset, Features, ModelState, PluginInfo, Predictions, Section
     from cardio.data.cohort import Schema
     from cardio.data.weights import Release
-    from cardio.stats.nested_cv import Refitted
+    from cardio_stats.nested_cv import Refitted
 
 hookspec = pluggy.HookspecMarker("cardio")
 hookimpl = pluggy.HookimplMarker("cardio")
@@ -109,7 +109,7 @@ def cardio_evaluate(predictions: Predictions, cohort: Cohort, features: Features
     `estimates` and `tests` are what the sections before this one computed, the core's performance section
     first: every model and task's pooled and per-fold AUC (DeLong, patient-clustered where a patient has
     several records), thresholded metrics, calibration, regression agreement, and the paired DeLong tests
-    against the reference (Holm). A plugin's tables pivot them (`cardio.stats.estimate_table`, `pick`) and
+    against the reference (Holm). A plugin's tables pivot them (`cardio_stats.estimate_table`, `pick`) and
     never compute a second interval for the same number. `model_facts` maps each fold to what
     `cardio_describe_model` said of its model; `refits` holds the scores of the models cardio_refit refitted on
     nested CV's splits (None: none), which the performance section's intervals use."""

@@ -642,7 +642,7 @@ def check_bundle(contract: Contract, finished: Finished, work: Path) -> None:
 
 def _at_level(table: Any, cohort: Any) -> Any:
     """Record scores as the core reports them at the plugin's level (Cohort.level and aggregate)."""
-    from cardio.stats import aggregate_scores
+    from cardio_stats import aggregate_scores
 
     column, _ = _units(cohort)
     if column == "record_id":

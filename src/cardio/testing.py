@@ -183,9 +183,9 @@ def pooled(metrics: dict, metric: str = "auc", *, model: str | None = None, task
 
 def headline(metrics: dict, metric: str = "auc", *, model: str, task: str | None = None) -> dict:
     """The pooled row of one model (and task) that the performance table leads with: for an AUC, the first of
-    cardio.stats.formatting.HEADLINE_AUC the run has (with K folds the cross-validated one, which counts training
+    cardio_stats.formatting.HEADLINE_AUC the run has (with K folds the cross-validated one, which counts training
     variability; `pooled`'s default DeLong row treats the K models as one). What a control asserts on."""
-    from cardio.stats.formatting import HEADLINE_AUC
+    from cardio_stats.formatting import HEADLINE_AUC
 
     rows = pooled(metrics, metric, model=model, task=task, method=None)
     if metric == "auc":
@@ -197,10 +197,10 @@ def headline(metrics: dict, metric: str = "auc", *, model: str, task: str | None
 
 
 def paired(metrics: dict, model_a: str, model_b: str, *, task: str | None = None) -> dict:
-    """The headline paired AUC difference A - B of a run (first repeat, no subgroup; cardio.stats.paired_test's
+    """The headline paired AUC difference A - B of a run (first repeat, no subgroup; cardio_stats.paired_test's
     interval="cv": with K folds the cross-validated difference, else DeLong's), as
     {"estimate", "ci_low", "ci_high", "method", "p_value"}: what a difference control asserts on."""
-    from cardio.stats import paired_test
+    from cardio_stats import paired_test
 
     tests = [t for t in metrics["tests"] if t.get("fold", "pooled") == "pooled" and t.get("subgroup") is None
              and t.get("repeat", 0) == 0 and (task is None or t.get("task") == task)]

@@ -11,7 +11,8 @@ import pluggy
 import pytest
 import torch
 
-from cardio import CardioError, Features, PluginInfo, engine, hookimpl, hookspecs, stats
+import cardio_stats as stats
+from cardio import CardioError, Features, PluginInfo, engine, hookimpl, hookspecs
 from cardio.context import new_context
 from cardio.study import Study
 from cardio.study.fits import train

@@ -152,7 +152,7 @@ def test_a_fused_report_states_a_synthetic_crt_cohorts_truth_and_the_same_runs_w
 
 
 def test_a_noise_modality_gets_weight_zero_or_more_never_a_fitted_sign_flip():
-    """Issue 38: the nested stacker's modality weights are >= 0 (cardio.stats.fit_stacker). On a neutral data set
+    """Issue 38: the nested stacker's modality weights are >= 0 (cardio_stats.fit_stacker). On a neutral data set
     (the first modality carries response, the second is noise) the unconstrained fit gives the noise negative weight
     in some fold; the fusion cardio fuse runs never does, and still weighs the carrying modality."""
     from cardio.fusion.fuse import fuse_fold

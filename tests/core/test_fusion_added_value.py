@@ -8,7 +8,7 @@ import pytest
 from scipy.special import expit
 
 from cardio.fusion.report import _added_value, _value_table
-from cardio.stats import idi
+from cardio_stats import idi
 
 
 def _pred(folds: int = 5, n: int = 150) -> pd.DataFrame:

@@ -1,5 +1,6 @@
-"""The layering, as a test: benchmarks -> plugins -> core, no import running back up, and plugins only on the
-core's public API (names in `cardio.__all__` and the documented submodules), never on another plugin."""
+"""The layering, as a test: benchmarks -> plugins -> kernel -> services, no import running back up, plugins only on
+the kernel's public API (names in `cardio.__all__` and the documented submodules) and the services, never on another
+plugin, and each service (services/<name>/cardio_<name>) on no cardio package at all."""
 from __future__ import annotations
 
 import ast
@@ -12,12 +13,17 @@ from pathlib import Path
 import cardio
 
 REPO = Path(__file__).resolve().parents[2]
-# The submodules a plugin may import (docs/plugin-api.md), with what is inside them; everything else in core/ is
-# the core's own.
+# The submodules a plugin may import (docs/plugin-api.md), with what is inside them; everything else in src/cardio
+# is the kernel's own. The services (services/<name>/cardio_<name>, e.g. cardio_stats) are distributions of their
+# own: a plugin imports them as it imports any library.
+SERVICES = sorted(p.parent for p in (REPO / "services").glob("*/cardio_*/__init__.py"))
+SERVICE_NAMES = {p.name for p in SERVICES}
+# What a service never imports: the kernel, any plugin or other service, and the kernel's heavy or plugin machinery.
+SERVICE_NEVER = {"cardio", "torch", "torchvision", "pluggy"}
 PUBLIC_SUBMODULES = {"cardio.data.cohort", "cardio.data.response", "cardio.data.files", "cardio.data.file_kind",
                      "cardio.data.same_recording", "cardio.data.cine", "cardio.data.aha17", "cardio.data.weights",
-                     "cardio.report.figures", "cardio.report.explain", "cardio.stats", "cardio.engine",
-                     "cardio.testing", "cardio.plugin_contract"}
+                     "cardio.report.figures", "cardio.report.explain", "cardio.engine", "cardio.testing",
+                     "cardio.plugin_contract"}
 
 
 def _public(module: str) -> bool:
@@ -40,8 +46,20 @@ def _files(folder: Path):
 
 def test_the_core_never_imports_a_plugin_or_a_benchmark():
     bad = [f"{p.relative_to(REPO)}:{line} imports {mod}" for p in _files(REPO / "src" / "cardio")
-           for mod, _, line in _imports(p) if mod.split(".")[0].startswith("cardio_") or mod.startswith("benchmarks")]
+           for mod, _, line in _imports(p)
+           if (mod.split(".")[0].startswith("cardio_") and mod.split(".")[0] not in SERVICE_NAMES)
+           or mod.startswith("benchmarks")]
     assert not bad, bad
+
+
+def test_the_services_exist_and_import_no_cardio_package_no_torch_and_no_pluggy():
+    """A service installs alone (its own distribution): not one import of it, at the top or inside a function, may
+    reach the kernel, a plugin, another service, torch or pluggy."""
+    assert "cardio_stats" in SERVICE_NAMES, SERVICE_NAMES
+    bad = [f"{p.relative_to(REPO)}:{line} imports {mod}" for package in SERVICES for p in _files(package)
+           for mod, _, line in _imports(p)
+           if (top := mod.split(".")[0]) in SERVICE_NEVER or (top.startswith("cardio_") and top != package.name)]
+    assert not bad, "\n".join(bad)
 
 
 def test_plugins_use_only_the_public_api_and_never_another_plugin():
@@ -53,7 +71,7 @@ def test_plugins_use_only_the_public_api_and_never_another_plugin():
             for mod, names, line in _imports(p):
                 where = f"{p.relative_to(REPO)}:{line}"
                 top, _, rest = mod.partition(".")
-                if top.startswith("cardio_") and top != own:
+                if top.startswith("cardio_") and top != own and top not in SERVICE_NAMES:
                     bad.append(f"{where} imports another plugin, {mod}")
                 elif top == "cardio" and not rest:
                     bad += [f"{where} imports cardio.{n}, which is not in cardio.__all__" for n in names
@@ -66,12 +84,12 @@ def test_plugins_use_only_the_public_api_and_never_another_plugin():
 def test_the_template_teaches_the_same_rules():
     text = "\n".join(p.read_text() for p in (REPO / "src" / "cardio" / "templates" / "plugin").rglob("*.tmpl"))
     imported = [line.split()[1] for line in text.splitlines() if line.startswith("from cardio")]
-    assert all(m == "cardio" or _public(m) for m in imported), imported
+    assert all(m == "cardio" or _public(m) or m.split(".")[0] in SERVICE_NAMES for m in imported), imported
 
 
 def test_no_function_is_longer_than_80_lines():
     """A function a newcomer reads in one screen: none over 80 lines in core/ or in a plugin's package."""
-    folders = [REPO / "src" / "cardio", *sorted((REPO / "plugins").glob("*/cardio_*"))]
+    folders = [REPO / "src" / "cardio", *sorted((REPO / "plugins").glob("*/cardio_*")), *SERVICES]
     long = [f"{p.relative_to(REPO)}:{node.lineno} {node.name} ({node.end_lineno - node.lineno + 1} lines)"
             for folder in folders for p in _files(folder) for node in ast.walk(ast.parse(p.read_text(), str(p)))
             if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.end_lineno - node.lineno >= 80]

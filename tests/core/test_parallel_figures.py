@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from cardio.report.figures import parallel_saves, save_figure, subplots
-from cardio.stats.figures import plot_confusion, plot_roc
+from cardio_stats.figures import plot_confusion, plot_roc
 
 
 def _figures():

@@ -18,9 +18,9 @@ import pytest
 from cardio import CardioError, Cohort, Predictions
 from cardio.config import core_defaults
 from cardio.report.subgroups import SEVERAL, cardio_evaluate
-from cardio.stats.subgroups import MISSING_LEVEL, by_subgroup, level_text
 from cardio.study.levels import at_level
 from cardio.testing import cpu_context, invoke
+from cardio_stats.subgroups import MISSING_LEVEL, by_subgroup, level_text
 
 #: How a text column may be held: Python objects, pandas' str dtype, its python storage, and pyarrow where installed.
 STRING_DTYPES = ["object", "str", "string[python]",

@@ -12,8 +12,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from cardio.stats import bootstrap_ci, resample_indices
-from cardio.stats.bootstrap import _auc_from_draws, _unit_blocks, patients_of
+from cardio_stats import bootstrap_ci, resample_indices
+from cardio_stats.bootstrap import _auc_from_draws, _unit_blocks, patients_of
 
 
 def _cases() -> dict[str, tuple[np.ndarray, np.ndarray, dict]]:

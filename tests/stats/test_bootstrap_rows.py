@@ -3,9 +3,9 @@ run's metrics.json did not move when they stopped looping over resamples (issue 
 import numpy as np
 import pytest
 
-from cardio.stats.bootstrap import bootstrap_metric
-from cardio.stats.calibration import _brier, _brier_rows
-from cardio.stats.thresholds import _f1_rows, f1_score_counts
+from cardio_stats.bootstrap import bootstrap_metric
+from cardio_stats.calibration import _brier, _brier_rows
+from cardio_stats.thresholds import _f1_rows, f1_score_counts
 
 
 @pytest.mark.parametrize("by_patient", [False, True])

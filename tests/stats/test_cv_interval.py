@@ -1,4 +1,4 @@
-"""The interval of a cross-validated AUC (cardio.stats.cv_auc): formula, callables, the run's rows, the legend."""
+"""The interval of a cross-validated AUC (cardio_stats.cv_auc): formula, callables, the run's rows, the legend."""
 from __future__ import annotations
 
 import subprocess
@@ -10,11 +10,12 @@ import pandas as pd
 import pytest
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
+from sklearn.model_selection import StratifiedKFold
 
-from cardio import CardioError
-from cardio.stats import (
+from cardio_stats import (
     CV_METHOD,
     NESTED_METHOD,
+    NestedPlan,
     StatsError,
     cross_validated_auc,
     cross_validated_auc_difference,
@@ -24,12 +25,23 @@ from cardio.stats import (
     delong_test,
     evaluate_predictions,
     format_ci,
-    nested_plan,
     paired_test,
     plot_roc,
 )
 
 ROOT = Path(__file__).resolve().parents[2]
+NO_KERNEL = "the cardio kernel is not installed (a stats-only venv)"
+
+
+def _plan(y: np.ndarray, folds: int = 5, repeats: int = 2, seed: int = 0) -> NestedPlan:
+    """R stratified K-fold splits of the records, made as any caller of the service may (it has no split of its
+    own; cardio's patient-grouped one is the kernel's nested_plan, tested below)."""
+    fold = np.empty((repeats, len(y)), dtype=int)
+    for r in range(repeats):
+        splits = StratifiedKFold(folds, shuffle=True, random_state=seed + r).split(np.zeros(len(y)), y)
+        for k, (_, test) in enumerate(splits):
+            fold[r, test] = k
+    return NestedPlan(fold)
 
 
 def _data(n: int = 60, seed: int = 0, shift: float = 1.0):
@@ -99,13 +111,13 @@ def test_nested_cv_is_bates_algorithm_on_fold_aucs():
     """The nested-CV estimate, MSE-hat and SE written out from the refits' scores (a small known case)."""
     rng = np.random.default_rng(5)
     x, y = _data(60, seed=5, shift=1.0)
-    plan = nested_plan(y, None, folds=5, repeats=2, seed=1)
+    plan = _plan(y, folds=5, repeats=2, seed=1)
     w = rng.normal(size=3)
 
     def refit(train, test):  # a fixed, training-set dependent score: the mean of the training rows shifts it
         return x[test] @ (w + x[train].mean(axis=0))
 
-    est = cross_validated_auc(y, None, refit, folds=5, repeats=2, seed=1)
+    est = cross_validated_auc(y, None, refit, plan)
     e_out, e_in, b = [], [], []
     for r in range(2):
         f = plan.fold[r]
@@ -137,10 +149,12 @@ def test_callable_is_fitted_in_cardios_patient_folds_and_the_difference_is_paire
             return LogisticRegression().fit(x[train][:, cols], y[train]).decision_function(x[test][:, cols])
         return fit_predict
 
-    a = cross_validated_auc(y, ids, lr([0, 1]), seed=3, repeats=4)
+    refits = pytest.importorskip("cardio.study.refits", reason=NO_KERNEL)
+    plan = refits.nested_plan(y, ids, seed=3, repeats=4)
+    a = cross_validated_auc(y, ids, lr([0, 1]), plan)
     assert all(not (tr & te) for tr, te in seen) and len(seen) == 4 * 15  # per split 5 outer fits, 10 pairs
-    b = cross_validated_auc(y, ids, lr([1, 2]), seed=3, repeats=4)
-    d = cross_validated_auc_difference(y, ids, lr([0, 1]), lr([1, 2]), seed=3, repeats=4)
+    b = cross_validated_auc(y, ids, lr([1, 2]), plan)
+    d = cross_validated_auc_difference(y, ids, lr([0, 1]), lr([1, 2]), plan)
     assert d.estimate == pytest.approx(a.estimate - b.estimate, abs=1e-12)
     assert d.ci_low < d.estimate < d.ci_high and 0 <= d.extra["p_value"] <= 1
     assert a.ci_low > 0.5 and a.n == 80  # a real signal is found
@@ -153,8 +167,9 @@ def test_bad_inputs_are_one_clear_error():
         cv_auc_interval(y, np.arange(20.0), np.where(y == 1, 0, np.arange(20) % 5 + 1))
     with pytest.raises(StatsError, match="2 fold.s.: a cross-validated interval needs at least 5"):
         cv_auc_interval(y, np.arange(20.0), np.arange(20) % 2)
+    plan = _plan(np.tile([1, 0], 20), repeats=1)
     with pytest.raises(StatsError, match="refit returned 1 scores"):
-        cross_validated_auc(np.tile([1, 0], 20), None, lambda tr, te: np.zeros(1), repeats=1)
+        cross_validated_auc(np.tile([1, 0], 20), None, lambda tr, te: np.zeros(1), plan)
 
 
 def test_too_few_folds_or_a_one_class_fold_print_no_interval_and_say_why():
@@ -230,9 +245,9 @@ def test_roc_legend_carries_the_tables_interval():
 
 
 def test_performance_table_and_estimate_table_show_the_headline():
-    from cardio.report.performance import HEADLINE_AUC
-    from cardio.stats import estimate_table
-    from cardio.stats.formatting import HEADLINE_AUC as ORDER
+    HEADLINE_AUC = pytest.importorskip("cardio.report.performance", reason=NO_KERNEL).HEADLINE_AUC
+    from cardio_stats import estimate_table
+    from cardio_stats.formatting import HEADLINE_AUC as ORDER
 
     assert tuple(HEADLINE_AUC) == ORDER and ORDER[:2] == (NESTED_METHOD, CV_METHOD)  # kept without importing scipy
     est, _ = evaluate_predictions(_predictions(5), n_resamples=100)
@@ -241,6 +256,8 @@ def test_performance_table_and_estimate_table_show_the_headline():
 
 
 def test_testing_reads_the_headline_rows_a_control_asserts_on():
+    pytest.importorskip("cardio", reason=NO_KERNEL)
+    from cardio import CardioError
     from cardio.testing import headline, paired, pooled
 
     est, tests = evaluate_predictions(_predictions(5), n_resamples=100)
@@ -259,6 +276,7 @@ def test_testing_reads_the_headline_rows_a_control_asserts_on():
 
 
 def test_coverage_benchmark_smoke():
+    pytest.importorskip("cardio", reason=NO_KERNEL)  # the benchmark takes its splits from the kernel
     out = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "cv_coverage.py"), "--smoke"],
                          capture_output=True, text=True, timeout=300, check=True).stdout
     assert "AUC: cv-corrected t (after)" in out and "ΔAUC: paired DeLong (before)" in out
@@ -268,12 +286,12 @@ def test_coverage_benchmark_smoke():
 def test_evaluation_gives_refitted_models_nested_cv_and_the_others_fold_delong():
     """A model in `refits` (a plugin's cardio_refit, refitted on nested CV's splits) gets the nested-CV headline and
     so does a pair of two refitted models; a model without refits keeps the fold-DeLong one."""
-    from cardio.stats.nested_cv import Refitted
+    from cardio_stats.nested_cv import Refitted
 
     pred = _predictions(5)
     a = pred[pred["model"] == "a"]
     y, ids, score = a["y_true"].to_numpy(), a["record_id"].to_numpy(), a["y_score"].to_numpy()
-    plan = nested_plan(y, None, repeats=2, seed=0)
+    plan = _plan(y, repeats=2, seed=0)
     rows = [pd.DataFrame({"fit": i, "model": m, "task": "crt", "record_id": ids[test],
                           "y_score": score[test] * (1 if m == "a" else 0.5) + y[test] * (m == "c")})
             for i, fit in enumerate(plan.fits) for test in [plan.split(fit)[1]] for m in ("a", "c")]

@@ -9,14 +9,14 @@ import pytest
 from scipy.special import expit, logit
 from scipy.stats import t as t_dist
 
-from cardio.stats import (
+from cardio_stats import (
     calibration,
     cv_binary_metrics,
     cv_calibration,
     cv_reclassification,
     evaluate_predictions,
 )
-from cardio.stats.cv_metrics import FOLD_MEAN, FOLD_MEAN_LOGIT, FOLD_MEAN_ONLY, WHY_NOT, firth_slope
+from cardio_stats.cv_metrics import FOLD_MEAN, FOLD_MEAN_LOGIT, FOLD_MEAN_ONLY, WHY_NOT, firth_slope
 
 
 def _corrected_t(values: list[float] | np.ndarray, k: int) -> tuple[float, float, float]:

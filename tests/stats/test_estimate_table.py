@@ -1,7 +1,7 @@
 """A plugin's paper table pivots the core's estimates: one interval per number, the performance table's."""
 from __future__ import annotations
 
-from cardio.stats import estimate_table, pick
+from cardio_stats import estimate_table, pick
 
 
 def _e(model, metric, est, lo, hi, method="delong", fold="pooled", **kw):
@@ -33,7 +33,7 @@ def test_pick_matches_fields_and_extra():
 
 
 def test_headline_auc_is_the_performance_tables_row_and_paired_test_names_its_interval():
-    from cardio.stats import CV_METHOD, headline_auc, paired_test
+    from cardio_stats import CV_METHOD, headline_auc, paired_test
 
     cv = _e("a", "auc", 0.78, 0.6, 0.95, method=CV_METHOD)
     assert headline_auc([*ESTIMATES, cv], model="a") == cv  # K folds: the cross-validated AUC, not DeLong's

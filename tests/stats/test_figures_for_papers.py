@@ -10,17 +10,21 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
-import yaml
 from matplotlib.collections import PolyCollection
 from matplotlib.colors import to_hex
 from PIL import Image
+
+# the kernel and its own dependencies (PyYAML): after the skip, so a stats-only venv skips this module cleanly
+pytest.importorskip("cardio", reason="the cardio kernel is not installed (a stats-only venv)")
+import yaml
 
 from cardio import Predictions
 from cardio.config import resolve
 from cardio.report import outputs as report
 from cardio.report.figures import PALETTE, FigureWarning, save_figure, subplots
 from cardio.report.performance import evaluate_sections
-from cardio.stats import (
+from cardio.testing import cpu_context
+from cardio_stats import (
     StatsError,
     forest_figures,
     plot_bland_altman,
@@ -31,8 +35,7 @@ from cardio.stats import (
     plot_roc,
     univariate_screen,
 )
-from cardio.stats.figures import colour, line_style
-from cardio.testing import cpu_context
+from cardio_stats.figures import colour, line_style
 
 NUMBER = re.compile(r"^[−\-+]?\d*\.?\d+(e[−\-+]?\d+)?%?$")
 
@@ -283,7 +286,7 @@ def _patients_with_copies(seed: int = 4, n: int = 40, copies: int = 4) -> tuple[
 
 
 def test_roc_band_resamples_patients_when_given_their_ids():
-    from cardio.stats import roc_curve_band
+    from cardio_stats import roc_curve_band
 
     y, score, pid = _patients_with_copies()
     area = {}
@@ -316,7 +319,7 @@ def test_performance_roc_band_is_clustered_by_patient(tmp_path, monkeypatch):
     monkeypatch.setattr(type(ctx), "save_figure", keep)
     evaluate_sections(Predictions(table.assign(repeat=0)), resolve({}, sets=("stats.n_resamples=200",)), ctx)
     (band,) = _bands(drawn["roc_crt"].axes[0])
-    from cardio.stats import roc_curve_band
+    from cardio_stats import roc_curve_band
 
     clustered = roc_curve_band(y, 1 / (1 + np.exp(-score)), n_resamples=500, seed=ctx.seed, groups=pid)
     expected = float(np.sum((clustered["hi"] - clustered["lo"])[:-1] * np.diff(clustered["fpr"])))

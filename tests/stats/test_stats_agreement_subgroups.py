@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 from sklearn.metrics import mean_absolute_error, mean_squared_error, r2_score
 
-from cardio.stats import (
+from cardio_stats import (
     Estimate,
     StatsError,
     SubgroupSkipped,

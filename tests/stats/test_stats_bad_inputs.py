@@ -8,7 +8,7 @@ import sys
 import numpy as np
 import pytest
 
-from cardio.stats import (
+from cardio_stats import (
     Estimate,
     StatsError,
     TestResult,
@@ -90,7 +90,7 @@ def test_stats_imports_without_torch():
         "        if name.split('.')[0] == 'torch':\n"
         "            raise ModuleNotFoundError('torch is blocked in this test')\n"
         "sys.meta_path.insert(0, NoTorch())\n"
-        "import cardio.stats\n"
+        "import cardio_stats\n"
         "assert 'torch' not in sys.modules\n"
         "print('ok')\n"
     )

@@ -5,7 +5,7 @@ import statsmodels.api as sm
 from sklearn.metrics import brier_score_loss
 from statsmodels.stats.multitest import multipletests
 
-from cardio.stats import StatsError, adjust_pvalues, calibration, decision_curve
+from cardio_stats import StatsError, adjust_pvalues, calibration, decision_curve
 
 
 def _cohort(n=4000, seed=0, squash=1.0):
@@ -65,7 +65,7 @@ def test_an_unstable_recalibration_is_flagged_not_printed():
     as not estimable, with the reason, and a usable fit is unchanged."""
     import numpy as np
 
-    from cardio.stats import calibration
+    from cardio_stats import calibration
 
     rng = np.random.default_rng(0)
     y = np.r_[np.zeros(10), np.ones(10)]

@@ -10,7 +10,7 @@ import pytest
 from matplotlib.figure import Figure
 from statsmodels.stats.multitest import multipletests
 
-from cardio.stats import (
+from cardio_stats import (
     StatsError,
     delong_ci,
     delong_test,
@@ -21,7 +21,7 @@ from cardio.stats import (
     plot_roc,
     univariate_screen,
 )
-from cardio.stats.cv_metrics import FOLD_MEAN_ONLY
+from cardio_stats.cv_metrics import FOLD_MEAN_ONLY
 
 
 def _png(fig: Figure) -> bytes:

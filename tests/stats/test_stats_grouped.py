@@ -11,7 +11,7 @@ import pytest
 from scipy import stats as sps
 from sklearn.metrics import roc_auc_score
 
-from cardio.stats import (
+from cardio_stats import (
     StatsError,
     agreement,
     binary_metrics,
@@ -24,8 +24,8 @@ from cardio.stats import (
     resample_indices,
     roc_curve_band,
 )
-from cardio.stats.bootstrap import _auc_from_draws, _auc_jackknife, _unit_blocks, patients_of
-from cardio.stats.roc import _clustered_cov, _delong_cov, _structural_components
+from cardio_stats.bootstrap import _auc_from_draws, _auc_jackknife, _unit_blocks, patients_of
+from cardio_stats.roc import _clustered_cov, _delong_cov, _structural_components
 
 CLUSTERED = "delong-clustered (Obuchowski 1997)"
 

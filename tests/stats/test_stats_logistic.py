@@ -7,7 +7,7 @@ import pytest
 import statsmodels.api as sm
 from scipy.stats import chi2
 
-from cardio.stats import (
+from cardio_stats import (
     EstimationError,
     StatsError,
     fit_logistic,

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from cardio.stats import bootstrap_ci, delong_ci
+from cardio_stats import bootstrap_ci, delong_ci
 
 
 def test_null_coverage_of_delong_and_bootstrap_intervals():

@@ -1,4 +1,4 @@
-"""cardio.stats against R: pROC (AUC, DeLong var/CI, paired and unpaired roc.test) and glm/anova.
+"""cardio_stats against R: pROC (AUC, DeLong var/CI, paired and unpaired roc.test) and glm/anova.
 
 With Rscript + pROC + jsonlite installed, R is run live on the stored data sets (test ids end in
 "liveR"); otherwise the values R produced earlier (reference/reference_values.json) are used ("storedR").
@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from cardio.stats import (
+from cardio_stats import (
     delong_ci,
     delong_test,
     delong_unpaired_test,

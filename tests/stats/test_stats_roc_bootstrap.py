@@ -6,7 +6,7 @@ import pytest
 from scipy import stats as sps
 from sklearn.metrics import f1_score, roc_auc_score, roc_curve
 
-from cardio.stats import (
+from cardio_stats import (
     StatsError,
     auc,
     auc_from_indices,

@@ -8,7 +8,7 @@ import pytest
 from scipy.stats import chi2_contingency, f_oneway, fisher_exact, kruskal, pearsonr, skew, spearmanr, ttest_ind
 from statsmodels.stats.oneway import anova_oneway
 
-from cardio.stats import StatsError, correlation_matrix, table_one
+from cardio_stats import StatsError, correlation_matrix, table_one
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,7 @@ from scipy.stats import norm
 from sklearn.metrics import confusion_matrix, f1_score
 from statsmodels.stats.proportion import proportion_confint
 
-from cardio.stats import StatsError, binary_metrics, threshold_for_sensitivity, wilson_ci, youden_threshold
+from cardio_stats import StatsError, binary_metrics, threshold_for_sensitivity, wilson_ci, youden_threshold
 
 
 def _data(n=200, seed=0):

@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from cardio.stats import StatsError, note_on_tests, table_one
+from cardio_stats import StatsError, note_on_tests, table_one
 
 
 def _spect_ckd() -> pd.DataFrame:

@@ -21,8 +21,8 @@ from sklearn.preprocessing import OneHotEncoder, StandardScaler
 from sklearn.svm import SVC
 
 from cardio import CardioError
-from cardio.stats import youden_threshold
 from cardio_ecg_transfer.settings import Baselines, Svm
+from cardio_stats import youden_threshold
 
 GUIDELINE = "guideline"
 

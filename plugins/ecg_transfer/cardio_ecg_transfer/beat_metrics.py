@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import confusion_matrix
 
-from cardio.stats import bootstrap_metric, format_interval
 from cardio_ecg_transfer import aami
+from cardio_stats import bootstrap_metric, format_interval
 
 
 def weighted_macro_f1(y_true: np.ndarray, pred: np.ndarray, weights: np.ndarray) -> float:
@@ -103,7 +103,7 @@ def record_bootstrap(y_true: np.ndarray, pred: np.ndarray, record: np.ndarray, c
 
     Beats of one record are alike, so a beat-level interval would be far too narrow; the
     record (patient) is the unit that varies between studies. Percentile bootstrap of
-    cardio.stats over per-record confusion matrices.
+    cardio_stats over per-record confusion matrices.
     """
     labels = list(range(len(aami.AAMI_CLASSES)))
     names = np.unique(record)

@@ -2,7 +2,7 @@
 
 Every beat of a patient carries the patient's label; an ECG record's score is the mean of the
 predicted response probabilities of its beats (the beats are exchangeable views of one ECG), and a
-patient's the mean of their ECGs' scores (cardio.stats.aggregate_scores, as the core aggregates
+patient's the mean of their ECGs' scores (cardio_stats.aggregate_scores, as the core aggregates
 the predictions to the patient).
 """
 from __future__ import annotations
@@ -15,13 +15,13 @@ import pandas as pd
 import torch
 
 from cardio import CardioError
-from cardio.stats import aggregate_scores, choose_threshold
 from cardio_ecg_transfer.resnet import SpectrogramResNet, build_resnet, load_pretrained
 from cardio_ecg_transfer.settings import EcgSettings
+from cardio_stats import aggregate_scores, choose_threshold
 
-#: How beat probabilities become a patient's score (a rule of cardio.stats.aggregate_scores).
+#: How beat probabilities become a patient's score (a rule of cardio_stats.aggregate_scores).
 AGGREGATION = "mean"
-#: How the decision threshold is chosen on the patient scores (a rule of cardio.stats.choose_threshold).
+#: How the decision threshold is chosen on the patient scores (a rule of cardio_stats.choose_threshold).
 THRESHOLD_RULE = "youden"
 
 

@@ -7,7 +7,11 @@ import numpy as np
 import pandas as pd
 
 from cardio import Predictions, Section
-from cardio.stats import (
+from cardio_ecg_transfer import beat_metrics
+from cardio_ecg_transfer.fold_models import TASK, Prepared
+from cardio_ecg_transfer.pretrain import Pretrained
+from cardio_ecg_transfer.settings import EcgSettings
+from cardio_stats import (
     StatsError,
     format_ci,
     format_difference,
@@ -18,10 +22,6 @@ from cardio.stats import (
     pick,
     table_one,
 )
-from cardio_ecg_transfer import beat_metrics
-from cardio_ecg_transfer.fold_models import TASK, Prepared
-from cardio_ecg_transfer.pretrain import Pretrained
-from cardio_ecg_transfer.settings import EcgSettings
 
 GROUPS = {"guideline": "guideline rule", "svm": "clinical covariates", "random_forest": "clinical covariates"}
 

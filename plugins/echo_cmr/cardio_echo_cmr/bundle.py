@@ -14,11 +14,11 @@ import torch
 from sklearn.linear_model import LinearRegression, LogisticRegression
 
 from cardio import CardioError, ModelState
-from cardio.stats import Stacker, StatsError
 from cardio_echo_cmr.model import EchoVideoNet
 from cardio_echo_cmr.settings import EchoSettings
 from cardio_echo_cmr.targets import DEFAULT, from_params, names, to_params
 from cardio_echo_cmr.training import EchoModel, ViewModel
+from cardio_stats import Stacker, StatsError
 
 FITTED = {"logistic": ("coef_", "intercept_", "classes_"), "linear": ("coef_", "intercept_")}
 

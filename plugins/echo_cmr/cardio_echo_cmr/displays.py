@@ -10,8 +10,8 @@ import pandas as pd
 from sklearn.metrics import roc_auc_score, roc_curve
 
 from cardio.report.figures import subplots
-from cardio.stats.figures import colour
 from cardio_echo_cmr.targets import Target
+from cardio_stats.figures import colour
 
 SaveFigure = Callable[..., Path]
 #: Figure 1's two panels: the per-view target and the study-level one fused from the views.

@@ -11,7 +11,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from cardio import Cohort, Features, Predictions, Section, stats
+import cardio_stats as stats
+from cardio import Cohort, Features, Predictions, Section
 from cardio.data.cine import read_cine, sector_mask, to_gray
 from cardio.report.figures import subplots
 from cardio_echo_cmr import displays

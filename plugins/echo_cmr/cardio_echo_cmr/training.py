@@ -34,7 +34,7 @@ from cardio_echo_cmr.targets import DEFAULT, Target, n_binary, names, parse
 from cardio_echo_cmr.video import clip_starts, load_clip, sample_clip
 
 if TYPE_CHECKING:
-    from cardio.stats import Stacker
+    from cardio_stats import Stacker
 
 
 class ClipDataset(Dataset):
@@ -178,10 +178,10 @@ def fit_fusion(view_scores: np.ndarray, y: np.ndarray, train_rows: np.ndarray, c
     """The fusion of one label on the per-view outputs (n, n_views), fitted on the `train_rows` that have the label
     (NaN: missing): the core's stacker (a logistic regression) for a binary label, a linear regression for a
     continuous one, each view's weight >= 0 (every view's output estimates the same label: a view whose outputs carry
-    nothing gets weight 0, never a sign flip fitted to noise; cardio.stats.fit_stacker). `c`: the logistic fit's
+    nothing gets weight 0, never a sign flip fitted to noise; cardio_stats.fit_stacker). `c`: the logistic fit's
     inverse ridge strength. A binary label's rows hold both classes: `train` checks that first
     (Features.check_classes)."""
-    from cardio.stats import fit_stacker
+    from cardio_stats import fit_stacker
 
     rows = np.asarray(train_rows)
     rows = rows[~np.isnan(np.asarray(y, dtype=float)[rows])]

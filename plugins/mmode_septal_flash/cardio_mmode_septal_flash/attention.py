@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from cardio import stats
+import cardio_stats as stats
 from cardio.report.figures import SEQUENTIAL, subplots
 
 
@@ -79,7 +79,7 @@ def score_table(table: pd.DataFrame, cams: np.ndarray, variant: str, depth_band,
 
 def summarize(scores: pd.DataFrame, variant: str, n_resamples: int, seed: int, level: float,
               label: str = "septal_flash") -> list[dict]:
-    """Mean attention score per class with a bootstrap CI (cardio.stats), and the even-spread reference."""
+    """Mean attention score per class with a bootstrap CI (cardio_stats), and the even-spread reference."""
     out = []
     for cls, name in zip((1, 0), class_names(label)):
         s = scores.loc[(scores[label] == cls) & scores["score"].notna(), "score"].to_numpy()

@@ -7,7 +7,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from cardio import Cohort, Features, Predictions, Section, stats, write_csv
+import cardio_stats as stats
+from cardio import Cohort, Features, Predictions, Section, write_csv
 from cardio.report.figures import subplots
 from cardio_mmode_septal_flash import attention
 from cardio_mmode_septal_flash.cohort import read_sequence

@@ -4,7 +4,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from cardio import Cohort, Features, Predictions, Section, stats
+import cardio_stats as stats
+from cardio import Cohort, Features, Predictions, Section
 from cardio.data import aha17
 from cardio.report.figures import subplots
 from cardio_perfusion_polar.model import scaled, weights_source

@@ -27,10 +27,10 @@ from sklearn.preprocessing import StandardScaler
 
 from cardio import CardioError, Features, Predictions
 from cardio.engine import masked_loss, masked_mse
-from cardio.stats import choose_threshold
 from cardio_perfusion_polar.model import PolarResNet, scaled, weights_source
 from cardio_perfusion_polar.settings import PerfusionSettings, Step
 from cardio_perfusion_polar.synthetic import CHANNELS, N_SEGMENTS, RISK_TASKS, SEGMENT_TASKS
+from cardio_stats import choose_threshold
 
 RESNET, LOGISTIC, RIDGE = "resnet-polar", "logistic-17seg", "ridge-17seg"
 

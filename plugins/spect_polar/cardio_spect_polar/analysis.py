@@ -4,7 +4,7 @@
 and the AE features, then multivariate logistic models (clinical variables with p < p_enter plus
 PSD, plus PBW, plus the AE features that pass the screen). `paper_analysis` runs it on the whole
 cohort, as the paper did (in-sample, explanatory); the plugin's train/predict hooks run the very
-same recipe inside each training fold (pipeline.py: out-of-fold, honest). All numbers come from cardio.stats.
+same recipe inside each training fold (pipeline.py: out-of-fold, honest). All numbers come from cardio_stats.
 """
 from __future__ import annotations
 
@@ -15,7 +15,8 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
-from cardio import CardioError, Section, stats
+import cardio_stats as stats
+from cardio import CardioError, Section
 from cardio.report.figures import Figure, subplots
 from cardio_spect_polar.settings import Analysis
 
@@ -69,7 +70,7 @@ def fit_response_models(df: pd.DataFrame, outcome: str, clinical: list[str], ae_
     AE features enter when univariate p < p_ae (the paper's "significant"), the most significant
     `max_ae` of them (the paper fits AE #30 alone because AE features are collinear). When none
     passes, the single best AE feature enters anyway (``ae_forced``) so that every fold has a
-    clinical + AE model; the report says how often that happened. `method` is cardio.stats' (ml, firth, auto).
+    clinical + AE model; the report says how often that happened. `method` is cardio_stats' (ml, firth, auto).
     """
     variables_all = list(clinical) + list(CONVENTIONAL) + list(ae_cols)
     _require(df, variables_all + [outcome], "response models")

@@ -42,7 +42,7 @@ class CoefficientModel:
 
 
 def _coefficients(model) -> np.ndarray:
-    """Intercept and coefficients of a fitted model (cardio.stats' logistic model or a CoefficientModel)."""
+    """Intercept and coefficients of a fitted model (cardio_stats' logistic model or a CoefficientModel)."""
     if isinstance(model, CoefficientModel):
         return model.params
     return np.array(model.result.params, dtype=np.float64)  # a copy: statsmodels' may be read-only

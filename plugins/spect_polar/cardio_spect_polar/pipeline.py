@@ -8,7 +8,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from cardio import CardioError, Features, Predictions, stats
+import cardio_stats as stats
+from cardio import CardioError, Features, Predictions
 from cardio_spect_polar.analysis import MODEL_NAMES, FittedResponseModels, fit_response_models
 from cardio_spect_polar.autoencoder import FittedAutoencoder, feature_names, fit_autoencoder
 from cardio_spect_polar.settings import SpectSettings

@@ -10,7 +10,6 @@ import pandas as pd
 
 from cardio import Cohort, Features, Predictions, Section
 from cardio.report.figures import Figure, subplots
-from cardio.stats.figures import colour
 from cardio_spect_polar import phase_figures
 from cardio_spect_polar.analysis import (
     MODEL_NAMES,
@@ -20,6 +19,7 @@ from cardio_spect_polar.analysis import (
 from cardio_spect_polar.phase import circular_mean_deg
 from cardio_spect_polar.pipeline import PhaseAEModel, fold_selection_table
 from cardio_spect_polar.settings import SpectSettings, Synthetic
+from cardio_stats.figures import colour
 
 
 def evaluate_sections(predictions: Predictions, cohort: Cohort, features: Features, config: dict,

@@ -168,7 +168,7 @@ class Column:
 class Schema:
     """A plugin's cohort table: its file name, its columns, and the level predictions are made at.
 
-    level: record | study | patient; `aggregate` (mean, max, logit_mean: cardio.stats.aggregate_scores)
+    level: record | study | patient; `aggregate` (mean, max, logit_mean: cardio_stats.aggregate_scores)
     turns the scores of a level's records into one. Columns not declared are kept as they are. `response`
     (cardio.data.response.VolumetricResponse) derives the outcome by the papers' rule and checks the given one.
     """

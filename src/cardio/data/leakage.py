@@ -48,7 +48,7 @@ def check_config(config: dict, cohort: Cohort) -> None:
 
 def flag_features(features: Features, cohort: Cohort, log: logging.Logger) -> list[str]:
     """Numeric feature columns whose univariate AUC for a binary label is >= 0.99: probable leaks."""
-    from cardio.stats import auc
+    from cardio_stats import auc
 
     label = features.label
     if label not in features.table.columns:

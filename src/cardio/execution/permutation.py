@@ -119,7 +119,7 @@ def null_values(null: Sequence[pd.DataFrame], model: str, task: str) -> np.ndarr
 def permutation_test(observed: pd.DataFrame, null: Sequence[pd.DataFrame], higher_is_better: bool) -> pd.DataFrame:
     """Per model and task of `observed`: its value, the permuted runs' mean and 95th (or 5th) percentile, N, the
     permutation p-value and its Holm adjustment over the rows."""
-    from cardio.stats import adjust_pvalues
+    from cardio_stats import adjust_pvalues
 
     rows = []
     for _, obs in observed.iterrows():

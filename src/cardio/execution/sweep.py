@@ -462,7 +462,7 @@ def _one(values: Iterable[Any], what: str, option: str) -> str:
 def rank(runs: pd.DataFrame, base: dict, selection: Selection) -> Ranking:
     """Settings ranked by the mean over seeds of the pooled selection metric of one model and task (higher is
     better, or lower for mae, rmse and brier); the model defaults to the run's stats.reference."""
-    from cardio.stats.evaluate import reference_of
+    from cardio_stats.evaluate import reference_of
 
     rows = runs[runs["metric"] == selection.metric]
     if rows.empty:
@@ -530,7 +530,7 @@ NESTED_METRICS = ("auc", "mae", "rmse", "r2")
 
 def _point(metric: str, y: np.ndarray, score: np.ndarray) -> float:
     """The selection metric on one table of predictions (inner folds pooled)."""
-    from cardio.stats import auc
+    from cardio_stats import auc
 
     if metric == "auc":
         return auc(y, score) if len(set(y.tolist())) == 2 else float("nan")
@@ -574,8 +574,8 @@ def _outer_rows(m: Member, ranking: Ranking) -> pd.DataFrame:
 
 def _nested_seed(ms: Sequence[Member], base: dict, ranking: Ranking) -> list[dict]:
     """One seed's nested estimate per repeat: in each outer fold, the setting best on that fold's inner folds, and
-    its predictions on the outer fold; pooled over the folds and evaluated as a run's are (cardio.stats)."""
-    from cardio.stats import StatsError, evaluate_predictions
+    its predictions on the outer fold; pooled over the folds and evaluated as a run's are (cardio_stats)."""
+    from cardio_stats import StatsError, evaluate_predictions
 
     outer = {m: _outer_rows(m, ranking) for m in ms}
     first = outer[ms[0]]
@@ -633,7 +633,7 @@ def _nested_markdown(recipe: pd.DataFrame, ranking: Ranking) -> list[str]:
 
 
 def _cell(row: pd.Series | dict) -> str:
-    from cardio.stats import format_ci
+    from cardio_stats import format_ci
 
     return format_ci({"estimate": row["estimate"], "ci_low": row["ci_low"], "ci_high": row["ci_high"]})
 

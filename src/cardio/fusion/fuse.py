@@ -15,7 +15,7 @@ covariates if asked, is fitted on those inner scores only, then applied to the o
 patients, which the base model fitted on f's training patients produced. No label of fold f reaches its
 fused score, and no base model is refitted here: the base runs made every fit, through the core.
 
-**Weights >= 0.** Each modality's weight is constrained to be non-negative (`cardio.stats.fit_stacker`;
+**Weights >= 0.** Each modality's weight is constrained to be non-negative (`cardio_stats.fit_stacker`;
 covariates are free): a modality's score estimates the same response, and an unconstrained stacker fitted on
 inner scores gives a modality that carries nothing a weight of either sign, which the fused score then pays for
 (benchmarks/crt_fusion.py shows both, over seeds and simulated data sets).
@@ -319,8 +319,8 @@ def _wide(mods: list[Modality], part: str, fold: str) -> pd.DataFrame:
 def _fit_lr(x: pd.DataFrame, y: pd.Series, where: str, scores: int, nonnegative: bool = True):
     """The fusion model on the first `scores` columns (modality scores) and the covariates after them: a logistic
     regression on standardized columns, ridge as scikit-learn's C = 1, whose modality weights cannot be negative
-    (`cardio.stats.fit_stacker`; `nonnegative=False`: the unconstrained fit, for benchmarks)."""
-    from cardio.stats import fit_stacker
+    (`cardio_stats.fit_stacker`; `nonnegative=False`: the unconstrained fit, for benchmarks)."""
+    from cardio_stats import fit_stacker
 
     keep = y.notna()
     x, y = x[keep], y[keep].astype(int)

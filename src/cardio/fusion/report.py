@@ -18,9 +18,9 @@ FUSED, GUIDELINE, CLINICAL = "fused", "guideline", "clinical"
 
 def _added_value(pred: pd.DataFrame, singles: list[str], cfg: dict, seed: int) -> list[dict]:
     """IDI and category-free NRI of the fused risk over each single model's, on the patients both scored: with K
-    outer folds the cross-validated values (the mean of the per-fold values, no interval: cardio.stats.cv_metrics
+    outer folds the cross-validated values (the mean of the per-fold values, no interval: cardio_stats.cv_metrics
     says why), with one the patient bootstrap of that one split's risks."""
-    from cardio.stats import cv_reclassification, reclassification
+    from cardio_stats import cv_reclassification, reclassification
 
     wide = pred.pivot_table(index="patient_id", columns="model", values="y_score")
     first = pred.drop_duplicates("patient_id").set_index("patient_id")

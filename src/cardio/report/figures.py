@@ -16,22 +16,15 @@ from typing import Any, Iterator
 
 import matplotlib
 
-if "MPLBACKEND" not in os.environ:  # a notebook's kernel sets it: cardio.stats' figures keep working inline there
+if "MPLBACKEND" not in os.environ:  # a notebook's kernel sets it: cardio_stats' figures keep working inline there
     matplotlib.use("Agg")  # the one place cardio picks a backend: runs are headless (clusters, CI)
 from cycler import cycler
 from matplotlib.figure import Figure
 
+# the one palette, defined where the statistics service's figures (which need no kernel) can reach it too
+from cardio_stats.palette import CVD_SEQUENTIAL, CYCLIC, DIVERGING, NOT_UNIFORM, PALETTE, SEQUENTIAL
+
 DPI = 300  # print resolution: journals ask for >= 300 dpi
-# Okabe & Ito (2008), "Color universal design": distinguishable with every common colour-vision deficiency.
-# Yellow (#F0E442) is last: it is faint on white.
-PALETTE = ("#0072B2", "#D55E00", "#009E73", "#E69F00", "#CC79A7", "#56B4E9", "#000000", "#F0E442")
-SEQUENTIAL = "viridis"       # perceptually uniform, readable in grey and with colour-vision deficiency
-CVD_SEQUENTIAL = "cividis"   # optimized for deuteranopia and protanopia
-DIVERGING = "berlin"         # Crameri's perceptually uniform diverging map (zero is dark), colour-blind-safe
-CYCLIC = "twilight"          # perceptually uniform and cyclic: phase angles
-# Colormaps whose lightness jumps or bands (false edges) and whose hues collide with colour-vision deficiency.
-NOT_UNIFORM = frozenset({"jet", "rainbow", "gist_rainbow", "hsv", "nipy_spectral", "gist_ncar", "turbo", "prism",
-                         "flag", "brg", "gist_stern", "Spectral", "CMRmap", "gnuplot", "gnuplot2"})
 
 matplotlib.rcParams.update({
     "axes.prop_cycle": cycler(color=list(PALETTE)),

@@ -100,7 +100,7 @@ def write_predictions(run_dir: Path, predictions: Predictions, key: bytes | None
 def write_run(run_dir: Path, meta: dict, predictions: Predictions, sections: list[Section],
               key: bytes | None = None, pseudonymous: bool = False) -> None:
     """Write every output file of a finished run."""
-    from cardio.stats.result import json_safe
+    from cardio_stats.result import json_safe
 
     estimates, tests = [], []
     for sec in sections:

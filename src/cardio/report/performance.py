@@ -16,7 +16,7 @@ from cardio.hookspecs import hookimpl
 
 if TYPE_CHECKING:
     from cardio.context import RunContext
-    from cardio.stats.nested_cv import Refitted
+    from cardio_stats.nested_cv import Refitted
 
 MAX_AGREEMENT_FIGURES = 8
 # The performance table's columns, as the report shows them (metrics.json keeps the metric names).
@@ -64,7 +64,7 @@ def _auc_cells(row: dict, e: dict) -> None:
     """The headline AUC and the interval it carries, named; beside it, with K folds, the pooled AUC of every
     out-of-fold score (its DeLong interval, which ignores training variability, stays in metrics.json) and the
     mean ± SD over folds."""
-    from cardio.stats import format_ci
+    from cardio_stats import format_ci
 
     if e["method"] != "delong":
         row["auc"] = format_ci(e)
@@ -90,7 +90,7 @@ CALIBRATION_TITLE = "Calibration, thresholds and decision curves"
 
 def metric_rows(estimates: list[dict]) -> list[dict]:
     """Pooled out-of-fold estimates, one row per model and task, each metric as "estimate [low, high]"."""
-    from cardio.stats import format_ci  # loaded when a run evaluates: `cardio plugins` stays fast
+    from cardio_stats import format_ci  # loaded when a run evaluates: `cardio plugins` stays fast
 
     pooled = [e for e in estimates if e.get("fold") == "pooled" and e.get("subgroup") is None
               and e.get("repeat", 0) == 0]
@@ -350,7 +350,7 @@ def binary_figures(task: str, sub: pd.DataFrame, names: dict, level: float, ctx,
     from sklearn.metrics import confusion_matrix
 
     from cardio.report.outputs import display_name
-    from cardio.stats.evaluate import DEFAULT_THRESHOLD, is_probabilistic
+    from cardio_stats.evaluate import DEFAULT_THRESHOLD, is_probabilistic
 
     stats = ctx.stats
     shown = display_name(task, names)

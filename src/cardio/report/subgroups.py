@@ -26,7 +26,7 @@ def with_subgroup_values(table: pd.DataFrame, cohort: Cohort, columns: list[str]
     """The predictions with each subgroup column's value, as written (level_text), for the unit each row is: a
     record, or the patient (study) the core averaged its records to (at_level puts that unit's id in record_id).
     Returns (table, {column: number of units whose records hold several values}); those units get SEVERAL."""
-    from cardio.stats.subgroups import level_text
+    from cardio_stats.subgroups import level_text
 
     key = _LEVEL_ID.get(cohort.level, "record_id")
     if key not in cohort.table.columns:
@@ -59,7 +59,7 @@ def auc_row(estimates: list[dict], model: str, task: str, subgroup: str, k_fold:
     a patient of one class there), the pooled AUC alone and why, never a pooled interval that ignores training
     variability."""
     from cardio.report.performance import HEADLINE_AUC
-    from cardio.stats import CV_METHOD, format_ci, headline_auc, pick
+    from cardio_stats import CV_METHOD, format_ci, headline_auc, pick
 
     row = {"subgroup": subgroup, "model": model, "task": task}
     head = headline_auc(estimates, model=model, task=task)

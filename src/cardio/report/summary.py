@@ -76,7 +76,7 @@ def summary_section(rows: list[dict], tests: list[dict], table: pd.DataFrame, co
 def _comparison(t: dict, names: dict) -> str:
     """"fused − A4C +0.050 [−0.020, +0.120], p 0.210"."""
     from cardio.report.outputs import display_name
-    from cardio.stats import format_p
+    from cardio_stats import format_p
 
     e = t["extra"]
     a, b = display_name(e.get("model_a"), names), display_name(e.get("model_b"), names)

@@ -27,7 +27,7 @@ def evaluate(study: Study, stages: tasks.Study, cfg: dict, ctx: RunContext,
     `ready` is called before the final model's facts are read: the local executor starts evaluate once the folds
     are done, while a worker may still fit the final model, and waits there for it."""
     from cardio.report.figures import parallel_saves
-    from cardio.stats import StatsError
+    from cardio_stats import StatsError
 
     run_dir = ctx.out_dir
     ensemble.attach_fold_models(run_dir, [f.name for f in stages.folds], ctx.log)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from cardio.data import CardioError, Cohort, Predictions
-from cardio.stats import aggregate_scores
+from cardio_stats import aggregate_scores
 
 
 def labelled(predictions: Predictions) -> Predictions:

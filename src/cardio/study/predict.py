@@ -198,7 +198,7 @@ def _external_sections(rows: Predictions, final: Predictions | None, cohort: Coh
     """The performance section on every target this cohort can evaluate, the targets it cannot with why, and with
     the fold ensemble its comparison with the final model: (sections, the targets not evaluated)."""
     from cardio.report.performance import evaluate_sections
-    from cardio.stats import StatsError
+    from cardio_stats import StatsError
 
     level = cohort.level
     kept, skipped = external.screen(rows, level)

@@ -138,7 +138,9 @@ def provenance(study: Study, device: torch.device | None = None, **fields: Any) 
 
 def versions(study: Study) -> dict:
     out = {"cardio": cardio.__version__, study.plugin: study.version, "python": sys.version.split()[0]}
-    for dist in ("torch", "torchvision", "numpy", "scipy", "pandas", "scikit-learn", "statsmodels", "pluggy"):
+    # the statistics service is a distribution of its own (services/stats): its version is not the kernel's
+    for dist in ("cardio-crt-stats", "torch", "torchvision", "numpy", "scipy", "pandas", "scikit-learn", "statsmodels",
+                 "pluggy"):
         try:
             out[dist] = version(dist)
         except PackageNotFoundError:

@@ -1,13 +1,15 @@
 """The refits behind nested CV's intervals: a run's models that are cheap to refit (its plugin's `cardio_refit`),
 refitted on R of cardio's K-fold splits of the run's rows (repeat r has the run's seed + r, so repeat 0 is the run's
 own split), scored at the level the run is evaluated at (`evaluate.at_level`). The performance section turns them
-into the nested-CV intervals of those models (cardio.stats.nested_cv); every other model keeps the fold-DeLong
-interval of the run's K fold models."""
+into the nested-CV intervals of those models (cardio_stats.nested_cv); every other model keeps the fold-DeLong
+interval of the run's K fold models. `nested_plan` gives the same splits of bare labels to the statistics service's
+`cross_validated_auc` (which has no split of its own: one split, the kernel's)."""
 from __future__ import annotations
 
 import time
 from typing import TYPE_CHECKING
 
+import numpy as np
 import pandas as pd
 
 from cardio.context import RunContext
@@ -18,15 +20,32 @@ from cardio.study.levels import at_level, labelled
 from cardio.study.stages import Study, expect
 
 if TYPE_CHECKING:
-    from cardio.stats.nested_cv import Refitted
+    from cardio_stats.nested_cv import NestedPlan, Refitted
+
+#: Random K-fold splits nested CV averages (benchmarks/coverage.py: fewer leave MSE-hat too noisy to hold the level).
+DEFAULT_REPEATS = 20
+
+
+def nested_plan(y: object, groups: object = None, folds: int = 5, repeats: int = DEFAULT_REPEATS,
+                seed: int = 0) -> NestedPlan:
+    """R of cardio's patient-grouped, stratified K-fold splits of these records (`make_folds`; repeat r has seed + r,
+    so repeat 0 is a run's own split of these records with that seed), for `cardio_stats.cross_validated_auc`."""
+    from cardio_stats.nested_cv import NestedPlan
+    from cardio_stats.validation import as_binary_labels
+
+    yy = as_binary_labels(y)
+    ids = (np.arange(yy.size) if groups is None else np.asarray(groups)).astype(str)
+    table = pd.DataFrame({"patient_id": ids, "record_id": np.arange(yy.size).astype(str), "label": yy})
+    cv = {"method": "kfold", "folds": int(folds), "repeats": int(repeats), "stratify": True}
+    return NestedPlan.of_folds(make_folds(table, cv, "label", seed), yy.size)
 
 
 def refitted(study: Study, stages: tasks.Study, cfg: dict, ctx: RunContext) -> Refitted | None:
-    """The run's refittable models refitted on nested CV's splits (a cardio.stats.Refitted), or None: the plugin
+    """The run's refittable models refitted on nested CV's splits (a cardio_stats.Refitted), or None: the plugin
     refits nothing, the run is not K-fold with K >= 5, `stats.nested_repeats` is 0, or a refit failed (logged)."""
-    from cardio.stats import StatsError
-    from cardio.stats.cv_auc import MIN_FOLDS
-    from cardio.stats.nested_cv import NestedPlan, Refitted
+    from cardio_stats import StatsError
+    from cardio_stats.cv_auc import MIN_FOLDS
+    from cardio_stats.nested_cv import NestedPlan, Refitted
 
     cv, repeats = cfg["cv"], int(cfg["stats"].get("nested_repeats", 0))
     if (repeats <= 0 or cv["method"] != "kfold" or int(cv["folds"]) < MIN_FOLDS

@@ -556,7 +556,7 @@ MODEL_FACTS = "model.json"
 
 def write_model_facts(run_dir: Path, name: str, facts: dict) -> None:
     """What cardio_describe_model said of a fit task's model."""
-    from cardio.stats.result import json_safe
+    from cardio_stats.result import json_safe
 
     write_text_atomic(task_dir(run_dir, name) / MODEL_FACTS, json.dumps(json_safe(facts), indent=1))
 
@@ -567,7 +567,7 @@ def read_model_facts(run_dir: Path, name: str) -> dict | None:
 
 def write_sections(run_dir: Path, name: str, sections: list[Section]) -> None:
     """The explanation of the last fold, as report.json keeps sections (tables in pandas' split form)."""
-    from cardio.stats.result import json_safe
+    from cardio_stats.result import json_safe
 
     doc = [{"title": s.title, "text": s.text, "figures": [str(f) for f in s.figures],
             "tables": {k: json.loads(v.to_json(orient="split", index=False)) for k, v in s.tables.items()},
@@ -583,7 +583,7 @@ def read_sections(run_dir: Path, name: str) -> list[Section]:
 
 
 def write_final(run_dir: Path, fitted: dict | None) -> None:
-    from cardio.stats.result import json_safe
+    from cardio_stats.result import json_safe
 
     write_text_atomic(task_dir(run_dir, "final") / "final.json", json.dumps(json_safe({"fitted": fitted})))
 

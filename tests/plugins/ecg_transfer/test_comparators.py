@@ -16,7 +16,12 @@ from sklearn.metrics import roc_auc_score
 
 from cardio import CardioError, Predictions
 from cardio.config import resolve
-from cardio.stats import (
+from cardio.testing import cpu_context
+from cardio_ecg_transfer import baselines, cohort_ecg, fold_models, plugin, report
+from cardio_ecg_transfer.finetune import BeatModel
+from cardio_ecg_transfer.resnet import SpectrogramResNet
+from cardio_ecg_transfer.settings import Baselines, EcgSettings
+from cardio_stats import (
     CV_METHOD,
     adjust_pvalues,
     cv_auc_difference,
@@ -25,11 +30,6 @@ from cardio.stats import (
     evaluate_predictions,
     format_ci,
 )
-from cardio.testing import cpu_context
-from cardio_ecg_transfer import baselines, cohort_ecg, fold_models, plugin, report
-from cardio_ecg_transfer.finetune import BeatModel
-from cardio_ecg_transfer.resnet import SpectrogramResNet
-from cardio_ecg_transfer.settings import Baselines, EcgSettings
 
 
 def _predictions(n: int = 80, seed: int = 0) -> tuple[Predictions, np.ndarray, dict]:

@@ -14,7 +14,6 @@ import yaml
 
 from cardio import CardioError, Cohort
 from cardio.config import resolve
-from cardio.stats import CV_METHOD, NESTED_METHOD
 from cardio.testing import (
     headline,
     invoke,
@@ -27,6 +26,7 @@ from cardio.testing import (
 )
 from cardio_ecg_transfer import plugin, pretrain, prior_correction, report, resnet
 from cardio_ecg_transfer.fold_models import Prepared
+from cardio_stats import CV_METHOD, NESTED_METHOD
 
 REPO = Path(__file__).resolve().parents[3]
 MODELS = {"resnet18-transfer", "resnet18-scratch", "guideline", "svm", "random_forest", "logistic",
@@ -246,7 +246,7 @@ def test_controls_planted_signal_found_permuted_labels_at_chance(tmp_path, null)
 
 def test_table2_with_repeats_is_computed_per_repeat_then_summarised():
     from cardio import Predictions
-    from cardio.stats import delong_ci, evaluate_predictions, format_ci
+    from cardio_stats import delong_ci, evaluate_predictions, format_ci
 
     rng = np.random.default_rng(0)
     parts = []

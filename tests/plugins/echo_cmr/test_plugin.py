@@ -8,10 +8,10 @@ import pytest
 
 pytest.importorskip("cardio_echo_cmr")
 
-from cardio import stats
-from cardio.stats import CV_METHOD, headline_auc
+import cardio_stats as stats
 from cardio.testing import invoke, read_metrics, report_page_check, run_plugin, second_intervals
 from cardio_echo_cmr import plugin
+from cardio_stats import CV_METHOD, headline_auc
 
 # The controls (issue 38: sized for power, and the same settings as benchmarks/controls.py's echo_cmr entry, which
 # runs them over seeds 1-5): 40 studies with WMA planted in half (akinetic walls in one territory), 5 folds (the

@@ -10,10 +10,10 @@ pytest.importorskip("cardio_echo_cmr")
 import torch
 
 from cardio import CardioError, ModelState
-from cardio.stats import Stacker
 from cardio_echo_cmr import bundle
 from cardio_echo_cmr.settings import EchoSettings
 from cardio_echo_cmr.training import EchoModel, fit_fusion
+from cardio_stats import Stacker
 
 
 def test_fusion_uses_training_rows_only():

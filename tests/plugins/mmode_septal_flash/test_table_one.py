@@ -9,8 +9,8 @@ pytest.importorskip("cardio_mmode_septal_flash")
 import numpy as np
 import pandas as pd
 
-from cardio.stats import CV_METHOD, evaluate_predictions, format_interval
 from cardio_mmode_septal_flash.report import table_one
+from cardio_stats import CV_METHOD, evaluate_predictions, format_interval
 
 MODELS = ("densenet121-full", "densenet121-cropped")
 

@@ -11,7 +11,6 @@ pytest.importorskip("cardio_perfusion_polar")
 
 import pandas as pd
 
-from cardio.stats import CV_METHOD
 from cardio.testing import (
     headline,
     invoke,
@@ -23,6 +22,7 @@ from cardio.testing import (
     second_intervals,
 )
 from cardio_perfusion_polar import plugin
+from cardio_stats import CV_METHOD
 
 REPO = Path(__file__).resolve().parents[3]
 

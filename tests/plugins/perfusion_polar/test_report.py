@@ -10,9 +10,9 @@ import numpy as np
 import pandas as pd
 
 from cardio import Predictions
-from cardio.stats import CV_METHOD, evaluate_predictions, format_ci, format_p
 from cardio_perfusion_polar import report
 from cardio_perfusion_polar.synthetic import RISK_TASKS
+from cardio_stats import CV_METHOD, evaluate_predictions, format_ci, format_p
 
 
 def _predictions(n_repeats: int, n: int = 40, constant: str | None = None) -> Predictions:

@@ -8,7 +8,8 @@ pytest.importorskip("cardio_spect_polar")
 import numpy as np
 import pandas as pd
 
-from cardio import CardioError, Features, stats
+import cardio_stats as stats
+from cardio import CardioError, Features
 from cardio.data import make_folds
 from cardio.testing import train_settings
 from cardio_spect_polar import analysis, pipeline

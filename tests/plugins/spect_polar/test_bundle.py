@@ -14,7 +14,8 @@ pytest.importorskip("cardio_spect_polar")
 import pandas as pd
 import torch
 
-from cardio import Cache, Features, stats
+import cardio_stats as stats
+from cardio import Cache, Features
 from cardio.engine import load_checkpoint
 from cardio.study import bundle as core_bundle
 from cardio.testing import invoke, plugin_config, pooled, read_metrics, run_plugin

@@ -7,7 +7,8 @@ import pytest
 
 pytest.importorskip("cardio_spect_polar")
 
-from cardio import CardioError, stats
+import cardio_stats as stats
+from cardio import CardioError
 from cardio_spect_polar.analysis import fit_response_models
 from cardio_spect_polar.cohort import load, simulate_clinical
 from cardio_spect_polar.selection import permutation_test, pipeline_lr_statistics

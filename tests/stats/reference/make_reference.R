@@ -1,4 +1,4 @@
-# Reference values for cardio.stats from R: pROC (AUC, DeLong variance/CI, paired and unpaired
+# Reference values for cardio_stats from R: pROC (AUC, DeLong variance/CI, paired and unpaired
 # DeLong tests) and glm(family = binomial) with anova(..., test = "Chisq").
 # Usage: Rscript make_reference.R <data_dir> <out.json>
 suppressPackageStartupMessages({

@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 from scipy.special import expit, logit
 
-from cardio.stats.result import StatsError
+from cardio_stats.result import StatsError
 
 AGGREGATIONS = ("mean", "max", "logit_mean")
 

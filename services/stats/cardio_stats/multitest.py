@@ -6,7 +6,7 @@ from typing import Any
 import numpy as np
 from statsmodels.stats.multitest import multipletests
 
-from cardio.stats.result import StatsError
+from cardio_stats.result import StatsError
 
 METHODS = {"holm": "holm", "bh": "fdr_bh", "bonferroni": "bonferroni", "none": None}
 

@@ -10,8 +10,8 @@ from typing import Any, Callable, Iterator
 
 import numpy as np
 
-from cardio.stats.result import Estimate, StatsError
-from cardio.stats.validation import as_binary_labels, as_scores, check_level, check_n_resamples
+from cardio_stats.result import Estimate, StatsError
+from cardio_stats.validation import as_binary_labels, as_scores, check_level, check_n_resamples
 
 # Cells (resamples x records) handled at once by the vectorized AUC: small enough that the counts and their
 # cumulative sums stay in cache (measured fastest around 128 k at n = 2,000: 64 resamples a chunk).
@@ -60,7 +60,7 @@ def patients_of(groups: Any, n_records: int) -> Patients | None:
     g = np.asarray(groups)
     if g.ndim != 1 or g.shape[0] != n_records:
         raise StatsError(f"length mismatch: groups has {g.size} values but there are {n_records} records")
-    import pandas as pd  # here, not at the top: the ungrouped bootstrap and `import cardio.stats` need no pandas
+    import pandas as pd  # here, not at the top: the ungrouped bootstrap and `import cardio_stats` need no pandas
 
     codes, uniques = pd.factorize(g, sort=False)
     missing = int((codes < 0).sum())

@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from cardio.stats.result import StatsError
+from cardio_stats.result import StatsError
 
 
 @dataclass(frozen=True)

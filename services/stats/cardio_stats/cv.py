@@ -5,7 +5,7 @@ import math
 
 import numpy as np
 
-from cardio.stats.result import Estimate, StatsError, json_safe
+from cardio_stats.result import Estimate, StatsError, json_safe
 
 
 def summarize_folds(per_fold: list[Estimate]) -> dict:

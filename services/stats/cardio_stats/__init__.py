@@ -1,4 +1,6 @@
-"""cardio.stats: the shared statistics/evaluation service (NumPy/SciPy/statsmodels/scikit-learn, no torch)."""
+"""cardio_stats: the shared statistics/evaluation service (NumPy/SciPy/statsmodels/scikit-learn), the distribution
+cardio-crt-stats: no torch, no pluggy and no cardio import, so it installs and runs alone
+(tests/stats/test_standalone.py)."""
 from __future__ import annotations
 
 import sys
@@ -7,16 +9,16 @@ from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # what type checkers and readers see; at run time each name loads with its submodule
-    from cardio.stats.aggregate import AGGREGATIONS, aggregate_scores
-    from cardio.stats.agreement import agreement
-    from cardio.stats.bootstrap import auc_from_indices, bootstrap_ci, bootstrap_metric, resample_indices
-    from cardio.stats.calibration import calibration, decision_curve
-    from cardio.stats.correlation import correlation_matrix
-    from cardio.stats.cv import summarize_folds
-    from cardio.stats.cv_auc import CV_METHOD, cv_auc_difference, cv_auc_interval
-    from cardio.stats.cv_metrics import cv_binary_metrics, cv_calibration
-    from cardio.stats.evaluate import evaluate_predictions
-    from cardio.stats.figures import (
+    from cardio_stats.aggregate import AGGREGATIONS, aggregate_scores
+    from cardio_stats.agreement import agreement
+    from cardio_stats.bootstrap import auc_from_indices, bootstrap_ci, bootstrap_metric, resample_indices
+    from cardio_stats.calibration import calibration, decision_curve
+    from cardio_stats.correlation import correlation_matrix
+    from cardio_stats.cv import summarize_folds
+    from cardio_stats.cv_auc import CV_METHOD, cv_auc_difference, cv_auc_interval
+    from cardio_stats.cv_metrics import cv_binary_metrics, cv_calibration
+    from cardio_stats.evaluate import evaluate_predictions
+    from cardio_stats.figures import (
         forest_figures,
         plot_bland_altman,
         plot_calibration,
@@ -25,7 +27,7 @@ if TYPE_CHECKING:  # what type checkers and readers see; at run time each name l
         plot_forest,
         plot_roc,
     )
-    from cardio.stats.formatting import (
+    from cardio_stats.formatting import (
         estimate_table,
         format_ci,
         format_difference,
@@ -36,7 +38,7 @@ if TYPE_CHECKING:  # what type checkers and readers see; at run time each name l
         paired_test,
         pick,
     )
-    from cardio.stats.logistic import (
+    from cardio_stats.logistic import (
         EstimationError,
         LogisticModel,
         fit_logistic,
@@ -44,23 +46,22 @@ if TYPE_CHECKING:  # what type checkers and readers see; at run time each name l
         select_and_fit,
         univariate_screen,
     )
-    from cardio.stats.multitest import adjust_pvalues
-    from cardio.stats.nested_cv import (
+    from cardio_stats.multitest import adjust_pvalues
+    from cardio_stats.nested_cv import (
         NESTED_METHOD,
         NestedPlan,
         cross_validated_auc,
         cross_validated_auc_difference,
         nested_cv_estimate,
-        nested_plan,
         refit_scores,
     )
-    from cardio.stats.reclassification import cv_reclassification, idi, nri, reclassification
-    from cardio.stats.result import Estimate, StatsError, TestResult
-    from cardio.stats.roc import auc, delong_ci, delong_test, delong_unpaired_test, roc_curve_band
-    from cardio.stats.stacking import Stacker, fit_stacker
-    from cardio.stats.subgroups import SubgroupSkipped, by_subgroup
-    from cardio.stats.table1 import note_on_tests, table_one
-    from cardio.stats.thresholds import (
+    from cardio_stats.reclassification import cv_reclassification, idi, nri, reclassification
+    from cardio_stats.result import Estimate, StatsError, TestResult
+    from cardio_stats.roc import auc, delong_ci, delong_test, delong_unpaired_test, roc_curve_band
+    from cardio_stats.stacking import Stacker, fit_stacker
+    from cardio_stats.subgroups import SubgroupSkipped, by_subgroup
+    from cardio_stats.table1 import note_on_tests, table_one
+    from cardio_stats.thresholds import (
         binary_metrics,
         choose_threshold,
         threshold_for_sensitivity,
@@ -68,7 +69,7 @@ if TYPE_CHECKING:  # what type checkers and readers see; at run time each name l
         youden_threshold,
     )
 
-# Public name -> its submodule. `import cardio.stats` loads none of them (PEP 562): scipy, statsmodels, scikit-learn
+# Public name -> its submodule. `import cardio_stats` loads none of them (PEP 562): scipy, statsmodels, scikit-learn
 # and matplotlib come in only with the function that needs them (a test pins the import set).
 _SUBMODULE = {name: module for module, names in {
     "aggregate": ("AGGREGATIONS", "aggregate_scores"),
@@ -79,7 +80,7 @@ _SUBMODULE = {name: module for module, names in {
     "cv": ("summarize_folds",),
     "cv_auc": ("CV_METHOD", "cv_auc_difference", "cv_auc_interval"),
     "nested_cv": ("NESTED_METHOD", "NestedPlan", "cross_validated_auc", "cross_validated_auc_difference",
-                  "nested_cv_estimate", "nested_plan", "refit_scores"),
+                  "nested_cv_estimate", "refit_scores"),
     "cv_metrics": ("cv_binary_metrics", "cv_calibration"),
     "evaluate": ("evaluate_predictions",),
     "figures": ("forest_figures", "plot_bland_altman", "plot_calibration", "plot_confusion", "plot_decision_curve",
@@ -114,7 +115,7 @@ __all__ = [
     "forest_figures",
     "evaluate_predictions", "CV_METHOD", "cross_validated_auc", "cross_validated_auc_difference", "cv_auc_interval",
     "cv_auc_difference", "cv_binary_metrics", "cv_calibration", "cv_reclassification", "NESTED_METHOD",
-    "NestedPlan", "nested_cv_estimate", "nested_plan", "refit_scores",
+    "NestedPlan", "nested_cv_estimate", "refit_scores",
     "nri", "idi", "reclassification", "estimate_table", "headline_auc", "interval_note", "pick",
     "paired_test", "Stacker", "fit_stacker",
 ]
@@ -134,7 +135,7 @@ def __dir__() -> list[str]:
 
 
 class _Package(types.ModuleType):
-    """Keeps `cardio.stats.agreement` (and calibration, reclassification) the function, as the eager package had
+    """Keeps `cardio_stats.agreement` (and calibration, reclassification) the function, as the eager package had
     it: importing a submodule of the same name would otherwise rebind the package attribute to the module."""
 
     def __setattr__(self, name: str, value: Any) -> None:

@@ -12,9 +12,9 @@ from typing import Any
 
 import numpy as np
 
-from cardio.stats.bootstrap import bootstrap_metric
-from cardio.stats.cv_metrics import _fold_parts, fold_mean
-from cardio.stats.result import Estimate, StatsError
+from cardio_stats.bootstrap import bootstrap_metric
+from cardio_stats.cv_metrics import _fold_parts, fold_mean
+from cardio_stats.result import Estimate, StatsError
 
 
 def _checked(y: Any, old: Any, new: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

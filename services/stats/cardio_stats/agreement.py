@@ -6,9 +6,9 @@ from typing import Any
 import numpy as np
 from scipy.stats import norm
 
-from cardio.stats.bootstrap import patient_counts, patients_of, resample_indices
-from cardio.stats.result import Estimate, StatsError
-from cardio.stats.validation import as_scores, check_level, check_n_resamples
+from cardio_stats.bootstrap import patient_counts, patients_of, resample_indices
+from cardio_stats.result import Estimate, StatsError
+from cardio_stats.validation import as_scores, check_level, check_n_resamples
 
 # Bland–Altman limits of agreement cover 95% of differences by convention, whatever the CI level.
 LOA_COVERAGE = 0.95

@@ -14,9 +14,9 @@ import statsmodels.api as sm
 from scipy.special import logit
 from scipy.stats import norm
 
-from cardio.stats.bootstrap import bootstrap_metric, patients_of
-from cardio.stats.result import Estimate, StatsError
-from cardio.stats.validation import as_binary_labels, as_scores, check_level
+from cardio_stats.bootstrap import bootstrap_metric, patients_of
+from cardio_stats.result import Estimate, StatsError
+from cardio_stats.validation import as_binary_labels, as_scores, check_level
 
 _EPS = 1e-6  # probabilities are clipped this far from 0 and 1 before the logit
 

@@ -7,9 +7,9 @@ import numpy as np
 from scipy.stats import norm, rankdata
 from scipy.stats import t as t_dist
 
-from cardio.stats.bootstrap import Patients, patients_of, resample_indices
-from cardio.stats.result import Estimate, StatsError, TestResult
-from cardio.stats.validation import as_binary_labels, as_scores, check_level, check_n_resamples
+from cardio_stats.bootstrap import Patients, patients_of, resample_indices
+from cardio_stats.result import Estimate, StatsError, TestResult
+from cardio_stats.validation import as_binary_labels, as_scores, check_level, check_n_resamples
 
 
 def _structural_components(y: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -18,7 +18,8 @@ it. Fits: R x (K + K(K - 1)/2), 15 R at K = 5, each a fit on (K - 1)/K or (K - 2
 
 Adapted to the AUC: e_in and e_out are means of per-fold AUCs (cardio's cross-validated AUC), b is the clustered
 DeLong variance of the outer fold's AUC (patients, not records, are the units), folds are cardio's patient-grouped,
-stratified ones (`cardio.data.make_folds`). The centre is not moved by Bates et al.'s bias correction: that
+stratified ones, which the caller passes as a `NestedPlan` (the kernel's `cardio.study.refits.nested_plan`; the
+service has no split of its own). The centre is not moved by Bates et al.'s bias correction: that
 extrapolates to a model trained on all n patients, while cardio's cross-validated AUC estimates the procedure at a
 training fold's size (docs/statistics.md), for which the repeated-CV mean is unbiased; `extra.ncv` and
 `extra.bias_to_full_size` report it. Coverage, width against the oracle and the repeats needed:
@@ -34,17 +35,14 @@ import numpy as np
 import pandas as pd
 from scipy.stats import norm
 
-from cardio.stats.bootstrap import patients_of
-from cardio.stats.cv_auc import ESTIMAND, MIN_FOLDS, clustered_variance, influence
-from cardio.stats.result import Estimate, StatsError
-from cardio.stats.roc import _structural_components
-from cardio.stats.validation import as_binary_labels, check_level
+from cardio_stats.bootstrap import patients_of
+from cardio_stats.cv_auc import ESTIMAND, MIN_FOLDS, clustered_variance, influence
+from cardio_stats.result import Estimate, StatsError
+from cardio_stats.roc import _structural_components
+from cardio_stats.validation import as_binary_labels, check_level
 
 NESTED_METHOD = "nested CV (Bates, Hastie & Tibshirani 2023)"
-#: Random K-fold splits nested CV averages (benchmarks/coverage.py: fewer leave MSE-hat too noisy to hold the level).
-DEFAULT_REPEATS = 20
 Refit = Callable[[np.ndarray, np.ndarray], Any]
-_SPLITS: dict[tuple, NestedPlan] = {}  # the last plan made (make_folds costs ~0.1 s a repeat)
 
 
 def plan_fits(folds: int, repeats: int) -> list[tuple[int, tuple[int, ...]]]:
@@ -80,7 +78,7 @@ class NestedPlan:
 
     @classmethod
     def of_folds(cls, split: Sequence[Any], n: int) -> NestedPlan:
-        """The plan of cardio's folds (`make_folds` with repeats: each fold's `.repeat` and `.test` rows)."""
+        """The plan of folds that each carry their `.repeat` and `.test` rows (cardio's `make_folds` with repeats)."""
         repeats = max(f.repeat for f in split) + 1
         fold = np.full((repeats, n), -1)
         seen = [0] * repeats
@@ -88,23 +86,6 @@ class NestedPlan:
             fold[f.repeat, f.test] = seen[f.repeat]
             seen[f.repeat] += 1
         return cls(fold)
-
-
-def nested_plan(y: Any, groups: Any = None, folds: int = 5, repeats: int = DEFAULT_REPEATS,
-                seed: int = 0) -> NestedPlan:
-    """R of cardio's patient-grouped, stratified K-fold splits (`cardio.data.make_folds`; repeat r has seed + r, so
-    repeat 0 is a run's own split of these records with that seed)."""
-    from cardio.data import make_folds  # lazily: the stats service stays importable without the run's modules
-
-    yy = as_binary_labels(y)
-    ids = (np.arange(yy.size) if groups is None else np.asarray(groups)).astype(str)
-    key = (yy.tobytes(), ids.tobytes(), folds, repeats, seed)
-    if key not in _SPLITS:  # the AUC and the paired difference of one data set: one plan, made once
-        table = pd.DataFrame({"patient_id": ids, "record_id": np.arange(yy.size).astype(str), "label": yy})
-        cv = {"method": "kfold", "folds": int(folds), "repeats": int(repeats), "stratify": True}
-        _SPLITS.clear()
-        _SPLITS[key] = NestedPlan.of_folds(make_folds(table, cv, "label", seed), yy.size)
-    return _SPLITS[key]
 
 
 def refit_scores(plan: NestedPlan, refit: Refit) -> np.ndarray:
@@ -194,22 +175,19 @@ def nested_cv_estimate(y: Any, groups: Any, plan: NestedPlan, scores: Sequence[n
                     extra=extra)
 
 
-def cross_validated_auc(y: Any, groups: Any, refit: Refit, level: float = 0.95, folds: int = 5,
-                        repeats: int = DEFAULT_REPEATS, seed: int = 0) -> Estimate:
+def cross_validated_auc(y: Any, groups: Any, refit: Refit, plan: NestedPlan, level: float = 0.95) -> Estimate:
     """Cross-validated AUC of a pipeline cheap to refit, ``refit(train_idx, test_idx) -> scores of test_idx``, with
-    the nested-CV interval: the pipeline is refitted R x (K + K(K - 1)/2) times on cardio's patient-grouped folds."""
-    plan = nested_plan(y, groups, folds, repeats, seed)
+    the nested-CV interval: the pipeline is refitted R x (K + K(K - 1)/2) times on the plan's R K-fold splits (the
+    caller's: cardio's patient-grouped ones from `cardio.study.refits.nested_plan`, or any `NestedPlan(fold)`)."""
     return nested_cv_estimate(y, groups, plan, [refit_scores(plan, refit)], level=level)
 
 
-def cross_validated_auc_difference(y: Any, groups: Any, refit_a: Refit, refit_b: Refit, level: float = 0.95,
-                                   folds: int = 5, repeats: int = DEFAULT_REPEATS, seed: int = 0) -> Estimate:
+def cross_validated_auc_difference(y: Any, groups: Any, refit_a: Refit, refit_b: Refit, plan: NestedPlan,
+                                   level: float = 0.95) -> Estimate:
     """Paired cross-validated AUC difference A - B of two pipelines refitted on the same splits, nested-CV interval
     and its p-value (``extra.p_value``)."""
-    plan = nested_plan(y, groups, folds, repeats, seed)
-    est = nested_cv_estimate(y, groups, plan, [refit_scores(plan, refit_a), refit_scores(plan, refit_b)],
-                             weights=(1.0, -1.0), level=level, metric="auc_difference")
-    return est
+    return nested_cv_estimate(y, groups, plan, [refit_scores(plan, refit_a), refit_scores(plan, refit_b)],
+                              weights=(1.0, -1.0), level=level, metric="auc_difference")
 
 
 @dataclass(frozen=True)

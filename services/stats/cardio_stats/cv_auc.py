@@ -5,7 +5,7 @@ pooled scores as one fixed model's (DeLong, a bootstrap of the pooled scores) co
 scored; it ignores that another training set gives another model, and with no signal it excluded chance in 14% of
 data sets instead of 5% (issue 38). This module serves pipelines that cannot be refitted hundreds of times (deep
 networks): it needs only the K fold models' out-of-fold scores. A pipeline cheap to refit gets nested CV instead
-(`cardio.stats.nested_cv`), which is tighter.
+(`cardio_stats.nested_cv`), which is tighter.
 
     estimate = mean of the K per-fold AUCs,   var = 2 x (mean within-fold DeLong variance) / K,   normal interval.
 
@@ -29,10 +29,10 @@ from typing import Any
 import numpy as np
 from scipy.stats import norm
 
-from cardio.stats.bootstrap import patients_of
-from cardio.stats.result import Estimate, StatsError
-from cardio.stats.roc import _structural_components
-from cardio.stats.validation import as_binary_labels, as_scores, check_level
+from cardio_stats.bootstrap import patients_of
+from cardio_stats.result import Estimate, StatsError
+from cardio_stats.roc import _structural_components
+from cardio_stats.validation import as_binary_labels, as_scores, check_level
 
 CV_METHOD = "cv: fold DeLong x 2"
 #: The fewest folds an interval is given for: its coverage is shown at K = 5 (benchmarks/coverage.py); with fewer,

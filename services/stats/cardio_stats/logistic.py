@@ -10,9 +10,9 @@ import pandas as pd
 import statsmodels.api as sm
 from scipy.stats import chi2
 
-from cardio.stats.result import Estimate, StatsError, TestResult
-from cardio.stats.roc import delong_ci
-from cardio.stats.validation import as_binary_labels, check_level
+from cardio_stats.result import Estimate, StatsError, TestResult
+from cardio_stats.roc import delong_ci
+from cardio_stats.validation import as_binary_labels, check_level
 
 INTERCEPT = "(intercept)"
 #: How a model is fitted: maximum likelihood; Firth's penalized likelihood; or maximum likelihood, Firth's where the

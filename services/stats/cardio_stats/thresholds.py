@@ -7,9 +7,9 @@ import numpy as np
 from sklearn.metrics import roc_curve
 from statsmodels.stats.proportion import proportion_confint
 
-from cardio.stats.bootstrap import Patients, bootstrap_metric, patient_counts, patients_of
-from cardio.stats.result import Estimate, StatsError
-from cardio.stats.validation import as_binary_labels, as_scores, check_level, check_n_resamples
+from cardio_stats.bootstrap import Patients, bootstrap_metric, patient_counts, patients_of
+from cardio_stats.result import Estimate, StatsError
+from cardio_stats.validation import as_binary_labels, as_scores, check_level, check_n_resamples
 
 
 def _roc(y: Any, score: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

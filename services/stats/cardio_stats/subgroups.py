@@ -7,7 +7,7 @@ from typing import Any, Callable
 import numpy as np
 import pandas as pd
 
-from cardio.stats.result import StatsError, json_safe
+from cardio_stats.result import StatsError, json_safe
 
 MISSING_LEVEL = "(missing)"
 

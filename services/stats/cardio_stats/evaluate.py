@@ -7,18 +7,18 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from cardio.stats.agreement import agreement
-from cardio.stats.bootstrap import bootstrap_ci
-from cardio.stats.calibration import calibration
-from cardio.stats.cv import summarize_folds
-from cardio.stats.cv_auc import CV_METHOD, ESTIMAND, cv_auc_difference, cv_auc_interval
-from cardio.stats.cv_metrics import cv_binary_metrics, cv_calibration
-from cardio.stats.multitest import adjust_pvalues
-from cardio.stats.nested_cv import NESTED_METHOD, NestedPlan, Refitted, nested_cv_estimate
-from cardio.stats.result import Estimate, StatsError
-from cardio.stats.roc import auc, delong_ci, delong_test
-from cardio.stats.thresholds import binary_metrics
-from cardio.stats.validation import as_binary_labels, as_scores, check_level, check_n_resamples
+from cardio_stats.agreement import agreement
+from cardio_stats.bootstrap import bootstrap_ci
+from cardio_stats.calibration import calibration
+from cardio_stats.cv import summarize_folds
+from cardio_stats.cv_auc import CV_METHOD, ESTIMAND, cv_auc_difference, cv_auc_interval
+from cardio_stats.cv_metrics import cv_binary_metrics, cv_calibration
+from cardio_stats.multitest import adjust_pvalues
+from cardio_stats.nested_cv import NESTED_METHOD, NestedPlan, Refitted, nested_cv_estimate
+from cardio_stats.result import Estimate, StatsError
+from cardio_stats.roc import auc, delong_ci, delong_test
+from cardio_stats.thresholds import binary_metrics
+from cardio_stats.validation import as_binary_labels, as_scores, check_level, check_n_resamples
 
 REQUIRED_COLUMNS = ("record_id", "patient_id", "model", "task", "kind", "y_true", "y_score", "fold")
 DEFAULT_THRESHOLD = 0.5
@@ -368,7 +368,7 @@ def evaluate_predictions(pred: pd.DataFrame, level: float = 0.95, n_resamples: i
     classes: no interval (``NO_INTERVAL``) and why. Then the pooled DeLong AUC and stratified bootstrap AUC (one
     fixed model's: ``extra.training_variability``), accuracy/sensitivity/specificity/PPV/NPV/F1 at the
     per-row thresholds (default 0.5), DeLong AUC per fold, and, for probabilistic scores, Brier score and
-    calibration intercept and slope. With K folds those last are the fold-level rows (``cardio.stats.cv_metrics``:
+    calibration intercept and slope. With K folds those last are the fold-level rows (``cardio_stats.cv_metrics``:
     the mean of the per-fold values, the corrected t interval where one holds its level, the pooled value and its
     interval under ``extra.pooled``); with one fold (holdout, external) one model's, with Wilson, bootstrap and
     Wald intervals. Regression: agreement(). Tests: the paired difference of every two models

@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 from scipy.stats import pearsonr, spearmanr
 
-from cardio.stats.result import StatsError
+from cardio_stats.result import StatsError
 
 
 def correlation_matrix(df: pd.DataFrame, columns: list[str] | None = None,

@@ -4,7 +4,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from cardio.stats.result import Estimate, StatsError
+from cardio_stats.result import Estimate, StatsError
 
 
 def _finite(v: Any) -> bool:
@@ -66,8 +66,8 @@ def pick(estimates: list[dict], **keys: Any) -> list[dict]:
     return out
 
 
-# The AUC rows a table shows, best first: the cross-validated AUC (nested CV, cardio.stats.nested_cv.NESTED_METHOD,
-# for a model refitted on its splits; else cardio.stats.cv_auc.CV_METHOD; both count training variability; "cv: no
+# The AUC rows a table shows, best first: the cross-validated AUC (nested CV, cardio_stats.nested_cv.NESTED_METHOD,
+# for a model refitted on its splits; else cardio_stats.cv_auc.CV_METHOD; both count training variability; "cv: no
 # interval" where a K-fold run cannot carry one), the small-sample DeLong of one model's scores, and plain DeLong
 # where none exists.
 HEADLINE_AUC = ("nested CV (Bates, Hastie & Tibshirani 2023)", "cv: fold DeLong x 2", "cv: no interval",

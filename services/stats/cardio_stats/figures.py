@@ -1,6 +1,6 @@
 """Report figures (ROC, calibration, decision curve, Bland–Altman, forest plot, confusion matrix) as bare matplotlib
-Figures, no pyplot. Colours are cardio.report.figures' Okabe–Ito palette and perceptually uniform colormaps; every axis
-states its unit; names are whatever the caller passes (display names, not column names)."""
+Figures, no pyplot. Colours are the project's Okabe–Ito palette (cardio_stats.palette) and perceptually uniform
+colormaps; every axis states its unit; names are whatever the caller passes (display names, not column names)."""
 from __future__ import annotations
 
 import math
@@ -15,13 +15,13 @@ from matplotlib.ticker import NullFormatter
 from scipy.stats import norm
 from sklearn.metrics import roc_curve
 
-from cardio.report.figures import CVD_SEQUENTIAL, PALETTE
-from cardio.stats.agreement import LOA_COVERAGE
-from cardio.stats.formatting import format_ci
-from cardio.stats.result import Estimate, StatsError
-from cardio.stats.roc import delong_ci, roc_curve_band
-from cardio.stats.thresholds import wilson_ci
-from cardio.stats.validation import as_binary_labels, as_scores
+from cardio_stats.agreement import LOA_COVERAGE
+from cardio_stats.formatting import format_ci
+from cardio_stats.palette import CVD_SEQUENTIAL, PALETTE
+from cardio_stats.result import Estimate, StatsError
+from cardio_stats.roc import delong_ci, roc_curve_band
+from cardio_stats.thresholds import wilson_ci
+from cardio_stats.validation import as_binary_labels, as_scores
 
 FPR_LABEL = "1 − specificity (false-positive rate, proportion)"
 TPR_LABEL = "Sensitivity (true-positive rate, proportion)"
@@ -289,7 +289,7 @@ def plot_forest(table: pd.DataFrame, title: str | None = None) -> Figure:
 
 def plot_decision_curve(y: Any, probs: dict[str, Any], title: str | None = None) -> Figure:
     """Net benefit against the threshold probability for each model, treat-all and treat-none."""
-    from cardio.stats.calibration import decision_curve
+    from cardio_stats.calibration import decision_curve
 
     if not probs:
         raise StatsError("plot_decision_curve needs at least one model's probabilities")

@@ -10,7 +10,7 @@ import pandas as pd
 from scipy.stats import skew
 from statsmodels.stats.oneway import anova_oneway
 
-from cardio.stats.result import StatsError
+from cardio_stats.result import StatsError
 
 # |sample skewness| above this: median [Q1, Q3] and Kruskal–Wallis instead of mean (SD) and a t-test or ANOVA
 SKEW_LIMIT = 1.0

@@ -10,7 +10,7 @@ but not that another training set gives another model (13-52% misses against the
 and specificity).
 
 The interval, where one is printed, is the corrected t of the per-fold values (Nadeau & Bengio 2003, the same
-formula as the cross-validated AUC: ``cardio.stats.cv_auc``). Where benchmarks/coverage.py (kinds in
+formula as the cross-validated AUC: ``cardio_stats.cv_auc``). Where benchmarks/coverage.py (kinds in
 benchmarks/coverage_kinds/other.py) shows that no interval from one run's folds holds its level, the row is the
 fold mean alone and ``warnings`` says why; the pooled value and its old interval stay under ``extra["pooled"]``.
 """
@@ -23,9 +23,9 @@ import numpy as np
 from scipy.special import expit, logit
 from scipy.stats import t as t_dist
 
-from cardio.stats.bootstrap import patients_of
-from cardio.stats.result import Estimate, StatsError
-from cardio.stats.validation import as_binary_labels, as_scores, check_level
+from cardio_stats.bootstrap import patients_of
+from cardio_stats.result import Estimate, StatsError
+from cardio_stats.validation import as_binary_labels, as_scores, check_level
 
 FOLD_MEAN = "fold mean, corrected t (Nadeau & Bengio 2003)"
 FOLD_MEAN_LOGIT = "fold mean, corrected t on the logit scale (Nadeau & Bengio 2003)"
@@ -91,7 +91,7 @@ def _corrected(values: np.ndarray, ratios: np.ndarray, reps: np.ndarray, level: 
                bounds: tuple[float, float]) -> tuple:
     """Mean over all folds, Nadeau & Bengio's corrected SE, t interval clipped to bounds, and df: within one repeat
     of K folds var = (1/K + n_test/n_train) S², t with K - 1 df; with R repeats the mean of the R variances. (The
-    AUC's own interval moved to the fold-DeLong variance, cardio.stats.cv_auc; these rows keep the corrected t,
+    AUC's own interval moved to the fold-DeLong variance, cardio_stats.cv_auc; these rows keep the corrected t,
     whose coverage benchmarks/coverage.py measures for each of them.) Hand-written: no library computes it."""
     terms, ks = [], []
     for r in np.unique(reps):

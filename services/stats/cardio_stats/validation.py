@@ -5,7 +5,7 @@ from typing import Any
 
 import numpy as np
 
-from cardio.stats.result import StatsError
+from cardio_stats.result import StatsError
 
 
 def as_binary_labels(y: Any, name: str = "y", require_both: bool = True) -> np.ndarray:
