@@ -46,18 +46,22 @@ ESTIMAND = ("the expected AUC of this modelling procedure trained on (K - 1)/K o
             "this population")
 
 
-def fold_parts(fold: Any, n: int, groups: Any) -> tuple[list[np.ndarray], np.ndarray, np.ndarray]:
-    """Record positions of each fold, each record's patient code, and each fold's repeat.
-
-    Every distinct label is one fold; a label "r/name" puts the fold in repeat r. Fewer than MIN_FOLDS folds in a
-    repeat is an error saying so."""
+def fold_labels(fold: Any, n: int, groups: Any) -> tuple[np.ndarray, np.ndarray, list[str], np.ndarray]:
+    """Each record's fold label and patient code, the fold names in order of first appearance, and each record's
+    repeat: every distinct label is one fold, and a label "r/name" puts the fold in repeat r."""
     labels = np.asarray(fold).astype(str)
     if labels.shape != (n,):
         raise StatsError(f"length mismatch: fold has {labels.size} values but there are {n} records")
     patients = patients_of(groups, n)
     codes = np.arange(n) if patients is None else patients.codes
-    names = list(dict.fromkeys(labels.tolist()))
     repeat = np.array([lab.split("/", 1)[0] if "/" in lab else "" for lab in labels])
+    return labels, codes, list(dict.fromkeys(labels.tolist())), repeat
+
+
+def fold_parts(fold: Any, n: int, groups: Any) -> tuple[list[np.ndarray], np.ndarray, np.ndarray]:
+    """Record positions of each fold, each record's patient code, and each fold's repeat (fold_labels). Fewer than
+    MIN_FOLDS folds in a repeat is an error saying so."""
+    labels, codes, names, repeat = fold_labels(fold, n, groups)
     parts = [np.flatnonzero(labels == name) for name in names]
     reps = np.array([repeat[idx[0]] for idx in parts])
     fewest = int(min(np.unique(reps, return_counts=True)[1]))

@@ -23,7 +23,7 @@ import numpy as np
 from scipy.special import expit, logit
 from scipy.stats import t as t_dist
 
-from cardio_stats.bootstrap import patients_of
+from cardio_stats.cv_auc import fold_labels
 from cardio_stats.result import Estimate, StatsError
 from cardio_stats.validation import as_binary_labels, as_scores, check_level
 
@@ -62,15 +62,9 @@ def _fold_parts(fold: Any, n: int, groups: Any) -> tuple[list[np.ndarray], np.nd
 
     Every distinct label is one fold; a label "r/name" puts the fold in repeat r, and the training patients of a
     fold are every other patient of its repeat."""
-    labels = np.asarray(fold).astype(str)
-    if labels.shape != (n,):
-        raise StatsError(f"length mismatch: fold has {labels.size} values but there are {n} records")
-    patients = patients_of(groups, n)
-    codes = np.arange(n) if patients is None else patients.codes
-    names = list(dict.fromkeys(labels.tolist()))
+    labels, codes, names, repeat = fold_labels(fold, n, groups)
     if len(names) < 2:
         raise StatsError(f"a cross-validated interval needs at least 2 folds; got {len(names)}")
-    repeat = np.array([lab.split("/", 1)[0] if "/" in lab else "" for lab in labels])
     parts, ratios, reps = [], [], []
     for name in names:
         idx = np.flatnonzero(labels == name)
