@@ -172,7 +172,7 @@ SPECT_DAMAGES = (
 )
 
 # perfusion_polar: chosen 2026-11-26, before validate ran on them (issue 55, part 1); the base is the plugin's
-# synthetic writer (16 studies, 32 x 32 maps: rest %, stress %, MFR).
+# synthetic writer (20 studies, 32 x 32 maps: rest %, stress %, MFR).
 PERFUSION_DAMAGES = (
     Damage("rest map in fractions", "plausibility", "PF0002", r"percent|%|fraction",
            "PF0002's rest map / 100 (0..1, not % of the maximum)"),
@@ -642,11 +642,11 @@ def run_spect(tmp: Path, smoke: bool) -> None:
 # ------------------------------------------------------------------------------------------------ perfusion_polar
 
 def perfusion_build(tmp: Path) -> tuple[Path, Path, pd.DataFrame]:
-    """The clean base (16 studies PF0001.. from perfusion_polar's synthetic writer, 32 x 32 maps), and its damaged
+    """The clean base (20 studies PF0001.. from perfusion_polar's synthetic writer, 32 x 32 maps), and its damaged
     copy's table."""
     from cardio_perfusion_polar.synthetic import synthesize, write_cohort
 
-    table, maps = synthesize(16, 32, seed=55)
+    table, maps = synthesize(20, 32, seed=55)  # 16 would hold one diabetic: a base validate refuses
     base = write_cohort(table, maps, tmp / "base")
     damaged = shutil.copytree(base, tmp / "damaged")
     return base, damaged, perfusion_damage(damaged, table)
