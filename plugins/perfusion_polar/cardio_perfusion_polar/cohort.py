@@ -17,9 +17,9 @@ import pandas as pd
 
 from cardio import CardioError, Cohort, Features
 from cardio.data import aha17
-from cardio.data.cohort import Column, Problems, Schema, read_table, same_content
+from cardio.data.cohort import Column, Problems, Schema, read_table
 from cardio.data.files import read_npy
-from cardio.data.same_image import same_images
+from cardio.data.same_image import same_image_problems, same_images
 from cardio_perfusion_polar import polar_table
 from cardio_perfusion_polar.polar_table import Orientation
 from cardio_perfusion_polar.settings import PerfusionSettings
@@ -167,18 +167,8 @@ def _same_studies(table: pd.DataFrame, means: dict[int, np.ndarray], problems: P
     def standard(x: np.ndarray) -> np.ndarray:
         return ((x - x.mean(axis=1, keepdims=True)) / (x.std(axis=1, keepdims=True) + 1e-9)).ravel()
 
-    root = Path(problems.file).parent
-    for m in same_images({i: standard(v) for i, v in means.items()}):
-        i, j = sorted((m.a, m.b))
-        pa, pb = table["patient_id"].iloc[i], table["patient_id"].iloc[j]
-        paths = [str(table["map"].iloc[k]) for k in (i, j)]
-        if pa == pb or same_content(paths)[0]:
-            continue  # one patient's studies, or one file (the core names files of the same bytes)
-        shown = [Path(p) for p in paths]
-        shown = [p.relative_to(root) if p.is_relative_to(root) else p for p in shown]
-        problems.add(f"{shown[0]} (line {i + 2}, patient {pa!r}) and {shown[1]} (line {j + 2}, patient {pb!r}) hold "
-                     f"one study: their 51 segment means (rest, stress, MFR) correlate at r = {m.r:.3f}; a study "
-                     "belongs to one patient: keep the right patient's row", j + 2, "map", readable=True)
+    same_image_problems(table, problems, "map", same_images({i: standard(v) for i, v in means.items()}), "study",
+                        "their 51 segment means (rest, stress, MFR)")
 
 
 def read_cohort(root: str | Path, allow_outside: bool = False, log=None, size: int | None = None,

@@ -37,10 +37,10 @@ import numpy as np
 import pandas as pd
 
 from cardio import Cache, CardioError, Cohort, write_csv
-from cardio.data.cohort import Column, Problems, Schema, read_records, read_table, same_content
+from cardio.data.cohort import Column, Problems, Schema, read_records, read_table
 from cardio.data.files import npy_header
 from cardio.data.response import VolumetricResponse
-from cardio.data.same_image import same_images
+from cardio.data.same_image import same_image_problems, same_images
 from cardio_spect_polar import plausibility
 from cardio_spect_polar.dicom_io import GatedVolume, check_dicom_header, read_polar_map, read_volume, write_gated_dicom
 from cardio_spect_polar.orientation import Orientation
@@ -415,25 +415,10 @@ def read_whole(progress: Progress | None = None) -> Callable[[pd.DataFrame, Prob
     def check(table: pd.DataFrame, problems: Problems) -> None:
         read = read_records(table, problems, "file", lambda path, i: load_record(path), progress=progress,
                             desc="scans")
-        same_scan_problems(table, problems, {i: plausibility.fingerprint(r) for i, r in read.items()
-                                             if isinstance(r, GatedVolume)})
+        # one scan under two patients, by content: a re-export (a .npy of a DICOM, rescaled) has other bytes
+        prints = {i: plausibility.fingerprint(r) for i, r in read.items() if isinstance(r, GatedVolume)}
+        same_image_problems(table, problems, "file", same_images(prints), "scan", "their counts")
     return check
-
-
-def same_scan_problems(table: pd.DataFrame, problems: Problems, fingerprints: dict[int, np.ndarray]) -> None:
-    """One scan under two patients, by content (cardio.data.same_image): a re-export (a .npy of a DICOM, rescaled)
-    has other bytes. Files of the same bytes are the core's to name."""
-    root = Path(problems.file).parent
-    for m in same_images(fingerprints):
-        i, j = sorted((m.a, m.b))
-        pa, pb = table["patient_id"].iloc[i], table["patient_id"].iloc[j]
-        paths = [str(table["file"].iloc[k]) for k in (i, j)]
-        if pa == pb or same_content(paths)[0]:
-            continue
-        shown = [Path(p).relative_to(root) if Path(p).is_relative_to(root) else Path(p) for p in paths]
-        problems.add(f"{shown[0]} (line {i + 2}, patient {pa!r}) and {shown[1]} (line {j + 2}, patient {pb!r}) hold "
-                     f"one scan: their counts correlate at r = {m.r:.3f}; a scan belongs to one patient: keep the "
-                     "right patient's row", j + 2, "file", readable=True)
 
 
 def _map_shape(path: Path) -> tuple[int, ...] | None:
