@@ -33,10 +33,26 @@ of main, before issue 55's fixes) and at e44a2d1 (after):
     echo_cmr            10 (6)                   2 -> 8            4 -> 0    4 -> 2   0 -> 0
     mmode_septal_flash  11 (7)                   3 -> 10           2 -> 1    6 -> 0   1 -> 0
 
-Still missed: an EDF whose header states 128 Hz for 360 Hz samples (a rate stated too low: the stretched ECG's R
-peaks are found on its T waves too, at a plausible rate), and the echo clip re-exported as AVI or cut 5 frames later
-under a new id (echo clips are compared by bytes only); vague: the M-mode clip re-encoded under a new id is named
-by its septum file's bytes, not by its clip. "EDF renamed .csv" is counted named for the copy line that names
+The nuclear plugins' lists were committed at c2d72c2 (perfusion's base then grown from 16 to 20 studies, 16 holding one
+diabetic, which validate refuses: the damages unchanged); validate ran on them at that commit's code (before) and at
+98eb9f4 (after), where the echo and M-mode lists were run again too:
+
+    modality            damages (plausibility)   named precisely   vaguely   missed   lines for no damage
+    spect_polar         13 (9)                   4 -> 12           1 -> 0    8 -> 1   0 -> 0
+    perfusion_polar     11 (6)                   4 -> 9            0 -> 0    7 -> 2   0 -> 0
+    echo_cmr            10 (6)                   8 -> 10           0 -> 0    2 -> 0   0 -> 0   (e44a2d1 -> 98eb9f4)
+    mmode_septal_flash  11 (7)                   10 -> 11          1 -> 0    0 -> 0   0 -> 0   (e44a2d1 -> 98eb9f4)
+
+Still missed there: spect_polar's slices stored base first with a silent header (no check can tell apex from base in
+a .npy volume here) and perfusion_polar's mirrored map (PF0005 has no territorial defect: its segments read the same
+mirrored; a map with one is named, tests/plugins/perfusion_polar/test_plausibility.py). perfusion_polar's "yes for a
+risk factor" was no damage: the core reads yes/no as 1/0 (cardio.data.cohort), as the data guide says.
+
+Still missed in the first three at e44a2d1: an EDF whose header states 128 Hz for 360 Hz samples (a rate stated too
+low: the stretched ECG's R peaks are found on its T waves too, at a plausible rate; still missed), and the echo clip
+re-exported as AVI or cut 5 frames later under a new id (named since 98eb9f4); vague: the M-mode clip re-encoded
+under a new id, named by its septum file's bytes (by its clip since 98eb9f4). "EDF renamed .csv" is counted named
+for the copy line that names
 E18.edf; its own line, "an EDF saved under a .csv name ... rename it .edf", is printed too. The one line for no
 damage is the qrs_ms column that QRS_duration left empty, a consequence of that damage. Clean bases: validate OK in
 all three (before the fixes the ECG base's EDF files, channels "ECG MLII", were refused; the M-mode base's
