@@ -11,7 +11,8 @@ REPO = Path(__file__).resolve().parents[2]
 # The submodules a plugin may import (docs/plugin-api.md), with what is inside them; everything else in core/ is
 # the core's own.
 PUBLIC_SUBMODULES = {"cardio.data.cohort", "cardio.data.response", "cardio.data.files", "cardio.data.file_kind",
-                     "cardio.data.same_recording", "cardio.data.cine", "cardio.data.aha17", "cardio.data.weights",
+                     "cardio.data.same_recording", "cardio.data.same_image", "cardio.data.cine", "cardio.data.aha17",
+                     "cardio.data.weights",
                      "cardio.report.figures", "cardio.report.explain", "cardio.stats", "cardio.engine",
                      "cardio.testing"}
 
