@@ -556,7 +556,7 @@ def analyze_records(table: pd.DataFrame, harmonics: int = 1, *, progress: Progre
     paths = table["file"].to_numpy()
     vol_rows = np.flatnonzero(kinds == "volume")
     for i in np.flatnonzero(kinds == "polar").tolist():
-        results[i] = result_from_phase_map(load_record(paths[i], "polar"), source=str(paths[i]))
+        results[i] = result_from_phase_map(np.asarray(load_record(paths[i], "polar")), source=str(paths[i]))
     starts = range(0, len(vol_rows), chunk)
     for s in progress(starts, desc="phase analysis", total=len(starts)):
         rows = vol_rows[s:s + chunk]

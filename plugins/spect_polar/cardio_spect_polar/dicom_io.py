@@ -250,8 +250,10 @@ def _check_spacing(ds: Dataset, path: Path) -> None:
     pixel = _numbers(ds, "PixelSpacing", path, count=2)
     between = _numbers(ds, "SpacingBetweenSlices", path) or _numbers(ds, "SliceThickness", path)
     low, high = VOXEL_MM
-    for what, mm in (("PixelSpacing", pixel and pixel[0]), ("SpacingBetweenSlices (else SliceThickness)",
-                                                            between and between[0])):
+    spacings: tuple[tuple[str, float | None], ...] = (
+        ("PixelSpacing", pixel[0] if pixel else None),
+        ("SpacingBetweenSlices (else SliceThickness)", between[0] if between else None))
+    for what, mm in spacings:
         if mm is not None and not low <= abs(mm) <= high:
             hint = " (written in cm?)" if abs(mm) < low else ""
             raise CardioError(f"{path}: {what} is {abs(mm):g} mm{hint}; a SPECT voxel is {low:g}-{high:g} mm, so "

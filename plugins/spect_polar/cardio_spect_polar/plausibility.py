@@ -40,7 +40,8 @@ def gate_order_ratio(data: np.ndarray) -> float:
     """Mean difference of successive gates (cyclic) over that of gates two or more apart, each gate smoothed."""
     gates = [gaussian_filter(g.astype(np.float32), 2.0) for g in data]
     n = len(gates)
-    near, far = [], []
+    near: list[float] = []
+    far: list[float] = []
     for i in range(n):
         for j in range(i + 1, n):  # pair by pair: 16 gates of a 128-pixel matrix are a million voxels each
             (near if min(j - i, n - j + i) == 1 else far).append(float(np.abs(gates[i] - gates[j]).mean()))
