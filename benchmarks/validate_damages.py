@@ -33,10 +33,26 @@ of main, before issue 55's fixes) and at e44a2d1 (after):
     echo_cmr            10 (6)                   2 -> 8            4 -> 0    4 -> 2   0 -> 0
     mmode_septal_flash  11 (7)                   3 -> 10           2 -> 1    6 -> 0   1 -> 0
 
-Still missed: an EDF whose header states 128 Hz for 360 Hz samples (a rate stated too low: the stretched ECG's R
-peaks are found on its T waves too, at a plausible rate), and the echo clip re-exported as AVI or cut 5 frames later
-under a new id (echo clips are compared by bytes only); vague: the M-mode clip re-encoded under a new id is named
-by its septum file's bytes, not by its clip. "EDF renamed .csv" is counted named for the copy line that names
+The nuclear plugins' lists were committed at c2d72c2 (perfusion's base then grown from 16 to 20 studies, 16 holding one
+diabetic, which validate refuses: the damages unchanged); validate ran on them at that commit's code (before) and at
+98eb9f4 (after), where the echo and M-mode lists were run again too:
+
+    modality            damages (plausibility)   named precisely   vaguely   missed   lines for no damage
+    spect_polar         13 (9)                   4 -> 12           1 -> 0    8 -> 1   0 -> 0
+    perfusion_polar     11 (6)                   4 -> 9            0 -> 0    7 -> 2   0 -> 0
+    echo_cmr            10 (6)                   8 -> 10           0 -> 0    2 -> 0   0 -> 0   (e44a2d1 -> 98eb9f4)
+    mmode_septal_flash  11 (7)                   10 -> 11          1 -> 0    0 -> 0   0 -> 0   (e44a2d1 -> 98eb9f4)
+
+Still missed there: spect_polar's slices stored base first with a silent header (no check can tell apex from base in
+a .npy volume here) and perfusion_polar's mirrored map (PF0005 has no territorial defect: its segments read the same
+mirrored; a map with one is named, tests/plugins/perfusion_polar/test_plausibility.py). perfusion_polar's "yes for a
+risk factor" was no damage: the core reads yes/no as 1/0 (cardio.data.cohort), as the data guide says.
+
+Still missed in the first three at e44a2d1: an EDF whose header states 128 Hz for 360 Hz samples (a rate stated too
+low: the stretched ECG's R peaks are found on its T waves too, at a plausible rate; still missed), and the echo clip
+re-exported as AVI or cut 5 frames later under a new id (named since 98eb9f4); vague: the M-mode clip re-encoded
+under a new id, named by its septum file's bytes (by its clip since 98eb9f4). "EDF renamed .csv" is counted named
+for the copy line that names
 E18.edf; its own line, "an EDF saved under a .csv name ... rename it .edf", is printed too. The one line for no
 damage is the qrs_ms column that QRS_duration left empty, a consequence of that damage. Clean bases: validate OK in
 all three (before the fixes the ECG base's EDF files, channels "ECG MLII", were refused; the M-mode base's
@@ -142,6 +158,56 @@ MMODE_DAMAGES = (
     Damage("AVI saved as .dcm", "file", "SF0011", r"AVI", "SF0011's sequence as an AVI named .dcm"),
     Damage("septum CSV without its header", "file", "SF0012", r"\bx\b.*\by\b", "the x,y header row deleted"),
     Damage("yes in German", "table", "SF0013", r"0/1", "septal_flash 'ja'"),
+)
+
+# spect_polar: chosen 2026-11-26, before validate ran on them (issue 55, part 1); the base is the plugin's own
+# multimodal writer (gated NM DICOM, 16 patients) and the real NM file.
+SPECT_DAMAGES = (
+    Damage("counts of a normalised export", "plausibility", "P0002", r"count",
+           "P0002's gated volume divided by its maximum (counts 0..1), as a .npy volume"),
+    Damage("gates identical", "plausibility", "P0003", r"gates are one image",
+           "P0003's summed volume copied into each of its 8 gates (.npy)"),
+    Damage("gates out of order", "plausibility", "P0004", r"order",
+           "P0004's 8 gates in the order 1 5 2 7 3 8 4 6 (.npy)"),
+    Damage("pixel spacing in cm", "plausibility", "P0005", r"pixel ?spacing",
+           "P0005's DICOM with PixelSpacing 0.6 (its 6 mm pixels written in cm): a heart 1 cm across"),
+    Damage("slice spacing 10x", "plausibility", "P0006", r"slice (spacing|thickness)|SpacingBetweenSlices",
+           "P0006's DICOM with SpacingBetweenSlices and SliceThickness 90 mm (9 mm slices): an LV 1.8 m long"),
+    Damage("one scan re-exported under a new id", "plausibility", "P9001", r"(same|one) (scan|recording|volume)",
+           "P0007's DICOM volume re-exported as a .npy (float32) for a new patient P9001"),
+    Damage("static long-axis NM given as a gated short-axis scan", "plausibility", "P0008", r"long.axis|not gated",
+           "the real NM file (NM-MONO2-16-13x-heart.dcm: 13 HLA slices, not gated) as P0008's scan"),
+    Damage("slices base to apex, header silent", "plausibility", "P0009", r"apex|base|orient",
+           "P0009's volume with its slices reversed (base first), no geometry in the header (.npy)"),
+    Damage("phase polar map in radians", "plausibility", "P0010", r"radian|degree",
+           "a ready phase polar map (32 x 64 .csv) in radians (1.2..2.4) for P0010"),
+    Damage("truncated DICOM", "file", "P0011", r"truncat", "P0011's DICOM cut to 60% of its bytes"),
+    Damage("CT slice given as SPECT", "file", "P0012", r"\bCT\b", "pydicom's CT_small.dcm as P0012's scan"),
+    Damage("sex coded M/F", "table", "P0013", r"\bsex\b", "sex 'M'"),
+    Damage("ESV above EDV", "table", "P0014", r"esv.*edv|edv.*esv", "esv = 1.5 x edv"),
+)
+
+# perfusion_polar: chosen 2026-11-26, before validate ran on them (issue 55, part 1); the base is the plugin's
+# synthetic writer (20 studies, 32 x 32 maps: rest %, stress %, MFR).
+PERFUSION_DAMAGES = (
+    Damage("rest map in fractions", "plausibility", "PF0002", r"percent|%|fraction",
+           "PF0002's rest map / 100 (0..1, not % of the maximum)"),
+    Damage("MFR beyond any tracer's range", "plausibility", "PF0003", r"MFR|flow reserve",
+           "PF0003's MFR map x 10 (flow reserves of 15 to 30)"),
+    Damage("rest scan given as stress", "plausibility", "PF0004", r"rest.*stress|stress.*rest",
+           "PF0004's stress map replaced by its rest map"),
+    Damage("map mirrored", "plausibility", "PF0005", r"mirror|flip|orient|mfr_seg",
+           "PF0005's three maps mirrored left-right (septum and lateral wall exchanged)"),
+    Damage("one study re-exported under a new id", "plausibility", "PF9001", r"(same|one) (study|map|scan)",
+           "PF0006's maps re-exported as a ring x sector CSV (16 x 32) for a new patient PF9001"),
+    Damage("global_mfr against the segment MFRs", "plausibility", "PF0007", r"global_mfr",
+           "PF0007's global_mfr x 10"),
+    Damage("truncated .npy", "file", "PF0008", r"truncat|readable", "PF0008's map cut to 60% of its bytes"),
+    Damage("two-channel map", "file", "PF0009", r"shape", "PF0009's map without its MFR channel"),
+    Damage("NaN pixels", "file", "PF0010", r"NaN", "PF0010's stress map with 10 NaN pixels"),
+    Damage("yes for a risk factor", "table", "PF0011", r"0/1|binary|yes", "diabetes 'yes'"),
+    Damage("a channel named flow", "file", "PF0012", r"channel", "PF0012's map as a CSV table whose mfr rows "
+                                                                 "are named 'flow'"),
 )
 
 
@@ -513,6 +579,139 @@ def run_mmode(tmp: Path, smoke: bool) -> None:
     report("mmode_septal_flash", clean, problems, MMODE_DAMAGES, lines, {})
 
 
+# ------------------------------------------------------------------------------------------------ spect_polar
+
+SPECT_SETS = ["spect_polar.synthetic.slices=16", "spect_polar.synthetic.size=32", "cv.folds=2"]
+
+
+def _spect_volume(path: Path) -> np.ndarray:
+    from cardio_spect_polar.dicom_io import read_volume
+
+    return read_volume(path).data
+
+
+def _dicom_edit(path: Path, **values: object) -> None:
+    import pydicom
+
+    ds = pydicom.dcmread(path)
+    for key, value in values.items():
+        setattr(ds, key, value)
+    ds.save_as(path)
+
+
+def spect_build(tmp: Path) -> tuple[Path, Path, pd.DataFrame]:
+    """The clean base (16 patients P0001.. written by spect_polar's multimodal writer as gated NM DICOM), and its
+    damaged copy's table."""
+    from cardio_spect_polar.cohort import write_multimodal_cohort
+    from cardio_spect_polar.settings import SpectSettings
+
+    settings = SpectSettings.of({"spect_polar": {"synthetic": {"slices": 16, "size": 32}}})
+    patients = pd.DataFrame({"patient_id": [f"P{i + 1:04d}" for i in range(16)], "responder": [0, 1] * 8,
+                             "drive": np.linspace(-1.5, 1.5, 16)})
+    base = tmp / "base"
+    write_multimodal_cohort(patients, base, 55, settings, progress=lambda it, **_: it)
+    table = pd.read_csv(base / "clinical.csv")
+    damaged = shutil.copytree(base, tmp / "damaged")
+    return base, damaged, spect_damage(damaged, table)
+
+
+def spect_damage(root: Path, table: pd.DataFrame) -> pd.DataFrame:
+    from pydicom.data import get_testdata_file
+
+    v, t = root / "volumes", table.set_index("patient_id").assign(file="")
+    t["sex"] = t["sex"].astype(object)
+    vol = {p: _spect_volume(v / f"{p}.dcm") for p in ("P0002", "P0003", "P0004", "P0007", "P0009")}
+    np.save(v / "P0002.npy", vol["P0002"] / vol["P0002"].max())                          # counts 0..1
+    np.save(v / "P0003.npy", np.repeat(vol["P0003"].sum(0, keepdims=True), 8, axis=0))   # gates identical
+    np.save(v / "P0004.npy", vol["P0004"][[0, 4, 1, 6, 2, 7, 3, 5]])                     # gates shuffled
+    _dicom_edit(v / "P0005.dcm", PixelSpacing=[0.6, 0.6])                                # cm as mm
+    _dicom_edit(v / "P0006.dcm", SpacingBetweenSlices=90.0, SliceThickness=90.0)         # 10x slice spacing
+    np.save(v / "P9001.npy", vol["P0007"].astype(np.float32))                            # re-export, new id
+    shutil.copy(_data() / "spect_nm" / "NM-MONO2-16-13x-heart.dcm", v / "P0008.dcm")    # real static HLA
+    np.save(v / "P0009.npy", vol["P0009"][:, ::-1])                                     # base first, silent
+    rng = np.random.default_rng(10)
+    np.savetxt(v / "P0010.csv", 1.8 + 0.6 * np.tanh(rng.normal(0, 1, (32, 64))), delimiter=",", fmt="%.4f")
+    cut = (v / "P0011.dcm").read_bytes()
+    (v / "P0011.dcm").write_bytes(cut[:int(0.6 * len(cut))])                            # truncated
+    shutil.copy(get_testdata_file("CT_small.dcm"), v / "P0012.dcm")                     # a CT slice
+    t.loc["P0013", "sex"] = "M"
+    t.loc["P0014", "esv"] = round(1.5 * float(t.loc["P0014", "edv"]), 1)
+    for pid, name in (("P0002", "P0002.npy"), ("P0003", "P0003.npy"), ("P0004", "P0004.npy"),
+                      ("P0009", "P0009.npy"), ("P0010", "P0010.csv")):
+        t.loc[pid, "file"] = f"volumes/{name}"
+        (v / f"{pid}.dcm").unlink()
+    extra = pd.DataFrame([{**t.loc["P0007"].to_dict(), "file": "volumes/P9001.npy"}], index=["P9001"])
+    return pd.concat([t, extra]).rename_axis("patient_id").reset_index()
+
+
+def run_spect(tmp: Path, smoke: bool) -> None:
+    base, damaged, table = spect_build(tmp)
+    table.to_csv(damaged / "clinical.csv", index=False)
+    sets = [*SPECT_SETS, "cohort.records=read"]
+    clean = validate("spect_polar", base, tmp / "cache", sets)
+    problems = validate("spect_polar", damaged, tmp / "cache", sets)
+    lines = {pid: i + 2 for i, pid in enumerate(table["patient_id"])}
+    files = {pid: f"{pid}." for pid in table["patient_id"]}
+    report("spect_polar", clean, problems, SPECT_DAMAGES, lines, files)
+
+
+# ------------------------------------------------------------------------------------------------ perfusion_polar
+
+def perfusion_build(tmp: Path) -> tuple[Path, Path, pd.DataFrame]:
+    """The clean base (20 studies PF0001.. from perfusion_polar's synthetic writer, 32 x 32 maps), and its damaged
+    copy's table."""
+    from cardio_perfusion_polar.synthetic import synthesize, write_cohort
+
+    table, maps = synthesize(20, 32, seed=55)  # 16 would hold one diabetic: a base validate refuses
+    base = write_cohort(table, maps, tmp / "base")
+    damaged = shutil.copytree(base, tmp / "damaged")
+    return base, damaged, perfusion_damage(damaged, table)
+
+
+def perfusion_damage(root: Path, table: pd.DataFrame) -> pd.DataFrame:
+    from cardio_perfusion_polar.polar_table import sample_image, write_table
+
+    m, t = root / "maps", table.set_index("patient_id")
+    t["diabetes"] = t["diabetes"].astype(object)
+    maps = {p: np.load(m / f"{p}.npy") for p in t.index}
+
+    def save(pid: str, arr: np.ndarray) -> None:
+        np.save(m / f"{pid}.npy", arr.astype(np.float32))
+
+    save("PF0002", maps["PF0002"] * np.array([0.01, 1, 1])[:, None, None])             # rest in fractions
+    save("PF0003", maps["PF0003"] * np.array([1, 1, 10])[:, None, None])               # MFR x 10
+    save("PF0004", maps["PF0004"][[0, 0, 2]])                                          # rest as stress
+    save("PF0005", maps["PF0005"][:, :, ::-1])                                         # mirrored
+    write_table(sample_image(maps["PF0006"], 16, 32), m / "PF9001.csv")                 # re-export, new id
+    t.loc["PF0007", "global_mfr"] = round(10 * float(t.loc["PF0007", "global_mfr"]), 4)
+    cut = (m / "PF0008.npy").read_bytes()
+    (m / "PF0008.npy").write_bytes(cut[:int(0.6 * len(cut))])                          # truncated
+    save("PF0009", maps["PF0009"][:2])                                                 # two channels
+    nan = maps["PF0010"].copy()
+    nan[1, 16, 6:16] = np.nan
+    save("PF0010", nan)
+    t.loc["PF0011", "diabetes"] = "yes"
+    write_table(sample_image(maps["PF0012"], 16, 32), m / "PF0012.csv")
+    (m / "PF0012.csv").write_text((m / "PF0012.csv").read_text().replace("mfr,", "flow,"))
+    (m / "PF0012.npy").unlink()
+    extra = pd.DataFrame([{**t.loc["PF0006"].to_dict()}], index=["PF9001"])
+    out = pd.concat([t, extra]).rename_axis("patient_id").reset_index()
+    out.insert(1, "map", "")
+    out.loc[out["patient_id"] == "PF9001", "map"] = "maps/PF9001.csv"
+    return out
+
+
+def run_perfusion(tmp: Path, smoke: bool) -> None:
+    base, damaged, table = perfusion_build(tmp)
+    table.to_csv(damaged / "labels.csv", index=False)
+    sets = ["perfusion_polar.size=32", "cv.folds=2"]
+    clean = validate("perfusion_polar", base, tmp / "cache", sets)
+    problems = validate("perfusion_polar", damaged, tmp / "cache", sets)
+    lines = {pid: i + 2 for i, pid in enumerate(table["patient_id"])}
+    files = {pid: f"{pid}." for pid in table["patient_id"]}
+    report("perfusion_polar", clean, problems, PERFUSION_DAMAGES, lines, files)
+
+
 # ------------------------------------------------------------------------------------------------ clean real data
 
 def run_clean(tmp: Path) -> None:
@@ -541,7 +740,8 @@ def run_clean(tmp: Path) -> None:
 
 
 RUNS: dict[str, Callable[[Path, bool], None]] = {"ecg_transfer": run_ecg, "echo_cmr": run_echo,
-                                                  "mmode_septal_flash": run_mmode}
+                                                  "mmode_septal_flash": run_mmode, "spect_polar": run_spect,
+                                                  "perfusion_polar": run_perfusion}
 
 
 def main() -> None:

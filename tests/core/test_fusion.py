@@ -110,7 +110,7 @@ def test_runs_that_cannot_be_joined_are_refused_with_every_reason(cardio_cli, tm
     line = res.stderr.strip()
     assert line.count("\n") == 0 and "without cv.inner_folds" in line
     assert not (tmp_path / "f").exists()
-    # another fold count (ecg_transfer's fast profile has 5 folds, spect_polar's 3): the exact --set that mends it
+    # another fold count (a run made with another cv.folds than the profile's): the exact --set that mends it
     c = cardio_cli("run", "--plugin", "toy", "--out", "two", "--set", f"cohort.dir={root / 'spect'}",
                    "--set", "cv.inner_folds=2", *common, "--set", "cv.folds=2")
     assert c.returncode == 0, c.stderr

@@ -21,9 +21,9 @@ SERVICE_NAMES = {p.name for p in SERVICES}
 # What a service never imports: the kernel, any plugin or other service, and the kernel's heavy or plugin machinery.
 SERVICE_NEVER = {"cardio", "torch", "torchvision", "pluggy"}
 PUBLIC_SUBMODULES = {"cardio.data.cohort", "cardio.data.response", "cardio.data.files", "cardio.data.file_kind",
-                     "cardio.data.same_recording", "cardio.data.cine", "cardio.data.aha17", "cardio.data.weights",
-                     "cardio.report.figures", "cardio.report.explain", "cardio.engine", "cardio.testing",
-                     "cardio.plugin_contract"}
+                     "cardio.data.same_recording", "cardio.data.same_image", "cardio.data.cine", "cardio.data.aha17",
+                     "cardio.data.weights", "cardio.report.figures", "cardio.report.explain", "cardio.engine",
+                     "cardio.testing", "cardio.plugin_contract"}
 
 
 def _public(module: str) -> bool:

@@ -14,9 +14,6 @@ from cardio_ecg_transfer.pretrain import Pretrained
 from cardio_ecg_transfer.pretrain import prepare as pretrain_prepare
 from cardio_ecg_transfer.settings import EcgSettings
 
-TASK = "crt_response"
-
-
 #: Suffix of the comparators fitted on a fine-tuned network's deep features.
 DEEP = "-deep"
 
@@ -168,7 +165,7 @@ def predict_fold(models: FoldModels, features, test_index: np.ndarray, ctx) -> P
 
     def rows(scores: np.ndarray, name: str, threshold: float, **extra) -> Predictions:
         return Predictions.from_arrays(recs["record_id"], recs["patient_id"], recs["y"], scores, model=name,
-                                       task=TASK, kind="binary", threshold=threshold, **extra)
+                                       task=features.label, kind="binary", threshold=threshold, **extra)
 
     for m in models.beat_models:
         scores = record_scores(m.model, features, test_index, ctx).loc[recs["record_id"]]

@@ -8,7 +8,7 @@ import pandas as pd
 
 from cardio import Predictions, Section
 from cardio_ecg_transfer import beat_metrics
-from cardio_ecg_transfer.fold_models import TASK, Prepared
+from cardio_ecg_transfer.fold_models import Prepared
 from cardio_ecg_transfer.pretrain import Pretrained
 from cardio_ecg_transfer.settings import EcgSettings
 from cardio_stats import (
@@ -102,10 +102,11 @@ def table2(predictions: Predictions, estimates: list[dict], tests: list[dict], r
     return _comparisons(pd.DataFrame(rows), pick(tests, task=task, repeat=repeat), reference)
 
 
-def reference_model(config: dict, task: str = TASK) -> str | None:
-    """The model named in the config before any result (`stats.reference`: a name, or task -> name)."""
+def reference_model(config: dict, task: str | None = None) -> str | None:
+    """The model named in the config before any result (`stats.reference`: a name, or task -> name; the task is the
+    label, `responder` by default, as in every plugin whose outcome it is)."""
     ref = config["stats"].get("reference")
-    return ref.get(task) if isinstance(ref, dict) else ref
+    return ref.get(task or str(config["label"])) if isinstance(ref, dict) else ref
 
 
 def _diff(test: dict) -> str:
@@ -155,9 +156,9 @@ def comparison_text(reference: str | None, models: list[str], method: str = "pai
             "the p-values Holm-adjusted over those comparisons. " + explore)
 
 
-def _auc_text(estimates: list[dict], models: list[str]) -> str:
+def _auc_text(estimates: list[dict], models: list[str], task: str) -> str:
     """The interval Table 2's AUC column carries: the performance table's headline, named."""
-    methods = sorted({e["method"] for m in models if (e := headline_auc(estimates, model=m, task=TASK))})
+    methods = sorted({e["method"] for m in models if (e := headline_auc(estimates, model=m, task=task))})
     return "; ".join(interval_note(m) for m in methods) or "none estimated"
 
 
@@ -340,6 +341,7 @@ def evaluate_sections(predictions: Predictions, cohort, prepared: Prepared, conf
     rule = s.baselines.guideline
     reference = reference_model(config)
     t2, over_repeats = table2_repeats(predictions, estimates, tests, reference)
+    auc_text = _auc_text(estimates, [str(m) for m in t2["model"]], str(config["label"]))
     text = (f"As the paper's Table 2, out-of-fold over {predictions.table['fold'].nunique()} folds split by patient. "
             "A patient's ResNet score is the **mean of the response probabilities of their beats** (with several "
             "ECGs, the mean of each ECG's). Each model's "
@@ -351,7 +353,7 @@ def evaluate_sections(predictions: Predictions, cohort, prepared: Prepared, conf
             f"{rule.lvef_max}%) "
             f"at threshold 0.5. The AUC, the pooled columns and the comparisons are the performance section's "
             f"estimates and paired tests, laid out as the paper's table ({int(level * 100)}% CIs; AUC: "
-            f"{_auc_text(estimates, [str(m) for m in t2['model']])}; proportions: Wilson, or a patient bootstrap "
+            f"{auc_text}; proportions: Wilson, or a patient bootstrap "
             "where a patient has several ECGs, one fold's scores pooled: they ignore training variability); the "
             "(folds) columns are mean ± SD over folds, in the paper's layout, computed here from the out-of-fold "
             "predictions. " + fold_sd_note(predictions)

@@ -173,15 +173,18 @@ def _clips_whole(clip: Clip, progress=None):
     from cardio import CardioError
     from cardio.data.cine import read_cine
     from cardio.data.cohort import cine_problem, frame_time_problem, read_records
+    from cardio.data.same_image import cine_prints, same_cines, same_image_problems
 
     def check(table: pd.DataFrame, problems: Problems) -> None:
         given = table["FPS"] if "FPS" in table else pd.Series(np.nan, index=table.index)
+        shown: dict[int, tuple[np.ndarray, float | None]] = {}  # row -> its frames' prints (cardio.data.same_image)
 
         def read(path: Path, i: int) -> None:
             cine = read_cine(path)
             problem = cine_problem(cine.frames) or frame_time_problem(cine.frame_time_ms)
             if problem:
                 raise CardioError(f"{path}: {problem}")
+            shown[i] = (cine_prints(cine.frames), cine.frame_time_ms)
             fps, stated = cine.fps, given.iloc[i]
             if not fps and clip.fps:  # what the run refuses (video.read_frames)
                 raise CardioError(f"{path}: no frame timing in its header (FrameTime, FrameTimeVector, CineRate or a "
@@ -197,6 +200,8 @@ def _clips_whole(clip: Clip, progress=None):
                                   "its last frame; export a longer clip (a beat or more), or leave it out")
 
         read_records(table, problems, "file", read, progress=progress, desc="echo clips")
+        # one clip under two patients, by content: a re-encoded or shortened copy has other bytes
+        same_image_problems(table, problems, "file", same_cines(shown), "clip", "their frames, aligned,")
     return check
 
 

@@ -232,9 +232,11 @@ def sequences_whole(progress=None):
     gives against the clip's header. Rows with a problem already listed are not read again."""
     from cardio.data.cine import read_cine
     from cardio.data.cohort import cine_problem, read_records
+    from cardio.data.same_image import cine_prints, same_cines, same_image_problems
 
     def check(table: pd.DataFrame, problems: Problems) -> None:
         listed = {p.line for p in problems.items if not p.readable}
+        shown: dict[int, tuple[np.ndarray, float | None]] = {}  # row -> its frames' prints (cardio.data.same_image)
 
         def read(path: Path, i: int) -> None:
             if i + 2 in listed:
@@ -243,6 +245,7 @@ def sequences_whole(progress=None):
             problem = cine_problem(cine.frames)
             if problem:
                 raise CardioError(f"{path}: {problem}")
+            shown[i] = (cine_prints(cine.frames), cine.frame_time_ms)
             given, stated = table["frame_time_ms"].iloc[i], cine.frame_time_ms
             if stated and pd.notna(given) and abs(float(given) - stated) > RATE_TOLERANCE * stated:
                 raise CardioError(f"{path}: the table's frame_time_ms says {float(given):g} ms, the clip's header "
@@ -255,6 +258,8 @@ def sequences_whole(progress=None):
             plausible(sequence_from(table.iloc[i], cine), "table" if pd.notna(given) else "header")
 
         read_records(table, problems, "sequence", read, progress=progress, desc="sequences")
+        # one clip under two patients, by content: a re-encoded or shortened copy has other bytes
+        same_image_problems(table, problems, "sequence", same_cines(shown), "clip", "their frames, aligned,")
     return check
 
 

@@ -19,6 +19,7 @@ from cardio import CardioError, Cohort, Features
 from cardio.data import aha17
 from cardio.data.cohort import Column, Problems, Schema, read_table
 from cardio.data.files import read_npy
+from cardio.data.same_image import same_image_problems, same_images
 from cardio_perfusion_polar import polar_table
 from cardio_perfusion_polar.polar_table import Orientation
 from cardio_perfusion_polar.settings import PerfusionSettings
@@ -48,6 +49,16 @@ SCHEMA = Schema(columns=(
     Column("age", "number", low=0.0, high=120.0, description="years at the study (described, not modelled)"),
 ), table="labels.csv", level="record", aggregate="mean")
 TARGETS = (LABEL, *RISK_FACTORS, *SEGMENT_TASKS)
+# A rest or stress map is % of its own maximum: its peak (99th percentile of the disc) lies near 100.
+PERCENT_PEAK = (20.0, 200.0)
+# Flow reserve (stress / rest flow) runs from about 0.5 in severe disease to 4-6 in health with every PET tracer
+# (Rb-82, N-13 ammonia, O-15 water): a median above this is no flow reserve.
+MFR_MEDIAN_MAX = 8.0
+# The map's MFR segment means and the table's mfr_segNN differ by resampling and smoothing (mean relative difference
+# at most 4.4% on 200 synthetic maps): more than MIRROR_MISMATCH, and twice what the map mirrored left-right gives,
+# is a mirrored map. A global_mfr lies within GLOBAL_FACTOR of the segments' mean.
+MIRROR_MISMATCH = 0.06
+GLOBAL_FACTOR = 1.25
 
 
 def derived_label(table: pd.DataFrame) -> pd.Series:
@@ -88,6 +99,7 @@ def check_maps(size: int | None = None, orientation: Orientation = Orientation()
     that a cohort `cardio validate` passes does not fail on its maps later."""
     def check(table: pd.DataFrame, problems: Problems) -> None:
         sizes: dict[int, list[int]] = {}
+        means: dict[int, np.ndarray] = {}  # row -> (3, 17) segment means of its map
         refused = problems.refused("map")
         for i, path in enumerate(table["map"]):
             if path is None or i + 2 in refused or not Path(path).is_file():
@@ -98,6 +110,9 @@ def check_maps(size: int | None = None, orientation: Orientation = Orientation()
                 problems.add(f"{Path(path).name} {e}", i + 2, "map")
                 continue
             sizes.setdefault(m.shape[1], []).append(i + 2)
+            means[i] = aha17.segment_values(m, aha17.image_labels(m.shape[-1]))
+            _check_segments(table, i, Path(path), m, means[i][2], problems)
+        _same_studies(table, means, problems)
         if len(sizes) < 2:
             return
         # the configured size where maps have it (ring x sector tables are resampled to it), else the most common
@@ -112,13 +127,57 @@ def check_maps(size: int | None = None, orientation: Orientation = Orientation()
     return check
 
 
+def _check_segments(table: pd.DataFrame, i: int, path: Path, m: np.ndarray, mfr: np.ndarray,
+                    problems: Problems) -> None:
+    """The pattern of the map's MFR segment means against the row's mfr_segNN (each over its mean, so a scale is no
+    matter): a map mirrored left-right (septum and lateral wall exchanged) matches them only mirrored."""
+    given = table[SEGMENT_TASKS].iloc[i].to_numpy(dtype=float)
+    if not np.isfinite(given).all() or given.mean() <= 0 or mfr.mean() <= 0:
+        return
+    pattern = given / given.mean()
+    own = float(np.mean(np.abs(mfr / mfr.mean() - pattern)))
+    if own <= MIRROR_MISMATCH:
+        return
+    flipped = aha17.segment_values(m[2][:, ::-1], aha17.image_labels(m.shape[-1]))
+    mirrored = float(np.mean(np.abs(flipped / flipped.mean() - pattern)))
+    if mirrored < own / 2:
+        problems.add(f"{path.name}: its MFR map matches the row's mfr_seg01-17 only mirrored left-right (mean "
+                     f"difference {mirrored:.0%} mirrored, {own:.0%} as stored): a map mirrored (septum and lateral "
+                     "wall exchanged)? export it as seen from the apex (septum left), or set perfusion_polar.tables",
+                     i + 2, "map")
+
+
+def check_global_mfr(table: pd.DataFrame, problems: Problems) -> None:
+    """global_mfr against the mean of the row's 17 segment MFRs: a global reserve outside the segments' range
+    by more than GLOBAL_FACTOR is another unit or another study."""
+    if "global_mfr" not in table.columns:
+        return
+    mean = table[SEGMENT_TASKS].mean(axis=1, skipna=False)
+    ratio = table["global_mfr"] / mean
+    bad = ratio.notna() & ((ratio > GLOBAL_FACTOR) | (ratio < 1 / GLOBAL_FACTOR))
+    for i in np.flatnonzero(bad.to_numpy())[:10]:
+        problems.add(f"global_mfr {table['global_mfr'].iloc[i]:g} is {ratio.iloc[i]:.2g} times the mean of the "
+                     f"row's 17 segment MFRs ({mean.iloc[i]:.3g}): a global flow reserve lies near that mean",
+                     int(i) + 2, "global_mfr")
+
+
+def _same_studies(table: pd.DataFrame, means: dict[int, np.ndarray], problems: Problems) -> None:
+    """One study under two patients, by content (cardio.data.same_image): maps whose segment means, each channel
+    standardised, correlate at r >= 0.99. A re-export (a ring x sector table, another size) has other bytes."""
+    def standard(x: np.ndarray) -> np.ndarray:
+        return ((x - x.mean(axis=1, keepdims=True)) / (x.std(axis=1, keepdims=True) + 1e-9)).ravel()
+
+    same_image_problems(table, problems, "map", same_images({i: standard(v) for i, v in means.items()}), "study",
+                        "their 51 segment means (rest, stress, MFR)")
+
+
 def read_cohort(root: str | Path, allow_outside: bool = False, log=None, size: int | None = None,
                 orientation: Orientation = Orientation()) -> pd.DataFrame:
     """labels.csv of a perfusion cohort folder, typed and checked (every problem at once, every map read), the
     label derived when the table has none; `map` holds each record's absolute map path. `size` and `orientation`
     say how ring x sector tables become (3, size, size) maps (polar_table.py)."""
     table = read_table(root, SCHEMA, allow_outside=allow_outside, log=log,
-                       checks=[check_classes, check_maps(size, orientation)])
+                       checks=[check_classes, check_global_mfr, check_maps(size, orientation)])
     table[LABEL] = label_values(table)
     return table
 
@@ -146,7 +205,28 @@ def _read(path: Path, size: int | None, orientation: Orientation) -> np.ndarray:
     if flat:
         raise CardioError(f"holds one value in every pixel of its {', '.join(flat)} map(s) (a blank export, no "
                           "image); export the maps again, or leave the study out")
+    _check_plausible(m)
     return m
+
+
+def _check_plausible(m: np.ndarray) -> None:
+    """Values a perfusion study can hold: rest and stress in % of their maximum, a flow reserve within any tracer's
+    range, a stress map that is not the rest map."""
+    inside = aha17.image_labels(m.shape[-1]) > 0
+    for name, channel in zip(CHANNELS[:2], m[:2]):
+        peak = float(np.percentile(channel[inside], 99))
+        if not PERCENT_PEAK[0] <= peak <= PERCENT_PEAK[1]:
+            hint = " (fractions of 1? multiply by 100)" if 0 < peak <= 1.5 else ""
+            raise CardioError(f"holds a {name} map peaking at {peak:.3g}; a perfusion map is % of its maximum, "
+                              f"peaking near 100{hint}")
+    if np.array_equal(m[0], m[1]):
+        raise CardioError("holds a stress map equal to its rest map in every pixel: the rest scan given as stress? "
+                          "export the stress scan")
+    mfr = float(np.median(m[2][inside]))
+    if not 0 < mfr <= MFR_MEDIAN_MAX:
+        raise CardioError(f"holds an MFR map of median {mfr:.3g}; a myocardial flow reserve (stress / rest flow) "
+                          f"lies between about 0.5 and 6 with every tracer (above {MFR_MEDIAN_MAX:g}: a flow map, or "
+                          "scaled?)")
 
 
 def load_map(path: str | Path, size: int | None = None, orientation: Orientation = Orientation()) -> np.ndarray:

@@ -40,6 +40,8 @@ from cardio import Cache, CardioError, Cohort, write_csv
 from cardio.data.cohort import Column, Problems, Schema, read_records, read_table
 from cardio.data.files import npy_header
 from cardio.data.response import VolumetricResponse
+from cardio.data.same_image import same_image_problems, same_images
+from cardio_spect_polar import plausibility
 from cardio_spect_polar.dicom_io import GatedVolume, check_dicom_header, read_polar_map, read_volume, write_gated_dicom
 from cardio_spect_polar.orientation import Orientation
 from cardio_spect_polar.phantom import LATERAL_DEG, make_phantom
@@ -411,7 +413,11 @@ def read_whole(progress: Progress | None = None) -> Callable[[pd.DataFrame, Prob
     phase analysis uses (load_record: a volume's counts, gates that differ, a polar map's cells), each failure a
     problem of its line (cardio.data.cohort.read_records)."""
     def check(table: pd.DataFrame, problems: Problems) -> None:
-        read_records(table, problems, "file", lambda path, i: load_record(path), progress=progress, desc="scans")
+        read = read_records(table, problems, "file", lambda path, i: load_record(path), progress=progress,
+                            desc="scans")
+        # one scan under two patients, by content: a re-export (a .npy of a DICOM, rescaled) has other bytes
+        prints = {i: plausibility.fingerprint(r) for i, r in read.items() if isinstance(r, GatedVolume)}
+        same_image_problems(table, problems, "file", same_images(prints), "scan", "their counts")
     return check
 
 
@@ -446,6 +452,18 @@ def check_grid(grid: tuple[int, int]) -> Callable[[pd.DataFrame, Problems], None
                              f"maps are {expected} (rings, sectors: spect_polar.phase.rings and .sectors, where the "
                              "cohort has volumes); resample it to that grid", i + 2, "file")
     return check
+
+
+def check_volumes(table: pd.DataFrame, problems: Problems) -> None:
+    """read_table check: a baseline ESV above the EDV (the end-systolic volume is the smaller: exchanged columns, or
+    another patient's value)."""
+    if {"esv", "edv"} <= set(table.columns):
+        bad = (table["esv"] > table["edv"]).to_numpy()
+        for i in np.flatnonzero(bad)[:10]:
+            problems.add(f"esv {table['esv'].iloc[i]:g} ml exceeds edv {table['edv'].iloc[i]:g} ml: the "
+                         "end-systolic volume is the smaller one (columns exchanged?)", int(i) + 2, "esv")
+        if bad.sum() > 10:
+            problems.add(f"{int(bad.sum()) - 10} more row(s) whose esv exceeds their edv", None, "esv")
 
 
 def check_records(table: pd.DataFrame, problems: Problems) -> None:
@@ -486,7 +504,7 @@ def load_cohort(root: str | Path, schema: Schema = SCHEMA, *, table: str | None 
     the phase grid (rings, sectors) ready maps must share (check_grid); with `records` "read", every record read whole:
     read_whole), plus `kind` ('volume' | 'polar') per record; every problem of the table and its records is listed
     at once (CohortProblems)."""
-    checks = [check_records, *([check_grid(grid)] if grid else []),
+    checks = [check_records, check_volumes, *([check_grid(grid)] if grid else []),
               *([read_whole(progress)] if records == "read" else [])]
     out = read_table(root, schema, allow_outside=allow_outside, log=log, checks=checks, table=table)
     out.insert(out.columns.get_loc("file") + 1, "kind", [_record_kind(Path(p)) for p in out["file"]])
@@ -513,10 +531,17 @@ def log_orientation(table: pd.DataFrame, log: logging.Logger | None) -> None:
 
 
 def load_record(path: str | Path, kind: str | None = None) -> GatedVolume | np.ndarray:
-    """A volume (GatedVolume) or a polar map (ndarray), by kind or from the file itself."""
+    """A volume (GatedVolume) or a polar map (ndarray), by kind or from the file itself, checked for what a gated
+    perfusion SPECT can hold (plausibility.py)."""
     path = Path(path)
     kind = kind or _record_kind(path)
-    return read_volume(path) if kind == "volume" else read_polar_map(path)
+    if kind == "volume":
+        vol = read_volume(path)
+        plausibility.check_volume(vol)
+        return vol
+    arr = read_polar_map(path)
+    plausibility.check_phase_map(arr, str(path))
+    return arr
 
 
 def analyze_records(table: pd.DataFrame, harmonics: int = 1, *, progress: Progress | None = None,
@@ -531,11 +556,11 @@ def analyze_records(table: pd.DataFrame, harmonics: int = 1, *, progress: Progre
     paths = table["file"].to_numpy()
     vol_rows = np.flatnonzero(kinds == "volume")
     for i in np.flatnonzero(kinds == "polar").tolist():
-        results[i] = result_from_phase_map(read_polar_map(paths[i]), source=str(paths[i]))
+        results[i] = result_from_phase_map(np.asarray(load_record(paths[i], "polar")), source=str(paths[i]))
     starts = range(0, len(vol_rows), chunk)
     for s in progress(starts, desc="phase analysis", total=len(starts)):
         rows = vol_rows[s:s + chunk]
-        out = phase_analysis_batch([read_volume(paths[i]) for i in rows], harmonics, **phase_options)
+        out = phase_analysis_batch([load_record(paths[i], "volume") for i in rows], harmonics, **phase_options)
         for i, r in zip(rows.tolist(), out):
             results[i] = r
     return [results[i] for i in range(len(table))]

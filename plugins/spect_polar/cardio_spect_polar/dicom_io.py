@@ -73,6 +73,11 @@ class GatedVolume:
         return int(self.data.shape[1])
 
 
+# A SPECT voxel: about 2-3 mm for a zoomed or CZT reconstruction, 6-7 mm for a 64 x 64 matrix (the real NM sample's
+# 3.1 x 6.2 mm); outside this range the header's spacing is in another unit or belongs to another image.
+VOXEL_MM = (1.5, 15.0)
+
+
 def _name(path) -> str:
     return str(path)
 
@@ -231,10 +236,28 @@ def check_dicom_header(path: str | Path, pixels: bool = True) -> HeaderFacts:
         need = n_frames * int(ds.Rows) * int(ds.Columns) * -(-int(ds.get("BitsAllocated", 16)) // 8)
         if len(ds.PixelData) < need:
             raise CardioError(f"{path}: pixel data holds {len(ds.PixelData)} bytes, not the {need} of "
-                              f"NumberOfFrames x Rows x Columns = {n_frames} x {ds.Rows} x {ds.Columns}")
+                              f"NumberOfFrames x Rows x Columns = {n_frames} x {ds.Rows} x {ds.Columns}: a file "
+                              "truncated (cut short in a copy or transfer), or a header whose sizes are wrong")
     slot_vec, slice_vec, n_slots, gated, _ = _frame_grid(ds, n_frames, path)
     _check_grid(slot_vec, slice_vec, n_slots, path)
+    _check_spacing(ds, path)
     return HeaderFacts(n_slots if gated else 1, from_header(ds, path, slice_vec))
+
+
+def _check_spacing(ds: Dataset, path: Path) -> None:
+    """The header's pixel and slice spacing within what a SPECT reconstructs (VOXEL_MM): another unit (cm) or
+    another image's would give the heart a wrong size."""
+    pixel = _numbers(ds, "PixelSpacing", path, count=2)
+    between = _numbers(ds, "SpacingBetweenSlices", path) or _numbers(ds, "SliceThickness", path)
+    low, high = VOXEL_MM
+    spacings: tuple[tuple[str, float | None], ...] = (
+        ("PixelSpacing", pixel[0] if pixel else None),
+        ("SpacingBetweenSlices (else SliceThickness)", between[0] if between else None))
+    for what, mm in spacings:
+        if mm is not None and not low <= abs(mm) <= high:
+            hint = " (written in cm?)" if abs(mm) < low else ""
+            raise CardioError(f"{path}: {what} is {abs(mm):g} mm{hint}; a SPECT voxel is {low:g}-{high:g} mm, so "
+                              "the heart's size would be wrong: correct the header")
 
 
 def _check_grid(slot_vec: np.ndarray, slice_vec: np.ndarray, n_slots: int, path: Path) -> None:

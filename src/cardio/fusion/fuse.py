@@ -161,10 +161,10 @@ def read_modality(run: Path, model: str | None, name: str | None) -> tuple[Modal
         return None, [p for p in (why, why_inner) if p]
     label = str(cfg["label"])
     binary = sorted(outer.loc[outer["kind"] == "binary", "task"].astype(str).unique())
-    task = label if label in binary else (binary[0] if len(binary) == 1 else None)  # e.g. ecg's crt_response
+    task = label if label in binary else (binary[0] if len(binary) == 1 else None)  # a task named otherwise
     if task is None:
         return None, [f"{run}: no binary task of the label {label!r} among its tasks {binary}"]
-    if task != label:  # one outcome under two names (ecg_transfer's task crt_response is its label): said, once
+    if task != label:  # one outcome under two names (a plugin naming its task otherwise than its label): said, once
         print(f"cardio: {run}: its task {task!r} is its label {label!r}; fused as {label!r}", file=sys.stderr)
     models = sorted(outer.loc[outer["task"].astype(str) == task, "model"].astype(str).unique())
     ref = cfg["stats"].get("reference")

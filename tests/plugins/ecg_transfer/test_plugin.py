@@ -141,7 +141,7 @@ def test_cardio_run_end_to_end(tmp_path, mitdb_dir):
     assert "figures/pretrain_confusion_resnet18.png" in md
     assert report_page_check(out) == []  # in Chromium: fits 1280 px, every figure shows, the parts in order
     figures = {p.name for p in (out / "figures").glob("*.png")}
-    assert {"roc_crt_response.png", "pretrain_confusion_resnet18.png", "gradcam_transfer.png"} <= figures
+    assert {"roc_responder.png", "pretrain_confusion_resnet18.png", "gradcam_transfer.png"} <= figures
 
     # no hidden generating parameter of the synthetic cohort reached the outputs
     assert not any(c.startswith("_") for c in pred.columns)

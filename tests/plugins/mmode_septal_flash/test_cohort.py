@@ -235,3 +235,22 @@ def test_pixel_spacing_from_the_dicom_regions_or_the_table_and_the_report_says_w
     m = MMode()
     assert "90 mm on 1 of 3 records" in line_statement(pd.DataFrame({"line_mm": [90.0, np.nan, np.nan]}), m)
     assert "0.6 x the image width in pixels for all 2" in line_statement(pd.DataFrame({"line_mm": [np.nan] * 2}), m)
+
+
+def test_one_clip_re_encoded_under_a_new_patient_is_named_by_its_clip(small_cohort, tmp_path):
+    """Issue 55: the copy was named by its septum file's bytes only; its clip, re-encoded as AVI (other bytes), is
+    now named by content (cardio.data.same_image.same_cines), and the clean cohort raises no such line."""
+    from cardio.data.cine import write_video
+
+    assert len(cohort.read_labels(small_cohort, records="read")) == 12
+    root = shutil.copytree(small_cohort, tmp_path / "c")
+    table = pd.read_csv(root / "labels.csv")
+    write_video(root / "sequences" / "SF9001.avi", np.load(root / "sequences" / "SF0004.npy"), 50.0)
+    shutil.copy(root / "septum" / "SF0004.csv", root / "septum" / "SF9001.csv")
+    extra = table[table["patient_id"] == "SF0004"].assign(patient_id="SF9001", sequence="sequences/SF9001.avi")
+    pd.concat([table, extra]).to_csv(root / "labels.csv", index=False)
+    with pytest.raises(CohortProblems) as err:
+        cohort.read_labels(root, records="read")
+    lines = [str(p) for p in err.value.problems]
+    assert any("sequences/SF0004.npy (line 5, patient 'SF0004') and sequences/SF9001.avi (line 14, patient 'SF9001') "
+               "hold one clip" in line for line in lines), lines

@@ -89,7 +89,8 @@ def test_bad_maps_and_labels_are_clear_errors(tmp_path):
     with pytest.raises(CardioError, match="not found"):
         cohort.load_map(tmp_path / "missing.npy")
     (tmp_path / "c" / "maps").mkdir(parents=True)
-    np.save(tmp_path / "c" / "maps" / "A.npy", np.random.default_rng(0).random((3, 8, 8), np.float32))
+    scale = np.array([100, 100, 4], np.float32)[:, None, None]  # rest and stress in %, a flow reserve (plausible)
+    np.save(tmp_path / "c" / "maps" / "A.npy", np.random.default_rng(0).random((3, 8, 8), np.float32) * scale)
     (tmp_path / "c" / "labels.csv").write_text("patient_id,age\nA,61\n")
     # targets may be absent (a cohort to predict): read as missing; a run's checks refuse a target with no value
     table = cohort.read_cohort(tmp_path / "c")

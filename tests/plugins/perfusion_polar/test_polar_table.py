@@ -66,7 +66,7 @@ def test_every_numbering_of_one_map_reads_the_same(tmp_path):
     """One polar grid written under four numberings (first ring apex/base, sector 0 anywhere, either direction)
     is the same image once read with its own numbering."""
     rng = np.random.default_rng(0)
-    grid = rng.random((3, 8, 36)) * 100
+    grid = rng.random((3, 8, 36)) * np.array([100, 100, 4])[:, None, None]  # rest %, stress %, MFR
     reference = polar_table.to_image(grid, 32, Orientation())
     r, s = np.arange(8), np.arange(36)
     for o in (Orientation("base", 0.0, "counterclockwise"), Orientation("apex", 90.0, "clockwise"),

@@ -41,8 +41,10 @@ def _map_column(value: str):
 
 
 def _noise(shape: tuple[int, ...]) -> np.ndarray:
-    """A map of another shape whose pixels vary (a constant map is a problem of its own: a blank export)."""
-    return np.random.default_rng(0).random(shape, dtype=np.float32)
+    """A map of another shape whose pixels vary (a constant map is a problem of its own: a blank export), its values
+    plausible (rest and stress in %, a flow reserve: implausible values are problems of their own)."""
+    scale = np.array([100, 100, 4], np.float32)[:, None, None]
+    return np.random.default_rng(0).random(shape, dtype=np.float32) * scale[:shape[0]]
 
 
 CASES = [
@@ -86,7 +88,8 @@ CASES = [
      "'impaired_mfr': the column is 1 in every"),
     ("labels-label-computed-constant",
      lambda d: _csv(d, lambda t: t.drop(columns=["impaired_mfr"]).assign(**{f"mfr_seg{i:02d}": 3.0
-                                                                             for i in range(1, 18)})),
+                                                                             for i in range(1, 18)},
+                                                                          global_mfr=3.0)),
      "impaired_mfr (derived: mean of the 17 segment MFRs < 2.0) is 0 in every"),
     ("labels-mfr-text", lambda d: _csv(d, lambda t: _first(t, "mfr_seg01", "high")),
      "'mfr_seg01': must be a finite number"),
