@@ -270,10 +270,10 @@ def test_the_optimizer_step_is_fused_where_the_class_has_it_unless_the_config_sa
 
 
 def test_channels_last_picks_the_3d_format_for_video():
-    from cardio.engine import _memory_format
+    from cardio.engine.device import memory_format
 
-    assert _memory_format(4) is torch.channels_last and _memory_format(5) is torch.channels_last_3d
-    assert _memory_format(3) is None
+    assert memory_format(4) is torch.channels_last and memory_format(5) is torch.channels_last_3d
+    assert memory_format(3) is None
 
 
 # --------------------------------------------------------------------------- hooks, in process
