@@ -3,6 +3,7 @@ memory format and placement of a batch."""
 from __future__ import annotations
 
 import os
+import platform
 from contextlib import contextmanager
 
 import torch
@@ -45,8 +46,6 @@ def device_name(device: torch.device) -> str:
     """What the run ran on, for run.json and figures: the GPU's name, or the CPU's."""
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
-    import platform
-
     return f"CPU {platform.processor() or platform.machine()} ({os.cpu_count()} logical cores)"
 
 

@@ -16,6 +16,7 @@ import torch.distributed as dist
 from torch import nn
 from torch.utils.data import Dataset
 
+import cardio_stats as stats
 from cardio.config import core_defaults
 from cardio.data import CardioError
 from cardio.data.spreadsheet import write_csv
@@ -390,8 +391,6 @@ def threshold(model: nn.Module, val_set: Dataset, ctx, rule: str = "youden", out
     `output` picks one column of a multi-output model. Rows whose target is missing (NaN) are left out; where the
     rows left hold one class or none, `fallback` is the threshold (None: a CardioError).
     """
-    import cardio_stats as stats
-
     y = np.asarray([val_set[i][1].item() for i in range(dataset_size(val_set))]) if not hasattr(val_set, "y") \
         else np.asarray(val_set.y)
     if output is not None and y.ndim == 2:
