@@ -13,6 +13,7 @@ import pytest
 import torch
 
 from cardio import engine
+from cardio.engine import checkpoints  # where save_later and the checkpoint timer look up what a test patches
 from cardio.testing import cpu_context, train_settings
 
 # Many epochs with early stopping off, so a kill right after epoch 2's checkpoint lands inside training
@@ -161,9 +162,9 @@ def test_checkpoints_come_by_time_and_at_the_end(tmp_path, monkeypatch):
     written = []
     engine.flush_checkpoints()  # an earlier fit's last checkpoint is not this test's
     real_save = engine.save_atomic
-    monkeypatch.setattr(engine, "save_atomic", lambda obj, path: (written.append(path.name), real_save(obj, path)))
+    monkeypatch.setattr(checkpoints, "save_atomic", lambda obj, path: (written.append(path.name), real_save(obj, path)))
     ticks = iter(range(0, 10_000, 25))  # each reading of the clock is 25 s later
-    monkeypatch.setattr(engine, "_clock", lambda: float(next(ticks)))
+    monkeypatch.setattr(checkpoints, "clock", lambda: float(next(ticks)))
     _toy_fit(cpu_context(tmp_path / "timed"), checkpoint_every_s=60.0)
     engine.flush_checkpoints()  # fit returns while the writer's thread may still write its last checkpoint
     # start at 0 s; epochs end at 25, 50, 75 (due: write, 100), 125, 150 (due, but epoch 5 is the end anyway)
@@ -224,7 +225,7 @@ def test_sigterm_checkpoints_then_stops_and_the_resume_is_bit_identical(tmp_path
     epochs_written = []
     engine.flush_checkpoints()  # the fits above may still be writing their last checkpoint
     real_save = engine.save_atomic
-    monkeypatch.setattr(engine, "save_atomic", lambda obj, path: (
+    monkeypatch.setattr(checkpoints, "save_atomic", lambda obj, path: (
         epochs_written.append(obj["state"]["epoch"]) if path.name == "mlp.pt" else None, real_save(obj, path)))
     previous = signal.signal(signal.SIGUSR2, note)
     try:

@@ -10,6 +10,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 import cardio
 
 REPO = Path(__file__).resolve().parents[2]
@@ -63,6 +65,8 @@ def test_the_services_exist_and_import_no_cardio_package_no_torch_and_no_pluggy(
 
 
 def test_plugins_use_only_the_public_api_and_never_another_plugin():
+    from cardio import engine  # here, not at the top: it imports torch
+
     public = set(cardio.__all__)
     bad = []
     for package in sorted((REPO / "plugins").glob("*/cardio_*")):
@@ -78,6 +82,11 @@ def test_plugins_use_only_the_public_api_and_never_another_plugin():
                             if n not in public and not _public(f"cardio.{n}")]
                 elif top == "cardio" and not _public(mod) and not all(_public(f"{mod}.{n}") for n in names or ["?"]):
                     bad.append(f"{where} imports {mod}, not a documented submodule")
+                elif mod.startswith("cardio.engine."):  # the engine's modules are its inside; engine.__all__ its API
+                    bad.append(f"{where} imports {mod}; import from cardio.engine")
+                elif mod == "cardio.engine":
+                    bad += [f"{where} imports cardio.engine.{n}, which is not in engine.__all__" for n in names
+                            if n not in engine.__all__]
     assert not bad, "\n".join(bad)
 
 
@@ -98,8 +107,11 @@ def test_no_function_is_longer_than_80_lines():
 
 def _lint_imports(cwd: Path, pythonpath: Path | None = None) -> subprocess.CompletedProcess:
     env = {**os.environ, **({"PYTHONPATH": str(pythonpath)} if pythonpath else {})}
-    lint = Path(sys.executable).with_name("lint-imports")
-    return subprocess.run([str(lint), "--no-cache"], cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
+    # lint-imports by this interpreter: the script's own shebang may name another venv's (a copied venv), which would
+    # check that venv's cardio, not this one's
+    code = "from importlinter.cli import lint_imports_command; lint_imports_command()"
+    return subprocess.run([sys.executable, "-c", code, "--no-cache"], cwd=cwd, env=env, capture_output=True,
+                          text=True, timeout=300)
 
 
 def test_the_import_contracts_hold():
@@ -122,12 +134,29 @@ def test_an_import_running_back_up_breaks_a_contract(tmp_path):
     assert "cardio.data.files -> cardio.cli" in run.stdout, run.stdout[-3000:]
 
 
+@pytest.mark.parametrize("module, planted", [("losses", "from cardio.engine.optim import make_optimizer"),
+                                             ("device", "from cardio.engine.data import ArrayDataset")])
+def test_an_engine_concern_importing_another_breaks_the_engine_contract(tmp_path, module, planted):
+    """The engine's layers can fail: in a copy, one concern importing another (losses -> optim, beside it) or the
+    device importing what stands on it (data) breaks the engine contract, naming the import."""
+    shutil.copytree(REPO / "src", tmp_path / "src", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy(REPO / "pyproject.toml", tmp_path)
+    path = tmp_path / "src" / "cardio" / "engine" / f"{module}.py"
+    path.write_text(path.read_text() + f"\n{planted}  # noqa: E402,F401\n")
+    run = _lint_imports(tmp_path, tmp_path / "src")
+    assert run.returncode != 0, run.stdout[-3000:]
+    assert "the engine: the loop, its concerns beside each other, the device BROKEN" in run.stdout, run.stdout[-3000:]
+    assert f"cardio.engine.{module} is not allowed to import {planted.split()[1]}" in run.stdout, run.stdout[-3000:]
+
+
 def test_the_core_keeps_only_its_entry_points_at_the_top_level():
     """A newcomer reads the folder as the architecture: the packages by role, and at the top only the CLI, the
-    config, the context, the hook specs, plugin loading, the engine and the testing API."""
+    config, the context, the hook specs, plugin loading and the testing API; the engine is a package of its concerns
+    (engine/: the loop, checkpoints, optimizers, losses, data, the device...; pyproject's engine contract)."""
     top = {p.stem for p in (REPO / "src" / "cardio").glob("*.py")}
-    assert top == {"__init__", "cli", "config", "context", "hookspecs", "plugins", "engine", "testing",
+    assert top == {"__init__", "cli", "config", "context", "hookspecs", "plugins", "testing",
                    "plugin_contract"}, sorted(top)
+    assert (REPO / "src" / "cardio" / "engine" / "__init__.py").is_file()
 
 
 def test_the_old_flat_module_names_still_import_as_the_same_modules():

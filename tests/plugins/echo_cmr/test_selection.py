@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from cardio import engine
+from cardio.engine import checkpoints  # where save_later looks up save_atomic (patched below)
 from cardio.testing import train_settings
 
 pytest.importorskip("cardio_echo_cmr")
@@ -146,7 +147,7 @@ def test_a_fit_killed_at_any_write_of_the_writer_thread_resumes_exactly(tmp_path
     def counting(obj, path):
         count["n"] += 1
         real_save(obj, path)
-    monkeypatch.setattr(engine, "save_atomic", counting)
+    monkeypatch.setattr(checkpoints, "save_atomic", counting)
     _fit(tmp_path / "count")
     engine.flush_checkpoints()
     total = count["n"]
@@ -159,14 +160,14 @@ def test_a_fit_killed_at_any_write_of_the_writer_thread_resumes_exactly(tmp_path
             if calls["n"] == k:
                 raise _Killed
             real_save(obj, path)
-        monkeypatch.setattr(engine, "save_atomic", failing)
+        monkeypatch.setattr(checkpoints, "save_atomic", failing)
         out = tmp_path / f"killed{k}"
         try:
             _fit(out)
             engine.flush_checkpoints()
         except _Killed:
             pass
-        monkeypatch.setattr(engine, "save_atomic", real_save)
+        monkeypatch.setattr(checkpoints, "save_atomic", real_save)
         (nets2, best2), resumed = _fit(out)
         assert best2 == best and resumed.scores == whole.scores, k
         for epoch in set(best.values()):
