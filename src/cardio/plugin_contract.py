@@ -20,9 +20,12 @@ from typing import Any
 import pytest
 
 from cardio import config as config_mod
+from cardio import plugins
 from cardio.data import CardioError
+from cardio.data.cohort import LEVELS, CohortProblems, read_table
 from cardio.data.pseudonyms import pseudonym_key, pseudonyms
-from cardio.hookspecs import hookimpl
+from cardio.hookspecs import REQUIRED_HOOKS, hookimpl
+from cardio.study import bundle
 from cardio.testing import (
     PLANTS,
     check_refused,
@@ -38,6 +41,7 @@ from cardio.testing import (
     second_intervals,
     split_overlaps,
 )
+from cardio_stats import aggregate_scores
 
 
 @dataclass(frozen=True)
@@ -47,7 +51,6 @@ class Controls:
     the labels permuted; the interval covers `chance`). The estimates are the headline pooled `metric` of `model`
     and `task` (every model's or task's where None; cardio.testing.headline: K folds: the cross-validated AUC,
     so a control needs K >= 5 to have power; benchmarks/controls.py measures a pair over seeds)."""
-
     sets: tuple[str, ...]
     planted: tuple[str, ...] = ()
     neutral: tuple[str, ...] = ("cohort.permute_labels=true",)
@@ -67,7 +70,6 @@ class Contract:
     `plant_files(root, table) -> table`: puts PLANTS into the headers of the plugin's own file formats (WFDB header
     comments, DICOM from another format); the suite plants the ids, file names, a free-text column and the headers of
     DICOM files itself."""
-
     plugin: str
     run: tuple[str, ...] = ()
     controls: Controls | None = None
@@ -76,7 +78,6 @@ class Contract:
 
 class KeepFinalModel:
     """An add-on (registered in process) that keeps the final model the core exports, to compare with its import."""
-
     __name__ = "keep_final_model"
 
     def __init__(self) -> None:
@@ -92,7 +93,6 @@ class KeepFinalModel:
 @dataclass
 class LoadedCohort:
     """A plugin's manager (the modality and the add-ons), a resolved config and the Cohort its cardio_load returned."""
-
     pm: Any
     config: dict
     cohort: Any
@@ -101,16 +101,12 @@ class LoadedCohort:
 
 def _hook_args(pm, plugin: str, cfg: dict, ctx) -> dict:
     """config, the plugin's settings built from it, and ctx: the arguments the core passes every stage hook."""
-    from cardio import plugins
-
     return {"config": cfg, "settings": config_mod.plugin_settings(plugins.info(pm, plugin), cfg), "ctx": ctx}
 
 
 def load_cohort(plugin: str, sets: Sequence[str], where: str | Path | None, work: Path) -> LoadedCohort:
     """The plugin's cardio_load on folder `where` (None: the synthetic cohort it writes), in process, with the
     config `sets` give and a context and cache in `work`; the plugin's Schema beside it."""
-    from cardio import plugins
-
     pm = plugins.select(plugins.get_plugin_manager(), plugin)
     cfg = plugin_config(plugin, (*sets, f"cohort.dir={where if where else 'null'}", f"cache_dir={work / 'cache'}"))
     ctx = context(work / "ctx", cache_dir=work / "cache", seed=int(cfg["seed"]))
@@ -234,7 +230,6 @@ def _planted(root: Path, raw: Any, typed: Any, loaded: LoadedCohort,
 @dataclass
 class Planted:
     """The contract's cohort folder and the MRN-like ids planted in it besides PLANTS' own."""
-
     root: Path
     others: list[str]
 
@@ -243,8 +238,6 @@ def contract_cohort(contract: Contract, synthetic: Path, dest: Path) -> Planted:
     """The plugin's synthetic cohort (a copy at dest) as the contract checks it: patients of several records, targets
     missing patient by patient and target by target, and identifiers planted everywhere a real cohort holds them."""
     import shutil
-
-    from cardio.data.cohort import read_table
 
     loaded = load_cohort(contract.plugin, contract.run, synthetic, dest.with_name(dest.name + "-work"))
     shutil.copytree(synthetic, dest)
@@ -290,8 +283,6 @@ def _outside(root: Path, raw: Any, typed: Any, schema: Any, row: int) -> tuple[s
 def check_outside_path(contract: Contract, synthetic: Path, work: Path) -> None:
     """A file named outside the cohort folder is the one problem of the table (its line and column, the switch that
     allows it), through cardio_load and `cardio validate`; with cohort.allow_outside_paths the table loads."""
-    from cardio.data.cohort import CohortProblems, read_table
-
     good = load_cohort(contract.plugin, contract.run, synthetic, work / "good")
     bad, raw = _copy(synthetic, work / "outside")
     column, raw = _outside(bad, raw, read_table(synthetic, good.schema), good.schema, 1)
@@ -321,8 +312,6 @@ def check_every_problem_at_once(contract: Contract, synthetic: Path, work: Path)
     rest, before it writes anything."""
     import re
 
-    from cardio.data.cohort import read_table
-
     good = load_cohort(contract.plugin, contract.run, synthetic, work / "good")
     bad, raw = _copy(synthetic, work / "damaged")
     column, raw = _outside(bad, raw, read_table(synthetic, good.schema), good.schema, 1)
@@ -346,8 +335,6 @@ def check_every_problem_at_once(contract: Contract, synthetic: Path, work: Path)
 
 def check_listed(plugin: str) -> None:
     """`cardio plugins` lists the plugin as a modality with the required hooks and the schema hook, no error."""
-    from cardio.hookspecs import REQUIRED_HOOKS
-
     listed = invoke("plugins", "--json")
     assert listed.exit_code == 0, listed.stderr[-2000:]
     (row,) = [r for r in json.loads(listed.stdout) if r["name"] == plugin]
@@ -359,8 +346,6 @@ def check_schema(plugin: str, loaded: LoadedCohort, synthetic: Path, work: Path)
     """The schema describes every column; the Cohort declares the schema's level and aggregation; `cardio new-cohort`
     writes the schema's table (header only, which the reader refuses as empty) and a README of every column; and the
     plugin's own cohort reads through the core's one reader, patient for patient."""
-    from cardio.data.cohort import LEVELS, CohortProblems, read_table
-
     schema, cohort = loaded.schema, loaded.cohort
     described = schema.describe()
     assert described["description"].str.strip().str.len().gt(0).all(), described[["column", "description"]]
@@ -393,8 +378,6 @@ def check_moved_keys(plugin: str, work: Path) -> None:
     with --set, is refused naming its new key; on the command line and in a config file, in one line, before any
     run folder exists."""
     import yaml
-
-    from cardio import plugins
 
     pm = plugins.select(plugins.get_plugin_manager(), plugin)
     info = plugins.info(pm, plugin)
@@ -461,8 +444,6 @@ def check_settings(plugin: str, work: Path) -> None:
     `cardio config` prints every key with its doc, as YAML that reads back as the defaults."""
     import yaml
 
-    from cardio import plugins
-
     info = plugins.info(plugins.select(plugins.get_plugin_manager(), plugin), plugin)
     settings = info.settings
     if settings is None:
@@ -516,7 +497,6 @@ def _nested(dotted: str, value: Any) -> dict:
 class Finished:
     """The contract's run on its cohort: the run folder, its cache, the final model object(s) the core exported,
     what the run and `cardio predict` printed, and `cardio predict`'s output on the same cohort."""
-
     run: Path
     cache: Path
     final: list
@@ -623,9 +603,6 @@ def _arrays_equal(a: Any, b: Any) -> bool:
 def check_bundle(contract: Contract, finished: Finished, work: Path) -> None:
     """The bundle holds the final model bit for bit: every array and param the final model exports, and its import
     exports every array back unchanged."""
-    from cardio import plugins
-    from cardio.study import bundle
-
     info, state, cfg = bundle.read(finished.run)
     assert info["plugin"] == contract.plugin and len(finished.final) == 1
     pm = plugins.select(plugins.get_plugin_manager(), contract.plugin)
@@ -642,8 +619,6 @@ def check_bundle(contract: Contract, finished: Finished, work: Path) -> None:
 
 def _at_level(table: Any, cohort: Any) -> Any:
     """Record scores as the core reports them at the plugin's level (Cohort.level and aggregate)."""
-    from cardio_stats import aggregate_scores
-
     column, _ = _units(cohort)
     if column == "record_id":
         return table
@@ -658,9 +633,6 @@ def check_round_trip(contract: Contract, planted: Planted, finished: Finished, w
     `cardio predict` writes those scores at the plugin's level."""
     import numpy as np
     import pandas as pd
-
-    from cardio import plugins
-    from cardio.study import bundle
 
     _, state, cfg = bundle.read(finished.run)
     cfg = {**cfg, "cohort": {**cfg["cohort"], "dir": str(planted.root)}}
@@ -734,7 +706,6 @@ class ContractSuite:
     (with `cardio predict`) serve every test. A subclass may add the plugin's own tests on the same fixtures:
     `synthetic` (the plugin's synthetic cohort folder), `planted` (the contract cohort), `loaded` (it, as cardio_load
     returns it), `finished` (the run, its cache, the final model, `cardio predict`'s folder)."""
-
     contract: Contract
 
     @pytest.fixture(scope="class")

@@ -17,8 +17,13 @@ from pathlib import Path
 from typing import Any
 
 from cardio import config as config_mod
+from cardio import plugins
+from cardio.cli import main
 from cardio.context import RunContext, new_context
-from cardio.data import CardioError
+from cardio.data import PARTS, CardioError, make_folds
+from cardio.execution.run import run_study
+from cardio_stats import paired_test
+from cardio_stats.formatting import HEADLINE_AUC
 
 
 def context(out_dir: str | Path, *, device: str = "cpu", seed: int = 0,
@@ -42,8 +47,6 @@ def train_settings(**overrides: Any) -> dict:
 
 def plugin_config(plugin: str, sets: Sequence[str] = (), config_file: str | Path | None = None) -> dict:
     """A plugin's resolved config (core defaults < plugin < profile < file < --set), as a run would have it."""
-    from cardio import plugins
-
     loaded = plugins.get_plugin_manager()
     pm = plugins.select(loaded, plugin)
     info = plugins.info(pm, plugin)
@@ -57,8 +60,6 @@ def run_plugin(plugin: str, out_dir: str | Path, sets: Sequence[str] = (), *, ca
 
     `register` adds plugin objects that are not installed; `cache_dir` defaults to out_dir's sibling `cache`.
     """
-    from cardio.execution.run import run_study
-
     out_dir = Path(out_dir)
     cache = Path(cache_dir) if cache_dir else out_dir.parent / "cache"
     sets = (*sets, f"cache_dir={cache}")
@@ -97,8 +98,6 @@ def invoke(*args: str, cwd: str | Path | None = None) -> CliResult:
     import os
 
     from click.testing import CliRunner
-
-    from cardio.cli import main
 
     here = os.getcwd()
     if cwd is not None:
@@ -145,8 +144,6 @@ def drive_patients(n: int, seed: int = 0) -> Any:
 
 def write_modality(plugin: str, patients: Any, dest: str | Path, seed: int = 3, sets: Sequence[str] = ()) -> Path:
     """The plugin's cardio_write_synthetic through the plugin manager, with its config and `sets`."""
-    from cardio import plugins
-
     pm = plugins.select(plugins.get_plugin_manager(), plugin)
     cfg = plugin_config(plugin, sets)
     return pm.hook.cardio_write_synthetic(patients=patients, dest=Path(dest), seed=seed, config=cfg,
@@ -185,8 +182,6 @@ def headline(metrics: dict, metric: str = "auc", *, model: str, task: str | None
     """The pooled row of one model (and task) that the performance table leads with: for an AUC, the first of
     cardio_stats.formatting.HEADLINE_AUC the run has (with K folds the cross-validated one, which counts training
     variability; `pooled`'s default DeLong row treats the K models as one). What a control asserts on."""
-    from cardio_stats.formatting import HEADLINE_AUC
-
     rows = pooled(metrics, metric, model=model, task=task, method=None)
     if metric == "auc":
         rows = sorted((e for e in rows if e.get("method") in HEADLINE_AUC),
@@ -200,8 +195,6 @@ def paired(metrics: dict, model_a: str, model_b: str, *, task: str | None = None
     """The headline paired AUC difference A - B of a run (first repeat, no subgroup; cardio_stats.paired_test's
     interval="cv": with K folds the cross-validated difference, else DeLong's), as
     {"estimate", "ci_low", "ci_high", "method", "p_value"}: what a difference control asserts on."""
-    from cardio_stats import paired_test
-
     tests = [t for t in metrics["tests"] if t.get("fold", "pooled") == "pooled" and t.get("subgroup") is None
              and t.get("repeat", 0) == 0 and (task is None or t.get("task") == task)]
     found = paired_test(tests, model_a, model_b, interval="cv")
@@ -238,8 +231,6 @@ def split_overlaps(table: Any, cv: dict, label: str | None, seeds: Iterable[int]
 
     What every plugin's cohort test asserts on its own generated cohort with several records per patient.
     """
-    from cardio.data import make_folds
-
     found = []
     for seed in seeds:
         for fold in make_folds(table, cv, label, seed):
@@ -426,8 +417,6 @@ def report_page(run_dir: str | Path, width: int = 1280, timeout: float = 120.0) 
 def report_page_problems(page: dict, width: int = 1280) -> list[str]:
     """What is wrong with a measured report page (report_page), in words; [] when nothing: it scrolls sideways, an
     image did not load, a table overflows its box, a link leads nowhere, or its parts are out of the paper's order."""
-    from cardio.data import PARTS
-
     order = [*PARTS, "tables", "tripod"]
     problems = []
     if page["width"] > min(width, page["viewport"]):

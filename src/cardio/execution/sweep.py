@@ -43,8 +43,14 @@ from cardio import plugins
 from cardio.data import CardioError, LogFormat, folders
 from cardio.data.cache import write_text_atomic
 from cardio.data.spreadsheet import write_csv
-from cardio.execution import permutation
+from cardio.execution import executors, permutation
+from cardio.execution.executors import job_folder
+from cardio.execution.run import run_study
+from cardio.report.figures import save_figure
 from cardio.study import tasks
+from cardio.study.record import read_run_json, run_config
+from cardio_stats import StatsError, auc, evaluate_predictions, format_ci
+from cardio_stats.evaluate import reference_of
 
 OPTIMISM = ("The best setting's CV estimate is optimistic: the setting was chosen on the same folds it is scored on; "
             "use --nested for an estimate of the choose-the-best recipe.")
@@ -63,7 +69,6 @@ except ImportError:  # the cluster extra of cardio's checkout: .venv/bin/python 
 @dataclass(frozen=True)
 class RunSpec:
     """One run of a sweep: what `cardio run` would be given for it."""
-
     plugin: str
     config_file: str | None
     sets: tuple[str, ...]
@@ -76,15 +81,12 @@ class RunSpec:
 class RunCall(submitit.helpers.Checkpointable if submitit else object):  # type: ignore[misc]
     """A whole run in a process or job of its own (inline inside it); requeued on preemption, it continues
     from the run's done markers and the engine's checkpoints."""
-
     def __call__(self, spec: RunSpec) -> str:
         return str(make_run(spec))
 
 
 def make_run(spec: RunSpec) -> Path:
     """The run of `spec` through run_study, inline: new, or continued when its folder holds a partial one."""
-    from cardio.execution.run import run_study
-
     return run_study(spec.plugin, spec.config_file, spec.sets, spec.device, spec.out, seed=spec.seed,
                      register=spec.register, executor="inline")
 
@@ -92,7 +94,6 @@ def make_run(spec: RunSpec) -> Path:
 @dataclass(frozen=True)
 class Member:
     """A setting × seed of the sweep and its run."""
-
     setting: str
     values: tuple[tuple[str, str], ...]
     seed: int
@@ -167,8 +168,6 @@ def members(plugin: str, config_file: str | None, sets: Sequence[str], grid: lis
 def run_state(member: Member, info: plugins.PluginInfo) -> str:
     """finished | partial | new. A finished run of another config under the same folder stops the sweep: its
     numbers would be mixed into this sweep's summary."""
-    from cardio.study.record import read_run_json, run_config
-
     run_dir = member.run_dir
     if not (run_dir / "run.json").exists():
         return "partial" if run_dir.exists() and any(run_dir.iterdir()) else "new"
@@ -217,8 +216,6 @@ def _submitit() -> Any:
 
 def _local(todo: list[Member], cfg: dict, folder: Path, log: logging.Logger) -> None:
     """A process per run, at most executor.workers at once (one per GPU with GPUs): executors.throttle."""
-    from cardio.execution import executors
-
     by_name = {str(m.run_dir): m for m in todo}
 
     def start(name: str, slot: int | None):
@@ -235,8 +232,6 @@ def _local(todo: list[Member], cfg: dict, folder: Path, log: logging.Logger) -> 
 
 def _slurm(todo: list[Member], cfg: dict, folder: Path, out: Path, log: logging.Logger) -> bool:
     """One job array of whole runs (at most executor.workers at once); True when it was waited for."""
-    from cardio.execution import executors
-
     _submitit()
     executor = executors.slurm_executor(cfg, folder, todo[0].spec.plugin)
     with executor.batch():
@@ -286,7 +281,6 @@ def _record(out: Path, **fields: Any) -> None:
 @dataclass(frozen=True)
 class Selection:
     """Which pooled estimate ranks the settings."""
-
     metric: str = "auc"
     model: str | None = None
     task: str | None = None
@@ -363,7 +357,6 @@ def _sweep(plugin: str, info: plugins.PluginInfo, cfg: dict, base: dict, root: P
             raise CardioError(f"the sweep's slurm job array {_queued(root)} is still queued or running; run the same "
                               "command again when it has ended (cardio status RUN follows each run)")
         os.environ["SUBMITIT_PREEMPT_SIGNAL"] = str(cfg["executor"]["signal"])
-        from cardio.execution.executors import job_folder
 
         if cfg["executor"]["name"] == "inline":
             _inline(todo, log)
@@ -442,7 +435,6 @@ def seed_means(runs: pd.DataFrame) -> pd.DataFrame:
 @dataclass(frozen=True)
 class Ranking:
     """The settings ranked on one pooled estimate: per run and per setting (mean over seeds), and the best."""
-
     metric: str
     model: str
     task: str
@@ -462,8 +454,6 @@ def _one(values: Iterable[Any], what: str, option: str) -> str:
 def rank(runs: pd.DataFrame, base: dict, selection: Selection) -> Ranking:
     """Settings ranked by the mean over seeds of the pooled selection metric of one model and task (higher is
     better, or lower for mae, rmse and brier); the model defaults to the run's stats.reference."""
-    from cardio_stats.evaluate import reference_of
-
     rows = runs[runs["metric"] == selection.metric]
     if rows.empty:
         raise CardioError(f"no run reports a pooled {selection.metric}; --select-metric one of "
@@ -513,8 +503,6 @@ def _observed(observed: Path, metric: str) -> pd.DataFrame:
 
 def _permutation(root: Path, runs: pd.DataFrame, observed: Path, metric: str) -> list[str]:
     """The permutation test's files, and its section of summary.md; `runs` are the permuted runs' estimates."""
-    from cardio.report.figures import save_figure
-
     higher = metric not in LOWER_IS_BETTER
     null = [permutation.point_values(rows, metric) for _, rows in runs.groupby("run", sort=False)]
     table = permutation.permutation_test(_observed(observed, metric), null, higher)
@@ -530,8 +518,6 @@ NESTED_METRICS = ("auc", "mae", "rmse", "r2")
 
 def _point(metric: str, y: np.ndarray, score: np.ndarray) -> float:
     """The selection metric on one table of predictions (inner folds pooled)."""
-    from cardio_stats import auc
-
     if metric == "auc":
         return auc(y, score) if len(set(y.tolist())) == 2 else float("nan")
     err = score - y
@@ -575,8 +561,6 @@ def _outer_rows(m: Member, ranking: Ranking) -> pd.DataFrame:
 def _nested_seed(ms: Sequence[Member], base: dict, ranking: Ranking) -> list[dict]:
     """One seed's nested estimate per repeat: in each outer fold, the setting best on that fold's inner folds, and
     its predictions on the outer fold; pooled over the folds and evaluated as a run's are (cardio_stats)."""
-    from cardio_stats import StatsError, evaluate_predictions
-
     outer = {m: _outer_rows(m, ranking) for m in ms}
     first = outer[ms[0]]
     out = []
@@ -633,8 +617,6 @@ def _nested_markdown(recipe: pd.DataFrame, ranking: Ranking) -> list[str]:
 
 
 def _cell(row: pd.Series | dict) -> str:
-    from cardio_stats import format_ci
-
     return format_ci({"estimate": row["estimate"], "ci_low": row["ci_low"], "ci_high": row["ci_high"]})
 
 
@@ -665,7 +647,6 @@ def _markdown(root: Path, every: Sequence[Member], runs: pd.DataFrame, ranking: 
     seeds = list(dict.fromkeys(m.seed for m in every))
     settings = list(ranking.per_setting.index)
     grid = [c for c in runs.columns if c not in SUMMARY_COLUMNS]
-    from cardio.study.record import read_run_json
 
     plugin = read_run_json(every[0].run_dir)["plugin"]
     levels = sorted({float(v) for v in runs["level"].dropna()})

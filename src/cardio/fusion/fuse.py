@@ -38,9 +38,16 @@ import pandas as pd
 
 import cardio
 from cardio import config as config_mod
+from cardio.context import default_cache_dir, new_context
 from cardio.data import CardioError, Predictions, folders
 from cardio.data.pseudonyms import pseudonym_key, pseudonyms
+from cardio.fusion.report import fusion_section
+from cardio.report import outputs as report
+from cardio.report.performance import evaluate_sections
 from cardio.study import tasks
+from cardio.study.multimodal import stated_truth as of_folder
+from cardio.study.record import run_logger
+from cardio_stats import fit_stacker
 
 FUSED = "fused"
 CLINICAL = "clinical"
@@ -51,7 +58,6 @@ _EPS = 1e-6
 @dataclass
 class Modality:
     """One base run, reduced to patient-level scores of its chosen model (ids are the project's pseudonyms)."""
-
     name: str
     run: Path
     plugin: str
@@ -284,8 +290,6 @@ def _yaml(value: object) -> str:
 
 
 def _cache(cfg: dict) -> str:
-    from cardio.context import default_cache_dir
-
     return str(default_cache_dir(cfg).expanduser().resolve())
 
 
@@ -320,8 +324,6 @@ def _fit_lr(x: pd.DataFrame, y: pd.Series, where: str, scores: int, nonnegative:
     """The fusion model on the first `scores` columns (modality scores) and the covariates after them: a logistic
     regression on standardized columns, ridge as scikit-learn's C = 1, whose modality weights cannot be negative
     (`cardio_stats.fit_stacker`; `nonnegative=False`: the unconstrained fit, for benchmarks)."""
-    from cardio_stats import fit_stacker
-
     keep = y.notna()
     x, y = x[keep], y[keep].astype(int)
     if y.nunique() < 2 or y.value_counts().min() < 2:
@@ -398,7 +400,6 @@ def fuse(runs: list[Path], out: Path, *, models: dict[str, str] | None = None, n
          clinical: Path | None = None, covariates: tuple[str, ...] = (), guideline: str | None = None,
          n_resamples: int | None = None) -> Path:
     """Fuse finished runs into `out`: predictions.csv, metrics.json and the report. See the module docstring."""
-    from cardio.context import default_cache_dir
     if len(runs) < 2:
         raise CardioError("cardio fuse needs the runs of at least two modalities")
     started = time.perf_counter()
@@ -417,9 +418,6 @@ def fuse(runs: list[Path], out: Path, *, models: dict[str, str] | None = None, n
 def _fused(mods: list[Modality], out: Path, key: bytes, clinical: Path | None, covariates: tuple[str, ...],
            guideline: str | None, n_resamples: int | None, started: float) -> Path:
     """fuse's work in its claimed folder `out`."""
-    from cardio.context import new_context
-    from cardio.study.record import run_logger
-
     cfg = _report_config(mods[0].config, n_resamples)
     clin = _clinical(Path(clinical), list(covariates), guideline, key) if clinical else None
     log = run_logger(out / "run.log", True)
@@ -434,9 +432,6 @@ def _fused(mods: list[Modality], out: Path, key: bytes, clinical: Path | None, c
         pred = pd.concat([pred, fused.assign(model=GUIDELINE, y_score=rule, modalities=GUIDELINE)
                           .dropna(subset=["y_score"])], ignore_index=True)
     pred = pred.assign(record_id=pred["patient_id"], task=str(cfg["label"]), kind="binary", repeat=0)
-    from cardio.fusion.report import fusion_section
-    from cardio.report import outputs as report
-    from cardio.report.performance import evaluate_sections
 
     predictions = Predictions(pred.dropna(subset=["y_true"]).reset_index(drop=True))
     truth = stated_truth(mods)
@@ -460,8 +455,6 @@ def _fused(mods: list[Modality], out: Path, key: bytes, clinical: Path | None, c
 def stated_truth(mods: list[Modality]) -> str | None:
     """What the runs' cohort planted, where `cardio synthetic-crt` wrote it: the truth its truth.json states, as each
     run's own Cohort part states it (one paragraph; each different one, should the runs read different cohorts)."""
-    from cardio.study.multimodal import stated_truth as of_folder
-
     stated = dict.fromkeys(t for m in mods if (t := of_folder(_cohort_of(m.config) or None)) is not None)
     return " ".join(stated) or None
 

@@ -18,6 +18,10 @@ from cardio.study import tasks
 from cardio.study.fits import threads
 from cardio.study.levels import at_level, labelled
 from cardio.study.stages import Study, expect
+from cardio_stats import StatsError
+from cardio_stats.cv_auc import MIN_FOLDS
+from cardio_stats.nested_cv import NestedPlan, Refitted
+from cardio_stats.validation import as_binary_labels
 
 if TYPE_CHECKING:
     from cardio_stats.nested_cv import NestedPlan, Refitted
@@ -30,9 +34,6 @@ def nested_plan(y: object, groups: object = None, folds: int = 5, repeats: int =
                 seed: int = 0) -> NestedPlan:
     """R of cardio's patient-grouped, stratified K-fold splits of these records (`make_folds`; repeat r has seed + r,
     so repeat 0 is a run's own split of these records with that seed), for `cardio_stats.cross_validated_auc`."""
-    from cardio_stats.nested_cv import NestedPlan
-    from cardio_stats.validation import as_binary_labels
-
     yy = as_binary_labels(y)
     ids = (np.arange(yy.size) if groups is None else np.asarray(groups)).astype(str)
     table = pd.DataFrame({"patient_id": ids, "record_id": np.arange(yy.size).astype(str), "label": yy})
@@ -43,10 +44,6 @@ def nested_plan(y: object, groups: object = None, folds: int = 5, repeats: int =
 def refitted(study: Study, stages: tasks.Study, cfg: dict, ctx: RunContext) -> Refitted | None:
     """The run's refittable models refitted on nested CV's splits (a cardio_stats.Refitted), or None: the plugin
     refits nothing, the run is not K-fold with K >= 5, `stats.nested_repeats` is 0, or a refit failed (logged)."""
-    from cardio_stats import StatsError
-    from cardio_stats.cv_auc import MIN_FOLDS
-    from cardio_stats.nested_cv import NestedPlan, Refitted
-
     cv, repeats = cfg["cv"], int(cfg["stats"].get("nested_repeats", 0))
     if (repeats <= 0 or cv["method"] != "kfold" or int(cv["folds"]) < MIN_FOLDS
             or not study.pm.hook.cardio_refit.get_hookimpls()):
