@@ -246,7 +246,7 @@ _inner_folds.allowed = "0 (none) or an integer >= 2"  # type: ignore[attr-define
 
 # Allowed values of core keys that a setting's ge/le/choices cannot say, checked before any stage runs (types are
 # checked by merge, then by CoreSettings; every other core key's range is declared there: _core_rules).
-RULES = {"device": _device, "cv.inner_folds": _inner_folds}
+RULES: dict[str, Any] = {"device": _device, "cv.inner_folds": _inner_folds}
 # The same rules for a plugin's own keys with these names, in any section (e.g. finetune.batch_size).
 NAMED_RULES = {"batch_size": _in(1, None), "epochs": _in(0, None), "lr": _in(0, None, lo_open=True),
                "folds": _in(2, None), "n_resamples": _in(100, None)}
