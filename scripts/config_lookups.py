@@ -10,7 +10,7 @@ stats, cv, cohort, train, report, label, ...), which cardio.CoreSettings types:
             the function's name, followed until nothing changes), `dict(...)` and `x or {}` of them.
 The whole config is any expression named `config` or `cfg`. What it cannot follow: a section stored on an object's
 attribute (`self.settings`) or in a container. With --before REF (a git commit, e.g. main) it counts the plugins as
-they are at REF too and prints before -> after.
+they are at REF too and prints before -> after. A last row counts the kernel's own look-ups of its keys.
 """
 from __future__ import annotations
 
@@ -133,6 +133,17 @@ def _sources(root: Path, ref: str | None) -> dict[str, list[str]]:
     return out
 
 
+def _kernel(ref: str | None) -> list[str]:
+    """The kernel's modules' source texts (src/cardio), in the working tree or at git commit `ref`."""
+    if ref is None:
+        return [p.read_text() for p in sorted((REPO / "src" / "cardio").rglob("*.py"))]
+    git = ("git", "-C", str(REPO))
+    files = subprocess.run((*git, "ls-tree", "-r", "--name-only", ref, "--", "src/cardio"), check=True,
+                           capture_output=True, text=True).stdout.split()
+    return [subprocess.run((*git, "show", f"{ref}:{f}"), check=True, capture_output=True, text=True).stdout
+            for f in sorted(files) if f.endswith(".py")]
+
+
 def _counts(root: Path, ref: str | None) -> dict[str, tuple[int, int, int, int]]:
     """Per plugin: (own sections, look-ups in them, core keys taken by name, look-ups in them)."""
     out = {}
@@ -154,6 +165,13 @@ def main(root: Path, before: str | None) -> None:
         b = old.get(name, (0, 0, 0, 0)) if name != "total" else tuple(sum(v[i] for v in old.values()) for i in range(4))
         cells = [f"{y}" if not before else f"{x} -> {y}" for x, y in zip(b, a, strict=True)]
         print(f"{name:<20}" + "".join(f"{c:>16}" for c in cells))
+    # the kernel's own reads of its keys, for comparison (each module alone: a section handed between modules is
+    # not followed)
+    k_after = [sum(x) for x in zip(*(count([t], CORE_KEYS) for t in _kernel(None)), strict=True)]
+    k_before = [sum(x) for x in zip(*(count([t], CORE_KEYS) for t in _kernel(before)), strict=True)] if before \
+        else k_after
+    cells = ["", "", *(f"{y}" if not before else f"{x} -> {y}" for x, y in zip(k_before, k_after, strict=True))]
+    print(f"{'kernel (src/cardio)':<20}" + "".join(f"{c:>16}" for c in cells))
 
 
 if __name__ == "__main__":
