@@ -79,3 +79,20 @@ def test_resolve_checks_the_core_keys_against_their_classes(item, message):
     with pytest.raises(cardio.CardioError) as e:
         resolve({}, sets=(item,))
     assert str(e.value) == message
+
+
+def test_no_plugin_looks_up_a_core_key_by_string():
+    """scripts/config_lookups.py's count of the core's keys taken from a config by string, in every plugin: 0."""
+    import importlib.util
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[2]
+    spec = importlib.util.spec_from_file_location("config_lookups", repo / "scripts" / "config_lookups.py")
+    assert spec is not None and spec.loader is not None
+    lookups = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(lookups)
+    found = {name: counts[2:] for name, counts in lookups._counts(repo / "plugins", None).items() if any(counts[2:])}
+    assert not found, f"plugins that look up the core's keys by string (read CoreSettings.of(config)): {found}"
+    planted = lookups.count(["def f(config):\n    return config['stats']['level'], config.get('label')\n"],
+                            lookups.CORE_KEYS)
+    assert planted == (2, 1)  # the count itself finds them
