@@ -40,7 +40,7 @@ _openmp_defaults()
 if TYPE_CHECKING:  # what type checkers and readers see; at run time each name loads on first use (PEP 562)
     from importlib.abc import Loader
 
-    from cardio.config import Settings, package_defaults, setting
+    from cardio.config import CoreSettings, Settings, package_defaults, setting
     from cardio.context import RunContext
     from cardio.data import (
         CardioError,
@@ -68,7 +68,7 @@ _SUBMODULE = {name: module for module, names in {
     "study.bundle": ("sklearn_from_array", "sklearn_to_array"),
     "data.cache": ("Cache", "atomic_path", "write_text_atomic"),
     "data.spreadsheet": ("write_csv",),
-    "config": ("Settings", "package_defaults", "setting"),
+    "config": ("CoreSettings", "Settings", "package_defaults", "setting"),
     "context": ("RunContext",),
     "data": ("CardioError", "Cohort", "Dataset", "Features", "Fold", "ModelState", "PluginInfo", "Predictions",
              "Section", "confined_path", "inner_split"),
@@ -76,7 +76,8 @@ _SUBMODULE = {name: module for module, names in {
 }.items() for name in names}
 
 __all__ = [
-    "Cache", "CardioError", "Cohort", "Dataset", "Features", "Fold", "ModelState", "PluginInfo", "Predictions",
+    "Cache", "CardioError", "Cohort", "CoreSettings", "Dataset", "Features", "Fold", "ModelState", "PluginInfo",
+    "Predictions",
     "REQUIRED_HOOKS", "RunContext", "Section", "Settings", "atomic_path", "confined_path", "hookimpl", "hookspec",
     "inner_split", "package_defaults", "setting",
     "sklearn_from_array", "sklearn_to_array", "write_csv", "write_text_atomic", "__version__",

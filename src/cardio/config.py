@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import copy
 import difflib
+import functools
 import re
 import textwrap
 import types
@@ -243,19 +244,9 @@ def _inner_folds(v: Any) -> bool:
 
 _inner_folds.allowed = "0 (none) or an integer >= 2"  # type: ignore[attr-defined]
 
-# Allowed values of core keys, checked before any stage runs (types are checked by merge).
-RULES = {
-    "seed": _in(0, 2**32 - 1), "device": _device,
-    "cv.method": _one_of("kfold", "holdout", "external", "predefined"), "cv.folds": _in(2, None),
-    "cohort.records": _one_of("headers", "read"),
-    "cv.repeats": _in(1, None), "cv.inner_folds": _inner_folds,
-    "train.epochs": _in(0, None), "train.batch_size": _in(1, None),
-    "train.lr": _in(0, None, lo_open=True), "train.weight_decay": _in(0, None), "train.grad_clip": _in(0, None),
-    "train.patience": _in(0, None), "train.num_workers": _in(0, None), "train.checkpoint_every": _in(1, None),
-    "stats.level": _in(0, 1, lo_open=True, hi_open=True), "stats.n_resamples": _in(100, None),
-    "fold_models_precision": _one_of("float16", "float32"),
-    "stats.nested_repeats": _in(0, None),
-}
+# Allowed values of core keys that a setting's ge/le/choices cannot say, checked before any stage runs (types are
+# checked by merge, then by CoreSettings; every other core key's range is declared there: _core_rules).
+RULES: dict[str, Any] = {"device": _device, "cv.inner_folds": _inner_folds}
 # The same rules for a plugin's own keys with these names, in any section (e.g. finetune.batch_size).
 NAMED_RULES = {"batch_size": _in(1, None), "epochs": _in(0, None), "lr": _in(0, None, lo_open=True),
                "folds": _in(2, None), "n_resamples": _in(100, None)}
@@ -272,7 +263,7 @@ def _walk(node: Any, where: str = ""):
 def validate(config: dict) -> dict:
     """Check every value against the allowed ranges; one line naming key, value and range."""
     for key, value in _walk({k: v for k, v in config.items() if k != "profiles"}):
-        rule = RULES.get(key) or NAMED_RULES.get(key.rsplit(".", 1)[-1])
+        rule = RULES.get(key) or _core_rules().get(key) or NAMED_RULES.get(key.rsplit(".", 1)[-1])
         if rule is not None and value is not None and not rule(value):
             raise CardioError(f"config key {key} = {value!r} is out of range; allowed: {rule.allowed}")
     names = config["report"]["display_names"]
@@ -338,6 +329,7 @@ def resolve(plugin_defaults: dict, user_file: str | Path | None = None, sets: tu
             raise CardioError(f"config key profiles.{profile} must be a mapping of keys, got {profiles[profile]!r}")
         config = merge(config, profiles[profile], f"profiles.{profile}.")
     config = validate(merge(merge(config, user), cli))
+    CoreSettings.of(config)  # the core's keys against their declaration: what merge's check by default cannot see
     settings = getattr(plugin_defaults, "settings", None)
     if settings is not None:
         settings.of(config)  # the plugin's section against its declaration: types, ranges, choices
@@ -415,10 +407,10 @@ class Settings:
         for key in values:
             if key not in names:
                 near = difflib.get_close_matches(str(key), names, n=1)
-                hint = f"; did you mean {where}.{near[0]}?" if near else f"; valid keys: {sorted(names)}"
-                raise CardioError(f"unknown config key {where}.{key}{hint}")
+                hint = f"; did you mean {_at(where, near[0])}?" if near else f"; valid keys: {sorted(names)}"
+                raise CardioError(f"unknown config key {_at(where, key)}{hint}")
         hints = get_type_hints(cls)
-        return cls(**{f.name: _checked(values[f.name], hints[f.name], f.metadata, f"{where}.{f.name}")
+        return cls(**{f.name: _checked(values[f.name], hints[f.name], f.metadata, _at(where, f.name))
                       for f in fields(cls) if f.name in values})
 
     @classmethod
@@ -429,6 +421,11 @@ class Settings:
     def as_dict(self) -> dict:
         """This object as the plain dict a config holds (for a cache key or a bundle's JSON)."""
         return _plain(self)
+
+
+def _at(where: str, key: Any) -> str:
+    """The dotted config key of `key` in the section at `where` ("" for the config's root)."""
+    return f"{where}.{key}" if where else str(key)
 
 
 def plugin_settings(info: PluginInfo, config: Mapping[str, Any]) -> Settings | None:
@@ -564,4 +561,234 @@ def with_settings(defaults: Mapping, settings: type[Settings]) -> Defaults:
                           "declares its keys, defaults and docs, once")
     out = Defaults({**defaults, settings.section: settings.defaults()})
     out.text, out.settings = getattr(defaults, "text", ""), settings
+    return out
+
+
+# The core's own sections, typed: defaults.yaml stays the text `cardio config` prints, and these classes agree with it
+# key for key, default for default, doc for comment (tests/core/test_core_settings.py). Plugins and the core read
+# `CoreSettings.of(config).stats.level` instead of `config["stats"]["level"]`.
+
+@dataclass(frozen=True)
+class CohortSettings(Settings):
+    """The cohort a run reads."""
+
+    section: ClassVar[str] = "cohort"
+    dir: str | None = setting(None, "the cohort folder: its table (the plugin's, e.g. labels.csv) and the files the "
+                                    "table names; null: the plugin's synthetic cohort. `cardio predict --cohort DIR` "
+                                    "sets it")
+    allow_outside_paths: bool = setting(False, "true: let the table name files outside the folder, symlinks included "
+                                               "(each is logged)")
+    permute_labels: bool = setting(False, "null control: move the label (and declared outcome columns) to random "
+                                          "other patients after loading; a correct pipeline then scores chance (AUC "
+                                          "CI covers 0.5)")
+    records: str = setting("headers", "how far load opens the record files: headers (each file's header and size; "
+                                      "what a plugin reads whole at load anyway, ECGs and polar maps, whole) | read "
+                                      "(every record read whole with the run's readers: flat, clipped, too short, "
+                                      "gaps, a rate its header contradicts); cardio validate always reads a "
+                                      "cohort.dir whole", choices=("headers", "read"))
+
+
+@dataclass(frozen=True)
+class CvSettings(Settings):
+    """The outer split: how patients are divided into folds."""
+
+    section: ClassVar[str] = "cv"
+    method: str = setting("kfold", "kfold | holdout | external | predefined",
+                          choices=("kfold", "holdout", "external", "predefined"))
+    folds: int = setting(5, "kfold: the number of folds", ge=2)
+    repeats: int = setting(1, "kfold: how many times the K-fold split is drawn anew", ge=1)
+    stratify: bool = setting(True, "keep the label's classes in proportion in every fold")
+    ratios: tuple[float, ...] = setting((8, 1, 1), "holdout train:val:test")
+    test_sites: tuple[str | int, ...] = setting((), "external: sites held out for testing")
+    column: str = setting("split", "predefined: column holding train/val/test")
+    patients: str | None = setting(None, "kfold/holdout: a CSV of patient_id and the label to split instead of the "
+                                         "cohort's own patients, so the runs of several modalities of one cohort give "
+                                         "each patient the same fold even when a modality is missing for some (cardio "
+                                         "synthetic-crt writes one: patients.csv)")
+    inner_folds: int = setting(0, "k >= 2: each fit task also fits k inner folds over its fold's training patients "
+                                  "and keeps their out-of-fold predictions (tasks/fit-<fold>/inner.npz) for nested "
+                                  "schemes: cardio fuse, cardio sweep --nested. Costs k more fits per fold")
+
+
+@dataclass(frozen=True)
+class TrainSettings(Settings):
+    """the shared training loop (cardio.engine)"""
+
+    section: ClassVar[str] = "train"
+    val_fraction: float = setting(0.0, "share of each fit's training patients the core holds out as its validation "
+                                       "rows (by patient, stratified) when the split gives none; a plugin that stops "
+                                       "early sets it. 0: none")
+    epochs: int = setting(20, "passes over the training rows", ge=0)
+    batch_size: int = setting(64, "rows per optimizer step", ge=1)
+    lr: float = setting(0.001, "learning rate", gt=0)
+    weight_decay: float = setting(0.0001, "weight decay", ge=0)
+    optimizer: str = setting("adamw", "any torch.optim class by name, case-insensitive: adamw | adam | sgd | ...")
+    optimizer_args: Mapping[str, Any] = setting({}, "extra arguments of that class (lr and weight_decay are above; "
+                                                    "sgd defaults momentum 0.9; fused where the class has it, unless "
+                                                    "fused, foreach or differentiable is set here)")
+    scheduler: str = setting("cosine", "none | cosine | step | plateau | onecycle, or a torch.optim.lr_scheduler "
+                                       "class name")
+    scheduler_args: Mapping[str, Any] = setting({}, "extra arguments (defaults: cosine T_max=epochs, step "
+                                                    "step_size=epochs/3, plateau on the validation score, onecycle "
+                                                    "max_lr=lr over every batch of every epoch)")
+    grad_clip: float = setting(1.0, "max gradient norm; 0 disables", ge=0)
+    patience: int = setting(5, "epochs without improvement before stopping; 0 disables", ge=0)
+    amp: bool = setting(True, "bf16 autocast on CUDA (ignored on CPU)")
+    channels_last: bool = setting(False, "channels-last memory format on CUDA: 2-D for images, 3-D for video (N, C, "
+                                         "T, H, W); off until measured faster on a GPU (none was at hand when it was "
+                                         "added)")
+    compile: bool = setting(False, "torch.compile the training step (off until measured faster on a GPU; slow to "
+                                   "start on CPU)")
+    deterministic: bool | None = setting(None, "true: deterministic kernels, bit-identical reruns and resumes; false: "
+                                               "fastest kernels (cudnn.benchmark on CUDA); null: true on the CPU, "
+                                               "false on CUDA (set true for bit-identical GPU runs)")
+    num_workers: int = setting(0, "DataLoader workers, for datasets not served from the device", ge=0)
+    cohort_on_device: bool = setting(True, "an ArrayDataset without a per-item transform that fits in half the "
+                                           "device's free memory is moved there once and each batch index-selected "
+                                           "there (no per-item Python)")
+    checkpoint_every: int = setting(1, "at least this many epochs between checkpoints", ge=1)
+    checkpoint_every_s: float = setting(60.0, "and at least this many seconds (0: every checkpoint_every epochs); "
+                                              "always one at the end, and one after the epoch in which a SIGTERM or "
+                                              "SIGUSR2 came (then that signal acts as it would have: the executor's "
+                                              "cancel, submitit's requeue, or the default)")
+    keep_checkpoints: bool = setting(False, "false: a task's checkpoints are deleted once it is done (a done task "
+                                            "never runs again; prepare's once the run is finished); true keeps "
+                                            "checkpoints/ whole")
+    cpu_threads: int | None = setting(None, "torch CPU threads of every step of a fit (train, predict, explain, "
+                                            "export, evaluate); null: the executor's share (inline: the allotted "
+                                            "CPUs; local: those / the tasks at once; slurm: the job's). Sums split "
+                                            "over threads round differently: executors agree to the last digit at "
+                                            "the same count (null on 2 CPUs: 2 threads inline, 1 per task of 2 local "
+                                            "workers)")
+    tensorboard: bool = setting(False, "true: TensorBoard event files per fit under <run>/tensorboard/<fold>-<name>/ "
+                                       "(torch's writer)")
+
+
+@dataclass(frozen=True)
+class StatsSettings(Settings):
+    """The shared statistics service's intervals and tests."""
+
+    section: ClassVar[str] = "stats"
+    level: float = setting(0.95, "confidence level of every interval", gt=0, lt=1)
+    n_resamples: int = setting(2000, "bootstrap resamples", ge=100)
+    nested_repeats: int = setting(20, "K-fold splits nested CV refits the plugin's models cheap to refit on "
+                                      "(cardio_refit), for their cross-validated intervals (docs/statistics.md); 0: "
+                                      "the fold-DeLong interval for all", ge=0)
+    reference: str | Mapping[str, str] | None = setting(
+        None, "the model the paired tests compare every other model with, fixed before any result is seen (a plugin "
+              "sets its paper's claim): a model name, or {task: model}; null tests every pair as one family. Tests "
+              "between two other models are labelled exploratory.")
+    reference_across_tasks: bool = setting(False, "true: the reference's tests on every task are one Holm family (a "
+                                                  "claim that it wins on each of several tasks), instead of one "
+                                                  "family per task")
+
+    def reference_for(self, task: str) -> str | None:
+        """The reference model of `task`: the one name, or the task's entry of a {task: model} mapping."""
+        return self.reference.get(task) if isinstance(self.reference, Mapping) else self.reference
+
+
+@dataclass(frozen=True)
+class ReportSettings(Settings):
+    """What the report shows."""
+
+    section: ClassVar[str] = "report"
+    display_names: Mapping[str, str] = setting({}, "name -> what tables and figures show: a column, model or task, or "
+                                                   "task=0 / task=1 for the classes; a unit goes in a trailing "
+                                                   "parenthesis and labels the axes, e.g. {lvef: LVEF (%), qrs_ms: "
+                                                   "QRS duration (ms), responder=1: CRT responder}; metrics.json "
+                                                   "keeps the names")
+    figures: bool = setting(True, "false: the performance section draws no ROC, calibration, decision-curve, "
+                                  "confusion or Bland-Altman figures (sweeps and tests that read metrics.json only); "
+                                  "every estimate is kept")
+    keep_key: bool = setting(False, "true: write <run>.key.csv beside the run (mode 0600) mapping the pseudonymous "
+                                    "ids of predictions.csv to the input's ids; the report never names it")
+
+
+@dataclass(frozen=True)
+class SlurmSettings(Settings):
+    """The SLURM executor's job resources."""
+
+    section: ClassVar[str] = "slurm"
+    partition: str | None = setting(None, "the partition the jobs go to; null: the cluster's default")
+    gpus_per_task: int = setting(0, "GPUs of each job")
+    cpus_per_task: int = setting(2, "CPUs of each job")
+    mem_gb: int = setting(16, "memory of each job (GB)")
+    extra: Mapping[str, Any] = setting({}, "more sbatch options, e.g. {account: lab, qos: high, constraint: a100}")
+
+
+@dataclass(frozen=True)
+class ExecutorSettings(Settings):
+    """where a run's tasks run (cardio run --executor); none of it changes a result"""
+
+    section: ClassVar[str] = "executor"
+    name: str = setting("inline", "inline: every task in this process, in order | local: a process per task | slurm: "
+                                  "jobs")
+    workers: int = setting(2, "local: tasks at once (with GPUs, one task per GPU); slurm: the fit array's "
+                              "concurrency cap")
+    gpus: tuple[int, ...] | None = setting(None, "local: GPU ids to share out, e.g. [0, 1, 2, 3]; null: every GPU "
+                                                 "torch sees (none on CPU)")
+    folder: str | None = setting(None, "submitit's job files and logs; null: <run>/tasks/submitit (on the shared "
+                                       "filesystem)")
+    signal: str = setting("USR2", "sent before a job's time ends or it is preempted: the task checkpoints and is "
+                                  "requeued")
+    signal_delay_s: int = setting(120, "seconds between that signal and the kill")
+    timeout_min: int = setting(240, "a task's time limit (slurm --time; local: killed after it)")
+    wait: bool = setting(False, "slurm: false submits and returns (cardio status RUN follows it); true waits for "
+                                "evaluate")
+    slurm: SlurmSettings = setting(SlurmSettings(), "SLURM's job resources")
+
+
+@dataclass(frozen=True)
+class CoreSettings(Settings):
+    """The core's keys of a resolved config (src/cardio/defaults.yaml), typed: `CoreSettings.of(config)`."""
+
+    seed: int = setting(0, "seeds Python, NumPy and torch; folds and bootstrap draws derive from it", ge=0,
+                        le=2**32 - 1)
+    device: str = setting("auto", "auto (CUDA when present) | cpu | cuda | cuda:N")
+    profile: str | None = setting(None, "name of an entry in the plugin's `profiles:` to apply")
+    profiles: Mapping[str, Any] = setting({}, "name -> overrides, defined by plugins (e.g. `paper`)")
+    cache_dir: str | None = setting(None, "shared cache (synthetic cohorts, spectrograms); null -> ~/.cache/cardio")
+    label: str = setting("label", "name of the outcome column the splits stratify by")
+    cohort: CohortSettings = setting(CohortSettings(), "the cohort a run reads")
+    cv: CvSettings = setting(CvSettings(), "the outer split")
+    train: TrainSettings = setting(TrainSettings(), "the shared training loop (cardio.engine)")
+    stats: StatsSettings = setting(StatsSettings(), "the statistics service's intervals and tests")
+    subgroups: tuple[str, ...] = setting((), "columns of the cohort table to report every metric by (e.g. [sex, "
+                                             "site])")
+    subgroups_if_present: tuple[str, ...] = setting((), "the same, for the columns the cohort table has (a plugin's "
+                                                        "default: e.g. [site])")
+    explain: bool = setting(True, "run cardio_explain on the last fold")
+    final_model: bool = setting(True, "after cross-validation, fit once on every row and export it to <run>/model/ "
+                                      "for `cardio predict` (skipped for a plugin that cannot export, and for the "
+                                      "null control)")
+    fold_models: bool = setting(False, "true (with final_model): the bundle also carries each outer fold's model, for "
+                                       "`cardio predict --ensemble folds` (their mean; the bundle grows by half a "
+                                       "model per fold in float16)")
+    fold_models_precision: str = setting("float16", "float16: the fold models' network weights stored in half "
+                                                    "precision (half the bytes; read back as float32, scores within "
+                                                    "1e-3 of float32's: benchmarks/run_folder.py); float32: as "
+                                                    "fitted", choices=("float16", "float32"))
+    report: ReportSettings = setting(ReportSettings(), "what the report shows")
+    executor: ExecutorSettings = setting(ExecutorSettings(), "where a run's tasks run (cardio run --executor); none "
+                                                             "of it changes a result")
+
+    @classmethod
+    def of(cls, config: Mapping[str, Any]) -> Self:
+        """The core's keys of a resolved config (its plugin sections set aside), checked and typed."""
+        names = {f.name for f in fields(cls)}
+        return cls.from_mapping({k: v for k, v in config.items() if k in names}, "")
+
+
+@functools.cache
+def _core_rules() -> dict[str, Any]:
+    """The allowed values CoreSettings declares, by dotted key (validate's rules for the core's keys)."""
+    out: dict[str, Any] = {}
+
+    def walk(values: type[Settings], where: str) -> None:
+        for f in fields(values):
+            if isinstance(f.default, Settings):
+                walk(type(f.default), _at(where, f.name))
+            elif (rule := _rule(f.metadata)) is not None:
+                out[_at(where, f.name)] = rule
+    walk(CoreSettings, "")
     return out

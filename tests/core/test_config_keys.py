@@ -17,7 +17,8 @@ mappings in the defaults (`profiles`, `optimizer_args`, `report.display_names`) 
 fine. Keys that no scan can see are in ALLOWED, each with the reason.
 A plugin that declares its section as a cardio.Settings class (PluginInfo.settings) reads it as typed attributes
 (`s.step1.epochs`), which mypy checks against the declaration: a key of that section counts as read when an
-attribute of its name is read in the plugin's package.
+attribute of its name is read in the plugin's package. The core's keys are typed too (cardio.CoreSettings): one
+counts as read when an attribute of its name is read in the core or the plugin (`core.stats.level`).
 """
 from __future__ import annotations
 
@@ -202,9 +203,11 @@ def _mismatches(owner: str, defaults: dict, own: dict, folder: Path | None,
                 typed: str | None = None) -> tuple[list[str], list[str]]:
     """(reads not in the defaults, keys of `own` never read), minus ALLOWED. `typed`: the section a Settings class
     declares, whose keys are read as attributes."""
-    core_reads, core_names, _ = _scan(CORE)
+    core_reads, core_names, core_attributes = _scan(CORE)
     reads, names, attributes = (core_reads, core_names, set()) if folder is None else _scan(folder)
     names = names | core_names  # a plugin's section may be handed to the core's engine
+    attributes = attributes | core_attributes  # the core's keys are typed too (CoreSettings), read by either
+    core_keys = set(core_defaults())
     unknown = sorted({f"{'.'.join(p)} ({where})" for p, where in reads if not _anchored(p, defaults)
                       and (owner, ".".join(p)) not in ALLOWED})
     stale = [k for o, k in ALLOWED if o == owner and _is_read(tuple(k.split(".")), reads, core_reads, names,
@@ -212,7 +215,7 @@ def _mismatches(owner: str, defaults: dict, own: dict, folder: Path | None,
     assert not stale, f"ALLOWED lists {owner} keys that are read now; remove them: {stale}"
     unread = [".".join(path) for path in _leaves({k: v for k, v in own.items() if k != "profiles"})
               if not (_is_read(path, reads, core_reads, names, defaults, folder)
-                      or (path[0] == typed and path[-1] in attributes))
+                      or (path[0] in {typed, *core_keys} and path[-1] in attributes))
               and (owner, ".".join(path)) not in ALLOWED]
     return unknown, unread
 

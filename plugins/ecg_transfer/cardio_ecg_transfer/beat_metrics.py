@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import confusion_matrix
 
+from cardio import CoreSettings
 from cardio_ecg_transfer import aami
 from cardio_stats import bootstrap_metric, format_interval
 
@@ -111,8 +112,8 @@ def record_bootstrap(y_true: np.ndarray, pred: np.ndarray, record: np.ndarray, c
         return {"unit": "record", "n_records": int(len(names)), "estimates": {},
                 "skipped": "a record-level interval needs at least 2 records"}
     cms = np.stack([confusion_matrix(y_true[record == r], pred[record == r], labels=labels) for r in names])
-    st = config["stats"]
-    kw: dict[str, Any] = dict(n_resamples=int(st["n_resamples"]), seed=seed, level=float(st["level"]))
+    st = CoreSettings.of(config).stats
+    kw: dict[str, Any] = dict(n_resamples=st.n_resamples, seed=seed, level=st.level)
     macro = [aami.AAMI_CLASSES.index(c) for c in MACRO_CLASSES]
     out = {"accuracy": bootstrap_metric(_accuracy, cms, metric="accuracy", **kw).to_dict(),
            "macro_f1": bootstrap_metric(_macro(macro, "f1"), cms, metric="macro_f1", **kw).to_dict(),

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from cardio import CardioError, Cohort, Features
+from cardio import CardioError, Cohort, CoreSettings, Features
 from cardio_ecg_transfer import cohort_table, lead_codes, synthetic
 from cardio_ecg_transfer.beat_images import beat_windows, highpass, image_axes, input_spec, to_images
 from cardio_ecg_transfer.beats import beat_bounds
@@ -73,8 +73,9 @@ def write_multimodal(patients: pd.DataFrame, dest: Path, seed: int, config: dict
 def cohort_source(config: dict, ctx) -> tuple[Path, bool]:
     """(cohort folder, synthetic?): the core's cohort.dir, or the synthetic cohort (ecg_transfer.synthetic), a
     folder of the run's cache (ecg_transfer/synthetic) written once for its size, seed, rate, length and lead(s)."""
-    if config["cohort"]["dir"]:
-        return Path(config["cohort"]["dir"]).expanduser(), False
+    where = CoreSettings.of(config).cohort.dir
+    if where:
+        return Path(where).expanduser(), False
     made = EcgSettings.of(config).synthetic
     params = dict(n_patients=made.n_patients, seed=made.seed, **synthetic_signal(config),
                   planted=synthetic.effects(made.effects.as_dict()))
@@ -88,12 +89,13 @@ def load(config: dict, ctx) -> Cohort:
 
     A cohort without the label column loads as unlabelled (the label all missing), for cardio predict;
     cardio run's check of the study (the core's) refuses it."""
-    s = EcgSettings.of(config)
+    s, core = EcgSettings.of(config), CoreSettings.of(config)
+    label = core.label
     source, synthetic = cohort_source(config, ctx)
     leads = check_leads(s.leads)  # several leads per record: (leads, samples) arrays
-    ecgs = cohort_table.load_cohort(source, cohort_table.schema(config["label"], s), fs=float(s.fs), lead=s.lead,
+    ecgs = cohort_table.load_cohort(source, cohort_table.schema(label, s), fs=float(s.fs), lead=s.lead,
                                     leads=leads, skip_bad=s.skip_bad, max_gap_s=float(s.max_gap_s),
-                                    allow_outside=bool(config["cohort"]["allow_outside_paths"]),
+                                    allow_outside=core.cohort.allow_outside_paths,
                                     progress=ctx.progress, log=ctx.log, config=config)
     if ecgs.skipped:
         ctx.log.warning("%d cohort ECG(s) left out as unreadable (ecg_transfer.skip_bad)", len(ecgs.skipped))
@@ -102,13 +104,13 @@ def load(config: dict, ctx) -> Cohort:
     # the label stays (all missing: an unlabelled cohort).
     table = ecgs.table
     table = table[[c for c in table.columns if not str(c).startswith("_")
-                   and (c == config["label"] or table[c].notna().any())]].copy()
+                   and (c == label or table[c].notna().any())]].copy()
     signals = ecgs.signals
     overlap = () if synthetic else pretraining_overlap(signals, table, float(ecgs.fs), leads, config, ctx)
-    return Cohort(table, loader=signals.__getitem__, label=config["label"], root=ecgs.root,
+    return Cohort(table, loader=signals.__getitem__, label=label, root=ecgs.root,
                   stage=Recordings(float(ecgs.fs), tuple(leads or ()), bool(synthetic), len(ecgs.skipped),
                                    pretraining_overlap=overlap),
-                  outcomes=tuple(c for c in OUTCOME_COLUMNS if c in table.columns), targets=(config["label"],),
+                  outcomes=tuple(c for c in OUTCOME_COLUMNS if c in table.columns), targets=(label,),
                   level=cohort_table.SCHEMA.level, aggregate=cohort_table.SCHEMA.aggregate)
 
 
@@ -232,4 +234,5 @@ def featurize(cohort: Cohort, config: dict, ctx) -> Features:
                  tuple(x.shape[1:]))
     axes = image_axes(config)
     stage = BeatImages(input_spec(config, fs), tuple(axes["freqs"]), tuple(axes["times"]), tuple(leads))
-    return Features(beat_table, x=x, label=config["label"], stage=stage, targets=(config["label"],))
+    label = CoreSettings.of(config).label
+    return Features(beat_table, x=x, label=label, stage=stage, targets=(label,))

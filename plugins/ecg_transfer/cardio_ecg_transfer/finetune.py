@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from cardio import CardioError
+from cardio import CardioError, CoreSettings
 from cardio_ecg_transfer.resnet import SpectrogramResNet, build_resnet, load_pretrained
 from cardio_ecg_transfer.settings import EcgSettings
 from cardio_stats import aggregate_scores, choose_threshold
@@ -107,7 +107,7 @@ def train_beat_model(features, fit_rows: np.ndarray, val_rows: np.ndarray, confi
     # several architectures in one run (finetune.archs): each fit its own checkpoint, <fold>-<arch>-<name>
     several = len(ft.archs or ()) > 1
     res = ctx.engine.fit(model, train_ds, val_ds, ctx, name=f"{arch}-{name}" if several else name,
-                         train=config["train"], settings=ft.as_dict(), sample_weights=weights)
+                         train=CoreSettings.of(config).train.as_dict(), settings=ft.as_dict(), sample_weights=weights)
 
     threshold = fold_threshold(res.model, features, np.asarray(train_index), val_rows, ft.threshold_rows, ctx)
     return BeatModel(name=f"{arch}-{name}", model=res.model, threshold=float(threshold), init=init,

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from cardio import Dataset, PluginInfo, hookimpl, package_defaults
+from cardio import CoreSettings, Dataset, PluginInfo, hookimpl, package_defaults
 from cardio_ecg_transfer import mitdb_files
 from cardio_ecg_transfer.settings import EcgSettings, moved_keys
 
@@ -75,7 +75,7 @@ def _fetcher(name):
 def cardio_cohort_schema(config: dict, settings: EcgSettings) -> Schema:
     from cardio_ecg_transfer import cohort_table
 
-    return cohort_table.schema(config["label"], settings)
+    return cohort_table.schema(CoreSettings.of(config).label, settings)
 
 
 @hookimpl

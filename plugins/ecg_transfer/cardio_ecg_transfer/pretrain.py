@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from cardio import CardioError, write_text_atomic
+from cardio import CardioError, CoreSettings, write_text_atomic
 from cardio.data.weights import check_file, name_hash
 from cardio.engine import FitResult
 from cardio.report.figures import Figure
@@ -209,7 +209,8 @@ def train_classifier(train: BeatSet, val: BeatSet | None, config: dict, ctx, see
     val_ds = None if val is None else ctx.engine.ArrayDataset(val.inputs(), val.y)
     weights = class_weights(train.y, float(pt.balance_power))
     settings = pt.as_dict() if val is not None else {**pt.as_dict(), "patience": 0}
-    res = ctx.engine.fit(model, train_ds, val_ds, ctx, name=name, tag=tag, train=config["train"], settings=settings,
+    res = ctx.engine.fit(model, train_ds, val_ds, ctx, name=name, tag=tag,
+                         train=CoreSettings.of(config).train.as_dict(), settings=settings,
                          metric=balanced_accuracy if val is not None else None, sample_weights=weights)
     return model, res  # res.model is model: the engine trains it in place
 

@@ -6,7 +6,7 @@ import dataclasses
 import numpy as np
 import pandas as pd
 
-from cardio import Predictions, Section
+from cardio import CoreSettings, Predictions, Section
 from cardio_ecg_transfer import beat_metrics
 from cardio_ecg_transfer.fold_models import Prepared
 from cardio_ecg_transfer.pretrain import Pretrained
@@ -105,8 +105,8 @@ def table2(predictions: Predictions, estimates: list[dict], tests: list[dict], r
 def reference_model(config: dict, task: str | None = None) -> str | None:
     """The model named in the config before any result (`stats.reference`: a name, or task -> name; the task is the
     label, `responder` by default, as in every plugin whose outcome it is)."""
-    ref = config["stats"].get("reference")
-    return ref.get(task or str(config["label"])) if isinstance(ref, dict) else ref
+    core = CoreSettings.of(config)
+    return core.stats.reference_for(task or core.label)
 
 
 def _diff(test: dict) -> str:
@@ -232,11 +232,12 @@ def table1(cohort, config: dict) -> pd.DataFrame | None:
     cat = [c for c in rep.table1_categorical if c in patients.columns]
     if not cont and not cat:
         return None
-    data = patients[[config["label"], *cont, *cat]].copy()
-    data[config["label"]] = data[config["label"]].map({1: "responder", 0: "non-responder"})  # True == 1
+    label = CoreSettings.of(config).label
+    data = patients[[label, *cont, *cat]].copy()
+    data[label] = data[label].map({1: "responder", 0: "non-responder"})  # True == 1
     if rep.table1_tests == "paper":  # uncorrected chi-square: Yates' misses the paper's p (CKD 0.473 for its 0.235)
-        return table_one(data, config["label"], cont, cat, tests="student-chi2", yates=False)
-    return table_one(data, config["label"], cont, cat)
+        return table_one(data, label, cont, cat, tests="student-chi2", yates=False)
+    return table_one(data, label, cont, cat)
 
 
 def pretraining_section(prepared: Pretrained | None, config: dict) -> Section:
@@ -336,12 +337,12 @@ def evaluate_sections(predictions: Predictions, cohort, prepared: Prepared, conf
                       estimates: list[dict], tests: list[dict]) -> list[Section]:
     """Table 2 (the performance section's `estimates` and `tests` in the paper's layout), Table 1 and the
     pretraining results (`prepared`, the prepare stage's result)."""
-    level = float(config["stats"]["level"])
-    s = EcgSettings.of(config)
+    core, s = CoreSettings.of(config), EcgSettings.of(config)
+    level = core.stats.level
     rule = s.baselines.guideline
     reference = reference_model(config)
     t2, over_repeats = table2_repeats(predictions, estimates, tests, reference)
-    auc_text = _auc_text(estimates, [str(m) for m in t2["model"]], str(config["label"]))
+    auc_text = _auc_text(estimates, [str(m) for m in t2["model"]], core.label)
     text = (f"As the paper's Table 2, out-of-fold over {predictions.table['fold'].nunique()} folds split by patient. "
             "A patient's ResNet score is the **mean of the response probabilities of their beats** (with several "
             "ECGs, the mean of each ECG's). Each model's "

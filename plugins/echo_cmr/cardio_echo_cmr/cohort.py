@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from cardio import Cohort, Features
+from cardio import Cohort, CoreSettings, Features
 from cardio.data import aha17
 from cardio.data.cohort import CohortProblems, Column, Problems, Schema, read_csv_text, read_table
 from cardio_echo_cmr import video
@@ -352,13 +352,11 @@ def cohort_targets(table: pd.DataFrame, targets: tuple[Target, ...], views: tupl
 
 
 def load(config: dict, ctx) -> Cohort:
-    s, where = EchoSettings.of(config), config["cohort"]["dir"]
+    s, where = EchoSettings.of(config), CoreSettings.of(config).cohort
     targets, views = parse(s.targets), s.views
-    root = Path(where).expanduser() if where else cached_cohort(ctx.cache, s.synthetic, views)
-    records = config["cohort"].get("records", "headers")
-    table = read_cohort(root, s.thresholds, max_days=float(s.max_days),
-                        allow_outside=bool(config["cohort"]["allow_outside_paths"]), log=ctx.log, s=s,
-                        records=records, progress=ctx.progress)
+    root = Path(where.dir).expanduser() if where.dir else cached_cohort(ctx.cache, s.synthetic, views)
+    table = read_cohort(root, s.thresholds, max_days=float(s.max_days), allow_outside=where.allow_outside_paths,
+                        log=ctx.log, s=s, records=where.records, progress=ctx.progress)
     if s.layout == "echonet":
         ctx.log.info("echo_cmr: EchoNet-Dynamic layout, %d videos; FileList.csv names no patient, so each video is "
                      "its own patient and study", len(table))

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 import cardio_stats as stats
-from cardio import Cohort, Features, Predictions, Section
+from cardio import Cohort, CoreSettings, Features, Predictions, Section
 from cardio.data.cine import read_cine, sector_mask, to_gray
 from cardio.report.figures import subplots
 from cardio_echo_cmr import displays
@@ -175,14 +175,14 @@ def comparison_text(est: stats.Estimate, titles: dict[str, str], n_resamples: in
             f"{est.n} studies with both labels: {stats.format_ci(est)}.")
 
 
-def _method_text(targets: tuple[Target, ...], views: tuple[str, ...], s: EchoSettings, stats_cfg: dict,
+def _method_text(targets: tuple[Target, ...], views: tuple[str, ...], s: EchoSettings, core: CoreSettings,
                  intervals: str = "") -> str:
     """What the section's tables hold and where their numbers come from, for the configured targets and views
     (`intervals`: the AUC intervals the performance table printed, named)."""
     thr = s.thresholds
     binary = any(t.binary and t.level == "study" for t in targets)
     continuous = "/".join(t.title.removeprefix("native ") for t in targets if not t.binary)
-    level, n = f"{100 * float(stats_cfg['level']):g}%", int(stats_cfg["n_resamples"])
+    level, n = f"{100 * core.stats.level:g}%", core.stats.n_resamples
     regression = f"MAE and R² with {level} bootstrap CIs ({n} resamples of patients)"
     measure = (f"Out-of-fold AUROC with {level} intervals ({intervals or 'none estimated'})" if binary
                else regression) + " (the performance section's estimates: each number and interval is the one in " \
@@ -226,15 +226,15 @@ def evaluate_sections(predictions: Predictions, config: dict, estimates: list[di
     also the paper's Figure 1 and Supplementary Figure 1 beside them, and its Table 1 in the cohort part."""
     es = EchoSettings.of(config)
     targets, views = parse(es.targets), es.views
-    s = config["stats"]
-    n, level = int(s["n_resamples"]), float(s["level"])
+    core = CoreSettings.of(config)
+    n, level = core.stats.n_resamples, core.stats.level
     aucs: list[dict] = stats.pick(estimates, metric="auc", fold="pooled")
     shown = sorted({str(a["method"]) for a in aucs
                     if _pooled(estimates, "auc", a["model"], a["task"], es.table2_interval) is a})
     notes = [stats.interval_note(m) if not m.startswith("bootstrap") else
              f"{m}, {n} resamples of patients (all of a patient's studies together, stratified by class), as the "
              "paper's 10,000 bootstrap samples: one model's scores, it ignores training variability" for m in shown]
-    text = _method_text(targets, views, es, s, "; ".join(notes))
+    text = _method_text(targets, views, es, core, "; ".join(notes))
     far = int(unpaired(cohort.table, float(es.max_days)).sum())
     if far or all(c in cohort.table for c in ("echo_date", "cmr_date")):
         text += (f" Echo-CMR pairs more than {es.max_days} days apart: {far} of {len(cohort.table)} "

@@ -25,7 +25,7 @@ import torch
 from sklearn.linear_model import LinearRegression, LogisticRegression
 from torch.utils.data import Dataset
 
-from cardio import CardioError, Features, Predictions
+from cardio import CardioError, CoreSettings, Features, Predictions
 from cardio_echo_cmr import view_fusion
 from cardio_echo_cmr.model import EchoVideoNet, HeadLoss, weights_source
 from cardio_echo_cmr.selection import select_nets, selector_for
@@ -245,7 +245,7 @@ def _inner_fit(view: str, features: Features, y: np.ndarray, s: EchoSettings, co
 def train(features: Features, fit_index: np.ndarray, val_index: np.ndarray, config: dict, ctx) -> EchoModel:
     """Each view's network on the fit rows, selected on the core's validation rows; the standardisation of continuous
     targets and the fusion of the views on the whole training fold."""
-    s, core_train, rows = EchoSettings.of(config), config["train"], (fit_index, val_index)
+    s, core_train, rows = EchoSettings.of(config), CoreSettings.of(config).train.as_dict(), (fit_index, val_index)
     table, targets, views = features.table, parse(s.targets), s.views
     heads = names(targets)
     train_index = np.union1d(fit_index, val_index)

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from cardio import CardioError, Cohort
+from cardio import CardioError, Cohort, CoreSettings
 from cardio.data.cohort import Column, Problems, Schema, csv_delimiter, decimal_mark, read_csv_text, read_table
 from cardio_mmode_septal_flash.geometry import N_POINTS, check_points
 from cardio_mmode_septal_flash.settings import SeptalFlashSettings
@@ -72,7 +72,7 @@ class Sequence:
 
 def label_of(config: dict) -> str:
     """The run's outcome column: the config's `label` (septal_flash, the plugin's default)."""
-    return str(config.get("label") or LABEL)
+    return CoreSettings.of(config).label or LABEL
 
 
 def run_schema(label: str) -> Schema:
@@ -382,14 +382,14 @@ def load(config: dict, ctx) -> Cohort:
     the config's `label`."""
     from cardio_mmode_septal_flash.synthetic import cached_cohort
 
-    where, label = config["cohort"], label_of(config)
-    if not where["dir"] and label != LABEL:
+    where, label = CoreSettings.of(config).cohort, label_of(config)
+    if not where.dir and label != LABEL:
         raise CardioError(f"label: the synthetic cohort's outcome column is {LABEL!r}, not {label!r} (set cohort.dir "
                           "to a cohort folder that has it, e.g. one written by cardio_write_synthetic)")
     synthetic = SeptalFlashSettings.of(config).synthetic
-    root = Path(where["dir"]).expanduser() if where["dir"] else cached_cohort(ctx.cache, synthetic, ctx.progress)
-    table = read_labels(root, bool(where["allow_outside_paths"]), ctx.log, label,
-                        records=where.get("records", "headers"), progress=ctx.progress)
+    root = Path(where.dir).expanduser() if where.dir else cached_cohort(ctx.cache, synthetic, ctx.progress)
+    table = read_labels(root, where.allow_outside_paths, ctx.log, label, records=where.records,
+                        progress=ctx.progress)
     rows = {rid: row for rid, (_, row) in zip(table["record_id"], table.iterrows())}
     return Cohort(table, loader=lambda rid: read_sequence(rows[rid]), label=label, root=root,
                   outcomes=outcome_columns(label), targets=(label,), level=SCHEMA.level, aggregate=SCHEMA.aggregate)

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 import cardio_stats as stats
-from cardio import Cohort, Features, Predictions, Section, write_csv
+from cardio import Cohort, CoreSettings, Features, Predictions, Section, write_csv
 from cardio.report.figures import subplots
 from cardio_mmode_septal_flash import attention
 from cardio_mmode_septal_flash.cohort import read_sequence
@@ -100,7 +100,8 @@ def explain_section(model: SeptalFlashModel, features: Features, index: np.ndarr
     table = table.assign(patient_id=ctx.pseudonyms(table["patient_id"], "P"),
                          record_id=ctx.pseudonyms(table["record_id"], "R"))
     s = SeptalFlashSettings.of(config)
-    level, n_res = float(config["stats"]["level"]), int(config["stats"]["n_resamples"])
+    st = CoreSettings.of(config).stats
+    level, n_res = st.level, st.n_resamples
     band, label = s.attention.depth_band, features.label
     figs = [ctx.save_figure(line_figure(table.iloc[0], s), "mmode_line_example", caption=(
         "Where the virtual M-mode line crosses the septum, on the first test record of the last fold, and the "

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from sklearn.metrics import roc_auc_score
 
-from cardio import Features, Predictions, engine
+from cardio import CoreSettings, Features, Predictions, engine
 from cardio_mmode_septal_flash.model import SeptalFlashNet
 from cardio_mmode_septal_flash.settings import SeptalFlashSettings
 
@@ -104,7 +104,8 @@ def train(features: Features, train_index: np.ndarray, val_index: np.ndarray, co
         net = engine.build(lambda: SeptalFlashNet(s.model.weights), ctx)
         fit = engine.fit(net, engine.ArrayDataset(train_x, train_y, batch_transform=Inputs(mean, (lo, hi))),
                          _validation_set(x, y, val_rows, s.model.val_augment, mean), ctx,
-                         name=f"septal-flash-{variant}", train=config["train"], settings=s.train.as_dict(),
+                         name=f"septal-flash-{variant}", train=CoreSettings.of(config).train.as_dict(),
+                         settings=s.train.as_dict(),
                          metric=_auc)
         nets[variant], inputs[variant] = cast(SeptalFlashNet, fit.model.cpu().eval()), Inputs(mean)  # the net built
         history[variant], source = fit.history, net.source

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from cardio import CardioError, Cohort, Features
+from cardio import CardioError, Cohort, CoreSettings, Features
 from cardio.data import aha17
 from cardio.data.cohort import Column, Problems, Schema, read_table
 from cardio.data.files import read_npy
@@ -266,13 +266,13 @@ def outcome_columns(table: pd.DataFrame) -> tuple[str, ...]:
 
 def load(config: dict, ctx) -> Cohort:
     """The user's folder (cohort.dir) or the synthetic cohort, written once into the run's cache."""
-    s, where = PerfusionSettings.of(config), config["cohort"]
-    if where["dir"]:
-        root = Path(where["dir"]).expanduser()
+    s, where = PerfusionSettings.of(config), CoreSettings.of(config).cohort
+    if where.dir:
+        root = Path(where.dir).expanduser()
     else:
         root = cached_cohort(ctx.cache, s.n_patients, s.size, s.seed, s.truth.as_dict(), s.second_scans)
     size, orientation = s.size, Orientation.from_settings(s.tables)
-    table = read_cohort(root, allow_outside=bool(where["allow_outside_paths"]), log=ctx.log, size=size,
+    table = read_cohort(root, allow_outside=where.allow_outside_paths, log=ctx.log, size=size,
                         orientation=orientation)
     paths = dict(zip(table["record_id"], table["map"]))
     return Cohort(table, loader=lambda rid: load_map(paths[rid], size, orientation), label=LABEL, root=root,

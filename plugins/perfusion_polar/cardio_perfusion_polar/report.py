@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 
 import cardio_stats as stats
-from cardio import Cohort, Features, Predictions, Section
+from cardio import Cohort, CoreSettings, Features, Predictions, Section
 from cardio.data import aha17
 from cardio.report.figures import subplots
 from cardio_perfusion_polar.model import scaled, weights_source
@@ -200,5 +200,4 @@ def _intervals(estimates: list[dict], tests: list[dict]) -> str:
 
 
 def _level(config: dict | None) -> str:
-    level = ((config or {}).get("stats") or {}).get("level")
-    return "–" if level is None else f"{float(level):g}"
+    return "–" if not config else f"{CoreSettings.of(config).stats.level:g}"

@@ -25,7 +25,7 @@ from sklearn.metrics import roc_auc_score
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from cardio import CardioError, Features, Predictions
+from cardio import CardioError, CoreSettings, Features, Predictions
 from cardio.engine import masked_loss, masked_mse
 from cardio_perfusion_polar.model import PolarResNet, scaled, weights_source
 from cardio_perfusion_polar.settings import PerfusionSettings, Step
@@ -114,7 +114,8 @@ def _step_settings(step: Step, n_fit: int) -> dict:
 def train(features: Features, fit_index: np.ndarray, val_index: np.ndarray, config: dict, ctx) -> PerfusionModel:
     """Both ResNet steps on the fit rows, stopped early and thresholded on the core's validation rows; the baselines
     on the whole training fold."""
-    return _train(features, (fit_index, val_index), PerfusionSettings.of(config), config["train"], ctx)
+    return _train(features, (fit_index, val_index), PerfusionSettings.of(config),
+                  CoreSettings.of(config).train.as_dict(), ctx)
 
 
 def _train(features: Features, rows: tuple[np.ndarray, np.ndarray], s: PerfusionSettings, core_train: dict,

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 import cardio_stats as stats
-from cardio import CardioError, Section
+from cardio import CardioError, CoreSettings, Section
 from cardio.report.figures import Figure, subplots
 from cardio_spect_polar.settings import Analysis
 
@@ -356,8 +356,7 @@ def optimism_table(insample_aucs: dict[str, dict], estimates: list[dict], task: 
 
 def reference_model(config: dict, task: str) -> str | None:
     """The pre-specified reference of `task` (core key stats.reference: one model name, or task -> model)."""
-    ref = config["stats"].get("reference")
-    ref = ref.get(task) if isinstance(ref, dict) else ref
+    ref = CoreSettings.of(config).stats.reference_for(task)
     if ref is not None and ref not in MODEL_NAMES:
         raise CardioError(f"stats.reference = {ref!r} names no spect_polar model; its models are {list(MODEL_NAMES)}")
     return ref

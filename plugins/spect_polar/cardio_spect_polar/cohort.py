@@ -36,7 +36,7 @@ from typing import Callable, Iterable, Sequence
 import numpy as np
 import pandas as pd
 
-from cardio import Cache, CardioError, Cohort, write_csv
+from cardio import Cache, CardioError, Cohort, CoreSettings, write_csv
 from cardio.data.cohort import Column, Problems, Schema, read_records, read_table
 from cardio.data.files import npy_header
 from cardio.data.response import VolumetricResponse
@@ -569,20 +569,22 @@ def analyze_records(table: pd.DataFrame, harmonics: int = 1, *, progress: Progre
 def config_schema(config: dict) -> Schema:
     """The schema a run with this config reads: its label, its covariates, esv when min_esv_ml excludes by it."""
     s = SpectSettings.of(config)
-    return run_schema(str(config.get("label") or LABEL), list(s.analysis.clinical), need_esv=s.min_esv_ml is not None)
+    return run_schema(CoreSettings.of(config).label or LABEL, list(s.analysis.clinical),
+                      need_esv=s.min_esv_ml is not None)
 
 
 def load(config: dict, ctx) -> Cohort[Exclusions]:
     """The cohort of a run: the user's folder (cohort.dir) or the default cohort in the run's cache."""
     s = SpectSettings.of(config)
-    label = str(config.get("label") or LABEL)
+    core = CoreSettings.of(config)
+    label = core.label or LABEL
     min_esv = s.min_esv_ml
     schema = config_schema(config)
-    if config["cohort"]["dir"]:
-        root = Path(config["cohort"]["dir"]).expanduser()
-        records = config["cohort"].get("records", "headers")
+    if core.cohort.dir:
+        root = Path(core.cohort.dir).expanduser()
+        records = core.cohort.records
         table = load_cohort(root, schema, table=s.clinical_csv,
-                            allow_outside=bool(config["cohort"]["allow_outside_paths"]), log=ctx.log, records=records,
+                            allow_outside=core.cohort.allow_outside_paths, log=ctx.log, records=records,
                             progress=ctx.progress if records == "read" else None,
                             grid=(s.phase.rings, s.phase.sectors))
     else:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from cardio import Features, PluginInfo, RunContext, Section, hookimpl
+from cardio import CoreSettings, Features, PluginInfo, RunContext, Section, hookimpl
 from cardio_spect_polar.settings import SpectSettings
 
 
@@ -36,14 +36,14 @@ def in_sample_section(features: Features, config: dict, ctx: RunContext, estimat
     from cardio_spect_polar.autoencoder import fit_autoencoder
     from cardio_spect_polar.pipeline import with_ae_features
 
-    s = SpectSettings.of(config)
+    s, core = SpectSettings.of(config), CoreSettings.of(config)
     labelled = features.table[features.label].notna().to_numpy()
     ae = fit_autoencoder(features.x, features.table["patient_id"], s.autoencoder, ctx, name="ae-all",
-                         train=config["train"])
+                         train=core.train.as_dict())
     df, cols = with_ae_features(features.table, ae.transform(features.x, ctx))
     res = paper_analysis(df[labelled].reset_index(drop=True), features.label, list(s.analysis.clinical),
                          list(s.analysis.categorical), cols, s.analysis, ctx.save_figure,
-                         level=float(config["stats"]["level"]))
+                         level=core.stats.level)
     optimism = optimism_table(res.aucs, estimates, features.label)
     if not len(optimism):
         return res.section

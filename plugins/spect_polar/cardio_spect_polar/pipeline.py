@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 import cardio_stats as stats
-from cardio import CardioError, Features, Predictions
+from cardio import CardioError, CoreSettings, Features, Predictions
 from cardio_spect_polar.analysis import MODEL_NAMES, FittedResponseModels, fit_response_models
 from cardio_spect_polar.autoencoder import FittedAutoencoder, feature_names, fit_autoencoder
 from cardio_spect_polar.settings import SpectSettings
@@ -38,7 +38,7 @@ def fit_phase_pipeline(features: Features, rows: np.ndarray, config: dict, ctx, 
     rows = np.asarray(rows)
     s = SpectSettings.of(config)
     ae = fit_autoencoder(features.x[rows], features.table["patient_id"].iloc[rows], s.autoencoder, ctx,
-                         name=name, train=config["train"])
+                         name=name, train=CoreSettings.of(config).train.as_dict())
     labelled = rows[features.table[features.label].iloc[rows].notna().to_numpy()]
     table = features.table.iloc[labelled]
     df, cols = with_ae_features(table, ae.transform(features.x[labelled], ctx))

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from cardio import Cohort, Features, Predictions, Section
+from cardio import Cohort, CoreSettings, Features, Predictions, Section
 from cardio.report.figures import Figure, subplots
 from cardio_spect_polar import phase_figures
 from cardio_spect_polar.analysis import (
@@ -29,7 +29,7 @@ def evaluate_sections(predictions: Predictions, cohort: Cohort, features: Featur
     spect_polar_in_sample (in_sample.py)."""
     s = SpectSettings.of(config)
     a = s.analysis
-    level = float(config["stats"]["level"])
+    level = CoreSettings.of(config).stats.level
     labelled = features.table[features.label].notna().to_numpy()
     scored = predictions.table[np.isfinite(predictions.table["y_true"].to_numpy(dtype=float))]
     reference = reference_model(config, features.label)

@@ -5,6 +5,7 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
+from cardio.config import CoreSettings
 from cardio.data import CardioError, Cohort, PluginInfo, Predictions, Section
 from cardio.hookspecs import hookimpl
 
@@ -86,9 +87,10 @@ def cardio_plugin_info() -> PluginInfo:
 @hookimpl(trylast=True)
 def cardio_evaluate(predictions: Predictions, cohort: Cohort, config: dict, ctx: RunContext) -> Section | None:
     # `subgroups_if_present` (a plugin's default may ask for site): reported where the cohort table has the column
-    maybe = [str(c) for c in config.get("subgroups_if_present") or []]
+    core = CoreSettings.of(config)
+    maybe = [str(c) for c in core.subgroups_if_present]
     absent = [c for c in maybe if c not in cohort.table.columns]
-    columns = list(dict.fromkeys([*(config.get("subgroups") or []), *(c for c in maybe if c not in absent)]))
+    columns = list(dict.fromkeys([*core.subgroups, *(c for c in maybe if c not in absent)]))
     if not columns:
         return None
     missing = [c for c in columns if c not in cohort.table.columns]
@@ -99,7 +101,7 @@ def cardio_evaluate(predictions: Predictions, cohort: Cohort, config: dict, ctx:
     if taken:
         raise CardioError(f"subgroups: column(s) {taken} name a column of the predictions; rename them in the "
                           "cohort table")
-    s = config["stats"]
+    s = core.stats
     table = predictions.table
     table = table[table["repeat"] == table["repeat"].min()].drop(columns="repeat")  # one prediction per record
     k_fold = table["fold"].astype(str).nunique() > 1
@@ -116,7 +118,7 @@ def cardio_evaluate(predictions: Predictions, cohort: Cohort, config: dict, ctx:
                              "auc": "skipped: one outcome class in this subgroup"})
         per_level = ctx.stats.by_subgroup(
             joined, col, lambda sub: ctx.stats.evaluate_predictions(
-                _two_classes(sub), level=s["level"], n_resamples=s["n_resamples"], seed=ctx.seed)[0])
+                _two_classes(sub), level=s.level, n_resamples=s.n_resamples, seed=ctx.seed)[0])
         for level, result in per_level.items():
             if not isinstance(result, list):  # skipped by the stats service, e.g. one outcome class
                 why = "; ".join(getattr(result, "warnings", [])) or str(result)
