@@ -28,8 +28,11 @@ STEP_S = 0.02         # intervals rounded to this (s): a re-export at another ra
 MAX_BUCKET = 32       # a key more records hold than this (a paced rhythm) identifies nothing
 MIN_SHARED = 0.3      # share of the shorter record's keys two records must share, at one lag, to be compared
 LAG_TOL_S = 0.1       # a shared run's lag within this of the pair's median lag (a re-export moves events by ms)
+EVENT_TOL_S = 0.012   # one recording's events, aligned, agree to this (a sample or two at another rate)
+EVENTS_AGREE = 0.8    # share of the overlap's events that must agree: runs equal after rounding by chance drift
 WINDOW_S = 8.0        # the fingerprint: this much signal, z-scored
-SAME_R = 0.95         # normalised cross-correlation at or above which two windows are one recording
+SAME_R = 0.99         # normalised cross-correlation at or above which two windows are one recording (a re-export:
+                      # 0.999 and more; two synthetic patients, beats alike and events within 2 samples: 0.97)
 
 Id = TypeVar("Id", bound=Hashable)  # a record's id: its path, its row, whatever the caller keys it by
 
@@ -83,6 +86,21 @@ def _correlation(a: Recording, b: Recording, at_a: float, lag: float) -> float:
     return float(r.max())
 
 
+def _events_agree(a: np.ndarray, b: np.ndarray, lag: float) -> bool:
+    """Whether EVENTS_AGREE of a's events where the two overlap have one of b's (shifted by `lag`) within
+    EVENT_TOL_S. Two patients' rhythms can share runs of intervals equal to STEP_S and, synthetic or paced, beats
+    that correlate; their events drift apart by milliseconds a beat, one recording's do not (issue 57: two of 300
+    synthetic ECGs correlated at r = 0.97)."""
+    b = np.asarray(b, dtype=float) + lag
+    a = np.asarray(a, dtype=float)
+    a = a[(a >= b[0] - EVENT_TOL_S) & (a <= b[-1] + EVENT_TOL_S)]
+    if a.size < K + 1:
+        return False
+    at = np.clip(np.searchsorted(b, a), 1, b.size - 1)
+    gap = np.minimum(np.abs(a - b[at - 1]), np.abs(b[at] - a))
+    return bool(np.mean(gap <= EVENT_TOL_S) >= EVENTS_AGREE)
+
+
 def _shared_counts(keys: list[dict[tuple[int, ...], float]]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(a, b, keys shared) of every pair of records (positions, a < b) that share a key held by at most MAX_BUCKET
     records. Chance collisions make the pairs grow with the square of the cohort until the buckets fill, so they are
@@ -119,6 +137,8 @@ def same_recordings(records: Mapping[Id, Recording]) -> list[Match[Id]]:
         # one recording's shared runs sit at one lag; chance ones (their number grows with the cohort's square) at
         # any: only the first are worth a correlation
         if np.sum(np.abs(lags - lag) <= LAG_TOL_S) < MIN_SHARED * min(len(ka), len(kb)):
+            continue
+        if not _events_agree(records[ids[i]].events, records[ids[j]].events, lag):
             continue
         at = max(float(np.median([ka[k] for k in common])) - WINDOW_S / 2, lag, 0.0)
         r = _correlation(records[ids[i]], records[ids[j]], at, lag)
