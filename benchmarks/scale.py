@@ -39,7 +39,7 @@ PLUGINS: dict[str, tuple[str, list[str]]] = {
 SIZES = [100, 300, 1000, 3000]
 SMOKE = ["spect_polar.synthetic.slices=16", "spect_polar.synthetic.size=32", "spect_polar.autoencoder.iterations=10",
          "cv.folds=2", "explain=false", "stats.n_resamples=100"]
-STAGES = ("load", "preprocess", "featurize", "prepare", "fits", "final", "evaluate")
+STAGES = ("load", "preprocess", "featurize", "prepare", "fits", "final", "evaluate", "report", "other")
 HOOK_STAGE = {"cardio_load": "load", "cardio_preprocess": "preprocess", "cardio_featurize": "featurize",
               "cardio_prepare": "prepare"}
 
@@ -49,8 +49,10 @@ def _bytes(path: Path) -> int:
     return sum(files.values())
 
 
-def stage_seconds(run: Path) -> dict[str, float]:
-    """Wall seconds by stage from the run's done markers: prepare's hooks, the fits summed, final and evaluate."""
+def stage_seconds(run: Path, wall: float) -> dict[str, float]:
+    """Wall seconds by stage from the run's done markers: prepare's hooks, the fits summed, final, evaluate (its
+    hook) and report (the rest of the evaluate task: tables, figures, pages); other is the wall time none of them
+    holds (process start, imports, the config, the run folder's bookkeeping)."""
     out = dict.fromkeys(STAGES, 0.0)
     for done in sorted((run / "tasks").glob("*/done.json")):
         name, info = done.parent.name, json.loads(done.read_text())
@@ -61,31 +63,49 @@ def stage_seconds(run: Path) -> dict[str, float]:
                     out[stage] += seconds
         elif name.startswith("fit-"):
             out["fits"] += info["elapsed_s"]
-        elif name in ("final", "evaluate"):
+        elif name == "final":
             out[name] += info["elapsed_s"]
+        elif name == "evaluate":
+            out["evaluate"] += info.get("hooks_s", {}).get("cardio_evaluate", 0.0)
+            out["report"] += info["elapsed_s"] - info.get("hooks_s", {}).get("cardio_evaluate", 0.0)
+    out["other"] = max(wall - sum(out.values()), 0.0)
     return out
 
 
-def one(plugin: str, n: int, extra: list[str], root: Path) -> dict:
-    """One `cardio run` in its own process at n patients: stage seconds, CPU, peak RSS, cache and folder bytes."""
+def one(plugin: str, n: int, extra: list[str], root: Path, limit_s: float | None = None) -> dict:
+    """One `cardio run` in its own process at n patients: stage seconds, CPU, peak RSS, cache and folder bytes, and
+    the machine's mean 1-minute load sampled while it ran. Past `limit_s` the run is stopped and its row
+    keeps the stages it finished, marked `stopped` (a size too slow is measured, not skipped)."""
     key, sets = PLUGINS[plugin]
     out, cache = root / f"{plugin}-{n}", root / f"cache-{plugin}-{n}"
     args = [sys.executable, "-m", "cardio.cli", "run", "--plugin", plugin, "--out", str(out)]
     for s in [f"{key}={n}", *sets, *extra, f"cache_dir={cache}"]:
         args += ["--set", s]
-    load0, t0 = os.getloadavg()[0], time.perf_counter()
-    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    _, status, usage = os.wait4(proc.pid, 0)
+    loads, t0 = [os.getloadavg()[0]], time.perf_counter()
+    err = root / f"{plugin}-{n}.log"  # a file, not a pipe: a long run's log would fill a pipe nobody reads yet
+    with err.open("w") as log:
+        proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=log)
+    stopped = False
+    while True:
+        pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+        if pid:
+            break
+        if limit_s is not None and time.perf_counter() - t0 > limit_s and not stopped:
+            proc.terminate()  # cardio stops cleanly on SIGTERM; what it finished stays in tasks/
+            stopped = True
+        time.sleep(0.5)
+        loads.append(os.getloadavg()[0])
     wall = time.perf_counter() - t0
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise SystemExit(f"{plugin} at {n} patients failed:\n{proc.stderr.read()[-2000:] if proc.stderr else ''}")
+    if os.waitstatus_to_exitcode(status) != 0 and not stopped:
+        raise SystemExit(f"{plugin} at {n} patients failed:\n{err.read_text()[-2000:]}")
     return {"plugin": plugin, "n": n, "wall": wall, "cpu": usage.ru_utime + usage.ru_stime,
             "rss_mb": usage.ru_maxrss / 1024, "cache_mb": _bytes(cache) / 1e6, "folder_mb": _bytes(out) / 1e6,
-            "load": (load0 + os.getloadavg()[0]) / 2, **stage_seconds(out)}
+            "machine_load": float(np.mean(loads)), "stopped": stopped, **stage_seconds(out, wall)}
 
 
 def exponent(rows: list[dict], column: str) -> float:
     """Slope of log(column) on log(patients) over the sizes >= 300 (all sizes when fewer than two are)."""
+    rows = [r for r in rows if not r.get("stopped")]  # a stopped run's columns are partial
     big = [r for r in rows if r["n"] >= 300]
     use = big if len(big) >= 2 else rows
     x = np.log([r["n"] for r in use])
@@ -99,7 +119,8 @@ COLUMNS = ("wall", "cpu", *STAGES, "rss_mb", "cache_mb", "folder_mb")
 def table(rows: list[dict]) -> list[str]:
     lines = ["| plugin | patients | machine load | " + " | ".join(COLUMNS) + " |", "|---" * (len(COLUMNS) + 3) + "|"]
     for r in rows:
-        lines.append(f"| {r['plugin']} | {r['n']} | {r['load']:.1f} | " + " | ".join(f"{r[c]:.1f}" for c in COLUMNS)
+        n = f"{r['n']} (stopped)" if r.get("stopped") else str(r["n"])
+        lines.append(f"| {r['plugin']} | {n} | {r['machine_load']:.1f} | " + " | ".join(f"{r[c]:.1f}" for c in COLUMNS)
                      + " |")
     for plugin in dict.fromkeys(r["plugin"] for r in rows):
         mine = [r for r in rows if r["plugin"] == plugin]
@@ -107,23 +128,45 @@ def table(rows: list[dict]) -> list[str]:
     return lines
 
 
+def logged_rows(log: Path, root: Path | None) -> list[dict]:
+    """The rows a run of this script printed (its `row` lines), their stages read again from the run folders under
+    `root` where they are kept: a long protocol run in pieces, or stopped, gives its table."""
+    rows = [json.loads(line[4:]) for line in log.read_text().splitlines() if line.startswith("row {")]
+    for r in rows:
+        r.setdefault("machine_load", float("nan"))
+        folder = root / f"{r['plugin']}-{r['n']}" if root else None
+        if folder and folder.is_dir():
+            r.update(stage_seconds(folder, r["wall"]))
+    return rows
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--plugins", default=",".join(PLUGINS))
     ap.add_argument("--sizes", type=int, nargs="+", default=SIZES)
     ap.add_argument("--out", type=Path, default=None, help="keep the runs here (default: a temporary folder)")
+    ap.add_argument("--limit", type=float, default=None, help="stop a run past this many seconds; its row is marked "
+                    "stopped, with the stages it finished (default: no limit)")
     ap.add_argument("--smoke", action="store_true", help="spect_polar at 20 and 40 patients, tiny")
+    ap.add_argument("--from-log", type=Path, default=None, help="print the table of the rows this script logged "
+                    "(with --out: their stages read again from the runs kept there), running nothing")
     args = ap.parse_args()
+    if args.from_log:
+        print("\n".join(table(logged_rows(args.from_log, args.out))))
+        return
     plugins, sizes, extra = (["spect_polar"], [20, 40], SMOKE) if args.smoke else \
         (args.plugins.split(","), args.sizes, [])
     with tempfile.TemporaryDirectory(prefix="cardio-scale-") as tmp:
         root = args.out or Path(tmp)
+        root.mkdir(parents=True, exist_ok=True)
         rows = []
         for plugin in plugins:
             for n in sizes:
-                rows.append(one(plugin, n, extra, root))
-                print(f"{plugin} at {n} patients: {rows[-1]['wall']:.0f} s, peak RSS {rows[-1]['rss_mb']:.0f} MB",
-                      flush=True)
+                rows.append(one(plugin, n, extra, root, args.limit))
+                stopped = " (stopped at the limit)" if rows[-1]["stopped"] else ""
+                print(f"{plugin} at {n} patients: {rows[-1]['wall']:.0f} s{stopped}, "
+                      f"peak RSS {rows[-1]['rss_mb']:.0f} MB", flush=True)
+                print("row " + json.dumps(rows[-1]), flush=True)  # a long protocol stopped early keeps its rows
     print(f"{os.cpu_count()} CPUs; seconds, MB; exponents from the sizes >= 300 where two or more are")
     print("\n".join(table(rows)))
 

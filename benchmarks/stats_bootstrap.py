@@ -19,7 +19,8 @@ Times are medians of --repeats runs (cardio runs before and after pROC's), wall 
 Measured (`--loop-resamples 1000`, 2-core VM at load 18-22, R 4 + pROC 1.18.0): whole Rscript / whole python -c
 28.3 x CPU, 27.1 x wall (e8f5729: 17-18 x); ci.auc / bootstrap_ci in one process 73.6 x CPU. The floors allow
 58.8 x (interpreter + NumPy + the CSV) and 40.7 x (+ the same draws, nothing else): the draws of these intervals
-alone leave no room for 40 x once the AUCs are counted.
+alone leave no room for 40 x once the AUCs are counted. tests/test_stats_bootstrap_import_set.py pins the timed
+process's import set (no torch, matplotlib, pluggy, scikit-learn, pandas or SciPy; few modules beyond NumPy's).
 """
 from __future__ import annotations
 

@@ -404,11 +404,12 @@ def _file(root: Path, value: str, col: Column, allow_outside: bool, log: logging
 def _paths(table: pd.DataFrame, root: Path, col: Column, problems: Problems, allow_outside: bool,
            log: logging.Logger | None) -> pd.Series:
     given = table[col.name] if col.name in table.columns else pd.Series([None] * len(table), dtype=object)
+    ids = {k: table[k].tolist() for k in HIERARCHY}  # once, not a pandas lookup per row and column
     out: list[str | None] = []
     for i, value in enumerate(given):
         value = None if value is None or pd.isna(value) or not str(value).strip() else str(value).strip()
         if value is None and col.default is not None:
-            value = col.default.format(**{k: table[k].iloc[i] for k in HIERARCHY})
+            value = col.default.format(**{k: ids[k][i] for k in HIERARCHY})
         if value is None:
             if col.required:
                 problems.add("names no file", i + 2, col.name)
