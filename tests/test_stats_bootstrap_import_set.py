@@ -2,7 +2,7 @@
 >= 25 x) is bounded by what the Python process pays before its first resample: the interpreter's start and its
 imports. The test runs the very script the benchmark times under `python -X importtime` and pins its import set:
 none of the heavy libraries, and no more than MAX_BEYOND_NUMPY modules beyond what `import numpy` alone loads (43
-when this was written: cardio, cardio.stats and its result types, numpy.random, hashlib's and random's helpers).
+when this was written: cardio_stats and its result types, numpy.random, hashlib's and random's helpers).
 A new import on that path shows here by name, not as a slower ratio months later."""
 from __future__ import annotations
 
@@ -37,7 +37,7 @@ def test_the_timed_python_process_imports_nothing_heavy_and_few_modules_beyond_n
     data = tmp_path / "d.csv"
     data.write_text("y,s\n0,0.1\n1,0.9\n0,0.3\n1,0.6\n1,0.8\n0,0.2\n")
     mine = _imported(_script(), str(data), "50")
-    assert "cardio.stats" in mine, "the probe did not see the stats import: -X importtime's format changed?"
+    assert "cardio_stats" in mine, "the probe did not see the stats import: -X importtime's format changed?"
     assert not {m.split(".")[0] for m in mine} & HEAVY, sorted({m.split(".")[0] for m in mine} & HEAVY)
     beyond = mine - _imported("import numpy")
     assert len(beyond) <= MAX_BEYOND_NUMPY, (len(beyond), sorted(beyond))
