@@ -5,7 +5,7 @@
 # source tree, so it hides what a wheel leaves out (package data, entry points, a path into the checkout); this does
 # not. First the kernel, the statistics service and ONE plugin without the kernel's extras (test, cluster: no pytest,
 # no submitit) make a small run; then the other plugins join. CI runs it after setup (.ci/run); so can you:
-# ./scripts/wheels.sh (4-5 min on 2 busy cores; KEEP=1 keeps its folder and logs).
+# ./scripts/wheels.sh (3-6 min on 2 shared cores; KEEP=1 keeps its folder and logs).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 repo=$(pwd)
@@ -25,7 +25,7 @@ fail() { echo "wheels: FAILED: $*" >&2; exit 1; }
 # line naming the step and the log's last line
 step() {
   local name=$1; shift
-  echo "+ [${SECONDS}s] ${*/#$tmp/\$tmp}"
+  echo "+ [${SECONDS}s] ${*//$tmp/\$tmp}"
   local rc=0
   "$@" >"$tmp/$name.log" 2>&1 || rc=$?
   if [ "$rc" -ne 0 ]; then
@@ -58,14 +58,16 @@ echo "  built: $(cd "$wheels" && ls *.whl | tr '\n' ' ')"
 
 # 2. A fresh venv: torch and torchvision first, pinned, as scripts/setup.sh installs them (pip's cache and the local
 # index serve them); then the wheels, their dependencies at the lock's versions. The services are on no index:
-# --find-links finds them among the wheels. --no-compile: no .pyc for all of torch's files at install (an import
-# compiles what it reads)
+# the wheels' folder joins pip's find-links (PIP_FIND_LINKS, or the pip config's: an offline wheelhouse, README), which
+# a --find-links option would replace. --no-compile: no .pyc for all of torch's files at install (an import compiles
+# what it reads)
 step venv "${PYTHON:-python3}" -m venv "$venv"
 lock=$repo/requirements.lock
 pip() { "$venv/bin/python" -m pip "$@"; }
+links=${PIP_FIND_LINKS:-$(pip config get global.find-links 2>/dev/null || true)}
 step torch pip install -q --no-compile -c "$lock" torch==2.14.1 torchvision==0.29.1
 # the kernel, the statistics service and one plugin
-step install-minimal pip install -q --no-compile -c "$lock" --find-links "$wheels" \
+step install-minimal env PIP_FIND_LINKS="$wheels $links" "$venv/bin/python" -m pip install -q --no-compile -c "$lock" \
   "$wheels"/cardio_crt_stats-*.whl "$wheels"/cardio_crt-[0-9]*.whl "$wheels"/cardio_perfusion_polar-*.whl
 
 # everything below runs outside the checkout (no source folder on the path can stand in for an installed package),
@@ -98,7 +100,7 @@ step run-perfusion "$cardio" run --plugin perfusion_polar --out perfusion --set 
 grep -E "WARNING|done in" "$tmp/run-perfusion.log" | sed 's/^/  /' || true
 auc perfusion impaired_mfr
 # without the cluster extra, a process executor is refused in one line (exit 2), before anything is written
-echo "+ [${SECONDS}s] ${cardio/#$tmp/\$tmp} run --plugin perfusion_polar --out local --executor local  (no submitit: refused)"
+echo "+ [${SECONDS}s] ${cardio/#$tmp/\$tmp} run --plugin perfusion_polar --out local --executor local  (refused)"
 rc=0; said=$("$cardio" run --plugin perfusion_polar --out local --executor local 2>&1) || rc=$?
 [ "$rc" -eq 2 ] && [[ $said == *submitit* ]] && [ ! -e local ] \
   || fail "--executor local without submitit: exit $rc, not 2 with one line naming submitit: ${said##*$'\n'}"
@@ -106,7 +108,8 @@ echo "  exit $rc: ${said##*$'\n'}"
 
 # 3. The other plugins join: `cardio plugins` lists all five, a small spect_polar run keeps its final model, and
 # `cardio predict` applies it to the synthetic cohort the run wrote into the cache
-step install-all pip install -q --no-compile -c "$lock" --find-links "$wheels" "$wheels"/*.whl
+step install-all env PIP_FIND_LINKS="$wheels $links" "$venv/bin/python" -m pip install -q --no-compile -c "$lock" \
+  "$wheels"/*.whl
 step plugins "$cardio" plugins
 for p in ecg_transfer echo_cmr mmode_septal_flash perfusion_polar spect_polar; do
   grep -q "$p" "$tmp/plugins.log" || fail "cardio plugins does not list $p"
