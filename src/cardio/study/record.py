@@ -148,14 +148,23 @@ def versions(study: Study) -> dict:
     return out
 
 
-def _git_commit() -> str | None:
-    """The commit of the project checkout cardio runs from, when it is one."""
-    root = Path(__file__).resolve().parents[2]
+def _git_commit(module: Path = Path(__file__)) -> str | None:
+    """The commit of the project checkout cardio runs from (src/cardio/study/record.py in it), when it is one.
+
+    An installed wheel is no checkout: its site-packages may sit inside some other git repository (a venv in a
+    project's folder), whose commit is not the code's."""
+    src = module.resolve().parents[2]
+    if src.name != "src":
+        return None
     try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=5)
+        out = subprocess.run(["git", "rev-parse", "--show-toplevel", "HEAD"], cwd=src.parent, capture_output=True,
+                             text=True, timeout=5)
     except (OSError, subprocess.TimeoutExpired):
         return None
-    return out.stdout.strip() or None if out.returncode == 0 else None
+    lines = out.stdout.split()
+    if out.returncode != 0 or len(lines) != 2 or Path(lines[0]).resolve() != src.parent.resolve():
+        return None
+    return lines[1]
 
 
 def check_key_free(out_dir: Path, cfg: dict) -> None:
