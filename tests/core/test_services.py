@@ -48,10 +48,21 @@ def test_cache_rebuilds_an_entry_that_fails_its_check(tmp_path):
     assert again == path and path.read_text() == "good"
 
 
+class _Collect(logging.Handler):
+    """Keeps each record's message."""
+
+    def __init__(self, seen: list[str]) -> None:
+        super().__init__()
+        self.seen = seen
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.seen.append(record.getMessage())
+
+
 def test_a_truncated_entry_is_rebuilt_with_a_warning(tmp_path):
-    cache, seen = Cache(tmp_path), []
-    handler = logging.Handler()
-    handler.emit = lambda record: seen.append(record.getMessage())
+    cache = Cache(tmp_path)
+    seen: list[str] = []
+    handler = _Collect(seen)
     logging.getLogger("cardio.run").addHandler(handler)
     try:
         path = cache.get("demo", "k", lambda p: np.save(p, np.arange(100)), suffix=".npy")
