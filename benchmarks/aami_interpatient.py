@@ -78,8 +78,10 @@ import numpy as np
 import torch
 
 from cardio import CardioError, engine, write_text_atomic
+from cardio.engine import FitResult
 from cardio.testing import context, plugin_config
 from cardio_ecg_transfer import aami, beat_metrics, beat_set, databases, pretrain, side_models
+from cardio_ecg_transfer.resnet import SpectrogramResNet
 
 REPO = Path(__file__).resolve().parents[1]
 LEDGER = REPO / "benchmarks" / "ledgers" / "aami_ds2.csv"
@@ -101,7 +103,7 @@ FROZEN = ("ecg_transfer.pretrain.max_beats_per_class=2000", "ecg_transfer.pretra
 PROTOCOL = "fused"
 GOALS = {"V Se": 0.90, "V +P": 0.90, "S Se": 0.60}
 #: Published DS1 -> DS2 results (percent), as printed in the papers' result tables.
-PUBLISHED = {
+PUBLISHED: dict[str, dict[str, float | None]] = {
     "de Chazal et al. 2004 (IEEE TBME 51:1196), LD, RR + morphology":
         {"S Se": 75.9, "S +P": 38.5, "V Se": 77.7, "V +P": 81.9},
     "Mondejar-Guerra et al. 2019 (BSPC 47:41), SVM ensemble":
@@ -165,9 +167,9 @@ def _fold_records(records: list[str], folds: int, seed: int) -> list[list[str]]:
 class FusedFit:
     """The fused protocol's fit: the balanced CNN and the balanced side-feature logistic regression."""
 
-    model: object
+    model: SpectrogramResNet
     side_model: list  # side_models.SideModel per entry of pretrain.side_models
-    fit: object
+    fit: FitResult
     train_counts: dict
     strength: float = 0.0  # no prior correction (the ledger's prior_strength column)
 
@@ -228,7 +230,8 @@ def ds1_cv(config: dict, ctx, folds: int = 4, seed: int | None = None, protocol:
     seed = ctx.seed if seed is None else int(seed)
     root = pretrain.mitdb_root(config, ctx)
     records = aami.ds1_records(config["ecg_transfer"]["pretrain"]["records"])
-    ys, preds, recs, per_fold = [], {}, [], []
+    ys, recs, per_fold = [], [], []
+    preds: dict[str, list[np.ndarray]] = {}
     for k, held_out in enumerate(_fold_records(records, folds, seed)):
         rest = [r for r in records if r not in held_out]
         test = beat_set.cached_beat_set(root, held_out, config, ctx.cache, max_per_class=None, max_total=max_beats,
@@ -302,21 +305,22 @@ def ds2_look(config: dict, ctx, ledger: Path, repo: Path, seed: int, note: str =
                           "(ecg_transfer.pretrain.records: null)")
     _check_protocol(protocol)
     root = pretrain.mitdb_root(config, ctx)
+    fitted: pretrain.Fitted | FusedFit
     if protocol == "validated":
         fitted = pretrain.fit_pretraining(root, list(aami.DS1), config, ctx, seed=seed, name=f"ds2-seed{seed}")
         described = pretrain.describe(fitted, config)
     else:
-        fitted = fit_fused(root, list(aami.DS1), config, ctx, seed=seed, name=f"ds2-seed{seed}-fused")
-        described = {"arch": pt["arch"], "train_counts": fitted.train_counts, "prior_strength": 0.0,
-                     "epochs_run": len(fitted.fit.history), "best_epoch": fitted.fit.best_epoch,
+        fitted = fused = fit_fused(root, list(aami.DS1), config, ctx, seed=seed, name=f"ds2-seed{seed}-fused")
+        described = {"arch": pt["arch"], "train_counts": fused.train_counts, "prior_strength": 0.0,
+                     "epochs_run": len(fused.fit.history), "best_epoch": fused.fit.best_epoch,
                      "val_records": [], "protocol": protocol}
     # every DS2 beat (no sampling, so one cached set serves every seed)
     test = beat_set.cached_beat_set(root, list(aami.DS2), config, ctx.cache, max_per_class=None, max_total=None,
                                     seed=0, progress=ctx.progress, desc="DS2", test_look=True)
-    if protocol == "validated":
-        pred = pretrain.predict(fitted, test, ctx)
-    else:
+    if isinstance(fitted, FusedFit):
         pred = fused_log_proba(fitted, test, ctx)["fused"].argmax(axis=1)
+    else:
+        pred = pretrain.predict(fitted, test, ctx)
     results = _scored(test.y, pred, test.record, config, seed)
     results.update(described)
     results["evaluated_on"] = "DS2 (all beats)"

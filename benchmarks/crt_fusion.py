@@ -130,8 +130,9 @@ def unconstrained(runs: list[Path]) -> dict:
     from cardio.fusion.fuse import fuse_fold, read_modality
     from cardio_stats import StatsError, cv_auc_difference
 
-    mods = [m for m, _ in (read_modality(r, None, None) for r in runs)]
-    if any(m is None for m in mods):
+    read = [m for m, _ in (read_modality(r, None, None) for r in runs)]
+    mods = [m for m in read if m is not None]
+    if len(mods) < len(read):
         sys.exit(f"cannot read the runs {runs} back")
     folds = sorted(set(mods[0].outer["fold"]))
     pred = pd.concat([fuse_fold(mods, f, None, nonnegative=False)[0] for f in folds])
@@ -261,7 +262,9 @@ def _evaluate(mods: list, folds: list[str], nonnegative: bool) -> tuple[dict, di
     pred = pd.concat([fuse_fold(mods, f, None, nonnegative)[0] for f in folds], ignore_index=True)
     pred = pred.assign(record_id=pred["patient_id"], task="y", kind="binary")
     estimates, tests = evaluate_predictions(pred, n_resamples=100, reference="fused")
-    return headline_auc(estimates, model="fused"), paired_test(tests, "fused", mods[0].name, interval="cv")
+    head, paired = headline_auc(estimates, model="fused"), paired_test(tests, "fused", mods[0].name, interval="cv")
+    assert head is not None and paired is not None  # the fused model and its test against the first are evaluated
+    return head, paired
 
 
 def simulate(datasets: int, n: int, modalities: int, seed: int) -> None:

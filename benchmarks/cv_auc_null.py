@@ -74,8 +74,9 @@ def one(seed: int, n: int, p: int, permutations: int = 0) -> dict:
     folds = make_folds(table, CV, "label", seed)
     s = _oof_scores(x, y, folds)
     d, b = delong_ci(y, s), bootstrap_ci(y, s, n_resamples=1000, seed=seed)
-    out = {"pooled DeLong": (d.estimate, d.ci_low, d.ci_high), "pooled bootstrap": (b.estimate, b.ci_low, b.ci_high),
-           "fold-mean, influence curve": fold_mean_ic(y, s, folds)}
+    out: dict[str, tuple[float, float | None, float | None] | float] = {
+        "pooled DeLong": (d.estimate, d.ci_low, d.ci_high), "pooled bootstrap": (b.estimate, b.ci_low, b.ci_high),
+        "fold-mean, influence curve": fold_mean_ic(y, s, folds)}
     label = np.empty(n, dtype=object)
     for f in folds:
         label[f.test] = f.name

@@ -113,7 +113,10 @@ class Model:
 
     def __init__(self, x: np.ndarray, y: np.ndarray, cols: np.ndarray, delta: np.ndarray):
         self.x, self.y, self.cols, self.delta = x[:, cols], y, cols, delta[cols]
-        self.oof, self.truths, self.memo, self.tests = np.empty(y.size), [], {}, []
+        self.oof = np.empty(y.size)
+        self.truths: list[float] = []
+        self.memo: dict[bytes, np.ndarray] = {}
+        self.tests: list[SimpleNamespace] = []
 
     def __call__(self, train: np.ndarray, test: np.ndarray) -> np.ndarray:
         key = test.tobytes()

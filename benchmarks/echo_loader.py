@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import tempfile
 import time
+from functools import partial
 from pathlib import Path
 
 import cv2
@@ -47,8 +48,8 @@ def main() -> None:
     a = ap.parse_args()
     if a.smoke:
         a.videos, a.frames, a.size, a.clip, a.epochs = 3, 24, 32, 8, 1
-    with tempfile.TemporaryDirectory() as tmp:
-        tmp = Path(tmp)
+    with tempfile.TemporaryDirectory() as folder:
+        tmp = Path(folder)
         rng = np.random.default_rng(0)
         paths = []
         for i in range(a.videos):  # already masked and sized, as EchoNet's AVIs are
@@ -62,8 +63,7 @@ def main() -> None:
         entries = []
         for p in paths:
             key = {"bench": p}
-            entries.append(str(cache.get("bench", key, lambda t, p=p: np.save(open(t, "wb"), _gray(p)),
-                                         suffix=".npy")))
+            entries.append(str(cache.get("bench", key, partial(_save_gray, p), suffix=".npy")))
         build_s = time.perf_counter() - t0
         starts = rng.integers(0, a.frames - a.clip * a.period + 1, size=(a.epochs, a.videos))
         ds = ClipDataset(entries, None, a.clip, a.period, train=False)
@@ -84,6 +84,12 @@ def main() -> None:
         print(f"per-item OpenCV decode: {n / echonet_s:10.1f} clips/s")
         print(f"same tensors: {same}")
         print(f"ratio cached / per-item: {echonet_s / cached_s:.1f}x (goal >= 10x)")
+
+
+def _save_gray(path: str, target: Path) -> None:
+    """The cache's builder: the clip's grey frames as .npy at `target`."""
+    with open(target, "wb") as f:
+        np.save(f, _gray(path))
 
 
 def _gray(path: str) -> np.ndarray:

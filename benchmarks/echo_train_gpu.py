@@ -83,6 +83,7 @@ def run_loop(net, loader, device, steps: int, bf16: bool, channels_last: bool) -
                 break
     if device.type == "cuda":
         torch.cuda.synchronize()
+    assert t0 is not None  # set at the third step, and the loop runs past it
     return n / (time.perf_counter() - t0)
 
 
@@ -101,8 +102,8 @@ def main() -> None:
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     name = torch.cuda.get_device_name(0) if device.type == "cuda" else "CPU (no GPU lent to this run)"
     print(f"device: {name}; arch {arch}; clips {frames}x{size}x{size} at period {period}; batch {a.batch}")
-    with tempfile.TemporaryDirectory() as tmp:
-        tmp, rng = Path(tmp), np.random.default_rng(0)
+    with tempfile.TemporaryDirectory() as folder:
+        tmp, rng = Path(folder), np.random.default_rng(0)
         paths, npys = [], []
         for i in range(videos):
             v = synthetic.render_view(synthetic.VIEWS[i % 3], set(), rng, n_frames=frames * period + 16,

@@ -57,8 +57,8 @@ def main() -> int:
     if args.smoke:
         args.folds, args.epochs, args.patients = 2, 1, 24
     sets = _sets(args)
-    with tempfile.TemporaryDirectory(prefix="cardio-executors-") as tmp:
-        tmp = Path(tmp)
+    with tempfile.TemporaryDirectory(prefix="cardio-executors-") as folder:
+        tmp = Path(folder)
         if not args.smoke:  # the cohort's cache, built once before either timed run (smoke: inline's time holds it)
             _run(tmp / "warm", tmp / "cache", [*sets, "--set", "cv.folds=2", "--set", "ecg_transfer.finetune.epochs=1"])
         inline = _run(tmp / "inline", tmp / "cache", sets)

@@ -30,7 +30,7 @@ from sklearn.linear_model import LogisticRegression
 
 from cardio.data import make_folds
 from cardio.fusion.fuse import Modality, fuse_fold
-from cardio_stats import delong_ci, delong_test
+from cardio_stats import TestResult, delong_ci, delong_test
 
 NAMES = ["ecg", "spect", "echo"]
 CV = {"method": "kfold", "folds": 5, "repeats": 1, "stratify": True, "inner_folds": 4}
@@ -81,7 +81,7 @@ def one(seed: int, n: int, p: int, weights: tuple[float, ...] = (0.0, 0.0, 0.0))
     fused = nested[nested["model"] == "fused"].set_index("patient_id")
     first = nested[nested["model"] == NAMES[0]].set_index("patient_id").loc[fused.index]
     naive = pd.concat([_naive(mods, f.name) for f in folds])
-    out = {}
+    out: dict[str, tuple[float, float | None, float | None] | TestResult] = {}
     for what, yy, s in (("naive", naive["y"], naive["score"]), ("nested", fused["y_true"], fused["y_score"]),
                         (f"{NAMES[0]} alone", first["y_true"], first["y_score"])):
         est = delong_ci(yy.to_numpy(), s.to_numpy())

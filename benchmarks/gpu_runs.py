@@ -247,7 +247,9 @@ def paper_step(plugin: str, smoke: bool, device: torch.device, steps: int) -> di
 
 
 def _fmt(v, spec: str) -> str:
-    return "-".rjust(int(re.match(r"\d*", spec)[0] or 0)) if v is None else format(v, spec)
+    width = re.match(r"\d*", spec)
+    assert width is not None  # \d* matches every string, if only its empty start
+    return "-".rjust(int(width[0] or 0)) if v is None else format(v, spec)
 
 
 def main() -> None:

@@ -51,7 +51,7 @@ def cohort(n: int, size: int):
 def run_vtk(frames, lines, cycles, size):
     from cardio_mmode_septal_flash.mmode import mmodes_vtk
 
-    return np.stack([mmodes_vtk(f, ls, *c, size=size) for f, ls, c in zip(frames, lines, cycles)])
+    return np.stack([mmodes_vtk(f, ls, t0, t1, size=size) for f, ls, (t0, t1) in zip(frames, lines, cycles)])
 
 
 def run_torch(frames, lines, cycles, size, batch, device):

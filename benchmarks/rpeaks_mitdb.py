@@ -101,7 +101,8 @@ def tune_record(job: tuple) -> tuple[str, np.ndarray]:
 
     root, name, lead, tol_ms = job
     rec = read_wfdb(Path(root) / name, fs=360, lead=lead, annotator="atr")
-    ref = rec.ann_samples[np.isin(rec.ann_symbols, list(BEAT_SYMBOLS))]
+    samples, symbols = rec.annotations()
+    ref = samples[np.isin(symbols, list(BEAT_SYMBOLS))]
     window = int(round(tol_ms / 1000 * rec.fs))
     cand = candidates(rec.signal, rec.fs)
     out = []
@@ -128,7 +129,8 @@ def tune(root: Path, lead, tol_ms: float, cores: int) -> None:
         results = [tune_record(j) for j in tqdm(jobs, desc="DS1 records")]
     errors = sum(r for _, r in results)
     grid = [dict(zip(GRID, v)) for v in itertools.product(*GRID.values())]
-    current = next(i for i, g in enumerate(grid) if all(SETTINGS[k] == v for k, v in g.items()))
+    settings: dict[str, object] = dict(SETTINGS)
+    current = next(i for i, g in enumerate(grid) if all(settings[k] == v for k, v in g.items()))
     total = errors.sum(axis=1)
     best = min(range(len(grid)), key=lambda i: (total[i], i != current))
     print(f"\nSearch over {len(grid)} settings on the {len(jobs)} DS1 records (FN + FP, approximate matching):")
@@ -158,9 +160,10 @@ def evaluate_record(job: tuple) -> list[dict]:
     root, name, lead, detectors, tol_ms = job
     rec = read_wfdb(Path(root) / name, fs=360, lead=lead, annotator="atr")
     fs = rec.fs
-    beat = np.isin(rec.ann_symbols, list(BEAT_SYMBOLS))
-    ref = rec.ann_samples[beat]
-    ref_vf = _vf_mask(rec.ann_samples, rec.ann_symbols, ref)
+    samples, symbols = rec.annotations()
+    beat = np.isin(symbols, list(BEAT_SYMBOLS))
+    ref = samples[beat]
+    ref_vf = _vf_mask(samples, symbols, ref)
     window = int(round(tol_ms / 1000 * fs))
     rows = []
     for det_name in detectors:
@@ -168,7 +171,7 @@ def evaluate_record(job: tuple) -> list[dict]:
         det = np.unique(np.asarray(DETECTORS[det_name](rec.signal, fs), dtype=np.int64))
         seconds = time.perf_counter() - t0
         c = compare_annotations(ref, det, window)
-        det_vf = _vf_mask(rec.ann_samples, rec.ann_symbols, det)
+        det_vf = _vf_mask(samples, symbols, det)
         c2 = compare_annotations(ref[~ref_vf], det[~det_vf], window)
         rows.append({"record": name, "detector": det_name, "n_ref": c.n_ref, "tp": c.tp, "fn": c.n_ref - c.tp,
                      "fp": c.n_test - c.tp, "n_ref_novf": c2.n_ref, "tp_novf": c2.tp,

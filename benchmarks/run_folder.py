@@ -26,7 +26,7 @@ RUNS = {"default": [], "fold models (float16)": ["fold_models=true"]}
 
 
 def sizes(plugin: str, sets: list[str], root: Path) -> list[dict]:
-    rows = []
+    rows: list[dict] = []
     for name, extra in RUNS.items():
         out = run_plugin(plugin, root / f"{plugin}-{len(rows)}", [*sets, *extra], cache_dir=root / "cache")
         disk = json.loads((out / "run.json").read_text())["disk_bytes"]

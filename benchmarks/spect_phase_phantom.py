@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import sys
+from typing import Any
 
 import numpy as np
 
@@ -74,7 +75,7 @@ def extracardiac_table(seeds: int, dys: float = 120.0) -> None:
 # resolved a delay of 5.6 degrees (1/64 of the cycle) from 8 or 16 gates. Their phantom and reconstruction are not
 # public, so the protocol is repeated on this phantom: one delayed zone, the rest synchronous, independent noise.
 PUBLISHED_RESOLUTION_DEG = 360.0 / 64
-ZONE = {"late_angle": 345.0, "late_position": 0.7, "width": 0.6}
+ZONE: dict[str, Any] = {"late_angle": 345.0, "late_position": 0.7, "width": 0.6}
 
 
 def regional_delay(delay: float, seed: int, counts: float, gates: int) -> tuple[float, float]:

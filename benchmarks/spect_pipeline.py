@@ -69,7 +69,7 @@ def main() -> int:
 
     first = chunks[0]
     analyse([first[:16]], 16, args.batch)  # warm-up
-    timing = {"one at a time": [], f"batches of {args.batch}": []}
+    timing: dict[str, list[tuple[float, float]]] = {"one at a time": [], f"batches of {args.batch}": []}
     for _ in range(3):  # interleaved repeats; the minimum is the least disturbed by other processes
         for mode in timing:
             t, c = time.perf_counter(), time.process_time()

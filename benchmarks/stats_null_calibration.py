@@ -24,6 +24,7 @@ def coverage(n_datasets: int, n: int, n_resamples: int, seed: int = 2024) -> dic
         score = rng.normal(size=n)  # no signal
         d = delong_ci(y, score)
         b = bootstrap_ci(y, score, n_resamples=n_resamples, seed=i)
+        assert d.ci_low is not None and d.ci_high is not None and b.ci_low is not None and b.ci_high is not None
         hits["delong"] += d.ci_low <= 0.5 <= d.ci_high
         hits["bootstrap-percentile"] += b.ci_low <= 0.5 <= b.ci_high
     return {k: v / n_datasets for k, v in hits.items()}

@@ -57,7 +57,8 @@ def estimate_deltas(before: Path, after: Path, metric: str) -> list[float]:
     """|after - before| of every shared estimate of one metric (e.g. "auc") whose estimate is a number in both."""
     a, b = _table(before, "estimates"), _table(after, "estimates")
     pairs = [(a[k].get("estimate"), b[k].get("estimate")) for k in a.keys() & b.keys() if a[k].get("metric") == metric]
-    return [abs(x - y) for x, y in pairs if all(isinstance(v, (int, float)) and v == v for v in (x, y))]
+    return [abs(x - y) for x, y in pairs if isinstance(x, (int, float)) and isinstance(y, (int, float)) and x == x
+            and y == y]
 
 
 def _largest(a: dict, b: dict) -> float:

@@ -88,7 +88,7 @@ def _placeholders(words: list[str], tmp: Path) -> list[str]:
 def _parse(words: list[str]) -> click.Context:
     """click's own parse of the words, down to the subcommand; raises on an unknown option or argument."""
     ctx = main.make_context("cardio", list(words))
-    group = main
+    group: click.Command = main
     while isinstance(group, click.Group):
         # click keeps a group's subcommand and its words apart (protected) until it invokes it
         args = [*getattr(ctx, "_protected_args", []), *ctx.args]

@@ -256,7 +256,8 @@ def test_ecg_paper_profile_fine_tunes_at_the_papers_learning_rate() -> None:
     pytest.importorskip("cardio_ecg_transfer")
     s = _paper("ecg_transfer")["ecg_transfer"]
     assert s["finetune"]["lr"] == 0.001 and s["pretrain"]["lr"] == 0.001  # "the learning rate is 0.001"
-    assert "ecg_transfer.finetune.lr" in fidelity_keys(ROOT / "plugins" / "ecg_transfer" / "README.md")
+    keys = fidelity_keys(ROOT / "plugins" / "ecg_transfer" / "README.md")
+    assert keys is not None and "ecg_transfer.finetune.lr" in keys
 
 
 def test_ecg_fold_sds_are_said_not_to_be_the_papers() -> None:
@@ -333,10 +334,12 @@ def test_table1_in_the_paper_profiles_uses_the_papers_tests() -> None:
     table = pd.DataFrame({"patient_id": [f"p{i}" for i in range(71)], "record_id": [f"p{i}" for i in range(71)],
                           "responder": y, "ckd": ckd, "age": np.random.default_rng(0).exponential(10, 71)})
     cohort = Cohort(table, label="responder")
-    paper = table1(cohort, cfg).set_index("variable")
+    paper, default = table1(cohort, cfg), table1(cohort, plugin_config_default("ecg_transfer"))
+    assert paper is not None and default is not None  # the ecg plugin's Table 1 is on by default
+    paper = paper.set_index("variable")
     assert paper.loc["ckd", "test"] == "chi-square (Pearson, uncorrected)"
     assert abs(paper.loc["ckd", "p_value"] - 0.235) < 0.01 and paper.loc["age", "test"] == "Student t-test"
-    default = table1(cohort, plugin_config_default("ecg_transfer")).set_index("variable")
+    default = default.set_index("variable")
     assert default.loc["ckd", "test"] == "Fisher exact" and default.loc["age", "test"] == "Kruskal–Wallis"
 
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from functools import partial
 
 import numpy as np
 from scipy.stats import norm
@@ -83,12 +84,17 @@ def sgd(rng: np.random.Generator, x: np.ndarray, y: np.ndarray, weights: np.ndar
     return w
 
 
+Interval = tuple[float, float | None, float | None]  # (estimate, low, high)
+Run = tuple[Interval, Interval, float, float, float, str]  # AUC of A, ΔAUC A - B, their truths, seconds, AUC method
+
+
 class Fitted:
     """A refit callable over precomputed fits: `cardio_stats` calls it per fit (train, test); the fits themselves
     were made at once (batched). A fit not precomputed (cardio's code before nested CV) is made on demand."""
 
     def __init__(self, x: np.ndarray, y: np.ndarray, fit: Callable[[np.ndarray], np.ndarray]):
-        self.x, self.y, self.fit, self.memo = x, y, fit, {}
+        self.x, self.y, self.fit = x, y, fit
+        self.memo: dict[bytes, np.ndarray] = {}
         self.weights: list[np.ndarray] = []
 
     def precompute(self, trains: list[np.ndarray]) -> None:
@@ -108,11 +114,12 @@ class Fitted:
         return w[0] + self.x[test] @ w[1:]
 
 
-def _refitted(n: int, signal: bool, s: int) -> tuple[tuple, tuple, float, float, float]:
-    """One data set through cardio's nested CV: the AUC of A and ΔAUC A - B, their truths, the cardio seconds."""
+def _refitted(n: int, signal: bool, s: int) -> Run:
+    """One data set through cardio's nested CV: the AUC of A and ΔAUC A - B, their truths, the cardio seconds, the
+    AUC's method."""
     rng = np.random.default_rng(s)
     x, y, ids, delta = draw(rng, n, s % 2 == 1, signal)
-    models = {m: Fitted(x[:, c], y, lambda w, c=c: newton(x[:, c], y, w)) for m, c in COLUMNS.items()}
+    models = {m: Fitted(x[:, c], y, partial(newton, x[:, c], y)) for m, c in COLUMNS.items()}
     t0 = time.perf_counter()
     plan = nested_plan(y, ids, seed=s)
     trains = [plan.split(f)[0] for f in plan.fits]
@@ -128,7 +135,7 @@ def _refitted(n: int, signal: bool, s: int) -> tuple[tuple, tuple, float, float,
     return (a.estimate, a.ci_low, a.ci_high), (d.estimate, d.ci_low, d.ci_high), ta, ta - tb, seconds, a.method
 
 
-def _deep(n: int, signal: bool, s: int) -> tuple[tuple, tuple, float, float, float]:
+def _deep(n: int, signal: bool, s: int) -> Run:
     """One data set through a deep run's path: SGD fits on cardio's split, the interval of the out-of-fold scores."""
     import pandas as pd
 
@@ -158,7 +165,7 @@ def _deep(n: int, signal: bool, s: int) -> tuple[tuple, tuple, float, float, flo
         truth["A"] - truth["B"], seconds, a.method
 
 
-def _both(name: str, one: Callable, n: int, setting: str, n_sets: int, seed: int) -> Draws:
+def _both(name: str, one: Callable[[int, bool, int], Run], n: int, setting: str, n_sets: int, seed: int) -> Draws:
     """Run `one` on n_sets data sets; return the AUC draws, keep the ΔAUC draws of the same sets for its kind."""
     start = seed * 10**7 + n * 10**4 + (5000 if setting == "signal" else 0)
     runs = [one(n, setting == "signal", s) for s in range(start, start + n_sets)]
@@ -172,7 +179,7 @@ def _both(name: str, one: Callable, n: int, setting: str, n_sets: int, seed: int
                  seconds=seconds, notes=[method])
 
 
-def _diff(name: str, one: Callable, n: int, setting: str, n_sets: int, seed: int) -> Draws:
+def _diff(name: str, one: Callable[[int, bool, int], Run], n: int, setting: str, n_sets: int, seed: int) -> Draws:
     key = (f"ΔAUC, {name}", n, setting, n_sets, seed)
     if key not in _CACHE:
         _both(name, one, n, setting, n_sets, seed)

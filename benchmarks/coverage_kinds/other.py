@@ -27,8 +27,8 @@ from __future__ import annotations
 import re
 import time
 from dataclasses import dataclass
-from functools import lru_cache
-from typing import Callable
+from functools import lru_cache, partial
+from typing import Callable, TypeVar, cast
 
 import numpy as np
 import pandas as pd
@@ -180,7 +180,8 @@ Interval = Callable[[Set], tuple[float, float, float]]
 
 def _draws(sets: tuple[Set, ...], interval: Interval, truth: str, null: float | None = None) -> Draws:
     """Every set's (estimate, low, high) from `interval`, timed; NaN where it gave none (the reason in notes)."""
-    rows, why = [], {}
+    rows: list[tuple[float, float, float]] = []
+    why: dict[str, int] = {}
     t0 = time.perf_counter()
     for s in sets:
         try:
@@ -195,9 +196,9 @@ def _draws(sets: tuple[Set, ...], interval: Interval, truth: str, null: float | 
     notes = [f"{k} sets without an estimate: {w}" for w, k in why.items()]
     point = np.isfinite(a[:, 0]) & ~np.isfinite(a[:, 1])
     if point.any():
-        e = a[point, 0]
-        notes.append(f"{int(point.sum())} sets printed without an interval: mean estimate {e.mean():+.3f} against "
-                     f"the truth {target:+.3f} (bias {e.mean() - target:+.3f}, SD {e.std(ddof=1):.3f})")
+        alone = a[point, 0]
+        notes.append(f"{int(point.sum())} sets printed without an interval: mean estimate {alone.mean():+.3f} against "
+                     f"the truth {target:+.3f} (bias {alone.mean() - target:+.3f}, SD {alone.std(ddof=1):.3f})")
     elif np.isfinite(a[:, 0]).any():
         notes.append(f"mean estimate {np.nanmean(a[:, 0]):+.3f} against the truth {target:+.3f}")
     return Draws(a[:, 0], a[:, 1], a[:, 2], target, null, seconds, notes)
@@ -215,23 +216,24 @@ def _groups(s: Set) -> np.ndarray | None:
 
 
 _MEMO: dict[tuple, object] = {}  # one call's result per set, shared by the kinds that read it (calibration: 3)
+T = TypeVar("T")
 
 
-def _memo(tag: str, s: Set, compute: Callable[[], object]) -> object:
+def _memo(tag: str, s: Set, compute: Callable[[], T]) -> T:
     key = (tag, s.seed, s.y.size)
     if key not in _MEMO:
         if len(_MEMO) > 50_000:
             _MEMO.clear()
         _MEMO[key] = compute()
-    return _MEMO[key]
+    return cast(T, _MEMO[key])  # the tag names the call, so the key's value is what compute returned
 
 
 def _calibrated(s: Set) -> dict:
-    return _memo("cv", s, lambda: cv_calibration(s.y, s.p, s.fold, groups=s.ids))  # type: ignore[return-value]
+    return _memo("cv", s, lambda: cv_calibration(s.y, s.p, s.fold, groups=s.ids))
 
 
 def _calibrated_before(s: Set) -> dict:
-    return _memo("before", s, lambda: calibration(s.y, s.p, groups=_groups(s),  # type: ignore[return-value]
+    return _memo("before", s, lambda: calibration(s.y, s.p, groups=_groups(s),
                                                   n_resamples=RESAMPLES))
 
 
@@ -257,18 +259,23 @@ PROPORTIONS = {"sensitivity": "sensitivity", "specificity": "specificity", "accu
 
 
 def _thresholded(s: Set) -> dict:
-    return _memo("cv thresholded", s, lambda: cv_binary_metrics(  # type: ignore[return-value]
+    return _memo("cv thresholded", s, lambda: cv_binary_metrics(
         s.y, s.p, s.thr, s.fold, groups=s.ids))
 
 
 def _thresholded_before(s: Set) -> dict:
-    return _memo("before thresholded", s, lambda: binary_metrics(  # type: ignore[return-value]
+    return _memo("before thresholded", s, lambda: binary_metrics(
         s.y, s.p, s.thr, groups=_groups(s), n_resamples=RESAMPLES))
 
 
+def _one(metrics: Callable[[Set], dict], metric: str) -> Interval:
+    """The interval of one metric of those `metrics` gives a set."""
+    return lambda s: _est(metrics(s)[metric])
+
+
 for _shown, _metric in PROPORTIONS.items():
-    kind(_shown)(_cv(_metric, _metric, lambda s, m=_metric: _est(_thresholded(s)[m])))
-    _register(BEFORE, _shown)(_cv(_metric, _metric, lambda s, m=_metric: _est(_thresholded_before(s)[m])))
+    kind(_shown)(_cv(_metric, _metric, _one(_thresholded, _metric)))
+    _register(BEFORE, _shown)(_cv(_metric, _metric, _one(_thresholded_before, _metric)))
 
 kind("subgroup AUC")(_cv("auc", "auc", lambda s: _est(cv_auc_interval(s.y[s.sub], s.p[s.sub], s.fold[s.sub],
                                                                       groups=s.ids[s.sub])), null=0.5))
@@ -278,17 +285,17 @@ _register(BEFORE, "subgroup AUC")(_cv("auc", "auc", lambda s: _est(delong_ci(
 for _metric in ("brier", "calibration_slope", "calibration_intercept"):
     _shown = {"brier": "Brier score", "calibration_slope": "calibration slope",
               "calibration_intercept": "calibration intercept"}[_metric]
-    kind(_shown)(_cv(_metric, _metric, lambda s, m=_metric: _est(_calibrated(s)[m])))
-    _register(BEFORE, _shown)(_cv(_metric, _metric, lambda s, m=_metric: _est(_calibrated_before(s)[m])))
+    kind(_shown)(_cv(_metric, _metric, _one(_calibrated, _metric)))
+    _register(BEFORE, _shown)(_cv(_metric, _metric, _one(_calibrated_before, _metric)))
 
 
 def _reclassified(s: Set, setting: str) -> dict:
-    return {e.metric: e for e in _memo(f"reclass {setting}", s, lambda: cv_reclassification(  # type: ignore[union-attr]
+    return {e.metric: e for e in _memo(f"reclass {setting}", s, lambda: cv_reclassification(
         s.y, s.old[setting], s.p, s.fold, groups=s.ids))}
 
 
 def _reclassified_before(s: Set, setting: str) -> dict:
-    return {e.metric: e for e in _memo(f"reclass before {setting}", s, lambda: reclassification(  # type: ignore
+    return {e.metric: e for e in _memo(f"reclass before {setting}", s, lambda: reclassification(
         s.y, s.old[setting], s.p, groups=_groups(s), n_resamples=RESAMPLES))}
 
 
@@ -409,7 +416,7 @@ def _proportion_scale(s: Set, metric: str) -> tuple[float, float, float]:
 
 for _shown, _metric in PROPORTIONS.items():
     _register(CANDIDATES, f"{_shown}: fold mean, corrected t on the proportion scale")(_cv(
-        _metric, _metric, lambda s, m=_metric: _proportion_scale(s, m)))
+        _metric, _metric, partial(_proportion_scale, metric=_metric)))
 
 
 def _f1_logit(s: Set) -> tuple[float, float, float]:

@@ -7,7 +7,7 @@ import functools
 import re
 import textwrap
 import types
-from collections.abc import Hashable, Mapping
+from collections.abc import Hashable, Iterable, Mapping
 from dataclasses import dataclass, field, fields
 from importlib import resources
 from pathlib import Path
@@ -300,7 +300,7 @@ def _sections(node: Any, where: str = ""):
             yield from _sections(v, f"{where}{k}.")
 
 
-def resolve(plugin_defaults: dict, user_file: str | Path | None = None, sets: tuple[str, ...] = (),
+def resolve(plugin_defaults: dict, user_file: str | Path | None = None, sets: Iterable[str] = (),
             moved: dict[str, str] | None = None) -> dict:
     """The config of a run: core defaults < plugin defaults < profile < user file < --set.
 

@@ -38,7 +38,7 @@ class _RegionModel(torch.nn.Module):
     """Answers from a known region only: conv features are masked to the region before pooling, so the
     map of the mask layer must light up there (a transposed, flipped or shifted map would not)."""
 
-    def __init__(self, conv: torch.nn.Module, region: tuple) -> None:
+    def __init__(self, conv: torch.nn.Conv1d | torch.nn.Conv2d | torch.nn.Conv3d, region: tuple) -> None:
         super().__init__()
         self.conv, self.region = conv, region
         self.masked = torch.nn.Identity()  # the layer explained: features inside the region, zero outside

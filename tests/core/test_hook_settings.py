@@ -25,7 +25,9 @@ def test_a_plugins_hooks_name_settings_as_its_own_class_and_the_core_builds_it(n
     pm = plugins.select(plugins.get_plugin_manager(), name)
     info = plugins.info(pm, name)
     assert info.settings is not None
-    impls = [i for c in pm.get_hookcallers(pm.get_plugin(name)) for i in c.get_hookimpls() if i.plugin_name == name]
+    callers = pm.get_hookcallers(pm.get_plugin(name))
+    assert callers is not None  # the plugin is registered
+    impls = [i for c in callers for i in c.get_hookimpls() if i.plugin_name == name]
     named = {i.function.__name__: p.annotation for i in impls
              if (p := inspect.signature(i.function).parameters.get("settings")) is not None}
     assert named and set(named.values()) == {info.settings.__name__}, named  # annotations are strings here

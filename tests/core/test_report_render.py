@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -34,9 +35,16 @@ def toy_run(toy_env):
     return toy_env / "run"
 
 
+def _page(run_dir: Path) -> dict:
+    """report_page's measures of the run's report.html (None only without Chromium: these tests need it)."""
+    page = report_page(run_dir)
+    assert page is not None
+    return page
+
+
 @needs_chromium
 def test_toy_report_fits_1280_px_shows_every_figure_in_paper_order(toy_run):
-    page = report_page(toy_run)
+    page = _page(toy_run)
     assert report_page_problems(page) == [], page
     assert page["parts"] == ["summary", "cohort", "performance", "comparison", "calibration", "explanation",
                              "methods", "tripod"]
@@ -54,7 +62,7 @@ def test_the_page_check_sees_sideways_scroll_an_overflowing_table_a_broken_image
     damaged = damaged.replace("</h1>", '</h1><div style="width:1900px">wide</div><a href="#nowhere">x</a>'
                                        f'<div class="tw"><table><tr><td>{"x" * 900}</td></tr></table></div>', 1)
     (tmp_path / "report.html").write_text(damaged)
-    problems = report_page_problems(report_page(tmp_path))
+    problems = report_page_problems(_page(tmp_path))
     assert len(problems) == 4, problems
     assert "wide in a 1280 px window" in problems[0] and "did not load" in problems[1]
     assert "overflow" in problems[2] and "nowhere" in problems[3]
@@ -89,6 +97,7 @@ def test_captions_come_from_the_figure_file_and_page_images_are_small(tmp_path):
     assert report._caption(tmp_path / "figures" / "noise.png", "figures/photo_of_noise.png") == "Photo of noise."
     plot = report._web_image(tmp_path / "figures" / "curve.png", report.SCALE)
     photo = report._web_image(tmp_path / "figures" / "noise.png", report.SCALE)
+    assert plot is not None and photo is not None
     assert plot.mime == "image/png" and photo.mime == "image/webp"  # lines keep their edges; shades compress
     assert plot.width < 6.5 * report.SCALE and plot.size() < 40_000  # about 6 inches at SCALE pixels per inch
 
@@ -101,7 +110,9 @@ def test_a_page_too_big_for_its_figures_shrinks_them_then_links_the_last(tmp_pat
         ax.imshow(rng.random((100, 150, 3)))  # incompressible
         figures.append(save_figure(fig, tmp_path / "figures" / f"n{i}.png", dpi=40, svg=False))
     placed = [report._Figure(str(p.relative_to(tmp_path)), i + 1, "", p) for i, p in enumerate(figures)]
-    one = report._web_image(figures[0], report.SCALE).size()
+    first = report._web_image(figures[0], report.SCALE)
+    assert first is not None
+    one = first.size()
     images, scale = report._images(placed, 3 * one)  # room for 3 at full scale: all 6 a little smaller
     assert report.MIN_SCALE < scale < report.SCALE and len(images) == 6
     assert sum(im.size() for im in images.values()) <= 3 * one
@@ -140,4 +151,4 @@ def test_a_table_too_wide_for_the_page_is_cut_into_column_groups(tmp_path):
     report.render(tmp_path)
     html = (tmp_path / "report.html").read_text()
     assert html.count("<th>model</th>") == 2 and "(continued)" in html
-    assert report_page_problems(report_page(tmp_path)) == []
+    assert report_page_problems(_page(tmp_path)) == []

@@ -80,6 +80,7 @@ def test_sex_has_one_coding_in_the_scaffold_the_plugins_and_their_synthetic_coho
     pkg = tmp_path / "cardio-sexed" / "cardio_sexed"
     spec = importlib.util.spec_from_file_location("cardio_sexed", pkg / "__init__.py",
                                                   submodule_search_locations=[str(pkg)])
+    assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     sys.modules["cardio_sexed"] = module
     try:

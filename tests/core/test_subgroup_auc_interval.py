@@ -28,6 +28,7 @@ def _run(tmp_path, n: int = 120, empty_fold: bool = False):
     config = {**core_defaults(), "subgroups": ["sex"], "label": "label"}
     config["stats"] = {**config["stats"], "n_resamples": 100}
     section = cardio_evaluate(predictions=preds, cohort=cohort, config=config, ctx=cpu_context(tmp_path))
+    assert section is not None  # subgroups are configured
     return section.tables["AUC by subgroup"].set_index("subgroup"), y, score, fold, sex
 
 

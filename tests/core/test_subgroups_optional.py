@@ -49,6 +49,7 @@ def test_a_task_with_one_class_in_a_subgroup_leaves_the_other_tasks_reported(tmp
     table = pd.DataFrame({"patient_id": ids, "record_id": ids, "y": y, "sex": sex})
     cfg = resolve({}, sets=("subgroups=[sex]", "stats.n_resamples=100"))
     section = subgroups.cardio_evaluate(pred, Cohort(table, label="y"), cfg, cpu_context(tmp_path))
+    assert section is not None  # subgroups are configured
     shown = section.tables["AUC by subgroup"].set_index(["subgroup", "task"])["auc"]
     assert shown[("sex=0", "male")] == shown[("sex=1", "male")] == "skipped: one outcome class in this subgroup"
     assert not shown[("sex=0", "crt")].startswith("skipped") and not shown[("sex=1", "crt")].startswith("skipped")

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import shutil
 import tracemalloc
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -64,7 +65,7 @@ def test_an_npz_saved_as_npy_is_refused_cleanly_by_every_reader(tmp_path, reader
     (tmp_path / "z.npz").rename(path)
     if reader == "ecg_transfer":
         from cardio_ecg_transfer.records import read_npy_signal as read
-        call = lambda: read(path, 360.0)  # noqa: E731
+        call: Callable[[], object] = lambda: read(path, 360.0)  # noqa: E731
     elif reader == "spect_polar volume":
         from cardio_spect_polar.dicom_io import read_npy_volume
         call = lambda: read_npy_volume(path)  # noqa: E731

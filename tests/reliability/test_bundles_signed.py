@@ -39,7 +39,9 @@ def signed(toy_env):
     res = _cli(toy_env, "run", "--plugin", "toy", "--out", "a", "--set", "train.epochs=1", "--set", "cv.folds=2",
                "--set", "explain=false", "--set", "report.figures=false", "--set", "fold_models=true")
     assert res.exit_code == 0, res.stderr[-2000:]
-    d = yaml.safe_load((Path(__import__("cardio_toy").__file__).parent / "config.yaml").read_text())["data"]
+    toy = __import__("cardio_toy").__file__
+    assert toy is not None  # a package on disk
+    d = yaml.safe_load((Path(toy).parent / "config.yaml").read_text())["data"]
     (toy_env / "site_b").mkdir()
     synthetic_table(d, 7).assign(record_id=lambda t: "b" + t["record_id"],
                                  patient_id=lambda t: "b" + t["patient_id"]).to_csv(toy_env / "site_b" / "cohort.csv",

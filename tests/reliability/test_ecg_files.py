@@ -294,7 +294,9 @@ def _mixed_mitdb(folder: Path, mitdb: Path, seconds: float = 20.0) -> dict[str, 
         mlii[name] = r.p_signal[:, r.sig_name.index("MLII")] if fmt != "npy" else r.p_signal[:, 0]
         rows.append({"patient_id": f"p{rec}", "responder": k % 2, "ecg": name, "fs": 360 if fmt in ("csv", "npy")
                      else None, **COVARIATES})
-    shutil.copy(get_testdata_file("waveform_ecg.dcm"), folder / "ecg" / "cart.dcm")
+    cart = get_testdata_file("waveform_ecg.dcm")
+    assert isinstance(cart, str)  # pydicom's own test file, always shipped
+    shutil.copy(cart, folder / "ecg" / "cart.dcm")
     rows.append({"patient_id": "pcart", "responder": 1, "ecg": "ecg/cart.dcm", "fs": None, **COVARIATES})
     pd.DataFrame(rows).to_csv(folder / "cohort.csv", index=False)
     return mlii

@@ -101,7 +101,8 @@ def test_a_pickle_planted_in_the_shared_cache_runs_no_code(handed, monkeypatch):
     assert f"cache entry {entry} is damaged, or not written by cardio" in res.stderr
     from cardio.data.cache import sealed
 
-    assert sealed(entry, Cache(handed / "cache").secret())  # rebuilt, sealed by the cache's own key
+    key = Cache(handed / "cache").secret()
+    assert key is not None and sealed(entry, key)  # rebuilt, sealed by the cache's own key
 
 
 def test_the_cache_key_lives_outside_the_cache_and_seals_what_it_keeps(tmp_path, monkeypatch):
@@ -116,7 +117,8 @@ def test_the_cache_key_lives_outside_the_cache_and_seals_what_it_keeps(tmp_path,
     (file,) = [p for p in (tmp_path / "config" / "cache-keys").iterdir() if p.read_bytes() == key]
     assert file.stat().st_mode & 0o777 == 0o600 and not (tmp_path / "a").exists()
     blob = seal(b"stages", key)
-    assert unseal(blob, key) == b"stages" and unseal(blob, b.secret()) is None
+    other = b.secret()
+    assert other is not None and unseal(blob, key) == b"stages" and unseal(blob, other) is None
     assert unseal(blob[:-1] + b"x", key) is None and unseal(pickle.dumps(1), key) is None
     file.chmod(0o644)  # a key others can read is no longer the user's alone: nothing is kept sealed with it
     assert a.secret() is None

@@ -31,7 +31,7 @@ def _held_run(tmp_path: Path, toy_site: Path, *args: str) -> subprocess.Popen:
         if (tmp_path / f"pause.{proc.pid}").exists():
             return proc
         if proc.poll() is not None:
-            raise AssertionError(proc.stderr.read()[-3000:])
+            raise AssertionError(proc.communicate()[1][-3000:])
         time.sleep(0.1)
     proc.kill()
     raise AssertionError("the held run never reached its load")

@@ -57,6 +57,7 @@ def test_subgroups_take_the_values_as_written_at_the_patient_level(tmp_path, dty
     config = {**core_defaults(), "subgroups": ["site", "centre", "ward"], "label": "label"}
     config["stats"] = {**config["stats"], "n_resamples": 100}
     section = cardio_evaluate(predictions=preds, cohort=cohort, config=config, ctx=cpu_context(tmp_path))
+    assert section is not None  # subgroups are configured
     table = section.tables["AUC by subgroup"]
     # patients per level: " B " is B as written (spaces around it dropped), None and NaN are missing, 1.0 is 1, and
     # the patient whose two records disagree is counted apart; a level of one patient is listed as skipped

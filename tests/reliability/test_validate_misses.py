@@ -38,7 +38,9 @@ def test_a_truncated_dicom_ecg_is_named_truncated(tmp_path):
 
     from cardio_ecg_transfer.leads import read_waveform
 
-    data = Path(get_testdata_file("waveform_ecg.dcm")).read_bytes()
+    ecg = get_testdata_file("waveform_ecg.dcm")
+    assert isinstance(ecg, str)  # pydicom's own test file, always shipped
+    data = Path(ecg).read_bytes()
     (tmp_path / "cut.dcm").write_bytes(data[:int(0.7 * len(data))])
     with pytest.raises(CardioError, match=r"cut\.dcm: truncated DICOM file") as err:
         read_waveform(tmp_path / "cut.dcm")
@@ -65,6 +67,7 @@ def test_an_mr_slice_given_as_an_echo_is_named_by_its_modality():
     from pydicom.data import get_testdata_file
 
     mr = get_testdata_file("MR_small.dcm")
+    assert isinstance(mr, str)
     for read in (read_cine, probe):
         with pytest.raises(CardioError, match=r"MR_small\.dcm: an MR image \(Modality MR, 1 frame\(s\)\), not an "
                                               r"ultrasound cine"):

@@ -9,6 +9,8 @@ is checked against the Mann-Whitney count on the expanded resample (same draws, 
 """
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pytest
 
@@ -16,9 +18,9 @@ from cardio_stats import bootstrap_ci, resample_indices
 from cardio_stats.bootstrap import _auc_from_draws, _unit_blocks, patients_of
 
 
-def _cases() -> dict[str, tuple[np.ndarray, np.ndarray, dict]]:
+def _cases() -> dict[str, tuple[np.ndarray, np.ndarray, dict[str, Any]]]:
     rng = np.random.default_rng(20261125)
-    out = {}
+    out: dict[str, tuple[np.ndarray, np.ndarray, dict[str, Any]]] = {}
     y = (rng.random(300) < 0.3).astype(int)
     s = np.round(rng.normal(size=300) + 0.8 * y, 1)
     out["records_ties"] = (y, s, dict(n_resamples=500, seed=0))

@@ -67,6 +67,7 @@ def test_fold_delong_interval_is_the_formula_written_out():
     assert est.method == CV_METHOD and est.extra["per_fold"] == pytest.approx(per)
     s2 = rng.normal(size=y.size)
     ab, ba = cv_auc_difference(y, s, s2, fold), cv_auc_difference(y, s2, s, fold)
+    assert ba.ci_high is not None
     assert (ab.estimate, ab.ci_low, ab.extra["p_value"]) == pytest.approx((-ba.estimate, -ba.ci_high,
                                                                            ba.extra["p_value"]))
     paired = [delong_test(y[fold == f], s[fold == f], s2[fold == f]).extra["se_diff"] ** 2 for f in range(5)]
@@ -97,7 +98,7 @@ def test_difference_of_two_targets_reads_each_score_against_its_own_labels():
     per = np.array([roc_auc_score(y[fold == f], s[fold == f]) - roc_auc_score(y_b[fold == f], s_b[fold == f])
                     for f in range(5)])
     assert d.estimate == pytest.approx(per.mean(), abs=1e-12) and d.extra["per_fold"] == pytest.approx(per)
-    assert d.ci_low < d.estimate < d.ci_high
+    assert d.ci_low is not None and d.ci_high is not None and d.ci_low < d.estimate < d.ci_high
     same = cv_auc_difference(y, s, s_b, fold)
     assert cv_auc_difference(y, s, s_b, fold, y_b=y).estimate == same.estimate != d.estimate
     one_class = np.where(fold == 3, 0, y_b)
@@ -121,7 +122,7 @@ def test_nested_cv_is_bates_algorithm_on_fold_aucs():
     e_out, e_in, b = [], [], []
     for r in range(2):
         f = plan.fold[r]
-        score = {}
+        score: dict[tuple[int, ...], np.ndarray] = {}
         for out in [(j,) for j in range(5)] + [(i, j) for i in range(5) for j in range(i + 1, 5)]:
             train = np.flatnonzero(~np.isin(f, out))
             score[out] = refit(train, np.arange(60))
@@ -156,6 +157,7 @@ def test_callable_is_fitted_in_cardios_patient_folds_and_the_difference_is_paire
     b = cross_validated_auc(y, ids, lr([1, 2]), plan)
     d = cross_validated_auc_difference(y, ids, lr([0, 1]), lr([1, 2]), plan)
     assert d.estimate == pytest.approx(a.estimate - b.estimate, abs=1e-12)
+    assert d.ci_low is not None and d.ci_high is not None and a.ci_low is not None
     assert d.ci_low < d.estimate < d.ci_high and 0 <= d.extra["p_value"] <= 1
     assert a.ci_low > 0.5 and a.n == 80  # a real signal is found
     assert a.extra["repeats"] == 4 and a.extra["fits"] == 60
@@ -205,9 +207,10 @@ def test_evaluation_leads_with_the_cross_validated_auc_and_difference():
     assert t["method"] == CV_METHOD and t["ci_low"] > 0 and t["extra"]["diff_ci_low"] == t["ci_low"]
     assert t["p_adjusted"] == pytest.approx(t["p_value"])  # one test: Holm changes nothing
     assert t["extra"]["delong"]["method"] == "delong-paired" and t["extra"]["delong"]["p_adjusted"] is not None
-    ba = paired_test(tests, "b", "a", interval="cv")
+    ba, ab = paired_test(tests, "b", "a", interval="cv"), paired_test(tests, "a", "b")
+    assert ba is not None and ab is not None
     assert (ba["diff"], ba["low"], ba["p"]) == (-t["estimate"], -t["ci_high"], t["p_value"])
-    assert paired_test(tests, "a", "b")["high"] == t["extra"]["delong"]["diff_ci_high"]  # the named variant
+    assert ab["high"] == t["extra"]["delong"]["diff_ci_high"]  # the named variant
 
 
 def test_one_fold_gets_the_small_sample_delong_headline():
@@ -228,6 +231,7 @@ def test_logit_interval_is_the_back_transformed_wald_interval():
     a, se = plain.estimate, plain.extra["se"]
     lo, hi = np.log(a / (1 - a)) + np.array([-1, 1]) * 1.959963984540054 * se / (a * (1 - a))
     assert (logit.ci_low, logit.ci_high) == pytest.approx((1 / (1 + np.exp(-lo)), 1 / (1 + np.exp(-hi))))
+    assert logit.ci_low is not None and logit.ci_high is not None
     assert logit.estimate == a and 0 < logit.ci_low < a < logit.ci_high < 1
     with pytest.raises(StatsError, match="unknown DeLong interval"):
         delong_ci(y, s, interval="wald")
@@ -239,6 +243,7 @@ def test_roc_legend_carries_the_tables_interval():
     shown = cv_auc_interval(y, x[:, 0], fold)
     fig = plot_roc({"model": (y, x[:, 0])}, aucs={"model": shown}, n_resamples=20)
     legend = fig.axes[0].get_legend()
+    assert legend is not None
     texts = " ".join(t.get_text() for t in legend.get_texts())
     assert format_ci(shown, sep="–") in texts and CV_METHOD in legend.get_title().get_text()
     assert format_ci(delong_ci(y, x[:, 0]), sep="–") not in texts

@@ -37,7 +37,8 @@ def test_headline_auc_is_the_performance_tables_row_and_paired_test_names_its_in
 
     cv = _e("a", "auc", 0.78, 0.6, 0.95, method=CV_METHOD)
     assert headline_auc([*ESTIMATES, cv], model="a") == cv  # K folds: the cross-validated AUC, not DeLong's
-    assert headline_auc(ESTIMATES, model="a")["ci_low"] == 0.7  # no cv row: DeLong's, as the performance table
+    delong_row = headline_auc(ESTIMATES, model="a")
+    assert delong_row is not None and delong_row["ci_low"] == 0.7  # no cv row: DeLong's, as the performance table
     assert headline_auc(ESTIMATES, model="a", fold="fold0") is None and headline_auc(ESTIMATES, model="c") is None
     # the top level is what the report prints (here the cross-validated difference), the pooled DeLong test a variant
     test = {"model_a": "a", "model_b": "b", "method": CV_METHOD, "estimate": 0.15, "ci_low": -0.05, "ci_high": 0.35,
@@ -46,7 +47,9 @@ def test_headline_auc_is_the_performance_tables_row_and_paired_test_names_its_in
                       "delong": {"method": "delong-paired", "diff": 0.2, "diff_ci_low": 0.1, "diff_ci_high": 0.3,
                                  "p_value": 0.01, "p_adjusted": 0.02}}}
     shown = paired_test([test], "b", "a", interval="cv")
+    assert shown is not None
     assert (shown["diff"], shown["low"], shown["high"]) == (-0.15, -0.35, 0.05)
     assert (shown["p"], shown["p_holm"], shown["method"]) == (0.12, 0.24, CV_METHOD)
     delong = paired_test([test], "a", "b")
+    assert delong is not None
     assert (delong["p"], delong["p_holm"], delong["method"]) == (0.01, 0.02, "paired DeLong")

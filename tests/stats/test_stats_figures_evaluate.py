@@ -35,7 +35,9 @@ def test_figures_render_to_png():
     y = (rng.random(120) < 0.4).astype(int)
     a, b = rng.normal(size=120) + y, rng.normal(size=120) + 0.4 * y
     fig = plot_roc({"cnn": (y, a)}, n_resamples=100, title="t")
-    labels = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    legend = fig.axes[0].get_legend()
+    assert legend is not None
+    labels = [t.get_text() for t in legend.get_texts()]
     est = delong_ci(y, a)
     assert labels[0] == (f"cnn: AUC {est.estimate:.3f} [{est.ci_low:.3f}–{est.ci_high:.3f}]\n"
                          f"n = {y.sum()} positive, {(1 - y).sum()} negative")

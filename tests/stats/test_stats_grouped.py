@@ -160,10 +160,12 @@ def test_grouped_auc_equals_sklearn_on_the_expanded_resamples(stratified, seed):
 def test_grouped_jackknife_leaves_one_patient_out():
     y, s, groups = _clustered_data(seed=4)
     patients = patients_of(groups, y.size)
+    assert patients is not None
     jack = _auc_jackknife(y, s, patients)
     ref = [roc_auc_score(y[patients.codes != g], s[patients.codes != g]) for g in range(patients.n_groups)]
     np.testing.assert_allclose(jack, ref, atol=1e-12, rtol=0)
     est = bootstrap_ci(y, s, n_resamples=300, seed=0, method="bca", groups=groups)
+    assert est.ci_low is not None and est.ci_high is not None
     assert est.method == "bootstrap-bca" and est.ci_low < est.estimate < est.ci_high
 
 
@@ -231,7 +233,8 @@ def test_grouped_calibration_uses_cluster_robust_wald_and_patient_brier():
     out = calibration(y, prob, n_resamples=200, groups=groups)
     assert out["brier"].extra["resampled"] == "patients"
     assert out["calibration_slope"].method == "logistic recalibration (Wald, cluster-robust by patient)"
-    assert out["calibration_slope"].ci_low < out["calibration_slope"].estimate < out["calibration_slope"].ci_high
+    slope = out["calibration_slope"]
+    assert slope.ci_low is not None and slope.ci_high is not None and slope.ci_low < slope.estimate < slope.ci_high
 
 
 def test_grouped_band_brackets_the_curve():
@@ -307,7 +310,9 @@ def test_clustered_delong_with_one_record_per_cluster_is_delong():
     s2 = s + np.random.default_rng(0).normal(size=s.size)
     scores = np.vstack([s, s2])
     aucs, v10, v01 = _structural_components(y, scores)
-    clustered = _clustered_cov(y, aucs, v10, v01, patients_of(np.arange(y.size), y.size))
+    singletons = patients_of(np.arange(y.size), y.size)
+    assert singletons is not None
+    clustered = _clustered_cov(y, aucs, v10, v01, singletons)
     _, plain, _, _ = _delong_cov(y, scores)
     np.testing.assert_allclose(clustered, plain, rtol=1e-12, atol=0)
     # through the public functions the numbers are identical to the bit

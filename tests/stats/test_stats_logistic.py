@@ -66,6 +66,7 @@ def test_univariate_screen_matches_one_statsmodels_fit_per_variable(cohort):
 
 def test_select_and_fit_enters_only_variables_with_univariate_p_below_threshold(cohort):
     m = select_and_fit(cohort, "response", ["qrs", "lbbb", "age", "noise"], p_enter=0.1)
+    assert m.screen is not None  # select_and_fit keeps its screen
     expected = m.screen.loc[m.screen.p_value < 0.1, "variable"].tolist()
     assert m.variables == expected and "qrs" in expected
     with pytest.raises(StatsError, match="no candidate"):

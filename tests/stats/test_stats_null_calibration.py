@@ -19,6 +19,7 @@ def test_null_coverage_of_delong_and_bootstrap_intervals():
         score = np.round(rng.normal(size=n), 1)  # no signal, with ties
         d = delong_ci(y, score)
         b = bootstrap_ci(y, score, n_resamples=200, seed=i)
+        assert d.ci_low is not None and d.ci_high is not None and b.ci_low is not None and b.ci_high is not None
         hits_delong += d.ci_low <= 0.5 <= d.ci_high
         hits_boot += b.ci_low <= 0.5 <= b.ci_high
     # +/- 3 binomial SDs around 95% for 200 data sets is about 0.90-1.00: a wide band, yet it

@@ -56,7 +56,9 @@ def reference(tmp_path_factory) -> dict:
     if not LIVE:
         return json.loads(STORED.read_text())
     out = tmp_path_factory.mktemp("r") / "reference.json"
-    subprocess.run([shutil.which("Rscript"), str(REF / "make_reference.R"), str(DATA), str(out)], check=True,
+    rscript = shutil.which("Rscript")
+    assert rscript is not None  # LIVE means Rscript is on the PATH
+    subprocess.run([rscript, str(REF / "make_reference.R"), str(DATA), str(out)], check=True,
                    capture_output=True, timeout=300)
     return json.loads(out.read_text())
 

@@ -63,7 +63,7 @@ def test_delong_perfect_separation_warns_and_gives_degenerate_interval():
 def test_delong_ci_is_clipped_to_unit_interval():
     y = np.array([0] * 5 + [1] * 5)
     est = delong_ci(y, [1, 2, 3, 4, 6, 5, 7, 8, 9, 10])
-    assert est.ci_high == 1.0 and est.ci_low < est.estimate
+    assert est.ci_high == 1.0 and est.ci_low is not None and est.ci_low < est.estimate
 
 
 def test_paired_delong_is_antisymmetric_and_identical_scores_give_p1():
@@ -92,6 +92,7 @@ def test_roc_band_point_curve_is_the_step_roc_and_band_brackets_it():
 def test_vectorized_auc_equals_sklearn_loop_over_same_indices(strata):
     y, s = _data(n=120, prev=0.25, decimals=1, seed=7)
     idx = resample_indices(y.size, 120, seed=3, strata=y if strata else None)
+    assert isinstance(idx, np.ndarray)  # records, not patients: one array of resamples
     fast = auc_from_indices(y, s, idx)
     loop = []
     for i in idx:
@@ -102,6 +103,7 @@ def test_vectorized_auc_equals_sklearn_loop_over_same_indices(strata):
 def test_stratified_resamples_keep_class_counts():
     y, _ = _data(n=90, prev=0.2)
     idx = resample_indices(y.size, 200, seed=0, strata=y)
+    assert isinstance(idx, np.ndarray)
     assert np.all(y[idx].sum(axis=1) == y.sum())
     assert idx.shape == (200, y.size)
 
@@ -109,7 +111,9 @@ def test_stratified_resamples_keep_class_counts():
 def test_percentile_interval_is_2_5_and_97_5_percentiles_and_seeded():
     y, s = _data()
     est = bootstrap_ci(y, s, n_resamples=500, seed=11)
-    dist = auc_from_indices(y, s, resample_indices(y.size, 500, 11, strata=y))
+    idx = resample_indices(y.size, 500, 11, strata=y)
+    assert isinstance(idx, np.ndarray)
+    dist = auc_from_indices(y, s, idx)
     lo, hi = np.percentile(dist, [2.5, 97.5])
     assert (est.ci_low, est.ci_high) == (lo, hi)
     assert est.method == "bootstrap-percentile" and est.seed == 11 and est.n_resamples == 500
@@ -130,7 +134,9 @@ def _scipy_bca(data, statistic, dist, level=0.95):
 def test_bca_auc_matches_scipy_bca(level):
     y, s = _data(n=80, prev=0.4, decimals=1, seed=4)
     est = bootstrap_ci(y, s, n_resamples=400, seed=2, method="bca", level=level)
-    dist = auc_from_indices(y, s, resample_indices(y.size, 400, 2, strata=y))
+    idx = resample_indices(y.size, 400, 2, strata=y)
+    assert isinstance(idx, np.ndarray)
+    dist = auc_from_indices(y, s, idx)
     ci = _scipy_bca((y, s), lambda a, b: roc_auc_score(a, b), dist, level)
     assert est.method == "bootstrap-bca"
     assert est.ci_low == pytest.approx(ci.low, abs=1e-12)
@@ -163,6 +169,7 @@ def test_bootstrap_ci_with_callable_statistic_f1():
 
     est = bootstrap_ci(y, s, statistic=f1, n_resamples=200, seed=0)
     assert est.estimate == pytest.approx(f1_score(y, (s >= pred_at).astype(int)))
+    assert est.ci_low is not None and est.ci_high is not None
     assert est.ci_low <= est.estimate <= est.ci_high
     assert est.extra["n_pos"] == y.sum() and est.metric == "f1"
 

@@ -76,6 +76,7 @@ def test_binary_metrics_counts_and_intervals():
         assert (e.extra["tp"], e.extra["fp"], e.extra["tn"], e.extra["fn"]) == (tp, fp, tn, fn)
     f1 = out["f1"]
     assert f1.estimate == pytest.approx(f1_score(y, pred))
+    assert f1.ci_low is not None and f1.ci_high is not None
     assert f1.method == "bootstrap-percentile" and f1.ci_low <= f1.estimate <= f1.ci_high
     assert set(out) == {"accuracy", "sensitivity", "specificity", "ppv", "npv", "f1"}
 

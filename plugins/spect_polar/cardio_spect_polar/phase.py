@@ -32,6 +32,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from cardio import CardioError
 from cardio.data import aha17
@@ -401,7 +402,7 @@ def result_from_phase_map(phase_map: np.ndarray, amplitude_map: np.ndarray | Non
                        histogram=st["histogram"], source=source)
 
 
-def circular_abs_error(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+def circular_abs_error(a: ArrayLike, b: ArrayLike) -> np.ndarray:
     """|a - b| in degrees on the circle (0..180)."""
     d = (np.asarray(a) - np.asarray(b)) % 360.0
     return np.minimum(d, 360.0 - d)

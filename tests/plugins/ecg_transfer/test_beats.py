@@ -53,8 +53,8 @@ def test_beat_of_a_real_waveform_is_centred_on_its_peak():
 
 def test_invalid_arguments():
     with pytest.raises(CardioError, match="1-D"):
-        segment_beats(np.zeros((10, 2)), [1, 2, 3], 360)
+        segment_beats(np.zeros((10, 2)), np.array([1, 2, 3]), 360)
     with pytest.raises(CardioError, match="outside the signal"):
-        segment_beats(np.zeros(100), [10, 50, 200], 360)
+        segment_beats(np.zeros(100), np.array([10, 50, 200]), 360)
     with pytest.raises(CardioError, match="positive"):
-        segment_beats(np.zeros(100), [10, 50, 90], 360, length=1)
+        segment_beats(np.zeros(100), np.array([10, 50, 90]), 360, length=1)

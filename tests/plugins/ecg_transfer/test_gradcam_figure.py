@@ -27,6 +27,7 @@ def test_gradcam_figure_has_physical_axes_and_r_peak(tmp_path):
     assert table["window_ms"].between(1.2 * 60000 / 110, 1.2 * 60000 / 45).all()
     assert table["r_fraction"].between(0.2, 0.5).all()
     scale = attribution.window_scale(table)
+    assert scale is not None  # the table has window_ms and r_fraction
     freqs, times = attribution.physical_axes(feats.stage, feats.x.shape[1:], scale)
     # the top bin is the Nyquist of the resampled window: beat_length / 2 samples over the window
     assert freqs[-1] == pytest.approx(config["ecg_transfer"]["preprocess"]["beat_length"] / 2 / (scale[0] / 1000))
@@ -54,5 +55,6 @@ def test_gradcam_section_without_window_timing(tmp_path):
     net = resnet.SpectrogramResNet("resnet18", n_outputs=1).eval()
     models = FoldModels(beat_models=[BeatModel("resnet18-transfer", net, 0.5, "pretrained")])
     section = attribution.explain_section(models, untimed, np.arange(len(untimed.table)), config, ctx)
+    assert section is not None
     assert "cycles per window, at" in section.text and "ms from the R peak" not in section.text
     assert all(p.is_file() for p in section.figures)

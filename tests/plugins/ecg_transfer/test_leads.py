@@ -128,7 +128,8 @@ def test_synthetic_cohort_writes_twelve_leads(tmp_path):
     cohort = cohort_ecg.load(config, ctx)
     arr = cohort.array(str(cohort.table["record_id"].iloc[0]))
     assert arr.shape[0] == 12 and cohort.stage.leads == tuple(STANDARD_LEADS)
-    header = wfdb.rdheader(str(Path(cohort.root) / str(pd.read_csv(Path(cohort.root) / "cohort.csv")["ecg"][0])))
+    assert cohort.root is not None  # a cohort read from its folder
+    header = wfdb.rdheader(str(cohort.root / str(pd.read_csv(cohort.root / "cohort.csv")["ecg"][0])))
     assert header.sig_name == list(STANDARD_LEADS)
 
 

@@ -93,7 +93,7 @@ def test_runs_see_ds1_only():
         aami.ds1_records(["101", "100"])
     with pytest.raises(CardioError, match="paced"):
         aami.ds1_records(["101", "217"])
-    config = {"ecg_transfer": {"pretrain": {"side_features": []}}}
+    config: dict = {"ecg_transfer": {"pretrain": {"side_features": []}}}
     with pytest.raises(CardioError, match="outside the ledgered DS2 look"):
         beat_set.build_beat_set(Path("/nowhere"), ["101", "105"], config, max_per_class=None, max_total=None, seed=0)
 

@@ -145,6 +145,22 @@ def _outside_file(d: Path) -> None:
     shutil.copytree(d / "ecg", d.parent / "elsewhere")
 
 
+def _path_to_parent(d: Path) -> None:
+    _outside_file(d)
+    _edit_csv(d, cells={(0, "ecg"): "../elsewhere/crt001"})
+
+
+def _dat_named_outside(d: Path) -> None:
+    _outside_file(d)
+    _header_lines(d, lambda L: [L[0], *[ln.replace("crt002.dat", "../../elsewhere/crt002.dat") for ln in L[1:]]])
+
+
+def _dat_symlink_outside(d: Path) -> None:
+    _outside_file(d)
+    (d / "ecg" / "crt002.dat").unlink()
+    (d / "ecg" / "crt002.dat").symlink_to(d.parent / "elsewhere" / "crt002.dat")
+
+
 PRETRAIN_ON_FAKE_MITDB = ("--set", "ecg_transfer.pretrain.enabled=true", "--set", "ecg_transfer.finetune.transfer=true",
                           "--set", "ecg_transfer.pretrain.records=[101, 106]",
                           "--set", "ecg_transfer.mitdb_dir={tmp}/mitdb")
@@ -154,7 +170,7 @@ WEIGHTS = ("--set", "ecg_transfer.pretrain.enabled=true", "--set", "ecg_transfer
 # (id, damage(cohort folder) or None, extra --set arguments ({tmp} is the case's folder), what the line names)
 CASES = [
     # paths in the cohort table: kept inside the cohort folder
-    ("path-parent", lambda d: (_outside_file(d), _edit_csv(d, cells={(0, "ecg"): "../elsewhere/crt001"})), [],
+    ("path-parent", _path_to_parent, [],
      "outside the cohort folder"),
     ("path-absolute", lambda d: _edit_csv(d, cells={(0, "ecg"): "/etc/hostname"}), [], "outside the cohort folder"),
     ("file-absent", lambda d: _edit_csv(d, cells={(3, "ecg"): "ecg/none"}), [],
@@ -165,12 +181,10 @@ CASES = [
     ("ecg-column-missing", lambda d: _edit_csv(d, drop=("ecg",)), [],
      "line 2, column 'ecg': names crt001{.hea,.csv,.npy,.dcm,.xml,.edf}, which is not a file in "),
     # WFDB: a record is its header and the signal files the header names, inside the cohort folder
-    ("dat-named-outside", lambda d: (_outside_file(d), _header_lines(d, lambda L: [L[0], *[
-        ln.replace("crt002.dat", "../../elsewhere/crt002.dat") for ln in L[1:]]])), [],
+    ("dat-named-outside", _dat_named_outside, [],
      "WFDB record crt002 names the signal file '../../elsewhere/crt002.dat', outside the cohort folder"),
-    ("dat-symlink-outside", lambda d: (_outside_file(d), (d / "ecg" / "crt002.dat").unlink(),
-                                       (d / "ecg" / "crt002.dat").symlink_to(d.parent / "elsewhere" / "crt002.dat")),
-     [], "line 3, column 'ecg': WFDB record crt002 names the signal file 'crt002.dat', outside the cohort folder"),
+    ("dat-symlink-outside", _dat_symlink_outside, [],
+     "line 3, column 'ecg': WFDB record crt002 names the signal file 'crt002.dat', outside the cohort folder"),
     ("ecg-unsupported-suffix", _raw_ecg("x.txt", b"1\n2\n"), [], "x.txt"),
     # the cohort table itself
     ("cohort-csv-missing", lambda d: (d / "cohort.csv").unlink(), [], "cohort.csv"),
@@ -396,8 +410,9 @@ def test_damaged_annotations_of_a_mitdb_record_are_refused(mitdb_dir, tmp_path):
     atr.write_bytes(((42 << 10) | (word & 0x3FF)).to_bytes(2, "little") + data[2:])
     with pytest.raises(CardioError, match=r"101\.atr: damaged WFDB annotation file: 1 annotation\(s\) with a code"):
         records.read_wfdb(tmp_path / "101", fs=360, lead=0, annotator="atr")
-    late = np.r_[good.ann_samples[:-1], 650_000 + 10]  # the record has 650,000 samples
-    wfdb.wrann("101", "atr", sample=late, symbol=list(good.ann_symbols), write_dir=str(tmp_path))
+    samples, symbols = good.annotations()
+    late = np.r_[samples[:-1], 650_000 + 10]  # the record has 650,000 samples
+    wfdb.wrann("101", "atr", sample=late, symbol=list(symbols), write_dir=str(tmp_path))
     with pytest.raises(CardioError, match=r"101\.atr: damaged WFDB annotation file: an annotation at sample 650010"):
         records.read_wfdb(tmp_path / "101", fs=250, lead=0, annotator="atr")
 
@@ -433,6 +448,7 @@ def test_each_architecture_of_a_run_reads_back_its_own_pretraining(tmp_path):
         (Path(ctx.checkpoint_dir) / pretrain.RESULTS_NAME.format(arch=arch)).write_text(json.dumps(result))
     for k, arch in enumerate(("resnet18", "resnet34")):
         got = pretrain.pretrain(config, ctx, arch)  # /nowhere has no MIT-BIH: it must not pretrain
+        assert got.results is not None  # the finished pretraining's, read back
         assert got.weights.name == f"pretrained-{arch}.pt" and got.results["arch"] == arch
         assert got.results["macro_f1"] == 0.5 + k / 10
 
@@ -478,7 +494,8 @@ def _good_record() -> tuple[bytes, bytes, bytes]:
         wfdb.wrsamp("r", fs=360, units=["mV", "mV"], sig_name=["II", "V1"], p_signal=two_leads, fmt=["16", "16"],
                     write_dir=folder)
         wfdb.wrann("r", "atr", sample=np.arange(144, 720, 288), symbol=["N", "V"], write_dir=folder)
-        return tuple((Path(folder) / f"r.{ext}").read_bytes() for ext in ("hea", "dat", "atr"))
+        hea, dat, atr = ((Path(folder) / f"r.{ext}").read_bytes() for ext in ("hea", "dat", "atr"))
+        return hea, dat, atr
 
 
 LEADS = st.one_of(st.none(), st.integers(-2, 3), st.sampled_from(["II", "V1", "v1", "V6", "1", ""]))
@@ -497,7 +514,8 @@ def test_any_damaged_wfdb_record_is_read_or_refused(tmp_path, record, lead, fs, 
         return
     assert rec.fs == fs and len(rec.signal) and np.isfinite(rec.signal).all()
     if annotations:
-        assert len(rec.ann_samples) == len(rec.ann_symbols) and (rec.ann_samples < len(rec.signal)).all()
+        samples, symbols = rec.annotations()
+        assert len(samples) == len(symbols) and np.all(samples < len(rec.signal))
 
 
 _CELLS = st.one_of(st.floats(allow_nan=True, allow_infinity=True), st.integers(-10**20, 10**20),

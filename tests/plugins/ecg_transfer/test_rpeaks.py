@@ -20,7 +20,8 @@ def _se_ppv(ref, det, fs):
 @pytest.mark.parametrize("record", ["101", "112"])  # DS1 records: the thresholds were tuned on DS1
 def test_mitdb_sensitivity_and_positive_predictivity_above_99(record, mitdb_dir):
     rec = records.read_wfdb(mitdb_dir / record, fs=360, lead=0, annotator="atr")
-    ref = rec.ann_samples[np.isin(rec.ann_symbols, list(records.BEAT_SYMBOLS))]
+    samples, symbols = rec.annotations()
+    ref = samples[np.isin(symbols, list(records.BEAT_SYMBOLS))]
     det = detect_rpeaks(rec.signal, rec.fs)
     se, ppv = _se_ppv(ref, det, rec.fs)
     assert se > 0.99 and ppv > 0.99, (se, ppv)
@@ -33,7 +34,8 @@ def test_mitdb_sensitivity_and_positive_predictivity_above_99(record, mitdb_dir)
 
 def test_mitdb_at_another_sampling_rate(mitdb_dir):
     rec = records.read_wfdb(mitdb_dir / "101", fs=250, lead=0, annotator="atr")
-    ref = rec.ann_samples[np.isin(rec.ann_symbols, list(records.BEAT_SYMBOLS))]
+    samples, symbols = rec.annotations()
+    ref = samples[np.isin(symbols, list(records.BEAT_SYMBOLS))]
     se, ppv = _se_ppv(ref, detect_rpeaks(rec.signal, 250), 250)
     assert se > 0.99 and ppv > 0.99
 

@@ -15,7 +15,7 @@ from cardio_echo_cmr.model import BINARY_HEADS, HEADS
 from cardio_echo_cmr.selection import BestPerHead, select_nets
 
 
-def _epoch(net: torch.nn.Module, value: float) -> None:
+def _epoch(net: torch.nn.Linear, value: float) -> None:
     with torch.no_grad():
         net.weight.fill_(value)
 
@@ -39,7 +39,8 @@ def test_each_output_keeps_the_weights_of_its_own_best_epoch():
     nets, best = select_nets(net, sel)
     assert best["wma"] == 1 and best["lge"] == 2 and best["t1_ms"] == 3
     for head in ("wma", "lge", "t1_ms"):   # the weights kept are those of that epoch
-        assert float(nets[best[head]].weight.detach()) == best[head]
+        kept = nets[best[head]]
+        assert isinstance(kept, torch.nn.Linear) and float(kept.weight.detach()) == best[head]
     assert set(nets) == set(best.values())  # a checkpoint no output uses is dropped
 
 

@@ -38,6 +38,7 @@ def test_fusion_weights_are_never_negative_and_the_bundle_keeps_the_stacker_bit_
     assert isinstance(fitted, Stacker)
     assert fitted.coef[0] > 0 and fitted.coef[2] == 0  # a sign flip is not learned from the views
     linear = fit_fusion(scores, scores[:, 1] * 2.0 - scores[:, 0], np.arange(80), binary=False)
+    assert not isinstance(linear, Stacker)  # a regression target: scikit-learn's non-negative least squares
     assert linear.coef_[1] > 0 and linear.coef_[0] == 0
 
     state = bundle.export(EchoModel({}, {"lvef": (50.0, 10.0)}, {"wma": fitted, "lvef": linear}), EchoSettings())
@@ -47,8 +48,9 @@ def test_fusion_weights_are_never_negative_and_the_bundle_keeps_the_stacker_bit_
     tensors = {k: torch.as_tensor(v) for k, v in state.tensors.items()}  # as the bundle reads them back
     back = bundle._fusion(ModelState(tensors, state.params), "wma", "stacker", 3)
     assert np.array_equal(back.predict_proba(scores), fitted.predict_proba(scores))  # the same scores, bit for bit
-    assert np.array_equal(bundle._fusion(ModelState(tensors), "lvef", "linear", 3).predict(scores),
-                          linear.predict(scores))
+    back_linear = bundle._fusion(ModelState(tensors), "lvef", "linear", 3)
+    assert not isinstance(back_linear, Stacker)
+    assert np.array_equal(back_linear.predict(scores), linear.predict(scores))
     with pytest.raises(CardioError, match="fusion of wma: the stacker's array"):
         bundle._fusion(ModelState({k: v for k, v in tensors.items() if k != "fusion.wma.sd"}), "wma", "stacker", 3)
     with pytest.raises(CardioError, match="weighs 3 views, the bundle has 2"):

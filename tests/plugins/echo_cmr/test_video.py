@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -43,7 +44,7 @@ def test_a_run_of_fewer_views_gets_a_synthetic_cohort_of_those_views(tmp_path):
 
 def test_planted_wma_reduces_wall_motion():
     rng = np.random.default_rng(0)
-    kw = dict(n_frames=16, height=64, width=80, reduction=0.9)
+    kw: dict[str, Any] = {"n_frames": 16, "height": 64, "width": 80, "reduction": 0.9}
     normal = synthetic.render_view("A4C", set(), rng, **kw).astype(float)
     lad = synthetic.render_view("A4C", {14, 16, 17, 13}, rng, **kw).astype(float)
     # cavity area over the cycle: dark pixels inside the fan; reduced apical motion shrinks its swing

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 
@@ -11,6 +12,7 @@ import numpy as np
 
 from cardio import CardioError
 from cardio_mmode_septal_flash import geometry, preprocess
+from cardio_mmode_septal_flash.cohort import Sequence
 from cardio_mmode_septal_flash.mmode import mmodes_torch, mmodes_vtk
 from cardio_mmode_septal_flash.settings import MMode
 
@@ -133,8 +135,8 @@ def test_a_batch_spread_over_threads_equals_one_sequence_at_a_time():
 
 def test_offline_augmentation_gives_eleven_mmodes_along_the_septum():
     frames, _ = _moving_edge(20, 64)
-    seq = type("S", (), {"frames": frames, "cycle": (1, 18), "points": _septum(30.0, base_y=60.0, apex_y=4.0),
-                         "spacing_mm": None})
+    seq = Sequence(frames=frames, frame_time_ms=33.0, cycle=(1, 18), points=_septum(30.0, base_y=60.0, apex_y=4.0),
+                   path=Path("s.avi"), spacing_mm=None)
     mcfg = MMode(offsets=5, length=0.6, rv_share=0.25, size=(50, 40), backend="torch", length_mm=None)
     mm = preprocess.patient_mmodes(seq, mcfg, "right")
     assert mm.shape == (11, 50, 40)

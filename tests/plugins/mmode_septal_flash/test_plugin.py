@@ -110,8 +110,10 @@ def test_positive_control_finds_the_planted_flash(tmp_path, cohort_cache):
     assert "Backbone weights: none (trained from scratch)" in report
     assert "mmode_gradcampp_cropped.png" in report
     # the paper's Figure 3: the misclassified test M-modes with their maps, where there are any (issue 56)
-    wrong = int(re.search(r"Misclassified at each model's threshold \(the paper's Figure 3\): densenet121-cropped "
-                          r"(\d+) of", report).group(1))
+    shown = re.search(r"Misclassified at each model's threshold \(the paper's Figure 3\): densenet121-cropped (\d+) of",
+                      report)
+    assert shown is not None, report
+    wrong = int(shown.group(1))
     assert (out / "figures" / "mmode_misclassified_cropped.png").is_file() == (wrong > 0)
     assert report_page_check(out) == []  # in Chromium: fits 1280 px, every figure shows, the parts in order
     maps = np.load(out / "attention" / "gradcampp_cropped.npz")

@@ -62,6 +62,7 @@ def test_a_keras_densenet121_h5_is_read_as_the_same_network(tmp_path, whole_mode
     source = torchvision.models.densenet121(weights=None)
     for m in source.modules():  # batch-norm statistics that are not 0/1, so a swapped pair would show
         if isinstance(m, torch.nn.BatchNorm2d):
+            assert m.running_mean is not None and m.running_var is not None  # tracked: densenet121's default
             m.running_mean.uniform_(-1, 1)
             m.running_var.uniform_(0.5, 2)
     path = tmp_path / "RadImageNet-DenseNet121_notop.h5"

@@ -30,6 +30,7 @@ def _core(folds: int) -> tuple[list[dict], list[dict]]:
 def test_table_one_carries_the_performance_tables_interval(folds, method):
     estimates, tests = _core(folds)
     table, test = table_one(estimates, tests, "septal_flash")
+    assert test is not None  # two models: their paired test
     assert table["CNN model"].tolist() == ["w. full M-mode", "w. cropped M-mode"]
     for row, model in zip(table.to_dict("records"), MODELS):
         (auc,) = [e for e in estimates if e["model"] == model and e["metric"] == "auc" and e["method"] == method

@@ -106,4 +106,5 @@ def test_a_run_with_label_responder_reports_task_responder(written, tmp_path):
     report = (out / "report.md").read_text()
     table1 = report.split("## Septal flash: Table 1")[1].split("\n## ")[0]
     assert SYNTHETIC_CRT in table1 and "Synthetic truth:" not in report
-    assert stated_truth(folder) in report.split("## Cohort")[1].split("\n## ")[0]
+    stated = stated_truth(folder)
+    assert stated is not None and stated in report.split("## Cohort")[1].split("\n## ")[0]

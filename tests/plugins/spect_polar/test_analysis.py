@@ -130,7 +130,9 @@ def test_cross_validation_is_leak_free(ctx):
     insample = {name: {"estimate": 0.9} for name in analysis.MODEL_NAMES[:2]}
     side = analysis.optimism_table(insample, estimates, "responder")
     # (three folds: the mean of the per-fold AUCs without an interval, which needs five; the row says why)
-    core = [stats.headline_auc(estimates, model="clinical+ae")]
+    head = stats.headline_auc(estimates, model="clinical+ae")
+    assert head is not None
+    core = [head]
     assert core[0]["method"] == "cv: no interval" and core[0]["ci_low"] is None
     assert list(side.columns) == ["model", "in_sample_auc", "out_of_fold_auc", "optimism"]
     assert list(side["model"]) == list(analysis.MODEL_NAMES[:2])  # no in-sample AUC, no row
@@ -256,5 +258,6 @@ def test_incremental_value_figure_is_the_papers_figure_3(tmp_path):
         return save_figure(fig, tmp_path / f"{name}.png", caption=caption)
 
     path = incremental_figure(held, "clinical+ae", save)
+    assert path is not None, "the figure is saved"
     assert path.name == "spect_incremental_value.png" and path.is_file() and "Figure 3" in saved["caption"]
     assert incremental_figure(held.iloc[:0], "clinical+ae", save) is None

@@ -39,7 +39,7 @@ def test_four_layers_and_layer_two_features(ctx):
     std = fitted.transform(x, ctx)  # what the statistics see: per-SD units of the training maps
     np.testing.assert_allclose(std, (feats - feats.mean(0)) / feats.std(0), rtol=1e-4, atol=1e-4)
     # The features are exactly what layer 2 outputs on the scaled maps.
-    seen = {}
+    seen: dict[str, torch.Tensor] = {}
     handle = model.layers[1].register_forward_hook(lambda mod, inp, out: seen.setdefault("out", out.detach()))
     with torch.no_grad():
         model(torch.as_tensor(x / 360.0, dtype=torch.float32))

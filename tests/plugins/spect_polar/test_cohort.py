@@ -1,4 +1,6 @@
 """The embedded CRT cohort (written as DICOM, read back) and loading a user's cohort."""
+from typing import Any
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -187,7 +189,8 @@ def test_esv_outlier_is_planted_and_the_papers_exclusion_removes_it_alone():
     assert cohort.exclude_small_esv(planted, None) == (planted, [])
     with pytest.raises(CardioError, match="out of range"):
         cohort.simulate_clinical(20, seed=0, esv_outliers=5)
-    for bad in ("abc", -3, True):
+    bads: tuple[Any, ...] = ("abc", -3, True)  # a config's wrong types, as YAML or --set give them
+    for bad in bads:
         with pytest.raises(CardioError, match=r"spect_polar\.min_esv_ml = .* is out of range"):
             cohort.exclude_small_esv(planted, bad)
     # a patient whose follow-up scan reads small is excluded whole

@@ -40,6 +40,7 @@ def test_gated_dicom_round_trip(tmp_path, gates):
     assert back.gated and back.n_gates == gates and back.n_slices == 20
     np.testing.assert_array_equal(back.data, vol)
     assert back.pixel_spacing == (5.0, 5.0) and back.slice_spacing == 6.0 and back.rr_ms == 900.0
+    assert back.time_slot_ms is not None
     np.testing.assert_allclose(back.time_slot_ms, np.arange(gates) * 900.0 / gates)
     # deterministic UIDs: writing again gives the same bytes
     again = dicom_io.write_gated_dicom(tmp_path / "again.dcm", vol, pixel_spacing_mm=5.0, slice_spacing_mm=6.0,

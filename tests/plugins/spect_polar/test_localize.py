@@ -1,5 +1,7 @@
 """LV localisation among extracardiac uptake: liver/gut activity planted below the inferior wall is found and
 left out of the phase analysis; a volume without it is analysed as before."""
+from typing import Any
+
 import numpy as np
 import pytest
 
@@ -9,7 +11,7 @@ from cardio_spect_polar import localize, phase
 from cardio_spect_polar.phantom import make_phantom
 from cardio_spect_polar.phase import circular_abs_error, phase_analysis
 
-FOCAL = {"pattern": "focal", "dyssynchrony": 120, "late_angle": 300}
+FOCAL: dict[str, Any] = {"pattern": "focal", "dyssynchrony": 120, "late_angle": 300}
 
 
 def _mae(ph) -> float:
@@ -22,6 +24,7 @@ def test_liver_beside_the_inferior_wall_is_left_out(monkeypatch):
     assert liver.volume.max() > 0.9 * clean.volume.max()  # as hot as the myocardium
     assert localize.extracardiac_mask(clean.volume.mean(axis=0)) is None  # nothing beside the LV: untouched
     mask = localize.extracardiac_mask(liver.volume.astype(np.float32).mean(axis=0))
+    assert mask is not None
     rows = np.nonzero(mask)[1]
     assert mask.any() and rows.mean() > liver.volume.shape[2] / 2  # below the LV (rows grow inferiorly)
     with_uptake, without = _mae(liver), _mae(clean)

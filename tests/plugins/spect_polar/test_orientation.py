@@ -33,7 +33,8 @@ def test_base_first_with_a_header_that_says_so_gives_the_apex_first_map(tmp_path
     iop = [float(v) for v in pydicom.dcmread(apex).DetectorInformationSequence[0].ImageOrientationPatient]
     assert iop == list(orientation.SHORT_AXIS_IOP)  # a short-axis plane: columns lateral, rows inferior
     back = dicom_io.read_volume(base)
-    assert back.orientation.reverse_slices and back.orientation.describe() == "header" and back.slice_spacing > 0
+    assert back.slice_spacing is not None and back.slice_spacing > 0
+    assert back.orientation.reverse_slices and back.orientation.describe() == "header"
     np.testing.assert_array_equal(back.data, phantom)
     np.testing.assert_array_equal(_map(base), _map(apex))
     # the same file without its plane's geometry: apex first is assumed, and that map is another one

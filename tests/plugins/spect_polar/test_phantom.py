@@ -48,6 +48,7 @@ def test_dyssynchrony_magnitude_sets_the_spread_of_the_true_map():
 def test_partial_volume_brightening_follows_thickening():
     ph = make_phantom(2, pattern="synchronous", base_phase=157.5, heterogeneity=0.0, noise=False)
     res = phase.phase_analysis(ph.volume, keep_curves=True)
+    assert res.curves is not None
     wall = res.curves[8:28].mean(axis=(0, 1))  # mid-ventricular max counts per gate
     gate_of_peak = int(np.argmax(wall))
     assert gate_of_peak == 3  # gate 3 is centred at (3 + 0.5) / 8 * 360 = 157.5 degrees
@@ -62,6 +63,7 @@ def test_scar_lowers_counts_where_it_is():
     ph = make_phantom(3, pattern="synchronous", scar_burden=25.0, scar_angle=90.0, scar_position=0.6)
     res = phase.phase_analysis(ph.volume)
     core, healthy = ph.scar_map > 0.8, ph.scar_map < 0.05
+    assert res.perfusion_map is not None
     assert res.perfusion_map[core].mean() < 0.8 * res.perfusion_map[healthy].mean()
 
 

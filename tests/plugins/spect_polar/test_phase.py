@@ -118,7 +118,7 @@ def test_phase_analysis_batch_matches_single_and_reports_geometry():
         np.testing.assert_allclose(one.phase_map, b.phase_map)
         assert one.psd == pytest.approx(b.psd)
         assert b.phase_map.shape == (32, 64) and b.segments17.shape == (17,)
-        assert b.perfusion_map.max() == pytest.approx(100.0)
+        assert b.perfusion_map is not None and b.perfusion_map.max() == pytest.approx(100.0)
         assert 0 < b.geometry["apex_slice"] < b.geometry["base_slice"] < v.shape[1]
 
 
@@ -177,6 +177,7 @@ def test_bullseye_and_histogram_figures(tmp_path):
     assert isinstance(fig, Figure) and len([a for a in fig.axes if a.name == "polar"]) == 2
     fig.savefig(tmp_path / "summary.png")
     assert (tmp_path / "summary.png").stat().st_size > 10_000
+    assert res.perfusion_map is not None
     assert isinstance(phase_figures.plot_bullseye(res.perfusion_map, kind="perfusion"), Figure)
     assert isinstance(phase_figures.plot_bullseye(res.amplitude_map, kind="amplitude"), Figure)
     assert isinstance(phase_figures.plot_phase_histogram((res.phase_map + 200) % 360), Figure)  # wrapped band

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -25,7 +26,7 @@ from cardio_spect_polar import plugin
 from cardio_stats import CV_METHOD
 
 REPO = Path(__file__).resolve().parents[3]
-SMALL = {
+SMALL: dict[str, Any] = {
     "spect_polar": {"in_sample_analysis": True, "synthetic": {"n_patients": 30, "slices": 20, "size": 40},
                     "phase": {"rings": 16, "sectors": 32},
                     "autoencoder": {"hidden": 32, "iterations": 40, "batch_size": None}},

@@ -48,6 +48,12 @@ def _with_file_column(d: Path, first: str) -> None:
     _csv(d, edit)
 
 
+def _duplicate_file_row(d: Path) -> None:
+    """A file column whose first row's file a second row names too."""
+    _with_file_column(d, "volumes/P0001.dcm")
+    _csv(d, lambda t: pd.concat([t, t.iloc[:1]]))
+
+
 def _dicom(d: Path, name: str, change) -> None:
     path = d / "volumes" / name
     ds = pydicom.dcmread(path)
@@ -154,8 +160,7 @@ CASES = [
     ("csv-missing", lambda d: (d / "clinical.csv").unlink(), "clinical.csv"),
     # a repeated row is a second scan of that patient (record P0001#2), whose file is not there
     ("csv-duplicate-patient", lambda d: _csv(d, lambda t: pd.concat([t, t.iloc[:1]])), "P0001#2"),
-    ("csv-duplicate-file", lambda d: (_with_file_column(d, "volumes/P0001.dcm"),
-                                      _csv(d, lambda t: pd.concat([t, t.iloc[:1]]))), "another row names too"),
+    ("csv-duplicate-file", _duplicate_file_row, "another row names too"),
     # a cohort too one-sided for the response models of a training fold (was a StatsError traceback)
     ("two-responders", lambda d: _csv(d, lambda t: t.assign(responder=[1, 1] + [0] * (len(t) - 2)).drop(
         columns=["lvesv_reduction_pct", "esv_followup"], errors="ignore")), "cv.folds"),
