@@ -25,6 +25,7 @@ process's import set (no torch, matplotlib, pluggy, scikit-learn, pandas or SciP
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import resource
 import shutil
@@ -32,13 +33,18 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 from sklearn.metrics import roc_auc_score
 
 from cardio_stats import auc_from_indices, bootstrap_ci, delong_ci, resample_indices
 from cardio_stats.bootstrap import _auc_from_draws, _unit_blocks, patients_of
+from cardio_stats.result import Estimate
+
+T = TypeVar("T")
 
 PROC_SCRIPT = r"""
 suppressMessages(library(pROC))
@@ -90,7 +96,7 @@ def _child(cmd: list[str]) -> tuple[float, float, subprocess.CompletedProcess]:
     return wall, after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime, run
 
 
-def _timed(fn) -> tuple[float, float, object]:
+def _timed(fn: Callable[[], T]) -> tuple[float, float, T]:
     w0, c0 = time.perf_counter(), time.process_time()
     out = fn()
     return time.perf_counter() - w0, time.process_time() - c0, out
@@ -150,7 +156,8 @@ def _mostly_single(n: int, rng: np.random.Generator) -> np.ndarray:
 def _against_sklearn_loop(y: np.ndarray, score: np.ndarray,
                           args: argparse.Namespace) -> tuple[np.ndarray, float, float, bool]:
     """auc_from_indices against a loop of sklearn roc_auc_score on identical indices; (AUCs, loop s, diff, ok)."""
-    t_draw, _, idx = _timed(lambda: resample_indices(y.size, args.resamples, seed=1, strata=y))
+    t_draw, _, drawn = _timed(lambda: resample_indices(y.size, args.resamples, seed=1, strata=y))
+    idx = np.asarray(drawn)  # without groups every resample has n records: one array
     t_fast, _, fast = _timed(lambda: auc_from_indices(y, score, idx))
     n_loop = args.loop_resamples or args.resamples
     t_slow, _, slow = _timed(lambda: np.array([roc_auc_score(y[i], score[i]) for i in idx[:n_loop]]))
@@ -164,20 +171,21 @@ def _against_sklearn_loop(y: np.ndarray, score: np.ndarray,
     return fast, t_slow / n_loop * args.resamples, max_diff, max_diff < 1e-12
 
 
-def _end_to_end(y: np.ndarray, score: np.ndarray, cases: dict, args: argparse.Namespace) -> tuple[dict, dict, object]:
+def _end_to_end(y: np.ndarray, score: np.ndarray, cases: dict,
+                args: argparse.Namespace) -> tuple[dict, dict, dict | str]:
     """bootstrap_ci for every case, interleaved and repeated, pROC run halfway: (median times, estimates, pROC)."""
     times: dict[str, list[tuple[float, float]]] = {k: [] for k in cases}
-    ests = {}
+    ests: dict[str, Estimate] = {}
 
     def run_cardio(repeats: int) -> None:
         for _ in range(repeats):
             for name, g in cases.items():
-                w, c, ests[name] = _timed(lambda g=g: bootstrap_ci(y, score, n_resamples=args.resamples, seed=1,
-                                                                   groups=g))
+                w, c, ests[name] = _timed(functools.partial(bootstrap_ci, y, score, n_resamples=args.resamples,
+                                                            seed=1, groups=g))
                 times[name].append((w, c))
 
     run_cardio(max(1, args.repeats // 2))
-    proc = "--no-proc" if args.no_proc else _proc(y, score, args.resamples, args.repeats)
+    proc: dict | str = "--no-proc" if args.no_proc else _proc(y, score, args.resamples, args.repeats)
     run_cardio(args.repeats - max(1, args.repeats // 2))
     med = {k: (float(np.median([w for w, _ in v])), float(np.median([c for _, c in v]))) for k, v in times.items()}
     return med, ests, proc

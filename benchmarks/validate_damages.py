@@ -213,6 +213,16 @@ PERFUSION_DAMAGES = (
 
 # ------------------------------------------------------------------------------------------------ the harness
 
+def _testdata(name: str) -> str:
+    """The path of pydicom's test file `name` (None from pydicom where its data files are missing: refused here)."""
+    from pydicom.data import get_testdata_file
+
+    path = get_testdata_file(name)
+    if not isinstance(path, str):
+        raise SystemExit(f"pydicom's test file {name} is missing from this install")
+    return path
+
+
 def _data() -> Path:
     return Path(os.environ.get("CARDIO_DATA") or Path(__file__).resolve().parents[2] / "shared" / "data")
 
@@ -344,7 +354,6 @@ def _exchange_channels(path: Path, a: int, b: int) -> None:
 
 def ecg_damage(root: Path, table: pd.DataFrame, seconds: float) -> pd.DataFrame:
     """The ECG_DAMAGES applied to the base (rows by patient id; two new patients hold copies)."""
-    from pydicom.data import get_testdata_file
 
     from cardio_ecg_transfer import dicom_waveform
     from cardio_ecg_transfer.lead_codes import STANDARD_LEADS
@@ -357,7 +366,7 @@ def ecg_damage(root: Path, table: pd.DataFrame, seconds: float) -> pd.DataFrame:
     for pid, factor in (("E11", 1000.0), ("E15", 0.001)):                              # µV, V
         x = pd.read_csv(e / f"{pid}.csv")
         (x * factor).to_csv(e / f"{pid}.csv", index=False, float_format="%.6g")
-    shutil.copy(get_testdata_file("waveform_ecg.dcm"), e / "E05.dcm")
+    shutil.copy(_testdata("waveform_ecg.dcm"), e / "E05.dcm")
     _exchange_channels(e / "E05.dcm", 0, 1)                                            # I and II exchanged
     t.loc["E05", ["ecg", "fs"]] = ["ecg/E05.dcm", None]
     twelve = _twelve_lead(seconds, 9)
@@ -457,14 +466,13 @@ def echo_build(tmp: Path) -> tuple[Path, Path, pd.DataFrame]:
 
 def echo_damage(root: Path, table: pd.DataFrame) -> pd.DataFrame:
     import pydicom
-    from pydicom.data import get_testdata_file
 
     from cardio.data.cine import write_dicom_cine, write_video
 
     v, real = root / "videos", _data() / "echo_dicom"
     a4c = {p: _frames(v / f"{p}_A4C.dcm") for p in ("P0001", "P0003", "P0004", "P0005")}
     write_dicom_cine(v / "P0001_A4C.dcm", a4c["P0001"], 333.0)                             # 10x frame time
-    shutil.copy(get_testdata_file("MR_small.dcm"), v / "P0002_A2C.dcm")                    # an MR slice
+    shutil.copy(_testdata("MR_small.dcm"), v / "P0002_A2C.dcm")                    # an MR slice
     write_video(v / "P9001_A4C.avi", _frames(v / "R0001_A4C.dcm"), 30.0)                   # re-export as AVI
     write_dicom_cine(v / "P9002_A4C.dcm", a4c["P0003"][5:], 33.3)                          # 5 frames later
     write_dicom_cine(v / "P0004_A4C.dcm", np.clip(a4c["P0004"].astype(int) * 8, 0, 255).astype(np.uint8), 33.3)
@@ -616,7 +624,6 @@ def spect_build(tmp: Path) -> tuple[Path, Path, pd.DataFrame]:
 
 
 def spect_damage(root: Path, table: pd.DataFrame) -> pd.DataFrame:
-    from pydicom.data import get_testdata_file
 
     v, t = root / "volumes", table.set_index("patient_id").assign(file="")
     t["sex"] = t["sex"].astype(object)
@@ -633,7 +640,7 @@ def spect_damage(root: Path, table: pd.DataFrame) -> pd.DataFrame:
     np.savetxt(v / "P0010.csv", 1.8 + 0.6 * np.tanh(rng.normal(0, 1, (32, 64))), delimiter=",", fmt="%.4f")
     cut = (v / "P0011.dcm").read_bytes()
     (v / "P0011.dcm").write_bytes(cut[:int(0.6 * len(cut))])                            # truncated
-    shutil.copy(get_testdata_file("CT_small.dcm"), v / "P0012.dcm")                     # a CT slice
+    shutil.copy(_testdata("CT_small.dcm"), v / "P0012.dcm")                     # a CT slice
     t.loc["P0013", "sex"] = "M"
     t.loc["P0014", "esv"] = round(1.5 * float(t.loc["P0014", "edv"]), 1)
     for pid, name in (("P0002", "P0002.npy"), ("P0003", "P0003.npy"), ("P0004", "P0004.npy"),
@@ -716,7 +723,6 @@ def run_perfusion(tmp: Path, smoke: bool) -> None:
 
 def run_clean(tmp: Path) -> None:
     """validate on clean real data: every false alarm is a line."""
-    from pydicom.data import get_testdata_file
 
     records = sorted(p.stem for p in (_data() / "mitdb").glob("*.hea"))
     root = tmp / "mitdb"
@@ -728,7 +734,7 @@ def run_clean(tmp: Path) -> None:
             (root / "ecg" / f"{r}{ext}").symlink_to(_data() / "mitdb" / f"{r}{ext}")
         rows.append({"patient_id": f"M{r}", "responder": i % 2, "ecg": f"ecg/{r}", "qrs_ms": 150, "lbbb": i % 2,
                      "lvef": 30, "age": 60, "sex": int(rng.integers(0, 2))})
-    shutil.copy(get_testdata_file("waveform_ecg.dcm"), root / "ecg" / "cart.dcm")
+    shutil.copy(_testdata("waveform_ecg.dcm"), root / "ecg" / "cart.dcm")
     rows.append({**rows[0], "patient_id": "cart", "ecg": "ecg/cart.dcm"})
     pd.DataFrame(rows).to_csv(root / "cohort.csv", index=False)
     for lead in ("null", "1"):  # MLII (lead II's stand-in) and the second lead of every record

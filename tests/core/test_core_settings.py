@@ -63,7 +63,7 @@ def test_a_plugin_reads_the_core_keys_typed():
     assert (core.stats.reference_for("auc"), core.stats.reference_for("other")) == ("ae", None)
     assert core.train.as_dict() == config["train"]  # what the engine's train= mapping was
     with pytest.raises(TypeError):
-        core.report.display_names["x"] = "y"
+        core.report.display_names["x"] = "y"  # type: ignore[index]  # the point: a read-only mapping refuses it
 
 
 @pytest.mark.parametrize("item,message", [

@@ -19,10 +19,10 @@ def _threads(cardio_cli, tmp_path, out: str, *sets: str) -> dict[str, set[int]]:
         args += ["--set", s]
     # the run's own count is 2 however many CPUs this (xdist) worker has: cardio keeps OMP_NUM_THREADS where set
     cardio_cli(*args, env={"CARDIO_SPY_LOG": str(log), "OMP_NUM_THREADS": "2"}, check=True)
-    out: dict[str, set[int]] = {}
+    seen: dict[str, set[int]] = {}
     for call in map(json.loads, log.read_text().splitlines()):
-        out.setdefault(call["hook"], set()).add(call["threads"])
-    return out
+        seen.setdefault(call["hook"], set()).add(call["threads"])
+    return seen
 
 
 def test_every_step_of_a_fit_runs_on_train_cpu_threads(cardio_cli, tmp_path):

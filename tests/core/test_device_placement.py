@@ -32,10 +32,10 @@ class Elsewhere(torch.Tensor):
                                                    storage_offset=data.storage_offset())
 
     def __init__(self, data: torch.Tensor):
-        self.inner = data
+        self.on_cpu = data  # the data itself (Tensor.inner is a method of torch's)
 
     @classmethod
-    def __torch_dispatch__(cls, func, types, args=(), kwargs=None):
+    def __torch_dispatch__(cls, func, types, args=(), kwargs=None):  # type: ignore[override]  # torch's own protocol
         return NotImplemented  # OtherDevice handles every op
 
 
@@ -61,7 +61,7 @@ class OtherDevice(TorchDispatchMode):
 
 
 def _inner(t):
-    return t.inner if isinstance(t, Elsewhere) else t
+    return t.on_cpu if isinstance(t, Elsewhere) else t
 
 
 def test_the_other_device_catches_a_cpu_input_and_computes_as_the_cpu():
@@ -99,6 +99,11 @@ def test_echo_explain_builds_its_input_on_the_weights_device():
 
 class _TinyBody(nn.Module):
     """torchvision VideoResNet's wiring (stem, layer1-4, pooling, fc) with one small Conv3d a stage: fast to build."""
+
+    layer1: nn.Sequential
+    layer2: nn.Sequential
+    layer3: nn.Sequential
+    layer4: nn.Sequential
 
     def __init__(self) -> None:
         super().__init__()

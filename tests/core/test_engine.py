@@ -162,7 +162,12 @@ def test_checkpoints_come_by_time_and_at_the_end(tmp_path, monkeypatch):
     written = []
     engine.flush_checkpoints()  # an earlier fit's last checkpoint is not this test's
     real_save = engine.save_atomic
-    monkeypatch.setattr(checkpoints, "save_atomic", lambda obj, path: (written.append(path.name), real_save(obj, path)))
+
+    def save(obj, path):
+        written.append(path.name)
+        real_save(obj, path)
+
+    monkeypatch.setattr(checkpoints, "save_atomic", save)
     ticks = iter(range(0, 10_000, 25))  # each reading of the clock is 25 s later
     monkeypatch.setattr(checkpoints, "clock", lambda: float(next(ticks)))
     _toy_fit(cpu_context(tmp_path / "timed"), checkpoint_every_s=60.0)
@@ -225,8 +230,13 @@ def test_sigterm_checkpoints_then_stops_and_the_resume_is_bit_identical(tmp_path
     epochs_written = []
     engine.flush_checkpoints()  # the fits above may still be writing their last checkpoint
     real_save = engine.save_atomic
-    monkeypatch.setattr(checkpoints, "save_atomic", lambda obj, path: (
-        epochs_written.append(obj["state"]["epoch"]) if path.name == "mlp.pt" else None, real_save(obj, path)))
+
+    def save(obj, path):
+        if path.name == "mlp.pt":
+            epochs_written.append(obj["state"]["epoch"])
+        real_save(obj, path)
+
+    monkeypatch.setattr(checkpoints, "save_atomic", save)
     previous = signal.signal(signal.SIGUSR2, note)
     try:
         went_on = _toy_fit(cpu_context(tmp_path / "usr2"), _signal_during(3, signal.SIGUSR2))
@@ -260,11 +270,16 @@ def test_a_cohort_on_the_device_trains_as_the_dataloader_did(tmp_path):
     loaded, p_loaded = run(False, tmp_path / "loader")
     calls = []
     real = engine.ArrayDataset.__getitem__
-    engine.ArrayDataset.__getitem__ = lambda self, i: (calls.append(i), real(self, i))[1]
+
+    def counted(self, i):
+        calls.append(i)
+        return real(self, i)
+
+    setattr(engine.ArrayDataset, "__getitem__", counted)  # every item the loader would serve, counted
     try:
         served, p_served = run(True, tmp_path / "device")
     finally:
-        engine.ArrayDataset.__getitem__ = real
+        setattr(engine.ArrayDataset, "__getitem__", real)
     assert calls == [] and served.history == loaded.history
     np.testing.assert_array_equal(p_served, p_loaded)
     for a, b in zip(served.model.state_dict().values(), loaded.model.state_dict().values()):

@@ -12,9 +12,9 @@ from cardio.data import same_recording as sr
 FS = 250.0
 
 
-def _cohort(n: int, seed: int, seconds: float = 10.0) -> dict[int, sr.Recording]:
+def _cohort(n: int, seed: int, seconds: float = 10.0) -> dict[int | str, sr.Recording]:
     rng = np.random.default_rng(seed)
-    out = {}
+    out: dict[int | str, sr.Recording] = {}
     for i in range(n):
         events = np.cumsum(rng.normal(60 / rng.uniform(60, 90), 0.03, int(seconds * 1.6)).clip(0.3, 2.0))
         out[i] = sr.Recording(events, rng.normal(0, 1, int((events[-1] + 1) * FS)), FS)
@@ -46,7 +46,12 @@ def test_chance_pairs_cost_no_correlation_unless_their_runs_sit_at_one_lag(monke
     # 10-s records: chance runs of 4 intervals shared by two records grow with the cohort's square; those at
     # disagreeing lags must not reach the correlation (the step that cost 0.8 ms a pair)
     calls = []
-    monkeypatch.setattr(sr, "_correlation", lambda *a: calls.append(a) or 0.0)
+
+    def counted(*a: object) -> float:
+        calls.append(a)
+        return 0.0
+
+    monkeypatch.setattr(sr, "_correlation", counted)
     records = _cohort(2000, 3)
     sr.same_recordings(records)
     keys = [sr._keys(r.events) for r in records.values()]

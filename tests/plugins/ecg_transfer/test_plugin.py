@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -31,7 +32,7 @@ from cardio_stats import CV_METHOD, NESTED_METHOD
 REPO = Path(__file__).resolve().parents[3]
 MODELS = {"resnet18-transfer", "resnet18-scratch", "guideline", "svm", "random_forest", "logistic",
           "svm-deep", "random_forest-deep", "logistic-deep"}
-TINY = {
+TINY: dict[str, Any] = {
     "cv": {"folds": 2},
     "stats": {"n_resamples": 200},
     "ecg_transfer": {
@@ -265,6 +266,7 @@ def test_table2_with_repeats_is_computed_per_repeat_then_summarised():
         estimates += [{**e, "repeat": r} for e in est]
         tests += [{**t, "repeat": r} for t in tst]
     first, across = report.table2_repeats(pred, estimates, tests)
+    assert first is not None and across is not None
     assert first["n"].tolist() == [40]  # each patient once, not 3 times
     aucs = [delong_ci(p["y_true"].to_numpy(), p["y_score"].to_numpy()).estimate for p in parts]
     # one fold per repeat: the headline is that fold's small-sample (logit) DeLong interval, as the performance table

@@ -44,7 +44,7 @@ def test_synthetic_cohort_stores_its_truth_and_plants_the_flash_in_its_window(sm
     assert table.loc[~sf, ["sf_start_ms", "sf_end_ms"]].isna().all().all()
     assert ((table.loc[sf, "sf_start_ms"] >= table.loc[sf, "mvc_ms"])
             & (table.loc[sf, "sf_end_ms"] <= table.loc[sf, "avo_ms"])).all()
-    gain = []
+    excursions: list[float] = []
     for _, row in table.iterrows():
         seq = cohort.read_sequence(row)
         assert seq.points.shape == (62, 2) and seq.frames.dtype == np.uint8
@@ -53,8 +53,8 @@ def test_synthetic_cohort_stores_its_truth_and_plants_the_flash_in_its_window(sm
         cycle_ms = (seq.cycle[1] - seq.cycle[0]) * seq.frame_time_ms
         t = np.linspace(0, cycle_ms, mm.shape[1])
         window = (t >= row["mvc_ms"]) & (t <= row["avo_ms"])
-        gain.append(edge[window].max() - edge[t < row["mvc_ms"]].mean())  # excursion toward the LV before AVO
-    gain = np.array(gain)
+        excursions.append(edge[window].max() - edge[t < row["mvc_ms"]].mean())  # excursion toward the LV before AVO
+    gain = np.array(excursions)
     assert gain[sf.to_numpy()].min() > gain[~sf.to_numpy()].max()  # the planted flash, and only there
     cache = Cache(tmp_path)
     root = synthetic.cached_cohort(cache, SMALL)
@@ -121,7 +121,7 @@ def test_sequences_from_dicom_avi_and_numpy_read_alike(small_cohort, tmp_path):
     frames = np.load(npy)
     dcm = read_cine(write_dicom(tmp_path / "a.dcm", frames, 20.0), need_frame_time=True)
     assert dcm.source == "dicom" and dcm.frame_time_ms == 20.0 and np.array_equal(dcm.frames, frames)
-    writer = cv2.VideoWriter(str(tmp_path / "a.avi"), cv2.VideoWriter_fourcc(*"MJPG"), 50.0, frames.shape[:0:-1])
+    writer = cv2.VideoWriter(str(tmp_path / "a.avi"), cv2.VideoWriter.fourcc(*"MJPG"), 50.0, frames.shape[:0:-1])
     for f in frames:
         writer.write(cv2.cvtColor(f, cv2.COLOR_GRAY2BGR))
     writer.release()

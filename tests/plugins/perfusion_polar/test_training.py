@@ -1,6 +1,8 @@
 """The ResNet and Yeung et al.'s two-step training, fold by fold, with the 17-segment baselines."""
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 pytest.importorskip("cardio_perfusion_polar")
@@ -13,7 +15,7 @@ from cardio.testing import plugin_config, train_settings
 from cardio_perfusion_polar import cohort, synthetic, training
 from cardio_perfusion_polar.model import PolarResNet
 
-CFG = {"arch": "resnet18", "imagenet": False, "freeze": [], "baseline_c": 1.0,
+CFG: dict[str, Any] = {"arch": "resnet18", "imagenet": False, "freeze": [], "baseline_c": 1.0,
        "step1": {"epochs": 1, "batch_size": 8, "lr": 1e-3, "patience": 0},
        "step2": {"epochs": 1, "batch_size": 8, "lr": 1e-3, "patience": 0}}
 BACKBONE = ["conv1", "bn1", "layer1", "layer2", "layer3", "layer4"]  # every ResNet parameter but the head's
