@@ -24,9 +24,9 @@ import numpy as np
 import pandas as pd
 
 from cardio import CardioError
-from cardio.data.cohort import OUTSIDE_SWITCH, Column, Problems, Schema, read_records, read_table, same_content
+from cardio.data.cohort import OUTSIDE_SWITCH, Column, Problems, Schema, read_records, read_table
 from cardio.data.response import VolumetricResponse
-from cardio.data.same_recording import Recording, same_recordings
+from cardio.data.same_recording import Recording, copy_problems, same_recordings
 from cardio_ecg_transfer import plausibility
 from cardio_ecg_transfer.beat_images import beat_windows, highpass
 from cardio_ecg_transfer.lead_codes import canonical_lead, stand_in
@@ -242,19 +242,10 @@ def same_recording_problems(table: pd.DataFrame, problems: Problems, beats: dict
     """One recording under two patients, by signal (cardio.data.same_recording: R-R intervals, then the waveform): a
     re-export or a later cut has other bytes. Files of the same bytes are the core's to name (cohort._shared_files)."""
     rows = {Path(str(path)): i for i, path in enumerate(table["ecg"]) if path is not None}
-    records = {path: Recording(rpeaks / fs, filtered, fs) for path, (filtered, rpeaks) in beats.items()
+    records = {rows[path]: Recording(rpeaks / fs, filtered, fs) for path, (filtered, rpeaks) in beats.items()
                if path in rows}
-    root = Path(problems.file).parent
-    for m in same_recordings(records):
-        (a, b), (i, j) = (m.a, m.b), (rows[m.a], rows[m.b])
-        pa, pb = table["patient_id"].iloc[i], table["patient_id"].iloc[j]
-        if pa == pb or same_content([str(a), str(b)])[0]:
-            continue
-        shown = [os.path.relpath(p, root) if Path(p).is_relative_to(root) else str(p) for p in (a, b)]
-        problems.add(f"{shown[0]} (line {i + 2}, patient {pa!r}) and {shown[1]} (line {j + 2}, patient {pb!r}) hold "
-                     f"one recording: the same R-R intervals, and waveforms that correlate at r = {m.r:.3f} (the "
-                     f"second starting {m.lag_s:.2f} s into the first); a recording belongs to one patient: keep the "
-                     "right patient's row", max(i, j) + 2, "ecg", readable=True)
+    copy_problems(table, problems, "ecg", same_recordings(records), "recording",
+                  "the same R-R intervals, and waveforms that", lag=True)
 
 
 def say_leads_read(found: dict[Path, list[str]], asked: Sequence[str | None], root: Path,

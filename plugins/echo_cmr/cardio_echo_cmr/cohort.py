@@ -173,7 +173,8 @@ def _clips_whole(clip: Clip, progress=None):
     from cardio import CardioError
     from cardio.data.cine import read_cine
     from cardio.data.cohort import cine_problem, frame_time_problem, read_records
-    from cardio.data.same_image import cine_prints, same_cines, same_image_problems
+    from cardio.data.same_image import cine_prints, same_cines
+    from cardio.data.same_recording import copy_problems
 
     def check(table: pd.DataFrame, problems: Problems) -> None:
         given = table["FPS"] if "FPS" in table else pd.Series(np.nan, index=table.index)
@@ -201,7 +202,7 @@ def _clips_whole(clip: Clip, progress=None):
 
         read_records(table, problems, "file", read, progress=progress, desc="echo clips")
         # one clip under two patients, by content: a re-encoded or shortened copy has other bytes
-        same_image_problems(table, problems, "file", same_cines(shown), "clip", "their frames, aligned,")
+        copy_problems(table, problems, "file", same_cines(shown), "clip", "their frames, aligned,")
     return check
 
 

@@ -232,7 +232,8 @@ def sequences_whole(progress=None):
     gives against the clip's header. Rows with a problem already listed are not read again."""
     from cardio.data.cine import read_cine
     from cardio.data.cohort import cine_problem, read_records
-    from cardio.data.same_image import cine_prints, same_cines, same_image_problems
+    from cardio.data.same_image import cine_prints, same_cines
+    from cardio.data.same_recording import copy_problems
 
     def check(table: pd.DataFrame, problems: Problems) -> None:
         listed = {p.line for p in problems.items if not p.readable}
@@ -259,7 +260,7 @@ def sequences_whole(progress=None):
 
         read_records(table, problems, "sequence", read, progress=progress, desc="sequences")
         # one clip under two patients, by content: a re-encoded or shortened copy has other bytes
-        same_image_problems(table, problems, "sequence", same_cines(shown), "clip", "their frames, aligned,")
+        copy_problems(table, problems, "sequence", same_cines(shown), "clip", "their frames, aligned,")
     return check
 
 

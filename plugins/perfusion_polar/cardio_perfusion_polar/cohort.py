@@ -19,7 +19,8 @@ from cardio import CardioError, Cohort, CoreSettings, Features
 from cardio.data import aha17
 from cardio.data.cohort import Column, Problems, Schema, read_table
 from cardio.data.files import read_npy
-from cardio.data.same_image import same_image_problems, same_images
+from cardio.data.same_image import same_images
+from cardio.data.same_recording import copy_problems
 from cardio_perfusion_polar import polar_table
 from cardio_perfusion_polar.polar_table import Orientation
 from cardio_perfusion_polar.settings import PerfusionSettings
@@ -167,7 +168,7 @@ def _same_studies(table: pd.DataFrame, means: dict[int, np.ndarray], problems: P
     def standard(x: np.ndarray) -> np.ndarray:
         return ((x - x.mean(axis=1, keepdims=True)) / (x.std(axis=1, keepdims=True) + 1e-9)).ravel()
 
-    same_image_problems(table, problems, "map", same_images({i: standard(v) for i, v in means.items()}), "study",
+    copy_problems(table, problems, "map", same_images({i: standard(v) for i, v in means.items()}), "study",
                         "their 51 segment means (rest, stress, MFR)")
 
 

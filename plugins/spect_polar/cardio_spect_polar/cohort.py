@@ -40,7 +40,8 @@ from cardio import Cache, CardioError, Cohort, CoreSettings, write_csv
 from cardio.data.cohort import Column, Problems, Schema, read_records, read_table
 from cardio.data.files import npy_header
 from cardio.data.response import VolumetricResponse
-from cardio.data.same_image import same_image_problems, same_images
+from cardio.data.same_image import same_images
+from cardio.data.same_recording import copy_problems
 from cardio_spect_polar import plausibility
 from cardio_spect_polar.dicom_io import GatedVolume, check_dicom_header, read_polar_map, read_volume, write_gated_dicom
 from cardio_spect_polar.orientation import Orientation
@@ -417,7 +418,7 @@ def read_whole(progress: Progress | None = None) -> Callable[[pd.DataFrame, Prob
                             desc="scans")
         # one scan under two patients, by content: a re-export (a .npy of a DICOM, rescaled) has other bytes
         prints = {i: plausibility.fingerprint(r) for i, r in read.items() if isinstance(r, GatedVolume)}
-        same_image_problems(table, problems, "file", same_images(prints), "scan", "their counts")
+        copy_problems(table, problems, "file", same_images(prints), "scan", "their counts")
     return check
 
 

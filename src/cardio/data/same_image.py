@@ -13,17 +13,10 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Mapping
-from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 
 from cardio.data.same_recording import Id, Match
-
-if TYPE_CHECKING:
-    import pandas as pd
-
-    from cardio.data.cohort import Problems
 
 SAME_R = 0.99   # correlation of the centred fingerprints at or above which two records hold one scan
 BANDS = 8
@@ -121,23 +114,3 @@ def _best_lag(a: np.ndarray, b: np.ndarray) -> tuple[int, float]:
         if len(aligned) >= need and float(np.median(aligned)) > best[1]:
             best = (lag, float(np.median(aligned)))
     return best
-
-
-def same_image_problems(table: pd.DataFrame, problems: Problems, column: str, matches: list[Match[int]],
-                        what: str, evidence: str) -> None:
-    """One problem line per pair of rows of different patients whose files hold one `what` (a scan, a study, a clip)
-    by content (`matches` by row: same_images or same_cines), naming both files, lines and patients and the `evidence`
-    (what correlates). Files of the same bytes are cardio.data.cohort's to name, and one patient's pair is no copy."""
-    from cardio.data.cohort import same_content
-
-    root = Path(problems.file).parent
-    for m in matches:
-        i, j = sorted((m.a, m.b))
-        pa, pb = table["patient_id"].iloc[i], table["patient_id"].iloc[j]
-        paths = [str(table[column].iloc[k]) for k in (i, j)]
-        if pa == pb or same_content(paths)[0]:
-            continue
-        shown = [Path(p).relative_to(root) if Path(p).is_relative_to(root) else Path(p) for p in paths]
-        problems.add(f"{shown[0]} (line {i + 2}, patient {pa!r}) and {shown[1]} (line {j + 2}, patient {pb!r}) hold "
-                     f"one {what}: {evidence} correlate at r = {m.r:.3f}; a {what} belongs to one patient: keep the "
-                     "right patient's row", j + 2, column, readable=True)

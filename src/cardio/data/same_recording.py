@@ -19,9 +19,15 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Hashable, Mapping
 from dataclasses import dataclass
-from typing import Generic, TypeVar
+from pathlib import Path
+from typing import TYPE_CHECKING, Generic, TypeVar
 
 import numpy as np
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from cardio.data.cohort import Problems
 
 K = 4                 # consecutive intervals per key
 STEP_S = 0.02         # intervals rounded to this (s): a re-export at another rate moves an event by a sample or two
@@ -145,3 +151,26 @@ def same_recordings(records: Mapping[Id, Recording]) -> list[Match[Id]]:
         if r >= SAME_R:
             out.append(Match(ids[i], ids[j], lag, r))
     return out
+
+
+def copy_problems(table: pd.DataFrame, problems: Problems, column: str, matches: list[Match[int]], what: str,
+                  evidence: str, lag: bool = False) -> None:
+    """One problem line per pair of rows of different patients whose files hold one `what` (a recording, a scan, a
+    study, a clip) by content (`matches` by row: same_recordings, cardio.data.same_image's same_images or
+    same_cines), naming both files, lines and patients and the `evidence` (what correlates); with `lag`, where the
+    second starts in the first. Files of the same bytes are cardio.data.cohort's to name, and one patient's pair is
+    no copy."""
+    from cardio.data.cohort import same_content
+
+    root = Path(problems.file).parent
+    for m in matches:
+        i, j, lag_s = (m.a, m.b, m.lag_s) if m.a < m.b else (m.b, m.a, -m.lag_s)  # the earlier line first
+        pa, pb = table["patient_id"].iloc[i], table["patient_id"].iloc[j]
+        paths = [str(table[column].iloc[k]) for k in (i, j)]
+        if pa == pb or same_content(paths)[0]:
+            continue
+        shown = [Path(p).relative_to(root) if Path(p).is_relative_to(root) else Path(p) for p in paths]
+        start = f" (the second starting {lag_s:.2f} s into the first)" if lag else ""
+        problems.add(f"{shown[0]} (line {i + 2}, patient {pa!r}) and {shown[1]} (line {j + 2}, patient {pb!r}) hold "
+                     f"one {what}: {evidence} correlate at r = {m.r:.3f}{start}; a {what} belongs to one patient: keep "
+                     "the right patient's row", j + 2, column, readable=True)
