@@ -169,7 +169,7 @@ def _same_studies(table: pd.DataFrame, means: dict[int, np.ndarray], problems: P
         return ((x - x.mean(axis=1, keepdims=True)) / (x.std(axis=1, keepdims=True) + 1e-9)).ravel()
 
     copy_problems(table, problems, "map", same_images({i: standard(v) for i, v in means.items()}), "study",
-                        "their 51 segment means (rest, stress, MFR)")
+                  "their 51 segment means (rest, stress, MFR)")
 
 
 def read_cohort(root: str | Path, allow_outside: bool = False, log=None, size: int | None = None,
