@@ -40,7 +40,7 @@ _openmp_defaults()
 if TYPE_CHECKING:  # what type checkers and readers see; at run time each name loads on first use (PEP 562)
     from importlib.abc import Loader
 
-    from cardio.config import CoreSettings, Settings, package_defaults, setting
+    from cardio.config import CoreSettings, PluginInfo, Settings, package_defaults, setting
     from cardio.context import RunContext
     from cardio.data import (
         CardioError,
@@ -49,7 +49,6 @@ if TYPE_CHECKING:  # what type checkers and readers see; at run time each name l
         Features,
         Fold,
         ModelState,
-        PluginInfo,
         Predictions,
         Section,
         confined_path,
@@ -68,9 +67,9 @@ _SUBMODULE = {name: module for module, names in {
     "study.bundle": ("sklearn_from_array", "sklearn_to_array"),
     "data.cache": ("Cache", "atomic_path", "write_text_atomic"),
     "data.spreadsheet": ("write_csv",),
-    "config": ("CoreSettings", "Settings", "package_defaults", "setting"),
+    "config": ("CoreSettings", "PluginInfo", "Settings", "package_defaults", "setting"),
     "context": ("RunContext",),
-    "data": ("CardioError", "Cohort", "Dataset", "Features", "Fold", "ModelState", "PluginInfo", "Predictions",
+    "data": ("CardioError", "Cohort", "Dataset", "Features", "Fold", "ModelState", "Predictions",
              "Section", "confined_path", "inner_split"),
     "hookspecs": ("REQUIRED_HOOKS", "hookimpl", "hookspec"),
 }.items() for name in names}

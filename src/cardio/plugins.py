@@ -12,7 +12,8 @@ from importlib.metadata import entry_points
 import pluggy
 
 from cardio import hookspecs
-from cardio.data import CardioError, PluginInfo
+from cardio.config import PluginInfo
+from cardio.data import CardioError
 
 # The core's own report sections, registered like any plugin (as datasette registers its defaults).
 DEFAULT_PLUGINS = ("cardio.report.performance", "cardio.report.subgroups")

@@ -25,8 +25,6 @@ from typing_extensions import TypeVar  # a TypeVar with a default (PEP 696): typ
 if TYPE_CHECKING:  # pandas is imported where a table is built: `cardio --help` needs none of it
     import pandas as pd
 
-    from cardio.config import Settings
-
 ID_COLUMNS = ("record_id", "patient_id")
 PREDICTION_COLUMNS = ("record_id", "patient_id", "model", "task", "kind", "y_true", "y_score")
 #: What a plugin's section says of a cohort `cardio synthetic-crt` wrote (Cohort.planted_effects).
@@ -98,27 +96,6 @@ def _require_columns(table: pd.DataFrame, columns, what: str) -> None:
     missing = [c for c in columns if c not in table.columns]
     if missing:
         raise CardioError(f"{what} lacks column(s) {missing}; it has {list(table.columns)}")
-
-
-@dataclass
-class PluginInfo:
-    """What `cardio plugins` shows and what a run starts from."""
-
-    name: str
-    description: str
-    modality: str | None = None  # None marks an add-on that wraps or adds to stages
-    default_config: dict = field(default_factory=dict)
-    # Old config keys of this plugin and their new names: a config that uses one is refused in one line naming it.
-    moved_keys: dict[str, str] = field(default_factory=dict)
-    # The plugin's own section (config[settings.section]) as a typed, frozen cardio.Settings class: its keys'
-    # defaults, docs and allowed values. default_config then holds the rest (the core keys it changes, profiles).
-    settings: type[Settings] | None = None
-
-    def __post_init__(self) -> None:
-        if self.settings is not None:
-            from cardio.config import with_settings  # config imports this module
-
-            self.default_config = with_settings(self.default_config, self.settings)
 
 
 @dataclass(frozen=True)

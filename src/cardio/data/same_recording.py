@@ -24,6 +24,8 @@ from typing import TYPE_CHECKING, Generic, TypeVar
 
 import numpy as np
 
+from cardio.data.cohort import same_content
+
 if TYPE_CHECKING:
     import pandas as pd
 
@@ -160,7 +162,6 @@ def copy_problems(table: pd.DataFrame, problems: Problems, column: str, matches:
     same_cines), naming both files, lines and patients and the `evidence` (what correlates); with `lag`, where the
     second starts in the first. Files of the same bytes are cardio.data.cohort's to name, and one patient's pair is
     no copy."""
-    from cardio.data.cohort import same_content
 
     root = Path(problems.file).parent
     for m in matches:

@@ -5,9 +5,11 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from cardio.config import CoreSettings
-from cardio.data import CardioError, Cohort, PluginInfo, Predictions, Section
+from cardio.config import CoreSettings, PluginInfo
+from cardio.data import CardioError, Cohort, Predictions, Section
 from cardio.hookspecs import hookimpl
+from cardio.report.performance import HEADLINE_AUC
+from cardio_stats.subgroups import level_text
 
 if TYPE_CHECKING:
     from cardio.context import RunContext
@@ -27,7 +29,6 @@ def with_subgroup_values(table: pd.DataFrame, cohort: Cohort, columns: list[str]
     """The predictions with each subgroup column's value, as written (level_text), for the unit each row is: a
     record, or the patient (study) the core averaged its records to (at_level puts that unit's id in record_id).
     Returns (table, {column: number of units whose records hold several values}); those units get SEVERAL."""
-    from cardio_stats.subgroups import level_text
 
     key = _LEVEL_ID.get(cohort.level, "record_id")
     if key not in cohort.table.columns:
@@ -59,7 +60,7 @@ def auc_row(estimates: list[dict], model: str, task: str, subgroup: str, k_fold:
     performance table's); in a K-fold run whose subgroup cannot carry the cross-validated interval (a fold without
     a patient of one class there), the pooled AUC alone and why, never a pooled interval that ignores training
     variability."""
-    from cardio.report.performance import HEADLINE_AUC
+    # SciPy's distributions (over 1 s): loaded when a run evaluates, so `cardio plugins` stays fast
     from cardio_stats import CV_METHOD, format_ci, headline_auc, pick
 
     row = {"subgroup": subgroup, "model": model, "task": task}
