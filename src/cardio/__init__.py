@@ -26,6 +26,18 @@ def allotted_cpus() -> int:
         return os.cpu_count() or 1
 
 
+def pip_install(what: str) -> str:
+    """The command that installs `what` into the environment cardio runs in: this interpreter's pip, never a bare
+    `pip`, which may be another environment's (and resolve `cardio` to the index's unrelated package of that name)."""
+    python = sys.executable or "python"
+    try:
+        relative = os.path.relpath(python)
+    except ValueError:  # another drive (Windows)
+        relative = python
+    shown = relative if not relative.startswith("..") else python
+    return f"{shown} -m pip install {what}"
+
+
 def _openmp_defaults() -> None:
     """Before torch, VTK or NumPy's BLAS load (their OpenMP runtimes read these once): threads that wait sleep
     instead of spinning, and as many threads as this process has CPUs. Spinning threads make every multi-threaded

@@ -66,7 +66,7 @@ class RunCommand(click.Command):
         except Exception as e:  # help must print whatever a plugin does
             rows = [("(plugins could not be listed)", str(e).splitlines()[0] if str(e) else type(e).__name__)]
         with formatter.section("Installed plugins"):
-            formatter.write_dl(rows or [("(none)", plugins.pip_install("-e plugins/<name>"))])
+            formatter.write_dl(rows or [("(none)", cardio.pip_install("-e plugins/<name>"))])
         with formatter.section("Examples"):
             formatter.write_text("cardio run --plugin ecg_transfer")
             formatter.write_text("cardio run --plugin echo_cmr --set profile=paper --set cohort.dir=my_cohort/")
@@ -93,7 +93,7 @@ def plugins_cmd(as_json: bool) -> None:
         click.echo(json.dumps(rows, indent=2))
         return
     if not rows:
-        click.echo(f"no cardio plugins installed ({plugins.pip_install('-e plugins/<name>')})")
+        click.echo(f"no cardio plugins installed ({cardio.pip_install('-e plugins/<name>')})")
     for r in rows:
         if r["error"]:
             click.echo(f"{r['name']:<20} BROKEN  {r['error']}")
@@ -443,7 +443,7 @@ def new_plugin_cmd(name: str, dest: str) -> None:
     from cardio.templates import write_plugin
 
     path = write_plugin(name, Path(dest))
-    click.echo(f"wrote {path}\nnext: {plugins.pip_install(f'-e {path}')} && cardio run --plugin {name}")
+    click.echo(f"wrote {path}\nnext: {cardio.pip_install(f'-e {path}')} && cardio run --plugin {name}")
 
 
 @main.group("data")

@@ -226,6 +226,20 @@ def test_pseudonym_key_is_owner_only_beside_the_run_and_never_named(cardio_cli, 
     assert not (tmp_path / "c.key.csv").exists()
 
 
+def test_tensorboard_asked_for_without_the_extra_is_one_line_before_any_stage(cardio_cli, tmp_path, monkeypatch):
+    """TensorBoard is an extra (cardio-crt[tensorboard]), not a core dependency: a run that asks for its event files
+    where it is not installed stops before writing anything, naming the install line and the way out."""
+    import importlib.util
+
+    found = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "tensorboard" else found(name, *a))
+    res = cardio_cli("run", "--plugin", "toy", "--out", "a", "--set", "train.tensorboard=true")
+    check_refused(res, "train.tensorboard")
+    assert "cardio-crt[tensorboard]" in res.stderr and "-m pip install" in res.stderr, res.stderr
+    assert not (tmp_path / "a").exists()
+
+
 def test_tensorboard_event_files_per_fit(cardio_cli, tmp_path):
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
