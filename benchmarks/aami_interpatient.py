@@ -79,7 +79,7 @@ import torch
 
 from cardio import CardioError, engine, write_text_atomic
 from cardio.engine import FitResult
-from cardio.testing import context, plugin_config
+from cardio_testing.harness import context, plugin_config
 from cardio_ecg_transfer import aami, beat_metrics, beat_set, databases, pretrain, side_models
 from cardio_ecg_transfer.resnet import SpectrogramResNet
 

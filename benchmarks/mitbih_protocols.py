@@ -41,7 +41,7 @@ from pathlib import Path
 import numpy as np
 
 from cardio import CardioError
-from cardio.testing import context, load_script, plugin_config
+from cardio_testing.harness import context, load_script, plugin_config
 from cardio_ecg_transfer import aami, beat_metrics, beat_set, pretrain
 from cardio_ecg_transfer.mitdb import mitdb_dir
 

@@ -29,7 +29,7 @@ from pathlib import Path
 
 from torch.optim.optimizer import register_optimizer_step_post_hook, register_optimizer_step_pre_hook
 
-from cardio.testing import run_plugin
+from cardio_testing.harness import run_plugin
 from cardio_stats.formatting import headline_auc
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))

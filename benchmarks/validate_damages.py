@@ -229,7 +229,7 @@ def _data() -> Path:
 
 def validate(plugin: str, root: Path, cache: Path, sets: list[str], config: dict | None = None) -> list[str]:
     """The problem lines of one `cardio validate` run (in process), or its summary line when it found none."""
-    from cardio.testing import invoke
+    from cardio_testing.harness import invoke
 
     args = ["validate", "--plugin", plugin, "--set", f"cohort.dir={root}", "--set", f"cache_dir={cache}"]
     if config:

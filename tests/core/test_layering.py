@@ -25,7 +25,7 @@ SERVICE_NEVER = {"cardio", "torch", "torchvision", "pluggy"}
 PUBLIC_SUBMODULES = {"cardio.data.cohort", "cardio.data.response", "cardio.data.files", "cardio.data.file_kind",
                      "cardio.data.same_recording", "cardio.data.same_image", "cardio.data.cine", "cardio.data.aha17",
                      "cardio.data.weights", "cardio.report.figures", "cardio.report.explain", "cardio.engine",
-                     "cardio.testing", "cardio.plugin_contract"}
+                     "cardio_testing.harness", "cardio_testing.contract"}
 
 
 def _public(module: str) -> bool:

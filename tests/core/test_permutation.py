@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from cardio.execution import permutation, sweep
-from cardio.testing import invoke
+from cardio_testing.harness import invoke
 
 QUICK = ("--set", "train.epochs=1", "--set", "cv.folds=2", "--set", "report.figures=false", "--set",
          "final_model=false", "--set", "stats.n_resamples=100", "--set", "explain=false")

@@ -17,7 +17,7 @@ import pytest
 
 from cardio.data import CardioError
 from cardio.execution import sweep
-from cardio.testing import invoke
+from cardio_testing.harness import invoke
 
 QUICK = ("--set", "train.epochs=1", "--set", "cv.folds=2", "--set", "report.figures=false", "--set",
          "final_model=false", "--set", "stats.n_resamples=100", "--set", "explain=false")

@@ -145,7 +145,7 @@ def test_validate_names_the_huge_npy_in_one_problem(tmp_path):
     synthetic = pytest.importorskip("cardio_ecg_transfer.synthetic")
     import pandas as pd
 
-    from cardio.testing import invoke
+    from cardio_testing.harness import invoke
 
     root = tmp_path / "cohort"
     synthetic.write_synthetic_cohort(root, n_patients=4, seed=2, fs=250, seconds=4, leads=("II",))

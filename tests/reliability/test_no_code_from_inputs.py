@@ -14,7 +14,7 @@ import pytest
 
 from cardio.data.cache import Cache
 from cardio.study.stages import STUDY_VERSION
-from cardio.testing import check_refused, invoke
+from cardio_testing.harness import check_refused, invoke
 
 pytest.importorskip("submitit")
 

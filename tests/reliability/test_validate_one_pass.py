@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from cardio.testing import invoke
+from cardio_testing.harness import invoke
 
 # -------------------------------------------------------------------------------------------------- the harness
 

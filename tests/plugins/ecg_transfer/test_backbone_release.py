@@ -12,7 +12,7 @@ pytest.importorskip("cardio_ecg_transfer")
 import torch
 
 from cardio.data.weights import release_metadata, sha256_of
-from cardio.testing import invoke
+from cardio_testing.harness import invoke
 from cardio_ecg_transfer import backbone_release
 from cardio_ecg_transfer.mitdb import mitdb_dir
 from cardio_ecg_transfer.resnet import build_resnet, load_pretrained

@@ -14,7 +14,7 @@ import numpy as np
 import wfdb
 
 from cardio import CardioError
-from cardio.testing import cpu_context, load_script, plugin_config
+from cardio_testing.harness import cpu_context, load_script, plugin_config
 from cardio_ecg_transfer import aami, beat_set, databases, plugin
 
 REPO = Path(__file__).resolve().parents[3]

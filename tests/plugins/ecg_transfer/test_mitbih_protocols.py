@@ -10,7 +10,7 @@ import pytest
 pytest.importorskip("cardio_ecg_transfer")
 
 from cardio import CardioError
-from cardio.testing import load_script, plugin_config
+from cardio_testing.harness import load_script, plugin_config
 from cardio_ecg_transfer.mitdb import mitdb_dir
 
 REPO = Path(__file__).resolve().parents[3]

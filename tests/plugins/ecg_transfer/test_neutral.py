@@ -16,7 +16,7 @@ import pytest
 
 pytest.importorskip("cardio_ecg_transfer")
 
-from cardio.testing import load_script, paired, read_metrics, run_plugin
+from cardio_testing.harness import load_script, paired, read_metrics, run_plugin
 from cardio_stats import CV_METHOD
 
 REPO = Path(__file__).resolve().parents[3]

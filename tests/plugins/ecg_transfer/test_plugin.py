@@ -15,7 +15,7 @@ import yaml
 
 from cardio import CardioError, Cohort
 from cardio.config import resolve
-from cardio.testing import (
+from cardio_testing.harness import (
     headline,
     invoke,
     load_script,

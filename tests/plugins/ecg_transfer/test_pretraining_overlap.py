@@ -11,7 +11,7 @@ pytest.importorskip("cardio_ecg_transfer")
 
 from scipy.signal import resample_poly
 
-from cardio.testing import cpu_context, plugin_config
+from cardio_testing.harness import cpu_context, plugin_config
 from cardio_ecg_transfer import cohort_ecg, pretraining_overlap, report, synthetic
 
 

@@ -9,7 +9,7 @@ from scipy import signal as sps
 from sklearn.metrics import roc_auc_score
 
 from cardio import CardioError
-from cardio.testing import plugin_config
+from cardio_testing.harness import plugin_config
 from cardio_ecg_transfer.beat_images import beat_windows, highpass, image_axes, to_images
 from cardio_ecg_transfer.cohort_table import load_cohort
 from cardio_ecg_transfer.records import read_wfdb

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from cardio.data.cohort import CohortProblems
-from cardio.testing import cpu_context, invoke, plugin_config, split_overlaps
+from cardio_testing.harness import cpu_context, invoke, plugin_config, split_overlaps
 from cardio_ecg_transfer import cohort_ecg, cohort_table, muse_xml, synthetic
 from cardio_ecg_transfer.lead_codes import STANDARD_LEADS
 

@@ -17,7 +17,7 @@ from scipy.signal import butter, sosfiltfilt
 from scipy.stats import spearmanr
 
 from cardio import CardioError, plugins
-from cardio.testing import checksums, invoke, plugin_config
+from cardio_testing.harness import checksums, invoke, plugin_config
 from cardio_ecg_transfer.settings import EcgSettings
 
 N = 30

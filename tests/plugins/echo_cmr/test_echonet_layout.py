@@ -11,7 +11,7 @@ import pytest
 
 pytest.importorskip("cardio_echo_cmr")
 
-from cardio.testing import invoke, pooled, read_metrics, run_plugin
+from cardio_testing.harness import invoke, pooled, read_metrics, run_plugin
 from cardio_echo_cmr import synthetic
 
 # 24 videos of 32 x 32 px: 12 TRAIN, 4 VAL, 8 TEST; a CPU-sized network (16 x 16 clips of 8 frames, 2 epochs)

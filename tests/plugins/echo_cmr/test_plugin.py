@@ -9,7 +9,7 @@ import pytest
 pytest.importorskip("cardio_echo_cmr")
 
 import cardio_stats as stats
-from cardio.testing import invoke, read_metrics, report_page_check, run_plugin, second_intervals
+from cardio_testing.harness import invoke, read_metrics, report_page_check, run_plugin, second_intervals
 from cardio_echo_cmr import plugin
 from cardio_stats import CV_METHOD, headline_auc
 
@@ -116,7 +116,7 @@ def test_neutral_control_covers_chance(tmp_path):
 
 def test_the_controls_benchmark_runs_these_controls():
     """benchmarks/controls.py's echo_cmr entry and this file's CONTROL are one setting (issue 38)."""
-    from cardio.testing import load_script
+    from cardio_testing.harness import load_script
 
     bench = load_script(Path(__file__).parents[3] / "benchmarks" / "controls.py")
     entry = bench.CONTROLS["echo_cmr"]

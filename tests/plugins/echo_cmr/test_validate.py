@@ -9,7 +9,7 @@ import pytest
 
 pytest.importorskip("cardio_echo_cmr")
 
-from cardio.testing import invoke
+from cardio_testing.harness import invoke
 from cardio_echo_cmr import synthetic
 
 

@@ -10,7 +10,7 @@ pytest.importorskip("cardio_echo_cmr")
 
 from sklearn.linear_model import LogisticRegression
 
-from cardio.testing import cpu_context, plugin_config
+from cardio_testing.harness import cpu_context, plugin_config
 from cardio_echo_cmr import plugin, training, view_fusion
 from cardio_echo_cmr.settings import EchoSettings
 

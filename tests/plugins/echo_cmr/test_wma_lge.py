@@ -20,7 +20,7 @@ import pytest
 pytest.importorskip("cardio_echo_cmr")
 
 from cardio import Predictions
-from cardio.testing import load_script, read_metrics, run_plugin
+from cardio_testing.harness import load_script, read_metrics, run_plugin
 from cardio_echo_cmr import report
 from cardio_stats import CV_METHOD, cv_auc_difference, pick
 

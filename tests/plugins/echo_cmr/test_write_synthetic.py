@@ -15,7 +15,7 @@ import pandas as pd
 
 from cardio import CardioError
 from cardio.data.cine import read_cine
-from cardio.testing import checksums, drive_patients, plugin_config, write_modality
+from cardio_testing.harness import checksums, drive_patients, plugin_config, write_modality
 from cardio_echo_cmr import cohort
 from cardio_echo_cmr.settings import EchoSettings
 from cardio_echo_cmr.synthetic import planted_wma

@@ -14,7 +14,7 @@ import torch
 
 from cardio import CardioError, ModelState, hookimpl
 from cardio.study import bundle as core_bundle
-from cardio.testing import cpu_context, invoke, plugin_config, pooled, read_metrics, run_plugin
+from cardio_testing.harness import cpu_context, invoke, plugin_config, pooled, read_metrics, run_plugin
 from cardio_mmode_septal_flash import bundle, cohort, preprocess, synthetic, training
 from cardio_mmode_septal_flash.settings import SeptalFlashSettings
 

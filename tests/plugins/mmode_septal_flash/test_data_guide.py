@@ -11,7 +11,7 @@ pytest.importorskip("cardio_mmode_septal_flash")
 
 import numpy as np
 
-from cardio.testing import invoke
+from cardio_testing.harness import invoke
 from cardio_mmode_septal_flash import cohort
 
 GUIDE = Path(__file__).resolve().parents[3] / "docs" / "data" / "mmode_septal_flash.md"

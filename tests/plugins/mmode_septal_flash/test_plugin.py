@@ -11,7 +11,7 @@ pytest.importorskip("cardio_mmode_septal_flash")
 import numpy as np
 import pandas as pd
 
-from cardio.testing import (
+from cardio_testing.harness import (
     headline,
     invoke,
     load_script,

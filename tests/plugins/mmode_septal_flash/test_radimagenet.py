@@ -14,7 +14,7 @@ import torch
 import torchvision
 
 from cardio import CardioError
-from cardio.testing import named_by_hash
+from cardio_testing.harness import named_by_hash
 from cardio_mmode_septal_flash.model import SeptalFlashNet
 from cardio_mmode_septal_flash.radimagenet import densenet121_from_keras, torch_module
 

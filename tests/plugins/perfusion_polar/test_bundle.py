@@ -15,7 +15,7 @@ import pandas as pd
 import torch
 
 from cardio.study import bundle as core_bundle
-from cardio.testing import cpu_context, invoke, pooled, read_metrics
+from cardio_testing.harness import cpu_context, invoke, pooled, read_metrics
 from cardio_perfusion_polar import bundle, cohort, training
 from cardio_perfusion_polar.polar_table import Orientation
 from cardio_perfusion_polar.settings import PerfusionSettings

@@ -11,7 +11,7 @@ import pandas as pd
 from cardio import Cache, CardioError
 from cardio.data import aha17
 from cardio.data.cohort import CohortProblems
-from cardio.testing import plugin_config
+from cardio_testing.harness import plugin_config
 from cardio_perfusion_polar import cohort, synthetic
 
 

@@ -12,7 +12,7 @@ import pandas as pd
 from cardio import CardioError
 from cardio.data import aha17
 from cardio.data.cohort import CohortProblems
-from cardio.testing import plugin_config
+from cardio_testing.harness import plugin_config
 from cardio_perfusion_polar import cohort, polar_table, synthetic
 from cardio_perfusion_polar.polar_table import Orientation
 from cardio_perfusion_polar.settings import PerfusionSettings

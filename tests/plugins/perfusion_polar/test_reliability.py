@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 pytest.importorskip("cardio_perfusion_polar")
-from cardio.testing import check_refused, checksums, invoke
+from cardio_testing.harness import check_refused, checksums, invoke
 from cardio_perfusion_polar.synthetic import synthesize, write_cohort
 
 

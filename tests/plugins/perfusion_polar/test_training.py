@@ -11,7 +11,7 @@ import numpy as np
 import torch
 
 from cardio import CardioError, inner_split
-from cardio.testing import plugin_config, train_settings
+from cardio_testing.harness import plugin_config, train_settings
 from cardio_perfusion_polar import cohort, synthetic, training
 from cardio_perfusion_polar.model import PolarResNet
 
@@ -114,7 +114,7 @@ def test_backbone_weights_from_a_file(tmp_path, one_thread):
     from safetensors.torch import save_file
 
     from cardio.data.weights import sha256_of
-    from cardio.testing import named_by_hash
+    from cardio_testing.harness import named_by_hash
     from cardio_perfusion_polar.model import weights_source
     from cardio_perfusion_polar.settings import PerfusionSettings
 

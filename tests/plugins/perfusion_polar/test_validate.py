@@ -13,7 +13,7 @@ pytest.importorskip("cardio_perfusion_polar")
 import numpy as np
 import pandas as pd
 
-from cardio.testing import check_refused, invoke
+from cardio_testing.harness import check_refused, invoke
 from cardio_perfusion_polar import synthetic
 
 SETS = ["cv.folds=2", "perfusion_polar.step1.epochs=1", "perfusion_polar.step2.epochs=1",

@@ -11,7 +11,7 @@ import numpy as np
 import torch
 
 from cardio import CardioError
-from cardio.testing import train_settings
+from cardio_testing.harness import train_settings
 from cardio_spect_polar import autoencoder as ae
 from cardio_spect_polar.settings import Autoencoder
 

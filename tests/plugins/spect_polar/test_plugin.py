@@ -1,4 +1,4 @@
-"""Plugin spect_polar end to end: a study on a small config run in process (cardio.testing), and its run directory."""
+"""Plugin spect_polar end to end: a study on a small config run in process (cardio_testing.harness), and its run directory."""
 from __future__ import annotations
 
 import json
@@ -12,7 +12,7 @@ pytest.importorskip("cardio_spect_polar")
 import pandas as pd
 import yaml
 
-from cardio.testing import (
+from cardio_testing.harness import (
     headline,
     invoke,
     load_script,

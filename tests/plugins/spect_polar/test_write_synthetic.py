@@ -14,7 +14,7 @@ from scipy.stats import spearmanr
 
 from cardio import CardioError, plugins
 from cardio.data.aha17 import polar_grid
-from cardio.testing import checksums, drive_patients, plugin_config, write_modality
+from cardio_testing.harness import checksums, drive_patients, plugin_config, write_modality
 from cardio_spect_polar import cohort
 from cardio_spect_polar.phantom import LATERAL_DEG
 from cardio_spect_polar.settings import SpectSettings

@@ -1,9 +1,9 @@
 """Helpers for testing cardio and its plugins in process: a CPU run context, a study run, the CLI, the PHI detector;
-and the plugin contract suite every plugin runs (cardio.plugin_contract: Contract, Controls, contract_suite).
+and the plugin contract suite every plugin runs (cardio_testing.contract: Contract, Controls, contract_suite).
 
-    from cardio.testing import cpu_context, run_plugin, invoke, pooled, headline, check_refused
+    from cardio_testing.harness import cpu_context, run_plugin, invoke, pooled, headline, check_refused
 
-The core's tests, the plugins' tests, the template's generated test and the benchmarks use these.
+The kernel's tests, the plugins' tests, the template's generated test and the benchmarks use these.
 """
 from __future__ import annotations
 
