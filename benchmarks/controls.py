@@ -203,8 +203,8 @@ def headline_auc(run: Path, control: Control, model: str | None = None) -> dict:
     """The run's headline AUC row of a model (the control's by default, and its task): estimate, interval and the
     method it names (with K folds the cv-corrected t, not the pooled DeLong row that treats the K models as one).
     With a `reference`, the cross-validated paired difference model - reference in the same keys."""
-    from cardio_testing.harness import headline, paired, read_metrics
     from cardio_stats import pick
+    from cardio_testing.harness import headline, paired, read_metrics
 
     metrics = read_metrics(run)
     if control.task_reference is not None:  # one model, two targets: the plugin's row (the core compares models)

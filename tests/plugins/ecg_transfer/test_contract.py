@@ -9,10 +9,10 @@ pytest.importorskip("cardio_ecg_transfer")
 
 import numpy as np
 
-from cardio_testing.contract import Contract, contract_suite
-from cardio_testing.harness import PLANTS, plugin_config
 from cardio_ecg_transfer import cohort_table
 from cardio_ecg_transfer.settings import EcgSettings
+from cardio_testing.contract import Contract, contract_suite
+from cardio_testing.harness import PLANTS, plugin_config
 
 RUN = ("ecg_transfer.synthetic.n_patients=26", "ecg_transfer.synthetic.seconds=5", "cv.folds=2",
        "stats.n_resamples=100", "train.cpu_threads=2", "ecg_transfer.pretrain.enabled=false",

@@ -8,8 +8,8 @@ import pytest
 pytest.importorskip("cardio_ecg_transfer")
 
 from cardio import CardioError
-from cardio_testing.harness import load_script
 from cardio_ecg_transfer import aami, beat_metrics, beat_set, prior_correction, side_models
+from cardio_testing.harness import load_script
 
 REPO = Path(__file__).resolve().parents[3]
 
@@ -192,8 +192,8 @@ def test_unknown_protocol_is_refused():
 
 
 def test_the_benchmarks_frozen_protocol_is_a_valid_config_whose_side_models_resolve():
-    from cardio_testing.harness import plugin_config
     from cardio_ecg_transfer import beat_context
+    from cardio_testing.harness import plugin_config
 
     config = plugin_config("ecg_transfer", bench.FROZEN)
     pt = config["ecg_transfer"]["pretrain"]

@@ -24,9 +24,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from cardio import CardioError
-from cardio_testing.harness import check_refused, checksums, invoke
 from cardio_ecg_transfer import cohort_table, mitdb, records
 from cardio_ecg_transfer.synthetic import write_synthetic_cohort
+from cardio_testing.harness import check_refused, checksums, invoke
 
 # Small and fast, and never a look at MIT-BIH: no pretraining, no transfer model, no ResNet at all.
 FAST = ("--set", "cv.folds=2", "--set", "ecg_transfer.pretrain.enabled=false",
@@ -381,8 +381,8 @@ def test_lead_by_index_or_name_end_to_end(good_cohort, tmp_path):
 
 
 def test_lead_by_index_on_the_synthetic_cohort_takes_the_standard_order(tmp_path):
-    from cardio_testing.harness import cpu_context, plugin_config
     from cardio_ecg_transfer import cohort_ecg
+    from cardio_testing.harness import cpu_context, plugin_config
 
     cfg = plugin_config("ecg_transfer", ["ecg_transfer.synthetic.n_patients=4", "ecg_transfer.synthetic.seconds=3",
                                          "ecg_transfer.lead=6"])
@@ -419,8 +419,8 @@ def test_damaged_annotations_of_a_mitdb_record_are_refused(mitdb_dir, tmp_path):
 
 def test_damaged_pretraining_results_of_a_resumed_run_are_refused(tmp_path):
     """A resumed run reads back the results its finished pretraining left (and pretrains nothing)."""
-    from cardio_testing.harness import cpu_context, plugin_config
     from cardio_ecg_transfer import pretrain
+    from cardio_testing.harness import cpu_context, plugin_config
 
     config = plugin_config("ecg_transfer", ["ecg_transfer.mitdb_dir=/nowhere"])
     ctx = cpu_context(tmp_path)
@@ -437,8 +437,8 @@ def test_damaged_pretraining_results_of_a_resumed_run_are_refused(tmp_path):
 def test_each_architecture_of_a_run_reads_back_its_own_pretraining(tmp_path):
     """finetune.archs pretrains several ResNets in one run: a resumed run gives each its own weights, results and
     figure (they once shared pretrain_results.json, so every architecture reported the last one's results)."""
-    from cardio_testing.harness import cpu_context, plugin_config
     from cardio_ecg_transfer import pretrain
+    from cardio_testing.harness import cpu_context, plugin_config
 
     config = plugin_config("ecg_transfer", ["ecg_transfer.mitdb_dir=/nowhere"])
     ctx = cpu_context(tmp_path)

@@ -14,9 +14,9 @@ import pandas as pd
 
 from cardio import Cache
 from cardio.data.cohort import CohortProblems
-from cardio_testing.harness import check_refused, checksums, invoke
 from cardio_mmode_septal_flash import cohort, preprocess, synthetic
 from cardio_mmode_septal_flash.settings import MMode, Synthetic
+from cardio_testing.harness import check_refused, checksums, invoke
 
 SMALL = Synthetic(n_patients=12, n_sf=5, size=64, seed=3)
 
@@ -184,9 +184,9 @@ def test_every_problem_of_the_table_is_listed_at_once(small_cohort, tmp_path):
 def test_validate_lists_a_short_septum_and_a_cycle_past_the_clip(tmp_path):
     """Issue 27 item 13 / issue 26 item 1: a 61-point tracing and a cycle end past the clip's last frame are problems
     of cardio validate (read with the table), not failures 25 s into featurizing."""
-    from cardio_testing.harness import invoke, plugin_config
     from cardio_mmode_septal_flash import synthetic
     from cardio_mmode_septal_flash.settings import SeptalFlashSettings
+    from cardio_testing.harness import invoke, plugin_config
 
     cfg = SeptalFlashSettings.of(plugin_config("mmode_septal_flash", [
         "profile=fast", "mmode_septal_flash.synthetic.n_patients=10", "mmode_septal_flash.synthetic.n_sf=4",

@@ -11,8 +11,8 @@ import pandas as pd
 from cardio import Cache, CardioError
 from cardio.data import aha17
 from cardio.data.cohort import CohortProblems
-from cardio_testing.harness import plugin_config
 from cardio_perfusion_polar import cohort, synthetic
+from cardio_testing.harness import plugin_config
 
 
 def test_segment_means_use_the_core_aha17_bullseye():

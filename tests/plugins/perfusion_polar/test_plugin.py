@@ -11,6 +11,8 @@ pytest.importorskip("cardio_perfusion_polar")
 
 import pandas as pd
 
+from cardio_perfusion_polar import plugin
+from cardio_stats import CV_METHOD
 from cardio_testing.harness import (
     headline,
     invoke,
@@ -21,8 +23,6 @@ from cardio_testing.harness import (
     run_plugin,
     second_intervals,
 )
-from cardio_perfusion_polar import plugin
-from cardio_stats import CV_METHOD
 
 REPO = Path(__file__).resolve().parents[3]
 

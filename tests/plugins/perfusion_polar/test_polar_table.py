@@ -12,10 +12,10 @@ import pandas as pd
 from cardio import CardioError
 from cardio.data import aha17
 from cardio.data.cohort import CohortProblems
-from cardio_testing.harness import plugin_config
 from cardio_perfusion_polar import cohort, polar_table, synthetic
 from cardio_perfusion_polar.polar_table import Orientation
 from cardio_perfusion_polar.settings import PerfusionSettings
+from cardio_testing.harness import plugin_config
 
 # (rings, sectors, numbering): counts and conventions of other programs than the model's 32 x 32 grid
 GRIDS = [(7, 24, Orientation("apex", 270.0, "clockwise")), (10, 40, Orientation()),
