@@ -14,12 +14,12 @@ extras=test,cluster  # cluster: submitit, for --executor local|slurm (its tests 
 # the core's distribution was named `cardio` before cardio-crt (the index's `cardio` is another project): a venv made
 # then keeps its old editable install beside the new one, and both would claim the import name
 if pip show -q cardio >/dev/null 2>&1; then pip uninstall -q -y cardio; fi
-# the services (services/<name>: the statistics service, cardio-crt-stats) first: the kernel and the plugins require
-# them, and the index has no such distributions for pip to fall back on
-for service in services/*/; do
-  [ -f "$service/pyproject.toml" ] && pip install -q --no-build-isolation -c requirements.lock -e "$service"
-done
-pip install -q --no-build-isolation -c requirements.lock -e ".[$extras]"
+# the kernel and every service (services/<name>: cardio-crt-stats, cardio-crt-testing...) in one pip command: the
+# kernel requires the statistics service, the other services require the kernel, and the index has none of them for
+# pip to fall back on
+services=()
+for service in services/*/; do [ -f "$service/pyproject.toml" ] && services+=(-e "$service"); done
+pip install -q --no-build-isolation -c requirements.lock -e ".[$extras]" "${services[@]}"
 for plugin in plugins/*/; do
   [ -f "$plugin/pyproject.toml" ] && pip install -q --no-build-isolation -c requirements.lock -e "$plugin"
 done

@@ -115,6 +115,12 @@ for p in ecg_transfer echo_cmr mmode_septal_flash perfusion_polar spect_polar; d
   grep -q "$p" "$tmp/plugins.log" || fail "cardio plugins does not list $p"
 done
 sed 's/^/  /' "$tmp/plugins.log"
+# the testing service is a pytest plugin (pytest11): pytest finds the contract suite of every installed plugin
+step contract-suite "$venv/bin/python" -m pytest -p no:cacheprovider --cardio-contract --collect-only -q
+for p in ecg_transfer echo_cmr mmode_septal_flash perfusion_polar spect_polar; do
+  grep -q "TestContract_$p::" "$tmp/contract-suite.log" || fail "pytest --cardio-contract collects no suite for $p"
+done
+echo "  pytest --cardio-contract: $(tail -n 1 "$tmp/contract-suite.log")"
 step run-spect "$cardio" run --plugin spect_polar --out spect --set spect_polar.synthetic.n_patients=30 \
   --set spect_polar.synthetic.slices=20 --set spect_polar.synthetic.size=40 --set spect_polar.phase.rings=16 \
   --set spect_polar.phase.sectors=32 --set spect_polar.autoencoder.hidden=32 \

@@ -3,8 +3,9 @@
 Everything a plugin uses is importable from here, or from the documented submodules `cardio.data.cohort`,
 `cardio.data.response`, `cardio.data.files`, `cardio.data.file_kind`, `cardio.data.same_recording`,
 `cardio.data.same_image`, `cardio.data.cine`, `cardio.data.aha17`, `cardio.data.weights`, `cardio.report.figures`,
-`cardio.report.explain`, `cardio_stats`, `cardio.engine` and `cardio_testing.harness` (docs/plugin-api.md). The packages are
-the architecture: data, study, execution, report, fusion (docs/architecture.md); the statistics are a service.
+`cardio.report.explain` and `cardio.engine`, and from the services `cardio_stats` and, in tests, `cardio_testing`
+(docs/plugin-api.md). The packages are the architecture: data, study, execution, report, fusion
+(docs/architecture.md); the statistics and the test suite are services.
 """
 from __future__ import annotations
 

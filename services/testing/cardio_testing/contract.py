@@ -26,6 +26,7 @@ from cardio.data.cohort import LEVELS, CohortProblems, read_table
 from cardio.data.pseudonyms import pseudonym_key, pseudonyms
 from cardio.hookspecs import REQUIRED_HOOKS, hookimpl
 from cardio.study import bundle
+from cardio_stats import aggregate_scores
 from cardio_testing.harness import (
     PLANTS,
     check_refused,
@@ -41,7 +42,6 @@ from cardio_testing.harness import (
     second_intervals,
     split_overlaps,
 )
-from cardio_stats import aggregate_scores
 
 
 @dataclass(frozen=True)
