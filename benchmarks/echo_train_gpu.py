@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from cardio.data.cine import write_video
+from cardio_imaging.cine import write_video
 from cardio_echo_cmr import synthetic
 from cardio_echo_cmr.model import HEADS, EchoVideoNet, HeadLoss, flops_per_clip
 from cardio_echo_cmr.training import ClipDataset

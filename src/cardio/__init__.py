@@ -2,7 +2,7 @@
 
 Everything a plugin uses is importable from here, or from the documented submodules `cardio.data.cohort`,
 `cardio.data.response`, `cardio.data.files`, `cardio.data.file_kind`, `cardio.data.same_recording`,
-`cardio.data.same_image`, `cardio.data.cine`, `cardio.data.aha17`, `cardio.data.weights`, `cardio.report.figures`,
+`cardio_imaging.same_image`, `cardio_imaging.cine`, `cardio_imaging.aha17`, `cardio.data.weights`, `cardio.report.figures`,
 `cardio.report.explain` and `cardio.engine`, and from the services `cardio_stats` and, in tests, `cardio_testing`
 (docs/plugin-api.md). The packages are the architecture: data, study, execution, report, fusion
 (docs/architecture.md); the statistics and the test suite are services.
@@ -118,8 +118,8 @@ def __dir__() -> list[str]:
 # `from cardio import figures`) and a run or bundle pickled before keep importing them, as the same module objects.
 # (`cardio.report` and `cardio.fusion` are packages now: their old modules are report.outputs and fusion.fuse.)
 MOVED_MODULES = {
-    "cohort": "data.cohort", "cine": "data.cine", "checks": "data.checks", "leakage": "data.leakage",
-    "cache": "data.cache", "aha17": "data.aha17", "multimodal": "study.multimodal", "weights": "data.weights",
+    "cohort": "data.cohort", "checks": "data.checks", "leakage": "data.leakage",
+    "cache": "data.cache", "multimodal": "study.multimodal", "weights": "data.weights",
     "performance": "report.performance", "summary": "report.summary",
     "tripod": "report.tripod", "figures": "report.figures", "explain": "report.explain",
     "subgroups": "report.subgroups", "run": "execution.run", "executors": "execution.executors",

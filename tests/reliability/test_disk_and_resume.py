@@ -11,7 +11,7 @@ import pytest
 
 from cardio import CardioError
 from cardio.data import cache
-from cardio.data.cine import read_cine, write_dicom_cine
+from cardio_imaging.cine import read_cine, write_dicom_cine
 from cardio_testing.harness import check_refused
 
 

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from cardio import CardioError
-from cardio.data.cine import probe, read_cine, to_gray, write_video
+from cardio_imaging.cine import probe, read_cine, to_gray, write_video
 from cardio.data.cohort import CohortProblems, Column, Schema, cine_problem, frame_time_problem, read_table
 
 

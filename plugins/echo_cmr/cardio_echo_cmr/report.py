@@ -13,7 +13,7 @@ import pandas as pd
 
 import cardio_stats as stats
 from cardio import Cohort, CoreSettings, Features, Predictions, Section
-from cardio.data.cine import read_cine, sector_mask, to_gray
+from cardio_imaging.cine import read_cine, sector_mask, to_gray
 from cardio.report.figures import subplots
 from cardio_echo_cmr import displays
 from cardio_echo_cmr.cohort import unpaired

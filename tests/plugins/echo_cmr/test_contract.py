@@ -17,7 +17,7 @@ pytest.importorskip("cardio_echo_cmr")
 import numpy as np
 import pandas as pd
 
-from cardio.data import aha17
+from cardio_imaging import aha17
 from cardio.data.cohort import CohortProblems
 from cardio.study import bundle as core_bundle
 from cardio_echo_cmr import cohort, model, synthetic

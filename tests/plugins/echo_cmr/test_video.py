@@ -12,7 +12,7 @@ import pytest
 pytest.importorskip("cardio_echo_cmr")
 
 from cardio import Cache, CardioError
-from cardio.data.cine import read_cine, sector_mask, to_gray
+from cardio_imaging.cine import read_cine, sector_mask, to_gray
 from cardio_echo_cmr import cohort, synthetic, video
 from cardio_echo_cmr.settings import Clip, EchoSettings, Synthetic
 

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from cardio import CardioError
-from cardio.data.cine import read_cine
+from cardio_imaging.cine import read_cine
 from cardio_echo_cmr import cohort
 from cardio_echo_cmr.settings import EchoSettings
 from cardio_echo_cmr.synthetic import planted_wma

@@ -115,7 +115,7 @@ def test_sequences_from_dicom_avi_and_numpy_read_alike(small_cohort, tmp_path):
     """The same frames as DICOM (frame time from the header), AVI (from the frame rate) and NumPy (labels.csv)."""
     import cv2
 
-    from cardio.data.cine import read_cine
+    from cardio_imaging.cine import read_cine
 
     npy = _first(small_cohort, "sequences", ".npy")
     frames = np.load(npy)
@@ -211,7 +211,7 @@ def test_pixel_spacing_from_the_dicom_regions_or_the_table_and_the_report_says_w
     import pydicom
     from pydicom.dataset import Dataset
 
-    from cardio.data.cine import write_dicom_cine
+    from cardio_imaging.cine import write_dicom_cine
     from cardio_mmode_septal_flash.report import line_statement
 
     npy = _first(small_cohort, "sequences", ".npy")
@@ -239,8 +239,8 @@ def test_pixel_spacing_from_the_dicom_regions_or_the_table_and_the_report_says_w
 
 def test_one_clip_re_encoded_under_a_new_patient_is_named_by_its_clip(small_cohort, tmp_path):
     """Issue 55: the copy was named by its septum file's bytes only; its clip, re-encoded as AVI (other bytes), is
-    now named by content (cardio.data.same_image.same_cines), and the clean cohort raises no such line."""
-    from cardio.data.cine import write_video
+    now named by content (cardio_imaging.same_image.same_cines), and the clean cohort raises no such line."""
+    from cardio_imaging.cine import write_video
 
     assert len(cohort.read_labels(small_cohort, records="read")) == 12
     root = shutil.copytree(small_cohort, tmp_path / "c")

@@ -14,7 +14,7 @@ pytest.importorskip("cardio_mmode_septal_flash")
 import numpy as np
 import pandas as pd
 
-from cardio.data.cine import write_dicom_cine
+from cardio_imaging.cine import write_dicom_cine
 from cardio_mmode_septal_flash.cohort import LABEL
 from cardio_testing.contract import Contract, contract_suite
 from cardio_testing.harness import check_refused, headline, invoke, read_metrics, second_intervals

@@ -13,7 +13,7 @@ import pandas as pd
 from scipy.stats import spearmanr
 
 from cardio import CardioError, plugins
-from cardio.data.aha17 import polar_grid
+from cardio_imaging.aha17 import polar_grid
 from cardio_spect_polar import cohort
 from cardio_spect_polar.phantom import LATERAL_DEG
 from cardio_spect_polar.settings import SpectSettings
