@@ -66,9 +66,10 @@ lock=$repo/requirements.lock
 pip() { "$venv/bin/python" -m pip "$@"; }
 links=${PIP_FIND_LINKS:-$(pip config get global.find-links 2>/dev/null || true)}
 step torch pip install -q --no-compile -c "$lock" torch==2.14.1 torchvision==0.29.1
-# the kernel, the statistics service and one plugin
+# the kernel, the statistics service and one plugin with the service it requires (imaging: the AHA 17 segments)
 step install-minimal env PIP_FIND_LINKS="$wheels $links" "$venv/bin/python" -m pip install -q --no-compile -c "$lock" \
-  "$wheels"/cardio_crt_stats-*.whl "$wheels"/cardio_crt-[0-9]*.whl "$wheels"/cardio_perfusion_polar-*.whl
+  "$wheels"/cardio_crt_stats-*.whl "$wheels"/cardio_crt-[0-9]*.whl "$wheels"/cardio_crt_imaging-*.whl \
+  "$wheels"/cardio_perfusion_polar-*.whl
 
 # everything below runs outside the checkout (no source folder on the path can stand in for an installed package),
 # with a cache of its own

@@ -2,8 +2,8 @@
 
 Everything a plugin uses is importable from here, or from the documented submodules `cardio.data.cohort`,
 `cardio.data.response`, `cardio.data.files`, `cardio.data.file_kind`, `cardio.data.same_recording`,
-`cardio_imaging.same_image`, `cardio_imaging.cine`, `cardio_imaging.aha17`, `cardio.data.weights`, `cardio.report.figures`,
-`cardio.report.explain` and `cardio.engine`, and from the services `cardio_stats` and, in tests, `cardio_testing`
+`cardio.data.weights`, `cardio.report.figures`, `cardio.report.explain` and `cardio.engine`, and from the services
+`cardio_stats`, `cardio_imaging` and, in tests, `cardio_testing`
 (docs/plugin-api.md). The packages are the architecture: data, study, execution, report, fusion
 (docs/architecture.md); the statistics and the test suite are services.
 """

@@ -26,8 +26,8 @@ SERVICE_NAMES = {p.name for p in SERVICES}
 STANDALONE = {"cardio_stats"}
 SERVICE_NEVER = {"cardio", "torch", "torchvision", "pluggy"}
 PUBLIC_SUBMODULES = {"cardio.data.cohort", "cardio.data.response", "cardio.data.files", "cardio.data.file_kind",
-                     "cardio.data.same_recording", "cardio_imaging.same_image", "cardio_imaging.cine", "cardio_imaging.aha17",
-                     "cardio.data.weights", "cardio.report.figures", "cardio.report.explain", "cardio.engine"}
+                     "cardio.data.same_recording", "cardio.data.weights", "cardio.report.figures",
+                     "cardio.report.explain", "cardio.engine"}
 
 
 def _public(module: str) -> bool:

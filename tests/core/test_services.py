@@ -15,8 +15,8 @@ import torch
 
 import cardio
 from cardio import CardioError, Cohort, Features, PluginInfo, Predictions, hookimpl, hookspecs
-from cardio_imaging import aha17
 from cardio.data.cache import Cache, atomic_path
+from cardio_imaging import aha17
 from cardio_stats import StatsError, aggregate_scores, choose_threshold, format_ci, format_p
 from cardio_testing.harness import cpu_context, run_plugin, train_settings
 

@@ -174,7 +174,7 @@ def _peak_frames(table: pd.DataFrame, i: int) -> int | None:
 
 
 def check_sequences(table: pd.DataFrame, problems: Problems) -> None:
-    """Each sequence's header (cardio_imaging.cine.probe, nothing decoded): readable, complete, long enough for the cycle
+    """A sequence's header (cardio_imaging.cine.probe, nothing decoded): readable, complete, long enough for the cycle
     it is given, and with frames that hold the record's septum points."""
     from cardio_imaging.cine import probe
 
@@ -230,10 +230,10 @@ def sequences_whole(progress=None):
     M-modes are made with (read_sequence: the clip decoded, its cycle and septum against it), each failure a problem
     of its line, and a blank, frozen or saturated clip (cardio.data.cohort.cine_problem) or a frame time the table
     gives against the clip's header. Rows with a problem already listed are not read again."""
-    from cardio_imaging.cine import read_cine
     from cardio.data.cohort import cine_problem, read_records
-    from cardio_imaging.same_image import cine_prints, same_cines
     from cardio.data.same_recording import copy_problems
+    from cardio_imaging.cine import read_cine
+    from cardio_imaging.same_image import cine_prints, same_cines
 
     def check(table: pd.DataFrame, problems: Problems) -> None:
         listed = {p.line for p in problems.items if not p.readable}

@@ -1,4 +1,4 @@
-"""The perfusion cohort: AHA segments from cardio_imaging.aha17, the synthetic cohort in the cache, the schema's checks."""
+"""The perfusion cohort: AHA segments (cardio_imaging.aha17), the synthetic cohort in the cache, the schema's checks."""
 from __future__ import annotations
 
 import pytest
@@ -9,8 +9,8 @@ import numpy as np
 import pandas as pd
 
 from cardio import Cache, CardioError
-from cardio_imaging import aha17
 from cardio.data.cohort import CohortProblems
+from cardio_imaging import aha17
 from cardio_perfusion_polar import cohort, synthetic
 from cardio_testing.harness import plugin_config
 
