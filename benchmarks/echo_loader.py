@@ -16,10 +16,10 @@ import numpy as np
 import torch
 
 from cardio import Cache
-from cardio_imaging.cine import write_video
 from cardio_echo_cmr import synthetic
 from cardio_echo_cmr.training import ClipDataset
 from cardio_echo_cmr.video import sample_clip
+from cardio_imaging.cine import write_video
 
 
 def echonet_item(path: str, start: int, length: int, period: int) -> torch.Tensor:

@@ -28,12 +28,12 @@ import numpy as np
 import pandas as pd
 
 from cardio import Cohort, CoreSettings, Features
-from cardio_imaging import aha17
 from cardio.data.cohort import CohortProblems, Column, Problems, Schema, read_csv_text, read_table
 from cardio_echo_cmr import video
 from cardio_echo_cmr.settings import Clip, EchoSettings
 from cardio_echo_cmr.synthetic import VIEWS, cached_cohort
 from cardio_echo_cmr.targets import DEFAULT, Target, parse
+from cardio_imaging import aha17
 
 LABEL = "wma"  # the default targets' label (the first study-level target; cohort_label)
 DATE_COLUMNS = ("echo_date", "cmr_date")
@@ -171,10 +171,10 @@ def _clips_whole(clip: Clip, progress=None):
     (cardio.data.cohort.cine_problem), a rate the table's FPS contradicts, a clip with fewer frames at clip.fps than one
     clip takes (featurize would pad it with copies of its last frame)."""
     from cardio import CardioError
-    from cardio_imaging.cine import read_cine
     from cardio.data.cohort import cine_problem, frame_time_problem, read_records
-    from cardio_imaging.same_image import cine_prints, same_cines
     from cardio.data.same_recording import copy_problems
+    from cardio_imaging.cine import read_cine
+    from cardio_imaging.same_image import cine_prints, same_cines
 
     def check(table: pd.DataFrame, problems: Problems) -> None:
         given = table["FPS"] if "FPS" in table else pd.Series(np.nan, index=table.index)

@@ -15,10 +15,10 @@ import numpy as np
 import pandas as pd
 
 from cardio import write_csv
-from cardio_imaging import aha17
-from cardio_imaging.cine import write_dicom_cine, write_video
 from cardio.data.cohort import check_multimodal_patients
 from cardio_echo_cmr.settings import EchoSettings, Synthetic
+from cardio_imaging import aha17
+from cardio_imaging.cine import write_dicom_cine, write_video
 
 VIEWS = ("A4C", "A2C", "PLAX")
 # Wall regions of each view: (centre angle in degrees around the LV centre, image coordinates, 0 = right,

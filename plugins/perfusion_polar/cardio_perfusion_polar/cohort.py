@@ -16,11 +16,11 @@ import numpy as np
 import pandas as pd
 
 from cardio import CardioError, Cohort, CoreSettings, Features
-from cardio_imaging import aha17
 from cardio.data.cohort import Column, Problems, Schema, read_table
 from cardio.data.files import read_npy
-from cardio_imaging.same_image import same_images
 from cardio.data.same_recording import copy_problems
+from cardio_imaging import aha17
+from cardio_imaging.same_image import same_images
 from cardio_perfusion_polar import polar_table
 from cardio_perfusion_polar.polar_table import Orientation
 from cardio_perfusion_polar.settings import PerfusionSettings

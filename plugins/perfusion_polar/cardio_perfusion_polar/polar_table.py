@@ -25,8 +25,8 @@ import pandas as pd
 from scipy.ndimage import distance_transform_edt, map_coordinates
 
 from cardio import CardioError, write_csv
-from cardio_imaging import aha17
 from cardio.data.cohort import decimal_mark, read_csv_text
+from cardio_imaging import aha17
 
 if TYPE_CHECKING:
     from cardio_perfusion_polar.settings import Tables

@@ -6,8 +6,8 @@ import pandas as pd
 
 import cardio_stats as stats
 from cardio import Cohort, CoreSettings, Features, Predictions, Section
-from cardio_imaging import aha17
 from cardio.report.figures import subplots
+from cardio_imaging import aha17
 from cardio_perfusion_polar.model import scaled, weights_source
 from cardio_perfusion_polar.settings import PerfusionSettings
 from cardio_perfusion_polar.synthetic import CHANNELS, RISK_TASKS, SEGMENT_TASKS, truth_text

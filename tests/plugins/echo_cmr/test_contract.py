@@ -17,10 +17,10 @@ pytest.importorskip("cardio_echo_cmr")
 import numpy as np
 import pandas as pd
 
-from cardio_imaging import aha17
 from cardio.data.cohort import CohortProblems
 from cardio.study import bundle as core_bundle
 from cardio_echo_cmr import cohort, model, synthetic
+from cardio_imaging import aha17
 from cardio_testing.contract import Contract, contract_suite
 from cardio_testing.harness import context, invoke, plugin_config
 

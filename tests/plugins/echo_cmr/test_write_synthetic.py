@@ -14,10 +14,10 @@ import numpy as np
 import pandas as pd
 
 from cardio import CardioError
-from cardio_imaging.cine import read_cine
 from cardio_echo_cmr import cohort
 from cardio_echo_cmr.settings import EchoSettings
 from cardio_echo_cmr.synthetic import planted_wma
+from cardio_imaging.cine import read_cine
 from cardio_testing.harness import checksums, drive_patients, plugin_config, write_modality
 
 N = 12
