@@ -116,7 +116,7 @@ def __dir__() -> list[str]:
 
 # Modules that moved when core/ was laid out by role: a plugin written against the flat layout (`cardio.cohort`,
 # `from cardio import figures`) and a run or bundle pickled before keep importing them, as the same module objects.
-# (`cardio.report` and `cardio.fusion` are packages now: their old modules are report.outputs and fusion.fuse.)
+# (`cardio.report` is a package now: its old module is report.outputs.)
 MOVED_MODULES = {
     "cohort": "data.cohort", "checks": "data.checks", "leakage": "data.leakage",
     "cache": "data.cache", "multimodal": "study.multimodal", "weights": "data.weights",
@@ -124,7 +124,7 @@ MOVED_MODULES = {
     "tripod": "report.tripod", "figures": "report.figures", "explain": "report.explain",
     "subgroups": "report.subgroups", "run": "execution.run", "executors": "execution.executors",
     "tasks": "study.tasks", "sweep": "execution.sweep", "permutation": "execution.permutation",
-    "bundle": "study.bundle", "signing": "study.signing", "fusion_report": "fusion.report",
+    "bundle": "study.bundle", "signing": "study.signing",
 }
 
 

@@ -331,7 +331,7 @@ def fuse_cmd(runs, out, models, names, clinical, covariates, guideline, n_resamp
     Each run must be finished and made with cv.inner_folds (and cv.patients where a modality misses some
     patients), the same seed, label and split, and the same cache (its pseudonym key joins the patients).
     """
-    from cardio.fusion.fuse import fuse
+    from cardio_fusion.fuse import fuse
 
     click.echo(str(fuse([Path(r) for r in runs], Path(out), models=_run_pairs(models, "--model"),
                         names=_run_pairs(names, "--name"), clinical=Path(clinical) if clinical else None,

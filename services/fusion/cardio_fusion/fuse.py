@@ -41,7 +41,7 @@ from cardio import config as config_mod
 from cardio.context import default_cache_dir, new_context
 from cardio.data import CardioError, Predictions, folders
 from cardio.data.pseudonyms import pseudonym_key, pseudonyms
-from cardio.fusion.report import fusion_section
+from cardio_fusion.report import fusion_section
 from cardio.report import outputs as report
 from cardio.report.performance import evaluate_sections
 from cardio.study import tasks
