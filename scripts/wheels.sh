@@ -115,6 +115,7 @@ step plugins "$cardio" plugins
 for p in ecg_transfer echo_cmr mmode_septal_flash perfusion_polar spect_polar; do
   grep -q "$p" "$tmp/plugins.log" || fail "cardio plugins does not list $p"
 done
+grep -q "service  adds: cardio fuse" "$tmp/plugins.log" || fail "cardio plugins does not list the fusion service"
 sed 's/^/  /' "$tmp/plugins.log"
 # the testing service is a pytest plugin (pytest11): pytest finds the contract suite of every installed plugin
 step contract-suite "$venv/bin/python" -m pytest -p no:cacheprovider --cardio-contract --collect-only -q

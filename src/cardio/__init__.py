@@ -4,8 +4,8 @@ Everything a plugin uses is importable from here, or from the documented submodu
 `cardio.data.response`, `cardio.data.files`, `cardio.data.file_kind`, `cardio.data.same_recording`,
 `cardio.data.weights`, `cardio.report.figures`, `cardio.report.explain` and `cardio.engine`, and from the services
 `cardio_stats`, `cardio_imaging` and, in tests, `cardio_testing`
-(docs/plugin-api.md). The packages are the architecture: data, study, execution, report, fusion
-(docs/architecture.md); the statistics and the test suite are services.
+(docs/plugin-api.md). The packages are the architecture: data, study, execution, report (docs/architecture.md);
+the statistics, imaging, fusion and the test suite are services (services/, found through `cardio.services`).
 """
 from __future__ import annotations
 

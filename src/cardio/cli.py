@@ -11,7 +11,7 @@ import click
 
 import cardio  # first of cardio's imports: it sets OpenMP's passive wait policy before torch loads
 from cardio import config as config_mod
-from cardio import plugins
+from cardio import plugins, services
 from cardio.data import CardioError
 
 
@@ -103,6 +103,11 @@ def plugins_cmd(as_json: bool) -> None:
         click.echo(f"{'':<20} hooks: {', '.join(h.removeprefix('cardio_') for h in r['hooks'])}")
         if r["modality"]:
             click.echo(f"{'':<20} cardio predict: {'yes' if r['bundle'] is None else 'no, ' + r['bundle']}")
+    for r in services.listing():
+        if r["error"]:
+            click.echo(f"{r['name']:<20} BROKEN  service: {r['error']}")
+        else:
+            click.echo(f"{r['name']:<20} {r['version']:<8} service  adds: {', '.join(r['adds']) or 'nothing'}")
 
 
 @main.command("config")
@@ -299,44 +304,6 @@ def sign_cmd(run_dir: str) -> None:
         signing.sign(folder, key)
     click.echo(f"{folder} ({signing.bundle_fingerprint(folder)}) signed by key "
                f"{signing.key_fingerprint(key.public_key())}")
-
-
-def _run_pairs(pairs: tuple[str, ...], option: str) -> dict[str, str]:
-    """RUN=VALUE options keyed by the run's path as given."""
-    out = {}
-    for item in pairs:
-        run, sep, value = item.rpartition("=")
-        if not sep or not run or not value:
-            raise CardioError(f"{option} expects RUN=VALUE, got {item!r}")
-        out[run] = value
-    return out
-
-
-@main.command("fuse")
-@click.argument("runs", nargs=-1, required=True, type=click.Path(file_okay=False))
-@click.option("--out", required=True, type=click.Path(file_okay=False), help="The fusion's folder (new).")
-@click.option("--model", "models", multiple=True, metavar="RUN=MODEL",
-              help="The model of a run to fuse (default: the run's stats.reference, or its only model).")
-@click.option("--name", "names", multiple=True, metavar="RUN=NAME", help="What the report calls a run "
-              "(default: its plugin).")
-@click.option("--clinical", type=click.Path(dir_okay=False),
-              help="A CSV with patient_id and clinical columns (e.g. the ECG cohort's table).")
-@click.option("--covariates", default="", help="Comma-separated columns of --clinical the fusion model also uses.")
-@click.option("--guideline", help="A rule on --clinical columns drawn in the decision curve and tested, e.g. "
-              "'lbbb == 1 and qrs_ms >= 150'.")
-@click.option("--n-resamples", type=click.IntRange(100), help="Bootstrap resamples (default: the runs' stats).")
-def fuse_cmd(runs, out, models, names, clinical, covariates, guideline, n_resamples) -> None:
-    """Fuse the runs of several modalities on the same patients into one CRT prediction, without leaks.
-
-    Each run must be finished and made with cv.inner_folds (and cv.patients where a modality misses some
-    patients), the same seed, label and split, and the same cache (its pseudonym key joins the patients).
-    """
-    from cardio_fusion.fuse import fuse
-
-    click.echo(str(fuse([Path(r) for r in runs], Path(out), models=_run_pairs(models, "--model"),
-                        names=_run_pairs(names, "--name"), clinical=Path(clinical) if clinical else None,
-                        covariates=tuple(c.strip() for c in covariates.split(",") if c.strip()),
-                        guideline=guideline, n_resamples=n_resamples)))
 
 
 @main.command("synthetic-crt")
@@ -549,6 +516,10 @@ def _datasets() -> dict:
         out.update(offered or {})
     return out
 
+
+# the commands the installed services add (`cardio fuse` is the fusion service's): one `cardio` command
+for _command in services.commands():
+    main.add_command(_command)
 
 if __name__ == "__main__":
     main()

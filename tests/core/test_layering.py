@@ -163,10 +163,10 @@ def test_an_engine_concern_importing_another_breaks_the_engine_contract(tmp_path
 
 def test_the_core_keeps_only_its_entry_points_at_the_top_level():
     """A newcomer reads the folder as the architecture: the packages by role, and at the top only the CLI, the
-    config, the context, the hook specs and plugin loading; the engine is a package of its concerns
+    config, the context, the hook specs, plugin and service loading; the engine is a package of its concerns
     (engine/: the loop, checkpoints, optimizers, losses, data, the device...; pyproject's engine contract)."""
     top = {p.stem for p in (REPO / "src" / "cardio").glob("*.py")}
-    assert top == {"__init__", "cli", "config", "context", "hookspecs", "plugins"}, sorted(top)
+    assert top == {"__init__", "cli", "config", "context", "hookspecs", "plugins", "services"}, sorted(top)
     assert (REPO / "src" / "cardio" / "engine" / "__init__.py").is_file()
 
 
