@@ -226,7 +226,7 @@ def sweep_cmd(plugin, config_file, sets, grid, seeds, out, device, executor, wor
 
     The same command again skips the finished runs and continues the others.
     """
-    from cardio.execution.sweep import Selection, run_sweep
+    from cardio_cluster.sweep import Selection, run_sweep
 
     summary = run_sweep(plugin, tuple(grid), out, config_file, tuple(sets), tuple(seeds), device, executor, workers,
                         Selection(select_metric, select_model, select_task), nested,

@@ -19,7 +19,7 @@ import pytest
 submitit = pytest.importorskip("submitit")
 
 from cardio import CardioError  # noqa: E402
-from cardio.execution import executors  # noqa: E402
+from cardio_cluster import executors  # noqa: E402
 from cardio.study import tasks  # noqa: E402
 from cardio_testing.harness import run_plugin  # noqa: E402
 

@@ -15,7 +15,7 @@ import cardio
 from cardio import engine
 from cardio.context import new_context, run_device
 from cardio.data import CardioError, folders
-from cardio.execution import executors
+from cardio_cluster import executors
 from cardio.execution.task import TaskSpec, share_threads, stage_task, task_markers
 from cardio.study import fits, tasks
 from cardio.study.evaluate import duration, evaluate

@@ -43,8 +43,8 @@ from cardio import plugins
 from cardio.data import CardioError, LogFormat, folders
 from cardio.data.cache import write_text_atomic
 from cardio.data.spreadsheet import write_csv
-from cardio.execution import executors, permutation
-from cardio.execution.executors import job_folder
+from cardio_cluster import executors, permutation
+from cardio_cluster.executors import job_folder
 from cardio.execution.run import run_study
 from cardio.report.figures import save_figure
 from cardio.study import tasks
@@ -293,7 +293,7 @@ def run_sweep(plugin: str, grid_items: Sequence[str], out: str, config_file: str
     """Run (or continue) every setting × seed of the grid; the summary's path when every run is finished, else
     None (slurm without executor.wait: the same command again writes it once the array has ended).
     `permutation_of`: a run tested against chance by this sweep's runs on permuted labels
-    (cardio.execution.permutation)."""
+    (cardio_cluster.permutation)."""
     loaded = plugins.get_plugin_manager(register)
     pm = plugins.select(loaded, plugin)
     info = plugins.info(pm, plugin)
