@@ -5,7 +5,8 @@ Everything a plugin uses is importable from here, or from the documented submodu
 `cardio.data.weights`, `cardio.report.figures`, `cardio.report.explain` and `cardio.engine`, and from the services
 `cardio_stats`, `cardio_imaging` and, in tests, `cardio_testing`
 (docs/plugin-api.md). The packages are the architecture: data, study, execution, report (docs/architecture.md);
-the statistics, imaging, fusion and the test suite are services (services/, found through `cardio.services`).
+the statistics, imaging, fusion, the cluster's executors and sweeps and the test suite are services (services/, found
+through `cardio.services`).
 """
 from __future__ import annotations
 
@@ -122,8 +123,7 @@ MOVED_MODULES = {
     "cache": "data.cache", "multimodal": "study.multimodal", "weights": "data.weights",
     "performance": "report.performance", "summary": "report.summary",
     "tripod": "report.tripod", "figures": "report.figures", "explain": "report.explain",
-    "subgroups": "report.subgroups", "run": "execution.run", "executors": "execution.executors",
-    "tasks": "study.tasks", "sweep": "execution.sweep", "permutation": "execution.permutation",
+    "subgroups": "report.subgroups", "run": "execution.run", "tasks": "study.tasks",
     "bundle": "study.bundle", "signing": "study.signing",
 }
 

@@ -3,38 +3,19 @@ without it `cardio` has no `fuse`, with it `cardio fuse` is the service's comman
 named by `cardio plugins` while every other command works."""
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import pytest
 
 pytest.importorskip("cardio_fusion")
 
-# `cardio ARGS` in a fresh interpreter whose entry-point group cardio.services holds only SERVICES (None: as installed)
-CODE = """
-import importlib.metadata as md, sys
-SERVICES = {services}
-if SERVICES is not None:
-    real = md.entry_points
-    md.entry_points = lambda **kw: ([md.EntryPoint(n, v, "cardio.services") for n, v in SERVICES.items()]
-                                    if kw.get("group") == "cardio.services" else real(**kw))
-sys.argv = ["cardio", *{args!r}]
-from cardio.cli import main
-main()
-"""
-
-
-def _cardio(*args: str, services: dict[str, str] | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-c", CODE.format(services=services, args=args)], capture_output=True,
-                          text=True, timeout=300)
+from cardio_testing.harness import invoke_with_services as cardio
 
 
 def test_fuse_is_the_fusion_services_command_and_the_kernel_has_none():
-    installed, bare = _cardio("--help"), _cardio("--help", services={})
+    installed, bare = cardio("--help"), cardio("--help", services={})
     assert installed.returncode == bare.returncode == 0, installed.stderr + bare.stderr
     assert "  fuse " in installed.stdout
     assert "  fuse " not in bare.stdout and "  run " in bare.stdout
-    listed = _cardio("plugins")
+    listed = cardio("plugins")
     assert listed.returncode == 0, listed.stderr
     assert any(line.startswith("fusion ") and line.endswith("service  adds: cardio fuse")
                for line in listed.stdout.splitlines()), listed.stdout
@@ -42,10 +23,10 @@ def test_fuse_is_the_fusion_services_command_and_the_kernel_has_none():
 
 def test_a_service_that_fails_to_load_is_named_and_the_command_still_works():
     broken = {"broken": "cardio_no_such_service.cli", "fusion": "cardio_fusion.cli"}
-    listed = _cardio("plugins", services=broken)
+    listed = cardio("plugins", services=broken)
     assert listed.returncode == 0, listed.stderr
     assert "broken               BROKEN  service: ModuleNotFoundError: No module named 'cardio_no_such_service'" \
         in listed.stdout, listed.stdout
     assert "service  adds: cardio fuse" in listed.stdout
-    fuse_help = _cardio("fuse", "--help", services=broken)
+    fuse_help = cardio("fuse", "--help", services=broken)
     assert fuse_help.returncode == 0 and "--guideline" in fuse_help.stdout, fuse_help.stderr

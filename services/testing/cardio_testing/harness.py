@@ -109,6 +109,30 @@ def invoke(*args: str, cwd: str | Path | None = None) -> CliResult:
     return CliResult(result.exit_code, result.stdout, result.stderr)
 
 
+# `cardio ARGS` in a fresh interpreter whose entry-point group cardio.services holds only SERVICES (None: as installed)
+_WITH_SERVICES = """
+import importlib.metadata as md, sys
+SERVICES = {services!r}
+if SERVICES is not None:
+    real = md.entry_points
+    md.entry_points = lambda **kw: ([md.EntryPoint(n, v, "cardio.services") for n, v in SERVICES.items()]
+                                    if kw.get("group") == "cardio.services" else real(**kw))
+sys.argv = ["cardio", *{args!r}]
+from cardio.cli import main
+main()
+"""
+
+
+def invoke_with_services(*args: str, services: dict[str, str] | None = None, cwd: str | Path | None = None) -> Any:
+    """`cardio ARGS` in a fresh process as if only `services` (entry-point name -> module) were installed (None: as
+    they are): what the kernel makes of a service missing or broken. A CompletedProcess."""
+    import subprocess
+    import sys
+
+    return subprocess.run([sys.executable, "-c", _WITH_SERVICES.format(services=services, args=args)], cwd=cwd,
+                          capture_output=True, text=True, timeout=600)
+
+
 LOG_LINE = re.compile(r"^\d\d:\d\d:\d\d (INFO|WARNING) ")
 
 

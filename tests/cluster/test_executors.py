@@ -19,8 +19,8 @@ import pytest
 submitit = pytest.importorskip("submitit")
 
 from cardio import CardioError  # noqa: E402
-from cardio_cluster import executors  # noqa: E402
 from cardio.study import tasks  # noqa: E402
+from cardio_cluster import executors  # noqa: E402
 from cardio_testing.harness import run_plugin  # noqa: E402
 
 SPECT = ("spect_polar.synthetic.n_patients=30", "spect_polar.synthetic.slices=20", "spect_polar.synthetic.size=40",
