@@ -2,9 +2,11 @@
 
 Everything a plugin uses is importable from here, or from the documented submodules `cardio.data.cohort`,
 `cardio.data.response`, `cardio.data.files`, `cardio.data.file_kind`, `cardio.data.same_recording`,
-`cardio.data.same_image`, `cardio.data.cine`, `cardio.data.aha17`, `cardio.data.weights`, `cardio.report.figures`,
-`cardio.report.explain`, `cardio_stats`, `cardio.engine` and `cardio.testing` (docs/plugin-api.md). The packages are
-the architecture: data, study, execution, report, fusion (docs/architecture.md); the statistics are a service.
+`cardio.data.weights`, `cardio.report.figures`, `cardio.report.explain` and `cardio.engine`, and from the services
+`cardio_stats`, `cardio_imaging` and, in tests, `cardio_testing`
+(docs/plugin-api.md). The packages are the architecture: data, study, execution, report (docs/architecture.md);
+the statistics, imaging, fusion, the cluster's executors and sweeps and the test suite are services (services/, found
+through `cardio.services`).
 """
 from __future__ import annotations
 
@@ -126,15 +128,14 @@ def __dir__() -> list[str]:
 
 # Modules that moved when core/ was laid out by role: a plugin written against the flat layout (`cardio.cohort`,
 # `from cardio import figures`) and a run or bundle pickled before keep importing them, as the same module objects.
-# (`cardio.report` and `cardio.fusion` are packages now: their old modules are report.outputs and fusion.fuse.)
+# (`cardio.report` is a package now: its old module is report.outputs.)
 MOVED_MODULES = {
-    "cohort": "data.cohort", "cine": "data.cine", "checks": "data.checks", "leakage": "data.leakage",
-    "cache": "data.cache", "aha17": "data.aha17", "multimodal": "study.multimodal", "weights": "data.weights",
+    "cohort": "data.cohort", "checks": "data.checks", "leakage": "data.leakage",
+    "cache": "data.cache", "multimodal": "study.multimodal", "weights": "data.weights",
     "performance": "report.performance", "summary": "report.summary",
     "tripod": "report.tripod", "figures": "report.figures", "explain": "report.explain",
-    "subgroups": "report.subgroups", "run": "execution.run", "executors": "execution.executors",
-    "tasks": "study.tasks", "sweep": "execution.sweep", "permutation": "execution.permutation",
-    "bundle": "study.bundle", "signing": "study.signing", "fusion_report": "fusion.report",
+    "subgroups": "report.subgroups", "run": "execution.run", "tasks": "study.tasks",
+    "bundle": "study.bundle", "signing": "study.signing",
 }
 
 

@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from cardio import CardioError, PluginInfo, hookimpl
-from cardio.testing import check_refused
+from cardio_testing.harness import check_refused
 
 RUN = ("run", "--plugin", "toy", "--out", "a", "--set", "train.epochs=3")
 
@@ -172,7 +172,7 @@ def test_a_plugin_that_cannot_export_skips_the_final_fit_and_predict_refuses(toy
     monkeypatch.syspath_prepend(str(toy_site))
     monkeypatch.setenv("CARDIO_CACHE", str(tmp_path / "cache"))
     from cardio.study.predict import predict_cohort
-    from cardio.testing import run_plugin
+    from cardio_testing.harness import run_plugin
     from cardio_toy import plugin as toy
 
     class Opaque:  # the toy's stages, under another name, without the export and import hooks

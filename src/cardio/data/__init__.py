@@ -2,11 +2,9 @@
 (here), and in submodules what reads and guards it:
 
     cohort.py      the one cohort reader (tables, paths, the label), its schema and `cardio new-cohort`
-    cine.py        cine clips (DICOM, AVI/MP4) as arrays, one reader for every video plugin
     checks.py      checks of a loaded cohort against the study's config, before any expensive stage
     leakage.py     guards against the label leaking into features, and the null control
     cache.py       the one cache (featurized cohorts, per-cohort analyses) keyed by content
-    aha17.py       the one AHA 17-segment model: polar maps, segments, territories
     weights.py     pretrained starts for torchvision backbones
 """
 from __future__ import annotations

@@ -619,7 +619,7 @@ def write_study(path: Path, study: "Study", key: bytes) -> None:
 
     try:
         import cloudpickle as dumper
-    except ImportError:  # no cluster extra: plain pickle, which keeps what has no lambda in it
+    except ImportError:  # no cluster service (submitit): plain pickle, which keeps what has no lambda in it
         dumper = pickle
     try:
         data = dumper.dumps(study, protocol=pickle.HIGHEST_PROTOCOL)

@@ -37,18 +37,19 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import submitit
 
 from cardio import config as config_mod
 from cardio import plugins
 from cardio.data import CardioError, LogFormat, folders
 from cardio.data.cache import write_text_atomic
 from cardio.data.spreadsheet import write_csv
-from cardio.execution import executors, permutation
-from cardio.execution.executors import job_folder
 from cardio.execution.run import run_study
 from cardio.report.figures import save_figure
 from cardio.study import tasks
 from cardio.study.record import read_run_json, run_config
+from cardio_cluster import executors, permutation
+from cardio_cluster.executors import job_folder
 from cardio_stats import StatsError, auc, evaluate_predictions, format_ci
 from cardio_stats.evaluate import reference_of
 
@@ -58,13 +59,6 @@ HIGHER_IS_BETTER = ("auc", "accuracy", "sensitivity", "specificity", "ppv", "npv
 LOWER_IS_BETTER = ("mae", "rmse", "brier")
 SUMMARY_COLUMNS = ("setting", "seed", "run", "model", "task", "metric", "method", "repeat", "estimate", "ci_low",
                    "ci_high", "level", "n", "sd_over_seeds", "n_seeds")
-
-submitit: Any
-try:
-    import submitit
-except ImportError:  # the cluster extra of cardio's checkout: .venv/bin/python -m pip install -e '.[cluster]'
-    submitit = None
-
 
 @dataclass(frozen=True)
 class RunSpec:
@@ -78,7 +72,7 @@ class RunSpec:
     register: tuple = ()
 
 
-class RunCall(submitit.helpers.Checkpointable if submitit else object):  # type: ignore[misc]
+class RunCall(submitit.helpers.Checkpointable):
     """A whole run in a process or job of its own (inline inside it); requeued on preemption, it continues
     from the run's done markers and the engine's checkpoints."""
     def __call__(self, spec: RunSpec) -> str:
@@ -207,13 +201,6 @@ def _inline(todo: list[Member], log: logging.Logger) -> None:
             raise CardioError(f"{m.run_dir}: {e} (the same sweep command again continues it)") from None
 
 
-def _submitit() -> Any:
-    if submitit is None:
-        raise CardioError("--executor local and slurm need submitit, the cluster extra: in cardio's checkout, "
-                          + plugins.pip_install("-e '.[cluster]'"))
-    return submitit
-
-
 def _local(todo: list[Member], cfg: dict, folder: Path, log: logging.Logger) -> None:
     """A process per run, at most executor.workers at once (one per GPU with GPUs): executors.throttle."""
     by_name = {str(m.run_dir): m for m in todo}
@@ -232,7 +219,6 @@ def _local(todo: list[Member], cfg: dict, folder: Path, log: logging.Logger) -> 
 
 def _slurm(todo: list[Member], cfg: dict, folder: Path, out: Path, log: logging.Logger) -> bool:
     """One job array of whole runs (at most executor.workers at once); True when it was waited for."""
-    _submitit()
     executor = executors.slurm_executor(cfg, folder, todo[0].spec.plugin)
     with executor.batch():
         jobs = [executor.submit(RunCall(), m.spec) for m in todo]
@@ -293,7 +279,7 @@ def run_sweep(plugin: str, grid_items: Sequence[str], out: str, config_file: str
     """Run (or continue) every setting × seed of the grid; the summary's path when every run is finished, else
     None (slurm without executor.wait: the same command again writes it once the array has ended).
     `permutation_of`: a run tested against chance by this sweep's runs on permuted labels
-    (cardio.execution.permutation)."""
+    (cardio_cluster.permutation)."""
     loaded = plugins.get_plugin_manager(register)
     pm = plugins.select(loaded, plugin)
     info = plugins.info(pm, plugin)

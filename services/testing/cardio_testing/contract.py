@@ -2,10 +2,10 @@
 parametrized suite: the cohort contract (schema, new-cohort, the one reader, every problem at once, masked targets,
 the patient -> study -> record levels, the split), moved keys, the typed settings, PHI, the bundle and the predict
 round trip, and the controls when the plugin declares them. A plugin's test module declares what only it knows and
-runs the rest unchanged (this module needs pytest, the test extra; it stands on cardio.testing's helpers, which
-never import it back):
+runs the rest unchanged (it stands on cardio_testing.harness's helpers, which never import it back;
+`pytest --cardio-contract` runs it over every installed modality plugin, cardio_testing.every_plugin):
 
-    from cardio.plugin_contract import Contract, contract_suite
+    from cardio_testing.contract import Contract, contract_suite
     TestContract = contract_suite(Contract("my_plugin", run=("train.epochs=1", ...)))
 """
 from __future__ import annotations
@@ -26,7 +26,8 @@ from cardio.data.cohort import LEVELS, CohortProblems, read_table
 from cardio.data.pseudonyms import pseudonym_key, pseudonyms
 from cardio.hookspecs import REQUIRED_HOOKS, hookimpl
 from cardio.study import bundle
-from cardio.testing import (
+from cardio_stats import aggregate_scores
+from cardio_testing.harness import (
     PLANTS,
     check_refused,
     context,
@@ -41,7 +42,6 @@ from cardio.testing import (
     second_intervals,
     split_overlaps,
 )
-from cardio_stats import aggregate_scores
 
 
 @dataclass(frozen=True)
@@ -49,7 +49,7 @@ class Controls:
     """A plugin's positive and null control: two runs at the same settings (`sets`), one with `planted` added (the
     effect is found: every chosen estimate's interval lies above `chance`) and one with `neutral` added (by default
     the labels permuted; the interval covers `chance`). The estimates are the headline pooled `metric` of `model`
-    and `task` (every model's or task's where None; cardio.testing.headline: K folds: the cross-validated AUC,
+    and `task` (every model's or task's where None; cardio_testing.harness.headline: K folds: the cross-validated AUC,
     so a control needs K >= 5 to have power; benchmarks/controls.py measures a pair over seeds)."""
     sets: tuple[str, ...]
     planted: tuple[str, ...] = ()

@@ -1,4 +1,4 @@
-"""One scan or clip under two patients, found by content (cardio.data.same_image; issue 55): the same echo clip
+"""One scan or clip under two patients, found by content (cardio_imaging.same_image; issue 55): the same echo clip
 re-encoded, or one frame shorter, is found on the real DICOM clips; different real clips, and the clips of different
 synthetic patients (which look alike), are not; echo_cmr's record check names such a pair in one line."""
 from __future__ import annotations
@@ -9,8 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from cardio.data.cine import read_cine, write_dicom_cine, write_video
-from cardio.data.same_image import cine_prints, same_cines, same_images
+from cardio_imaging.cine import read_cine, write_dicom_cine, write_video
+from cardio_imaging.same_image import cine_prints, same_cines, same_images
 
 REAL = ("US-MONO2-8-8x-execho.dcm", "US-PAL-8-10x-echo.dcm", "color3d_jpeg_baseline.dcm", "examples_ybr_color.dcm")
 

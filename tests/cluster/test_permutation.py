@@ -1,5 +1,5 @@
 """cardio sweep --permutation-of: a run tested against chance by whole runs on permuted labels
-(cardio.execution.permutation). Positive control (the toy's planted signal) and null control (signal 0), the
+(cardio_cluster.permutation). Positive control (the toy's planted signal) and null control (signal 0), the
 p-value's arithmetic, and the checks that refuse a run the sweep's runs are not permutations of."""
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from cardio.execution import permutation, sweep
-from cardio.testing import invoke
+from cardio_cluster import permutation, sweep
+from cardio_testing.harness import invoke
 
 QUICK = ("--set", "train.epochs=1", "--set", "cv.folds=2", "--set", "report.figures=false", "--set",
          "final_model=false", "--set", "stats.n_resamples=100", "--set", "explain=false")

@@ -155,8 +155,8 @@ def test_a_noise_modality_gets_weight_zero_or_more_never_a_fitted_sign_flip():
     """Issue 38: the nested stacker's modality weights are >= 0 (cardio_stats.fit_stacker). On a neutral data set
     (the first modality carries response, the second is noise) the unconstrained fit gives the noise negative weight
     in some fold; the fusion cardio fuse runs never does, and still weighs the carrying modality."""
-    from cardio.fusion.fuse import fuse_fold
-    from cardio.testing import load_script
+    from cardio_fusion.fuse import fuse_fold
+    from cardio_testing.harness import load_script
 
     bench = load_script(Path(__file__).parents[2] / "benchmarks" / "crt_fusion.py")
     mods, folds = bench.simulated(3, 120, [3.0, 0.0])
@@ -170,8 +170,8 @@ def test_the_single_modality_rows_do_not_depend_on_the_stacker():
     """benchmarks/crt_fusion.py compares the two stackers' fused - first ΔAUC: both against one reference. On null
     data the first modality's inner slope is negative in about half the folds; its recalibrated row was fitted by
     each stacker, so the unconstrained one reversed its ranking there and the constrained one made it constant."""
-    from cardio.fusion.fuse import fuse_fold
-    from cardio.testing import load_script
+    from cardio_fusion.fuse import fuse_fold
+    from cardio_testing.harness import load_script
 
     bench = load_script(Path(__file__).parents[2] / "benchmarks" / "crt_fusion.py")
     mods, folds = bench.simulated(0, 100, [0.0, 0.0])

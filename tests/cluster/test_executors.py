@@ -19,9 +19,9 @@ import pytest
 submitit = pytest.importorskip("submitit")
 
 from cardio import CardioError  # noqa: E402
-from cardio.execution import executors  # noqa: E402
 from cardio.study import tasks  # noqa: E402
-from cardio.testing import run_plugin  # noqa: E402
+from cardio_cluster import executors  # noqa: E402
+from cardio_testing.harness import run_plugin  # noqa: E402
 
 SPECT = ("spect_polar.synthetic.n_patients=30", "spect_polar.synthetic.slices=20", "spect_polar.synthetic.size=40",
          "spect_polar.phase.rings=16", "spect_polar.phase.sectors=32", "spect_polar.autoencoder.hidden=32",

@@ -41,12 +41,12 @@ from cardio import config as config_mod
 from cardio.context import default_cache_dir, new_context
 from cardio.data import CardioError, Predictions, folders
 from cardio.data.pseudonyms import pseudonym_key, pseudonyms
-from cardio.fusion.report import fusion_section
 from cardio.report import outputs as report
 from cardio.report.performance import evaluate_sections
 from cardio.study import tasks
 from cardio.study.multimodal import stated_truth as of_folder
 from cardio.study.record import run_logger
+from cardio_fusion.report import fusion_section
 from cardio_stats import fit_stacker
 
 FUSED = "fused"

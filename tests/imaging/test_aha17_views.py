@@ -1,11 +1,11 @@
-"""cardio.data.aha17's echo view map: which segments each view shows, and per-view findings from a segment report."""
+"""cardio_imaging.aha17's echo view map: which segments each view shows, and per-view findings from a segment report."""
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
 from cardio import CardioError
-from cardio.data import aha17
+from cardio_imaging import aha17
 
 
 def test_views_cover_every_segment_once_but_the_apex():

@@ -1,4 +1,4 @@
-"""cardio.data.cine: every photometric interpretation and transfer syntax the reader claims, AVI/MP4 round trips,
+"""cardio_imaging.cine: every photometric interpretation and transfer syntax the reader claims, AVI/MP4 round trips,
 the one-line errors, sector masking, and the four real echo clips."""
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from cardio import CardioError
-from cardio.data.cine import Cine, read_cine, sector_mask, to_gray, write_dicom_cine, write_video
+from cardio_imaging.cine import Cine, read_cine, sector_mask, to_gray, write_dicom_cine, write_video
 
 
 def smooth_rgb(t: int = 5, h: int = 32, w: int = 40) -> np.ndarray:

@@ -100,7 +100,7 @@ def check_observed(run: Path, plugin: str, null_config: dict) -> None:
 
 def point_values(estimates: pd.DataFrame, metric: str) -> pd.DataFrame:
     """One point estimate per model and task of one run's pooled estimates
-    (`cardio.execution.sweep.pooled_estimates`): its `metric`, the mean over CV repeats (each interval method
+    (`cardio_cluster.sweep.pooled_estimates`): its `metric`, the mean over CV repeats (each interval method
     reports the same point)."""
     if estimates.empty:
         return pd.DataFrame(columns=["model", "task", "value"])

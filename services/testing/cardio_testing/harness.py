@@ -1,9 +1,9 @@
 """Helpers for testing cardio and its plugins in process: a CPU run context, a study run, the CLI, the PHI detector;
-and the plugin contract suite every plugin runs (cardio.plugin_contract: Contract, Controls, contract_suite).
+and the plugin contract suite every plugin runs (cardio_testing.contract: Contract, Controls, contract_suite).
 
-    from cardio.testing import cpu_context, run_plugin, invoke, pooled, headline, check_refused
+    from cardio_testing.harness import cpu_context, run_plugin, invoke, pooled, headline, check_refused
 
-The core's tests, the plugins' tests, the template's generated test and the benchmarks use these.
+The kernel's tests, the plugins' tests, the template's generated test and the benchmarks use these.
 """
 from __future__ import annotations
 
@@ -107,6 +107,30 @@ def invoke(*args: str, cwd: str | Path | None = None) -> CliResult:
     finally:
         os.chdir(here)
     return CliResult(result.exit_code, result.stdout, result.stderr)
+
+
+# `cardio ARGS` in a fresh interpreter whose entry-point group cardio.services holds only SERVICES (None: as installed)
+_WITH_SERVICES = """
+import importlib.metadata as md, sys
+SERVICES = {services!r}
+if SERVICES is not None:
+    real = md.entry_points
+    md.entry_points = lambda **kw: ([md.EntryPoint(n, v, "cardio.services") for n, v in SERVICES.items()]
+                                    if kw.get("group") == "cardio.services" else real(**kw))
+sys.argv = ["cardio", *{args!r}]
+from cardio.cli import main
+main()
+"""
+
+
+def invoke_with_services(*args: str, services: dict[str, str] | None = None, cwd: str | Path | None = None) -> Any:
+    """`cardio ARGS` in a fresh process as if only `services` (entry-point name -> module) were installed (None: as
+    they are): what the kernel makes of a service missing or broken. A CompletedProcess."""
+    import subprocess
+    import sys
+
+    return subprocess.run([sys.executable, "-c", _WITH_SERVICES.format(services=services, args=args)], cwd=cwd,
+                          capture_output=True, text=True, timeout=600)
 
 
 LOG_LINE = re.compile(r"^\d\d:\d\d:\d\d (INFO|WARNING) ")

@@ -16,8 +16,8 @@ import pandas as pd
 import pytest
 
 from cardio.data import CardioError
-from cardio.execution import sweep
-from cardio.testing import invoke
+from cardio_cluster import sweep
+from cardio_testing.harness import invoke
 
 QUICK = ("--set", "train.epochs=1", "--set", "cv.folds=2", "--set", "report.figures=false", "--set",
          "final_model=false", "--set", "stats.n_resamples=100", "--set", "explain=false")

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from scipy.special import expit
 
-from cardio.fusion.report import _added_value, _value_table
+from cardio_fusion.report import _added_value, _value_table
 from cardio_stats import idi
 
 

@@ -24,23 +24,11 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from cardio import plugins
+import submitit
+
 from cardio.data import CardioError
 from cardio.execution.task import TaskSpec, run_task, warm_up
 from cardio.study import tasks
-
-submitit: Any
-try:
-    import submitit
-except ImportError:  # the cluster extra of cardio's checkout: .venv/bin/python -m pip install -e '.[cluster]'
-    submitit = None
-
-
-def _submitit():
-    if submitit is None:
-        raise CardioError("--executor local and slurm need submitit, the cluster extra: in cardio's checkout, "
-                          + plugins.pip_install("-e '.[cluster]'"))
-    return submitit
 
 
 def _cancel(signum: int, frame: Any) -> None:
@@ -51,7 +39,7 @@ def _cancel(signum: int, frame: Any) -> None:
     raise tasks.Cancelled(f"stopped by {name}")
 
 
-class TaskCall(submitit.helpers.Checkpointable if submitit else object):  # type: ignore[misc]
+class TaskCall(submitit.helpers.Checkpointable):
     """Tasks of a run in a process of their own, one after the other (a SLURM job runs one). On SIGTERM (scancel,
     the end of its time, a preemption: submitit itself ignores it) the running task stops as cancelled; `cardio run
     --resume` continues it. On the preemption signal (executor.signal) of a requeueable job, submitit calls
@@ -134,7 +122,6 @@ def submit(spec: TaskSpec, config: dict, run_dir: Path, todo: list[str], log: lo
            here: Callable[[str], None]) -> bool:
     """Run or submit the tasks in `todo`; True when the run finished here (local, or slurm with wait). `here` runs
     a task in this process (the local executor's prepare and evaluate)."""
-    _submitit()
     ex = config["executor"]
     os.environ["SUBMITIT_PREEMPT_SIGNAL"] = str(ex["signal"])  # the task processes read it when submitit loads
     folder = job_folder(config, Path(run_dir) / "tasks" / "submitit")
@@ -227,7 +214,7 @@ def start_local(folder: Path, ex: dict, slot: int | None, call: Callable, *args:
     """call(*args) in a process of its own on this machine (submitit's LocalExecutor, the executor section `ex`'s
     time limit and signal delay), on GPU `slot` (None: the CPU); the job, for the throttle. A run's tasks and a
     sweep's runs both start here."""
-    executor = _submitit().LocalExecutor(folder=folder)
+    executor = submitit.LocalExecutor(folder=folder)
     executor.update_parameters(timeout_min=ex["timeout_min"], signal_delay_s=ex["signal_delay_s"],
                                gpus_per_node=0 if slot is None else 1, visible_gpus=() if slot is None else (slot,))
     job = executor.submit(call, *args)
