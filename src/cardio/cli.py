@@ -2,8 +2,9 @@
 from __future__ import annotations
 
 import errno
-import json
+import importlib
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import click
@@ -11,7 +12,17 @@ import click
 import cardio  # first of cardio's imports: it sets OpenMP's passive wait policy before torch loads
 from cardio import config as config_mod
 from cardio import plugins, services
-from cardio.data import CardioError
+from cardio.data import CardioError, fetch
+from cardio.study import signing
+from cardio.templates import write_plugin
+
+
+def run_body(name: str, *args: object) -> None:
+    """Run the body of a command, `module.function` of cardio.commands, imported only now: the heavy parts of cardio
+    (torch, pandas, SciPy, matplotlib) load for the commands that need them, never for `cardio --help`."""
+    module, _, function = name.rpartition(".")
+    body: Callable[..., None] = getattr(importlib.import_module(f"cardio.commands.{module}"), function)
+    body(*args)
 
 
 class CardioGroup(click.Group):
@@ -71,31 +82,8 @@ def main() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def plugins_cmd(as_json: bool) -> None:
     """List installed plugins: name, version, modality, hooks; broken ones with their error."""
-    from cardio.study import bundle
+    run_body("listing.list_plugins", as_json)
 
-    loaded = plugins.get_plugin_manager()
-    rows = plugins.listing(loaded)
-    for r in rows:  # whether a run's final model can be applied to a new cohort (None: yes; else why not)
-        r["bundle"] = bundle.support(loaded.pm, r["name"]) if r["modality"] and not r["error"] else None
-    if as_json:
-        click.echo(json.dumps(rows, indent=2))
-        return
-    if not rows:
-        click.echo(f"no cardio plugins installed ({cardio.pip_install('-e plugins/<name>')})")
-    for r in rows:
-        if r["error"]:
-            click.echo(f"{r['name']:<20} BROKEN  {r['error']}")
-            continue
-        kind = r["modality"] or "add-on"
-        click.echo(f"{r['name']:<20} {r['version']:<8} {kind:<8} {r['description']}")
-        click.echo(f"{'':<20} hooks: {', '.join(h.removeprefix('cardio_') for h in r['hooks'])}")
-        if r["modality"]:
-            click.echo(f"{'':<20} cardio predict: {'yes' if r['bundle'] is None else 'no, ' + r['bundle']}")
-    for r in services.listing():
-        if r["error"]:
-            click.echo(f"{r['name']:<20} BROKEN  service: {r['error']}")
-        else:
-            click.echo(f"{r['name']:<20} {r['version']:<8} service  adds: {', '.join(r['adds']) or 'nothing'}")
 
 
 @main.command("config")
@@ -140,30 +128,16 @@ def run_cmd(plugin, config_file, sets, device, out, resume, seed, executor, work
     A run is a list of tasks (prepare, one fit per fold, the final model, evaluate), each finished one marked
     done in <run>/tasks/; the same command again, or --resume RUN, runs only the tasks not yet done.
     """
-    from cardio.execution.run import run_study  # torch is imported only for commands that train
-    from cardio.study import signing
-    from cardio.study.record import read_run_json
+    run_body("run.run", plugin, config_file, sets, device, out, resume, seed, executor, workers)
 
-    signing.signing_key()  # a configured signing key that cannot be used is said now, not after the training
-    if plugin is None:
-        if not resume:
-            raise CardioError("name the plugin to run (--plugin NAME), or a run to continue (--resume RUN_DIR)")
-        plugin = read_run_json(Path(resume))["plugin"]
-    run_dir = run_study(plugin, config_file, tuple(sets), device, out, resume, seed, executor=executor,
-                        workers=workers)
-    click.echo(str(run_dir))
 
 
 @main.command("status")
 @click.argument("run_dir", type=click.Path(file_okay=False, exists=True))
 def status_cmd(run_dir: str) -> None:
     """List a run's tasks: done, running, failed with the error, or missing (run the command again for those)."""
-    from cardio.execution.run import run_status
+    run_body("run.status", run_dir)
 
-    status, rows = run_status(Path(run_dir))
-    click.echo(f"{run_dir}: {status}")
-    for name, state, detail in rows:
-        click.echo(f"{name:<16} {state:<9} {detail}".rstrip())
 
 
 @main.command("predict")
@@ -193,12 +167,8 @@ def predict_cmd(model_dir, cohort, out, device, sets, keep_key, trusted, ensembl
     report.keep_key come from this command (--set, --keep-key) and the environment, never from the bundle.
     With a trusted key, a bundle it did not sign is refused before any of its content is loaded.
     """
-    from cardio.study import signing
-    from cardio.study.predict import predict_cohort
+    run_body("predict.predict", model_dir, cohort, out, device, sets, keep_key, trusted, ensemble)
 
-    keys = signing.trusted_keys(tuple(trusted))
-    click.echo(str(predict_cohort(model_dir, cohort, out, device, sets=tuple(sets), keep_key=keep_key,
-                                  trusted_keys=keys, ensemble=ensemble)))
 
 
 @main.command("keygen")
@@ -206,8 +176,6 @@ def predict_cmd(model_dir, cohort, out, device, sets, keep_key, trusted, ensembl
               "~/.config/cardio/signing_key, which cardio run then signs with); the public key goes to <out>.pub.")
 def keygen_cmd(out: str | None) -> None:
     """Make an ed25519 key pair to sign your model bundles; give the .pub file to those who use them."""
-    from cardio.study import signing
-
     private, public = signing.keygen(Path(out) if out else signing.config_dir() / "signing_key")
     fp = signing.key_fingerprint(signing.load_public(public.read_text(), str(public)))
     default = signing.config_dir() / "signing_key"
@@ -223,20 +191,8 @@ def keygen_cmd(out: str | None) -> None:
 def sign_cmd(run_dir: str) -> None:
     """Sign a run's model bundle with your key (CARDIO_SIGNING_KEY or ~/.config/cardio/signing_key), after
     checking that its files match its manifest; a signature already there is replaced."""
-    from cardio.study import bundle, signing
+    run_body("bundles.sign", run_dir)
 
-    key = signing.signing_key()
-    if key is None:
-        raise CardioError(f"no signing key: set CARDIO_SIGNING_KEY to a private key file, or make "
-                          f"{signing.config_dir() / 'signing_key'} with cardio keygen")
-    from cardio.data import folders
-
-    with folders.holding(run_dir, "run directory"):  # not while a run (its evaluate task) rewrites its bundle
-        bundle.check(Path(run_dir))
-        folder = Path(run_dir) / "model"
-        signing.sign(folder, key)
-    click.echo(f"{folder} ({signing.bundle_fingerprint(folder)}) signed by key "
-               f"{signing.key_fingerprint(key.public_key())}")
 
 
 @main.command("synthetic-crt")
@@ -257,17 +213,8 @@ def sign_cmd(run_dir: str) -> None:
               help="A plugin's config key for its generator, e.g. spect_polar:spect_polar.synthetic.size=40.")
 def synthetic_crt_cmd(out, names, n, setting, overlap, weight, missing, seed, sets) -> None:
     """Write one set of CRT patients in several modalities from one latent response model (truth.json says it)."""
-    from cardio.study.multimodal import truth_text, write_cohort
+    run_body("cohorts.synthetic_crt", out, names, n, setting, overlap, weight, missing, seed, sets)
 
-    per: dict[str, tuple[str, ...]] = {}
-    for item in sets:
-        plugin, sep, kv = item.partition(":")
-        if not sep:
-            raise CardioError(f"--set expects PLUGIN:KEY=VALUE, got {item!r}")
-        per[plugin] = (*per.get(plugin, ()), kv)
-    truth = write_cohort(Path(out), [p.strip() for p in names.split(",") if p.strip()], n, seed, setting, overlap,
-                         missing, per, weight=weight)
-    click.echo(truth_text(truth))
 
 
 @main.command("validate")
@@ -279,15 +226,8 @@ def synthetic_crt_cmd(out, names, n, setting, overlap, weight, missing, seed, se
 def validate_cmd(plugin, config_file, sets, write_synthetic) -> None:
     """Load the cohort as a run does, reading every record file whole, and list every problem of the table, its
     records and the study at once (file, line, column, what to do); trains nothing, writes nothing."""
-    from cardio.data.cohort import capped
-    from cardio.study.validate import CONFIG_ONLY, validate_cohort
+    run_body("cohorts.validate", plugin, config_file, sets, write_synthetic)
 
-    summary, problems = validate_cohort(plugin, config_file, tuple(sets), write_synthetic=write_synthetic)
-    if problems:
-        for p in capped(problems):  # of one kind, the first 20 and a count of the rest
-            click.echo(f"problem: {p}", err=True)
-        raise CardioError(f"{len(problems)} problem(s) in the cohort ({summary})")
-    click.echo(summary if summary.startswith(CONFIG_ONLY) else f"cohort OK: {summary}")
 
 
 @main.command("new-cohort")
@@ -297,20 +237,8 @@ def validate_cmd(plugin, config_file, sets, write_synthetic) -> None:
 @click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help="Settings that change the table, e.g. label.")
 def new_cohort_cmd(plugin: str, dest: str, config_file, sets) -> None:
     """Write a cohort folder to fill in: the plugin's table (header only) and a README of its columns."""
-    from cardio.data.cohort import write_template
+    run_body("cohorts.new_cohort", plugin, dest, config_file, sets)
 
-    loaded = plugins.get_plugin_manager()
-    pm = plugins.select(loaded, plugin)
-    info = plugins.info(pm, plugin)
-    cfg = config_mod.resolve(info.default_config, config_file, tuple(sets), info.moved_keys)
-    above = next((p for p in (Path(dest), *Path(dest).parents) if p.exists()), None)
-    if above is not None and not above.is_dir():
-        raise CardioError(f"{dest}: {above} is a file, not a folder; choose another destination")
-    schema = pm.hook.cardio_cohort_schema(config=cfg, settings=config_mod.plugin_settings(info, cfg))
-    if schema is None:
-        raise CardioError(f"plugin {plugin!r} does not describe its cohort table (no cardio_cohort_schema hook)")
-    for path in write_template(dest, schema, plugin):
-        click.echo(str(path))
 
 
 @main.command("report")
@@ -323,16 +251,8 @@ def report_cmd(run_dir: str, checklist: bool) -> None:
 
     The report reads like a paper: summary, cohort, performance, comparisons, calibration and decision curves,
     explanations, then the appendices (methods, full tables, the TRIPOD+AI checklist)."""
-    from cardio.data import folders
-    from cardio.report import outputs as report
+    run_body("report.report", run_dir, checklist)
 
-    with folders.holding(run_dir, "run directory"):  # one writer: not beside a run that writes its report
-        md = report.render(Path(run_dir), checklist=checklist)
-    parts = md.split("\n## ")[1:]
-    shown = [p for p in parts if p.startswith(("Summary", "Performance"))]
-    click.echo("\n".join("## " + p for p in shown) if shown else md)
-    if checklist:
-        click.echo(f"TRIPOD+AI checklist: {Path(run_dir) / 'tripod_ai.md'}")
 
 
 @main.command("new-plugin")
@@ -340,8 +260,6 @@ def report_cmd(run_dir: str, checklist: bool) -> None:
 @click.option("--dir", "dest", type=click.Path(file_okay=False), default=".", help="Where to write the package.")
 def new_plugin_cmd(name: str, dest: str) -> None:
     """Write an installable plugin package that runs end to end on synthetic data."""
-    from cardio.templates import write_plugin
-
     path = write_plugin(name, Path(dest))
     click.echo(f"wrote {path}\nnext: {cardio.pip_install(f'-e {path}')} && cardio run --plugin {name}")
 
@@ -371,8 +289,6 @@ def data_fetch(name: str, dest: str, source: str | None) -> None:
     """Download a data set (needs internet), or take it from a copy you have (--from), into --dir; either way every
     file the data set lists is checked (present, and its SHA-256 where it is published).
     e.g. `cardio data fetch mitdb --dir data/mitdb --from mit-bih-arrhythmia-database-1.0.0.zip`."""
-    from cardio.data import fetch
-
     sets = _datasets()
     if name not in sets:
         raise CardioError(f"unknown data set {name!r}; installed plugins offer: {', '.join(sorted(sets)) or 'none'}")
@@ -402,45 +318,16 @@ def data_fetch(name: str, dest: str, source: str | None) -> None:
 def data_build(name: str, dest: str, seed: int, sets: tuple[str, ...], device: str) -> None:
     """Build a backbone from public data as a release: weights (safetensors), model card and sha256, e.g.
     `cardio data build mitdb-resnet18 --out releases/`."""
-    import logging
+    run_body("releases.build", name, dest, seed, sets, device)
 
-    from cardio.context import new_context
-    from cardio.data.weights import write_release
-
-    release = _releases().get(name)
-    if release is None:
-        raise CardioError(f"unknown release {name!r}; installed plugins build: "
-                          f"{', '.join(sorted(_releases())) or 'none'}")
-    loaded = plugins.get_plugin_manager()
-    info = plugins.info(plugins.select(loaded, release.plugin), release.plugin)
-    config = config_mod.resolve(info.default_config, None, (*sets, f"seed={seed}", f"device={device}"),
-                                info.moved_keys)
-    out = Path(dest)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
-    ctx = new_context(config, out / f".build-{name}", logging.getLogger("cardio.run"), device=device)
-    checked = write_release(name, release.build(config, ctx), out)
-    click.echo(checked.path.with_suffix(".md").read_text())
-    click.echo(f"{checked.sha256}  {checked.path}")
 
 
 @data_cmd.command("place")
 @click.argument("file", type=click.Path(dir_okay=False))
 def data_place(file: str) -> None:
     """Place a downloaded release file in the cache after checking its sha256 against the one its plugin records."""
-    from cardio.context import default_cache_dir
-    from cardio.data.weights import place_release
+    run_body("releases.place", file)
 
-    checked, release = place_release(file, _releases(), default_cache_dir({}))
-    click.echo(f"placed {checked.describe()} at {checked.path}")
-    if release.use:
-        click.echo("use it: --set " + release.use.format(path=checked.path))
-
-
-def _releases() -> dict:
-    out: dict = {}
-    for offered in plugins.get_plugin_manager().pm.hook.cardio_releases():
-        out.update(offered or {})
-    return out
 
 
 def _datasets() -> dict:

@@ -10,6 +10,7 @@ from importlib.metadata import entry_points
 
 import pluggy
 
+import cardio
 from cardio import hookspecs
 from cardio import pip_install as pip_install  # where the executors and the CLI have asked for it
 from cardio.config import PluginInfo
@@ -66,8 +67,6 @@ def get_plugin_manager(register: Iterable[object] = ()) -> Loaded:
     fails to import, or implements a hook no spec names (pluggy's check_pending), is left out and listed in
     `failed`; a `register` object that does so is an error.
     """
-    import cardio
-
     pm = pluggy.PluginManager("cardio")
     pm.add_hookspecs(hookspecs)
     loaded = Loaded(pm)

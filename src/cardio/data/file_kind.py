@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from cardio.data import CardioError
+
 #: kind -> (suffix to give it, test of the first 264 bytes)
 _SIGNATURES = {
     "DICOM": (".dcm", lambda b: b[128:132] == b"DICM"),
@@ -51,8 +53,6 @@ def read_dicom(path: str | Path, **kw: object):
 
     import pydicom
     from pydicom.errors import InvalidDicomError
-
-    from cardio.data import CardioError
 
     size = Path(path).stat().st_size
     cut = (f"{path}: truncated DICOM file: its {size:,} bytes end inside an element (the transfer or the copy was "
