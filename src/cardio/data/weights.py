@@ -28,6 +28,7 @@ HASH_IN_NAME = re.compile(r"-([0-9a-f]{8,64})\.[A-Za-z0-9]+$")
 _SHA256 = re.compile(r"[0-9a-f]{8,64}")
 RELEASE_KEY = "cardio_release"  # the one safetensors header key of a release file's metadata
 _DIGESTS: dict[tuple[str, int, int], str] = {}  # (path, size, mtime_ns) -> sha256: a file is hashed once per process
+_LOGGED: set[tuple[str, str, tuple[str, ...]]] = set()
 
 
 @dataclass(frozen=True)
@@ -88,7 +89,12 @@ def check_file(path: str | Path, key: str, pinned: str | None = None) -> Checked
     the setting); the check is a line of the run's log."""
     p = Path(path).expanduser()
     found = verify_weights_file(p, pinned, key)
-    logging.getLogger("cardio.run").info("starting weights (%s) checked: %s, sha256 %s", key.rstrip(":"), p, found)
+    log = logging.getLogger("cardio.run")
+    files = tuple(h.baseFilename for h in log.handlers if isinstance(h, logging.FileHandler))
+    seen = (str(p), found, files)  # once per file in a run's run.log, not once per fold
+    if seen not in _LOGGED:
+        _LOGGED.add(seen)
+        log.info("starting weights (%s) checked: %s, sha256 %s", key.rstrip(":"), p, found)
     return CheckedFile(p, found)
 
 
