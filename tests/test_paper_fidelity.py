@@ -200,6 +200,49 @@ def test_a_random_state_dict_under_the_imagenet_name_is_refused_in_one_line(tmp_
     assert f"sha256 mismatch: expected f37072fd..., found {sha256_of(path)}" in line
 
 
+PERFUSION_TINY = ["perfusion_polar.n_patients=48", "perfusion_polar.size=32", "perfusion_polar.step1.epochs=1",
+                  "perfusion_polar.step2.epochs=1", "train.cpu_threads=1", "cv.folds=2", "stats.n_resamples=100",
+                  "report.figures=false", "explain=false", "final_model=false", "perfusion_polar.arch=resnet18",
+                  "perfusion_polar.imagenet=true"]
+
+
+def test_cli_refuses_a_wrong_cached_file_in_one_line_and_reports_a_right_ones_sha256(tmp_path: Path, monkeypatch,
+                                                                                     cardio_cli) -> None:
+    """Issue 56, as a user meets it: `cardio run` with a wrong file under torchvision's published name exits 2 with
+    one line naming the file and both hashes, and nothing written before is lost (an earlier run untouched; this run's
+    folder says why it stopped and resumes); with the right file placed, the resumed run's report and run.log print
+    its whole sha256."""
+    pytest.importorskip("cardio_perfusion_polar")
+    import json
+
+    from cardio.data.weights import sha256_of
+    from cardio.testing import checksums
+
+    wrong = _wrong_file_under_published_name(tmp_path, monkeypatch, "resnet18", "IMAGENET1K_V1")
+    earlier = tmp_path / "runs" / "earlier"
+    earlier.mkdir(parents=True)
+    (earlier / "report.md").write_text("an earlier run's report\n")
+    before = checksums(earlier)
+    run = tmp_path / "runs" / "new"
+    refused = cardio_cli("run", "--plugin", "perfusion_polar", "--out", str(run),
+                         *[f"--set={s}" for s in PERFUSION_TINY])
+    line = (f"torchvision's IMAGENET1K_V1 weights of resnet18: {wrong}: sha256 mismatch: expected f37072fd..., "
+            f"found {sha256_of(wrong)}")
+    assert refused.returncode == 2, refused.stderr[-2000:]
+    assert [x for x in refused.stderr.splitlines() if "error" in x] == [f"cardio: error: {line}"]
+    assert "Traceback" not in refused.stderr
+    assert checksums(earlier) == before
+    assert json.loads((run / "run.json").read_text())["error"] == f"CardioError: {line}"
+    wrong.unlink()
+    _, right = _state_file(wrong.parent, "resnet18")
+    _published_as(monkeypatch, "resnet18", "IMAGENET1K_V1", right)
+    cardio_cli("run", "--resume", str(run), check=True)
+    report = (run / "report.md").read_text()
+    assert f"torchvision ImageNet weights IMAGENET1K_V1 for resnet18 ({right.name}, sha256 {sha256_of(right)})" \
+        in report
+    assert (run / "run.log").read_text().count(f"checked: {right}, sha256 {sha256_of(right)}") == 1  # not per fold
+
+
 def test_perfusion_paper_profile_starts_from_imagenet_through_torchvision(tmp_path: Path, monkeypatch) -> None:
     pytest.importorskip("cardio_perfusion_polar")
     import torch

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -240,12 +241,21 @@ def table1(cohort, config: dict) -> pd.DataFrame | None:
     return table_one(data, label, cont, cat)
 
 
+def given_weights(path: Path) -> str:
+    """pretrain.weights_file in words: the file, its whole sha256, and whether its name's hash checked it."""
+    from cardio.data.weights import name_hash, sha256_of
+
+    how = ("checked against the hash its name carries" if name_hash(path) else
+           "not checked: its name carries no hash, as a run's own checkpoints/ file does")
+    return f"the weights of `{path}` (sha256 {sha256_of(path)}, {how}) were fine-tuned."
+
+
 def pretraining_section(prepared: Pretrained | None, config: dict) -> Section:
     """The MIT-BIH pretraining results of the prepare stage, or why there are none."""
     if prepared is None or prepared.results is None:
         if prepared is not None:
             return Section("ecg_transfer: pretraining",
-                           f"No pretraining in this run: the weights of `{prepared.weights}` were fine-tuned.")
+                           f"No pretraining in this run: {given_weights(prepared.weights)}")
         if not EcgSettings.of(config).finetune.transfer:
             return Section("ecg_transfer: pretraining", "No pretraining in this run: no transfer model was asked "
                            "for (`ecg_transfer.finetune.transfer: false`).")

@@ -3,9 +3,10 @@
 
 h5py reads the file (the `radimagenet` extra; neither TensorFlow nor Keras is needed): Keras 2's HDF5 layout, a group
 per layer named in the root's `layer_names` attribute (or under `model_weights/` when the whole model was saved),
-holding its `weight_names`. keras.applications' DenseNet-121 names its layers conv1/conv, conv1/bn, then
-conv<stage>_block<i>_{0_bn,1_conv,1_bn,2_conv}, pool<stage>_{bn,conv} and bn; they map one to one onto torchvision's
-features.* (written by hand: torchvision has no Keras importer). Convolution kernels go from Keras' (h, w, in, out) to
+holding its `weight_names` (Keras 3's `model.save("x.h5")` writes the same layout). keras.applications' DenseNet-121
+names its layers conv1/conv, conv1/bn (Keras 3: conv1_conv, conv1_bn), then conv<stage>_block<i>_{0_bn,1_conv,1_bn,
+2_conv}, pool<stage>_{bn,conv} and bn; they map one to one onto torchvision's features.* (written by hand:
+torchvision has no Keras importer). Convolution kernels go from Keras' (h, w, in, out) to
 torch's (out, in, h, w). Keras' batch-norm epsilon is 1.001e-5 against torchvision's 1e-5: a relative difference of
 1e-3 in the variance term, kept as it is.
 """
@@ -27,7 +28,8 @@ _BN = {"gamma": "weight", "beta": "bias", "moving_mean": "running_mean", "moving
 
 def torch_module(layer: str) -> str | None:
     """The torchvision DenseNet-121 module of a keras.applications DenseNet-121 layer name (None: no weights)."""
-    fixed = {"conv1/conv": "features.conv0", "conv1/bn": "features.norm0", "bn": "features.norm5"}
+    fixed = {"conv1/conv": "features.conv0", "conv1/bn": "features.norm0", "bn": "features.norm5",
+             "conv1_conv": "features.conv0", "conv1_bn": "features.norm0"}  # Keras 2's names, then Keras 3's
     if layer in fixed:
         return fixed[layer]
     if m := _BLOCK.match(layer):

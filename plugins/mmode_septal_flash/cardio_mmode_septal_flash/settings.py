@@ -76,8 +76,8 @@ class Model(Settings):
     variants: tuple[str, ...] = setting(("full", "cropped"), "full M-mode and cropped (upper half in depth, first "
                                                              "half of the cycle)", choices=("full", "cropped"))
     weights: str | None = setting(None, "null: from scratch; imagenet (torchvision download); or a path to "
-                                        "DenseNet-121 weights (.pt/.pth state dict or .safetensors, e.g. RadImageNet "
-                                        "converted)")
+                                        "DenseNet-121 weights (.pt/.pth state dict, .safetensors, or RadImageNet's "
+                                        "Keras .h5) named <name>-<first 8 hex of its sha256>.<ext>")
     contrast: tuple[float, ...] = setting((0.5, 2.0), "online random contrast factor range (training only)", gt=0)
     val_augment: bool = setting(True, "validation records seen through every shifted line, as the paper (23 x 11 = "
                                       "253 samples); false: the unshifted line only")

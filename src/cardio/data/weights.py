@@ -3,15 +3,18 @@
 A user with internet gets the weights on the first run (torchvision downloads them into
 ``$TORCH_HOME/hub/checkpoints/``); every later run, and a machine without internet where the file was copied to
 that folder under its published name, reads them from the cache. torch checks a file's hash only while it downloads
-it, so a file copied or left in the cache would be loaded unchecked: `check_file` checks every starting-weights file
-(torchvision's, and a user's file named by a plugin's setting) against the hash its published name carries
-(torchvision's `resnet18-f37072fd.pth`: the first 8 or more hex digits of its sha256) or a pinned sha256, and refuses
-a mismatch in one line. What it returns (the file and its whole sha256) is what the report prints.
+it, so a file copied or left in the cache would be loaded unchecked: `verify_weights_file` checks every
+starting-weights file (torchvision's, a placed release, and a user's file named by a plugin's setting) against a pinned
+sha256 or the hash its name carries, and refuses a mismatch in one line. The convention, torchvision's and the
+releases': a weights file's name ends in `-<first 8 or more hex digits of its sha256>.<ext>` (`resnet18-f37072fd.pth`,
+`mitdb-resnet18-f8400e20.safetensors`). `check_file` adds the setting's name to the messages; what it returns (the file
+and its whole sha256) is what the report prints, and each check is a line of the run's log.
 """
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -20,10 +23,12 @@ from typing import Any
 
 from cardio.data import CardioError
 
-#: torch.hub's convention (its HASH_REGEX, with at least 8 digits): `<name>-<first hex digits of the sha256>.<ext>`.
-HASH_IN_NAME = re.compile(r"-([a-f0-9]{8,64})\.")
+#: torch.hub's convention (its HASH_REGEX, with at least 8 digits) at the name's end: `<name>-<sha256 prefix>.<ext>`.
+HASH_IN_NAME = re.compile(r"-([0-9a-f]{8,64})\.[A-Za-z0-9]+$")
+_SHA256 = re.compile(r"[0-9a-f]{8,64}")
 RELEASE_KEY = "cardio_release"  # the one safetensors header key of a release file's metadata
 _DIGESTS: dict[tuple[str, int, int], str] = {}  # (path, size, mtime_ns) -> sha256: a file is hashed once per process
+_LOGGED: set[tuple[str, str, tuple[str, ...]]] = set()
 
 
 @dataclass(frozen=True)
@@ -57,20 +62,39 @@ def name_hash(path: Path) -> str | None:
     return m.group(1) if m else None
 
 
-def check_file(path: str | Path, key: str, pinned: str | None = None) -> CheckedFile:
-    """`path` checked against `pinned` (a whole sha256), else the hash its name carries; a missing file, a file with
-    nothing to check against, or a mismatch is one CardioError line naming the file (and `key`, the setting)."""
+def verify_weights_file(path: str | Path, expected_sha256: str | None = None, key: str = "weights file") -> str:
+    """The whole sha256 of `path` after checking it against `expected_sha256` (a pinned sha256, or its first 8 or
+    more hex digits), else against the hash its name carries (`-<sha256 prefix>.<ext>`). A missing file, a file with
+    nothing to check against, or a mismatch is one CardioError line naming `key` (the setting), the file, and the
+    expected and found hashes."""
     p = Path(path).expanduser()
     if not p.is_file():
         raise CardioError(f"{key} {p}: file not found")
-    expected = (pinned or name_hash(p) or "").lower()
+    expected = (expected_sha256 or name_hash(p) or "").lower()
+    if expected_sha256 is not None and not _SHA256.fullmatch(expected):
+        raise CardioError(f"{key} {p}: the expected sha256 {expected_sha256!r} is not 8 to 64 hex digits")
     found = sha256_of(p)
     if not expected:
         raise CardioError(f"{key} {p}: no hash to check it against (its name carries none, as in torchvision's "
                           f"resnet18-f37072fd.pth, and no sha256 is pinned); its sha256 is {found}: if this is the "
                           f"file you mean, name it {p.stem}-{found[:8]}{p.suffix}")
     if not found.startswith(expected):
-        raise CardioError(f"{key} {p}: sha256 mismatch: expected {expected}{'' if pinned else '...'}, found {found}")
+        short = len(expected) < 64
+        raise CardioError(f"{key} {p}: sha256 mismatch: expected {expected}{'...' if short else ''}, found {found}")
+    return found
+
+
+def check_file(path: str | Path, key: str, pinned: str | None = None) -> CheckedFile:
+    """`path` checked by verify_weights_file against `pinned`, else the hash its name carries (errors name `key`,
+    the setting); the check is a line of the run's log."""
+    p = Path(path).expanduser()
+    found = verify_weights_file(p, pinned, key)
+    log = logging.getLogger("cardio.run")
+    files = tuple(h.baseFilename for h in log.handlers if isinstance(h, logging.FileHandler))
+    seen = (str(p), found, files)  # once per file in a run's run.log, not once per fold
+    if seen not in _LOGGED:
+        _LOGGED.add(seen)
+        log.info("starting weights (%s) checked: %s, sha256 %s", key.rstrip(":"), p, found)
     return CheckedFile(p, found)
 
 

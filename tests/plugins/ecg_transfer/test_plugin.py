@@ -1,6 +1,7 @@
 """Plugin ecg_transfer end to end: a study on a tiny config run in process, its run directory, the prepare stage."""
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,7 @@ from cardio_testing.harness import (
     headline,
     invoke,
     load_script,
+    named_by_hash,
     pooled,
     read_metrics,
     report_page_check,
@@ -160,7 +162,14 @@ def test_prepare_without_transfer_model_or_with_a_weights_file(cpu_context, tmp_
     weights = resnet.save_weights(resnet.build_resnet("resnet18", 5), tmp_path / "w.pt")
     prepared = plugin.cardio_prepare(config=_config(f"ecg_transfer.pretrain.weights_file={weights}"), ctx=ctx)
     assert prepared == Prepared({arch: pretrain.Pretrained(weights=weights)})  # nothing trained, nothing to report
-    assert "No pretraining in this run" in report.pretraining_section(prepared.by_arch[arch], _config()).text
+    text = report.pretraining_section(prepared.by_arch[arch], _config()).text
+    sha = hashlib.sha256(weights.read_bytes()).hexdigest()
+    assert text == (f"No pretraining in this run: the weights of `{weights}` (sha256 {sha}, not checked: its name "
+                    "carries no hash, as a run's own checkpoints/ file does) were fine-tuned.")
+    named = named_by_hash(weights)  # a release's or a user's file named by its hash: checked, and said so
+    prepared = plugin.cardio_prepare(config=_config(f"ecg_transfer.pretrain.weights_file={named}"), ctx=ctx)
+    assert f"(sha256 {sha}, checked against the hash its name carries)" in \
+        report.pretraining_section(prepared.by_arch[arch], _config()).text
     assert not list(ctx.checkpoint_dir.iterdir())
     with pytest.raises(CardioError, match="does not exist"):
         plugin.cardio_prepare(config=_config(f"ecg_transfer.pretrain.weights_file={tmp_path / 'missing.pt'}"), ctx=ctx)

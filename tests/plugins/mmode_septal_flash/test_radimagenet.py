@@ -94,3 +94,28 @@ def test_an_h5_that_is_not_a_keras_densenet121_is_one_line(tmp_path):
     (tmp_path / "text.h5").write_text("not hdf5")
     with pytest.raises(CardioError, match="text.h5: not Keras HDF5 weights"):
         densenet121_from_keras(tmp_path / "text.h5")
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # Keras' torch backend on numpy 2's __array__ (1,200 times)
+def test_a_densenet121_saved_by_keras_itself_gives_keras_features(tmp_path, monkeypatch, one_thread):
+    """The file written by the real library: keras.applications.DenseNet121 (Keras 3 on its torch backend: no
+    TensorFlow), random weights and batch-norm statistics, saved by Keras as HDF5 (`model.save("x.h5")`, the layout
+    RadImageNet's files have); the converted torchvision DenseNet-121 must compute Keras' own features."""
+    monkeypatch.setenv("KERAS_BACKEND", "torch")
+    keras = pytest.importorskip("keras", reason="the radimagenet-test extra (keras) is not installed")
+    keras.utils.set_random_seed(4)
+    model = keras.applications.DenseNet121(weights=None, include_top=False, input_shape=(64, 64, 3))
+    rng = np.random.default_rng(4)
+    for layer in model.layers:  # statistics that are not 0/1, so a swapped pair or a wrong layer would show
+        if isinstance(layer, keras.layers.BatchNormalization):
+            layer.moving_mean.assign(rng.uniform(-0.2, 0.2, layer.moving_mean.shape).astype("float32"))
+            layer.moving_variance.assign(rng.uniform(0.5, 2, layer.moving_variance.shape).astype("float32"))
+    path = tmp_path / "RadImageNet-DenseNet121_notop.h5"
+    model.save(str(path))
+    net = SeptalFlashNet(str(named_by_hash(path))).eval()
+    x = rng.uniform(0, 1, (2, 64, 64, 3)).astype("float32")  # Keras' channels-last input
+    expected = keras.ops.convert_to_numpy(model(x, training=False))  # (2, 2, 2, 1024): relu(bn(...)), notop's end
+    with torch.no_grad():
+        got = torch.relu(net.net.features(torch.from_numpy(x).permute(0, 3, 1, 2))).permute(0, 2, 3, 1).numpy()
+    assert got.shape == expected.shape
+    assert np.allclose(got, expected, rtol=1e-3, atol=1e-4), float(np.abs(got - expected).max())
