@@ -216,7 +216,7 @@ def test_cli_refuses_a_wrong_cached_file_in_one_line_and_reports_a_right_ones_sh
     import json
 
     from cardio.data.weights import sha256_of
-    from cardio.testing import checksums
+    from cardio_testing.harness import checksums
 
     wrong = _wrong_file_under_published_name(tmp_path, monkeypatch, "resnet18", "IMAGENET1K_V1")
     earlier = tmp_path / "runs" / "earlier"

@@ -14,7 +14,7 @@ import torchvision
 
 from cardio import CardioError
 from cardio.data.weights import check_file, name_hash, torchvision_model, verify_weights_file
-from cardio.testing import named_by_hash
+from cardio_testing.harness import named_by_hash
 
 
 def _weights(folder: Path, name: str = "r18.pth", seed: int = 1) -> tuple[dict, Path]:

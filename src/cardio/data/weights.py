@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from cardio.data import CardioError
+from cardio.data.cache import atomic_path, write_text_atomic
 
 #: torch.hub's convention (its HASH_REGEX, with at least 8 digits) at the name's end: `<name>-<sha256 prefix>.<ext>`.
 HASH_IN_NAME = re.compile(r"-([0-9a-f]{8,64})\.[A-Za-z0-9]+$")
@@ -167,8 +168,6 @@ def write_release(name: str, artefact: Artefact, dest: Path) -> CheckedFile:
     string under RELEASE_KEY; read it back with release_metadata), so the same build gives the same sha256."""
     from safetensors.torch import save_file
 
-    from cardio.data.cache import atomic_path, write_text_atomic
-
     dest.mkdir(parents=True, exist_ok=True)
     tensors = {k: v.detach().cpu().contiguous() for k, v in artefact.tensors.items()}
     with atomic_path(dest / f"{name}.safetensors") as tmp:
@@ -197,8 +196,6 @@ def place_release(path: str | Path, releases: dict[str, Release], cache_dir: Pat
     """A downloaded release file checked against the sha256 its plugin's repository records for that file name, then
     copied into `<cache_dir>/releases/`; an unknown name or a mismatch is one line, and nothing is copied."""
     import shutil
-
-    from cardio.data.cache import atomic_path
 
     p = Path(path).expanduser()
     known = {f: (sha, r) for r in releases.values() for f, sha in r.recorded.items()}
