@@ -145,3 +145,86 @@ def test_spect_paper_profile_recomputes_its_table1_as_its_row_says() -> None:
     adaptive = _spect_table1(default("spect_polar")).dropna(subset=["p_value"]).set_index("variable")
     assert adaptive.loc["ckd", "test"] == "Fisher exact" and round(adaptive.loc["ckd", "p_value"], 3) == 0.652
     assert adaptive["test"].notna().all()
+
+
+def test_mmode_sampling_points_are_the_papers_10th_and_20th_as_the_readme_states() -> None:
+    """Issue 56 item 6: the paper's 10th and 20th points (0-based 9 and 19), the 15th between them, in the default and
+    the paper profile alike; the README's fidelity notes name the constants."""
+    pytest.importorskip("cardio_mmode_septal_flash")
+    from cardio_mmode_septal_flash import geometry
+
+    assert geometry.TANGENT_POINTS == (9, 19) and geometry.CENTRE_POINT == 14
+    text = fidelity_text("mmode_septal_flash")
+    assert "`TANGENT_POINTS = (9, 19)`, `CENTRE_POINT = 14`" in text
+    assert "Until issue 56 both took 0-based 10, 20 and 15 (the 11th, 21st and 16th)" in text
+    off = 5  # the offline augmentation's lines span the 10th to the 20th point, as the paper's did
+    assert default("mmode_septal_flash")["mmode_septal_flash"]["mmode"]["offsets"] == off
+    assert (geometry.CENTRE_POINT - off, geometry.CENTRE_POINT + off) == geometry.TANGENT_POINTS
+
+
+def test_ecg_fine_tuning_rows_state_the_paper_profiles_values() -> None:
+    """Issue 56 item 1: the paper's 0.001 in profile=paper (it was 1e-4 without a row), and its batch size stated."""
+    pytest.importorskip("cardio_ecg_transfer")
+    ft, ft0 = paper("ecg_transfer")["ecg_transfer"]["finetune"], default("ecg_transfer")["ecg_transfer"]["finetune"]
+    lr = row("ecg_transfer", "ecg_transfer.finetune.lr")
+    assert ft["lr"] == ft0["lr"] == 0.001
+    assert lr["paper"].startswith("0.001 (") and lr["default"] == "0.001" and "sets the paper's 0.001" in lr["why"]
+    assert (ft["optimizer"], ft["weight_decay"], ft["scheduler"]) == ("adamw", 0.0001, "cosine")
+    assert "AdamW with weight decay 0.0001 and the core's cosine schedule" in lr["why"]
+    batch = row("ecg_transfer", "ecg_transfer.finetune.batch_size")
+    assert (ft["batch_size"], ft0["batch_size"]) == (64, 32)
+    assert batch["paper"].startswith("2000") and batch["default"] == "32"
+    assert "the paper profile sets 64" in batch["why"]
+
+
+def test_ecg_fold_sd_columns_are_said_not_to_be_the_papers() -> None:
+    """Issue 56 item 2: the README says what the report's note says (tests/test_paper_fidelity.py holds the note)."""
+    text = fidelity_text("ecg_transfer")
+    assert "are not comparable with them" in text and "a sampling SD of about 0.12" in text
+    assert "the paper prints ±0.011-0.018 and does not say what they measure" in text
+
+
+def test_echo_table2_interval_rows_state_the_paper_profiles_bootstrap() -> None:
+    """Issue 56 item 4: Table 2's intervals in profile=paper are the core's patient bootstrap of 10,000 resamples."""
+    pytest.importorskip("cardio_echo_cmr")
+    cfg, cfg0 = paper("echo_cmr"), default("echo_cmr")
+    assert cfg["stats"]["n_resamples"] == 10000 and cfg["echo_cmr"]["table2_interval"] == "bootstrap"
+    assert cfg0["echo_cmr"]["table2_interval"] == "headline"
+    resamples = row("echo_cmr", "stats.n_resamples")
+    assert resamples["paper"].startswith("10,000 bootstrap samples")
+    assert "the paper profile sets 10,000" in resamples["why"]
+    assert resamples["default"].startswith(f"{cfg0['stats']['n_resamples']:,}, patients resampled")
+    interval = row("echo_cmr", "echo_cmr.table2_interval")
+    assert interval["default"].startswith("headline") and "the paper profile sets `bootstrap`" in interval["why"]
+    assert "`stats.n_resamples` (10,000) resamples of patients" in interval["why"]
+
+
+def test_echo_rows_give_the_papers_cut_offs_and_credit_echonet_with_its_defaults() -> None:
+    """Issue 56 item 5: T1, T2 and ECV cut-offs are the paper's methods' (1060 ms, 58 ms, 33%), in the default and the
+    paper profile; r2plus1d_18, 32 frames and period 2 are EchoNet-Dynamic's, which the paper only cites."""
+    pytest.importorskip("cardio_echo_cmr")
+    cut_offs = {"t1_ms": 1060, "t2_ms": 58, "ecv_pct": 33}
+    assert paper("echo_cmr")["echo_cmr"]["thresholds"] == default("echo_cmr")["echo_cmr"]["thresholds"] == cut_offs
+    thresholds = row("echo_cmr", "echo_cmr.thresholds.t1_ms")
+    assert 'T1 "over 1060ms", T2 "over 58ms", ECV "above 33%" (methods)' in thresholds["paper"]
+    assert thresholds["default"] == ">= 1060 ms; T2 >= 58 ms, ECV >= 33% (`thresholds.t2_ms`, `thresholds.ecv_pct`)"
+    methods = (ROOT.parent / "shared" / "papers" / "echo_to_cmr_video_cnn.txt")
+    if methods.is_file():  # the paper's own words, where the papers are at hand
+        text = methods.read_text(encoding="utf-8")
+        assert "over 1060ms" in text and "over 58ms" in text and "above 33%" in text
+    echo = paper("echo_cmr")["echo_cmr"]
+    for key, value in (("echo_cmr.arch", "r2plus1d_18"), ("echo_cmr.clip.frames", "32"), ("echo_cmr.clip.period", "2")):
+        cells = row("echo_cmr", key)
+        assert "EchoNet-Dynamic" in cells["paper"] and value in cells["paper"], key
+    assert (echo["arch"], echo["clip"]["frames"], echo["clip"]["period"]) == ("r2plus1d_18", 32, 2)
+    assert row("echo_cmr", "echo_cmr.arch")["paper"].endswith("the paper names no architecture of its own")
+
+
+def test_perfusion_freeze_row_names_the_layers_the_paper_profile_keeps() -> None:
+    """Issue 56 item 8: the row names the frozen layers; tests/plugins/perfusion_polar/test_training.py fine-tunes
+    and checks that their weights and BatchNorm statistics do not change."""
+    pytest.importorskip("cardio_perfusion_polar")
+    frozen = paper("perfusion_polar")["perfusion_polar"]["freeze"]
+    cells = row("perfusion_polar", "perfusion_polar.freeze")
+    assert f"`[{', '.join(frozen)}]`" in cells["why"] and "layer3, layer4 and the head are tuned" in cells["why"]
+    assert default("perfusion_polar")["perfusion_polar"]["freeze"] == [] and cells["default"].startswith("[]")
