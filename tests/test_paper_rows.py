@@ -182,6 +182,17 @@ def test_ecg_fold_sd_columns_are_said_not_to_be_the_papers() -> None:
     text = fidelity_text("ecg_transfer")
     assert "are not comparable with them" in text and "a sampling SD of about 0.12" in text
     assert "the paper prints ±0.011-0.018 and does not say what they measure" in text
+    pytest.importorskip("cardio_ecg_transfer")
+    from cardio import Predictions
+    from cardio_ecg_transfer.report import table2
+
+    n = 30
+    y = (np.arange(n) % 3 > 0).astype(float)
+    pred = Predictions.from_arrays([f"r{i}" for i in range(n)], [f"p{i}" for i in range(n)], y, np.linspace(0, 1, n),
+                                   model="m", task="responder", fold=np.arange(n) % 3)
+    columns = list(table2(pred, [], []).columns)  # the table itself says it, whatever text stands beside it
+    assert [c for c in columns if "folds" in c] == [f"{m} (folds, not the paper's ±)"
+                                                    for m in ("accuracy", "sensitivity", "specificity")]
 
 
 def test_echo_table2_interval_rows_state_the_paper_profiles_bootstrap() -> None:
