@@ -33,4 +33,4 @@ def test_the_note_names_every_test_and_a_wrong_set_is_refused():
     t = table_one(_spect_ckd(), "responder", ["age"], ["ckd"])
     assert note_on_tests(t) == "P-values: Kruskal–Wallis (age); Fisher exact (ckd)."
     with pytest.raises(StatsError, match="Table 1 tests must be one of"):
-        table_one(_spect_ckd(), "responder", ["age"], ["ckd"], tests="paper")
+        table_one(_spect_ckd(), "responder", ["age"], ["ckd"], tests="paper")  # type: ignore[arg-type]  # an untyped caller

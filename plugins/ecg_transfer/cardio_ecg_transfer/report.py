@@ -25,6 +25,8 @@ from cardio_stats import (
 )
 
 GROUPS = {"guideline": "guideline rule", "svm": "clinical covariates", "random_forest": "clinical covariates"}
+# the fold columns' heading says, in the table itself, that their ± is not the paper's (issue 56)
+FOLDS = "(folds, not the paper's ±)"
 
 
 def _fold_mean_sd(g: pd.DataFrame, metric: str) -> str:
@@ -46,7 +48,7 @@ def _fold_mean_sd(g: pd.DataFrame, metric: str) -> str:
 
 
 def fold_sd_note(predictions: Predictions) -> str:
-    """Why the (folds) SDs cannot be set beside the paper's ± figures: the SD a proportion has over folds this size."""
+    """Why the fold SDs cannot be set beside the paper's ± figures: the SD a proportion has over folds this size."""
     table = predictions.table
     labelled = table[(table["kind"] == "binary") & table["y_true"].notna()]
     per_fold = labelled.drop_duplicates(["fold", "patient_id"]).groupby("fold").size()
@@ -55,7 +57,7 @@ def fold_sd_note(predictions: Predictions) -> str:
     n = float(per_fold.mean())
     sd = float(np.sqrt(0.7 * 0.3 / n))
     paper = float(np.sqrt(0.7 * 0.3 / (71 / 5)))
-    return (f"**The (folds) SDs are not comparable with the paper's ± figures (0.011-0.018).** A fold here holds about "
+    return (f"**The fold SDs are not comparable with the paper's ± figures (0.011-0.018).** A fold here holds about "
             f"{n:.0f} patients, and a proportion near 0.7 measured on {n:.0f} patients varies from fold to fold with "
             f"an SD of about {sd:.2f} from sampling alone (√(0.7 × 0.3 / {n:.0f})); the paper's 71 patients in 5 folds "
             f"give about {paper:.2f}. Its ±0.011-0.018 are far below what an SD over its folds could be, and the paper "
@@ -97,7 +99,7 @@ def table2(predictions: Predictions, estimates: list[dict], tests: list[dict], r
         for metric in ("accuracy", "sensitivity", "specificity"):
             row[metric] = format_ci(_one(estimates, metric=metric, **keys))
         for metric in ("accuracy", "sensitivity", "specificity"):
-            row[f"{metric} (folds)"] = _fold_mean_sd(g, metric)
+            row[f"{metric} {FOLDS}"] = _fold_mean_sd(g, metric)
         rows.append(row)
     task = table["task"].iloc[0] if len(table) else None
     return _comparisons(pd.DataFrame(rows), pick(tests, task=task, repeat=repeat), reference)
@@ -366,7 +368,8 @@ def evaluate_sections(predictions: Predictions, cohort, prepared: Prepared, conf
             f"estimates and paired tests, laid out as the paper's table ({int(level * 100)}% CIs; AUC: "
             f"{auc_text}; proportions: Wilson, or a patient bootstrap "
             "where a patient has several ECGs, one fold's scores pooled: they ignore training variability); the "
-            "(folds) columns are mean ± SD over folds, in the paper's layout, computed here from the out-of-fold "
+            f"{FOLDS} columns are mean ± SD over folds, where the paper's layout has its ± figures, computed here "
+            "from the out-of-fold "
             "predictions. " + fold_sd_note(predictions)
             + comparison_text(reference, [str(m) for m in t2["model"]], _test_method(tests, reference)))
     tables = {"Table 2": t2}

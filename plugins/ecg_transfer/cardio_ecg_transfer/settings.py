@@ -290,7 +290,7 @@ class Report(Settings):
     table1_tests: str = setting("adaptive", "Table 1's p-values: adaptive (Welch t, or Kruskal-Wallis for a skewed "
                                             "variable; chi-square, or Fisher for a small 2x2) | paper (Student t and "
                                             "the uncorrected chi-square for every variable: the paper states no test; "
-                                            "these come within 0.01 of each of its printed p)",
+                                            "these come within 0.011 of each of its printed p)",
                                 choices=("adaptive", "paper"))
 
 

@@ -26,6 +26,7 @@ class PolarResNet(nn.Module):
         super().__init__()
         from cardio.data.weights import torchvision_model
 
+        self.frozen: tuple[str, ...] = ()  # name prefixes of the layers freeze() fixed
         if arch not in ARCHS:
             raise CardioError(f"perfusion_polar.arch must be one of {list(ARCHS)}, got {arch!r}")
         # Real ImageNet weights for users with internet (torchvision downloads them into torch's hub cache once).
@@ -47,9 +48,19 @@ class PolarResNet(nn.Module):
         self.net.fc = nn.Linear(self.net.fc.in_features, n_outputs)
 
     def freeze(self, prefixes: list[str]) -> None:
-        """Keep the backbone parameters whose names start with one of `prefixes` fixed."""
+        """Keep the backbone layers whose names start with one of `prefixes` fixed: their parameters, and their
+        BatchNorm statistics, which training mode would otherwise still move toward the new data."""
+        self.frozen = tuple(prefixes)
         for name, p in self.net.named_parameters():
-            p.requires_grad = not any(name.startswith(pref) for pref in prefixes)
+            p.requires_grad = not name.startswith(self.frozen)
+        self.train(self.training)
+
+    def train(self, mode: bool = True) -> PolarResNet:
+        super().train(mode)
+        for name, m in self.net.named_modules():
+            if mode and isinstance(m, nn.modules.batchnorm._BatchNorm) and name.startswith(self.frozen):
+                m.eval()
+        return self
 
 
 def load_backbone(net: nn.Module, path: str, arch: str) -> None:

@@ -156,6 +156,16 @@ class InSampleResult:
     scores: dict[str, np.ndarray]
 
 
+def table_one(df: pd.DataFrame, outcome: str, clinical: list[str], categorical: list[str],
+              a: Analysis) -> pd.DataFrame:
+    """Table 1 by responder status (clinical variables, PSD and PBW), each p named by its test: the paper's (Student t,
+    Yates' chi-square) with `table1_tests: paper`, else the statistics service's adaptive ones."""
+    continuous = [c for c in clinical + list(CONVENTIONAL) if c not in categorical]
+    tests: stats.Table1Tests = "student-chi2" if a.table1_tests == "paper" else "adaptive"
+    return stats.table_one(df, outcome, continuous, [c for c in categorical if c in clinical], equal_var=a.student_t,
+                           tests=tests)
+
+
 def paper_analysis(df: pd.DataFrame, outcome: str, clinical: list[str], categorical: list[str],
                    ae_cols: list[str], a: Analysis, save_figure: Callable[[Figure, str], Path],
                    level: float = 0.95) -> InSampleResult:
@@ -169,9 +179,7 @@ def paper_analysis(df: pd.DataFrame, outcome: str, clinical: list[str], categori
     fitted = fit_response_models(df, outcome, clinical, ae_cols, p_enter=a.p_enter, p_ae=a.p_significant,
                                  max_ae=a.max_ae_features, method=a.logistic)
     y = df[outcome].to_numpy()
-    continuous = [c for c in clinical + list(CONVENTIONAL) if c not in categorical]
-    table1 = stats.table_one(df, outcome, continuous, [c for c in categorical if c in clinical],
-                             equal_var=a.student_t, tests="student-chi2" if a.table1_tests == "paper" else "adaptive")
+    table1 = table_one(df, outcome, clinical, categorical, a)
     screen = _univariate_table(fitted, df, a.multitest)
     p = _p_column(fitted.screen)
     sig_ae = [c for c in ae_cols if p[c] < a.p_significant]

@@ -21,6 +21,14 @@ from cardio_spect_polar.pipeline import PhaseAEModel, fold_selection_table
 from cardio_spect_polar.settings import SpectSettings, Synthetic
 from cardio_stats.figures import colour
 
+# Issue 56: the phase analysis follows ECTb's published method but was never compared with ECTb's output
+NOT_ECTB = ("\n\n**PSD and PBW are this implementation's, not the Emory tools'.** The phase analysis follows the "
+            "published method of the Emory Cardiac Toolbox the paper used (Chen et al. 2005), but has never been run "
+            "beside it on the same scans, and programs implementing that method differ (normal PSD 5.3-11.5° across "
+            "four of them: Nakajima et al. 2017). These PSD and PBW may not equal ECTb's, and the 43° (PSD) and 135° "
+            "(PBW) cut-offs set on ECTb's values may not carry over: the models here use PSD and PBW as continuous "
+            "variables, never at those cut-offs (plugin README, \"Phase analysis and the Emory tools\").")
+
 
 def evaluate_sections(predictions: Predictions, cohort: Cohort, features: Features, config: dict,
                       model_facts: dict[str, dict], save_figure: Callable[..., Path] | None = None) -> list[Section]:
@@ -59,6 +67,7 @@ def evaluate_sections(predictions: Predictions, cohort: Cohort, features: Featur
         "the in-sample LR test and ORs: response regressed on the held-out scores' log-odds (per SD), per CV "
         f"repeat, with {level:.0%} Wald intervals. Every number in this section is valid under selection.")
     text += _reference_text(reference)
+    text += NOT_ECTB
     text += _cohort_text(features, labelled)
     text += _orientation_text(features.table)
     excluded = list(features.stage.esv_excluded)

@@ -60,7 +60,7 @@ if TYPE_CHECKING:  # what type checkers and readers see; at run time each name l
     from cardio_stats.roc import auc, delong_ci, delong_test, delong_unpaired_test, roc_curve_band
     from cardio_stats.stacking import Stacker, fit_stacker
     from cardio_stats.subgroups import SubgroupSkipped, by_subgroup
-    from cardio_stats.table1 import note_on_tests, table_one
+    from cardio_stats.table1 import Table1Tests, note_on_tests, table_one
     from cardio_stats.thresholds import (
         binary_metrics,
         choose_threshold,
@@ -96,7 +96,7 @@ _SUBMODULE = {name: module for module, names in {
     "roc": ("auc", "delong_ci", "delong_test", "delong_unpaired_test", "roc_curve_band"),
     "stacking": ("Stacker", "fit_stacker"),
     "subgroups": ("SubgroupSkipped", "by_subgroup"),
-    "table1": ("table_one", "note_on_tests"),
+    "table1": ("table_one", "note_on_tests", "Table1Tests"),
     "thresholds": ("binary_metrics", "choose_threshold", "threshold_for_sensitivity", "wilson_ci",
                    "youden_threshold"),
 }.items() for name in names}
@@ -109,7 +109,7 @@ __all__ = [
     "format_ci", "format_difference", "format_interval", "format_p", "calibration", "decision_curve", "adjust_pvalues",
     "threshold_for_sensitivity", "binary_metrics", "wilson_ci",
     "univariate_screen", "LogisticModel", "fit_logistic", "select_and_fit", "likelihood_ratio_test",
-    "correlation_matrix", "table_one", "note_on_tests", "agreement", "by_subgroup", "SubgroupSkipped",
+    "correlation_matrix", "table_one", "note_on_tests", "Table1Tests", "agreement", "by_subgroup", "SubgroupSkipped",
     "summarize_folds",
     "plot_roc", "plot_calibration", "plot_confusion", "plot_decision_curve", "plot_bland_altman", "plot_forest",
     "forest_figures",

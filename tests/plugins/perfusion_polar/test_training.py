@@ -78,6 +78,31 @@ def test_two_step_training_and_predictions(ctx, tmp_path, one_thread):
     np.testing.assert_allclose(seg["y_true"], labels.loc[seg["record_id"]].to_numpy())
 
 
+def test_the_paper_profiles_fine_tune_leaves_the_earlier_layers_as_they_started(ctx, tmp_path, one_thread):
+    """Issue 56 item 8: profile=paper tunes the later layers only. Through both steps of a fine-tune from a pretrained
+    file, the frozen stem, layer1 and layer2 keep the file's tensors, BatchNorm statistics included (training mode
+    moved those before); layer3, layer4 and the heads move."""
+    import torchvision
+
+    from cardio.testing import named_by_hash
+
+    frozen = plugin_config("perfusion_polar", ["profile=paper"])["perfusion_polar"]["freeze"]
+    assert frozen == ["conv1", "bn1", "layer1", "layer2"]
+    torch.manual_seed(3)
+    start = torchvision.models.resnet18(weights=None).state_dict()  # stands in for the ImageNet ResNet
+    torch.save(start, tmp_path / "r18.pth")
+    pth = named_by_hash(tmp_path / "r18.pth")
+    feats = _features(ctx, 40)
+    model = _train(feats, np.arange(30), {**CFG, "freeze": frozen, "weights": str(pth)}, ctx)
+    for step in (model.step1, model.step2):
+        state = step.net.state_dict()
+        kept = [n for n in state if n.split(".")[0] in frozen]
+        assert kept and all(torch.equal(state[n], start[n]) for n in kept), \
+            [n for n in kept if not torch.equal(state[n], start[n])][:3]
+        later = [n for n in state if n.startswith(("layer3.", "layer4.")) and n.endswith(("weight", "running_mean"))]
+        assert all(not torch.equal(state[n], start[n]) for n in later)
+
+
 def test_separate_input_models_see_one_map(ctx, one_thread):
     maps = np.random.default_rng(0).random((4, 3, 8, 8)).astype(np.float32)
     rest = training.channel_input(maps, "rest")

@@ -113,6 +113,8 @@ def test_cardio_run_end_to_end(tmp_path):
     # the in-sample replication is the add-on spect_polar_in_sample's section, beside the plugin's cross-validated one
     assert "the paper's analysis (in-sample, explanatory)" in report
     assert "SPECT phase autoencoder: cross-validated (out-of-fold)" in report
+    assert "**PSD and PBW are this implementation's, not the Emory tools'.**" in report  # issue 56 item 7
+    assert "43° (PSD) and 135° (PBW) cut-offs" in report and "may not carry over" in report
     assert "| model | in_sample_auc | out_of_fold_auc | optimism |" in report
     # each fold's chosen variables reach the report as model facts (cardio_describe_model), not prediction columns
     facts = json.loads((out / "tasks" / "fit-fold0" / "model.json").read_text())
