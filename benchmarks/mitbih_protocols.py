@@ -10,12 +10,13 @@ The two protocols are not comparable and the table says which is which:
                  higher and say little about a new patient. This run splits the beats of the DS1 records only (DS2
                  stays the untouched test set); the published rows used every record.
 
-Published rows (percent): inter-patient as docs/benchmarks/ecg_transfer.md and benchmarks/aami_interpatient.py cite
-them (de Chazal et al. 2004, IEEE TBME 51:1196-1206; Mondejar-Guerra et al. 2019, BSPC 47:41-48; the table numbers
-are not given there and the papers are not in ../shared/papers, so none is claimed here); intra-patient as the
-ECG paper cites them (He et al., ../shared/papers/ecg_transfer_learning_crt.txt, section 4 "Discussion"):
-Hua et al. 2020 [40], a 1-D CNN, accuracy 97.45%; Huang et al. 2019 [24], STFT spectrograms into a 2-D CNN,
-99.00% (against 90.93% for a 1-D CNN on the same beats). Those two classified five beat types, not the AAMI classes.
+Published rows (percent), each figure keyed to the source it was read from (printed under the table): inter-patient
+as benchmarks/aami_interpatient.PUBLISHED holds them (de Chazal et al. 2004, IEEE TBME 51:1196-1206; Mondejar-Guerra
+et al. 2019, BSPC 47:41-48; the papers are not in ../shared/papers, so no table or page is claimed, and a figure no
+source read here states is printed "–"); intra-patient as the ECG paper cites them (He et al.,
+../shared/papers/ecg_transfer_learning_crt.txt, section 4 "Discussion"): Hua et al. 2020 [40], a 1-D CNN, accuracy
+97.45%; Huang et al. 2019 [24], STFT spectrograms into a 2-D CNN, 99.00% (against 90.93% for a 1-D CNN on the same
+beats). Those two classified five beat types, not the AAMI classes.
 
 The paper profile's DS2 look (`--look`) is made once: it runs benchmarks/aami_interpatient.ds2_look (which ledgers it
 before anything is printed) with the paper profile's pretraining unchanged (no --set), on 3 seeds, and is refused when
@@ -48,11 +49,18 @@ from cardio_testing.harness import context, load_script, plugin_config
 REPO = Path(__file__).resolve().parents[1]
 AAMI = load_script(REPO / "benchmarks" / "aami_interpatient.py")  # the inter-patient protocol and its ledger
 
-#: Intra-patient figures the ECG paper cites (section 4), accuracy in percent.
-PUBLISHED_INTRA = {
-    "Hua et al. 2020 [40], 1-D CNN (cited by He et al., section 4)": {"accuracy": 97.45},
-    "Huang et al. 2019 [24], STFT spectrogram 2-D CNN (cited by He et al., section 4)": {"accuracy": 99.00},
-    "Huang et al. 2019 [24], 1-D CNN, same beats (cited by He et al., section 4)": {"accuracy": 90.93},
+#: Intra-patient figures the ECG paper cites (section 4), accuracy in percent, with their source key (SOURCES_INTRA).
+PUBLISHED_INTRA: dict[str, dict[str, tuple[float, str]]] = {
+    "Hua et al. 2020 [40], 1-D CNN (cited by He et al., section 4)": {"accuracy": (97.45, "c")},
+    "Huang et al. 2019 [24], STFT spectrogram 2-D CNN (cited by He et al., section 4)": {"accuracy": (99.00, "d")},
+    "Huang et al. 2019 [24], 1-D CNN, same beats (cited by He et al., section 4)": {"accuracy": (90.93, "d")},
+}
+SOURCES_INTRA = {
+    "c": "He et al. 2023 (../shared/papers/ecg_transfer_learning_crt.txt), section 4 'Discussion', on its ref. [40] "
+         "(Hua et al., Multimedia Systems 2020; 28:1387-1399): 'a classification accuracy of 0.9745' on five beat "
+         "types (normal, LBBB, RBBB, ventricular ectopic, paced), beats of all records",
+    "d": "He et al. 2023, section 4 'Discussion', on its ref. [24] (Huang et al., IEEE Access 2019; 7:92871-92880): "
+         "STFT spectrograms into a 2-D CNN 99.00%, a 1-D CNN 90.93%",
 }
 COLUMNS = ("accuracy", "macro F1", "S Se", "S +P", "V Se", "V +P")
 #: What --smoke runs: six DS1 records, a few beats, one epoch (not a result).
@@ -106,13 +114,24 @@ def ledgered_looks() -> list[tuple[str, dict]]:
     return out
 
 
+def _cell(x: float | tuple[float, str] | None) -> str:
+    """A figure in percent; a published one carries the key of its source, "[a]"; "–" where not reported."""
+    if x is None:
+        return "–"
+    return f"{x[0]:.2f} [{x[1]}]" if isinstance(x, tuple) else f"{x:.2f}"
+
+
 def print_table(rows: list[tuple[str, str, dict]]) -> None:
-    """protocol | source | the six columns (percent; - where not reported)."""
+    """protocol | source | the six columns, then the source of every keyed published figure."""
     print(f"\n| protocol | source | {' | '.join(COLUMNS)} |")
     print("|---|---|" + "---|" * len(COLUMNS))
+    keys = set()
     for protocol, source, v in rows:
-        cells = " | ".join("–" if v.get(c) is None else f"{v[c]:.2f}" for c in COLUMNS)
-        print(f"| {protocol} | {source} | {cells} |")
+        print(f"| {protocol} | {source} | {' | '.join(_cell(v.get(c)) for c in COLUMNS)} |")
+        keys |= {x[1] for x in v.values() if isinstance(x, tuple)}
+    for key, text in {**AAMI.PUBLISHED_SOURCES, **SOURCES_INTRA}.items():
+        if key in keys:
+            print(f"\n[{key}] {text}")
 
 
 def project(config: dict, ctx, steps: int) -> dict:

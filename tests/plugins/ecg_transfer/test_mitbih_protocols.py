@@ -22,14 +22,18 @@ def test_the_smoke_table_has_both_protocols_labelled_beside_the_published_rows(t
         pytest.skip("MIT-BIH is not in $CARDIO_DATA/mitdb")
     monkeypatch.setenv("CARDIO_CACHE", str(tmp_path / "cache"))
     assert bench.main(["--smoke", "--out", str(tmp_path / "out")]) == 0
-    table = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| ")]
+    out = capsys.readouterr().out
+    table = [line for line in out.splitlines() if line.startswith("| ")]
     rows = {tuple(c.strip() for c in line.strip("|").split("|")[:2]): line for line in table[1:]}
-    assert ("inter-patient", "published: de Chazal et al. 2004 (IEEE TBME 51:1196), LD, RR + morphology") in rows
-    assert "| 75.90 | 38.50 | 77.70 | 81.90 |" in rows[("inter-patient", "published: de Chazal et al. 2004 (IEEE "
-                                                          "TBME 51:1196), LD, RR + morphology")]
+    chazal = ("inter-patient", "published: de Chazal et al. 2004 (IEEE TBME 51(7):1196-1206), LD, RR + morphology")
+    assert rows[chazal].endswith("| 86.20 [b] | – | 75.90 [a] | 38.50 [a] | 77.70 [a] | 81.90 [a] |")
+    mondejar = ("inter-patient", "published: Mondejar-Guerra et al. 2019 (BSPC 47:41-48), SVM ensemble")
+    assert rows[mondejar].endswith("| 94.50 [b] | – | 78.00 [a] | 49.50 [a] | 94.70 [a] | – |")  # V +P: no source
+    for key in "abcd":  # every keyed figure's source is printed under the table
+        assert f"\n[{key}] " in out
     intra = {k[1]: v for k, v in rows.items() if k[0] == "intra-patient"}
-    assert "| 97.45 |" in intra["published: Hua et al. 2020 [40], 1-D CNN (cited by He et al., section 4)"]
-    assert "| 99.00 |" in intra["published: Huang et al. 2019 [24], STFT spectrogram 2-D CNN (cited by He et al., "
+    assert "| 97.45 [c] |" in intra["published: Hua et al. 2020 [40], 1-D CNN (cited by He et al., section 4)"]
+    assert "| 99.00 [d] |" in intra["published: Huang et al. 2019 [24], STFT spectrogram 2-D CNN (cited by He et al., "
                                "section 4)"]
     ours = [k for k in rows if k[1].startswith("this run")]
     assert [k[0] for k in ours] == ["inter-patient", "intra-patient"]
