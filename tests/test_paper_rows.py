@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from cardio.testing import plugin_config
+from cardio_testing.harness import plugin_config
 
 ROOT = Path(__file__).resolve().parents[1]
 

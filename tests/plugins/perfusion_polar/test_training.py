@@ -84,7 +84,7 @@ def test_the_paper_profiles_fine_tune_leaves_the_earlier_layers_as_they_started(
     moved those before); layer3, layer4 and the heads move."""
     import torchvision
 
-    from cardio.testing import named_by_hash
+    from cardio_testing.harness import named_by_hash
 
     frozen = plugin_config("perfusion_polar", ["profile=paper"])["perfusion_polar"]["freeze"]
     assert frozen == ["conv1", "bn1", "layer1", "layer2"]
