@@ -1,4 +1,6 @@
 """cardio.report.explain: Grad-CAM and Grad-CAM++ on image and video models, frozen layers included."""
+import sys
+
 import numpy as np
 import pytest
 import torch
@@ -89,3 +91,16 @@ def test_raw_maps_keep_the_layer_resolution_and_scale():
                               torch.nn.Flatten(), torch.nn.Linear(8, 2))
     maps, raw = grad_cam(sig, sig[1], torch.randn(3, 2, 101), raw=True)
     assert maps.shape == (3, 101) and raw.shape == (3, 25)
+
+
+def test_without_the_explain_extra_grad_cam_is_one_line_naming_the_install(monkeypatch):
+    """pytorch-grad-cam is the kernel's explain extra, not a hard dependency: without it, a map asked for is one
+    CardioError naming the install line (None in sys.modules is how Python marks a module absent)."""
+    from cardio import CardioError
+
+    for name in [n for n in list(sys.modules) if n.startswith("pytorch_grad_cam")]:
+        monkeypatch.delitem(sys.modules, name)
+    monkeypatch.setitem(sys.modules, "pytorch_grad_cam", None)
+    net = torchvision.models.resnet18(num_classes=1).eval()
+    with pytest.raises(CardioError, match=r"-m pip install 'cardio-crt\[explain\]'"):
+        grad_cam(net, net.layer2, torch.randn(1, 3, 32, 32), target=0)

@@ -12,6 +12,9 @@ import numpy as np
 import torch
 from torch import nn
 
+from cardio import pip_install
+from cardio.data import CardioError
+
 
 class _AsImage(nn.Module):
     """A 1-D model seen as a 2-D one: (N, C, 1, L) in, the model gets (N, C, L).
@@ -57,8 +60,12 @@ def grad_cam(model: nn.Module, layer: nn.Module, x: torch.Tensor, target: int | 
     ReLU(sum_k w_k A_k) in the activations' units, so that map strength can be compared between
     samples and classes (a normalized map always peaks at 1).
     """
-    from pytorch_grad_cam import GradCAM, GradCAMPlusPlus  # optional dependency: `pip install grad-cam`
-    from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
+    try:  # the kernel's explain extra, which the plugins that explain with it require
+        from pytorch_grad_cam import GradCAM, GradCAMPlusPlus
+        from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
+    except ImportError:
+        raise CardioError("Grad-CAM maps need pytorch-grad-cam, which is not installed: "
+                          f"{pip_install(repr('cardio-crt[explain]'))}") from None
 
     if x.ndim not in (3, 4, 5):
         raise ValueError(f"grad_cam expects (N, C, L), (N, C, H, W) or (N, C, T, H, W) input, "
