@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from cardio import pip_install
 from cardio.data import CardioError
 
 #: kind -> (suffix to give it, test of the first 264 bytes)
@@ -51,8 +52,12 @@ def read_dicom(path: str | Path, **kw: object):
     delimiter", which would otherwise leak to the screen and leave a dataset without its pixel data), or unreadable."""
     import warnings
 
-    import pydicom
-    from pydicom.errors import InvalidDicomError
+    try:  # a dependency of the plugins and services that read DICOM (the kernel's dicom extra), not of the kernel
+        import pydicom
+        from pydicom.errors import InvalidDicomError
+    except ImportError:
+        raise CardioError(f"{path}: reading DICOM needs pydicom, which is not installed: "
+                          f"{pip_install(repr('cardio-crt[dicom]'))}") from None
 
     size = Path(path).stat().st_size
     cut = (f"{path}: truncated DICOM file: its {size:,} bytes end inside an element (the transfer or the copy was "
