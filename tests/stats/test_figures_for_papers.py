@@ -306,6 +306,21 @@ def test_roc_band_resamples_patients_when_given_their_ids():
     assert legend is not None and any("patients resampled" in t.get_text() for t in legend.get_texts())
 
 
+def test_roc_band_of_one_record_per_patient_is_the_record_band():
+    """The pair's neutral control, at the same settings (160 records, 200 resamples, seed 0): where every patient has
+    one record, resampling patients is resampling records, so the band is the record band, not wider."""
+    from cardio_stats import roc_curve_band
+
+    y, score, pid = _patients_with_copies(n=160, copies=1)
+    records = roc_curve_band(y, score, n_resamples=200, seed=0)
+    patients = roc_curve_band(y, score, n_resamples=200, seed=0, groups=pid)
+    np.testing.assert_array_equal(patients["lo"], records["lo"])
+    np.testing.assert_array_equal(patients["hi"], records["hi"])
+    (band,) = _bands(plot_roc({"cnn": (y, score)}, n_resamples=200, seed=0, groups={"cnn": pid}).axes[0])
+    (plain,) = _bands(plot_roc({"cnn": (y, score)}, n_resamples=200, seed=0).axes[0])
+    assert _band_area(band) == pytest.approx(_band_area(plain), rel=1e-12)
+
+
 def test_performance_roc_band_is_clustered_by_patient(tmp_path, monkeypatch):
     y, score, pid = _patients_with_copies()
     records = [f"r{i}" for i in range(y.size)]
