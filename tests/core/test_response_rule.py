@@ -49,14 +49,15 @@ def test_each_kind_of_contradiction_is_one_line_naming_its_rows(tmp_path):
         "pt-two,0,,,30,,",                            # line 3: 30% given, labelled non-responder
         "pt-three,1,200,100,20,,",                    # line 4: the volumes give 50%, not 20%
         "pt-four,1,200,100,,2020-01-10,2020-02-10",   # line 5: follow-up after 1 month
-        "pt-five,0,200,190,,2020-01-10,2020-07-10"])  # line 6: agrees with the rule, 6 months
+        "pt-five,0,200,190,,2020-01-10,2020-07-10",   # line 6: agrees with the rule, 6 months
+        "pt-six,0,200,180,40,,"])                     # line 7: 40% given, 10% by the volumes: named once
     assert set(found) == {"responder", "lvesv_reduction_pct", "followup_date"}
     assert found["responder"] == (
-        "cohort.csv: column 'responder': 2 of 5 row(s) contradict the papers' rule (LVESV reduction >= 15% at 6 ± 1 "
+        "cohort.csv: column 'responder': 2 of 4 row(s) contradict the papers' rule (LVESV reduction >= 15% at 6 ± 1 "
         "months): line 2 (1 at 5.0%), line 3 (0 at 30.0%)")
     assert found["lvesv_reduction_pct"].endswith(
-        "1 of 1 row(s) differ by more than 0.5 points from the reduction their lvesv and lvesv_followup give: line 4 "
-        "(20% where 200 -> 100 ml give 50.0%)")
+        "2 of 2 row(s) differ by more than 0.5 points from the reduction their lvesv and lvesv_followup give: line 4 "
+        "(20% where 200 -> 100 ml give 50.0%), line 7 (40% where 200 -> 180 ml give 10.0%)")
     assert found["followup_date"].endswith(
         "1 of 2 row(s) date the follow-up echo outside the rule's 6 ± 1 months (153 to 213 days) after crt_date: "
         "line 5 (31 days (1.0 months))")

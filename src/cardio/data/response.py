@@ -102,8 +102,8 @@ class VolumetricResponse(Settings):
                 self.text, checked, label, by_volumes, dated, label, derived)
 
     def _reduction(self, table: pd.DataFrame, problems: Problems) -> tuple[pd.Series | None, int]:
-        """The reduction (%): given, else from the volumes; a given one the volumes contradict is a problem. And how
-        many given reductions the volumes were compared with."""
+        """The reduction (%) the label is judged by: given, else from the volumes; a given one the volumes contradict
+        is a problem (and judges nothing). And how many given reductions the volumes were compared with."""
         given = table[self.reduction] if self.reduction in table.columns else None
         if self.baseline not in table.columns or self.followup not in table.columns:
             return given, 0
@@ -113,7 +113,8 @@ class VolumetricResponse(Settings):
             table[self.reduction] = computed
             return computed, 0
         both = given.notna() & computed.notna()
-        off = np.flatnonzero((both & ((given - computed).abs() > self.rounding_pct)).to_numpy())
+        disagree = both & ((given - computed).abs() > self.rounding_pct)
+        off = np.flatnonzero(disagree.to_numpy())
         if off.size:
             problems.add(f"{_rows(off, int(both.sum()))} differ by more than {self.rounding_pct:g} points from the "
                          f"reduction their {self.baseline} and {self.followup} give: "
@@ -121,7 +122,7 @@ class VolumetricResponse(Settings):
                                                   f"ml give {computed.iloc[i]:.1f}%"), None, self.reduction)
         filled = given.where(given.notna(), computed)
         table[self.reduction] = filled
-        return filled, int(both.sum())
+        return filled.mask(disagree), int(both.sum())  # a row named for its reduction is not judged by it again
 
     def _window(self, table: pd.DataFrame, problems: Problems) -> int:
         """Where both dates are given, the follow-up echo lies months ± tolerance after the implant; how many rows
