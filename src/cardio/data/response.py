@@ -168,6 +168,8 @@ def synthetic_followup(rng: np.random.Generator, baseline: np.ndarray, reduction
     implant = start + rng.integers(0, int((end - start).astype(int)), n).astype("timedelta64[D]")
     spread = 0.8 * rule.tolerance_months * MONTH_DAYS
     days = np.round(rule.months * MONTH_DAYS + rng.uniform(-spread, spread, n)).astype("timedelta64[D]")
-    followup = np.where(np.isnan(red), None, np.datetime_as_string(implant + days).astype(object))
-    return {rule.followup: np.round(base * (1 - red / 100.0), 1),
-            rule.implant_date: np.datetime_as_string(implant).astype(object), rule.followup_date: followup}
+    implanted = np.asarray(np.datetime_as_string(implant), dtype=object)
+    followup = np.asarray(np.datetime_as_string(implant + days), dtype=object)
+    followup[np.isnan(red)] = None
+    return {rule.followup: np.round(base * (1 - red / 100.0), 1), rule.implant_date: implanted,
+            rule.followup_date: followup}
