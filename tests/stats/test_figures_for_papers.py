@@ -304,6 +304,29 @@ def test_roc_band_resamples_patients_when_given_their_ids():
         assert _band_area(band) == pytest.approx(area["patients"], rel=1e-6)
     legend = plot_roc({"cnn": (y, score)}, n_resamples=200, groups={"cnn": pid}).axes[0].get_legend()
     assert legend is not None and any("patients resampled" in t.get_text() for t in legend.get_texts())
+    # the legend's own interval and n count patients too, as the band does: one figure, one unit
+    from cardio_stats import delong_ci, format_ci
+
+    texts = [t.get_text() for t in legend.get_texts()] + [legend.get_title().get_text()]
+    clustered = format_ci(delong_ci(y, score, groups=pid), sep="–")
+    assert clustered != format_ci(delong_ci(y, score), sep="–")
+    assert any(f"AUC {clustered}" in t and "n = " in t and "patients (" in t for t in texts), texts
+    assert "DeLong, patients" in texts[-1]
+
+
+def test_roc_band_of_one_record_per_patient_is_the_record_band():
+    """The pair's neutral control, at the same settings (160 records, 200 resamples, seed 0): where every patient has
+    one record, resampling patients is resampling records, so the band is the record band, not wider."""
+    from cardio_stats import roc_curve_band
+
+    y, score, pid = _patients_with_copies(n=160, copies=1)
+    records = roc_curve_band(y, score, n_resamples=200, seed=0)
+    patients = roc_curve_band(y, score, n_resamples=200, seed=0, groups=pid)
+    np.testing.assert_array_equal(patients["lo"], records["lo"])
+    np.testing.assert_array_equal(patients["hi"], records["hi"])
+    (band,) = _bands(plot_roc({"cnn": (y, score)}, n_resamples=200, seed=0, groups={"cnn": pid}).axes[0])
+    (plain,) = _bands(plot_roc({"cnn": (y, score)}, n_resamples=200, seed=0).axes[0])
+    assert _band_area(band) == pytest.approx(_band_area(plain), rel=1e-12)
 
 
 def test_performance_roc_band_is_clustered_by_patient(tmp_path, monkeypatch):

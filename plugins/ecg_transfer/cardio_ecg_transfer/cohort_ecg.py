@@ -15,9 +15,6 @@ from cardio_ecg_transfer.beats import beat_bounds
 from cardio_ecg_transfer.rpeaks import detect_rpeaks
 from cardio_ecg_transfer.settings import EcgSettings
 
-#: Columns that define the CRT outcome (response is an LVESV reduction >= 15%): the core refuses them
-#: as covariates and permutes them with the label in a null control.
-OUTCOME_COLUMNS = ("lvesv_reduction_pct", "lvesv_followup")
 #: Cohort columns that never become model inputs or report rows (the file name of the ECG).
 NOT_COVARIATES = ("ecg",)
 
@@ -110,7 +107,9 @@ def load(config: dict, ctx) -> Cohort:
     return Cohort(table, loader=signals.__getitem__, label=label, root=ecgs.root,
                   stage=Recordings(float(ecgs.fs), tuple(leads or ()), bool(synthetic), len(ecgs.skipped),
                                    pretraining_overlap=overlap),
-                  outcomes=tuple(c for c in OUTCOME_COLUMNS if c in table.columns), targets=(label,),
+                  # what measures the outcome (the rule's reduction and follow-up volume): the core refuses them as
+                  # covariates and permutes them with the label in a null control
+                  outcomes=tuple(c for c in s.response.outcomes if c in table.columns), targets=(label,),
                   level=cohort_table.SCHEMA.level, aggregate=cohort_table.SCHEMA.aggregate)
 
 

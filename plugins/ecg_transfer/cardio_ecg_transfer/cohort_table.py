@@ -44,8 +44,9 @@ ECG_SUFFIXES = (".hea", ".csv", ".npy", ".dcm", ".xml", ".edf")
 RATE_FROM_TABLE = (".csv", ".npy")
 _YES = "1 = yes, 0 = no (also yes/no, true/false)"
 
-#: He et al.'s outcome: LVESV reduction >= 15% at the 6-month echo (derived where empty, checked where given)
-RESPONSE = VolumetricResponse(baseline="lvesv", followup="lvesv_followup")
+#: He et al.'s outcome: LVESV reduction >= 15% at the 6-month echo (derived where empty, checked where given); a
+#: run reads by the rule of its settings (ecg_transfer.response), of which these are the defaults
+RESPONSE = VolumetricResponse()
 
 SCHEMA = Schema(
     columns=(
@@ -79,18 +80,19 @@ SCHEMA = Schema(
             ("acei_arb", "ACE inhibitor or ARB"), ("ckd", "chronic kidney disease"), ("dm", "diabetes mellitus"),
             ("hypertension", "hypertension"), ("smoking", "smoker"), ("beta_blocker", "beta blocker"),
             ("spironolactone", "spironolactone"), ("digoxin", "digoxin"), ("diuretic", "diuretic"))),
-        *RESPONSE.columns(),
     ),
     table="cohort.csv", level="patient", aggregate="mean", response=RESPONSE)
+SCHEMA = dataclasses.replace(SCHEMA, columns=RESPONSE.columns(SCHEMA.columns))  # the rule's columns, after the others
 
 
 def schema(label: str, s: EcgSettings) -> Schema:
-    """SCHEMA for a run: the config's `label` names the outcome column, and a covariate the settings name that SCHEMA
-    does not declare (ecg_transfer.baselines, ecg_transfer.report.table1_continuous) is a number."""
+    """SCHEMA for a run: the config's `label` names the outcome column, derived and checked by the settings' rule
+    (ecg_transfer.response), and a covariate the settings name that SCHEMA does not declare (ecg_transfer.baselines,
+    ecg_transfer.report.table1_continuous) is a number."""
     rule = s.baselines.guideline
     target = dataclasses.replace(SCHEMA.column("responder"), name=label)
     columns = [target, *(c for c in SCHEMA.columns if not c.target and c.name != label)]
-    response = dataclasses.replace(RESPONSE, label=label)
+    columns = list(s.response.columns(tuple(columns)))  # and the columns the settings' rule names
     declared = {c.name for c in columns}
     binary = [rule.lbbb_column]
     numbers = [*s.baselines.covariates, rule.qrs_column, rule.lvef_column, *s.report.table1_continuous]
@@ -99,7 +101,7 @@ def schema(label: str, s: EcgSettings) -> Schema:
             columns.append(Column(name, "binary" if name in binary else "number",
                                   description="a covariate the config names"))
             declared.add(name)
-    return dataclasses.replace(SCHEMA, columns=tuple(columns), response=response)
+    return dataclasses.replace(SCHEMA, columns=tuple(columns), response=s.response)
 
 
 def rate_given(table: pd.DataFrame, problems: Problems) -> None:

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from cardio import CardioError, Settings, setting
+from cardio.data.response import VolumetricResponse
 
 NAMESPACE = "ecg_transfer"
 #: Sections of earlier versions that moved whole under the namespace (the plugin's part of `report` moved too).
@@ -313,6 +314,11 @@ class EcgSettings(Settings):
     synthetic: Synthetic = setting(Synthetic(), "the embedded synthetic cohort, used when cohort.dir is null: "
                                                 "written once under cache_dir/ecg_transfer/ and read back through "
                                                 "the same loaders as a real cohort")
+    response: VolumetricResponse = setting(VolumetricResponse(), "the outcome by the paper's rule (LVESV reduction "
+                                                                 ">= 15% at 6 months; the window 6 ± 1 months is the "
+                                                                 "SPECT paper's): derived where the label is empty, "
+                                                                 "checked where it is given; a contradiction is "
+                                                                 "refused")
     fs: int = setting(360, "sampling rate (Hz) the models work at; ECGs at another rate are resampled", ge=100,
                       le=20000)
     lead: str | int | None = setting(None, "cohort ECG lead: a name (case, spaces and an \"ECG \", \"EKG \" or "

@@ -43,10 +43,11 @@ import wfdb
 from scipy.special import ndtr
 
 from cardio import CardioError, write_csv, write_text_atomic
+from cardio.data.response import VolumetricResponse, synthetic_followup
 from cardio_ecg_transfer.lead_codes import DERIVED, derive_limb_leads
 
 #: Version of the generator: bump it when the same parameters would give other files.
-VERSION = 3  # 3: the limb leads III, aVR, aVL, aVF derived from I and II
+VERSION = 4  # 3: the limb leads III, aVR, aVL, aVF derived from I and II; 4: follow-up LVESV and dates
 _MANIFEST = "synthetic.json"
 #: Per-lead gain of (P wave, QRS and T wave): a rough frontal/precordial projection of one dipole (III, aVR, aVL
 #: and aVF are derived from I and II: their gains are the derived ones).
@@ -96,7 +97,7 @@ def cohort_table(n_patients: int = 71, seed: int = 0, planted: dict | None = Non
              + e["scar_per_pct"] * (c["scar"] - 26) + e["noise_sd"] * rng.normal(0, 1, n))
     responder = (rng.random(n) < 1 / (1 + np.exp(-logit))).astype(int)
     ids = [f"{i + 1:03d}" for i in range(n)]
-    return _table([f"pt{i}" for i in ids], [f"crt{i}" for i in ids], c, responder, rng)
+    return _table([f"pt{i}" for i in ids], [f"crt{i}" for i in ids], c, responder, rng, _followup_rng(seed))
 
 
 def _patient_draws(rng, n: int) -> dict[str, np.ndarray]:
@@ -123,8 +124,9 @@ def _patient_draws(rng, n: int) -> dict[str, np.ndarray]:
 
 
 def _table(patient_ids: Sequence[str], record_ids: Sequence[str], c: dict[str, np.ndarray], responder: np.ndarray,
-           rng) -> pd.DataFrame:
-    """The cohort table of `_patient_draws` and the response; the LVESV reduction and the drugs are drawn here."""
+           rng, followup: np.random.Generator) -> pd.DataFrame:
+    """The cohort table of `_patient_draws` and the response; the LVESV reduction and the drugs are drawn here, the
+    follow-up volume and the dates that the papers' rule checks (cardio.data.response) from `followup`."""
     n = len(responder)
     responder = np.asarray(responder, dtype=float)
     reduction = np.where(responder == 1, rng.uniform(15, 45, n), rng.uniform(-10, 14.9, n))
@@ -141,6 +143,7 @@ def _table(patient_ids: Sequence[str], record_ids: Sequence[str], c: dict[str, n
         "hypertension": (rng.random(n) < 0.46).astype(int), "smoking": (rng.random(n) < 0.42).astype(int),
         "beta_blocker": (rng.random(n) < 0.90).astype(int), "spironolactone": (rng.random(n) < 0.86).astype(int),
         "digoxin": (rng.random(n) < 0.20).astype(int), "diuretic": (rng.random(n) < 0.86).astype(int),
+        **synthetic_followup(followup, c["lvesv"], np.round(reduction, 1), VolumetricResponse()),
         "_qrs_true_ms": c["qrs_true"], "_lbbb_true": c["lbbb"], "_notch": c["notch"],
     })
 
@@ -332,7 +335,12 @@ def multimodal_table(patients: pd.DataFrame, seed: int) -> pd.DataFrame:
     c = _patient_draws(rng, len(p))
     c["notch"] = notch_of_drive(p["drive"].to_numpy())  # replaces the drawn depth: response reaches the ECG only here
     records = [f"crt{i + 1:04d}" for i in range(len(p))]
-    return _table(p["patient_id"].tolist(), records, c, p["responder"].to_numpy(), rng)
+    return _table(p["patient_id"].tolist(), records, c, p["responder"].to_numpy(), rng, _followup_rng(seed))
+
+
+def _followup_rng(seed: int) -> np.random.Generator:
+    """The stream of the follow-up echo's volume and dates: apart from the covariates' and response's."""
+    return np.random.default_rng(np.random.SeedSequence([seed, 56]))
 
 
 def _digest(patients: pd.DataFrame) -> str:

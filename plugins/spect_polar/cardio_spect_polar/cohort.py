@@ -39,7 +39,7 @@ import pandas as pd
 from cardio import Cache, CardioError, Cohort, CoreSettings, write_csv
 from cardio.data.cohort import Column, Problems, Schema, read_records, read_table
 from cardio.data.files import npy_header
-from cardio.data.response import VolumetricResponse
+from cardio.data.response import VolumetricResponse, synthetic_followup
 from cardio.data.same_recording import copy_problems
 from cardio_imaging.same_image import same_images
 from cardio_spect_polar import plausibility
@@ -51,11 +51,14 @@ from cardio_spect_polar.settings import SpectSettings
 
 CLINICAL_COLUMNS = ("patient_id", "responder", "age", "sex", "qrs_ms", "lvef", "edv", "esv", "scar_burden",
                     "nyha", "cad", "ckd", "acei_arb", "ischemia", "smoking", "lvesv_reduction_pct")
+#: He et al.'s outcome: LVESV (the echo's ESV) reduction >= 15% at 6 ± 1 months (derived where empty, checked); a run
+#: reads by the rule of its settings (spect_polar.response), of which this is the default
+RESPONSE = SpectSettings().response
 # Columns that define or derive from the outcome: declared as Cohort.outcomes, so the core refuses them
 # as covariates and permutes them with the label in the null control.
-OUTCOME_COLUMNS = ("lvesv_reduction_pct", "esv_followup")
+OUTCOME_COLUMNS = RESPONSE.outcomes
 COVARIATES = tuple(c for c in CLINICAL_COLUMNS[2:] if c not in OUTCOME_COLUMNS)
-GENERATOR_VERSION = 2  # bump when the simulation changes, so that cached cohorts are rewritten
+GENERATOR_VERSION = 3  # bump when the simulation changes, so that cached cohorts are rewritten (3: follow-up)
 CACHE_NAMESPACE = "spect_polar"
 LABEL = "responder"
 SCHEMA_TABLE = "clinical.csv"  # the cohort table's file name (SCHEMA.table)
@@ -131,13 +134,16 @@ def late_lateral(late_angle: np.ndarray, dyssynchrony: np.ndarray) -> np.ndarray
 
 
 def clinical_table(ids: Sequence[str], covariates: dict[str, np.ndarray], responder: np.ndarray,
-                   lvesv_reduction: np.ndarray) -> pd.DataFrame:
-    """The cohort table (CLINICAL_COLUMNS); the LVESV reduction is rounded so that the 15% cut stays exact."""
+                   lvesv_reduction: np.ndarray, followup: np.random.Generator) -> pd.DataFrame:
+    """The cohort table (CLINICAL_COLUMNS); the LVESV reduction is rounded so that the 15% cut stays exact. Then the
+    follow-up ESV and the dates the papers' rule checks (cardio.data.response), drawn from `followup`."""
     responder = np.asarray(responder).astype(bool)
-    return pd.DataFrame({
+    table = pd.DataFrame({
         "patient_id": list(ids), "responder": responder.astype(int), **covariates,
         "lvesv_reduction_pct": np.where(responder, np.maximum(lvesv_reduction.round(2), 15.0),
                                         np.minimum(lvesv_reduction.round(2), 14.99))})[list(CLINICAL_COLUMNS)]
+    return table.assign(**synthetic_followup(followup, table["esv"].to_numpy(),
+                                             table["lvesv_reduction_pct"].to_numpy(), RESPONSE))
 
 
 def truth_table(ids: Sequence[str], imaging: dict[str, np.ndarray], **extra: np.ndarray) -> pd.DataFrame:
@@ -186,7 +192,7 @@ def simulate_clinical(n_patients: int = 103, seed: int = 0, truth: dict | None =
     esv = cov["esv"]
     outlier_rows = rng.choice(n, size=esv_outliers, replace=False) if esv_outliers else np.zeros(0, int)
     esv[outlier_rows] = rng.uniform(12.0, 18.0, esv_outliers).round(1)
-    return (clinical_table(ids, cov, responder, lvesv_reduction),
+    return (clinical_table(ids, cov, responder, lvesv_reduction, np.random.default_rng([seed, 2020, 56])),
             truth_table(ids, img, p_response=p_resp.round(4)))
 
 
@@ -322,7 +328,8 @@ def write_multimodal_cohort(patients: pd.DataFrame, dest: str | Path, seed: int,
     reduction = np.where(responder == 1, 15.0 + rng.exponential(10.0, n), 15.0 - rng.exponential(10.0, n))
     params = {**cohort_params(n, int(seed), gates, slices, size), "generator": "cardio spect_polar multimodal cohort",
               "stream": MULTIMODAL_STREAM, "response_model": "late_offset = 180 * Phi(-drive) degrees"}
-    return write_cohort_files(Path(dest).expanduser(), clinical_table(ids, cov, responder, reduction),
+    followup = np.random.default_rng([int(seed), MULTIMODAL_STREAM, 56])
+    return write_cohort_files(Path(dest).expanduser(), clinical_table(ids, cov, responder, reduction, followup),
                               truth_table(ids, img, drive=drive.round(6), late_offset=offset.round(3)), params,
                               progress or _tqdm, stream=(MULTIMODAL_STREAM,),
                               table=s.clinical_csv or SCHEMA_TABLE)
@@ -347,9 +354,6 @@ def _binary(name: str, description: str) -> Column:
 # baseline and a follow-up scan has two rows (distinct record_id / study_id, one patient_id). CRT response is
 # the patient's, so predictions are made per patient: the scores of a patient's scans are averaged.
 # Coding: sex and yes/no variables are 0/1 (sex 1 = male, as in the paper's logistic models); NYHA 1-4.
-#: He et al.'s outcome: LVESV (the echo's ESV) reduction >= 15% at 6 ± 1 months (derived where empty, checked)
-RESPONSE = VolumetricResponse(label=LABEL, baseline="esv", followup="esv_followup")
-
 SCHEMA = Schema(
     table=SCHEMA_TABLE, level="patient", aggregate="mean", response=RESPONSE,
     columns=(
@@ -374,13 +378,15 @@ SCHEMA = Schema(
         _binary("smoking", "smoker"),
         Column("lvesv_reduction_pct", description="LVESV reduction at follow-up (%): defines the outcome, so it "
                                                   "is refused as a covariate (Cohort.outcomes)"),
-        *RESPONSE.columns(),
     ))
+SCHEMA = replace(SCHEMA, columns=RESPONSE.columns(SCHEMA.columns))  # the rule's columns, after the others
 
 
-def run_schema(label: str, clinical: Sequence[str], need_esv: bool = False) -> Schema:
-    """SCHEMA for one run: `label` as the target, the covariates the config names required (cells too),
-    a covariate SCHEMA does not declare read as a number, and `esv` required when min_esv_ml excludes by it."""
+def run_schema(label: str, clinical: Sequence[str], need_esv: bool = False,
+               response: VolumetricResponse = RESPONSE) -> Schema:
+    """SCHEMA for one run: `label` as the target, derived and checked by `response` (spect_polar.response), the
+    covariates the config names required (cells too), a covariate SCHEMA does not declare read as a number, and
+    `esv` required when min_esv_ml excludes by it."""
     need = {*clinical, *(["esv"] if need_esv else [])}
     columns = []
     for col in SCHEMA.columns:
@@ -392,7 +398,7 @@ def run_schema(label: str, clinical: Sequence[str], need_esv: bool = False) -> S
         columns.insert(0, replace(SCHEMA.column(LABEL), name=label))
     columns += [Column(c, "number", required=True, description="covariate named in spect_polar.analysis.clinical")
                 for c in dict.fromkeys(clinical) if c not in declared and c != label]
-    return replace(SCHEMA, columns=tuple(columns), response=replace(RESPONSE, label=label))
+    return replace(SCHEMA, columns=response.columns(tuple(columns)), response=response)
 
 
 def _record_kind(path: Path) -> str:
@@ -571,7 +577,7 @@ def config_schema(config: dict) -> Schema:
     """The schema a run with this config reads: its label, its covariates, esv when min_esv_ml excludes by it."""
     s = SpectSettings.of(config)
     return run_schema(CoreSettings.of(config).label or LABEL, list(s.analysis.clinical),
-                      need_esv=s.min_esv_ml is not None)
+                      need_esv=s.min_esv_ml is not None, response=s.response)
 
 
 def load(config: dict, ctx) -> Cohort[Exclusions]:
@@ -608,7 +614,7 @@ def load(config: dict, ctx) -> Cohort[Exclusions]:
                           + (f"{labels.iloc[0]:g} for all {len(labels)} labelled records" if len(labels) else
                              "empty in every row") + "); the response models need responders and non-responders")
     paths = dict(zip(table["record_id"], zip(table["file"], table["kind"])))
-    outcomes = tuple(c for c in (*OUTCOME_COLUMNS, *s.outcomes) if c in table.columns)
+    outcomes = tuple(c for c in dict.fromkeys((*s.response.outcomes, *s.outcomes)) if c in table.columns)
     return Cohort(table, loader=lambda rid: load_record(*paths[rid]), label=label, root=root, outcomes=outcomes,
                   targets=(label,), level=schema.level, aggregate=schema.aggregate,
                   stage=Exclusions(tuple(excluded), min_esv))

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from cardio import Settings, setting
+from cardio.data.response import VolumetricResponse
 
 
 @dataclass(frozen=True)
@@ -98,8 +99,13 @@ class SpectSettings(Settings):
     clinical_csv: str | None = setting(None, "the cohort table's file name inside cohort.dir (null -> clinical.csv; "
                                              "columns: cohort.SCHEMA, one row per scan, an empty label = unknown "
                                              "response)")
+    response: VolumetricResponse = setting(VolumetricResponse(baseline="esv", followup="esv_followup"),
+                                           "the outcome by the paper's rule (LVESV reduction >= 15% at 6 ± 1 months): "
+                                           "derived where the label is empty, checked where it is given; a "
+                                           "contradiction is refused")
     outcomes: tuple[str, ...] = setting((), "other table columns that define or derive from the outcome (refused as "
-                                            "covariates, permuted with the label); lvesv_reduction_pct always is")
+                                            "covariates, permuted with the label); the rule's reduction and "
+                                            "follow-up volume (response.reduction, response.followup) always are")
     min_esv_ml: float | None = setting(None, "exclude patients whose baseline ESV (ml) is below this before any "
                                              "analysis (the paper's outlier step; it states no threshold); null = "
                                              "keep every patient", gt=0)

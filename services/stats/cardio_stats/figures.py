@@ -47,14 +47,19 @@ def line_style(i: int) -> str:
 
 
 def _roc_label(name: str, y: np.ndarray, score: np.ndarray, level: float,
-               shown: Estimate | dict | None = None) -> tuple[str, np.ndarray, np.ndarray]:
-    """Legend text of one curve: the AUC and interval the table shows for it (``shown``), else DeLong's."""
+               shown: Estimate | dict | None = None, groups: Any = None) -> tuple[str, np.ndarray, np.ndarray]:
+    """Legend text of one curve: the AUC and interval the table shows for it (``shown``), else DeLong's, clustered
+    by patient where ``groups`` gives several records to a patient; n counts patients there, as the band does."""
     yy = as_binary_labels(y)
     fpr, tpr, _ = roc_curve(yy, as_scores(score, n=len(y)))
     n_pos, n_neg = int(yy.sum()), int(yy.size - yy.sum())
-    auc_text = format_ci(shown if shown is not None else delong_ci(y, score, level=level), sep="–")
-    label = f"{name}: AUC {auc_text}\nn = {n_pos} positive, {n_neg} negative"
-    return label, fpr, tpr
+    count = f"n = {n_pos} positive, {n_neg} negative"
+    if groups is not None and np.unique(np.asarray(groups)).size < yy.size:
+        patients = pd.Series(yy).groupby(np.asarray(groups)).max()  # a patient is positive if any record is
+        count = (f"n = {int(patients.sum())} positive, {int((patients == 0).sum())} negative patients "
+                 f"({n_pos}, {n_neg} records)")
+    auc_text = format_ci(shown if shown is not None else delong_ci(y, score, level=level, groups=groups), sep="–")
+    return f"{name}: AUC {auc_text}\n{count}", fpr, tpr
 
 
 def _legend_method(aucs: dict | None, names: list[str]) -> str:
@@ -86,14 +91,16 @@ def plot_roc(curves: dict[str, tuple[Any, Any]], ci_band: bool = True, n_resampl
     one curve is one panel; several curves are small multiples (one panel per curve, the others drawn thin
     and grey for comparison), so bands never overlap. Without bands, the curves share one panel.
     ``groups[name]`` (patient ids, one per record of that curve) makes its band resample patients with all
-    their records, as the legend's interval counts patients.
+    their records, as the legend's interval counts patients (its DeLong interval, where no ``aucs`` are given, is
+    then clustered by patient, and n counts patients).
     """
     if not curves:
         raise StatsError("plot_roc needs at least one (y, score) curve")
-    drawn = {name: _roc_label(name, y, score, level, (aucs or {}).get(name)) for name, (y, score) in curves.items()}
+    drawn = {name: _roc_label(name, y, score, level, (aucs or {}).get(name), (groups or {}).get(name))
+             for name, (y, score) in curves.items()}
     pct = f"{level * 100:.0f}%"
-    which = _legend_method(aucs, list(curves))
     clustered = any(g is not None for g in (groups or {}).values())
+    which = _legend_method(aucs, list(curves)) + (", patients" if clustered and aucs is None else "")
     band_text = f"{pct} bootstrap band{', patients resampled' if clustered else ''} ({n_resamples} resamples)"
 
     def band_of(name: str) -> dict:

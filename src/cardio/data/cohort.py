@@ -170,7 +170,8 @@ class Schema:
 
     level: record | study | patient; `aggregate` (mean, max, logit_mean: cardio_stats.aggregate_scores)
     turns the scores of a level's records into one. Columns not declared are kept as they are. `response`
-    (cardio.data.response.VolumetricResponse) derives the outcome by the papers' rule and checks the given one.
+    (cardio.data.response.VolumetricResponse) derives the outcome, the schema's one target, by the papers' rule
+    and checks the given one.
     """
 
     columns: tuple[Column, ...]
@@ -186,6 +187,8 @@ class Schema:
         names = [c.name for c in self.columns]
         if len(set(names)) != len(names):
             raise ValueError(f"schema declares a column twice: {names}")
+        if self.response is not None and len(self.targets) != 1:
+            raise ValueError(f"a schema with a response rule declares one target column, not {self.targets}")
 
     @property
     def targets(self) -> tuple[str, ...]:
@@ -668,7 +671,7 @@ def read_table(root: str | Path, schema: Schema, *, allow_outside: bool = False,
     _one_value_per_unit(out, schema, problems)
     _shared_files(out, root, schema, problems, log)
     if schema.response is not None:
-        schema.response.apply(out, problems, log)
+        schema.response.apply(out, problems, schema.targets[0], log)
     for check in checks:
         check(out, problems)
     problems.raise_if_any()

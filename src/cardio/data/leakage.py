@@ -23,6 +23,9 @@ OUTCOME_KEYS = ("label", "outcome", "outcomes", "task", "tasks", "target", "targ
 # Report keys that only split the finished predictions (no model sees them): an outcome column may be one, e.g.
 # perfusion_polar's sex, both a task and the subgroup its bias is checked by.
 REPORT_ONLY = ("subgroups", "subgroups_if_present")
+# Sections that name the outcome's parts: a plugin's `response` is the papers' rule (cardio.data.response), whose
+# columns (the LVESV reduction, the follow-up volume) derive the label.
+OUTCOME_SECTIONS = ("response",)
 
 
 def _strings(node: Any, where: str = ""):
@@ -41,7 +44,9 @@ def check_config(config: dict, cohort: Cohort) -> None:
     """Refuse a config that names an outcome column anywhere but in a key that names the outcome."""
     outcomes = set(cohort.outcomes) | {cohort.label}
     for key, value in _strings(config):
-        last = key.rsplit(".", 1)[-1]
+        *sections, last = key.split(".")
+        if set(sections) & set(OUTCOME_SECTIONS):
+            continue
         if value in outcomes and last not in OUTCOME_KEYS + REPORT_ONLY and not last.endswith(("label", "outcome")):
             raise CardioError(f"config key {key} names {value!r}, which defines or derives from the outcome "
                               f"{cohort.label!r}; a model or baseline given it would see the answer")

@@ -122,7 +122,8 @@ def test_an_unlabelled_cohort_gets_predictions_only(site_a):
     folder = tmp / "site_b_unlabelled"
     shutil.copytree(site_a["site_b"], folder)
     table = pd.read_csv(folder / "cohort.csv")
-    table.drop(columns=["responder", "lvesv_reduction_pct"]).to_csv(folder / "cohort.csv", index=False)
+    unlabelled = table.drop(columns=["responder", "lvesv_reduction_pct", "lvesv_followup"])  # nothing to derive it
+    unlabelled.to_csv(folder / "cohort.csv", index=False)
     result = invoke("predict", "--model", str(site_a["run"]), "--cohort", str(folder), "--out", str(tmp / "u"))
     assert result.exit_code == 0, result.stderr[-2000:]
     pred = pd.read_csv(tmp / "u" / "predictions.csv")

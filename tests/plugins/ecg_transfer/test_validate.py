@@ -92,7 +92,8 @@ def test_too_few_positives_for_the_split(folders, tmp_path):
     table = pd.read_csv(few / "cohort.csv", dtype=str, keep_default_na=False)
     positives = table.index[table["responder"] == "1"]
     table.loc[positives[3:], "responder"] = "0"  # 3 responders for 5 folds
-    table.loc[positives[3:], "lvesv_reduction_pct"] = ""  # else their reductions contradict the new labels (issue 56)
+    # else their reductions and follow-up volumes contradict the new labels (issue 56)
+    table.loc[positives[3:], ["lvesv_reduction_pct", "lvesv_followup"]] = ""
     table.to_csv(few / "cohort.csv", index=False)
     code, problems, text = _validate(few, tmp_path)
     # the core's check of a loaded cohort: listed once the table has no problem of its own

@@ -73,11 +73,11 @@ def test_same_call_same_bytes_and_nothing_else_from_response(write, tmp_path):
     write(patients.copy(), tmp_path / "b")
     a, b = checksums(tmp_path / "a"), checksums(tmp_path / "b")
     assert len(a) == 2 * N + 2 and list(a.values()) == list(b.values())  # .hea/.dat per patient, table, manifest
-    # other responders and drives change the notch, the responder and its LVESV reduction, no covariate
+    # other responders and drives change the notch, the responder and its LVESV reduction and follow-up, no covariate
     flipped = patients.assign(responder=1 - patients["responder"], drive=-patients["drive"])
     other = pd.read_csv(write(flipped, tmp_path / "c"))
     first = pd.read_csv(tmp_path / "a" / "cohort.csv")
-    response = ["responder", "lvesv_reduction_pct", "_notch"]
+    response = ["responder", "lvesv_reduction_pct", "lvesv_followup", "_notch"]
     pd.testing.assert_frame_equal(first.drop(columns=response), other.drop(columns=response))
     assert (other["responder"] == 1 - first["responder"]).all()
     # another seed draws other covariates

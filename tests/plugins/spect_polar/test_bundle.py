@@ -103,7 +103,7 @@ def _site_b(folder_a, tmp, labelled: bool):
     table = pd.read_csv(source / "clinical.csv")
     table = table.assign(file="volumes/" + table["patient_id"] + ".dcm", patient_id="B-" + table["patient_id"])
     if not labelled:
-        table = table.drop(columns=["responder", "lvesv_reduction_pct"])
+        table = table.drop(columns=["responder", "lvesv_reduction_pct", "esv_followup"])
     table.to_csv(dest / "clinical.csv", index=False)
     return dest, table
 

@@ -24,7 +24,7 @@ def cohort_dir(root, n_patients, seed):
 
 def test_clinical_table_has_the_paper_columns_and_distributions():
     clin, truth = cohort.simulate_clinical(3000, seed=5)
-    assert tuple(clin.columns) == cohort.CLINICAL_COLUMNS
+    assert tuple(clin.columns) == (*cohort.CLINICAL_COLUMNS, "esv_followup", "crt_date", "followup_date")
     again, _ = cohort.simulate_clinical(3000, seed=5)
     pd.testing.assert_frame_equal(clin, again)
     assert clin["patient_id"].is_unique
