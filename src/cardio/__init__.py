@@ -1,7 +1,7 @@
 """cardio: plugin-based deep learning on cardiac data.
 
 Everything a plugin uses is importable from here, or from the documented submodules `cardio.data.cohort`,
-`cardio.data.response`, `cardio.data.files`, `cardio.data.file_kind`, `cardio.data.same_recording`,
+`cardio.study.response`, `cardio.data.files`, `cardio.data.file_kind`, `cardio.data.same_recording`,
 `cardio.data.weights`, `cardio.report.figures`, `cardio.report.explain` and `cardio.engine`, and from the services
 `cardio_stats`, `cardio_imaging` and, in tests, `cardio_testing`
 (docs/plugin-api.md). The packages are the architecture: data, study, execution, report (docs/architecture.md);

@@ -25,7 +25,7 @@ SERVICE_NAMES = {p.name for p in SERVICES}
 # through entry points and never imports them (pyproject's import contracts); they never import a plugin.
 STANDALONE = {"cardio_stats"}
 SERVICE_NEVER = {"cardio", "torch", "torchvision", "pluggy"}
-PUBLIC_SUBMODULES = {"cardio.data.cohort", "cardio.data.response", "cardio.data.files", "cardio.data.file_kind",
+PUBLIC_SUBMODULES = {"cardio.data.cohort", "cardio.study.response", "cardio.data.files", "cardio.data.file_kind",
                      "cardio.data.same_recording", "cardio.data.weights", "cardio.report.figures",
                      "cardio.report.explain", "cardio.engine"}
 

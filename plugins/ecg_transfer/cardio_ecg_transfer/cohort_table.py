@@ -25,8 +25,8 @@ import pandas as pd
 
 from cardio import CardioError
 from cardio.data.cohort import OUTSIDE_SWITCH, Column, Problems, Schema, read_records, read_table
-from cardio.data.response import VolumetricResponse
 from cardio.data.same_recording import Recording, copy_problems, same_recordings
+from cardio.study.response import VolumetricResponse
 from cardio_ecg_transfer import plausibility
 from cardio_ecg_transfer.beat_images import beat_windows, highpass
 from cardio_ecg_transfer.lead_codes import canonical_lead, stand_in
