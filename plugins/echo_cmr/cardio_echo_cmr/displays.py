@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import roc_auc_score, roc_curve
 
+import cardio_stats as stats
 from cardio.report.figures import subplots
 from cardio_echo_cmr.targets import Target
 from cardio_stats.figures import colour
@@ -18,50 +19,65 @@ SaveFigure = Callable[..., Path]
 FIGURE1 = (("wma_view", "wma", "A: wall motion abnormality"), ("lge_view", "lge", "B: scar (LGE)"))
 
 
-def _mean_sd(values: pd.Series, unit: str) -> str:
-    v = values.dropna()
-    return f"{v.mean():.1f} ({v.std(ddof=1):.1f}) {unit}".strip() if len(v) > 1 else "–"
+#: The paper's Table 1 rows of baseline characteristics, in its order (cohort.BASELINE's columns), as it names them.
+BASELINE_NAMES = {"age": "Age (years)", "bmi": "BMI (kg/m²)", "female": "Gender, female",
+                  "hypertension": "Hypertension", "hyperlipidemia": "Hyperlipidemia", "diabetes": "Diabetes",
+                  "lvef_cmr": "CMR LVEF (%)"}
+#: Placed after the CMR findings, as the paper's table places the echo LVEF beside the studies.
+ECHO_NAMES = {"lvef_echo": "Echocardiogram LVEF (%)"}
 
 
-def _count(flags: pd.Series) -> str:
-    f = flags.dropna()
-    return f"{int(f.sum())} ({100 * f.mean():.1f}%)" if len(f) else "–"
+def _cmr_variables(targets: tuple[Target, ...], thresholds: dict, columns) -> tuple[dict, dict]:
+    """({column: name} of the CMR values, {column: name} of the abnormal findings, then the global ones) the table
+    has."""
+    values, flags, findings = {}, {}, {}
+    units = {t.source: t.unit for t in targets if not t.binary}
+    for t in (t for t in targets if t.level == "study"):
+        col = t.name if t.name in columns else t.source if t.source in columns else None
+        if col is None:
+            continue
+        unit = units.get(t.source, t.unit)
+        if t.binary and t.source in thresholds:
+            flags[t.name] = f"{t.title} (>= {thresholds[t.source]:g}{'' if unit in ('%', '') else ' '}{unit})"
+        elif t.binary:
+            findings[col] = t.title
+        else:
+            values[col] = f"{t.title} ({unit})" if unit else t.title
+    return values, {**flags, **findings}
 
 
 def table1(studies: pd.DataFrame, targets: tuple[Target, ...], thresholds: dict,
            views: tuple[str, ...]) -> pd.DataFrame:
-    """Table 1 as the paper's, from the cohort's study table (one row per study): one column of unique patients
-    (each patient's first study), the CMR values as mean (SD) and the abnormal and global findings as n (%), each
-    with the number of patients that have it; then how many studies and patients each view's clips come from.
-    Columns the user's table adds (age, sex, ...) are summarised the same way."""
+    """Table 1 as the paper's, by the statistics service's table_one (one column: the unique patients, each
+    patient's first study): the baseline characteristics the cohort table gives (cohort.BASELINE), the CMR values as
+    mean (SD) (median [Q1, Q3] when skewed), the abnormal and global findings as n (%), each with the patients that
+    have it (N); then how many studies and patients the echo studies and each view's clips come from."""
     patients = studies.drop_duplicates("patient_id")
-    rows = []
-    units = {t.source: t.unit for t in targets if not t.binary}
-    for t in (t for t in targets if t.level == "study"):
-        col = patients[t.name] if t.name in patients.columns else patients.get(t.source)
-        if col is None:
-            continue
-        n = f"N={int(col.notna().sum())}"
-        if t.binary and t.source in thresholds:
-            cut = f"{thresholds[t.source]:g}{'' if units.get(t.source) == '%' else ' '}{units.get(t.source, '')}"
-            rows.append({"characteristic": f"{t.title} (>= {cut.strip()})", "patients": _count(col), "n": n})
-        elif t.binary:
-            rows.append({"characteristic": t.title, "patients": _count(col), "n": n})
-        else:
-            rows.append({"characteristic": f"{t.title}, mean (SD)", "patients": _mean_sd(col, t.unit), "n": n})
-    for extra in ("age", "sex", "bmi", "lvef", "hypertension", "diabetes", "hyperlipidemia"):
-        if extra in patients.columns and pd.api.types.is_numeric_dtype(patients[extra]):
-            col = patients[extra]
-            flag = set(col.dropna().unique()) <= {0, 1}
-            rows.append({"characteristic": extra if flag else f"{extra}, mean (SD)",
-                         "patients": _count(col) if flag else _mean_sd(col, ""), "n": f"N={int(col.notna().sum())}"})
-    rows.append({"characteristic": "echo studies paired with CMR", "n": "",
-                 "patients": f"{len(studies)} studies from {studies['patient_id'].nunique()} patients"})
-    for view in views:
-        shown = studies[studies[f"video_{view}"].map(len) > 0] if f"video_{view}" in studies else studies.iloc[:0]
-        rows.append({"characteristic": f"{view} videos", "n": "",
-                     "patients": f"{len(shown)} studies from {shown['patient_id'].nunique()} patients"})
-    return pd.DataFrame(rows, columns=["characteristic", "patients", "n"])
+    values, findings = _cmr_variables(targets, thresholds, patients.columns)
+    present = {c: n for c, n in {**BASELINE_NAMES, **ECHO_NAMES}.items() if c in patients and patients[c].notna().any()}
+    binary = [c for c in present if set(patients[c].dropna().unique()) <= {0, 1}]
+    names = {**present, **values, **findings}
+    continuous = [c for c in [*present, *values] if c not in binary and c not in ECHO_NAMES]
+    categorical = [*binary, *findings]
+    late = [c for c in present if c in ECHO_NAMES]  # the echo LVEF, after the CMR rows as in the paper
+    table = stats.table_one(patients, None, [*continuous, *late], categorical, display_names=names)
+    order = [names[c] for c in [*(c for c in BASELINE_NAMES if c in names), *values, *findings, *late]]
+    table = table.iloc[np.argsort([order.index(v) for v in table["variable"]], kind="stable")]
+    overall = next(c for c in table.columns if c.startswith("overall"))
+    shown = table["level"].where(~table["level"].isin(["1", "yes"]))
+    rows = pd.DataFrame({"characteristic": table["variable"] + shown.map(lambda v: f": {v}", na_action="ignore")
+                         .fillna(""), f"unique patients {overall.removeprefix('overall ')}": table[overall],
+                         "summary": table["summary"], "N": [f"N={len(patients) - int(m)}" if pd.notna(m) else ""
+                                                            for m in table["missing"]]})
+    counts = [("Echo studies paired with CMR", studies)] + [
+        (f"{view} videos", studies[studies[f"video_{view}"].map(len) > 0] if f"video_{view}" in studies
+         else studies.iloc[:0]) for view in views]
+    extra = pd.DataFrame([{"characteristic": name, rows.columns[1]: f"{len(part)} studies from "
+                           f"{part['patient_id'].nunique()} patients", "summary": "studies, patients", "N": ""}
+                          for name, part in counts])
+    out = pd.concat([rows, extra], ignore_index=True)
+    out.attrs["notes"] = table.attrs.get("notes", [])
+    return out
 
 
 def _roc(ax, y: np.ndarray, s: np.ndarray, label: str, color: str, width: float) -> None:
