@@ -1,5 +1,6 @@
 """The paper's displays beside its Table 2: Table 1 (the cohort's characteristics), Figure 1 (the per-view and the
-fused ROC of WMA and of LGE, one panel each) and Supplementary Figure 1 (predicted against measured T1, T2, ECV)."""
+fused ROC of WMA and of LGE, one panel each) and Supplementary Figure 1 (the fused ROC of abnormal T1, T2 and ECV, and
+predicted against measured T1, T2, ECV)."""
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -113,17 +114,45 @@ def figure1(predictions: pd.DataFrame, views: tuple[str, ...], save: SaveFigure)
         "the pooled point estimates; their intervals are in the performance table and Table 2."))
 
 
+#: Supplementary Figure 1 (A)'s colours, as the paper's: T1 green, T2 purple, ECV orange (Okabe–Ito's).
+FLAG_COLOURS = (colour(2), colour(4), colour(3))
+
+
+def _flag_roc(ax, fused: pd.DataFrame, flags: list[Target]) -> None:
+    """Panel A: the fused ROC of each abnormal-value flag (T1, T2, ECV at their thresholds)."""
+    ax.plot([0, 1], [0, 1], ls="--", color="0.6", lw=1)
+    for i, t in enumerate(flags):
+        g = fused[(fused["task"] == t.name) & fused["y_true"].notna()]
+        if g["y_true"].nunique() == 2:
+            _roc(ax, g["y_true"].to_numpy(), g["y_score"].to_numpy(), t.title, FLAG_COLOURS[i % 3], 1.8)
+    ax.set(xlim=(0, 1), ylim=(0, 1.01), aspect="equal", title="A: abnormal values, fused views",
+           xlabel="1 − specificity (proportion)", ylabel="Sensitivity (proportion)")
+    ax.legend(loc="lower right", fontsize=7)
+
+
 def scatter_figure(predictions: pd.DataFrame, targets: tuple[Target, ...], save: SaveFigure) -> Path | None:
-    """Supplementary Figure 1 (B-D): the fused prediction against the measured value of each continuous CMR target,
-    with the identity line, MAE and R²; None where no continuous target was fused."""
-    fused = predictions[(predictions["model"] == "fused") & (predictions["kind"] == "regression")
-                        & predictions["y_true"].notna()]
-    shown = [t for t in targets if not t.binary and (fused["task"] == t.name).any()]
+    """Supplementary Figure 1: (A) the fused ROC of the abnormal T1, T2 and ECV flags, (B-D) the fused prediction
+    against the measured value of each continuous CMR target, with the identity line, MAE and R²; None where no
+    continuous target was fused."""
+    fused = predictions[(predictions["model"] == "fused") & predictions["y_true"].notna()]
+    values = fused[fused["kind"] == "regression"]
+    shown = [t for t in targets if not t.binary and (values["task"] == t.name).any()]
     if not shown:
         return None
-    fig, axes = subplots(1, len(shown), figsize=(4.4 * len(shown), 4.4), squeeze=False, layout="constrained")
-    for ax, t in zip(axes[0], shown):
-        g = fused[fused["task"] == t.name]
+    sources = {t.source for t in shown}
+    flags = [t for t in targets if t.binary and t.level == "study" and t.source in sources
+             and fused.loc[fused["task"] == t.name, "y_true"].nunique() == 2]
+    panels = len(shown) + bool(flags)
+    ncols = min(panels, 2)  # A-D two by two, as the paper's
+    nrows = -(-panels // ncols)
+    fig, grid = subplots(nrows, ncols, figsize=(4.8 * ncols, 4.6 * nrows), squeeze=False, layout="constrained")
+    axes = list(grid.ravel())
+    for ax in axes[panels:]:
+        ax.set_axis_off()
+    if flags:
+        _flag_roc(axes[0], fused[fused["kind"] == "binary"], flags)
+    for k, (ax, t) in enumerate(zip(axes[bool(flags):], shown)):
+        g = values[values["task"] == t.name]
         y, p = g["y_true"].to_numpy(float), g["y_score"].to_numpy(float)
         lo, hi = float(min(y.min(), p.min())), float(max(y.max(), p.max()))
         ax.plot([lo, hi], [lo, hi], ls="--", color="0.6", lw=1, label="identity")
@@ -131,11 +160,12 @@ def scatter_figure(predictions: pd.DataFrame, targets: tuple[Target, ...], save:
         r2 = 1 - np.sum((y - p) ** 2) / np.sum((y - y.mean()) ** 2)
         unit = f" ({t.unit})" if t.unit else ""
         mae = f"{np.mean(np.abs(y - p)):.2f}{'' if t.unit in ('%', '') else ' '}{t.unit}"
-        ax.set(title=f"{t.title}: MAE {mae}, R² {r2:.2f}",
+        ax.set(title=f"{'ABCDEFGH'[k + bool(flags)]}: {t.title}, MAE {mae}, R² {r2:.2f}",
                xlabel=f"measured {t.title}{unit}", ylabel=f"predicted {t.title}{unit}")
         ax.legend(loc="upper left", fontsize=7.5)
-    fig.suptitle("Supplementary Figure 1 (paper's layout): fused prediction vs measured, out-of-fold")
+    fig.suptitle("Supplementary Figure 1 (paper's layout): fused views, out-of-fold")
     return save(fig, "echo_supp_figure1_scatter", caption=(
-        "The paper's Supplementary Figure 1 (B-D): the fused prediction of each continuous CMR value against the "
-        "measured one, out-of-fold, one point per study, with the identity line; MAE and R² are the pooled point "
-        "estimates (their intervals: the agreement table)."))
+        "The paper's Supplementary Figure 1: (A) the ROC of the three views fused for abnormal native T1, T2 and ECV "
+        "at the configured cut-offs; (B-D) the fused prediction of each continuous CMR value against the measured "
+        "one, out-of-fold, one point per study, with the identity line. AUC, MAE and R² are the pooled point "
+        "estimates (their intervals, over patients: Table 2 and the agreement table)."))

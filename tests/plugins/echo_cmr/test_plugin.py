@@ -92,6 +92,8 @@ def test_the_whole_method_runs_three_views_and_the_cmr_set(tmp_path):
     for row in ("| Age (years) |", "| Gender, female |", "| Diabetes |", "| T2 (ms) |", "| ECV abnormal (>= 29%) |"):
         assert row in report, row
     assert report.index("| Gender, female |") < report.index("| native T1 (ms) |") < report.index("| WMA (global) |")
+    # Supplementary Figure 1 has its panel A, the fused ROC of the abnormal T1, T2 and ECV flags, beside B-D
+    assert "(A) the ROC of the three views fused for abnormal native T1, T2 and ECV" in report
 
 
 def test_planted_control_detects_wma_end_to_end(tmp_path):
