@@ -126,7 +126,7 @@ def test_display_names_notes_and_untestable_variables(cohort):
 
 
 def test_table_one_without_a_group_describes_the_cohort(cohort):
-    """group=None: a paper's one-column Table 1 (echo_cmr's): the overall cells of the grouped table, no test, no SMD."""
+    """group=None: a paper's one-column Table 1 (echo_cmr's): the grouped table's overall cells, no test, no SMD."""
     grouped = table_one(cohort, "responder", ["age", "nt_probnp"], ["sex", "nyha"])
     t = table_one(cohort, None, ["age", "nt_probnp"], ["sex", "nyha"], display_names={"age": "Age (years)"})
     assert list(t.columns) == ["variable", "level", "summary", "overall (n=120)", "missing"]
