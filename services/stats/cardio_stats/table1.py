@@ -232,7 +232,7 @@ def _reshape(t, data: pd.DataFrame, group: str | None, continuous: list[str], ca
     overall = f"overall (n={len(data)})"
     smd_cols = sorted(c for c in t.smd_table.columns) if grouped else []
     pair = {c: ("SMD" if len(smd_cols) == 1 else c.replace(",", " vs ")) for c in smd_cols}
-    htest = t.htest_table if grouped else None
+    htest = t.htest_table if group is not None else None
     names = display_names or {}
     rows: list[dict] = []
 
@@ -240,7 +240,8 @@ def _reshape(t, data: pd.DataFrame, group: str | None, continuous: list[str], ca
         return {overall: r["Overall"], **{h: r[lv] for lv, h in headers.items()}}
 
     for var in [*continuous, *categorical]:
-        p, test = (None, None) if htest is None else _test_of(var, htest, data, group, headers, var in continuous)
+        p, test = (None, None) if htest is None or group is None else _test_of(var, htest, data, group, headers,
+                                                                               var in continuous)
         var_varies = data[var].nunique() > 1
         base = {"variable": names.get(var, var), "level": None,
                 "summary": SUMMARY["skewed" if var in nonnormal else "normal"] if var in continuous
