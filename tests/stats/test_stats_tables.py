@@ -139,6 +139,16 @@ def test_table_one_without_a_group_describes_the_cohort(cohort):
     assert not any("SMD" in n for n in t.attrs["notes"])
 
 
+@pytest.mark.parametrize("group", ["responder", None])
+def test_a_categorical_with_missing_values_counts_the_others(cohort, group):
+    """A 0/1 column with empty cells (a label not known for every patient): n (%) of the non-missing values, the
+    empty ones counted as missing (it raised a TypeError: pandas' string dtype made the missing value a float)."""
+    flag = pd.Series([0.0, 1.0, np.nan, 1.0] * 30)
+    t = table_one(cohort.assign(wma=flag), group, ["age"], ["wma"])
+    row = _row(t, "wma", "1")
+    assert row["overall (n=120)"] == "60 (66.7)" and row.missing == 30
+
+
 def test_table_one_errors(cohort):
     with pytest.raises(StatsError, match="not found"):
         table_one(cohort, "responder", ["weight"], [])

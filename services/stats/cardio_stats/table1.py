@@ -178,7 +178,8 @@ def _prepare(data: pd.DataFrame, continuous: list[str], categorical: list[str],
                      and abs(skew(data[v].to_numpy(dtype=float), nan_policy="omit", bias=False)) > SKEW_LIMIT]
     order, limit = {}, {}
     for var in categorical:
-        data[var] = data[var].map(_text).astype(object)
+        # built as objects: Series.map infers pandas' string dtype, whose missing value is a float NaN, not None
+        data[var] = pd.Series([_text(v) for v in data[var]], index=data.index, dtype=object)
         cats = sorted({v for v in data[var] if v is not None})
         if len(cats) == 2:  # one labelled row
             shown = _shown_level(cats)
