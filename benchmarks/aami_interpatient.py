@@ -79,9 +79,9 @@ import torch
 
 from cardio import CardioError, engine, write_text_atomic
 from cardio.engine import FitResult
-from cardio.testing import context, plugin_config
 from cardio_ecg_transfer import aami, beat_metrics, beat_set, databases, pretrain, side_models
 from cardio_ecg_transfer.resnet import SpectrogramResNet
+from cardio_testing.harness import context, plugin_config
 
 REPO = Path(__file__).resolve().parents[1]
 LEDGER = REPO / "benchmarks" / "ledgers" / "aami_ds2.csv"

@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 from cardio import engine
-from cardio.testing import run_plugin
+from cardio_testing.harness import run_plugin
 
 # Short-epoch configs: many small epochs, where a checkpoint per epoch weighs most.
 CONFIGS = {

@@ -2,13 +2,13 @@
 
 A control pair shows something only when the planted effect is found AND the neutral one is not, at the same
 sample size and epochs. For each control and seed this runs the end-to-end tests' settings twice through
-cardio's own run (cardio.testing.run_plugin): planted (the synthetic cohort's effect) and neutral (the labels
+cardio's own run (cardio_testing.harness.run_plugin): planted (the synthetic cohort's effect) and neutral (the labels
 permuted, cohort.permute_labels, or a neutral setting of the cohort), each on a new synthetic cohort (the
 plugin's synthetic seed) and run seed; seed 1 is the one the end-to-end tests run. It reads the run's headline
-AUC interval (cardio.testing.headline: with K folds the cv-corrected t of Nadeau & Bengio, K - 1 df, which
+AUC interval (cardio_testing.harness.headline: with K folds the cv-corrected t of Nadeau & Bengio, K - 1 df, which
 counts training variability; not the pooled DeLong row, which treats the K fold models as one and with no signal
 excluded chance in 14% of data sets), or, for a control with a reference model, the headline paired difference
-(cardio.testing.paired), or, for a difference of two targets of one model, the plugin section's auc_difference
+(cardio_testing.harness.paired), or, for a difference of two targets of one model, the plugin section's auc_difference
 row (echo_cmr's fused WMA - LGE, the report's cross-validated difference). It prints per control: planted detected
 (interval above chance) in N of the seeds and neutral covering chance (for every model the test asserts on) in N
 of the seeds, with each run's CPU seconds.
@@ -203,8 +203,8 @@ def headline_auc(run: Path, control: Control, model: str | None = None) -> dict:
     """The run's headline AUC row of a model (the control's by default, and its task): estimate, interval and the
     method it names (with K folds the cv-corrected t, not the pooled DeLong row that treats the K models as one).
     With a `reference`, the cross-validated paired difference model - reference in the same keys."""
-    from cardio.testing import headline, paired, read_metrics
     from cardio_stats import pick
+    from cardio_testing.harness import headline, paired, read_metrics
 
     metrics = read_metrics(run)
     if control.task_reference is not None:  # one model, two targets: the plugin's row (the core compares models)
@@ -234,7 +234,7 @@ def run_pair(name: str, control: Control, seed: int, work: Path, smoke: bool = F
     """The planted and the neutral run of one seed (a new synthetic cohort and run seed each): the planted row,
     the neutral row, and the other neutral models whose interval does not cover chance. Each row gets the run's
     CPU seconds ("cpu_s", this process's, threads included: load on the machine does not inflate it)."""
-    from cardio.testing import run_plugin
+    from cardio_testing.harness import run_plugin
 
     out, runs = [], []
     for kind, extra in (("planted", control.planted), ("neutral", control.neutral)):

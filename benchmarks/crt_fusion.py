@@ -15,7 +15,7 @@ and how often each interval covers 0.
 `--out DIR` keeps the runs, and a second call with the same DIR reuses the base runs it finds finished (fuse only).
 
 Coverage (`--simulate N`): N data sets per setting through the code `cardio fuse` runs after reading the runs
-(`cardio.fusion.fuse.fuse_fold`, then `cardio_stats.evaluate_predictions`, the performance section's estimates), with
+(`cardio_fusion.fuse.fuse_fold`, then `cardio_stats.evaluate_predictions`, the performance section's estimates), with
 cheap base models in cardio's nested split (a logistic regression per modality, outer and inner folds of
 `cardio.data.make_folds`): `null` (no modality carries response: the fused AUC's interval should cover 0.5 in 95%),
 `neutral` (only the first does: the fused - first ΔAUC interval should cover 0, and the mean ΔAUC should be near
@@ -127,7 +127,7 @@ def one(setting: str, n: int, root: Path, env: dict, weight: float = 1.2, extra:
 
 def unconstrained(runs: list[Path]) -> dict:
     """The fused - ECG cross-validated ΔAUC of the unconstrained logistic stacker, on the same runs and folds."""
-    from cardio.fusion.fuse import fuse_fold, read_modality
+    from cardio_fusion.fuse import fuse_fold, read_modality
     from cardio_stats import StatsError, cv_auc_difference
 
     read = [m for m, _ in (read_modality(r, None, None) for r in runs)]
@@ -230,10 +230,10 @@ def _base_scores(x: np.ndarray, y: np.ndarray, train: np.ndarray, test: np.ndarr
 
 
 def simulated(seed: int, n: int, weights: list[float], noise_sd: float = 1.5, features: int = 10):
-    """Modalities (cardio.fusion.fuse.Modality) of one data set: latent z_m ~ N(0, 1), response ~ logistic(sum w_m z_m);
+    """Modalities (cardio_fusion.fuse.Modality) of one data set: latent z_m ~ N(0, 1), response ~ logistic(sum w_m z_m);
     modality m reads z_m with noise in 2 of its `features` columns; its model is scored in cardio's nested split."""
     from cardio.data import make_folds
-    from cardio.fusion.fuse import Modality
+    from cardio_fusion.fuse import Modality
 
     rng = np.random.default_rng(seed)
     z = rng.normal(size=(n, len(weights)))
@@ -256,7 +256,7 @@ def simulated(seed: int, n: int, weights: list[float], noise_sd: float = 1.5, fe
 
 def _evaluate(mods: list, folds: list[str], nonnegative: bool) -> tuple[dict, dict]:
     """The fused AUC row and the fused - first paired row, as `cardio fuse`'s performance section computes them."""
-    from cardio.fusion.fuse import fuse_fold
+    from cardio_fusion.fuse import fuse_fold
     from cardio_stats import evaluate_predictions, headline_auc, paired_test
 
     pred = pd.concat([fuse_fold(mods, f, None, nonnegative)[0] for f in folds], ignore_index=True)
@@ -270,7 +270,7 @@ def _evaluate(mods: list, folds: list[str], nonnegative: bool) -> tuple[dict, di
 def simulate(datasets: int, n: int, modalities: int, seed: int) -> None:
     """Coverage of the fused AUC (null) and of the fused - first ΔAUC (neutral) intervals, both stackers."""
     print(f"{datasets} simulated data sets per setting, {n} patients, {modalities} modalities, 5 outer x 2 inner "
-          "folds; through cardio.fusion.fuse.fuse_fold and cardio_stats.evaluate_predictions")
+          "folds; through cardio_fusion.fuse.fuse_fold and cardio_stats.evaluate_predictions")
     print("| setting | stacker | mean fused AUC | mean first AUC | mean ΔAUC fused − first | SD | ΔAUC interval covers "
           "0 | fused AUC interval covers 0.5 |")
     print("|---|---|---|---|---|---|---|---|")

@@ -16,10 +16,10 @@ import numpy as np
 import torch
 
 from cardio import Cache
-from cardio.data.cine import write_video
 from cardio_echo_cmr import synthetic
 from cardio_echo_cmr.training import ClipDataset
 from cardio_echo_cmr.video import sample_clip
+from cardio_imaging.cine import write_video
 
 
 def echonet_item(path: str, start: int, length: int, period: int) -> torch.Tensor:
@@ -93,7 +93,7 @@ def _save_gray(path: str, target: Path) -> None:
 
 
 def _gray(path: str) -> np.ndarray:
-    from cardio.data.cine import read_cine, to_gray
+    from cardio_imaging.cine import read_cine, to_gray
 
     return to_gray(read_cine(path).frames)
 

@@ -19,10 +19,10 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from cardio.data.cine import write_video
 from cardio_echo_cmr import synthetic
 from cardio_echo_cmr.model import HEADS, EchoVideoNet, HeadLoss, flops_per_clip
 from cardio_echo_cmr.training import ClipDataset
+from cardio_imaging.cine import write_video
 
 # Dense (no sparsity) peak TFLOP/s per dtype from the vendors' data sheets.
 PEAK_TFLOPS = {"H100": {"bf16": 989.0, "fp32": 67.0}, "H200": {"bf16": 989.0, "fp32": 67.0},

@@ -196,7 +196,7 @@ def main() -> int:
     ap.add_argument("--smoke", action="store_true", help="the toy-sized spect study (seconds)")
     args = ap.parse_args()
     plugins = ["spect_polar"] if args.smoke else args.plugins
-    # --smoke leaves slurm out: its jobs double the smoke's CPU, and tests/core/test_slurm.py runs that executor
+    # --smoke leaves slurm out: its jobs double the smoke's CPU, and tests/cluster/test_slurm.py runs that executor
     executors = ["inline", "local"] + (["slurm"] if not (args.no_slurm or args.smoke) and _slurm_up() else [])
     cpus = len(os.sched_getaffinity(0))
     why = "--smoke" if args.smoke else "no SLURM controller answers"

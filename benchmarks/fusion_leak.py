@@ -11,7 +11,7 @@ folds and inner folds cardio's split makes (`cardio.data.make_folds` with `cv.in
 - naive: for each outer fold, a logistic stacker fitted on the other folds' pooled out-of-fold scores, applied to
   the fold's own out-of-fold scores. Each training score came from a base model fitted with the scored fold's
   labels, so the stacker learns the folds' label artefacts.
-- nested: `cardio.fusion.fuse.fuse_fold`, the code `cardio fuse` runs: each fold's stacker sees inner-fold scores only.
+- nested: `cardio_fusion.fuse.fuse_fold`, the code `cardio fuse` runs: each fold's stacker sees inner-fold scores only.
 
 It prints, over the data sets, the mean pooled AUC of each, its spread, and how often the 95% DeLong CI lies
 above or below 0.5 (2.5% each for fixed scores), beside one modality's own recalibrated out-of-fold scores: a
@@ -29,7 +29,7 @@ import pandas as pd
 from sklearn.linear_model import LogisticRegression
 
 from cardio.data import make_folds
-from cardio.fusion.fuse import Modality, fuse_fold
+from cardio_fusion.fuse import Modality, fuse_fold
 from cardio_stats import TestResult, delong_ci, delong_test
 
 NAMES = ["ecg", "spect", "echo"]

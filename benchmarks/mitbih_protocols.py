@@ -41,9 +41,9 @@ from pathlib import Path
 import numpy as np
 
 from cardio import CardioError
-from cardio.testing import context, load_script, plugin_config
 from cardio_ecg_transfer import aami, beat_metrics, beat_set, pretrain
 from cardio_ecg_transfer.mitdb import mitdb_dir
+from cardio_testing.harness import context, load_script, plugin_config
 
 REPO = Path(__file__).resolve().parents[1]
 AAMI = load_script(REPO / "benchmarks" / "aami_interpatient.py")  # the inter-patient protocol and its ledger

@@ -29,8 +29,8 @@ from pathlib import Path
 
 from torch.optim.optimizer import register_optimizer_step_post_hook, register_optimizer_step_pre_hook
 
-from cardio.testing import run_plugin
 from cardio_stats.formatting import headline_auc
+from cardio_testing.harness import run_plugin
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
 import metrics_diff  # scripts/metrics_diff.py: two runs' metrics.json estimate by estimate

@@ -49,7 +49,7 @@ def smoke_run(root: Path) -> Path:
 def measure(run: Path) -> tuple[str, list[str]]:
     """(the run's line, its page's problems)."""
     from cardio.report import outputs as report
-    from cardio.testing import report_page, report_page_problems
+    from cardio_testing.harness import report_page, report_page_problems
 
     t0 = time.perf_counter()
     report.render(run, checklist=True)

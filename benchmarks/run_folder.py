@@ -15,7 +15,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from cardio.testing import run_plugin
+from cardio_testing.harness import run_plugin
 
 PLUGINS = ["spect_polar", "perfusion_polar", "ecg_transfer", "mmode_septal_flash", "echo_cmr"]
 SMOKE = ["spect_polar.synthetic.n_patients=30", "spect_polar.synthetic.slices=16", "spect_polar.synthetic.size=32",

@@ -229,7 +229,7 @@ def _data() -> Path:
 
 def validate(plugin: str, root: Path, cache: Path, sets: list[str], config: dict | None = None) -> list[str]:
     """The problem lines of one `cardio validate` run (in process), or its summary line when it found none."""
-    from cardio.testing import invoke
+    from cardio_testing.harness import invoke
 
     args = ["validate", "--plugin", plugin, "--set", f"cohort.dir={root}", "--set", f"cache_dir={cache}"]
     if config:
@@ -435,7 +435,7 @@ ECHO_CONFIG = {"echo_cmr": {"clip": {"size": 16, "frames": 8, "period": 1}, "wor
 
 
 def _frames(path: Path) -> np.ndarray:
-    from cardio.data.cine import read_cine
+    from cardio_imaging.cine import read_cine
 
     return read_cine(path).frames
 
@@ -467,7 +467,7 @@ def echo_build(tmp: Path) -> tuple[Path, Path, pd.DataFrame]:
 def echo_damage(root: Path, table: pd.DataFrame) -> pd.DataFrame:
     import pydicom
 
-    from cardio.data.cine import write_dicom_cine, write_video
+    from cardio_imaging.cine import write_dicom_cine, write_video
 
     v, real = root / "videos", _data() / "echo_dicom"
     a4c = {p: _frames(v / f"{p}_A4C.dcm") for p in ("P0001", "P0003", "P0004", "P0005")}
@@ -524,7 +524,7 @@ def _regions(path: Path, mm_per_px: float) -> None:
 def mmode_build(tmp: Path) -> tuple[Path, Path, pd.DataFrame]:
     """The clean base (16 synthetic records; SF0002's sequence a calibrated DICOM; SF0014's R peaks written with
     decimal commas and ';' between them, a quirk to read right), and its damaged copy's table."""
-    from cardio.data.cine import write_dicom_cine
+    from cardio_imaging.cine import write_dicom_cine
     from cardio_mmode_septal_flash import synthetic
     from cardio_mmode_septal_flash.settings import Synthetic
 
@@ -549,7 +549,7 @@ def _european(table: pd.DataFrame, path: Path) -> None:
 
 
 def mmode_damage(root: Path, table: pd.DataFrame) -> pd.DataFrame:
-    from cardio.data.cine import write_dicom_cine, write_video
+    from cardio_imaging.cine import write_dicom_cine, write_video
 
     s, p, t = root / "sequences", root / "septum", table.set_index("patient_id")
     t.loc["SF0002", "pixel_spacing_mm"] = 0.5                                           # against the regions

@@ -9,10 +9,11 @@ trap 'rm -rf "$scratch"' EXIT
 pip() { "$scratch/venv/bin/python" -m pip "$@"; }
 pip install -q --upgrade pip setuptools wheel
 pip install -q torch==2.14.1 torchvision==0.29.1
-for service in services/*/; do  # before the kernel, which requires them
-  [ -f "$service/pyproject.toml" ] && pip install -q --no-build-isolation -e "$service"
-done
-pip install -q --no-build-isolation -e '.[test,cluster,bench,arrow]'  # every extra: the lock pins them all
+# the kernel with every extra (the lock pins them all) and every service, in one pip command: the kernel requires the
+# statistics service, the other services require the kernel
+services=()
+for service in services/*/; do [ -f "$service/pyproject.toml" ] && services+=(-e "$service"); done
+pip install -q --no-build-isolation -e '.[test,bench,arrow]' "${services[@]}"
 for plugin in plugins/*/; do
   [ -f "$plugin/pyproject.toml" ] && pip install -q --no-build-isolation -e "$plugin"
 done

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# A single-node SLURM on this machine, for trying `cardio run --executor slurm` and for tests/core/test_slurm.py:
+# A single-node SLURM on this machine, for trying `cardio run --executor slurm` and for tests/cluster/test_slurm.py:
 # munge and slurm-wlm from the system's packages, one partition (`local`) holding this machine's CPUs,
 # slurmctld and slurmd on localhost. Run as root (or with sudo); run it again to restart the daemons.
 # Stop: scripts/slurm-local.sh stop (slurmd, slurmctld, and munged when this script started it)

@@ -3,8 +3,8 @@
 # editable, in a fresh venv; then, from a folder outside the checkout, run what a user who installed them would:
 # `cardio plugins`, a small run and `cardio predict` on the cohort that run wrote. An editable install reads the
 # source tree, so it hides what a wheel leaves out (package data, entry points, a path into the checkout); this does
-# not. First the kernel, the statistics service and ONE plugin without the kernel's extras (test, cluster: no pytest,
-# no submitit) make a small run; then the other plugins join. CI runs it after setup (.ci/run); so can you:
+# not. First the kernel, the statistics service and ONE plugin without the kernel's test extra and without the testing
+# and cluster services (no pytest, no submitit) make a small run; then the other plugins and services join. CI runs it after setup (.ci/run); so can you:
 # ./scripts/wheels.sh (3-6 min on 2 shared cores; KEEP=1 keeps its folder and logs).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -66,9 +66,10 @@ lock=$repo/requirements.lock
 pip() { "$venv/bin/python" -m pip "$@"; }
 links=${PIP_FIND_LINKS:-$(pip config get global.find-links 2>/dev/null || true)}
 step torch pip install -q --no-compile -c "$lock" torch==2.14.1 torchvision==0.29.1
-# the kernel, the statistics service and one plugin
+# the kernel, the statistics service and one plugin with the service it requires (imaging: the AHA 17 segments)
 step install-minimal env PIP_FIND_LINKS="$wheels $links" "$venv/bin/python" -m pip install -q --no-compile -c "$lock" \
-  "$wheels"/cardio_crt_stats-*.whl "$wheels"/cardio_crt-[0-9]*.whl "$wheels"/cardio_perfusion_polar-*.whl
+  "$wheels"/cardio_crt_stats-*.whl "$wheels"/cardio_crt-[0-9]*.whl "$wheels"/cardio_crt_imaging-*.whl \
+  "$wheels"/cardio_perfusion_polar-*.whl
 
 # everything below runs outside the checkout (no source folder on the path can stand in for an installed package),
 # with a cache of its own
@@ -83,7 +84,7 @@ echo "  imported from the venv: ${where//$venv/\$venv}"
 absent=$("$venv/bin/python" -c 'import importlib.util as u
 print(*[m for m in ("pytest", "submitit") if u.find_spec(m)])')
 [ -z "$absent" ] || fail "the venv without extras holds $absent (a dependency pulls it in)"
-echo "  no extras: pytest and submitit are not installed"
+echo "  no extras, no testing or cluster service: pytest and submitit are not installed"
 
 step plugins-minimal "$cardio" plugins
 grep -q perfusion_polar "$tmp/plugins-minimal.log" || fail "cardio plugins does not list perfusion_polar"
@@ -99,11 +100,11 @@ step run-perfusion "$cardio" run --plugin perfusion_polar --out perfusion --set 
 [ -s perfusion/metrics.json ] && [ -s perfusion/report.md ] || fail "the perfusion_polar run wrote no metrics or report"
 grep -E "WARNING|done in" "$tmp/run-perfusion.log" | sed 's/^/  /' || true
 auc perfusion impaired_mfr
-# without the cluster extra, a process executor is refused in one line (exit 2), before anything is written
+# without the cluster service, a process executor is refused in one line naming it (exit 2), before anything is written
 echo "+ [${SECONDS}s] ${cardio/#$tmp/\$tmp} run --plugin perfusion_polar --out local --executor local  (refused)"
 rc=0; said=$("$cardio" run --plugin perfusion_polar --out local --executor local 2>&1) || rc=$?
-[ "$rc" -eq 2 ] && [[ $said == *submitit* ]] && [ ! -e local ] \
-  || fail "--executor local without submitit: exit $rc, not 2 with one line naming submitit: ${said##*$'\n'}"
+[ "$rc" -eq 2 ] && [[ $said == *cardio-crt-cluster* ]] && [ ! -e local ] \
+  || fail "--executor local without the cluster service: exit $rc, not 2 with one line naming it: ${said##*$'\n'}"
 echo "  exit $rc: ${said##*$'\n'}"
 
 # 3. The other plugins join: `cardio plugins` lists all five, a small spect_polar run keeps its final model, and
@@ -114,7 +115,16 @@ step plugins "$cardio" plugins
 for p in ecg_transfer echo_cmr mmode_septal_flash perfusion_polar spect_polar; do
   grep -q "$p" "$tmp/plugins.log" || fail "cardio plugins does not list $p"
 done
+grep -q "service  adds: cardio fuse" "$tmp/plugins.log" || fail "cardio plugins does not list the fusion service"
+grep -q "service  adds: cardio sweep, --executor local, --executor slurm" "$tmp/plugins.log" \
+  || fail "cardio plugins does not list the cluster service"
 sed 's/^/  /' "$tmp/plugins.log"
+# the testing service is a pytest plugin (pytest11): pytest finds the contract suite of every installed plugin
+step contract-suite "$venv/bin/python" -m pytest -p no:cacheprovider --cardio-contract --collect-only -q
+for p in ecg_transfer echo_cmr mmode_septal_flash perfusion_polar spect_polar; do
+  grep -q "TestContract_$p::" "$tmp/contract-suite.log" || fail "pytest --cardio-contract collects no suite for $p"
+done
+echo "  pytest --cardio-contract: $(tail -n 1 "$tmp/contract-suite.log")"
 step run-spect "$cardio" run --plugin spect_polar --out spect --set spect_polar.synthetic.n_patients=30 \
   --set spect_polar.synthetic.slices=20 --set spect_polar.synthetic.size=40 --set spect_polar.phase.rings=16 \
   --set spect_polar.phase.sectors=32 --set spect_polar.autoencoder.hidden=32 \

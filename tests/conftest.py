@@ -72,11 +72,11 @@ def toy_env(toy_site, tmp_path_factory, request):
 
 @pytest.fixture()
 def cardio_cli(toy_site, tmp_path, monkeypatch):
-    """Run `cardio ...` in process (cardio.testing.invoke) in tmp_path, with the toy plugins importable.
+    """Run `cardio ...` in process (cardio_testing.harness.invoke) in tmp_path, with the toy plugins importable.
 
     Returns a CompletedProcess (returncode, stdout, stderr), like the command run in a shell.
     """
-    from cardio.testing import invoke
+    from cardio_testing.harness import invoke
 
     def run(*args: str, env: dict | None = None, check: bool = False, plugins_path: bool = True):
         with monkeypatch.context() as m:
@@ -132,8 +132,8 @@ def echo_dicom_dir() -> Path:
 
 @pytest.fixture()
 def cpu_context(tmp_path):
-    """cpu_context(): cardio.testing.cpu_context writing to tmp_path."""
-    from cardio.testing import cpu_context as make_context
+    """cpu_context(): cardio_testing.harness.cpu_context writing to tmp_path."""
+    from cardio_testing.harness import cpu_context as make_context
 
     def make():
         return make_context(tmp_path)

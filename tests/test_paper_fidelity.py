@@ -113,7 +113,7 @@ def test_a_malformed_section_fails(tmp_path: Path) -> None:
 # Nothing is downloaded: the file a download would leave is written into the hub cache torch reads (TORCH_HOME).
 
 def _paper(plugin: str, *sets: str) -> dict:
-    from cardio.testing import plugin_config
+    from cardio_testing.harness import plugin_config
 
     return plugin_config(plugin, sets=["profile=paper", *sets])
 
@@ -344,7 +344,7 @@ def test_table1_in_the_paper_profiles_uses_the_papers_tests() -> None:
 
 
 def plugin_config_default(plugin: str) -> dict:
-    from cardio.testing import plugin_config
+    from cardio_testing.harness import plugin_config
 
     return plugin_config(plugin)
 

@@ -2,9 +2,11 @@
 
 Everything a plugin uses is importable from here, or from the documented submodules `cardio.data.cohort`,
 `cardio.data.response`, `cardio.data.files`, `cardio.data.file_kind`, `cardio.data.same_recording`,
-`cardio.data.same_image`, `cardio.data.cine`, `cardio.data.aha17`, `cardio.data.weights`, `cardio.report.figures`,
-`cardio.report.explain`, `cardio_stats`, `cardio.engine` and `cardio.testing` (docs/plugin-api.md). The packages are
-the architecture: data, study, execution, report, fusion (docs/architecture.md); the statistics are a service.
+`cardio.data.weights`, `cardio.report.figures`, `cardio.report.explain` and `cardio.engine`, and from the services
+`cardio_stats`, `cardio_imaging` and, in tests, `cardio_testing`
+(docs/plugin-api.md). The packages are the architecture: data, study, execution, report (docs/architecture.md);
+the statistics, imaging, fusion, the cluster's executors and sweeps and the test suite are services (services/, found
+through `cardio.services`).
 """
 from __future__ import annotations
 
@@ -26,6 +28,18 @@ def allotted_cpus() -> int:
         return os.cpu_count() or 1
 
 
+def pip_install(what: str) -> str:
+    """The command that installs `what` into the environment cardio runs in: this interpreter's pip, never a bare
+    `pip`, which may be another environment's (and resolve `cardio` to the index's unrelated package of that name)."""
+    python = sys.executable or "python"
+    try:
+        relative = os.path.relpath(python)
+    except ValueError:  # another drive (Windows)
+        relative = python
+    shown = relative if not relative.startswith("..") else python
+    return f"{shown} -m pip install {what}"
+
+
 def _openmp_defaults() -> None:
     """Before torch, VTK or NumPy's BLAS load (their OpenMP runtimes read these once): threads that wait sleep
     instead of spinning, and as many threads as this process has CPUs. Spinning threads make every multi-threaded
@@ -40,7 +54,7 @@ _openmp_defaults()
 if TYPE_CHECKING:  # what type checkers and readers see; at run time each name loads on first use (PEP 562)
     from importlib.abc import Loader
 
-    from cardio.config import CoreSettings, Settings, package_defaults, setting
+    from cardio.config import CoreSettings, PluginInfo, Settings, package_defaults, setting
     from cardio.context import RunContext
     from cardio.data import (
         CardioError,
@@ -49,7 +63,6 @@ if TYPE_CHECKING:  # what type checkers and readers see; at run time each name l
         Features,
         Fold,
         ModelState,
-        PluginInfo,
         Predictions,
         Section,
         confined_path,
@@ -68,9 +81,9 @@ _SUBMODULE = {name: module for module, names in {
     "study.bundle": ("sklearn_from_array", "sklearn_to_array"),
     "data.cache": ("Cache", "atomic_path", "write_text_atomic"),
     "data.spreadsheet": ("write_csv",),
-    "config": ("CoreSettings", "Settings", "package_defaults", "setting"),
+    "config": ("CoreSettings", "PluginInfo", "Settings", "package_defaults", "setting"),
     "context": ("RunContext",),
-    "data": ("CardioError", "Cohort", "Dataset", "Features", "Fold", "ModelState", "PluginInfo", "Predictions",
+    "data": ("CardioError", "Cohort", "Dataset", "Features", "Fold", "ModelState", "Predictions",
              "Section", "confined_path", "inner_split"),
     "hookspecs": ("REQUIRED_HOOKS", "hookimpl", "hookspec"),
 }.items() for name in names}
@@ -115,15 +128,14 @@ def __dir__() -> list[str]:
 
 # Modules that moved when core/ was laid out by role: a plugin written against the flat layout (`cardio.cohort`,
 # `from cardio import figures`) and a run or bundle pickled before keep importing them, as the same module objects.
-# (`cardio.report` and `cardio.fusion` are packages now: their old modules are report.outputs and fusion.fuse.)
+# (`cardio.report` is a package now: its old module is report.outputs.)
 MOVED_MODULES = {
-    "cohort": "data.cohort", "cine": "data.cine", "checks": "data.checks", "leakage": "data.leakage",
-    "cache": "data.cache", "aha17": "data.aha17", "multimodal": "study.multimodal", "weights": "data.weights",
+    "cohort": "data.cohort", "checks": "data.checks", "leakage": "data.leakage",
+    "cache": "data.cache", "multimodal": "study.multimodal", "weights": "data.weights",
     "performance": "report.performance", "summary": "report.summary",
     "tripod": "report.tripod", "figures": "report.figures", "explain": "report.explain",
-    "subgroups": "report.subgroups", "run": "execution.run", "executors": "execution.executors",
-    "tasks": "study.tasks", "sweep": "execution.sweep", "permutation": "execution.permutation",
-    "bundle": "study.bundle", "signing": "study.signing", "fusion_report": "fusion.report",
+    "subgroups": "report.subgroups", "run": "execution.run", "tasks": "study.tasks",
+    "bundle": "study.bundle", "signing": "study.signing",
 }
 
 

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import errno
 import json
-import re
 import sys
 from pathlib import Path
 
@@ -11,7 +10,7 @@ import click
 
 import cardio  # first of cardio's imports: it sets OpenMP's passive wait policy before torch loads
 from cardio import config as config_mod
-from cardio import plugins
+from cardio import plugins, services
 from cardio.data import CardioError
 
 
@@ -40,17 +39,6 @@ class CardioGroup(click.Group):
             sys.exit(143)
 
 
-class Device(click.ParamType):
-    """auto, cpu, cuda or cuda:N, checked when the command line is read."""
-
-    name = "auto|cpu|cuda|cuda:N"
-
-    def convert(self, value, param, ctx):
-        if config_mod.RULES["device"](value):
-            return value
-        raise CardioError(f"--device {value!r} is not a device; use auto, cpu, cuda or cuda:N")  # one line, exit 2
-
-
 class RunCommand(click.Command):
     """`cardio run --help` ends with the installed plugins, their profiles and an example."""
 
@@ -66,7 +54,7 @@ class RunCommand(click.Command):
         except Exception as e:  # help must print whatever a plugin does
             rows = [("(plugins could not be listed)", str(e).splitlines()[0] if str(e) else type(e).__name__)]
         with formatter.section("Installed plugins"):
-            formatter.write_dl(rows or [("(none)", plugins.pip_install("-e plugins/<name>"))])
+            formatter.write_dl(rows or [("(none)", cardio.pip_install("-e plugins/<name>"))])
         with formatter.section("Examples"):
             formatter.write_text("cardio run --plugin ecg_transfer")
             formatter.write_text("cardio run --plugin echo_cmr --set profile=paper --set cohort.dir=my_cohort/")
@@ -93,7 +81,7 @@ def plugins_cmd(as_json: bool) -> None:
         click.echo(json.dumps(rows, indent=2))
         return
     if not rows:
-        click.echo(f"no cardio plugins installed ({plugins.pip_install('-e plugins/<name>')})")
+        click.echo(f"no cardio plugins installed ({cardio.pip_install('-e plugins/<name>')})")
     for r in rows:
         if r["error"]:
             click.echo(f"{r['name']:<20} BROKEN  {r['error']}")
@@ -103,6 +91,11 @@ def plugins_cmd(as_json: bool) -> None:
         click.echo(f"{'':<20} hooks: {', '.join(h.removeprefix('cardio_') for h in r['hooks'])}")
         if r["modality"]:
             click.echo(f"{'':<20} cardio predict: {'yes' if r['bundle'] is None else 'no, ' + r['bundle']}")
+    for r in services.listing():
+        if r["error"]:
+            click.echo(f"{r['name']:<20} BROKEN  service: {r['error']}")
+        else:
+            click.echo(f"{r['name']:<20} {r['version']:<8} service  adds: {', '.join(r['adds']) or 'nothing'}")
 
 
 @main.command("config")
@@ -131,7 +124,7 @@ def config_cmd(plugin: str, config_file: str | None, sets: tuple[str, ...]) -> N
 @click.option("--config", "config_file", type=click.Path(dir_okay=False), help="YAML merged over the defaults.")
 @click.option("--set", "sets", multiple=True, metavar="KEY=VALUE",
               help="Override one key, e.g. train.lr=3e-4 or profile=paper; repeat --set for each key.")
-@click.option("--device", type=Device(), metavar="DEVICE",
+@click.option("--device", type=services.Device(), metavar="DEVICE",
               help="Where to train: auto (CUDA when present), cpu, cuda or cuda:N.")
 @click.option("--out", type=click.Path(file_okay=False), help="Run directory (default runs/<plugin>-<time>).")
 @click.option("--resume", type=click.Path(file_okay=False, exists=True), help="Continue a killed or failed run.")
@@ -173,69 +166,14 @@ def status_cmd(run_dir: str) -> None:
         click.echo(f"{name:<16} {state:<9} {detail}".rstrip())
 
 
-class SweepCommand(click.Command):
-    """`--seeds 0 1 2` (or `--seeds 1-99`) and `--grid a=1,2 b=3,4`: the values up to the next option belong to it
-    (click's options take one value each, so they are read as --seeds 0 --seeds 1 --seeds 2)."""
-
-    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
-        out, greedy = [], None
-        for arg in args:
-            if arg.startswith("-"):
-                greedy = arg if arg in ("--seeds", "--grid") else None
-                out.append(arg)
-                continue
-            span = re.fullmatch(r"(\d+)-(\d+)", arg) if greedy == "--seeds" else None
-            if span and int(span[1]) > int(span[2]):
-                raise click.BadParameter(f"{arg}: the first seed is above the last", param_hint="--seeds")
-            for value in [str(v) for v in range(int(span[1]), int(span[2]) + 1)] if span else [arg]:
-                out += [greedy, value] if greedy and out[-1] != greedy else [value]
-        return super().parse_args(ctx, out)
-
-
-@main.command("sweep", cls=SweepCommand)
-@click.option("--plugin", required=True, help="Modality plugin to run.")
-@click.option("--config", "config_file", type=click.Path(dir_okay=False), help="Base YAML merged over the defaults.")
-@click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help="Override one key in every run.")
-@click.option("--grid", "grid", multiple=True, required=True, metavar="KEY=V1,V2",
-              help="A key and its values; the sweep runs every combination of the --grid keys.")
-@click.option("--seeds", "seeds", multiple=True, type=click.IntRange(0), help="Seeds, e.g. --seeds 0 1 2 or "
-              "--seeds 1-99 (default: the config's seed).")
-@click.option("--out", required=True, type=click.Path(file_okay=False),
-              help="The sweep's folder: <setting>/seed<k>/ runs, summary.csv, summary.md.")
-@click.option("--device", type=Device(), metavar="DEVICE", help="auto (CUDA when present), cpu, cuda or cuda:N.")
-@click.option("--executor", type=click.Choice(["inline", "local", "slurm"]),
-              help="inline: runs one after another here; local: a process per run; slurm: one job array of runs.")
-@click.option("--workers", type=click.IntRange(1), help="local: runs at once (one per GPU with GPUs); slurm: the "
-              "array's concurrency cap.")
-@click.option("--select-metric", default="auc", show_default=True, help="Pooled metric that ranks the settings.")
-@click.option("--select-model", help="Model whose metric ranks them (default: the config's stats.reference).")
-@click.option("--select-task", help="Task whose metric ranks them, where the runs predict several.")
-@click.option("--nested", is_flag=True, help="Also estimate the choose-the-best recipe by nested CV (needs "
-              "cv.inner_folds >= 2).")
-@click.option("--permutation-of", "permutation_of", type=click.Path(file_okay=False, exists=True), metavar="RUN",
-              help="Test RUN against chance: this sweep's runs (--grid cohort.permute_labels=true, one per seed) "
-              "are its permutations; writes permutation.csv and .png.")
-def sweep_cmd(plugin, config_file, sets, grid, seeds, out, device, executor, workers, select_metric, select_model,
-              select_task, nested, permutation_of) -> None:
-    """Run every setting of a grid x every seed as a run of its own, then summarize every estimate with its CI.
-
-    The same command again skips the finished runs and continues the others.
-    """
-    from cardio.execution.sweep import Selection, run_sweep
-
-    summary = run_sweep(plugin, tuple(grid), out, config_file, tuple(sets), tuple(seeds), device, executor, workers,
-                        Selection(select_metric, select_model, select_task), nested,
-                        permutation_of=permutation_of)
-    click.echo(str(summary) if summary else f"submitted; run the same command again to write {out}/summary.md")
-
-
 @main.command("predict")
 @click.option("--model", "model_dir", required=True, type=click.Path(file_okay=False, exists=True),
               help="A finished run directory holding a model bundle (model/).")
 @click.option("--cohort", "cohort", required=True, type=click.Path(),
               help="The new cohort's folder (its table and files, as the plugin's data guide describes).")
 @click.option("--out", type=click.Path(file_okay=False), help="Output folder (default runs/<plugin>-predict-<time>).")
-@click.option("--device", type=Device(), metavar="DEVICE", help="auto (CUDA when present), cpu, cuda or cuda:N.")
+@click.option("--device", type=services.Device(), metavar="DEVICE",
+              help="auto (CUDA when present), cpu, cuda or cuda:N.")
 @click.option("--set", "sets", multiple=True, metavar="KEY=VALUE",
               help="Override one key of the model's config for this cohort, e.g. ecg_transfer.lead=V1.")
 @click.option("--keep-key", is_flag=True, help="Write <out>.key.csv (mode 0600) mapping the pseudonyms to the ids.")
@@ -299,44 +237,6 @@ def sign_cmd(run_dir: str) -> None:
         signing.sign(folder, key)
     click.echo(f"{folder} ({signing.bundle_fingerprint(folder)}) signed by key "
                f"{signing.key_fingerprint(key.public_key())}")
-
-
-def _run_pairs(pairs: tuple[str, ...], option: str) -> dict[str, str]:
-    """RUN=VALUE options keyed by the run's path as given."""
-    out = {}
-    for item in pairs:
-        run, sep, value = item.rpartition("=")
-        if not sep or not run or not value:
-            raise CardioError(f"{option} expects RUN=VALUE, got {item!r}")
-        out[run] = value
-    return out
-
-
-@main.command("fuse")
-@click.argument("runs", nargs=-1, required=True, type=click.Path(file_okay=False))
-@click.option("--out", required=True, type=click.Path(file_okay=False), help="The fusion's folder (new).")
-@click.option("--model", "models", multiple=True, metavar="RUN=MODEL",
-              help="The model of a run to fuse (default: the run's stats.reference, or its only model).")
-@click.option("--name", "names", multiple=True, metavar="RUN=NAME", help="What the report calls a run "
-              "(default: its plugin).")
-@click.option("--clinical", type=click.Path(dir_okay=False),
-              help="A CSV with patient_id and clinical columns (e.g. the ECG cohort's table).")
-@click.option("--covariates", default="", help="Comma-separated columns of --clinical the fusion model also uses.")
-@click.option("--guideline", help="A rule on --clinical columns drawn in the decision curve and tested, e.g. "
-              "'lbbb == 1 and qrs_ms >= 150'.")
-@click.option("--n-resamples", type=click.IntRange(100), help="Bootstrap resamples (default: the runs' stats).")
-def fuse_cmd(runs, out, models, names, clinical, covariates, guideline, n_resamples) -> None:
-    """Fuse the runs of several modalities on the same patients into one CRT prediction, without leaks.
-
-    Each run must be finished and made with cv.inner_folds (and cv.patients where a modality misses some
-    patients), the same seed, label and split, and the same cache (its pseudonym key joins the patients).
-    """
-    from cardio.fusion.fuse import fuse
-
-    click.echo(str(fuse([Path(r) for r in runs], Path(out), models=_run_pairs(models, "--model"),
-                        names=_run_pairs(names, "--name"), clinical=Path(clinical) if clinical else None,
-                        covariates=tuple(c.strip() for c in covariates.split(",") if c.strip()),
-                        guideline=guideline, n_resamples=n_resamples)))
 
 
 @main.command("synthetic-crt")
@@ -443,7 +343,7 @@ def new_plugin_cmd(name: str, dest: str) -> None:
     from cardio.templates import write_plugin
 
     path = write_plugin(name, Path(dest))
-    click.echo(f"wrote {path}\nnext: {plugins.pip_install(f'-e {path}')} && cardio run --plugin {name}")
+    click.echo(f"wrote {path}\nnext: {cardio.pip_install(f'-e {path}')} && cardio run --plugin {name}")
 
 
 @main.group("data")
@@ -498,7 +398,7 @@ def data_fetch(name: str, dest: str, source: str | None) -> None:
               "the same sha256).")
 @click.option("--set", "sets", multiple=True, help="Override a key of the plugin's config, e.g. "
               "ecg_transfer.pretrain.epochs=2.")
-@click.option("--device", type=Device(), default="cpu", show_default=True)
+@click.option("--device", type=services.Device(), default="cpu", show_default=True)
 def data_build(name: str, dest: str, seed: int, sets: tuple[str, ...], device: str) -> None:
     """Build a backbone from public data as a release: weights (safetensors), model card and sha256, e.g.
     `cardio data build mitdb-resnet18 --out releases/`."""
@@ -549,6 +449,10 @@ def _datasets() -> dict:
         out.update(offered or {})
     return out
 
+
+# the commands the installed services add (`cardio fuse` is the fusion service's): one `cardio` command
+for _command in services.commands():
+    main.add_command(_command)
 
 if __name__ == "__main__":
     main()

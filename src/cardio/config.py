@@ -15,7 +15,7 @@ from typing import Any, ClassVar, Self, TypeVar, Union, cast, get_args, get_orig
 
 import yaml
 
-from cardio.data import CardioError, PluginInfo
+from cardio.data import CardioError
 
 
 class Refused(yaml.YAMLError):
@@ -25,17 +25,6 @@ class Refused(yaml.YAMLError):
     def __init__(self, problem: str, mark: yaml.Mark) -> None:
         super().__init__(problem)
         self.problem, self.problem_mark = problem, mark
-
-
-def config_dir() -> Path:
-    """The user's cardio config folder (signing key, trusted keys, the caches' own keys): $CARDIO_CONFIG_DIR, else
-    $XDG_CONFIG_HOME/cardio, else ~/.config/cardio."""
-    import os
-
-    if os.environ.get("CARDIO_CONFIG_DIR"):
-        return Path(os.environ["CARDIO_CONFIG_DIR"]).expanduser()
-    base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
-    return Path(base).expanduser() / "cardio"
 
 
 class _Loader(yaml.SafeLoader):
@@ -792,3 +781,22 @@ def _core_rules() -> dict[str, Any]:
                 out[_at(where, f.name)] = rule
     walk(CoreSettings, "")
     return out
+
+
+@dataclass
+class PluginInfo:
+    """What `cardio plugins` shows and what a run starts from."""
+
+    name: str
+    description: str
+    modality: str | None = None  # None marks an add-on that wraps or adds to stages
+    default_config: dict = field(default_factory=dict)
+    # Old config keys of this plugin and their new names: a config that uses one is refused in one line naming it.
+    moved_keys: dict[str, str] = field(default_factory=dict)
+    # The plugin's own section (config[settings.section]) as a typed, frozen cardio.Settings class: its keys'
+    # defaults, docs and allowed values. default_config then holds the rest (the core keys it changes, profiles).
+    settings: type[Settings] | None = None
+
+    def __post_init__(self) -> None:
+        if self.settings is not None:
+            self.default_config = with_settings(self.default_config, self.settings)

@@ -16,9 +16,9 @@ if TYPE_CHECKING:
     import numpy as np
     import pandas as pd
 
-    from cardio.config import Settings
+    from cardio.config import PluginInfo, Settings
     from cardio.context import RunContext
-    from cardio.data import Cohort, Dataset, Features, ModelState, PluginInfo, Predictions, Section
+    from cardio.data import Cohort, Dataset, Features, ModelState, Predictions, Section
     from cardio.data.cohort import Schema
     from cardio.data.weights import Release
     from cardio_stats.nested_cv import Refitted

@@ -4,7 +4,6 @@ from __future__ import annotations
 import difflib
 import importlib
 import os
-import sys
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
@@ -12,7 +11,9 @@ from importlib.metadata import entry_points
 import pluggy
 
 from cardio import hookspecs
-from cardio.data import CardioError, PluginInfo
+from cardio import pip_install as pip_install  # where the executors and the CLI have asked for it
+from cardio.config import PluginInfo
+from cardio.data import CardioError
 
 # The core's own report sections, registered like any plugin (as datasette registers its defaults).
 DEFAULT_PLUGINS = ("cardio.report.performance", "cardio.report.subgroups")
@@ -23,18 +24,6 @@ class Loaded:
     pm: pluggy.PluginManager
     failed: dict[str, str] = field(default_factory=dict)  # name -> why it did not load, shown by `cardio plugins`
     versions: dict[str, str] = field(default_factory=dict)
-
-
-def pip_install(what: str) -> str:
-    """The command that installs `what` into the environment cardio runs in: this interpreter's pip, never a bare
-    `pip`, which may be another environment's (and resolve `cardio` to the index's unrelated package of that name)."""
-    python = sys.executable or "python"
-    try:
-        relative = os.path.relpath(python)
-    except ValueError:  # another drive (Windows)
-        relative = python
-    shown = relative if not relative.startswith("..") else python
-    return f"{shown} -m pip install {what}"
 
 
 def _name_of(plugin: object) -> str:

@@ -9,7 +9,7 @@ from cardio import CardioError, Cohort, PluginInfo, hookimpl
 from cardio.config import core_defaults
 from cardio.data.checks import cohort_problems
 from cardio.study.validate import validate_cohort
-from cardio.testing import run_plugin
+from cardio_testing.harness import run_plugin
 
 
 def _cohort(labels, patients=None):

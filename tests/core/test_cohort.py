@@ -121,7 +121,7 @@ def test_rows_without_any_target_are_not_trained_on():
 
 
 def test_unlabelled_patients_spread_over_the_folds():
-    from cardio.testing import split_overlaps
+    from cardio_testing.harness import split_overlaps
 
     rng = np.random.default_rng(0)
     pts = [f"p{i}" for i in range(40) for _ in range(1 + i % 2)]  # 20 patients with two records

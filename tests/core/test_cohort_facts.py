@@ -15,7 +15,7 @@ from cardio.data.leakage import permute_outcomes
 from cardio.study.multimodal import TRUTH, latent
 from cardio.study.stages import open_study
 from cardio.study.tasks import cohort_fingerprint
-from cardio.testing import cpu_context
+from cardio_testing.harness import cpu_context
 
 
 def _table(n: int = 40) -> pd.DataFrame:

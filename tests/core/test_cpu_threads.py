@@ -5,7 +5,7 @@ import json
 import pytest
 
 from cardio import CardioError
-from cardio.testing import plugin_config
+from cardio_testing.harness import plugin_config
 
 FITS = ("cardio_train", "cardio_predict", "cardio_explain", "cardio_export_model", "cardio_evaluate")
 

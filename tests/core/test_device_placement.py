@@ -17,7 +17,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_leaves, tree_map
 
 from cardio import engine
-from cardio.testing import context, train_settings
+from cardio_testing.harness import context, train_settings
 
 ELSEWHERE = torch.device("meta")
 

@@ -14,7 +14,7 @@ import torch
 
 from cardio import engine
 from cardio.engine import checkpoints  # where save_later and the checkpoint timer look up what a test patches
-from cardio.testing import cpu_context, train_settings
+from cardio_testing.harness import cpu_context, train_settings
 
 # Many epochs with early stopping off, so a kill right after epoch 2's checkpoint lands inside training
 # however fast the machine is (6 epochs once ran to the end within the test's 0.1 s wait).

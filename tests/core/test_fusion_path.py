@@ -51,7 +51,7 @@ def test_every_fast_profile_cross_validates_in_three_folds(plugin):
     plugin's fast profile now has 3 folds (mmode_septal_flash's under cv.method=kfold; echo_cmr has no fast profile and
     its default is 3), and each plugin's README says so."""
     pytest.importorskip(f"cardio_{plugin}")
-    from cardio.testing import plugin_config
+    from cardio_testing.harness import plugin_config
 
     config = plugin_config(plugin, ["cv.method=kfold", *(["profile=fast"] if plugin != "echo_cmr" else [])])
     assert config["cv"]["folds"] == 3, (plugin, config["cv"])

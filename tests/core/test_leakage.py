@@ -10,7 +10,7 @@ import pytest
 
 from cardio import CardioError, Cohort, Features, PluginInfo, Predictions, hookimpl
 from cardio.data.leakage import permute_outcomes
-from cardio.testing import pooled, read_metrics, run_plugin
+from cardio_testing.harness import pooled, read_metrics, run_plugin
 
 
 def _table(n=60, seed=0):

@@ -149,7 +149,7 @@ def scratch_site(tmp_path_factory):
 def test_a_misspelled_hook_is_one_line_naming_the_plugin(scratch_site, cardio_cli, monkeypatch, tmp_path):
     """pluggy's check_pending at load: `cardio plugins` lists the plugin with its error and the others as ever;
     run, validate and predict refuse it in one line (exit 2) naming the plugin and the hook."""
-    from cardio.testing import check_refused
+    from cardio_testing.harness import check_refused
 
     monkeypatch.syspath_prepend(str(scratch_site))
     rows = {r["name"]: r for r in json.loads(cardio_cli("plugins", "--json", check=True).stdout)}

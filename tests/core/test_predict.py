@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from cardio import CardioError, PluginInfo, hookimpl
-from cardio.testing import check_refused
+from cardio_testing.harness import check_refused
 
 RUN = ("run", "--plugin", "toy", "--out", "a", "--set", "train.epochs=3")
 
@@ -172,7 +172,7 @@ def test_a_plugin_that_cannot_export_skips_the_final_fit_and_predict_refuses(toy
     monkeypatch.syspath_prepend(str(toy_site))
     monkeypatch.setenv("CARDIO_CACHE", str(tmp_path / "cache"))
     from cardio.study.predict import predict_cohort
-    from cardio.testing import run_plugin
+    from cardio_testing.harness import run_plugin
     from cardio_toy import plugin as toy
 
     class Opaque:  # the toy's stages, under another name, without the export and import hooks
@@ -224,6 +224,20 @@ def test_pseudonym_key_is_owner_only_beside_the_run_and_never_named(cardio_cli, 
     cardio_cli("run", "--plugin", "toy", "--out", "c", "--set", "train.epochs=1", "--set", "final_model=false",
                check=True)
     assert not (tmp_path / "c.key.csv").exists()
+
+
+def test_tensorboard_asked_for_without_the_extra_is_one_line_before_any_stage(cardio_cli, tmp_path, monkeypatch):
+    """TensorBoard is an extra (cardio-crt[tensorboard]), not a core dependency: a run that asks for its event files
+    where it is not installed stops before writing anything, naming the install line and the way out."""
+    import importlib.util
+
+    found = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "tensorboard" else found(name, *a))
+    res = cardio_cli("run", "--plugin", "toy", "--out", "a", "--set", "train.tensorboard=true")
+    check_refused(res, "train.tensorboard")
+    assert "cardio-crt[tensorboard]" in res.stderr and "-m pip install" in res.stderr, res.stderr
+    assert not (tmp_path / "a").exists()
 
 
 def test_tensorboard_event_files_per_fit(cardio_cli, tmp_path):

@@ -1,7 +1,7 @@
 """The report as a reader sees it: report.html laid out by headless Chromium in a 1280 px window fits the window,
 shows every figure, and reads in a paper's order (summary, cohort, performance, comparisons, calibration,
 explanations, appendices); report.md reads as plain text; the TRIPOD+AI checklist maps the run. The plugins' own
-end-to-end runs are checked the same way (cardio.testing.report_page) where Chromium is installed."""
+end-to-end runs are checked the same way (cardio_testing.harness.report_page) where Chromium is installed."""
 from __future__ import annotations
 
 import json
@@ -16,7 +16,7 @@ from cardio.data import PARTS
 from cardio.report import outputs as report
 from cardio.report import tripod
 from cardio.report.figures import save_figure, subplots
-from cardio.testing import chromium, report_page, report_page_problems
+from cardio_testing.harness import chromium, report_page, report_page_problems
 
 needs_chromium = pytest.mark.skipif(chromium() is None, reason="no Chromium found (Debian: apt-get install chromium; "
                                                                  ".ci/run installs it where it runs as root)")
@@ -27,7 +27,7 @@ NAMES = {"label": "CRT response (LVEF gain >= 5 points)", "mlp": "multilayer per
 @pytest.fixture(scope="module")
 def toy_run(toy_env):
     """A finished toy run with subgroups and display names: every part of the report has something in it."""
-    from cardio.testing import invoke
+    from cardio_testing.harness import invoke
 
     result = invoke("run", "--plugin", "toy", "--out", "run", "--set", "subgroups=[sex]",
                     "--set", f"report.display_names={json.dumps(NAMES)}")

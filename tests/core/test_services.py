@@ -15,10 +15,10 @@ import torch
 
 import cardio
 from cardio import CardioError, Cohort, Features, PluginInfo, Predictions, hookimpl, hookspecs
-from cardio.data import aha17
 from cardio.data.cache import Cache, atomic_path
-from cardio.testing import cpu_context, run_plugin, train_settings
+from cardio_imaging import aha17
 from cardio_stats import StatsError, aggregate_scores, choose_threshold, format_ci, format_p
+from cardio_testing.harness import cpu_context, run_plugin, train_settings
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -9,8 +9,8 @@ import pandas as pd
 from cardio import Cohort, Predictions
 from cardio.config import core_defaults
 from cardio.report.subgroups import cardio_evaluate
-from cardio.testing import cpu_context
 from cardio_stats import auc, cv_auc_interval
+from cardio_testing.harness import cpu_context
 
 
 def _run(tmp_path, n: int = 120, empty_fold: bool = False):

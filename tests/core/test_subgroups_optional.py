@@ -7,7 +7,7 @@ import pandas as pd
 from cardio import Cohort, Predictions
 from cardio.config import resolve
 from cardio.report import subgroups
-from cardio.testing import cpu_context
+from cardio_testing.harness import cpu_context
 
 
 def _run(tmp_path, table: pd.DataFrame, names: list[str], maybe: list[str]):

@@ -17,7 +17,7 @@ from cardio.templates import FILES
 
 REPO = Path(__file__).resolve().parents[2]
 # distribution folder -> the folder its import packages sit in
-DISTS = {REPO / "services/stats": REPO / "services/stats", REPO: REPO / "src",
+DISTS = {**{p: p for p in sorted(REPO.glob("services/*")) if (p / "pyproject.toml").is_file()}, REPO: REPO / "src",
          **{p: p for p in sorted(REPO.glob("plugins/*")) if (p / "pyproject.toml").is_file()}}
 SKIP = shutil.ignore_patterns("build", "*.egg-info", "__pycache__", ".*")
 
@@ -52,7 +52,7 @@ def wheels(tmp_path_factory) -> dict[Path, zipfile.ZipFile]:
 def test_every_file_of_every_package_is_in_its_wheel(wheels):
     """Each file the checkout has in a distribution's import packages (modules, YAML, templates, JSON, checksums)
     is in the wheel at the same path: none left to package-data forgotten in a pyproject."""
-    assert len(wheels) == 7
+    assert len(wheels) == len(DISTS) >= 8  # the kernel, the services (stats, testing ...), five plugins
     for dist, wheel in wheels.items():
         names = set(wheel.namelist())
         packages = DISTS[dist]
@@ -79,6 +79,13 @@ def test_each_plugin_wheel_holds_its_config_and_entry_point(wheels):
         assert f"cardio_{dist.name}/config.yaml" in names, dist.name
         entry_points = wheel.read(next(n for n in names if n.endswith(".dist-info/entry_points.txt"))).decode()
         assert f"[cardio]\n{dist.name} = cardio_{dist.name}.plugin" in entry_points, dist.name
+
+
+def test_the_testing_service_wheel_is_a_pytest_plugin(wheels):
+    """cardio-crt-testing's wheel declares its pytest11 entry point (`pytest --cardio-contract` where installed)."""
+    wheel = wheels[REPO / "services/testing"]
+    entry_points = wheel.read(next(n for n in wheel.namelist() if n.endswith(".dist-info/entry_points.txt"))).decode()
+    assert "[pytest11]\ncardio_testing = cardio_testing.pytest_plugin" in entry_points
 
 
 def _git(cwd: Path, *args: str) -> str:

@@ -25,7 +25,7 @@ import pandas as pd
 
 from cardio.data import SYNTHETIC_CRT
 from cardio.study.multimodal import stated_truth
-from cardio.testing import drive_patients, invoke, write_modality
+from cardio_testing.harness import drive_patients, invoke, write_modality
 
 pytestmark = pytest.mark.slow  # three plugins' runs, a fusion and four predictions: an end-to-end run
 

@@ -77,7 +77,7 @@ def test_an_npz_saved_as_npy_is_refused_cleanly_by_every_reader(tmp_path, reader
         from cardio_perfusion_polar.polar_table import Orientation
         call = lambda: _read(path, 8, Orientation())  # noqa: E731
     else:
-        from cardio.data.cine import read_cine
+        from cardio_imaging.cine import read_cine
         call = lambda: read_cine(path)  # noqa: E731
     with pytest.raises(CardioError, match=r"an \.npz archive \(a zip of arrays\) saved as \.npy"):
         call()
@@ -115,7 +115,7 @@ def test_a_wfdb_header_claiming_a_billion_samples_is_refused_before_allocating(t
 def test_a_dicom_cine_claiming_more_frames_than_it_holds_is_refused_before_allocating(tmp_path, syntax):
     import pydicom
 
-    from cardio.data.cine import read_cine, write_dicom_cine
+    from cardio_imaging.cine import read_cine, write_dicom_cine
 
     frames = (np.random.default_rng(0).random((4, 128, 128)) * 255).astype(np.uint8)
     path = write_dicom_cine(tmp_path / "c.dcm", frames, 33.0, transfer_syntax=syntax)
@@ -145,7 +145,7 @@ def test_validate_names_the_huge_npy_in_one_problem(tmp_path):
     synthetic = pytest.importorskip("cardio_ecg_transfer.synthetic")
     import pandas as pd
 
-    from cardio.testing import invoke
+    from cardio_testing.harness import invoke
 
     root = tmp_path / "cohort"
     synthetic.write_synthetic_cohort(root, n_patients=4, seed=2, fs=250, seconds=4, leads=("II",))

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from cardio.testing import check_refused, invoke
+from cardio_testing.harness import check_refused, invoke
 
 
 def _cli(root: Path, *args: str, **env: str):

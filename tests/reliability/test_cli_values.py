@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from cardio.testing import check_refused, checksums
+from cardio_testing.harness import check_refused, checksums
 
 SYNTH = ("synthetic-crt", "--plugins", "toy,ecg_transfer", "--patients", "20")
 

@@ -1,7 +1,7 @@
 """The bad-input corpus: every case is exit code 2, one line on stderr naming the file or key, no
 traceback, and nothing already written changes (checksums of a finished run and the cache before
 and after). Plugin-specific cases (WFDB, DICOM, cohort CSVs) live beside the plugins' tests and use the same
-`cardio.testing.check_refused` and `checksums`.
+`cardio_testing.harness.check_refused` and `checksums`.
 """
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from cardio.testing import check_refused, checksums
+from cardio_testing.harness import check_refused, checksums
 
 
 @pytest.fixture(scope="module")
@@ -21,7 +21,7 @@ def finished_run(tmp_path_factory, toy_site):
     """A finished toy run, made once; each case gets a copy."""
     import sys
 
-    from cardio.testing import invoke
+    from cardio_testing.harness import invoke
 
     where = tmp_path_factory.mktemp("finished")
     sys.path.insert(0, str(toy_site))

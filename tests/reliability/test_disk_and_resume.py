@@ -11,8 +11,8 @@ import pytest
 
 from cardio import CardioError
 from cardio.data import cache
-from cardio.data.cine import read_cine, write_dicom_cine
-from cardio.testing import check_refused
+from cardio_imaging.cine import read_cine, write_dicom_cine
+from cardio_testing.harness import check_refused
 
 
 def test_a_full_disk_is_recognised_whatever_the_library_raises(tmp_path, monkeypatch):

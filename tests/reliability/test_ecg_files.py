@@ -21,9 +21,9 @@ import wfdb
 
 from cardio import CardioError
 from cardio.data.cohort import CohortProblems
-from cardio.testing import check_refused, invoke
 from cardio_ecg_transfer import cohort_table, dicom_waveform, hl7_aecg, leads, muse_xml, records
 from cardio_ecg_transfer.synthetic import write_synthetic_cohort
+from cardio_testing.harness import check_refused, invoke
 
 FS = 500.0
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from cardio.testing import check_refused, checksums, invoke
+from cardio_testing.harness import check_refused, checksums, invoke
 
 N = 80
 RUN = ("--set", "label=responder", "--set", "cv.folds=3", "--set", "cv.inner_folds=2", "--set", "train.epochs=2",

@@ -17,7 +17,7 @@ import pytest
 from cardio import CardioError
 from cardio.data import printable
 from cardio.data.cohort import CohortProblems, Column, Schema, read_table
-from cardio.testing import invoke
+from cardio_testing.harness import invoke
 
 FORGED = "bad\n23:59:59 INFO cohort OK: no problem found.csv"
 

@@ -14,7 +14,7 @@ import pytest
 
 from cardio.data.cache import Cache
 from cardio.study.stages import STUDY_VERSION
-from cardio.testing import check_refused, invoke
+from cardio_testing.harness import check_refused, invoke
 
 pytest.importorskip("submitit")
 
@@ -127,7 +127,7 @@ def test_the_cache_key_lives_outside_the_cache_and_seals_what_it_keeps(tmp_path,
 def test_each_executor_command_gets_a_job_folder_of_its_own(tmp_path):
     """submitit passes a job's call and result as pickles in its folder: each command's jobs go to a folder it made
     (mode 0700), never one a handed-over run folder already holds."""
-    from cardio.execution.executors import job_folder
+    from cardio_cluster.executors import job_folder
 
     base = tmp_path / "tasks" / "submitit"
     (base / "4242").mkdir(parents=True)  # a planted job folder, named as a pid would name one

@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from cardio.testing import check_refused, checksums, invoke
+from cardio_testing.harness import check_refused, checksums, invoke
 
 FAST = ["--set", "train.epochs=1", "--set", "cv.folds=2", "--set", "explain=false", "--set", "report.figures=false"]
 

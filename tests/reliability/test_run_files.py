@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from cardio.testing import check_refused, checksums, invoke
+from cardio_testing.harness import check_refused, checksums, invoke
 
 QUICK = ("--set", "train.epochs=1", "--set", "cv.folds=2", "--set", "report.figures=false", "--set",
          "final_model=false", "--set", "stats.n_resamples=100", "--set", "explain=false")

@@ -13,7 +13,7 @@ import sys
 import time
 from pathlib import Path
 
-from cardio.testing import check_refused
+from cardio_testing.harness import check_refused
 
 FAST = ["--set", "train.epochs=1", "--set", "cv.folds=2", "--set", "explain=false", "--set", "report.figures=false"]
 

@@ -17,7 +17,7 @@ import pandas as pd
 import pytest
 
 from cardio.data.cohort import CohortProblems, Column, Schema, read_table
-from cardio.testing import check_refused, invoke
+from cardio_testing.harness import check_refused, invoke
 
 SCHEMA = Schema((Column("y", "binary", target=True), Column("view", "category", values=("A4C", "A2C")),
                  Column("clip", "path", required=True)))

@@ -19,8 +19,8 @@ from cardio import CardioError, Cohort, Predictions
 from cardio.config import core_defaults
 from cardio.report.subgroups import SEVERAL, cardio_evaluate
 from cardio.study.levels import at_level
-from cardio.testing import cpu_context, invoke
 from cardio_stats.subgroups import MISSING_LEVEL, by_subgroup, level_text
+from cardio_testing.harness import cpu_context, invoke
 
 #: How a text column may be held: Python objects, pandas' str dtype, its python storage, and pyarrow where installed.
 STRING_DTYPES = ["object", "str", "string[python]",

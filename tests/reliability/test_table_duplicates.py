@@ -18,7 +18,7 @@ import pandas as pd
 import pytest
 
 from cardio.data.cohort import CohortProblems, Column, Schema, capped, read_records, read_table
-from cardio.testing import invoke
+from cardio_testing.harness import invoke
 
 SCHEMA = Schema((Column("responder", "binary", target=True), Column("age", "number")), level="patient")
 

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from cardio.testing import invoke
+from cardio_testing.harness import invoke
 
 # -------------------------------------------------------------------------------------------------- the harness
 
@@ -376,7 +376,7 @@ def _row(view: str, patient: int) -> int:
 @pytest.fixture(scope="module")
 def echo(tmp_path_factory) -> dict:
     synthetic = pytest.importorskip("cardio_echo_cmr.synthetic")
-    from cardio.data.cine import read_cine, write_dicom_cine
+    from cardio_imaging.cine import read_cine, write_dicom_cine
 
     tmp = tmp_path_factory.mktemp("echo_one_pass")
     base = synthetic.write_cohort(tmp / "base", ECHO_N, seed=5, n_frames=16, height=48, width=64)
@@ -451,7 +451,7 @@ MMODE_N = 16
 @pytest.fixture(scope="module")
 def mmode(tmp_path_factory) -> dict:
     synthetic = pytest.importorskip("cardio_mmode_septal_flash.synthetic")
-    from cardio.data.cine import write_dicom_cine
+    from cardio_imaging.cine import write_dicom_cine
     from cardio_mmode_septal_flash.settings import Synthetic
 
     tmp = tmp_path_factory.mktemp("mmode_one_pass")

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from cardio.data import cache
-from cardio.testing import check_refused, checksums, invoke
+from cardio_testing.harness import check_refused, checksums, invoke
 
 FAST = ["--set", "train.epochs=1", "--set", "cv.folds=2", "--set", "explain=false", "--set", "report.figures=false"]
 

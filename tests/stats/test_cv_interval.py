@@ -263,7 +263,7 @@ def test_performance_table_and_estimate_table_show_the_headline():
 def test_testing_reads_the_headline_rows_a_control_asserts_on():
     pytest.importorskip("cardio", reason=NO_KERNEL)
     from cardio import CardioError
-    from cardio.testing import headline, paired, pooled
+    from cardio_testing.harness import headline, paired, pooled
 
     est, tests = evaluate_predictions(_predictions(5), n_resamples=100)
     metrics = {"estimates": est, "tests": tests}

@@ -23,7 +23,6 @@ from cardio.config import resolve
 from cardio.report import outputs as report
 from cardio.report.figures import PALETTE, FigureWarning, save_figure, subplots
 from cardio.report.performance import evaluate_sections
-from cardio.testing import cpu_context
 from cardio_stats import (
     StatsError,
     forest_figures,
@@ -36,6 +35,7 @@ from cardio_stats import (
     univariate_screen,
 )
 from cardio_stats.figures import colour, line_style
+from cardio_testing.harness import cpu_context
 
 NUMBER = re.compile(r"^[−\-+]?\d*\.?\d+(e[−\-+]?\d+)?%?$")
 

@@ -13,7 +13,7 @@ The cohort's level is therefore "study": patients with several studies keep them
 same fold (splits group by patient).
 
 View-level labels come from their column (`wma_view`/`lge_view` in the CMR set), or, where that is empty, from a
-17-segment report (`wma_s1..wma_s17`...) through cardio.data.aha17's map of the segments each view shows. With
+17-segment report (`wma_s1..wma_s17`...) through cardio_imaging.aha17's map of the segments each view shows. With
 `echo_date` and `cmr_date`, a study whose CMR lies more than `echo_cmr.max_days` from its echo keeps its clips (they
 are still predicted) but loses its labels: the pair is not used for training or scoring (the paper's rule).
 EchoNet-Dynamic's FileList.csv names no patient: each video is its own patient and study (read_echonet).
@@ -28,12 +28,12 @@ import numpy as np
 import pandas as pd
 
 from cardio import Cohort, CoreSettings, Features
-from cardio.data import aha17
 from cardio.data.cohort import CohortProblems, Column, Problems, Schema, read_csv_text, read_table
 from cardio_echo_cmr import video
 from cardio_echo_cmr.settings import Clip, EchoSettings
 from cardio_echo_cmr.synthetic import VIEWS, cached_cohort
 from cardio_echo_cmr.targets import DEFAULT, Target, parse
+from cardio_imaging import aha17
 
 LABEL = "wma"  # the default targets' label (the first study-level target; cohort_label)
 DATE_COLUMNS = ("echo_date", "cmr_date")
@@ -160,10 +160,10 @@ def _view_values_agree(targets: tuple[Target, ...]):
 
 
 def _clips_readable(table: pd.DataFrame, problems: Problems) -> None:
-    """Each clip's header and size (cardio.data.cine.probe, nothing decoded): a truncated or unreadable clip is a
+    """Each clip's header and size (cardio_imaging.cine.probe, nothing decoded): a truncated or unreadable clip is a
     listed problem of cardio validate, not a failure minutes into featurizing."""
     from cardio import CardioError
-    from cardio.data.cine import probe
+    from cardio_imaging.cine import probe
 
     for i, path in enumerate(table["file"]):
         if path is None or not Path(path).is_file():
@@ -180,18 +180,18 @@ RATE_TOLERANCE = 0.05
 
 def _clips_whole(clip: Clip, progress=None):
     """read_table check (cohort.records: read, what cardio validate sets): every clip decoded by the reader featurize
-    uses (cardio.data.cine.read_cine), each failure a problem of its line: a blank, frozen or saturated clip
+    uses (cardio_imaging.cine.read_cine), each failure a problem of its line: a blank, frozen or saturated clip
     (cardio.data.cohort.cine_problem), a rate the table's FPS contradicts, a clip with fewer frames at clip.fps than one
     clip takes (featurize would pad it with copies of its last frame)."""
     from cardio import CardioError
-    from cardio.data.cine import read_cine
     from cardio.data.cohort import cine_problem, frame_time_problem, read_records
-    from cardio.data.same_image import cine_prints, same_cines
     from cardio.data.same_recording import copy_problems
+    from cardio_imaging.cine import read_cine
+    from cardio_imaging.same_image import cine_prints, same_cines
 
     def check(table: pd.DataFrame, problems: Problems) -> None:
         given = table["FPS"] if "FPS" in table else pd.Series(np.nan, index=table.index)
-        shown: dict[int, tuple[np.ndarray, float | None]] = {}  # row -> its frames' prints (cardio.data.same_image)
+        shown: dict[int, tuple[np.ndarray, float | None]] = {}  # row -> its frames' prints (cardio_imaging.same_image)
 
         def read(path: Path, i: int) -> None:
             cine = read_cine(path)

@@ -13,7 +13,6 @@ import pandas as pd
 
 import cardio_stats as stats
 from cardio import Cohort, CoreSettings, Features, Predictions, Section
-from cardio.data.cine import read_cine, sector_mask, to_gray
 from cardio.report.figures import subplots
 from cardio_echo_cmr import displays
 from cardio_echo_cmr.cohort import unpaired
@@ -23,6 +22,7 @@ from cardio_echo_cmr.synthetic import VIEWS, truth_text
 from cardio_echo_cmr.targets import DEFAULT, Target, parse
 from cardio_echo_cmr.training import EchoModel
 from cardio_echo_cmr.video import load_clip, preprocess_frames, sample_clip
+from cardio_imaging.cine import read_cine, sector_mask, to_gray
 
 if TYPE_CHECKING:
     from torch import nn

@@ -4,7 +4,7 @@ Each view shows an elliptical left ventricle inside an ultrasound fan, with spec
 ECG trace outside the fan. Regional wall-motion abnormality (WMA) is reduced inward motion of the wall regions whose
 AHA segments lie in the affected coronary territory. LGE, T1, T2 and ECV are drawn from WMA and each other with no
 visible signal unless `truth.lge_brightness` > 0. A4C and A2C are written as DICOM, PLAX as AVI, and every clip is
-read back through cardio.data.cine by the loader, like a user's files.
+read back through cardio_imaging.cine by the loader, like a user's files.
 """
 from __future__ import annotations
 
@@ -15,10 +15,10 @@ import numpy as np
 import pandas as pd
 
 from cardio import write_csv
-from cardio.data import aha17
-from cardio.data.cine import write_dicom_cine, write_video
 from cardio.data.cohort import check_multimodal_patients
 from cardio_echo_cmr.settings import EchoSettings, Synthetic
+from cardio_imaging import aha17
+from cardio_imaging.cine import write_dicom_cine, write_video
 
 VIEWS = ("A4C", "A2C", "PLAX")
 # Wall regions of each view: (centre angle in degrees around the LV centre, image coordinates, 0 = right,
@@ -202,7 +202,7 @@ def write_for_patients(patients: pd.DataFrame, dest: Path, seed: int, s: EchoSet
     `--set label=responder` with a responder target reads it (and the default CMR targets still do), and truth.json
     states the planted effect. The same arguments write the same bytes. Returns labels.csv's path."""
     from cardio import CardioError
-    from cardio.data import aha17
+    from cardio_imaging import aha17
 
     check_multimodal_patients(patients, "echo_cmr")
     syn, views = s.synthetic, s.views

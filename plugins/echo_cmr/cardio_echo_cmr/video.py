@@ -1,8 +1,8 @@
 """Clip preprocessing: frame-rate resampling, sector mask, crop to the sector, cubic resize, uint8 cache, clip
 sampling.
 
-Every video is decoded once (cardio.data.cine), resampled in time to `clip.fps` (the nearest frame at each output time,
-from the DICOM FrameTime or the container's rate), masked with the sector learned from frame-to-frame variance,
+Each video is decoded once (cardio_imaging.cine), resampled in time to `clip.fps` (the nearest frame at each output
+time, from the DICOM FrameTime or the container's rate), masked with the sector learned from frame-to-frame variance,
 cropped to the sector's bounding box and resized with cubic interpolation, keeping the physical aspect ratio (pixel
 spacing from the DICOM ultrasound regions, else square pixels) with the rest of the square zero; the result is
 cached as uint8 .npy in ctx.cache, so training never decodes a video twice and an interrupted preprocessing restarts
@@ -18,9 +18,9 @@ from pathlib import Path
 import numpy as np
 
 from cardio import Cache, CardioError
-from cardio.data.cine import read_cine, sector_mask, to_gray
 from cardio.data.files import read_npy
 from cardio_echo_cmr.settings import Clip
+from cardio_imaging.cine import read_cine, sector_mask, to_gray
 
 log = logging.getLogger(__name__)
 CACHE_VERSION = 2

@@ -3,7 +3,7 @@ septum tracing per record.
 
 Rows follow the core's patient -> study -> record hierarchy: a record is one sequence (the paper's 89
 patients gave 143: baseline and 12-month follow-up), predicted on its own (level "record"); the core's
-splits keep a patient's records together. Sequences are read by the core's cardio.data.cine (DICOM, AVI,
+splits keep a patient's records together. Sequences are read by the core's cardio_imaging.cine (DICOM, AVI,
 MP4, NumPy) when the M-modes are made; the table's own problems, the septum tracings' included, are
 listed at once when it is read.
 
@@ -174,9 +174,9 @@ def _peak_frames(table: pd.DataFrame, i: int) -> int | None:
 
 
 def check_sequences(table: pd.DataFrame, problems: Problems) -> None:
-    """Each sequence's header (cardio.data.cine.probe, nothing decoded): readable, complete, long enough for the cycle
+    """A sequence's header (cardio_imaging.cine.probe, nothing decoded): readable, complete, long enough for the cycle
     it is given, and with frames that hold the record's septum points."""
-    from cardio.data.cine import probe
+    from cardio_imaging.cine import probe
 
     flagged = problems.refused("septum")
     for i, path in enumerate(table["sequence"]):
@@ -230,14 +230,14 @@ def sequences_whole(progress=None):
     M-modes are made with (read_sequence: the clip decoded, its cycle and septum against it), each failure a problem
     of its line, and a blank, frozen or saturated clip (cardio.data.cohort.cine_problem) or a frame time the table
     gives against the clip's header. Rows with a problem already listed are not read again."""
-    from cardio.data.cine import read_cine
     from cardio.data.cohort import cine_problem, read_records
-    from cardio.data.same_image import cine_prints, same_cines
     from cardio.data.same_recording import copy_problems
+    from cardio_imaging.cine import read_cine
+    from cardio_imaging.same_image import cine_prints, same_cines
 
     def check(table: pd.DataFrame, problems: Problems) -> None:
         listed = {p.line for p in problems.items if not p.readable}
-        shown: dict[int, tuple[np.ndarray, float | None]] = {}  # row -> its frames' prints (cardio.data.same_image)
+        shown: dict[int, tuple[np.ndarray, float | None]] = {}  # row -> its frames' prints (cardio_imaging.same_image)
 
         def read(path: Path, i: int) -> None:
             if i + 2 in listed:
@@ -351,7 +351,7 @@ def _cycle(row: pd.Series, frame_time_ms: float, n_frames: int, path: Path) -> t
 def read_sequence(row: pd.Series) -> Sequence:
     """A record's grey frames, frame time, cycle, septum points and pixel spacing (the table's, else the DICOM's
     ultrasound regions, else None), all checked against each other."""
-    from cardio.data.cine import read_cine
+    from cardio_imaging.cine import read_cine
 
     given = row.get("frame_time_ms")
     has_time = given is not None and pd.notna(given)
@@ -359,8 +359,8 @@ def read_sequence(row: pd.Series) -> Sequence:
 
 
 def sequence_from(row: pd.Series, cine) -> Sequence:
-    """read_sequence's checks of a decoded clip (a cardio.data.cine.Cine) against its row."""
-    from cardio.data.cine import to_gray
+    """read_sequence's checks of a decoded clip (a cardio_imaging.cine.Cine) against its row."""
+    from cardio_imaging.cine import to_gray
 
     path = Path(row["sequence"])
     given = row.get("frame_time_ms")

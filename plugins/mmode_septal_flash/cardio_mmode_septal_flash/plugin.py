@@ -1,7 +1,7 @@
 """Hook implementations of the mmode_septal_flash plugin; each delegates to the module that does the work.
 
 cohort.py (labels.csv read by cardio.data.cohort.read_table against the plugin's SCHEMA, sequences through
-cardio.data.cine, septum points; the synthetic cohort of synthetic.py in the cache) -> preprocess.py
+cardio_imaging.cine, septum points; the synthetic cohort of synthetic.py in the cache) -> preprocess.py
 (geometry.py's line, mmode.py's VTK or torch reslice, full and cropped variants) -> training.py
 (DenseNet-121 of model.py per variant, per fold; bundle.py exports the final one for `cardio predict`) ->
 report.py (attention.py's Grad-CAM++ overlays and score; Table 1). The outcome is the config's `label`

@@ -6,7 +6,7 @@ study on another date), each one record with its own map, `maps/<record_id>.npy`
 table resampled onto the bull's-eye grid: polar_table.py) unless the `map` column names another file in the
 folder. Loading reads every map once to check it (so `cardio validate` lists a bad map with the table's other
 problems); featurizing reads them again through the cohort's loader and adds the 17-segment means of each
-channel (AHA model of `cardio.data.aha17`), which the logistic baseline uses.
+channel (AHA model of `cardio_imaging.aha17`), which the logistic baseline uses.
 """
 from __future__ import annotations
 
@@ -16,11 +16,11 @@ import numpy as np
 import pandas as pd
 
 from cardio import CardioError, Cohort, CoreSettings, Features
-from cardio.data import aha17
 from cardio.data.cohort import Column, Problems, Schema, read_table
 from cardio.data.files import read_npy
-from cardio.data.same_image import same_images
 from cardio.data.same_recording import copy_problems
+from cardio_imaging import aha17
+from cardio_imaging.same_image import same_images
 from cardio_perfusion_polar import polar_table
 from cardio_perfusion_polar.polar_table import Orientation
 from cardio_perfusion_polar.settings import PerfusionSettings
@@ -35,7 +35,7 @@ _RISK_TEXT = {"sex_male": "1 = male, 0 = female", "smoking": "1 = smoker",
 SCHEMA = Schema(columns=(
     Column("map", "path", required=True, default="maps/{record_id}", suffixes=(".npy", ".csv"),
            description="the study's polar maps: a (3, N, N) .npy array (rest %, stress %, MFR) laid out like "
-                       "cardio.data.aha17.image_labels(N), or a ring x sector .csv table (channel, ring, sector, "
+                       "cardio_imaging.aha17.image_labels(N), or a ring x sector .csv table (channel, ring, sector, "
                        "value; docs/data/perfusion_polar.md); default maps/<record_id>.npy, else .csv"),
     *(Column(name, "number", required=True, target=True, low=0.0,
              description=f"myocardial flow reserve of AHA segment {i + 1} (step 1's regression target; "
@@ -163,7 +163,7 @@ def check_global_mfr(table: pd.DataFrame, problems: Problems) -> None:
 
 
 def _same_studies(table: pd.DataFrame, means: dict[int, np.ndarray], problems: Problems) -> None:
-    """One study under two patients, by content (cardio.data.same_image): maps whose segment means, each channel
+    """One study under two patients, by content (cardio_imaging.same_image): maps whose segment means, each channel
     standardised, correlate at r >= 0.99. A re-export (a ring x sector table, another size) has other bytes."""
     def standard(x: np.ndarray) -> np.ndarray:
         return ((x - x.mean(axis=1, keepdims=True)) / (x.std(axis=1, keepdims=True) + 1e-9)).ravel()

@@ -5,12 +5,12 @@ a row per cell of each of the three maps, any number of rings and sectors (the t
 Rings are consecutive integers numbered from the apex or from the base, sectors consecutive integers around the
 ring; the lowest number of each is the first (0 or 1 alike). The rings divide the radius of the polar map
 (apex at the centre, base at the rim) into equal steps, the sectors the circle into equal angles, as
-`cardio.data.aha17.polar_grid` lays them out. Where sector 0 starts and which way the sectors run differ between
+`cardio_imaging.aha17.polar_grid` lays them out. Where sector 0 starts and which way the sectors run differ between
 programs, so both are settings (`Orientation`, config `perfusion_polar.tables`); the default is the core's own
 layout: the first ring at the apex, sector 0 starting at 3 o'clock (the lateral wall on the displayed
 bull's-eye, anterior up and septum left, as seen from the apex) and sectors running counter-clockwise.
 
-Resampling: every pixel of the (size, size) bull's-eye image (cardio.data.aha17.image_labels' geometry) takes the
+Resampling: every pixel of the (size, size) bull's-eye image (cardio_imaging.aha17.image_labels' geometry) takes the
 bilinear interpolation of the table at its radius and angle (SciPy's map_coordinates; angles wrap around,
 radii inside the first and last ring centres take those rings' values), zero outside the disc as in the .npy maps.
 """
@@ -25,8 +25,8 @@ import pandas as pd
 from scipy.ndimage import distance_transform_edt, map_coordinates
 
 from cardio import CardioError, write_csv
-from cardio.data import aha17
 from cardio.data.cohort import decimal_mark, read_csv_text
+from cardio_imaging import aha17
 
 if TYPE_CHECKING:
     from cardio_perfusion_polar.settings import Tables
@@ -114,13 +114,13 @@ def _grid(channel: pd.Series, ring: pd.Series, sector: pd.Series, value: np.ndar
 
 
 def to_image(grid: np.ndarray, size: int, orientation: Orientation) -> np.ndarray:
-    """A (C, rings, sectors) polar grid as (C, size, size) bull's-eye images in cardio.data.aha17's layout."""
+    """A (C, rings, sectors) polar grid as (C, size, size) bull's-eye images in cardio_imaging.aha17's layout."""
     if orientation.first_ring == "base":
-        grid = grid[:, ::-1]  # apex first, as cardio.data.aha17.polar_grid
+        grid = grid[:, ::-1]  # apex first, as cardio_imaging.aha17.polar_grid
     rings, sectors = grid.shape[1:]
     c = (size - 1) / 2.0
     yy, xx = np.mgrid[0:size, 0:size]
-    dx, dy = (xx - c) / (size / 2.0), (c - yy) / (size / 2.0)  # as cardio.data.aha17.image_labels
+    dx, dy = (xx - c) / (size / 2.0), (c - yy) / (size / 2.0)  # as cardio_imaging.aha17.image_labels
     radius, angle = np.hypot(dx, dy), np.degrees(np.arctan2(dy, dx))
     turn = angle - orientation.first_sector_deg
     if orientation.direction == "clockwise":

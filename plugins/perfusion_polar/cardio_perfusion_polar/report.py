@@ -6,8 +6,8 @@ import pandas as pd
 
 import cardio_stats as stats
 from cardio import Cohort, CoreSettings, Features, Predictions, Section
-from cardio.data import aha17
 from cardio.report.figures import subplots
+from cardio_imaging import aha17
 from cardio_perfusion_polar.model import scaled, weights_source
 from cardio_perfusion_polar.settings import PerfusionSettings
 from cardio_perfusion_polar.synthetic import CHANNELS, RISK_TASKS, SEGMENT_TASKS, truth_text
@@ -67,7 +67,7 @@ def explain_section(model: PerfusionModel, features: Features, index: np.ndarray
             f"{len(h1)} epoch(s); step 2 started from step 1's backbone and learned the six risk outputs for "
             f"{len(h2)} epoch(s); backbone weights: {model.weights or 'not recorded'}. Mean maps are descriptive "
             "over all patients. Segments follow the AHA "
-            "17-segment model (cardio.data.aha17).")
+            "17-segment model (cardio_imaging.aha17).")
     return Section(title="Perfusion polar maps", text=text, figures=figs)
 
 

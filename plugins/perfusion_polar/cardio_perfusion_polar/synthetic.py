@@ -1,7 +1,7 @@
 """The embedded synthetic cohort: patients with known risk factors and flow reserve, and their polar maps.
 
 Every map is a (3, size, size) bull's-eye image (rest perfusion %, stress perfusion %, myocardial
-flow reserve) laid out on the AHA 17-segment model of `cardio.data.aha17` (apex in the centre, anterior
+flow reserve) laid out on the AHA 17-segment model of `cardio_imaging.aha17` (apex in the centre, anterior
 up, septum left). It is written as .npy maps plus labels.csv and read back through the loader a
 user folder goes through (cohort.py).
 """
@@ -14,7 +14,7 @@ import pandas as pd
 from scipy.ndimage import gaussian_filter
 
 from cardio import write_csv
-from cardio.data import aha17
+from cardio_imaging import aha17
 from cardio_perfusion_polar.polar_table import Orientation, sample_image, write_table
 from cardio_perfusion_polar.settings import Truth
 

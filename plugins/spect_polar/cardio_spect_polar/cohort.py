@@ -40,8 +40,8 @@ from cardio import Cache, CardioError, Cohort, CoreSettings, write_csv
 from cardio.data.cohort import Column, Problems, Schema, read_records, read_table
 from cardio.data.files import npy_header
 from cardio.data.response import VolumetricResponse
-from cardio.data.same_image import same_images
 from cardio.data.same_recording import copy_problems
+from cardio_imaging.same_image import same_images
 from cardio_spect_polar import plausibility
 from cardio_spect_polar.dicom_io import GatedVolume, check_dicom_header, read_polar_map, read_volume, write_gated_dicom
 from cardio_spect_polar.orientation import Orientation

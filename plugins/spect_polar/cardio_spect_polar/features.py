@@ -1,7 +1,7 @@
 """The featurize stage: phase analysis of every record, and the Features the method consumes.
 
 Table: ids, responder, the clinical variables, PSD, PBW, entropy, peak phase and the circular mean
-phase of the 17 AHA segments (cardio.data.aha17); x: the flattened phase polar maps (what the
+phase of the 17 AHA segments (cardio_imaging.aha17); x: the flattened phase polar maps (what the
 autoencoder sees); stage: PhaseStage, the polar grid and every record's PhaseResult (for the figures).
 """
 from __future__ import annotations

@@ -29,7 +29,7 @@ from numpy.typing import ArrayLike
 from scipy.ndimage import gaussian_filter
 
 from cardio import CardioError
-from cardio.data.aha17 import polar_grid
+from cardio_imaging.aha17 import polar_grid
 from cardio_spect_polar.phase import RINGS, SECTORS, phase_statistics
 
 PATTERNS = ("lbbb", "focal", "random", "synchronous")

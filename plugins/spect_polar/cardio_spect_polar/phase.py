@@ -24,7 +24,7 @@ circular moving average. PSD: population standard deviation of the phases unwrap
 percentiles of the same unwrapped phases, i.e. the central interval holding 95% of the
 samples ("95% of the histogram width"). Entropy: Shannon entropy of the 1-degree histogram
 divided by log(360), so 0 = all samples in one bin and 1 = uniform. Every grid sample counts
-once (no area weighting). Segments: the AHA 17-segment model of cardio.data.aha17 on this grid
+once (no area weighting). Segments: the AHA 17-segment model of cardio_imaging.aha17 on this grid
 (apex cap, then apical, mid and basal thirds of the apex-to-base length).
 """
 from __future__ import annotations
@@ -35,7 +35,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from cardio import CardioError
-from cardio.data import aha17
+from cardio_imaging import aha17
 from cardio_spect_polar.dicom_io import GatedVolume, check_volume
 from cardio_spect_polar.localize import suppress_extracardiac
 
@@ -56,7 +56,7 @@ class PhaseResult:
     pbw: float  # degrees
     peak: float  # degrees
     entropy: float  # 0..1
-    segments17: np.ndarray  # (17,) circular mean phase of AHA segments 1..17 (cardio.data.aha17), degrees
+    segments17: np.ndarray  # (17,) circular mean phase of AHA segments 1..17 (cardio_imaging.aha17), degrees
     histogram: np.ndarray  # (360,) sample counts per 1-degree bin
     perfusion_map: np.ndarray | None = None  # (rings, sectors) time-averaged max counts, % of the maximum
     curves: np.ndarray | None = None  # (rings, sectors, gates) count curves
@@ -70,7 +70,7 @@ def circular_mean_deg(phase: np.ndarray, axis=None) -> np.ndarray:
 
 
 def segment_phases(phase_maps: np.ndarray) -> np.ndarray:
-    """Circular mean phase of each AHA segment (cardio.data.aha17): (..., rings, sectors) -> (..., 17) degrees."""
+    """Circular mean phase of each AHA segment (cardio_imaging.aha17): (..., rings, sectors) -> (..., 17) degrees."""
     phase_maps = np.asarray(phase_maps, dtype=np.float64)
     return aha17.segment_values(phase_maps, aha17.polar_labels(*phase_maps.shape[-2:]), reduce="circular")
 

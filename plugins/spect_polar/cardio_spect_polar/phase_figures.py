@@ -1,6 +1,6 @@
-"""SPECT phase figures: phase and perfusion bull's-eyes (on cardio.data.aha17.bullseye), phase histograms.
+"""SPECT phase figures: phase and perfusion bull's-eyes (on cardio_imaging.aha17.bullseye), phase histograms.
 
-Bull's-eye orientation is cardio.data.aha17's and matches phase.py: apex at the centre, base at the
+Bull's-eye orientation is cardio_imaging.aha17's and matches phase.py: apex at the centre, base at the
 rim, anterior up, septum left, lateral right, inferior down (polar angle = sector angle).
 """
 from __future__ import annotations
@@ -8,8 +8,8 @@ from __future__ import annotations
 import numpy as np
 
 from cardio import CardioError
-from cardio.data import aha17
 from cardio.report.figures import Figure
+from cardio_imaging import aha17
 from cardio_spect_polar.phase import HIST_BINS, PhaseResult, phase_statistics
 
 # Colour map, range and colour-bar label of each kind of polar map.

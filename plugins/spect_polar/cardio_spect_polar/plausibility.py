@@ -1,7 +1,7 @@
 """What a gated perfusion SPECT, or a phase polar map made from one, can hold (issue 55's signal plausibility):
 counts, gates in their cycle's order, a phase in degrees (the voxel's size is dicom_io's header check). Each failure
 is one line naming the file; cohort.load_record runs them on every record a run or `cardio validate` reads, and
-fingerprint gives cardio.data.same_image what a scan shows, so that one scan under two patients is found by content.
+fingerprint gives cardio_imaging.same_image what a scan shows, so that one scan under two patients is found by content.
 """
 from __future__ import annotations
 
@@ -56,7 +56,7 @@ def check_phase_map(arr: np.ndarray, source: str) -> None:
 
 
 def fingerprint(vol: GatedVolume) -> np.ndarray:
-    """What the scan shows, for cardio.data.same_image: its gates' summed counts on an 8 x 12 x 12 grid, each gate's
+    """What the scan shows, for cardio_imaging.same_image: its gates' summed counts on an 8 x 12 x 12 grid, each gate's
     share of the counts, all standardised (a rescaled or re-typed export gives the same)."""
     summed = vol.data.sum(axis=0)
     coarse = zoom(summed, [t / s for t, s in zip((8, 12, 12), summed.shape)], order=1)

@@ -5,7 +5,7 @@ Stacked generalisation weighs each base model's score by how much it adds (Wolpe
 regressions", Mach Learn 24:49) and LeBlanc & Tibshirani (1996, JASA 91:1641) found that an unconstrained stacker
 gives noise real weight, of either sign, and that constraining the weights to be non-negative fixes most of it; the
 SuperLearner's `method.NNloglik` is this logistic form (Polley & van der Laan 2010). A base score that carries
-nothing then gets weight 0 half the time instead of never. Measured through cardio.fusion.fuse.fuse_fold (160
+nothing then gets weight 0 half the time instead of never. Measured through cardio_fusion.fuse.fuse_fold (160
 patients, 5 outer x 2 inner folds, 60 simulated data sets, the first modality carrying response, the others
 noise), the fused AUC lost to the first modality alone, on average: 0.013 (one noise modality) and 0.017 (two)
 with the unconstrained logistic stacker (C = 1); 0.006 and 0.007 with weights >= 0. Choosing C by inner

@@ -2,11 +2,9 @@
 (here), and in submodules what reads and guards it:
 
     cohort.py      the one cohort reader (tables, paths, the label), its schema and `cardio new-cohort`
-    cine.py        cine clips (DICOM, AVI/MP4) as arrays, one reader for every video plugin
     checks.py      checks of a loaded cohort against the study's config, before any expensive stage
     leakage.py     guards against the label leaking into features, and the null control
     cache.py       the one cache (featurized cohorts, per-cohort analyses) keyed by content
-    aha17.py       the one AHA 17-segment model: polar maps, segments, territories
     weights.py     pretrained starts for torchvision backbones
 """
 from __future__ import annotations
@@ -24,8 +22,6 @@ from typing_extensions import TypeVar  # a TypeVar with a default (PEP 696): typ
 
 if TYPE_CHECKING:  # pandas is imported where a table is built: `cardio --help` needs none of it
     import pandas as pd
-
-    from cardio.config import Settings
 
 ID_COLUMNS = ("record_id", "patient_id")
 PREDICTION_COLUMNS = ("record_id", "patient_id", "model", "task", "kind", "y_true", "y_score")
@@ -98,27 +94,6 @@ def _require_columns(table: pd.DataFrame, columns, what: str) -> None:
     missing = [c for c in columns if c not in table.columns]
     if missing:
         raise CardioError(f"{what} lacks column(s) {missing}; it has {list(table.columns)}")
-
-
-@dataclass
-class PluginInfo:
-    """What `cardio plugins` shows and what a run starts from."""
-
-    name: str
-    description: str
-    modality: str | None = None  # None marks an add-on that wraps or adds to stages
-    default_config: dict = field(default_factory=dict)
-    # Old config keys of this plugin and their new names: a config that uses one is refused in one line naming it.
-    moved_keys: dict[str, str] = field(default_factory=dict)
-    # The plugin's own section (config[settings.section]) as a typed, frozen cardio.Settings class: its keys'
-    # defaults, docs and allowed values. default_config then holds the rest (the core keys it changes, profiles).
-    settings: type[Settings] | None = None
-
-    def __post_init__(self) -> None:
-        if self.settings is not None:
-            from cardio.config import with_settings  # config imports this module
-
-            self.default_config = with_settings(self.default_config, self.settings)
 
 
 @dataclass(frozen=True)

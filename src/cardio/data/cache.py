@@ -138,9 +138,16 @@ def sealed(path: Path, key: bytes) -> bool:
 KEY_BYTES = 32
 
 
-def _secret_file(root: Path) -> Path:
-    from cardio.config import config_dir
+def config_dir() -> Path:
+    """The user's cardio config folder (signing key, trusted keys, the caches' own keys): $CARDIO_CONFIG_DIR, else
+    $XDG_CONFIG_HOME/cardio, else ~/.config/cardio."""
+    if os.environ.get("CARDIO_CONFIG_DIR"):
+        return Path(os.environ["CARDIO_CONFIG_DIR"]).expanduser()
+    base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+    return Path(base).expanduser() / "cardio"
 
+
+def _secret_file(root: Path) -> Path:
     return config_dir() / "cache-keys" / hashlib.sha256(os.path.realpath(root).encode()).hexdigest()[:24]
 
 

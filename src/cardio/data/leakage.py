@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from cardio.data import ID_COLUMNS, CardioError, Cohort, Features
+from cardio_stats import auc
 
 LEAK_AUC = 0.99
 # Config keys that name the outcome itself, where naming an outcome column is the point.
@@ -48,7 +49,6 @@ def check_config(config: dict, cohort: Cohort) -> None:
 
 def flag_features(features: Features, cohort: Cohort, log: logging.Logger) -> list[str]:
     """Numeric feature columns whose univariate AUC for a binary label is >= 0.99: probable leaks."""
-    from cardio_stats import auc
 
     label = features.label
     if label not in features.table.columns:

@@ -24,6 +24,8 @@ from typing import TYPE_CHECKING, Generic, TypeVar
 
 import numpy as np
 
+from cardio.data.cohort import same_content
+
 if TYPE_CHECKING:
     import pandas as pd
 
@@ -156,11 +158,10 @@ def same_recordings(records: Mapping[Id, Recording]) -> list[Match[Id]]:
 def copy_problems(table: pd.DataFrame, problems: Problems, column: str, matches: list[Match[int]], what: str,
                   evidence: str, lag: bool = False) -> None:
     """One problem line per pair of rows of different patients whose files hold one `what` (a recording, a scan, a
-    study, a clip) by content (`matches` by row: same_recordings, cardio.data.same_image's same_images or
+    study, a clip) by content (`matches` by row: same_recordings, cardio_imaging.same_image's same_images or
     same_cines), naming both files, lines and patients and the `evidence` (what correlates); with `lag`, where the
     second starts in the first. Files of the same bytes are cardio.data.cohort's to name, and one patient's pair is
     no copy."""
-    from cardio.data.cohort import same_content
 
     root = Path(problems.file).parent
     for m in matches:

@@ -26,9 +26,9 @@ from cardio.engine.checkpoints import (
 from cardio.engine.data import ArrayDataset
 from cardio.engine.device import cpu_threads, default_threads, device_name, resolve_device, set_determinism
 from cardio.engine.distributed import ShardedBatchSampler, init_distributed
-from cardio.engine.loop import FitResult, fit, predict, predict_proba, threshold
+from cardio.engine.loop import FitResult, check_settings, fit, predict, predict_proba, threshold
 from cardio.engine.losses import MISSING_CLASS, masked_loss, masked_mse
-from cardio.engine.optim import check_settings, make_optimizer
+from cardio.engine.optim import make_optimizer
 from cardio.engine.seeding import build, seed_everything
 
 __all__ = ["MISSING_CLASS", "ArrayDataset", "CheckpointUse", "FitResult", "ShardedBatchSampler", "allotted_cpus",

@@ -3,6 +3,7 @@ checkpoint), prediction and the decision threshold; the concerns it combines are
 from __future__ import annotations
 
 import functools
+import importlib.util
 import math
 import time
 from collections.abc import Mapping
@@ -17,9 +18,11 @@ from torch import nn
 from torch.utils.data import Dataset
 
 import cardio_stats as stats
+from cardio import pip_install
 from cardio.config import core_defaults
 from cardio.data import CardioError
 from cardio.data.spreadsheet import write_csv
+from cardio.engine import optim
 from cardio.engine.checkpoints import (
     CheckpointTimer,
     CheckpointUse,
@@ -331,6 +334,15 @@ class _Fit:
         for use in uses:
             for path in (self.ckpt_path, self.best_path):
                 use.note(path)
+
+
+def check_settings(config: dict) -> None:
+    """What a run's training settings need, checked before any stage runs: every optimizer and scheduler named
+    (cardio.engine.optim), and TensorBoard where train.tensorboard asks for it (an extra, not a core dependency)."""
+    optim.check_settings(config)
+    if (config.get("train") or {}).get("tensorboard") and importlib.util.find_spec("tensorboard") is None:
+        raise CardioError("train.tensorboard: true writes TensorBoard event files, and TensorBoard is not installed: "
+                          f"{pip_install(repr('cardio-crt[tensorboard]'))}, or set train.tensorboard=false")
 
 
 def _board(ctx, tag: str):

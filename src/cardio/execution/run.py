@@ -12,17 +12,17 @@ from pathlib import Path
 import torch
 
 import cardio
-from cardio import engine
+from cardio import engine, plugins, services
 from cardio.context import new_context, run_device
 from cardio.data import CardioError, folders
-from cardio.execution import executors
 from cardio.execution.task import TaskSpec, share_threads, stage_task, task_markers
 from cardio.study import fits, tasks
 from cardio.study.evaluate import duration, evaluate
 from cardio.study.record import RunRecord, provenance, read_run_json, run_config, run_logger
 from cardio.study.stages import Study, open_study, shared
 
-EXECUTORS = ("inline", "local", "slurm")
+# the executors the cluster service adds (services/cluster, through cardio.services), named when it is missing
+CLUSTER = ("local", "slurm")
 
 
 def run_study(plugin: str, config_file: str | None = None, sets: tuple[str, ...] = (), device: str | None = None,
@@ -135,8 +135,11 @@ def _with_executor(cfg: dict, executor: str | None, workers: int | None) -> dict
         out["executor"]["name"] = executor
     if workers is not None:
         out["executor"]["workers"] = workers
-    if out["executor"]["name"] not in EXECUTORS:
-        raise CardioError(f"config key executor.name is {out['executor']['name']!r}; use {', '.join(EXECUTORS)}")
+    name, names = out["executor"]["name"], ("inline", *services.executors())
+    if name not in names:
+        missing = (f" ({name} comes with the cluster service, cardio-crt-cluster: in cardio's checkout, "
+                   f"{plugins.pip_install('-e services/cluster')})" if name in CLUSTER else "")
+        raise CardioError(f"config key executor.name is {name!r}; use {', '.join(names)}{missing}")
     if not isinstance(out["executor"]["workers"], int) or out["executor"]["workers"] < 1:
         raise CardioError(f"config key executor.workers must be an integer >= 1, got {out['executor']['workers']!r}")
     return out
@@ -152,7 +155,8 @@ def _execute(study: Study, spec: TaskSpec, cfg: dict, run_dir: Path, dev: torch.
     todo = tasks.pending(run_dir, cfg)
     log.info("cardio %s, plugin %s, executor %s: %d of %d task(s) to run (%s), run %s", cardio.__version__,
              spec.plugin, cfg["executor"]["name"], len(todo), len(tasks.task_names(cfg)), ", ".join(todo), run_dir)
-    return executors.submit(spec, cfg, run_dir, todo, log, _here(study, cfg, run_dir, dev, log))
+    submit = services.executors()[cfg["executor"]["name"]]
+    return submit(spec, cfg, run_dir, todo, log, _here(study, cfg, run_dir, dev, log))
 
 
 def _here(study: Study, cfg: dict, run_dir: Path, dev: torch.device, log) -> Callable[..., None]:

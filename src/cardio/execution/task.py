@@ -1,6 +1,6 @@
 """One task of a run in this process: its markers (running, done, failed, cancelled), its share of the CPUs and
 what it does once the stages before the folds are at hand. The run's dispatch (cardio.execution.run) and the
-executors that start tasks elsewhere (cardio.execution.executors) both stand on it, so neither imports the other
+executors that start tasks elsewhere (cardio_cluster.executors) both stand on it, so neither imports the other
 back."""
 from __future__ import annotations
 

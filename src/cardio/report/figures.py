@@ -21,6 +21,9 @@ if "MPLBACKEND" not in os.environ:  # a notebook's kernel sets it: cardio_stats'
 from cycler import cycler
 from matplotlib.figure import Figure
 
+from cardio import allotted_cpus
+from cardio.data.cache import atomic_path
+
 # the one palette, defined where the statistics service's figures (which need no kernel) can reach it too
 from cardio_stats.palette import CVD_SEQUENTIAL, CYCLIC, DIVERGING, NOT_UNIFORM, PALETTE, SEQUENTIAL
 
@@ -40,7 +43,6 @@ __all__ = ["Figure", "subplots", "save_figure", "figure_title", "parallel_saves"
 
 class FigureWarning(UserWarning):
     """A saved figure uses a colormap that is not perceptually uniform (e.g. jet)."""
-
 
 def subplots(nrows: int = 1, ncols: int = 1, **kwargs: Any) -> tuple[Figure, Any]:
     """A bare matplotlib Figure and its axes, like pyplot.subplots but without pyplot's global state."""
@@ -98,7 +100,6 @@ def figure_title(fig: Any) -> str:
 
 def _write(fig: Any, path: Path, fmt: str, dpi: int, svg: bool, caption: str = "") -> None:
     """Render the figure into its file(s) and release it."""
-    from cardio.data.cache import atomic_path
 
     targets = [(path, fmt)] + ([(path.with_suffix(".svg"), "svg")] if svg and fmt == "png" else [])
     for target, kind in targets:
@@ -203,7 +204,6 @@ def parallel_saves(workers: int | None = None) -> Iterator[None]:
     points apart (matplotlib's text layout depends on what the process drew before). With one CPU, nested in
     another block, or where the OS cannot fork, figures save as usual."""
     global _saver
-    from cardio import allotted_cpus
 
     n = allotted_cpus() if workers is None else int(workers)
     if n < 2 or _saver is not None:

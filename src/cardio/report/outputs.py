@@ -11,12 +11,15 @@ from pathlib import Path
 import markdown
 import pandas as pd
 
+from cardio import allotted_cpus
+from cardio import config as config_mod
 from cardio.data import PARTS, CardioError, Predictions, Section
 from cardio.data.cache import write_text_atomic
 from cardio.data.pseudonyms import pseudonymize
 from cardio.data.spreadsheet import write_csv
 from cardio.report import tripod
 from cardio.report.markup import CHECKLIST_HEADING, HEADINGS, TABLES_HEADING, plain_text, table_text
+from cardio_stats.result import json_safe
 
 SCHEMA = "cardio-metrics/1"
 
@@ -58,7 +61,6 @@ def display_table(table: pd.DataFrame, names: dict | None) -> pd.DataFrame:
 
 def run_config(run_dir: Path) -> dict:
     """The run's config.yaml ({} for a run without one), read as strictly as a user's (no tag, no key twice)."""
-    from cardio import config as config_mod
 
     path = Path(run_dir) / "config.yaml"
     if not path.is_file():
@@ -100,7 +102,6 @@ def write_predictions(run_dir: Path, predictions: Predictions, key: bytes | None
 def write_run(run_dir: Path, meta: dict, predictions: Predictions, sections: list[Section],
               key: bytes | None = None, pseudonymous: bool = False) -> None:
     """Write every output file of a finished run."""
-    from cardio_stats.result import json_safe
 
     estimates, tests = [], []
     for sec in sections:
@@ -345,7 +346,6 @@ def _images(figures: list[_Figure], room: int) -> tuple[dict[str, _Image], float
     from concurrent.futures import ThreadPoolExecutor
     from itertools import repeat
 
-    from cardio import allotted_cpus
 
     files = {f.link: f.path for f in figures if f.path is not None}
     scale = float(SCALE)

@@ -11,8 +11,12 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from cardio.data import Cohort, PluginInfo, Predictions, Section
+from cardio.config import PluginInfo
+from cardio.data import Cohort, Predictions, Section
 from cardio.hookspecs import hookimpl
+from cardio.report.outputs import display_name, split_unit
+from cardio.report.summary import cohort_section, summary_section
+from cardio_stats import format_ci
 
 if TYPE_CHECKING:
     from cardio.context import RunContext
@@ -64,7 +68,6 @@ def _auc_cells(row: dict, e: dict) -> None:
     """The headline AUC and the interval it carries, named; beside it, with K folds, the pooled AUC of every
     out-of-fold score (its DeLong interval, which ignores training variability, stays in metrics.json) and the
     mean ± SD over folds."""
-    from cardio_stats import format_ci
 
     if e["method"] != "delong":
         row["auc"] = format_ci(e)
@@ -90,7 +93,6 @@ CALIBRATION_TITLE = "Calibration, thresholds and decision curves"
 
 def metric_rows(estimates: list[dict]) -> list[dict]:
     """Pooled out-of-fold estimates, one row per model and task, each metric as "estimate [low, high]"."""
-    from cardio_stats import format_ci  # loaded when a run evaluates: `cardio plugins` stays fast
 
     pooled = [e for e in estimates if e.get("fold") == "pooled" and e.get("subgroup") is None
               and e.get("repeat", 0) == 0]
@@ -116,7 +118,6 @@ def metric_table(rows: list[dict], columns: tuple[str, ...]) -> pd.DataFrame:
 def pivot_table(rows: list[dict], metric: str, names: dict) -> pd.DataFrame:
     """One metric of every model and task as a grid: tasks down and models across, or models down where there are
     more models than tasks, so that the grid stays narrow."""
-    from cardio.report.outputs import display_name
 
     kept = [r for r in rows if metric in r]
     models = list(dict.fromkeys(r["model"] for r in kept))
@@ -136,7 +137,6 @@ def evaluate_sections(predictions: Predictions, config: dict, ctx, truth: str | 
     decision curves, the statistical methods (appendix), and the summary and cohort that open the report (`truth`:
     what a synthetic-crt cohort planted, Cohort.truth, which the cohort part states; `refits`: the models refitted
     for nested CV)."""
-    from cardio.report.summary import cohort_section, summary_section
 
     s = config["stats"]
     names = config["report"]["display_names"]
@@ -191,7 +191,6 @@ def _figures(table: pd.DataFrame, estimates: list[dict], names: dict, s: dict, c
              external: bool) -> tuple[list, list]:
     """(the headline figures: ROC per binary task, Bland–Altman per regression model and task; the calibration
     part's: calibration plots, decision curves and confusion matrices)."""
-    from cardio.report.outputs import display_name, split_unit
 
     headline, calibration = [], []
     for task, sub in table[table["kind"] == "binary"].groupby("task", sort=False):
@@ -216,7 +215,6 @@ def _figures(table: pd.DataFrame, estimates: list[dict], names: dict, s: dict, c
 
 def _results_text(rows: list[dict], estimates: list[dict], names: dict, external: bool, s: dict) -> str:
     """What the headline tables hold, and the flags a reader must see beside them."""
-    from cardio.report.outputs import display_name
 
     level = f"{round(float(s['level']) * 100)}%"
     methods = sorted({r["auc_interval"] for r in rows if "auc_interval" in r})
@@ -311,7 +309,6 @@ def _diff(t: dict) -> str:
 
 def _reference_text(reference: str | dict | None, tests: list[dict], names: dict) -> str:
     """What the paired tests are: against a reference fixed in the config, or every pair (no reference)."""
-    from cardio.report.outputs import display_name
 
     if not tests:
         return ""
@@ -333,7 +330,6 @@ def _reference_text(reference: str | dict | None, tests: list[dict], names: dict
 def _headline_aucs(estimates: list[dict], task: str, names: dict) -> dict[str, dict]:
     """Each model's AUC row that the performance table shows for this task (repeat 0), by display name: the ROC
     legend carries the same interval as the table."""
-    from cardio.report.outputs import display_name
 
     out: dict[str, dict] = {}
     for e in estimates:
@@ -349,7 +345,7 @@ def binary_figures(task: str, sub: pd.DataFrame, names: dict, level: float, ctx,
     risks, and the confusion matrices at the training-fold thresholds, of one binary task; ROC first."""
     from sklearn.metrics import confusion_matrix
 
-    from cardio.report.outputs import display_name
+    # statsmodels and SciPy's distributions (1.5 s): loaded when a run evaluates, so `cardio plugins` stays fast
     from cardio_stats.evaluate import DEFAULT_THRESHOLD, is_probabilistic
 
     stats = ctx.stats

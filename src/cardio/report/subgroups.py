@@ -6,9 +6,12 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from cardio.config import CoreSettings
-from cardio.data import CardioError, Cohort, PluginInfo, Predictions, Section
+from cardio.config import CoreSettings, PluginInfo
+from cardio.data import CardioError, Cohort, Predictions, Section
 from cardio.hookspecs import hookimpl
+from cardio.report.outputs import display_name
+from cardio.report.performance import HEADLINE_AUC
+from cardio_stats.subgroups import level_text
 
 if TYPE_CHECKING:
     from cardio.context import RunContext
@@ -28,7 +31,6 @@ def with_subgroup_values(table: pd.DataFrame, cohort: Cohort, columns: list[str]
     """The predictions with each subgroup column's value, as written (level_text), for the unit each row is: a
     record, or the patient (study) the core averaged its records to (at_level puts that unit's id in record_id).
     Returns (table, {column: number of units whose records hold several values}); those units get SEVERAL."""
-    from cardio_stats.subgroups import level_text
 
     key = _LEVEL_ID.get(cohort.level, "record_id")
     if key not in cohort.table.columns:
@@ -60,6 +62,7 @@ def auc_row(estimates: list[dict], model: str, task: str, subgroup: str, k_fold:
     performance table's); in a K-fold run whose subgroup cannot carry the cross-validated interval (a fold without
     a patient of one class there), the pooled AUC alone and why, never a pooled interval that ignores training
     variability."""
+    # SciPy's distributions (over 1 s): loaded when a run evaluates, so `cardio plugins` stays fast
     from cardio_stats import format_ci
 
     row = {"subgroup": subgroup, "model": model, "task": task}
@@ -75,8 +78,7 @@ def shown_auc(estimates: list[dict], model: str, task: str, k_fold: bool) -> tup
     """The AUC estimate a subgroup's row shows and what its interval is ("none: why" where it shows none): the
     headline AUC with the interval it carries; in a K-fold run whose subgroup cannot carry the cross-validated interval,
     the pooled AUC alone, never a pooled interval that ignores training variability."""
-    from cardio.report.performance import HEADLINE_AUC
-    from cardio_stats import CV_METHOD, headline_auc, pick
+    from cardio_stats import CV_METHOD, headline_auc, pick  # SciPy's distributions: as auc_row's
 
     head = headline_auc(estimates, model=model, task=task)
     pooled = next(iter(pick(estimates, metric="auc", method="delong", model=model, task=task, fold="pooled")), None)
@@ -96,8 +98,7 @@ def auc_figure(estimates: list[dict], col: str, counts: dict[str, int], k_fold: 
     """Each model and task's AUC within each level of `col`, side by side, with the interval its table row carries
     (a diamond alone where the row has none), models and tasks by their display `names`; None where no level has an
     AUC."""
-    from cardio.report.figures import subplots
-    from cardio.report.outputs import display_name
+    from cardio.report.figures import subplots  # matplotlib: loaded when a figure is drawn
     from cardio_stats.figures import colour
 
     levels = [lv for lv in counts if any(e["subgroup"] == f"{col}={lv}" for e in estimates)]

@@ -6,6 +6,8 @@ from __future__ import annotations
 import pandas as pd
 
 from cardio.data import Section
+from cardio.report.outputs import display_name
+from cardio_stats import format_p
 
 MAX_SUMMARY_MODELS = 10  # models named in the summary's headline line; the table has them all
 
@@ -43,7 +45,6 @@ def summary_section(rows: list[dict], tests: list[dict], table: pd.DataFrame, co
                     external: bool) -> Section:
     """Design, cohort and the headline: each model's AUC (or MAE) for the main task with its interval, and the
     pre-specified comparison where the config named a reference model."""
-    from cardio.report.outputs import display_name
 
     names = config["report"]["display_names"]
     main = _main_task(table)
@@ -75,8 +76,6 @@ def summary_section(rows: list[dict], tests: list[dict], table: pd.DataFrame, co
 
 def _comparison(t: dict, names: dict) -> str:
     """"fused − A4C +0.050 [−0.020, +0.120], p 0.210"."""
-    from cardio.report.outputs import display_name
-    from cardio_stats import format_p
 
     e = t["extra"]
     a, b = display_name(e.get("model_a"), names), display_name(e.get("model_b"), names)
@@ -90,7 +89,6 @@ def _comparison(t: dict, names: dict) -> str:
 def cohort_section(table: pd.DataFrame, config: dict, external: bool = False, truth: str | None = None) -> Section:
     """Who had each outcome (records, patients, events) and, per fold, who its model was scored on and fitted on;
     `truth`: what a cohort `cardio synthetic-crt` wrote planted (Cohort.truth), stated at the end."""
-    from cardio.report.outputs import display_name
 
     names = config["report"]["display_names"]
     records = _records(table)

@@ -28,9 +28,11 @@ from typing import Any, Sequence
 import numpy as np
 
 from cardio import config as config_mod
+from cardio import plugins
 from cardio.data import CardioError, ModelState
 from cardio.data.cache import atomic_path
 from cardio.data.pseudonyms import pseudonymize
+from cardio.data.spreadsheet import csv_text
 from cardio.study import signing
 
 FORMAT = "cardio-bundle/1"
@@ -363,7 +365,6 @@ def write_key(beside: Path, table, mode: int = 0o600, key: bytes | None = None) 
     and record, the same pseudonyms predictions.csv carries (cardio.data.pseudonyms.pseudonymize)."""
     import pandas as pd
 
-    from cardio.data.spreadsheet import csv_text
     ids = table[["patient_id", "record_id"]].astype(str).drop_duplicates()
     codes = pseudonymize(ids, key)
     rows = pd.DataFrame({"pseudonym_patient_id": codes["patient_id"].to_numpy(), "patient_id": ids["patient_id"],
@@ -382,7 +383,6 @@ def write_key(beside: Path, table, mode: int = 0o600, key: bytes | None = None) 
 
 def support(pm, plugin: str) -> str | None:
     """Why `plugin` cannot export a model bundle for `cardio predict`, or None when it can."""
-    from cardio import plugins
 
     missing = [h for h in ("cardio_export_model", "cardio_import_model") if h not in plugins.hooks_of(pm, plugin)]
     if missing:

@@ -13,12 +13,14 @@ from cardio import engine
 from cardio.context import RunContext
 from cardio.data import CardioError, Cohort, Features, Predictions, Section, checks
 from cardio.report import outputs as report
+from cardio.report.figures import parallel_saves
 from cardio.study import bundle, ensemble, tasks
 from cardio.study.fits import threads
 from cardio.study.levels import at_level, labelled
 from cardio.study.record import RunRecord, keep_key, read_run_json
 from cardio.study.refits import refitted
 from cardio.study.stages import Study, as_sections
+from cardio_stats import StatsError
 
 
 def evaluate(study: Study, stages: tasks.Study, cfg: dict, ctx: RunContext,
@@ -26,8 +28,6 @@ def evaluate(study: Study, stages: tasks.Study, cfg: dict, ctx: RunContext,
     """The evaluate task: every fold's predictions from its task folder, the report's sections, the run's files.
     `ready` is called before the final model's facts are read: the local executor starts evaluate once the folds
     are done, while a worker may still fit the final model, and waits there for it."""
-    from cardio.report.figures import parallel_saves
-    from cardio_stats import StatsError
 
     run_dir = ctx.out_dir
     ensemble.attach_fold_models(run_dir, [f.name for f in stages.folds], ctx.log)

@@ -17,12 +17,14 @@ from cardio import config as config_mod
 from cardio.context import RunContext, new_context, run_device
 from cardio.data import CardioError, Cohort, Features, ModelState, Predictions, Section
 from cardio.report import outputs as report
+from cardio.report.performance import evaluate_sections
 from cardio.study import bundle, ensemble, external
 from cardio.study.evaluate import cohort_meta
 from cardio.study.fits import threads
 from cardio.study.levels import at_level, labelled
 from cardio.study.record import RunRecord, keep_key, provenance, read_run_json, run_logger
 from cardio.study.stages import Study, expect, open_study
+from cardio_stats import StatsError
 
 ENSEMBLES = ensemble.ENSEMBLES
 Models = tuple[ModelState, dict[str, ModelState]]  # the final model's state, and the fold models' (by fold)
@@ -197,8 +199,6 @@ def _external_sections(rows: Predictions, final: Predictions | None, cohort: Coh
                        ctx: RunContext) -> tuple[list[Section], list[dict]]:
     """The performance section on every target this cohort can evaluate, the targets it cannot with why, and with
     the fold ensemble its comparison with the final model: (sections, the targets not evaluated)."""
-    from cardio.report.performance import evaluate_sections
-    from cardio_stats import StatsError
 
     level = cohort.level
     kept, skipped = external.screen(rows, level)

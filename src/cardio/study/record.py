@@ -22,7 +22,8 @@ from typing import TYPE_CHECKING, Any
 
 import cardio
 from cardio import config as config_mod
-from cardio.data import CardioError, LogFormat, PluginInfo, Predictions, folders
+from cardio.config import PluginInfo
+from cardio.data import CardioError, LogFormat, Predictions, folders
 from cardio.data.cache import write_text_atomic
 from cardio.study import bundle, tasks
 

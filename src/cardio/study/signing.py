@@ -17,9 +17,8 @@ import stat
 from pathlib import Path
 from typing import Sequence
 
-from cardio.config import config_dir
 from cardio.data import CardioError
-from cardio.data.cache import write_new, write_text_atomic
+from cardio.data.cache import config_dir, write_new, write_text_atomic
 
 SIGNATURE = "signature.json"
 SIGNED_FILE = "bundle.json"

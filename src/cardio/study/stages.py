@@ -12,8 +12,9 @@ import torch
 import cardio
 from cardio import config as config_mod
 from cardio import engine, plugins
+from cardio.config import PluginInfo
 from cardio.context import RunContext
-from cardio.data import CardioError, Cohort, Features, PluginInfo, Section, checks, leakage, make_folds
+from cardio.data import CardioError, Cohort, Features, Section, checks, leakage, make_folds
 from cardio.data.cache import sealed
 from cardio.study import multimodal, tasks
 

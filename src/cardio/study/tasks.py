@@ -30,6 +30,7 @@ from cardio import config as config_mod
 from cardio.data import CardioError, Cohort, Features, Predictions, Section
 from cardio.data.cache import atomic_path, seal, unseal, write_text_atomic
 from cardio.data.pseudonyms import pseudonyms
+from cardio_stats.result import json_safe
 
 TASKS = "tasks"
 
@@ -344,7 +345,6 @@ class Cancelled(BaseException):
     """A task stopped by SIGTERM (scancel, a time limit, a preemption): a BaseException, like KeyboardInterrupt, so
     that no plugin's `except Exception` takes it for an error of its own."""
 
-
 _stopped: dict[str, str] = {}  # this process's: signal name of the stop, and the task SLURM requeued
 
 
@@ -556,7 +556,6 @@ MODEL_FACTS = "model.json"
 
 def write_model_facts(run_dir: Path, name: str, facts: dict) -> None:
     """What cardio_describe_model said of a fit task's model."""
-    from cardio_stats.result import json_safe
 
     write_text_atomic(task_dir(run_dir, name) / MODEL_FACTS, json.dumps(json_safe(facts), indent=1))
 
@@ -567,7 +566,6 @@ def read_model_facts(run_dir: Path, name: str) -> dict | None:
 
 def write_sections(run_dir: Path, name: str, sections: list[Section]) -> None:
     """The explanation of the last fold, as report.json keeps sections (tables in pandas' split form)."""
-    from cardio_stats.result import json_safe
 
     doc = [{"title": s.title, "text": s.text, "figures": [str(f) for f in s.figures],
             "tables": {k: json.loads(v.to_json(orient="split", index=False)) for k, v in s.tables.items()},
@@ -583,8 +581,6 @@ def read_sections(run_dir: Path, name: str) -> list[Section]:
 
 
 def write_final(run_dir: Path, fitted: dict | None) -> None:
-    from cardio_stats.result import json_safe
-
     write_text_atomic(task_dir(run_dir, "final") / "final.json", json.dumps(json_safe({"fitted": fitted})))
 
 
@@ -611,7 +607,6 @@ def cohort_fingerprint(cohort: Cohort) -> str:
 class NotKept(Exception):
     """A study that pickle cannot write (a plugin's object without a pickled form)."""
 
-
 def write_study(path: Path, study: "Study", key: bytes) -> None:
     """The stages before the folds for the other tasks of the run, sealed with the cache's key (cardio.data.cache:
     an HMAC-SHA256 under a key kept in the user's config folder, outside the cache, which others may write).
@@ -624,7 +619,7 @@ def write_study(path: Path, study: "Study", key: bytes) -> None:
 
     try:
         import cloudpickle as dumper
-    except ImportError:  # no cluster extra: plain pickle, which keeps what has no lambda in it
+    except ImportError:  # no cluster service (submitit): plain pickle, which keeps what has no lambda in it
         dumper = pickle
     try:
         data = dumper.dumps(study, protocol=pickle.HIGHEST_PROTOCOL)
@@ -648,7 +643,6 @@ def read_study_key(run_dir: Path) -> dict | None:
 
 class Unsealed(Exception):
     """A cache entry of stages whose seal does not verify under the cache's key: never unpickled."""
-
 
 def read_study(path: Path, key: bytes) -> "Study":
     """The stages write_study kept, unpickled only once their seal verifies (what was read is what was checked)."""

@@ -19,14 +19,7 @@ FILES = {
     "README.md.tmpl": "README.md",
     "package/__init__.py.tmpl": "$pkg/__init__.py",
     "package/plugin.py.tmpl": "$pkg/plugin.py",
-    "package/settings.py.tmpl": "$pkg/settings.py",
-    "package/synthetic.py.tmpl": "$pkg/synthetic.py",
-    "package/model.py.tmpl": "$pkg/model.py",
     "package/cohort.py.tmpl": "$pkg/cohort.py",
-    "package/training.py.tmpl": "$pkg/training.py",
-    "package/bundle.py.tmpl": "$pkg/bundle.py",
-    "package/report.py.tmpl": "$pkg/report.py",
-    "package/config.yaml.tmpl": "$pkg/config.yaml",
     "tests/test_contract.py.tmpl": "tests/test_contract.py",
 }
 

@@ -12,10 +12,10 @@ pytest.importorskip("cardio_ecg_transfer")
 import torch
 
 from cardio.data.weights import release_metadata, sha256_of
-from cardio.testing import invoke
 from cardio_ecg_transfer import backbone_release
 from cardio_ecg_transfer.mitdb import mitdb_dir
 from cardio_ecg_transfer.resnet import build_resnet, load_pretrained
+from cardio_testing.harness import invoke
 
 #: A build of seconds: four DS1 records, 8 beats per class, one epoch, one thread.
 TINY = ("--set", "ecg_transfer.pretrain.records=[101,106,118,119]", "--set", "ecg_transfer.pretrain.epochs=1",

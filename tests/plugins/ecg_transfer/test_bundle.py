@@ -17,8 +17,8 @@ import torch
 
 from cardio import hookimpl, sklearn_to_array
 from cardio.study import bundle as core_bundle
-from cardio.testing import check_refused, cpu_context, invoke, pooled, read_metrics, run_plugin
 from cardio_ecg_transfer import bundle, cohort_ecg, fold_models, resnet, synthetic
+from cardio_testing.harness import check_refused, cpu_context, invoke, pooled, read_metrics, run_plugin
 
 MODELS = {"resnet18-transfer", "resnet18-scratch", "guideline", "svm", "random_forest", "logistic",
           "svm-deep", "random_forest-deep", "logistic-deep"}

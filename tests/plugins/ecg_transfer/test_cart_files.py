@@ -15,9 +15,9 @@ pytest.importorskip("cardio_ecg_transfer")
 import pydicom
 
 from cardio import CardioError
-from cardio.testing import cpu_context, plugin_config
 from cardio_ecg_transfer import cohort_ecg, dicom_waveform, hl7_aecg, leads, muse_xml, synthetic
 from cardio_ecg_transfer.lead_codes import STANDARD_LEADS, derive_limb_leads
+from cardio_testing.harness import cpu_context, plugin_config
 
 FS = 500.0
 # Einthoven-consistent 12 leads (III, aVR, aVL, aVF computed from I and II, as in a heart), 3 s

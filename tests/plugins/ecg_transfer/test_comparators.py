@@ -16,7 +16,6 @@ from sklearn.metrics import roc_auc_score
 
 from cardio import CardioError, Predictions
 from cardio.config import resolve
-from cardio.testing import cpu_context
 from cardio_ecg_transfer import baselines, cohort_ecg, fold_models, plugin, report
 from cardio_ecg_transfer.finetune import BeatModel
 from cardio_ecg_transfer.resnet import SpectrogramResNet
@@ -30,6 +29,7 @@ from cardio_stats import (
     evaluate_predictions,
     format_ci,
 )
+from cardio_testing.harness import cpu_context
 
 
 def _predictions(n: int = 80, seed: int = 0) -> tuple[Predictions, np.ndarray, dict]:

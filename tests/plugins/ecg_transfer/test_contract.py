@@ -1,4 +1,4 @@
-"""ecg_transfer on cardio's plugin contract suite (cardio.plugin_contract), at its smallest run: 26 synthetic
+"""ecg_transfer on cardio's plugin contract suite (cardio_testing.contract), at its smallest run: 26 synthetic
 patients of 5 s ECGs, no MIT-BIH pretraining, one ResNet from scratch for one epoch on 2 beats per ECG, the
 guideline rule, logistic regression and a small forest, explain on; and what only ecg_transfer's schema does."""
 from pathlib import Path
@@ -9,10 +9,10 @@ pytest.importorskip("cardio_ecg_transfer")
 
 import numpy as np
 
-from cardio.plugin_contract import Contract, contract_suite
-from cardio.testing import PLANTS, plugin_config
 from cardio_ecg_transfer import cohort_table
 from cardio_ecg_transfer.settings import EcgSettings
+from cardio_testing.contract import Contract, contract_suite
+from cardio_testing.harness import PLANTS, plugin_config
 
 RUN = ("ecg_transfer.synthetic.n_patients=26", "ecg_transfer.synthetic.seconds=5", "cv.folds=2",
        "stats.n_resamples=100", "train.cpu_threads=2", "ecg_transfer.pretrain.enabled=false",

@@ -8,8 +8,8 @@ import pytest
 
 pytest.importorskip("cardio_ecg_transfer")
 
-from cardio.testing import invoke
 from cardio_ecg_transfer.cohort_table import ECG_SUFFIXES
+from cardio_testing.harness import invoke
 
 GUIDE = Path(__file__).resolve().parents[3] / "docs" / "data" / "ecg_transfer.md"
 

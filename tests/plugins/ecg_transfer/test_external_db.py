@@ -14,8 +14,8 @@ import numpy as np
 import wfdb
 
 from cardio import CardioError
-from cardio.testing import cpu_context, load_script, plugin_config
 from cardio_ecg_transfer import aami, beat_set, databases, plugin
+from cardio_testing.harness import cpu_context, load_script, plugin_config
 
 REPO = Path(__file__).resolve().parents[3]
 

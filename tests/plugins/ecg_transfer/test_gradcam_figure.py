@@ -11,10 +11,10 @@ import numpy as np
 
 from cardio.config import resolve
 from cardio.report.figures import NOT_UNIFORM, colormaps_used
-from cardio.testing import cpu_context
 from cardio_ecg_transfer import attribution, cohort_ecg, plugin, resnet
 from cardio_ecg_transfer.finetune import BeatModel
 from cardio_ecg_transfer.fold_models import FoldModels
+from cardio_testing.harness import cpu_context
 
 
 def test_gradcam_figure_has_physical_axes_and_r_peak(tmp_path):

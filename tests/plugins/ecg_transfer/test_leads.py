@@ -14,10 +14,10 @@ import wfdb
 
 from cardio import CardioError
 from cardio.config import resolve
-from cardio.testing import cpu_context
 from cardio_ecg_transfer import cohort_ecg, dicom_waveform, leads, plugin, synthetic
 from cardio_ecg_transfer.cohort_ecg import STANDARD_LEADS
 from cardio_ecg_transfer.records import resample_signal
+from cardio_testing.harness import cpu_context
 
 FS_FILE = 500.0  # the files' rate; the models work at 360 Hz, so every reader resamples
 

@@ -10,8 +10,8 @@ import pytest
 pytest.importorskip("cardio_ecg_transfer")
 
 from cardio import CardioError
-from cardio.testing import load_script, plugin_config
 from cardio_ecg_transfer.mitdb import mitdb_dir
+from cardio_testing.harness import load_script, plugin_config
 
 REPO = Path(__file__).resolve().parents[3]
 bench = load_script(REPO / "benchmarks" / "mitbih_protocols.py")

@@ -9,9 +9,9 @@ pytest.importorskip("cardio_ecg_transfer")
 import torch
 
 from cardio import CardioError, Features
-from cardio.testing import train_settings
 from cardio_ecg_transfer import resnet
 from cardio_ecg_transfer.finetune import balanced_beat_weights, build_beat_model, patient_scores
+from cardio_testing.harness import train_settings
 
 
 @pytest.mark.parametrize("arch, width", [("resnet18", 512), ("resnet50", 2048), ("resnet101", 2048)])

@@ -16,8 +16,8 @@ import pytest
 
 pytest.importorskip("cardio_ecg_transfer")
 
-from cardio.testing import load_script, paired, read_metrics, run_plugin
 from cardio_stats import CV_METHOD
+from cardio_testing.harness import load_script, paired, read_metrics, run_plugin
 
 REPO = Path(__file__).resolve().parents[3]
 SETTINGS = ("ecg_transfer.synthetic.n_patients=150", "cv.folds=5", "ecg_transfer.synthetic.effects.intercept=0.0",

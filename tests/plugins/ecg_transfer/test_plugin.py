@@ -15,7 +15,10 @@ import yaml
 
 from cardio import CardioError, Cohort
 from cardio.config import resolve
-from cardio.testing import (
+from cardio_ecg_transfer import plugin, pretrain, prior_correction, report, resnet
+from cardio_ecg_transfer.fold_models import Prepared
+from cardio_stats import CV_METHOD, NESTED_METHOD
+from cardio_testing.harness import (
     headline,
     invoke,
     load_script,
@@ -25,9 +28,6 @@ from cardio.testing import (
     run_plugin,
     second_intervals,
 )
-from cardio_ecg_transfer import plugin, pretrain, prior_correction, report, resnet
-from cardio_ecg_transfer.fold_models import Prepared
-from cardio_stats import CV_METHOD, NESTED_METHOD
 
 REPO = Path(__file__).resolve().parents[3]
 MODELS = {"resnet18-transfer", "resnet18-scratch", "guideline", "svm", "random_forest", "logistic",

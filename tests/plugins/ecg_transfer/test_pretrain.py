@@ -8,8 +8,8 @@ import pytest
 pytest.importorskip("cardio_ecg_transfer")
 
 from cardio import CardioError
-from cardio.testing import load_script
 from cardio_ecg_transfer import aami, beat_metrics, beat_set, prior_correction, side_models
+from cardio_testing.harness import load_script
 
 REPO = Path(__file__).resolve().parents[3]
 
@@ -129,7 +129,7 @@ def test_the_ds2_ledger_lists_the_earlier_looks_and_appends(tmp_path):
 
 
 def test_config_hash_covers_the_pretraining_settings_only():
-    from cardio.testing import plugin_config
+    from cardio_testing.harness import plugin_config
 
     base = bench.config_hash(plugin_config("ecg_transfer", []))
     assert base == bench.config_hash(plugin_config("ecg_transfer", ["seed=5", "cv.folds=3"]))
@@ -192,8 +192,8 @@ def test_unknown_protocol_is_refused():
 
 
 def test_the_benchmarks_frozen_protocol_is_a_valid_config_whose_side_models_resolve():
-    from cardio.testing import plugin_config
     from cardio_ecg_transfer import beat_context
+    from cardio_testing.harness import plugin_config
 
     config = plugin_config("ecg_transfer", bench.FROZEN)
     pt = config["ecg_transfer"]["pretrain"]

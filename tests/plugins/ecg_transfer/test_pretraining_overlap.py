@@ -11,8 +11,8 @@ pytest.importorskip("cardio_ecg_transfer")
 
 from scipy.signal import resample_poly
 
-from cardio.testing import cpu_context, plugin_config
 from cardio_ecg_transfer import cohort_ecg, pretraining_overlap, report, synthetic
+from cardio_testing.harness import cpu_context, plugin_config
 
 
 def _excerpt(mitdb_dir, record: str, start_s: float, seconds: float = 10.0) -> np.ndarray:

@@ -24,9 +24,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from cardio import CardioError
-from cardio.testing import check_refused, checksums, invoke
 from cardio_ecg_transfer import cohort_table, mitdb, records
 from cardio_ecg_transfer.synthetic import write_synthetic_cohort
+from cardio_testing.harness import check_refused, checksums, invoke
 
 # Small and fast, and never a look at MIT-BIH: no pretraining, no transfer model, no ResNet at all.
 FAST = ("--set", "cv.folds=2", "--set", "ecg_transfer.pretrain.enabled=false",
@@ -359,7 +359,7 @@ def test_outside_paths_refused_by_default_accepted_and_logged_with_the_switch(go
 def test_lead_by_index_or_name_end_to_end(good_cohort, tmp_path):
     """`--set ecg_transfer.lead=1` and `--set ecg_transfer.lead=V1` pass the config check, run the study and read
     lead V1; the default (null) reads lead II. (The bad leads are cases of the corpus above.)"""
-    from cardio.testing import plugin_config
+    from cardio_testing.harness import plugin_config
 
     logs = {}
     for value in ("1", "V1"):
@@ -381,8 +381,8 @@ def test_lead_by_index_or_name_end_to_end(good_cohort, tmp_path):
 
 
 def test_lead_by_index_on_the_synthetic_cohort_takes_the_standard_order(tmp_path):
-    from cardio.testing import cpu_context, plugin_config
     from cardio_ecg_transfer import cohort_ecg
+    from cardio_testing.harness import cpu_context, plugin_config
 
     cfg = plugin_config("ecg_transfer", ["ecg_transfer.synthetic.n_patients=4", "ecg_transfer.synthetic.seconds=3",
                                          "ecg_transfer.lead=6"])
@@ -419,8 +419,8 @@ def test_damaged_annotations_of_a_mitdb_record_are_refused(mitdb_dir, tmp_path):
 
 def test_damaged_pretraining_results_of_a_resumed_run_are_refused(tmp_path):
     """A resumed run reads back the results its finished pretraining left (and pretrains nothing)."""
-    from cardio.testing import cpu_context, plugin_config
     from cardio_ecg_transfer import pretrain
+    from cardio_testing.harness import cpu_context, plugin_config
 
     config = plugin_config("ecg_transfer", ["ecg_transfer.mitdb_dir=/nowhere"])
     ctx = cpu_context(tmp_path)
@@ -437,8 +437,8 @@ def test_damaged_pretraining_results_of_a_resumed_run_are_refused(tmp_path):
 def test_each_architecture_of_a_run_reads_back_its_own_pretraining(tmp_path):
     """finetune.archs pretrains several ResNets in one run: a resumed run gives each its own weights, results and
     figure (they once shared pretrain_results.json, so every architecture reported the last one's results)."""
-    from cardio.testing import cpu_context, plugin_config
     from cardio_ecg_transfer import pretrain
+    from cardio_testing.harness import cpu_context, plugin_config
 
     config = plugin_config("ecg_transfer", ["ecg_transfer.mitdb_dir=/nowhere"])
     ctx = cpu_context(tmp_path)

@@ -9,13 +9,13 @@ from scipy import signal as sps
 from sklearn.metrics import roc_auc_score
 
 from cardio import CardioError
-from cardio.testing import plugin_config
 from cardio_ecg_transfer.beat_images import beat_windows, highpass, image_axes, to_images
 from cardio_ecg_transfer.cohort_table import load_cohort
 from cardio_ecg_transfer.records import read_wfdb
 from cardio_ecg_transfer.rpeaks import detect_rpeaks
 from cardio_ecg_transfer.settings import EcgSettings
 from cardio_ecg_transfer.synthetic import cohort_table, synthesize_ecg, write_synthetic_cohort
+from cardio_testing.harness import plugin_config
 
 
 def test_same_seed_same_files_other_seed_other_files(tmp_path):

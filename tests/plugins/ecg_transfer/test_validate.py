@@ -14,9 +14,9 @@ import numpy as np
 import pandas as pd
 
 from cardio.data.cohort import CohortProblems
-from cardio.testing import cpu_context, invoke, plugin_config, split_overlaps
 from cardio_ecg_transfer import cohort_ecg, cohort_table, muse_xml, synthetic
 from cardio_ecg_transfer.lead_codes import STANDARD_LEADS
+from cardio_testing.harness import cpu_context, invoke, plugin_config, split_overlaps
 
 N_PATIENTS = 16
 # each damage: (a row it touches, the text validate's line for it holds)

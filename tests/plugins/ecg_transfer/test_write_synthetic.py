@@ -17,8 +17,8 @@ from scipy.signal import butter, sosfiltfilt
 from scipy.stats import spearmanr
 
 from cardio import CardioError, plugins
-from cardio.testing import checksums, invoke, plugin_config
 from cardio_ecg_transfer.settings import EcgSettings
+from cardio_testing.harness import checksums, invoke, plugin_config
 
 N = 30
 SETS = ("ecg_transfer.synthetic.seconds=4",)

@@ -1,4 +1,4 @@
-"""echo_cmr on cardio's plugin contract suite (cardio.plugin_contract.contract_suite), at its smallest run: 24 synthetic
+"""echo_cmr on cardio's plugin contract suite (cardio_testing.contract), at its smallest run: 24 synthetic
 studies of 8 frames (48 x 64 px), 16 px clips of 4 frames, one epoch of batch 4, one thread, 2 folds with a quarter
 of each training fold held out for the per-output selection, Grad-CAM on; and what only echo_cmr's reader derives
 (per-view labels from the 17 segments, CMR dates, thresholds), its per-output selection, a second site at other
@@ -17,12 +17,12 @@ pytest.importorskip("cardio_echo_cmr")
 import numpy as np
 import pandas as pd
 
-from cardio.data import aha17
 from cardio.data.cohort import CohortProblems
-from cardio.plugin_contract import Contract, contract_suite
 from cardio.study import bundle as core_bundle
-from cardio.testing import context, invoke, plugin_config
 from cardio_echo_cmr import cohort, model, synthetic
+from cardio_imaging import aha17
+from cardio_testing.contract import Contract, contract_suite
+from cardio_testing.harness import context, invoke, plugin_config
 
 # Thresholds near the synthetic means, so each abnormal flag has both classes among the few labelled studies of a
 # training fold (the paper's thresholds leave 2-3 positives in 24 studies).

@@ -9,9 +9,9 @@ import pytest
 pytest.importorskip("cardio_echo_cmr")
 
 import cardio_stats as stats
-from cardio.testing import invoke, read_metrics, report_page_check, run_plugin, second_intervals
 from cardio_echo_cmr import plugin
 from cardio_stats import CV_METHOD, headline_auc
+from cardio_testing.harness import invoke, read_metrics, report_page_check, run_plugin, second_intervals
 
 # The controls (issue 38: sized for power, and the same settings as benchmarks/controls.py's echo_cmr entry, which
 # runs them over seeds 1-5): 40 studies with WMA planted in half (akinetic walls in one territory), 5 folds (the
@@ -124,7 +124,7 @@ def test_neutral_control_covers_chance(tmp_path):
 
 def test_the_controls_benchmark_runs_these_controls():
     """benchmarks/controls.py's echo_cmr entry and this file's CONTROL are one setting (issue 38)."""
-    from cardio.testing import load_script
+    from cardio_testing.harness import load_script
 
     bench = load_script(Path(__file__).parents[3] / "benchmarks" / "controls.py")
     entry = bench.CONTROLS["echo_cmr"]

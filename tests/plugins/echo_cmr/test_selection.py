@@ -7,7 +7,7 @@ import torch
 
 from cardio import engine
 from cardio.engine import checkpoints  # where save_later looks up save_atomic (patched below)
-from cardio.testing import train_settings
+from cardio_testing.harness import train_settings
 
 pytest.importorskip("cardio_echo_cmr")
 
@@ -87,10 +87,10 @@ def _fit(out, kill_after: int | None = None, between: bool = False):
     """A 3-output fit through the engine with the per-output selector, a checkpoint every epoch; killed after the
     selector has scored epoch `kill_after` and before the engine checkpoints it, or (`between`) after the selector
     wrote that epoch's state and before the engine's file (the narrowest windows a kill can hit)."""
-    from cardio.testing import cpu_context
     from cardio_echo_cmr.model import HeadLoss
     from cardio_echo_cmr.selection import selector_for
     from cardio_echo_cmr.targets import Target
+    from cardio_testing.harness import cpu_context
 
     targets = (Target("a", "binary", "study", "a"), Target("b", "binary", "study", "b"),
                Target("c", "continuous", "study", "c"))

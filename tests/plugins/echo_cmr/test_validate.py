@@ -9,8 +9,8 @@ import pytest
 
 pytest.importorskip("cardio_echo_cmr")
 
-from cardio.testing import invoke
 from cardio_echo_cmr import synthetic
+from cardio_testing.harness import invoke
 
 
 def test_validate_lists_every_damage_at_once(tmp_path):

@@ -12,9 +12,9 @@ import pytest
 pytest.importorskip("cardio_echo_cmr")
 
 from cardio import Cache, CardioError
-from cardio.data.cine import read_cine, sector_mask, to_gray
 from cardio_echo_cmr import cohort, synthetic, video
 from cardio_echo_cmr.settings import Clip, EchoSettings, Synthetic
+from cardio_imaging.cine import read_cine, sector_mask, to_gray
 
 THRESHOLDS = {"t1_ms": 1060, "t2_ms": 58, "ecv_pct": 33}
 

@@ -10,9 +10,9 @@ pytest.importorskip("cardio_echo_cmr")
 
 from sklearn.linear_model import LogisticRegression
 
-from cardio.testing import cpu_context, plugin_config
 from cardio_echo_cmr import plugin, training, view_fusion
 from cardio_echo_cmr.settings import EchoSettings
+from cardio_testing.harness import cpu_context, plugin_config
 
 
 def test_each_training_row_is_scored_by_a_model_that_never_saw_its_patient():

@@ -20,9 +20,9 @@ import pytest
 pytest.importorskip("cardio_echo_cmr")
 
 from cardio import Predictions
-from cardio.testing import load_script, read_metrics, run_plugin
 from cardio_echo_cmr import report
 from cardio_stats import CV_METHOD, cv_auc_difference, pick
+from cardio_testing.harness import load_script, read_metrics, run_plugin
 
 REPO = Path(__file__).resolve().parents[3]
 TARGETS = ("echo_cmr.targets=[{target: wma, kind: binary, level: study, label: wma_global, title: WMA (global)}, "

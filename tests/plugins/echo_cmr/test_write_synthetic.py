@@ -14,11 +14,11 @@ import numpy as np
 import pandas as pd
 
 from cardio import CardioError
-from cardio.data.cine import read_cine
-from cardio.testing import checksums, drive_patients, plugin_config, write_modality
 from cardio_echo_cmr import cohort
 from cardio_echo_cmr.settings import EchoSettings
 from cardio_echo_cmr.synthetic import planted_wma
+from cardio_imaging.cine import read_cine
+from cardio_testing.harness import checksums, drive_patients, plugin_config, write_modality
 
 N = 12
 SMALL = ["echo_cmr.synthetic.n_frames=8", "echo_cmr.synthetic.height=32", "echo_cmr.synthetic.width=40",

@@ -14,9 +14,9 @@ import torch
 
 from cardio import CardioError, ModelState, hookimpl
 from cardio.study import bundle as core_bundle
-from cardio.testing import cpu_context, invoke, plugin_config, pooled, read_metrics, run_plugin
 from cardio_mmode_septal_flash import bundle, cohort, preprocess, synthetic, training
 from cardio_mmode_septal_flash.settings import SeptalFlashSettings
+from cardio_testing.harness import cpu_context, invoke, plugin_config, pooled, read_metrics, run_plugin
 
 N_A, N_B = 30, 16
 # Tiny: 48 x 48 frames, 3 lines a record, 128 x 128 M-modes, 32 x 32 inputs, one epoch, no Grad-CAM.

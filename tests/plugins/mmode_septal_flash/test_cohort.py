@@ -14,9 +14,9 @@ import pandas as pd
 
 from cardio import Cache
 from cardio.data.cohort import CohortProblems
-from cardio.testing import check_refused, checksums, invoke
 from cardio_mmode_septal_flash import cohort, preprocess, synthetic
 from cardio_mmode_septal_flash.settings import MMode, Synthetic
+from cardio_testing.harness import check_refused, checksums, invoke
 
 SMALL = Synthetic(n_patients=12, n_sf=5, size=64, seed=3)
 
@@ -115,7 +115,7 @@ def test_sequences_from_dicom_avi_and_numpy_read_alike(small_cohort, tmp_path):
     """The same frames as DICOM (frame time from the header), AVI (from the frame rate) and NumPy (labels.csv)."""
     import cv2
 
-    from cardio.data.cine import read_cine
+    from cardio_imaging.cine import read_cine
 
     npy = _first(small_cohort, "sequences", ".npy")
     frames = np.load(npy)
@@ -184,9 +184,9 @@ def test_every_problem_of_the_table_is_listed_at_once(small_cohort, tmp_path):
 def test_validate_lists_a_short_septum_and_a_cycle_past_the_clip(tmp_path):
     """Issue 27 item 13 / issue 26 item 1: a 61-point tracing and a cycle end past the clip's last frame are problems
     of cardio validate (read with the table), not failures 25 s into featurizing."""
-    from cardio.testing import invoke, plugin_config
     from cardio_mmode_septal_flash import synthetic
     from cardio_mmode_septal_flash.settings import SeptalFlashSettings
+    from cardio_testing.harness import invoke, plugin_config
 
     cfg = SeptalFlashSettings.of(plugin_config("mmode_septal_flash", [
         "profile=fast", "mmode_septal_flash.synthetic.n_patients=10", "mmode_septal_flash.synthetic.n_sf=4",
@@ -211,7 +211,7 @@ def test_pixel_spacing_from_the_dicom_regions_or_the_table_and_the_report_says_w
     import pydicom
     from pydicom.dataset import Dataset
 
-    from cardio.data.cine import write_dicom_cine
+    from cardio_imaging.cine import write_dicom_cine
     from cardio_mmode_septal_flash.report import line_statement
 
     npy = _first(small_cohort, "sequences", ".npy")
@@ -239,8 +239,8 @@ def test_pixel_spacing_from_the_dicom_regions_or_the_table_and_the_report_says_w
 
 def test_one_clip_re_encoded_under_a_new_patient_is_named_by_its_clip(small_cohort, tmp_path):
     """Issue 55: the copy was named by its septum file's bytes only; its clip, re-encoded as AVI (other bytes), is
-    now named by content (cardio.data.same_image.same_cines), and the clean cohort raises no such line."""
-    from cardio.data.cine import write_video
+    now named by content (cardio_imaging.same_image.same_cines), and the clean cohort raises no such line."""
+    from cardio_imaging.cine import write_video
 
     assert len(cohort.read_labels(small_cohort, records="read")) == 12
     root = shutil.copytree(small_cohort, tmp_path / "c")

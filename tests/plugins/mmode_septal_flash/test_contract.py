@@ -1,4 +1,4 @@
-"""mmode_septal_flash on cardio's plugin contract suite (cardio.plugin_contract.contract_suite), at its smallest run: 32
+"""mmode_septal_flash on cardio's plugin contract suite (cardio_testing.contract), at its smallest run: 32
 synthetic sequences of 64 x 64 px (14 with septal flash), 128 x 128 M-modes, 32 x 32 inputs, one epoch, one thread,
 Grad-CAM++ on (its attention tables and figures are searched for identifiers), the sequences given as DICOM cine;
 and what only this plugin's reader checks (septum tracings, cycles, valve events) and its holdout's size."""
@@ -14,10 +14,10 @@ pytest.importorskip("cardio_mmode_septal_flash")
 import numpy as np
 import pandas as pd
 
-from cardio.data.cine import write_dicom_cine
-from cardio.plugin_contract import Contract, contract_suite
-from cardio.testing import check_refused, headline, invoke, read_metrics, second_intervals
+from cardio_imaging.cine import write_dicom_cine
 from cardio_mmode_septal_flash.cohort import LABEL
+from cardio_testing.contract import Contract, contract_suite
+from cardio_testing.harness import check_refused, headline, invoke, read_metrics, second_intervals
 
 # A holdout test part of 35%: with a third of the labels missing, 20% would hold too few patients of each class.
 RUN = ("profile=fast", "mmode_septal_flash.synthetic.n_patients=32", "mmode_septal_flash.synthetic.n_sf=14",

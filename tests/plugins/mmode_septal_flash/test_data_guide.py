@@ -11,8 +11,8 @@ pytest.importorskip("cardio_mmode_septal_flash")
 
 import numpy as np
 
-from cardio.testing import invoke
 from cardio_mmode_septal_flash import cohort
+from cardio_testing.harness import invoke
 
 GUIDE = Path(__file__).resolve().parents[3] / "docs" / "data" / "mmode_septal_flash.md"
 

@@ -11,7 +11,8 @@ pytest.importorskip("cardio_mmode_septal_flash")
 import numpy as np
 import pandas as pd
 
-from cardio.testing import (
+from cardio_mmode_septal_flash import plugin
+from cardio_testing.harness import (
     headline,
     invoke,
     load_script,
@@ -20,7 +21,6 @@ from cardio.testing import (
     run_plugin,
     second_intervals,
 )
-from cardio_mmode_septal_flash import plugin
 
 # The control pair (issue 38), the settings of benchmarks/controls.py's mmode entry (test_control_settings_are_the_
 # benchmarks holds them equal): the paper's holdout (64:16:20) on 200 synthetic patients, so that the test part holds

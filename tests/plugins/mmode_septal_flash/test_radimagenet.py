@@ -14,9 +14,9 @@ import torch
 import torchvision
 
 from cardio import CardioError
-from cardio.testing import named_by_hash
 from cardio_mmode_septal_flash.model import SeptalFlashNet
 from cardio_mmode_septal_flash.radimagenet import densenet121_from_keras, torch_module
+from cardio_testing.harness import named_by_hash
 
 _BN = {"weight": "gamma", "bias": "beta", "running_mean": "moving_mean", "running_var": "moving_variance"}
 

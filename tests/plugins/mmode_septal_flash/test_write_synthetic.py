@@ -16,10 +16,18 @@ import pandas as pd
 from cardio import CardioError
 from cardio.data import SYNTHETIC_CRT
 from cardio.study.multimodal import TRUTH, latent, stated_truth
-from cardio.testing import checksums, drive_patients, plugin_config, pooled, read_metrics, run_plugin, write_modality
 from cardio_mmode_septal_flash import cohort
 from cardio_mmode_septal_flash.settings import SeptalFlashSettings
 from cardio_mmode_septal_flash.synthetic import planted_flash
+from cardio_testing.harness import (
+    checksums,
+    drive_patients,
+    plugin_config,
+    pooled,
+    read_metrics,
+    run_plugin,
+    write_modality,
+)
 
 N = 20
 SMALL = ["mmode_septal_flash.synthetic.size=48"]

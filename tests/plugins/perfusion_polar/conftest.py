@@ -50,7 +50,7 @@ def site_a(tmp_path_factory):
     pytest.importorskip("cardio_perfusion_polar")
     import torch
 
-    from cardio.testing import run_plugin
+    from cardio_testing.harness import run_plugin
 
     tmp = tmp_path_factory.mktemp("perfusion_site_a")
     keep = KeepFinalModel()

@@ -15,11 +15,11 @@ import pandas as pd
 import torch
 
 from cardio.study import bundle as core_bundle
-from cardio.testing import cpu_context, invoke, pooled, read_metrics
 from cardio_perfusion_polar import bundle, cohort, training
 from cardio_perfusion_polar.polar_table import Orientation
 from cardio_perfusion_polar.settings import PerfusionSettings
 from cardio_perfusion_polar.synthetic import RISK_TASKS, SEGMENT_TASKS, synthesize, write_cohort
+from cardio_testing.harness import cpu_context, invoke, pooled, read_metrics
 
 N_B = 40
 MODELS = ["resnet-polar", "logistic-17seg", "ridge-17seg"]

@@ -1,4 +1,4 @@
-"""The perfusion cohort: AHA segments from cardio.data.aha17, the synthetic cohort in the cache, the schema's checks."""
+"""The perfusion cohort: AHA segments (cardio_imaging.aha17), the synthetic cohort in the cache, the schema's checks."""
 from __future__ import annotations
 
 import pytest
@@ -9,14 +9,14 @@ import numpy as np
 import pandas as pd
 
 from cardio import Cache, CardioError
-from cardio.data import aha17
 from cardio.data.cohort import CohortProblems
-from cardio.testing import plugin_config
+from cardio_imaging import aha17
 from cardio_perfusion_polar import cohort, synthetic
+from cardio_testing.harness import plugin_config
 
 
 def test_segment_means_use_the_core_aha17_bullseye():
-    """The baseline's 51 inputs are cardio.data.aha17's segment means of the bull's-eye image, channel by channel."""
+    """The baseline's 51 inputs are cardio_imaging.aha17's segment means of the bull's-eye image, channel by channel."""
     size = 32
     labels = aha17.image_labels(size)
     values = np.arange(1, 18, dtype=np.float32) * 10.0
@@ -52,7 +52,7 @@ def test_synthetic_cohort_round_trip_and_known_effects(tmp_path):
 
 
 def test_the_cached_cohort_follows_the_segment_model(tmp_path, monkeypatch):
-    """Synthetic maps are painted on cardio.data.aha17's segments: other ring levels make another cache entry."""
+    """Synthetic maps are painted on cardio_imaging.aha17's segments: other ring levels make another cache entry."""
     cache = Cache(tmp_path)
     standard = synthetic.cached_cohort(cache, 12, 24, seed=1)
     monkeypatch.setattr(aha17, "LEVELS", (0.0, 0.2, 0.45, 0.72))

@@ -9,8 +9,8 @@ import pytest
 
 pytest.importorskip("cardio_perfusion_polar")
 
-from cardio.data import aha17
 from cardio.data.cohort import CohortProblems
+from cardio_imaging import aha17
 from cardio_perfusion_polar import cohort, synthetic
 from cardio_perfusion_polar.polar_table import sample_image, write_table
 

@@ -11,7 +11,9 @@ pytest.importorskip("cardio_perfusion_polar")
 
 import pandas as pd
 
-from cardio.testing import (
+from cardio_perfusion_polar import plugin
+from cardio_stats import CV_METHOD
+from cardio_testing.harness import (
     headline,
     invoke,
     load_script,
@@ -21,8 +23,6 @@ from cardio.testing import (
     run_plugin,
     second_intervals,
 )
-from cardio_perfusion_polar import plugin
-from cardio_stats import CV_METHOD
 
 REPO = Path(__file__).resolve().parents[3]
 

@@ -1,4 +1,4 @@
-"""Ring x sector CSV polar maps: read with their numbering, resampled onto the bull's-eye grid of cardio.data.aha17, and
+"""Ring x sector CSV polar maps: read with their numbering, resampled onto cardio_imaging.aha17's bull's-eye grid, and
 round-tripped against the .npy path of the same synthetic maps within interpolation error."""
 from __future__ import annotations
 
@@ -10,12 +10,12 @@ import numpy as np
 import pandas as pd
 
 from cardio import CardioError
-from cardio.data import aha17
 from cardio.data.cohort import CohortProblems
-from cardio.testing import plugin_config
+from cardio_imaging import aha17
 from cardio_perfusion_polar import cohort, polar_table, synthetic
 from cardio_perfusion_polar.polar_table import Orientation
 from cardio_perfusion_polar.settings import PerfusionSettings
+from cardio_testing.harness import plugin_config
 
 # (rings, sectors, numbering): counts and conventions of other programs than the model's 32 x 32 grid
 GRIDS = [(7, 24, Orientation("apex", 270.0, "clockwise")), (10, 40, Orientation()),
@@ -82,7 +82,7 @@ def test_every_numbering_of_one_map_reads_the_same(tmp_path):
 
 
 def test_the_default_numbering_is_the_core_polar_grid():
-    """Default: first ring at the apex, sector 0 from 3 o'clock, counter-clockwise, as cardio.data.aha17.polar_labels. A
+    """Default: first ring at the apex, sector 0 from 3 o'clock, counter-clockwise, as aha17.polar_labels. A
     table that is 1 in mid anterior (segment 7) only is brightest in segment 7 of the bull's-eye image."""
     labels = aha17.polar_labels(12, 48)
     for segment in (7, 4, 14, 17):

@@ -11,8 +11,8 @@ import pandas as pd
 import pytest
 
 pytest.importorskip("cardio_perfusion_polar")
-from cardio.testing import check_refused, checksums, invoke
 from cardio_perfusion_polar.synthetic import synthesize, write_cohort
+from cardio_testing.harness import check_refused, checksums, invoke
 
 
 @pytest.fixture(scope="module")

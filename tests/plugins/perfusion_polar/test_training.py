@@ -11,9 +11,9 @@ import numpy as np
 import torch
 
 from cardio import CardioError, inner_split
-from cardio.testing import plugin_config, train_settings
 from cardio_perfusion_polar import cohort, synthetic, training
 from cardio_perfusion_polar.model import PolarResNet
+from cardio_testing.harness import plugin_config, train_settings
 
 CFG: dict[str, Any] = {"arch": "resnet18", "imagenet": False, "freeze": [], "baseline_c": 1.0,
        "step1": {"epochs": 1, "batch_size": 8, "lr": 1e-3, "patience": 0},
@@ -114,9 +114,9 @@ def test_backbone_weights_from_a_file(tmp_path, one_thread):
     from safetensors.torch import save_file
 
     from cardio.data.weights import sha256_of
-    from cardio.testing import named_by_hash
     from cardio_perfusion_polar.model import weights_source
     from cardio_perfusion_polar.settings import PerfusionSettings
+    from cardio_testing.harness import named_by_hash
 
     torch.manual_seed(3)
     source = torchvision.models.resnet18(weights=None)

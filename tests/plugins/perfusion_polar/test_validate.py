@@ -13,8 +13,8 @@ pytest.importorskip("cardio_perfusion_polar")
 import numpy as np
 import pandas as pd
 
-from cardio.testing import check_refused, invoke
 from cardio_perfusion_polar import synthetic
+from cardio_testing.harness import check_refused, invoke
 
 SETS = ["cv.folds=2", "perfusion_polar.step1.epochs=1", "perfusion_polar.step2.epochs=1",
         "train.cpu_threads=1", "final_model=false", "explain=false", "report.figures=false",

@@ -11,9 +11,9 @@ import pandas as pd
 import cardio_stats as stats
 from cardio import CardioError, Features
 from cardio.data import make_folds
-from cardio.testing import train_settings
 from cardio_spect_polar import analysis, pipeline
 from cardio_spect_polar.settings import Analysis
+from cardio_testing.harness import train_settings
 
 CLINICAL = ["age", "sex", "qrs_ms", "lvef"]
 CATEGORICAL = ["sex"]

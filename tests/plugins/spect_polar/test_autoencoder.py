@@ -11,9 +11,9 @@ import numpy as np
 import torch
 
 from cardio import CardioError
-from cardio.testing import train_settings
 from cardio_spect_polar import autoencoder as ae
 from cardio_spect_polar.settings import Autoencoder
+from cardio_testing.harness import train_settings
 
 
 def phase_maps(n: int, pixels: int, seed: int = 0) -> np.ndarray:

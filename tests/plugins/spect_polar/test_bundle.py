@@ -18,10 +18,10 @@ import cardio_stats as stats
 from cardio import Cache, Features
 from cardio.engine import load_checkpoint
 from cardio.study import bundle as core_bundle
-from cardio.testing import invoke, plugin_config, pooled, read_metrics, run_plugin
 from cardio_spect_polar import bundle
 from cardio_spect_polar.cohort import simulate_clinical, write_default_cohort
 from cardio_spect_polar.pipeline import describe, fit_phase_pipeline, predict_phase_pipeline
+from cardio_testing.harness import invoke, plugin_config, pooled, read_metrics, run_plugin
 
 GRID = ["spect_polar.synthetic.slices=20", "spect_polar.synthetic.size=40", "spect_polar.phase.rings=16",
         "spect_polar.phase.sectors=32"]

@@ -202,7 +202,7 @@ def test_esv_outlier_is_planted_and_the_papers_exclusion_removes_it_alone():
 def test_paper_profile_load_excludes_the_planted_outlier_and_keeps_its_id(tmp_path):
     """--set profile=paper: load plants one artefactual ESV and excludes it; the cohort's meta names the patient
     (the report states it) and nobody else is dropped."""
-    from cardio.testing import cpu_context, plugin_config
+    from cardio_testing.harness import cpu_context, plugin_config
 
     config = plugin_config("spect_polar", sets=["profile=paper", "spect_polar.synthetic.n_patients=12",
                                                 "spect_polar.synthetic.slices=16", "spect_polar.synthetic.size=32"])

@@ -1,4 +1,4 @@
-"""spect_polar on cardio's plugin contract suite (cardio.plugin_contract), at its smallest run: 30 synthetic
+"""spect_polar on cardio's plugin contract suite (cardio_testing.contract), at its smallest run: 30 synthetic
 patients (16 slices of 32 x 32 px), 20 AE iterations, 3 folds, 50 permutations, explain on, the in-sample analysis
 on; and the in-sample analysis' own counts on the suite's run."""
 from typing import Any
@@ -7,8 +7,8 @@ import pytest
 
 pytest.importorskip("cardio_spect_polar")
 
-from cardio.plugin_contract import Contract, contract_suite
-from cardio.testing import read_metrics
+from cardio_testing.contract import Contract, contract_suite
+from cardio_testing.harness import read_metrics
 
 RUN = ("spect_polar.synthetic.n_patients=30", "spect_polar.synthetic.slices=16", "spect_polar.synthetic.size=32",
        "spect_polar.phase.rings=16", "spect_polar.phase.sectors=32", "spect_polar.autoencoder.hidden=32",

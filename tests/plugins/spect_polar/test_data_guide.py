@@ -8,8 +8,8 @@ import pytest
 
 pytest.importorskip("cardio_spect_polar")
 
-from cardio.testing import invoke
 from cardio_spect_polar.cohort import RECORD_SUFFIXES
+from cardio_testing.harness import invoke
 
 GUIDE = Path(__file__).resolve().parents[3] / "docs" / "data" / "spect_polar.md"
 

@@ -5,7 +5,7 @@ import pytest
 pytest.importorskip("cardio_spect_polar")
 
 from cardio import CardioError
-from cardio.data import aha17
+from cardio_imaging import aha17
 from cardio_spect_polar import phase
 from cardio_spect_polar.phantom import _thickening_wave, activation_pattern, make_phantom, scar_pattern
 

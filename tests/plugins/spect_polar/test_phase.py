@@ -1,4 +1,4 @@
-"""Phase analysis: Fourier phase, histogram statistics, segments of cardio.data.aha17, figures, refusals."""
+"""Phase analysis: Fourier phase, histogram statistics, segments of cardio_imaging.aha17, figures, refusals."""
 import os
 from pathlib import Path
 
@@ -8,7 +8,7 @@ import pytest
 pytest.importorskip("cardio_spect_polar")
 
 from cardio import CardioError
-from cardio.data import aha17
+from cardio_imaging import aha17
 from cardio_spect_polar import phase
 from cardio_spect_polar.dicom_io import read_volume
 from cardio_spect_polar.phantom import make_phantom
@@ -86,7 +86,7 @@ def test_peak_entropy_and_histogram():
 
 
 def test_segments_are_the_core_aha17_model_on_the_phase_grid():
-    """segments17 is the circular mean phase over cardio.data.aha17's cells of the plugin's (rings, sectors) grid."""
+    """segments17 is the circular mean phase over cardio_imaging.aha17's cells of the plugin's (rings, sectors) grid."""
     labels = aha17.polar_labels(phase.RINGS, phase.SECTORS)
     values = np.arange(1, 18) * 20.0
     np.testing.assert_allclose(phase.segment_phases(values[labels - 1]), values % 360, atol=1e-9)

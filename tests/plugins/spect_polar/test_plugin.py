@@ -1,4 +1,5 @@
-"""Plugin spect_polar end to end: a study on a small config run in process (cardio.testing), and its run directory."""
+"""Plugin spect_polar end to end: a study on a small config run in process (cardio_testing.harness), and its run
+directory."""
 from __future__ import annotations
 
 import json
@@ -12,7 +13,9 @@ pytest.importorskip("cardio_spect_polar")
 import pandas as pd
 import yaml
 
-from cardio.testing import (
+from cardio_spect_polar import plugin
+from cardio_stats import CV_METHOD
+from cardio_testing.harness import (
     headline,
     invoke,
     load_script,
@@ -22,8 +25,6 @@ from cardio.testing import (
     run_plugin,
     second_intervals,
 )
-from cardio_spect_polar import plugin
-from cardio_stats import CV_METHOD
 
 REPO = Path(__file__).resolve().parents[3]
 SMALL: dict[str, Any] = {

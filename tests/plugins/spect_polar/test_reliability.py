@@ -15,10 +15,10 @@ import pytest
 pytest.importorskip("cardio_spect_polar")
 from cardio import Cache, CardioError
 from cardio.data.cohort import CohortProblems
-from cardio.testing import check_refused, checksums, invoke
 from cardio_spect_polar.cohort import load_cohort, write_default_cohort
 from cardio_spect_polar.dicom_io import write_gated_dicom
 from cardio_spect_polar.phantom import make_phantom
+from cardio_testing.harness import check_refused, checksums, invoke
 
 
 @pytest.fixture(scope="module")
@@ -211,8 +211,8 @@ def test_a_symlink_out_of_the_folder_is_an_outside_path(good_cohort, tmp_path):
 @pytest.mark.parametrize("outside", ["../elsewhere/P0001.dcm", "ABSOLUTE"], ids=["parent", "absolute"])
 def test_outside_paths_refused_by_default_accepted_with_the_set_switch(good_cohort, tmp_path, caplog, outside):
     """What `--set cohort.allow_outside_paths=true` does: the config a run resolves, given to the plugin's loader."""
-    from cardio.testing import context, plugin_config
     from cardio_spect_polar.cohort import load
+    from cardio_testing.harness import context, plugin_config
 
     d = shutil.copytree(good_cohort, tmp_path / "cohort")
     shutil.copytree(d / "volumes", tmp_path / "elsewhere")

@@ -12,10 +12,10 @@ import pytest
 pytest.importorskip("cardio_spect_polar")
 
 from cardio import Cache
-from cardio.testing import invoke
 from cardio_spect_polar import cohort
 from cardio_spect_polar.dicom_io import write_gated_dicom
 from cardio_spect_polar.phantom import make_phantom
+from cardio_testing.harness import invoke
 
 SLICES, SIZE = 16, 32
 

@@ -13,11 +13,11 @@ import pandas as pd
 from scipy.stats import spearmanr
 
 from cardio import CardioError, plugins
-from cardio.data.aha17 import polar_grid
-from cardio.testing import checksums, drive_patients, plugin_config, write_modality
+from cardio_imaging.aha17 import polar_grid
 from cardio_spect_polar import cohort
 from cardio_spect_polar.phantom import LATERAL_DEG
 from cardio_spect_polar.settings import SpectSettings
+from cardio_testing.harness import checksums, drive_patients, plugin_config, write_modality
 
 N = 20
 SMALL = ["spect_polar.synthetic.slices=16", "spect_polar.synthetic.size=32"]

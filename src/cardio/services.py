@@ -1,0 +1,91 @@
+"""The services that stand on the kernel (services/<name>: fusion, cluster ...), found through the entry-point group
+`cardio.services` as modality plugins are found through `cardio`: the kernel never imports a service by name
+(pyproject's import contracts), and `cardio` stays one command whatever is installed. A service's entry point names a
+module of hook implementations (`@cardio.services.hookimpl`) of the specifications below: the commands it adds to
+`cardio`, the executors it adds to `cardio run --executor`."""
+from __future__ import annotations
+
+import functools
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from importlib.metadata import entry_points
+
+import click
+import pluggy
+
+from cardio import config as config_mod
+from cardio.data import CardioError
+
+GROUP = "cardio.services"
+hookspec = pluggy.HookspecMarker(GROUP)
+hookimpl = pluggy.HookimplMarker(GROUP)
+
+
+@hookspec
+def cardio_commands() -> list[click.Command]:
+    """Commands the service adds to the `cardio` CLI (its module stays light: `cardio --help` loads every service)."""
+
+
+@hookspec
+def cardio_executors() -> dict[str, Callable[..., bool]]:
+    """Executors by name (`executor.name`): each `submit(spec, config, run_dir, todo, log, here) -> bool` runs or
+    submits a run's pending tasks (TaskSpec, the run's config, its folder, the task names, run.log's logger, a
+    function running one task in this process) and is True when the run finished here."""
+
+
+class Device(click.ParamType):
+    """auto, cpu, cuda or cuda:N, checked when the command line is read: `--device` of the kernel's commands and of
+    those a service adds."""
+
+    name = "auto|cpu|cuda|cuda:N"
+
+    def convert(self, value, param, ctx):
+        if config_mod.RULES["device"](value):
+            return value
+        raise CardioError(f"--device {value!r} is not a device; use auto, cpu, cuda or cuda:N")  # one line, exit 2
+
+
+@dataclass
+class Services:
+    pm: pluggy.PluginManager
+    failed: dict[str, str] = field(default_factory=dict)  # name -> why it did not load
+    versions: dict[str, str] = field(default_factory=dict)
+
+
+@functools.cache
+def installed() -> Services:
+    """Every service of the entry-point group, each loaded on its own: one that fails to import is left out and
+    named in `failed` (and by `cardio plugins`), not a broken `cardio` command."""
+    pm = pluggy.PluginManager(GROUP)
+    pm.add_hookspecs(sys.modules[__name__])
+    services = Services(pm)
+    for ep in entry_points(group=GROUP):
+        try:
+            pm.register(ep.load(), name=ep.name)
+        except Exception as e:
+            services.failed[ep.name] = f"{type(e).__name__}: {' '.join(str(e).split())}"
+            continue
+        services.versions[ep.name] = ep.dist.version if ep.dist else "?"
+    return services
+
+
+def commands() -> list[click.Command]:
+    """The commands every installed service adds to the CLI."""
+    return [command for offered in installed().pm.hook.cardio_commands() for command in offered]
+
+
+def executors() -> dict[str, Callable[..., bool]]:
+    """The executors every installed service adds, by name."""
+    return {name: submit for offered in installed().pm.hook.cardio_executors() for name, submit in offered.items()}
+
+
+def listing() -> list[dict]:
+    """One row per service for `cardio plugins`: its name, version and the commands it adds, or why it failed."""
+    found = installed()
+    rows = [{"name": name, "version": found.versions.get(name, "?"), "error": None,
+             "adds": [f"cardio {c.name}" for c in (getattr(service, "cardio_commands", list)())]
+             + [f"--executor {e}" for e in (getattr(service, "cardio_executors", dict)())]}
+            for name, service in sorted(found.pm.list_name_plugin())]
+    return rows + [{"name": name, "version": "?", "adds": [], "error": error}
+                   for name, error in sorted(found.failed.items())]
