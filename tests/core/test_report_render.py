@@ -51,7 +51,8 @@ def test_toy_report_fits_1280_px_shows_every_figure_in_paper_order(toy_run):
     figures = dict(page["figures_before"])
     assert figures["summary"] == figures["cohort"] == 0 and figures["performance"] >= 1  # the ROC leads
     doc = json.loads((toy_run / "report.json").read_text())
-    assert page["images"] == page["loaded"] == sum(len(s["figures"]) for s in doc["sections"]) == 4
+    # ROC, calibration, decision curve, confusion and the subgroups' AUC by sex
+    assert page["images"] == page["loaded"] == sum(len(s["figures"]) for s in doc["sections"]) == 5
 
 
 @needs_chromium

@@ -58,7 +58,8 @@ def test_run_directory_is_complete(cardio_cli, tmp_path):
                  "run.log"):
         assert (run / name).is_file(), name
     assert not list((run / "checkpoints").iterdir())  # a finished run keeps no checkpoint (train.keep_checkpoints)
-    assert {p.name for p in (run / "figures").glob("*.png")} >= {"roc_label.png", "calibration_mlp_label.png"}
+    assert {p.name for p in (run / "figures").glob("*.png")} >= {"roc_label.png", "calibration_mlp_label.png",
+                                                                  "subgroups_auc_sex.png"}  # the subgroups' figure
     metrics = json.loads((run / "metrics.json").read_text())
     assert metrics["schema"] == "cardio-metrics/1" and metrics["n_patients"] == 60
     for e in metrics["estimates"]:

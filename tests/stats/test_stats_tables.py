@@ -125,6 +125,30 @@ def test_display_names_notes_and_untestable_variables(cohort):
     assert any("tableone" in n for n in t.attrs["notes"]) and any("SMD" in n for n in t.attrs["notes"])
 
 
+def test_table_one_without_a_group_describes_the_cohort(cohort):
+    """group=None: a paper's one-column Table 1 (echo_cmr's): the grouped table's overall cells, no test, no SMD."""
+    grouped = table_one(cohort, "responder", ["age", "nt_probnp"], ["sex", "nyha"])
+    t = table_one(cohort, None, ["age", "nt_probnp"], ["sex", "nyha"], display_names={"age": "Age (years)"})
+    assert list(t.columns) == ["variable", "level", "summary", "overall (n=120)", "missing"]
+    assert _row(t, "Age (years)")["overall (n=120)"] == f"{cohort.age.mean():.1f} ({cohort.age.std():.1f})"
+    assert _row(t, "Age (years)").missing == 5 and _row(t, "nt_probnp").summary == "median [Q1, Q3]"
+    assert list(t["overall (n=120)"]) == list(grouped["overall (n=120)"])  # the same cells, by the same code
+    n_male = int((cohort.sex == "M").sum())
+    assert _row(t, "sex", "M")["overall (n=120)"] == f"{n_male} ({100 * n_male / 120:.1f})"
+    assert list(t.loc[t.variable == "nyha", "level"].dropna()) == ["II", "III", "IV"]
+    assert not any("SMD" in n for n in t.attrs["notes"])
+
+
+@pytest.mark.parametrize("group", ["responder", None])
+def test_a_categorical_with_missing_values_counts_the_others(cohort, group):
+    """A 0/1 column with empty cells (a label not known for every patient): n (%) of the non-missing values, the
+    empty ones counted as missing (it raised a TypeError: pandas' string dtype made the missing value a float)."""
+    flag = pd.Series([0.0, 1.0, np.nan, 1.0] * 30)
+    t = table_one(cohort.assign(wma=flag), group, ["age"], ["wma"])
+    row = _row(t, "wma", "1")
+    assert row["overall (n=120)"] == "60 (66.7)" and row.missing == 30
+
+
 def test_table_one_errors(cohort):
     with pytest.raises(StatsError, match="not found"):
         table_one(cohort, "responder", ["weight"], [])

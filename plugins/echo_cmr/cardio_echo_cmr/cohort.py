@@ -48,6 +48,18 @@ DESCRIPTIONS = {
     "t2_ms": "T2 (ms) of the study's CMR; empty: missing",
     "ecv_pct": "extracellular volume (%) of the study's CMR; empty: missing",
 }
+#: The paper's baseline characteristics (its Table 1): optional columns of labels.csv, carried to the study table for
+#: Table 1 alone (never an input or a label).
+BASELINE = (
+    Column("age", "number", low=0, high=120, description="age at the echo study (years); Table 1 only"),
+    Column("female", "binary", description="1 female, 0 male; Table 1 only"),
+    Column("bmi", "number", low=5, high=100, description="body-mass index (kg/m²); Table 1 only"),
+    Column("hypertension", "binary", description="hypertension (1/0); Table 1 only"),
+    Column("hyperlipidemia", "binary", description="hyperlipidemia (1/0); Table 1 only"),
+    Column("diabetes", "binary", description="diabetes (1/0); Table 1 only"),
+    Column("lvef_cmr", "number", low=0, high=100, description="LVEF (%) by the study's CMR; Table 1 only"),
+    Column("lvef_echo", "number", low=0, high=100, description="LVEF (%) by the echo report; Table 1 only"),
+)
 RANGES = {"t1_ms": (0, None), "t2_ms": (0, None), "ecv_pct": (0, 100), "EF": (0, 100), "ESV": (0, None),
           "EDV": (0, None)}
 
@@ -96,7 +108,7 @@ def schema(s: EchoSettings) -> Schema:
         Column("echo_date", "date", description="date of the echo study (with cmr_date: pairs over "
                                                 "echo_cmr.max_days apart lose their CMR labels)"),
         Column("cmr_date", "date", description="date of the CMR the study's labels come from"),
-        *segments), table="labels.csv", level="study", aggregate="mean")
+        *BASELINE, *segments), table="labels.csv", level="study", aggregate="mean")
 
 
 def echonet_schema(targets: tuple[Target, ...], thresholds: dict) -> Schema:
@@ -126,14 +138,15 @@ SCHEMA = schema(EchoSettings())  # the CMR set, three views, the paper's thresho
 
 def _study_values_agree(targets: tuple[Target, ...]):
     def check(table: pd.DataFrame, problems: Problems) -> None:
-        """A study's dates and segment report are one value: rows of one study that disagree are problems (an
-        empty cell is filled from the study's other rows). Its targets are the core reader's to check (a study's
-        target that differs between its lines names both)."""
+        """A study's dates, segment report and baseline characteristics are one value: rows of one study that
+        disagree are problems (an empty cell is filled from the study's other rows). Its targets are the core
+        reader's to check (a study's target that differs between its lines names both)."""
         views = [t for t in targets if t.level == "view" and t.binary]
-        present = [c for c in (*DATE_COLUMNS, *(c for t in views for c in segment_columns(t))) if c in table]
+        present = [c for c in (*DATE_COLUMNS, *(c for t in views for c in segment_columns(t)),
+                               *(c.name for c in BASELINE)) if c in table]
         for col in present:
             n = table.groupby("study_id")[col].transform("nunique")
-            problems.rows((n > 1).to_numpy(), "differs between rows of one study (its CMR has one value)", col)
+            problems.rows((n > 1).to_numpy(), "differs between rows of one study (a study has one value)", col)
     return check
 
 
@@ -286,7 +299,8 @@ def studies(clips: pd.DataFrame, thresholds: dict, max_days: float = 30, targets
     dates = [c for c in DATE_COLUMNS if c in clips]
     study = [t for t in targets if t.level == "study"]
     sources = list(dict.fromkeys(t.source for t in study))
-    table = by_study[["patient_id", *sources, *dates]].first()  # first non-missing value (agree: checked)
+    baseline = [c.name for c in BASELINE if c.name in clips and c.name not in sources]
+    table = by_study[["patient_id", *sources, *dates, *baseline]].first()  # first non-missing value (agree: checked)
     plain = [t for t in study if not _is_flag(t, thresholds)]
     named = {t.name for t in targets}
     table = table.rename(columns={t.source: t.name for t in plain if t.source != t.name and t.source not in named

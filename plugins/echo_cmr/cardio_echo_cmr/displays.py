@@ -1,5 +1,6 @@
 """The paper's displays beside its Table 2: Table 1 (the cohort's characteristics), Figure 1 (the per-view and the
-fused ROC of WMA and of LGE, one panel each) and Supplementary Figure 1 (predicted against measured T1, T2, ECV)."""
+fused ROC of WMA and of LGE, one panel each) and Supplementary Figure 1 (the fused ROC of abnormal T1, T2 and ECV, and
+predicted against measured T1, T2, ECV)."""
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -9,6 +10,7 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import roc_auc_score, roc_curve
 
+import cardio_stats as stats
 from cardio.report.figures import subplots
 from cardio_echo_cmr.targets import Target
 from cardio_stats.figures import colour
@@ -18,50 +20,65 @@ SaveFigure = Callable[..., Path]
 FIGURE1 = (("wma_view", "wma", "A: wall motion abnormality"), ("lge_view", "lge", "B: scar (LGE)"))
 
 
-def _mean_sd(values: pd.Series, unit: str) -> str:
-    v = values.dropna()
-    return f"{v.mean():.1f} ({v.std(ddof=1):.1f}) {unit}".strip() if len(v) > 1 else "–"
+#: The paper's Table 1 rows of baseline characteristics, in its order (cohort.BASELINE's columns), as it names them.
+BASELINE_NAMES = {"age": "Age (years)", "bmi": "BMI (kg/m²)", "female": "Gender, female",
+                  "hypertension": "Hypertension", "hyperlipidemia": "Hyperlipidemia", "diabetes": "Diabetes",
+                  "lvef_cmr": "CMR LVEF (%)"}
+#: Placed after the CMR findings, as the paper's table places the echo LVEF beside the studies.
+ECHO_NAMES = {"lvef_echo": "Echocardiogram LVEF (%)"}
 
 
-def _count(flags: pd.Series) -> str:
-    f = flags.dropna()
-    return f"{int(f.sum())} ({100 * f.mean():.1f}%)" if len(f) else "–"
+def _cmr_variables(targets: tuple[Target, ...], thresholds: dict, columns) -> tuple[dict, dict]:
+    """({column: name} of the CMR values, {column: name} of the abnormal findings, then the global ones) the table
+    has."""
+    values, flags, findings = {}, {}, {}
+    units = {t.source: t.unit for t in targets if not t.binary}
+    for t in (t for t in targets if t.level == "study"):
+        col = t.name if t.name in columns else t.source if t.source in columns else None
+        if col is None:
+            continue
+        unit = units.get(t.source, t.unit)
+        if t.binary and t.source in thresholds:
+            flags[t.name] = f"{t.title} (>= {thresholds[t.source]:g}{'' if unit in ('%', '') else ' '}{unit})"
+        elif t.binary:
+            findings[col] = t.title
+        else:
+            values[col] = f"{t.title} ({unit})" if unit else t.title
+    return values, {**flags, **findings}
 
 
 def table1(studies: pd.DataFrame, targets: tuple[Target, ...], thresholds: dict,
            views: tuple[str, ...]) -> pd.DataFrame:
-    """Table 1 as the paper's, from the cohort's study table (one row per study): one column of unique patients
-    (each patient's first study), the CMR values as mean (SD) and the abnormal and global findings as n (%), each
-    with the number of patients that have it; then how many studies and patients each view's clips come from.
-    Columns the user's table adds (age, sex, ...) are summarised the same way."""
+    """Table 1 as the paper's, by the statistics service's table_one (one column: the unique patients, each
+    patient's first study): the baseline characteristics the cohort table gives (cohort.BASELINE), the CMR values as
+    mean (SD) (median [Q1, Q3] when skewed), the abnormal and global findings as n (%), each with the patients that
+    have it (N); then how many studies and patients the echo studies and each view's clips come from."""
     patients = studies.drop_duplicates("patient_id")
-    rows = []
-    units = {t.source: t.unit for t in targets if not t.binary}
-    for t in (t for t in targets if t.level == "study"):
-        col = patients[t.name] if t.name in patients.columns else patients.get(t.source)
-        if col is None:
-            continue
-        n = f"N={int(col.notna().sum())}"
-        if t.binary and t.source in thresholds:
-            cut = f"{thresholds[t.source]:g}{'' if units.get(t.source) == '%' else ' '}{units.get(t.source, '')}"
-            rows.append({"characteristic": f"{t.title} (>= {cut.strip()})", "patients": _count(col), "n": n})
-        elif t.binary:
-            rows.append({"characteristic": t.title, "patients": _count(col), "n": n})
-        else:
-            rows.append({"characteristic": f"{t.title}, mean (SD)", "patients": _mean_sd(col, t.unit), "n": n})
-    for extra in ("age", "sex", "bmi", "lvef", "hypertension", "diabetes", "hyperlipidemia"):
-        if extra in patients.columns and pd.api.types.is_numeric_dtype(patients[extra]):
-            col = patients[extra]
-            flag = set(col.dropna().unique()) <= {0, 1}
-            rows.append({"characteristic": extra if flag else f"{extra}, mean (SD)",
-                         "patients": _count(col) if flag else _mean_sd(col, ""), "n": f"N={int(col.notna().sum())}"})
-    rows.append({"characteristic": "echo studies paired with CMR", "n": "",
-                 "patients": f"{len(studies)} studies from {studies['patient_id'].nunique()} patients"})
-    for view in views:
-        shown = studies[studies[f"video_{view}"].map(len) > 0] if f"video_{view}" in studies else studies.iloc[:0]
-        rows.append({"characteristic": f"{view} videos", "n": "",
-                     "patients": f"{len(shown)} studies from {shown['patient_id'].nunique()} patients"})
-    return pd.DataFrame(rows, columns=["characteristic", "patients", "n"])
+    values, findings = _cmr_variables(targets, thresholds, patients.columns)
+    present = {c: n for c, n in {**BASELINE_NAMES, **ECHO_NAMES}.items() if c in patients and patients[c].notna().any()}
+    binary = [c for c in present if set(patients[c].dropna().unique()) <= {0, 1}]
+    names = {**present, **values, **findings}
+    continuous = [c for c in [*present, *values] if c not in binary and c not in ECHO_NAMES]
+    categorical = [*binary, *findings]
+    late = [c for c in present if c in ECHO_NAMES]  # the echo LVEF, after the CMR rows as in the paper
+    table = stats.table_one(patients, None, [*continuous, *late], categorical, display_names=names)
+    order = [names[c] for c in [*(c for c in BASELINE_NAMES if c in names), *values, *findings, *late]]
+    table = table.iloc[np.argsort([order.index(v) for v in table["variable"]], kind="stable")]
+    overall = next(c for c in table.columns if c.startswith("overall"))
+    shown = table["level"].where(~table["level"].isin(["1", "yes"]))
+    rows = pd.DataFrame({"characteristic": table["variable"] + shown.map(lambda v: f": {v}", na_action="ignore")
+                         .fillna(""), f"unique patients {overall.removeprefix('overall ')}": table[overall],
+                         "summary": table["summary"], "N": [f"N={len(patients) - int(m)}" if pd.notna(m) else ""
+                                                            for m in table["missing"]]})
+    counts = [("Echo studies paired with CMR", studies)] + [
+        (f"{view} videos", studies[studies[f"video_{view}"].map(len) > 0] if f"video_{view}" in studies
+         else studies.iloc[:0]) for view in views]
+    extra = pd.DataFrame([{"characteristic": name, rows.columns[1]: f"{len(part)} studies from "
+                           f"{part['patient_id'].nunique()} patients", "summary": "studies, patients", "N": ""}
+                          for name, part in counts])
+    out = pd.concat([rows, extra], ignore_index=True)
+    out.attrs["notes"] = table.attrs.get("notes", [])
+    return out
 
 
 def _roc(ax, y: np.ndarray, s: np.ndarray, label: str, color: str, width: float) -> None:
@@ -97,17 +114,45 @@ def figure1(predictions: pd.DataFrame, views: tuple[str, ...], save: SaveFigure)
         "the pooled point estimates; their intervals are in the performance table and Table 2."))
 
 
+#: Supplementary Figure 1 (A)'s colours, as the paper's: T1 green, T2 purple, ECV orange (Okabe–Ito's).
+FLAG_COLOURS = (colour(2), colour(4), colour(3))
+
+
+def _flag_roc(ax, fused: pd.DataFrame, flags: list[Target]) -> None:
+    """Panel A: the fused ROC of each abnormal-value flag (T1, T2, ECV at their thresholds)."""
+    ax.plot([0, 1], [0, 1], ls="--", color="0.6", lw=1)
+    for i, t in enumerate(flags):
+        g = fused[(fused["task"] == t.name) & fused["y_true"].notna()]
+        if g["y_true"].nunique() == 2:
+            _roc(ax, g["y_true"].to_numpy(), g["y_score"].to_numpy(), t.title, FLAG_COLOURS[i % 3], 1.8)
+    ax.set(xlim=(0, 1), ylim=(0, 1.01), aspect="equal", title="A: abnormal values, fused views",
+           xlabel="1 − specificity (proportion)", ylabel="Sensitivity (proportion)")
+    ax.legend(loc="lower right", fontsize=7)
+
+
 def scatter_figure(predictions: pd.DataFrame, targets: tuple[Target, ...], save: SaveFigure) -> Path | None:
-    """Supplementary Figure 1 (B-D): the fused prediction against the measured value of each continuous CMR target,
-    with the identity line, MAE and R²; None where no continuous target was fused."""
-    fused = predictions[(predictions["model"] == "fused") & (predictions["kind"] == "regression")
-                        & predictions["y_true"].notna()]
-    shown = [t for t in targets if not t.binary and (fused["task"] == t.name).any()]
+    """Supplementary Figure 1: (A) the fused ROC of the abnormal T1, T2 and ECV flags, (B-D) the fused prediction
+    against the measured value of each continuous CMR target, with the identity line, MAE and R²; None where no
+    continuous target was fused."""
+    fused = predictions[(predictions["model"] == "fused") & predictions["y_true"].notna()]
+    values = fused[fused["kind"] == "regression"]
+    shown = [t for t in targets if not t.binary and (values["task"] == t.name).any()]
     if not shown:
         return None
-    fig, axes = subplots(1, len(shown), figsize=(4.4 * len(shown), 4.4), squeeze=False, layout="constrained")
-    for ax, t in zip(axes[0], shown):
-        g = fused[fused["task"] == t.name]
+    sources = {t.source for t in shown}
+    flags = [t for t in targets if t.binary and t.level == "study" and t.source in sources
+             and fused.loc[fused["task"] == t.name, "y_true"].nunique() == 2]
+    panels = len(shown) + bool(flags)
+    ncols = min(panels, 2)  # A-D two by two, as the paper's
+    nrows = -(-panels // ncols)
+    fig, grid = subplots(nrows, ncols, figsize=(4.8 * ncols, 4.6 * nrows), squeeze=False, layout="constrained")
+    axes = list(grid.ravel())
+    for ax in axes[panels:]:
+        ax.set_axis_off()
+    if flags:
+        _flag_roc(axes[0], fused[fused["kind"] == "binary"], flags)
+    for k, (ax, t) in enumerate(zip(axes[bool(flags):], shown)):
+        g = values[values["task"] == t.name]
         y, p = g["y_true"].to_numpy(float), g["y_score"].to_numpy(float)
         lo, hi = float(min(y.min(), p.min())), float(max(y.max(), p.max()))
         ax.plot([lo, hi], [lo, hi], ls="--", color="0.6", lw=1, label="identity")
@@ -115,11 +160,12 @@ def scatter_figure(predictions: pd.DataFrame, targets: tuple[Target, ...], save:
         r2 = 1 - np.sum((y - p) ** 2) / np.sum((y - y.mean()) ** 2)
         unit = f" ({t.unit})" if t.unit else ""
         mae = f"{np.mean(np.abs(y - p)):.2f}{'' if t.unit in ('%', '') else ' '}{t.unit}"
-        ax.set(title=f"{t.title}: MAE {mae}, R² {r2:.2f}",
+        ax.set(title=f"{'ABCDEFGH'[k + bool(flags)]}: {t.title}, MAE {mae}, R² {r2:.2f}",
                xlabel=f"measured {t.title}{unit}", ylabel=f"predicted {t.title}{unit}")
         ax.legend(loc="upper left", fontsize=7.5)
-    fig.suptitle("Supplementary Figure 1 (paper's layout): fused prediction vs measured, out-of-fold")
+    fig.suptitle("Supplementary Figure 1 (paper's layout): fused views, out-of-fold")
     return save(fig, "echo_supp_figure1_scatter", caption=(
-        "The paper's Supplementary Figure 1 (B-D): the fused prediction of each continuous CMR value against the "
-        "measured one, out-of-fold, one point per study, with the identity line; MAE and R² are the pooled point "
-        "estimates (their intervals: the agreement table)."))
+        "The paper's Supplementary Figure 1: (A) the ROC of the three views fused for abnormal native T1, T2 and ECV "
+        "at the configured cut-offs; (B-D) the fused prediction of each continuous CMR value against the measured "
+        "one, out-of-fold, one point per study, with the identity line. AUC, MAE and R² are the pooled point "
+        "estimates (their intervals, over patients: Table 2 and the agreement table)."))

@@ -267,11 +267,25 @@ def evaluate_sections(predictions: Predictions, config: dict, estimates: list[di
         displays.scatter_figure(predictions.table, targets, save_figure)) if f is not None]
     baseline = displays.table1(cohort.table, targets, dict(es.thresholds), views)
     return [Section(title=title, text=text, tables=tables, estimates=rows, figures=figures),
-            Section(title="Echo → CMR: Table 1, the cohort (paper's layout)", part="cohort", text=(
-                "As the paper's Table 1: unique patients (each patient's first study), the CMR values as mean (SD) "
-                "and the abnormal and global findings as n (%), each over the patients that have it (N), then the "
-                "echo studies and the studies and patients each view's clips come from."),
-                tables={"Table 1": baseline})]
+            Section(title="Echo → CMR: Table 1, the cohort (paper's layout)", part="cohort",
+                    text=table1_text(baseline, cohort), tables={"Table 1": baseline})]
+
+
+def table1_text(baseline: pd.DataFrame, cohort: Cohort) -> str:
+    """What Table 1 shows, how it was computed, and where the synthetic cohort's characteristics come from."""
+    given = [c for c in displays.BASELINE_NAMES if c in cohort.table]
+    text = ("As the paper's Table 1, one column of unique patients (each patient's first study): the baseline "
+            "characteristics the cohort table gives, the CMR values and the abnormal and global findings, each over "
+            "the patients that have it (N), then the echo studies and the studies and patients each view's clips "
+            "come from. Computed by the statistics service's Table 1 (cardio_stats.table_one, tableone; "
+            + "; ".join(baseline.attrs.get("notes", [])[:1]) + "); the paper's table has no groups and no tests.")
+    if not given:
+        text += (" The cohort table has none of the baseline columns (age, female, bmi, hypertension, hyperlipidemia, "
+                 "diabetes, lvef_cmr, lvef_echo): add them to labels.csv to show them.")
+    elif cohort.synthetic and cohort.truth is None:  # the plugin's own synthetic cohort (synthetic.py)
+        text += (" Synthetic cohort: age, sex, BMI and the risk factors are drawn near the paper's Table 1 (age 56.0 "
+                 "(17.9), 41.8% female), independent of every finding and clip: they describe, never predict.")
+    return text
 
 
 #: Fewest positions per spatial axis a Grad-CAM layer needs: at 16 x 16 px, layer4 is 1 x 1 x 1 and its map

@@ -88,6 +88,23 @@ def render_view(view: str, affected: set[int], rng: np.random.Generator, *, n_fr
     return frames
 
 
+#: The baseline characteristics drawn for Table 1, near the paper's cohort (its Table 1: age 56.0 (17.9), 41.8%
+#: female, BMI 26.2, hypertension 37.7%, hyperlipidemia 28.5%, diabetes 16.5%), from a stream of their own (the clips
+#: and labels are the same bytes with or without them) and independent of every finding: they describe, never predict.
+BASELINE_STREAM = 56
+
+
+def baseline_characteristics(n_patients: int, seed: int) -> list[dict]:
+    """Each patient's age, sex, BMI and risk factors, drawn as the paper's cohort reports them."""
+    rng = np.random.default_rng([int(seed), BASELINE_STREAM])
+    age = np.clip(rng.normal(56.0, 17.9, n_patients), 18, 95)
+    bmi = np.clip(rng.lognormal(np.log(25.5), 0.22, n_patients), 15, 60)
+    flags = {k: rng.random(n_patients) < p for k, p in (("female", 0.418), ("hypertension", 0.377),
+                                                          ("hyperlipidemia", 0.285), ("diabetes", 0.165))}
+    return [{"age": round(float(age[i]), 1), "bmi": round(float(bmi[i]), 1), **{k: int(v[i]) for k, v in flags.items()}}
+            for i in range(n_patients)]
+
+
 def write_cohort(root: Path, n_patients: int, seed: int, *, n_frames: int = 32, height: int = 64, width: int = 80,
                  frame_time_ms: float | tuple[float, ...] = 33.3, truth: dict | None = None,
                  segments: bool = False, views: tuple[str, ...] = VIEWS) -> Path:
@@ -105,6 +122,7 @@ def write_cohort(root: Path, n_patients: int, seed: int, *, n_frames: int = 32, 
     (root / "videos").mkdir(parents=True, exist_ok=True)
     rows = []
     territories = list(aha17.TERRITORIES)
+    baseline = baseline_characteristics(n_patients, seed)
     for i in range(n_patients):
         pid = f"P{i:04d}"
         wma = rng.random() < t["wma_fraction"]
@@ -121,7 +139,7 @@ def write_cohort(root: Path, n_patients: int, seed: int, *, n_frames: int = 32, 
             row = {"patient_id": pid, "study_id": f"S{i:04d}", "view": view, "file": name,
                    "wma_view": int(view_wma), "wma_global": int(wma), "lge_view": int(lge and view_wma),
                    "lge_global": int(lge), "t1_ms": round(float(t1), 1), "t2_ms": round(float(t2), 1),
-                   "ecv_pct": round(float(ecv), 2)}
+                   "ecv_pct": round(float(ecv), 2), **baseline[i]}
             if segments:  # LGE lies in the hypokinetic territory
                 del row["wma_view"], row["lge_view"]
                 row.update({f"wma_s{k}": int(k in affected) for k in range(1, 18)})
@@ -268,6 +286,7 @@ def cached_cohort(cache, syn: Synthetic, views: tuple[str, ...] = VIEWS) -> Path
     """The synthetic cohort folder in ctx.cache with a clip of each of `views` a study, written once per setting."""
     key = {k: v for k, v in syn.as_dict().items() if k != "truth"}  # n_patients, seed, n_frames, height, width
     key["truth"] = {**DEFAULT_TRUTH, **syn.truth.as_dict()}
+    key["baseline"] = BASELINE_STREAM  # the cohorts written before Table 1's characteristics lack them
     if tuple(views) != VIEWS:
         key["views"] = list(views)
     return cache.get("echo_cmr_synthetic", key,

@@ -94,17 +94,20 @@ def summarize(scores: pd.DataFrame, variant: str, n_resamples: int, seed: int, l
 
 
 def overlay_figure(mmodes: np.ndarray, cams: np.ndarray, table: pd.DataFrame, probs: np.ndarray, variant: str,
-                   depth_band, title: str, label: str = "septal_flash"):
+                   depth_band, title: str, label: str = "septal_flash", called: np.ndarray | None = None):
     """M-modes with their upsampled Grad-CAM++ maps, MVC and AVO marked, the SF box outlined; the label's positive
-    class on top (SF), its negative class below (non-SF)."""
+    class on top (SF), its negative class below (non-SF). With `called` (each record's predicted class, 1/0: the
+    paper's Figure 3 of wrong calls), one row in the given order, each titled with its prediction and its truth."""
     import cv2
     from matplotlib.patches import Rectangle
 
     y = table[label].to_numpy()
-    groups = [np.flatnonzero(y == 1), np.flatnonzero(y == 0)]  # SF patients on top, the others below
+    # SF patients on top, the others below; the wrong calls in one row
+    groups = [np.flatnonzero(y == 1), np.flatnonzero(y == 0)] if called is None else [np.arange(len(y))]
     pos, neg = class_names(label)
     n = max(1, *(len(g) for g in groups))
-    fig, axes = subplots(2, n, figsize=(3.2 * n, 6.6), layout="constrained", squeeze=False)
+    fig, axes = subplots(len(groups), n, figsize=(3.2 * n, 3.3 * len(groups) + 0.6 * (called is not None)),
+                         layout="constrained", squeeze=False)
     for ax in axes.ravel():
         ax.set_axis_off()
     cells = [(axes[r, c], i) for r, g in enumerate(groups) for c, i in enumerate(g)]
@@ -123,11 +126,15 @@ def overlay_figure(mmodes: np.ndarray, cams: np.ndarray, table: pd.DataFrame, pr
         d0, d1, t0, t1 = box(row, variant, depth_band)
         ax.add_patch(Rectangle((t0 * span_ms, d0 * h), (t1 - t0) * span_ms, (d1 - d0) * h, fill=False, ec="lime", lw=1))
         sep = ": " if len(pos) <= 2 else ":\n"  # a long class name (responder) on its own line: titles stay apart
-        ax.set_title(f"{row['patient_id']}{sep}{pos if row[label] else neg}, p({pos})={p:.2f}", fontsize=8)
+        truth = pos if row[label] else neg
+        ax.set_title(f"{row['patient_id']}{sep}{truth}, p({pos})={p:.2f}" if called is None else
+                     f"{row['patient_id']}\npred: {pos if called[i] else neg}, gt: {truth}, p({pos})={p:.2f}",
+                     fontsize=8)
         ax.set_xlabel("ms after R")
         ax.set_yticks([])
-    for r in range(2):
-        axes[r, 0].set_ylabel((pos if r == 0 else neg) + "\ndepth: RV -> septum -> LV")
+    for r in range(len(groups)):
+        axes[r, 0].set_ylabel(("wrong calls" if called is not None else pos if r == 0 else neg)
+                              + "\ndepth: RV -> septum -> LV")
     from matplotlib.cm import ScalarMappable
     from matplotlib.colors import Normalize
 

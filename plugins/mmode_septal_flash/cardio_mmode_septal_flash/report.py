@@ -138,14 +138,16 @@ def explain_section(model: SeptalFlashModel, features: Features, index: np.ndarr
         missed[variant] = len(wrong)
         if len(wrong):
             shown = wrong[:2 * s.attention.n_examples]
+            threshold = model.thresholds.get(variant, THRESHOLD)
             fig = attention.overlay_figure(features.x["mmode"][index[shown]], cams[shown], table.iloc[shown],
                                            probs[shown], variant, band, f"Misclassified test M-modes "
-                                           f"({model_name(variant)}, Grad-CAM++; the paper's Figure 3)", label)
+                                           f"({model_name(variant)}, Grad-CAM++; the paper's Figure 3)", label,
+                                           called=(probs[shown] >= threshold).astype(int))
             figs.append(ctx.save_figure(fig, f"mmode_misclassified_{variant}", caption=(
                 f"The paper's Figure 3: the {len(shown)} of {len(wrong)} misclassified test M-modes of the last fold "
                 f"({model_name(variant)}, threshold {model.thresholds.get(variant, THRESHOLD):g}) with their "
-                "Grad-CAM++ maps: where the network looked when it was wrong. Top row: missed flashes; bottom: flashes "
-                "called where there were none.")))
+                "Grad-CAM++ maps: where the network looked when it was wrong; each title gives the call (pred) and the "
+                "truth (gt), as the paper's. Missed flashes first, then flashes called where there were none.")))
     text = (f"Grad-CAM++ (cardio.report.explain.grad_cam, plus=True) of the predicted class on the last dense block, "
             f"for the {len(index)} test records of the last fold. Maps are normalized to [0, 1] per record, high = "
             f"attention, and upsampled to the M-mode; MVC (solid) and AVO (dashed) are marked. Raw maps (before "

@@ -32,9 +32,9 @@ def _welch_anova(*samples: np.ndarray) -> float:
 _welch_anova.__name__ = "Welch ANOVA"  # tableone names a custom test by its function's name
 
 
-def _check(df: pd.DataFrame, group: str, continuous: list[str], categorical: list[str]) -> list:
-    """The group's levels (sorted), after the checks every caller relies on."""
-    if group not in df.columns:
+def _check(df: pd.DataFrame, group: str | None, continuous: list[str], categorical: list[str]) -> list:
+    """The group's levels (sorted; [] without a group), after the checks every caller relies on."""
+    if group is not None and group not in df.columns:
         raise StatsError(f"group column {group!r} not found")
     wanted = [*continuous, *categorical]
     missing = [c for c in wanted if c not in df.columns]
@@ -46,8 +46,8 @@ def _check(df: pd.DataFrame, group: str, continuous: list[str], categorical: lis
         raise StatsError("no variables given for Table 1")
     if len(set(wanted)) < len(wanted):
         raise StatsError(f"a variable is listed twice: {sorted({c for c in wanted if wanted.count(c) > 1})}")
-    levels = sorted(df[group].dropna().unique().tolist(), key=str)
-    if len(levels) < 2:
+    levels = [] if group is None else sorted(df[group].dropna().unique().tolist(), key=str)
+    if group is not None and len(levels) < 2:
         raise StatsError(f"group column {group!r} has {len(levels)} level(s) ({levels}); Table 1 compares >= 2 groups")
     for var in continuous:
         col = df[var]
@@ -114,7 +114,7 @@ def _reason_untested(samples: list[np.ndarray]) -> str:
     return "not tested"
 
 
-def table_one(df: pd.DataFrame, group: str, continuous: list[str], categorical: list[str],
+def table_one(df: pd.DataFrame, group: str | None, continuous: list[str], categorical: list[str],
               equal_var: bool = False, digits: int = 1, *, nonnormal: list[str] | None = None,
               display_names: dict | None = None, tests: Table1Tests = "adaptive",
               yates: bool = True) -> pd.DataFrame:
@@ -133,29 +133,22 @@ def table_one(df: pd.DataFrame, group: str, continuous: list[str], categorical: 
 
     Columns: variable, level, summary, overall (n=N), one per group "group=level (n=k)", SMD..., p_value, test,
     missing (values left out as missing). ``attrs["notes"]`` says what the columns mean and lists the warnings.
+
+    ``group=None``: the overall column alone (a cohort described, as a paper's one-column Table 1), no test, no SMD.
     """
     from tableone import TableOne  # tableone loads its plotting stack: only when a table is made
 
     if tests not in TEST_SETS:
         raise StatsError(f"Table 1 tests must be one of {TEST_SETS}, got {tests!r}")
     levels = _check(df, group, continuous, categorical)
+    if group is None:
+        return _overall_only(df, list(continuous), list(categorical), digits, nonnormal, display_names)
     if tests == "student-chi2":
         nonnormal, equal_var = [], True
     data = df.loc[df[group].notna(), [group, *continuous, *categorical]].copy()
     data[group] = data[group].map(_text)
     headers = {_text(lv): f"{group}={lv} (n={int((data[group] == _text(lv)).sum())})" for lv in levels}
-    if nonnormal is None:
-        nonnormal = [v for v in continuous if data[v].notna().sum() > 2 and data[v].nunique() > 1
-                     and abs(skew(data[v].to_numpy(dtype=float), nan_policy="omit", bias=False)) > SKEW_LIMIT]
-    order, limit = {}, {}
-    for var in categorical:
-        data[var] = data[var].map(_text).astype(object)
-        cats = sorted({v for v in data[var] if v is not None})
-        if len(cats) == 2:  # one labelled row
-            shown = _shown_level(cats)
-            order[var], limit[var] = [shown, *[c for c in cats if c != shown]], 1
-        elif cats:
-            order[var] = cats
+    nonnormal, order, limit = _prepare(data, continuous, categorical, nonnormal)
     htest = {v: _welch_anova for v in continuous if v not in nonnormal} if len(levels) > 2 and not equal_var else None
     if tests == "student-chi2":  # tableone would switch a small 2x2 to Fisher: the paper's chi-square instead
         htest = {v: _chi_square(yates and len(order.get(v, [])) == 2 and len(levels) == 2) for v in categorical}
@@ -171,22 +164,80 @@ def table_one(df: pd.DataFrame, group: str, continuous: list[str], categorical: 
     notes = sorted({str(w.message).splitlines()[0] for w in caught if not issubclass(w.category, DeprecationWarning)})
     out = _reshape(t, data, group, list(continuous), list(categorical), list(nonnormal), headers, display_names)
     out.attrs["notes"] = [
-        "continuous: mean (SD), or median [Q1, Q3] when skewed (|skewness| > "
-        f"{SKEW_LIMIT:g} unless listed); categorical: n (%) of the non-missing values",
-        "SMD: absolute standardized mean difference (categorical: Yang & Dalton 2012); < 0.1 is commonly read as "
-        "balance", "computed by tableone", *notes]
+        SUMMARY_NOTE, "SMD: absolute standardized mean difference (categorical: Yang & Dalton 2012); < 0.1 is commonly "
+        "read as balance", "computed by tableone", *notes]
     return out
 
 
-def _reshape(t, data: pd.DataFrame, group: str, continuous: list[str], categorical: list[str], nonnormal: list[str],
-             headers: dict, display_names: dict | None) -> pd.DataFrame:
+SUMMARY_NOTE = (f"continuous: mean (SD), or median [Q1, Q3] when skewed (|skewness| > {SKEW_LIMIT:g} unless listed); "
+                "categorical: n (%) of the non-missing values")
+
+
+def _prepare(data: pd.DataFrame, continuous: list[str], categorical: list[str],
+             nonnormal: list[str] | None) -> tuple[list[str], dict, dict]:
+    """(skewed variables, tableone's order and limit): a two-level variable one row naming its counted level;
+    `data`'s categorical columns become text in place."""
+    if nonnormal is None:
+        nonnormal = [v for v in continuous if data[v].notna().sum() > 2 and data[v].nunique() > 1
+                     and abs(skew(data[v].to_numpy(dtype=float), nan_policy="omit", bias=False)) > SKEW_LIMIT]
+    order, limit = {}, {}
+    for var in categorical:
+        # built as objects: Series.map infers pandas' string dtype, whose missing value is a float NaN, not None
+        data[var] = pd.Series([_text(v) for v in data[var]], index=data.index, dtype=object)
+        cats = sorted({v for v in data[var] if v is not None})
+        if len(cats) == 2:  # one labelled row
+            shown = _shown_level(cats)
+            order[var], limit[var] = [shown, *[c for c in cats if c != shown]], 1
+        elif cats:
+            order[var] = cats
+    return list(nonnormal), order, limit
+
+
+def _overall_only(df: pd.DataFrame, continuous: list[str], categorical: list[str], digits: int,
+                  nonnormal: list[str] | None, display_names: dict | None) -> pd.DataFrame:
+    """table_one without a group: the cohort described in one column (no test, no SMD)."""
+    from tableone import TableOne
+
+    data = df[[*continuous, *categorical]].copy()
+    nonnormal, order, limit = _prepare(data, continuous, categorical, nonnormal)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=DeprecationWarning, module="tableone")
+        t = TableOne(data, columns=[*continuous, *categorical], categorical=list(categorical),
+                     continuous=list(continuous), nonnormal=nonnormal, pval=False, smd=False, overall=True,
+                     missing=True, order=order or None, limit=limit or None, decimals=digits, label_suffix=False,
+                     include_null=False, dip_test=False, normal_test=False, tukey_test=False)
+    out = _reshape(t, data, None, continuous, categorical, nonnormal, {}, display_names)
+    out = out.drop(columns=["p_value", "test"])
+    out.attrs["notes"] = [SUMMARY_NOTE, "computed by tableone"]
+    return out
+
+
+def _test_of(var: str, htest: pd.DataFrame, data: pd.DataFrame, group: str, headers: dict,
+             continuous: bool) -> tuple[float | None, str]:
+    """A variable's p-value and the name of its test, or None and why it was not tested."""
+    p = htest.loc[var, "P-Value"]
+    test = TESTS.get(htest.loc[var, "Test"], htest.loc[var, "Test"])
+    if test == "Chi-squared":
+        test = "chi-square (Yates)" if data[var].nunique() == 2 and len(headers) == 2 else "chi-square"
+    if not continuous and data[var].nunique() < 2:
+        return None, "not tested: one level" if data[var].notna().any() else "not tested: all missing"
+    if p is None or not np.isfinite(float(p)):
+        samples = [data.loc[data[group] == lv, var] for lv in headers]
+        return None, _reason_untested([s.to_numpy(dtype=float) for s in samples]) if continuous else (
+            "not tested: all missing" if data[var].isna().all() else "not tested")
+    return float(p), test
+
+
+def _reshape(t, data: pd.DataFrame, group: str | None, continuous: list[str], categorical: list[str],
+             nonnormal: list[str], headers: dict, display_names: dict | None) -> pd.DataFrame:
     """tableone's display table as cardio's: one row per continuous variable and two-level variable, a header
     row and one row per level for the others; numeric p-values and SMDs."""
-    table = t.tableone.droplevel(0, axis=1)  # drop the "Grouped by ..." level
+    grouped = group is not None
+    table = t.tableone.droplevel(0, axis=1) if grouped else t.tableone  # drop the "Grouped by ..." level
     overall = f"overall (n={len(data)})"
-    smd_cols = sorted(c for c in t.smd_table.columns)
+    smd_cols = sorted(c for c in t.smd_table.columns) if grouped else []
     pair = {c: ("SMD" if len(smd_cols) == 1 else c.replace(",", " vs ")) for c in smd_cols}
-    htest = t.htest_table
+    htest = t.htest_table if group is not None else None
     names = display_names or {}
     rows: list[dict] = []
 
@@ -194,17 +245,8 @@ def _reshape(t, data: pd.DataFrame, group: str, continuous: list[str], categoric
         return {overall: r["Overall"], **{h: r[lv] for lv, h in headers.items()}}
 
     for var in [*continuous, *categorical]:
-        p = htest.loc[var, "P-Value"]
-        test = TESTS.get(htest.loc[var, "Test"], htest.loc[var, "Test"])
-        if test == "Chi-squared":
-            test = "chi-square (Yates)" if data[var].nunique() == 2 and len(headers) == 2 else "chi-square"
-        if var in categorical and data[var].nunique() < 2:
-            p, test = None, "not tested: one level" if data[var].notna().any() else "not tested: all missing"
-        elif p is None or not np.isfinite(float(p)):
-            samples = [data.loc[data[group] == lv, var] for lv in headers]
-            p = None
-            test = _reason_untested([s.to_numpy(dtype=float) for s in samples]) if var in continuous else (
-                "not tested: all missing" if data[var].isna().all() else "not tested")
+        p, test = (None, None) if htest is None or group is None else _test_of(var, htest, data, group, headers,
+                                                                               var in continuous)
         var_varies = data[var].nunique() > 1
         base = {"variable": names.get(var, var), "level": None,
                 "summary": SUMMARY["skewed" if var in nonnormal else "normal"] if var in continuous

@@ -1,13 +1,15 @@
 """Built-in plugin: every metric per subgroup column named in `subgroups:` (e.g. sex, site); its section comes last."""
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import re
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
 from cardio.config import CoreSettings, PluginInfo
 from cardio.data import CardioError, Cohort, Predictions, Section
 from cardio.hookspecs import hookimpl
+from cardio.report.outputs import display_name
 from cardio.report.performance import HEADLINE_AUC
 from cardio_stats.subgroups import level_text
 
@@ -61,22 +63,73 @@ def auc_row(estimates: list[dict], model: str, task: str, subgroup: str, k_fold:
     a patient of one class there), the pooled AUC alone and why, never a pooled interval that ignores training
     variability."""
     # SciPy's distributions (over 1 s): loaded when a run evaluates, so `cardio plugins` stays fast
-    from cardio_stats import CV_METHOD, format_ci, headline_auc, pick
+    from cardio_stats import format_ci
 
     row = {"subgroup": subgroup, "model": model, "task": task}
+    shown, interval = shown_auc(estimates, model, task, k_fold)
+    if shown is None:
+        return {**row, "n": "", "auc": "–", "AUC interval": interval}
+    with_ci = not interval.startswith("none")
+    return {**row, "n": shown["n"], "auc": format_ci(shown) if with_ci else f"{shown['estimate']:.3f}",
+            "AUC interval": interval}
+
+
+def shown_auc(estimates: list[dict], model: str, task: str, k_fold: bool) -> tuple[dict | None, str]:
+    """The AUC estimate a subgroup's row shows and what its interval is ("none: why" where it shows none): the
+    headline AUC with the interval it carries; in a K-fold run whose subgroup cannot carry the cross-validated interval,
+    the pooled AUC alone, never a pooled interval that ignores training variability."""
+    from cardio_stats import CV_METHOD, headline_auc, pick  # SciPy's distributions: as auc_row's
+
     head = headline_auc(estimates, model=model, task=task)
     pooled = next(iter(pick(estimates, metric="auc", method="delong", model=model, task=task, fold="pooled")), None)
     if head is not None and k_fold and head.get("ci_low") is None:  # evaluate's row without an interval, and why
         why = next((w.split(": ", 1)[1] for w in head["warnings"] if w.startswith("no interval: ")),
                    "the folds cannot carry it")
-        return {**row, "n": head["n"], "auc": f"{head['estimate']:.3f}", "AUC interval": f"none: {why}"}
+        return head, f"none: {why}"
     if head is not None and (head["method"] == CV_METHOD or not k_fold):
-        return {**row, "n": head["n"], "auc": format_ci(head), "AUC interval": HEADLINE_AUC.get(head["method"])
-                or head["method"]}
+        return head, HEADLINE_AUC.get(head["method"]) or head["method"]
     if pooled is None:
-        return {**row, "n": "", "auc": "–", "AUC interval": "none: no AUC"}
-    return {**row, "n": pooled["n"], "auc": f"{pooled['estimate']:.3f}", "AUC interval": "none: the folds cannot "
-            "carry it"}
+        return None, "none: no AUC"
+    return pooled, "none: the folds cannot carry it"
+
+
+def auc_figure(estimates: list[dict], col: str, counts: dict[str, int], k_fold: bool, unit: str,
+               names: dict | None = None) -> Any | None:
+    """Each model and task's AUC within each level of `col`, side by side, with the interval its table row carries
+    (a diamond alone where the row has none), models and tasks by their display `names`; None where no level has an
+    AUC."""
+    from cardio.report.figures import subplots  # matplotlib: loaded when a figure is drawn
+    from cardio_stats.figures import colour
+
+    levels = [lv for lv in counts if any(e["subgroup"] == f"{col}={lv}" for e in estimates)]
+    pairs = list(dict.fromkeys((e["model"], e["task"]) for e in estimates if e["metric"] == "auc"
+                               and e["subgroup"].startswith(f"{col}=")))
+    if not levels or not pairs:
+        return None
+    fig, ax = subplots(figsize=(7.5, 1.2 + 0.42 * len(pairs) * max(1, len(levels) / 2)), layout="constrained")
+    step = 0.7 / len(levels)
+    for i, lv in enumerate(levels):
+        # as the level's table rows read them: without the tag (pick reads an untagged row by default)
+        mine = [{k: v for k, v in e.items() if k != "subgroup"} for e in estimates if e["subgroup"] == f"{col}={lv}"]
+        for j, (model, task) in enumerate(pairs):
+            shown, interval = shown_auc(mine, model, task, k_fold)
+            if shown is None:
+                continue
+            y = j + (i - (len(levels) - 1) / 2) * step
+            ci = not interval.startswith("none")
+            err = [[shown["estimate"] - shown["ci_low"]], [shown["ci_high"] - shown["estimate"]]] if ci else None
+            ax.errorbar(shown["estimate"], y, xerr=err, fmt="o" if ci else "D", ms=4, capsize=2, color=colour(i),
+                        label=f"{col}={lv} ({counts[lv]} {unit}s)")
+    ax.axvline(0.5, color="0.6", ls="--", lw=1)
+    ax.set_yticks(range(len(pairs)), [f"{display_name(task, names or {})} · {display_name(model, names or {})}"
+                                      for model, task in pairs], fontsize=8)
+    ax.invert_yaxis()
+    ax.set(xlim=(0, 1.03), xlabel="AUC within the subgroup (bar: the interval its table row names; diamond: none)",
+           title=f"AUC by {col}: every model and task")
+    handles, labels = ax.get_legend_handles_labels()
+    by_label = dict(zip(labels, handles))
+    ax.legend(by_label.values(), by_label.keys(), fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1))
+    return fig
 
 
 @hookimpl
@@ -130,6 +183,7 @@ def cardio_evaluate(predictions: Predictions, cohort: Cohort, config: dict, ctx:
             estimates += [{**e, "subgroup": f"{col}={level}"} for e in pooled]
             rows += [auc_row(pooled, model, task, f"{col}={level}", k_fold)
                      for model, task in dict.fromkeys((e["model"], e["task"]) for e in pooled if e["metric"] == "auc")]
+    figures = _auc_figures(estimates, joined, columns, k_fold, _unit(cohort), dict(core.report.display_names), ctx)
     text = (f"Every metric of the performance section, recomputed within each level of {', '.join(columns)} (the "
             f"values as the cohort table writes them, per {_unit(cohort)}); small subgroups give wide intervals. "
             "Each AUC carries the interval the performance table's does (the `AUC interval` column names it): with "
@@ -139,4 +193,25 @@ def cardio_evaluate(predictions: Predictions, cohort: Cohort, config: dict, ctx:
                     for col, n in mixed.items())
     if absent:
         text += f" Not in this cohort's table, so not reported: {', '.join(absent)}."
-    return Section("Subgroups", text, tables={"AUC by subgroup": pd.DataFrame(rows)}, estimates=estimates)
+    if figures:
+        text += (" The figure sets each model and task's AUC in every level side by side. No test compares the "
+                 "levels: none is printed, so no p-value across subgroups needs a multiplicity correction; overlapping "
+                 "intervals are not evidence that the levels agree.")
+    return Section("Subgroups", text, tables={"AUC by subgroup": pd.DataFrame(rows)}, estimates=estimates,
+                   figures=figures)
+
+
+def _auc_figures(estimates: list[dict], joined: pd.DataFrame, columns: list[str], k_fold: bool, unit: str,
+                 names: dict, ctx: RunContext) -> list:
+    """auc_figure of every subgroup column, saved through the run's figure helper."""
+    out = []
+    for col in columns:
+        units = joined.drop_duplicates("record_id")[col]
+        counts = {str(lv): int((units == lv).sum()) for lv in sorted(units.dropna().unique(), key=str)}
+        fig = auc_figure(estimates, col, counts, k_fold, unit, names)
+        if fig is not None:
+            out.append(ctx.save_figure(fig, f"subgroups_auc_{re.sub(r'[^A-Za-z0-9_]+', '_', col)}", caption=(
+                f"AUC within each level of {col}, every model and task: the dot is the AUC, the bar the interval its "
+                "row of the table names (a diamond: the row has none, and why is in the table). Levels are described "
+                "side by side, not tested against each other.")))
+    return out

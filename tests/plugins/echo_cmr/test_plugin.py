@@ -86,6 +86,14 @@ def test_the_whole_method_runs_three_views_and_the_cmr_set(tmp_path):
     drawn = {p.name for p in (out / "figures").iterdir()}
     assert {"echo_figure1_roc_views.png", "echo_supp_figure1_scatter.png"} <= drawn
     assert "The paper's Figure 1" in report and "The paper's Supplementary Figure 1" in report
+    # Table 1 by the statistics service (table_one, one column): the baseline characteristics, then the CMR values and
+    # findings with their cut-offs
+    assert "cardio_stats.table_one" in report and "| characteristic | unique patients (n=24) | summary | N |" in report
+    for row in ("| Age (years) |", "| Gender, female |", "| Diabetes |", "| T2 (ms) |", "| ECV abnormal (>= 29%) |"):
+        assert row in report, row
+    assert report.index("| Gender, female |") < report.index("| native T1 (ms) |") < report.index("| WMA (global) |")
+    # Supplementary Figure 1 has its panel A, the fused ROC of the abnormal T1, T2 and ECV flags, beside B-D
+    assert "(A) the ROC of the three views fused for abnormal native T1, T2 and ECV" in report
 
 
 def test_planted_control_detects_wma_end_to_end(tmp_path):

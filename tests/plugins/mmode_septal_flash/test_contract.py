@@ -57,6 +57,10 @@ class TestContract(Suite):
         report = (finished.run / "report.md").read_text()
         assert f"| {full['estimate']:.2f} | [{full['ci_low']:.2f}, {full['ci_high']:.2f}] |" in report
         assert "mmode_gradcampp_full.png" in report
+        # the paper's Figure 3 at this size (one epoch: every network misses flashes): the wrong calls in one row,
+        # each titled with its call and its truth (pred, gt), as the paper's
+        assert {"mmode_misclassified_full.png", "mmode_misclassified_cropped.png"} <= figures
+        assert report.count("each title gives the call (pred) and the truth (gt)") == 2
 
     def test_validate_lists_ten_damages_at_once_and_a_clean_cohort_passes(self, synthetic, tmp_path):
         """Issue 26: one validate lists every damage (file, line, column); the run refuses the same cohort before any

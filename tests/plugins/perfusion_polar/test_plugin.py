@@ -94,6 +94,9 @@ def test_study_end_to_end(site_a):
     # by default every metric by sex, the editorial's bias warning; site only where the table has it (issue 56)
     assert "| sex_male=0 | resnet-polar | diabetes |" in report and "| sex_male=1 | resnet-polar | diabetes |" in report
     assert "Not in this cohort's table, so not reported: site." in report
+    # and the same rows drawn side by side (the core's subgroup figure, not a copy), no test across the levels
+    assert (out / "figures" / "subgroups_auc_sex_male.png").is_file() and "figures/subgroups_auc_sex_male.png" in report
+    assert "No test compares the levels: none is printed" in report
     assert report_page_check(out) == []  # in Chromium: fits 1280 px, every figure shows, the parts in order
 
 

@@ -95,7 +95,8 @@ def test_cardio_run_end_to_end(tmp_path):
     assert {"spect_bullseye_mean_phase_perfusion.png",  # phase and perfusion bull's-eyes
             "spect_phase_summary_responder.png", "spect_phase_summary_non_responder.png",  # with histograms
             "spect_ae_feature_decoder_view.png", "spect_univariate_forest.png", "spect_ae_correlation.png",
-            "spect_roc_in_sample.png", "roc_responder.png"} <= figures
+            "spect_roc_in_sample.png", "roc_responder.png",
+            "spect_incremental_value.png"} <= figures  # the paper's Figure 3, out-of-fold
 
     pred = pd.read_csv(out / "predictions.csv")
     assert set(pred["model"]) == {"clinical+ae", "clinical+psd", "clinical+pbw"}
@@ -115,6 +116,7 @@ def test_cardio_run_end_to_end(tmp_path):
     assert "SPECT phase autoencoder: cross-validated (out-of-fold)" in report
     assert "**PSD and PBW are this implementation's, not the Emory tools'.**" in report  # issue 56 item 7
     assert "43° (PSD) and 135° (PBW) cut-offs" in report and "may not carry over" in report
+    assert "figures/spect_incremental_value.png" in report and "The paper's Figure 3, out-of-fold" in report
     assert "| model | in_sample_auc | out_of_fold_auc | optimism |" in report
     # each fold's chosen variables reach the report as model facts (cardio_describe_model), not prediction columns
     facts = json.loads((out / "tasks" / "fit-fold0" / "model.json").read_text())
