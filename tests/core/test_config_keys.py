@@ -31,7 +31,10 @@ import cardio
 from cardio import plugins
 from cardio.config import core_defaults, merge
 
-CORE = Path(cardio.__file__).parent
+# The core's keys (defaults.yaml) are read by the kernel and by the services that stand on it (the executor keys by
+# the cluster service): scanned together, each installed service where it is installed
+CORE = [Path(cardio.__file__).parent, *(Path(m.__file__).parent for m in (
+    pytest.importorskip(name) for name in ("cardio_cluster", "cardio_fusion", "cardio_imaging")))]
 # (plugin or "core", dotted key) -> why the scan cannot see it read, or the fix the plugin needs
 ALLOWED: dict[tuple[str, str], str] = {
     ("core", "profile"): "read by config.resolve from the user's file and --set before the merged config exists",
@@ -153,10 +156,11 @@ class _Reads(ast.NodeVisitor):
         self.generic_visit(node)
 
 
-def _scan(folder: Path) -> tuple[list[tuple[tuple, str]], set[str], set[str]]:
-    """(resolved reads with their file:line, key names read, attribute names read) of every module under `folder`."""
+def _scan(folder: Path | list[Path]) -> tuple[list[tuple[tuple, str]], set[str], set[str]]:
+    """(resolved reads with their file:line, key names read, attribute names read) of every module under `folder`
+    (or under each of several)."""
     resolved, names, attributes = [], set(), set()
-    for path in sorted(folder.rglob("*.py")):
+    for path in sorted(p for f in (folder if isinstance(folder, list) else [folder]) for p in f.rglob("*.py")):
         if "templates" in path.parts:
             continue
         tree = ast.parse(path.read_text(), filename=str(path))
