@@ -88,10 +88,10 @@ def scored(h: dict[str, np.ndarray], own: float, shared: float) -> dict[str, flo
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--cache", type=Path, default=Path(".cache/cv_diff_weights"))
-    ap.add_argument("--smoke", action="store_true", help="20 data sets a cell: checks it runs")
+    ap.add_argument("--smoke", action="store_true", help="8 data sets a cell: checks it runs")
     args = ap.parse_args()
     args.cache.mkdir(parents=True, exist_ok=True)
-    cells = [(c[:4], cell(args.cache, *c[:4], 20 if args.smoke else c[4], c[5])) for c in CELLS]
+    cells = [(c[:4], cell(args.cache, *c[:4], 8 if args.smoke else c[4], c[5])) for c in CELLS]
     print("| fold covariance x (K - 1) | worst misses % | worst tail % | FP % (equal AUCs) | power %, +0.056 / 300 |")
     print("|---|---|---|---|---|")
     best = None

@@ -293,6 +293,19 @@ def test_coverage_benchmark_smoke():
     assert "fixed scores: clustered DeLong, logit" in out
 
 
+def test_difference_weights_benchmark_smoke(tmp_path):
+    """benchmarks/cv_diff_weights.py (how the ΔAUC's fold-covariance weights were chosen) runs and scores the pair
+    cardio uses, and coverage.py's disjoint-features kind names the difference's interval."""
+    pytest.importorskip("cardio", reason=NO_KERNEL)  # the benchmarks take their splits from the kernel
+    out = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "cv_diff_weights.py"), "--smoke", "--cache",
+                          str(tmp_path)], capture_output=True, text=True, timeout=300, check=True).stdout
+    assert "| 0.7 v_d + 0.1 (v_a + v_b) |" in out and "| 1.0 v_d + 0.0 (v_a + v_b) |" in out
+    out = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "coverage.py"), "--smoke", "--kinds",
+                          "ΔAUC, deep pipelines on disjoint features"], capture_output=True, text=True, timeout=300,
+                         check=True).stdout
+    assert CV_DIFF_METHOD in out
+
+
 def test_evaluation_gives_refitted_models_nested_cv_and_the_others_fold_delong():
     """A model in `refits` (a plugin's cardio_refit, refitted on nested CV's splits) gets the nested-CV headline and
     so does a pair of two refitted models; a model without refits keeps the fold-DeLong one."""
