@@ -11,7 +11,7 @@ from cardio_stats.agreement import agreement
 from cardio_stats.bootstrap import bootstrap_ci
 from cardio_stats.calibration import calibration
 from cardio_stats.cv import summarize_folds
-from cardio_stats.cv_auc import CV_METHOD, ESTIMAND, cv_auc_difference, cv_auc_interval
+from cardio_stats.cv_auc import CV_DIFF_METHOD, CV_METHOD, ESTIMAND, cv_auc_difference, cv_auc_interval
 from cardio_stats.cv_metrics import cv_binary_metrics, cv_calibration
 from cardio_stats.multitest import adjust_pvalues
 from cardio_stats.nested_cv import NESTED_METHOD, NestedPlan, Refitted, nested_cv_estimate
@@ -312,7 +312,8 @@ def _cv_difference(y: np.ndarray, shared: pd.DataFrame, score_b: np.ndarray, lev
             return nested_cv_estimate(y, groups, plan_a, [nested[0][1], nested[1][1]], weights=(1.0, -1.0),
                                       level=level, metric="auc_difference")
         except StatsError as exc:
-            notes.append(f"no {NESTED_METHOD} interval ({exc}); the {CV_METHOD} interval of the run's folds instead")
+            notes.append(f"no {NESTED_METHOD} interval ({exc}); the {CV_DIFF_METHOD} interval of the run's folds "
+                         "instead")
     try:
         est = cv_auc_difference(y, a, score_b, folds, groups=groups, level=level)
         est.warnings.extend(notes)

@@ -16,7 +16,7 @@ import pytest
 
 pytest.importorskip("cardio_ecg_transfer")
 
-from cardio_stats import CV_METHOD
+from cardio_stats import CV_DIFF_METHOD
 from cardio_testing.harness import load_script, paired, read_metrics, run_plugin
 
 REPO = Path(__file__).resolve().parents[3]
@@ -51,7 +51,7 @@ def test_transfer_resnet_against_the_guideline_rule(tmp_path, mitdb_dir, neutral
     d = paired(read_metrics(out), "resnet18-transfer", "guideline")
     print(f"{'neutral' if neutral else 'planted'}: ΔAUC resnet18-transfer − guideline {d['estimate']:+.3f} "
           f"[{d['ci_low']:+.3f}, {d['ci_high']:+.3f}] ({d['method']})")
-    assert d["method"] == CV_METHOD, d
+    assert d["method"] == CV_DIFF_METHOD, d
     if neutral:
         assert d["ci_low"] <= 0.0 <= d["ci_high"], d
     else:

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from cardio_mmode_septal_flash.report import table_one
-from cardio_stats import CV_METHOD, evaluate_predictions, format_interval
+from cardio_stats import CV_DIFF_METHOD, CV_METHOD, evaluate_predictions, format_interval
 
 MODELS = ("densenet121-full", "densenet121-cropped")
 
@@ -43,4 +43,4 @@ def test_table_one_carries_the_performance_tables_interval(folds, method):
     diff = core["estimate"] * (1 if core["model_a"] == MODELS[0] else -1)
     assert (test["a"], test["b"]) == MODELS and test["diff"] == pytest.approx(diff)
     assert test["p"] == core["p_value"]
-    assert test["method"] == (CV_METHOD if cv else "paired DeLong")
+    assert test["method"] == (CV_DIFF_METHOD if cv else "paired DeLong")
