@@ -141,16 +141,17 @@ def _second_records(raw: Any, loaded: LoadedCohort) -> Any:
     records, studies or scans. At level patient the targets of a patient's records must agree, so they are copied."""
     pids = list(dict.fromkeys(raw["patient_id"]))
     n = max(2, len(pids) // 6)
-    # and with the outcome, every column its rule reads (both volumes, both dates): a's follow-up beside b's baseline
-    # would be a contradiction the reader rightly refuses
-    rule = loaded.schema.response
-    ruled = [c.name for c in rule.columns()] if rule is not None else []
-    shared = [c for c in dict.fromkeys([*loaded.schema.targets, loaded.cohort.label, *loaded.cohort.outcomes, *ruled])
+    shared = [c for c in dict.fromkeys([*loaded.schema.targets, loaded.cohort.label, *loaded.cohort.outcomes])
               if c in raw.columns]
+    # a's outcome beside b's baseline volume: the follow-up volume is left unmeasured there, as a's reduction would
+    # contradict b's volumes (a contradiction the reader rightly refuses)
+    rule = loaded.schema.response
+    unmeasured = [rule.followup] if rule is not None and rule.followup in raw.columns else []
     for a, b in zip(pids[0:4 * n:4], pids[1:4 * n:4]):
         rows = raw["patient_id"] == b
         if loaded.schema.level == "patient" and shared:
             raw.loc[rows, shared] = raw.loc[raw["patient_id"] == a, shared].iloc[0].to_numpy()
+            raw.loc[rows, unmeasured] = ""
         raw.loc[rows, "patient_id"] = a
     return raw
 
