@@ -17,6 +17,7 @@ import click
 import pytest
 from click.testing import CliRunner
 
+import cardio
 from cardio import config as config_mod
 from cardio import plugins
 from cardio.cli import main
@@ -238,6 +239,6 @@ def test_the_cli_names_its_own_pip():
     """What the command line tells a user to install names the interpreter cardio runs in."""
     import sys
 
-    hint = plugins.pip_install("-e plugins/x")
+    hint = cardio.pip_install("-e plugins/x")
     assert hint.endswith(" -m pip install -e plugins/x") and Path(hint.split(" -m pip")[0]).resolve() == \
         Path(sys.executable).resolve()

@@ -329,12 +329,8 @@ def data_place(file: str) -> None:
     run_body("releases.place", file)
 
 
-
 def _datasets() -> dict:
-    out: dict = {}
-    for offered in plugins.get_plugin_manager().pm.hook.cardio_datasets():
-        out.update(offered or {})
-    return out
+    return plugins.offered(plugins.get_plugin_manager(), "cardio_datasets")
 
 
 # the commands the installed services add (`cardio fuse` is the fusion service's): one `cardio` command

@@ -12,7 +12,6 @@ import pluggy
 
 import cardio
 from cardio import hookspecs
-from cardio import pip_install as pip_install  # where the executors and the CLI have asked for it
 from cardio.config import PluginInfo
 from cardio.data import CardioError
 
@@ -127,6 +126,14 @@ def listing(loaded: Loaded) -> list[dict]:
         rows.append({"name": name, "version": "?", "modality": None, "description": "",
                      "hooks": [], "error": err})
     return rows
+
+
+def offered(loaded: Loaded, hook: str) -> dict:
+    """What the plugins offer by a hook that returns a mapping (cardio_datasets, cardio_releases), merged by name."""
+    out: dict = {}
+    for part in getattr(loaded.pm.hook, hook)():
+        out.update(part or {})
+    return out
 
 
 def select(loaded: Loaded, name: str) -> pluggy.PluginManager:

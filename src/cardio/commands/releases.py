@@ -14,19 +14,12 @@ from cardio.data import CardioError
 from cardio.data.weights import place_release, write_release
 
 
-def releases() -> dict:
-    out: dict = {}
-    for offered in plugins.get_plugin_manager().pm.hook.cardio_releases():
-        out.update(offered or {})
-    return out
-
-
 def build(name: str, dest: str, seed: int, sets: tuple[str, ...], device: str) -> None:
-    release = releases().get(name)
-    if release is None:
-        raise CardioError(f"unknown release {name!r}; installed plugins build: "
-                          f"{', '.join(sorted(releases())) or 'none'}")
     loaded = plugins.get_plugin_manager()
+    releases = plugins.offered(loaded, "cardio_releases")
+    release = releases.get(name)
+    if release is None:
+        raise CardioError(f"unknown release {name!r}; installed plugins build: {', '.join(sorted(releases)) or 'none'}")
     info = plugins.info(plugins.select(loaded, release.plugin), release.plugin)
     config = config_mod.resolve(info.default_config, None, (*sets, f"seed={seed}", f"device={device}"),
                                 info.moved_keys)
@@ -39,7 +32,8 @@ def build(name: str, dest: str, seed: int, sets: tuple[str, ...], device: str) -
 
 
 def place(file: str) -> None:
-    checked, release = place_release(file, releases(), default_cache_dir({}))
+    releases = plugins.offered(plugins.get_plugin_manager(), "cardio_releases")
+    checked, release = place_release(file, releases, default_cache_dir({}))
     click.echo(f"placed {checked.describe()} at {checked.path}")
     if release.use:
         click.echo("use it: --set " + release.use.format(path=checked.path))

@@ -12,7 +12,7 @@ from pathlib import Path
 import torch
 
 import cardio
-from cardio import engine, plugins, services
+from cardio import engine, services
 from cardio.context import new_context, run_device
 from cardio.data import CardioError, folders
 from cardio.execution.task import TaskSpec, share_threads, stage_task, task_markers
@@ -138,7 +138,7 @@ def _with_executor(cfg: dict, executor: str | None, workers: int | None) -> dict
     name, names = out["executor"]["name"], ("inline", *services.executors())
     if name not in names:
         missing = (f" ({name} comes with the cluster service, cardio-crt-cluster: in cardio's checkout, "
-                   f"{plugins.pip_install('-e services/cluster')})" if name in CLUSTER else "")
+                   f"{cardio.pip_install('-e services/cluster')})" if name in CLUSTER else "")
         raise CardioError(f"config key executor.name is {name!r}; use {', '.join(names)}{missing}")
     if not isinstance(out["executor"]["workers"], int) or out["executor"]["workers"] < 1:
         raise CardioError(f"config key executor.workers must be an integer >= 1, got {out['executor']['workers']!r}")
