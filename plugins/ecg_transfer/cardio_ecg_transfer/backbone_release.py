@@ -6,7 +6,7 @@ releases.json before a run starts from it (`ecg_transfer.pretrain.weights_file`)
 """
 from __future__ import annotations
 
-import copy
+import dataclasses
 import json
 from functools import partial
 from pathlib import Path
@@ -17,7 +17,7 @@ from cardio.data.weights import Artefact, Release
 from cardio_ecg_transfer import aami
 from cardio_ecg_transfer.beat_images import input_spec
 from cardio_ecg_transfer.beat_metrics import classification_results
-from cardio_ecg_transfer.settings import ARCHS, EcgSettings
+from cardio_ecg_transfer.settings import ARCHS, NAMESPACE, EcgSettings
 
 #: The sha256 of each built file, with the command, seed and libraries that built it (the build is a pure function of
 #: them on a CPU: tests/plugins/ecg_transfer/test_backbone_release.py builds twice); `cardio data place` accepts the
@@ -41,15 +41,16 @@ def build(arch: str, config: dict, ctx) -> Artefact:
     """Pretrain `arch` on DS1 as a run's prepare stage does (seed ctx.seed) and describe it for its release."""
     from cardio_ecg_transfer import pretrain
 
-    config = copy.deepcopy(config)
-    config["ecg_transfer"]["pretrain"]["arch"] = arch
     s = EcgSettings.of(config)
+    s = dataclasses.replace(s, pretrain=dataclasses.replace(s.pretrain, arch=arch))
+    config = {**config, NAMESPACE: s.as_dict()}  # the build's own copy: the caller's config is left as it was
     root = pretrain.mitdb_root(config, ctx)
     records = aami.ds1_records(s.pretrain.records)
     fitted = pretrain.fit_pretraining(root, records, config, ctx, seed=ctx.seed, name=f"release-{arch}", arch=arch)
     results = classification_results(fitted.val.y, pretrain.predict(fitted, fitted.val, ctx))
     model = fitted.model
-    settings = {k: config["ecg_transfer"][k] for k in ("fs", "mitdb_lead", "preprocess", "spectrogram", "pretrain")}
+    kept = ("fs", "mitdb_lead", "preprocess", "spectrogram", "pretrain")
+    settings = {k: v for k, v in s.as_dict().items() if k in kept}
     metadata = {"format": FORMAT, "arch": arch, "n_outputs": str(model.n_outputs), "n_side": str(model.n_side),
                 "input": json.dumps(input_spec(config, s.fs), sort_keys=True),
                 "classes": json.dumps(list(aami.AAMI_CLASSES)), "task": "AAMI beat classes, MIT-BIH DS1",
