@@ -70,6 +70,13 @@ def toy_env(toy_site, tmp_path_factory, request):
         yield root
 
 
+@pytest.fixture(scope="module")
+def pair_cache(tmp_path_factory, request) -> Path:
+    """One cache for a module's control pair at the same settings: what the first run puts there (the synthetic
+    cohort the null control permutes, MIT-BIH's beat sets) the second reads instead of making it again."""
+    return tmp_path_factory.mktemp(f"{request.module.__name__.rsplit('.', 1)[-1]}-cache")
+
+
 @pytest.fixture()
 def cardio_cli(toy_site, tmp_path, monkeypatch):
     """Run `cardio ...` in process (cardio_testing.harness.invoke) in tmp_path, with the toy plugins importable.

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import signal
 import stat
@@ -96,6 +97,14 @@ SLOW = ["--set", "cv.folds=2", "--set", "data.n_patients=400", "--set", "data.n_
         "--set", "train.checkpoint_every_s=0"]  # a checkpoint every epoch: a SIGKILL leaves one to resume from
 
 
+def held(folds: int, seconds: float = 20) -> dict:
+    """The environment that makes each of SLOW's fits last about `seconds` asleep (the toy's $CARDIO_TOY_STEP_S, a
+    sleep in each training step): long enough to be killed mid-fit on a loaded machine, without the CPU of the 400
+    epochs these tests once fitted for that, and with the numbers of a run without it (the reference)."""
+    steps = 60 * math.ceil(800 * (folds - 1) / folds / 16)  # SLOW's 60 epochs; 400 patients' 800 records, batches of 16
+    return {"CARDIO_TOY_STEP_S": f"{seconds / steps:.4f}"}
+
+
 def _cli(tmp_path: Path, toy_site: Path, *args: str, env: dict | None = None) -> subprocess.Popen:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(toy_site), os.environ.get("PYTHONPATH", "")]),
            "CARDIO_CACHE": str(tmp_path / "cache"), **(env or {})}
@@ -135,10 +144,11 @@ def test_a_lost_worker_is_redone_once_then_a_rerun_submits_only_the_rest(toy_sit
     twice, the run stops naming the task, and the same command again runs only the tasks without a done marker.
     The run's own process fits the explaining fold (fold1) on the stages it built; the worker's tasks read them
     back from the cache, on its share of the CPUs."""
-    # fits of ~15 s: the worker takes fold0 while the run's process still fits fold1 (a worker starts in ~3.5 s)
-    sets = ["train.epochs=400" if a == "train.epochs=60" else a for a in SLOW]
+    # fits of ~20 s, asleep (held()): the worker takes fold0 while the run's process still fits fold1 (a worker starts
+    # in ~3.5 s); the rerun and the reference fit at full speed
+    sets = SLOW  # 60 epochs
     local = ["run", "--plugin", "toy", "--out", "r", *sets, "--executor", "local", "--workers", "2"]
-    proc = _cli(tmp_path, toy_site, *local)
+    proc = _cli(tmp_path, toy_site, *local, env=held(folds=2))
     run = tmp_path / "r"
     _kill_twice(proc, run, "fit-fold0", "fold0-mlp.pt")
     _, err = proc.communicate(timeout=600)
@@ -232,10 +242,11 @@ def test_a_killed_run_process_leaves_its_workers_one_task_each_and_a_resume_neve
     no more; the same command again, at once, leaves that fold to it (its claim is live), resumes the run's
     process's own fold from its checkpoint, fits the third, and ends with the metrics of an uninterrupted run. No
     fold is fitted by two processes."""
-    # fits of ~15 s: the killed run's workers are still fitting when the resumed run's workers start
-    sets = [{"cv.folds=2": "cv.folds=3", "train.epochs=60": "train.epochs=400"}.get(a, a) for a in SLOW]
+    # fits of ~20 s, asleep (held()): the killed run's workers are still fitting when the resumed run's workers start;
+    # the resumed run and the reference fit at full speed
+    sets = ["cv.folds=3" if a == "cv.folds=2" else a for a in SLOW]
     local = ["run", "--plugin", "toy", "--out", "r", *sets, "--executor", "local", "--workers", "2"]
-    proc = _cli(tmp_path, toy_site, *local)
+    proc = _cli(tmp_path, toy_site, *local, env=held(folds=3))
     ckpts = [tmp_path / "r" / "checkpoints" / f"fold{i}-mlp.pt" for i in (2, 0)]  # the list's first two tasks
     deadline = time.time() + 400
     while not all(c.exists() for c in ckpts) and proc.poll() is None and time.time() < deadline:

@@ -44,10 +44,10 @@ def test_settings_are_the_benchmarks():
 
 @pytest.mark.slow  # two whole runs with MIT-BIH pretraining, ~23 s of CPU each
 @pytest.mark.parametrize("neutral", [False, True], ids=["planted", "neutral"])
-def test_transfer_resnet_against_the_guideline_rule(tmp_path, mitdb_dir, neutral):
+def test_transfer_resnet_against_the_guideline_rule(tmp_path, pair_cache, mitdb_dir, neutral):
     sets = (*SETTINGS, *(NEUTRAL if neutral else PLANTED), f"ecg_transfer.synthetic.seed={SEED}",
             f"ecg_transfer.mitdb_dir={mitdb_dir}")
-    out = run_plugin("ecg_transfer", tmp_path / "run", cache_dir=tmp_path / "cache", sets=sets, seed=SEED)
+    out = run_plugin("ecg_transfer", tmp_path / "run", cache_dir=pair_cache, sets=sets, seed=SEED)
     d = paired(read_metrics(out), "resnet18-transfer", "guideline")
     print(f"{'neutral' if neutral else 'planted'}: ΔAUC resnet18-transfer − guideline {d['estimate']:+.3f} "
           f"[{d['ci_low']:+.3f}, {d['ci_high']:+.3f}] ({d['method']})")

@@ -240,9 +240,9 @@ def test_control_settings_are_the_benchmarks():
 
 @pytest.mark.slow  # two whole runs, ~6 s of CPU each
 @pytest.mark.parametrize("null", [False, True], ids=["positive-control", "null-control"])
-def test_controls_planted_signal_found_permuted_labels_at_chance(tmp_path, null):
+def test_controls_planted_signal_found_permuted_labels_at_chance(tmp_path, pair_cache, null):
     sets = (*CONTROL, f"ecg_transfer.synthetic.seed={CONTROL_SEED}", *(["cohort.permute_labels=true"] if null else []))
-    out = run_plugin("ecg_transfer", tmp_path / "run", sets=sets, cache_dir=tmp_path / "cache", seed=CONTROL_SEED)
+    out = run_plugin("ecg_transfer", tmp_path / "run", sets=sets, cache_dir=pair_cache, seed=CONTROL_SEED)
     auc = headline(read_metrics(out), "auc", model="svm")
     assert auc["method"] == CV_METHOD, auc  # the SVM is not refitted (cardio_refit refits the cheap comparators)
     assert headline(read_metrics(out), "auc", model="logistic")["method"] == NESTED_METHOD

@@ -79,22 +79,16 @@ def test_control_settings_are_the_benchmarks():
     assert (bench.sets, bench.model, bench.seed_key) == (CONTROL, CONTROL_MODEL, "mmode_septal_flash.synthetic.seed")
 
 
-@pytest.fixture(scope="module")
-def cohort_cache(tmp_path_factory) -> Path:
-    """One cache for the pair: the 200-patient synthetic cohort and its M-modes are made once."""
-    return tmp_path_factory.mktemp("mmode-control-cache")
-
-
 def _control(out: Path, extra: tuple[str, ...], cache: Path) -> Path:
     sets = (*CONTROL, f"mmode_septal_flash.synthetic.seed={CONTROL_SEED}", *extra)
     return run_plugin("mmode_septal_flash", out, sets=sets, cache_dir=cache, seed=CONTROL_SEED)
 
 
-def test_positive_control_finds_the_planted_flash(tmp_path, cohort_cache):
+def test_positive_control_finds_the_planted_flash(tmp_path, pair_cache):
     """The planted flash is found (headline interval above 0.5); the report, its figures and attention maps (on
     here: they do not change the fit) are the cropped model's."""
     out = _control(tmp_path / "run", ("report.figures=true", "explain=true",
-                                      "mmode_septal_flash.attention.n_examples=2"), cohort_cache)
+                                      "mmode_septal_flash.attention.n_examples=2"), pair_cache)
     control = _headline(out)
     assert control["ci_low"] > 0.5 and control["n"] == 40, control
     pred = pd.read_csv(out / "predictions.csv")
@@ -120,9 +114,9 @@ def test_positive_control_finds_the_planted_flash(tmp_path, cohort_cache):
     assert maps["normalized"].shape[1:] == (64, 64) and maps["raw"].shape[1:] == (2, 2)
 
 
-def test_null_control_covers_chance(tmp_path, cohort_cache):
+def test_null_control_covers_chance(tmp_path, pair_cache):
     """At the same settings with the labels permuted, the headline interval covers 0.5."""
-    out = _control(tmp_path / "run", ("cohort.permute_labels=true",), cohort_cache)
+    out = _control(tmp_path / "run", ("cohort.permute_labels=true",), pair_cache)
     control = _headline(out)
     assert control["ci_low"] <= 0.5 <= control["ci_high"] and control["n"] == 40, control
 

@@ -123,12 +123,12 @@ def test_control_settings_are_the_benchmarks():
 
 @pytest.mark.slow  # two whole runs, ~30 s of CPU each
 @pytest.mark.parametrize("permute", [False, True], ids=["positive_control", "null_control"])
-def test_controls(tmp_path, permute):
+def test_controls(tmp_path, pair_cache, permute):
     """Positive control: impaired MFR is found out of fold by the ResNet (AUC CI above 0.5); null control
     (cohort.permute_labels: the label and every outcome column permuted): both models' AUC CI cover 0.5."""
     null = ["cohort.permute_labels=true"] if permute else []
     sets = (*CONTROL, f"perfusion_polar.seed={CONTROL_SEED}", *null)
-    out = run_plugin("perfusion_polar", tmp_path / "run", sets=sets, cache_dir=tmp_path / "cache", seed=CONTROL_SEED)
+    out = run_plugin("perfusion_polar", tmp_path / "run", sets=sets, cache_dir=pair_cache, seed=CONTROL_SEED)
     metrics = read_metrics(out)
     aucs = {m: headline(metrics, "auc", model=m, task="impaired_mfr") for m in ("resnet-polar", "logistic-17seg")}
     assert all(e["method"] == CV_METHOD for e in aucs.values()), aucs

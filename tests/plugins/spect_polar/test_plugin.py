@@ -148,12 +148,12 @@ def test_control_settings_are_the_benchmarks():
 
 @pytest.mark.slow  # two whole runs, ~7 s of CPU each
 @pytest.mark.parametrize("permute", [False, True], ids=["positive_control", "null_control"])
-def test_controls(tmp_path, permute):
+def test_controls(tmp_path, pair_cache, permute):
     """Positive control: a strong planted dyssynchrony effect (what PSD measures) is found out of fold
     (AUC CI above 0.5); null control: with the labels permuted, every model's AUC CI covers 0.5."""
     null = ["cohort.permute_labels=true"] if permute else []
     sets = (*CONTROL, f"spect_polar.synthetic.seed={CONTROL_SEED}", *null)
-    out = run_plugin("spect_polar", tmp_path / "run", cache_dir=tmp_path / "cache", sets=sets, seed=CONTROL_SEED)
+    out = run_plugin("spect_polar", tmp_path / "run", cache_dir=pair_cache, sets=sets, seed=CONTROL_SEED)
     metrics = read_metrics(out)
     aucs = {m: headline(metrics, "auc", model=m) for m in MODELS}
     assert all(e["method"] == CV_METHOD for e in aucs.values()), aucs
