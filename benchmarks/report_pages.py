@@ -16,7 +16,7 @@ import sys
 import time
 from pathlib import Path
 
-LIMIT = 2_000_000  # bytes: the page's budget (cardio.report.outputs.PAGE_LIMIT)
+LIMIT = 2_000_000  # bytes: the page's budget (cardio_report.outputs.PAGE_LIMIT)
 
 
 def smoke_run(root: Path) -> Path:
@@ -25,8 +25,8 @@ def smoke_run(root: Path) -> Path:
     import numpy as np
     from scipy.ndimage import gaussian_filter
 
-    from cardio.report.figures import save_figure, subplots
-    from cardio.report.outputs import META_KEYS
+    from cardio_report.figures import save_figure, subplots
+    from cardio_report.outputs import META_KEYS
 
     run = root / "run"
     figures = []
@@ -48,7 +48,7 @@ def smoke_run(root: Path) -> Path:
 
 def measure(run: Path) -> tuple[str, list[str]]:
     """(the run's line, its page's problems)."""
-    from cardio.report import outputs as report
+    from cardio_report import outputs as report
     from cardio_testing.harness import report_page, report_page_problems
 
     t0 = time.perf_counter()

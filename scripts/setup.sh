@@ -9,9 +9,10 @@ pip() { .venv/bin/python -m pip "$@"; }
 pip install -q --upgrade pip setuptools wheel
 # torch first and pinned, so no later requirement pulls another build.
 .venv/bin/python -c "import torch, torchvision" 2>/dev/null || pip install -q -c requirements.lock torch==2.14.1 torchvision==0.29.1
-extras=test,tensorboard,explain  # tensorboard: train.tensorboard (its test runs in CI); the cluster service (services/cluster)
-                          # brings submitit, for --executor local|slurm
-[ "${1:-}" = "--bench" ] && extras=test,tensorboard,explain,bench  # ./scripts/setup.sh --bench: the benchmarks' dependencies too
+extras=test,tensorboard,sklearn-bundles  # tensorboard: train.tensorboard (its test runs in CI); sklearn-bundles: skops,
+                          # scikit-learn objects in a model bundle; the cluster service (services/cluster) brings
+                          # submitit, for --executor local|slurm
+[ "${1:-}" = "--bench" ] && extras=test,tensorboard,sklearn-bundles,bench  # ./scripts/setup.sh --bench: the benchmarks' dependencies too
 # the core's distribution was named `cardio` before cardio-crt (the index's `cardio` is another project): a venv made
 # then keeps its old editable install beside the new one, and both would claim the import name
 if pip show -q cardio >/dev/null 2>&1; then pip uninstall -q -y cardio; fi
@@ -19,7 +20,11 @@ if pip show -q cardio >/dev/null 2>&1; then pip uninstall -q -y cardio; fi
 # kernel requires the statistics service, the other services require the kernel, and the index has none of them for
 # pip to fall back on
 services=()
-for service in services/*/; do [ -f "$service/pyproject.toml" ] && services+=(-e "$service"); done
+for service in services/*/; do
+  [ -f "$service/pyproject.toml" ] || continue
+  [ "$service" = services/report/ ] && service="services/report[explain]"  # the report service with Grad-CAM
+  services+=(-e "$service")
+done
 pip install -q --no-build-isolation -c requirements.lock -e ".[$extras]" "${services[@]}"
 for plugin in plugins/*/; do
   [ -f "$plugin/pyproject.toml" ] && pip install -q --no-build-isolation -c requirements.lock -e "$plugin"

@@ -66,10 +66,11 @@ lock=$repo/requirements.lock
 pip() { "$venv/bin/python" -m pip "$@"; }
 links=${PIP_FIND_LINKS:-$(pip config get global.find-links 2>/dev/null || true)}
 step torch pip install -q --no-compile -c "$lock" torch==2.14.1 torchvision==0.29.1
-# the kernel, the statistics service and one plugin with the service it requires (imaging: the AHA 17 segments)
+# the kernel, the statistics service and one plugin with the services it requires (imaging: the AHA 17 segments;
+# report: its figures, and the run's report)
 step install-minimal env PIP_FIND_LINKS="$wheels $links" "$venv/bin/python" -m pip install -q --no-compile -c "$lock" \
   "$wheels"/cardio_crt_stats-*.whl "$wheels"/cardio_crt-[0-9]*.whl "$wheels"/cardio_crt_imaging-*.whl \
-  "$wheels"/cardio_perfusion_polar-*.whl
+  "$wheels"/cardio_crt_report-*.whl "$wheels"/cardio_perfusion_polar-*.whl
 
 # everything below runs outside the checkout (no source folder on the path can stand in for an installed package),
 # with a cache of its own
@@ -82,12 +83,14 @@ print(cardio.__file__, cardio_stats.__file__, p.__file__)') || fail "importing t
 for f in $where; do [[ $f == "$venv"/* ]] || fail "$f is imported from outside the fresh venv"; done
 echo "  imported from the venv: ${where//$venv/\$venv}"
 absent=$("$venv/bin/python" -c 'import importlib.util as u
-print(*[m for m in ("pytest", "submitit") if u.find_spec(m)])')
+print(*[m for m in ("pytest", "submitit", "skops") if u.find_spec(m)])')
 [ -z "$absent" ] || fail "the venv without extras holds $absent (a dependency pulls it in)"
-echo "  no extras, no testing or cluster service: pytest and submitit are not installed"
+echo "  no extras, no testing or cluster service: pytest, submitit and skops are not installed"
 
 step plugins-minimal "$cardio" plugins
 grep -q perfusion_polar "$tmp/plugins-minimal.log" || fail "cardio plugins does not list perfusion_polar"
+grep -q "service  adds: cardio report, report.md and report.html" "$tmp/plugins-minimal.log" \
+  || fail "cardio plugins does not list the report service"
 sed 's/^/  /' "$tmp/plugins-minimal.log"
 # the new-plugin templates are package data: read from the installed wheel, not the checkout
 step new-plugin "$cardio" new-plugin wheelcheck --dir new

@@ -1,6 +1,6 @@
 """Every hook implementation is typed: each parameter and the return value (a newcomer reads the types, and
-mypy checks the bodies against them). The core's built-in sections, every installed plugin and the
-`cardio new-plugin` template."""
+mypy checks the bodies against them). The report service's sections and its service hooks, every installed plugin
+and the `cardio new-plugin` template."""
 from __future__ import annotations
 
 import ast
@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-PACKAGE = ROOT / "src" / "cardio"
-FILES = sorted([PACKAGE / "report" / "performance.py", PACKAGE / "report" / "subgroups.py",
+REPORT = ROOT / "services" / "report" / "cardio_report"
+FILES = sorted([REPORT / "performance.py", REPORT / "subgroups.py", REPORT / "service.py",
                 *ROOT.glob("plugins/*/cardio_*/plugin.py"), *ROOT.glob("src/cardio/templates/plugin/**/plugin.py*")])
 
 

@@ -2,11 +2,11 @@
 
 Everything a plugin uses is importable from here, or from the documented submodules `cardio.data.cohort`,
 `cardio.study.response`, `cardio.data.files`, `cardio.data.file_kind`, `cardio.data.same_recording`,
-`cardio.data.weights`, `cardio.report.figures`, `cardio.report.explain` and `cardio.engine`, and from the services
-`cardio_stats`, `cardio_imaging` and, in tests, `cardio_testing`
-(docs/plugin-api.md). The packages are the architecture: data, study, execution, report (docs/architecture.md);
-the statistics, imaging, fusion, the cluster's executors and sweeps and the test suite are services (services/, found
-through `cardio.services`).
+`cardio.data.weights` and `cardio.engine`, and from the services `cardio_stats`, `cardio_report` (the figure helper
+`cardio_report.figures`, Grad-CAM in `cardio_report.explain`), `cardio_imaging` and, in tests, `cardio_testing`
+(docs/plugin-api.md). The packages are the architecture: data, study, execution (docs/architecture.md); the
+statistics, the report, imaging, fusion, the cluster's executors and sweeps and the test suite are services
+(services/, found through `cardio.services`).
 """
 from __future__ import annotations
 
@@ -127,14 +127,12 @@ def __dir__() -> list[str]:
 
 
 # Modules that moved when core/ was laid out by role: a plugin written against the flat layout (`cardio.cohort`,
-# `from cardio import figures`) and a run or bundle pickled before keep importing them, as the same module objects.
-# (`cardio.report` is a package now: its old module is report.outputs.)
+# `from cardio import cache`) and a run or bundle pickled before keep importing them, as the same module objects.
+# (The report's modules, `cardio.figures` among them, left the kernel for the report service: cardio_report.)
 MOVED_MODULES = {
     "cohort": "data.cohort", "checks": "data.checks", "leakage": "data.leakage",
     "cache": "data.cache", "multimodal": "study.multimodal", "weights": "data.weights",
-    "performance": "report.performance", "summary": "report.summary",
-    "tripod": "report.tripod", "figures": "report.figures", "explain": "report.explain",
-    "subgroups": "report.subgroups", "run": "execution.run", "tasks": "study.tasks",
+    "run": "execution.run", "tasks": "study.tasks",
     "bundle": "study.bundle", "signing": "study.signing",
 }
 

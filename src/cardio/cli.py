@@ -241,20 +241,6 @@ def new_cohort_cmd(plugin: str, dest: str, config_file, sets) -> None:
 
 
 
-@main.command("report")
-@click.argument("run_dir", type=click.Path(file_okay=False, exists=True))
-@click.option("--checklist", is_flag=True, help="Also write the TRIPOD+AI checklist on its own (tripod_ai.md beside "
-                                                 "the report): each item, where the report answers it, and what is "
-                                                 "left for the authors to write.")
-def report_cmd(run_dir: str, checklist: bool) -> None:
-    """Rewrite report.md/report.html of a run and print its summary and headline performance.
-
-    The report reads like a paper: summary, cohort, performance, comparisons, calibration and decision curves,
-    explanations, then the appendices (methods, full tables, the TRIPOD+AI checklist)."""
-    run_body("report.report", run_dir, checklist)
-
-
-
 @main.command("new-plugin")
 @click.argument("name")
 @click.option("--dir", "dest", type=click.Path(file_okay=False), default=".", help="Where to write the package.")

@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING, Any
 
 from tqdm.auto import tqdm
 
+from cardio import pip_install, services
+from cardio.data import CardioError
 from cardio.data.cache import Cache
 from cardio.data.pseudonyms import pseudonym_key, pseudonyms
 
@@ -121,10 +123,14 @@ class RunContext:
 
     def save_figure(self, fig: Any, name: str, dpi: int | None = None, caption: str | None = None) -> Path:
         """Save a matplotlib Figure as figures/<name>.png, release it, and return the path for a Section; the
-        caption (a sentence or two) is what the report prints under it (cardio.report.figures.save_figure)."""
-        from cardio.report.figures import DPI, save_figure
-
-        return save_figure(fig, self.figure_path(name), dpi or DPI, caption=caption)
+        caption (a sentence or two) is what the report prints under it. The report service saves it
+        (cardio_report.figures.save_figure, through cardio.services.cardio_save_figure)."""
+        path = services.installed().pm.hook.cardio_save_figure(figure=fig, path=self.figure_path(name), dpi=dpi,
+                                                               caption=caption)
+        if path is None:
+            raise CardioError(f"figure {name!r} cannot be saved: figures come with the report service, "
+                              f"cardio-crt-report ({pip_install('-e services/report')})")
+        return path
 
 
 def default_cache_dir(config: dict) -> Path:

@@ -1,8 +1,8 @@
-"""The plugin manager: the core's built-in plugins, the entry-point group `cardio`, listing, selection."""
+"""The plugin manager: the services' study plugins (the report's sections), the entry-point group `cardio`,
+listing, selection."""
 from __future__ import annotations
 
 import difflib
-import importlib
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -10,13 +10,9 @@ from importlib.metadata import entry_points
 
 import pluggy
 
-import cardio
-from cardio import hookspecs
+from cardio import hookspecs, services
 from cardio.config import PluginInfo
 from cardio.data import CardioError
-
-# The core's own report sections, registered like any plugin (as datasette registers its defaults).
-DEFAULT_PLUGINS = ("cardio.report.performance", "cardio.report.subgroups")
 
 
 @dataclass
@@ -60,19 +56,20 @@ def _register(pm: pluggy.PluginManager, plugin: object, name: str) -> None:
 
 
 def get_plugin_manager(register: Iterable[object] = ()) -> Loaded:
-    """Built-ins, then every plugin of the entry-point group, then `register` (plugin objects, in process).
+    """The services' study plugins, then every plugin of the entry-point group, then `register` (plugin objects, in
+    process). The services' come first, registered like any plugin (as datasette registers its defaults): the report
+    service's performance and subgroup sections (cardio.services.cardio_study_plugins).
 
-    CARDIO_PLUGINS=a,b restricts which installed plugins load; the built-ins always do. An installed plugin that
+    CARDIO_PLUGINS=a,b restricts which installed plugins load; the services' always do. An installed plugin that
     fails to import, or implements a hook no spec names (pluggy's check_pending), is left out and listed in
     `failed`; a `register` object that does so is an error.
     """
     pm = pluggy.PluginManager("cardio")
     pm.add_hookspecs(hookspecs)
     loaded = Loaded(pm)
-    for module in DEFAULT_PLUGINS:
-        name = module.rsplit(".", 1)[1]
-        _register(pm, importlib.import_module(module), name)
-        loaded.versions[name] = f"{cardio.__version__} (built-in)"
+    for name, module, version in services.study_plugins():
+        _register(pm, module, name)
+        loaded.versions[name] = f"{version} (service)"
     allowed = {n.strip() for n in os.environ.get("CARDIO_PLUGINS", "").split(",") if n.strip()}
     for ep in entry_points(group="cardio"):
         if allowed and ep.name not in allowed or pm.has_plugin(ep.name):

@@ -2,20 +2,27 @@
 `cardio.services` as modality plugins are found through `cardio`: the kernel never imports a service by name
 (pyproject's import contracts), and `cardio` stays one command whatever is installed. A service's entry point names a
 module of hook implementations (`@cardio.services.hookimpl`) of the specifications below: the commands it adds to
-`cardio`, the executors it adds to `cardio run --executor`."""
+`cardio`, the executors it adds to `cardio run --executor`, and the report (the sections every study gets, report.md
+and report.html rendered from report.json, the figures saved into a run)."""
 from __future__ import annotations
 
 import functools
 import sys
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, cast
 
 import click
 import pluggy
 
 from cardio import config as config_mod
-from cardio.data import CardioError
+from cardio.data import CardioError, Predictions, Section
+
+if TYPE_CHECKING:
+    from cardio.context import RunContext
 
 GROUP = "cardio.services"
 hookspec = pluggy.HookspecMarker(GROUP)
@@ -32,6 +39,37 @@ def cardio_executors() -> dict[str, Callable[..., bool]]:
     """Executors by name (`executor.name`): each `submit(spec, config, run_dir, todo, log, here) -> bool` runs or
     submits a run's pending tasks (TaskSpec, the run's config, its folder, the task names, run.log's logger, a
     function running one task in this process) and is True when the run finished here."""
+
+
+# The report (services/report, cardio-crt-report): the kernel writes the run's product (predictions.csv, metrics.json,
+# report.json: cardio.study.outputs) and asks the report service for the rest.
+@hookspec
+def cardio_study_plugins() -> list[object]:
+    """Modules of cardio.hookspecs implementations every study registers beside its plugins, under the module's
+    last name (the report service's performance and subgroup sections, through cardio_evaluate)."""
+
+
+@hookspec(firstresult=True)
+def cardio_render_report(run_dir: Path, checklist: bool) -> str | None:
+    """(Re)write report.md and report.html from the run's report.json (with `checklist`, tripod_ai.md beside them)
+    and return the markdown; where no service implements it, the run keeps report.json alone."""
+
+
+@hookspec(firstresult=True)
+def cardio_performance_sections(predictions: Predictions, config: dict, ctx: RunContext,
+                                truth: str | None) -> list[Section]:
+    """The performance sections of predictions made outside a run's cross-validation (`cardio predict`'s external
+    validation: every model and task with its CIs); `truth` is a synthetic cohort's stated truth."""
+
+
+@hookspec(firstresult=True)
+def cardio_save_figure(figure: Any, path: Path, dpi: int | None, caption: str | None) -> Path:
+    """Save a matplotlib Figure at `path` (PNG, SVG beside it) with its caption, release it; the PNG's path."""
+
+
+@hookspec(firstresult=True)
+def cardio_figure_saves() -> AbstractContextManager[None]:
+    """A block inside which saved figures render side by side in worker processes (the evaluate stage's)."""
 
 
 class Device(click.ParamType):
@@ -80,12 +118,21 @@ def executors() -> dict[str, Callable[..., bool]]:
     return {name: submit for offered in installed().pm.hook.cardio_executors() for name, submit in offered.items()}
 
 
+def study_plugins() -> list[tuple[str, object, str]]:
+    """(name, module, the service's version) of every module the installed services add to each study."""
+    found = installed()
+    return [(module.__name__.rsplit(".", 1)[-1], module, found.versions.get(impl.plugin_name, "?"))
+            for impl in found.pm.hook.cardio_study_plugins.get_hookimpls()
+            for module in cast("list[Any]", impl.function())]
+
+
 def listing() -> list[dict]:
     """One row per service for `cardio plugins`: its name, version and the commands it adds, or why it failed."""
     found = installed()
     rows = [{"name": name, "version": found.versions.get(name, "?"), "error": None,
              "adds": [f"cardio {c.name}" for c in (getattr(service, "cardio_commands", list)())]
-             + [f"--executor {e}" for e in (getattr(service, "cardio_executors", dict)())]}
+             + [f"--executor {e}" for e in (getattr(service, "cardio_executors", dict)())]
+             + (["report.md and report.html"] if hasattr(service, "cardio_render_report") else [])}
             for name, service in sorted(found.pm.list_name_plugin())]
     return rows + [{"name": name, "version": "?", "adds": [], "error": error}
                    for name, error in sorted(found.failed.items())]

@@ -10,8 +10,8 @@ def test_installed_plugins_are_discovered_with_version_and_hooks(cardio_cli):
     assert toy["version"] == "0.0.1" and toy["modality"] == "toy" and toy["error"] is None
     assert {"cardio_load", "cardio_train", "cardio_predict", "cardio_evaluate"} <= set(toy["hooks"])
     assert rows["toy_addon"]["modality"] is None
-    for builtin in ("performance", "subgroups"):  # the core's own sections, registered as plugins
-        assert rows[builtin]["modality"] is None and "built-in" in rows[builtin]["version"]
+    for builtin in ("performance", "subgroups"):  # the report service's sections, registered as plugins
+        assert rows[builtin]["modality"] is None and "(service)" in rows[builtin]["version"]
 
 
 def test_broken_plugin_is_listed_with_its_error_and_breaks_nothing(cardio_cli):
@@ -25,7 +25,7 @@ def test_broken_plugin_is_listed_with_its_error_and_breaks_nothing(cardio_cli):
 
 def test_cardio_plugins_env_restricts_loading(cardio_cli):
     rows = json.loads(cardio_cli("plugins", "--json", env={"CARDIO_PLUGINS": "toy"}, check=True).stdout)
-    assert [r["name"] for r in rows] == ["performance", "subgroups", "toy"]  # built-ins are never dropped
+    assert [r["name"] for r in rows] == ["performance", "subgroups", "toy"]  # the services' sections are never dropped
 
 
 def test_unknown_plugin_lists_installed_ones(cardio_cli):
@@ -53,7 +53,7 @@ def test_version(cardio_cli):
 
 
 def test_listing_plugins_loads_neither_torch_nor_the_stats_service(toy_site):
-    """`cardio plugins` stays under 2 s: the built-ins and installed plugins load no model or stats code."""
+    """`cardio plugins` stays under 2 s: the services' sections and installed plugins load no model or stats code."""
     import os
     import subprocess
     import sys

@@ -325,6 +325,23 @@ def test_sklearn_arrays_refuse_types_outside_the_allow_list_before_loading(monke
             sklearn_from_array(bad, SKLEARN_TRUSTED)
 
 
+
+def test_sklearn_arrays_without_skops_are_one_line_naming_the_extra(monkeypatch):
+    """skops is the kernel's sklearn-bundles extra: where it is missing, writing or reading a scikit-learn object in
+    a bundle is one CardioError with the install line, not an ImportError's traceback."""
+    import sys
+
+    from cardio import sklearn_from_array, sklearn_to_array
+
+    pipe, _ = _fitted_pipeline()
+    arr = sklearn_to_array(pipe)
+    monkeypatch.setitem(sys.modules, "skops.io", None)  # `import skops.io` raises ImportError, as when not installed
+    for call in (lambda: sklearn_to_array(pipe), lambda: sklearn_from_array(arr, SKLEARN_TRUSTED)):
+        with pytest.raises(CardioError, match=r"need skops, which is not installed: .* -m pip install "
+                                              r"'cardio-crt\[sklearn-bundles\]'$") as e:
+            call()
+        assert "\n" not in str(e.value)
+
 def test_a_bundle_is_used_only_as_exported_and_never_widens_what_the_user_allowed(cardio_cli, toy_site, tmp_path):
     """Issue 27 item 3: every file is in the manifest; the bundle's config cannot allow outside paths, move the
     cache or write a key file."""

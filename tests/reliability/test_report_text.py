@@ -13,7 +13,7 @@ import pandas as pd
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from cardio.report import outputs as report
+from cardio_report import outputs as report
 
 ATTACKS = ["[x](javascript:alert(1))", "![t](http://host/beacon)", "<script>alert(1)</script>",
            "<img src=x onerror=alert(2)>", "[a]: javascript:alert(3)\n[a]", "<http://host/x>", "x\\](y)",

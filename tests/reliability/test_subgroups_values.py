@@ -17,8 +17,8 @@ import pytest
 
 from cardio import CardioError, Cohort, Predictions
 from cardio.config import core_defaults
-from cardio.report.subgroups import SEVERAL, cardio_evaluate
 from cardio.study.levels import at_level
+from cardio_report.subgroups import SEVERAL, cardio_evaluate
 from cardio_stats.subgroups import MISSING_LEVEL, by_subgroup, level_text
 from cardio_testing.harness import cpu_context, invoke
 

@@ -41,7 +41,7 @@ def test_the_same_keys_once_each_and_a_merge_key_read(tmp_path):
 
 
 def test_a_run_folders_config_and_a_set_value_are_read_as_strictly(tmp_path):
-    from cardio.report.outputs import run_config
+    from cardio_report.outputs import run_config
 
     (tmp_path / "config.yaml").write_text("seed: 0\nseed: 1\n")
     with pytest.raises(CardioError, match="gives the key 'seed' twice"):

@@ -255,7 +255,7 @@ def test_roc_legend_carries_the_tables_interval():
 
 
 def test_performance_table_and_estimate_table_show_the_headline():
-    HEADLINE_AUC = pytest.importorskip("cardio.report.performance", reason=NO_KERNEL).HEADLINE_AUC
+    HEADLINE_AUC = pytest.importorskip("cardio_report.performance", reason=NO_KERNEL).HEADLINE_AUC
     from cardio_stats import estimate_table
     from cardio_stats.formatting import HEADLINE_AUC as ORDER
 

@@ -4,6 +4,7 @@ confusion matrices with rates beside counts, and display names from the config i
 from __future__ import annotations
 
 import json
+import logging
 import re
 import warnings
 
@@ -20,9 +21,10 @@ import yaml
 
 from cardio import Predictions
 from cardio.config import resolve
-from cardio.report import outputs as report
-from cardio.report.figures import PALETTE, FigureWarning, save_figure, subplots
-from cardio.report.performance import evaluate_sections
+from cardio.study import outputs
+from cardio_report import outputs as report
+from cardio_report.figures import PALETTE, FigureWarning, save_figure, subplots
+from cardio_report.performance import evaluate_sections
 from cardio_stats import (
     StatsError,
     forest_figures,
@@ -257,7 +259,7 @@ def test_performance_section_figures_use_display_names_and_skip_calibration_for_
     run_dir = tmp_path / "run"
     (run_dir / "config.yaml").write_text(yaml.safe_dump(cfg))
     meta = {k: 0 for k in report.META_KEYS} | {"plugin": "toy", "folds": ["0", "1"]}
-    report.write_run(run_dir, meta, _predictions(), sections)
+    assert outputs.write_run(run_dir, meta, _predictions(), sections, logging.getLogger(__name__))
     md = (run_dir / "report.md").read_text()
     assert "| Risk model | CRT response |" in md and "| risk_model |" not in md
     assert "| QRS rule | LVEF (%) |" not in md and "| Risk model | LVEF (%) |" in md

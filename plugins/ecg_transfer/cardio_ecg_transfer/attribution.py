@@ -1,14 +1,14 @@
-"""Which time-frequency regions of a beat drive the response prediction (Grad-CAM via cardio.report.explain)."""
+"""Which time-frequency regions of a beat drive the response prediction (Grad-CAM via cardio_report.explain)."""
 from __future__ import annotations
 
 import numpy as np
 import torch
 
 from cardio import Section
-from cardio.report.explain import grad_cam
-from cardio.report.figures import DIVERGING, SEQUENTIAL, Figure, subplots
 from cardio_ecg_transfer.cohort_ecg import BeatImages
 from cardio_ecg_transfer.settings import EcgSettings
+from cardio_report.explain import grad_cam
+from cardio_report.figures import DIVERGING, SEQUENTIAL, Figure, subplots
 
 
 def class_maps(model, layer_name: str, x: np.ndarray, plus: bool) -> np.ndarray:

@@ -11,8 +11,8 @@ import pandas as pd
 from sklearn.metrics import roc_auc_score, roc_curve
 
 import cardio_stats as stats
-from cardio.report.figures import subplots
 from cardio_echo_cmr.targets import Target
+from cardio_report.figures import subplots
 from cardio_stats.figures import colour
 
 SaveFigure = Callable[..., Path]

@@ -13,7 +13,6 @@ import pandas as pd
 
 import cardio_stats as stats
 from cardio import Cohort, CoreSettings, Features, Predictions, Section
-from cardio.report.figures import subplots
 from cardio_echo_cmr import displays
 from cardio_echo_cmr.cohort import unpaired
 from cardio_echo_cmr.model import weights_source
@@ -23,6 +22,7 @@ from cardio_echo_cmr.targets import DEFAULT, Target, parse
 from cardio_echo_cmr.training import EchoModel
 from cardio_echo_cmr.video import load_clip, preprocess_frames, sample_clip
 from cardio_imaging.cine import read_cine, sector_mask, to_gray
+from cardio_report.figures import subplots
 
 if TYPE_CHECKING:
     from torch import nn
@@ -316,7 +316,7 @@ def gradcam_maps(net, clip: np.ndarray, head: int) -> tuple[np.ndarray, str]:
     """((T, H, W) Grad-CAM of one head over space and time for one (T, H, W) uint8 clip, the layer's name)."""
     import torch
 
-    from cardio.report.explain import grad_cam
+    from cardio_report.explain import grad_cam
 
     device = next(net.parameters()).device  # the input goes where the weights are (a GPU run's explain)
     x = torch.from_numpy(clip.astype(np.float32))[None, None].expand(-1, 3, -1, -1, -1).contiguous().to(device)
@@ -422,7 +422,7 @@ def explain_section(model: EchoModel, features: Features, index: np.ndarray, s: 
                 f"The {len(clips)} real echo clips of {real.name}: the first frame with the detected sector outlined "
                 "(top), and after masking and cropping to the network's input (bottom).")))
     stage = ", ".join(sorted(layers)) or "none"
-    text = ("Grad-CAM (cardio.report.explain.grad_cam on the deepest residual stage that keeps at least "
+    text = ("Grad-CAM (cardio_report.explain.grad_cam on the deepest residual stage that keeps at least "
             f"{MIN_CAM_SIDE} x {MIN_CAM_SIDE} positions: {stage}) of the {title} output over space and time, on "
             "one test study of the last fold; each panel column is one frame of the clip. Animated overlays: "
             f"{', '.join(gifs)} (figures folder). Each output of a view's network is predicted by the weights of "

@@ -1,6 +1,6 @@
 """Grad-CAM++ maps of the trained networks, their overlays on the M-modes, and an attention score.
 
-Maps come from `cardio.report.explain.grad_cam(plus=True)` on the last dense block (8 x 8 for a 256 x 256
+Maps come from `cardio_report.explain.grad_cam(plus=True)` on the last dense block (8 x 8 for a 256 x 256
 input), each normalized to [0, 1] with high = attention and upsampled to the input; the raw maps
 (before scaling, at the block's resolution) are kept beside them. The attention score, beyond the
 paper, is the share of a map's mass inside the true SF window (time) and the septal depth band
@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 import cardio_stats as stats
-from cardio.report.figures import SEQUENTIAL, subplots
+from cardio_report.figures import SEQUENTIAL, subplots
 
 
 def class_names(label: str) -> tuple[str, str]:
@@ -58,7 +58,7 @@ def maps(model, variant: str, images: np.ndarray, batch_size: int = 8) -> tuple[
     """Grad-CAM++ of the predicted class for (n, s, s) uint8 M-modes: (normalized (n, s, s), raw (n, h, w))."""
     import torch
 
-    from cardio.report.explain import grad_cam
+    from cardio_report.explain import grad_cam
 
     net, inputs = model.nets[variant], model.inputs[variant]
     x = torch.stack([inputs(torch.as_tensor(im, dtype=torch.float32)) for im in images])

@@ -9,12 +9,12 @@ import pandas as pd
 
 import cardio_stats as stats
 from cardio import Cohort, CoreSettings, Features, Predictions, Section, write_csv
-from cardio.report.figures import subplots
 from cardio_mmode_septal_flash import attention
 from cardio_mmode_septal_flash.cohort import read_sequence
 from cardio_mmode_septal_flash.geometry import TANGENT_POINTS
 from cardio_mmode_septal_flash.settings import MMode, SeptalFlashSettings
 from cardio_mmode_septal_flash.training import THRESHOLD, SeptalFlashModel, model_name, probabilities
+from cardio_report.figures import subplots
 
 
 def synthetic_truth(config: dict) -> str:
@@ -148,7 +148,7 @@ def explain_section(model: SeptalFlashModel, features: Features, index: np.ndarr
                 f"({model_name(variant)}, threshold {model.thresholds.get(variant, THRESHOLD):g}) with their "
                 "Grad-CAM++ maps: where the network looked when it was wrong; each title gives the call (pred) and the "
                 "truth (gt), as the paper's. Missed flashes first, then flashes called where there were none.")))
-    text = (f"Grad-CAM++ (cardio.report.explain.grad_cam, plus=True) of the predicted class on the last dense block, "
+    text = (f"Grad-CAM++ (cardio_report.explain.grad_cam, plus=True) of the predicted class on the last dense block, "
             f"for the {len(index)} test records of the last fold. Maps are normalized to [0, 1] per record, high = "
             f"attention, and upsampled to the M-mode; MVC (solid) and AVO (dashed) are marked. Raw maps (before "
             f"scaling, block resolution) and normalized maps are kept in attention/gradcampp_<variant>.npz. Attention "

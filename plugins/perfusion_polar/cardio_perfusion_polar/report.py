@@ -6,12 +6,12 @@ import pandas as pd
 
 import cardio_stats as stats
 from cardio import Cohort, CoreSettings, Features, Predictions, Section
-from cardio.report.figures import subplots
 from cardio_imaging import aha17
 from cardio_perfusion_polar.model import scaled, weights_source
 from cardio_perfusion_polar.settings import PerfusionSettings
 from cardio_perfusion_polar.synthetic import CHANNELS, RISK_TASKS, SEGMENT_TASKS, truth_text
 from cardio_perfusion_polar.training import LOGISTIC, RESNET, PerfusionModel
+from cardio_report.figures import subplots
 
 # Display range and colour map of each channel, and its colour bar's label.
 RANGES = {"rest": (40, 100, "hot"), "stress": (40, 100, "hot"), "mfr": (1.0, 3.5, "viridis")}

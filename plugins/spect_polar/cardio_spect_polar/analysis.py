@@ -17,7 +17,7 @@ import pandas as pd
 
 import cardio_stats as stats
 from cardio import CardioError, CoreSettings, Section
-from cardio.report.figures import Figure, subplots
+from cardio_report.figures import Figure, subplots
 from cardio_spect_polar.settings import Analysis
 
 CONVENTIONAL = ("psd", "pbw")

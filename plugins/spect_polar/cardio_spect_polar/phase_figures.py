@@ -8,8 +8,8 @@ from __future__ import annotations
 import numpy as np
 
 from cardio import CardioError
-from cardio.report.figures import Figure
 from cardio_imaging import aha17
+from cardio_report.figures import Figure
 from cardio_spect_polar.phase import HIST_BINS, PhaseResult, phase_statistics
 
 # Colour map, range and colour-bar label of each kind of polar map.

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from cardio import Cohort, CoreSettings, Features, Predictions, Section
-from cardio.report.figures import Figure, subplots
+from cardio_report.figures import Figure, subplots
 from cardio_spect_polar import phase_figures
 from cardio_spect_polar.analysis import (
     MODEL_NAMES,

@@ -139,7 +139,7 @@ def figure(table: pd.DataFrame, null: Sequence[pd.DataFrame], metric: str) -> An
     """One panel per model and task: the permuted runs' values as a histogram, RUN's as a line."""
     from matplotlib.ticker import MaxNLocator
 
-    from cardio.report.figures import PALETTE, subplots
+    from cardio_report.figures import PALETTE, subplots
 
     n = len(table)
     fig, axes = subplots(1, n, figsize=(3.6 * n, 3.0), squeeze=False, sharex=True)

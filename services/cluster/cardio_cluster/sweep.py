@@ -45,11 +45,11 @@ from cardio.data import CardioError, LogFormat, folders
 from cardio.data.cache import write_text_atomic
 from cardio.data.spreadsheet import write_csv
 from cardio.execution.run import run_study
-from cardio.report.figures import save_figure
 from cardio.study import tasks
 from cardio.study.record import read_run_json, run_config
 from cardio_cluster import executors, permutation
 from cardio_cluster.executors import job_folder
+from cardio_report.figures import save_figure
 from cardio_stats import StatsError, auc, evaluate_predictions, format_ci
 from cardio_stats.evaluate import reference_of
 

@@ -41,12 +41,11 @@ from cardio import config as config_mod
 from cardio.context import default_cache_dir, new_context
 from cardio.data import CardioError, Predictions, folders
 from cardio.data.pseudonyms import pseudonym_key, pseudonyms
-from cardio.report import outputs as report
-from cardio.report.performance import evaluate_sections
-from cardio.study import tasks
+from cardio.study import outputs, tasks
 from cardio.study.multimodal import stated_truth as of_folder
 from cardio.study.record import run_logger
 from cardio_fusion.report import fusion_section
+from cardio_report.performance import evaluate_sections
 from cardio_stats import fit_stacker
 
 FUSED = "fused"
@@ -446,7 +445,7 @@ def _fused(mods: list[Modality], out: Path, key: bytes, clinical: Path | None, c
             "fused": fused_patients(mods, predictions.table),
             "folds": [{"name": f} for f in fold_names], "elapsed_s": round(time.perf_counter() - started, 1),
             "runs": [{"run": str(m.run), "plugin": m.plugin, "name": m.name, "model": m.model} for m in mods]}
-    report.write_run(out, meta, predictions, sections, key, pseudonymous=True)
+    outputs.write_run(out, meta, predictions, sections, log, key, pseudonymous=True)
     log.info("fused %d runs in %.1f s: %s; %s", len(mods), meta["elapsed_s"], meta["fused"], out / "report.md")
     print(f"cardio: {meta['fused']}", file=sys.stderr)
     return out

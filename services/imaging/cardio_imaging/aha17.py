@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from cardio.data import CardioError
-from cardio.report.figures import Figure
+from cardio_report.figures import Figure
 
 N_SEGMENTS = 17
 APEX_CAP = 0.2  # radius of the apex cap in the polar map; the cavity's thirds share the rest

@@ -1,5 +1,5 @@
 """The project's colours, one definition: the statistics figures (cardio_stats.figures) draw with them and the
-kernel's figure helper (cardio.report.figures) styles every other figure with them. Plain strings, no matplotlib."""
+kernel's figure helper (cardio_report.figures) styles every other figure with them. Plain strings, no matplotlib."""
 from __future__ import annotations
 
 # Okabe & Ito (2008), "Color universal design": distinguishable with every common colour-vision deficiency.

@@ -11,7 +11,8 @@ folds`); the fit tasks write them, and the evaluate task adds them once every fi
 
 Fitted scikit-learn objects travel inside the weights as uint8 arrays in skops' format
 (`sklearn_to_array`, `sklearn_from_array`): skops rebuilds them without pickle, and every type the
-bytes name is checked against the plugin's fixed allow-list before anything is constructed.
+bytes name is checked against the plugin's fixed allow-list before anything is constructed. skops is the kernel's
+`sklearn-bundles` extra: only a plugin that keeps scikit-learn objects in its bundle requires it (ecg_transfer).
 """
 from __future__ import annotations
 
@@ -28,7 +29,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from cardio import config as config_mod
-from cardio import plugins
+from cardio import pip_install, plugins
 from cardio.data import CardioError, ModelState
 from cardio.data.cache import atomic_path
 from cardio.data.pseudonyms import pseudonymize
@@ -395,9 +396,8 @@ def sklearn_to_array(obj: Any) -> np.ndarray:
     skops' zip format, deflated (a forest's tree arrays shrink about tenfold)."""
     import zipfile
 
-    import skops.io
-
-    return np.frombuffer(skops.io.dumps(obj, compression=zipfile.ZIP_DEFLATED), dtype=np.uint8).copy()
+    skops_io = _skops()
+    return np.frombuffer(skops_io.dumps(obj, compression=zipfile.ZIP_DEFLATED), dtype=np.uint8).copy()
 
 
 def sklearn_from_array(array: Any, trusted: Sequence[str], what: str = "a scikit-learn object") -> Any:
@@ -407,8 +407,7 @@ def sklearn_from_array(array: Any, trusted: Sequence[str], what: str = "a scikit
     Anything else is refused with one line naming the types, before any of them is imported or built:
     skops alone would also accept every scikit-learn estimator it trusts by default.
     """
-    import skops.io
-
+    skops_io = _skops()
     if isinstance(trusted, str):
         raise TypeError("trusted must be a sequence of type names, not one string")
     data = _uint8_bytes(array, what)
@@ -417,10 +416,20 @@ def sklearn_from_array(array: Any, trusted: Sequence[str], what: str = "a scikit
         raise CardioError(f"{what} holds type(s) outside the plugin's allow-list, refused without loading: "
                           f"{', '.join(outside)}")
     try:
-        return skops.io.loads(data, trusted=sorted(DATA_TYPES | set(trusted)))
+        return skops_io.loads(data, trusted=sorted(DATA_TYPES | set(trusted)))
     except Exception as e:  # a damaged or inconsistent file: skops raises many kinds
         raise CardioError(f"{what} could not be rebuilt by skops ({type(e).__name__}: "
                           f"{' '.join(str(e).split())[:160]})") from None
+
+
+def _skops() -> Any:
+    """skops.io, from the kernel's sklearn-bundles extra; without it one line naming the install."""
+    try:
+        import skops.io
+    except ImportError:
+        raise CardioError("scikit-learn objects in a model bundle need skops, which is not installed: "
+                          f"{pip_install(repr('cardio-crt[sklearn-bundles]'))}") from None
+    return skops.io
 
 
 def _uint8_bytes(array: Any, what: str) -> bytes:

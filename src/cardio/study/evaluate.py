@@ -4,17 +4,16 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from cardio import engine
+from cardio import engine, services
 from cardio.context import RunContext
 from cardio.data import CardioError, Cohort, Features, Predictions, Section, checks
-from cardio.report import outputs as report
-from cardio.report.figures import parallel_saves
-from cardio.study import bundle, ensemble, tasks
+from cardio.study import bundle, ensemble, outputs, tasks
 from cardio.study.fits import threads
 from cardio.study.levels import at_level, labelled
 from cardio.study.record import RunRecord, keep_key, read_run_json
@@ -35,12 +34,12 @@ def evaluate(study: Study, stages: tasks.Study, cfg: dict, ctx: RunContext,
     parts = [tasks.read_predictions(run_dir, n, ctx.pseudonym_key, stages.features.table).table for n in names]
     predictions = Predictions(pd.concat(parts, ignore_index=True))
     predictions = at_level(predictions, stages.cohort)
-    report.write_predictions(run_dir, predictions, ctx.pseudonym_key)  # kept even if evaluation fails
+    outputs.write_predictions(run_dir, predictions, ctx.pseudonym_key)  # kept even if evaluation fails
     refits = refitted(study, stages, cfg, ctx)  # the models cheap to refit, for their nested-CV intervals
     engine.seed_everything(ctx.seed)
     try:
         facts = {f.name: tasks.read_model_facts(run_dir, f"fit-{f.name}") or {} for f in stages.folds}
-        with parallel_saves(), threads(cfg, ctx):  # figures render on the allotted CPUs; every file is written first
+        with figure_saves(), threads(cfg, ctx):  # figures render on the allotted CPUs; every file is written first
             sections = sections_of(study, stages.features, stages.prepared, labelled(predictions), stages.cohort,
                                    cfg, ctx, facts, refits) + tasks.read_sections(run_dir, names[-1])
     except StatsError as e:
@@ -53,7 +52,7 @@ def evaluate(study: Study, stages: tasks.Study, cfg: dict, ctx: RunContext,
                        "n_val": int(len(f.val))} for f in stages.folds],
             "elapsed_s": _elapsed(run_dir), "null_control": stages.null_control,
             "probable_leaks": stages.leak_flags, "final_model": tasks.read_final(run_dir)}
-    report.write_run(run_dir, meta, predictions, sections, ctx.pseudonym_key)
+    rendered = outputs.write_run(run_dir, meta, predictions, sections, ctx.log, ctx.pseudonym_key)
     keep_key(run_dir, predictions, cfg, ctx.pseudonym_key)
     checkpoints = _checkpoints(run_dir, cfg, ctx)
     disk = folder_size(run_dir)
@@ -63,7 +62,14 @@ def evaluate(study: Study, stages: tasks.Study, cfg: dict, ctx: RunContext,
     if not stages.null_control:
         checks.record_timing(ctx.cache_dir, study.plugin, len(stages.cohort), checks.fits_of(cfg), meta["elapsed_s"],
                              engine.device_name(ctx.device), cfg)
-    ctx.log.info("done in %s: %s", duration(meta["elapsed_s"]), run_dir / "report.md")
+    ctx.log.info("done in %s: %s", duration(meta["elapsed_s"]), run_dir / ("report.md" if rendered else "metrics.json"))
+
+
+def figure_saves() -> AbstractContextManager[None]:
+    """The report service's block in which figures render side by side (cardio.services.cardio_figure_saves); without
+    the service, no block (no figure can be saved then)."""
+    block = services.installed().pm.hook.cardio_figure_saves()
+    return nullcontext() if block is None else block
 
 
 def cohort_meta(cohort: Cohort) -> dict:

@@ -14,11 +14,10 @@ from pathlib import Path
 import numpy as np
 
 from cardio import config as config_mod
+from cardio import services
 from cardio.context import RunContext, new_context, run_device
 from cardio.data import CardioError, Cohort, Features, ModelState, Predictions, Section
-from cardio.report import outputs as report
-from cardio.report.performance import evaluate_sections
-from cardio.study import bundle, ensemble, external
+from cardio.study import bundle, ensemble, external, outputs
 from cardio.study.evaluate import cohort_meta
 from cardio.study.fits import threads
 from cardio.study.levels import at_level, labelled
@@ -131,7 +130,7 @@ def _predict(study: Study, info: dict, models: Models, cfg: dict, ctx: RunContex
         log.warning("%d of %d record(s) of this cohort are records the model was trained on (%d by id, %d by "
                     "content): this is not an external validation", max(shared["same_id"], shared["same_content"]),
                     shared["records"], shared["same_id"], shared["same_content"])
-    report.write_predictions(out_dir, predictions, ctx.pseudonym_key)
+    outputs.write_predictions(out_dir, predictions, ctx.pseudonym_key)
     labelled_rows = labelled(predictions)
     meta = {**study.made_by(), "seed": ctx.seed, "device": str(ctx.device), "world_size": 1, **cohort_meta(cohort),
             "kind": "external validation" if external_cohort else "validation on records the model was trained on",
@@ -144,7 +143,7 @@ def _predict(study: Study, info: dict, models: Models, cfg: dict, ctx: RunContex
         about = _about_model(study.plugin, info, run_dir, cfg, meta, len(labelled_rows.table), shared,
                              external_cohort)
         sections, meta["not_evaluated"] = _external_sections(labelled_rows, final, cohort, len(models[1]), cfg, ctx)
-        report.write_run(out_dir, meta, predictions, [about, *sections], ctx.pseudonym_key)
+        outputs.write_run(out_dir, meta, predictions, [about, *sections], log, ctx.pseudonym_key)
     else:
         log.info("the cohort has no labels: predictions only, no external-validation report")
     keep_key(out_dir, predictions, cfg, ctx.pseudonym_key)
@@ -195,6 +194,13 @@ def _about_model(plugin: str, info: dict, run_dir: Path, cfg: dict, meta: dict, 
                    "nothing about new patients. " + trained, part="summary")
 
 
+def performance_sections(predictions: Predictions, cfg: dict, ctx: RunContext, truth: str | None) -> list[Section]:
+    """The report service's performance sections of the cohort's predictions (cardio.services.
+    cardio_performance_sections); none without the service (write_run's log line names it)."""
+    return services.installed().pm.hook.cardio_performance_sections(predictions=predictions, config=cfg, ctx=ctx,
+                                                                    truth=truth) or []
+
+
 def _external_sections(rows: Predictions, final: Predictions | None, cohort: Cohort, n_folds: int, cfg: dict,
                        ctx: RunContext) -> tuple[list[Section], list[dict]]:
     """The performance section on every target this cohort can evaluate, the targets it cannot with why, and with
@@ -207,7 +213,7 @@ def _external_sections(rows: Predictions, final: Predictions | None, cohort: Coh
         if not len(kept.table):
             break
         try:
-            sections.extend(evaluate_sections(kept, cfg, ctx, cohort.truth))
+            sections.extend(performance_sections(kept, cfg, ctx, cohort.truth))
             break
         except StatsError as e:  # a refusal the screen's rules did not foresee: leave out the task(s) refused
             more = external.failed(kept, cfg, ctx, level) if attempt == 1 else []

@@ -10,10 +10,10 @@ pytest.importorskip("cardio_ecg_transfer")
 import numpy as np
 
 from cardio.config import resolve
-from cardio.report.figures import NOT_UNIFORM, colormaps_used
 from cardio_ecg_transfer import attribution, cohort_ecg, plugin, resnet
 from cardio_ecg_transfer.finetune import BeatModel
 from cardio_ecg_transfer.fold_models import FoldModels
+from cardio_report.figures import NOT_UNIFORM, colormaps_used
 from cardio_testing.harness import cpu_context
 
 

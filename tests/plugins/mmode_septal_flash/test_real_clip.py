@@ -13,9 +13,9 @@ import numpy as np
 import pandas as pd
 from scipy.ndimage import gaussian_filter
 
-from cardio.report.figures import save_figure, subplots
 from cardio_mmode_septal_flash import cohort, preprocess
 from cardio_mmode_septal_flash.settings import MMode
+from cardio_report.figures import save_figure, subplots
 
 FIXTURE = Path(__file__).parents[2] / "fixtures" / "color3d_a4c_septum.json"
 # End-diastole to end-diastole: frames 2 and 63 are the two largest LV blood-pool shares (see the fixture)

@@ -244,7 +244,7 @@ def test_one_class_fold_gives_no_nan_row():
 def test_incremental_value_figure_is_the_papers_figure_3(tmp_path):
     """Issue 56: each comparison's model chi-square with and without the reference's held-out score, whose
     difference is the table's LR chi-square, drawn as the paper's Figure 3 through the one figure helper."""
-    from cardio.report.figures import save_figure
+    from cardio_report.figures import save_figure
     from cardio_spect_polar.report import incremental_figure
 
     held = analysis.held_out_incremental_value(_pred_table(), "responder")

@@ -169,7 +169,7 @@ def test_real_non_gated_nm_file_loads_but_phase_analysis_refuses_it():
 
 
 def test_bullseye_and_histogram_figures(tmp_path):
-    from cardio.report.figures import Figure
+    from cardio_report.figures import Figure
     from cardio_spect_polar import phase_figures
 
     res = phase.phase_analysis(make_phantom(7, pattern="lbbb", dyssynchrony=120).volume)

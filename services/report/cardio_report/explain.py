@@ -60,12 +60,12 @@ def grad_cam(model: nn.Module, layer: nn.Module, x: torch.Tensor, target: int | 
     ReLU(sum_k w_k A_k) in the activations' units, so that map strength can be compared between
     samples and classes (a normalized map always peaks at 1).
     """
-    try:  # the kernel's explain extra, which the plugins that explain with it require
+    try:  # the report service's explain extra, which the plugins that explain with it require
         from pytorch_grad_cam import GradCAM, GradCAMPlusPlus
         from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
     except ImportError:
         raise CardioError("Grad-CAM maps need pytorch-grad-cam, which is not installed: "
-                          f"{pip_install(repr('cardio-crt[explain]'))}") from None
+                          f"{pip_install(repr('cardio-crt-report[explain]'))}") from None
 
     if x.ndim not in (3, 4, 5):
         raise ValueError(f"grad_cam expects (N, C, L), (N, C, H, W) or (N, C, T, H, W) input, "

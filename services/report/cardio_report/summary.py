@@ -6,7 +6,7 @@ from __future__ import annotations
 import pandas as pd
 
 from cardio.data import Section
-from cardio.report.outputs import display_name
+from cardio_report.outputs import display_name
 from cardio_stats import format_p
 
 MAX_SUMMARY_MODELS = 10  # models named in the summary's headline line; the table has them all

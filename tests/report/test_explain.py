@@ -1,4 +1,4 @@
-"""cardio.report.explain: Grad-CAM and Grad-CAM++ on image and video models, frozen layers included."""
+"""cardio_report.explain: Grad-CAM and Grad-CAM++ on image and video models, frozen layers included."""
 import sys
 
 import numpy as np
@@ -6,7 +6,7 @@ import pytest
 import torch
 import torchvision
 
-from cardio.report.explain import grad_cam
+from cardio_report.explain import grad_cam
 
 pytest.importorskip("pytorch_grad_cam")
 
@@ -102,5 +102,5 @@ def test_without_the_explain_extra_grad_cam_is_one_line_naming_the_install(monke
         monkeypatch.delitem(sys.modules, name)
     monkeypatch.setitem(sys.modules, "pytorch_grad_cam", None)
     net = torchvision.models.resnet18(num_classes=1).eval()
-    with pytest.raises(CardioError, match=r"-m pip install 'cardio-crt\[explain\]'"):
+    with pytest.raises(CardioError, match=r"-m pip install 'cardio-crt-report\[explain\]'"):
         grad_cam(net, net.layer2, torch.randn(1, 3, 32, 32), target=0)

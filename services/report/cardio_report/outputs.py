@@ -1,4 +1,5 @@
-"""The run's outputs: metrics.json, predictions.csv, report.json, report.md and report.html."""
+"""report.md and report.html, rendered from the report.json a run writes (the kernel writes it with metrics.json and
+predictions.csv: cardio.study.outputs), and the display names the report's tables and figures show."""
 from __future__ import annotations
 
 import base64
@@ -13,16 +14,10 @@ import pandas as pd
 
 from cardio import allotted_cpus
 from cardio import config as config_mod
-from cardio.data import PARTS, CardioError, Predictions, Section
+from cardio.data import PARTS, CardioError
 from cardio.data.cache import write_text_atomic
-from cardio.data.pseudonyms import pseudonymize
-from cardio.data.spreadsheet import write_csv
-from cardio.report import tripod
-from cardio.report.markup import CHECKLIST_HEADING, HEADINGS, TABLES_HEADING, plain_text, table_text
-from cardio_stats.result import json_safe
-
-SCHEMA = "cardio-metrics/1"
-
+from cardio_report import tripod
+from cardio_report.markup import CHECKLIST_HEADING, HEADINGS, TABLES_HEADING, plain_text, table_text
 
 # Table columns whose cells are names of columns, models or tasks: shown through report.display_names.
 NAME_COLUMNS = ("variable", "model", "task", "model A", "model B", "feature")
@@ -76,43 +71,6 @@ def run_display_names(run_dir: Path) -> dict:
     section = run_config(run_dir).get("report")
     names = section.get("display_names") if isinstance(section, dict) else None
     return {str(k): str(v) for k, v in names.items()} if isinstance(names, dict) else {}
-
-
-def _relative(path, run_dir: Path) -> str:
-    """Figures are linked relative to the run directory; one elsewhere keeps its absolute path."""
-    path = Path(path).resolve()
-    return str(path.relative_to(run_dir.resolve())) if path.is_relative_to(run_dir.resolve()) else str(path)
-
-
-def _section_dict(sec: Section, run_dir: Path) -> dict:
-    """A section as report.json keeps it; one that named no part goes with the comparisons (cardio_explain's
-    sections arrive with theirs, cardio.study.tasks.read_sections)."""
-    figs = [_relative(f, run_dir) for f in sec.figures]
-    return {"title": sec.title, "text": sec.text, "figures": figs, "part": sec.part or "comparison",
-            "tables": {k: json.loads(v.to_json(orient="split", index=False)) for k, v in sec.tables.items()}}
-
-
-def write_predictions(run_dir: Path, predictions: Predictions, key: bytes | None = None,
-                      pseudonymous: bool = False) -> None:
-    """predictions.csv, pseudonymized (unless its ids already are pseudonyms: cardio fuse's); rows in the order
-    the plugin gave them (the cohort's, per model and task)."""
-    write_csv(run_dir / "predictions.csv", predictions.table if pseudonymous else pseudonymize(predictions.table, key))
-
-
-def write_run(run_dir: Path, meta: dict, predictions: Predictions, sections: list[Section],
-              key: bytes | None = None, pseudonymous: bool = False) -> None:
-    """Write every output file of a finished run."""
-
-    estimates, tests = [], []
-    for sec in sections:
-        estimates += [{**e, "section": e.get("section", sec.title)} for e in sec.estimates]
-        tests += [{**t, "section": t.get("section", sec.title)} for t in sec.tests]
-    metrics = {"schema": SCHEMA, **meta, "estimates": estimates, "tests": tests}
-    write_text_atomic(run_dir / "metrics.json", json.dumps(json_safe(metrics), indent=1))
-    write_predictions(run_dir, predictions, key, pseudonymous)
-    doc = {"meta": meta, "sections": [_section_dict(s, run_dir) for s in sections]}
-    write_text_atomic(run_dir / "report.json", json.dumps(json_safe(doc), indent=1))
-    render(run_dir)
 
 
 META_KEYS = ("plugin", "cardio_version", "plugin_version", "seed", "device", "world_size", "n_records",
@@ -279,7 +237,7 @@ def _run_file(run_dir: Path, link) -> Path | None:
 
 
 def _caption(path: Path | None, link: str) -> str:
-    """The figure's caption: the Description its file carries (cardio.report.figures.save_figure), else its name in
+    """The figure's caption: the Description its file carries (cardio_report.figures.save_figure), else its name in
     words; a sentence either way."""
     text = ""
     if path is not None and path.suffix.lower() == ".png":

@@ -10,7 +10,7 @@ from __future__ import annotations
 import html
 from dataclasses import dataclass
 
-from cardio.report.markup import HEADINGS, table_text
+from cardio_report.markup import HEADINGS, table_text
 
 FILE = "tripod_ai.md"
 CITATION = ("Collins GS, Moons KGM, Dhiman P, et al. TRIPOD+AI statement: updated guidance for reporting clinical "

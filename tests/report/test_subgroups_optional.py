@@ -6,7 +6,7 @@ import pandas as pd
 
 from cardio import Cohort, Predictions
 from cardio.config import resolve
-from cardio.report import subgroups
+from cardio_report import subgroups
 from cardio_testing.harness import cpu_context
 
 

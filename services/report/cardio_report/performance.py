@@ -1,6 +1,7 @@
-"""Built-in plugin: the core's evaluation of every model and task, with CIs, tests and figures.
+"""A plugin every study registers (the report service's, cardio.services.cardio_study_plugins): the core's evaluation
+of every model and task, with CIs, tests and figures.
 
-Registered before any installed plugin (`cardio.plugins.DEFAULT_PLUGINS`) and run first: its sections are the
+Registered before any installed plugin (cardio.plugins.get_plugin_manager) and run first: its sections are the
 report's frame (summary, cohort, headline performance, comparisons, calibration, statistical methods), and every
 other section reads the estimates it made (`estimates`, `tests`).
 """
@@ -14,8 +15,8 @@ import pandas as pd
 from cardio.config import PluginInfo
 from cardio.data import Cohort, Predictions, Section
 from cardio.hookspecs import hookimpl
-from cardio.report.outputs import display_name, split_unit
-from cardio.report.summary import cohort_section, summary_section
+from cardio_report.outputs import display_name, split_unit
+from cardio_report.summary import cohort_section, summary_section
 from cardio_stats import format_ci
 
 if TYPE_CHECKING:

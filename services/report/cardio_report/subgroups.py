@@ -1,4 +1,5 @@
-"""Built-in plugin: every metric per subgroup column named in `subgroups:` (e.g. sex, site); its section comes last."""
+"""A plugin every study registers (the report service's): every metric per subgroup column named in `subgroups:` (e.g.
+sex, site); its section comes last."""
 from __future__ import annotations
 
 import re
@@ -9,8 +10,8 @@ import pandas as pd
 from cardio.config import CoreSettings, PluginInfo
 from cardio.data import CardioError, Cohort, Predictions, Section
 from cardio.hookspecs import hookimpl
-from cardio.report.outputs import display_name
-from cardio.report.performance import HEADLINE_AUC
+from cardio_report.outputs import display_name
+from cardio_report.performance import HEADLINE_AUC
 from cardio_stats.subgroups import level_text
 
 if TYPE_CHECKING:
@@ -98,7 +99,7 @@ def auc_figure(estimates: list[dict], col: str, counts: dict[str, int], k_fold: 
     """Each model and task's AUC within each level of `col`, side by side, with the interval its table row carries
     (a diamond alone where the row has none), models and tasks by their display `names`; None where no level has an
     AUC."""
-    from cardio.report.figures import subplots  # matplotlib: loaded when a figure is drawn
+    from cardio_report.figures import subplots  # matplotlib: loaded when a figure is drawn
     from cardio_stats.figures import colour
 
     levels = [lv for lv in counts if any(e["subgroup"] == f"{col}={lv}" for e in estimates)]

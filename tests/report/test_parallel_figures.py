@@ -1,10 +1,10 @@
-"""cardio.report.figures.parallel_saves: figures rendered by worker processes are the files save_figure writes
+"""cardio_report.figures.parallel_saves: figures rendered by worker processes are the files save_figure writes
 itself, byte for byte, all written when the block ends; any figure (a lambda formatter too) renders in a worker, and a
 worker's error surfaces when the block ends (issue 40: figures were ~70% of the evaluate stage)."""
 import numpy as np
 import pytest
 
-from cardio.report.figures import parallel_saves, save_figure, subplots
+from cardio_report.figures import parallel_saves, save_figure, subplots
 from cardio_stats.figures import plot_confusion, plot_roc
 
 

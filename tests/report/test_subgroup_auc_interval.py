@@ -8,7 +8,7 @@ import pandas as pd
 
 from cardio import Cohort, Predictions
 from cardio.config import core_defaults
-from cardio.report.subgroups import cardio_evaluate
+from cardio_report.subgroups import cardio_evaluate
 from cardio_stats import auc, cv_auc_interval
 from cardio_testing.harness import cpu_context
 

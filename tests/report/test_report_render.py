@@ -13,9 +13,9 @@ import pytest
 from scipy.ndimage import gaussian_filter
 
 from cardio.data import PARTS
-from cardio.report import outputs as report
-from cardio.report import tripod
-from cardio.report.figures import save_figure, subplots
+from cardio_report import outputs as report
+from cardio_report import tripod
+from cardio_report.figures import save_figure, subplots
 from cardio_testing.harness import chromium, report_page, report_page_problems
 
 needs_chromium = pytest.mark.skipif(chromium() is None, reason="no Chromium found (Debian: apt-get install chromium; "

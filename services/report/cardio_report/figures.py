@@ -1,7 +1,7 @@
 """The one figure helper: a headless backend chosen once, a colour-blind-safe style, and figures saved where the
 report finds them (PNG at 300 dpi for the report, SVG beside it for a journal).
 
-Plugins build figures with `cardio.report.figures.subplots` (or `Figure`), which never touch a GUI, and
+Plugins build figures with `cardio_report.figures.subplots` (or `Figure`), which never touch a GUI, and
 hand them to `ctx.save_figure(fig, name)`. Colours: `PALETTE` (Okabe–Ito) for lines and groups,
 `SEQUENTIAL`/`CVD_SEQUENTIAL` for magnitudes, `DIVERGING` for signed differences, `CYCLIC` for phase.
 """
@@ -81,7 +81,7 @@ def save_figure(fig: Any, path: str | Path, dpi: int = DPI, svg: bool = True, ca
     bad = sorted(colormaps_used(fig) & NOT_UNIFORM)
     if bad:
         warnings.warn(f"figure {path.stem} uses colormap(s) {', '.join(bad)}, which are not perceptually uniform "
-                      f"nor colour-blind-safe; use cardio.report.figures.SEQUENTIAL ({SEQUENTIAL}) or DIVERGING "
+                      f"nor colour-blind-safe; use cardio_report.figures.SEQUENTIAL ({SEQUENTIAL}) or DIVERGING "
                       f"({DIVERGING})", FigureWarning, stacklevel=2)
     if _saver is not None and _saver.submit(fig, path, dpi, svg, caption):
         return path
