@@ -79,9 +79,11 @@ FAST = {"spect_polar": ["spect_polar.autoencoder.iterations=200"],
         "mmode_septal_flash": ["mmode_septal_flash.train.epochs=2"]}
 
 # --smoke: ecg_transfer and spect_polar only, two folds, the smallest inputs (checks the sequence runs, not what it
-# finds)
-SMOKE = {"ecg_transfer": ["cv.folds=2", "ecg_transfer.pretrain.enabled=false", "stats.n_resamples=100"],
-         "spect_polar": ["cv.folds=2", "spect_polar.autoencoder.iterations=20", "stats.n_resamples=100"]}
+# finds); fusion reads the folds' predictions, so no final model, explanation or figures either
+SMOKE = {"ecg_transfer": ["cv.folds=2", "ecg_transfer.pretrain.enabled=false", "ecg_transfer.finetune.epochs=1",
+                          "stats.n_resamples=100", "final_model=false", "explain=false", "report.figures=false"],
+         "spect_polar": ["cv.folds=2", "spect_polar.autoencoder.iterations=20", "stats.n_resamples=100",
+                         "final_model=false", "explain=false", "report.figures=false"]}
 CARRYING = PLUGINS[0]  # the modality the comparison is made with, fixed before any result: the neutral one's carrier
 
 
