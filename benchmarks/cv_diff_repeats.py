@@ -1,6 +1,6 @@
 """Candidate ΔAUC intervals for deep pipelines run with repeated K-fold CV (issue 53): draws and scoring.
 
-Usage: python benchmarks/cv_diff_repeats.py [--repeats 5] [--sets 1000] [--seed 0] [--cache DIR] [--smoke]
+Usage: python benchmarks/cv_diff_repeats.py [--repeats 3] [--sets 1000] [--seed 0] [--cache DIR] [--smoke]
 
 Each data set of benchmarks/coverage_kinds/headline.py (nested models A, B; the noisily fitted "deep" learner) is
 split R times by cardio's `make_folds` (cv.repeats = R) and fitted afresh in each repeat; cardio's own
@@ -133,7 +133,7 @@ CANDIDATES: dict[str, Candidate] = {
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--sets", type=int, default=1000)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--cache", type=Path, default=Path(".cache/cv_diff_repeats"))

@@ -13,8 +13,9 @@ networks): it needs only the K fold models' out-of-fold scores. A pipeline cheap
 
 with v_d the within-fold (paired, patient-clustered) DeLong variance of the difference and v_a, v_b those of the
 two AUCs. Repeated K-fold (fold labels "repeat/fold"): the mean over every fold, its variance one repeat's less
-the share of the repeats' spread that averaging them removes (``repeats_variance``). Var(mean of K fold statistics) = (mean within-fold variance) / K + (K - 1) / K x (the covariance of two
-folds' statistics). That covariance comes from the cross terms: fold k is in model j's training set and fold j in
+the share of the repeats' spread that averaging them removes (``repeats_variance``).
+Var(mean of K fold statistics) = (mean within-fold variance) / K + (K - 1) / K x (the covariance of two folds'
+statistics). That covariance comes from the cross terms: fold k is in model j's training set and fold j in
 model k's, so a chance pattern of either fold moves both statistics alike. For a learner whose fit is a smooth
 function of its training folds, and no signal, it is v / (K - 1) for one AUC, hence the AUC's 2 v / K at any K (v:
 the AUC's variance within one fold, DeLong's, clustered by patient). The difference's covariance is not the
