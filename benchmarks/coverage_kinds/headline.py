@@ -139,8 +139,9 @@ def _refitted(n: int, signal: bool, s: int) -> Run:
         d.method
 
 
-def _deep(n: int, signal: bool, s: int, columns: dict[str, np.ndarray] = COLUMNS) -> Run:
-    """One data set through a deep run's path: SGD fits on cardio's split, the interval of the out-of-fold scores."""
+def _deep(n: int, signal: bool, s: int, columns: dict[str, np.ndarray] = COLUMNS, repeats: int = 1) -> Run:
+    """One data set through a deep run's path: SGD fits on cardio's split (`repeats` K-fold splits, each fitted
+    afresh: cv.repeats), the interval of the out-of-fold scores of every repeat (fold labels "repeat/fold")."""
     import pandas as pd
 
     from cardio.data import make_folds
@@ -148,22 +149,26 @@ def _deep(n: int, signal: bool, s: int, columns: dict[str, np.ndarray] = COLUMNS
     rng = np.random.default_rng(s)
     x, y, ids, delta = draw(rng, n, s % 2 == 1, signal)
     table = pd.DataFrame({"patient_id": ids.astype(str), "record_id": np.arange(y.size).astype(str), "label": y})
-    folds = make_folds(table, {"method": "kfold", "folds": 5, "repeats": 1, "stratify": True}, "label", s)
-    mask = np.zeros((len(folds), y.size))
-    label = np.empty(y.size, dtype=object)
-    for i, f in enumerate(folds):
-        mask[i, f.train] = 1.0
-        label[f.test] = f.name
-    scores, truth = {}, {}
-    for m, c in columns.items():
-        w = sgd(rng, x[:, c], y, mask)
-        scores[m] = np.empty(y.size)
+    split = make_folds(table, {"method": "kfold", "folds": 5, "repeats": repeats, "stratify": True}, "label", s)
+    label = np.empty((repeats, y.size), dtype=object)
+    scores = {m: np.empty((repeats, y.size)) for m in columns}
+    weights: dict[str, list[np.ndarray]] = {m: [] for m in columns}
+    for r in range(repeats):
+        folds = [f for f in split if f.repeat == r]
+        mask = np.zeros((len(folds), y.size))
         for i, f in enumerate(folds):
-            scores[m][f.test] = w[i, 0] + x[f.test][:, c] @ w[i, 1:]
-        truth[m] = true_auc(w, delta[c]).mean()
+            mask[i, f.train] = 1.0
+            label[r, f.test] = f"{r}/{f.name}" if repeats > 1 else f.name
+        for m, c in columns.items():
+            w = sgd(rng, x[:, c], y, mask)
+            for i, f in enumerate(folds):
+                scores[m][r, f.test] = w[i, 0] + x[f.test][:, c] @ w[i, 1:]
+            weights[m].append(w)
+    truth = {m: true_auc(np.concatenate(weights[m]), delta[c]).mean() for m, c in columns.items()}
+    yy, groups, fold = np.tile(y, repeats), np.tile(ids, repeats), label.ravel().astype(str)
     t0 = time.perf_counter()
-    a = cs.cv_auc_interval(y, scores["A"], label.astype(str), groups=ids)
-    d = cs.cv_auc_difference(y, scores["A"], scores["B"], label.astype(str), groups=ids)
+    a = cs.cv_auc_interval(yy, scores["A"].ravel(), fold, groups=groups)
+    d = cs.cv_auc_difference(yy, scores["A"].ravel(), scores["B"].ravel(), fold, groups=groups)
     seconds = time.perf_counter() - t0
     return (a.estimate, a.ci_low, a.ci_high), (d.estimate, d.ci_low, d.ci_high), truth["A"], \
         truth["A"] - truth["B"], seconds, a.method, d.method
@@ -208,6 +213,16 @@ def auc_deep(n: int, setting: str, n_sets: int, seed: int) -> Draws:
 @kind("ΔAUC, deep pipelines")
 def diff_deep(n: int, setting: str, n_sets: int, seed: int) -> Draws:
     return _diff("deep", _deep, n, setting, n_sets, seed)
+
+
+@kind("AUC, deep pipeline, 3 repeats")
+def auc_deep_repeated(n: int, setting: str, n_sets: int, seed: int) -> Draws:
+    return _both("deep, 3 repeats", partial(_deep, repeats=3), n, setting, n_sets, seed)
+
+
+@kind("ΔAUC, deep pipelines, 3 repeats")
+def diff_deep_repeated(n: int, setting: str, n_sets: int, seed: int) -> Draws:
+    return _diff("deep, 3 repeats", partial(_deep, repeats=3), n, setting, n_sets, seed)
 
 
 @kind("ΔAUC, deep pipelines on disjoint features")

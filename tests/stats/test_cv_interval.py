@@ -379,3 +379,53 @@ def test_difference_interval_stays_open_where_the_two_models_agree():
     d, one = cv_auc_difference(y, a, b, fold), cv_auc_interval(y, a, fold)
     assert d.extra["se"] > 0.25 * one.extra["se"]  # the AUC's own SE is sqrt(2 v_a / K)
     assert d.extra["se"] > 5 * np.sqrt(2 * np.mean(d.extra["within_fold_var"]) / 5)
+
+
+def _repeated_scores(repeats: int, seed: int = 4) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Labels, two models' out-of-fold scores and the "repeat/fold" labels of `repeats` stratified 5-fold splits of
+    one data set (records stacked repeat after repeat), each split fitted afresh."""
+    x, y = _data(n=120, seed=seed, shift=0.8)
+    sa: list[np.ndarray] = []
+    sb: list[np.ndarray] = []
+    fold: list[np.ndarray] = []
+    for r in range(repeats):
+        a, b, lab = np.empty(y.size), np.empty(y.size), np.empty(y.size, dtype=object)
+        for k, (train, test) in enumerate(StratifiedKFold(5, shuffle=True, random_state=r).split(x, y)):
+            a[test] = LogisticRegression().fit(x[train], y[train]).decision_function(x[test])
+            b[test] = LogisticRegression().fit(x[train][:, 1:], y[train]).decision_function(x[test][:, 1:])
+            lab[test] = f"{r}/{k}"
+        sa.append(a)
+        sb.append(b)
+        fold.append(lab)
+    return np.tile(y, repeats), np.concatenate(sa), np.concatenate(sb), np.concatenate(fold).astype(str)
+
+
+def test_repeated_folds_remove_the_spread_that_averaging_the_repeats_removes():
+    """R repeats: Var(mean of R) = Var(one repeat) - (1 - 1/R) S^2, S^2 the sample variance of the R repeats'
+    estimates (law of total variance), floored at Var(one repeat) / R; for the AUC and the difference alike. Before,
+    the repeats' variances were averaged: the same width as one repeat whatever the repeats' spread."""
+    y, a, b, fold = _repeated_scores(3)
+    one = [slice(r * 120, (r + 1) * 120) for r in range(3)]
+    for call in (lambda s: cv_auc_interval(y[s], a[s], fold[s]),
+                 lambda s: cv_auc_difference(y[s], a[s], b[s], fold[s])):
+        each = [call(s) for s in one]
+        v1 = np.mean([e.extra["se"] ** 2 for e in each])
+        s2 = np.var([e.estimate for e in each], ddof=1)
+        assert s2 > 0
+        both = call(slice(None))
+        assert both.estimate == pytest.approx(np.mean([e.estimate for e in each]))
+        assert both.extra["se"] ** 2 == pytest.approx(max(v1 - 2 / 3 * s2, v1 / 3))
+        assert both.extra["se"] ** 2 < v1
+        assert (both.extra["repeats"], both.extra["var_one_repeat"], both.extra["between_repeats_var"]) == \
+            pytest.approx((3, v1, s2))
+
+
+def test_copies_of_one_repeat_add_no_precision():
+    """The same split and scores given twice as two repeats: no spread between them, so the variance stays one
+    repeat's (a count of repeats alone never narrows the interval)."""
+    y, a, b, fold = _repeated_scores(1)
+    twice = np.r_[fold, np.char.replace(fold, "0/", "1/")]
+    one = cv_auc_difference(y, a, b, fold)
+    two = cv_auc_difference(np.tile(y, 2), np.tile(a, 2), np.tile(b, 2), twice)
+    assert two.extra["repeats"] == 2 and two.extra["between_repeats_var"] == pytest.approx(0.0, abs=1e-15)
+    assert (two.estimate, two.extra["se"]) == pytest.approx((one.estimate, one.extra["se"]))
