@@ -3,8 +3,9 @@ patient at a time, and training, prediction and the figures read the rows they n
 images, not the cohort's (610 KB a patient at the defaults: 1.8 GB at 3,000 patients).
 
 Items are read with pread into the batch's own array, not through a memory map (a map kept open counts every page
-an epoch touched in the process's resident memory; one opened per batch costs page faults that made the reads 10x
-slower). A stored array pickles as its path, so the stages kept for a run's other tasks hold no image either.
+an epoch touched in the process's resident memory; one opened per batch adds a map and its page faults to every
+batch). A stored array pickles as its path, so the stages kept for a run's other tasks hold no image either. The
+reads come from the page cache while the machine has memory to spare; under memory pressure they go to the disk.
 """
 from __future__ import annotations
 
