@@ -22,6 +22,7 @@ from sklearn.metrics import roc_auc_score
 from cardio import CoreSettings, Features, Predictions, engine
 from cardio_mmode_septal_flash.model import SeptalFlashNet
 from cardio_mmode_septal_flash.settings import SeptalFlashSettings
+from cardio_mmode_septal_flash.store import LineSamples, StoredArray, line_sum
 
 
 def model_name(variant: str) -> str:
@@ -74,13 +75,12 @@ def _auc(y: np.ndarray, out: np.ndarray) -> float:
     return float(roc_auc_score(y, p)) if 0 < y.sum() < len(y) else 0.5
 
 
-def _validation_set(x: np.ndarray, y: np.ndarray, rows: np.ndarray, augment: bool, mean: np.ndarray):
+def _validation_set(x: StoredArray, y: np.ndarray, rows: np.ndarray, augment: bool, mean: np.ndarray) -> LineSamples:
     """The validation rows' M-modes: every shifted line of each (the paper's x11), or the unshifted line only."""
     k = x.shape[1]
     if augment:
-        return engine.ArrayDataset(x[rows].reshape(-1, *x.shape[2:]), np.repeat(y[rows], k),
-                                   batch_transform=Inputs(mean))
-    return engine.ArrayDataset(x[rows, k // 2], y[rows], batch_transform=Inputs(mean))
+        return LineSamples(x, rows, range(k), np.repeat(y[rows], k), batch_transform=Inputs(mean))
+    return LineSamples(x, rows, [k // 2], y[rows], batch_transform=Inputs(mean))
 
 
 def train(features: Features, train_index: np.ndarray, val_index: np.ndarray, config: dict,
@@ -95,14 +95,15 @@ def train(features: Features, train_index: np.ndarray, val_index: np.ndarray, co
     nets: dict[str, SeptalFlashNet] = {}
     inputs, history, source = {}, {}, ""
     for variant in s.model.variants:
-        x = features.x[variant]  # (N, K, s, s) uint8
-        train_x = x[fit_rows].reshape(-1, *x.shape[2:])
-        train_y = np.repeat(y[fit_rows], x.shape[1])
-        mean = train_x.mean(axis=0, dtype=np.float64).astype(np.float32) / 255.0
+        x = features.x[variant]  # (N, K, s, s) uint8, read per batch (store.py)
+        total, count = line_sum(x, fit_rows)
+        mean = (total / count).astype(np.float32) / 255.0  # the mean of every training line
         lo, hi = s.model.contrast
         # each variant's network starts alike, whichever variants the run has
         net = engine.build(lambda: SeptalFlashNet(s.model.weights), ctx)
-        fit = engine.fit(net, engine.ArrayDataset(train_x, train_y, batch_transform=Inputs(mean, (lo, hi))),
+        train_set = LineSamples(x, fit_rows, range(x.shape[1]), np.repeat(y[fit_rows], x.shape[1]),
+                                batch_transform=Inputs(mean, (lo, hi)))
+        fit = engine.fit(net, train_set,
                          _validation_set(x, y, val_rows, s.model.val_augment, mean), ctx,
                          name=f"septal-flash-{variant}", train=CoreSettings.of(config).train.as_dict(),
                          settings=s.train.as_dict(),
@@ -125,7 +126,8 @@ def predict(model: SeptalFlashModel, features: Features, test_index: np.ndarray,
     parts = []
     for variant in model.nets:
         x = features.x[variant]
-        p = probabilities(model, variant, x[test_index, x.shape[1] // 2], ctx)
+        samples = LineSamples(x, test_index, [x.shape[1] // 2], batch_transform=model.inputs[variant])
+        p = engine.predict_proba(model.nets[variant], samples, ctx, softmax=True)[:, 1]  # read per batch
         parts.append(Predictions.from_arrays(table["record_id"], table["patient_id"], table[features.label], p,
                                              model=model_name(variant), task=features.label, kind="binary",
                                              threshold=model.thresholds.get(variant, THRESHOLD)))

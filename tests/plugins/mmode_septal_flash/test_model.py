@@ -39,18 +39,25 @@ def test_weights_from_a_file_or_from_scratch(tmp_path, one_thread):
         SeptalFlashNet(str(tmp_path / "missing.pt"))
 
 
-def test_validation_records_are_augmented_as_the_paper_s():
+def test_validation_records_are_augmented_as_the_paper_s(tmp_path):
     """The paper's 253 validation samples are 23 patients x 11 lines; val_augment=false keeps the unshifted line."""
     import numpy as np
 
+    from cardio_mmode_septal_flash.store import ArrayWriter, StoredArray
     from cardio_mmode_septal_flash.training import _validation_set
 
     x = np.arange(30 * 11 * 4, dtype=np.uint8).reshape(30, 11, 2, 2)  # 30 records, 11 lines, 2 x 2 inputs
+    writer = ArrayWriter(tmp_path / "x.npy", x.shape)
+    for row in x:
+        writer.append(row)
+    writer.close()
+    stored = StoredArray(tmp_path / "x.npy", x.shape)
     y = np.arange(30) % 2
     rows = np.arange(23)
     mean = np.zeros((2, 2), np.float32)
-    augmented = _validation_set(x, y, rows, True, mean)
-    assert len(augmented) == 253 and np.array_equal(augmented.y, np.repeat(y[rows], 11))
-    assert np.array_equal(augmented.x[11:22], x[1])  # record 1's eleven lines, in order
-    centre = _validation_set(x, y, rows, False, mean)
-    assert len(centre) == 23 and np.array_equal(centre.x, x[rows, 5])
+    augmented = _validation_set(stored, y, rows, True, mean)
+    assert augmented.y is not None and len(augmented) == 253
+    assert np.array_equal(augmented.y, np.repeat(y[rows], 11))
+    assert np.array_equal(augmented.images(np.arange(11, 22)), x[1])  # record 1's eleven lines, in order
+    centre = _validation_set(stored, y, rows, False, mean)
+    assert len(centre) == 23 and np.array_equal(centre.images(np.arange(23)), x[rows, 5])
