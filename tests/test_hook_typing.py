@@ -11,7 +11,8 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "src" / "cardio"
 FILES = sorted([PACKAGE / "report" / "performance.py", PACKAGE / "report" / "subgroups.py",
-                *ROOT.glob("plugins/*/cardio_*/plugin.py"), *ROOT.glob("src/cardio/templates/plugin/**/plugin.py*")])
+                *ROOT.glob("plugins/*/cardio_*/plugin.py"),
+                *ROOT.glob("services/testing/cardio_testing/templates/plugin/**/plugin.py*")])
 
 
 def _hookimpls(path: Path):

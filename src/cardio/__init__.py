@@ -2,8 +2,8 @@
 
 Everything a plugin uses is importable from here, or from the documented submodules `cardio.data.cohort`,
 `cardio.study.response`, `cardio.data.files`, `cardio.data.file_kind`, `cardio.data.same_recording`,
-`cardio.data.weights`, `cardio.report.figures`, `cardio.report.explain` and `cardio.engine`, and from the services
-`cardio_stats`, `cardio_imaging` and, in tests, `cardio_testing`
+`cardio.report.figures`, `cardio.report.explain` and `cardio.engine`, and from the services `cardio_stats`,
+`cardio_imaging`, `cardio_public` (public data sets, releases, starting weights) and, in tests, `cardio_testing`
 (docs/plugin-api.md). The packages are the architecture: data, study, execution, report (docs/architecture.md);
 the statistics, imaging, fusion, the cluster's executors and sweeps and the test suite are services (services/, found
 through `cardio.services`).
@@ -59,7 +59,6 @@ if TYPE_CHECKING:  # what type checkers and readers see; at run time each name l
     from cardio.data import (
         CardioError,
         Cohort,
-        Dataset,
         Features,
         Fold,
         ModelState,
@@ -83,13 +82,13 @@ _SUBMODULE = {name: module for module, names in {
     "data.spreadsheet": ("write_csv",),
     "config": ("CoreSettings", "PluginInfo", "Settings", "package_defaults", "setting"),
     "context": ("RunContext",),
-    "data": ("CardioError", "Cohort", "Dataset", "Features", "Fold", "ModelState", "Predictions",
+    "data": ("CardioError", "Cohort", "Features", "Fold", "ModelState", "Predictions",
              "Section", "confined_path", "inner_split"),
     "hookspecs": ("REQUIRED_HOOKS", "hookimpl", "hookspec"),
 }.items() for name in names}
 
 __all__ = [
-    "Cache", "CardioError", "Cohort", "CoreSettings", "Dataset", "Features", "Fold", "ModelState", "PluginInfo",
+    "Cache", "CardioError", "Cohort", "CoreSettings", "Features", "Fold", "ModelState", "PluginInfo",
     "Predictions",
     "REQUIRED_HOOKS", "RunContext", "Section", "Settings", "atomic_path", "confined_path", "hookimpl", "hookspec",
     "inner_split", "package_defaults", "setting",
@@ -131,7 +130,7 @@ def __dir__() -> list[str]:
 # (`cardio.report` is a package now: its old module is report.outputs.)
 MOVED_MODULES = {
     "cohort": "data.cohort", "checks": "data.checks", "leakage": "data.leakage",
-    "cache": "data.cache", "multimodal": "study.multimodal", "weights": "data.weights",
+    "cache": "data.cache", "multimodal": "study.multimodal",
     "performance": "report.performance", "summary": "report.summary",
     "tripod": "report.tripod", "figures": "report.figures", "explain": "report.explain",
     "subgroups": "report.subgroups", "run": "execution.run", "tasks": "study.tasks",

@@ -2,7 +2,8 @@
 `cardio.services` as modality plugins are found through `cardio`: the kernel never imports a service by name
 (pyproject's import contracts), and `cardio` stays one command whatever is installed. A service's entry point names a
 module of hook implementations (`@cardio.services.hookimpl`) of the specifications below: the commands it adds to
-`cardio`, the executors it adds to `cardio run --executor`."""
+`cardio`, the executors it adds to `cardio run --executor`, the hooks it adds to the plugins' (as pytest's
+pytest_addhooks)."""
 from __future__ import annotations
 
 import functools
@@ -10,6 +11,7 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
+from types import ModuleType
 
 import click
 import pluggy
@@ -32,6 +34,12 @@ def cardio_executors() -> dict[str, Callable[..., bool]]:
     """Executors by name (`executor.name`): each `submit(spec, config, run_dir, todo, log, here) -> bool` runs or
     submits a run's pending tasks (TaskSpec, the run's config, its folder, the task names, run.log's logger, a
     function running one task in this process) and is True when the run finished here."""
+
+
+@hookspec
+def cardio_hookspecs() -> list[ModuleType]:
+    """Modules of plugin hook specifications (`@cardio.hookspec`) the service adds: hooks that only the plugins which
+    declare the service implement (cardio_datasets of the public-data service)."""
 
 
 class Device(click.ParamType):
@@ -78,6 +86,11 @@ def commands() -> list[click.Command]:
 def executors() -> dict[str, Callable[..., bool]]:
     """The executors every installed service adds, by name."""
     return {name: submit for offered in installed().pm.hook.cardio_executors() for name, submit in offered.items()}
+
+
+def hookspecs() -> list[ModuleType]:
+    """The plugin hook specifications every installed service adds."""
+    return [module for offered in installed().pm.hook.cardio_hookspecs() for module in offered]
 
 
 def listing() -> list[dict]:
