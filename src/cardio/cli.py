@@ -194,28 +194,6 @@ def sign_cmd(run_dir: str) -> None:
 
 
 
-@main.command("synthetic-crt")
-@click.option("--out", required=True, type=click.Path(file_okay=False), help="The cohort's folder.")
-@click.option("--plugins", "names", required=True, help="Comma-separated modality plugins, e.g. "
-              "ecg_transfer,spect_polar,mmode_septal_flash (the first is never missing).")
-@click.option("--patients", "n", type=click.IntRange(20), default=300, show_default=True)
-@click.option("--setting", type=click.Choice(["planted", "neutral"]), default="planted", show_default=True,
-              help="planted: every modality carries its own part of response; neutral: only the first does.")
-@click.option("--overlap", type=float, default=0.0, show_default=True,
-              help="Correlation of the modalities' latent components.")
-@click.option("--weight", type=float, default=1.2, show_default=True,
-              help="Log-odds of response per SD of a carrying modality's component.")
-@click.option("--missing", type=float, default=0.0, show_default=True,
-              help="Share of patients missing each modality but the first.")
-@click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--set", "sets", multiple=True, metavar="PLUGIN:KEY=VALUE",
-              help="A plugin's config key for its generator, e.g. spect_polar:spect_polar.synthetic.size=40.")
-def synthetic_crt_cmd(out, names, n, setting, overlap, weight, missing, seed, sets) -> None:
-    """Write one set of CRT patients in several modalities from one latent response model (truth.json says it)."""
-    run_body("cohorts.synthetic_crt", out, names, n, setting, overlap, weight, missing, seed, sets)
-
-
-
 @main.command("validate")
 @click.option("--plugin", required=True, help="Modality plugin whose cohort to check.")
 @click.option("--config", "config_file", type=click.Path(dir_okay=False), help="YAML merged over the defaults.")
@@ -254,8 +232,8 @@ def report_cmd(run_dir: str, checklist: bool) -> None:
 
 
 
-# the commands the installed services add (`cardio fuse` is the fusion service's, `cardio data` the public-data
-# service's, `cardio new-plugin` the testing service's): one `cardio` command
+# the commands the installed services add (`cardio fuse` and `cardio synthetic-crt` are the fusion service's,
+# `cardio data` the public-data service's, `cardio new-plugin` the testing service's): one `cardio` command
 for _command in services.commands():
     main.add_command(_command)
 

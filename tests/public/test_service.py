@@ -33,7 +33,8 @@ def test_the_public_data_hooks_are_the_services_specifications():
     listed = cardio("data", "list", services=PUBLIC)
     assert listed.returncode == 0 and "mitdb  MIT-BIH Arrhythmia Database" in listed.stdout, listed.stderr
     unknown = cardio("data", "build", "nope", "--out", "x", services=PUBLIC)
-    assert unknown.returncode == 2 and "installed plugins build: mitdb-resnet101, mitdb-resnet18" in unknown.stderr, unknown.stderr
+    assert unknown.returncode == 2, unknown.stderr
+    assert "installed plugins build: mitdb-resnet101, mitdb-resnet18" in unknown.stderr, unknown.stderr
     bare = cardio("plugins", services={})
     assert bare.returncode == 0, bare.stderr
     line = next(r for r in bare.stdout.splitlines() if r.startswith("ecg_transfer "))
