@@ -67,10 +67,10 @@ pip() { "$venv/bin/python" -m pip "$@"; }
 links=${PIP_FIND_LINKS:-$(pip config get global.find-links 2>/dev/null || true)}
 step torch pip install -q --no-compile -c "$lock" torch==2.14.1 torchvision==0.29.1
 # the kernel, the statistics service and one plugin with the services it requires (imaging: the AHA 17 segments;
-# report: its figures, and the run's report)
+# report: its figures, and the run's report; public: its starting weights checked by hash)
 step install-minimal env PIP_FIND_LINKS="$wheels $links" "$venv/bin/python" -m pip install -q --no-compile -c "$lock" \
   "$wheels"/cardio_crt_stats-*.whl "$wheels"/cardio_crt-[0-9]*.whl "$wheels"/cardio_crt_imaging-*.whl \
-  "$wheels"/cardio_crt_report-*.whl "$wheels"/cardio_perfusion_polar-*.whl
+  "$wheels"/cardio_crt_report-*.whl "$wheels"/cardio_crt_public-*.whl "$wheels"/cardio_perfusion_polar-*.whl
 
 # everything below runs outside the checkout (no source folder on the path can stand in for an installed package),
 # with a cache of its own
@@ -92,11 +92,6 @@ grep -q perfusion_polar "$tmp/plugins-minimal.log" || fail "cardio plugins does 
 grep -q "service  adds: cardio report, report.md and report.html" "$tmp/plugins-minimal.log" \
   || fail "cardio plugins does not list the report service"
 sed 's/^/  /' "$tmp/plugins-minimal.log"
-# the new-plugin templates are package data: read from the installed wheel, not the checkout
-step new-plugin "$cardio" new-plugin wheelcheck --dir new
-written=$(find new/cardio-wheelcheck -type f | wc -l)
-[ -s new/cardio-wheelcheck/cardio_wheelcheck/plugin.py ] || fail "cardio new-plugin wrote no plugin.py (new/)"
-echo "  cardio new-plugin: $written files in new/cardio-wheelcheck"
 step run-perfusion "$cardio" run --plugin perfusion_polar --out perfusion --set perfusion_polar.n_patients=48 \
   --set perfusion_polar.size=32 --set perfusion_polar.step1.epochs=1 --set perfusion_polar.step2.epochs=1 \
   --set cv.folds=2 --set stats.n_resamples=100 --set final_model=false --set explain=false --set report.figures=false
@@ -121,7 +116,16 @@ done
 grep -q "service  adds: cardio fuse" "$tmp/plugins.log" || fail "cardio plugins does not list the fusion service"
 grep -q "service  adds: cardio sweep, --executor local, --executor slurm" "$tmp/plugins.log" \
   || fail "cardio plugins does not list the cluster service"
+grep -q "service  adds: cardio data" "$tmp/plugins.log" || fail "cardio plugins does not list the public-data service"
+grep -q "service  adds: cardio new-plugin" "$tmp/plugins.log" || fail "cardio plugins does not list the testing service"
 sed 's/^/  /' "$tmp/plugins.log"
+step data-list "$cardio" data list
+grep -q "^mitdb " "$tmp/data-list.log" || fail "cardio data list does not offer ecg_transfer's mitdb"
+# the new-plugin templates are the testing service's package data: read from the installed wheel, not the checkout
+step new-plugin "$cardio" new-plugin wheelcheck --dir new
+written=$(find new/cardio-wheelcheck -type f | wc -l)
+[ -s new/cardio-wheelcheck/cardio_wheelcheck/plugin.py ] || fail "cardio new-plugin wrote no plugin.py (new/)"
+echo "  cardio new-plugin: $written files in new/cardio-wheelcheck"
 # the testing service is a pytest plugin (pytest11): pytest finds the contract suite of every installed plugin
 step contract-suite "$venv/bin/python" -m pytest -p no:cacheprovider --cardio-contract --collect-only -q
 for p in ecg_transfer echo_cmr mmode_septal_flash perfusion_polar spect_polar; do

@@ -11,7 +11,8 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 REPORT = ROOT / "services" / "report" / "cardio_report"
 FILES = sorted([REPORT / "performance.py", REPORT / "subgroups.py", REPORT / "service.py",
-                *ROOT.glob("plugins/*/cardio_*/plugin.py"), *ROOT.glob("src/cardio/templates/plugin/**/plugin.py*")])
+                *ROOT.glob("plugins/*/cardio_*/plugin.py"),
+                *ROOT.glob("services/testing/cardio_testing/templates/plugin/**/plugin.py*")])
 
 
 def _hookimpls(path: Path):

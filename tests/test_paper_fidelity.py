@@ -174,7 +174,7 @@ def _wrong_file_under_published_name(tmp_path: Path, monkeypatch, arch: str, wei
     """A random state dict of `arch` placed in torch's hub cache under torchvision's published name of `weights`."""
     import shutil
 
-    from cardio.data.weights import cache_file
+    from cardio_public.weights import cache_file
 
     _no_downloads(tmp_path, monkeypatch)
     path = cache_file(arch, weights)
@@ -189,8 +189,8 @@ def test_a_random_state_dict_under_the_imagenet_name_is_refused_in_one_line(tmp_
     """Issue 56: torch checks a hash only while downloading; a file placed in the cache is checked by cardio."""
     pytest.importorskip("cardio_perfusion_polar")
     from cardio import CardioError
-    from cardio.data.weights import sha256_of
     from cardio_perfusion_polar.model import PolarResNet
+    from cardio_public.weights import sha256_of
 
     path = _wrong_file_under_published_name(tmp_path, monkeypatch, "resnet18", "IMAGENET1K_V1")
     with pytest.raises(CardioError) as e:
@@ -215,7 +215,7 @@ def test_cli_refuses_a_wrong_cached_file_in_one_line_and_reports_a_right_ones_sh
     pytest.importorskip("cardio_perfusion_polar")
     import json
 
-    from cardio.data.weights import sha256_of
+    from cardio_public.weights import sha256_of
     from cardio_testing.harness import checksums
 
     wrong = _wrong_file_under_published_name(tmp_path, monkeypatch, "resnet18", "IMAGENET1K_V1")
@@ -247,9 +247,9 @@ def test_perfusion_paper_profile_starts_from_imagenet_through_torchvision(tmp_pa
     pytest.importorskip("cardio_perfusion_polar")
     import torch
 
-    from cardio.data.weights import cache_file, sha256_of
     from cardio_perfusion_polar.model import IMAGENET_WEIGHTS, PolarResNet, weights_source
     from cardio_perfusion_polar.settings import PerfusionSettings
+    from cardio_public.weights import cache_file, sha256_of
 
     cfg = _paper("perfusion_polar")["perfusion_polar"]
     assert cfg["imagenet"] is True and cfg["arch"] == "resnet50" and not cfg["weights"]
@@ -273,8 +273,8 @@ def test_mmode_paper_profile_starts_from_imagenet_and_a_wrong_cached_file_is_one
     import torch
 
     from cardio import CardioError
-    from cardio.data.weights import cache_file, sha256_of
     from cardio_mmode_septal_flash.model import SeptalFlashNet
+    from cardio_public.weights import cache_file, sha256_of
 
     assert _paper("mmode_septal_flash")["mmode_septal_flash"]["model"]["weights"] == "imagenet"
     wrong = _wrong_file_under_published_name(tmp_path, monkeypatch, "densenet121", "IMAGENET1K_V1")
@@ -406,9 +406,9 @@ def test_echo_paper_profile_starts_from_kinetics400_checked_by_hash(tmp_path: Pa
     import torch
 
     from cardio import CardioError
-    from cardio.data.weights import sha256_of
     from cardio_echo_cmr.model import KINETICS, EchoVideoNet, weights_source
     from cardio_echo_cmr.settings import EchoSettings
+    from cardio_public.weights import sha256_of
 
     assert _paper("echo_cmr")["echo_cmr"]["weights"] == KINETICS
     wrong = _wrong_file_under_published_name(tmp_path, monkeypatch, "r2plus1d_18", "KINETICS400_V1")

@@ -2,11 +2,11 @@
 
 Everything a plugin uses is importable from here, or from the documented submodules `cardio.data.cohort`,
 `cardio.study.response`, `cardio.data.files`, `cardio.data.file_kind`, `cardio.data.same_recording`,
-`cardio.data.weights` and `cardio.engine`, and from the services `cardio_stats`, `cardio_report` (the figure helper
-`cardio_report.figures`, Grad-CAM in `cardio_report.explain`), `cardio_imaging` and, in tests, `cardio_testing`
-(docs/plugin-api.md). The packages are the architecture: data, study, execution (docs/architecture.md); the
-statistics, the report, imaging, fusion, the cluster's executors and sweeps and the test suite are services
-(services/, found through `cardio.services`).
+`cardio.engine`, and from the services `cardio_stats`, `cardio_report` (the figure helper `cardio_report.figures`,
+Grad-CAM in `cardio_report.explain`), `cardio_imaging`, `cardio_public` (public data sets, releases, starting weights)
+and, in tests, `cardio_testing` (docs/plugin-api.md). The packages are the architecture: data, study, execution
+(docs/architecture.md); the statistics, the report, imaging, public data, fusion, the cluster's executors and sweeps
+and the test suite are services (services/, found through `cardio.services`).
 """
 from __future__ import annotations
 
@@ -59,7 +59,6 @@ if TYPE_CHECKING:  # what type checkers and readers see; at run time each name l
     from cardio.data import (
         CardioError,
         Cohort,
-        Dataset,
         Features,
         Fold,
         ModelState,
@@ -83,13 +82,13 @@ _SUBMODULE = {name: module for module, names in {
     "data.spreadsheet": ("write_csv",),
     "config": ("CoreSettings", "PluginInfo", "Settings", "package_defaults", "setting"),
     "context": ("RunContext",),
-    "data": ("CardioError", "Cohort", "Dataset", "Features", "Fold", "ModelState", "Predictions",
+    "data": ("CardioError", "Cohort", "Features", "Fold", "ModelState", "Predictions",
              "Section", "confined_path", "inner_split"),
     "hookspecs": ("REQUIRED_HOOKS", "hookimpl", "hookspec"),
 }.items() for name in names}
 
 __all__ = [
-    "Cache", "CardioError", "Cohort", "CoreSettings", "Dataset", "Features", "Fold", "ModelState", "PluginInfo",
+    "Cache", "CardioError", "Cohort", "CoreSettings", "Features", "Fold", "ModelState", "PluginInfo",
     "Predictions",
     "REQUIRED_HOOKS", "RunContext", "Section", "Settings", "atomic_path", "confined_path", "hookimpl", "hookspec",
     "inner_split", "package_defaults", "setting",
@@ -131,7 +130,7 @@ def __dir__() -> list[str]:
 # (The report's modules, `cardio.figures` among them, left the kernel for the report service: cardio_report.)
 MOVED_MODULES = {
     "cohort": "data.cohort", "checks": "data.checks", "leakage": "data.leakage",
-    "cache": "data.cache", "multimodal": "study.multimodal", "weights": "data.weights",
+    "cache": "data.cache", "multimodal": "study.multimodal",
     "run": "execution.run", "tasks": "study.tasks",
     "bundle": "study.bundle", "signing": "study.signing",
 }

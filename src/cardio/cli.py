@@ -12,9 +12,8 @@ import click
 import cardio  # first of cardio's imports: it sets OpenMP's passive wait policy before torch loads
 from cardio import config as config_mod
 from cardio import plugins, services
-from cardio.data import CardioError, fetch
+from cardio.data import CardioError
 from cardio.study import signing
-from cardio.templates import write_plugin
 
 
 def run_body(name: str, *args: object) -> None:
@@ -195,28 +194,6 @@ def sign_cmd(run_dir: str) -> None:
 
 
 
-@main.command("synthetic-crt")
-@click.option("--out", required=True, type=click.Path(file_okay=False), help="The cohort's folder.")
-@click.option("--plugins", "names", required=True, help="Comma-separated modality plugins, e.g. "
-              "ecg_transfer,spect_polar,mmode_septal_flash (the first is never missing).")
-@click.option("--patients", "n", type=click.IntRange(20), default=300, show_default=True)
-@click.option("--setting", type=click.Choice(["planted", "neutral"]), default="planted", show_default=True,
-              help="planted: every modality carries its own part of response; neutral: only the first does.")
-@click.option("--overlap", type=float, default=0.0, show_default=True,
-              help="Correlation of the modalities' latent components.")
-@click.option("--weight", type=float, default=1.2, show_default=True,
-              help="Log-odds of response per SD of a carrying modality's component.")
-@click.option("--missing", type=float, default=0.0, show_default=True,
-              help="Share of patients missing each modality but the first.")
-@click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--set", "sets", multiple=True, metavar="PLUGIN:KEY=VALUE",
-              help="A plugin's config key for its generator, e.g. spect_polar:spect_polar.synthetic.size=40.")
-def synthetic_crt_cmd(out, names, n, setting, overlap, weight, missing, seed, sets) -> None:
-    """Write one set of CRT patients in several modalities from one latent response model (truth.json says it)."""
-    run_body("cohorts.synthetic_crt", out, names, n, setting, overlap, weight, missing, seed, sets)
-
-
-
 @main.command("validate")
 @click.option("--plugin", required=True, help="Modality plugin whose cohort to check.")
 @click.option("--config", "config_file", type=click.Path(dir_okay=False), help="YAML merged over the defaults.")
@@ -240,86 +217,9 @@ def new_cohort_cmd(plugin: str, dest: str, config_file, sets) -> None:
     run_body("cohorts.new_cohort", plugin, dest, config_file, sets)
 
 
-
-@main.command("new-plugin")
-@click.argument("name")
-@click.option("--dir", "dest", type=click.Path(file_okay=False), default=".", help="Where to write the package.")
-def new_plugin_cmd(name: str, dest: str) -> None:
-    """Write an installable plugin package that runs end to end on synthetic data."""
-    path = write_plugin(name, Path(dest))
-    click.echo(f"wrote {path}\nnext: {cardio.pip_install(f'-e {path}')} && cardio run --plugin {name}")
-
-
-@main.group("data")
-def data_cmd() -> None:
-    """Public data sets that plugins know how to download."""
-
-
-@data_cmd.command("list")
-def data_list() -> None:
-    """Data sets offered by the installed plugins: what each is, its size and its licence."""
-    sets = _datasets()
-    for name in sorted(sets):
-        d = sets[name]
-        click.echo(f"{name}  {d.description}\n    {d.size}; licence {d.licence}; {d.url}")
-        if d.archive:
-            click.echo(f"    offline: carry {d.archive} here, then cardio data fetch {name} --dir DIR --from ZIP")
-
-
-@data_cmd.command("fetch")
-@click.argument("name")
-@click.option("--dir", "dest", type=click.Path(file_okay=False), required=True, help="Destination folder.")
-@click.option("--from", "source", metavar="SOURCE", help="Take the files from a copy instead of downloading them: a "
-              "folder, a .zip or .tar(.gz) archive (e.g. PhysioNet's zip), or an http(s):// or file:// URL of one.")
-def data_fetch(name: str, dest: str, source: str | None) -> None:
-    """Download a data set (needs internet), or take it from a copy you have (--from), into --dir; either way every
-    file the data set lists is checked (present, and its SHA-256 where it is published).
-    e.g. `cardio data fetch mitdb --dir data/mitdb --from mit-bih-arrhythmia-database-1.0.0.zip`."""
-    sets = _datasets()
-    if name not in sets:
-        raise CardioError(f"unknown data set {name!r}; installed plugins offer: {', '.join(sorted(sets)) or 'none'}")
-    dataset, folder = sets[name], Path(dest)
-    folder.mkdir(parents=True, exist_ok=True)
-    if source:
-        placed = fetch.place(name, dataset, source, folder)
-        how = f"{len(placed)} file(s) copied from {source}" if placed else "every file already there"
-    else:
-        dataset.fetch(folder)
-        how = "downloaded"
-    problems = fetch.problems(name, dataset, folder)
-    if problems:
-        raise CardioError("; ".join(problems))
-    checked = f"{len(dataset.files)} files checked" + (f", {len(dataset.sha256)} by SHA-256" if dataset.sha256 else "")
-    click.echo(f"{name} -> {dest} ({how}; {checked})" if dataset.files else f"{name} -> {dest}")
-
-
-@data_cmd.command("build")
-@click.argument("name")
-@click.option("--out", "dest", type=click.Path(file_okay=False), required=True, help="Folder for the release files.")
-@click.option("--seed", type=int, default=0, show_default=True, help="The build's seed (the same seed on CPU gives "
-              "the same sha256).")
-@click.option("--set", "sets", multiple=True, help="Override a key of the plugin's config, e.g. "
-              "ecg_transfer.pretrain.epochs=2.")
-@click.option("--device", type=services.Device(), default="cpu", show_default=True)
-def data_build(name: str, dest: str, seed: int, sets: tuple[str, ...], device: str) -> None:
-    """Build a backbone from public data as a release: weights (safetensors), model card and sha256, e.g.
-    `cardio data build mitdb-resnet18 --out releases/`."""
-    run_body("releases.build", name, dest, seed, sets, device)
-
-
-
-@data_cmd.command("place")
-@click.argument("file", type=click.Path(dir_okay=False))
-def data_place(file: str) -> None:
-    """Place a downloaded release file in the cache after checking its sha256 against the one its plugin records."""
-    run_body("releases.place", file)
-
-
-def _datasets() -> dict:
-    return plugins.offered(plugins.get_plugin_manager(), "cardio_datasets")
-
-
-# the commands the installed services add (`cardio fuse` is the fusion service's): one `cardio` command
+# the commands the installed services add (`cardio report` is the report service's, `cardio fuse` and `cardio
+# synthetic-crt` the fusion service's, `cardio data` the public-data service's, `cardio new-plugin` the testing
+# service's): one `cardio` command
 for _command in services.commands():
     main.add_command(_command)
 

@@ -18,9 +18,8 @@ if TYPE_CHECKING:
 
     from cardio.config import PluginInfo, Settings
     from cardio.context import RunContext
-    from cardio.data import Cohort, Dataset, Features, ModelState, Predictions, Section
+    from cardio.data import Cohort, Features, ModelState, Predictions, Section
     from cardio.data.cohort import Schema
-    from cardio.data.weights import Release
     from cardio_stats.nested_cv import Refitted
 
 hookspec = pluggy.HookspecMarker("cardio")
@@ -129,17 +128,6 @@ def cardio_export_model(model: Any, config: dict, settings: Settings | None, ctx
 @hookspec(firstresult=True)
 def cardio_import_model(state: ModelState, config: dict, settings: Settings | None, ctx: RunContext) -> Any:
     """Rebuild the model cardio_export_model described; `cardio predict` passes it to cardio_predict."""
-
-
-@hookspec
-def cardio_datasets() -> dict[str, Dataset]:
-    """Return {name: Dataset} (description, size, licence, source, fetch) for `cardio data list` / `fetch`."""
-
-
-@hookspec
-def cardio_releases() -> dict[str, Release]:
-    """Return {name: Release}: backbones built from public data (`cardio data build NAME`), placed by hash
-    (`cardio data place FILE`)."""
 
 
 @hookspec(firstresult=True)

@@ -49,10 +49,19 @@ def _register(pm: pluggy.PluginManager, plugin: object, name: str) -> None:
     except pluggy.PluginValidationError:
         unknown = sorted(h.name for h in pm.get_hookcallers(plugin) or [] if not h.has_spec())
         pm.unregister(name=name)
-        hooks = [h for h in dir(hookspecs) if h.startswith("cardio_")]
+        hooks = [h for h in dir(pm.hook) if h.startswith("cardio_") and getattr(pm.hook, h).has_spec()]
         raise HookError("; ".join(
             f"{u} is not a cardio hook" + (f" (did you mean {m[0]}?)" if (m := difflib.get_close_matches(u, hooks, 1))
-                                           else " (cardio.hookspecs lists them)") for u in unknown)) from None
+                                           else " (cardio.hookspecs and the services' list them)")
+            for u in unknown)) from None
+
+
+def _manager() -> pluggy.PluginManager:
+    """A manager of the kernel's hook specifications and those the installed services add (cardio_datasets ...)."""
+    pm = pluggy.PluginManager("cardio")
+    for specs in (hookspecs, *services.hookspecs()):
+        pm.add_hookspecs(specs)
+    return pm
 
 
 def get_plugin_manager(register: Iterable[object] = ()) -> Loaded:
@@ -64,8 +73,7 @@ def get_plugin_manager(register: Iterable[object] = ()) -> Loaded:
     fails to import, or implements a hook no spec names (pluggy's check_pending), is left out and listed in
     `failed`; a `register` object that does so is an error.
     """
-    pm = pluggy.PluginManager("cardio")
-    pm.add_hookspecs(hookspecs)
+    pm = _manager()
     loaded = Loaded(pm)
     for name, module, version in services.study_plugins():
         _register(pm, module, name)
@@ -147,8 +155,7 @@ def select(loaded: Loaded, name: str) -> pluggy.PluginManager:
     missing = [h for h in hookspecs.REQUIRED_HOOKS if h not in hooks_of(pm, name)]
     if missing:
         raise CardioError(f"plugin {name!r} does not implement the required hook(s) {', '.join(missing)}")
-    run_pm = pluggy.PluginManager("cardio")
-    run_pm.add_hookspecs(hookspecs)
+    run_pm = _manager()
     for other, plugin in pm.list_name_plugin():
         if other == name or info(pm, other).modality is None:
             run_pm.register(plugin, name=other)

@@ -2,8 +2,9 @@
 `cardio.services` as modality plugins are found through `cardio`: the kernel never imports a service by name
 (pyproject's import contracts), and `cardio` stays one command whatever is installed. A service's entry point names a
 module of hook implementations (`@cardio.services.hookimpl`) of the specifications below: the commands it adds to
-`cardio`, the executors it adds to `cardio run --executor`, and the report (the sections every study gets, report.md
-and report.html rendered from report.json, the figures saved into a run)."""
+`cardio`, the executors it adds to `cardio run --executor`, the hooks it adds to the plugins' (as pytest's
+pytest_addhooks), and the report (the sections every study gets, report.md and report.html rendered from report.json,
+the figures saved into a run)."""
 from __future__ import annotations
 
 import functools
@@ -13,6 +14,7 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from pathlib import Path
+from types import ModuleType
 from typing import TYPE_CHECKING, Any, cast
 
 import click
@@ -70,6 +72,10 @@ def cardio_save_figure(figure: Any, path: Path, dpi: int | None, caption: str | 
 @hookspec(firstresult=True)
 def cardio_figure_saves() -> AbstractContextManager[None]:
     """A block inside which saved figures render side by side in worker processes (the evaluate stage's)."""
+@hookspec
+def cardio_hookspecs() -> list[ModuleType]:
+    """Modules of plugin hook specifications (`@cardio.hookspec`) the service adds: hooks that only the plugins which
+    declare the service implement (cardio_datasets of the public-data service)."""
 
 
 class Device(click.ParamType):
@@ -124,6 +130,9 @@ def study_plugins() -> list[tuple[str, object, str]]:
     return [(module.__name__.rsplit(".", 1)[-1], module, found.versions.get(impl.plugin_name, "?"))
             for impl in found.pm.hook.cardio_study_plugins.get_hookimpls()
             for module in cast("list[Any]", impl.function())]
+def hookspecs() -> list[ModuleType]:
+    """The plugin hook specifications every installed service adds."""
+    return [module for offered in installed().pm.hook.cardio_hookspecs() for module in offered]
 
 
 def listing() -> list[dict]:

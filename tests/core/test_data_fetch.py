@@ -11,8 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from cardio.data import CardioError, Dataset
-from cardio.data import fetch as fetching
+from cardio.data import CardioError
+from cardio_public import fetch as fetching
+from cardio_public.fetch import Dataset
 
 FILES = {"a.hea": b"header a\n", "a.dat": bytes(range(256)) * 40, "b.hea": b"header b\n"}
 

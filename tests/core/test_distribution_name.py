@@ -31,5 +31,5 @@ def test_no_plugin_the_template_or_the_toy_plugins_require_the_index_s_cardio():
         assert "cardio-crt" in names and "cardio" not in names, name
     toy = (REPO / "tests/fixtures/toy_plugins/pyproject.toml").read_text()
     assert 'dependencies = ["cardio-crt"]' in toy
-    template = (REPO / "src/cardio/templates/plugin/pyproject.toml.tmpl").read_text()
+    template = (REPO / "services/testing/cardio_testing/templates/plugin/pyproject.toml.tmpl").read_text()
     assert '"cardio-crt"' in template and '"cardio"' not in template

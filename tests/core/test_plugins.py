@@ -68,9 +68,11 @@ def test_listing_plugins_loads_neither_torch_nor_the_stats_service(toy_site):
 def test_data_list_says_what_each_set_is_its_size_and_licence():
     from click.testing import CliRunner
 
-    from cardio import Dataset, cli
+    from cardio import cli
+    from cardio_public.cli import _datasets
+    from cardio_public.fetch import Dataset
 
-    sets = cli._datasets()
+    sets = _datasets()
     if not sets:
         pytest.skip("no installed plugin offers a data set")
     out = CliRunner().invoke(cli.main, ["data", "list"]).output
@@ -84,7 +86,7 @@ def test_listing_data_sets_loads_no_signal_or_model_code():
     import subprocess
     import sys
 
-    code = ("import sys; from cardio import cli; cli._datasets(); "
+    code = ("import sys; from cardio import cli; from cardio_public.cli import _datasets; _datasets(); "
             "print(sorted(m for m in ('torch', 'scipy.signal', 'wfdb', 'sklearn') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"

@@ -112,3 +112,14 @@ def test_sex_has_one_coding_in_the_scaffold_the_plugins_and_their_synthetic_coho
         if "sex" in names:
             coded[row["name"]] = schema.column("sex").kind
     assert coded and set(coded.values()) == {"binary"}, coded
+
+
+def test_new_plugin_is_the_testing_services_command():
+    """`cardio new-plugin` comes with the plugin author's kit (cardio-crt-testing, entry point cardio.services:
+    testing), whose contract suite the package it writes runs; the kernel alone has no such command."""
+    from cardio_testing.harness import invoke_with_services
+
+    installed = invoke_with_services("--help")
+    bare = invoke_with_services("--help", services={})
+    assert installed.returncode == bare.returncode == 0, installed.stderr + bare.stderr
+    assert "  new-plugin " in installed.stdout and "  new-plugin " not in bare.stdout

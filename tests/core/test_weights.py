@@ -1,4 +1,4 @@
-"""Issue 56: every starting-weights file is checked by cardio.data.weights.verify_weights_file before it is read:
+"""Issue 56: every starting-weights file is checked by cardio_public.weights.verify_weights_file before it is read:
 against a pinned sha256, else the hash its name carries (`<name>-<first 8+ hex digits of its sha256>.<ext>`, the
 convention of torchvision's files and of the project's releases); a mismatch is one line. torchvision's real download
 code runs here from a file:// URL (no network)."""
@@ -13,7 +13,7 @@ import torch
 import torchvision
 
 from cardio import CardioError
-from cardio.data.weights import check_file, name_hash, torchvision_model, verify_weights_file
+from cardio_public.weights import check_file, name_hash, torchvision_model, verify_weights_file
 from cardio_testing.harness import named_by_hash
 
 

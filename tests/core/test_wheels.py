@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from cardio.study.record import _git_commit
-from cardio.templates import FILES
+from cardio_testing.scaffold import FILES
 
 REPO = Path(__file__).resolve().parents[2]
 # distribution folder -> the folder its import packages sit in
@@ -63,10 +63,9 @@ def test_every_file_of_every_package_is_in_its_wheel(wheels):
         assert not missing, f"{dist.relative_to(REPO) if dist != REPO else 'the kernel'}'s wheel lacks {missing}"
 
 
-def test_the_kernel_wheel_holds_its_defaults_templates_and_command(wheels):
+def test_the_kernel_wheel_holds_its_defaults_and_command(wheels):
     names = set(wheels[REPO].namelist())
     assert "cardio/defaults.yaml" in names
-    assert {f"cardio/templates/plugin/{t}" for t in FILES} <= names  # what `cardio new-plugin` writes from
     entry_points = next(n for n in names if n.endswith(".dist-info/entry_points.txt"))
     assert "cardio = cardio.cli:main" in wheels[REPO].read(entry_points).decode()
 
@@ -81,11 +80,14 @@ def test_each_plugin_wheel_holds_its_config_and_entry_point(wheels):
         assert f"[cardio]\n{dist.name} = cardio_{dist.name}.plugin" in entry_points, dist.name
 
 
-def test_the_testing_service_wheel_is_a_pytest_plugin(wheels):
-    """cardio-crt-testing's wheel declares its pytest11 entry point (`pytest --cardio-contract` where installed)."""
+def test_the_testing_service_wheel_is_a_pytest_plugin_with_the_new_plugin_templates(wheels):
+    """cardio-crt-testing's wheel declares its pytest11 entry point (`pytest --cardio-contract` where installed), and
+    holds the templates `cardio new-plugin` (its command, by cardio.services) writes from."""
     wheel = wheels[REPO / "services/testing"]
     entry_points = wheel.read(next(n for n in wheel.namelist() if n.endswith(".dist-info/entry_points.txt"))).decode()
     assert "[pytest11]\ncardio_testing = cardio_testing.pytest_plugin" in entry_points
+    assert "[cardio.services]\ntesting = cardio_testing.cli" in entry_points
+    assert {f"cardio_testing/templates/plugin/{t}" for t in FILES} <= set(wheel.namelist())
 
 
 def _git(cwd: Path, *args: str) -> str:

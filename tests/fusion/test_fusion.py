@@ -12,7 +12,8 @@ import pandas as pd
 
 from cardio import plugins
 from cardio.config import plugin_settings, resolve
-from cardio.study.multimodal import TRUTH, latent, stated_truth
+from cardio.study.multimodal import TRUTH, stated_truth
+from cardio_fusion.synthetic import latent
 
 MODALITIES = ["ecg", "spect", "echo"]
 RUN = ("--set", "label=responder", "--set", "cv.folds=4", "--set", "cv.inner_folds=2", "--set", "train.epochs=10",

@@ -13,11 +13,11 @@ from cardio_testing.harness import invoke_with_services as cardio
 def test_fuse_is_the_fusion_services_command_and_the_kernel_has_none():
     installed, bare = cardio("--help"), cardio("--help", services={})
     assert installed.returncode == bare.returncode == 0, installed.stderr + bare.stderr
-    assert "  fuse " in installed.stdout
-    assert "  fuse " not in bare.stdout and "  run " in bare.stdout
+    assert "  fuse " in installed.stdout and "  synthetic-crt " in installed.stdout  # and its test bed
+    assert "  fuse " not in bare.stdout and "  synthetic-crt " not in bare.stdout and "  run " in bare.stdout
     listed = cardio("plugins")
     assert listed.returncode == 0, listed.stderr
-    assert any(line.startswith("fusion ") and line.endswith("service  adds: cardio fuse")
+    assert any(line.startswith("fusion ") and line.endswith("service  adds: cardio fuse, cardio synthetic-crt")
                for line in listed.stdout.splitlines()), listed.stdout
 
 

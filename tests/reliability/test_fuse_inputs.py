@@ -24,7 +24,7 @@ def two_runs(toy_env):
     """Runs of two modalities (the toy plugin on two cohort folders) of one 80-patient cohort."""
     from cardio import plugins
     from cardio.config import plugin_settings, resolve
-    from cardio.study.multimodal import latent
+    from cardio_fusion.synthetic import latent
 
     table, _ = latent(N, 5, ["ecg", "echo"], "planted")
     pm = plugins.select(plugins.get_plugin_manager(), "toy")

@@ -13,11 +13,11 @@ from pathlib import Path
 
 import torch
 
-from cardio.data.weights import Artefact, Release
 from cardio_ecg_transfer import aami
 from cardio_ecg_transfer.beat_images import input_spec
 from cardio_ecg_transfer.beat_metrics import classification_results
 from cardio_ecg_transfer.settings import ARCHS, NAMESPACE, EcgSettings
+from cardio_public.weights import Artefact, Release
 
 #: The sha256 of each built file, with the command, seed and libraries that built it (the build is a pure function of
 #: them on a CPU: tests/plugins/ecg_transfer/test_backbone_release.py builds twice); `cardio data place` accepts the

@@ -7,9 +7,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from cardio import CoreSettings, Dataset, PluginInfo, hookimpl, package_defaults
+from cardio import CoreSettings, PluginInfo, hookimpl, package_defaults
 from cardio_ecg_transfer import mitdb_files
 from cardio_ecg_transfer.settings import EcgSettings, moved_keys
+from cardio_public.fetch import Dataset
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -19,7 +20,7 @@ if TYPE_CHECKING:
 
     from cardio import Cohort, Features, ModelState, Predictions, RunContext, Section
     from cardio.data.cohort import Schema
-    from cardio.data.weights import Release
+    from cardio_public.weights import Release
 
 
 @hookimpl

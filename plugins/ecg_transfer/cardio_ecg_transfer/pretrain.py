@@ -20,7 +20,6 @@ from pathlib import Path
 import numpy as np
 
 from cardio import CardioError, CoreSettings, write_text_atomic
-from cardio.data.weights import check_file, name_hash
 from cardio.engine import FitResult
 from cardio_ecg_transfer import aami, beat_context
 from cardio_ecg_transfer.beat_images import input_spec
@@ -30,6 +29,7 @@ from cardio_ecg_transfer.mitdb import ensure_mitdb, mitdb_dir
 from cardio_ecg_transfer.prior_correction import class_weights, prior_correction
 from cardio_ecg_transfer.resnet import SpectrogramResNet, build_resnet, save_weights
 from cardio_ecg_transfer.settings import EcgSettings
+from cardio_public.weights import check_file, name_hash
 from cardio_report.figures import Figure
 from cardio_stats import plot_confusion
 

@@ -245,7 +245,7 @@ def table1(cohort, config: dict) -> pd.DataFrame | None:
 
 def given_weights(path: Path) -> str:
     """pretrain.weights_file in words: the file, its whole sha256, and whether its name's hash checked it."""
-    from cardio.data.weights import name_hash, sha256_of
+    from cardio_public.weights import name_hash, sha256_of
 
     how = ("checked against the hash its name carries" if name_hash(path) else
            "not checked: its name carries no hash, as a run's own checkpoints/ file does")

@@ -170,7 +170,7 @@ def _read_release(path: Path) -> dict[str, Any]:
 
     from safetensors.torch import load_file
 
-    from cardio.data.weights import release_metadata
+    from cardio_public.weights import release_metadata
 
     try:
         meta = release_metadata(path)

@@ -33,7 +33,7 @@ class EchoVideoNet(nn.Module):
         from torchvision.models.video import r2plus1d_18
         from torchvision.models.video.resnet import R2Plus1dStem
 
-        from cardio.data.weights import torchvision_model
+        from cardio_public.weights import torchvision_model
 
         if weights_file == KINETICS:
             if arch != "r2plus1d_18":
@@ -88,8 +88,8 @@ class NarrowR2Plus1d(VideoResNet):
 
 def load_kinetics(net: nn.Module, path: str) -> None:
     """A torchvision r2plus1d_18 state dict (Kinetics-400) from a .pth or .safetensors file; fc is replaced."""
-    from cardio.data.weights import check_file
     from cardio.engine import read_weights
+    from cardio_public.weights import check_file
 
     p = check_file(path, "echo_cmr.weights").path
     state = {k: v for k, v in read_weights(p, "echo_cmr.weights").items() if not k.startswith("fc.")}
@@ -102,7 +102,7 @@ def weights_source(s: EchoSettings) -> str:
     if s.arch != "r2plus1d_18":
         return (f"{s.arch} (torchvision VideoResNet, one (2+1)D block per stage) trained from scratch; the "
                 "r2plus1d_18 of EchoNet-Dynamic, which the paper cites, is the `paper` profile")
-    from cardio.data.weights import check_file, torchvision_weights
+    from cardio_public.weights import check_file, torchvision_weights
 
     if s.weights == KINETICS:
         return ("Kinetics-400 r2plus1d_18 weights (torchvision KINETICS400_V1: "

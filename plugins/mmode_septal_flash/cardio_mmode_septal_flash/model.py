@@ -14,7 +14,7 @@ class SeptalFlashNet(nn.Module):
 
     def __init__(self, weights: str | None = None) -> None:
         super().__init__()
-        from cardio.data.weights import torchvision_model
+        from cardio_public.weights import torchvision_model
 
         key = "mmode_septal_flash.model.weights to a file (e.g. RadImageNet's) or null"
         self.net, checked = torchvision_model("densenet121", "IMAGENET1K_V1" if weights == "imagenet" else None, key)
@@ -31,8 +31,8 @@ class SeptalFlashNet(nn.Module):
     def _load_file(self, path: Path) -> None:
         """A DenseNet-121 backbone state dict (.pt/.pth, or .safetensors), or RadImageNet's Keras DenseNet-121 (.h5,
         radimagenet.py); the classifier is replaced anyway."""
-        from cardio.data.weights import check_file
         from cardio.engine import read_weights
+        from cardio_public.weights import check_file
 
         checked = check_file(path, "mmode_septal_flash.model.weights")
         if path.suffix == ".h5":  # RadImageNet's own Keras file, read by h5py

@@ -24,7 +24,7 @@ class PolarResNet(nn.Module):
 
     def __init__(self, arch: str, n_outputs: int, imagenet: bool = False, weights_file: str | None = None) -> None:
         super().__init__()
-        from cardio.data.weights import torchvision_model
+        from cardio_public.weights import torchvision_model
 
         self.frozen: tuple[str, ...] = ()  # name prefixes of the layers freeze() fixed
         if arch not in ARCHS:
@@ -66,8 +66,8 @@ class PolarResNet(nn.Module):
 def load_backbone(net: nn.Module, path: str, arch: str) -> None:
     """A torchvision ResNet state dict from a file (.pth/.pt by torch.load without pickle, or .safetensors);
     the classifier (fc.*) is dropped, every other weight must fit `arch`. Errors name the file."""
-    from cardio.data.weights import check_file
     from cardio.engine import read_weights
+    from cardio_public.weights import check_file
 
     p = check_file(path, "perfusion_polar.weights").path
     state = {k: v for k, v in read_weights(p, "perfusion_polar.weights").items() if not k.startswith("fc.")}
@@ -85,7 +85,7 @@ def load_backbone(net: nn.Module, path: str, arch: str) -> None:
 
 def weights_source(s: PerfusionSettings) -> str:
     """Which starting weights the backbone had, for the report."""
-    from cardio.data.weights import check_file, torchvision_weights
+    from cardio_public.weights import check_file, torchvision_weights
 
     if s.weights:
         checked = check_file(s.weights, "perfusion_polar.weights")

@@ -1,5 +1,6 @@
-"""`cardio fuse`, the command the fusion service adds to the `cardio` CLI (entry point `cardio.services: fusion`,
-the hook cardio_commands). Light on purpose: `cardio --help` loads it; the fusion itself loads when the command runs."""
+"""`cardio fuse` and `cardio synthetic-crt` (its test bed: a multimodal cohort with a stated truth), the commands the
+fusion service adds to the `cardio` CLI (entry point `cardio.services: fusion`, the hook cardio_commands). Light on
+purpose: `cardio --help` loads it; the fusion and the cohort's writer load when the command runs."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -48,6 +49,29 @@ def fuse_cmd(runs, out, models, names, clinical, covariates, guideline, n_resamp
                         guideline=guideline, n_resamples=n_resamples)))
 
 
+@click.command("synthetic-crt")
+@click.option("--out", required=True, type=click.Path(file_okay=False), help="The cohort's folder.")
+@click.option("--plugins", "names", required=True, help="Comma-separated modality plugins, e.g. "
+              "ecg_transfer,spect_polar,mmode_septal_flash (the first is never missing).")
+@click.option("--patients", "n", type=click.IntRange(20), default=300, show_default=True)
+@click.option("--setting", type=click.Choice(["planted", "neutral"]), default="planted", show_default=True,
+              help="planted: every modality carries its own part of response; neutral: only the first does.")
+@click.option("--overlap", type=float, default=0.0, show_default=True,
+              help="Correlation of the modalities' latent components.")
+@click.option("--weight", type=float, default=1.2, show_default=True,
+              help="Log-odds of response per SD of a carrying modality's component.")
+@click.option("--missing", type=float, default=0.0, show_default=True,
+              help="Share of patients missing each modality but the first.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--set", "sets", multiple=True, metavar="PLUGIN:KEY=VALUE",
+              help="A plugin's config key for its generator, e.g. spect_polar:spect_polar.synthetic.size=40.")
+def synthetic_crt_cmd(out, names, n, setting, overlap, weight, missing, seed, sets) -> None:
+    """Write one set of CRT patients in several modalities from one latent response model (truth.json says it)."""
+    from cardio_fusion.synthetic import synthetic_crt  # pandas, the plugins' generators: only when the command runs
+
+    click.echo(synthetic_crt(out, names, n, setting, overlap, weight, missing, seed, sets))
+
+
 @hookimpl
 def cardio_commands() -> list[click.Command]:
-    return [fuse_cmd]
+    return [fuse_cmd, synthetic_crt_cmd]

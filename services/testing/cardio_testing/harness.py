@@ -149,7 +149,7 @@ def checksums(*folders: str | Path, relative: bool = False) -> dict[str, str]:
 
 def named_by_hash(path: str | Path) -> Path:
     """`path` renamed to carry its sha256's first 8 hex digits as torchvision names its files (`r18.pth` ->
-    `r18-1a2b3c4d.pth`): what cardio.data.weights checks a starting-weights file against."""
+    `r18-1a2b3c4d.pth`): what cardio_public.weights checks a starting-weights file against."""
     path = Path(path)
     return path.rename(path.with_name(f"{path.stem}-{hashlib.sha256(path.read_bytes()).hexdigest()[:8]}{path.suffix}"))
 

@@ -1,4 +1,4 @@
-"""`cardio synthetic-crt`, `cardio validate` and `cardio new-cohort`: cohorts written, checked and laid out."""
+"""`cardio validate` and `cardio new-cohort`: cohorts checked and laid out."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -9,21 +9,7 @@ from cardio import config as config_mod
 from cardio import plugins
 from cardio.data import CardioError
 from cardio.data.cohort import capped, write_template
-from cardio.study.multimodal import truth_text, write_cohort
 from cardio.study.validate import CONFIG_ONLY, validate_cohort
-
-
-def synthetic_crt(out: str, names: str, n: int, setting: str, overlap: float, weight: float, missing: float,
-                  seed: int, sets: tuple[str, ...]) -> None:
-    per: dict[str, tuple[str, ...]] = {}
-    for item in sets:
-        plugin, sep, kv = item.partition(":")
-        if not sep:
-            raise CardioError(f"--set expects PLUGIN:KEY=VALUE, got {item!r}")
-        per[plugin] = (*per.get(plugin, ()), kv)
-    truth = write_cohort(Path(out), [p.strip() for p in names.split(",") if p.strip()], n, seed, setting, overlap,
-                         missing, per, weight=weight)
-    click.echo(truth_text(truth))
 
 
 def validate(plugin: str, config_file: str | None, sets: tuple[str, ...], write_synthetic: bool) -> None:

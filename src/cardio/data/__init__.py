@@ -5,7 +5,6 @@
     checks.py      checks of a loaded cohort against the study's config, before any expensive stage
     leakage.py     guards against the label leaking into features, and the null control
     cache.py       the one cache (featurized cohorts, per-cohort analyses) keyed by content
-    weights.py     pretrained starts for torchvision backbones
 """
 from __future__ import annotations
 
@@ -15,7 +14,7 @@ import os
 import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Generic, Mapping, cast
+from typing import TYPE_CHECKING, Any, Callable, Generic, cast
 
 import numpy as np
 from typing_extensions import TypeVar  # a TypeVar with a default (PEP 696): typing's has none before 3.13
@@ -94,22 +93,6 @@ def _require_columns(table: pd.DataFrame, columns, what: str) -> None:
     missing = [c for c in columns if c not in table.columns]
     if missing:
         raise CardioError(f"{what} lacks column(s) {missing}; it has {list(table.columns)}")
-
-
-@dataclass(frozen=True)
-class Dataset:
-    """A public data set a plugin can download (`cardio data list` / `cardio data fetch NAME --dir D`)."""
-
-    description: str
-    size: str              # on disk once fetched, e.g. "104 MB (48 records)"
-    licence: str           # e.g. "ODC-By 1.0 (PhysioNet)"
-    url: str               # where it comes from
-    fetch: Callable[[Path], None] = field(repr=False, compare=False)  # downloads into the folder it is given
-    # The files a complete copy holds, and the SHA-256 of those whose published bytes are known: `cardio data fetch
-    # NAME --dir D --from SOURCE` takes them from a folder or archive the user has, and every fetch checks them.
-    files: tuple[str, ...] = ()
-    sha256: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
-    archive: str = ""      # the published archive a user can carry to a machine without internet (e.g. a zip)
 
 
 @dataclass

@@ -11,10 +11,10 @@ pytest.importorskip("cardio_ecg_transfer")
 
 import torch
 
-from cardio.data.weights import release_metadata, sha256_of
 from cardio_ecg_transfer import backbone_release
 from cardio_ecg_transfer.mitdb import mitdb_dir
 from cardio_ecg_transfer.resnet import build_resnet, load_pretrained
+from cardio_public.weights import release_metadata, sha256_of
 from cardio_testing.harness import invoke
 
 #: A build of seconds: four DS1 records, 8 beats per class, one epoch, one thread.

@@ -13,7 +13,7 @@ from cardio_mmode_septal_flash.model import SeptalFlashNet
 
 
 def test_weights_from_a_file_or_from_scratch(tmp_path, one_thread):
-    from cardio.data.weights import sha256_of
+    from cardio_public.weights import sha256_of
     from cardio_testing.harness import named_by_hash
 
     torch.manual_seed(1)

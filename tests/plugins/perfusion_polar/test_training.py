@@ -138,9 +138,9 @@ def test_backbone_weights_from_a_file(tmp_path, one_thread):
     import torchvision
     from safetensors.torch import save_file
 
-    from cardio.data.weights import sha256_of
     from cardio_perfusion_polar.model import weights_source
     from cardio_perfusion_polar.settings import PerfusionSettings
+    from cardio_public.weights import sha256_of
     from cardio_testing.harness import named_by_hash
 
     torch.manual_seed(3)

@@ -20,13 +20,31 @@ import tempfile
 import urllib.parse
 import urllib.request
 import zipfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 from typing import IO
 
-from cardio.data import CardioError, Dataset
+from cardio.data import CardioError
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """A public data set a plugin can download (`cardio data list` / `cardio data fetch NAME --dir D`)."""
+
+    description: str
+    size: str              # on disk once fetched, e.g. "104 MB (48 records)"
+    licence: str           # e.g. "ODC-By 1.0 (PhysioNet)"
+    url: str               # where it comes from
+    fetch: Callable[[Path], None] = field(repr=False, compare=False)  # downloads into the folder it is given
+    # The files a complete copy holds, and the SHA-256 of those whose published bytes are known: `cardio data fetch
+    # NAME --dir D --from SOURCE` takes them from a folder or archive the user has, and every fetch checks them.
+    files: tuple[str, ...] = ()
+    sha256: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
+    archive: str = ""      # the published archive a user can carry to a machine without internet (e.g. a zip)
+
 
 ARCHIVES = (".zip", ".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tar.xz")
 _CHUNK = 1 << 20

@@ -11,7 +11,7 @@ from cardio import config as config_mod
 from cardio import plugins
 from cardio.context import default_cache_dir, new_context
 from cardio.data import CardioError
-from cardio.data.weights import place_release, write_release
+from cardio_public.weights import place_release, write_release
 
 
 def build(name: str, dest: str, seed: int, sets: tuple[str, ...], device: str) -> None:

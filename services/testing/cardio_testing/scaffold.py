@@ -1,4 +1,5 @@
-"""What `cardio new-plugin` writes: an installable plugin that runs end to end on synthetic data."""
+"""What `cardio new-plugin` writes: an installable plugin that runs end to end on synthetic data, from the templates
+beside this module (templates/plugin: package data of cardio-crt-testing, whose contract suite its test imports)."""
 from __future__ import annotations
 
 import importlib.util
@@ -58,7 +59,7 @@ def write_plugin(name: str, dest: Path) -> Path:
     root = Path(dest) / values["dist"]
     if root.exists():
         raise CardioError(f"{root} already exists; choose another --dir or name")
-    src = resources.files("cardio.templates").joinpath("plugin")
+    src = resources.files("cardio_testing").joinpath("templates", "plugin")
     tmp_root = root.with_name(f".{root.name}.tmp")
     try:
         for tmpl, target in FILES.items():
