@@ -98,8 +98,11 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--cache", type=Path, default=None, help="cache of the synthetic cohorts (default: a temporary "
                     "folder; name one to write each cohort once over several calls)")
+    ap.add_argument("--smoke", action="store_true", help="tiny sizes and inputs: checks the script runs")
     ap.add_argument("--child", type=int, default=None, help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.smoke:
+        args.sizes, args.input_size, args.threads = [12, 16], 32, 1
     if args.child is not None:
         row = child(args.child, args.input_size, args.cache, args.threads, not args.densenet)
         print("row " + json.dumps(row), flush=True)

@@ -101,13 +101,19 @@ def child(plugin: str, n: int, sets: list[str], trace: bool, until_featurize: bo
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--plugin", required=True, choices=list(PLUGINS))
+    ap.add_argument("--plugin", choices=list(PLUGINS), help="required but with --smoke")
     ap.add_argument("--sizes", type=int, nargs=2, default=[60, 240])
     ap.add_argument("--set", dest="sets", action="append", default=[], help="a config key=value (repeat)")
     ap.add_argument("--trace", action="store_true", help="tracemalloc's largest sites held after each hook")
     ap.add_argument("--until-featurize", action="store_true", help="only the stages before the folds")
+    ap.add_argument("--smoke", action="store_true", help="perfusion_polar's stages before the folds at two tiny "
+                    "sizes: checks the script runs")
     ap.add_argument("--child", type=int, default=None, help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.smoke:
+        args.plugin, args.sizes, args.until_featurize = args.plugin or "perfusion_polar", [20, 30], True
+    if args.plugin is None:
+        ap.error("--plugin is required")
     if args.child is not None:
         row = child(args.plugin, args.child, args.sets, args.trace, args.until_featurize)
         print("row " + json.dumps(row), flush=True)

@@ -128,9 +128,12 @@ def _write(folder: Path, table: pd.DataFrame, s: SeptalFlashSettings, shapes: di
                 writers[name].append(variant(mm, name, s.model.input_size))
             writers["mmode"].append(mm[len(mm) // 2])
             timing.append(_record_timing(row, seq, s))
-    finally:
+    except BaseException:  # the record that stopped the writing is what to report, not the arrays left short
         for w in writers.values():
-            w.close()
+            w.abandon()
+        raise
+    for w in writers.values():
+        w.close()
     (folder / TIMING).write_text(json.dumps(timing))
 
 

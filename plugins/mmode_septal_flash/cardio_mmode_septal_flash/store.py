@@ -95,6 +95,10 @@ class ArrayWriter:
         if self.rows != self.shape[0]:
             raise ValueError(f"{self.path.name}: {self.rows} rows written of {self.shape[0]}")
 
+    def abandon(self) -> None:
+        """Close a file whose writing stopped (the cache drops the unfinished entry)."""
+        self._file.close()
+
 
 def intact(folder: Path, shapes: dict[str, tuple[int, ...]]) -> bool:
     """Whether a cache entry holds every array at its shape (else it is rebuilt)."""
