@@ -31,76 +31,105 @@ from cardio_echo_cmr.model import EchoVideoNet, HeadLoss, weights_source
 from cardio_echo_cmr.selection import select_nets, selector_for
 from cardio_echo_cmr.settings import EchoSettings
 from cardio_echo_cmr.targets import DEFAULT, Target, n_binary, names, parse
-from cardio_echo_cmr.video import clip_starts, load_clip, sample_clip
+from cardio_echo_cmr.video import clip_shape, clip_starts, load_clip, sample_clip
 
 if TYPE_CHECKING:
     from cardio_stats import Stacker
 
 
 class ClipDataset(Dataset):
-    """One clip per video; a random start each time in training, the first clip otherwise."""
+    """One clip per video; a random start each time in training, the first clip otherwise. The videos stay in the
+    cache: each batch reads its own (on a GPU the set is copied there once, where it fits), so a fit's memory does not
+    grow with the cohort."""
 
     def __init__(self, paths: list[str], y: np.ndarray | None, frames: int, period: int, train: bool, seed: int = 0):
         self.paths, self.y, self.frames, self.period, self.train = paths, y, frames, period, train
         self.rng = np.random.default_rng(seed)
-        self.videos = [load_clip(p) for p in paths]  # uint8, small: (T, size, size)
+        shapes = [clip_shape(p) for p in paths]  # headers only: (T, size, size) uint8 each
+        self.lengths = np.asarray([s[0] for s in shapes], dtype=np.int64)
+        self.frame_bytes = int(np.prod(shapes[0][1:])) if shapes else 0
+        self.on: tuple[torch.Tensor, torch.Tensor, torch.Tensor | None] | None = None
+        self.device: torch.device | None = None
+        self._y: torch.Tensor | None = None  # the labels on the CPU, where take reads the videos per batch
 
     def __len__(self) -> int:
         return len(self.paths)
 
-    def __getitem__(self, i: int):
-        v = self.videos[i]
+    def _start(self, i: int) -> int:
         span = self.frames * self.period
-        start = int(self.rng.integers(0, max(1, len(v) - span + 1))) if self.train else 0
-        clip, _ = sample_clip(v, start, self.frames, self.period)
+        return int(self.rng.integers(0, max(1, int(self.lengths[i]) - span + 1))) if self.train else 0
+
+    def __getitem__(self, i: int):
+        clip, _ = sample_clip(load_clip(self.paths[i]), self._start(i), self.frames, self.period)
         x = torch.from_numpy(clip.astype(np.float32))
         y = torch.zeros(()) if self.y is None else torch.as_tensor(self.y[i], dtype=torch.float32)
         return x, y
 
     def nbytes(self) -> int:
-        return max((len(v) for v in self.videos), default=0) * len(self.videos) * self.videos[0][0].nbytes
+        return int(self.lengths.max(initial=0)) * len(self.paths) * self.frame_bytes
 
     def on_device(self, device: torch.device) -> None:
-        """Every video once on the device, padded with its last frame to the longest (the engine serves batches
-        from there: cardio.engine.ArrayDataset's protocol)."""
-        longest = max(len(v) for v in self.videos)
-        padded = np.stack([np.concatenate([v, np.repeat(v[-1:], longest - len(v), 0)]) for v in self.videos])
-        self.on = (torch.as_tensor(padded).to(device), torch.as_tensor([len(v) for v in self.videos]).to(device),
-                   None if self.y is None else torch.as_tensor(self.y, dtype=torch.float32).to(device))
+        """On a GPU, every video once, padded with its last frame to the longest (the engine serves batches from
+        there: cardio.engine.ArrayDataset's protocol); on the CPU nothing is held: take reads each batch."""
+        self.device = device
+        y = None if self.y is None else torch.as_tensor(self.y, dtype=torch.float32).to(device)
+        if device.type == "cpu":
+            self.on = None
+            self._y = y
+            return
+        longest = int(self.lengths.max())
+        videos = torch.empty((len(self.paths), longest, *clip_shape(self.paths[0])[1:]), dtype=torch.uint8,
+                             device=device)
+        for i, path in enumerate(self.paths):  # one video at a time through the host
+            v = load_clip(path)
+            videos[i] = torch.as_tensor(np.concatenate([v, np.repeat(v[-1:], longest - len(v), 0)]))
+        self.on = (videos, torch.as_tensor(self.lengths).to(device), y)
 
     def take(self, index: torch.Tensor):
-        """The clips of rows `index` (a CPU tensor) cropped on the device as __getitem__ crops them one by one:
-        the same random starts, drawn in the same order from the same generator; frames past a video's end repeat
-        its last."""
-        videos, lengths, y = self.on
-        rows = index.tolist() if self.train else []  # a host tensor: the starts are drawn on the host, as before
-        index = index.to(videos.device, non_blocking=True)
-        span = self.frames * self.period
-        starts = [int(self.rng.integers(0, max(1, len(self.videos[i]) - span + 1))) for i in rows]
-        start = torch.as_tensor(starts or [0] * len(index), dtype=torch.long).to(index.device)
-        frame = start[:, None] + self.period * torch.arange(self.frames, device=index.device)
-        frame = torch.minimum(frame, lengths.index_select(0, index)[:, None] - 1)
-        x = videos[index[:, None], frame].float()
-        return x, (torch.zeros(len(index), device=index.device) if y is None else y.index_select(0, index))
+        """The clips of rows `index` (a CPU tensor) cropped as __getitem__ crops them one by one: the same random
+        starts, drawn in the same order from the same generator; frames past a video's end repeat its last."""
+        assert self.device is not None, "ClipDataset.take before on_device"
+        rows = index.tolist()
+        starts = [self._start(i) for i in rows] if self.train else [0] * len(rows)
+        offsets = self.period * np.arange(self.frames)
+        if self.on is None:  # the CPU: this batch's videos read from the cache
+            x = torch.as_tensor(np.stack([load_clip(self.paths[i])[np.minimum(s + offsets, self.lengths[i] - 1)]
+                                          for i, s in zip(rows, starts)])).float()
+            y = self._y
+        else:
+            videos, lengths, y = self.on
+            index = index.to(videos.device, non_blocking=True)
+            start = torch.as_tensor(starts, dtype=torch.long).to(index.device)
+            frame = start[:, None] + torch.as_tensor(offsets, device=index.device)
+            frame = torch.minimum(frame, lengths.index_select(0, index)[:, None] - 1)
+            x = videos[index[:, None], frame].float()
+        index = index.to(self.device)
+        return x, (torch.zeros(len(index), device=self.device) if y is None else y.index_select(0, index))
 
 
 class AllClips(Dataset):
-    """Every non-overlapping window of every video (test-time averaging); `owner` maps windows to videos."""
+    """Every non-overlapping window of every video (test-time averaging); `owner` maps windows to videos. Each
+    window is cut when it is read (the windows come in order, so a video is read once)."""
 
     def __init__(self, paths: list[str], frames: int, period: int):
-        self.items, owner = [], []
-        for j, p in enumerate(paths):
-            v = load_clip(p)
-            for s in clip_starts(len(v), frames, period):
-                self.items.append(sample_clip(v, s, frames, period)[0])
-                owner.append(j)
-        self.owner = np.asarray(owner)
+        self.paths, self.frames, self.period = paths, frames, period
+        windows = [(j, s) for j, p in enumerate(paths) for s in clip_starts(clip_shape(p)[0], frames, period)]
+        self.windows = windows
+        self.owner = np.asarray([j for j, _ in windows])
+        self._read: tuple[int, np.ndarray] | None = None
 
     def __len__(self) -> int:
-        return len(self.items)
+        return len(self.windows)
+
+    def __getstate__(self) -> dict:  # a DataLoader worker's copy starts without the video last read
+        return {**self.__dict__, "_read": None}
 
     def __getitem__(self, i: int):
-        return torch.from_numpy(self.items[i].astype(np.float32)), torch.zeros(())
+        j, start = self.windows[i]
+        if self._read is None or self._read[0] != j:
+            self._read = (j, load_clip(self.paths[j]))
+        return torch.from_numpy(sample_clip(self._read[1], start, self.frames, self.period)[0].astype(np.float32)), \
+            torch.zeros(())
 
 
 @dataclass
@@ -143,8 +172,16 @@ def view_targets(table, view: str, targets: tuple[Target, ...], reg_stats: dict)
 
 
 def pixel_stats(paths: list[str]) -> tuple[float, float]:
-    vals = np.concatenate([load_clip(p).reshape(-1)[::7] for p in paths]).astype(np.float64)
-    return float(vals.mean()), float(vals.std() or 1.0)
+    """Mean and SD of every 7th pixel of the training clips, from a count of each uint8 value (clip by clip, so
+    the clips are never held together): the sum is exact, and so the mean is the concatenation's."""
+    counts = np.zeros(256, np.int64)
+    for p in paths:
+        counts += np.bincount(load_clip(p).reshape(-1)[::7], minlength=256)
+    values = np.arange(256, dtype=np.float64)
+    n = int(counts.sum())
+    mean = float(counts @ np.arange(256, dtype=np.int64)) / n
+    sd = float(np.sqrt(counts @ (values - mean) ** 2 / n))
+    return mean, sd or 1.0
 
 
 def _window_logits(net: torch.nn.Module, paths: list[str], s: EchoSettings, ctx) -> list[np.ndarray]:

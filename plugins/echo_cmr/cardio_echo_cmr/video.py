@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from cardio import Cache, CardioError
-from cardio.data.files import read_npy
+from cardio.data.files import npy_header, read_npy
 from cardio_echo_cmr.settings import Clip
 from cardio_imaging.cine import read_cine, sector_mask, to_gray
 
@@ -131,5 +131,13 @@ def clip_starts(n_frames: int, length: int, period: int) -> list[int]:
 def load_clip(path: str) -> np.ndarray:
     try:
         return read_npy(path)  # the cache is not trusted: its header is checked like a user's record
+    except CardioError as exc:
+        raise CardioError(f"damaged clip cache entry: {exc}") from None
+
+
+def clip_shape(path: str) -> tuple[int, ...]:
+    """(frames, size, size) of a cached clip, from its header alone (checked as load_clip checks it)."""
+    try:
+        return npy_header(path)[0]
     except CardioError as exc:
         raise CardioError(f"damaged clip cache entry: {exc}") from None
