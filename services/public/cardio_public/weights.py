@@ -12,7 +12,6 @@ and its whole sha256) is what the report prints, and each check is a line of the
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import re
@@ -23,6 +22,7 @@ from typing import Any
 
 from cardio.data import CardioError
 from cardio.data.cache import atomic_path, write_text_atomic
+from cardio_public import fetch
 
 #: torch.hub's convention (its HASH_REGEX, with at least 8 digits) at the name's end: `<name>-<sha256 prefix>.<ext>`.
 HASH_IN_NAME = re.compile(r"-([0-9a-f]{8,64})\.[A-Za-z0-9]+$")
@@ -45,15 +45,11 @@ class CheckedFile:
 
 
 def sha256_of(path: Path) -> str:
-    """The file's sha256 (hex), read in 1 MiB blocks."""
+    """The file's sha256 (hex), once per file as it is (path, size, time): a run checks its weights more than once."""
     st = path.stat()
     key = (str(path.resolve()), st.st_size, st.st_mtime_ns)
     if key not in _DIGESTS:
-        h = hashlib.sha256()
-        with path.open("rb") as f:
-            for block in iter(lambda: f.read(1 << 20), b""):
-                h.update(block)
-        _DIGESTS[key] = h.hexdigest()
+        _DIGESTS[key] = fetch.sha256_of(path)
     return _DIGESTS[key]
 
 
