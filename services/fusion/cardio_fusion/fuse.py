@@ -30,7 +30,6 @@ from __future__ import annotations
 import json
 import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -44,6 +43,7 @@ from cardio.data.pseudonyms import pseudonym_key, pseudonyms
 from cardio.study import outputs, tasks
 from cardio.study.multimodal import stated_truth as of_folder
 from cardio.study.record import run_logger
+from cardio_fusion.modality import Modality
 from cardio_fusion.report import fusion_section
 from cardio_report.performance import evaluate_sections
 from cardio_stats import fit_stacker
@@ -52,19 +52,6 @@ FUSED = "fused"
 CLINICAL = "clinical"
 GUIDELINE = "guideline"
 _EPS = 1e-6
-
-
-@dataclass
-class Modality:
-    """One base run, reduced to patient-level scores of its chosen model (ids are the project's pseudonyms)."""
-    name: str
-    run: Path
-    plugin: str
-    model: str
-    config: dict
-    outer: pd.DataFrame  # patient_id, fold, y, score
-    inner: pd.DataFrame  # patient_id, fold, y, score (inner out-of-fold, per outer fold)
-    scores_digest: str = ""  # the outer scores without ids (_scores_digest): a copied run has its original's
 
 
 def _read_config(run: Path) -> tuple[dict | None, str | None]:

@@ -11,7 +11,7 @@ from cardio.data import Predictions, Section
 
 if TYPE_CHECKING:
     from cardio.context import RunContext
-    from cardio_fusion.fuse import Modality
+    from cardio_fusion.modality import Modality
 
 FUSED, GUIDELINE, CLINICAL = "fused", "guideline", "clinical"
 
