@@ -47,7 +47,7 @@ class ClipDataset(Dataset):
         self.rng = np.random.default_rng(seed)
         shapes = [clip_shape(p) for p in paths]  # headers only: (T, size, size) uint8 each
         self.lengths = np.asarray([s[0] for s in shapes], dtype=np.int64)
-        self.frame_bytes = int(np.prod(shapes[0][1:])) if shapes else 0
+        self.frame_shape = tuple(shapes[0][1:]) if shapes else ()
         self.on: tuple[torch.Tensor, torch.Tensor, torch.Tensor | None] | None = None
         self.device: torch.device | None = None
         self._y: torch.Tensor | None = None  # the labels on the CPU, where take reads the videos per batch
@@ -66,7 +66,7 @@ class ClipDataset(Dataset):
         return x, y
 
     def nbytes(self) -> int:
-        return int(self.lengths.max(initial=0)) * len(self.paths) * self.frame_bytes
+        return int(self.lengths.max(initial=0)) * len(self.paths) * int(np.prod(self.frame_shape))
 
     def on_device(self, device: torch.device) -> None:
         """On a GPU, every video once, padded with its last frame to the longest (the engine serves batches from
@@ -78,7 +78,7 @@ class ClipDataset(Dataset):
             self._y = y
             return
         longest = int(self.lengths.max())
-        videos = torch.empty((len(self.paths), longest, *clip_shape(self.paths[0])[1:]), dtype=torch.uint8,
+        videos = torch.empty((len(self.paths), longest, *self.frame_shape), dtype=torch.uint8,
                              device=device)
         for i, path in enumerate(self.paths):  # one video at a time through the host
             v = load_clip(path)
