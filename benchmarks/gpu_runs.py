@@ -18,12 +18,15 @@ the finished run deleted them (train.keep_checkpoints: false).
 Paper steps: the plugin's paper-profile network at its paper batch and input size, trained for a few steps through
 the engine's loss and optimizer settings: samples/s, FLOPs per sample (torch's FLOP counter, x3 for forward +
 backward, as benchmarks/echo_train_gpu.py counts them), MFU against the device's peak (CUDA, known GPUs), the GPU
-busy fraction of the step time (CUDA events: kernel time / wall time) and peak memory. On a CPU the GPU columns
-print "-". Goals on an H100: every default run <= 60 s; GPU busy >= 80% of step time; echo MFU >= 35% in bf16.
+busy fraction of the step time (the profiler's kernel time / wall time; CUDA events around the steps read ~100%
+however long the GPU waits for the host, as the first H100 run of this script showed) and peak memory, in both
+memory formats (train.channels_last off and on). On a CPU the GPU columns print "-". Goals on an H100: every default
+run <= 60 s; GPU busy >= 80% of step time; echo MFU >= 35% in bf16. --json FILE keeps every row as it ends.
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import re
@@ -142,7 +145,8 @@ def default_run(plugin: str, sets: list[str], root: Path) -> dict:
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime  # the run's CPU seconds: load-proof
     if proc.returncode != 0:
-        return {"plugin": plugin, "wall": wall, "cpu": cpu, "error": proc.stderr.strip().splitlines()[-1:]}
+        return {"plugin": plugin, "wall": wall, "cpu": cpu, "error": proc.stderr.strip().splitlines()[-1:],
+                "stderr_tail": proc.stderr[-4000:]}
     stages = stage_times((out / "run.log").read_text())
     return {"plugin": plugin, "wall": wall, "cpu": cpu, "load": os.getloadavg()[0], "stages": stages,
             "busy": gpu.busy(), "peak_mb": gpu.peak_mb or None, "evaluate_share": stages.get("evaluate", 0.0) / wall,
@@ -192,22 +196,32 @@ def _paper_step(plugin: str, smoke: bool):
     raise ValueError(plugin)
 
 
-def paper_step(plugin: str, smoke: bool, device: torch.device, steps: int) -> dict:
-    """Samples/s of the engine's training step (bf16 autocast on CUDA, the engine's AdamW, fused; grad clip) on one
-    repeated batch, FLOPs per sample, MFU, GPU busy fraction of the step time, peak memory."""
+def paper_step(plugin: str, smoke: bool, device: torch.device, steps: int, channels_last: bool = False) -> dict:
+    """Samples/s of the engine's training step (bf16 autocast on CUDA, the engine's AdamW, fused; grad clip; the
+    engine's kernel choice, cudnn.benchmark on CUDA; channels-last if asked, as train.channels_last) on one repeated
+    batch, FLOPs per sample, MFU, the GPU busy fraction of the step time and peak memory.
+
+    GPU busy is the kernels' own time (the profiler's CUDA activity) over the wall time of the timed steps: a gap in
+    which the GPU waits for the host to launch the next kernel counts as idle. (CUDA events around each step count
+    those gaps as busy, and read ~100% for a step that the host bounds.)"""
     from torch.utils.flop_counter import FlopCounterMode
 
     from cardio import engine
+    from cardio.engine.device import memory_format
 
     torch.manual_seed(0)
+    engine.set_determinism(None, device)  # as a run: the fastest kernels on CUDA (cudnn.benchmark)
     net, x, y = _paper_step(plugin, smoke)
     with FlopCounterMode(display=False) as counter, torch.no_grad():
         net.eval()(x[:1])
     flops = 3.0 * counter.get_total_flops()  # forward + backward (twice the forward), per sample
     net, x, y = net.to(device).train(), x.to(device), y.to(device)
+    cuda = device.type == "cuda"
+    fmt = memory_format(x.ndim) if channels_last and cuda else None
+    if fmt is not None:
+        net, x = net.to(memory_format=fmt), x.contiguous(memory_format=fmt)
     loss_fn = torch.nn.MSELoss() if plugin == "spect_polar" else engine.masked_loss
     opt = engine.make_optimizer(net.parameters(), {"optimizer": "adamw", "lr": 1e-4, "weight_decay": 0.01})
-    cuda = device.type == "cuda"
 
     def step():
         opt.zero_grad(set_to_none=True)
@@ -217,28 +231,27 @@ def paper_step(plugin: str, smoke: bool, device: torch.device, steps: int) -> di
         torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
         opt.step()
 
-    step()  # warm-up (cuDNN algorithm choice, allocator)
+    for _ in range(2):  # warm-up: cuDNN's algorithm timing, the allocator
+        step()
     if cuda:
         torch.cuda.synchronize()
         torch.cuda.reset_peak_memory_stats()
-    events = [(torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)) for _ in range(steps)] \
-        if cuda else []
-    start = time.perf_counter()
-    for k in range(steps):
+    activities = [torch.profiler.ProfilerActivity.CUDA] if cuda else []
+    with torch.profiler.profile(activities=activities) if cuda else contextlib.nullcontext() as prof:
+        start = time.perf_counter()
+        for _ in range(steps):
+            step()
         if cuda:
-            events[k][0].record()
-        step()
-        if cuda:
-            events[k][1].record()
-    if cuda:
-        torch.cuda.synchronize()
-    wall = time.perf_counter() - start
+            torch.cuda.synchronize()
+        wall = time.perf_counter() - start
     rate = steps * len(x) / wall
-    row = {"plugin": plugin, "samples_s": rate, "gflop_sample": flops / 1e9, "mfu": None, "busy": None,
-           "peak_mb": None}
-    if cuda:
-        gpu_s = sum(a.elapsed_time(b) for a, b in events) / 1000.0
-        row["busy"] = gpu_s / wall  # time inside the steps' GPU work / wall time (gaps = host stalls)
+    row = {"plugin": plugin, "channels_last": fmt is not None, "samples_s": rate, "gflop_sample": flops / 1e9,
+           "mfu": None, "busy": None, "peak_mb": None}
+    if cuda and prof is not None:
+        # the kernels' own entries (an operator's entry repeats its kernels' time)
+        kernel_us = sum(e.self_device_time_total for e in prof.key_averages()
+                        if e.device_type == torch.autograd.DeviceType.CUDA)
+        row["busy"] = kernel_us / 1e6 / wall
         row["peak_mb"] = torch.cuda.max_memory_allocated() / 2**20
         name = torch.cuda.get_device_name(device)
         peak = next((v["bf16"] for k, v in PEAK_TFLOPS.items() if k in name), None)
@@ -263,31 +276,30 @@ def main() -> None:
     parser.add_argument("--keep", type=Path, default=None,
                         help="write the runs (and their cache) under this folder and keep them, e.g. for "
                              "benchmarks/report_pages.py; default: a temporary folder, removed")
+    parser.add_argument("--json", type=Path, default=None, help="write every row here as it ends")
     args = parser.parse_args()
     chosen = args.plugins or ",".join(("perfusion_polar", "spect_polar") if args.smoke else PLUGINS)
     plugins = [p for p in chosen.split(",") if p]
     from cardio import engine
 
     device = engine.resolve_device("auto")
-    print(f"device: {engine.device_name(device)}")
-    runs = []
+    print(f"device: {engine.device_name(device)}", flush=True)
+    rows: dict[str, list] = {"runs": [], "steps": []}
+
+    def keep(kind: str, row: dict) -> None:  # each row as it ends: a run cut short by a time limit keeps the rest
+        rows[kind].append(row)
+        if args.json:
+            args.json.write_text(json.dumps({"device": engine.device_name(device), **rows}, indent=1, default=str))
+
+    runs = rows["runs"]
     if not args.no_runs:
+        print("\ndefault runs" + (" (smoke configs)" if args.smoke else ""))
+        print(RUN_HEADER, flush=True)
         with tempfile.TemporaryDirectory() as tmp:
             root = args.keep or Path(tmp)
-            runs = [default_run(p, SMOKE[p] if args.smoke else [], root) for p in plugins]
-    print("\ndefault runs" + (" (smoke configs)" if args.smoke else ""))
-    print(f"{'plugin':20} {'wall s':>8} {'CPU s':>7} {'loadavg':>7} {'load':>6} {'prep':>6} {'feat':>6} {'train':>6} "
-          f"{'explain':>8} {'eval':>6} {'eval %':>7} {'GPU busy':>9} {'peak MB':>8}")
-    for r in runs:
-        if "error" in r:
-            print(f"{r['plugin']:20} {r['wall']:8.1f} failed: {r['error']}")
-            continue
-        st = r["stages"]
-        cols = [st.get(k) for k in ("load", "preprocess", "featurize", "train", "explain", "evaluate")]
-        print(f"{r['plugin']:20} {r['wall']:8.1f} {r['cpu']:7.0f} {r['load']:7.1f} "
-              + " ".join(_fmt(c, "6.0f") for c in cols[:5])
-              + f" {_fmt(cols[5], '6.0f')} {100 * r['evaluate_share']:6.1f}% {_fmt(r['busy'], '9.0%')} "
-              f"{_fmt(r['peak_mb'], '8.0f')}")
+            for p in plugins:
+                keep("runs", default_run(p, SMOKE[p] if args.smoke else [], root))
+                print(run_line(runs[-1]), flush=True)
     print("\ncheckpoints" + (" (smoke configs)" if args.smoke else ""))
     print(f"{'plugin':20} {'written':>7} {'MB written':>10} {'ckpt s':>7} {'fit s':>7} {'% of fit':>8} "
           f"{'% of wall':>9} {'ckpt MB on disk':>15} {'run MB at end':>13}")
@@ -301,11 +313,31 @@ def main() -> None:
     if args.no_steps:
         return
     print("\npaper-profile training step" + (" (smoke sizes)" if args.smoke else ""))
-    print(f"{'plugin':20} {'samples/s':>10} {'GFLOP/sample':>13} {'MFU':>6} {'GPU busy':>9} {'peak MB':>8}")
-    for p in [p for p in (args.plugins or ",".join(PLUGINS)).split(",") if p]:  # a step is cheap: all five
-        r = paper_step(p, args.smoke, device, args.steps or (1 if args.smoke else 20))
-        print(f"{p:20} {r['samples_s']:10.1f} {r['gflop_sample']:13.2f} {_fmt(r['mfu'], '6.1%')} "
-              f"{_fmt(r['busy'], '9.0%')} {_fmt(r['peak_mb'], '8.0f')}")
+    print(f"{'plugin':34} {'samples/s':>10} {'GFLOP/sample':>13} {'MFU':>6} {'GPU busy':>9} {'peak MB':>8}", flush=True)
+    # a step is cheap: all five, each in both memory formats on CUDA (train.channels_last is off until one wins)
+    for p in [p for p in (args.plugins or ",".join(PLUGINS)).split(",") if p]:
+        for last in (False, True) if device.type == "cuda" else (False,):
+            r = paper_step(p, args.smoke, device, args.steps or (1 if args.smoke else 20), channels_last=last)
+            keep("steps", r)
+            print(f"{p + (' (channels-last)' if r['channels_last'] else ''):34} {r['samples_s']:10.1f} "
+                  f"{r['gflop_sample']:13.2f} {_fmt(r['mfu'], '6.1%')} {_fmt(r['busy'], '9.0%')} "
+                  f"{_fmt(r['peak_mb'], '8.0f')}", flush=True)
+
+
+RUN_HEADER = (f"{'plugin':20} {'wall s':>8} {'CPU s':>7} {'loadavg':>7} {'load':>6} {'prep':>6} {'feat':>6} "
+              f"{'train':>6} {'explain':>8} {'eval':>6} {'eval %':>7} {'GPU busy':>9} {'peak MB':>8}")
+
+
+def run_line(r: dict) -> str:
+    """One default run's row of the table."""
+    if "error" in r:
+        return f"{r['plugin']:20} {r['wall']:8.1f} failed: {r['error']}"
+    st = r["stages"]
+    cols = [st.get(k) for k in ("load", "preprocess", "featurize", "train", "explain", "evaluate")]
+    return (f"{r['plugin']:20} {r['wall']:8.1f} {r['cpu']:7.0f} {r['load']:7.1f} "
+            + " ".join(_fmt(c, "6.0f") for c in cols[:5])
+            + f" {_fmt(cols[5], '6.0f')} {100 * r['evaluate_share']:6.1f}% {_fmt(r['busy'], '9.0%')} "
+            f"{_fmt(r['peak_mb'], '8.0f')}")
 
 
 if __name__ == "__main__":

@@ -143,21 +143,27 @@ def project(config: dict, ctx, steps: int) -> dict:
     pt = config["ecg_transfer"]["pretrain"]
     spec = (config["ecg_transfer"]["spectrogram"]["nperseg"] // 2 + 1, 33)
     batch = int(pt["batch_size"])
-    model = build_resnet(pt["arch"], n_outputs=5)
+    device = torch.device(ctx.device)
+    model = build_resnet(pt["arch"], n_outputs=5).to(device)
     opt = torch.optim.AdamW(model.parameters(), lr=float(pt["lr"]))
-    x, y = torch.randn(batch, 1, *spec), torch.randint(0, 5, (batch,))
+    x, y = torch.randn(batch, 1, *spec, device=device), torch.randint(0, 5, (batch,), device=device)
     times = []
     for _ in range(steps + 1):  # the first step warms up
         t0 = time.perf_counter()
         opt.zero_grad()
-        torch.nn.functional.cross_entropy(model(x), y).backward()
+        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.type == "cuda"):  # as the engine trains
+            loss = torch.nn.functional.cross_entropy(model(x).float(), y)
+        loss.backward()
         opt.step()
+        if device.type == "cuda":
+            torch.cuda.synchronize()  # the step's GPU work inside its time
         times.append(time.perf_counter() - t0)
     per_step = float(np.median(times[1:]))
     fit_beats = 0.8 * 50977  # DS1's beats of the 22 records (docs/benchmarks/ecg_transfer.md), 80% fitting records
     seed_s = per_step * np.ceil(fit_beats / batch) * int(pt["epochs"])
     return {"arch": pt["arch"], "batch": batch, "input": spec, "threads": torch.get_num_threads(),
-            "seconds_per_step": per_step, "epochs": int(pt["epochs"]), "one_seed_hours": seed_s / 3600}
+            "device": str(device), "seconds_per_step": per_step, "epochs": int(pt["epochs"]),
+            "one_seed_hours": seed_s / 3600}
 
 
 def main(argv=None) -> int:
@@ -180,9 +186,9 @@ def main(argv=None) -> int:
         config = plugin_config("ecg_transfer", ["profile=paper", f"device={args.device}"])
         ctx = context(out, device=args.device, seed=args.seed, cache_dir=cache)
         if args.project:
-            p = project(config, ctx, steps=2)
+            p = project(config, ctx, steps=2 if args.device == "cpu" else 20)
             print(json.dumps(p))
-            print(f"paper profile, one seed here: {p['one_seed_hours']:.1f} h of training ({p['epochs']} epochs of "
+            print(f"paper profile, one seed here: {p['one_seed_hours']:.2f} h of training ({p['epochs']} epochs of "
                   f"{p['arch']}, batch {p['batch']}, {p['seconds_per_step']:.1f} s a step on {p['threads']} "
                   f"thread(s)); the DS2 look needs 3 seeds (aami_interpatient --mode final)")
             return 0
