@@ -4,12 +4,14 @@
     .venv/bin/python benchmarks/gpu_runs.py --smoke               # tiny configs and steps (seconds to minutes)
     .venv/bin/python benchmarks/gpu_runs.py --plugins perfusion_polar,mmode_septal_flash
     .venv/bin/python benchmarks/gpu_runs.py --no-steps --keep DIR  # default runs only, kept under DIR
+    .venv/bin/python benchmarks/gpu_runs.py --no-steps --set train.deterministic=true   # cuDNN's timing off
 
 Default runs: `cardio run --plugin P` (device auto) in a subprocess, each with a cache of its own (a fresh clone's
 first run: the synthetic cohort is written inside it; --keep DIR keeps runs and caches); wall time, its CPU seconds
 (user + system, which load does not inflate), the load average at its end, and stage times read from the run's
-run.log ("stage NAME" lines; "train" is from the first epoch line to the next stage, the fits run inline between
-featurize and explain); the evaluate stage's share of the wall time. On CUDA with NVML (nvidia-ml-py) the GPU's
+run.log ("stage NAME" lines; "pretr" is ecg_transfer's prepare stage, its pretraining; "fits" from the first
+fold's line to the next stage, the fold fits inline; "final" the final model's fit, between explain and evaluate);
+the evaluate stage's share of the wall time. On CUDA with NVML (nvidia-ml-py) the GPU's
 busy fraction (mean utilisation sampled every 0.2 s) and peak memory over the run. Checkpoints, from run.json's
 `checkpoints` (the engine times every checkpoint it writes, issue 39's goal: <= 5% of a default run): how many, MB
 written, seconds writing them and their share of the fits' training seconds and of the wall time; the MB their
@@ -101,13 +103,15 @@ class GpuSampler:
         return sum(self.util) / len(self.util) if self.util else None
 
 
-LINE = re.compile(r"^(\d\d):(\d\d):(\d\d) INFO (stage (\w+)|\S+ epoch \d+/|done in)")
+LINE = re.compile(r"^(\d\d):(\d\d):(\d\d) INFO (stage (\w+)|fold 1 of|final model: fitting|done in)")
+MARKS = {"fold 1 of": "fits", "final model: fitting": "final", "done in": "end"}
 
 
 def stage_times(log: str) -> dict[str, float]:
-    """Seconds per stage from run.log's timestamps (1 s resolution; a run past midnight wraps once)."""
+    """Seconds per stage from run.log's timestamps (1 s resolution; a run past midnight wraps once): the core's
+    stages, "fits" from the first fold's line to the next stage (explain, or evaluate), "final" from the final
+    model's line to evaluate. (An epoch's line is written at its end, so it cannot mark where the fits begin.)"""
     marks: list[tuple[float, str]] = []
-    first_epoch = False
     for line in log.splitlines():
         m = LINE.match(line)
         if not m:
@@ -115,13 +119,7 @@ def stage_times(log: str) -> dict[str, float]:
         t = int(m[1]) * 3600 + int(m[2]) * 60 + int(m[3])
         if marks and t < marks[-1][0]:
             t += 86400
-        if m[5]:
-            marks.append((t, m[5]))
-        elif m[4] == "done in":
-            marks.append((t, "end"))
-        elif not first_epoch:  # the fits begin: featurize's time ends here
-            first_epoch = True
-            marks.append((t, "train"))
+        marks.append((t, m[5] or MARKS[m[4]]))
     out: dict[str, float] = {}
     for (t0, name), (t1, _) in zip(marks, marks[1:]):
         out[name] = out.get(name, 0.0) + t1 - t0
@@ -277,6 +275,9 @@ def main() -> None:
                         help="write the runs (and their cache) under this folder and keep them, e.g. for "
                              "benchmarks/report_pages.py; default: a temporary folder, removed")
     parser.add_argument("--json", type=Path, default=None, help="write every row here as it ends")
+    parser.add_argument("--set", action="append", default=[], dest="sets",
+                        help="a setting for every default run, e.g. train.deterministic=true (cuDNN's algorithm "
+                             "timing off) or train.channels_last=true")
     args = parser.parse_args()
     chosen = args.plugins or ",".join(("perfusion_polar", "spect_polar") if args.smoke else PLUGINS)
     plugins = [p for p in chosen.split(",") if p]
@@ -298,7 +299,7 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as tmp:
             root = args.keep or Path(tmp)
             for p in plugins:
-                keep("runs", default_run(p, SMOKE[p] if args.smoke else [], root))
+                keep("runs", default_run(p, [*(SMOKE[p] if args.smoke else []), *args.sets], root))
                 print(run_line(runs[-1]), flush=True)
     print("\ncheckpoints" + (" (smoke configs)" if args.smoke else ""))
     print(f"{'plugin':20} {'written':>7} {'MB written':>10} {'ckpt s':>7} {'fit s':>7} {'% of fit':>8} "
@@ -324,20 +325,21 @@ def main() -> None:
                   f"{_fmt(r['peak_mb'], '8.0f')}", flush=True)
 
 
+STAGES = ("load", "preprocess", "featurize", "prepare", "fits", "explain", "final", "evaluate")
 RUN_HEADER = (f"{'plugin':20} {'wall s':>8} {'CPU s':>7} {'loadavg':>7} {'load':>6} {'prep':>6} {'feat':>6} "
-              f"{'train':>6} {'explain':>8} {'eval':>6} {'eval %':>7} {'GPU busy':>9} {'peak MB':>8}")
+              f"{'pretr':>6} {'fits':>6} {'explain':>8} {'final':>6} {'eval':>6} {'eval %':>7} {'GPU busy':>9} "
+              f"{'peak MB':>8} {'run MB':>7}")
 
 
 def run_line(r: dict) -> str:
     """One default run's row of the table."""
     if "error" in r:
         return f"{r['plugin']:20} {r['wall']:8.1f} failed: {r['error']}"
-    st = r["stages"]
-    cols = [st.get(k) for k in ("load", "preprocess", "featurize", "train", "explain", "evaluate")]
+    cols = [r["stages"].get(k) for k in STAGES]
     return (f"{r['plugin']:20} {r['wall']:8.1f} {r['cpu']:7.0f} {r['load']:7.1f} "
-            + " ".join(_fmt(c, "6.0f") for c in cols[:5])
-            + f" {_fmt(cols[5], '6.0f')} {100 * r['evaluate_share']:6.1f}% {_fmt(r['busy'], '9.0%')} "
-            f"{_fmt(r['peak_mb'], '8.0f')}")
+            + " ".join(_fmt(c, "8.0f" if k == "explain" else "6.0f") for k, c in zip(STAGES, cols))
+            + f" {100 * r['evaluate_share']:6.1f}% {_fmt(r['busy'], '9.0%')} {_fmt(r['peak_mb'], '8.0f')} "
+            f"{r['run_mb']:7.1f}")
 
 
 if __name__ == "__main__":
