@@ -152,7 +152,11 @@ def config_hash(config: dict, protocol: str = "validated") -> str:
 
 
 def git_state(repo: Path) -> tuple[str, str]:
-    """(commit, 'clean' | 'modified') of the checkout at `repo`, for the plugin and the benchmark's files."""
+    """(commit, 'clean' | 'modified') of the checkout at `repo`, for the plugin and the benchmark's files; in a copy
+    of the tree without git's folder (a machine the files were copied to), $CARDIO_GIT_COMMIT names the commit it
+    was copied from ('copied': the ledger cannot vouch for the files' state)."""
+    if not (repo / ".git").exists() and os.environ.get("CARDIO_GIT_COMMIT"):
+        return os.environ["CARDIO_GIT_COMMIT"], "copied"
     try:
         commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True, text=True,
                                 check=True).stdout.strip()

@@ -53,3 +53,11 @@ def test_the_paper_profile_looks_at_ds2_at_most_once(tmp_path, monkeypatch):
         bench.main(["--look", "--out", str(tmp_path / "out")])
     with pytest.raises(SystemExit):
         bench.main(["--look", "--set", "ecg_transfer.pretrain.epochs=1"])
+    # a look split over processes (--seeds): each seed once
+    with ledger.open("w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=bench.AAMI.LEDGER_COLUMNS)
+        w.writeheader()
+        w.writerow({"look": 1, "config_hash": bench.AAMI.config_hash(config, "validated"), "seed": 0,
+                    "status": "ledgered"})
+    with pytest.raises(CardioError, match=r"DS2 look of seed\(s\) \[0\]"):
+        bench.main(["--look", "--seeds", "0,1,2", "--out", str(tmp_path / "out")])
