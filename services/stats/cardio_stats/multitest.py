@@ -22,5 +22,17 @@ def adjust_pvalues(p_values: Any, method: str = "holm") -> np.ndarray:
     out = p.copy()
     ok = np.isfinite(p)
     if METHODS[method] is not None and ok.any():
-        out[ok] = multipletests(p[ok], method=METHODS[method])[1]
+        out[ok] = holm(p[ok]) if method == "holm" else multipletests(p[ok], method=METHODS[method])[1]
+    return out
+
+
+def holm(p: np.ndarray) -> np.ndarray:
+    """Holm's step-down adjusted p-values, as statsmodels' multipletests(method="holm") gives them (a test holds it
+    to that). Written here because statsmodels' Holm branch ends in gc.collect(): a full collection of the caller's
+    heap on every call, 0.23 s in a run's evaluate stage, 5 s over a default perfusion_polar run's 22 families."""
+    order = np.argsort(p)
+    m = len(p)
+    adjusted = np.minimum(np.maximum.accumulate(p[order] * np.arange(m, 0, -1)), 1.0)
+    out = np.empty(m)
+    out[order] = adjusted
     return out
