@@ -5,6 +5,7 @@
     .venv/bin/python benchmarks/gpu_runs.py --plugins perfusion_polar,mmode_septal_flash
     .venv/bin/python benchmarks/gpu_runs.py --no-steps --keep DIR  # default runs only, kept under DIR
     .venv/bin/python benchmarks/gpu_runs.py --no-steps --set train.deterministic=true   # cuDNN's timing off
+    .venv/bin/python benchmarks/gpu_runs.py --no-runs --compile default --compile reduce-overhead
 
 Default runs: `cardio run --plugin P` (device auto) in a subprocess, each with a cache of its own (a fresh clone's
 first run: the synthetic cohort is written inside it; --keep DIR keeps runs and caches); wall time, its CPU seconds
@@ -194,7 +195,8 @@ def _paper_step(plugin: str, smoke: bool):
     raise ValueError(plugin)
 
 
-def paper_step(plugin: str, smoke: bool, device: torch.device, steps: int, channels_last: bool = False) -> dict:
+def paper_step(plugin: str, smoke: bool, device: torch.device, steps: int, channels_last: bool = False,
+               compile_mode: str | None = None) -> dict:
     """Samples/s of the engine's training step (bf16 autocast on CUDA, the engine's AdamW, fused; grad clip; the
     engine's kernel choice, cudnn.benchmark on CUDA; channels-last if asked, as train.channels_last) on one repeated
     batch, FLOPs per sample, MFU, the GPU busy fraction of the step time and peak memory.
@@ -220,17 +222,25 @@ def paper_step(plugin: str, smoke: bool, device: torch.device, steps: int, chann
         net, x = net.to(memory_format=fmt), x.contiguous(memory_format=fmt)
     loss_fn = torch.nn.MSELoss() if plugin == "spect_polar" else engine.masked_loss
     opt = engine.make_optimizer(net.parameters(), {"optimizer": "adamw", "lr": 1e-4, "weight_decay": 0.01})
+    # train.compile: the engine compiles the network's forward (inductor's default mode); "reduce-overhead" adds
+    # CUDA graphs, which replay a step's launches at once (a small network's step is bound by the host's launches)
+    mode = None if compile_mode in (None, "default") else compile_mode
+    model = net if compile_mode is None else torch.compile(net, mode=mode)
 
     def step():
         opt.zero_grad(set_to_none=True)
         with torch.autocast("cuda", dtype=torch.bfloat16, enabled=cuda):
-            out = net(x)
+            out = model(x)
         loss_fn(out.float(), y).backward()
         torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
         opt.step()
 
-    for _ in range(2):  # warm-up: cuDNN's algorithm timing, the allocator
+    warmup_s = time.perf_counter()
+    for _ in range(3):  # warm-up: cuDNN's algorithm timing, the allocator, compilation and graph capture
         step()
+    if cuda:
+        torch.cuda.synchronize()
+    warmup_s = time.perf_counter() - warmup_s
     if cuda:
         torch.cuda.synchronize()
         torch.cuda.reset_peak_memory_stats()
@@ -243,8 +253,8 @@ def paper_step(plugin: str, smoke: bool, device: torch.device, steps: int, chann
             torch.cuda.synchronize()
         wall = time.perf_counter() - start
     rate = steps * len(x) / wall
-    row = {"plugin": plugin, "channels_last": fmt is not None, "samples_s": rate, "gflop_sample": flops / 1e9,
-           "mfu": None, "busy": None, "peak_mb": None}
+    row = {"plugin": plugin, "channels_last": fmt is not None, "compile": compile_mode, "samples_s": rate,
+           "gflop_sample": flops / 1e9, "mfu": None, "busy": None, "peak_mb": None, "warmup_s": warmup_s}
     if cuda and prof is not None:
         # the kernels' own entries (an operator's entry repeats its kernels' time)
         kernel_us = sum(e.self_device_time_total for e in prof.key_averages()
@@ -275,6 +285,8 @@ def main() -> None:
                         help="write the runs (and their cache) under this folder and keep them, e.g. for "
                              "benchmarks/report_pages.py; default: a temporary folder, removed")
     parser.add_argument("--json", type=Path, default=None, help="write every row here as it ends")
+    parser.add_argument("--compile", action="append", default=[], choices=("default", "reduce-overhead"),
+                        help="paper steps: also time the step under torch.compile in this mode (repeatable)")
     parser.add_argument("--set", action="append", default=[], dest="sets",
                         help="a setting for every default run, e.g. train.deterministic=true (cuDNN's algorithm "
                              "timing off) or train.channels_last=true")
@@ -314,15 +326,20 @@ def main() -> None:
     if args.no_steps:
         return
     print("\npaper-profile training step" + (" (smoke sizes)" if args.smoke else ""))
-    print(f"{'plugin':34} {'samples/s':>10} {'GFLOP/sample':>13} {'MFU':>6} {'GPU busy':>9} {'peak MB':>8}", flush=True)
-    # a step is cheap: all five, each in both memory formats on CUDA (train.channels_last is off until one wins)
+    print(f"{'plugin':34} {'samples/s':>10} {'GFLOP/sample':>13} {'MFU':>6} {'GPU busy':>9} {'peak MB':>8} "
+          f"{'warm-up s':>9}", flush=True)
+    # a step is cheap: all five, each in both memory formats on CUDA (train.channels_last is off until one wins),
+    # and compiled too where --compile names a mode
+    variants = [(last, None) for last in ((False, True) if device.type == "cuda" else (False,))]
+    variants += [(False, mode) for mode in args.compile]
     for p in [p for p in (args.plugins or ",".join(PLUGINS)).split(",") if p]:
-        for last in (False, True) if device.type == "cuda" else (False,):
-            r = paper_step(p, args.smoke, device, args.steps or (1 if args.smoke else 20), channels_last=last)
+        for last, mode in variants:
+            r = paper_step(p, args.smoke, device, args.steps or (1 if args.smoke else 20), channels_last=last,
+                           compile_mode=mode)
             keep("steps", r)
-            print(f"{p + (' (channels-last)' if r['channels_last'] else ''):34} {r['samples_s']:10.1f} "
-                  f"{r['gflop_sample']:13.2f} {_fmt(r['mfu'], '6.1%')} {_fmt(r['busy'], '9.0%')} "
-                  f"{_fmt(r['peak_mb'], '8.0f')}", flush=True)
+            label = p + (" (channels-last)" if r["channels_last"] else "") + (f" (compile {mode})" if mode else "")
+            print(f"{label:34} {r['samples_s']:10.1f} {r['gflop_sample']:13.2f} {_fmt(r['mfu'], '6.1%')} "
+                  f"{_fmt(r['busy'], '9.0%')} {_fmt(r['peak_mb'], '8.0f')} {r['warmup_s']:9.1f}", flush=True)
 
 
 STAGES = ("load", "preprocess", "featurize", "prepare", "fits", "explain", "final", "evaluate")
