@@ -18,11 +18,22 @@ SLOW = ["--set", "cv.folds=2", "--set", "data.n_patients=200", "--set", "train.e
         "stats.n_resamples=200", "--set", "train.cpu_threads=1", "--set", "train.checkpoint_every_s=0"]
 
 
+def _as_from_a_shell() -> None:
+    """The child's SIGINT and SIGTERM as a terminal's command gets them: default action, not blocked. A process
+    inherits both from its parent, and a test worker's thread may hold them ignored or blocked (a library that spawns
+    a helper process blocks them around the spawn): a child with SIGINT ignored or blocked runs to the end, exit 0,
+    which this test once saw in the full suite and never alone."""
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT, signal.SIGTERM})
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
 def _start(tmp_path, toy_site, out: str) -> subprocess.Popen:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(toy_site), os.environ.get("PYTHONPATH", "")]),
            "CARDIO_CACHE": str(tmp_path / "cache")}
     return subprocess.Popen([sys.executable, "-m", "cardio.cli", "run", "--plugin", "toy", "--out", out, *SLOW],
-                            cwd=tmp_path, env=env, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                            cwd=tmp_path, env=env, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            preexec_fn=_as_from_a_shell)
 
 
 @pytest.mark.parametrize("signum,code", [(signal.SIGTERM, 143), (signal.SIGINT, 130)], ids=["SIGTERM", "SIGINT"])
