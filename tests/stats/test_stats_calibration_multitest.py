@@ -71,8 +71,13 @@ def test_holm_by_hand_equals_statsmodels_and_collects_no_garbage(monkeypatch):
     expected = [multipletests(p, method="holm")[1] for p in families]
     import gc
 
-    calls: list[int] = []
-    monkeypatch.setattr(gc, "collect", lambda *a: calls.append(1) or 0)
+    calls: list[tuple] = []
+
+    def collect(*args: int) -> int:
+        calls.append(args)
+        return 0
+
+    monkeypatch.setattr(gc, "collect", collect)
     for p, want in zip(families, expected):
         np.testing.assert_allclose(adjust_pvalues(p, "holm"), want, rtol=0, atol=1e-15)
     assert not calls
