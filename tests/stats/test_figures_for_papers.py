@@ -290,6 +290,19 @@ def _patients_with_copies(seed: int = 4, n: int = 40, copies: int = 4) -> tuple[
     return np.repeat(y, copies), np.repeat(score, copies), np.repeat(np.arange(n), copies)
 
 
+def test_an_roc_that_climbs_the_right_edge_shows_it_inside_the_frame():
+    """Positives scored below every negative: the curve reaches 1 - specificity = 1 at sensitivity 0.75 and climbs
+    the right edge to (1, 1); the axes end past 1, so that segment is drawn inside the frame, not under it."""
+    y = np.array([0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1])
+    score = np.array([0.5, 0.6, 0.7, 0.8, 0.1, 0.2, 0.55, 0.65, 0.75, 0.85, 0.9, 0.95])
+    ax = plot_roc({"model": (y, score)}, ci_band=False).axes[0]
+    (curve,) = [ln for ln in ax.get_lines() if ln.get_linestyle() != "--"]
+    x, t = np.asarray(curve.get_xdata(), float), np.asarray(curve.get_ydata(), float)
+    assert x[-1] == 1 and t[-1] == 1 and ((x == 1) & (t < 1)).any()  # the climb along 1 - specificity = 1
+    (x0, x1), (y0, y1) = ax.get_xlim(), ax.get_ylim()
+    assert x0 < 0 and x1 > 1 and y0 < 0 and y1 > 1
+
+
 def test_roc_band_resamples_patients_when_given_their_ids():
     from cardio_stats import roc_curve_band
 

@@ -13,7 +13,7 @@ from sklearn.metrics import roc_auc_score, roc_curve
 import cardio_stats as stats
 from cardio_echo_cmr.targets import Target
 from cardio_report.figures import subplots
-from cardio_stats.figures import colour
+from cardio_stats.figures import ROC_LIMITS, colour
 
 SaveFigure = Callable[..., Path]
 #: Figure 1's two panels: the per-view target and the study-level one fused from the views.
@@ -103,7 +103,7 @@ def figure1(predictions: pd.DataFrame, views: tuple[str, ...], save: SaveFigure)
         g = t[(t["model"] == "fused") & (t["task"] == fused)]
         if g["y_true"].nunique() == 2:
             _roc(ax, g["y_true"].to_numpy(), g["y_score"].to_numpy(), "fused views (global)", "black", 2.2)
-        ax.set(xlim=(0, 1), ylim=(0, 1.01), aspect="equal", title=title,
+        ax.set(xlim=ROC_LIMITS, ylim=ROC_LIMITS, aspect="equal", title=title,
                xlabel="1 − specificity (false-positive rate, proportion)",
                ylabel="Sensitivity (true-positive rate, proportion)")
         ax.legend(loc="lower right", fontsize=7.5)
@@ -125,7 +125,7 @@ def _flag_roc(ax, fused: pd.DataFrame, flags: list[Target]) -> None:
         g = fused[(fused["task"] == t.name) & fused["y_true"].notna()]
         if g["y_true"].nunique() == 2:
             _roc(ax, g["y_true"].to_numpy(), g["y_score"].to_numpy(), t.title, FLAG_COLOURS[i % 3], 1.8)
-    ax.set(xlim=(0, 1), ylim=(0, 1.01), aspect="equal", title="A: abnormal values, fused views",
+    ax.set(xlim=ROC_LIMITS, ylim=ROC_LIMITS, aspect="equal", title="A: abnormal values, fused views",
            xlabel="1 − specificity (proportion)", ylabel="Sensitivity (proportion)")
     ax.legend(loc="lower right", fontsize=7)
 

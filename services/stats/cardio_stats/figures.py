@@ -72,10 +72,16 @@ def _legend_method(aucs: dict | None, names: list[str]) -> str:
     return "DeLong" if method == "delong" else str(method)
 
 
+# ROC axes a hair past [0, 1]: a curve's segments along the edges (a model whose lowest-scored positives lie below
+# every negative climbs the right edge at 1 - specificity = 1) would otherwise hide under the frame, and the curve
+# would seem to end short of (1, 1)
+ROC_LIMITS = (-0.01, 1.01)
+
+
 def _roc_axes(ax, chance: bool = True) -> None:
     if chance:
         ax.plot([0, 1], [0, 1], ls="--", color=GREY, lw=1)
-    ax.set(xlim=(0, 1), ylim=(0, 1.01))
+    ax.set(xlim=ROC_LIMITS, ylim=ROC_LIMITS)
     ax.set_aspect("equal")
 
 
