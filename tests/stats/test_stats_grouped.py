@@ -78,7 +78,9 @@ def test_ungrouped_metric_bootstrap_and_band_are_unchanged_for_the_same_seed():
     est = bootstrap_metric(diff, y, s, n_resamples=300, seed=7, stratify=y)
     assert (est.ci_low, est.ci_high) == (0.7106440770348839, 1.389520348837209)
     band = roc_curve_band(y, s, n_resamples=200, seed=7)
-    assert (band["lo"][30], band["hi"][30]) == (0.546484375, 0.8753906250000001)
+    # since the band joins positives and negatives tied at a threshold with a line, as the drawn curve does (this
+    # data's scores are rounded: 0.546484375, 0.8753906250000001 as a step)
+    assert (band["lo"][30], band["hi"][30]) == (0.57484375, 0.890625)
 
 
 # --- one record per patient: groups change nothing but the note of the unit ------------------------------------

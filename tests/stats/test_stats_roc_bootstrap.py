@@ -77,15 +77,41 @@ def test_paired_delong_is_antisymmetric_and_identical_scores_give_p1():
     assert (same.statistic, same.p_value) == (0.0, 1.0) and same.warnings
 
 
-def test_roc_band_point_curve_is_the_step_roc_and_band_brackets_it():
-    y, s = _data(n=300, decimals=1)
+def _drawn_roc(fpr: np.ndarray, tpr: np.ndarray, f: float) -> float:
+    """TPR of the curve sklearn's vertices draw at FPR f: the highest point at or left of f, or on a sloped segment
+    (tied positives and negatives) across f."""
+    best = float(tpr[fpr <= f + 1e-12].max())
+    for x0, y0, x1, y1 in zip(fpr, tpr, fpr[1:], tpr[1:]):
+        if x0 < f < x1:
+            best = max(best, y0 + (f - x0) / (x1 - x0) * (y1 - y0))
+    return best
+
+
+@pytest.mark.parametrize("decimals", [1, 8])
+def test_roc_band_point_curve_is_the_drawn_roc_and_band_brackets_it(decimals):
+    """The band's own curve is the one plot_roc draws from sklearn's roc_curve: steps between untied scores, a
+    line across tied positives and negatives (rounded scores tie often)."""
+    y, s = _data(n=300, decimals=decimals)
     band = roc_curve_band(y, s, n_resamples=300, seed=1)
-    fpr, tpr, _ = roc_curve(y, s)
-    expected = [tpr[fpr <= f + 1e-12].max() for f in band["fpr"]]
+    fpr, tpr, _ = roc_curve(y, s, drop_intermediate=False)
+    expected = [_drawn_roc(fpr, tpr, f) for f in band["fpr"]]
     np.testing.assert_allclose(band["tpr"], expected, atol=1e-12)
     assert np.all(band["lo"] <= band["hi"])
     assert np.mean((band["lo"] <= band["tpr"] + 1e-12) & (band["tpr"] <= band["hi"] + 1e-12)) > 0.95
     assert np.all(np.diff(band["lo"]) >= -1e-12) and band["hi"][-1] == 1.0
+
+
+def test_a_two_valued_rule_has_its_band_around_its_two_segments():
+    """A rule's 0/1 score: its ROC is (0, 0) -> (its FPR, its TPR) -> (1, 1); the band follows both segments instead
+    of reading 0 until the rule's own false-positive rate."""
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 2, 200)
+    rule = (rng.uniform(size=200) < np.where(y == 1, 0.75, 0.4)).astype(float)
+    band = roc_curve_band(y, rule, n_resamples=300, seed=2)
+    fa, ta = rule[y == 0].mean(), rule[y == 1].mean()
+    np.testing.assert_allclose(band["tpr"], np.interp(band["fpr"], [0, fa, 1], [0, ta, 1]), atol=1e-12)
+    inside = (band["fpr"] > 0.05) & (band["fpr"] < fa - 0.05)
+    assert (band["hi"][inside] > 0).all() and (band["lo"][inside] > 0).all()
 
 
 @pytest.mark.parametrize("strata", ["y", None])

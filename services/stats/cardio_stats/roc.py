@@ -1,7 +1,7 @@
 """ROC AUC with DeLong variance, CI and tests (fast midrank algorithm), and the bootstrap band of an ROC curve."""
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 from scipy.stats import norm, rankdata
@@ -212,20 +212,34 @@ def _z_test(name: str, method: str, a1: float, a2: float, var_diff: float, level
 
 
 def _tpr_rows(pos_ranks: np.ndarray, neg_ranks: np.ndarray, grid: np.ndarray, k: int) -> np.ndarray:
-    """Step-ROC TPR on an FPR grid for rows of (positive, negative) score ranks (k distinct ranks).
+    """ROC TPR on an FPR grid for rows of (positive, negative) score ranks (k distinct ranks): the curve as
+    sklearn's roc_curve draws it, a step between untied scores and a straight line across a threshold where
+    positives and negatives tie (a rule's two-valued score is a line from (0, 0) to its one point and on to (1, 1)).
 
-    Hand-written batched step-ROC: one global searchsorted with per-row offsets instead of a loop.
+    Hand-written batched ROC: one global searchsorted with per-row offsets instead of a loop.
     """
     b, m = pos_ranks.shape
     n = neg_ranks.shape[1]
-    allowed = np.floor(grid * n + 1e-9).astype(np.int64)  # negatives allowed above the threshold
+    rows = np.arange(b, dtype=np.int64)[:, None]
+    f = grid * n  # the grid in negatives
+    allowed = np.floor(f + 1e-9).astype(np.int64)  # negatives allowed above the threshold
     neg_desc = -np.sort(-neg_ranks, axis=1)
-    thr = neg_desc[:, np.minimum(allowed, n - 1)]  # (b, grid)
-    offset = (np.arange(b, dtype=np.int64) * k)[:, None]
-    flat_pos = (np.sort(pos_ranks, axis=1) + offset).ravel()
-    at_or_below = np.searchsorted(flat_pos, (thr + offset).ravel(), side="right").reshape(b, -1)
-    at_or_below -= (np.arange(b, dtype=np.int64) * m)[:, None]
-    tpr = (m - at_or_below) / m
+    thr = neg_desc[:, np.minimum(allowed, n - 1)]  # (b, grid): the threshold's score rank
+
+    def count(sorted_flat: np.ndarray, per_row: int, side: Literal["left", "right"]) -> np.ndarray:
+        """Per row, how many of its ranks lie below thr (side "left") or at or below it ("right")."""
+        found = np.searchsorted(sorted_flat, (thr + rows * k).ravel(), side=side).reshape(b, -1)
+        return found - rows * per_row
+
+    flat_pos = (np.sort(pos_ranks, axis=1) + rows * k).ravel()
+    flat_neg = (np.sort(neg_ranks, axis=1) + rows * k).ravel()
+    pos_above = m - count(flat_pos, m, "right")  # positives strictly above the threshold
+    pos_tied = m - count(flat_pos, m, "left") - pos_above  # positives at it
+    neg_above = n - count(flat_neg, n, "right")
+    neg_tied = n - count(flat_neg, n, "left") - neg_above  # >= 1: the threshold is a negative's score
+    # along the tied block, TPR climbs in proportion to the negatives passed (0 where no positive ties)
+    share = np.clip((f[None, :] - neg_above) / neg_tied, 0.0, 1.0)
+    tpr = (pos_above + share * pos_tied) / m
     tpr[:, allowed >= n] = 1.0
     return tpr
 
