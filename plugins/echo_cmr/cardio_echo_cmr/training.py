@@ -48,9 +48,9 @@ class ClipDataset(Dataset):
         shapes = [clip_shape(p) for p in paths]  # headers only: (T, size, size) uint8 each
         self.lengths = np.asarray([s[0] for s in shapes], dtype=np.int64)
         self.frame_shape = tuple(shapes[0][1:]) if shapes else ()
-        self.on: tuple[torch.Tensor, torch.Tensor, torch.Tensor | None] | None = None
+        self.on: tuple[torch.Tensor, torch.Tensor] | None = None  # on a GPU: (padded videos, lengths) there
         self.device: torch.device | None = None
-        self._y: torch.Tensor | None = None  # the labels on the CPU, where take reads the videos per batch
+        self.y_on: torch.Tensor | None = None  # the labels on the device, wherever the videos are
 
     def __len__(self) -> int:
         return len(self.paths)
@@ -72,10 +72,9 @@ class ClipDataset(Dataset):
         """On a GPU, every video once, padded with its last frame to the longest (the engine serves batches from
         there: cardio.engine.ArrayDataset's protocol); on the CPU nothing is held: take reads each batch."""
         self.device = device
-        y = None if self.y is None else torch.as_tensor(self.y, dtype=torch.float32).to(device)
+        self.y_on = None if self.y is None else torch.as_tensor(self.y, dtype=torch.float32).to(device)
+        self.on = None
         if device.type == "cpu":
-            self.on = None
-            self._y = y
             return
         longest = int(self.lengths.max())
         videos = torch.empty((len(self.paths), longest, *self.frame_shape), dtype=torch.uint8,
@@ -83,7 +82,7 @@ class ClipDataset(Dataset):
         for i, path in enumerate(self.paths):  # one video at a time through the host
             v = load_clip(path)
             videos[i] = torch.as_tensor(np.concatenate([v, np.repeat(v[-1:], longest - len(v), 0)]))
-        self.on = (videos, torch.as_tensor(self.lengths).to(device), y)
+        self.on = (videos, torch.as_tensor(self.lengths).to(device))
 
     def take(self, index: torch.Tensor):
         """The clips of rows `index` (a CPU tensor) cropped as __getitem__ crops them one by one: the same random
@@ -92,19 +91,18 @@ class ClipDataset(Dataset):
         rows = index.tolist()
         starts = [self._start(i) for i in rows] if self.train else [0] * len(rows)
         offsets = self.period * np.arange(self.frames)
+        index = index.to(self.device, non_blocking=True)
         if self.on is None:  # the CPU: this batch's videos read from the cache
             x = torch.as_tensor(np.stack([load_clip(self.paths[i])[np.minimum(s + offsets, self.lengths[i] - 1)]
                                           for i, s in zip(rows, starts)])).float()
-            y = self._y
         else:
-            videos, lengths, y = self.on
-            index = index.to(videos.device, non_blocking=True)
+            videos, lengths = self.on
             start = torch.as_tensor(starts, dtype=torch.long).to(index.device)
             frame = start[:, None] + torch.as_tensor(offsets, device=index.device)
             frame = torch.minimum(frame, lengths.index_select(0, index)[:, None] - 1)
             x = videos[index[:, None], frame].float()
-        index = index.to(self.device)
-        return x, (torch.zeros(len(index), device=self.device) if y is None else y.index_select(0, index))
+        return x, (torch.zeros(len(index), device=self.device) if self.y_on is None
+                   else self.y_on.index_select(0, index))
 
 
 class AllClips(Dataset):
