@@ -223,8 +223,8 @@ def _tpr_rows(pos_ranks: np.ndarray, neg_ranks: np.ndarray, grid: np.ndarray, k:
     rows = np.arange(b, dtype=np.int64)[:, None]
     f = grid * n  # the grid in negatives
     allowed = np.floor(f + 1e-9).astype(np.int64)  # negatives allowed above the threshold
-    neg_desc = -np.sort(-neg_ranks, axis=1)
-    thr = neg_desc[:, np.minimum(allowed, n - 1)]  # (b, grid): the threshold's score rank
+    neg_sorted = np.sort(neg_ranks, axis=1)
+    thr = neg_sorted[:, n - 1 - np.minimum(allowed, n - 1)]  # (b, grid): the threshold's score rank, from the top
 
     def count(sorted_flat: np.ndarray, per_row: int, side: Literal["left", "right"]) -> np.ndarray:
         """Per row, how many of its ranks lie below thr (side "left") or at or below it ("right")."""
@@ -232,7 +232,7 @@ def _tpr_rows(pos_ranks: np.ndarray, neg_ranks: np.ndarray, grid: np.ndarray, k:
         return found - rows * per_row
 
     flat_pos = (np.sort(pos_ranks, axis=1) + rows * k).ravel()
-    flat_neg = (np.sort(neg_ranks, axis=1) + rows * k).ravel()
+    flat_neg = (neg_sorted + rows * k).ravel()
     pos_above = m - count(flat_pos, m, "right")  # positives strictly above the threshold
     pos_tied = m - count(flat_pos, m, "left") - pos_above  # positives at it
     neg_above = n - count(flat_neg, n, "right")
