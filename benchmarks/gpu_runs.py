@@ -29,7 +29,6 @@ run <= 60 s; GPU busy >= 80% of step time; echo MFU >= 35% in bf16. --json FILE 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import re
@@ -201,13 +200,14 @@ def paper_step(plugin: str, smoke: bool, device: torch.device, steps: int, chann
     engine's kernel choice, cudnn.benchmark on CUDA; channels-last if asked, as train.channels_last) on one repeated
     batch, FLOPs per sample, MFU, the GPU busy fraction of the step time and peak memory.
 
-    GPU busy is the kernels' own time (the profiler's CUDA activity) over the wall time of the timed steps: a gap in
+    GPU busy is the kernels' own time (the profiler's CUDA activity) over the wall time of as many steps again,
+    profiled apart from the timed ones (samples/s and MFU come from steps without the profiler's tracing): a gap in
     which the GPU waits for the host to launch the next kernel counts as idle. (CUDA events around each step count
     those gaps as busy, and read ~100% for a step that the host bounds.)"""
     from torch.utils.flop_counter import FlopCounterMode
 
     from cardio import engine
-    from cardio.engine.device import memory_format
+    from cardio.engine.device import autocast, memory_format
 
     torch.manual_seed(0)
     engine.set_determinism(None, device)  # as a run: the fastest kernels on CUDA (cudnn.benchmark)
@@ -229,37 +229,34 @@ def paper_step(plugin: str, smoke: bool, device: torch.device, steps: int, chann
 
     def step():
         opt.zero_grad(set_to_none=True)
-        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=cuda):
+        with autocast(device, True):
             out = model(x)
         loss_fn(out.float(), y).backward()
         torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
         opt.step()
 
-    warmup_s = time.perf_counter()
-    for _ in range(3):  # warm-up: cuDNN's algorithm timing, the allocator, compilation and graph capture
-        step()
-    if cuda:
-        torch.cuda.synchronize()
-    warmup_s = time.perf_counter() - warmup_s
-    if cuda:
-        torch.cuda.synchronize()
-        torch.cuda.reset_peak_memory_stats()
-    activities = [torch.profiler.ProfilerActivity.CUDA] if cuda else []
-    with torch.profiler.profile(activities=activities) if cuda else contextlib.nullcontext() as prof:
+    def timed(n: int) -> float:
+        """Seconds of n steps, their GPU work included."""
         start = time.perf_counter()
-        for _ in range(steps):
+        for _ in range(n):
             step()
         if cuda:
             torch.cuda.synchronize()
-        wall = time.perf_counter() - start
-    rate = steps * len(x) / wall
+        return time.perf_counter() - start
+
+    warmup_s = timed(3)  # cuDNN's algorithm timing, the allocator, compilation and graph capture
+    if cuda:
+        torch.cuda.reset_peak_memory_stats()
+    rate = steps * len(x) / timed(steps)  # uninstrumented: the profiler's tracing slows the host's launches
     row = {"plugin": plugin, "channels_last": fmt is not None, "compile": compile_mode, "samples_s": rate,
            "gflop_sample": flops / 1e9, "mfu": None, "busy": None, "peak_mb": None, "warmup_s": warmup_s}
-    if cuda and prof is not None:
+    if cuda:
+        with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CUDA]) as prof:
+            profiled_s = timed(steps)
         # the kernels' own entries (an operator's entry repeats its kernels' time)
         kernel_us = sum(e.self_device_time_total for e in prof.key_averages()
                         if e.device_type == torch.autograd.DeviceType.CUDA)
-        row["busy"] = kernel_us / 1e6 / wall
+        row["busy"] = kernel_us / 1e6 / profiled_s
         row["peak_mb"] = torch.cuda.max_memory_allocated() / 2**20
         name = torch.cuda.get_device_name(device)
         peak = next((v["bf16"] for k, v in PEAK_TFLOPS.items() if k in name), None)

@@ -141,6 +141,7 @@ def project(config: dict, ctx, steps: int) -> dict:
     """Seconds per training step of the paper profile's pretraining network here, and one seed's projected cost."""
     import torch
 
+    from cardio.engine.device import autocast
     from cardio_ecg_transfer.resnet import build_resnet
 
     pt = config["ecg_transfer"]["pretrain"]
@@ -154,7 +155,7 @@ def project(config: dict, ctx, steps: int) -> dict:
     for _ in range(steps + 1):  # the first step warms up
         t0 = time.perf_counter()
         opt.zero_grad()
-        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.type == "cuda"):  # as the engine trains
+        with autocast(device, bool(config["train"]["amp"])):  # as the engine's loop trains: bf16 on CUDA
             loss = torch.nn.functional.cross_entropy(model(x).float(), y)
         loss.backward()
         opt.step()
