@@ -28,22 +28,32 @@ def _as_from_a_shell() -> None:
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
-def _start(tmp_path, toy_site, out: str) -> subprocess.Popen:
+def _blocked_term() -> None:
+    """As from a parent that holds SIGTERM and SIGUSR2 blocked: the mask survives exec."""
+    _as_from_a_shell()
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM, signal.SIGUSR2})
+
+
+def _start(tmp_path, toy_site, out: str, preexec=_as_from_a_shell) -> subprocess.Popen:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(toy_site), os.environ.get("PYTHONPATH", "")]),
            "CARDIO_CACHE": str(tmp_path / "cache")}
     return subprocess.Popen([sys.executable, "-m", "cardio.cli", "run", "--plugin", "toy", "--out", out, *SLOW],
                             cwd=tmp_path, env=env, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            preexec_fn=_as_from_a_shell)
+                            preexec_fn=preexec)
+
+
+def _when_checkpointed(proc: subprocess.Popen, run) -> None:
+    deadline = time.time() + 300
+    while not (run / "checkpoints" / "fold0-mlp.pt").exists() and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.05)
+    assert proc.poll() is None, proc.communicate()[1][-2000:]
 
 
 @pytest.mark.parametrize("signum,code", [(signal.SIGTERM, 143), (signal.SIGINT, 130)], ids=["SIGTERM", "SIGINT"])
 def test_a_signalled_run_is_interrupted_and_resumes(signum, code, toy_site, tmp_path, cardio_subprocess):
     run = tmp_path / "r"
     proc = _start(tmp_path, toy_site, "r")
-    deadline = time.time() + 300
-    while not (run / "checkpoints" / "fold0-mlp.pt").exists() and proc.poll() is None and time.time() < deadline:
-        time.sleep(0.05)
-    assert proc.poll() is None, proc.communicate()[1][-2000:]
+    _when_checkpointed(proc, run)
     proc.send_signal(signum)
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == code, err[-2000:]
@@ -59,3 +69,20 @@ def test_a_signalled_run_is_interrupted_and_resumes(signum, code, toy_site, tmp_
     resumed = cardio_subprocess("run", "--resume", "r", check=True)
     assert json.loads((run / "run.json").read_text())["status"] == "finished", resumed.stderr[-2000:]
     assert "fold0-mlp: resuming after epoch" in (run / "run.log").read_text()
+
+
+def test_a_run_started_with_sigterm_blocked_still_stops_on_it(toy_site, tmp_path):
+    """A parent's blocked mask is inherited through exec: `cardio run` unblocks SIGTERM and SIGUSR2 as a shell would,
+    or kill (and SLURM's warning) would never reach it and the run would go on to its end, exit 0."""
+    run = tmp_path / "r"
+    proc = _start(tmp_path, toy_site, "r", preexec=_blocked_term)
+    _when_checkpointed(proc, run)
+    proc.send_signal(signal.SIGTERM)
+    try:
+        _, err = proc.communicate(timeout=120)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        pytest.fail(f"SIGTERM did not stop the run: {proc.communicate()[1][-2000:]}")
+    assert proc.returncode == 143, err[-2000:]
+    meta = json.loads((run / "run.json").read_text())
+    assert meta["status"] == "interrupted" and "SIGTERM" in meta["error"], meta

@@ -198,16 +198,26 @@ def _terminate_as_interrupt() -> Iterator[None]:
     """While a command works in a run's folder, SIGTERM (kill, a job's end) stops it as Ctrl-C does: an exception
     that records the run as interrupted (and its task as cancelled) instead of a process gone with run.json saying
     running. The engine notes the signal during a fit and passes it here after the epoch's checkpoint. A handler
-    someone else set (an executor's, submitit's) is left as it is; so is any handler outside the main thread."""
-    if threading.current_thread() is not threading.main_thread() or \
-            signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
+    someone else set (an executor's, submitit's) is left as it is; so is any handler outside the main thread.
+    SIGTERM and SIGUSR2 are unblocked meanwhile, as a shell starts a command: a blocked signal mask is inherited
+    through exec, and a run started with them blocked ignored kill and SLURM's warning and lost its checkpoint."""
+    if threading.current_thread() is not threading.main_thread():
         yield
         return
-    signal.signal(signal.SIGTERM, _terminate)
+    blocked: set[signal.Signals] = set()
+    if hasattr(signal, "pthread_sigmask"):  # POSIX
+        wanted = {signal.SIGTERM, signal.SIGUSR2}
+        blocked = wanted & signal.pthread_sigmask(signal.SIG_UNBLOCK, wanted)
+    ours = signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+    if ours:
+        signal.signal(signal.SIGTERM, _terminate)
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        if ours:
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        if blocked:  # the caller's mask back (a process that embeds cardio keeps its own)
+            signal.pthread_sigmask(signal.SIG_BLOCK, blocked)
 
 
 @dataclass
