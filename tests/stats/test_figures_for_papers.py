@@ -282,6 +282,11 @@ def _band_area(band: PolyCollection) -> float:
     return float(abs(np.dot(x, np.roll(y, 1)) - np.dot(y, np.roll(x, 1))) / 2)
 
 
+def _between(band: dict) -> float:
+    """Area between a band's limits, drawn as lines between its grid points (the figure's fill)."""
+    return float(np.trapezoid(band["hi"] - band["lo"], band["fpr"]))
+
+
 def _patients_with_copies(seed: int = 4, n: int = 40, copies: int = 4) -> tuple[np.ndarray, ...]:
     """`n` patients, each with `copies` records of one score and label: a record bootstrap treats them as 4n."""
     rng = np.random.default_rng(seed)
@@ -310,8 +315,7 @@ def test_roc_band_resamples_patients_when_given_their_ids():
     area = {}
     for groups in (None, pid):
         band = roc_curve_band(y, score, n_resamples=200, seed=0, groups=groups)
-        area["patients" if groups is not None else "records"] = float(np.sum(
-            (band["hi"] - band["lo"])[:-1] * np.diff(band["fpr"])))
+        area["patients" if groups is not None else "records"] = _between(band)
     assert area["patients"] > 1.5 * area["records"]  # four copies of a patient are one patient's evidence
     for curves in ({"cnn": (y, score)}, {"cnn": (y, score), "rule": (y, score > 0.5)}):
         fig = plot_roc(curves, n_resamples=200, seed=0, groups={name: pid for name in curves})
@@ -363,5 +367,5 @@ def test_performance_roc_band_is_clustered_by_patient(tmp_path, monkeypatch):
     from cardio_stats import roc_curve_band
 
     clustered = roc_curve_band(y, 1 / (1 + np.exp(-score)), n_resamples=500, seed=ctx.seed, groups=pid)
-    expected = float(np.sum((clustered["hi"] - clustered["lo"])[:-1] * np.diff(clustered["fpr"])))
+    expected = _between(clustered)
     assert _band_area(band) == pytest.approx(expected, rel=1e-6)

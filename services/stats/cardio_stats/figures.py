@@ -121,7 +121,7 @@ def plot_roc(curves: dict[str, tuple[Any, Any]], ci_band: bool = True, n_resampl
             ax.plot(fpr, tpr, color=colour(i), ls=line_style(i), lw=1.8, label=label)
         if ci_band:
             band = band_of(next(iter(curves)))
-            ax.fill_between(band["fpr"], band["lo"], band["hi"], color=colour(0), alpha=0.18, lw=0, step="post",
+            ax.fill_between(band["fpr"], band["lo"], band["hi"], color=colour(0), alpha=0.18, lw=0,
                             label=band_text)
         ax.set(xlabel=FPR_LABEL, ylabel=TPR_LABEL, title=title or "ROC curve")
         ax.legend(loc="lower right", fontsize=7.5, title=f"AUC [{pct} CI: {which}]", title_fontsize=7.5)
@@ -138,8 +138,8 @@ def plot_roc(curves: dict[str, tuple[Any, Any]], ci_band: bool = True, n_resampl
             if other != name:
                 _, fpr, tpr = drawn[other]
                 ax.plot(fpr, tpr, color=GREY, lw=0.8, alpha=0.8)
-        band = band_of(name)
-        ax.fill_between(band["fpr"], band["lo"], band["hi"], color=colour(i), alpha=0.18, lw=0, step="post")
+        band = band_of(name)  # points of the curve at each grid FPR, joined by lines as the curve joins ties
+        ax.fill_between(band["fpr"], band["lo"], band["hi"], color=colour(i), alpha=0.18, lw=0)
         label, fpr, tpr = drawn[name]
         ax.plot(fpr, tpr, color=colour(i), lw=1.8)
         ax.set_title(name, fontsize=9)
