@@ -191,6 +191,8 @@ def test_too_few_folds_or_a_one_class_fold_print_no_interval_and_say_why():
     est, _ = evaluate_predictions(pred, n_resamples=100)
     head = [e for e in est if e["model"] == "a" and e["metric"] == "auc"][0]
     assert head["method"] == "cv: no interval" and any("fold 3 holds 0" in w for w in head["warnings"])
+    from cardio_stats.formatting import interval_note  # what a plugin's table says of it, once
+    assert interval_note(head["method"]) == "cv: no interval: too few folds, or a fold with one class"
 
 
 def _predictions(folds: int) -> pd.DataFrame:
