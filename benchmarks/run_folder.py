@@ -22,7 +22,8 @@ SMOKE = ["spect_polar.synthetic.n_patients=30", "spect_polar.synthetic.slices=16
          "spect_polar.autoencoder.iterations=10", "cv.folds=2", "explain=false", "report.figures=false",
          "stats.n_resamples=100"]
 PARTS = ("total", "model", "fold_models", "figures", "checkpoints")
-RUNS = {"default": [], "fold models (float16)": ["fold_models=true"]}
+# the fold ensemble rides in the final model's bundle, which echo_cmr keeps only when asked
+RUNS = {"default": [], "fold models (float16)": ["final_model=true", "fold_models=true"]}
 
 
 def sizes(plugin: str, sets: list[str], root: Path) -> list[dict]:

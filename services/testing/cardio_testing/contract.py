@@ -519,7 +519,7 @@ def contract_run(contract: Contract, planted: Planted, work: Path) -> Finished:
     console = io.StringIO()
     try:
         with contextlib.redirect_stdout(console), contextlib.redirect_stderr(console):
-            run = run_plugin(contract.plugin, work / "run", sets=[*contract.run, f"cohort.dir={planted.root}"],
+            run = run_plugin(contract.plugin, work / "run", sets=[*contract.run, "final_model=true", f"cohort.dir={planted.root}"],
                              cache_dir=work / "cache", register=[keep])
     except Exception as e:
         raise AssertionError(f"the contract run failed: {e}\n{console.getvalue()[-3000:]}") from e

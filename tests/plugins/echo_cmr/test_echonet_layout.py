@@ -43,7 +43,7 @@ def test_echonet_folder_trains_ef_regression_end_to_end(tmp_path):
     files.to_csv(root / "FileList.csv", index=False)
     (tmp_path / "no_real_clips").mkdir()  # the real-clip masking figure is the default run's (test_plugin.py)
     out = run_plugin("echo_cmr", tmp_path / "run", config_file=config, cache_dir=tmp_path / "cache",
-                     sets=[*SMALL, f"echo_cmr.real_clips={tmp_path / 'no_real_clips'}"])
+                     sets=[*SMALL, "final_model=true", f"echo_cmr.real_clips={tmp_path / 'no_real_clips'}"])
     metrics = read_metrics(out)
     assert metrics["folds"] == [{"name": "predefined", "n_train": 12, "n_test": 8, "n_val": 4}]
     for model in ("fused", "r2plus1d-A4C"):
