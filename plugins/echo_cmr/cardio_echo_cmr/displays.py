@@ -66,8 +66,8 @@ def table1(studies: pd.DataFrame, targets: tuple[Target, ...], thresholds: dict,
     table = table.iloc[np.argsort([order.index(v) for v in table["variable"]], kind="stable")]
     overall = next(c for c in table.columns if c.startswith("overall"))
     shown = table["level"].where(~table["level"].isin(["1", "yes"]))
-    rows = pd.DataFrame({"characteristic": table["variable"] + shown.map(lambda v: f": {v}", na_action="ignore")
-                         .fillna(""), f"unique patients {overall.removeprefix('overall ')}": table[overall],
+    rows = pd.DataFrame({"characteristic": table["variable"] + shown.map(lambda v: "" if pd.isna(v) else f": {v}"),
+                         f"unique patients {overall.removeprefix('overall ')}": table[overall],
                          "summary": table["summary"], "N": [f"N={len(patients) - int(m)}" if pd.notna(m) else ""
                                                             for m in table["missing"]]})
     counts = [("Echo studies paired with CMR", studies)] + [
