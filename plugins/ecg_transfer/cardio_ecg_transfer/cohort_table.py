@@ -26,7 +26,6 @@ import pandas as pd
 from cardio import CardioError
 from cardio.data.cohort import OUTSIDE_SWITCH, Column, Problems, Schema, read_records, read_table
 from cardio.data.same_recording import Recording, copy_problems, same_recordings
-from cardio.study.response import VolumetricResponse
 from cardio_ecg_transfer import plausibility
 from cardio_ecg_transfer.beat_images import beat_windows, highpass
 from cardio_ecg_transfer.lead_codes import canonical_lead, stand_in
@@ -34,6 +33,7 @@ from cardio_ecg_transfer.leads import MULTI_LEAD_SUFFIXES, file_leads, lead_name
 from cardio_ecg_transfer.records import MAX_FS, MAX_GAP_S, MIN_FS, read_ecg, wfdb_record_files, wfdb_signal_files
 from cardio_ecg_transfer.rpeaks import detect_rpeaks
 from cardio_ecg_transfer.settings import EcgSettings
+from cardio_response.volumetric import VolumetricResponse
 
 log = logging.getLogger("cardio.ecg_transfer")
 

@@ -170,7 +170,7 @@ class Schema:
 
     level: record | study | patient; `aggregate` (mean, max, logit_mean: cardio_stats.aggregate_scores)
     turns the scores of a level's records into one. Columns not declared are kept as they are. `response`
-    (cardio.study.response.VolumetricResponse) derives the outcome, the schema's one target, by the papers' rule
+    (cardio_response.volumetric.VolumetricResponse) derives the outcome, the schema's one target, by the papers' rule
     and checks the given one.
     """
 
@@ -178,7 +178,7 @@ class Schema:
     table: str = "labels.csv"
     level: str = "record"
     aggregate: str = "mean"
-    #: a cardio.study.response.VolumetricResponse: read_table derives and checks the outcome by it
+    #: a cardio_response.volumetric.VolumetricResponse: read_table derives and checks the outcome by it
     response: Any = None
 
     def __post_init__(self) -> None:
