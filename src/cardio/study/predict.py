@@ -197,7 +197,8 @@ def _about_model(plugin: str, info: dict, run_dir: Path, cfg: dict, meta: dict, 
 def performance_sections(predictions: Predictions, cfg: dict, ctx: RunContext, truth: str | None) -> list[Section]:
     """The report service's performance sections of the cohort's predictions (cardio.services.
     cardio_performance_sections); none without the service (write_run's log line names it)."""
-    return services.installed().pm.hook.cardio_performance_sections(predictions=predictions, config=cfg, ctx=ctx,
+    handed: services.SectionContext = ctx  # what the hook's specification asks of it (pluggy's call is untyped)
+    return services.installed().pm.hook.cardio_performance_sections(predictions=predictions, config=cfg, ctx=handed,
                                                                     truth=truth) or []
 
 
