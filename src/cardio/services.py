@@ -56,8 +56,8 @@ def cardio_render_report(run_dir: Path, checklist: bool) -> str | None:
 
 class SectionContext(Protocol):
     """What a service's sections use of the run's context: its seed, the statistics service and the figure helper.
-    cardio.context.RunContext is one (study/predict.py hands it over as one); a Protocol here, because the context
-    saves its figures through this module and so stands above it."""
+    cardio.context.RunContext is one (the deploy service's cardio_deploy.predict hands it over as one); a Protocol
+    here, because the context saves its figures through this module and so stands above it."""
 
     @property
     def seed(self) -> int: ...
