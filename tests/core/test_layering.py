@@ -154,7 +154,8 @@ def test_no_import_circle_not_even_in_annotations():
     graph = _module_graph(REPO / "src" / "cardio")
     circles = []
     for start in graph:
-        seen, todo = set(), [(start, (start,))]
+        seen: set[str] = set()
+        todo: list[tuple[str, tuple[str, ...]]] = [(start, (start,))]
         while todo:
             node, chain = todo.pop()
             for nxt in graph[node]:
