@@ -86,7 +86,7 @@ def cardio_figure_saves() -> AbstractContextManager[None]:
 @hookspec
 def cardio_hookspecs() -> list[ModuleType]:
     """Modules of plugin hook specifications (`@cardio.hookspec`) the service adds: hooks that only the plugins which
-    declare the service implement (cardio_datasets of the public-data service)."""
+    declare the service implement (cardio_datasets of the public-data service, cardio_write_synthetic of fusion)."""
 
 
 class Device(click.ParamType):
