@@ -131,7 +131,7 @@ def __dir__() -> list[str]:
 # (The report's modules, `cardio.figures` among them, left the kernel for the report service: cardio_report.)
 MOVED_MODULES = {
     "cohort": "data.cohort", "checks": "data.checks", "leakage": "data.leakage",
-    "cache": "data.cache", "multimodal": "study.multimodal",
+    "cache": "data.cache",
     "run": "execution.run", "tasks": "study.tasks",
     "bundle": "study.bundle", "signing": "study.signing",
 }

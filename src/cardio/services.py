@@ -76,6 +76,12 @@ def cardio_performance_sections(predictions: Predictions, config: dict, ctx: Sec
 
 
 @hookspec(firstresult=True)
+def cardio_cohort_truth(cohort_dir: Path) -> str | None:
+    """What a cohort folder that a service wrote states of itself, one paragraph that every report on it repeats (the
+    fusion service's `cardio synthetic-crt` cohorts: their truth.json); None for any other folder."""
+
+
+@hookspec(firstresult=True)
 def cardio_save_figure(figure: Any, path: Path, dpi: int | None, caption: str | None) -> Path:
     """Save a matplotlib Figure at `path` (PNG, SVG beside it) with its caption, release it; the PNG's path."""
 

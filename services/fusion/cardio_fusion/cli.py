@@ -83,3 +83,10 @@ def cardio_commands() -> list[click.Command]:
 @hookimpl
 def cardio_hookspecs() -> list[ModuleType]:
     return [hookspecs]
+
+
+@hookimpl
+def cardio_cohort_truth(cohort_dir: Path) -> str | None:
+    from cardio_fusion.truth import stated_truth
+
+    return stated_truth(cohort_dir)
