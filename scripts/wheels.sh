@@ -118,6 +118,7 @@ grep -q "service  adds: cardio sweep, --executor local, --executor slurm" "$tmp/
   || fail "cardio plugins does not list the cluster service"
 grep -q "service  adds: cardio data" "$tmp/plugins.log" || fail "cardio plugins does not list the public-data service"
 grep -q "service  adds: cardio new-plugin" "$tmp/plugins.log" || fail "cardio plugins does not list the testing service"
+grep -q "service  adds: cardio predict" "$tmp/plugins.log" || fail "cardio plugins does not list the deploy service"
 sed 's/^/  /' "$tmp/plugins.log"
 step data-list "$cardio" data list
 grep -q "^mitdb " "$tmp/data-list.log" || fail "cardio data list does not offer ecg_transfer's mitdb"

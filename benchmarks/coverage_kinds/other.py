@@ -367,14 +367,14 @@ def population(planted: bool) -> tuple[np.ndarray, np.ndarray]:
 
 def _ensemble_and_final(models: list[np.ndarray], x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The fold ensemble's risks (the mean of the fold models' probabilities, as `cardio predict --ensemble folds`
-    averages them: cardio.study.ensemble.average) and the final model's."""
+    averages them: cardio_deploy.ensemble.average) and the final model's."""
     risks = np.stack([expit(m[0] + x @ m[1:]) for m in models])
     return risks[:-1].mean(axis=0), risks[-1]
 
 
 def _ensemble_draw(s: Set, planted: bool) -> tuple[tuple[float, float, float], float]:
     """The paired DeLong difference (ensemble - final) on an external cohort of the set's size, as
-    cardio.study.ensemble.comparison_section computes it, and its truth (this run's two models)."""
+    cardio_deploy.ensemble.comparison_section computes it, and its truth (this run's two models)."""
     from cardio_stats import auc
 
     rng = np.random.default_rng(s.seed + 2)

@@ -1,12 +1,13 @@
 """cardio: plugin-based deep learning on cardiac data.
 
 Everything a plugin uses is importable from here, or from the documented submodules `cardio.data.cohort`,
-`cardio.study.response`, `cardio.data.files`, `cardio.data.file_kind`, `cardio.data.same_recording`,
-`cardio.engine`, and from the services `cardio_stats`, `cardio_report` (the figure helper `cardio_report.figures`,
-Grad-CAM in `cardio_report.explain`), `cardio_imaging`, `cardio_public` (public data sets, releases, starting weights)
-and, in tests, `cardio_testing` (docs/plugin-api.md). The packages are the architecture: data, study, execution
-(docs/architecture.md); the statistics, the report, imaging, public data, fusion, the cluster's executors and sweeps
-and the test suite are services (services/, found through `cardio.services`).
+`cardio.data.files`, `cardio.data.file_kind`, `cardio.data.same_recording`, `cardio.engine`, and from the services
+`cardio_stats`, `cardio_report` (the figure helper `cardio_report.figures`, Grad-CAM in `cardio_report.explain`),
+`cardio_imaging`, `cardio_signal`, `cardio_public` (public data sets, releases, starting weights), `cardio_response`
+(the CRT outcome rule) and, in tests, `cardio_testing` (docs/plugin-api.md). The packages are the architecture: data,
+study, execution (docs/architecture.md); the statistics, the report, imaging, signals, the outcome rule, public data,
+fusion, the cluster's executors and sweeps and the test suite are services (services/, some found through
+`cardio.services`).
 """
 from __future__ import annotations
 
@@ -130,7 +131,7 @@ def __dir__() -> list[str]:
 # (The report's modules, `cardio.figures` among them, left the kernel for the report service: cardio_report.)
 MOVED_MODULES = {
     "cohort": "data.cohort", "checks": "data.checks", "leakage": "data.leakage",
-    "cache": "data.cache", "multimodal": "study.multimodal",
+    "cache": "data.cache",
     "run": "execution.run", "tasks": "study.tasks",
     "bundle": "study.bundle", "signing": "study.signing",
 }

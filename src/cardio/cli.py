@@ -139,37 +139,6 @@ def status_cmd(run_dir: str) -> None:
 
 
 
-@main.command("predict")
-@click.option("--model", "model_dir", required=True, type=click.Path(file_okay=False, exists=True),
-              help="A finished run directory holding a model bundle (model/).")
-@click.option("--cohort", "cohort", required=True, type=click.Path(),
-              help="The new cohort's folder (its table and files, as the plugin's data guide describes).")
-@click.option("--out", type=click.Path(file_okay=False), help="Output folder (default runs/<plugin>-predict-<time>).")
-@click.option("--device", type=services.Device(), metavar="DEVICE",
-              help="auto (CUDA when present), cpu, cuda or cuda:N.")
-@click.option("--set", "sets", multiple=True, metavar="KEY=VALUE",
-              help="Override one key of the model's config for this cohort, e.g. ecg_transfer.lead=V1.")
-@click.option("--keep-key", is_flag=True, help="Write <out>.key.csv (mode 0600) mapping the pseudonyms to the ids.")
-@click.option("--trusted-key", "trusted", multiple=True, metavar="PUB",
-              help="A public key file (ssh-ed25519) whose signature the bundle must carry; repeatable. Keys listed "
-              "in ~/.config/cardio/trusted_keys are trusted too. Without any, the bundle is checked for integrity "
-              "only.")
-@click.option("--ensemble", type=click.Choice(["final", "folds"]), default="final", show_default=True,
-              help="final: the model fitted on every patient after cross-validation; folds: the mean of the outer "
-              "folds' models in the bundle (as nnU-Net averages its five), compared with the final model in the "
-              "report.")
-def predict_cmd(model_dir, cohort, out, device, sets, keep_key, trusted, ensemble) -> None:
-    """Apply a run's final model, or the mean of its fold models (--ensemble folds), to a new cohort:
-    predictions.csv, and an external-validation report when labelled (each target it cannot evaluate named).
-
-    What the model's bundle may not decide is the user's alone: cohort.allow_outside_paths, cache_dir and
-    report.keep_key come from this command (--set, --keep-key) and the environment, never from the bundle.
-    With a trusted key, a bundle it did not sign is refused before any of its content is loaded.
-    """
-    run_body("predict.predict", model_dir, cohort, out, device, sets, keep_key, trusted, ensemble)
-
-
-
 @main.command("keygen")
 @click.option("--out", type=click.Path(dir_okay=False), help="The private key file (default: "
               "~/.config/cardio/signing_key, which cardio run then signs with); the public key goes to <out>.pub.")

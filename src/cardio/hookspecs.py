@@ -11,10 +11,7 @@ from typing import TYPE_CHECKING, Any
 import pluggy
 
 if TYPE_CHECKING:
-    from pathlib import Path
-
     import numpy as np
-    import pandas as pd
 
     from cardio.config import PluginInfo, Settings
     from cardio.context import RunContext
@@ -128,16 +125,3 @@ def cardio_export_model(model: Any, config: dict, settings: Settings | None, ctx
 @hookspec(firstresult=True)
 def cardio_import_model(state: ModelState, config: dict, settings: Settings | None, ctx: RunContext) -> Any:
     """Rebuild the model cardio_export_model described; `cardio predict` passes it to cardio_predict."""
-
-
-@hookspec(firstresult=True)
-def cardio_write_synthetic(patients: pd.DataFrame, dest: Path, seed: int, config: dict,
-                           settings: Settings | None) -> Path:
-    """Write this plugin's modality for the given patients into `dest`, a cohort folder that
-    `cardio run --plugin <this> --set cohort.dir=<dest>` reads, and return its table's path.
-
-    `patients` holds `patient_id`, `responder` (0/1) and `drive`, a standard-normal number per patient
-    from the multimodal cohort's shared latent model (`cardio synthetic-crt`). The plugin plants its
-    modality's response signal from `drive`, monotonically (a higher drive looks more like a responder),
-    and draws everything else as its own synthetic cohort does; `responder` is written as the table's
-    `responder` column unchanged. The same arguments write the same files."""

@@ -15,16 +15,13 @@ from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from pathlib import Path
 from types import ModuleType
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any, Protocol, cast
 
 import click
 import pluggy
 
 from cardio import config as config_mod
 from cardio.data import CardioError, Predictions, Section
-
-if TYPE_CHECKING:
-    from cardio.context import RunContext
 
 GROUP = "cardio.services"
 hookspec = pluggy.HookspecMarker(GROUP)
@@ -57,11 +54,31 @@ def cardio_render_report(run_dir: Path, checklist: bool) -> str | None:
     and return the markdown; where no service implements it, the run keeps report.json alone."""
 
 
+class SectionContext(Protocol):
+    """What a service's sections use of the run's context: its seed, the statistics service and the figure helper.
+    cardio.context.RunContext is one (the deploy service's cardio_deploy.predict hands it over as one); a Protocol
+    here, because the context saves its figures through this module and so stands above it."""
+
+    @property
+    def seed(self) -> int: ...
+
+    @property
+    def stats(self) -> Any: ...
+
+    def save_figure(self, fig: Any, name: str, dpi: int | None = None, caption: str | None = None) -> Path: ...
+
+
 @hookspec(firstresult=True)
-def cardio_performance_sections(predictions: Predictions, config: dict, ctx: RunContext,
+def cardio_performance_sections(predictions: Predictions, config: dict, ctx: SectionContext,
                                 truth: str | None) -> list[Section]:
     """The performance sections of predictions made outside a run's cross-validation (`cardio predict`'s external
     validation: every model and task with its CIs); `truth` is a synthetic cohort's stated truth."""
+
+
+@hookspec(firstresult=True)
+def cardio_cohort_truth(cohort_dir: Path) -> str | None:
+    """What a cohort folder that a service wrote states of itself, one paragraph that every report on it repeats (the
+    fusion service's `cardio synthetic-crt` cohorts: their truth.json); None for any other folder."""
 
 
 @hookspec(firstresult=True)
@@ -75,7 +92,7 @@ def cardio_figure_saves() -> AbstractContextManager[None]:
 @hookspec
 def cardio_hookspecs() -> list[ModuleType]:
     """Modules of plugin hook specifications (`@cardio.hookspec`) the service adds: hooks that only the plugins which
-    declare the service implement (cardio_datasets of the public-data service)."""
+    declare the service implement (cardio_datasets of the public-data service, cardio_write_synthetic of fusion)."""
 
 
 class Device(click.ParamType):

@@ -21,7 +21,7 @@ submitit = pytest.importorskip("submitit")
 
 from cardio import CardioError  # noqa: E402
 from cardio.study import tasks  # noqa: E402
-from cardio_cluster import executors  # noqa: E402
+from cardio_cluster import claims, executors  # noqa: E402
 from cardio_testing.harness import run_plugin  # noqa: E402
 
 SPECT = ("spect_polar.synthetic.n_patients=30", "spect_polar.synthetic.slices=20", "spect_polar.synthetic.size=40",
@@ -400,22 +400,22 @@ def test_a_run_asking_for_gpus_here_stops_in_one_line_and_leaves_no_folder(cardi
     (["final"], ["final"]),
 ])
 def test_the_local_workers_take_the_longest_task_first(names, order):
-    assert tasks.pull_order(names) == order
+    assert claims.pull_order(names) == order
 
 
 def test_each_task_is_claimed_by_one_worker_only(tmp_path):
     """Workers pulling from one list: one claim per task; a done task is never claimed; the run's process clears
     the claims."""
-    script = ("import sys\nfrom pathlib import Path\nfrom cardio.study import tasks\n"
-              "print(sum(tasks.claim(Path(sys.argv[1]), f'fit-fold{i}') for i in range(40)))")
+    script = ("import sys\nfrom pathlib import Path\nfrom cardio_cluster import claims\n"
+              "print(sum(claims.claim(Path(sys.argv[1]), f'fit-fold{i}') for i in range(40)))")
     procs = [subprocess.Popen([sys.executable, "-c", script, str(tmp_path)], stdout=subprocess.PIPE, text=True)
              for _ in range(4)]
     taken = [int(p.communicate(timeout=60)[0]) for p in procs]
     assert sum(taken) == 40
-    assert len({tasks.claimed_by(tmp_path, f"fit-fold{i}") for i in range(40)}) == sum(1 for t in taken if t)
-    assert not tasks.claim(tmp_path, "fit-fold0")
-    tasks.unclaim(tmp_path, ["fit-fold0"])
+    assert len({claims.claimed_by(tmp_path, f"fit-fold{i}") for i in range(40)}) == sum(1 for t in taken if t)
+    assert not claims.claim(tmp_path, "fit-fold0")
+    claims.unclaim(tmp_path, ["fit-fold0"])
     (tasks.task_dir(tmp_path, "fit-fold0") / "done.json").write_text("{}")
-    assert not tasks.claim(tmp_path, "fit-fold0") and tasks.claimed_by(tmp_path, "fit-fold0") is None
-    tasks.unclaim(tmp_path, ["fit-fold1"])
-    assert tasks.claim(tmp_path, "fit-fold1") and tasks.claimed_by(tmp_path, "fit-fold1") == os.getpid()
+    assert not claims.claim(tmp_path, "fit-fold0") and claims.claimed_by(tmp_path, "fit-fold0") is None
+    claims.unclaim(tmp_path, ["fit-fold1"])
+    assert claims.claim(tmp_path, "fit-fold1") and claims.claimed_by(tmp_path, "fit-fold1") == os.getpid()

@@ -12,10 +12,10 @@ import pytest
 from cardio import Cohort, PluginInfo, hookimpl
 from cardio.data import SYNTHETIC_CRT
 from cardio.data.leakage import permute_outcomes
-from cardio.study.multimodal import TRUTH
 from cardio.study.stages import open_study
 from cardio.study.tasks import cohort_fingerprint
 from cardio_fusion.synthetic import latent
+from cardio_fusion.truth import TRUTH
 from cardio_testing.harness import cpu_context
 
 

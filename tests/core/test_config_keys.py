@@ -32,10 +32,11 @@ from cardio import plugins
 from cardio.config import core_defaults, merge
 
 # The core's keys (defaults.yaml) are read by the kernel and by the services that stand on it (the executor keys by
-# the cluster service): scanned together, each installed service where it is installed
+# the cluster service, a plugin's `response` section by the outcome service's rule): scanned together, each
+# installed service where it is installed
 CORE = [Path(cardio.__file__).parent, *(Path(m.__file__).parent for m in (
     pytest.importorskip(name) for name in ("cardio_cluster", "cardio_fusion", "cardio_imaging", "cardio_report",
-                                             "cardio_public")))]
+                                             "cardio_public", "cardio_response", "cardio_signal", "cardio_deploy")))]
 # (plugin or "core", dotted key) -> why the scan cannot see it read, or the fix the plugin needs
 ALLOWED: dict[tuple[str, str], str] = {
     ("core", "profile"): "read by config.resolve from the user's file and --set before the merged config exists",

@@ -6,15 +6,16 @@ import inspect
 
 import pytest
 
-from cardio import hookspecs, plugins
+from cardio import hookspecs, plugins, services
 from cardio.config import plugin_settings, resolve
 
 PLUGINS = ("spect_polar", "perfusion_polar", "ecg_transfer", "echo_cmr", "mmode_septal_flash")
 
 
 def test_every_hookspec_that_takes_config_takes_settings_beside_it():
-    specs = {n: list(inspect.signature(f).parameters) for n, f in inspect.getmembers(hookspecs, inspect.isfunction)
-             if n.startswith("cardio_")}
+    # the kernel's hooks and those the services add (the fusion service's cardio_write_synthetic)
+    specs = {n: list(inspect.signature(f).parameters) for module in (hookspecs, *services.hookspecs())
+             for n, f in inspect.getmembers(module, inspect.isfunction) if n.startswith("cardio_")}
     with_config = {n: p for n, p in specs.items() if "config" in p}
     assert len(with_config) == 15  # with cardio_check_inputs and cardio_refit (issues 55, 53)
     assert {n: p[p.index("config") + 1] for n, p in with_config.items()} == {n: "settings" for n in with_config}

@@ -12,8 +12,8 @@ import pandas as pd
 
 from cardio import plugins
 from cardio.config import plugin_settings, resolve
-from cardio.study.multimodal import TRUTH, stated_truth
 from cardio_fusion.synthetic import latent
+from cardio_fusion.truth import TRUTH, stated_truth
 
 MODALITIES = ["ecg", "spect", "echo"]
 RUN = ("--set", "label=responder", "--set", "cv.folds=4", "--set", "cv.inner_folds=2", "--set", "train.epochs=10",
@@ -123,7 +123,7 @@ def test_runs_that_cannot_be_joined_are_refused_with_every_reason(cardio_cli, tm
 def test_a_fused_report_states_a_synthetic_crt_cohorts_truth_and_the_same_runs_without_it_do_not(cardio_cli, tmp_path,
                                                                                                  toy_site):
     """Two runs on the modality folders of a cohort with synthetic-crt's truth.json: the fusion's Cohort part states it
-    as each run's does (multimodal.stated_truth); fused again with the truth.json moved away, the same runs state
+    as each run's does (truth.stated_truth); fused again with the truth.json moved away, the same runs state
     nothing and the checklist asks for the cohort's source."""
     root = tmp_path / "crt"
     _write(root, "planted", 60, toy_site)

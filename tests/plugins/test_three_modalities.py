@@ -24,7 +24,7 @@ pytest.importorskip("cardio_echo_cmr")
 import pandas as pd
 
 from cardio.data import SYNTHETIC_CRT
-from cardio.study.multimodal import stated_truth
+from cardio_fusion.truth import stated_truth
 from cardio_testing.harness import drive_patients, invoke, write_modality
 
 pytestmark = pytest.mark.slow  # three plugins' runs, a fusion and four predictions: an end-to-end run

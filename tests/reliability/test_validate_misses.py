@@ -11,8 +11,8 @@ import pandas as pd
 import pytest
 
 from cardio import CardioError
-from cardio.data.cohort import CohortProblems, Column, Schema, cine_problem, frame_time_problem, read_table
-from cardio_imaging.cine import probe, read_cine, to_gray, write_video
+from cardio.data.cohort import CohortProblems, Column, Schema, read_table
+from cardio_imaging.cine import cine_problem, frame_time_problem, probe, read_cine, to_gray, write_video
 
 
 def test_the_real_echo_clips_raise_no_alarm(echo_dicom_dir):

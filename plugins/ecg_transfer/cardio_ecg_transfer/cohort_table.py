@@ -25,8 +25,7 @@ import pandas as pd
 
 from cardio import CardioError
 from cardio.data.cohort import OUTSIDE_SWITCH, Column, Problems, Schema, read_records, read_table
-from cardio.data.same_recording import Recording, copy_problems, same_recordings
-from cardio.study.response import VolumetricResponse
+from cardio.data.same_recording import copy_problems
 from cardio_ecg_transfer import plausibility
 from cardio_ecg_transfer.beat_images import beat_windows, highpass
 from cardio_ecg_transfer.lead_codes import canonical_lead, stand_in
@@ -34,6 +33,8 @@ from cardio_ecg_transfer.leads import MULTI_LEAD_SUFFIXES, file_leads, lead_name
 from cardio_ecg_transfer.records import MAX_FS, MAX_GAP_S, MIN_FS, read_ecg, wfdb_record_files, wfdb_signal_files
 from cardio_ecg_transfer.rpeaks import detect_rpeaks
 from cardio_ecg_transfer.settings import EcgSettings
+from cardio_response.volumetric import VolumetricResponse
+from cardio_signal.same_signal import Recording, same_recordings
 
 log = logging.getLogger("cardio.ecg_transfer")
 
@@ -241,7 +242,7 @@ class ECGReader:
 
 def same_recording_problems(table: pd.DataFrame, problems: Problems, beats: dict[Path, tuple[np.ndarray, np.ndarray]],
                             fs: float) -> None:
-    """One recording under two patients, by signal (cardio.data.same_recording: R-R intervals, then the waveform): a
+    """One recording under two patients, by signal (cardio_signal.same_signal: R-R intervals, then the waveform): a
     re-export or a later cut has other bytes. Files of the same bytes are the core's to name (cohort._shared_files)."""
     rows = {Path(str(path)): i for i, path in enumerate(table["ecg"]) if path is not None}
     records = {rows[path]: Recording(rpeaks / fs, filtered, fs) for path, (filtered, rpeaks) in beats.items()

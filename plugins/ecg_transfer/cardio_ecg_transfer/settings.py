@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from cardio import CardioError, Settings, setting
-from cardio.study.response import VolumetricResponse
+from cardio_response.volumetric import VolumetricResponse
 
 NAMESPACE = "ecg_transfer"
 #: Sections of earlier versions that moved whole under the namespace (the plugin's part of `report` moved too).

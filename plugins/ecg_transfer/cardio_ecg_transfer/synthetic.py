@@ -43,8 +43,8 @@ import wfdb
 from scipy.special import ndtr
 
 from cardio import CardioError, write_csv, write_text_atomic
-from cardio.study.response import VolumetricResponse, synthetic_followup
 from cardio_ecg_transfer.lead_codes import DERIVED, derive_limb_leads
+from cardio_response.volumetric import VolumetricResponse, synthetic_followup
 
 #: Version of the generator: bump it when the same parameters would give other files.
 VERSION = 4  # 3: the limb leads III, aVR, aVL, aVF derived from I and II; 4: follow-up LVESV and dates
@@ -126,7 +126,7 @@ def _patient_draws(rng, n: int) -> dict[str, np.ndarray]:
 def _table(patient_ids: Sequence[str], record_ids: Sequence[str], c: dict[str, np.ndarray], responder: np.ndarray,
            rng, followup: np.random.Generator) -> pd.DataFrame:
     """The cohort table of `_patient_draws` and the response; the LVESV reduction and the drugs are drawn here, the
-    follow-up volume and the dates that the papers' rule checks (cardio.study.response) from `followup`."""
+    follow-up volume and the dates that the papers' rule checks (cardio_response.volumetric) from `followup`."""
     n = len(responder)
     responder = np.asarray(responder, dtype=float)
     reduction = np.where(responder == 1, rng.uniform(15, 45, n), rng.uniform(-10, 14.9, n))

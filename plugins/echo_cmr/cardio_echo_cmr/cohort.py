@@ -181,12 +181,12 @@ RATE_TOLERANCE = 0.05
 def _clips_whole(clip: Clip, progress=None):
     """read_table check (cohort.records: read, what cardio validate sets): every clip decoded by the reader featurize
     uses (cardio_imaging.cine.read_cine), each failure a problem of its line: a blank, frozen or saturated clip
-    (cardio.data.cohort.cine_problem), a rate the table's FPS contradicts, a clip with fewer frames at clip.fps than one
-    clip takes (featurize would pad it with copies of its last frame)."""
+    (cardio_imaging.cine.cine_problem), a rate the table's FPS contradicts, a clip with fewer frames at clip.fps than
+    one clip takes (featurize would pad it with copies of its last frame)."""
     from cardio import CardioError
-    from cardio.data.cohort import cine_problem, frame_time_problem, read_records
+    from cardio.data.cohort import read_records
     from cardio.data.same_recording import copy_problems
-    from cardio_imaging.cine import read_cine
+    from cardio_imaging.cine import cine_problem, frame_time_problem, read_cine
     from cardio_imaging.same_image import cine_prints, same_cines
 
     def check(table: pd.DataFrame, problems: Problems) -> None:

@@ -15,8 +15,8 @@ import numpy as np
 import pandas as pd
 
 from cardio import write_csv
-from cardio.data.cohort import check_multimodal_patients
 from cardio_echo_cmr.settings import EchoSettings, Synthetic
+from cardio_fusion.patients import check_multimodal_patients
 from cardio_imaging import aha17
 from cardio_imaging.cine import write_dicom_cine, write_video
 

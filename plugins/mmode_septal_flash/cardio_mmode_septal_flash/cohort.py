@@ -228,11 +228,11 @@ RATE_TOLERANCE = 0.05
 def sequences_whole(progress=None):
     """read_table check (cohort.records: read, what cardio validate sets): every record read whole by the reader the
     M-modes are made with (read_sequence: the clip decoded, its cycle and septum against it), each failure a problem
-    of its line, and a blank, frozen or saturated clip (cardio.data.cohort.cine_problem) or a frame time the table
+    of its line, and a blank, frozen or saturated clip (cardio_imaging.cine.cine_problem) or a frame time the table
     gives against the clip's header. Rows with a problem already listed are not read again."""
-    from cardio.data.cohort import cine_problem, read_records
+    from cardio.data.cohort import read_records
     from cardio.data.same_recording import copy_problems
-    from cardio_imaging.cine import read_cine
+    from cardio_imaging.cine import cine_problem, read_cine
     from cardio_imaging.same_image import cine_prints, same_cines
 
     def check(table: pd.DataFrame, problems: Problems) -> None:
@@ -272,7 +272,7 @@ SEPTUM_SHARE = 0.2
 
 def plausible(seq: Sequence, timing: str) -> None:
     """A record's frame time, its cycle's heart rate and its septum's length as an echo of a heart has them."""
-    from cardio.data.cohort import frame_time_problem
+    from cardio_imaging.cine import frame_time_problem
 
     problem = frame_time_problem(seq.frame_time_ms, f"the {timing}'s frame_time_ms" if timing == "table" else
                                  "its header")

@@ -25,7 +25,7 @@ from scipy.ndimage import gaussian_filter
 from scipy.special import ndtr
 
 from cardio import write_csv
-from cardio.data.cohort import check_multimodal_patients
+from cardio_fusion.patients import check_multimodal_patients
 from cardio_mmode_septal_flash.geometry import N_POINTS
 from cardio_mmode_septal_flash.settings import SeptalFlashSettings, Synthetic
 

@@ -40,8 +40,8 @@ from cardio import Cache, CardioError, Cohort, CoreSettings, write_csv
 from cardio.data.cohort import Column, Problems, Schema, read_records, read_table
 from cardio.data.files import npy_header
 from cardio.data.same_recording import copy_problems
-from cardio.study.response import VolumetricResponse, synthetic_followup
 from cardio_imaging.same_image import same_images
+from cardio_response.volumetric import VolumetricResponse, synthetic_followup
 from cardio_spect_polar import plausibility
 from cardio_spect_polar.dicom_io import GatedVolume, check_dicom_header, read_polar_map, read_volume, write_gated_dicom
 from cardio_spect_polar.orientation import Orientation
@@ -136,7 +136,7 @@ def late_lateral(late_angle: np.ndarray, dyssynchrony: np.ndarray) -> np.ndarray
 def clinical_table(ids: Sequence[str], covariates: dict[str, np.ndarray], responder: np.ndarray,
                    lvesv_reduction: np.ndarray, followup: np.random.Generator) -> pd.DataFrame:
     """The cohort table (CLINICAL_COLUMNS); the LVESV reduction is rounded so that the 15% cut stays exact. Then the
-    follow-up ESV and the dates the papers' rule checks (cardio.study.response), drawn from `followup`."""
+    follow-up ESV and the dates the papers' rule checks (cardio_response.volumetric), drawn from `followup`."""
     responder = np.asarray(responder).astype(bool)
     table = pd.DataFrame({
         "patient_id": list(ids), "responder": responder.astype(int), **covariates,

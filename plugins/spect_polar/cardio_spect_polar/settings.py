@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from cardio import Settings, setting
-from cardio.study.response import VolumetricResponse
+from cardio_response.volumetric import VolumetricResponse
 
 
 @dataclass(frozen=True)

@@ -29,6 +29,7 @@ import submitit
 from cardio.data import CardioError
 from cardio.execution.task import TaskSpec, run_task, warm_up
 from cardio.study import tasks
+from cardio_cluster import claims
 
 
 def _cancel(signum: int, frame: Any) -> None:
@@ -80,7 +81,7 @@ class Worker(TaskCall):
         previous = signal.signal(signal.SIGTERM, _cancel)
         try:
             warm_up(specs[0])
-            if self.after and not tasks.wait_for(run_dir, self.after, self.owner, specs[0].submitted):
+            if self.after and not claims.wait_for(run_dir, self.after, self.owner, specs[0].submitted):
                 return ""  # prepare failed, or the run's process is gone: the run reports it
             ready = time.time()  # a task's start_s: the wait for prepare is not the worker's start
             return ", ".join(self._take(run_dir, [dataclasses.replace(s, submitted=ready) for s in specs], run_task))
@@ -96,10 +97,10 @@ class Worker(TaskCall):
             for spec in specs:
                 if not tasks.alive(self.owner):
                     break
-                if tasks.claim(run_dir, spec.name):
+                if claims.claim(run_dir, spec.name):
                     ran.append(run_task(spec))
             left = [s.name for s in specs if not tasks.is_done(run_dir, s.name)]
-            if not any(tasks.held(run_dir, n) for n in left):
+            if not any(claims.held(run_dir, n) for n in left):
                 break
             time.sleep(0.5)
         return ran
@@ -107,14 +108,14 @@ class Worker(TaskCall):
     @staticmethod
     def running(specs: Sequence[TaskSpec]) -> TaskSpec:
         """The task this process claimed and has not finished."""
-        mine = [s for s in specs if tasks.claimed_by(Path(s.run_dir), s.name) == os.getpid()]
+        mine = [s for s in specs if claims.claimed_by(Path(s.run_dir), s.name) == os.getpid()]
         return TaskCall.running(mine or specs)
 
     def checkpoint(self, *specs: TaskSpec) -> Any:
         """Requeued (the local executor's time limit): the task goes back to the list for the restarted worker."""
         spec = self.running(specs)
         out = super().checkpoint(*specs)
-        tasks.unclaim(Path(spec.run_dir), [spec.name])
+        claims.unclaim(Path(spec.run_dir), [spec.name])
         return out
 
 
@@ -256,8 +257,8 @@ def _workers(spec: TaskSpec, config: dict, folder: Path, names: list[str], log: 
     ex, run_dir = config["executor"], Path(spec.run_dir)
     where = slots(config, log=log)
     threads = task_threads(len(where), len(names))
-    order = tasks.pull_order(names)
-    tasks.unclaim(run_dir, [n for n in order if not tasks.held(run_dir, n)])  # an earlier attempt's, its worker gone
+    order = claims.pull_order(names)
+    claims.unclaim(run_dir, [n for n in order if not claims.held(run_dir, n)])  # an earlier attempt's, its worker gone
     first = _first_here(run_dir, order, where)
     workers = {f"worker {i + 1}": slot for i, slot in enumerate(where[bool(first):len(names)])}
 
@@ -274,13 +275,13 @@ def _workers(spec: TaskSpec, config: dict, folder: Path, names: list[str], log: 
 
     def lost(name: str, error: str) -> bool:
         """A worker that died without an error of its own (kill -9, the OOM killer): its task runs once more."""
-        found = tasks.orphaned(run_dir, order)
+        found = claims.orphaned(run_dir, order)
         if found is None or found[0] in redone:
             return False
         task, why = found
         redone.add(task)
         log.warning("task %s: its worker was lost (%s); running the task again, from its last checkpoint", task, why)
-        tasks.unclaim(run_dir, [task])
+        claims.unclaim(run_dir, [task])
         return True
 
     log.info("%s%d worker(s) on %s take the task(s) %s in turn, %d CPU thread(s) each",
@@ -312,8 +313,8 @@ def _first_here(run_dir: Path, order: list[str], where: list[int | None]) -> str
     spect_polar's default, on two cores the whole gap to twice inline's speed)."""
     if len(where) < 2 or where[0] is not None:
         return None
-    first = next((n for n in order if n.startswith("fit-") and not tasks.started(run_dir, n)), None)
-    return first if first and tasks.claim(run_dir, first) else None
+    first = next((n for n in order if n.startswith("fit-") and not claims.started(run_dir, n)), None)
+    return first if first and claims.claim(run_dir, first) else None
 
 
 def _fit_here(run_dir: Path, order: list[str], first: str, here: Callable[..., None], threads: int,
@@ -324,8 +325,8 @@ def _fit_here(run_dir: Path, order: list[str], first: str, here: Callable[..., N
     model is the workers', so that evaluate can start beside it. A failed fold ends the share, as a failed task
     ends its worker: the workers finish the list, and the run then stops naming it."""
     for name in order:
-        if name.startswith("fit-") and (name == first or (not tasks.started(run_dir, name) and
-                                                          tasks.claim(run_dir, name))):
+        if name.startswith("fit-") and (name == first or (not claims.started(run_dir, name) and
+                                                          claims.claim(run_dir, name))):
             try:
                 here(name, threads=threads)
             except Exception as e:  # its failed marker names it, and finished() the run's end
@@ -360,7 +361,7 @@ def _evaluate_beside(run_dir: Path, config: dict, order: list[str], watching: An
     def finished() -> None:
         """Every task of the list done, else one line naming those that are not."""
         errors = watching.result()
-        tasks.unclaim(run_dir, order)
+        claims.unclaim(run_dir, order)
         failed = [f"{n}: {detail or 'not run'}" for n in order
                   for state, detail in [tasks.state(run_dir, n, config)] if state != "done"]
         if failed:

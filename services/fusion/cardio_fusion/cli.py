@@ -1,14 +1,17 @@
 """`cardio fuse` and `cardio synthetic-crt` (its test bed: a multimodal cohort with a stated truth), the commands the
-fusion service adds to the `cardio` CLI (entry point `cardio.services: fusion`, the hook cardio_commands). Light on
-purpose: `cardio --help` loads it; the fusion and the cohort's writer load when the command runs."""
+fusion service adds to the `cardio` CLI (entry point `cardio.services: fusion`, the hook cardio_commands), and the
+plugin hook it adds (cardio_hookspecs: cardio_write_synthetic). Light on purpose: `cardio --help` loads it; the
+fusion and the cohort's writer load when the command runs."""
 from __future__ import annotations
 
 from pathlib import Path
+from types import ModuleType
 
 import click
 
 from cardio.data import CardioError
 from cardio.services import hookimpl
+from cardio_fusion import hookspecs
 
 
 def _run_pairs(pairs: tuple[str, ...], option: str) -> dict[str, str]:
@@ -75,3 +78,15 @@ def synthetic_crt_cmd(out, names, n, setting, overlap, weight, missing, seed, se
 @hookimpl
 def cardio_commands() -> list[click.Command]:
     return [fuse_cmd, synthetic_crt_cmd]
+
+
+@hookimpl
+def cardio_hookspecs() -> list[ModuleType]:
+    return [hookspecs]
+
+
+@hookimpl
+def cardio_cohort_truth(cohort_dir: Path) -> str | None:
+    from cardio_fusion.truth import stated_truth
+
+    return stated_truth(cohort_dir)

@@ -41,10 +41,10 @@ from cardio.context import default_cache_dir, new_context
 from cardio.data import CardioError, Predictions, folders
 from cardio.data.pseudonyms import pseudonym_key, pseudonyms
 from cardio.study import outputs, tasks
-from cardio.study.multimodal import stated_truth as of_folder
 from cardio.study.record import run_logger
 from cardio_fusion.modality import Modality
 from cardio_fusion.report import fusion_section
+from cardio_fusion.truth import stated_truth as of_folder
 from cardio_report.performance import evaluate_sections
 from cardio_stats import fit_stacker
 

@@ -1,6 +1,6 @@
 """`cardio synthetic-crt`, the fusion service's test bed: one set of CRT patients whose ECG, SPECT and echo (or any
 modality plugins) are written by the plugins' own generators (their hook cardio_write_synthetic) from one shared latent
-response model, with the truth stated (truth.json, which the kernel's report reads: cardio.study.multimodal).
+response model, with the truth stated (truth.json, which every run's report on it states: cardio_fusion.truth).
 
 The model. Each patient has one standard-normal component per modality, z_m, correlated `overlap` between
 modalities. Response is drawn from logistic(intercept + sum_m w_m z_m). Each plugin receives z_m as the
@@ -27,7 +27,7 @@ from cardio import plugins
 from cardio.data import CardioError, folders
 from cardio.data.cache import write_text_atomic
 from cardio.data.spreadsheet import write_csv
-from cardio.study.multimodal import PATIENTS, TRUTH, truth_text
+from cardio_fusion.truth import PATIENTS, TRUTH, truth_text
 
 SETTINGS = ("planted", "neutral")
 

@@ -15,7 +15,8 @@ from cardio.data import CardioError
 from cardio.data.file_kind import read_dicom
 from cardio.data.files import check_dicom_frames, npy_header, read_npy
 
-__all__ = ["Cine", "read_cine", "sector_mask", "to_gray", "write_dicom_cine", "write_video"]
+__all__ = ["Cine", "cine_problem", "frame_time_problem", "read_cine", "sector_mask", "to_gray", "write_dicom_cine",
+           "write_video"]
 
 US_MULTIFRAME_STORAGE = "1.2.840.10008.5.1.4.1.1.3.1"
 _VIDEO_SUFFIXES = {".avi": "avi", ".mp4": "mp4", ".mov": "mp4", ".m4v": "mp4"}
@@ -428,3 +429,60 @@ def sector_mask(frames: np.ndarray) -> np.ndarray:
     mask = np.zeros((h, w), np.uint8)
     cv2.fillConvexPoly(mask, cv2.convexHull(points), 1)
     return mask.astype(bool)
+
+
+#: A cine is frozen when no frame differs from its first by this many grey levels on average: a still image exported as
+#: a loop (a real clip's moving walls differ by several).
+FROZEN_GREY = 0.5
+#: A cine is saturated when this share of its lit pixels sits at the brightest value: the gain clips the tissue.
+SATURATED_SHARE = 0.25
+#: A cine is inverted when the top corners (outside an ultrasound sector, black in every real clip) are this bright.
+INVERTED_CORNER = 0.8
+
+
+def cine_problem(frames: np.ndarray) -> str | None:
+    """What makes a cine (T, H, W[, 3]) no image of a beating heart, whichever plugin reads it (echo clips, M-mode
+    sequences): one value everywhere (a blank export), one still image repeated (a frozen clip), or a quarter of its
+    lit pixels at the brightest value (the gain saturates); None for a cine that shows motion."""
+    x = np.asarray(frames)
+    if x.max() == x.min():
+        return f"every pixel of its {len(x)} frame(s) holds {x.flat[0]} (a blank export); export the clip again"
+    grey = x.mean(axis=-1) if x.ndim == 4 else x
+    top = np.iinfo(x.dtype).max if np.issubdtype(x.dtype, np.integer) else float(x.max())
+    corners = _corners(grey)
+    if corners >= INVERTED_CORNER * top:
+        return (f"its corners, outside the ultrasound sector, are white (median grey {corners:g} of {top:g}): the grey "
+                "scale is inverted (a MONOCHROME1 image, or an export with inverted colours); export it again")
+    # saturation before motion: a clip whose tissue is clipped white hardly changes from frame to frame, and is no
+    # still image for that
+    lit = int((grey > 0.1 * top).sum())  # tissue: a JPEG clip's background holds grey levels of 1 or 2
+    share = float((grey >= top).sum()) / max(lit, 1)
+    if share >= SATURATED_SHARE:
+        return (f"{100 * share:.0f}% of its lit pixels sit at the brightest value ({top:g}): the gain saturates and "
+                "the tissue is clipped; export it with a lower gain, or leave it out")
+    first = x[0].astype(np.float32)
+    moved = max((float(np.abs(f.astype(np.float32) - first).mean()) for f in x[1:]), default=0.0)
+    if len(x) > 1 and moved < FROZEN_GREY:
+        return (f"its {len(x)} frames are one still image (no frame differs from the first by {FROZEN_GREY:g} grey "
+                "level on average: a still exported as a loop); export the moving clip, or leave it out")
+    return None
+
+
+#: Frame times (ms) of an echo cine: 500 frames per second (tissue Doppler) to 7 (an old exercise echo's 100 ms and
+#: 1994 samples' 76 ms pass).
+FRAME_TIME_MS = (2.0, 150.0)
+
+
+def frame_time_problem(frame_time_ms: float | None, source: str = "its header") -> str | None:
+    """A frame time no echo cine has (a frame time typed in seconds or tenths, a header's rate read as its time)."""
+    if frame_time_ms is None or FRAME_TIME_MS[0] <= frame_time_ms <= FRAME_TIME_MS[1]:
+        return None
+    return (f"{source} gives a frame time of {frame_time_ms:g} ms ({1000 / frame_time_ms:.3g} frames per second); an "
+            f"echo cine's lies between {FRAME_TIME_MS[0]:g} and {FRAME_TIME_MS[1]:g} ms: is the rate right?")
+
+
+def _corners(grey: np.ndarray) -> float:
+    """The median grey of the two top corners (a tenth of each side), outside any ultrasound sector's fan."""
+    h, w = grey.shape[-2:]
+    dh, dw = max(1, h // 10), max(1, w // 10)
+    return float(np.median(np.concatenate([grey[..., :dh, :dw].ravel(), grey[..., :dh, -dw:].ravel()])))

@@ -23,7 +23,7 @@ OUTCOME_KEYS = ("label", "outcome", "outcomes", "task", "tasks", "target", "targ
 # Report keys that only split the finished predictions (no model sees them): an outcome column may be one, e.g.
 # perfusion_polar's sex, both a task and the subgroup its bias is checked by.
 REPORT_ONLY = ("subgroups", "subgroups_if_present")
-# Sections that name the outcome's parts: a plugin's `response` is the papers' rule (cardio.study.response), whose
+# Sections that name the outcome's parts: a plugin's `response` is the papers' rule (cardio_response.volumetric), whose
 # columns (the LVESV reduction, the follow-up volume) derive the label.
 OUTCOME_SECTIONS = ("response",)
 

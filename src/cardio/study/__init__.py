@@ -1,12 +1,12 @@
 """The study: one plugin's stages and fits, used alike by `cardio run` (each task of a run), `cardio validate` and
-`cardio predict`. `open_study(plugin)` selects the plugin; its `Study` runs the stages, each hook's result checked.
+the deploy service's `cardio predict`. `open_study(plugin)` selects the plugin; its `Study` runs the stages, each
+hook's result checked.
 
     stages.py    load -> preprocess -> checks -> featurize -> prepare -> folds (the Study), built once per run
     fits.py      each outer fold and its inner folds, the final model
     evaluate.py  predictions at the plugin's level, every plugin's sections, the run's files
     record.py    the run's folder: run.json (provenance, status) as one RunRecord, config.yaml, run.log
-    predict.py   cardio predict: a bundle on a new cohort; ensemble.py (the fold models), external.py (what a new
-                 cohort can evaluate)
+    ensemble.py  the fold models a run keeps in its bundle (fold_models: true), for `cardio predict --ensemble folds`
     validate.py  cardio validate: the load and the checks, every problem listed
     tasks.py     a run as tasks (prepare, fit-<fold>, final, evaluate): their folders, markers and results on disk
     bundle.py    the run's model bundle (<run>/model/): the final model as safetensors + JSON; signing.py signs it

@@ -11,12 +11,12 @@ import torch
 
 import cardio
 from cardio import config as config_mod
-from cardio import engine, plugins
+from cardio import engine, plugins, services
 from cardio.config import PluginInfo
 from cardio.context import RunContext
 from cardio.data import CardioError, Cohort, Features, Section, checks, leakage, make_folds
 from cardio.data.cache import sealed
-from cardio.study import multimodal, tasks
+from cardio.study import tasks
 
 
 def expect(value: Any, kind: type | tuple[type, ...], hook: str, plugin: str) -> Any:
@@ -74,7 +74,8 @@ class Study:
                         self.plugin)
         # What the cohort is, set here once for every report: no cohort.dir means the plugin's own synthetic cohort;
         # a folder `cardio synthetic-crt` wrote states its truth (a plugin's loader may have said so itself).
-        truth = multimodal.stated_truth(cfg["cohort"]["dir"])
+        folder = cfg["cohort"]["dir"]
+        truth = services.installed().pm.hook.cardio_cohort_truth(cohort_dir=Path(folder)) if folder else None
         cohort.synthetic = cohort.synthetic or not cfg["cohort"]["dir"] or truth is not None
         cohort.truth = truth if truth is not None else cohort.truth
         return cohort

@@ -196,7 +196,7 @@ def test_cohort_loads_every_record(cohort_dir):
 
 def test_cohort_csv_without_label_column_loads_unlabelled(cohort_dir, tmp_path):
     d = _copy_cohort(cohort_dir, tmp_path / "c")
-    # without the label and what the papers' rule derives it from (cardio.study.response)
+    # without the label and what the papers' rule derives it from (cardio_response.volumetric)
     pd.read_csv(d / "cohort.csv").drop(columns=["responder", "lvesv_reduction_pct", "lvesv_followup"],
                                        errors="ignore").to_csv(d / "cohort.csv", index=False)
     c = cohort_table.load_cohort(d)  # for cardio predict; cardio run refuses it (the core's study checks)

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from cardio.data.same_recording import Recording, same_recordings
 from cardio_ecg_transfer.beat_images import highpass
 from cardio_ecg_transfer.rpeaks import detect_rpeaks
 from cardio_ecg_transfer.synthetic import cohort_table, synthesize_ecg
+from cardio_signal.same_signal import Recording, same_recordings
 
 FS = 360.0
 

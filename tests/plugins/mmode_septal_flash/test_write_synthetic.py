@@ -15,8 +15,8 @@ import pandas as pd
 
 from cardio import CardioError
 from cardio.data import SYNTHETIC_CRT
-from cardio.study.multimodal import TRUTH, stated_truth
 from cardio_fusion.synthetic import latent
+from cardio_fusion.truth import TRUTH, stated_truth
 from cardio_mmode_septal_flash import cohort
 from cardio_mmode_septal_flash.settings import SeptalFlashSettings
 from cardio_mmode_septal_flash.synthetic import planted_flash

@@ -147,7 +147,8 @@ CASES = [
     ("label-2", lambda d: _csv(d, lambda t: _first(t, "responder", 2)), "must be 0/1"),
     ("label-text", lambda d: _csv(d, lambda t: _first(t, "responder", "maybe")), "must be 0/1"),
     ("sex-letter", lambda d: _csv(d, lambda t: _first(t, "sex", "M")), "'sex': must be 0/1"),
-    # the label and what derives it by the papers' rule (cardio.study.response: the ESV reduction, the follow-up ESV)
+    # the label and what derives it by the papers' rule (cardio_response.volumetric: the ESV reduction, the
+    # follow-up ESV)
     ("label-missing", lambda d: _csv(d, lambda t: t.drop(columns=["responder", "lvesv_reduction_pct",
                                                                     "esv_followup"], errors="ignore")), "responder"),
     ("covariate-missing", lambda d: _csv(d, lambda t: t.drop(columns=["lvef"])), "lvef"),

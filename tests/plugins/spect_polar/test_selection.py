@@ -71,7 +71,7 @@ def _config(root, label, clinical):
 
 def test_configured_label_is_used(tmp_path):
     clinical, _ = simulate_clinical(12, seed=0)
-    # no `responder`, nor what the papers' rule derives it from (cardio.study.response)
+    # no `responder`, nor what the papers' rule derives it from (cardio_response.volumetric)
     clinical = clinical.rename(columns={"responder": "crt_response"}).drop(
         columns=["lvesv_reduction_pct", "esv_followup"], errors="ignore")
     _folder(tmp_path, clinical)

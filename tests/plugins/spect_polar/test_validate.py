@@ -102,7 +102,7 @@ def test_a_cohort_validate_passes_loads_and_too_few_responders_is_listed(clean):
     assert ok.exit_code == 0 and "cohort OK" in ok.stdout, ok.stderr[-2000:]
     responders = np.flatnonzero(table["responder"].to_numpy() == "1")
     table.loc[responders[1:], "responder"] = "0"  # one responder left
-    # and nothing for the papers' rule (cardio.study.response) to derive them back from
+    # and nothing for the papers' rule (cardio_response.volumetric) to derive them back from
     table.loc[responders[1:], [c for c in ("lvesv_reduction_pct", "esv_followup") if c in table]] = ""
     table.to_csv(root / "clinical.csv", index=False)
     few = _validate(root, tmp)

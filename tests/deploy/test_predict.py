@@ -171,7 +171,7 @@ def test_listing_says_which_plugins_can_predict(cardio_cli):
 def test_a_plugin_that_cannot_export_skips_the_final_fit_and_predict_refuses(toy_site, tmp_path, monkeypatch):
     monkeypatch.syspath_prepend(str(toy_site))
     monkeypatch.setenv("CARDIO_CACHE", str(tmp_path / "cache"))
-    from cardio.study.predict import predict_cohort
+    from cardio_deploy.predict import predict_cohort
     from cardio_testing.harness import run_plugin
     from cardio_toy import plugin as toy
 
@@ -502,7 +502,7 @@ def test_a_target_with_one_class_is_named_and_the_report_still_written(cardio_cl
 
 def test_screen_keeps_every_target_it_can_and_says_why_of_the_others():
     from cardio import Predictions
-    from cardio.study.external import screen
+    from cardio_deploy.external import screen
 
     rng = np.random.default_rng(0)
     parts = []

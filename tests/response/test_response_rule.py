@@ -11,7 +11,7 @@ import pytest
 
 from cardio.data import CardioError
 from cardio.data.cohort import CohortProblems, Column, Schema, read_table
-from cardio.study.response import VolumetricResponse
+from cardio_response.volumetric import VolumetricResponse
 from cardio_testing.harness import plugin_config
 
 RULE = VolumetricResponse()

@@ -1,6 +1,7 @@
 """What a run's report says of a cohort `cardio synthetic-crt` wrote (the fusion service's test bed,
 cardio_fusion.synthetic: one set of CRT patients in several modalities from one latent response model): its
-truth.json, read beside the modality folder a run reads, or in it.
+truth.json, read beside the modality folder a run reads, or in it. The kernel asks for it when a study loads its
+cohort (the hook cardio_cohort_truth, cli.py), so it knows nothing of the file.
 """
 from __future__ import annotations
 

@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 from cardio import CardioError
-from cardio.data.cohort import check_multimodal_patients
+from cardio_fusion.patients import check_multimodal_patients
 
 
 def _patients() -> pd.DataFrame:

@@ -1,4 +1,4 @@
-"""cardio.data.same_recording at cohort size (issue 57): the pairs that share keys by chance are counted in NumPy,
+"""cardio_signal.same_signal at cohort size (issue 57): the pairs that share keys by chance are counted in NumPy,
 only pairs whose shared runs sit at one lag are correlated, and all shifts of a window are correlated at once; a
 re-export and a later cut of one recording are still found among 1,500 others, and nothing else is."""
 from __future__ import annotations
@@ -7,7 +7,7 @@ import time
 
 import numpy as np
 
-from cardio.data import same_recording as sr
+from cardio_signal import same_signal as sr
 
 FS = 250.0
 

@@ -17,12 +17,13 @@ from cardio import config as config_mod
 from cardio import services
 from cardio.context import RunContext, new_context, run_device
 from cardio.data import CardioError, Cohort, Features, ModelState, Predictions, Section
-from cardio.study import bundle, ensemble, external, outputs
+from cardio.study import bundle, outputs
 from cardio.study.evaluate import cohort_meta
 from cardio.study.fits import threads
 from cardio.study.levels import at_level, labelled
 from cardio.study.record import RunRecord, keep_key, provenance, read_run_json, run_logger
 from cardio.study.stages import Study, expect, open_study
+from cardio_deploy import ensemble, external
 from cardio_stats import StatsError
 
 ENSEMBLES = ensemble.ENSEMBLES
@@ -197,7 +198,8 @@ def _about_model(plugin: str, info: dict, run_dir: Path, cfg: dict, meta: dict, 
 def performance_sections(predictions: Predictions, cfg: dict, ctx: RunContext, truth: str | None) -> list[Section]:
     """The report service's performance sections of the cohort's predictions (cardio.services.
     cardio_performance_sections); none without the service (write_run's log line names it)."""
-    return services.installed().pm.hook.cardio_performance_sections(predictions=predictions, config=cfg, ctx=ctx,
+    handed: services.SectionContext = ctx  # what the hook's specification asks of it (pluggy's call is untyped)
+    return services.installed().pm.hook.cardio_performance_sections(predictions=predictions, config=cfg, ctx=handed,
                                                                     truth=truth) or []
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 
-from cardio.study.multimodal import stated_truth
+from cardio_fusion.truth import stated_truth
 
 RUN = ("--set", "label=responder", "--set", "cv.folds=2", "--set", "train.epochs=2", "--set", "data.n_features=4",
        "--set", "final_model=false", "--set", "explain=false", "--set", "report.figures=false",
