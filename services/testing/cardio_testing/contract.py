@@ -519,8 +519,8 @@ def contract_run(contract: Contract, planted: Planted, work: Path) -> Finished:
     console = io.StringIO()
     try:
         with contextlib.redirect_stdout(console), contextlib.redirect_stderr(console):
-            run = run_plugin(contract.plugin, work / "run", sets=[*contract.run, "final_model=true", f"cohort.dir={planted.root}"],
-                             cache_dir=work / "cache", register=[keep])
+            run = run_plugin(contract.plugin, work / "run", cache_dir=work / "cache", register=[keep],
+                             sets=[*contract.run, "final_model=true", f"cohort.dir={planted.root}"])
     except Exception as e:
         raise AssertionError(f"the contract run failed: {e}\n{console.getvalue()[-3000:]}") from e
     predicted = invoke("predict", "--model", str(run), "--cohort", str(planted.root), "--out", str(work / "predict"))
