@@ -17,11 +17,13 @@ process (3 CPU s in all) and rendered in a worker process of its own, PNG at 300
 about 11, of which Pillow's encoding 4-6, the SVGs 5, a fresh process per figure the rest); their page images in
 report.html (4.7 CPU s: decoding the PNGs, resizing, palette PNG and WebP); the statistics (1.5 CPU s, and 1.7 for
 the subgroups); process start, imports and reading the stages back (about 8 s, a resumed evaluate's own).
---base 594005a, 3 repeats, at load average 4 (other engineers' jobs on the 2 cores): CPU 37.4 -> 35.4 s
-(0.94x), metrics, figures and report identical; the evaluate seconds (46.9 -> 30.9 s) moved with the
-load more than with the change. The cuts: statsmodels' GLM and Logit imported without statsmodels.api (0.35 s), no
-cyclic garbage collection in a figure's worker process, and the figures that need no estimate handed to the workers
-before the statistics are computed.
+--base 594005a, 3 repeats each time, every output identical: at load average 4 (other engineers' jobs on the 2
+cores) CPU 37.4 -> 35.4 s and evaluate 46.9 -> 30.9 s; at load 2.5 25 minutes later CPU 36.1 -> 36.2 s and evaluate
+24.0 -> 27.8 s (its pairs 27.2/27.8, 24.0/29.4, 16.7/15.0 s). No change is measurable here: the three cuts (statsmodels'
+GLM and Logit imported without statsmodels.api, 0.35 s of imports; no cyclic garbage collection in a figure's worker;
+the figures that need no estimate handed to the workers before the statistics) are each smaller than the load's
+swing. What would be measurable changes the outputs or the design: the SVGs (5 CPU s), a worker per figure (about
+2 CPU s against rendering all 39 in one process, which gave byte-identical files here), the figures' number or dpi.
 """
 from __future__ import annotations
 
