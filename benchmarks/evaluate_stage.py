@@ -24,6 +24,11 @@ GLM and Logit imported without statsmodels.api, 0.35 s of imports; no cyclic gar
 the figures that need no estimate handed to the workers before the statistics) are each smaller than the load's
 swing. What would be measurable changes the outputs or the design: the SVGs (5 CPU s), a worker per figure (about
 2 CPU s against rendering all 39 in one process, which gave byte-identical files here), the figures' number or dpi.
+echo_cmr (a 120-patient run: 1 epoch, 16-pixel clips, no final model; its default 3 folds), --base 594005a, 2
+repeats at load 1.3-1.5: evaluate 34.6 -> 29.1 s (0.84x), CPU 66.5 -> 59.8 s (0.90x), every output identical: its
+WMA - LGE comparison's patient bootstrap called roc_auc_score twice a resample, 2,000 resamples, most of it sklearn's
+checks (a quarter of the evaluate process's own samples under py-spy); it now calls roc_curve and auc, the same
+numbers, without the checks.
 """
 from __future__ import annotations
 
