@@ -15,8 +15,8 @@ BENCHMARKS = sorted(p.name for p in (REPO / "benchmarks").glob("*.py"))
 # Whole cardio runs (several plugins, or MIT-BIH pretraining): their smoke sizes keep all six together within about
 # 3 minutes of CPU (issue 39; each one's CPU seconds in its module docstring or SMOKE comment). They are a class of
 # their own, so that xdist's loadscope gives them a worker apart from the quick ones.
-WHOLE_RUNS = ("aami_interpatient.py", "controls.py", "crt_fusion.py", "executors.py", "executors_fit.py",
-              "gpu_runs.py", "mitbih_protocols.py")
+WHOLE_RUNS = ("aami_interpatient.py", "controls.py", "crt_fusion.py", "evaluate_stage.py", "executors.py",
+              "executors_fit.py", "gpu_runs.py", "mitbih_protocols.py")
 
 
 def _smoke(name: str, tmp_path: Path, timeout: int) -> None:

@@ -7,6 +7,7 @@ hand them to `ctx.save_figure(fig, name)`. Colours: `PALETTE` (Okabe–Ito) for 
 """
 from __future__ import annotations
 
+import gc
 import os
 import sys
 import warnings
@@ -118,6 +119,9 @@ def _write(fig: Any, path: Path, fmt: str, dpi: int, svg: bool, caption: str = "
 def _render_child(fig: Any, path: Path, fmt: str, dpi: int, svg: bool, caption: str, errors: Any) -> None:
     """A forked worker's part of parallel_saves: this one figure, then the process ends. An error goes back to the
     parent whole (a full disk stays the one line that names the file), not as a traceback on stderr."""
+    # no cyclic collection in a process that lives for one figure: it would walk the parent's whole heap and copy
+    # each page it touches (10% fewer page faults in perfusion_polar's evaluate, where measured once)
+    gc.disable()
     try:
         _write(fig, path, fmt, dpi, svg, caption)
     except BaseException as e:  # every error is the parent's to raise

@@ -8,6 +8,7 @@ other section reads the estimates it made (`estimates`, `tests`).
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pandas as pd
@@ -141,12 +142,16 @@ def evaluate_sections(predictions: Predictions, config: dict, ctx, truth: str | 
 
     s = config["stats"]
     names = config["report"]["display_names"]
-    estimates, tests = _estimate_all(predictions.table, s, ctx, refits)
     n_repeats = predictions.table["repeat"].nunique()
     table = predictions.table[predictions.table["repeat"] == predictions.table["repeat"].min()]  # repeat 0's figures
     external = set(table["fold"].astype(str)) == {"external"}
     draw = bool(config["report"].get("figures", True))  # off: sweeps and tests that read metrics.json only
-    headline, calibration = _figures(table, estimates, names, s, ctx, external) if draw else ([], [])
+    # the figures that need no estimate first: they render in the report service's workers while the statistics
+    # are computed here (cardio_report.figures.parallel_saves)
+    calibration, agreement = (_calibration_figures(table, names, ctx, external),
+                              _agreement_figures(table, names, ctx, external)) if draw else ([], [])
+    estimates, tests = _estimate_all(predictions.table, s, ctx, refits)
+    headline = (_roc_figures(table, estimates, names, s, ctx, external) if draw else []) + agreement
     rows = metric_rows(estimates)
     tables = {AUC_TABLE: pivot_table(rows, "auc", names), "AUC in detail": metric_table(rows, DETAIL),
               MAE_TABLE: pivot_table(rows, "mae", names), "agreement in detail": metric_table(rows, AGREEMENT)}
@@ -188,17 +193,22 @@ def _estimate_all(table: pd.DataFrame, s: dict, ctx, refits: Refitted | None = N
     return estimates, tests
 
 
-def _figures(table: pd.DataFrame, estimates: list[dict], names: dict, s: dict, ctx,
-             external: bool) -> tuple[list, list]:
-    """(the headline figures: ROC per binary task, Bland–Altman per regression model and task; the calibration
-    part's: calibration plots, decision curves and confusion matrices)."""
+def _roc_figures(table: pd.DataFrame, estimates: list[dict], names: dict, s: dict, ctx,
+                 external: bool) -> list[Path]:
+    """The headline ROC figure of each binary task, its legend carrying each model's AUC row of the table."""
+    return [roc_figure(task, sub, names, float(s["level"]), ctx, _headline_aucs(estimates, task, names), external)
+            for task, sub in table[table["kind"] == "binary"].groupby("task", sort=False)]
 
-    headline, calibration = [], []
-    for task, sub in table[table["kind"] == "binary"].groupby("task", sort=False):
-        legend = _headline_aucs(estimates, task, names)
-        roc, *rest = binary_figures(task, sub, names, float(s["level"]), ctx, legend, external)
-        headline.append(roc)
-        calibration += rest
+
+def _calibration_figures(table: pd.DataFrame, names: dict, ctx, external: bool) -> list[Path]:
+    """The calibration part's figures of every binary task: calibration plots, decision curves, confusion matrices."""
+    return [f for task, sub in table[table["kind"] == "binary"].groupby("task", sort=False)
+            for f in risk_figures(task, sub, names, ctx, external)]
+
+
+def _agreement_figures(table: pd.DataFrame, names: dict, ctx, external: bool) -> list[Path]:
+    """The headline Bland–Altman figure of each regression model and task (the first MAX_AGREEMENT_FIGURES)."""
+    figures: list[Path] = []
     source = "external cohort" if external else "out-of-fold"
     regression = table[table["kind"] == "regression"].groupby(["model", "task"], sort=False)
     for i, ((model, task), g) in enumerate(regression):
@@ -210,8 +220,8 @@ def _figures(table: pd.DataFrame, estimates: list[dict], names: dict, s: dict, c
         caption = (f"Bland–Altman plot of {display_name(model, names)} for {quantity} ({source}, {len(g)} records): "
                    "the difference between prediction and truth against their mean, with the bias and the 95% "
                    "limits of agreement.")
-        headline.append(ctx.save_figure(fig, f"bland_altman_{_slug(model)}_{_slug(task)}", caption=caption))
-    return headline, calibration
+        figures.append(ctx.save_figure(fig, f"bland_altman_{_slug(model)}_{_slug(task)}", caption=caption))
+    return figures
 
 
 def _results_text(rows: list[dict], estimates: list[dict], names: dict, external: bool, s: dict) -> str:
@@ -340,10 +350,31 @@ def _headline_aucs(estimates: list[dict], task: str, names: dict) -> dict[str, d
     return out
 
 
-def binary_figures(task: str, sub: pd.DataFrame, names: dict, level: float, ctx,
-                   aucs: dict[str, dict] | None = None, external: bool = False) -> list:
-    """ROC (small multiples when several models), calibration and decision curve for the models that output
-    risks, and the confusion matrices at the training-fold thresholds, of one binary task; ROC first."""
+def _curves(sub: pd.DataFrame) -> dict[str, tuple]:
+    """Each model's (labels, scores) of one binary task, in the table's order of models."""
+    return {m: (g["y_true"].to_numpy(), g["y_score"].to_numpy()) for m, g in sub.groupby("model", sort=False)}
+
+
+def roc_figure(task: str, sub: pd.DataFrame, names: dict, level: float, ctx, aucs: dict[str, dict] | None = None,
+               external: bool = False) -> Path:
+    """The ROC figure of one binary task (small multiples when several models), its legend the AUC rows `aucs`."""
+    shown = display_name(task, names)
+    source = "external cohort" if external else "out-of-fold"
+    pct = f"{level * 100:.0f}%"
+    curves = _curves(sub)
+    patients = {display_name(m, names): g["patient_id"].to_numpy() for m, g in sub.groupby("model", sort=False)}
+    fig = ctx.stats.plot_roc({display_name(m, names): c for m, c in curves.items()},
+                             title=f"ROC, {shown} ({source})", seed=ctx.seed, level=level, aucs=aucs, groups=patients)
+    return ctx.save_figure(fig, f"roc_{_slug(task)}", caption=(
+        f"ROC curve{'s' if len(curves) > 1 else ''} of {_listed([display_name(m, names) for m in curves])} for "
+        f"{shown} ({source}). The legend gives each AUC with its {pct} interval, as the table does; the shaded band "
+        f"is a {pct} pointwise bootstrap band of the scores, patients resampled with all their records as the "
+        "legend's interval counts them (it ignores training variability)."))
+
+
+def risk_figures(task: str, sub: pd.DataFrame, names: dict, ctx, external: bool = False) -> list[Path]:
+    """Calibration and decision curve for the models that output risks, and the confusion matrices at the
+    training-fold thresholds, of one binary task: none needs an estimate, so they can render before any is made."""
     from sklearn.metrics import confusion_matrix
 
     # statsmodels and SciPy's distributions (1.5 s): loaded when a run evaluates, so `cardio plugins` stays fast
@@ -352,16 +383,8 @@ def binary_figures(task: str, sub: pd.DataFrame, names: dict, level: float, ctx,
     stats = ctx.stats
     shown = display_name(task, names)
     source = "external cohort" if external else "out-of-fold"
-    pct = f"{level * 100:.0f}%"
-    curves = {m: (g["y_true"].to_numpy(), g["y_score"].to_numpy()) for m, g in sub.groupby("model", sort=False)}
-    patients = {display_name(m, names): g["patient_id"].to_numpy() for m, g in sub.groupby("model", sort=False)}
-    fig = stats.plot_roc({display_name(m, names): c for m, c in curves.items()},
-                         title=f"ROC, {shown} ({source})", seed=ctx.seed, level=level, aucs=aucs, groups=patients)
-    figures = [ctx.save_figure(fig, f"roc_{_slug(task)}", caption=(
-        f"ROC curve{'s' if len(curves) > 1 else ''} of {_listed([display_name(m, names) for m in curves])} for "
-        f"{shown} ({source}). The legend gives each AUC with its {pct} interval, as the table does; the shaded band "
-        f"is a {pct} pointwise bootstrap band of the scores, patients resampled with all their records as the "
-        "legend's interval counts them (it ignores training variability)."))]
+    curves = _curves(sub)
+    figures: list[Path] = []
     risks = {m: p for m, (_, p) in curves.items() if is_probabilistic(p)}  # not yes/no rules
     for model, p in risks.items():
         fig = stats.plot_calibration(curves[model][0], p,

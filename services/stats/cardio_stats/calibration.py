@@ -10,9 +10,10 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import statsmodels.api as sm
 from scipy.special import logit
 from scipy.stats import norm
+from statsmodels.genmod.api import GLM, families  # not statsmodels.api, which loads its time series and plots too
+from statsmodels.tools.tools import add_constant
 
 from cardio_stats.bootstrap import bootstrap_metric, patients_of
 from cardio_stats.result import Estimate, StatsError
@@ -62,7 +63,7 @@ def calibration(y: Any, prob: Any, level: float = 0.95, n_resamples: int = 2000,
     unit = {"n_groups": int(by_patient.n_groups)} if by_patient is not None else {}
     z = float(norm.ppf((1 + level) / 2))
     fits = {
-        "calibration_slope": (sm.add_constant(lp), None, 1),
+        "calibration_slope": (add_constant(lp), None, 1),
         "calibration_intercept": (np.ones((len(y), 1)), lp, 0),
     }
     for name, (design, offset, coef) in fits.items():
@@ -70,7 +71,7 @@ def calibration(y: Any, prob: Any, level: float = 0.95, n_resamples: int = 2000,
         try:
             with _warnings.catch_warnings(record=True) as caught:
                 _warnings.simplefilter("always")
-                res = sm.GLM(y, design, family=sm.families.Binomial(), offset=offset).fit(**fit_args)
+                res = GLM(y, design, family=families.Binomial(), offset=offset).fit(**fit_args)
             warned = [str(w.message).splitlines()[0] for w in caught]
             b, se = float(res.params[coef]), float(res.bse[coef])
         except (np.linalg.LinAlgError, ValueError) as e:

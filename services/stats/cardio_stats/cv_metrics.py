@@ -200,13 +200,13 @@ def firth_slope(y: np.ndarray, lp: np.ndarray) -> float:
 
 def _intercept(y: np.ndarray, lp: np.ndarray) -> float:
     """Calibration-in-the-large of one fold: a in logit P(y=1) = a + lp (lp an offset), by statsmodels' GLM."""
-    import statsmodels.api as sm
+    from statsmodels.genmod.api import GLM, families
 
     if y.min() == y.max():
         return float("nan")
     with _warnings.catch_warnings():
         _warnings.simplefilter("ignore")
-        res = sm.GLM(y, np.ones((y.size, 1)), family=sm.families.Binomial(), offset=lp).fit()
+        res = GLM(y, np.ones((y.size, 1)), family=families.Binomial(), offset=lp).fit()
     return float(res.params[0])
 
 

@@ -7,8 +7,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import statsmodels.api as sm
 from scipy.stats import chi2
+from statsmodels.discrete.discrete_model import Logit
 
 from cardio_stats.result import Estimate, StatsError, TestResult
 from cardio_stats.roc import delong_ci
@@ -192,7 +192,7 @@ def _fit(y: np.ndarray, design: pd.DataFrame, variables: list[str]) -> tuple[Any
     with _warnings.catch_warnings(record=True) as caught:
         _warnings.simplefilter("always")
         try:
-            res = sm.Logit(y, design).fit(disp=0, maxiter=100)
+            res = Logit(y, design).fit(disp=0, maxiter=100)
         except np.linalg.LinAlgError as exc:
             raise EstimationError(f"logistic fit failed for {variables}: singular information matrix ({exc})") from None
     converged = bool(res.mle_retvals.get("converged", True))
