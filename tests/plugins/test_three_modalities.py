@@ -51,7 +51,7 @@ RUN = {"ecg_transfer": ["profile=fast", "ecg_transfer.pretrain.enabled=false", "
                     "echo_cmr.train.epochs=2", "echo_cmr.train.batch_size=4", "echo_cmr.workers=1",
                     "train.val_fraction=0"]}
 COMMON = ["cv.folds=2", "cv.inner_folds=2", "explain=false", "report.figures=false", "stats.n_resamples=100",
-          "fold_models=true"]
+          "final_model=true", "fold_models=true"]  # each run's bundle, echo_cmr's too (opt-in there), is applied
 
 
 def _cli(*args: str) -> None:

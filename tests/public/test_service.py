@@ -9,7 +9,8 @@ pytest.importorskip("cardio_public")
 
 from cardio_testing.harness import invoke_with_services as cardio
 
-PUBLIC = {"public": "cardio_public.cli"}
+# with the fusion service, whose cardio_write_synthetic ecg_transfer implements (it declares both)
+PUBLIC = {"public": "cardio_public.cli", "fusion": "cardio_fusion.cli"}
 
 
 def test_data_is_the_public_services_command_and_the_kernel_has_none():
