@@ -178,19 +178,27 @@ def test_curves_never_share_a_look_and_lines_are_never_yellow():
     assert len(set(styles)) == 12 and "#F0E442" not in {c for c, _ in styles}
 
 
+def _bin_counts(fig) -> list[int]:
+    """The records per bin that the calibration legend states ("of 20 records" or "of 19–21 records")."""
+    text = next(t.get_text() for t in fig.legends[0].get_texts() if "equal-count bins" in t.get_text())
+    return [int(v) for v in text.split(" of ")[1].split(" records")[0].split("–")]
+
+
 def test_calibration_bins_hold_equal_counts_and_the_legend_covers_no_point():
     rng = np.random.default_rng(3)
     p = rng.beta(2, 5, 200)
     y = (rng.random(200) < p).astype(int)
     fig = plot_calibration(y, p)
     ax = fig.axes[0]
-    counts = [int(t.get_text().removeprefix("n=")) for t in ax.texts]
     points = [ln for ln in ax.get_lines() if ln.get_marker() == "o"][0]
     assert np.asarray(points.get_xdata()).size == 10
-    assert 0 < len(counts) <= 10 and min(counts) >= 15  # crowded bins share a label
+    assert _bin_counts(fig) == [20]
+    assert not ax.texts  # no count beside a point, where it ran into the next point's error bar
     assert ax.get_legend() is None and fig.legends  # the legend is the figure's, above the axes
     small = plot_calibration(y[:35], p[:35])
-    assert min(int(t.get_text().removeprefix("n=")) for t in small.axes[0].texts) >= 10  # 3 bins, not 10 of ~3
+    assert min(_bin_counts(small)) >= 10  # 3 bins, not 10 of ~3
+    tied = plot_calibration(y, np.round(p, 1))  # ties at the quantiles: unequal bins, their range stated
+    assert len(_bin_counts(tied)) == 2 and _bin_counts(tied)[0] < _bin_counts(tied)[1]
 
 
 def test_forest_plots_keep_one_scale_each_and_split_long_tables():

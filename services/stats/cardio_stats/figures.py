@@ -163,8 +163,8 @@ def _quantile_bins(p: np.ndarray, n_bins: int) -> np.ndarray:
 
 
 def plot_calibration(y: Any, prob: Any, n_bins: int = 10, title: str | None = None) -> Figure:
-    """Observed vs predicted risk in equal-count (quantile) bins with Wilson 95% CIs, each point's n written
-    beside it, and the distribution of predictions below.
+    """Observed vs predicted risk in equal-count (quantile) bins with Wilson 95% CIs, the bins' record counts in the
+    legend, and the distribution of predictions below.
 
     Only for risks: a yes/no rule (two score values) has no calibration and is refused.
     """
@@ -189,14 +189,12 @@ def plot_calibration(y: Any, prob: Any, n_bins: int = 10, title: str | None = No
     fig = Figure(figsize=(5.6, 6.4), layout="constrained")
     ax, hx = fig.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": [3, 1]})
     ax.plot([0, 1], [0, 1], ls="--", color=GREY, lw=1, label="perfect calibration")
+    # equal-count bins differ by ties at most: their counts go in the legend once, where a label beside each point
+    # ran into its neighbours' error bars
+    per_bin = f"{counts.min()}" if counts.min() == counts.max() else f"{counts.min()}–{counts.max()}"
     ax.errorbar(mean_pred, observed, yerr=[err_lo, err_hi], fmt="o-", color=colour(0), capsize=3,
-                label=f"observed in {len(points)} equal-count bins, Wilson 95% CI "
+                label=f"observed in {len(points)} equal-count bins of {per_bin} records, Wilson 95% CI "
                       f"({int(yy.sum())} events in {yy.size} records)")
-    last = (-1.0, -1.0)
-    for x, o, k in zip(mean_pred, observed, counts):
-        if abs(x - last[0]) > 0.04 or abs(o - last[1]) > 0.08:  # bins crowded at one risk share one label
-            ax.annotate(f"n={k}", (x, o), xytext=(4, -10), textcoords="offset points", fontsize=6.5, color="0.3")
-            last = (x, o)
     ax.set(ylim=(-0.02, 1.02), ylabel="Observed event rate (proportion)")
     ax.set_title(title or "Calibration", fontsize=10)
     # the legend sits above the axes, where it can never cover a point
