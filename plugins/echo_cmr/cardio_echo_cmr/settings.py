@@ -115,7 +115,7 @@ class EchoSettings(Settings):
                                    "networks that trained on that patient); costs fusion_folds more view fits a fold",
                                 ge=2)
     table2_interval: str = setting("headline", "Table 2's AUROC intervals: headline (the performance table's: the "
-                                               "cross-validated corrected t with K folds, small-sample DeLong of a "
+                                               "cross-validated fold DeLong x 2 with K folds, small-sample DeLong of a "
                                                "holdout) | bootstrap (the paper's: percentile bootstrap of "
                                                "stats.n_resamples, patients resampled, stratified by class)",
                                    choices=("headline", "bootstrap"))

@@ -59,7 +59,7 @@ def test_listed_by_the_cli():
 
 
 def _fused_wma_auc(out: Path) -> dict:
-    """The fused global-WMA AUC the performance table prints (5 folds: cross-validated, corrected t interval)."""
+    """The fused global-WMA AUC the performance table prints (5 folds: cross-validated, fold DeLong × 2 interval)."""
     auc = headline_auc(read_metrics(out)["estimates"], model="fused", task="wma")
     assert auc is not None and auc["method"] == CV_METHOD, auc
     return auc
