@@ -298,3 +298,11 @@ def test_determinism_is_on_for_the_cpu_and_off_for_cuda_unless_asked():
     finally:
         torch.use_deterministic_algorithms(before[0], warn_only=True)
         torch.backends.cudnn.benchmark = before[1]
+
+
+def test_seeding_a_process_does_not_import_the_compiler():
+    """seed_everything only seeds: torch's determinism switch imports torch._inductor (about 2 s), which a process
+    that fits nothing (evaluate, predict) should not pay; the fits set train.deterministic themselves (above)."""
+    code = ("import sys; from cardio.engine import seed_everything; seed_everything(3); "
+            "assert 'torch._inductor' not in sys.modules, 'seeding imported torch._inductor'")
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=120)

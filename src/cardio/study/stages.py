@@ -135,6 +135,8 @@ class Study:
     def build(self, cfg: dict, ctx: RunContext, cohort: Cohort | None = None) -> tasks.Study:
         """load -> preprocess -> checks -> featurize -> prepare -> folds: what every task of a run starts from."""
         engine.seed_everything(ctx.seed)
+        if ctx.device.type == "cuda":  # a plugin's own GPU work (features) as train.deterministic says; CPU kernels
+            engine.set_determinism(cfg["train"]["deterministic"], ctx.device)  # agree either way: the fits set it
         cohort = self.cohort(cfg, ctx, cohort)
         null_control = bool(cfg["cohort"]["permute_labels"])
         if null_control:
