@@ -15,9 +15,10 @@ import numpy as np
 import pandas as pd
 import torch
 
-from cardio import hookimpl, sklearn_to_array
+from cardio import hookimpl
 from cardio.study import bundle as core_bundle
 from cardio_ecg_transfer import bundle, cohort_ecg, fold_models, resnet, synthetic
+from cardio_sklearn import sklearn_to_array
 from cardio_testing.harness import check_refused, cpu_context, invoke, pooled, read_metrics, run_plugin
 
 MODELS = {"resnet18-transfer", "resnet18-scratch", "guideline", "svm", "random_forest", "logistic",
