@@ -425,7 +425,7 @@ def test_the_fold_ensemble_is_the_mean_of_the_fold_models_compared_with_the_fina
                                                                                        tmp_path):
     import torch
 
-    from cardio.study import bundle
+    from cardio_deploy import bundle
 
     cardio_cli(*RUN, "--set", "train.epochs=1", "--set", "fold_models=true", check=True)
     info = json.loads((tmp_path / "a" / "model" / "bundle.json").read_text())

@@ -1,4 +1,5 @@
-"""A run's model bundle (<run>/model/): the final model as safetensors + JSON, and reading it back.
+"""A run's model bundle (<run>/model/): the final model as safetensors + JSON, checked against its manifest (the
+deploy service reads it back for `cardio predict`: cardio_deploy.bundle).
 
 Files: `weights.safetensors` (every array of the plugin's ModelState), `params.json` (its JSON
 params), `config.yaml` (the run's resolved config) and `bundle.json` (format, plugin, versions, the
@@ -22,7 +23,7 @@ import shutil
 import time
 from collections import defaultdict
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -159,47 +160,6 @@ def add_folds(run_dir: Path, folds: dict[str, Path]) -> str | None:
     return None
 
 
-def read(run_dir: Path, trusted: Sequence[tuple[object, str]] = ()) -> tuple[dict, ModelState, dict]:
-    """(bundle.json, ModelState, config) of a run's bundle; anything missing, damaged or foreign is one line.
-
-    With `trusted` keys (cardio.study.signing.trusted_keys), a bundle none of them signed is refused before any of its
-    content is loaded; info["trust"] is the line that says what was checked (the fingerprint, and the signer)."""
-    folder = Path(run_dir) / "model"
-    info = check(run_dir)
-    info["trust"] = signing.verify(folder, trusted)
-    state = _read_state(folder)
-    config = config_mod.load_yaml(folder / "config.yaml")
-    if not isinstance(config, dict):
-        raise CardioError(f"model bundle {folder}: config.yaml must hold a mapping")
-    return info, state, config
-
-
-def read_folds(run_dir: Path, info: dict) -> dict[str, ModelState]:
-    """The outer folds' models of a bundle that `read` checked (its manifest lists them); {} when it has none."""
-    folder = Path(run_dir) / "model"
-    return {name: _read_state(folder / FOLDS / name) for name in info.get("folds") or []}
-
-
-def _read_state(folder: Path) -> ModelState:
-    import torch
-    from safetensors import SafetensorError, safe_open
-
-    weights = folder / "weights.safetensors"
-    try:
-        with safe_open(str(weights), framework="pt") as f:
-            halved = json.loads((f.metadata() or {}).get(HALF, "[]"))
-            tensors = {k: f.get_tensor(k) for k in f.keys()}
-    except (SafetensorError, OSError, ValueError, RuntimeError) as e:
-        raise CardioError(f"{weights} is not a readable safetensors file ({' '.join(str(e).split())[:120]})") from None
-    if not isinstance(halved, list) or not set(halved) <= {k for k, t in tensors.items() if t.dtype == torch.float16}:
-        raise CardioError(f"{weights}: its {HALF} metadata does not name its float16 tensors")
-    tensors.update({k: tensors[k].float() for k in halved})
-    params = _json(folder / "params.json")
-    if not isinstance(params, dict):
-        raise CardioError(f"{folder / 'params.json'} must hold a mapping")
-    return ModelState(tensors, params)
-
-
 def check(run_dir: Path) -> dict:
     """bundle.json of a run's bundle whose every file matches its manifest (integrity, not authorship)."""
     folder = Path(run_dir) / "model"
@@ -209,7 +169,7 @@ def check(run_dir: Path) -> dict:
     missing = [f for f in FILES if not (folder / f).is_file()]
     if missing:
         raise CardioError(f"model bundle {folder} lacks {', '.join(missing)}")
-    info = _json(folder / "bundle.json")
+    info = read_json(folder / "bundle.json")
     if not isinstance(info, dict) or info.get("format") != FORMAT:
         raise CardioError(f"{folder / 'bundle.json'} is not a {FORMAT} bundle description")
     weights = folder / "weights.safetensors"
@@ -253,7 +213,7 @@ def _inside(folder: Path) -> None:
                           "inside it; refused")
 
 
-def _json(path: Path) -> Any:
+def read_json(path: Path) -> Any:
     try:
         return json.loads(path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError):
