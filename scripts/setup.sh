@@ -9,10 +9,10 @@ pip() { .venv/bin/python -m pip "$@"; }
 pip install -q --upgrade pip setuptools wheel
 # torch first and pinned, so no later requirement pulls another build.
 .venv/bin/python -c "import torch, torchvision" 2>/dev/null || pip install -q -c requirements.lock torch==2.14.1 torchvision==0.29.1
-extras=test,tensorboard,sklearn-bundles  # tensorboard: train.tensorboard (its test runs in CI); sklearn-bundles: skops,
-                          # scikit-learn objects in a model bundle; the cluster service (services/cluster) brings
-                          # submitit, for --executor local|slurm
-[ "${1:-}" = "--bench" ] && extras=test,tensorboard,sklearn-bundles,bench  # ./scripts/setup.sh --bench: the benchmarks' dependencies too
+extras=test,tensorboard  # tensorboard: train.tensorboard (its test runs in CI); the cluster service (services/cluster)
+                          # brings submitit, for --executor local|slurm, and the scikit-learn service (services/sklearn)
+                          # skops, for scikit-learn objects in a model bundle
+[ "${1:-}" = "--bench" ] && extras=test,tensorboard,bench  # ./scripts/setup.sh --bench: the benchmarks' dependencies too
 # the core's distribution was named `cardio` before cardio-crt (the index's `cardio` is another project): a venv made
 # then keeps its old editable install beside the new one, and both would claim the import name
 if pip show -q cardio >/dev/null 2>&1; then pip uninstall -q -y cardio; fi

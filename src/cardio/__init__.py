@@ -3,11 +3,11 @@
 Everything a plugin uses is importable from here, or from the documented submodules `cardio.data.cohort`,
 `cardio.data.files`, `cardio.data.file_kind`, `cardio.data.same_recording`, `cardio.engine`, and from the services
 `cardio_stats`, `cardio_report` (the figure helper `cardio_report.figures`, Grad-CAM in `cardio_report.explain`),
-`cardio_imaging`, `cardio_signal`, `cardio_public` (public data sets, releases, starting weights), `cardio_response`
-(the CRT outcome rule) and, in tests, `cardio_testing` (docs/plugin-api.md). The packages are the architecture: data,
-study, execution (docs/architecture.md); the statistics, the report, imaging, signals, the outcome rule, public data,
-fusion, the cluster's executors and sweeps and the test suite are services (services/, some found through
-`cardio.services`).
+`cardio_imaging`, `cardio_signal`, `cardio_sklearn` (scikit-learn objects in a model bundle), `cardio_public` (public
+data sets, releases, starting weights), `cardio_response` (the CRT outcome rule) and, in tests, `cardio_testing`
+(docs/plugin-api.md). The packages are the architecture: data, study, execution (docs/architecture.md); the
+statistics, the report, imaging, signals, scikit-learn objects, the outcome rule, public data, fusion, the cluster's
+executors and sweeps and the test suite are services (services/, some found through `cardio.services`).
 """
 from __future__ import annotations
 
@@ -71,14 +71,12 @@ if TYPE_CHECKING:  # what type checkers and readers see; at run time each name l
     from cardio.data.cache import Cache, atomic_path, write_text_atomic
     from cardio.data.spreadsheet import write_csv
     from cardio.hookspecs import REQUIRED_HOOKS, hookimpl, hookspec
-    from cardio.study.bundle import sklearn_from_array, sklearn_to_array
 
     __version__: str
 
 # Public name -> the submodule that defines it: `import cardio` loads no pandas, NumPy or pluggy until a name is
 # used, so `cardio --help` and `import cardio_stats` stay fast (tests/core/test_import_set.py pins the set).
 _SUBMODULE = {name: module for module, names in {
-    "study.bundle": ("sklearn_from_array", "sklearn_to_array"),
     "data.cache": ("Cache", "atomic_path", "write_text_atomic"),
     "data.spreadsheet": ("write_csv",),
     "config": ("CoreSettings", "PluginInfo", "Settings", "package_defaults", "setting"),
@@ -92,8 +90,7 @@ __all__ = [
     "Cache", "CardioError", "Cohort", "CoreSettings", "Features", "Fold", "ModelState", "PluginInfo",
     "Predictions",
     "REQUIRED_HOOKS", "RunContext", "Section", "Settings", "atomic_path", "confined_path", "hookimpl", "hookspec",
-    "inner_split", "package_defaults", "setting",
-    "sklearn_from_array", "sklearn_to_array", "write_csv", "write_text_atomic", "__version__",
+    "inner_split", "package_defaults", "setting", "write_csv", "write_text_atomic", "__version__",
 ]
 
 

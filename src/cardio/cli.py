@@ -144,8 +144,7 @@ def status_cmd(run_dir: str) -> None:
               "~/.config/cardio/signing_key, which cardio run then signs with); the public key goes to <out>.pub.")
 def keygen_cmd(out: str | None) -> None:
     """Make an ed25519 key pair to sign your model bundles; give the .pub file to those who use them."""
-    private, public = signing.keygen(Path(out) if out else signing.config_dir() / "signing_key")
-    fp = signing.key_fingerprint(signing.load_public(public.read_text(), str(public)))
+    private, public, fp = signing.keygen(Path(out) if out else signing.config_dir() / "signing_key")
     default = signing.config_dir() / "signing_key"
     use = ("cardio run and cardio sign now sign with it" if private.resolve() == default.resolve()
            else f"sign with it: export CARDIO_SIGNING_KEY={private}")

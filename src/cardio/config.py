@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import copy
 import difflib
-import functools
 import re
 import textwrap
 import types
@@ -234,7 +233,7 @@ def _inner_folds(v: Any) -> bool:
 _inner_folds.allowed = "0 (none) or an integer >= 2"  # type: ignore[attr-defined]
 
 # Allowed values of core keys that a setting's ge/le/choices cannot say, checked before any stage runs (types are
-# checked by merge, then by CoreSettings; every other core key's range is declared there: _core_rules).
+# checked by merge, then by CoreSettings, which declares every other core key's range and checks it: validate).
 RULES: dict[str, Any] = {"device": _device, "cv.inner_folds": _inner_folds}
 # The same rules for a plugin's own keys with these names, in any section (e.g. finetune.batch_size).
 NAMED_RULES = {"batch_size": _in(1, None), "epochs": _in(0, None), "lr": _in(0, None, lo_open=True),
@@ -252,7 +251,7 @@ def _walk(node: Any, where: str = ""):
 def validate(config: dict) -> dict:
     """Check every value against the allowed ranges; one line naming key, value and range."""
     for key, value in _walk({k: v for k, v in config.items() if k != "profiles"}):
-        rule = RULES.get(key) or _core_rules().get(key) or NAMED_RULES.get(key.rsplit(".", 1)[-1])
+        rule = RULES.get(key) or NAMED_RULES.get(key.rsplit(".", 1)[-1])
         if rule is not None and value is not None and not rule(value):
             raise CardioError(f"config key {key} = {value!r} is out of range; allowed: {rule.allowed}")
     names = config["report"]["display_names"]
@@ -271,6 +270,7 @@ def validate(config: dict) -> dict:
                 and ratios[0] > 0 and ratios[2] > 0):
             raise CardioError(f"config key cv.ratios = {ratios!r} must be three numbers train:val:test, "
                               "train and test > 0")
+    CoreSettings.of(config)  # the core's keys against their declaration: types, ranges, choices
     return config
 
 
@@ -318,7 +318,6 @@ def resolve(plugin_defaults: dict, user_file: str | Path | None = None, sets: It
             raise CardioError(f"config key profiles.{profile} must be a mapping of keys, got {profiles[profile]!r}")
         config = merge(config, profiles[profile], f"profiles.{profile}.")
     config = validate(merge(merge(config, user), cli))
-    CoreSettings.of(config)  # the core's keys against their declaration: what merge's check by default cannot see
     settings = getattr(plugin_defaults, "settings", None)
     if settings is not None:
         settings.of(config)  # the plugin's section against its declaration: types, ranges, choices
@@ -766,21 +765,6 @@ class CoreSettings(Settings):
         """The core's keys of a resolved config (its plugin sections set aside), checked and typed."""
         names = {f.name for f in fields(cls)}
         return cls.from_mapping({k: v for k, v in config.items() if k in names}, "")
-
-
-@functools.cache
-def _core_rules() -> dict[str, Any]:
-    """The allowed values CoreSettings declares, by dotted key (validate's rules for the core's keys)."""
-    out: dict[str, Any] = {}
-
-    def walk(values: type[Settings], where: str) -> None:
-        for f in fields(values):
-            if isinstance(f.default, Settings):
-                walk(type(f.default), _at(where, f.name))
-            elif (rule := _rule(f.metadata)) is not None:
-                out[_at(where, f.name)] = rule
-    walk(CoreSettings, "")
-    return out
 
 
 @dataclass

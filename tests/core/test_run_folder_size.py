@@ -12,6 +12,7 @@ import torchvision
 
 from cardio import CardioError, ModelState
 from cardio.study import bundle
+from cardio_deploy.bundle import read_state
 
 
 def _resnet_state(seed: int) -> tuple[torch.nn.Module, ModelState]:
@@ -28,7 +29,7 @@ def test_a_fold_model_in_half_precision_takes_half_the_bytes_and_scores_within_1
     bundle.write_state(tmp_path / "half", state, "toy", half=True)
     full, half = ((tmp_path / d / "weights.safetensors").stat().st_size for d in ("full", "half"))
     assert 0.49 < half / full < 0.52
-    back = bundle._read_state(tmp_path / "half")
+    back = read_state(tmp_path / "half")
     assert all(t.dtype == state.tensors[k].dtype for k, t in back.tensors.items())  # read back as fitted
     assert back.tensors["threshold"].item() == state.tensors["threshold"].item()
     assert back.tensors["bn1.num_batches_tracked"].dtype == torch.int64
@@ -49,7 +50,7 @@ def test_a_half_precision_list_that_does_not_match_the_file_is_refused(tmp_path)
               metadata={bundle.HALF: json.dumps(["w"])})  # w is float32: the list lies
     (tmp_path / "m" / "params.json").write_text("{}")
     with pytest.raises(CardioError, match="does not name its float16 tensors"):
-        bundle._read_state(tmp_path / "m")
+        read_state(tmp_path / "m")
 
 
 def test_a_finished_run_leaves_nothing_in_checkpoints_and_records_its_size(cardio_cli, tmp_path):

@@ -289,7 +289,7 @@ def _fitted_pipeline():
 def test_sklearn_arrays_round_trip_a_pipeline_without_pickle():
     import torch
 
-    from cardio import sklearn_from_array, sklearn_to_array
+    from cardio_sklearn import sklearn_from_array, sklearn_to_array
 
     pipe, x = _fitted_pipeline()
     arr = sklearn_to_array(pipe)
@@ -304,7 +304,7 @@ def test_sklearn_arrays_refuse_types_outside_the_allow_list_before_loading(monke
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import FunctionTransformer
 
-    from cardio import sklearn_from_array, sklearn_to_array
+    from cardio_sklearn import sklearn_from_array, sklearn_to_array
 
     def never(*a, **k):
         raise AssertionError("skops.io.loads was called on a refused array")
@@ -326,19 +326,19 @@ def test_sklearn_arrays_refuse_types_outside_the_allow_list_before_loading(monke
 
 
 
-def test_sklearn_arrays_without_skops_are_one_line_naming_the_extra(monkeypatch):
-    """skops is the kernel's sklearn-bundles extra: where it is missing, writing or reading a scikit-learn object in
+def test_sklearn_arrays_without_skops_are_one_line_naming_the_service(monkeypatch):
+    """skops is the scikit-learn service's dependency: where it is missing, writing or reading a scikit-learn object in
     a bundle is one CardioError with the install line, not an ImportError's traceback."""
     import sys
 
-    from cardio import sklearn_from_array, sklearn_to_array
+    from cardio_sklearn import sklearn_from_array, sklearn_to_array
 
     pipe, _ = _fitted_pipeline()
     arr = sklearn_to_array(pipe)
     monkeypatch.setitem(sys.modules, "skops.io", None)  # `import skops.io` raises ImportError, as when not installed
     for call in (lambda: sklearn_to_array(pipe), lambda: sklearn_from_array(arr, SKLEARN_TRUSTED)):
         with pytest.raises(CardioError, match=r"need skops, which is not installed: .* -m pip install "
-                                              r"'cardio-crt\[sklearn-bundles\]'$") as e:
+                                              r"cardio-crt-sklearn$") as e:
             call()
         assert "\n" not in str(e.value)
 
@@ -425,7 +425,7 @@ def test_the_fold_ensemble_is_the_mean_of_the_fold_models_compared_with_the_fina
                                                                                        tmp_path):
     import torch
 
-    from cardio.study import bundle
+    from cardio_deploy import bundle
 
     cardio_cli(*RUN, "--set", "train.epochs=1", "--set", "fold_models=true", check=True)
     info = json.loads((tmp_path / "a" / "model" / "bundle.json").read_text())

@@ -48,16 +48,18 @@ def test_bad_input_is_one_clear_error():
 def test_a_stacker_written_into_a_bundle_reads_back_to_the_same_scores(tmp_path):
     """Stacker.to_arrays as a ModelState part, through the bundle's safetensors file and back: the same float64 arrays
     and scores, bit for bit; a missing or mis-shaped array is one StatsError naming it."""
-    pytest.importorskip("cardio", reason="the cardio kernel is not installed (a stats-only venv)")
+    pytest.importorskip("cardio_deploy", reason="the cardio kernel and its deploy service are not installed (a "
+                                                "stats-only venv)")
     from cardio import ModelState
-    from cardio.study.bundle import _read_state, write_state
+    from cardio.study.bundle import write_state
+    from cardio_deploy.bundle import read_state
     from cardio_stats import Stacker, StatsError
 
     rng = np.random.default_rng(4)
     x = rng.normal(size=(50, 3)).astype(np.float32)  # scores as a network gives them
     stacker = fit_stacker(x, (x[:, 0] + rng.normal(size=50) > 0).astype(int))
     write_state(tmp_path, ModelState(stacker.to_arrays("fusion.responder"), {}), "test")
-    tensors = _read_state(tmp_path).tensors
+    tensors = read_state(tmp_path).tensors
     back = Stacker.from_arrays(tensors, "fusion.responder")
     assert all(np.array_equal(getattr(back, k), getattr(stacker, k)) for k in ("mean", "sd", "coef"))
     assert back.intercept == stacker.intercept

@@ -2,7 +2,7 @@
 comparators (the guideline rule's settings; the SVM, forest and logistic pipelines on clinical covariates
 and on deep features) with their thresholds. No pickle.
 
-The scikit-learn pipelines travel as skops arrays (cardio.sklearn_to_array) and are rebuilt only when
+The scikit-learn pipelines travel as skops arrays (cardio_sklearn.sklearn_to_array) and are rebuilt only when
 every type in them is one of TRUSTED; a pipeline is far more than its coefficients (imputers, one-hot
 categories, calibrators, trees), so rebuilding each attribute by hand, as perfusion_polar can for a scaler
 and a linear model, would be a second copy of scikit-learn's state.
@@ -12,11 +12,12 @@ from __future__ import annotations
 import sklearn
 import torch
 
-from cardio import CardioError, ModelState, sklearn_from_array, sklearn_to_array
+from cardio import CardioError, ModelState
 from cardio_ecg_transfer.baselines import ClinicalBaselines
 from cardio_ecg_transfer.finetune import BeatModel
 from cardio_ecg_transfer.fold_models import FoldModels
 from cardio_ecg_transfer.resnet import build_resnet
+from cardio_sklearn import sklearn_from_array, sklearn_to_array
 
 #: What baselines.make_classifiers builds, and nothing else: a bundle naming any other type is refused.
 #: The forest's trees (sklearn.tree._tree.Tree) hold node index arrays that scikit-learn follows unchecked,

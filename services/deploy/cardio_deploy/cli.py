@@ -34,11 +34,11 @@ def predict_cmd(model_dir, cohort, out, device, sets, keep_key, trusted, ensembl
     report.keep_key come from this command (--set, --keep-key) and the environment, never from the bundle.
     With a trusted key, a bundle it did not sign is refused before any of its content is loaded.
     """
-    from cardio.study import signing
     from cardio_deploy.predict import predict_cohort  # here: it loads the stages, pandas and NumPy
+    from cardio_deploy.trust import trusted_keys
 
     click.echo(str(predict_cohort(model_dir, cohort, out, device, sets=tuple(sets), keep_key=keep_key,
-                                  trusted_keys=signing.trusted_keys(tuple(trusted)), ensemble=ensemble)))
+                                  trusted_keys=trusted_keys(tuple(trusted)), ensemble=ensemble)))
 
 
 @hookimpl

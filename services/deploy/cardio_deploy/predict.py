@@ -23,6 +23,7 @@ from cardio.study.fits import threads
 from cardio.study.levels import at_level, labelled
 from cardio.study.record import RunRecord, keep_key, provenance, read_run_json, run_logger
 from cardio.study.stages import Study, expect, open_study
+from cardio_deploy import bundle as deploy_bundle
 from cardio_deploy import ensemble, external
 from cardio_stats import StatsError
 
@@ -75,7 +76,7 @@ def _bundle(study: Study, run_dir: Path, trusted_keys: Sequence[tuple[object, st
     why = bundle.support(study.pm, study.plugin)
     if why:
         raise CardioError(f"plugin {study.plugin!r} cannot apply a trained model to a new cohort: {why}")
-    info, state, cfg = bundle.read(run_dir, trusted_keys)
+    info, state, cfg = deploy_bundle.read(run_dir, trusted_keys)
     if info.get("plugin") != study.plugin:
         raise CardioError(f"{run_dir / 'model' / 'bundle.json'} is a bundle of plugin {info.get('plugin')!r}, "
                           f"but the run is one of {study.plugin!r}")
@@ -86,7 +87,7 @@ def _fold_models(run_dir: Path, info: dict, ensemble: str) -> dict[str, ModelSta
     """The bundle's fold models for --ensemble folds (by fold), else none."""
     if ensemble != "folds":
         return {}
-    folds = bundle.read_folds(run_dir, info)
+    folds = deploy_bundle.read_folds(run_dir, info)
     if not folds:
         raise CardioError(f"{run_dir / 'model'} carries no fold models (a run made with fold_models: false, or by an "
                           "older cardio): predict with --ensemble final, or make the run again")

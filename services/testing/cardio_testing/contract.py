@@ -25,7 +25,7 @@ from cardio.data import CardioError
 from cardio.data.cohort import LEVELS, CohortProblems, read_table
 from cardio.data.pseudonyms import pseudonym_key, pseudonyms
 from cardio.hookspecs import REQUIRED_HOOKS, hookimpl
-from cardio.study import bundle
+from cardio_deploy import bundle as deploy_bundle
 from cardio_stats import aggregate_scores
 from cardio_testing.harness import (
     PLANTS,
@@ -608,7 +608,7 @@ def _arrays_equal(a: Any, b: Any) -> bool:
 def check_bundle(contract: Contract, finished: Finished, work: Path) -> None:
     """The bundle holds the final model bit for bit: every array and param the final model exports, and its import
     exports every array back unchanged."""
-    info, state, cfg = bundle.read(finished.run)
+    info, state, cfg = deploy_bundle.read(finished.run)
     assert info["plugin"] == contract.plugin and len(finished.final) == 1
     pm = plugins.select(plugins.get_plugin_manager(), contract.plugin)
     ctx = context(work, cache_dir=finished.cache, seed=int(cfg["seed"]))
@@ -639,7 +639,7 @@ def check_round_trip(contract: Contract, planted: Planted, finished: Finished, w
     import numpy as np
     import pandas as pd
 
-    _, state, cfg = bundle.read(finished.run)
+    _, state, cfg = deploy_bundle.read(finished.run)
     cfg = {**cfg, "cohort": {**cfg["cohort"], "dir": str(planted.root)}}
     pm = plugins.select(plugins.get_plugin_manager(), contract.plugin)
     hooks, ctx = pm.hook, context(work, cache_dir=finished.cache, seed=int(cfg["seed"]))

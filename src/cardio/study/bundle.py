@@ -1,4 +1,5 @@
-"""A run's model bundle (<run>/model/): the final model as safetensors + JSON, and reading it back.
+"""A run's model bundle (<run>/model/): the final model as safetensors + JSON, checked against its manifest (the
+deploy service reads it back for `cardio predict`: cardio_deploy.bundle).
 
 Files: `weights.safetensors` (every array of the plugin's ModelState), `params.json` (its JSON
 params), `config.yaml` (the run's resolved config) and `bundle.json` (format, plugin, versions, the
@@ -9,10 +10,8 @@ any of its content. With `fold_models: true` the bundle also carries each outer 
 `folds/<fold>/weights.safetensors` and `folds/<fold>/params.json`, in the same manifest (`cardio predict --ensemble
 folds`); the fit tasks write them, and the evaluate task adds them once every fit and the final model are done.
 
-Fitted scikit-learn objects travel inside the weights as uint8 arrays in skops' format
-(`sklearn_to_array`, `sklearn_from_array`): skops rebuilds them without pickle, and every type the
-bytes name is checked against the plugin's fixed allow-list before anything is constructed. skops is the kernel's
-`sklearn-bundles` extra: only a plugin that keeps scikit-learn objects in its bundle requires it (ecg_transfer).
+Fitted scikit-learn objects travel inside the weights as uint8 arrays in skops' format: the scikit-learn service's
+(cardio_sklearn), which only a plugin that keeps them in its bundle requires (ecg_transfer).
 """
 from __future__ import annotations
 
@@ -24,12 +23,12 @@ import shutil
 import time
 from collections import defaultdict
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
 from cardio import config as config_mod
-from cardio import pip_install, plugins
+from cardio import plugins
 from cardio.data import CardioError, ModelState
 from cardio.data.cache import atomic_path
 from cardio.data.pseudonyms import pseudonymize
@@ -38,11 +37,6 @@ from cardio.study import signing
 
 FORMAT = "cardio-bundle/1"
 FILES = ("bundle.json", "weights.safetensors", "params.json", "config.yaml")
-#: Plain data that scikit-learn objects are made of and that runs no code when rebuilt; allowed in every
-#: skops array besides the types the plugin trusts.
-DATA_TYPES = frozenset(
-    [f"builtins.{t}" for t in ("dict", "list", "tuple", "str", "int", "float", "bool", "slice", "NoneType")]
-    + ["numpy.ndarray", "numpy.dtype"] + [f"numpy.{np.dtype(c).type.__name__}" for c in "?bBhHiIlLqQefd"])
 
 
 def _sha256(path: Path) -> str:
@@ -166,47 +160,6 @@ def add_folds(run_dir: Path, folds: dict[str, Path]) -> str | None:
     return None
 
 
-def read(run_dir: Path, trusted: Sequence[tuple[object, str]] = ()) -> tuple[dict, ModelState, dict]:
-    """(bundle.json, ModelState, config) of a run's bundle; anything missing, damaged or foreign is one line.
-
-    With `trusted` keys (cardio.study.signing.trusted_keys), a bundle none of them signed is refused before any of its
-    content is loaded; info["trust"] is the line that says what was checked (the fingerprint, and the signer)."""
-    folder = Path(run_dir) / "model"
-    info = check(run_dir)
-    info["trust"] = signing.verify(folder, trusted)
-    state = _read_state(folder)
-    config = config_mod.load_yaml(folder / "config.yaml")
-    if not isinstance(config, dict):
-        raise CardioError(f"model bundle {folder}: config.yaml must hold a mapping")
-    return info, state, config
-
-
-def read_folds(run_dir: Path, info: dict) -> dict[str, ModelState]:
-    """The outer folds' models of a bundle that `read` checked (its manifest lists them); {} when it has none."""
-    folder = Path(run_dir) / "model"
-    return {name: _read_state(folder / FOLDS / name) for name in info.get("folds") or []}
-
-
-def _read_state(folder: Path) -> ModelState:
-    import torch
-    from safetensors import SafetensorError, safe_open
-
-    weights = folder / "weights.safetensors"
-    try:
-        with safe_open(str(weights), framework="pt") as f:
-            halved = json.loads((f.metadata() or {}).get(HALF, "[]"))
-            tensors = {k: f.get_tensor(k) for k in f.keys()}
-    except (SafetensorError, OSError, ValueError, RuntimeError) as e:
-        raise CardioError(f"{weights} is not a readable safetensors file ({' '.join(str(e).split())[:120]})") from None
-    if not isinstance(halved, list) or not set(halved) <= {k for k, t in tensors.items() if t.dtype == torch.float16}:
-        raise CardioError(f"{weights}: its {HALF} metadata does not name its float16 tensors")
-    tensors.update({k: tensors[k].float() for k in halved})
-    params = _json(folder / "params.json")
-    if not isinstance(params, dict):
-        raise CardioError(f"{folder / 'params.json'} must hold a mapping")
-    return ModelState(tensors, params)
-
-
 def check(run_dir: Path) -> dict:
     """bundle.json of a run's bundle whose every file matches its manifest (integrity, not authorship)."""
     folder = Path(run_dir) / "model"
@@ -216,7 +169,7 @@ def check(run_dir: Path) -> dict:
     missing = [f for f in FILES if not (folder / f).is_file()]
     if missing:
         raise CardioError(f"model bundle {folder} lacks {', '.join(missing)}")
-    info = _json(folder / "bundle.json")
+    info = read_json(folder / "bundle.json")
     if not isinstance(info, dict) or info.get("format") != FORMAT:
         raise CardioError(f"{folder / 'bundle.json'} is not a {FORMAT} bundle description")
     weights = folder / "weights.safetensors"
@@ -260,7 +213,7 @@ def _inside(folder: Path) -> None:
                           "inside it; refused")
 
 
-def _json(path: Path) -> Any:
+def read_json(path: Path) -> Any:
     try:
         return json.loads(path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError):
@@ -389,76 +342,3 @@ def support(pm, plugin: str) -> str | None:
     if missing:
         return f"the plugin does not implement {' and '.join(missing)}"
     return None
-
-
-def sklearn_to_array(obj: Any) -> np.ndarray:
-    """A fitted scikit-learn object (a Pipeline, an estimator) as a uint8 array for ModelState.tensors:
-    skops' zip format, deflated (a forest's tree arrays shrink about tenfold)."""
-    import zipfile
-
-    skops_io = _skops()
-    return np.frombuffer(skops_io.dumps(obj, compression=zipfile.ZIP_DEFLATED), dtype=np.uint8).copy()
-
-
-def sklearn_from_array(array: Any, trusted: Sequence[str], what: str = "a scikit-learn object") -> Any:
-    """The object `sklearn_to_array` wrote, rebuilt by skops only when every type its bytes name is in
-    `trusted` (fully qualified names, a fixed list in the plugin's code) or is plain data (DATA_TYPES).
-
-    Anything else is refused with one line naming the types, before any of them is imported or built:
-    skops alone would also accept every scikit-learn estimator it trusts by default.
-    """
-    skops_io = _skops()
-    if isinstance(trusted, str):
-        raise TypeError("trusted must be a sequence of type names, not one string")
-    data = _uint8_bytes(array, what)
-    outside = sorted(_types_named(data, what) - DATA_TYPES - set(trusted))
-    if outside:
-        raise CardioError(f"{what} holds type(s) outside the plugin's allow-list, refused without loading: "
-                          f"{', '.join(outside)}")
-    try:
-        return skops_io.loads(data, trusted=sorted(DATA_TYPES | set(trusted)))
-    except Exception as e:  # a damaged or inconsistent file: skops raises many kinds
-        raise CardioError(f"{what} could not be rebuilt by skops ({type(e).__name__}: "
-                          f"{' '.join(str(e).split())[:160]})") from None
-
-
-def _skops() -> Any:
-    """skops.io, from the kernel's sklearn-bundles extra; without it one line naming the install."""
-    try:
-        import skops.io
-    except ImportError:
-        raise CardioError("scikit-learn objects in a model bundle need skops, which is not installed: "
-                          f"{pip_install(repr('cardio-crt[sklearn-bundles]'))}") from None
-    return skops.io
-
-
-def _uint8_bytes(array: Any, what: str) -> bytes:
-    value = array.numpy() if hasattr(array, "numpy") else np.asarray(array)  # a torch tensor from the bundle
-    if value.dtype != np.uint8 or value.ndim != 1:
-        raise CardioError(f"{what} is not a skops byte array (dtype {value.dtype}, shape {tuple(value.shape)})")
-    return value.tobytes()
-
-
-def _types_named(data: bytes, what: str) -> set[str]:
-    """Every module.class in the skops schema (and module.class.method of a bound method): what skops would
-    import and build."""
-    import io
-    import zipfile
-
-    try:
-        with zipfile.ZipFile(io.BytesIO(data)) as z:
-            schema = json.loads(z.read("schema.json"))
-    except (zipfile.BadZipFile, KeyError, ValueError, OSError):
-        raise CardioError(f"{what} is not a readable skops file (damaged, or not written by cardio)") from None
-    named, stack = set(), [schema]
-    while stack:  # a loop, not recursion: a deep crafted schema cannot exhaust the stack
-        node = stack.pop()
-        if isinstance(node, dict):
-            if "__module__" in node and "__class__" in node:
-                named.add(f"{node['__module__']}.{node['__class__']}")
-                if node.get("__loader__") == "MethodNode" and isinstance(node.get("content"), dict):
-                    named.add(f"{node['__module__']}.{node['__class__']}.{node['content'].get('func')}")
-            stack.extend(node.values())
-        elif isinstance(node, list):
-            stack.extend(node)
-    return named

@@ -7,7 +7,6 @@ interval of the run's K fold models. `nested_plan` gives the same splits of bare
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -22,9 +21,6 @@ from cardio_stats import StatsError
 from cardio_stats.cv_auc import MIN_FOLDS
 from cardio_stats.nested_cv import NestedPlan, Refitted
 from cardio_stats.validation import as_binary_labels
-
-if TYPE_CHECKING:
-    from cardio_stats.nested_cv import NestedPlan, Refitted
 
 #: Random K-fold splits nested CV averages (benchmarks/coverage.py: fewer leave MSE-hat too noisy to hold the level).
 DEFAULT_REPEATS = 20

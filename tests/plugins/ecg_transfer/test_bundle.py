@@ -15,9 +15,10 @@ import numpy as np
 import pandas as pd
 import torch
 
-from cardio import hookimpl, sklearn_to_array
-from cardio.study import bundle as core_bundle
+from cardio import hookimpl
+from cardio_deploy import bundle as deploy_bundle
 from cardio_ecg_transfer import bundle, cohort_ecg, fold_models, resnet, synthetic
+from cardio_sklearn import sklearn_to_array
 from cardio_testing.harness import check_refused, cpu_context, invoke, pooled, read_metrics, run_plugin
 
 MODELS = {"resnet18-transfer", "resnet18-scratch", "guideline", "svm", "random_forest", "logistic",
@@ -82,7 +83,7 @@ def _features(cfg: dict, cohort_dir, tmp):
 
 def test_site_a_model_predicts_site_b_with_its_own_scores(site_a):
     run, tmp = site_a["run"], site_a["tmp"]
-    info, state, cfg = core_bundle.read(run)
+    info, state, cfg = deploy_bundle.read(run)
     assert info["plugin"] == "ecg_transfer" and info["n_patients"] == 30
     assert [m["name"] for m in state.params["beat_models"]] == ["resnet18-transfer", "resnet18-scratch"]
     assert state.params["baselines"]["models"] == ["svm", "random_forest", "logistic"]

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from cardio.data.cohort import CohortProblems
-from cardio.study import bundle as core_bundle
+from cardio_deploy import bundle as deploy_bundle
 from cardio_echo_cmr import cohort, model, synthetic
 from cardio_imaging import aha17
 from cardio_testing.contract import Contract, contract_suite
@@ -49,7 +49,7 @@ class TestContract(Suite):
 
     def test_a_second_site_at_other_frame_rates(self, finished, tmp_path):
         """The bundle names every head; `cardio predict` scores a second site (another seed, 60 and 30 fps)."""
-        _, state, _ = core_bundle.read(finished.run)
+        _, state, _ = deploy_bundle.read(finished.run)
         assert state.params["heads"] == list(model.HEADS)
         site_b = _site_b(tmp_path / "site_b")
         result = invoke("predict", "--model", str(finished.run), "--cohort", str(site_b), "--out", str(tmp_path / "b"))

@@ -13,7 +13,7 @@ import pandas as pd
 import torch
 
 from cardio import CardioError, ModelState, hookimpl
-from cardio.study import bundle as core_bundle
+from cardio_deploy import bundle as deploy_bundle
 from cardio_mmode_septal_flash import bundle, cohort, preprocess, synthetic, training
 from cardio_mmode_septal_flash.settings import SeptalFlashSettings
 from cardio_testing.harness import cpu_context, invoke, plugin_config, pooled, read_metrics, run_plugin
@@ -67,7 +67,7 @@ def site_a(tmp_path_factory):
 
 def test_site_a_model_predicts_site_b_with_its_own_scores(site_a):
     run, tmp = site_a["run"], site_a["tmp"]
-    info, state, cfg = core_bundle.read(run)
+    info, state, cfg = deploy_bundle.read(run)
     assert info["plugin"] == "mmode_septal_flash" and info["n_patients"] == N_A
     assert state.params["variants"] == ["full", "cropped"] and state.params["input_size"] == 32
     assert state.params["thresholds"] == {"full": 0.5, "cropped": 0.5}
@@ -116,7 +116,7 @@ def test_an_unlabelled_cohort_gets_predictions_only(site_a):
 
 
 def test_a_bundle_of_another_input_size_is_one_line(site_a):
-    _, state, _ = core_bundle.read(site_a["run"])
+    _, state, _ = deploy_bundle.read(site_a["run"])
     with pytest.raises(CardioError, match="trained on 32 x 32 inputs, its config asks for 64"):
         bundle.load(state, 64)
     without = ModelState({k: v for k, v in state.tensors.items() if k != "full.mean"}, state.params)

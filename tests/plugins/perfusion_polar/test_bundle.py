@@ -14,7 +14,7 @@ pytest.importorskip("cardio_perfusion_polar")
 import pandas as pd
 import torch
 
-from cardio.study import bundle as core_bundle
+from cardio_deploy import bundle as deploy_bundle
 from cardio_perfusion_polar import bundle, cohort, training
 from cardio_perfusion_polar.polar_table import Orientation
 from cardio_perfusion_polar.settings import PerfusionSettings
@@ -46,7 +46,7 @@ def _final_scores(site_a, cfg: dict, folder, sets: dict) -> tuple[pd.DataFrame, 
     features = cohort.featurize(cohort.load(cfg, ctx), ctx)
     every = np.arange(len(features.table))
     (final,) = site_a["final"]
-    _, state, _ = core_bundle.read(site_a["run"])
+    _, state, _ = deploy_bundle.read(site_a["run"])
     return (training.predict(final, features, every, ctx).table,
             training.predict(bundle.load(state), features, every, ctx).table)
 
@@ -63,7 +63,7 @@ def _same_scores(own: pd.DataFrame, imported: pd.DataFrame, cli: pd.DataFrame) -
 
 def test_the_bundle_holds_the_final_model_bit_for_bit(site_a):
     run = site_a["run"]
-    info, state, cfg = core_bundle.read(run)
+    info, state, cfg = deploy_bundle.read(run)
     assert info["plugin"] == "perfusion_polar" and info["n_patients"] == 48
     assert state.params["risk_tasks"] == list(RISK_TASKS) and set(state.params["thresholds"]) == {
         f"{m}/{t}" for m in ("resnet", "logistic") for t in RISK_TASKS}
@@ -93,7 +93,7 @@ def test_a_labelled_site_b_is_an_external_validation_with_the_final_models_score
             assert 0 <= auc["ci_low"] < auc["ci_high"] <= 1
     assert json.loads((out / "run.json").read_text())["status"] == "finished"
     assert "External validation" in (out / "report.md").read_text()
-    own, imported = _final_scores(site_a, core_bundle.read(site_a["run"])[2], labelled, {})
+    own, imported = _final_scores(site_a, deploy_bundle.read(site_a["run"])[2], labelled, {})
     _same_scores(own, imported, pred)
 
 
@@ -107,10 +107,10 @@ def test_an_unlabelled_site_b_of_ring_sector_tables_gets_the_final_models_scores
     pred = pd.read_csv(out / "predictions.csv")
     assert pred["patient_id"].nunique() == N_B and set(pred["model"]) == set(MODELS)
     assert pred["y_true"].isna().all() and not (out / "metrics.json").exists()
-    own, imported = _final_scores(site_a, core_bundle.read(site_a["run"])[2], tables, {"tables": numbering})
+    own, imported = _final_scores(site_a, deploy_bundle.read(site_a["run"])[2], tables, {"tables": numbering})
     _same_scores(own, imported, pred)
     # the tables are the labelled site's maps: the scores agree within the resampling's error
-    from_npy, _ = _final_scores(site_a, core_bundle.read(site_a["run"])[2], site_b[0], {})
+    from_npy, _ = _final_scores(site_a, deploy_bundle.read(site_a["run"])[2], site_b[0], {})
     risk = own["task"].isin(RISK_TASKS).to_numpy()
     gap = np.abs(own["y_score"].to_numpy()[risk] - from_npy["y_score"].to_numpy()[risk])
     print(f"tables vs .npy maps, risk scores: median |difference| {np.median(gap):.3f}, max {gap.max():.3f}")

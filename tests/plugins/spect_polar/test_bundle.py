@@ -18,6 +18,7 @@ import cardio_stats as stats
 from cardio import Cache, Features
 from cardio.engine import load_checkpoint
 from cardio.study import bundle as core_bundle
+from cardio_deploy import bundle as deploy_bundle
 from cardio_spect_polar import bundle
 from cardio_spect_polar.cohort import simulate_clinical, write_default_cohort
 from cardio_spect_polar.pipeline import describe, fit_phase_pipeline, predict_phase_pipeline
@@ -50,7 +51,7 @@ def test_imported_model_scores_as_the_fitted_one(ctx, tmp_path):
     state = bundle.export(fitted)
     assert not any("P0" in json.dumps(v) for v in state.params.values())  # counts, never patient ids
     core_bundle.write(tmp_path, state, config, {"plugin": "spect_polar"})
-    _, read_back, _ = core_bundle.read(tmp_path)
+    _, read_back, _ = deploy_bundle.read(tmp_path)
     imported = bundle.load(read_back)
     before = predict_phase_pipeline(fitted, site_b, np.arange(25), ctx).table
     after = predict_phase_pipeline(imported, site_b, np.arange(25), ctx).table
@@ -111,7 +112,7 @@ def _site_b(folder_a, tmp, labelled: bool):
 @pytest.mark.parametrize("labelled", [True, False], ids=["labelled", "unlabelled"])
 def test_site_a_model_predicts_site_b(site_a, labelled):
     run, tmp = site_a
-    info, state, cfg = core_bundle.read(run)
+    info, state, cfg = deploy_bundle.read(run)
     assert info["plugin"] == "spect_polar" and info["n_patients"] == 60
     assert set(state.params["thresholds"]) >= {"clinical+ae", "clinical+psd", "clinical+pbw"}
     # the bundle's autoencoder is the final fit's (the engine's checkpoint of it)
