@@ -29,6 +29,7 @@ from cardio_stats import (
     paired_test,
     plot_roc,
 )
+from cardio_stats.nested_cv import FLOOR
 
 ROOT = Path(__file__).resolve().parents[2]
 NO_KERNEL = "the cardio kernel is not installed (a stats-only venv)"
@@ -113,6 +114,18 @@ def test_difference_of_two_targets_reads_each_score_against_its_own_labels():
         cv_auc_difference(y, s, s_b, fold, y_b=y_b[1:])
 
 
+def test_nested_cv_keeps_its_se_above_the_floor_where_mse_hat_vanishes():
+    """A pipeline whose fit does not depend on its training rows has MSE-hat <= 0 (its inner and outer AUCs agree):
+    the SE is FLOOR naive SEs, for an AUC and a difference, not the naive SE that missed 10-21% in the benchmark."""
+    x, y = _data(80, seed=2, shift=1.0)
+    plan = _plan(y, folds=5, repeats=2, seed=4)
+    fixed_a, fixed_b = (lambda train, test: x[test, 0]), (lambda train, test: x[test, 1])
+    for est, metric in ((cross_validated_auc(y, None, fixed_a, plan), "auc"),
+                        (cross_validated_auc_difference(y, None, fixed_a, fixed_b, plan), "auc_difference")):
+        assert est.extra["mse"] <= 0
+        assert FLOOR[metric] > 1 and est.extra["se"] == pytest.approx(FLOOR[metric] * est.extra["se_naive"])
+
+
 def test_nested_cv_is_bates_algorithm_on_fold_aucs():
     """The nested-CV estimate, MSE-hat and SE written out from the refits' scores (a small known case)."""
     rng = np.random.default_rng(5)
@@ -138,7 +151,7 @@ def test_nested_cv_is_bates_algorithm_on_fold_aucs():
                                  for j in range(5) if j != k]))
     mse = np.mean((np.array(e_in) - np.array(e_out)) ** 2) - np.mean(b)
     naive = np.sqrt(np.mean(b) / 5)
-    se = np.clip(np.sqrt(max(mse, 0) * 4 / 5), naive, np.sqrt(5) * naive)
+    se = np.clip(np.sqrt(max(mse, 0) * 4 / 5), FLOOR["auc"] * naive, np.sqrt(5) * naive)  # the floor: FLOOR naive SEs
     assert est.method == NESTED_METHOD and est.estimate == pytest.approx(np.mean(e_out))
     assert est.extra["mse"] == pytest.approx(mse) and est.extra["se"] == pytest.approx(se)
     assert (est.ci_low, est.ci_high) == pytest.approx((np.mean(e_out) - 1.959964 * se, np.mean(e_out) + 1.959964 * se))
