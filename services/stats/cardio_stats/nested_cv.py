@@ -150,6 +150,11 @@ def _nested_terms(y: np.ndarray, codes: np.ndarray, plan: NestedPlan, scores: Se
     return e_out, e_in, b
 
 
+def nested_se(mse: float, naive: float, folds: int, floor: float) -> float:
+    """The SE from MSE-hat, kept between `floor` naive SEs and sqrt(K) of them (module docstring)."""
+    return float(np.clip(np.sqrt(max(mse, 0.0) * (folds - 1) / folds), floor * naive, np.sqrt(folds) * naive))
+
+
 def nested_cv_estimate(y: Any, groups: Any, plan: NestedPlan, scores: Sequence[np.ndarray],
                        weights: Sequence[float] = (1.0,), level: float = 0.95, metric: str = "auc") -> Estimate:
     """Nested CV of an AUC (one score matrix) or a paired difference (two, weights (1, -1)) from the refitted
@@ -166,7 +171,7 @@ def nested_cv_estimate(y: Any, groups: Any, plan: NestedPlan, scores: Sequence[n
     k = plan.folds
     mse = float(np.mean((e_in - e_out) ** 2) - b.mean())
     naive = float(np.sqrt(b.mean() / k))
-    se = float(np.clip(np.sqrt(max(mse, 0.0) * (k - 1) / k), FLOOR[metric] * naive, np.sqrt(k) * naive))
+    se = nested_se(mse, naive, k, FLOOR[metric])
     est = float(e_out.mean())
     q = float(norm.ppf(0.5 + level / 2.0))
     bounds = (0.0, 1.0) if metric == "auc" else (-1.0, 1.0)

@@ -1,0 +1,81 @@
+"""How nested CV's SE floor was chosen (cardio_stats.nested_cv.FLOOR, issue 53).
+
+Usage: python benchmarks/nested_floor.py [--sets N] [--seed S] [--smoke]
+
+Nested CV's SE comes from MSE-hat, kept between a floor of c naive SEs (the test folds' noise alone) and sqrt(K) of
+them. For each cell (100 and 300 patients, no signal and signal) the refitted kinds' data sets of
+benchmarks/coverage_kinds/headline.py are drawn and run once through cardio's `cross_validated_auc` and
+`cross_validated_auc_difference`, keeping each set's estimate, MSE-hat and naive SE; every c on the grid then gives
+the intervals through cardio's own `nested_se`. Printed per c and metric, per cell: misses (below / above) %, width
+÷ oracle, power %. The chosen floor per metric is the smallest c whose every cell keeps misses <= 5.0% (the 6.0% goal
+less a Monte-Carlo margin) and each tail <= 3.5%; where no c on the grid does, the smallest that holds the most
+cells. The held-out check is `benchmarks/coverage.py --kinds "AUC, refitted pipeline" "ΔAUC, refitted pipelines"
+--seed 1`.
+"""
+from __future__ import annotations
+
+import argparse
+import time
+
+import numpy as np
+from coverage_kinds import Draws, Z, summarise
+from coverage_kinds.headline import refitted_estimates
+
+from cardio_stats.nested_cv import nested_se
+
+GRID = (1.0, 1.05, 1.1, 1.15, 1.2, 1.25, 1.3, 1.35, 1.414)
+METRICS = {"AUC": ("auc", 0.5), "ΔAUC": ("auc_difference", 0.0)}
+
+
+def draws(n: int, setting: str, sets: int, seed: int) -> dict[str, dict[str, np.ndarray]]:
+    """Per metric, each data set's estimate, MSE-hat, naive SE and truth (the coverage benchmark's seeds)."""
+    start = seed * 10**7 + n * 10**4 + (5000 if setting == "signal" else 0)
+    rows: dict[str, list[tuple[float, float, float, float]]] = {"AUC": [], "ΔAUC": []}
+    for s in range(start, start + sets):
+        a, d, ta, td, _ = refitted_estimates(n, setting == "signal", s)
+        for name, e, truth in (("AUC", a, ta), ("ΔAUC", d, td)):
+            rows[name].append((e.estimate, e.extra["mse"], e.extra["se_naive"], truth))
+    return {m: dict(zip(("est", "mse", "naive", "truth"), np.array(r).T)) for m, r in rows.items()}
+
+
+def at_floor(d: dict[str, np.ndarray], floor: float, null: float) -> dict[str, float]:
+    se = np.array([nested_se(m, v, 5, floor) for m, v in zip(d["mse"], d["naive"])])
+    return summarise(Draws(d["est"], d["est"] - Z * se, d["est"] + Z * se, truth=float(d["truth"].mean()),
+                           null=null))
+
+
+def holds(r: dict[str, float]) -> bool:
+    return r["miss"] <= 0.050 and r["miss_below"] <= 0.035 and r["miss_above"] <= 0.035
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--sets", type=int, default=1000, help="data sets per cell")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--smoke", action="store_true", help="4 data sets of 60 patients a cell: checks it runs")
+    args = ap.parse_args()
+    sizes, sets = ((60,), 4) if args.smoke else ((100, 300), args.sets)
+    cells = [(n, s) for n in sizes for s in ("null", "signal")]
+    t0 = time.perf_counter()
+    data = {c: draws(*c, sets, args.seed) for c in cells}
+    print(f"{sets} data sets a cell, seed {args.seed}; cells: misses (below / above) % · width ÷ oracle · power %")
+    print("| floor c | metric | " + " | ".join(f"{n}, {s}" for n, s in cells) + " |")
+    print("|---|---|" + "---|" * len(cells))
+    chosen = {}
+    for metric, (_, null) in METRICS.items():
+        scored = []
+        for c in GRID:
+            results = [at_floor(data[cell][metric], c, null) for cell in cells]
+            scored.append((sum(map(holds, results)), c))
+            print(f"| {c} | {metric} | " + " | ".join(
+                f"{100 * r['miss']:.1f} ({100 * r['miss_below']:.1f} / {100 * r['miss_above']:.1f}) · "
+                f"{r['width_ratio']:.2f} · {100 * r['power']:.1f}" for r in results) + " |")
+        best = max(k for k, _ in scored)
+        chosen[metric] = (min(c for k, c in scored if k == best), best)
+    for metric, (c, k) in chosen.items():
+        print(f"chosen for {metric}: c = {c} (holds {k} of {len(cells)} cells)")
+    print(f"({time.perf_counter() - t0:.0f} s)")
+
+
+if __name__ == "__main__":
+    main()
