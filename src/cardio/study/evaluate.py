@@ -13,7 +13,7 @@ import pandas as pd
 from cardio import engine, services
 from cardio.context import RunContext
 from cardio.data import CardioError, Cohort, Features, Predictions, Section, checks
-from cardio.study import bundle, ensemble, outputs, tasks
+from cardio.study import bundle, outputs, tasks
 from cardio.study.fits import threads
 from cardio.study.levels import at_level, labelled
 from cardio.study.record import RunRecord, keep_key, read_run_json
@@ -29,8 +29,12 @@ def evaluate(study: Study, stages: tasks.Study, cfg: dict, ctx: RunContext,
     are done, while a worker may still fit the final model, and waits there for it."""
 
     run_dir = ctx.out_dir
-    ensemble.attach_fold_models(run_dir, [f.name for f in stages.folds], ctx.log)
-    names = [f"fit-{f.name}" for f in stages.folds]
+    add = services.installed().pm.hook.cardio_add_fold_models  # the deploy service's, for the fold ensemble
+    folds, bundled = [f.name for f in stages.folds], (run_dir / "model" / "bundle.json").is_file()
+    if cfg["fold_models"] and bundled and add(run_dir=run_dir, folds=folds, log=ctx.log) is None:
+        ctx.log.warning("fold_models: true, but the bundle holds the final model alone: the fold models are kept by "
+                        "the deploy service (cardio-crt-deploy, `cardio predict --ensemble folds`), not installed")
+    names = [f"fit-{f}" for f in folds]
     parts = [tasks.read_predictions(run_dir, n, ctx.pseudonym_key, stages.features.table).table for n in names]
     predictions = Predictions(pd.concat(parts, ignore_index=True))
     predictions = at_level(predictions, stages.cohort)
