@@ -47,7 +47,7 @@ def stage_task(study: Study, stages: tasks.Study, name: str, cfg: dict, ctx: Run
     if name.startswith("fit-"):
         fits.fit_fold(study, stages, [f"fit-{f.name}" for f in stages.folds].index(name), cfg, ctx, "")
     elif name == "final":
-        tasks.write_final(Path(ctx.out_dir), fits.final_model(study, stages, cfg, ctx))
+        tasks.write_json(ctx.out_dir, "final", tasks.FINAL, {"fitted": fits.final_model(study, stages, cfg, ctx)})
     elif name == "evaluate":
         evaluate(study, stages, cfg, ctx, ready)
 

@@ -42,7 +42,7 @@ def evaluate(study: Study, stages: tasks.Study, cfg: dict, ctx: RunContext,
     refits = refitted(study, stages, cfg, ctx)  # the models cheap to refit, for their nested-CV intervals
     engine.seed_everything(ctx.seed)
     try:
-        facts = {f.name: tasks.read_model_facts(run_dir, f"fit-{f.name}") or {} for f in stages.folds}
+        facts = {f: tasks.read_json(run_dir, f"fit-{f}", tasks.MODEL_FACTS) or {} for f in folds}
         with figure_saves(), threads(cfg, ctx):  # figures render on the allotted CPUs; every file is written first
             sections = sections_of(study, stages.features, stages.prepared, labelled(predictions), stages.cohort,
                                    cfg, ctx, facts, refits) + tasks.read_sections(run_dir, names[-1])
@@ -55,7 +55,8 @@ def evaluate(study: Study, stages: tasks.Study, cfg: dict, ctx: RunContext,
             "folds": [{"name": f.name, "n_train": int(len(f.train)), "n_test": int(len(f.test)),
                        "n_val": int(len(f.val))} for f in stages.folds],
             "elapsed_s": _elapsed(run_dir), "null_control": stages.null_control,
-            "probable_leaks": stages.leak_flags, "final_model": tasks.read_final(run_dir)}
+            "probable_leaks": stages.leak_flags,
+            "final_model": (tasks.read_json(run_dir, "final", tasks.FINAL) or {}).get("fitted")}
     rendered = outputs.write_run(run_dir, meta, predictions, sections, ctx.log, ctx.pseudonym_key)
     keep_key(run_dir, predictions, cfg, ctx.pseudonym_key)
     checkpoints = _checkpoints(run_dir, cfg, ctx)

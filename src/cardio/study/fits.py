@@ -57,7 +57,8 @@ def _fit_fold(study: Study, stages: tasks.Study, i: int, cfg: dict, ctx: RunCont
              run_dir=ctx.out_dir)
     facts = study.hooks.cardio_describe_model(model=model, config=cfg, settings=study.settings(cfg))
     if facts is not None:
-        tasks.write_model_facts(ctx.out_dir, name, expect(facts, dict, "cardio_describe_model", study.plugin))
+        tasks.write_json(ctx.out_dir, name, tasks.MODEL_FACTS,
+                         expect(facts, dict, "cardio_describe_model", study.plugin))
     if inner:
         tasks.write_predictions(ctx.out_dir, name, Predictions(pd.concat(inner, ignore_index=True).assign(
             fold=fold.name, repeat=fold.repeat)), ctx.pseudonym_key, tasks.INNER)
