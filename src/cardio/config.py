@@ -240,18 +240,10 @@ NAMED_RULES = {"batch_size": _in(1, None), "epochs": _in(0, None), "lr": _in(0, 
                "folds": _in(2, None), "n_resamples": _in(100, None)}
 
 
-def _walk(node: Any, where: str = ""):
-    if isinstance(node, dict):
-        for k, v in node.items():
-            yield from _walk(v, f"{where}{k}.")
-    else:
-        yield where[:-1], node
-
-
 def validate(config: dict) -> dict:
     """Check every value against the allowed ranges; one line naming key, value and range."""
-    for key, value in _walk({k: v for k, v in config.items() if k != "profiles"}):
-        rule = RULES.get(key) or NAMED_RULES.get(key.rsplit(".", 1)[-1])
+    for key, value in _sections({k: v for k, v in config.items() if k != "profiles"}):
+        rule = None if isinstance(value, dict) else RULES.get(key) or NAMED_RULES.get(key.rsplit(".", 1)[-1])
         if rule is not None and value is not None and not rule(value):
             raise CardioError(f"config key {key} = {value!r} is out of range; allowed: {rule.allowed}")
     names = config["report"]["display_names"]

@@ -3,11 +3,12 @@
 (pyproject's import contracts), and `cardio` stays one command whatever is installed. A service's entry point names a
 module of hook implementations (`@cardio.services.hookimpl`) of the specifications below: the commands it adds to
 `cardio`, the executors it adds to `cardio run --executor`, the hooks it adds to the plugins' (as pytest's
-pytest_addhooks), and the report (the sections every study gets, report.md and report.html rendered from report.json,
-the figures saved into a run)."""
+pytest_addhooks), the report (the sections every study gets, report.md and report.html rendered from report.json,
+the figures saved into a run) and the fold ensemble's models (kept for the bundle)."""
 from __future__ import annotations
 
 import functools
+import logging
 import sys
 from collections.abc import Callable
 from contextlib import AbstractContextManager
@@ -21,7 +22,7 @@ import click
 import pluggy
 
 from cardio import config as config_mod
-from cardio.data import CardioError, Predictions, Section
+from cardio.data import CardioError, ModelState, Predictions, Section
 
 GROUP = "cardio.services"
 hookspec = pluggy.HookspecMarker(GROUP)
@@ -79,6 +80,19 @@ def cardio_performance_sections(predictions: Predictions, config: dict, ctx: Sec
 def cardio_cohort_truth(cohort_dir: Path) -> str | None:
     """What a cohort folder that a service wrote states of itself, one paragraph that every report on it repeats (the
     fusion service's `cardio synthetic-crt` cohorts: their truth.json); None for any other folder."""
+
+
+# The fold ensemble (`fold_models: true`, for `cardio predict --ensemble folds`): the kernel exports each outer fold's
+# model, and the deploy service keeps them and adds them to the run's bundle; without it the bundle holds the final one.
+@hookspec(firstresult=True)
+def cardio_keep_fold_model(state: ModelState, plugin: str, fold: str, config: dict, run_dir: Path) -> bool:
+    """Keep an outer fold's exported model for the bundle (its fit task, on the main rank); True when kept."""
+
+
+@hookspec(firstresult=True)
+def cardio_add_fold_models(run_dir: Path, folds: list[str], log: logging.Logger) -> bool:
+    """Add every outer fold's kept model to the run's bundle (the evaluate task, once every fit and the final model
+    are done), or log why not; True when it did either."""
 
 
 @hookspec(firstresult=True)

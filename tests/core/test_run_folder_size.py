@@ -11,8 +11,8 @@ import torch
 import torchvision
 
 from cardio import CardioError, ModelState
-from cardio.study import bundle
 from cardio_deploy.bundle import read_state
+from cardio_deploy.folds import HALF, write_state
 
 
 def _resnet_state(seed: int) -> tuple[torch.nn.Module, ModelState]:
@@ -25,8 +25,8 @@ def _resnet_state(seed: int) -> tuple[torch.nn.Module, ModelState]:
 
 def test_a_fold_model_in_half_precision_takes_half_the_bytes_and_scores_within_1e3(tmp_path):
     net, state = _resnet_state(0)
-    bundle.write_state(tmp_path / "full", state, "toy")
-    bundle.write_state(tmp_path / "half", state, "toy", half=True)
+    write_state(tmp_path / "full", state, "toy", half=False)
+    write_state(tmp_path / "half", state, "toy", half=True)
     full, half = ((tmp_path / d / "weights.safetensors").stat().st_size for d in ("full", "half"))
     assert 0.49 < half / full < 0.52
     back = read_state(tmp_path / "half")
@@ -47,7 +47,7 @@ def test_a_half_precision_list_that_does_not_match_the_file_is_refused(tmp_path)
 
     (tmp_path / "m").mkdir()
     save_file({"w": torch.zeros(2048)}, str(tmp_path / "m" / "weights.safetensors"),
-              metadata={bundle.HALF: json.dumps(["w"])})  # w is float32: the list lies
+              metadata={HALF: json.dumps(["w"])})  # w is float32: the list lies
     (tmp_path / "m" / "params.json").write_text("{}")
     with pytest.raises(CardioError, match="does not name its float16 tensors"):
         read_state(tmp_path / "m")

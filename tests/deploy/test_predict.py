@@ -484,6 +484,23 @@ def test_fold_models_are_checksummed_and_can_be_left_out(cardio_cli, toy_site, t
                              "folds"), "carries no fold models")
 
 
+def test_without_the_deploy_service_a_run_keeps_no_fold_model_and_says_so(cardio_cli, tmp_path):
+    """The fold models are the deploy service's to keep (cardio_deploy.folds): without it, `fold_models: true` leaves
+    the final model alone in the bundle, and run.log says why."""
+    from cardio import services
+
+    deploy = services.installed().pm.unregister(name="deploy")
+    try:
+        cardio_cli("run", "--plugin", "toy", "--out", "r", "--set", "train.epochs=1", "--set", "fold_models=true",
+                   check=True)
+    finally:
+        services.installed().pm.register(deploy, name="deploy")
+    assert "folds" not in json.loads((tmp_path / "r" / "model" / "bundle.json").read_text())
+    assert not list((tmp_path / "r" / "tasks").glob("fit-*/model"))
+    assert ("fold_models: true, but the bundle holds the final model alone: the fold models are kept by the deploy "
+            "service (cardio-crt-deploy") in (tmp_path / "r" / "run.log").read_text()
+
+
 def test_a_target_with_one_class_is_named_and_the_report_still_written(cardio_cli, toy_site, tmp_path):
     """Issue 41: a new cohort whose target has a single class gets its report, the target named with why."""
     cardio_cli(*RUN, "--set", "train.epochs=1", check=True)

@@ -27,9 +27,10 @@ from typing import Any
 import submitit
 
 from cardio.data import CardioError
-from cardio.execution.task import TaskSpec, run_task, warm_up
+from cardio.execution.task import TaskSpec
 from cardio.study import tasks
 from cardio_cluster import claims
+from cardio_cluster.worker import run_task, warm_up
 
 
 def _cancel(signum: int, frame: Any) -> None:
@@ -69,7 +70,7 @@ class TaskCall(submitit.helpers.Checkpointable):
 
 class Worker(TaskCall):
     """A local executor's process. It starts as the run's process begins prepare and imports what a fit needs
-    meanwhile (task.warm_up); once prepare is done (`after`) it takes the tasks of `specs` one at a time, each it
+    meanwhile (worker.warm_up); once prepare is done (`after`) it takes the tasks of `specs` one at a time, each it
     can claim (tasks.claim: one worker per task), until none is left. Dealt out in advance instead, the workers'
     shares differed by a fit (spect_polar's default: 31 s against 24 s), and the run waited on the longer one."""
 

@@ -8,8 +8,9 @@ from typing import Sequence
 
 from cardio import config as config_mod
 from cardio.data import CardioError, ModelState
-from cardio.study.bundle import FOLDS, HALF, check, read_json
+from cardio.study.bundle import FOLDS, check, read_json
 from cardio_deploy import trust
+from cardio_deploy.folds import HALF
 
 
 def read(run_dir: Path, trusted: Sequence[tuple[object, str]] = ()) -> tuple[dict, ModelState, dict]:
@@ -34,7 +35,8 @@ def read_folds(run_dir: Path, info: dict) -> dict[str, ModelState]:
 
 
 def read_state(folder: Path) -> ModelState:
-    """The ModelState that cardio.study.bundle.write_state wrote into `folder` (float16 weights back as float32)."""
+    """The ModelState that cardio.study.bundle.write_state (a fold's: folds.write_state) wrote into `folder`
+    (float16 weights back as float32)."""
     import torch
     from safetensors import SafetensorError, safe_open
 

@@ -1,9 +1,14 @@
 """`cardio predict`, the command the deploy service adds to the `cardio` CLI (entry point `cardio.services: deploy`,
-the hook cardio_commands). Light on purpose: `cardio --help` loads it; the study's stages load when it runs."""
+the hook cardio_commands), and the fold models it keeps for `--ensemble folds` (cardio_keep_fold_model,
+cardio_add_fold_models: folds.py). Light on purpose: `cardio --help` loads it; the study's stages load when it runs."""
 from __future__ import annotations
+
+import logging
+from pathlib import Path
 
 import click
 
+from cardio.data import ModelState
 from cardio.services import Device, hookimpl
 
 
@@ -44,3 +49,17 @@ def predict_cmd(model_dir, cohort, out, device, sets, keep_key, trusted, ensembl
 @hookimpl
 def cardio_commands() -> list[click.Command]:
     return [predict_cmd]
+
+
+@hookimpl
+def cardio_keep_fold_model(state: ModelState, plugin: str, fold: str, config: dict, run_dir: Path) -> bool:
+    from cardio_deploy.folds import keep_fold_model
+
+    return keep_fold_model(state, plugin, fold, config, run_dir)
+
+
+@hookimpl
+def cardio_add_fold_models(run_dir: Path, folds: list[str], log: logging.Logger) -> bool:
+    from cardio_deploy.folds import add_fold_models
+
+    return add_fold_models(run_dir, folds, log)

@@ -3,7 +3,7 @@ model.
 
 nnU-Net predicts a new case with the five models of its cross-validation and averages their softmax outputs;
 cardio predicted with the one final model (fitted on every patient after the folds). A run made with
-`fold_models: true` keeps each outer fold's model in its bundle (the kernel's cardio.study.ensemble).
+`fold_models: true` keeps each outer fold's model in its bundle (folds.py).
 
 What is averaged, and why no recalibration. A fold model's binary scores are probabilities from a model fitted
 with a proper scoring rule (BCE for the networks, logistic regression for the fused and linear models), so the

@@ -43,7 +43,7 @@ def predict_cohort(model_dir: str, cohort_path: str, out: str | None = None, dev
     predictions.csv always; when the cohort has labels, the core's performance section on it (external
     validation, with CIs), each target that cannot carry it named with why. `ensemble`: final (the model fitted
     on every patient) or folds (the mean of the bundle's fold models, compared with the final model in the
-    report: cardio.study.ensemble).
+    report: ensemble.py).
     """
     if ensemble not in ENSEMBLES:
         raise CardioError(f"--ensemble {ensemble!r}: use one of {', '.join(ENSEMBLES)}")

@@ -241,7 +241,7 @@ def _run_inline(study: Study, cfg: dict, run_dir: Path, dev: torch.device, rank:
         with task_markers(run_dir, "final", cfg, ctx):
             fitted = fits.final_model(study, stages, cfg, ctx)
             if ctx.is_main:
-                tasks.write_final(run_dir, fitted)
+                tasks.write_json(run_dir, "final", tasks.FINAL, {"fitted": fitted})
     if world > 1:  # every rank trained; rank 0 alone evaluates and writes
         torch.distributed.barrier()
         torch.distributed.destroy_process_group()

@@ -1,7 +1,7 @@
 """One task of a run in this process: its markers (running, done, failed, cancelled), its share of the CPUs and
 what it does once the stages before the folds are at hand. The run's dispatch (cardio.execution.run) and the
-executors that start tasks elsewhere (cardio_cluster.executors) both stand on it, so neither imports the other
-back."""
+executors that start tasks elsewhere (the cluster service's cardio_cluster.worker) both stand on it, so neither
+imports the other back."""
 from __future__ import annotations
 
 import time
@@ -12,13 +12,11 @@ from pathlib import Path
 
 import torch
 
-import cardio
 from cardio import engine
-from cardio.context import RunContext, new_context
+from cardio.context import RunContext
 from cardio.study import fits, tasks
 from cardio.study.evaluate import evaluate
-from cardio.study.record import close_log, run_config, run_logger
-from cardio.study.stages import Study, open_study, shared
+from cardio.study.stages import Study
 
 
 @dataclass(frozen=True)
@@ -49,7 +47,7 @@ def stage_task(study: Study, stages: tasks.Study, name: str, cfg: dict, ctx: Run
     if name.startswith("fit-"):
         fits.fit_fold(study, stages, [f"fit-{f.name}" for f in stages.folds].index(name), cfg, ctx, "")
     elif name == "final":
-        tasks.write_final(Path(ctx.out_dir), fits.final_model(study, stages, cfg, ctx))
+        tasks.write_json(ctx.out_dir, "final", tasks.FINAL, {"fitted": fits.final_model(study, stages, cfg, ctx)})
     elif name == "evaluate":
         evaluate(study, stages, cfg, ctx, ready)
 
@@ -91,44 +89,3 @@ def _mark_stopped(run_dir: Path, name: str, error: BaseException) -> None:
         tasks.mark_cancelled(run_dir, name, signame or "a signal")
         return
     tasks.mark_failed(run_dir, name, error)
-
-
-def warm_up(spec: TaskSpec) -> None:
-    """What a local worker's first task would import, done while the run's process still runs prepare: the plugin
-    and its libraries, and torch._dynamo, which torch.optim imports when it builds the first optimizer (1.8 s)."""
-    open_study(spec.plugin, spec.register)
-    import torch._dynamo  # noqa: F401
-
-
-_kept: dict[str, tasks.Study] = {}  # this process's stages before the folds, by run directory
-
-
-def run_task(spec: TaskSpec) -> str:
-    """Run one task of a run in this process (the local and slurm executors call this); its name when done. A
-    process that runs several tasks of a run reads the stages before the folds once, as the inline executor has
-    them once."""
-    first = not _kept
-    # the process's start and imports (slurm: its wait in the queue too), for its first task
-    waited = time.time() - spec.submitted if spec.submitted and first else None
-    startup_cpu = time.process_time()
-    study = open_study(spec.plugin, spec.register)
-    tasks.time_hooks(study.pm)
-    run_dir = Path(spec.run_dir)
-    cfg = run_config(study.info, run_dir)
-    ctx = new_context(cfg, run_dir, run_logger(tasks.task_dir(run_dir, spec.name) / "task.log", True))
-    ctx.log.info("cardio %s, plugin %s, task %s, device %s, %d CPU thread(s)", cardio.__version__, spec.plugin,
-                 spec.name, ctx.device, share_threads(spec.threads))
-    try:
-        with task_markers(run_dir, spec.name, cfg, ctx) as seconds:
-            if waited is not None:
-                seconds.update(start_s=waited, start_cpu_s=startup_cpu)
-            before = time.perf_counter()
-            if spec.run_dir in _kept:
-                ctx.log.info("stages before the folds: as this process read them for its earlier task")
-            stages = _kept.get(spec.run_dir) or shared(study, cfg, ctx, spec.name)
-            _kept[spec.run_dir] = stages
-            seconds["stages_s"] = time.perf_counter() - before
-            stage_task(study, stages, spec.name, cfg, ctx)
-    finally:
-        close_log()
-    return spec.name

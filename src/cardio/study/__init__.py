@@ -6,7 +6,6 @@ hook's result checked.
     fits.py      each outer fold and its inner folds, the final model
     evaluate.py  predictions at the plugin's level, every plugin's sections, the run's files
     record.py    the run's folder: run.json (provenance, status) as one RunRecord, config.yaml, run.log
-    ensemble.py  the fold models a run keeps in its bundle (fold_models: true), for `cardio predict --ensemble folds`
     validate.py  cardio validate: the load and the checks, every problem listed
     tasks.py     a run as tasks (prepare, fit-<fold>, final, evaluate): their folders, markers and results on disk
     bundle.py    the run's model bundle (<run>/model/): the final model as safetensors + JSON; signing.py signs it

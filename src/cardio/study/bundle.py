@@ -6,9 +6,9 @@ params), `config.yaml` (the run's resolved config) and `bundle.json` (format, pl
 cohort it was fitted on, a manifest of the other files' sha256: any edit is refused), and
 `signature.json` when the author has a signing key (cardio.study.signing: the manifest shows a bundle is intact,
 the signature who made it). Nothing is pickled, so a foreign or damaged bundle can be refused without running
-any of its content. With `fold_models: true` the bundle also carries each outer fold's model,
+any of its content. With `fold_models: true` the bundle may also carry each outer fold's model,
 `folds/<fold>/weights.safetensors` and `folds/<fold>/params.json`, in the same manifest (`cardio predict --ensemble
-folds`); the fit tasks write them, and the evaluate task adds them once every fit and the final model are done.
+folds`): the deploy service keeps them and adds them once every fit and the final model are done (cardio_deploy.folds).
 
 Fitted scikit-learn objects travel inside the weights as uint8 arrays in skops' format: the scikit-learn service's
 (cardio_sklearn), which only a plugin that keeps them in its bundle requires (ecg_transfer).
@@ -39,15 +39,13 @@ FORMAT = "cardio-bundle/1"
 FILES = ("bundle.json", "weights.safetensors", "params.json", "config.yaml")
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
+def sha256(path: Path) -> str:
+    """The hex sha256 of a file, read in blocks (a bundle's manifest lists each of its files so)."""
     with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
+        return hashlib.file_digest(f, "sha256").hexdigest()
 
 
-def _as_tensors(state: ModelState, plugin: str) -> dict:
+def as_tensors(state: ModelState, plugin: str) -> dict:
     import torch
 
     out = {}
@@ -63,21 +61,9 @@ def _as_tensors(state: ModelState, plugin: str) -> dict:
     return out
 
 
-HALF = "cardio.float16"  # safetensors metadata: the tensors stored in half precision, read back as float32
-HALF_MIN = 1024  # only network weights are halved: small arrays (thresholds, a scaler's means) keep their precision
-
-
-def _halved(tensors: dict) -> tuple[dict, list[str]]:
-    """float32 tensors of at least HALF_MIN elements as float16, and their names."""
-    import torch
-
-    names = sorted(k for k, t in tensors.items() if t.dtype == torch.float32 and t.numel() >= HALF_MIN)
-    return {**tensors, **{k: tensors[k].to(torch.float16) for k in names}}, names
-
-
-def write_state(folder: Path, state: ModelState, plugin: str, half: bool = False) -> None:
-    """A ModelState as `weights.safetensors` and `params.json` in `folder` (made if missing); with `half`, its
-    network weights in float16 (a fold model of the ensemble: half the bytes, read back as float32)."""
+def write_state(folder: Path, state: ModelState, plugin: str, metadata: dict[str, str] | None = None) -> None:
+    """A ModelState as `weights.safetensors` (with `metadata`: the deploy service's fold models name their float16
+    tensors there) and `params.json` in `folder` (made if missing)."""
     from safetensors.torch import save_file
 
     try:
@@ -85,8 +71,7 @@ def write_state(folder: Path, state: ModelState, plugin: str, half: bool = False
     except (TypeError, ValueError) as e:
         raise CardioError(f"plugin {plugin!r}: cardio_export_model params are not JSON ({e})") from None
     folder.mkdir(parents=True, exist_ok=True)
-    tensors, names = _halved(_as_tensors(state, plugin)) if half else (_as_tensors(state, plugin), [])
-    save_file(tensors, str(folder / "weights.safetensors"), metadata={HALF: json.dumps(names)} if names else None)
+    save_file(as_tensors(state, plugin), str(folder / "weights.safetensors"), metadata=metadata)
     (folder / "params.json").write_text(params)
     # safetensors creates its file owner-only; a bundle is shared like the run's other files (the umask decides)
     os.chmod(folder / "weights.safetensors", (folder / "params.json").stat().st_mode & 0o777)
@@ -101,63 +86,29 @@ def write(run_dir: Path, state: ModelState, config: dict, meta: dict) -> Path:
     write_state(tmp, state, meta["plugin"])
     (tmp / "config.yaml").write_text(config_mod.dump(config))
     info = {"format": FORMAT, **meta, "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
-            "tensors": sorted(state.tensors), "weights_sha256": _sha256(tmp / "weights.safetensors"),
+            "tensors": sorted(state.tensors), "weights_sha256": sha256(tmp / "weights.safetensors"),
             # the manifest: every other file of the bundle, so that an edited threshold or config is refused too
-            "files": {f: _sha256(tmp / f) for f in FILES if f != "bundle.json"}}
-    _seal(tmp, info, key)
-    return _replace(tmp, Path(run_dir) / "model")
+            "files": {f: sha256(tmp / f) for f in FILES if f != "bundle.json"}}
+    seal(tmp, info, key)
+    return replace(tmp, Path(run_dir) / "model")
 
 
-def _seal(folder: Path, info: dict, key: Any) -> None:
+def seal(folder: Path, info: dict, key: Any) -> None:
     """bundle.json, and the author's ed25519 signature of it (and so of every file it lists) when there is a key."""
     (folder / "bundle.json").write_text(json.dumps(info, indent=1, default=str))
     if key is not None:
         signing.sign(folder, key)
 
 
-def _replace(tmp: Path, dest: Path) -> Path:
+def replace(tmp: Path, dest: Path) -> Path:
+    """A bundle written whole in `tmp` put in the place of `dest` (a bundle's files are never written in place)."""
     shutil.rmtree(dest, ignore_errors=True)
     os.replace(tmp, dest)
     return dest
 
 
-def _link(source: str | Path, dest: str | Path) -> None:
-    """A hard link where the file system allows one (a fold's weights are not stored twice), else a copy."""
-    try:
-        os.link(source, dest)
-    except OSError:
-        shutil.copy2(source, dest)
-
-
 FOLDS = "folds"
 FOLD_FILES = ("weights.safetensors", "params.json")
-
-
-def add_folds(run_dir: Path, folds: dict[str, Path]) -> str | None:
-    """Add the outer folds' models (each a folder of write_state's two files) to <run_dir>/model/ as
-    folds/<fold>/, listed in the manifest and signed again; None when added, else why not (the bundle is then left
-    as it was: the final model alone)."""
-    folder = Path(run_dir) / "model"
-    info = check(run_dir)
-    key = signing.signing_key()
-    if key is None and (folder / signing.SIGNATURE).exists():
-        return "the bundle is signed and no signing key is configured in this process to sign it again"
-    tmp = Path(run_dir) / f".model-{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
-    # linked, not copied: a bundle's files are never written in place (bundle.json is written anew below)
-    shutil.copytree(folder, tmp, ignore=shutil.ignore_patterns(FOLDS, signing.SIGNATURE, "bundle.json"),
-                    copy_function=_link)
-    files = {f: info["files"][f] for f in FILES if f != "bundle.json"}
-    for name, source in folds.items():
-        dest = tmp / FOLDS / name
-        dest.mkdir(parents=True)
-        for f in FOLD_FILES:
-            _link(source / f, dest / f)
-            files[f"{FOLDS}/{name}/{f}"] = _sha256(dest / f)
-    size = sum((tmp / f).stat().st_size for f in files if f.startswith(f"{FOLDS}/"))
-    _seal(tmp, {**info, "folds": list(folds), "folds_bytes": size, "files": files}, key)
-    _replace(tmp, folder)
-    return None
 
 
 def check(run_dir: Path) -> dict:
@@ -187,7 +138,7 @@ def check(run_dir: Path) -> dict:
     for name, digest in manifest.items():
         if not (folder / name).is_file():
             raise CardioError(f"model bundle {folder} lacks {name}, which its bundle.json lists")
-        if _sha256(folder / name) != digest:
+        if sha256(folder / name) != digest:
             raise CardioError(f"{folder / name} does not match its checksum in bundle.json (edited, damaged or "
                               "replaced); a bundle is used only as it was exported")
     known = {*manifest, "bundle.json", signing.SIGNATURE}
@@ -195,7 +146,7 @@ def check(run_dir: Path) -> dict:
                    if not p.is_dir() and str(p.relative_to(folder)) not in known)
     if extra:
         raise CardioError(f"model bundle {folder} holds files it was not exported with: {', '.join(extra[:5])}")
-    if _sha256(weights) != info.get("weights_sha256"):
+    if sha256(weights) != info.get("weights_sha256"):
         raise CardioError(f"{weights} does not match the checksum in bundle.json (damaged or replaced)")
     return info
 

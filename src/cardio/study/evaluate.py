@@ -13,7 +13,7 @@ import pandas as pd
 from cardio import engine, services
 from cardio.context import RunContext
 from cardio.data import CardioError, Cohort, Features, Predictions, Section, checks
-from cardio.study import bundle, ensemble, outputs, tasks
+from cardio.study import bundle, outputs, tasks
 from cardio.study.fits import threads
 from cardio.study.levels import at_level, labelled
 from cardio.study.record import RunRecord, keep_key, read_run_json
@@ -29,8 +29,12 @@ def evaluate(study: Study, stages: tasks.Study, cfg: dict, ctx: RunContext,
     are done, while a worker may still fit the final model, and waits there for it."""
 
     run_dir = ctx.out_dir
-    ensemble.attach_fold_models(run_dir, [f.name for f in stages.folds], ctx.log)
-    names = [f"fit-{f.name}" for f in stages.folds]
+    add = services.installed().pm.hook.cardio_add_fold_models  # the deploy service's, for the fold ensemble
+    folds, bundled = [f.name for f in stages.folds], (run_dir / "model" / "bundle.json").is_file()
+    if cfg["fold_models"] and bundled and add(run_dir=run_dir, folds=folds, log=ctx.log) is None:
+        ctx.log.warning("fold_models: true, but the bundle holds the final model alone: the fold models are kept by "
+                        "the deploy service (cardio-crt-deploy, `cardio predict --ensemble folds`), not installed")
+    names = [f"fit-{f}" for f in folds]
     parts = [tasks.read_predictions(run_dir, n, ctx.pseudonym_key, stages.features.table).table for n in names]
     predictions = Predictions(pd.concat(parts, ignore_index=True))
     predictions = at_level(predictions, stages.cohort)
@@ -38,7 +42,7 @@ def evaluate(study: Study, stages: tasks.Study, cfg: dict, ctx: RunContext,
     refits = refitted(study, stages, cfg, ctx)  # the models cheap to refit, for their nested-CV intervals
     engine.seed_everything(ctx.seed)
     try:
-        facts = {f.name: tasks.read_model_facts(run_dir, f"fit-{f.name}") or {} for f in stages.folds}
+        facts = {f: tasks.read_json(run_dir, f"fit-{f}", tasks.MODEL_FACTS) or {} for f in folds}
         with figure_saves(), threads(cfg, ctx):  # figures render on the allotted CPUs; every file is written first
             sections = sections_of(study, stages.features, stages.prepared, labelled(predictions), stages.cohort,
                                    cfg, ctx, facts, refits) + tasks.read_sections(run_dir, names[-1])
@@ -51,7 +55,8 @@ def evaluate(study: Study, stages: tasks.Study, cfg: dict, ctx: RunContext,
             "folds": [{"name": f.name, "n_train": int(len(f.train)), "n_test": int(len(f.test)),
                        "n_val": int(len(f.val))} for f in stages.folds],
             "elapsed_s": _elapsed(run_dir), "null_control": stages.null_control,
-            "probable_leaks": stages.leak_flags, "final_model": tasks.read_final(run_dir)}
+            "probable_leaks": stages.leak_flags,
+            "final_model": (tasks.read_json(run_dir, "final", tasks.FINAL) or {}).get("fitted")}
     rendered = outputs.write_run(run_dir, meta, predictions, sections, ctx.log, ctx.pseudonym_key)
     keep_key(run_dir, predictions, cfg, ctx.pseudonym_key)
     checkpoints = _checkpoints(run_dir, cfg, ctx)

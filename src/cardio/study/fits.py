@@ -13,10 +13,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from cardio import engine
+from cardio import engine, services
 from cardio.context import RunContext
 from cardio.data import CardioError, Features, ModelState, Predictions, inner_split
-from cardio.study import bundle, ensemble, tasks
+from cardio.study import bundle, tasks
 from cardio.study.record import provenance
 from cardio.study.stages import Study, as_sections, expect
 
@@ -50,10 +50,15 @@ def _fit_fold(study: Study, stages: tasks.Study, i: int, cfg: dict, ctx: RunCont
                          f"{len(fold.inner)}")[1].table.assign(inner_fold=f.name) for j, f in enumerate(fold.inner)]
     if not ctx.is_main:
         return
-    ensemble.keep_fold_model(study, model, fold.name, cfg, ctx, stages.null_control)
+    keep = services.installed().pm.hook.cardio_keep_fold_model  # the deploy service's, for the fold ensemble
+    if cfg["final_model"] and cfg["fold_models"] and keep.get_hookimpls() and not stages.null_control \
+            and not bundle.support(study.pm, study.plugin):
+        keep(state=export(study, model, cfg, ctx.for_fit(fold.name)), plugin=study.plugin, fold=fold.name, config=cfg,
+             run_dir=ctx.out_dir)
     facts = study.hooks.cardio_describe_model(model=model, config=cfg, settings=study.settings(cfg))
     if facts is not None:
-        tasks.write_model_facts(ctx.out_dir, name, expect(facts, dict, "cardio_describe_model", study.plugin))
+        tasks.write_json(ctx.out_dir, name, tasks.MODEL_FACTS,
+                         expect(facts, dict, "cardio_describe_model", study.plugin))
     if inner:
         tasks.write_predictions(ctx.out_dir, name, Predictions(pd.concat(inner, ignore_index=True).assign(
             fold=fold.name, repeat=fold.repeat)), ctx.pseudonym_key, tasks.INNER)
@@ -104,6 +109,12 @@ def train(study: Study, features: Features, train: np.ndarray, val: np.ndarray, 
     return model
 
 
+def export(study: Study, model: Any, cfg: dict, ctx: RunContext) -> ModelState:
+    """A fitted model as the plugin's cardio_export_model gives it (for the bundle), checked."""
+    return expect(study.hooks.cardio_export_model(model=model, config=cfg, settings=study.settings(cfg), ctx=ctx),
+                  ModelState, "cardio_export_model", study.plugin)
+
+
 def final_model(study: Study, stages: tasks.Study, cfg: dict, ctx: RunContext) -> dict | None:
     """Fit once on every row and export the model bundle (<run>/model/); what was fitted, or None when skipped."""
     features, cohort = stages.features, stages.cohort
@@ -120,9 +131,7 @@ def final_model(study: Study, stages: tasks.Study, cfg: dict, ctx: RunContext) -
     fit_ctx = ctx.for_fit("final")  # its checkpoints and history are tagged final-<name>
     with threads(cfg, ctx):
         model = train(study, features, every, every[:0], stages.prepared, cfg, fit_ctx)
-        state = expect(study.hooks.cardio_export_model(model=model, config=cfg, settings=study.settings(cfg),
-                                                           ctx=fit_ctx), ModelState,
-                       "cardio_export_model", study.plugin)
+        state = export(study, model, cfg, fit_ctx)
     fitted: dict[str, Any] = {"n_rows": int(len(every)),
                               "n_patients": int(features.table["patient_id"].iloc[every].nunique()),
                               "n_records": int(len(cohort)), "label": cohort.label, "bundle": "model"}

@@ -170,9 +170,9 @@ def shared(study: Study, cfg: dict, ctx: RunContext, task: str) -> tasks.Study:
     cache's own key; every later task, in whichever process or job, reads them back without calling a plugin hook,
     once the seal verifies (a missing entry, or one not sealed by the key, is built again, from a cohort that must
     still have the same fingerprint)."""
-    key = None if task == "prepare" else tasks.read_study_key(ctx.out_dir)
+    key = None if task == "prepare" else tasks.read_json(ctx.out_dir, "prepare", tasks.STUDY_KEY)
     cohort = None
-    if key is None:
+    if not (isinstance(key, dict) and isinstance(key.get("cohort"), str)):
         cohort = study.load(cfg, ctx)
         key = {"plugin": study.plugin, "plugin_version": study.version, "cardio": cardio.__version__,
                "config": tasks.config_hash(cfg), "cohort": tasks.cohort_fingerprint(cohort)}
@@ -196,7 +196,7 @@ def shared(study: Study, cfg: dict, ctx: RunContext, task: str) -> tasks.Study:
         ctx.log.warning("the stages before the folds cannot be kept for the other tasks (%s); each builds them", e)
         path = None
     if task == "prepare":
-        tasks.write_study_key(ctx.out_dir, key)
+        tasks.write_json(ctx.out_dir, "prepare", tasks.STUDY_KEY, key)
     if built:
         return built[0]
     assert path is not None and secret is not None

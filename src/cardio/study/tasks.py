@@ -178,24 +178,30 @@ def _fits(run_dir: Path, names: Sequence[str]) -> set[str]:
     return {Path(f).name.removesuffix(".pt").removesuffix(".best") for f in files}
 
 
+def _remove(path: Path) -> int:
+    """Delete a file, or a folder and all it holds; the bytes its files took."""
+    import shutil
+
+    size = path.stat().st_size if path.is_file() else sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+    if path.is_dir():
+        shutil.rmtree(path)
+    else:
+        path.unlink()
+    return size
+
+
 def remove_checkpoints(run_dir: Path, names: Sequence[str], spare: Sequence[str] = ()) -> tuple[int, int]:
     """Delete the checkpoints of the fits of tasks `names` (their done markers list them), except those of `spare`'s
     fits: a done task never runs again, so its fits never resume. With a fit's own files go what a plugin keeps
     beside them for its resume, checkpoints/<tag>.<suffix> (echo_cmr's <tag>.heads/). (entries, bytes) deleted."""
     import glob
-    import shutil
 
     folder = Path(run_dir) / "checkpoints"
     count = size = 0
     for tag in sorted(_fits(run_dir, names) - _fits(run_dir, spare)):
         for path in folder.glob(f"{glob.escape(tag)}.*"):
             try:
-                if path.is_dir():
-                    size += sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
-                    shutil.rmtree(path)
-                else:
-                    size += path.stat().st_size
-                    path.unlink()
+                size += _remove(path)
             except FileNotFoundError:  # the run's other process removed it first (a worker's task ending beside
                 continue               # the local executor's evaluate)
             count += 1
@@ -206,21 +212,11 @@ def remove_leftovers(run_dir: Path) -> list[tuple[str, int]]:
     """Delete the weights left in a finished run's checkpoints/ once every task's fits are gone: what a plugin kept
     beside its fits for a resume (a finished run never resumes), its *.pt files and folders; a small record such as
     ecg_transfer's pretraining results (JSON) stays. (name, bytes) of each, largest first."""
-    import shutil
-
     folder = Path(run_dir) / "checkpoints"
     if not folder.is_dir():
         return []
-    removed = []
-    for path in sorted(folder.iterdir()):
-        if path.is_file() and path.suffix != ".pt":
-            continue
-        files = [path] if path.is_file() else [f for f in path.rglob("*") if f.is_file()]
-        removed.append((path.name, sum(f.stat().st_size for f in files)))
-        if path.is_dir():
-            shutil.rmtree(path)
-        else:
-            path.unlink()
+    removed = [(path.name, _remove(path)) for path in sorted(folder.iterdir())
+               if not (path.is_file() and path.suffix != ".pt")]
     return sorted(removed, key=lambda r: -r[1])
 
 
@@ -288,13 +284,6 @@ def mark_requeued(run_dir: Path, name: str, signame: str) -> None:
     """SLURM requeues the task's job (submitit's checkpoint on the preemption signal): it starts again by itself."""
     _end_marker(run_dir, name, "requeued", why=f"stopped by {signame} and requeued", job=slurm_job(),
                 host=socket.gethostname(), ended=time.strftime("%Y-%m-%dT%H:%M:%S"))
-
-
-def _read(path: Path) -> dict | None:
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None
 
 
 class DamagedMarker(Exception):
@@ -465,41 +454,36 @@ def _identified(table: pd.DataFrame, key: bytes, ids: pd.DataFrame, path: Path) 
     return table
 
 
-MODEL_FACTS = "model.json"
+MODEL_FACTS, FINAL, SECTIONS = "model.json", "final.json", "sections.json"  # a task's JSON files (write_json)
 
 
-def write_model_facts(run_dir: Path, name: str, facts: dict) -> None:
-    """What cardio_describe_model said of a fit task's model."""
+def write_json(run_dir: Path, name: str, file: str, doc: Any) -> None:
+    """A JSON file in task `name`'s folder: what cardio_describe_model said of a fit task's model (MODEL_FACTS), the
+    last fold's explanation (SECTIONS), what the final task fitted (FINAL), the stages' cache key (STUDY_KEY)."""
+    write_text_atomic(task_dir(run_dir, name) / file, json.dumps(json_safe(doc), indent=1))
 
-    write_text_atomic(task_dir(run_dir, name) / MODEL_FACTS, json.dumps(json_safe(facts), indent=1))
 
-
-def read_model_facts(run_dir: Path, name: str) -> dict | None:
-    return _read(task_dir(run_dir, name) / MODEL_FACTS)
+def read_json(run_dir: Path, name: str, file: str) -> Any:
+    """What write_json wrote, None when there is none (or it cannot be read)."""
+    try:
+        return json.loads((task_dir(run_dir, name) / file).read_text())
+    except (OSError, ValueError):
+        return None
 
 
 def write_sections(run_dir: Path, name: str, sections: list[Section]) -> None:
     """The explanation of the last fold, as report.json keeps sections (tables in pandas' split form)."""
-
-    doc = [{"title": s.title, "text": s.text, "figures": [str(f) for f in s.figures],
-            "tables": {k: json.loads(v.to_json(orient="split", index=False)) for k, v in s.tables.items()},
-            "estimates": s.estimates, "tests": s.tests, "part": s.part or "explanation"} for s in sections]
-    write_text_atomic(task_dir(run_dir, name) / "sections.json", json.dumps(json_safe(doc), indent=1))
+    write_json(run_dir, name, SECTIONS, [
+        {"title": s.title, "text": s.text, "figures": [str(f) for f in s.figures],
+         "tables": {k: json.loads(v.to_json(orient="split", index=False)) for k, v in s.tables.items()},
+         "estimates": s.estimates, "tests": s.tests, "part": s.part or "explanation"} for s in sections])
 
 
 def read_sections(run_dir: Path, name: str) -> list[Section]:
-    doc: Any = _read(task_dir(run_dir, name) / "sections.json") or []  # a list of sections
+    doc: Any = read_json(run_dir, name, SECTIONS) or []  # a list of sections
     return [Section(d["title"], d["text"], [Path(f) for f in d["figures"]],
                     {k: pd.DataFrame(t["data"], columns=t["columns"]) for k, t in d["tables"].items()},
                     d["estimates"], d["tests"], d.get("part") or "explanation") for d in doc]
-
-
-def write_final(run_dir: Path, fitted: dict | None) -> None:
-    write_text_atomic(task_dir(run_dir, "final") / "final.json", json.dumps(json_safe({"fitted": fitted})))
-
-
-def read_final(run_dir: Path) -> dict | None:
-    return (_read(task_dir(run_dir, "final") / "final.json") or {}).get("fitted")
 
 
 def cohort_fingerprint(cohort: Cohort) -> str:
@@ -542,17 +526,7 @@ def write_study(path: Path, study: "Study", key: bytes) -> None:
     path.write_bytes(seal(data, key))
 
 
-STUDY_KEY = "study.json"
-
-
-def write_study_key(run_dir: Path, key: dict) -> None:
-    """The cache key of the run's stages before the folds, beside the prepare task that built them."""
-    write_text_atomic(task_dir(run_dir, "prepare") / STUDY_KEY, json.dumps(key, indent=1))
-
-
-def read_study_key(run_dir: Path) -> dict | None:
-    key = _read(task_dir(run_dir, "prepare") / STUDY_KEY)
-    return key if isinstance(key, dict) and isinstance(key.get("cohort"), str) else None
+STUDY_KEY = "study.json"  # the cache key of the run's stages before the folds, beside the prepare task that built them
 
 
 class Unsealed(Exception):
