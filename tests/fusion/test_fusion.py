@@ -22,21 +22,25 @@ RUN = ("--set", "label=responder", "--set", "cv.folds=4", "--set", "cv.inner_fol
 
 
 def _write(root: Path, setting: str, n: int, toy_site, *, permute: bool = False, missing: float = 0.0) -> None:
-    """The multimodal cohort as cardio synthetic-crt writes it, each modality through the toy plugin's hook."""
+    """The multimodal cohort as cardio synthetic-crt writes it, each modality through the toy plugin's hook (the
+    toy found on `toy_site` for this call only: a path left behind made later tests of the process see the toys)."""
     import sys
 
     sys.path.insert(0, str(toy_site))
-    table, _ = latent(n, 5, MODALITIES, setting)
-    if permute:  # one permutation for every modality: the runs still agree on each patient's label
-        table["responder"] = np.random.default_rng(9).permutation(table["responder"].to_numpy())
-    pm = plugins.select(plugins.get_plugin_manager(), "toy")
-    cfg = resolve(plugins.info(pm, "toy").default_config, None, ("data.n_features=4", "data.signal=2.5"))
-    rng = np.random.default_rng(1)
-    for i, m in enumerate(MODALITIES):
-        has = np.ones(n, bool) if i == 0 else rng.random(n) >= missing
-        part = table.loc[has, ["patient_id", "responder", f"drive_{m}"]].rename(columns={f"drive_{m}": "drive"})
-        pm.hook.cardio_write_synthetic(patients=part.reset_index(drop=True), dest=root / m, seed=i, config=cfg,
-                                       settings=plugin_settings(plugins.info(pm, "toy"), cfg))
+    try:
+        table, _ = latent(n, 5, MODALITIES, setting)
+        if permute:  # one permutation for every modality: the runs still agree on each patient's label
+            table["responder"] = np.random.default_rng(9).permutation(table["responder"].to_numpy())
+        pm = plugins.select(plugins.get_plugin_manager(), "toy")
+        cfg = resolve(plugins.info(pm, "toy").default_config, None, ("data.n_features=4", "data.signal=2.5"))
+        rng = np.random.default_rng(1)
+        for i, m in enumerate(MODALITIES):
+            has = np.ones(n, bool) if i == 0 else rng.random(n) >= missing
+            part = table.loc[has, ["patient_id", "responder", f"drive_{m}"]].rename(columns={f"drive_{m}": "drive"})
+            pm.hook.cardio_write_synthetic(patients=part.reset_index(drop=True), dest=root / m, seed=i, config=cfg,
+                                           settings=plugin_settings(plugins.info(pm, "toy"), cfg))
+    finally:
+        sys.path.remove(str(toy_site))
     table[["patient_id", "responder"]].to_csv(root / "patients.csv", index=False)
     clinical = pd.DataFrame({"patient_id": table["patient_id"], "lbbb": rng.integers(0, 2, n),
                              "qrs_ms": rng.normal(150, 20, n).round()})  # a guideline rule that knows nothing
