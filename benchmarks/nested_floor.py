@@ -44,6 +44,18 @@ def at_floor(d: dict[str, np.ndarray], floor: float, null: float) -> dict[str, f
                            null=null))
 
 
+def floor_share(d: dict[str, np.ndarray], null: float) -> str:
+    """With Bates et al.'s floor (the naive SE): the share of sets whose SE sat on it, and the misses there and
+    elsewhere: where the floor is too low, the sets on it miss."""
+    se = np.array([nested_se(m, v, 5, 1.0) for m, v in zip(d["mse"], d["naive"])])
+    on = np.isclose(se, d["naive"])
+    truth = float(d["truth"].mean())
+    miss = (d["est"] - Z * se > truth) | (d["est"] + Z * se < truth)
+    rest = f"{100 * miss[~on].mean():.1f}%" if (~on).any() else "–"
+    return (f"{100 * on.mean():.0f}% of sets on it, missing {100 * miss[on].mean():.1f}%" if on.any() else
+            "no set on it") + f"; the rest {rest}"
+
+
 def holds(r: dict[str, float]) -> bool:
     return r["miss"] <= 0.050 and r["miss_below"] <= 0.035 and r["miss_above"] <= 0.035
 
@@ -72,6 +84,10 @@ def main() -> None:
                 f"{r['width_ratio']:.2f} · {100 * r['power']:.1f}" for r in results) + " |")
         best = max(k for k, _ in scored)
         chosen[metric] = (min(c for k, c in scored if k == best), best)
+    print("\nWith the naive SE as the floor (c = 1.0):")
+    for metric, (_, null) in METRICS.items():
+        for cell in cells:
+            print(f"- {metric}, {cell[0]} patients, {cell[1]}: {floor_share(data[cell][metric], null)}")
     for metric, (c, k) in chosen.items():
         print(f"chosen for {metric}: c = {c} (holds {k} of {len(cells)} cells)")
     print(f"({time.perf_counter() - t0:.0f} s)")

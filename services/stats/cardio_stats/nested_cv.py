@@ -15,9 +15,9 @@ interval is the repeated-CV estimate (the mean of the R x K outer AUCs) +- z sqr
 cross-validations see (K - 1)/K of the patients, and an error of a mean falls as 1/n. As in Bates et al.'s
 `nestedcv` the SE is kept between the naive SE (sqrt(mean b / K), the test folds' noise alone) and sqrt(K) times
 it, with one departure: the floor is FLOOR times the naive SE (1.15 for an AUC, 1.1 for a difference), not 1. MSE-hat is
-noisy, and where it fell under the naive SE the interval missed 10-21% of data sets (at 300 patients without signal
-the true SE was 1.3 times the naive one: the test folds' noise leaves out that another training set gives another
-model). Each FLOOR is the smallest on a grid (1.0-1.41) whose every simulated cell held misses <= 5.0% and each tail
+noisy: in the 20-42% of simulated data sets where it fell under the naive SE, the AUC's interval missed 6.8-17.4%
+(2.4-5.2% in the others; at 300 patients without signal the true SE is 1.3 times the naive one, which leaves out
+that another training set gives another model). Each FLOOR is the smallest on a grid (1.0-1.41) whose every simulated cell held misses <= 5.0% and each tail
 <= 3.5% (benchmarks/coverage.py's refitted kinds, seed 0, 1,000 data sets a cell; docs/statistics.md has the grid).
 Fits: R x (K + K(K - 1)/2), 15 R at K = 5, each a fit on (K - 1)/K or (K - 2)/K of the patients.
 
