@@ -408,6 +408,27 @@ def test_a_cohort_that_overlaps_the_training_one_is_not_called_external(cardio_c
     assert "nothing cross-validated" in text and "Out-of-fold" not in text and "training folds" not in text
 
 
+
+def test_a_bundle_without_training_fingerprints_says_the_overlap_is_unknown(cardio_cli, toy_site, tmp_path):
+    """A bundle that carries no fingerprints of its training records (an older cardio's, or one exported without the
+    deploy service) cannot tell a cohort that shares them: the report says the overlap is unknown, never that none
+    of its records matches (it did so in silence, here on the training cohort itself)."""
+    cardio_cli(*RUN, "--set", "train.epochs=1", check=True)
+    model = tmp_path / "a" / "model"
+    info = json.loads((model / "bundle.json").read_text())
+    del info["training_fingerprints"]  # bundle.json is not in its own manifest: the bundle still checks
+    (model / "bundle.json").write_text(json.dumps(info))
+    folder, _ = _site_b(toy_site, tmp_path, seed=0, prefix="")  # the training cohort itself
+    proc = cardio_cli("predict", "--model", "a", "--cohort", str(folder), "--out", "same", check=True)
+    meta = json.loads((tmp_path / "same" / "metrics.json").read_text())
+    assert meta["overlap_with_training"] is None and meta["kind"] == "validation on a new cohort"
+    report = (tmp_path / "same" / "report.md").read_text()
+    assert report.startswith("# Validation on a new cohort of a toy model\n")
+    assert "None of its records matches" not in report and "### External validation" not in report
+    assert "its overlap with the training cohort is unknown" in report
+    assert "carries no fingerprints of its training records" in report
+    assert "carries no fingerprints of its training records" in proc.stderr
+
 # --------------------------------------------------------------------------- the fold ensemble (issue 41)
 
 FOLDS = [f"fold{i}" for i in range(5)]

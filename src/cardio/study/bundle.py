@@ -249,11 +249,12 @@ def fingerprints(features, salt: str, cohort=None) -> dict[str, list[str]]:
             "files": sorted({f for r in records.values() for f in r[2]})}
 
 
-def overlap(features, stored: dict, cohort=None) -> dict[str, int]:
+def overlap(features, stored: dict, cohort=None) -> dict[str, int] | None:
     """Records of `features` whose id or content matches the training records' fingerprints in a bundle: content
-    is the features' bytes, or any file the record names holding a training record's file's bytes."""
+    is the features' bytes, or any file the record names holding a training record's file's bytes; None (unknown)
+    when the bundle carries no fingerprints."""
     if not stored or "salt" not in stored:
-        return {}
+        return None
     ids, content, files = (set(stored.get(k, [])) for k in ("ids", "content", "files"))
     mine = _records(features, cohort, stored["salt"]).values()
     return {"records": len(mine), "same_id": sum(r[0] in ids for r in mine),
