@@ -24,7 +24,7 @@ from cardio.study.levels import at_level, labelled
 from cardio.study.record import RunRecord, keep_key, provenance, read_run_json, run_logger
 from cardio.study.stages import Study, expect, open_study
 from cardio_deploy import bundle as deploy_bundle
-from cardio_deploy import ensemble, external
+from cardio_deploy import ensemble, external, fingerprints
 from cardio_stats import StatsError
 
 ENSEMBLES = ensemble.ENSEMBLES
@@ -128,7 +128,7 @@ def _predict(study: Study, info: dict, models: Models, cfg: dict, ctx: RunContex
     features = study.featurize(cohort, cfg, ctx)
     with threads(cfg, ctx):  # the fits' torch threads
         predictions, final = _predicted(study, models, features, cohort, cfg, ctx)
-    shared = bundle.overlap(features, info.get("training_fingerprints") or {}, cohort)
+    shared = fingerprints.overlap(features, info.get("training_fingerprints") or {}, cohort)
     external_cohort = shared is not None and not (shared["same_id"] or shared["same_content"])
     if shared is None:
         log.warning("%s: whether this cohort shares records with the training one is unknown", NO_FINGERPRINTS)
