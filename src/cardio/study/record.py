@@ -24,7 +24,7 @@ import cardio
 from cardio import config as config_mod
 from cardio.config import PluginInfo
 from cardio.data import CardioError, LogFormat, Predictions, folders
-from cardio.data.cache import write_text_atomic
+from cardio.data.cache import write_text_atomic, write_text_surely
 from cardio.study import bundle, tasks
 
 if TYPE_CHECKING:
@@ -312,16 +312,11 @@ class RunRecord:
         return True
 
     def _record_end(self, **fields: Any) -> None:
-        """The final status, even on a full disk: atomically if possible, else over the old file in place (its
-        blocks are free to reuse); never an error that would hide the one that ended the run."""
+        """The final status, even on a full disk: over the old run.json in place where no new file can be written
+        (write_text_surely); never an error that would hide the one that ended the run."""
+        path = self.path / "run.json"
         try:
-            self.update(**fields)
-        except (CardioError, OSError):
-            path = self.path / "run.json"
-            try:
-                meta = json.loads(path.read_text())
-                with open(path, "r+") as f:
-                    f.truncate(0)
-                    f.write(json.dumps({**meta, **fields}, default=str))
-            except (OSError, ValueError):
-                pass
+            meta = json.loads(path.read_text()) if path.exists() else {}
+        except (OSError, ValueError):
+            return
+        write_text_surely(path, json.dumps({**meta, **fields}, indent=2, default=str))

@@ -28,7 +28,7 @@ import pandas as pd
 
 from cardio import config as config_mod
 from cardio.data import CardioError, Cohort, Features, Predictions, Section
-from cardio.data.cache import atomic_path, seal, unseal, write_text_atomic
+from cardio.data.cache import atomic_path, seal, unseal, write_text_atomic, write_text_surely
 from cardio.data.pseudonyms import pseudonyms
 from cardio_stats.result import json_safe
 
@@ -83,22 +83,11 @@ def _write_marker(run_dir: Path, name: str, kind: str, **fields: Any) -> None:
 
 
 def _end_marker(run_dir: Path, name: str, kind: str, **fields: Any) -> None:
-    """The marker of a task's end (failed, cancelled, requeued), even on a full disk: written atomically where the
-    disk allows, else the task's running marker renamed to it and rewritten in place (its block is already the
-    file's). Never an error of its own: the task's error, which names the write that failed first, is the one."""
+    """The marker of a task's end (failed, cancelled, requeued), even on a full disk: where no new file can be
+    written, the task's running marker renamed to it and rewritten in place (write_text_surely)."""
     folder = task_dir(run_dir, name)
-    text = json.dumps(fields, default=str)
-    try:
-        write_text_atomic(folder / f"{kind}.json", text)
-    except (CardioError, OSError):
-        try:
-            os.replace(folder / "running.json", folder / f"{kind}.json")
-            with open(folder / f"{kind}.json", "r+") as f:
-                f.write(text)
-                f.truncate()
-        except OSError:
-            return
-    (folder / "running.json").unlink(missing_ok=True)
+    if write_text_surely(folder / f"{kind}.json", json.dumps(fields, default=str), reuse=folder / "running.json"):
+        (folder / "running.json").unlink(missing_ok=True)
 
 
 def slurm_job() -> str | None:
