@@ -170,9 +170,14 @@ def read_json(path: Path) -> Any:
         raise CardioError(f"{path} is not valid JSON (damaged, or not written by cardio)") from None
 
 
-def key_path(run_dir: Path) -> Path:
-    """Where report.keep_key writes the pseudonym key of a run or prediction: <folder>.key.csv beside it."""
-    return Path(run_dir).parent / f"{Path(run_dir).name}.key.csv"
+def free_key_path(run_dir: Path) -> Path:
+    """Where report.keep_key writes the pseudonym key of a run or prediction: <folder>.key.csv beside it; one that
+    is there already stops the command (a key is never replaced)."""
+    path = Path(run_dir).parent / f"{Path(run_dir).name}.key.csv"
+    if path.exists():
+        raise CardioError(f"{path} already exists; a pseudonym key is never replaced (move it, or choose another "
+                          "--out)")
+    return path
 
 
 def write_key(beside: Path, table, mode: int = 0o600, key: bytes | None = None) -> Path:
@@ -184,10 +189,7 @@ def write_key(beside: Path, table, mode: int = 0o600, key: bytes | None = None) 
     codes = pseudonymize(ids, key)
     rows = pd.DataFrame({"pseudonym_patient_id": codes["patient_id"].to_numpy(), "patient_id": ids["patient_id"],
                          "pseudonym_record_id": codes["record_id"].to_numpy(), "record_id": ids["record_id"]})
-    path = key_path(beside)
-    if path.exists():
-        raise CardioError(f"{path} already exists; a pseudonym key is never replaced (move it, or choose "
-                          "another --out)")
+    path = free_key_path(beside)
     with atomic_path(path) as tmp:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)  # never readable by others, even briefly
         with os.fdopen(fd, "w") as f:

@@ -81,10 +81,7 @@ def read_run_json(run_dir: Path) -> dict:
     path = run_dir / "run.json"
     if not path.exists():
         raise CardioError(f"{run_dir} is not a cardio run directory (no run.json)")
-    try:
-        meta = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        raise CardioError(f"{path} is not valid JSON (damaged, or not written by cardio)") from None
+    meta = bundle.read_json(path)
     if not isinstance(meta, dict) or "plugin" not in meta:
         raise CardioError(f"{path} does not describe a cardio run (no plugin named)")
     return meta
@@ -170,10 +167,8 @@ def _git_commit(module: Path = Path(__file__)) -> str | None:
 
 def check_key_free(out_dir: Path, cfg: dict) -> None:
     """Before anything is written: a key file that report.keep_key would replace stops the command."""
-    path = bundle.key_path(out_dir)
-    if (cfg.get("report") or {}).get("keep_key") and path.exists():
-        raise CardioError(f"{path} already exists; a pseudonym key is never replaced (move it, or choose another "
-                          "--out)")
+    if (cfg.get("report") or {}).get("keep_key"):
+        bundle.free_key_path(out_dir)
 
 
 def keep_key(out_dir: Path, predictions: Predictions, cfg: dict, key: bytes) -> None:
