@@ -353,21 +353,6 @@ def _state(run_dir: Path, name: str, cfg: dict) -> tuple[str, str]:
     return "missing", ""
 
 
-def lost(run_dir: Path, name: str) -> str | None:
-    """Why a task's process ended without a marker of its end (killed by a signal it cannot catch: kill -9, the
-    OOM killer), or None when it wrote one (done, failed, cancelled, requeued)."""
-    folder = task_dir(run_dir, name)
-    try:
-        if any(read_marker(folder / f"{k}.json") is not None for k in ("done", "failed", "cancelled", "requeued")):
-            return None
-        running = read_marker(folder / "running.json")
-    except DamagedMarker:
-        return None
-    if running is None:
-        return "its process ended before the task started"
-    return f"process {running.get('pid')} on {running.get('host')} ended without an error: killed?"
-
-
 def pending(run_dir: Path, cfg: dict) -> list[str]:
     """The tasks a rerun must still run: every task without a done marker."""
     return [n for n in task_names(cfg) if state(run_dir, n, cfg)[0] != "done"]
