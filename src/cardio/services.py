@@ -4,7 +4,8 @@
 module of hook implementations (`@cardio.services.hookimpl`) of the specifications below: the commands it adds to
 `cardio`, the executors it adds to `cardio run --executor`, the hooks it adds to the plugins' (as pytest's
 pytest_addhooks), the report (the sections every study gets, report.md and report.html rendered from report.json,
-the figures saved into a run) and the fold ensemble's models (kept for the bundle)."""
+the figures saved into a run), the fold ensemble's models and the training records' fingerprints (kept for the
+bundle)."""
 from __future__ import annotations
 
 import functools
@@ -22,7 +23,7 @@ import click
 import pluggy
 
 from cardio import config as config_mod
-from cardio.data import CardioError, ModelState, Predictions, Section
+from cardio.data import CardioError, Cohort, Features, ModelState, Predictions, Section
 
 GROUP = "cardio.services"
 hookspec = pluggy.HookspecMarker(GROUP)
@@ -93,6 +94,13 @@ def cardio_keep_fold_model(state: ModelState, plugin: str, fold: str, config: di
 def cardio_add_fold_models(run_dir: Path, folds: list[str], log: logging.Logger) -> bool:
     """Add every outer fold's kept model to the run's bundle (the evaluate task, once every fit and the final model
     are done), or log why not; True when it did either."""
+
+
+# The final model's bundle: the deploy service keeps salted fingerprints of its training records in bundle.json, for
+# `cardio predict` to tell a cohort that shares records with them; without it the bundle carries none.
+@hookspec(firstresult=True)
+def cardio_training_fingerprints(features: Features, cohort: Cohort) -> dict | None:
+    """What the final model's bundle keeps of the records it was fitted on (the final task, on the main rank)."""
 
 
 @hookspec(firstresult=True)

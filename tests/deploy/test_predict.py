@@ -408,6 +408,48 @@ def test_a_cohort_that_overlaps_the_training_one_is_not_called_external(cardio_c
     assert "nothing cross-validated" in text and "Out-of-fold" not in text and "training folds" not in text
 
 
+
+def test_a_bundle_without_training_fingerprints_says_the_overlap_is_unknown(cardio_cli, toy_site, tmp_path):
+    """A bundle that carries no fingerprints of its training records (an older cardio's, or one exported without the
+    deploy service) cannot tell a cohort that shares them: the report says the overlap is unknown, never that none
+    of its records matches (it did so in silence, here on the training cohort itself)."""
+    cardio_cli(*RUN, "--set", "train.epochs=1", check=True)
+    model = tmp_path / "a" / "model"
+    info = json.loads((model / "bundle.json").read_text())
+    del info["training_fingerprints"]  # bundle.json is not in its own manifest: the bundle still checks
+    (model / "bundle.json").write_text(json.dumps(info))
+    folder, _ = _site_b(toy_site, tmp_path, seed=0, prefix="")  # the training cohort itself
+    proc = cardio_cli("predict", "--model", "a", "--cohort", str(folder), "--out", "same", check=True)
+    meta = json.loads((tmp_path / "same" / "metrics.json").read_text())
+    assert meta["overlap_with_training"] is None and meta["kind"] == "validation on a new cohort"
+    report = (tmp_path / "same" / "report.md").read_text()
+    assert report.startswith("# Validation on a new cohort of a toy model\n")
+    assert "None of its records matches" not in report and "### External validation" not in report
+    assert "its overlap with the training cohort is unknown" in report
+    assert "carries no fingerprints of its training records" in report
+    assert "carries no fingerprints of its training records" in proc.stderr
+
+
+def test_without_the_deploy_service_a_bundle_keeps_no_fingerprints_and_predict_calls_the_overlap_unknown(
+        cardio_cli, toy_site, tmp_path):
+    """The training records' fingerprints are the deploy service's to keep (cardio_deploy.fingerprints, through the
+    kernel's hook cardio_training_fingerprints): a run without it exports a bundle with none, run.log says so, and
+    predict on that bundle calls the overlap unknown, even on the training cohort itself."""
+    from cardio import services
+
+    deploy = services.installed().pm.unregister(name="deploy")
+    try:
+        cardio_cli(*RUN, "--set", "train.epochs=1", check=True)
+    finally:
+        services.installed().pm.register(deploy, name="deploy")
+    assert json.loads((tmp_path / "a" / "model" / "bundle.json").read_text())["training_fingerprints"] is None
+    assert ("the bundle carries no fingerprints of its training records: they are kept by the deploy service "
+            "(cardio-crt-deploy), not installed") in (tmp_path / "a" / "run.log").read_text()
+    folder, _ = _site_b(toy_site, tmp_path, seed=0, prefix="")  # the training cohort itself
+    cardio_cli("predict", "--model", "a", "--cohort", str(folder), "--out", "same", check=True)
+    meta = json.loads((tmp_path / "same" / "metrics.json").read_text())
+    assert meta["overlap_with_training"] is None and meta["kind"] == "validation on a new cohort"
+
 # --------------------------------------------------------------------------- the fold ensemble (issue 41)
 
 FOLDS = [f"fold{i}" for i in range(5)]
@@ -545,7 +587,7 @@ def test_overlap_by_content_finds_files_copied_under_other_names(tmp_path):
     training record's bytes is the same record, whatever it is called; features alone did not see it for echo,
     whose features name cached clips by their source path."""
     from cardio import Cohort, Features
-    from cardio.study import bundle
+    from cardio_deploy import fingerprints
 
     def cohort(folder, ids, contents):
         folder.mkdir()
@@ -562,13 +604,14 @@ def test_overlap_by_content_finds_files_copied_under_other_names(tmp_path):
         return Cohort(table), Features(table, x={"A4C": [(f"/cache/{r}.npy",) for r in ids]})
 
     train = cohort(tmp_path / "a", ["r1", "r2", "r3"], [(b"clip1", b"clip1b"), (b"clip2",), (b"clip3",)])
-    stored = {"salt": "s41", **bundle.fingerprints(train[1], "s41", train[0])}
+    stored = {"salt": "s41", **fingerprints.fingerprints(train[1], "s41", train[0])}
     # the template every patient's row names is no record's content, here or in the new cohort
     assert len(stored["files"]) == 4 and not {"r1", "clip1"} & set(json.dumps(stored))
     new = cohort(tmp_path / "b", ["n1", "n2", "n3", "n4"], [(b"clip1", b"clip1b"), (b"other", b"clip2"),
                                                             (b"new",), (b"new2",)])
-    assert bundle.overlap(new[1], stored, new[0]) == {"records": 4, "same_id": 0, "same_content": 2}
-    assert bundle.overlap(new[1], stored) == {"records": 4, "same_id": 0, "same_content": 0}  # ids and features only
+    assert fingerprints.overlap(new[1], stored, new[0]) == {"records": 4, "same_id": 0, "same_content": 2}
+    # ids and features only
+    assert fingerprints.overlap(new[1], stored) == {"records": 4, "same_id": 0, "same_content": 0}
 
 
 def test_predict_reads_the_cohort_through_the_runs_own_stages_keeping_its_outcome_columns(tmp_path):

@@ -55,10 +55,26 @@ def orphaned(run_dir: Path, names: Sequence[str]) -> tuple[str, str] | None:
     lost local worker's task, `lost`'s why), None when there is none."""
     for name in names:
         pid = claimed_by(run_dir, name)
-        why = tasks.lost(run_dir, name) if pid is not None and not tasks.alive(pid) else None
+        why = lost(run_dir, name) if pid is not None and not tasks.alive(pid) else None
         if why:
             return name, why
     return None
+
+
+def lost(run_dir: Path, name: str) -> str | None:
+    """Why a task's process ended without a marker of its end (killed by a signal it cannot catch: kill -9, the
+    OOM killer), or None when it wrote one (done, failed, cancelled, requeued)."""
+    folder = tasks.task_dir(run_dir, name)
+    try:
+        if any(tasks.read_marker(folder / f"{k}.json") is not None
+               for k in ("done", "failed", "cancelled", "requeued")):
+            return None
+        running = tasks.read_marker(folder / "running.json")
+    except tasks.DamagedMarker:
+        return None
+    if running is None:
+        return "its process ended before the task started"
+    return f"process {running.get('pid')} on {running.get('host')} ended without an error: killed?"
 
 
 def _mtime(path: Path) -> float:

@@ -1,6 +1,8 @@
 """`cardio predict`, the command the deploy service adds to the `cardio` CLI (entry point `cardio.services: deploy`,
-the hook cardio_commands), and the fold models it keeps for `--ensemble folds` (cardio_keep_fold_model,
-cardio_add_fold_models: folds.py). Light on purpose: `cardio --help` loads it; the study's stages load when it runs."""
+the hook cardio_commands), the fold models it keeps for `--ensemble folds` (cardio_keep_fold_model,
+cardio_add_fold_models: folds.py) and the training records' fingerprints it keeps in the bundle for predict's overlap
+check (cardio_training_fingerprints: fingerprints.py). Light on purpose: `cardio --help` loads it; the study's stages
+load when it runs."""
 from __future__ import annotations
 
 import logging
@@ -8,7 +10,7 @@ from pathlib import Path
 
 import click
 
-from cardio.data import ModelState
+from cardio.data import Cohort, Features, ModelState
 from cardio.services import Device, hookimpl
 
 
@@ -63,3 +65,10 @@ def cardio_add_fold_models(run_dir: Path, folds: list[str], log: logging.Logger)
     from cardio_deploy.folds import add_fold_models
 
     return add_fold_models(run_dir, folds, log)
+
+
+@hookimpl
+def cardio_training_fingerprints(features: Features, cohort: Cohort) -> dict:
+    from cardio_deploy.fingerprints import training_fingerprints
+
+    return training_fingerprints(features, cohort)

@@ -24,7 +24,7 @@ from cardio.study.levels import at_level, labelled
 from cardio.study.record import RunRecord, keep_key, provenance, read_run_json, run_logger
 from cardio.study.stages import Study, expect, open_study
 from cardio_deploy import bundle as deploy_bundle
-from cardio_deploy import ensemble, external
+from cardio_deploy import ensemble, external, fingerprints
 from cardio_stats import StatsError
 
 ENSEMBLES = ensemble.ENSEMBLES
@@ -33,6 +33,8 @@ Models = tuple[ModelState, dict[str, ModelState]]  # the final model's state, an
 # What a bundle's config may never decide for the user: where files may be read, where the cache lives, whether a
 # key file of identifiers is written. They come from the user's command and environment only.
 USER_KEYS = ("cohort.allow_outside_paths", "cache_dir", "report.keep_key")
+NO_FINGERPRINTS = ("the model bundle carries no fingerprints of its training records (exported by an older cardio, "
+                   "or without the deploy service)")
 
 
 def predict_cohort(model_dir: str, cohort_path: str, out: str | None = None, device: str | None = None,
@@ -126,16 +128,18 @@ def _predict(study: Study, info: dict, models: Models, cfg: dict, ctx: RunContex
     features = study.featurize(cohort, cfg, ctx)
     with threads(cfg, ctx):  # the fits' torch threads
         predictions, final = _predicted(study, models, features, cohort, cfg, ctx)
-    shared = bundle.overlap(features, info.get("training_fingerprints") or {}, cohort)
-    external_cohort = not (shared.get("same_id") or shared.get("same_content"))
-    if not external_cohort:
+    shared = fingerprints.overlap(features, info.get("training_fingerprints") or {}, cohort)
+    external_cohort = shared is not None and not (shared["same_id"] or shared["same_content"])
+    if shared is None:
+        log.warning("%s: whether this cohort shares records with the training one is unknown", NO_FINGERPRINTS)
+    elif not external_cohort:
         log.warning("%d of %d record(s) of this cohort are records the model was trained on (%d by id, %d by "
                     "content): this is not an external validation", max(shared["same_id"], shared["same_content"]),
                     shared["records"], shared["same_id"], shared["same_content"])
     outputs.write_predictions(out_dir, predictions, ctx.pseudonym_key)
     labelled_rows = labelled(predictions)
     meta = {**study.made_by(), "seed": ctx.seed, "device": str(ctx.device), "world_size": 1, **cohort_meta(cohort),
-            "kind": "external validation" if external_cohort else "validation on records the model was trained on",
+            "kind": _kind(shared, external_cohort),
             "overlap_with_training": shared, "ensemble": "folds" if models[1] else "final",
             "fold_models": list(models[1]),
             "folds": [{"name": "external", "n_train": int(info.get("n_rows", 0)), "n_test": int(len(features)),
@@ -172,8 +176,15 @@ def _predicted(study: Study, models: Models, features: Features, cohort: Cohort,
     return at_level(Predictions(mean.table.assign(fold="external", repeat=0)), cohort), final
 
 
-def _about_model(plugin: str, info: dict, run_dir: Path, cfg: dict, meta: dict, n_labelled: int, shared: dict,
-                 external_cohort: bool) -> Section:
+def _kind(shared: dict | None, external_cohort: bool) -> str:
+    """What the prediction's report is: an external validation only when the bundle's fingerprints say so."""
+    if shared is None:
+        return "validation on a new cohort"
+    return "external validation" if external_cohort else "validation on records the model was trained on"
+
+
+def _about_model(plugin: str, info: dict, run_dir: Path, cfg: dict, meta: dict, n_labelled: int,
+                 shared: dict | None, external_cohort: bool) -> Section:
     """The first section of a prediction's report: which model, trained where and when, applied to which cohort."""
     run = (f"{plugin} run `{info.get('run') or run_dir.name}` (plugin {info.get('plugin_version')}, cardio "
            f"{info.get('cardio_version')}, exported {info.get('created')})")
@@ -185,6 +196,10 @@ def _about_model(plugin: str, info: dict, run_dir: Path, cfg: dict, meta: dict, 
                f"{meta['n_patients']} patients, {n_labelled} labelled prediction rows. Every estimate below is on "
                "this cohort alone; nothing was refitted or recalibrated on it, and the thresholds are those chosen "
                "when the model was trained.")
+    if shared is None:
+        return Section("Validation on a new cohort: its overlap with the training cohort is unknown", trained +
+                       f" Whether any of its records is one the model was trained on is unknown: {NO_FINGERPRINTS}, "
+                       "so this may not be an external validation.", part="summary")
     if external_cohort:
         return Section("External validation", trained + " None of its records matches a training record, by id or "
                        "by content (its features' bytes, or the bytes of any file it names: salted fingerprints kept "

@@ -38,11 +38,12 @@ import pandas as pd
 import cardio
 from cardio import config as config_mod
 from cardio.context import default_cache_dir, new_context
-from cardio.data import CardioError, Predictions, folders
+from cardio.data import CardioError, Predictions
 from cardio.data.pseudonyms import pseudonym_key, pseudonyms
 from cardio.study import outputs, tasks
 from cardio.study.record import run_logger
 from cardio_fusion.modality import Modality
+from cardio_fusion.out_folder import new_folder
 from cardio_fusion.report import fusion_section
 from cardio_fusion.truth import stated_truth as of_folder
 from cardio_report.performance import evaluate_sections
@@ -397,7 +398,7 @@ def fuse(runs: list[Path], out: Path, *, models: dict[str, str] | None = None, n
     problems += check_patients(mods, key) if len(mods) == len(runs) else []
     if problems:
         raise CardioError("cannot fuse these runs: " + "; ".join(problems))
-    with folders.new_folder(out, "fusion folder", "fusion writes a new folder") as path:
+    with new_folder(out, "fusion folder", "fusion writes a new folder") as path:
         return _fused(mods, path, key, clinical, covariates, guideline, n_resamples, started)
 
 

@@ -27,6 +27,7 @@ from cardio import plugins
 from cardio.data import CardioError, folders
 from cardio.data.cache import write_text_atomic
 from cardio.data.spreadsheet import write_csv
+from cardio_fusion.out_folder import new_folder
 from cardio_fusion.truth import PATIENTS, TRUTH, truth_text
 
 SETTINGS = ("planted", "neutral")
@@ -91,7 +92,7 @@ def write_cohort(out: Path, modalities: list[str], n: int = 300, seed: int = 0, 
         raise CardioError(f"plugin(s) {lacking} cannot write a modality for a multimodal cohort "
                           "(no cardio_write_synthetic hook)")
     table, truth = latent(n, seed, modalities, setting, overlap, weight=weight)
-    with folders.new_folder(out, "cohort folder", "synthetic-crt writes a new cohort folder (choose another --out)") \
+    with new_folder(out, "cohort folder", "synthetic-crt writes a new cohort folder (choose another --out)") \
             as path:
         return _write_modalities(path, table, truth, pms, modalities, n, seed, missing, sets or {})
 

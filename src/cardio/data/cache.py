@@ -104,6 +104,24 @@ def write_text_atomic(path: str | Path, text: str) -> Path:
     return Path(path)
 
 
+def write_text_surely(path: Path, text: str, reuse: Path | None = None) -> bool:
+    """A status that must be written even on a full disk: atomically where the disk allows, else in place over
+    `reuse` (an older file, renamed to `path`) or `path` itself, whose blocks are already the file's; False when
+    neither could. Never an error of its own: the caller's, which names the write that failed first, is the one."""
+    try:
+        write_text_atomic(path, text)
+    except (CardioError, OSError):
+        try:
+            if reuse is not None:
+                os.replace(reuse, path)
+            with open(path, "r+") as f:
+                f.write(text)
+                f.truncate()
+        except OSError:
+            return False
+    return True
+
+
 SEAL = b"cardio-sealed/1\n"  # what a sealed entry starts with, then the HMAC-SHA256 of the rest
 _MAC = 32
 

@@ -201,22 +201,6 @@ def claim_new(out: str | Path, what: str, refuse: Callable[[Path], None]) -> Cla
 
 
 @contextmanager
-def new_folder(out: str | Path, what: str, why: str) -> Iterator[Path]:
-    """claim_new's folder for the block (refused with "--out <path> exists and is not an empty folder; <why>"); what
-    the block added is removed again when it fails, and the lock released either way."""
-    def refuse(path: Path) -> None:
-        raise CardioError(f"--out {path} exists and is not an empty folder; {why}")
-
-    claimed = claim_new(out, what, refuse)
-    try:
-        yield claimed.path
-    except BaseException:
-        claimed.discard()
-        raise
-    claimed.release()
-
-
-@contextmanager
 def holding(path: str | Path, what: str) -> Iterator[Path]:
     """The existing folder `path` locked for the block (a command that rewrites files of a run: report, sign)."""
     claimed = claim(path, what)

@@ -21,7 +21,6 @@ import os
 import re
 import shutil
 import time
-from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
@@ -171,98 +170,14 @@ def read_json(path: Path) -> Any:
         raise CardioError(f"{path} is not valid JSON (damaged, or not written by cardio)") from None
 
 
-def _content(value: Any) -> bytes:
-    """The bytes a feature value stands for: an array's, a cached file's when the value names one, and those of
-    each item of a tuple or list (echo's clips of one view)."""
-    if isinstance(value, np.ndarray) and value.dtype.kind in "biuf":
-        return np.ascontiguousarray(value).tobytes()
-    if isinstance(value, (str, Path)) and Path(value).is_file():
-        return Path(value).read_bytes()
-    if isinstance(value, (tuple, list)):
-        return b"".join(len(part).to_bytes(8, "little") + part for part in map(_content, value))
-    return repr(value).encode()
-
-
-def _named_files(value: Any) -> list[str]:
-    """The files a cohort table's cell names: an absolute path to a file (the cohort reader resolves its path
-    columns so), or a tuple or list of them (echo's clips of one view); [] for any other value."""
-    items = value if isinstance(value, (tuple, list)) else [value]
-    if not items or not all(isinstance(v, (str, Path)) and os.path.isabs(v) and os.path.isfile(v) for v in items):
-        return []
-    return [str(v) for v in items]
-
-
-def _file_digest(path: str, salt: str) -> str:
-    with open(path, "rb") as f:  # streamed in blocks: a clip or a volume is never held whole
-        key = hashlib.sha256(salt.encode()).digest()  # blake2b's key: the bundle's salt, at most 64 bytes
-        return hashlib.file_digest(f, lambda: hashlib.blake2b(key=key, digest_size=8)).hexdigest()
-
-
-def _record_files(cohort, salt: str) -> dict[str, set[str]]:
-    """record_id -> salted digests of the bytes of every file its cohort row names (the core's service for every
-    plugin with a file column: a record copied under another name has the same files). A file that rows of several
-    patients name (a template, not a record: the cohort reader refuses a shared record file) is left out."""
-    if cohort is None:
-        return {}
-    table = cohort.table
-    columns = [c for c in table.columns if table[c].dtype == object and c not in ("record_id", "patient_id")]
-    digests: dict[str, str] = {}  # each file hashed once
-    named: dict[str, set[str]] = {}
-    patients: dict[str, set[str]] = defaultdict(set)
-    for rid, pid, row in zip(table["record_id"].astype(str), table["patient_id"].astype(str),
-                             table[columns].itertuples(index=False, name=None)):
-        for f in (f for value in row for f in _named_files(value)):
-            if f not in digests:
-                digests[f] = _file_digest(f, salt)
-            named.setdefault(rid, set()).add(digests[f])
-            patients[digests[f]].add(pid)
-    return {rid: {d for d in found if len(patients[d]) == 1} for rid, found in named.items()}
-
-
-def _records(features, cohort, salt: str) -> dict[str, tuple[str, str, set[str]]]:
-    """record_id -> (salted digest of the id, of its features' content, of each file it names)."""
-    x = features.x if isinstance(features.x, dict) else {"x": features.x}
-    ids = features.table["record_id"].astype(str).to_numpy()
-    arrays = [x[name] for name in sorted(x) if x[name] is not None and not isinstance(x[name], (str, Path))
-              and len(x[name]) == len(ids)]
-    content: dict[str, Any] = {}
-    for i, rid in enumerate(ids):
-        h = content.setdefault(rid, hashlib.sha256(salt.encode()))
-        for arr in arrays:
-            h.update(_content(arr[i]))
-    files = _record_files(cohort, salt)
-    # no per-row features (x a path to a cache, or None): nothing to compare by features' content
-    return {rid: (hashlib.sha256((salt + rid).encode()).hexdigest()[:16], h.hexdigest()[:16] if arrays else "",
-                  files.get(rid, set())) for rid, h in content.items()}
-
-
-def fingerprints(features, salt: str, cohort=None) -> dict[str, list[str]]:
-    """Salted digests of every record's id, of its features' content and of the bytes of every file the cohort's
-    table names for it (16 hex digits each).
-
-    A bundle keeps those of its training records, so that `cardio predict` can tell a new cohort that shares
-    records with the training one, by id or by content, without the bundle holding any id.
-    """
-    records = _records(features, cohort, salt)
-    return {"ids": sorted({r[0] for r in records.values()}),
-            "content": sorted({r[1] for r in records.values() if r[1]}),
-            "files": sorted({f for r in records.values() for f in r[2]})}
-
-
-def overlap(features, stored: dict, cohort=None) -> dict[str, int]:
-    """Records of `features` whose id or content matches the training records' fingerprints in a bundle: content
-    is the features' bytes, or any file the record names holding a training record's file's bytes."""
-    if not stored or "salt" not in stored:
-        return {}
-    ids, content, files = (set(stored.get(k, [])) for k in ("ids", "content", "files"))
-    mine = _records(features, cohort, stored["salt"]).values()
-    return {"records": len(mine), "same_id": sum(r[0] in ids for r in mine),
-            "same_content": sum(bool(r[1]) and r[1] in content or bool(r[2] & files) for r in mine)}
-
-
-def key_path(run_dir: Path) -> Path:
-    """Where report.keep_key writes the pseudonym key of a run or prediction: <folder>.key.csv beside it."""
-    return Path(run_dir).parent / f"{Path(run_dir).name}.key.csv"
+def free_key_path(run_dir: Path) -> Path:
+    """Where report.keep_key writes the pseudonym key of a run or prediction: <folder>.key.csv beside it; one that
+    is there already stops the command (a key is never replaced)."""
+    path = Path(run_dir).parent / f"{Path(run_dir).name}.key.csv"
+    if path.exists():
+        raise CardioError(f"{path} already exists; a pseudonym key is never replaced (move it, or choose another "
+                          "--out)")
+    return path
 
 
 def write_key(beside: Path, table, mode: int = 0o600, key: bytes | None = None) -> Path:
@@ -274,10 +189,7 @@ def write_key(beside: Path, table, mode: int = 0o600, key: bytes | None = None) 
     codes = pseudonymize(ids, key)
     rows = pd.DataFrame({"pseudonym_patient_id": codes["patient_id"].to_numpy(), "patient_id": ids["patient_id"],
                          "pseudonym_record_id": codes["record_id"].to_numpy(), "record_id": ids["record_id"]})
-    path = key_path(beside)
-    if path.exists():
-        raise CardioError(f"{path} already exists; a pseudonym key is never replaced (move it, or choose "
-                          "another --out)")
+    path = free_key_path(beside)
     with atomic_path(path) as tmp:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)  # never readable by others, even briefly
         with os.fdopen(fd, "w") as f:

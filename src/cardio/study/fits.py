@@ -136,11 +136,12 @@ def final_model(study: Study, stages: tasks.Study, cfg: dict, ctx: RunContext) -
                               "n_patients": int(features.table["patient_id"].iloc[every].nunique()),
                               "n_records": int(len(cohort)), "label": cohort.label, "bundle": "model"}
     if ctx.is_main:
-        import secrets
-
-        salt = secrets.token_hex(16)
-        meta = provenance(study, seed=ctx.seed, run=ctx.out_dir.name, **fitted, training_fingerprints={
-            "salt": salt, **bundle.fingerprints(features, salt, cohort)})
+        prints = services.installed().pm.hook.cardio_training_fingerprints(features=features, cohort=cohort)
+        if prints is None:
+            ctx.log.info("the bundle carries no fingerprints of its training records: they are kept by the deploy "
+                         "service (cardio-crt-deploy), not installed; cardio predict will call a cohort's overlap with "
+                         "the training one unknown")
+        meta = provenance(study, seed=ctx.seed, run=ctx.out_dir.name, **fitted, training_fingerprints=prints)
         path = bundle.write(ctx.out_dir, state, cfg, meta)
         ctx.log.info("final model exported: %s (cardio predict --model %s --cohort PATH)", path, ctx.out_dir)
     return fitted

@@ -24,7 +24,7 @@ import cardio
 from cardio import config as config_mod
 from cardio.config import PluginInfo
 from cardio.data import CardioError, LogFormat, Predictions, folders
-from cardio.data.cache import write_text_atomic
+from cardio.data.cache import write_text_atomic, write_text_surely
 from cardio.study import bundle, tasks
 
 if TYPE_CHECKING:
@@ -81,10 +81,7 @@ def read_run_json(run_dir: Path) -> dict:
     path = run_dir / "run.json"
     if not path.exists():
         raise CardioError(f"{run_dir} is not a cardio run directory (no run.json)")
-    try:
-        meta = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        raise CardioError(f"{path} is not valid JSON (damaged, or not written by cardio)") from None
+    meta = bundle.read_json(path)
     if not isinstance(meta, dict) or "plugin" not in meta:
         raise CardioError(f"{path} does not describe a cardio run (no plugin named)")
     return meta
@@ -170,10 +167,8 @@ def _git_commit(module: Path = Path(__file__)) -> str | None:
 
 def check_key_free(out_dir: Path, cfg: dict) -> None:
     """Before anything is written: a key file that report.keep_key would replace stops the command."""
-    path = bundle.key_path(out_dir)
-    if (cfg.get("report") or {}).get("keep_key") and path.exists():
-        raise CardioError(f"{path} already exists; a pseudonym key is never replaced (move it, or choose another "
-                          "--out)")
+    if (cfg.get("report") or {}).get("keep_key"):
+        bundle.free_key_path(out_dir)
 
 
 def keep_key(out_dir: Path, predictions: Predictions, cfg: dict, key: bytes) -> None:
@@ -312,16 +307,11 @@ class RunRecord:
         return True
 
     def _record_end(self, **fields: Any) -> None:
-        """The final status, even on a full disk: atomically if possible, else over the old file in place (its
-        blocks are free to reuse); never an error that would hide the one that ended the run."""
+        """The final status, even on a full disk: over the old run.json in place where no new file can be written
+        (write_text_surely); never an error that would hide the one that ended the run."""
+        path = self.path / "run.json"
         try:
-            self.update(**fields)
-        except (CardioError, OSError):
-            path = self.path / "run.json"
-            try:
-                meta = json.loads(path.read_text())
-                with open(path, "r+") as f:
-                    f.truncate(0)
-                    f.write(json.dumps({**meta, **fields}, default=str))
-            except (OSError, ValueError):
-                pass
+            meta = json.loads(path.read_text()) if path.exists() else {}
+        except (OSError, ValueError):
+            return
+        write_text_surely(path, json.dumps({**meta, **fields}, indent=2, default=str))

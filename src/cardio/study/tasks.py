@@ -28,7 +28,7 @@ import pandas as pd
 
 from cardio import config as config_mod
 from cardio.data import CardioError, Cohort, Features, Predictions, Section
-from cardio.data.cache import atomic_path, seal, unseal, write_text_atomic
+from cardio.data.cache import atomic_path, seal, unseal, write_text_atomic, write_text_surely
 from cardio.data.pseudonyms import pseudonyms
 from cardio_stats.result import json_safe
 
@@ -83,22 +83,11 @@ def _write_marker(run_dir: Path, name: str, kind: str, **fields: Any) -> None:
 
 
 def _end_marker(run_dir: Path, name: str, kind: str, **fields: Any) -> None:
-    """The marker of a task's end (failed, cancelled, requeued), even on a full disk: written atomically where the
-    disk allows, else the task's running marker renamed to it and rewritten in place (its block is already the
-    file's). Never an error of its own: the task's error, which names the write that failed first, is the one."""
+    """The marker of a task's end (failed, cancelled, requeued), even on a full disk: where no new file can be
+    written, the task's running marker renamed to it and rewritten in place (write_text_surely)."""
     folder = task_dir(run_dir, name)
-    text = json.dumps(fields, default=str)
-    try:
-        write_text_atomic(folder / f"{kind}.json", text)
-    except (CardioError, OSError):
-        try:
-            os.replace(folder / "running.json", folder / f"{kind}.json")
-            with open(folder / f"{kind}.json", "r+") as f:
-                f.write(text)
-                f.truncate()
-        except OSError:
-            return
-    (folder / "running.json").unlink(missing_ok=True)
+    if write_text_surely(folder / f"{kind}.json", json.dumps(fields, default=str), reuse=folder / "running.json"):
+        (folder / "running.json").unlink(missing_ok=True)
 
 
 def slurm_job() -> str | None:
@@ -362,21 +351,6 @@ def _state(run_dir: Path, name: str, cfg: dict) -> tuple[str, str]:
             return "failed", f"stopped without an error (killed?) on {where}"
         return "running", f"since {running.get('started')} on {where}"
     return "missing", ""
-
-
-def lost(run_dir: Path, name: str) -> str | None:
-    """Why a task's process ended without a marker of its end (killed by a signal it cannot catch: kill -9, the
-    OOM killer), or None when it wrote one (done, failed, cancelled, requeued)."""
-    folder = task_dir(run_dir, name)
-    try:
-        if any(read_marker(folder / f"{k}.json") is not None for k in ("done", "failed", "cancelled", "requeued")):
-            return None
-        running = read_marker(folder / "running.json")
-    except DamagedMarker:
-        return None
-    if running is None:
-        return "its process ended before the task started"
-    return f"process {running.get('pid')} on {running.get('host')} ended without an error: killed?"
 
 
 def pending(run_dir: Path, cfg: dict) -> list[str]:
