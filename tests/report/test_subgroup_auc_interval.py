@@ -1,6 +1,6 @@
 """A subgroup's AUC carries the interval the performance table's does (issue 53): with K folds the cross-validated
-AUC of the subgroup's records and the headline's fold-DeLong interval, named; where a fold holds no patient of one class in the
-subgroup, the pooled AUC alone and why, not the pooled DeLong interval (11-13% misses without signal)."""
+AUC of the subgroup's records and the headline's fold-DeLong interval, named; where a fold holds no patient of one
+class in the subgroup, the pooled AUC alone and why, not the pooled DeLong interval (11-13% misses without signal)."""
 from __future__ import annotations
 
 import numpy as np

@@ -188,8 +188,9 @@ def cardio_evaluate(predictions: Predictions, cohort: Cohort, config: dict, ctx:
     text = (f"Every metric of the performance section, recomputed within each level of {', '.join(columns)} (the "
             f"values as the cohort table writes them, per {_unit(cohort)}); small subgroups give wide intervals. "
             "Each AUC carries the interval the performance table's does (the `AUC interval` column names it): with "
-            "K folds the cross-validated AUC of the subgroup's records, fold by fold, with the headline's interval (fold DeLong × 2, or nested CV for a model the plugin refits); "
-            "where a fold holds no patient of one class in the subgroup, the pooled AUC without an interval, and why.")
+            "K folds the cross-validated AUC of the subgroup's records, fold by fold, with the headline's interval "
+            "(fold DeLong × 2, or nested CV for a model the plugin refits); where a fold holds no patient of one "
+            "class in the subgroup, the pooled AUC without an interval, and why.")
     text += "".join(f" {n} {_unit(cohort)}(s) hold several values of {col} over their records: {col}={SEVERAL}."
                     for col, n in mixed.items())
     if absent:
