@@ -425,6 +425,7 @@ def test_a_bundle_without_training_fingerprints_says_the_overlap_is_unknown(card
     report = (tmp_path / "same" / "report.md").read_text()
     assert report.startswith("# Validation on a new cohort of a toy model\n")
     assert "None of its records matches" not in report and "### External validation" not in report
+    assert "External validation" not in report  # the summary's Design line claimed it for every prediction
     assert "its overlap with the training cohort is unknown" in report
     assert "carries no fingerprints of its training records" in report
     assert "carries no fingerprints of its training records" in proc.stderr

@@ -32,8 +32,10 @@ def _outcome(rows: pd.DataFrame) -> str:
 
 def _design(table: pd.DataFrame, config: dict, external: bool) -> str:
     if external:
-        return ("External validation: the exported model applied unchanged to this cohort (nothing refitted or "
-                "recalibrated).")
+        # whether this is an external validation rests on the bundle's fingerprints, which cardio predict's first
+        # section reads (records the model was trained on, or an overlap unknown): never claimed here
+        return ("An exported model applied unchanged to this cohort (nothing refitted or recalibrated); whether any "
+                "of its records was in the model's training cohort, the report's first section says.")
     cv = config["cv"]
     folds = table["fold"].nunique()
     how = "a single held-out split" if folds == 1 else f"{folds}-fold cross-validation"
