@@ -35,6 +35,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import resource
 import shutil
 import statistics
@@ -124,10 +125,14 @@ def differences(before: Path, after: Path) -> list[str]:
 
 
 def _without_seconds(path: Path) -> str:
-    """The report without the run's seconds (the time since the run started, different on every evaluation)."""
-    text = path.read_text()
-    elapsed = str(json.loads((path.parent / "metrics.json").read_text())["elapsed_s"])
-    return text.replace(elapsed, "<elapsed>")
+    """The report without the run's seconds (the time since the run started, different on every evaluation): the
+    meta field of report.json and the intro's "N fold(s), S s." only; a plain replace of S also hit every other
+    number that contains it, in one report and not the other."""
+    if path.suffix == ".json":
+        doc = json.loads(path.read_text())
+        doc["meta"].pop("elapsed_s", None)
+        return json.dumps(doc, sort_keys=True)
+    return re.sub(r"fold\(s\), [0-9.]+ s\.", "fold(s), <elapsed> s.", path.read_text())
 
 
 def main() -> int:
