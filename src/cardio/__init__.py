@@ -87,8 +87,7 @@ _SUBMODULE = {name: module for module, names in {
 }.items() for name in names}
 
 __all__ = [
-    "Cache", "CardioError", "Cohort", "CoreSettings", "Features", "Fold", "ModelState", "PluginInfo",
-    "Predictions",
+    "Cache", "CardioError", "Cohort", "CoreSettings", "Features", "Fold", "ModelState", "PluginInfo", "Predictions",
     "REQUIRED_HOOKS", "RunContext", "Section", "Settings", "atomic_path", "confined_path", "hookimpl", "hookspec",
     "inner_split", "package_defaults", "setting", "write_csv", "write_text_atomic", "__version__",
 ]
@@ -127,10 +126,8 @@ def __dir__() -> list[str]:
 # `from cardio import cache`) and a run or bundle pickled before keep importing them, as the same module objects.
 # (The report's modules, `cardio.figures` among them, left the kernel for the report service: cardio_report.)
 MOVED_MODULES = {
-    "cohort": "data.cohort", "checks": "data.checks", "leakage": "data.leakage",
-    "cache": "data.cache",
-    "run": "execution.run", "tasks": "study.tasks",
-    "bundle": "study.bundle", "signing": "study.signing",
+    "cohort": "data.cohort", "checks": "data.checks", "leakage": "data.leakage", "cache": "data.cache",
+    "run": "execution.run", "tasks": "study.tasks", "bundle": "study.bundle", "signing": "study.signing",
 }
 
 

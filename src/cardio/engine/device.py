@@ -1,7 +1,8 @@
-"""The device a run trains on: which one, its name, torch's CPU threads, deterministic kernels, autocast, and the
-memory format and placement of a batch."""
+"""The device a run trains on: which one, its name, torch's CPU threads, deterministic kernels, autocast, the
+memory format and placement of a batch, and the host memory a fit freed."""
 from __future__ import annotations
 
+import ctypes
 import os
 import platform
 from contextlib import contextmanager
@@ -24,6 +25,16 @@ def cpu_threads(n: int | None, device: torch.device):
         yield
     finally:
         torch.set_num_threads(before)
+
+
+_LIBC = ctypes.CDLL(None) if os.name == "posix" else None  # the C library this process has loaded
+
+
+def release_freed() -> None:
+    """Give the system back what a fit or prediction freed: glibc's malloc keeps it, and fits in a row piled it up."""
+    trim = getattr(_LIBC, "malloc_trim", None)  # glibc's; musl, macOS and Windows have none
+    if trim is not None:
+        trim(0)
 
 
 def default_threads() -> int:

@@ -36,7 +36,7 @@ from cardio.engine.checkpoints import (
     watching,
 )
 from cardio.engine.data import batch_inputs, dataset_size, make_loader
-from cardio.engine.device import accumulator, autocast, cpu_threads, memory_format, set_determinism
+from cardio.engine.device import accumulator, autocast, cpu_threads, memory_format, release_freed, set_determinism
 from cardio.engine.distributed import ShardedBatchSampler, unwrap
 from cardio.engine.losses import masked_loss
 from cardio.engine.optim import make_optimizer, make_scheduler
@@ -120,8 +120,10 @@ def fit(model: nn.Module, train_set: Dataset, val_set: Dataset | None, ctx, *, n
     s = _settings(train, settings)
     tag = tag or (f"{ctx.fold}-{name}" if ctx.fold else name)
     with cpu_threads(s["cpu_threads"], ctx.device):
-        run = _Fit(model, train_set, ctx, s, tag, loss_fn or masked_loss, metric, on_checkpoint)
-        return run.train(val_set, sample_weights, ctx.seed if seed is None else int(seed))
+        result = _Fit(model, train_set, ctx, s, tag, loss_fn or masked_loss, metric, on_checkpoint).train(
+            val_set, sample_weights, ctx.seed if seed is None else int(seed))
+    release_freed()  # the fit's optimizer state, gradients and activations, freed with it
+    return result
 
 
 @dataclass
@@ -382,7 +384,9 @@ def predict(model: nn.Module, dataset: Dataset, ctx, batch_size: int | None = No
     s = _settings(_default_train() if train is None else train,
                   {"batch_size": batch_size} if batch_size else None)
     model = unwrap(model).to(ctx.device)
-    return _outputs(model, make_loader(dataset, s, ctx.device), ctx.device, s)[0].astype(np.float32)
+    out = _outputs(model, make_loader(dataset, s, ctx.device), ctx.device, s)[0].astype(np.float32)
+    release_freed()  # the batches' activations
+    return out
 
 
 def predict_proba(model: nn.Module, dataset: Dataset, ctx, batch_size: int | None = None,

@@ -83,9 +83,10 @@ def _write_marker(run_dir: Path, name: str, kind: str, **fields: Any) -> None:
 
 
 def _end_marker(run_dir: Path, name: str, kind: str, **fields: Any) -> None:
-    """The marker of a task's end (failed, cancelled, requeued), even on a full disk: where no new file can be
-    written, the task's running marker renamed to it and rewritten in place (write_text_surely)."""
-    folder = task_dir(run_dir, name)
+    """The marker of a task's end (failed, cancelled, requeued), with the host and time, even on a full disk: where
+    no new file can be written, the task's running marker renamed to it and rewritten in place (write_text_surely)."""
+    folder, fields = task_dir(run_dir, name), {**fields, "host": socket.gethostname(),
+                                               "ended": time.strftime("%Y-%m-%dT%H:%M:%S")}
     if write_text_surely(folder / f"{kind}.json", json.dumps(fields, default=str), reuse=folder / "running.json"):
         (folder / "running.json").unlink(missing_ok=True)
 
@@ -211,8 +212,7 @@ def remove_leftovers(run_dir: Path) -> list[tuple[str, int]]:
 
 def mark_failed(run_dir: Path, name: str, error: BaseException) -> None:
     why = str(error).splitlines()[0] if str(error) else type(error).__name__
-    _end_marker(run_dir, name, "failed", error=f"{type(error).__name__}: {why}", host=socket.gethostname(),
-                ended=time.strftime("%Y-%m-%dT%H:%M:%S"))
+    _end_marker(run_dir, name, "failed", error=f"{type(error).__name__}: {why}")
 
 
 _hook_seconds: dict[str, float] = {}  # this process's wall seconds in each hook, summed over its calls
@@ -265,14 +265,12 @@ def mark_cancelled(run_dir: Path, name: str, signame: str) -> None:
     """The task stopped on a signal (scancel, a time limit, a preemption) after the engine's checkpoint."""
     job = slurm_job()
     _end_marker(run_dir, name, "cancelled", error=f"stopped by {signame}" + (f" (job {job})" if job else "")
-                + "; `cardio run --resume` continues it from its last checkpoint", host=socket.gethostname(),
-                job=job, ended=time.strftime("%Y-%m-%dT%H:%M:%S"))
+                + "; `cardio run --resume` continues it from its last checkpoint", job=job)
 
 
 def mark_requeued(run_dir: Path, name: str, signame: str) -> None:
     """SLURM requeues the task's job (submitit's checkpoint on the preemption signal): it starts again by itself."""
-    _end_marker(run_dir, name, "requeued", why=f"stopped by {signame} and requeued", job=slurm_job(),
-                host=socket.gethostname(), ended=time.strftime("%Y-%m-%dT%H:%M:%S"))
+    _end_marker(run_dir, name, "requeued", why=f"stopped by {signame} and requeued", job=slurm_job())
 
 
 class DamagedMarker(Exception):
@@ -312,8 +310,8 @@ def alive(pid: int) -> bool:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
-    except PermissionError:
-        return True
+    except PermissionError:  # another user's process
+        pass
     return True
 
 
