@@ -19,6 +19,7 @@ from cardio.hookspecs import hookimpl
 from cardio_report.outputs import display_name, split_unit
 from cardio_report.summary import cohort_section, summary_section
 from cardio_stats import format_ci
+from cardio_stats.nested_cv import FLOOR
 
 if TYPE_CHECKING:
     from cardio.context import RunContext
@@ -436,11 +437,13 @@ def _cv_text(table: pd.DataFrame, config: dict, level: int, s: dict, seed: int) 
             "training set gives another model. Models the plugin can refit cheaply (classical models, rules) get "
             "nested cross-validation (Bates, Hastie & Tibshirani 2023): refitted on "
             f"{int(s.get('nested_repeats', 0))} splits of the cohort, the estimate is their mean and the interval "
-            "rests on the measured error of a cross-validated AUC. Deep models, which cannot be refitted hundreds of "
-            "times, get the fold-DeLong interval from the run's own fold models: twice the mean within-fold DeLong "
-            "variance over K, the spread of a mean of K correlated fold AUCs. Fewer than 5 folds, or a fold "
-            "without both classes, gives no interval, and the row says why (coverage and width of each by "
-            "simulation: `benchmarks/coverage.py`, docs/statistics.md). Beside it, the pooled AUC of every "
+            "rests on the measured error of a cross-validated AUC, kept at least "
+            f"{FLOOR['auc']:g} (a difference: {FLOOR['auc_difference']:g}) times the test folds' own noise, where "
+            "simulation found the measured error too small (docs/statistics.md). Deep models, which cannot be "
+            "refitted hundreds of times, get the fold-DeLong interval from the run's own fold models: twice the "
+            "mean within-fold DeLong variance over K, the spread of a mean of K correlated fold AUCs. Fewer than "
+            "5 folds, or a fold without both classes, gives no interval, and the row says why (coverage and width "
+            "of each by simulation: `benchmarks/coverage.py`, docs/statistics.md). Beside it, the pooled AUC of every "
             "out-of-fold score (its DeLong interval, in metrics.json, treats the scores as one fixed model's and "
             "ignores training variability: with no signal it excluded chance in 14% of data sets, not 5%); with "
             "one fold (holdout) the AUC carries the small-sample (logit) DeLong interval of that one model and says "
