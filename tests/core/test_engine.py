@@ -136,9 +136,11 @@ def test_two_runs_sharing_one_cache_at_once_agree(toy_site, tmp_path):
     """Two `cardio run` processes start together on an empty shared cache: both finish, with equal results."""
     env = {**os.environ, "CARDIO_CACHE": str(tmp_path / "shared-cache"),
            "PYTHONPATH": os.pathsep.join([str(toy_site), os.environ.get("PYTHONPATH", "")])}
+    # no figures: what the runs share is the cache (the report's figures read and write none of it)
     for attempt in range(2):  # an empty cache, then a full one
         procs = [subprocess.Popen([sys.executable, "-m", "cardio.cli", "run", "--plugin", "toy", "--out",
-                                   f"run{attempt}{k}", "--set", "train.epochs=1", "--set", "explain=false"],
+                                   f"run{attempt}{k}", "--set", "train.epochs=1", "--set", "explain=false",
+                                   "--set", "report.figures=false"],
                                   cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
                  for k in range(2)]
         outs = [p.communicate(timeout=300) for p in procs]
