@@ -37,8 +37,9 @@ PLUGINS: dict[str, tuple[str, list[str]]] = {
     "echo_cmr": ("echo_cmr.synthetic.n_patients", ["echo_cmr.train.epochs=1"]),
 }
 SIZES = [100, 300, 1000, 3000]
+# --smoke checks the script (its columns, the exponents), not what a stage costs: no figures either
 SMOKE = ["spect_polar.synthetic.slices=16", "spect_polar.synthetic.size=32", "spect_polar.autoencoder.iterations=10",
-         "cv.folds=2", "explain=false", "stats.n_resamples=100"]
+         "cv.folds=2", "explain=false", "stats.n_resamples=100", "report.figures=false"]
 STAGES = ("load", "preprocess", "featurize", "prepare", "fits", "final", "evaluate", "report", "other")
 HOOK_STAGE = {"cardio_load": "load", "cardio_preprocess": "preprocess", "cardio_featurize": "featurize",
               "cardio_prepare": "prepare"}

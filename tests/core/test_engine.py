@@ -16,9 +16,12 @@ from cardio import engine
 from cardio.engine import checkpoints  # where save_later and the checkpoint timer look up what a test patches
 from cardio_testing.harness import cpu_context, train_settings
 
-# Many epochs with early stopping off, so a kill right after epoch 2's checkpoint lands inside training
-# however fast the machine is (6 epochs once ran to the end within the test's 0.1 s wait).
-EPOCHS = 40
+# Early stopping off, and the killed run's steps held asleep (the toy's $CARDIO_TOY_STEP_S: 10 ms a step, about 0.3 s
+# an epoch of ~30 steps), so a kill right after epoch 2's checkpoint lands inside training however fast the machine
+# is (6 epochs once ran to the end within the test's 0.1 s wait); the sleep changes no number, and the uninterrupted
+# run and the resume fit at full speed (40 epochs of real work once gave that margin)
+EPOCHS = 10
+HELD = {"CARDIO_TOY_STEP_S": "0.01"}
 SLOW = ["--set", "cv.method=holdout", "--set", "data.n_patients=800", "--set", "data.n_features=128",
         "--set", "model.hidden=512", "--set", f"train.epochs={EPOCHS}", "--set", "train.patience=0",
         "--set", "train.batch_size=32", "--set", "train.checkpoint_every_s=0"]
@@ -34,7 +37,7 @@ def test_kill_9_mid_training_then_resume_is_bit_identical(cardio_cli, toy_site, 
     cardio_cli("run", "--plugin", "toy", "--out", "full", *SLOW, check=True)
 
     env = {**os.environ, "PYTHONPATH": f"{toy_site}{os.pathsep}{os.environ.get('PYTHONPATH', '')}",
-           "CARDIO_CACHE": str(tmp_path / "cache")}
+           "CARDIO_CACHE": str(tmp_path / "cache"), **HELD}
     proc = subprocess.Popen([sys.executable, "-m", "cardio.cli", "run", "--plugin", "toy", "--out", "killed", *SLOW],
                             cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     ckpt = tmp_path / "killed" / "checkpoints" / "holdout-mlp.pt"
@@ -133,9 +136,11 @@ def test_two_runs_sharing_one_cache_at_once_agree(toy_site, tmp_path):
     """Two `cardio run` processes start together on an empty shared cache: both finish, with equal results."""
     env = {**os.environ, "CARDIO_CACHE": str(tmp_path / "shared-cache"),
            "PYTHONPATH": os.pathsep.join([str(toy_site), os.environ.get("PYTHONPATH", "")])}
+    # no figures: what the runs share is the cache (the report's figures read and write none of it)
     for attempt in range(2):  # an empty cache, then a full one
         procs = [subprocess.Popen([sys.executable, "-m", "cardio.cli", "run", "--plugin", "toy", "--out",
-                                   f"run{attempt}{k}", "--set", "train.epochs=1", "--set", "explain=false"],
+                                   f"run{attempt}{k}", "--set", "train.epochs=1", "--set", "explain=false",
+                                   "--set", "report.figures=false"],
                                   cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
                  for k in range(2)]
         outs = [p.communicate(timeout=300) for p in procs]

@@ -12,10 +12,15 @@ import time
 
 import pytest
 
-# the toy plugin's fits long enough to be signalled mid-way, with a checkpoint every epoch
-SLOW = ["--set", "cv.folds=2", "--set", "data.n_patients=200", "--set", "train.epochs=200", "--set",
+# the toy plugin's fits, with a checkpoint every epoch: 40 epochs, of 13 steps (200 patients' 400 records, half in a
+# fold's training part, batches of 16)
+SLOW = ["--set", "cv.folds=2", "--set", "data.n_patients=200", "--set", "train.epochs=40", "--set",
         "train.batch_size=16", "--set", "final_model=false", "--set", "report.figures=false", "--set",
         "stats.n_resamples=200", "--set", "train.cpu_threads=1", "--set", "train.checkpoint_every_s=0"]
+# the signalled run's fits last ~10 s asleep (the toy's $CARDIO_TOY_STEP_S, a sleep in each training step): long
+# enough to be signalled mid-way on a loaded machine, without the CPU of the 200 epochs these tests once fitted for
+# that, which the resume then fitted too; the sleep changes no number, and the resume fits at full speed
+HELD = {"CARDIO_TOY_STEP_S": f"{10 / (40 * 13):.4f}"}
 
 
 def _as_from_a_shell() -> None:
@@ -36,7 +41,7 @@ def _blocked_term() -> None:
 
 def _start(tmp_path, toy_site, out: str, preexec=_as_from_a_shell) -> subprocess.Popen:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(toy_site), os.environ.get("PYTHONPATH", "")]),
-           "CARDIO_CACHE": str(tmp_path / "cache")}
+           "CARDIO_CACHE": str(tmp_path / "cache"), **HELD}
     return subprocess.Popen([sys.executable, "-m", "cardio.cli", "run", "--plugin", "toy", "--out", out, *SLOW],
                             cwd=tmp_path, env=env, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             preexec_fn=preexec)

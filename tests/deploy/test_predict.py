@@ -4,9 +4,11 @@ event files."""
 import json
 import os
 import pickle
+import shutil
 import stat
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -17,6 +19,26 @@ from cardio import CardioError, PluginInfo, hookimpl
 from cardio_testing.harness import check_refused
 
 RUN = ("run", "--plugin", "toy", "--out", "a", "--set", "train.epochs=3")
+
+
+@pytest.fixture(scope="module")
+def trained(toy_site, tmp_path_factory) -> Path:
+    """Site A's run at one epoch, made once for the tests that only read or damage its bundle: each works on a copy
+    (`_site_a`), as if it had run the command itself."""
+    from cardio_testing.harness import invoke
+
+    root = tmp_path_factory.mktemp("site_a")
+    with pytest.MonkeyPatch.context() as m:
+        m.chdir(root)
+        m.setenv("CARDIO_CACHE", str(root / "cache"))
+        m.syspath_prepend(str(toy_site))
+        result = invoke(*RUN, "--set", "train.epochs=1")
+    assert result.exit_code == 0, result.stderr[-3000:]
+    return root / "a"
+
+
+def _site_a(trained: Path, tmp_path: Path) -> Path:
+    return Path(shutil.copytree(trained, tmp_path / "a", symlinks=True))
 
 
 def _site_b(toy_site, tmp_path, seed=7, labelled=True, prefix="b"):
@@ -90,8 +112,8 @@ def test_round_trip_site_a_to_site_b(cardio_cli, toy_site, tmp_path):
     assert np.allclose(pred["y_score"].to_numpy(), expected, atol=1e-6)  # rows keep the cohort's order
 
 
-def test_unlabelled_cohort_gets_predictions_only(cardio_cli, toy_site, tmp_path):
-    cardio_cli(*RUN, "--set", "train.epochs=1", check=True)
+def test_unlabelled_cohort_gets_predictions_only(cardio_cli, toy_site, trained, tmp_path):
+    _site_a(trained, tmp_path)
     folder, table = _site_b(toy_site, tmp_path, labelled=False)
     cardio_cli("predict", "--model", "a", "--cohort", str(folder), "--out", "b", check=True)
     pred = pd.read_csv(tmp_path / "b" / "predictions.csv")
@@ -116,8 +138,8 @@ def _refused(cardio_cli, tmp_path, must_name):
     assert {p: p.read_bytes() for p in (tmp_path / "a").rglob("*") if p.is_file()} == before
 
 
-def test_damaged_or_foreign_bundles_are_one_line_and_never_unpickled(cardio_cli, tmp_path):
-    cardio_cli(*RUN, "--set", "train.epochs=1", check=True)
+def test_damaged_or_foreign_bundles_are_one_line_and_never_unpickled(cardio_cli, trained, tmp_path):
+    _site_a(trained, tmp_path)
     model = tmp_path / "a" / "model"
     good = {p.name: p.read_bytes() for p in model.iterdir() if p.is_file()}
     marker = tmp_path / "unpickled"
@@ -342,10 +364,11 @@ def test_sklearn_arrays_without_skops_are_one_line_naming_the_service(monkeypatc
             call()
         assert "\n" not in str(e.value)
 
-def test_a_bundle_is_used_only_as_exported_and_never_widens_what_the_user_allowed(cardio_cli, toy_site, tmp_path):
+def test_a_bundle_is_used_only_as_exported_and_never_widens_what_the_user_allowed(cardio_cli, toy_site, trained,
+                                                                                  tmp_path):
     """Issue 27 item 3: every file is in the manifest; the bundle's config cannot allow outside paths, move the
     cache or write a key file."""
-    cardio_cli(*RUN, "--set", "train.epochs=1", check=True)
+    _site_a(trained, tmp_path)
     model = tmp_path / "a" / "model"
     good = {p.name: p.read_bytes() for p in model.iterdir() if p.is_file()}
     params = json.loads(good["params.json"])
@@ -379,10 +402,10 @@ def test_a_bundle_is_used_only_as_exported_and_never_widens_what_the_user_allowe
     check_refused(proc, "unknown config key nope")
 
 
-def test_a_cohort_that_overlaps_the_training_one_is_not_called_external(cardio_cli, toy_site, tmp_path):
+def test_a_cohort_that_overlaps_the_training_one_is_not_called_external(cardio_cli, toy_site, trained, tmp_path):
     """Issue 26 item 4: training patients given back as a 'new site' are found by id or by content (salted
     fingerprints in the bundle, no id), and the report says it is not an external validation."""
-    cardio_cli(*RUN, "--set", "train.epochs=1", check=True)
+    _site_a(trained, tmp_path)
     info = json.loads((tmp_path / "a" / "model" / "bundle.json").read_text())
     prints = info["training_fingerprints"]
     assert len(prints["ids"]) == 120 and "p0-r0" not in json.dumps(info)  # fingerprints only, no ids
@@ -409,11 +432,11 @@ def test_a_cohort_that_overlaps_the_training_one_is_not_called_external(cardio_c
 
 
 
-def test_a_bundle_without_training_fingerprints_says_the_overlap_is_unknown(cardio_cli, toy_site, tmp_path):
+def test_a_bundle_without_training_fingerprints_says_the_overlap_is_unknown(cardio_cli, toy_site, trained, tmp_path):
     """A bundle that carries no fingerprints of its training records (an older cardio's, or one exported without the
     deploy service) cannot tell a cohort that shares them: the report says the overlap is unknown, never that none
     of its records matches (it did so in silence, here on the training cohort itself)."""
-    cardio_cli(*RUN, "--set", "train.epochs=1", check=True)
+    _site_a(trained, tmp_path)
     model = tmp_path / "a" / "model"
     info = json.loads((model / "bundle.json").read_text())
     del info["training_fingerprints"]  # bundle.json is not in its own manifest: the bundle still checks
@@ -544,9 +567,9 @@ def test_without_the_deploy_service_a_run_keeps_no_fold_model_and_says_so(cardio
             "service (cardio-crt-deploy") in (tmp_path / "r" / "run.log").read_text()
 
 
-def test_a_target_with_one_class_is_named_and_the_report_still_written(cardio_cli, toy_site, tmp_path):
+def test_a_target_with_one_class_is_named_and_the_report_still_written(cardio_cli, toy_site, trained, tmp_path):
     """Issue 41: a new cohort whose target has a single class gets its report, the target named with why."""
-    cardio_cli(*RUN, "--set", "train.epochs=1", check=True)
+    _site_a(trained, tmp_path)
     folder, table = _site_b(toy_site, tmp_path)
     table.assign(label=1).to_csv(folder / "cohort.csv", index=False)
     proc = cardio_cli("predict", "--model", "a", "--cohort", str(folder), "--out", "b", check=True)

@@ -4,10 +4,10 @@ bundle, `cardio fuse`; then an external site (the plugins' writers with another 
 each run's fold ensemble against its final model, echo's T2 target holding one class there; and echo clips of the
 training cohort copied under other names, caught by content.
 
-One module-scoped study (40 patients: at 30, spect_polar's logistic models separate on inner folds; 2 folds x 2
-inner folds, one echo view at 16 x 16 px and 4 frames, the ECG ResNet from scratch, 20 autoencoder iterations); its
-runs are what the tests read. The numbers say that the sequence runs and what it reports, not what it can find: 40
-patients carry no power (benchmarks/crt_fusion.py does).
+One module-scoped study (40 patients: at 30, spect_polar's logistic models separate on inner folds; 2 folds x 2 inner
+folds, one echo view at 16 x 16 px and 4 frames on the narrow R(2+1)D, the ECG ResNet from scratch, 20 autoencoder
+iterations); its runs are what the tests read. The numbers say that the sequence runs and what it reports, not what it
+can find: 40 patients carry no power (benchmarks/crt_fusion.py does).
 """
 from __future__ import annotations
 
@@ -47,7 +47,8 @@ RUN = {"ecg_transfer": ["profile=fast", "ecg_transfer.pretrain.enabled=false", "
                        "spect_polar.phase.sectors=32", "spect_polar.autoencoder.hidden=32",
                        "spect_polar.autoencoder.features=8"],
        "echo_cmr": ["label=responder", f"echo_cmr.targets={ECHO_TARGETS}", "echo_cmr.thresholds.t2_ms=53",
-                    "echo_cmr.views=[A4C]", "echo_cmr.clip.size=16", "echo_cmr.clip.frames=4",
+                    "echo_cmr.views=[A4C]", "echo_cmr.arch=r2plus1d_10_narrow", "echo_cmr.clip.size=16",
+                    "echo_cmr.clip.frames=4",
                     "echo_cmr.train.epochs=2", "echo_cmr.train.batch_size=4", "echo_cmr.workers=1",
                     "train.val_fraction=0"]}
 COMMON = ["cv.folds=2", "cv.inner_folds=2", "explain=false", "report.figures=false", "stats.n_resamples=100",

@@ -360,11 +360,12 @@ def test_perfusion_after_the_fixes_validates_and_runs(perfusion):
 
 ECHO_HEADERS = {"patient_id": "Patient_ID", "view": "View", "file": " File "}
 ECHO_N = 16
-# the tiny run: two targets (the study's WMA, fused, and each view's), a 16-pixel clip of 8 frames, one epoch
+# the tiny run: two targets (the study's WMA, fused, and each view's), a 16-pixel clip of 8 frames on the narrow
+# R(2+1)D, one epoch
 ECHO_TINY = {"echo_cmr": {"targets": [
     {"target": "wma_view", "kind": "binary", "level": "view", "label": "wma_view"},
     {"target": "wma", "kind": "binary", "level": "study", "label": "wma_global"}],
-    "clip": {"size": 16, "frames": 8, "period": 1}, "workers": 1,
+    "arch": "r2plus1d_10_narrow", "clip": {"size": 16, "frames": 8, "period": 1}, "workers": 1,
     "train": {"epochs": 1, "batch_size": 4}}, "train": {"val_fraction": 0}}
 
 

@@ -1,8 +1,8 @@
 """echo_cmr on cardio's plugin contract suite (cardio_testing.contract), at its smallest run: 24 synthetic
-studies of 8 frames (48 x 64 px), 16 px clips of 4 frames, one epoch of batch 4, one thread, 2 folds with a quarter
-of each training fold held out for the per-output selection, Grad-CAM on; and what only echo_cmr's reader derives
-(per-view labels from the 17 segments, CMR dates, thresholds), its per-output selection, a second site at other
-frame rates and the real clips through `cardio predict`."""
+studies of 8 frames (48 x 64 px), 16 px clips of 4 frames on the narrow R(2+1)D, one epoch of batch 4, one thread, 2
+folds with a quarter of each training fold held out for the per-output selection, Grad-CAM on; and what only
+echo_cmr's reader derives (per-view labels from the 17 segments, CMR dates, thresholds), its per-output selection, a
+second site at other frame rates and the real clips through `cardio predict`."""
 import json
 import logging
 import shutil
@@ -28,7 +28,8 @@ from cardio_testing.harness import context, invoke, plugin_config
 # training fold (the paper's thresholds leave 2-3 positives in 24 studies).
 THRESHOLDS = {"t1_ms": 1030, "t2_ms": 53, "ecv_pct": 29}
 RUN = ("echo_cmr.synthetic.n_patients=24", "echo_cmr.synthetic.n_frames=8", "echo_cmr.synthetic.height=48",
-       "echo_cmr.synthetic.width=64", "echo_cmr.clip.size=16", "echo_cmr.clip.frames=4", "echo_cmr.clip.period=2",
+       "echo_cmr.synthetic.width=64", "echo_cmr.arch=r2plus1d_10_narrow", "echo_cmr.clip.size=16",
+       "echo_cmr.clip.frames=4", "echo_cmr.clip.period=2",
        "echo_cmr.train.epochs=1", "echo_cmr.train.batch_size=4", "echo_cmr.workers=1", "train.val_fraction=0.25",
        "cv.folds=2", "stats.n_resamples=100", "report.figures=false",
        *(f"echo_cmr.thresholds.{k}={v}" for k, v in THRESHOLDS.items()))
@@ -40,8 +41,8 @@ Suite: Any = contract_suite(Contract("echo_cmr", run=RUN))
 
 class TestContract(Suite):
     def test_each_output_keeps_its_best_epoch(self, finished):
-        """The per-output selection is reported; its folders (~50 MB per kept epoch) went with the engine's
-        checkpoints of their fits when each task was done (fit-fold0's done marker listed them)."""
+        """The per-output selection is reported; its folders (~50 MB per kept epoch at r2plus1d_10) went with the
+        engine's checkpoints of their fits when each task was done (fit-fold0's done marker listed them)."""
         assert "Best epoch of each output" in (finished.run / "report.md").read_text()
         listed = json.loads((finished.run / "tasks" / "fit-fold0" / "done.json").read_text())["checkpoints"]["files"]
         assert any(f.startswith("fold0-echo-") for f in listed)
