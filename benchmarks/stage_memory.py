@@ -47,12 +47,14 @@ def _rss_parts_mb() -> dict[str, float]:
 
 
 def _trim() -> None:
-    """Diagnostic (--trim): collect garbage and hand glibc malloc's free pages back to the system (malloc_trim)."""
-    import ctypes
+    """Diagnostic (--trim): collect garbage and hand malloc's free pages back to the system, by the engine's own
+    release_freed (glibc's malloc_trim; nothing where there is none)."""
     import gc
 
+    from cardio.engine.device import release_freed
+
     gc.collect()
-    ctypes.CDLL("libc.so.6").malloc_trim(0)
+    release_freed()
 
 
 def _peak_mb() -> float:
