@@ -11,6 +11,12 @@ the intervals through cardio's own `nested_se`. Printed per c and metric, per ce
 less a Monte-Carlo margin) and each tail <= 3.5%; where no c on the grid does, the smallest that holds the most
 cells. The held-out check is `benchmarks/coverage.py --kinds "AUC, refitted pipeline" "ΔAUC, refitted pipelines"
 --seed 1`.
+
+Besides B nested in A, the ΔAUC is drawn for two models on disjoint features whose AUCs are equal under signal (the
+null a user's comparison usually has; benchmarks/coverage_kinds/headline.py's DISJOINT): its cells are "disjoint".
+After the grid, per cell: the skewness of the estimate across data sets, the correlation of the naive SE with the
+estimate, and the oracle interval (the estimate +- 1.96 x its true SD, a constant width): what a symmetric interval
+of the right width would miss per tail.
 """
 from __future__ import annotations
 
@@ -19,7 +25,8 @@ import time
 
 import numpy as np
 from coverage_kinds import Draws, Z, summarise
-from coverage_kinds.headline import refitted_estimates
+from coverage_kinds.headline import COLUMNS, DISJOINT, refitted_estimates
+from scipy.stats import skew
 
 from cardio_stats.nested_cv import nested_se
 
@@ -27,14 +34,22 @@ GRID = (1.0, 1.05, 1.1, 1.15, 1.2, 1.25, 1.3, 1.35, 1.414)
 NULLS = {"AUC": 0.5, "ΔAUC": 0.0}  # each metric's no-effect value, for power
 
 
+Cell = tuple[int, str]  # (patients, setting): setting "null", "signal" or "disjoint" (equal AUCs under signal)
+
+
 def draws(n: int, setting: str, sets: int, seed: int) -> dict[str, dict[str, np.ndarray]]:
-    """Per metric, each data set's estimate, MSE-hat, naive SE and truth (the coverage benchmark's seeds)."""
-    start = seed * 10**7 + n * 10**4 + (5000 if setting == "signal" else 0)
+    """Per metric, each data set's estimate, MSE-hat, naive SE and truth (the coverage benchmark's seeds; a disjoint
+    cell has its ΔAUC only)."""
+    signal = setting != "null"
+    start = seed * 10**7 + n * 10**4 + (5000 if signal else 0)
+    columns = DISJOINT if setting == "disjoint" else COLUMNS
     rows: dict[str, list[tuple[float, float, float, float]]] = {"AUC": [], "ΔAUC": []}
     for s in range(start, start + sets):
-        a, d, ta, td, _ = refitted_estimates(n, setting == "signal", s)
+        a, d, ta, td, _ = refitted_estimates(n, signal, s, columns)
         for name, e, truth in (("AUC", a, ta), ("ΔAUC", d, td)):
             rows[name].append((e.estimate, e.extra["mse"], e.extra["se_naive"], truth))
+    if setting == "disjoint":
+        del rows["AUC"]
     return {m: dict(zip(("est", "mse", "naive", "truth"), np.array(r).T)) for m, r in rows.items()}
 
 
@@ -61,6 +76,22 @@ def floor_share(d: dict[str, np.ndarray]) -> str:
             "no set on it") + f"; the rest {rest}"
 
 
+def oracle(d: dict[str, np.ndarray], null: float) -> dict[str, float]:
+    """The estimate +- Z x its SD across the data sets: the right width, symmetric, the same in every set."""
+    sd = float(np.std(d["est"], ddof=1))
+    return summarise(Draws(d["est"], d["est"] - Z * sd, d["est"] + Z * sd, truth=float(d["truth"].mean()), null=null))
+
+
+def shape(d: dict[str, np.ndarray]) -> str:
+    """The estimate's skewness across data sets, and how its naive SE moves with it."""
+    return f"skewness {skew(d['est']):+.2f}, corr(naive SE, estimate) {np.corrcoef(d['naive'], d['est'])[0, 1]:+.2f}"
+
+
+def fmt(r: dict[str, float]) -> str:
+    return (f"{100 * r['miss']:.1f} ({100 * r['miss_below']:.1f} / {100 * r['miss_above']:.1f}) · "
+            f"{r['width_ratio']:.2f} · {100 * r['power']:.1f}")
+
+
 def holds(r: dict[str, float]) -> bool:
     return r["miss"] <= 0.050 and r["miss_below"] <= 0.035 and r["miss_above"] <= 0.035
 
@@ -72,29 +103,37 @@ def main() -> None:
     ap.add_argument("--smoke", action="store_true", help="4 data sets of 60 patients a cell: checks it runs")
     args = ap.parse_args()
     sizes, sets = ((60,), 4) if args.smoke else ((100, 300), args.sets)
-    cells = [(n, s) for n in sizes for s in ("null", "signal")]
+    cells: list[Cell] = [(n, s) for n in sizes for s in ("null", "signal", "disjoint")]
     t0 = time.perf_counter()
     data = {c: draws(*c, sets, args.seed) for c in cells}
-    print(f"{sets} data sets a cell, seed {args.seed}; cells: misses (below / above) % · width ÷ oracle · power %")
+    print(f"{sets} data sets a cell, seed {args.seed}; cells: misses (below / above) % · width ÷ oracle · power % "
+          "(disjoint: the false positives with equal AUCs)")
     print("| floor c | metric | " + " | ".join(f"{n}, {s}" for n, s in cells) + " |")
     print("|---|---|" + "---|" * len(cells))
     chosen = {}
     for metric, null in NULLS.items():
+        own = [cell for cell in cells if metric in data[cell]]
         scored = []
         for c in GRID:
-            results = [at_floor(data[cell][metric], c, null) for cell in cells]
-            scored.append((sum(map(holds, results)), c))
-            print(f"| {c} | {metric} | " + " | ".join(
-                f"{100 * r['miss']:.1f} ({100 * r['miss_below']:.1f} / {100 * r['miss_above']:.1f}) · "
-                f"{r['width_ratio']:.2f} · {100 * r['power']:.1f}" for r in results) + " |")
+            results = {cell: at_floor(data[cell][metric], c, null) for cell in own}
+            scored.append((sum(map(holds, results.values())), c))
+            print(f"| {c} | {metric} | " + " | ".join(fmt(results[cell]) if cell in results else "–"
+                                                     for cell in cells) + " |")
         best = max(k for k, _ in scored)
-        chosen[metric] = (min(c for k, c in scored if k == best), best)
+        chosen[metric] = (min(c for k, c in scored if k == best), best, len(own))
+    for metric, null in NULLS.items():
+        print(f"| oracle | {metric} | " + " | ".join(fmt(oracle(data[cell][metric], null)) if metric in data[cell]
+                                                    else "–" for cell in cells) + " |")
+    print("\nThe ΔAUC's estimate across data sets:")
+    for cell in cells:
+        print(f"- {cell[0]} patients, {cell[1]}: {shape(data[cell]['ΔAUC'])}")
     print("\nWith the naive SE as the floor (c = 1.0):")
     for metric in NULLS:
         for cell in cells:
-            print(f"- {metric}, {cell[0]} patients, {cell[1]}: {floor_share(data[cell][metric])}")
-    for metric, (c, k) in chosen.items():
-        print(f"chosen for {metric}: c = {c} (holds {k} of {len(cells)} cells)")
+            if metric in data[cell]:
+                print(f"- {metric}, {cell[0]} patients, {cell[1]}: {floor_share(data[cell][metric])}")
+    for metric, (c, k, m) in chosen.items():
+        print(f"chosen for {metric}: c = {c} (holds {k} of {m} cells)")
     print(f"({time.perf_counter() - t0:.0f} s)")
 
 

@@ -321,6 +321,17 @@ def test_difference_weights_benchmark_smoke(tmp_path):
     assert CV_DIFF_METHOD in out
 
 
+def test_nested_floor_benchmark_smoke():
+    """benchmarks/nested_floor.py (how nested CV's SE floor was chosen) scores every floor on the nested pair and on
+    the disjoint pair of equal AUCs, and prints the oracle and the estimate's shape beside the grid."""
+    pytest.importorskip("cardio", reason=NO_KERNEL)  # the benchmark takes its splits from the kernel
+    out = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "nested_floor.py"), "--smoke"],
+                         capture_output=True, text=True, timeout=300, check=True).stdout
+    assert "| 60, null | 60, signal | 60, disjoint |" in out
+    assert "| oracle | ΔAUC |" in out and "60 patients, disjoint: skewness" in out
+    assert "chosen for ΔAUC: c = " in out and "(holds" in out
+
+
 def test_evaluation_gives_refitted_models_nested_cv_and_the_others_fold_delong():
     """A model in `refits` (a plugin's cardio_refit, refitted on nested CV's splits) gets the nested-CV headline and
     so does a pair of two refitted models; a model without refits keeps the fold-DeLong one."""
