@@ -51,10 +51,12 @@ def test_a_build_is_a_release_with_its_card_and_the_same_seed_gives_the_same_sha
     other, _ = _build(tmp_path / "c", seed=1)
     assert sha256_of(other) != digest  # the seed is what the hash depends on
     recorded = json.loads(backbone_release.RECORDED.read_text())["mitdb-resnet18"]
-    tiny = next(e for e in recorded if e["file"].endswith(".safetensors") and not e["release"])
-    assert tiny["command"].endswith(" ".join(TINY))  # releases.json records this very build
-    if tiny["torch"] == torch.__version__:  # the same libraries: the hash the repository records is this build's
-        assert (first.name, digest) == (tiny["file"], tiny["sha256"])
+    tiny = [e for e in recorded if e["file"].endswith(".safetensors") and not e["release"]]
+    assert tiny and all(e["command"].endswith(" ".join(TINY)) for e in tiny)  # releases.json records this very build
+    here = [e for e in tiny if (e["torch"], e["cpu"]) == (torch.__version__, backbone_release.cpu_model())]
+    if here:  # the same libraries on the same CPU model: the hash the repository records is this build's
+        assert (first.name, digest) == (here[0]["file"], here[0]["sha256"])
+    assert f"CPU: {backbone_release.cpu_model()})" in card  # the card names what the hash holds for
 
 
 def test_a_placed_release_is_checked_against_the_recorded_hash_and_starts_a_model(tmp_path, mitdb, monkeypatch):
