@@ -43,7 +43,7 @@ def _features(n: int, seed: int) -> Features:
 
 def test_imported_model_scores_as_the_fitted_one(ctx, tmp_path):
     """Fit, export, write and read the bundle's files, import: the scores of a second cohort are the fitted
-    model's, and a second export gives back every array bit for bit."""
+    model's (to float rounding), and a second export gives back every array bit for bit."""
     config = plugin_config("spect_polar", [*GRID, "spect_polar.autoencoder.hidden=16",
                                            "spect_polar.autoencoder.iterations=20"])
     site_a, site_b = _features(40, seed=1), _features(25, seed=2)
@@ -55,7 +55,9 @@ def test_imported_model_scores_as_the_fitted_one(ctx, tmp_path):
     imported = bundle.load(read_back)
     before = predict_phase_pipeline(fitted, site_b, np.arange(25), ctx).table
     after = predict_phase_pipeline(imported, site_b, np.arange(25), ctx).table
-    np.testing.assert_array_equal(after["y_score"].to_numpy(), before["y_score"].to_numpy())
+    # the same weights (bit for bit, below) in arrays laid out anew: on some CPUs (AMD EPYC here) BLAS then sums in
+    # another order, 1 ulp apart
+    np.testing.assert_allclose(after["y_score"].to_numpy(), before["y_score"].to_numpy(), rtol=1e-12, atol=0)
     assert after[["model", "threshold"]].equals(before[["model", "threshold"]])
     assert describe(imported) == describe(fitted)  # the variables each model uses survive the bundle
     again = bundle.export(imported)
