@@ -28,6 +28,11 @@ CONTROL = ["echo_cmr.synthetic.n_patients=40", "echo_cmr.arch=r2plus1d_10_narrow
            "echo_cmr.synthetic.truth.wma_motion_reduction=1.0", "echo_cmr.synthetic.truth.wma_fraction=0.5",
            "cv.folds=5", "echo_cmr.fusion_folds=2", "stats.n_resamples=200", "final_model=false"]
 CONTROL_SEED = 1  # chosen before any result of these settings was seen
+# The tests check the pair at 99%, benchmarks/controls.py over five seeds at the report's 95%. A neutral seed excludes
+# chance at 95% 2.5% of the time by design, and which seed does moves with the CPU's float rounding: on the project's
+# AMD EPYC machine seed 1's neutral printed 0.637 [0.502, 0.773] (4 of 5 seeds covered chance; 5 of 5 on the earlier
+# Intel one). At 99% a single seed's false alarm is 0.5%, and the planted pair must clear the same bar.
+LEVEL = "stats.level=0.99"
 
 # The whole method's plumbing (not a control: one epoch learns nothing): three views, the CMR set's ten outputs.
 SMALL = ["echo_cmr.synthetic.n_patients=24", "echo_cmr.arch=r2plus1d_10_narrow", "echo_cmr.synthetic.n_frames=20",
@@ -97,13 +102,13 @@ def test_the_whole_method_runs_three_views_and_the_cmr_set(tmp_path):
 
 
 def test_planted_control_detects_wma_end_to_end(tmp_path):
-    """The planted control: the fused WMA AUROC's cross-validated interval lies above 0.5 (benchmarks/controls.py:
-    the same settings over seeds 1-5)."""
-    out = run_plugin("echo_cmr", tmp_path / "run", sets=[*CONTROL, "report.figures=false",
+    """The planted control: the fused WMA AUROC's cross-validated 99% interval lies above 0.5 (benchmarks/controls.py:
+    the same settings over seeds 1-5, at 95%)."""
+    out = run_plugin("echo_cmr", tmp_path / "run", sets=[*CONTROL, LEVEL, "report.figures=false",
                                                          f"echo_cmr.synthetic.seed={CONTROL_SEED}"],
                      cache_dir=tmp_path / "cache", seed=CONTROL_SEED)
     auc = _fused_wma_auc(out)
-    assert auc["ci_low"] > 0.5, auc
+    assert auc["level"] == 0.99 and auc["ci_low"] > 0.5, auc
     report = (out / "report.md").read_text()
     assert {"echo_gradcam_a4c.png", "echo_gradcam_a4c.gif"} <= {p.name for p in (out / "figures").iterdir()}
     # one interval per number: Table 2's fused WMA cell is the performance table's headline AUC, none recomputed
@@ -114,12 +119,12 @@ def test_planted_control_detects_wma_end_to_end(tmp_path):
 
 
 def test_neutral_control_covers_chance(tmp_path):
-    out = run_plugin("echo_cmr", tmp_path / "run", sets=[*CONTROL, "cohort.permute_labels=true", "explain=false",
+    out = run_plugin("echo_cmr", tmp_path / "run", sets=[*CONTROL, LEVEL, "cohort.permute_labels=true", "explain=false",
                                                          "report.figures=false",
                                                          f"echo_cmr.synthetic.seed={CONTROL_SEED}"],
                      cache_dir=tmp_path / "cache", seed=CONTROL_SEED)
     auc = _fused_wma_auc(out)
-    assert auc["ci_low"] <= 0.5 <= auc["ci_high"], auc
+    assert auc["level"] == 0.99 and auc["ci_low"] <= 0.5 <= auc["ci_high"], auc
 
 
 def test_the_controls_benchmark_runs_these_controls():
