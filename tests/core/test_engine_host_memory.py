@@ -11,7 +11,9 @@ import pytest
 from cardio.engine import device
 
 # A fresh process (pytest's own heap would blur the reading): a warm-up fit (torch's one-time allocations), then a
-# second fit of a new model, and the anonymous resident memory (/proc/self/status RssAnon) before and after it.
+# second fit of a new model, and the anonymous resident memory (/proc/self/status RssAnon) before it and after it and
+# its checkpoints are written (a task's end flushes them too). Before the writer trimmed what its snapshots held, the
+# reading depended on how far the writer had got: under load 2 of 6 runs left 33-38 MB.
 SCRIPT = textwrap.dedent("""
     import sys, tempfile
     import numpy as np
@@ -33,9 +35,11 @@ SCRIPT = textwrap.dedent("""
         ctx = cpu_context(tmp)
         s = train_settings(epochs=1, batch_size=32, patience=0, checkpoint_every_s=0)
         engine.fit(net(), engine.ArrayDataset(x, y), None, ctx, name="warm", train=s)
+        engine.flush_checkpoints()
         model = net()
         before = anon_bytes()  # the model's own parameters are held before and after: not counted
         engine.fit(model, engine.ArrayDataset(x, y), None, ctx, name="second", train=s)
+        engine.flush_checkpoints()  # the writer's thread holds a snapshot of the weights until it has written it
         params = sum(p.numel() * p.element_size() for p in model.parameters())
         print(anon_bytes() - before, params)
 """)

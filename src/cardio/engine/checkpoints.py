@@ -19,6 +19,7 @@ import torch
 
 from cardio.data import CardioError
 from cardio.data.cache import atomic_path
+from cardio.engine.device import release_freed
 
 
 def save_atomic(obj: Any, path: Path) -> None:
@@ -60,11 +61,14 @@ class _Writer:
             except BaseException as e:  # raised again in the fit's thread
                 self.error = e
             finally:
+                job = None  # its snapshot of the weights goes now, not when the next job comes
                 with self.lock:
                     if path is not None:
                         self.paths[path] -= 1
                         if not self.paths[path]:
                             del self.paths[path]
+                if self.jobs.unfinished_tasks == 1:  # the last one handed over: what the snapshots held goes back
+                    release_freed()
                 self.jobs.task_done()
 
     def pending(self, path: Path) -> bool:

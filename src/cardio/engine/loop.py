@@ -216,6 +216,7 @@ class _Fit:
             _write_history(Path(ctx.out_dir) / "history" / f"{self.tag}.csv", state.history)
         if self.best_state is not None:
             self.model.load_state_dict(self.best_state)
+        self.opt.zero_grad(set_to_none=True)  # the last step's gradients: the fitted model's size again, never read
         return FitResult(self.model, state.history, state.best_epoch, float(state.best_score), self.resumed)
 
     def _epochs(self, net: nn.Module, sampler: ShardedBatchSampler, loader, val_loader, bar, board,
