@@ -88,15 +88,13 @@ def tasks_config(run: Path) -> dict:
     return yaml.safe_load((run / "config.yaml").read_text())
 
 
-# Fits long enough to be killed mid-way on a loaded machine (the final model's, killed twice): two folds of 60 epochs
-# (~6 s), a checkpoint each; the kill comes at the first checkpoint of fold 1, so 59 epochs are left to lose.
-SLOW = ["--set", "cv.folds=2", "--set", "data.n_patients=400", "--set", "data.n_features=64", "--set",
-        "model.hidden=256", "--set", "train.epochs=60", "--set", "train.batch_size=16", "--set", "final_model=false",
+# The executors' tests' run: two folds of 8 epochs of a narrow MLP, a checkpoint each epoch. What keeps a fit mid-way
+# where a test kills it, or while evaluate starts beside the final model, is the toy's hold ($CARDIO_TOY_HOLD), not its
+# length (these tests once fitted 60 epochs of a wide one, then slept ~20 s a fit, for that).
+HELD = ["--set", "cv.folds=2", "--set", "data.n_patients=400", "--set", "data.n_features=64", "--set",
+        "model.hidden=32", "--set", "train.epochs=8", "--set", "train.batch_size=16", "--set", "final_model=false",
         "--set", "report.figures=false", "--set", "stats.n_resamples=200", "--set", "train.cpu_threads=1",
         "--set", "train.checkpoint_every_s=0"]  # a checkpoint every epoch: a SIGKILL leaves one to resume from
-# The lost-worker and killed-run tests' fits: SLOW's run at 8 epochs of a narrow MLP; what keeps them mid-fit where
-# the test kills them is the toy's hold ($CARDIO_TOY_HOLD), not their length
-HELD = [{"train.epochs=60": "train.epochs=8", "model.hidden=256": "model.hidden=32"}.get(a, a) for a in SLOW]
 
 
 def _cli(tmp_path: Path, toy_site: Path, *args: str, env: dict | None = None) -> subprocess.Popen:
@@ -193,7 +191,7 @@ def test_a_fold_failed_in_the_run_process_leaves_the_rest_to_the_worker_and_stop
     """The run's own process fits the explaining fold; when that fit fails, the process takes no more folds, the
     worker finishes the list (it does not wait on the failed fold's claim), and the run stops in one line naming
     the failed task."""
-    proc = _cli(tmp_path, toy_site, "run", "--plugin", "toy", "--out", "r", *SLOW, "--set", "fail_fold=fold1",
+    proc = _cli(tmp_path, toy_site, "run", "--plugin", "toy", "--out", "r", *HELD, "--set", "fail_fold=fold1",
                 "--executor", "local", "--workers", "2")
     _, err = proc.communicate(timeout=600)
     last = err.strip().splitlines()[-1]
@@ -211,9 +209,19 @@ def test_evaluate_runs_beside_the_final_model(toy_site, tmp_path):
     """The local executor starts evaluate once both folds are done, while a worker still fits the final model (the
     list's last task, on twice a fold's rows), and waits for it only before the final model's facts: the two
     overlap, and the report still names what the final model was fitted on."""
-    sets = ["final_model=true" if a == "final_model=false" else a for a in SLOW]
+    sets = ["final_model=true" if a == "final_model=false" else a for a in HELD]
+    hold = tmp_path / "hold"
+    hold.touch()
     proc = _cli(tmp_path, toy_site, "run", "--plugin", "toy", "--out", "r", *sets, "--executor", "local",
-                "--workers", "2")
+                "--workers", "2", env={"CARDIO_TOY_HOLD": str(hold), "CARDIO_TOY_HOLD_FIT": "final"})
+    evaluate = tmp_path / "r" / "tasks" / "evaluate"
+    try:  # the final model's fit held at its second epoch until evaluate has started
+        deadline = time.time() + 400
+        while not any((evaluate / f"{m}.json").exists() for m in ("running", "done")) and proc.poll() is None \
+                and time.time() < deadline:
+            time.sleep(0.05)
+    finally:
+        hold.unlink()
     _, err = proc.communicate(timeout=600)
     assert proc.returncode == 0, err[-3000:]
     done = {n: json.loads((tmp_path / "r" / "tasks" / n / "done.json").read_text()) for n in ("final", "evaluate")}
@@ -225,10 +233,15 @@ def test_evaluate_runs_beside_the_final_model(toy_site, tmp_path):
 def test_a_final_model_lost_while_evaluate_waits_leaves_evaluate_not_run(toy_site, tmp_path):
     """evaluate waits beside the final model; the final model's worker killed twice (kill -9): the run stops naming
     the final model, and status says evaluate was not run because of it (evaluate itself did not fail)."""
-    sets = ["final_model=true" if a == "final_model=false" else a for a in SLOW]
+    sets = ["final_model=true" if a == "final_model=false" else a for a in HELD]
+    hold = tmp_path / "hold"
+    hold.touch()
     proc = _cli(tmp_path, toy_site, "run", "--plugin", "toy", "--out", "r", *sets, "--executor", "local",
-                "--workers", "2")
-    _kill_twice(proc, tmp_path / "r", "final", "final-mlp.pt")
+                "--workers", "2", env={"CARDIO_TOY_HOLD": str(hold), "CARDIO_TOY_HOLD_FIT": "final"})
+    try:  # the final model's fit held at its second epoch: each kill lands mid-fit
+        _kill_twice(proc, tmp_path / "r", "final", "final-mlp.pt")
+    finally:
+        hold.unlink()
     _, err = proc.communicate(timeout=600)
     assert proc.returncode == 2 and "final: stopped without an error" in err.strip().splitlines()[-1], err[-2000:]
     status, why = _cli(tmp_path, toy_site, "status", "r").communicate()
