@@ -140,7 +140,7 @@ CONTROLS = {
          "ecg_transfer.pretrain.epochs=1", "ecg_transfer.finetune.epochs=3", "ecg_transfer.finetune.scratch=false",
          "ecg_transfer.baselines.svm.enabled=false", "ecg_transfer.baselines.rf.enabled=false",
          "ecg_transfer.baselines.logistic.enabled=false", "ecg_transfer.baselines.deep_features=false",
-         "stats.n_resamples=100", *QUIET),
+         "stats.n_resamples=100", "stats.nested_repeats=0", *QUIET),
         "ecg_transfer.synthetic.seed", "resnet18-transfer", reference="guideline",
         planted=("ecg_transfer.synthetic.effects.notch=14.0",), neutral=("ecg_transfer.synthetic.effects.notch=0.0",),
         plugin="ecg_transfer"),

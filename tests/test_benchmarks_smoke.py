@@ -17,6 +17,10 @@ BENCHMARKS = sorted(p.name for p in (REPO / "benchmarks").glob("*.py"))
 # their own, so that xdist's loadscope gives them a worker apart from the quick ones.
 WHOLE_RUNS = ("aami_interpatient.py", "controls.py", "crt_fusion.py", "evaluate_stage.py", "executors.py",
               "executors_fit.py", "gpu_runs.py", "mitbih_protocols.py")
+# Run in their smoke mode, in a subprocess as a user starts them, by a test that also reads what they print: not
+# twice. Each test is named, and test_run_elsewhere_is_still_run_there holds it to running the script.
+RUN_ELSEWHERE = {"cv_coverage.py": "tests/stats/test_cv_interval.py::test_coverage_benchmark_smoke",
+                 "cv_diff_weights.py": "tests/stats/test_cv_interval.py::test_difference_weights_benchmark_smoke"}
 
 
 def _smoke(name: str, tmp_path: Path, timeout: int) -> None:
@@ -33,9 +37,23 @@ def _smoke(name: str, tmp_path: Path, timeout: int) -> None:
     assert run.stdout.strip(), f"benchmarks/{name} --smoke printed nothing"
 
 
-@pytest.mark.parametrize("name", [n for n in BENCHMARKS if n not in WHOLE_RUNS])
+@pytest.mark.parametrize("name", [n for n in BENCHMARKS if n not in (*WHOLE_RUNS, *RUN_ELSEWHERE)])
 def test_every_benchmark_runs_in_its_smoke_mode(name, tmp_path):
     _smoke(name, tmp_path, 300)
+
+
+def test_run_elsewhere_is_still_run_there():
+    """A benchmark left out above is run with --smoke by the test RUN_ELSEWHERE names."""
+    import ast
+
+    for name, test in RUN_ELSEWHERE.items():
+        assert (REPO / "benchmarks" / name).is_file(), f"benchmarks/{name} is gone: update RUN_ELSEWHERE"
+        path, function = test.split("::")
+        tree = ast.parse((REPO / path).read_text())
+        body = next((n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == function), None)
+        assert body is not None, f"{test} is gone: put {name} back in test_every_benchmark_runs_in_its_smoke_mode"
+        source = ast.get_source_segment((REPO / path).read_text(), body) or ""
+        assert f'"{name}"' in source and '"--smoke"' in source, f"{test} no longer runs {name} --smoke"
 
 
 class TestWholeRuns:

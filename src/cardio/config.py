@@ -389,7 +389,7 @@ class Settings:
                 near = difflib.get_close_matches(str(key), names, n=1)
                 hint = f"; did you mean {_at(where, near[0])}?" if near else f"; valid keys: {sorted(names)}"
                 raise CardioError(f"unknown config key {_at(where, key)}{hint}")
-        hints = get_type_hints(cls)
+        hints = _hints(cls)
         return cls(**{f.name: _checked(values[f.name], hints[f.name], f.metadata, _at(where, f.name))
                       for f in fields(cls) if f.name in values})
 
@@ -401,6 +401,18 @@ class Settings:
     def as_dict(self) -> dict:
         """This object as the plain dict a config holds (for a cache key or a bundle's JSON)."""
         return _plain(self)
+
+
+_HINTS: dict[type, dict[str, Any]] = {}
+
+
+def _hints(cls: type[Settings]) -> dict[str, Any]:
+    """A Settings class's field types, evaluated once a class: get_type_hints evaluates every annotation's text
+    again on each call (postponed annotations), which was most of what Settings.of cost, and a run calls it a
+    thousand times (a nested CV's refits, a check a record)."""
+    if cls not in _HINTS:
+        _HINTS[cls] = get_type_hints(cls)
+    return _HINTS[cls]
 
 
 def _at(where: str, key: Any) -> str:
@@ -454,7 +466,9 @@ class _OutOfRange(CardioError):
 def _checked(value: Any, tp: Any, meta: Mapping[str, Any], key: str, item: bool = False) -> Any:
     """`value` as type `tp` (a list as a tuple, a mapping as a nested Settings or a read-only dict), within the
     setting's allowed values; else one CardioError line naming the key."""
-    wrong = CardioError(f"config key {key} must be {_type_name(tp)}, got {value!r}")
+    def wrong() -> CardioError:  # made only when raised: its text costs more than the check
+        return CardioError(f"config key {key} must be {_type_name(tp)}, got {value!r}")
+
     origin, args = get_origin(tp), get_args(tp)
     if origin in (Union, types.UnionType):  # the first alternative the value is (null, a name or an index, ...)
         if value is None and type(None) in args:
@@ -466,24 +480,24 @@ def _checked(value: Any, tp: Any, meta: Mapping[str, Any], key: str, item: bool 
                 raise  # of this alternative's type, outside its range: that is the error
             except CardioError:
                 continue
-        raise wrong
+        raise wrong()
     if tp is Any:
         return value
     if isinstance(tp, type) and issubclass(tp, Settings):
         return tp.from_mapping(value, key)
     if origin is tuple:
         if not isinstance(value, (list, tuple)):
-            raise wrong
+            raise wrong()
         return tuple(_checked(v, args[0], meta, key, item=True) for v in value)
     if origin is Mapping:
         if not isinstance(value, Mapping) or not all(isinstance(k, str) for k in value):
-            raise wrong
+            raise wrong()
         return _FrozenDict({k: _checked(v, args[1], meta, f"{key}.{k}") for k, v in value.items()})
     # an int where a float is declared stays the int the config holds (PEP 484's numeric tower), so that what a
     # run writes from it (report text, cache keys) is what it wrote before the section was typed
     ok = (int, float) if tp is float else tp
     if not isinstance(value, ok) or (tp in (int, float) and isinstance(value, bool)):
-        raise wrong
+        raise wrong()
     rule = _rule(meta)
     if rule is not None and not rule(value):
         what = f"has the item {value!r}, which is" if item else f"= {value!r} is"

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import os
 import signal
 import stat
@@ -89,20 +88,13 @@ def tasks_config(run: Path) -> dict:
     return yaml.safe_load((run / "config.yaml").read_text())
 
 
-# Fits long enough to be killed mid-way on a loaded machine: two folds of 60 epochs (~6 s), a checkpoint each; the
-# kill comes at the first checkpoint of fold 1, so 59 epochs are left to lose.
-SLOW = ["--set", "cv.folds=2", "--set", "data.n_patients=400", "--set", "data.n_features=64", "--set",
-        "model.hidden=256", "--set", "train.epochs=60", "--set", "train.batch_size=16", "--set", "final_model=false",
+# The executors' tests' run: two folds of 8 epochs of a narrow MLP, a checkpoint each epoch. What keeps a fit mid-way
+# where a test kills it, or while evaluate starts beside the final model, is the toy's hold ($CARDIO_TOY_HOLD), not its
+# length (these tests once fitted 60 epochs of a wide one, then slept ~20 s a fit, for that).
+HELD = ["--set", "cv.folds=2", "--set", "data.n_patients=400", "--set", "data.n_features=64", "--set",
+        "model.hidden=32", "--set", "train.epochs=8", "--set", "train.batch_size=16", "--set", "final_model=false",
         "--set", "report.figures=false", "--set", "stats.n_resamples=200", "--set", "train.cpu_threads=1",
         "--set", "train.checkpoint_every_s=0"]  # a checkpoint every epoch: a SIGKILL leaves one to resume from
-
-
-def held(folds: int, seconds: float = 20) -> dict:
-    """The environment that makes each of SLOW's fits last about `seconds` asleep (the toy's $CARDIO_TOY_STEP_S, a
-    sleep in each training step): long enough to be killed mid-fit on a loaded machine, without the CPU of the 400
-    epochs these tests once fitted for that, and with the numbers of a run without it (the reference)."""
-    steps = 60 * math.ceil(800 * (folds - 1) / folds / 16)  # SLOW's 60 epochs; 400 patients' 800 records, batches of 16
-    return {"CARDIO_TOY_STEP_S": f"{seconds / steps:.4f}"}
 
 
 def _cli(tmp_path: Path, toy_site: Path, *args: str, env: dict | None = None) -> subprocess.Popen:
@@ -144,13 +136,19 @@ def test_a_lost_worker_is_redone_once_then_a_rerun_submits_only_the_rest(toy_sit
     twice, the run stops naming the task, and the same command again runs only the tasks without a done marker.
     The run's own process fits the explaining fold (fold1) on the stages it built; the worker's tasks read them
     back from the cache, on its share of the CPUs."""
-    # fits of ~20 s, asleep (held()): the worker takes fold0 while the run's process still fits fold1 (a worker starts
-    # in ~3.5 s); the rerun and the reference fit at full speed
-    sets = SLOW  # 60 epochs
+    # every fit held at its second epoch (the toy's $CARDIO_TOY_HOLD) until both kills are done: the worker takes
+    # fold0 while the run's process still fits fold1, and each kill lands mid-fit, whatever the machine's load; the
+    # rerun and the reference fit at full speed
+    sets = HELD  # 8 epochs
     local = ["run", "--plugin", "toy", "--out", "r", *sets, "--executor", "local", "--workers", "2"]
-    proc = _cli(tmp_path, toy_site, *local, env=held(folds=2))
+    hold = tmp_path / "hold"
+    hold.touch()
+    proc = _cli(tmp_path, toy_site, *local, env={"CARDIO_TOY_HOLD": str(hold)})
     run = tmp_path / "r"
-    _kill_twice(proc, run, "fit-fold0", "fold0-mlp.pt")
+    try:
+        _kill_twice(proc, run, "fit-fold0", "fold0-mlp.pt")
+    finally:
+        hold.unlink()  # fold1, in the run's process, goes on
     _, err = proc.communicate(timeout=600)
     assert proc.returncode == 2 and "fit-fold0" in err.strip().splitlines()[-1], err[-2000:]
     assert err.count("task fit-fold0: its worker was lost (process") == 1 and "running the task again" in err, err
@@ -193,7 +191,7 @@ def test_a_fold_failed_in_the_run_process_leaves_the_rest_to_the_worker_and_stop
     """The run's own process fits the explaining fold; when that fit fails, the process takes no more folds, the
     worker finishes the list (it does not wait on the failed fold's claim), and the run stops in one line naming
     the failed task."""
-    proc = _cli(tmp_path, toy_site, "run", "--plugin", "toy", "--out", "r", *SLOW, "--set", "fail_fold=fold1",
+    proc = _cli(tmp_path, toy_site, "run", "--plugin", "toy", "--out", "r", *HELD, "--set", "fail_fold=fold1",
                 "--executor", "local", "--workers", "2")
     _, err = proc.communicate(timeout=600)
     last = err.strip().splitlines()[-1]
@@ -211,9 +209,19 @@ def test_evaluate_runs_beside_the_final_model(toy_site, tmp_path):
     """The local executor starts evaluate once both folds are done, while a worker still fits the final model (the
     list's last task, on twice a fold's rows), and waits for it only before the final model's facts: the two
     overlap, and the report still names what the final model was fitted on."""
-    sets = ["final_model=true" if a == "final_model=false" else a for a in SLOW]
+    sets = ["final_model=true" if a == "final_model=false" else a for a in HELD]
+    hold = tmp_path / "hold"
+    hold.touch()
     proc = _cli(tmp_path, toy_site, "run", "--plugin", "toy", "--out", "r", *sets, "--executor", "local",
-                "--workers", "2")
+                "--workers", "2", env={"CARDIO_TOY_HOLD": str(hold), "CARDIO_TOY_HOLD_FIT": "final"})
+    evaluate = tmp_path / "r" / "tasks" / "evaluate"
+    try:  # the final model's fit held at its second epoch until evaluate has started
+        deadline = time.time() + 400
+        while not any((evaluate / f"{m}.json").exists() for m in ("running", "done")) and proc.poll() is None \
+                and time.time() < deadline:
+            time.sleep(0.05)
+    finally:
+        hold.unlink()
     _, err = proc.communicate(timeout=600)
     assert proc.returncode == 0, err[-3000:]
     done = {n: json.loads((tmp_path / "r" / "tasks" / n / "done.json").read_text()) for n in ("final", "evaluate")}
@@ -225,10 +233,15 @@ def test_evaluate_runs_beside_the_final_model(toy_site, tmp_path):
 def test_a_final_model_lost_while_evaluate_waits_leaves_evaluate_not_run(toy_site, tmp_path):
     """evaluate waits beside the final model; the final model's worker killed twice (kill -9): the run stops naming
     the final model, and status says evaluate was not run because of it (evaluate itself did not fail)."""
-    sets = ["final_model=true" if a == "final_model=false" else a for a in SLOW]
+    sets = ["final_model=true" if a == "final_model=false" else a for a in HELD]
+    hold = tmp_path / "hold"
+    hold.touch()
     proc = _cli(tmp_path, toy_site, "run", "--plugin", "toy", "--out", "r", *sets, "--executor", "local",
-                "--workers", "2")
-    _kill_twice(proc, tmp_path / "r", "final", "final-mlp.pt")
+                "--workers", "2", env={"CARDIO_TOY_HOLD": str(hold), "CARDIO_TOY_HOLD_FIT": "final"})
+    try:  # the final model's fit held at its second epoch: each kill lands mid-fit
+        _kill_twice(proc, tmp_path / "r", "final", "final-mlp.pt")
+    finally:
+        hold.unlink()
     _, err = proc.communicate(timeout=600)
     assert proc.returncode == 2 and "final: stopped without an error" in err.strip().splitlines()[-1], err[-2000:]
     status, why = _cli(tmp_path, toy_site, "status", "r").communicate()
@@ -242,23 +255,35 @@ def test_a_killed_run_process_leaves_its_workers_one_task_each_and_a_resume_neve
     no more; the same command again, at once, leaves that fold to it (its claim is live), resumes the run's
     process's own fold from its checkpoint, fits the third, and ends with the metrics of an uninterrupted run. No
     fold is fitted by two processes."""
-    # fits of ~20 s, asleep (held()): the killed run's workers are still fitting when the resumed run's workers start;
-    # the resumed run and the reference fit at full speed
-    sets = ["cv.folds=3" if a == "cv.folds=2" else a for a in SLOW]
+    # every fit of the killed run held at its second epoch (the toy's $CARDIO_TOY_HOLD): the kill lands mid-fit, and
+    # its worker is still fitting fold0 until the resumed run has gone past fold0's claim to fold1; the resumed run
+    # and the reference fit at full speed
+    sets = ["cv.folds=3" if a == "cv.folds=2" else a for a in HELD]
     local = ["run", "--plugin", "toy", "--out", "r", *sets, "--executor", "local", "--workers", "2"]
-    proc = _cli(tmp_path, toy_site, *local, env=held(folds=3))
-    ckpts = [tmp_path / "r" / "checkpoints" / f"fold{i}-mlp.pt" for i in (2, 0)]  # the list's first two tasks
-    deadline = time.time() + 400
-    while not all(c.exists() for c in ckpts) and proc.poll() is None and time.time() < deadline:
-        time.sleep(0.05)
-    assert proc.poll() is None, proc.communicate()[1][-2000:]
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
-    again = _cli(tmp_path, toy_site, *local)
+    hold = tmp_path / "hold"
+    hold.touch()
+    proc = _cli(tmp_path, toy_site, *local, env={"CARDIO_TOY_HOLD": str(hold)})
+    run = tmp_path / "r"
+
+    def every_log() -> str:
+        return (run / "run.log").read_text() + "".join(p.read_text() for p in (run / "tasks").glob("fit-*/task.log"))
+    try:
+        ckpts = [run / "checkpoints" / f"fold{i}-mlp.pt" for i in (2, 0)]  # the list's first two tasks
+        deadline = time.time() + 400
+        while not all(c.exists() for c in ckpts) and proc.poll() is None and time.time() < deadline:
+            time.sleep(0.05)
+        assert proc.poll() is None, proc.communicate()[1][-2000:]
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+        again = _cli(tmp_path, toy_site, *local)
+        # fold1 started: whoever took it found fold0's claim live (the list is fold2, fold0, fold1)
+        while "fold 2 of 3 (fold1)" not in every_log() and again.poll() is None and time.time() < deadline:
+            time.sleep(0.05)
+    finally:
+        hold.unlink()  # the killed run's worker finishes fold0
     _, err = again.communicate(timeout=600)
     assert again.returncode == 0, err[-3000:]
-    logs = (tmp_path / "r" / "run.log").read_text() + "".join(
-        p.read_text() for p in (tmp_path / "r" / "tasks").glob("fit-*/task.log"))
+    logs = every_log()
     assert [logs.count(f"fold {i + 1} of 3 (fold{i})") for i in range(3)] == [1, 1, 2], logs[-3000:]
     assert logs.count("fold2-mlp: resuming after epoch") == 1, logs[-3000:]  # the killed process's fold, resumed
     assert "fold0-mlp: resuming" not in logs  # the worker's, finished by it alone

@@ -24,7 +24,8 @@ EPOCHS = 10
 HELD = {"CARDIO_TOY_STEP_S": "0.01"}
 SLOW = ["--set", "cv.method=holdout", "--set", "data.n_patients=800", "--set", "data.n_features=128",
         "--set", "model.hidden=512", "--set", f"train.epochs={EPOCHS}", "--set", "train.patience=0",
-        "--set", "train.batch_size=32", "--set", "train.checkpoint_every_s=0"]
+        "--set", "train.batch_size=32", "--set", "train.checkpoint_every_s=0",
+        "--set", "report.figures=false"]  # the runs' estimates are compared, not their figures
 
 
 def _estimates(run):
@@ -63,7 +64,8 @@ def test_kill_9_mid_training_then_resume_is_bit_identical(cardio_cli, toy_site, 
                     and not os.path.exists(os.path.join(os.path.dirname(sys.executable), "torchrun")),
                     reason="torchrun is not installed")
 def test_torchrun_two_cpu_processes_match_one(cardio_cli, toy_site, tmp_path):
-    args = ["run", "--plugin", "toy", "--set", "train.epochs=3", "--set", "cv.folds=3", "--set", "train.batch_size=16"]
+    args = ["run", "--plugin", "toy", "--set", "train.epochs=3", "--set", "cv.folds=3", "--set", "train.batch_size=16",
+            "--set", "report.figures=false"]  # the estimates and predictions are compared, not the figures
     cardio_cli(*args, "--out", "one", check=True)
     torchrun = os.path.join(os.path.dirname(sys.executable), "torchrun")
     env = {**os.environ, "PYTHONPATH": f"{toy_site}{os.pathsep}{os.environ.get('PYTHONPATH', '')}",

@@ -18,7 +18,9 @@ import yaml
 from cardio import CardioError, PluginInfo, hookimpl
 from cardio_testing.harness import check_refused
 
-RUN = ("run", "--plugin", "toy", "--out", "a", "--set", "train.epochs=3")
+# no figures: these tests read bundles, predictions and the reports' text (cardio predict draws its report's figures
+# as the run's config says)
+RUN = ("run", "--plugin", "toy", "--out", "a", "--set", "train.epochs=3", "--set", "report.figures=false")
 
 
 @pytest.fixture(scope="module")
@@ -244,7 +246,7 @@ def test_pseudonym_key_is_owner_only_beside_the_run_and_never_named(cardio_cli, 
     assert (tmp_path / "b3.key.csv").read_text() == "someone's key" and not (tmp_path / "b3").exists()
     # off by default
     cardio_cli("run", "--plugin", "toy", "--out", "c", "--set", "train.epochs=1", "--set", "final_model=false",
-               check=True)
+               "--set", "report.figures=false", check=True)
     assert not (tmp_path / "c.key.csv").exists()
 
 

@@ -9,6 +9,7 @@ check is what decides. Written here: no library matches ECG segments across data
 """
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -47,13 +48,38 @@ def _at_360(signal: np.ndarray, fs: float) -> np.ndarray:
     return resample_poly(np.asarray(signal, dtype=np.float64), up // g, down // g)
 
 
-def _correlation(segment: np.ndarray, reference: np.ndarray) -> float:
-    a, b = segment - segment.mean(), reference - reference.mean()
-    denominator = float(np.sqrt((a * a).sum() * (b * b).sum()))
-    return float((a * b).sum() / denominator) if denominator > 0 else 0.0
+def _correlations(segment: np.ndarray, reference: np.ndarray, lags: int) -> np.ndarray:
+    """Pearson r of `segment` against reference[lag:lag + len(segment)] for each lag below `lags` (0 where either
+    is flat), the windows as the rows of one array: a Python loop over them was most of find's time."""
+    windows = np.lib.stride_tricks.sliding_window_view(np.ascontiguousarray(reference), len(segment))[:lags]
+    a, b = segment - segment.mean(), windows - windows.mean(axis=1, keepdims=True)
+    denominator = np.sqrt((a * a).sum() * (b * b).sum(axis=1))
+    flat = ~(denominator > 0)
+    return np.where(flat, 0.0, (a * b).sum(axis=1) / np.where(flat, 1.0, denominator))
 
 
-def _confirm(sig360: np.ndarray, first_r: int, root: Path, record: str, at: int) -> float:
+class _Records:
+    """The MIT-BIH records' samples as stored (int16: 2.6 MB a record), each read once by `find`: a read of each
+    window with rdrecord parsed the record's header again every time (up to MAX_CANDIDATES windows a cohort ECG),
+    most of find's time. A window's physical values are wfdb's own conversion of its samples (Record.dac), the
+    numbers rdrecord(sampfrom, sampto) gives."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.read: dict[str, wfdb.Record] = {}
+
+    def window(self, record: str, start: int, stop: int) -> np.ndarray:
+        if record not in self.read:
+            self.read[record] = wfdb.rdrecord(str(self.root / record), physical=False, return_res=16)
+        whole = self.read[record]
+        if stop > whole.sig_len:  # past the record's end: rdrecord's own error
+            return wfdb.rdrecord(str(self.root / record), sampfrom=start, sampto=stop).p_signal
+        part = copy.copy(whole)
+        part.d_signal = whole.d_signal[start:stop]
+        return part.dac(return_res=64)
+
+
+def _confirm(sig360: np.ndarray, first_r: int, records: _Records, record: str, at: int) -> float:
     """The best waveform correlation of the cohort ECG with the record's channels near `at` (its annotated R)."""
     n = int(WINDOW_S * MITDB_FS)
     shift = int(SHIFT_S * MITDB_FS)
@@ -61,11 +87,13 @@ def _confirm(sig360: np.ndarray, first_r: int, root: Path, record: str, at: int)
     if len(segment) < n // 2:
         return 0.0
     start = max(at - shift, 0)
-    ref = wfdb.rdrecord(str(root / record), sampfrom=start, sampto=at + shift + len(segment)).p_signal
+    ref = records.window(record, start, at + shift + len(segment))
+    lags = min(2 * shift, ref.shape[0] - len(segment)) + 1
     best = 0.0
-    for channel in range(ref.shape[1]):
-        for lag in range(0, min(2 * shift, ref.shape[0] - len(segment)) + 1):
-            best = max(best, abs(_correlation(segment, ref[lag:lag + len(segment), channel])))
+    for channel in range(ref.shape[1] if lags > 0 else 0):
+        r = np.abs(_correlations(segment, ref[:, channel], lags))
+        r = r[~np.isnan(r)]
+        best = max(best, float(r.max())) if r.size else best
     return best
 
 
@@ -73,6 +101,7 @@ def find(signals: dict[str, np.ndarray], fs: float, root: Path, records: list[st
     """The cohort ECGs (record_id -> one lead at `fs`) that are segments of the MIT-BIH `records` in `root`."""
     reference = {r: _beats(root, r) for r in records if (root / f"{r}.atr").is_file()}
     rr_ref = {r: np.diff(b) / MITDB_FS for r, b in reference.items()}
+    windows = _Records(root)
     found = []
     for rid, signal in signals.items():
         sig = np.asarray(signal, dtype=np.float64)
@@ -90,7 +119,7 @@ def find(signals: dict[str, np.ndarray], fs: float, root: Path, records: list[st
             candidates += [(float(error[j]), record, int(j)) for j in np.flatnonzero(error < RR_TOLERANCE_S)]
         best: Match | None = None
         for _, record, j in sorted(candidates)[:MAX_CANDIDATES]:  # a regular rhythm matches many places: bounded
-            r = _confirm(sig360, first_r, root, record, int(reference[record][j]))
+            r = _confirm(sig360, first_r, windows, record, int(reference[record][j]))
             if r >= MIN_CORRELATION and (best is None or r > best.correlation):
                 best = Match(rid, record, round(r, 4))
             if best is not None and best.correlation > 0.999:

@@ -25,10 +25,11 @@ MODELS = {"resnet18-transfer", "resnet18-scratch", "guideline", "svm", "random_f
           "svm-deep", "random_forest-deep", "logistic-deep"}
 N_B = 20
 # Every model of the plugin, kept small: random pretrained weights from a file instead of MIT-BIH pretraining
-# (what is tested is the bundle, not the transfer), 3 beats per ECG, one epoch, 10 trees, no Grad-CAM.
+# (what is tested is the bundle, not the transfer), 3 beats per ECG, one epoch, 10 trees, no Grad-CAM, no figures.
 TINY = ["ecg_transfer.synthetic.n_patients=30", "ecg_transfer.preprocess.max_beats_per_record=3", "cv.folds=2",
         "ecg_transfer.finetune.epochs=1", "ecg_transfer.baselines.threshold_cv=2",
-        "ecg_transfer.baselines.rf.n_estimators=10", "stats.n_resamples=100", "explain=false", "train.cpu_threads=1"]
+        "ecg_transfer.baselines.rf.n_estimators=10", "stats.n_resamples=100", "explain=false", "train.cpu_threads=1",
+        "report.figures=false"]
 
 
 class KeepFinalModel:

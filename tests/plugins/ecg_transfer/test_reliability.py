@@ -28,12 +28,14 @@ from cardio_ecg_transfer import cohort_table, mitdb, records
 from cardio_ecg_transfer.synthetic import write_synthetic_cohort
 from cardio_testing.harness import check_refused, checksums, invoke
 
-# Small and fast, and never a look at MIT-BIH: no pretraining, no transfer model, no ResNet at all.
+# Small and fast, and never a look at MIT-BIH: no pretraining, no transfer model, no ResNet at all; no figures,
+# explanation or final model either (the runs that finish are read for their log only).
 FAST = ("--set", "cv.folds=2", "--set", "ecg_transfer.pretrain.enabled=false",
         "--set", "ecg_transfer.finetune.transfer=false", "--set", "stats.reference=null",
         "--set", "ecg_transfer.finetune.scratch=false",
         "--set", "ecg_transfer.baselines.svm.enabled=false", "--set", "train.epochs=1",
-        "--set", "ecg_transfer.finetune.epochs=1")
+        "--set", "ecg_transfer.finetune.epochs=1", "--set", "report.figures=false", "--set", "explain=false",
+        "--set", "final_model=false")
 
 
 @pytest.fixture(scope="module")

@@ -19,11 +19,12 @@ from cardio_mmode_septal_flash.settings import SeptalFlashSettings
 from cardio_testing.harness import cpu_context, invoke, plugin_config, pooled, read_metrics, run_plugin
 
 N_A, N_B = 30, 16
-# Tiny: 48 x 48 frames, 3 lines a record, 128 x 128 M-modes, 32 x 32 inputs, one epoch, no Grad-CAM.
+# Tiny: 48 x 48 frames, 3 lines a record, 128 x 128 M-modes, 32 x 32 inputs, one epoch, no Grad-CAM, no figures
+# (the tests read the bundle, the predictions and the report's text).
 TINY = ["profile=fast", f"mmode_septal_flash.synthetic.n_patients={N_A}", "mmode_septal_flash.synthetic.n_sf=12",
         "mmode_septal_flash.synthetic.size=48", "mmode_septal_flash.mmode.size=[128, 128]",
         "mmode_septal_flash.model.input_size=32", "train.cpu_threads=1", "stats.n_resamples=100",
-        "explain=false"]
+        "explain=false", "report.figures=false"]
 MODELS = {"densenet121-full", "densenet121-cropped"}
 
 
