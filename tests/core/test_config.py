@@ -59,7 +59,8 @@ def test_config_errors_are_one_line_exit_2(cardio_cli, tmp_path, content, args, 
 
 
 def test_resolved_config_is_written_to_the_run(cardio_cli, tmp_path):
-    cardio_cli("run", "--plugin", "toy", "--out", "r", "--set", "train.epochs=1", "--seed", "3", check=True)
+    cardio_cli("run", "--plugin", "toy", "--out", "r", "--set", "train.epochs=1", "--set", "report.figures=false",
+               "--seed", "3", check=True)
     written = yaml.safe_load((tmp_path / "r" / "config.yaml").read_text())
     assert written["train"]["epochs"] == 1 and written["seed"] == 3 and written["data"]["n_patients"] == 60
 

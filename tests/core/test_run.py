@@ -12,7 +12,7 @@ STAGES = ["cardio_load", "cardio_preprocess", "cardio_featurize", "cardio_prepar
 
 def _spy(cardio_cli, tmp_path, *sets):
     log = tmp_path / "spy.jsonl"
-    args = ["run", "--plugin", "toy", "--out", "r", "--set", "train.epochs=1"]
+    args = ["run", "--plugin", "toy", "--out", "r", "--set", "train.epochs=1", "--set", "report.figures=false"]
     for s in sets:
         args += ["--set", s]
     cardio_cli(*args, env={"CARDIO_SPY_LOG": str(log)}, check=True)
@@ -86,7 +86,8 @@ def test_existing_output_directory_is_never_overwritten(cardio_cli, tmp_path):
 
 
 def test_resume_refuses_a_run_of_another_plugin(cardio_cli, tmp_path):
-    cardio_cli("run", "--plugin", "toy", "--out", "r", "--set", "train.epochs=1", check=True)
+    cardio_cli("run", "--plugin", "toy", "--out", "r", "--set", "train.epochs=1", "--set", "report.figures=false",
+               check=True)
     meta = json.loads((tmp_path / "r" / "run.json").read_text())
     (tmp_path / "r" / "run.json").write_text(json.dumps({**meta, "plugin": "other"}))
     before = (tmp_path / "r" / "metrics.json").read_text()
@@ -152,7 +153,8 @@ def test_split_errors(cv, message):
 
 
 def test_run_log_history_and_status_let_a_batch_job_be_watched(cardio_cli, tmp_path):
-    cardio_cli("run", "--plugin", "toy", "--out", "r", "--set", "train.epochs=2", check=True)
+    cardio_cli("run", "--plugin", "toy", "--out", "r", "--set", "train.epochs=2", "--set", "report.figures=false",
+               check=True)
     run = tmp_path / "r"
     log = (run / "run.log").read_text()
     assert "fold0-mlp epoch 1/2: train_loss" in log and "fold0-mlp epoch 2/2" in log
@@ -187,7 +189,8 @@ def test_command_line_for_people(cardio_cli, tmp_path):
     assert "Installed plugins:" in help_text and "toy" in help_text and "Examples:" in help_text
     bad = cardio_cli("run", "--plugin", "toy", "--device", "gpu")
     assert bad.returncode == 2 and "--device 'gpu' is not a device" in bad.stderr and "\n" not in bad.stderr.strip()
-    proc = cardio_cli("run", "--plugin", "toy", "--out", "r", "--set", "train.epochs=1", "--set", "subgroups=[nope]")
+    proc = cardio_cli("run", "--plugin", "toy", "--out", "r", "--set", "train.epochs=1", "--set", "subgroups=[nope]",
+                      "--set", "report.figures=false")  # its log is read
     assert proc.returncode == 2
     (tmp_path / "r" / "config.yaml").write_text((tmp_path / "r" / "config.yaml").read_text().replace("- nope", "- sex"))
     cardio_cli("run", "--resume", "r", check=True)

@@ -104,7 +104,8 @@ def test_site_subgroups_on_ecg_transfers_own_cohort(tmp_path):
                     "--set", "ecg_transfer.finetune.scratch=false", "--set", "stats.reference=null",
                     "--set", "ecg_transfer.baselines.svm.enabled=false",
                     "--set", "ecg_transfer.baselines.rf.enabled=false",
-                    "--set", "ecg_transfer.baselines.logistic.enabled=false")
+                    "--set", "ecg_transfer.baselines.logistic.enabled=false",
+                    "--set", "report.figures=false", "--set", "explain=false", "--set", "final_model=false")
     assert result.exit_code == 0, result.stderr[-2000:]
     report = json.loads((tmp_path / "run" / "report.json").read_text())
     section = next(s for s in report["sections"] if s["title"] == "Subgroups")

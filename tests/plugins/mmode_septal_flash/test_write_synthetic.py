@@ -35,7 +35,8 @@ SMALL = ["mmode_septal_flash.synthetic.size=48"]
 # One holdout fit of the reference model on the unshifted line, 32 x 32 input, one epoch, nothing after the folds.
 RUN = ["label=responder", "mmode_septal_flash.model.variants=[cropped]", "mmode_septal_flash.mmode.offsets=0",
        "mmode_septal_flash.mmode.size=[128,128]", "mmode_septal_flash.model.input_size=32",
-       "train.cpu_threads=1", "explain=false", "final_model=false", "stats.n_resamples=100"]
+       "train.cpu_threads=1", "explain=false", "final_model=false", "stats.n_resamples=100",
+       "report.figures=false"]  # the estimates, predictions and report text are read
 
 
 def _patients(seed: int = 0) -> pd.DataFrame:
