@@ -13,6 +13,7 @@ from pathlib import Path
 
 import torch
 
+from cardio import engine
 from cardio_ecg_transfer import aami
 from cardio_ecg_transfer.beat_images import input_spec
 from cardio_ecg_transfer.beat_metrics import classification_results
@@ -25,20 +26,6 @@ from cardio_public.weights import Artefact, Release
 #: record the reproducibility check's tiny builds).
 RECORDED = Path(__file__).with_name("releases.json")
 FORMAT = "cardio-ecg-backbone/1"
-
-
-def cpu_model() -> str:
-    """The CPU's model name as the kernel reports it (/proc/cpuinfo), else the platform's processor string: what
-    decides, beside torch's version, which float kernels a CPU build runs."""
-    import platform
-
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def releases() -> dict[str, Release]:
@@ -86,7 +73,7 @@ def model_card(arch: str, fitted, results: dict, settings: dict, seed: int) -> s
 **Model.** torchvision {arch} with a one-channel first convolution (cardio_ecg_transfer.resnet.SpectrogramResNet),
 {fitted.model.n_side} side features per beat before the head, 5 outputs (AAMI N, S, V, F, Q). Built by
 `cardio data build mitdb-{arch} --seed {seed}` at the settings below (every one in the file's metadata; torch
-{torch.__version__}, CPU: {cpu_model()}).
+{torch.__version__}, CPU: {engine.cpu_model()}).
 
 **Data.** MIT-BIH Arrhythmia Database (PhysioNet, ODC-By 1.0), lead {settings['mitdb_lead']}, {settings['fs']} Hz;
 beat spectrograms as the plugin makes them (window {settings['spectrogram']['nperseg']}, overlap

@@ -53,11 +53,21 @@ def resolve_device(name: str = "auto") -> torch.device:
     return torch.device(name)
 
 
+def cpu_model() -> str:
+    """The CPU's model name (Linux: /proc/cpuinfo, where platform.processor() is empty), else the platform's: beside
+    torch's version, what decides which float kernels a CPU computation runs."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            return next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+    except (OSError, StopIteration):
+        return platform.processor() or platform.machine()
+
+
 def device_name(device: torch.device) -> str:
     """What the run ran on, for run.json and figures: the GPU's name, or the CPU's."""
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
-    return f"CPU {platform.processor() or platform.machine()} ({os.cpu_count()} logical cores)"
+    return f"CPU {cpu_model()} ({os.cpu_count()} logical cores)"
 
 
 def set_determinism(flag: bool | None, device: torch.device) -> bool:

@@ -11,6 +11,7 @@ pytest.importorskip("cardio_ecg_transfer")
 
 import torch
 
+from cardio import engine
 from cardio_ecg_transfer import backbone_release
 from cardio_ecg_transfer.mitdb import mitdb_dir
 from cardio_ecg_transfer.resnet import build_resnet, load_pretrained
@@ -53,10 +54,10 @@ def test_a_build_is_a_release_with_its_card_and_the_same_seed_gives_the_same_sha
     recorded = json.loads(backbone_release.RECORDED.read_text())["mitdb-resnet18"]
     tiny = [e for e in recorded if e["file"].endswith(".safetensors") and not e["release"]]
     assert tiny and all(e["command"].endswith(" ".join(TINY)) for e in tiny)  # releases.json records this very build
-    here = [e for e in tiny if (e["torch"], e["cpu"]) == (torch.__version__, backbone_release.cpu_model())]
+    here = [e for e in tiny if (e["torch"], e["cpu"]) == (torch.__version__, engine.cpu_model())]
     if here:  # the same libraries on the same CPU model: the hash the repository records is this build's
         assert (first.name, digest) == (here[0]["file"], here[0]["sha256"])
-    assert f"CPU: {backbone_release.cpu_model()})" in card  # the card names what the hash holds for
+    assert f"CPU: {engine.cpu_model()})" in card  # the card names what the hash holds for
 
 
 def test_a_placed_release_is_checked_against_the_recorded_hash_and_starts_a_model(tmp_path, mitdb, monkeypatch):
