@@ -17,16 +17,22 @@ import pytest
 pytest.importorskip("submitit")
 
 
-# two folds of 60 epochs (~6 s each on a quiet core): the signal comes at fold 1's third epoch, within a second or
-# two, so 57 epochs are left to be stopped in (as tests/core/test_executors.py's kill -9)
+# Two folds of 8 epochs of a narrow MLP. What keeps fold 1 mid-fit until the signal is there is the toy's hold
+# ($CARDIO_TOY_HOLD: every fit waits at its second epoch while the file exists), not the fit's length: these tests
+# once fitted 60 epochs of a wide one, and on a faster CPU under CI's load fold 1 ended before scancel's SIGTERM
+# reached it (cancelled after its last epoch, so no checkpoint to resume from). The toy's steps sleep a little
+# ($CARDIO_TOY_STEP_S) so the six epochs after the hold outlast the signal's delivery too. Neither changes a number:
+# the toy's slow layer has no parameters, and the inline reference runs without them.
 SLOW = ["--set", "cv.folds=2", "--set", "data.n_patients=400", "--set", "data.n_features=64", "--set",
-        "model.hidden=256", "--set", "train.epochs=60", "--set", "train.batch_size=16", "--set", "final_model=false",
+        "model.hidden=32", "--set", "train.epochs=8", "--set", "train.batch_size=16", "--set", "final_model=false",
         "--set", "report.figures=false", "--set", "stats.n_resamples=200", "--set", "train.cpu_threads=1"]
+HOLD_AFTER_SIGNAL_S = 3.0  # how long fold 1 stays held after scancel returns: the signal's delivery is asynchronous
 
 
-def _cli(tmp_path: Path, toy_site: Path, *args: str) -> subprocess.Popen:
+def _cli(tmp_path: Path, toy_site: Path, *args: str, env: dict | None = None) -> subprocess.Popen:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(toy_site), os.environ.get("PYTHONPATH", "")]),
-           "CARDIO_CACHE": str(tmp_path.parent / "cache")}  # one for the module: one pseudonym key, as inline's
+           "CARDIO_CACHE": str(tmp_path.parent / "cache"), **(env or {})}  # one cache for the module: one pseudonym
+    # key, as inline's
     return subprocess.Popen([sys.executable, "-m", "cardio.cli", *args], cwd=tmp_path, env=env, text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
@@ -84,19 +90,27 @@ def _status(tmp_path: Path, toy_site: Path) -> tuple[str, dict[str, str]]:
 
 
 def _submit_and_signal(tmp_path: Path, toy_site: Path, *scancel: str) -> tuple[list[str], str]:
-    """Submit the run, then `scancel [options] JOB` to fold 1's array task at its first checkpoint: (the run
-    command, the job signalled)."""
+    """Submit the run with every fit held at its second epoch, `scancel [options] JOB` to fold 1's array task, then
+    let the fits go: (the run command, the job signalled)."""
     command = ["run", "--plugin", "toy", "--out", "r", *SLOW, *SLURM]
-    proc = _cli(tmp_path, toy_site, *command)  # watched while it exits: the jobs start before it has
+    hold = tmp_path / "hold"
+    hold.touch()
+    # sbatch exports the submitting environment: the array tasks see the hold and the slow steps
+    proc = _cli(tmp_path, toy_site, *command, env={"CARDIO_TOY_HOLD": str(hold), "CARDIO_TOY_STEP_S": "0.02"})
     run = tmp_path / "r"
 
-    def fold1_fitting():
-        """fold 1's third epoch (its only checkpoint is the one the signal asks for: 60 s apart by default)"""
+    def fold1_held():
+        """fold 1 past its first epoch, held in its second (its only checkpoint will be the one the signal asks
+        for: they are 60 s apart by default)"""
         log, running = run / "tasks" / "fit-fold1" / "task.log", run / "tasks" / "fit-fold1" / "running.json"
-        return log.exists() and "fold1-mlp epoch 3/" in log.read_text() and running.exists() and running
-    job = json.loads(_wait(fold1_fitting, 600, 0.2).read_text())["job"]
-    assert "_" in job  # an array task: <array job>_<index>
-    subprocess.run(["scancel", *scancel, job], check=True, timeout=30)
+        return log.exists() and "fold1-mlp epoch 1/" in log.read_text() and running.exists() and running
+    try:
+        job = json.loads(_wait(fold1_held, 600, 0.2).read_text())["job"]
+        assert "_" in job  # an array task: <array job>_<index>
+        subprocess.run(["scancel", *scancel, job], check=True, timeout=30)
+        time.sleep(HOLD_AFTER_SIGNAL_S)
+    finally:
+        hold.unlink()
     _, err = proc.communicate(timeout=300)
     assert proc.returncode == 0 and "cardio status" in err, err[-2000:]
     return command, job
