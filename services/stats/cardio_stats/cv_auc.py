@@ -139,6 +139,13 @@ def fold_statistics(ys: list[np.ndarray], scores: list[np.ndarray], weights: lis
     return stat, var
 
 
+def zero_noise(stat: np.ndarray) -> str:
+    """Why a fold interval of zero width is not given: it would claim a certainty no finite cohort has."""
+    values = ", ".join(f"{v:.3f}" for v in dict.fromkeys(np.round(np.asarray(stat, dtype=float), 3)))
+    return (f"every test fold's DeLong variance is 0 (fold values {values}: tied scores, classes separated "
+            "perfectly, or two models that rank alike); an interval of zero width would claim certainty")
+
+
 def repeats_variance(stat: np.ndarray, var: np.ndarray, reps: np.ndarray) -> tuple[float, float, float]:
     """Var(mean over all folds) from the folds' variance terms `var` (each repeat's Var = mean term / K), and the
     two parts it rests on: (variance, one repeat's variance, the sample variance of the repeats' means).
@@ -163,6 +170,8 @@ def _interval(stat: np.ndarray, var: np.ndarray, reps: np.ndarray, level: float,
               bounds: tuple[float, float]) -> tuple[float, float, float, float]:
     """Mean over all folds, its SE (``repeats_variance``) and the normal interval clipped to bounds."""
     se, mean = float(np.sqrt(repeats_variance(stat, var, reps)[0])), float(stat.mean())
+    if se == 0.0:
+        raise StatsError(zero_noise(stat))
     q = float(norm.ppf(0.5 + level / 2.0))
     return mean, se, max(bounds[0], mean - q * se), min(bounds[1], mean + q * se)
 
@@ -219,7 +228,7 @@ def cv_auc_difference(y: Any, score_a: Any, score_b: Any, fold: Any, groups: Any
     weights = (DIFF_OWN, DIFF_SHARED) if two_models else (FOLD_FACTOR - 1.0, 0.0)
     terms = (1.0 + weights[0]) * var + weights[1] * (var_a + var_b)
     mean, se, lo, hi = _interval(stat, terms, reps, level, (-1.0, 1.0))
-    p = 1.0 if se == 0.0 and mean == 0.0 else (0.0 if se == 0.0 else float(2.0 * norm.sf(abs(mean) / se)))
+    p = float(2.0 * norm.sf(abs(mean) / se))  # se > 0: _interval refuses a zero one
     return Estimate(metric="auc_difference", estimate=mean, ci_low=lo, ci_high=hi, level=level,
                     method=CV_DIFF_METHOD if two_models else CV_METHOD, n=int(yy.size),
                     extra={"se": se, "p_value": p, "n_folds": len(parts), "auc_a": float(auc_a.mean()),

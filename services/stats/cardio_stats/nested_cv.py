@@ -44,7 +44,7 @@ import pandas as pd
 from scipy.stats import norm
 
 from cardio_stats.bootstrap import patients_of
-from cardio_stats.cv_auc import ESTIMAND, MIN_FOLDS, clustered_variance, influence
+from cardio_stats.cv_auc import ESTIMAND, MIN_FOLDS, clustered_variance, influence, zero_noise
 from cardio_stats.result import Estimate, StatsError
 from cardio_stats.roc import _structural_components
 from cardio_stats.validation import as_binary_labels, check_level
@@ -174,6 +174,8 @@ def nested_cv_estimate(y: Any, groups: Any, plan: NestedPlan, scores: Sequence[n
     k = plan.folds
     mse = float(np.mean((e_in - e_out) ** 2) - b.mean())
     naive = float(np.sqrt(b.mean() / k))
+    if naive == 0.0:  # the SE is kept within [floor, sqrt(K)] naive SEs: zero
+        raise StatsError(zero_noise(e_out.ravel()))
     se = nested_se(mse, naive, k, FLOOR[metric])
     est = float(e_out.mean())
     q = float(norm.ppf(0.5 + level / 2.0))
@@ -183,7 +185,7 @@ def nested_cv_estimate(y: Any, groups: Any, plan: NestedPlan, scores: Sequence[n
              "fits": len(plan.fits), "per_fold": e_out[0].tolist(), "ncv": ncv,
              "bias_to_full_size": (1 + ((k - 2) / k) ** 1.5) * (ncv - est), "estimand": ESTIMAND}
     if metric != "auc":
-        p = 1.0 if se == 0.0 and est == 0.0 else (0.0 if se == 0.0 else float(2.0 * norm.sf(abs(est) / se)))
+        p = float(2.0 * norm.sf(abs(est) / se))  # se > 0: a zero naive SE was refused above
         extra["p_value"] = p
     return Estimate(metric=metric, estimate=est, ci_low=max(bounds[0], est - q * se),
                     ci_high=min(bounds[1], est + q * se), level=level, method=NESTED_METHOD, n=int(yy.size),
