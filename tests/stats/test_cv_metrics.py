@@ -159,3 +159,18 @@ def test_fewer_than_five_folds_give_the_fold_mean_without_an_interval():
     out = cv_binary_metrics(y, np.linspace(0, 1, 40), 0.5, np.repeat(["a", "b"], 20))
     assert out["sensitivity"].ci_low is None and np.isfinite(out["sensitivity"].estimate)
     assert out["sensitivity"].warnings[0].startswith("no interval: 2 folds")
+
+
+def test_a_proportion_equal_in_every_fold_carries_no_interval():
+    """Every fold's specificity 1: the corrected t has no spread to read. It printed a zero-width interval, on the
+    logit scale 0.984 [0.984, 0.984], which left out its own estimate; now the row has none and says why."""
+    hits = [7, 6, 8, 7, 9]  # the sensitivity varies by fold and keeps its interval
+    y = np.tile(np.r_[np.ones(10), np.zeros(10)], 5)
+    score = np.concatenate([np.r_[np.arange(10) < h, np.zeros(10, bool)] * 1.0 for h in hits])
+    out = cv_binary_metrics(y, score, 0.5, np.repeat(["a", "b", "c", "d", "e"], 20))
+    spec = out["specificity"]
+    assert spec.estimate == 1.0 and spec.ci_low is None and spec.ci_high is None and spec.method == FOLD_MEAN_ONLY
+    assert spec.warnings == ["no interval: specificity is 1 in every fold; the corrected t reads the folds' spread, "
+                             "and there is none"]
+    sens = out["sensitivity"]
+    assert sens.method == FOLD_MEAN_LOGIT and sens.ci_low < sens.estimate < sens.ci_high

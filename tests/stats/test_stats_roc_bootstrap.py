@@ -53,11 +53,14 @@ def test_auc_accepts_bool_labels_and_lists():
     assert auc(y.astype(bool), s) == auc(list(y), list(s)) == auc(y.astype(float), s)
 
 
-def test_delong_perfect_separation_warns_and_gives_degenerate_interval():
+def test_delong_perfect_separation_or_ties_give_no_interval_and_say_why():
+    """pROC prints [1, 1]: a zero-width interval claims a certainty no sample gives."""
     y = np.array([0, 0, 0, 1, 1, 1])
-    est = delong_ci(y, [0.1, 0.2, 0.3, 0.7, 0.8, 0.9])
-    assert (est.estimate, est.ci_low, est.ci_high) == (1.0, 1.0, 1.0)
-    assert any("variance is 0" in w for w in est.warnings)
+    for score, value, why in (([0.1, 0.2, 0.3, 0.7, 0.8, 0.9], 1.0, "do not overlap"), ([0.5] * 6, 0.5, "tied")):
+        for interval in ("normal", "logit"):
+            est = delong_ci(y, score, interval=interval)
+            assert (est.estimate, est.ci_low, est.ci_high) == (value, None, None)
+            assert any(w.startswith("no interval: the DeLong variance is 0") and why in w for w in est.warnings)
 
 
 def test_delong_ci_is_clipped_to_unit_interval():

@@ -83,9 +83,9 @@ def shown_auc(estimates: list[dict], model: str, task: str, k_fold: bool) -> tup
 
     head = headline_auc(estimates, model=model, task=task)
     pooled = next(iter(pick(estimates, metric="auc", method="delong", model=model, task=task, fold="pooled")), None)
-    if head is not None and k_fold and head.get("ci_low") is None:  # evaluate's row without an interval, and why
+    if head is not None and head.get("ci_low") is None:  # evaluate's row without an interval, and why
         why = next((w.split(": ", 1)[1] for w in head["warnings"] if w.startswith("no interval: ")),
-                   "the folds cannot carry it")
+                   "the folds cannot carry it" if k_fold else "none given")
         return head, f"none: {why}"
     if head is not None and (head["method"] == CV_METHOD or not k_fold):
         return head, HEADLINE_AUC.get(head["method"]) or head["method"]

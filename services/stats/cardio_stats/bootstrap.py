@@ -346,11 +346,16 @@ def _auc_jackknife(y: np.ndarray, score: np.ndarray, patients: Patients | None =
 
 
 def _interval(theta_hat: float, theta_b: np.ndarray, jackknife: np.ndarray | None, level: float,
-              method: str, warnings: list[str]) -> tuple[float, float, str]:
-    """Percentile or BCa interval from a bootstrap distribution; BCa written by hand (Efron & Tibshirani 14.3)."""
+              method: str, warnings: list[str]) -> tuple[float | None, float | None, str]:
+    """Percentile or BCa interval from a bootstrap distribution; BCa written by hand (Efron & Tibshirani 14.3).
+    None where the bounds coincide (e.g. an AUC of 1 in every resample): a zero-width interval claims certainty."""
     alpha = (1.0 - level) / 2.0
     if method == "percentile":
         lo, hi = np.percentile(theta_b, [100 * alpha, 100 * (1 - alpha)])
+        if lo == hi:
+            share = float(np.mean(theta_b == lo))
+            warnings.append(f"no interval: {100 * share:.0f}% of the resamples give {lo:.3g}, so the bounds coincide")
+            return None, None, "bootstrap-percentile"
         return float(lo), float(hi), "bootstrap-percentile"
     from scipy.special import ndtr, ndtri  # here: the percentile interval's whole process loads no SciPy
 
@@ -371,6 +376,9 @@ def _interval(theta_hat: float, theta_b: np.ndarray, jackknife: np.ndarray | Non
     p_lo = ndtr(z0 + (z0 + z_lo) / (1 - a * (z0 + z_lo)))
     p_hi = ndtr(z0 + (z0 + z_hi) / (1 - a * (z0 + z_hi)))
     lo, hi = np.percentile(theta_b, [100 * p_lo, 100 * p_hi])
+    if lo == hi:
+        warnings.append(f"no interval: the BCa bounds coincide at {lo:.3g}")
+        return None, None, "bootstrap-bca"
     return float(lo), float(hi), "bootstrap-bca"
 
 

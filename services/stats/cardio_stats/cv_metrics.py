@@ -128,6 +128,11 @@ def fold_mean(metric: str, values: np.ndarray, ratios: np.ndarray, reps: np.ndar
         return Estimate(metric, float(values.mean()), None, None, level, FOLD_MEAN_ONLY, n, extra=extra,
                         warnings=[f"no interval: {k} folds give the corrected t {k - 1} degrees of freedom; it was "
                                   f"shown to hold its level with {MIN_FOLDS} (docs/statistics.md)"])
+    if np.ptp(values) == 0.0:  # e.g. a specificity of 1 in every fold: the t has no spread to read (it printed
+        # a zero-width interval, on the logit scale one that left out its own estimate)
+        return Estimate(metric, float(values.mean()), None, None, level, FOLD_MEAN_ONLY, n, extra=extra,
+                        warnings=[f"no interval: {metric} is {values[0]:.3g} in every fold; the corrected t reads "
+                                  "the folds' spread, and there is none"])
     if counts is not None:
         z = logit((np.asarray(counts[0]) + 0.5) / (np.asarray(counts[1]) + 1.0))
         _, se, lo, hi, df = _corrected(z, ratios, reps, level, (-np.inf, np.inf))

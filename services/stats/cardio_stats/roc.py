@@ -131,12 +131,15 @@ def delong_ci(y: Any, score: Any, level: float = 0.95, groups: Any = None, inter
     patients = patients_of(groups, yy.size)
     aucs, cov, m, n = _delong_cov(yy, s[None, :], patients)
     a, var = float(aucs[0]), float(cov[0, 0])
-    warnings: list[str] = []
-    if var <= 0.0:
-        warnings.append(f"DeLong variance is 0 (AUC = {a:g}: the classes do not overlap); the interval is degenerate")
-        var = 0.0
+    var = max(var, 0.0)
     se = var**0.5
     extra = {"n_pos": m, "n_neg": n, "se": se, "var": var, **_cluster_extra(yy, patients)}
+    method = "delong" if interval == "normal" else f"delong-{interval}"
+    if var == 0.0:  # pROC prints [1, 1] here; an interval of zero width would claim a certainty no sample gives
+        why = "the classes do not overlap" if a in (0.0, 1.0) else "the scores are tied"
+        return Estimate(metric="auc", estimate=a, ci_low=None, ci_high=None, level=level, method=method,
+                        n=int(yy.size), warnings=[f"no interval: the DeLong variance is 0 (AUC = {a:g}: {why})"],
+                        extra=extra)
     if interval == "normal":
         z = norm.ppf(0.5 + level / 2.0)
         lo, hi = max(0.0, float(a - z * se)), min(1.0, float(a + z * se))
@@ -144,9 +147,8 @@ def delong_ci(y: Any, score: Any, level: float = 0.95, groups: Any = None, inter
         df = min(extra.get("n_pos_groups", m), extra.get("n_neg_groups", n)) - 1
         lo, hi = _small_sample(a, se, level, interval, df)
         extra.update({"interval": interval, **({"df": df} if interval == "logit-t" else {})})
-    return Estimate(metric="auc", estimate=a, ci_low=lo, ci_high=hi, level=level,
-                    method="delong" if interval == "normal" else f"delong-{interval}", n=int(yy.size),
-                    warnings=warnings, extra=extra)
+    return Estimate(metric="auc", estimate=a, ci_low=lo, ci_high=hi, level=level, method=method, n=int(yy.size),
+                    extra=extra)
 
 
 def delong_test(y: Any, score1: Any, score2: Any, level: float = 0.95, groups: Any = None) -> TestResult:
