@@ -223,3 +223,13 @@ def test_bootstrap_argument_errors():
         bootstrap_ci(y, s, statistic="brier")
     with pytest.raises(StatsError, match="length mismatch"):
         bootstrap_metric(np.mean, np.ones(5), np.ones(6))
+
+
+def test_a_bootstrap_whose_bounds_coincide_gives_no_interval():
+    """Separated classes give an AUC of 1 in every resample: the bounds coincide, and the row says so instead."""
+    y = np.array([0] * 10 + [1] * 10)
+    est = bootstrap_ci(y, np.arange(20.0), n_resamples=200)
+    assert (est.estimate, est.ci_low, est.ci_high) == (1.0, None, None)
+    assert est.warnings == ["no interval: 100% of the resamples give 1, so the bounds coincide"]
+    noisy = bootstrap_ci(y, np.r_[np.arange(9.0), 15.0, np.arange(10.0, 20.0)], n_resamples=200)
+    assert noisy.ci_low < noisy.estimate <= noisy.ci_high and not noisy.warnings
