@@ -29,7 +29,7 @@ from cardio_stats import (
     paired_test,
     plot_roc,
 )
-from cardio_stats.nested_cv import FLOOR
+from cardio_stats.nested_cv import FLOOR, PAIR_FLOOR
 
 ROOT = Path(__file__).resolve().parents[2]
 NO_KERNEL = "the cardio kernel is not installed (a stats-only venv)"
@@ -116,14 +116,24 @@ def test_difference_of_two_targets_reads_each_score_against_its_own_labels():
 
 def test_nested_cv_keeps_its_se_above_the_floor_where_mse_hat_vanishes():
     """A pipeline whose fit does not depend on its training rows has MSE-hat <= 0 (its inner and outer AUCs agree):
-    the SE is FLOOR naive SEs, for an AUC and a difference, not the naive SE that missed 10-21% in the benchmark."""
+    an AUC's SE is FLOOR naive SEs, not the naive SE that missed 10-21% in the benchmark. A difference's is at least
+    its naive SE and PAIR_FLOOR times the SE it would have were its AUCs independent: two models that score almost
+    alike have a tiny naive SE (the test folds' noise cancels), and the second floor holds there."""
     x, y = _data(80, seed=2, shift=1.0)
     plan = _plan(y, folds=5, repeats=2, seed=4)
     fixed_a, fixed_b = (lambda train, test: x[test, 0]), (lambda train, test: x[test, 1])
-    for est, metric in ((cross_validated_auc(y, None, fixed_a, plan), "auc"),
-                        (cross_validated_auc_difference(y, None, fixed_a, fixed_b, plan), "auc_difference")):
-        assert est.extra["mse"] <= 0
-        assert FLOOR[metric] > 1 and est.extra["se"] == pytest.approx(FLOOR[metric] * est.extra["se_naive"])
+    est = cross_validated_auc(y, None, fixed_a, plan)
+    assert est.extra["mse"] <= 0 and "se_independent" not in est.extra
+    assert FLOOR["auc"] > 1 and est.extra["se"] == pytest.approx(FLOOR["auc"] * est.extra["se_naive"])
+    apart = cross_validated_auc_difference(y, None, fixed_a, fixed_b, plan)  # two features: the naive SE holds
+    assert apart.extra["mse"] <= 0 and FLOOR["auc_difference"] == 1.0
+    assert PAIR_FLOOR * apart.extra["se_independent"] < apart.extra["se_naive"] == pytest.approx(apart.extra["se"])
+    near = x[:, 0] + 0.05 * x[:, 1]
+    alike = cross_validated_auc_difference(y, None, fixed_a, lambda train, test: near[test], plan)
+    assert alike.extra["se_naive"] < 0.2 * alike.extra["se_independent"]
+    assert alike.extra["se"] == pytest.approx(PAIR_FLOOR * alike.extra["se_independent"])
+    assert alike.extra["se_independent"] == pytest.approx(np.hypot(est.extra["se_naive"], cross_validated_auc(
+        y, None, lambda train, test: near[test], plan).extra["se_naive"]))
 
 
 def test_nested_cv_is_bates_algorithm_on_fold_aucs():
@@ -205,7 +215,8 @@ def test_too_few_folds_or_a_one_class_fold_print_no_interval_and_say_why():
     head = [e for e in est if e["model"] == "a" and e["metric"] == "auc"][0]
     assert head["method"] == "cv: no interval" and any("fold 3 holds 0" in w for w in head["warnings"])
     from cardio_stats.formatting import interval_note  # what a plugin's table says of it, once
-    assert interval_note(head["method"]) == "cv: no interval: too few folds, a fold with one class, or folds without noise"
+    assert interval_note(head["method"]) == ("cv: no interval: too few folds, a fold with one class, or folds "
+                                            "without noise")
 
 
 def _predictions(folds: int) -> pd.DataFrame:
@@ -322,13 +333,15 @@ def test_difference_weights_benchmark_smoke(tmp_path):
 
 
 def test_nested_floor_benchmark_smoke():
-    """benchmarks/nested_floor.py (how nested CV's SE floor was chosen) scores every floor on the nested pair and on
-    the disjoint pair of equal AUCs, and prints the oracle and the estimate's shape beside the grid."""
+    """benchmarks/nested_floor.py (how nested CV's SE floors were chosen) scores every floor on the nested pair and
+    on the disjoint pair of equal AUCs, the pair floor for a difference only, and prints the oracle and the
+    estimate's shape beside the grid."""
     pytest.importorskip("cardio", reason=NO_KERNEL)  # the benchmark takes its splits from the kernel
     out = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "nested_floor.py"), "--smoke"],
                          capture_output=True, text=True, timeout=300, check=True).stdout
     assert "| 60, null | 60, signal | 60, disjoint |" in out
-    assert "| oracle | ΔAUC |" in out and "60 patients, disjoint: skewness" in out
+    assert "| oracle | | ΔAUC |" in out and "60 patients, disjoint: skewness" in out
+    assert "| 1.0 | 0.5 | ΔAUC |" in out and "| 1.0 | 0.5 | AUC |" not in out  # the pair floor: a difference's
     assert "chosen for ΔAUC: c = " in out and "(holds" in out
 
 

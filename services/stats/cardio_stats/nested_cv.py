@@ -14,14 +14,20 @@ the mean squared error of a cross-validated AUC against the AUC it stands for, l
 interval is the repeated-CV estimate (the mean of the R x K outer AUCs) +- z sqrt((K - 1)/K x MSE-hat): the inner
 cross-validations see (K - 1)/K of the patients, and an error of a mean falls as 1/n. As in Bates et al.'s
 `nestedcv` the SE is kept between the naive SE (sqrt(mean b / K), the test folds' noise alone) and sqrt(K) times
-it, with one departure: the floor is FLOOR times the naive SE (1.15 for an AUC, 1.35 for a difference), not 1.
-MSE-hat is noisy: in the 20-42% of simulated data sets where it fell under the naive SE, the AUC's interval missed
-6.8-17.4% (2.4-5.2% in the others; at 300 patients without signal the true SE is 1.3 times the naive one, which
-leaves out that another training set gives another model). Each FLOOR is the smallest on a grid (1.0-1.41) whose
-every simulated cell held misses <= 5.0% and each tail <= 3.5% (benchmarks/nested_floor.py: the refitted kinds of
-benchmarks/coverage.py, seed 0, 1,000 data sets a cell; docs/statistics.md has the grid). For a difference that
-costs power: 32% for the planted +0.057 at 300 patients, against 49% at a floor of 1.1, whose lower tail missed
-3.5-4.7% with signal (seeds 0 and 1).
+it, with two departures, each chosen on a grid (benchmarks/nested_floor.py: the refitted kinds of
+benchmarks/coverage.py, seed 0, 1,000 data sets a cell, every cell to hold misses <= 5.0% and each tail <= 3.5%;
+docs/statistics.md has the grid; checked on seed 1):
+- an AUC's floor is FLOOR["auc"] = 1.15 naive SEs, not 1. MSE-hat is noisy: in the 20-42% of simulated data sets
+  where it fell under the naive SE, the interval missed 6.8-17.4% (2.4-5.2% in the others; at 300 patients without
+  signal the true SE is 1.3 times the naive one, which leaves out that another training set gives another model).
+- a difference keeps the naive floor (FLOOR["auc_difference"] = 1.0) and is also kept at least PAIR_FLOOR = 0.5
+  times the SE it would have were its two AUCs independent, sqrt((mean b_A + mean b_B) / K). The naive SE of a
+  difference shrinks as the two models' scores agree; for nested models (B's features a subset of A's) it shrinks
+  most in the data sets whose estimate is lowest (correlation +0.78 to +0.83 across data sets), so a floor in naive
+  SEs is smallest where the upper bound most needs room: at 1.0 the lower tail missed 5.3% at 100 planted patients,
+  and lifting the floor to 1.35 naive SEs, which held it, cost the difference its power (32% for +0.057 at 300
+  patients). The independent-AUC SE does not move with the estimate; the pair floor holds that tail (2.8%) at 53%
+  power, and binds nowhere for models on disjoint features, whose scores do not agree.
 Fits: R x (K + K(K - 1)/2), 15 R at K = 5, each a fit on (K - 1)/K or (K - 2)/K of the patients.
 
 Adapted to the AUC: e_in and e_out are means of per-fold AUCs (cardio's cross-validated AUC), b is the clustered
@@ -51,7 +57,9 @@ from cardio_stats.validation import as_binary_labels, check_level
 
 NESTED_METHOD = "nested CV (Bates, Hastie & Tibshirani 2023)"
 #: The SE's floor in naive SEs, per metric (module docstring): chosen on seed 0, checked on seed 1.
-FLOOR = {"auc": 1.15, "auc_difference": 1.35}
+FLOOR = {"auc": 1.15, "auc_difference": 1.0}
+#: A difference's SE is at least this share of the SE it would have were its two AUCs independent (docstring).
+PAIR_FLOOR = 0.5
 Refit = Callable[[np.ndarray, np.ndarray], Any]
 
 
@@ -113,9 +121,9 @@ def refit_scores(plan: NestedPlan, refit: Refit) -> np.ndarray:
 
 
 def _fold_terms(y: np.ndarray, codes: np.ndarray, rows: list[np.ndarray], weights: Sequence[float],
-                where: str) -> tuple[np.ndarray, float]:
-    """The statistic (an AUC, or a weighted difference) of each score row on one fold's records, and the clustered
-    DeLong variance of the first row's."""
+                where: str) -> tuple[np.ndarray, float, list[float]]:
+    """The statistic (an AUC, or a weighted difference) of each score row on one fold's records, the clustered
+    DeLong variance of the first row's, and that of each model's own first-row AUC."""
     local = np.unique(codes, return_inverse=True)[1]
     for cls, name in ((1, "positive"), (0, "negative")):
         have = np.unique(local[y == cls]).size
@@ -123,6 +131,7 @@ def _fold_terms(y: np.ndarray, codes: np.ndarray, rows: list[np.ndarray], weight
             raise StatsError(f"{where} holds {have} patient(s) with {name} records: its AUC has no variance; "
                              "stratify the folds or use fewer")
     stat, pos, neg = np.zeros(rows[0].shape[0]), np.zeros(local.max() + 1), np.zeros(local.max() + 1)
+    own = []
     for s, w in zip(rows, weights):
         if not np.isfinite(s).all():
             raise StatsError(f"{where}: a refit left {int((~np.isfinite(s)).sum())} score(s) missing or non-finite")
@@ -130,32 +139,37 @@ def _fold_terms(y: np.ndarray, codes: np.ndarray, rows: list[np.ndarray], weight
         stat += w * aucs
         a, b = influence(y, float(aucs[0]), v10[0], v01[0], local)
         pos, neg = pos + w * a, neg + w * b
-    return stat, clustered_variance(pos, neg, y, local)
+        own.append(clustered_variance(a, b, y, local) if len(rows) > 1 else 0.0)
+    return stat, clustered_variance(pos, neg, y, local), own
 
 
 def _nested_terms(y: np.ndarray, codes: np.ndarray, plan: NestedPlan, scores: Sequence[np.ndarray],
-                  weights: Sequence[float]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(e_out, e_in, b), each (R, K): outer fold AUC, the inner CV AUC without that fold, the outer's variance."""
+                  weights: Sequence[float]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(e_out, e_in, b), each (R, K): outer fold AUC, the inner CV AUC without that fold, the outer's variance; and
+    (models, R, K) each model's own outer AUC variance (zeros for one model)."""
     k, fits = plan.folds, plan.fits
     index = {fit: i for i, fit in enumerate(fits)}
     e_out, e_in, b = (np.empty((plan.repeats, k)) for _ in range(3))
+    own = np.zeros((len(scores), plan.repeats, k))
     for r in range(plan.repeats):
         inner = np.full((k, k), np.nan)  # [j, i]: the fit without folds i and j, scored on fold j
         for j in range(k):
             test = np.flatnonzero(plan.fold[r] == j)
             others = [i for i in range(k) if i != j]
             rows = [index[(r, (j,))]] + [index[(r, (min(i, j), max(i, j)))] for i in others]
-            stat, b[r, j] = _fold_terms(y[test], codes[test], [s[rows][:, test] for s in scores], weights,
-                                        f"repeat {r}, fold {j}")
+            stat, b[r, j], own[:, r, j] = _fold_terms(y[test], codes[test], [s[rows][:, test] for s in scores],
+                                                      weights, f"repeat {r}, fold {j}")
             e_out[r, j] = stat[0]
             inner[j, others] = stat[1:]
         e_in[r] = [np.nanmean(inner[:, i]) for i in range(k)]
-    return e_out, e_in, b
+    return e_out, e_in, b, own
 
 
-def nested_se(mse: float, naive: float, folds: int, floor: float) -> float:
-    """The SE from MSE-hat, kept between `floor` naive SEs and sqrt(K) of them (module docstring)."""
-    return float(np.clip(np.sqrt(max(mse, 0.0) * (folds - 1) / folds), floor * naive, np.sqrt(folds) * naive))
+def nested_se(mse: float, naive: float, folds: int, floor: float, pair: float = 0.0) -> float:
+    """The SE from MSE-hat, kept between `floor` naive SEs and sqrt(K) of them, and at least `pair` (a
+    difference's: PAIR_FLOOR times its independent-AUC SE; module docstring)."""
+    low = max(floor * naive, pair)
+    return float(np.clip(np.sqrt(max(mse, 0.0) * (folds - 1) / folds), low, max(np.sqrt(folds) * naive, low)))
 
 
 def nested_cv_estimate(y: Any, groups: Any, plan: NestedPlan, scores: Sequence[np.ndarray],
@@ -170,18 +184,20 @@ def nested_cv_estimate(y: Any, groups: Any, plan: NestedPlan, scores: Sequence[n
         raise StatsError(f"{plan.folds} fold(s): a cross-validated interval needs at least {MIN_FOLDS}")
     patients = patients_of(groups, yy.size)
     codes = np.arange(yy.size) if patients is None else patients.codes
-    e_out, e_in, b = _nested_terms(yy, codes, plan, scores, weights)
+    e_out, e_in, b, own = _nested_terms(yy, codes, plan, scores, weights)
     k = plan.folds
     mse = float(np.mean((e_in - e_out) ** 2) - b.mean())
     naive = float(np.sqrt(b.mean() / k))
     if naive == 0.0:  # the SE is kept within [floor, sqrt(K)] naive SEs: zero
         raise StatsError(zero_noise(e_out.ravel()))
-    se = nested_se(mse, naive, k, FLOOR[metric])
+    independent = float(np.sqrt(own.mean(axis=(1, 2)).sum() / k))  # a difference's SE were its AUCs independent
+    se = nested_se(mse, naive, k, FLOOR[metric], PAIR_FLOOR * independent)
     est = float(e_out.mean())
     q = float(norm.ppf(0.5 + level / 2.0))
     bounds = (0.0, 1.0) if metric == "auc" else (-1.0, 1.0)
     ncv = float(e_in.mean())
-    extra = {"se": se, "mse": mse, "se_naive": naive, "repeats": plan.repeats, "n_folds": k,
+    extra = {"se": se, "mse": mse, "se_naive": naive, **({"se_independent": independent} if len(scores) > 1 else {}),
+             "repeats": plan.repeats, "n_folds": k,
              "fits": len(plan.fits), "per_fold": e_out[0].tolist(), "ncv": ncv,
              "bias_to_full_size": (1 + ((k - 2) / k) ** 1.5) * (ncv - est), "estimand": ESTIMAND}
     if metric != "auc":
