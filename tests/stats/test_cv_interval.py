@@ -346,6 +346,16 @@ def test_nested_floor_benchmark_smoke():
     assert "chosen for ΔAUC: c = " in out and "(holds" in out
 
 
+def test_nested_pairs_benchmark_smoke():
+    """benchmarks/nested_pairs.py (the ΔAUC's floors on pairs they were not chosen on) prints each pair with cardio's
+    floors, without the pair floor and with the earlier 1.35, and where the pair floor set the SE."""
+    pytest.importorskip("cardio", reason=NO_KERNEL)
+    out = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "nested_pairs.py"), "--smoke"],
+                         capture_output=True, text=True, timeout=300, check=True).stdout
+    assert f"| cardio (c = {FLOOR['auc_difference']:g}, f = {PAIR_FLOOR:g}) |" in out
+    assert "| adds a marker | 60 |" in out and "| adds noise | 60 |" in out
+
+
 def test_evaluation_gives_refitted_models_nested_cv_and_the_others_fold_delong():
     """A model in `refits` (a plugin's cardio_refit, refitted on nested CV's splits) gets the nested-CV headline and
     so does a pair of two refitted models; a model without refits keeps the fold-DeLong one."""
