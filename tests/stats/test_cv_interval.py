@@ -29,6 +29,7 @@ from cardio_stats import (
     paired_test,
     plot_roc,
 )
+from cardio_stats.cv_auc import AT_BOUND
 from cardio_stats.nested_cv import FLOOR, PAIR_FLOOR
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -216,8 +217,8 @@ def test_too_few_folds_or_a_one_class_fold_print_no_interval_and_say_why():
     head = [e for e in est if e["model"] == "a" and e["metric"] == "auc"][0]
     assert head["method"] == "cv: no interval" and any("fold 3 holds 0" in w for w in head["warnings"])
     from cardio_stats.formatting import interval_note  # what a plugin's table says of it, once
-    assert interval_note(head["method"]) == ("cv: no interval: too few folds, a fold with one class, or folds "
-                                            "without noise")
+    assert interval_note(head["method"]) == ("cv: no interval: too few folds, a fold with one class, or tied "
+                                            "scores")
 
 
 def _predictions(folds: int) -> pd.DataFrame:
@@ -481,21 +482,26 @@ def test_copies_of_one_repeat_add_no_precision():
     assert (two.estimate, two.extra["se"]) == pytest.approx((one.estimate, one.extra["se"]))
 
 
-@pytest.mark.parametrize("case", ["tied", "separated"])
-def test_folds_without_noise_carry_no_interval_and_say_why(case):
-    """Tied scores (AUC 0.5 in every fold) or perfectly separated classes (1.0) have a DeLong variance of 0 in every
-    fold: before, the headline printed 0.500 [0.500, 0.500] or 1.000 [1.000, 1.000]; now no interval, and why. The
-    difference of two models ranking alike is refused the same way, and so is nested CV's interval."""
+def test_tied_folds_carry_no_interval_and_say_why_separated_ones_keep_theirs_at_the_bound():
+    """Tied scores (AUC 0.5 in every fold) have a DeLong variance of 0 in every fold: before, the headline printed
+    0.500 [0.500, 0.500]; now no interval, and why, and so for nested CV and the difference of two tied models.
+    Classes separated in every fold (a planted control's AUC 1) keep 1.000 [1.000, 1.000], saying the AUC is at its
+    bound: certain in these folds, not uncertain."""
     pred = _predictions(5)
-    pred["y_score"] = 0.0 if case == "tied" else pred["y_true"] + np.where(pred["model"] == "a", 0.0, 1.0)
+    pred["y_score"] = 0.0
     est, tests = evaluate_predictions(pred, n_resamples=100)
     head = [e for e in est if e["model"] == "a" and e["metric"] == "auc"][0]
-    assert head["estimate"] == (0.5 if case == "tied" else 1.0)
-    assert head["method"] == "cv: no interval" and head["ci_low"] is None and head["ci_high"] is None
+    assert head["estimate"] == 0.5 and head["method"] == "cv: no interval" and head["ci_low"] is None
     assert any("DeLong variance is 0" in w for w in head["warnings"]), head["warnings"]
     assert tests[0]["method"] == "cv: no interval" and tests[0]["ci_low"] is None
     y = pred.loc[pred["model"] == "a", "y_true"].to_numpy()
     with pytest.raises(StatsError, match="zero width"):
-        cross_validated_auc(y, None, lambda train, test: y[test] + 0.0, _plan(y))
+        cross_validated_auc(y, None, lambda train, test: np.zeros(test.size), _plan(y))
     x = _data(300, seed=4, shift=2.0)[0][:, 0]  # _predictions' own scores: the same call gives an interval
     assert cross_validated_auc(y, None, lambda train, test: x[test], _plan(y)).ci_low is not None
+    pred["y_score"] = pred["y_true"] + np.where(pred["model"] == "a", 0.0, 1.0)
+    est, tests = evaluate_predictions(pred, n_resamples=100)
+    head = [e for e in est if e["model"] == "a" and e["metric"] == "auc"][0]
+    assert (head["estimate"], head["ci_low"], head["ci_high"]) == (1.0, 1.0, 1.0) and head["method"] == CV_METHOD
+    assert head["warnings"] == [AT_BOUND]
+    assert (tests[0]["ci_low"], tests[0]["ci_high"], tests[0]["p_value"]) == (0.0, 0.0, 1.0)

@@ -53,14 +53,17 @@ def test_auc_accepts_bool_labels_and_lists():
     assert auc(y.astype(bool), s) == auc(list(y), list(s)) == auc(y.astype(float), s)
 
 
-def test_delong_perfect_separation_or_ties_give_no_interval_and_say_why():
-    """pROC prints [1, 1]: a zero-width interval claims a certainty no sample gives."""
+def test_delong_ties_give_no_interval_and_perfect_separation_keeps_its_bound():
+    """Tied scores: no interval, and why (pROC prints [0.5, 0.5]). Separated classes keep pROC's [1, 1], saying the
+    classes do not overlap."""
     y = np.array([0, 0, 0, 1, 1, 1])
-    for score, value, why in (([0.1, 0.2, 0.3, 0.7, 0.8, 0.9], 1.0, "do not overlap"), ([0.5] * 6, 0.5, "tied")):
-        for interval in ("normal", "logit"):
-            est = delong_ci(y, score, interval=interval)
-            assert (est.estimate, est.ci_low, est.ci_high) == (value, None, None)
-            assert any(w.startswith("no interval: the DeLong variance is 0") and why in w for w in est.warnings)
+    for interval in ("normal", "logit"):
+        tied = delong_ci(y, [0.5] * 6, interval=interval)
+        assert (tied.estimate, tied.ci_low, tied.ci_high) == (0.5, None, None)
+        assert tied.warnings == ["no interval: the DeLong variance is 0 (AUC = 0.5: the scores are tied)"]
+        est = delong_ci(y, [0.1, 0.2, 0.3, 0.7, 0.8, 0.9], interval=interval)
+        assert (est.estimate, est.ci_low, est.ci_high) == (1.0, 1.0, 1.0)
+        assert any("do not overlap" in w for w in est.warnings)
 
 
 def test_delong_ci_is_clipped_to_unit_interval():

@@ -142,8 +142,19 @@ def fold_statistics(ys: list[np.ndarray], scores: list[np.ndarray], weights: lis
 def zero_noise(stat: np.ndarray) -> str:
     """Why a fold interval of zero width is not given: it would claim a certainty no finite cohort has."""
     values = ", ".join(f"{v:.3f}" for v in dict.fromkeys(np.round(np.asarray(stat, dtype=float), 3)))
-    return (f"every test fold's DeLong variance is 0 (fold values {values}: tied scores, classes separated "
-            "perfectly, or two models that rank alike); an interval of zero width would claim certainty")
+    return (f"every test fold's DeLong variance is 0 (fold values {values}: tied scores, or two models that rank "
+            "alike); an interval of zero width would claim certainty")
+
+
+#: Kept where every fold's AUC is at its bound: the classes do not overlap (a planted control's usual outcome). The
+#: estimate is then certain to be at the bound in these folds, not uncertain; an interval of positive width there
+#: needs an exact method, not written.
+AT_BOUND = "every test fold's AUC is at its bound (the classes do not overlap): the interval has no width"
+
+
+def at_bound(*aucs: np.ndarray) -> bool:
+    """Every fold's AUC of every model is 0 or 1."""
+    return all(bool(np.isin(np.asarray(a, dtype=float), (0.0, 1.0)).all()) for a in aucs)
 
 
 def repeats_variance(stat: np.ndarray, var: np.ndarray, reps: np.ndarray) -> tuple[float, float, float]:
@@ -167,10 +178,11 @@ def repeats_variance(stat: np.ndarray, var: np.ndarray, reps: np.ndarray) -> tup
 
 
 def _interval(stat: np.ndarray, var: np.ndarray, reps: np.ndarray, level: float,
-              bounds: tuple[float, float]) -> tuple[float, float, float, float]:
-    """Mean over all folds, its SE (``repeats_variance``) and the normal interval clipped to bounds."""
+              bounds: tuple[float, float], bounded: bool = False) -> tuple[float, float, float, float]:
+    """Mean over all folds, its SE (``repeats_variance``) and the normal interval clipped to bounds. A zero SE is
+    refused unless `bounded` (every fold's AUC at 0 or 1: AT_BOUND)."""
     se, mean = float(np.sqrt(repeats_variance(stat, var, reps)[0])), float(stat.mean())
-    if se == 0.0:
+    if se == 0.0 and not bounded:
         raise StatsError(zero_noise(stat))
     q = float(norm.ppf(0.5 + level / 2.0))
     return mean, se, max(bounds[0], mean - q * se), min(bounds[1], mean + q * se)
@@ -193,11 +205,12 @@ def cv_auc_interval(y: Any, score: Any, fold: Any, groups: Any = None, level: fl
     s = as_scores(score, n=yy.size)
     parts, codes, reps = fold_parts(fold, yy.size, groups)
     stat, var = fold_statistics([yy], [s], [1.0], parts, codes)
-    mean, se, lo, hi = _interval(stat, FOLD_FACTOR * var, reps, level, (0.0, 1.0))
+    mean, se, lo, hi = _interval(stat, FOLD_FACTOR * var, reps, level, (0.0, 1.0), at_bound(stat))
     return Estimate(metric="auc", estimate=mean, ci_low=lo, ci_high=hi, level=level, method=CV_METHOD,
-                    n=int(yy.size), extra={"se": se, "n_folds": len(parts), "per_fold": stat.tolist(),
-                                           "within_fold_var": var.tolist(), "fold_factor": FOLD_FACTOR,
-                                           "estimand": ESTIMAND, **_repeats_extra(stat, FOLD_FACTOR * var, reps)})
+                    n=int(yy.size), warnings=[AT_BOUND] if se == 0.0 else [],
+                    extra={"se": se, "n_folds": len(parts), "per_fold": stat.tolist(),
+                           "within_fold_var": var.tolist(), "fold_factor": FOLD_FACTOR,
+                           "estimand": ESTIMAND, **_repeats_extra(stat, FOLD_FACTOR * var, reps)})
 
 
 def cv_auc_difference(y: Any, score_a: Any, score_b: Any, fold: Any, groups: Any = None,
@@ -227,10 +240,11 @@ def cv_auc_difference(y: Any, score_a: Any, score_b: Any, fold: Any, groups: Any
     two_models = y_b is None
     weights = (DIFF_OWN, DIFF_SHARED) if two_models else (FOLD_FACTOR - 1.0, 0.0)
     terms = (1.0 + weights[0]) * var + weights[1] * (var_a + var_b)
-    mean, se, lo, hi = _interval(stat, terms, reps, level, (-1.0, 1.0))
-    p = float(2.0 * norm.sf(abs(mean) / se))  # se > 0: _interval refuses a zero one
+    mean, se, lo, hi = _interval(stat, terms, reps, level, (-1.0, 1.0), at_bound(auc_a, auc_b))
+    p = float(2.0 * norm.sf(abs(mean) / se)) if se > 0.0 else float(mean == 0.0)  # a zero se: AT_BOUND
     return Estimate(metric="auc_difference", estimate=mean, ci_low=lo, ci_high=hi, level=level,
                     method=CV_DIFF_METHOD if two_models else CV_METHOD, n=int(yy.size),
+                    warnings=[AT_BOUND] if se == 0.0 else [],
                     extra={"se": se, "p_value": p, "n_folds": len(parts), "auc_a": float(auc_a.mean()),
                            "auc_b": float(auc_b.mean()), "per_fold": stat.tolist(), "within_fold_var": var.tolist(),
                            "within_fold_var_a": var_a.tolist(), "within_fold_var_b": var_b.tolist(),

@@ -51,8 +51,8 @@ def _fold_auc(y: np.ndarray, s: np.ndarray, level: float, groups: np.ndarray | N
 FIXED_MODEL = ("ignored: the pooled out-of-fold scores are treated as one fixed model's, so the interval counts "
                "which patients were scored, not that another training set gives another model")
 #: The headline row of a K-fold run that cannot carry a cross-validated interval (too few folds, a fold without
-#: both classes, folds whose DeLong variance is 0): the cross-validated estimate where it exists, no interval, and
-#: why (never a silent fallback, never an interval of zero width).
+#: both classes, tied scores in every fold): the cross-validated estimate where it exists, no interval, and
+#: why (never a silent fallback).
 NO_INTERVAL = "cv: no interval"
 
 

@@ -79,7 +79,7 @@ _RANK = {m: i for i, m in enumerate(HEADLINE_AUC)}
 _COUNTS = {HEADLINE_AUC[0]: "refitted on many splits: counts training variability",
            HEADLINE_AUC[1]: "from the run's fold models: counts training variability",
            "cv: fold DeLong + fold covariance": "from the run's fold models: counts training variability",
-           HEADLINE_AUC[2]: "too few folds, a fold with one class, or folds without noise",
+           HEADLINE_AUC[2]: "too few folds, a fold with one class, or tied scores",
            "delong-logit": "DeLong, logit small-sample interval: one model's scores, ignores training variability",
            "delong": "DeLong of the pooled scores as one model's: ignores training variability",
            "paired DeLong": "one model's scores each: ignores training variability"}

@@ -51,7 +51,7 @@ import pandas as pd
 from scipy.stats import norm
 
 from cardio_stats.bootstrap import patients_of
-from cardio_stats.cv_auc import ESTIMAND, MIN_FOLDS, clustered_variance, influence, zero_noise
+from cardio_stats.cv_auc import AT_BOUND, ESTIMAND, MIN_FOLDS, at_bound, clustered_variance, influence, zero_noise
 from cardio_stats.result import Estimate, StatsError
 from cardio_stats.roc import _structural_components
 from cardio_stats.validation import as_binary_labels, check_level
@@ -189,8 +189,8 @@ def nested_cv_estimate(y: Any, groups: Any, plan: NestedPlan, scores: Sequence[n
     k = plan.folds
     mse = float(np.mean((e_in - e_out) ** 2) - b.mean())
     naive = float(np.sqrt(b.mean() / k))
-    if naive == 0.0:  # the SE is kept within [floor, sqrt(K)] naive SEs: zero
-        raise StatsError(zero_noise(e_out.ravel()))
+    if naive == 0.0:  # the SE is kept within [floor, sqrt(K)] naive SEs: zero; the folds' interval says why
+        raise StatsError(zero_noise(e_out.ravel()) if metric != "auc" or not at_bound(e_out) else AT_BOUND)
     independent = float(np.sqrt(own.mean(axis=(1, 2)).sum() / k))  # a difference's SE were its AUCs independent
     se = nested_se(mse, naive, k, FLOOR[metric], PAIR_FLOOR * independent)
     est = float(e_out.mean())

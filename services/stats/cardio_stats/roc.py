@@ -135,11 +135,14 @@ def delong_ci(y: Any, score: Any, level: float = 0.95, groups: Any = None, inter
     se = var**0.5
     extra = {"n_pos": m, "n_neg": n, "se": se, "var": var, **_cluster_extra(yy, patients)}
     method = "delong" if interval == "normal" else f"delong-{interval}"
-    if var == 0.0:  # pROC prints [1, 1] here; an interval of zero width would claim a certainty no sample gives
-        why = "the classes do not overlap" if a in (0.0, 1.0) else "the scores are tied"
+    warnings = []
+    if var == 0.0 and a not in (0.0, 1.0):  # tied scores: an interval of zero width would claim certainty
         return Estimate(metric="auc", estimate=a, ci_low=None, ci_high=None, level=level, method=method,
-                        n=int(yy.size), warnings=[f"no interval: the DeLong variance is 0 (AUC = {a:g}: {why})"],
-                        extra=extra)
+                        n=int(yy.size), extra=extra,
+                        warnings=[f"no interval: the DeLong variance is 0 (AUC = {a:g}: the scores are tied)"])
+    if var == 0.0:  # pROC's [1, 1]: the classes do not overlap (cardio_stats.cv_auc.AT_BOUND)
+        warnings.append(f"the DeLong variance is 0 (AUC = {a:g}: the classes do not overlap); the interval has no "
+                        "width")
     if interval == "normal":
         z = norm.ppf(0.5 + level / 2.0)
         lo, hi = max(0.0, float(a - z * se)), min(1.0, float(a + z * se))
@@ -148,7 +151,7 @@ def delong_ci(y: Any, score: Any, level: float = 0.95, groups: Any = None, inter
         lo, hi = _small_sample(a, se, level, interval, df)
         extra.update({"interval": interval, **({"df": df} if interval == "logit-t" else {})})
     return Estimate(metric="auc", estimate=a, ci_low=lo, ci_high=hi, level=level, method=method, n=int(yy.size),
-                    extra=extra)
+                    warnings=warnings, extra=extra)
 
 
 def delong_test(y: Any, score1: Any, score2: Any, level: float = 0.95, groups: Any = None) -> TestResult:
