@@ -57,13 +57,13 @@ def draws(n: int, setting: str, sets: int, seed: int) -> dict[str, dict[str, np.
     return {m: dict(zip(("est", "mse", "naive", "independent", "truth"), np.array(r).T)) for m, r in rows.items()}
 
 
-def _se(d: dict[str, np.ndarray], floor: float, pair: float = 0.0) -> np.ndarray:
+def se_at(d: dict[str, np.ndarray], floor: float, pair: float = 0.0) -> np.ndarray:
     """Each set's SE at these floors, by cardio's own nested_se (K = 5)."""
     return np.array([nested_se(m, v, 5, floor, pair * i) for m, v, i in zip(d["mse"], d["naive"], d["independent"])])
 
 
 def at_floor(d: dict[str, np.ndarray], floor: float, null: float, pair: float = 0.0) -> dict[str, float]:
-    se = _se(d, floor, pair)
+    se = se_at(d, floor, pair)
     return summarise(Draws(d["est"], d["est"] - Z * se, d["est"] + Z * se, truth=float(d["truth"].mean()),
                            null=null))
 
@@ -71,7 +71,7 @@ def at_floor(d: dict[str, np.ndarray], floor: float, null: float, pair: float = 
 def floor_share(d: dict[str, np.ndarray]) -> str:
     """With Bates et al.'s floor (the naive SE): the share of sets whose SE sat on it, and the misses there and
     elsewhere: where the floor is too low, the sets on it miss."""
-    se = _se(d, 1.0)
+    se = se_at(d, 1.0)
     on = np.isclose(se, d["naive"])
     truth = float(d["truth"].mean())
     miss = (d["est"] - Z * se > truth) | (d["est"] + Z * se < truth)

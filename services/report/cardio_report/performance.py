@@ -75,7 +75,7 @@ def _auc_cells(row: dict, e: dict) -> None:
     if e["method"] != "delong":
         row["auc"] = format_ci(e)
         row["auc_interval"] = HEADLINE_AUC.get(e["method"]) or e["method"]
-        if e.get("ci_low") is None:  # too few folds, a fold with one class, no noise: the row says why
+        if e.get("ci_low") is None:  # too few folds, a fold with one class, tied scores: the row says why
             row["auc_interval"] = "; ".join(w for w in e.get("warnings", []) if w.startswith("no interval")) or "none"
         return
     folds = (e.get("extra") or {}).get("fold_summary")
