@@ -173,4 +173,5 @@ def test_a_proportion_equal_in_every_fold_carries_no_interval():
     assert spec.warnings == ["no interval: specificity is 1 in every fold; the corrected t reads the folds' spread, "
                              "and there is none"]
     sens = out["sensitivity"]
+    assert sens.ci_low is not None and sens.ci_high is not None
     assert sens.method == FOLD_MEAN_LOGIT and sens.ci_low < sens.estimate < sens.ci_high

@@ -235,4 +235,5 @@ def test_a_bootstrap_whose_bounds_coincide_gives_no_interval():
     assert (est.estimate, est.ci_low, est.ci_high) == (1.0, None, None)
     assert est.warnings == ["no interval: 100% of the resamples give 1, so the bounds coincide"]
     noisy = bootstrap_ci(y, np.r_[np.arange(9.0), 15.0, np.arange(10.0, 20.0)], n_resamples=200)
+    assert noisy.ci_low is not None and noisy.ci_high is not None
     assert noisy.ci_low < noisy.estimate <= noisy.ci_high and not noisy.warnings
