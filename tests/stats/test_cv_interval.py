@@ -455,7 +455,8 @@ def test_difference_fold_covariance_shrinks_as_the_two_models_agree():
     b = a + rng.normal(size=300)
     fold = np.arange(300) % 5
     d = cv_auc_difference(y, a, b, fold)
-    terms = diff_terms(*(np.array(d.extra[k]) for k in ("within_fold_var", "within_fold_var_a", "within_fold_var_b")))
+    v_d, v_a, v_b = (np.array(d.extra[k]) for k in ("within_fold_var", "within_fold_var_a", "within_fold_var_b"))
+    terms = diff_terms(v_d, v_a, v_b)
     assert d.extra["se"] ** 2 == pytest.approx(terms.mean() / 5)
     assert d.extra["fold_covariance"] == {"apart": DIFF_APART, "floor": DIFF_FLOOR}
 

@@ -23,8 +23,9 @@ the AUC's variance within one fold, DeLong's, clustered by patient). The differe
 difference's own v_d / (K - 1): what models A and B learn from the same chance pattern is more alike than their
 scores of the test patients are (their within-fold correlation), so where A and B agree closely v_d is small while
 the fold covariance is not, and 2 v_d / K missed 4.6% below the truth (ΔAUC, 300 patients, no signal, ridge
-logistic models) while being 1.2-1.3 times the oracle width elsewhere. The ΔAUC's fold covariance (x (K - 1)) is therefore DIFF_APART x r x v_d, with r = v_d / (v_a + v_b) (1 less the
-two AUCs' within-fold correlation, for equal v_a and v_b): for models that rank the test patients independently
+logistic models) while being 1.2-1.3 times the oracle width elsewhere. The ΔAUC's fold covariance (x (K - 1)) is
+therefore DIFF_APART x r x v_d, with r = v_d / (v_a + v_b) (1 less the two AUCs' within-fold correlation, for
+equal v_a and v_b): for models that rank the test patients independently
 (r near 1) that is near the AUC's own rule, and it shrinks as the two models agree (r small, B nested in A). Where
 they agree closely it is floored at DIFF_FLOOR (v_a + v_b), the part that stays. The two constants are the pair,
 on a grid, with the most power among those that kept every tail's misses <= 3.5% and all misses <= 5.0% (the goal
