@@ -77,6 +77,8 @@ def _auc_cells(row: dict, e: dict) -> None:
         row["auc_interval"] = HEADLINE_AUC.get(e["method"]) or e["method"]
         if e.get("ci_low") is None:  # too few folds, a fold with one class, tied scores: the row says why
             row["auc_interval"] = "; ".join(w for w in e.get("warnings", []) if w.startswith("no interval")) or "none"
+        elif e["ci_low"] == e.get("ci_high") and e.get("warnings"):  # separated classes: [1, 1] says why
+            row["auc_interval"] += "; " + e["warnings"][0]
         return
     folds = (e.get("extra") or {}).get("fold_summary")
     if folds:
@@ -316,6 +318,8 @@ def _diff(t: dict) -> str:
         return "–"
     if t.get("ci_low") is None:
         return f"{t['estimate']:+.3f} (no interval)"
+    if t["ci_low"] == t.get("ci_high"):  # two models at the same bound (both AUCs 1): a width of 0 is no interval
+        return f"{t['estimate']:+.3f} (no interval: {t['warnings'][0] if t.get('warnings') else 'zero width'})"
     return f"{t['estimate']:+.3f} [{t['ci_low']:+.3f}, {t['ci_high']:+.3f}]"
 
 

@@ -1,0 +1,29 @@
+"""A row whose interval has no width says why, in the report as in metrics.json (issue 53)."""
+from __future__ import annotations
+
+from cardio_report.performance import _auc_cells, _diff
+
+SEPARATED = "the DeLong variance is 0 (AUC = 1: the classes do not overlap); the interval has no width"
+IDENTICAL = "the two AUCs and their DeLong components are identical; Z set to 0, p to 1"
+
+
+def test_an_auc_at_its_bound_names_why_its_interval_has_no_width():
+    """A holdout's AUC of 1 keeps [1, 1] (pROC's), and its interval column says the classes do not overlap; an
+    interval of positive width is left as it was."""
+    row: dict = {}
+    _auc_cells(row, {"method": "delong-logit", "estimate": 1.0, "ci_low": 1.0, "ci_high": 1.0,
+                     "warnings": [SEPARATED]})
+    assert row["auc"] == "1.000 [1.000, 1.000]"
+    assert row["auc_interval"] == f"DeLong, small-sample logit; {SEPARATED}"
+    row = {}
+    _auc_cells(row, {"method": "delong-logit", "estimate": 0.8, "ci_low": 0.7, "ci_high": 0.9, "warnings": []})
+    assert row["auc_interval"] == "DeLong, small-sample logit"
+
+
+def test_a_difference_of_two_models_at_the_same_bound_prints_no_interval():
+    """Two models both at AUC 1 on a holdout: the paired DeLong test printed +0.000 [+0.000, +0.000]; now the
+    difference and why it has no interval."""
+    t = {"estimate": 0.0, "ci_low": 0.0, "ci_high": 0.0, "warnings": [IDENTICAL]}
+    assert _diff(t) == f"+0.000 (no interval: {IDENTICAL})"
+    assert _diff({**t, "warnings": []}) == "+0.000 (no interval: zero width)"
+    assert _diff({"estimate": 0.05, "ci_low": -0.01, "ci_high": 0.11}) == "+0.050 [-0.010, +0.110]"
