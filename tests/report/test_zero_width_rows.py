@@ -27,3 +27,13 @@ def test_a_difference_of_two_models_at_the_same_bound_prints_no_interval():
     assert _diff(t) == f"+0.000 (no interval: {IDENTICAL})"
     assert _diff({**t, "warnings": []}) == "+0.000 (no interval: zero width)"
     assert _diff({"estimate": 0.05, "ci_low": -0.01, "ci_high": 0.11}) == "+0.050 [-0.010, +0.110]"
+
+
+def test_the_shared_difference_format_prints_no_zero_width_interval():
+    """The plugins' captions (mmode's Table 1: "ΔAUC -0.000 [-0.000, -0.000]") format a difference through
+    cardio_stats.format_difference: coinciding bounds are no interval, and a negative zero prints as +0.000."""
+    from cardio_stats import format_difference
+
+    assert format_difference(-0.0, -0.0, -0.0) == "+0.000 (no interval: zero width)"
+    assert format_difference(0.05, None, None) == "+0.050 (no interval)"
+    assert format_difference(0.05, -0.02, 0.12) == "+0.050 [-0.020, +0.120]"
