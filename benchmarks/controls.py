@@ -5,9 +5,10 @@ sample size and epochs. For each control and seed this runs the end-to-end tests
 cardio's own run (cardio_testing.harness.run_plugin): planted (the synthetic cohort's effect) and neutral (the labels
 permuted, cohort.permute_labels, or a neutral setting of the cohort), each on a new synthetic cohort (the
 plugin's synthetic seed) and run seed; seed 1 is the one the end-to-end tests run. It reads the run's headline
-AUC interval (cardio_testing.harness.headline: with K folds the cv-corrected t of Nadeau & Bengio, K - 1 df, which
-counts training variability; not the pooled DeLong row, which treats the K fold models as one and with no signal
-excluded chance in 14% of data sets), or, for a control with a reference model, the headline paired difference
+AUC interval (cardio_testing.harness.headline: with K folds the cross-validated one the report prints, nested CV
+for a refitted model and fold DeLong x 2 for a deep one since issue 53, both counting training variability; not
+the pooled DeLong row, which treats the K fold models as one and with no signal excluded chance in 14% of data
+sets), or, for a control with a reference model, the headline paired difference
 (cardio_testing.harness.paired), or, for a difference of two targets of one model, the plugin section's auc_difference
 row (echo_cmr's fused WMA - LGE, the report's cross-validated difference). It prints per control: planted detected
 (interval above chance) in N of the seeds and neutral covering chance (for every model the test asserts on) in N
@@ -21,7 +22,9 @@ The goal is >= 4 of 5 for both.
 
 Expensive: two runs of each control a seed (5-30 s of CPU each; 1-4 min of wall time on 2 loaded cores).
 
-Measured (issue 38; 2 shared cores at load 11-15, so CPU seconds of the run, not wall time; every run is
+Measured (issue 38, under the interval of that time, the cv-corrected t of Nadeau & Bengio with K - 1 df; not
+run again since issue 53 changed the headline intervals: the end-to-end tests check each pair at every change;
+2 shared cores at load 11-15, so CPU seconds of the run, not wall time; every run is
 deterministic: the same settings gave the same rows in separate invocations). `--plugins ecg_transfer spect_polar
 perfusion_polar ecg_transfer_notch --seeds 5` (perfusion_polar's row at its current 4 epochs a step came from the
 same command with `--set perfusion_polar.step1.epochs=4 --set perfusion_polar.step2.epochs=4`, now its settings):
