@@ -39,6 +39,9 @@ same command with `--set perfusion_polar.step1.epochs=4 --set perfusion_polar.st
 | echo_cmr | fused, wma (A4C; view fusion on inner out-of-fold outputs; README) | 5/5 | 5/5 | 12-28 |
 | echo_cmr_wma_lge | fused WMA - fused LGE, the report's cross-validated difference | 5/5 | 5/5 | 20-25 |
 
+ecg_transfer_notch again under the deep ΔAUC's max form (2026-11-27, AMD EPYC, `--plugins ecg_transfer_notch
+--seeds 5`): planted detected 5/5 (0.326 [0.201, 0.451] to 0.370 [0.266, 0.473]), neutral covering 0 5/5 (-0.072
+[-0.227, 0.082] to 0.129 [-0.064, 0.323]), 30-38 s of CPU a run.
 On the project's later AMD EPYC machine (2026-11-27; the rows above are the earlier Intel one's), float rounding
 differs and so do the runs: `--plugins echo_cmr --seeds 5` gave planted 5/5 and neutral 4/5, seed 1's neutral 0.637
 [0.502, 0.773] (seeds 2-5: 0.415 [0.232, 0.598], 0.485 [0.341, 0.629], 0.500 [0.500, 0.500], 0.563 [0.282, 0.844]).
