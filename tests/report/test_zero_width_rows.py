@@ -37,3 +37,19 @@ def test_the_shared_difference_format_prints_no_zero_width_interval():
     assert format_difference(-0.0, -0.0, -0.0) == "+0.000 (no interval: zero width)"
     assert format_difference(0.05, None, None) == "+0.050 (no interval)"
     assert format_difference(0.05, -0.02, 0.12) == "+0.050 [-0.020, +0.120]"
+
+
+def test_the_summary_names_each_interval_its_models_carry():
+    """A run of deep and refitted models (ecg_transfer's default) printed "95% intervals: fold DeLong × 2" over
+    every model, the refitted ones' nested CV included; each interval is now named with the models that carry it,
+    and a zero-width difference is no interval."""
+    from cardio_report.summary import _comparison, _intervals
+
+    rows = [{"model": "resnet", "auc_interval": "fold DeLong × 2"}, {"model": "guideline", "auc_interval": "nested"},
+            {"model": "svm-deep", "auc_interval": "fold DeLong × 2"}, {"model": "logistic", "auc_interval": "nested"},
+            {"model": "resnet-scratch", "auc_interval": "fold DeLong × 2"}]
+    assert _intervals(rows, {}) == ": fold DeLong × 2; nested for guideline, logistic"
+    assert _intervals(rows[:1], {}) == ": fold DeLong × 2"
+    assert _intervals([{"model": "a"}], {}) == ""
+    t = {"estimate": 0.0, "ci_low": 0.0, "ci_high": 0.0, "p_adjusted": 1.0, "extra": {"model_a": "a", "model_b": "b"}}
+    assert _comparison(t, {}) == "a − b +0.000 (no interval: zero width), p 1.000"

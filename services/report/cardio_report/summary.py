@@ -62,7 +62,7 @@ def summary_section(rows: list[dict], tests: list[dict], table: pd.DataFrame, co
     if found:  # the reference model first (fixed in the config before the results), then the table's order
         shown = "; ".join(f"{display_name(r['model'], names)} {r[metric]}" for r in found[:MAX_SUMMARY_MODELS])
         more = f" (and {len(found) - MAX_SUMMARY_MODELS} more models)" if len(found) > MAX_SUMMARY_MODELS else ""
-        why = f": {found[0]['auc_interval']}" if metric == "auc" and found[0].get("auc_interval") else ""
+        why = _intervals(found[:MAX_SUMMARY_MODELS], names) if metric == "auc" else ""
         lines.append(f"- **{label} for {display_name(main, names)}** ({round(100 * float(config['stats']['level']))}%"
                      f" intervals{why}): {shown}{more}.")
     against = [t for t in tests if t["extra"].get("family") == "reference" and t["extra"].get("task") == main]
@@ -76,6 +76,19 @@ def summary_section(rows: list[dict], tests: list[dict], table: pd.DataFrame, co
     return Section("Summary", "\n".join(lines), part="summary")
 
 
+def _intervals(found: list[dict], names: dict) -> str:
+    """": fold DeLong × 2; nested CV (Bates et al. 2023) for guideline, logistic": the interval most rows carry,
+    then each other one with the models that carry it (a run mixes refitted and deep models)."""
+    kinds: dict[str, list[str]] = {}
+    for r in found:
+        if r.get("auc_interval"):
+            kinds.setdefault(r["auc_interval"], []).append(display_name(r["model"], names))
+    if not kinds:
+        return ""
+    order = sorted(kinds, key=lambda k: -len(kinds[k]))
+    return ": " + "; ".join([order[0], *(f"{k} for {', '.join(kinds[k])}" for k in order[1:])])
+
+
 def _comparison(t: dict, names: dict) -> str:
     """"fused − A4C +0.050 [−0.020, +0.120], p 0.210"."""
 
@@ -84,7 +97,8 @@ def _comparison(t: dict, names: dict) -> str:
     diff, low, high = t.get("estimate", e.get("diff")), t.get("ci_low"), t.get("ci_high")
     if diff is None:
         return f"{a} − {b} not estimable"
-    shown = "(no interval)" if low is None else f"[{low:+.3f}, {high:+.3f}]"
+    shown = ("(no interval)" if low is None else "(no interval: zero width)" if low == high
+             else f"[{low:+.3f}, {high:+.3f}]")
     return f"{a} − {b} {diff:+.3f} {shown}, p {format_p(t.get('p_adjusted'))}"
 
 
