@@ -16,25 +16,24 @@ with v_d the within-fold (paired, patient-clustered) DeLong variance of the diff
 two AUCs. Repeated K-fold (fold labels "repeat/fold"): the mean over every fold, its variance one repeat's less
 the share of the repeats' spread that averaging them removes (``repeats_variance``).
 Var(mean of K fold statistics) = (mean within-fold variance) / K + (K - 1) / K x (the covariance of two folds'
-statistics). That covariance comes from the cross terms: fold k is in model j's training set and fold j in
-model k's, so a chance pattern of either fold moves both statistics alike. For a learner whose fit is a smooth
-function of its training folds, and no signal, it is v / (K - 1) for one AUC, hence the AUC's 2 v / K at any K (v:
-the AUC's variance within one fold, DeLong's, clustered by patient). The difference's covariance is not the
-difference's own v_d / (K - 1): what models A and B learn from the same chance pattern is more alike than their
-scores of the test patients are (their within-fold correlation), so where A and B agree closely v_d is small while
-the fold covariance is not, and 2 v_d / K missed 4.6% below the truth (ΔAUC, 300 patients, no signal, ridge
-logistic models) while being 1.2-1.3 times the oracle width elsewhere. The ΔAUC's fold covariance (x (K - 1)) is
-therefore DIFF_APART x r x v_d, with r = v_d / (v_a + v_b) (1 less the two AUCs' within-fold correlation, for
-equal v_a and v_b): for models that rank the test patients independently
-(r near 1) that is near the AUC's own rule, and it shrinks as the two models agree (r small, B nested in A). Where
-they agree closely it is floored at DIFF_FLOOR (v_a + v_b), the part that stays. The two constants are the pair,
-on a grid, with the most power among those that kept every tail's misses <= 3.5% and all misses <= 5.0% (the goal
-of 6.0% less a Monte-Carlo margin) over 12 simulated cells (benchmarks/coverage_kinds/headline.py's data with a
-noisily fitted and a ridge logistic learner, nested and disjoint feature sets, no signal and signal, 100 and 300
-patients: `benchmarks/cv_diff_weights.py`); the held-out check is `benchmarks/coverage.py --seed 1`
-(docs/statistics.md). A sum with fixed weights, (1.7 v_d + 0.1 (v_a + v_b)), held the same cells at 29% power
-against 46% (+0.056, 300 patients): one multiplier of v_d must cover the disjoint pairs (r near 1, which need
-about 2 v_d) and so is too wide for the nested ones.
+statistics). That covariance comes from the cross terms: fold k is in model j's training set and fold j in model
+k's, so a chance pattern of either fold moves both statistics alike. For a learner whose fit is a smooth function of
+its training folds, and no signal, it is v / (K - 1) for one AUC, hence the AUC's 2 v / K at any K (v: the AUC's
+variance within one fold, DeLong's, clustered by patient). The difference's covariance is not the difference's own
+v_d / (K - 1): what models A and B learn from the same chance pattern is more alike than their scores of the test
+patients are (their within-fold correlation), so where A and B agree closely v_d is small while the fold covariance
+is not, and 2 v_d / K missed 4.6% below the truth (ΔAUC, 300 patients, no signal, ridge logistic models) while being
+1.2-1.3 times the oracle width elsewhere. The ΔAUC's fold covariance (x (K - 1)) is therefore DIFF_APART x r x v_d,
+with r = v_d / (v_a + v_b) (1 less the two AUCs' within-fold correlation, for equal v_a and v_b): for models that
+rank the test patients independently (r near 1) that is near the AUC's own rule, and it shrinks as the two models
+agree (r small, B nested in A). Where they agree closely it is floored at DIFF_FLOOR (v_a + v_b), the part that
+stays. The two constants are the pair, on a grid, with the most power among those that kept every tail's misses <=
+3.5% and all misses <= 5.0% (the goal of 6.0% less a Monte-Carlo margin) over 12 simulated cells
+(benchmarks/coverage_kinds/headline.py's data with a noisily fitted and a ridge logistic learner, nested and
+disjoint feature sets, no signal and signal, 100 and 300 patients: `benchmarks/cv_diff_weights.py`); the held-out
+check is `benchmarks/coverage.py --seed 1` (docs/statistics.md). A sum with fixed weights, (1.7 v_d + 0.1 (v_a +
+v_b)), held the same cells at 29% power against 46% (+0.056, 300 patients): one multiplier of v_d must cover the
+disjoint pairs (r near 1, which need about 2 v_d) and so is too wide for the nested ones.
 Nadeau & Bengio's corrected t (issue 38's interval) estimated the correlation from the spread of five fold AUCs (4
 df) and was 1.3-1.9 times the oracle width while missing 7% at 300 null patients; so did every estimate of the fold
 covariance from the K fold values tried here (issue 53), which were 1.2-1.6 times the oracle width.
