@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import itertools
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +30,7 @@ import numpy as np
 import pandas as pd
 from coverage_kinds import Draws, summarise
 from coverage_kinds.headline import COLUMNS, DISJOINT, draw, newton, sgd, true_auc
+from cv_diff_repeats import summed
 
 from cardio.data import make_folds
 from cardio_stats.cv_auc import _interval, diff_terms, fold_parts, fold_statistics
@@ -81,8 +83,8 @@ def scored(h: dict[str, np.ndarray], apart: float | None, floor: float | None) -
     """The cell's misses, width and power under the constants (None, None: the sum used before), through cardio's
     diff_terms and _interval."""
     reps = np.zeros(h["d"].shape[1], dtype=int)
-    rows = [_interval(d, 1.7 * vd + 0.1 * (va + vb) if apart is None or floor is None
-                      else diff_terms(vd, va, vb, apart, floor), reps, 0.95, (-1.0, 1.0))
+    terms = summed(0.7, 0.1) if apart is None or floor is None else partial(diff_terms, apart=apart, floor=floor)
+    rows = [_interval(d, terms(vd, va, vb), reps, 0.95, (-1.0, 1.0))
             for d, vd, va, vb in zip(h["d"], h["vd"], h["va"], h["vb"])]
     est, _, lo, hi = (np.array(c) for c in zip(*rows))
     return summarise(Draws(est, lo, hi, truth=float(h["truth"].mean()), null=0.0))

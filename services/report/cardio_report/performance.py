@@ -18,7 +18,7 @@ from cardio.data import Cohort, Predictions, Section
 from cardio.hookspecs import hookimpl
 from cardio_report.outputs import display_name, split_unit
 from cardio_report.summary import cohort_section, summary_section
-from cardio_stats import format_ci
+from cardio_stats import format_ci, format_difference
 from cardio_stats.nested_cv import FLOOR, PAIR_FLOOR
 
 if TYPE_CHECKING:
@@ -313,14 +313,10 @@ def _test_row(t: dict, level: int) -> dict:
 
 
 def _diff(t: dict) -> str:
-    """The AUC difference the test row leads with and its interval, as one cell."""
-    if t.get("estimate") is None:
-        return "–"
-    if t.get("ci_low") is None:
-        return f"{t['estimate']:+.3f} (no interval)"
-    if t["ci_low"] == t.get("ci_high"):  # two models at the same bound (both AUCs 1): a width of 0 is no interval
-        return f"{t['estimate']:+.3f} (no interval: {t['warnings'][0] if t.get('warnings') else 'zero width'})"
-    return f"{t['estimate']:+.3f} [{t['ci_low']:+.3f}, {t['ci_high']:+.3f}]"
+    """The AUC difference the test row leads with and its interval, as one cell; bounds that coincide (two models
+    at the same bound, both AUCs 1) are no interval, and the row's warning says why."""
+    return format_difference(t.get("estimate"), t.get("ci_low"), t.get("ci_high"),
+                             why=(t.get("warnings") or ["zero width"])[0])
 
 
 def _reference_text(reference: str | dict | None, tests: list[dict], names: dict) -> str:

@@ -7,7 +7,7 @@ import pandas as pd
 
 from cardio.data import Section
 from cardio_report.outputs import display_name
-from cardio_stats import format_p
+from cardio_stats import format_difference, format_p
 
 MAX_SUMMARY_MODELS = 10  # models named in the summary's headline line; the table has them all
 
@@ -97,9 +97,7 @@ def _comparison(t: dict, names: dict) -> str:
     diff, low, high = t.get("estimate", e.get("diff")), t.get("ci_low"), t.get("ci_high")
     if diff is None:
         return f"{a} − {b} not estimable"
-    shown = ("(no interval)" if low is None else "(no interval: zero width)" if low == high
-             else f"[{low:+.3f}, {high:+.3f}]")
-    return f"{a} − {b} {diff:+.3f} {shown}, p {format_p(t.get('p_adjusted'))}"
+    return f"{a} − {b} {format_difference(diff, low, high)}, p {format_p(t.get('p_adjusted'))}"
 
 
 def cohort_section(table: pd.DataFrame, config: dict, external: bool = False, truth: str | None = None) -> Section:

@@ -36,17 +36,18 @@ def format_interval(low: float | None, high: float | None, digits: int = 3, sep:
     return f"[{low:.{digits}f}{sep}{high:.{digits}f}]"
 
 
-def format_difference(diff: float | None, low: float | None, high: float | None, digits: int = 3) -> str:
+def format_difference(diff: float | None, low: float | None, high: float | None, digits: int = 3,
+                      why: str = "zero width") -> str:
     """"+0.050 [-0.020, +0.120]" (signed); "+0.050 (no interval)" where a K-fold run could carry none (fewer than
     5 folds, a one-class fold), "+0.000 (no interval: zero width)" where the bounds coincide (two models whose
-    AUCs are both 1); "–" without an estimate."""
+    AUCs are both 1; `why` may name the row's own reason); "–" without an estimate."""
     if diff is None or not _finite(diff):
         return "–"
     diff = diff + 0.0  # -0.0 prints as "+0.000"
     if not (_finite(low) and _finite(high)):
         return f"{diff:+.{digits}f} (no interval)"
     if low == high:
-        return f"{diff:+.{digits}f} (no interval: zero width)"
+        return f"{diff:+.{digits}f} (no interval: {why})"
     return f"{diff:+.{digits}f} [{low:+.{digits}f}, {high:+.{digits}f}]"
 
 
