@@ -3,7 +3,8 @@
 A kind is a function `(n_patients, setting, n_sets, seed) -> Draws`: it simulates `n_sets` data sets of
 `n_patients` patients under `setting` ("null": no effect; "signal": a planted one), runs each through cardio's own
 code path, and returns every set's estimate and interval with the truth the interval is meant to cover (the
-estimand that docs/statistics.md states for that kind). Register it with `@kind("name")`.
+estimand that docs/statistics.md states for that kind). Register it with `@kind("name")`, or with the settings it
+simulates where it has more (`@kind("name", ("null", "signal", "strong"))`).
 """
 from __future__ import annotations
 
@@ -31,12 +32,13 @@ class Draws:
 
 Kind = Callable[[int, str, int, int], Draws]
 KINDS: dict[str, Kind] = {}
+SETTINGS: dict[str, tuple[str, ...]] = {}  # each kind's settings
 
 
-def kind(name: str) -> Callable[[Kind], Kind]:
-    """Register a kind under the name the table prints."""
+def kind(name: str, settings: tuple[str, ...] = ("null", "signal")) -> Callable[[Kind], Kind]:
+    """Register a kind under the name the table prints, with the settings it simulates."""
     def register(f: Kind) -> Kind:
-        KINDS[name] = f
+        KINDS[name], SETTINGS[name] = f, settings
         return f
     return register
 

@@ -4,7 +4,9 @@ models (`cardio_stats.cv_auc_interval`, `cv_auc_difference` on the out-of-fold s
 plugin's run calls them).
 
 Data (as benchmarks/cv_coverage.py): n patients, prevalence 0.4, half the data sets with 1-3 records a patient
-(within-patient correlation 0.6); five Gaussian features; "signal": the classes differ by 0.6 SD on features 0 and 1.
+(within-patient correlation 0.6); five Gaussian features; "signal": the classes differ by 0.6 SD on features 0 and 1;
+"strong" and "separating" (the AUC kinds only): by 1.9 and 2.4 SD, A's AUC about 0.96 and 0.99, where many folds'
+classes do not overlap.
 Model A reads all five features, model B features 1-3 (B is A's comparator: a true ΔAUC of about +0.056 at 300
 patients). The refitted pipeline is a ridge logistic regression (Newton, batched over every fit of a data set in
 NumPy: hundreds of refits per data set). The deep one is a logistic model fitted by 3 epochs of minibatch SGD from a
@@ -25,10 +27,15 @@ from scipy.stats import norm
 
 import cardio_stats as cs
 from cardio.study.refits import nested_plan
+from cardio_stats import NestedPlan
 
 from . import Draws, kind
 
 P, RHO, SHIFT, PREVALENCE = 5, 0.6, 0.6, 0.4
+#: Each setting's class shift on features 0 and 1, and where its data sets' seeds start (within a size's 10^4).
+SHIFTS = {"null": 0.0, "signal": SHIFT, "strong": 1.9, "separating": 2.4}
+OFFSETS = {"null": 0, "strong": 2500, "signal": 5000, "separating": 7500}
+NEAR_SEPARATION = ("null", "signal", "strong", "separating")
 COLUMNS = {"A": np.arange(P), "B": np.array([1, 2, 3])}
 #: A pair the ΔAUC interval's weights were not chosen on: models on disjoint features, each with one of the two
 #: shifted ones, so that their AUCs are equal under signal too (cardio_stats.cv_auc's docstring).
@@ -36,14 +43,15 @@ DISJOINT = {"A": np.array([0, 2, 3]), "B": np.array([1, 4])}
 _CACHE: dict[tuple, Draws] = {}  # the ΔAUC draws made beside the AUC draws of the same data sets
 
 
-def draw(rng: np.random.Generator, n: int, clustered: bool,
-         signal: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Records (x, y, patient ids) of n patients and the class shift delta."""
+def draw(rng: np.random.Generator, n: int, clustered: bool, signal: bool,
+         shift: float = SHIFT) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Records (x, y, patient ids) of n patients and the class shift delta (`shift` SD on features 0 and 1 under
+    signal)."""
     y_pat = np.zeros(n, dtype=int)
     y_pat[rng.permutation(n)[:round(PREVALENCE * n)]] = 1
     k = rng.integers(1, 4, size=n) if clustered else np.ones(n, dtype=int)
     ids = np.repeat(np.arange(n), k)
-    delta = np.r_[SHIFT, SHIFT, np.zeros(P - 2)] if signal else np.zeros(P)
+    delta = np.r_[shift, shift, np.zeros(P - 2)] if signal else np.zeros(P)
     u = rng.normal(scale=np.sqrt(RHO), size=(n, P)) + y_pat[:, None] * delta
     return u[ids] + rng.normal(scale=np.sqrt(1 - RHO), size=(ids.size, P)), y_pat[ids], ids, delta
 
@@ -117,12 +125,23 @@ class Fitted:
         return w[0] + self.x[test] @ w[1:]
 
 
-def refitted_estimates(n: int, signal: bool, s: int, columns: dict[str, np.ndarray] = COLUMNS
+def _run_folds(plan: NestedPlan, model: Fitted) -> tuple[np.ndarray, np.ndarray]:
+    """The out-of-fold scores of the plan's first repeat (the run's own folds) and each record's fold; the truth's
+    list of outer fits is left as nested CV made it."""
+    score, fold, fits = np.empty(model.y.size), plan.fold[0], len(model.weights)
+    for k in np.unique(fold):
+        test = np.flatnonzero(fold == k)
+        score[test] = model(np.flatnonzero(fold != k), test)
+    del model.weights[fits:]
+    return score, fold
+
+
+def refitted_estimates(n: int, signal: bool, s: int, columns: dict[str, np.ndarray] = COLUMNS, shift: float = SHIFT
                        ) -> tuple[cs.Estimate, cs.Estimate, float, float, float]:
     """One data set through cardio's nested CV: the Estimates of A's AUC and of A - B, their truths, the cardio
     seconds (the batched fits are the pipeline's, not cardio's)."""
     rng = np.random.default_rng(s)
-    x, y, ids, delta = draw(rng, n, s % 2 == 1, signal)
+    x, y, ids, delta = draw(rng, n, s % 2 == 1, signal, shift)
     models = {m: Fitted(x[:, c], y, partial(newton, x[:, c], y)) for m, c in columns.items()}
     t0 = time.perf_counter()
     plan = nested_plan(y, ids, seed=s)
@@ -131,22 +150,30 @@ def refitted_estimates(n: int, signal: bool, s: int, columns: dict[str, np.ndarr
     for m in models.values():
         m.precompute(trains)
     t0 += time.perf_counter()
-    a = cs.cross_validated_auc(y, ids, models["A"], plan)
-    d = cs.cross_validated_auc_difference(y, ids, models["A"], models["B"], plan)
+    try:
+        a = cs.cross_validated_auc(y, ids, models["A"], plan)
+    except cs.StatsError:  # every outer fold separated: the run's folds' interval, as cardio's evaluation takes
+        a = cs.cv_auc_interval(y, *_run_folds(plan, models["A"]), groups=ids)
+    try:
+        d = cs.cross_validated_auc_difference(y, ids, models["A"], models["B"], plan)
+    except cs.StatsError:  # both models separated every outer fold: so too
+        (sa, fold), (sb, _) = _run_folds(plan, models["A"]), _run_folds(plan, models["B"])
+        d = cs.cv_auc_difference(y, sa, sb, fold, groups=ids)
     seconds = time.perf_counter() - t0
     ta = true_auc(np.array(models["A"].weights), delta[columns["A"]]).mean()
     tb = true_auc(np.array(models["B"].weights), delta[columns["B"]]).mean()
     return a, d, float(ta), float(ta - tb), seconds
 
 
-def _refitted(n: int, signal: bool, s: int, columns: dict[str, np.ndarray] = COLUMNS) -> Run:
+def _refitted(n: int, signal: bool, s: int, columns: dict[str, np.ndarray] = COLUMNS, shift: float = SHIFT) -> Run:
     """One data set through cardio's nested CV: the AUC of A and ΔAUC A - B, their truths, the cardio seconds, the
     AUC's method."""
-    a, d, ta, td, seconds = refitted_estimates(n, signal, s, columns)
+    a, d, ta, td, seconds = refitted_estimates(n, signal, s, columns, shift)
     return (a.estimate, a.ci_low, a.ci_high), (d.estimate, d.ci_low, d.ci_high), ta, td, seconds, a.method, d.method
 
 
-def _deep(n: int, signal: bool, s: int, columns: dict[str, np.ndarray] = COLUMNS, repeats: int = 1) -> Run:
+def _deep(n: int, signal: bool, s: int, columns: dict[str, np.ndarray] = COLUMNS, repeats: int = 1,
+          shift: float = SHIFT) -> Run:
     """One data set through a deep run's path: SGD fits on cardio's split (`repeats` K-fold splits, each fitted
     afresh: cv.repeats), the interval of the out-of-fold scores of every repeat (fold labels "repeat/fold")."""
     import pandas as pd
@@ -154,7 +181,7 @@ def _deep(n: int, signal: bool, s: int, columns: dict[str, np.ndarray] = COLUMNS
     from cardio.data import make_folds
 
     rng = np.random.default_rng(s)
-    x, y, ids, delta = draw(rng, n, s % 2 == 1, signal)
+    x, y, ids, delta = draw(rng, n, s % 2 == 1, signal, shift)
     table = pd.DataFrame({"patient_id": ids.astype(str), "record_id": np.arange(y.size).astype(str), "label": y})
     split = make_folds(table, {"method": "kfold", "folds": 5, "repeats": repeats, "stratify": True}, "label", s)
     label = np.empty((repeats, y.size), dtype=object)
@@ -181,10 +208,10 @@ def _deep(n: int, signal: bool, s: int, columns: dict[str, np.ndarray] = COLUMNS
         truth["A"] - truth["B"], seconds, a.method, d.method
 
 
-def _both(name: str, one: Callable[[int, bool, int], Run], n: int, setting: str, n_sets: int, seed: int) -> Draws:
+def _both(name: str, one: Callable[..., Run], n: int, setting: str, n_sets: int, seed: int) -> Draws:
     """Run `one` on n_sets data sets; return the AUC draws, keep the ΔAUC draws of the same sets for its kind."""
-    start = seed * 10**7 + n * 10**4 + (5000 if setting == "signal" else 0)
-    runs = [one(n, setting == "signal", s) for s in range(start, start + n_sets)]
+    start = seed * 10**7 + n * 10**4 + OFFSETS[setting]
+    runs = [one(n, setting != "null", s, shift=SHIFTS[setting]) for s in range(start, start + n_sets)]
     auc, diff = (np.array([r[i] for r in runs], dtype=float) for i in (0, 1))
     seconds = float(sum(r[4] for r in runs))
     method = runs[0][5]
@@ -195,19 +222,37 @@ def _both(name: str, one: Callable[[int, bool, int], Run], n: int, setting: str,
                  seconds=seconds, notes=[method])
 
 
-def _diff(name: str, one: Callable[[int, bool, int], Run], n: int, setting: str, n_sets: int, seed: int) -> Draws:
+def _diff(name: str, one: Callable[..., Run], n: int, setting: str, n_sets: int, seed: int) -> Draws:
     key = (f"ΔAUC, {name}", n, setting, n_sets, seed)
     if key not in _CACHE:
         _both(name, one, n, setting, n_sets, seed)
     return _CACHE.pop(key)
 
 
-@kind("AUC, refitted pipeline")
+@kind("AUC, one fixed model (holdout, external)", NEAR_SEPARATION)
+def auc_fixed(n: int, setting: str, n_sets: int, seed: int) -> Draws:
+    """One fixed model's AUC on a cohort of n patients (a holdout or `cardio predict`): the score x0 + x1 is not
+    fitted, so its population AUC is exact, Phi(shift); the interval is the one a one-fold run's row carries
+    (DeLong's score interval, clustered: `cardio_stats.delong_ci(..., interval="score")`)."""
+    rows, seconds = [], 0.0
+    start = seed * 10**7 + n * 10**4 + OFFSETS[setting] + 1000  # apart from the refitted and deep kinds' sets
+    for s in range(start, start + n_sets):
+        x, y, ids, _ = draw(np.random.default_rng(s), n, s % 2 == 1, setting != "null", SHIFTS[setting])
+        t0 = time.perf_counter()
+        e = cs.delong_ci(y, x[:, 0] + x[:, 1], groups=ids, interval="score")
+        seconds += time.perf_counter() - t0
+        rows.append((e.estimate, np.nan if e.ci_low is None else e.ci_low, np.nan if e.ci_high is None else e.ci_high))
+    est, lo, hi = np.array(rows).T
+    return Draws(est, lo, hi, truth=float(norm.cdf(SHIFTS[setting])), null=0.5, seconds=seconds,
+                 notes=[e.method])
+
+
+@kind("AUC, refitted pipeline", NEAR_SEPARATION)
 def auc_refitted(n: int, setting: str, n_sets: int, seed: int) -> Draws:
     return _both("refitted", _refitted, n, setting, n_sets, seed)
 
 
-@kind("ΔAUC, refitted pipelines")
+@kind("ΔAUC, refitted pipelines", NEAR_SEPARATION)
 def diff_refitted(n: int, setting: str, n_sets: int, seed: int) -> Draws:
     return _diff("refitted", _refitted, n, setting, n_sets, seed)
 
@@ -219,12 +264,12 @@ def diff_refitted_disjoint(n: int, setting: str, n_sets: int, seed: int) -> Draw
     return _diff("refitted, disjoint", partial(_refitted, columns=DISJOINT), n, setting, n_sets, seed)
 
 
-@kind("AUC, deep pipeline")
+@kind("AUC, deep pipeline", NEAR_SEPARATION)
 def auc_deep(n: int, setting: str, n_sets: int, seed: int) -> Draws:
     return _both("deep", _deep, n, setting, n_sets, seed)
 
 
-@kind("ΔAUC, deep pipelines")
+@kind("ΔAUC, deep pipelines", NEAR_SEPARATION)
 def diff_deep(n: int, setting: str, n_sets: int, seed: int) -> Draws:
     return _diff("deep", _deep, n, setting, n_sets, seed)
 
