@@ -516,10 +516,10 @@ def test_the_fold_ensemble_is_the_mean_of_the_fold_models_compared_with_the_fina
     section = [e for e in metrics["estimates"] if e["section"] == "Fold ensemble against the final model"]
     by_model = {e["model"]: e for e in section}
     assert set(by_model) == {"mlp (fold ensemble)", "mlp (final model)"}
-    assert all(e["method"] == "delong-logit" and e["n"] == 120 for e in section)
+    assert all(e["method"] == "delong-score" and e["n"] == 120 for e in section)
     # the final model's AUC in the comparison is the one a final-model prediction reports on its own
     alone = [e for e in json.loads((tmp_path / "f" / "metrics.json").read_text())["estimates"]
-             if e["metric"] == "auc" and e["method"] == "delong-logit" and e["subgroup"] is None]
+             if e["metric"] == "auc" and e["method"] == "delong-score" and e["subgroup"] is None]
     assert by_model["mlp (final model)"]["estimate"] == pytest.approx(alone[0]["estimate"])
     assert by_model["mlp (final model)"]["ci_low"] == pytest.approx(alone[0]["ci_low"])
     [test] = [t for t in metrics["tests"] if t["section"] == "Fold ensemble against the final model"]

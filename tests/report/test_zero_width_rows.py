@@ -1,23 +1,30 @@
 """A row whose interval has no width says why, in the report as in metrics.json (issue 53)."""
 from __future__ import annotations
 
+import numpy as np
+
 from cardio_report.performance import _auc_cells, _diff
 
-SEPARATED = "the DeLong variance is 0 (AUC = 1: the classes do not overlap); the interval has no width"
+SEPARATED = ("the DeLong variance is 0 (AUC = 1: the classes do not overlap); the interval is the score interval of "
+             "0.4 x Hanley & McNeil's variance at 16 positive and 24 negative patients")
 IDENTICAL = "the two AUCs and their DeLong components are identical; Z set to 0, p to 1"
 
 
-def test_an_auc_at_its_bound_names_why_its_interval_has_no_width():
-    """A holdout's AUC of 1 keeps [1, 1] (pROC's), and its interval column says the classes do not overlap; an
-    interval of positive width is left as it was."""
+def test_an_auc_at_its_bound_names_the_interval_it_carries():
+    """A holdout's AUC of 1 printed [1, 1] (pROC's); it now carries the score interval of Hanley & McNeil's variance,
+    and its interval column says why (the classes do not overlap); an interval elsewhere is named alone."""
+    from cardio_stats import delong_ci
+
+    y = np.r_[np.ones(16), np.zeros(24)]
+    e = delong_ci(y, y + np.linspace(0, 0.5, 40), interval="score").to_dict()
+    assert e["warnings"] == [SEPARATED] and 0.9 < e["ci_low"] < 0.97 and e["ci_high"] == 1.0
     row: dict = {}
-    _auc_cells(row, {"method": "delong-logit", "estimate": 1.0, "ci_low": 1.0, "ci_high": 1.0,
-                     "warnings": [SEPARATED]})
-    assert row["auc"] == "1.000 [1.000, 1.000]"
-    assert row["auc_interval"] == f"DeLong, small-sample logit; {SEPARATED}"
+    _auc_cells(row, e)
+    assert row["auc"] == f"1.000 [{e['ci_low']:.3f}, 1.000]"
+    assert row["auc_interval"] == f"DeLong, score interval; {SEPARATED}"
     row = {}
-    _auc_cells(row, {"method": "delong-logit", "estimate": 0.8, "ci_low": 0.7, "ci_high": 0.9, "warnings": []})
-    assert row["auc_interval"] == "DeLong, small-sample logit"
+    _auc_cells(row, {"method": "delong-score", "estimate": 0.8, "ci_low": 0.7, "ci_high": 0.9, "warnings": []})
+    assert row["auc_interval"] == "DeLong, score interval"
 
 
 def test_a_difference_of_two_models_at_the_same_bound_prints_no_interval():

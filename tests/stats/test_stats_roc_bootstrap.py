@@ -17,6 +17,7 @@ from cardio_stats import (
     resample_indices,
     roc_curve_band,
 )
+from cardio_stats.roc import SCORE_FLOOR
 
 
 def _data(n=150, prev=0.3, effect=1.0, decimals=1, seed=0):
@@ -53,16 +54,20 @@ def test_auc_accepts_bool_labels_and_lists():
     assert auc(y.astype(bool), s) == auc(list(y), list(s)) == auc(y.astype(float), s)
 
 
-def test_delong_ties_give_no_interval_and_perfect_separation_keeps_its_bound():
-    """Tied scores: no interval, and why (pROC prints [0.5, 0.5]). Separated classes keep pROC's [1, 1], saying the
-    classes do not overlap."""
+def test_delong_ties_give_no_interval_and_perfect_separation_gets_a_score_interval():
+    """Tied scores: no interval, and why (pROC prints [0.5, 0.5]). Separated classes printed pROC's [1, 1]; every
+    interval now gives the AUCs θ with (1 - θ)^2 <= z^2 SCORE_FLOOR h(θ), h Hanley & McNeil's variance at 3 and 3
+    patients, saying the classes do not overlap."""
     y = np.array([0, 0, 0, 1, 1, 1])
     for interval in ("normal", "logit"):
         tied = delong_ci(y, [0.5] * 6, interval=interval)
         assert (tied.estimate, tied.ci_low, tied.ci_high) == (0.5, None, None)
         assert tied.warnings == ["no interval: the DeLong variance is 0 (AUC = 0.5: the scores are tied)"]
         est = delong_ci(y, [0.1, 0.2, 0.3, 0.7, 0.8, 0.9], interval=interval)
-        assert (est.estimate, est.ci_low, est.ci_high) == (1.0, 1.0, 1.0)
+        assert (est.estimate, est.ci_high) == (1.0, 1.0) and est.ci_low is not None
+        q1, q2 = est.ci_low / (2 - est.ci_low), 2 * est.ci_low**2 / (1 + est.ci_low)
+        h = (est.ci_low * (1 - est.ci_low) + 2 * (q1 - est.ci_low**2) + 2 * (q2 - est.ci_low**2)) / 9
+        assert (1 - est.ci_low) ** 2 == pytest.approx(1.959964**2 * SCORE_FLOOR * h, rel=1e-5)
         assert any("do not overlap" in w for w in est.warnings)
 
 

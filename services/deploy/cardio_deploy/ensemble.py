@@ -17,7 +17,7 @@ task that some fold models do not predict (no label in their training fold) is t
 count is in predictions.csv (`n_fold_models`) and in the comparison table.
 
 The comparison. With `--ensemble folds` the final model predicts the same cohort too, and the report compares
-the two on every binary task: both AUCs with their small-sample (logit) DeLong intervals and the paired DeLong
+the two on every binary task: both AUCs with their DeLong score intervals and the paired DeLong
 difference, Holm-adjusted over the tasks and models compared. The final model is the reference, fixed before
 any result: it is what `cardio predict` used before the ensemble existed. What the difference estimates is this
 run's two models' AUC difference in the population the cohort comes from (both are fixed models here); its
@@ -82,8 +82,8 @@ def comparison_section(final: Predictions, folds: Predictions, n_models: int, le
         y, groups = g["y_true_final"].to_numpy(dtype=float), g["patient_id_final"].to_numpy()
         groups = groups if len(set(groups)) < len(groups) else None
         try:
-            ens = stats.delong_ci(y, g["y_score_folds"], level=level, groups=groups, interval="logit")
-            one = stats.delong_ci(y, g["y_score_final"], level=level, groups=groups, interval="logit")
+            ens = stats.delong_ci(y, g["y_score_folds"], level=level, groups=groups, interval="score")
+            one = stats.delong_ci(y, g["y_score_final"], level=level, groups=groups, interval="score")
             test = stats.delong_test(y, g["y_score_folds"], g["y_score_final"], level=level, groups=groups)
         except stats.StatsError as e:
             rows.append({"model": model, "task": task, "n": len(g), "AUC, fold ensemble": "–",
@@ -111,7 +111,7 @@ def comparison_section(final: Predictions, folds: Predictions, n_models: int, le
             "averaged with no recalibration (as nnU-Net averages its fold models), and each record's threshold the "
             "mean of theirs. The final model (fitted on every patient after the folds, the reference fixed before "
             f"any result) predicted the same records. Each binary task: both AUCs with their {level_pct}% "
-            "small-sample (logit) DeLong intervals, and the paired DeLong difference (ensemble − final) with its "
+            "DeLong score intervals, and the paired DeLong difference (ensemble − final) with its "
             "interval and p-value, Holm-adjusted over the pairs compared: the difference of these two fitted models' "
             "AUCs in the population this cohort comes from. Nothing here was fitted on this cohort.")
     if not rows:

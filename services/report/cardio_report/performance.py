@@ -56,6 +56,7 @@ def cardio_evaluate(predictions: Predictions, cohort: Cohort, config: dict, ctx:
 HEADLINE_AUC = {"nested CV (Bates, Hastie & Tibshirani 2023)": "nested CV (Bates et al. 2023)",
                 "cv: fold DeLong x 2": "fold DeLong × 2",
                 "cv: no interval": "none",
+                "delong-score": "DeLong, score interval",
                 "delong-logit": "DeLong, small-sample logit",
                 "delong": ""}
 # What each headline interval counts, as the performance text says it.
@@ -63,6 +64,7 @@ INTERVAL_NOTES = {"nested CV (Bates et al. 2023)": "refits the model on splits o
                                                    "and that another training set gives another model",
                   "fold DeLong × 2": "from the run's own fold models: counts the patients and that each fold's model "
                                      "was fitted on a different training set",
+                  "DeLong, score interval": "one model's scores: counts the patients, not training variability",
                   "DeLong, small-sample logit": "one model's scores: counts the patients, not training variability"}
 AUC_TABLE, MAE_TABLE = "AUC of every model and task", "MAE of every model and task"
 
@@ -77,8 +79,8 @@ def _auc_cells(row: dict, e: dict) -> None:
         row["auc_interval"] = HEADLINE_AUC.get(e["method"]) or e["method"]
         if e.get("ci_low") is None:  # too few folds, a fold with one class, tied scores: the row says why
             row["auc_interval"] = "; ".join(w for w in e.get("warnings", []) if w.startswith("no interval")) or "none"
-        elif e["ci_low"] == e.get("ci_high") and e.get("warnings"):  # separated classes: [1, 1] says why
-            row["auc_interval"] += "; " + e["warnings"][0]
+        else:  # separated classes: the interval is Hanley & McNeil's, and the column says why
+            row["auc_interval"] += "".join(f"; {w}" for w in e.get("warnings", []) if "do not overlap" in w)
         return
     folds = (e.get("extra") or {}).get("fold_summary")
     if folds:
@@ -466,9 +468,9 @@ def _cv_text(table: pd.DataFrame, config: dict, level: int, s: dict, seed: int) 
 def _external_text(level: int, s: dict, seed: int) -> str:
     """What the estimates of a model applied to a new cohort (cardio predict) are."""
     return (f"Predictions of the exported model on this cohort: one set of scores, nothing cross-validated, "
-            f"refitted or recalibrated here. Intervals are {level}% (AUC: DeLong, small-sample logit interval, "
-            f"which holds 95% at 40 patients; proportions: Wilson; regression: bootstrap, {s['n_resamples']} "
-            f"resamples, seed {seed}). Thresholds are those chosen on "
+            f"refitted or recalibrated here. Intervals are {level}% (AUC: DeLong's score interval, "
+            f"which holds 95% at 40-300 patients and AUCs up to 0.99; proportions: Wilson; regression: bootstrap, "
+            f"{s['n_resamples']} resamples, seed {seed}). Thresholds are those chosen on "
             "the training cohort when the model was fitted (0.5 where a plugin gave none); the confusion matrices "
             "show counts and the rate within each true class at those thresholds. For models that output risks: "
             "Brier score (bootstrap CI), calibration slope and intercept on this cohort with Wald CIs (a fit that "

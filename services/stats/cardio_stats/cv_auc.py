@@ -7,12 +7,14 @@ data sets instead of 5% (issue 38). This module serves pipelines that cannot be 
 networks): it needs only the K fold models' out-of-fold scores. A pipeline cheap to refit gets nested CV instead
 (`cardio_stats.nested_cv`), which is tighter.
 
-    AUC:   estimate = mean of the K per-fold AUCs,   var = 2 x (mean within-fold DeLong variance) / K.
+    AUC:   estimate = mean of the K per-fold AUCs,   var = 2 x (mean within-fold DeLong variance) / K,
+           interval {θ : (estimate - θ)^2 <= z^2 var h(θ) / h(estimate)}   (``score_bounds``),
     ΔAUC:  estimate = mean of the K per-fold differences,
            var = mean over folds of max((1 + DIFF_APART x r) v_d, DIFF_FLOOR (v_a + v_b)) / K,   normal interval,
            r = v_d / (v_a + v_b),
 
-with v_d the within-fold (paired, patient-clustered) DeLong variance of the difference and v_a, v_b those of the
+with h(θ) Hanley & McNeil's variance of an AUC θ at each fold's patient counts (``hanley_mcneil``), and v_d the
+within-fold (paired, patient-clustered) DeLong variance of the difference and v_a, v_b those of the
 two AUCs. Repeated K-fold (fold labels "repeat/fold"): the mean over every fold, its variance one repeat's less
 the share of the repeats' spread that averaging them removes (``repeats_variance``).
 Var(mean of K fold statistics) = (mean within-fold variance) / K + (K - 1) / K x (the covariance of two folds'
@@ -34,6 +36,13 @@ disjoint feature sets, no signal and signal, 100 and 300 patients: `benchmarks/c
 check is `benchmarks/coverage.py --seed 1` (docs/statistics.md). A sum with fixed weights, (1.7 v_d + 0.1 (v_a +
 v_b)), held the same cells at 29% power against 46% (+0.056, 300 patients): one multiplier of v_d must cover the
 disjoint pairs (r near 1, which need about 2 v_d) and so is too wide for the nested ones.
+The AUC's interval takes DeLong's variance at the estimate and its shape in θ from Hanley & McNeil: an AUC's
+variance falls to 0 as it nears 1, so a symmetric interval around a high estimate (a data set whose folds happened to
+separate well) reached too little below it. Symmetric, it missed 6.4% and 13.9% (all above the truth) for true
+AUCs of 0.96 and 0.99 at 100 patients, and gave classes separated in every fold [1, 1]; inverted as a score
+interval (Newcombe 2006's idea for one AUC, applied to the fold mean), it missed 1.0-1.8% there and 1.5-4.0%
+elsewhere (benchmarks/coverage.py's "AUC, deep pipeline, near separation"; docs/statistics.md). Where every fold's
+classes separate, DeLong's variance is 0 and the interval is h's own (AT_BOUND).
 Nadeau & Bengio's corrected t (issue 38's interval) estimated the correlation from the spread of five fold AUCs (4
 df) and was 1.3-1.9 times the oracle width while missing 7% at 300 null patients; so did every estimate of the fold
 covariance from the K fold values tried here (issue 53), which were 1.2-1.6 times the oracle width.
@@ -48,7 +57,7 @@ from scipy.stats import norm
 
 from cardio_stats.bootstrap import patients_of
 from cardio_stats.result import Estimate, StatsError
-from cardio_stats.roc import _structural_components
+from cardio_stats.roc import _structural_components, hanley_mcneil, score_bounds
 from cardio_stats.validation import as_binary_labels, as_scores, check_level
 
 CV_METHOD = "cv: fold DeLong x 2"
@@ -152,10 +161,12 @@ def zero_noise(stat: np.ndarray) -> str:
             "alike); an interval of zero width would claim certainty")
 
 
-#: Kept where every fold's AUC is at its bound: the classes do not overlap (a planted control's usual outcome). The
-#: estimate is then certain to be at the bound in these folds, not uncertain; an interval of positive width there
-#: needs an exact method, not written.
-AT_BOUND = "every test fold's AUC is at its bound (the classes do not overlap): the interval has no width"
+#: Where every fold's AUC is at its bound (the classes do not overlap: a planted control's usual outcome), DeLong's
+#: variance is 0; the AUC's interval is then Hanley & McNeil's (``score_bounds``), a difference's has no width.
+AT_BOUND = ("every test fold's AUC is at its bound (the classes do not overlap): DeLong's variance is 0 there, so "
+            "the interval is Hanley & McNeil's at the folds' patient counts")
+#: A difference of two AUCs at their bounds: both certain in these folds, and no variance of its shape is written.
+AT_BOUND_DIFF = "every test fold's AUC of both models is at its bound (the classes do not overlap): no width"
 
 
 def at_bound(*aucs: np.ndarray) -> bool:
@@ -211,11 +222,22 @@ def cv_auc_interval(y: Any, score: Any, fold: Any, groups: Any = None, level: fl
     s = as_scores(score, n=yy.size)
     parts, codes, reps = fold_parts(fold, yy.size, groups)
     stat, var = fold_statistics([yy], [s], [1.0], parts, codes)
-    mean, se, lo, hi = _interval(stat, FOLD_FACTOR * var, reps, level, (0.0, 1.0), at_bound(stat))
+    mean, se = _interval(stat, FOLD_FACTOR * var, reps, level, (0.0, 1.0), at_bound(stat))[:2]
+    pos, neg = (np.array([np.unique(codes[idx][yy[idx] == c]).size for idx in parts]) for c in (1, 0))
+    # h(θ): one repeat's variance of the fold mean (repeats_variance's `one`) with Hanley & McNeil's in each fold
+    names, of_fold = np.unique(reps, return_inverse=True)
+    weight = FOLD_FACTOR / (names.size * np.bincount(of_fold)[of_fold] ** 2)
+
+    def shape(theta: Any) -> Any:
+        return hanley_mcneil(np.asarray(theta)[..., None], pos, neg) @ weight
+
+    scale = se**2 / shape(mean) if se > 0.0 else 1.0  # at the bound: h's own (AT_BOUND)
+    lo, hi = score_bounds(mean, lambda t: scale * shape(t), level)
     return Estimate(metric="auc", estimate=mean, ci_low=lo, ci_high=hi, level=level, method=CV_METHOD,
                     n=int(yy.size), warnings=[AT_BOUND] if se == 0.0 else [],
                     extra={"se": se, "n_folds": len(parts), "per_fold": stat.tolist(),
                            "within_fold_var": var.tolist(), "fold_factor": FOLD_FACTOR,
+                           "shape": "score interval, Hanley & McNeil's variance in the AUC",
                            "estimand": ESTIMAND, **_repeats_extra(stat, FOLD_FACTOR * var, reps)})
 
 
@@ -255,10 +277,10 @@ def cv_auc_difference(y: Any, score_a: Any, score_b: Any, fold: Any, groups: Any
     two_models = y_b is None
     terms = diff_terms(var, var_a, var_b) if two_models else FOLD_FACTOR * var
     mean, se, lo, hi = _interval(stat, terms, reps, level, (-1.0, 1.0), at_bound(auc_a, auc_b))
-    p = float(2.0 * norm.sf(abs(mean) / se)) if se > 0.0 else float(mean == 0.0)  # a zero se: AT_BOUND
+    p = float(2.0 * norm.sf(abs(mean) / se)) if se > 0.0 else float(mean == 0.0)  # a zero se: AT_BOUND_DIFF
     return Estimate(metric="auc_difference", estimate=mean, ci_low=lo, ci_high=hi, level=level,
                     method=CV_DIFF_METHOD if two_models else CV_METHOD, n=int(yy.size),
-                    warnings=[AT_BOUND] if se == 0.0 else [],
+                    warnings=[AT_BOUND_DIFF] if se == 0.0 else [],
                     extra={"se": se, "p_value": p, "n_folds": len(parts), "auc_a": float(auc_a.mean()),
                            "auc_b": float(auc_b.mean()), "per_fold": stat.tolist(), "within_fold_var": var.tolist(),
                            "within_fold_var_a": var_a.tolist(), "within_fold_var_b": var_b.tolist(),

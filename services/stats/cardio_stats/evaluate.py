@@ -132,14 +132,15 @@ def _cv_auc(y: np.ndarray, s: np.ndarray, folds: np.ndarray, groups: np.ndarray 
 def _headline(g: pd.DataFrame, y: np.ndarray, s: np.ndarray, keys: dict, level: float,
               refits: Refitted | None) -> Estimate:
     """The AUC row a report leads with: with K folds the cross-validated AUC (_cv_auc); with one (holdout,
-    external), the small-sample (logit) DeLong interval of that one model's scores (95% at 40 patients)."""
+    external), DeLong's score interval of that one model's scores (roc.delong_ci; 95% at 40-300 patients, AUCs
+    0.5-0.99)."""
     groups = _patient_ids(g)
     folds = g["fold"].astype(str).to_numpy()
     if np.unique(folds).size > 1:
         notes: list[str] = []
         nested = _nested_arrays(refits, keys.get("model"), keys.get("task"), g["record_id"].to_numpy(), notes)
         return _cv_auc(y, s, folds, groups, level, nested, notes)
-    headline = delong_ci(y, s, level=level, groups=groups, interval="logit")
+    headline = delong_ci(y, s, level=level, groups=groups, interval="score")
     headline.extra["training_variability"] = "ignored: one model's scores"
     return headline
 

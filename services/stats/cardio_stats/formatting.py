@@ -73,10 +73,10 @@ def pick(estimates: list[dict], **keys: Any) -> list[dict]:
 
 # The AUC rows a table shows, best first: the cross-validated AUC (nested CV, cardio_stats.nested_cv.NESTED_METHOD,
 # for a model refitted on its splits; else cardio_stats.cv_auc.CV_METHOD; both count training variability; "cv: no
-# interval" where a K-fold run cannot carry one), the small-sample DeLong of one model's scores, and plain DeLong
-# where none exists.
+# interval" where a K-fold run cannot carry one), DeLong's score interval of one model's scores (before issue 53's
+# near-separation work, its small-sample logit interval), and plain DeLong where none exists.
 HEADLINE_AUC = ("nested CV (Bates, Hastie & Tibshirani 2023)", "cv: fold DeLong x 2", "cv: no interval",
-                "delong-logit", "delong")
+                "delong-score", "delong-logit", "delong")
 _RANK = {m: i for i, m in enumerate(HEADLINE_AUC)}
 
 
@@ -85,6 +85,7 @@ _COUNTS = {HEADLINE_AUC[0]: "refitted on many splits: counts training variabilit
            HEADLINE_AUC[1]: "from the run's fold models: counts training variability",
            "cv: fold DeLong + fold covariance": "from the run's fold models: counts training variability",
            HEADLINE_AUC[2]: "too few folds, a fold with one class, or tied scores",
+           "delong-score": "DeLong, score interval: one model's scores, ignores training variability",
            "delong-logit": "DeLong, logit small-sample interval: one model's scores, ignores training variability",
            "delong": "DeLong of the pooled scores as one model's: ignores training variability",
            "paired DeLong": "one model's scores each: ignores training variability"}

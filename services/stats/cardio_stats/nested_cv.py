@@ -51,9 +51,9 @@ import pandas as pd
 from scipy.stats import norm
 
 from cardio_stats.bootstrap import patients_of
-from cardio_stats.cv_auc import AT_BOUND, ESTIMAND, MIN_FOLDS, at_bound, clustered_variance, influence, zero_noise
+from cardio_stats.cv_auc import ESTIMAND, MIN_FOLDS, at_bound, clustered_variance, influence, zero_noise
 from cardio_stats.result import Estimate, StatsError
-from cardio_stats.roc import _structural_components
+from cardio_stats.roc import _structural_components, hanley_mcneil, score_bounds
 from cardio_stats.validation import as_binary_labels, check_level
 
 NESTED_METHOD = "nested CV (Bates, Hastie & Tibshirani 2023)"
@@ -62,6 +62,10 @@ FLOOR = {"auc": 1.15, "auc_difference": 1.05}
 #: A difference's SE is at least this share of the SE it would have were its two AUCs independent (docstring).
 PAIR_FLOOR = 0.5
 Refit = Callable[[np.ndarray, np.ndarray], Any]
+#: Every outer fold's classes separate: no spread to measure; the caller takes the run's folds' interval
+#: (cardio_stats.cv_auc.AT_BOUND, Hanley & McNeil's).
+AT_BOUND_NESTED = ("every outer fold's AUC is at its bound (the classes do not overlap): nested CV has no spread to "
+                   "measure")
 
 
 def plan_fits(folds: int, repeats: int) -> list[tuple[int, tuple[int, ...]]]:
@@ -190,12 +194,20 @@ def nested_cv_estimate(y: Any, groups: Any, plan: NestedPlan, scores: Sequence[n
     mse = float(np.mean((e_in - e_out) ** 2) - b.mean())
     naive = float(np.sqrt(b.mean() / k))
     if naive == 0.0:  # the SE is kept within [floor, sqrt(K)] naive SEs: zero; the folds' interval says why
-        raise StatsError(zero_noise(e_out.ravel()) if metric != "auc" or not at_bound(e_out) else AT_BOUND)
+        raise StatsError(zero_noise(e_out.ravel()) if metric != "auc" or not at_bound(e_out) else AT_BOUND_NESTED)
     independent = float(np.sqrt(own.mean(axis=(1, 2)).sum() / k))  # a difference's SE were its AUCs independent
     se = nested_se(mse, naive, k, FLOOR[metric], PAIR_FLOOR * independent)
     est = float(e_out.mean())
-    q = float(norm.ppf(0.5 + level / 2.0))
-    bounds = (0.0, 1.0) if metric == "auc" else (-1.0, 1.0)
+    if metric == "auc":  # the score interval of cardio_stats.cv_auc: Hanley & McNeil's shape at the outer folds
+        counts = [[np.unique(codes[(plan.fold[r] == j) & (yy == c)]).size for r in range(plan.repeats)
+                   for j in range(k)] for c in (1, 0)]
+        pos, neg = np.array(counts[0]), np.array(counts[1])
+        shape = hanley_mcneil(est, pos, neg).mean()
+        low, high = score_bounds(est, lambda t: se**2 * hanley_mcneil(np.asarray(t)[..., None], pos, neg).mean(-1)
+                                 / shape, level)
+    else:
+        q = float(norm.ppf(0.5 + level / 2.0))
+        low, high = max(-1.0, est - q * se), min(1.0, est + q * se)
     ncv = float(e_in.mean())
     extra = {"se": se, "mse": mse, "se_naive": naive, **({"se_independent": independent} if len(scores) > 1 else {}),
              "repeats": plan.repeats, "n_folds": k,
@@ -204,9 +216,8 @@ def nested_cv_estimate(y: Any, groups: Any, plan: NestedPlan, scores: Sequence[n
     if metric != "auc":
         p = float(2.0 * norm.sf(abs(est) / se))  # se > 0: a zero naive SE was refused above
         extra["p_value"] = p
-    return Estimate(metric=metric, estimate=est, ci_low=max(bounds[0], est - q * se),
-                    ci_high=min(bounds[1], est + q * se), level=level, method=NESTED_METHOD, n=int(yy.size),
-                    extra=extra)
+    return Estimate(metric=metric, estimate=est, ci_low=low, ci_high=high, level=level, method=NESTED_METHOD,
+                    n=int(yy.size), extra=extra)
 
 
 def cross_validated_auc(y: Any, groups: Any, refit: Refit, plan: NestedPlan, level: float = 0.95) -> Estimate:

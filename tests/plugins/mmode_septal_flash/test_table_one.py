@@ -26,7 +26,7 @@ def _core(folds: int) -> tuple[list[dict], list[dict]]:
     return evaluate_predictions(pd.concat(parts, ignore_index=True), n_resamples=100)
 
 
-@pytest.mark.parametrize("folds,method", [(1, "delong-logit"), (5, CV_METHOD)])
+@pytest.mark.parametrize("folds,method", [(1, "delong-score"), (5, CV_METHOD)])
 def test_table_one_carries_the_performance_tables_interval(folds, method):
     estimates, tests = _core(folds)
     table, test = table_one(estimates, tests, "septal_flash")
