@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 
 def _pooled(estimates: list[dict], metric: str, model: str, task: str, interval: str = "headline") -> dict | None:
     """The performance table's estimate of one model and task, or None. The AUC: its headline (cross-validated,
-    with K folds; small-sample DeLong of a holdout), or with `interval` bootstrap the core's patient
+    with K folds; DeLong's score interval of a holdout), or with `interval` bootstrap the core's patient
     bootstrap of the pooled scores (the paper's 10,000 resamples in profile=paper)."""
     if metric == "auc" and interval == "bootstrap":
         found = [e for e in stats.pick(estimates, metric="auc", fold="pooled", model=model, task=task)

@@ -115,8 +115,8 @@ class EchoSettings(Settings):
                                    "networks that trained on that patient); costs fusion_folds more view fits a fold",
                                 ge=2)
     table2_interval: str = setting("headline", "Table 2's AUROC intervals: headline (the performance table's: the "
-                                               "cross-validated fold DeLong x 2 with K folds, small-sample DeLong of a "
-                                               "holdout) | bootstrap (the paper's: percentile bootstrap of "
+                                               "cross-validated fold DeLong x 2 with K folds, DeLong's score interval "
+                                               "of a holdout) | bootstrap (the paper's: percentile bootstrap of "
                                                "stats.n_resamples, patients resampled, stratified by class)",
                                    choices=("headline", "bootstrap"))
     max_days: int = setting(30, "with echo_date and cmr_date: a pair further apart loses its CMR labels (the paper's "

@@ -165,9 +165,10 @@ def explain_section(model: SeptalFlashModel, features: Features, index: np.ndarr
 
 def table_one(estimates: list[dict], tests: list[dict], task: str) -> tuple[pd.DataFrame, dict | None]:
     """The paper's Table 1 from the core's estimates: accuracy (Wilson CI, at the 0.5 threshold of the argmax) and
-    AUC of each variant side by side, with the interval the performance table prints (its headline: small-sample
-    DeLong of the holdout's test set; the cross-validated AUC with its interval in a K-fold run), and the core's paired
-    test of full against cropped (the cross-validated difference in a K-fold run, paired DeLong with one fold)."""
+    AUC of each variant side by side, with the interval the performance table prints (its headline: DeLong's
+    score interval of the holdout's test set; the cross-validated AUC with its interval in a K-fold run), and the
+    core's paired test of full against cropped (the cross-validated difference in a K-fold run, paired DeLong with
+    one fold)."""
     models = sorted({e["model"] for e in stats.pick(estimates, metric="auc", fold="pooled", task=task)},
                     key=lambda m: (not m.endswith("full"), m))
     rows = []

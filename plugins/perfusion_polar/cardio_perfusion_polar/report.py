@@ -82,7 +82,7 @@ def _input(model: str) -> str:
 
 def _auc(estimates: list[dict], **keys) -> dict | None:
     """The performance table's AUC of these keys (its headline: the cross-validated AUC with its cross-validated
-    interval in a K-fold run, the small-sample DeLong one of a holdout), or None where it computed none."""
+    interval in a K-fold run, DeLong's score interval of a holdout), or None where it computed none."""
     return stats.headline_auc(estimates, **keys)
 
 

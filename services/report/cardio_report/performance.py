@@ -50,7 +50,7 @@ def cardio_evaluate(predictions: Predictions, cohort: Cohort, config: dict, ctx:
     return evaluate_sections(predictions, config, ctx, cohort.truth, refits)
 
 
-# The AUC rows a report shows: the headline (cross-validated with K folds; small-sample DeLong of one model's
+# The AUC rows a report shows: the headline (cross-validated with K folds; DeLong's score interval of one model's
 # scores otherwise) and the pooled DeLong estimate beside it. Every interval printed is one whose coverage
 # benchmarks/cv_coverage.py shows.
 HEADLINE_AUC = {"nested CV (Bates, Hastie & Tibshirani 2023)": "nested CV (Bates et al. 2023)",
@@ -449,8 +449,9 @@ def _cv_text(table: pd.DataFrame, config: dict, level: int, s: dict, seed: int) 
             "of each by simulation: `benchmarks/coverage.py`, docs/statistics.md). Beside it, the pooled AUC of every "
             "out-of-fold score (its DeLong interval, in metrics.json, treats the scores as one fixed model's and "
             "ignores training variability: with no signal it excluded chance in 14% of data sets, not 5%); with "
-            "one fold (holdout) the AUC carries the small-sample (logit) DeLong interval of that one model and says "
-            "so. With no signal, pooled scores of models fitted on different folds can rank below 0.5; the report "
+            "one fold (holdout) the AUC carries DeLong's score interval of that one model and says so (where its "
+            "classes do not overlap, Hanley & McNeil's, not [1, 1]). With no signal, pooled scores of models fitted "
+            "on different folds can rank below 0.5; the report "
             "flags a pooled AUC whose interval lies below chance. Paired comparisons: the cross-validated "
             "difference (mean of the per-fold differences) with nested CV where both models are refitted, else the "
             "fold-DeLong variance of the difference plus a fold covariance that stays as the two models agree "

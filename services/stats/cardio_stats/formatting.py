@@ -98,9 +98,9 @@ def interval_note(method: str) -> str:
 
 def headline_auc(estimates: list[dict], **keys: Any) -> dict | None:
     """The AUC row the performance table shows for `keys` (e.g. model=, task=; pooled, repeat 0 unless the keys say
-    otherwise): the cross-validated AUC with its interval in a K-fold run (nested CV or fold-DeLong), the
-    small-sample DeLong one
-    of a one-fold run; None where the core estimated none. Its ``method`` names the interval, for a table's text."""
+    otherwise): the cross-validated AUC with its interval in a K-fold run (nested CV or fold-DeLong), DeLong's score
+    interval of a one-fold run; None where the core estimated none. Its ``method`` names the interval, for a table's
+    text."""
     found = [e for e in pick(estimates, metric="auc", **{"fold": "pooled", **keys}) if e.get("method") in _RANK]
     return min(found, key=lambda e: _RANK[e["method"]]) if found else None
 

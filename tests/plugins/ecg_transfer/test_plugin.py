@@ -278,9 +278,9 @@ def test_table2_with_repeats_is_computed_per_repeat_then_summarised():
     assert first is not None and across is not None
     assert first["n"].tolist() == [40]  # each patient once, not 3 times
     aucs = [delong_ci(p["y_true"].to_numpy(), p["y_score"].to_numpy()).estimate for p in parts]
-    # one fold per repeat: the headline is that fold's small-sample (logit) DeLong interval, as the performance table
+    # one fold per repeat: the headline is that fold's DeLong score interval, as the performance table
     assert first["AUC"][0] == format_ci(delong_ci(parts[0]["y_true"].to_numpy(), parts[0]["y_score"].to_numpy(),
-                                                  interval="logit"))
+                                                  interval="score"))
     assert across["repeats"].tolist() == [3]
     assert across["AUC mean ± SD"][0] == f"{np.mean([round(a, 3) for a in aucs]):.3f} ± " \
         f"{np.std([round(a, 3) for a in aucs], ddof=1):.3f}"

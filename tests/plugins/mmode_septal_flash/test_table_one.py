@@ -1,5 +1,6 @@
 """The paper's Table 1 pivots the performance section's estimates and tests as its tables print them: the
-headline AUC interval (one fold: small-sample DeLong; K folds: cross-validated, fold DeLong × 2) and the paired test."""
+headline AUC interval (one fold: DeLong's score interval; K folds: cross-validated, fold DeLong × 2) and the paired
+test."""
 from __future__ import annotations
 
 import pytest
