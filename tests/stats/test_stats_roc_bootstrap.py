@@ -17,7 +17,6 @@ from cardio_stats import (
     resample_indices,
     roc_curve_band,
 )
-from cardio_stats.roc import SCORE_FLOOR
 
 
 def _data(n=150, prev=0.3, effect=1.0, decimals=1, seed=0):
@@ -56,8 +55,9 @@ def test_auc_accepts_bool_labels_and_lists():
 
 def test_delong_ties_give_no_interval_and_perfect_separation_gets_a_score_interval():
     """Tied scores: no interval, and why (pROC prints [0.5, 0.5]). Separated classes printed pROC's [1, 1]; every
-    interval now gives the AUCs θ with (1 - θ)^2 <= z^2 SCORE_FLOOR h(θ), h Hanley & McNeil's variance at 3 and 3
-    patients, saying the classes do not overlap."""
+    interval now gives the AUCs θ with (1 - θ)^2 <= z^2 h(θ), h Hanley & McNeil's variance at 3 and 3 patients,
+    saying the classes do not overlap. It agrees with the exact chance of separation: 1 in 20 at 3 and 3 patients
+    puts 0.5 just outside a 95% interval, 1 in 6 at 2 and 2 inside it."""
     y = np.array([0, 0, 0, 1, 1, 1])
     for interval in ("normal", "logit"):
         tied = delong_ci(y, [0.5] * 6, interval=interval)
@@ -67,8 +67,11 @@ def test_delong_ties_give_no_interval_and_perfect_separation_gets_a_score_interv
         assert (est.estimate, est.ci_high) == (1.0, 1.0) and est.ci_low is not None
         q1, q2 = est.ci_low / (2 - est.ci_low), 2 * est.ci_low**2 / (1 + est.ci_low)
         h = (est.ci_low * (1 - est.ci_low) + 2 * (q1 - est.ci_low**2) + 2 * (q2 - est.ci_low**2)) / 9
-        assert (1 - est.ci_low) ** 2 == pytest.approx(1.959964**2 * SCORE_FLOOR * h, rel=1e-5)
+        assert (1 - est.ci_low) ** 2 == pytest.approx(1.959964**2 * h, rel=1e-5)
         assert any("do not overlap" in w for w in est.warnings)
+        assert 0.5 < est.ci_low < 0.51
+        two = delong_ci([0, 0, 1, 1], [0.1, 0.2, 0.8, 0.9], interval=interval)
+        assert two.ci_low is not None and two.ci_low < 0.5
 
 
 def test_delong_ci_is_clipped_to_unit_interval():

@@ -105,7 +105,7 @@ INTERVALS = ("normal", "logit", "logit-t", "score")
 #: faster than the AUC's spread as the classes separate (a symmetric or logit interval then reached too little below a
 #: high estimate). The smallest of 0.2-0.75 with every cell's misses <= 5.1% and each tail <= 3.5% at 100 and 300
 #: patients, AUC 0.5-0.99 (seed 0; 0.3 missed 5.7%); held out: benchmarks/coverage.py --kinds "AUC, one fixed model
-#: (holdout, external)" --seed 1 (docs/statistics.md).
+#: (holdout, external)" --seed 1 (docs/statistics.md). Where the classes do not overlap the ratio is 1 (h's own).
 SCORE_FLOOR = 0.4
 
 
@@ -157,9 +157,10 @@ def delong_ci(y: Any, score: Any, level: float = 0.95, groups: Any = None, inter
     "delong-logit-t"), whose coverage at 40 patients benchmarks/cv_coverage.py shows, or "score" (method
     "delong-score", what a holdout's or an external cohort's row carries): the AUCs θ with (AUC - θ)^2 <= z^2 r h(θ),
     h Hanley & McNeil's variance at the patients of each class and r the DeLong variance's ratio to h at the
-    estimate, at least SCORE_FLOOR. It stays in [0, 1], reaches further toward 0.5 than toward the bound it nears,
-    and has width where the classes do not overlap (the DeLong variance 0; every interval takes it there, pROC's
-    [1, 1] claiming certainty): benchmarks/coverage.py's "AUC, one fixed model (holdout, external)".
+    estimate, at least SCORE_FLOOR (1 where the DeLong variance is 0). It stays in [0, 1], reaches further toward
+    0.5 than toward the bound it nears, and has width where the classes do not overlap (the DeLong variance 0; every
+    interval takes it there, pROC's [1, 1] claiming certainty): benchmarks/coverage.py's "AUC, one fixed model
+    (holdout, external)".
     """
     if interval not in INTERVALS:
         raise StatsError(f"unknown DeLong interval {interval!r}; expected one of {list(INTERVALS)}")
@@ -180,12 +181,13 @@ def delong_ci(y: Any, score: Any, level: float = 0.95, groups: Any = None, inter
                         warnings=[f"no interval: the DeLong variance is 0 (AUC = {a:g}: the scores are tied)"])
     if var == 0.0 or interval == "score":  # at the bound pROC's [1, 1] claimed certainty
         pos, neg = (np.array([extra.get(f"n_{c}_groups", k)]) for c, k in (("pos", m), ("neg", n)))
-        ratio = max(var / float(hanley_mcneil(a, pos, neg)[0]) if var > 0.0 else 0.0, SCORE_FLOOR)
+        # at the bound h's own, as the fold interval's: it keeps 0.5 inside where chance separates the classes
+        # often (2 and 2 patients: 1 in 6), which 0.4 h did not
+        ratio = max(var / float(hanley_mcneil(a, pos, neg)[0]), SCORE_FLOOR) if var > 0.0 else 1.0
         lo, hi = score_bounds(a, lambda t: ratio * hanley_mcneil(np.asarray(t)[..., None], pos, neg)[..., 0], level)
         if var == 0.0:
-            warnings.append(f"the DeLong variance is 0 (AUC = {a:g}: the classes do not overlap); the interval is the "
-                            f"score interval of {SCORE_FLOOR} x Hanley & McNeil's variance at {pos[0]} positive and "
-                            f"{neg[0]} negative patients")
+            warnings.append(f"the DeLong variance is 0 (AUC = {a:g}: the classes do not overlap); the interval is "
+                            f"Hanley & McNeil's score interval at {pos[0]} positive and {neg[0]} negative patients")
         return Estimate(metric="auc", estimate=a, ci_low=lo, ci_high=hi, level=level, method=method, n=int(yy.size),
                         warnings=warnings, extra={**extra, "interval": "score", "variance_ratio": ratio})
     if interval == "normal":
