@@ -57,7 +57,7 @@ from scipy.stats import norm
 
 from cardio_stats.bootstrap import patients_of
 from cardio_stats.result import Estimate, StatsError
-from cardio_stats.roc import _structural_components, hanley_mcneil, score_bounds
+from cardio_stats.roc import _structural_components, hm_score_interval
 from cardio_stats.validation import as_binary_labels, as_scores, check_level
 
 CV_METHOD = "cv: fold DeLong x 2"
@@ -128,6 +128,12 @@ def patient_influence(y: np.ndarray, s: np.ndarray, codes: np.ndarray) -> tuple[
     return (float(aucs[0]), *influence(y, float(aucs[0]), v10[0], v01[0], codes))
 
 
+def class_patients(y: np.ndarray, codes: np.ndarray, parts: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """Each fold's patients with positive and with negative records (the counts Hanley & McNeil's shape takes)."""
+    pos, neg = (np.array([np.unique(codes[idx][y[idx] == c]).size for idx in parts]) for c in (1, 0))
+    return pos, neg
+
+
 def _check_fold(y: np.ndarray, codes: np.ndarray, f: int, name: str) -> None:
     """A fold needs 2 patients of each class for an AUC with a variance; an error naming the fold otherwise."""
     for cls in (1, 0):
@@ -194,13 +200,19 @@ def repeats_variance(stat: np.ndarray, var: np.ndarray, reps: np.ndarray) -> tup
     return max(one - (1.0 - 1.0 / names.size) * between, one / names.size), one, between
 
 
-def _interval(stat: np.ndarray, var: np.ndarray, reps: np.ndarray, level: float,
-              bounds: tuple[float, float], bounded: bool = False) -> tuple[float, float, float, float]:
-    """Mean over all folds, its SE (``repeats_variance``) and the normal interval clipped to bounds. A zero SE is
-    refused unless `bounded` (every fold's AUC at 0 or 1: AT_BOUND)."""
+def _mean_se(stat: np.ndarray, var: np.ndarray, reps: np.ndarray, bounded: bool = False) -> tuple[float, float]:
+    """Mean over all folds and its SE (``repeats_variance``). A zero SE is refused unless `bounded` (every fold's AUC
+    at 0 or 1: AT_BOUND)."""
     se, mean = float(np.sqrt(repeats_variance(stat, var, reps)[0])), float(stat.mean())
     if se == 0.0 and not bounded:
         raise StatsError(zero_noise(stat))
+    return mean, se
+
+
+def _interval(stat: np.ndarray, var: np.ndarray, reps: np.ndarray, level: float,
+              bounds: tuple[float, float], bounded: bool = False) -> tuple[float, float, float, float]:
+    """``_mean_se`` and the normal interval clipped to bounds."""
+    mean, se = _mean_se(stat, var, reps, bounded)
     q = float(norm.ppf(0.5 + level / 2.0))
     return mean, se, max(bounds[0], mean - q * se), min(bounds[1], mean + q * se)
 
@@ -222,17 +234,12 @@ def cv_auc_interval(y: Any, score: Any, fold: Any, groups: Any = None, level: fl
     s = as_scores(score, n=yy.size)
     parts, codes, reps = fold_parts(fold, yy.size, groups)
     stat, var = fold_statistics([yy], [s], [1.0], parts, codes)
-    mean, se = _interval(stat, FOLD_FACTOR * var, reps, level, (0.0, 1.0), at_bound(stat))[:2]
-    pos, neg = (np.array([np.unique(codes[idx][yy[idx] == c]).size for idx in parts]) for c in (1, 0))
-    # h(θ): one repeat's variance of the fold mean (repeats_variance's `one`) with Hanley & McNeil's in each fold
+    mean, se = _mean_se(stat, FOLD_FACTOR * var, reps, at_bound(stat))
+    # h(θ): one repeat's variance of the fold mean (repeats_variance's `one`) with Hanley & McNeil's in each fold,
+    # h's own at the bound (AT_BOUND)
     names, of_fold = np.unique(reps, return_inverse=True)
     weight = FOLD_FACTOR / (names.size * np.bincount(of_fold)[of_fold] ** 2)
-
-    def shape(theta: Any) -> Any:
-        return hanley_mcneil(np.asarray(theta)[..., None], pos, neg) @ weight
-
-    scale = se**2 / shape(mean) if se > 0.0 else 1.0  # at the bound: h's own (AT_BOUND)
-    lo, hi = score_bounds(mean, lambda t: scale * shape(t), level)
+    lo, hi, _ = hm_score_interval(mean, se**2, *class_patients(yy, codes, parts), level, weight)
     return Estimate(metric="auc", estimate=mean, ci_low=lo, ci_high=hi, level=level, method=CV_METHOD,
                     n=int(yy.size), warnings=[AT_BOUND] if se == 0.0 else [],
                     extra={"se": se, "n_folds": len(parts), "per_fold": stat.tolist(),

@@ -51,9 +51,17 @@ import pandas as pd
 from scipy.stats import norm
 
 from cardio_stats.bootstrap import patients_of
-from cardio_stats.cv_auc import ESTIMAND, MIN_FOLDS, at_bound, clustered_variance, influence, zero_noise
+from cardio_stats.cv_auc import (
+    ESTIMAND,
+    MIN_FOLDS,
+    at_bound,
+    class_patients,
+    clustered_variance,
+    influence,
+    zero_noise,
+)
 from cardio_stats.result import Estimate, StatsError
-from cardio_stats.roc import _structural_components, hanley_mcneil, score_bounds
+from cardio_stats.roc import _structural_components, hm_score_interval
 from cardio_stats.validation import as_binary_labels, check_level
 
 NESTED_METHOD = "nested CV (Bates, Hastie & Tibshirani 2023)"
@@ -199,12 +207,8 @@ def nested_cv_estimate(y: Any, groups: Any, plan: NestedPlan, scores: Sequence[n
     se = nested_se(mse, naive, k, FLOOR[metric], PAIR_FLOOR * independent)
     est = float(e_out.mean())
     if metric == "auc":  # the score interval of cardio_stats.cv_auc: Hanley & McNeil's shape at the outer folds
-        counts = [[np.unique(codes[(plan.fold[r] == j) & (yy == c)]).size for r in range(plan.repeats)
-                   for j in range(k)] for c in (1, 0)]
-        pos, neg = np.array(counts[0]), np.array(counts[1])
-        shape = hanley_mcneil(est, pos, neg).mean()
-        low, high = score_bounds(est, lambda t: se**2 * hanley_mcneil(np.asarray(t)[..., None], pos, neg).mean(-1)
-                                 / shape, level)
+        outer = [np.flatnonzero(plan.fold[r] == j) for r in range(plan.repeats) for j in range(k)]
+        low, high, _ = hm_score_interval(est, se**2, *class_patients(yy, codes, outer), level)
     else:
         q = float(norm.ppf(0.5 + level / 2.0))
         low, high = max(-1.0, est - q * se), min(1.0, est + q * se)

@@ -135,6 +135,21 @@ def score_bounds(est: float, var_at: Any, level: float) -> tuple[float, float]:
     return float(min(lo, est)), float(max(hi, est))
 
 
+def hm_score_interval(est: float, var: float, pos: np.ndarray, neg: np.ndarray, level: float,
+                      weights: np.ndarray | None = None, floor: float = 0.0) -> tuple[float, float, float]:
+    """``score_bounds`` of Var(θ) = r h(θ), and r: h = sum_k weights_k x Hanley & McNeil's variance at pos_k and
+    neg_k (each fold's patients of each class; default weights their mean), r = var / h(est), the estimate's own
+    variance setting the scale and h only the shape in θ, kept at least `floor`; where var is 0 (the classes do not
+    overlap) r = 1, h's own."""
+    w = np.full(pos.size, 1.0 / pos.size) if weights is None else weights
+
+    def h(theta: Any) -> Any:
+        return hanley_mcneil(np.asarray(theta)[..., None], pos, neg) @ w
+
+    r = max(var / float(h(est)), floor) if var > 0.0 else 1.0
+    return (*score_bounds(est, lambda t: r * h(t), level), r)
+
+
 def _small_sample(a: float, se: float, level: float, interval: str, df: int) -> tuple[float, float]:
     """The interval on the logit scale (delta method: se / (AUC (1 - AUC))), back-transformed, so it stays in
     (0, 1) and is skewed toward 0.5 as the AUC's sampling law is; "logit-t" also takes Student t quantiles with
@@ -183,8 +198,7 @@ def delong_ci(y: Any, score: Any, level: float = 0.95, groups: Any = None, inter
         pos, neg = (np.array([extra.get(f"n_{c}_groups", k)]) for c, k in (("pos", m), ("neg", n)))
         # at the bound h's own, as the fold interval's: it keeps 0.5 inside where chance separates the classes
         # often (2 and 2 patients: 1 in 6), which 0.4 h did not
-        ratio = max(var / float(hanley_mcneil(a, pos, neg)[0]), SCORE_FLOOR) if var > 0.0 else 1.0
-        lo, hi = score_bounds(a, lambda t: ratio * hanley_mcneil(np.asarray(t)[..., None], pos, neg)[..., 0], level)
+        lo, hi, ratio = hm_score_interval(a, var, pos, neg, level, floor=SCORE_FLOOR)
         if var == 0.0:
             warnings.append(f"the DeLong variance is 0 (AUC = {a:g}: the classes do not overlap); the interval is "
                             f"Hanley & McNeil's score interval at {pos[0]} positive and {neg[0]} negative patients")
