@@ -278,7 +278,7 @@ def _test_row(g: pd.DataFrame, a: Any, b: Any, keys: dict, level: float, refits:
                 "level": level}
     p = head.extra.get("p_value")
     x = head.extra
-    return {"name": "auc_difference", "statistic": head.estimate / x["se"] if x.get("se") else None, "p_value": p,
+    return {"name": "auc_difference", "statistic": x.get("score_statistic"), "p_value": p,
             "method": head.method, "df": None, "n": delong["n"], "estimate": head.estimate, "ci_low": head.ci_low,
             "ci_high": head.ci_high, "level": level, "warnings": [*delong["warnings"], *head.warnings],
             "extra": {"diff": head.estimate, "diff_ci_low": head.ci_low, "diff_ci_high": head.ci_high,

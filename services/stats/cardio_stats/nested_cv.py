@@ -12,7 +12,9 @@ cross-validation of the data without fold k (e_in: the mean of its fold AUCs). T
 
 the mean squared error of a cross-validated AUC against the AUC it stands for, less the holdout's own noise. The
 interval is the repeated-CV estimate (the mean of the R x K outer AUCs) +- z sqrt((K - 1)/K x MSE-hat): the inner
-cross-validations see (K - 1)/K of the patients, and an error of a mean falls as 1/n. As in Bates et al.'s
+cross-validations see (K - 1)/K of the patients, and an error of a mean falls as 1/n. That SE is inverted as a score
+interval, as the fold intervals' (cardio_stats.cv_auc): the AUC's with Hanley & McNeil's shape, a difference's over
+its two AUCs (symmetric, it missed 7.6% at 100 patients with A about 0.99). As in Bates et al.'s
 `nestedcv` the SE is kept between the naive SE (sqrt(mean b / K), the test folds' noise alone) and sqrt(K) times
 it, with two departures, each chosen on a grid (benchmarks/nested_floor.py: the refitted kinds of
 benchmarks/coverage.py, seed 0, 1,000 data sets a cell, every cell to hold misses <= 5.0% and each tail <= 3.5%;
@@ -52,7 +54,9 @@ from scipy.stats import norm
 
 from cardio_stats.bootstrap import patients_of
 from cardio_stats.cv_auc import (
+    DIFF_SHAPE,
     ESTIMAND,
+    FOLD_FACTOR,
     MIN_FOLDS,
     at_bound,
     class_patients,
@@ -61,7 +65,7 @@ from cardio_stats.cv_auc import (
     zero_noise,
 )
 from cardio_stats.result import Estimate, StatsError
-from cardio_stats.roc import _structural_components, hm_score_interval
+from cardio_stats.roc import _structural_components, hm_diff_score_interval, hm_score_interval
 from cardio_stats.validation import as_binary_labels, check_level
 
 NESTED_METHOD = "nested CV (Bates, Hastie & Tibshirani 2023)"
@@ -134,9 +138,9 @@ def refit_scores(plan: NestedPlan, refit: Refit) -> np.ndarray:
 
 
 def _fold_terms(y: np.ndarray, codes: np.ndarray, rows: list[np.ndarray], weights: Sequence[float],
-                where: str) -> tuple[np.ndarray, float, list[float]]:
+                where: str) -> tuple[np.ndarray, float, list[tuple[float, float]]]:
     """The statistic (an AUC, or a weighted difference) of each score row on one fold's records, the clustered
-    DeLong variance of the first row's, and that of each model's own first-row AUC."""
+    DeLong variance of the first row's, and each model's own first-row AUC and its variance."""
     local = np.unique(codes, return_inverse=True)[1]
     for cls, name in ((1, "positive"), (0, "negative")):
         have = np.unique(local[y == cls]).size
@@ -152,18 +156,18 @@ def _fold_terms(y: np.ndarray, codes: np.ndarray, rows: list[np.ndarray], weight
         stat += w * aucs
         a, b = influence(y, float(aucs[0]), v10[0], v01[0], local)
         pos, neg = pos + w * a, neg + w * b
-        own.append(clustered_variance(a, b, y, local) if len(rows) > 1 else 0.0)
+        own.append((float(aucs[0]), clustered_variance(a, b, y, local) if len(rows) > 1 else 0.0))
     return stat, clustered_variance(pos, neg, y, local), own
 
 
 def _nested_terms(y: np.ndarray, codes: np.ndarray, plan: NestedPlan, scores: Sequence[np.ndarray],
                   weights: Sequence[float]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """(e_out, e_in, b), each (R, K): outer fold AUC, the inner CV AUC without that fold, the outer's variance; and
-    (models, R, K) each model's own outer AUC variance (zeros for one model)."""
+    (models, R, K, 2) each model's own outer AUC and its variance (variance 0 for one model)."""
     k, fits = plan.folds, plan.fits
     index = {fit: i for i, fit in enumerate(fits)}
     e_out, e_in, b = (np.empty((plan.repeats, k)) for _ in range(3))
-    own = np.zeros((len(scores), plan.repeats, k))
+    own = np.zeros((len(scores), plan.repeats, k, 2))
     for r in range(plan.repeats):
         inner = np.full((k, k), np.nan)  # [j, i]: the fit without folds i and j, scored on fold j
         for j in range(k):
@@ -203,23 +207,29 @@ def nested_cv_estimate(y: Any, groups: Any, plan: NestedPlan, scores: Sequence[n
     naive = float(np.sqrt(b.mean() / k))
     if naive == 0.0:  # the SE is kept within [floor, sqrt(K)] naive SEs: zero; the folds' interval says why
         raise StatsError(zero_noise(e_out.ravel()) if metric != "auc" or not at_bound(e_out) else AT_BOUND_NESTED)
-    independent = float(np.sqrt(own.mean(axis=(1, 2)).sum() / k))  # a difference's SE were its AUCs independent
+    own_var = own[..., 1].sum(axis=(1, 2))
+    independent = float(np.sqrt(own_var.sum() / (own.shape[1] * k * k)))  # the SE were a difference's AUCs independent
     se = nested_se(mse, naive, k, FLOOR[metric], PAIR_FLOOR * independent)
     est = float(e_out.mean())
-    if metric == "auc":  # the score interval of cardio_stats.cv_auc: Hanley & McNeil's shape at the outer folds
-        outer = [np.flatnonzero(plan.fold[r] == j) for r in range(plan.repeats) for j in range(k)]
-        low, high, _ = hm_score_interval(est, se**2, *class_patients(yy, codes, outer), level)
+    # the score intervals of cardio_stats.cv_auc: Hanley & McNeil's shape at the outer folds
+    outer = class_patients(yy, codes, [np.flatnonzero(plan.fold[r] == j) for r in range(plan.repeats)
+                                       for j in range(k)])
+    if metric == "auc":
+        low, high, _ = hm_score_interval(est, se**2, *outer, level)
     else:
-        q = float(norm.ppf(0.5 + level / 2.0))
-        low, high = max(-1.0, est - q * se), min(1.0, est + q * se)
+        # each AUC's own variance as the fold interval's (FOLD_FACTOR x its mean outer-fold DeLong variance / K)
+        own_se2 = [FOLD_FACTOR * float(own[m, ..., 1].mean()) / k for m in (0, 1)]
+        weights = np.full(own.shape[1] * k, FOLD_FACTOR / (own.shape[1] * k * k))
+        low, high, z, rho = hm_diff_score_interval(float(own[0, ..., 0].mean()), float(own[1, ..., 0].mean()),
+                                                   se**2, *own_se2, outer, outer, level, weights)
     ncv = float(e_in.mean())
     extra = {"se": se, "mse": mse, "se_naive": naive, **({"se_independent": independent} if len(scores) > 1 else {}),
              "repeats": plan.repeats, "n_folds": k,
              "fits": len(plan.fits), "per_fold": e_out[0].tolist(), "ncv": ncv,
              "bias_to_full_size": (1 + ((k - 2) / k) ** 1.5) * (ncv - est), "estimand": ESTIMAND}
-    if metric != "auc":
-        p = float(2.0 * norm.sf(abs(est) / se))  # se > 0: a zero naive SE was refused above
-        extra["p_value"] = p
+    if metric != "auc":  # the score test's at 0 (se > 0: a zero naive SE was refused above)
+        extra.update({"p_value": float(2.0 * norm.sf(abs(z))), "score_statistic": z, "correlation": rho,
+                      "shape": DIFF_SHAPE})
     return Estimate(metric=metric, estimate=est, ci_low=low, ci_high=high, level=level, method=NESTED_METHOD,
                     n=int(yy.size), extra=extra)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 from typing import Any, Literal
 
 import numpy as np
-from scipy.optimize import brentq
+from scipy.optimize import brentq, minimize_scalar
 from scipy.stats import norm, rankdata
 from scipy.stats import t as t_dist
 
@@ -148,6 +148,83 @@ def hm_score_interval(est: float, var: float, pos: np.ndarray, neg: np.ndarray, 
 
     r = max(var / float(h(est)), floor) if var > 0.0 else 1.0
     return (*score_bounds(est, lambda t: r * h(t), level), r)
+
+
+#: A difference's two AUCs are given a correlation of at most this size: at 1 their joint variance is singular.
+MAX_CORRELATION = 0.99
+
+
+def hm_diff_score_interval(a: float, b: float, var: float, var_a: float, var_b: float,
+                           counts_a: tuple[np.ndarray, np.ndarray], counts_b: tuple[np.ndarray, np.ndarray],
+                           level: float, weights: np.ndarray | None = None) -> tuple[float, float, float, float]:
+    """The score interval of a difference of two AUCs A - B, its score test's statistic at 0 signed as A - B, and
+    the correlation it kept: (low, high, z, rho). The two-sided p-value is 2 (1 - Phi(|z|)), so 0 lies outside the
+    interval exactly when p < 1 - level.
+
+    The differences Δ with T(Δ) <= z^2, T(Δ) the least over the AUC pairs (θa, θa - Δ) of x' S(θ)^-1 x, x = (a -
+    θa, b - θb): each AUC's variance taken at the candidate truth, not at the estimate (``hm_score_interval``'s idea
+    for two AUCs; the least over the pair profiles out where their mean lies). S(θ) = k [[Va(θa), c], [c, Vb(θb)]]:
+    Va(θ) = var_a h_a(θ) / h_a(a), each AUC's own interval variance (var_a) shaped in θ by Hanley & McNeil's at its
+    class counts (h_a; per fold, `weights` as ``hm_score_interval``'s; h's own where var_a is 0, the AUC at its
+    bound), and c = rho sqrt(Va Vb) with the correlation rho that gives the difference's own variance `var` at the
+    estimate (within +-MAX_CORRELATION; k rescales where that bound binds). Where var is 0 (both AUCs at their
+    bounds) k = 1 and rho = 0: h's own. Near 1 an AUC's variance falls to 0, so a symmetric interval around a
+    difference whose AUCs sat near the bound reached too little toward the side where they leave it
+    (benchmarks/coverage.py, docs/statistics.md). Hand-written: no library inverts a score statistic of two
+    correlated AUCs."""
+    z2 = float(norm.ppf(0.5 + level / 2.0)) ** 2
+    w = np.full(counts_a[0].size, 1.0 / counts_a[0].size) if weights is None else weights
+
+    def shape(var_m: float, est: float, counts: tuple[np.ndarray, np.ndarray]) -> Any:
+        at = float(hanley_mcneil(np.asarray(est)[..., None], *counts) @ w)
+        ratio = var_m / at if var_m > 0.0 and at > 0.0 else 1.0
+        return lambda t: ratio * (hanley_mcneil(np.asarray(t, dtype=float)[..., None], *counts) @ w)
+
+    va, vb = shape(var_a, a, counts_a), shape(var_b, b, counts_b)
+    va0, vb0 = float(va(a)), float(vb(b))
+    rho = (float(np.clip((va0 + vb0 - var) / (2.0 * np.sqrt(va0 * vb0)), -MAX_CORRELATION, MAX_CORRELATION))
+           if va0 * vb0 > 0.0 and var > 0.0 else 0.0)
+    g0 = va0 + vb0 - 2.0 * rho * np.sqrt(va0 * vb0)
+    k = var / g0 if var > 0.0 and g0 > 0.0 else 1.0
+    grid = np.linspace(0.0, 1.0, 1001)[1:-1]  # interior: at 0 and 1 an AUC's variance is 0
+    va_grid = va(grid)
+
+    def form(ta: Any, tb: Any, sa: Any, sb: Any) -> Any:
+        xa, xb = a - ta, b - tb
+        return (sb * xa * xa - 2.0 * rho * np.sqrt(sa * sb) * xa * xb + sa * xb * xb) / (k * (1 - rho**2) * sa * sb)
+
+    def t_stat(delta: float) -> float:
+        # the pairs on the grid, then Brent's bounded search within a grid step of the least (where that is the
+        # last interior point: up to 0 or 1)
+        i = np.flatnonzero((grid > delta) & (grid < 1.0 + delta))
+        if i.size == 0:
+            return np.inf
+        q = form(grid[i], grid[i] - delta, va_grid[i], vb(grid[i] - delta))
+        m = int(np.argmin(q))
+        lo_t = max(grid[i[m]] - 1e-3, delta, 0.0) + 1e-12
+        hi_t = min(grid[i[m]] + 1e-3, 1.0 + delta, 1.0) - 1e-12
+
+        def at(ta: float) -> float:
+            return float(form(ta, ta - delta, va(ta), vb(ta - delta)))
+
+        best = minimize_scalar(at, bounds=(lo_t, hi_t), method="bounded", options={"xatol": 1e-8})
+        return min(float(best.fun), float(q[m]))
+
+    est = a - b
+    step = max(np.sqrt(z2 * k * g0) / 4.0, 1e-3)
+
+    def bound(sign: float) -> float:
+        x = est
+        while True:
+            nxt = float(np.clip(x + sign * step, -1.0, 1.0))
+            if t_stat(nxt) > z2:
+                return float(brentq(lambda d: t_stat(d) - z2, *sorted((x, nxt)), xtol=1e-7))
+            if nxt in (-1.0, 1.0):
+                return nxt
+            x = nxt
+
+    z = float(np.sign(est) * np.sqrt(t_stat(0.0))) if est != 0.0 else 0.0
+    return min(bound(-1.0), est), max(bound(1.0), est), z, rho
 
 
 def _small_sample(a: float, se: float, level: float, interval: str, df: int) -> tuple[float, float]:
