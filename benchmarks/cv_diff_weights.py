@@ -17,6 +17,9 @@ Cells: the noisily fitted ("deep", SGD) learner with nested models (A: 5 feature
 signal, 100 and 300 patients, 2,000 sets (seed 0); the ridge logistic learner (smooth, refitted by Newton), the
 same four, 500 sets (seed 2); the SGD learner on disjoint features (A: 0, 2, 3; B: 1, 4, so equal AUCs under
 signal), the same four, 500 sets (seed 3). The held-out check is `benchmarks/coverage.py --seed 1`.
+The pairs are scored with the symmetric interval the reports printed when they were chosen; the reports now invert
+the same variance as a score interval over the two AUCs (`cardio_stats.roc.hm_diff_score_interval`), whose held-out
+check is docs/statistics.md's "Near separation: the ΔAUC's score interval".
 """
 from __future__ import annotations
 
