@@ -105,7 +105,7 @@ def _profile_t(a: float, b: float, var: float, var_a: float, var_b: float, count
     θa, b - θa + delta), S = k [[Va, c], [c, Vb]], Va(θ) = var_a h(θ) / h(a) (h Hanley & McNeil's summed over the
     folds), c = rho sqrt(Va Vb), rho such that Va(a) + Vb(b) - 2 c = var (so k = 1 inside +-0.99)."""
     def h(t: np.ndarray) -> np.ndarray:
-        return sum(_hanley_mcneil(t, m, n) for m, n in counts)
+        return np.sum([_hanley_mcneil(t, m, n) for m, n in counts], axis=0)  # type: ignore[arg-type]
 
     rho = (var_a + var_b - var) / (2 * np.sqrt(var_a * var_b))
     assert abs(rho) < 0.99
@@ -128,6 +128,7 @@ def test_difference_score_interval_is_its_profile_statistic_inverted():
     a, b = x[:, 0] + x[:, 1], x[:, 1] + x[:, 2]
     fold = np.arange(y.size) % 5
     d = cv_auc_difference(y, a, b, fold)
+    assert d.ci_low is not None and d.ci_high is not None
     counts = [(int((y[fold == f] == 1).sum()), int((y[fold == f] == 0).sum())) for f in range(5)]
     var_a, var_b = (2 * np.mean(d.extra[k]) / 5 for k in ("within_fold_var_a", "within_fold_var_b"))
     auc_a, auc_b, var = d.extra["auc_a"], d.extra["auc_b"], d.extra["se"] ** 2
@@ -141,9 +142,11 @@ def test_difference_score_interval_is_its_profile_statistic_inverted():
     half = 1.959964 * d.extra["se"]
     assert d.ci_high - d.estimate > half > d.estimate - d.ci_low  # toward B's lower AUCs, where its variance grows
     noise = cv_auc_difference(y, rng.normal(size=y.size), rng.normal(size=y.size), fold)  # AUCs near 0.5:
+    assert noise.ci_low is not None and noise.ci_high is not None
     assert noise.ci_high - noise.ci_low == pytest.approx(2 * 1.959964 * noise.extra["se"], rel=0.05)  # ~symmetric
     nested = cross_validated_auc_difference(y, None, lambda tr, te: a[te], lambda tr, te: b[te], _plan(y, repeats=1))
     assert nested.extra["shape"] == d.extra["shape"] and -1 < nested.extra["correlation"] < 1
+    assert nested.ci_low is not None and nested.ci_high is not None
     assert nested.ci_low < nested.estimate < nested.ci_high
 
 

@@ -293,8 +293,8 @@ def cv_auc_difference(y: Any, score_a: Any, score_b: Any, fold: Any, groups: Any
     two_models = y_b is None
     terms = diff_terms(var, var_a, var_b) if two_models else FOLD_FACTOR * var
     mean, se = _mean_se(stat, terms, reps, at_bound(auc_a, auc_b))
-    own = [repeats_variance(auc, FOLD_FACTOR * v, reps)[0] for auc, v in ((auc_a, var_a), (auc_b, var_b))]
-    lo, hi, z, rho = hm_diff_score_interval(float(auc_a.mean()), float(auc_b.mean()), se**2, *own,
+    own_a, own_b = (repeats_variance(auc, FOLD_FACTOR * v, reps)[0] for auc, v in ((auc_a, var_a), (auc_b, var_b)))
+    lo, hi, z, rho = hm_diff_score_interval(float(auc_a.mean()), float(auc_b.mean()), se**2, own_a, own_b,
                                             class_patients(yy, codes, parts), class_patients(yb, codes, parts),
                                             level, fold_weights(reps))
     p = float(2.0 * norm.sf(abs(z)))

@@ -207,8 +207,7 @@ def nested_cv_estimate(y: Any, groups: Any, plan: NestedPlan, scores: Sequence[n
     naive = float(np.sqrt(b.mean() / k))
     if naive == 0.0:  # the SE is kept within [floor, sqrt(K)] naive SEs: zero; the folds' interval says why
         raise StatsError(zero_noise(e_out.ravel()) if metric != "auc" or not at_bound(e_out) else AT_BOUND_NESTED)
-    own_var = own[..., 1].sum(axis=(1, 2))
-    independent = float(np.sqrt(own_var.sum() / (own.shape[1] * k * k)))  # the SE were a difference's AUCs independent
+    independent = float(np.sqrt(own[..., 1].mean(axis=(1, 2)).sum() / k))  # the SE were a difference's AUCs apart
     se = nested_se(mse, naive, k, FLOOR[metric], PAIR_FLOOR * independent)
     est = float(e_out.mean())
     # the score intervals of cardio_stats.cv_auc: Hanley & McNeil's shape at the outer folds
@@ -218,10 +217,10 @@ def nested_cv_estimate(y: Any, groups: Any, plan: NestedPlan, scores: Sequence[n
         low, high, _ = hm_score_interval(est, se**2, *outer, level)
     else:
         # each AUC's own variance as the fold interval's (FOLD_FACTOR x its mean outer-fold DeLong variance / K)
-        own_se2 = [FOLD_FACTOR * float(own[m, ..., 1].mean()) / k for m in (0, 1)]
-        weights = np.full(own.shape[1] * k, FOLD_FACTOR / (own.shape[1] * k * k))
+        var_a, var_b = (FOLD_FACTOR * float(own[m, ..., 1].mean()) / k for m in (0, 1))
         low, high, z, rho = hm_diff_score_interval(float(own[0, ..., 0].mean()), float(own[1, ..., 0].mean()),
-                                                   se**2, *own_se2, outer, outer, level, weights)
+                                                   se**2, var_a, var_b, outer, outer, level,
+                                                   np.full(own.shape[1] * k, FOLD_FACTOR / (own.shape[1] * k * k)))
     ncv = float(e_in.mean())
     extra = {"se": se, "mse": mse, "se_naive": naive, **({"se_independent": independent} if len(scores) > 1 else {}),
              "repeats": plan.repeats, "n_folds": k,
