@@ -44,8 +44,9 @@ interval (Newcombe 2006's idea for one AUC, applied to the fold mean), it missed
 elsewhere (benchmarks/coverage.py's "AUC, deep pipeline, near separation"; docs/statistics.md). Where every fold's
 classes separate, DeLong's variance is 0 and the interval is h's own (AT_BOUND). The ΔAUC's interval is the same
 idea for two AUCs: the differences whose nearest AUC pair, each AUC's variance h at the candidate, lies within z of
-the estimate (the two AUCs' within-fold correlation kept); symmetric, with A about 0.99 and B about 0.95 at 100
-patients it missed 5.5%, all below the truth. Where both models separate every fold it is h's own too.
+the estimate (each AUC's own interval variance, and the correlation that gives the difference its own variance at
+the estimate); symmetric, with A about 0.99 and B about 0.95 at 100 patients it missed 5.5%, nearly all below the
+truth. Where both models separate every fold it is h's own too.
 Nadeau & Bengio's corrected t (issue 38's interval) estimated the correlation from the spread of five fold AUCs (4
 df) and was 1.3-1.9 times the oracle width while missing 7% at 300 null patients; so did every estimate of the fold
 covariance from the K fold values tried here (issue 53), which were 1.2-1.6 times the oracle width.
@@ -171,7 +172,7 @@ def zero_noise(stat: np.ndarray) -> str:
 
 
 #: Where every fold's AUC is at its bound (the classes do not overlap: a planted control's usual outcome), DeLong's
-#: variance is 0; the AUC's interval is then Hanley & McNeil's (``score_bounds``), a difference's has no width.
+#: variance is 0; the AUC's interval is then Hanley & McNeil's (``roc.hm_variance``), and so is a difference's.
 AT_BOUND = ("every test fold's AUC is at its bound (the classes do not overlap): DeLong's variance is 0 there, so "
             "the interval is Hanley & McNeil's at the folds' patient counts")
 #: A difference of two AUCs both at their bounds in every fold: its interval is Hanley & McNeil's, as AT_BOUND.

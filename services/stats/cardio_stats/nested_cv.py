@@ -61,6 +61,7 @@ from cardio_stats.cv_auc import (
     at_bound,
     class_patients,
     clustered_variance,
+    fold_weights,
     influence,
     zero_noise,
 )
@@ -220,7 +221,7 @@ def nested_cv_estimate(y: Any, groups: Any, plan: NestedPlan, scores: Sequence[n
         var_a, var_b = (FOLD_FACTOR * float(own[m, ..., 1].mean()) / k for m in (0, 1))
         low, high, z, rho = hm_diff_score_interval(float(own[0, ..., 0].mean()), float(own[1, ..., 0].mean()),
                                                    se**2, var_a, var_b, outer, outer, level,
-                                                   np.full(own.shape[1] * k, FOLD_FACTOR / (own.shape[1] * k * k)))
+                                                   fold_weights(np.repeat(np.arange(plan.repeats), k)))
     ncv = float(e_in.mean())
     extra = {"se": se, "mse": mse, "se_naive": naive, **({"se_independent": independent} if len(scores) > 1 else {}),
              "repeats": plan.repeats, "n_folds": k,

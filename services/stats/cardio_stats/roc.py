@@ -135,19 +135,27 @@ def score_bounds(est: float, var_at: Any, level: float) -> tuple[float, float]:
     return float(min(lo, est)), float(max(hi, est))
 
 
-def hm_score_interval(est: float, var: float, pos: np.ndarray, neg: np.ndarray, level: float,
-                      weights: np.ndarray | None = None, floor: float = 0.0) -> tuple[float, float, float]:
-    """``score_bounds`` of Var(θ) = r h(θ), and r: h = sum_k weights_k x Hanley & McNeil's variance at pos_k and
-    neg_k (each fold's patients of each class; default weights their mean), r = var / h(est), the estimate's own
-    variance setting the scale and h only the shape in θ, kept at least `floor`; where var is 0 (the classes do not
-    overlap) r = 1, h's own."""
+def hm_variance(est: float, var: float, pos: np.ndarray, neg: np.ndarray, weights: np.ndarray | None = None,
+                floor: float = 0.0) -> tuple[Any, float]:
+    """Var(θ) = r h(θ) as a function of an array of θ, and r: h = sum_k weights_k x Hanley & McNeil's variance at
+    pos_k and neg_k (each fold's patients of each class; default weights their mean), r = var / h(est), the
+    estimate's own variance setting the scale and h only the shape in θ, kept at least `floor`; where var is 0 (the
+    classes do not overlap) r = 1, h's own."""
     w = np.full(pos.size, 1.0 / pos.size) if weights is None else weights
 
     def h(theta: Any) -> Any:
-        return hanley_mcneil(np.asarray(theta)[..., None], pos, neg) @ w
+        return hanley_mcneil(np.asarray(theta, dtype=float)[..., None], pos, neg) @ w
 
-    r = max(var / float(h(est)), floor) if var > 0.0 else 1.0
-    return (*score_bounds(est, lambda t: r * h(t), level), r)
+    at = float(h(est))
+    r = max(var / at, floor) if var > 0.0 and at > 0.0 else 1.0
+    return lambda t: r * h(t), r
+
+
+def hm_score_interval(est: float, var: float, pos: np.ndarray, neg: np.ndarray, level: float,
+                      weights: np.ndarray | None = None, floor: float = 0.0) -> tuple[float, float, float]:
+    """``score_bounds`` of ``hm_variance``'s Var(θ) = r h(θ), and r."""
+    var_at, r = hm_variance(est, var, pos, neg, weights, floor)
+    return (*score_bounds(est, var_at, level), r)
 
 
 #: A difference's two AUCs are given a correlation of at most this size: at 1 their joint variance is singular.
@@ -165,22 +173,15 @@ def hm_diff_score_interval(a: float, b: float, var: float, var_a: float, var_b: 
     θa, b - θb): each AUC's variance taken at the candidate truth, not at the estimate (``hm_score_interval``'s idea
     for two AUCs; the least over the pair profiles out where their mean lies). S(θ) = k [[Va(θa), c], [c, Vb(θb)]]:
     Va(θ) = var_a h_a(θ) / h_a(a), each AUC's own interval variance (var_a) shaped in θ by Hanley & McNeil's at its
-    class counts (h_a; per fold, `weights` as ``hm_score_interval``'s; h's own where var_a is 0, the AUC at its
-    bound), and c = rho sqrt(Va Vb) with the correlation rho that gives the difference's own variance `var` at the
-    estimate (within +-MAX_CORRELATION; k rescales where that bound binds). Where var is 0 (both AUCs at their
-    bounds) k = 1 and rho = 0: h's own. Near 1 an AUC's variance falls to 0, so a symmetric interval around a
-    difference whose AUCs sat near the bound reached too little toward the side where they leave it
-    (benchmarks/coverage.py, docs/statistics.md). Hand-written: no library inverts a score statistic of two
-    correlated AUCs."""
+    class counts (``hm_variance``: h_a per fold, `weights`; h's own where var_a is 0, the AUC at its bound), and
+    c = rho sqrt(Va Vb) with the correlation rho that gives the difference's own variance `var` at the estimate
+    (within +-MAX_CORRELATION; k rescales where that bound binds). Where var is 0 (both AUCs at their bounds) k = 1
+    and rho = 0: h's own. Near 1 an AUC's variance falls to 0, so a symmetric interval around a difference whose
+    AUCs sat near the bound reached too little toward the side where they leave it (benchmarks/coverage.py,
+    docs/statistics.md). Hand-written: no library inverts a score statistic of two correlated AUCs."""
     z2 = float(norm.ppf(0.5 + level / 2.0)) ** 2
-    w = np.full(counts_a[0].size, 1.0 / counts_a[0].size) if weights is None else weights
-
-    def shape(var_m: float, est: float, counts: tuple[np.ndarray, np.ndarray]) -> Any:
-        at = float(hanley_mcneil(np.asarray(est)[..., None], *counts) @ w)
-        ratio = var_m / at if var_m > 0.0 and at > 0.0 else 1.0
-        return lambda t: ratio * (hanley_mcneil(np.asarray(t, dtype=float)[..., None], *counts) @ w)
-
-    va, vb = shape(var_a, a, counts_a), shape(var_b, b, counts_b)
+    va, vb = (hm_variance(est, v, *counts, weights)[0] for est, v, counts in ((a, var_a, counts_a),
+                                                                              (b, var_b, counts_b)))
     va0, vb0 = float(va(a)), float(vb(b))
     rho = (float(np.clip((va0 + vb0 - var) / (2.0 * np.sqrt(va0 * vb0)), -MAX_CORRELATION, MAX_CORRELATION))
            if va0 * vb0 > 0.0 and var > 0.0 else 0.0)
