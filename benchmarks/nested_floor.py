@@ -5,17 +5,20 @@ Usage: python benchmarks/nested_floor.py [--sets N] [--seed S] [--smoke]
 Nested CV's SE comes from MSE-hat, kept between a floor of c naive SEs (the test folds' noise alone) and sqrt(K) of
 them; a difference's SE is also kept at least f times the SE it would have were its two AUCs independent (the pair
 floor). For each cell (100 and 300 patients, no signal and signal) the refitted kinds' data sets of
-benchmarks/coverage_kinds/headline.py are drawn and run once through cardio's `cross_validated_auc` and
-`cross_validated_auc_difference`, keeping each set's estimate, MSE-hat, naive SE and independent-AUC SE; every
-(c, f) on the grid then gives the intervals through cardio's own `nested_se`. Printed per (c, f) and metric, per
+benchmarks/coverage_kinds/headline.py are drawn and run once through cardio's nested CV (`refit_scores`,
+`nested_terms` on cardio's plan), keeping each set's terms; every (c, f) on the grid then gives the intervals through
+cardio's own `nested_se` and `nested_interval` (the score interval a report prints; until session 65 this grid
+scored estimate +- 1.96 SE, which the intervals no longer are). Printed per (c, f) and metric, per
 cell: misses (below / above) %, width ÷ oracle, power %. Chosen per metric: of the (c, f) that hold every cell
 (misses <= 5.0%, the 6.0% goal less a Monte-Carlo margin, and each tail <= 3.5%; where none does, those holding the
 most cells), the one with the most power in the signal cells, then the smallest. The held-out check is
 `benchmarks/coverage.py --kinds "AUC, refitted pipeline" "ΔAUC, refitted pipelines" "ΔAUC, refitted pipelines on
 disjoint features" --seed 1`.
 
-Besides B nested in A, the ΔAUC is drawn for two models on disjoint features whose AUCs are equal under signal (the
-null a user's comparison usually has; benchmarks/coverage_kinds/headline.py's DISJOINT): its cells are "disjoint".
+Besides B nested in A, the ΔAUC is drawn for two models on disjoint features whose AUCs are equal, without signal and
+under it (the null a user's comparison usually has; benchmarks/coverage_kinds/headline.py's DISJOINT): its cells are
+"disjoint null" and "disjoint signal", the coverage benchmark's kind "ΔAUC, refitted pipelines on disjoint features"
+at its settings "null" and "signal" (the same data sets).
 After the grid, per cell: the skewness of the estimate across data sets, the correlation of the naive SE with the
 estimate, and the oracle interval (the estimate +- 1.96 x its true SD, a constant width): what a symmetric interval
 of the right width would miss per tail.
@@ -24,71 +27,110 @@ from __future__ import annotations
 
 import argparse
 import time
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
 
 import numpy as np
 from coverage_kinds import Draws, Z, summarise
-from coverage_kinds.headline import COLUMNS, DISJOINT, refitted_estimates
+from coverage_kinds.headline import COLUMNS, DISJOINT, refitted_data, truths
 from scipy.stats import skew
 
-from cardio_stats.nested_cv import nested_se
+from cardio_stats.nested_cv import NestedTerms, nested_interval, nested_se, nested_terms, refit_scores
 
 GRID = (1.0, 1.05, 1.1, 1.15, 1.2, 1.25, 1.3, 1.35, 1.414)
-PAIR_GRID = (0.4, 0.45, 0.5, 0.55, 0.6)  # f, for a difference, beside c in GRID[:3]
+PAIR_GRID = (0.4, 0.45, 0.5, 0.55, 0.6)  # f, for a difference, beside c in GRID[:5]
 NULLS = {"AUC": 0.5, "ΔAUC": 0.0}  # each metric's no-effect value, for power
 
 
-Cell = tuple[int, str]  # (patients, setting): setting "null", "signal" or "disjoint" (equal AUCs under signal)
+#: Each cell's setting: (signal, models on disjoint features). A disjoint cell has the ΔAUC only, its truth 0.
+SETTINGS = {"null": (False, False), "signal": (True, False), "disjoint null": (False, True),
+            "disjoint signal": (True, True)}
+Cell = tuple[int, str]  # (patients, setting)
 
 
-def draws(n: int, setting: str, sets: int, seed: int) -> dict[str, dict[str, np.ndarray]]:
-    """Per metric, each data set's estimate, MSE-hat, naive SE, independent-AUC SE (a difference's; 0 for an AUC)
-    and truth (the coverage benchmark's seeds; a disjoint cell has its ΔAUC only)."""
-    signal = setting != "null"
+@dataclass
+class Sets:
+    """One metric in one cell: each data set's nested-CV terms (cardio's own, `nested_terms`) and the truth."""
+
+    metric: str  # cardio's: "auc" or "auc_difference"
+    terms: list[NestedTerms]
+    truth: np.ndarray
+    memo: dict[tuple[int, float], tuple[float, float]] = field(default_factory=dict)  # (set, SE) -> interval
+
+    def column(self, name: str) -> np.ndarray:
+        """One property of every set's terms: estimate, mse, naive or independent."""
+        return np.array([getattr(t, name) for t in self.terms])
+
+
+def draws(n: int, setting: str, sets: int, seed: int) -> dict[str, Sets]:
+    """Per metric, each data set's nested-CV terms and truth, through cardio's `refit_scores` and `nested_terms`
+    on cardio's plan (the coverage benchmark's seeds; a disjoint cell has its ΔAUC only)."""
+    signal, disjoint = SETTINGS[setting]
     start = seed * 10**7 + n * 10**4 + (5000 if signal else 0)
-    columns = DISJOINT if setting == "disjoint" else COLUMNS
-    rows: dict[str, list[tuple[float, float, float, float, float]]] = {"AUC": [], "ΔAUC": []}
-    for s in range(start, start + sets):
-        a, d, ta, td, _ = refitted_estimates(n, signal, s, columns)
-        for name, e, truth in (("AUC", a, ta), ("ΔAUC", d, td)):
-            rows[name].append((e.estimate, e.extra["mse"], e.extra["se_naive"], e.extra.get("se_independent", 0.0),
-                               truth))
-    if setting == "disjoint":
-        del rows["AUC"]
-    return {m: dict(zip(("est", "mse", "naive", "independent", "truth"), np.array(r).T)) for m, r in rows.items()}
+    columns = DISJOINT if disjoint else COLUMNS
+    out = {"AUC": Sets("auc", [], np.empty(sets)), "ΔAUC": Sets("auc_difference", [], np.empty(sets))}
+    for i, s in enumerate(range(start, start + sets)):
+        y, ids, models, plan, delta, _ = refitted_data(n, signal, s, columns)
+        a, b = (refit_scores(plan, models[m]) for m in ("A", "B"))
+        out["AUC"].terms.append(nested_terms(y, ids, plan, [a]))
+        out["ΔAUC"].terms.append(nested_terms(y, ids, plan, [a, b], (1.0, -1.0)))
+        out["AUC"].truth[i], out["ΔAUC"].truth[i] = truths(models, columns, delta)
+    if disjoint:
+        del out["AUC"]
+    return out
 
 
-def se_at(d: dict[str, np.ndarray], floor: float, pair: float = 0.0) -> np.ndarray:
-    """Each set's SE at these floors, by cardio's own nested_se (K = 5)."""
-    return np.array([nested_se(m, v, 5, floor, pair * i) for m, v, i in zip(d["mse"], d["naive"], d["independent"])])
+def se_at(d: Sets, floor: float, pair: float = 0.0) -> np.ndarray:
+    """Each set's SE at these floors, by cardio's own nested_se."""
+    return np.array([nested_se(t.mse, t.naive, t.folds, floor, pair * t.independent) for t in d.terms])
 
 
-def at_floor(d: dict[str, np.ndarray], floor: float, null: float, pair: float = 0.0) -> dict[str, float]:
-    se = se_at(d, floor, pair)
-    return summarise(Draws(d["est"], d["est"] - Z * se, d["est"] + Z * se, truth=float(d["truth"].mean()),
-                           null=null))
+def intervals(d: Sets, se: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each set's interval at its SE, by cardio's own nested_interval (the score interval a report prints)."""
+    out = []
+    for i, (t, v) in enumerate(zip(d.terms, se)):
+        key = (i, float(v))
+        if key not in d.memo:  # the floor binds in some sets only: elsewhere the SE, and so the interval, repeats
+            d.memo[key] = nested_interval(t, float(v), 0.95, d.metric)[:2]
+        out.append(d.memo[key])
+    lo, hi = np.array(out).T
+    return lo, hi
 
 
-def floor_share(d: dict[str, np.ndarray]) -> str:
+def at_floor(d: Sets, floor: float, null: float, pair: float = 0.0) -> dict[str, float]:
+    lo, hi = intervals(d, se_at(d, floor, pair))
+    return summarise(Draws(d.column("estimate"), lo, hi, truth=float(d.truth.mean()), null=null))
+
+
+def grid_cell(d: Sets, grid: list[tuple[float, float]], null: float) -> list[dict[str, float]]:
+    """One cell scored at every (c, f) of the grid."""
+    return [at_floor(d, c, null, f) for c, f in grid]
+
+
+def floor_share(d: Sets) -> str:
     """With Bates et al.'s floor (the naive SE): the share of sets whose SE sat on it, and the misses there and
     elsewhere: where the floor is too low, the sets on it miss."""
     se = se_at(d, 1.0)
-    on = np.isclose(se, d["naive"])
-    truth = float(d["truth"].mean())
-    miss = (d["est"] - Z * se > truth) | (d["est"] + Z * se < truth)
+    on = np.isclose(se, d.column("naive"))
+    truth = float(d.truth.mean())
+    lo, hi = intervals(d, se)
+    miss = (lo > truth) | (hi < truth)
     rest = f"{100 * miss[~on].mean():.1f}%" if (~on).any() else "–"
     return (f"{100 * on.mean():.0f}% of sets on it, missing {100 * miss[on].mean():.1f}%" if on.any() else
             "no set on it") + f"; the rest {rest}"
 
 
-def oracle(d: dict[str, np.ndarray], null: float) -> dict[str, float]:
+def oracle(d: Sets, null: float) -> dict[str, float]:
     """The estimate +- Z x its SD across the data sets: the right width, symmetric, the same in every set."""
-    sd = float(np.std(d["est"], ddof=1))
-    return summarise(Draws(d["est"], d["est"] - Z * sd, d["est"] + Z * sd, truth=float(d["truth"].mean()), null=null))
+    est = d.column("estimate")
+    sd = float(np.std(est, ddof=1))
+    return summarise(Draws(est, est - Z * sd, est + Z * sd, truth=float(d.truth.mean()), null=null))
 
 
-def shape(d: dict[str, np.ndarray]) -> str:
+def shape(d: Sets) -> str:
     """The estimate's skewness across data sets, and how its naive SE moves with it."""
-    return f"skewness {skew(d['est']):+.2f}, corr(naive SE, estimate) {np.corrcoef(d['naive'], d['est'])[0, 1]:+.2f}"
+    est = d.column("estimate")
+    return f"skewness {skew(est):+.2f}, corr(naive SE, estimate) {np.corrcoef(d.column('naive'), est)[0, 1]:+.2f}"
 
 
 def fmt(r: dict[str, float]) -> str:
@@ -105,11 +147,13 @@ def main() -> None:
     ap.add_argument("--sets", type=int, default=1000, help="data sets per cell")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--smoke", action="store_true", help="4 data sets of 60 patients a cell: checks it runs")
+    ap.add_argument("--jobs", type=int, default=2, help="cells drawn at once, one process each")
     args = ap.parse_args()
     sizes, sets = ((60,), 4) if args.smoke else ((100, 300), args.sets)
-    cells: list[Cell] = [(n, s) for n in sizes for s in ("null", "signal", "disjoint")]
+    cells: list[Cell] = [(n, s) for n in sizes for s in SETTINGS]
     t0 = time.perf_counter()
-    data = {c: draws(*c, sets, args.seed) for c in cells}
+    with ProcessPoolExecutor(args.jobs) as pool:  # the cells are independent: one process each
+        data = dict(zip(cells, pool.map(draws, *zip(*cells), [sets] * len(cells), [args.seed] * len(cells))))
     print(f"{sets} data sets a cell, seed {args.seed}; cells: misses (below / above) % · width ÷ oracle · power % "
           "(disjoint: the false positives with equal AUCs)")
     print("| floor c | pair f | metric | " + " | ".join(f"{n}, {s}" for n, s in cells) + " |")
@@ -117,10 +161,13 @@ def main() -> None:
     chosen = {}
     for metric, null in NULLS.items():
         own = [cell for cell in cells if metric in data[cell]]
-        grid = [(c, 0.0) for c in GRID] + ([(c, f) for c in GRID[:3] for f in PAIR_GRID] if metric == "ΔAUC" else [])
+        grid = [(c, 0.0) for c in GRID] + ([(c, f) for c in GRID[:5] for f in PAIR_GRID] if metric == "ΔAUC" else [])
+        with ProcessPoolExecutor(args.jobs) as pool:
+            scores = dict(zip(own, pool.map(grid_cell, [data[cell][metric] for cell in own], [grid] * len(own),
+                                            [null] * len(own))))
         scored = []
-        for c, f in grid:
-            results = {cell: at_floor(data[cell][metric], c, null, f) for cell in own}
+        for i, (c, f) in enumerate(grid):
+            results = {cell: scores[cell][i] for cell in own}
             power = sum(r["power"] for cell, r in results.items() if cell[1] == "signal")
             scored.append((sum(map(holds, results.values())), power, -c, -f))
             print(f"| {c} | {f:g} | {metric} | " + " | ".join(fmt(results[cell]) if cell in results else "–"

@@ -7,7 +7,7 @@ disjoint features). Here A reads all five features of benchmarks/coverage_kinds/
 - "adds a marker": B lacks feature 0, which carries the planted shift (a marker's added value, +0.06);
 - "adds noise": B lacks feature 4, which carries none (A and B score almost alike; the truth is a small loss).
 Each data set (planted signal, other seeds than the floors' grid) runs once through cardio's nested CV
-(coverage_kinds.headline's `refitted_estimates`); its SE then comes from cardio's `nested_se` at cardio's floors,
+(`refit_scores`, `nested_terms`); its SE then comes from cardio's `nested_se` at cardio's floors,
 without the pair floor, and at the earlier 1.35 naive SEs, scored as nested_floor.py scores its grid: misses
 (below / above) %, width ÷ oracle, power % (the interval excludes 0); and the share of data sets where the pair
 floor raised the SE.
@@ -18,10 +18,10 @@ import argparse
 import time
 
 import numpy as np
-from coverage_kinds.headline import refitted_estimates
-from nested_floor import at_floor, fmt, se_at
+from coverage_kinds.headline import refitted_data, truths
+from nested_floor import Sets, at_floor, fmt, se_at
 
-from cardio_stats.nested_cv import FLOOR, PAIR_FLOOR
+from cardio_stats.nested_cv import FLOOR, PAIR_FLOOR, nested_terms, refit_scores
 
 PAIRS = {"adds a marker": {"A": np.arange(5), "B": np.array([1, 2, 3, 4])},
          "adds noise": {"A": np.arange(5), "B": np.array([0, 1, 2, 3])}}
@@ -31,14 +31,14 @@ COLUMNS = {f"cardio (c = {FLOOR['auc_difference']:g}, f = {PAIR_FLOOR:g})": (FLO
            "without the pair floor": (FLOOR["auc_difference"], 0.0), "c = 1.35, no pair floor": (1.35, 0.0)}
 
 
-def one_pair(n: int, columns: dict[str, np.ndarray], sets: int) -> dict[str, np.ndarray]:
-    """Each data set's ΔAUC through cardio's nested CV, in nested_floor.py's layout (estimate, MSE-hat, naive and
-    independent-AUC SEs, truth)."""
-    rows = []
-    for s in range(SEED + n * 10**4, SEED + n * 10**4 + sets):
-        _, d, _, truth, _ = refitted_estimates(n, True, s, columns)
-        rows.append((d.estimate, d.extra["mse"], d.extra["se_naive"], d.extra["se_independent"], truth))
-    return dict(zip(("est", "mse", "naive", "independent", "truth"), np.array(rows).T))
+def one_pair(n: int, columns: dict[str, np.ndarray], sets: int) -> Sets:
+    """Each data set's ΔAUC terms through cardio's nested CV, in nested_floor.py's layout."""
+    d = Sets("auc_difference", [], np.empty(sets))
+    for i, s in enumerate(range(SEED + n * 10**4, SEED + n * 10**4 + sets)):
+        y, ids, models, plan, delta, _ = refitted_data(n, True, s, columns)
+        d.terms.append(nested_terms(y, ids, plan, [refit_scores(plan, models[m]) for m in ("A", "B")], (1.0, -1.0)))
+        d.truth[i] = truths(models, columns, delta)[1]
+    return d
 
 
 def main() -> None:
@@ -58,7 +58,8 @@ def main() -> None:
             c, f = COLUMNS[next(iter(COLUMNS))]
             binds = np.mean(se_at(d, c, f) > se_at(d, c))
             cells = " | ".join(fmt(at_floor(d, c, 0.0, f)) for c, f in COLUMNS.values())
-            print(f"| {name} | {n} | {d['truth'].mean():+.4f} | {np.std(d['est'], ddof=1):.4f} | {100 * binds:.0f}% | "
+            print(f"| {name} | {n} | {d.truth.mean():+.4f} | {np.std(d.column('estimate'), ddof=1):.4f} | "
+                  f"{100 * binds:.0f}% | "
                   f"{cells} |")
     print(f"({time.perf_counter() - t0:.0f} s)")
 

@@ -140,16 +140,9 @@ def refitted_estimates(n: int, signal: bool, s: int, columns: dict[str, np.ndarr
                        ) -> tuple[cs.Estimate, cs.Estimate, float, float, float]:
     """One data set through cardio's nested CV: the Estimates of A's AUC and of A - B, their truths, the cardio
     seconds (the batched fits are the pipeline's, not cardio's)."""
-    rng = np.random.default_rng(s)
-    x, y, ids, delta = draw(rng, n, s % 2 == 1, signal, shift)
-    models = {m: Fitted(x[:, c], y, partial(newton, x[:, c], y)) for m, c in columns.items()}
     t0 = time.perf_counter()
-    plan = nested_plan(y, ids, seed=s)
-    trains = [plan.split(f)[0] for f in plan.fits]
-    t0 -= time.perf_counter()
-    for m in models.values():
-        m.precompute(trains)
-    t0 += time.perf_counter()
+    y, ids, models, plan, delta, outside = refitted_data(n, signal, s, columns, shift)
+    t0 += outside
     try:
         a = cs.cross_validated_auc(y, ids, models["A"], plan)
     except cs.StatsError:  # every outer fold separated: the run's folds' interval, as cardio's evaluation takes
@@ -160,9 +153,32 @@ def refitted_estimates(n: int, signal: bool, s: int, columns: dict[str, np.ndarr
         (sa, fold), (sb, _) = _run_folds(plan, models["A"]), _run_folds(plan, models["B"])
         d = cs.cv_auc_difference(y, sa, sb, fold, groups=ids)
     seconds = time.perf_counter() - t0
+    ta, td = truths(models, columns, delta)
+    return a, d, ta, td, seconds
+
+
+def refitted_data(n: int, signal: bool, s: int, columns: dict[str, np.ndarray] = COLUMNS, shift: float = SHIFT
+                  ) -> tuple[np.ndarray, np.ndarray, dict[str, Fitted], NestedPlan, np.ndarray, float]:
+    """One data set's records (labels, patient ids), its models A and B with every fit of cardio's nested plan
+    made, the plan, the class shift delta, and the seconds spent outside cardio (drawing the data, the fits)."""
+    start = time.perf_counter()
+    rng = np.random.default_rng(s)
+    x, y, ids, delta = draw(rng, n, s % 2 == 1, signal, shift)
+    models = {m: Fitted(x[:, c], y, partial(newton, x[:, c], y)) for m, c in columns.items()}
+    drawn = time.perf_counter()
+    plan = nested_plan(y, ids, seed=s)  # cardio's
+    trains = [plan.split(f)[0] for f in plan.fits]
+    planned = time.perf_counter()
+    for m in models.values():
+        m.precompute(trains)
+    return y, ids, models, plan, delta, (drawn - start) + (time.perf_counter() - planned)
+
+
+def truths(models: dict[str, Fitted], columns: dict[str, np.ndarray], delta: np.ndarray) -> tuple[float, float]:
+    """The true AUC of A and ΔAUC A - B: the mean population AUC of the outer fits cardio's nested CV called."""
     ta = true_auc(np.array(models["A"].weights), delta[columns["A"]]).mean()
     tb = true_auc(np.array(models["B"].weights), delta[columns["B"]]).mean()
-    return a, d, float(ta), float(ta - tb), seconds
+    return float(ta), float(ta - tb)
 
 
 def _refitted(n: int, signal: bool, s: int, columns: dict[str, np.ndarray] = COLUMNS, shift: float = SHIFT) -> Run:

@@ -423,10 +423,33 @@ def test_nested_floor_benchmark_smoke():
     pytest.importorskip("cardio", reason=NO_KERNEL)  # the benchmark takes its splits from the kernel
     out = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "nested_floor.py"), "--smoke"],
                          capture_output=True, text=True, timeout=300, check=True).stdout
-    assert "| 60, null | 60, signal | 60, disjoint |" in out
-    assert "| oracle | | ΔAUC |" in out and "60 patients, disjoint: skewness" in out
+    assert "| 60, null | 60, signal | 60, disjoint null | 60, disjoint signal |" in out
+    assert "| oracle | | ΔAUC |" in out and "60 patients, disjoint null: skewness" in out
     assert "| 1.0 | 0.5 | ΔAUC |" in out and "| 1.0 | 0.5 | AUC |" not in out  # the pair floor: a difference's
     assert "chosen for ΔAUC: c = " in out and "(holds" in out
+
+
+def test_nested_floor_grid_scores_the_printed_interval():
+    """At cardio's own floors the grid's interval is the one `cross_validated_auc_difference` prints (the score
+    interval, not estimate +- 1.96 SE), for both pairs."""
+    pytest.importorskip("cardio", reason=NO_KERNEL)
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from coverage_kinds.headline import DISJOINT, refitted_estimates
+    from nested_floor import draws, intervals, se_at
+
+    from cardio_stats.nested_cv import FLOOR, PAIR_FLOOR
+
+    for setting, columns in (("signal", None), ("disjoint null", DISJOINT)):
+        d = draws(60, setting, 2, 0)["ΔAUC"]
+        lo, hi = intervals(d, se_at(d, FLOOR["auc_difference"], PAIR_FLOOR))
+        for i in range(2):
+            signal = setting == "signal"
+            seed = 60 * 10**4 + (5000 if signal else 0) + i
+            _, e, _, truth, _ = (refitted_estimates(60, signal, seed) if columns is None
+                                 else refitted_estimates(60, signal, seed, columns))
+            assert (e.estimate, e.ci_low, e.ci_high, truth) == pytest.approx(
+                (d.terms[i].estimate, lo[i], hi[i], d.truth[i]), abs=1e-12)
+            assert e.ci_high - e.ci_low != pytest.approx(2 * 1.959964 * e.extra["se"], rel=1e-6)  # not symmetric
 
 
 def test_nested_pairs_benchmark_smoke():

@@ -190,11 +190,45 @@ def nested_se(mse: float, naive: float, folds: int, floor: float, pair: float = 
     return float(np.clip(np.sqrt(max(mse, 0.0) * (folds - 1) / folds), low, max(np.sqrt(folds) * naive, low)))
 
 
-def nested_cv_estimate(y: Any, groups: Any, plan: NestedPlan, scores: Sequence[np.ndarray],
-                       weights: Sequence[float] = (1.0,), level: float = 0.95, metric: str = "auc") -> Estimate:
-    """Nested CV of an AUC (one score matrix) or a paired difference (two, weights (1, -1)) from the refitted
-    scores: rows in `plan.fits` order, columns the records, NaN off each fit's test folds (module docstring)."""
-    level = check_level(level)
+@dataclass(frozen=True)
+class NestedTerms:
+    """What one nested CV measured, each (R, K): the outer folds' statistic e_out (an AUC or a weighted difference),
+    the inner CVs' e_in, the outer's DeLong variance b; `own` (models, R, K, 2): each model's own outer AUC and its
+    variance (0 for one model); `outer`: each outer fold's patients per class."""
+
+    e_out: np.ndarray
+    e_in: np.ndarray
+    b: np.ndarray
+    own: np.ndarray
+    outer: tuple[np.ndarray, np.ndarray]
+
+    @property
+    def folds(self) -> int:
+        return int(self.e_out.shape[1])
+
+    @property
+    def estimate(self) -> float:
+        return float(self.e_out.mean())
+
+    @property
+    def mse(self) -> float:
+        return float(np.mean((self.e_in - self.e_out) ** 2) - self.b.mean())
+
+    @property
+    def naive(self) -> float:
+        """The test folds' noise alone: sqrt(mean b / K)."""
+        return float(np.sqrt(self.b.mean() / self.folds))
+
+    @property
+    def independent(self) -> float:
+        """A difference's SE were its two AUCs independent (0 for one model)."""
+        return float(np.sqrt(self.own[..., 1].mean(axis=(1, 2)).sum() / self.folds))
+
+
+def nested_terms(y: Any, groups: Any, plan: NestedPlan, scores: Sequence[np.ndarray],
+                 weights: Sequence[float] = (1.0,)) -> NestedTerms:
+    """Nested CV's measurements of an AUC (one score matrix) or a paired difference (two, weights (1, -1)) from the
+    refitted scores: rows in `plan.fits` order, columns the records, NaN off each fit's test folds."""
     yy = as_binary_labels(y)
     if plan.fold.shape[1] != yy.size or any(np.shape(s) != (len(plan.fits), yy.size) for s in scores):
         raise StatsError(f"nested CV needs one score row per fit ({len(plan.fits)}) over the {yy.size} records")
@@ -203,35 +237,50 @@ def nested_cv_estimate(y: Any, groups: Any, plan: NestedPlan, scores: Sequence[n
     patients = patients_of(groups, yy.size)
     codes = np.arange(yy.size) if patients is None else patients.codes
     e_out, e_in, b, own = _nested_terms(yy, codes, plan, scores, weights)
-    k = plan.folds
-    mse = float(np.mean((e_in - e_out) ** 2) - b.mean())
-    naive = float(np.sqrt(b.mean() / k))
-    if naive == 0.0:  # the SE is kept within [floor, sqrt(K)] naive SEs: zero; the folds' interval says why
-        raise StatsError(zero_noise(e_out.ravel()) if metric != "auc" or not at_bound(e_out) else AT_BOUND_NESTED)
-    independent = float(np.sqrt(own[..., 1].mean(axis=(1, 2)).sum() / k))  # the SE were a difference's AUCs apart
-    se = nested_se(mse, naive, k, FLOOR[metric], PAIR_FLOOR * independent)
-    est = float(e_out.mean())
-    # the score intervals of cardio_stats.cv_auc: Hanley & McNeil's shape at the outer folds
     outer = class_patients(yy, codes, [np.flatnonzero(plan.fold[r] == j) for r in range(plan.repeats)
-                                       for j in range(k)])
-    if metric == "auc":
-        low, high, _ = hm_score_interval(est, se**2, *outer, level)
-    else:
-        # each AUC's own variance as the fold interval's (FOLD_FACTOR x its mean outer-fold DeLong variance / K)
-        var_a, var_b = (FOLD_FACTOR * float(own[m, ..., 1].mean()) / k for m in (0, 1))
-        low, high, z, rho = hm_diff_score_interval(float(own[0, ..., 0].mean()), float(own[1, ..., 0].mean()),
-                                                   se**2, var_a, var_b, outer, outer, level,
-                                                   fold_weights(np.repeat(np.arange(plan.repeats), k)))
-    ncv = float(e_in.mean())
-    extra = {"se": se, "mse": mse, "se_naive": naive, **({"se_independent": independent} if len(scores) > 1 else {}),
-             "repeats": plan.repeats, "n_folds": k,
-             "fits": len(plan.fits), "per_fold": e_out[0].tolist(), "ncv": ncv,
+                                       for j in range(plan.folds)])
+    return NestedTerms(e_out, e_in, b, own, outer)
+
+
+def nested_interval(terms: NestedTerms, se: float, level: float, metric: str = "auc"
+                    ) -> tuple[float, float, float, float]:
+    """The interval at this SE, as the fold intervals' (cardio_stats.cv_auc), and for a difference its score test's
+    statistic at 0 and the correlation kept: (low, high, z, rho); z and rho are NaN for an AUC."""
+    est, k = terms.estimate, terms.folds
+    if metric == "auc":  # Hanley & McNeil's shape at the outer folds
+        low, high, _ = hm_score_interval(est, se**2, *terms.outer, level)
+        return low, high, float("nan"), float("nan")
+    # each AUC's own variance as the fold interval's (FOLD_FACTOR x its mean outer-fold DeLong variance / K)
+    own = terms.own
+    var_a, var_b = (FOLD_FACTOR * float(own[m, ..., 1].mean()) / k for m in (0, 1))
+    return hm_diff_score_interval(float(own[0, ..., 0].mean()), float(own[1, ..., 0].mean()), se**2, var_a, var_b,
+                                  terms.outer, terms.outer, level,
+                                  fold_weights(np.repeat(np.arange(terms.e_out.shape[0]), k)))
+
+
+def nested_cv_estimate(y: Any, groups: Any, plan: NestedPlan, scores: Sequence[np.ndarray],
+                       weights: Sequence[float] = (1.0,), level: float = 0.95, metric: str = "auc") -> Estimate:
+    """Nested CV of an AUC (one score matrix) or a paired difference (two, weights (1, -1)) from the refitted
+    scores: rows in `plan.fits` order, columns the records, NaN off each fit's test folds (module docstring)."""
+    level = check_level(level)
+    terms = nested_terms(y, groups, plan, scores, weights)
+    k, naive = terms.folds, terms.naive
+    if naive == 0.0:  # the SE is kept within [floor, sqrt(K)] naive SEs: zero; the folds' interval says why
+        raise StatsError(zero_noise(terms.e_out.ravel()) if metric != "auc" or not at_bound(terms.e_out)
+                         else AT_BOUND_NESTED)
+    independent = terms.independent if len(scores) > 1 else 0.0
+    se = nested_se(terms.mse, naive, k, FLOOR[metric], PAIR_FLOOR * independent)
+    low, high, z, rho = nested_interval(terms, se, level, metric)
+    est, ncv = terms.estimate, float(terms.e_in.mean())
+    extra = {"se": se, "mse": terms.mse, "se_naive": naive,
+             **({"se_independent": independent} if len(scores) > 1 else {}), "repeats": plan.repeats, "n_folds": k,
+             "fits": len(plan.fits), "per_fold": terms.e_out[0].tolist(), "ncv": ncv,
              "bias_to_full_size": (1 + ((k - 2) / k) ** 1.5) * (ncv - est), "estimand": ESTIMAND}
     if metric != "auc":  # the score test's at 0 (se > 0: a zero naive SE was refused above)
         extra.update({"p_value": float(2.0 * norm.sf(abs(z))), "score_statistic": z, "correlation": rho,
                       "shape": DIFF_SHAPE})
     return Estimate(metric=metric, estimate=est, ci_low=low, ci_high=high, level=level, method=NESTED_METHOD,
-                    n=int(yy.size), extra=extra)
+                    n=int(np.size(y)), extra=extra)
 
 
 def cross_validated_auc(y: Any, groups: Any, refit: Refit, plan: NestedPlan, level: float = 0.95) -> Estimate:
