@@ -1,6 +1,6 @@
 """How nested CV's SE floors were chosen (cardio_stats.nested_cv.FLOOR and PAIR_FLOOR, issue 53).
 
-Usage: python benchmarks/nested_floor.py [--sets N] [--seed S] [--smoke]
+Usage: python benchmarks/nested_floor.py [--sets N] [--seed S [S ...]] [--cache DIR] [--jobs J] [--smoke]
 
 Nested CV's SE comes from MSE-hat, kept between a floor of c naive SEs (the test folds' noise alone) and sqrt(K) of
 them; a difference's SE is also kept at least f times the SE it would have were its two AUCs independent (the pair
@@ -26,9 +26,11 @@ of the right width would miss per tail.
 from __future__ import annotations
 
 import argparse
+import pickle
 import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 from coverage_kinds import Draws, Z, summarise
@@ -78,6 +80,26 @@ def draws(n: int, setting: str, sets: int, seed: int) -> dict[str, Sets]:
     if disjoint:
         del out["AUC"]
     return out
+
+
+def cached_draws(n: int, setting: str, sets: int, seed: int, cache: Path | None) -> dict[str, Sets]:
+    """`draws`, kept in `cache` (a pickle per cell and seed) when one is given."""
+    path = cache / f"{n}-{setting.replace(' ', '_')}-{sets}-{seed}.pkl" if cache else None
+    if path is not None and path.exists():
+        with path.open("rb") as f:
+            return pickle.load(f)  # our own cache, written below
+    out = draws(n, setting, sets, seed)
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("wb") as f:
+            pickle.dump(out, f)
+    return out
+
+
+def pooled(parts: list[dict[str, Sets]]) -> dict[str, Sets]:
+    """One cell's draws of several seeds as one."""
+    return {m: Sets(parts[0][m].metric, [t for p in parts for t in p[m].terms],
+                    np.concatenate([p[m].truth for p in parts])) for m in parts[0]}
 
 
 def se_at(d: Sets, floor: float, pair: float = 0.0) -> np.ndarray:
@@ -145,7 +167,8 @@ def holds(r: dict[str, float]) -> bool:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--sets", type=int, default=1000, help="data sets per cell")
-    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--seed", type=int, nargs="+", default=[0], help="seeds whose data sets each cell pools")
+    ap.add_argument("--cache", type=Path, help="keep each cell's draws here and reuse them (a draw takes minutes)")
     ap.add_argument("--smoke", action="store_true", help="4 data sets of 60 patients a cell: checks it runs")
     ap.add_argument("--jobs", type=int, default=2, help="cells drawn at once, one process each")
     args = ap.parse_args()
@@ -153,8 +176,12 @@ def main() -> None:
     cells: list[Cell] = [(n, s) for n in sizes for s in SETTINGS]
     t0 = time.perf_counter()
     with ProcessPoolExecutor(args.jobs) as pool:  # the cells are independent: one process each
-        data = dict(zip(cells, pool.map(draws, *zip(*cells), [sets] * len(cells), [args.seed] * len(cells))))
-    print(f"{sets} data sets a cell, seed {args.seed}; cells: misses (below / above) % · width ÷ oracle · power % "
+        tasks = [(n, setting, sets, seed, args.cache) for n, setting in cells for seed in args.seed]
+        drawn = list(pool.map(cached_draws, *zip(*tasks)))
+    data = {cell: pooled(drawn[i * len(args.seed):(i + 1) * len(args.seed)]) for i, cell in enumerate(cells)}
+    seeds = ", ".join(map(str, args.seed))
+    print(f"{sets * len(args.seed)} data sets a cell, seed {seeds}; cells: misses (below / above) % · width ÷ oracle · "
+          "power % "
           "(disjoint: the false positives with equal AUCs)")
     print("| floor c | pair f | metric | " + " | ".join(f"{n}, {s}" for n, s in cells) + " |")
     print("|---|---|---|" + "---|" * len(cells))
