@@ -449,6 +449,7 @@ def test_nested_floor_grid_scores_the_printed_interval():
                                  else refitted_estimates(60, signal, seed, columns))
             assert (e.estimate, e.ci_low, e.ci_high, truth) == pytest.approx(
                 (d.terms[i].estimate, lo[i], hi[i], d.truth[i]), abs=1e-12)
+            assert e.ci_low is not None and e.ci_high is not None
             assert e.ci_high - e.ci_low != pytest.approx(2 * 1.959964 * e.extra["se"], rel=1e-6)  # not symmetric
 
 
