@@ -453,6 +453,22 @@ def test_nested_floor_grid_scores_the_printed_interval():
             assert e.ci_high - e.ci_low != pytest.approx(2 * 1.959964 * e.extra["se"], rel=1e-6)  # not symmetric
 
 
+def test_fixed_pair_kind_states_its_truth():
+    """benchmarks/coverage.py's "ΔAUC, two fixed models (holdout, external)": its stated truth, Phi(s) -
+    Phi(s / sqrt(2)), is the ΔAUC of its two scores on a cohort large enough to show it, under each setting."""
+    pytest.importorskip("cardio", reason=NO_KERNEL)
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from coverage_kinds.headline import SHIFTS, diff_fixed, draw
+
+    from cardio_stats import auc
+
+    for setting in ("null", "signal", "separating"):
+        truth = diff_fixed(60, setting, 2, 0).truth
+        x, y, _, _ = draw(np.random.default_rng(5), 20000, False, setting != "null", SHIFTS[setting])
+        assert auc(y, x[:, 0] + x[:, 1]) - auc(y, x[:, 1]) == pytest.approx(truth, abs=0.01)
+    assert diff_fixed(60, "signal", 2, 0).truth == pytest.approx(0.061, abs=0.001)
+
+
 def test_nested_pairs_benchmark_smoke():
     """benchmarks/nested_pairs.py (the ΔAUC's floors on pairs they were not chosen on) prints each pair with cardio's
     floors, without the pair floor and with the earlier 1.35, and where the pair floor set the SE."""
