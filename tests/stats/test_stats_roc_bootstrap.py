@@ -91,6 +91,30 @@ def test_paired_delong_is_antisymmetric_and_identical_scores_give_p1():
     assert (same.statistic, same.p_value) == (0.0, 1.0) and same.warnings
 
 
+def test_paired_delong_score_interval_agrees_with_its_test_and_reaches_away_from_the_bound():
+    """interval="score": 0 lies outside the interval exactly when the score test's p < 0.05, A - B and B - A mirror
+    each other, a floor only widens it, and with A near 1 it reaches further above the difference than the normal
+    one (where the normal interval missed near separation: benchmarks/coverage.py); identical scores keep the
+    normal test's no-width answer, and an unknown interval is refused."""
+    rng = np.random.default_rng(3)
+    for shift, shift_b in ((0.4, 0.3), (0.6, 0.0), (2.4, 1.4)):
+        y = (rng.random(200) < 0.4).astype(int)
+        a, b = rng.normal(size=200) + shift * y, rng.normal(size=200) + shift_b * y
+        t, back = delong_test(y, a, b, interval="score"), delong_test(y, b, a, interval="score")
+        lo, hi = t.extra["diff_ci_low"], t.extra["diff_ci_high"]
+        assert t.method == "delong-paired-score" and lo <= t.extra["diff"] <= hi
+        assert (lo > 0 or hi < 0) == (t.p_value < 0.05)
+        assert (back.extra["diff_ci_low"], back.extra["diff_ci_high"]) == pytest.approx((-hi, -lo), abs=1e-6)
+        wide = delong_test(y, a, b, interval="score", floor=1.0)
+        assert wide.extra["diff_ci_low"] <= lo + 1e-9 and wide.extra["diff_ci_high"] >= hi - 1e-9
+    normal = delong_test(y, a, b)
+    assert hi - t.extra["diff"] > normal.extra["diff_ci_high"] - normal.extra["diff"]  # A about 0.96, B 0.76
+    same = delong_test(y, a, a, interval="score")
+    assert (same.method, same.p_value, same.extra["diff_ci_low"]) == ("delong-paired", 1.0, 0.0)
+    with pytest.raises(StatsError, match="unknown paired DeLong interval"):
+        delong_test(y, a, b, interval="logit")
+
+
 def _drawn_roc(fpr: np.ndarray, tpr: np.ndarray, f: float) -> float:
     """TPR of the curve sklearn's vertices draw at FPR f: the highest point at or left of f, or on a sloped segment
     (tied positives and negatives) across f."""

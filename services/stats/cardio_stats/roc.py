@@ -293,12 +293,20 @@ def delong_ci(y: Any, score: Any, level: float = 0.95, groups: Any = None, inter
                     warnings=warnings, extra=extra)
 
 
-def delong_test(y: Any, score1: Any, score2: Any, level: float = 0.95, groups: Any = None) -> TestResult:
+def delong_test(y: Any, score1: Any, score2: Any, level: float = 0.95, groups: Any = None, interval: str = "normal",
+                floor: float = 0.0) -> TestResult:
     """Paired DeLong test of two AUCs on the same records (pROC roc.test(method="delong", paired=TRUE)).
 
     With ``groups`` (patient ids) and several records per patient, the covariance of the two AUCs is
-    Obuchowski's clustered one (``extra.variance``).
+    Obuchowski's clustered one (``extra.variance``). ``interval``: "normal" (pROC's: the difference +- z SE, its
+    z-test), or "score" (method "delong-paired-score"): ``hm_diff_score_interval`` at DeLong's variances and
+    correlation, each AUC's variance kept at least `floor` times Hanley & McNeil's at its patients, and that score
+    test's p-value. Near separation the normal interval reached too little toward where the AUCs leave the bound
+    (benchmarks/coverage.py's "ΔAUC, two fixed models (holdout, external)"; the floor's grid:
+    benchmarks/holdout_diff_floor.py).
     """
+    if interval not in ("normal", "score"):
+        raise StatsError(f"unknown paired DeLong interval {interval!r}; expected 'normal' or 'score'")
     level = check_level(level)
     yy = as_binary_labels(y)
     s1 = as_scores(score1, "score1", n=yy.size)
@@ -306,8 +314,18 @@ def delong_test(y: Any, score1: Any, score2: Any, level: float = 0.95, groups: A
     patients = patients_of(groups, yy.size)
     aucs, cov, m, n = _delong_cov(yy, np.vstack([s1, s2]), patients)
     var_diff = float(cov[0, 0] + cov[1, 1] - 2.0 * cov[0, 1])
-    return _z_test("delong_paired", "delong-paired", aucs[0], aucs[1], var_diff, level, int(yy.size),
-                   {"n_pos": m, "n_neg": n, "cov": float(cov[0, 1]), **_cluster_extra(yy, patients)})
+    extra = {"n_pos": m, "n_neg": n, "cov": float(cov[0, 1]), **_cluster_extra(yy, patients)}
+    res = _z_test("delong_paired", "delong-paired", aucs[0], aucs[1], var_diff, level, int(yy.size), extra)
+    if interval == "normal" or var_diff <= 1e-300:  # identical AUCs and components: no interval to shape
+        return res
+    counts = (np.array([res.extra.get("n_pos_groups", m)]), np.array([res.extra.get("n_neg_groups", n)]))
+    va, vb = (max(float(cov[i, i]), floor * float(hanley_mcneil(aucs[i], *counts)[0])) for i in (0, 1))
+    rho = float(cov[0, 1] / np.sqrt(cov[0, 0] * cov[1, 1])) if cov[0, 0] * cov[1, 1] > 0.0 else 0.0
+    var = max(va + vb - 2.0 * rho * np.sqrt(va * vb), var_diff)
+    lo, hi, z, _ = hm_diff_score_interval(float(aucs[0]), float(aucs[1]), var, va, vb, counts, counts, level)
+    res.extra.update({"diff_ci_low": lo, "diff_ci_high": hi, "interval": "score", "floor": floor})
+    return TestResult(name=res.name, statistic=z, p_value=float(2.0 * norm.sf(abs(z))), method="delong-paired-score",
+                      df=None, n=res.n, extra=res.extra, warnings=res.warnings)
 
 
 def delong_unpaired_test(y1: Any, score1: Any, y2: Any, score2: Any) -> TestResult:
