@@ -18,8 +18,9 @@ import argparse
 import time
 
 import numpy as np
+from coverage_kinds import fmt
 from coverage_kinds.headline import refitted_data, truths
-from nested_floor import Sets, at_floor, fmt, se_at
+from nested_floor import Sets, at_floor, se_at
 
 from cardio_stats.nested_cv import FLOOR, PAIR_FLOOR, nested_terms, refit_scores
 

@@ -57,3 +57,14 @@ def summarise(d: Draws) -> dict[str, float]:
             "miss": float(np.mean((hi < d.truth) | (lo > d.truth))) if est.size else float("nan"),
             "width": width, "oracle": oracle, "width_ratio": width / oracle if oracle > 0 else float("nan"),
             "power": power, "seconds": d.seconds}
+
+
+def fmt(r: dict[str, float]) -> str:
+    """One grid cell of a `summarise` result: misses (below / above) % · width ÷ oracle · power %."""
+    return (f"{100 * r['miss']:.1f} ({100 * r['miss_below']:.1f} / {100 * r['miss_above']:.1f}) · "
+            f"{r['width_ratio']:.2f} · {100 * r['power']:.1f}")
+
+
+def holds(r: dict[str, float], miss: float) -> bool:
+    """A grid's rule for one cell: misses at most `miss`, each tail at most 3.5%."""
+    return r["miss"] <= miss and r["miss_below"] <= 0.035 and r["miss_above"] <= 0.035

@@ -19,7 +19,7 @@ The refits' splits are cardio's own (`cardio.study.refits.nested_plan`, handed t
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from functools import partial
 
 import numpy as np
@@ -263,24 +263,40 @@ def auc_fixed(n: int, setting: str, n_sets: int, seed: int) -> Draws:
                  notes=[e.method])
 
 
-@kind("ΔAUC, two fixed models (holdout, external)", NEAR_SEPARATION)
-def diff_fixed(n: int, setting: str, n_sets: int, seed: int) -> Draws:
-    """Two fixed models' paired ΔAUC on a cohort of n patients (a holdout run's test row, `cardio predict`'s fold
-    ensemble against the final model): A scores x0 + x1, B x1 alone, neither fitted, so the truth is exact,
-    Phi(shift) - Phi(shift / sqrt(2)) (+0.061 under signal); the interval is the one such a row carries, the paired
-    DeLong test's (`cardio_stats.delong_test`, clustered: pROC's normal interval of the difference)."""
-    rows, seconds = [], 0.0
+#: Pairs of fixed scores (neither fitted): "nested" A = x0 + x1 against B = x1, the holdout kind's; "disjoint" x0
+#: against x1, equal AUCs (benchmarks/holdout_diff_floor.py).
+FIXED_PAIRS = ("nested", "disjoint")
+
+
+def fixed_pair_sets(n: int, setting: str, n_sets: int, seed: int, pair: str = "nested"
+                    ) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
+    """Each data set's labels, patient ids and the pair's two scores (A, B)."""
     start = seed * 10**7 + n * 10**4 + OFFSETS[setting] + 1500  # apart from the other kinds' sets
     for s in range(start, start + n_sets):
         x, y, ids, _ = draw(np.random.default_rng(s), n, s % 2 == 1, setting != "null", SHIFTS[setting])
+        yield (y, ids, x[:, 0] + x[:, 1], x[:, 1]) if pair == "nested" else (y, ids, x[:, 0], x[:, 1])
+
+
+def fixed_pair_truth(setting: str, pair: str = "nested") -> float:
+    """The pair's population ΔAUC: x0 + x1 has Phi(shift), x0 and x1 each Phi(shift / sqrt(2))."""
+    shift = SHIFTS[setting]
+    return float(norm.cdf(shift) - norm.cdf(shift / np.sqrt(2))) if pair == "nested" else 0.0
+
+
+@kind("ΔAUC, two fixed models (holdout, external)", NEAR_SEPARATION)
+def diff_fixed(n: int, setting: str, n_sets: int, seed: int) -> Draws:
+    """Two fixed models' paired ΔAUC on a cohort of n patients (a holdout run's test row, `cardio predict`'s fold
+    ensemble against the final model): the "nested" fixed pair, so the truth is exact, Phi(shift) - Phi(shift /
+    sqrt(2)) (+0.061 under signal); the interval is the one such a row carries, the paired DeLong test's
+    (`cardio_stats.delong_test`, clustered: pROC's normal interval of the difference)."""
+    rows, seconds = [], 0.0
+    for y, ids, a, b in fixed_pair_sets(n, setting, n_sets, seed):
         t0 = time.perf_counter()
-        t = cs.delong_test(y, x[:, 0] + x[:, 1], x[:, 1], groups=ids)
+        t = cs.delong_test(y, a, b, groups=ids)
         seconds += time.perf_counter() - t0
         rows.append((t.extra["diff"], t.extra["diff_ci_low"], t.extra["diff_ci_high"]))
     est, lo, hi = np.array(rows).T
-    shift = SHIFTS[setting]
-    return Draws(est, lo, hi, truth=float(norm.cdf(shift) - norm.cdf(shift / np.sqrt(2))), null=0.0,
-                 seconds=seconds, notes=[t.method])
+    return Draws(est, lo, hi, truth=fixed_pair_truth(setting), null=0.0, seconds=seconds, notes=[t.method])
 
 
 @kind("AUC, refitted pipeline", NEAR_SEPARATION)

@@ -269,7 +269,7 @@ def nested_cv_estimate(y: Any, groups: Any, plan: NestedPlan, scores: Sequence[n
     if naive == 0.0:  # the SE is kept within [floor, sqrt(K)] naive SEs: zero; the folds' interval says why
         raise StatsError(zero_noise(terms.e_out.ravel()) if metric != "auc" or not at_bound(terms.e_out)
                          else AT_BOUND_NESTED)
-    independent = terms.independent if len(scores) > 1 else 0.0
+    independent = terms.independent  # 0 for one model: its own variance is not taken
     se = nested_se(terms.mse, naive, k, FLOOR[metric], PAIR_FLOOR * independent)
     low, high, z, rho = nested_interval(terms, se, level, metric)
     est, ncv = terms.estimate, float(terms.e_in.mean())
