@@ -10,9 +10,14 @@ AUC's DeLong variance at least f times Hanley & McNeil's at its patients, as the
 SCORE_FLOOR. Each cell: n patients (100, 300), a setting of coverage_kinds.headline (null, signal, strong,
 separating), two pairs of fixed scores: "nested" (x0 + x1 against x1, the coverage kind's) and "disjoint" (x0
 against x1: equal AUCs, truth 0). Every set runs through cardio's `delong_test` at each f on the grid and with the
-normal interval. Printed per f and cell: misses (below / above) %, width ÷ oracle, power %. Chosen: the smallest f
-whose every cell keeps misses <= 5.1% and each tail <= 3.5% (SCORE_FLOOR's rule); where none does, those holding the
-most cells. The held-out check is the coverage kind at another seed once the rows carry the chosen interval.
+normal interval. Printed per f and cell: misses (below / above) %, width ÷ oracle, power %.
+
+Chosen (the rule stated before seed 2's grid; seed 0's picked f = 1 under SCORE_FLOOR's rule only through cells no
+floor below 1 moves): the floor acts where an AUC nears 1, so the smallest f whose near-separation cells (strong,
+separating) each miss <= 5.1% with each tail <= 3.5% (SCORE_FLOOR's rule), and whose null and signal cells, where it
+seldom binds, miss no more than the normal interval's plus 0.5 point (one Monte-Carlo SE at 2,000 sets; 6.0% at
+most, issue 53's goal) with each tail <= 3.5%; where none does, those holding the most cells. The held-out check is
+the coverage kind at another seed once the rows carry the chosen interval.
 """
 from __future__ import annotations
 
@@ -28,6 +33,8 @@ from cardio_stats import delong_test
 
 GRID = (0.0, 0.4, 0.5, 0.6, 0.7, 0.8, 1.0)
 MISS = 0.051  # SCORE_FLOOR's rule: a cell holds at misses <= 5.1%, each tail <= 3.5%
+SLACK = 0.005  # a null or signal cell may miss the normal interval's rate plus one Monte-Carlo SE at 2,000 sets
+NEAR = ("strong", "separating")  # where an AUC nears 1 and the floor binds
 SETTINGS = ("null", "signal", "strong", "separating")
 Cell = tuple[str, int, str]  # (pair, patients, setting)
 
@@ -44,6 +51,14 @@ def cell(pair: str, n: int, setting: str, sets: int, seed: int) -> dict[str, dic
         est, lo, hi = np.array(r).T
         out[key] = summarise(Draws(est, lo, hi, truth=fixed_pair_truth(setting, pair), null=0.0))
     return out
+
+
+def holds_rule(res: dict[str, dict[str, float]], key: str, setting: str) -> bool:
+    """The choice's rule for one cell (the docstring's): near separation SCORE_FLOOR's, elsewhere no worse than
+    the normal interval's."""
+    if setting in NEAR:
+        return holds(res[key], MISS)
+    return holds(res[key], min(0.060, max(MISS, res["normal"]["miss"] + SLACK)))  # 6.0%: issue 53's goal
 
 
 def main() -> None:
@@ -66,7 +81,7 @@ def main() -> None:
         print(f"| {key if key == 'normal' else 'score, floor ' + key} | "
               + " | ".join(fmt(res[c][key]) for c in cells) + " |")
         if key != "normal":
-            scored.append((sum(holds(res[c][key], MISS) for c in cells), -float(key)))
+            scored.append((sum(holds_rule(res[c], key, c[2]) for c in cells), -float(key)))
     k, f = max(scored)
     print(f"chosen: floor {-f:g} (holds {k} of {len(cells)} cells)")
     print(f"({time.perf_counter() - t0:.0f} s)")
