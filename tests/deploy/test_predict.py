@@ -526,6 +526,7 @@ def test_the_fold_ensemble_is_the_mean_of_the_fold_models_compared_with_the_fina
     assert test["extra"]["diff"] == pytest.approx(by_model["mlp (fold ensemble)"]["estimate"]
                                                   - by_model["mlp (final model)"]["estimate"])
     assert test["extra"]["diff_ci_low"] < test["extra"]["diff"] < test["extra"]["diff_ci_high"]
+    assert test["method"] == "delong-paired-score"  # the score interval of the difference (issue 53)
     report = (tmp_path / "b" / "report.md").read_text()
     assert "## Fold ensemble against the final model" in report
     assert "The mean of the 5 fold models of toy run `a`" in report

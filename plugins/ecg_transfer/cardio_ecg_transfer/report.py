@@ -174,7 +174,7 @@ def _test_method(tests: list[dict], reference: str | None) -> str:
 
 def _test_text(method: str) -> str:
     """The paired comparison's interval, as the performance section prints it."""
-    if method == "paired DeLong":
+    if method.startswith("paired DeLong"):
         return "paired DeLong test, clustered by patient where a patient has several ECG rows; " + interval_note(method)
     return "cross-validated ΔAUC, the mean of the per-fold differences, and its p; " + interval_note(method)
 

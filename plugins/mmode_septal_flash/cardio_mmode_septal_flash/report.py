@@ -168,7 +168,7 @@ def table_one(estimates: list[dict], tests: list[dict], task: str) -> tuple[pd.D
     AUC of each variant side by side, with the interval the performance table prints (its headline: DeLong's
     score interval of the holdout's test set; the cross-validated AUC with its interval in a K-fold run), and the
     core's paired test of full against cropped (the cross-validated difference in a K-fold run, paired DeLong with
-    one fold)."""
+    its score interval with one fold)."""
     models = sorted({e["model"] for e in stats.pick(estimates, metric="auc", fold="pooled", task=task)},
                     key=lambda m: (not m.endswith("full"), m))
     rows = []

@@ -21,8 +21,9 @@ the two on every binary task: both AUCs with their DeLong score intervals and th
 difference, Holm-adjusted over the tasks and models compared. The final model is the reference, fixed before
 any result: it is what `cardio predict` used before the ensemble existed. What the difference estimates is this
 run's two models' AUC difference in the population the cohort comes from (both are fixed models here); its
-clustered paired DeLong interval held that at 100 and 300 patients, with and without signal: 1.4-2.8% misses at
-0.98-1.19 times the oracle width (benchmarks/coverage_kinds/other.py, docs/statistics.md).
+clustered paired DeLong interval is the score interval over the two AUCs (`delong_test(..., interval="score")`),
+which holds that near separation too, where pROC's normal interval missed up to 10.8% (benchmarks/coverage.py's
+"ΔAUC, two fixed models (holdout, external)", docs/statistics.md).
 """
 from __future__ import annotations
 
@@ -84,7 +85,8 @@ def comparison_section(final: Predictions, folds: Predictions, n_models: int, le
         try:
             ens = stats.delong_ci(y, g["y_score_folds"], level=level, groups=groups, interval="score")
             one = stats.delong_ci(y, g["y_score_final"], level=level, groups=groups, interval="score")
-            test = stats.delong_test(y, g["y_score_folds"], g["y_score_final"], level=level, groups=groups)
+            test = stats.delong_test(y, g["y_score_folds"], g["y_score_final"], level=level, groups=groups,
+                                     interval="score")
         except stats.StatsError as e:
             rows.append({"model": model, "task": task, "n": len(g), "AUC, fold ensemble": "–",
                          "AUC, final model": "–", "ΔAUC (ensemble − final)": f"not compared: {e}"})
@@ -112,8 +114,8 @@ def comparison_section(final: Predictions, folds: Predictions, n_models: int, le
             "mean of theirs. The final model (fitted on every patient after the folds, the reference fixed before "
             f"any result) predicted the same records. Each binary task: both AUCs with their {level_pct}% "
             "DeLong score intervals, and the paired DeLong difference (ensemble − final) with its "
-            "interval and p-value, Holm-adjusted over the pairs compared: the difference of these two fitted models' "
-            "AUCs in the population this cohort comes from. Nothing here was fitted on this cohort.")
+            "score interval and p-value, Holm-adjusted over the pairs compared: the difference of these two fitted "
+            "models' AUCs in the population this cohort comes from. Nothing here was fitted on this cohort.")
     if not rows:
         text += " No binary task with a label was predicted by both, so nothing is compared."
     return Section(TITLE, text, tables={"fold ensemble against the final model": pd.DataFrame(rows)} if rows else {},

@@ -18,8 +18,9 @@ from cardio.data import Cohort, Predictions, Section
 from cardio.hookspecs import hookimpl
 from cardio_report.outputs import display_name, split_unit
 from cardio_report.summary import cohort_section, summary_section
-from cardio_stats import format_ci, format_difference
+from cardio_stats import PAIRED_DELONG, format_ci, format_difference
 from cardio_stats.nested_cv import FLOOR, PAIR_FLOOR
+from cardio_stats.roc import DIFF_SCORE_FLOOR
 
 if TYPE_CHECKING:
     from cardio.context import RunContext
@@ -303,15 +304,16 @@ def _methods_text(table: pd.DataFrame, config: dict, level: int, s: dict, seed: 
 def _test_row(t: dict, level: int) -> dict:
     """One paired comparison as the report shows it: with K folds the cross-validated difference (mean of the
     per-fold differences, nested CV or fold-DeLong: counts training variability), its p-value and Holm's; with one fold
-    (holdout, external) the paired DeLong test of that one set of scores."""
+    (holdout, external) the paired DeLong test of that one set of scores, its score interval."""
     e = t["extra"]
     row = {"task": e.get("task"), "model A": e.get("model_a"), "model B": e.get("model_b")}
-    if t["method"] != "delong-paired":
+    if t["method"] not in PAIRED_DELONG:
         return {**row, "ΔAUC (A − B), cross-validated": _diff(t), "interval": HEADLINE_AUC.get(t["method"],
                                                                                               t["method"]),
                 "p": t["p_value"], "p (Holm)": t.get("p_adjusted")}
-    return {**row, "ΔAUC (A − B)": _diff(t), "z": round(t["statistic"], 3) if t["statistic"] is not None
-            else None, "p": t["p_value"], "p (Holm)": t.get("p_adjusted")}
+    return {**row, "ΔAUC (A − B)": _diff(t), "interval": PAIRED_DELONG[t["method"]],
+            "z": round(t["statistic"], 3) if t["statistic"] is not None else None, "p": t["p_value"],
+            "p (Holm)": t.get("p_adjusted")}
 
 
 def _diff(t: dict) -> str:
@@ -458,7 +460,11 @@ def _cv_text(table: pd.DataFrame, config: dict, level: int, s: dict, seed: int) 
             "(`fold DeLong + fold covariance`), either inverted as a score interval over the two AUCs (each "
             "AUC's variance taken at the candidate pair, so it reaches further where an AUC leaves its bound) with "
             "the score test's p-value (the paired DeLong test "
-            "of the pooled scores, which ignores training variability, is in metrics.json). Whether a model beats "
+            "of the pooled scores, which ignores training variability, is in metrics.json); with one fold, the "
+            "paired DeLong test of that fold's scores, its difference's interval likewise a score interval over "
+            "the two AUCs, each AUC's DeLong variance kept at least "
+            f"{DIFF_SCORE_FLOOR:g} times Hanley & McNeil's at its patients (pROC's normal interval missed up to "
+            "10.8% near separation). Whether a model beats "
             "chance at all is also tested by rerunning the whole cross-validation on permuted labels (`cardio sweep "
             "--grid cohort.permute_labels=true --seeds 1-99 --permutation-of RUN`: a permutation p-value per model). "
             f"{FOLD_LEVEL} Regression: bootstrap, {s['n_resamples']} resamples, seed {seed}. "
@@ -478,4 +484,6 @@ def _external_text(level: int, s: dict, seed: int) -> str:
             "show counts and the rate within each true class at those thresholds. For models that output risks: "
             "Brier score (bootstrap CI), calibration slope and intercept on this cohort with Wald CIs (a fit that "
             "is unstable is reported as not estimable), calibration plots and a decision curve. Paired DeLong tests "
-            "of one task are one family: p-values are shown raw and Holm-adjusted.")
+            "(the difference's interval a score interval over the two AUCs, each AUC's DeLong variance kept at least "
+            f"{DIFF_SCORE_FLOOR:g} times Hanley & McNeil's) of one task are one family: p-values are shown raw and "
+            "Holm-adjusted.")

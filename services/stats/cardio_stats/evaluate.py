@@ -248,8 +248,9 @@ def _paired_tests(pred: pd.DataFrame, task_cols: list[str], level: float, refere
 def _test_row(g: pd.DataFrame, a: Any, b: Any, keys: dict, level: float, refits: Refitted | None) -> dict:
     """One pair's test row: at the top level the difference A - B the report prints (`estimate`, `ci_low`, `ci_high`,
     `p_value`, `method`; also as `extra.diff`, `diff_ci_low`, `diff_ci_high`): with K folds the cross-validated one
-    (nested CV where both models were refitted, else fold-DeLong), with one fold the paired DeLong test. With K folds
-    the paired DeLong test of the pooled scores, which ignores training variability, is `extra.delong`."""
+    (nested CV where both models were refitted, else fold-DeLong), with one fold the paired DeLong test with its score
+    interval (`delong-paired-score`). With K folds the paired DeLong test of the pooled scores, which ignores training
+    variability, is `extra.delong` (pROC's normal interval)."""
     ga, gb = g[g["model"] == a].set_index("record_id"), g[g["model"] == b].set_index("record_id")
     common = ga.index.intersection(gb.index)
     notes = []
@@ -264,8 +265,12 @@ def _test_row(g: pd.DataFrame, a: Any, b: Any, keys: dict, level: float, refits:
         raise StatsError(f"y_true differs for {int((ya != yb).sum())} shared record(s)")
     shared, sb = ga.loc[common], gb.loc[common, "y_score"].to_numpy()
     groups = _patient_ids(shared.reset_index())
+    # one fold: the test is the headline, its score interval (the normal one missed up to 10.8% near separation);
+    # K folds: the pooled scores' variant, pROC's normal interval
+    one_fold = shared["fold"].astype(str).nunique() < 2
     try:
-        res = delong_test(ya, shared["y_score"].to_numpy(), sb, level=level, groups=groups)
+        res = delong_test(ya, shared["y_score"].to_numpy(), sb, level=level, groups=groups,
+                          interval="score" if one_fold else "normal")
     except StatsError as exc:  # a degenerate pair (AUCs 1 and 0.5 on a tiny set: no variance): the row says why
         return _untested(ya, shared["y_score"].to_numpy(), sb, level, [*notes, f"not tested: {exc}"])
     res.warnings.extend(notes)

@@ -88,7 +88,11 @@ _COUNTS = {HEADLINE_AUC[0]: "refitted on many splits: counts training variabilit
            "delong-score": "DeLong, score interval: one model's scores, ignores training variability",
            "delong-logit": "DeLong, logit small-sample interval: one model's scores, ignores training variability",
            "delong": "DeLong of the pooled scores as one model's: ignores training variability",
-           "paired DeLong": "one model's scores each: ignores training variability"}
+           "paired DeLong": "one model's scores each: ignores training variability",
+           "paired DeLong, score interval": "one model's scores each: ignores training variability"}
+# The paired DeLong test's methods as a report names them: a one-fold run's (holdout, external) test row carries
+# the score interval; identical scores and the pooled variant of a K-fold run, pROC's normal one.
+PAIRED_DELONG = {"delong-paired": "paired DeLong", "delong-paired-score": "paired DeLong, score interval"}
 
 
 def interval_note(method: str) -> str:
@@ -151,7 +155,7 @@ def paired_test(tests: list[dict], a: str, b: str, interval: str = "delong") -> 
             d, lo, hi, p, holm = (t.get("estimate", e.get("diff")), t.get("ci_low", e.get("diff_ci_low")),
                                   t.get("ci_high", e.get("diff_ci_high")), t.get("p_value"), t.get("p_adjusted"))
             method = t.get("method")
-        shown = {"p": p, "p_holm": holm, "method": "paired DeLong" if method == "delong-paired" else method}
+        shown = {"p": p, "p_holm": holm, "method": PAIRED_DELONG.get(method, method)}
         if (t.get("model_a"), t.get("model_b")) == (a, b):
             return {**t, "diff": d, "low": lo, "high": hi, **shown}
         if (t.get("model_a"), t.get("model_b")) == (b, a) and d is not None:

@@ -106,11 +106,12 @@ def test_reference_test_counts_patients_with_several_records():
                                 for m, s in (("a", a), ("b", b))])
     preds.table["fold"] = 0
     t2 = _table2(preds, "a").set_index("model")
-    clustered = delong_test(y, a, b, groups=pids)
-    assert clustered.p_value != pytest.approx(delong_test(y, a, b).p_value, rel=1e-3)
-    # one fold: the paired DeLong test of that fold's scores, clustered by patient
+    clustered = delong_test(y, a, b, groups=pids, interval="score")
+    assert clustered.p_value != pytest.approx(delong_test(y, a, b, interval="score").p_value, rel=1e-3)
+    # one fold: the paired DeLong test of that fold's scores, clustered by patient, with its score interval
     assert float(t2.loc["b", "p vs reference"]) == pytest.approx(clustered.p_value, rel=1e-2)
-    assert "paired DeLong" in report.comparison_text("a", ["a", "b"], "paired DeLong")
+    text = report.comparison_text("a", ["a", "b"], "paired DeLong, score interval")
+    assert "paired DeLong test, clustered by patient" in text and "ignores training variability" in text
 
 
 def _covariates(rng: np.random.Generator, n: int) -> pd.DataFrame:

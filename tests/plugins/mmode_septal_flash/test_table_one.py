@@ -44,4 +44,4 @@ def test_table_one_carries_the_performance_tables_interval(folds, method):
     diff = core["estimate"] * (1 if core["model_a"] == MODELS[0] else -1)
     assert (test["a"], test["b"]) == MODELS and test["diff"] == pytest.approx(diff)
     assert test["p"] == core["p_value"]
-    assert test["method"] == (CV_DIFF_METHOD if cv else "paired DeLong")
+    assert test["method"] == (CV_DIFF_METHOD if cv else "paired DeLong, score interval")
