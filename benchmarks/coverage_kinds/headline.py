@@ -287,12 +287,13 @@ def fixed_pair_truth(setting: str, pair: str = "nested") -> float:
 def diff_fixed(n: int, setting: str, n_sets: int, seed: int) -> Draws:
     """Two fixed models' paired ΔAUC on a cohort of n patients (a holdout run's test row, `cardio predict`'s fold
     ensemble against the final model): the "nested" fixed pair, so the truth is exact, Phi(shift) - Phi(shift /
-    sqrt(2)) (+0.061 under signal); the interval is the one such a row carries, the paired DeLong test's
-    (`cardio_stats.delong_test`, clustered: pROC's normal interval of the difference)."""
+    sqrt(2)) (+0.061 under signal); the interval is the one such a row carries, the paired DeLong test's score
+    interval (`cardio_stats.delong_test(..., interval="score")`, clustered, each AUC's variance kept at least
+    DIFF_SCORE_FLOOR times Hanley & McNeil's; pROC's normal interval before)."""
     rows, seconds = [], 0.0
     for y, ids, a, b in fixed_pair_sets(n, setting, n_sets, seed):
         t0 = time.perf_counter()
-        t = cs.delong_test(y, a, b, groups=ids)
+        t = cs.delong_test(y, a, b, groups=ids, interval="score")
         seconds += time.perf_counter() - t0
         rows.append((t.extra["diff"], t.extra["diff_ci_low"], t.extra["diff_ci_high"]))
     est, lo, hi = np.array(rows).T
