@@ -292,7 +292,19 @@ def _calibration_text(external: bool, k_fold: bool = False) -> str:
 
 
 def _methods_text(table: pd.DataFrame, config: dict, level: int, s: dict, seed: int, external: bool) -> str:
-    text = _external_text(level, s, seed) if external else _cv_text(table, config, level, s, seed)
+    if external:
+        text = _one_model_text("Predictions of the exported model on this cohort: one set of scores, nothing "
+                               "cross-validated, refitted or recalibrated here.", "the training cohort when the model "
+                               "was fitted", level, s, seed)
+    elif table["fold"].nunique() == 1:  # a holdout: one model's intervals, not the fold-level ones of K folds
+        text = _one_model_text(
+            f"Predictions of one held-out fold (`cv.method={config['cv']['method']}`, split by patient): one model, "
+            "fitted on the training patients, scored the test patients once, so every interval is that model's on "
+            "the population the test patients come from and none counts training variability (another training "
+            "set gives another model; K-fold cross-validation estimates that).", "the training patients", level, s,
+            seed)
+    else:
+        text = _cv_text(table, config, level, s, seed)
     if table["record_id"].nunique() > table["patient_id"].nunique():
         text += (" Some patients have several records, and records of one patient are not independent: for those "
                  "tasks every interval and test counts patients. DeLong's variance is Obuchowski's clustered one "
@@ -450,9 +462,8 @@ def _cv_text(table: pd.DataFrame, config: dict, level: int, s: dict, seed: int) 
             "5 folds, or a fold without both classes, gives no interval, and the row says why (coverage and width "
             "of each by simulation: `benchmarks/coverage.py`, docs/statistics.md). Beside it, the pooled AUC of every "
             "out-of-fold score (its DeLong interval, in metrics.json, treats the scores as one fixed model's and "
-            "ignores training variability: with no signal it excluded chance in 14% of data sets, not 5%); with "
-            "one fold (holdout) the AUC carries DeLong's score interval of that one model and says so (where its "
-            "classes do not overlap, Hanley & McNeil's, not [1, 1]). With no signal, pooled scores of models fitted "
+            "ignores training variability: with no signal it excluded chance in 14% of data sets, not 5%). "
+            "With no signal, pooled scores of models fitted "
             "on different folds can rank below 0.5; the report "
             "flags a pooled AUC whose interval lies below chance. Paired comparisons: the cross-validated "
             "difference (mean of the per-fold differences) with nested CV where both models are refitted, else the "
@@ -460,11 +471,7 @@ def _cv_text(table: pd.DataFrame, config: dict, level: int, s: dict, seed: int) 
             "(`fold DeLong + fold covariance`), either inverted as a score interval over the two AUCs (each "
             "AUC's variance taken at the candidate pair, so it reaches further where an AUC leaves its bound) with "
             "the score test's p-value (the paired DeLong test "
-            "of the pooled scores, which ignores training variability, is in metrics.json); with one fold, the "
-            "paired DeLong test of that fold's scores, its difference's interval likewise a score interval over "
-            "the two AUCs, each AUC's DeLong variance kept at least "
-            f"{DIFF_SCORE_FLOOR:g} times Hanley & McNeil's at its patients (pROC's normal interval missed up to "
-            "10.8% near separation). Whether a model beats "
+            "of the pooled scores, which ignores training variability, is in metrics.json). Whether a model beats "
             "chance at all is also tested by rerunning the whole cross-validation on permuted labels (`cardio sweep "
             "--grid cohort.permute_labels=true --seeds 1-99 --permutation-of RUN`: a permutation p-value per model). "
             f"{FOLD_LEVEL} Regression: bootstrap, {s['n_resamples']} resamples, seed {seed}. "
@@ -474,16 +481,17 @@ def _cv_text(table: pd.DataFrame, config: dict, level: int, s: dict, seed: int) 
             "Paired tests of one task are one family: p-values are shown raw and Holm-adjusted.")
 
 
-def _external_text(level: int, s: dict, seed: int) -> str:
-    """What the estimates of a model applied to a new cohort (cardio predict) are."""
-    return (f"Predictions of the exported model on this cohort: one set of scores, nothing cross-validated, "
-            f"refitted or recalibrated here. Intervals are {level}% (AUC: DeLong's score interval, "
-            f"which holds 95% at 40-300 patients and AUCs up to 0.99; proportions: Wilson; regression: bootstrap, "
-            f"{s['n_resamples']} resamples, seed {seed}). Thresholds are those chosen on "
-            "the training cohort when the model was fitted (0.5 where a plugin gave none); the confusion matrices "
+def _one_model_text(what: str, thresholds_from: str, level: int, s: dict, seed: int) -> str:
+    """What the estimates of one model's one set of scores are: a model applied to a new cohort (cardio predict)
+    or a holdout's test fold."""
+    return (f"{what} Intervals are {level}% (AUC: DeLong's score interval, "
+            "which holds 95% at 40-300 patients and AUCs up to 0.99, Hanley & McNeil's where the classes do not "
+            f"overlap, not [1, 1]; proportions: Wilson; F1 and regression: bootstrap, "
+            f"{s['n_resamples']} resamples, seed {seed}). Thresholds are those chosen on {thresholds_from} "
+            "(0.5 where a plugin gave none); the confusion matrices "
             "show counts and the rate within each true class at those thresholds. For models that output risks: "
-            "Brier score (bootstrap CI), calibration slope and intercept on this cohort with Wald CIs (a fit that "
-            "is unstable is reported as not estimable), calibration plots and a decision curve. Paired DeLong tests "
-            "(the difference's interval a score interval over the two AUCs, each AUC's DeLong variance kept at least "
-            f"{DIFF_SCORE_FLOOR:g} times Hanley & McNeil's) of one task are one family: p-values are shown raw and "
-            "Holm-adjusted.")
+            "Brier score (bootstrap CI), calibration slope and intercept on these patients with Wald CIs (a fit "
+            "that is unstable is reported as not estimable), calibration plots and a decision curve. Paired DeLong "
+            "tests (the difference's interval a score interval over the two AUCs, each AUC's DeLong variance kept at "
+            f"least {DIFF_SCORE_FLOOR:g} times Hanley & McNeil's; pROC's normal interval missed up to 10.8% near "
+            "separation) of one task are one family: p-values are shown raw and Holm-adjusted.")

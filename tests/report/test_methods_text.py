@@ -1,0 +1,32 @@
+"""The performance section's statistical methods say which intervals the run's rows carry: a holdout's are one
+model's (Wilson, bootstrap, Wald, the paired DeLong score interval), not the fold-level ones of K folds, which its
+text described before."""
+from __future__ import annotations
+
+import pandas as pd
+
+from cardio_report.performance import _methods_text
+
+SETTINGS = {"n_resamples": 200, "nested_repeats": 20}
+
+
+def _table(folds: list[str]) -> pd.DataFrame:
+    ids = [f"p{i}" for i in range(len(folds))]
+    return pd.DataFrame({"fold": folds, "record_id": ids, "patient_id": ids})
+
+
+def test_a_holdout_describes_one_models_intervals():
+    text = _methods_text(_table(["0"] * 4), {"cv": {"method": "holdout"}}, 95, SETTINGS, 0, external=False)
+    assert "one held-out fold (`cv.method=holdout`" in text and "none counts training variability" in text
+    assert "proportions: Wilson" in text and "at least 0.7 times Hanley & McNeil's" in text
+    assert "per-fold" not in text and "corrected t" not in text
+    assert "Thresholds are those chosen on the training patients" in text
+
+
+def test_k_folds_and_a_new_cohort_keep_their_own_text():
+    kfold = _methods_text(_table(["0", "1", "0", "1"]), {"cv": {"method": "kfold"}}, 95, SETTINGS, 0,
+                          external=False)
+    assert "corrected t" in kfold and "held-out fold" not in kfold
+    external = _methods_text(_table(["external"] * 4), {"cv": {"method": "kfold"}}, 95, SETTINGS, 0, external=True)
+    assert external.startswith("Predictions of the exported model on this cohort")
+    assert "the training cohort when the model was fitted" in external
