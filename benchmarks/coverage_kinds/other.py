@@ -380,7 +380,7 @@ def _ensemble_draw(s: Set, planted: bool) -> tuple[tuple[float, float, float], f
     rng = np.random.default_rng(s.seed + 2)
     x, y, ids, _ = draw(rng, int(s.ids.max()) + 1, s.clustered, planted)
     ens, final = _ensemble_and_final(s.models, x)
-    test = delong_test(y, ens, final, groups=ids if s.clustered else None)
+    test = delong_test(y, ens, final, groups=ids if s.clustered else None, interval="score")
     truth = 0.0  # without signal every score's AUC is 0.5
     if planted:
         px, py = population(planted)
