@@ -13,6 +13,7 @@ from cardio_ecg_transfer.fold_models import Prepared
 from cardio_ecg_transfer.pretrain import Pretrained
 from cardio_ecg_transfer.settings import EcgSettings
 from cardio_stats import (
+    PAIRED_DELONG,
     StatsError,
     format_ci,
     format_difference,
@@ -174,7 +175,7 @@ def _test_method(tests: list[dict], reference: str | None) -> str:
 
 def _test_text(method: str) -> str:
     """The paired comparison's interval, as the performance section prints it."""
-    if method.startswith("paired DeLong"):
+    if method in PAIRED_DELONG.values():
         return "paired DeLong test, clustered by patient where a patient has several ECG rows; " + interval_note(method)
     return "cross-validated ΔAUC, the mean of the per-fold differences, and its p; " + interval_note(method)
 

@@ -275,12 +275,12 @@ def _test_row(g: pd.DataFrame, a: Any, b: Any, keys: dict, level: float, refits:
         return _untested(ya, shared["y_score"].to_numpy(), sb, level, [*notes, f"not tested: {exc}"])
     res.warnings.extend(notes)
     delong = res.to_dict()
-    head = _cv_difference(ya, shared, sb, level, [
-        _nested_arrays(refits, m, keys.get("task"), common.to_numpy(), notes) for m in (a, b)], notes)
-    if head is None:  # one fold: the paired DeLong test is the headline
+    if one_fold:  # the paired DeLong test is the headline
         x = delong["extra"]
         return {**delong, "estimate": x["diff"], "ci_low": x["diff_ci_low"], "ci_high": x["diff_ci_high"],
                 "level": level}
+    head = _cv_difference(ya, shared, sb, level, [
+        _nested_arrays(refits, m, keys.get("task"), common.to_numpy(), notes) for m in (a, b)], notes)
     p = head.extra.get("p_value")
     x = head.extra
     return {"name": "auc_difference", "statistic": x.get("score_statistic"), "p_value": p,
@@ -302,13 +302,11 @@ def _untested(y: np.ndarray, a: np.ndarray, b: np.ndarray, level: float, warning
 
 
 def _cv_difference(y: np.ndarray, shared: pd.DataFrame, score_b: np.ndarray, level: float,
-                   nested: list[tuple[NestedPlan, np.ndarray] | None], notes: list[str]) -> Estimate | None:
-    """The cross-validated difference A - B for K-fold predictions: nested CV where both models were refitted, else
-    the fold-DeLong interval of the run's folds; None with one fold (holdout, external); where neither interval
-    exists, the estimate with none (NO_INTERVAL) and why."""
+                   nested: list[tuple[NestedPlan, np.ndarray] | None], notes: list[str]) -> Estimate:
+    """The cross-validated difference A - B for K-fold predictions (two folds or more): nested CV where both models
+    were refitted, else the fold-DeLong interval of the run's folds; where neither interval exists, the estimate
+    with none (NO_INTERVAL) and why."""
     folds = shared["fold"].astype(str).to_numpy()
-    if np.unique(folds).size < 2:
-        return None
     groups = shared["patient_id"].to_numpy()
     a = shared["y_score"].to_numpy()
     if nested[0] is not None and nested[1] is not None:

@@ -80,6 +80,10 @@ HEADLINE_AUC = ("nested CV (Bates, Hastie & Tibshirani 2023)", "cv: fold DeLong 
 _RANK = {m: i for i, m in enumerate(HEADLINE_AUC)}
 
 
+# The paired DeLong test's methods as a report names them: a one-fold run's (holdout, external) test row carries
+# the score interval; identical scores and the pooled variant of a K-fold run, pROC's normal one.
+PAIRED_DELONG = {"delong-paired": "paired DeLong", "delong-paired-score": "paired DeLong, score interval"}
+
 # What each interval a report prints counts, in the words of the performance table's "AUC interval" column.
 _COUNTS = {HEADLINE_AUC[0]: "refitted on many splits: counts training variability",
            HEADLINE_AUC[1]: "from the run's fold models: counts training variability",
@@ -88,11 +92,7 @@ _COUNTS = {HEADLINE_AUC[0]: "refitted on many splits: counts training variabilit
            "delong-score": "DeLong, score interval: one model's scores, ignores training variability",
            "delong-logit": "DeLong, logit small-sample interval: one model's scores, ignores training variability",
            "delong": "DeLong of the pooled scores as one model's: ignores training variability",
-           "paired DeLong": "one model's scores each: ignores training variability",
-           "paired DeLong, score interval": "one model's scores each: ignores training variability"}
-# The paired DeLong test's methods as a report names them: a one-fold run's (holdout, external) test row carries
-# the score interval; identical scores and the pooled variant of a K-fold run, pROC's normal one.
-PAIRED_DELONG = {"delong-paired": "paired DeLong", "delong-paired-score": "paired DeLong, score interval"}
+           **dict.fromkeys(PAIRED_DELONG.values(), "one model's scores each: ignores training variability")}
 
 
 def interval_note(method: str) -> str:
