@@ -13,13 +13,14 @@ from cardio_stats import auc, cv_auc_interval
 from cardio_testing.harness import cpu_context
 
 
-def _run(tmp_path, n: int = 120, empty_fold: bool = False):
+def _run(tmp_path, n: int = 120, empty_fold: bool = False, thin_fold: bool = False):
     rng = np.random.default_rng(5)
     y = (np.arange(n) % 5 < 2).astype(float)
     sex = np.where(np.arange(n) % 2 == 0, "F", "M")
     fold = np.arange(n) % 7 % 5
-    if empty_fold:  # fold 3 holds no responder among the men
-        y[(fold == 3) & (sex == "M")] = 0.0
+    if empty_fold or thin_fold:  # fold 3 holds no responder among the men (thin_fold: one)
+        men = np.flatnonzero((fold == 3) & (sex == "M") & (y == 1))
+        y[men[thin_fold:]] = 0.0
     ids = [f"p{i:03d}" for i in range(n)]
     table = pd.DataFrame({"patient_id": ids, "record_id": ids, "sex": sex, "label": y})
     cohort = Cohort(table, loader=lambda rid: np.zeros(1), label="label")
@@ -47,3 +48,16 @@ def test_a_subgroup_whose_fold_lacks_a_class_prints_the_pooled_auc_alone_and_why
     assert table.loc["sex=M", "auc"] == f"{auc(y[m], score[m]):.3f}"  # the pooled AUC, no interval
     assert table.loc["sex=M", "AUC interval"].startswith("none: fold")
     assert "0 patient(s) with positive records" in table.loc["sex=M", "AUC interval"]  # a fold of one class
+
+
+def test_a_subgroup_whose_fold_holds_one_patient_of_a_class_keeps_its_interval_and_says_how(tmp_path):
+    """A fold with 1 responder among the men has no DeLong variance there; the row keeps the cross-validated
+    interval (Hanley & McNeil's variance standing in for that fold's) and its column says so."""
+    table, y, score, fold, sex = _run(tmp_path, thin_fold=True)
+    m = sex == "M"
+    assert int(y[m & (fold == 3)].sum()) == 1
+    ref = cv_auc_interval(y[m], score[m], fold[m].astype(str))
+    assert ref.extra["thin_folds"] == ["3"]  # named by its label
+    assert table.loc["sex=M", "auc"] == f"{ref.estimate:.3f} [{ref.ci_low:.3f}, {ref.ci_high:.3f}]"
+    assert table.loc["sex=M", "AUC interval"].startswith("fold DeLong × 2; fold(s) 3 hold 1 patient of a class: no "
+                                                         "DeLong variance there; Hanley & McNeil's variance")

@@ -99,6 +99,30 @@ def test_fold_delong_interval_is_the_formula_written_out():
     assert ab.extra["se"] == pytest.approx(np.sqrt(term.mean() / 5))
 
 
+def test_a_fold_with_one_patient_of_a_class_takes_hanley_mcneils_variance_at_the_mean():
+    """A fold holding 1 patient of a class has no DeLong variance; Hanley & McNeil's at the cross-validated AUC and
+    that fold's counts stands in, the row says which fold, and a fold with none of a class is still an error."""
+    rng = np.random.default_rng(3)
+    y = np.tile([1, 0, 0], 30)
+    fold = np.arange(y.size) % 5
+    y[(fold == 2) & (y == 1)] = 0
+    y[np.flatnonzero(fold == 2)[0]] = 1  # fold 2: one positive patient
+    s = y * 0.8 + rng.normal(size=y.size)
+    est = cv_auc_interval(y, s, fold)
+    per = np.array([roc_auc_score(y[fold == f], s[fold == f]) for f in range(5)])
+    var = [delong_ci(y[fold == f], s[fold == f]).extra["var"] if f != 2 else
+           _hanley_mcneil(per.mean(), 1, int((y[fold == 2] == 0).sum())) for f in range(5)]
+    assert est.extra["thin_folds"] == ["2"] and est.extra["within_fold_var"] == pytest.approx(var)
+    assert est.extra["se"] == pytest.approx(np.sqrt(2 * np.mean(var) / 5))
+    assert est.ci_low is not None and est.ci_low < est.estimate < est.ci_high  # type: ignore[operator]
+    assert any(w.startswith("fold(s) 2 hold 1 patient of a class: no DeLong variance there") for w in est.warnings)
+    with pytest.raises(StatsError, match="fold 2 holds 1 patient.s. with positive records: its AUC has no variance"):
+        cv_auc_difference(y, s, -s, fold)  # the difference keeps DeLong's need of two a class
+    y[fold == 2] = 0
+    with pytest.raises(StatsError, match="fold 2 holds 0 patient.s. with positive records: it has no AUC"):
+        cv_auc_interval(y, s, fold)
+
+
 def _profile_t(a: float, b: float, var: float, var_a: float, var_b: float, counts: list[tuple[int, int]],
                delta: float) -> float:
     """The difference's score statistic at delta, written out on a fine grid: the least over θa of x' S^-1 x, x = (a -

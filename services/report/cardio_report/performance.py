@@ -70,6 +70,15 @@ INTERVAL_NOTES = {"nested CV (Bates et al. 2023)": "refits the model on splits o
 AUC_TABLE, MAE_TABLE = "AUC of every model and task", "MAE of every model and task"
 
 
+def auc_interval_name(e: dict) -> str:
+    """The interval an AUC row carries, named, with what a reader must know of it: separated classes (the interval
+    is Hanley & McNeil's), a fold with 1 patient of a class (its variance is Hanley & McNeil's: THIN_FOLD)."""
+    from cardio_stats import THIN_FOLD  # SciPy's distributions: loaded when a run evaluates
+
+    name = HEADLINE_AUC.get(e["method"]) or e["method"]
+    return name + "".join(f"; {w}" for w in e.get("warnings", []) if "do not overlap" in w or THIN_FOLD in w)
+
+
 def _auc_cells(row: dict, e: dict) -> None:
     """The headline AUC and the interval it carries, named; beside it, with K folds, the pooled AUC of every
     out-of-fold score (its DeLong interval, which ignores training variability, stays in metrics.json) and the
@@ -77,11 +86,10 @@ def _auc_cells(row: dict, e: dict) -> None:
 
     if e["method"] != "delong":
         row["auc"] = format_ci(e)
-        row["auc_interval"] = HEADLINE_AUC.get(e["method"]) or e["method"]
         if e.get("ci_low") is None:  # too few folds, a fold with one class, tied scores: the row says why
             row["auc_interval"] = "; ".join(w for w in e.get("warnings", []) if w.startswith("no interval")) or "none"
-        else:  # separated classes: the interval is Hanley & McNeil's, and the column says why
-            row["auc_interval"] += "".join(f"; {w}" for w in e.get("warnings", []) if "do not overlap" in w)
+        else:
+            row["auc_interval"] = auc_interval_name(e)
         return
     folds = (e.get("extra") or {}).get("fold_summary")
     if folds:

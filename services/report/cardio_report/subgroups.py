@@ -11,7 +11,7 @@ from cardio.config import CoreSettings, PluginInfo
 from cardio.data import CardioError, Cohort, Predictions, Section
 from cardio.hookspecs import hookimpl
 from cardio_report.outputs import display_name
-from cardio_report.performance import HEADLINE_AUC
+from cardio_report.performance import auc_interval_name
 from cardio_stats.subgroups import level_text
 
 if TYPE_CHECKING:
@@ -88,7 +88,7 @@ def shown_auc(estimates: list[dict], model: str, task: str, k_fold: bool) -> tup
                    "the folds cannot carry it" if k_fold else "none given")
         return head, f"none: {why}"
     if head is not None and (head["method"] == CV_METHOD or not k_fold):
-        return head, HEADLINE_AUC.get(head["method"]) or head["method"]
+        return head, auc_interval_name(head)
     if pooled is None:
         return None, "none: no AUC"
     return pooled, "none: the folds cannot carry it"

@@ -61,7 +61,7 @@ from scipy.stats import norm
 
 from cardio_stats.bootstrap import patients_of
 from cardio_stats.result import Estimate, StatsError
-from cardio_stats.roc import _structural_components, hm_diff_score_interval, hm_score_interval
+from cardio_stats.roc import _structural_components, hanley_mcneil, hm_diff_score_interval, hm_score_interval
 from cardio_stats.validation import as_binary_labels, as_scores, check_level
 
 CV_METHOD = "cv: fold DeLong x 2"
@@ -75,6 +75,12 @@ FOLD_FACTOR = 2.0
 #: The ΔAUC's fold covariance x (K - 1): DIFF_APART x r x v_d, floored so that the whole variance is at least
 #: DIFF_FLOOR x (v_a + v_b) (module docstring).
 DIFF_APART, DIFF_FLOOR = 0.9, 0.3
+
+#: A fold with 1 patient of a class has no DeLong variance (it needs two placements a class): Hanley & McNeil's
+#: at the cross-validated AUC and that fold's counts stands in. A subgroup of 50 patients in 5 folds had such a fold
+#: in 17% of data sets, which printed no interval before (benchmarks/coverage.py's "subgroup AUC", docs/statistics.md).
+THIN_FOLD = ("no DeLong variance there; Hanley & McNeil's variance at the cross-validated AUC and that fold's "
+             "patient counts stands in for it")
 
 #: What a cross-validated AUC estimates (docs/statistics.md, "What each interval estimates").
 ESTIMAND = ("the expected AUC of this modelling procedure trained on (K - 1)/K of a cohort of this size from "
@@ -138,29 +144,34 @@ def class_patients(y: np.ndarray, codes: np.ndarray, parts: list[np.ndarray]) ->
     return pos, neg
 
 
-def _check_fold(y: np.ndarray, codes: np.ndarray, f: int, name: str) -> None:
-    """A fold needs 2 patients of each class for an AUC with a variance; an error naming the fold otherwise."""
+def _check_fold(y: np.ndarray, codes: np.ndarray, f: int, name: str, least: int = 2) -> None:
+    """A fold needs `least` patients of each class (2 for an AUC with a DeLong variance, 1 for an AUC at all); an
+    error naming the fold otherwise."""
     for cls in (1, 0):
         have = np.unique(codes[y == cls]).size
-        if have < 2:
+        if have < least:
+            what = "its AUC has no variance" if have else "it has no AUC"
             raise StatsError(f"fold {f} holds {have} patient(s) with {('negative', 'positive')[cls]} records{name}: "
-                             "its AUC has no variance; stratify the folds or use fewer")
+                             f"{what}; stratify the folds or use fewer")
 
 
 def fold_statistics(ys: list[np.ndarray], scores: list[np.ndarray], weights: list[float], parts: list[np.ndarray],
-                    codes: np.ndarray, names: tuple[str, ...] = ("",)) -> tuple[np.ndarray, np.ndarray]:
+                    codes: np.ndarray, names: tuple[str, ...] = ("",),
+                    thin: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """Per fold: sum_i weights[i] x AUC(ys[i], scores[i]) (an AUC, or a difference of two) and its clustered DeLong
-    variance. A fold with fewer than 2 patients of a class is an error naming it."""
+    variance. A fold with fewer than 2 patients of a class is an error naming it; with `thin`, a fold with 1 is
+    kept with a NaN variance (DeLong's needs two placements a class: the caller puts another in its place)."""
     stat, var = np.empty(len(parts)), np.empty(len(parts))
     for f, idx in enumerate(parts):
         local = np.unique(codes[idx], return_inverse=True)[1]
         for yy, name in zip(ys, names):
-            _check_fold(yy[idx], local, f, name)
+            _check_fold(yy[idx], local, f, name, 1 if thin else 2)
         total, pos, neg = 0.0, np.zeros(local.max() + 1), np.zeros(local.max() + 1)
         for yy, s, w in zip(ys, scores, weights):
             a, p, q = patient_influence(yy[idx], s[idx], local)
             total, pos, neg = total + w * a, pos + w * p, neg + w * q
-        stat[f], var[f] = total, clustered_variance(pos, neg, ys[0][idx], local)
+        one = min(np.unique(local[ys[0][idx] == c]).size for c in (0, 1)) < 2
+        stat[f], var[f] = total, np.nan if one else clustered_variance(pos, neg, ys[0][idx], local)
     return stat, var
 
 
@@ -247,12 +258,20 @@ def cv_auc_interval(y: Any, score: Any, fold: Any, groups: Any = None, level: fl
     yy = as_binary_labels(y)
     s = as_scores(score, n=yy.size)
     parts, codes, reps = fold_parts(fold, yy.size, groups)
-    stat, var = fold_statistics([yy], [s], [1.0], parts, codes)
+    stat, var = fold_statistics([yy], [s], [1.0], parts, codes, thin=True)
+    pos, neg = class_patients(yy, codes, parts)
+    thin = np.flatnonzero(np.isnan(var))
+    var[thin] = hanley_mcneil(float(stat.mean()), pos[thin], neg[thin])  # THIN_FOLD
     mean, se = _mean_se(stat, FOLD_FACTOR * var, reps, at_bound(stat))
-    lo, hi, _ = hm_score_interval(mean, se**2, *class_patients(yy, codes, parts), level, fold_weights(reps))
+    lo, hi, _ = hm_score_interval(mean, se**2, pos, neg, level, fold_weights(reps))
+    warnings = [AT_BOUND] if se == 0.0 else []
+    labels = np.asarray(fold).astype(str)
+    thin_names = [str(labels[parts[f][0]]) for f in thin]
+    if thin_names:
+        warnings.append(f"fold(s) {', '.join(thin_names)} hold 1 patient of a class: {THIN_FOLD}")
     return Estimate(metric="auc", estimate=mean, ci_low=lo, ci_high=hi, level=level, method=CV_METHOD,
-                    n=int(yy.size), warnings=[AT_BOUND] if se == 0.0 else [],
-                    extra={"se": se, "n_folds": len(parts), "per_fold": stat.tolist(),
+                    n=int(yy.size), warnings=warnings,
+                    extra={"se": se, "n_folds": len(parts), "per_fold": stat.tolist(), "thin_folds": thin_names,
                            "within_fold_var": var.tolist(), "fold_factor": FOLD_FACTOR,
                            "shape": "score interval, Hanley & McNeil's variance in the AUC",
                            "estimand": ESTIMAND, **_repeats_extra(stat, FOLD_FACTOR * var, reps)})
