@@ -264,7 +264,8 @@ def auc_fixed(n: int, setting: str, n_sets: int, seed: int) -> Draws:
 
 
 #: Pairs of fixed scores (neither fitted): "nested" A = x0 + x1 against B = x1, the holdout kind's; "disjoint" x0
-#: against x1, equal AUCs (benchmarks/holdout_diff_floor.py).
+#: against x1, equal AUCs (benchmarks/holdout_diff_floor.py). "constant": x0 + x1 against a score that is the same
+#: for every patient (a rule every test patient meets), the pair whose DeLong variance is 0 where A separates.
 FIXED_PAIRS = ("nested", "disjoint")
 
 
@@ -274,13 +275,15 @@ def fixed_pair_sets(n: int, setting: str, n_sets: int, seed: int, pair: str = "n
     start = seed * 10**7 + n * 10**4 + OFFSETS[setting] + 1500  # apart from the other kinds' sets
     for s in range(start, start + n_sets):
         x, y, ids, _ = draw(np.random.default_rng(s), n, s % 2 == 1, setting != "null", SHIFTS[setting])
-        yield (y, ids, x[:, 0] + x[:, 1], x[:, 1]) if pair == "nested" else (y, ids, x[:, 0], x[:, 1])
+        b = {"nested": x[:, 1], "disjoint": x[:, 1], "constant": np.zeros(y.size)}[pair]
+        yield y, ids, (x[:, 0] if pair == "disjoint" else x[:, 0] + x[:, 1]), b
 
 
 def fixed_pair_truth(setting: str, pair: str = "nested") -> float:
-    """The pair's population ΔAUC: x0 + x1 has Phi(shift), x0 and x1 each Phi(shift / sqrt(2))."""
+    """The pair's population ΔAUC: x0 + x1 has Phi(shift), x0 and x1 each Phi(shift / sqrt(2)), a constant 0.5."""
     shift = SHIFTS[setting]
-    return float(norm.cdf(shift) - norm.cdf(shift / np.sqrt(2))) if pair == "nested" else 0.0
+    return {"nested": float(norm.cdf(shift) - norm.cdf(shift / np.sqrt(2))), "disjoint": 0.0,
+            "constant": float(norm.cdf(shift)) - 0.5}[pair]
 
 
 @kind("ΔAUC, two fixed models (holdout, external)", NEAR_SEPARATION)
@@ -298,6 +301,24 @@ def diff_fixed(n: int, setting: str, n_sets: int, seed: int) -> Draws:
         rows.append((t.extra["diff"], t.extra["diff_ci_low"], t.extra["diff_ci_high"]))
     est, lo, hi = np.array(rows).T
     return Draws(est, lo, hi, truth=fixed_pair_truth(setting), null=0.0, seconds=seconds, notes=[t.method])
+
+
+@kind("ΔAUC, a fixed model against a constant score (holdout)", NEAR_SEPARATION)
+def diff_constant(n: int, setting: str, n_sets: int, seed: int) -> Draws:
+    """A fixed model x0 + x1 against a score that is the same for every patient (a rule every test patient meets,
+    AUC 0.5), on a holdout's cohort of n patients: the truth is Phi(shift) - 0.5. Where x0 + x1 separates the
+    classes, DeLong's variance of the difference is 0; the paired test's score interval (delong_test(...,
+    interval="score")) has a variance there, the constant's Hanley & McNeil floor ("not tested" before)."""
+    rows, seconds, zero = [], 0.0, 0
+    for y, ids, a, b in fixed_pair_sets(n, setting, n_sets, seed, "constant"):
+        t0 = time.perf_counter()
+        t = cs.delong_test(y, a, b, groups=ids, interval="score")
+        seconds += time.perf_counter() - t0
+        zero += t.extra["se_diff"] == 0.0
+        rows.append((t.extra["diff"], t.extra["diff_ci_low"], t.extra["diff_ci_high"]))
+    est, lo, hi = np.array(rows).T
+    return Draws(est, lo, hi, truth=fixed_pair_truth(setting, "constant"), null=0.0, seconds=seconds,
+                 notes=[f"{t.method}; DeLong's variance 0 in {zero} sets"])
 
 
 @kind("AUC, refitted pipeline", NEAR_SEPARATION)

@@ -115,6 +115,27 @@ def test_paired_delong_score_interval_agrees_with_its_test_and_reaches_away_from
         delong_test(y, a, b, interval="logit")
 
 
+def test_paired_score_interval_against_a_constant_score_is_the_other_aucs_own_less_a_half():
+    """A score the same for every patient (a rule every test patient meets) has AUC 0.5 in any cohort: the pair's
+    score interval is the other model's own score interval (delong_ci's) less 0.5, its test that AUC's score test at
+    0.5, mirrored when the constant comes first; a perfect model against it is tested (its DeLong difference has
+    variance 0: pROC's normal test cannot say, and still refuses)."""
+    rng = np.random.default_rng(8)
+    y = np.tile([1, 0, 0], 20)
+    for a in (rng.normal(size=60) + 0.8 * y, y.astype(float)):
+        t, back = delong_test(y, a, np.ones(60), interval="score"), delong_test(y, np.ones(60), a, interval="score")
+        own = delong_ci(y, a, interval="score")
+        assert own.ci_low is not None and own.ci_high is not None
+        assert (t.extra["diff_ci_low"], t.extra["diff_ci_high"]) == pytest.approx((own.ci_low - 0.5, own.ci_high - 0.5))
+        assert (back.extra["diff_ci_low"], back.extra["diff_ci_high"]) == pytest.approx((0.5 - own.ci_high,
+                                                                                         0.5 - own.ci_low))
+        assert t.extra["constant"] == "score2" and back.extra["constant"] == "score1"
+        assert t.statistic == pytest.approx(-back.statistic) and 0 < t.p_value < 0.05
+        assert (t.extra["diff_ci_low"] > 0) == (t.p_value < 0.05) and "same for every patient" in t.warnings[0]
+    with pytest.raises(StatsError, match="variance of the AUC difference is 0 while the AUCs differ"):
+        delong_test(y, y.astype(float), np.ones(60))
+
+
 def _drawn_roc(fpr: np.ndarray, tpr: np.ndarray, f: float) -> float:
     """TPR of the curve sklearn's vertices draw at FPR f: the highest point at or left of f, or on a sloped segment
     (tied positives and negatives) across f."""

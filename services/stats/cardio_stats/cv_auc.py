@@ -42,7 +42,8 @@ separate well) reached too little below it. Symmetric, it missed 6.4% and 13.9% 
 AUCs of 0.96 and 0.99 at 100 patients, and gave classes separated in every fold [1, 1]; inverted as a score
 interval (Newcombe 2006's idea for one AUC, applied to the fold mean), it missed 1.0-1.8% there and 1.5-4.0%
 elsewhere (benchmarks/coverage.py's "AUC, deep pipeline, near separation"; docs/statistics.md). Where every fold's
-classes separate, DeLong's variance is 0 and the interval is h's own (AT_BOUND). The ΔAUC's interval is the same
+classes separate, DeLong's variance is 0 and the interval is h's own (AT_BOUND); a fold with 1 patient of a class
+has none, and h at the estimate and that fold's counts stands in for it (THIN_FOLD). The ΔAUC's interval is the same
 idea for two AUCs: the differences whose nearest AUC pair, each AUC's variance h at the candidate, lies within z of
 the estimate (each AUC's own interval variance, and the correlation that gives the difference its own variance at
 the estimate); symmetric, with A about 0.99 and B about 0.95 at 100 patients it missed 5.5%, nearly all below the

@@ -322,9 +322,16 @@ def delong_test(y: Any, score1: Any, score2: Any, level: float = 0.95, groups: A
     aucs, cov, m, n = _delong_cov(yy, np.vstack([s1, s2]), patients)
     var_diff = float(cov[0, 0] + cov[1, 1] - 2.0 * cov[0, 1])
     extra = {"n_pos": m, "n_neg": n, "cov": float(cov[0, 1]), **_cluster_extra(yy, patients)}
-    res = _z_test("delong_paired", "delong-paired", aucs[0], aucs[1], var_diff, level, int(yy.size), extra)
-    if interval == "normal" or var_diff <= 1e-300:  # identical AUCs and components: no interval to shape
+    differ = abs(float(aucs[0] - aucs[1])) > 1e-15
+    # the score interval has a variance where DeLong's difference has none (a perfect model against a constant one)
+    res = _z_test("delong_paired", "delong-paired", aucs[0], aucs[1], var_diff, level, int(yy.size), extra,
+                  zero_ok=interval == "score")
+    if interval == "normal" or (var_diff <= 1e-300 and not differ):  # identical AUCs and components: nothing to shape
         return res
+    flat = [float(np.ptp(x)) == 0.0 for x in (s1, s2)]
+    if flat[0] != flat[1]:  # one score the same for every patient: its AUC is 0.5 in any cohort, with no spread
+        i = int(flat[0])
+        return _against_constant(res, i, float(aucs[i]), float(cov[i, i]), level)
     counts = (np.array([res.extra.get("n_pos_groups", m)]), np.array([res.extra.get("n_neg_groups", n)]))
     va, vb = (max(float(cov[i, i]), floor * float(hanley_mcneil(aucs[i], *counts)[0])) for i in (0, 1))
     rho = float(cov[0, 1] / np.sqrt(cov[0, 0] * cov[1, 1])) if cov[0, 0] * cov[1, 1] > 0.0 else 0.0
@@ -333,6 +340,27 @@ def delong_test(y: Any, score1: Any, score2: Any, level: float = 0.95, groups: A
     res.extra.update({"diff_ci_low": lo, "diff_ci_high": hi, "interval": "score", "floor": floor})
     return TestResult(name=res.name, statistic=z, p_value=float(2.0 * norm.sf(abs(z))), method="delong-paired-score",
                       df=None, n=res.n, extra=res.extra, warnings=res.warnings)
+
+
+def _against_constant(res: TestResult, i: int, auc: float, var: float, level: float) -> TestResult:
+    """The paired score interval where score `1 - i` is the same for every patient (a rule every patient meets): its
+    AUC is 0.5 exactly, so the difference is the other AUC less 0.5, its interval that AUC's own score interval
+    (delong_ci(..., interval="score"), floor SCORE_FLOOR) less 0.5, and its test the score test of that AUC at 0.5.
+    Floored as an AUC of unknown spread, the constant's 0.5 made the interval 3.6-7.9 times the oracle width near
+    separation (benchmarks/coverage.py's "ΔAUC, a fixed model against a constant score (holdout)")."""
+    counts = [np.array([res.extra.get(f"n_{c}_groups", res.extra[f"n_{c}"])]) for c in ("pos", "neg")]
+    var_at, _ = hm_variance(auc, var, *counts, floor=SCORE_FLOOR)
+    lo, hi = score_bounds(auc, var_at, level)
+    sign = 1.0 if i == 0 else -1.0  # the difference is score1's AUC less score2's
+    z = sign * (auc - 0.5) / float(np.sqrt(var_at(0.5)))
+    lo, hi = sorted((sign * (lo - 0.5), sign * (hi - 0.5)))
+    which = ("score1", "score2")
+    return TestResult(name=res.name, statistic=float(z), p_value=float(2.0 * norm.sf(abs(z))),
+                      method="delong-paired-score", df=None, n=res.n,
+                      extra={**res.extra, "diff_ci_low": lo, "diff_ci_high": hi, "interval": "score",
+                             "constant": which[1 - i]},
+                      warnings=[f"{which[1 - i]} is the same for every patient: its AUC is 0.5 in any cohort, so the "
+                                f"difference's interval is {which[i]}'s own score interval less 0.5"])
 
 
 def delong_unpaired_test(y1: Any, score1: Any, y2: Any, score2: Any) -> TestResult:
@@ -361,10 +389,14 @@ def delong_unpaired_test(y1: Any, score1: Any, y2: Any, score2: Any) -> TestResu
 
 
 def _z_test(name: str, method: str, a1: float, a2: float, var_diff: float, level: float, n: int,
-            extra: dict) -> TestResult:
+            extra: dict, zero_ok: bool = False) -> TestResult:
+    """pROC's z-test and normal interval of a difference of two AUCs; a zero variance with differing AUCs is an error
+    unless `zero_ok` (the caller replaces the interval and the test: delong_test's score interval)."""
     diff = float(a1 - a2)
     warnings: list[str] = []
-    if var_diff <= 1e-300:
+    if var_diff <= 1e-300 and abs(diff) > 1e-15 and zero_ok:
+        z, p, se = float(np.sign(diff) * np.inf), 0.0, 0.0
+    elif var_diff <= 1e-300:
         if abs(diff) > 1e-15:
             raise StatsError(f"the variance of the AUC difference is 0 while the AUCs differ ({a1:g} vs {a2:g})")
         warnings.append("the two AUCs and their DeLong components are identical; Z set to 0, p to 1")
