@@ -110,8 +110,10 @@ def truths(w0: np.ndarray, w: np.ndarray, delta: np.ndarray, thr: np.ndarray) ->
     pi, m, s = PREVALENCE, w @ delta, np.sqrt((w * w).sum(-1))
     sens, spec = norm.cdf((w0 + m - logit(thr)) / s), norm.cdf((logit(thr) - w0) / s)
     pos, neg = pi * sens + (1 - pi) * (1 - spec), pi * (1 - sens) + (1 - pi) * spec  # predicted positive/negative
+    with np.errstate(invalid="ignore", divide="ignore"):  # a threshold above every score: no PPV (NaN), as cardio's
+        ppv, npv = pi * sens / pos, (1 - pi) * spec / neg
     return {"auc": norm.cdf(m / (np.sqrt(2) * s)), "sensitivity": sens, "specificity": spec,
-            "accuracy": pi * sens + (1 - pi) * spec, "ppv": pi * sens / pos, "npv": (1 - pi) * spec / neg,
+            "accuracy": pi * sens + (1 - pi) * spec, "ppv": ppv, "npv": npv,
             "f1": 2 * pi * sens / (pi + pos), "calibration_slope": m / s**2,
             "brier": pi * _gauss(lambda z: expit(-z) ** 2, w0 + m, s) + (1 - pi) * _gauss(lambda z: expit(z) ** 2,
                                                                                           w0, s),
