@@ -346,7 +346,7 @@ def _against_constant(res: TestResult, i: int, auc: float, var: float, level: fl
     """The paired score interval where score `1 - i` is the same for every patient (a rule every patient meets): its
     AUC is 0.5 exactly, so the difference is the other AUC less 0.5, its interval that AUC's own score interval
     (delong_ci(..., interval="score"), floor SCORE_FLOOR) less 0.5, and its test the score test of that AUC at 0.5.
-    Floored as an AUC of unknown spread, the constant's 0.5 made the interval 3.6-7.9 times the oracle width near
+    Floored as an AUC of unknown spread, the constant's 0.5 made the interval 3.7-8.5 times the oracle width near
     separation (benchmarks/coverage.py's "ΔAUC, a fixed model against a constant score (holdout)")."""
     counts = [np.array([res.extra.get(f"n_{c}_groups", res.extra[f"n_{c}"])]) for c in ("pos", "neg")]
     var_at, _ = hm_variance(auc, var, *counts, floor=SCORE_FLOOR)
