@@ -348,8 +348,8 @@ def _against_constant(res: TestResult, i: int, auc: float, var: float, level: fl
     (delong_ci(..., interval="score"), floor SCORE_FLOOR) less 0.5, and its test the score test of that AUC at 0.5.
     Floored as an AUC of unknown spread, the constant's 0.5 made the interval 3.7-8.5 times the oracle width near
     separation (benchmarks/coverage.py's "ΔAUC, a fixed model against a constant score (holdout)")."""
-    counts = [np.array([res.extra.get(f"n_{c}_groups", res.extra[f"n_{c}"])]) for c in ("pos", "neg")]
-    var_at, _ = hm_variance(auc, var, *counts, floor=SCORE_FLOOR)
+    pos, neg = (np.array([res.extra.get(f"n_{c}_groups", res.extra[f"n_{c}"])]) for c in ("pos", "neg"))
+    var_at, _ = hm_variance(auc, var, pos, neg, floor=SCORE_FLOOR)
     lo, hi = score_bounds(auc, var_at, level)
     sign = 1.0 if i == 0 else -1.0  # the difference is score1's AUC less score2's
     z = sign * (auc - 0.5) / float(np.sqrt(var_at(0.5)))
