@@ -45,27 +45,34 @@ def evaluate_sections(predictions: Predictions, cohort: Cohort, features: Featur
     selection = fold_selection_table(model_facts)
     n_forced = int(selection["ae_forced"].sum()) if "ae_forced" in selection.columns else 0
     n_firth = int((selection["firth"] != "-").sum()) if "firth" in selection.columns else 0
+    # a holdout (cv.method holdout, external, predefined) has one training part and one test part, not folds
+    one = scored["fold"].nunique() == 1
+    head, train, test, auc = (("on a held-out test part", "Inside the training part", "the test part",
+                               "test part's AUC") if one else
+                              ("cross-validated", "Inside every training fold", "the held-out fold",
+                               "out-of-fold AUC"))
     text = (
-        "**The same pipeline, cross-validated.** Inside every training fold the autoencoder was trained on the "
+        f"**The same pipeline, {head}.** {train} the autoencoder was trained on the "
         "training patients' phase maps only, the univariate screen chose clinical variables (p < "
         f"{a.p_enter}) and AE features (p < {a.p_significant}, at most {a.max_ae_features}) on those "
-        "patients only, and the logistic models were fitted on them; the held-out fold was then scored. The "
-        "out-of-fold AUC is the honest estimate of how the method predicts response in new patients; it, its "
-        f"DeLong {level:.0%} interval and the paired DeLong tests of the models are the performance section's. "
+        f"patients only, and the logistic models were fitted on them; {test} was then scored. The "
+        f"{auc} is the honest estimate of how the method predicts response in new patients; it, its "
+        f"{level:.0%} interval and the paired DeLong tests of the models are the performance section's. "
         + ("The paper's in-sample replication and its optimism are the add-on section 'the paper's analysis "
            "(in-sample, explanatory)'. " if s.in_sample_analysis else
            "The paper's in-sample replication is not part of this run (spect_polar.in_sample_analysis: false; "
            "`--set profile=paper` adds it through the add-on spect_polar_in_sample, labelled in-sample). ")
-        + "The variables chosen in each fold are listed below"
+        + f"The variables chosen {'in the training part' if one else 'in each fold'} are listed below"
         + (f" ({n_forced} fold(s) had no AE feature reach p < {a.p_significant}; there the single best AE "
            "feature entered anyway, column ae_forced)." if n_forced else ".")
         + (f" In {n_firth} of {len(selection)} fold(s) the training patients separated the outcome for some models "
            "(column firth): those were fitted by Firth's penalized logistic regression (finite estimates; "
            f"spect_polar.analysis.logistic: {a.logistic}), the others by maximum likelihood." if n_firth else
            f" Every model was fitted by maximum likelihood (spect_polar.analysis.logistic: {a.logistic}).")
-        + " The held-out incremental-value table is this plugin's own analysis, the out-of-fold counterpart of "
-        "the in-sample LR test and ORs: response regressed on the held-out scores' log-odds (per SD), per CV "
-        f"repeat, with {level:.0%} Wald intervals. Every number in this section is valid under selection.")
+        + " The held-out incremental-value table is this plugin's own analysis, the held-out counterpart of "
+        "the in-sample LR test and ORs: response regressed on the held-out scores' log-odds (per SD)"
+        + ("" if one else ", per CV repeat,")
+        + f" with {level:.0%} Wald intervals. Every number in this section is valid under selection.")
     text += _reference_text(reference)
     text += NOT_ECTB
     text += _cohort_text(features, labelled)
@@ -81,7 +88,8 @@ def evaluate_sections(predictions: Predictions, cohort: Cohort, features: Featur
     if planted:
         text += "\n\n" + planted
     figure = incremental_figure(held_out, reference or "clinical+ae", save_figure)
-    return [Section(title="SPECT phase autoencoder: cross-validated (out-of-fold)", text=text,
+    title = "SPECT phase autoencoder: " + ("held-out test part" if one else "cross-validated (out-of-fold)")
+    return [Section(title=title, text=text,
                     figures=[figure] if figure is not None else [],
                     tables={f"Held-out incremental value of the {reference or 'clinical+ae'} score "
                             "(out-of-fold LR test, OR per SD, Holm)": held_out,

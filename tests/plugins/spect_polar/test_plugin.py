@@ -140,6 +140,22 @@ CONTROL_SEED = 1
 MODELS = ("clinical+ae", "clinical+psd", "clinical+pbw")
 
 
+def test_a_holdout_report_speaks_of_its_test_part_not_of_folds(tmp_path):
+    """With one training and one test part (cv.method holdout) the plugin's section says so: a held-out test part, the
+    training part's chosen variables, no folds or CV repeats (it said "cross-validated", "every training fold")."""
+    small = {**SMALL, "cv": {"method": "holdout", "ratios": [2, 0, 1]}, "spect_polar": {**SMALL["spect_polar"],
+                                                                                      "in_sample_analysis": False}}
+    config = tmp_path / "small.yaml"
+    config.write_text(yaml.safe_dump(small))
+    out = run_plugin("spect_polar", tmp_path / "run", config_file=config, cache_dir=tmp_path / "cache")
+    report = (out / "report.md").read_text()
+    section = report.split("SPECT phase autoencoder: held-out test part", 1)[1]
+    assert "**The same pipeline, on a held-out test part.** Inside the training part the autoencoder" in section
+    assert "the test part was then scored. The test part's AUC is the honest estimate" in section
+    assert "The variables chosen in the training part are listed below" in section
+    assert "cross-validated (out-of-fold)" not in report and "per CV repeat" not in section.split("\n## ", 1)[0]
+
+
 def test_control_settings_are_the_benchmarks():
     bench = load_script(REPO / "benchmarks" / "controls.py").CONTROLS["spect_polar"]
     assert (bench.sets, bench.model, bench.seed_key) == (CONTROL, "clinical+psd", "spect_polar.synthetic.seed")
