@@ -47,10 +47,10 @@ def evaluate_sections(predictions: Predictions, cohort: Cohort, features: Featur
     n_firth = int((selection["firth"] != "-").sum()) if "firth" in selection.columns else 0
     # a holdout (cv.method holdout, external, predefined) has one training part and one test part, not folds
     one = scored["fold"].nunique() == 1
-    head, train, test, auc = (("on a held-out test part", "Inside the training part", "the test part",
-                               "test part's AUC") if one else
-                              ("cross-validated", "Inside every training fold", "the held-out fold",
-                               "out-of-fold AUC"))
+    head, train, test, auc, where = (("on a held-out test part", "Inside the training part", "the test part",
+                                      "test part's AUC", "the training part") if one else
+                                     ("cross-validated", "Inside every training fold", "the held-out fold",
+                                      "out-of-fold AUC", "each training fold"))
     text = (
         f"**The same pipeline, {head}.** {train} the autoencoder was trained on the "
         "training patients' phase maps only, the univariate screen chose clinical variables (p < "
@@ -93,7 +93,7 @@ def evaluate_sections(predictions: Predictions, cohort: Cohort, features: Featur
                     figures=[figure] if figure is not None else [],
                     tables={f"Held-out incremental value of the {reference or 'clinical+ae'} score "
                             "(out-of-fold LR test, OR per SD, Holm)": held_out,
-                            "Variables chosen inside each training fold": selection})]
+                            f"Variables chosen inside {where}": selection})]
 
 
 def incremental_figure(held_out: pd.DataFrame, reference: str,

@@ -153,6 +153,7 @@ def test_a_holdout_report_speaks_of_its_test_part_not_of_folds(tmp_path):
     assert "**The same pipeline, on a held-out test part.** Inside the training part the autoencoder" in section
     assert "the test part was then scored. The test part's AUC is the honest estimate" in section
     assert "The variables chosen in the training part are listed below" in section
+    assert "Variables chosen inside the training part" in section
     assert "cross-validated (out-of-fold)" not in report and "per CV repeat" not in section.split("\n## ", 1)[0]
 
 
