@@ -145,15 +145,18 @@ def class_patients(y: np.ndarray, codes: np.ndarray, parts: list[np.ndarray]) ->
     return pos, neg
 
 
-def _check_fold(y: np.ndarray, codes: np.ndarray, f: int, name: str, least: int = 2) -> None:
-    """A fold needs `least` patients of each class (2 for an AUC with a DeLong variance, 1 for an AUC at all); an
-    error naming the fold otherwise."""
+def _check_fold(y: np.ndarray, codes: np.ndarray, f: int, name: str, least: int = 2) -> int:
+    """The fewest patients of a class in a fold; it needs `least` (2 for an AUC with a DeLong variance, 1 for an AUC
+    at all), an error naming the fold otherwise."""
+    counts = []
     for cls in (1, 0):
         have = np.unique(codes[y == cls]).size
         if have < least:
             what = "its AUC has no variance" if have else "it has no AUC"
             raise StatsError(f"fold {f} holds {have} patient(s) with {('negative', 'positive')[cls]} records{name}: "
                              f"{what}; stratify the folds or use fewer")
+        counts.append(have)
+    return min(counts)
 
 
 def fold_statistics(ys: list[np.ndarray], scores: list[np.ndarray], weights: list[float], parts: list[np.ndarray],
@@ -165,14 +168,12 @@ def fold_statistics(ys: list[np.ndarray], scores: list[np.ndarray], weights: lis
     stat, var = np.empty(len(parts)), np.empty(len(parts))
     for f, idx in enumerate(parts):
         local = np.unique(codes[idx], return_inverse=True)[1]
-        for yy, name in zip(ys, names):
-            _check_fold(yy[idx], local, f, name, 1 if thin else 2)
+        fewest = min(_check_fold(yy[idx], local, f, name, 1 if thin else 2) for yy, name in zip(ys, names))
         total, pos, neg = 0.0, np.zeros(local.max() + 1), np.zeros(local.max() + 1)
         for yy, s, w in zip(ys, scores, weights):
             a, p, q = patient_influence(yy[idx], s[idx], local)
             total, pos, neg = total + w * a, pos + w * p, neg + w * q
-        one = min(np.unique(local[ys[0][idx] == c]).size for c in (0, 1)) < 2
-        stat[f], var[f] = total, np.nan if one else clustered_variance(pos, neg, ys[0][idx], local)
+        stat[f], var[f] = total, np.nan if fewest < 2 else clustered_variance(pos, neg, ys[0][idx], local)
     return stat, var
 
 
