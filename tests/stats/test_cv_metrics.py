@@ -1,6 +1,7 @@
 """The fold-level rows of a K-fold run (issue 53): thresholded proportions, Brier score, calibration slope and
-intercept, IDI and NRI, each the mean of its per-fold values; the interval, where one is printed, the corrected t of
-those values. Each test fails if the method were the pooled one or computed otherwise."""
+intercept, IDI and NRI, a continuous target's MAE, RMSE, R² and Bland–Altman rows, each the mean of its per-fold
+values; the interval, where one is printed, the corrected t of those values. Each test fails if the method were the
+pooled one or computed otherwise."""
 from __future__ import annotations
 
 import numpy as np
@@ -11,6 +12,7 @@ from scipy.stats import t as t_dist
 
 from cardio_stats import (
     calibration,
+    cv_agreement,
     cv_binary_metrics,
     cv_calibration,
     cv_reclassification,
@@ -175,3 +177,57 @@ def test_a_proportion_equal_in_every_fold_carries_no_interval():
     sens = out["sensitivity"]
     assert sens.ci_low is not None and sens.ci_high is not None
     assert sens.method == FOLD_MEAN_LOGIT and sens.ci_low < sens.estimate < sens.ci_high
+
+
+def _regression_folds() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Five folds of 8 patients (patient 0 of each with two records): truth, prediction, fold, patient."""
+    rng = np.random.default_rng(4)
+    ids = np.concatenate([[8 * f, 8 * f] + [8 * f + i for i in range(1, 8)] for f in range(5)])
+    y = rng.normal(50, 10, size=ids.max() + 1)[ids]
+    fold = np.repeat(list("abcde"), 9)
+    pred = y + rng.normal(0, 4, size=y.size) + np.repeat([-2.0, 0.0, 1.0, 3.0, -1.0], 9)  # each fold its own bias
+    return y, pred, fold, ids
+
+
+def test_agreement_rows_are_the_mean_of_the_per_fold_ones_with_the_corrected_t_and_r2_and_bias_without():
+    y, pred, fold, ids = _regression_folds()
+    out = cv_agreement(y, pred, fold, groups=ids)
+    d = [pred[fold == f] - y[fold == f] for f in "abcde"]
+    mae = [np.abs(x).mean() for x in d]
+    # 8 test patients against 32 training ones in every fold: the corrected t's ratio is 1/4, as K - 1 folds give
+    _, lo, hi = _corrected_t(mae, 5)
+    assert (out["mae"].estimate, out["mae"].ci_low, out["mae"].ci_high) == pytest.approx((np.mean(mae), lo, hi))
+    assert out["mae"].method == FOLD_MEAN and out["mae"].extra["per_fold"] == pytest.approx(mae)
+    rmse = [np.sqrt((x * x).mean()) for x in d]
+    assert out["rmse"].estimate == pytest.approx(np.mean(rmse)) and out["rmse"].ci_low == pytest.approx(
+        _corrected_t(rmse, 5)[1])
+    # R² against the run's variance of the truth, not each fold's own, without an interval, saying why
+    assert out["r2"].extra["per_fold"] == pytest.approx([1 - (x * x).mean() / y.var() for x in d])
+    assert out["r2"].ci_low is None and out["r2"].warnings == [WHY_NOT["r2"]]
+    bias = [x.mean() for x in d]
+    assert (out["ba_bias"].estimate, out["ba_bias"].ci_low) == pytest.approx((np.mean(bias), _corrected_t(bias, 5)[1]))
+    low = [x.mean() - 1.959964 * x.std(ddof=1) for x in d]
+    assert out["ba_loa_low"].extra["per_fold"] == pytest.approx(low, rel=1e-6)
+    assert out["ba_loa_low"].ci_low == pytest.approx(_corrected_t(low, 5)[1], rel=1e-6)
+    assert out["ba_loa_high"].extra["difference"] == "y_pred - y_true"
+
+
+def test_a_k_fold_regression_task_prints_the_fold_level_rows_and_a_holdout_the_bootstrap():
+    y, pred, fold, ids = _regression_folds()
+    table = pd.DataFrame({"record_id": np.arange(y.size), "patient_id": ids, "model": "m", "task": "lvesv",
+                          "kind": "regression", "y_true": y, "y_score": pred, "fold": fold})
+    est = {e["metric"]: e for e in evaluate_predictions(table, n_resamples=200)[0]}
+    assert est["mae"]["method"] == FOLD_MEAN and est["mae"]["ci_low"] is not None
+    assert est["mae"]["extra"]["pooled"]["method"] == "bootstrap-percentile"
+    assert est["mae"]["extra"]["pooled"]["estimate"] == pytest.approx(np.abs(pred - y).mean())
+    assert est["r2"]["method"] == FOLD_MEAN_ONLY and est["r2"]["ci_low"] is None
+    one = {e["metric"]: e for e in evaluate_predictions(table.assign(fold="holdout"), n_resamples=200)[0]}
+    assert one["mae"]["method"] == "bootstrap-percentile" and one["r2"]["ci_low"] is not None
+
+
+def test_agreement_of_three_folds_gives_the_fold_means_without_an_interval():
+    y, pred, fold, ids = _regression_folds()
+    three = np.where(np.isin(fold, ["d", "e"]), "c", fold)
+    out = cv_agreement(y, pred, three, groups=ids)
+    assert np.isfinite(out["mae"].estimate) and out["mae"].ci_low is None
+    assert out["mae"].warnings[0].startswith("no interval: 3 folds")

@@ -108,7 +108,9 @@ def test_evaluate_predictions_pooled_per_fold_and_paired_tests():
         delong_ci(f0.y_true, f0.y_score).estimate)
     lvef = {e["metric"] for e in est if e["task"] == "lvef"}
     assert lvef == {"mae", "rmse", "r2", "ba_bias", "ba_loa_low", "ba_loa_high"}
-    assert all(e["extra"]["resampled"] == "patients" for e in est if e["task"] == "lvef")
+    # K folds: fold means (four folds: no interval), the pooled patient bootstrap kept under extra.pooled
+    assert all(e["method"] == FOLD_MEAN_ONLY and e["extra"]["pooled"]["method"] == "bootstrap-percentile"
+               for e in est if e["task"] == "lvef")
     assert len(tests) == 3  # three models, one binary task
     t = [t for t in tests if (t["model_a"], t["model_b"]) == ("cnn", "logistic")][0]
     lg = pred[(pred.model == "logistic") & (pred.task == "crt")]

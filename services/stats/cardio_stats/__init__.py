@@ -15,8 +15,15 @@ if TYPE_CHECKING:  # what type checkers and readers see; at run time each name l
     from cardio_stats.calibration import calibration, decision_curve
     from cardio_stats.correlation import correlation_matrix
     from cardio_stats.cv import summarize_folds
-    from cardio_stats.cv_auc import CV_DIFF_METHOD, CV_METHOD, THIN_FOLD, cv_auc_difference, cv_auc_interval
-    from cardio_stats.cv_metrics import cv_binary_metrics, cv_calibration
+    from cardio_stats.cv_auc import (
+        CV_DIFF_METHOD,
+        CV_METHOD,
+        MIN_FOLDS,
+        THIN_FOLD,
+        cv_auc_difference,
+        cv_auc_interval,
+    )
+    from cardio_stats.cv_metrics import cv_agreement, cv_binary_metrics, cv_calibration
     from cardio_stats.evaluate import evaluate_predictions
     from cardio_stats.figures import (
         forest_figures,
@@ -79,10 +86,10 @@ _SUBMODULE = {name: module for module, names in {
     "calibration": ("calibration", "decision_curve"),
     "correlation": ("correlation_matrix",),
     "cv": ("summarize_folds",),
-    "cv_auc": ("CV_DIFF_METHOD", "CV_METHOD", "THIN_FOLD", "cv_auc_difference", "cv_auc_interval"),
+    "cv_auc": ("CV_DIFF_METHOD", "CV_METHOD", "MIN_FOLDS", "THIN_FOLD", "cv_auc_difference", "cv_auc_interval"),
     "nested_cv": ("NESTED_METHOD", "NestedPlan", "cross_validated_auc", "cross_validated_auc_difference",
                   "nested_cv_estimate", "refit_scores"),
-    "cv_metrics": ("cv_binary_metrics", "cv_calibration"),
+    "cv_metrics": ("cv_agreement", "cv_binary_metrics", "cv_calibration"),
     "evaluate": ("evaluate_predictions",),
     "figures": ("forest_figures", "plot_bland_altman", "plot_calibration", "plot_confusion", "plot_decision_curve",
                 "plot_forest", "plot_roc"),
@@ -114,8 +121,8 @@ __all__ = [
     "plot_roc", "plot_calibration", "plot_confusion", "plot_decision_curve", "plot_bland_altman", "plot_forest",
     "forest_figures",
     "evaluate_predictions", "CV_METHOD", "CV_DIFF_METHOD", "cross_validated_auc", "cross_validated_auc_difference",
-    "cv_auc_interval", "THIN_FOLD",
-    "cv_auc_difference", "cv_binary_metrics", "cv_calibration", "cv_reclassification", "NESTED_METHOD",
+    "cv_auc_interval", "THIN_FOLD", "MIN_FOLDS",
+    "cv_auc_difference", "cv_agreement", "cv_binary_metrics", "cv_calibration", "cv_reclassification", "NESTED_METHOD",
     "NestedPlan", "nested_cv_estimate", "refit_scores",
     "nri", "idi", "reclassification", "estimate_table", "headline_auc", "interval_note", "pick",
     "paired_test", "PAIRED_DELONG", "Stacker", "fit_stacker",

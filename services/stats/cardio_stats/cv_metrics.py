@@ -1,5 +1,6 @@
 """Cross-validated metrics besides the AUC, fold by fold: thresholded proportions, calibration, Brier score, IDI and
-NRI of a K-fold run's out-of-fold predictions.
+NRI of a K-fold run's out-of-fold predictions, and the agreement of its continuous predictions (MAE, RMSE, R²,
+Bland–Altman).
 
 What they estimate is the procedure's expected performance at this cohort size (docs/statistics.md, the estimand
 table): each metric is computed within each fold, on the records that fold's model scored, and the folds' values
@@ -21,8 +22,10 @@ from typing import Any
 
 import numpy as np
 from scipy.special import expit, logit
+from scipy.stats import norm
 from scipy.stats import t as t_dist
 
+from cardio_stats.agreement import LOA_COVERAGE
 from cardio_stats.cv_auc import fold_labels
 from cardio_stats.result import Estimate, StatsError
 from cardio_stats.validation import as_binary_labels, as_scores, check_level
@@ -32,6 +35,7 @@ FOLD_MEAN_LOGIT = "fold mean, corrected t on the logit scale (Nadeau & Bengio 20
 FOLD_MEAN_ONLY = "fold mean (no interval)"
 MIN_FOLDS = 5  # the folds per repeat an interval needs: 2 folds give t with 1 df, [0, 1] for a proportion
 ESTIMAND = "the procedure's expected value at this cohort size: the mean of the per-fold values"
+LOA_Z = float(norm.ppf(0.5 + LOA_COVERAGE / 2.0))  # Bland–Altman limits: bias -+ LOA_Z SD of the differences
 _EPS = 1e-6  # probabilities are clipped this far from 0 and 1 before the logit, as calibration() does
 
 #: Why a row carries no interval (the coverage benchmark's figures: docs/statistics.md).
@@ -54,6 +58,10 @@ WHY_NOT = {
     "nri": (
         "no interval, and not a headline: the category-free NRI is positive when the added information carries "
         "nothing (Pepe et al. 2015; +0.02 to +0.03 for useless features in benchmarks/coverage.py)"),
+    "r2": (
+        "no interval: the folds' R² share the run's variance of the target, which the corrected t cannot see, so "
+        "its interval was 2.5-9.7 times the estimate's spread, and the patient bootstrap of the pooled predictions "
+        "missed 6.6-10.9% (benchmarks/coverage.py); RMSE's interval carries the error"),
 }
 
 
@@ -232,3 +240,40 @@ def cv_calibration(y: Any, prob: Any, fold: Any, groups: Any = None, level: floa
                                            interval=False, names=names),
             "calibration_intercept": fold_mean("calibration_intercept", intercept, ratios, reps, level, yy.size,
                                                interval=False, names=names)}
+
+
+def _agreement_fold(d: np.ndarray, var_y: float) -> dict[str, float]:
+    """One fold's agreement of predictions with the truth from its differences d = prediction - truth: MAE, RMSE,
+    R² against the run's variance of the target (the pooled R²'s denominator: a fold's own, over 20 patients, biased
+    the mean R² by -0.07 in benchmarks/coverage.py), Bland–Altman bias and limits (NaN with fewer than 2 records)."""
+    sd = float(d.std(ddof=1)) if d.size > 1 else float("nan")
+    bias, mse = float(d.mean()), float((d * d).mean())
+    return {"mae": float(np.abs(d).mean()), "rmse": float(np.sqrt(mse)),
+            "r2": 1.0 - mse / var_y if var_y > 0 else float("nan"), "ba_bias": bias,
+            "ba_loa_low": bias - LOA_Z * sd, "ba_loa_high": bias + LOA_Z * sd}
+
+
+def cv_agreement(y_true: Any, y_pred: Any, fold: Any, groups: Any = None,
+                 level: float = 0.95) -> dict[str, Estimate]:
+    """MAE, RMSE, R², Bland–Altman bias (prediction - truth) and limits of a K-fold run's out-of-fold predictions,
+    each the mean of its per-fold values (``_agreement_fold``), with the corrected t interval (fold_mean) but R²,
+    which has none and says why (WHY_NOT). Where a learner's intercept is fitted, its cross-validated bias is close
+    to 0 by construction and the bias's interval was 17-30 times the estimate's spread (benchmarks/coverage.py): it
+    holds, and says the bias is near 0; a network's systematic bias is read from the folds' spread. The per-fold
+    values are in ``extra["per_fold"]``; the bias and limits carry ``extra["loa_coverage"]``."""
+    level = check_level(level)
+    t = as_scores(y_true, "y_true")
+    p = as_scores(y_pred, "y_pred", n=t.size)
+    parts, ratios, reps = _folds(fold, t.size, groups)
+    names = [str(np.asarray(fold)[idx[0]]) for idx in parts]
+    var_y = float(np.var(t))
+    rows = [_agreement_fold(p[idx] - t[idx], var_y) for idx in parts]
+    out = {}
+    for metric in rows[0]:
+        values = np.array([r[metric] for r in rows])
+        out[metric] = fold_mean(metric, values, ratios, reps, level, t.size,
+                                (0.0, np.inf) if metric in ("mae", "rmse") else (-np.inf, np.inf),
+                                interval=metric not in WHY_NOT, names=names)
+        if metric.startswith("ba_"):
+            out[metric].extra.update({"loa_coverage": LOA_COVERAGE, "difference": "y_pred - y_true"})
+    return out

@@ -12,7 +12,7 @@ from cardio_stats.bootstrap import bootstrap_ci
 from cardio_stats.calibration import calibration
 from cardio_stats.cv import summarize_folds
 from cardio_stats.cv_auc import CV_DIFF_METHOD, CV_METHOD, ESTIMAND, cv_auc_difference, cv_auc_interval
-from cardio_stats.cv_metrics import cv_binary_metrics, cv_calibration
+from cardio_stats.cv_metrics import cv_agreement, cv_binary_metrics, cv_calibration
 from cardio_stats.multitest import adjust_pvalues
 from cardio_stats.nested_cv import NESTED_METHOD, NestedPlan, Refitted, nested_cv_estimate
 from cardio_stats.result import Estimate, StatsError
@@ -102,6 +102,19 @@ def _thresholded_and_calibration(y: np.ndarray, s: np.ndarray, thr: np.ndarray, 
         if calibrated:
             calibrated = _fold_level(cv_calibration(y, s, folds, groups=patients, level=level), calibrated)
     return [*thresholded.values(), *calibrated.values()]
+
+
+def _agreement(g: pd.DataFrame, level: float, n_resamples: int, seed: int | None) -> list[Estimate]:
+    """MAE, RMSE, R² and Bland–Altman of a regression task: with K folds the fold-level rows (cv_metrics.cv_agreement:
+    the pooled patient bootstrap, which ignores training variability, missed 7.4-9.8% at 100 patients), each with the
+    pooled value and its bootstrap interval under ``extra["pooled"]``; with one fold (holdout, external) one
+    model's, with the patient bootstrap."""
+    y, s = g["y_true"].to_numpy(), g["y_score"].to_numpy()
+    pooled = agreement(y, s, n_resamples=n_resamples, seed=seed, level=level, groups=_patient_ids(g))
+    folds = g["fold"].astype(str).to_numpy()
+    if np.unique(folds).size > 1:
+        pooled = _fold_level(cv_agreement(y, s, folds, groups=g["patient_id"].to_numpy(), level=level), pooled)
+    return list(pooled.values())
 
 
 def _cv_auc(y: np.ndarray, s: np.ndarray, folds: np.ndarray, groups: np.ndarray | None, level: float,
@@ -377,7 +390,8 @@ def evaluate_predictions(pred: pd.DataFrame, level: float = 0.95, n_resamples: i
     calibration intercept and slope. With K folds those last are the fold-level rows (``cardio_stats.cv_metrics``:
     the mean of the per-fold values, the corrected t interval where one holds its level, the pooled value and its
     interval under ``extra.pooled``); with one fold (holdout, external) one model's, with Wilson, bootstrap and
-    Wald intervals. Regression: agreement(). Tests: the paired difference of every two models
+    Wald intervals. Regression: MAE, RMSE, R² and Bland–Altman, with K folds the fold-level rows (``_agreement``),
+    with one a patient bootstrap (agreement()). Tests: the paired difference of every two models
     of a task on their shared records, at the top level the one the report prints (as the AUC: cross-validated
     with K folds, paired DeLong with one), with p-values adjusted within the task (`adjust`: holm, bh, none);
     with K folds the pooled paired DeLong test beside it (``extra.delong``, adjusted in the same family).
@@ -418,9 +432,7 @@ def evaluate_predictions(pred: pd.DataFrame, level: float = 0.95, n_resamples: i
             if kinds[0] == "binary":
                 estimates += _binary(g, keys, level, n_resamples, seed, refits)
             else:
-                for est in agreement(g["y_true"].to_numpy(), g["y_score"].to_numpy(), n_resamples=n_resamples,
-                                     seed=seed, level=level, groups=_patient_ids(g)).values():
-                    estimates.append(_row(est, keys, "pooled"))
+                estimates += [_row(est, keys, "pooled") for est in _agreement(g, level, n_resamples, seed)]
         except StatsError as exc:
             raise StatsError(f"{where}: {exc}") from exc
     tests = (_paired_tests(pred, [c for c in cols if c != "model"], level, reference, refits)
