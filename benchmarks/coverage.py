@@ -2,6 +2,9 @@
 
 Usage: python benchmarks/coverage.py [--kinds NAME ...] [--sizes 100 300] [--settings null signal] [--sets 2000]
                                      [--seed 0] [--markdown] [--smoke]
+       python benchmarks/coverage.py --grid regression [--sets 2000] [--seed 0]
+                                     (a module's kinds, and its BEFORE and CANDIDATES, one row each: misses
+                                     (below / above) % · width ÷ oracle · power % per size and setting)
 
 Every module of benchmarks/coverage_kinds registers its kinds (`@kind(name)`): a kind simulates data sets of a size
 under "null" (no effect) and "signal" (a planted one; the headline AUC and ΔAUC kinds also "strong" and
@@ -24,7 +27,7 @@ import pkgutil
 import time
 
 import coverage_kinds
-from coverage_kinds import KINDS, SETTINGS, summarise
+from coverage_kinds import KINDS, SETTINGS, fmt, summarise
 
 
 def load_kinds() -> None:
@@ -46,6 +49,29 @@ HEADER = ["kind", "interval", "patients", "setting", "sets", "misses below %", "
           "width ÷ oracle", "power %", "seconds"]
 
 
+def grid(module: str, sizes: list[int], settings: list[str], n_sets: int, seed: int) -> None:
+    """The kinds `coverage_kinds.<module>` registers, then its BEFORE (what a report printed before) and CANDIDATES
+    (measured, not chosen), as docs/statistics.md's grids: one row a kind, one cell a size and setting."""
+    mod = importlib.import_module(f"coverage_kinds.{module}")
+    tables = {"KINDS (what a report prints)": {k: f for k, f in KINDS.items() if f.__module__ == mod.__name__},
+              "BEFORE": getattr(mod, "BEFORE", {}), "CANDIDATES": getattr(mod, "CANDIDATES", {})}
+    cells = [(n, s) for n in sizes for s in settings]
+    for title, table in tables.items():
+        if not table:
+            continue
+        print(f"\n{title}: {n_sets} data sets a cell, seed {seed}\n| kind | "
+              + " | ".join(f"{n}, {s}" for n, s in cells) + " |\n|---|" + "---|" * len(cells))
+        for name, run in table.items():
+            row = []
+            for n, setting in cells:
+                d = run(n, setting, n_sets, seed)
+                r = summarise(d)
+                alone = [note for note in d.notes if "without an interval" in note]
+                row.append(f"no interval ({alone[0].split(': ', 1)[1]})" if alone and r["sets"] == 0
+                           else fmt(r).removesuffix(" · nan"))
+            print(f"| {name} | " + " | ".join(row) + " |", flush=True)
+
+
 def main() -> None:
     load_kinds()
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -57,6 +83,8 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--markdown", action="store_true", help="print the table as markdown (docs/statistics.md)")
     ap.add_argument("--smoke", action="store_true", help="4 data sets of 60 patients per kind: checks it runs")
+    ap.add_argument("--grid", metavar="MODULE", help="print coverage_kinds.MODULE's kinds, BEFORE and CANDIDATES as "
+                                                     "grids (e.g. regression, other)")
     args = ap.parse_args()
     unknown = [k for k in args.kinds if k not in KINDS]
     if unknown:
@@ -64,6 +92,10 @@ def main() -> None:
     if args.smoke:
         args.sets, args.sizes = 4, [60]
     t0 = time.perf_counter()
+    if args.grid:
+        grid(args.grid, args.sizes, args.settings, args.sets, args.seed)
+        print(f"({time.perf_counter() - t0:.0f} s)")
+        return
     print(f"{args.sets} data sets per kind, size and setting; seed {args.seed}; 95% intervals")
     print("| " + " | ".join(HEADER) + " |\n|" + "---|" * len(HEADER) if args.markdown else
           "  ".join(f"{c:>8}" for c in HEADER))

@@ -8,11 +8,16 @@ simulates where it has more (`@kind("name", ("null", "signal", "strong"))`).
 """
 from __future__ import annotations
 
-from collections.abc import Callable
+import re
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any, Protocol, TypeVar
 
 import numpy as np
 from scipy.stats import norm
+
+from cardio_stats import StatsError
 
 Z = float(norm.ppf(0.975))
 
@@ -41,6 +46,50 @@ def kind(name: str, settings: tuple[str, ...] = ("null", "signal")) -> Callable[
         KINDS[name], SETTINGS[name] = f, settings
         return f
     return register
+
+
+class HasTruth(Protocol):
+    """A simulated data set: each metric's true value for it (the mean of its fold models' values)."""
+
+    truth: dict[str, float]
+
+
+S = TypeVar("S", bound=HasTruth)
+
+
+def draws(sets: Sequence[S], interval: Callable[[S], tuple[float, float, float]], truth: str,
+          null: float | None = None) -> Draws:
+    """Every set's (estimate, low, high) from `interval`, timed; NaN where it gave none (the reason in notes), and
+    the truth the mean of the sets' `truth[truth]`."""
+    rows: list[tuple[float, float, float]] = []
+    why: dict[str, int] = {}
+    t0 = time.perf_counter()
+    for s in sets:
+        try:
+            rows.append(interval(s))
+        except StatsError as e:
+            rows.append((np.nan, np.nan, np.nan))
+            reason = re.sub(r"\d+", "#", str(e))  # one count per reason, whichever fold
+            why[reason] = why.get(reason, 0) + 1
+    seconds = time.perf_counter() - t0
+    a = np.array(rows, dtype=float).reshape(-1, 3)
+    target = float(np.mean([s.truth[truth] for s in sets]))
+    notes = [f"{k} sets without an estimate: {w}" for w, k in why.items()]
+    point = np.isfinite(a[:, 0]) & ~np.isfinite(a[:, 1])
+    if point.any():
+        alone = a[point, 0]
+        notes.append(f"{int(point.sum())} sets printed without an interval: mean estimate {alone.mean():+.3f} against "
+                     f"the truth {target:+.3f} (bias {alone.mean() - target:+.3f}, SD {alone.std(ddof=1):.3f})")
+    elif np.isfinite(a[:, 0]).any():
+        notes.append(f"mean estimate {np.nanmean(a[:, 0]):+.3f} against the truth {target:+.3f}")
+    return Draws(a[:, 0], a[:, 1], a[:, 2], target, null, seconds, notes)
+
+
+def estimate_of(e: Any) -> tuple[float, float, float]:
+    """(estimate, low, high) of a cardio Estimate, NaN for a missing bound."""
+    lo = np.nan if e.ci_low is None else e.ci_low
+    hi = np.nan if e.ci_high is None else e.ci_high
+    return float(e.estimate), float(lo), float(hi)
 
 
 def summarise(d: Draws) -> dict[str, float]:

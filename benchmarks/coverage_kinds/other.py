@@ -24,7 +24,6 @@ which carry nothing, to an old model on features 0 and 1; "signal": it adds feat
 """
 from __future__ import annotations
 
-import re
 import time
 from dataclasses import dataclass
 from functools import lru_cache, partial
@@ -38,7 +37,6 @@ from scipy.stats import norm
 
 from cardio.data import make_folds
 from cardio_stats import (
-    StatsError,
     binary_metrics,
     calibration,
     cv_auc_interval,
@@ -50,7 +48,7 @@ from cardio_stats import (
 from cardio_stats.cv_metrics import _fold_parts, cv_binary_metrics, cv_calibration, fold_mean
 from cardio_stats.reclassification import cv_reclassification, idi, nri
 
-from . import Draws, Kind, kind
+from . import Draws, Kind, draws, estimate_of, kind
 
 FOLDS = 5
 CV = {"method": "kfold", "folds": FOLDS, "repeats": 1, "stratify": True}
@@ -180,38 +178,6 @@ def cell(n: int, planted: bool, n_sets: int, seed: int) -> tuple[Set, ...]:
 Interval = Callable[[Set], tuple[float, float, float]]
 
 
-def _draws(sets: tuple[Set, ...], interval: Interval, truth: str, null: float | None = None) -> Draws:
-    """Every set's (estimate, low, high) from `interval`, timed; NaN where it gave none (the reason in notes)."""
-    rows: list[tuple[float, float, float]] = []
-    why: dict[str, int] = {}
-    t0 = time.perf_counter()
-    for s in sets:
-        try:
-            rows.append(interval(s))
-        except StatsError as e:
-            rows.append((np.nan, np.nan, np.nan))
-            reason = re.sub(r"\d+", "#", str(e))  # one count per reason, whichever fold
-            why[reason] = why.get(reason, 0) + 1
-    seconds = time.perf_counter() - t0
-    a = np.array(rows, dtype=float).reshape(-1, 3)
-    target = float(np.mean([s.truth[truth] for s in sets]))
-    notes = [f"{k} sets without an estimate: {w}" for w, k in why.items()]
-    point = np.isfinite(a[:, 0]) & ~np.isfinite(a[:, 1])
-    if point.any():
-        alone = a[point, 0]
-        notes.append(f"{int(point.sum())} sets printed without an interval: mean estimate {alone.mean():+.3f} against "
-                     f"the truth {target:+.3f} (bias {alone.mean() - target:+.3f}, SD {alone.std(ddof=1):.3f})")
-    elif np.isfinite(a[:, 0]).any():
-        notes.append(f"mean estimate {np.nanmean(a[:, 0]):+.3f} against the truth {target:+.3f}")
-    return Draws(a[:, 0], a[:, 1], a[:, 2], target, null, seconds, notes)
-
-
-def _est(e) -> tuple[float, float, float]:
-    lo = np.nan if e.ci_low is None else e.ci_low
-    hi = np.nan if e.ci_high is None else e.ci_high
-    return float(e.estimate), float(lo), float(hi)
-
-
 def _groups(s: Set) -> np.ndarray | None:
     """Patient ids as evaluate_predictions passes them: only where some patient has several records."""
     return s.ids if s.clustered else None
@@ -242,7 +208,7 @@ def _calibrated_before(s: Set) -> dict:
 def _cv(metric: str, truth: str, interval: Interval, null: float | None = None) -> Kind:
     """A kind on the cross-validated sets of its setting ("null" data or "signal" data)."""
     def run(n_patients: int, setting: str, n_sets: int, seed: int) -> Draws:
-        return _draws(cell(n_patients, setting == "signal", n_sets, seed), interval, truth, null)
+        return draws(cell(n_patients, setting == "signal", n_sets, seed), interval, truth, null)
     run.__name__ = metric
     return run
 
@@ -250,7 +216,7 @@ def _cv(metric: str, truth: str, interval: Interval, null: float | None = None) 
 def _reclass(metric: str, interval: Callable[[Set, str], tuple[float, float, float]]) -> Kind:
     """A reclassification kind: both settings on signal data, the old model set by the setting (OLD)."""
     def run(n_patients: int, setting: str, n_sets: int, seed: int) -> Draws:
-        return _draws(cell(n_patients, True, n_sets, seed), lambda s: interval(s, setting), f"{metric} {setting}",
+        return draws(cell(n_patients, True, n_sets, seed), lambda s: interval(s, setting), f"{metric} {setting}",
                       0.0)
     run.__name__ = metric
     return run
@@ -272,16 +238,16 @@ def _thresholded_before(s: Set) -> dict:
 
 def _one(metrics: Callable[[Set], dict], metric: str) -> Interval:
     """The interval of one metric of those `metrics` gives a set."""
-    return lambda s: _est(metrics(s)[metric])
+    return lambda s: estimate_of(metrics(s)[metric])
 
 
 for _shown, _metric in PROPORTIONS.items():
     kind(_shown)(_cv(_metric, _metric, _one(_thresholded, _metric)))
     _register(BEFORE, _shown)(_cv(_metric, _metric, _one(_thresholded_before, _metric)))
 
-kind("subgroup AUC")(_cv("auc", "auc", lambda s: _est(cv_auc_interval(s.y[s.sub], s.p[s.sub], s.fold[s.sub],
+kind("subgroup AUC")(_cv("auc", "auc", lambda s: estimate_of(cv_auc_interval(s.y[s.sub], s.p[s.sub], s.fold[s.sub],
                                                                       groups=s.ids[s.sub])), null=0.5))
-_register(BEFORE, "subgroup AUC")(_cv("auc", "auc", lambda s: _est(delong_ci(
+_register(BEFORE, "subgroup AUC")(_cv("auc", "auc", lambda s: estimate_of(delong_ci(
     s.y[s.sub], s.p[s.sub], groups=None if _groups(s) is None else s.ids[s.sub])), null=0.5))
 
 for _metric in ("brier", "calibration_slope", "calibration_intercept"):
@@ -301,10 +267,10 @@ def _reclassified_before(s: Set, setting: str) -> dict:
         s.y, s.old[setting], s.p, groups=_groups(s), n_resamples=RESAMPLES))}
 
 
-kind("IDI")(_reclass("idi", lambda s, setting: _est(_reclassified(s, setting)["idi"])))
-kind("NRI, category-free")(_reclass("nri", lambda s, setting: _est(_reclassified(s, setting)["nri"])))
-_register(BEFORE, "IDI")(_reclass("idi", lambda s, setting: _est(_reclassified_before(s, setting)["idi"])))
-_register(BEFORE, "NRI, category-free")(_reclass("nri", lambda s, setting: _est(
+kind("IDI")(_reclass("idi", lambda s, setting: estimate_of(_reclassified(s, setting)["idi"])))
+kind("NRI, category-free")(_reclass("nri", lambda s, setting: estimate_of(_reclassified(s, setting)["nri"])))
+_register(BEFORE, "IDI")(_reclass("idi", lambda s, setting: estimate_of(_reclassified_before(s, setting)["idi"])))
+_register(BEFORE, "NRI, category-free")(_reclass("nri", lambda s, setting: estimate_of(
     _reclassified_before(s, setting)["nri"])))
 
 
@@ -313,7 +279,7 @@ def _fold_interval(s: Set, metric: str, values: list[float], corrected: bool = T
     """cardio's fold-level interval of per-fold values (cv_metrics.fold_mean); `corrected=False`: the plain t of
     the fold mean, variance S^2 / K (the correction's n_test/n_train term set to 0)."""
     _, ratios, reps = _fold_parts(s.fold, s.y.size, s.ids)
-    return _est(fold_mean(metric, np.asarray(values), ratios * corrected, reps, 0.95, s.y.size, bounds))
+    return estimate_of(fold_mean(metric, np.asarray(values), ratios * corrected, reps, 0.95, s.y.size, bounds))
 
 
 def _ml_slopes(s: Set) -> list[float]:
@@ -425,7 +391,7 @@ def _f1_logit(s: Set) -> tuple[float, float, float]:
     """Candidate: F1's interval as the proportions carry theirs (logit scale, counts 2 tp of 2 tp + fp + fn)."""
     tp, fp, _, fn = np.asarray(_thresholded(s)["f1"].extra["per_fold_counts"], dtype=float).T
     _, ratios, reps = _fold_parts(s.fold, s.y.size, s.ids)
-    return _est(fold_mean("f1", 2 * tp / (2 * tp + fp + fn), ratios, reps, 0.95, s.y.size,
+    return estimate_of(fold_mean("f1", 2 * tp / (2 * tp + fp + fn), ratios, reps, 0.95, s.y.size,
                           counts=(2 * tp, 2 * tp + fp + fn)))
 
 

@@ -1,0 +1,168 @@
+"""The coverage benchmark's regression kinds (issue 53): the agreement rows a K-fold report prints for a continuous
+target (MAE, RMSE, R², Bland–Altman bias and limits), as perfusion_polar's segment flow reserves and echo_cmr's
+T1, T2 and ECV are reported.
+
+Data: five Gaussian features a patient (patient part u ~ N(0, 0.6 I)); half the data sets with one record per
+patient, half with 1-3, each record x = u + N(0, 0.4 I), so a record's features are N(0, I). The target is the
+patient's: y = 1 + beta.u + e, e ~ N(0, 1), the same for each of a patient's records (a CMR value against several
+echo clips). "null": beta = 0; "signal": beta = (0.8, 0.8, 0, 0, 0), a population R² of about 0.43 for the best
+linear model of one record. Each data set goes through cardio's patient-grouped 5-fold split
+(`cardio.data.make_folds`); in each fold a ridge regression (penalty 1, intercept free) is fitted on the training
+records and predicts the test records. KINDS are what a report prints now (`cardio_stats.cv_agreement`: the mean
+of the per-fold values, the corrected t interval but for R², which has none), BEFORE
+what it printed before (the patient bootstrap of the pooled out-of-fold predictions, `cardio_stats.agreement`),
+CANDIDATES measured and not chosen.
+
+Truth. A cross-validated row estimates the procedure's expected value at this cohort size (docs/statistics.md): the
+mean, over data sets, of the fold models' population values. A fold model w0 + w.x errs on a random record by
+d = pred - y ~ N(mu, s^2) with mu = w0 - 1 and s^2 = 0.6 |w - beta|^2 + 0.4 |w|^2 + 1, so its MAE is the folded
+normal's mean, its RMSE sqrt(mu^2 + s^2), its bias mu, its limits mu -+ 1.96 s and its R² 1 - (mu^2 + s^2) / Var(y),
+Var(y) = 0.6 |beta|^2 + 1: exact.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+import pandas as pd
+from scipy.stats import norm
+
+from cardio.data import make_folds
+from cardio_stats import agreement
+from cardio_stats.agreement import LOA_COVERAGE
+from cardio_stats.cv_metrics import _fold_parts, cv_agreement, fold_mean
+
+from . import Draws, Kind, draws, estimate_of, kind
+
+P, RHO, FOLDS, RIDGE = 5, 0.6, 5, 1.0
+BETA = {"null": np.zeros(P), "signal": np.r_[0.8, 0.8, np.zeros(P - 2)]}
+CV = {"method": "kfold", "folds": FOLDS, "repeats": 1, "stratify": False}
+RESAMPLES = 500  # the BEFORE bootstrap (a report uses 2,000; percentile limits move little)
+METRICS = {"MAE": "mae", "RMSE": "rmse", "R²": "r2", "Bland–Altman bias": "ba_bias",
+           "Bland–Altman lower limit": "ba_loa_low", "Bland–Altman upper limit": "ba_loa_high"}
+Z_LOA = float(norm.ppf(0.5 + LOA_COVERAGE / 2.0))
+
+BEFORE: dict[str, Kind] = {}
+CANDIDATES: dict[str, Kind] = {}
+
+
+@dataclass
+class Set:
+    """One simulated data set's out-of-fold predictions and the mean of its fold models' true values."""
+
+    y: np.ndarray
+    pred: np.ndarray
+    ids: np.ndarray
+    clustered: bool
+    fold: np.ndarray
+    truth: dict[str, float]
+
+
+def truths(w0: float, w: np.ndarray, beta: np.ndarray) -> dict[str, float]:
+    """Population values of the linear prediction w0 + w.x of y = 1 + beta.u + e (module docstring)."""
+    mu = w0 - 1.0
+    s = float(np.sqrt(RHO * (w - beta) @ (w - beta) + (1 - RHO) * w @ w + 1.0))
+    mse = mu * mu + s * s
+    return {"mae": float(s * np.sqrt(2 / np.pi) * np.exp(-mu * mu / (2 * s * s)) + mu * (1 - 2 * norm.cdf(-mu / s))),
+            "rmse": float(np.sqrt(mse)), "r2": 1.0 - mse / float(RHO * beta @ beta + 1.0), "ba_bias": mu,
+            "ba_loa_low": mu - Z_LOA * s, "ba_loa_high": mu + Z_LOA * s}
+
+
+def _ridge(x: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:
+    """Ridge regression with a free intercept (centred, closed form)."""
+    xm, ym = x.mean(axis=0), y.mean()
+    xc = x - xm
+    w = np.linalg.solve(xc.T @ xc + RIDGE * np.eye(x.shape[1]), xc.T @ (y - ym))
+    return float(ym - xm @ w), w
+
+
+def one_set(seed: int, n: int, setting: str) -> Set:
+    rng = np.random.default_rng(seed)
+    clustered = seed % 2 == 1
+    k = rng.integers(1, 4, size=n) if clustered else np.ones(n, dtype=int)
+    ids = np.repeat(np.arange(n), k)
+    u = rng.normal(scale=np.sqrt(RHO), size=(n, P))
+    beta = BETA[setting]
+    y = (1.0 + u @ beta + rng.normal(size=n))[ids]
+    x = u[ids] + rng.normal(scale=np.sqrt(1 - RHO), size=(ids.size, P))
+    table = pd.DataFrame({"patient_id": ids.astype(str), "record_id": np.arange(ids.size).astype(str), "label": 0})
+    fold, pred = np.empty(ids.size, dtype=object), np.empty(ids.size)
+    per_fold = []
+    for f in make_folds(table, CV, "label", seed):
+        w0, w = _ridge(x[f.train], y[f.train])
+        pred[f.test] = w0 + x[f.test] @ w
+        fold[f.test] = f.name
+        per_fold.append(truths(w0, w, beta))
+    return Set(y, pred, ids, clustered, fold.astype(str), pd.DataFrame(per_fold).mean().to_dict())
+
+
+@lru_cache(maxsize=4)
+def cell(n: int, setting: str, n_sets: int, seed: int) -> tuple[Set, ...]:
+    start = seed * 10**7 + n * 10**4 + 5000 * (setting == "signal") + 7 * 10**6
+    return tuple(one_set(s, n, setting) for s in range(start, start + n_sets))
+
+
+Interval = Callable[[Set], tuple[float, float, float]]
+
+
+def _kind(metric: str, interval: Interval) -> Kind:
+    def run(n_patients: int, setting: str, n_sets: int, seed: int) -> Draws:
+        return draws(cell(n_patients, setting, n_sets, seed), interval, metric)
+    run.__name__ = metric
+    return run
+
+
+_MEMO: dict[tuple, dict] = {}
+
+
+def _memo(tag: str, s: Set, compute: Callable[[], dict]) -> dict:
+    key = (tag, id(s))
+    if key not in _MEMO:
+        if len(_MEMO) > 50_000:
+            _MEMO.clear()
+        _MEMO[key] = compute()
+    return _MEMO[key]
+
+
+def _pooled(s: Set) -> dict:
+    return _memo("pooled", s, lambda: agreement(s.y, s.pred, n_resamples=RESAMPLES,
+                                                groups=s.ids if s.clustered else None))
+
+
+def _fold_values(s: Set, metric: str, r2_within: bool = False) -> np.ndarray:
+    """Each fold's value of `metric` on its test records; R² against the run's variance of y (the pooled R²'s
+    denominator), or with `r2_within` against the fold's own."""
+    parts, _, _ = _fold_parts(s.fold, s.y.size, s.ids)
+    var_all = float(np.var(s.y))
+    out = []
+    for i in parts:
+        d = s.pred[i] - s.y[i]
+        value = {"mae": np.abs(d).mean(), "rmse": np.sqrt((d * d).mean()), "ba_bias": d.mean(),
+                 "ba_loa_low": d.mean() - Z_LOA * d.std(ddof=1), "ba_loa_high": d.mean() + Z_LOA * d.std(ddof=1),
+                 "r2": 1.0 - (d * d).mean() / (float(np.var(s.y[i])) if r2_within else var_all)}[metric]
+        out.append(float(value))
+    return np.array(out)
+
+
+def _fold_t(s: Set, metric: str, r2_within: bool = False) -> tuple[float, float, float]:
+    """cardio's fold-level interval (cv_metrics.fold_mean: the corrected t) of the per-fold values."""
+    _, ratios, reps = _fold_parts(s.fold, s.y.size, s.ids)
+    return estimate_of(fold_mean(metric, _fold_values(s, metric, r2_within), ratios, reps, 0.95, s.y.size))
+
+
+def _cv(s: Set) -> dict:
+    return _memo("cv", s, lambda: cv_agreement(s.y, s.pred, s.fold, groups=s.ids))
+
+
+def _row(rows: Callable[[Set], dict], metric: str) -> Interval:
+    """The interval of one metric of those `rows` gives a set."""
+    return lambda s: estimate_of(rows(s)[metric])
+
+
+for _shown, _metric in METRICS.items():
+    kind(_shown)(_kind(_metric, _row(_cv, _metric)))
+    BEFORE[_shown] = _kind(_metric, _row(_pooled, _metric))
+CANDIDATES["R²: fold mean, corrected t"] = _kind("r2", lambda s: _fold_t(s, "r2"))
+CANDIDATES["R²: fold mean of within-fold R², corrected t"] = _kind("r2", lambda s: _fold_t(s, "r2", True))
