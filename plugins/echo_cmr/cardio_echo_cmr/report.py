@@ -73,8 +73,9 @@ def table2(estimates: list[dict], predictions: Predictions, targets: tuple[Targe
 
 def agreement_table(estimates: list[dict], targets: tuple[Target, ...] = DEFAULT,
                     views: tuple[str, ...] = VIEWS) -> pd.DataFrame:
-    """MAE and R² (bootstrap CIs, patients resampled) of each continuous target (T1, T2, ECV; EF) per view and
-    fused, from the performance section's pooled out-of-fold estimates (the studies that have the value)."""
+    """MAE and R² of each continuous target (T1, T2, ECV; EF) per view and fused, from the performance section's
+    estimates (the studies that have the value): a K-fold run's fold means, a holdout's with patient-bootstrap
+    intervals."""
     units = {x.task(v): (x.title, x.unit) for x in targets if not x.binary for v in (*views, None)}
     found = sorted({(e["model"], e["task"]) for e in stats.pick(estimates, metric="mae", fold="pooled")
                     if e["task"] in units})
@@ -181,14 +182,17 @@ def comparison_text(est: stats.Estimate, titles: dict[str, str], n_resamples: in
 
 
 def _method_text(targets: tuple[Target, ...], views: tuple[str, ...], s: EchoSettings, core: CoreSettings,
-                 intervals: str = "") -> str:
+                 intervals: str = "", fold_level: bool = False) -> str:
     """What the section's tables hold and where their numbers come from, for the configured targets and views
-    (`intervals`: the AUC intervals the performance table printed, named)."""
+    (`intervals`: the AUC intervals the performance table printed, named; `fold_level`: its MAE and R² are a K-fold
+    run's fold means)."""
     thr = s.thresholds
     binary = any(t.binary and t.level == "study" for t in targets)
     continuous = "/".join(t.title.removeprefix("native ") for t in targets if not t.binary)
     level, n = f"{100 * core.stats.level:g}%", core.stats.n_resamples
-    regression = f"MAE and R² with {level} bootstrap CIs ({n} resamples of patients)"
+    regression = ("MAE and R², each the mean of its per-fold values (MAE with the corrected t interval of the folds "
+                  f"where there are {stats.MIN_FOLDS} or more, R² without one: docs/statistics.md)" if fold_level
+                  else f"MAE and R² with {level} bootstrap CIs ({n} resamples of patients)")
     measure = (f"Out-of-fold AUROC with {level} intervals ({intervals or 'none estimated'})" if binary
                else regression) + " (the performance section's estimates: each number and interval is the one in " \
         "its table)"
@@ -239,7 +243,8 @@ def evaluate_sections(predictions: Predictions, config: dict, estimates: list[di
     notes = [stats.interval_note(m) if not m.startswith("bootstrap") else
              f"{m}, {n} resamples of patients (all of a patient's studies together, stratified by class), as the "
              "paper's 10,000 bootstrap samples: one model's scores, it ignores training variability" for m in shown]
-    text = _method_text(targets, views, es, core, "; ".join(notes))
+    fold_level = any(e["method"] != "bootstrap-percentile" for e in stats.pick(estimates, metric="mae", fold="pooled"))
+    text = _method_text(targets, views, es, core, "; ".join(notes), fold_level)
     far = int(unpaired(cohort.table, float(es.max_days)).sum())
     if far or all(c in cohort.table for c in ("echo_date", "cmr_date")):
         text += (f" Echo-CMR pairs more than {es.max_days} days apart: {far} of {len(cohort.table)} "

@@ -170,7 +170,8 @@ def evaluate_sections(predictions: Predictions, config: dict, ctx, truth: str | 
     tables = {AUC_TABLE: pivot_table(rows, "auc", names), "AUC in detail": metric_table(rows, DETAIL),
               MAE_TABLE: pivot_table(rows, "mae", names), "agreement in detail": metric_table(rows, AGREEMENT)}
     tables = {k: v for k, v in tables.items() if len(v)}
-    text = _results_text(rows, estimates, names, external, s)
+    k_fold = table["fold"].astype(str).nunique() > 1
+    text = _results_text(rows, estimates, names, external, s, k_fold)
     if n_repeats > 1:
         text += f" The tables and figures show repeat 0 of {n_repeats}; every repeat is in metrics.json."
         aucs = pd.DataFrame([e for e in estimates if e["metric"] == "auc" and e["method"] == "delong"
@@ -183,7 +184,6 @@ def evaluate_sections(predictions: Predictions, config: dict, ctx, truth: str | 
     if shown:
         sections.append(_comparison_section(shown, s, names, level))
     thresholds = {"calibration": metric_table(rows, CALIBRATION), "at the thresholds": metric_table(rows, THRESHOLDED)}
-    k_fold = table["fold"].astype(str).nunique() > 1
     sections.append(Section(CALIBRATION_TITLE, _calibration_text(external, k_fold), calibration,
                             {k: v for k, v in thresholds.items() if len(v)}, part="calibration"))
     sections.append(Section("Statistical methods", _methods_text(table, config, level, s, ctx.seed, external),
@@ -238,7 +238,19 @@ def _agreement_figures(table: pd.DataFrame, names: dict, ctx, external: bool) ->
     return figures
 
 
-def _results_text(rows: list[dict], estimates: list[dict], names: dict, external: bool, s: dict) -> str:
+# What the agreement tables of a K-fold run hold (docs/statistics.md, the estimand table).
+FOLD_AGREEMENT = ("Continuous targets: the mean absolute error (MAE) and its detail (RMSE, R², Bland–Altman bias), "
+                  "each the mean of its per-fold values (each fold's model on the records it scored; R² against the "
+                  "variance of the whole cohort's target), and the Bland–Altman plots. MAE, RMSE and the bias carry "
+                  "the corrected t interval of their per-fold values, which counts training variability; R² is "
+                  "printed without one: the simulation found none from one run's folds that holds its level without "
+                  "being several times too wide (docs/statistics.md). The pooled values with their "
+                  "patient-bootstrap intervals, which ignore training variability, are in metrics.json "
+                  "(`extra.pooled`).")
+
+
+def _results_text(rows: list[dict], estimates: list[dict], names: dict, external: bool, s: dict,
+                  k_fold: bool = False) -> str:
     """What the headline tables hold, and the flags a reader must see beside them."""
 
     level = f"{round(float(s['level']) * 100)}%"
@@ -249,8 +261,9 @@ def _results_text(rows: list[dict], estimates: list[dict], names: dict, external
             "curves. The AUC in detail adds the pooled AUC and the spread over folds. Appendix A says how every "
             "number was computed." if methods else "")
     if any("mae" in r for r in rows):
-        text += (" Continuous targets: the mean absolute error (MAE) with its bootstrap interval, its detail (RMSE, "
-                 "R², Bland–Altman bias), and the Bland–Altman plots.")
+        text += " " + (FOLD_AGREEMENT if k_fold else "Continuous targets: the mean absolute error (MAE) with its "
+                       "patient-bootstrap interval, its detail (RMSE, R², Bland–Altman bias), and the Bland–Altman "
+                       "plots; one model's predictions, so no interval counts training variability.")
     below = [e for e in estimates if e["repeat"] == 0 and e.get("subgroup") is None
              and (e.get("extra") or {}).get("below_chance")]
     if below:
