@@ -78,15 +78,21 @@ def _ridge(x: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:
     return float(ym - xm @ w), w
 
 
-def one_set(seed: int, n: int, setting: str) -> Set:
-    rng = np.random.default_rng(seed)
-    clustered = seed % 2 == 1
+def draw(rng: np.random.Generator, n: int, clustered: bool, setting: str) -> tuple[np.ndarray, np.ndarray,
+                                                                                   np.ndarray]:
+    """Records (x, y, patient ids) of n patients (module docstring): 1-3 records a patient where `clustered`."""
     k = rng.integers(1, 4, size=n) if clustered else np.ones(n, dtype=int)
     ids = np.repeat(np.arange(n), k)
     u = rng.normal(scale=np.sqrt(RHO), size=(n, P))
+    y = (1.0 + u @ BETA[setting] + rng.normal(size=n))[ids]
+    return u[ids] + rng.normal(scale=np.sqrt(1 - RHO), size=(ids.size, P)), y, ids
+
+
+def one_set(seed: int, n: int, setting: str) -> Set:
+    rng = np.random.default_rng(seed)
+    clustered = seed % 2 == 1
+    x, y, ids = draw(rng, n, clustered, setting)
     beta = BETA[setting]
-    y = (1.0 + u @ beta + rng.normal(size=n))[ids]
-    x = u[ids] + rng.normal(scale=np.sqrt(1 - RHO), size=(ids.size, P))
     table = pd.DataFrame({"patient_id": ids.astype(str), "record_id": np.arange(ids.size).astype(str), "label": 0})
     fold, pred = np.empty(ids.size, dtype=object), np.empty(ids.size)
     per_fold = []
