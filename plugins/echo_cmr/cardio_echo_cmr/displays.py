@@ -168,4 +168,4 @@ def scatter_figure(predictions: pd.DataFrame, targets: tuple[Target, ...], save:
         "The paper's Supplementary Figure 1: (A) the ROC of the three views fused for abnormal native T1, T2 and ECV "
         "at the configured cut-offs; (B-D) the fused prediction of each continuous CMR value against the measured "
         "one, out-of-fold, one point per study, with the identity line. AUC, MAE and R² are the pooled point "
-        "estimates (their intervals, over patients: Table 2 and the agreement table)."))
+        "estimates (the estimates a report states, with their intervals: Table 2 and the agreement table)."))

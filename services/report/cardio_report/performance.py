@@ -242,11 +242,11 @@ def _agreement_figures(table: pd.DataFrame, names: dict, ctx, external: bool) ->
 FOLD_AGREEMENT = ("Continuous targets: the mean absolute error (MAE) and its detail (RMSE, R², Bland–Altman bias), "
                   "each the mean of its per-fold values (each fold's model on the records it scored; R² against the "
                   "variance of the whole cohort's target), and the Bland–Altman plots. MAE, RMSE and the bias carry "
-                  "the corrected t interval of their per-fold values, which counts training variability; R² is "
-                  "printed without one: the simulation found none from one run's folds that holds its level without "
-                  "being several times too wide (docs/statistics.md). The pooled values with their "
-                  "patient-bootstrap intervals, which ignore training variability, are in metrics.json "
-                  "(`extra.pooled`).")
+                  "the corrected t interval of their per-fold values where the run has 5 folds or more (fewer: "
+                  "none, and the row says why), which counts training variability; R² is printed without one: the "
+                  "simulation found none from one run's folds that holds its level without being several times too "
+                  "wide (docs/statistics.md). The pooled values with their patient-bootstrap intervals, which ignore "
+                  "training variability, are in metrics.json (`extra.pooled`).")
 
 
 def _results_text(rows: list[dict], estimates: list[dict], names: dict, external: bool, s: dict,
