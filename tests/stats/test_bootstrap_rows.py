@@ -1,13 +1,35 @@
-"""bootstrap_metric's row-wise path (``rows``) gives the loop's numbers exactly: the F1 and Brier intervals of every
-run's metrics.json did not move when they stopped looping over resamples (issue 40)."""
+"""bootstrap_metric's row-wise path (``rows``) gives the loop's numbers exactly (issue 40), for a ratio of counts
+(F1) and a mean (the Brier score): the two row functions a run's F1 and Brier intervals used until their bootstraps
+gave way to cardio_stats.clustered's intervals (issue 53)."""
 from typing import Any
 
 import numpy as np
 import pytest
 
 from cardio_stats.bootstrap import bootstrap_metric
-from cardio_stats.calibration import _brier, _brier_rows
-from cardio_stats.thresholds import _f1_rows, f1_score_counts
+
+
+def f1_score_counts(y: np.ndarray, pred: np.ndarray) -> float:
+    """F1 = 2TP / (2TP + FP + FN); NaN when there is no positive label and no positive prediction."""
+    tp = np.count_nonzero((y == 1) & (pred == 1))
+    denom = 2 * tp + np.count_nonzero(y != pred)
+    return 2.0 * tp / denom if denom else float("nan")
+
+
+def _f1_rows(y: np.ndarray, pred: np.ndarray) -> np.ndarray:
+    """f1_score_counts of every row (one resample each): the same integer counts, the same division."""
+    tp = np.count_nonzero((y == 1) & (pred == 1), axis=1)
+    denom = 2 * tp + np.count_nonzero(y != pred, axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(denom > 0, 2.0 * tp / denom, np.nan)
+
+
+def _brier(y: np.ndarray, p: np.ndarray) -> float:
+    return float(np.mean((p - y) ** 2))
+
+
+def _brier_rows(y: np.ndarray, p: np.ndarray) -> np.ndarray:
+    return np.mean((p - y) ** 2, axis=1)
 
 
 @pytest.mark.parametrize("by_patient", [False, True])

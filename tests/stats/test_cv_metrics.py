@@ -18,6 +18,7 @@ from cardio_stats import (
     cv_reclassification,
     evaluate_predictions,
 )
+from cardio_stats.clustered import LOG_T
 from cardio_stats.cv_metrics import FOLD_MEAN, FOLD_MEAN_LOGIT, FOLD_MEAN_ONLY, WHY_NOT, firth_slope
 
 
@@ -135,7 +136,7 @@ def test_a_k_fold_run_prints_the_fold_level_rows_and_keeps_the_pooled_ones_under
     assert sens["extra"]["pooled"]["method"] == "wilson"
     assert sens["extra"]["pooled"]["estimate"] == pytest.approx(np.mean(
         pred.y_score[pred.y_true == 1] >= pred.threshold[pred.y_true == 1]))
-    assert est["brier"]["method"] == FOLD_MEAN and est["brier"]["extra"]["pooled"]["method"] == "bootstrap-percentile"
+    assert est["brier"]["method"] == FOLD_MEAN and est["brier"]["extra"]["pooled"]["method"] == LOG_T
     slope = est["calibration_slope"]
     assert slope["ci_low"] is None and slope["warnings"][0].startswith("no interval")
     assert slope["extra"]["pooled"]["estimate"] < slope["estimate"]  # the folds' intercepts pull the pooled one down
@@ -212,17 +213,17 @@ def test_agreement_rows_are_the_mean_of_the_per_fold_ones_with_the_corrected_t_a
     assert out["ba_loa_high"].extra["difference"] == "y_pred - y_true"
 
 
-def test_a_k_fold_regression_task_prints_the_fold_level_rows_and_a_holdout_the_bootstrap():
+def test_a_k_fold_regression_task_prints_the_fold_level_rows_and_a_holdout_one_models():
     y, pred, fold, ids = _regression_folds()
     table = pd.DataFrame({"record_id": np.arange(y.size), "patient_id": ids, "model": "m", "task": "lvesv",
                           "kind": "regression", "y_true": y, "y_score": pred, "fold": fold})
     est = {e["metric"]: e for e in evaluate_predictions(table, n_resamples=200)[0]}
     assert est["mae"]["method"] == FOLD_MEAN and est["mae"]["ci_low"] is not None
-    assert est["mae"]["extra"]["pooled"]["method"] == "bootstrap-percentile"
+    assert est["mae"]["extra"]["pooled"]["method"] == LOG_T
     assert est["mae"]["extra"]["pooled"]["estimate"] == pytest.approx(np.abs(pred - y).mean())
     assert est["r2"]["method"] == FOLD_MEAN_ONLY and est["r2"]["ci_low"] is None
     one = {e["metric"]: e for e in evaluate_predictions(table.assign(fold="holdout"), n_resamples=200)[0]}
-    assert one["mae"]["method"] == "bootstrap-percentile" and one["r2"]["ci_low"] is not None
+    assert one["mae"]["method"] == LOG_T and one["r2"]["ci_low"] is None and one["ba_bias"]["ci_low"] is not None
 
 
 def test_agreement_of_three_folds_gives_the_fold_means_without_an_interval():

@@ -6,6 +6,8 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+from scipy.stats import nct
+from scipy.stats import t as t_dist
 from sklearn.metrics import mean_absolute_error, mean_squared_error, r2_score
 
 from cardio_stats import (
@@ -31,10 +33,19 @@ def test_agreement_point_values_and_intervals():
     assert out["ba_bias"].estimate == pytest.approx(d.mean())
     assert out["ba_loa_high"].estimate == pytest.approx(d.mean() + 1.959963984540054 * d.std(ddof=1))
     assert out["ba_loa_low"].estimate == pytest.approx(d.mean() - 1.959963984540054 * d.std(ddof=1))
+    # one record a patient: the MAE's log-scale t, the bias's t, the limits' exact interval (Carkeet 2015)
+    m, se, q = np.abs(d).mean(), np.abs(d).std(ddof=1) / np.sqrt(d.size), t_dist.ppf(0.975, d.size - 1)
+    assert (out["mae"].ci_low, out["mae"].ci_high) == pytest.approx((m * np.exp(-q * se / m), m * np.exp(q * se / m)))
+    se_bias = d.std(ddof=1) / np.sqrt(d.size)
+    assert (out["ba_bias"].ci_low, out["ba_bias"].ci_high) == pytest.approx(
+        (d.mean() - q * se_bias, d.mean() + q * se_bias))
+    k = nct.ppf([0.025, 0.975], d.size - 1, -1.959963984540054 * np.sqrt(d.size)) / np.sqrt(d.size)
+    assert (out["ba_loa_low"].ci_low, out["ba_loa_low"].ci_high) == pytest.approx(d.mean() + d.std(ddof=1) * k)
     for e in out.values():
-        assert e.ci_low is not None and e.ci_high is not None and e.ci_low < e.estimate < e.ci_high
-        assert (e.method, e.seed, e.n_resamples, e.n) == ("bootstrap-percentile", 3, 400, 200)
-    assert agreement(t, p, n_resamples=400, seed=3)["mae"].to_dict() == out["mae"].to_dict()
+        if e.metric in ("rmse", "r2"):
+            assert e.ci_low is None and e.warnings[0].startswith("no interval")
+        else:
+            assert e.ci_low is not None and e.ci_high is not None and e.ci_low < e.estimate < e.ci_high
 
 
 def test_agreement_constant_truth_gives_recorded_warning_for_r2():

@@ -21,6 +21,8 @@ from cardio_stats import (
     plot_roc,
     univariate_screen,
 )
+from cardio_stats.agreement import BIAS_T, LOA_EXACT
+from cardio_stats.clustered import LOG_T, WILSON_EFFECTIVE
 from cardio_stats.cv_metrics import FOLD_MEAN_ONLY
 
 
@@ -90,8 +92,8 @@ def test_evaluate_predictions_pooled_per_fold_and_paired_tests():
     # patients, are kept under extra.pooled
     sens = by_method[("sensitivity", FOLD_MEAN_ONLY)]  # four folds: no interval (cv_metrics.MIN_FOLDS)
     assert sens["warnings"][0].startswith("no interval: 4 folds")
-    assert sens["extra"]["pooled"]["method"] == "bootstrap-percentile"
-    assert by_method[("f1", FOLD_MEAN_ONLY)]["extra"]["pooled"]["method"] == "bootstrap-percentile"
+    assert sens["extra"]["pooled"]["method"] == WILSON_EFFECTIVE  # two records a patient
+    assert by_method[("f1", FOLD_MEAN_ONLY)]["extra"]["pooled"]["method"] == WILSON_EFFECTIVE
     assert by_method[("calibration_slope", FOLD_MEAN_ONLY)]["extra"]["pooled"]["method"] == (
         "logistic recalibration (Wald, cluster-robust by patient)")
     pos = cnn[cnn.y_true == 1]
@@ -108,9 +110,10 @@ def test_evaluate_predictions_pooled_per_fold_and_paired_tests():
         delong_ci(f0.y_true, f0.y_score).estimate)
     lvef = {e["metric"] for e in est if e["task"] == "lvef"}
     assert lvef == {"mae", "rmse", "r2", "ba_bias", "ba_loa_low", "ba_loa_high"}
-    # K folds: fold means (four folds: no interval), the pooled patient bootstrap kept under extra.pooled
-    assert all(e["method"] == FOLD_MEAN_ONLY and e["extra"]["pooled"]["method"] == "bootstrap-percentile"
-               for e in est if e["task"] == "lvef")
+    # K folds: fold means (four folds: no interval), one model's intervals of the pooled values under extra.pooled
+    assert all(e["method"] == FOLD_MEAN_ONLY for e in est if e["task"] == "lvef")
+    assert {e["extra"]["pooled"]["method"] for e in est if e["task"] == "lvef"} == {LOG_T, BIAS_T, LOA_EXACT,
+                                                                                      "no interval"}
     assert len(tests) == 3  # three models, one binary task
     t = [t for t in tests if (t["model_a"], t["model_b"]) == ("cnn", "logistic")][0]
     lg = pred[(pred.model == "logistic") & (pred.task == "crt")]

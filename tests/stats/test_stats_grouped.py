@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 from scipy import stats as sps
 from sklearn.metrics import roc_auc_score
+from statsmodels.stats.proportion import proportion_confint
 
 from cardio_stats import (
     StatsError,
@@ -25,6 +26,7 @@ from cardio_stats import (
     roc_curve_band,
 )
 from cardio_stats.bootstrap import _auc_from_draws, _auc_jackknife, _unit_blocks, patients_of
+from cardio_stats.clustered import LOG_T, WILSON_EFFECTIVE
 from cardio_stats.roc import _clustered_cov, _delong_cov, _structural_components
 
 CLUSTERED = "delong-clustered (Obuchowski 1997)"
@@ -208,33 +210,52 @@ def test_grouped_agreement_and_proportions_match_loops_over_expanded_resamples()
     t = s * 10 + 30
     p = t + np.random.default_rng(0).normal(0, 3, t.size)
     out = agreement(t, p, n_resamples=200, seed=4, groups=groups)
-    idx = resample_indices(t.size, 200, 4, groups=groups)
-    mae = [np.mean(np.abs(p[i] - t[i])) for i in idx]
-    sd = [np.std(p[i] - t[i], ddof=1) for i in idx]
-    bias = [np.mean(p[i] - t[i]) for i in idx]
-    assert out["mae"].ci_low == pytest.approx(np.percentile(mae, 2.5), abs=1e-10)
-    loa = np.array(bias) + sps.norm.ppf(0.975) * np.array(sd)
-    assert out["ba_loa_high"].ci_high == pytest.approx(np.percentile(loa, 97.5), abs=1e-10)
-    assert out["mae"].extra["resampled"] == "patients"
+    codes = np.unique(groups, return_inverse=True)[1]
+    d, g = p - t, codes.max() + 1
+    u = np.bincount(codes, weights=d - d.mean())
+    var_mean = g / (g - 1) * (u @ u) / d.size**2  # the mean difference's patient-clustered variance
+    q = sps.t.ppf(0.975, g - 1)
+    assert (out["ba_bias"].ci_low, out["ba_bias"].ci_high) == pytest.approx(
+        (d.mean() - q * np.sqrt(var_mean), d.mean() + q * np.sqrt(var_mean)))
+    # the limits: bias + SD x noncentral t quantiles / sqrt(n_eff), n_eff = SD^2 / var_mean (Carkeet 2015)
+    sd = d.std(ddof=1)
+    n_eff = min(d.size, sd**2 / var_mean)
+    k = sps.nct.ppf(0.975, n_eff - 1, sps.norm.ppf(0.975) * np.sqrt(n_eff)) / np.sqrt(n_eff)
+    assert out["ba_loa_high"].ci_high == pytest.approx(d.mean() + sd * k)
+    assert n_eff <= d.size and out["mae"].extra["n_groups"] == g
+    assert out["rmse"].ci_low is None and out["rmse"].warnings
 
     m = binary_metrics(y, s, 0.5, n_resamples=200, seed=4, groups=groups)
-    idx = resample_indices(y.size, 200, 4, strata=y, groups=groups)
     pred = s >= 0.5
-    sens = [np.mean(pred[i][y[i] == 1]) for i in idx]
-    # NPV moves with the event rate: its patients are drawn without the class strata (thresholds.BY_CLASS)
-    npv = [np.mean(y[i][~pred[i]] == 0) for i in resample_indices(y.size, 200, 4, groups=groups)]
-    assert (m["sensitivity"].ci_low, m["sensitivity"].ci_high) == pytest.approx(
-        tuple(np.percentile(sens, [2.5, 97.5])), abs=1e-12)
-    assert m["npv"].ci_high == pytest.approx(np.percentile(npv, 97.5), abs=1e-12)
-    assert m["sensitivity"].method == "bootstrap-percentile" and m["sensitivity"].extra["resampled"] == "patients"
-    assert m["f1"].extra["resampled"] == "patients"
+    codes = np.unique(groups, return_inverse=True)[1]
+    # a proportion of records, patients the units: Wilson's interval at p (1 - p) over the ratio's clustered variance
+    for name, den, num in (("sensitivity", y == 1, pred), ("npv", ~pred, y == 0)):
+        k, d = np.bincount(codes, weights=den & num), np.bincount(codes, weights=den)
+        p, used = k.sum() / d.sum(), d > 0
+        g = used.sum()
+        n_eff = min(d.sum(), p * (1 - p) / (g / (g - 1) * np.sum((k[used] - p * d[used]) ** 2) / d.sum() ** 2))
+        assert m[name].estimate == pytest.approx(p) and m[name].extra["n_effective"] == pytest.approx(n_eff)
+        assert (m[name].ci_low, m[name].ci_high) == pytest.approx(
+            proportion_confint(p * n_eff, n_eff, method="wilson"), abs=1e-12)
+        assert n_eff <= d.sum()  # never more trials than records
+    assert m["sensitivity"].method == WILSON_EFFECTIVE and m["sensitivity"].extra["n_groups"] == codes.max() + 1
+    assert m["f1"].method == WILSON_EFFECTIVE
 
 
 def test_grouped_calibration_uses_cluster_robust_wald_and_patient_brier():
     y, s, groups = _clustered_data(seed=7)
     prob = 1 / (1 + np.exp(-s))
     out = calibration(y, prob, n_resamples=200, groups=groups)
-    assert out["brier"].extra["resampled"] == "patients"
+    # the Brier score: exp(log m -+ t SE / m), SE the patient-clustered SE of the mean loss, t with patients - 1 df
+    loss, codes = (prob - y) ** 2, np.unique(groups, return_inverse=True)[1]
+    m, g = loss.mean(), codes.max() + 1
+    u = np.bincount(codes, weights=loss - m)
+    se = np.sqrt(g / (g - 1) * (u @ u)) / loss.size
+    q = sps.t.ppf(0.975, g - 1)
+    brier = out["brier"]
+    assert (brier.estimate, brier.ci_low, brier.ci_high) == pytest.approx((m, m * np.exp(-q * se / m),
+                                                                           m * np.exp(q * se / m)))
+    assert brier.method == LOG_T and brier.extra["n_groups"] == g
     assert out["calibration_slope"].method == "logistic recalibration (Wald, cluster-robust by patient)"
     slope = out["calibration_slope"]
     assert slope.ci_low is not None and slope.ci_high is not None and slope.ci_low < slope.estimate < slope.ci_high

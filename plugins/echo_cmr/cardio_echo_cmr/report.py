@@ -74,8 +74,7 @@ def table2(estimates: list[dict], predictions: Predictions, targets: tuple[Targe
 def agreement_table(estimates: list[dict], targets: tuple[Target, ...] = DEFAULT,
                     views: tuple[str, ...] = VIEWS) -> pd.DataFrame:
     """MAE and R² of each continuous target (T1, T2, ECV; EF) per view and fused, from the performance section's
-    estimates (the studies that have the value): a K-fold run's fold means, a holdout's with patient-bootstrap
-    intervals."""
+    estimates (the studies that have the value): a K-fold run's fold means, a holdout's one model's."""
     units = {x.task(v): (x.title, x.unit) for x in targets if not x.binary for v in (*views, None)}
     found = sorted({(e["model"], e["task"]) for e in stats.pick(estimates, metric="mae", fold="pooled")
                     if e["task"] in units})
@@ -189,10 +188,11 @@ def _method_text(targets: tuple[Target, ...], views: tuple[str, ...], s: EchoSet
     thr = s.thresholds
     binary = any(t.binary and t.level == "study" for t in targets)
     continuous = "/".join(t.title.removeprefix("native ") for t in targets if not t.binary)
-    level, n = f"{100 * core.stats.level:g}%", core.stats.n_resamples
+    level = f"{100 * core.stats.level:g}%"
     regression = ("MAE and R², each the mean of its per-fold values (MAE with the corrected t interval of the folds "
                   f"where there are {stats.MIN_FOLDS} or more, R² without one: docs/statistics.md)" if fold_level
-                  else f"MAE and R² with {level} bootstrap CIs ({n} resamples of patients)")
+                  else f"MAE with its {level} interval (t on the log scale, patients the units) and R² without one "
+                  "(one model's predictions: docs/statistics.md)")
     measure = (f"Out-of-fold AUROC with {level} intervals ({intervals or 'none estimated'})" if binary
                else regression) + " (the performance section's estimates: each number and interval is the one in " \
         "its table)"
@@ -243,7 +243,8 @@ def evaluate_sections(predictions: Predictions, config: dict, estimates: list[di
     notes = [stats.interval_note(m) if not m.startswith("bootstrap") else
              f"{m}, {n} resamples of patients (all of a patient's studies together, stratified by class), as the "
              "paper's 10,000 bootstrap samples: one model's scores, it ignores training variability" for m in shown]
-    fold_level = any(e["method"] != "bootstrap-percentile" for e in stats.pick(estimates, metric="mae", fold="pooled"))
+    fold_level = any(str(e["method"]).startswith(("fold mean", "pooled")) for e in stats.pick(estimates, metric="mae",
+                                                                                               fold="pooled"))
     text = _method_text(targets, views, es, core, "; ".join(notes), fold_level)
     far = int(unpaired(cohort.table, float(es.max_days)).sum())
     if far or all(c in cohort.table for c in ("echo_date", "cmr_date")):

@@ -238,6 +238,10 @@ def _agreement_figures(table: pd.DataFrame, names: dict, ctx, external: bool) ->
     return figures
 
 
+# What the agreement tables of a one-fold run hold (docs/statistics.md, "One model's rows").
+ONE_MODEL_AGREEMENT = ("Continuous targets: the mean absolute error (MAE) with its interval (t on the log scale), its "
+                       "detail (RMSE and R² without an interval, the Bland–Altman bias with t), and the Bland–Altman "
+                       "plots; one model's predictions, so no interval counts training variability.")
 # What the agreement tables of a K-fold run hold (docs/statistics.md, the estimand table).
 FOLD_AGREEMENT = ("Continuous targets: the mean absolute error (MAE) and its detail (RMSE, R², Bland–Altman bias), "
                   "each the mean of its per-fold values (each fold's model on the records it scored; R² against the "
@@ -245,8 +249,8 @@ FOLD_AGREEMENT = ("Continuous targets: the mean absolute error (MAE) and its det
                   "the corrected t interval of their per-fold values where the run has 5 folds or more (fewer: "
                   "none, and the row says why), which counts training variability; R² is printed without one: the "
                   "simulation found none from one run's folds that holds its level without being several times too "
-                  "wide (docs/statistics.md). The pooled values with their patient-bootstrap intervals, which ignore "
-                  "training variability, are in metrics.json (`extra.pooled`).")
+                  "wide (docs/statistics.md). The pooled values with one model's intervals, which ignore training "
+                  "variability, are in metrics.json (`extra.pooled`).")
 
 
 def _results_text(rows: list[dict], estimates: list[dict], names: dict, external: bool, s: dict,
@@ -261,9 +265,7 @@ def _results_text(rows: list[dict], estimates: list[dict], names: dict, external
             "curves. The AUC in detail adds the pooled AUC and the spread over folds. Appendix A says how every "
             "number was computed." if methods else "")
     if any("mae" in r for r in rows):
-        text += " " + (FOLD_AGREEMENT if k_fold else "Continuous targets: the mean absolute error (MAE) with its "
-                       "patient-bootstrap interval, its detail (RMSE, R², Bland–Altman bias), and the Bland–Altman "
-                       "plots; one model's predictions, so no interval counts training variability.")
+        text += " " + (FOLD_AGREEMENT if k_fold else ONE_MODEL_AGREEMENT)
     below = [e for e in estimates if e["repeat"] == 0 and e.get("subgroup") is None
              and (e.get("extra") or {}).get("below_chance")]
     if below:
@@ -296,8 +298,8 @@ FOLD_LEVEL = ("Accuracy, sensitivity, specificity, PPV, NPV, F1, Brier score and
               "bias-reduced logistic recalibration) and the intercept are printed without an interval: the "
               "simulation found none from one run's folds that holds its level (docs/statistics.md). Where a fold "
               "lacks a metric (no positive record in it, say), the pooled value is printed alone. The pooled values "
-              "with their Wilson, bootstrap and Wald intervals, which count the patients scored but not training "
-              "variability, are in metrics.json (`extra.pooled`).")
+              "with one model's intervals (Wilson, log-scale t, Wald), which count the patients scored but not "
+              "training variability, are in metrics.json (`extra.pooled`).")
 
 
 def _calibration_text(external: bool, k_fold: bool = False) -> str:
@@ -307,30 +309,30 @@ def _calibration_text(external: bool, k_fold: bool = False) -> str:
             "one). Then each model's accuracy, sensitivity, specificity, PPV and NPV at the threshold chosen on "
             f"{where} (0.5 where a plugin gave none), with the confusion matrices at those thresholds. Yes/no rules "
             "get no calibration. "
-            + (FOLD_LEVEL if k_fold else "These are one model's scores: proportions with Wilson intervals (a patient "
-               "bootstrap where patients have several records), the Brier score with a bootstrap interval, slope and "
-               "intercept with Wald intervals; none counts training variability."))
+            + (FOLD_LEVEL if k_fold else "These are one model's scores: proportions with Wilson intervals (at the "
+               "effective sample size where patients have several records), the Brier score with a log-scale t "
+               "interval, slope and intercept with Wald intervals; none counts training variability."))
 
 
 def _methods_text(table: pd.DataFrame, config: dict, level: int, s: dict, seed: int, external: bool) -> str:
     if external:
         text = _one_model_text("Predictions of the exported model on this cohort: one set of scores, nothing "
                                "cross-validated, refitted or recalibrated here.", "the training cohort when the model "
-                               "was fitted", level, s, seed)
+                               "was fitted", level)
     elif table["fold"].nunique() == 1:  # a holdout: one model's intervals, not the fold-level ones of K folds
         text = _one_model_text(
             f"Predictions of one held-out fold (`cv.method={config['cv']['method']}`, split by patient): one model, "
             "fitted on the training patients, scored the test patients once, so every interval is that model's on "
             "the population the test patients come from and none counts training variability (another training "
-            "set gives another model; K-fold cross-validation estimates that).", "the training patients", level, s,
-            seed)
+            "set gives another model; K-fold cross-validation estimates that).", "the training patients", level)
     else:
         text = _cv_text(table, config, level, s, seed)
     if table["record_id"].nunique() > table["patient_id"].nunique():
         text += (" Some patients have several records, and records of one patient are not independent: for those "
                  "tasks every interval and test counts patients. DeLong's variance is Obuchowski's clustered one "
-                 "(1997), the bootstraps resample patients with all their records (thresholded proportions then get "
-                 "these intervals instead of Wilson's), and calibration intervals are cluster-robust by patient.")
+                 "(1997), the bootstraps resample patients with all their records, the thresholded proportions and "
+                 "F1 take Wilson's interval at the effective number of records, the Brier score, MAE and bias their "
+                 "SE from per-patient sums, and calibration intervals are cluster-robust by patient.")
     return text
 
 
@@ -495,23 +497,26 @@ def _cv_text(table: pd.DataFrame, config: dict, level: int, s: dict, seed: int) 
             "of the pooled scores, which ignores training variability, is in metrics.json). Whether a model beats "
             "chance at all is also tested by rerunning the whole cross-validation on permuted labels (`cardio sweep "
             "--grid cohort.permute_labels=true --seeds 1-99 --permutation-of RUN`: a permutation p-value per model). "
-            f"{FOLD_LEVEL} Regression: bootstrap, {s['n_resamples']} resamples, seed {seed}. "
+            f"{FOLD_LEVEL} Regression: {FOLD_AGREEMENT.removeprefix('Continuous targets: ')} "
             "Thresholds were chosen on training folds only (0.5 where a plugin gave none); the confusion matrices "
             "show counts and the rate within each true class at those thresholds. "
             "Calibration plots and a decision curve for models that output risks; yes/no rules get none. "
             "Paired tests of one task are one family: p-values are shown raw and Holm-adjusted.")
 
 
-def _one_model_text(what: str, thresholds_from: str, level: int, s: dict, seed: int) -> str:
+def _one_model_text(what: str, thresholds_from: str, level: int) -> str:
     """What the estimates of one model's one set of scores are: a model applied to a new cohort (cardio predict)
     or a holdout's test fold."""
     return (f"{what} Intervals are {level}% (AUC: DeLong's score interval, "
             "which holds 95% at 40-300 patients and AUCs up to 0.99, Hanley & McNeil's where the classes do not "
-            f"overlap, not [1, 1]; proportions: Wilson; F1 and regression: bootstrap, "
-            f"{s['n_resamples']} resamples, seed {seed}). Thresholds are those chosen on {thresholds_from} "
+            "overlap, not [1, 1]; proportions and F1: Wilson's, at the effective sample size where patients have "
+            "several records; MAE: t on the log scale; Bland–Altman bias: t; its limits: exact (Carkeet 2015); "
+            "RMSE and R²: none; docs/statistics.md, \"One model's rows\"). Thresholds are those chosen on "
+            f"{thresholds_from} "
             "(0.5 where a plugin gave none); the confusion matrices "
             "show counts and the rate within each true class at those thresholds. For models that output risks: "
-            "Brier score (bootstrap CI), calibration slope and intercept on these patients with Wald CIs (a fit "
+            "Brier score (log-scale t CI), calibration slope and intercept on these patients with Wald CIs (robust "
+            "for the intercept; a fit "
             "that is unstable is reported as not estimable), calibration plots and a decision curve. Paired DeLong "
             "tests (the difference's interval a score interval over the two AUCs, each AUC's DeLong variance kept at "
             f"least {DIFF_SCORE_FLOOR:g} times Hanley & McNeil's; pROC's normal interval missed up to 10.8% near "

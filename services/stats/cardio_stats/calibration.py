@@ -15,20 +15,12 @@ from scipy.stats import norm
 from statsmodels.genmod.api import GLM, families  # not statsmodels.api, which loads its time series and plots too
 from statsmodels.tools.tools import add_constant
 
-from cardio_stats.bootstrap import bootstrap_metric, patients_of
+from cardio_stats.bootstrap import patients_of
+from cardio_stats.clustered import LOG_T, log_t_mean
 from cardio_stats.result import Estimate, StatsError
 from cardio_stats.validation import as_binary_labels, as_scores, check_level
 
 _EPS = 1e-6  # probabilities are clipped this far from 0 and 1 before the logit
-
-
-def _brier(y: np.ndarray, p: np.ndarray) -> float:
-    return float(np.mean((p - y) ** 2))
-
-
-def _brier_rows(y: np.ndarray, p: np.ndarray) -> np.ndarray:
-    """_brier of every row (one bootstrap resample each): numpy reduces each row as it reduces one array."""
-    return np.mean((p - y) ** 2, axis=1)
 
 
 def _probabilities(y: Any, prob: Any) -> tuple[np.ndarray, np.ndarray]:
@@ -41,24 +33,21 @@ def _probabilities(y: Any, prob: Any) -> tuple[np.ndarray, np.ndarray]:
 
 def calibration(y: Any, prob: Any, level: float = 0.95, n_resamples: int = 2000,
                 seed: int | None = 0, groups: Any = None) -> dict[str, Estimate]:
-    """Brier score (bootstrap CI), calibration intercept and slope (Wald CIs from logistic recalibration).
+    """Brier score (log-scale t interval), calibration intercept and slope (Wald CIs from logistic recalibration).
 
     Slope: the coefficient of logit(p) in logit P(y=1) = a + b logit(p) (1 is ideal; < 1 means
     over-confident risks). Intercept: calibration-in-the-large, a in logit P(y=1) = a + logit(p)
     (0 is ideal; > 0 means risks too low on average). Both by statsmodels GLM (binomial).
 
-    With ``groups`` (patient ids, one per record) and a patient with several records, the Brier bootstrap
-    resamples patients and the Wald intervals use cluster-robust (sandwich) standard errors by patient.
+    With ``groups`` (patient ids, one per record) and a patient with several records, the Brier score's SE and the
+    Wald intervals are cluster-robust (sandwich) by patient. ``n_resamples`` and ``seed`` are kept for callers.
     """
     level = check_level(level)
     y, p = _probabilities(y, prob)
     patients = patients_of(groups, y.size)
     clustered = patients is not None and not patients.singletons
     lp = logit(np.clip(p, _EPS, 1 - _EPS))
-    # not stratified: the Brier score moves with the cohort's event rate (a stratified bootstrap, which holds it
-    # fixed, missed 5.6-9.5% of a fixed model's population Brier score at 40-100 patients)
-    out = {"brier": bootstrap_metric(_brier, y, p, n_resamples=n_resamples, seed=seed, level=level,
-                                     metric="brier", groups=groups, rows=_brier_rows)}
+    out = {"brier": _brier_interval(y, p, patients, level)}
     by_patient = patients if clustered else None
     unit = {"n_groups": int(by_patient.n_groups)} if by_patient is not None else {}
     z = float(norm.ppf((1 + level) / 2))
@@ -88,6 +77,17 @@ def calibration(y: Any, prob: Any, level: float = 0.95, n_resamples: int = 2000,
             continue
         out[name] = Estimate(name, b, b - z * se, b + z * se, level, wald, len(y), warnings=warned, extra=dict(unit))
     return out
+
+
+def _brier_interval(y: np.ndarray, p: np.ndarray, patients: Any, level: float) -> Estimate:
+    """The Brier score with the log-scale t interval of a mean of per-record losses, patients the clusters
+    (clustered.log_t_mean): its patient bootstrap, stratified by class, missed 5.6-9.5% of a fixed model's
+    population Brier score at 40-100 patients, unstratified 5.5-9.2%; this 4.4-5.5% (4.7-7.0% at 40)."""
+    clustered = patients is not None and not patients.singletons
+    codes = patients.codes if clustered else np.arange(y.size)  # one record a patient: the record-level numbers
+    est, lo, hi = log_t_mean((p - y) ** 2, codes, level)
+    unit = {"n_groups": int(patients.n_groups)} if clustered else {}
+    return Estimate("brier", est, lo, hi, level, LOG_T, int(y.size), extra=unit)
 
 
 def _covariance(name: str, by_patient: Any) -> tuple[dict, str]:

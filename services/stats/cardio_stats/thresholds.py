@@ -7,7 +7,8 @@ import numpy as np
 from sklearn.metrics import roc_curve
 from statsmodels.stats.proportion import proportion_confint
 
-from cardio_stats.bootstrap import Patients, bootstrap_metric, patient_counts, patients_of
+from cardio_stats.bootstrap import patients_of
+from cardio_stats.clustered import WILSON_EFFECTIVE, wilson_effective
 from cardio_stats.result import Estimate, StatsError
 from cardio_stats.validation import as_binary_labels, as_scores, check_level, check_n_resamples
 
@@ -51,60 +52,9 @@ def wilson_ci(successes: int, n: int, level: float = 0.95) -> tuple[float, float
     return float(lo), float(hi)
 
 
-def f1_score_counts(y: np.ndarray, pred: np.ndarray) -> float:
-    """F1 = 2TP / (2TP + FP + FN); NaN when there is no positive label and no positive prediction."""
-    tp = np.count_nonzero((y == 1) & (pred == 1))
-    denom = 2 * tp + np.count_nonzero(y != pred)
-    return 2.0 * tp / denom if denom else float("nan")
-
-
-def _f1_rows(y: np.ndarray, pred: np.ndarray) -> np.ndarray:
-    """f1_score_counts of every row (one bootstrap resample each): the same integer counts, the same division."""
-    tp = np.count_nonzero((y == 1) & (pred == 1), axis=1)
-    denom = 2 * tp + np.count_nonzero(y != pred, axis=1)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(denom > 0, 2.0 * tp / denom, np.nan)
-
-
 # numerator and denominator of each proportion, as columns of the (tp, fp, tn, fn) tallies
 _PROPORTIONS = {"accuracy": ((0, 2), (0, 1, 2, 3)), "sensitivity": ((0,), (0, 3)), "specificity": ((2,), (2, 1)),
                 "ppv": ((0,), (0, 1)), "npv": ((2,), (2, 3))}
-
-
-#: The proportions whose denominator is a class (their bootstrap keeps each resample's patients of each class, as
-#: a proportion conditional on the class is); the others depend on the cohort's event rate, which a stratified
-#: bootstrap holds fixed: so resampled, PPV and NPV missed 12-26% and accuracy up to 10% of a fixed model's
-#: population values at 40-100 patients (benchmarks/coverage.py's one-fixed-model kinds).
-BY_CLASS = ("sensitivity", "specificity")
-
-
-def _patient_bootstrap(yy: np.ndarray, pred: np.ndarray, patients: Patients, n_resamples: int, seed: int | None,
-                       level: float) -> dict[str, tuple[float, float, list[str]]]:
-    """Percentile intervals of the five proportions, resampling patients: stratified by patient class for those
-    conditional on the class (BY_CLASS), not for the others.
-
-    Vectorized: each resample's (tp, fp, tn, fn) is its patient draw counts times each patient's tallies.
-    """
-    cells = np.stack([(yy == 1) & (pred == 1), (yy == 0) & (pred == 1), (yy == 0) & (pred == 0),
-                      (yy == 1) & (pred == 0)], axis=1).astype(np.float64)
-    tallies = np.zeros((patients.n_groups, 4))
-    for j in range(4):
-        tallies[:, j] = np.bincount(patients.codes, weights=cells[:, j], minlength=patients.n_groups)
-    boots = {strata: np.concatenate([counts @ tallies for _, counts in patient_counts(patients, n_resamples, seed,
-                                                                                      yy if strata else None)])
-             for strata in (True, False)}
-    alpha = 100 * (1.0 - level) / 2.0
-    out = {}
-    for name, (num, den) in _PROPORTIONS.items():
-        boot = boots[name in BY_CLASS]
-        with np.errstate(invalid="ignore", divide="ignore"):
-            values = boot[:, list(num)].sum(axis=1) / boot[:, list(den)].sum(axis=1)
-        ok = np.isfinite(values)
-        warnings = [] if ok.all() else [f"{name} undefined in {int((~ok).sum())} of {values.size} resamples; "
-                                        "those were left out"]
-        lo, hi = np.percentile(values[ok], [alpha, 100 - alpha]) if ok.any() else (np.nan, np.nan)
-        out[name] = (float(lo), float(hi), warnings)
-    return out
 
 
 def _thresholds(threshold: float | Any, n: int) -> tuple[np.ndarray, Any]:
@@ -125,58 +75,63 @@ def _thresholds(threshold: float | Any, n: int) -> tuple[np.ndarray, Any]:
 
 def binary_metrics(y: Any, score: Any, threshold: float | Any, level: float = 0.95, n_resamples: int = 2000,
                    seed: int | None = 0, groups: Any = None) -> dict[str, Estimate]:
-    """Accuracy, sensitivity, specificity, PPV, NPV (Wilson CIs) and F1 (bootstrap CI) at ``score >= threshold``.
+    """Accuracy, sensitivity, specificity, PPV, NPV (Wilson CIs) and F1 at ``score >= threshold``.
 
-    ``threshold`` is one number or one per record (thresholds fitted per training fold).
-    With ``groups`` (patient ids, one per record) and a patient with several records, the five proportions
-    get percentile intervals from a bootstrap of patients (stratified by patient class for sensitivity and
-    specificity: BY_CLASS) instead of Wilson's, and F1's bootstrap resamples patients too; with one record per
-    patient nothing changes.
+    ``threshold`` is one number or one per record (thresholds fitted per training fold). F1, a ratio of counts
+    that is no proportion of trials, gets Wilson's interval at its effective sample size (clustered.wilson_effective:
+    its patient bootstrap missed 5.2-8.0% of a fixed model's F1 at 40-100 patients, stratified 9-20%). With
+    ``groups`` (patient ids, one per record) and a patient with several records, the five proportions get the same
+    (their patient bootstrap missed 6-8% at 100 patients; benchmarks/coverage.py); with one record per patient
+    nothing changes. ``n_resamples`` and ``seed`` are kept for callers; no row resamples any more.
     """
     level = check_level(level)
+    check_n_resamples(n_resamples)
     yy = as_binary_labels(y)
     s = as_scores(score, n=yy.size)
     patients = patients_of(groups, yy.size)
     thr, thr_extra = _thresholds(threshold, yy.size)
     pred = (s >= thr).astype(np.int8)
-    tp = int(np.count_nonzero((yy == 1) & (pred == 1)))
-    fp = int(np.count_nonzero((yy == 0) & (pred == 1)))
-    tn = int(np.count_nonzero((yy == 0) & (pred == 0)))
-    fn = int(np.count_nonzero((yy == 1) & (pred == 0)))
+    cells = {"tp": (yy == 1) & (pred == 1), "fp": (yy == 0) & (pred == 1), "tn": (yy == 0) & (pred == 0),
+             "fn": (yy == 1) & (pred == 0)}
+    tp, fp, tn, fn = (int(np.count_nonzero(cells[k])) for k in ("tp", "fp", "tn", "fn"))
     counts = {"tp": tp, "fp": fp, "tn": tn, "fn": fn, "threshold": thr_extra}
     parts = {
-        "accuracy": (tp + tn, yy.size, "records"),
-        "sensitivity": (tp, tp + fn, "positive records"),
-        "specificity": (tn, tn + fp, "negative records"),
-        "ppv": (tp, tp + fp, "records predicted positive"),
-        "npv": (tn, tn + fn, "records predicted negative"),
+        "accuracy": (("tp", "tn"), ("tp", "fp", "tn", "fn"), "records"),
+        "sensitivity": (("tp",), ("tp", "fn"), "positive records"),
+        "specificity": (("tn",), ("tn", "fp"), "negative records"),
+        "ppv": (("tp",), ("tp", "fp"), "records predicted positive"),
+        "npv": (("tn",), ("tn", "fn"), "records predicted negative"),
     }
     out: dict[str, Estimate] = {}
     clustered = patients is not None and not patients.singletons
-    boot = _patient_bootstrap(yy, pred, patients, check_n_resamples(n_resamples), seed, level) \
-        if patients is not None and clustered else {}
-    for name, (k, d, what) in parts.items():
+    codes = patients.codes if clustered and patients is not None else np.arange(yy.size)  # singletons: records
+    unit = {"n_groups": int(patients.n_groups)} if clustered and patients is not None else {}
+    method = WILSON_EFFECTIVE if clustered else "wilson"
+    for name, (num, den, what) in parts.items():
+        k, d = sum(counts[c] for c in num), sum(counts[c] for c in den)
         extra = {**counts, "numerator": k, "denominator": d}
-        method = "bootstrap-percentile" if clustered else "wilson"
-        resampling = {"seed": seed, "n_resamples": n_resamples} if clustered else {}
         if d == 0:
             out[name] = Estimate(metric=name, estimate=float("nan"), ci_low=None, ci_high=None, level=level,
-                                 method=method, n=int(yy.size), extra=extra, **resampling,
+                                 method=method, n=int(yy.size), extra=extra,
                                  warnings=[f"{name} undefined at this threshold: there are no {what}"])
             continue
-        if patients is not None and clustered:
-            lo, hi, warned = boot[name]
-            out[name] = Estimate(metric=name, estimate=k / d, ci_low=lo, ci_high=hi, level=level, method=method,
-                                 n=int(yy.size), extra={**extra, **patients.extra()}, warnings=warned, **resampling)
-            continue
-        lo, hi = wilson_ci(k, d, level)
-        out[name] = Estimate(metric=name, estimate=k / d, ci_low=lo, ci_high=hi, level=level, method="wilson",
+        if clustered:
+            _, lo, hi, n_eff = wilson_effective(sum(cells[c] for c in num).astype(float),
+                                                sum(cells[c] for c in den).astype(float), codes, level)
+            extra.update(n_effective=n_eff, **unit)
+        else:
+            lo, hi = wilson_ci(k, d, level)
+        out[name] = Estimate(metric=name, estimate=k / d, ci_low=lo, ci_high=hi, level=level, method=method,
                              n=int(yy.size), extra=extra)
-    # not stratified: F1 moves with the cohort's event rate (stratified, it missed 9-20% of a fixed model's F1)
-    f1 = bootstrap_metric(f1_score_counts, yy, pred, n_resamples=n_resamples, seed=seed, level=level,
-                          metric="f1", groups=groups, rows=_f1_rows)
-    f1.extra.update(counts)
-    out["f1"] = f1
+    if 2 * tp + fp + fn == 0:
+        out["f1"] = Estimate(metric="f1", estimate=float("nan"), ci_low=None, ci_high=None, level=level,
+                             method=WILSON_EFFECTIVE, n=int(yy.size), extra=dict(counts),
+                             warnings=["f1 undefined at this threshold: no positive record and no positive call"])
+        return out
+    f1, lo, hi, n_eff = wilson_effective(2.0 * cells["tp"], (2.0 * cells["tp"] + cells["fp"] + cells["fn"]),
+                                         codes, level)
+    out["f1"] = Estimate(metric="f1", estimate=f1, ci_low=lo, ci_high=hi, level=level, method=WILSON_EFFECTIVE,
+                         n=int(yy.size), extra={**counts, "n_effective": n_eff, **unit})
     return out
 
 
