@@ -3,11 +3,11 @@ proportion, F1) by Wilson's interval at its effective sample size, and a mean of
 Brier score) on the log scale with t. Both take their variance from per-patient sums (the patient is the
 independent unit); with one record a patient they are the record-level forms.
 
-Why not the patient bootstrap these rows had: its percentile interval missed 6-8% of a fixed model's population
-sensitivity, specificity and NPV at 100 patients with 1-3 records each, and 5.5-9.2% of its Brier score at 40-100
-patients (benchmarks/coverage.py's one-fixed-model kinds): the bootstrap's spread is too small in small samples and
-its percentiles inherit the skew of a bounded or positive statistic. Wilson at the effective sample size missed
-4.3-5.9% there (5.2-7.4% at 40 patients), and the log-scale t 4.4-5.5% (4.7-7.0% at 40).
+Why not the patient bootstrap these rows had: in the data sets with 1-3 records a patient its percentile interval
+missed 6-8% of a fixed model's population sensitivity, specificity and NPV at 100 patients, and 5.5-9.2% of its
+Brier score at 40-100 patients (benchmarks/coverage.py's one-fixed-model kinds): the bootstrap's spread is too small
+in small samples, and its percentiles inherit the skew of a bounded or positive statistic. Over all data sets of
+those kinds, these intervals miss 4.0-5.8% at 100 and 300 patients and 5.0-6.1% at 40 (docs/statistics.md).
 Hand-written: statsmodels' proportion_confint takes a count, not a clustered ratio; no library gives the log-t of a
 clustered mean.
 """
