@@ -92,7 +92,7 @@ def _thresholded_and_calibration(y: np.ndarray, s: np.ndarray, thr: np.ndarray, 
                                  patients: np.ndarray, level: float, n_resamples: int, seed: int | None,
                                  groups: np.ndarray | None) -> list[Estimate]:
     """Accuracy to F1 at the thresholds, and Brier score and calibration where the scores are risks: with K folds
-    (`folds`) the fold-level rows (cv_metrics), else (holdout, external) one model's, with Wilson, bootstrap and
+    (`folds`) the fold-level rows (cv_metrics), else (holdout, external) one model's, with Wilson, log-scale t and
     Wald intervals."""
     thresholded = binary_metrics(y, s, thr, level=level, n_resamples=n_resamples, seed=seed, groups=groups)
     calibrated = (calibration(y, s, level=level, n_resamples=n_resamples, seed=seed, groups=groups)
@@ -107,8 +107,8 @@ def _thresholded_and_calibration(y: np.ndarray, s: np.ndarray, thr: np.ndarray, 
 def _agreement(g: pd.DataFrame, level: float, n_resamples: int, seed: int | None) -> list[Estimate]:
     """MAE, RMSE, R² and Bland–Altman of a regression task: with K folds the fold-level rows (cv_metrics.cv_agreement:
     the pooled patient bootstrap, which ignores training variability, missed 7.4-9.8% at 100 patients), each with the
-    pooled value and its bootstrap interval under ``extra["pooled"]``; with one fold (holdout, external) one
-    model's, with the patient bootstrap."""
+    pooled value and one model's interval under ``extra["pooled"]``; with one fold (holdout, external) one
+    model's (agreement: the intervals benchmarks/coverage.py's one-fixed-model kinds hold)."""
     y, s = g["y_true"].to_numpy(), g["y_score"].to_numpy()
     pooled = agreement(y, s, n_resamples=n_resamples, seed=seed, level=level, groups=_patient_ids(g))
     folds = g["fold"].astype(str).to_numpy()
@@ -389,9 +389,9 @@ def evaluate_predictions(pred: pd.DataFrame, level: float = 0.95, n_resamples: i
     per-row thresholds (default 0.5), DeLong AUC per fold, and, for probabilistic scores, Brier score and
     calibration intercept and slope. With K folds those last are the fold-level rows (``cardio_stats.cv_metrics``:
     the mean of the per-fold values, the corrected t interval where one holds its level, the pooled value and its
-    interval under ``extra.pooled``); with one fold (holdout, external) one model's, with Wilson, bootstrap and
+    interval under ``extra.pooled``); with one fold (holdout, external) one model's, with Wilson, log-scale t and
     Wald intervals. Regression: MAE, RMSE, R² and Bland–Altman, with K folds the fold-level rows (``_agreement``),
-    with one a patient bootstrap (agreement()). Tests: the paired difference of every two models
+    with one one model's (agreement()). Tests: the paired difference of every two models
     of a task on their shared records, at the top level the one the report prints (as the AUC: cross-validated
     with K folds, paired DeLong with one), with p-values adjusted within the task (`adjust`: holm, bh, none);
     with K folds the pooled paired DeLong test beside it (``extra.delong``, adjusted in the same family).

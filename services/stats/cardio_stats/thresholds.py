@@ -52,11 +52,6 @@ def wilson_ci(successes: int, n: int, level: float = 0.95) -> tuple[float, float
     return float(lo), float(hi)
 
 
-# numerator and denominator of each proportion, as columns of the (tp, fp, tn, fn) tallies
-_PROPORTIONS = {"accuracy": ((0, 2), (0, 1, 2, 3)), "sensitivity": ((0,), (0, 3)), "specificity": ((2,), (2, 1)),
-                "ppv": ((0,), (0, 1)), "npv": ((2,), (2, 3))}
-
-
 def _thresholds(threshold: float | Any, n: int) -> tuple[np.ndarray, Any]:
     """The threshold(s) as an array, and as the metrics record them: one number, or the sorted distinct values."""
     thr = np.asarray(threshold, dtype=np.float64)
