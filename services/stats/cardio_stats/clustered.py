@@ -7,7 +7,7 @@ Why not the patient bootstrap these rows had: in the data sets with 1-3 records 
 missed 6-8% of a fixed model's population sensitivity, specificity and NPV at 100 patients, and 5.5-9.2% of its
 Brier score at 40-100 patients (benchmarks/coverage.py's one-fixed-model kinds): the bootstrap's spread is too small
 in small samples, and its percentiles inherit the skew of a bounded or positive statistic. Over all data sets of
-those kinds, these intervals miss 4.0-5.8% at 100 and 300 patients and 5.0-6.1% at 40 (docs/statistics.md).
+those kinds, these intervals miss 4.0-5.8% at 100 and 300 patients and 4.8-6.1% at 40 (docs/statistics.md).
 Hand-written: statsmodels' proportion_confint takes a count, not a clustered ratio; no library gives the log-t of a
 clustered mean.
 """
