@@ -23,9 +23,10 @@ import numpy as np
 from cv_coverage import PREVALENCE, _features
 from scipy.special import expit
 
-from cardio_stats import agreement, binary_metrics, calibration
+from cardio_stats import agreement, binary_metrics, calibration, reclassification
 
 from . import Draws, Kind, draws, estimate_of, kind
+from .other import _reclass_truths
 from .other import truths as binary_truths
 from .regression import draw as draw_regression
 from .regression import truths as regression_truths
@@ -75,6 +76,32 @@ def binary_cell(n: int, setting: str, n_sets: int, seed: int) -> tuple[Set, ...]
     return tuple(out)
 
 
+#: The reclassification rows' fixed old model, both settings on "signal" data (other.py's OLD): "null" adds x2,
+#: which carries nothing, to an old model on x0 and x1; "signal" adds x0 to an old model on x1 and x2.
+OLD = {"null": (W0, np.r_[0.8, 0.8, 0.0, 0.0, 0.0], np.r_[0.8, 0.8, 0.5, 0.0, 0.0]),
+       "signal": (W0, np.r_[0.0, 0.8, -0.2, 0.0, 0.0], W)}
+
+
+@lru_cache(maxsize=8)
+def reclassification_cell(n: int, setting: str, n_sets: int, seed: int) -> tuple[Set, ...]:
+    """A holdout fusion's IDI and category-free NRI of a new fixed model over an old one (OLD), with the patient
+    bootstrap a one-fold run prints (`cardio_stats.reclassification`); truths: other._reclass_truths."""
+    delta = np.r_[0.6, 0.6, 0.0, 0.0, 0.0]
+    w0, old, new = OLD[setting]
+    t_new, t_old = ({k: float(v[0]) for k, v in binary_truths(np.array([w0]), w[None], delta,
+                                                               np.array([THRESHOLD])).items()} for w in (new, old))
+    truth = _reclass_truths((w0, new), (w0, old), delta, t_new, t_old)
+    out = []
+    start = seed * 10**7 + n * 10**4 + 5000 * (setting == "signal") + 8 * 10**6 + 2500
+    for s in range(start, start + n_sets):
+        x, y, ids = draw_binary(np.random.default_rng(s), n, s % 2 == 1, True)
+        rows = {e.metric: e for e in reclassification(y, expit(w0 + x @ old), expit(w0 + x @ new),
+                                                      n_resamples=RESAMPLES, seed=s,
+                                                      groups=ids if s % 2 == 1 else None)}
+        out.append(Set(rows, truth))
+    return tuple(out)
+
+
 @lru_cache(maxsize=8)
 def regression_cell(n: int, setting: str, n_sets: int, seed: int) -> tuple[Set, ...]:
     from .regression import BETA
@@ -100,3 +127,5 @@ for _shown, _metric in BINARY.items():
     kind(f"{_shown}, one fixed model (holdout, external)")(_kind(binary_cell, _metric))
 for _shown, _metric in REGRESSION.items():
     kind(f"{_shown}, one fixed model (holdout, external)")(_kind(regression_cell, _metric))
+kind("IDI, two fixed models (holdout)")(_kind(reclassification_cell, "idi"))
+kind("NRI, category-free, two fixed models (holdout)")(_kind(reclassification_cell, "nri"))

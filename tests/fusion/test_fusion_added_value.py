@@ -9,6 +9,7 @@ from scipy.special import expit
 
 from cardio_fusion.report import _added_value, _value_table
 from cardio_stats import idi
+from cardio_stats.clustered import CLASS_DIFFERENCE_T
 
 
 def _pred(folds: int = 5, n: int = 150) -> pd.DataFrame:
@@ -41,8 +42,8 @@ def test_fusion_adds_the_cross_validated_idi_and_keeps_the_nri_out_of_its_table(
     assert not any("NRI" in c for c in table.columns)
 
 
-def test_a_one_split_fusion_keeps_the_patient_bootstrap_of_its_one_set_of_risks():
+def test_a_one_split_fusion_gives_its_one_set_of_risks_one_models_interval():
     pred = _pred().assign(fold="holdout")
     est = {e["metric"]: e for e in _added_value(pred, ["ecg"], CFG, seed=0)}
-    assert est["idi"]["method"] == "bootstrap-percentile" and est["idi"]["ci_low"] < est["idi"]["estimate"]
+    assert est["idi"]["method"] == CLASS_DIFFERENCE_T and est["idi"]["ci_low"] < est["idi"]["estimate"]
     assert "IDI [95% CI]" in _value_table(list(est.values()), 95).columns

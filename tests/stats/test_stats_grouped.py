@@ -22,11 +22,12 @@ from cardio_stats import (
     delong_ci,
     delong_test,
     evaluate_predictions,
+    reclassification,
     resample_indices,
     roc_curve_band,
 )
 from cardio_stats.bootstrap import _auc_from_draws, _auc_jackknife, _unit_blocks, patients_of
-from cardio_stats.clustered import LOG_T, WILSON_EFFECTIVE
+from cardio_stats.clustered import CLASS_DIFFERENCE_T, LOG_T, WILSON_EFFECTIVE
 from cardio_stats.roc import _clustered_cov, _delong_cov, _structural_components
 
 CLUSTERED = "delong-clustered (Obuchowski 1997)"
@@ -370,3 +371,28 @@ def test_evaluate_groups_only_tasks_with_more_records_than_patients():
     auc = [e for e in pairs if e["metric"] == "auc" and e["method"] == "delong" and e["fold"] == "pooled"][0]
     assert auc["extra"]["variance"] == CLUSTERED and auc["extra"]["n_groups"] == 80
     assert all(e["extra"].get("resampled") == "patients" for e in pairs if e["method"].startswith("bootstrap"))
+
+
+def test_one_pairs_idi_is_a_difference_of_class_means_with_its_linearised_t_interval():
+    """IDI = mean gain among events - among non-events; its SE from each record's linearised term (one record a
+    patient: the two classes' sample variances over their counts, times n / (n - 1)), t with n - 1 df."""
+    rng = np.random.default_rng(11)
+    y = (rng.random(80) < 0.4).astype(int)
+    old = rng.random(80)
+    new = np.clip(old + 0.15 * y - 0.05 + rng.normal(0, 0.05, 80), 0, 1)
+    est = {e.metric: e for e in reclassification(y, old, new)}
+    gain, n = new - old, y.size
+    pos, neg = gain[y == 1], gain[y == 0]
+    se = np.sqrt(n / (n - 1) * (((pos - pos.mean()) ** 2).sum() / pos.size**2
+                                + ((neg - neg.mean()) ** 2).sum() / neg.size**2))
+    q = sps.t.ppf(0.975, n - 1)
+    value = pos.mean() - neg.mean()
+    assert (est["idi"].estimate, est["idi"].ci_low, est["idi"].ci_high) == pytest.approx(
+        (value, value - q * se, value + q * se))
+    assert est["idi"].method == CLASS_DIFFERENCE_T and est["nri"].method == CLASS_DIFFERENCE_T
+    # each patient's two records the same: the same estimate, the patients counted once each
+    ids = np.repeat(np.arange(80), 2)
+    grouped = {e.metric: e for e in reclassification(y[ids], old[ids], new[ids], groups=ids)}
+    assert grouped["idi"].estimate == pytest.approx(value) and grouped["idi"].extra["n_groups"] == 80
+    # (80 clusters of two identical records: the linearised SE is the one-record SE, t with the same df)
+    assert (grouped["idi"].ci_low, grouped["idi"].ci_high) == pytest.approx((est["idi"].ci_low, est["idi"].ci_high))

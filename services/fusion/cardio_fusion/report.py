@@ -19,7 +19,7 @@ FUSED, GUIDELINE, CLINICAL = "fused", "guideline", "clinical"
 def _added_value(pred: pd.DataFrame, singles: list[str], cfg: dict, seed: int) -> list[dict]:
     """IDI and category-free NRI of the fused risk over each single model's, on the patients both scored: with K
     outer folds the cross-validated values (the mean of the per-fold values, no interval: cardio_stats.cv_metrics
-    says why), with one the patient bootstrap of that one split's risks."""
+    says why), with one that split's risks' t interval (cardio_stats.reclassification)."""
     from cardio_stats import cv_reclassification, reclassification
 
     wide = pred.pivot_table(index="patient_id", columns="model", values="y_score")
@@ -84,8 +84,8 @@ def fusion_section(mods: list[Modality], predictions: Predictions, coefs: list[l
             "it is positive when what is added carries nothing, even on held-out patients (Pepe et al., Stat Biosci "
             "2015).")
     if any(e["metric"] == "idi" and e["ci_low"] is not None for e in estimates):
-        text += (" This fusion has one outer split: its IDI is that split's, with a patient bootstrap interval, which "
-                 "counts the patients scored, not training variability.")
+        text += (" This fusion has one outer split: its IDI is that split's, with a t interval (patients the units), "
+                 "which counts the patients scored, not training variability.")
     tables = {"patients per modality combination": combos,
               "what fusion adds (IDI)": _value_table(estimates, level),
               "fusion model weights (standardized log-odds per SD), per fold": pd.DataFrame(

@@ -21,6 +21,7 @@ from cardio_stats.result import StatsError
 
 WILSON_EFFECTIVE = "wilson at the effective sample size"
 LOG_T = "t on the log scale, patient-clustered SE"
+CLASS_DIFFERENCE_T = "t, patient-clustered SE of a difference of class means"
 
 
 def _sums(values: np.ndarray, codes: np.ndarray) -> np.ndarray:
@@ -59,3 +60,22 @@ def log_t_mean(values: np.ndarray, codes: np.ndarray, level: float) -> tuple[flo
         return m, 0.0, 0.0
     q = float(t_dist.ppf(0.5 + level / 2.0, g - 1))
     return m, m * float(np.exp(-q * se / m)), m * float(np.exp(q * se / m))
+
+
+def class_difference_t(v: np.ndarray, y: np.ndarray, codes: np.ndarray,
+                       level: float) -> tuple[float, float, float]:
+    """(estimate, low, high) of mean(v | y = 1) - mean(v | y = 0) over records (the IDI with v the risk gain, the
+    category-free NRI with v its sign), `codes` their patients: t with (patients - 1) df and the SE of the
+    linearised per-patient terms, each class mean a ratio of per-patient sums."""
+    est, infl = 0.0, np.zeros(int(codes.max()) + 1)
+    for cls, sign in ((1, 1.0), (0, -1.0)):
+        a, b = _sums(np.where(y == cls, v, 0.0), codes), _sums((y == cls).astype(float), codes)
+        mean = float(a.sum() / b.sum())
+        est += sign * mean
+        infl += sign * (a - mean * b) / b.sum()
+    g = int(np.count_nonzero(np.bincount(codes)))
+    if g < 2:
+        raise StatsError(f"an interval needs at least 2 patients, got {g}")
+    se = float(np.sqrt(g / (g - 1) * float(infl @ infl)))
+    q = float(t_dist.ppf(0.5 + level / 2.0, g - 1))
+    return est, est - q * se, est + q * se
