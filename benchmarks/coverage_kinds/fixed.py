@@ -4,14 +4,15 @@ cohort) prints beside its AUC. Its estimand is that one model's value on the pop
 
 Binary rows: other.py's data (benchmarks/cv_coverage.py's features: five Gaussian features, prevalence 0.4, half
 the data sets with 1-3 records a patient; "signal": features 0 and 1 shifted 0.6 SD), each patient's class drawn at
-random (`draw_binary`), scored by the fixed risk model
-expit(-0.4 + 0.8 x0 + 0.8 x1 - 0.2 x2), its threshold 0.4 fixed beforehand: its sensitivity, specificity, accuracy,
-PPV and NPV (Wilson, or a patient bootstrap where patients have several records), F1 and Brier score (bootstrap),
-calibration slope and intercept (Wald, cluster-robust by patient), as `cardio_stats.binary_metrics` and
-`calibration` give them for one fold (cardio_stats.evaluate). Truths: other.truths (exact, or Gauss-Hermite).
+random (`draw_binary`), scored by the fixed risk model expit(-0.4 + 0.8 x0 + 0.8 x1 - 0.2 x2), its threshold 0.4
+fixed beforehand: its sensitivity, specificity, accuracy, PPV, NPV, F1, Brier score and calibration slope and
+intercept as `cardio_stats.binary_metrics` and `calibration` give them for one fold (cardio_stats.evaluate; the
+intervals are docs/statistics.md's "One model's rows"). Truths: other.truths (exact, or Gauss-Hermite).
+Reclassification rows: a holdout fusion's IDI and category-free NRI of a new fixed model over an old one (OLD) on
+signal data, as `cardio_stats.reclassification` gives them; truths: other._reclass_truths.
 Regression rows: regression.py's data scored by the fixed prediction 1.1 + 0.7 x0 + 0.7 x1 (shrunk, biased), its
-MAE, RMSE, R², Bland–Altman bias and limits with `cardio_stats.agreement`'s patient bootstrap; truths:
-regression.truths. The bootstraps take 500 resamples (a report 2,000).
+MAE, RMSE, R², Bland–Altman bias and limits as `cardio_stats.agreement` gives them; truths: regression.truths.
+Any row that still resamples takes RESAMPLES (a report 2,000).
 """
 from __future__ import annotations
 
