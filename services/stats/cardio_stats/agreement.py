@@ -22,12 +22,13 @@ from scipy.stats import nct, norm
 from scipy.stats import t as t_dist
 
 from cardio_stats.bootstrap import patients_of
-from cardio_stats.clustered import LOG_T, log_t_mean
+from cardio_stats.clustered import LOG_T, log_t_mean, mean_variance, units
 from cardio_stats.result import Estimate, StatsError
 from cardio_stats.validation import as_scores, check_level, check_n_resamples
 
 # Bland–Altman limits of agreement cover 95% of differences by convention, whatever the CI level.
 LOA_COVERAGE = 0.95
+LOA_Z = float(norm.ppf(0.5 + LOA_COVERAGE / 2.0))  # the limits: bias -+ LOA_Z SD of the differences
 BIAS_T = "t, patient-clustered SE"
 LOA_EXACT = "exact, noncentral t at the effective sample size (Carkeet 2015)"
 NO_INTERVAL = "no interval"
@@ -40,25 +41,17 @@ WHY_NOT = {
 }
 
 
-def _clustered_var_of_mean(d: np.ndarray, codes: np.ndarray) -> tuple[float, int]:
-    """The patient-clustered variance of the mean of d, and the number of patients."""
-    g = int(codes.max()) + 1
-    u = np.bincount(codes, weights=d - d.mean(), minlength=g)
-    return g / (g - 1) * float(u @ u) / d.size**2, g
-
-
-def _limits(d: np.ndarray, var_mean: float, g: int, level: float) -> dict[str, tuple[float, float, float]]:
+def _limits(d: np.ndarray, var_mean: float, level: float) -> dict[str, tuple[float, float, float]]:
     """The two limits of agreement and their exact intervals: with n_eff = SD^2 / var_mean (the records' worth of
     independent differences; at most the records), bias + SD k, k the noncentral t(n_eff - 1, +-z sqrt(n_eff))
     quantiles over sqrt(n_eff)."""
-    z = float(norm.ppf(0.5 + LOA_COVERAGE / 2.0))
     bias, sd = float(d.mean()), float(d.std(ddof=1))
     n_eff = min(float(d.size), sd**2 / var_mean) if var_mean > 0 else float(d.size)
     alpha = (1.0 - level) / 2.0
     out = {}
     for name, sign in (("ba_loa_low", -1.0), ("ba_loa_high", 1.0)):
-        k = nct.ppf([alpha, 1.0 - alpha], n_eff - 1.0, sign * z * np.sqrt(n_eff)) / np.sqrt(n_eff)
-        out[name] = (bias + sign * z * sd, bias + sd * float(k[0]), bias + sd * float(k[1]))
+        k = nct.ppf([alpha, 1.0 - alpha], n_eff - 1.0, sign * LOA_Z * np.sqrt(n_eff)) / np.sqrt(n_eff)
+        out[name] = (bias + sign * LOA_Z * sd, bias + sd * float(k[0]), bias + sd * float(k[1]))
     return out
 
 
@@ -77,13 +70,11 @@ def agreement(y_true: Any, y_pred: Any, n_resamples: int = 2000, seed: int | Non
     patients = patients_of(groups, t.size)
     if patients is not None and patients.n_groups < 3:
         raise StatsError(f"agreement over patients needs at least 3 patients, got {patients.n_groups}")
-    clustered = patients if patients is not None and not patients.singletons else None
-    codes = clustered.codes if clustered else np.arange(t.size)  # one record a patient: the record-level numbers
-    unit = {"n_groups": int(clustered.n_groups)} if clustered else {}
+    codes, unit = units(patients, t.size)
     d = p - t
     ss_tot = float(((t - t.mean()) ** 2).sum())
     mse = float((d * d).mean())
-    var_mean, g = _clustered_var_of_mean(d, codes)
+    var_mean, g = mean_variance(d, codes)
     q = float(t_dist.ppf(0.5 + level / 2.0, g - 1))
     bias, se = float(d.mean()), float(np.sqrt(var_mean))
     rows: dict[str, tuple[float, float | None, float | None, str]] = {
@@ -91,7 +82,7 @@ def agreement(y_true: Any, y_pred: Any, n_resamples: int = 2000, seed: int | Non
         "rmse": (float(np.sqrt(mse)), None, None, NO_INTERVAL),
         "r2": (1.0 - mse * t.size / ss_tot if ss_tot > 0 else float("nan"), None, None, NO_INTERVAL),
         "ba_bias": (bias, bias - q * se, bias + q * se, BIAS_T),
-        **{k: (*v, LOA_EXACT) for k, v in _limits(d, var_mean, g, level).items()},
+        **{k: (*v, LOA_EXACT) for k, v in _limits(d, var_mean, level).items()},
     }
     out: dict[str, Estimate] = {}
     for k, (est, lo, hi, method) in rows.items():

@@ -16,7 +16,7 @@ from statsmodels.genmod.api import GLM, families  # not statsmodels.api, which l
 from statsmodels.tools.tools import add_constant
 
 from cardio_stats.bootstrap import patients_of
-from cardio_stats.clustered import LOG_T, log_t_mean
+from cardio_stats.clustered import LOG_T, log_t_mean, units
 from cardio_stats.result import Estimate, StatsError
 from cardio_stats.validation import as_binary_labels, as_scores, check_level
 
@@ -61,9 +61,10 @@ def calibration(y: Any, prob: Any, level: float = 0.95, n_resamples: int = 2000,
         try:
             with _warnings.catch_warnings(record=True) as caught:
                 _warnings.simplefilter("always")
-                res = GLM(y, design, family=families.Binomial(), offset=offset).fit()
+                res = GLM(y, design, family=families.Binomial(), offset=offset).fit(**fit_args)
             warned = [str(w.message).splitlines()[0] for w in caught]
-            b, se = float(res.params[coef]), float(res.bse[coef])
+            # the model-based SE, whatever the fit's covariance: (X'WX)^-1 at the binomial's scale of 1
+            b, se = float(res.params[coef]), float(np.sqrt(res.normalized_cov_params[coef, coef] * res.scale))
         except (np.linalg.LinAlgError, ValueError) as e:
             out[name] = Estimate(name, float("nan"), None, None, level, "logistic recalibration", len(y),
                                  warnings=[f"not estimable: {e}"])
@@ -72,9 +73,7 @@ def calibration(y: Any, prob: Any, level: float = 0.95, n_resamples: int = 2000,
         # the classes (a separated holdout's intercept: model-based SE 4.4, HC0's 0.5)
         why = _unstable(res, b, se, warned)
         if not why and fit_args:
-            with _warnings.catch_warnings():
-                _warnings.simplefilter("ignore")  # the same fit's warnings, recorded above
-                robust = float(GLM(y, design, family=families.Binomial(), offset=offset).fit(**fit_args).bse[coef])
+            robust = float(res.bse[coef])
             se = robust if by_patient is not None else max(se, robust)
         if why:  # flagged, not printed: a slope of 481 [-707128, 708091] says only that the fit failed
             out[name] = Estimate(name, float("nan"), None, None, level, wald, len(y),
@@ -91,10 +90,8 @@ def _brier_interval(y: np.ndarray, p: np.ndarray, patients: Any, level: float) -
     (clustered.log_t_mean): its patient bootstrap, stratified by class, missed 5.6-9.5% of a fixed model's
     population Brier score at 40-100 patients, unstratified 5.5-9.2%; this 4.6-5.1% at 100 and 300 patients,
     5.5-6.0% at 40 (docs/statistics.md, "One model's rows")."""
-    clustered = patients is not None and not patients.singletons
-    codes = patients.codes if clustered else np.arange(y.size)  # one record a patient: the record-level numbers
+    codes, unit = units(patients, y.size)
     est, lo, hi = log_t_mean((p - y) ** 2, codes, level)
-    unit = {"n_groups": int(patients.n_groups)} if clustered else {}
     return Estimate("brier", est, lo, hi, level, LOG_T, int(y.size), extra=unit)
 
 

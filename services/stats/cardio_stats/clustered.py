@@ -17,6 +17,7 @@ import numpy as np
 from scipy.stats import t as t_dist
 from statsmodels.stats.proportion import proportion_confint
 
+from cardio_stats.bootstrap import Patients
 from cardio_stats.result import StatsError
 
 WILSON_EFFECTIVE = "wilson at the effective sample size"
@@ -24,8 +25,26 @@ LOG_T = "t on the log scale, patient-clustered SE"
 CLASS_DIFFERENCE_T = "t, patient-clustered SE of a difference of class means"
 
 
+def units(patients: Patients | None, n: int) -> tuple[np.ndarray, dict]:
+    """Each record's unit (its patient's code where some patient has several records, else its own index, so that
+    one record a patient gives the record-level numbers to the bit) and what an Estimate records of them."""
+    if patients is None or patients.singletons:
+        return np.arange(n), {}
+    return patients.codes, {"n_groups": int(patients.n_groups)}
+
+
 def _sums(values: np.ndarray, codes: np.ndarray) -> np.ndarray:
     return np.bincount(codes, weights=values, minlength=int(codes.max()) + 1)
+
+
+def mean_variance(values: np.ndarray, codes: np.ndarray) -> tuple[float, int]:
+    """The patient-clustered variance of the mean of per-record values, g / (g - 1) sum_i u_i^2 / n^2 with u_i patient
+    i's sum of deviations from the mean, and g the patients (an error below 2)."""
+    sums = _sums(values - values.mean(), codes)
+    g = int(np.count_nonzero(np.bincount(codes)))
+    if g < 2:
+        raise StatsError(f"an interval needs at least 2 patients, got {g}")
+    return g / (g - 1) * float(sums @ sums) / values.size**2, g
 
 
 def wilson_effective(num: np.ndarray, den: np.ndarray, codes: np.ndarray,
@@ -51,11 +70,8 @@ def log_t_mean(values: np.ndarray, codes: np.ndarray, level: float) -> tuple[flo
     """(mean, low, high) of positive per-record values, `codes` their patients: exp(log m -+ t SE / m), SE the
     patient-clustered SE of the mean, t with (patients - 1) df. A mean of 0 has no log: its interval is (0, 0)."""
     m = float(values.mean())
-    sums = _sums(values - m, codes)
-    g = int(np.count_nonzero(np.bincount(codes)))
-    if g < 2:
-        raise StatsError(f"an interval needs at least 2 patients, got {g}")
-    se = float(np.sqrt(g / (g - 1) * float(sums @ sums))) / values.size
+    var, g = mean_variance(values, codes)
+    se = float(np.sqrt(var))
     if m <= 0:
         return m, 0.0, 0.0
     q = float(t_dist.ppf(0.5 + level / 2.0, g - 1))

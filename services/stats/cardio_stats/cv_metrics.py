@@ -22,10 +22,9 @@ from typing import Any
 
 import numpy as np
 from scipy.special import expit, logit
-from scipy.stats import norm
 from scipy.stats import t as t_dist
 
-from cardio_stats.agreement import LOA_COVERAGE
+from cardio_stats.agreement import LOA_COVERAGE, LOA_Z
 from cardio_stats.cv_auc import fold_labels
 from cardio_stats.result import Estimate, StatsError
 from cardio_stats.validation import as_binary_labels, as_scores, check_level
@@ -35,7 +34,6 @@ FOLD_MEAN_LOGIT = "fold mean, corrected t on the logit scale (Nadeau & Bengio 20
 FOLD_MEAN_ONLY = "fold mean (no interval)"
 MIN_FOLDS = 5  # the folds per repeat an interval needs: 2 folds give t with 1 df, [0, 1] for a proportion
 ESTIMAND = "the procedure's expected value at this cohort size: the mean of the per-fold values"
-LOA_Z = float(norm.ppf(0.5 + LOA_COVERAGE / 2.0))  # Bland–Altman limits: bias -+ LOA_Z SD of the differences
 _EPS = 1e-6  # probabilities are clipped this far from 0 and 1 before the logit, as calibration() does
 
 #: Why a row carries no interval (the coverage benchmark's figures: docs/statistics.md).

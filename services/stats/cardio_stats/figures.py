@@ -12,10 +12,9 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure  # a bare Figure renders with Agg and never touches a GUI or pyplot state
 from matplotlib.ticker import NullFormatter
-from scipy.stats import norm
 from sklearn.metrics import roc_curve
 
-from cardio_stats.agreement import LOA_COVERAGE
+from cardio_stats.agreement import LOA_Z
 from cardio_stats.formatting import format_ci
 from cardio_stats.palette import CVD_SEQUENTIAL, PALETTE
 from cardio_stats.result import Estimate, StatsError
@@ -216,7 +215,7 @@ def plot_bland_altman(y_true: Any, y_pred: Any, title: str | None = None, quanti
         raise StatsError(f"a Bland–Altman plot needs at least 3 records, got {t.size}")
     d = p - t
     bias, sd = d.mean(), d.std(ddof=1)
-    z = norm.ppf(0.5 + LOA_COVERAGE / 2.0)
+    z = LOA_Z
     what = f" {quantity}" if quantity else ""
     u = unit or UNKNOWN_UNIT
     fig = Figure(figsize=(6, 4.5))

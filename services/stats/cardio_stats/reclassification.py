@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from cardio_stats.bootstrap import patients_of
-from cardio_stats.clustered import CLASS_DIFFERENCE_T, class_difference_t
+from cardio_stats.clustered import CLASS_DIFFERENCE_T, class_difference_t, units
 from cardio_stats.cv_metrics import _fold_parts, fold_mean
 from cardio_stats.result import Estimate, StatsError
 from cardio_stats.validation import check_n_resamples
@@ -57,10 +57,7 @@ def reclassification(y: Any, old: Any, new: Any, *, level: float = 0.95, n_resam
     callers."""
     check_n_resamples(n_resamples)
     y, old, new = _checked(y, old, new)
-    patients = patients_of(groups, y.size)
-    clustered = patients if patients is not None and not patients.singletons else None
-    codes = clustered.codes if clustered else np.arange(y.size)  # one record a patient: the record-level numbers
-    unit = {"n_groups": int(clustered.n_groups)} if clustered else {}
+    codes, unit = units(patients_of(groups, y.size), y.size)
     out = []
     for name, v in (("nri", np.sign(new - old)), ("idi", new - old)):
         est, lo, hi = class_difference_t(v, y, codes, level)

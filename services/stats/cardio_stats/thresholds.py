@@ -8,7 +8,7 @@ from sklearn.metrics import roc_curve
 from statsmodels.stats.proportion import proportion_confint
 
 from cardio_stats.bootstrap import patients_of
-from cardio_stats.clustered import WILSON_EFFECTIVE, wilson_effective
+from cardio_stats.clustered import WILSON_EFFECTIVE, units, wilson_effective
 from cardio_stats.result import Estimate, StatsError
 from cardio_stats.validation import as_binary_labels, as_scores, check_level, check_n_resamples
 
@@ -98,9 +98,8 @@ def binary_metrics(y: Any, score: Any, threshold: float | Any, level: float = 0.
         "npv": (("tn",), ("tn", "fn"), "records predicted negative"),
     }
     out: dict[str, Estimate] = {}
-    clustered = patients is not None and not patients.singletons
-    codes = patients.codes if clustered and patients is not None else np.arange(yy.size)  # singletons: records
-    unit = {"n_groups": int(patients.n_groups)} if clustered and patients is not None else {}
+    codes, unit = units(patients, yy.size)
+    clustered = bool(unit)
     method = WILSON_EFFECTIVE if clustered else "wilson"
     for name, (num, den, what) in parts.items():
         k, d = sum(counts[c] for c in num), sum(counts[c] for c in den)
