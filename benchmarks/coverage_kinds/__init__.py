@@ -12,7 +12,7 @@ import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol, TypeVar
+from typing import Any, Protocol, TypeVar, cast
 
 import numpy as np
 from scipy.stats import norm
@@ -83,6 +83,19 @@ def draws(sets: Sequence[S], interval: Callable[[S], tuple[float, float, float]]
     elif np.isfinite(a[:, 0]).any():
         notes.append(f"mean estimate {np.nanmean(a[:, 0]):+.3f} against the truth {target:+.3f}")
     return Draws(a[:, 0], a[:, 1], a[:, 2], target, null, seconds, notes)
+
+
+_MEMO: dict[tuple, Any] = {}  # one call's result per data set, shared by the kinds that read it (calibration: 3)
+R = TypeVar("R")
+
+
+def memo(key: tuple, compute: Callable[[], R]) -> R:
+    """compute()'s result for `key` (the module, the call and the data set's seed and size), computed once."""
+    if key not in _MEMO:
+        if len(_MEMO) > 50_000:
+            _MEMO.clear()
+        _MEMO[key] = compute()
+    return cast(R, _MEMO[key])  # the key names the call, so its value is what compute returned
 
 
 def estimate_of(e: Any) -> tuple[float, float, float]:

@@ -27,7 +27,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from functools import lru_cache, partial
-from typing import Callable, TypeVar, cast
+from typing import Callable, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -48,7 +48,7 @@ from cardio_stats import (
 from cardio_stats.cv_metrics import _fold_parts, cv_binary_metrics, cv_calibration, fold_mean
 from cardio_stats.reclassification import cv_reclassification, idi, nri
 
-from . import Draws, Kind, draws, estimate_of, kind
+from . import Draws, Kind, draws, estimate_of, kind, memo
 
 FOLDS = 5
 CV = {"method": "kfold", "folds": FOLDS, "repeats": 1, "stratify": True}
@@ -183,17 +183,11 @@ def _groups(s: Set) -> np.ndarray | None:
     return s.ids if s.clustered else None
 
 
-_MEMO: dict[tuple, object] = {}  # one call's result per set, shared by the kinds that read it (calibration: 3)
 T = TypeVar("T")
 
 
 def _memo(tag: str, s: Set, compute: Callable[[], T]) -> T:
-    key = (tag, s.seed, s.y.size)
-    if key not in _MEMO:
-        if len(_MEMO) > 50_000:
-            _MEMO.clear()
-        _MEMO[key] = compute()
-    return cast(T, _MEMO[key])  # the tag names the call, so the key's value is what compute returned
+    return memo(("other", tag, s.seed, s.y.size), compute)
 
 
 def _calibrated(s: Set) -> dict:

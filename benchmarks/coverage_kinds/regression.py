@@ -10,8 +10,9 @@ linear model of one record. Each data set goes through cardio's patient-grouped 
 (`cardio.data.make_folds`); in each fold a ridge regression (penalty 1, intercept free) is fitted on the training
 records and predicts the test records. KINDS are what a report prints now (`cardio_stats.cv_agreement`: the mean
 of the per-fold values, the corrected t interval but for R², which has none), BEFORE
-what it printed before (the patient bootstrap of the pooled out-of-fold predictions, `cardio_stats.agreement`),
-CANDIDATES measured and not chosen.
+the pooled out-of-fold predictions with one model's intervals (`cardio_stats.agreement`; what a report printed
+before, the patient bootstrap, is that function at 866b861, whose figures docs/statistics.md keeps), CANDIDATES
+measured and not chosen.
 
 Truth. A cross-validated row estimates the procedure's expected value at this cohort size (docs/statistics.md): the
 mean, over data sets, of the fold models' population values. A fold model w0 + w.x errs on a random record by
@@ -34,7 +35,7 @@ from cardio_stats import agreement
 from cardio_stats.agreement import LOA_COVERAGE
 from cardio_stats.cv_metrics import _fold_parts, cv_agreement, fold_mean
 
-from . import Draws, Kind, draws, estimate_of, kind
+from . import Draws, Kind, draws, estimate_of, kind, memo
 
 P, RHO, FOLDS, RIDGE = 5, 0.6, 5, 1.0
 BETA = {"null": np.zeros(P), "signal": np.r_[0.8, 0.8, np.zeros(P - 2)]}
@@ -58,6 +59,7 @@ class Set:
     clustered: bool
     fold: np.ndarray
     truth: dict[str, float]
+    seed: int
 
 
 def truths(w0: float, w: np.ndarray, beta: np.ndarray) -> dict[str, float]:
@@ -101,7 +103,7 @@ def one_set(seed: int, n: int, setting: str) -> Set:
         pred[f.test] = w0 + x[f.test] @ w
         fold[f.test] = f.name
         per_fold.append(truths(w0, w, beta))
-    return Set(y, pred, ids, clustered, fold.astype(str), pd.DataFrame(per_fold).mean().to_dict())
+    return Set(y, pred, ids, clustered, fold.astype(str), pd.DataFrame(per_fold).mean().to_dict(), seed)
 
 
 @lru_cache(maxsize=4)
@@ -120,16 +122,8 @@ def _kind(metric: str, interval: Interval) -> Kind:
     return run
 
 
-_MEMO: dict[tuple, dict] = {}
-
-
 def _memo(tag: str, s: Set, compute: Callable[[], dict]) -> dict:
-    key = (tag, id(s))
-    if key not in _MEMO:
-        if len(_MEMO) > 50_000:
-            _MEMO.clear()
-        _MEMO[key] = compute()
-    return _MEMO[key]
+    return memo(("regression", tag, s.seed, s.y.size), compute)
 
 
 def _pooled(s: Set) -> dict:
