@@ -64,6 +64,9 @@ def grid(module: str, sizes: list[int], settings: list[str], n_sets: int, seed: 
         for name, run in table.items():
             row = []
             for n, setting in cells:
+                if setting not in SETTINGS.get(name, (setting,)):  # a kind simulated in fewer settings
+                    row.append("–")
+                    continue
                 d = run(n, setting, n_sets, seed)
                 r = summarise(d)
                 alone = [note for note in d.notes if "without an interval" in note]

@@ -74,10 +74,11 @@ def _labels(rng: np.random.Generator, n: int) -> np.ndarray:
 
 
 def _features(rng: np.random.Generator, ids: np.ndarray, y_pat: np.ndarray, planted: bool,
-              rho: float = RHO) -> tuple[np.ndarray, np.ndarray]:
-    """Features of the records `ids` (each record's patient; a patient's records share u) and the class shift."""
+              rho: float = RHO, shift: float = SHIFT) -> tuple[np.ndarray, np.ndarray]:
+    """Features of the records `ids` (each record's patient; a patient's records share u) and the class shift
+    (`shift` SD on features 0 and 1 where `planted`)."""
     n = y_pat.size
-    delta = np.r_[SHIFT, SHIFT, np.zeros(P - 2)] if planted else np.zeros(P)
+    delta = np.r_[shift, shift, np.zeros(P - 2)] if planted else np.zeros(P)
     u = rng.normal(scale=np.sqrt(rho), size=(n, P)) + y_pat[:, None] * delta
     x = u[ids] + rng.normal(scale=np.sqrt(1 - rho), size=(ids.size, P))
     return x, delta

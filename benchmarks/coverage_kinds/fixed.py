@@ -5,9 +5,14 @@ cohort) prints beside its AUC. Its estimand is that one model's value on the pop
 Binary rows: other.py's data (benchmarks/cv_coverage.py's features: five Gaussian features, prevalence 0.4, half
 the data sets with 1-3 records a patient; "signal": features 0 and 1 shifted 0.6 SD), each patient's class drawn at
 random (`draw_binary`), scored by the fixed risk model expit(-0.4 + 0.8 x0 + 0.8 x1 - 0.2 x2), its threshold 0.4
-fixed beforehand: its sensitivity, specificity, accuracy, PPV, NPV, F1, Brier score and calibration slope and
-intercept as `cardio_stats.binary_metrics` and `calibration` give them for one fold (cardio_stats.evaluate; the
-intervals are docs/statistics.md's "One model's rows"). Truths: other.truths (exact, or Gauss-Hermite).
+fixed beforehand. Near separation, as a network that nearly separates a small test set (mmode_septal_flash's
+default): "strong" and "separating" shift features 0 and 1 by 1.9 and 2.4 SD (AUC 0.97 and 0.99, the headline
+kinds' settings), scored by the Bayes model made 1.25 times overconfident, 1.25 (delta.x - |delta|^2 / 2 +
+logit 0.4): risks near 0 and 1, true calibration slope 0.8. Rows: sensitivity, specificity, accuracy, PPV, NPV, F1,
+Brier score, calibration slope and intercept as `cardio_stats.binary_metrics` and `calibration` give them for one
+fold (cardio_stats.evaluate; the intervals are docs/statistics.md's "One model's rows"). Truths: other.truths
+(exact, or Gauss-Hermite). BEFORE and CANDIDATES: the Brier score's and the intercept's earlier intervals, and the
+Brier bound's settings, on the same data sets (`python benchmarks/coverage.py --grid fixed`).
 Reclassification rows: a holdout fusion's IDI and category-free NRI of a new fixed model over an old one (OLD) on
 signal data, as `cardio_stats.reclassification` gives them; truths: other._reclass_truths.
 Regression rows: regression.py's data scored by the fixed prediction 1.1 + 0.7 x0 + 0.7 x1 (shrunk, biased), its
@@ -21,18 +26,24 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
-from cv_coverage import PREVALENCE, _features
-from scipy.special import expit
+from cv_coverage import PREVALENCE, SHIFT, _features
+from scipy.special import expit, logit
+from statsmodels.genmod.api import GLM, families
 
 from cardio_stats import agreement, binary_metrics, calibration, reclassification
+from cardio_stats.bootstrap import patients_of
+from cardio_stats.calibration import _brier_interval
 
-from . import Draws, Kind, draws, estimate_of, kind
+from . import Draws, Kind, Z, draws, estimate_of, kind
 from .other import _reclass_truths
 from .other import truths as binary_truths
 from .regression import draw as draw_regression
 from .regression import truths as regression_truths
 
 W0, W, THRESHOLD = -0.4, np.r_[0.8, 0.8, -0.2, 0.0, 0.0], 0.4  # the fixed risk model and its threshold
+SHIFTS = {"null": 0.0, "signal": SHIFT, "strong": 1.9, "separating": 2.4}
+OFFSETS = {"null": 0, "strong": 2500, "signal": 5000, "separating": 7500}  # each setting's own data sets
+NEAR_SEPARATION = ("null", "signal", "strong", "separating")
 R0, R = 1.1, np.r_[0.7, 0.7, 0.0, 0.0, 0.0]  # the fixed prediction of the continuous target
 RESAMPLES = 500
 BINARY = {"sensitivity": "sensitivity", "specificity": "specificity", "accuracy": "accuracy", "PPV": "ppv",
@@ -48,32 +59,43 @@ class Set:
 
     rows: dict
     truth: dict[str, float]
+    scored: tuple[np.ndarray, np.ndarray, np.ndarray | None] | None = None  # binary cells: (y, risk, patient ids)
 
 
-def draw_binary(rng: np.random.Generator, n: int, clustered: bool, planted: bool) -> tuple[np.ndarray, np.ndarray,
-                                                                                           np.ndarray]:
+def draw_binary(rng: np.random.Generator, n: int, clustered: bool, planted: bool,
+                shift: float = SHIFT) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Records (x, y, patient ids) of n patients drawn from the population: each patient's class at random (the
     cross-validated kinds fix the count at 40%, as a stratified split does; a cohort's own count varies), then
-    cv_coverage's features (1-3 records a patient where `clustered`)."""
+    cv_coverage's features (1-3 records a patient where `clustered`; `shift` SD on features 0 and 1 where
+    `planted`)."""
     y_pat = (rng.random(n) < PREVALENCE).astype(int)
     ids = np.repeat(np.arange(n), rng.integers(1, 4, size=n) if clustered else 1)
-    x, _ = _features(rng, ids, y_pat, planted)
+    x, _ = _features(rng, ids, y_pat, planted, shift=shift)
     return x, y_pat[ids], ids
 
 
-@lru_cache(maxsize=8)
+def fixed_model(setting: str) -> tuple[float, np.ndarray, np.ndarray]:
+    """The setting's fixed risk model (w0, w) and class shift delta: W0, W for null and signal; near separation
+    the Bayes model of the shift, 1.25 times overconfident."""
+    delta = np.r_[SHIFTS[setting], SHIFTS[setting], 0.0, 0.0, 0.0]
+    if setting in ("null", "signal"):
+        return W0, W, delta
+    return 1.25 * float(logit(PREVALENCE) - delta @ delta / 2), 1.25 * delta, delta
+
+
+@lru_cache(maxsize=16)  # every cell of a 3-size, 4-setting grid, made once for all its kinds
 def binary_cell(n: int, setting: str, n_sets: int, seed: int) -> tuple[Set, ...]:
-    delta = np.r_[0.6, 0.6, 0.0, 0.0, 0.0] if setting == "signal" else np.zeros(5)
-    truth = {k: float(v[0]) for k, v in binary_truths(np.array([W0]), W[None], delta,
+    w0, w, delta = fixed_model(setting)
+    truth = {k: float(v[0]) for k, v in binary_truths(np.array([w0]), w[None], delta,
                                                        np.array([THRESHOLD])).items()}
     out = []
-    start = seed * 10**7 + n * 10**4 + 5000 * (setting == "signal") + 8 * 10**6
+    start = seed * 10**7 + n * 10**4 + OFFSETS[setting] + 8 * 10**6
     for s in range(start, start + n_sets):
-        x, y, ids = draw_binary(np.random.default_rng(s), n, s % 2 == 1, setting == "signal")
-        p, groups = expit(W0 + x @ W), ids if s % 2 == 1 else None  # patient ids where some have several records
+        x, y, ids = draw_binary(np.random.default_rng(s), n, s % 2 == 1, setting != "null", SHIFTS[setting])
+        p, groups = expit(w0 + x @ w), ids if s % 2 == 1 else None  # patient ids where some have several records
         rows = {**binary_metrics(y, p, THRESHOLD, n_resamples=RESAMPLES, seed=s, groups=groups),
                 **calibration(y, p, n_resamples=RESAMPLES, seed=s, groups=groups)}
-        out.append(Set(rows, truth))
+        out.append(Set(rows, truth, (y, p, groups)))
     return tuple(out)
 
 
@@ -124,8 +146,47 @@ def _kind(cells: Callable[[int, str, int, int], tuple[Set, ...]], metric: str) -
     return run
 
 
+#: What the Brier row printed before (cardio at 3b4db67: the log-t alone), and the score bound's settings measured
+#: beside the one chosen (calibration.FEW_ERRORS, ERROR_LOSS), on the binary cells' own data sets.
+BEFORE: dict[str, Kind] = {}
+CANDIDATES: dict[str, Kind] = {}
+
+
+def _brier(**bound: float) -> Kind:
+    def interval(s: Set) -> tuple[float, float, float]:
+        assert s.scored is not None
+        y, p, groups = s.scored
+        return estimate_of(_brier_interval(y.astype(float), p, patients_of(groups, y.size), 0.95, **bound))
+    return lambda n, setting, n_sets, seed: draws(binary_cell(n, setting, n_sets, seed), interval, "brier")
+
+
+def _intercept_wald(s: Set) -> tuple[float, float, float]:
+    """The calibration intercept's Wald interval at 3b4db67: cluster-robust where patients have several records,
+    else the larger of the HC0 and model-based SEs."""
+    assert s.scored is not None
+    y, p, groups = s.scored
+    lp = logit(np.clip(p, 1e-6, 1 - 1e-6))
+    fit = GLM(y, np.ones((y.size, 1)), family=families.Binomial(), offset=lp)
+    if groups is not None:
+        res = fit.fit(cov_type="cluster", cov_kwds={"groups": groups})
+        se = float(res.bse[0])
+    else:
+        res = fit.fit()
+        se = max(float(res.bse[0]), float(fit.fit(cov_type="HC0").bse[0]))
+    a = float(res.params[0])
+    return a, a - Z * se, a + Z * se
+
+
+BEFORE["Brier score: t on the log scale alone (3b4db67)"] = _brier(few=0)
+BEFORE["calibration intercept: Wald (3b4db67)"] = (
+    lambda n, setting, n_sets, seed: draws(binary_cell(n, setting, n_sets, seed), _intercept_wald,
+                                           "calibration_intercept"))
+for _few, _loss in ((10, 0.25), (10, 1.0), (5, 0.5), (20, 0.5), (10**6, 0.5)):
+    _at = "at any count" if _few == 10**6 else f"below {_few} misclassified patients"
+    CANDIDATES[f"Brier score: score bound {_at}, unseen error loss {_loss}"] = _brier(few=_few, error_loss=_loss)
+
 for _shown, _metric in BINARY.items():
-    kind(f"{_shown}, one fixed model (holdout, external)")(_kind(binary_cell, _metric))
+    kind(f"{_shown}, one fixed model (holdout, external)", NEAR_SEPARATION)(_kind(binary_cell, _metric))
 for _shown, _metric in REGRESSION.items():
     kind(f"{_shown}, one fixed model (holdout, external)")(_kind(regression_cell, _metric))
 kind("IDI, two fixed models (holdout)")(_kind(reclassification_cell, "idi"))
