@@ -2,10 +2,13 @@
 import numpy as np
 import pytest
 import statsmodels.api as sm
+from scipy.stats import t as t_dist
 from sklearn.metrics import brier_score_loss
 from statsmodels.stats.multitest import multipletests
 
 from cardio_stats import StatsError, adjust_pvalues, calibration, decision_curve
+from cardio_stats.calibration import ERROR_LOSS, FEW_ERRORS, LOG_T_FEW_ERRORS
+from cardio_stats.clustered import LOG_T
 
 
 def _cohort(n=4000, seed=0, squash=1.0):
@@ -39,6 +42,41 @@ def test_slope_matches_statsmodels_logit_refit():
     ref = sm.Logit(y, sm.add_constant(lp)).fit(disp=0)
     c = calibration(y, p, n_resamples=200)
     assert c["calibration_slope"].estimate == pytest.approx(ref.params[1], rel=1e-6)
+
+
+def test_brier_of_a_cohort_without_a_misclassified_patient_still_reaches_up():
+    """A separating model on 29 patients (mmode_septal_flash's holdout): every loss near 0, the log-t's upper limit
+    with it; the score bound for unseen errors takes the upper limit to about q^2 c / g."""
+    y = np.r_[np.ones(12), np.zeros(17)].astype(int)
+    p = np.where(y == 1, 0.999, 0.001)
+    brier = calibration(y, p)["brier"]
+    q = t_dist.ppf(0.975, 28)
+    assert brier.estimate == pytest.approx(1e-6) and brier.method == LOG_T_FEW_ERRORS
+    assert brier.ci_low == pytest.approx(1e-6) and brier.extra["misclassified_patients"] == 0
+    assert brier.ci_high == pytest.approx(q * q * ERROR_LOSS / 29, rel=0.01)
+    assert brier.ci_high == pytest.approx(calibration(y, p)["brier"].ci_high)  # no resampling: the same each time
+
+
+def test_brier_with_enough_misclassified_patients_keeps_the_log_t():
+    y, p = _cohort(n=300, seed=5)
+    brier = calibration(y, p)["brier"]
+    m, loss = brier.estimate, (p - y) ** 2
+    q, se = t_dist.ppf(0.975, y.size - 1), loss.std(ddof=1) / np.sqrt(y.size)
+    assert brier.method == LOG_T and brier.extra["misclassified_patients"] >= FEW_ERRORS
+    assert (brier.ci_low, brier.ci_high) == pytest.approx((m * np.exp(-q * se / m), m * np.exp(q * se / m)))
+
+
+def test_brier_counts_misclassified_patients_not_records():
+    """Three wrong-side records of one patient are one misclassified patient (the bound's count), three without
+    patient ids; where the log-t reaches further than the bound (one large loss is a wide log-t), it stands."""
+    rng = np.random.default_rng(2)
+    y = np.r_[np.ones(20), np.zeros(40)].astype(int)
+    p = np.where(y == 1, rng.uniform(0.8, 0.99, 60), rng.uniform(0.01, 0.2, 60))
+    p[:3] = 0.1  # three wrong-side records of patient 0
+    by_patient = calibration(y, p, groups=np.r_[np.zeros(3), np.arange(1, 58)])["brier"]
+    by_record = calibration(y, p)["brier"]
+    assert by_patient.extra["misclassified_patients"] == 1 and by_record.extra["misclassified_patients"] == 3
+    assert by_patient.method == LOG_T and by_patient.extra["n_groups"] == 58
 
 
 def test_decision_curve_limits():

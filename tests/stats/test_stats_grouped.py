@@ -8,6 +8,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+import statsmodels.api as sm
 from scipy import stats as sps
 from sklearn.metrics import roc_auc_score
 from statsmodels.stats.proportion import proportion_confint
@@ -27,6 +28,7 @@ from cardio_stats import (
     roc_curve_band,
 )
 from cardio_stats.bootstrap import _auc_from_draws, _auc_jackknife, _unit_blocks, patients_of
+from cardio_stats.calibration import SCORE_INTERCEPT
 from cardio_stats.clustered import CLASS_DIFFERENCE_T, LOG_T, WILSON_EFFECTIVE
 from cardio_stats.roc import _clustered_cov, _delong_cov, _structural_components
 
@@ -260,6 +262,40 @@ def test_grouped_calibration_uses_cluster_robust_wald_and_patient_brier():
     assert out["calibration_slope"].method == "logistic recalibration (Wald, cluster-robust by patient)"
     slope = out["calibration_slope"]
     assert slope.ci_low is not None and slope.ci_high is not None and slope.ci_low < slope.estimate < slope.ci_high
+
+
+def test_calibration_intercept_is_the_score_interval_with_the_larger_variance():
+    """At each limit the patient-clustered score statistic of logit P = a + lp (its variance the larger of the
+    robust and the model-based one, at that a) is exactly -+z, and the estimate is where the score is 0."""
+    y, s, groups = _clustered_data(seed=7)
+    prob = 1 / (1 + np.exp(-0.7 * s))  # under-confident: the slope is not 1
+    codes = np.unique(groups, return_inverse=True)[1]
+    g = codes.max() + 1
+    lp = np.log(prob / (1 - prob))
+
+    def score(a: float) -> float:
+        p = 1 / (1 + np.exp(-(a + lp)))
+        sums = np.bincount(codes, weights=y - p)
+        return (y - p).sum() / np.sqrt(max(g / (g - 1) * (sums @ sums), (p * (1 - p)).sum()))
+
+    icpt = calibration(y, prob, groups=groups)["calibration_intercept"]
+    assert icpt.method == SCORE_INTERCEPT and icpt.extra["n_groups"] == g
+    assert score(icpt.estimate) == pytest.approx(0, abs=1e-6)
+    assert (score(icpt.ci_low), score(icpt.ci_high)) == pytest.approx((sps.norm.ppf(0.975), -sps.norm.ppf(0.975)))
+
+
+def test_calibration_intercept_far_from_separation_is_close_to_the_wald_interval():
+    """One record a patient and risks far from 0 and 1: the score interval lies within 3% of the Wald interval with
+    the larger of the HC0 and model-based SEs, which it replaced."""
+    rng = np.random.default_rng(4)
+    lp = rng.normal(-0.3, 1.0, 400)
+    y = (rng.random(400) < 1 / (1 + np.exp(-0.8 * lp))).astype(int)
+    prob = 1 / (1 + np.exp(-lp))
+    icpt = calibration(y, prob)["calibration_intercept"]
+    fit = sm.GLM(y, np.ones((400, 1)), family=sm.families.Binomial(), offset=lp)
+    se = max(float(fit.fit().bse[0]), float(fit.fit(cov_type="HC0").bse[0]))
+    wald = (icpt.estimate - sps.norm.ppf(0.975) * se, icpt.estimate + sps.norm.ppf(0.975) * se)
+    assert (icpt.ci_low, icpt.ci_high) == pytest.approx(wald, rel=0.03)
 
 
 def test_grouped_band_brackets_the_curve():

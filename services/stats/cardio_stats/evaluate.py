@@ -92,8 +92,8 @@ def _thresholded_and_calibration(y: np.ndarray, s: np.ndarray, thr: np.ndarray, 
                                  patients: np.ndarray, level: float, n_resamples: int, seed: int | None,
                                  groups: np.ndarray | None) -> list[Estimate]:
     """Accuracy to F1 at the thresholds, and Brier score and calibration where the scores are risks: with K folds
-    (`folds`) the fold-level rows (cv_metrics), else (holdout, external) one model's, with Wilson, log-scale t and
-    Wald intervals."""
+    (`folds`) the fold-level rows (cv_metrics), else (holdout, external) one model's, with Wilson, log-scale t,
+    Wald (the slope) and score (the intercept) intervals."""
     thresholded = binary_metrics(y, s, thr, level=level, n_resamples=n_resamples, seed=seed, groups=groups)
     calibrated = (calibration(y, s, level=level, n_resamples=n_resamples, seed=seed, groups=groups)
                   if is_probabilistic(s) else {})
@@ -389,12 +389,12 @@ def evaluate_predictions(pred: pd.DataFrame, level: float = 0.95, n_resamples: i
     per-row thresholds (default 0.5), DeLong AUC per fold, and, for probabilistic scores, Brier score and
     calibration intercept and slope. With K folds those last are the fold-level rows (``cardio_stats.cv_metrics``:
     the mean of the per-fold values, the corrected t interval where one holds its level, the pooled value and its
-    interval under ``extra.pooled``); with one fold (holdout, external) one model's, with Wilson, log-scale t and
-    Wald intervals. Regression: MAE, RMSE, R² and Bland–Altman, with K folds the fold-level rows (``_agreement``),
-    with one one model's (agreement()). Tests: the paired difference of every two models
-    of a task on their shared records, at the top level the one the report prints (as the AUC: cross-validated
-    with K folds, paired DeLong with one), with p-values adjusted within the task (`adjust`: holm, bh, none);
-    with K folds the pooled paired DeLong test beside it (``extra.delong``, adjusted in the same family).
+    interval under ``extra.pooled``); with one fold (holdout, external) one model's, with Wilson, log-scale t,
+    Wald (the slope) and score (the intercept) intervals. Regression: MAE, RMSE, R² and Bland–Altman, with K folds
+    the fold-level rows (``_agreement``), with one one model's (agreement()). Tests: the paired difference of every
+    two models of a task on their shared records, at the top level the one the report prints (as the AUC:
+    cross-validated with K folds, paired DeLong with one), with p-values adjusted within the task (`adjust`: holm,
+    bh, none); with K folds the pooled paired DeLong test beside it (``extra.delong``, adjusted in the same family).
     With a `reference` (a model name, or task -> model; fixed in the config before any result is seen), the
     reference's tests against each other model are the task's confirmatory family, adjusted on their own; the
     other pairs are a second family, marked exploratory (`extra.family`).
