@@ -19,6 +19,7 @@ from cardio.hookspecs import hookimpl
 from cardio_report.outputs import display_name, split_unit
 from cardio_report.summary import cohort_section, summary_section
 from cardio_stats import PAIRED_DELONG, format_ci, format_difference
+from cardio_stats.calibration import FEW_ERRORS
 from cardio_stats.nested_cv import FLOOR, PAIR_FLOOR
 from cardio_stats.roc import DIFF_SCORE_FLOOR
 
@@ -298,7 +299,7 @@ FOLD_LEVEL = ("Accuracy, sensitivity, specificity, PPV, NPV, F1, Brier score and
               "bias-reduced logistic recalibration) and the intercept are printed without an interval: the "
               "simulation found none from one run's folds that holds its level (docs/statistics.md). Where a fold "
               "lacks a metric (no positive record in it, say), the pooled value is printed alone. The pooled values "
-              "with one model's intervals (Wilson, log-scale t, Wald), which count the patients scored but not "
+              "with one model's intervals (Wilson, log-scale t, Wald, score), which count the patients scored but not "
               "training variability, are in metrics.json (`extra.pooled`).")
 
 
@@ -311,7 +312,8 @@ def _calibration_text(external: bool, k_fold: bool = False) -> str:
             "get no calibration. "
             + (FOLD_LEVEL if k_fold else "These are one model's scores: proportions with Wilson intervals (at the "
                "effective sample size where patients have several records), the Brier score with a log-scale t "
-               "interval, slope and intercept with Wald intervals; none counts training variability."))
+               "interval (its upper limit a score bound for unseen errors where few patients are misclassified), the "
+               "slope with a Wald and the intercept with a score interval; none counts training variability."))
 
 
 def _methods_text(table: pd.DataFrame, config: dict, level: int, s: dict, seed: int, external: bool) -> str:
@@ -515,8 +517,10 @@ def _one_model_text(what: str, thresholds_from: str, level: int) -> str:
             f"{thresholds_from} "
             "(0.5 where a plugin gave none); the confusion matrices "
             "show counts and the rate within each true class at those thresholds. For models that output risks: "
-            "Brier score (log-scale t CI), calibration slope and intercept on these patients with Wald CIs (the "
-            "intercept's SE the larger of the robust and model-based one; a fit "
+            f"Brier score (log-scale t CI; where fewer than {FEW_ERRORS} patients are misclassified at 0.5, its upper "
+            "limit "
+            "reaches as far as unseen errors could take it), calibration slope (Wald CI) and intercept (score CI, "
+            "its variance the larger of the robust and model-based one) on these patients (a fit "
             "that is unstable is reported as not estimable), calibration plots and a decision curve. Paired DeLong "
             "tests (the difference's interval a score interval over the two AUCs, each AUC's DeLong variance kept at "
             f"least {DIFF_SCORE_FLOOR:g} times Hanley & McNeil's; pROC's normal interval missed up to 10.8% near "
