@@ -224,9 +224,9 @@ def _check_protocol(protocol: str) -> None:
         raise CardioError(f"unknown protocol {protocol!r}; use one of {PROTOCOLS}")
 
 
-def _scored(y: np.ndarray, pred: np.ndarray, rec: np.ndarray, config: dict, seed: int) -> dict:
+def _scored(y: np.ndarray, pred: np.ndarray, rec: np.ndarray, config: dict) -> dict:
     results = beat_metrics.classification_results(y, pred)
-    results["ci"] = beat_metrics.record_bootstrap(y, pred, rec, config, seed=seed)
+    results["ci"] = beat_metrics.record_intervals(y, pred, rec, config)
     results["always_n"] = beat_metrics.always_n(y)
     return results
 
@@ -265,9 +265,9 @@ def ds1_cv(config: dict, ctx, folds: int = 4, seed: int | None = None, protocol:
         recs.append(test.record)
         ctx.log.info("DS1 CV fold %d: held out %s, %s", k, held_out, per_fold[-1])
     y, rec = np.concatenate(ys), np.concatenate(recs)
-    results = _scored(y, np.concatenate(preds["fused"]), rec, config, seed)
+    results = _scored(y, np.concatenate(preds["fused"]), rec, config)
     if protocol == "fused":
-        results["rules"] = {r: _scored(y, np.concatenate(p), rec, config, seed) for r, p in preds.items()}
+        results["rules"] = {r: _scored(y, np.concatenate(p), rec, config) for r, p in preds.items()}
     results["folds"] = per_fold
     results["protocol"] = protocol
     return results
@@ -334,7 +334,7 @@ def ds2_look(config: dict, ctx, ledger: Path, repo: Path, seed: int, note: str =
         pred = fused_log_proba(fitted, test, ctx)["fused"].argmax(axis=1)
     else:
         pred = pretrain.predict(fitted, test, ctx)
-    results = _scored(test.y, pred, test.record, config, seed)
+    results = _scored(test.y, pred, test.record, config)
     results.update(described)
     results["evaluated_on"] = "DS2 (all beats)"
     results["side_kinds"] = list(pt["side_features"])
@@ -363,7 +363,7 @@ def external_look(config: dict, ctx, db_root: Path, db: str, ledger: Path, repo:
         test = beat_set.build_beat_set(Path(tmp), names, config, max_per_class=None, max_total=None, seed=0,
                                        progress=ctx.progress, desc=db)
     pred = fused_log_proba(fitted, test, ctx)["fused"].argmax(axis=1)
-    results = _scored(test.y, pred, test.record, config, seed)
+    results = _scored(test.y, pred, test.record, config)
     results.update({"arch": pt["arch"], "train_counts": fitted.train_counts, "prior_strength": 0.0,
                     "epochs_run": len(fitted.fit.history), "best_epoch": fitted.fit.best_epoch, "protocol": "fused",
                     "evaluated_on": f"{db} (all annotated beats)", "side_kinds": list(pt["side_features"]),
@@ -409,7 +409,7 @@ def print_results(title: str, r: dict) -> None:
     """Per-class table with record CIs, and the always-N baseline in the same table."""
     est = r["ci"]["estimates"]
     level = est["accuracy"]["level"]
-    print(f"\n{title}: {r['n']} beats of {r['ci']['n_records']} records; {level:.0%} CIs resample records")
+    print(f"\n{title}: {r['n']} beats of {r['ci']['n_records']} records; {level:.0%} CIs with records the units")
     print(f"{'':>10} {'model':>6} {'CI':>16} {'always N':>9}")
     base = headline(r["always_n"])
     for key, ci_key in (("macro F1", "macro_f1"), ("bal. acc.", "balanced_accuracy"), ("accuracy", "accuracy")):

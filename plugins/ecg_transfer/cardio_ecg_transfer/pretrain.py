@@ -23,7 +23,7 @@ from cardio import CardioError, CoreSettings, write_text_atomic
 from cardio.engine import FitResult
 from cardio_ecg_transfer import aami, beat_context
 from cardio_ecg_transfer.beat_images import input_spec
-from cardio_ecg_transfer.beat_metrics import always_n, balanced_accuracy, classification_results, record_bootstrap
+from cardio_ecg_transfer.beat_metrics import always_n, balanced_accuracy, classification_results, record_intervals
 from cardio_ecg_transfer.beat_set import BeatSet, cached_beat_set, split_fit_val
 from cardio_ecg_transfer.mitdb import ensure_mitdb, mitdb_dir
 from cardio_ecg_transfer.prior_correction import class_weights, prior_correction
@@ -162,7 +162,7 @@ def pretrain(config: dict, ctx, arch: str | None = None, tag: str | None = None)
     fitted = fit_pretraining(root, records, config, ctx, tag=tag, arch=arch)
     pred = predict(fitted, fitted.val, ctx)
     results = classification_results(fitted.val.y, pred)
-    results["ci"] = record_bootstrap(fitted.val.y, pred, fitted.val.record, config, seed=ctx.seed)
+    results["ci"] = record_intervals(fitted.val.y, pred, fitted.val.record, config)
     results["always_n"] = always_n(fitted.val.y)
     results.update(describe(fitted, config))
     if ctx.is_main:

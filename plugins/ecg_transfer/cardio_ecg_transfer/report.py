@@ -300,8 +300,10 @@ def pretraining_section(prepared: Pretrained | None, config: dict) -> Section:
             f"(always N: {_num(base.get('balanced_accuracy'))}), V Se {_num(pc['V']['se'])}{_ci(results, 'se_V')}, "
             f"V +P {_num(pc['V']['ppv'])}{_ci(results, 'ppv_V')}, S Se {_num(pc['S']['se'])}{_ci(results, 'se_S')}, "
             f"accuracy {results['accuracy']:.3f} (always N: {_num(base.get('accuracy'))})"
-            + (f". Intervals are {results['ci']['estimates']['accuracy']['level']:.0%} percentile bootstrap "
-               f"intervals that resample the {results['ci']['n_records']} validation records, not beats."
+            + (f". Intervals are {results['ci']['estimates']['accuracy']['level']:.0%} Wilson intervals at the "
+               f"effective sample size the {results['ci']['n_records']} validation records leave (records, not "
+               "beats, the units), at t's quantile with records − 1 degrees of freedom; with few records they are "
+               "wide, and they do not count the choices these records made"
                if (results.get("ci") or {}).get("estimates") else
                f". No interval: {results['ci']['skipped']} (`ecg_transfer.pretrain.val_fraction`, "
                "`ecg_transfer.pretrain.records`)."

@@ -14,6 +14,7 @@ clustered mean.
 from __future__ import annotations
 
 import numpy as np
+from scipy.stats import norm
 from scipy.stats import t as t_dist
 from statsmodels.stats.proportion import proportion_confint
 
@@ -53,16 +54,34 @@ def wilson_effective(num: np.ndarray, den: np.ndarray, codes: np.ndarray,
     patient-clustered (linearised) variance v sets the effective sample size n_eff = p (1 - p) / v (Kish's design
     effect; at most the records in the denominator), and Wilson's interval is taken at p with n_eff trials."""
     a, b = _sums(num, codes), _sums(den, codes)
-    total = float(b.sum())
-    if total <= 0:
-        raise StatsError("no record in the denominator")
-    p = float(a.sum()) / total
     used = b > 0
-    g = int(used.sum())
-    resid = a[used] - p * b[used]
-    v = g / (g - 1) * float(resid @ resid) / total**2 if g > 1 else 0.0
-    n_eff = total if v <= 0 else min(total, p * (1 - p) / v)
-    lo, hi = proportion_confint(p * n_eff, n_eff, alpha=1.0 - level, method="wilson")
+    return wilson_ratio_mean(a[used, None], b[used, None], level)
+
+
+def wilson_ratio_mean(num: np.ndarray, den: np.ndarray, level: float,
+                      t_df: bool = False) -> tuple[float, float, float, float]:
+    """(estimate, low, high, effective n) of the mean over k ratios sum(num[:, j]) / sum(den[:, j]), num and den
+    (units, k) per-unit sums (a macro average over classes; k = 1 a single ratio): the estimate's clustered
+    (linearised) variance v over the g units sets n_eff = p (1 - p) / v, at most the units' total denominator,
+    and Wilson's interval is taken at p with n_eff trials; with `t_df`, at t's quantile with g - 1 degrees of
+    freedom instead of the normal's (few units: a variance from 4 records is itself uncertain)."""
+    total = den.sum(axis=0)
+    if (total <= 0).any():
+        raise StatsError("no record in the denominator")
+    ratios = num.sum(axis=0) / total
+    p = float(ratios.mean())
+    g = num.shape[0]
+    infl = ((num - ratios * den) / total).mean(axis=1)
+    v = g / (g - 1) * float(infl @ infl) if g > 1 else 0.0
+    n_eff = float(total.sum()) / den.shape[1]
+    n_eff = n_eff if v <= 0 else min(n_eff, p * (1 - p) / v)
+    alpha = 1.0 - level
+    if t_df:
+        if g < 2:
+            raise StatsError(f"an interval needs at least 2 units, got {g}")
+        # Wilson's interval at the normal quantile equal to t's (proportion_confint takes alpha, not a quantile)
+        alpha = 2.0 * float(norm.sf(t_dist.ppf(0.5 + level / 2.0, g - 1)))
+    lo, hi = proportion_confint(p * n_eff, n_eff, alpha=alpha, method="wilson")
     return p, float(lo), float(hi), float(n_eff)
 
 

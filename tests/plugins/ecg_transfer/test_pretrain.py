@@ -4,6 +4,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from scipy import stats
 
 pytest.importorskip("cardio_ecg_transfer")
 
@@ -47,22 +48,31 @@ def test_prior_strength_is_chosen_by_validation_macro_f1():
     assert flat == 1.0
 
 
-def test_confidence_intervals_resample_records_not_beats():
-    # record B holds every V beat, half of them right: every resample that has V beats has Se 0.5
-    # exactly, which a beat-level bootstrap (an interval around 0.5 of nonzero width) would not give
+def test_confidence_intervals_count_records_not_beats():
+    # record B holds every V beat, half of them right: one record is no sample of records, so Se V has no interval,
+    # which a beat-level one (an interval around 0.5 from 100 beats) would have given
     record = np.repeat(["A", "B", "C"], 100)
     y = np.r_[np.zeros(100), np.full(100, 2), np.zeros(100)].astype(int)
     pred = y.copy()
     pred[100:150] = 0  # half of B's V beats called N
     pred[200:210] = 1  # ten of C's N beats called S
     config = {"stats": {"n_resamples": 400, "level": 0.95}}
-    ci = beat_metrics.record_bootstrap(y, pred, record, config, seed=0)
+    ci = beat_metrics.record_intervals(y, pred, record, config)
     assert ci["unit"] == "record" and ci["n_records"] == 3
     v = ci["estimates"]["se_V"]
-    assert v["estimate"] == 0.5 and v["ci_low"] is None and v["ci_high"] is None  # every resample: 0.5
+    assert v["estimate"] == 0.5 and v["ci_low"] is None and v["ci_high"] is None and v["extra"]["n_records"] == 1
     acc = ci["estimates"]["accuracy"]
     assert acc["estimate"] == pytest.approx(240 / 300) and acc["ci_low"] < acc["estimate"] < acc["ci_high"]
-    assert acc["method"] == "bootstrap-percentile" and acc["level"] == 0.95
+    assert acc["method"] == beat_metrics.RECORD_WILSON and acc["level"] == 0.95
+    # Wilson at the effective sample size of the records' clustered variance, at t's quantile with 2 df
+    right, beats = np.array([100.0, 50.0, 90.0]), np.array([100.0, 100.0, 100.0])
+    p = right.sum() / beats.sum()
+    v = 3 / 2 * np.sum(((right - p * beats) / beats.sum()) ** 2)
+    n_eff, q = p * (1 - p) / v, stats.t.ppf(0.975, 2)
+    centre, half = (p + q**2 / (2 * n_eff)) / (1 + q**2 / n_eff), q * np.sqrt(p * (1 - p) / n_eff + q**2 / (
+        4 * n_eff**2)) / (1 + q**2 / n_eff)
+    assert (acc["ci_low"], acc["ci_high"]) == pytest.approx((centre - half, centre + half))
+    assert acc["extra"]["n_effective"] == pytest.approx(n_eff)
 
 
 def test_ppv_macro_f1_and_balanced_accuracy_cis_resample_records():
@@ -71,7 +81,7 @@ def test_ppv_macro_f1_and_balanced_accuracy_cis_resample_records():
     pred = y.copy()
     pred[0:10] = 2  # ten of A's N beats called V
     config = {"stats": {"n_resamples": 300, "level": 0.95}}
-    ci = beat_metrics.record_bootstrap(y, pred, record, config, seed=0)["estimates"]
+    ci = beat_metrics.record_intervals(y, pred, record, config)["estimates"]
     assert ci["ppv_V"]["estimate"] == pytest.approx(50 / 60) and ci["se_V"]["estimate"] == 1.0
     r = beat_metrics.classification_results(y, pred)
     assert ci["macro_f1"]["estimate"] == pytest.approx(r["macro_f1"])
