@@ -152,11 +152,12 @@ BEFORE: dict[str, Kind] = {}
 CANDIDATES: dict[str, Kind] = {}
 
 
-def _brier(**bound: float) -> Kind:
+def _brier(few: int, error_loss: float = 0.5) -> Kind:
     def interval(s: Set) -> tuple[float, float, float]:
         assert s.scored is not None
         y, p, groups = s.scored
-        return estimate_of(_brier_interval(y.astype(float), p, patients_of(groups, y.size), 0.95, **bound))
+        return estimate_of(_brier_interval(y.astype(float), p, patients_of(groups, y.size), 0.95, few=few,
+                                           error_loss=error_loss))
     return lambda n, setting, n_sets, seed: draws(binary_cell(n, setting, n_sets, seed), interval, "brier")
 
 

@@ -280,6 +280,7 @@ def test_calibration_intercept_is_the_score_interval_with_the_larger_variance():
 
     icpt = calibration(y, prob, groups=groups)["calibration_intercept"]
     assert icpt.method == SCORE_INTERCEPT and icpt.extra["n_groups"] == g
+    assert icpt.ci_low is not None and icpt.ci_high is not None
     assert score(icpt.estimate) == pytest.approx(0, abs=1e-6)
     assert (score(icpt.ci_low), score(icpt.ci_high)) == pytest.approx((sps.norm.ppf(0.975), -sps.norm.ppf(0.975)))
 
