@@ -29,7 +29,7 @@ from cardio_stats import (
 )
 from cardio_stats.bootstrap import _auc_from_draws, _auc_jackknife, _unit_blocks, patients_of
 from cardio_stats.calibration import SCORE_INTERCEPT
-from cardio_stats.clustered import CLASS_DIFFERENCE_T, LOG_T, WILSON_EFFECTIVE
+from cardio_stats.clustered import CLASS_DIFFERENCE_T, LOG_T, WILSON_EFFECTIVE, log_t_estimate
 from cardio_stats.roc import _clustered_cov, _delong_cov, _structural_components
 
 CLUSTERED = "delong-clustered (Obuchowski 1997)"
@@ -297,6 +297,19 @@ def test_calibration_intercept_far_from_separation_is_close_to_the_wald_interval
     se = max(float(fit.fit().bse[0]), float(fit.fit(cov_type="HC0").bse[0]))
     wald = (icpt.estimate - sps.norm.ppf(0.975) * se, icpt.estimate + sps.norm.ppf(0.975) * se)
     assert (icpt.ci_low, icpt.ci_high) == pytest.approx(wald, rel=0.03)
+
+
+def test_log_t_estimate_counts_patients_and_refuses_a_constant():
+    values = np.array([0.2, 0.25, 0.4, 0.1, 0.3, 0.35])
+    one = log_t_estimate(values, "score")  # one record a patient: the record-level log-t
+    m, se, q = values.mean(), values.std(ddof=1) / np.sqrt(6), sps.t.ppf(0.975, 5)
+    assert (one.estimate, one.ci_low, one.ci_high) == pytest.approx((m, m * np.exp(-q * se / m),
+                                                                     m * np.exp(q * se / m)))
+    assert one.method == LOG_T and "n_groups" not in one.extra
+    two = log_t_estimate(values, "score", groups=np.array([0, 0, 1, 1, 2, 2]))
+    assert two.extra["n_groups"] == 3 and two.ci_high - two.ci_low > one.ci_high - one.ci_low  # 2 df, not 5
+    flat = log_t_estimate(np.full(4, 0.3), "score", groups=np.arange(4))
+    assert flat.ci_low is None and flat.warnings == ["no interval: every value the same"]
 
 
 def test_grouped_band_brackets_the_curve():

@@ -101,7 +101,7 @@ def explain_section(model: SeptalFlashModel, features: Features, index: np.ndarr
                          record_id=ctx.pseudonyms(table["record_id"], "R"))
     s = SeptalFlashSettings.of(config)
     st = CoreSettings.of(config).stats
-    level, n_res = st.level, st.n_resamples
+    level = st.level
     band, label = s.attention.depth_band, features.label
     figs = [ctx.save_figure(line_figure(table.iloc[0], s), "mmode_line_example", caption=(
         "Where the virtual M-mode line crosses the septum, on the first test record of the last fold, and the "
@@ -119,7 +119,7 @@ def explain_section(model: SeptalFlashModel, features: Features, index: np.ndarr
                             normalized=cams.astype(np.float16), raw=raw, p_sf=probs)
         scores = attention.score_table(table, cams, variant, band, label)
         write_csv(out / f"attention_scores_{variant}.csv", scores.astype({label: "Int64"}))
-        est = attention.summarize(scores, variant, n_res, ctx.seed, level, label)
+        est = attention.summarize(scores, variant, level, label)
         estimates += est
         for e in est:
             rows.append({"model": model_name(variant), "class": e["group"], "n": e["n"],
@@ -159,7 +159,7 @@ def explain_section(model: SeptalFlashModel, features: Features, index: np.ndarr
             + "; ".join(f"{model_name(v)} {k} of {int(table[label].notna().sum())}" for v, k in missed.items())
             + f". Backbone weights: {model.weights_source}.")
     return Section(title="Septal flash: M-mode attention maps (Grad-CAM++)", text=text, figures=figs,
-                   tables={"Attention score per class (mean, bootstrap CI)": pd.DataFrame(rows)},
+                   tables={"Attention score per class (mean, log-scale t CI)": pd.DataFrame(rows)},
                    estimates=estimates)
 
 

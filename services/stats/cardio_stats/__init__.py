@@ -13,7 +13,7 @@ if TYPE_CHECKING:  # what type checkers and readers see; at run time each name l
     from cardio_stats.agreement import agreement
     from cardio_stats.bootstrap import auc_from_indices, bootstrap_ci, bootstrap_metric, resample_indices
     from cardio_stats.calibration import calibration, decision_curve
-    from cardio_stats.clustered import wilson_ratio_mean
+    from cardio_stats.clustered import log_t_estimate, wilson_ratio_mean
     from cardio_stats.correlation import correlation_matrix
     from cardio_stats.cv import summarize_folds
     from cardio_stats.cv_auc import (
@@ -85,7 +85,7 @@ _SUBMODULE = {name: module for module, names in {
     "agreement": ("agreement",),
     "bootstrap": ("auc_from_indices", "bootstrap_ci", "bootstrap_metric", "resample_indices"),
     "calibration": ("calibration", "decision_curve"),
-    "clustered": ("wilson_ratio_mean",),
+    "clustered": ("log_t_estimate", "wilson_ratio_mean"),
     "correlation": ("correlation_matrix",),
     "cv": ("summarize_folds",),
     "cv_auc": ("CV_DIFF_METHOD", "CV_METHOD", "MIN_FOLDS", "THIN_FOLD", "cv_auc_difference", "cv_auc_interval"),
@@ -116,7 +116,7 @@ __all__ = [
     "bootstrap_ci", "bootstrap_metric", "resample_indices", "auc_from_indices",
     "youden_threshold", "choose_threshold", "aggregate_scores", "AGGREGATIONS",
     "format_ci", "format_difference", "format_interval", "format_p", "calibration", "decision_curve", "adjust_pvalues",
-    "threshold_for_sensitivity", "binary_metrics", "wilson_ci", "wilson_ratio_mean",
+    "threshold_for_sensitivity", "binary_metrics", "wilson_ci", "wilson_ratio_mean", "log_t_estimate",
     "univariate_screen", "LogisticModel", "fit_logistic", "select_and_fit", "likelihood_ratio_test",
     "correlation_matrix", "table_one", "note_on_tests", "Table1Tests", "agreement", "by_subgroup", "SubgroupSkipped",
     "summarize_folds",

@@ -19,7 +19,7 @@ from scipy.stats import t as t_dist
 from statsmodels.stats.proportion import proportion_confint
 
 from cardio_stats.bootstrap import Patients
-from cardio_stats.result import StatsError
+from cardio_stats.result import Estimate, StatsError
 
 WILSON_EFFECTIVE = "wilson at the effective sample size"
 LOG_T = "t on the log scale, patient-clustered SE"
@@ -95,6 +95,22 @@ def log_t_mean(values: np.ndarray, codes: np.ndarray, level: float) -> tuple[flo
         return m, 0.0, 0.0
     q = float(t_dist.ppf(0.5 + level / 2.0, g - 1))
     return m, m * float(np.exp(-q * se / m)), m * float(np.exp(q * se / m))
+
+
+def log_t_estimate(values: np.ndarray, metric: str, level: float = 0.95, groups: np.ndarray | None = None) -> Estimate:
+    """An Estimate of the mean of positive per-record values (LOG_T: log_t_mean), `groups` their patients (None:
+    one record a patient). No interval where the values do not vary (bounds that coincide claim certainty) or where
+    fewer than 2 patients give them."""
+    values = np.asarray(values, dtype=float)
+    codes = np.arange(values.size) if groups is None else np.unique(np.asarray(groups), return_inverse=True)[1]
+    g = int(np.unique(codes).size)
+    extra = {"n_groups": g} if g < values.size else {}
+    if g < 2 or np.ptp(values) == 0:
+        why = "fewer than 2 patients" if g < 2 else "every value the same"
+        return Estimate(metric, float(values.mean()), None, None, level, LOG_T, int(values.size),
+                        warnings=[f"no interval: {why}"], extra=extra)
+    m, lo, hi = log_t_mean(values, codes, level)
+    return Estimate(metric, m, lo, hi, level, LOG_T, int(values.size), extra=extra)
 
 
 def class_difference_t(v: np.ndarray, y: np.ndarray, codes: np.ndarray,

@@ -40,10 +40,29 @@ def test_attention_score_on_planted_maps():
     table = pd.DataFrame([ROW, ROW.copy().replace({"A": "B", 1: 0})])
     scores = attention.score_table(table, np.stack([cam, uniform]), "full", (0.2, 0.4))
     assert scores["score"].tolist() == pytest.approx([0.5, 0.02]) and scores["septal_flash"].tolist() == [1, 0]
-    est = attention.summarize(pd.concat([scores] * 3), "full", 200, 0, 0.95)
+    est = attention.summarize(pd.concat([scores] * 3), "full", 0.95)
     assert [e["group"] for e in est] == ["SF", "non-SF"] and est[0]["estimate"] == pytest.approx(0.5)
-    # one score repeated: every resample gives it, so no interval (bounds that coincide claim certainty)
+    # one patient's score, three times: no interval (one patient is no sample of patients)
     assert est[0]["ci_low"] is None and est[0]["ci_high"] is None and est[1]["area_share"] == pytest.approx(0.02)
+    assert est[0]["warnings"] == ["no interval: fewer than 2 patients"]
+
+
+def test_attention_score_interval_is_the_log_t_with_patients_the_units():
+    """Two records of each of six patients: the interval is the log-scale t of the mean with the per-patient
+    variance, 5 df (cardio_stats.log_t_estimate), not a record-level one."""
+    from scipy.stats import t as t_dist
+
+    score = np.array([0.30, 0.32, 0.10, 0.12, 0.50, 0.48, 0.20, 0.22, 0.40, 0.38, 0.25, 0.27])
+    scores = pd.DataFrame({"record_id": [f"R{i}" for i in range(12)], "patient_id": np.repeat(list("ABCDEF"), 2),
+                           "septal_flash": 1.0, "score": score, "area_share": 0.02})
+    est = attention.summarize(scores, "full", 0.95)[0]
+    m = score.mean()
+    sums = np.bincount(np.repeat(np.arange(6), 2), weights=score - m)
+    se = np.sqrt(6 / 5 * (sums @ sums)) / 12
+    q = t_dist.ppf(0.975, 5)
+    assert (est["estimate"], est["ci_low"], est["ci_high"]) == pytest.approx((m, m * np.exp(-q * se / m),
+                                                                              m * np.exp(q * se / m)))
+    assert est["extra"]["n_groups"] == 6 and est["method"] == "t on the log scale, patient-clustered SE"
 
 
 def test_gradcampp_maps_of_the_last_dense_block(one_thread):
