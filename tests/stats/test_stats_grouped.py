@@ -307,6 +307,7 @@ def test_log_t_estimate_counts_patients_and_refuses_a_constant():
                                                                      m * np.exp(q * se / m)))
     assert one.method == LOG_T and "n_groups" not in one.extra
     two = log_t_estimate(values, "score", groups=np.array([0, 0, 1, 1, 2, 2]))
+    assert two.ci_low is not None and two.ci_high is not None and one.ci_low is not None and one.ci_high is not None
     assert two.extra["n_groups"] == 3 and two.ci_high - two.ci_low > one.ci_high - one.ci_low  # 2 df, not 5
     flat = log_t_estimate(np.full(4, 0.3), "score", groups=np.arange(4))
     assert flat.ci_low is None and flat.warnings == ["no interval: every value the same"]
