@@ -19,7 +19,6 @@ from cardio.hookspecs import hookimpl
 from cardio_report.outputs import display_name, split_unit
 from cardio_report.summary import cohort_section, summary_section
 from cardio_stats import PAIRED_DELONG, format_ci, format_difference
-from cardio_stats.calibration import FEW_ERRORS
 from cardio_stats.nested_cv import FLOOR, PAIR_FLOOR
 from cardio_stats.roc import DIFF_SCORE_FLOOR
 
@@ -509,6 +508,8 @@ def _cv_text(table: pd.DataFrame, config: dict, level: int, s: dict, seed: int) 
 def _one_model_text(what: str, thresholds_from: str, level: int) -> str:
     """What the estimates of one model's one set of scores are: a model applied to a new cohort (cardio predict)
     or a holdout's test fold."""
+    from cardio_stats.calibration import FEW_ERRORS  # here: the module brings statsmodels, `cardio plugins` none
+
     return (f"{what} Intervals are {level}% (AUC: DeLong's score interval, "
             "which holds 95% at 40-300 patients and AUCs up to 0.99, Hanley & McNeil's where the classes do not "
             "overlap, not [1, 1]; proportions and F1: Wilson's, at the effective sample size where patients have "
