@@ -116,10 +116,9 @@ def _brier_interval(y: np.ndarray, p: np.ndarray, patients: Any, level: float, f
     log-t missed 6.4% (4.2% below) at 100 patients of a model with AUC 0.99, and 14.8% at 40. Where fewer than
     `few` (FEW_ERRORS) patients are misclassified at 0.5, the upper limit is at least m + d with
     d^2 = q^2 (v + d c / g): the variance at the candidate grows with the extra mean as unseen errors of loss
-    c = `error_loss` would add it
-    (compound Poisson), v the clustered variance of the mean, g the patients, q t's quantile with g - 1 df. With no
-    error it is about q^2 c / g (0.072 at 29 patients). Its misses: 2.9-5.3% in every cell at 40-300 patients, AUC
-    0.5-0.99 (docs/statistics.md)."""
+    c = `error_loss` would add it (compound Poisson), v the clustered variance of the mean, g the patients, q t's
+    quantile with g - 1 df. With no error it is about q^2 c / g (0.072 at 29 patients). Its misses: 2.6-5.5% in
+    every cell at 40-300 patients and AUCs 0.5-0.99, seeds 0 and 1 (docs/statistics.md)."""
     codes, unit = units(patients, y.size)
     loss = (p - y) ** 2
     est, lo, hi = log_t_mean(loss, codes, level)
