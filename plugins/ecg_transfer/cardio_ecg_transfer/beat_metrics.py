@@ -76,9 +76,10 @@ def record_intervals(y_true: np.ndarray, pred: np.ndarray, record: np.ndarray, c
     unit that varies between studies. Each metric is a ratio of per-record sums, or a mean of such ratios over the
     classes (macro F1, balanced accuracy), and takes Wilson's interval at the effective sample size its
     record-clustered variance leaves, at t's quantile with records - 1 df (cardio_stats.wilson_ratio_mean). The
-    percentile bootstrap over records these rows had missed 22.5% at 4 records (the default's DS1 validation), 15.5%
-    at 10 and 10.3% at 22 (DS2) of a pooled accuracy whose records differ (benchmarks/coverage.py's "AAMI" kinds).
-    A metric whose class two records do not hold gets no interval.
+    percentile bootstrap over records these rows had missed 19.6-24.7% at 4 records (the default's DS1 validation),
+    11.0-13.2% at 10 and 7.4-9.8% at 22 (DS2); these 0.4-6.5% at 4, 2.9-8.6% at 10 and 22, the most where records
+    differ much (benchmarks/coverage_kinds/beats.py, docs/statistics.md). A metric whose class two records do not
+    hold gets no interval; `n` counts its denominator's beats (a macro average: the beats of its records).
     """
     labels = list(range(len(aami.AAMI_CLASSES)))
     names = np.unique(record)
@@ -99,19 +100,21 @@ def record_intervals(y_true: np.ndarray, pred: np.ndarray, record: np.ndarray, c
         if c in MACRO_CLASSES:
             rows[f"se_{c}"] = (tp[:, [i]], support[:, [i]])
             rows[f"ppv_{c}"] = (tp[:, [i]], predicted[:, [i]])
+    beats = cms.sum(axis=(1, 2))
     out = {}
     for metric, (num, den) in rows.items():
         held = den.sum(axis=1) > 0  # the records that hold the metric's denominator
         if not num.shape[1] or not held.any():
             continue
+        n = int(den[held].sum() if den.shape[1] == 1 else beats[held].sum())
         if held.sum() < 2:
             est = float((num.sum(axis=0) / den.sum(axis=0)).mean())
-            out[metric] = Estimate(metric, est, None, None, level, RECORD_WILSON, int(den[held].sum()),
+            out[metric] = Estimate(metric, est, None, None, level, RECORD_WILSON, n,
                                    warnings=["no interval: one record holds it"],
                                    extra={"n_records": int(held.sum())}).to_dict()
             continue
         est, lo, hi, n_eff = wilson_ratio_mean(num[held], den[held], level, t_df=True)
-        out[metric] = Estimate(metric, est, lo, hi, level, RECORD_WILSON, int(den[held].sum() / den.shape[1]),
+        out[metric] = Estimate(metric, est, lo, hi, level, RECORD_WILSON, n,
                                extra={"n_records": int(held.sum()), "n_effective": n_eff}).to_dict()
     return {"unit": "record", "n_records": int(len(names)), "estimates": out}
 
