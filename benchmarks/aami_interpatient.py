@@ -19,7 +19,7 @@ is "fused" (PROTOCOL), whose side models are not part of the transferred network
          read as MIT-BIH's MLII and V1 as its second channel (databases.py). A database whose ledger already holds
          a look of this protocol is refused: the first look is its result.
 
-The headline is macro F1, balanced accuracy and per-class Se / +P with 95% CIs that resample records
+The headline is macro F1, balanced accuracy and per-class Se / +P with 95% CIs that count records, not beats,
 (beats of one record are not independent), beside the "always N" baseline and published inter-patient
 results. Goal (final, mean over seeds): V Se >= 0.90 with V +P >= 0.90, and S Se >= 0.60.
 
@@ -235,7 +235,7 @@ def ds1_cv(config: dict, ctx, folds: int = 4, seed: int | None = None, protocol:
            max_beats: int | None = None) -> dict:
     """Grouped (record-level) cross-validation inside DS1: per fold a pretraining fitted on the other records
     predicts every beat of the held-out records (`max_beats`: a sample of at most that many, and as many for the fused
-    protocol's side model: --smoke); the pooled predictions are scored with record-bootstrap CIs.
+    protocol's side model: --smoke); the pooled predictions are scored with record-level CIs (records the units).
 
     With protocol "fused" the results are those of the fused rule, and `rules` holds every rule of FUSED_RULES
     (one fit per fold serves them all)."""

@@ -120,7 +120,7 @@ def record_intervals(y_true: np.ndarray, pred: np.ndarray, record: np.ndarray, c
 
 
 def ci_text(results: dict, key: str) -> str:
-    """'[lo, hi]' of a record-bootstrap CI in results, or '' where there is none."""
+    """'[lo, hi]' of a record-level CI in results, or '' where there is none."""
     e = (results.get("ci") or {}).get("estimates", {}).get(key) or {}
     return format_interval(e.get("ci_low"), e.get("ci_high"))
 
