@@ -19,7 +19,7 @@ is "fused" (PROTOCOL), whose side models are not part of the transferred network
          read as MIT-BIH's MLII and V1 as its second channel (databases.py). A database whose ledger already holds
          a look of this protocol is refused: the first look is its result.
 
-The headline is macro F1, balanced accuracy and per-class Se / +P with 95% CIs that count records, not beats,
+The headline is macro F1, balanced accuracy and per-class Se / +P with 95% CIs whose units are records
 (beats of one record are not independent), beside the "always N" baseline and published inter-patient
 results. Goal (final, mean over seeds): V Se >= 0.90 with V +P >= 0.90, and S Se >= 0.60.
 
