@@ -33,6 +33,7 @@ from statsmodels.genmod.api import GLM, families
 from cardio_stats import agreement, binary_metrics, calibration, reclassification
 from cardio_stats.bootstrap import patients_of
 from cardio_stats.calibration import _brier_interval
+from cardio_stats.clustered import units
 
 from . import Draws, Kind, Z, draws, estimate_of, kind
 from .other import _reclass_truths
@@ -156,8 +157,8 @@ def _brier(few: int, error_loss: float = 0.5) -> Kind:
     def interval(s: Set) -> tuple[float, float, float]:
         assert s.scored is not None
         y, p, groups = s.scored
-        return estimate_of(_brier_interval(y.astype(float), p, patients_of(groups, y.size), 0.95, few=few,
-                                           error_loss=error_loss))
+        codes, unit = units(patients_of(groups, y.size), y.size)
+        return estimate_of(_brier_interval(y.astype(float), p, codes, unit, 0.95, few=few, error_loss=error_loss))
     return lambda n, setting, n_sets, seed: draws(binary_cell(n, setting, n_sets, seed), interval, "brier")
 
 

@@ -49,11 +49,10 @@ def calibration(y: Any, prob: Any, level: float = 0.95, n_resamples: int = 2000,
     level = check_level(level)
     y, p = _probabilities(y, prob)
     patients = patients_of(groups, y.size)
-    clustered = patients is not None and not patients.singletons
+    codes, unit = units(patients, y.size)  # patient codes where some patient has several records, else records'
+    by_patient = patients if unit else None
     lp = logit(np.clip(p, _EPS, 1 - _EPS))
-    out = {"brier": _brier_interval(y, p, patients, level)}
-    by_patient = patients if clustered else None
-    unit = {"n_groups": int(by_patient.n_groups)} if by_patient is not None else {}
+    out = {"brier": _brier_interval(y, p, codes, unit, level)}
     z = float(norm.ppf((1 + level) / 2))
     fits = {
         "calibration_slope": (add_constant(lp), None, 1),
@@ -77,7 +76,6 @@ def calibration(y: Any, prob: Any, level: float = 0.95, n_resamples: int = 2000,
         # the classes (a separated holdout's intercept: model-based SE 4.4, HC0's 0.5)
         why = _unstable(res, b, se, warned)
         if not why and name == "calibration_intercept":
-            codes, _ = units(patients, y.size)
             lo, hi = _intercept_score(y, lp, codes, b, z)
             out[name] = Estimate(name, b, lo, hi, level, SCORE_INTERCEPT, len(y), extra=dict(unit),
                                  warnings=warned if lo is not None else [*warned, NO_SCORE_BOUND])
@@ -104,12 +102,12 @@ LOG_T_FEW_ERRORS = (f"{LOG_T}; upper limit a score bound for unseen errors (fewe
                     "misclassified at 0.5)")
 
 
-def _brier_interval(y: np.ndarray, p: np.ndarray, patients: Any, level: float, few: int = FEW_ERRORS,
-                    error_loss: float = ERROR_LOSS) -> Estimate:
-    """The Brier score with the log-scale t interval of a mean of per-record losses, patients the clusters
-    (clustered.log_t_mean): its patient bootstrap, stratified by class, missed 5.6-9.5% of a fixed model's
-    population Brier score at 40-100 patients, unstratified 5.5-9.2%; this 4.6-5.1% at 100 and 300 patients,
-    5.5-6.0% at 40 (docs/statistics.md, "One model's rows").
+def _brier_interval(y: np.ndarray, p: np.ndarray, codes: np.ndarray, unit: dict, level: float,
+                    few: int = FEW_ERRORS, error_loss: float = ERROR_LOSS) -> Estimate:
+    """The Brier score with the log-scale t interval of a mean of per-record losses (clustered.log_t_mean), `codes`
+    and `unit` the records' units as clustered.units gives them: its patient bootstrap, stratified by class, missed
+    5.6-9.5% of a fixed model's population Brier score at 40-100 patients, unstratified 5.5-9.2%; this 4.6-5.1% at
+    100 and 300 patients, 5.5-6.0% at 40 (docs/statistics.md, "One model's rows").
 
     Near separation the mean rests on a count of rare large losses, and a cohort that happened to show few of them
     (or none: mmode_septal_flash's default printed 0.000 [0.000, 0.000]) gets an upper limit short of the truth: the
@@ -119,7 +117,6 @@ def _brier_interval(y: np.ndarray, p: np.ndarray, patients: Any, level: float, f
     c = `error_loss` would add it (compound Poisson), v the clustered variance of the mean, g the patients, q t's
     quantile with g - 1 df. With no error it is about q^2 c / g (0.072 at 29 patients). Its misses: 2.6-5.5% in
     every cell at 40-300 patients and AUCs 0.5-0.99, seeds 0 and 1 (docs/statistics.md)."""
-    codes, unit = units(patients, y.size)
     loss = (p - y) ** 2
     est, lo, hi = log_t_mean(loss, codes, level)
     wrong = int(np.unique(codes[loss > 0.25]).size)

@@ -18,7 +18,7 @@ from scipy.stats import norm
 from scipy.stats import t as t_dist
 from statsmodels.stats.proportion import proportion_confint
 
-from cardio_stats.bootstrap import Patients
+from cardio_stats.bootstrap import Patients, patients_of
 from cardio_stats.result import Estimate, StatsError
 
 WILSON_EFFECTIVE = "wilson at the effective sample size"
@@ -102,11 +102,9 @@ def log_t_estimate(values: np.ndarray, metric: str, level: float = 0.95, groups:
     one record a patient). No interval where the values do not vary (bounds that coincide claim certainty) or where
     fewer than 2 patients give them."""
     values = np.asarray(values, dtype=float)
-    codes = np.arange(values.size) if groups is None else np.unique(np.asarray(groups), return_inverse=True)[1]
-    g = int(np.unique(codes).size)
-    extra = {"n_groups": g} if g < values.size else {}
-    if g < 2 or np.ptp(values) == 0:
-        why = "fewer than 2 patients" if g < 2 else "every value the same"
+    codes, extra = units(patients_of(groups, values.size), values.size)
+    if int(codes.max()) < 1 or np.ptp(values) == 0:  # codes number the patients 0..g-1
+        why = "fewer than 2 patients" if int(codes.max()) < 1 else "every value the same"
         return Estimate(metric, float(values.mean()), None, None, level, LOG_T, int(values.size),
                         warnings=[f"no interval: {why}"], extra=extra)
     m, lo, hi = log_t_mean(values, codes, level)
