@@ -29,7 +29,14 @@ from cardio_stats import (
 )
 from cardio_stats.bootstrap import _auc_from_draws, _auc_jackknife, _unit_blocks, patients_of
 from cardio_stats.calibration import SCORE_INTERCEPT
-from cardio_stats.clustered import CLASS_DIFFERENCE_T, LOG_T, WILSON_EFFECTIVE, log_t_estimate
+from cardio_stats.clustered import (
+    CLASS_DIFFERENCE_T,
+    LOG_T,
+    WILSON_EFFECTIVE,
+    _bias_reduced,
+    log_t_estimate,
+    wilson_ratio_mean,
+)
 from cardio_stats.roc import _clustered_cov, _delong_cov, _structural_components
 
 CLUSTERED = "delong-clustered (Obuchowski 1997)"
@@ -243,6 +250,38 @@ def test_grouped_agreement_and_proportions_match_loops_over_expanded_resamples()
         assert n_eff <= d.sum()  # never more trials than records
     assert m["sensitivity"].method == WILSON_EFFECTIVE and m["sensitivity"].extra["n_groups"] == codes.max() + 1
     assert m["f1"].method == WILSON_EFFECTIVE
+
+
+def test_few_units_variance_is_unbiased_and_its_df_bell_mccaffrey_under_the_working_model():
+    """A ratio over 10 records of very unequal size, each record's ratio normal about 0.8 with variance
+    0.8 * 0.2 / beats (the working model): the bias-reduced variance's mean is the ratio's true variance
+    0.16 / total beats, where the plain clustered one falls short, and 2 E[v]^2 / Var(v) (the variance's own df)
+    is the Bell-McCaffrey df it states, short of g - 1 = 9."""
+    den = np.array([[2000.0], [600], [300], [150], [80], [60], [40], [30], [20], [10]])
+    truth, rng = 0.16 / den.sum(), np.random.default_rng(0)
+    cr2, plain, dfs = [], [], []
+    for _ in range(6000):
+        num = den * (0.8 + rng.normal(0, np.sqrt(0.16 / den)))
+        ratios = num.sum(axis=0) / den.sum(axis=0)
+        v, df = _bias_reduced(num, den, ratios)
+        infl = (num - ratios * den)[:, 0] / den.sum()
+        cr2.append(v)
+        dfs.append(df)
+        plain.append(10 / 9 * infl @ infl)
+    assert np.mean(cr2) == pytest.approx(truth, rel=0.04) and np.mean(plain) < 0.8 * truth
+    assert 2 * np.mean(cr2) ** 2 / np.var(cr2) == pytest.approx(np.mean(dfs), rel=0.1) and np.mean(dfs) < 4
+    # equal records: the plain variance with g / (g - 1) and t with g - 1 df, to the bit
+    num, den = np.array([[90.0], [70], [85], [60]]), np.full((4, 1), 100.0)
+    ratios = num.sum(axis=0) / den.sum(axis=0)
+    v, df = _bias_reduced(num, den, ratios)
+    infl = (num - ratios * den)[:, 0] / den.sum()
+    assert v == pytest.approx(4 / 3 * infl @ infl) and df == pytest.approx(3)
+    r = wilson_ratio_mean(num, den, 0.95, few_units=True)
+    q = sps.t.ppf(0.975, 3)
+    assert (r.low, r.high) == pytest.approx(proportion_confint(
+        r.estimate * r.n_effective, r.n_effective, alpha=2 * sps.norm.sf(q), method="wilson"))
+    with pytest.raises(StatsError, match="at least 2 units"):
+        wilson_ratio_mean(num[:1], den[:1], 0.95, few_units=True)
 
 
 def test_grouped_calibration_uses_cluster_robust_wald_and_patient_brier():

@@ -13,6 +13,8 @@ clustered mean.
 """
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 from scipy.stats import norm
 from scipy.stats import t as t_dist
@@ -48,41 +50,77 @@ def mean_variance(values: np.ndarray, codes: np.ndarray) -> tuple[float, int]:
     return g / (g - 1) * float(sums @ sums) / values.size**2, g
 
 
-def wilson_effective(num: np.ndarray, den: np.ndarray, codes: np.ndarray,
-                     level: float) -> tuple[float, float, float, float]:
-    """(ratio, low, high, effective n) of sum(num) / sum(den) over records, `codes` their patients: the ratio's
-    patient-clustered (linearised) variance v sets the effective sample size n_eff = p (1 - p) / v (Kish's design
-    effect; at most the records in the denominator), and Wilson's interval is taken at p with n_eff trials."""
+class RatioInterval(NamedTuple):
+    """A ratio's (or a mean of ratios') estimate, Wilson limits, effective sample size and the degrees of freedom
+    its quantile took (inf: the normal's)."""
+
+    estimate: float
+    low: float
+    high: float
+    n_effective: float
+    df: float
+
+
+def wilson_effective(num: np.ndarray, den: np.ndarray, codes: np.ndarray, level: float) -> RatioInterval:
+    """sum(num) / sum(den) over records, `codes` their patients: the ratio's patient-clustered (linearised) variance
+    v sets the effective sample size n_eff = p (1 - p) / v (Kish's design effect; at most the records in the
+    denominator), and Wilson's interval is taken at p with n_eff trials."""
     a, b = _sums(num, codes), _sums(den, codes)
     used = b > 0
     return wilson_ratio_mean(a[used, None], b[used, None], level)
 
 
-def wilson_ratio_mean(num: np.ndarray, den: np.ndarray, level: float,
-                      t_df: bool = False) -> tuple[float, float, float, float]:
-    """(estimate, low, high, effective n) of the mean over k ratios sum(num[:, j]) / sum(den[:, j]), num and den
-    (units, k) per-unit sums (a macro average over classes; k = 1 a single ratio): the estimate's clustered
-    (linearised) variance v over the g units sets n_eff = p (1 - p) / v, at most the units' total denominator,
-    and Wilson's interval is taken at p with n_eff trials; with `t_df`, at t's quantile with g - 1 degrees of
-    freedom instead of the normal's (few units: a variance from 4 records is itself uncertain)."""
+def _bias_reduced(num: np.ndarray, den: np.ndarray, ratios: np.ndarray) -> tuple[float, float]:
+    """(variance, degrees of freedom) of the mean of the k ratios sum(num[:, j]) / sum(den[:, j]) over few units:
+    the bias-reduced linearisation (CR2) and Bell & McCaffrey's (2002) degrees of freedom under the working model
+    of independent trials (unit i's ratio of column j varies by r_j (1 - r_j) / den[i, j] about r_j).
+
+    Why: the plain clustered variance takes each unit's residual as it is, but a unit that holds much of a ratio's
+    denominator pulls the ratio toward itself and shows a small residual; with 10-22 records of very unequal class
+    counts (MIT-BIH's S beats) the plain variance was short and t with g - 1 df too sure of it. With equal
+    denominators this is the plain variance with g / (g - 1) and g - 1 df to the bit."""
+    g, k = num.shape
+    share = den / den.sum(axis=0)  # a unit's leverage in each ratio
+    adjust = np.divide(1.0, np.sqrt(1.0 - share), out=np.zeros_like(share), where=share < 1.0)
+    terms = ((num - ratios * den) / den.sum(axis=0) * adjust).mean(axis=1)
+    # terms = u @ eps, eps the units' ratios about r:
+    # u[a, (j, i)] = share[a, j] adjust[a, j] (1{a = i} - share[i, j]) / k
+    u = np.concatenate([(share[:, j] * adjust[:, j] / k)[:, None] * (np.eye(g) - share[:, j]) for j in range(k)],
+                       axis=1)
+    trial_var = ratios * (1.0 - ratios)
+    omega = np.divide(trial_var, den, out=np.zeros_like(den), where=den > 0).T.ravel()  # (j, i) order, as u's columns
+    m = (u * omega) @ u.T
+    df = float(np.trace(m) ** 2 / (m * m).sum()) if np.trace(m) > 0 else float(g - 1)
+    return float(terms @ terms), df
+
+
+def wilson_ratio_mean(num: np.ndarray, den: np.ndarray, level: float, few_units: bool = False) -> RatioInterval:
+    """The mean over k ratios sum(num[:, j]) / sum(den[:, j]), num and den (units, k) per-unit sums (a macro
+    average over classes; k = 1 a single ratio): the estimate's clustered (linearised) variance v over the g units
+    sets n_eff = p (1 - p) / v, at most the units' total denominator, and Wilson's interval is taken at p with
+    n_eff trials. With `few_units` (records, not patients: 4-48), v is the bias-reduced variance and the quantile
+    t's with Bell & McCaffrey's degrees of freedom (_bias_reduced) instead of the normal's."""
     total = den.sum(axis=0)
     if (total <= 0).any():
         raise StatsError("no record in the denominator")
     ratios = num.sum(axis=0) / total
     p = float(ratios.mean())
     g = num.shape[0]
-    infl = ((num - ratios * den) / total).mean(axis=1)
-    v = g / (g - 1) * float(infl @ infl) if g > 1 else 0.0
+    df = np.inf
+    if few_units:
+        if g < 2:
+            raise StatsError(f"an interval needs at least 2 units, got {g}")
+        v, df = _bias_reduced(num, den, ratios)
+    else:
+        infl = ((num - ratios * den) / total).mean(axis=1)
+        v = g / (g - 1) * float(infl @ infl) if g > 1 else 0.0
     n_eff = float(total.sum()) / den.shape[1]
     n_eff = n_eff if v <= 0 else min(n_eff, p * (1 - p) / v)
     alpha = 1.0 - level
-    if t_df:
-        if g < 2:
-            raise StatsError(f"an interval needs at least 2 units, got {g}")
-        # Wilson's interval at the normal quantile equal to t's (proportion_confint takes alpha, not a quantile)
-        alpha = 2.0 * float(norm.sf(t_dist.ppf(0.5 + level / 2.0, g - 1)))
+    if few_units:  # Wilson's interval at the normal quantile equal to t's (proportion_confint takes alpha)
+        alpha = 2.0 * float(norm.sf(t_dist.ppf(0.5 + level / 2.0, df)))
     lo, hi = proportion_confint(p * n_eff, n_eff, alpha=alpha, method="wilson")
-    return p, float(lo), float(hi), float(n_eff)
+    return RatioInterval(p, float(lo), float(hi), float(n_eff), float(df))
 
 
 def log_t_mean(values: np.ndarray, codes: np.ndarray, level: float) -> tuple[float, float, float]:

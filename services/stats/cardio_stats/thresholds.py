@@ -110,8 +110,8 @@ def binary_metrics(y: Any, score: Any, threshold: float | Any, level: float = 0.
                                  warnings=[f"{name} undefined at this threshold: there are no {what}"])
             continue
         if clustered:
-            _, lo, hi, n_eff = wilson_effective(sum(cells[c] for c in num).astype(float),
-                                                sum(cells[c] for c in den).astype(float), codes, level)
+            _, lo, hi, n_eff, _ = wilson_effective(sum(cells[c] for c in num).astype(float),
+                                                   sum(cells[c] for c in den).astype(float), codes, level)
             extra.update(n_effective=n_eff, **unit)
         else:
             lo, hi = wilson_ci(k, d, level)
@@ -122,8 +122,8 @@ def binary_metrics(y: Any, score: Any, threshold: float | Any, level: float = 0.
                              method=WILSON_EFFECTIVE, n=int(yy.size), extra=dict(counts),
                              warnings=["f1 undefined at this threshold: no positive record and no positive call"])
         return out
-    f1, lo, hi, n_eff = wilson_effective(2.0 * cells["tp"], (2.0 * cells["tp"] + cells["fp"] + cells["fn"]),
-                                         codes, level)
+    f1, lo, hi, n_eff, _ = wilson_effective(2.0 * cells["tp"], (2.0 * cells["tp"] + cells["fp"] + cells["fn"]),
+                                            codes, level)
     out["f1"] = Estimate(metric="f1", estimate=f1, ci_low=lo, ci_high=hi, level=level, method=WILSON_EFFECTIVE,
                          n=int(yy.size), extra={**counts, "n_effective": n_eff, **unit})
     return out
