@@ -11,7 +11,8 @@ drives the pooled value, as MIT-BIH's records do). The record is the unit; share
 independently, so the population values are exact: a class's sensitivity is the mean of its Beta, the balanced
 accuracy their mean over the classes, the accuracy the share-weighted mean.
 BEFORE: the percentile bootstrap over records these rows had (cardio_stats.bootstrap_metric over per-record
-confusion matrices, 500 resamples; a report took 2,000).
+confusion matrices, 500 resamples; a report took 2,000), and the Wilson interval that replaced it at 67c03d4 (the
+plain record-clustered variance, t with records - 1 df) before the bias-reduced variance and Bell-McCaffrey df.
 """
 from __future__ import annotations
 
@@ -20,6 +21,9 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
+from scipy.stats import norm
+from scipy.stats import t as t_dist
+from statsmodels.stats.proportion import proportion_confint
 
 from cardio_ecg_transfer import aami
 from cardio_ecg_transfer.beat_metrics import record_intervals
@@ -102,6 +106,34 @@ def _before(metric: str) -> Kind:
     return lambda n, setting, n_sets, seed: draws(cell(n, setting, n_sets, seed), interval, metric)
 
 
+def _num_den(cms: np.ndarray, metric: str) -> tuple[np.ndarray, np.ndarray]:
+    """Per-record numerators and denominators (records, ratios) of a metric, as record_intervals forms them."""
+    tp, support = cms[:, CODES, CODES], cms[:, CODES, :].sum(axis=2)
+    if metric == "accuracy":
+        return np.trace(cms, axis1=1, axis2=2)[:, None], cms.sum(axis=(1, 2))[:, None]
+    return (tp, support) if metric == "balanced_accuracy" else (tp[:, [2]], support[:, [2]])
+
+
+def _plain_t(metric: str) -> Kind:
+    """67c03d4's interval: Wilson at the effective n of the plain clustered variance, t with records - 1 df."""
+    def interval(s: Set) -> tuple[float, float, float]:
+        num, den = _num_den(s.cms, metric)
+        held = den.sum(axis=1) > 0
+        num, den = num[held], den[held]
+        total = den.sum(axis=0)
+        ratios = num.sum(axis=0) / total
+        p, g = float(ratios.mean()), num.shape[0]
+        infl = ((num - ratios * den) / total).mean(axis=1)
+        v = g / (g - 1) * float(infl @ infl)
+        n_eff = float(total.sum()) / den.shape[1]
+        n_eff = n_eff if v <= 0 else min(n_eff, p * (1 - p) / v)
+        alpha = 2.0 * float(norm.sf(t_dist.ppf(0.975, g - 1)))
+        lo, hi = proportion_confint(p * n_eff, n_eff, alpha=alpha, method="wilson")
+        return p, float(lo), float(hi)
+    return lambda n, setting, n_sets, seed: draws(cell(n, setting, n_sets, seed), interval, metric)
+
+
 BEFORE: dict[str, Kind] = {f"{shown}: percentile bootstrap over records": _before(m) for shown, m in METRICS.items()}
+BEFORE.update({f"{shown}: Wilson, plain variance, t with records - 1 df": _plain_t(m) for shown, m in METRICS.items()})
 for _shown, _metric in METRICS.items():
     kind(f"{_shown}, AAMI beats (records the units)")(_after(_metric))

@@ -65,7 +65,8 @@ def always_n(y_true: np.ndarray) -> dict:
 
 
 #: The record-level intervals' method (`record_intervals`).
-RECORD_WILSON = "wilson at the effective sample size the records leave, t quantile (records - 1 df)"
+RECORD_WILSON = ("wilson at the effective sample size the records leave (bias-reduced variance), t quantile "
+                 "(Bell-McCaffrey df)")
 
 
 def record_intervals(y_true: np.ndarray, pred: np.ndarray, record: np.ndarray, config: dict) -> dict:
@@ -75,11 +76,13 @@ def record_intervals(y_true: np.ndarray, pred: np.ndarray, record: np.ndarray, c
     Beats of one record are alike, so a beat-level interval would be far too narrow; the record (patient) is the
     unit that varies between studies. Each metric is a ratio of per-record sums, or a mean of such ratios over the
     classes (macro F1, balanced accuracy), and takes Wilson's interval at the effective sample size its
-    record-clustered variance leaves, at t's quantile with records - 1 df (cardio_stats.wilson_ratio_mean). The
-    percentile bootstrap over records these rows had missed 19.6-24.7% at 4 records (the default's DS1 validation),
-    11.0-13.2% at 10 and 7.4-9.8% at 22 (DS2); these 0.4-6.5% at 4, 2.9-8.6% at 10 and 22, the most where records
-    differ much (benchmarks/coverage_kinds/beats.py, docs/statistics.md). A metric whose class two records do not
-    hold gets no interval; `n` counts its denominator's beats (a macro average: the beats of its records).
+    record-clustered variance leaves (cardio_stats.wilson_ratio_mean with few_units): the variance bias-reduced,
+    as a record that holds much of a class pulls the ratio toward itself, and t's quantile with Bell-McCaffrey
+    degrees of freedom, fewer than records - 1 where records differ in size. The percentile bootstrap over records
+    these rows had missed 19.6-24.7% at 4 records (the default's DS1 validation), 11.0-13.2% at 10 and 7.4-9.8% at
+    22 (DS2); these miss 0.1-3.1% at 4 and 1.8-6.5% at 10 and 22, the most where records differ much
+    (benchmarks/coverage_kinds/beats.py, docs/statistics.md). A metric whose class two records do not hold gets no
+    interval; `n` counts its denominator's beats (a macro average: the beats of its records).
     """
     labels = list(range(len(aami.AAMI_CLASSES)))
     names = np.unique(record)
@@ -113,9 +116,10 @@ def record_intervals(y_true: np.ndarray, pred: np.ndarray, record: np.ndarray, c
                                    warnings=["no interval: one record holds it"],
                                    extra={"n_records": int(held.sum())}).to_dict()
             continue
-        est, lo, hi, n_eff = wilson_ratio_mean(num[held], den[held], level, t_df=True)
-        out[metric] = Estimate(metric, est, lo, hi, level, RECORD_WILSON, n,
-                               extra={"n_records": int(held.sum()), "n_effective": n_eff}).to_dict()
+        r = wilson_ratio_mean(num[held], den[held], level, few_units=True)
+        out[metric] = Estimate(metric, r.estimate, r.low, r.high, level, RECORD_WILSON, n,
+                               extra={"n_records": int(held.sum()), "n_effective": r.n_effective,
+                                      "df": r.df}).to_dict()
     return {"unit": "record", "n_records": int(len(names)), "estimates": out}
 
 

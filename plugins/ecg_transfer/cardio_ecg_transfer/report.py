@@ -302,8 +302,9 @@ def pretraining_section(prepared: Pretrained | None, config: dict) -> Section:
             f"accuracy {results['accuracy']:.3f} (always N: {_num(base.get('accuracy'))})"
             + (f". Intervals are {results['ci']['estimates']['accuracy']['level']:.0%} Wilson intervals at the "
                f"effective sample size the {results['ci']['n_records']} validation records leave (records, not "
-               "beats, the units), at t's quantile with records − 1 degrees of freedom; with few records they are "
-               "wide, and they do not count the choices these records made."
+               "beats, the units; the variance bias-reduced for records of unequal size), at t's quantile with "
+               "Bell–McCaffrey degrees of freedom; with few records they are wide, and they do not count the choices "
+               "these records made."
                if (results.get("ci") or {}).get("estimates") else
                f". No interval: {results['ci']['skipped']} (`ecg_transfer.pretrain.val_fraction`, "
                "`ecg_transfer.pretrain.records`)."

@@ -64,7 +64,8 @@ def test_confidence_intervals_count_records_not_beats():
     acc = ci["estimates"]["accuracy"]
     assert acc["estimate"] == pytest.approx(240 / 300) and acc["ci_low"] < acc["estimate"] < acc["ci_high"]
     assert acc["method"] == beat_metrics.RECORD_WILSON and acc["level"] == 0.95
-    # Wilson at the effective sample size of the records' clustered variance, at t's quantile with 2 df
+    # Wilson at the effective sample size of the records' clustered variance, at t's quantile with 2 df (records of
+    # equal size: the bias-reduced variance and Bell-McCaffrey's df are the plain ones)
     right, beats = np.array([100.0, 50.0, 90.0]), np.array([100.0, 100.0, 100.0])
     p = right.sum() / beats.sum()
     v = 3 / 2 * np.sum(((right - p * beats) / beats.sum()) ** 2)
@@ -72,7 +73,7 @@ def test_confidence_intervals_count_records_not_beats():
     centre, half = (p + q**2 / (2 * n_eff)) / (1 + q**2 / n_eff), q * np.sqrt(p * (1 - p) / n_eff + q**2 / (
         4 * n_eff**2)) / (1 + q**2 / n_eff)
     assert (acc["ci_low"], acc["ci_high"]) == pytest.approx((centre - half, centre + half))
-    assert acc["extra"]["n_effective"] == pytest.approx(n_eff)
+    assert acc["extra"]["n_effective"] == pytest.approx(n_eff) and acc["extra"]["df"] == pytest.approx(2)
 
 
 def test_ppv_macro_f1_and_balanced_accuracy_cis_resample_records():
