@@ -11,8 +11,8 @@ kinds' settings), scored by the Bayes model made 1.25 times overconfident, 1.25 
 logit 0.4): risks near 0 and 1, true calibration slope 0.8. Rows: sensitivity, specificity, accuracy, PPV, NPV, F1,
 Brier score, calibration slope and intercept as `cardio_stats.binary_metrics` and `calibration` give them for one
 fold (cardio_stats.evaluate; the intervals are docs/statistics.md's "One model's rows"). Truths: other.truths
-(exact, or Gauss-Hermite). BEFORE and CANDIDATES: the Brier score's and the intercept's earlier intervals, and the
-Brier bound's settings, on the same data sets (`python benchmarks/coverage.py --grid fixed`).
+(exact, or Gauss-Hermite). BEFORE and CANDIDATES: the proportions', F1's, Brier score's and intercept's earlier
+intervals, and the Brier bound's settings, on the same data sets (`python benchmarks/coverage.py --grid fixed`).
 Reclassification rows: a holdout fusion's IDI and category-free NRI of a new fixed model over an old one (OLD) on
 signal data, as `cardio_stats.reclassification` gives them; truths: other._reclass_truths.
 Regression rows: regression.py's data scored by the fixed prediction 1.1 + 0.7 x0 + 0.7 x1 (shrunk, biased), its
@@ -190,21 +190,22 @@ for _few, _loss in ((10, 0.25), (10, 1.0), (5, 0.5), (20, 0.5), (10**6, 0.5)):
 
 
 
-def _exact(metric: str) -> Kind:
-    """Clopper-Pearson's interval at the effective sample size the row's Wilson interval took (the record count
-    where each patient has one record), measured beside Wilson's near separation and not adopted."""
+def _wilson(metric: str) -> Kind:
+    """Wilson's interval at the effective sample size the row's Clopper-Pearson interval takes (the record count
+    where each patient has one record): the proportions' and F1's interval at 1f1a21c."""
     def interval(s: Set) -> tuple[float, float, float]:
         e = s.rows[metric]
         if e.ci_low is None:
             return float(e.estimate), np.nan, np.nan
         n = float(e.extra.get("n_effective", e.extra.get("denominator", np.nan)))
-        lo, hi = proportion_confint(e.estimate * n, n, method="beta")
-        return float(e.estimate), float(np.nan_to_num(lo, nan=0.0)), float(np.nan_to_num(hi, nan=1.0))
+        lo, hi = proportion_confint(e.estimate * n, n, method="wilson")
+        return float(e.estimate), float(lo), float(hi)
     return lambda n, setting, n_sets, seed: draws(binary_cell(n, setting, n_sets, seed), interval, metric)
 
 
 for _shown, _metric in list(BINARY.items())[:6]:  # the proportions and F1
-    CANDIDATES[f"{_shown}: Clopper-Pearson at the effective sample size"] = _exact(_metric)
+    BEFORE[f"{_shown}: Wilson at the effective sample size (1f1a21c)"] = _wilson(_metric)
+
 for _shown, _metric in BINARY.items():
     kind(f"{_shown}, one fixed model (holdout, external)", NEAR_SEPARATION)(_kind(binary_cell, _metric))
 for _shown, _metric in REGRESSION.items():

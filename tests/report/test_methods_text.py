@@ -1,6 +1,6 @@
 """The performance section's statistical methods say which intervals the run's rows carry: a holdout's are one
-model's (Wilson, log-scale t, Wald, the paired DeLong score interval), not the fold-level ones of K folds, which its
-text described before."""
+model's (Clopper-Pearson, log-scale t, Wald, the paired DeLong score interval), not the fold-level ones of K folds,
+which its text described before."""
 from __future__ import annotations
 
 import pandas as pd
@@ -18,7 +18,7 @@ def _table(folds: list[str]) -> pd.DataFrame:
 def test_a_holdout_describes_one_models_intervals():
     text = _methods_text(_table(["0"] * 4), {"cv": {"method": "holdout"}}, 95, SETTINGS, 0, external=False)
     assert "one held-out fold (`cv.method=holdout`" in text and "none counts training variability" in text
-    assert "proportions and F1: Wilson's" in text and "at least 0.7 times Hanley & McNeil's" in text
+    assert "proportions and F1: Clopper–Pearson's" in text and "at least 0.7 times Hanley & McNeil's" in text
     assert "per-fold" not in text and "corrected t" not in text
     assert "Thresholds are those chosen on the training patients" in text
 

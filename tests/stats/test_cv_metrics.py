@@ -20,6 +20,7 @@ from cardio_stats import (
 )
 from cardio_stats.clustered import LOG_T
 from cardio_stats.cv_metrics import FOLD_MEAN, FOLD_MEAN_LOGIT, FOLD_MEAN_ONLY, WHY_NOT, firth_slope
+from cardio_stats.thresholds import EXACT
 
 
 def _corrected_t(values: list[float] | np.ndarray, k: int) -> tuple[float, float, float]:
@@ -133,7 +134,7 @@ def test_a_k_fold_run_prints_the_fold_level_rows_and_keeps_the_pooled_ones_under
     assert sens["method"] == FOLD_MEAN_LOGIT and sens["ci_low"] < sens["estimate"] < sens["ci_high"]
     per_fold = [np.mean(g.y_score[g.y_true == 1] >= g.threshold[g.y_true == 1]) for _, g in pred.groupby("fold")]
     assert sens["estimate"] == pytest.approx(np.mean(per_fold))
-    assert sens["extra"]["pooled"]["method"] == "wilson"
+    assert sens["extra"]["pooled"]["method"] == EXACT
     assert sens["extra"]["pooled"]["estimate"] == pytest.approx(np.mean(
         pred.y_score[pred.y_true == 1] >= pred.threshold[pred.y_true == 1]))
     assert est["brier"]["method"] == FOLD_MEAN and est["brier"]["extra"]["pooled"]["method"] == LOG_T
@@ -145,7 +146,7 @@ def test_a_k_fold_run_prints_the_fold_level_rows_and_keeps_the_pooled_ones_under
 def test_one_fold_keeps_the_intervals_of_one_models_predictions():
     pred = _kfold_predictions().assign(fold="holdout")
     est = {e["metric"]: e for e in evaluate_predictions(pred, n_resamples=200)[0] if e["fold"] == "pooled"}
-    assert est["sensitivity"]["method"] == "wilson"
+    assert est["sensitivity"]["method"] == EXACT
     assert est["calibration_slope"]["method"] == "logistic recalibration (Wald)"
 
 

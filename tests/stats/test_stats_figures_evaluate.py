@@ -22,7 +22,7 @@ from cardio_stats import (
     univariate_screen,
 )
 from cardio_stats.agreement import BIAS_T, LOA_EXACT
-from cardio_stats.clustered import LOG_T, WILSON_EFFECTIVE
+from cardio_stats.clustered import EXACT_EFFECTIVE, LOG_T
 from cardio_stats.cv_metrics import FOLD_MEAN_ONLY
 
 
@@ -92,8 +92,8 @@ def test_evaluate_predictions_pooled_per_fold_and_paired_tests():
     # patients, are kept under extra.pooled
     sens = by_method[("sensitivity", FOLD_MEAN_ONLY)]  # four folds: no interval (cv_metrics.MIN_FOLDS)
     assert sens["warnings"][0].startswith("no interval: 4 folds")
-    assert sens["extra"]["pooled"]["method"] == WILSON_EFFECTIVE  # two records a patient
-    assert by_method[("f1", FOLD_MEAN_ONLY)]["extra"]["pooled"]["method"] == WILSON_EFFECTIVE
+    assert sens["extra"]["pooled"]["method"] == EXACT_EFFECTIVE  # two records a patient
+    assert by_method[("f1", FOLD_MEAN_ONLY)]["extra"]["pooled"]["method"] == EXACT_EFFECTIVE
     assert by_method[("calibration_slope", FOLD_MEAN_ONLY)]["extra"]["pooled"]["method"] == (
         "logistic recalibration (Wald, cluster-robust by patient)")
     pos = cnn[cnn.y_true == 1]

@@ -31,8 +31,8 @@ from cardio_stats.bootstrap import _auc_from_draws, _auc_jackknife, _unit_blocks
 from cardio_stats.calibration import SCORE_INTERCEPT
 from cardio_stats.clustered import (
     CLASS_DIFFERENCE_T,
+    EXACT_EFFECTIVE,
     LOG_T,
-    WILSON_EFFECTIVE,
     _bias_reduced,
     log_t_estimate,
     wilson_ratio_mean,
@@ -238,7 +238,8 @@ def test_grouped_agreement_and_proportions_match_loops_over_expanded_resamples()
     m = binary_metrics(y, s, 0.5, n_resamples=200, seed=4, groups=groups)
     pred = s >= 0.5
     codes = np.unique(groups, return_inverse=True)[1]
-    # a proportion of records, patients the units: Wilson's interval at p (1 - p) over the ratio's clustered variance
+    # a proportion of records, patients the units: Clopper-Pearson's interval at p (1 - p) over the ratio's clustered
+    # variance
     for name, den, num in (("sensitivity", y == 1, pred), ("npv", ~pred, y == 0)):
         k, d = np.bincount(codes, weights=den & num), np.bincount(codes, weights=den)
         p, used = k.sum() / d.sum(), d > 0
@@ -246,10 +247,10 @@ def test_grouped_agreement_and_proportions_match_loops_over_expanded_resamples()
         n_eff = min(d.sum(), p * (1 - p) / (g / (g - 1) * np.sum((k[used] - p * d[used]) ** 2) / d.sum() ** 2))
         assert m[name].estimate == pytest.approx(p) and m[name].extra["n_effective"] == pytest.approx(n_eff)
         assert (m[name].ci_low, m[name].ci_high) == pytest.approx(
-            proportion_confint(p * n_eff, n_eff, method="wilson"), abs=1e-12)
+            proportion_confint(p * n_eff, n_eff, method="beta"), abs=1e-12)
         assert n_eff <= d.sum()  # never more trials than records
-    assert m["sensitivity"].method == WILSON_EFFECTIVE and m["sensitivity"].extra["n_groups"] == codes.max() + 1
-    assert m["f1"].method == WILSON_EFFECTIVE
+    assert m["sensitivity"].method == EXACT_EFFECTIVE and m["sensitivity"].extra["n_groups"] == codes.max() + 1
+    assert m["f1"].method == EXACT_EFFECTIVE
 
 
 def test_few_units_variance_is_unbiased_and_its_df_bell_mccaffrey_under_the_working_model():

@@ -8,7 +8,8 @@ from sklearn.metrics import confusion_matrix, f1_score
 from statsmodels.stats.proportion import proportion_confint
 
 from cardio_stats import StatsError, binary_metrics, threshold_for_sensitivity, wilson_ci, youden_threshold
-from cardio_stats.clustered import WILSON_EFFECTIVE
+from cardio_stats.clustered import EXACT_EFFECTIVE
+from cardio_stats.thresholds import EXACT
 
 
 def _data(n=200, seed=0):
@@ -72,13 +73,13 @@ def test_binary_metrics_counts_and_intervals():
     for name, (k, n) in expected.items():
         e = out[name]
         assert e.estimate == pytest.approx(k / n)
-        assert (e.ci_low, e.ci_high) == pytest.approx(proportion_confint(k, n, method="wilson"), abs=1e-12)
-        assert e.method == "wilson" and e.extra["threshold"] == 0.6
+        assert (e.ci_low, e.ci_high) == pytest.approx(proportion_confint(k, n, method="beta"), abs=1e-12)
+        assert e.method == EXACT and e.extra["threshold"] == 0.6
         assert (e.extra["tp"], e.extra["fp"], e.extra["tn"], e.extra["fn"]) == (tp, fp, tn, fn)
     f1 = out["f1"]
     assert f1.estimate == pytest.approx(f1_score(y, pred))
-    # F1 = sum a / sum b over records (a = 2 tp, b = 2 tp + fp + fn): Wilson's interval at n_eff = F (1 - F) / v,
-    # v the ratio's linearised variance, each record its own unit (at most sum b)
+    # F1 = sum a / sum b over records (a = 2 tp, b = 2 tp + fp + fn): Clopper-Pearson's interval at
+    # n_eff = F (1 - F) / v, v the ratio's linearised variance, each record its own unit (at most sum b)
     a = 2.0 * ((y == 1) & (pred == 1))
     b = a + ((y == 0) & (pred == 1)) + ((y == 1) & (pred == 0))
     used = b > 0
@@ -86,8 +87,8 @@ def test_binary_metrics_counts_and_intervals():
     v = g / (g - 1) * np.sum((a[used] - f * b[used]) ** 2) / b.sum() ** 2
     n_eff = min(b.sum(), f * (1 - f) / v)
     assert f1.extra["n_effective"] == pytest.approx(n_eff)
-    assert (f1.ci_low, f1.ci_high) == pytest.approx(proportion_confint(f * n_eff, n_eff, method="wilson"), abs=1e-12)
-    assert f1.method == WILSON_EFFECTIVE and f1.ci_low is not None and f1.ci_high is not None
+    assert (f1.ci_low, f1.ci_high) == pytest.approx(proportion_confint(f * n_eff, n_eff, method="beta"), abs=1e-12)
+    assert f1.method == EXACT_EFFECTIVE and f1.ci_low is not None and f1.ci_high is not None
     assert f1.ci_low <= f1.estimate <= f1.ci_high
     assert set(out) == {"accuracy", "sensitivity", "specificity", "ppv", "npv", "f1"}
 

@@ -164,8 +164,8 @@ def explain_section(model: SeptalFlashModel, features: Features, index: np.ndarr
 
 
 def table_one(estimates: list[dict], tests: list[dict], task: str) -> tuple[pd.DataFrame, dict | None]:
-    """The paper's Table 1 from the core's estimates: accuracy (Wilson CI, at the 0.5 threshold of the argmax) and
-    AUC of each variant side by side, with the interval the performance table prints (its headline: DeLong's
+    """The paper's Table 1 from the core's estimates: accuracy (Clopper-Pearson CI, at the 0.5 threshold of the
+    argmax) and AUC of each variant side by side, with the interval the performance table prints (its headline: DeLong's
     score interval of the holdout's test set; the cross-validated AUC with its interval in a K-fold run), and the
     core's paired test of full against cropped (the cross-validated difference in a K-fold run, paired DeLong with
     its score interval with one fold)."""
@@ -194,9 +194,9 @@ def evaluate_sections(predictions: Predictions, cohort: Cohort, features: Featur
     synthetic truth."""
     table, test = table_one(estimates, tests, features.label)
     text = ("Test accuracy and AUC of the DenseNet-121 trained on full and on cropped virtual M-modes "
-            "(out-of-fold; accuracy at the softmax argmax with a Wilson CI, AUC with the interval the performance "
-            "table prints, named in the `AUC interval` column: the performance section's estimates, laid out as the "
-            "paper's Table 1). ")
+            "(out-of-fold; accuracy at the softmax argmax with a Clopper–Pearson CI, AUC with the interval the "
+            "performance table prints, named in the `AUC interval` column: the performance section's estimates, "
+            "laid out as the paper's Table 1). ")
     if test and test["diff"] is not None:
         text += (f"Paired test, {test['a']} − {test['b']} (the performance section's; "
                  f"{stats.interval_note(test['method'])}): ΔAUC "

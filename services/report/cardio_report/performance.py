@@ -41,8 +41,8 @@ HEADERS = {"model": "model", "task": "task", "n": "n", "auc": "AUC", "auc_interv
 def cardio_plugin_info() -> PluginInfo:
     return PluginInfo(name="performance", modality=None,
                       description="Evaluates every model and task: AUC with DeLong and bootstrap CIs, "
-                                  "thresholded metrics with Wilson CIs, paired tests, ROC, calibration and confusion "
-                                  "figures.")
+                                  "thresholded metrics with Clopper-Pearson CIs, paired tests, ROC, calibration "
+                                  "and confusion figures.")
 
 
 @hookimpl(tryfirst=True)
@@ -298,8 +298,8 @@ FOLD_LEVEL = ("Accuracy, sensitivity, specificity, PPV, NPV, F1, Brier score and
               "bias-reduced logistic recalibration) and the intercept are printed without an interval: the "
               "simulation found none from one run's folds that holds its level (docs/statistics.md). Where a fold "
               "lacks a metric (no positive record in it, say), the pooled value is printed alone. The pooled values "
-              "with one model's intervals (Wilson, log-scale t, Wald, score), which count the patients scored but not "
-              "training variability, are in metrics.json (`extra.pooled`).")
+              "with one model's intervals (Clopper–Pearson, log-scale t, Wald, score), which count the patients "
+              "scored but not training variability, are in metrics.json (`extra.pooled`).")
 
 
 def _calibration_text(external: bool, k_fold: bool = False) -> str:
@@ -309,8 +309,8 @@ def _calibration_text(external: bool, k_fold: bool = False) -> str:
             "one). Then each model's accuracy, sensitivity, specificity, PPV and NPV at the threshold chosen on "
             f"{where} (0.5 where a plugin gave none), with the confusion matrices at those thresholds. Yes/no rules "
             "get no calibration. "
-            + (FOLD_LEVEL if k_fold else "These are one model's scores: proportions with Wilson intervals (at the "
-               "effective sample size where patients have several records), the Brier score with a log-scale t "
+            + (FOLD_LEVEL if k_fold else "These are one model's scores: proportions with Clopper–Pearson intervals "
+               "(at the effective sample size where patients have several records), the Brier score with a log-scale t "
                "interval (its upper limit a score bound for unseen errors where few patients are misclassified), the "
                "slope with a Wald and the intercept with a score interval; none counts training variability."))
 
@@ -332,8 +332,8 @@ def _methods_text(table: pd.DataFrame, config: dict, level: int, s: dict, seed: 
         text += (" Some patients have several records, and records of one patient are not independent: for those "
                  "tasks every interval and test counts patients. DeLong's variance is Obuchowski's clustered one "
                  "(1997), the bootstraps resample patients with all their records, the thresholded proportions and "
-                 "F1 take Wilson's interval at the effective number of records, the Brier score, MAE and bias their "
-                 "SE from per-patient sums, and calibration intervals are cluster-robust by patient.")
+                 "F1 take Clopper–Pearson's interval at the effective number of records, the Brier score, MAE and "
+                 "bias their SE from per-patient sums, and calibration intervals are cluster-robust by patient.")
     return text
 
 
@@ -512,8 +512,8 @@ def _one_model_text(what: str, thresholds_from: str, level: int) -> str:
 
     return (f"{what} Intervals are {level}% (AUC: DeLong's score interval, "
             "which holds 95% at 40-300 patients and AUCs up to 0.99, Hanley & McNeil's where the classes do not "
-            "overlap, not [1, 1]; proportions and F1: Wilson's, at the effective sample size where patients have "
-            "several records; MAE: t on the log scale; Bland–Altman bias: t; its limits: exact (Carkeet 2015); "
+            "overlap, not [1, 1]; proportions and F1: Clopper–Pearson's, at the effective sample size where patients "
+            "have several records; MAE: t on the log scale; Bland–Altman bias: t; its limits: exact (Carkeet 2015); "
             "RMSE and R²: none; docs/statistics.md, \"One model's rows\"). Thresholds are those chosen on "
             f"{thresholds_from} "
             "(0.5 where a plugin gave none); the confusion matrices "

@@ -1,13 +1,13 @@
 """Intervals of one model's record-level rows where patients may have several records: a ratio of counts (a
-proportion, F1) by Wilson's interval at its effective sample size, and a mean of positive per-record losses (the
-Brier score) on the log scale with t. Both take their variance from per-patient sums (the patient is the
-independent unit); with one record a patient they are the record-level forms.
+proportion, F1) by Clopper-Pearson's interval at its effective sample size (a macro average over a few records by
+Wilson's), and a mean of positive per-record losses (the Brier score) on the log scale with t. Both take their
+variance from per-patient sums (the patient is the independent unit); with one record a patient they are the
+record-level forms.
 
 Why not the patient bootstrap these rows had: in the data sets with 1-3 records a patient its percentile interval
 missed 6-8% of a fixed model's population sensitivity, specificity and NPV at 100 patients, and 5.5-9.2% of its
 Brier score at 40-100 patients (benchmarks/coverage.py's one-fixed-model kinds): the bootstrap's spread is too small
-in small samples, and its percentiles inherit the skew of a bounded or positive statistic. Over all data sets of
-those kinds, these intervals miss 4.0-5.8% at 100 and 300 patients and 4.8-6.1% at 40 (docs/statistics.md).
+in small samples, and its percentiles inherit the skew of a bounded or positive statistic (docs/statistics.md).
 Hand-written: statsmodels' proportion_confint takes a count, not a clustered ratio; no library gives the log-t of a
 clustered mean.
 """
@@ -23,7 +23,7 @@ from statsmodels.stats.proportion import proportion_confint
 from cardio_stats.bootstrap import Patients, patients_of
 from cardio_stats.result import Estimate, StatsError
 
-WILSON_EFFECTIVE = "wilson at the effective sample size"
+EXACT_EFFECTIVE = "clopper-pearson at the effective sample size"
 LOG_T = "t on the log scale, patient-clustered SE"
 CLASS_DIFFERENCE_T = "t, patient-clustered SE of a difference of class means"
 
@@ -61,13 +61,21 @@ class RatioInterval(NamedTuple):
     df: float
 
 
-def wilson_effective(num: np.ndarray, den: np.ndarray, codes: np.ndarray, level: float) -> RatioInterval:
+def exact_effective(num: np.ndarray, den: np.ndarray, codes: np.ndarray, level: float) -> RatioInterval:
     """sum(num) / sum(den) over records, `codes` their patients: the ratio's patient-clustered (linearised) variance
     v sets the effective sample size n_eff = p (1 - p) / v (Kish's design effect; at most the records in the
-    denominator), and Wilson's interval is taken at p with n_eff trials."""
+    denominator), and Clopper-Pearson's interval is taken at p with n_eff trials.
+
+    Why not Wilson's at n_eff, which these rows had: near separation (a sensitivity near 1 over 40-100 patients)
+    its upper limit fell below the truth in 3.6-5.1% of cohorts, and on a second seed's data sets it missed
+    6.0-6.3% in three cells at 100 and 300 patients; Clopper-Pearson's equal tails miss 0.8-5.1% in every cell of
+    both seeds, each tail at most 2.8%, at 0.99-1.06 times the oracle's width at 100 and 300 patients without near
+    separation (Wilson's 0.94-1.00; benchmarks/coverage_kinds/fixed.py, docs/statistics.md)."""
     a, b = _sums(num, codes), _sums(den, codes)
     used = b > 0
-    return wilson_ratio_mean(a[used, None], b[used, None], level)
+    p, n_eff, df = _effective_n(a[used, None], b[used, None], few_units=False)
+    lo, hi = proportion_confint(p * n_eff, n_eff, alpha=1.0 - level, method="beta")
+    return RatioInterval(p, float(lo), float(hi), n_eff, df)
 
 
 def _bias_reduced(num: np.ndarray, den: np.ndarray, ratios: np.ndarray) -> tuple[float, float]:
@@ -94,12 +102,11 @@ def _bias_reduced(num: np.ndarray, den: np.ndarray, ratios: np.ndarray) -> tuple
     return float(terms @ terms), df
 
 
-def wilson_ratio_mean(num: np.ndarray, den: np.ndarray, level: float, few_units: bool = False) -> RatioInterval:
-    """The mean over k ratios sum(num[:, j]) / sum(den[:, j]), num and den (units, k) per-unit sums (a macro
-    average over classes; k = 1 a single ratio): the estimate's clustered (linearised) variance v over the g units
-    sets n_eff = p (1 - p) / v, at most the units' total denominator, and Wilson's interval is taken at p with
-    n_eff trials. With `few_units` (records, not patients: 4-48), v is the bias-reduced variance and the quantile
-    t's with Bell & McCaffrey's degrees of freedom (_bias_reduced) instead of the normal's."""
+def _effective_n(num: np.ndarray, den: np.ndarray, few_units: bool) -> tuple[float, float, float]:
+    """(estimate, effective n, df) of the mean over k ratios sum(num[:, j]) / sum(den[:, j]), num and den (units,
+    k) per-unit sums: the estimate's clustered (linearised) variance v over the g units sets n_eff = p (1 - p) / v,
+    at most the units' total denominator; with `few_units` v is the bias-reduced one and df Bell-McCaffrey's
+    (_bias_reduced), else df is inf (the normal's quantile)."""
     total = den.sum(axis=0)
     if (total <= 0).any():
         raise StatsError("no record in the denominator")
@@ -116,11 +123,20 @@ def wilson_ratio_mean(num: np.ndarray, den: np.ndarray, level: float, few_units:
         v = g / (g - 1) * float(infl @ infl) if g > 1 else 0.0
     n_eff = float(total.sum()) / den.shape[1]
     n_eff = n_eff if v <= 0 else min(n_eff, p * (1 - p) / v)
+    return p, float(n_eff), float(df)
+
+
+def wilson_ratio_mean(num: np.ndarray, den: np.ndarray, level: float, few_units: bool = False) -> RatioInterval:
+    """The mean over k ratios sum(num[:, j]) / sum(den[:, j]), num and den (units, k) per-unit sums (a macro
+    average over classes; k = 1 a single ratio), by Wilson's interval at p with n_eff trials (_effective_n). With
+    `few_units` (records, not patients: 4-48), the variance is the bias-reduced one and the quantile t's with
+    Bell & McCaffrey's degrees of freedom (_bias_reduced) instead of the normal's."""
+    p, n_eff, df = _effective_n(num, den, few_units)
     alpha = 1.0 - level
     if few_units:  # Wilson's interval at the normal quantile equal to t's (proportion_confint takes alpha)
         alpha = 2.0 * float(norm.sf(t_dist.ppf(0.5 + level / 2.0, df)))
     lo, hi = proportion_confint(p * n_eff, n_eff, alpha=alpha, method="wilson")
-    return RatioInterval(p, float(lo), float(hi), float(n_eff), float(df))
+    return RatioInterval(p, float(lo), float(hi), n_eff, df)
 
 
 def log_t_mean(values: np.ndarray, codes: np.ndarray, level: float) -> tuple[float, float, float]:

@@ -92,7 +92,7 @@ def _thresholded_and_calibration(y: np.ndarray, s: np.ndarray, thr: np.ndarray, 
                                  patients: np.ndarray, level: float, n_resamples: int, seed: int | None,
                                  groups: np.ndarray | None) -> list[Estimate]:
     """Accuracy to F1 at the thresholds, and Brier score and calibration where the scores are risks: with K folds
-    (`folds`) the fold-level rows (cv_metrics), else (holdout, external) one model's, with Wilson, log-scale t,
+    (`folds`) the fold-level rows (cv_metrics), else (holdout, external) one model's, with Clopper-Pearson, log-scale t,
     Wald (the slope) and score (the intercept) intervals."""
     thresholded = binary_metrics(y, s, thr, level=level, n_resamples=n_resamples, seed=seed, groups=groups)
     calibrated = (calibration(y, s, level=level, n_resamples=n_resamples, seed=seed, groups=groups)
@@ -389,7 +389,7 @@ def evaluate_predictions(pred: pd.DataFrame, level: float = 0.95, n_resamples: i
     per-row thresholds (default 0.5), DeLong AUC per fold, and, for probabilistic scores, Brier score and
     calibration intercept and slope. With K folds those last are the fold-level rows (``cardio_stats.cv_metrics``:
     the mean of the per-fold values, the corrected t interval where one holds its level, the pooled value and its
-    interval under ``extra.pooled``); with one fold (holdout, external) one model's, with Wilson, log-scale t,
+    interval under ``extra.pooled``); with one fold (holdout, external) one model's, with Clopper-Pearson, log-scale t,
     Wald (the slope) and score (the intercept) intervals. Regression: MAE, RMSE, R² and Bland–Altman, with K folds
     the fold-level rows (``_agreement``), with one one model's (agreement()). Tests: the paired difference of every
     two models of a task on their shared records, at the top level the one the report prints (as the AUC:

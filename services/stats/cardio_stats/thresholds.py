@@ -1,4 +1,4 @@
-"""Decision thresholds (Youden, fixed sensitivity) and metrics at a threshold with Wilson / bootstrap CIs."""
+"""Decision thresholds (Youden, fixed sensitivity) and metrics at a threshold with Clopper-Pearson CIs."""
 from __future__ import annotations
 
 from typing import Any
@@ -8,7 +8,7 @@ from sklearn.metrics import roc_curve
 from statsmodels.stats.proportion import proportion_confint
 
 from cardio_stats.bootstrap import patients_of
-from cardio_stats.clustered import WILSON_EFFECTIVE, units, wilson_effective
+from cardio_stats.clustered import EXACT_EFFECTIVE, exact_effective, units
 from cardio_stats.result import Estimate, StatsError
 from cardio_stats.validation import as_binary_labels, as_scores, check_level, check_n_resamples
 
@@ -37,6 +37,10 @@ def threshold_for_sensitivity(y: Any, score: Any, target: float) -> float:
         raise StatsError(f"target sensitivity must be in (0, 1], got {target}")
     _, tpr, thr = _roc(y, score)
     return float(thr[int(np.argmax(tpr >= target - 1e-12))])
+
+
+#: The five proportions' interval with one record a patient (clustered.EXACT_EFFECTIVE with several).
+EXACT = "clopper-pearson"
 
 
 def wilson_ci(successes: int, n: int, level: float = 0.95) -> tuple[float, float]:
@@ -70,14 +74,17 @@ def _thresholds(threshold: float | Any, n: int) -> tuple[np.ndarray, Any]:
 
 def binary_metrics(y: Any, score: Any, threshold: float | Any, level: float = 0.95, n_resamples: int = 2000,
                    seed: int | None = 0, groups: Any = None) -> dict[str, Estimate]:
-    """Accuracy, sensitivity, specificity, PPV, NPV (Wilson CIs) and F1 at ``score >= threshold``.
+    """Accuracy, sensitivity, specificity, PPV, NPV (Clopper-Pearson CIs) and F1 at ``score >= threshold``.
 
     ``threshold`` is one number or one per record (thresholds fitted per training fold). F1, a ratio of counts
-    that is no proportion of trials, gets Wilson's interval at its effective sample size (clustered.wilson_effective:
-    its patient bootstrap missed 5.2-8.0% of a fixed model's F1 at 40-100 patients, stratified 9-20%). With
-    ``groups`` (patient ids, one per record) and a patient with several records, the five proportions get the same
-    (their patient bootstrap missed 6-8% at 100 patients; benchmarks/coverage.py); with one record per patient
-    nothing changes. ``n_resamples`` and ``seed`` are kept for callers; no row resamples any more.
+    that is no proportion of trials, gets Clopper-Pearson's interval at its effective sample size
+    (clustered.exact_effective: its patient bootstrap missed 5.2-8.0% of a fixed model's F1 at 40-100 patients,
+    stratified 9-20%). With ``groups`` (patient ids, one per record) and a patient with several records, the five
+    proportions get the same (their patient bootstrap missed 6-8% at 100 patients; benchmarks/coverage.py); with one
+    record per patient they are the exact binomial intervals. Clopper-Pearson, not Wilson (these rows' interval
+    until issue 53's near-separation cells): Wilson's tails are unequal near 0 and 1, and a sensitivity near 1 had
+    its interval wholly below the truth in up to 5.1% of cohorts (exact_effective). ``n_resamples`` and ``seed`` are
+    kept for callers; no row resamples any more.
     """
     level = check_level(level)
     check_n_resamples(n_resamples)
@@ -100,7 +107,7 @@ def binary_metrics(y: Any, score: Any, threshold: float | Any, level: float = 0.
     out: dict[str, Estimate] = {}
     codes, unit = units(patients, yy.size)
     clustered = bool(unit)
-    method = WILSON_EFFECTIVE if clustered else "wilson"
+    method = EXACT_EFFECTIVE if clustered else EXACT
     for name, (num, den, what) in parts.items():
         k, d = sum(counts[c] for c in num), sum(counts[c] for c in den)
         extra = {**counts, "numerator": k, "denominator": d}
@@ -110,21 +117,21 @@ def binary_metrics(y: Any, score: Any, threshold: float | Any, level: float = 0.
                                  warnings=[f"{name} undefined at this threshold: there are no {what}"])
             continue
         if clustered:
-            _, lo, hi, n_eff, _ = wilson_effective(sum(cells[c] for c in num).astype(float),
-                                                   sum(cells[c] for c in den).astype(float), codes, level)
+            _, lo, hi, n_eff, _ = exact_effective(sum(cells[c] for c in num).astype(float),
+                                                  sum(cells[c] for c in den).astype(float), codes, level)
             extra.update(n_effective=n_eff, **unit)
         else:
-            lo, hi = wilson_ci(k, d, level)
+            lo, hi = (float(b) for b in proportion_confint(k, d, alpha=1.0 - level, method="beta"))
         out[name] = Estimate(metric=name, estimate=k / d, ci_low=lo, ci_high=hi, level=level, method=method,
                              n=int(yy.size), extra=extra)
     if 2 * tp + fp + fn == 0:
         out["f1"] = Estimate(metric="f1", estimate=float("nan"), ci_low=None, ci_high=None, level=level,
-                             method=WILSON_EFFECTIVE, n=int(yy.size), extra=dict(counts),
+                             method=EXACT_EFFECTIVE, n=int(yy.size), extra=dict(counts),
                              warnings=["f1 undefined at this threshold: no positive record and no positive call"])
         return out
-    f1, lo, hi, n_eff, _ = wilson_effective(2.0 * cells["tp"], (2.0 * cells["tp"] + cells["fp"] + cells["fn"]),
-                                            codes, level)
-    out["f1"] = Estimate(metric="f1", estimate=f1, ci_low=lo, ci_high=hi, level=level, method=WILSON_EFFECTIVE,
+    f1, lo, hi, n_eff, _ = exact_effective(2.0 * cells["tp"], (2.0 * cells["tp"] + cells["fp"] + cells["fn"]),
+                                           codes, level)
+    out["f1"] = Estimate(metric="f1", estimate=f1, ci_low=lo, ci_high=hi, level=level, method=EXACT_EFFECTIVE,
                          n=int(yy.size), extra={**counts, "n_effective": n_eff, **unit})
     return out
 
