@@ -51,7 +51,7 @@ def mean_variance(values: np.ndarray, codes: np.ndarray) -> tuple[float, int]:
 
 
 class RatioInterval(NamedTuple):
-    """A ratio's (or a mean of ratios') estimate, Wilson limits, effective sample size and the degrees of freedom
+    """A ratio's (or a mean of ratios') estimate, interval limits, effective sample size and the degrees of freedom
     its quantile took (inf: the normal's)."""
 
     estimate: float

@@ -121,7 +121,7 @@ def binary_metrics(y: Any, score: Any, threshold: float | Any, level: float = 0.
                                                   sum(cells[c] for c in den).astype(float), codes, level)
             extra.update(n_effective=n_eff, **unit)
         else:
-            lo, hi = (float(b) for b in proportion_confint(k, d, alpha=1.0 - level, method="beta"))
+            lo, hi = map(float, proportion_confint(k, d, alpha=1.0 - level, method="beta"))
         out[name] = Estimate(metric=name, estimate=k / d, ci_low=lo, ci_high=hi, level=level, method=method,
                              n=int(yy.size), extra=extra)
     if 2 * tp + fp + fn == 0:
