@@ -26,8 +26,9 @@ from scipy.stats import t as t_dist
 from statsmodels.stats.proportion import proportion_confint
 
 from cardio_ecg_transfer import aami
-from cardio_ecg_transfer.beat_metrics import record_intervals
+from cardio_ecg_transfer.beat_metrics import record_intervals, record_ratios
 from cardio_stats import bootstrap_metric
+from cardio_stats.clustered import _effective_n
 
 from . import Kind, draws, estimate_of, kind
 
@@ -106,28 +107,13 @@ def _before(metric: str) -> Kind:
     return lambda n, setting, n_sets, seed: draws(cell(n, setting, n_sets, seed), interval, metric)
 
 
-def _num_den(cms: np.ndarray, metric: str) -> tuple[np.ndarray, np.ndarray]:
-    """Per-record numerators and denominators (records, ratios) of a metric, as record_intervals forms them."""
-    tp, support = cms[:, CODES, CODES], cms[:, CODES, :].sum(axis=2)
-    if metric == "accuracy":
-        return np.trace(cms, axis1=1, axis2=2)[:, None], cms.sum(axis=(1, 2))[:, None]
-    return (tp, support) if metric == "balanced_accuracy" else (tp[:, [2]], support[:, [2]])
-
-
 def _plain_t(metric: str) -> Kind:
     """67c03d4's interval: Wilson at the effective n of the plain clustered variance, t with records - 1 df."""
     def interval(s: Set) -> tuple[float, float, float]:
-        num, den = _num_den(s.cms, metric)
+        num, den = record_ratios(s.cms)[metric]
         held = den.sum(axis=1) > 0
-        num, den = num[held], den[held]
-        total = den.sum(axis=0)
-        ratios = num.sum(axis=0) / total
-        p, g = float(ratios.mean()), num.shape[0]
-        infl = ((num - ratios * den) / total).mean(axis=1)
-        v = g / (g - 1) * float(infl @ infl)
-        n_eff = float(total.sum()) / den.shape[1]
-        n_eff = n_eff if v <= 0 else min(n_eff, p * (1 - p) / v)
-        alpha = 2.0 * float(norm.sf(t_dist.ppf(0.975, g - 1)))
+        p, n_eff, _ = _effective_n(num[held], den[held], few_units=False)
+        alpha = 2.0 * float(norm.sf(t_dist.ppf(0.975, int(held.sum()) - 1)))
         lo, hi = proportion_confint(p * n_eff, n_eff, alpha=alpha, method="wilson")
         return p, float(lo), float(hi)
     return lambda n, setting, n_sets, seed: draws(cell(n, setting, n_sets, seed), interval, metric)

@@ -189,7 +189,6 @@ for _few, _loss in ((10, 0.25), (10, 1.0), (5, 0.5), (20, 0.5), (10**6, 0.5)):
     CANDIDATES[f"Brier score: score bound {_at}, unseen error loss {_loss}"] = _brier(few=_few, error_loss=_loss)
 
 
-
 def _wilson(metric: str) -> Kind:
     """Wilson's interval at the effective sample size the row's Clopper-Pearson interval takes (the record count
     where each patient has one record): the proportions' and F1's interval at 1f1a21c."""

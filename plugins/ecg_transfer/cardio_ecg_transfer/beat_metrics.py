@@ -92,20 +92,9 @@ def record_intervals(y_true: np.ndarray, pred: np.ndarray, record: np.ndarray, c
     cms = np.stack([confusion_matrix(y_true[record == r], pred[record == r], labels=labels) for r in names])
     cms = cms.astype(float)
     level = CoreSettings.of(config).stats.level
-    macro = [aami.AAMI_CLASSES.index(c) for c in MACRO_CLASSES if cms[:, aami.AAMI_CLASSES.index(c)].sum()]
-    tp = cms[:, np.arange(len(labels)), np.arange(len(labels))]  # (records, classes)
-    support, predicted = cms.sum(axis=2), cms.sum(axis=1)
-    rows: dict[str, tuple[np.ndarray, np.ndarray]] = {
-        "accuracy": (tp.sum(axis=1, keepdims=True), cms.sum(axis=(1, 2))[:, None]),
-        "macro_f1": (2 * tp[:, macro], (support + predicted)[:, macro]),
-        "balanced_accuracy": (tp[:, macro], support[:, macro])}
-    for i, c in enumerate(aami.AAMI_CLASSES):
-        if c in MACRO_CLASSES:
-            rows[f"se_{c}"] = (tp[:, [i]], support[:, [i]])
-            rows[f"ppv_{c}"] = (tp[:, [i]], predicted[:, [i]])
     beats = cms.sum(axis=(1, 2))
     out = {}
-    for metric, (num, den) in rows.items():
+    for metric, (num, den) in record_ratios(cms).items():
         held = den.sum(axis=1) > 0  # the records that hold the metric's denominator
         if not num.shape[1] or not held.any():
             continue
@@ -121,6 +110,25 @@ def record_intervals(y_true: np.ndarray, pred: np.ndarray, record: np.ndarray, c
                                extra={"n_records": int(held.sum()), "n_effective": r.n_effective,
                                       "df": r.df}).to_dict()
     return {"unit": "record", "n_records": int(len(names)), "estimates": out}
+
+
+def record_ratios(cms: np.ndarray) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Each record-level metric's per-record numerators and denominators, (records, ratios) each, from per-record
+    confusion matrices over the AAMI classes: accuracy, macro F1 and balanced accuracy (a ratio per class of
+    MACRO_CLASSES that some record holds), and per-class Se and +P."""
+    classes = np.arange(len(aami.AAMI_CLASSES))
+    macro = [aami.AAMI_CLASSES.index(c) for c in MACRO_CLASSES if cms[:, aami.AAMI_CLASSES.index(c)].sum()]
+    tp = cms[:, classes, classes]  # (records, classes)
+    support, predicted = cms.sum(axis=2), cms.sum(axis=1)
+    rows: dict[str, tuple[np.ndarray, np.ndarray]] = {
+        "accuracy": (tp.sum(axis=1, keepdims=True), cms.sum(axis=(1, 2))[:, None]),
+        "macro_f1": (2 * tp[:, macro], (support + predicted)[:, macro]),
+        "balanced_accuracy": (tp[:, macro], support[:, macro])}
+    for i, c in enumerate(aami.AAMI_CLASSES):
+        if c in MACRO_CLASSES:
+            rows[f"se_{c}"] = (tp[:, [i]], support[:, [i]])
+            rows[f"ppv_{c}"] = (tp[:, [i]], predicted[:, [i]])
+    return rows
 
 
 def ci_text(results: dict, key: str) -> str:

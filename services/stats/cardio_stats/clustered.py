@@ -88,9 +88,10 @@ def _bias_reduced(num: np.ndarray, den: np.ndarray, ratios: np.ndarray) -> tuple
     counts (MIT-BIH's S beats) the plain variance was short and t with g - 1 df too sure of it. With equal
     denominators this is the plain variance with g / (g - 1) and g - 1 df to the bit."""
     g, k = num.shape
-    share = den / den.sum(axis=0)  # a unit's leverage in each ratio
+    total = den.sum(axis=0)
+    share = den / total  # a unit's leverage in each ratio
     adjust = np.divide(1.0, np.sqrt(1.0 - share), out=np.zeros_like(share), where=share < 1.0)
-    terms = ((num - ratios * den) / den.sum(axis=0) * adjust).mean(axis=1)
+    terms = ((num - ratios * den) / total * adjust).mean(axis=1)
     # terms = u @ eps, eps the units' ratios about r:
     # u[a, (j, i)] = share[a, j] adjust[a, j] (1{a = i} - share[i, j]) / k
     u = np.concatenate([(share[:, j] * adjust[:, j] / k)[:, None] * (np.eye(g) - share[:, j]) for j in range(k)],
