@@ -5,14 +5,14 @@ import logging
 import os
 import sys
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from tqdm.auto import tqdm
 
-from cardio import pip_install, services
+from cardio import allotted_cpus, pip_install, services
 from cardio.data import CardioError
 from cardio.data.cache import Cache
 from cardio.data.pseudonyms import pseudonym_key, pseudonyms
@@ -40,6 +40,33 @@ def _logged(iterable: Iterable, desc: str, total: int | None, log: logging.Logge
             of = f"/{total}" if total else ""
             log.info("%s: %d%s done, %.0f s", desc or "progress", done, of, now - started)
             last = now
+
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+def map_processes(fn: Callable[[T], R], items: Sequence[T], progress: Callable[..., Iterable], desc: str = "",
+                  workers: int | None = None) -> list[R]:
+    """fn of every item, in order, computed in up to `workers` forked processes (by default the CPUs this process
+    may use, shared among torchrun's ranks on the node); with one worker, one item or no fork, here in turn.
+
+    Forked: a worker starts as a copy of this process, its imports done, so a second or less of work an item pays
+    off. fn, the items and the results pickle, and fn uses no torch (a fork of a process whose OpenMP threads ran
+    may hang in them). An error in a worker is raised here, the first in item order, as the loop would raise it."""
+    import multiprocessing
+
+    local = max(1, int(os.environ.get("LOCAL_WORLD_SIZE", "1") or 1))
+    n = min(len(items), allotted_cpus() // local if workers is None else int(workers))
+    if n < 2 or "fork" not in multiprocessing.get_all_start_methods():
+        return [fn(item) for item in progress(items, desc=desc, total=len(items))]
+    from concurrent.futures import ProcessPoolExecutor
+
+    pool = ProcessPoolExecutor(max_workers=n, mp_context=multiprocessing.get_context("fork"))
+    try:
+        return list(progress(pool.map(fn, items), desc=desc, total=len(items)))
+    finally:
+        pool.shutdown(cancel_futures=True)
 
 
 @dataclass(frozen=True)
@@ -115,6 +142,11 @@ class RunContext:
                            kw.get("initial", 0))
         return tqdm(iterable, desc=desc, total=total, disable=None if self.is_main else True,
                     leave=False, dynamic_ncols=True, **kw)
+
+    def map(self, fn: Callable[[T], R], items: Sequence[T], desc: str = "", workers: int | None = None) -> list[R]:
+        """fn of every item, in order, over the CPUs of the run (map_processes), with this context's progress:
+        record-wise work of a stage, e.g. reading and analysing each record in featurize."""
+        return map_processes(fn, items, self.progress, desc, workers)
 
     def figure_path(self, name: str) -> Path:
         """figures/<name>.png (the folder is made)."""

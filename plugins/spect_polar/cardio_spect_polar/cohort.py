@@ -551,25 +551,35 @@ def load_record(path: str | Path, kind: str | None = None) -> GatedVolume | np.n
     return arr
 
 
+def _analyze_chunk(job: tuple[list[str], int, dict]) -> list[PhaseResult]:
+    """One chunk of volumes read and analysed (in a worker process of ctx.map: every argument pickles)."""
+    paths, harmonics, phase_options = job
+    return phase_analysis_batch([load_record(p, "volume") for p in paths], harmonics, **phase_options)
+
+
 def analyze_records(table: pd.DataFrame, harmonics: int = 1, *, progress: Progress | None = None,
-                    chunk: int = 8, **phase_options) -> list[PhaseResult]:
+                    map_items: Callable[..., list] | None = None, chunk: int = 8,
+                    **phase_options) -> list[PhaseResult]:
     """Phase analysis of every row of a cohort table (volumes analysed, polar maps summarised).
 
-    phase_options go to phase.phase_analysis_batch (rings, sectors, band_px).
+    map_items: ctx.map (the chunks of `chunk` volumes read and analysed over the run's CPUs, the same results as
+    one after the other), else in turn with `progress`. phase_options go to phase.phase_analysis_batch (rings,
+    sectors, band_px).
     """
     progress = progress or _tqdm
+    if map_items is None:
+        def map_items(fn, items, desc=""):
+            return [fn(item) for item in progress(items, desc=desc, total=len(items))]
     results: dict[int, PhaseResult] = {}  # by row; _record_kind makes every row a volume or a polar map
     kinds = table["kind"].to_numpy()
     paths = table["file"].to_numpy()
     vol_rows = np.flatnonzero(kinds == "volume")
     for i in np.flatnonzero(kinds == "polar").tolist():
         results[i] = result_from_phase_map(np.asarray(load_record(paths[i], "polar")), source=str(paths[i]))
-    starts = range(0, len(vol_rows), chunk)
-    for s in progress(starts, desc="phase analysis", total=len(starts)):
-        rows = vol_rows[s:s + chunk]
-        out = phase_analysis_batch([load_record(paths[i], "volume") for i in rows], harmonics, **phase_options)
-        for i, r in zip(rows.tolist(), out):
-            results[i] = r
+    chunks = [vol_rows[s:s + chunk] for s in range(0, len(vol_rows), chunk)]
+    jobs = [([str(paths[i]) for i in rows], harmonics, phase_options) for rows in chunks]
+    for rows, out in zip(chunks, map_items(_analyze_chunk, jobs, desc="phase analysis")):
+        results.update(zip(rows.tolist(), out))
     return [results[i] for i in range(len(table))]
 
 

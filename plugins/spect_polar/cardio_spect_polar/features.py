@@ -59,7 +59,7 @@ def phase_features(cohort: Cohort[Exclusions], s: SpectSettings, ctx) -> Feature
     are analysed too: the core leaves them out of training and scoring."""
     check_clinical(cohort.table, list(s.analysis.clinical))
     ph = s.phase
-    results = analyze_records(cohort.table, ph.harmonics, progress=ctx.progress, rings=ph.rings, sectors=ph.sectors,
+    results = analyze_records(cohort.table, ph.harmonics, map_items=ctx.map, rings=ph.rings, sectors=ph.sectors,
                               band_px=ph.band_px)
     check_one_grid(results, cohort.table["kind"].tolist(), (ph.rings, ph.sectors))
     table = cohort.table.copy()

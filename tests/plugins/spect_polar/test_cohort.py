@@ -8,6 +8,7 @@ import pytest
 pytest.importorskip("cardio_spect_polar")
 
 from cardio import Cache, CardioError
+from cardio.context import map_processes
 from cardio.data.cohort import CohortProblems
 from cardio_spect_polar import cohort
 from cardio_spect_polar.dicom_io import GatedVolume
@@ -97,6 +98,13 @@ def test_phase_analysis_of_the_cohort_recovers_the_true_maps(small_cohort):
     from cardio_spect_polar.phase import circular_abs_error
     errs = [circular_abs_error(r.phase_map, np.load(p)) for r, p in zip(results, table["true_phase_path"])]
     assert np.median([np.median(e) for e in errs]) < 15  # scarred, low-count walls included
+    # featurize's ctx.map: the chunks (of 3 here) read and analysed in worker processes, the same results
+    forked = cohort.analyze_records(table, chunk=3, map_items=lambda fn, jobs, desc="": map_processes(
+        fn, jobs, quiet, desc, workers=2))
+    assert len(forked) == len(results)
+    for a, b in zip(results, forked):
+        np.testing.assert_array_equal(a.phase_map, b.phase_map)
+        assert (a.psd, a.pbw, a.source) == (b.psd, b.pbw, b.source)
 
 
 @pytest.fixture()
