@@ -107,7 +107,8 @@ class EchoSettings(Settings):
                                         "downloaded once, checked by hash); or a Kinetics-400 r2plus1d_18 state dict "
                                         "(.pth/.safetensors) whose name carries its sha256's first 8 hex digits; "
                                         "null -> train from scratch")
-    workers: int = setting(2, "worker processes that decode and preprocess the videos", ge=0)
+    workers: int = setting(2, "worker processes that decode and preprocess the videos (ctx.map; 0: one per CPU "
+                              "the run may use)", ge=0)
     fusion_c: float = setting(1.0, "inverse L2 strength of the view-fusion logistic regression (each view's weight "
                                    ">= 0)", gt=0)
     fusion_folds: int = setting(2, "inner folds (by patient) of each training fold: the fusion is fitted on each "

@@ -11,8 +11,6 @@ where it stopped.
 from __future__ import annotations
 
 import logging
-import os
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -96,18 +94,13 @@ def _one(args: tuple[str, str, Clip]) -> str:
 
 
 def preprocess_all(paths: list[str], clip: Clip, ctx, workers: int | None = None) -> list[str]:
-    """Cache entries of every video, built in worker processes with a progress bar; under torchrun each rank
-    builds its share first (rank::world_size), then finds the others' entries (the cache's file lock waits)."""
+    """Cache entries of every video, built in `workers` processes (ctx.map; 0 or None: the run's CPUs) with a
+    progress bar; under torchrun each rank builds its share first (rank::world_size), then finds the others'
+    entries (the cache's file lock waits)."""
     root = str(ctx.cache.root)
     rank, world = int(getattr(ctx, "rank", 0)), int(getattr(ctx, "world_size", 1))
     order = paths[rank::world] + [p for i, p in enumerate(paths) if i % world != rank]
-    workers = max(1, min(int(workers or os.cpu_count() or 1), len(order)))
-    jobs = [(root, p, clip) for p in order]
-    if workers == 1:
-        built = [_one(j) for j in ctx.progress(jobs, desc="preprocess echo clips", total=len(jobs))]
-    else:
-        with ProcessPoolExecutor(max_workers=workers) as pool:
-            built = list(ctx.progress(pool.map(_one, jobs), desc="preprocess echo clips", total=len(jobs)))
+    built = ctx.map(_one, [(root, p, clip) for p in order], desc="preprocess echo clips", workers=workers or None)
     where = dict(zip(order, built))
     return [where[p] for p in paths]
 
