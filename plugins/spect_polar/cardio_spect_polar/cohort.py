@@ -30,6 +30,7 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import dataclass, replace
+from functools import partial
 from pathlib import Path
 from typing import Callable, Iterable, Sequence
 
@@ -473,19 +474,23 @@ def check_volumes(table: pd.DataFrame, problems: Problems) -> None:
             problems.add(f"{int(bad.sum()) - 10} more row(s) whose esv exceeds their edv", None, "esv")
 
 
-def check_records(table: pd.DataFrame, problems: Problems) -> None:
+def check_records(table: pd.DataFrame, problems: Problems, orientations: dict[str, str] | None = None,
+                  map_items: Callable[..., list] | None = None) -> None:
     """read_table check: every file found is a readable record (a DICOM header, a .npy's shape) and no two
-    rows name the same file. Rows whose file read_table already refused (missing, outside) are not opened."""
+    rows name the same file. Rows whose file read_table already refused (missing, outside) are not opened. The
+    headers are read with map_items (ctx.map: over the run's CPUs), else in turn; each file's orientation goes
+    into `orientations` (load_cohort's column), so no header is read twice."""
     refused = problems.refused("file")
-    for i, path in enumerate(table["file"]):
-        if i + 2 in refused or path is None:
+    rows = [i for i, path in enumerate(table["file"]) if i + 2 not in refused and path is not None]
+    paths = [str(table["file"].iloc[i]) for i in rows]
+    found = (map_items or _in_turn)(_read_header, paths, desc="scan headers")
+    for i, path, got in zip(rows, paths, found):
+        if isinstance(got, str):
+            problems.add(got, i + 2, "file")
             continue
-        path = Path(path)
-        try:
-            gates = _record_gates(path)
-        except CardioError as exc:
-            problems.add(str(exc), i + 2, "file")
-            continue
+        gates, orientation = got
+        if orientations is not None:
+            orientations[path] = orientation
         if gates is not None and gates < MIN_GATES:
             problems.add(f"{path}: " + ("has one gate (not gated)" if gates == 1 else f"{gates} gates")
                          + f"; phase analysis needs a gated volume of at least {MIN_GATES} gates", i + 2, "file")
@@ -493,30 +498,41 @@ def check_records(table: pd.DataFrame, problems: Problems) -> None:
                   "names a file another row names too (one scan per row)", "file")
 
 
-def _record_gates(path: Path) -> int | None:
-    """The gates of a volume from its header (None for a polar map); a file a full read would refuse is an
-    error naming it (a DICOM's pixel bytes are read, not decoded)."""
-    kind = _record_kind(path)
-    if kind == "polar":
-        return None
-    if path.suffix.lower() != ".npy":
-        return check_dicom_header(path).gates
-    return int(npy_header(path)[0][0])  # its claimed size checked against the file's
+def _in_turn(fn: Callable, items: Sequence, desc: str = "") -> list:
+    return [fn(item) for item in items]
+
+
+def _read_header(path: str) -> tuple[int | None, str] | str:
+    """(gates, orientation) of a record from its header (gates None for a polar map), or the error naming it: a
+    file a full read would refuse (a DICOM's pixel bytes are counted, not decoded). A worker's part of
+    check_records: its argument and result pickle."""
+    record = Path(path)
+    try:
+        kind = _record_kind(record)
+        if kind == "polar" or record.suffix.lower() == ".npy":
+            gates = None if kind == "polar" else int(npy_header(record)[0][0])  # its claimed size checked
+            return gates, record_orientation(record, kind)
+        facts = check_dicom_header(record)
+        return facts.gates, facts.orientation.describe()
+    except CardioError as exc:
+        return str(exc)
 
 
 def load_cohort(root: str | Path, schema: Schema = SCHEMA, *, table: str | None = None, allow_outside: bool = False,
                 log: logging.Logger | None = None, records: str = "headers", progress: Progress | None = None,
-                grid: tuple[int, int] | None = None) -> pd.DataFrame:
+                grid: tuple[int, int] | None = None, map_items: Callable[..., list] | None = None) -> pd.DataFrame:
     """The cohort table of folder `root` (cardio.data.cohort.read_table with `schema` and check_records; with `grid`,
     the phase grid (rings, sectors) ready maps must share (check_grid); with `records` "read", every record read whole:
     read_whole), plus `kind` ('volume' | 'polar') per record; every problem of the table and its records is listed
-    at once (CohortProblems)."""
-    checks = [check_records, check_volumes, *([check_grid(grid)] if grid else []),
-              *([read_whole(progress)] if records == "read" else [])]
+    at once (CohortProblems). map_items: ctx.map, the records' headers read over the run's CPUs."""
+    orientations: dict[str, str] = {}
+    checks: list[Callable[[pd.DataFrame, Problems], None]] = [
+        partial(check_records, orientations=orientations, map_items=map_items), check_volumes,
+              *([check_grid(grid)] if grid else []), *([read_whole(progress)] if records == "read" else [])]
     out = read_table(root, schema, allow_outside=allow_outside, log=log, checks=checks, table=table)
     out.insert(out.columns.get_loc("file") + 1, "kind", [_record_kind(Path(p)) for p in out["file"]])
     out.insert(out.columns.get_loc("kind") + 1, "orientation",
-               [record_orientation(Path(p), k) for p, k in zip(out["file"], out["kind"])])
+               [orientations.get(str(p)) or record_orientation(Path(p), k) for p, k in zip(out["file"], out["kind"])])
     return out
 
 
@@ -603,7 +619,7 @@ def load(config: dict, ctx) -> Cohort[Exclusions]:
         table = load_cohort(root, schema, table=s.clinical_csv,
                             allow_outside=core.cohort.allow_outside_paths, log=ctx.log, records=records,
                             progress=ctx.progress if records == "read" else None,
-                            grid=(s.phase.rings, s.phase.sectors))
+                            grid=(s.phase.rings, s.phase.sectors), map_items=ctx.map)
     else:
         if label != LABEL:
             raise CardioError(f"label: the synthetic cohort's outcome column is {LABEL!r}, not {label!r} "
@@ -611,7 +627,7 @@ def load(config: dict, ctx) -> Cohort[Exclusions]:
         syn = s.synthetic
         root = write_default_cohort(ctx.cache, syn.n_patients, syn.seed, syn.gates, ctx.progress, slices=syn.slices,
                                     size=syn.size, truth=dict(syn.truth), esv_outliers=syn.esv_outliers)
-        table = load_cohort(root, schema, log=ctx.log)
+        table = load_cohort(root, schema, log=ctx.log, map_items=ctx.map)
     log_orientation(table, ctx.log)
     table, excluded = exclude_small_esv(table, min_esv)
     if excluded:

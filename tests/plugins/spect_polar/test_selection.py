@@ -69,38 +69,30 @@ def _config(root, label, clinical):
                             "analysis": {"clinical": clinical}, "phase": {"rings": 16, "sectors": 32}}}
 
 
-def test_configured_label_is_used(tmp_path):
+def test_configured_label_is_used(tmp_path, cpu_context):
     clinical, _ = simulate_clinical(12, seed=0)
     # no `responder`, nor what the papers' rule derives it from (cardio_response.volumetric)
     clinical = clinical.rename(columns={"responder": "crt_response"}).drop(
         columns=["lvesv_reduction_pct", "esv_followup"], errors="ignore")
     _folder(tmp_path, clinical)
     cfg = _config(tmp_path, "crt_response", ["age", "qrs_ms"])
-
-    class Ctx:
-        log = None
-
-    cohort = load(cfg, Ctx())
+    cohort = load(cfg, cpu_context())
     assert cohort.label == "crt_response" and set(cohort.table["crt_response"]) <= {0, 1}
     assert cohort.targets == ("crt_response",) and cohort.level == "patient"
     # the table has no `responder` column: read as unlabelled, and a run stops naming it and the columns there are
     from cardio.data.checks import cohort_problems
 
     wrong = {**cfg, "label": "responder"}
-    unlabelled = load(wrong, Ctx())
+    unlabelled = load(wrong, cpu_context())
     problems = cohort_problems(unlabelled, {**wrong, "cv": {"method": "kfold", "folds": 2}})
     assert any("['responder'] hold no value at all" in p and "crt_response" in p for p in problems), problems
 
 
-def test_constant_label_is_one_line(tmp_path):
+def test_constant_label_is_one_line(tmp_path, cpu_context):
     clinical, _ = simulate_clinical(12, seed=0)
     _folder(tmp_path, clinical.assign(responder=1).drop(columns=["lvesv_reduction_pct", "esv_followup"],
                                                           errors="ignore"))  # nothing for the rule to contradict
     cfg = _config(tmp_path, "responder", ["age"])
-
-    class Ctx:
-        log = None
-
     with pytest.raises(CardioError, match="label column 'responder' is constant") as err:
-        load(cfg, Ctx())
+        load(cfg, cpu_context())
     assert "\n" not in str(err.value)
