@@ -220,56 +220,66 @@ def check_volume_settings(gates: int, slices: int, size: int) -> None:
 
 def write_default_cohort(cache: Cache, n_patients: int = 103, seed: int = 0, gates: int = 8,
                          progress: Progress | None = None, *, slices: int = 24, size: int = 48,
-                         truth: dict | None = None, esv_outliers: int = 0) -> Path:
-    """The default cohort's folder in a cardio.Cache (`ctx.cache`): written once, whole, then reused."""
+                         truth: dict | None = None, esv_outliers: int = 0,
+                         map_items: Callable[..., list] | None = None) -> Path:
+    """The default cohort's folder in a cardio.Cache (`ctx.cache`): written once, whole, then reused (map_items:
+    ctx.map, the patients written over the run's CPUs)."""
     check_volume_settings(gates, slices, size)
     params = cohort_params(n_patients, seed, gates, slices, size, truth, esv_outliers)
-    return cache.get(CACHE_NAMESPACE, params, lambda folder: _write_cohort(folder, params, progress or _tqdm),
+    return cache.get(CACHE_NAMESPACE, params,
+                     lambda folder: _write_cohort(folder, params, progress or _tqdm, map_items),
                      version=GENERATOR_VERSION)
 
 
-def _write_cohort(folder: Path, params: dict, progress: Progress) -> None:
+def _write_cohort(folder: Path, params: dict, progress: Progress, map_items: Callable[..., list] | None) -> None:
     """Simulate the cohort and write it into a new folder (the cache renames it into place when whole)."""
     clinical, truth = simulate_clinical(params["n_patients"], params["seed"], params["response_model"],
                                         params.get("esv_outliers", 0))
-    write_cohort_files(folder, clinical, truth, params, progress)
+    write_cohort_files(folder, clinical, truth, params, progress, map_items=map_items)
 
 
 def write_cohort_files(folder: Path, clinical: pd.DataFrame, truth: pd.DataFrame, params: dict,
-                       progress: Progress, stream: tuple[int, ...] = (), table: str = SCHEMA_TABLE) -> Path:
+                       progress: Progress, stream: tuple[int, ...] = (), table: str = SCHEMA_TABLE,
+                       map_items: Callable[..., list] | None = None) -> Path:
     """Write a cohort folder: per patient a gated NM DICOM of the phantom its clinical and truth rows describe
     (volumes/<id>.dcm) and its true phase map (truth/<id>_true_phase.npy); truth.csv (with the phantoms' true
     PSD/PBW), params.json, and the cohort table `table` last (written whole), which it returns.
 
     Each phantom's noise comes from (params' seed, the patient's row, 7, *stream) and its UIDs from the seed,
-    the id and `stream` too: a cohort with another `stream` shares no scan with the default one."""
-    seed, gates = params["seed"], params["gates"]
+    the id and `stream` too: a cohort with another `stream` shares no scan with the default one. map_items: ctx.map
+    (the patients written over the run's CPUs, the same bytes), else in turn with `progress`."""
     (folder / "volumes").mkdir(parents=True, exist_ok=True)
     (folder / "truth").mkdir(exist_ok=True)
-    true_psd, true_pbw = [], []
-    for i in progress(range(len(clinical)), desc="writing SPECT cohort", total=len(clinical)):
-        row, hid = clinical.iloc[i], truth.iloc[i]
-        pid = row["patient_id"]
-        ph = make_phantom(np.random.default_rng([seed, i, 7, *stream]), pattern="focal",
-                          dyssynchrony=float(hid["dyssynchrony"]), base_phase=float(hid["base_phase"]),
-                          late_angle=float(hid["late_angle"]), late_position=float(hid["late_position"]),
-                          width=float(hid["late_width"]), scar_burden=float(row["scar_burden"]),
-                          scar_angle=float(hid["scar_angle"]), scar_position=float(hid["scar_position"]),
-                          edv_ml=float(row["edv"]), lvef=float(row["lvef"]), gates=gates, slices=params["slices"],
-                          size=params["size"], pixel_mm=params["pixel_mm"], slice_mm=params["slice_mm"],
-                          counts=float(hid["counts"]))
-        write_gated_dicom(folder / "volumes" / f"{pid}.dcm", ph.volume, pixel_spacing_mm=ph.params["pixel_mm"],
-                          slice_spacing_mm=ph.params["slice_mm"], patient_id=pid,
-                          patient_sex="M" if row["sex"] == 1 else "F", patient_age=int(row["age"]),
-                          uid_seed=(str(seed), pid, str(GENERATOR_VERSION), str(gates), *map(str, stream)))
-        np.save(folder / "truth" / f"{pid}_true_phase.npy", ph.true_phase.astype(np.float32))
-        true_psd.append(ph.true_psd)
-        true_pbw.append(ph.true_pbw)
+    jobs = [(folder, i, clinical.iloc[i].to_dict(), truth.iloc[i].to_dict(), params, stream)
+            for i in range(len(clinical))]
+    written = (map_items or partial(_in_turn, progress=progress))(_write_patient, jobs, desc="writing SPECT cohort")
+    true_psd, true_pbw = [w[0] for w in written], [w[1] for w in written]
     truth = truth.assign(true_psd=np.round(true_psd, 3), true_pbw=np.round(true_pbw, 3))
     write_csv(folder / "truth.csv", truth)
     (folder / "params.json").write_text(json.dumps(params, sort_keys=True, indent=1))
     write_csv(folder / table, clinical)
     return folder / table
+
+
+def _write_patient(job: tuple[Path, int, dict, dict, dict, tuple[int, ...]]) -> tuple[float, float]:
+    """One patient's gated NM DICOM and true phase map (write_cohort_files; in a worker of ctx.map, so its
+    argument pickles); its phantom's true PSD and PBW."""
+    folder, i, row, hid, params, stream = job
+    seed, gates, pid = params["seed"], params["gates"], row["patient_id"]
+    ph = make_phantom(np.random.default_rng([seed, i, 7, *stream]), pattern="focal",
+                      dyssynchrony=float(hid["dyssynchrony"]), base_phase=float(hid["base_phase"]),
+                      late_angle=float(hid["late_angle"]), late_position=float(hid["late_position"]),
+                      width=float(hid["late_width"]), scar_burden=float(row["scar_burden"]),
+                      scar_angle=float(hid["scar_angle"]), scar_position=float(hid["scar_position"]),
+                      edv_ml=float(row["edv"]), lvef=float(row["lvef"]), gates=gates, slices=params["slices"],
+                      size=params["size"], pixel_mm=params["pixel_mm"], slice_mm=params["slice_mm"],
+                      counts=float(hid["counts"]))
+    write_gated_dicom(folder / "volumes" / f"{pid}.dcm", ph.volume, pixel_spacing_mm=ph.params["pixel_mm"],
+                      slice_spacing_mm=ph.params["slice_mm"], patient_id=pid,
+                      patient_sex="M" if row["sex"] == 1 else "F", patient_age=int(row["age"]),
+                      uid_seed=(str(seed), pid, str(GENERATOR_VERSION), str(gates), *map(str, stream)))
+    np.save(folder / "truth" / f"{pid}_true_phase.npy", ph.true_phase.astype(np.float32))
+    return float(ph.true_psd), float(ph.true_pbw)
 
 
 MULTIMODAL_STREAM = 30  # the multimodal cohort's random streams (issue 30), apart from the default cohort's
@@ -498,8 +508,9 @@ def check_records(table: pd.DataFrame, problems: Problems, orientations: dict[st
                   "names a file another row names too (one scan per row)", "file")
 
 
-def _in_turn(fn: Callable, items: Sequence, desc: str = "") -> list:
-    return [fn(item) for item in items]
+def _in_turn(fn: Callable, items: Sequence, desc: str = "", progress: Progress | None = None) -> list:
+    """ctx.map's results, here one item after the other (with `progress`, if given)."""
+    return [fn(item) for item in (progress(items, desc=desc, total=len(items)) if progress else items)]
 
 
 def _read_header(path: str) -> tuple[int | None, str] | str:
@@ -626,7 +637,8 @@ def load(config: dict, ctx) -> Cohort[Exclusions]:
                               "(set cohort.dir for a cohort of your own)")
         syn = s.synthetic
         root = write_default_cohort(ctx.cache, syn.n_patients, syn.seed, syn.gates, ctx.progress, slices=syn.slices,
-                                    size=syn.size, truth=dict(syn.truth), esv_outliers=syn.esv_outliers)
+                                    size=syn.size, truth=dict(syn.truth), esv_outliers=syn.esv_outliers,
+                                    map_items=ctx.map)
         table = load_cohort(root, schema, log=ctx.log, map_items=ctx.map)
     log_orientation(table, ctx.log)
     table, excluded = exclude_small_esv(table, min_esv)
