@@ -61,10 +61,15 @@ def map_processes(fn: Callable[[T], R], items: Sequence[T], progress: Callable[.
     if n < 2 or "fork" not in multiprocessing.get_all_start_methods():
         return [fn(item) for item in progress(items, desc=desc, total=len(items))]
     from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures.process import BrokenProcessPool
 
     pool = ProcessPoolExecutor(max_workers=n, mp_context=multiprocessing.get_context("fork"))
     try:
         return list(progress(pool.map(fn, items), desc=desc, total=len(items)))
+    except BrokenProcessPool:  # killed from outside (the OOM killer, kill -9): no error of its own to raise
+        raise CardioError(f"{desc or 'a stage'}: a worker process died without an error (killed: out of memory?); "
+                          f"a run given fewer CPUs (taskset, SLURM's --cpus-per-task) starts fewer at once ({n} "
+                          "now)") from None
     finally:
         pool.shutdown(cancel_futures=True)
 

@@ -1,6 +1,7 @@
 """ctx.map (cardio.context.map_processes): a stage's record-wise work over the run's CPUs gives what the loop gives,
 in item order, and the error the loop would raise."""
 import os
+import signal
 
 import pytest
 
@@ -15,6 +16,12 @@ def _square_and_pid(x: int) -> tuple[int, int]:
 def _refuse_odd(x: int) -> int:
     if x % 2:
         raise CardioError(f"record {x}: odd")
+    return x
+
+
+def _killed(x: int) -> int:
+    if x == 2:
+        os.kill(os.getpid(), signal.SIGKILL)  # as the OOM killer would
     return x
 
 
@@ -40,3 +47,9 @@ def test_the_first_error_in_item_order_is_raised_as_the_loop_raises_it():
 def test_one_item_or_one_cpu_runs_here():
     assert map_processes(_square_and_pid, [4], _quiet, workers=8) == [(16, os.getpid())]
     assert map_processes(_square_and_pid, [], _quiet, workers=8) == []
+
+
+def test_a_worker_killed_from_outside_is_one_line_naming_the_stage():
+    with pytest.raises(CardioError, match="phase analysis: a worker process died without an error") as err:
+        map_processes(_killed, list(range(6)), _quiet, "phase analysis", workers=2)
+    assert "\n" not in str(err.value)

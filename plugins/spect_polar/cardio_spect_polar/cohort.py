@@ -539,7 +539,7 @@ def load_cohort(root: str | Path, schema: Schema = SCHEMA, *, table: str | None 
     orientations: dict[str, str] = {}
     checks: list[Callable[[pd.DataFrame, Problems], None]] = [
         partial(check_records, orientations=orientations, map_items=map_items), check_volumes,
-              *([check_grid(grid)] if grid else []), *([read_whole(progress)] if records == "read" else [])]
+        *([check_grid(grid)] if grid else []), *([read_whole(progress)] if records == "read" else [])]
     out = read_table(root, schema, allow_outside=allow_outside, log=log, checks=checks, table=table)
     out.insert(out.columns.get_loc("file") + 1, "kind", [_record_kind(Path(p)) for p in out["file"]])
     out.insert(out.columns.get_loc("kind") + 1, "orientation",
@@ -593,10 +593,7 @@ def analyze_records(table: pd.DataFrame, harmonics: int = 1, *, progress: Progre
     one after the other), else in turn with `progress`. phase_options go to phase.phase_analysis_batch (rings,
     sectors, band_px).
     """
-    progress = progress or _tqdm
-    if map_items is None:
-        def map_items(fn, items, desc=""):
-            return [fn(item) for item in progress(items, desc=desc, total=len(items))]
+    map_items = map_items or partial(_in_turn, progress=progress or _tqdm)
     results: dict[int, PhaseResult] = {}  # by row; _record_kind makes every row a volume or a polar map
     kinds = table["kind"].to_numpy()
     paths = table["file"].to_numpy()
