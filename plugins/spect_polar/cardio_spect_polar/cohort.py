@@ -542,8 +542,8 @@ def load_cohort(root: str | Path, schema: Schema = SCHEMA, *, table: str | None 
         *([check_grid(grid)] if grid else []), *([read_whole(progress)] if records == "read" else [])]
     out = read_table(root, schema, allow_outside=allow_outside, log=log, checks=checks, table=table)
     out.insert(out.columns.get_loc("file") + 1, "kind", [_record_kind(Path(p)) for p in out["file"]])
-    out.insert(out.columns.get_loc("kind") + 1, "orientation",
-               [orientations.get(str(p)) or record_orientation(Path(p), k) for p, k in zip(out["file"], out["kind"])])
+    # check_records read every file of the table read_table returns (any it could not is a problem, raised there)
+    out.insert(out.columns.get_loc("kind") + 1, "orientation", [orientations[str(p)] for p in out["file"]])
     return out
 
 
