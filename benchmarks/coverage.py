@@ -8,7 +8,8 @@ Usage: python benchmarks/coverage.py [--kinds NAME ...] [--sizes 100 300] [--set
 
 Every module of benchmarks/coverage_kinds registers its kinds (`@kind(name)`): a kind simulates data sets of a size
 under "null" (no effect) and "signal" (a planted one; the headline AUC and ΔAUC kinds also "strong" and
-"separating", classes so far apart that many folds separate them: `--settings strong separating`), runs each
+"separating", classes so far apart that many folds separate them: `--settings strong separating`; the regression
+kinds "noisy-null" and "noisy-signal", fitted by a network's kind of fit), runs each
 through cardio's function for that interval, and
 returns every set's estimate and interval with the truth the interval states it covers (docs/statistics.md). Printed
 per kind, size and setting: the sets, the misses of the 95% interval below the truth (the interval lies wholly under
@@ -81,7 +82,7 @@ def main() -> None:
     ap.add_argument("--kinds", nargs="+", default=list(KINDS), help=f"of {list(KINDS)}")
     ap.add_argument("--sizes", type=int, nargs="+", default=[100, 300])
     ap.add_argument("--settings", nargs="+", default=["null", "signal"],
-                    choices=["null", "signal", "strong", "separating"])
+                    choices=list(dict.fromkeys(s for kind in SETTINGS.values() for s in kind)))
     ap.add_argument("--sets", type=int, default=2000, help="data sets per kind, size and setting")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--markdown", action="store_true", help="print the table as markdown (docs/statistics.md)")

@@ -8,11 +8,14 @@ patient's: y = 1 + beta.u + e, e ~ N(0, 1), the same for each of a patient's rec
 echo clips). "null": beta = 0; "signal": beta = (0.8, 0.8, 0, 0, 0), a population R² of about 0.43 for the best
 linear model of one record. Each data set goes through cardio's patient-grouped 5-fold split
 (`cardio.data.make_folds`); in each fold a ridge regression (penalty 1, intercept free) is fitted on the training
-records and predicts the test records. KINDS are what a report prints now (`cardio_stats.cv_agreement`: the mean
-of the per-fold values, the corrected t interval but for R², which has none), BEFORE
-the pooled out-of-fold predictions with one model's intervals (`cardio_stats.agreement`; what a report printed
-before, the patient bootstrap, is that function at 866b861, whose figures docs/statistics.md keeps), CANDIDATES
-measured and not chosen.
+records and predicts the test records. "noisy-null" and "noisy-signal" (`--settings`) fit the same data by a
+network's kind of fit instead: least squares by minibatch SGD (batches of about 16 records, learning rate 0.05, 3
+epochs) from a random start N(0, 0.5), far from converged at 100 patients, so that the fold models differ by their
+random starts and batch orders, not only by their training data (as the headline's deep kinds do:
+benchmarks/coverage_kinds/headline.py). KINDS are what a report prints now (`cardio_stats.cv_agreement`: the mean of
+the per-fold values, the corrected t interval but for R², which has none), BEFORE the pooled out-of-fold predictions
+with one model's intervals (`cardio_stats.agreement`; what a report printed before, the patient bootstrap, is that
+function at 866b861, whose figures docs/statistics.md keeps), CANDIDATES measured and not chosen.
 
 Truth. A cross-validated row estimates the procedure's expected value at this cohort size (docs/statistics.md): the
 mean, over data sets, of the fold models' population values. A fold model w0 + w.x errs on a random record by
@@ -24,20 +27,23 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import lru_cache, partial
 
 import numpy as np
 import pandas as pd
 from scipy.stats import norm
+from scipy.stats import t as t_dist
 
 from cardio.data import make_folds
-from cardio_stats import agreement
+from cardio_stats import agreement, clustered
 from cardio_stats.agreement import LOA_COVERAGE
 from cardio_stats.cv_metrics import _fold_parts, cv_agreement, fold_mean
 
 from . import Draws, Kind, draws, estimate_of, kind, memo
 
 P, RHO, FOLDS, RIDGE = 5, 0.6, 5, 1.0
+NOISY = "noisy-"  # a setting's prefix: the SGD learner
+SETTINGS = ("null", "signal", f"{NOISY}null", f"{NOISY}signal")
 BETA = {"null": np.zeros(P), "signal": np.r_[0.8, 0.8, np.zeros(P - 2)]}
 CV = {"method": "kfold", "folds": FOLDS, "repeats": 1, "stratify": False}
 RESAMPLES = 500  # the BEFORE bootstrap (a report uses 2,000; percentile limits move little)
@@ -80,6 +86,17 @@ def _ridge(x: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:
     return float(ym - xm @ w), w
 
 
+def _sgd(rng: np.random.Generator, x: np.ndarray, y: np.ndarray, epochs: int = 3, lr: float = 0.05
+         ) -> tuple[float, np.ndarray]:
+    """Least squares by minibatch SGD from a random start (the module docstring's noisy learner)."""
+    xa = np.c_[np.ones(len(x)), x]
+    w = rng.normal(scale=0.5, size=xa.shape[1])
+    for _ in range(epochs):
+        for batch in np.array_split(rng.permutation(len(x)), max(1, len(x) // 16)):
+            w -= lr * xa[batch].T @ (xa[batch] @ w - y[batch]) / batch.size
+    return float(w[0]), w[1:]
+
+
 def draw(rng: np.random.Generator, n: int, clustered: bool, setting: str) -> tuple[np.ndarray, np.ndarray,
                                                                                    np.ndarray]:
     """Records (x, y, patient ids) of n patients (module docstring): 1-3 records a patient where `clustered`."""
@@ -93,22 +110,23 @@ def draw(rng: np.random.Generator, n: int, clustered: bool, setting: str) -> tup
 def one_set(seed: int, n: int, setting: str) -> Set:
     rng = np.random.default_rng(seed)
     clustered = seed % 2 == 1
+    noisy, setting = setting.startswith(NOISY), setting.removeprefix(NOISY)
     x, y, ids = draw(rng, n, clustered, setting)
     beta = BETA[setting]
     table = pd.DataFrame({"patient_id": ids.astype(str), "record_id": np.arange(ids.size).astype(str), "label": 0})
     fold, pred = np.empty(ids.size, dtype=object), np.empty(ids.size)
     per_fold = []
     for f in make_folds(table, CV, "label", seed):
-        w0, w = _ridge(x[f.train], y[f.train])
+        w0, w = _sgd(rng, x[f.train], y[f.train]) if noisy else _ridge(x[f.train], y[f.train])
         pred[f.test] = w0 + x[f.test] @ w
         fold[f.test] = f.name
         per_fold.append(truths(w0, w, beta))
     return Set(y, pred, ids, clustered, fold.astype(str), pd.DataFrame(per_fold).mean().to_dict(), seed)
 
 
-@lru_cache(maxsize=4)
+@lru_cache(maxsize=8)  # every cell of a grid row: null, signal and the noisy learner's, at two sizes
 def cell(n: int, setting: str, n_sets: int, seed: int) -> tuple[Set, ...]:
-    start = seed * 10**7 + n * 10**4 + 5000 * (setting == "signal") + 7 * 10**6
+    start = seed * 10**7 + n * 10**4 + 5000 * setting.endswith("signal") + 2500 * setting.startswith(NOISY) + 7 * 10**6
     return tuple(one_set(s, n, setting) for s in range(start, start + n_sets))
 
 
@@ -162,7 +180,35 @@ def _row(rows: Callable[[Set], dict], metric: str) -> Interval:
 
 
 for _shown, _metric in METRICS.items():
-    kind(_shown)(_kind(_metric, _row(_cv, _metric)))
+    kind(_shown, SETTINGS)(_kind(_metric, _row(_cv, _metric)))
     BEFORE[_shown] = _kind(_metric, _row(_pooled, _metric))
 CANDIDATES["R²: fold mean, corrected t"] = _kind("r2", lambda s: _fold_t(s, "r2"))
 CANDIDATES["R²: fold mean of within-fold R², corrected t"] = _kind("r2", lambda s: _fold_t(s, "r2", True))
+
+
+def _hybrid(s: Set, metric: str, c: float = 2.0) -> tuple[float, float, float]:
+    """The candidate 'fold noise + training spread': var = c v/K + (1/K + n_test/n_train) max(0, S² - v), v the
+    folds' mean patient-clustered variance of the metric over their test records (its influence values: |d| for the
+    MAE, d²/(2 RMSE) for the RMSE, d -+ z (d - bias)²/(2 SD) for the limits), S² the per-fold values' variance;
+    t with Satterthwaite's df (the normal's where S² <= v). The test records' noise is read from every record, as the
+    AUC's fold DeLong x 2 reads it; only what the folds' spread adds beyond it is read from five values."""
+    parts, ratios, _ = _fold_parts(s.fold, s.y.size, s.ids)
+    noise = []
+    for i in parts:
+        d = s.pred[i] - s.y[i]
+        bias, sd, rmse = d.mean(), d.std(ddof=1), np.sqrt((d * d).mean())
+        influence = {"mae": np.abs(d), "rmse": d * d / (2 * rmse), "ba_bias": d,
+                     "ba_loa_low": d - Z_LOA * (d - bias) ** 2 / (2 * sd),
+                     "ba_loa_high": d + Z_LOA * (d - bias) ** 2 / (2 * sd)}[metric]
+        noise.append(clustered.mean_variance(influence, np.unique(s.ids[i], return_inverse=True)[1])[0])
+    values = _fold_values(s, metric)
+    k, v = values.size, float(np.mean(noise))
+    a, b = c * v / k, (1 / k + float(ratios.mean())) * max(0.0, float(values.var(ddof=1)) - v)
+    q = float(t_dist.ppf(0.975, (a + b) ** 2 * (k - 1) / b**2)) if b > 0 else float(norm.ppf(0.975))
+    mean, se = float(values.mean()), float(np.sqrt(a + b))
+    return mean, mean - q * se, mean + q * se
+
+
+for _shown, _metric in METRICS.items():
+    if _metric != "r2":
+        CANDIDATES[f"{_shown}: fold noise + training spread"] = _kind(_metric, partial(_hybrid, metric=_metric))

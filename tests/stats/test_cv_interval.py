@@ -431,6 +431,24 @@ def test_coverage_benchmark_smoke():
     assert "fixed scores: clustered DeLong, logit" in out
 
 
+
+def test_the_regression_kinds_network_fit_differs_by_its_random_starts():
+    """benchmarks/coverage.py's regression kinds under "noisy-null": the fold models, fitted by SGD from a random
+    start, differ by more than their training data, so their true MAE spreads across data sets several times as far
+    as the ridge regression's; the grid prints the printed interval's row and the candidate's for that setting."""
+    pytest.importorskip("cardio", reason=NO_KERNEL)  # the kinds take their splits from the kernel
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from coverage_kinds import regression
+
+    ridge = [s.truth["mae"] for s in regression.cell(100, "null", 30, 0)]
+    noisy = [s.truth["mae"] for s in regression.cell(100, "noisy-null", 30, 0)]
+    assert np.std(noisy) > 3 * np.std(ridge), (np.std(noisy), np.std(ridge))
+    out = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "coverage.py"), "--grid", "regression", "--sets",
+                          "4", "--sizes", "60", "--settings", "noisy-null"], capture_output=True, text=True,
+                         timeout=300, check=True).stdout
+    assert "| kind | 60, noisy-null |" in out and "| MAE: fold noise + training spread |" in out
+    assert "| RMSE | " in out
+
 def test_difference_weights_benchmark_smoke(tmp_path):
     """benchmarks/cv_diff_weights.py (how the ΔAUC's fold-covariance constants were chosen) runs and scores the pair
     cardio uses beside the sum it used before, and coverage.py's disjoint-features kind names the difference's
