@@ -431,7 +431,6 @@ def test_coverage_benchmark_smoke():
     assert "fixed scores: clustered DeLong, logit" in out
 
 
-
 def test_the_regression_kinds_network_fit_differs_by_its_random_starts():
     """benchmarks/coverage.py's regression kinds under "noisy-null": the fold models, fitted by SGD from a random
     start, differ by more than their training data, so their true MAE spreads across data sets several times as far
@@ -448,6 +447,7 @@ def test_the_regression_kinds_network_fit_differs_by_its_random_starts():
                          timeout=300, check=True).stdout
     assert "| kind | 60, noisy-null |" in out and "| MAE: fold noise + training spread |" in out
     assert "| RMSE | " in out
+
 
 def test_difference_weights_benchmark_smoke(tmp_path):
     """benchmarks/cv_diff_weights.py (how the ΔAUC's fold-covariance constants were chosen) runs and scores the pair
