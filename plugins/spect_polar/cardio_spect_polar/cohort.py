@@ -412,14 +412,15 @@ def run_schema(label: str, clinical: Sequence[str], need_esv: bool = False,
     return replace(SCHEMA, columns=response.columns(tuple(columns)), response=response)
 
 
-def _record_kind(path: Path) -> str:
-    """'volume' or 'polar' (a .csv, or a 2-D .npy); a .npy of another shape is an error naming it."""
+def _record_kind(path: Path, shape: tuple[int, ...] | None = None) -> str:
+    """'volume' or 'polar' (a .csv, or a 2-D .npy); a .npy of another shape is an error naming it. `shape`: a .npy's,
+    where its header was read already."""
     suffix = path.suffix.lower()
     if suffix == ".csv":
         return "polar"
     if suffix != ".npy":
         return "volume"
-    shape = npy_header(path)[0]
+    shape = npy_header(path)[0] if shape is None else shape
     if len(shape) not in (2, 4):
         raise CardioError(f"{path}: .npy of shape {shape} is neither a volume (gates, slices, rows, cols) "
                           "nor a polar map (rings, sectors)")
@@ -484,12 +485,12 @@ def check_volumes(table: pd.DataFrame, problems: Problems) -> None:
             problems.add(f"{int(bad.sum()) - 10} more row(s) whose esv exceeds their edv", None, "esv")
 
 
-def check_records(table: pd.DataFrame, problems: Problems, orientations: dict[str, str] | None = None,
+def check_records(table: pd.DataFrame, problems: Problems, facts: dict[str, tuple[str, str]] | None = None,
                   map_items: Callable[..., list] | None = None) -> None:
     """read_table check: every file found is a readable record (a DICOM header, a .npy's shape) and no two
     rows name the same file. Rows whose file read_table already refused (missing, outside) are not opened. The
-    headers are read with map_items (ctx.map: over the run's CPUs), else in turn; each file's orientation goes
-    into `orientations` (load_cohort's column), so no header is read twice."""
+    headers are read with map_items (ctx.map: over the run's CPUs), else in turn; each file's (kind, orientation)
+    goes into `facts` (load_cohort's columns), so no header is read twice."""
     refused = problems.refused("file")
     rows = [i for i, path in enumerate(table["file"]) if i + 2 not in refused and path is not None]
     paths = [str(table["file"].iloc[i]) for i in rows]
@@ -498,9 +499,9 @@ def check_records(table: pd.DataFrame, problems: Problems, orientations: dict[st
         if isinstance(got, str):
             problems.add(got, i + 2, "file")
             continue
-        gates, orientation = got
-        if orientations is not None:
-            orientations[path] = orientation
+        kind, gates, orientation = got
+        if facts is not None:
+            facts[path] = kind, orientation
         if gates is not None and gates < MIN_GATES:
             problems.add(f"{path}: " + ("has one gate (not gated)" if gates == 1 else f"{gates} gates")
                          + f"; phase analysis needs a gated volume of at least {MIN_GATES} gates", i + 2, "file")
@@ -513,18 +514,20 @@ def _in_turn(fn: Callable, items: Sequence, desc: str = "", progress: Progress |
     return [fn(item) for item in (progress(items, desc=desc, total=len(items)) if progress else items)]
 
 
-def _read_header(path: str) -> tuple[int | None, str] | str:
-    """(gates, orientation) of a record from its header (gates None for a polar map), or the error naming it: a
-    file a full read would refuse (a DICOM's pixel bytes are counted, not decoded). A worker's part of
-    check_records: its argument and result pickle."""
+def _read_header(path: str) -> tuple[str, int | None, str] | str:
+    """(kind, gates, orientation) of a record from its header (gates None for a polar map), or the error naming it:
+    a file a full read would refuse (a DICOM's pixel bytes are counted, not decoded; a .npy's claimed size checked).
+    A worker's part of check_records: its argument and result pickle."""
     record = Path(path)
     try:
-        kind = _record_kind(record)
-        if kind == "polar" or record.suffix.lower() == ".npy":
-            gates = None if kind == "polar" else int(npy_header(record)[0][0])  # its claimed size checked
-            return gates, record_orientation(record, kind)
-        facts = check_dicom_header(record)
-        return facts.gates, facts.orientation.describe()
+        shape = tuple(npy_header(record)[0]) if record.suffix.lower() == ".npy" else None
+        kind = _record_kind(record, shape)
+        if kind == "polar":
+            return kind, None, record_orientation(record, kind)
+        if shape is not None:  # a .npy volume: (gates, slices, rows, cols)
+            return kind, int(shape[0]), record_orientation(record, kind)
+        header = check_dicom_header(record)
+        return kind, header.gates, header.orientation.describe()
     except CardioError as exc:
         return str(exc)
 
@@ -536,14 +539,14 @@ def load_cohort(root: str | Path, schema: Schema = SCHEMA, *, table: str | None 
     the phase grid (rings, sectors) ready maps must share (check_grid); with `records` "read", every record read whole:
     read_whole), plus `kind` ('volume' | 'polar') per record; every problem of the table and its records is listed
     at once (CohortProblems). map_items: ctx.map, the records' headers read over the run's CPUs."""
-    orientations: dict[str, str] = {}
+    facts: dict[str, tuple[str, str]] = {}
     checks: list[Callable[[pd.DataFrame, Problems], None]] = [
-        partial(check_records, orientations=orientations, map_items=map_items), check_volumes,
+        partial(check_records, facts=facts, map_items=map_items), check_volumes,
         *([check_grid(grid)] if grid else []), *([read_whole(progress)] if records == "read" else [])]
     out = read_table(root, schema, allow_outside=allow_outside, log=log, checks=checks, table=table)
-    out.insert(out.columns.get_loc("file") + 1, "kind", [_record_kind(Path(p)) for p in out["file"]])
     # check_records read every file of the table read_table returns (any it could not is a problem, raised there)
-    out.insert(out.columns.get_loc("kind") + 1, "orientation", [orientations[str(p)] for p in out["file"]])
+    out.insert(out.columns.get_loc("file") + 1, "kind", [facts[str(p)][0] for p in out["file"]])
+    out.insert(out.columns.get_loc("kind") + 1, "orientation", [facts[str(p)][1] for p in out["file"]])
     return out
 
 
