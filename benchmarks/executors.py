@@ -29,6 +29,9 @@ where that is below 100%, extra work where its CPU exceeds inline's. That bound 
 and ends by timing a fixed CPU work in one process and in two at once, and prints what the second added (on this
 shared machine at load 6, 1.03x: the other jobs left this run about 0.67 of a core whether it ran one process or
 two, so no executor can be faster than inline there, and the local executor's extra CPU seconds made it slower).
+perfusion_polar's executors are now timed at one thread a fit (SAME_THREADS), its default's inline run beside them:
+3 alternating repeats, nearly free (1.99x), local 1.47x inline (73.4 s against 107.6 s), 89% of its bound of 1.64x,
+metrics identical; 1.27x the default's inline run (93.4 s on two threads).
 Nearly free (1.98x before and after), the run's own process fitting the folds it claims beside one worker process,
 evaluate beside the final model, the fused optimizer step (d015c97): spect_polar 32.0 s inline, 24.3 s local (1.32x,
 metrics identical; Amdahl's bound 1.52x); perfusion_polar 57.5 s, 43.3 s (1.33x, bound 1.53x; at train.cpu_threads
@@ -61,7 +64,11 @@ SMOKE = ("spect_polar.synthetic.n_patients=30", "spect_polar.synthetic.slices=20
          "spect_polar.phase.rings=16", "spect_polar.phase.sectors=32", "spect_polar.autoencoder.hidden=32",
          "spect_polar.autoencoder.iterations=20", "cv.folds=2", "stats.n_resamples=100", "final_model=false",
          "explain=false", "report.figures=false")
-EXECUTORS = {"inline": (), "local": ("--executor", "local", "--workers", "2"),
+# every executor at one torch thread a fit where the plugin's default leaves it to the executor's share (null): then
+# inline's fits use one core as each local worker's do (Amdahl's premise) and their metrics must agree to the bit; the
+# default's inline run (its fits on the 2 allotted threads) is timed beside them as `default`
+SAME_THREADS = {"perfusion_polar": ("train.cpu_threads=1",)}
+EXECUTORS = {"inline": (), "default": (), "local": ("--executor", "local", "--workers", "2"),
              "slurm": ("--executor", "slurm", "--workers", "2", "--set", "executor.slurm.cpus_per_task=1",
                        "--set", "executor.slurm.mem_gb=2", "--set", "executor.wait=true")}
 
@@ -130,12 +137,13 @@ def bench(plugin: str, sets: tuple[str, ...], executors: list[str], repeats: int
         for name in executors:
             out = tmp / f"{plugin}-{name}-{r}"
             shutil.rmtree(cache / "studies", ignore_errors=True)  # each run builds its stages once, as a new run
-            wall, used = _run(plugin, out, cache, sets, EXECUTORS[name])
+            threads = () if name == "default" else SAME_THREADS.get(plugin, ())
+            wall, used = _run(plugin, out, cache, (*sets, *threads), EXECUTORS[name])
             times[name].append(wall)
             cpu[name].append(used)
             parts[name].append(profile(out, wall))
             print(f"  {plugin} {name:<6} repeat {r + 1}: {wall:6.1f} s, {used:6.1f} s CPU; {_load()}", flush=True)
-            if name != "inline":
+            if name not in ("inline", "default"):  # default's thread count differs, and so may its last digits
                 _, changed, largest = metrics_diff.diff(tmp / f"{plugin}-inline-{r}", out)
                 before = same.get(name, (0, 0.0))
                 same[name] = (max(before[0], changed), max(before[1], largest))
@@ -156,7 +164,7 @@ def amdahl(res: dict) -> tuple[float, dict[str, float]]:
 
 def inline_cores(res: dict) -> float:
     """The cores inline's parallel part (the fits, explain, the final model) kept busy: its CPU seconds over its wall
-    (medians). Above 1 (perfusion_polar's fits on torch's two threads), Amdahl's bound overstates what two one-thread
+    (medians). Above 1 (fits on several torch threads: perfusion_polar's default), Amdahl's bound overstates what two one-thread
     workers can gain; it stays the yardstick, and `busy` says how much of the two cores a run kept busy."""
     inline = {p: statistics.median(r[p] for r in res["parts"]["inline"]) for p in (*PARTS, "parallel_cpu")}
     return inline["parallel_cpu"] / (inline["fits"] + inline["explain"] + inline["final"])
@@ -229,7 +237,8 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="cardio-executors-") as tmp:
         for plugin in plugins:
             sets = (*DEFAULT, *(SMOKE if args.smoke else ()))
-            results[plugin] = bench(plugin, sets, executors, args.repeats, Path(tmp), warm=not args.smoke)
+            timed = [*executors[:1], *(["default"] if plugin in SAME_THREADS else []), *executors[1:]]
+            results[plugin] = bench(plugin, sets, timed, args.repeats, Path(tmp), warm=not args.smoke)
     print(f"\n{'plugin':<16}" + "".join(f"{e + ' s':>10}" for e in executors)
           + "".join(f"{'inline/' + e:>14}" for e in executors[1:]) + f"{'bound':>8}{'of bound':>10}"
           + f"{'2 cores busy':>14}"
@@ -245,6 +254,13 @@ def main() -> int:
               + f"{sum(serial.values()):5.1f} of {med['inline']:.1f}   "
               + ", ".join(f"{e}: {'yes' if not n else f'NO, {n} differ, by {d:.2g} at most'}"
                           for e, (n, d) in res["same"].items()))
+    for plugin, res in results.items():
+        if "default" in res["times"]:
+            med = {e: statistics.median(t) for e, t in res["times"].items()}
+            print(f"{plugin}: every executor above at {', '.join(SAME_THREADS[plugin])}; the default's inline run (its "
+                  f"fits on its {cpus} allotted CPUs' threads) {med['default']:.1f} s, "
+                  f"{statistics.median(res['cpu']['default']):.1f} s CPU: local "
+                  f"{med['default'] / med['local']:.2f}x faster than it")
     print(f"(medians of {args.repeats} alternating repeat(s); bound: Amdahl's on 2 workers from inline's serial "
           f"share, wall / (serial + parallel / 2); 2 cores busy: local's CPU seconds over 2 x its wall; goal: local "
           f">= 90% of its bound on 2 cores; {_load()})")
