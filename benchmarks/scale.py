@@ -4,6 +4,7 @@ small number of epochs, one `cardio run` process per size (so its peak memory is
     .venv/bin/python benchmarks/scale.py                                    # every plugin, every size
     .venv/bin/python benchmarks/scale.py --plugins spect_polar --sizes 100 300 1000
     .venv/bin/python benchmarks/scale.py --smoke                            # spect, 20 and 40 patients
+    .venv/bin/python benchmarks/scale.py --plugins mmode_septal_flash --set mmode_septal_flash.model.input_size=32
 
 Per plugin and size it prints wall and CPU seconds by stage (from the tasks' done markers: load, which writes the
 synthetic cohort on a fresh cache, preprocess, featurize, prepare, the fits, the final model, evaluate), peak RSS
@@ -149,14 +150,17 @@ def main() -> None:
     ap.add_argument("--limit", type=float, default=None, help="stop a run past this many seconds; its row is marked "
                     "stopped, with the stages it finished (default: no limit)")
     ap.add_argument("--smoke", action="store_true", help="spect_polar at 20 and 40 patients, tiny")
+    ap.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
+                    help="a config key for every run, after the fixed epochs (e.g. a smaller network input where "
+                    "the default's fits would take hours on a CPU: the stages but the fits stay the default's)")
     ap.add_argument("--from-log", type=Path, default=None, help="print the table of the rows this script logged "
                     "(with --out: their stages read again from the runs kept there), running nothing")
     args = ap.parse_args()
     if args.from_log:
         print("\n".join(table(logged_rows(args.from_log, args.out))))
         return
-    plugins, sizes, extra = (["spect_polar"], [20, 40], SMOKE) if args.smoke else \
-        (args.plugins.split(","), args.sizes, [])
+    plugins, sizes, extra = (["spect_polar"], [20, 40], [*SMOKE, *args.sets]) if args.smoke else \
+        (args.plugins.split(","), args.sizes, args.sets)
     with tempfile.TemporaryDirectory(prefix="cardio-scale-") as tmp:
         root = args.out or Path(tmp)
         root.mkdir(parents=True, exist_ok=True)
