@@ -164,8 +164,9 @@ def amdahl(res: dict) -> tuple[float, dict[str, float]]:
 
 def inline_cores(res: dict) -> float:
     """The cores inline's parallel part (the fits, explain, the final model) kept busy: its CPU seconds over its wall
-    (medians). Above 1 (fits on several torch threads: perfusion_polar's default), Amdahl's bound overstates what two one-thread
-    workers can gain; it stays the yardstick, and `busy` says how much of the two cores a run kept busy."""
+    (medians). Above 1 (fits on several torch threads: perfusion_polar's default), Amdahl's bound overstates what
+    two one-thread workers can gain; it stays the yardstick, and `busy` says how much of the two cores a run kept
+    busy."""
     inline = {p: statistics.median(r[p] for r in res["parts"]["inline"]) for p in (*PARTS, "parallel_cpu")}
     return inline["parallel_cpu"] / (inline["fits"] + inline["explain"] + inline["final"])
 
