@@ -32,7 +32,7 @@ import logging
 from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
-from typing import Callable, Iterable, Sequence
+from typing import Callable, Iterable, NamedTuple, Sequence
 
 import numpy as np
 import pandas as pd
@@ -449,19 +449,31 @@ def _map_shape(path: Path) -> tuple[int, ...] | None:
         return None
 
 
-def check_grid(grid: tuple[int, int]) -> Callable[[pd.DataFrame, Problems], None]:
+class Fact(NamedTuple):
+    """What check_records read of one record's header: its kind, orientation and, for a .npy, its shape."""
+
+    kind: str
+    orientation: str
+    shape: tuple[int, ...] | None
+
+
+def check_grid(grid: tuple[int, int], facts: dict[str, Fact] | None = None
+               ) -> Callable[[pd.DataFrame, Problems], None]:
     """read_table check: every ready polar map on the cohort's one (rings, sectors) grid, as featurize requires it
-    (features.check_one_grid): spect_polar.phase's grid when the cohort has volumes, else the maps' most common."""
+    (features.check_one_grid): spect_polar.phase's grid when the cohort has volumes, else the maps' most common.
+    `facts`: check_records' (run before it), so a .npy's header is not read again; a CSV map's cells are read here."""
     def check(table: pd.DataFrame, problems: Problems) -> None:
         refused, kinds, shapes = problems.refused("file"), [], {}
         for i, path in enumerate(table["file"]):
             if path is None or i + 2 in refused or not Path(path).is_file():
                 continue
+            fact = (facts or {}).get(str(path))
             try:
-                kinds.append(_record_kind(Path(path)))
+                kinds.append(fact.kind if fact else _record_kind(Path(path)))
             except CardioError:
                 continue  # listed by check_records
-            if kinds[-1] == "polar" and (shape := _map_shape(Path(path))) is not None:
+            shape = fact.shape if fact and fact.shape else None
+            if kinds[-1] == "polar" and (shape := shape or _map_shape(Path(path))) is not None:
                 shapes[i] = shape
         found = list(shapes.values())
         expected = tuple(grid) if "volume" in kinds else max(set(found), key=found.count, default=None)
@@ -485,12 +497,12 @@ def check_volumes(table: pd.DataFrame, problems: Problems) -> None:
             problems.add(f"{int(bad.sum()) - 10} more row(s) whose esv exceeds their edv", None, "esv")
 
 
-def check_records(table: pd.DataFrame, problems: Problems, facts: dict[str, tuple[str, str]] | None = None,
+def check_records(table: pd.DataFrame, problems: Problems, facts: dict[str, Fact] | None = None,
                   map_items: Callable[..., list] | None = None) -> None:
     """read_table check: every file found is a readable record (a DICOM header, a .npy's shape) and no two
     rows name the same file. Rows whose file read_table already refused (missing, outside) are not opened. The
     headers are read with map_items (ctx.map: over the run's CPUs), else in turn; each file's (kind, orientation)
-    goes into `facts` (load_cohort's columns), so no header is read twice."""
+    goes into `facts` (load_cohort's columns, check_grid's shapes), so no header is read twice."""
     refused = problems.refused("file")
     rows = [i for i, path in enumerate(table["file"]) if i + 2 not in refused and path is not None]
     paths = [str(table["file"].iloc[i]) for i in rows]
@@ -499,9 +511,9 @@ def check_records(table: pd.DataFrame, problems: Problems, facts: dict[str, tupl
         if isinstance(got, str):
             problems.add(got, i + 2, "file")
             continue
-        kind, gates, orientation = got
+        kind, gates, orientation, shape = got
         if facts is not None:
-            facts[path] = kind, orientation
+            facts[path] = Fact(kind, orientation, shape)
         if gates is not None and gates < MIN_GATES:
             problems.add(f"{path}: " + ("has one gate (not gated)" if gates == 1 else f"{gates} gates")
                          + f"; phase analysis needs a gated volume of at least {MIN_GATES} gates", i + 2, "file")
@@ -514,8 +526,9 @@ def _in_turn(fn: Callable, items: Sequence, desc: str = "", progress: Progress |
     return [fn(item) for item in (progress(items, desc=desc, total=len(items)) if progress else items)]
 
 
-def _read_header(path: str) -> tuple[str, int | None, str] | str:
-    """(kind, gates, orientation) of a record from its header (gates None for a polar map), or the error naming it:
+def _read_header(path: str) -> tuple[str, int | None, str, tuple[int, ...] | None] | str:
+    """(kind, gates, orientation, .npy shape) of a record from its header (gates None for a polar map, shape None
+    for a DICOM or CSV), or the error naming it:
     a file a full read would refuse (a DICOM's pixel bytes are counted, not decoded; a .npy's claimed size checked).
     A worker's part of check_records: its argument and result pickle."""
     record = Path(path)
@@ -523,11 +536,11 @@ def _read_header(path: str) -> tuple[str, int | None, str] | str:
         shape = tuple(npy_header(record)[0]) if record.suffix.lower() == ".npy" else None
         kind = _record_kind(record, shape)
         if kind == "polar":
-            return kind, None, record_orientation(record, kind)
+            return kind, None, record_orientation(record, kind), shape
         if shape is not None:  # a .npy volume: (gates, slices, rows, cols)
-            return kind, int(shape[0]), record_orientation(record, kind)
+            return kind, int(shape[0]), record_orientation(record, kind), shape
         header = check_dicom_header(record)
-        return kind, header.gates, header.orientation.describe()
+        return kind, header.gates, header.orientation.describe(), None
     except CardioError as exc:
         return str(exc)
 
@@ -539,14 +552,14 @@ def load_cohort(root: str | Path, schema: Schema = SCHEMA, *, table: str | None 
     the phase grid (rings, sectors) ready maps must share (check_grid); with `records` "read", every record read whole:
     read_whole), plus `kind` ('volume' | 'polar') per record; every problem of the table and its records is listed
     at once (CohortProblems). map_items: ctx.map, the records' headers read over the run's CPUs."""
-    facts: dict[str, tuple[str, str]] = {}
+    facts: dict[str, Fact] = {}
     checks: list[Callable[[pd.DataFrame, Problems], None]] = [
         partial(check_records, facts=facts, map_items=map_items), check_volumes,
-        *([check_grid(grid)] if grid else []), *([read_whole(progress)] if records == "read" else [])]
+        *([check_grid(grid, facts)] if grid else []), *([read_whole(progress)] if records == "read" else [])]
     out = read_table(root, schema, allow_outside=allow_outside, log=log, checks=checks, table=table)
     # check_records read every file of the table read_table returns (any it could not is a problem, raised there)
-    out.insert(out.columns.get_loc("file") + 1, "kind", [facts[str(p)][0] for p in out["file"]])
-    out.insert(out.columns.get_loc("kind") + 1, "orientation", [facts[str(p)][1] for p in out["file"]])
+    out.insert(out.columns.get_loc("file") + 1, "kind", [facts[str(p)].kind for p in out["file"]])
+    out.insert(out.columns.get_loc("kind") + 1, "orientation", [facts[str(p)].orientation for p in out["file"]])
     return out
 
 

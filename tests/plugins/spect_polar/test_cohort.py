@@ -220,3 +220,21 @@ def test_paper_profile_load_excludes_the_planted_outlier_and_keeps_its_id(tmp_pa
     assert len(loaded) == 11 and len(loaded.stage.esv_excluded) == 1
     assert loaded.stage.esv_excluded[0] not in set(loaded.table["patient_id"])
     assert (loaded.table["esv"] >= 20).all()
+
+
+def test_each_npy_header_is_read_once_and_the_maps_grid_is_checked(user_folder, monkeypatch):
+    """check_grid takes check_records' shapes: with the phase grid named, a .npy's header is read once, and a
+    map off the cohort's grid (volumes present: the phase grid) is still a problem naming it."""
+    for seed, name in enumerate(("B1", "B2"), start=4):
+        np.save(user_folder / "volumes" / f"{name}.npy", make_phantom(seed, noise=False).true_phase)
+    pd.DataFrame({"patient_id": ["A1", "A2", "A3", "B1", "B2"], "responder": [1, 0, 1, 0, 1]}
+                 ).to_csv(user_folder / "clinical.csv", index=False)
+    reads: list[str] = []
+    real = cohort.npy_header
+    monkeypatch.setattr(cohort, "npy_header", lambda path: reads.append(str(path)) or real(path))
+    table = cohort.load_cohort(user_folder, grid=(32, 64))
+    assert table["kind"].tolist() == ["volume", "volume", "polar", "polar", "polar"]
+    assert sorted(reads) == sorted(str(user_folder / "volumes" / f"{n}.npy") for n in ("A1", "A2", "B1", "B2"))
+    np.save(user_folder / "volumes" / "B2.npy", np.ones((8, 8)))
+    with pytest.raises(CohortProblems, match=r"B2\.npy: phase polar map of shape \(8, 8\).*\(32, 64\)"):
+        cohort.load_cohort(user_folder, grid=(32, 64))
