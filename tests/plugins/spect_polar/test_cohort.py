@@ -231,7 +231,11 @@ def test_each_npy_header_is_read_once_and_the_maps_grid_is_checked(user_folder, 
                  ).to_csv(user_folder / "clinical.csv", index=False)
     reads: list[str] = []
     real = cohort.npy_header
-    monkeypatch.setattr(cohort, "npy_header", lambda path: reads.append(str(path)) or real(path))
+
+    def counted(path: Any) -> Any:  # the header read, counted
+        reads.append(str(path))
+        return real(path)
+    monkeypatch.setattr(cohort, "npy_header", counted)
     table = cohort.load_cohort(user_folder, grid=(32, 64))
     assert table["kind"].tolist() == ["volume", "volume", "polar", "polar", "polar"]
     assert sorted(reads) == sorted(str(user_folder / "volumes" / f"{n}.npy") for n in ("A1", "A2", "B1", "B2"))
