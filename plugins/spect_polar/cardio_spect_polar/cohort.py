@@ -440,11 +440,11 @@ def read_whole(progress: Progress | None = None) -> Callable[[pd.DataFrame, Prob
     return check
 
 
-def _map_shape(path: Path) -> tuple[int, ...] | None:
-    """A ready polar map's (rings, sectors), from a .npy's header or a CSV's cells; None where it does not read (its
-    own problem, listed by check_records or read_whole)."""
+def _csv_map_shape(path: Path) -> tuple[int, ...] | None:
+    """A CSV polar map's (rings, sectors), from its cells; None where it does not read (its own problem, listed by
+    read_whole)."""
     try:
-        return tuple(npy_header(path)[0]) if path.suffix.lower() == ".npy" else read_polar_map(path).shape
+        return read_polar_map(path).shape
     except (CardioError, ValueError, OSError, EOFError):
         return None
 
@@ -457,23 +457,18 @@ class Fact(NamedTuple):
     shape: tuple[int, ...] | None
 
 
-def check_grid(grid: tuple[int, int], facts: dict[str, Fact] | None = None
-               ) -> Callable[[pd.DataFrame, Problems], None]:
+def check_grid(grid: tuple[int, int], facts: dict[str, Fact]) -> Callable[[pd.DataFrame, Problems], None]:
     """read_table check: every ready polar map on the cohort's one (rings, sectors) grid, as featurize requires it
     (features.check_one_grid): spect_polar.phase's grid when the cohort has volumes, else the maps' most common.
-    `facts`: check_records' (run before it), so a .npy's header is not read again; a CSV map's cells are read here."""
+    `facts`: check_records' (run before it: each kind, and a .npy's shape, without a second header read); a CSV
+    map's cells are read here."""
     def check(table: pd.DataFrame, problems: Problems) -> None:
         refused, kinds, shapes = problems.refused("file"), [], {}
         for i, path in enumerate(table["file"]):
-            if path is None or i + 2 in refused or not Path(path).is_file():
-                continue
-            fact = (facts or {}).get(str(path))
-            try:
-                kinds.append(fact.kind if fact else _record_kind(Path(path)))
-            except CardioError:
-                continue  # listed by check_records
-            shape = fact.shape if fact and fact.shape else None
-            if kinds[-1] == "polar" and (shape := shape or _map_shape(Path(path))) is not None:
+            if path is None or i + 2 in refused or (fact := facts.get(str(path))) is None:
+                continue  # not read by check_records: its problem is listed there or by read_table
+            kinds.append(fact.kind)
+            if fact.kind == "polar" and (shape := fact.shape or _csv_map_shape(Path(path))) is not None:
                 shapes[i] = shape
         found = list(shapes.values())
         expected = tuple(grid) if "volume" in kinds else max(set(found), key=found.count, default=None)
