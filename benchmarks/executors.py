@@ -15,9 +15,10 @@ serial seconds by part. Goal (issue 57): local with 2 workers at >= 90% of that 
 and perfusion_polar's default CV (issue 39's 1.7x is retired: the serial share caps it near 1.5x).
 
 The profile (from the tasks' done markers: wall, CPU and each hook's seconds) says where each executor's seconds
-go, summed over its tasks (the local executor's overlap: their sum exceeds its wall): starting processes and
-importing (inline: the wall outside any task), the stages before the folds (the prepare task), reading them back
-(every later task), the fold fits (train and predict), explain (the last fold's), the final model and evaluate.
+go, summed over its tasks (the local executor's overlap: their sum exceeds its wall): starting processes,
+importing and ending (inline: the wall outside any task), the stages before the folds (the prepare task), reading
+them back (every later task), the fold fits (train and predict), explain (the last fold's), the final model and
+evaluate.
 Amdahl bounds the ratio: only the fits, explain and the final model spread over the workers, so with inline's shares
 the local executor on 2 workers can be at most wall / (serial + parallel / 2) faster, even with no per-task cost and
 no difference between a fit on 1 thread and on 2. Where inline's fits keep more than one core busy
@@ -31,7 +32,9 @@ shared machine at load 6, 1.03x: the other jobs left this run about 0.67 of a co
 two, so no executor can be faster than inline there, and the local executor's extra CPU seconds made it slower).
 perfusion_polar's executors are now timed at one thread a fit (SAME_THREADS), its default's inline run beside them:
 3 alternating repeats, nearly free (1.99x), local 1.47x inline (73.4 s against 107.6 s), 89% of its bound of 1.64x,
-metrics identical; 1.27x the default's inline run (93.4 s on two threads).
+metrics identical; 1.27x the default's inline run (93.4 s on two threads). With cardio.freeze_at_exit (each
+process's end 1.2 s sooner), 2026-11-29, 1.93-1.98x: local 1.50x (71.2 s against 106.8 s), 90% of its bound of
+1.67x, start, imports and exit 5.2 -> 4.1 s, metrics identical.
 Nearly free (1.98x before and after), the run's own process fitting the folds it claims beside one worker process,
 evaluate beside the final model, the fused optimizer step (d015c97): spect_polar 32.0 s inline, 24.3 s local (1.32x,
 metrics identical; Amdahl's bound 1.52x); perfusion_polar 57.5 s, 43.3 s (1.33x, bound 1.53x; at train.cpu_threads
@@ -150,7 +153,7 @@ def bench(plugin: str, sets: tuple[str, ...], executors: list[str], repeats: int
     return {"times": times, "cpu": cpu, "parts": parts, "same": same}
 
 
-SERIAL = ("start", "stages", "evaluate")  # inline's parts no worker shares (start: process start and imports)
+SERIAL = ("start", "stages", "evaluate")  # inline's parts no worker shares (start: process start, imports and exit)
 
 
 def amdahl(res: dict) -> tuple[float, dict[str, float]]:
@@ -243,7 +246,7 @@ def main() -> int:
     print(f"\n{'plugin':<16}" + "".join(f"{e + ' s':>10}" for e in executors)
           + "".join(f"{'inline/' + e:>14}" for e in executors[1:]) + f"{'bound':>8}{'of bound':>10}"
           + f"{'2 cores busy':>14}"
-          + "  serial s (start+import, prepare, evaluate)  metrics identical to inline")
+          + "  serial s (start+import+exit, prepare, evaluate)  metrics identical to inline")
     for plugin, res in results.items():
         med = {e: statistics.median(t) for e, t in res["times"].items()}
         bound, serial = amdahl(res)

@@ -41,6 +41,29 @@ def pip_install(what: str) -> str:
     return f"{shown} -m pip install {what}"
 
 
+_frozen_at_exit = False
+
+
+def freeze_at_exit() -> None:
+    """At this process's exit, collect its garbage once and freeze what lives (gc.freeze), before the interpreter
+    tears its modules down: the collections of that teardown then skip every live object, where torch's and
+    torchvision's half a million took them 1-2.5 s after the work was done (a run's process, each local worker and
+    SLURM job; benchmarks/process_exit.py). What the teardown frees by reference counting is freed as before, and the
+    garbage that exists at exit is collected, its finalizers run. Idempotent; for processes cardio owns (the command
+    line, a task's worker), not for a library caller's."""
+    global _frozen_at_exit
+    if not _frozen_at_exit:
+        import atexit
+        import gc
+
+        def collect_and_freeze() -> None:
+            gc.collect()
+            gc.freeze()
+
+        atexit.register(collect_and_freeze)
+        _frozen_at_exit = True
+
+
 def _openmp_defaults() -> None:
     """Before torch, VTK or NumPy's BLAS load (their OpenMP runtimes read these once): threads that wait sleep
     instead of spinning, and as many threads as this process has CPUs. Spinning threads make every multi-threaded

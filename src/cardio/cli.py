@@ -19,6 +19,7 @@ from cardio.study import signing
 def run_body(name: str, *args: object) -> None:
     """Run the body of a command, `module.function` of cardio.commands, imported only now: the heavy parts of cardio
     (torch, pandas, SciPy, matplotlib) load for the commands that need them, never for `cardio --help`."""
+    cardio.freeze_at_exit()  # the heavy imports below make the interpreter's own teardown take seconds
     module, _, function = name.rpartition(".")
     body: Callable[..., None] = getattr(importlib.import_module(f"cardio.commands.{module}"), function)
     body(*args)

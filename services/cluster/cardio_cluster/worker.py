@@ -28,6 +28,7 @@ def run_task(spec: TaskSpec) -> str:
     """Run one task of a run in this process (the local and slurm executors call this); its name when done. A
     process that runs several tasks of a run reads the stages before the folds once, as the inline executor has
     them once."""
+    cardio.freeze_at_exit()  # this process is a worker or a job of cardio's
     first = not _kept
     # the process's start and imports (slurm: its wait in the queue too), for its first task
     waited = time.time() - spec.submitted if spec.submitted and first else None
