@@ -1,5 +1,6 @@
 """A process of cardio's ends without the interpreter's teardown walking every live object (cardio.freeze_at_exit):
-its garbage is still collected at exit, finalizers run, and the command line and the workers ask for it."""
+its garbage is still collected at exit, finalizers run, and the command line asks for it (a task's worker does too,
+in cardio_cluster.worker.run_task, which no test here checks)."""
 from __future__ import annotations
 
 import subprocess
@@ -17,8 +18,8 @@ def _run(code: str) -> str:
 
 
 def test_the_garbage_is_collected_and_the_rest_frozen_at_exit(tmp_path: Path):
-    """A cycle that became garbage before the exit is collected there (its finalizer writes a file), once however
-    often the exit was asked for; what lives is frozen, so the teardown's collections skip it."""
+    """A cycle that became garbage before the exit is collected there (each node's finalizer writes a file), with
+    the exit asked for twice; what lives is frozen, so the teardown's collections skip it."""
     done = tmp_path / "finalized"
     out = _run(
         "import cardio\n"
