@@ -12,7 +12,8 @@ logit 0.4): risks near 0 and 1, true calibration slope 0.8. Rows: sensitivity, s
 Brier score, calibration slope and intercept as `cardio_stats.binary_metrics` and `calibration` give them for one
 fold (cardio_stats.evaluate; the intervals are docs/statistics.md's "One model's rows"). Truths: other.truths
 (exact, or Gauss-Hermite). BEFORE and CANDIDATES: the proportions', F1's, Brier score's and intercept's earlier
-intervals, and the Brier bound's settings, on the same data sets (`python benchmarks/coverage.py --grid fixed`).
+intervals, the Brier bound's settings, and three slope intervals measured and not adopted, on the same data sets
+(`python benchmarks/coverage.py --grid fixed`).
 Reclassification rows: a holdout fusion's IDI and category-free NRI of a new fixed model over an old one (OLD) on
 signal data, as `cardio_stats.reclassification` gives them; truths: other._reclass_truths.
 Regression rows: regression.py's data scored by the fixed prediction 1.1 + 0.7 x0 + 0.7 x1 (shrunk, biased), its
@@ -27,6 +28,7 @@ from functools import lru_cache
 
 import numpy as np
 from cv_coverage import PREVALENCE, SHIFT, _features
+from scipy.optimize import brentq
 from scipy.special import expit, logit
 from statsmodels.genmod.api import GLM, families
 from statsmodels.stats.proportion import proportion_confint
@@ -211,3 +213,85 @@ for _shown, _metric in REGRESSION.items():
     kind(f"{_shown}, one fixed model (holdout, external)")(_kind(regression_cell, _metric))
 kind("IDI, two fixed models (holdout)")(_kind(reclassification_cell, "idi"))
 kind("NRI, category-free, two fixed models (holdout)")(_kind(reclassification_cell, "nri"))
+
+
+
+def _profile_intercept(y: np.ndarray, lp: np.ndarray, b: float) -> float:
+    """The intercept a solving sum(y - expit(a + b lp)) = 0 at slope b (its maximum likelihood given b)."""
+    def resid(c: float) -> float:
+        return float((y - expit(c + b * lp)).sum())
+    a, width = float(logit(np.clip(y.mean(), 1e-9, 1 - 1e-9))) - b * float(lp.mean()), 1.0
+    def same_sign() -> bool:  # signs, not a product: two residual sums near 1e-200 multiply to 0
+        return bool(np.sign(resid(a - width)) == np.sign(resid(a + width)))
+    while same_sign() and width < 1e8:  # sum(y - p) falls from n1 to -n0 in a
+        width *= 4
+    if same_sign():  # no root in floating point (risks saturate): no profile
+        return np.nan
+    return float(brentq(resid, a - width, a + width, xtol=1e-10, maxiter=500))
+
+
+def _slope_score(s: Set, variance: str) -> tuple[float, float, float]:
+    """The calibration slope's score interval: the slopes b whose efficient score, sum lp~ (y - p) with the intercept
+    profiled out at b and lp~ = lp less its information-weighted mean, over the square root of its variance at b lies
+    within +-Z; the variance model-based (sum p (1 - p) lp~^2) where each patient has one record, else
+    patient-clustered (`variance` "as Wald", the Wald row's choice), or the larger of the two ("larger", the
+    intercept's choice). The ML estimate; no interval where the Wald row has none or a bound lies 50 beyond it."""
+    e = s.rows["calibration_slope"]
+    if e.ci_low is None:
+        return float(e.estimate), np.nan, np.nan
+    assert s.scored is not None
+    y, p, groups = s.scored
+    y, lp = y.astype(float), logit(np.clip(p, 1e-6, 1 - 1e-6))
+    codes, _ = units(patients_of(groups, y.size), y.size)
+    g = int(np.count_nonzero(np.bincount(codes)))
+
+    def stat(b: float) -> float:
+        q = expit(_profile_intercept(y, lp, b) + b * lp)
+        w = q * (1 - q)
+        centred = lp - float((w * lp).sum()) / float(w.sum())
+        u = centred * (y - q)
+        sums = np.bincount(codes, weights=u)
+        model, robust = float((w * centred**2).sum()), g / (g - 1) * float(sums @ sums)
+        var = max(model, robust) if variance == "larger" else model if g == y.size else robust
+        return float(u.sum()) / np.sqrt(max(var, 1e-300))
+
+    def crossing(target: float, step: float) -> float:
+        near = b_hat = float(e.estimate)
+        while abs(near - b_hat) < 50:
+            far = near + step
+            if not np.isfinite(stat(far)):
+                return np.nan
+            if (stat(far) - target) * (stat(near) - target) <= 0:
+                return float(brentq(lambda b: stat(b) - target, min(near, far), max(near, far), xtol=1e-10))
+            near, step = far, step * 1.6
+        return np.nan
+
+    return float(e.estimate), crossing(Z, -0.05), crossing(-Z, 0.05)
+
+
+def _firth_pl(s: Set) -> tuple[float, float, float]:
+    """Firth's bias-reduced slope with its profile penalised-likelihood interval (firthmodels) where each patient has
+    one record (it has no clustered form); elsewhere the row's own cluster-robust Wald interval."""
+    from firthmodels import FirthLogisticRegression
+
+    assert s.scored is not None
+    y, p, groups = s.scored
+    if groups is not None:
+        return estimate_of(s.rows["calibration_slope"])
+    try:
+        fit = FirthLogisticRegression().fit(logit(np.clip(p, 1e-6, 1 - 1e-6))[:, None], y)
+        lo, hi = fit.conf_int(method="pl", features=0)[0]
+    except (np.linalg.LinAlgError, RuntimeError):  # a rank-deficient or unconverged profile: no interval
+        return float(s.rows["calibration_slope"].estimate), np.nan, np.nan
+    return float(fit.coef_[0]), float(lo), float(hi)
+
+
+def _slope_score_kind(variance: str) -> Kind:
+    return lambda n, setting, n_sets, seed: draws(binary_cell(n, setting, n_sets, seed),
+                                                  lambda s: _slope_score(s, variance), "calibration_slope")
+
+
+for _v in ("as Wald", "larger"):
+    CANDIDATES[f"calibration slope: score interval, {_v} variance"] = _slope_score_kind(_v)
+CANDIDATES["calibration slope: Firth, profile penalised likelihood where one record a patient"] = (
+    lambda n, setting, n_sets, seed: draws(binary_cell(n, setting, n_sets, seed), _firth_pl, "calibration_slope"))
