@@ -269,40 +269,40 @@ def _slope_score(s: Set, variance: str) -> tuple[float, float, float]:
     return float(e.estimate), crossing(Z, -0.05), crossing(-Z, 0.05)
 
 
-def _firth_pl(s: Set) -> tuple[float, float, float]:
-    """Firth's bias-reduced slope with its profile penalised-likelihood interval (firthmodels) where each patient has
-    one record (it has no clustered form); elsewhere the row's own cluster-robust Wald interval."""
+def _firth_profile(y: np.ndarray, p: np.ndarray) -> tuple[float, float, float]:
+    """Firth's bias-reduced slope of logit(p) with its profile penalised-likelihood interval (firthmodels; records
+    the units): finite where the classes separate. No interval where the profile is rank-deficient or unconverged."""
     from firthmodels import FirthLogisticRegression
 
-    assert s.scored is not None
-    y, p, groups = s.scored
-    if groups is not None:
-        return estimate_of(s.rows["calibration_slope"])
-    try:
-        fit = FirthLogisticRegression().fit(logit(np.clip(p, 1e-6, 1 - 1e-6))[:, None], y)
-        lo, hi = fit.conf_int(method="pl", features=0)[0]
-    except (np.linalg.LinAlgError, RuntimeError):  # a rank-deficient or unconverged profile: no interval
-        return float(s.rows["calibration_slope"].estimate), np.nan, np.nan
-    return float(fit.coef_[0]), float(lo), float(hi)
-
-
-def _firth_where_unstable(s: Set) -> tuple[float, float, float]:
-    """The Wald row where it prints an interval; where its fit is unstable ("not estimable", the data sets with the
-    steepest slopes near separation), Firth's finite slope with its profile penalised-likelihood interval
-    (firthmodels; records the units)."""
-    from firthmodels import FirthLogisticRegression
-
-    e = s.rows["calibration_slope"]
-    if e.ci_low is not None:
-        return estimate_of(e)
-    assert s.scored is not None
-    y, p, _ = s.scored
     try:
         fit = FirthLogisticRegression().fit(logit(np.clip(p, 1e-6, 1 - 1e-6))[:, None], y)
         lo, hi = fit.conf_int(method="pl", features=0)[0]
     except (np.linalg.LinAlgError, RuntimeError):
-        return float(e.estimate), np.nan, np.nan
+        return np.nan, np.nan, np.nan
     return float(fit.coef_[0]), float(lo), float(hi)
+
+
+def _firth_pl(s: Set) -> tuple[float, float, float]:
+    """Firth's profile interval (`_firth_profile`) where each patient has one record (it has no clustered form);
+    elsewhere the row's own cluster-robust Wald interval."""
+    assert s.scored is not None
+    y, p, groups = s.scored
+    e = s.rows["calibration_slope"]
+    if groups is not None:
+        return estimate_of(e)
+    b, lo, hi = _firth_profile(y, p)
+    return (float(e.estimate) if np.isnan(b) else b), lo, hi
+
+
+def _firth_where_unstable(s: Set) -> tuple[float, float, float]:
+    """The Wald row where it prints an interval; where its fit is unstable ("not estimable", the data sets with the
+    steepest slopes near separation), Firth's finite slope with its profile interval (`_firth_profile`)."""
+    e = s.rows["calibration_slope"]
+    if e.ci_low is not None:
+        return estimate_of(e)
+    assert s.scored is not None
+    b, lo, hi = _firth_profile(*s.scored[:2])
+    return (float(e.estimate) if np.isnan(b) else b), lo, hi
 
 
 def _slope_score_kind(variance: str) -> Kind:
