@@ -8,7 +8,9 @@ random (`draw_binary`), scored by the fixed risk model expit(-0.4 + 0.8 x0 + 0.8
 fixed beforehand. Near separation, as a network that nearly separates a small test set (mmode_septal_flash's
 default): "strong" and "separating" shift features 0 and 1 by 1.9 and 2.4 SD (AUC 0.97 and 0.99, the headline
 kinds' settings), scored by the Bayes model made 1.25 times overconfident, 1.25 (delta.x - |delta|^2 / 2 +
-logit 0.4): risks near 0 and 1, true calibration slope 0.8. Rows: sensitivity, specificity, accuracy, PPV, NPV, F1,
+logit 0.4): risks near 0 and 1, true calibration slope 0.8; "calibrated-strong" and "calibrated-separating" score
+the same data sets by the Bayes model itself (true slope 1), the control a slope interval must hold in too.
+Rows: sensitivity, specificity, accuracy, PPV, NPV, F1,
 Brier score, calibration slope and intercept as `cardio_stats.binary_metrics` and `calibration` give them for one
 fold (cardio_stats.evaluate; the intervals are docs/statistics.md's "One model's rows"). Truths: other.truths
 (exact, or Gauss-Hermite). BEFORE and CANDIDATES: the proportions', F1's, Brier score's and intercept's earlier
@@ -45,9 +47,12 @@ from .regression import draw as draw_regression
 from .regression import truths as regression_truths
 
 W0, W, THRESHOLD = -0.4, np.r_[0.8, 0.8, -0.2, 0.0, 0.0], 0.4  # the fixed risk model and its threshold
-SHIFTS = {"null": 0.0, "signal": SHIFT, "strong": 1.9, "separating": 2.4}
-OFFSETS = {"null": 0, "strong": 2500, "signal": 5000, "separating": 7500}  # each setting's own data sets
-NEAR_SEPARATION = ("null", "signal", "strong", "separating")
+SHIFTS = {"null": 0.0, "signal": SHIFT, "strong": 1.9, "separating": 2.4, "calibrated-strong": 1.9,
+          "calibrated-separating": 2.4}
+# each setting's own data sets; the calibrated settings score the overconfident ones' data sets (a paired control)
+OFFSETS = {"null": 0, "strong": 2500, "signal": 5000, "separating": 7500, "calibrated-strong": 2500,
+           "calibrated-separating": 7500}
+NEAR_SEPARATION = ("null", "signal", "strong", "separating", "calibrated-strong", "calibrated-separating")
 R0, R = 1.1, np.r_[0.7, 0.7, 0.0, 0.0, 0.0]  # the fixed prediction of the continuous target
 RESAMPLES = 500
 BINARY = {"sensitivity": "sensitivity", "specificity": "specificity", "accuracy": "accuracy", "PPV": "ppv",
@@ -80,11 +85,13 @@ def draw_binary(rng: np.random.Generator, n: int, clustered: bool, planted: bool
 
 def fixed_model(setting: str) -> tuple[float, np.ndarray, np.ndarray]:
     """The setting's fixed risk model (w0, w) and class shift delta: W0, W for null and signal; near separation
-    the Bayes model of the shift, 1.25 times overconfident."""
+    the Bayes model of the shift, 1.25 times overconfident (true calibration slope 0.8), or itself in the
+    calibrated settings (slope 1)."""
     delta = np.r_[SHIFTS[setting], SHIFTS[setting], 0.0, 0.0, 0.0]
     if setting in ("null", "signal"):
         return W0, W, delta
-    return 1.25 * float(logit(PREVALENCE) - delta @ delta / 2), 1.25 * delta, delta
+    scale = 1.0 if setting.startswith("calibrated") else 1.25
+    return scale * float(logit(PREVALENCE) - delta @ delta / 2), scale * delta, delta
 
 
 @lru_cache(maxsize=16)  # every cell of a 3-size, 4-setting grid, made once for all its kinds
