@@ -8,7 +8,9 @@ Usage: python benchmarks/coverage.py [--kinds NAME ...] [--sizes 100 300] [--set
 
 Every module of benchmarks/coverage_kinds registers its kinds (`@kind(name)`): a kind simulates data sets of a size
 under "null" (no effect) and "signal" (a planted one; the headline AUC and ΔAUC kinds also "strong" and
-"separating", classes so far apart that many folds separate them: `--settings strong separating`; the regression
+"separating", classes so far apart that many folds separate them: `--settings strong separating`; the one-model
+binary kinds also "calibrated-strong" and "calibrated-separating", the same data sets scored by a calibrated model;
+the regression
 kinds "noisy-null" and "noisy-signal", fitted by a network's kind of fit), runs each through cardio's function for
 that interval, and returns every set's estimate and interval with the truth the interval states it covers
 (docs/statistics.md). Printed per kind, size and setting: the sets, the misses of the 95% interval below the truth
