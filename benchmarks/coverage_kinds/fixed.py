@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import lru_cache, partial
 
 import numpy as np
 from cv_coverage import PREVALENCE, SHIFT, _features
@@ -37,7 +37,7 @@ from statsmodels.stats.proportion import proportion_confint
 
 from cardio_stats import agreement, binary_metrics, calibration, reclassification
 from cardio_stats.bootstrap import patients_of
-from cardio_stats.calibration import _brier_interval
+from cardio_stats.calibration import _EPS, _brier_interval
 from cardio_stats.clustered import units
 
 from . import Draws, Kind, Z, draws, estimate_of, kind
@@ -47,12 +47,12 @@ from .regression import draw as draw_regression
 from .regression import truths as regression_truths
 
 W0, W, THRESHOLD = -0.4, np.r_[0.8, 0.8, -0.2, 0.0, 0.0], 0.4  # the fixed risk model and its threshold
-SHIFTS = {"null": 0.0, "signal": SHIFT, "strong": 1.9, "separating": 2.4, "calibrated-strong": 1.9,
-          "calibrated-separating": 2.4}
-# each setting's own data sets; the calibrated settings score the overconfident ones' data sets (a paired control)
-OFFSETS = {"null": 0, "strong": 2500, "signal": 5000, "separating": 7500, "calibrated-strong": 2500,
-           "calibrated-separating": 7500}
-NEAR_SEPARATION = ("null", "signal", "strong", "separating", "calibrated-strong", "calibrated-separating")
+SHIFTS = {"null": 0.0, "signal": SHIFT, "strong": 1.9, "separating": 2.4}
+OFFSETS = {"null": 0, "strong": 2500, "signal": 5000, "separating": 7500}  # each setting's own data sets
+# the calibrated settings score the overconfident ones' data sets (a paired control): their shifts and offsets
+for _base in ("strong", "separating"):
+    SHIFTS[f"calibrated-{_base}"], OFFSETS[f"calibrated-{_base}"] = SHIFTS[_base], OFFSETS[_base]
+NEAR_SEPARATION = tuple(SHIFTS)
 R0, R = 1.1, np.r_[0.7, 0.7, 0.0, 0.0, 0.0]  # the fixed prediction of the continuous target
 RESAMPLES = 500
 BINARY = {"sensitivity": "sensitivity", "specificity": "specificity", "accuracy": "accuracy", "PPV": "ppv",
@@ -94,7 +94,7 @@ def fixed_model(setting: str) -> tuple[float, np.ndarray, np.ndarray]:
     return scale * float(logit(PREVALENCE) - delta @ delta / 2), scale * delta, delta
 
 
-@lru_cache(maxsize=16)  # every cell of a 3-size, 4-setting grid, made once for all its kinds
+@lru_cache(maxsize=18)  # every cell of a 3-size, 6-setting grid, made once for all its kinds
 def binary_cell(n: int, setting: str, n_sets: int, seed: int) -> tuple[Set, ...]:
     w0, w, delta = fixed_model(setting)
     truth = {k: float(v[0]) for k, v in binary_truths(np.array([w0]), w[None], delta,
@@ -177,7 +177,7 @@ def _intercept_wald(s: Set) -> tuple[float, float, float]:
     else the larger of the HC0 and model-based SEs."""
     assert s.scored is not None
     y, p, groups = s.scored
-    lp = logit(np.clip(p, 1e-6, 1 - 1e-6))
+    lp = _logit(p)
     fit = GLM(y, np.ones((y.size, 1)), family=families.Binomial(), offset=lp)
     if groups is not None:
         res = fit.fit(cov_type="cluster", cov_kwds={"groups": groups})
@@ -222,17 +222,20 @@ kind("IDI, two fixed models (holdout)")(_kind(reclassification_cell, "idi"))
 kind("NRI, category-free, two fixed models (holdout)")(_kind(reclassification_cell, "nri"))
 
 
+def _logit(p: np.ndarray) -> np.ndarray:
+    """The risks' logits, clipped as cardio_stats.calibration clips them."""
+    return logit(np.clip(p, _EPS, 1 - _EPS))
+
 
 def _profile_intercept(y: np.ndarray, lp: np.ndarray, b: float) -> float:
     """The intercept a solving sum(y - expit(a + b lp)) = 0 at slope b (its maximum likelihood given b)."""
     def resid(c: float) -> float:
         return float((y - expit(c + b * lp)).sum())
     a, width = float(logit(np.clip(y.mean(), 1e-9, 1 - 1e-9))) - b * float(lp.mean()), 1.0
-    def same_sign() -> bool:  # signs, not a product: two residual sums near 1e-200 multiply to 0
-        return bool(np.sign(resid(a - width)) == np.sign(resid(a + width)))
-    while same_sign() and width < 1e8:  # sum(y - p) falls from n1 to -n0 in a
+    # signs, not a product: two residual sums near 1e-200 multiply to 0. sum(y - p) falls from n1 to -n0 in a
+    while (same := np.sign(resid(a - width)) == np.sign(resid(a + width))) and width < 1e8:
         width *= 4
-    if same_sign():  # no root in floating point (risks saturate): no profile
+    if same:  # no root in floating point (risks saturate): no profile
         return np.nan
     return float(brentq(resid, a - width, a + width, xtol=1e-10, maxiter=500))
 
@@ -248,7 +251,7 @@ def _slope_score(s: Set, variance: str) -> tuple[float, float, float]:
         return float(e.estimate), np.nan, np.nan
     assert s.scored is not None
     y, p, groups = s.scored
-    y, lp = y.astype(float), logit(np.clip(p, 1e-6, 1 - 1e-6))
+    y, lp = y.astype(float), _logit(p)
     codes, _ = units(patients_of(groups, y.size), y.size)
     g = int(np.count_nonzero(np.bincount(codes)))
 
@@ -264,28 +267,33 @@ def _slope_score(s: Set, variance: str) -> tuple[float, float, float]:
 
     def crossing(target: float, step: float) -> float:
         near = b_hat = float(e.estimate)
+        at_near = stat(near)
         while abs(near - b_hat) < 50:
             far = near + step
-            if not np.isfinite(stat(far)):
+            at_far = stat(far)  # each a root-finding of the intercept: once a candidate
+            if not np.isfinite(at_far):
                 return np.nan
-            if (stat(far) - target) * (stat(near) - target) <= 0:
+            if (at_far - target) * (at_near - target) <= 0:
                 return float(brentq(lambda b: stat(b) - target, min(near, far), max(near, far), xtol=1e-10))
-            near, step = far, step * 1.6
+            near, at_near, step = far, at_far, step * 1.6
         return np.nan
 
     return float(e.estimate), crossing(Z, -0.05), crossing(-Z, 0.05)
 
 
-def _firth_profile(y: np.ndarray, p: np.ndarray) -> tuple[float, float, float]:
-    """Firth's bias-reduced slope of logit(p) with its profile penalised-likelihood interval (firthmodels; records
-    the units): finite where the classes separate. No interval where the profile is rank-deficient or unconverged."""
+def _firth_profile(s: Set) -> tuple[float, float, float]:
+    """Firth's bias-reduced slope of the risks' logits with its profile penalised-likelihood interval (firthmodels;
+    records the units): finite where the classes separate. Where the profile is rank-deficient or unconverged, the
+    row's estimate without an interval."""
     from firthmodels import FirthLogisticRegression
 
+    assert s.scored is not None
+    y, p, _ = s.scored
     try:
-        fit = FirthLogisticRegression().fit(logit(np.clip(p, 1e-6, 1 - 1e-6))[:, None], y)
+        fit = FirthLogisticRegression().fit(_logit(p)[:, None], y)
         lo, hi = fit.conf_int(method="pl", features=0)[0]
     except (np.linalg.LinAlgError, RuntimeError):
-        return np.nan, np.nan, np.nan
+        return float(s.rows["calibration_slope"].estimate), np.nan, np.nan
     return float(fit.coef_[0]), float(lo), float(hi)
 
 
@@ -293,34 +301,23 @@ def _firth_pl(s: Set) -> tuple[float, float, float]:
     """Firth's profile interval (`_firth_profile`) where each patient has one record (it has no clustered form);
     elsewhere the row's own cluster-robust Wald interval."""
     assert s.scored is not None
-    y, p, groups = s.scored
-    e = s.rows["calibration_slope"]
-    if groups is not None:
-        return estimate_of(e)
-    b, lo, hi = _firth_profile(y, p)
-    return (float(e.estimate) if np.isnan(b) else b), lo, hi
+    return estimate_of(s.rows["calibration_slope"]) if s.scored[2] is not None else _firth_profile(s)
 
 
 def _firth_where_unstable(s: Set) -> tuple[float, float, float]:
     """The Wald row where it prints an interval; where its fit is unstable ("not estimable", the data sets with the
     steepest slopes near separation), Firth's finite slope with its profile interval (`_firth_profile`)."""
     e = s.rows["calibration_slope"]
-    if e.ci_low is not None:
-        return estimate_of(e)
-    assert s.scored is not None
-    b, lo, hi = _firth_profile(*s.scored[:2])
-    return (float(e.estimate) if np.isnan(b) else b), lo, hi
+    return estimate_of(e) if e.ci_low is not None else _firth_profile(s)
 
 
-def _slope_score_kind(variance: str) -> Kind:
-    return lambda n, setting, n_sets, seed: draws(binary_cell(n, setting, n_sets, seed),
-                                                  lambda s: _slope_score(s, variance), "calibration_slope")
+def _slope_kind(interval: Callable[[Set], tuple[float, float, float]]) -> Kind:
+    return lambda n, setting, n_sets, seed: draws(binary_cell(n, setting, n_sets, seed), interval,
+                                                  "calibration_slope")
 
 
 for _v in ("as Wald", "larger"):
-    CANDIDATES[f"calibration slope: score interval, {_v} variance"] = _slope_score_kind(_v)
-CANDIDATES["calibration slope: Firth, profile penalised likelihood where one record a patient"] = (
-    lambda n, setting, n_sets, seed: draws(binary_cell(n, setting, n_sets, seed), _firth_pl, "calibration_slope"))
-CANDIDATES["calibration slope: Wald, Firth's profile interval where the fit is unstable"] = (
-    lambda n, setting, n_sets, seed: draws(binary_cell(n, setting, n_sets, seed), _firth_where_unstable,
-                                           "calibration_slope"))
+    CANDIDATES[f"calibration slope: score interval, {_v} variance"] = _slope_kind(partial(_slope_score, variance=_v))
+CANDIDATES["calibration slope: Firth, profile penalised likelihood where one record a patient"] = _slope_kind(_firth_pl)
+CANDIDATES["calibration slope: Wald, Firth's profile interval where the fit is unstable"] = _slope_kind(
+    _firth_where_unstable)
