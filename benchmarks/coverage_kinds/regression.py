@@ -186,12 +186,14 @@ CANDIDATES["R²: fold mean, corrected t"] = _kind("r2", lambda s: _fold_t(s, "r2
 CANDIDATES["R²: fold mean of within-fold R², corrected t"] = _kind("r2", lambda s: _fold_t(s, "r2", True))
 
 
-def _hybrid(s: Set, metric: str, c: float = 2.0) -> tuple[float, float, float]:
+def _hybrid(s: Set, metric: str, c: float = 2.0, log: bool = False) -> tuple[float, float, float]:
     """The candidate 'fold noise + training spread': var = c v/K + (1/K + n_test/n_train) max(0, S² - v), v the
     folds' mean patient-clustered variance of the metric over their test records (its influence values: |d| for the
     MAE, d²/(2 RMSE) for the RMSE, d -+ z (d - bias)²/(2 SD) for the limits), S² the per-fold values' variance;
     t with Satterthwaite's df (the normal's where S² <= v). The test records' noise is read from every record, as the
-    AUC's fold DeLong x 2 reads it; only what the folds' spread adds beyond it is read from five values."""
+    AUC's fold DeLong x 2 reads it; only what the folds' spread adds beyond it is read from five values. `log`: the
+    interval of log(mean) at SE / mean (the delta method), transformed back, for the MAE and RMSE, which are
+    positive and whose low estimates came with small spreads."""
     parts, ratios, _ = _fold_parts(s.fold, s.y.size, s.ids)
     noise = []
     for i in parts:
@@ -206,9 +208,14 @@ def _hybrid(s: Set, metric: str, c: float = 2.0) -> tuple[float, float, float]:
     a, b = c * v / k, (1 / k + float(ratios.mean())) * max(0.0, float(values.var(ddof=1)) - v)
     q = float(t_dist.ppf(0.975, (a + b) ** 2 * (k - 1) / b**2)) if b > 0 else float(norm.ppf(0.975))
     mean, se = float(values.mean()), float(np.sqrt(a + b))
+    if log:
+        return mean, mean * float(np.exp(-q * se / mean)), mean * float(np.exp(q * se / mean))
     return mean, mean - q * se, mean + q * se
 
 
 for _shown, _metric in METRICS.items():
     if _metric != "r2":
         CANDIDATES[f"{_shown}: fold noise + training spread"] = _kind(_metric, partial(_hybrid, metric=_metric))
+for _shown in ("MAE", "RMSE"):
+    CANDIDATES[f"{_shown}: fold noise + training spread, log scale"] = _kind(
+        METRICS[_shown], partial(_hybrid, metric=METRICS[_shown], log=True))
