@@ -208,6 +208,30 @@ def test_difference_of_two_targets_reads_each_score_against_its_own_labels():
         cv_auc_difference(y, s, s_b, fold, y_b=y_b[1:])
 
 
+def test_a_score_constant_within_every_fold_makes_the_difference_the_others_auc_interval_less_a_half():
+    """A fused head that learned nothing scores every patient of a fold alike: its AUC is 0.5 in each fold, and
+    where the other separates its classes every fold's DeLong variance of the difference is 0 (echo_cmr's planted
+    WMA - LGE control). The difference is then the other's cross-validated AUC less 0.5, with its interval."""
+    rng = np.random.default_rng(3)
+    y = np.tile([1, 0, 0, 1], 30)
+    fold = np.arange(y.size) % 5
+    s = y * 1.5 + rng.normal(size=y.size)
+    flat = fold * 0.1  # the same within each fold, different across them (pooled, it ranks by fold)
+    auc = cv_auc_interval(y, s, fold)
+    d = cv_auc_difference(y, s, flat, fold)
+    assert d.method == CV_METHOD and d.extra["constant"] == "B"
+    assert (d.estimate, d.ci_low, d.ci_high) == pytest.approx((auc.estimate - 0.5, auc.ci_low - 0.5, auc.ci_high - 0.5))
+    assert 0 < d.ci_low and d.extra["p_value"] < 0.05 and "B's score is the same" in d.warnings[0]
+    back = cv_auc_difference(y, flat, s, fold)  # A constant: 0.5 less B's AUC, the interval mirrored
+    assert (back.estimate, back.ci_low, back.ci_high) == pytest.approx((-d.estimate, -d.ci_high, -d.ci_low))
+    assert back.extra["p_value"] == pytest.approx(d.extra["p_value"]) and back.extra["constant"] == "A"
+    # two targets (y_b): a constant score's AUC is 0.5 whatever its labels; a separating A at AUC 1 in every fold
+    sep = cv_auc_difference(y, y + 0.0, flat, fold, y_b=rng.permutation(y))
+    assert sep.estimate == 0.5 and sep.ci_low > 0 and sep.ci_high == 0.5 and sep.method == CV_METHOD
+    with pytest.raises(StatsError, match="both scores are the same for every patient within every fold"):
+        cv_auc_difference(y, flat, flat + 1, fold)
+
+
 def test_nested_cv_keeps_its_se_above_the_floor_where_mse_hat_vanishes():
     """A pipeline whose fit does not depend on its training rows has MSE-hat <= 0 (its inner and outer AUCs agree):
     an AUC's SE is FLOOR naive SEs, not the naive SE that missed 10-21% in the benchmark. A difference's is at least

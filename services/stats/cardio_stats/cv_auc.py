@@ -62,7 +62,13 @@ from scipy.stats import norm
 
 from cardio_stats.bootstrap import patients_of
 from cardio_stats.result import Estimate, StatsError
-from cardio_stats.roc import _structural_components, hanley_mcneil, hm_diff_score_interval, hm_score_interval
+from cardio_stats.roc import (
+    _structural_components,
+    hanley_mcneil,
+    hm_diff_score_interval,
+    hm_score_interval,
+    hm_variance,
+)
 from cardio_stats.validation import as_binary_labels, as_scores, check_level
 
 CV_METHOD = "cv: fold DeLong x 2"
@@ -307,6 +313,12 @@ def cv_auc_difference(y: Any, score_a: Any, score_b: Any, fold: Any, groups: Any
     yb = yy if y_b is None else as_binary_labels(y_b, "y_b")
     if yb.size != yy.size:
         raise StatsError(f"length mismatch: y_b has {yb.size} values but y has {yy.size}")
+    flat = [all(np.ptp(s[i]) == 0.0 for i in parts) for s in (a, b)]
+    if all(flat):
+        raise StatsError("both scores are the same for every patient within every fold: each AUC is 0.5 in every "
+                         "fold and the difference 0 by construction, with nothing to test")
+    if any(flat):
+        return _against_constant(*((yy, a, 1.0) if flat[1] else (yb, b, -1.0)), fold, groups, level, two=y_b is None)
     names = ("",) if y_b is None else (" of y", " of y_b")
     stat, var = fold_statistics([yy, yb], [a, b], [1.0, -1.0], parts, codes, names)
     auc_a, var_a = fold_statistics([yy], [a], [1.0], parts, codes)
@@ -330,3 +342,29 @@ def cv_auc_difference(y: Any, score_a: Any, score_b: Any, fold: Any, groups: Any
                            "correlation": rho, "shape": DIFF_SHAPE,
                            **({"fold_covariance": {"apart": DIFF_APART, "floor": DIFF_FLOOR}} if two_models
                               else {"fold_factor": FOLD_FACTOR}), **_repeats_extra(stat, terms, reps)})
+
+
+def _against_constant(y: np.ndarray, score: np.ndarray, sign: float, fold: Any, groups: Any, level: float,
+                      two: bool) -> Estimate:
+    """A - B where one of the two scores is the same for every patient within every fold (a fused head that learned
+    nothing, a rule every patient of a fold meets): its AUC is 0.5 in every fold, so the difference is the other's
+    cross-validated AUC less 0.5 (`sign` +1: B is constant) or 0.5 less it (-1), its interval the other's own
+    (``cv_auc_interval``, whose coverage benchmarks/coverage.py measures) shifted so, and its test that AUC's score
+    test at 0.5. The paired variance had nothing to read there: every fold's DeLong variance of the difference was
+    0 where the other separated its classes. The holdout's twin: ``roc._against_constant``."""
+    auc = cv_auc_interval(y, score, fold, groups, level)
+    parts, codes, reps = fold_parts(fold, y.size, groups)
+    var_at, _ = hm_variance(auc.estimate, float(auc.extra["se"]) ** 2, *class_patients(y, codes, parts),
+                            fold_weights(reps))
+    z = sign * (auc.estimate - 0.5) / float(np.sqrt(var_at(0.5)))
+    lo, hi = sorted((sign * (float(auc.ci_low) - 0.5), sign * (float(auc.ci_high) - 0.5)))
+    constant, other = ("B", "A") if sign > 0 else ("A", "B")
+    return Estimate(metric="auc_difference", estimate=sign * (auc.estimate - 0.5), ci_low=lo, ci_high=hi,
+                    level=level, method=CV_METHOD, n=auc.n,
+                    warnings=[f"{constant}'s score is the same for every patient within every fold: its AUC is 0.5 "
+                              f"in each, so the difference's interval is {other}'s own cross-validated AUC interval "
+                              "less 0.5" + (" (not the two models' fold covariance)" if two else "")] + auc.warnings,
+                    extra={**auc.extra, "p_value": float(2.0 * norm.sf(abs(z))), "score_statistic": z,
+                           "constant": constant, "auc_a" if sign > 0 else "auc_b": auc.estimate,
+                           "auc_b" if sign > 0 else "auc_a": 0.5,
+                           "per_fold": (sign * (np.asarray(auc.extra["per_fold"]) - 0.5)).tolist()})
