@@ -1,7 +1,7 @@
 """The fold-level rows of a K-fold run (issue 53): thresholded proportions, Brier score, calibration slope and
 intercept, IDI and NRI, a continuous target's MAE, RMSE, R² and Bland–Altman rows, each the mean of its per-fold
-values; the interval, where one is printed, the corrected t of those values. Each test fails if the method were the
-pooled one or computed otherwise."""
+values; the interval, where one is printed, the corrected t of those values (the MAE's and RMSE's: their records'
+noise and the folds' excess spread). Each test fails if the method were the pooled one or computed otherwise."""
 from __future__ import annotations
 
 import numpy as np
@@ -19,7 +19,7 @@ from cardio_stats import (
     evaluate_predictions,
 )
 from cardio_stats.clustered import LOG_T
-from cardio_stats.cv_metrics import FOLD_MEAN, FOLD_MEAN_LOGIT, FOLD_MEAN_ONLY, WHY_NOT, firth_slope
+from cardio_stats.cv_metrics import FOLD_MEAN, FOLD_MEAN_LOGIT, FOLD_MEAN_NOISE, FOLD_MEAN_ONLY, WHY_NOT, firth_slope
 from cardio_stats.thresholds import EXACT
 
 
@@ -191,22 +191,43 @@ def _regression_folds() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
     return y, pred, fold, ids
 
 
-def test_agreement_rows_are_the_mean_of_the_per_fold_ones_with_the_corrected_t_and_r2_and_bias_without():
+def _noise_and_spread(values: list[float], noise: list[float], k: int) -> tuple[float, float, float]:
+    """The MAE's and RMSE's interval of K equal folds, by hand: var = 1.75 v/K + (1/K + 1/(K-1)) max(0, S² - v),
+    t with Satterthwaite's df (K - 1) (var / b)², on the log scale."""
+    m, v, s2 = np.mean(values), np.mean(noise), np.var(values, ddof=1)
+    a, b = 1.75 * v / k, (1 / k + 1 / (k - 1)) * max(0.0, s2 - v)
+    q = t_dist.ppf(0.975, (k - 1) * ((a + b) / b) ** 2) if b > 0 else 1.959964
+    return m, m * np.exp(-q * np.sqrt(a + b) / m), m * np.exp(q * np.sqrt(a + b) / m)
+
+
+def _clustered_var(x: np.ndarray, ids: np.ndarray) -> float:
+    """The patient-clustered variance of the mean of x, by hand: g/(g-1) Σ (patient's sum of deviations)² / n²."""
+    sums = np.array([(x[ids == i] - x.mean()).sum() for i in np.unique(ids)])
+    return len(sums) / (len(sums) - 1) * float(sums @ sums) / x.size**2
+
+
+def test_agreement_rows_are_the_mean_of_the_per_fold_ones_and_r2_has_no_interval():
     y, pred, fold, ids = _regression_folds()
     out = cv_agreement(y, pred, fold, groups=ids)
     d = [pred[fold == f] - y[fold == f] for f in "abcde"]
+    pid = [ids[fold == f] for f in "abcde"]
+    # MAE and RMSE: each fold's test noise from its records (patient 0 of each fold has two), the folds' spread
+    # beyond it corrected as Nadeau & Bengio's; 8 test patients against 32 training ones in every fold: ratio 1/4
     mae = [np.abs(x).mean() for x in d]
-    # 8 test patients against 32 training ones in every fold: the corrected t's ratio is 1/4, as K - 1 folds give
-    _, lo, hi = _corrected_t(mae, 5)
-    assert (out["mae"].estimate, out["mae"].ci_low, out["mae"].ci_high) == pytest.approx((np.mean(mae), lo, hi))
-    assert out["mae"].method == FOLD_MEAN and out["mae"].extra["per_fold"] == pytest.approx(mae)
+    expected = _noise_and_spread(mae, [_clustered_var(np.abs(x), i) for x, i in zip(d, pid)], 5)
+    assert (out["mae"].estimate, out["mae"].ci_low, out["mae"].ci_high) == pytest.approx(expected)
+    assert out["mae"].method == FOLD_MEAN_NOISE and out["mae"].extra["per_fold"] == pytest.approx(mae)
     rmse = [np.sqrt((x * x).mean()) for x in d]
-    assert out["rmse"].estimate == pytest.approx(np.mean(rmse)) and out["rmse"].ci_low == pytest.approx(
-        _corrected_t(rmse, 5)[1])
+    noise = [_clustered_var(x * x / (2 * r), i) for x, i, r in zip(d, pid, rmse)]
+    assert (out["rmse"].estimate, out["rmse"].ci_low, out["rmse"].ci_high) == pytest.approx(
+        _noise_and_spread(rmse, noise, 5))
+    assert out["rmse"].extra["per_fold_noise_var"] == pytest.approx(noise)
     # R² against the run's variance of the truth, not each fold's own, without an interval, saying why
     assert out["r2"].extra["per_fold"] == pytest.approx([1 - (x * x).mean() / y.var() for x in d])
     assert out["r2"].ci_low is None and out["r2"].warnings == [WHY_NOT["r2"]]
+    # the bias and limits: the corrected t of the per-fold values
     bias = [x.mean() for x in d]
+    assert out["ba_bias"].method == FOLD_MEAN
     assert (out["ba_bias"].estimate, out["ba_bias"].ci_low) == pytest.approx((np.mean(bias), _corrected_t(bias, 5)[1]))
     low = [x.mean() - 1.959964 * x.std(ddof=1) for x in d]
     assert out["ba_loa_low"].extra["per_fold"] == pytest.approx(low, rel=1e-6)
@@ -214,12 +235,34 @@ def test_agreement_rows_are_the_mean_of_the_per_fold_ones_with_the_corrected_t_a
     assert out["ba_loa_high"].extra["difference"] == "y_pred - y_true"
 
 
+def test_the_error_interval_is_wider_above_its_estimate_than_below_and_the_noise_floor_holds_without_spread():
+    y, pred, fold, ids = _regression_folds()
+    out = cv_agreement(y, pred, fold, groups=ids)["mae"]
+    assert out.ci_high - out.estimate > out.estimate - out.ci_low > 0  # the log scale's skew
+    # five folds whose errors differ less than their records' noise says: the normal's quantile at the noise term
+    d = np.tile([-1.0, 1.0, -1.0, 1.0, -2.0, 2.0, -1.0, 1.0, -1.0], 5) + np.repeat([0, 1e-3, 2e-3, 3e-3, 4e-3], 9)
+    flat = cv_agreement(np.zeros(45), d, fold, groups=ids)["mae"]
+    noise = [_clustered_var(np.abs(d[fold == f]), ids[fold == f]) for f in "abcde"]
+    assert flat.extra["df"] == np.inf
+    assert flat.ci_high == pytest.approx(flat.estimate * np.exp(1.959964 * np.sqrt(1.75 * np.mean(noise) / 5)
+                                                                / flat.estimate), rel=1e-6)
+
+
+def test_an_error_row_whose_fold_holds_one_patient_has_no_interval_and_names_the_fold():
+    y, pred, fold, ids = _regression_folds()
+    one = np.where(fold == "e", 99, ids)  # fold e's nine records are one patient's
+    out = cv_agreement(y, pred, fold, groups=one)
+    assert out["mae"].ci_low is None and out["mae"].method == FOLD_MEAN_ONLY
+    assert out["mae"].warnings == ["no interval: fold(s) e hold one patient, from whom no test noise can be read"]
+    assert out["ba_bias"].ci_low is not None  # the corrected t needs no record-level noise
+
+
 def test_a_k_fold_regression_task_prints_the_fold_level_rows_and_a_holdout_one_models():
     y, pred, fold, ids = _regression_folds()
     table = pd.DataFrame({"record_id": np.arange(y.size), "patient_id": ids, "model": "m", "task": "lvesv",
                           "kind": "regression", "y_true": y, "y_score": pred, "fold": fold})
     est = {e["metric"]: e for e in evaluate_predictions(table, n_resamples=200)[0]}
-    assert est["mae"]["method"] == FOLD_MEAN and est["mae"]["ci_low"] is not None
+    assert est["mae"]["method"] == FOLD_MEAN_NOISE and est["mae"]["ci_low"] is not None
     assert est["mae"]["extra"]["pooled"]["method"] == LOG_T
     assert est["mae"]["extra"]["pooled"]["estimate"] == pytest.approx(np.abs(pred - y).mean())
     assert est["r2"]["method"] == FOLD_MEAN_ONLY and est["r2"]["ci_low"] is None

@@ -189,8 +189,9 @@ def _method_text(targets: tuple[Target, ...], views: tuple[str, ...], s: EchoSet
     binary = any(t.binary and t.level == "study" for t in targets)
     continuous = "/".join(t.title.removeprefix("native ") for t in targets if not t.binary)
     level = f"{100 * core.stats.level:g}%"
-    regression = ("MAE and R², each the mean of its per-fold values (MAE with the corrected t interval of the folds "
-                  f"where there are {stats.MIN_FOLDS} or more, R² without one: docs/statistics.md)" if fold_level
+    regression = ("MAE and R², each the mean of its per-fold values (MAE with an interval from its folds' test noise "
+                  f"and their spread where there are {stats.MIN_FOLDS} folds or more, R² without one: "
+                  "docs/statistics.md)" if fold_level
                   else f"MAE with its {level} interval (t on the log scale, patients the units) and R² without one "
                   "(one model's predictions: docs/statistics.md)")
     measure = (f"Out-of-fold AUROC with {level} intervals ({intervals or 'none estimated'})" if binary

@@ -245,9 +245,10 @@ ONE_MODEL_AGREEMENT = ("Continuous targets: the mean absolute error (MAE) with i
 # What the agreement tables of a K-fold run hold (docs/statistics.md, the estimand table).
 FOLD_AGREEMENT = ("Continuous targets: the mean absolute error (MAE) and its detail (RMSE, R², Bland–Altman bias), "
                   "each the mean of its per-fold values (each fold's model on the records it scored; R² against the "
-                  "variance of the whole cohort's target), and the Bland–Altman plots. MAE, RMSE and the bias carry "
-                  "the corrected t interval of their per-fold values where the run has 5 folds or more (fewer: "
-                  "none, and the row says why), which counts training variability; R² is printed without one: the "
+                  "variance of the whole cohort's target), and the Bland–Altman plots. Where the run has 5 folds or "
+                  "more (fewer: no interval, and the row says why) the intervals count training variability: MAE "
+                  "and RMSE read each fold's test noise from its patients and the folds' spread beyond it (on the "
+                  "log scale), the bias the corrected t of its per-fold values; R² is printed without one: the "
                   "simulation found none from one run's folds that holds its level without being several times too "
                   "wide (docs/statistics.md). The pooled values with one model's intervals, which ignore training "
                   "variability, are in metrics.json (`extra.pooled`).")

@@ -11,9 +11,11 @@ but not that another training set gives another model (13-52% misses against the
 and specificity).
 
 The interval, where one is printed, is the corrected t of the per-fold values (Nadeau & Bengio 2003, the same
-formula as the cross-validated AUC: ``cardio_stats.cv_auc``). Where benchmarks/coverage.py (kinds in
-benchmarks/coverage_kinds/other.py) shows that no interval from one run's folds holds its level, the row is the
-fold mean alone and ``warnings`` says why; the pooled value and its old interval stay under ``extra["pooled"]``.
+formula as the cross-validated AUC: ``cardio_stats.cv_auc``), or for the MAE and RMSE one that reads the folds'
+test noise from their records and only the training spread beyond it from the folds (``_noise_and_spread``).
+Where benchmarks/coverage.py (kinds in benchmarks/coverage_kinds/other.py and regression.py) shows that no interval
+from one run's folds holds its level, the row is the fold mean alone and ``warnings`` says why; the pooled value
+and its old interval stay under ``extra["pooled"]``.
 """
 from __future__ import annotations
 
@@ -25,6 +27,7 @@ from scipy.special import expit, logit
 from scipy.stats import t as t_dist
 
 from cardio_stats.agreement import LOA_COVERAGE, LOA_Z
+from cardio_stats.clustered import mean_variance
 from cardio_stats.cv_auc import fold_labels
 from cardio_stats.result import Estimate, StatsError
 from cardio_stats.validation import as_binary_labels, as_scores, check_level
@@ -32,6 +35,10 @@ from cardio_stats.validation import as_binary_labels, as_scores, check_level
 FOLD_MEAN = "fold mean, corrected t (Nadeau & Bengio 2003)"
 FOLD_MEAN_LOGIT = "fold mean, corrected t on the logit scale (Nadeau & Bengio 2003)"
 FOLD_MEAN_ONLY = "fold mean (no interval)"
+FOLD_MEAN_NOISE = "fold mean, its records' noise and the folds' excess spread, on the log scale"
+#: The records' noise term's factor in the MAE's and RMSE's interval, chosen by benchmarks/coverage.py's regression
+#: grid (docs/statistics.md: the smallest of 1, 1.5, 1.75 and 2 that held on two seeds, then held out on a third).
+NOISE_FACTOR = 1.75
 MIN_FOLDS = 5  # the folds per repeat an interval needs: 2 folds give t with 1 df, [0, 1] for a proportion
 ESTIMAND = "the procedure's expected value at this cohort size: the mean of the per-fold values"
 _EPS = 1e-6  # probabilities are clipped this far from 0 and 1 before the logit, as calibration() does
@@ -104,6 +111,29 @@ def _corrected(values: np.ndarray, ratios: np.ndarray, reps: np.ndarray, level: 
     return mean, se, max(bounds[0], mean - q * se), min(bounds[1], mean + q * se), df
 
 
+def _noise_and_spread(values: np.ndarray, noise: np.ndarray, ratios: np.ndarray, reps: np.ndarray,
+                      level: float) -> tuple:
+    """Mean, SE, interval and df of a positive error's fold mean. Within one repeat of K folds,
+    var = c v / K + (1/K + n_test/n_train) max(0, S² - v): v the folds' mean variance from their test records (read
+    from every record, as the AUC's fold DeLong reads it), c = NOISE_FACTOR, S² the K values' variance, of which
+    only the excess over v (what other training sets add) is read from K values and corrected as Nadeau & Bengio's
+    t is; t with Satterthwaite's df (the normal's where S² <= v). With R repeats the mean of the R variances, and the
+    fewest df. The interval is log(mean) -+ t SE / mean, transformed back: a low error came with a small spread,
+    and on the raw scale its interval lay below the truth in 4.1-4.7% of data sets (docs/statistics.md). The
+    corrected t held too, at 1.6-2.1 times the estimate's spread (this at 1.2-1.6); hand-written, no library has
+    either."""
+    terms, dfs = [], []
+    for r in np.unique(reps):
+        at = reps == r
+        k, v = int(at.sum()), float(noise[at].mean())
+        a, b = NOISE_FACTOR * v / k, (1.0 / k + float(ratios[at].mean())) * max(0.0, float(values[at].var(ddof=1)) - v)
+        terms.append(a + b)
+        dfs.append((a + b) ** 2 * (k - 1) / b**2 if b > 0 else np.inf)
+    mean, se, df = float(values.mean()), float(np.sqrt(np.mean(terms))), float(min(dfs))
+    spread = float(t_dist.ppf(0.5 + level / 2.0, df)) * se / mean
+    return mean, se, mean * float(np.exp(-spread)), mean * float(np.exp(spread)), df
+
+
 def _folds(fold: Any, n: int, groups: Any) -> tuple[list[np.ndarray], np.ndarray, np.ndarray]:
     """Record positions of each fold, each fold's n_test/n_train in patients, each fold's repeat."""
     return _fold_parts(fold, n, groups)
@@ -111,14 +141,18 @@ def _folds(fold: Any, n: int, groups: Any) -> tuple[list[np.ndarray], np.ndarray
 
 def fold_mean(metric: str, values: np.ndarray, ratios: np.ndarray, reps: np.ndarray, level: float, n: int,
               bounds: tuple[float, float] = (-np.inf, np.inf), interval: bool = True,
-              names: list[str] | None = None, counts: tuple[np.ndarray, np.ndarray] | None = None) -> Estimate:
+              names: list[str] | None = None, counts: tuple[np.ndarray, np.ndarray] | None = None,
+              noise: np.ndarray | None = None) -> Estimate:
     """The mean of one metric's per-fold values, with the corrected t interval (``interval``) or without it (the
     reason from WHY_NOT). A fold without the metric (NaN) leaves the row without an estimate, saying which.
 
     ``counts`` (each fold's numerator and denominator) mark a proportion: its interval is the corrected t of the
     per-fold logits of (k + 1/2) / (d + 1), transformed back, which stays in (0, 1) and is skewed away from the
     nearer end as a proportion's spread is; on the proportion scale the interval missed 6.8% (4.2% in one tail)
-    for the specificity at 300 patients without signal, on the logit scale 5.6% (benchmarks/coverage.py)."""
+    for the specificity at 300 patients without signal, on the logit scale 5.6% (benchmarks/coverage.py).
+
+    ``noise`` (each fold's variance of its value from its test records alone) marks a positive error (MAE, RMSE):
+    its interval is ``_noise_and_spread``'s."""
     values = np.asarray(values, dtype=np.float64)
     extra = {"per_fold": values.tolist(), "n_folds": int(values.size), "estimand": ESTIMAND}
     bad = np.flatnonzero(~np.isfinite(values))
@@ -144,6 +178,16 @@ def fold_mean(metric: str, values: np.ndarray, ratios: np.ndarray, reps: np.ndar
         _, se, lo, hi, df = _corrected(z, ratios, reps, level, (-np.inf, np.inf))
         return Estimate(metric, float(values.mean()), float(expit(lo)), float(expit(hi)), level, FOLD_MEAN_LOGIT,
                         n, extra={**extra, "se_logit": se, "df": df, "test_train_ratio": float(ratios.mean())})
+    if noise is not None:
+        if not np.isfinite(noise).all():
+            which = ", ".join(str(names[i]) if names else str(i) for i in np.flatnonzero(~np.isfinite(noise)))
+            return Estimate(metric, float(values.mean()), None, None, level, FOLD_MEAN_ONLY, n, extra=extra,
+                            warnings=[f"no interval: fold(s) {which} hold one patient, from whom no test noise "
+                                      "can be read"])
+        mean, se, lo, hi, df = _noise_and_spread(values, noise, ratios, reps, level)
+        return Estimate(metric, mean, lo, hi, level, FOLD_MEAN_NOISE, n, extra={
+            **extra, "se": se, "df": df, "noise_factor": NOISE_FACTOR, "per_fold_noise_var": noise.tolist(),
+            "test_train_ratio": float(ratios.mean())})
     mean, se, lo, hi, df = _corrected(values, ratios, reps, level, bounds)
     return Estimate(metric, mean, lo, hi, level, FOLD_MEAN, n, extra={**extra, "se": se, "df": df,
                                                                       "test_train_ratio": float(ratios.mean())})
@@ -240,6 +284,17 @@ def cv_calibration(y: Any, prob: Any, fold: Any, groups: Any = None, level: floa
                                                interval=False, names=names)}
 
 
+def _noise_fold(d: np.ndarray, codes: np.ndarray) -> dict[str, float]:
+    """One fold's patient-clustered variance of its MAE and RMSE from its test records: of the mean of their
+    influence values, |d| and d² / (2 RMSE) (the delta method). NaN where the fold holds one patient."""
+    _, codes = np.unique(codes, return_inverse=True)
+    if codes.max(initial=0) < 1:
+        return {"mae": float("nan"), "rmse": float("nan")}
+    rmse = float(np.sqrt((d * d).mean()))
+    return {"mae": mean_variance(np.abs(d), codes)[0],
+            "rmse": mean_variance(d * d / (2 * rmse), codes)[0] if rmse > 0 else 0.0}
+
+
 def _agreement_fold(d: np.ndarray, var_y: float) -> dict[str, float]:
     """One fold's agreement of predictions with the truth from its differences d = prediction - truth: MAE, RMSE,
     R² against the run's variance of the target (the pooled R²'s denominator: a fold's own, over 20 patients, biased
@@ -263,15 +318,16 @@ def cv_agreement(y_true: Any, y_pred: Any, fold: Any, groups: Any = None,
     t = as_scores(y_true, "y_true")
     p = as_scores(y_pred, "y_pred", n=t.size)
     parts, ratios, reps = _folds(fold, t.size, groups)
+    codes = fold_labels(fold, t.size, groups)[1]
     names = [str(np.asarray(fold)[idx[0]]) for idx in parts]
     var_y = float(np.var(t))
     rows = [_agreement_fold(p[idx] - t[idx], var_y) for idx in parts]
+    noise = [_noise_fold(p[idx] - t[idx], codes[idx]) for idx in parts]
     out = {}
     for metric in rows[0]:
         values = np.array([r[metric] for r in rows])
-        out[metric] = fold_mean(metric, values, ratios, reps, level, t.size,
-                                (0.0, np.inf) if metric in ("mae", "rmse") else (-np.inf, np.inf),
-                                interval=metric not in WHY_NOT, names=names)
+        out[metric] = fold_mean(metric, values, ratios, reps, level, t.size, interval=metric not in WHY_NOT,
+                                names=names, noise=np.array([v[metric] for v in noise]) if metric in noise[0] else None)
         if metric.startswith("ba_"):
             out[metric].extra.update({"loa_coverage": LOA_COVERAGE, "difference": "y_pred - y_true"})
     return out
