@@ -194,10 +194,10 @@ def _regression_folds() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
 def _noise_and_spread(values: list[float], noise: list[float], k: int) -> tuple[float, float, float]:
     """The MAE's and RMSE's interval of K equal folds, by hand: var = 1.75 v/K + (1/K + 1/(K-1)) max(0, S² - v),
     t with Satterthwaite's df (K - 1) (var / b)², on the log scale."""
-    m, v, s2 = np.mean(values), np.mean(noise), np.var(values, ddof=1)
+    m, v, s2 = float(np.mean(values)), float(np.mean(noise)), float(np.var(values, ddof=1))
     a, b = 1.75 * v / k, (1 / k + 1 / (k - 1)) * max(0.0, s2 - v)
-    q = t_dist.ppf(0.975, (k - 1) * ((a + b) / b) ** 2) if b > 0 else 1.959964
-    return m, m * np.exp(-q * np.sqrt(a + b) / m), m * np.exp(q * np.sqrt(a + b) / m)
+    q = float(t_dist.ppf(0.975, (k - 1) * ((a + b) / b) ** 2)) if b > 0 else 1.959964
+    return m, m * float(np.exp(-q * np.sqrt(a + b) / m)), m * float(np.exp(q * np.sqrt(a + b) / m))
 
 
 def _clustered_var(x: np.ndarray, ids: np.ndarray) -> float:
@@ -238,6 +238,7 @@ def test_agreement_rows_are_the_mean_of_the_per_fold_ones_and_r2_has_no_interval
 def test_the_error_interval_is_wider_above_its_estimate_than_below_and_the_noise_floor_holds_without_spread():
     y, pred, fold, ids = _regression_folds()
     out = cv_agreement(y, pred, fold, groups=ids)["mae"]
+    assert out.ci_low is not None and out.ci_high is not None
     assert out.ci_high - out.estimate > out.estimate - out.ci_low > 0  # the log scale's skew
     # five folds whose errors differ less than their records' noise says: the normal's quantile at the noise term
     d = np.tile([-1.0, 1.0, -1.0, 1.0, -2.0, 2.0, -1.0, 1.0, -1.0], 5) + np.repeat([0, 1e-3, 2e-3, 3e-3, 4e-3], 9)

@@ -357,7 +357,8 @@ def _against_constant(y: np.ndarray, score: np.ndarray, sign: float, fold: Any, 
     var_at, _ = hm_variance(auc.estimate, float(auc.extra["se"]) ** 2, *class_patients(y, codes, parts),
                             fold_weights(reps))
     z = sign * (auc.estimate - 0.5) / float(np.sqrt(var_at(0.5)))
-    lo, hi = sorted((sign * (float(auc.ci_low) - 0.5), sign * (float(auc.ci_high) - 0.5)))
+    assert auc.ci_low is not None and auc.ci_high is not None  # cv_auc_interval always gives one, or raises
+    lo, hi = sorted((sign * (auc.ci_low - 0.5), sign * (auc.ci_high - 0.5)))
     constant, other = ("B", "A") if sign > 0 else ("A", "B")
     return Estimate(metric="auc_difference", estimate=sign * (auc.estimate - 0.5), ci_low=lo, ci_high=hi,
                     level=level, method=CV_METHOD, n=auc.n,
