@@ -318,7 +318,8 @@ def cv_auc_difference(y: Any, score_a: Any, score_b: Any, fold: Any, groups: Any
         raise StatsError("both scores are the same for every patient within every fold: each AUC is 0.5 in every "
                          "fold and the difference 0 by construction, with nothing to test")
     if any(flat):
-        return _against_constant(*((yy, a, 1.0) if flat[1] else (yb, b, -1.0)), fold, groups, level, two=y_b is None)
+        return _against_constant(*((yy, a, 1.0) if flat[1] else (yb, b, -1.0)), fold, groups, level,
+                                 (parts, codes, reps), two=y_b is None)
     names = ("",) if y_b is None else (" of y", " of y_b")
     stat, var = fold_statistics([yy, yb], [a, b], [1.0, -1.0], parts, codes, names)
     auc_a, var_a = fold_statistics([yy], [a], [1.0], parts, codes)
@@ -345,15 +346,16 @@ def cv_auc_difference(y: Any, score_a: Any, score_b: Any, fold: Any, groups: Any
 
 
 def _against_constant(y: np.ndarray, score: np.ndarray, sign: float, fold: Any, groups: Any, level: float,
-                      two: bool) -> Estimate:
+                      split: tuple[list[np.ndarray], np.ndarray, np.ndarray], two: bool) -> Estimate:
     """A - B where one of the two scores is the same for every patient within every fold (a fused head that learned
     nothing, a rule every patient of a fold meets): its AUC is 0.5 in every fold, so the difference is the other's
     cross-validated AUC less 0.5 (`sign` +1: B is constant) or 0.5 less it (-1), its interval the other's own
     (``cv_auc_interval``, whose coverage benchmarks/coverage.py measures) shifted so, and its test that AUC's score
     test at 0.5. The paired variance had nothing to read there: every fold's DeLong variance of the difference was
-    0 where the other separated its classes. The holdout's twin: ``roc._against_constant``."""
+    0 where the other separated its classes. `split`: the folds' parts, patient codes and repeats (``fold_parts``).
+    The holdout's twin: ``roc._against_constant``."""
     auc = cv_auc_interval(y, score, fold, groups, level)
-    parts, codes, reps = fold_parts(fold, y.size, groups)
+    parts, codes, reps = split
     var_at, _ = hm_variance(auc.estimate, float(auc.extra["se"]) ** 2, *class_patients(y, codes, parts),
                             fold_weights(reps))
     z = sign * (auc.estimate - 0.5) / float(np.sqrt(var_at(0.5)))

@@ -309,8 +309,9 @@ def _agreement_fold(d: np.ndarray, var_y: float) -> dict[str, float]:
 def cv_agreement(y_true: Any, y_pred: Any, fold: Any, groups: Any = None,
                  level: float = 0.95) -> dict[str, Estimate]:
     """MAE, RMSE, R², Bland–Altman bias (prediction - truth) and limits of a K-fold run's out-of-fold predictions,
-    each the mean of its per-fold values (``_agreement_fold``), with the corrected t interval (fold_mean) but R²,
-    which has none and says why (WHY_NOT). Where a learner's intercept is fitted, its cross-validated bias is close
+    each the mean of its per-fold values (``_agreement_fold``): MAE and RMSE with the interval of their folds' test
+    noise and excess spread (``_noise_fold``, ``_noise_and_spread``), the Bland–Altman rows with the corrected t,
+    R² with none, saying why (WHY_NOT). Where a learner's intercept is fitted, its cross-validated bias is close
     to 0 by construction and the bias's interval was 17-30 times the estimate's spread (benchmarks/coverage.py): it
     holds, and says the bias is near 0; a network's systematic bias is read from the folds' spread. The per-fold
     values are in ``extra["per_fold"]``; the bias and limits carry ``extra["loa_coverage"]``."""
@@ -321,8 +322,9 @@ def cv_agreement(y_true: Any, y_pred: Any, fold: Any, groups: Any = None,
     codes = fold_labels(fold, t.size, groups)[1]
     names = [str(np.asarray(fold)[idx[0]]) for idx in parts]
     var_y = float(np.var(t))
-    rows = [_agreement_fold(p[idx] - t[idx], var_y) for idx in parts]
-    noise = [_noise_fold(p[idx] - t[idx], codes[idx]) for idx in parts]
+    diffs = [p[idx] - t[idx] for idx in parts]
+    rows = [_agreement_fold(d, var_y) for d in diffs]
+    noise = [_noise_fold(d, codes[idx]) for d, idx in zip(diffs, parts)]
     out = {}
     for metric in rows[0]:
         values = np.array([r[metric] for r in rows])
