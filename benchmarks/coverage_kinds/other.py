@@ -21,6 +21,9 @@ AUC difference, from 200,000 independent records.
 
 Settings of the reclassification rows (IDI, NRI): both on "signal" data; "null": the new model adds features 2-4,
 which carry nothing, to an old model on features 0 and 1; "signal": it adds feature 0 to an old model on 1-3.
+"noisy-null" and "noisy-signal" (the Brier score's kinds): the same data, the fold models fitted by a network's kind
+of fit instead, the headline's deep learner (`headline.sgd`: 3 epochs of minibatch SGD from a random start), so that
+they differ by their starts and batch orders too.
 """
 from __future__ import annotations
 
@@ -39,16 +42,18 @@ from cardio.data import make_folds
 from cardio_stats import (
     binary_metrics,
     calibration,
+    clustered,
     cv_auc_interval,
     delong_ci,
     delong_test,
     reclassification,
     youden_threshold,
 )
-from cardio_stats.cv_metrics import _fold_parts, cv_binary_metrics, cv_calibration, fold_mean
+from cardio_stats.cv_metrics import _fold_parts, _noise_and_spread, cv_binary_metrics, cv_calibration, fold_mean
 from cardio_stats.reclassification import cv_reclassification, idi, nri
 
 from . import Draws, Kind, draws, estimate_of, kind, memo
+from .headline import sgd
 
 FOLDS = 5
 CV = {"method": "kfold", "folds": FOLDS, "repeats": 1, "stratify": True}
@@ -136,8 +141,13 @@ def _fit(x: np.ndarray, y: np.ndarray, cols: np.ndarray) -> tuple[float, np.ndar
     return float(c[0]), w
 
 
-def one_set(seed: int, n: int, planted: bool) -> Set:
-    """One data set through cardio's split, its fold models' out-of-fold risks, thresholds and true values."""
+NOISY = "noisy-"  # a setting's prefix: the SGD learner
+BRIER_SETTINGS = ("null", "signal", f"{NOISY}null", f"{NOISY}signal")
+
+
+def one_set(seed: int, n: int, planted: bool, noisy: bool = False) -> Set:
+    """One data set through cardio's split, its fold models' out-of-fold risks, thresholds and true values; `noisy`:
+    the five-feature model fitted by SGD (module docstring)."""
     rng = np.random.default_rng(seed)
     clustered = seed % 2 == 1
     x, y, ids, delta = draw(rng, n, clustered, planted)
@@ -148,7 +158,11 @@ def one_set(seed: int, n: int, planted: bool) -> Set:
     models = []
     for f in make_folds(table, CV, "label", seed):
         fold[f.test] = f.name
-        w0, w = _fit(x[f.train], y[f.train], np.arange(x.shape[1]))
+        if noisy:
+            c = sgd(rng, x[f.train], y[f.train].astype(float), np.ones((1, f.train.size)))[0]
+            w0, w = float(c[0]), c[1:]
+        else:
+            w0, w = _fit(x[f.train], y[f.train], np.arange(x.shape[1]))
         models.append(np.r_[w0, w])
         p[f.test] = expit(w0 + x[f.test] @ w)
         thr[f.test] = t = youden_threshold(y[f.train], expit(w0 + x[f.train] @ w))
@@ -168,11 +182,11 @@ def one_set(seed: int, n: int, planted: bool) -> Set:
                pd.DataFrame(per_fold).mean().to_dict(), models, seed)
 
 
-@lru_cache(maxsize=4)
-def cell(n: int, planted: bool, n_sets: int, seed: int) -> tuple[Set, ...]:
+@lru_cache(maxsize=8)
+def cell(n: int, planted: bool, n_sets: int, seed: int, noisy: bool = False) -> tuple[Set, ...]:
     """The data sets of one size and setting, shared by every kind (each kind reads its own columns)."""
-    start = seed * 10**7 + n * 10**4 + 5000 * planted
-    return tuple(one_set(s, n, planted) for s in range(start, start + n_sets))
+    start = seed * 10**7 + n * 10**4 + 5000 * planted + 2500 * noisy
+    return tuple(one_set(s, n, planted, noisy) for s in range(start, start + n_sets))
 
 
 Interval = Callable[[Set], tuple[float, float, float]]
@@ -202,7 +216,8 @@ def _calibrated_before(s: Set) -> dict:
 def _cv(metric: str, truth: str, interval: Interval, null: float | None = None) -> Kind:
     """A kind on the cross-validated sets of its setting ("null" data or "signal" data)."""
     def run(n_patients: int, setting: str, n_sets: int, seed: int) -> Draws:
-        return draws(cell(n_patients, setting == "signal", n_sets, seed), interval, truth, null)
+        sets = cell(n_patients, setting.endswith("signal"), n_sets, seed, setting.startswith(NOISY))
+        return draws(sets, interval, truth, null)
     run.__name__ = metric
     return run
 
@@ -247,7 +262,8 @@ _register(BEFORE, "subgroup AUC")(_cv("auc", "auc", lambda s: estimate_of(delong
 for _metric in ("brier", "calibration_slope", "calibration_intercept"):
     _shown = {"brier": "Brier score", "calibration_slope": "calibration slope",
               "calibration_intercept": "calibration intercept"}[_metric]
-    kind(_shown)(_cv(_metric, _metric, _one(_calibrated, _metric)))
+    kind(_shown, BRIER_SETTINGS if _metric == "brier" else ("null", "signal"))(
+        _cv(_metric, _metric, _one(_calibrated, _metric)))
     _register(BEFORE, _shown)(_cv(_metric, _metric, _one(_calibrated_before, _metric)))
 
 
@@ -390,3 +406,32 @@ def _f1_logit(s: Set) -> tuple[float, float, float]:
 
 
 _register(CANDIDATES, "F1: fold mean, corrected t on the logit scale")(_cv("f1", "f1", _f1_logit))
+
+
+def _class_variance(e: np.ndarray, y: np.ndarray, ids: np.ndarray) -> float:
+    """The variance of the mean of e over a fold's records with each class's count fixed (the folds are stratified):
+    per class the patient-clustered variance of its mean, weighted (n_class / n)^2."""
+    out = 0.0
+    for c in (0, 1):
+        at = y == c
+        codes = np.unique(ids[at], return_inverse=True)[1]
+        if codes.size and codes.max() >= 1:
+            out += (at.sum() / y.size) ** 2 * clustered.mean_variance(e[at], codes)[0]
+    return out
+
+
+def _brier_noise(s: Set, c: float) -> tuple[float, float, float]:
+    """The Brier score's candidate 'fold noise + training spread' on the log scale (the MAE's and RMSE's interval,
+    cardio_stats.cv_metrics._noise_and_spread, at factor c), each fold's noise the variance of its mean squared
+    error within its classes (``_class_variance``): over all records it counted the spread between the classes,
+    which a stratified fold fixes, and was 1.5-2.5 times the oracle width with no signal."""
+    parts, ratios, reps = _fold_parts(s.fold, s.y.size, s.ids)
+    values = np.array([np.mean((s.p[i] - s.y[i]) ** 2) for i in parts])
+    noise = np.array([_class_variance((s.p[i] - s.y[i]) ** 2, s.y[i], s.ids[i]) for i in parts])
+    mean, _, lo, hi, _ = _noise_and_spread(values, noise, ratios, reps, 0.95, c)
+    return mean, lo, hi
+
+
+for _c in (1.0, 1.5, 1.75, 2.0):
+    _register(CANDIDATES, f"Brier score: fold noise within classes x {_c:g} + training spread, log scale")(
+        _cv("brier", "brier", partial(_brier_noise, c=_c)))

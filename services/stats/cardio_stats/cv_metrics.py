@@ -112,10 +112,10 @@ def _corrected(values: np.ndarray, ratios: np.ndarray, reps: np.ndarray, level: 
 
 
 def _noise_and_spread(values: np.ndarray, noise: np.ndarray, ratios: np.ndarray, reps: np.ndarray,
-                      level: float) -> tuple:
+                      level: float, factor: float = NOISE_FACTOR) -> tuple:
     """Mean, SE, interval and df of a positive error's fold mean. Within one repeat of K folds,
     var = c v / K + (1/K + n_test/n_train) max(0, S² - v): v the folds' mean variance from their test records (read
-    from every record, as the AUC's fold DeLong reads it), c = NOISE_FACTOR, S² the K values' variance, of which
+    from every record, as the AUC's fold DeLong reads it), c = `factor`, S² the K values' variance, of which
     only the excess over v (what other training sets add) is read from K values and corrected as Nadeau & Bengio's
     t is; t with Satterthwaite's df (the normal's where S² <= v). With R repeats the mean of the R variances, and the
     fewest df. The interval is log(mean) -+ t SE / mean, transformed back: a low error came with a small spread,
@@ -126,7 +126,7 @@ def _noise_and_spread(values: np.ndarray, noise: np.ndarray, ratios: np.ndarray,
     for r in np.unique(reps):
         at = reps == r
         k, v = int(at.sum()), float(noise[at].mean())
-        a, b = NOISE_FACTOR * v / k, (1.0 / k + float(ratios[at].mean())) * max(0.0, float(values[at].var(ddof=1)) - v)
+        a, b = factor * v / k, (1.0 / k + float(ratios[at].mean())) * max(0.0, float(values[at].var(ddof=1)) - v)
         terms.append(a + b)
         dfs.append((a + b) ** 2 * (k - 1) / b**2 if b > 0 else np.inf)
     mean, se, df = float(values.mean()), float(np.sqrt(np.mean(terms))), float(min(dfs))
