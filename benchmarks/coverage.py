@@ -10,15 +10,15 @@ Every module of benchmarks/coverage_kinds registers its kinds (`@kind(name)`): a
 under "null" (no effect) and "signal" (a planted one; the headline AUC and ΔAUC kinds also "strong" and
 "separating", classes so far apart that many folds separate them: `--settings strong separating`; the one-model
 binary kinds also "calibrated-strong" and "calibrated-separating", the same data sets scored by a calibrated model;
-the regression kinds "noisy-null" and "noisy-signal", fitted by a network's kind of fit), runs each through cardio's
-function for that interval, and returns every set's estimate and interval with the truth the interval states it
-covers (docs/statistics.md). Printed per kind, size and setting: the sets, the misses of the 95% interval below the
-truth (the interval lies wholly under it), above it and in all (2.5% a tail and 5% in all is what a 95% interval
-promises), its mean width against the oracle width (2 x 1.96 x the SD of the estimate across the data sets), the
-power (the share whose interval excludes the no-effect value: under null, the false-positive rate) and the seconds
-cardio's calls took. `--markdown` prints the table docs/statistics.md includes. A kind's third column names the
-interval it measured (the method cardio named): run on cardio's code before issue 53 (`git stash`/another checkout,
-the same command), the same kinds give the "before" table.
+the regression kinds and the Brier score "noisy-null" and "noisy-signal", fitted by a network's kind of fit), runs
+each through cardio's function for that interval, and returns every set's estimate and interval with the truth the
+interval states it covers (docs/statistics.md). Printed per kind, size and setting: the sets, the misses of the 95%
+interval below the truth (the interval lies wholly under it), above it and in all (2.5% a tail and 5% in all is what
+a 95% interval promises), its mean width against the oracle width (2 x 1.96 x the SD of the estimate across the data
+sets), the power (the share whose interval excludes the no-effect value: under null, the false-positive rate) and
+the seconds cardio's calls took. `--markdown` prints the table docs/statistics.md includes. A kind's third column
+names the interval it measured (the method cardio named): run on cardio's code before issue 53 (`git stash`/another
+checkout, the same command), the same kinds give the "before" table.
 """
 from __future__ import annotations
 
@@ -57,6 +57,7 @@ def grid(module: str, sizes: list[int], settings: list[str], n_sets: int, seed: 
     tables = {"KINDS (what a report prints)": {k: f for k, f in KINDS.items() if f.__module__ == mod.__name__},
               "BEFORE": getattr(mod, "BEFORE", {}), "CANDIDATES": getattr(mod, "CANDIDATES", {})}
     cells = [(n, s) for n in sizes for s in settings]
+    settings_of = getattr(mod, "SETTINGS_OF", {})  # the settings a BEFORE or CANDIDATES row simulates, where fewer
     for title, table in tables.items():
         if not table:
             continue
@@ -65,7 +66,7 @@ def grid(module: str, sizes: list[int], settings: list[str], n_sets: int, seed: 
         for name, run in table.items():
             row = []
             for n, setting in cells:
-                if setting not in SETTINGS.get(name, (setting,)):  # a kind simulated in fewer settings
+                if setting not in SETTINGS.get(name, settings_of.get(name, (setting,))):  # simulated in fewer
                     row.append("–")
                     continue
                 d = run(n, setting, n_sets, seed)

@@ -435,3 +435,7 @@ def _brier_noise(s: Set, c: float) -> tuple[float, float, float]:
 for _c in (1.0, 1.5, 1.75, 2.0):
     _register(CANDIDATES, f"Brier score: fold noise within classes x {_c:g} + training spread, log scale")(
         _cv("brier", "brier", partial(_brier_noise, c=_c)))
+#: The settings each BEFORE and CANDIDATES row simulates (benchmarks/coverage.py's grid): the noisy learner's only
+#: for the Brier score's rows.
+SETTINGS_OF = {name: BRIER_SETTINGS if name.startswith("Brier score") else ("null", "signal")
+               for table in (BEFORE, CANDIDATES) for name in table}
