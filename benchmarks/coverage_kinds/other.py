@@ -42,13 +42,13 @@ from cardio.data import make_folds
 from cardio_stats import (
     binary_metrics,
     calibration,
-    clustered,
     cv_auc_interval,
     delong_ci,
     delong_test,
     reclassification,
     youden_threshold,
 )
+from cardio_stats.clustered import mean_variance
 from cardio_stats.cv_metrics import _fold_parts, _noise_and_spread, cv_binary_metrics, cv_calibration, fold_mean
 from cardio_stats.reclassification import cv_reclassification, idi, nri
 
@@ -214,7 +214,7 @@ def _calibrated_before(s: Set) -> dict:
 
 
 def _cv(metric: str, truth: str, interval: Interval, null: float | None = None) -> Kind:
-    """A kind on the cross-validated sets of its setting ("null" data or "signal" data)."""
+    """A kind on the cross-validated sets of its setting ("null" data or "signal" data; "noisy-": the SGD learner)."""
     def run(n_patients: int, setting: str, n_sets: int, seed: int) -> Draws:
         sets = cell(n_patients, setting.endswith("signal"), n_sets, seed, setting.startswith(NOISY))
         return draws(sets, interval, truth, null)
@@ -416,7 +416,7 @@ def _class_variance(e: np.ndarray, y: np.ndarray, ids: np.ndarray) -> float:
         at = y == c
         codes = np.unique(ids[at], return_inverse=True)[1]
         if codes.size and codes.max() >= 1:
-            out += (at.sum() / y.size) ** 2 * clustered.mean_variance(e[at], codes)[0]
+            out += (at.sum() / y.size) ** 2 * mean_variance(e[at], codes)[0]
     return out
 
 
