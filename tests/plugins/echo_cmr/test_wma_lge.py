@@ -1,6 +1,8 @@
 """The paper's comparison as a control pair (issues 29 and 38): fused WMA AUROC minus fused LGE AUROC, read on the
 interval the report prints for it (report.delta_auc: with 5 folds the cross-validated difference, the mean of
-the folds' differences with the corrected t, 4 df; a metrics.json row auc_difference of task "wma - lge").
+the folds' differences with the fold-DeLong interval, or, where the LGE head scores every patient of a fold alike,
+WMA's own cross-validated AUC interval less 0.5 (on an Intel Xeon it did); a metrics.json row auc_difference of
+task "wma - lge").
 
 Planted: LGE invisible (truth.lge_brightness 0) and independent of WMA (P(LGE) 0.5 with WMA and without), so the
 LGE head has nothing to read (true AUROC 0.5) while WMA shows as walls that move less: the interval lies above 0.
