@@ -116,8 +116,9 @@ def delta_auc(predictions: Predictions, n_resamples: int, level: float, model: s
               tasks: tuple[str, str] = COMPARISON) -> stats.Estimate:
     """AUROC of tasks[0] minus AUROC of tasks[1] for one model, on the studies that have both labels.
 
-    With K folds: the cross-validated difference (mean of the per-fold differences, the fold-DeLong interval
-    with K - 1 df: counts training variability, as the performance section's paired rows do), which the control
+    With K folds: the cross-validated difference (mean of the per-fold differences, the fold-DeLong interval, or
+    where one head scores every patient of a fold alike the other's AUC interval less 0.5: counts training
+    variability, as the performance section's paired rows do), which the control
     pair reads (benchmarks/controls.py echo_cmr_wma_lge). With one fold (the paper's holdout, an external set), or
     where a fold lacks a class of either label, a paired bootstrap over patients (all of a patient's studies
     together, both AUROCs on each resample) that ignores training variability; `method` says which, and a fallback
