@@ -426,8 +426,9 @@ def _brier_noise(s: Set, c: float) -> tuple[float, float, float]:
     error within its classes (``_class_variance``): over all records it counted the spread between the classes,
     which a stratified fold fixes, and was 1.5-2.5 times the oracle width with no signal."""
     parts, ratios, reps = _fold_parts(s.fold, s.y.size, s.ids)
-    values = np.array([np.mean((s.p[i] - s.y[i]) ** 2) for i in parts])
-    noise = np.array([_class_variance((s.p[i] - s.y[i]) ** 2, s.y[i], s.ids[i]) for i in parts])
+    squared = [(s.p[i] - s.y[i]) ** 2 for i in parts]
+    values = np.array([e.mean() for e in squared])
+    noise = np.array([_class_variance(e, s.y[i], s.ids[i]) for e, i in zip(squared, parts)])
     mean, _, lo, hi, _ = _noise_and_spread(values, noise, ratios, reps, 0.95, c)
     return mean, lo, hi
 

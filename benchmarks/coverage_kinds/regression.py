@@ -38,7 +38,7 @@ from scipy.stats import t as t_dist
 from cardio.data import make_folds
 from cardio_stats import agreement, clustered
 from cardio_stats.agreement import LOA_COVERAGE
-from cardio_stats.cv_metrics import _fold_parts, cv_agreement, fold_mean
+from cardio_stats.cv_metrics import _fold_parts, _noise_and_spread, _noise_se, cv_agreement, fold_mean
 
 from . import Draws, Kind, draws, estimate_of, kind, memo
 
@@ -189,14 +189,14 @@ CANDIDATES["R²: fold mean of within-fold R², corrected t"] = _kind("r2", lambd
 
 def _hybrid(s: Set, metric: str, c: float = 2.0, log: bool = False) -> tuple[float, float, float]:
     """'Fold noise + training spread' (cardio's MAE and RMSE interval at c = 1.75 on the log scale: cv_metrics'
-    _noise_and_spread): var = c v/K + (1/K + n_test/n_train) max(0, S² - v), v the
+    _noise_and_spread, whose _noise_se this calls): var = c v/K + (1/K + n_test/n_train) max(0, S² - v), v the
     folds' mean patient-clustered variance of the metric over their test records (its influence values: |d| for the
     MAE, d²/(2 RMSE) for the RMSE, d -+ z (d - bias)²/(2 SD) for the limits), S² the per-fold values' variance;
     t with Satterthwaite's df (the normal's where S² <= v). The test records' noise is read from every record, as the
     AUC's fold DeLong x 2 reads it; only what the folds' spread adds beyond it is read from five values. `log`: the
     interval of log(mean) at SE / mean (the delta method), transformed back, for the MAE and RMSE, which are
     positive and whose low estimates came with small spreads."""
-    parts, ratios, _ = _fold_parts(s.fold, s.y.size, s.ids)
+    parts, ratios, reps = _fold_parts(s.fold, s.y.size, s.ids)
     noise = []
     for i in parts:
         d = s.pred[i] - s.y[i]
@@ -206,12 +206,11 @@ def _hybrid(s: Set, metric: str, c: float = 2.0, log: bool = False) -> tuple[flo
                      "ba_loa_high": d + Z_LOA * (d - bias) ** 2 / (2 * sd)}[metric]
         noise.append(clustered.mean_variance(influence, np.unique(s.ids[i], return_inverse=True)[1])[0])
     values = _fold_values(s, metric)
-    k, v = values.size, float(np.mean(noise))
-    a, b = c * v / k, (1 / k + float(ratios.mean())) * max(0.0, float(values.var(ddof=1)) - v)
-    q = float(t_dist.ppf(0.975, (a + b) ** 2 * (k - 1) / b**2)) if b > 0 else float(norm.ppf(0.975))
-    mean, se = float(values.mean()), float(np.sqrt(a + b))
     if log:
-        return mean, mean * float(np.exp(-q * se / mean)), mean * float(np.exp(q * se / mean))
+        mean, _, lo, hi, _ = _noise_and_spread(values, np.array(noise), ratios, reps, 0.95, c)
+        return mean, lo, hi
+    mean, (se, df) = float(values.mean()), _noise_se(values, np.array(noise), ratios, reps, c)
+    q = float(t_dist.ppf(0.975, df))
     return mean, mean - q * se, mean + q * se
 
 

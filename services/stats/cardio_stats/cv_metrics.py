@@ -70,8 +70,9 @@ WHY_NOT = {
 }
 
 
-def _fold_parts(fold: Any, n: int, groups: Any) -> tuple[list[np.ndarray], np.ndarray, np.ndarray]:
-    """Record positions of each fold, each fold's n_test/n_train in patients, and each fold's repeat.
+def _folds(fold: Any, n: int, groups: Any) -> tuple[list[np.ndarray], np.ndarray, np.ndarray, np.ndarray]:
+    """Record positions of each fold, each fold's n_test/n_train in patients, each fold's repeat, and each record's
+    patient code.
 
     Every distinct label is one fold; a label "r/name" puts the fold in repeat r, and the training patients of a
     fold are every other patient of its repeat."""
@@ -91,7 +92,13 @@ def _fold_parts(fold: Any, n: int, groups: Any) -> tuple[list[np.ndarray], np.nd
     if min(np.unique(reps, return_counts=True)[1]) < 2:
         raise StatsError(f"a cross-validated interval needs at least 2 folds in each repeat; got {len(names)} "
                          f"fold(s) in {len(set(reps))} repeat(s)")
-    return parts, np.array(ratios), np.array(reps)
+    return parts, np.array(ratios), np.array(reps), codes
+
+
+def _fold_parts(fold: Any, n: int, groups: Any) -> tuple[list[np.ndarray], np.ndarray, np.ndarray]:
+    """``_folds`` without the patient codes: record positions, n_test/n_train and repeat of each fold."""
+    parts, ratios, reps, _ = _folds(fold, n, groups)
+    return parts, ratios, reps
 
 
 def _corrected(values: np.ndarray, ratios: np.ndarray, reps: np.ndarray, level: float,
@@ -113,15 +120,24 @@ def _corrected(values: np.ndarray, ratios: np.ndarray, reps: np.ndarray, level: 
 
 def _noise_and_spread(values: np.ndarray, noise: np.ndarray, ratios: np.ndarray, reps: np.ndarray,
                       level: float, factor: float = NOISE_FACTOR) -> tuple:
-    """Mean, SE, interval and df of a positive error's fold mean. Within one repeat of K folds,
+    """Mean, SE, interval and df of a positive error's fold mean (``_noise_se``), the interval log(mean) -+ t SE /
+    mean transformed back: a low error came with a small spread, and on the raw scale its interval lay below the
+    truth in 4.1-4.7% of data sets (docs/statistics.md). The corrected t held too, at 1.6-2.1 times the estimate's
+    spread (this at 1.2-1.6)."""
+    mean = float(values.mean())
+    se, df = _noise_se(values, noise, ratios, reps, factor)
+    spread = float(t_dist.ppf(0.5 + level / 2.0, df)) * se / mean
+    return mean, se, mean * float(np.exp(-spread)), mean * float(np.exp(spread)), df
+
+
+def _noise_se(values: np.ndarray, noise: np.ndarray, ratios: np.ndarray, reps: np.ndarray,
+             factor: float = NOISE_FACTOR) -> tuple[float, float]:
+    """SE and df of a fold mean whose folds' test noise is read from their records. Within one repeat of K folds,
     var = c v / K + (1/K + n_test/n_train) max(0, S² - v): v the folds' mean variance from their test records (read
-    from every record, as the AUC's fold DeLong reads it), c = `factor`, S² the K values' variance, of which
-    only the excess over v (what other training sets add) is read from K values and corrected as Nadeau & Bengio's
-    t is; t with Satterthwaite's df (the normal's where S² <= v). With R repeats the mean of the R variances, and the
-    fewest df. The interval is log(mean) -+ t SE / mean, transformed back: a low error came with a small spread,
-    and on the raw scale its interval lay below the truth in 4.1-4.7% of data sets (docs/statistics.md). The
-    corrected t held too, at 1.6-2.1 times the estimate's spread (this at 1.2-1.6); hand-written, no library has
-    either."""
+    from every record, as the AUC's fold DeLong reads it), c = `factor`, S² the K values' variance, of which only
+    the excess over v (what other training sets add) is read from K values and corrected as Nadeau & Bengio's t is;
+    Satterthwaite's df (inf, the normal's, where S² <= v). With R repeats the mean of the R variances, and the
+    fewest df. Hand-written: no library has it."""
     terms, dfs = [], []
     for r in np.unique(reps):
         at = reps == r
@@ -129,14 +145,12 @@ def _noise_and_spread(values: np.ndarray, noise: np.ndarray, ratios: np.ndarray,
         a, b = factor * v / k, (1.0 / k + float(ratios[at].mean())) * max(0.0, float(values[at].var(ddof=1)) - v)
         terms.append(a + b)
         dfs.append((a + b) ** 2 * (k - 1) / b**2 if b > 0 else np.inf)
-    mean, se, df = float(values.mean()), float(np.sqrt(np.mean(terms))), float(min(dfs))
-    spread = float(t_dist.ppf(0.5 + level / 2.0, df)) * se / mean
-    return mean, se, mean * float(np.exp(-spread)), mean * float(np.exp(spread)), df
+    return float(np.sqrt(np.mean(terms))), float(min(dfs))
 
 
-def _folds(fold: Any, n: int, groups: Any) -> tuple[list[np.ndarray], np.ndarray, np.ndarray]:
-    """Record positions of each fold, each fold's n_test/n_train in patients, each fold's repeat."""
-    return _fold_parts(fold, n, groups)
+def _named(folds: np.ndarray, names: list[str] | None) -> str:
+    """The folds at these positions, by their labels where given."""
+    return ", ".join(str(names[i]) if names else str(i) for i in folds)
 
 
 def fold_mean(metric: str, values: np.ndarray, ratios: np.ndarray, reps: np.ndarray, level: float, n: int,
@@ -157,9 +171,8 @@ def fold_mean(metric: str, values: np.ndarray, ratios: np.ndarray, reps: np.ndar
     extra = {"per_fold": values.tolist(), "n_folds": int(values.size), "estimand": ESTIMAND}
     bad = np.flatnonzero(~np.isfinite(values))
     if bad.size:
-        which = ", ".join(str(names[i]) if names else str(i) for i in bad)
         return Estimate(metric, float("nan"), None, None, level, FOLD_MEAN_ONLY, n, extra=extra,
-                        warnings=[f"{metric} undefined in fold(s) {which}: no cross-validated value"])
+                        warnings=[f"{metric} undefined in fold(s) {_named(bad, names)}: no cross-validated value"])
     if not interval:
         return Estimate(metric, float(values.mean()), None, None, level, FOLD_MEAN_ONLY, n, extra=extra,
                         warnings=[WHY_NOT[metric]])
@@ -179,11 +192,11 @@ def fold_mean(metric: str, values: np.ndarray, ratios: np.ndarray, reps: np.ndar
         return Estimate(metric, float(values.mean()), float(expit(lo)), float(expit(hi)), level, FOLD_MEAN_LOGIT,
                         n, extra={**extra, "se_logit": se, "df": df, "test_train_ratio": float(ratios.mean())})
     if noise is not None:
-        if not np.isfinite(noise).all():
-            which = ", ".join(str(names[i]) if names else str(i) for i in np.flatnonzero(~np.isfinite(noise)))
+        lone = np.flatnonzero(~np.isfinite(noise))
+        if lone.size:
             return Estimate(metric, float(values.mean()), None, None, level, FOLD_MEAN_ONLY, n, extra=extra,
-                            warnings=[f"no interval: fold(s) {which} hold one patient, from whom no test noise "
-                                      "can be read"])
+                            warnings=[f"no interval: fold(s) {_named(lone, names)} hold one patient, from whom no "
+                                      "test noise can be read"])
         mean, se, lo, hi, df = _noise_and_spread(values, noise, ratios, reps, level)
         return Estimate(metric, mean, lo, hi, level, FOLD_MEAN_NOISE, n, extra={
             **extra, "se": se, "df": df, "noise_factor": NOISE_FACTOR, "per_fold_noise_var": noise.tolist(),
@@ -208,7 +221,7 @@ def cv_binary_metrics(y: Any, score: Any, threshold: Any, fold: Any, groups: Any
     yy = as_binary_labels(y)
     s = as_scores(score, n=yy.size)
     thr = np.broadcast_to(np.asarray(threshold, dtype=np.float64), yy.shape)
-    parts, ratios, reps = _folds(fold, yy.size, groups)
+    parts, ratios, reps, _ = _folds(fold, yy.size, groups)
     pred = s >= thr
     cells = np.stack([(yy == 1) & pred, (yy == 0) & pred, (yy == 0) & ~pred, (yy == 1) & ~pred], axis=1)
     tallies = np.array([cells[idx].sum(axis=0) for idx in parts], dtype=np.float64)  # folds x (tp, fp, tn, fn)
@@ -271,7 +284,7 @@ def cv_calibration(y: Any, prob: Any, fold: Any, groups: Any = None, level: floa
     interval, each saying why (WHY_NOT)."""
     level = check_level(level)
     yy, p = _probabilities(y, prob)
-    parts, ratios, reps = _folds(fold, yy.size, groups)
+    parts, ratios, reps, _ = _folds(fold, yy.size, groups)
     names = [str(np.asarray(fold)[idx[0]]) for idx in parts]
     lp = logit(np.clip(p, _EPS, 1 - _EPS))
     brier = np.array([np.mean((p[idx] - yy[idx]) ** 2) for idx in parts])
@@ -318,8 +331,7 @@ def cv_agreement(y_true: Any, y_pred: Any, fold: Any, groups: Any = None,
     level = check_level(level)
     t = as_scores(y_true, "y_true")
     p = as_scores(y_pred, "y_pred", n=t.size)
-    parts, ratios, reps = _folds(fold, t.size, groups)
-    codes = fold_labels(fold, t.size, groups)[1]
+    parts, ratios, reps, codes = _folds(fold, t.size, groups)
     names = [str(np.asarray(fold)[idx[0]]) for idx in parts]
     var_y = float(np.var(t))
     diffs = [p[idx] - t[idx] for idx in parts]
