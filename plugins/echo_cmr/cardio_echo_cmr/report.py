@@ -166,13 +166,22 @@ def comparison_row(est: stats.Estimate, model: str = "fused", tasks: tuple[str, 
     return {**est.to_dict(), "model": model, "task": " - ".join(tasks), "fold": "pooled"}
 
 
+def _constant_note(est: stats.Estimate, titles: dict[str, str]) -> str:
+    """Where one head scored every study of each fold alike (cv_auc_difference's `constant`), what the interval is."""
+    if "constant" not in est.extra:
+        return ""
+    flat, other = (COMPARISON[1], COMPARISON[0]) if est.extra["constant"] == "B" else COMPARISON
+    return (f"; the {titles[flat]} head scored every study of each fold alike (AUROC 0.5 in every fold), so the "
+            f"interval is {titles[other]}'s own cross-validated AUROC interval less 0.5")
+
+
 def comparison_text(est: stats.Estimate, titles: dict[str, str], n_resamples: int) -> str:
     """The report's sentence for the paper's comparison: the estimate, the interval it carries and what it counts."""
     a, b = COMPARISON
     if est.method == stats.CV_METHOD:
         how = (f"the cross-validated difference (the mean of the {est.extra['n_folds']} folds' differences; "
                f"interval: {stats.interval_note(est.method)}; computed here because the core compares models, "
-               "not targets)")
+               "not targets" + _constant_note(est, titles) + ")")
     else:
         how = (f"paired bootstrap over patients ({n_resamples} resamples; computed here: the core compares models, "
                "not targets), which resamples the pooled out-of-fold scores as one model's: it ignores training "

@@ -90,6 +90,13 @@ def test_the_comparison_is_the_cross_validated_difference_or_says_what_it_ignore
     b = report.delta_auc(Predictions(table=no_lge), 200, 0.95)
     text = report.comparison_text(b, titles, 200)
     assert b.method != CV_METHOD and "ignores training variability" in text and "positive records of y_b" in text
+    # an LGE head that scores every study of a fold alike (it learned nothing): the sentence says so
+    flat = t.assign(y_score=np.where(t["task"] == "lge", t["fold"].str[-1].astype(float), t["y_score"]))
+    c = report.delta_auc(Predictions(table=flat), 200, 0.95)
+    text = report.comparison_text(c, titles, 200)
+    assert c.method == CV_METHOD and c.extra["constant"] == "B"
+    assert ("the LGE head scored every study of each fold alike (AUROC 0.5 in every fold), so the interval is "
+            "WMA's own cross-validated AUROC interval less 0.5") in text
     one_fold = report.delta_auc(_predictions(1)[0], 200, 0.95)  # a holdout: the bootstrap, no fallback note
     assert one_fold.method != CV_METHOD and not one_fold.warnings
 
