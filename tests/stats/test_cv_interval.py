@@ -234,6 +234,37 @@ def test_a_score_constant_within_every_fold_makes_the_difference_the_others_auc_
         cv_auc_difference(y, flat, flat + 1, fold)
 
 
+def test_nested_difference_against_a_model_constant_in_every_fold_is_the_others_nested_auc_less_a_half():
+    """The nested twin of the K-fold case above: a refitted B that scores every patient alike (a prior-only model)
+    has AUC 0.5 in every fold of every fit, so A - B is A's nested AUC less 0.5, with A's interval shifted and its
+    score test at 0.5. The difference's own interval (its pair floor, a correlation with a model of no variance) was
+    [0.130, 0.366] here against A's [0.122, 0.344] less 0.5."""
+    x, y = _data(100, seed=1, shift=0.8)
+    plan = _plan(y, folds=5, repeats=2, seed=3)
+
+    def model(train: np.ndarray, test: np.ndarray) -> np.ndarray:
+        return LogisticRegression().fit(x[train], y[train]).predict_proba(x[test])[:, 1]
+
+    def prior(train: np.ndarray, test: np.ndarray) -> np.ndarray:  # the training event rate: constant per fit
+        return np.full(test.size, y[train].mean())
+
+    auc = cross_validated_auc(y, None, model, plan)
+    d = cross_validated_auc_difference(y, None, model, prior, plan)
+    assert auc.ci_low is not None and auc.ci_high is not None and d.ci_low is not None and d.ci_high is not None
+    assert d.method == NESTED_METHOD and d.extra["constant"] == "B" and "B's score is the same" in d.warnings[0]
+    assert (d.estimate, d.ci_low, d.ci_high) == pytest.approx((auc.estimate - 0.5, auc.ci_low - 0.5, auc.ci_high - 0.5))
+    assert (d.extra["auc_a"], d.extra["auc_b"]) == (auc.estimate, 0.5) and 0.0 < d.extra["p_value"] < 1.0
+    back = cross_validated_auc_difference(y, None, prior, model, plan)
+    assert (back.estimate, back.ci_low, back.ci_high) == pytest.approx((-d.estimate, -d.ci_high, -d.ci_low))
+    assert back.extra["p_value"] == pytest.approx(d.extra["p_value"]) and back.extra["constant"] == "A"
+    # a B that ranks patients at all, however little, is a model: the paired interval, both models' variances
+    weak = cross_validated_auc_difference(y, None, model, lambda train, test: prior(train, test) + 1e-3 * x[test, 2],
+                                          plan)
+    assert "constant" not in weak.extra and weak.extra["se_independent"] > auc.extra["se_naive"]
+    with pytest.raises(StatsError, match="both scores are the same for every patient within every fold of every fit"):
+        cross_validated_auc_difference(y, None, prior, prior, plan)
+
+
 def test_nested_cv_keeps_its_se_above_the_floor_where_mse_hat_vanishes():
     """A pipeline whose fit does not depend on its training rows has MSE-hat <= 0 (its inner and outer AUCs agree):
     an AUC's SE is FLOOR naive SEs, not the naive SE that missed 10-21% in the benchmark. A difference's is at least

@@ -67,7 +67,7 @@ from cardio_stats.cv_auc import (
     zero_noise,
 )
 from cardio_stats.result import Estimate, StatsError
-from cardio_stats.roc import _structural_components, hm_diff_score_interval, hm_score_interval
+from cardio_stats.roc import _structural_components, hm_diff_score_interval, hm_score_interval, hm_variance
 from cardio_stats.validation import as_binary_labels, check_level
 
 NESTED_METHOD = "nested CV (Bates, Hastie & Tibshirani 2023)"
@@ -262,9 +262,23 @@ def nested_interval(terms: NestedTerms, se: float, level: float, metric: str = "
 def nested_cv_estimate(y: Any, groups: Any, plan: NestedPlan, scores: Sequence[np.ndarray],
                        weights: Sequence[float] = (1.0,), level: float = 0.95, metric: str = "auc") -> Estimate:
     """Nested CV of an AUC (one score matrix) or a paired difference (two, weights (1, -1)) from the refitted
-    scores: rows in `plan.fits` order, columns the records, NaN off each fit's test folds (module docstring)."""
+    scores: rows in `plan.fits` order, columns the records, NaN off each fit's test folds (module docstring). A
+    difference where one model scores every patient of each fit's test fold alike is the other's nested AUC less
+    0.5 (``_against_constant``)."""
     level = check_level(level)
-    terms = nested_terms(y, groups, plan, scores, weights)
+    if metric != "auc":
+        flat = [_flat(plan, np.asarray(s, dtype=float)) for s in scores]
+        if all(flat):
+            raise StatsError("both scores are the same for every patient within every fold of every fit: each AUC "
+                             "is 0.5 and the difference 0 by construction, with nothing to test")
+        if any(flat):
+            return _against_constant(y, groups, plan, scores[1] if flat[0] else scores[0], -1.0 if flat[0] else 1.0,
+                                     level)
+    return _from_terms(nested_terms(y, groups, plan, scores, weights), plan, int(np.size(y)), level, metric)
+
+
+def _from_terms(terms: NestedTerms, plan: NestedPlan, n: int, level: float, metric: str) -> Estimate:
+    """nested_cv_estimate's Estimate from what the nested CV measured."""
     k, naive = terms.folds, terms.naive
     if naive == 0.0:  # the SE is kept within [floor, sqrt(K)] naive SEs: zero; the folds' interval says why
         raise StatsError(zero_noise(terms.e_out.ravel()) if metric != "auc" or not at_bound(terms.e_out)
@@ -274,14 +288,47 @@ def nested_cv_estimate(y: Any, groups: Any, plan: NestedPlan, scores: Sequence[n
     low, high, z, rho = nested_interval(terms, se, level, metric)
     est, ncv = terms.estimate, float(terms.e_in.mean())
     extra = {"se": se, "mse": terms.mse, "se_naive": naive,
-             **({"se_independent": independent} if len(scores) > 1 else {}), "repeats": plan.repeats, "n_folds": k,
+             **({"se_independent": independent} if metric != "auc" else {}), "repeats": plan.repeats, "n_folds": k,
              "fits": len(plan.fits), "per_fold": terms.e_out[0].tolist(), "ncv": ncv,
              "bias_to_full_size": (1 + ((k - 2) / k) ** 1.5) * (ncv - est), "estimand": ESTIMAND}
     if metric != "auc":  # the score test's at 0 (se > 0: a zero naive SE was refused above)
         extra.update({"p_value": float(2.0 * norm.sf(abs(z))), "score_statistic": z, "correlation": rho,
                       "shape": DIFF_SHAPE})
     return Estimate(metric=metric, estimate=est, ci_low=low, ci_high=high, level=level, method=NESTED_METHOD,
-                    n=int(np.size(y)), extra=extra)
+                    n=n, extra=extra)
+
+
+def _flat(plan: NestedPlan, scores: np.ndarray) -> bool:
+    """Whether every fit scores all the records of each fold it left out alike (NaN counts as a difference)."""
+    return all(np.ptp(scores[i, plan.fold[r] == j]) == 0.0 for i, (r, out) in enumerate(plan.fits) for j in out)
+
+
+def _against_constant(y: Any, groups: Any, plan: NestedPlan, score: np.ndarray, sign: float,
+                      level: float) -> Estimate:
+    """A - B where one model scores every patient of each fit's test fold alike (a fused head that learned nothing,
+    a rule every patient meets): its AUC is 0.5 in every fold of every fit, so the difference is the other's nested
+    AUC less 0.5 (`sign` +1: B is constant) or 0.5 less it (-1), its interval the other's own, shifted so (whose
+    coverage benchmarks/coverage.py measures), and its test that AUC's score test at 0.5. The difference's own
+    interval would take the pair floor and the two AUCs' correlation from a model with no variance. The K-fold
+    twin: ``cardio_stats.cv_auc._against_constant``."""
+    terms = nested_terms(y, groups, plan, [score])
+    auc = _from_terms(terms, plan, int(np.size(y)), level, "auc")
+    extra = auc.extra
+    var_at, _ = hm_variance(auc.estimate, float(extra["se"]) ** 2, *terms.outer,
+                            fold_weights(np.repeat(np.arange(plan.repeats), plan.folds)))
+    z = sign * (auc.estimate - 0.5) / float(np.sqrt(var_at(0.5)))
+    assert auc.ci_low is not None and auc.ci_high is not None  # nested_cv_estimate gives one, or raises
+    lo, hi = sorted((sign * (auc.ci_low - 0.5), sign * (auc.ci_high - 0.5)))
+    constant, other = ("B", "A") if sign > 0 else ("A", "B")
+    return Estimate(metric="auc_difference", estimate=sign * (auc.estimate - 0.5), ci_low=lo, ci_high=hi,
+                    level=level, method=NESTED_METHOD, n=auc.n,
+                    warnings=[f"{constant}'s score is the same for every patient within every fold of every fit: its "
+                              f"AUC is 0.5 in each, so the difference's interval is {other}'s own nested-CV AUC "
+                              "interval less 0.5"] + auc.warnings,
+                    extra={**extra, "p_value": float(2.0 * norm.sf(abs(z))), "score_statistic": z,
+                           "constant": constant, "auc_a" if sign > 0 else "auc_b": auc.estimate,
+                           "auc_b" if sign > 0 else "auc_a": 0.5,
+                           "per_fold": (sign * (np.asarray(extra["per_fold"]) - 0.5)).tolist()})
 
 
 def cross_validated_auc(y: Any, groups: Any, refit: Refit, plan: NestedPlan, level: float = 0.95) -> Estimate:
