@@ -345,8 +345,11 @@ def _test_row(t: dict, level: int) -> dict:
     e = t["extra"]
     row = {"task": e.get("task"), "model A": e.get("model_a"), "model B": e.get("model_b")}
     if t["method"] not in PAIRED_DELONG:
-        return {**row, "ΔAUC (A − B), cross-validated": _diff(t), "interval": HEADLINE_AUC.get(t["method"],
-                                                                                              t["method"]),
+        interval = HEADLINE_AUC.get(t["method"], t["method"])
+        if e.get("constant") in ("A", "B"):  # its AUC is 0.5 in every fold: the other's own interval, shifted
+            flat, other = (row["model B"], row["model A"]) if e["constant"] == "B" else (row["model A"], row["model B"])
+            interval += f"; {flat} scored every patient of each fold alike: {other}'s own AUC interval less 0.5"
+        return {**row, "ΔAUC (A − B), cross-validated": _diff(t), "interval": interval,
                 "p": t["p_value"], "p (Holm)": t.get("p_adjusted")}
     return {**row, "ΔAUC (A − B)": _diff(t), "interval": PAIRED_DELONG[t["method"]],
             "z": round(t["statistic"], 3) if t["statistic"] is not None else None, "p": t["p_value"],
