@@ -19,7 +19,15 @@ from cardio_stats import (
     evaluate_predictions,
 )
 from cardio_stats.clustered import LOG_T
-from cardio_stats.cv_metrics import FOLD_MEAN, FOLD_MEAN_LOGIT, FOLD_MEAN_NOISE, FOLD_MEAN_ONLY, WHY_NOT, firth_slope
+from cardio_stats.cv_metrics import (
+    BRIER_NOISE_FACTOR,
+    FOLD_MEAN,
+    FOLD_MEAN_LOGIT,
+    FOLD_MEAN_NOISE,
+    FOLD_MEAN_ONLY,
+    WHY_NOT,
+    firth_slope,
+)
 from cardio_stats.thresholds import EXACT
 
 
@@ -98,9 +106,34 @@ def test_intercept_of_a_fold_with_constant_risk_is_the_logit_of_its_event_rate_a
     out = cv_calibration(y, risk, fold)
     assert out["calibration_intercept"].extra["per_fold"][:4] == pytest.approx([logit(.25), 0, logit(.75), logit(.25)],
                                                                               abs=1e-6)
-    brier = out["brier"]
+    brier = out["brier"]  # four folds hold one patient of a class: no noise to read, the corrected t
     assert brier.extra["per_fold"] == pytest.approx([0.25, 0.25, 0.25, 0.25, 0.01])
     assert (brier.estimate, brier.ci_low, brier.ci_high) == pytest.approx(_corrected_t([.25] * 4 + [.01], 5))
+    assert brier.method == FOLD_MEAN and brier.warnings[-1].startswith("fold(s) a, c, d, e hold one patient of a class")
+
+
+def test_brier_reads_each_folds_noise_within_its_classes_and_the_folds_excess_spread():
+    """The Brier score's interval is the MAE's kind (factor BRIER_NOISE_FACTOR): each fold's noise the patient-
+    clustered variance of each class's mean squared error, weighted (n_class / n)², by hand here."""
+    pred = _kfold_predictions(seed=3)
+    y, p = pred.y_true.to_numpy(float), pred.y_score.to_numpy()
+    ids = np.arange(y.size) // 2  # two records a patient, 20 patients a fold
+    fold = ids % 5
+    out = cv_calibration(y, p, fold, groups=ids)["brier"]
+    folds = [fold == f for f in range(5)]
+    e = [(p[f] - y[f]) ** 2 for f in folds]
+    noise = [sum((np.sum(y[f] == c) / f.sum()) ** 2 * _clustered_var(x[y[f] == c], ids[f][y[f] == c])
+                 for c in (0, 1)) for x, f in zip(e, folds)]
+    assert out.method == FOLD_MEAN_NOISE and out.extra["noise_factor"] == BRIER_NOISE_FACTOR == 1.75
+    assert out.extra["per_fold_noise_var"] == pytest.approx(noise)
+    assert (out.estimate, out.ci_low, out.ci_high) == pytest.approx(_noise_and_spread([x.mean() for x in e], noise, 5))
+    # a model that learned little scores everyone near the event rate: a squared error of about 0.36 for every
+    # event and 0.16 for every non-event. Over all records the noise counts that spread between the classes, which
+    # a stratified fold fixes; within the classes it is the scores' own
+    flat = 0.4 + 0.01 * np.random.default_rng(0).normal(size=y.size)
+    within = cv_calibration(y, flat, fold, groups=ids)["brier"].extra["per_fold_noise_var"]
+    overall = [_clustered_var((flat[f] - y[f]) ** 2, ids[f]) for f in folds]
+    assert np.max(within) < 0.05 * np.min(overall)
 
 
 def test_cross_validated_idi_and_nri_are_fold_means_without_an_interval():
@@ -137,7 +170,7 @@ def test_a_k_fold_run_prints_the_fold_level_rows_and_keeps_the_pooled_ones_under
     assert sens["extra"]["pooled"]["method"] == EXACT
     assert sens["extra"]["pooled"]["estimate"] == pytest.approx(np.mean(
         pred.y_score[pred.y_true == 1] >= pred.threshold[pred.y_true == 1]))
-    assert est["brier"]["method"] == FOLD_MEAN and est["brier"]["extra"]["pooled"]["method"] == LOG_T
+    assert est["brier"]["method"] == FOLD_MEAN_NOISE and est["brier"]["extra"]["pooled"]["method"] == LOG_T
     slope = est["calibration_slope"]
     assert slope["ci_low"] is None and slope["warnings"][0].startswith("no interval")
     assert slope["extra"]["pooled"]["estimate"] < slope["estimate"]  # the folds' intercepts pull the pooled one down

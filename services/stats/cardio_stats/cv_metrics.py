@@ -39,6 +39,9 @@ FOLD_MEAN_NOISE = "fold mean, its records' noise and the folds' excess spread, o
 #: The records' noise term's factor in the MAE's and RMSE's interval, chosen by benchmarks/coverage.py's regression
 #: grid (docs/statistics.md: the smallest of 1, 1.5, 1.75 and 2 that held on two seeds, then held out on a third).
 NOISE_FACTOR = 1.75
+#: The Brier score's factor, chosen the same way on benchmarks/coverage_kinds/other.py's grid (docs/statistics.md: the
+#: smallest of 1.5, 1.75 and 2 that held on seeds 0, 2 and 3 with each tail <= 3.0%, then held out on seed 4).
+BRIER_NOISE_FACTOR = 1.75
 MIN_FOLDS = 5  # the folds per repeat an interval needs: 2 folds give t with 1 df, [0, 1] for a proportion
 ESTIMAND = "the procedure's expected value at this cohort size: the mean of the per-fold values"
 _EPS = 1e-6  # probabilities are clipped this far from 0 and 1 before the logit, as calibration() does
@@ -156,7 +159,7 @@ def _named(folds: np.ndarray, names: list[str] | None) -> str:
 def fold_mean(metric: str, values: np.ndarray, ratios: np.ndarray, reps: np.ndarray, level: float, n: int,
               bounds: tuple[float, float] = (-np.inf, np.inf), interval: bool = True,
               names: list[str] | None = None, counts: tuple[np.ndarray, np.ndarray] | None = None,
-              noise: np.ndarray | None = None) -> Estimate:
+              noise: np.ndarray | None = None, factor: float = NOISE_FACTOR) -> Estimate:
     """The mean of one metric's per-fold values, with the corrected t interval (``interval``) or without it (the
     reason from WHY_NOT). A fold without the metric (NaN) leaves the row without an estimate, saying which.
 
@@ -165,8 +168,8 @@ def fold_mean(metric: str, values: np.ndarray, ratios: np.ndarray, reps: np.ndar
     nearer end as a proportion's spread is; on the proportion scale the interval missed 6.8% (4.2% in one tail)
     for the specificity at 300 patients without signal, on the logit scale 5.6% (benchmarks/coverage.py).
 
-    ``noise`` (each fold's variance of its value from its test records alone) marks a positive error (MAE, RMSE):
-    its interval is ``_noise_and_spread``'s."""
+    ``noise`` (each fold's variance of its value from its test records alone) marks a positive error (MAE, RMSE,
+    Brier score): its interval is ``_noise_and_spread``'s at ``factor``, kept within ``bounds``."""
     values = np.asarray(values, dtype=np.float64)
     extra = {"per_fold": values.tolist(), "n_folds": int(values.size), "estimand": ESTIMAND}
     bad = np.flatnonzero(~np.isfinite(values))
@@ -197,9 +200,9 @@ def fold_mean(metric: str, values: np.ndarray, ratios: np.ndarray, reps: np.ndar
             return Estimate(metric, float(values.mean()), None, None, level, FOLD_MEAN_ONLY, n, extra=extra,
                             warnings=[f"no interval: fold(s) {_named(lone, names)} hold one patient, from whom no "
                                       "test noise can be read"])
-        mean, se, lo, hi, df = _noise_and_spread(values, noise, ratios, reps, level)
-        return Estimate(metric, mean, lo, hi, level, FOLD_MEAN_NOISE, n, extra={
-            **extra, "se": se, "df": df, "noise_factor": NOISE_FACTOR, "per_fold_noise_var": noise.tolist(),
+        mean, se, lo, hi, df = _noise_and_spread(values, noise, ratios, reps, level, factor)
+        return Estimate(metric, mean, max(bounds[0], lo), min(bounds[1], hi), level, FOLD_MEAN_NOISE, n, extra={
+            **extra, "se": se, "df": df, "noise_factor": factor, "per_fold_noise_var": noise.tolist(),
             "test_train_ratio": float(ratios.mean())})
     mean, se, lo, hi, df = _corrected(values, ratios, reps, level, bounds)
     return Estimate(metric, mean, lo, hi, level, FOLD_MEAN, n, extra={**extra, "se": se, "df": df,
@@ -278,19 +281,46 @@ def _intercept(y: np.ndarray, lp: np.ndarray) -> float:
     return float(res.params[0])
 
 
+def _class_noise(e: np.ndarray, y: np.ndarray, codes: np.ndarray) -> float:
+    """One fold's variance of its mean squared error from its test records, each class's count held fixed (the
+    folds are stratified, so the mix of classes is no noise of theirs; over all records it counted the spread between
+    the classes, and the interval was 1.5-2.5 times the oracle without signal): per class the patient-clustered
+    variance of its mean, weighted (n_class / n)². NaN where a class has one patient there (cv_calibration then
+    takes the corrected t)."""
+    out = 0.0
+    for c in (0.0, 1.0):
+        at = y == c
+        _, local = np.unique(codes[at], return_inverse=True)
+        if local.max(initial=0) < 1:
+            return float("nan")
+        out += (at.sum() / y.size) ** 2 * mean_variance(e[at], local)[0]
+    return out
+
+
 def cv_calibration(y: Any, prob: Any, fold: Any, groups: Any = None, level: float = 0.95) -> dict[str, Estimate]:
-    """Brier score (mean of the per-fold Brier scores, corrected t interval), calibration slope (mean of the
-    per-fold Firth slopes) and calibration intercept (mean of the per-fold intercepts); the last two without an
-    interval, each saying why (WHY_NOT)."""
+    """Brier score (mean of the per-fold Brier scores; the interval of their test noise within the classes and
+    their excess spread, ``_class_noise`` and ``_noise_and_spread``), calibration slope (mean of the per-fold Firth
+    slopes) and calibration intercept (mean of the per-fold intercepts); the last two without an interval, each
+    saying why (WHY_NOT)."""
     level = check_level(level)
     yy, p = _probabilities(y, prob)
-    parts, ratios, reps, _ = _folds(fold, yy.size, groups)
+    parts, ratios, reps, codes = _folds(fold, yy.size, groups)
     names = [str(np.asarray(fold)[idx[0]]) for idx in parts]
     lp = logit(np.clip(p, _EPS, 1 - _EPS))
-    brier = np.array([np.mean((p[idx] - yy[idx]) ** 2) for idx in parts])
+    squared = [(p[idx] - yy[idx]) ** 2 for idx in parts]
+    brier = np.array([e.mean() for e in squared])
+    noise = np.array([_class_noise(e, yy[idx], codes[idx]) for e, idx in zip(squared, parts)])
     slope = np.array([firth_slope(yy[idx], lp[idx]) for idx in parts])
     intercept = np.array([_intercept(yy[idx], lp[idx]) for idx in parts])
-    return {"brier": fold_mean("brier", brier, ratios, reps, level, yy.size, (0.0, 1.0), names=names),
+    thin = np.flatnonzero(~np.isfinite(noise))
+    if thin.size:  # no noise to read in those folds: the corrected t of the five values, which needs none
+        brier_row = fold_mean("brier", brier, ratios, reps, level, yy.size, (0.0, 1.0), names=names)
+        brier_row.warnings.append(f"fold(s) {_named(thin, names)} hold one patient of a class, whose test noise "
+                                  "cannot be read: the Brier score takes the corrected t of its per-fold values")
+    else:
+        brier_row = fold_mean("brier", brier, ratios, reps, level, yy.size, (0.0, 1.0), names=names, noise=noise,
+                              factor=BRIER_NOISE_FACTOR)
+    return {"brier": brier_row,
             "calibration_slope": fold_mean("calibration_slope", slope, ratios, reps, level, yy.size,
                                            interval=False, names=names),
             "calibration_intercept": fold_mean("calibration_intercept", intercept, ratios, reps, level, yy.size,
