@@ -48,8 +48,15 @@ from cardio_stats import (
     reclassification,
     youden_threshold,
 )
-from cardio_stats.clustered import mean_variance
-from cardio_stats.cv_metrics import _fold_parts, _noise_and_spread, cv_binary_metrics, cv_calibration, fold_mean
+from cardio_stats.cv_metrics import (
+    _class_noise,
+    _fold_parts,
+    _folds,
+    _noise_and_spread,
+    cv_binary_metrics,
+    cv_calibration,
+    fold_mean,
+)
 from cardio_stats.reclassification import cv_reclassification, idi, nri
 
 from . import Draws, Kind, draws, estimate_of, kind, memo
@@ -408,34 +415,24 @@ def _f1_logit(s: Set) -> tuple[float, float, float]:
 _register(CANDIDATES, "F1: fold mean, corrected t on the logit scale")(_cv("f1", "f1", _f1_logit))
 
 
-def _class_variance(e: np.ndarray, y: np.ndarray, ids: np.ndarray) -> float:
-    """The variance of the mean of e over a fold's records with each class's count fixed (the folds are stratified):
-    per class the patient-clustered variance of its mean, weighted (n_class / n)^2."""
-    out = 0.0
-    for c in (0, 1):
-        at = y == c
-        codes = np.unique(ids[at], return_inverse=True)[1]
-        if codes.size and codes.max() >= 1:
-            out += (at.sum() / y.size) ** 2 * mean_variance(e[at], codes)[0]
-    return out
-
-
 def _brier_noise(s: Set, c: float) -> tuple[float, float, float]:
-    """The Brier score's candidate 'fold noise + training spread' on the log scale (the MAE's and RMSE's interval,
-    cardio_stats.cv_metrics._noise_and_spread, at factor c), each fold's noise the variance of its mean squared
-    error within its classes (``_class_variance``): over all records it counted the spread between the classes,
-    which a stratified fold fixes, and was 1.5-2.5 times the oracle width with no signal."""
-    parts, ratios, reps = _fold_parts(s.fold, s.y.size, s.ids)
+    """The Brier score's interval (cardio_stats.cv_metrics: each fold's noise within its classes, ``_class_noise``,
+    and the folds' excess spread, ``_noise_and_spread``, on the log scale) at another factor c than the adopted
+    BRIER_NOISE_FACTOR, the rule's other candidates (docs/statistics.md)."""
+    parts, ratios, reps, codes = _folds(s.fold, s.y.size, s.ids)
     squared = [(s.p[i] - s.y[i]) ** 2 for i in parts]
     values = np.array([e.mean() for e in squared])
-    noise = np.array([_class_variance(e, s.y[i], s.ids[i]) for e, i in zip(squared, parts)])
+    noise = np.array([_class_noise(e, s.y[i], codes[i]) for e, i in zip(squared, parts)])
     mean, _, lo, hi, _ = _noise_and_spread(values, noise, ratios, reps, 0.95, c)
     return mean, lo, hi
 
 
-for _c in (1.0, 1.5, 1.75, 2.0):
+for _c in (1.0, 1.5, 2.0):
     _register(CANDIDATES, f"Brier score: fold noise within classes x {_c:g} + training spread, log scale")(
         _cv("brier", "brier", partial(_brier_noise, c=_c)))
+_register(CANDIDATES, "Brier score: fold mean, corrected t (printed until the noise interval)")(_cv(
+    "brier", "brier", lambda s: _fold_interval(s, "brier", _calibrated(s)["brier"].extra["per_fold"],
+                                               bounds=(0.0, 1.0))))
 #: The settings each BEFORE and CANDIDATES row simulates (benchmarks/coverage.py's grid): the noisy learner's only
 #: for the Brier score's rows.
 SETTINGS_OF = {name: BRIER_SETTINGS if name.startswith("Brier score") else ("null", "signal")
