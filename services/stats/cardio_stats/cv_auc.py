@@ -356,17 +356,26 @@ def _against_constant(y: np.ndarray, score: np.ndarray, sign: float, fold: Any, 
     The holdout's twin: ``roc._against_constant``."""
     auc = cv_auc_interval(y, score, fold, groups, level)
     parts, codes, reps = split
-    var_at, _ = hm_variance(auc.estimate, float(auc.extra["se"]) ** 2, *class_patients(y, codes, parts),
-                            fold_weights(reps))
+    return constant_difference(auc, class_patients(y, codes, parts), fold_weights(reps), sign, CV_METHOD,
+                               "{constant}'s score is the same for every patient within every fold: its AUC is 0.5 "
+                               "in each, so the difference's interval is {other}'s own cross-validated AUC interval "
+                               "less 0.5" + (" (not the two models' fold covariance)" if two else ""))
+
+
+def constant_difference(auc: Estimate, patients: tuple[np.ndarray, np.ndarray], weights: np.ndarray, sign: float,
+                        method: str, note: str) -> Estimate:
+    """A - B from the other model's AUC row `auc` where one score is constant in every fold (its AUC 0.5 in each):
+    the estimate and interval shifted by 0.5 (`sign` +1: B is constant, -1: A), the test that AUC's score test at 0.5
+    (Hanley & McNeil's shape at each fold's `patients` per class, `weights`), `note` the warning, with {constant}
+    and {other} named. The K-fold and nested rows' shared end (``_against_constant`` here and in nested_cv)."""
+    var_at, _ = hm_variance(auc.estimate, float(auc.extra["se"]) ** 2, *patients, weights)
     z = sign * (auc.estimate - 0.5) / float(np.sqrt(var_at(0.5)))
-    assert auc.ci_low is not None and auc.ci_high is not None  # cv_auc_interval always gives one, or raises
+    assert auc.ci_low is not None and auc.ci_high is not None  # both callers' AUC rows always carry one, or raise
     lo, hi = sorted((sign * (auc.ci_low - 0.5), sign * (auc.ci_high - 0.5)))
     constant, other = ("B", "A") if sign > 0 else ("A", "B")
     return Estimate(metric="auc_difference", estimate=sign * (auc.estimate - 0.5), ci_low=lo, ci_high=hi,
-                    level=level, method=CV_METHOD, n=auc.n,
-                    warnings=[f"{constant}'s score is the same for every patient within every fold: its AUC is 0.5 "
-                              f"in each, so the difference's interval is {other}'s own cross-validated AUC interval "
-                              "less 0.5" + (" (not the two models' fold covariance)" if two else "")] + auc.warnings,
+                    level=auc.level, method=method, n=auc.n,
+                    warnings=[note.format(constant=constant, other=other)] + auc.warnings,
                     extra={**auc.extra, "p_value": float(2.0 * norm.sf(abs(z))), "score_statistic": z,
                            "constant": constant, "auc_a" if sign > 0 else "auc_b": auc.estimate,
                            "auc_b" if sign > 0 else "auc_a": 0.5,

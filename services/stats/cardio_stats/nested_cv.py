@@ -62,12 +62,13 @@ from cardio_stats.cv_auc import (
     at_bound,
     class_patients,
     clustered_variance,
+    constant_difference,
     fold_weights,
     influence,
     zero_noise,
 )
 from cardio_stats.result import Estimate, StatsError
-from cardio_stats.roc import _structural_components, hm_diff_score_interval, hm_score_interval, hm_variance
+from cardio_stats.roc import _structural_components, hm_diff_score_interval, hm_score_interval
 from cardio_stats.validation import as_binary_labels, check_level
 
 NESTED_METHOD = "nested CV (Bates, Hastie & Tibshirani 2023)"
@@ -312,23 +313,11 @@ def _against_constant(y: Any, groups: Any, plan: NestedPlan, score: np.ndarray, 
     interval would take the pair floor and the two AUCs' correlation from a model with no variance. The K-fold
     twin: ``cardio_stats.cv_auc._against_constant``."""
     terms = nested_terms(y, groups, plan, [score])
-    auc = _from_terms(terms, plan, int(np.size(y)), level, "auc")
-    extra = auc.extra
-    var_at, _ = hm_variance(auc.estimate, float(extra["se"]) ** 2, *terms.outer,
-                            fold_weights(np.repeat(np.arange(plan.repeats), plan.folds)))
-    z = sign * (auc.estimate - 0.5) / float(np.sqrt(var_at(0.5)))
-    assert auc.ci_low is not None and auc.ci_high is not None  # nested_cv_estimate gives one, or raises
-    lo, hi = sorted((sign * (auc.ci_low - 0.5), sign * (auc.ci_high - 0.5)))
-    constant, other = ("B", "A") if sign > 0 else ("A", "B")
-    return Estimate(metric="auc_difference", estimate=sign * (auc.estimate - 0.5), ci_low=lo, ci_high=hi,
-                    level=level, method=NESTED_METHOD, n=auc.n,
-                    warnings=[f"{constant}'s score is the same for every patient within every fold of every fit: its "
-                              f"AUC is 0.5 in each, so the difference's interval is {other}'s own nested-CV AUC "
-                              "interval less 0.5"] + auc.warnings,
-                    extra={**extra, "p_value": float(2.0 * norm.sf(abs(z))), "score_statistic": z,
-                           "constant": constant, "auc_a" if sign > 0 else "auc_b": auc.estimate,
-                           "auc_b" if sign > 0 else "auc_a": 0.5,
-                           "per_fold": (sign * (np.asarray(extra["per_fold"]) - 0.5)).tolist()})
+    return constant_difference(_from_terms(terms, plan, int(np.size(y)), level, "auc"), terms.outer,
+                               fold_weights(np.repeat(np.arange(plan.repeats), plan.folds)), sign, NESTED_METHOD,
+                               "{constant}'s score is the same for every patient within every fold of every fit: its "
+                               "AUC is 0.5 in each, so the difference's interval is {other}'s own nested-CV AUC "
+                               "interval less 0.5")
 
 
 def cross_validated_auc(y: Any, groups: Any, refit: Refit, plan: NestedPlan, level: float = 0.95) -> Estimate:
