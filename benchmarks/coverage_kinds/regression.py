@@ -223,3 +223,35 @@ for _shown in ("MAE", "RMSE"):
     for _c in (1.5, 2.0):  # the grid's neighbours of cardio's NOISE_FACTOR (1.75), on the log scale
         CANDIDATES[f"{_shown}: fold noise x {_c:g} + training spread, log scale"] = _kind(
             _metric, partial(_hybrid, metric=_metric, c=_c, log=True))
+
+
+def _mover(s: Set, metric: str, c: float) -> tuple[float, float, float]:
+    """A limit of agreement, bias -+ z SD, from its two parts' intervals combined by MOVER (Zou & Donner 2008; for
+    the limits, Zou 2013): the bias's 'fold noise + training spread' at factor c on the raw scale (cv_metrics'
+    _noise_se; its noise each fold's patient-clustered variance of the mean of d), the SD's the same on the log scale
+    (_noise_and_spread; the SD's influence (d - bias)² / (2 SD)), each part's distance to its bounds added in
+    quadrature on the side it moves the limit. The limit's own per-fold values mix the two: a fitted intercept makes
+    the folds' biases cancel (their mean is close to 0 by construction) while their spread is wide, and the corrected t
+    read that spread as the limit's."""
+    parts, ratios, reps = _fold_parts(s.fold, s.y.size, s.ids)
+    bias, sd, noise_b, noise_s = (np.empty(len(parts)) for _ in range(4))
+    for k, i in enumerate(parts):
+        d = s.pred[i] - s.y[i]
+        codes = np.unique(s.ids[i], return_inverse=True)[1]
+        bias[k], sd[k] = d.mean(), d.std(ddof=1)
+        noise_b[k] = clustered.mean_variance(d, codes)[0]
+        noise_s[k] = clustered.mean_variance((d - bias[k]) ** 2 / (2 * sd[k]), codes)[0]
+    b = float(bias.mean())
+    se_b, df_b = _noise_se(bias, noise_b, ratios, reps, c)
+    half_b = float(t_dist.ppf(0.975, df_b)) * se_b
+    m, _, lo, hi, _ = _noise_and_spread(sd, noise_s, ratios, reps, 0.95, c)
+    sign = -1.0 if metric == "ba_loa_low" else 1.0
+    limit = b + sign * Z_LOA * m
+    down, up = (hi - m, m - lo) if sign < 0 else (m - lo, hi - m)  # how far the SD's bounds move the limit
+    return limit, limit - float(np.hypot(half_b, Z_LOA * down)), limit + float(np.hypot(half_b, Z_LOA * up))
+
+
+for _shown in ("Bland–Altman lower limit", "Bland–Altman upper limit"):
+    for _c in (1.5, 1.75, 2.0):
+        CANDIDATES[f"{_shown}: MOVER of the bias's and SD's noise x {_c:g} + training spread"] = _kind(
+            METRICS[_shown], partial(_mover, metric=METRICS[_shown], c=_c))
