@@ -23,8 +23,10 @@ from cardio_stats.cv_metrics import (
     BRIER_NOISE_FACTOR,
     FOLD_MEAN,
     FOLD_MEAN_LOGIT,
+    FOLD_MEAN_MOVER,
     FOLD_MEAN_NOISE,
     FOLD_MEAN_ONLY,
+    LOA_NOISE_FACTOR,
     WHY_NOT,
     firth_slope,
 )
@@ -224,11 +226,11 @@ def _regression_folds() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
     return y, pred, fold, ids
 
 
-def _noise_and_spread(values: list[float], noise: list[float], k: int) -> tuple[float, float, float]:
-    """The MAE's and RMSE's interval of K equal folds, by hand: var = 1.75 v/K + (1/K + 1/(K-1)) max(0, S² - v),
+def _noise_and_spread(values: list[float], noise: list[float], k: int, c: float = 1.75) -> tuple[float, float, float]:
+    """The MAE's and RMSE's interval of K equal folds, by hand: var = c v/K + (1/K + 1/(K-1)) max(0, S² - v),
     t with Satterthwaite's df (K - 1) (var / b)², on the log scale."""
     m, v, s2 = float(np.mean(values)), float(np.mean(noise)), float(np.var(values, ddof=1))
-    a, b = 1.75 * v / k, (1 / k + 1 / (k - 1)) * max(0.0, s2 - v)
+    a, b = c * v / k, (1 / k + 1 / (k - 1)) * max(0.0, s2 - v)
     q = float(t_dist.ppf(0.975, (k - 1) * ((a + b) / b) ** 2)) if b > 0 else 1.959964
     return m, m * float(np.exp(-q * np.sqrt(a + b) / m)), m * float(np.exp(q * np.sqrt(a + b) / m))
 
@@ -264,7 +266,22 @@ def test_agreement_rows_are_the_mean_of_the_per_fold_ones_and_r2_has_no_interval
     assert (out["ba_bias"].estimate, out["ba_bias"].ci_low) == pytest.approx((np.mean(bias), _corrected_t(bias, 5)[1]))
     low = [x.mean() - 1.959964 * x.std(ddof=1) for x in d]
     assert out["ba_loa_low"].extra["per_fold"] == pytest.approx(low, rel=1e-6)
-    assert out["ba_loa_low"].ci_low == pytest.approx(_corrected_t(low, 5)[1], rel=1e-6)
+    # the limits: the bias's and the SD's intervals by hand, combined by MOVER on each side
+    sd = [x.std(ddof=1) for x in d]
+    c = LOA_NOISE_FACTOR
+    m, s_lo, s_hi = _noise_and_spread(sd, [_clustered_var((x - x.mean()) ** 2 / (2 * v), i)
+                                           for x, v, i in zip(d, sd, pid)], 5, c)
+    v_b, s2_b = float(np.mean([_clustered_var(x, i) for x, i in zip(d, pid)])), float(np.var(bias, ddof=1))
+    a, b = c * v_b / 5, (1 / 5 + 1 / 4) * max(0.0, s2_b - v_b)
+    half_b = float(t_dist.ppf(0.975, 4 * ((a + b) / b) ** 2 if b > 0 else np.inf)) * np.sqrt(a + b)
+    z, mean_b = 1.959964, float(np.mean(bias))
+    lower = out["ba_loa_low"]
+    assert lower.method == FOLD_MEAN_MOVER and lower.estimate == pytest.approx(mean_b - z * m, rel=1e-6)
+    assert (lower.ci_low, lower.ci_high) == pytest.approx((mean_b - z * m - np.hypot(half_b, z * (s_hi - m)),
+                                                           mean_b - z * m + np.hypot(half_b, z * (m - s_lo))), rel=1e-5)
+    upper = out["ba_loa_high"]
+    assert (upper.ci_low, upper.ci_high) == pytest.approx((mean_b + z * m - np.hypot(half_b, z * (m - s_lo)),
+                                                           mean_b + z * m + np.hypot(half_b, z * (s_hi - m))), rel=1e-5)
     assert out["ba_loa_high"].extra["difference"] == "y_pred - y_true"
 
 
@@ -289,6 +306,10 @@ def test_an_error_row_whose_fold_holds_one_patient_has_no_interval_and_names_the
     assert out["mae"].ci_low is None and out["mae"].method == FOLD_MEAN_ONLY
     assert out["mae"].warnings == ["no interval: fold(s) e hold one patient, from whom no test noise can be read"]
     assert out["ba_bias"].ci_low is not None  # the corrected t needs no record-level noise
+    limit = out["ba_loa_high"]  # its parts' noise cannot be read there either: it keeps the corrected t, saying why
+    assert limit.method == FOLD_MEAN and limit.ci_low is not None
+    assert limit.warnings[-1] == ("fold(s) e hold one patient, from whom no test noise can be read: the limit takes the "
+                                  "corrected t of its per-fold values")
 
 
 def test_a_k_fold_regression_task_prints_the_fold_level_rows_and_a_holdout_one_models():

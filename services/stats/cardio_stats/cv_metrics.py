@@ -36,9 +36,14 @@ FOLD_MEAN = "fold mean, corrected t (Nadeau & Bengio 2003)"
 FOLD_MEAN_LOGIT = "fold mean, corrected t on the logit scale (Nadeau & Bengio 2003)"
 FOLD_MEAN_ONLY = "fold mean (no interval)"
 FOLD_MEAN_NOISE = "fold mean, its records' noise and the folds' excess spread, on the log scale"
+FOLD_MEAN_MOVER = "fold mean, its bias's and SD's intervals combined (MOVER, Zou 2013)"
 #: The records' noise term's factor in the MAE's and RMSE's interval, chosen by benchmarks/coverage.py's regression
 #: grid (docs/statistics.md: the smallest of 1, 1.5, 1.75 and 2 that held on two seeds, then held out on a third).
 NOISE_FACTOR = 1.75
+#: The limits of agreement's factor for both parts' noise (``_limits``), chosen the same way on the regression grid
+#: (docs/statistics.md: the smallest of 1.5, 1.75 and 2 that held on seeds 0 and 2 with each tail <= 3.0%, then held
+#: out on seed 4).
+LOA_NOISE_FACTOR = 1.5
 #: The Brier score's factor, chosen the same way on benchmarks/coverage_kinds/other.py's grid (docs/statistics.md: the
 #: smallest of 1.5, 1.75 and 2 that held on seeds 0, 2 and 3 with each tail <= 3.0%, then held out on seed 4).
 BRIER_NOISE_FACTOR = 1.75
@@ -332,10 +337,34 @@ def _noise_fold(d: np.ndarray, codes: np.ndarray) -> dict[str, float]:
     influence values, |d| and d² / (2 RMSE) (the delta method). NaN where the fold holds one patient."""
     _, codes = np.unique(codes, return_inverse=True)
     if codes.max(initial=0) < 1:
-        return {"mae": float("nan"), "rmse": float("nan")}
-    rmse = float(np.sqrt((d * d).mean()))
+        return dict.fromkeys(("mae", "rmse", "bias noise", "sd noise"), float("nan"))
+    rmse, bias, sd = float(np.sqrt((d * d).mean())), float(d.mean()), float(d.std(ddof=1))
     return {"mae": mean_variance(np.abs(d), codes)[0],
-            "rmse": mean_variance(d * d / (2 * rmse), codes)[0] if rmse > 0 else 0.0}
+            "rmse": mean_variance(d * d / (2 * rmse), codes)[0] if rmse > 0 else 0.0,
+            # the limits' two parts (``_limits``): the bias's influence d, the SD's (d - bias)² / (2 SD)
+            "bias noise": mean_variance(d, codes)[0],
+            "sd noise": mean_variance((d - bias) ** 2 / (2 * sd), codes)[0] if sd > 0 else 0.0}
+
+
+def _limits(bias: np.ndarray, sd: np.ndarray, noise: dict[str, np.ndarray], ratios: np.ndarray, reps: np.ndarray,
+            level: float, factor: float = LOA_NOISE_FACTOR) -> dict[str, tuple[float, float, dict]]:
+    """The Bland–Altman limits bias -+ z SD with intervals from their two parts' (MOVER: Zou & Donner 2008, Zou 2013):
+    the mean bias's by its folds' test noise x `factor` plus their excess spread (``_noise_se``), the mean SD's the
+    same on the log scale (``_noise_and_spread``, the RMSE's kind); each limit's distance to a bound is the two
+    parts' distances on that side, added in quadrature. The limits' own per-fold values carry the folds' biases,
+    which a fitted intercept makes cancel in their mean while they spread widely across folds: the corrected t read
+    that spread as the limit's (2.2-2.8 times the oracle width, docs/statistics.md). Per limit (low, high, extra)."""
+    b = float(bias.mean())
+    se_b, df_b = _noise_se(bias, noise["bias noise"], ratios, reps, factor)
+    half_b = float(t_dist.ppf(0.5 + level / 2.0, df_b)) * se_b
+    m, se_s, lo, hi, df_s = _noise_and_spread(sd, noise["sd noise"], ratios, reps, level, factor)
+    extra = {"bias_se": se_b, "bias_df": df_b, "sd": m, "sd_ci": [lo, hi], "sd_se": se_s, "sd_df": df_s,
+             "noise_factor": factor, "per_fold_bias": bias.tolist(), "per_fold_sd": sd.tolist()}
+    low, high = b - LOA_Z * m, b + LOA_Z * m
+    return {"ba_loa_low": (low - float(np.hypot(half_b, LOA_Z * (hi - m))),
+                           low + float(np.hypot(half_b, LOA_Z * (m - lo))), extra),
+            "ba_loa_high": (high - float(np.hypot(half_b, LOA_Z * (m - lo))),
+                            high + float(np.hypot(half_b, LOA_Z * (hi - m))), extra)}
 
 
 def _agreement_fold(d: np.ndarray, var_y: float) -> dict[str, float]:
@@ -374,4 +403,18 @@ def cv_agreement(y_true: Any, y_pred: Any, fold: Any, groups: Any = None,
                                 names=names, noise=np.array([v[metric] for v in noise]) if metric in noise[0] else None)
         if metric.startswith("ba_"):
             out[metric].extra.update({"loa_coverage": LOA_COVERAGE, "difference": "y_pred - y_true"})
+    parts_noise = {k: np.array([v[k] for v in noise]) for k in ("bias noise", "sd noise")}
+    lone = np.flatnonzero(~np.isfinite(parts_noise["bias noise"]))
+    for metric, (lo, hi, extra) in _limits(np.array([r["ba_bias"] for r in rows]),
+                                           np.array([d.std(ddof=1) for d in diffs]), parts_noise, ratios, reps,
+                                           level).items():
+        est = out[metric]
+        if est.ci_low is None:  # too few folds, or a fold without the value: the fold mean alone, saying why
+            continue
+        if lone.size:  # the corrected t keeps the row: no test noise to read from a fold of one patient
+            est.warnings.append(f"fold(s) {_named(lone, names)} hold one patient, from whom no test noise can be "
+                                "read: the limit takes the corrected t of its per-fold values")
+            continue
+        est.ci_low, est.ci_high, est.method = lo, hi, FOLD_MEAN_MOVER
+        est.extra.update(extra)
     return out
