@@ -14,7 +14,7 @@ epochs) from a random start N(0, 0.5), far from converged at 100 patients, so th
 random starts and batch orders, not only by their training data (as the headline's deep kinds do:
 benchmarks/coverage_kinds/headline.py). KINDS are what a report prints now (`cardio_stats.cv_agreement`: the mean of
 the per-fold values; for MAE and RMSE the folds' test noise x 1.75 plus their excess spread on the log scale, for the
-Bland–Altman rows the corrected t, for R² none), BEFORE the pooled out-of-fold predictions
+Bland–Altman bias the corrected t, for its limits the bias's and the SD's intervals combined by MOVER, for R² none), BEFORE the pooled out-of-fold predictions
 with one model's intervals (`cardio_stats.agreement`; what a report printed before, the patient bootstrap, is that
 function at 866b861, whose figures docs/statistics.md keeps), CANDIDATES measured and not chosen.
 
@@ -38,7 +38,16 @@ from scipy.stats import t as t_dist
 from cardio.data import make_folds
 from cardio_stats import agreement, clustered
 from cardio_stats.agreement import LOA_COVERAGE
-from cardio_stats.cv_metrics import _fold_parts, _noise_and_spread, _noise_se, cv_agreement, fold_mean
+from cardio_stats.cv_metrics import (
+    _fold_parts,
+    _folds,
+    _limits,
+    _noise_and_spread,
+    _noise_fold,
+    _noise_se,
+    cv_agreement,
+    fold_mean,
+)
 
 from . import Draws, Kind, draws, estimate_of, kind, memo
 
@@ -226,32 +235,20 @@ for _shown in ("MAE", "RMSE"):
 
 
 def _mover(s: Set, metric: str, c: float) -> tuple[float, float, float]:
-    """A limit of agreement, bias -+ z SD, from its two parts' intervals combined by MOVER (Zou & Donner 2008; for
-    the limits, Zou 2013): the bias's 'fold noise + training spread' at factor c on the raw scale (cv_metrics'
-    _noise_se; its noise each fold's patient-clustered variance of the mean of d), the SD's the same on the log scale
-    (_noise_and_spread; the SD's influence (d - bias)² / (2 SD)), each part's distance to its bounds added in
-    quadrature on the side it moves the limit. The limit's own per-fold values mix the two: a fitted intercept makes
-    the folds' biases cancel (their mean is close to 0 by construction) while their spread is wide, and the corrected t
-    read that spread as the limit's."""
-    parts, ratios, reps = _fold_parts(s.fold, s.y.size, s.ids)
-    bias, sd, noise_b, noise_s = (np.empty(len(parts)) for _ in range(4))
-    for k, i in enumerate(parts):
-        d = s.pred[i] - s.y[i]
-        codes = np.unique(s.ids[i], return_inverse=True)[1]
-        bias[k], sd[k] = d.mean(), d.std(ddof=1)
-        noise_b[k] = clustered.mean_variance(d, codes)[0]
-        noise_s[k] = clustered.mean_variance((d - bias[k]) ** 2 / (2 * sd[k]), codes)[0]
-    b = float(bias.mean())
-    se_b, df_b = _noise_se(bias, noise_b, ratios, reps, c)
-    half_b = float(t_dist.ppf(0.975, df_b)) * se_b
-    m, _, lo, hi, _ = _noise_and_spread(sd, noise_s, ratios, reps, 0.95, c)
-    sign = -1.0 if metric == "ba_loa_low" else 1.0
-    limit = b + sign * Z_LOA * m
-    down, up = (hi - m, m - lo) if sign < 0 else (m - lo, hi - m)  # how far the SD's bounds move the limit
-    return limit, limit - float(np.hypot(half_b, Z_LOA * down)), limit + float(np.hypot(half_b, Z_LOA * up))
+    """A limit of agreement, bias -+ z SD, with cardio's interval (cv_metrics._limits: the bias's and the SD's
+    'fold noise + training spread' intervals combined by MOVER, Zou 2013) at factor c: the rule's candidates."""
+    parts, ratios, reps, codes = _folds(s.fold, s.y.size, s.ids)
+    diffs = [s.pred[i] - s.y[i] for i in parts]
+    noise = [_noise_fold(d, codes[i]) for d, i in zip(diffs, parts)]
+    lo, hi, _ = _limits(np.array([d.mean() for d in diffs]), np.array([d.std(ddof=1) for d in diffs]),
+                        {k: np.array([v[k] for v in noise]) for k in ("bias noise", "sd noise")}, ratios, reps,
+                        0.95, c)[metric]
+    return float(_fold_values(s, metric).mean()), lo, hi
 
 
 for _shown in ("Bland–Altman lower limit", "Bland–Altman upper limit"):
-    for _c in (1.5, 1.75, 2.0):
+    CANDIDATES[f"{_shown}: fold mean, corrected t (printed before)"] = _kind(
+        METRICS[_shown], partial(_fold_t, metric=METRICS[_shown]))
+    for _c in (1.5, 1.75, 2.0):  # the rule's candidates; cardio's LOA_NOISE_FACTOR is its choice
         CANDIDATES[f"{_shown}: MOVER of the bias's and SD's noise x {_c:g} + training spread"] = _kind(
             METRICS[_shown], partial(_mover, metric=METRICS[_shown], c=_c))
