@@ -255,7 +255,8 @@ def test_agreement_rows_are_the_mean_of_the_per_fold_ones_and_r2_has_no_interval
     rmse = [np.sqrt((x * x).mean()) for x in d]
     noise = [_clustered_var(x * x / (2 * r), i) for x, i, r in zip(d, pid, rmse)]
     assert (out["rmse"].estimate, out["rmse"].ci_low, out["rmse"].ci_high) == pytest.approx(
-        _noise_and_spread(rmse, noise, 5))
+        _noise_and_spread(rmse, noise, 5, c=2.0))  # the RMSE's factor (NOISE_FACTORS)
+    assert (out["mae"].extra["noise_factor"], out["rmse"].extra["noise_factor"]) == (1.75, 2.0)
     assert out["rmse"].extra["per_fold_noise_var"] == pytest.approx(noise)
     # R² against the run's variance of the truth, not each fold's own, without an interval, saying why
     assert out["r2"].extra["per_fold"] == pytest.approx([1 - (x * x).mean() / y.var() for x in d])
@@ -308,8 +309,8 @@ def test_an_error_row_whose_fold_holds_one_patient_has_no_interval_and_names_the
     assert out["ba_bias"].ci_low is not None  # the corrected t needs no record-level noise
     limit = out["ba_loa_high"]  # its parts' noise cannot be read there either: it keeps the corrected t, saying why
     assert limit.method == FOLD_MEAN and limit.ci_low is not None
-    assert limit.warnings[-1] == ("fold(s) e hold one patient, from whom no test noise can be read: the limit takes the "
-                                  "corrected t of its per-fold values")
+    assert limit.warnings[-1] == ("fold(s) e hold one patient, from whom no test noise can be read: the limit takes "
+                                  "the corrected t of its per-fold values")
 
 
 def test_a_k_fold_regression_task_prints_the_fold_level_rows_and_a_holdout_one_models():
