@@ -49,7 +49,7 @@ from cardio_stats import (
     youden_threshold,
 )
 from cardio_stats.cv_metrics import (
-    _class_noise,
+    _brier_folds,
     _fold_parts,
     _folds,
     _noise_and_spread,
@@ -416,13 +416,11 @@ _register(CANDIDATES, "F1: fold mean, corrected t on the logit scale")(_cv("f1",
 
 
 def _brier_noise(s: Set, c: float) -> tuple[float, float, float]:
-    """The Brier score's interval (cardio_stats.cv_metrics: each fold's noise within its classes, ``_class_noise``,
+    """The Brier score's interval (cardio_stats.cv_metrics: each fold's noise within its classes, ``_brier_folds``,
     and the folds' excess spread, ``_noise_and_spread``, on the log scale) at another factor c than the adopted
     BRIER_NOISE_FACTOR, the rule's other candidates (docs/statistics.md)."""
     parts, ratios, reps, codes = _folds(s.fold, s.y.size, s.ids)
-    squared = [(s.p[i] - s.y[i]) ** 2 for i in parts]
-    values = np.array([e.mean() for e in squared])
-    noise = np.array([_class_noise(e, s.y[i], codes[i]) for e, i in zip(squared, parts)])
+    values, noise = _brier_folds(s.y.astype(float), s.p, parts, codes)
     mean, _, lo, hi, _ = _noise_and_spread(values, noise, ratios, reps, 0.95, c)
     return mean, lo, hi
 

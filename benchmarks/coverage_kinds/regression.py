@@ -242,9 +242,7 @@ def _mover(s: Set, metric: str, c: float) -> tuple[float, float, float]:
     parts, ratios, reps, codes = _folds(s.fold, s.y.size, s.ids)
     diffs = [s.pred[i] - s.y[i] for i in parts]
     noise = [_noise_fold(d, codes[i]) for d, i in zip(diffs, parts)]
-    lo, hi, _ = _limits(np.array([d.mean() for d in diffs]), np.array([d.std(ddof=1) for d in diffs]),
-                        {k: np.array([v[k] for v in noise]) for k in ("bias noise", "sd noise")}, ratios, reps,
-                        0.95, c)[metric]
+    lo, hi, _ = _limits(diffs, noise, ratios, reps, 0.95, c)[metric]
     return float(_fold_values(s, metric).mean()), lo, hi
 
 

@@ -305,6 +305,14 @@ def _class_noise(e: np.ndarray, y: np.ndarray, codes: np.ndarray) -> float:
     return out
 
 
+def _brier_folds(y: np.ndarray, p: np.ndarray, parts: list[np.ndarray], codes: np.ndarray
+                 ) -> tuple[np.ndarray, np.ndarray]:
+    """Each fold's Brier score and its test noise within the classes (``_class_noise``)."""
+    squared = [(p[idx] - y[idx]) ** 2 for idx in parts]
+    noise = [_class_noise(e, y[idx], codes[idx]) for e, idx in zip(squared, parts)]
+    return np.array([e.mean() for e in squared]), np.array(noise)
+
+
 def cv_calibration(y: Any, prob: Any, fold: Any, groups: Any = None, level: float = 0.95) -> dict[str, Estimate]:
     """Brier score (mean of the per-fold Brier scores; the interval of their test noise within the classes and
     their excess spread, ``_class_noise`` and ``_noise_and_spread``), calibration slope (mean of the per-fold Firth
@@ -315,9 +323,7 @@ def cv_calibration(y: Any, prob: Any, fold: Any, groups: Any = None, level: floa
     parts, ratios, reps, codes = _folds(fold, yy.size, groups)
     names = [str(np.asarray(fold)[idx[0]]) for idx in parts]
     lp = logit(np.clip(p, _EPS, 1 - _EPS))
-    squared = [(p[idx] - yy[idx]) ** 2 for idx in parts]
-    brier = np.array([e.mean() for e in squared])
-    noise = np.array([_class_noise(e, yy[idx], codes[idx]) for e, idx in zip(squared, parts)])
+    brier, noise = _brier_folds(yy, p, parts, codes)
     slope = np.array([firth_slope(yy[idx], lp[idx]) for idx in parts])
     intercept = np.array([_intercept(yy[idx], lp[idx]) for idx in parts])
     thin = np.flatnonzero(~np.isfinite(noise))
@@ -349,18 +355,21 @@ def _noise_fold(d: np.ndarray, codes: np.ndarray) -> dict[str, float]:
             "sd noise": mean_variance((d - bias) ** 2 / (2 * sd), codes)[0] if sd > 0 else 0.0}
 
 
-def _limits(bias: np.ndarray, sd: np.ndarray, noise: dict[str, np.ndarray], ratios: np.ndarray, reps: np.ndarray,
+def _limits(diffs: list[np.ndarray], noise: list[dict[str, float]], ratios: np.ndarray, reps: np.ndarray,
             level: float, factor: float = LOA_NOISE_FACTOR) -> dict[str, tuple[float, float, dict]]:
     """The Bland–Altman limits bias -+ z SD with intervals from their two parts' (MOVER: Zou & Donner 2008, Zou 2013):
     the mean bias's by its folds' test noise x `factor` plus their excess spread (``_noise_se``), the mean SD's the
     same on the log scale (``_noise_and_spread``, the RMSE's kind); each limit's distance to a bound is the two
     parts' distances on that side, added in quadrature. The limits' own per-fold values carry the folds' biases,
     which a fitted intercept makes cancel in their mean while they spread widely across folds: the corrected t read
-    that spread as the limit's (2.2-2.8 times the oracle width, docs/statistics.md). Per limit (low, high, extra)."""
+    that spread as the limit's (2.2-2.8 times the oracle width, docs/statistics.md). `diffs`: each fold's
+    differences, `noise`: ``_noise_fold`` of each. Per limit (low, high, extra)."""
+    bias, sd = np.array([d.mean() for d in diffs]), np.array([d.std(ddof=1) for d in diffs])
     b = float(bias.mean())
-    se_b, df_b = _noise_se(bias, noise["bias noise"], ratios, reps, factor)
+    se_b, df_b = _noise_se(bias, np.array([v["bias noise"] for v in noise]), ratios, reps, factor)
     half_b = float(t_dist.ppf(0.5 + level / 2.0, df_b)) * se_b
-    m, se_s, lo, hi, df_s = _noise_and_spread(sd, noise["sd noise"], ratios, reps, level, factor)
+    m, se_s, lo, hi, df_s = _noise_and_spread(sd, np.array([v["sd noise"] for v in noise]), ratios, reps, level,
+                                              factor)
     extra = {"bias_se": se_b, "bias_df": df_b, "sd": m, "sd_ci": [lo, hi], "sd_se": se_s, "sd_df": df_s,
              "noise_factor": factor, "per_fold_bias": bias.tolist(), "per_fold_sd": sd.tolist()}
     low, high = b - LOA_Z * m, b + LOA_Z * m
@@ -407,11 +416,8 @@ def cv_agreement(y_true: Any, y_pred: Any, fold: Any, groups: Any = None,
                                 factor=NOISE_FACTORS.get(metric, NOISE_FACTOR))
         if metric.startswith("ba_"):
             out[metric].extra.update({"loa_coverage": LOA_COVERAGE, "difference": "y_pred - y_true"})
-    parts_noise = {k: np.array([v[k] for v in noise]) for k in ("bias noise", "sd noise")}
-    lone = np.flatnonzero(~np.isfinite(parts_noise["bias noise"]))
-    for metric, (lo, hi, extra) in _limits(np.array([r["ba_bias"] for r in rows]),
-                                           np.array([d.std(ddof=1) for d in diffs]), parts_noise, ratios, reps,
-                                           level).items():
+    lone = np.flatnonzero([not np.isfinite(v["bias noise"]) for v in noise])
+    for metric, (lo, hi, extra) in _limits(diffs, noise, ratios, reps, level).items():
         est = out[metric]
         if est.ci_low is None:  # too few folds, or a fold without the value: the fold mean alone, saying why
             continue
