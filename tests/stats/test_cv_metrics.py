@@ -300,16 +300,22 @@ def test_the_error_interval_is_wider_above_its_estimate_than_below_and_the_noise
                                                                 / flat.estimate), rel=1e-6)
 
 
-def test_an_error_row_whose_fold_holds_one_patient_has_no_interval_and_names_the_fold():
+def test_an_error_row_whose_fold_holds_one_patient_takes_the_corrected_t_and_names_the_fold():
     y, pred, fold, ids = _regression_folds()
     one = np.where(fold == "e", 99, ids)  # fold e's nine records are one patient's
     out = cv_agreement(y, pred, fold, groups=one)
-    assert out["mae"].ci_low is None and out["mae"].method == FOLD_MEAN_ONLY
-    assert out["mae"].warnings == ["no interval: fold(s) e hold one patient, from whom no test noise can be read"]
+    for metric, row in (("mae", "MAE"), ("rmse", "RMSE")):  # no test noise to read there: the corrected t
+        est = out[metric]
+        assert est.method == FOLD_MEAN
+        v, r = np.array(est.extra["per_fold"]), est.extra["test_train_ratio"]  # the folds' own test/train ratio
+        half = t_dist.ppf(0.975, 4) * np.sqrt((1 / 5 + r) * v.var(ddof=1))
+        assert (est.ci_low, est.ci_high) == pytest.approx((v.mean() - half, v.mean() + half))
+        assert est.warnings == [f"fold(s) e hold one patient, whose test noise cannot be read: the {row} takes the "
+                                "corrected t of its per-fold values"]
     assert out["ba_bias"].ci_low is not None  # the corrected t needs no record-level noise
     limit = out["ba_loa_high"]  # its parts' noise cannot be read there either: it keeps the corrected t, saying why
     assert limit.method == FOLD_MEAN and limit.ci_low is not None
-    assert limit.warnings[-1] == ("fold(s) e hold one patient, from whom no test noise can be read: the limit takes "
+    assert limit.warnings[-1] == ("fold(s) e hold one patient, whose test noise cannot be read: the limit takes "
                                   "the corrected t of its per-fold values")
 
 

@@ -177,7 +177,8 @@ def fold_mean(metric: str, values: np.ndarray, ratios: np.ndarray, reps: np.ndar
     for the specificity at 300 patients without signal, on the logit scale 5.6% (benchmarks/coverage.py).
 
     ``noise`` (each fold's variance of its value from its test records alone) marks a positive error (MAE, RMSE,
-    Brier score): its interval is ``_noise_and_spread``'s at ``factor``, kept within ``bounds``."""
+    Brier score): its interval is ``_noise_and_spread``'s at ``factor``, kept within ``bounds``; where a fold's
+    noise is NaN (too few patients to read it), the corrected t, and ``warnings`` names the fold."""
     values = np.asarray(values, dtype=np.float64)
     extra = {"per_fold": values.tolist(), "n_folds": int(values.size), "estimand": ESTIMAND}
     bad = np.flatnonzero(~np.isfinite(values))
@@ -202,19 +203,31 @@ def fold_mean(metric: str, values: np.ndarray, ratios: np.ndarray, reps: np.ndar
         _, se, lo, hi, df = _corrected(z, ratios, reps, level, (-np.inf, np.inf))
         return Estimate(metric, float(values.mean()), float(expit(lo)), float(expit(hi)), level, FOLD_MEAN_LOGIT,
                         n, extra={**extra, "se_logit": se, "df": df, "test_train_ratio": float(ratios.mean())})
-    if noise is not None:
-        lone = np.flatnonzero(~np.isfinite(noise))
-        if lone.size:
-            return Estimate(metric, float(values.mean()), None, None, level, FOLD_MEAN_ONLY, n, extra=extra,
-                            warnings=[f"no interval: fold(s) {_named(lone, names)} hold one patient, from whom no "
-                                      "test noise can be read"])
+    if noise is not None and np.isfinite(noise).all():
         mean, se, lo, hi, df = _noise_and_spread(values, noise, ratios, reps, level, factor)
         return Estimate(metric, mean, max(bounds[0], lo), min(bounds[1], hi), level, FOLD_MEAN_NOISE, n, extra={
             **extra, "se": se, "df": df, "noise_factor": factor, "per_fold_noise_var": noise.tolist(),
             "test_train_ratio": float(ratios.mean())})
     mean, se, lo, hi, df = _corrected(values, ratios, reps, level, bounds)
-    return Estimate(metric, mean, lo, hi, level, FOLD_MEAN, n, extra={**extra, "se": se, "df": df,
-                                                                      "test_train_ratio": float(ratios.mean())})
+    est = Estimate(metric, mean, lo, hi, level, FOLD_MEAN, n, extra={**extra, "se": se, "df": df,
+                                                                     "test_train_ratio": float(ratios.mean())})
+    if noise is not None:  # a fold too thin to read its test noise: the corrected t, which needs none, says so
+        est.warnings.append(_without_noise(np.flatnonzero(~np.isfinite(noise)), names, metric))
+    return est
+
+
+# who a fold must hold more than to read its test noise, and the row's name in the warning
+_THIN = {"brier": ("one patient of a class", "Brier score"), "mae": ("one patient", "MAE"),
+         "rmse": ("one patient", "RMSE"), "ba_loa_low": ("one patient", "limit"),
+         "ba_loa_high": ("one patient", "limit")}
+
+
+def _without_noise(folds: np.ndarray, names: list[str] | None, metric: str) -> str:
+    """Why a noise-reading interval fell back to the corrected t of its per-fold values (which held its level at
+    1.6-2.8 times the oracle width, docs/statistics.md): the folds without readable test noise, named."""
+    who, row = _THIN[metric]
+    return (f"fold(s) {_named(folds, names)} hold {who}, whose test noise cannot be read: the {row} takes the "
+            "corrected t of its per-fold values")
 
 
 # numerator and denominator of each proportion, as columns of the per-fold (tp, fp, tn, fn) tallies
@@ -326,15 +339,8 @@ def cv_calibration(y: Any, prob: Any, fold: Any, groups: Any = None, level: floa
     brier, noise = _brier_folds(yy, p, parts, codes)
     slope = np.array([firth_slope(yy[idx], lp[idx]) for idx in parts])
     intercept = np.array([_intercept(yy[idx], lp[idx]) for idx in parts])
-    thin = np.flatnonzero(~np.isfinite(noise))
-    if thin.size:  # no noise to read in those folds: the corrected t of the five values, which needs none
-        brier_row = fold_mean("brier", brier, ratios, reps, level, yy.size, (0.0, 1.0), names=names)
-        brier_row.warnings.append(f"fold(s) {_named(thin, names)} hold one patient of a class, whose test noise "
-                                  "cannot be read: the Brier score takes the corrected t of its per-fold values")
-    else:
-        brier_row = fold_mean("brier", brier, ratios, reps, level, yy.size, (0.0, 1.0), names=names, noise=noise,
-                              factor=BRIER_NOISE_FACTOR)
-    return {"brier": brier_row,
+    return {"brier": fold_mean("brier", brier, ratios, reps, level, yy.size, (0.0, 1.0), names=names, noise=noise,
+                               factor=BRIER_NOISE_FACTOR),
             "calibration_slope": fold_mean("calibration_slope", slope, ratios, reps, level, yy.size,
                                            interval=False, names=names),
             "calibration_intercept": fold_mean("calibration_intercept", intercept, ratios, reps, level, yy.size,
@@ -422,8 +428,7 @@ def cv_agreement(y_true: Any, y_pred: Any, fold: Any, groups: Any = None,
         if est.ci_low is None:  # too few folds, or a fold without the value: the fold mean alone, saying why
             continue
         if lone.size:  # the corrected t keeps the row: no test noise to read from a fold of one patient
-            est.warnings.append(f"fold(s) {_named(lone, names)} hold one patient, from whom no test noise can be "
-                                "read: the limit takes the corrected t of its per-fold values")
+            est.warnings.append(_without_noise(lone, names, metric))
             continue
         est.ci_low, est.ci_high, est.method = lo, hi, FOLD_MEAN_MOVER
         est.extra.update(extra)
