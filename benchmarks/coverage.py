@@ -2,9 +2,10 @@
 
 Usage: python benchmarks/coverage.py [--kinds NAME ...] [--sizes 100 300] [--settings null signal] [--sets 2000]
                                      [--seed 0] [--markdown] [--smoke]
-       python benchmarks/coverage.py --grid regression [--sets 2000] [--seed 0]
-                                     (a module's kinds, and its BEFORE and CANDIDATES, one row each: misses
-                                     (below / above) % · width ÷ oracle · power % per size and setting)
+       python benchmarks/coverage.py --grid regression [--sets 2000] [--seed 0] [--rows START ...]
+                                     (a module's kinds, and its BEFORE and CANDIDATES, one row each, or those whose
+                                     name starts as --rows: misses (below / above) % · width ÷ oracle · power % per
+                                     size and setting)
 
 Every module of benchmarks/coverage_kinds registers its kinds (`@kind(name)`): a kind simulates data sets of a size
 under "null" (no effect) and "signal" (a planted one; the headline AUC and ΔAUC kinds also "strong" and
@@ -51,7 +52,8 @@ HEADER = ["kind", "interval, or a note", "patients", "setting", "sets", "misses 
           "width ÷ oracle", "power %", "seconds"]
 
 
-def grid(module: str, sizes: list[int], settings: list[str], n_sets: int, seed: int) -> None:
+def grid(module: str, sizes: list[int], settings: list[str], n_sets: int, seed: int,
+         rows: list[str] | None = None) -> None:
     """The kinds `coverage_kinds.<module>` registers, then its BEFORE (what a report printed before) and CANDIDATES
     (measured, not chosen), as docs/statistics.md's grids: one row a kind, one cell a size and setting."""
     mod = importlib.import_module(f"coverage_kinds.{module}")
@@ -65,6 +67,8 @@ def grid(module: str, sizes: list[int], settings: list[str], n_sets: int, seed: 
         print(f"\n{title}: {n_sets} data sets a cell, seed {seed}\n| kind | "
               + " | ".join(f"{n}, {s}" for n, s in cells) + " |\n|---|" + "---|" * len(cells))
         for name, run in table.items():
+            if rows and not any(name.startswith(r) for r in rows):
+                continue
             row = []
             for n, setting in cells:
                 if setting not in SETTINGS.get(name, settings_of.get(name, (setting,))):  # simulated in fewer
@@ -91,6 +95,7 @@ def main() -> None:
     ap.add_argument("--smoke", action="store_true", help="4 data sets of 60 patients per kind: checks it runs")
     ap.add_argument("--grid", metavar="MODULE", help="print coverage_kinds.MODULE's kinds, BEFORE and CANDIDATES as "
                                                      "grids (e.g. regression, other)")
+    ap.add_argument("--rows", nargs="+", metavar="START", help="with --grid: only the rows whose name starts so")
     args = ap.parse_args()
     unknown = [k for k in args.kinds if k not in KINDS]
     if unknown:
@@ -99,7 +104,7 @@ def main() -> None:
         args.sets, args.sizes = 4, [60]
     t0 = time.perf_counter()
     if args.grid:
-        grid(args.grid, args.sizes, args.settings, args.sets, args.seed)
+        grid(args.grid, args.sizes, args.settings, args.sets, args.seed, args.rows)
         print(f"({time.perf_counter() - t0:.0f} s)")
         return
     print(f"{args.sets} data sets per kind, size and setting; seed {args.seed}; 95% intervals")

@@ -37,6 +37,7 @@ import pandas as pd
 from cv_coverage import PREVALENCE, draw, fit_logistic
 from scipy.special import expit, logit
 from scipy.stats import norm
+from scipy.stats import t as t_dist
 
 from cardio.data import make_folds
 from cardio_stats import (
@@ -53,6 +54,8 @@ from cardio_stats.cv_metrics import (
     _fold_parts,
     _folds,
     _noise_and_spread,
+    _noise_se,
+    _proportion_noise,
     cv_binary_metrics,
     cv_calibration,
     fold_mean,
@@ -258,7 +261,7 @@ def _one(metrics: Callable[[Set], dict], metric: str) -> Interval:
 
 
 for _shown, _metric in PROPORTIONS.items():
-    kind(_shown)(_cv(_metric, _metric, _one(_thresholded, _metric)))
+    kind(_shown, BRIER_SETTINGS)(_cv(_metric, _metric, _one(_thresholded, _metric)))
     _register(BEFORE, _shown)(_cv(_metric, _metric, _one(_thresholded_before, _metric)))
 
 kind("subgroup AUC")(_cv("auc", "auc", lambda s: estimate_of(cv_auc_interval(s.y[s.sub], s.p[s.sub], s.fold[s.sub],
@@ -431,7 +434,36 @@ for _c in (1.0, 1.5, 2.0):
 _register(CANDIDATES, "Brier score: fold mean, corrected t (printed until the noise interval)")(_cv(
     "brier", "brier", lambda s: _fold_interval(s, "brier", _calibrated(s)["brier"].extra["per_fold"],
                                                bounds=(0.0, 1.0))))
+# each proportion's records of its denominator and its hits among them, from the labels and the calls
+_OF = {"sensitivity": lambda y, c: (y == 1, c), "specificity": lambda y, c: (y == 0, ~c),
+       "accuracy": lambda y, c: (np.ones_like(c), c == (y == 1)), "ppv": lambda y, c: (c, y == 1),
+       "npv": lambda y, c: (~c, y == 0)}
+
+
+def _proportion_noise_interval(s: Set, metric: str, c: float) -> tuple[float, float, float]:
+    """Candidate: a proportion's interval as the MAE's (each fold's test noise x c plus the folds' excess spread,
+    cardio_stats.cv_metrics._noise_se) on the logit scale, each fold's noise its records' patient-clustered
+    variance about p~ (``_proportion_noise``); the estimate the mean of the per-fold proportions, as printed."""
+    parts, ratios, reps, codes = _folds(s.fold, s.y.size, s.ids)
+    den, hit = _OF[metric](s.y, s.p >= s.thr)
+    k = np.array([hit[i][den[i]].sum() for i in parts], dtype=float)
+    d = np.array([den[i].sum() for i in parts], dtype=float)
+    noise = np.array([_proportion_noise(hit[i][den[i]], codes[i][den[i]]) for i in parts])
+    z = logit((k + 0.5) / (d + 1.0))
+    se, df = _noise_se(z, noise, ratios, reps, c)
+    q = float(t_dist.ppf(0.975, df))
+    with np.errstate(invalid="ignore", divide="ignore"):  # a fold without the denominator: no estimate (NaN)
+        estimate = float(np.mean(k / d))
+    return estimate, float(expit(z.mean() - q * se)), float(expit(z.mean() + q * se))
+
+
+for _shown, _metric in PROPORTIONS.items():
+    if _metric == "f1":
+        continue
+    for _c in (1.0, 1.5, 1.75, 2.0):
+        _register(CANDIDATES, f"{_shown}: fold noise x {_c:g} + training spread, logit scale")(_cv(
+            _metric, _metric, partial(_proportion_noise_interval, metric=_metric, c=_c)))
 #: The settings each BEFORE and CANDIDATES row simulates (benchmarks/coverage.py's grid): the noisy learner's only
-#: for the Brier score's rows.
-SETTINGS_OF = {name: BRIER_SETTINGS if name.startswith("Brier score") else ("null", "signal")
+#: for the Brier score's and the proportions' noise rows.
+SETTINGS_OF = {name: BRIER_SETTINGS if name.startswith("Brier score") or "fold noise" in name else ("null", "signal")
                for table in (BEFORE, CANDIDATES) for name in table}
