@@ -55,7 +55,6 @@ from cardio_stats.cv_metrics import (
     _folds,
     _noise_and_spread,
     _noise_se,
-    _proportion_noise,
     cv_binary_metrics,
     cv_calibration,
     fold_mean,
@@ -438,6 +437,21 @@ _register(CANDIDATES, "Brier score: fold mean, corrected t (printed until the no
 _OF = {"sensitivity": lambda y, c: (y == 1, c), "specificity": lambda y, c: (y == 0, ~c),
        "accuracy": lambda y, c: (np.ones_like(c), c == (y == 1)), "ppv": lambda y, c: (c, y == 1),
        "npv": lambda y, c: (~c, y == 0)}
+
+
+def _proportion_noise(hit: np.ndarray, codes: np.ndarray) -> float:
+    """The candidate's noise (not adopted: docs/statistics.md). One fold's variance of its proportion's logit from
+    its test records (those of the denominator; `hit`: in the numerator): the patient-clustered variance of their
+    mean about p~ = (k + 1/2) / (d + 1), the value whose logit the fold contributes, over (p~ (1 - p~))² (the delta
+    method). About p~, not the hits' own mean, so that a fold of all hits or none still has noise. NaN with fewer
+    than 2 patients. Hand-written, as cardio_stats.clustered.mean_variance but about p~."""
+    _, codes = np.unique(codes, return_inverse=True)
+    g = int(codes.max(initial=-1)) + 1
+    if g < 2:
+        return float("nan")
+    p = (hit.sum() + 0.5) / (hit.size + 1.0)
+    u = np.bincount(codes, weights=hit - p, minlength=g)
+    return g / (g - 1) * float(u @ u) / hit.size**2 / (p * (1 - p)) ** 2
 
 
 def _proportion_noise_interval(s: Set, metric: str, c: float) -> tuple[float, float, float]:

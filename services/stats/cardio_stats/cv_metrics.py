@@ -230,20 +230,6 @@ def _without_noise(folds: np.ndarray, names: list[str] | None, metric: str) -> s
             "corrected t of its per-fold values")
 
 
-def _proportion_noise(hit: np.ndarray, codes: np.ndarray) -> float:
-    """One fold's variance of its proportion's logit from its test records (those of the denominator; `hit`: in the
-    numerator): the patient-clustered variance of their mean about p~ = (k + 1/2) / (d + 1), the value whose logit
-    the fold contributes, over (p~ (1 - p~))² (the delta method). About p~, not the hits' own mean, so that a fold
-    of all hits or none still has noise. NaN with fewer than 2 patients."""
-    _, codes = np.unique(codes, return_inverse=True)
-    g = int(codes.max(initial=-1)) + 1
-    if g < 2:
-        return float("nan")
-    p = (hit.sum() + 0.5) / (hit.size + 1.0)
-    u = np.bincount(codes, weights=hit - p, minlength=g)
-    return g / (g - 1) * float(u @ u) / hit.size**2 / (p * (1 - p)) ** 2
-
-
 # numerator and denominator of each proportion, as columns of the per-fold (tp, fp, tn, fn) tallies
 _PROPORTIONS = {"accuracy": ((0, 2), (0, 1, 2, 3)), "sensitivity": ((0,), (0, 3)), "specificity": ((2,), (2, 1)),
                 "ppv": ((0,), (0, 1)), "npv": ((2,), (2, 3))}
