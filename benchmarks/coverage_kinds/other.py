@@ -37,7 +37,6 @@ import pandas as pd
 from cv_coverage import PREVALENCE, draw, fit_logistic
 from scipy.special import expit, logit
 from scipy.stats import norm
-from scipy.stats import t as t_dist
 
 from cardio.data import make_folds
 from cardio_stats import (
@@ -51,10 +50,11 @@ from cardio_stats import (
 )
 from cardio_stats.cv_metrics import (
     _brier_folds,
+    _cells,
     _fold_parts,
     _folds,
     _noise_and_spread,
-    _noise_se,
+    _proportion_folds,
     cv_binary_metrics,
     cv_calibration,
     fold_mean,
@@ -433,42 +433,16 @@ for _c in (1.0, 1.5, 2.0):
 _register(CANDIDATES, "Brier score: fold mean, corrected t (printed until the noise interval)")(_cv(
     "brier", "brier", lambda s: _fold_interval(s, "brier", _calibrated(s)["brier"].extra["per_fold"],
                                                bounds=(0.0, 1.0))))
-# each proportion's records of its denominator and its hits among them, from the labels and the calls
-_OF = {"sensitivity": lambda y, c: (y == 1, c), "specificity": lambda y, c: (y == 0, ~c),
-       "accuracy": lambda y, c: (np.ones_like(c), c == (y == 1)), "ppv": lambda y, c: (c, y == 1),
-       "npv": lambda y, c: (~c, y == 0)}
-
-
-def _proportion_noise(hit: np.ndarray, codes: np.ndarray) -> float:
-    """The candidate's noise (not adopted: docs/statistics.md). One fold's variance of its proportion's logit from
-    its test records (those of the denominator; `hit`: in the numerator): the patient-clustered variance of their
-    mean about p~ = (k + 1/2) / (d + 1), the value whose logit the fold contributes, over (p~ (1 - p~))² (the delta
-    method). About p~, not the hits' own mean, so that a fold of all hits or none still has noise. NaN with fewer
-    than 2 patients. Hand-written, as cardio_stats.clustered.mean_variance but about p~."""
-    _, codes = np.unique(codes, return_inverse=True)
-    g = int(codes.max(initial=-1)) + 1
-    if g < 2:
-        return float("nan")
-    p = (hit.sum() + 0.5) / (hit.size + 1.0)
-    u = np.bincount(codes, weights=hit - p, minlength=g)
-    return g / (g - 1) * float(u @ u) / hit.size**2 / (p * (1 - p)) ** 2
-
-
 def _proportion_noise_interval(s: Set, metric: str, c: float) -> tuple[float, float, float]:
-    """Candidate: a proportion's interval as the MAE's (each fold's test noise x c plus the folds' excess spread,
-    cardio_stats.cv_metrics._noise_se) on the logit scale, each fold's noise its records' patient-clustered
-    variance about p~ (``_proportion_noise``); the estimate the mean of the per-fold proportions, as printed."""
+    """A proportion's interval as cardio_stats.cv_metrics.cv_binary_metrics forms it for the accuracy, PPV and NPV
+    (each fold's test noise, ``_proportion_folds``, x c plus the folds' excess spread, on the logit scale:
+    ``fold_mean``) at factor c: the rules' candidates, for all five (docs/statistics.md)."""
     parts, ratios, reps, codes = _folds(s.fold, s.y.size, s.ids)
-    den, hit = _OF[metric](s.y, s.p >= s.thr)
-    k = np.array([hit[i][den[i]].sum() for i in parts], dtype=float)
-    d = np.array([den[i].sum() for i in parts], dtype=float)
-    noise = np.array([_proportion_noise(hit[i][den[i]], codes[i][den[i]]) for i in parts])
-    z = logit((k + 0.5) / (d + 1.0))
-    se, df = _noise_se(z, noise, ratios, reps, c)
-    q = float(t_dist.ppf(0.975, df))
+    k, d, noise = _proportion_folds(_cells(s.y, s.p >= s.thr), parts, codes)[metric]
     with np.errstate(invalid="ignore", divide="ignore"):  # a fold without the denominator: no estimate (NaN)
-        estimate = float(np.mean(k / d))
-    return estimate, float(expit(z.mean() - q * se)), float(expit(z.mean() + q * se))
+        values = k / d
+    return estimate_of(fold_mean(metric, values, ratios, reps, 0.95, s.y.size, counts=(k, d), noise=noise,
+                                 factor=c))
 
 
 for _shown, _metric in PROPORTIONS.items():

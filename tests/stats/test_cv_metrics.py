@@ -23,10 +23,12 @@ from cardio_stats.cv_metrics import (
     BRIER_NOISE_FACTOR,
     FOLD_MEAN,
     FOLD_MEAN_LOGIT,
+    FOLD_MEAN_LOGIT_NOISE,
     FOLD_MEAN_MOVER,
     FOLD_MEAN_NOISE,
     FOLD_MEAN_ONLY,
     LOA_NOISE_FACTOR,
+    PROPORTION_NOISE_FACTORS,
     WHY_NOT,
     firth_slope,
 )
@@ -41,7 +43,19 @@ def _corrected_t(values: list[float] | np.ndarray, k: int) -> tuple[float, float
     return v.mean(), v.mean() - q * se, v.mean() + q * se
 
 
-def test_thresholded_proportions_are_the_mean_of_the_per_fold_ones_with_the_corrected_t():
+def _logit_noise(k: np.ndarray, d: np.ndarray, c: float) -> tuple[float, float]:
+    """A proportion's interval over K folds of d records (one a patient; test/train 1/4), k hits each, by hand: each
+    fold's noise the variance of the hits' mean about p~ = (k + 1/2)/(d + 1), d/(d-1) Σ (hit - p~)² / d², over
+    (p~ (1 - p~))²; var = c v/K + (1/K + 1/(K-1)) max(0, S² - v) of the logits, Satterthwaite's df, back-transformed."""
+    p = (k + 0.5) / (d + 1)
+    noise = d / (d - 1) * (k * (1 - p) ** 2 + (d - k) * p**2) / d**2 / (p * (1 - p)) ** 2
+    z, kf = logit(p), k.size
+    a, b = c * noise.mean() / kf, (1 / kf + 1 / (kf - 1)) * max(0.0, float(np.var(z, ddof=1)) - noise.mean())
+    q = float(t_dist.ppf(0.975, (kf - 1) * ((a + b) / b) ** 2)) if b > 0 else 1.959964
+    return float(expit(z.mean() - q * np.sqrt(a + b))), float(expit(z.mean() + q * np.sqrt(a + b)))
+
+
+def test_thresholded_proportions_are_the_mean_of_the_per_fold_ones_with_their_intervals():
     # five folds of 20 patients (one record each: 10 positive, 10 negative), each fold's own threshold; fold f
     # calls hits[f] of its positives and false[f] of its negatives positive
     hits, false, thr = [7, 6, 8, 7, 9], [2, 3, 1, 2, 2], [0.5, 0.4, 0.6, 0.45, 0.55]
@@ -57,7 +71,14 @@ def test_thresholded_proportions_are_the_mean_of_the_per_fold_ones_with_the_corr
     assert (sens.estimate, sens.ci_low, sens.ci_high) == pytest.approx((0.74, expit(lo), expit(hi)))
     assert sens.method == FOLD_MEAN_LOGIT and sens.extra["df"] == 4
     assert out["specificity"].extra["per_fold"] == pytest.approx([.8, .7, .9, .8, .8])
-    assert out["ppv"].extra["per_fold"] == pytest.approx([7 / 9, 6 / 9, 8 / 9, 7 / 9, 9 / 11])
+    # the PPV and accuracy read each fold's test noise (PROPORTION_NOISE_FACTORS), the sensitivity does not
+    ppv, acc = out["ppv"], out["accuracy"]
+    assert ppv.extra["per_fold"] == pytest.approx([7 / 9, 6 / 9, 8 / 9, 7 / 9, 9 / 11])
+    tp, fp = np.array(hits, dtype=float), np.array(false, dtype=float)
+    assert (ppv.ci_low, ppv.ci_high) == pytest.approx(_logit_noise(tp, tp + fp, PROPORTION_NOISE_FACTORS["ppv"]))
+    assert (acc.ci_low, acc.ci_high) == pytest.approx(_logit_noise(tp + 10 - fp, np.full(5, 20.0),
+                                                                   PROPORTION_NOISE_FACTORS["accuracy"]))
+    assert ppv.method == acc.method == FOLD_MEAN_LOGIT_NOISE and acc.extra["noise_factor"] == 1.75
     assert out["f1"].extra["per_fold"] == pytest.approx([14 / 19, 12 / 19, 16 / 19, 14 / 19, 18 / 21])
     assert out["f1"].ci_low is None and out["f1"].warnings == [WHY_NOT["f1"]]
     assert sens.extra["per_fold_counts"][1] == [6, 3, 7, 4]  # fold b's tp, fp, tn, fn
@@ -214,6 +235,27 @@ def test_a_proportion_equal_in_every_fold_carries_no_interval():
     sens = out["sensitivity"]
     assert sens.ci_low is not None and sens.ci_high is not None
     assert sens.method == FOLD_MEAN_LOGIT and sens.ci_low < sens.estimate < sens.ci_high
+
+
+def test_a_proportion_whose_fold_holds_one_patient_takes_the_corrected_t_and_names_the_fold():
+    """Fold e's predicted positives are one patient's records: no test noise to read there, so the PPV keeps the
+    corrected t of its per-fold logits and says why; the NPV, whose records there are several patients', keeps its
+    noise interval."""
+    hits, false = [7, 6, 8, 7, 9], [2, 3, 1, 2, 2]
+    y = np.tile(np.r_[np.ones(10), np.zeros(10)], 5)
+    score = np.concatenate([np.r_[np.arange(10) < h, np.arange(10) < f] * 1.0 for h, f in zip(hits, false)])
+    ids = np.arange(100)
+    ids[np.r_[80:89, 90:92]] = 80  # fold e's eleven called positive (nine hits, two false): one patient
+    out = cv_binary_metrics(y, score, 0.5, np.repeat(["a", "b", "c", "d", "e"], 20), groups=ids)
+    ppv = out["ppv"]
+    k, d = np.array(hits, dtype=float), np.array(hits, dtype=float) + false
+    z = logit((k + 0.5) / (d + 1))  # the corrected t at the folds' own test/train ratio of patients
+    half = t_dist.ppf(0.975, 4) * np.sqrt((1 / 5 + ppv.extra["test_train_ratio"]) * z.var(ddof=1))
+    assert ppv.method == FOLD_MEAN_LOGIT
+    assert (ppv.ci_low, ppv.ci_high) == pytest.approx((expit(z.mean() - half), expit(z.mean() + half)))
+    assert ppv.warnings == ["fold(s) e hold one patient among its denominator's records, whose test noise cannot be "
+                            "read: the PPV takes the corrected t of its per-fold values"]
+    assert out["npv"].method == FOLD_MEAN_LOGIT_NOISE and not out["npv"].warnings
 
 
 def _regression_folds() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:

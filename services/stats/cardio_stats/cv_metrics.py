@@ -37,6 +37,7 @@ FOLD_MEAN_LOGIT = "fold mean, corrected t on the logit scale (Nadeau & Bengio 20
 FOLD_MEAN_ONLY = "fold mean (no interval)"
 FOLD_MEAN_NOISE = "fold mean, its records' noise and the folds' excess spread, on the log scale"
 FOLD_MEAN_MOVER = "fold mean, its bias's and SD's intervals combined (MOVER, Zou 2013)"
+FOLD_MEAN_LOGIT_NOISE = "fold mean, its records' noise and the folds' excess spread, on the logit scale"
 #: The records' noise term's factor in the MAE's interval, chosen by benchmarks/coverage.py's regression grid
 #: (docs/statistics.md: the smallest of 1, 1.5, 1.75 and 2 that held on two seeds, then held out on a third; kept on
 #: five seeds pooled, then held out on a sixth).
@@ -50,6 +51,11 @@ LOA_NOISE_FACTOR = 1.5
 #: The Brier score's factor, chosen the same way on benchmarks/coverage_kinds/other.py's grid (docs/statistics.md: the
 #: smallest of 1.5, 1.75 and 2 that held on seeds 0, 2 and 3 with each tail <= 3.0%, then held out on seed 4).
 BRIER_NOISE_FACTOR = 1.75
+#: The proportions read their folds' test noise at these factors, each the smallest of 1, 1.5, 1.75 and 2 that held on
+#: other.py's grid (seeds 0 and 2, then held out on seed 12: docs/statistics.md). The sensitivity and specificity
+#: are not here: they move with each fold's threshold more than with its test noise, no factor held, and they keep
+#: the corrected t.
+PROPORTION_NOISE_FACTORS = {"accuracy": 1.75, "ppv": 1.0, "npv": 1.0}
 MIN_FOLDS = 5  # the folds per repeat an interval needs: 2 folds give t with 1 df, [0, 1] for a proportion
 ESTIMAND = "the procedure's expected value at this cohort size: the mean of the per-fold values"
 _EPS = 1e-6  # probabilities are clipped this far from 0 and 1 before the logit, as calibration() does
@@ -177,8 +183,9 @@ def fold_mean(metric: str, values: np.ndarray, ratios: np.ndarray, reps: np.ndar
     for the specificity at 300 patients without signal, on the logit scale 5.6% (benchmarks/coverage.py).
 
     ``noise`` (each fold's variance of its value from its test records alone) marks a positive error (MAE, RMSE,
-    Brier score): its interval is ``_noise_and_spread``'s at ``factor``, kept within ``bounds``; where a fold's
-    noise is NaN (too few patients to read it), the corrected t, and ``warnings`` names the fold."""
+    Brier score): its interval is ``_noise_and_spread``'s at ``factor``, kept within ``bounds``; with ``counts``
+    (each fold's noise on the logit scale: the accuracy, PPV, NPV) ``_noise_se``'s of the per-fold logits; where a
+    fold's noise is NaN (too few patients to read it), the corrected t, and ``warnings`` names the fold."""
     values = np.asarray(values, dtype=np.float64)
     extra = {"per_fold": values.tolist(), "n_folds": int(values.size), "estimand": ESTIMAND}
     bad = np.flatnonzero(~np.isfinite(values))
@@ -200,9 +207,20 @@ def fold_mean(metric: str, values: np.ndarray, ratios: np.ndarray, reps: np.ndar
                                   "the folds' spread, and there is none"])
     if counts is not None:
         z = logit((np.asarray(counts[0]) + 0.5) / (np.asarray(counts[1]) + 1.0))
+        extra["test_train_ratio"] = float(ratios.mean())
+        if noise is not None and np.isfinite(noise).all():
+            se, df = _noise_se(z, noise, ratios, reps, factor)
+            half = float(t_dist.ppf(0.5 + level / 2.0, df)) * se
+            return Estimate(metric, float(values.mean()), float(expit(z.mean() - half)),
+                            float(expit(z.mean() + half)), level, FOLD_MEAN_LOGIT_NOISE, n, extra={
+                                **extra, "se_logit": se, "df": df, "noise_factor": factor,
+                                "per_fold_noise_var": noise.tolist()})
         _, se, lo, hi, df = _corrected(z, ratios, reps, level, (-np.inf, np.inf))
-        return Estimate(metric, float(values.mean()), float(expit(lo)), float(expit(hi)), level, FOLD_MEAN_LOGIT,
-                        n, extra={**extra, "se_logit": se, "df": df, "test_train_ratio": float(ratios.mean())})
+        est = Estimate(metric, float(values.mean()), float(expit(lo)), float(expit(hi)), level, FOLD_MEAN_LOGIT,
+                       n, extra={**extra, "se_logit": se, "df": df})
+        if noise is not None:  # a fold too thin to read its test noise: the corrected t, which needs none, says so
+            est.warnings.append(_without_noise(np.flatnonzero(~np.isfinite(noise)), names, metric))
+        return est
     if noise is not None and np.isfinite(noise).all():
         mean, se, lo, hi, df = _noise_and_spread(values, noise, ratios, reps, level, factor)
         return Estimate(metric, mean, max(bounds[0], lo), min(bounds[1], hi), level, FOLD_MEAN_NOISE, n, extra={
@@ -219,7 +237,9 @@ def fold_mean(metric: str, values: np.ndarray, ratios: np.ndarray, reps: np.ndar
 # who a fold must hold more than to read its test noise, and the row's name in the warning
 _THIN = {"brier": ("one patient of a class", "Brier score"), "mae": ("one patient", "MAE"),
          "rmse": ("one patient", "RMSE"), "ba_loa_low": ("one patient", "limit"),
-         "ba_loa_high": ("one patient", "limit")}
+         "ba_loa_high": ("one patient", "limit"),
+         **{m: ("one patient among its denominator's records", m.upper() if m in ("ppv", "npv") else m)
+            for m in PROPORTION_NOISE_FACTORS}}
 
 
 def _without_noise(folds: np.ndarray, names: list[str] | None, metric: str) -> str:
@@ -230,31 +250,64 @@ def _without_noise(folds: np.ndarray, names: list[str] | None, metric: str) -> s
             "corrected t of its per-fold values")
 
 
+def _proportion_noise(hit: np.ndarray, codes: np.ndarray) -> float:
+    """One fold's variance of its proportion's logit from its test records (those of the denominator; `hit`: in the
+    numerator): the patient-clustered variance of their mean about p~ = (k + 1/2) / (d + 1), the value whose logit
+    the fold contributes, over (p~ (1 - p~))² (the delta method). About p~, not the hits' own mean, so that a fold
+    of all hits or none still has noise. NaN with fewer than 2 patients. Hand-written: mean_variance about p~."""
+    _, codes = np.unique(codes, return_inverse=True)
+    g = int(codes.max(initial=-1)) + 1
+    if g < 2:
+        return float("nan")
+    p = (hit.sum() + 0.5) / (hit.size + 1.0)
+    u = np.bincount(codes, weights=hit - p, minlength=g)
+    return g / (g - 1) * float(u @ u) / hit.size**2 / (p * (1 - p)) ** 2
+
+
 # numerator and denominator of each proportion, as columns of the per-fold (tp, fp, tn, fn) tallies
 _PROPORTIONS = {"accuracy": ((0, 2), (0, 1, 2, 3)), "sensitivity": ((0,), (0, 3)), "specificity": ((2,), (2, 1)),
                 "ppv": ((0,), (0, 1)), "npv": ((2,), (2, 3))}
 
 
+def _cells(y: np.ndarray, called: np.ndarray) -> np.ndarray:
+    """Each record's cell of the confusion table: records x (tp, fp, tn, fn), booleans."""
+    return np.stack([(y == 1) & called, (y == 0) & called, (y == 0) & ~called, (y == 1) & ~called], axis=1)
+
+
+def _proportion_folds(cells: np.ndarray, parts: list[np.ndarray], codes: np.ndarray
+                      ) -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """Each proportion's per-fold numerator k, denominator d and test noise on the logit scale
+    (``_proportion_noise`` of the denominator's records)."""
+    out = {}
+    for name, (num, den) in _PROPORTIONS.items():
+        of, hit = np.any(cells[:, list(den)], axis=1), np.any(cells[:, list(num)], axis=1)
+        out[name] = (np.array([hit[idx].sum() for idx in parts], dtype=np.float64),
+                     np.array([of[idx].sum() for idx in parts], dtype=np.float64),
+                     np.array([_proportion_noise(hit[idx][of[idx]], codes[idx][of[idx]]) for idx in parts]))
+    return out
+
+
 def cv_binary_metrics(y: Any, score: Any, threshold: Any, fold: Any, groups: Any = None,
                       level: float = 0.95) -> dict[str, Estimate]:
     """Accuracy, sensitivity, specificity, PPV, NPV and F1 at ``score >= threshold`` (one threshold per record:
-    each fold's, chosen on its training folds), each the mean of its per-fold values with the corrected t
-    interval on the logit scale (fold_mean); F1 without an interval (WHY_NOT). The per-fold counts are in
-    ``extra["per_fold_counts"]`` (tp, fp, tn, fn)."""
+    each fold's, chosen on its training folds), each the mean of its per-fold values with an interval on the logit
+    scale (fold_mean): the accuracy, PPV and NPV from their folds' test noise and excess spread
+    (PROPORTION_NOISE_FACTORS), the sensitivity and specificity the corrected t; F1 without an interval
+    (WHY_NOT). The per-fold counts are in ``extra["per_fold_counts"]`` (tp, fp, tn, fn)."""
     level = check_level(level)
     yy = as_binary_labels(y)
     s = as_scores(score, n=yy.size)
     thr = np.broadcast_to(np.asarray(threshold, dtype=np.float64), yy.shape)
-    parts, ratios, reps, _ = _folds(fold, yy.size, groups)
-    pred = s >= thr
-    cells = np.stack([(yy == 1) & pred, (yy == 0) & pred, (yy == 0) & ~pred, (yy == 1) & ~pred], axis=1)
+    parts, ratios, reps, codes = _folds(fold, yy.size, groups)
+    cells = _cells(yy, s >= thr)
     tallies = np.array([cells[idx].sum(axis=0) for idx in parts], dtype=np.float64)  # folds x (tp, fp, tn, fn)
     names = [str(np.asarray(fold)[idx[0]]) for idx in parts]
     out = {}
     with np.errstate(invalid="ignore", divide="ignore"):
-        for name, (num, den) in _PROPORTIONS.items():
-            k, d = tallies[:, list(num)].sum(axis=1), tallies[:, list(den)].sum(axis=1)
-            out[name] = fold_mean(name, k / d, ratios, reps, level, yy.size, names=names, counts=(k, d))
+        for name, (k, d, noise) in _proportion_folds(cells, parts, codes).items():
+            factor = PROPORTION_NOISE_FACTORS.get(name)  # the sensitivity and specificity: the corrected t
+            out[name] = fold_mean(name, k / d, ratios, reps, level, yy.size, names=names, counts=(k, d),
+                                  noise=None if factor is None else noise, factor=factor or NOISE_FACTOR)
         tp, fp, fn = tallies[:, 0], tallies[:, 1], tallies[:, 3]
         out["f1"] = fold_mean("f1", 2 * tp / (2 * tp + fp + fn), ratios, reps, level, yy.size, interval=False,
                               names=names)
