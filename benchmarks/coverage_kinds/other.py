@@ -21,9 +21,9 @@ AUC difference, from 200,000 independent records.
 
 Settings of the reclassification rows (IDI, NRI): both on "signal" data; "null": the new model adds features 2-4,
 which carry nothing, to an old model on features 0 and 1; "signal": it adds feature 0 to an old model on 1-3.
-"noisy-null" and "noisy-signal" (the Brier score's kinds): the same data, the fold models fitted by a network's kind
-of fit instead, the headline's deep learner (`headline.sgd`: 3 epochs of minibatch SGD from a random start), so that
-they differ by their starts and batch orders too.
+"noisy-null" and "noisy-signal" (the Brier score's and the proportions' kinds): the same data, the fold models fitted
+by a network's kind of fit instead, the headline's deep learner (`headline.sgd`: 3 epochs of minibatch SGD from a
+random start), so that they differ by their starts and batch orders too.
 """
 from __future__ import annotations
 
@@ -433,6 +433,8 @@ for _c in (1.0, 1.5, 2.0):
 _register(CANDIDATES, "Brier score: fold mean, corrected t (printed until the noise interval)")(_cv(
     "brier", "brier", lambda s: _fold_interval(s, "brier", _calibrated(s)["brier"].extra["per_fold"],
                                                bounds=(0.0, 1.0))))
+
+
 def _proportion_noise_interval(s: Set, metric: str, c: float) -> tuple[float, float, float]:
     """A proportion's interval as cardio_stats.cv_metrics.cv_binary_metrics forms it for the accuracy, PPV and NPV
     (each fold's test noise, ``_proportion_folds``, x c plus the folds' excess spread, on the logit scale:

@@ -244,7 +244,7 @@ _THIN = {"brier": ("one patient of a class", "Brier score"), "mae": ("one patien
 
 def _without_noise(folds: np.ndarray, names: list[str] | None, metric: str) -> str:
     """Why a noise-reading interval fell back to the corrected t of its per-fold values (which held its level at
-    1.6-2.8 times the oracle width, docs/statistics.md): the folds without readable test noise, named."""
+    1.2-2.8 times the oracle width, docs/statistics.md): the folds without readable test noise, named."""
     who, row = _THIN[metric]
     return (f"fold(s) {_named(folds, names)} hold {who}, whose test noise cannot be read: the {row} takes the "
             "corrected t of its per-fold values")
