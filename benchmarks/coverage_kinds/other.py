@@ -440,7 +440,7 @@ def _proportion_noise_interval(s: Set, metric: str, c: float) -> tuple[float, fl
     (each fold's test noise, ``_proportion_folds``, x c plus the folds' excess spread, on the logit scale:
     ``fold_mean``) at factor c: the rules' candidates, for all five (docs/statistics.md)."""
     parts, ratios, reps, codes = _folds(s.fold, s.y.size, s.ids)
-    k, d, noise = _proportion_folds(_cells(s.y, s.p >= s.thr), parts, codes)[metric]
+    k, d, noise = _proportion_folds(_cells(s.y, s.p >= s.thr), parts, codes, noisy=(metric,))[metric]
     with np.errstate(invalid="ignore", divide="ignore"):  # a fold without the denominator: no estimate (NaN)
         values = k / d
     return estimate_of(fold_mean(metric, values, ratios, reps, 0.95, s.y.size, counts=(k, d), noise=noise,

@@ -40,10 +40,10 @@ def _sums(values: np.ndarray, codes: np.ndarray) -> np.ndarray:
     return np.bincount(codes, weights=values, minlength=int(codes.max()) + 1)
 
 
-def mean_variance(values: np.ndarray, codes: np.ndarray) -> tuple[float, int]:
+def mean_variance(values: np.ndarray, codes: np.ndarray, centre: float | None = None) -> tuple[float, int]:
     """The patient-clustered variance of the mean of per-record values, g / (g - 1) sum_i u_i^2 / n^2 with u_i patient
-    i's sum of deviations from the mean, and g the patients (an error below 2)."""
-    sums = _sums(values - values.mean(), codes)
+    i's sum of deviations from the mean (or from `centre`), and g the patients (an error below 2)."""
+    sums = _sums(values - (values.mean() if centre is None else centre), codes)
     g = int(np.count_nonzero(np.bincount(codes)))
     if g < 2:
         raise StatsError(f"an interval needs at least 2 patients, got {g}")

@@ -20,6 +20,7 @@ and its old interval stay under ``extra["pooled"]``.
 from __future__ import annotations
 
 import warnings as _warnings
+from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
@@ -254,14 +255,11 @@ def _proportion_noise(hit: np.ndarray, codes: np.ndarray) -> float:
     """One fold's variance of its proportion's logit from its test records (those of the denominator; `hit`: in the
     numerator): the patient-clustered variance of their mean about p~ = (k + 1/2) / (d + 1), the value whose logit
     the fold contributes, over (p~ (1 - p~))² (the delta method). About p~, not the hits' own mean, so that a fold
-    of all hits or none still has noise. NaN with fewer than 2 patients. Hand-written: mean_variance about p~."""
-    _, codes = np.unique(codes, return_inverse=True)
-    g = int(codes.max(initial=-1)) + 1
-    if g < 2:
+    of all hits or none still has noise. NaN with fewer than 2 patients."""
+    if np.unique(codes).size < 2:
         return float("nan")
     p = (hit.sum() + 0.5) / (hit.size + 1.0)
-    u = np.bincount(codes, weights=hit - p, minlength=g)
-    return g / (g - 1) * float(u @ u) / hit.size**2 / (p * (1 - p)) ** 2
+    return mean_variance(hit.astype(np.float64), codes, centre=p)[0] / (p * (1 - p)) ** 2
 
 
 # numerator and denominator of each proportion, as columns of the per-fold (tp, fp, tn, fn) tallies
@@ -274,16 +272,18 @@ def _cells(y: np.ndarray, called: np.ndarray) -> np.ndarray:
     return np.stack([(y == 1) & called, (y == 0) & called, (y == 0) & ~called, (y == 1) & ~called], axis=1)
 
 
-def _proportion_folds(cells: np.ndarray, parts: list[np.ndarray], codes: np.ndarray
-                      ) -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]:
-    """Each proportion's per-fold numerator k, denominator d and test noise on the logit scale
-    (``_proportion_noise`` of the denominator's records)."""
+def _proportion_folds(cells: np.ndarray, parts: list[np.ndarray], codes: np.ndarray,
+                      noisy: Iterable[str] = PROPORTION_NOISE_FACTORS
+                      ) -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray | None]]:
+    """Each proportion's per-fold numerator k, denominator d and, for those `noisy` names, test noise on the logit
+    scale (``_proportion_noise`` of the denominator's records; None for the others, which take the corrected t)."""
     out = {}
     for name, (num, den) in _PROPORTIONS.items():
         of, hit = np.any(cells[:, list(den)], axis=1), np.any(cells[:, list(num)], axis=1)
+        noise = (np.array([_proportion_noise(hit[idx][of[idx]], codes[idx][of[idx]]) for idx in parts])
+                 if name in noisy else None)
         out[name] = (np.array([hit[idx].sum() for idx in parts], dtype=np.float64),
-                     np.array([of[idx].sum() for idx in parts], dtype=np.float64),
-                     np.array([_proportion_noise(hit[idx][of[idx]], codes[idx][of[idx]]) for idx in parts]))
+                     np.array([of[idx].sum() for idx in parts], dtype=np.float64), noise)
     return out
 
 
@@ -305,9 +305,8 @@ def cv_binary_metrics(y: Any, score: Any, threshold: Any, fold: Any, groups: Any
     out = {}
     with np.errstate(invalid="ignore", divide="ignore"):
         for name, (k, d, noise) in _proportion_folds(cells, parts, codes).items():
-            factor = PROPORTION_NOISE_FACTORS.get(name)  # the sensitivity and specificity: the corrected t
             out[name] = fold_mean(name, k / d, ratios, reps, level, yy.size, names=names, counts=(k, d),
-                                  noise=None if factor is None else noise, factor=factor or NOISE_FACTOR)
+                                  noise=noise, factor=PROPORTION_NOISE_FACTORS.get(name, NOISE_FACTOR))
         tp, fp, fn = tallies[:, 0], tallies[:, 1], tallies[:, 3]
         out["f1"] = fold_mean("f1", 2 * tp / (2 * tp + fp + fn), ratios, reps, level, yy.size, interval=False,
                               names=names)
