@@ -211,10 +211,12 @@ def _hybrid(s: Set, metric: str, c: float = 2.0, log: bool = False) -> tuple[flo
     noise = []
     for i in parts:
         d = s.pred[i] - s.y[i]
-        bias, sd, rmse = d.mean(), d.std(ddof=1), np.sqrt((d * d).mean())
-        influence = {"mae": np.abs(d), "rmse": d * d / (2 * rmse), "ba_bias": d,
-                     "ba_loa_low": d - Z_LOA * (d - bias) ** 2 / (2 * sd),
-                     "ba_loa_high": d + Z_LOA * (d - bias) ** 2 / (2 * sd)}[metric]
+        if metric in ("mae", "rmse", "ba_bias"):  # the service's own noise (ba_bias: its limits' bias part)
+            noise.append(_noise_fold(d, s.ids[i])["bias noise" if metric == "ba_bias" else metric])
+            continue
+        # a limit read whole (before MOVER), its influence d -+ z (d - bias)² / (2 SD)
+        sign = -1.0 if metric == "ba_loa_low" else 1.0
+        influence = d + sign * Z_LOA * (d - d.mean()) ** 2 / (2 * d.std(ddof=1))
         noise.append(clustered.mean_variance(influence, np.unique(s.ids[i], return_inverse=True)[1])[0])
     values = _fold_values(s, metric)
     if log:
