@@ -60,3 +60,24 @@ def test_the_summary_names_each_interval_its_models_carry():
     assert _intervals([{"model": "a"}], {}) == ""
     t = {"estimate": 0.0, "ci_low": 0.0, "ci_high": 0.0, "p_adjusted": 1.0, "extra": {"model_a": "a", "model_b": "b"}}
     assert _comparison(t, {}) == "a − b +0.000 (no interval: zero width), p 1.000"
+
+
+def test_a_value_the_service_refused_reads_not_estimable_not_a_dash():
+    """mmode_septal_flash's default holdout separates its classes: the recalibration fits are unstable and the
+    service reports the calibration slope and intercept as not estimable, with the reason; the calibration table
+    printed "–", as for a metric never computed. It now says "not estimable", and a missing value stays "–"."""
+    from cardio_report.performance import CALIBRATION, metric_rows, metric_table
+    from cardio_stats import calibration
+
+    y = np.r_[np.ones(11), np.zeros(18)]
+    prob = np.r_[np.full(11, 0.999), np.full(18, 0.001)] + np.linspace(0, 1e-4, 29)
+    rows = []
+    for est in calibration(y, prob, n_resamples=200).values():
+        rows.append({**est.to_dict(), "model": "m", "task": "t", "fold": "pooled", "subgroup": None})
+    slope = next(r for r in rows if r["metric"] == "calibration_slope")
+    assert slope["estimate"] is None and slope["warnings"][0].startswith("not estimable")
+    table = metric_table(metric_rows(rows), CALIBRATION)
+    assert table["calibration slope"].iloc[0] == "not estimable"
+    assert table["Brier score"].iloc[0].startswith("0.0")
+    gone = [r for r in rows if r["metric"] != "calibration_intercept"]
+    assert "calibration intercept" not in metric_table(metric_rows(gone), CALIBRATION)
