@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -135,7 +136,7 @@ def test_cardio_report_checklist_writes_tripod_ai_md(toy_run, cardio_cli, toy_si
     assert n[tripod.ANSWERED] >= 8 and n[tripod.YOURS] >= 20 and sum(n.values()) == 52
     by = {r.item.number: r for r in rows}
     assert by["14"].status == tripod.PARTLY and by["14"].part == "comparison"  # subgroups were asked for
-    assert by["12a"].status == tripod.ANSWERED and "5-fold cross-validation split by patient" in by["12a"].note
+    assert by["12a"].status == tripod.ANSWERED and "5-fold cross-validation by patient" in by["12a"].note
     assert by["17"].status == by["18a"].status == tripod.YOURS  # ethics and funding are the authors'
     assert "[Cohort](report.html#cohort)" in text
 
@@ -153,3 +154,12 @@ def test_a_table_too_wide_for_the_page_is_cut_into_column_groups(tmp_path):
     html = (tmp_path / "report.html").read_text()
     assert html.count("<th>model</th>") == 2 and "(continued)" in html
     assert report_page_problems(_page(tmp_path)) == []
+
+
+def test_the_checklist_calls_a_holdout_a_held_out_split_as_the_summary_does():
+    """mmode_septal_flash's default (cv.method=holdout) read "1-fold cross-validation split by patient" in TRIPOD+AI
+    items 12a and 12c, while its summary said "a single held-out split"."""
+    facts = tripod._Facts(plugin="p", versions="v", external=False, folds=1, cv_method="holdout", synthetic="",
+                          subgroups=(), sites=False, final_model=True, n_patients=29, n_records=29)
+    assert tripod._validation(facts).startswith("a single held-out split by patient (cv.method=holdout)")
+    assert tripod._validation(replace(facts, folds=5, cv_method="kfold")).startswith("5-fold cross-validation by")

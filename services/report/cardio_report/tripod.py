@@ -152,8 +152,8 @@ def _synthetic(meta: dict, cohort: dict, external: bool) -> str:
 def _validation(f: _Facts) -> str:
     if f.external:
         return "the exported model scored every record of this cohort, none of which was used to fit it"
-    return (f"{f.folds}-fold cross-validation split by patient (cv.method={f.cv_method}): every estimate is "
-            "out-of-fold")
+    how = "a single held-out split" if f.folds == 1 else f"{f.folds}-fold cross-validation"  # as the summary says
+    return f"{how} by patient (cv.method={f.cv_method}): every estimate is out-of-fold"
 
 
 def _answers(f: _Facts) -> dict[str, tuple[str, str, str | None]]:
