@@ -89,6 +89,27 @@ def fit_response_models(df: pd.DataFrame, outcome: str, clinical: list[str], ae_
         "clinical+psd+ae": clin + ["psd"] + ae,
         "clinical+pbw+ae": clin + ["pbw"] + ae,
     }
+    models, thresholds = _fit_models(df, outcome, variables, clin, p, method)
+    patients = df[patient_col].astype(str).tolist() if patient_col in df.columns else []
+    firth = [name for name, m in models.items() if m.method.startswith("Firth")]
+    return FittedResponseModels(screen, clin, ae, forced, variables, models, thresholds, patients, firth)
+
+
+def fit_conventional_models(df: pd.DataFrame, outcome: str, clinical: list[str], *, p_enter: float = 0.1,
+                            method: str = "ml") -> tuple[dict, dict[str, float]]:
+    """The clinical + PSD and clinical + PBW models alone, fitted as fit_response_models fits them (the screen is one
+    model per variable, so the AE features change neither), with their Youden thresholds: what cardio_refit refits
+    for nested CV without training an autoencoder."""
+    variables_all = list(clinical) + list(CONVENTIONAL)
+    _require(df, variables_all + [outcome], "response models")
+    p = _p_column(stats.univariate_screen(df, outcome, variables_all, method=method))
+    clin = [v for v in clinical if p.get(v, 1.0) < p_enter]
+    return _fit_models(df, outcome, {f"clinical+{c}": clin + [c] for c in CONVENTIONAL}, clin, p, method)
+
+
+def _fit_models(df: pd.DataFrame, outcome: str, variables: dict[str, list[str]], clin: list[str], p: pd.Series,
+                method: str) -> tuple[dict, dict[str, float]]:
+    """Each model of `variables` (name -> columns; updated to the columns kept) and its Youden threshold on df."""
     models, thresholds = {}, {}
     y = df[outcome].to_numpy()
     for name, cols in variables.items():
@@ -96,9 +117,7 @@ def fit_response_models(df: pd.DataFrame, outcome: str, clinical: list[str], ae_
         variables[name] = list(m.variables)
         models[name] = m
         thresholds[name] = stats.choose_threshold(y, m.predict_proba(df), "youden")
-    patients = df[patient_col].astype(str).tolist() if patient_col in df.columns else []
-    firth = [name for name, m in models.items() if m.method.startswith("Firth")]
-    return FittedResponseModels(screen, clin, ae, forced, variables, models, thresholds, patients, firth)
+    return models, thresholds
 
 
 def _fit_dropping_clinical(df: pd.DataFrame, outcome: str, cols: list[str], clinical: list[str], p: pd.Series,

@@ -10,7 +10,7 @@ import pandas as pd
 
 import cardio_stats as stats
 from cardio import CardioError, CoreSettings, Features, Predictions
-from cardio_spect_polar.analysis import MODEL_NAMES, FittedResponseModels, fit_response_models
+from cardio_spect_polar.analysis import MODEL_NAMES, FittedResponseModels, fit_conventional_models, fit_response_models
 from cardio_spect_polar.autoencoder import FittedAutoencoder, feature_names, fit_autoencoder
 from cardio_spect_polar.settings import SpectSettings
 
@@ -67,6 +67,26 @@ def predict_phase_pipeline(model: PhaseAEModel, features: Features, rows: np.nda
                                 model=name, task=model.outcome, kind="binary",
                                 threshold=model.response.thresholds[name])
         for name in MODEL_NAMES])
+
+
+def refit_conventional(features: Features, train_index: np.ndarray, test_index: np.ndarray, config: dict,
+                       ctx) -> Predictions:
+    """cardio_refit: clinical+psd and clinical+pbw refitted on the training fold's labelled rows and scored on the
+    test rows, as cardio_train + cardio_predict score them, for their nested-CV intervals (300 refits). clinical+ae
+    trains the autoencoder, is deep, and keeps the fold-DeLong interval of the run's folds."""
+    s = SpectSettings.of(config)
+    rows = np.asarray(train_index)
+    labelled = rows[features.table[features.label].iloc[rows].notna().to_numpy()]
+    with np.errstate(over="ignore"):  # statsmodels' logistic on separated data; the fit reports it
+        models, thresholds = fit_conventional_models(features.table.iloc[labelled], features.label,
+                                                     list(s.analysis.clinical), p_enter=s.analysis.p_enter,
+                                                     method=s.analysis.logistic)
+    table = features.table.iloc[np.asarray(test_index)]
+    return Predictions.concat([
+        Predictions.from_arrays(table["record_id"], table["patient_id"], table[features.label],
+                                np.asarray(m.predict_proba(table), dtype=float), model=name, task=features.label,
+                                kind="binary", threshold=thresholds[name])
+        for name, m in models.items()])
 
 
 def describe(model) -> dict:

@@ -98,6 +98,15 @@ def cardio_predict(model: Any, features: Features, test_index: np.ndarray, confi
 
 
 @hookimpl
+def cardio_refit(features: Features, train_index: np.ndarray, test_index: np.ndarray, config: dict,
+                 ctx: RunContext) -> Predictions | None:
+    """The conventional models (clinical + PSD, clinical + PBW) refitted on the core's nested-CV splits."""
+    from cardio_spect_polar import pipeline
+
+    return pipeline.refit_conventional(features, train_index, test_index, config, ctx)
+
+
+@hookimpl
 def cardio_describe_model(model: Any, config: dict) -> dict:
     from cardio_spect_polar import pipeline
 

@@ -143,6 +143,27 @@ def test_cross_validation_is_leak_free(ctx):
     assert sel.loc[0, "clinical+ae"] == "+".join(facts[folds[0].name]["variables"]["clinical+ae"])
 
 
+def test_the_refit_scores_the_conventional_models_as_the_fold_pipeline_does(ctx):
+    """cardio_refit (nested CV's 300 refits) fits clinical+psd and clinical+pbw without the autoencoder: on a fold's
+    rows their scores and thresholds are the fold pipeline's (which trains the AE first), to the last bit; and
+    clinical+ae, which needs the AE, is not refitted."""
+    table, x = study_table(60, seed=5)
+    table.loc[table.index[:4], "responder"] = np.nan  # unlabelled rows reach the AE only, never the models
+    features = Features(table, x=x, label="responder")
+    config = {"spect_polar": {"autoencoder": AE_CFG, "analysis": CFG}, "train": train_settings(cpu_threads=1)}
+    folds = make_folds(table, {"method": "kfold", "folds": 3, "repeats": 1, "stratify": False}, None, 0)
+    for fold in folds:
+        full = pipeline.predict_phase_pipeline(pipeline.fit_phase_pipeline(features, fold.train, config, ctx),
+                                               features, fold.test, ctx).table
+        refit = pipeline.refit_conventional(features, fold.train, fold.test, config, ctx).table
+        assert set(refit["model"]) == {"clinical+psd", "clinical+pbw"}
+        for name, part in refit.groupby("model"):
+            same = full[full["model"] == name]
+            assert list(part["record_id"]) == list(same["record_id"])
+            np.testing.assert_array_equal(part["y_score"].to_numpy(), same["y_score"].to_numpy())
+            assert part["threshold"].iloc[0] == same["threshold"].iloc[0]
+
+
 def test_unlabelled_rows_reach_the_autoencoder_only(ctx):
     """A missing label (NaN) leaves the scan to the label-free AE: the screen, the models and the thresholds see
     the labelled training rows; predictions keep y_true NaN for the core to leave unscored."""
