@@ -79,5 +79,12 @@ def test_a_value_the_service_refused_reads_not_estimable_not_a_dash():
     table = metric_table(metric_rows(rows), CALIBRATION)
     assert table["calibration slope"].iloc[0] == "not estimable"
     assert table["Brier score"].iloc[0].startswith("0.0")
+    # the shared format, which every table and legend prints through: an Estimate object and a NaN value too
+    from cardio_stats import Estimate, format_ci
+
+    refused = Estimate("calibration_slope", float("nan"), None, None, 0.95, "logistic recalibration", 29,
+                       warnings=["not estimable: singular matrix"])
+    assert format_ci(refused) == "not estimable"
+    assert format_ci(Estimate("brier", float("nan"), None, None, 0.95, "x", 29, warnings=["no records"])) == "–"
     gone = [r for r in rows if r["metric"] != "calibration_intercept"]
     assert "calibration intercept" not in metric_table(metric_rows(gone), CALIBRATION)

@@ -39,7 +39,7 @@ def fit_phase_pipeline(features: Features, rows: np.ndarray, config: dict, ctx, 
     s = SpectSettings.of(config)
     ae = fit_autoencoder(features.x[rows], features.table["patient_id"].iloc[rows], s.autoencoder, ctx,
                          name=name, train=CoreSettings.of(config).train.as_dict())
-    labelled = rows[features.table[features.label].iloc[rows].notna().to_numpy()]
+    labelled = _labelled(features, rows)
     table = features.table.iloc[labelled]
     df, cols = with_ae_features(table, ae.transform(features.x[labelled], ctx))
     try:  # statsmodels' logistic overflows exp() on separated data; the fit itself reports that
@@ -62,11 +62,21 @@ def predict_phase_pipeline(model: PhaseAEModel, features: Features, rows: np.nda
     table = features.table.iloc[rows]
     df, _ = with_ae_features(table, model.ae.transform(features.x[rows], ctx))
     scores = model.response.predict(df)
+    return _scored(table, model.outcome, {name: scores[name] for name in MODEL_NAMES}, model.response.thresholds)
+
+
+def _labelled(features: Features, rows: np.ndarray) -> np.ndarray:
+    """Those of `rows` that have a label: the response models' rows."""
+    return rows[features.table[features.label].iloc[rows].notna().to_numpy()]
+
+
+def _scored(table: pd.DataFrame, outcome: str, scores: dict[str, np.ndarray],
+            thresholds: dict[str, float]) -> Predictions:
+    """Each model's scores of the table's rows, with its training rows' Youden threshold."""
     return Predictions.concat([
-        Predictions.from_arrays(table["record_id"], table["patient_id"], table[model.outcome], scores[name],
-                                model=name, task=model.outcome, kind="binary",
-                                threshold=model.response.thresholds[name])
-        for name in MODEL_NAMES])
+        Predictions.from_arrays(table["record_id"], table["patient_id"], table[outcome], score, model=name,
+                                task=outcome, kind="binary", threshold=thresholds[name])
+        for name, score in scores.items()])
 
 
 def refit_conventional(features: Features, train_index: np.ndarray, test_index: np.ndarray, config: dict,
@@ -75,18 +85,13 @@ def refit_conventional(features: Features, train_index: np.ndarray, test_index: 
     test rows, as cardio_train + cardio_predict score them, for their nested-CV intervals (300 refits). clinical+ae
     trains the autoencoder, is deep, and keeps the fold-DeLong interval of the run's folds."""
     s = SpectSettings.of(config)
-    rows = np.asarray(train_index)
-    labelled = rows[features.table[features.label].iloc[rows].notna().to_numpy()]
     with np.errstate(over="ignore"):  # statsmodels' logistic on separated data; the fit reports it
-        models, thresholds = fit_conventional_models(features.table.iloc[labelled], features.label,
-                                                     list(s.analysis.clinical), p_enter=s.analysis.p_enter,
-                                                     method=s.analysis.logistic)
+        models, thresholds = fit_conventional_models(
+            features.table.iloc[_labelled(features, np.asarray(train_index))], features.label,
+            list(s.analysis.clinical), p_enter=s.analysis.p_enter, method=s.analysis.logistic)
     table = features.table.iloc[np.asarray(test_index)]
-    return Predictions.concat([
-        Predictions.from_arrays(table["record_id"], table["patient_id"], table[features.label],
-                                np.asarray(m.predict_proba(table), dtype=float), model=name, task=features.label,
-                                kind="binary", threshold=thresholds[name])
-        for name, m in models.items()])
+    return _scored(table, features.label,
+                   {name: np.asarray(m.predict_proba(table), dtype=float) for name, m in models.items()}, thresholds)
 
 
 def describe(model) -> dict:

@@ -1,5 +1,6 @@
-"""Text from the data made safe in the report's Markdown, and the headings of the report's parts: shared by the
-report (outputs) and its TRIPOD+AI checklist (tripod), which each import it and not each other."""
+"""Text from the data made safe in the report's Markdown, the headings of the report's parts and the words for the
+run's split: shared by the report (outputs, summary) and its TRIPOD+AI checklist (tripod), which each import it and
+not each other."""
 from __future__ import annotations
 
 import re
@@ -13,6 +14,11 @@ CHECKLIST_HEADING = "Appendix C: TRIPOD+AI checklist"
 _LINK_END = re.compile(r"\](?=\s*[(\[:])")  # the only ways a "]" can close a link, image or reference
 _MARKUP = re.compile(r"<(?=[A-Za-z/!?])|&(?=#?\w+;)")  # what can open a tag, comment or entity
 _QUOTE_START = re.compile(r"^(\s*)>", re.MULTILINE)  # a line starting a block quote
+
+
+def split_words(folds: int) -> str:
+    """How a run's models were fitted and scored, as the summary and the checklist both say it."""
+    return "a single held-out split" if folds == 1 else f"{folds}-fold cross-validation"
 
 
 def plain_text(v) -> str:

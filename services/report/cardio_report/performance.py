@@ -120,16 +120,8 @@ def metric_rows(estimates: list[dict]) -> list[dict]:
         if e["metric"] == "auc":
             _auc_cells(row, e)
         else:
-            row[e["metric"]] = _cell(e)
+            row[e["metric"]] = format_ci(e)
     return list(rows.values())
-
-
-def _cell(e: dict) -> str:
-    """"estimate [low, high]"; "not estimable" where the service refused the value (an unstable recalibration fit:
-    cardio_stats.calibration), which "–" showed as if nothing had been computed."""
-    if e.get("estimate") is None and any(str(w).startswith("not estimable") for w in e.get("warnings") or []):
-        return "not estimable"
-    return format_ci(e)
 
 
 def metric_table(rows: list[dict], columns: tuple[str, ...]) -> pd.DataFrame:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pandas as pd
 
 from cardio.data import Section
+from cardio_report.markup import split_words
 from cardio_report.outputs import display_name
 from cardio_stats import format_difference, format_p
 
@@ -38,9 +39,9 @@ def _design(table: pd.DataFrame, config: dict, external: bool) -> str:
                 "of its records was in the model's training cohort, the report's first section says.")
     cv = config["cv"]
     folds = table["fold"].nunique()
-    how = "a single held-out split" if folds == 1 else f"{folds}-fold cross-validation"
-    return (f"Development and internal validation: every model fitted and scored by {how} (`cv.method={cv['method']}`"
-            "), split by patient, so that no patient is scored by a model fitted on their own records.")
+    return (f"Development and internal validation: every model fitted and scored by {split_words(folds)} "
+            f"(`cv.method={cv['method']}`), split by patient, so that no patient is scored by a model fitted on their "
+            "own records.")
 
 
 def summary_section(rows: list[dict], tests: list[dict], table: pd.DataFrame, config: dict,

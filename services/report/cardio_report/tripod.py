@@ -10,7 +10,7 @@ from __future__ import annotations
 import html
 from dataclasses import dataclass
 
-from cardio_report.markup import HEADINGS, table_text
+from cardio_report.markup import HEADINGS, split_words, table_text
 
 FILE = "tripod_ai.md"
 CITATION = ("Collins GS, Moons KGM, Dhiman P, et al. TRIPOD+AI statement: updated guidance for reporting clinical "
@@ -152,8 +152,7 @@ def _synthetic(meta: dict, cohort: dict, external: bool) -> str:
 def _validation(f: _Facts) -> str:
     if f.external:
         return "the exported model scored every record of this cohort, none of which was used to fit it"
-    how = "a single held-out split" if f.folds == 1 else f"{f.folds}-fold cross-validation"  # as the summary says
-    return f"{how} by patient (cv.method={f.cv_method}): every estimate is out-of-fold"
+    return f"{split_words(f.folds)} by patient (cv.method={f.cv_method}): every estimate is out-of-fold"
 
 
 def _answers(f: _Facts) -> dict[str, tuple[str, str, str | None]]:

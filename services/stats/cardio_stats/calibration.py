@@ -19,7 +19,7 @@ from statsmodels.tools.tools import add_constant
 
 from cardio_stats.bootstrap import patients_of
 from cardio_stats.clustered import LOG_T, log_t_mean, mean_variance, units
-from cardio_stats.result import Estimate, StatsError
+from cardio_stats.result import NOT_ESTIMABLE, Estimate, StatsError
 from cardio_stats.validation import as_binary_labels, as_scores, check_level
 
 _EPS = 1e-6  # probabilities are clipped this far from 0 and 1 before the logit
@@ -70,7 +70,7 @@ def calibration(y: Any, prob: Any, level: float = 0.95, n_resamples: int = 2000,
             b, se = float(res.params[coef]), float(np.sqrt(res.normalized_cov_params[coef, coef] * res.scale))
         except (np.linalg.LinAlgError, ValueError) as e:
             out[name] = Estimate(name, float("nan"), None, None, level, "logistic recalibration", len(y),
-                                 warnings=[f"not estimable: {e}"])
+                                 warnings=[f"{NOT_ESTIMABLE}: {e}"])
             continue
         # stability is judged on the model-based SE: a robust one shrinks with the residuals where risks separate
         # the classes (a separated holdout's intercept: model-based SE 4.4, HC0's 0.5)
@@ -84,7 +84,7 @@ def calibration(y: Any, prob: Any, level: float = 0.95, n_resamples: int = 2000,
             se = float(res.bse[coef])
         if why:  # flagged, not printed: a slope of 481 [-707128, 708091] says only that the fit failed
             out[name] = Estimate(name, float("nan"), None, None, level, wald, len(y),
-                                 warnings=[f"not estimable: the recalibration fit is unstable ({why}); "
+                                 warnings=[f"{NOT_ESTIMABLE}: the recalibration fit is unstable ({why}); "
                                            f"raw value {b:.3g} with SE {se:.3g} not reported", *warned],
                                  extra={**unit, "unstable": True})
             continue

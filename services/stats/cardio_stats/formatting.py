@@ -4,7 +4,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from cardio_stats.result import Estimate, StatsError
+from cardio_stats.result import NOT_ESTIMABLE, Estimate, StatsError
 
 
 def _finite(v: Any) -> bool:
@@ -12,18 +12,22 @@ def _finite(v: Any) -> bool:
 
 
 def format_ci(estimate: Estimate | dict | tuple | None, digits: int = 3, sep: str = ", ") -> str:
-    """"0.812 [0.734, 0.890]" from an Estimate, a metrics.json dict or (estimate, low, high); "–" when missing."""
+    """"0.812 [0.734, 0.890]" from an Estimate, a metrics.json dict or (estimate, low, high); "–" when missing;
+    "not estimable" where the service computed the value and refused it (an unstable fit: its warning says why),
+    which "–" would show as never computed."""
     if estimate is None:
         return "–"
     est: Any
+    warned: list = []
     if isinstance(estimate, Estimate):
-        est, lo, hi = estimate.estimate, estimate.ci_low, estimate.ci_high
+        est, lo, hi, warned = estimate.estimate, estimate.ci_low, estimate.ci_high, estimate.warnings
     elif isinstance(estimate, dict):
         est, lo, hi = estimate.get("estimate"), estimate.get("ci_low"), estimate.get("ci_high")
+        warned = estimate.get("warnings") or []
     else:
         est, lo, hi = estimate
     if not _finite(est):
-        return "–"
+        return NOT_ESTIMABLE if any(str(w).startswith(NOT_ESTIMABLE) for w in warned) else "–"
     if not (_finite(lo) and _finite(hi)):
         return f"{est:.{digits}f}"
     return f"{est:.{digits}f} [{lo:.{digits}f}{sep}{hi:.{digits}f}]"

@@ -32,6 +32,10 @@ def json_safe(value: Any) -> Any:
     return str(value)
 
 
+# How a warning starts where the service computed a value and refused it (an unstable fit): format_ci prints it so
+NOT_ESTIMABLE = "not estimable"
+
+
 @dataclass
 class Estimate:
     """One number with its confidence interval; ``to_dict()`` is the metrics.json entry."""
