@@ -90,6 +90,15 @@ def cardio_predict(model: Any, features: Features, test_index: np.ndarray, confi
 
 
 @hookimpl
+def cardio_refit(features: Features, train_index: np.ndarray, test_index: np.ndarray, config: dict,
+                 ctx: RunContext) -> Predictions | None:
+    """The 17-segment logistic regressions refitted on the core's nested-CV splits, for their nested-CV intervals."""
+    from cardio_perfusion_polar import training
+
+    return training.refit(features, train_index, test_index, config)
+
+
+@hookimpl
 def cardio_export_model(model: Any, settings: PerfusionSettings, ctx: RunContext) -> ModelState:
     from cardio_perfusion_polar import bundle
 

@@ -102,8 +102,7 @@ def _comparison_row(part: pd.DataFrame, estimates: list[dict], tests: list[dict]
     test = stats.paired_test(stats.pick(tests, task=task, repeat=repeat), resnet, logistic, interval="cv")
     skip = "skipped: one class" if not 0 < int(np.sum(y)) < len(y) else "–"
     row.update({"resnet_auc": stats.format_ci(ea) if ea else skip, "logistic_auc": stats.format_ci(eb) if eb else skip,
-                "ΔAUC (ResNet − logistic)": "–" if test is None else
-                stats.format_difference(test["diff"], test["low"], test["high"]),
+                "ΔAUC (ResNet − logistic)": stats.format_paired(test, (ea and ea["estimate"], eb and eb["estimate"])),
                 "p": stats.format_p(test["p"]) if test else "skipped",
                 "p (Holm)": stats.format_p(test["p_holm"]) if test else "skipped",
                 "Holm family": (test.get("extra") or {}).get("family", "") if test else ""})
@@ -182,6 +181,7 @@ def evaluate_sections(predictions: Predictions, estimates: list[dict], tests: li
         if planted:
             text += " " + planted
     table = comparison_table(predictions, estimates, tests)
+    text += stats.paired_note(table["ΔAUC (ResNet − logistic)"])
     if n_repeats == 1:
         table = table.drop(columns="repeat")
     tables = {"AUC per input and risk factor (out-of-fold, the performance section's intervals, Holm)": table}

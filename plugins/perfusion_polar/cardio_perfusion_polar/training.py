@@ -20,9 +20,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
+import pandas as pd
 from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.metrics import roc_auc_score
-from sklearn.pipeline import make_pipeline
+from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from cardio import CardioError, CoreSettings, Features, Predictions
@@ -229,9 +230,8 @@ def predict(model: PerfusionModel, features: Features, test_index: np.ndarray, c
         y = table[task].to_numpy()
         parts.append(Predictions.from_arrays(rid, pid, y, risk_prob[:, j], model=RESNET, task=task, kind="binary",
                                              threshold=model.thresholds[f"resnet/{task}"]))
-        parts.append(Predictions.from_arrays(rid, pid, y, model.baselines[task].predict_proba(seg_x)[:, 1],
-                                             model=LOGISTIC, task=task, kind="binary",
-                                             threshold=model.thresholds[f"logistic/{task}"]))
+        parts.append(_logistic_rows(table, task, model.baselines[task], seg_x, LOGISTIC,
+                                    model.thresholds[f"logistic/{task}"]))
     for ch, fit in model.separate.items():  # per-input models: the risk outputs only
         resnet, logistic = model_names(ch)
         prob = E.predict_proba(fit["step2"], E.ArrayDataset(channel_input(maps, ch)), ctx)
@@ -240,7 +240,36 @@ def predict(model: PerfusionModel, features: Features, test_index: np.ndarray, c
             y = table[task].to_numpy()
             parts.append(Predictions.from_arrays(rid, pid, y, prob[:, j], model=resnet, task=task, kind="binary",
                                                  threshold=fit["thresholds"][f"{resnet}/{task}"]))
-            parts.append(Predictions.from_arrays(rid, pid, y, fit["baselines"][task].predict_proba(seg_ch)[:, 1],
-                                                 model=logistic, task=task, kind="binary",
-                                                 threshold=fit["thresholds"][f"{logistic}/{task}"]))
+            parts.append(_logistic_rows(table, task, fit["baselines"][task], seg_ch, logistic,
+                                        fit["thresholds"][f"{logistic}/{task}"]))
+    return Predictions.concat(parts)
+
+
+def _logistic_rows(table: pd.DataFrame, task: str, baseline: Pipeline, seg_x: np.ndarray, name: str,
+                   threshold: float) -> Predictions:
+    """One logistic baseline's scores of the table's records (their segment means `seg_x`) for one risk factor."""
+    return Predictions.from_arrays(table["record_id"], table["patient_id"], table[task].to_numpy(),
+                                   baseline.predict_proba(seg_x)[:, 1], model=name, task=task, kind="binary",
+                                   threshold=threshold)
+
+
+def refit(features: Features, train_index: np.ndarray, test_index: np.ndarray, config: dict) -> Predictions:
+    """The logistic regressions on the segment means (the joint one and each input's), refitted on the training
+    rows as _train fits them and scoring the test rows as predict does: what nested CV refits (cardio_refit, 300
+    times). The ResNets are deep and the ridge scores a regression (nested CV's intervals are AUCs): they keep the
+    intervals of the run's folds."""
+    s = PerfusionSettings.of(config)
+    table = features.table
+    for task in RISK_TASKS:  # a refit's training rows may lack a class: one line, and the core keeps fold DeLong
+        features.check_classes(train_index, "nested CV refit", task)
+    y_seg = table[SEGMENT_TASKS].to_numpy(np.float32)
+    y_risk = table[RISK_TASKS].to_numpy(np.float32)
+    test = table.iloc[test_index]
+    parts = []
+    for ch in (None, *s.separate_inputs):
+        segments = channel_segments(features.x["segments"], ch)
+        baselines, thresholds = _fit_baselines(segments, y_seg, y_risk, train_index, s.baseline_c, ridge=False)
+        for task in RISK_TASKS:
+            parts.append(_logistic_rows(test, task, baselines[task], segments[test_index], model_names(ch)[1],
+                                        thresholds[f"logistic/{task}"]))
     return Predictions.concat(parts)

@@ -198,3 +198,24 @@ def test_missing_targets_are_left_out_of_every_fit(ctx, one_thread):
     smoking = pred[(pred["task"] == "smoking") & (pred["model"] == "resnet-polar")]
     assert smoking["y_true"].isna().sum() == t["smoking"].iloc[30:].isna().sum()
     assert smoking["y_score"].notna().all()
+
+
+def test_the_refit_scores_the_logistic_baselines_as_the_fold_model_does(ctx, one_thread):
+    """cardio_refit (nested CV's 300 refits) fits the joint and per-input logistic regressions without the ResNets:
+    on a fold's rows their scores and thresholds are the fold model's, to the last bit; a refit whose training rows
+    lack a class of a risk factor is one line, which the core logs before keeping the fold-DeLong intervals."""
+    feats = _features(ctx, 24)
+    train, test = np.arange(18), np.arange(18, 24)
+    cfg = {**CFG, "separate_inputs": ["rest"]}
+    fold = training.predict(_train(feats, train, cfg, ctx), feats, test, ctx).table
+    refit = training.refit(feats, train, test, {"perfusion_polar": cfg}).table
+    assert set(refit["model"]) == {"logistic-17seg", "logistic-rest"}
+    for (name, task), part in refit.groupby(["model", "task"]):
+        same = fold[(fold["model"] == name) & (fold["task"] == task)]
+        assert list(part["record_id"]) == list(same["record_id"])
+        np.testing.assert_array_equal(part["y_score"].to_numpy(), same["y_score"].to_numpy())
+        assert part["threshold"].iloc[0] == same["threshold"].iloc[0]
+    task = synthetic.RISK_TASKS[1]
+    one_class = train[feats.table[task].to_numpy()[train] == 1]
+    with pytest.raises(CardioError, match=f"nested CV refit.*{task}"):
+        training.refit(feats, one_class, test, {"perfusion_polar": cfg})
