@@ -59,7 +59,7 @@ def test_the_summary_names_each_interval_its_models_carry():
     assert _intervals(rows[:1], {}) == ": fold DeLong × 2"
     assert _intervals([{"model": "a"}], {}) == ""
     t = {"estimate": 0.0, "ci_low": 0.0, "ci_high": 0.0, "p_adjusted": 1.0, "extra": {"model_a": "a", "model_b": "b"}}
-    assert _comparison(t, {}) == "a − b +0.000 (no interval: zero width), p 1.000"
+    assert _comparison(t, {}, {}) == "a − b +0.000 (no interval: zero width), p 1.000"
 
 
 def test_a_value_the_service_refused_reads_not_estimable_not_a_dash():

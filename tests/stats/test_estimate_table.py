@@ -53,3 +53,26 @@ def test_headline_auc_is_the_performance_tables_row_and_paired_test_names_its_in
     delong = paired_test([test], "a", "b")
     assert delong is not None
     assert (delong["p"], delong["p_holm"], delong["method"]) == (0.01, 0.02, "paired DeLong")
+
+
+def test_a_difference_beside_aucs_it_was_not_formed_from_names_the_two_it_was():
+    """A model refitted for nested CV (its AUC the mean over the refits' splits) against one that is not: their
+    difference is paired on the run's folds, so a table printing both AUCs beside it adds the two it differences,
+    read in the order asked; where the printed AUCs are those two, nothing is added."""
+    from cardio_stats import CV_DIFF_METHOD, format_paired, paired_test
+
+    test = {"model_a": "resnet", "model_b": "logistic", "method": CV_DIFF_METHOD, "estimate": -0.235,
+            "ci_low": -0.348, "ci_high": -0.129, "p_value": 0.001, "p_adjusted": 0.002,
+            "extra": {"auc_a": 0.6296, "auc_b": 0.8644}}
+    turned = paired_test([test], "logistic", "resnet", interval="cv")
+    assert turned is not None and turned["aucs"] == (0.8644, 0.6296)
+    assert format_paired(turned, (0.841, 0.630)) == "+0.235 [+0.129, +0.348], from 0.864 − 0.630 on the run's folds"
+    assert format_paired(turned, (0.8644, 0.6296)) == "+0.235 [+0.129, +0.348]"
+    assert format_paired(turned, (0.841, None), interval=False) == "+0.235, from 0.864 − 0.630 on the run's folds"
+    assert format_paired(None, (0.8, 0.7)) == "–"
+    holdout = {**test, "method": "delong-paired", "extra": {}}  # one fold: no fold AUCs to name
+    assert format_paired(paired_test([holdout], "resnet", "logistic"), (0.63, 0.84)) == "-0.235 [-0.348, -0.129]"
+    from cardio_stats import paired_note
+
+    assert paired_note(["0.8", format_paired(turned, (0.841, 0.630))]).startswith(" Where a model refitted")
+    assert paired_note(["0.8", "+0.235 [+0.129, +0.348]"]) == ""

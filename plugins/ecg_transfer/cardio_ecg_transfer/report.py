@@ -16,10 +16,11 @@ from cardio_stats import (
     PAIRED_DELONG,
     StatsError,
     format_ci,
-    format_difference,
+    format_paired,
     headline_auc,
     interval_note,
     note_on_tests,
+    paired_note,
     paired_test,
     pick,
     table_one,
@@ -113,10 +114,6 @@ def reference_model(config: dict, task: str | None = None) -> str | None:
     return core.stats.reference_for(task or core.label)
 
 
-def _diff(test: dict) -> str:
-    return format_difference(test.get("diff"), test.get("low"), test.get("high"))
-
-
 def _p(p: float | None) -> str:
     return "–" if p is None else f"{p:.3g}"
 
@@ -126,19 +123,21 @@ def _comparisons(t2: pd.DataFrame, tests: list[dict], reference: str | None) -> 
     performance section prints them: the cross-validated difference in a K-fold run, Holm over that family), and
     with the best model of these data (exploratory: the best is picked after seeing them)."""
     t2 = t2.copy()
+    auc = pd.to_numeric(t2["AUC"].astype(str).str.split(" ").str[0], errors="coerce") if len(t2) else pd.Series()
+    shown = dict(zip(t2["model"], auc))
     if reference is not None and reference in set(t2["model"]):
         vs = {m: r for m in t2["model"] if m != reference and (r := paired_test(tests, reference, m, interval="cv"))}
-        t2[f"ΔAUC {reference} − model [CI]"] = ["reference" if m == reference else _diff(vs[m]) if m in vs
+        t2[f"ΔAUC {reference} − model [CI]"] = ["reference" if m == reference else
+                                                format_paired(vs[m], (shown[reference], shown[m])) if m in vs
                                                 else "–" for m in t2["model"]]
         t2["p vs reference"] = [_p(vs[m]["p"]) if m in vs else "–" for m in t2["model"]]
         t2["p vs reference (Holm)"] = [_p(vs[m]["p_holm"]) if m in vs else "–" for m in t2["model"]]
-    auc = pd.to_numeric(t2["AUC"].astype(str).str.split(" ").str[0], errors="coerce") if len(t2) else pd.Series()
     if auc.notna().sum() >= 2:
         best = t2["model"].iloc[int(auc.idxmax())]
         vb = {m: r for m in t2["model"] if m != best and (r := paired_test(tests, best, m, interval="cv"))}
-        t2["exploratory: ΔAUC best − model"] = ["best" if m == best else f"{vb[m]['diff']:+.3f}"
-                                                if m in vb and vb[m]["diff"] is not None else "–"
-                                                for m in t2["model"]]
+        t2["exploratory: ΔAUC best − model"] = ["best" if m == best else
+                                                format_paired(vb[m], (shown[best], shown[m]), interval=False)
+                                                if m in vb else "–" for m in t2["model"]]
         t2["exploratory: p vs best (unadjusted)"] = [_p(vb[m]["p"]) if m in vb else "–"
                                                      for m in t2["model"]]
     return t2
@@ -376,6 +375,7 @@ def evaluate_sections(predictions: Predictions, cohort, prepared: Prepared, conf
             "from the out-of-fold "
             "predictions. " + fold_sd_note(predictions)
             + comparison_text(reference, [str(m) for m in t2["model"]], _test_method(tests, reference)))
+    text += paired_note(t2.to_numpy().ravel())
     tables = {"Table 2": t2}
     if over_repeats is not None:
         n_rep = predictions.table["repeat"].nunique()

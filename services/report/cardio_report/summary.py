@@ -8,7 +8,7 @@ import pandas as pd
 from cardio.data import Section
 from cardio_report.markup import split_words
 from cardio_report.outputs import display_name
-from cardio_stats import format_difference, format_p
+from cardio_stats import format_p, format_paired, paired_note, paired_test
 
 MAX_SUMMARY_MODELS = 10  # models named in the summary's headline line; the table has them all
 
@@ -68,8 +68,10 @@ def summary_section(rows: list[dict], tests: list[dict], table: pd.DataFrame, co
                      f" intervals{why}): {shown}{more}.")
     against = [t for t in tests if t["extra"].get("family") == "reference" and t["extra"].get("task") == main]
     if against:
-        lines.append("- **Against the reference** (ΔAUC, Holm-adjusted p): "
-                     + "; ".join(_comparison(t, names) for t in against) + ".")
+        printed = {r["model"]: pd.to_numeric(str(r.get("auc", "")).split(" ")[0], errors="coerce") for r in found}
+        said = [_comparison(t, names, printed) for t in against]
+        lines.append("- **Against the reference** (ΔAUC, Holm-adjusted p): " + "; ".join(said) + "."
+                     + paired_note(said))
     others = records["task"].nunique() - 1
     if others:
         lines.append(f"- {others} more task{'s' if others > 1 else ''}: every model and task is in the performance "
@@ -90,15 +92,17 @@ def _intervals(found: list[dict], names: dict) -> str:
     return ": " + "; ".join([order[0], *(f"{k} for {', '.join(kinds[k])}" for k in order[1:])])
 
 
-def _comparison(t: dict, names: dict) -> str:
-    """"fused − A4C +0.050 [−0.020, +0.120], p 0.210"."""
+def _comparison(t: dict, names: dict, printed: dict) -> str:
+    """"fused − A4C +0.050 [−0.020, +0.120], p 0.210", and the two AUCs the difference was formed from where they
+    are not those `printed` (model -> the AUC the line above prints: format_paired)."""
 
     e = t["extra"]
-    a, b = display_name(e.get("model_a"), names), display_name(e.get("model_b"), names)
-    diff, low, high = t.get("estimate", e.get("diff")), t.get("ci_low"), t.get("ci_high")
-    if diff is None:
+    ma, mb = str(e.get("model_a")), str(e.get("model_b"))
+    a, b = display_name(ma, names), display_name(mb, names)
+    test = paired_test([{**t, "model_a": ma, "model_b": mb}], ma, mb, interval="cv")
+    if test is None or test.get("diff") is None:
         return f"{a} − {b} not estimable"
-    return f"{a} − {b} {format_difference(diff, low, high)}, p {format_p(t.get('p_adjusted'))}"
+    return f"{a} − {b} {format_paired(test, (printed.get(ma), printed.get(mb)))}, p {format_p(t.get('p_adjusted'))}"
 
 
 def cohort_section(table: pd.DataFrame, config: dict, external: bool = False, truth: str | None = None) -> Section:

@@ -42,8 +42,10 @@ if TYPE_CHECKING:  # what type checkers and readers see; at run time each name l
         format_difference,
         format_interval,
         format_p,
+        format_paired,
         headline_auc,
         interval_note,
+        paired_note,
         paired_test,
         pick,
     )
@@ -95,8 +97,8 @@ _SUBMODULE = {name: module for module, names in {
     "evaluate": ("evaluate_predictions",),
     "figures": ("forest_figures", "plot_bland_altman", "plot_calibration", "plot_confusion", "plot_decision_curve",
                 "plot_forest", "plot_roc"),
-    "formatting": ("estimate_table", "format_ci", "format_difference", "format_interval", "format_p", "headline_auc",
-                   "interval_note", "PAIRED_DELONG", "paired_test", "pick"),
+    "formatting": ("estimate_table", "format_ci", "format_difference", "format_interval", "format_p", "format_paired",
+                   "headline_auc", "interval_note", "PAIRED_DELONG", "paired_note", "paired_test", "pick"),
     "logistic": ("EstimationError", "LogisticModel", "fit_logistic", "likelihood_ratio_test", "select_and_fit",
                  "univariate_screen"),
     "multitest": ("adjust_pvalues",),
@@ -127,7 +129,7 @@ __all__ = [
     "cv_auc_difference", "cv_agreement", "cv_binary_metrics", "cv_calibration", "cv_reclassification", "NESTED_METHOD",
     "NestedPlan", "nested_cv_estimate", "refit_scores",
     "nri", "idi", "reclassification", "estimate_table", "headline_auc", "interval_note", "pick",
-    "paired_test", "PAIRED_DELONG", "Stacker", "fit_stacker",
+    "paired_test", "PAIRED_DELONG", "format_paired", "paired_note", "Stacker", "fit_stacker",
 ]
 
 

@@ -142,7 +142,8 @@ def estimate_table(estimates: list[dict], rows: str | tuple[str, ...] = "model",
 
 def paired_test(tests: list[dict], a: str, b: str, interval: str = "delong") -> dict | None:
     """The core's paired test of models a and b, turned to read a − b (`diff`, `low`, `high`, `p`, `p_holm`: Holm
-    within the core's family) and the interval it carries (`method`); None where it ran none. ``interval="cv"``:
+    within the core's family; `aucs`: the two AUCs a K-fold difference was formed from, a's first, for
+    format_paired) and the interval it carries (`method`); None where it ran none. ``interval="cv"``:
     the difference the report prints, the test row's top level (with K folds the cross-validated one, which counts
     training variability: docs/statistics.md; with one fold the paired DeLong one); "delong": the paired DeLong
     test of the pooled scores (`extra.delong` with K folds, the top level with one)."""
@@ -160,8 +161,37 @@ def paired_test(tests: list[dict], a: str, b: str, interval: str = "delong") -> 
                                   t.get("ci_high", e.get("diff_ci_high")), t.get("p_value"), t.get("p_adjusted"))
             method = t.get("method")
         shown = {"p": p, "p_holm": holm, "method": PAIRED_DELONG.get(method, method)}
+        formed = (e.get("auc_a"), e.get("auc_b")) if variant is None else (None, None)  # the K folds' AUCs
         if (t.get("model_a"), t.get("model_b")) == (a, b):
-            return {**t, "diff": d, "low": lo, "high": hi, **shown}
+            return {**t, "diff": d, "low": lo, "high": hi, "aucs": formed, **shown}
         if (t.get("model_a"), t.get("model_b")) == (b, a) and d is not None:
-            return {**t, "diff": -d, "low": None if hi is None else -hi, "high": None if lo is None else -lo, **shown}
+            return {**t, "diff": -d, "low": None if hi is None else -hi, "high": None if lo is None else -lo,
+                    "aucs": formed[::-1], **shown}
     return None
+
+
+_FOLDS = " on the run's folds"  # what format_paired adds
+
+
+def paired_note(cells: Any) -> str:
+    """The sentence a table's text needs where any of its cells carries format_paired's addition, else ""."""
+    if not any(_FOLDS in str(c) for c in cells):
+        return ""
+    return (" Where a model refitted for nested CV (its AUC the mean over the refits' splits) is compared with one "
+            "that is not, the difference is paired on the run's own folds: the two AUCs it was formed from follow "
+            "it (\"from A − B on the run's folds\").")
+
+
+def format_paired(test: dict | None, shown: tuple[Any, Any], digits: int = 3, interval: bool = True) -> str:
+    """A paired_test's difference a − b as format_difference prints it (without its interval: `interval` False);
+    where an AUC printed beside it (`shown`: a's and b's headline AUCs) is not one the difference was formed from
+    (paired_note), those two follow it, so that no table sets two AUCs beside a difference they do not make."""
+    if test is None or not _finite(test.get("diff")):
+        return "–"
+    text = (format_difference(test.get("diff"), test.get("low"), test.get("high"), digits) if interval
+            else f"{test['diff'] + 0.0:+.{digits}f}")
+    formed = test.get("aucs") or (None, None)
+    if all(_finite(f) for f in formed) and any(
+            _finite(v) and round(float(v), digits) != round(float(f), digits) for v, f in zip(shown, formed)):
+        text += f", from {formed[0]:.{digits}f} − {formed[1]:.{digits}f}{_FOLDS}"
+    return text
