@@ -60,13 +60,15 @@ HEADLINE_AUC = {"nested CV (Bates, Hastie & Tibshirani 2023)": "nested CV (Bates
                 "delong-score": "DeLong, score interval",
                 "delong-logit": "DeLong, small-sample logit",
                 "delong": ""}
-# What each headline interval counts, as the performance text says it.
-INTERVAL_NOTES = {"nested CV (Bates et al. 2023)": "refits the model on splits of the cohort: counts the patients "
+# What each headline interval counts, as the performance text says it ("<interval>, which <note>").
+INTERVAL_NOTES = {"nested CV (Bates et al. 2023)": "refits the model on splits of the cohort: it counts the patients "
                                                    "and that another training set gives another model",
-                  "fold DeLong × 2": "from the run's own fold models: counts the patients and that each fold's model "
-                                     "was fitted on a different training set",
-                  "DeLong, score interval": "one model's scores: counts the patients, not training variability",
-                  "DeLong, small-sample logit": "one model's scores: counts the patients, not training variability"}
+                  "fold DeLong × 2": "reads the run's own fold models: it counts the patients and that each fold's "
+                                     "model was fitted on a different training set",
+                  "DeLong, score interval": "reads one model's scores: it counts the patients, not training "
+                                            "variability",
+                  "DeLong, small-sample logit": "reads one model's scores: it counts the patients, not training "
+                                                "variability"}
 AUC_TABLE, MAE_TABLE = "AUC of every model and task", "MAE of every model and task"
 
 
