@@ -43,17 +43,19 @@ DISJOINT = {"A": np.array([0, 2, 3]), "B": np.array([1, 4])}
 _CACHE: dict[tuple, Draws] = {}  # the ΔAUC draws made beside the AUC draws of the same data sets
 
 
-def draw(rng: np.random.Generator, n: int, clustered: bool, signal: bool,
-         shift: float = SHIFT) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Records (x, y, patient ids) of n patients and the class shift delta (`shift` SD on features 0 and 1 under
-    signal)."""
+def draw(rng: np.random.Generator, n: int, clustered: bool, signal: bool, shift: float = SHIFT,
+         shifts: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Records (x, y, patient ids) of n patients and the class shift delta under signal: `shift` SD on features 0
+    and 1 of P, or the vector `shifts` (one entry a feature)."""
+    planted = np.r_[shift, shift, np.zeros(P - 2)] if shifts is None else np.asarray(shifts, dtype=float)
+    p = planted.size
     y_pat = np.zeros(n, dtype=int)
     y_pat[rng.permutation(n)[:round(PREVALENCE * n)]] = 1
     k = rng.integers(1, 4, size=n) if clustered else np.ones(n, dtype=int)
     ids = np.repeat(np.arange(n), k)
-    delta = np.r_[shift, shift, np.zeros(P - 2)] if signal else np.zeros(P)
-    u = rng.normal(scale=np.sqrt(RHO), size=(n, P)) + y_pat[:, None] * delta
-    return u[ids] + rng.normal(scale=np.sqrt(1 - RHO), size=(ids.size, P)), y_pat[ids], ids, delta
+    delta = planted if signal else np.zeros(p)
+    u = rng.normal(scale=np.sqrt(RHO), size=(n, p)) + y_pat[:, None] * delta
+    return u[ids] + rng.normal(scale=np.sqrt(1 - RHO), size=(ids.size, p)), y_pat[ids], ids, delta
 
 
 def true_auc(w: np.ndarray, delta: np.ndarray) -> np.ndarray:
@@ -96,6 +98,7 @@ def sgd(rng: np.random.Generator, x: np.ndarray, y: np.ndarray, weights: np.ndar
 
 
 Interval = tuple[float, float | None, float | None]  # (estimate, low, high)
+Fit = Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]  # (x, y, rows of record weights) -> weights a row
 Run = tuple[Interval, Interval, float, float, float, str, str]  # AUC of A, ΔAUC A - B, truths, seconds, methods
 
 
@@ -136,12 +139,13 @@ def _run_folds(plan: NestedPlan, model: Fitted) -> tuple[np.ndarray, np.ndarray]
     return score, fold
 
 
-def refitted_estimates(n: int, signal: bool, s: int, columns: dict[str, np.ndarray] = COLUMNS, shift: float = SHIFT
+def refitted_estimates(n: int, signal: bool, s: int, columns: dict[str, np.ndarray] = COLUMNS, shift: float = SHIFT,
+                       shifts: np.ndarray | None = None, fit: Fit | None = None
                        ) -> tuple[cs.Estimate, cs.Estimate, float, float, float]:
     """One data set through cardio's nested CV: the Estimates of A's AUC and of A - B, their truths, the cardio
-    seconds (the batched fits are the pipeline's, not cardio's)."""
+    seconds (the batched fits are the pipeline's, not cardio's). `shifts` and `fit` as refitted_data's."""
     t0 = time.perf_counter()
-    y, ids, models, plan, delta, outside = refitted_data(n, signal, s, columns, shift)
+    y, ids, models, plan, delta, outside = refitted_data(n, signal, s, columns, shift, shifts, fit)
     t0 += outside
     try:
         a = cs.cross_validated_auc(y, ids, models["A"], plan)
@@ -157,14 +161,18 @@ def refitted_estimates(n: int, signal: bool, s: int, columns: dict[str, np.ndarr
     return a, d, ta, td, seconds
 
 
-def refitted_data(n: int, signal: bool, s: int, columns: dict[str, np.ndarray] = COLUMNS, shift: float = SHIFT
+def refitted_data(n: int, signal: bool, s: int, columns: dict[str, np.ndarray] = COLUMNS, shift: float = SHIFT,
+                  shifts: np.ndarray | None = None, fit: Fit | None = None
                   ) -> tuple[np.ndarray, np.ndarray, dict[str, Fitted], NestedPlan, np.ndarray, float]:
     """One data set's records (labels, patient ids), its models A and B with every fit of cardio's nested plan
-    made, the plan, the class shift delta, and the seconds spent outside cardio (drawing the data, the fits)."""
+    made, the plan, the class shift delta, and the seconds spent outside cardio (drawing the data, the fits).
+    `shifts`: draw's class shift per feature under signal; `fit(x, y, weights)`: the pipeline (newton's ridge
+    logistic regression by default)."""
     start = time.perf_counter()
     rng = np.random.default_rng(s)
-    x, y, ids, delta = draw(rng, n, s % 2 == 1, signal, shift)
-    models = {m: Fitted(x[:, c], y, partial(newton, x[:, c], y)) for m, c in columns.items()}
+    x, y, ids, delta = draw(rng, n, s % 2 == 1, signal, shift, shifts)
+    pipeline = newton if fit is None else fit
+    models = {m: Fitted(x[:, c], y, partial(pipeline, x[:, c], y)) for m, c in columns.items()}
     drawn = time.perf_counter()
     plan = nested_plan(y, ids, seed=s)  # cardio's
     trains = [plan.split(f)[0] for f in plan.fits]
@@ -181,10 +189,11 @@ def truths(models: dict[str, Fitted], columns: dict[str, np.ndarray], delta: np.
     return float(ta), float(ta - tb)
 
 
-def _refitted(n: int, signal: bool, s: int, columns: dict[str, np.ndarray] = COLUMNS, shift: float = SHIFT) -> Run:
+def _refitted(n: int, signal: bool, s: int, columns: dict[str, np.ndarray] = COLUMNS, shift: float = SHIFT,
+              shifts: np.ndarray | None = None, fit: Fit | None = None) -> Run:
     """One data set through cardio's nested CV: the AUC of A and ΔAUC A - B, their truths, the cardio seconds, the
     AUC's method."""
-    a, d, ta, td, seconds = refitted_estimates(n, signal, s, columns, shift)
+    a, d, ta, td, seconds = refitted_estimates(n, signal, s, columns, shift, shifts, fit)
     return (a.estimate, a.ci_low, a.ci_high), (d.estimate, d.ci_low, d.ci_high), ta, td, seconds, a.method, d.method
 
 
@@ -224,10 +233,12 @@ def _deep(n: int, signal: bool, s: int, columns: dict[str, np.ndarray] = COLUMNS
         truth["A"] - truth["B"], seconds, a.method, d.method
 
 
-def _both(name: str, one: Callable[..., Run], n: int, setting: str, n_sets: int, seed: int) -> Draws:
-    """Run `one` on n_sets data sets; return the AUC draws, keep the ΔAUC draws of the same sets for its kind."""
-    start = seed * 10**7 + n * 10**4 + OFFSETS[setting]
-    runs = [one(n, setting != "null", s, shift=SHIFTS[setting]) for s in range(start, start + n_sets)]
+def _both(name: str, one: Callable[..., Run], n: int, setting: str, n_sets: int, seed: int,
+          offsets: dict[str, int] = OFFSETS) -> Draws:
+    """Run `one` on n_sets data sets (seeds from the setting's offset); return the AUC draws, keep the ΔAUC draws of
+    the same sets for its kind."""
+    start = seed * 10**7 + n * 10**4 + offsets[setting]
+    runs = [one(n, setting != "null", s, shift=SHIFTS.get(setting, SHIFT)) for s in range(start, start + n_sets)]
     auc, diff = (np.array([r[i] for r in runs], dtype=float) for i in (0, 1))
     seconds = float(sum(r[4] for r in runs))
     method = runs[0][5]
@@ -238,10 +249,11 @@ def _both(name: str, one: Callable[..., Run], n: int, setting: str, n_sets: int,
                  seconds=seconds, notes=[method])
 
 
-def _diff(name: str, one: Callable[..., Run], n: int, setting: str, n_sets: int, seed: int) -> Draws:
+def _diff(name: str, one: Callable[..., Run], n: int, setting: str, n_sets: int, seed: int,
+          offsets: dict[str, int] = OFFSETS) -> Draws:
     key = (f"ΔAUC, {name}", n, setting, n_sets, seed)
     if key not in _CACHE:
-        _both(name, one, n, setting, n_sets, seed)
+        _both(name, one, n, setting, n_sets, seed, offsets)
     return _CACHE.pop(key)
 
 

@@ -1,6 +1,9 @@
 """The paper's analysis (in-sample) and its cross-validated twin (pipeline.py): tables, tests, and no leakage."""
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import pytest
 
 pytest.importorskip("cardio_spect_polar")
@@ -282,3 +285,32 @@ def test_incremental_value_figure_is_the_papers_figure_3(tmp_path):
     assert path is not None, "the figure is saved"
     assert path.name == "spect_incremental_value.png" and path.is_file() and "Figure 3" in saved["caption"]
     assert incremental_figure(held.iloc[:0], "clinical+ae", save) is None
+
+
+def test_the_coverage_benchmarks_screened_pipeline_is_this_one():
+    """benchmarks/coverage.py's kinds "... with a screen" simulate nested CV of fit_conventional_models with a
+    batched copy (hundreds of fits a data set): on the same rows the copy keeps the same clinical variables, and its
+    coefficients are the fitted models' (maximum likelihood; the copy's ridge of 1e-3 moves them by under 0.01)."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "benchmarks"))
+    from coverage_kinds.headline import draw
+    from coverage_kinds.screened import CLINICAL, COLUMNS, SHIFTS, screened_newton
+
+    rng = np.random.default_rng(4)
+    x, y, _, _ = draw(rng, 120, False, True, shifts=SHIFTS["signal"])
+    clinical = [f"c{j}" for j in range(CLINICAL)]
+    df = pd.DataFrame(x[:, :CLINICAL], columns=clinical).assign(pbw=x[:, CLINICAL], psd=x[:, CLINICAL + 1], y=y)
+    rows = [np.arange(120), *(np.sort(rng.permutation(120)[:90]) for _ in range(5))]
+    weights = np.zeros((len(rows), 120))
+    for i, r in enumerate(rows):
+        weights[i, r] = 1.0
+    copies = {m: screened_newton(x[:, COLUMNS[m]], y, weights) for m in COLUMNS}
+    kept_any = set()
+    for i, r in enumerate(rows):
+        models, _ = analysis.fit_conventional_models(df.iloc[r], "y", clinical)
+        for name, m in (("clinical+pbw", "A"), ("clinical+psd", "B")):
+            w = copies[m][i]
+            kept = [c for j, c in enumerate(clinical) if w[1 + j] != 0]
+            kept_any.update(kept)
+            assert list(models[name].variables) == kept + [name.split("+")[1]]
+            np.testing.assert_allclose(np.asarray(models[name].result.params), w[w != 0], atol=0.01)
+    assert "c0" in kept_any and len(kept_any) > 1  # the shifted variable and a chance one: the screen selects
