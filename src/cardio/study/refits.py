@@ -10,6 +10,7 @@ import time
 
 import numpy as np
 import pandas as pd
+from threadpoolctl import threadpool_limits
 
 from cardio.context import RunContext
 from cardio.data import CardioError, Predictions, make_folds
@@ -51,7 +52,9 @@ def refitted(study: Study, stages: tasks.Study, cfg: dict, ctx: RunContext) -> R
                                           ctx.seed), len(features))
     parts = []
     try:
-        with threads(cfg, ctx):
+        # hundreds of small fits: BLAS threads cost more than they bring (perfusion_polar's refit took 2.6-3 times
+        # as long with two beside one other busy process), so one each
+        with threads(cfg, ctx), threadpool_limits(limits=1, user_api="blas"):
             for i, fit in enumerate(plan.fits):
                 train, test = plan.split(fit)
                 pred = study.hooks.cardio_refit(features=features, train_index=features.trainable(train),
