@@ -5,7 +5,8 @@ backbone with a new head and classifies impaired global MFR (< 2.0), sex, smokin
 dyslipidemia and diabetes. Both steps go through the core engine on the training fold, with an
 inner validation split (by patient) for early stopping and the ResNet's decision thresholds. The
 comparators, fitted on the whole training fold: a logistic regression per risk factor and a ridge
-regression of the segment MFRs, both on the 51 segment means (17 segments x rest, stress, MFR).
+regression of the segment MFRs, both on the 51 segment means (17 segments x rest, stress, MFR). `refit`
+fits the logistic regressions alone on nested CV's splits (cardio_refit), as the fold model fits them.
 With `separate_inputs` (rest, stress, mfr), Yeung et al.'s per-input models are fitted beside the joint
 one: the same two steps on one map (copied into the three input planes) and a logistic regression on
 that map's 17 segment means.
