@@ -140,7 +140,7 @@ def _run_folds(plan: NestedPlan, model: Fitted) -> tuple[np.ndarray, np.ndarray]
 
 
 def refitted_estimates(n: int, signal: bool, s: int, columns: dict[str, np.ndarray] = COLUMNS, shift: float = SHIFT,
-                       shifts: np.ndarray | None = None, fit: Fit | None = None
+                       shifts: np.ndarray | None = None, fit: Fit = newton
                        ) -> tuple[cs.Estimate, cs.Estimate, float, float, float]:
     """One data set through cardio's nested CV: the Estimates of A's AUC and of A - B, their truths, the cardio
     seconds (the batched fits are the pipeline's, not cardio's). `shifts` and `fit` as refitted_data's."""
@@ -162,7 +162,7 @@ def refitted_estimates(n: int, signal: bool, s: int, columns: dict[str, np.ndarr
 
 
 def refitted_data(n: int, signal: bool, s: int, columns: dict[str, np.ndarray] = COLUMNS, shift: float = SHIFT,
-                  shifts: np.ndarray | None = None, fit: Fit | None = None
+                  shifts: np.ndarray | None = None, fit: Fit = newton
                   ) -> tuple[np.ndarray, np.ndarray, dict[str, Fitted], NestedPlan, np.ndarray, float]:
     """One data set's records (labels, patient ids), its models A and B with every fit of cardio's nested plan
     made, the plan, the class shift delta, and the seconds spent outside cardio (drawing the data, the fits).
@@ -171,8 +171,7 @@ def refitted_data(n: int, signal: bool, s: int, columns: dict[str, np.ndarray] =
     start = time.perf_counter()
     rng = np.random.default_rng(s)
     x, y, ids, delta = draw(rng, n, s % 2 == 1, signal, shift, shifts)
-    pipeline = newton if fit is None else fit
-    models = {m: Fitted(x[:, c], y, partial(pipeline, x[:, c], y)) for m, c in columns.items()}
+    models = {m: Fitted(x[:, c], y, partial(fit, x[:, c], y)) for m, c in columns.items()}
     drawn = time.perf_counter()
     plan = nested_plan(y, ids, seed=s)  # cardio's
     trains = [plan.split(f)[0] for f in plan.fits]
@@ -190,7 +189,7 @@ def truths(models: dict[str, Fitted], columns: dict[str, np.ndarray], delta: np.
 
 
 def _refitted(n: int, signal: bool, s: int, columns: dict[str, np.ndarray] = COLUMNS, shift: float = SHIFT,
-              shifts: np.ndarray | None = None, fit: Fit | None = None) -> Run:
+              shifts: np.ndarray | None = None, fit: Fit = newton) -> Run:
     """One data set through cardio's nested CV: the AUC of A and ΔAUC A - B, their truths, the cardio seconds, the
     AUC's method."""
     a, d, ta, td, seconds = refitted_estimates(n, signal, s, columns, shift, shifts, fit)
