@@ -128,8 +128,7 @@ def _train(features: Features, rows: tuple[np.ndarray, np.ndarray], s: Perfusion
     y_seg = table[SEGMENT_TASKS].to_numpy(np.float32)
     y_risk = table[RISK_TASKS].to_numpy(np.float32)
     maps, segments = features.x["maps"], features.x["segments"]
-    for task in RISK_TASKS:  # each has a logistic regression of its own (the core checked the label's classes)
-        features.check_classes(train_index, ctx.fold or "", task)
+    _check_risk_classes(features, train_index, ctx.fold or "")
     step1, step2, thresholds, history = _two_steps(channel_input(maps, None), y_seg, y_risk, fit_rows, val_rows,
                                                    s, core_train, ctx, None)
     baselines, base_thresholds = _fit_baselines(segments, y_seg, y_risk, train_index, s.baseline_c)
@@ -145,6 +144,13 @@ def _train(features: Features, rows: tuple[np.ndarray, np.ndarray], s: Perfusion
     return PerfusionModel(step1, step2, baselines, {**thresholds, **base_thresholds},
                           list(dict.fromkeys(table["patient_id"].iloc[train_index].astype(str))), history,
                           separate=extra, weights=weights_source(s), map_size=int(maps.shape[-1]))
+
+
+def _check_risk_classes(features: Features, rows: np.ndarray, fit: str) -> None:
+    """Each risk factor has a logistic regression of its own (the core checked the label's classes): one
+    CardioError line where the fit's rows hold one class of any of them."""
+    for task in RISK_TASKS:
+        features.check_classes(rows, fit, task)
 
 
 def _two_steps(x: np.ndarray, y_seg: np.ndarray, y_risk: np.ndarray, fit_rows: np.ndarray, val_rows: np.ndarray,
@@ -261,8 +267,7 @@ def refit(features: Features, train_index: np.ndarray, test_index: np.ndarray, c
     intervals of the run's folds."""
     s = PerfusionSettings.of(config)
     table = features.table
-    for task in RISK_TASKS:  # a refit's training rows may lack a class: one line, and the core keeps fold DeLong
-        features.check_classes(train_index, "nested CV refit", task)
+    _check_risk_classes(features, train_index, "nested CV refit")  # else one line: the core keeps fold DeLong
     y_seg = table[SEGMENT_TASKS].to_numpy(np.float32)
     y_risk = table[RISK_TASKS].to_numpy(np.float32)
     test = table.iloc[test_index]
