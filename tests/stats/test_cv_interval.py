@@ -382,6 +382,16 @@ def test_too_few_folds_or_a_one_class_fold_print_no_interval_and_say_why():
                                             "scores")
 
 
+def test_variance_factor_follows_the_fold_delong_rule():
+    """A pooled out-of-fold statistic's one-model variance x 2 with K >= 5 folds (the fold-DeLong AUC's factor), x 1
+    for one model's scores, and no interval with 2 to 4 folds, as the AUC gets none."""
+    from cardio_stats import FOLD_FACTOR, MIN_FOLDS, variance_factor
+
+    assert variance_factor(1) == 1.0 and FOLD_FACTOR == 2.0
+    assert [variance_factor(k) for k in (2, 3, 4)] == [None] * 3 and MIN_FOLDS == 5
+    assert variance_factor(5) == variance_factor(10) == FOLD_FACTOR
+
+
 def _predictions(folds: int) -> pd.DataFrame:
     n = 300
     x, y = _data(n, seed=4, shift=2.0)

@@ -19,10 +19,12 @@ if TYPE_CHECKING:  # what type checkers and readers see; at run time each name l
     from cardio_stats.cv_auc import (
         CV_DIFF_METHOD,
         CV_METHOD,
+        FOLD_FACTOR,
         MIN_FOLDS,
         THIN_FOLD,
         cv_auc_difference,
         cv_auc_interval,
+        variance_factor,
     )
     from cardio_stats.cv_metrics import cv_agreement, cv_binary_metrics, cv_calibration
     from cardio_stats.evaluate import evaluate_predictions
@@ -90,7 +92,8 @@ _SUBMODULE = {name: module for module, names in {
     "clustered": ("log_t_estimate", "wilson_ratio_mean"),
     "correlation": ("correlation_matrix",),
     "cv": ("summarize_folds",),
-    "cv_auc": ("CV_DIFF_METHOD", "CV_METHOD", "MIN_FOLDS", "THIN_FOLD", "cv_auc_difference", "cv_auc_interval"),
+    "cv_auc": ("CV_DIFF_METHOD", "CV_METHOD", "FOLD_FACTOR", "MIN_FOLDS", "THIN_FOLD", "cv_auc_difference",
+               "cv_auc_interval", "variance_factor"),
     "nested_cv": ("NESTED_METHOD", "NestedPlan", "cross_validated_auc", "cross_validated_auc_difference",
                   "nested_cv_estimate", "refit_scores"),
     "cv_metrics": ("cv_agreement", "cv_binary_metrics", "cv_calibration"),
@@ -125,7 +128,7 @@ __all__ = [
     "plot_roc", "plot_calibration", "plot_confusion", "plot_decision_curve", "plot_bland_altman", "plot_forest",
     "forest_figures",
     "evaluate_predictions", "CV_METHOD", "CV_DIFF_METHOD", "cross_validated_auc", "cross_validated_auc_difference",
-    "cv_auc_interval", "THIN_FOLD", "MIN_FOLDS",
+    "cv_auc_interval", "THIN_FOLD", "MIN_FOLDS", "FOLD_FACTOR", "variance_factor",
     "cv_auc_difference", "cv_agreement", "cv_binary_metrics", "cv_calibration", "cv_reclassification", "NESTED_METHOD",
     "NestedPlan", "nested_cv_estimate", "refit_scores",
     "nri", "idi", "reclassification", "estimate_table", "headline_auc", "interval_note", "pick",

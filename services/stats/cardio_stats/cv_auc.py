@@ -256,6 +256,17 @@ def fold_weights(reps: np.ndarray) -> np.ndarray:
     return FOLD_FACTOR / (names.size * np.bincount(of_fold)[of_fold] ** 2)
 
 
+def variance_factor(n_folds: int) -> float | None:
+    """What a statistic of the pooled out-of-fold scores multiplies its one-model variance by to count training
+    variability, by the argument behind FOLD_FACTOR (a pooled statistic is about the mean of the K folds' parts):
+    1 for one model's scores (a holdout), FOLD_FACTOR for K >= MIN_FOLDS folds, None for 2 to 4 folds, where no
+    interval is given (MIN_FOLDS). spect_polar's held-out LR test: one model's rejected 7.4-12.6% of null data sets,
+    with this factor 1.0-2.2% (benchmarks/held_out_lr.py)."""
+    if n_folds == 1:
+        return 1.0
+    return FOLD_FACTOR if n_folds >= MIN_FOLDS else None
+
+
 def cv_auc_interval(y: Any, score: Any, fold: Any, groups: Any = None, level: float = 0.95) -> Estimate:
     """Cross-validated AUC (mean of the per-fold AUCs) with the fold-DeLong interval (module docstring).
 
