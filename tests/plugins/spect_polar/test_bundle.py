@@ -93,7 +93,7 @@ def test_report_names_the_reference_and_tests_against_it(site_a):
     assert "Pre-specified reference: clinical+ae" in report
     assert "Held-out incremental value of the clinical+ae score" in report
     assert "held-out clinical+ae score added to clinical+psd score" in report
-    assert "confirmatory (stats.reference)" in report
+    assert "secondary (stats.reference)" in report
     assert "late_lateral" in report and "0 x late_lateral" in report  # the neutral truth, stated
 
 
