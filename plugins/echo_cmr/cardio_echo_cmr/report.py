@@ -119,10 +119,10 @@ def delta_auc(predictions: Predictions, n_resamples: int, level: float, model: s
     With K folds: the cross-validated difference (mean of the per-fold differences, the fold-DeLong interval, or
     where one head scores every patient of a fold alike the other's AUC interval less 0.5: counts training
     variability, as the performance section's paired rows do), which the control
-    pair reads (benchmarks/controls.py echo_cmr_wma_lge). With one fold (the paper's holdout, an external set), or
-    where a fold lacks a class of either label, a paired bootstrap over patients (all of a patient's studies
-    together, both AUROCs on each resample) that ignores training variability; `method` says which, and a fallback
-    says why in `warnings`."""
+    pair reads (benchmarks/controls.py echo_cmr_wma_lge); with fewer than 5 folds, or a fold without both classes
+    of a label, the difference with no interval (NO_INTERVAL) and why in `warnings`, as the core's rows. With one
+    fold (the paper's holdout, an external set) a paired bootstrap over patients (all of a patient's studies
+    together, both AUROCs on each resample): one model's interval."""
     import sklearn
     from sklearn.metrics import auc, roc_curve
 
@@ -137,15 +137,14 @@ def delta_auc(predictions: Predictions, n_resamples: int, level: float, model: s
               wide[("y_score", b)].to_numpy()]
     patients = wide.index.get_level_values("patient_id").to_numpy()
     folds = wide.index.get_level_values("fold").astype(str).to_numpy()
-    why = ""
     if np.unique(folds).size > 1:
         try:
             est = stats.cv_auc_difference(arrays[0], arrays[1], arrays[3], folds, groups=patients, level=level,
                                           y_b=arrays[2])
             est.metric = "auc_difference"
             return est
-        except stats.StatsError as exc:  # a fold without both classes of a label: no per-fold difference
-            why = f"no {stats.CV_METHOD} interval ({exc}): a patient bootstrap instead"
+        except stats.StatsError as exc:  # too few folds, a fold without both classes of a label
+            return _no_interval(arrays, folds, level, str(exc))
 
     def diff(ya, sa, yb, sb):
         if min(len(set(ya)), len(set(yb))) < 2:
@@ -155,10 +154,25 @@ def delta_auc(predictions: Predictions, n_resamples: int, level: float, model: s
 
     # bootstrap_metric refuses non-finite arrays itself: sklearn need not check every resample again
     with sklearn.config_context(skip_parameter_validation=True, assume_finite=True):
-        est = stats.bootstrap_metric(diff, *arrays, n_resamples=n_resamples, level=level, metric="auc_difference",
-                                     groups=patients)
-    est.warnings += [why] if why else []
-    return est
+        return stats.bootstrap_metric(diff, *arrays, n_resamples=n_resamples, level=level, metric="auc_difference",
+                                      groups=patients)
+
+
+def _no_interval(arrays: list[np.ndarray], folds: np.ndarray, level: float, why: str) -> stats.Estimate:
+    """The K-fold difference without an interval, as the core's rows carry it: the mean of the folds' differences
+    where every fold has both classes of both labels, else the pooled one."""
+    from sklearn.metrics import roc_auc_score
+
+    ya, sa, yb, sb = arrays
+
+    def diff(rows: np.ndarray) -> float:
+        return float(roc_auc_score(ya[rows], sa[rows]) - roc_auc_score(yb[rows], sb[rows]))
+
+    parts = [folds == f for f in dict.fromkeys(folds)]
+    whole = all(np.unique(ya[r]).size == 2 and np.unique(yb[r]).size == 2 for r in parts)
+    value = float(np.mean([diff(r) for r in parts])) if whole else diff(np.ones(folds.size, bool))
+    return stats.Estimate(metric="auc_difference", estimate=value, ci_low=None, ci_high=None, level=level,
+                          method=stats.NO_INTERVAL, n=int(folds.size), warnings=[f"no interval: {why}"])
 
 
 def comparison_row(est: stats.Estimate, model: str = "fused", tasks: tuple[str, str] = COMPARISON) -> dict:
@@ -178,14 +192,16 @@ def _constant_note(est: stats.Estimate, titles: dict[str, str]) -> str:
 def comparison_text(est: stats.Estimate, titles: dict[str, str], n_resamples: int) -> str:
     """The report's sentence for the paper's comparison: the estimate, the interval it carries and what it counts."""
     a, b = COMPARISON
-    if est.method == stats.CV_METHOD:
+    if est.method == stats.NO_INTERVAL:
+        how = (f"the cross-validated difference without an interval ({est.warnings[-1]}; the core's rows carry none "
+               "there either)")
+    elif est.method == stats.CV_METHOD:
         how = (f"the cross-validated difference (the mean of the {est.extra['n_folds']} folds' differences; "
                f"interval: {stats.interval_note(est.method)}; computed here because the core compares models, "
                "not targets" + _constant_note(est, titles) + ")")
     else:
         how = (f"paired bootstrap over patients ({n_resamples} resamples; computed here: the core compares models, "
-               "not targets), which resamples the pooled out-of-fold scores as one model's: it ignores training "
-               "variability" + (f"; {est.warnings[-1]}" if est.warnings else ""))
+               "not targets), one model's interval")
     return (f" The paper's comparison, fixed in advance: fused AUROC of {titles[a]} minus {titles[b]}, {how}, on the "
             f"{est.n} studies with both labels: {stats.format_ci(est)}.")
 

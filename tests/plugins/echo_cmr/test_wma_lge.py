@@ -21,9 +21,11 @@ import pytest
 
 pytest.importorskip("cardio_echo_cmr")
 
+from sklearn.metrics import roc_auc_score
+
 from cardio import Predictions
 from cardio_echo_cmr import report
-from cardio_stats import CV_METHOD, cv_auc_difference, pick
+from cardio_stats import CV_METHOD, NO_INTERVAL, cv_auc_difference, pick
 from cardio_testing.harness import load_script, read_metrics, run_plugin
 
 REPO = Path(__file__).resolve().parents[3]
@@ -85,11 +87,24 @@ def test_the_comparison_is_the_cross_validated_difference_or_says_what_it_ignore
     assert (row["metric"], row["model"], row["task"], row["fold"]) == ("auc_difference", "fused", "wma - lge", "pooled")
     titles = {"wma": "WMA", "lge": "LGE"}
     assert "counts training variability" in report.comparison_text(d, titles, 200)
-    # a fold without an LGE positive has no per-fold difference: the bootstrap, and the text says why
+    # a fold without an LGE positive has no per-fold difference: the pooled one without an interval, and why (it
+    # was a pooled bootstrap, which ignores training variability)
     no_lge = t.assign(y_true=np.where((t["task"] == "lge") & (t["fold"] == "fold2"), 0, t["y_true"]))
     b = report.delta_auc(Predictions(table=no_lge), 200, 0.95)
     text = report.comparison_text(b, titles, 200)
-    assert b.method != CV_METHOD and "ignores training variability" in text and "positive records of y_b" in text
+    assert b.method == NO_INTERVAL and b.ci_low is None and "positive records of y_b" in text
+    lab = no_lge[no_lge["task"] == "wma"], no_lge[no_lge["task"] == "lge"]
+    assert b.estimate == roc_auc_score(lab[0]["y_true"], lab[0]["y_score"]) - roc_auc_score(lab[1]["y_true"],
+                                                                                          lab[1]["y_score"])
+    # 3 folds (echo_cmr's default): the mean of the folds' differences, no interval, and why
+    p3, wma3, lge3, fold3 = _predictions(3)
+    three = report.delta_auc(p3, 200, 0.95)
+    w3, l3 = p3.table[p3.table["task"] == "wma"], p3.table[p3.table["task"] == "lge"]
+    by_fold = [roc_auc_score(wma3[fold3 == f], w3["y_score"][fold3 == f])
+               - roc_auc_score(lge3[fold3 == f], l3["y_score"].to_numpy()[fold3 == f]) for f in np.unique(fold3)]
+    assert three.method == NO_INTERVAL and three.ci_high is None
+    assert np.isclose(three.estimate, np.mean(by_fold))
+    assert "needs at least 5" in report.comparison_text(three, titles, 200)
     # an LGE head that scores every study of a fold alike (it learned nothing): the sentence says so
     flat = t.assign(y_score=np.where(t["task"] == "lge", t["fold"].str[-1].astype(float), t["y_score"]))
     c = report.delta_auc(Predictions(table=flat), 200, 0.95)
