@@ -144,7 +144,8 @@ def delta_auc(predictions: Predictions, n_resamples: int, level: float, model: s
             est.metric = "auc_difference"
             return est
         except stats.StatsError as exc:  # too few folds, a fold without both classes of a label
-            return _no_interval(arrays, folds, level, str(exc))
+            return stats.difference_without_interval(arrays[0], arrays[1], arrays[3], folds, str(exc), level,
+                                                     y_b=arrays[2])
 
     def diff(ya, sa, yb, sb):
         if min(len(set(ya)), len(set(yb))) < 2:
@@ -156,23 +157,6 @@ def delta_auc(predictions: Predictions, n_resamples: int, level: float, model: s
     with sklearn.config_context(skip_parameter_validation=True, assume_finite=True):
         return stats.bootstrap_metric(diff, *arrays, n_resamples=n_resamples, level=level, metric="auc_difference",
                                       groups=patients)
-
-
-def _no_interval(arrays: list[np.ndarray], folds: np.ndarray, level: float, why: str) -> stats.Estimate:
-    """The K-fold difference without an interval, as the core's rows carry it: the mean of the folds' differences
-    where every fold has both classes of both labels, else the pooled one."""
-    from sklearn.metrics import roc_auc_score
-
-    ya, sa, yb, sb = arrays
-
-    def diff(rows: np.ndarray) -> float:
-        return float(roc_auc_score(ya[rows], sa[rows]) - roc_auc_score(yb[rows], sb[rows]))
-
-    parts = [folds == f for f in dict.fromkeys(folds)]
-    whole = all(np.unique(ya[r]).size == 2 and np.unique(yb[r]).size == 2 for r in parts)
-    value = float(np.mean([diff(r) for r in parts])) if whole else diff(np.ones(folds.size, bool))
-    return stats.Estimate(metric="auc_difference", estimate=value, ci_low=None, ci_high=None, level=level,
-                          method=stats.NO_INTERVAL, n=int(folds.size), warnings=[f"no interval: {why}"])
 
 
 def comparison_row(est: stats.Estimate, model: str = "fused", tasks: tuple[str, str] = COMPARISON) -> dict:

@@ -27,7 +27,7 @@ if TYPE_CHECKING:  # what type checkers and readers see; at run time each name l
         variance_factor,
     )
     from cardio_stats.cv_metrics import cv_agreement, cv_binary_metrics, cv_calibration
-    from cardio_stats.evaluate import NO_INTERVAL, evaluate_predictions
+    from cardio_stats.evaluate import NO_INTERVAL, difference_without_interval, evaluate_predictions
     from cardio_stats.figures import (
         forest_figures,
         plot_bland_altman,
@@ -97,7 +97,7 @@ _SUBMODULE = {name: module for module, names in {
     "nested_cv": ("NESTED_METHOD", "NestedPlan", "cross_validated_auc", "cross_validated_auc_difference",
                   "nested_cv_estimate", "refit_scores"),
     "cv_metrics": ("cv_agreement", "cv_binary_metrics", "cv_calibration"),
-    "evaluate": ("NO_INTERVAL", "evaluate_predictions"),
+    "evaluate": ("NO_INTERVAL", "difference_without_interval", "evaluate_predictions"),
     "figures": ("forest_figures", "plot_bland_altman", "plot_calibration", "plot_confusion", "plot_decision_curve",
                 "plot_forest", "plot_roc"),
     "formatting": ("estimate_table", "format_ci", "format_difference", "format_interval", "format_p", "format_paired",
@@ -127,8 +127,8 @@ __all__ = [
     "summarize_folds",
     "plot_roc", "plot_calibration", "plot_confusion", "plot_decision_curve", "plot_bland_altman", "plot_forest",
     "forest_figures",
-    "evaluate_predictions", "NO_INTERVAL", "CV_METHOD", "CV_DIFF_METHOD", "cross_validated_auc",
-    "cross_validated_auc_difference",
+    "evaluate_predictions", "NO_INTERVAL", "difference_without_interval", "CV_METHOD", "CV_DIFF_METHOD",
+    "cross_validated_auc", "cross_validated_auc_difference",
     "cv_auc_interval", "THIN_FOLD", "MIN_FOLDS", "FOLD_FACTOR", "variance_factor",
     "cv_auc_difference", "cv_agreement", "cv_binary_metrics", "cv_calibration", "cv_reclassification", "NESTED_METHOD",
     "NestedPlan", "nested_cv_estimate", "refit_scores",

@@ -337,13 +337,22 @@ def _cv_difference(y: np.ndarray, shared: pd.DataFrame, score_b: np.ndarray, lev
         est.warnings.extend(notes)
         return est
     except StatsError as exc:
-        why = str(exc)
-    by_fold = [auc(y[folds == f], a[folds == f]) - auc(y[folds == f], score_b[folds == f])
-               for f in dict.fromkeys(folds) if np.unique(y[folds == f]).size == 2]
-    whole = len(by_fold) == np.unique(folds).size
-    value = float(np.mean(by_fold)) if whole else auc(y, a) - auc(y, score_b)
+        return difference_without_interval(y, a, score_b, folds, str(exc), level, notes=notes)
+
+
+def difference_without_interval(y: np.ndarray, score_a: np.ndarray, score_b: np.ndarray, folds: np.ndarray, why: str,
+                                level: float, y_b: np.ndarray | None = None, notes: list[str] | None = None
+                                ) -> Estimate:
+    """A K-fold AUC difference A - B that carries no interval (NO_INTERVAL; `why` and `notes` in its warnings): the
+    mean of the folds' differences where every fold holds both classes (of `y`, and of `y_b`, B's labels where they
+    differ from A's), else the pooled difference."""
+    yb = y if y_b is None else y_b
+    parts = [folds == f for f in dict.fromkeys(folds)]
+    whole = all(np.unique(y[r]).size == 2 and np.unique(yb[r]).size == 2 for r in parts)
+    value = (float(np.mean([auc(y[r], score_a[r]) - auc(yb[r], score_b[r]) for r in parts])) if whole
+             else auc(y, score_a) - auc(yb, score_b))
     return Estimate(metric="auc_difference", estimate=value, ci_low=None, ci_high=None, level=level,
-                    method=NO_INTERVAL, n=int(y.size), warnings=[*notes, f"no interval: {why}"])
+                    method=NO_INTERVAL, n=int(y.size), warnings=[*(notes or []), f"no interval: {why}"])
 
 
 def _adjust_families(tests: list[dict], task_cols: list[str], method: str, across_tasks: bool = False) -> list[dict]:
