@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from cardio_report.performance import _methods_text
+from cardio_report.performance import _methods_text, _reference_text
 
 SETTINGS = {"n_resamples": 200, "nested_repeats": 20}
 
@@ -30,3 +30,14 @@ def test_k_folds_and_a_new_cohort_keep_their_own_text():
     external = _methods_text(_table(["external"] * 4), {"cv": {"method": "kfold"}}, 95, SETTINGS, 0, external=True)
     assert external.startswith("Predictions of the exported model on this cohort")
     assert "the training cohort when the model was fitted" in external
+
+
+def test_the_comparisons_say_their_intervals_are_not_adjusted_for_the_family():
+    """ecg_transfer's default run printed resnet18-transfer − random_forest +0.335 [+0.064, +0.562] beside a Holm p of
+    0.136: the interval is the comparison's own, and the text says so, with a reference and without one."""
+    tests = [{"extra": {"family": "reference"}, "adjustment": "Holm over 2 comparisons"}]
+    for reference in ("transfer", None):
+        text = _reference_text(reference, tests, {})
+        assert text.endswith("not adjusted for the family: an interval may exclude 0 while the Holm-adjusted p "
+                             "exceeds 0.05.")
+    assert _reference_text("transfer", [], {}) == ""

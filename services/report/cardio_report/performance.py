@@ -368,11 +368,21 @@ def _diff(t: dict) -> str:
                              why=(t.get("warnings") or ["zero width"])[0])
 
 
+_UNADJUSTED = (" Each ΔAUC interval is its comparison's own, not adjusted for the family: an interval may exclude 0 "
+               "while the Holm-adjusted p exceeds 0.05.")
+
+
 def _reference_text(reference: str | dict | None, tests: list[dict], names: dict) -> str:
-    """What the paired tests are: against a reference fixed in the config, or every pair (no reference)."""
+    """What the paired tests are: against a reference fixed in the config, or every pair (no reference); and that
+    the intervals, unlike the p-values, are not adjusted for the family."""
 
     if not tests:
         return ""
+    return _families(reference, tests, names) + _UNADJUSTED
+
+
+def _families(reference: str | dict | None, tests: list[dict], names: dict) -> str:
+    """Which tests form which Holm family."""
     if reference is None:
         return (" No reference model was named (`stats.reference`), so every pair of models is tested, one Holm "
                 "family per task; name the reference before looking at results to test a pre-specified claim.")
