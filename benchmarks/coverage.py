@@ -77,8 +77,9 @@ def grid(module: str, sizes: list[int], settings: list[str], n_sets: int, seed: 
                 d = run(n, setting, n_sets, seed)
                 r = summarise(d)
                 alone = [note for note in d.notes if "without an interval" in note]
+                outside = [note.split()[0] for note in d.notes if "leaves out its own estimate" in note]
                 row.append(f"no interval ({alone[0].split(': ', 1)[1]})" if alone and r["sets"] == 0
-                           else fmt(r).removesuffix(" · nan"))
+                           else fmt(r).removesuffix(" · nan") + "".join(f" · {k} outside" for k in outside))
             print(f"| {name} | " + " | ".join(row) + " |", flush=True)
 
 

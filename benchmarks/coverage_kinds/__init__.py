@@ -75,6 +75,10 @@ def draws(sets: Sequence[S], interval: Callable[[S], tuple[float, float, float]]
     a = np.array(rows, dtype=float).reshape(-1, 3)
     target = float(np.mean([s.truth[truth] for s in sets]))
     notes = [f"{k} sets without an estimate: {w}" for w, k in why.items()]
+    with np.errstate(invalid="ignore"):
+        outside = int(np.sum((a[:, 0] < a[:, 1]) | (a[:, 0] > a[:, 2])))
+    if outside:  # an interval that leaves out its own estimate is read wrong whatever its coverage
+        notes.append(f"{outside} sets whose interval leaves out its own estimate")
     point = np.isfinite(a[:, 0]) & ~np.isfinite(a[:, 1])
     if point.any():
         alone = a[point, 0]
