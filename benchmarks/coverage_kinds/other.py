@@ -23,7 +23,9 @@ Settings of the reclassification rows (IDI, NRI): both on "signal" data; "null":
 which carry nothing, to an old model on features 0 and 1; "signal": it adds feature 0 to an old model on 1-3.
 "noisy-null" and "noisy-signal" (the Brier score's and the proportions' kinds): the same data, the fold models fitted
 by a network's kind of fit instead, the headline's deep learner (`headline.sgd`: 3 epochs of minibatch SGD from a
-random start), so that they differ by their starts and batch orders too.
+random start), so that they differ by their starts and batch orders too. "strong" and "separating" (the proportions'
+kinds): the classes differ by 1.9 and 2.4 SD on features 0 and 1 (`headline.draw`, AUC about 0.96 and 0.99), where
+a fold's specificity or PPV is often 1: the proportions near their bound.
 """
 from __future__ import annotations
 
@@ -37,6 +39,7 @@ import pandas as pd
 from cv_coverage import PREVALENCE, draw, fit_logistic
 from scipy.special import expit, logit
 from scipy.stats import norm
+from scipy.stats import t as t_dist
 
 from cardio.data import make_folds
 from cardio_stats import (
@@ -49,11 +52,15 @@ from cardio_stats import (
     youden_threshold,
 )
 from cardio_stats.cv_metrics import (
+    PROPORTION_INTERVALS,
+    PROPORTION_NOISE_FACTORS,
     _brier_folds,
     _cells,
+    _corrected,
     _fold_parts,
     _folds,
     _noise_and_spread,
+    _noise_se,
     _proportion_folds,
     cv_binary_metrics,
     cv_calibration,
@@ -62,7 +69,8 @@ from cardio_stats.cv_metrics import (
 from cardio_stats.reclassification import cv_reclassification, idi, nri
 
 from . import Draws, Kind, draws, estimate_of, kind, memo
-from .headline import sgd
+from .headline import SHIFTS, sgd
+from .headline import draw as draw_shifted
 
 FOLDS = 5
 CV = {"method": "kfold", "folds": FOLDS, "repeats": 1, "stratify": True}
@@ -152,14 +160,17 @@ def _fit(x: np.ndarray, y: np.ndarray, cols: np.ndarray) -> tuple[float, np.ndar
 
 NOISY = "noisy-"  # a setting's prefix: the SGD learner
 BRIER_SETTINGS = ("null", "signal", f"{NOISY}null", f"{NOISY}signal")
+NEAR_BOUND = ("strong", "separating")  # the proportions near 1 (module docstring)
+PROPORTION_SETTINGS = (*BRIER_SETTINGS, *NEAR_BOUND)
 
 
-def one_set(seed: int, n: int, planted: bool, noisy: bool = False) -> Set:
+def one_set(seed: int, n: int, planted: bool, noisy: bool = False, shift: float | None = None) -> Set:
     """One data set through cardio's split, its fold models' out-of-fold risks, thresholds and true values; `noisy`:
-    the five-feature model fitted by SGD (module docstring)."""
+    the five-feature model fitted by SGD; `shift`: the classes that far apart instead (module docstring)."""
     rng = np.random.default_rng(seed)
     clustered = seed % 2 == 1
-    x, y, ids, delta = draw(rng, n, clustered, planted)
+    x, y, ids, delta = (draw(rng, n, clustered, planted) if shift is None
+                        else draw_shifted(rng, n, clustered, True, shift))
     table = pd.DataFrame({"patient_id": ids.astype(str), "record_id": np.arange(y.size).astype(str), "label": y})
     fold, p, thr = np.empty(y.size, dtype=object), np.empty(y.size), np.empty(y.size)
     old = {k: np.empty(y.size) for k in OLD}
@@ -191,9 +202,14 @@ def one_set(seed: int, n: int, planted: bool, noisy: bool = False) -> Set:
                pd.DataFrame(per_fold).mean().to_dict(), models, seed)
 
 
-@lru_cache(maxsize=8)
-def cell(n: int, planted: bool, n_sets: int, seed: int, noisy: bool = False) -> tuple[Set, ...]:
-    """The data sets of one size and setting, shared by every kind (each kind reads its own columns)."""
+@lru_cache(maxsize=16)
+def cell(n: int, planted: bool, n_sets: int, seed: int, noisy: bool = False, near: str | None = None
+         ) -> tuple[Set, ...]:
+    """The data sets of one size and setting, shared by every kind (each kind reads its own columns); `near`: one of
+    NEAR_BOUND, data sets of their own."""
+    if near is not None:
+        start = seed * 10**7 + 5 * 10**6 + n * 10**4 + 2500 * NEAR_BOUND.index(near)
+        return tuple(one_set(s, n, True, shift=SHIFTS[near]) for s in range(start, start + n_sets))
     start = seed * 10**7 + n * 10**4 + 5000 * planted + 2500 * noisy
     return tuple(one_set(s, n, planted, noisy) for s in range(start, start + n_sets))
 
@@ -225,7 +241,8 @@ def _calibrated_before(s: Set) -> dict:
 def _cv(metric: str, truth: str, interval: Interval, null: float | None = None) -> Kind:
     """A kind on the cross-validated sets of its setting ("null" data or "signal" data; "noisy-": the SGD learner)."""
     def run(n_patients: int, setting: str, n_sets: int, seed: int) -> Draws:
-        sets = cell(n_patients, setting.endswith("signal"), n_sets, seed, setting.startswith(NOISY))
+        sets = cell(n_patients, setting.endswith("signal"), n_sets, seed, setting.startswith(NOISY),
+                    setting if setting in NEAR_BOUND else None)
         return draws(sets, interval, truth, null)
     run.__name__ = metric
     return run
@@ -260,7 +277,7 @@ def _one(metrics: Callable[[Set], dict], metric: str) -> Interval:
 
 
 for _shown, _metric in PROPORTIONS.items():
-    kind(_shown, BRIER_SETTINGS)(_cv(_metric, _metric, _one(_thresholded, _metric)))
+    kind(_shown, PROPORTION_SETTINGS)(_cv(_metric, _metric, _one(_thresholded, _metric)))
     _register(BEFORE, _shown)(_cv(_metric, _metric, _one(_thresholded_before, _metric)))
 
 kind("subgroup AUC")(_cv("auc", "auc", lambda s: estimate_of(cv_auc_interval(s.y[s.sub], s.p[s.sub], s.fold[s.sub],
@@ -406,12 +423,30 @@ for _shown, _metric in PROPORTIONS.items():
         _metric, _metric, partial(_proportion_scale, metric=_metric)))
 
 
+def _logit_interval(values: np.ndarray, k: np.ndarray, d: np.ndarray, ratios: np.ndarray, reps: np.ndarray,
+                    noise: np.ndarray | None = None, c: float = 1.0) -> tuple[float, float, float]:
+    """A proportion's interval as cardio printed it until the binomial interval at the effective sample size: on the
+    logit scale of each fold's (k + 1/2) / (d + 1), the corrected t of those logits, or with each fold's test
+    `noise` (cardio_stats.cv_metrics._proportion_noise, over (p~ (1 - p~))², the delta method) x c plus their excess
+    spread (``_noise_se``), transformed back; no interval where a fold lacks the proportion or all folds agree."""
+    mean = float(values.mean())
+    if not np.isfinite(values).all() or np.ptp(values) == 0.0:
+        return mean, np.nan, np.nan
+    pt = (k + 0.5) / (d + 1.0)
+    z = logit(pt)
+    if noise is not None and np.isfinite(noise).all():
+        se, df = _noise_se(z, noise / (pt * (1 - pt)) ** 2, ratios, reps, c)
+    else:
+        _, se, _, _, df = _corrected(z, ratios, reps, 0.95, (-np.inf, np.inf))
+    half = float(t_dist.ppf(0.975, df)) * se
+    return mean, float(expit(z.mean() - half)), float(expit(z.mean() + half))
+
+
 def _f1_logit(s: Set) -> tuple[float, float, float]:
-    """Candidate: F1's interval as the proportions carry theirs (logit scale, counts 2 tp of 2 tp + fp + fn)."""
+    """Candidate: F1's interval as the proportions carried theirs (logit scale, counts 2 tp of 2 tp + fp + fn)."""
     tp, fp, _, fn = np.asarray(_thresholded(s)["f1"].extra["per_fold_counts"], dtype=float).T
     _, ratios, reps = _fold_parts(s.fold, s.y.size, s.ids)
-    return estimate_of(fold_mean("f1", 2 * tp / (2 * tp + fp + fn), ratios, reps, 0.95, s.y.size,
-                          counts=(2 * tp, 2 * tp + fp + fn)))
+    return _logit_interval(2 * tp / (2 * tp + fp + fn), 2 * tp, 2 * tp + fp + fn, ratios, reps)
 
 
 _register(CANDIDATES, "F1: fold mean, corrected t on the logit scale")(_cv("f1", "f1", _f1_logit))
@@ -435,16 +470,41 @@ _register(CANDIDATES, "Brier score: fold mean, corrected t (printed until the no
                                                bounds=(0.0, 1.0))))
 
 
-def _proportion_noise_interval(s: Set, metric: str, c: float) -> tuple[float, float, float]:
-    """A proportion's interval as cardio_stats.cv_metrics.cv_binary_metrics forms it for the accuracy, PPV and NPV
-    (each fold's test noise, ``_proportion_folds``, x c plus the folds' excess spread, on the logit scale:
-    ``fold_mean``) at factor c: the rules' candidates, for all five (docs/statistics.md)."""
+def _proportion_parts(s: Set, metric: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None, np.ndarray,
+                                                   np.ndarray]:
+    """A proportion's per-fold values, numerators, denominators, test noise, n_test/n_train and repeats."""
     parts, ratios, reps, codes = _folds(s.fold, s.y.size, s.ids)
     k, d, noise = _proportion_folds(_cells(s.y, s.p >= s.thr), parts, codes, noisy=(metric,))[metric]
     with np.errstate(invalid="ignore", divide="ignore"):  # a fold without the denominator: no estimate (NaN)
-        values = k / d
-    return estimate_of(fold_mean(metric, values, ratios, reps, 0.95, s.y.size, counts=(k, d), noise=noise,
-                                 factor=c))
+        return k / d, k, d, noise, ratios, reps
+
+
+def _proportion_noise_interval(s: Set, metric: str, c: float) -> tuple[float, float, float]:
+    """The logit-scale interval of the folds' test noise x c plus their excess spread (``_logit_interval``): the
+    candidates of the rules that chose the factors (docs/statistics.md), for all five."""
+    values, k, d, noise, ratios, reps = _proportion_parts(s, metric)
+    return _logit_interval(values, k, d, ratios, reps, noise, c)
+
+
+#: The factors the logit-scale intervals took; the sensitivity and specificity took the corrected t.
+LOGIT_FACTORS = {"accuracy": 1.75, "ppv": 1.0, "npv": 1.0}
+
+
+def _printed_before(s: Set, metric: str) -> tuple[float, float, float]:
+    """What a report printed until the binomial interval: the logit-scale interval at LOGIT_FACTORS."""
+    values, k, d, noise, ratios, reps = _proportion_parts(s, metric)
+    c = LOGIT_FACTORS.get(metric)
+    return _logit_interval(values, k, d, ratios, reps, None if c is None else noise, c or 1.0)
+
+
+def _other_binomial(s: Set, metric: str) -> tuple[float, float, float]:
+    """The binomial interval at the effective sample size (cardio_stats.cv_metrics.fold_mean) that the proportion
+    did not take: Clopper-Pearson's where it takes Wilson's, and the reverse (PROPORTION_INTERVALS)."""
+    values, k, d, noise, ratios, reps = _proportion_parts(s, metric)
+    c = PROPORTION_NOISE_FACTORS.get(metric)
+    other = "beta" if PROPORTION_INTERVALS[metric] == "wilson" else "wilson"
+    return estimate_of(fold_mean(metric, values, ratios, reps, 0.95, s.y.size, counts=(k, d),
+                                 noise=None if c is None else noise, factor=c or 1.0, proportion=other))
 
 
 for _shown, _metric in PROPORTIONS.items():
@@ -453,7 +513,13 @@ for _shown, _metric in PROPORTIONS.items():
     for _c in (1.0, 1.5, 1.75, 2.0):
         _register(CANDIDATES, f"{_shown}: fold noise x {_c:g} + training spread, logit scale")(_cv(
             _metric, _metric, partial(_proportion_noise_interval, metric=_metric, c=_c)))
+    _register(CANDIDATES, f"{_shown}: logit scale (printed before the binomial interval)")(_cv(
+        _metric, _metric, partial(_printed_before, metric=_metric)))
+    _other = "Clopper-Pearson" if PROPORTION_INTERVALS[_metric] == "wilson" else "Wilson"
+    _register(CANDIDATES, f"{_shown}: {_other} at the effective sample size")(_cv(
+        _metric, _metric, partial(_other_binomial, metric=_metric)))
 #: The settings each BEFORE and CANDIDATES row simulates (benchmarks/coverage.py's grid): the noisy learner's only
 #: for the Brier score's and the proportions' noise rows.
-SETTINGS_OF = {name: BRIER_SETTINGS if name.startswith("Brier score") or "fold noise" in name else ("null", "signal")
+SETTINGS_OF = {name: PROPORTION_SETTINGS if name.endswith(("binomial interval)", "effective sample size"))
+               else BRIER_SETTINGS if name.startswith("Brier score") or "fold noise" in name else ("null", "signal")
                for table in (BEFORE, CANDIDATES) for name in table}

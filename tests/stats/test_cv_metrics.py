@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from scipy.special import expit, logit
+from scipy.stats import beta
 from scipy.stats import t as t_dist
 
 from cardio_stats import (
@@ -22,11 +23,12 @@ from cardio_stats.clustered import LOG_T
 from cardio_stats.cv_metrics import (
     BRIER_NOISE_FACTOR,
     FOLD_MEAN,
-    FOLD_MEAN_LOGIT,
-    FOLD_MEAN_LOGIT_NOISE,
+    FOLD_MEAN_EXACT_NOISE,
     FOLD_MEAN_MOVER,
     FOLD_MEAN_NOISE,
     FOLD_MEAN_ONLY,
+    FOLD_MEAN_WILSON,
+    FOLD_MEAN_WILSON_NOISE,
     LOA_NOISE_FACTOR,
     PROPORTION_NOISE_FACTORS,
     WHY_NOT,
@@ -43,16 +45,34 @@ def _corrected_t(values: list[float] | np.ndarray, k: int) -> tuple[float, float
     return v.mean(), v.mean() - q * se, v.mean() + q * se
 
 
-def _logit_noise(k: np.ndarray, d: np.ndarray, c: float) -> tuple[float, float]:
+def _binomial(p: float, var: float, df: float, records: float, exact: bool = False) -> tuple[float, float]:
+    """A proportion's interval at its effective sample size, by hand: n = min(p (1 - p) / var, records); Wilson's
+    score interval with t's quantile, or (`exact`) Clopper-Pearson's beta quantiles at n (z / t)² trials."""
+    n, q = min(p * (1 - p) / var, records), float(t_dist.ppf(0.975, df))
+    if exact:
+        n *= (1.959964 / q) ** 2
+        x = p * n
+        return float(beta.ppf(0.025, x, n - x + 1)), float(beta.ppf(0.975, x + 1, n - x))
+    centre, half = p + q * q / (2 * n), q * np.sqrt(p * (1 - p) / n + q * q / (4 * n * n))
+    return (centre - half) / (1 + q * q / n), (centre + half) / (1 + q * q / n)
+
+
+def _noisy(k: np.ndarray, d: np.ndarray, c: float, exact: bool = False) -> tuple[float, float]:
     """A proportion's interval over K folds of d records (one a patient; test/train 1/4), k hits each, by hand: each
-    fold's noise the variance of the hits' mean about p~ = (k + 1/2)/(d + 1), d/(d-1) Σ (hit - p~)² / d², over
-    (p~ (1 - p~))²; var = c v/K + (1/K + 1/(K-1)) max(0, S² - v) of the logits, Satterthwaite's df, back-transformed."""
+    fold's noise the variance of the hits' mean about p~ = (k + 1/2)/(d + 1), d/(d-1) Σ (hit - p~)² / d²;
+    var = c v/K + (1/K + 1/(K-1)) max(0, S² - v) of the proportions, Satterthwaite's df."""
     p = (k + 0.5) / (d + 1)
-    noise = d / (d - 1) * (k * (1 - p) ** 2 + (d - k) * p**2) / d**2 / (p * (1 - p)) ** 2
-    z, kf = logit(p), k.size
-    a, b = c * noise.mean() / kf, (1 / kf + 1 / (kf - 1)) * max(0.0, float(np.var(z, ddof=1)) - noise.mean())
-    q = float(t_dist.ppf(0.975, (kf - 1) * ((a + b) / b) ** 2)) if b > 0 else 1.959964
-    return float(expit(z.mean() - q * np.sqrt(a + b))), float(expit(z.mean() + q * np.sqrt(a + b)))
+    noise = d / (d - 1) * (k * (1 - p) ** 2 + (d - k) * p**2) / d**2
+    r, kf = k / d, k.size
+    a, b = c * noise.mean() / kf, (1 / kf + 1 / (kf - 1)) * max(0.0, float(np.var(r, ddof=1)) - noise.mean())
+    df = (kf - 1) * ((a + b) / b) ** 2 if b > 0 else np.inf
+    return _binomial(float(r.mean()), a + b, df, float(d.sum()), exact)
+
+
+def _corrected_binomial(k: np.ndarray, d: np.ndarray, ratio: float) -> tuple[float, float]:
+    """Wilson's interval at the effective sample size of the corrected t's variance (1/K + ratio) S², K - 1 df."""
+    r = k / d
+    return _binomial(float(r.mean()), (1 / r.size + ratio) * float(np.var(r, ddof=1)), r.size - 1, float(d.sum()))
 
 
 def test_thresholded_proportions_are_the_mean_of_the_per_fold_ones_with_their_intervals():
@@ -66,19 +86,21 @@ def test_thresholded_proportions_are_the_mean_of_the_per_fold_ones_with_their_in
     out = cv_binary_metrics(y, score, np.repeat(thr, 20), fold)
     sens = out["sensitivity"]
     assert sens.extra["per_fold"] == pytest.approx([.7, .6, .8, .7, .9])
-    # the interval on the logit scale of (k + 1/2) / (d + 1), back-transformed; the estimate the plain mean
-    _, lo, hi = _corrected_t(logit((np.array(hits) + 0.5) / 11), 5)
-    assert (sens.estimate, sens.ci_low, sens.ci_high) == pytest.approx((0.74, expit(lo), expit(hi)))
-    assert sens.method == FOLD_MEAN_LOGIT and sens.extra["df"] == 4
+    # Wilson's interval at the effective sample size of the corrected t's variance; the estimate the plain mean
+    assert (sens.estimate, sens.ci_low, sens.ci_high) == pytest.approx(
+        (0.74, *_corrected_binomial(np.array(hits, dtype=float), np.full(5, 10.0), 1 / 4)))
+    assert sens.method == FOLD_MEAN_WILSON and sens.extra["df"] == 4
     assert out["specificity"].extra["per_fold"] == pytest.approx([.8, .7, .9, .8, .8])
     # the PPV and accuracy read each fold's test noise (PROPORTION_NOISE_FACTORS), the sensitivity does not
     ppv, acc = out["ppv"], out["accuracy"]
     assert ppv.extra["per_fold"] == pytest.approx([7 / 9, 6 / 9, 8 / 9, 7 / 9, 9 / 11])
     tp, fp = np.array(hits, dtype=float), np.array(false, dtype=float)
-    assert (ppv.ci_low, ppv.ci_high) == pytest.approx(_logit_noise(tp, tp + fp, PROPORTION_NOISE_FACTORS["ppv"]))
-    assert (acc.ci_low, acc.ci_high) == pytest.approx(_logit_noise(tp + 10 - fp, np.full(5, 20.0),
-                                                                   PROPORTION_NOISE_FACTORS["accuracy"]))
-    assert ppv.method == acc.method == FOLD_MEAN_LOGIT_NOISE and acc.extra["noise_factor"] == 1.75
+    assert (ppv.ci_low, ppv.ci_high) == pytest.approx(_noisy(tp, tp + fp, PROPORTION_NOISE_FACTORS["ppv"],
+                                                             exact=True))  # Clopper-Pearson's (PROPORTION_INTERVALS)
+    assert (acc.ci_low, acc.ci_high) == pytest.approx(_noisy(tp + 10 - fp, np.full(5, 20.0),
+                                                             PROPORTION_NOISE_FACTORS["accuracy"]))
+    assert ppv.method == FOLD_MEAN_EXACT_NOISE and acc.method == FOLD_MEAN_WILSON_NOISE
+    assert acc.extra["noise_factor"] == 1.75
     assert out["f1"].extra["per_fold"] == pytest.approx([14 / 19, 12 / 19, 16 / 19, 14 / 19, 18 / 21])
     assert out["f1"].ci_low is None and out["f1"].warnings == [WHY_NOT["f1"]]
     assert sens.extra["per_fold_counts"][1] == [6, 3, 7, 4]  # fold b's tp, fp, tn, fn
@@ -187,7 +209,7 @@ def test_a_k_fold_run_prints_the_fold_level_rows_and_keeps_the_pooled_ones_under
     est = {e["metric"]: e for e in evaluate_predictions(pred, n_resamples=200)[0]
            if e["fold"] == "pooled" and e["metric"] != "auc"}
     sens = est["sensitivity"]
-    assert sens["method"] == FOLD_MEAN_LOGIT and sens["ci_low"] < sens["estimate"] < sens["ci_high"]
+    assert sens["method"] == FOLD_MEAN_WILSON and sens["ci_low"] < sens["estimate"] < sens["ci_high"]
     per_fold = [np.mean(g.y_score[g.y_true == 1] >= g.threshold[g.y_true == 1]) for _, g in pred.groupby("fold")]
     assert sens["estimate"] == pytest.approx(np.mean(per_fold))
     assert sens["extra"]["pooled"]["method"] == EXACT
@@ -234,13 +256,32 @@ def test_a_proportion_equal_in_every_fold_carries_no_interval():
                              "and there is none"]
     sens = out["sensitivity"]
     assert sens.ci_low is not None and sens.ci_high is not None
-    assert sens.method == FOLD_MEAN_LOGIT and sens.ci_low < sens.estimate < sens.ci_high
+    assert sens.method == FOLD_MEAN_WILSON and sens.ci_low < sens.estimate < sens.ci_high
+
+
+def test_a_proportion_near_one_carries_an_interval_that_holds_its_estimate():
+    """perfusion_polar's default run printed a specificity of 0.993 [0.950, 0.992]: four folds at 1 and one at
+    29/30, whose logits of (k + 1/2) / (d + 1), on which the interval was centred, average to 0.980. Wilson's interval
+    at the effective sample size holds its estimate and reaches further toward 1 than below it."""
+    false = [0, 0, 1, 0, 0]
+    y = np.tile(np.r_[np.ones(10), np.zeros(30)], 5)
+    hits = [7, 6, 8, 7, 9]
+    score = np.concatenate([np.r_[np.arange(10) < h, np.arange(30) < f] * 1.0 for h, f in zip(hits, false)])
+    out = cv_binary_metrics(y, score, 0.5, np.repeat(["a", "b", "c", "d", "e"], 40))
+    spec = out["specificity"]
+    k = np.array([30, 30, 29, 30, 30], dtype=float)
+    assert spec.estimate == pytest.approx(np.mean(k / 30))
+    assert (spec.ci_low, spec.ci_high) == pytest.approx(_corrected_binomial(k, np.full(5, 30.0), 1 / 4))
+    z = logit((k + 0.5) / 31)  # what it printed before: the corrected t of these logits, below the estimate
+    half = t_dist.ppf(0.975, 4) * np.sqrt((1 / 5 + 1 / 4) * z.var(ddof=1))
+    assert spec.ci_low is not None and spec.ci_high is not None
+    assert expit(z.mean() + half) < spec.estimate < spec.ci_high < 1
+    assert spec.ci_high - spec.estimate < spec.estimate - spec.ci_low and spec.method == FOLD_MEAN_WILSON
 
 
 def test_a_proportion_whose_fold_holds_one_patient_takes_the_corrected_t_and_names_the_fold():
-    """Fold e's predicted positives are one patient's records: no test noise to read there, so the PPV keeps the
-    corrected t of its per-fold logits and says why; the NPV, whose records there are several patients', keeps its
-    noise interval."""
+    """Fold e's predicted positives are one patient's records: no test noise to read there, so the PPV's variance
+    is the corrected t's, and it says why; the NPV, whose records there are several patients', keeps its noise."""
     hits, false = [7, 6, 8, 7, 9], [2, 3, 1, 2, 2]
     y = np.tile(np.r_[np.ones(10), np.zeros(10)], 5)
     score = np.concatenate([np.r_[np.arange(10) < h, np.arange(10) < f] * 1.0 for h, f in zip(hits, false)])
@@ -249,13 +290,14 @@ def test_a_proportion_whose_fold_holds_one_patient_takes_the_corrected_t_and_nam
     out = cv_binary_metrics(y, score, 0.5, np.repeat(["a", "b", "c", "d", "e"], 20), groups=ids)
     ppv = out["ppv"]
     k, d = np.array(hits, dtype=float), np.array(hits, dtype=float) + false
-    z = logit((k + 0.5) / (d + 1))  # the corrected t at the folds' own test/train ratio of patients
-    half = t_dist.ppf(0.975, 4) * np.sqrt((1 / 5 + ppv.extra["test_train_ratio"]) * z.var(ddof=1))
-    assert ppv.method == FOLD_MEAN_LOGIT
-    assert (ppv.ci_low, ppv.ci_high) == pytest.approx((expit(z.mean() - half), expit(z.mean() + half)))
+    r = k / d  # the corrected t's variance at the folds' own test/train ratio of patients, Clopper-Pearson's interval
+    var = (1 / 5 + ppv.extra["test_train_ratio"]) * r.var(ddof=1)
+    assert ppv.method == ("fold mean, Clopper–Pearson's interval at the effective sample size of the corrected t's "
+                          "variance")
+    assert (ppv.ci_low, ppv.ci_high) == pytest.approx(_binomial(float(r.mean()), var, 4, float(d.sum()), exact=True))
     assert ppv.warnings == ["fold(s) e hold one patient among its denominator's records, whose test noise cannot be "
                             "read: the PPV takes the corrected t of its per-fold values"]
-    assert out["npv"].method == FOLD_MEAN_LOGIT_NOISE and not out["npv"].warnings
+    assert out["npv"].method == FOLD_MEAN_WILSON_NOISE and not out["npv"].warnings
 
 
 def _regression_folds() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:

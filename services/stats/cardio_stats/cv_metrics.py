@@ -12,10 +12,11 @@ and specificity).
 
 The interval, where one is printed, is the corrected t of the per-fold values (Nadeau & Bengio 2003, the same
 formula as the cross-validated AUC: ``cardio_stats.cv_auc``), or for the MAE and RMSE one that reads the folds'
-test noise from their records and only the training spread beyond it from the folds (``_noise_and_spread``).
-Where benchmarks/coverage.py (kinds in benchmarks/coverage_kinds/other.py and regression.py) shows that no interval
-from one run's folds holds its level, the row is the fold mean alone and ``warnings`` says why; the pooled value
-and its old interval stay under ``extra["pooled"]``.
+test noise from their records and only the training spread beyond it from the folds (``_noise_and_spread``); a
+proportion's is a binomial interval at the effective sample size of that variance (``_effective``). Where
+benchmarks/coverage.py (kinds in benchmarks/coverage_kinds/other.py and regression.py) shows that no interval from
+one run's folds holds its level, the row is the fold mean alone and ``warnings`` says why; the pooled value and its
+old interval stay under ``extra["pooled"]``.
 """
 from __future__ import annotations
 
@@ -24,8 +25,10 @@ from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
-from scipy.special import expit, logit
+from scipy.special import logit
+from scipy.stats import norm
 from scipy.stats import t as t_dist
+from statsmodels.stats.proportion import proportion_confint
 
 from cardio_stats.agreement import LOA_COVERAGE, LOA_Z
 from cardio_stats.clustered import mean_variance
@@ -33,12 +36,21 @@ from cardio_stats.cv_auc import fold_labels
 from cardio_stats.result import Estimate, StatsError
 from cardio_stats.validation import as_binary_labels, as_scores, check_level
 
+
+def _proportion_method(proportion: str, noisy: bool) -> str:
+    """A proportion row's method: its binomial interval and the variance that sets its effective sample size."""
+    return (f"fold mean, {dict(wilson='Wilson', beta='Clopper–Pearson')[proportion]}'s interval at the effective "
+            "sample size of " + ("its records' noise and the folds' excess spread" if noisy
+                                 else "the corrected t's variance"))
+
+
 FOLD_MEAN = "fold mean, corrected t (Nadeau & Bengio 2003)"
-FOLD_MEAN_LOGIT = "fold mean, corrected t on the logit scale (Nadeau & Bengio 2003)"
+FOLD_MEAN_WILSON = _proportion_method("wilson", noisy=False)
 FOLD_MEAN_ONLY = "fold mean (no interval)"
 FOLD_MEAN_NOISE = "fold mean, its records' noise and the folds' excess spread, on the log scale"
 FOLD_MEAN_MOVER = "fold mean, its bias's and SD's intervals combined (MOVER, Zou 2013)"
-FOLD_MEAN_LOGIT_NOISE = "fold mean, its records' noise and the folds' excess spread, on the logit scale"
+FOLD_MEAN_WILSON_NOISE = _proportion_method("wilson", noisy=True)
+FOLD_MEAN_EXACT_NOISE = _proportion_method("beta", noisy=True)
 #: The records' noise term's factor in the MAE's interval, chosen by benchmarks/coverage.py's regression grid
 #: (docs/statistics.md: the smallest of 1, 1.5, 1.75 and 2 that held on two seeds, then held out on a third; kept on
 #: five seeds pooled, then held out on a sixth).
@@ -57,6 +69,11 @@ BRIER_NOISE_FACTOR = 1.75
 #: are not here: they move with each fold's threshold more than with its test noise, no factor held, and they keep
 #: the corrected t.
 PROPORTION_NOISE_FACTORS = {"accuracy": 1.75, "ppv": 1.0, "npv": 1.0}
+#: Each proportion's interval at its effective sample size (statsmodels' proportion_confint method), chosen on
+#: other.py's grid with proportions near 1 (docs/statistics.md: seed 5, held out on seed 6): Wilson's, narrower, where
+#: it held; Clopper-Pearson's for the PPV, whose Wilson interval missed 5.4% at 300 patients near separation.
+PROPORTION_INTERVALS = {"sensitivity": "wilson", "specificity": "wilson", "accuracy": "wilson", "ppv": "beta",
+                        "npv": "wilson"}
 MIN_FOLDS = 5  # the folds per repeat an interval needs: 2 folds give t with 1 df, [0, 1] for a proportion
 ESTIMAND = "the procedure's expected value at this cohort size: the mean of the per-fold values"
 _EPS = 1e-6  # probabilities are clipped this far from 0 and 1 before the logit, as calibration() does
@@ -174,19 +191,19 @@ def _named(folds: np.ndarray, names: list[str] | None) -> str:
 def fold_mean(metric: str, values: np.ndarray, ratios: np.ndarray, reps: np.ndarray, level: float, n: int,
               bounds: tuple[float, float] = (-np.inf, np.inf), interval: bool = True,
               names: list[str] | None = None, counts: tuple[np.ndarray, np.ndarray] | None = None,
-              noise: np.ndarray | None = None, factor: float = NOISE_FACTOR) -> Estimate:
+              noise: np.ndarray | None = None, factor: float = NOISE_FACTOR, proportion: str = "wilson"
+              ) -> Estimate:
     """The mean of one metric's per-fold values, with the corrected t interval (``interval``) or without it (the
     reason from WHY_NOT). A fold without the metric (NaN) leaves the row without an estimate, saying which.
 
-    ``counts`` (each fold's numerator and denominator) mark a proportion: its interval is the corrected t of the
-    per-fold logits of (k + 1/2) / (d + 1), transformed back, which stays in (0, 1) and is skewed away from the
-    nearer end as a proportion's spread is; on the proportion scale the interval missed 6.8% (4.2% in one tail)
-    for the specificity at 300 patients without signal, on the logit scale 5.6% (benchmarks/coverage.py).
+    ``counts`` (each fold's numerator and denominator) mark a proportion: its interval is ``_effective``'s, a
+    binomial interval (``proportion`` names it: Wilson's or Clopper-Pearson's) at the effective sample size of the
+    fold mean's variance, which stays in [0, 1], holds its estimate and is skewed away from the nearer bound.
 
     ``noise`` (each fold's variance of its value from its test records alone) marks a positive error (MAE, RMSE,
     Brier score): its interval is ``_noise_and_spread``'s at ``factor``, kept within ``bounds``; with ``counts``
-    (each fold's noise on the logit scale: the accuracy, PPV, NPV) ``_noise_se``'s of the per-fold logits; where a
-    fold's noise is NaN (too few patients to read it), the corrected t, and ``warnings`` names the fold."""
+    (the accuracy, PPV, NPV) the variance is ``_noise_se``'s; where a fold's noise is NaN (too few patients to read
+    it), the corrected t, and ``warnings`` names the fold."""
     values = np.asarray(values, dtype=np.float64)
     extra = {"per_fold": values.tolist(), "n_folds": int(values.size), "estimand": ESTIMAND}
     bad = np.flatnonzero(~np.isfinite(values))
@@ -207,19 +224,17 @@ def fold_mean(metric: str, values: np.ndarray, ratios: np.ndarray, reps: np.ndar
                         warnings=[f"no interval: {metric} is {values[0]:.3g} in every fold; the corrected t reads "
                                   "the folds' spread, and there is none"])
     if counts is not None:
-        z = logit((np.asarray(counts[0]) + 0.5) / (np.asarray(counts[1]) + 1.0))
         extra["test_train_ratio"] = float(ratios.mean())
-        if noise is not None and np.isfinite(noise).all():
-            se, df = _noise_se(z, noise, ratios, reps, factor)
-            half = float(t_dist.ppf(0.5 + level / 2.0, df)) * se
-            return Estimate(metric, float(values.mean()), float(expit(z.mean() - half)),
-                            float(expit(z.mean() + half)), level, FOLD_MEAN_LOGIT_NOISE, n, extra={
-                                **extra, "se_logit": se, "df": df, "noise_factor": factor,
-                                "per_fold_noise_var": noise.tolist()})
-        _, se, lo, hi, df = _corrected(z, ratios, reps, level, (-np.inf, np.inf))
-        est = Estimate(metric, float(values.mean()), float(expit(lo)), float(expit(hi)), level, FOLD_MEAN_LOGIT,
-                       n, extra={**extra, "se_logit": se, "df": df})
-        if noise is not None:  # a fold too thin to read its test noise: the corrected t, which needs none, says so
+        noisy = noise is not None and bool(np.isfinite(noise).all())
+        if noise is not None and noisy:
+            se, df = _noise_se(values, noise, ratios, reps, factor)
+            extra.update(noise_factor=factor, per_fold_noise_var=noise.tolist())
+        else:
+            _, se, _, _, df = _corrected(values, ratios, reps, level, (-np.inf, np.inf))
+        lo, hi, n_eff = _effective(float(values.mean()), se, df, float(np.sum(counts[1])), level, proportion)
+        est = Estimate(metric, float(values.mean()), lo, hi, level, _proportion_method(proportion, noisy), n,
+                       extra={**extra, "se": se, "df": df, "n_effective": n_eff})
+        if noise is not None and not noisy:  # a fold too thin to read its test noise: the corrected t says so
             est.warnings.append(_without_noise(np.flatnonzero(~np.isfinite(noise)), names, metric))
         return est
     if noise is not None and np.isfinite(noise).all():
@@ -233,6 +248,28 @@ def fold_mean(metric: str, values: np.ndarray, ratios: np.ndarray, reps: np.ndar
     if noise is not None:  # a fold too thin to read its test noise: the corrected t, which needs none, says so
         est.warnings.append(_without_noise(np.flatnonzero(~np.isfinite(noise)), names, metric))
     return est
+
+
+def _effective(p: float, se: float, df: float, records: float, level: float, method: str
+               ) -> tuple[float, float, float]:
+    """(low, high, n_eff) of a fold mean of proportions p with standard error `se` and `df` degrees of freedom: the
+    binomial interval (`method`: "wilson" or "beta", statsmodels' proportion_confint) at p with n_eff = p (1 - p) /
+    se² trials (at most the denominator's `records`: Kish's design effect, as one model's rows take theirs,
+    clustered.exact_effective). Wilson's takes the normal quantile equal to t's; Clopper-Pearson's takes n_eff
+    times (z / t)², Korn & Graubard's (1998) adjustment for few degrees of freedom.
+
+    Why: the corrected t of the per-fold logits of (k + 1/2) / (d + 1), printed before, is centred on their mean
+    logit, which near 1 falls short of the mean proportion: perfusion_polar's default run printed a specificity of
+    0.993 [0.950, 0.992], and with classes far apart the PPV's interval lay below the truth in 8.9% of data sets at
+    100 patients (docs/statistics.md)."""
+    n_eff = min(p * (1.0 - p) / se**2, records)
+    q = float(t_dist.ppf(0.5 + level / 2.0, df))
+    if method == "beta":
+        n_eff *= (float(norm.ppf(0.5 + level / 2.0)) / q) ** 2
+        lo, hi = proportion_confint(p * n_eff, n_eff, alpha=1.0 - level, method="beta")
+    else:
+        lo, hi = proportion_confint(p * n_eff, n_eff, alpha=2.0 * float(norm.sf(q)), method="wilson")
+    return float(lo), float(hi), float(n_eff)
 
 
 # who a fold must hold more than to read its test noise, and the row's name in the warning
@@ -252,14 +289,13 @@ def _without_noise(folds: np.ndarray, names: list[str] | None, metric: str) -> s
 
 
 def _proportion_noise(hit: np.ndarray, codes: np.ndarray) -> float:
-    """One fold's variance of its proportion's logit from its test records (those of the denominator; `hit`: in the
-    numerator): the patient-clustered variance of their mean about p~ = (k + 1/2) / (d + 1), the value whose logit
-    the fold contributes, over (p~ (1 - p~))² (the delta method). About p~, not the hits' own mean, so that a fold
-    of all hits or none still has noise. NaN with fewer than 2 patients."""
+    """One fold's variance of its proportion from its test records (those of the denominator; `hit`: in the
+    numerator): the patient-clustered variance of their mean about p~ = (k + 1/2) / (d + 1), not the hits' own
+    mean, so that a fold of all hits or none still has noise. NaN with fewer than 2 patients."""
     if np.unique(codes).size < 2:
         return float("nan")
     p = (hit.sum() + 0.5) / (hit.size + 1.0)
-    return mean_variance(hit.astype(np.float64), codes, centre=p)[0] / (p * (1 - p)) ** 2
+    return mean_variance(hit.astype(np.float64), codes, centre=p)[0]
 
 
 # numerator and denominator of each proportion, as columns of the per-fold (tp, fp, tn, fn) tallies
@@ -290,10 +326,11 @@ def _proportion_folds(cells: np.ndarray, parts: list[np.ndarray], codes: np.ndar
 def cv_binary_metrics(y: Any, score: Any, threshold: Any, fold: Any, groups: Any = None,
                       level: float = 0.95) -> dict[str, Estimate]:
     """Accuracy, sensitivity, specificity, PPV, NPV and F1 at ``score >= threshold`` (one threshold per record:
-    each fold's, chosen on its training folds), each the mean of its per-fold values with an interval on the logit
-    scale (fold_mean): the accuracy, PPV and NPV from their folds' test noise and excess spread
-    (PROPORTION_NOISE_FACTORS), the sensitivity and specificity the corrected t; F1 without an interval
-    (WHY_NOT). The per-fold counts are in ``extra["per_fold_counts"]`` (tp, fp, tn, fn)."""
+    each fold's, chosen on its training folds), each the mean of its per-fold values with a binomial interval at
+    its effective sample size (fold_mean, PROPORTION_INTERVALS), whose variance is, for the accuracy, PPV and NPV,
+    their folds' test noise and excess spread (PROPORTION_NOISE_FACTORS), for the sensitivity and specificity the
+    corrected t's; F1 without an interval (WHY_NOT). The per-fold counts are in ``extra["per_fold_counts"]``
+    (tp, fp, tn, fn)."""
     level = check_level(level)
     yy = as_binary_labels(y)
     s = as_scores(score, n=yy.size)
@@ -306,7 +343,8 @@ def cv_binary_metrics(y: Any, score: Any, threshold: Any, fold: Any, groups: Any
     with np.errstate(invalid="ignore", divide="ignore"):
         for name, (k, d, noise) in _proportion_folds(cells, parts, codes).items():
             out[name] = fold_mean(name, k / d, ratios, reps, level, yy.size, names=names, counts=(k, d),
-                                  noise=noise, factor=PROPORTION_NOISE_FACTORS.get(name, NOISE_FACTOR))
+                                  noise=noise, factor=PROPORTION_NOISE_FACTORS.get(name, NOISE_FACTOR),
+                                  proportion=PROPORTION_INTERVALS[name])
         tp, fp, fn = tallies[:, 0], tallies[:, 1], tallies[:, 3]
         out["f1"] = fold_mean("f1", 2 * tp / (2 * tp + fp + fn), ratios, reps, level, yy.size, interval=False,
                               names=names)
