@@ -1,6 +1,7 @@
 """The core's default evaluation of a long predictions table: metrics with CIs per model/task/fold, paired tests."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from itertools import combinations
 from typing import Any
 
@@ -133,9 +134,7 @@ def _cv_auc(y: np.ndarray, s: np.ndarray, folds: np.ndarray, groups: np.ndarray 
         return est
     except StatsError as exc:
         why = str(exc)
-    per_fold = [auc(y[folds == f], s[folds == f]) for f in dict.fromkeys(folds) if np.unique(y[folds == f]).size == 2]
-    whole = len(per_fold) == np.unique(folds).size
-    value = float(np.mean(per_fold)) if whole else auc(y, s)
+    value, whole = _fold_mean_or_pooled((y,), folds, lambda r: auc(y[r], s[r]))
     return Estimate(metric="auc", estimate=value, ci_low=None, ci_high=None, level=level, method=NO_INTERVAL,
                     n=int(y.size), warnings=[*notes, f"no interval: {why}"],
                     extra={"estimand": ESTIMAND if whole else "the AUC of the pooled out-of-fold scores (a fold has "
@@ -347,12 +346,19 @@ def difference_without_interval(y: np.ndarray, score_a: np.ndarray, score_b: np.
     mean of the folds' differences where every fold holds both classes (of `y`, and of `y_b`, B's labels where they
     differ from A's), else the pooled difference."""
     yb = y if y_b is None else y_b
-    parts = [folds == f for f in dict.fromkeys(folds)]
-    whole = all(np.unique(y[r]).size == 2 and np.unique(yb[r]).size == 2 for r in parts)
-    value = (float(np.mean([auc(y[r], score_a[r]) - auc(yb[r], score_b[r]) for r in parts])) if whole
-             else auc(y, score_a) - auc(yb, score_b))
+    value, _ = _fold_mean_or_pooled((y, yb), folds, lambda r: auc(y[r], score_a[r]) - auc(yb[r], score_b[r]))
     return Estimate(metric="auc_difference", estimate=value, ci_low=None, ci_high=None, level=level,
                     method=NO_INTERVAL, n=int(y.size), warnings=[*(notes or []), f"no interval: {why}"])
+
+
+def _fold_mean_or_pooled(labels: tuple[np.ndarray, ...], folds: np.ndarray, value: Callable[[np.ndarray], float]
+                         ) -> tuple[float, bool]:
+    """A row without an interval: the mean of `value` over the folds (each a boolean mask) where every fold holds
+    both classes of every label vector, else `value` of all records pooled; and whether it is the fold mean."""
+    parts = [folds == f for f in dict.fromkeys(folds)]
+    if all(np.unique(y[r]).size == 2 for y in labels for r in parts):
+        return float(np.mean([value(r) for r in parts])), True
+    return float(value(np.ones(folds.size, dtype=bool))), False
 
 
 def _adjust_families(tests: list[dict], task_cols: list[str], method: str, across_tasks: bool = False) -> list[dict]:
