@@ -67,7 +67,7 @@ BRIER_NOISE_FACTOR = 1.75
 #: The proportions read their folds' test noise at these factors, each the smallest of 1, 1.5, 1.75 and 2 that held on
 #: other.py's grid (seeds 0 and 2, then held out on seed 12: docs/statistics.md). The sensitivity and specificity
 #: are not here: they move with each fold's threshold more than with its test noise, no factor held, and they keep
-#: the corrected t.
+#: the corrected t's variance.
 PROPORTION_NOISE_FACTORS = {"accuracy": 1.75, "ppv": 1.0, "npv": 1.0}
 #: Each proportion's interval at its effective sample size (statsmodels' proportion_confint method), chosen on
 #: other.py's grid with proportions near 1 (docs/statistics.md: seed 5, held out on seed 6): Wilson's, narrower, where
