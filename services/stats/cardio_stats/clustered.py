@@ -74,8 +74,22 @@ def exact_effective(num: np.ndarray, den: np.ndarray, codes: np.ndarray, level: 
     a, b = _sums(num, codes), _sums(den, codes)
     used = b > 0
     p, n_eff, df = _effective_n(a[used, None], b[used, None], few_units=False)
-    lo, hi = proportion_confint(p * n_eff, n_eff, alpha=1.0 - level, method="beta")
-    return RatioInterval(p, float(lo), float(hi), n_eff, df)
+    return RatioInterval(p, *binomial_interval(p, n_eff, level, "beta"), n_eff, df)
+
+
+def binomial_interval(p: float, n_eff: float, level: float, method: str, df: float = np.inf) -> tuple[float, float]:
+    """Wilson's ("wilson") or Clopper-Pearson's ("beta") interval of a proportion p at n_eff trials (statsmodels'
+    proportion_confint). Where its variance has `df` degrees of freedom (finite), Wilson's takes the normal
+    quantile equal to t's and Clopper-Pearson's n_eff times (z / t)², Korn & Graubard's (1998) adjustment."""
+    alpha = 1.0 - level
+    if np.isfinite(df):
+        q = float(t_dist.ppf(0.5 + level / 2.0, df))
+        if method == "beta":
+            n_eff *= (float(norm.ppf(0.5 + level / 2.0)) / q) ** 2
+        else:
+            alpha = 2.0 * float(norm.sf(q))
+    lo, hi = proportion_confint(p * n_eff, n_eff, alpha=alpha, method=method)
+    return float(lo), float(hi)
 
 
 def _bias_reduced(num: np.ndarray, den: np.ndarray, ratios: np.ndarray) -> tuple[float, float]:
@@ -132,12 +146,8 @@ def wilson_ratio_mean(num: np.ndarray, den: np.ndarray, level: float, few_units:
     average over classes; k = 1 a single ratio), by Wilson's interval at p with n_eff trials (_effective_n). With
     `few_units` (records, not patients: 4-48), the variance is the bias-reduced one and the quantile t's with
     Bell & McCaffrey's degrees of freedom (_bias_reduced) instead of the normal's."""
-    p, n_eff, df = _effective_n(num, den, few_units)
-    alpha = 1.0 - level
-    if few_units:  # Wilson's interval at the normal quantile equal to t's (proportion_confint takes alpha)
-        alpha = 2.0 * float(norm.sf(t_dist.ppf(0.5 + level / 2.0, df)))
-    lo, hi = proportion_confint(p * n_eff, n_eff, alpha=alpha, method="wilson")
-    return RatioInterval(p, float(lo), float(hi), n_eff, df)
+    p, n_eff, df = _effective_n(num, den, few_units)  # df: inf without few_units, the normal's quantile
+    return RatioInterval(p, *binomial_interval(p, n_eff, level, "wilson", df), n_eff, df)
 
 
 def log_t_mean(values: np.ndarray, codes: np.ndarray, level: float) -> tuple[float, float, float]:

@@ -26,12 +26,10 @@ from typing import Any
 
 import numpy as np
 from scipy.special import logit
-from scipy.stats import norm
 from scipy.stats import t as t_dist
-from statsmodels.stats.proportion import proportion_confint
 
 from cardio_stats.agreement import LOA_COVERAGE, LOA_Z
-from cardio_stats.clustered import mean_variance
+from cardio_stats.clustered import binomial_interval, mean_variance
 from cardio_stats.cv_auc import fold_labels
 from cardio_stats.result import Estimate, StatsError
 from cardio_stats.validation import as_binary_labels, as_scores, check_level
@@ -226,7 +224,8 @@ def fold_mean(metric: str, values: np.ndarray, ratios: np.ndarray, reps: np.ndar
     if counts is not None:
         extra["test_train_ratio"] = float(ratios.mean())
         noisy = noise is not None and bool(np.isfinite(noise).all())
-        if noise is not None and noisy:
+        if noisy:
+            assert noise is not None
             se, df = _noise_se(values, noise, ratios, reps, factor)
             extra.update(noise_factor=factor, per_fold_noise_var=noise.tolist())
         else:
@@ -253,23 +252,16 @@ def fold_mean(metric: str, values: np.ndarray, ratios: np.ndarray, reps: np.ndar
 def _effective(p: float, se: float, df: float, records: float, level: float, method: str
                ) -> tuple[float, float, float]:
     """(low, high, n_eff) of a fold mean of proportions p with standard error `se` and `df` degrees of freedom: the
-    binomial interval (`method`: "wilson" or "beta", statsmodels' proportion_confint) at p with n_eff = p (1 - p) /
-    se² trials (at most the denominator's `records`: Kish's design effect, as one model's rows take theirs,
-    clustered.exact_effective). Wilson's takes the normal quantile equal to t's; Clopper-Pearson's takes n_eff
-    times (z / t)², Korn & Graubard's (1998) adjustment for few degrees of freedom.
+    binomial interval (`method`: "wilson" or "beta", clustered.binomial_interval) at p with n_eff = p (1 - p) / se²
+    trials (at most the denominator's `records`: Kish's design effect, as one model's rows take theirs,
+    clustered.exact_effective).
 
     Why: the corrected t of the per-fold logits of (k + 1/2) / (d + 1), printed before, is centred on their mean
     logit, which near 1 falls short of the mean proportion: perfusion_polar's default run printed a specificity of
     0.993 [0.950, 0.992], and with classes far apart the PPV's interval lay below the truth in 8.9% of data sets at
     100 patients (docs/statistics.md)."""
     n_eff = min(p * (1.0 - p) / se**2, records)
-    q = float(t_dist.ppf(0.5 + level / 2.0, df))
-    if method == "beta":
-        n_eff *= (float(norm.ppf(0.5 + level / 2.0)) / q) ** 2
-        lo, hi = proportion_confint(p * n_eff, n_eff, alpha=1.0 - level, method="beta")
-    else:
-        lo, hi = proportion_confint(p * n_eff, n_eff, alpha=2.0 * float(norm.sf(q)), method="wilson")
-    return float(lo), float(hi), float(n_eff)
+    return (*binomial_interval(p, n_eff, level, method, df), float(n_eff))
 
 
 # who a fold must hold more than to read its test noise, and the row's name in the warning
