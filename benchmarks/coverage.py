@@ -5,7 +5,8 @@ Usage: python benchmarks/coverage.py [--kinds NAME ...] [--sizes 100 300] [--set
        python benchmarks/coverage.py --grid regression [--sets 2000] [--seed 0] [--rows START ...]
                                      (a module's kinds, and its BEFORE and CANDIDATES, one row each, or those whose
                                      name starts as --rows: misses (below / above) % · width ÷ oracle · power % per
-                                     size and setting)
+                                     size and setting, and the sets whose interval left out its estimate or that
+                                     printed none)
 
 Every module of benchmarks/coverage_kinds registers its kinds (`@kind(name)`): a kind simulates data sets of a size
 under "null" (no effect) and "signal" (a planted one; the headline AUC and ΔAUC kinds also "strong" and
@@ -78,8 +79,11 @@ def grid(module: str, sizes: list[int], settings: list[str], n_sets: int, seed: 
                 r = summarise(d)
                 alone = [note for note in d.notes if "without an interval" in note]
                 outside = [note.split()[0] for note in d.notes if "leaves out its own estimate" in note]
+                # sets without an interval are not in the misses: a cell says how many it left out
+                without = f" · {r['no_interval']:.0f} without" if alone and r["sets"] else ""
                 row.append(f"no interval ({alone[0].split(': ', 1)[1]})" if alone and r["sets"] == 0
-                           else fmt(r).removesuffix(" · nan") + "".join(f" · {k} outside" for k in outside))
+                           else fmt(r).removesuffix(" · nan") + "".join(f" · {k} outside" for k in outside)
+                           + without)
             print(f"| {name} | " + " | ".join(row) + " |", flush=True)
 
 

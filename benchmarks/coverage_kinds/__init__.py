@@ -82,8 +82,9 @@ def draws(sets: Sequence[S], interval: Callable[[S], tuple[float, float, float]]
     point = np.isfinite(a[:, 0]) & ~np.isfinite(a[:, 1])
     if point.any():
         alone = a[point, 0]
+        sd = f"{alone.std(ddof=1):.3f}" if alone.size > 1 else "–"  # one set has none (NumPy warned, ddof <= 0)
         notes.append(f"{int(point.sum())} sets printed without an interval: mean estimate {alone.mean():+.3f} against "
-                     f"the truth {target:+.3f} (bias {alone.mean() - target:+.3f}, SD {alone.std(ddof=1):.3f})")
+                     f"the truth {target:+.3f} (bias {alone.mean() - target:+.3f}, SD {sd})")
     elif np.isfinite(a[:, 0]).any():
         notes.append(f"mean estimate {np.nanmean(a[:, 0]):+.3f} against the truth {target:+.3f}")
     return Draws(a[:, 0], a[:, 1], a[:, 2], target, null, seconds, notes)

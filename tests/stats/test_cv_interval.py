@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -820,3 +821,23 @@ def test_near_separation_the_score_intervals_hold_where_the_symmetric_ones_misse
     low, high = np.array(rows, dtype=float).T
     missed = np.mean((low > fixed.truth) | (high < fixed.truth))
     assert missed > 0.08, missed
+
+
+def test_coverage_draws_count_the_sets_printed_without_an_interval():
+    """A set printed without an interval stays out of a cell's misses, so the cell says how many sets it left out;
+    one such set, whose SD NumPy cannot take (ddof <= 0: the warnings other.py's grid printed), gives its note
+    without a warning."""
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from coverage_kinds import draws, summarise
+
+    class One:
+        truth = {"ppv": 0.9}
+
+    rows = iter([(0.85, 0.8, 0.95), (0.7, 0.6, 0.8), (1.0, np.nan, np.nan)])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        d = draws([One(), One(), One()], lambda s: next(rows), "ppv")
+    r = summarise(d)
+    assert (r["sets"], r["no_interval"], r["miss"], r["miss_below"]) == (2, 1, 0.5, 0.5)
+    assert "1 sets printed without an interval: mean estimate +1.000 against the truth +0.900 (bias +0.100, SD –)" \
+        in d.notes
