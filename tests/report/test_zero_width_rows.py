@@ -55,9 +55,13 @@ def test_the_summary_names_each_interval_its_models_carry():
     rows = [{"model": "resnet", "auc_interval": "fold DeLong × 2"}, {"model": "guideline", "auc_interval": "nested"},
             {"model": "svm-deep", "auc_interval": "fold DeLong × 2"}, {"model": "logistic", "auc_interval": "nested"},
             {"model": "resnet-scratch", "auc_interval": "fold DeLong × 2"}]
-    assert _intervals(rows, {}) == ": fold DeLong × 2; nested for guideline, logistic"
-    assert _intervals(rows[:1], {}) == ": fold DeLong × 2"
-    assert _intervals([{"model": "a"}], {}) == ""
+    level = "95% intervals"
+    assert _intervals(rows, {}, level) == "95% intervals: fold DeLong × 2; nested for guideline, logistic"
+    assert _intervals(rows[:1], {}, level) == "95% intervals: fold DeLong × 2"
+    assert _intervals([{"model": "a"}], {}, level) == "95% intervals"
+    # echo_cmr's 3 folds: "(95% intervals: no interval: 3 fold(s): ...)" read as if the run had intervals
+    none = "no interval: 3 fold(s): a cross-validated interval needs at least 5"
+    assert _intervals([{"model": "a", "auc_interval": none}, {"model": "b", "auc_interval": none}], {}, level) == none
     t = {"estimate": 0.0, "ci_low": 0.0, "ci_high": 0.0, "p_adjusted": 1.0, "extra": {"model_a": "a", "model_b": "b"}}
     assert _comparison(t, {}, {}) == "a − b +0.000 (no interval: zero width), p 1.000"
 

@@ -191,10 +191,10 @@ def comparison_text(est: stats.Estimate, titles: dict[str, str], n_resamples: in
 
 
 def _method_text(targets: tuple[Target, ...], views: tuple[str, ...], s: EchoSettings, core: CoreSettings,
-                 intervals: str = "", fold_level: bool = False) -> str:
+                 intervals: str = "", fold_level: bool = False, without: bool = False) -> str:
     """What the section's tables hold and where their numbers come from, for the configured targets and views
-    (`intervals`: the AUC intervals the performance table printed, named; `fold_level`: its MAE and R² are a K-fold
-    run's fold means)."""
+    (`intervals`: the AUC intervals the performance table printed, named, or with `without` why it printed none;
+    `fold_level`: its MAE and R² are a K-fold run's fold means)."""
     thr = s.thresholds
     binary = any(t.binary and t.level == "study" for t in targets)
     continuous = "/".join(t.title.removeprefix("native ") for t in targets if not t.binary)
@@ -204,9 +204,10 @@ def _method_text(targets: tuple[Target, ...], views: tuple[str, ...], s: EchoSet
                   "docs/statistics.md)" if fold_level
                   else f"MAE with its {level} interval (t on the log scale, patients the units) and R² without one "
                   "(one model's predictions: docs/statistics.md)")
-    measure = (f"Out-of-fold AUROC with {level} intervals ({intervals or 'none estimated'})" if binary
-               else regression) + " (the performance section's estimates: each number and interval is the one in " \
-        "its table)"
+    auroc = (f"Out-of-fold AUROC without an interval ({intervals})" if without
+             else f"Out-of-fold AUROC with {level} intervals ({intervals or 'none estimated'})")
+    measure = (auroc if binary else regression) + (" (the performance section's estimates: each number and interval "
+                                                    "is the one in its table)")
     fusion = "; ".join(part for part in (
         f"logistic regression on {_their(views)} logits" if binary else "",
         f"for {continuous} a linear regression on {_their(views)} outputs" if continuous else "") if part)
@@ -249,14 +250,18 @@ def evaluate_sections(predictions: Predictions, config: dict, estimates: list[di
     core = CoreSettings.of(config)
     n, level = core.stats.n_resamples, core.stats.level
     aucs: list[dict] = stats.pick(estimates, metric="auc", fold="pooled")
-    shown = sorted({str(a["method"]) for a in aucs
-                    if _pooled(estimates, "auc", a["model"], a["task"], es.table2_interval) is a})
+    in_table = [a for a in aucs if _pooled(estimates, "auc", a["model"], a["task"], es.table2_interval) is a]
+    shown = sorted({str(a["method"]) for a in in_table})
     notes = [stats.interval_note(m) if not m.startswith("bootstrap") else
              f"{m}, {n} resamples of patients (all of a patient's studies together, stratified by class), as the "
              "paper's 10,000 bootstrap samples: one model's scores, it ignores training variability" for m in shown]
+    without = bool(in_table) and all(a.get("ci_low") is None for a in in_table)
+    if without:  # the default's 3 folds: why, not "95% intervals (cv: no interval: ...)"
+        notes = sorted({(a.get("warnings") or [stats.interval_note(str(a["method"]))])[0].removeprefix("no interval: ")
+                        for a in in_table})
     fold_level = any(str(e["method"]).startswith(("fold mean", "pooled")) for e in stats.pick(estimates, metric="mae",
                                                                                                fold="pooled"))
-    text = _method_text(targets, views, es, core, "; ".join(notes), fold_level)
+    text = _method_text(targets, views, es, core, "; ".join(notes), fold_level, without)
     far = int(unpaired(cohort.table, float(es.max_days)).sum())
     if far or all(c in cohort.table for c in ("echo_date", "cmr_date")):
         text += (f" Echo-CMR pairs more than {es.max_days} days apart: {far} of {len(cohort.table)} "

@@ -63,9 +63,9 @@ def summary_section(rows: list[dict], tests: list[dict], table: pd.DataFrame, co
     if found:  # the reference model first (fixed in the config before the results), then the table's order
         shown = "; ".join(f"{display_name(r['model'], names)} {r[metric]}" for r in found[:MAX_SUMMARY_MODELS])
         more = f" (and {len(found) - MAX_SUMMARY_MODELS} more models)" if len(found) > MAX_SUMMARY_MODELS else ""
-        why = _intervals(found[:MAX_SUMMARY_MODELS], names) if metric == "auc" else ""
-        lines.append(f"- **{label} for {display_name(main, names)}** ({round(100 * float(config['stats']['level']))}%"
-                     f" intervals{why}): {shown}{more}.")
+        level = f"{round(100 * float(config['stats']['level']))}% intervals"
+        why = _intervals(found[:MAX_SUMMARY_MODELS], names, level) if metric == "auc" else level
+        lines.append(f"- **{label} for {display_name(main, names)}** ({why}): {shown}{more}.")
     against = [t for t in tests if t["extra"].get("family") == "reference" and t["extra"].get("task") == main]
     if against:
         printed = {r["model"]: pd.to_numeric(str(r.get("auc", "")).split(" ")[0], errors="coerce") for r in found}
@@ -79,17 +79,20 @@ def summary_section(rows: list[dict], tests: list[dict], table: pd.DataFrame, co
     return Section("Summary", "\n".join(lines), part="summary")
 
 
-def _intervals(found: list[dict], names: dict) -> str:
-    """": fold DeLong × 2; nested CV (Bates et al. 2023) for guideline, logistic": the interval most rows carry,
-    then each other one with the models that carry it (a run mixes refitted and deep models)."""
+def _intervals(found: list[dict], names: dict, level: str) -> str:
+    """"95% intervals: fold DeLong × 2; nested CV (Bates et al. 2023) for guideline, logistic": the interval most
+    rows carry, then each other one with the models that carry it (a run mixes refitted and deep models); where no
+    row carries one, why ("no interval: 3 fold(s): ..."), not "95% intervals: no interval"."""
     kinds: dict[str, list[str]] = {}
     for r in found:
         if r.get("auc_interval"):
             kinds.setdefault(r["auc_interval"], []).append(display_name(r["model"], names))
     if not kinds:
-        return ""
+        return level
+    if len(kinds) == 1 and next(iter(kinds)).startswith("no interval"):
+        return next(iter(kinds))
     order = sorted(kinds, key=lambda k: -len(kinds[k]))
-    return ": " + "; ".join([order[0], *(f"{k} for {', '.join(kinds[k])}" for k in order[1:])])
+    return f"{level}: " + "; ".join([order[0], *(f"{k} for {', '.join(kinds[k])}" for k in order[1:])])
 
 
 def _comparison(t: dict, names: dict, printed: dict) -> str:

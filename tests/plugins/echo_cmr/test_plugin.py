@@ -82,6 +82,11 @@ def test_the_whole_method_runs_three_views_and_the_cmr_set(tmp_path):
     assert "never saw those patients" in report
     # 2 folds carry no cross-validated interval (it needs 5): the comparison carries none either, and says why
     assert "the cross-validated difference without an interval" in report and "needs at least 5" in report
+    # the summary and Table 2 say why there is none, not "95% intervals: no interval" (echo_cmr's default run)
+    why = "2 fold(s): a cross-validated interval needs at least 5"
+    assert f"**AUC for wma** (no interval: {why}" in report
+    assert f"Out-of-fold AUROC without an interval ({why}" in report
+    assert "intervals: no interval" not in report and "intervals (cv: no interval" not in report
     metrics = read_metrics(out)
     assert second_intervals(metrics) == []
     delta = stats.pick(metrics["estimates"], metric="auc_difference", model="fused", task="wma - lge")
