@@ -471,18 +471,19 @@ _register(CANDIDATES, "Brier score: fold mean, corrected t (printed until the no
 
 
 def _proportion_parts(s: Set, metric: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None, np.ndarray,
-                                                   np.ndarray]:
-    """A proportion's per-fold values, numerators, denominators, test noise, n_test/n_train and repeats."""
+                                                   np.ndarray, float]:
+    """A proportion's per-fold values, numerators, denominators, test noise, n_test/n_train and repeats, and the
+    denominator's patients (the sets have one repeat)."""
     parts, ratios, reps, codes = _folds(s.fold, s.y.size, s.ids)
-    k, d, noise = _proportion_folds(_cells(s.y, s.p >= s.thr), parts, codes, noisy=(metric,))[metric]
+    k, d, noise, patients = _proportion_folds(_cells(s.y, s.p >= s.thr), parts, codes, noisy=(metric,))[metric]
     with np.errstate(invalid="ignore", divide="ignore"):  # a fold without the denominator: no estimate (NaN)
-        return k / d, k, d, noise, ratios, reps
+        return k / d, k, d, noise, ratios, reps, float(patients.sum())
 
 
 def _proportion_noise_interval(s: Set, metric: str, c: float) -> tuple[float, float, float]:
     """The logit-scale interval of the folds' test noise x c plus their excess spread (``_logit_interval``): the
     candidates of the rules that chose the factors (docs/statistics.md), for all five."""
-    values, k, d, noise, ratios, reps = _proportion_parts(s, metric)
+    values, k, d, noise, ratios, reps, _ = _proportion_parts(s, metric)
     return _logit_interval(values, k, d, ratios, reps, noise, c)
 
 
@@ -492,7 +493,7 @@ LOGIT_FACTORS = {"accuracy": 1.75, "ppv": 1.0, "npv": 1.0}
 
 def _printed_before(s: Set, metric: str) -> tuple[float, float, float]:
     """What a report printed until the binomial interval: the logit-scale interval at LOGIT_FACTORS."""
-    values, k, d, noise, ratios, reps = _proportion_parts(s, metric)
+    values, k, d, noise, ratios, reps, _ = _proportion_parts(s, metric)
     c = LOGIT_FACTORS.get(metric)
     return _logit_interval(values, k, d, ratios, reps, None if c is None else noise, c or 1.0)
 
@@ -500,11 +501,12 @@ def _printed_before(s: Set, metric: str) -> tuple[float, float, float]:
 def _other_binomial(s: Set, metric: str) -> tuple[float, float, float]:
     """The binomial interval at the effective sample size (cardio_stats.cv_metrics.fold_mean) that the proportion
     did not take: Clopper-Pearson's where it takes Wilson's, and the reverse (PROPORTION_INTERVALS)."""
-    values, k, d, noise, ratios, reps = _proportion_parts(s, metric)
+    values, k, d, noise, ratios, reps, patients = _proportion_parts(s, metric)
     c = PROPORTION_NOISE_FACTORS.get(metric)
     other = "beta" if PROPORTION_INTERVALS[metric] == "wilson" else "wilson"
     return estimate_of(fold_mean(metric, values, ratios, reps, 0.95, s.y.size, counts=(k, d),
-                                 noise=None if c is None else noise, factor=c or 1.0, proportion=other))
+                                 noise=None if c is None else noise, factor=c or 1.0, proportion=other,
+                                 patients=patients))
 
 
 for _shown, _metric in PROPORTIONS.items():

@@ -23,11 +23,13 @@ from cardio_stats.clustered import LOG_T
 from cardio_stats.cv_metrics import (
     BRIER_NOISE_FACTOR,
     FOLD_MEAN,
+    FOLD_MEAN_EXACT_EQUAL,
     FOLD_MEAN_EXACT_NOISE,
     FOLD_MEAN_MOVER,
     FOLD_MEAN_NOISE,
     FOLD_MEAN_ONLY,
     FOLD_MEAN_WILSON,
+    FOLD_MEAN_WILSON_EQUAL,
     FOLD_MEAN_WILSON_NOISE,
     LOA_NOISE_FACTOR,
     PROPORTION_NOISE_FACTORS,
@@ -243,20 +245,51 @@ def test_fewer_than_five_folds_give_the_fold_mean_without_an_interval():
     assert out["sensitivity"].warnings[0].startswith("no interval: 2 folds")
 
 
-def test_a_proportion_equal_in_every_fold_carries_no_interval():
-    """Every fold's specificity 1: the corrected t has no spread to read. It printed a zero-width interval, on the
-    logit scale 0.984 [0.984, 0.984], which left out its own estimate; now the row has none and says why."""
+def test_a_proportion_at_one_in_every_fold_takes_its_binomial_interval_at_the_denominators_patients():
+    """Every fold's specificity 1 and PPV 1: no variance to read. The specificity printed a zero-width interval, on
+    the logit scale 0.984 [0.984, 0.984], which left out its own estimate, then none (a PPV of 1 in every fold in 28
+    of 500 data sets at 100 patients with the classes apart); now each row's own binomial interval at its
+    denominator's patients, two records each here, so 25 trials, not 50: Wilson's for the specificity, with 1 as its
+    upper bound exactly (statsmodels' is 1 - 1e-16), Clopper-Pearson's for the PPV."""
     hits = [7, 6, 8, 7, 9]  # the sensitivity varies by fold and keeps its interval
     y = np.tile(np.r_[np.ones(10), np.zeros(10)], 5)
     score = np.concatenate([np.r_[np.arange(10) < h, np.zeros(10, bool)] * 1.0 for h in hits])
-    out = cv_binary_metrics(y, score, 0.5, np.repeat(["a", "b", "c", "d", "e"], 20))
-    spec = out["specificity"]
-    assert spec.estimate == 1.0 and spec.ci_low is None and spec.ci_high is None and spec.method == FOLD_MEAN_ONLY
-    assert spec.warnings == ["no interval: specificity is 1 in every fold; the corrected t reads the folds' spread, "
-                             "and there is none"]
+    patients = np.repeat(np.arange(50), 2)  # records 2i and 2i + 1: patient i
+    out = cv_binary_metrics(y, score, 0.5, np.repeat(["a", "b", "c", "d", "e"], 20), groups=patients)
+    spec, ppv = out["specificity"], out["ppv"]
+    z = 1.959964
+    assert spec.estimate == 1.0 and spec.method == FOLD_MEAN_WILSON_EQUAL and spec.extra["n_effective"] == 25
+    assert spec.ci_low == pytest.approx(25 / (25 + z * z)) and spec.ci_high == 1.0
+    assert ppv.estimate == 1.0 and ppv.method == FOLD_MEAN_EXACT_EQUAL
+    called = sum((h + 1) // 2 for h in hits)  # the called positives' patients: 20 for 37 records
+    assert ppv.extra["n_effective"] == called
+    assert ppv.ci_low == pytest.approx(0.025 ** (1 / called)) and ppv.ci_high == 1.0
     sens = out["sensitivity"]
     assert sens.ci_low is not None and sens.ci_high is not None
     assert sens.method == FOLD_MEAN_WILSON and sens.ci_low < sens.estimate < sens.ci_high
+
+
+def test_a_proportion_equal_inside_zero_and_one_in_every_fold():
+    """The sensitivity 7 of 10 in every fold reads no test noise and no spread: Wilson's interval at its 50
+    patients. The accuracy 17 of 20 in every fold reads its test noise, which is there, and keeps its interval; an
+    MAE equal in every fold, which has neither, prints none and says why."""
+    y = np.tile(np.r_[np.ones(10), np.zeros(10)], 5)
+    score = np.tile(np.r_[np.arange(10) < 7, np.arange(10) < 0], 5) * 1.0
+    score[10::20] = 1.0  # one false positive a fold: the specificity 0.9 everywhere
+    out = cv_binary_metrics(y, score, 0.5, np.repeat(["a", "b", "c", "d", "e"], 20))
+    sens, acc = out["sensitivity"], out["accuracy"]
+    z = 1.959964
+    centre, half = 0.7 + z * z / 100, z * np.sqrt(0.21 / 50 + z * z / 10_000)
+    assert sens.method == FOLD_MEAN_WILSON_EQUAL and sens.extra["n_effective"] == 50
+    assert (sens.ci_low, sens.ci_high) == pytest.approx(((centre - half) / (1 + z * z / 50),
+                                                          (centre + half) / (1 + z * z / 50)))
+    assert acc.estimate == pytest.approx(0.8) and acc.method == FOLD_MEAN_WILSON_NOISE and acc.extra["df"] == np.inf
+    assert acc.ci_low is not None and acc.ci_high is not None and acc.ci_low < 0.8 < acc.ci_high
+    mae = cv_agreement(np.arange(50.0), np.arange(50.0) + np.tile([1.0, -1.0], 25),
+                       np.repeat(["a", "b", "c", "d", "e"], 10))["mae"]
+    assert mae.estimate == 1.0 and mae.ci_low is None and mae.method == FOLD_MEAN_ONLY
+    assert mae.warnings == ["no interval: mae is 1 in every fold; the corrected t reads the folds' spread, and there "
+                            "is none"]
 
 
 def test_a_proportion_near_one_carries_an_interval_that_holds_its_estimate():

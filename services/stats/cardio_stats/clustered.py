@@ -89,7 +89,7 @@ def binomial_interval(p: float, n_eff: float, level: float, method: str, df: flo
         else:
             alpha = 2.0 * float(norm.sf(q))
     lo, hi = proportion_confint(p * n_eff, n_eff, alpha=alpha, method=method)
-    return float(lo), float(hi)
+    return min(float(lo), p), max(float(hi), p)  # Wilson's upper bound at k = n is 1 - 1e-16 in floating point
 
 
 def _bias_reduced(num: np.ndarray, den: np.ndarray, ratios: np.ndarray) -> tuple[float, float]:

@@ -35,11 +35,14 @@ from cardio_stats.result import Estimate, StatsError
 from cardio_stats.validation import as_binary_labels, as_scores, check_level
 
 
-def _proportion_method(proportion: str, noisy: bool) -> str:
-    """A proportion row's method: its binomial interval and the variance that sets its effective sample size."""
-    return (f"fold mean, {dict(wilson='Wilson', beta='Clopper–Pearson')[proportion]}'s interval at the effective "
-            "sample size of " + ("its records' noise and the folds' excess spread" if noisy
-                                 else "the corrected t's variance"))
+def _proportion_method(proportion: str, noisy: bool, equal: bool = False) -> str:
+    """A proportion row's method: its binomial interval and the variance that sets its effective sample size (equal
+    in every fold, where no variance can be read, the denominator's patients)."""
+    shown = dict(wilson="Wilson", beta="Clopper–Pearson")[proportion]
+    if equal:
+        return f"fold mean, {shown}'s interval at the denominator's patients (equal in every fold)"
+    return (f"fold mean, {shown}'s interval at the effective sample size of "
+            + ("its records' noise and the folds' excess spread" if noisy else "the corrected t's variance"))
 
 
 FOLD_MEAN = "fold mean, corrected t (Nadeau & Bengio 2003)"
@@ -49,6 +52,8 @@ FOLD_MEAN_NOISE = "fold mean, its records' noise and the folds' excess spread, o
 FOLD_MEAN_MOVER = "fold mean, its bias's and SD's intervals combined (MOVER, Zou 2013)"
 FOLD_MEAN_WILSON_NOISE = _proportion_method("wilson", noisy=True)
 FOLD_MEAN_EXACT_NOISE = _proportion_method("beta", noisy=True)
+FOLD_MEAN_WILSON_EQUAL = _proportion_method("wilson", noisy=False, equal=True)
+FOLD_MEAN_EXACT_EQUAL = _proportion_method("beta", noisy=False, equal=True)
 #: The records' noise term's factor in the MAE's interval, chosen by benchmarks/coverage.py's regression grid
 #: (docs/statistics.md: the smallest of 1, 1.5, 1.75 and 2 that held on two seeds, then held out on a third; kept on
 #: five seeds pooled, then held out on a sixth).
@@ -189,14 +194,17 @@ def _named(folds: np.ndarray, names: list[str] | None) -> str:
 def fold_mean(metric: str, values: np.ndarray, ratios: np.ndarray, reps: np.ndarray, level: float, n: int,
               bounds: tuple[float, float] = (-np.inf, np.inf), interval: bool = True,
               names: list[str] | None = None, counts: tuple[np.ndarray, np.ndarray] | None = None,
-              noise: np.ndarray | None = None, factor: float = NOISE_FACTOR, proportion: str = "wilson"
-              ) -> Estimate:
+              noise: np.ndarray | None = None, factor: float = NOISE_FACTOR, proportion: str = "wilson",
+              patients: float | None = None) -> Estimate:
     """The mean of one metric's per-fold values, with the corrected t interval (``interval``) or without it (the
     reason from WHY_NOT). A fold without the metric (NaN) leaves the row without an estimate, saying which.
 
     ``counts`` (each fold's numerator and denominator) mark a proportion: its interval is ``_effective``'s, a
     binomial interval (``proportion`` names it: Wilson's or Clopper-Pearson's) at the effective sample size of the
-    fold mean's variance, which stays in [0, 1], holds its estimate and is skewed away from the nearer bound.
+    fold mean's variance, which stays in [0, 1], holds its estimate and is skewed away from the nearer bound. A
+    proportion equal in every fold has no variance to read where it is at 0 or 1, or where it reads no test noise
+    (the sensitivity and specificity): its interval is the same binomial one at the denominator's ``patients`` (one
+    repeat's), each patient one trial.
 
     ``noise`` (each fold's variance of its value from its test records alone) marks a positive error (MAE, RMSE,
     Brier score): its interval is ``_noise_and_spread``'s at ``factor``, kept within ``bounds``; with ``counts``
@@ -216,21 +224,29 @@ def fold_mean(metric: str, values: np.ndarray, ratios: np.ndarray, reps: np.ndar
         return Estimate(metric, float(values.mean()), None, None, level, FOLD_MEAN_ONLY, n, extra=extra,
                         warnings=[f"no interval: {k} folds give the corrected t {k - 1} degrees of freedom; it was "
                                   f"shown to hold its level with {MIN_FOLDS} (docs/statistics.md)"])
-    if np.ptp(values) == 0.0:  # e.g. a specificity of 1 in every fold: the t has no spread to read (it printed
-        # a zero-width interval, on the logit scale one that left out its own estimate)
+    records = float(np.sum(counts[1])) / np.unique(reps).size if counts is not None else float("nan")
+    noisy = noise is not None and bool(np.isfinite(noise).all())
+    if counts is not None and np.ptp(values) == 0.0 and (values[0] in (0.0, 1.0) or not noisy):
+        # e.g. a PPV of 1 in every fold, which printed no interval: 28 of 500 data sets at 100 patients with the
+        # classes apart (docs/statistics.md)
+        n_trials = records if patients is None else patients
+        lo, hi = binomial_interval(float(values[0]), n_trials, level, proportion)
+        return Estimate(metric, float(values[0]), lo, hi, level, _proportion_method(proportion, False, True), n,
+                        extra={**extra, "n_effective": n_trials, "test_train_ratio": float(ratios.mean())})
+    if np.ptp(values) == 0.0 and counts is None:  # e.g. an MAE equal in every fold: the t has no spread to read
+        # (it printed a zero-width interval)
         return Estimate(metric, float(values.mean()), None, None, level, FOLD_MEAN_ONLY, n, extra=extra,
                         warnings=[f"no interval: {metric} is {values[0]:.3g} in every fold; the corrected t reads "
                                   "the folds' spread, and there is none"])
     if counts is not None:
         extra["test_train_ratio"] = float(ratios.mean())
-        noisy = noise is not None and bool(np.isfinite(noise).all())
         if noisy:
             assert noise is not None
             se, df = _noise_se(values, noise, ratios, reps, factor)
             extra.update(noise_factor=factor, per_fold_noise_var=noise.tolist())
         else:
             _, se, _, _, df = _corrected(values, ratios, reps, level, (-np.inf, np.inf))
-        lo, hi, n_eff = _effective(float(values.mean()), se, df, float(np.sum(counts[1])), level, proportion)
+        lo, hi, n_eff = _effective(float(values.mean()), se, df, records, level, proportion)
         est = Estimate(metric, float(values.mean()), lo, hi, level, _proportion_method(proportion, noisy), n,
                        extra={**extra, "se": se, "df": df, "n_effective": n_eff})
         if noise is not None and not noisy:  # a fold too thin to read its test noise: the corrected t says so
@@ -253,7 +269,7 @@ def _effective(p: float, se: float, df: float, records: float, level: float, met
                ) -> tuple[float, float, float]:
     """(low, high, n_eff) of a fold mean of proportions p with standard error `se` and `df` degrees of freedom: the
     binomial interval (`method`: "wilson" or "beta", clustered.binomial_interval) at p with n_eff = p (1 - p) / se²
-    trials (at most the denominator's `records`: Kish's design effect, as one model's rows take theirs,
+    trials (at most the denominator's `records`, one repeat's: Kish's design effect, as one model's rows take theirs,
     clustered.exact_effective).
 
     Why: the corrected t of the per-fold logits of (k + 1/2) / (d + 1), printed before, is centred on their mean
@@ -302,16 +318,18 @@ def _cells(y: np.ndarray, called: np.ndarray) -> np.ndarray:
 
 def _proportion_folds(cells: np.ndarray, parts: list[np.ndarray], codes: np.ndarray,
                       noisy: Iterable[str] = PROPORTION_NOISE_FACTORS
-                      ) -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray | None]]:
-    """Each proportion's per-fold numerator k, denominator d and, for those `noisy` names, test noise on the logit
-    scale (``_proportion_noise`` of the denominator's records; None for the others, which take the corrected t)."""
+                      ) -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray]]:
+    """Each proportion's per-fold numerator k, denominator d, for those `noisy` names test noise on the proportion
+    scale (``_proportion_noise`` of the denominator's records; None for the others, which take the corrected t),
+    and the denominator's patients."""
     out = {}
     for name, (num, den) in _PROPORTIONS.items():
         of, hit = np.any(cells[:, list(den)], axis=1), np.any(cells[:, list(num)], axis=1)
         noise = (np.array([_proportion_noise(hit[idx][of[idx]], codes[idx][of[idx]]) for idx in parts])
                  if name in noisy else None)
         out[name] = (np.array([hit[idx].sum() for idx in parts], dtype=np.float64),
-                     np.array([of[idx].sum() for idx in parts], dtype=np.float64), noise)
+                     np.array([of[idx].sum() for idx in parts], dtype=np.float64), noise,
+                     np.array([np.unique(codes[idx][of[idx]]).size for idx in parts], dtype=np.float64))
     return out
 
 
@@ -333,10 +351,11 @@ def cv_binary_metrics(y: Any, score: Any, threshold: Any, fold: Any, groups: Any
     names = [str(np.asarray(fold)[idx[0]]) for idx in parts]
     out = {}
     with np.errstate(invalid="ignore", divide="ignore"):
-        for name, (k, d, noise) in _proportion_folds(cells, parts, codes).items():
+        for name, (k, d, noise, patients) in _proportion_folds(cells, parts, codes).items():
             out[name] = fold_mean(name, k / d, ratios, reps, level, yy.size, names=names, counts=(k, d),
                                   noise=noise, factor=PROPORTION_NOISE_FACTORS.get(name, NOISE_FACTOR),
-                                  proportion=PROPORTION_INTERVALS[name])
+                                  proportion=PROPORTION_INTERVALS[name],
+                                  patients=min(patients[reps == r].sum() for r in np.unique(reps)))
         tp, fp, fn = tallies[:, 0], tallies[:, 1], tallies[:, 3]
         out["f1"] = fold_mean("f1", 2 * tp / (2 * tp + fp + fn), ratios, reps, level, yy.size, interval=False,
                               names=names)
