@@ -455,3 +455,15 @@ def test_agreement_of_three_folds_gives_the_fold_means_without_an_interval():
     out = cv_agreement(y, pred, three, groups=ids)
     assert np.isfinite(out["mae"].estimate) and out["mae"].ci_low is None
     assert out["mae"].warnings[0].startswith("no interval: 3 folds")
+
+
+def test_the_effective_sample_size_is_capped_at_one_repeats_records():
+    """Two repeats score every record twice: the binomial trials are capped at the denominator's records of one
+    repeat (50 positives), not of both (100), which counted each record once per repeat."""
+    hits = [7, 7, 7, 7, 8]  # the folds barely differ: p (1 - p) / v is about 224, over the cap
+    y1 = np.tile(np.r_[np.ones(10), np.zeros(10)], 5)
+    s1 = np.concatenate([np.r_[np.arange(10) < h, np.arange(10) < 2] * 1.0 for h in hits])
+    y, score = np.r_[y1, y1], np.r_[s1, s1]
+    fold = np.r_[[f"0/{f}" for f in np.repeat(list("abcde"), 20)], [f"1/{f}" for f in np.repeat(list("abcde"), 20)]]
+    sens = cv_binary_metrics(y, score, 0.5, fold, groups=np.r_[np.arange(100), np.arange(100)])["sensitivity"]
+    assert sens.estimate == pytest.approx(0.72) and sens.extra["n_effective"] == 50
