@@ -196,6 +196,12 @@ def test_command_line_for_people(cardio_cli, tmp_path):
     cardio_cli("run", "--resume", "r", check=True)
     log = (tmp_path / "r" / "run.log").read_text()
     assert "fold 1 of 5 (fold0)" in log and "fold 5 of 5 (fold4)" in log and " left" in log
+    # a resumed run's time is its continuation's: the report says so, and validate's estimates never scale from it
+    meta = json.loads((tmp_path / "r" / "run.json").read_text())
+    assert meta["first_started"] <= meta["started"] and meta["continuations"] == 1
+    assert json.loads((tmp_path / "r" / "metrics.json").read_text())["resumed"] is True
+    assert " s since the run was last resumed." in (tmp_path / "r" / "report.md").read_text().splitlines()[2]
+    assert "is not kept for `cardio validate`'s estimates" in log and not (tmp_path / "cache" / "timings").exists()
 
 
 def test_one_context_builder_resolves_a_device_name_to_a_torch_device(tmp_path):

@@ -346,7 +346,8 @@ def _intro(doc: dict) -> list[str]:
     meta = {k: table_text(v) if not isinstance(v, list) else v for k, v in doc["meta"].items()}
     lines = [f"cardio {meta['cardio_version']}, plugin {meta['plugin']} {meta['plugin_version']}, seed {meta['seed']}, "
              f"device {meta['device']} x{meta['world_size']}, {meta['n_records']} records of {meta['n_patients']} "
-             f"patients, {len(meta['folds'])} fold(s), {meta['elapsed_s']} s.", ""]
+             f"patients, {len(meta['folds'])} fold(s), {meta['elapsed_s']} s"
+             + (" since the run was last resumed." if doc["meta"].get("resumed") else "."), ""]
     if doc["meta"].get("null_control"):
         lines += ["**Null control.** The label and the declared outcome columns were permuted across patients "
                   "(`cohort.permute_labels: true`): every estimate below should be at chance.", ""]

@@ -54,7 +54,7 @@ def evaluate(study: Study, stages: tasks.Study, cfg: dict, ctx: RunContext,
             "world_size": read_run_json(run_dir).get("world_size", 1), **cohort_meta(stages.cohort), "cv": cfg["cv"],
             "folds": [{"name": f.name, "n_train": int(len(f.train)), "n_test": int(len(f.test)),
                        "n_val": int(len(f.val))} for f in stages.folds],
-            "elapsed_s": _elapsed(run_dir), "null_control": stages.null_control,
+            "elapsed_s": _elapsed(run_dir), "resumed": _resumed(run_dir), "null_control": stages.null_control,
             "probable_leaks": stages.leak_flags,
             "final_model": (tasks.read_json(run_dir, "final", tasks.FINAL) or {}).get("fitted")}
     rendered = outputs.write_run(run_dir, meta, predictions, sections, ctx.log, ctx.pseudonym_key)
@@ -64,10 +64,14 @@ def evaluate(study: Study, stages: tasks.Study, cfg: dict, ctx: RunContext,
     RunRecord(run_dir).finished(checkpoints=checkpoints, disk_bytes=disk)
     ctx.log.info("run folder: %.1f MB (model bundle %.1f MB, fold models %.1f MB, figures %.1f MB, checkpoints "
                  "%.1f MB)", *(disk[k] / 1e6 for k in ("total", "model", "fold_models", "figures", "checkpoints")))
-    if not stages.null_control:
+    if meta["resumed"]:  # its wall time is the last continuation's: kept, a later estimate would scale from it
+        ctx.log.info("this run was resumed: its time (%s since then) is not kept for `cardio validate`'s estimates",
+                     duration(meta["elapsed_s"]))
+    elif not stages.null_control:
         checks.record_timing(ctx.cache_dir, study.plugin, len(stages.cohort), checks.fits_of(cfg), meta["elapsed_s"],
                              engine.device_name(ctx.device), cfg)
-    ctx.log.info("done in %s: %s", duration(meta["elapsed_s"]), run_dir / ("report.md" if rendered else "metrics.json"))
+    ctx.log.info("done in %s%s: %s", duration(meta["elapsed_s"]), " since it was resumed" if meta["resumed"] else "",
+                 run_dir / ("report.md" if rendered else "metrics.json"))
 
 
 def figure_saves() -> AbstractContextManager[None]:
@@ -120,6 +124,11 @@ def _elapsed(run_dir: Path) -> float:
         return round(time.time() - time.mktime(time.strptime(str(started), "%Y-%m-%dT%H:%M:%S")), 1)
     except (TypeError, ValueError):
         return 0.0
+
+
+def _resumed(run_dir: Path) -> bool:
+    """Whether this run was continued by another process than the one that started it (cardio run --resume)."""
+    return bool(read_run_json(run_dir).get("continuations", 0))
 
 
 def duration(seconds: float) -> str:

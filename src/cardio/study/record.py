@@ -262,7 +262,14 @@ class RunRecord:
                 (self.path / sub).mkdir(parents=True, exist_ok=True)
             if config is not None:
                 write_text_atomic(self.path / "config.yaml", config_mod.dump(config))
-            self.update(**fields, status="running", started=_now(), ended=None, error=None)
+            path, now = self.path / "run.json", _now()
+            before = json.loads(path.read_text()) if path.exists() else {}
+            # a resumed run's `started` is its continuation's; `first_started` keeps the first process's, and
+            # `continuations` counts the commands that continued it
+            self.update(**fields, status="running", started=now, ended=None, error=None,
+                        first_started=before.get("first_started") or before.get("started") or now,
+                        continuations=before["continuations"] + 1 if "continuations" in before
+                        else int("started" in before))
         try:
             try:
                 with _terminate_as_interrupt():
