@@ -125,14 +125,17 @@ def differences(before: Path, after: Path) -> list[str]:
 
 
 def _without_seconds(path: Path) -> str:
-    """The report without the run's seconds (the time since the run started, different on every evaluation): the
-    meta field of report.json and the intro's "N fold(s), S s." only; a plain replace of S also hit every other
-    number that contains it, in one report and not the other."""
+    """The report without the run's seconds (the time since the run started, different on every evaluation, and
+    whether they count from a resume, as every evaluation after the first does): the meta fields of report.json and
+    the intro's "N fold(s), S s." or "S s since the run was last resumed." only; a plain replace of S also hit every
+    other number that contains it, in one report and not the other."""
     if path.suffix == ".json":
         doc = json.loads(path.read_text())
         doc["meta"].pop("elapsed_s", None)
+        doc["meta"].pop("resumed", None)
         return json.dumps(doc, sort_keys=True)
-    return re.sub(r"fold\(s\), [0-9.]+ s\.", "fold(s), <elapsed> s.", path.read_text())
+    return re.sub(r"fold\(s\), [0-9.]+ s( since the run was last resumed)?\.", "fold(s), <elapsed> s.",
+                  path.read_text())
 
 
 def main() -> int:
