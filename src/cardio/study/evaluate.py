@@ -64,7 +64,7 @@ def evaluate(study: Study, stages: tasks.Study, cfg: dict, ctx: RunContext,
     RunRecord(run_dir).finished(checkpoints=checkpoints, disk_bytes=disk)
     ctx.log.info("run folder: %.1f MB (model bundle %.1f MB, fold models %.1f MB, figures %.1f MB, checkpoints "
                  "%.1f MB)", *(disk[k] / 1e6 for k in ("total", "model", "fold_models", "figures", "checkpoints")))
-    if meta["resumed"]:  # its wall time is the last continuation's: kept, a later estimate would scale from it
+    if meta["resumed"]:  # its wall time is the last continuation's: were it kept, estimates would scale from it
         ctx.log.info("this run was resumed: its time (%s since then) is not kept for `cardio validate`'s estimates",
                      duration(meta["elapsed_s"]))
     elif not stages.null_control:
