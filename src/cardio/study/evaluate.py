@@ -50,11 +50,13 @@ def evaluate(study: Study, stages: tasks.Study, cfg: dict, ctx: RunContext,
         raise CardioError(f"evaluation failed: {e} (predictions are saved in {run_dir / 'predictions.csv'})") from None
     if ready is not None:
         ready()
+    run = read_run_json(run_dir)
     meta = {**study.made_by(), "seed": ctx.seed, "device": str(ctx.device),
-            "world_size": read_run_json(run_dir).get("world_size", 1), **cohort_meta(stages.cohort), "cv": cfg["cv"],
+            "world_size": run.get("world_size", 1), **cohort_meta(stages.cohort), "cv": cfg["cv"],
             "folds": [{"name": f.name, "n_train": int(len(f.train)), "n_test": int(len(f.test)),
                        "n_val": int(len(f.val))} for f in stages.folds],
-            "elapsed_s": _elapsed(run_dir), "resumed": _resumed(run_dir), "null_control": stages.null_control,
+            "elapsed_s": _elapsed(run), "resumed": bool(run.get("continuations", 0)),  # cardio run --resume
+            "null_control": stages.null_control,
             "probable_leaks": stages.leak_flags,
             "final_model": (tasks.read_json(run_dir, "final", tasks.FINAL) or {}).get("fitted")}
     rendered = outputs.write_run(run_dir, meta, predictions, sections, ctx.log, ctx.pseudonym_key)
@@ -117,18 +119,13 @@ def folder_size(run_dir: Path) -> dict[str, int]:
             "figures": size(run_dir / "figures"), "checkpoints": size(run_dir / "checkpoints")}
 
 
-def _elapsed(run_dir: Path) -> float:
-    """Seconds since this run (or its latest continuation) started, from run.json."""
-    started = read_run_json(run_dir).get("started")
+def _elapsed(run: dict) -> float:
+    """Seconds since this run (or its latest continuation) started, from its run.json."""
+    started = run.get("started")
     try:
         return round(time.time() - time.mktime(time.strptime(str(started), "%Y-%m-%dT%H:%M:%S")), 1)
     except (TypeError, ValueError):
         return 0.0
-
-
-def _resumed(run_dir: Path) -> bool:
-    """Whether this run was continued by another process than the one that started it (cardio run --resume)."""
-    return bool(read_run_json(run_dir).get("continuations", 0))
 
 
 def duration(seconds: float) -> str:

@@ -247,11 +247,14 @@ class RunRecord:
         """The record of a run this command continues, claimed (locked) by it: one writer per run folder."""
         return cls(run_dir, claim=folders.claim(run_dir, "run directory", resolved=True), **kw)
 
+    def _read(self) -> dict:
+        """run.json as it stands ({} before the first write)."""
+        path = self.path / "run.json"
+        return json.loads(path.read_text()) if path.exists() else {}
+
     def update(self, **fields: Any) -> None:
         """Merge fields into run.json (written atomically)."""
-        path = self.path / "run.json"
-        meta = json.loads(path.read_text()) if path.exists() else {}
-        write_text_atomic(path, json.dumps({**meta, **fields}, indent=2, default=str))
+        write_text_atomic(self.path / "run.json", json.dumps({**self._read(), **fields}, indent=2, default=str))
 
     @contextmanager
     def running(self, config: dict | None = None, **fields: Any) -> Iterator[RunRecord]:
@@ -262,8 +265,7 @@ class RunRecord:
                 (self.path / sub).mkdir(parents=True, exist_ok=True)
             if config is not None:
                 write_text_atomic(self.path / "config.yaml", config_mod.dump(config))
-            path, now = self.path / "run.json", _now()
-            before = json.loads(path.read_text()) if path.exists() else {}
+            before, now = self._read(), _now()
             # a resumed run's `started` is its continuation's; `first_started` keeps the first process's, and
             # `continuations` counts the commands that continued it
             self.update(**fields, status="running", started=now, ended=None, error=None,
