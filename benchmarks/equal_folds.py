@@ -13,8 +13,7 @@ import collections
 import time
 
 import numpy as np
-from coverage_kinds import other
-from coverage_kinds.other import NEAR_BOUND
+from coverage_kinds.other import NEAR_BOUND, sets_of
 
 from cardio_stats.cv_metrics import cv_binary_metrics
 
@@ -24,8 +23,7 @@ PROPORTIONS = ("sensitivity", "specificity", "accuracy", "ppv", "npv")
 def tally(n: int, setting: str, n_sets: int, seed: int) -> dict[tuple[str, float], collections.Counter]:
     """(proportion, its value in every fold) -> sets, misses with the truth below the interval and above it."""
     out: dict[tuple[str, float], collections.Counter] = collections.defaultdict(collections.Counter)
-    sets = other.cell(n, setting != "null", n_sets, seed, False, setting if setting in NEAR_BOUND else None)
-    for s in sets:
+    for s in sets_of(n, setting, n_sets, seed):
         rows = cv_binary_metrics(s.y, s.p, s.thr, s.fold, groups=s.ids)
         for m in PROPORTIONS:
             e = rows[m]

@@ -238,12 +238,17 @@ def _calibrated_before(s: Set) -> dict:
                                                   n_resamples=RESAMPLES))
 
 
+def sets_of(n_patients: int, setting: str, n_sets: int, seed: int) -> tuple[Set, ...]:
+    """The cross-validated data sets of a setting ("null" data or "signal" data; "noisy-": the SGD learner; one of
+    NEAR_BOUND: the proportions near 1)."""
+    return cell(n_patients, setting.endswith("signal"), n_sets, seed, setting.startswith(NOISY),
+                setting if setting in NEAR_BOUND else None)
+
+
 def _cv(metric: str, truth: str, interval: Interval, null: float | None = None) -> Kind:
-    """A kind on the cross-validated sets of its setting ("null" data or "signal" data; "noisy-": the SGD learner)."""
+    """A kind on the cross-validated sets of its setting (``sets_of``)."""
     def run(n_patients: int, setting: str, n_sets: int, seed: int) -> Draws:
-        sets = cell(n_patients, setting.endswith("signal"), n_sets, seed, setting.startswith(NOISY),
-                    setting if setting in NEAR_BOUND else None)
-        return draws(sets, interval, truth, null)
+        return draws(sets_of(n_patients, setting, n_sets, seed), interval, truth, null)
     run.__name__ = metric
     return run
 
