@@ -231,7 +231,8 @@ def fold_mean(metric: str, values: np.ndarray, ratios: np.ndarray, reps: np.ndar
         # classes apart (docs/statistics.md)
         n_trials = records if patients is None else patients
         lo, hi = binomial_interval(float(values[0]), n_trials, level, proportion)
-        return Estimate(metric, float(values[0]), lo, hi, level, _proportion_method(proportion, False, True), n,
+        method = _proportion_method(proportion, noisy=False, equal=True)
+        return Estimate(metric, float(values[0]), lo, hi, level, method, n,
                         extra={**extra, "n_effective": n_trials, "test_train_ratio": float(ratios.mean())})
     if np.ptp(values) == 0.0 and counts is None:  # e.g. an MAE equal in every fold: the t has no spread to read
         # (it printed a zero-width interval)
