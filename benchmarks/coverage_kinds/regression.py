@@ -46,6 +46,7 @@ from cardio_stats.cv_metrics import (
     _limits,
     _noise_and_spread,
     _noise_fold,
+    _bias_se,
     _noise_se,
     cv_agreement,
     fold_mean,
@@ -254,3 +255,18 @@ for _shown in ("Bland–Altman lower limit", "Bland–Altman upper limit"):
     for _c in (1.5, 1.75, 2.0):  # the rule's candidates; cardio's LOA_NOISE_FACTOR is its choice
         CANDIDATES[f"{_shown}: MOVER of the bias's and SD's noise x {_c:g} + training spread"] = _kind(
             METRICS[_shown], partial(_mover, metric=METRICS[_shown], c=_c))
+
+
+def _split(s: Set, corrected: bool) -> tuple[float, float, float]:
+    """The Bland–Altman bias's fold mean with the interval of its split at the folds' training targets
+    (cv_metrics._bias_se): the rule's candidates, t at its df."""
+    parts, ratios, reps, codes = _folds(s.fold, s.y.size, s.ids)
+    se, df = _bias_se(s.y, s.pred, parts, ratios, reps, codes, corrected)
+    mean = float(_fold_values(s, "ba_bias").mean())
+    half = float(t_dist.ppf(0.975, df)) * se
+    return mean, mean - half, mean + half
+
+
+for _corrected in (False, True):
+    CANDIDATES[f"Bland–Altman bias: split at the training targets, {'corrected' if _corrected else 'plain'} t"] = \
+        _kind("ba_bias", partial(_split, corrected=_corrected))
