@@ -12,10 +12,12 @@ records and predicts the test records. "noisy-null" and "noisy-signal" (`--setti
 network's kind of fit instead: least squares by minibatch SGD (batches of about 16 records, learning rate 0.05, 3
 epochs) from a random start N(0, 0.5), far from converged at 100 patients, so that the fold models differ by their
 random starts and batch orders, not only by their training data (as the headline's deep kinds do:
-benchmarks/coverage_kinds/headline.py).
+benchmarks/coverage_kinds/headline.py). "precise" is "signal" with features that nearly fix the target (target
+noise SD 0.1, records' feature noise variance 0.0025: a population R² of about 0.99), as perfusion_polar's polar maps
+fix their flow reserves.
 KINDS are what a report prints now (`cardio_stats.cv_agreement`: the mean of the per-fold values; for MAE and RMSE
-the folds' test noise x 1.75 and x 2 plus their excess spread on the log scale, for the Bland–Altman bias the
-corrected t, for its limits the bias's and the SD's intervals combined by MOVER, for R² none), BEFORE the pooled
+the folds' test noise x 1.75 and x 2 plus their excess spread on the log scale, for the Bland–Altman bias its split
+at the folds' training targets, for its limits the bias's and the SD's intervals combined by MOVER, for R² none), BEFORE the pooled
 out-of-fold predictions with one model's intervals (`cardio_stats.agreement`; what a report printed before, the
 patient bootstrap, is that function at 866b861, whose figures docs/statistics.md keeps), CANDIDATES measured and not
 chosen.
@@ -46,7 +48,6 @@ from cardio_stats.cv_metrics import (
     _limits,
     _noise_and_spread,
     _noise_fold,
-    _bias_se,
     _noise_se,
     cv_agreement,
     fold_mean,
@@ -56,8 +57,12 @@ from . import Draws, Kind, draws, estimate_of, kind, memo
 
 P, RHO, FOLDS, RIDGE = 5, 0.6, 5, 1.0
 NOISY = "noisy-"  # a setting's prefix: the SGD learner
-SETTINGS = ("null", "signal", f"{NOISY}null", f"{NOISY}signal")
-BETA = {"null": np.zeros(P), "signal": np.r_[0.8, 0.8, np.zeros(P - 2)]}
+SETTINGS = ("null", "signal", f"{NOISY}null", f"{NOISY}signal", "precise")
+BETA = {"null": np.zeros(P), "signal": np.r_[0.8, 0.8, np.zeros(P - 2)], "precise": np.r_[0.8, 0.8, np.zeros(P - 2)]}
+#: Each setting's target noise SD and its records' feature noise variance; "precise": features that nearly fix the
+#: target (as perfusion_polar's polar maps fix their flow reserves), a population R² of about 0.99.
+NOISE = {"precise": (0.1, 0.0025)}
+NOISE_DEFAULT = (1.0, 1 - RHO)
 CV = {"method": "kfold", "folds": FOLDS, "repeats": 1, "stratify": False}
 RESAMPLES = 500  # the BEFORE bootstrap (a report uses 2,000; percentile limits move little)
 METRICS = {"MAE": "mae", "RMSE": "rmse", "R²": "r2", "Bland–Altman bias": "ba_bias",
@@ -81,13 +86,16 @@ class Set:
     seed: int
 
 
-def truths(w0: float, w: np.ndarray, beta: np.ndarray) -> dict[str, float]:
-    """Population values of the linear prediction w0 + w.x of y = 1 + beta.u + e (module docstring)."""
+def truths(w0: float, w: np.ndarray, beta: np.ndarray, noise: tuple[float, float] = NOISE_DEFAULT
+           ) -> dict[str, float]:
+    """Population values of the linear prediction w0 + w.x of y = 1 + beta.u + e (module docstring), `noise` the
+    target's noise SD and the records' feature noise variance."""
+    e_sd, x_var = noise
     mu = w0 - 1.0
-    s = float(np.sqrt(RHO * (w - beta) @ (w - beta) + (1 - RHO) * w @ w + 1.0))
+    s = float(np.sqrt(RHO * (w - beta) @ (w - beta) + x_var * w @ w + e_sd**2))
     mse = mu * mu + s * s
     return {"mae": float(s * np.sqrt(2 / np.pi) * np.exp(-mu * mu / (2 * s * s)) + mu * (1 - 2 * norm.cdf(-mu / s))),
-            "rmse": float(np.sqrt(mse)), "r2": 1.0 - mse / float(RHO * beta @ beta + 1.0), "ba_bias": mu,
+            "rmse": float(np.sqrt(mse)), "r2": 1.0 - mse / float(RHO * beta @ beta + e_sd**2), "ba_bias": mu,
             "ba_loa_low": mu - Z_LOA * s, "ba_loa_high": mu + Z_LOA * s}
 
 
@@ -115,9 +123,10 @@ def draw(rng: np.random.Generator, n: int, clustered: bool, setting: str) -> tup
     """Records (x, y, patient ids) of n patients (module docstring): 1-3 records a patient where `clustered`."""
     k = rng.integers(1, 4, size=n) if clustered else np.ones(n, dtype=int)
     ids = np.repeat(np.arange(n), k)
+    e_sd, x_var = NOISE.get(setting, NOISE_DEFAULT)
     u = rng.normal(scale=np.sqrt(RHO), size=(n, P))
-    y = (1.0 + u @ BETA[setting] + rng.normal(size=n))[ids]
-    return u[ids] + rng.normal(scale=np.sqrt(1 - RHO), size=(ids.size, P)), y, ids
+    y = (1.0 + u @ BETA[setting] + e_sd * rng.normal(size=n))[ids]
+    return u[ids] + rng.normal(scale=np.sqrt(x_var), size=(ids.size, P)), y, ids
 
 
 def one_set(seed: int, n: int, setting: str) -> Set:
@@ -133,13 +142,14 @@ def one_set(seed: int, n: int, setting: str) -> Set:
         w0, w = _sgd(rng, x[f.train], y[f.train]) if noisy else _ridge(x[f.train], y[f.train])
         pred[f.test] = w0 + x[f.test] @ w
         fold[f.test] = f.name
-        per_fold.append(truths(w0, w, beta))
+        per_fold.append(truths(w0, w, beta, NOISE.get(setting, NOISE_DEFAULT)))
     return Set(y, pred, ids, clustered, fold.astype(str), pd.DataFrame(per_fold).mean().to_dict(), seed)
 
 
 @lru_cache(maxsize=8)  # every cell of a grid row: null, signal and the noisy learner's, at two sizes
 def cell(n: int, setting: str, n_sets: int, seed: int) -> tuple[Set, ...]:
-    start = seed * 10**7 + n * 10**4 + 5000 * setting.endswith("signal") + 2500 * setting.startswith(NOISY) + 7 * 10**6
+    start = (seed * 10**7 + n * 10**4 + 5000 * setting.endswith("signal") + 2500 * setting.startswith(NOISY)
+             + 500_000 * (setting == "precise") + 7 * 10**6)
     return tuple(one_set(s, n, setting) for s in range(start, start + n_sets))
 
 
@@ -257,6 +267,35 @@ for _shown in ("Bland–Altman lower limit", "Bland–Altman upper limit"):
             METRICS[_shown], partial(_mover, metric=METRICS[_shown], c=_c))
 
 
+def _bias_se(y: np.ndarray, pred: np.ndarray, parts: list[np.ndarray], ratios: np.ndarray, reps: np.ndarray,
+             codes: np.ndarray, corrected: bool = True) -> tuple[float, float]:
+    """SE and df of the Bland–Altman bias's fold mean split at each fold's training targets (a candidate, not
+    adopted: docs/statistics.md). Fold k's bias is A_k + C_k: A_k its mean prediction less its training records'
+    mean target, C_k that training mean less its own mean target. The C_k's mean is a fixed contrast of the targets,
+    its variance read from the records; the A_k's mean has their folds' spread (the corrected t's variance, or with
+    `corrected` False the plain one) plus the variance of the targets' mean, the most a mean prediction can share with
+    every fold's training mean. Each fold's training records are every other fold's of its repeat; with R repeats
+    the mean of the R variances and the fewest df (Satterthwaite's, from the A_k's part)."""
+    terms, dfs = [], []
+    for r in np.unique(reps):
+        folds = [parts[j] for j in np.flatnonzero(reps == r)]
+        members = np.concatenate(folds)
+        k, n, total = len(folds), members.size, float(y[members].sum())
+        offsets = np.array([pred[i].mean() - (total - y[i].sum()) / (n - i.size) for i in folds])
+        inverse = np.array([1.0 / (n - i.size) for i in folds])
+        w = np.zeros(y.size)  # each record's weight in the C_k's mean (they sum to 0: a contrast)
+        for j, i in enumerate(folds):
+            w[i] = (inverse.sum() - inverse[j] - 1.0 / i.size) / k
+        centred = n * w[members] * (y[members] - y[members].mean())
+        var_c = clustered.mean_variance(centred, codes[members], centre=0.0)[0]
+        var_mean = clustered.mean_variance(y[members], codes[members])[0]
+        var_a = ((1.0 / k + float(ratios[reps == r].mean())) if corrected else 1.0 / k) * float(offsets.var(ddof=1))
+        term = var_a + var_c + var_mean
+        terms.append(term)
+        dfs.append(term**2 * (k - 1) / var_a**2 if var_a > 0 else np.inf)
+    return float(np.sqrt(np.mean(terms))), float(min(dfs))
+
+
 def _split(s: Set, corrected: bool) -> tuple[float, float, float]:
     """The Bland–Altman bias's fold mean with the interval of its split at the folds' training targets
     (cv_metrics._bias_se): the rule's candidates, t at its df."""
@@ -267,6 +306,6 @@ def _split(s: Set, corrected: bool) -> tuple[float, float, float]:
     return mean, mean - half, mean + half
 
 
-for _corrected in (False, True):
+for _corrected in (False, True):  # the rule's candidates (not adopted: the "precise" setting)
     CANDIDATES[f"Bland–Altman bias: split at the training targets, {'corrected' if _corrected else 'plain'} t"] = \
         _kind("ba_bias", partial(_split, corrected=_corrected))

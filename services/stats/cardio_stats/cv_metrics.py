@@ -487,38 +487,6 @@ def _limits(diffs: list[np.ndarray], noise: list[dict[str, float]], ratios: np.n
                             high + float(np.hypot(half_b, LOA_Z * (hi - m))), extra)}
 
 
-def _bias_se(y: np.ndarray, pred: np.ndarray, parts: list[np.ndarray], ratios: np.ndarray, reps: np.ndarray,
-             codes: np.ndarray, corrected: bool = True) -> tuple[float, float]:
-    """SE and df of the Bland–Altman bias's fold mean, split at each fold's training targets: fold k's bias
-    (its mean prediction less its mean target) is A_k + C_k, A_k its mean prediction less its training records' mean
-    target (what the fold's model adds to the mean it learnt from), C_k that training mean less its own mean target.
-    The C_k's mean is a fixed contrast of the targets, whose variance is read from the records; the A_k's mean has
-    its folds' spread (the corrected t's variance, or with `corrected` False the plain one) plus the variance of the
-    targets' mean, the most a mean prediction can share with every fold's training mean (a learner whose intercept
-    ignores the training targets; one that fits its intercept shares none, and its mean bias is close to 0 by
-    construction, which the folds' spread of whole biases reads as 17-30 times the estimate's spread). Each fold's
-    training records are every other fold's of its repeat; with R repeats the mean of the R variances, and the fewest
-    df (Satterthwaite's, from the A_k's spread alone). Hand-written: no library has it."""
-    terms, dfs = [], []
-    for r in np.unique(reps):
-        folds = [parts[j] for j in np.flatnonzero(reps == r)]
-        members = np.concatenate(folds)
-        k, n, total = len(folds), members.size, float(y[members].sum())
-        offsets = np.array([pred[i].mean() - (total - y[i].sum()) / (n - i.size) for i in folds])
-        inverse = np.array([1.0 / (n - i.size) for i in folds])
-        w = np.zeros(y.size)  # each record's weight in the C_k's mean (they sum to 0: a contrast)
-        for j, i in enumerate(folds):
-            w[i] = (inverse.sum() - inverse[j] - 1.0 / i.size) / k
-        centred = n * w[members] * (y[members] - y[members].mean())
-        var_c = mean_variance(centred, codes[members], centre=0.0)[0]
-        var_mean = mean_variance(y[members], codes[members])[0]
-        var_a = ((1.0 / k + float(ratios[reps == r].mean())) if corrected else 1.0 / k) * float(offsets.var(ddof=1))
-        term = var_a + var_c + var_mean
-        terms.append(term)
-        dfs.append(term**2 * (k - 1) / var_a**2 if var_a > 0 else np.inf)
-    return float(np.sqrt(np.mean(terms))), float(min(dfs))
-
-
 def _agreement_fold(d: np.ndarray, var_y: float) -> dict[str, float]:
     """One fold's agreement of predictions with the truth from its differences d = prediction - truth: MAE, RMSE,
     R² against the run's variance of the target (the pooled R²'s denominator: a fold's own, over 20 patients, biased
