@@ -16,8 +16,8 @@ benchmarks/coverage_kinds/headline.py). "precise" is "signal" with features that
 noise SD 0.1, records' feature noise variance 0.0025: a population R² of about 0.99), as perfusion_polar's polar maps
 fix their flow reserves.
 KINDS are what a report prints now (`cardio_stats.cv_agreement`: the mean of the per-fold values; for MAE and RMSE
-the folds' test noise x 1.75 and x 2 plus their excess spread on the log scale, for the Bland–Altman bias its split
-at the folds' training targets, for its limits the bias's and the SD's intervals combined by MOVER, for R² none), BEFORE the pooled
+the folds' test noise x 1.75 and x 2 plus their excess spread on the log scale, for the Bland–Altman bias the
+corrected t, for its limits the bias's and the SD's intervals combined by MOVER, for R² none), BEFORE the pooled
 out-of-fold predictions with one model's intervals (`cardio_stats.agreement`; what a report printed before, the
 patient bootstrap, is that function at 866b861, whose figures docs/statistics.md keeps), CANDIDATES measured and not
 chosen.
