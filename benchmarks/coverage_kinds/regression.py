@@ -43,6 +43,7 @@ from cardio.data import make_folds
 from cardio_stats import agreement, clustered
 from cardio_stats.agreement import LOA_COVERAGE
 from cardio_stats.cv_metrics import (
+    _bias_control_se,
     _fold_parts,
     _folds,
     _limits,
@@ -309,3 +310,21 @@ def _split(s: Set, corrected: bool) -> tuple[float, float, float]:
 for _corrected in (False, True):  # the rule's candidates (not adopted: the "precise" setting)
     CANDIDATES[f"Bland–Altman bias: split at the training targets, {'corrected' if _corrected else 'plain'} t"] = \
         _kind("ba_bias", partial(_split, corrected=_corrected))
+
+
+
+def _control(s: Set, factor: float, corrected: bool) -> tuple[float, float, float]:
+    """The Bland–Altman bias's fold mean with the interval of its folds' biases regressed on their training-less-test
+    mean targets (cv_metrics._bias_control_se): the rule's candidates, t at its df."""
+    parts, ratios, reps, codes = _folds(s.fold, s.y.size, s.ids)
+    diffs = [s.pred[i] - s.y[i] for i in parts]
+    noise = np.array([_noise_fold(d, codes[i])["bias noise"] for d, i in zip(diffs, parts)])
+    se, df = _bias_control_se(s.y, diffs, parts, ratios, reps, noise, factor, corrected)
+    mean = float(np.mean([d.mean() for d in diffs]))
+    half = float(t_dist.ppf(0.975, df)) * se
+    return mean, mean - half, mean + half
+
+
+for _factor, _corrected in ((1.0, False), (1.25, False), (1.5, False), (1.0, True)):  # the rule's, narrowest first
+    CANDIDATES[f"Bland–Altman bias: control for the target contrast, {'corrected' if _corrected else 'plain'} t, "
+               f"noise x {_factor:g}"] = _kind("ba_bias", partial(_control, factor=_factor, corrected=_corrected))

@@ -487,6 +487,35 @@ def _limits(diffs: list[np.ndarray], noise: list[dict[str, float]], ratios: np.n
                             high + float(np.hypot(half_b, LOA_Z * (hi - m))), extra)}
 
 
+def _bias_control_se(y: np.ndarray, diffs: list[np.ndarray], parts: list[np.ndarray], ratios: np.ndarray,
+                     reps: np.ndarray, noise: np.ndarray, factor: float = 1.0, corrected: bool = False
+                     ) -> tuple[float, float]:
+    """SE and df of the Bland–Altman bias's fold mean, its folds' biases regressed on their target contrasts: fold
+    k's C_k = (its training records' mean target) - (its test records'), whose mean over folds is 0 (with equal
+    folds exactly) while the C_k themselves swing with the test targets' noise. A learner that follows its training
+    mean carries -C_k in its fold's bias, which the fold mean cancels and the folds' spread does not (the corrected t
+    of whole biases was 17-30 times the estimate's spread with a fitted intercept). So the biases are regressed on
+    the centred C_k and only their residuals' spread is read, as s²/K (`corrected`: Nadeau & Bengio's
+    (1/K + n_test/n_train) s²), plus the folds' test noise of the mean bias, `factor` v/K (`noise`: each fold's
+    variance of its mean difference from its records): the most of the targets' overall mean a learner's biases can
+    share, which the regression cannot see. t with Satterthwaite's df, the residuals' K - 2. With R repeats the
+    mean of the R variances, and the fewest df. Hand-written: no library has it."""
+    terms, dfs = [], []
+    for r in np.unique(reps):
+        at = np.flatnonzero(reps == r)
+        members = np.concatenate([parts[j] for j in at])
+        k, n, total = at.size, members.size, float(y[members].sum())
+        bias = np.array([diffs[j].mean() for j in at])
+        contrast = np.array([(total - y[parts[j]].sum()) / (n - parts[j].size) - y[parts[j]].mean() for j in at])
+        design = np.c_[np.ones(k), contrast - contrast.mean()]
+        residual = bias - design @ np.linalg.lstsq(design, bias, rcond=None)[0]
+        spread = float(residual @ residual) / (k - 2) * ((1.0 / k + float(ratios[at].mean())) if corrected else 1.0 / k)
+        term = spread + factor * float(noise[at].mean()) / k
+        terms.append(term)
+        dfs.append(term**2 * (k - 2) / spread**2 if spread > 0 else np.inf)
+    return float(np.sqrt(np.mean(terms))), float(min(dfs))
+
+
 def _agreement_fold(d: np.ndarray, var_y: float) -> dict[str, float]:
     """One fold's agreement of predictions with the truth from its differences d = prediction - truth: MAE, RMSE,
     R² against the run's variance of the target (the pooled R²'s denominator: a fold's own, over 20 patients, biased
