@@ -23,6 +23,7 @@ from cardio_stats.clustered import LOG_T
 from cardio_stats.cv_metrics import (
     BRIER_NOISE_FACTOR,
     FOLD_MEAN,
+    FOLD_MEAN_CONTROL,
     FOLD_MEAN_EXACT_EQUAL,
     FOLD_MEAN_EXACT_NOISE,
     FOLD_MEAN_MOVER,
@@ -358,6 +359,48 @@ def _clustered_var(x: np.ndarray, ids: np.ndarray) -> float:
     return len(sums) / (len(sums) - 1) * float(sums @ sums) / x.size**2
 
 
+def _control_by_hand(y: np.ndarray, pred: np.ndarray, fold: np.ndarray, ids: np.ndarray) -> tuple[float, float, float]:
+    """The bias's fold mean and interval by hand for one repeat: each fold's bias regressed (np.polyfit) on its
+    training records' mean target less its test records', the residuals' variance on K - 2 df over K, plus the
+    folds' mean patient-clustered variance of their mean difference over K; t at Satterthwaite's df."""
+    names = list(dict.fromkeys(fold))
+    k = len(names)
+    bias = np.array([(pred - y)[fold == f].mean() for f in names])
+    contrast = np.array([y[fold != f].mean() - y[fold == f].mean() for f in names])
+    residual = bias - np.polyval(np.polyfit(contrast, bias, 1), contrast)
+    spread = float(residual @ residual) / (k - 2) / k
+    noise = float(np.mean([_clustered_var((pred - y)[fold == f], ids[fold == f]) for f in names])) / k
+    df = (spread + noise) ** 2 * (k - 2) / spread**2
+    half = float(t_dist.ppf(0.975, df)) * np.sqrt(spread + noise)
+    return float(bias.mean()), float(bias.mean()) - half, float(bias.mean()) + half
+
+
+def test_the_bias_of_a_learner_that_ignores_its_training_mean_is_covered_and_of_one_that_fits_it_is_narrow():
+    """Two learners on the same 300 data sets of 60 patients, y ~ N(1, 1) and nothing to learn. One predicts a
+    constant 1 whatever it trained on: its folds' biases are exactly linear in their target contrasts, no residual
+    is left, and its bias 1 - mean(y) must be covered at 95% by the test-noise term alone (the residuals' spread
+    alone would print a zero-width interval). One predicts its training folds' mean target (a fitted intercept),
+    whose cross-validated bias is 0 by construction: its interval must be narrower than the corrected t of its
+    whole per-fold biases."""
+    rng = np.random.default_rng(53)
+    fold = np.repeat(list("abcde"), 12)
+    ids = np.arange(60)
+    covered, ratio = 0, []
+    for _ in range(300):
+        y = rng.normal(1.0, 1.0, 60)
+        fixed = cv_agreement(y, np.ones(60), fold, groups=ids)["ba_bias"]
+        assert fixed.ci_low is not None and fixed.ci_high is not None
+        assert fixed.extra["df"] > 1e6  # no residual spread (to rounding): the normal's quantile
+        covered += fixed.ci_low <= 0.0 <= fixed.ci_high
+        fitted = np.concatenate([np.full(12, y[fold != f].mean()) for f in "abcde"])
+        est = cv_agreement(y, fitted, fold, groups=ids)["ba_bias"]
+        assert est.ci_low is not None and est.ci_high is not None
+        whole = _corrected_t([(fitted - y)[fold == f].mean() for f in "abcde"], 5)
+        ratio.append((est.ci_high - est.ci_low) / (whole[2] - whole[1]))
+    assert 0.92 <= covered / 300 <= 0.98
+    assert np.median(ratio) < 0.5
+
+
 def test_agreement_rows_are_the_mean_of_the_per_fold_ones_and_r2_has_no_interval():
     y, pred, fold, ids = _regression_folds()
     out = cv_agreement(y, pred, fold, groups=ids)
@@ -378,10 +421,11 @@ def test_agreement_rows_are_the_mean_of_the_per_fold_ones_and_r2_has_no_interval
     # R² against the run's variance of the truth, not each fold's own, without an interval, saying why
     assert out["r2"].extra["per_fold"] == pytest.approx([1 - (x * x).mean() / y.var() for x in d])
     assert out["r2"].ci_low is None and out["r2"].warnings == [WHY_NOT["r2"]]
-    # the bias and limits: the corrected t of the per-fold values
+    # the bias: the mean of the per-fold values, its interval from their regression on the target contrasts
     bias = [x.mean() for x in d]
-    assert out["ba_bias"].method == FOLD_MEAN
-    assert (out["ba_bias"].estimate, out["ba_bias"].ci_low) == pytest.approx((np.mean(bias), _corrected_t(bias, 5)[1]))
+    assert out["ba_bias"].method == FOLD_MEAN_CONTROL
+    assert (out["ba_bias"].estimate, out["ba_bias"].ci_low, out["ba_bias"].ci_high) == pytest.approx(
+        _control_by_hand(y, pred, fold, ids))
     low = [x.mean() - 1.959964 * x.std(ddof=1) for x in d]
     assert out["ba_loa_low"].extra["per_fold"] == pytest.approx(low, rel=1e-6)
     # the limits: the bias's and the SD's intervals by hand, combined by MOVER on each side
@@ -429,7 +473,9 @@ def test_an_error_row_whose_fold_holds_one_patient_takes_the_corrected_t_and_nam
         assert (est.ci_low, est.ci_high) == pytest.approx((v.mean() - half, v.mean() + half))
         assert est.warnings == [f"fold(s) e hold one patient, whose test noise cannot be read: the {row} takes the "
                                 "corrected t of its per-fold values"]
-    assert out["ba_bias"].ci_low is not None  # the corrected t needs no record-level noise
+    assert out["ba_bias"].method == FOLD_MEAN and out["ba_bias"].warnings[-1] == (  # no noise there: the corrected t
+        "fold(s) e hold one patient, whose test noise cannot be read: the bias takes the corrected t of its per-fold "
+        "values")
     limit = out["ba_loa_high"]  # its parts' noise cannot be read there either: it keeps the corrected t, saying why
     assert limit.method == FOLD_MEAN and limit.ci_low is not None
     assert limit.warnings[-1] == ("fold(s) e hold one patient, whose test noise cannot be read: the limit takes "

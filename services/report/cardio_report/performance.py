@@ -250,8 +250,10 @@ FOLD_AGREEMENT = ("Continuous targets: the mean absolute error (MAE) and its det
                   "variance of the whole cohort's target), and the Bland–Altman plots. Where the run has 5 folds or "
                   "more (fewer: no interval, and the row says why) the intervals count training variability: MAE "
                   "and RMSE read each fold's test noise from its patients and the folds' spread beyond it (on the "
-                  "log scale), the bias the corrected t of its per-fold values (the limits of agreement, in "
-                  "metrics.json, combine intervals of the bias and of the SD, each read the MAE's way); R² is "
+                  "log scale), the bias the spread of its per-fold values left after each is regressed on its "
+                  "fold's training-less-test mean target (which cancels in their mean) plus its folds' test noise "
+                  "(the limits of agreement, in metrics.json, combine intervals of the bias and of the SD, each "
+                  "read the MAE's way); R² is "
                   "printed without one: the simulation found none from one run's folds that holds its level without "
                   "being several times too wide (docs/statistics.md). The pooled values with one model's intervals, "
                   "which ignore training variability, are in metrics.json (`extra.pooled`).")

@@ -50,6 +50,7 @@ FOLD_MEAN_WILSON = _proportion_method("wilson", noisy=False)
 FOLD_MEAN_ONLY = "fold mean (no interval)"
 FOLD_MEAN_NOISE = "fold mean, its records' noise and the folds' excess spread, on the log scale"
 FOLD_MEAN_MOVER = "fold mean, its bias's and SD's intervals combined (MOVER, Zou 2013)"
+FOLD_MEAN_CONTROL = "fold mean, its folds' biases regressed on their target contrasts, and their test noise"
 FOLD_MEAN_WILSON_NOISE = _proportion_method("wilson", noisy=True)
 FOLD_MEAN_EXACT_NOISE = _proportion_method("beta", noisy=True)
 FOLD_MEAN_WILSON_EQUAL = _proportion_method("wilson", noisy=False, equal=True)
@@ -64,6 +65,10 @@ NOISE_FACTORS = {"mae": NOISE_FACTOR, "rmse": 2.0}
 #: (docs/statistics.md: the smallest of 1.5, 1.75 and 2 that held on seeds 0 and 2 with each tail <= 3.0%, then held
 #: out on seed 4).
 LOA_NOISE_FACTOR = 1.5
+#: The Bland–Altman bias's test-noise factor (``_bias_control_se``), with the plain t of its residuals: the first of
+#: 1, 1.25, 1.5 (then the corrected t at 1) that held on the regression grid's seeds 6 and 7, held out on seed 10
+#: (docs/statistics.md).
+BIAS_NOISE_FACTOR = 1.0
 #: The Brier score's factor, chosen the same way on benchmarks/coverage_kinds/other.py's grid (docs/statistics.md: the
 #: smallest of 1.5, 1.75 and 2 that held on seeds 0, 2 and 3 with each tail <= 3.0%, then held out on seed 4).
 BRIER_NOISE_FACTOR = 1.75
@@ -283,7 +288,7 @@ def _effective(p: float, se: float, df: float, records: float, level: float, met
 
 # who a fold must hold more than to read its test noise, and the row's name in the warning
 _THIN = {"brier": ("one patient of a class", "Brier score"), "mae": ("one patient", "MAE"),
-         "rmse": ("one patient", "RMSE"), "ba_loa_low": ("one patient", "limit"),
+         "rmse": ("one patient", "RMSE"), "ba_bias": ("one patient", "bias"), "ba_loa_low": ("one patient", "limit"),
          "ba_loa_high": ("one patient", "limit"),
          **{m: ("one patient among its denominator's records", m.upper() if m in ("ppv", "npv") else m)
             for m in PROPORTION_NOISE_FACTORS}}
@@ -531,11 +536,10 @@ def cv_agreement(y_true: Any, y_pred: Any, fold: Any, groups: Any = None,
                  level: float = 0.95) -> dict[str, Estimate]:
     """MAE, RMSE, R², Bland–Altman bias (prediction - truth) and limits of a K-fold run's out-of-fold predictions,
     each the mean of its per-fold values (``_agreement_fold``): MAE and RMSE with the interval of their folds' test
-    noise and excess spread (``_noise_fold``, ``_noise_and_spread``), the Bland–Altman rows with the corrected t,
-    R² with none, saying why (WHY_NOT). Where a learner's intercept is fitted, its cross-validated bias is close
-    to 0 by construction and the bias's interval was 17-30 times the estimate's spread (benchmarks/coverage.py): it
-    holds, and says the bias is near 0; a network's systematic bias is read from the folds' spread. The per-fold
-    values are in ``extra["per_fold"]``; the bias and limits carry ``extra["loa_coverage"]``."""
+    noise and excess spread (``_noise_fold``, ``_noise_and_spread``), the Bland–Altman bias with its folds' biases
+    regressed on their target contrasts (``_bias_control_se``; where a fold holds one patient, the corrected t), its
+    limits with their bias's and SD's intervals combined (``_limits``), R² with none, saying why (WHY_NOT). The
+    per-fold values are in ``extra["per_fold"]``; the bias and limits carry ``extra["loa_coverage"]``."""
     level = check_level(level)
     t = as_scores(y_true, "y_true")
     p = as_scores(y_pred, "y_pred", n=t.size)
@@ -554,6 +558,15 @@ def cv_agreement(y_true: Any, y_pred: Any, fold: Any, groups: Any = None,
         if metric.startswith("ba_"):
             out[metric].extra.update({"loa_coverage": LOA_COVERAGE, "difference": "y_pred - y_true"})
     lone = np.flatnonzero([not np.isfinite(v["bias noise"]) for v in noise])
+    bias = out["ba_bias"]
+    if bias.ci_low is not None and lone.size:  # no test noise to read from a fold of one patient: the corrected t
+        bias.warnings.append(_without_noise(lone, names, "ba_bias"))
+    elif bias.ci_low is not None:  # else too few folds, or none of their spread: the fold mean alone, saying why
+        se, df = _bias_control_se(t, diffs, parts, ratios, reps, np.array([v["bias noise"] for v in noise]),
+                                  BIAS_NOISE_FACTOR)
+        half = float(t_dist.ppf(0.5 + level / 2.0, df)) * se
+        bias.ci_low, bias.ci_high, bias.method = bias.estimate - half, bias.estimate + half, FOLD_MEAN_CONTROL
+        bias.extra.update(se=se, df=df, noise_factor=BIAS_NOISE_FACTOR)
     for metric, (lo, hi, extra) in _limits(diffs, noise, ratios, reps, level).items():
         est = out[metric]
         if est.ci_low is None:  # too few folds, or a fold without the value: the fold mean alone, saying why
