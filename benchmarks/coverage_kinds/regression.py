@@ -17,10 +17,10 @@ noise SD 0.1, records' feature noise variance 0.0025: a population R² of about 
 fix their flow reserves.
 KINDS are what a report prints now (`cardio_stats.cv_agreement`: the mean of the per-fold values; for MAE and RMSE
 the folds' test noise x 1.75 and x 2 plus their excess spread on the log scale, for the Bland–Altman bias its folds'
-biases regressed on their target contrasts plus their test noise, for its limits the bias's and the SD's intervals combined by MOVER, for R² none), BEFORE the pooled
-out-of-fold predictions with one model's intervals (`cardio_stats.agreement`; what a report printed before, the
-patient bootstrap, is that function at 866b861, whose figures docs/statistics.md keeps), CANDIDATES measured and not
-chosen.
+biases regressed on their target contrasts plus their test noise, for its limits the bias's and the SD's intervals
+combined by MOVER, for R² none), BEFORE the pooled out-of-fold predictions with one model's intervals
+(`cardio_stats.agreement`; what a report printed before, the patient bootstrap, is that function at 866b861, whose
+figures docs/statistics.md keeps), CANDIDATES measured and not chosen (or chosen, and named so).
 
 Truth. A cross-validated row estimates the procedure's expected value at this cohort size (docs/statistics.md): the
 mean, over data sets, of the fold models' population values. A fold model w0 + w.x errs on a random record by
