@@ -498,7 +498,7 @@ def _bias_control_se(y: np.ndarray, diffs: list[np.ndarray], parts: list[np.ndar
     """SE and df of the Bland–Altman bias's fold mean, its folds' biases regressed on their target contrasts: fold
     k's C_k = (its training records' mean target) - (its test records'), whose mean over folds is 0 (with equal
     folds exactly) while the C_k themselves swing with the test targets' noise. A learner that follows its training
-    mean carries -C_k in its fold's bias, which the fold mean cancels and the folds' spread does not (the corrected t
+    mean carries C_k in its fold's bias, which the fold mean cancels and the folds' spread does not (the corrected t
     of whole biases was 17-30 times the estimate's spread with a fitted intercept). So the biases are regressed on
     the centred C_k and only their residuals' spread is read, as s²/K (`corrected`: Nadeau & Bengio's
     (1/K + n_test/n_train) s²), plus the folds' test noise of the mean bias, `factor` v/K (`noise`: each fold's
