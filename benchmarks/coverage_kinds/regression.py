@@ -59,7 +59,8 @@ from . import Draws, Kind, draws, estimate_of, kind, memo
 P, RHO, FOLDS, RIDGE = 5, 0.6, 5, 1.0
 NOISY = "noisy-"  # a setting's prefix: the SGD learner
 SETTINGS = ("null", "signal", f"{NOISY}null", f"{NOISY}signal", "precise")
-BETA = {"null": np.zeros(P), "signal": np.r_[0.8, 0.8, np.zeros(P - 2)], "precise": np.r_[0.8, 0.8, np.zeros(P - 2)]}
+BETA = {"null": np.zeros(P), "signal": np.r_[0.8, 0.8, np.zeros(P - 2)]}
+BETA["precise"] = BETA["signal"]
 #: Each setting's target noise SD and its records' feature noise variance; "precise": features that nearly fix the
 #: target (as perfusion_polar's polar maps fix their flow reserves), a population R² of about 0.99.
 NOISE = {"precise": (0.1, 0.0025)}
@@ -157,6 +158,12 @@ def cell(n: int, setting: str, n_sets: int, seed: int) -> tuple[Set, ...]:
 Interval = Callable[[Set], tuple[float, float, float]]
 
 
+def _t_interval(mean: float, se: float, df: float) -> tuple[float, float, float]:
+    """(mean, low, high) of the 95% t interval at `df`."""
+    half = float(t_dist.ppf(0.975, df)) * se
+    return mean, mean - half, mean + half
+
+
 def _kind(metric: str, interval: Interval) -> Kind:
     def run(n_patients: int, setting: str, n_sets: int, seed: int) -> Draws:
         return draws(cell(n_patients, setting, n_sets, seed), interval, metric)
@@ -234,9 +241,7 @@ def _hybrid(s: Set, metric: str, c: float = 2.0, log: bool = False) -> tuple[flo
     if log:
         mean, _, lo, hi, _ = _noise_and_spread(values, np.array(noise), ratios, reps, 0.95, c)
         return mean, lo, hi
-    mean, (se, df) = float(values.mean()), _noise_se(values, np.array(noise), ratios, reps, c)
-    q = float(t_dist.ppf(0.975, df))
-    return mean, mean - q * se, mean + q * se
+    return _t_interval(float(values.mean()), *_noise_se(values, np.array(noise), ratios, reps, c))
 
 
 for _shown, _metric in METRICS.items():
@@ -299,18 +304,15 @@ def _bias_se(y: np.ndarray, pred: np.ndarray, parts: list[np.ndarray], ratios: n
 
 def _split(s: Set, corrected: bool) -> tuple[float, float, float]:
     """The Bland–Altman bias's fold mean with the interval of its split at the folds' training targets
-    (cv_metrics._bias_se): the rule's candidates, t at its df."""
+    (``_bias_se``): the rule's candidates, t at its df."""
     parts, ratios, reps, codes = _folds(s.fold, s.y.size, s.ids)
-    se, df = _bias_se(s.y, s.pred, parts, ratios, reps, codes, corrected)
-    mean = float(_fold_values(s, "ba_bias").mean())
-    half = float(t_dist.ppf(0.975, df)) * se
-    return mean, mean - half, mean + half
+    return _t_interval(float(_fold_values(s, "ba_bias").mean()),
+                       *_bias_se(s.y, s.pred, parts, ratios, reps, codes, corrected))
 
 
 for _corrected in (False, True):  # the rule's candidates (not adopted: the "precise" setting)
     CANDIDATES[f"Bland–Altman bias: split at the training targets, {'corrected' if _corrected else 'plain'} t"] = \
         _kind("ba_bias", partial(_split, corrected=_corrected))
-
 
 
 def _control(s: Set, factor: float, corrected: bool) -> tuple[float, float, float]:
@@ -319,10 +321,8 @@ def _control(s: Set, factor: float, corrected: bool) -> tuple[float, float, floa
     parts, ratios, reps, codes = _folds(s.fold, s.y.size, s.ids)
     diffs = [s.pred[i] - s.y[i] for i in parts]
     noise = np.array([_noise_fold(d, codes[i])["bias noise"] for d, i in zip(diffs, parts)])
-    se, df = _bias_control_se(s.y, diffs, parts, ratios, reps, noise, factor, corrected)
-    mean = float(np.mean([d.mean() for d in diffs]))
-    half = float(t_dist.ppf(0.975, df)) * se
-    return mean, mean - half, mean + half
+    return _t_interval(float(np.mean([d.mean() for d in diffs])),
+                       *_bias_control_se(s.y, diffs, parts, ratios, reps, noise, factor, corrected))
 
 
 CANDIDATES["Bland–Altman bias: fold mean, corrected t (printed before)"] = _kind("ba_bias",
