@@ -140,9 +140,9 @@ def incremental_figure(held_out: pd.DataFrame, reference: str,
     return save_figure(fig, "spect_incremental_value", caption=(
         f"The paper's Figure 3, out-of-fold: for each comparison model, the likelihood-ratio χ² of response on that "
         f"model's held-out score, then with the held-out {reference} score added; above each pair the increment's "
-        "LR χ² (1 df) with its p and Holm's p (the table below: p from the χ² divided by its fold_factor). Each "
-        "score was made by models that never saw the patient's label, so the increment is valid under the selection "
-        "inside each fold."))
+        "LR χ² (1 df) with its p and Holm's p (the held-out incremental-value table: p from the χ² divided by its "
+        "fold_factor). Each score was made by models that never saw the patient's label, so the increment is valid "
+        "under the selection inside each fold."))
 
 
 def _synthetic_text(syn: Synthetic) -> str:

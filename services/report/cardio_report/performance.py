@@ -522,8 +522,10 @@ def _cv_text(table: pd.DataFrame, config: dict, level: int, s: dict, seed: int) 
             "of the pooled scores, which ignores training variability, is in metrics.json). Whether a model beats "
             "chance at all is also tested by rerunning the whole cross-validation on permuted labels (`cardio sweep "
             "--grid cohort.permute_labels=true --seeds 1-99 --permutation-of RUN`: a permutation p-value per model). "
-            f"{FOLD_LEVEL} Regression: {FOLD_AGREEMENT.removeprefix('Continuous targets: ')} "
-            "Thresholds were chosen on training folds only (0.5 where a plugin gave none); the confusion matrices "
+            f"{FOLD_LEVEL} "
+            + (f"Regression: {FOLD_AGREEMENT.removeprefix('Continuous targets: ')} "
+               if (table["kind"] == "regression").any() else "")
+            + "Thresholds were chosen on training folds only (0.5 where a plugin gave none); the confusion matrices "
             "show counts and the rate within each true class at those thresholds. "
             "Calibration plots and a decision curve for models that output risks; yes/no rules get none. "
             "Paired tests of one task are one family: p-values are shown raw and Holm-adjusted.")
