@@ -841,3 +841,26 @@ def test_coverage_draws_count_the_sets_printed_without_an_interval():
     assert (r["sets"], r["no_interval"], r["miss"], r["miss_below"]) == (2, 1, 0.5, 0.5)
     assert "1 sets printed without an interval: mean estimate +1.000 against the truth +0.900 (bias +0.100, SD –)" \
         in d.notes
+
+
+def test_two_target_kind_states_its_truth():
+    """benchmarks/coverage.py's "ΔAUC, one deep model's two targets": its population AUC of a linear score for each
+    label, the other label a correlated mixture, is the AUC of that score on a cohort large enough to show it; and
+    under "equal" a score that weighs both labels' features alike has equal AUCs, under "null" both 0.5."""
+    pytest.importorskip("cardio", reason=NO_KERNEL)
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from coverage_kinds.targets import DELTAS, draw, true_aucs
+
+    from cardio_stats import auc
+
+    w = np.array([[0.3, 1.0, 0.5, 0.8, -0.2, 0.1]])
+    for setting in ("signal", "equal"):
+        x, ya, yb, _ = draw(np.random.default_rng(7), 60000, setting, False)
+        score = w[0, 0] + x @ w[0, 1:]
+        delta_a, delta_b = DELTAS[setting]
+        assert auc(ya, score) == pytest.approx(float(true_aucs(w, delta_a, delta_b)[0]), abs=0.006)
+        assert auc(yb, score) == pytest.approx(float(true_aucs(w, delta_b, delta_a)[0]), abs=0.006)
+    alike = np.array([[0.0, 1.0, 1.0, 1.0, 1.0, 0.0]])
+    assert true_aucs(alike, *DELTAS["equal"]) == pytest.approx(true_aucs(alike, *DELTAS["equal"][::-1]))
+    assert true_aucs(w, *DELTAS["null"]) == pytest.approx(0.5)
+    assert true_aucs(w, *DELTAS["signal"]) != pytest.approx(true_aucs(w, *DELTAS["signal"][::-1]), abs=0.01)

@@ -315,7 +315,8 @@ def cv_auc_difference(y: Any, score_a: Any, score_b: Any, fold: Any, groups: Any
     one model's AUC for one target minus its AUC for another, on the same patients and folds (echo_cmr's WMA -
     LGE). The within-fold variance is then that of the difference of two AUCs of the same patients, each
     patient's influence on one less its influence on the other, and the interval keeps 2 v_d / K (``CV_METHOD``):
-    the fold-covariance weights were calibrated on two models of one target."""
+    the fold-covariance weights were calibrated on two models of one target, and this held its level on two
+    correlated targets of one deep model (benchmarks/coverage.py's two-target kind: docs/statistics.md)."""
     level = check_level(level)
     yy = as_binary_labels(y)
     a = as_scores(score_a, "score_a", n=yy.size)
