@@ -57,6 +57,7 @@ from cardio_stats.cv_metrics import (
     _brier_folds,
     _cells,
     _corrected,
+    _effective,
     _fold_parts,
     _folds,
     _noise_and_spread,
@@ -525,8 +526,29 @@ for _shown, _metric in PROPORTIONS.items():
     _other = "Clopper-Pearson" if PROPORTION_INTERVALS[_metric] == "wilson" else "Wilson"
     _register(CANDIDATES, f"{_shown}: {_other} at the effective sample size")(_cv(
         _metric, _metric, partial(_other_binomial, metric=_metric)))
+def _noise_df(s: Set, metric: str) -> tuple[float, float, float]:
+    """Candidate for the sensitivity and specificity: the corrected t's variance, (1/K + n_test/n_train) S², as
+    printed, but t's degrees of freedom by Satterthwaite from the share of S² beyond the folds' test noise v (the
+    part read from K values): K - 1 where the thresholds' movement is most of S², more where the test records'
+    noise is; Wilson's interval at the effective sample size. Equal in every fold: as printed."""
+    values, k, d, noise, ratios, reps, patients = _proportion_parts(s, metric)
+    if not np.isfinite(values).all() or np.ptp(values) == 0.0 or noise is None or not np.isfinite(noise).all():
+        return estimate_of(fold_mean(metric, values, ratios, reps, 0.95, s.y.size, counts=(k, d),
+                                     proportion=PROPORTION_INTERVALS[metric], patients=patients))
+    nb = 1.0 / values.size + float(ratios.mean())
+    var = nb * float(values.var(ddof=1))
+    excess = nb * max(0.0, float(values.var(ddof=1)) - float(noise.mean()))
+    df = var**2 * (values.size - 1) / excess**2 if excess > 0 else np.inf
+    lo, hi, _ = _effective(float(values.mean()), float(np.sqrt(var)), df, float(d.sum()), 0.95, "wilson")
+    return float(values.mean()), lo, hi
+
+
+for _shown in ("sensitivity", "specificity"):
+    _register(CANDIDATES, f"{_shown}: corrected t's variance, df from its share beyond the test noise")(_cv(
+        _shown, _shown, partial(_noise_df, metric=_shown)))
 #: The settings each BEFORE and CANDIDATES row simulates (benchmarks/coverage.py's grid): the noisy learner's only
 #: for the Brier score's and the proportions' noise rows.
-SETTINGS_OF = {name: PROPORTION_SETTINGS if name.endswith(("binomial interval)", "effective sample size"))
+SETTINGS_OF = {name: PROPORTION_SETTINGS if name.endswith(("binomial interval)", "effective sample size",
+                                                            "beyond the test noise"))
                else BRIER_SETTINGS if name.startswith("Brier score") or "fold noise" in name else ("null", "signal")
                for table in (BEFORE, CANDIDATES) for name in table}
