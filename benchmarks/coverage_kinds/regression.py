@@ -250,7 +250,7 @@ for _shown, _metric in METRICS.items():
 for _shown in ("MAE", "RMSE"):
     _metric = METRICS[_shown]
     CANDIDATES[f"{_shown}: fold mean, corrected t (printed before)"] = _kind(_metric, partial(_fold_t, metric=_metric))
-    for _c in (1.5, 1.75, 2.0):  # the rules' candidates (cardio's NOISE_FACTORS: MAE 1.75, RMSE 2), on the log scale
+    for _c in (1.0, 1.25, 1.5, 1.75, 2.0):  # the rules' candidates (cardio's NOISE_FACTORS), on the log scale
         CANDIDATES[f"{_shown}: fold noise x {_c:g} + training spread, log scale"] = _kind(
             _metric, partial(_hybrid, metric=_metric, c=_c, log=True))
 
@@ -268,7 +268,7 @@ def _mover(s: Set, metric: str, c: float) -> tuple[float, float, float]:
 for _shown in ("Bland–Altman lower limit", "Bland–Altman upper limit"):
     CANDIDATES[f"{_shown}: fold mean, corrected t (printed before)"] = _kind(
         METRICS[_shown], partial(_fold_t, metric=METRICS[_shown]))
-    for _c in (1.5, 1.75, 2.0):  # the rule's candidates; cardio's LOA_NOISE_FACTOR is its choice
+    for _c in (1.0, 1.25, 1.5, 1.75, 2.0):  # the rules' candidates; cardio's LOA_NOISE_FACTOR is its choice
         CANDIDATES[f"{_shown}: MOVER of the bias's and SD's noise x {_c:g} + training spread"] = _kind(
             METRICS[_shown], partial(_mover, metric=METRICS[_shown], c=_c))
 
