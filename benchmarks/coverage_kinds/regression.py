@@ -148,7 +148,7 @@ def one_set(seed: int, n: int, setting: str) -> Set:
     return Set(y, pred, ids, clustered, fold.astype(str), pd.DataFrame(per_fold).mean().to_dict(), seed)
 
 
-@lru_cache(maxsize=8)  # every cell of a grid row: null, signal and the noisy learner's, at two sizes
+@lru_cache(maxsize=16)  # every cell of a grid row: its five settings at two sizes (fewer: each row drew them again)
 def cell(n: int, setting: str, n_sets: int, seed: int) -> tuple[Set, ...]:
     start = (seed * 10**7 + n * 10**4 + 5000 * setting.endswith("signal") + 2500 * setting.startswith(NOISY)
              + 500_000 * (setting == "precise") + 7 * 10**6)
