@@ -33,6 +33,7 @@ from cardio_stats.cv_metrics import (
     FOLD_MEAN_WILSON_EQUAL,
     FOLD_MEAN_WILSON_NOISE,
     LOA_NOISE_FACTOR,
+    NOISE_FACTORS,
     PROPORTION_NOISE_FACTORS,
     WHY_NOT,
     firth_slope,
@@ -409,14 +410,14 @@ def test_agreement_rows_are_the_mean_of_the_per_fold_ones_and_r2_has_no_interval
     # MAE and RMSE: each fold's test noise from its records (patient 0 of each fold has two), the folds' spread
     # beyond it corrected as Nadeau & Bengio's; 8 test patients against 32 training ones in every fold: ratio 1/4
     mae = [np.abs(x).mean() for x in d]
-    expected = _noise_and_spread(mae, [_clustered_var(np.abs(x), i) for x, i in zip(d, pid)], 5)
+    expected = _noise_and_spread(mae, [_clustered_var(np.abs(x), i) for x, i in zip(d, pid)], 5, NOISE_FACTORS["mae"])
     assert (out["mae"].estimate, out["mae"].ci_low, out["mae"].ci_high) == pytest.approx(expected)
     assert out["mae"].method == FOLD_MEAN_NOISE and out["mae"].extra["per_fold"] == pytest.approx(mae)
     rmse = [np.sqrt((x * x).mean()) for x in d]
     noise = [_clustered_var(x * x / (2 * r), i) for x, i, r in zip(d, pid, rmse)]
     assert (out["rmse"].estimate, out["rmse"].ci_low, out["rmse"].ci_high) == pytest.approx(
-        _noise_and_spread(rmse, noise, 5, c=2.0))  # the RMSE's factor (NOISE_FACTORS)
-    assert (out["mae"].extra["noise_factor"], out["rmse"].extra["noise_factor"]) == (1.75, 2.0)
+        _noise_and_spread(rmse, noise, 5, c=NOISE_FACTORS["rmse"]))
+    assert (out["mae"].extra["noise_factor"], out["rmse"].extra["noise_factor"]) == (1.0, 1.25)  # NOISE_FACTORS
     assert out["rmse"].extra["per_fold_noise_var"] == pytest.approx(noise)
     # R² against the run's variance of the truth, not each fold's own, without an interval, saying why
     assert out["r2"].extra["per_fold"] == pytest.approx([1 - (x * x).mean() / y.var() for x in d])
@@ -457,8 +458,8 @@ def test_the_error_interval_is_wider_above_its_estimate_than_below_and_the_noise
     flat = cv_agreement(np.zeros(45), d, fold, groups=ids)["mae"]
     noise = [_clustered_var(np.abs(d[fold == f]), ids[fold == f]) for f in "abcde"]
     assert flat.extra["df"] == np.inf
-    assert flat.ci_high == pytest.approx(flat.estimate * np.exp(1.959964 * np.sqrt(1.75 * np.mean(noise) / 5)
-                                                                / flat.estimate), rel=1e-6)
+    half = 1.959964 * np.sqrt(NOISE_FACTORS["mae"] * np.mean(noise) / 5)
+    assert flat.ci_high == pytest.approx(flat.estimate * np.exp(half / flat.estimate), rel=1e-6)
 
 
 def test_an_error_row_whose_fold_holds_one_patient_takes_the_corrected_t_and_names_the_fold():
