@@ -54,13 +54,16 @@ def resolve_device(name: str = "auto") -> torch.device:
 
 
 def cpu_model() -> str:
-    """The CPU's model name (Linux: /proc/cpuinfo, where platform.processor() is empty), else the platform's: beside
-    torch's version, what decides which float kernels a CPU computation runs."""
+    """The CPU's model name (Linux: /proc/cpuinfo, where platform.processor() is empty, else the platform's) and the
+    vector kernels torch dispatches to on it: beside torch's version, what decides a CPU computation's last bits.
+    The name alone does not: a virtual machine may say only "AMD EPYC", and two such machines, one with AVX-512 and
+    one with AVX2 only, built the same seed's backbone to different sha256s."""
     try:
         with open("/proc/cpuinfo") as f:
-            return next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+            name = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
     except (OSError, StopIteration):
-        return platform.processor() or platform.machine()
+        name = platform.processor() or platform.machine()
+    return f"{name}, {torch.backends.cpu.get_cpu_capability()} kernels"
 
 
 def device_name(device: torch.device) -> str:
