@@ -526,6 +526,8 @@ for _shown, _metric in PROPORTIONS.items():
     _other = "Clopper-Pearson" if PROPORTION_INTERVALS[_metric] == "wilson" else "Wilson"
     _register(CANDIDATES, f"{_shown}: {_other} at the effective sample size")(_cv(
         _metric, _metric, partial(_other_binomial, metric=_metric)))
+
+
 def _noise_df(s: Set, metric: str) -> tuple[float, float, float]:
     """Candidate for the sensitivity and specificity: the corrected t's variance, (1/K + n_test/n_train) S², as
     printed, but t's degrees of freedom by Satterthwaite from the share of S² beyond the folds' test noise v (the
@@ -535,9 +537,8 @@ def _noise_df(s: Set, metric: str) -> tuple[float, float, float]:
     if not np.isfinite(values).all() or np.ptp(values) == 0.0 or noise is None or not np.isfinite(noise).all():
         return estimate_of(fold_mean(metric, values, ratios, reps, 0.95, s.y.size, counts=(k, d),
                                      proportion=PROPORTION_INTERVALS[metric], patients=patients))
-    nb = 1.0 / values.size + float(ratios.mean())
-    var = nb * float(values.var(ddof=1))
-    excess = nb * max(0.0, float(values.var(ddof=1)) - float(noise.mean()))
+    nb, spread = 1.0 / values.size + float(ratios.mean()), float(values.var(ddof=1))
+    var, excess = nb * spread, nb * max(0.0, spread - float(noise.mean()))
     df = var**2 * (values.size - 1) / excess**2 if excess > 0 else np.inf
     lo, hi, _ = _effective(float(values.mean()), float(np.sqrt(var)), df, float(d.sum()), 0.95, "wilson")
     return float(values.mean()), lo, hi

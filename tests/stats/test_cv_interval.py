@@ -843,6 +843,27 @@ def test_coverage_draws_count_the_sets_printed_without_an_interval():
         in d.notes
 
 
+def test_coverage_reads_each_set_against_its_own_designs_truth_and_spread():
+    """A cell whose sets have one record a patient (truth 1.0) or 1-3 (truth 0.8): each interval covers its own
+    design's truth, so none misses, where the cell's pooled truth (0.9) lies outside every one; the oracle is the
+    estimates' spread within each design (SD 0.1), not across the two (which the designs' gap would widen)."""
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from coverage_kinds import Z, draws, summarise
+
+    class Set:
+        def __init__(self, clustered: bool, truth: float) -> None:
+            self.clustered, self.truth = clustered, {"mae": truth}
+
+    sets = [Set(c, 0.8 if c else 1.0) for c in (False, False, True, True)]
+    estimates = iter([1.1, 0.9, 0.9, 0.7])
+    d = draws(sets, lambda s: (lambda e: (e, e - 0.15, e + 0.15))(next(estimates)), "mae")
+    r = summarise(d)
+    assert d.truth == pytest.approx(0.9) and r["miss"] == 0.0
+    assert r["oracle"] == pytest.approx(2 * Z * np.std([1.1, 0.9], ddof=1))  # within a design, not 0.163 pooled
+    one = summarise(draws(sets[:2], lambda s: (0.75, 0.7, 0.8), "mae"))  # one design: its own truth, 1.0
+    assert one["miss_below"] == 1.0
+
+
 def test_two_target_kind_states_its_truth():
     """benchmarks/coverage.py's "ΔAUC, one deep model's two targets": its population AUC of a linear score for each
     label, the other label a correlated mixture, is the AUC of that score on a cohort large enough to show it; and
