@@ -29,7 +29,7 @@ from scipy.stats import norm
 import cardio_stats as cs
 from cardio.data import make_folds
 
-from . import Draws, kind
+from . import Draws, estimate_of, kind
 from .headline import PREVALENCE, RHO, P, sgd
 
 PHI = 0.5  # the labels' correlation: b copies a with this probability
@@ -106,7 +106,8 @@ def one_set(n: int, setting: str, s: int) -> tuple[cs.Estimate, float, float]:
 
 @kind("ΔAUC, one deep model's two targets (echo_cmr's WMA - LGE)", SETTINGS)
 def diff_two_targets(n: int, setting: str, n_sets: int, seed: int) -> Draws:
-    rows, truths, seconds, without = [], [], 0.0, 0
+    """Each set read against its own design's truth (`Draws.design`: odd seeds have 1-3 records a patient)."""
+    rows, truths, designs, seconds, without = [], [], [], 0.0, 0
     start = seed * 10**7 + n * 10**4 + OFFSETS[setting] + 9 * 10**6  # apart from the headline kinds' sets
     method = ""
     for s in range(start, start + n_sets):
@@ -115,10 +116,12 @@ def diff_two_targets(n: int, setting: str, n_sets: int, seed: int) -> Draws:
         except cs.StatsError:  # a fold without both classes of b: no per-fold difference (the run says why)
             without += 1
             continue
-        rows.append((d.estimate, np.nan if d.ci_low is None else d.ci_low, np.nan if d.ci_high is None else d.ci_high))
+        rows.append(estimate_of(d))
         truths.append(truth)
+        designs.append(s % 2 == 1)
         seconds += took
         method = d.method
     est, lo, hi = np.array(rows, dtype=float).reshape(-1, 3).T
     notes = [method] + ([f"{without} sets without an estimate: a fold lacked a class of b"] if without else [])
-    return Draws(est, lo, hi, truth=float(np.mean(truths)), null=0.0, seconds=seconds, notes=notes)
+    return Draws(est, lo, hi, truth=float(np.mean(truths)), null=0.0, seconds=seconds, notes=notes,
+                 design=np.array(designs), truths=np.array(truths))
