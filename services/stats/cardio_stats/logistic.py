@@ -72,9 +72,11 @@ def _numeric_block(df: pd.DataFrame, variables: list[str]) -> np.ndarray:
     return np.column_stack(cols) if cols else np.empty((len(df), 0))
 
 
-def _design(df: pd.DataFrame, outcome: str,
-            variables: list[str]) -> tuple[np.ndarray, pd.DataFrame, pd.Index, list[str]]:
-    """Complete-case outcome vector and design matrix (with intercept) after checking every input."""
+def _design(df: pd.DataFrame, outcome: str, variables: list[str],
+            named: bool = True) -> tuple[np.ndarray, Any, pd.Index, list[str]]:
+    """Complete-case outcome vector and design matrix (intercept first, then `variables`) after checking every input:
+    a DataFrame with those names, or the bare array (`named=False`: the screen's hundreds of small fits, where
+    statsmodels' wrapping of every result in pandas took longer than the fit)."""
     if not isinstance(df, pd.DataFrame):
         raise StatsError(f"expected a pandas DataFrame, got {type(df).__name__}")
     variables = list(variables)
@@ -99,15 +101,16 @@ def _design(df: pd.DataFrame, outcome: str,
         notes.append(f"{int((~keep).sum())} of {len(df)} records dropped for missing values (complete cases)")
     y = as_binary_labels(y_raw[keep].to_numpy(), name=f"outcome {outcome!r}")
     x = x_all[keep]
-    design = pd.DataFrame(np.column_stack([np.ones(x.shape[0]), x]), columns=[INTERCEPT, *variables])
+    design = np.column_stack([np.ones(x.shape[0]), x])
     if design.shape[0] <= design.shape[1]:
         raise EstimationError(f"{design.shape[0]} complete records for {design.shape[1]} parameters: too few to fit")
-    _check_rank(design.to_numpy(), variables)
+    _check_rank(design, variables)
     events = min(int(y.sum()), int(y.size - y.sum()))
     if events / len(variables) < 10:
         notes.append(f"{events} events in the smaller outcome class for {len(variables)} variable(s): "
                      "fewer than 10 per variable, estimates may be unstable")
-    return y, design, df.index[keep], notes
+    named_design = pd.DataFrame(design, columns=[INTERCEPT, *variables]) if named else design
+    return y, named_design, df.index[keep], notes
 
 
 def _check_rank(design: np.ndarray, variables: list[str]) -> None:
@@ -147,7 +150,7 @@ class FirthFit:
         return np.asarray(self._result.predict(None if design is None else np.asarray(design, dtype=float)))
 
 
-def _firth(y: np.ndarray, design: pd.DataFrame, variables: list[str]) -> tuple[FirthFit, list[str]]:
+def _firth(y: np.ndarray, design: Any, variables: list[str]) -> tuple[FirthFit, list[str]]:
     """Firth's penalized logistic regression (Firth 1993; Heinze & Schemper 2002): finite estimates under separation.
     firthmodels fits it (Newton-Raphson on the Jeffreys-penalized likelihood, profile-likelihood CIs, penalized LR
     tests), the maintained Python counterpart of R's logistf; statsmodels has no Firth penalty."""
@@ -162,7 +165,7 @@ def _firth(y: np.ndarray, design: pd.DataFrame, variables: list[str]) -> tuple[F
             res = FirthLogit(y.astype(float), design).fit(pl=True, maxiter=100, gtol=1e-8, xtol=1e-8)
         except (np.linalg.LinAlgError, ValueError) as exc:
             raise EstimationError(f"Firth logistic fit failed for {variables}: {exc}") from None
-    fit = FirthFit(res, list(design.columns))
+    fit = FirthFit(res, [INTERCEPT, *variables])
     notes = [] if fit.mle_retvals.get("converged", True) else ["the penalized-likelihood fit did not converge"]
     notes += [" ".join(str(w.message).split())[:160] for w in caught if "converge" in str(w.message).lower()]
     if not np.all(np.isfinite(fit.bse)):
@@ -170,7 +173,7 @@ def _firth(y: np.ndarray, design: pd.DataFrame, variables: list[str]) -> tuple[F
     return fit, notes
 
 
-def _fit_by(y: np.ndarray, design: pd.DataFrame, variables: list[str], method: str) -> tuple[Any, list[str], str]:
+def _fit_by(y: np.ndarray, design: Any, variables: list[str], method: str) -> tuple[Any, list[str], str]:
     """(result, notes, method used): `ml` as _fit; `firth` always; `auto` ML, and Firth's where the data separate."""
     if method not in METHODS:
         raise StatsError(f"logistic method {method!r}: use one of {', '.join(METHODS)}")
@@ -187,7 +190,7 @@ def _fit_by(y: np.ndarray, design: pd.DataFrame, variables: list[str], method: s
                      "penalized-likelihood CIs, penalized likelihood-ratio p-values)", *notes], FIRTH
 
 
-def _fit(y: np.ndarray, design: pd.DataFrame, variables: list[str]) -> tuple[Any, list[str]]:
+def _fit(y: np.ndarray, design: Any, variables: list[str]) -> tuple[Any, list[str]]:
     """Fit Logit by Newton; perfect or quasi-complete separation -> StatsError, never silent huge ORs."""
     with _warnings.catch_warnings(record=True) as caught:
         _warnings.simplefilter("always")
@@ -215,14 +218,14 @@ def _fit(y: np.ndarray, design: pd.DataFrame, variables: list[str]) -> tuple[Any
     return res, notes
 
 
-def _or_table(res: Any, variables: list[str], n: int, level: float, warning: str = "") -> pd.DataFrame:
-    ci = res.conf_int(alpha=1.0 - level)  # Wald intervals (Firth's: profile penalized likelihood), exponentiated below
-    rows = []
-    for v in variables:
-        rows.append({"variable": v, "n": n, "or": float(np.exp(res.params[v])), "ci_low": float(np.exp(ci.loc[v, 0])),
-                     "ci_high": float(np.exp(ci.loc[v, 1])), "p_value": float(res.pvalues[v]), "warning": warning,
-                     "coef": float(res.params[v]), "se": float(res.bse[v])})
-    return pd.DataFrame(rows, columns=TABLE_COLUMNS)
+def _or_rows(res: Any, variables: list[str], n: int, level: float, warning: str = "") -> list[dict[str, Any]]:
+    """Each variable's row of the odds-ratio table; the result's coefficients are read by position (intercept first,
+    as _design builds the design), so a named and a bare design give the same rows."""
+    ci = np.asarray(res.conf_int(alpha=1.0 - level), dtype=float)  # Wald (Firth's: profile penalized likelihood)
+    coef, se, p = (np.asarray(a, dtype=float) for a in (res.params, res.bse, res.pvalues))
+    return [{"variable": v, "n": n, "or": float(np.exp(coef[j])), "ci_low": float(np.exp(ci[j, 0])),
+             "ci_high": float(np.exp(ci[j, 1])), "p_value": float(p[j]), "warning": warning, "coef": float(coef[j]),
+             "se": float(se[j])} for j, v in enumerate(variables, start=1)]
 
 
 def univariate_screen(df: pd.DataFrame, outcome: str, variables: list[str], level: float = 0.95,
@@ -232,19 +235,17 @@ def univariate_screen(df: pd.DataFrame, outcome: str, variables: list[str], leve
     level = check_level(level)
     if not list(variables):
         raise StatsError("no variables to screen")
-    rows = []
+    rows: list[dict[str, Any]] = []
     for v in variables:
         try:
-            y, design, _, notes = _design(df, outcome, [v])
+            y, design, _, notes = _design(df, outcome, [v], named=False)
             res, fit_notes, _ = _fit_by(y, design, [v], method)
-            rows.append(_or_table(res, [v], y.size, level, "; ".join(notes + fit_notes)))
+            rows += _or_rows(res, [v], y.size, level, "; ".join(notes + fit_notes))
         except EstimationError as exc:  # bad input (missing column, labels) still raises
-            msg = str(exc)
             n = int(df[[outcome, v]].notna().all(axis=1).sum())
-            rows.append(pd.DataFrame([{"variable": v, "n": n, "or": np.nan, "ci_low": np.nan, "ci_high": np.nan,
-                                       "p_value": np.nan, "warning": msg, "coef": np.nan, "se": np.nan}],
-                                     columns=TABLE_COLUMNS))
-    return pd.concat(rows, ignore_index=True)
+            rows.append({"variable": v, "n": n, "or": np.nan, "ci_low": np.nan, "ci_high": np.nan, "p_value": np.nan,
+                         "warning": str(exc), "coef": np.nan, "se": np.nan})
+    return pd.DataFrame(rows, columns=TABLE_COLUMNS)
 
 
 def fit_logistic(df: pd.DataFrame, outcome: str, variables: list[str], level: float = 0.95,
@@ -262,7 +263,8 @@ def fit_logistic(df: pd.DataFrame, outcome: str, variables: list[str], level: fl
     model_auc = delong_ci(y, np.asarray(res.predict()), level=level)
     model_auc.warnings.append("in-sample (apparent) AUC: optimistic, not validated")
     return LogisticModel(outcome=outcome, variables=variables, result=res,
-                         table=_or_table(res, variables, y.size, level, "; ".join(notes)),
+                         table=pd.DataFrame(_or_rows(res, variables, y.size, level, "; ".join(notes)),
+                                           columns=TABLE_COLUMNS),
                          llf=float(res.llf), df_model=float(res.df_model), aic=float(res.aic), n=int(y.size),
                          auc=model_auc, index=index, warnings=notes, method=used)
 
