@@ -186,5 +186,9 @@ def test_separation_is_fitted_by_firth_when_asked_or_detected_and_says_so(cohort
         fit_logistic(df, "response", ["age", "qrs"]).result.params)
     screen = univariate_screen(df, "response", ["age", "leak"], method="auto").set_index("variable")
     assert np.isfinite(screen.loc["leak", "or"]) and "Firth" in screen.loc["leak", "warning"]
+    # the screen fits on a bare design and reads the result by position: the same row as the named model's table
+    alone = fit_logistic(df, "response", ["leak"], method="auto").table.set_index("variable").loc["leak"]
+    for column in ("or", "ci_low", "ci_high", "p_value", "coef", "se"):
+        assert screen.loc["leak", column] == alone[column], column
     with pytest.raises(StatsError, match="different methods"):
         likelihood_ratio_test(fit_logistic(df, "response", ["age"]), model)
