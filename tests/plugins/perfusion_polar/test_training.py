@@ -190,7 +190,7 @@ def test_missing_targets_are_left_out_of_every_fit(ctx, one_thread):
     for net in (model.step1, model.step2):
         assert all(torch.isfinite(p).all() for p in net.parameters())
     rows = train[t["smoking"].notna().to_numpy()[train]]
-    expect = make_pipeline(StandardScaler(), LogisticRegression(C=1.0, max_iter=5000))
+    expect = make_pipeline(StandardScaler(), LogisticRegression(C=1.0, max_iter=5000, solver="newton-cholesky"))
     expect.fit(feats.x["segments"][rows], t["smoking"].to_numpy()[rows])
     np.testing.assert_allclose(model.baselines["smoking"][-1].coef_, expect[-1].coef_)
     assert model.baselines["mfr_segments"][0].n_samples_seen_ == 27  # 30 training rows, 3 lack an MFR
