@@ -29,7 +29,7 @@ import cardio_stats as cs
 from cardio.study.refits import nested_plan
 from cardio_stats import NestedPlan
 
-from . import Draws, kind
+from . import Draws, estimate_of, kind
 
 P, RHO, SHIFT, PREVALENCE = 5, 0.6, 0.6, 0.4
 #: Each setting's class shift on features 0 and 1, and where its data sets' seeds start (within a size's 10^4).
@@ -268,7 +268,7 @@ def auc_fixed(n: int, setting: str, n_sets: int, seed: int) -> Draws:
         t0 = time.perf_counter()
         e = cs.delong_ci(y, x[:, 0] + x[:, 1], groups=ids, interval="score")
         seconds += time.perf_counter() - t0
-        rows.append((e.estimate, np.nan if e.ci_low is None else e.ci_low, np.nan if e.ci_high is None else e.ci_high))
+        rows.append(estimate_of(e))
     est, lo, hi = np.array(rows).T
     return Draws(est, lo, hi, truth=float(norm.cdf(SHIFTS[setting])), null=0.5, seconds=seconds,
                  notes=[e.method])
