@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import copy
 import difflib
+import functools
 import re
 import textwrap
 import types
@@ -60,6 +61,13 @@ _Loader.add_implicit_resolver(
 
 
 def _safe_load(text: str) -> Any:
+    # a copy of the parse: a run reads every installed plugin's config.yaml (10-20 ms of parsing each) to list their
+    # modalities and profiles, and the tests' processes run hundreds of runs; the caller may change what it gets
+    return copy.deepcopy(_parsed(text))
+
+
+@functools.lru_cache(maxsize=64)
+def _parsed(text: str) -> Any:
     return yaml.load(text, Loader=_Loader)  # a SafeLoader: no tags beyond plain data
 
 
