@@ -864,6 +864,21 @@ def test_coverage_reads_each_set_against_its_own_designs_truth_and_spread():
     assert one["miss_below"] == 1.0
 
 
+def test_headline_kinds_read_each_set_against_its_designs_truth():
+    """The AUC and ΔAUC kinds built by headline._both carry each set's design (odd seeds: 1-3 records a patient) and
+    its own truths, as draws' kinds do, so that summarise reads them per design too."""
+    pytest.importorskip("cardio", reason=NO_KERNEL)  # the deep kind takes its splits from the kernel
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from coverage_kinds import headline as kinds
+
+    auc = kinds.auc_deep(40, "signal", 4, 3)
+    diff = kinds.diff_deep(40, "signal", 4, 3)
+    for d in (auc, diff):
+        assert d.design is not None and d.design.tolist() == [False, True, False, True]
+        assert d.truths is not None and d.truths.shape == (4,) and d.truth == pytest.approx(d.truths.mean())
+    assert np.all((auc.truths > 0.5) & (auc.truths < 1.0))  # the fold models' mean population AUCs under signal
+
+
 def test_two_target_kind_states_its_truth():
     """benchmarks/coverage.py's "ΔAUC, one deep model's two targets": its population AUC of a linear score for each
     label, the other label a correlated mixture, is the AUC of that score on a cohort large enough to show it; and
