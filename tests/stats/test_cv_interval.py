@@ -876,7 +876,8 @@ def test_headline_kinds_read_each_set_against_its_designs_truth():
     for d in (auc, diff):
         assert d.design is not None and d.design.tolist() == [False, True, False, True]
         assert d.truths is not None and d.truths.shape == (4,) and d.truth == pytest.approx(d.truths.mean())
-    assert np.all((auc.truths > 0.5) & (auc.truths < 1.0))  # the fold models' mean population AUCs under signal
+    truths = np.asarray(auc.truths)
+    assert np.all((truths > 0.5) & (truths < 1.0))  # the fold models' mean population AUCs under signal
 
 
 def test_two_target_kind_states_its_truth():
