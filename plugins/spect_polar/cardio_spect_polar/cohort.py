@@ -59,7 +59,8 @@ RESPONSE = SpectSettings().response
 # as covariates and permutes them with the label in the null control.
 OUTCOME_COLUMNS = RESPONSE.outcomes
 COVARIATES = tuple(c for c in CLINICAL_COLUMNS[2:] if c not in OUTCOME_COLUMNS)
-GENERATOR_VERSION = 3  # bump when the simulation changes, so that cached cohorts are rewritten (3: follow-up)
+GENERATOR_VERSION = 4  # bump when the simulation changes, so that cached cohorts are rewritten (3: follow-up,
+#                        4: reductions below 100%)
 CACHE_NAMESPACE = "spect_polar"
 LABEL = "responder"
 SCHEMA_TABLE = "clinical.csv"  # the cohort table's file name (SCHEMA.table)
@@ -68,6 +69,11 @@ RECORD_SUFFIXES = (".dcm", ".dicom", ".ima", ".npy", ".csv", "")
 # Logistic response model; the intercept puts the response rate near the paper's 44%.
 # `dyssynchrony_per_sd` is the effect of the global dyssynchrony magnitude (what PSD/PBW measure) per SD
 # (45 degrees); spect_polar.synthetic.truth overrides any of these (the report states them as synthetic truth).
+#: The LVESV reduction (%) a synthetic patient can reach: the latent draws are unbounded above, and at 100% the
+#: follow-up volume is nothing (default settings at seed 10, 143 patients, wrote -1.7 ml and the cohort did not read).
+#: Above the knee a reduction is compressed smoothly towards the ceiling; every reduction up to the knee is kept as it
+#: was, so the default cohort (at most 82%) writes what it wrote before.
+REDUCTION_KNEE, REDUCTION_CEILING = 85.0, 95.0
 RESPONSE_COEF = {"intercept": -1.17, "late_lateral": 2.2, "dyssynchrony_per_sd": 0.5, "qrs_per_ms": 0.03,
                  "male": 0.6, "scar_per_pct": -0.035, "edv_per_ml": -0.003}
 
@@ -139,12 +145,22 @@ def clinical_table(ids: Sequence[str], covariates: dict[str, np.ndarray], respon
     """The cohort table (CLINICAL_COLUMNS); the LVESV reduction is rounded so that the 15% cut stays exact. Then the
     follow-up ESV and the dates the papers' rule checks (cardio_response.volumetric), drawn from `followup`."""
     responder = np.asarray(responder).astype(bool)
+    lvesv_reduction = bounded_reduction(lvesv_reduction)
     table = pd.DataFrame({
         "patient_id": list(ids), "responder": responder.astype(int), **covariates,
         "lvesv_reduction_pct": np.where(responder, np.maximum(lvesv_reduction.round(2), 15.0),
                                         np.minimum(lvesv_reduction.round(2), 14.99))})[list(CLINICAL_COLUMNS)]
     return table.assign(**synthetic_followup(followup, table["esv"].to_numpy(),
                                              table["lvesv_reduction_pct"].to_numpy(), RESPONSE))
+
+
+def bounded_reduction(reduction: np.ndarray) -> np.ndarray:
+    """`reduction` (%) with the values above REDUCTION_KNEE compressed below REDUCTION_CEILING (monotone, slope 1 at
+    the knee): a follow-up volume is never zero or negative, and the responder's 15% cut is untouched."""
+    r = np.asarray(reduction, dtype=float)
+    room = REDUCTION_CEILING - REDUCTION_KNEE
+    over = np.maximum(r - REDUCTION_KNEE, 0.0)  # NaN stays NaN: an unknown outcome
+    return np.where(r > REDUCTION_KNEE, REDUCTION_KNEE + room * -np.expm1(-over / room), r)
 
 
 def truth_table(ids: Sequence[str], imaging: dict[str, np.ndarray], **extra: np.ndarray) -> pd.DataFrame:

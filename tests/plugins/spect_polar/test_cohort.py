@@ -242,3 +242,17 @@ def test_each_npy_header_is_read_once_and_the_maps_grid_is_checked(user_folder, 
     np.save(user_folder / "volumes" / "B2.npy", np.ones((8, 8)))
     with pytest.raises(CohortProblems, match=r"B2\.npy: phase polar map of shape \(8, 8\).*\(32, 64\)"):
         cohort.load_cohort(user_folder, grid=(32, 64))
+
+
+def test_a_synthetic_reduction_stays_below_100_percent_and_no_followup_volume_is_negative():
+    """The latent LVESV reduction is unbounded above: default settings at seed 10 (143 patients) drew 101% and wrote a
+    follow-up ESV of -1.7 ml, which the cohort's own schema (esv_followup >= 0) refused. Above 85% it is now
+    compressed below 95%; what lay at or below 85% is unchanged, so the default cohort is the one it was."""
+    raw = np.array([-40.0, 14.99, 15.0, 60.0, 85.0, 90.0, 101.1, 130.0, 1e6, np.nan])
+    bounded = cohort.bounded_reduction(raw)
+    assert np.array_equal(bounded[:5], raw[:5]) and np.isnan(bounded[-1])
+    assert (np.diff(bounded[4:-2]) > 0).all() and (bounded[5:-2] < cohort.REDUCTION_CEILING).all()
+    assert bounded[-2] <= cohort.REDUCTION_CEILING  # however far out the latent draw lies
+    clin, _ = cohort.simulate_clinical(143, seed=10)
+    assert clin["lvesv_reduction_pct"].max() < 95 and (clin["esv_followup"] > 0).all()
+    assert ((clin["lvesv_reduction_pct"] >= 15) == (clin["responder"] == 1)).all()
