@@ -141,13 +141,15 @@ def _svm_config(**svm) -> Baselines:
                    guideline=replace(config.guideline, enabled=False), svm=replace(config.svm, **svm))
 
 
-@pytest.mark.slow  # 200 tuned fits (19 SVMs each): ~1 min of CPU, 3.5 min on the shared 2-core machine
-def test_svm_scores_are_never_constant_over_200_fits_at_moderate_signal():
-    """Issue 38: the Platt-calibrated SVM gave every patient one score in 14% of fits at moderate signal.
-    Its margin, with C and gamma tuned on inner folds of the training rows, ranks the held-out patients."""
+@pytest.mark.slow  # 100 tuned fits (19 SVMs each): ~25 s of CPU
+def test_svm_scores_are_never_constant_over_100_fits_at_moderate_signal():
+    """Issue 38: the Platt-calibrated SVM gave every patient one score in 14% of fits at moderate signal (none
+    constant in 100 fits would then happen with probability 0.86^100, 3e-7). Its margin, with C and gamma tuned on
+    inner folds of the training rows, ranks the held-out patients. 100 fits, not 200 (2026-11-30): 200 gave 0
+    constant and a mean AUC of 0.582, the first 100 give 0 and 0.594 (SE 0.018)."""
     config = _svm_config(tune_cv=2)
     constant, aucs = 0, []
-    for seed in range(200):
+    for seed in range(100):
         rng = np.random.default_rng(seed)
         patients = _covariates(rng, 36)
         logit = 0.04 * (patients["qrs_ms"] - 160) + 0.8 * (patients["lbbb"] - 0.5)  # AUC about 0.7
@@ -159,8 +161,8 @@ def test_svm_scores_are_never_constant_over_200_fits_at_moderate_signal():
         scores = fitted.scores(patients.iloc[test])["svm"]
         constant += int(np.ptp(scores) == 0)
         aucs.append(roc_auc_score(y[test], scores))
-    assert len(aucs) > 150 and constant == 0
-    assert np.mean(aucs) > 0.55  # it ranks by the signal (0.58 here), not merely by something
+    assert len(aucs) > 75 and constant == 0
+    assert np.mean(aucs) > 0.55  # it ranks by the signal (0.59 here), not merely by something
 
 
 def test_svm_tunes_c_and_gamma_on_the_training_rows_only():
