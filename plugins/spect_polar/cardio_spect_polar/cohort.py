@@ -66,14 +66,14 @@ LABEL = "responder"
 SCHEMA_TABLE = "clinical.csv"  # the cohort table's file name (SCHEMA.table)
 # Tried in this order when a row names no file (volumes/<record_id><suffix>); "" = a DICOM file without suffix.
 RECORD_SUFFIXES = (".dcm", ".dicom", ".ima", ".npy", ".csv", "")
-# Logistic response model; the intercept puts the response rate near the paper's 44%.
-# `dyssynchrony_per_sd` is the effect of the global dyssynchrony magnitude (what PSD/PBW measure) per SD
-# (45 degrees); spect_polar.synthetic.truth overrides any of these (the report states them as synthetic truth).
 #: The LVESV reduction (%) a synthetic patient can reach: the latent draws are unbounded above, and at 100% the
 #: follow-up volume is nothing (default settings at seed 10, 143 patients, wrote -1.7 ml and the cohort did not read).
 #: Above the knee a reduction is compressed smoothly towards the ceiling; every reduction up to the knee is kept as it
 #: was, so the default cohort (at most 82%) writes what it wrote before.
 REDUCTION_KNEE, REDUCTION_CEILING = 85.0, 95.0
+# Logistic response model; the intercept puts the response rate near the paper's 44%.
+# `dyssynchrony_per_sd` is the effect of the global dyssynchrony magnitude (what PSD/PBW measure) per SD
+# (45 degrees); spect_polar.synthetic.truth overrides any of these (the report states them as synthetic truth).
 RESPONSE_COEF = {"intercept": -1.17, "late_lateral": 2.2, "dyssynchrony_per_sd": 0.5, "qrs_per_ms": 0.03,
                  "male": 0.6, "scar_per_pct": -0.035, "edv_per_ml": -0.003}
 
