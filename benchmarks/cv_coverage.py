@@ -38,6 +38,7 @@ import time
 from types import SimpleNamespace
 
 import numpy as np
+from coverage_kinds import is_clustered
 from cv_auc_null import fold_mean_ic
 from scipy.stats import norm
 
@@ -241,7 +242,7 @@ def main() -> None:
     for n in args.sizes:
         for planted in (False, True):
             start = args.seed * 10**6 + n * 1000 + 500 * planted
-            runs = [one(s, n, s % 2 == 1, planted, args.repeats, args.targets)
+            runs = [one(s, n, is_clustered(s), planted, args.repeats, args.targets)
                     for s in range(start, start + args.datasets)]
             fixed_runs = [] if args.no_fixed else [fixed(s, n, planted) for s in range(start, start + args.datasets)]
             print(f"| **{n} patients, {'planted' if planted else 'null'}** | | | | | | | |")

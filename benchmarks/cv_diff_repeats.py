@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from coverage_kinds import Draws, Z, summarise
+from coverage_kinds import Draws, Z, is_clustered, summarise
 from coverage_kinds.headline import COLUMNS, draw, sgd, true_auc
 from scipy.stats import t as student_t
 
@@ -31,7 +31,7 @@ K = 5
 def folds_of(n: int, signal: bool, s: int, repeats: int) -> dict[str, np.ndarray]:
     """One data set, R repeats: per (repeat, fold) the difference, v_d, v_a, v_b; per repeat the truth."""
     rng = np.random.default_rng(s)
-    x, y, ids, delta = draw(rng, n, s % 2 == 1, signal)
+    x, y, ids, delta = draw(rng, n, is_clustered(s), signal)
     table = pd.DataFrame({"patient_id": ids.astype(str), "record_id": np.arange(y.size).astype(str), "label": y})
     split = make_folds(table, {"method": "kfold", "folds": K, "repeats": repeats, "stratify": True}, "label", s)
     out: dict[str, list[Any]] = {k: [] for k in ("d", "vd", "va", "vb", "truth")}

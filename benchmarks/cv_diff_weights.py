@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from coverage_kinds import Draws, summarise
+from coverage_kinds import Draws, is_clustered, summarise
 from coverage_kinds.headline import COLUMNS, DISJOINT, draw, newton, sgd, true_auc
 from cv_diff_repeats import summed
 
@@ -51,7 +51,7 @@ def folds_of(n: int, signal: bool, s: int, learner: str, cols: str) -> dict[str,
     """One data set: per fold the difference A - B, v_d, v_a, v_b (cardio's fold_statistics), and its truth."""
     columns = COLUMNS if cols == "nested" else DISJOINT
     rng = np.random.default_rng(s)
-    x, y, ids, delta = draw(rng, n, s % 2 == 1, signal)
+    x, y, ids, delta = draw(rng, n, is_clustered(s), signal)
     table = pd.DataFrame({"patient_id": ids.astype(str), "record_id": np.arange(y.size).astype(str), "label": y})
     folds = make_folds(table, {"method": "kfold", "folds": 5, "repeats": 1, "stratify": True}, "label", s)
     mask, label = np.zeros((len(folds), y.size)), np.empty(y.size, dtype=object)

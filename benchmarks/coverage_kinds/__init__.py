@@ -22,6 +22,12 @@ from cardio_stats import StatsError
 Z = float(norm.ppf(0.975))
 
 
+def is_clustered(seed: int) -> bool:
+    """The design of data set `seed`: odd seeds draw 1-3 records a patient, even ones one, so that every cell holds
+    both (the kinds draw by it, and read each set against its design's truth by it)."""
+    return seed % 2 == 1
+
+
 @dataclass
 class Draws:
     """One kind at one setting: per simulated data set its estimate and interval (NaN where it printed none)."""

@@ -24,7 +24,7 @@ from cardio_mmode_septal_flash.attention import summarize
 from cardio_stats import bootstrap_metric
 from cardio_stats.clustered import _sums
 
-from . import Kind, draws, estimate_of, kind
+from . import Kind, draws, estimate_of, is_clustered, kind
 
 BETA = {"null": (3.0, 7.0), "signal": (0.5, 3.0)}
 RECORD_SPREAD = 40.0  # a + b of a record's score around its patient's
@@ -56,7 +56,7 @@ def cell(n: int, setting: str, n_sets: int, seed: int) -> tuple[Set, ...]:
     out = []
     start = seed * 10**7 + n * 10**4 + 5000 * (setting == "signal") + 6 * 10**6
     for s in range(start, start + n_sets):
-        scores = draw(np.random.default_rng(s), n, s % 2 == 1, setting)
+        scores = draw(np.random.default_rng(s), n, is_clustered(s), setting)
         out.append(Set(scores, summarize(scores, "full", 0.95)[0], {"attention_score": a / (a + b)}))
     return tuple(out)
 

@@ -40,7 +40,7 @@ from cardio_stats.bootstrap import patients_of
 from cardio_stats.calibration import _EPS, _brier_interval
 from cardio_stats.clustered import units
 
-from . import Draws, Kind, Z, draws, estimate_of, kind
+from . import Draws, Kind, Z, draws, estimate_of, is_clustered, kind
 from .other import _reclass_truths
 from .other import truths as binary_truths
 from .regression import draw as draw_regression
@@ -102,8 +102,8 @@ def binary_cell(n: int, setting: str, n_sets: int, seed: int) -> tuple[Set, ...]
     out = []
     start = seed * 10**7 + n * 10**4 + OFFSETS[setting] + 8 * 10**6
     for s in range(start, start + n_sets):
-        x, y, ids = draw_binary(np.random.default_rng(s), n, s % 2 == 1, setting != "null", SHIFTS[setting])
-        p, groups = expit(w0 + x @ w), ids if s % 2 == 1 else None  # patient ids where some have several records
+        x, y, ids = draw_binary(np.random.default_rng(s), n, is_clustered(s), setting != "null", SHIFTS[setting])
+        p, groups = expit(w0 + x @ w), ids if is_clustered(s) else None  # patient ids where some have several records
         rows = {**binary_metrics(y, p, THRESHOLD, n_resamples=RESAMPLES, seed=s, groups=groups),
                 **calibration(y, p, n_resamples=RESAMPLES, seed=s, groups=groups)}
         out.append(Set(rows, truth, (y, p, groups)))
@@ -128,10 +128,10 @@ def reclassification_cell(n: int, setting: str, n_sets: int, seed: int) -> tuple
     out = []
     start = seed * 10**7 + n * 10**4 + 5000 * (setting == "signal") + 8 * 10**6 + 2500
     for s in range(start, start + n_sets):
-        x, y, ids = draw_binary(np.random.default_rng(s), n, s % 2 == 1, True)
+        x, y, ids = draw_binary(np.random.default_rng(s), n, is_clustered(s), True)
         rows = {e.metric: e for e in reclassification(y, expit(w0 + x @ old), expit(w0 + x @ new),
                                                       n_resamples=RESAMPLES, seed=s,
-                                                      groups=ids if s % 2 == 1 else None)}
+                                                      groups=ids if is_clustered(s) else None)}
         out.append(Set(rows, truth))
     return tuple(out)
 
@@ -144,9 +144,9 @@ def regression_cell(n: int, setting: str, n_sets: int, seed: int) -> tuple[Set, 
     out = []
     start = seed * 10**7 + n * 10**4 + 5000 * (setting == "signal") + 9 * 10**6
     for s in range(start, start + n_sets):
-        x, y, ids = draw_regression(np.random.default_rng(s), n, s % 2 == 1, setting)
+        x, y, ids = draw_regression(np.random.default_rng(s), n, is_clustered(s), setting)
         out.append(Set(agreement(y, R0 + x @ R, n_resamples=RESAMPLES, seed=s,
-                                 groups=ids if s % 2 == 1 else None), truth))
+                                 groups=ids if is_clustered(s) else None), truth))
     return tuple(out)
 
 

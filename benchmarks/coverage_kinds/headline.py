@@ -29,7 +29,7 @@ import cardio_stats as cs
 from cardio.study.refits import nested_plan
 from cardio_stats import NestedPlan
 
-from . import Draws, estimate_of, kind
+from . import Draws, estimate_of, is_clustered, kind
 
 P, RHO, SHIFT, PREVALENCE = 5, 0.6, 0.6, 0.4
 #: Each setting's class shift on features 0 and 1, and where its data sets' seeds start (within a size's 10^4).
@@ -170,7 +170,7 @@ def refitted_data(n: int, signal: bool, s: int, columns: dict[str, np.ndarray] =
     logistic regression by default)."""
     start = time.perf_counter()
     rng = np.random.default_rng(s)
-    x, y, ids, delta = draw(rng, n, s % 2 == 1, signal, shift, shifts)
+    x, y, ids, delta = draw(rng, n, is_clustered(s), signal, shift, shifts)
     models = {m: Fitted(x[:, c], y, partial(fit, x[:, c], y)) for m, c in columns.items()}
     drawn = time.perf_counter()
     plan = nested_plan(y, ids, seed=s)  # cardio's
@@ -205,7 +205,7 @@ def _deep(n: int, signal: bool, s: int, columns: dict[str, np.ndarray] = COLUMNS
     from cardio.data import make_folds
 
     rng = np.random.default_rng(s)
-    x, y, ids, delta = draw(rng, n, s % 2 == 1, signal, shift)
+    x, y, ids, delta = draw(rng, n, is_clustered(s), signal, shift)
     table = pd.DataFrame({"patient_id": ids.astype(str), "record_id": np.arange(y.size).astype(str), "label": y})
     split = make_folds(table, {"method": "kfold", "folds": 5, "repeats": repeats, "stratify": True}, "label", s)
     label = np.empty((repeats, y.size), dtype=object)
@@ -244,7 +244,7 @@ def _both(name: str, one: Callable[..., Run], n: int, setting: str, n_sets: int,
     runs = [one(n, setting != "null", s, shift=SHIFTS.get(setting, SHIFT)) for s in seeds]
     auc, diff = (np.array([r[i] for r in runs], dtype=float) for i in (0, 1))
     truth_auc, truth_diff = (np.array([r[i] for r in runs], dtype=float) for i in (2, 3))
-    design = np.array([s % 2 == 1 for s in seeds])
+    design = np.array([is_clustered(s) for s in seeds])
     seconds = float(sum(r[4] for r in runs))
     method = runs[0][5]
     _CACHE[(f"ΔAUC, {name}", n, setting, n_sets, seed)] = Draws(
@@ -270,7 +270,7 @@ def auc_fixed(n: int, setting: str, n_sets: int, seed: int) -> Draws:
     rows, seconds = [], 0.0
     start = seed * 10**7 + n * 10**4 + OFFSETS[setting] + 1000  # apart from the refitted and deep kinds' sets
     for s in range(start, start + n_sets):
-        x, y, ids, _ = draw(np.random.default_rng(s), n, s % 2 == 1, setting != "null", SHIFTS[setting])
+        x, y, ids, _ = draw(np.random.default_rng(s), n, is_clustered(s), setting != "null", SHIFTS[setting])
         t0 = time.perf_counter()
         e = cs.delong_ci(y, x[:, 0] + x[:, 1], groups=ids, interval="score")
         seconds += time.perf_counter() - t0
@@ -291,7 +291,7 @@ def fixed_pair_sets(n: int, setting: str, n_sets: int, seed: int, pair: str = "n
     """Each data set's labels, patient ids and the pair's two scores (A, B)."""
     start = seed * 10**7 + n * 10**4 + OFFSETS[setting] + 1500  # apart from the other kinds' sets
     for s in range(start, start + n_sets):
-        x, y, ids, _ = draw(np.random.default_rng(s), n, s % 2 == 1, setting != "null", SHIFTS[setting])
+        x, y, ids, _ = draw(np.random.default_rng(s), n, is_clustered(s), setting != "null", SHIFTS[setting])
         b = {"nested": x[:, 1], "disjoint": x[:, 1], "constant": np.zeros(y.size)}[pair]
         yield y, ids, (x[:, 0] if pair == "disjoint" else x[:, 0] + x[:, 1]), b
 

@@ -69,7 +69,7 @@ from cardio_stats.cv_metrics import (
 )
 from cardio_stats.reclassification import cv_reclassification, idi, nri
 
-from . import Draws, Kind, draws, estimate_of, kind, memo
+from . import Draws, Kind, draws, estimate_of, is_clustered, kind, memo
 from .headline import SHIFTS, sgd
 from .headline import draw as draw_shifted
 
@@ -169,7 +169,7 @@ def one_set(seed: int, n: int, planted: bool, noisy: bool = False, shift: float 
     """One data set through cardio's split, its fold models' out-of-fold risks, thresholds and true values; `noisy`:
     the five-feature model fitted by SGD; `shift`: the classes that far apart instead (module docstring)."""
     rng = np.random.default_rng(seed)
-    clustered = seed % 2 == 1
+    clustered = is_clustered(seed)
     x, y, ids, delta = (draw(rng, n, clustered, planted) if shift is None
                         else draw_shifted(rng, n, clustered, True, shift))
     table = pd.DataFrame({"patient_id": ids.astype(str), "record_id": np.arange(y.size).astype(str), "label": y})

@@ -54,7 +54,7 @@ from cardio_stats.cv_metrics import (
     fold_mean,
 )
 
-from . import Draws, Kind, draws, estimate_of, kind, memo
+from . import Draws, Kind, draws, estimate_of, is_clustered, kind, memo
 
 P, RHO, FOLDS, RIDGE = 5, 0.6, 5, 1.0
 NOISY = "noisy-"  # a setting's prefix: the SGD learner
@@ -133,7 +133,7 @@ def draw(rng: np.random.Generator, n: int, clustered: bool, setting: str) -> tup
 
 def one_set(seed: int, n: int, setting: str) -> Set:
     rng = np.random.default_rng(seed)
-    clustered = seed % 2 == 1
+    clustered = is_clustered(seed)
     noisy, setting = setting.startswith(NOISY), setting.removeprefix(NOISY)
     x, y, ids = draw(rng, n, clustered, setting)
     beta = BETA[setting]

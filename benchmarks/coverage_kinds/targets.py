@@ -29,7 +29,7 @@ from scipy.stats import norm
 import cardio_stats as cs
 from cardio.data import make_folds
 
-from . import Draws, estimate_of, kind
+from . import Draws, estimate_of, is_clustered, kind
 from .headline import PREVALENCE, RHO, P, sgd
 
 PHI = 0.5  # the labels' correlation: b copies a with this probability
@@ -81,7 +81,7 @@ def one_set(n: int, setting: str, s: int) -> tuple[cs.Estimate, float, float]:
     """One data set through a deep run's path: the Estimate of a - b, its truth, and the seconds cardio took."""
     rng = np.random.default_rng(s)
     delta_a, delta_b = DELTAS[setting]
-    x, ya, yb, ids = draw(rng, n, setting, s % 2 == 1)
+    x, ya, yb, ids = draw(rng, n, setting, is_clustered(s))
     table = pd.DataFrame({"patient_id": ids.astype(str), "record_id": np.arange(ids.size).astype(str), "label": ya})
     folds = make_folds(table, {"method": "kfold", "folds": 5, "repeats": 1, "stratify": True}, "label", s)
     mask = np.zeros((len(folds), ids.size))
@@ -118,7 +118,7 @@ def diff_two_targets(n: int, setting: str, n_sets: int, seed: int) -> Draws:
             continue
         rows.append(estimate_of(d))
         truths.append(truth)
-        designs.append(s % 2 == 1)
+        designs.append(is_clustered(s))
         seconds += took
         method = d.method
     est, lo, hi = np.array(rows, dtype=float).reshape(-1, 3).T
