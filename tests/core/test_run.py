@@ -182,6 +182,31 @@ def test_a_failed_run_is_marked_and_can_be_resumed(cardio_cli, tmp_path):
     assert again.returncode == 2 and "--resume r" in again.stderr
 
 
+def test_a_resume_with_another_cache_names_the_runs_key_and_writes_nothing(cardio_cli, tmp_path):
+    """run.json names the key of the run's pseudonyms (pseudonyms.key_id). A resume whose cache holds another key, or
+    none, stops in one line: the folds done so far are read back through the run's key. Under another one the resume
+    made a new key there, then stopped on the first fold it read back ("another cohort, or another pseudonym key"),
+    advising to delete that fold. With the run's cache the same resume finishes."""
+    from cardio.data.pseudonyms import key_id, pseudonym_key
+
+    proc = cardio_cli("run", "--plugin", "toy", "--out", "r", "--set", "train.epochs=1", "--set", "subgroups=[nope]",
+                      "--set", "report.figures=false")
+    assert proc.returncode == 2
+    recorded = json.loads((tmp_path / "r" / "run.json").read_text())["pseudonym_key"]
+    assert recorded == key_id(pseudonym_key(tmp_path / "cache"))
+    (tmp_path / "r" / "config.yaml").write_text((tmp_path / "r" / "config.yaml").read_text().replace("- nope", "- sex"))
+    other = key_id(pseudonym_key(tmp_path / "other"))
+    for cache, says in (("elsewhere", "does not exist"), ("other", f"holds key {other}")):
+        res = cardio_cli("run", "--resume", "r", env={"CARDIO_CACHE": str(tmp_path / cache)})
+        line = res.stderr.strip()
+        assert res.returncode == 2 and line.count("\n") == 0, res.stderr
+        assert f"r was pseudonymized with key {recorded} and {tmp_path / cache / 'pseudonym.key'} {says}" in line
+    assert not (tmp_path / "elsewhere" / "pseudonym.key").exists()
+    assert json.loads((tmp_path / "r" / "run.json").read_text())["status"] == "failed"
+    cardio_cli("run", "--resume", "r", check=True)
+    assert json.loads((tmp_path / "r" / "run.json").read_text())["status"] == "finished"
+
+
 def test_command_line_for_people(cardio_cli, tmp_path):
     """run --help names the plugins, their profiles and an example; --device is checked; --resume needs no --plugin;
     the log says which fold of how many, and the time left."""

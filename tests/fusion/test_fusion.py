@@ -124,6 +124,48 @@ def test_runs_that_cannot_be_joined_are_refused_with_every_reason(cardio_cli, tm
     assert "make two again with --set cv.folds=3" in res.stderr, res.stderr
 
 
+def test_fuse_with_another_cache_names_the_runs_key_and_makes_none(cardio_cli, tmp_path, toy_site):
+    """The runs' pseudonyms are made with their cache's key, which run.json names. cardio fuse under another cache
+    ($CARDIO_CACHE elsewhere) once made a new key there and said the runs' patients were "not in cv.patients (patient
+    ids edited, or a run of another cohort)"; without cv.patients the clinical table's guideline joined no patient and
+    its row was left out without a word. It now names the key it lacks, in one line, and makes none; runs made under
+    two keys are refused; a clinical table that lacks a patient is one line. The control: the same runs and command
+    under the runs' cache fuse."""
+    from cardio.data.pseudonyms import key_id, pseudonym_key
+
+    root = tmp_path / "c"
+    _write(root, "planted", 60, toy_site)
+    common = ("--set", "cv.folds=3", "--set", "cv.inner_folds=2", "--set", "train.epochs=1", "--set",
+              "label=responder", "--set", "data.n_features=4", "--set", "final_model=false", "--set",
+              "report.figures=false", "--set", "explain=false")
+    for m, cache in (("ecg", "cache"), ("spect", "cache"), ("echo", "other")):
+        res = cardio_cli("run", "--plugin", "toy", "--out", m, "--set", f"cohort.dir={root / m}", *common,
+                         env={"CARDIO_CACHE": str(tmp_path / cache)})
+        assert res.returncode == 0, res.stderr[-2000:]
+    recorded = json.loads((tmp_path / "ecg" / "run.json").read_text())["pseudonym_key"]
+    assert recorded == key_id(pseudonym_key(tmp_path / "cache"))
+    fuse = ("fuse", "ecg", "spect", "--name", "ecg=ecg", "--name", "spect=spect", "--out", "f", "--clinical",
+            str(root / "clinical.csv"), "--guideline", "lbbb == 1 and qrs_ms >= 150")
+    for cache, says in (("elsewhere", "does not exist"),
+                        ("other", f"holds key {key_id(pseudonym_key(tmp_path / 'other'))}")):
+        res = cardio_cli(*fuse, env={"CARDIO_CACHE": str(tmp_path / cache)})
+        line = res.stderr.strip()
+        assert res.returncode == 2 and line.count("\n") == 0, res.stderr
+        assert f"ecg was pseudonymized with key {recorded} and {tmp_path / cache / 'pseudonym.key'} {says}" in line
+    assert not (tmp_path / "elsewhere").exists() and not (tmp_path / "f").exists()
+    mixed = cardio_cli("fuse", "ecg", "echo", "--name", "ecg=ecg", "--name", "echo=echo", "--out", "f")
+    assert mixed.returncode == 2 and "the runs were pseudonymized with different keys" in mixed.stderr, mixed.stderr
+    assert cardio_cli(*fuse).returncode == 0
+    fused = pd.read_csv(tmp_path / "f" / "predictions.csv")
+    assert set(fused.loc[fused["model"] == "guideline", "y_score"]) == {0.0, 1.0}
+    # a clinical table without some of the runs' patients: they once left the guideline's row (and, with covariates,
+    # the fusion: an inner join) unsaid
+    pd.read_csv(root / "clinical.csv").iloc[5:].to_csv(root / "short.csv", index=False)
+    res = cardio_cli(*fuse[:7], "--out", "g", "--clinical", str(root / "short.csv"), *fuse[-2:])
+    assert res.returncode == 2 and "short.csv: 5 of the runs' 60 patients have no row" in res.stderr, res.stderr
+    assert not (tmp_path / "g").exists()
+
+
 def test_a_fused_report_states_a_synthetic_crt_cohorts_truth_and_the_same_runs_without_it_do_not(cardio_cli, tmp_path,
                                                                                                  toy_site):
     """Two runs on the modality folders of a cohort with synthetic-crt's truth.json: the fusion's Cohort part states it

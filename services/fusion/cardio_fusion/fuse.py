@@ -39,7 +39,7 @@ import cardio
 from cardio import config as config_mod
 from cardio.context import default_cache_dir, new_context
 from cardio.data import CardioError, Predictions
-from cardio.data.pseudonyms import pseudonym_key, pseudonyms
+from cardio.data.pseudonyms import pseudonyms, run_key
 from cardio.study import outputs, tasks
 from cardio.study.record import run_logger
 from cardio_fusion.modality import Modality
@@ -229,6 +229,23 @@ def _cohort_of(cfg: dict) -> str:
     return str(Path(str(where)).expanduser().resolve()) if where else ""
 
 
+def _runs_key(mods: list[Modality]) -> tuple[bytes, list[str]]:
+    """The key the runs' pseudonyms were made with (their run.json names it), from the cache this command uses; or
+    why not: runs made under different keys name no patient alike, and another key in this cache would make
+    cv.patients and the clinical table match no patient."""
+    if not mods:
+        return b"", []
+    recorded = {m.run: _read_meta(m.run)[0].get("pseudonym_key") for m in mods}
+    named = {k for k in recorded.values() if k}
+    if len(named) > 1:
+        return b"", ["the runs were pseudonymized with different keys (" + ", ".join(
+            f"{run}: {k}" for run, k in recorded.items()) + "): make them with one cache"]
+    try:
+        return run_key(default_cache_dir(mods[0].config), next(iter(named), None), mods[0].run), []
+    except CardioError as e:
+        return b"", [str(e)]
+
+
 def check_patients(mods: list[Modality], key: bytes) -> list[str]:
     """With cv.patients (the cohort's patient list every run was split by), a run's patient outside it was not in
     that cohort: its ids were edited, or it is a run of another cohort."""
@@ -394,12 +411,22 @@ def fuse(runs: list[Path], out: Path, *, models: dict[str, str] | None = None, n
     problems = [p for _, ps in read for p in ps]
     mods = [m for m, _ in read if m is not None]
     problems += check_runs(mods) if len(mods) == len(runs) else []
-    key = pseudonym_key(default_cache_dir(mods[0].config)) if mods else b""
-    problems += check_patients(mods, key) if len(mods) == len(runs) else []
+    key, why = _runs_key(mods)
+    problems += why + (check_patients(mods, key) if len(mods) == len(runs) and not why else [])
     if problems:
         raise CardioError("cannot fuse these runs: " + "; ".join(problems))
     with new_folder(out, "fusion folder", "fusion writes a new folder") as path:
         return _fused(mods, path, key, clinical, covariates, guideline, n_resamples, started)
+
+
+def _every_patient_in(mods: list[Modality], clin: pd.DataFrame, path: Path) -> None:
+    """A patient of the runs without a row in the clinical table would leave the fusion with covariates (an inner
+    join) and the guideline's row: one line instead, with how many."""
+    patients = set().union(*(set(m.outer["patient_id"].astype(str)) for m in mods))
+    absent = len(patients - set(clin.index))
+    if absent:
+        raise CardioError(f"--clinical {path}: {absent} of the runs' {len(patients)} patients have no row (its "
+                          "patient_id must be the cohort's, one row each)")
 
 
 def _fused(mods: list[Modality], out: Path, key: bytes, clinical: Path | None, covariates: tuple[str, ...],
@@ -407,6 +434,8 @@ def _fused(mods: list[Modality], out: Path, key: bytes, clinical: Path | None, c
     """fuse's work in its claimed folder `out`."""
     cfg = _report_config(mods[0].config, n_resamples)
     clin = _clinical(Path(clinical), list(covariates), guideline, key) if clinical else None
+    if clin is not None:
+        _every_patient_in(mods, clin, Path(str(clinical)))
     log = run_logger(out / "run.log", True)
     ctx = new_context(cfg, out, log, device="cpu")
     fold_names = sorted(set.union(*(set(m.outer["fold"]) for m in mods)))

@@ -35,11 +35,37 @@ def pseudonym_key(cache_dir: str | Path) -> bytes:
             pass
         finally:
             tmp.unlink()
+    return _read(path)
+
+
+def _read(path: Path) -> bytes:
     text = path.read_text().strip()
     if len(text) != 64 or any(c not in "0123456789abcdef" for c in text):
         raise CardioError(f"{path} is not a cardio pseudonym key (64 hex digits); restore it or remove it (a new key "
                           "gives every patient new pseudonyms)")
     return bytes.fromhex(text)
+
+
+def key_id(key: bytes) -> str:
+    """A key's name, 12 hex digits of its HMAC of a fixed text: run.json records it, so that a command that reads a
+    run's pseudonyms back (a resume, `cardio fuse`) knows whether it holds the run's key. It tells nothing of the key
+    or of any id."""
+    return hmac.new(key, b"cardio pseudonym key id", hashlib.sha256).hexdigest()[:12]
+
+
+def run_key(cache_dir: str | Path, recorded: str | None, run: str | Path) -> bytes:
+    """The key of `run`'s pseudonyms from the cache at `cache_dir`: the one whose key_id run.json recorded
+    (`recorded`; a run made before cardio recorded it: the cache's key, as then). Another key, or none there, is one
+    line naming both: read with it, no patient would match and the run would read as another cohort."""
+    if recorded is None:
+        return pseudonym_key(cache_dir)
+    path = Path(cache_dir).expanduser() / KEY_FILE
+    found = key_id(_read(path)) if path.exists() else None
+    if found != recorded:
+        there = f"holds key {found}" if found else "does not exist"
+        raise CardioError(f"{run} was pseudonymized with key {recorded} and {path} {there}: use the cache its run "
+                          "used ($CARDIO_CACHE or --set cache_dir=...; the key file is <cache>/pseudonym.key)")
+    return _read(path)
 
 
 def pseudonyms(values, key: bytes | None, prefix: str) -> list[str]:

@@ -13,8 +13,9 @@ import torch
 
 import cardio
 from cardio import engine, services
-from cardio.context import new_context, run_device
+from cardio.context import default_cache_dir, new_context, run_device
 from cardio.data import CardioError, folders
+from cardio.data.pseudonyms import key_id, pseudonym_key, run_key
 from cardio.execution.task import TaskSpec, share_threads, stage_task, task_markers
 from cardio.study import fits, tasks
 from cardio.study.evaluate import duration, evaluate
@@ -44,11 +45,16 @@ def run_study(plugin: str, config_file: str | None = None, sets: tuple[str, ...]
         raise CardioError(f"--executor {cfg['executor']['name']} runs each fit in a process of its own; under "
                           "torchrun use the inline executor")
     if run_dir is None:
-        record, new = _new_record(plugin, out, cfg, rank, world), provenance(study, dev, world_size=world)
+        # the name of the key its pseudonyms are made with: a resume or `cardio fuse` checks that it holds that key
+        record, new = _new_record(plugin, out, cfg, rank, world), provenance(
+            study, dev, world_size=world, pseudonym_key=key_id(pseudonym_key(default_cache_dir(cfg))))
     else:  # rank 0 holds the run's folder for the run's life: one writer per run folder
         record, new = RunRecord.resume(run_dir) if rank == 0 else RunRecord(run_dir, writes=False), {}
         try:
-            finished = read_run_json(run_dir).get("status") == "finished"  # under the lock: it may have just ended
+            meta = read_run_json(run_dir)
+            finished = meta.get("status") == "finished"  # under the lock: it may have just ended
+            if not finished:  # the folds done so far are read back through the run's key, not a new one
+                run_key(default_cache_dir(cfg), meta.get("pseudonym_key"), run_dir)
         except BaseException:
             record.release()
             raise
