@@ -159,7 +159,7 @@ CONTROLS = {
     # that in the neutral run both models score chance and the true difference is 0 (with the default QRS and LBBB
     # effects each model carries some signal and which ranks better differs by seed: not a null for a difference)
     "ecg_transfer_notch": Control(
-        ("ecg_transfer.synthetic.n_patients=150", "cv.folds=5", "ecg_transfer.synthetic.effects.intercept=0.0",
+        ("ecg_transfer.synthetic.n_patients=100", "cv.folds=5", "ecg_transfer.synthetic.effects.intercept=0.0",
          "ecg_transfer.synthetic.effects.qrs_per_ms=0.0", "ecg_transfer.synthetic.effects.lbbb=0.0",
          "ecg_transfer.fs=250", "ecg_transfer.preprocess.max_beats_per_record=4",
          "ecg_transfer.preprocess.beat_length=128", "ecg_transfer.spectrogram.nperseg=32",
