@@ -143,8 +143,8 @@ def unconstrained(runs: list[Path]) -> dict:
     try:
         d = cv_auc_difference(wide["y_true"].to_numpy(), wide["fused"].to_numpy(), wide[CARRYING].to_numpy(),
                               wide["fold"].to_numpy())
-    except StatsError as e:  # fewer than 5 folds (--smoke): no interval, and why
-        return {"diff": float("nan"), "low": None, "high": None, "why": str(e)}
+    except StatsError as e:  # fewer than 5 folds (--smoke): no estimate, and why
+        return {"diff": None, "low": None, "high": None, "why": str(e)}
     return {"diff": d.estimate, "low": d.ci_low, "high": d.ci_high}
 
 
@@ -176,6 +176,8 @@ def show_seed(setting: str, seed: int, r: dict) -> None:
 
 
 def _cell(d: dict) -> str:
+    if d["diff"] is None:  # fewer than 5 folds (--smoke): the unconstrained stacker's difference is not formed
+        return f"– ({d.get('why', 'no estimate')})"
     if d["low"] is None:  # fewer than 5 folds (--smoke): no interval
         return f"{d['diff']:+.3f} (no interval)"
     return f"{d['diff']:+.3f} [{d['low']:+.3f}, {d['high']:+.3f}]"
@@ -203,7 +205,9 @@ def summary(setting: str, results: dict[int, dict]) -> None:
     k = len(results)
     for name, ds in (("unconstrained (before)", [r["before"] for r in results.values()]),
                      ("weights >= 0 (now)", list(after.values()))):
-        print(f"{name}: mean ΔAUC {np.mean([d['diff'] for d in ds]):+.4f} over {k} seeds; interval covers 0 in "
+        diffs = [d["diff"] for d in ds if d["diff"] is not None]
+        mean = f"{np.mean(diffs):+.4f} over {len(diffs)} of {k} seeds" if diffs else f"none formed over {k} seeds"
+        print(f"{name}: mean ΔAUC {mean}; interval covers 0 in "
               f"{sum(map(_covers, ds))}/{k}, lies above 0 in {sum(_above(d) for d in ds)}/{k}")
 
 
@@ -289,8 +293,9 @@ def simulate(datasets: int, n: int, modalities: int, seed: int) -> None:
             a = np.array([x[:4] for x in r], dtype=float)
             first = a[:, 0] - a[:, 2]
             stacker = "weights >= 0 (now)" if nonneg else "unconstrained (before)"
+            sd = f"{a[:, 2].std(ddof=1):.4f}" if datasets > 1 else "–"  # one data set (--smoke): no spread
             print(f"| {setting} | {stacker} | {a[:, 0].mean():.3f} | {first.mean():.3f} | {a[:, 2].mean():+.4f} | "
-                  f"{a[:, 2].std(ddof=1):.4f} | {a[:, 3].mean():.1%} | {a[:, 1].mean():.1%} |", flush=True)
+                  f"{sd} | {a[:, 3].mean():.1%} | {a[:, 1].mean():.1%} |", flush=True)
 
 
 def main() -> None:
