@@ -33,7 +33,8 @@ def _run_pairs(pairs: tuple[str, ...], option: str) -> dict[str, str]:
 @click.option("--name", "names", multiple=True, metavar="RUN=NAME", help="What the report calls a run "
               "(default: its plugin).")
 @click.option("--clinical", type=click.Path(dir_okay=False),
-              help="A CSV with patient_id and clinical columns (e.g. the ECG cohort's table).")
+              help="A CSV with patient_id and clinical columns (e.g. the ECG cohort's table), a row for every "
+                   "patient of the runs.")
 @click.option("--covariates", default="", help="Comma-separated columns of --clinical the fusion model also uses.")
 @click.option("--guideline", help="A rule on --clinical columns drawn in the decision curve and tested, e.g. "
               "'lbbb == 1 and qrs_ms >= 150'.")
