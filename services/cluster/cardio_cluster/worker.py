@@ -8,9 +8,10 @@ from pathlib import Path
 
 import cardio
 from cardio.context import new_context
+from cardio.data.pseudonyms import run_key
 from cardio.execution.task import TaskSpec, share_threads, stage_task, task_markers
 from cardio.study import tasks
-from cardio.study.record import close_log, run_config, run_logger
+from cardio.study.record import close_log, read_run_json, run_config, run_logger
 from cardio.study.stages import open_study, shared
 
 
@@ -42,6 +43,9 @@ def run_task(spec: TaskSpec) -> str:
                  spec.name, ctx.device, share_threads(spec.threads))
     try:
         with task_markers(run_dir, spec.name, cfg, ctx) as seconds:
+            # a job on a node whose cache holds another key would write its fold under it, and evaluate, hours
+            # later, would find patients of no record: the task stops now, naming both keys
+            run_key(ctx.cache_dir, read_run_json(run_dir).get("pseudonym_key"), run_dir)
             if waited is not None:
                 seconds.update(start_s=waited, start_cpu_s=startup_cpu)
             before = time.perf_counter()
