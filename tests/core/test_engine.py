@@ -68,8 +68,9 @@ def test_torchrun_two_cpu_processes_match_one(cardio_cli, toy_site, tmp_path):
             "--set", "report.figures=false"]  # the estimates and predictions are compared, not the figures
     cardio_cli(*args, "--out", "one", check=True)
     torchrun = os.path.join(os.path.dirname(sys.executable), "torchrun")
+    (tmp_path / "tmp").mkdir()  # torchrun's log folders (torchelastic_*) there, not left in the machine's /tmp
     env = {**os.environ, "PYTHONPATH": f"{toy_site}{os.pathsep}{os.environ.get('PYTHONPATH', '')}",
-           "CARDIO_CACHE": str(tmp_path / "cache"), "OMP_NUM_THREADS": "1"}
+           "CARDIO_CACHE": str(tmp_path / "cache"), "OMP_NUM_THREADS": "1", "TMPDIR": str(tmp_path / "tmp")}
     proc = subprocess.run([torchrun, "--standalone", "--nproc_per_node", "2", "-m", "cardio.cli", *args,
                            "--out", "two"],
                           cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
