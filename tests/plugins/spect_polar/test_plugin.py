@@ -147,8 +147,10 @@ MODELS = ("clinical+ae", "clinical+psd", "clinical+pbw")
 def test_a_holdout_report_speaks_of_its_test_part_not_of_folds(tmp_path):
     """With one training and one test part (cv.method holdout) the plugin's section says so: a held-out test part, the
     training part's chosen variables, no folds or CV repeats (it said "cross-validated", "every training fold")."""
+    # the section's words are read, not its figures, final model or explanation
     small = {**SMALL, "cv": {"method": "holdout", "ratios": [2, 0, 1]}, "spect_polar": {**SMALL["spect_polar"],
-                                                                                      "in_sample_analysis": False}}
+                                                                                      "in_sample_analysis": False},
+             "report": {"figures": False}, "final_model": False, "explain": False}
     config = tmp_path / "small.yaml"
     config.write_text(yaml.safe_dump(small))
     out = run_plugin("spect_polar", tmp_path / "run", config_file=config, cache_dir=tmp_path / "cache")
