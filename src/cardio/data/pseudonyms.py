@@ -60,12 +60,13 @@ def run_key(cache_dir: str | Path, recorded: str | None, run: str | Path) -> byt
     if recorded is None:
         return pseudonym_key(cache_dir)
     path = Path(cache_dir).expanduser() / KEY_FILE
-    found = key_id(_read(path)) if path.exists() else None
-    if found != recorded:
+    key = _read(path) if path.exists() else None
+    found = key_id(key) if key is not None else None
+    if key is None or found != recorded:
         there = f"holds key {found}" if found else "does not exist"
         raise CardioError(f"{run} was pseudonymized with key {recorded} and {path} {there}: use the cache its run "
                           "used ($CARDIO_CACHE or --set cache_dir=...; the key file is <cache>/pseudonym.key)")
-    return _read(path)
+    return key
 
 
 def pseudonyms(values, key: bytes | None, prefix: str) -> list[str]:
