@@ -168,7 +168,8 @@ def read_modality(run: Path, model: str | None, name: str | None) -> tuple[Modal
                       if chosen is None else f"{run}: model {chosen!r} made no {task!r} prediction; it has {models}"]
     rows = outer[(outer["model"].astype(str) == chosen) & (outer["task"].astype(str) == task)]
     return Modality(name or plugin, run, plugin, chosen, cfg, _patient_scores(outer, chosen, task, ["fold"]),
-                    _patient_scores(inner, chosen, task, ["fold", "inner_fold"]), _scores_digest(rows)), []
+                    _patient_scores(inner, chosen, task, ["fold", "inner_fold"]), _scores_digest(rows),
+                    meta.get("pseudonym_key")), []
 
 
 def check_runs(mods: list[Modality]) -> list[str]:
@@ -230,16 +231,15 @@ def _cohort_of(cfg: dict) -> str:
 
 
 def _runs_key(mods: list[Modality]) -> tuple[bytes, list[str]]:
-    """The key the runs' pseudonyms were made with (their run.json names it), from the cache this command uses; or
-    why not: runs made under different keys name no patient alike, and another key in this cache would make
-    cv.patients and the clinical table match no patient."""
+    """The key the runs' pseudonyms were made with (their run.json names it: Modality.key_id), from the cache this
+    command uses; or why not: runs made under different keys name no patient alike, and another key in this cache
+    would make cv.patients and the clinical table match no patient."""
     if not mods:
         return b"", []
-    recorded = {m.run: _read_meta(m.run)[0].get("pseudonym_key") for m in mods}
-    named = {k for k in recorded.values() if k}
+    named = {m.key_id for m in mods if m.key_id}
     if len(named) > 1:
         return b"", ["the runs were pseudonymized with different keys (" + ", ".join(
-            f"{run}: {k}" for run, k in recorded.items()) + "): make them with one cache"]
+            f"{m.run}: {m.key_id}" for m in mods) + "): make them with one cache"]
     try:
         return run_key(default_cache_dir(mods[0].config), next(iter(named), None), mods[0].run), []
     except CardioError as e:

@@ -19,3 +19,4 @@ class Modality:
     outer: pd.DataFrame  # patient_id, fold, y, score
     inner: pd.DataFrame  # patient_id, fold, y, score (inner out-of-fold, per outer fold)
     scores_digest: str = ""  # the outer scores without ids (_scores_digest): a copied run has its original's
+    key_id: str | None = None  # run.json's name of its pseudonym key (None: a run made before cardio recorded it)
