@@ -10,15 +10,15 @@ from cardio_report.figures import save_figure
 
 def test_the_map_is_one_image_in_the_svg_and_the_png_is_unchanged(tmp_path):
     values = np.linspace(0.5, 3.5, 17)  # 17 segment values: painted on a 60 x 120 grid, 7,200 cells
-    saved = {}
+    saved: dict[bool, tuple[bytes, str]] = {}
     for rasterized in (True, False):
         fig = aha17.bullseye(values, title="MFR", label="MFR")
-        (mesh,) = [c for ax in fig.axes for c in ax.collections if c.get_array() is not None and c.get_array().size
-                   == 60 * 120]
+        (mesh,) = [c for ax in fig.axes for c in ax.collections
+                   if (cells := c.get_array()) is not None and cells.size == 60 * 120]
         assert mesh.get_rasterized()  # as bullseye draws it
         mesh.set_rasterized(rasterized)
-        png = save_figure(fig, tmp_path / f"bullseye_{rasterized}.png")
-        saved[rasterized] = (png.read_bytes(), png.with_suffix(".svg").read_text())
+        path = save_figure(fig, tmp_path / f"bullseye_{rasterized}.png")
+        saved[rasterized] = (path.read_bytes(), path.with_suffix(".svg").read_text())
     (png, svg), (vector_png, vector_svg) = saved[True], saved[False]
     assert png == vector_png
     assert svg.count("<image") == vector_svg.count("<image") + 1  # the map (the colorbar's strip is one in both)
