@@ -18,6 +18,8 @@ The goal is >= 4 of 5 for both.
     .venv/bin/python benchmarks/controls.py [--plugins ecg_transfer spect_polar ...] [--seeds 5] [--out DIR]
     .venv/bin/python benchmarks/controls.py --plugins perfusion_polar --set perfusion_polar.n_patients=48  # a size
     .venv/bin/python benchmarks/controls.py --plugins echo_cmr_wma_lge --first-seed 11 --seeds 3  # other seeds
+    .venv/bin/python benchmarks/controls.py --plugins perfusion_polar --neutral-only --first-seed 16 --seeds 60
+        # the neutral arm alone: how often each model's interval excludes 0.5, its spread, the folds' correlation
     .venv/bin/python benchmarks/controls.py --smoke   # one seed of ecg_transfer on 50 patients: the script runs
 
 Expensive: two runs of each control a seed (5-30 s of CPU each; 1-4 min of wall time on 2 loaded cores).
@@ -60,9 +62,12 @@ about 35 (the SVM it reads is not refitted: only the logistic regression's neste
 three models, 9-22 s against about 46; perfusion_polar planted 5/5 (0.974 [0.846, 0.996] to 1.000 [0.837, 1.000]),
 neutral 5/5, 25-33 s against 61. Before the change, perfusion_polar's permuted ResNet at 4 epochs a step excluded 0.5
 in 2 of seeds 1-5 (0.720 [0.504, 0.866], 0.765 [0.550, 0.899]) and in 3 of seeds 1-15 (seed 13: 0.781 [0.553, 0.912];
-the mean of the 15 estimates 0.56): the fold-DeLong interval with 12 patients a fold, below the sizes
-docs/statistics.md proves it at. spect_polar's seed 4 could not run at all before: its cohort drew a 130% LVESV
-reduction, a negative follow-up volume its own schema refused (spect_polar's cohort.bounded_reduction since).
+the mean of the 15 estimates 0.56). A check fixed before it ran, the neutral arm alone on 60 new seeds
+(`--neutral-only --first-seed 16 --seeds 60` at those settings and stats.nested_repeats=0, 2026-12-01), found the
+interval at its level there: the ResNet excluded 0.5 in 0 of 60, the 17-segment logistic regression in 3
+(docs/statistics.md, "Small cohorts at K = 5"). spect_polar's seed 4 could not run at all before: its cohort drew a
+130% LVESV reduction, a negative follow-up volume its own schema refused (spect_polar's cohort.bounded_reduction
+since).
 ecg_transfer_notch at 2 fine-tuning epochs instead of 3 (`--set ecg_transfer.finetune.epochs=2`, since then its
 setting): planted 5/5 (0.325 [0.191, 0.442] to 0.376 [0.278, 0.476]), neutral covering 0 5/5 (-0.045 [-0.173, 0.083]
 to 0.104 [-0.098, 0.296]); its test pair 97 s of wall and 112 s of CPU against 129 and 151, one after the other.
@@ -117,6 +122,8 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+
+import numpy as np
 
 
 @dataclass(frozen=True)
@@ -262,20 +269,29 @@ SMOKE = ("ecg_transfer.synthetic.n_patients=50", "cv.folds=2", "ecg_transfer.pre
          "stats.n_resamples=100")
 
 
+def one_run(name: str, control: Control, kind: str, seed: int, work: Path, smoke: bool = False,
+            extra_sets: tuple[str, ...] = ()) -> tuple[Path, float]:
+    """The control's planted or neutral run of one seed (its synthetic cohort's seed and the run seed): the run
+    folder and the CPU seconds it took (this process's, threads included: load on the machine does not inflate it)."""
+    from cardio_testing.harness import run_plugin
+
+    extra = control.planted if kind == "planted" else control.neutral
+    sets = (*control.sets, *extra, f"{control.seed_key}={seed}", *(SMOKE if smoke else ()), *extra_sets)
+    cpu = time.process_time()
+    run = run_plugin(control.plugin or name, work / f"{name}-{kind}-{seed}", sets=sets, cache_dir=work / "cache",
+                     seed=seed)
+    return run, time.process_time() - cpu
+
+
 def run_pair(name: str, control: Control, seed: int, work: Path, smoke: bool = False,
              extra_sets: tuple[str, ...] = ()) -> tuple[dict, dict, list[str]]:
     """The planted and the neutral run of one seed (a new synthetic cohort and run seed each): the planted row,
     the neutral row, and the other neutral models whose interval does not cover chance. Each row gets the run's
     CPU seconds ("cpu_s", this process's, threads included: load on the machine does not inflate it)."""
-    from cardio_testing.harness import run_plugin
-
     out, runs = [], []
-    for kind, extra in (("planted", control.planted), ("neutral", control.neutral)):
-        sets = (*control.sets, *extra, f"{control.seed_key}={seed}", *(SMOKE if smoke else ()), *extra_sets)
-        cpu = time.process_time()
-        run = run_plugin(control.plugin or name, work / f"{name}-{kind}-{seed}", sets=sets, cache_dir=work / "cache",
-                         seed=seed)
-        out.append({**headline_auc(run, control), "cpu_s": time.process_time() - cpu})
+    for kind in ("planted", "neutral"):
+        run, cpu_s = one_run(name, control, kind, seed, work, smoke, extra_sets)
+        out.append({**headline_auc(run, control), "cpu_s": cpu_s})
         runs.append(run)  # its checkpoints went when it finished (train.keep_checkpoints: false)
     others = [f"{m} {e['estimate']:.3f} [{e['ci_low']:.3f}, {e['ci_high']:.3f}]"
               for m in control.neutral_models if m != control.model
@@ -293,11 +309,15 @@ def main() -> None:
     ap.add_argument("--smoke", action="store_true", help="one seed of ecg_transfer, small: checks the script runs")
     ap.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
                     help="a setting over every control's (trying a size before it goes into CONTROLS)")
+    ap.add_argument("--neutral-only", action="store_true",
+                    help="the neutral arm alone over the seeds, as a coverage check of the headline AUC interval: "
+                         "exclusions of 0.5 per model and tail, the estimates' spread against the intervals' SE, "
+                         "and the folds' AUC correlation against the 1/(K - 1) the fold-DeLong interval assumes")
     a = ap.parse_args()
     if a.smoke:
         a.plugins, a.seeds = ["ecg_transfer"], 1
     with tempfile.TemporaryDirectory(prefix="cardio-controls-") as tmp:
-        table(a, a.out or Path(tmp))
+        (neutral_table if a.neutral_only else table)(a, a.out or Path(tmp))
 
 
 def table(a: argparse.Namespace, work: Path) -> None:
@@ -332,6 +352,58 @@ def table(a: argparse.Namespace, work: Path) -> None:
     print("\n| control | model, task | planted detected (CI excludes chance) | neutral covers chance |")
     print("|---|---|---|---|")
     print("\n".join(summary))
+
+
+def fold_aucs(run: Path, control: Control, model: str) -> np.ndarray:
+    """The model's per-fold AUCs, in fold order (repeat 0)."""
+    from cardio_stats import pick
+    from cardio_testing.harness import read_metrics
+
+    keys = {"metric": "auc", "model": model, **({"task": control.task} if control.task else {})}
+    rows = sorted((e for e in pick(read_metrics(run)["estimates"], **keys)  # repeat 0, no subgroup
+                   if str(e.get("fold", "")).startswith("fold")), key=lambda e: e["fold"])
+    return np.array([e["estimate"] for e in rows])
+
+
+def neutral_table(a: argparse.Namespace, work: Path) -> None:
+    """--neutral-only: each AUC control's neutral arm over the seeds, one row a seed, then per model how often the
+    headline interval excluded 0.5 (below, above), the mean estimate, the estimates' SD against the SE the intervals
+    assume (their half-width / 1.96), and the folds' AUC correlation pooled over the seeds, centred at 0.5 (the
+    neutral truth), against the 1/(K - 1) that the fold-DeLong interval's factor 2 assumes."""
+    if a.sets:
+        print(f"settings over the controls': {' '.join(a.sets)}")
+    for name in a.plugins:
+        control = CONTROLS[name]
+        if chance(control) != 0.5:
+            raise SystemExit(f"--neutral-only reads a control's AUC; {name} is a difference control")
+        models = list(dict.fromkeys((control.model, *control.neutral_models)))
+        print(f"\n{name}, neutral arm ({' '.join(control.neutral)}), task {control.task or '(the label)'}")
+        print("| seed | " + " | ".join(models) + " | CPU s |\n|---|" + "---|" * (len(models) + 1))
+        rows: dict[str, list] = {m: [] for m in models}
+        for seed in range(a.first_seed, a.first_seed + a.seeds):
+            run, cpu_s = one_run(name, control, "neutral", seed, work, a.smoke, tuple(a.sets))
+            cells = []
+            for m in models:
+                e = headline_auc(run, control, m)
+                rows[m].append((e["estimate"], e["ci_low"], e["ci_high"], fold_aucs(run, control, m)))
+                cells.append(f"{e['estimate']:.3f} " + (f"[{e['ci_low']:.3f}, {e['ci_high']:.3f}]"
+                                                        if e["ci_low"] is not None else "(no interval)"))
+            print(f"| {seed} | " + " | ".join(cells) + f" | {cpu_s:.0f} |", flush=True)
+        print("\n| model | interval excludes 0.5 (below, above) | without one | mean estimate | SD of estimates | "
+              "intervals' SE | folds' AUC correlation (factor 2 assumes) |\n|---|---|---|---|---|---|---|")
+        for m, rs in rows.items():
+            est = np.array([r[0] for r in rs])
+            bounded = [r for r in rs if r[1] is not None]
+            below, above = sum(r[2] < 0.5 for r in bounded), sum(r[1] > 0.5 for r in bounded)
+            se = np.mean([(r[2] - r[1]) / (2 * 1.96) for r in bounded]) if bounded else float("nan")
+            k = min(len(r[3]) for r in rs)
+            centred = np.array([r[3][:k] for r in rs]) - 0.5
+            off = ~np.eye(k, dtype=bool)
+            corr = (np.einsum("si,sj->ij", centred, centred)[off].mean() / (centred ** 2).sum(axis=0).mean()
+                    if k > 1 else float("nan"))
+            sd = f"{est.std(ddof=1):.3f}" if len(est) > 1 else "–"
+            print(f"| {m} | {below + above} of {len(bounded)} ({below}, {above}) | {len(rs) - len(bounded)} | "
+                  f"{est.mean():.3f} | {sd} | {se:.3f} | {corr:+.3f} ({1 / (k - 1) if k > 1 else float('nan'):+.3f}) |")
 
 
 if __name__ == "__main__":
