@@ -354,13 +354,12 @@ def table(a: argparse.Namespace, work: Path) -> None:
     print("\n".join(summary))
 
 
-def fold_aucs(run: Path, control: Control, model: str) -> np.ndarray:
-    """The model's per-fold AUCs, in fold order (repeat 0)."""
+def fold_aucs(metrics: dict, control: Control, model: str) -> np.ndarray:
+    """The model's per-fold AUCs in a run's metrics, in fold order (repeat 0)."""
     from cardio_stats import pick
-    from cardio_testing.harness import read_metrics
 
     keys = {"metric": "auc", "model": model, **({"task": control.task} if control.task else {})}
-    rows = sorted((e for e in pick(read_metrics(run)["estimates"], **keys)  # repeat 0, no subgroup
+    rows = sorted((e for e in pick(metrics["estimates"], **keys)  # repeat 0, no subgroup
                    if str(e.get("fold", "")).startswith("fold")), key=lambda e: e["fold"])
     return np.array([e["estimate"] for e in rows])
 
@@ -370,6 +369,8 @@ def neutral_table(a: argparse.Namespace, work: Path) -> None:
     headline interval excluded 0.5 (below, above), the mean estimate, the estimates' SD against the SE the intervals
     assume (their half-width / 1.96), and the folds' AUC correlation pooled over the seeds, centred at 0.5 (the
     neutral truth), against the 1/(K - 1) that the fold-DeLong interval's factor 2 assumes."""
+    from cardio_testing.harness import headline, read_metrics
+
     if a.sets:
         print(f"settings over the controls': {' '.join(a.sets)}")
     for name in a.plugins:
@@ -382,10 +383,11 @@ def neutral_table(a: argparse.Namespace, work: Path) -> None:
         rows: dict[str, list] = {m: [] for m in models}
         for seed in range(a.first_seed, a.first_seed + a.seeds):
             run, cpu_s = one_run(name, control, "neutral", seed, work, a.smoke, tuple(a.sets))
+            metrics = read_metrics(run)  # once a run: every model's headline row and fold rows come from it
             cells = []
             for m in models:
-                e = headline_auc(run, control, m)
-                rows[m].append((e["estimate"], e["ci_low"], e["ci_high"], fold_aucs(run, control, m)))
+                e = headline(metrics, "auc", model=m, task=control.task)  # headline_auc's row of an AUC control
+                rows[m].append((e["estimate"], e["ci_low"], e["ci_high"], fold_aucs(metrics, control, m)))
                 cells.append(f"{e['estimate']:.3f} " + (f"[{e['ci_low']:.3f}, {e['ci_high']:.3f}]"
                                                         if e["ci_low"] is not None else "(no interval)"))
             print(f"| {seed} | " + " | ".join(cells) + f" | {cpu_s:.0f} |", flush=True)
