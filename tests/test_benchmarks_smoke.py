@@ -19,7 +19,8 @@ WHOLE_RUNS = ("aami_interpatient.py", "controls.py", "crt_fusion.py", "evaluate_
               "executors_fit.py", "gpu_runs.py")
 # Run in their smoke mode, in a subprocess as a user starts them, by a test that also reads what they print: not
 # twice. Each test is named, and test_run_elsewhere_is_still_run_there holds it to running the script.
-RUN_ELSEWHERE = {"cv_coverage.py": "tests/stats/test_cv_interval.py::test_coverage_benchmark_smoke",
+RUN_ELSEWHERE = {"coverage.py": "tests/stats/test_cv_interval.py::test_difference_weights_benchmark_smoke",
+                 "cv_coverage.py": "tests/stats/test_cv_interval.py::test_coverage_benchmark_smoke",
                  "cv_diff_weights.py": "tests/stats/test_cv_interval.py::test_difference_weights_benchmark_smoke",
                  "nested_floor.py": "tests/stats/test_cv_interval.py::test_nested_floor_benchmark_smoke",
                  "nested_pairs.py": "tests/stats/test_cv_interval.py::test_nested_pairs_benchmark_smoke",
