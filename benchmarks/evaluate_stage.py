@@ -143,7 +143,9 @@ def main() -> int:
     ap.add_argument("--plugin", default="perfusion_polar")
     ap.add_argument("--base", default="main", help="the revision to compare the working tree with")
     ap.add_argument("--repeats", type=int, default=3)
-    ap.add_argument("--run", type=Path, help="a finished run of --plugin to evaluate again (default: one is made)")
+    ap.add_argument("--run", type=Path, help="a finished run of --plugin to evaluate again (default: one is made); "
+                                             "made with train.keep_checkpoints=true, else a prepare that fits (e.g. "
+                                             "ecg_transfer's pretraining) fits again before each evaluate")
     ap.add_argument("--set", dest="sets", action="append", default=[], help="config of the run made (KEY=VALUE)")
     ap.add_argument("--smoke", action="store_true", help="a toy spect run, base HEAD, one repeat")
     args = ap.parse_args()
@@ -158,8 +160,11 @@ def main() -> int:
         code = {"before": code_path(export(base, tmp / "base")), "after": code_path(REPO)}
         run = args.run.resolve() if args.run else tmp / "run"
         if args.run is None:
+            # its checkpoints kept: a resumed prepare reads back what it fitted (ecg_transfer's pretrained network)
+            # instead of fitting it again in every evaluate timed
             made = subprocess.run([sys.executable, "-m", "cardio.cli", "run", "--plugin", plugin, "--out", str(run),
-                                   *[a for s in sets for a in ("--set", s)]], capture_output=True, text=True,
+                                   *[a for s in (*sets, "train.keep_checkpoints=true") for a in ("--set", s)]],
+                                  capture_output=True, text=True,
                                   env={**env, "PYTHONPATH": code["after"]}, cwd=tmp)
             if made.returncode != 0:
                 raise SystemExit(f"the {plugin} run failed:\n{made.stderr[-3000:]}")
