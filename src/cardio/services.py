@@ -12,7 +12,7 @@ import functools
 import logging
 import sys
 from collections.abc import Callable
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from pathlib import Path
@@ -110,7 +110,10 @@ def cardio_save_figure(figure: Any, path: Path, dpi: int | None, caption: str | 
 
 @hookspec(firstresult=True)
 def cardio_figure_saves() -> AbstractContextManager[None]:
-    """A block inside which saved figures render side by side in worker processes (the evaluate stage's)."""
+    """A block inside which saved figures render side by side in worker processes (the evaluate stage's and the
+    explain stage's)."""
+
+
 @hookspec
 def cardio_hookspecs() -> list[ModuleType]:
     """Modules of plugin hook specifications (`@cardio.hookspec`) the service adds: hooks that only the plugins which
@@ -163,12 +166,21 @@ def executors() -> dict[str, Callable[..., bool]]:
     return {name: submit for offered in installed().pm.hook.cardio_executors() for name, submit in offered.items()}
 
 
+def figure_saves() -> AbstractContextManager[None]:
+    """The report service's block in which figures render side by side (cardio_figure_saves); without the service,
+    no block (no figure can be saved then)."""
+    block = installed().pm.hook.cardio_figure_saves()
+    return nullcontext() if block is None else block
+
+
 def study_plugins() -> list[tuple[str, object, str]]:
     """(name, module, the service's version) of every module the installed services add to each study."""
     found = installed()
     return [(module.__name__.rsplit(".", 1)[-1], module, found.versions.get(impl.plugin_name, "?"))
             for impl in found.pm.hook.cardio_study_plugins.get_hookimpls()
             for module in cast("list[Any]", impl.function())]
+
+
 def hookspecs() -> list[ModuleType]:
     """The plugin hook specifications every installed service adds."""
     return [module for offered in installed().pm.hook.cardio_hookspecs() for module in offered]

@@ -1,11 +1,16 @@
 """cardio_report.figures.parallel_saves: figures rendered by worker processes are the files save_figure writes
 itself, byte for byte, all written when the block ends; any figure (a lambda formatter too) renders in a worker, and a
 worker's error surfaces when the block ends (issue 40: figures were ~70% of the evaluate stage)."""
+import os
+
 import numpy as np
 import pytest
+from matplotlib.artist import Artist
 
-from cardio_report.figures import parallel_saves, save_figure, subplots
+from cardio import allotted_cpus, hookimpl
+from cardio_report.figures import Figure, parallel_saves, save_figure, subplots
 from cardio_stats.figures import plot_confusion, plot_roc
+from cardio_testing.harness import run_plugin
 
 
 def _figures():
@@ -39,3 +44,44 @@ def test_a_workers_error_is_raised_when_the_block_ends(tmp_path):
     (tmp_path / "a file").write_text("not a folder")
     with pytest.raises(OSError), parallel_saves(workers=2):
         save_figure(fig, tmp_path / "a file" / "confusion.png")  # returns; the worker fails
+
+
+class _Where(Artist):
+    """Writes the id of the process that draws it."""
+
+    def __init__(self, path) -> None:
+        super().__init__()
+        self.path = path
+
+    def draw(self, renderer) -> None:
+        self.path.write_text(str(os.getpid()))
+
+
+class ExplainFigure:
+    """An add-on that saves one figure inside the explain stage (around the toy plugin's cardio_explain)."""
+
+    __name__ = "explain_figure"
+
+    def __init__(self, path) -> None:
+        self.path = path
+
+    @hookimpl(wrapper=True)
+    def cardio_explain(self, model, features, index, config, ctx):
+        fig = Figure()
+        fig.add_artist(_Where(self.path))
+        ctx.save_figure(fig, "where")
+        return (yield)
+
+
+def test_the_explain_stages_figures_render_in_workers(toy_site, tmp_path, monkeypatch):
+    """The explain stage's figures render side by side in forked workers, as evaluate's do (spect_polar's toy run:
+    its explain 6.4 -> 2.7 s on 2 cores), and are written when the stage ends."""
+    if allotted_cpus() < 2:
+        pytest.skip("one CPU allotted: figures save in the run's process")
+    monkeypatch.syspath_prepend(str(toy_site))
+    monkeypatch.setenv("CARDIO_CACHE", str(tmp_path / "cache"))
+    where = tmp_path / "pid"
+    run = run_plugin("toy", tmp_path / "r", sets=["train.epochs=1", "report.figures=false"],
+                     register=[ExplainFigure(where)])
+    assert (run / "figures" / "where.png").is_file() and (run / "figures" / "where.svg").is_file()
+    assert int(where.read_text()) != os.getpid()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -43,7 +42,8 @@ def evaluate(study: Study, stages: tasks.Study, cfg: dict, ctx: RunContext,
     engine.seed_everything(ctx.seed)
     try:
         facts = {f: tasks.read_json(run_dir, f"fit-{f}", tasks.MODEL_FACTS) or {} for f in folds}
-        with figure_saves(), threads(cfg, ctx):  # figures render on the allotted CPUs; every file is written first
+        # figures render on the allotted CPUs; every file is written before the block ends
+        with services.figure_saves(), threads(cfg, ctx):
             sections = sections_of(study, stages.features, stages.prepared, labelled(predictions), stages.cohort,
                                    cfg, ctx, facts, refits) + tasks.read_sections(run_dir, names[-1])
     except StatsError as e:
@@ -74,13 +74,6 @@ def evaluate(study: Study, stages: tasks.Study, cfg: dict, ctx: RunContext,
                              engine.device_name(ctx.device), cfg)
     ctx.log.info("done in %s%s: %s", duration(meta["elapsed_s"]), " since it was resumed" if meta["resumed"] else "",
                  run_dir / ("report.md" if rendered else "metrics.json"))
-
-
-def figure_saves() -> AbstractContextManager[None]:
-    """The report service's block in which figures render side by side (cardio.services.cardio_figure_saves); without
-    the service, no block (no figure can be saved then)."""
-    block = services.installed().pm.hook.cardio_figure_saves()
-    return nullcontext() if block is None else block
 
 
 def cohort_meta(cohort: Cohort) -> dict:

@@ -66,8 +66,9 @@ def _fit_fold(study: Study, stages: tasks.Study, i: int, cfg: dict, ctx: RunCont
                             ctx.pseudonym_key)
     if cfg.get("explain", True) and i == len(stages.folds) - 1:
         ctx.log.info("stage explain (fold %s)", fold.name)
-        result = study.hooks.cardio_explain(model=model, features=features, index=fold.test, config=cfg,
-                                            settings=study.settings(cfg), ctx=ctx.for_fit(fold.name))
+        with services.figure_saves():  # its figures render side by side; every file is written when the block ends
+            result = study.hooks.cardio_explain(model=model, features=features, index=fold.test, config=cfg,
+                                                settings=study.settings(cfg), ctx=ctx.for_fit(fold.name))
         tasks.write_sections(ctx.out_dir, name, as_sections(result, "cardio_explain", study.plugin))
 
 
