@@ -84,10 +84,11 @@ def cardio_refit(features: Features, train_index: np.ndarray, test_index: np.nda
                  settings: Settings | None, ctx: RunContext) -> Predictions | None:
     """Refit the run's models that are cheap to refit on the training rows and score the test rows; optional.
 
-    For their nested-CV intervals the core calls it R x 15 times on its own splits (docs/statistics.md). Only models
-    whose whole pipeline is fitted here from the features and labels of `train_index` (classical models, a fixed
-    rule): each must score as cardio_train + cardio_predict would on those rows, under the same name and task. None:
-    no model of this run is cheap to refit."""
+    For their nested-CV intervals the core calls it R x 15 times on its own splits (docs/statistics.md), in forked
+    workers over the run's CPUs (ctx.map): no torch here, and nothing a call keeps in memory reaches the next. Only
+    models whose whole pipeline is fitted here from the features and labels of `train_index` (classical models, a
+    fixed rule): each must score as cardio_train + cardio_predict would on those rows, under the same name and task.
+    None: no model of this run is cheap to refit."""
 
 
 @hookspec(firstresult=True)

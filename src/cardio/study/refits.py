@@ -1,12 +1,13 @@
 """The refits behind nested CV's intervals: a run's models that are cheap to refit (its plugin's `cardio_refit`),
 refitted on R of cardio's K-fold splits of the run's rows (repeat r has the run's seed + r, so repeat 0 is the run's
-own split), scored at the level the run is evaluated at (`evaluate.at_level`). The performance section turns them
-into the nested-CV intervals of those models (cardio_stats.nested_cv); every other model keeps the fold-DeLong
-interval of the run's K fold models. `nested_plan` gives the same splits of bare labels to the statistics service's
-`cross_validated_auc` (which has no split of its own: one split, the kernel's)."""
+own split) in forked workers over the run's CPUs, scored at the level the run is evaluated at (`evaluate.at_level`).
+The performance section turns them into the nested-CV intervals of those models (cardio_stats.nested_cv); every
+other model keeps the fold-DeLong interval of the run's K fold models. `nested_plan` gives the same splits of bare
+labels to the statistics service's `cross_validated_auc` (which has no split of its own: one split, the kernel's)."""
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -50,23 +51,26 @@ def refitted(study: Study, stages: tasks.Study, cfg: dict, ctx: RunContext) -> R
     started = time.perf_counter()
     plan = NestedPlan.of_folds(make_folds(features.table, {**cv, "repeats": repeats, "inner_folds": 0}, label,
                                           ctx.seed), len(features))
-    parts = []
+    global _job
+    _job = _Job(study, stages, cfg, ctx, plan)
     try:
-        # hundreds of small fits: BLAS threads cost more than they bring (perfusion_polar's refit took 2.6-3 times
-        # as long with two beside one other busy process), so one each
-        with threads(cfg, ctx), threadpool_limits(limits=1, user_api="blas"):
-            for i, fit in enumerate(plan.fits):
-                train, test = plan.split(fit)
-                pred = study.hooks.cardio_refit(features=features, train_index=features.trainable(train),
-                                                test_index=test, prepared=stages.prepared, config=cfg,
-                                                settings=study.settings(cfg), ctx=ctx.for_fit(f"nested-{i}"))
-                if pred is None:
-                    return None
-                parts.append(expect(pred, Predictions, "cardio_refit", study.plugin).table.assign(fold=str(i)))
-    except (CardioError, StatsError) as exc:
-        ctx.log.warning("nested CV: refit %d of %d failed (%s); the fold-DeLong intervals of the run's folds "
-                        "instead", len(parts) + 1, len(plan.fits), exc)
-        return None
+        # hundreds of small fits, over the run's CPUs in forked workers that inherit the study (nothing pickled but
+        # the fit's number and its predictions); one BLAS and one OpenMP thread each: their threads cost more than
+        # they bring on fits this small (perfusion_polar's took 2.6-3 times as long with two beside one other busy
+        # process), and OpenMP's pool does not survive a fork
+        with threads(cfg, ctx), threadpool_limits(limits=1):
+            results = ctx.map(_refit, range(len(plan.fits)), desc="nested CV refits")
+    finally:
+        _job = None
+    parts = []
+    for i, result in enumerate(results):
+        if result is None:
+            return None
+        if isinstance(result, Exception):
+            ctx.log.warning("nested CV: refit %d of %d failed (%s); the fold-DeLong intervals of the run's folds "
+                            "instead", i + 1, len(plan.fits), result)
+            return None
+        parts.append(result)
     table = labelled(at_level(Predictions(pd.concat(parts, ignore_index=True).assign(repeat=0)),
                               stages.cohort)).table
     table = table[table["kind"] == "binary"].assign(fit=lambda t: t["fold"].astype(int))
@@ -76,3 +80,35 @@ def refitted(study: Study, stages: tasks.Study, cfg: dict, ctx: RunContext) -> R
                  ", ".join(models), plan.repeats, plan.folds, seconds)
     keep = ["fit", "model", "task", "record_id", "y_score"]
     return Refitted(table[keep].reset_index(drop=True), plan.folds, plan.repeats, seconds)
+
+
+@dataclass(frozen=True)
+class _Job:
+    """What every refit reads: set before the workers fork, so that they inherit it instead of unpickling it (one
+    refitted() at a time in a process: a run evaluates once)."""
+    study: Study
+    stages: tasks.Study
+    cfg: dict
+    ctx: RunContext
+    plan: NestedPlan
+
+
+_job: _Job | None = None
+
+
+def _refit(i: int) -> pd.DataFrame | Exception | None:
+    """Refit i of the plan (in a worker of ctx.map): its test rows' predictions, None where the plugin refits
+    nothing, or the error that stopped it (the caller names the first in order)."""
+    job = _job
+    assert job is not None, "nested CV's refits run inside refitted()"
+    features = job.stages.features
+    train, test = job.plan.split(job.plan.fits[i])
+    try:
+        pred = job.study.hooks.cardio_refit(features=features, train_index=features.trainable(train),
+                                            test_index=test, prepared=job.stages.prepared, config=job.cfg,
+                                            settings=job.study.settings(job.cfg), ctx=job.ctx.for_fit(f"nested-{i}"))
+        if pred is None:
+            return None
+        return expect(pred, Predictions, "cardio_refit", job.study.plugin).table.assign(fold=str(i))
+    except (CardioError, StatsError) as exc:
+        return exc
