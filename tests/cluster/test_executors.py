@@ -208,9 +208,10 @@ def test_a_fold_failed_in_the_run_process_leaves_the_rest_to_the_worker_and_stop
 
 def test_evaluate_runs_beside_the_final_model(toy_site, tmp_path):
     """The local executor starts evaluate once both folds are done, while a worker still fits the final model (the
-    list's last task, on twice a fold's rows), and waits for it only before the final model's facts: the two
-    overlap, and the report still names what the final model was fitted on."""
-    sets = ["final_model=true" if a == "final_model=false" else a for a in HELD]
+    list's last task, on twice a fold's rows), and waits for it only before the final model's facts and bundle: the
+    two overlap, the report still names what the final model was fitted on, and the fold models join its bundle
+    (they were left out without a word while evaluate read the bundle before the final model had written it)."""
+    sets = ["final_model=true" if a == "final_model=false" else a for a in HELD] + ["--set", "fold_models=true"]
     hold = tmp_path / "hold"
     hold.touch()
     proc = _cli(tmp_path, toy_site, "run", "--plugin", "toy", "--out", "r", *sets, "--executor", "local",
@@ -229,6 +230,8 @@ def test_evaluate_runs_beside_the_final_model(toy_site, tmp_path):
     evaluate_started = done["evaluate"]["ended_at"] - done["evaluate"]["elapsed_s"]
     assert evaluate_started < done["final"]["ended_at"], done
     assert json.loads((tmp_path / "r" / "metrics.json").read_text())["final_model"]["n_rows"] == 800
+    bundle = json.loads((tmp_path / "r" / "model" / "bundle.json").read_text())
+    assert bundle.get("folds") == ["fold0", "fold1"], bundle
 
 
 def test_a_final_model_lost_while_evaluate_waits_leaves_evaluate_not_run(toy_site, tmp_path):

@@ -234,12 +234,12 @@ def run_local(spec: TaskSpec, config: dict, folder: Path, todo: list[str], log: 
     worker process per slot (at most `executor.workers`, or one per GPU), started as prepare begins (Worker). On
     two or more CPU slots this process takes the first slot itself (_first_here): it fits the folds it claims on the
     stages it built. evaluate starts once every fold is done, beside the worker that may still fit the final model,
-    and waits for it only before the final model's facts (the final model is the list's last task: spect_polar's
-    and perfusion_polar's evaluate is 3 and 12 s, their final model 3 and 7 s). A failed task ends its worker (or
-    this process's share of the folds); the others finish the list, and the run then stops naming the failed task
-    (a rerun runs only it). prepare and evaluate never get a process of their own: it would only add its start,
-    torch's imports and a read of the stages to the run's critical path; a process per fit paid them once per fit
-    (spect_polar's default: about 7 s of CPU a process against about 7 s for the fold's own fit)."""
+    and waits for it only before the final model's facts and bundle (the final model is the list's last task:
+    spect_polar's and perfusion_polar's evaluate is 3 and 12 s, their final model 3 and 7 s). A failed task ends
+    its worker (or this process's share of the folds); the others finish the list, and the run then stops naming
+    the failed task (a rerun runs only it). prepare and evaluate never get a process of their own: it would only add
+    its start, torch's imports and a read of the stages to the run's critical path; a process per fit paid them once
+    per fit (spect_polar's default: about 7 s of CPU a process against about 7 s for the fold's own fit)."""
     middle = [n for n in todo if n not in ("prepare", "evaluate")]
     if middle:
         _workers(spec, config, folder, middle, log, here, "prepare" in todo, "evaluate" in todo)

@@ -24,15 +24,11 @@ from cardio_stats import StatsError
 def evaluate(study: Study, stages: tasks.Study, cfg: dict, ctx: RunContext,
              ready: Callable[[], None] | None = None) -> None:
     """The evaluate task: every fold's predictions from its task folder, the report's sections, the run's files.
-    `ready` is called before the final model's facts are read: the local executor starts evaluate once the folds
-    are done, while a worker may still fit the final model, and waits there for it."""
+    `ready` is called before the final model's facts and bundle are read: the local executor starts evaluate once
+    the folds are done, while a worker may still fit the final model, and waits there for it."""
 
     run_dir = ctx.out_dir
-    add = services.installed().pm.hook.cardio_add_fold_models  # the deploy service's, for the fold ensemble
-    folds, bundled = [f.name for f in stages.folds], (run_dir / "model" / "bundle.json").is_file()
-    if cfg["fold_models"] and bundled and add(run_dir=run_dir, folds=folds, log=ctx.log) is None:
-        ctx.log.warning("fold_models: true, but the bundle holds the final model alone: the fold models are kept by "
-                        "the deploy service (cardio-crt-deploy, `cardio predict --ensemble folds`), not installed")
+    folds = [f.name for f in stages.folds]
     names = [f"fit-{f}" for f in folds]
     parts = [tasks.read_predictions(run_dir, n, ctx.pseudonym_key, stages.features.table).table for n in names]
     predictions = Predictions(pd.concat(parts, ignore_index=True))
@@ -50,6 +46,14 @@ def evaluate(study: Study, stages: tasks.Study, cfg: dict, ctx: RunContext,
         raise CardioError(f"evaluation failed: {e} (predictions are saved in {run_dir / 'predictions.csv'})") from None
     if ready is not None:
         ready()
+    add = services.installed().pm.hook.cardio_add_fold_models  # the deploy service's, for the fold ensemble
+    # after ready(): the final model writes the bundle the fold models join (a local worker may still fit it)
+    if cfg["fold_models"] and not (run_dir / "model" / "bundle.json").is_file():
+        ctx.log.warning("fold_models: true, but this run exported no final model (final_model: false, a plugin that "
+                        "cannot export, or the null control), whose bundle the fold models join: none was kept")
+    elif cfg["fold_models"] and add(run_dir=run_dir, folds=folds, log=ctx.log) is None:
+        ctx.log.warning("fold_models: true, but the bundle holds the final model alone: the fold models are kept by "
+                        "the deploy service (cardio-crt-deploy, `cardio predict --ensemble folds`), not installed")
     run = read_run_json(run_dir)
     meta = {**study.made_by(), "seed": ctx.seed, "device": str(ctx.device),
             "world_size": run.get("world_size", 1), **cohort_meta(stages.cohort), "cv": cfg["cv"],
