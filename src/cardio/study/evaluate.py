@@ -46,14 +46,17 @@ def evaluate(study: Study, stages: tasks.Study, cfg: dict, ctx: RunContext,
         raise CardioError(f"evaluation failed: {e} (predictions are saved in {run_dir / 'predictions.csv'})") from None
     if ready is not None:
         ready()
-    add = services.installed().pm.hook.cardio_add_fold_models  # the deploy service's, for the fold ensemble
-    # after ready(): the final model writes the bundle the fold models join (a local worker may still fit it)
-    if cfg["fold_models"] and not (run_dir / "model" / "bundle.json").is_file():
-        ctx.log.warning("fold_models: true, but this run exported no final model (final_model: false, a plugin that "
-                        "cannot export, or the null control), whose bundle the fold models join: none was kept")
-    elif cfg["fold_models"] and add(run_dir=run_dir, folds=folds, log=ctx.log) is None:
-        ctx.log.warning("fold_models: true, but the bundle holds the final model alone: the fold models are kept by "
-                        "the deploy service (cardio-crt-deploy, `cardio predict --ensemble folds`), not installed")
+    # after ready(): the fold models join the final model's bundle, which a local worker may still be writing
+    if cfg["fold_models"]:
+        add = services.installed().pm.hook.cardio_add_fold_models  # the deploy service's, for the fold ensemble
+        if not (run_dir / "model" / "bundle.json").is_file():
+            ctx.log.warning("fold_models: true, but this run exported no final model (final_model: false, a plugin "
+                            "that cannot export, or the null control), whose bundle the fold models join: none was "
+                            "kept")
+        elif add(run_dir=run_dir, folds=folds, log=ctx.log) is None:
+            ctx.log.warning("fold_models: true, but the bundle holds the final model alone: the fold models are kept "
+                            "by the deploy service (cardio-crt-deploy, `cardio predict --ensemble folds`), not "
+                            "installed")
     run = read_run_json(run_dir)
     meta = {**study.made_by(), "seed": ctx.seed, "device": str(ctx.device),
             "world_size": run.get("world_size", 1), **cohort_meta(stages.cohort), "cv": cfg["cv"],
