@@ -66,9 +66,11 @@ def test_inline_and_local_give_the_same_metrics(plugin, sets, tmp_path, monkeypa
     log = (local / "run.log").read_text()
     here = sorted((n for n in folds if f"task {n} here" in log), key=lambda n: log.index(f"task {n} here"))
     assert here[0] == folds[-1] and not (local / "tasks" / folds[-1] / "task.log").exists(), log[:3000]
-    # the worker's tasks in the order it took them, the list's (the final model last, where there is one; with
+    # the worker's tasks in the order it started them (on CPU slots the final model first, where there is one; with
     # short fits the run's process may have fitted every fold)
-    worker = [n for n in names if n not in (*here, "prepare", "evaluate")]
+    started = {n: json.loads((local / "tasks" / n / "done.json").read_text()) for n in names}
+    worker = sorted((n for n in names if n not in (*here, "prepare", "evaluate")),
+                    key=lambda n: started[n]["ended_at"] - started[n]["elapsed_s"])
     logs = [(local / "tasks" / n / "task.log").read_text() for n in worker]
     for worker_log in logs:
         assert "stage featurize" not in worker_log
@@ -207,10 +209,11 @@ def test_a_fold_failed_in_the_run_process_leaves_the_rest_to_the_worker_and_stop
 
 
 def test_evaluate_runs_beside_the_final_model(toy_site, tmp_path):
-    """The local executor starts evaluate once both folds are done, while a worker still fits the final model (the
-    list's last task, on twice a fold's rows), and waits for it only before the final model's facts and bundle: the
-    two overlap, the report still names what the final model was fitted on, and the fold models join its bundle
-    (they were left out without a word while evaluate read the bundle before the final model had written it)."""
+    """The local executor starts evaluate once both folds are done, while a worker still fits the final model (on
+    CPU slots the list's second task, on twice a fold's rows: the worker takes it while the run's process fits both
+    folds), and waits for it only before the final model's facts and bundle: the two overlap, the report still
+    names what the final model was fitted on, and the fold models join its bundle (they were left out without a
+    word while evaluate read the bundle before the final model had written it)."""
     sets = ["final_model=true" if a == "final_model=false" else a for a in HELD] + ["--set", "fold_models=true"]
     hold = tmp_path / "hold"
     hold.touch()
@@ -229,6 +232,7 @@ def test_evaluate_runs_beside_the_final_model(toy_site, tmp_path):
     done = {n: json.loads((tmp_path / "r" / "tasks" / n / "done.json").read_text()) for n in ("final", "evaluate")}
     evaluate_started = done["evaluate"]["ended_at"] - done["evaluate"]["elapsed_s"]
     assert evaluate_started < done["final"]["ended_at"], done
+    assert "take the task(s) fit-fold1, final, fit-fold0 in turn" in (tmp_path / "r" / "run.log").read_text()
     assert json.loads((tmp_path / "r" / "metrics.json").read_text())["final_model"]["n_rows"] == 800
     bundle = json.loads((tmp_path / "r" / "model" / "bundle.json").read_text())
     assert bundle.get("folds") == ["fold0", "fold1"], bundle
@@ -422,14 +426,17 @@ def test_a_run_asking_for_gpus_here_stops_in_one_line_and_leaves_no_folder(cardi
     assert "started on GPU" not in proc.stderr and not (tmp_path / "r").exists()
 
 
-@pytest.mark.parametrize("names,order", [
-    # the explaining last fold first; the free worker takes the next one
-    (["fit-fold0", "fit-fold1", "fit-fold2", "final"], ["fit-fold2", "fit-fold0", "fit-fold1", "final"]),
-    (["fit-fold0", "fit-fold1"], ["fit-fold1", "fit-fold0"]),
-    (["final"], ["final"]),
+@pytest.mark.parametrize("names,final_early,order", [
+    # the explaining last fold first; the free worker takes the next one; GPU slots: the final model last, its fit
+    # beside evaluate's CPU work
+    (["fit-fold0", "fit-fold1", "fit-fold2", "final"], False, ["fit-fold2", "fit-fold0", "fit-fold1", "final"]),
+    # CPU slots: the final model second, evaluate's workers then alone on the cores after the last fold
+    (["fit-fold0", "fit-fold1", "fit-fold2", "final"], True, ["fit-fold2", "final", "fit-fold0", "fit-fold1"]),
+    (["fit-fold0", "fit-fold1"], True, ["fit-fold1", "fit-fold0"]),
+    (["final"], True, ["final"]),
 ])
-def test_the_local_workers_take_the_longest_task_first(names, order):
-    assert claims.pull_order(names) == order
+def test_the_local_workers_take_the_longest_task_first(names, final_early, order):
+    assert claims.pull_order(names, final_early) == order
 
 
 def test_each_task_is_claimed_by_one_worker_only(tmp_path):

@@ -13,12 +13,17 @@ from pathlib import Path
 from cardio.study import tasks
 
 
-def pull_order(names: Sequence[str]) -> list[str]:
+def pull_order(names: Sequence[str], final_early: bool = False) -> list[str]:
     """The order in which the local executor's workers take a phase's tasks: the last fold first (it also
     explains, about 1.7 times a fit's work), then the others as given. Whichever worker is free takes the next one,
-    so the longest task starts first and the shorter ones fill in around it."""
+    so the longest task starts first and the shorter ones fill in around it. `final_early` (CPU slots): the final
+    model second, so that evaluate, which spreads its refits and figures over the same cores, runs after the last
+    fold alone rather than beside the final model's fit; on GPUs the final model stays last, and evaluate's CPU
+    work overlaps its fit."""
     fits = [m for m in names if m.startswith("fit-")]
     first = fits[-1:] if fits else []
+    if final_early and "final" in names:
+        first.append("final")
     return first + [m for m in names if m not in first]
 
 

@@ -231,15 +231,15 @@ def start_local(folder: Path, ex: dict, slot: int | None, call: Callable, *args:
 def run_local(spec: TaskSpec, config: dict, folder: Path, todo: list[str], log: logging.Logger,
               here: Callable[..., None]) -> None:
     """prepare and evaluate in this process (`here`); the fits and the final model taken one at a time by one
-    worker process per slot (at most `executor.workers`, or one per GPU), started as prepare begins (Worker). On
-    two or more CPU slots this process takes the first slot itself (_first_here): it fits the folds it claims on the
-    stages it built. evaluate starts once every fold is done, beside the worker that may still fit the final model,
-    and waits for it only before the final model's facts and bundle (the final model is the list's last task:
-    spect_polar's and perfusion_polar's evaluate is 3 and 12 s, their final model 3 and 7 s). A failed task ends
-    its worker (or this process's share of the folds); the others finish the list, and the run then stops naming
-    the failed task (a rerun runs only it). prepare and evaluate never get a process of their own: it would only add
-    its start, torch's imports and a read of the stages to the run's critical path; a process per fit paid them once
-    per fit (spect_polar's default: about 7 s of CPU a process against about 7 s for the fold's own fit)."""
+    worker process per slot (at most `executor.workers`, or one per GPU), started as prepare begins (Worker), in
+    claims.pull_order's order. On two or more CPU slots this process takes the first slot itself (_first_here): it
+    fits the folds it claims on the stages it built. evaluate starts once every fold is done, beside the worker
+    that may still fit the final model, and waits for it only before the final model's facts and bundle. A failed
+    task ends its worker (or this process's share of the folds); the others finish the list, and the run then stops
+    naming the failed task (a rerun runs only it). prepare and evaluate never get a process of their own: it would
+    only add its start, torch's imports and a read of the stages to the run's critical path; a process per fit paid
+    them once per fit (spect_polar's default: about 7 s of CPU a process against about 7 s for the fold's own
+    fit)."""
     middle = [n for n in todo if n not in ("prepare", "evaluate")]
     if middle:
         _workers(spec, config, folder, middle, log, here, "prepare" in todo, "evaluate" in todo)
@@ -258,7 +258,7 @@ def _workers(spec: TaskSpec, config: dict, folder: Path, names: list[str], log: 
     ex, run_dir = config["executor"], Path(spec.run_dir)
     where = slots(config, log=log)
     threads = task_threads(len(where), len(names))
-    order = claims.pull_order(names)
+    order = claims.pull_order(names, final_early=where[0] is None)
     claims.unclaim(run_dir, [n for n in order if not claims.held(run_dir, n)])  # an earlier attempt's, its worker gone
     first = _first_here(run_dir, order, where)
     workers = {f"worker {i + 1}": slot for i, slot in enumerate(where[bool(first):len(names)])}
@@ -323,8 +323,8 @@ def _fit_here(run_dir: Path, order: list[str], first: str, here: Callable[..., N
     """This process's share of the folds, on a worker's share of the CPUs: `first`, then each later fold it can
     claim that no process has started, in one pass (a lost worker's task, in this run or an earlier attempt,
     waits for a worker: whatever killed that one, the OOM killer say, does not reach the run's process). The final
-    model is the workers', so that evaluate can start beside it. A failed fold ends the share, as a failed task
-    ends its worker: the workers finish the list, and the run then stops naming it."""
+    model is the workers', so that evaluate can start beside it where it is still running. A failed fold ends the
+    share, as a failed task ends its worker: the workers finish the list, and the run then stops naming it."""
     for name in order:
         if name.startswith("fit-") and (name == first or (not claims.started(run_dir, name) and
                                                           claims.claim(run_dir, name))):
