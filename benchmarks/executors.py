@@ -30,17 +30,9 @@ where that is below 100%, extra work where its CPU exceeds inline's. That bound 
 and ends by timing a fixed CPU work in one process and in two at once, and prints what the second added (on this
 shared machine at load 6, 1.03x: the other jobs left this run about 0.67 of a core whether it ran one process or
 two, so no executor can be faster than inline there, and the local executor's extra CPU seconds made it slower).
-perfusion_polar's executors are now timed at one thread a fit (SAME_THREADS), its default's inline run beside them:
-3 alternating repeats, nearly free (1.99x), local 1.47x inline (73.4 s against 107.6 s), 89% of its bound of 1.64x,
-metrics identical; 1.27x the default's inline run (93.4 s on two threads). With cardio.freeze_at_exit (each
-process's end 1.2 s sooner), 2026-11-29, 1.93-1.98x: local 1.50x (71.2 s against 106.8 s), 90% of its bound of
-1.67x, start, imports and exit 5.2 -> 4.1 s, metrics identical.
-Nearly free (1.98x before and after), the run's own process fitting the folds it claims beside one worker process,
-evaluate beside the final model, the fused optimizer step (d015c97): spect_polar 32.0 s inline, 24.3 s local (1.32x,
-metrics identical; Amdahl's bound 1.52x); perfusion_polar 57.5 s, 43.3 s (1.33x, bound 1.53x; at train.cpu_threads
-null 2 threads inline against 1 per slot: 208 estimates differ, README "Cluster"). With the per-tensor step
-(41ea608): 1.30x and 1.55x; with two worker processes (0f98cd9): 1.29x and 1.45x; with the tasks dealt out in
-advance, the workers started after prepare and evaluate after every task: 1.16x and 1.22x.
+perfusion_polar's executors are timed at one thread a fit (SAME_THREADS), its default's inline run (torch's two
+threads) beside them. The README's "Cluster" holds the latest table; earlier ones, on other machines and commits,
+are in its history (`git log -p -- README.md`).
 """
 from __future__ import annotations
 
