@@ -1,15 +1,17 @@
-"""How nested CV's SE floors were chosen (cardio_stats.nested_cv.FLOOR and PAIR_FLOOR, issue 53).
+"""How nested CV's SE floors were chosen (cardio_stats.nested_cv.FLOOR, SPREAD_FLOOR and PAIR_FLOOR, issue 53).
 
 Usage: python benchmarks/nested_floor.py [--sets N] [--seed S [S ...]] [--cache DIR] [--jobs J] [--smoke]
 
 Nested CV's SE comes from MSE-hat, kept between a floor of c naive SEs (the test folds' noise alone) and sqrt(K) of
-them; a difference's SE is also kept at least f times the SE it would have were its two AUCs independent (the pair
-floor). For each cell (100 and 300 patients, no signal and signal) the refitted kinds' data sets of
+them; a difference's MSE-hat is less the repeats' spread, its floor sqrt((c naive SEs)^2 + g x that spread), and its
+SE is also kept at least f times the SE it would have were its two AUCs independent (the pair floor). The row
+"earlier" is the difference's rule before the spread (c = 1.15, f = 0.45, nothing taken out). For each cell (100
+and 300 patients, no signal and signal) the refitted kinds' data sets of
 benchmarks/coverage_kinds/headline.py are drawn and run once through cardio's nested CV (`refit_scores`,
-`nested_terms` on cardio's plan), keeping each set's terms; every (c, f) on the grid then gives the intervals through
+`nested_terms` on cardio's plan), keeping each set's terms; every (c, f, g) on the grid then gives the intervals through
 cardio's own `nested_se` and `nested_interval` (the score interval a report prints; until session 65 this grid
-scored estimate +- 1.96 SE, which the intervals no longer are). Printed per (c, f) and metric, per
-cell: misses (below / above) %, width ÷ oracle, power %. Chosen per metric: of the (c, f) that hold every cell
+scored estimate +- 1.96 SE, which the intervals no longer are). Printed per (c, f, g) and metric, per
+cell: misses (below / above) %, width ÷ oracle, power %. Chosen per metric: of the (c, f, g) that hold every cell
 (misses <= 5.0%, the 6.0% goal less a Monte-Carlo margin, and each tail <= 3.5%; where none does, those holding the
 most cells), the one with the most power in the signal cells, then the smallest. The held-out check is
 `benchmarks/coverage.py --kinds "AUC, refitted pipeline" "ΔAUC, refitted pipelines" "ΔAUC, refitted pipelines on
@@ -40,7 +42,10 @@ from scipy.stats import skew
 from cardio_stats.nested_cv import NestedTerms, nested_interval, nested_se, nested_terms, refit_scores
 
 GRID = (1.0, 1.05, 1.1, 1.15, 1.2, 1.25, 1.3, 1.35, 1.414)
-PAIR_GRID = (0.4, 0.45, 0.5, 0.55, 0.6)  # f, for a difference, beside c in GRID[:5]
+#: A difference's (c, f, g): naive SEs, the pair floor, the repeats' spread in the floor
+DIFF_GRID = tuple((c, f, g) for c in (0.8, 0.9, 0.95, 1.0, 1.1, 1.15, 1.2) for f in (0.45, 0.55)
+                  for g in (0.0, 1.0, 1.5, 2.0, 2.5))
+EARLIER = (1.15, 0.45, None)  # the difference's rule before the spread: None = none taken out of MSE-hat
 NULLS = {"AUC": 0.5, "ΔAUC": 0.0}  # each metric's no-effect value, for power
 MISS = 0.050  # a cell holds at misses <= 5.0% (the 6.0% goal less a Monte-Carlo margin), each tail <= 3.5%
 
@@ -103,9 +108,13 @@ def pooled(parts: list[dict[str, Sets]]) -> dict[str, Sets]:
                     np.concatenate([p[m].truth for p in parts])) for m in parts[0]}
 
 
-def se_at(d: Sets, floor: float, pair: float = 0.0) -> np.ndarray:
-    """Each set's SE at these floors, by cardio's own nested_se."""
-    return np.array([nested_se(t.mse, t.naive, t.folds, floor, pair * t.independent) for t in d.terms])
+def se_at(d: Sets, floor: float, pair: float = 0.0, spread: float | None = 0.0) -> np.ndarray:
+    """Each set's SE at these floors, by cardio's own nested_se: a difference's MSE-hat less the repeats' spread,
+    `spread` of it in the floor (None: the earlier rule, nothing taken out)."""
+    if d.metric == "auc" or spread is None:
+        return np.array([nested_se(t.mse, t.naive, t.folds, floor, pair * t.independent) for t in d.terms])
+    return np.array([nested_se(t.mse, t.naive, t.folds, floor, pair * t.independent, t.spread, spread)
+                     for t in d.terms])
 
 
 def intervals(d: Sets, se: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -120,14 +129,14 @@ def intervals(d: Sets, se: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return lo, hi
 
 
-def at_floor(d: Sets, floor: float, null: float, pair: float = 0.0) -> dict[str, float]:
-    lo, hi = intervals(d, se_at(d, floor, pair))
+def at_floor(d: Sets, floor: float, null: float, pair: float = 0.0, spread: float | None = 0.0) -> dict[str, float]:
+    lo, hi = intervals(d, se_at(d, floor, pair, spread))
     return summarise(Draws(d.column("estimate"), lo, hi, truth=float(d.truth.mean()), null=null))
 
 
-def grid_cell(d: Sets, grid: list[tuple[float, float]], null: float) -> list[dict[str, float]]:
-    """One cell scored at every (c, f) of the grid."""
-    return [at_floor(d, c, null, f) for c, f in grid]
+def grid_cell(d: Sets, grid: list[tuple[float, float, float | None]], null: float) -> list[dict[str, float]]:
+    """One cell scored at every (c, f, g) of the grid."""
+    return [at_floor(d, c, null, f, g) for c, f, g in grid]
 
 
 def floor_share(d: Sets) -> str:
@@ -175,26 +184,28 @@ def main() -> None:
     print(f"{sets * len(args.seed)} data sets a cell, seed {seeds}; cells: misses (below / above) % · width ÷ oracle · "
           "power % "
           "(disjoint: the false positives with equal AUCs)")
-    print("| floor c | pair f | metric | " + " | ".join(f"{n}, {s}" for n, s in cells) + " |")
-    print("|---|---|---|" + "---|" * len(cells))
+    print("| floor c | pair f | spread g | metric | " + " | ".join(f"{n}, {s}" for n, s in cells) + " |")
+    print("|---|---|---|---|" + "---|" * len(cells))
     chosen = {}
     for metric, null in NULLS.items():
         own = [cell for cell in cells if metric in data[cell]]
-        grid = [(c, 0.0) for c in GRID] + ([(c, f) for c in GRID[:5] for f in PAIR_GRID] if metric == "ΔAUC" else [])
+        grid: list[tuple[float, float, float | None]] = ([(c, 0.0, 0.0) for c in GRID] if metric == "AUC"
+                                                         else [EARLIER, *DIFF_GRID])
         with ProcessPoolExecutor(args.jobs) as pool:
             scores = dict(zip(own, pool.map(grid_cell, [data[cell][metric] for cell in own], [grid] * len(own),
                                             [null] * len(own))))
         scored = []
-        for i, (c, f) in enumerate(grid):
+        for i, (c, f, g) in enumerate(grid):
             results = {cell: scores[cell][i] for cell in own}
             power = sum(r["power"] for cell, r in results.items() if cell[1] == "signal")
-            scored.append((sum(holds(r, MISS) for r in results.values()), power, -c, -f))
-            print(f"| {c} | {f:g} | {metric} | " + " | ".join(fmt(results[cell]) if cell in results else "–"
-                                                              for cell in cells) + " |")
-        k, _, c, f = max(scored)
-        chosen[metric] = (-c, -f, k, len(own))
+            if g is not None:
+                scored.append((sum(holds(r, MISS) for r in results.values()), power, -c, -f, -g))
+            print(f"| {c} | {f:g} | {'earlier' if g is None else f'{g:g}'} | {metric} | "
+                  + " | ".join(fmt(results[cell]) if cell in results else "–" for cell in cells) + " |")
+        k, _, c, f, g = max(scored)
+        chosen[metric] = (-c, -f, -g, k, len(own))
     for metric, null in NULLS.items():
-        print(f"| oracle | | {metric} | " + " | ".join(fmt(oracle(data[cell][metric], null)) if metric in data[cell]
+        print(f"| oracle | | | {metric} | " + " | ".join(fmt(oracle(data[cell][metric], null)) if metric in data[cell]
                                                        else "–" for cell in cells) + " |")
     print("\nThe ΔAUC's estimate across data sets:")
     for cell in cells:
@@ -204,8 +215,8 @@ def main() -> None:
         for cell in cells:
             if metric in data[cell]:
                 print(f"- {metric}, {cell[0]} patients, {cell[1]}: {floor_share(data[cell][metric])}")
-    for metric, (c, f, k, m) in chosen.items():
-        print(f"chosen for {metric}: c = {c}, f = {f:g} (holds {k} of {m} cells)")
+    for metric, (c, f, g, k, m) in chosen.items():
+        print(f"chosen for {metric}: c = {c}, f = {f:g}, g = {g:g} (holds {k} of {m} cells)")
     print(f"({time.perf_counter() - t0:.0f} s)")
 
 

@@ -32,7 +32,7 @@ from cardio_stats import (
     plot_roc,
 )
 from cardio_stats.cv_auc import AT_BOUND, AT_BOUND_DIFF, DIFF_APART, DIFF_FLOOR, diff_terms
-from cardio_stats.nested_cv import FLOOR, PAIR_FLOOR
+from cardio_stats.nested_cv import FLOOR, PAIR_FLOOR, SPREAD_FLOOR
 
 ROOT = Path(__file__).resolve().parents[2]
 NO_KERNEL = "the cardio kernel is not installed (a stats-only venv)"
@@ -269,8 +269,9 @@ def test_nested_difference_against_a_model_constant_in_every_fold_is_the_others_
 def test_nested_cv_keeps_its_se_above_the_floor_where_mse_hat_vanishes():
     """A pipeline whose fit does not depend on its training rows has MSE-hat <= 0 (its inner and outer AUCs agree):
     an AUC's SE is FLOOR naive SEs, not the naive SE that missed 10-21% in the benchmark. A difference's is at least
-    FLOOR naive SEs and PAIR_FLOOR times the SE it would have were its AUCs independent: two models that score almost
-    alike have a tiny naive SE (the test folds' noise cancels), and the second floor holds there."""
+    sqrt((FLOOR naive SEs)^2 + SPREAD_FLOOR x the repeats' spread) and PAIR_FLOOR times the SE it would have were its
+    AUCs independent: two models that score almost alike have a tiny naive SE (the test folds' noise cancels), and
+    the second floor holds there."""
     x, y = _data(80, seed=2, shift=1.0)
     plan = _plan(y, folds=5, repeats=2, seed=4)
     fixed_a, fixed_b = (lambda train, test: x[test, 0]), (lambda train, test: x[test, 1])
@@ -278,9 +279,9 @@ def test_nested_cv_keeps_its_se_above_the_floor_where_mse_hat_vanishes():
     assert est.extra["mse"] <= 0 and "se_independent" not in est.extra
     assert FLOOR["auc"] > 1 and est.extra["se"] == pytest.approx(FLOOR["auc"] * est.extra["se_naive"])
     apart = cross_validated_auc_difference(y, None, fixed_a, fixed_b, plan)  # two features: the naive floor holds
-    assert apart.extra["mse"] <= 0 and FLOOR["auc_difference"] > 1
-    assert PAIR_FLOOR * apart.extra["se_independent"] < apart.extra["se_naive"]
-    assert apart.extra["se"] == pytest.approx(FLOOR["auc_difference"] * apart.extra["se_naive"])
+    floor = np.sqrt((FLOOR["auc_difference"] * apart.extra["se_naive"]) ** 2 + SPREAD_FLOOR * apart.extra["spread"])
+    assert apart.extra["mse"] <= 0 and PAIR_FLOOR * apart.extra["se_independent"] < floor
+    assert apart.extra["se"] == pytest.approx(floor)
     near = x[:, 0] + 0.05 * x[:, 1]
     alike = cross_validated_auc_difference(y, None, fixed_a, lambda train, test: near[test], plan)
     assert alike.extra["se_naive"] < 0.2 * alike.extra["se_independent"]
@@ -330,6 +331,37 @@ def test_nested_cv_is_bates_algorithm_on_fold_aucs():
         assert (np.mean(e_out) - bound) ** 2 == pytest.approx(1.959964**2 * se**2 * h(bound) / h(np.mean(e_out)),
                                                               rel=1e-5)
 
+
+
+def test_nested_difference_takes_the_repeats_spread_out_of_mse_hat_and_into_its_floor():
+    """A difference's SE is measured for the mean of R repeats: MSE-hat (one K-fold run's error) less (1 - 1/R)
+    times the variance of the repeats' K-fold estimates, floored at sqrt((FLOOR naive SEs)^2 + SPREAD_FLOOR x that
+    spread) and PAIR_FLOOR independent-AUC SEs, capped at sqrt(K) naive SEs; written out from the refits' scores."""
+    x, y = _data(80, seed=3, shift=1.0)
+    plan = _plan(y, folds=5, repeats=4, seed=2)
+    w = np.array([1.0, 0.5, -0.5])
+
+    def refit(cols):  # training-set dependent scores, so that the repeats' estimates differ
+        return lambda train, test: x[test][:, cols] @ (w[cols] + x[train][:, cols].mean(axis=0))
+
+    est = cross_validated_auc_difference(y, None, refit([0, 1, 2]), refit([1, 2]), plan)
+    scores = {m: refit(c) for m, c in (("a", [0, 1, 2]), ("b", [1, 2]))}
+    per_repeat = []
+    for r in range(plan.repeats):
+        f = plan.fold[r]
+        diffs = []
+        for k in range(5):
+            train, test = np.flatnonzero(f != k), np.flatnonzero(f == k)
+            diffs.append(roc_auc_score(y[test], scores["a"](train, test))
+                         - roc_auc_score(y[test], scores["b"](train, test)))
+        per_repeat.append(np.mean(diffs))
+    spread = (1 - 1 / 4) * np.var(per_repeat, ddof=1)
+    assert spread > 0 and est.extra["spread"] == pytest.approx(spread)
+    naive, indep, mse = est.extra["se_naive"], est.extra["se_independent"], est.extra["mse"]
+    low = max(np.sqrt((FLOOR["auc_difference"] * naive) ** 2 + SPREAD_FLOOR * spread), PAIR_FLOOR * indep)
+    se = np.clip(np.sqrt(max(max(mse, 0.0) * 4 / 5 - spread, 0.0)), low, max(np.sqrt(5) * naive, low))
+    assert est.extra["se"] == pytest.approx(se)
+    assert est.estimate == pytest.approx(np.mean(per_repeat))
 
 def test_callable_is_fitted_in_cardios_patient_folds_and_the_difference_is_paired():
     x, y = _data(80, shift=2.0)
@@ -542,8 +574,8 @@ def test_nested_floor_benchmark_smoke():
     out = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "nested_floor.py"), "--smoke"],
                          capture_output=True, text=True, timeout=300, check=True).stdout
     assert "| 60, null | 60, signal | 60, disjoint null | 60, disjoint signal |" in out
-    assert "| oracle | | ΔAUC |" in out and "60 patients, disjoint null: skewness" in out
-    assert "| 1.0 | 0.5 | ΔAUC |" in out and "| 1.0 | 0.5 | AUC |" not in out  # the pair floor: a difference's
+    assert "| oracle | | | ΔAUC |" in out and "60 patients, disjoint null: skewness" in out
+    assert "| 1.15 | 0.45 | earlier | ΔAUC |" in out and "| 0.9 | 0.55 | 2 | ΔAUC |" in out  # the difference's grid
     assert "chosen for ΔAUC: c = " in out and "(holds" in out
 
 
@@ -555,11 +587,9 @@ def test_nested_floor_grid_scores_the_printed_interval():
     from coverage_kinds.headline import DISJOINT, refitted_estimates
     from nested_floor import draws, intervals, se_at
 
-    from cardio_stats.nested_cv import FLOOR, PAIR_FLOOR
-
     for setting, columns in (("signal", None), ("disjoint null", DISJOINT)):
         d = draws(60, setting, 2, 0)["ΔAUC"]
-        lo, hi = intervals(d, se_at(d, FLOOR["auc_difference"], PAIR_FLOOR))
+        lo, hi = intervals(d, se_at(d, FLOOR["auc_difference"], PAIR_FLOOR, SPREAD_FLOOR))
         for i in range(2):
             signal = setting == "signal"
             seed = 60 * 10**4 + (5000 if signal else 0) + i
@@ -593,7 +623,7 @@ def test_nested_pairs_benchmark_smoke():
     pytest.importorskip("cardio", reason=NO_KERNEL)
     out = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "nested_pairs.py"), "--smoke"],
                          capture_output=True, text=True, timeout=300, check=True).stdout
-    assert f"| cardio (c = {FLOOR['auc_difference']:g}, f = {PAIR_FLOOR:g}) |" in out
+    assert f"| cardio (c = {FLOOR['auc_difference']:g}, f = {PAIR_FLOOR:g}, g = {SPREAD_FLOOR:g}) |" in out
     assert "| adds a marker | 60 |" in out and "| adds noise | 60 |" in out
 
 

@@ -19,7 +19,7 @@ from cardio.hookspecs import hookimpl
 from cardio_report.outputs import display_name, split_unit
 from cardio_report.summary import cohort_section, summary_section
 from cardio_stats import PAIRED_DELONG, format_ci, format_difference
-from cardio_stats.nested_cv import FLOOR, PAIR_FLOOR
+from cardio_stats.nested_cv import FLOOR, PAIR_FLOOR, SPREAD_FLOOR
 from cardio_stats.roc import DIFF_SCORE_FLOOR
 
 if TYPE_CHECKING:
@@ -502,9 +502,10 @@ def _cv_text(table: pd.DataFrame, config: dict, level: int, s: dict, seed: int) 
             "nested cross-validation (Bates, Hastie & Tibshirani 2023): refitted on "
             f"{int(s.get('nested_repeats', 0))} splits of the cohort, the estimate is their mean and the interval "
             "rests on the measured error of a cross-validated AUC, kept at least "
-            f"{FLOOR['auc']:g} times the test folds' own noise (a difference: {FLOOR['auc_difference']:g} times, "
-            f"and {PAIR_FLOOR:g} times the noise its two AUCs would have apart), where simulation found the measured "
-            "error too small (docs/statistics.md). Deep models, which cannot be "
+            f"{FLOOR['auc']:g} times the test folds' own noise (a difference's is measured for the mean of the splits, "
+            f"and kept at least {FLOOR['auc_difference']:g} times that noise with {SPREAD_FLOOR:g} times the splits' "
+            f"spread, and {PAIR_FLOOR:g} times the noise its two AUCs would have apart), where simulation found the "
+            "measured error too small (docs/statistics.md). Deep models, which cannot be "
             "refitted hundreds of times, get the fold-DeLong interval from the run's own fold models: twice the "
             "mean within-fold DeLong variance over K, the spread of a mean of K correlated fold AUCs. Fewer than "
             "5 folds, or a fold without both classes, gives no interval, and the row says why (coverage and width "
