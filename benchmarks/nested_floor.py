@@ -111,10 +111,9 @@ def pooled(parts: list[dict[str, Sets]]) -> dict[str, Sets]:
 def se_at(d: Sets, floor: float, pair: float = 0.0, spread: float | None = 0.0) -> np.ndarray:
     """Each set's SE at these floors, by cardio's own nested_se: a difference's MSE-hat less the repeats' spread,
     `spread` of it in the floor (None: the earlier rule, nothing taken out)."""
-    if d.metric == "auc" or spread is None:
-        return np.array([nested_se(t.mse, t.naive, t.folds, floor, pair * t.independent) for t in d.terms])
-    return np.array([nested_se(t.mse, t.naive, t.folds, floor, pair * t.independent, t.spread, spread)
-                     for t in d.terms])
+    taken = d.metric != "auc" and spread is not None
+    return np.array([nested_se(t.mse, t.naive, t.folds, floor, pair * t.independent, t.spread if taken else 0.0,
+                               spread or 0.0) for t in d.terms])
 
 
 def intervals(d: Sets, se: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -332,7 +332,6 @@ def test_nested_cv_is_bates_algorithm_on_fold_aucs():
                                                               rel=1e-5)
 
 
-
 def test_nested_difference_takes_the_repeats_spread_out_of_mse_hat_and_into_its_floor():
     """A difference's SE is measured for the mean of R repeats: MSE-hat (one K-fold run's error) less (1 - 1/R)
     times the variance of the repeats' K-fold estimates, floored at sqrt((FLOOR naive SEs)^2 + SPREAD_FLOOR x that
@@ -344,8 +343,8 @@ def test_nested_difference_takes_the_repeats_spread_out_of_mse_hat_and_into_its_
     def refit(cols):  # training-set dependent scores, so that the repeats' estimates differ
         return lambda train, test: x[test][:, cols] @ (w[cols] + x[train][:, cols].mean(axis=0))
 
-    est = cross_validated_auc_difference(y, None, refit([0, 1, 2]), refit([1, 2]), plan)
-    scores = {m: refit(c) for m, c in (("a", [0, 1, 2]), ("b", [1, 2]))}
+    scores = {"a": refit([0, 1, 2]), "b": refit([1, 2])}
+    est = cross_validated_auc_difference(y, None, scores["a"], scores["b"], plan)
     per_repeat = []
     for r in range(plan.repeats):
         f = plan.fold[r]
@@ -362,6 +361,7 @@ def test_nested_difference_takes_the_repeats_spread_out_of_mse_hat_and_into_its_
     se = np.clip(np.sqrt(max(max(mse, 0.0) * 4 / 5 - spread, 0.0)), low, max(np.sqrt(5) * naive, low))
     assert est.extra["se"] == pytest.approx(se)
     assert est.estimate == pytest.approx(np.mean(per_repeat))
+
 
 def test_callable_is_fitted_in_cardios_patient_folds_and_the_difference_is_paired():
     x, y = _data(80, shift=2.0)
